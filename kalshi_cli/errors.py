@@ -1,0 +1,176 @@
+"""One exception tree for the whole toolkit; the class decides what happens next.
+
+    KalshiError                      every error we raise; `.exit_code` and a one-line message
+    ├── UsageError                   bad input caught before anything is sent (exit USAGE)
+    ├── ConfigError                  malformed config file or environment value (exit CONFIG)
+    ├── CredentialsError             missing, unreadable, non-PEM or locked key (exit CREDENTIALS)
+    ├── ValidationError              a request refused locally, nothing sent (exit REJECTED)
+    ├── TradingHaltedError           trading state forbids new orders (exit HALTED)
+    ├── TransportError               no answer: DNS, connect, read timeout (exit UNREACHABLE)
+    │   └── OrderOutcomeUnknown      an order was sent and no answer came back: reconcile,
+    │                                never re-send (exit OUTCOME_UNKNOWN)
+    └── ApiError                     the exchange answered with an error status
+        ├── BadRequestError          400: the exchange refused the request (exit REJECTED)
+        ├── AuthError                401/403: wrong key, wrong environment, bad clock (exit AUTH)
+        ├── NotFoundError            404 (exit NOT_FOUND)
+        ├── ConflictError            409: e.g. a duplicate client_order_id (exit REJECTED)
+        ├── RateLimitedError         429, after the retry policy gave up (exit RATE_LIMITED)
+        └── ServerError              5xx, after the retry policy gave up (exit EXCHANGE_ERROR)
+
+Retry policy (client/retry.py): TransportError, RateLimitedError and ServerError are retried for
+reads; an order-creating request is never retried blindly, its failure becomes
+OrderOutcomeUnknown (when the request may have reached the exchange) and is reconciled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kalshi_cli.exit_codes import ExitCode
+
+
+class KalshiError(Exception):
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """What is wrong and what to do, on one line, for a person."""
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(KalshiError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(KalshiError):
+    exit_code = ExitCode.CONFIG
+
+
+class CredentialsError(KalshiError):
+    exit_code = ExitCode.CREDENTIALS
+
+
+class ValidationError(KalshiError):
+    """A request refused before sending; `code` is a stable machine-readable reason."""
+
+    exit_code = ExitCode.REJECTED
+
+    def __init__(self, message: str, *, code: str = "invalid", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+
+
+class TradingHaltedError(KalshiError):
+    exit_code = ExitCode.HALTED
+
+
+class TransportError(KalshiError):
+    exit_code = ExitCode.UNREACHABLE
+
+
+class OrderOutcomeUnknown(TransportError):
+    exit_code = ExitCode.OUTCOME_UNKNOWN
+
+    def __init__(self, message: str, *, client_order_id: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "run `kalshi reconcile` to resolve it")
+        self.client_order_id = client_order_id
+
+
+class ApiError(KalshiError):
+    """The exchange answered with an error status and (usually) Kalshi's error body."""
+
+    exit_code = ExitCode.FAILURE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        details: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.code = code
+        self.details = details
+
+    @classmethod
+    def from_response(cls, status: int, body: Any, *, what: str = "request") -> ApiError:
+        """Build the right subclass from a status and a Kalshi error body.
+
+        Kalshi documents `{code, message, details}`; the wire often wraps it as `{"error": {...}}`
+        and a 429 may be `{"error": "too many requests"}`. All three are understood.
+        """
+        code = message = details = None
+        if isinstance(body, dict):
+            inner = body.get("error", body)
+            if isinstance(inner, dict):
+                code = _str_or_none(inner.get("code"))
+                message = _str_or_none(inner.get("message"))
+                details = _str_or_none(inner.get("details"))
+            elif isinstance(inner, str):
+                message = inner
+        klass = _class_for_status(status)
+        text = f"{what} failed: HTTP {status}"
+        if code:
+            text += f" {code}"
+        if message:
+            text += f": {message}"
+        return klass(text, status=status, code=code, details=details, hint=klass.default_hint)
+
+    default_hint: str | None = None
+
+
+class BadRequestError(ApiError):
+    exit_code = ExitCode.REJECTED
+
+
+class AuthError(ApiError):
+    exit_code = ExitCode.AUTH
+    default_hint = (
+        "check the key id, the private key and that they belong to the chosen --env; "
+        "`kalshi health-check` tests them"
+    )
+
+
+class NotFoundError(ApiError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class ConflictError(ApiError):
+    exit_code = ExitCode.REJECTED
+
+
+class RateLimitedError(ApiError):
+    exit_code = ExitCode.RATE_LIMITED
+    default_hint = "the exchange kept answering 429; wait and try again, or lower the request rate"
+
+
+class ServerError(ApiError):
+    exit_code = ExitCode.EXCHANGE_ERROR
+    default_hint = "the exchange kept failing; check `kalshi health-check` and try again later"
+
+
+def _class_for_status(status: int) -> type[ApiError]:
+    if status == 400:
+        return BadRequestError
+    if status in (401, 403):
+        return AuthError
+    if status == 404:
+        return NotFoundError
+    if status == 409:
+        return ConflictError
+    if status == 429:
+        return RateLimitedError
+    if status >= 500:
+        return ServerError
+    return BadRequestError if 400 <= status < 500 else ApiError
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,27 @@
+"""Every exit code the `kalshi` command uses, in one place.
+
+Cron jobs and scripts branch on these numbers, so they never change meaning. `docs/exit-codes.md`
+documents them and `tests/test_exit_codes.py` pins each value. `kalshi check ...` commands use the
+Nagios plugin codes instead (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN): see `checks.py`.
+"""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILURE = 1  # an unexpected error; run again with KALSHI_DEBUG=1 for the traceback
+    USAGE = 2  # a bad flag or argument (Click's own code for usage errors)
+    CONFIG = 3  # the configuration file or an environment variable is malformed
+    CREDENTIALS = 4  # no key, or the key file is missing, unreadable, not a PEM or encrypted
+    AUTH = 5  # the exchange refused the credentials (401): wrong key or wrong environment
+    NOT_FOUND = 6  # an unknown ticker, event or order id
+    UNREACHABLE = 7  # the exchange could not be reached (DNS, connect, timeout)
+    RATE_LIMITED = 8  # still rate limited after every retry
+    REJECTED = 9  # the exchange or a local check refused the request; nothing changed
+    OUTCOME_UNKNOWN = 10  # an order may or may not exist; run `kalshi reconcile`
+    NOT_PROVEN = 11  # the kill switch could not prove that no order is left
+    CHECK_FAILED = 12  # health-check: at least one check failed
+    HALTED = 13  # trading is halted or in safe mode; `kalshi resume` lifts it
+    EXCHANGE_ERROR = 14  # the exchange answered 5xx after every retry
+    INTERRUPTED = 130  # Ctrl-C

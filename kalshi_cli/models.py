@@ -1,0 +1,560 @@
+"""Money, counts, directions and the shapes the exchange sends, shared by every layer.
+
+Kalshi sends prices as fixed-point dollar strings (`"0.5600"`, sub-penny on some markets) and
+counts as fixed-point strings (`"10.00"`). They are parsed to `Decimal` here, at the boundary, and
+written back as strings; no float ever holds a price, a count, a balance or a P&L.
+
+Directions come in two vocabularies. A trader says "buy NO at 0.40"; the V2 order endpoints take
+one book per market in YES terms, where `bid` buys YES and `ask` sells YES. Buying NO at p is the
+same as selling YES at 1 - p, so `buy no @ 0.40` is `ask @ 0.60`. `to_book()` and `from_book()`
+convert between the two and are the only place that mapping is written.
+
+The response dataclasses are tolerant of what they receive (unknown fields ignored, optional
+fields may be missing) and keep the raw dict for `--json` output; request builders in `client/`
+are strict about what they send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+DOLLARS_QUANTUM = Decimal("0.0001")
+COUNT_QUANTUM = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed-point parsing and formatting
+
+
+def parse_decimal(value: Any, *, what: str = "value") -> Decimal:
+    """Parse a fixed-point string (or an int) to Decimal; floats are refused outright."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, (bool, float)):
+        raise TypeError(f"{what}: refusing a {type(value).__name__} for a money or count value")
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{what}: expected a fixed-point string, got {type(value).__name__}")
+    try:
+        result = Decimal(value.strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{what}: {value!r} is not a number") from exc
+    if not result.is_finite():
+        raise ValueError(f"{what}: {value!r} is not a finite number")
+    return result
+
+
+def parse_dollars(value: Any) -> Decimal:
+    return parse_decimal(value, what="dollars")
+
+
+def parse_count(value: Any) -> Decimal:
+    return parse_decimal(value, what="count")
+
+
+def parse_optional_dollars(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else parse_dollars(value)
+
+
+def fmt_dollars(value: Decimal, places: int = 4) -> str:
+    """Kalshi's FixedPointDollars: 4 decimals in normal use, up to 6 for fees and costs."""
+    quantum = Decimal(1).scaleb(-places)
+    q = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    if q != value and places < 6:
+        # never silently lose a sub-penny digit: widen to what the value needs (at most 6)
+        q = value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    return f"{q:f}"
+
+
+def fmt_count(value: Decimal) -> str:
+    """Kalshi's FixedPointCount: always 2 decimals."""
+    return f"{value.quantize(COUNT_QUANTUM, rounding=ROUND_HALF_EVEN):f}"
+
+
+def cents_to_dollars(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def dollars_to_cents(dollars: Decimal) -> int:
+    """Exact conversion; a sub-cent amount is an error, not a rounding."""
+    cents = dollars * 100
+    if cents != cents.to_integral_value():
+        raise ValueError(f"{dollars} is not a whole number of cents")
+    return int(cents)
+
+
+def ceil_to_cent(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_CEILING)
+
+
+def fmt_money(value: Decimal) -> str:
+    """For people: `$12.34`, `-$0.05`; sub-cent digits kept when present."""
+    sign = "-" if value < 0 else ""
+    mag = abs(value)
+    text = f"{mag.quantize(CENT):,f}" if mag == mag.quantize(CENT) else f"{mag.normalize():f}"
+    return f"{sign}${text}"
+
+
+# --------------------------------------------------------------------------------------------
+# Directions
+
+
+class Side(StrEnum):
+    YES = "yes"
+    NO = "no"
+
+    def other(self) -> Side:
+        return Side.NO if self is Side.YES else Side.YES
+
+
+class Action(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class BookSide(StrEnum):
+    BID = "bid"  # buys YES
+    ASK = "ask"  # sells YES (buys NO)
+
+
+class TimeInForce(StrEnum):
+    GTC = "good_till_canceled"
+    IOC = "immediate_or_cancel"
+    FOK = "fill_or_kill"
+
+    @classmethod
+    def from_short(cls, text: str) -> TimeInForce:
+        table = {"gtc": cls.GTC, "ioc": cls.IOC, "fok": cls.FOK}
+        try:
+            return table[text.lower()]
+        except KeyError:
+            return cls(text)
+
+
+class SelfTradePrevention(StrEnum):
+    TAKER_AT_CROSS = "taker_at_cross"
+    MAKER = "maker"
+
+
+class OrderStatus(StrEnum):
+    RESTING = "resting"
+    CANCELED = "canceled"
+    EXECUTED = "executed"
+
+
+@dataclass(frozen=True)
+class BookOrder:
+    """An order in the V2 single-book vocabulary: side of the YES book and a YES price."""
+
+    book_side: BookSide
+    yes_price: Decimal
+
+
+def to_book(side: Side, action: Action, price: Decimal) -> BookOrder:
+    """Trader terms (side, action, price of that side) -> V2 book terms (YES price)."""
+    yes_price = price if side is Side.YES else ONE - price
+    buys_yes = (side is Side.YES) == (action is Action.BUY)
+    return BookOrder(BookSide.BID if buys_yes else BookSide.ASK, yes_price)
+
+
+def from_book(book_side: BookSide, yes_price: Decimal, side: Side) -> tuple[Action, Decimal]:
+    """V2 book terms -> the action and price as seen from `side` (the inverse of `to_book`)."""
+    buys_yes = book_side is BookSide.BID
+    action = Action.BUY if buys_yes == (side is Side.YES) else Action.SELL
+    price = yes_price if side is Side.YES else ONE - yes_price
+    return action, price
+
+
+def outcome_side_of(book_side: BookSide) -> Side:
+    """The side whose exposure an order adds: a bid adds YES, an ask adds NO."""
+    return Side.YES if book_side is BookSide.BID else Side.NO
+
+
+# --------------------------------------------------------------------------------------------
+# Price grid
+
+
+@dataclass(frozen=True)
+class PriceRange:
+    start: Decimal
+    end: Decimal
+    step: Decimal
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> PriceRange:
+        return cls(
+            parse_dollars(data["start"]), parse_dollars(data["end"]), parse_dollars(data["step"])
+        )
+
+    def to_api(self) -> dict[str, str]:
+        return {
+            "start": fmt_dollars(self.start),
+            "end": fmt_dollars(self.end),
+            "step": fmt_dollars(self.step),
+        }
+
+
+# The structures Kalshi documents; a market's own `price_ranges` always win when present.
+PRICE_STRUCTURES: dict[str, tuple[PriceRange, ...]] = {
+    "linear_cent": (PriceRange(Decimal("0.01"), Decimal("0.99"), Decimal("0.01")),),
+    "deci_cent": (PriceRange(Decimal("0.001"), Decimal("0.999"), Decimal("0.001")),),
+    "tapered_deci_cent": (
+        PriceRange(Decimal("0.001"), Decimal("0.1"), Decimal("0.001")),
+        PriceRange(Decimal("0.1"), Decimal("0.9"), Decimal("0.01")),
+        PriceRange(Decimal("0.9"), Decimal("0.999"), Decimal("0.001")),
+    ),
+}
+
+
+def price_on_grid(price: Decimal, ranges: tuple[PriceRange, ...] | list[PriceRange]) -> bool:
+    """True when `price` is a valid tick: inside some range and a whole number of steps from
+    its start. Range ends are inclusive (adjacent ranges share their boundary)."""
+    return any(r.start <= price <= r.end and (price - r.start) % r.step == 0 for r in ranges)
+
+
+def price_bounds(ranges: tuple[PriceRange, ...] | list[PriceRange]) -> tuple[Decimal, Decimal]:
+    return min(r.start for r in ranges), max(r.end for r in ranges)
+
+
+def min_tick(ranges: tuple[PriceRange, ...] | list[PriceRange]) -> Decimal:
+    return min(r.step for r in ranges)
+
+
+# --------------------------------------------------------------------------------------------
+# Response objects (tolerant: unknown fields ignored, raw kept)
+
+
+def _d(data: dict[str, Any], key: str, default: Decimal = ZERO) -> Decimal:
+    value = data.get(key)
+    return default if value is None or value == "" else parse_decimal(value, what=key)
+
+
+def _s(data: dict[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key)
+    return default if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Market:
+    ticker: str
+    event_ticker: str
+    status: str
+    title: str
+    yes_sub_title: str
+    yes_bid: Decimal
+    yes_ask: Decimal
+    no_bid: Decimal
+    no_ask: Decimal
+    last_price: Decimal
+    volume: Decimal
+    volume_24h: Decimal
+    open_interest: Decimal
+    open_time: str
+    close_time: str
+    latest_expiration_time: str
+    result: str
+    price_level_structure: str
+    price_ranges: tuple[PriceRange, ...]
+    rules_primary: str
+    rules_secondary: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Market:
+        structure = _s(data, "price_level_structure", "linear_cent")
+        ranges_raw = data.get("price_ranges") or []
+        ranges = tuple(PriceRange.from_api(r) for r in ranges_raw) or PRICE_STRUCTURES.get(
+            structure, PRICE_STRUCTURES["linear_cent"]
+        )
+        return cls(
+            ticker=_s(data, "ticker"),
+            event_ticker=_s(data, "event_ticker"),
+            status=_s(data, "status"),
+            title=_s(data, "title") or _s(data, "yes_sub_title"),
+            yes_sub_title=_s(data, "yes_sub_title"),
+            yes_bid=_d(data, "yes_bid_dollars"),
+            yes_ask=_d(data, "yes_ask_dollars"),
+            no_bid=_d(data, "no_bid_dollars"),
+            no_ask=_d(data, "no_ask_dollars"),
+            last_price=_d(data, "last_price_dollars"),
+            volume=_d(data, "volume_fp"),
+            volume_24h=_d(data, "volume_24h_fp"),
+            open_interest=_d(data, "open_interest_fp"),
+            open_time=_s(data, "open_time"),
+            close_time=_s(data, "close_time"),
+            latest_expiration_time=_s(data, "latest_expiration_time"),
+            result=_s(data, "result"),
+            price_level_structure=structure,
+            price_ranges=ranges,
+            rules_primary=_s(data, "rules_primary"),
+            rules_secondary=_s(data, "rules_secondary"),
+            raw=data,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        # the list filter says `open`; the object says `active`
+        return self.status in ("active", "open")
+
+
+Level = tuple[Decimal, Decimal]  # (price, size)
+
+
+@dataclass(frozen=True)
+class Orderbook:
+    """Bids only, as Kalshi sends them. A YES bid at p is a NO ask at 1 - p.
+
+    Levels are kept sorted best first (highest price first) whatever order the wire used.
+    """
+
+    ticker: str
+    yes_bids: tuple[Level, ...]
+    no_bids: tuple[Level, ...]
+
+    @classmethod
+    def from_api(cls, ticker: str, data: dict[str, Any]) -> Orderbook:
+        book = data.get("orderbook_fp", data)
+        return cls(
+            ticker=ticker,
+            yes_bids=_levels(book.get("yes_dollars") or []),
+            no_bids=_levels(book.get("no_dollars") or []),
+        )
+
+    @property
+    def best_yes_bid(self) -> Level | None:
+        return self.yes_bids[0] if self.yes_bids else None
+
+    @property
+    def best_no_bid(self) -> Level | None:
+        return self.no_bids[0] if self.no_bids else None
+
+    @property
+    def yes_ask(self) -> Level | None:
+        """The implied YES ask: 1 - best NO bid, with that bid's size."""
+        best = self.best_no_bid
+        return (ONE - best[0], best[1]) if best else None
+
+    @property
+    def no_ask(self) -> Level | None:
+        best = self.best_yes_bid
+        return (ONE - best[0], best[1]) if best else None
+
+    @property
+    def spread(self) -> Decimal | None:
+        bid, ask = self.best_yes_bid, self.yes_ask
+        return ask[0] - bid[0] if bid and ask else None
+
+    @property
+    def mid(self) -> Decimal | None:
+        bid, ask = self.best_yes_bid, self.yes_ask
+        return (bid[0] + ask[0]) / 2 if bid and ask else None
+
+
+def _levels(raw: list[Any]) -> tuple[Level, ...]:
+    levels = [(parse_dollars(p), parse_count(q)) for p, q in raw]
+    levels.sort(key=lambda lv: lv[0], reverse=True)
+    return tuple(levels)
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    status: str
+    yes_price: Decimal
+    fill_count: Decimal
+    remaining_count: Decimal
+    initial_count: Decimal
+    fees: Decimal
+    fill_cost: Decimal
+    created_time: str
+    expiration_time: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Order:
+        book_side = data.get("book_side")
+        if book_side is None:  # older shape: derive from side/action
+            side, action = Side(data.get("side", "yes")), Action(data.get("action", "buy"))
+            book_side = to_book(side, action, ZERO).book_side
+        return cls(
+            order_id=_s(data, "order_id"),
+            client_order_id=_s(data, "client_order_id"),
+            ticker=_s(data, "ticker"),
+            book_side=BookSide(book_side),
+            status=_s(data, "status"),
+            yes_price=_d(data, "yes_price_dollars"),
+            fill_count=_d(data, "fill_count_fp"),
+            remaining_count=_d(data, "remaining_count_fp"),
+            initial_count=_d(data, "initial_count_fp"),
+            fees=_d(data, "taker_fees_dollars") + _d(data, "maker_fees_dollars"),
+            fill_cost=_d(data, "taker_fill_cost_dollars") + _d(data, "maker_fill_cost_dollars"),
+            created_time=_s(data, "created_time"),
+            expiration_time=_s(data, "expiration_time"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Fill:
+    fill_id: str
+    trade_id: str
+    order_id: str
+    ticker: str
+    book_side: BookSide
+    count: Decimal
+    yes_price: Decimal
+    is_taker: bool
+    fee: Decimal
+    created_time: str
+    ts: int | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Fill:
+        book_side = data.get("book_side")
+        if book_side is None:
+            side, action = Side(data.get("side", "yes")), Action(data.get("action", "buy"))
+            book_side = to_book(side, action, ZERO).book_side
+        ts = data.get("ts")
+        return cls(
+            fill_id=_s(data, "fill_id") or _s(data, "trade_id"),
+            trade_id=_s(data, "trade_id"),
+            order_id=_s(data, "order_id"),
+            ticker=_s(data, "market_ticker") or _s(data, "ticker"),
+            book_side=BookSide(book_side),
+            count=_d(data, "count_fp"),
+            yes_price=_d(data, "yes_price_dollars"),
+            is_taker=bool(data.get("is_taker", False)),
+            fee=_d(data, "fee_cost"),
+            created_time=_s(data, "created_time"),
+            ts=int(ts) if isinstance(ts, int) else None,
+            raw=data,
+        )
+
+    @property
+    def signed_count(self) -> Decimal:
+        """Change in the netted position: + for YES bought (bid), - for YES sold (ask)."""
+        return self.count if self.book_side is BookSide.BID else -self.count
+
+
+@dataclass(frozen=True)
+class Position:
+    ticker: str
+    position: Decimal  # positive YES, negative NO
+    exposure: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    total_traded: Decimal
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Position:
+        return cls(
+            ticker=_s(data, "ticker"),
+            position=_d(data, "position_fp"),
+            exposure=_d(data, "market_exposure_dollars"),
+            realized_pnl=_d(data, "realized_pnl_dollars"),
+            fees_paid=_d(data, "fees_paid_dollars"),
+            total_traded=_d(data, "total_traded_dollars"),
+            raw=data,
+        )
+
+    @property
+    def side(self) -> Side | None:
+        if self.position > 0:
+            return Side.YES
+        if self.position < 0:
+            return Side.NO
+        return None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    ticker: str
+    event_ticker: str
+    market_result: str
+    yes_count: Decimal
+    yes_total_cost: Decimal
+    no_count: Decimal
+    no_total_cost: Decimal
+    revenue: Decimal  # dollars (the wire sends integer cents)
+    fee: Decimal
+    settled_time: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Settlement:
+        return cls(
+            ticker=_s(data, "ticker"),
+            event_ticker=_s(data, "event_ticker"),
+            market_result=_s(data, "market_result"),
+            yes_count=_d(data, "yes_count_fp"),
+            yes_total_cost=_d(data, "yes_total_cost_dollars"),
+            no_count=_d(data, "no_count_fp"),
+            no_total_cost=_d(data, "no_total_cost_dollars"),
+            revenue=cents_to_dollars(int(data.get("revenue", 0))),
+            fee=_d(data, "fee_cost"),
+            settled_time=_s(data, "settled_time"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: Decimal  # dollars; the wire sends integer cents
+    portfolio_value: Decimal
+    updated_ts: int
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Balance:
+        return cls(
+            balance=cents_to_dollars(int(data["balance"])),
+            portfolio_value=cents_to_dollars(int(data.get("portfolio_value", 0))),
+            updated_ts=int(data.get("updated_ts", 0)),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Trade:
+    trade_id: str
+    ticker: str
+    count: Decimal
+    yes_price: Decimal
+    taker_book_side: str
+    created_time: str
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Trade:
+        return cls(
+            trade_id=_s(data, "trade_id"),
+            ticker=_s(data, "ticker"),
+            count=_d(data, "count_fp"),
+            yes_price=_d(data, "yes_price_dollars"),
+            taker_book_side=_s(data, "taker_book_side"),
+            created_time=_s(data, "created_time"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class ExchangeStatus:
+    exchange_active: bool
+    trading_active: bool
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> ExchangeStatus:
+        return cls(bool(data.get("exchange_active")), bool(data.get("trading_active")), data)
