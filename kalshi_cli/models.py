@@ -558,3 +558,22 @@ class ExchangeStatus:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> ExchangeStatus:
         return cls(bool(data.get("exchange_active")), bool(data.get("trading_active")), data)
+
+
+# --------------------------------------------------------------------------------------------
+# Fees
+
+
+TAKER_FEE_RATE = Decimal("0.07")
+MAKER_FEE_RATE = Decimal("0.0175")
+
+
+def trading_fee(count: Decimal, price: Decimal, rate: Decimal = TAKER_FEE_RATE) -> Decimal:
+    """Kalshi's published fee: ceil to the cent of rate x count x P x (1 - P), in dollars.
+
+    `price` is the price paid for the side traded (P and 1 - P give the same fee). The
+    simulator charges it and strategies use it for edge after fees, so both agree.
+    """
+    if count <= 0 or rate <= 0:
+        return ZERO
+    return ceil_to_cent(rate * count * price * (ONE - price))

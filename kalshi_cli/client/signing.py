@@ -1,0 +1,193 @@
+"""Kalshi request signing as an `httpx.Auth`, plus loading the private key.
+
+Every authenticated request carries three headers: the key id, a millisecond timestamp, and an
+RSA-PSS signature (SHA-256, MGF1-SHA-256, salt length = digest length) over
+`timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2` and excludes the query
+string. The signature is computed from the request's own URL, so what is signed is exactly what
+the server sees. Signing does no I/O; the clock is injected.
+
+The key is loaded once and kept in memory only. It is never logged or put in an error message:
+errors name the file, never its contents.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from collections.abc import Generator
+from pathlib import Path
+
+import httpx
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import CredentialsError
+
+HEADER_KEY = "KALSHI-ACCESS-KEY"
+HEADER_TIMESTAMP = "KALSHI-ACCESS-TIMESTAMP"
+HEADER_SIGNATURE = "KALSHI-ACCESS-SIGNATURE"
+SIGNED_HEADERS = (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE)
+
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+
+
+def sign_message(private_key: rsa.RSAPrivateKey, message: str) -> str:
+    signature = private_key.sign(message.encode("utf-8"), _PSS, hashes.SHA256())
+    return base64.b64encode(signature).decode("ascii")
+
+
+def signed_headers(
+    private_key: rsa.RSAPrivateKey, key_id: str, method: str, path: str, timestamp_ms: int
+) -> dict[str, str]:
+    """The three headers for one request; `path` without the query string."""
+    message = f"{timestamp_ms}{method.upper()}{path.split('?', 1)[0]}"
+    return {
+        HEADER_KEY: key_id,
+        HEADER_TIMESTAMP: str(timestamp_ms),
+        HEADER_SIGNATURE: sign_message(private_key, message),
+    }
+
+
+def verify_signature(public_key: rsa.RSAPublicKey, message: str, signature_b64: str) -> bool:
+    """True when `signature_b64` is a valid RSA-PSS signature of `message` (salt = digest or
+    any length, as a lenient server accepts)."""
+    try:
+        raw = base64.b64decode(signature_b64, validate=True)
+    except ValueError:
+        return False
+    for salt in (padding.PSS.DIGEST_LENGTH, padding.PSS.AUTO):
+        try:
+            public_key.verify(
+                raw,
+                message.encode("utf-8"),
+                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt),
+                hashes.SHA256(),
+            )
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+class KalshiAuth(httpx.Auth):
+    """Adds the three KALSHI-ACCESS headers to each request (and to each retry, freshly)."""
+
+    def __init__(
+        self, key_id: str, private_key: rsa.RSAPrivateKey, clock: Clock | None = None
+    ) -> None:
+        self.key_id = key_id
+        self._private_key = private_key
+        self._clock = clock or SystemClock()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"KalshiAuth(key_id={self.key_id!r})"
+
+    def headers_for(self, method: str, path: str) -> dict[str, str]:
+        timestamp_ms = int(self._clock.wall() * 1000)
+        return signed_headers(self._private_key, self.key_id, method, path, timestamp_ms)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.update(self.headers_for(request.method, request.url.path))
+        yield request
+
+
+def load_private_key(
+    *,
+    path: str | Path | None = None,
+    pem: str | None = None,
+    passphrase: str | None = None,
+    refuse_loose_permissions: bool = False,
+) -> tuple[rsa.RSAPrivateKey, list[str]]:
+    """Load an RSA private key from a PEM file or PEM text.
+
+    Returns the key and a list of warnings (a key file readable by group or others). With
+    `refuse_loose_permissions` (prod), such a file is refused instead. Every failure is a
+    `CredentialsError` whose message names the file and the fix, never the key material.
+    """
+    warnings: list[str] = []
+    source: str
+    if pem is not None:
+        data = pem.encode("utf-8")
+        source = "KALSHI_PRIVATE_KEY"
+    elif path is not None:
+        key_path = Path(path).expanduser()
+        source = str(key_path)
+        if not key_path.exists():
+            raise CredentialsError(
+                f"private key file {key_path} does not exist",
+                hint="set private_key_path in the config or KALSHI_PRIVATE_KEY_PATH",
+            )
+        try:
+            mode = key_path.stat().st_mode
+            data = key_path.read_bytes()
+        except OSError as exc:
+            raise CredentialsError(
+                f"private key file {key_path} cannot be read: {exc.strerror}",
+                hint="check its owner and permissions",
+            ) from None
+        if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            message = (
+                f"private key file {key_path} is readable by group or others "
+                f"(mode {stat.S_IMODE(mode):o}); run `chmod 600 {key_path}`"
+            )
+            if refuse_loose_permissions:
+                raise CredentialsError(message, hint="refused on prod")
+            warnings.append(message)
+    else:
+        raise CredentialsError(
+            "no private key configured",
+            hint="set KALSHI_PRIVATE_KEY_PATH or private_key_path in the config",
+        )
+
+    if b"-----BEGIN" not in data:
+        raise CredentialsError(
+            f"{source} is not a PEM private key", hint="expected '-----BEGIN ... PRIVATE KEY-----'"
+        )
+    password = passphrase.encode("utf-8") if passphrase else None
+    try:
+        key = serialization.load_pem_private_key(data, password=password)
+    except TypeError:
+        if password is None:
+            raise CredentialsError(
+                f"{source} is encrypted and no passphrase was given",
+                hint="set KALSHI_PRIVATE_KEY_PASSPHRASE or private_key_passphrase",
+            ) from None
+        raise CredentialsError(f"{source} is not encrypted; remove the passphrase") from None
+    except (ValueError, UnsupportedAlgorithm):
+        hint = "wrong passphrase?" if password else "the PEM text is damaged"
+        raise CredentialsError(
+            f"{source} could not be loaded as a private key", hint=hint
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CredentialsError(f"{source} is not an RSA key", hint="Kalshi API keys are RSA")
+    return key, warnings
+
+
+def generate_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def private_key_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_key_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+
+
+def load_public_key(pem: str) -> rsa.RSAPublicKey:
+    key = serialization.load_pem_public_key(pem.encode("ascii"))
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA public key")
+    return key
