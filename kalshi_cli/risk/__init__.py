@@ -1,0 +1,40 @@
+"""Capital protection: pre-trade rules with coded denials, the trading state, and the guards.
+
+See docs/risk.md for each layer, its code, its config key and what lifts it.
+"""
+
+from __future__ import annotations
+
+from kalshi_cli.risk.engine import (
+    ApiErrorGuard,
+    CircuitBreaker,
+    EventSink,
+    GuardVerdict,
+    OrderRateCap,
+    RiskEngine,
+    RiskLimits,
+    log_event,
+)
+from kalshi_cli.risk.rules import Code, RiskContext, Rule, Verdict
+from kalshi_cli.risk.state import RiskLedger, TradingState, current_state, halt, resume, utc_day
+
+__all__ = [
+    "ApiErrorGuard",
+    "CircuitBreaker",
+    "Code",
+    "EventSink",
+    "GuardVerdict",
+    "OrderRateCap",
+    "RiskContext",
+    "RiskEngine",
+    "RiskLedger",
+    "RiskLimits",
+    "Rule",
+    "TradingState",
+    "Verdict",
+    "current_state",
+    "halt",
+    "log_event",
+    "resume",
+    "utc_day",
+]

@@ -1,0 +1,310 @@
+"""The risk engine: the limits, the rules built from them, and the three guards with memory.
+
+The trade loop asks `evaluate(intent, ctx)` before every submission and sends only when the list
+of denials is empty; every denial is reported to the event sink as `risk_denied` with its code.
+Each tick it also calls `check_circuit_breaker()` and, for every open position, `stop_loss()`,
+whose closing intents go through `evaluate` like any other. After each exchange call it tells
+the `api_guard` how it went, and after each order sent it calls `record_sent`.
+
+State that must survive a restart lives in the ledger (the state file), never only here: the
+circuit breaker reads today's trip row before anything else, and SAFE_MODE is a trading state
+row, so a new engine over the same ledger picks both up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.errors import RateLimitedError, ServerError, TransportError
+from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.risk.rules import (
+    CircuitBreakerRule,
+    Code,
+    MaxExposureRule,
+    MaxOrderSizeRule,
+    MinEdgeRule,
+    OrderRateRule,
+    PositionLimitRule,
+    RiskContext,
+    Rule,
+    StaleFeedRule,
+    TradingStateRule,
+    Verdict,
+)
+from kalshi_cli.risk.state import RiskLedger, TradingState, current_state, utc_day
+from kalshi_cli.strategies.base import Intent, PositionView, best_bid, parse_params, require
+
+EventSink = Callable[[str, Mapping[str, str]], None]
+
+_log = logging.getLogger("kalshi_cli.risk")
+
+
+def log_event(kind: str, data: Mapping[str, str]) -> None:
+    _log.warning("%s %s", kind, json.dumps(dict(data), sort_keys=True))
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """`risk.*` in the config; documented with these defaults in docs/risk.md."""
+
+    max_position_per_market: Decimal = Decimal("100")
+    max_total_exposure: Decimal = Decimal("500")
+    max_order_count: Decimal = Decimal("50")
+    min_edge: Decimal = Decimal("0.005")
+    stop_loss_share: Decimal = Decimal("0.5")
+    daily_loss_limit: Decimal = Decimal("100")
+    max_consecutive_errors: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_orders_per_minute: int = 30
+    stale_after_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        require(self.max_position_per_market > 0, "max_position_per_market must be positive")
+        require(self.max_total_exposure > 0, "max_total_exposure must be positive")
+        require(self.max_order_count > 0, "max_order_count must be positive")
+        require(0 <= self.stop_loss_share < 1, "stop_loss_share must be in [0, 1)")
+        require(self.daily_loss_limit > 0, "daily_loss_limit must be positive")
+        require(self.max_consecutive_errors >= 1, "max_consecutive_errors must be at least 1")
+        require(0 < self.backoff_base_s <= self.backoff_max_s, "need 0 < backoff_base_s <= max")
+        require(self.max_orders_per_minute >= 1, "max_orders_per_minute must be at least 1")
+        require(self.stale_after_s > 0, "stale_after_s must be positive")
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, object] | None) -> RiskLimits:
+        return parse_params(cls, raw, where="risk")
+
+
+class OrderRateCap:
+    """Orders sent in the last `window_s` seconds (monotonic clock), capped at `limit`."""
+
+    def __init__(self, limit: int, *, clock: Clock, window_s: float = 60.0) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._window_s = window_s
+        self._sent: deque[float] = deque()
+
+    def count(self) -> int:
+        horizon = self._clock.monotonic() - self._window_s
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+        return len(self._sent)
+
+    def record(self) -> None:
+        self._sent.append(self._clock.monotonic())
+
+
+class CircuitBreaker:
+    """Trips when a UTC day's realized P&L reaches -daily_loss_limit; holds that whole day."""
+
+    RULE = "circuit_breaker"
+
+    def __init__(self, ledger: RiskLedger, daily_loss_limit: Decimal, sink: EventSink) -> None:
+        self._ledger = ledger
+        self._limit = daily_loss_limit
+        self._sink = sink
+        self._tripped_days: set[str] = set()
+
+    def tripped(self, day: str) -> bool:
+        if day in self._tripped_days:
+            return True
+        if self._ledger.risk_trips(rule=self.RULE, day=day):
+            self._tripped_days.add(day)
+            return True
+        pnl = self._ledger.daily_realized_pnl(day)
+        if pnl <= -self._limit:
+            self._trip(day, pnl)
+            return True
+        self._lift_previous_day()
+        return False
+
+    def _trip(self, day: str, pnl: Decimal) -> None:
+        detail = f"realized P&L {pnl} on {day} reached the daily loss limit -{self._limit}"
+        self._ledger.record_risk_trip(
+            rule=self.RULE, code=Code.CIRCUIT_BREAKER, detail=detail, day=day
+        )
+        # a person's HALTED or the guard's SAFE_MODE is stricter; leave it in place
+        if current_state(self._ledger) is TradingState.ACTIVE:
+            self._ledger.set_trading_state(TradingState.REDUCING, reason=detail, source=self.RULE)
+        self._tripped_days.add(day)
+        self._sink("circuit_breaker", {"day": day, "realized_pnl": str(pnl), "detail": detail})
+
+    def _lift_previous_day(self) -> None:
+        row = self._ledger.trading_state()
+        if row.state == TradingState.REDUCING and row.source == self.RULE:
+            self._ledger.set_trading_state(
+                TradingState.ACTIVE, reason="new UTC day", source=self.RULE
+            )
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    delay_s: float  # wait this long before the next call to the exchange
+    safe_mode: bool  # the guard has just put trading into SAFE_MODE
+
+
+class ApiErrorGuard:
+    """Consecutive 429s, 5xx and transport failures back off exponentially; the
+    `max_consecutive_errors`-th in a row puts trading into SAFE_MODE until a person resumes.
+    A success resets the count; an error that says nothing about the exchange's health (a 400
+    rejection, a 404) neither counts nor resets."""
+
+    RULE = "api_error_guard"
+
+    def __init__(self, ledger: RiskLedger, limits: RiskLimits, sink: EventSink) -> None:
+        self._ledger = ledger
+        self._limits = limits
+        self._sink = sink
+        self.consecutive = 0
+
+    @staticmethod
+    def counts(error: BaseException) -> bool:
+        return isinstance(error, (TransportError, RateLimitedError, ServerError))
+
+    def record_success(self) -> None:
+        self.consecutive = 0
+
+    def record_error(self, error: BaseException) -> GuardVerdict:
+        if not self.counts(error):
+            return GuardVerdict(0.0, False)
+        self.consecutive += 1
+        if self.consecutive < self._limits.max_consecutive_errors:
+            return GuardVerdict(self.backoff_s(self.consecutive), False)
+        detail = f"{self.consecutive} consecutive API errors, last: {error}"
+        self._ledger.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
+        if not current_state(self._ledger).needs_person:
+            self._ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=self.RULE)
+        self._sink("safe_mode", {"detail": detail})
+        # the persisted state now holds trading; a fresh count awaits `kalshi resume`
+        self.consecutive = 0
+        return GuardVerdict(self._limits.backoff_max_s, True)
+
+    def backoff_s(self, errors: int) -> float:
+        return min(self._limits.backoff_base_s * 2.0 ** (errors - 1), self._limits.backoff_max_s)
+
+
+class RiskEngine:
+    def __init__(
+        self,
+        ledger: RiskLedger,
+        limits: RiskLimits | None = None,
+        *,
+        clock: Clock,
+        sink: EventSink = log_event,
+    ) -> None:
+        self.limits = limits or RiskLimits()
+        self.ledger = ledger
+        self.clock = clock
+        self._sink = sink
+        self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock)
+        self.breaker = CircuitBreaker(ledger, self.limits.daily_loss_limit, sink)
+        self.api_guard = ApiErrorGuard(ledger, self.limits, sink)
+        self.rules: tuple[Rule, ...] = (
+            TradingStateRule(),
+            CircuitBreakerRule(self.breaker),
+            StaleFeedRule(self.limits.stale_after_s),
+            OrderRateRule(self.rate_cap),
+            MaxOrderSizeRule(self.limits.max_order_count),
+            PositionLimitRule(self.limits.max_position_per_market),
+            MaxExposureRule(self.limits.max_total_exposure),
+            MinEdgeRule(self.limits.min_edge),
+        )
+
+    def state(self) -> TradingState:
+        return current_state(self.ledger)
+
+    def context(
+        self,
+        position: PositionView,
+        *,
+        total_exposure: Decimal,
+        last_data_at: float | None,
+        in_sync: bool = True,
+    ) -> RiskContext:
+        """A context for now, with the trading state read fresh from the ledger.
+        `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
+        `last_data_at` is the last book update for this market (None: none yet, so stale)."""
+        return RiskContext(
+            now=self.clock.wall(),
+            state=self.state(),
+            position=position,
+            total_exposure=total_exposure,
+            last_data_at=last_data_at,
+            in_sync=in_sync,
+        )
+
+    def evaluate(self, intent: Intent, ctx: RiskContext) -> list[Verdict]:
+        """Every rule's denial (all of them, not just the first); empty means send it."""
+        denials = [v for v in (rule.check(intent, ctx) for rule in self.rules) if not v.allowed]
+        for verdict in denials:
+            self._sink(
+                "risk_denied",
+                {
+                    "code": verdict.code,
+                    "detail": verdict.detail,
+                    "ticker": intent.ticker,
+                    "side": intent.side,
+                    "action": intent.action,
+                    "price": str(intent.price),
+                    "count": str(intent.count),
+                    "strategy": intent.strategy,
+                },
+            )
+        return denials
+
+    def record_sent(self) -> None:
+        self.rate_cap.record()
+
+    def check_circuit_breaker(self) -> bool:
+        """Evaluate today's realized P&L (tripping if needed); True while tripped today."""
+        return self.breaker.tripped(utc_day(self.clock.wall()))
+
+    def stop_loss(self, position: PositionView, book: Orderbook) -> list[Intent]:
+        """Close a position whose mark (best bid for the held side x contracts) is below
+        stop_loss_share x entry cost: reducing IOC sells at that bid, split to the max order
+        size, the first one replacing resting orders that would add to the position."""
+        held = position.held_side
+        share = self.limits.stop_loss_share
+        if held is None or share == 0:
+            return []
+        bid = best_bid(book, held)
+        mark = bid[0] if bid else ZERO
+        floor = share * position.entry_cost
+        if mark * position.contracts >= floor:
+            return []
+        if bid is None:
+            self._sink("stop_loss_no_bid", {"ticker": position.ticker, "side": held})
+            return []
+        adding = BookSide.BID if held is Side.YES else BookSide.ASK
+        replaces = tuple(o.order_id for o in position.resting if o.book_side is adding)
+        reason = (
+            f"stop-loss: mark {mark} x {position.contracts} < {share} x entry cost "
+            f"{position.entry_cost}"
+        )
+        intents: list[Intent] = []
+        left = position.contracts
+        while left > 0:
+            chunk = min(left, self.limits.max_order_count)
+            intents.append(
+                Intent(
+                    ticker=position.ticker,
+                    side=held,
+                    action=Action.SELL,
+                    price=mark,
+                    count=chunk,
+                    model_fair=mark,
+                    reason=reason,
+                    strategy="stop-loss",
+                    reduce_only=True,
+                    time_in_force=TimeInForce.IOC,
+                    replaces=() if intents else replaces,
+                )
+            )
+            left -= chunk
+        return intents

@@ -1,0 +1,185 @@
+"""The pre-trade rules: each one small, independent, and answering with a coded verdict.
+
+`check(intent, ctx) -> Verdict`. A rule reads only the intent, the context the loop built for
+this market at this moment, and the limit it was built with; the two that need memory (the order
+rate and the daily breaker) ask an object behind a one-method Protocol. The codes are stable
+strings for logs, alerts and tests.
+
+What a rule lets through on purpose: reduce_only intents pass the circuit breaker and min-edge
+rules, and an intent that adds no exposure passes the exposure rule (closing a position is never
+the riskier choice); nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from kalshi_cli.models import ZERO, BookSide
+from kalshi_cli.risk.state import TradingState, utc_day
+from kalshi_cli.strategies.base import Intent, PositionView
+
+
+class Code(StrEnum):
+    HALTED = "HALTED"
+    SAFE_MODE = "SAFE_MODE"
+    REDUCING = "REDUCING"
+    CIRCUIT_BREAKER = "CIRCUIT_BREAKER"
+    STALE_FEED = "STALE_FEED"
+    ORDER_RATE = "ORDER_RATE"
+    MAX_ORDER_SIZE = "MAX_ORDER_SIZE"
+    POSITION_LIMIT = "POSITION_LIMIT"
+    MAX_EXPOSURE = "MAX_EXPOSURE"
+    MIN_EDGE = "MIN_EDGE"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    code: Code
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RiskContext:
+    """What the loop knows when an intent for `position.ticker` is about to be sent."""
+
+    now: float  # unix seconds
+    state: TradingState
+    position: PositionView  # this market: position and resting orders
+    total_exposure: Decimal = ZERO  # dollars at risk in every market, this one included
+    last_data_at: float | None = None  # last book update for this market
+    in_sync: bool = True  # False from a sequence gap until the book is resynced
+
+
+class Rule(Protocol):
+    code: Code
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict: ...
+
+
+def _ok(code: Code) -> Verdict:
+    return Verdict(True, code)
+
+
+def _deny(code: Code, detail: str) -> Verdict:
+    return Verdict(False, code, detail)
+
+
+class TradingStateRule:
+    code = Code.HALTED
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        if ctx.state.allows(reduce_only=intent.reduce_only):
+            return _ok(self.code)
+        code = Code(ctx.state.value)
+        extra = " and this order is not reduce_only" if ctx.state is TradingState.REDUCING else ""
+        return _deny(code, f"trading state is {ctx.state}{extra}")
+
+
+class DailyBreaker(Protocol):
+    def tripped(self, day: str) -> bool: ...
+
+
+@dataclass
+class CircuitBreakerRule:
+    breaker: DailyBreaker
+    code: Code = Code.CIRCUIT_BREAKER
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        day = utc_day(ctx.now)
+        if intent.reduce_only or not self.breaker.tripped(day):
+            return _ok(self.code)
+        return _deny(self.code, f"daily loss limit reached on {day}; no new orders until tomorrow")
+
+
+@dataclass
+class StaleFeedRule:
+    stale_after_s: float
+    code: Code = Code.STALE_FEED
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        if not ctx.in_sync:
+            return _deny(self.code, f"{intent.ticker}: sequence gap not yet resynced")
+        if ctx.last_data_at is None:
+            return _deny(self.code, f"{intent.ticker}: no market data yet")
+        age = ctx.now - ctx.last_data_at
+        if age >= self.stale_after_s:
+            return _deny(self.code, f"{intent.ticker}: no market data for {age:.1f}s")
+        return _ok(self.code)
+
+
+class RateWindow(Protocol):
+    limit: int
+
+    def count(self) -> int: ...
+
+
+@dataclass
+class OrderRateRule:
+    window: RateWindow
+    code: Code = Code.ORDER_RATE
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        sent = self.window.count()
+        if sent < self.window.limit:
+            return _ok(self.code)
+        return _deny(self.code, f"{sent} orders in the last minute (cap {self.window.limit})")
+
+
+@dataclass
+class MaxOrderSizeRule:
+    max_order_count: Decimal
+    code: Code = Code.MAX_ORDER_SIZE
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        if intent.count <= self.max_order_count:
+            return _ok(self.code)
+        return _deny(self.code, f"count {intent.count} > max {self.max_order_count}")
+
+
+@dataclass
+class PositionLimitRule:
+    """Position plus every resting order the same way plus this intent, in contracts."""
+
+    max_position: Decimal
+    code: Code = Code.POSITION_LIMIT
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        worst = ctx.position.after(intent).worst_case(intent.book_side)
+        if worst <= self.max_position:
+            return _ok(self.code)
+        side = "YES" if intent.book_side is BookSide.BID else "NO"
+        return _deny(
+            self.code,
+            f"{intent.ticker}: {worst} {side} contracts with resting orders > limit "
+            f"{self.max_position}",
+        )
+
+
+@dataclass
+class MaxExposureRule:
+    max_total_exposure: Decimal
+    code: Code = Code.MAX_EXPOSURE
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        before = ctx.position.exposure()
+        after = ctx.position.after(intent).exposure()
+        total = ctx.total_exposure - before + after
+        if after <= before or total <= self.max_total_exposure:
+            return _ok(self.code)
+        return _deny(self.code, f"total exposure ${total} > max ${self.max_total_exposure}")
+
+
+@dataclass
+class MinEdgeRule:
+    min_edge: Decimal
+    code: Code = Code.MIN_EDGE
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        edge = intent.edge_after_fees
+        if intent.reduce_only or edge >= self.min_edge:
+            return _ok(self.code)
+        return _deny(self.code, f"edge after fees {edge:.4f} < min {self.min_edge}")

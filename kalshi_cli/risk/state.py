@@ -1,0 +1,97 @@
+"""The trading state, and the narrow view of the state file the risk layer persists through.
+
+    ACTIVE      everything the other rules allow
+    REDUCING    only reduce_only orders (set by the daily circuit breaker; open positions are
+                held, and stop-loss closes still go out)
+    HALTED      nothing at all (set by `kalshi cancel-all` / `kalshi halt`)
+    SAFE_MODE   nothing at all (set by the API error guard)
+
+HALTED and SAFE_MODE are lifted only by a person (`kalshi resume`, i.e. `resume()` below);
+REDUCING set by the circuit breaker lifts itself on the next UTC day. The state is a row in the
+state file, so no restart clears it. `RiskLedger` names exactly the Store methods the risk layer
+uses, so tests pass a small fake and the store needs no import here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+from kalshi_cli.clock import utc_datetime
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+    SAFE_MODE = "SAFE_MODE"
+
+    def allows(self, *, reduce_only: bool) -> bool:
+        if self is TradingState.ACTIVE:
+            return True
+        return self is TradingState.REDUCING and reduce_only
+
+    @property
+    def needs_person(self) -> bool:
+        """Only `kalshi resume` lifts it."""
+        return self in (TradingState.HALTED, TradingState.SAFE_MODE)
+
+
+class StateRow(Protocol):
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+class RiskLedger(Protocol):
+    """The subset of `kalshi_cli.store.Store` the risk layer reads and writes."""
+
+    def trading_state(self) -> StateRow: ...
+
+    # the store returns the record written; the risk layer has no use for it
+    def set_trading_state(self, state: str, *, reason: str, source: str) -> object: ...
+
+    def record_risk_trip(
+        self,
+        *,
+        rule: str,
+        code: str,
+        detail: str,
+        ticker: str | None = None,
+        day: str | None = None,
+    ) -> object: ...
+
+    def risk_trips(
+        self, *, rule: str | None = None, day: str | None = None
+    ) -> Sequence[object]: ...
+
+    def daily_realized_pnl(self, day: str) -> Decimal: ...
+
+
+def current_state(ledger: RiskLedger) -> TradingState:
+    return TradingState(ledger.trading_state().state)
+
+
+def utc_day(ts: float) -> str:
+    """The UTC calendar day of a unix time, as the ledger keys daily P&L and trips."""
+    return utc_datetime(ts).strftime("%Y-%m-%d")
+
+
+def halt(ledger: RiskLedger, *, reason: str, source: str) -> None:
+    """Stop all order placement until a person resumes (the kill switch's first step)."""
+    ledger.set_trading_state(TradingState.HALTED, reason=reason, source=source)
+
+
+def resume(ledger: RiskLedger, *, source: str = "kalshi resume") -> TradingState:
+    """Back to ACTIVE; returns the state that was lifted. A circuit breaker tripped today keeps
+    denying new orders anyway, because it reads today's trip, not the state."""
+    before = current_state(ledger)
+    ledger.set_trading_state(TradingState.ACTIVE, reason=f"resumed from {before}", source=source)
+    return before

@@ -1,0 +1,78 @@
+"""Strategies by name: `get_strategy("spike").decide(snapshot, position, params)`.
+
+Each strategy is a pure function plus a frozen params dataclass whose defaults are the documented
+ones (docs/strategies.md); `Strategy.params(config["strategies"][name])` reads the config,
+refusing unknown keys and ill-typed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from kalshi_cli.errors import UsageError
+from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, spike
+from kalshi_cli.strategies.base import (
+    Cancel,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    RestingOrder,
+    parse_params,
+)
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Strategy(Generic[P]):
+    name: str
+    params_type: type[P]
+    decide_fn: Callable[[MarketSnapshot, PositionView, P], Sequence[Decision]]
+
+    def params(self, raw: Mapping[str, Any] | None = None) -> P:
+        return parse_params(self.params_type, raw, where=f"strategies.{self.name}")
+
+    def decide(
+        self, snapshot: MarketSnapshot, position: PositionView, params: P
+    ) -> Sequence[Decision]:
+        return self.decide_fn(snapshot, position, params)
+
+
+_REGISTRY: dict[str, Strategy[Any]] = {
+    s.name: s
+    for s in (
+        Strategy(spike.NAME, spike.SpikeParams, spike.decide),
+        Strategy(mean_reversion.NAME, mean_reversion.MeanReversionParams, mean_reversion.decide),
+        Strategy(arbitrage.NAME, arbitrage.ArbitrageParams, arbitrage.decide),
+        Strategy(market_maker.NAME, market_maker.MarketMakerParams, market_maker.decide),
+    )
+}
+
+
+def strategy_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_strategy(name: str) -> Strategy[Any]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown strategy {name!r}", hint=f"choose one of: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+__all__ = [
+    "Cancel",
+    "Decision",
+    "Intent",
+    "MarketSnapshot",
+    "PositionView",
+    "RestingOrder",
+    "Strategy",
+    "get_strategy",
+    "strategy_names",
+]

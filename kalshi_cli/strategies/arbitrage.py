@@ -1,0 +1,71 @@
+"""Arbitrage: buy YES and NO together when both asks plus fees cost less than the $1.00 payout.
+
+One YES and one NO of the same market always settle to exactly $1.00 between them, so buying
+both at asks `ya` and `na` locks in `1 - (ya + na)` per pair, minus both fees. The size is the
+smaller of the depths at the two asks (capped by `max_count`), and the fees are computed at that
+size, since Kalshi rounds each order's fee up to the cent. Both legs are fill-or-kill so neither
+rests; if only one fills, the loop is left holding that leg, a risk this strategy accepts and the
+stop-loss and position limits cover.
+
+Each leg carries a fair value chosen so that the two sum to 1 and each leg's edge after fees is
+half the pair's: the min-edge checks, in the strategy and in the risk engine, read per contract
+like for every other intent. `min_edge` here is the pair edge per YES+NO pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.models import ONE, Action, Side, TimeInForce, trading_fee
+from kalshi_cli.strategies.base import Decision, Intent, MarketSnapshot, PositionView, require
+
+NAME = "arbitrage"
+
+
+@dataclass(frozen=True)
+class ArbitrageParams:
+    max_count: Decimal = Decimal("50")
+    min_edge: Decimal = Decimal("0.01")
+
+    def __post_init__(self) -> None:
+        require(self.max_count > 0, "max_count must be positive")
+        require(self.min_edge >= 0, "min_edge must not be negative")
+
+
+def pair_edge(yes_ask: Decimal, no_ask: Decimal, count: Decimal, fee_rate: Decimal) -> Decimal:
+    """Locked profit per YES+NO pair after both fees, at `count` pairs."""
+    fees = trading_fee(count, yes_ask, fee_rate) + trading_fee(count, no_ask, fee_rate)
+    return ONE - (yes_ask + no_ask) - fees / count
+
+
+def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> Sequence[Decision]:
+    yes_ask, no_ask = snap.book.yes_ask, snap.book.no_ask
+    if yes_ask is None or no_ask is None:
+        return []
+    count = min(yes_ask[1], no_ask[1], params.max_count)
+    if count <= 0:
+        return []
+    edge = pair_edge(yes_ask[0], no_ask[0], count, snap.fee_rate)
+    if edge < params.min_edge:
+        return []
+    reason = f"arbitrage: YES {yes_ask[0]} + NO {no_ask[0]} + fees leaves {edge:.4f} per pair"
+    legs = []
+    for side, price in ((Side.YES, yes_ask[0]), (Side.NO, no_ask[0])):
+        fee_each = trading_fee(count, price, snap.fee_rate) / count
+        legs.append(
+            Intent(
+                ticker=snap.ticker,
+                side=side,
+                action=Action.BUY,
+                price=price,
+                count=count,
+                model_fair=price + fee_each + edge / 2,
+                reason=reason,
+                strategy=NAME,
+                time_in_force=TimeInForce.FOK,
+                fee_rate=snap.fee_rate,
+            )
+        )
+    return legs

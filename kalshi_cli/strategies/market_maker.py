@@ -1,0 +1,110 @@
+"""Market maker: post-only quotes on both sides of the mid, skewed against inventory.
+
+The quoting centre is the YES mid moved away from inventory: holding YES lowers it by
+`skew` x position / `max_inventory` (so the YES bid is less likely to fill and the NO bid more),
+holding NO raises it. That centre is the strategy's fair value (an inventory-adjusted
+reservation price), so both quotes carry the same edge before fees. Around it sit a YES bid and
+a NO bid (a NO bid at q is a YES ask at 1 - q) `spread` apart, each rounded away from the centre
+onto the grid and kept one tick behind the opposite best so a post-only order never crosses. A
+side is not quoted once inventory has reached `max_inventory` that way (and a quote is never
+larger than the room left), nor when its edge after the maker fee is below `min_edge`.
+
+Requoting: each tick compares the wanted quote of each side with what rests there. The same
+price is left alone (partial fills included, to keep queue priority); a different price, or more
+contracts resting than wanted, is a new intent that `replaces` the old order ids; no wanted
+quote cancels whatever rests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from kalshi_cli.models import ONE, Action, Side, TimeInForce, min_tick
+from kalshi_cli.strategies.base import (
+    Cancel,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    RestingOrder,
+    require,
+    snap_to_grid,
+)
+
+NAME = "market-maker"
+
+
+@dataclass(frozen=True)
+class MarketMakerParams:
+    spread: Decimal = Decimal("0.04")
+    quote_count: Decimal = Decimal("10")
+    max_inventory: Decimal = Decimal("50")
+    skew: Decimal = Decimal("0.02")
+    min_edge: Decimal = Decimal("0.005")
+
+    def __post_init__(self) -> None:
+        require(self.spread > 0, "spread must be positive")
+        require(self.quote_count > 0, "quote_count must be positive")
+        require(self.max_inventory > 0, "max_inventory must be positive")
+        require(self.skew >= 0, "skew must not be negative")
+
+
+def decide(
+    snap: MarketSnapshot, pos: PositionView, params: MarketMakerParams
+) -> Sequence[Decision]:
+    wanted = _quotes(snap, pos, params)
+    out: list[Decision] = []
+    for side in (Side.YES, Side.NO):
+        resting = [o for o in pos.resting if o.side is side and o.action is Action.BUY]
+        quote = wanted.get(side)
+        if quote is None:
+            out += [Cancel(snap.ticker, o.order_id, f"{NAME}: no {side} quote") for o in resting]
+        elif not (len(resting) == 1 and _still_good(resting[0], quote)):
+            out.append(replace(quote, replaces=tuple(o.order_id for o in resting)))
+    return out
+
+
+def _quotes(
+    snap: MarketSnapshot, pos: PositionView, params: MarketMakerParams
+) -> dict[Side, Intent]:
+    book = snap.book
+    mid = book.mid
+    if mid is None or book.yes_ask is None or book.no_ask is None:
+        return {}
+    tick = min_tick(snap.price_ranges)
+    inventory = max(-ONE, min(ONE, pos.position / params.max_inventory))
+    centre = mid - params.skew * inventory
+    half = params.spread / 2
+    # the highest bid that still does not cross the opposite best ask
+    caps = {Side.YES: book.yes_ask[0] - tick, Side.NO: book.no_ask[0] - tick}
+    targets = {Side.YES: centre - half, Side.NO: ONE - (centre + half)}
+    fairs = {Side.YES: centre, Side.NO: ONE - centre}
+    quotes: dict[Side, Intent] = {}
+    for side in (Side.YES, Side.NO):
+        room = params.max_inventory - (pos.position if side is Side.YES else -pos.position)
+        price = snap_to_grid(min(targets[side], caps[side]), snap.price_ranges, up=False)
+        if room <= 0 or price is None:
+            continue
+        intent = Intent(
+            ticker=snap.ticker,
+            side=side,
+            action=Action.BUY,
+            price=price,
+            count=min(params.quote_count, room),
+            model_fair=fairs[side],
+            reason=f"{NAME}: {side} bid {price} around mid {mid} (inventory {pos.position})",
+            strategy=NAME,
+            post_only=True,
+            time_in_force=TimeInForce.GTC,
+            fee_rate=snap.maker_fee_rate,
+        )
+        if intent.edge_after_fees >= params.min_edge:
+            quotes[side] = intent
+    return quotes
+
+
+def _still_good(order: RestingOrder, quote: Intent) -> bool:
+    """Same price and no larger than wanted: leave it, keeping its place in the queue."""
+    return order.price == quote.price and order.remaining <= quote.count

@@ -1,0 +1,95 @@
+"""Mean reversion: trade the z-score of the mid against its rolling mean.
+
+Over the mids of the last `window_s` seconds (at least `min_samples` of them), z is the current
+mid's distance from the mean in standard deviations. Above `entry_z` YES is rich, so the
+strategy buys NO at its ask; below -`entry_z` it buys YES. The fair value is the rolling mean
+(1 - mean for NO). A position is closed, with a reducing IOC sell at the bid, once z has come
+back inside `exit_z` on the held side. One position at a time: no entry while holding or while
+orders rest in the market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
+from kalshi_cli.strategies.base import (
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    best_ask,
+    close_at_bid,
+    require,
+    snap_to_grid,
+)
+
+NAME = "mean-reversion"
+
+
+@dataclass(frozen=True)
+class MeanReversionParams:
+    window_s: float = 300.0
+    min_samples: int = 20
+    entry_z: Decimal = Decimal("2.0")
+    exit_z: Decimal = Decimal("0.5")
+    order_count: Decimal = Decimal("10")
+    min_edge: Decimal = Decimal("0.01")
+
+    def __post_init__(self) -> None:
+        require(self.window_s > 0, "window_s must be positive")
+        require(self.min_samples >= 2, "min_samples must be at least 2")
+        require(self.entry_z > 0, "entry_z must be positive")
+        require(0 <= self.exit_z < self.entry_z, "exit_z must be in [0, entry_z)")
+        require(self.order_count > 0, "order_count must be positive")
+
+
+def zscore(values: Sequence[Decimal], current: Decimal) -> tuple[Decimal, Decimal] | None:
+    """(mean, z of `current`) over `values`; None when they do not vary."""
+    mean = sum(values, start=ZERO) / len(values)
+    variance = sum(((v - mean) ** 2 for v in values), start=ZERO) / len(values)
+    if variance == 0:
+        return None
+    return mean, (current - mean) / variance.sqrt()
+
+
+def decide(
+    snap: MarketSnapshot, pos: PositionView, params: MeanReversionParams
+) -> Sequence[Decision]:
+    mid = snap.book.mid
+    window = snap.mids_since(snap.ts - params.window_s)
+    if mid is None or len(window) < params.min_samples:
+        return []
+    stats = zscore(window, mid)
+    if stats is None:
+        return []
+    mean, z = stats
+    held = pos.held_side
+    if held is not None:
+        back = z >= -params.exit_z if held is Side.YES else z <= params.exit_z
+        fair = mean if held is Side.YES else ONE - mean
+        why = f"mean-reversion exit: z {z:.2f} back inside {params.exit_z}"
+        exit_ = close_at_bid(snap, pos, fair=fair, reason=why, strategy=NAME) if back else None
+        return [] if exit_ is None else [exit_]
+    if pos.resting or abs(z) < params.entry_z:
+        return []
+    side = Side.NO if z > 0 else Side.YES
+    ask = best_ask(snap.book, side)
+    price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
+    if ask is None or price is None:
+        return []
+    intent = Intent(
+        ticker=snap.ticker,
+        side=side,
+        action=Action.BUY,
+        price=price,
+        count=min(params.order_count, ask[1]),
+        model_fair=mean if side is Side.YES else ONE - mean,
+        reason=f"mean-reversion: z {z:.2f} vs mean {mean:.4f} over {len(window)} mids",
+        strategy=NAME,
+        time_in_force=TimeInForce.IOC,
+        fee_rate=snap.fee_rate,
+    )
+    return [intent] if intent.edge_after_fees >= params.min_edge else []

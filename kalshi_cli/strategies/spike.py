@@ -1,0 +1,104 @@
+"""Spike: fade a sharp move, expecting part of it to come back.
+
+When the YES mid has moved by more than `spike_share` of its value at the start of the window
+`window_s`, the strategy takes the other side at the ask (IOC, so nothing is left resting): a
+jump up buys NO, a drop buys YES. Its fair value assumes `reversion` of the move comes back, so
+a spike of 0.50 -> 0.60 with reversion 0.5 has a fair YES of 0.55. Once in a position it only
+manages the exit: take-profit when the bid for the held side reaches the average entry plus
+`take_profit`, or a time stop after `max_hold_s`, both a reducing IOC sell at that bid.
+`max_hold_s` is at least `window_s`, so after a time stop the spike that caused the entry has
+left the window and does not trigger the same trade again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.models import ONE, Action, Side, TimeInForce
+from kalshi_cli.strategies.base import (
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    best_ask,
+    best_bid,
+    close_at_bid,
+    require,
+    snap_to_grid,
+)
+
+NAME = "spike"
+
+
+@dataclass(frozen=True)
+class SpikeParams:
+    window_s: float = 60.0
+    spike_share: Decimal = Decimal("0.10")
+    reversion: Decimal = Decimal("0.5")
+    take_profit: Decimal = Decimal("0.03")
+    max_hold_s: float = 300.0
+    order_count: Decimal = Decimal("10")
+    min_edge: Decimal = Decimal("0.01")
+
+    def __post_init__(self) -> None:
+        require(self.window_s > 0, "window_s must be positive")
+        require(self.spike_share > 0, "spike_share must be positive")
+        require(0 < self.reversion <= 1, "reversion must be in (0, 1]")
+        require(self.take_profit > 0, "take_profit must be positive")
+        require(self.max_hold_s >= self.window_s, "max_hold_s must be at least window_s")
+        require(self.order_count > 0, "order_count must be positive")
+
+
+def decide(snap: MarketSnapshot, pos: PositionView, params: SpikeParams) -> Sequence[Decision]:
+    if pos.held_side is not None:
+        return _exit(snap, pos, pos.held_side, params)
+    if pos.resting:
+        return []
+    mid = snap.book.mid
+    window = snap.mids_since(snap.ts - params.window_s)
+    if mid is None or not window or window[0] <= 0:
+        return []
+    start = window[0]
+    move = (mid - start) / start
+    if abs(move) <= params.spike_share:
+        return []
+    fair_yes = mid - params.reversion * (mid - start)
+    side = Side.NO if move > 0 else Side.YES
+    fair = fair_yes if side is Side.YES else ONE - fair_yes
+    ask = best_ask(snap.book, side)
+    price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
+    if ask is None or price is None:
+        return []
+    intent = Intent(
+        ticker=snap.ticker,
+        side=side,
+        action=Action.BUY,
+        price=price,
+        count=min(params.order_count, ask[1]),
+        model_fair=fair,
+        reason=f"spike: mid {start} -> {mid} ({move:+.1%}) in {params.window_s:g}s, fading",
+        strategy=NAME,
+        time_in_force=TimeInForce.IOC,
+        fee_rate=snap.fee_rate,
+    )
+    return [intent] if intent.edge_after_fees >= params.min_edge else []
+
+
+def _exit(
+    snap: MarketSnapshot, pos: PositionView, held: Side, params: SpikeParams
+) -> Sequence[Decision]:
+    bid = best_bid(snap.book, held)
+    if bid is None:
+        return []
+    if bid[0] >= pos.avg_entry_price + params.take_profit:
+        why = f"take-profit: bid {bid[0]} >= entry {pos.avg_entry_price} + {params.take_profit}"
+    elif pos.opened_at is not None and snap.ts - pos.opened_at >= params.max_hold_s:
+        why = f"time stop: held {snap.ts - pos.opened_at:g}s >= {params.max_hold_s:g}s"
+    else:
+        return []
+    mid = snap.book.mid
+    fair = bid[0] if mid is None else (mid if held is Side.YES else ONE - mid)
+    exit_ = close_at_bid(snap, pos, fair=fair, reason=why, strategy=NAME)
+    return [] if exit_ is None else [exit_]

@@ -1,0 +1,22 @@
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+from kalshi_cli.risk import RiskLimits
+
+DOC = Path(__file__).parents[2] / "docs" / "risk.md"
+
+
+def test_the_documented_config_block_is_exactly_the_defaults():
+    (block,) = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
+    risk = yaml.safe_load(block)["risk"]
+    assert set(risk) == {f.name for f in fields(RiskLimits)}
+    assert RiskLimits.from_config(risk) == RiskLimits()
+
+
+def test_every_key_appears_in_the_layer_table():
+    text = DOC.read_text()
+    for f in fields(RiskLimits):
+        assert f"`risk.{f.name}`" in text

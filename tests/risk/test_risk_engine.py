@@ -1,0 +1,417 @@
+from dataclasses import dataclass
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import (
+    BadRequestError,
+    ConfigError,
+    OrderOutcomeUnknown,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from kalshi_cli.models import Action, BookSide, Orderbook, Side, TimeInForce
+from kalshi_cli.risk import Code, RiskEngine, RiskLimits, TradingState, halt, resume, utc_day
+from kalshi_cli.strategies import (
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    RestingOrder,
+    get_strategy,
+)
+
+START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+@dataclass(frozen=True)
+class StateRow:
+    state: str
+    reason: str
+    source: str
+
+
+class FakeLedger:
+    """The RiskLedger part of the Store, in memory; outlives any engine built over it."""
+
+    def __init__(self) -> None:
+        self.state = StateRow("ACTIVE", "", "default")
+        self.history: list[StateRow] = []
+        self.trips: list[dict[str, str | None]] = []
+        self.pnl: dict[str, D] = {}
+
+    def trading_state(self) -> StateRow:
+        return self.state
+
+    def set_trading_state(self, state: str, *, reason: str, source: str) -> None:
+        self.state = StateRow(str(state), reason, source)
+        self.history.append(self.state)
+
+    def record_risk_trip(self, *, rule, code, detail, ticker=None, day=None) -> None:
+        self.trips.append({"rule": rule, "code": str(code), "detail": detail, "day": day})
+
+    def risk_trips(self, *, rule=None, day=None):
+        return [t for t in self.trips if rule in (None, t["rule"]) and day in (None, t["day"])]
+
+    def daily_realized_pnl(self, day: str) -> D:
+        return self.pnl.get(day, D(0))
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+
+    def __call__(self, kind, data) -> None:
+        self.seen.append((kind, dict(data)))
+
+    def kinds(self) -> list[str]:
+        return [k for k, _ in self.seen]
+
+
+def make(limits: RiskLimits | None = None, ledger: FakeLedger | None = None, clock=None):
+    ledger = ledger or FakeLedger()
+    clock = clock or ManualClock(START)
+    events = Events()
+    return RiskEngine(ledger, limits, clock=clock, sink=events), ledger, clock, events
+
+
+def buy(count="10", price="0.40", fair="0.50", side=Side.YES, **kw) -> Intent:
+    return Intent("T", side, Action.BUY, D(price), D(count), D(fair), "test", **kw)
+
+
+def fresh(engine: RiskEngine, position: PositionView | None = None, **kw):
+    kw.setdefault("last_data_at", engine.clock.wall())
+    kw.setdefault("total_exposure", D(0))
+    return engine.context(position or PositionView("T"), **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+
+
+def test_evaluate_returns_every_denial_and_logs_each_with_its_code():
+    engine, ledger, _, events = make(RiskLimits(max_order_count=D(5), min_edge=D("0.2")))
+    halt(ledger, reason="kill switch", source="cancel-all")
+    denials = engine.evaluate(buy(count="6"), fresh(engine))
+    assert {d.code for d in denials} == {Code.HALTED, Code.MAX_ORDER_SIZE, Code.MIN_EDGE}
+    logged = [data["code"] for kind, data in events.seen if kind == "risk_denied"]
+    assert sorted(logged) == sorted(str(d.code) for d in denials)
+    assert all(data["ticker"] == "T" for _, data in events.seen)
+
+
+def test_a_clean_intent_passes_and_nothing_is_logged():
+    engine, _, _, events = make()
+    assert engine.evaluate(buy(), fresh(engine)) == []
+    assert events.seen == []
+
+
+def test_context_reads_the_state_fresh_from_the_ledger():
+    engine, ledger, _, _ = make()
+    assert fresh(engine).state is TradingState.ACTIVE
+    ledger.set_trading_state("SAFE_MODE", reason="x", source="y")
+    assert fresh(engine).state is TradingState.SAFE_MODE
+
+
+@pytest.mark.parametrize("state", ["HALTED", "SAFE_MODE"])
+def test_nothing_passes_while_halted_or_in_safe_mode_until_resumed(state):
+    engine, ledger, _, _ = make()
+    ledger.set_trading_state(state, reason="test", source="test")
+    long_yes = PositionView("T", D(10), D("0.50"), D("5.00"))
+    closing = Intent("T", Side.YES, Action.SELL, D("0.45"), D(10), D("0.45"), "x", reduce_only=True)
+    assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [state]
+    assert [d.code for d in engine.evaluate(closing, fresh(engine, long_yes))] == [state]
+    assert resume(ledger) is TradingState(state)
+    assert engine.evaluate(buy(), fresh(engine)) == []
+
+
+def test_nothing_passes_on_a_stale_feed():
+    engine, _, clock, _ = make(RiskLimits(stale_after_s=5.0))
+    last = clock.wall()
+    clock.advance(5.0)
+    denials = engine.evaluate(buy(), fresh(engine, last_data_at=last))
+    assert [d.code for d in denials] == [Code.STALE_FEED]
+
+
+def test_record_sent_feeds_the_order_rate_cap():
+    engine, _, clock, _ = make(RiskLimits(max_orders_per_minute=2))
+    for _ in range(2):
+        assert engine.evaluate(buy(), fresh(engine)) == []
+        engine.record_sent()
+    assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [Code.ORDER_RATE]
+    clock.advance(60)
+    assert engine.evaluate(buy(), fresh(engine)) == []
+
+
+def test_limits_from_config_use_defaults_and_refuse_unknown_keys():
+    limits = RiskLimits.from_config({"daily_loss_limit": 25, "stale_after_s": 3})
+    assert limits == RiskLimits(daily_loss_limit=D(25), stale_after_s=3.0)
+    with pytest.raises(ConfigError, match=r"risk: unknown parameter max_loss"):
+        RiskLimits.from_config({"max_loss": 5})
+    with pytest.raises(ConfigError, match=r"risk: stop_loss_share must be in \[0, 1\)"):
+        RiskLimits.from_config({"stop_loss_share": 1})
+
+
+# --------------------------------------------------------------------------------------------
+# stop-loss
+
+
+def long_yes(entry="0.50", count="10") -> PositionView:
+    return PositionView("T", D(count), D(entry), D(entry) * D(count), opened_at=START)
+
+
+def book(yes_bid: str | None, no_bid: str = "0.40") -> Orderbook:
+    yes = () if yes_bid is None else ((D(yes_bid), D(100)),)
+    return Orderbook("T", yes, ((D(no_bid), D(100)),))
+
+
+def test_stop_loss_fires_on_the_first_tick_below_the_floor_and_not_before():
+    engine, _, _, _ = make(RiskLimits(stop_loss_share=D("0.5")))
+    pos = long_yes()  # entry cost 5.00; floor 2.50 = 10 x 0.25
+    ticks = ["0.40", "0.30", "0.26", "0.25", "0.24"]
+    fired = [bool(engine.stop_loss(pos, book(bid))) for bid in ticks]
+    assert fired == [False, False, False, False, True]
+    (close,) = engine.stop_loss(pos, book("0.24"))
+    assert (close.side, close.action, close.price, close.count) == (
+        Side.YES,
+        Action.SELL,
+        D("0.24"),
+        D(10),
+    )
+    assert close.reduce_only and close.time_in_force is TimeInForce.IOC
+    assert close.strategy == "stop-loss" and "stop-loss" in close.reason
+
+
+def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
+    engine, ledger, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D("0.05")))
+    short = PositionView("T", D(-10), D("0.60"), D("6.00"))
+    (close,) = engine.stop_loss(short, book("0.60", no_bid="0.29"))
+    assert (close.side, close.action, close.price) == (Side.NO, Action.SELL, D("0.29"))
+    # the daily breaker puts trading into REDUCING; a stop-loss close still goes out
+    ledger.set_trading_state("REDUCING", reason="breaker", source="circuit_breaker")
+    assert engine.evaluate(close, fresh(engine, short, total_exposure=D(10_000))) == []
+
+
+def test_stop_loss_splits_by_max_order_size_and_cancels_orders_that_add():
+    engine, _, _, _ = make(RiskLimits(max_order_count=D(4)))
+    pos = PositionView(
+        "T",
+        D(10),
+        D("0.50"),
+        D("5.00"),
+        resting=(
+            RestingOrder("adds", Side.YES, Action.BUY, D("0.20"), D(5)),
+            RestingOrder("closes", Side.YES, Action.SELL, D("0.60"), D(5)),
+        ),
+    )
+    closes = engine.stop_loss(pos, book("0.10"))
+    assert [c.count for c in closes] == [D(4), D(4), D(2)]
+    assert closes[0].replaces == ("adds",) and closes[1].replaces == ()
+    assert all(c.book_side is BookSide.ASK for c in closes)
+
+
+def test_stop_loss_needs_a_bid_and_can_be_switched_off():
+    engine, _, _, events = make()
+    assert engine.stop_loss(long_yes(), book(None)) == []
+    assert events.kinds() == ["stop_loss_no_bid"]
+    off, _, _, _ = make(RiskLimits(stop_loss_share=D(0)))
+    assert off.stop_loss(long_yes(), book("0.01")) == []
+    assert engine.stop_loss(PositionView("T"), book("0.01")) == []
+
+
+# --------------------------------------------------------------------------------------------
+# daily circuit breaker
+
+
+def test_breaker_trips_exactly_at_the_threshold_and_persists_the_trip():
+    engine, ledger, clock, events = make(RiskLimits(daily_loss_limit=D(50)))
+    today = utc_day(clock.wall())
+    ledger.pnl[today] = D("-49.99")
+    assert engine.check_circuit_breaker() is False
+    assert engine.evaluate(buy(), fresh(engine)) == []
+    ledger.pnl[today] = D("-50.00")
+    assert engine.check_circuit_breaker() is True
+    assert ledger.risk_trips(rule="circuit_breaker", day=today)
+    assert ledger.state.state == "REDUCING" and ledger.state.source == "circuit_breaker"
+    assert "circuit_breaker" in events.kinds()
+    assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [
+        Code.REDUCING,
+        Code.CIRCUIT_BREAKER,
+    ]
+
+
+def test_breaker_holds_after_a_restart_and_after_resume_until_the_next_utc_day():
+    ledger = FakeLedger()
+    clock = ManualClock(START)
+    first, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), ledger, clock)
+    ledger.pnl[utc_day(START)] = D("-80")
+    assert first.check_circuit_breaker()
+
+    # a restart: a new engine over the same ledger; a later win does not lift the day
+    ledger.pnl[utc_day(START)] = D("10")
+    restarted, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), ledger, clock)
+    assert restarted.check_circuit_breaker()
+    resume(ledger)  # a person lifts the state; the day's trip still holds new orders
+    codes = [d.code for d in restarted.evaluate(buy(), fresh(restarted))]
+    assert codes == [Code.CIRCUIT_BREAKER]
+    assert len(ledger.risk_trips(rule="circuit_breaker")) == 1
+
+    clock.advance(2 * 3600)  # past midnight UTC
+    assert utc_day(clock.wall()) != utc_day(START)
+    assert restarted.evaluate(buy(), fresh(restarted)) == []
+
+
+def test_breaker_lifts_its_own_reducing_state_on_the_next_day_but_not_a_halt():
+    ledger = FakeLedger()
+    clock = ManualClock(START)
+    engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), ledger, clock)
+    ledger.pnl[utc_day(START)] = D("-50")
+    engine.check_circuit_breaker()
+    clock.advance(2 * 3600)
+    assert engine.check_circuit_breaker() is False
+    assert ledger.state.state == "ACTIVE"
+
+    ledger.pnl[utc_day(clock.wall())] = D("-60")
+    halt(ledger, reason="person", source="halt")
+    assert engine.check_circuit_breaker() is True
+    assert ledger.state.state == "HALTED"  # not weakened to REDUCING
+
+
+# --------------------------------------------------------------------------------------------
+# API error guard
+
+
+def server_error() -> ServerError:
+    return ServerError("boom", status=503)
+
+
+def test_guard_backs_off_exponentially_then_enters_safe_mode_at_the_max():
+    limits = RiskLimits(max_consecutive_errors=5, backoff_base_s=1.0, backoff_max_s=6.0)
+    engine, ledger, _, events = make(limits)
+    guard = engine.api_guard
+    errors = [
+        server_error(),
+        RateLimitedError("slow down", status=429),
+        TransportError("timeout"),
+        OrderOutcomeUnknown("dropped", client_order_id="c"),
+    ]
+    delays = [guard.record_error(e) for e in errors]
+    assert [v.delay_s for v in delays] == [1.0, 2.0, 4.0, 6.0]
+    assert not any(v.safe_mode for v in delays)
+    assert ledger.state.state == "ACTIVE"
+    last = guard.record_error(server_error())
+    assert last.safe_mode and last.delay_s == 6.0
+    assert ledger.state.state == "SAFE_MODE" and ledger.state.source == "api_error_guard"
+    assert ledger.risk_trips(rule="api_error_guard")[0]["code"] == "SAFE_MODE"
+    assert "safe_mode" in events.kinds()
+
+
+def test_safe_mode_stays_through_successes_and_restarts_until_resumed():
+    ledger = FakeLedger()
+    engine, _, _, _ = make(RiskLimits(max_consecutive_errors=2), ledger)
+    engine.api_guard.record_error(server_error())
+    engine.api_guard.record_error(server_error())
+    engine.api_guard.record_success()
+    assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [Code.SAFE_MODE]
+    restarted, _, _, _ = make(RiskLimits(max_consecutive_errors=2), ledger)
+    assert [d.code for d in restarted.evaluate(buy(), fresh(restarted))] == [Code.SAFE_MODE]
+    resume(ledger)
+    assert restarted.evaluate(buy(), fresh(restarted)) == []
+
+
+def test_a_success_resets_the_count_and_rejections_do_not_count():
+    engine, ledger, _, _ = make(RiskLimits(max_consecutive_errors=3))
+    guard = engine.api_guard
+    for _ in range(2):
+        guard.record_error(server_error())
+    guard.record_success()
+    assert guard.record_error(BadRequestError("no", status=400)).delay_s == 0.0
+    for _ in range(2):
+        assert not guard.record_error(server_error()).safe_mode
+    assert ledger.state.state == "ACTIVE"
+
+
+def test_guard_does_not_replace_a_halt():
+    engine, ledger, _, _ = make(RiskLimits(max_consecutive_errors=1))
+    halt(ledger, reason="person", source="halt")
+    assert engine.api_guard.record_error(server_error()).safe_mode
+    assert ledger.state.state == "HALTED"
+
+
+# --------------------------------------------------------------------------------------------
+# property: accepted intents never take position + resting past the limit
+
+
+LIMIT = D(20)
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("intent"), st.sampled_from(list(Side)), st.sampled_from(list(Action)),
+                  st.integers(1, 15), st.booleans()),
+        st.tuples(st.just("fill"), st.integers(0, 10), st.integers(1, 15)),
+        st.tuples(st.just("cancel"), st.integers(0, 10)),
+    ),
+    max_size=40,
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops)
+def test_accepted_intents_never_take_position_plus_resting_over_the_limit(sequence):
+    limits = RiskLimits(
+        max_position_per_market=LIMIT,
+        max_total_exposure=D(10**6),
+        max_order_count=D(100),
+        min_edge=D(-1),
+        max_orders_per_minute=10**6,
+    )
+    engine, _, _, _ = make(limits)
+    position = D(0)
+    resting: list[RestingOrder] = []
+    for n, op in enumerate(sequence):
+        if op[0] == "intent":
+            _, side, action, count, replace_first = op
+            replaces = (resting[0].order_id,) if replace_first and resting else ()
+            intent = Intent(
+                "T", side, action, D("0.50"), D(count), D("0.50"), "p", replaces=replaces
+            )
+            view = PositionView("T", position, resting=tuple(resting))
+            if not engine.evaluate(intent, fresh(engine, view)):
+                resting = [o for o in resting if o.order_id not in replaces]
+                resting.append(RestingOrder(str(n), side, action, D("0.50"), D(count)))
+        elif op[0] == "fill" and resting:
+            order = resting[op[1] % len(resting)]
+            qty = min(D(op[2]), order.remaining)
+            position += qty if order.book_side is BookSide.BID else -qty
+            resting.remove(order)
+            if qty < order.remaining:
+                resting.append(
+                    RestingOrder(order.order_id, order.side, order.action, order.price,
+                                 order.remaining - qty)
+                )  # fmt: skip
+        elif op[0] == "cancel" and resting:
+            resting.pop(op[1] % len(resting))
+        view = PositionView("T", position, resting=tuple(resting))
+        assert view.worst_case(BookSide.BID) <= LIMIT
+        assert view.worst_case(BookSide.ASK) <= LIMIT
+
+
+# --------------------------------------------------------------------------------------------
+# the strategies' default thresholds sit at or above the engine's default floor
+
+
+def test_default_strategy_intents_pass_the_default_engine():
+    engine, _, _, _ = make()
+    crossed = Orderbook("T", ((D("0.55"), D(20)),), ((D("0.50"), D(30)),))
+    arbitrage = get_strategy("arbitrage")
+    legs = arbitrage.decide(
+        MarketSnapshot("T", START, crossed), PositionView("T"), arbitrage.params()
+    )
+    maker = get_strategy("market-maker")
+    normal = Orderbook("T", ((D("0.45"), D(100)),), ((D("0.45"), D(100)),))
+    quotes = maker.decide(MarketSnapshot("T", START, normal), PositionView("T"), maker.params())
+    intents = [i for i in (*legs, *quotes) if isinstance(i, Intent)]
+    assert len(intents) == 4
+    for intent in intents:
+        assert engine.evaluate(intent, fresh(engine)) == []

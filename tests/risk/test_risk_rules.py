@@ -1,0 +1,153 @@
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import Action, Side
+from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
+from kalshi_cli.risk.rules import (
+    CircuitBreakerRule,
+    MaxExposureRule,
+    MaxOrderSizeRule,
+    MinEdgeRule,
+    OrderRateRule,
+    PositionLimitRule,
+    StaleFeedRule,
+    TradingStateRule,
+)
+from kalshi_cli.strategies import Intent, PositionView, RestingOrder
+
+NOW = 1_700_000_000.0
+
+
+def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):
+    return Intent("T", side, action, D(price), D(count), D(fair), "test", **kw)
+
+
+def ctx(position: PositionView | None = None, **kw) -> RiskContext:
+    kw.setdefault("state", TradingState.ACTIVE)
+    kw.setdefault("last_data_at", NOW)
+    return RiskContext(now=NOW, position=position or PositionView("T"), **kw)
+
+
+@pytest.mark.parametrize(
+    ("state", "reduce_only", "code"),
+    [
+        (TradingState.ACTIVE, False, None),
+        (TradingState.REDUCING, True, None),
+        (TradingState.REDUCING, False, Code.REDUCING),
+        (TradingState.HALTED, True, Code.HALTED),
+        (TradingState.SAFE_MODE, True, Code.SAFE_MODE),
+    ],
+)
+def test_trading_state_rule(state, reduce_only, code):
+    verdict = TradingStateRule().check(intent(reduce_only=reduce_only), ctx(state=state))
+    assert verdict.allowed is (code is None)
+    if code is not None:
+        assert verdict.code is code and str(state) in verdict.detail
+
+
+def test_stale_feed_boundary_gap_and_no_data():
+    rule = StaleFeedRule(stale_after_s=10.0)
+    assert rule.check(intent(), ctx(last_data_at=NOW - 9.999)).allowed
+    at_limit = rule.check(intent(), ctx(last_data_at=NOW - 10.0))
+    assert not at_limit.allowed and at_limit.code is Code.STALE_FEED
+    assert not rule.check(intent(), ctx(last_data_at=None)).allowed
+    gap = rule.check(intent(), ctx(in_sync=False))
+    assert not gap.allowed and "sequence gap" in gap.detail
+    # even a closing order waits for a fresh book: its price would come from a stale one
+    assert not rule.check(intent(reduce_only=True), ctx(in_sync=False)).allowed
+
+
+def test_order_rate_cap_allows_the_limit_then_denies_until_the_window_slides():
+    clock = ManualClock()
+    cap = OrderRateCap(3, clock=clock)
+    rule = OrderRateRule(cap)
+    for _ in range(3):
+        assert rule.check(intent(), ctx()).allowed
+        cap.record()
+        clock.advance(1)
+    denied = rule.check(intent(), ctx())
+    assert not denied.allowed and denied.code is Code.ORDER_RATE
+    clock.advance(57)  # the first order was sent exactly 60 s ago: it leaves the window
+    assert rule.check(intent(), ctx()).allowed
+
+
+def test_max_order_size_is_inclusive():
+    rule = MaxOrderSizeRule(D(10))
+    assert rule.check(intent(count="10"), ctx()).allowed
+    denied = rule.check(intent(count="10.01"), ctx())
+    assert not denied.allowed and denied.code is Code.MAX_ORDER_SIZE
+
+
+def test_position_limit_counts_position_resting_and_the_intent():
+    pos = PositionView(
+        "T",
+        position=D(85),
+        resting=(
+            RestingOrder("a", Side.YES, Action.BUY, D("0.40"), D(5)),
+            RestingOrder("b", Side.NO, Action.BUY, D("0.50"), D(50)),  # the other way: ignored
+        ),
+    )
+    rule = PositionLimitRule(D(100))
+    assert rule.check(intent(count="10"), ctx(pos)).allowed  # 85 + 5 + 10 = 100
+    denied = rule.check(intent(count="11"), ctx(pos))
+    assert not denied.allowed and denied.code is Code.POSITION_LIMIT and "101" in denied.detail
+    # selling NO adds YES just as buying YES does
+    assert not rule.check(intent(Side.NO, Action.SELL, count="11"), ctx(pos)).allowed
+    # a replaced order no longer counts
+    assert rule.check(intent(count="15", replaces=("a",)), ctx(pos)).allowed
+
+
+def test_position_limit_on_the_no_side_and_for_closing_orders():
+    rule = PositionLimitRule(D(100))
+    short = PositionView("T", position=D(-95))
+    assert rule.check(intent(Side.NO, count="5"), ctx(short)).allowed
+    assert not rule.check(intent(Side.NO, count="6"), ctx(short)).allowed
+    assert rule.check(intent(Side.YES, count="95"), ctx(short)).allowed
+    over = PositionView("T", position=D(150))  # e.g. the limit was lowered
+    assert rule.check(
+        intent(Side.YES, Action.SELL, count="50", reduce_only=True), ctx(over)
+    ).allowed
+
+
+def test_max_exposure_is_inclusive_and_never_blocks_what_adds_nothing():
+    rule = MaxExposureRule(D("100"))
+    pos = PositionView("T", position=D(10), entry_cost=D("4.00"))
+    assert rule.check(intent(price="0.40", count="10"), ctx(pos, total_exposure=D(96))).allowed
+    denied = rule.check(intent(price="0.41", count="10"), ctx(pos, total_exposure=D(96)))
+    assert not denied.allowed and denied.code is Code.MAX_EXPOSURE
+    closing = intent(Side.YES, Action.SELL, price="0.30", count="10", reduce_only=True)
+    assert rule.check(closing, ctx(pos, total_exposure=D(500))).allowed
+
+
+def test_min_edge_is_inclusive_and_exempts_reduce_only():
+    rule = MinEdgeRule(D("0.083"))
+    assert rule.check(intent(price="0.40", fair="0.50"), ctx()).allowed  # edge exactly 0.083
+    denied = rule.check(intent(price="0.40", fair="0.4999"), ctx())
+    assert not denied.allowed and denied.code is Code.MIN_EDGE
+    assert rule.check(intent(price="0.40", fair="0.10", reduce_only=True), ctx()).allowed
+
+
+class Breaker:
+    def __init__(self, tripped_day: str | None) -> None:
+        self.tripped_day = tripped_day
+
+    def tripped(self, day: str) -> bool:
+        return day == self.tripped_day
+
+
+def test_circuit_breaker_rule_denies_new_orders_on_the_tripped_day_only():
+    today = "2023-11-14"  # NOW is 2023-11-14T22:13:20Z
+    rule = CircuitBreakerRule(Breaker(today))
+    denied = rule.check(intent(), ctx())
+    assert not denied.allowed and denied.code is Code.CIRCUIT_BREAKER
+    assert rule.check(intent(reduce_only=True), ctx()).allowed
+    assert CircuitBreakerRule(Breaker("2023-11-13")).check(intent(), ctx()).allowed
+
+
+def test_codes_are_stable_strings():
+    assert {c.value for c in Code} == {
+        "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
+        "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE",
+    }  # fmt: skip

@@ -1,0 +1,85 @@
+from decimal import Decimal as D
+
+from kalshi_cli.models import MAKER_FEE_RATE, Action, Orderbook, Side, TimeInForce
+from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, RestingOrder
+from kalshi_cli.strategies.market_maker import MarketMakerParams, decide
+
+PARAMS = MarketMakerParams()
+
+
+def snap(yes_bid: str, no_bid: str | None) -> MarketSnapshot:
+    no_levels = () if no_bid is None else ((D(no_bid), D(100)),)
+    return MarketSnapshot("T", 1000.0, Orderbook("T", ((D(yes_bid), D(100)),), no_levels))
+
+
+def quotes(out) -> dict[Side, Intent]:
+    return {i.side: i for i in out if isinstance(i, Intent)}
+
+
+def resting(side: Side, price: str, order_id: str, count: str = "10") -> RestingOrder:
+    return RestingOrder(order_id, side, Action.BUY, D(price), D(count))
+
+
+def test_flat_book_gets_post_only_quotes_either_side_of_the_mid():
+    q = quotes(decide(snap("0.45", "0.45"), PositionView("T"), PARAMS))  # mid 0.50
+    assert q[Side.YES].price == D("0.48") and q[Side.NO].price == D("0.48")  # YES ask 0.52
+    for intent in q.values():
+        assert intent.action is Action.BUY and intent.post_only
+        assert intent.time_in_force is TimeInForce.GTC
+        assert intent.fee_rate == MAKER_FEE_RATE
+        assert intent.count == PARAMS.quote_count
+        assert intent.edge_after_fees >= PARAMS.min_edge
+    assert q[Side.YES].model_fair == D("0.50")
+
+
+def test_quiet_book_with_our_quotes_resting_sends_nothing():
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    assert decide(snap("0.45", "0.45"), pos, PARAMS) == []
+
+
+def test_a_book_change_requotes_replacing_the_old_orders():
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    q = quotes(decide(snap("0.55", "0.35"), pos, PARAMS))  # mid 0.60
+    assert q[Side.YES].price == D("0.58") and q[Side.YES].replaces == ("y",)
+    assert q[Side.NO].price == D("0.38") and q[Side.NO].replaces == ("n",)
+
+
+def test_inventory_skews_the_quotes_away_from_the_position():
+    q = quotes(decide(snap("0.45", "0.45"), PositionView("T", D(25)), PARAMS))
+    # centre 0.50 - 0.02 x 25/50 = 0.49: YES bid 0.47, YES ask 0.51 (NO bid 0.49)
+    assert q[Side.YES].price == D("0.47") and q[Side.NO].price == D("0.49")
+    assert q[Side.YES].model_fair == D("0.49") and q[Side.NO].model_fair == D("0.51")
+
+
+def test_full_inventory_stops_that_side_and_cancels_its_resting_quote():
+    pos = PositionView("T", D(50), resting=(resting(Side.YES, "0.47", "y"),))
+    out = decide(snap("0.45", "0.45"), pos, PARAMS)
+    assert Cancel("T", "y", "market-maker: no yes quote") in out
+    assert set(quotes(out)) == {Side.NO}
+
+
+def test_quote_size_never_takes_inventory_past_the_maximum():
+    q = quotes(decide(snap("0.45", "0.45"), PositionView("T", D(46)), PARAMS))
+    assert q[Side.YES].count == D(4)
+
+
+def test_quotes_never_cross_the_opposite_best():
+    # a one-tick market: YES bid 0.49, YES ask 0.50; spread 0.04 would want 0.475 / 0.515
+    q = quotes(decide(snap("0.49", "0.50"), PositionView("T"), MarketMakerParams(spread=D("0.04"))))
+    assert q[Side.YES].price < D("0.50")
+    assert 1 - q[Side.NO].price > D("0.49")
+
+
+def test_one_sided_book_pulls_every_quote():
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    out = decide(snap("0.45", None), pos, PARAMS)
+    assert {c.order_id for c in out if isinstance(c, Cancel)} == {"y", "n"}
+    assert quotes(out) == {}
+
+
+def test_a_quote_whose_edge_after_the_maker_fee_is_below_min_edge_is_not_posted():
+    # spread 0.02: 0.01 from the centre, less a 0.005 maker fee per contract
+    tight = MarketMakerParams(spread=D("0.02"), min_edge=D("0.005"))
+    assert len(decide(snap("0.45", "0.45"), PositionView("T"), tight)) == 2
+    tighter = MarketMakerParams(spread=D("0.02"), min_edge=D("0.0051"))
+    assert decide(snap("0.45", "0.45"), PositionView("T"), tighter) == []
