@@ -1,0 +1,224 @@
+"""The framework for `kalshi check NAME`: a result, its Nagios line, its JSON, its alert.
+
+A check is a function that looks once and returns a `CheckResult`. The CLI prints
+`format_nagios(result)`, exits with `result.status` (the Nagios plugin codes 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN, which cron wrappers and monitoring systems already understand), and hands
+the result to `dispatch()`, which turns a non-OK result into an alert (fingerprint `check:NAME`,
+so a breach that persists across cron runs is one alert) and an OK one into the clearing of that
+alert. A check that cannot look (the state file is missing, the exchange did not answer) is
+UNKNOWN, never OK: `guarded()` makes an exception into that.
+
+The line follows the Nagios plugin guidelines:
+
+    KALSHI POSITIONS CRITICAL - 1 market over limit | 'over_limit'=1;0;0
+
+Perfdata is `'label'=value[uom];[warn];[crit];[min];[max]`, trailing empty fields dropped; the
+summary may not contain `|` (it would start the perfdata) or a newline, so both are replaced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any
+
+from kalshi_cli.alerts import (
+    Alert,
+    AlertLedger,
+    AlertRouter,
+    Runbook,
+    SendReport,
+    Severity,
+)
+from kalshi_cli.errors import KalshiError
+
+PREFIX = "KALSHI"
+# The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
+PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})
+
+CHECK_RUNBOOKS: Mapping[str, Runbook] = {
+    "heartbeat": Runbook.HEARTBEAT_LOST,
+    "positions": Runbook.POSITION_LIMIT,
+    "exposure": Runbook.POSITION_LIMIT,
+    "pnl": Runbook.CIRCUIT_BREAKER,
+    "api": Runbook.SAFE_MODE,
+    "feed": Runbook.STALE_FEED,
+    "orders": Runbook.UNKNOWN_ORDERS,
+}
+
+_SEVERITY = {
+    # UNKNOWN is "cannot tell", which needs a look but is not yet a known breach.
+    "CRITICAL": Severity.CRITICAL,
+    "WARNING": Severity.WARNING,
+    "UNKNOWN": Severity.WARNING,
+}
+
+
+class CheckStatus(IntEnum):
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+Number = Decimal | int
+
+
+@dataclass(frozen=True)
+class PerfDatum:
+    label: str
+    value: Number
+    warn: Number | None = None
+    crit: Number | None = None
+    min: Number | None = None
+    max: Number | None = None
+    uom: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label or "=" in self.label or "\n" in self.label:
+            raise ValueError(f"perfdata label {self.label!r} is empty or contains '=' or newline")
+        if self.uom not in PERF_UOMS:
+            raise ValueError(f"perfdata unit {self.uom!r} is not one of {sorted(PERF_UOMS)}")
+        for name in ("value", "warn", "crit", "min", "max"):
+            number = getattr(self, name)
+            if isinstance(number, bool) or not (
+                number is None or isinstance(number, int | Decimal)
+            ):
+                raise ValueError(f"perfdata {name} must be an int or a Decimal, got {number!r}")
+            if isinstance(number, Decimal) and not number.is_finite():
+                raise ValueError(f"perfdata {name} must be finite, got {number}")
+
+    def render(self) -> str:
+        label = self.label.replace("'", "''")
+        fields = [f"{_num(self.value)}{self.uom}"] + [
+            _num(x) for x in (self.warn, self.crit, self.min, self.max)
+        ]
+        while fields and fields[-1] == "":
+            fields.pop()
+        return f"'{label}'=" + ";".join(fields)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "value": _json_num(self.value),
+            "warn": _json_num(self.warn),
+            "crit": _json_num(self.crit),
+            "min": _json_num(self.min),
+            "max": _json_num(self.max),
+            "uom": self.uom,
+        }
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: CheckStatus
+    summary: str
+    perfdata: Sequence[PerfDatum] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "perfdata", tuple(self.perfdata))
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.status)
+
+    @property
+    def service(self) -> str:
+        return f"{PREFIX} {self.name.upper()}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape: stable keys; numbers as ints, or strings when Decimal."""
+        return {
+            "name": self.name,
+            "status": self.status.name,
+            "exit_code": self.exit_code,
+            "summary": self.summary,
+            "perfdata": [p.as_dict() for p in self.perfdata],
+            "line": format_nagios(self),
+        }
+
+
+def format_nagios(result: CheckResult) -> str:
+    """`KALSHI POSITIONS CRITICAL - 1 market over limit | 'over_limit'=1;0;0`"""
+    summary = " ".join(result.summary.replace("|", "/").split())
+    line = f"{result.service} {result.status.name} - {summary}"
+    if result.perfdata:
+        line += " | " + " ".join(p.render() for p in result.perfdata)
+    return line
+
+
+def to_json(result: CheckResult) -> str:
+    return json.dumps(result.as_dict(), sort_keys=True)
+
+
+def fingerprint_for(name: str) -> str:
+    return f"check:{name}"
+
+
+def runbook_for(name: str) -> Runbook:
+    return CHECK_RUNBOOKS.get(name, Runbook.INDEX)
+
+
+def alert_for(result: CheckResult) -> Alert | None:
+    """The alert a non-OK result raises; None when the check is OK."""
+    if result.status is CheckStatus.OK:
+        return None
+    details = {"check": result.name}
+    for p in result.perfdata:
+        limits = ", ".join(
+            f"{word} {_num(x)}" for word, x in (("warn", p.warn), ("crit", p.crit)) if x is not None
+        )
+        value = f"{_num(p.value)}{p.uom}"
+        details[p.label] = f"{value} ({limits})" if limits else value
+    return Alert(
+        fingerprint=fingerprint_for(result.name),
+        severity=_SEVERITY[result.status.name],
+        title=f"{result.service} {result.status.name}",
+        summary=result.summary,
+        runbook=str(runbook_for(result.name)),
+        details=details,
+    )
+
+
+def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertLedger) -> SendReport:
+    """Alert on a non-OK result, or announce the clearing of an earlier one. Never raises.
+
+    The check's verdict does not depend on what this returns: print `report.problems` to stderr
+    and exit with `result.exit_code` regardless.
+    """
+    alert = alert_for(result)
+    if alert is not None:
+        return router.notify(alert, ledger)
+    return router.resolve(
+        fingerprint_for(result.name),
+        ledger,
+        title=f"{result.service} OK",
+        summary=result.summary,
+        runbook=str(runbook_for(result.name)),
+    )
+
+
+def guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
+    """Run a check; if it cannot finish, it is UNKNOWN with the reason, never OK."""
+    try:
+        return check()
+    except KalshiError as exc:
+        return CheckResult(name, CheckStatus.UNKNOWN, exc.one_line())
+    except Exception as exc:  # a crashing check must still print its one line and exit 3
+        return CheckResult(name, CheckStatus.UNKNOWN, f"check failed: {type(exc).__name__}: {exc}")
+
+
+def _num(x: Number | None) -> str:
+    if x is None:
+        return ""
+    return str(x) if isinstance(x, int) else f"{x:f}"
+
+
+def _json_num(x: Number | None) -> int | str | None:
+    if x is None or isinstance(x, int):
+        return x
+    return f"{x:f}"

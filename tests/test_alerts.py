@@ -1,0 +1,713 @@
+"""Alerts against a real HTTP receiver on loopback, with an in-memory alert ledger."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.alerts import (
+    JOIN_GRACE_S,
+    Alert,
+    AlertRouter,
+    AlertStatus,
+    DeadManPing,
+    Delivery,
+    DiscordWebhook,
+    GenericWebhook,
+    HttpChannel,
+    Notification,
+    Outcome,
+    Runbook,
+    Severity,
+    SlackWebhook,
+    mask_url,
+)
+from kalshi_cli.clock import Clock, ManualClock, SystemClock
+from kalshi_cli.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "XyZsecretTOKEN123456"
+SLACK_PATH = f"/services/T0001/B0002/{TOKEN}"
+DISCORD_PATH = f"/api/webhooks/1234567890/{TOKEN}"
+GENERIC_PATH = f"/hook/{TOKEN}"
+PING_PATH = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
+
+
+# --------------------------------------------------------------------------------------------
+# A recording HTTP receiver
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+Responder = Callable[[BaseHTTPRequestHandler, "Receiver"], None]
+
+
+def reply(
+    status: int = 200, body: bytes = b"ok", headers: dict[str, str] | None = None
+) -> Responder:
+    def respond(h: BaseHTTPRequestHandler, _r: Receiver) -> None:
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return respond
+
+
+def hang(h: BaseHTTPRequestHandler, r: Receiver) -> None:
+    """Accept the request and never answer (until the test ends)."""
+    r.release.wait(60)
+
+
+def trickle(h: BaseHTTPRequestHandler, r: Receiver) -> None:
+    """Answer a header byte at a time, fast enough that no single read ever times out."""
+    h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    while not r.release.wait(0.05):
+        try:
+            h.wfile.write(b"a")
+            h.wfile.flush()
+        except OSError:
+            return
+
+
+@dataclass
+class Receiver:
+    server: ThreadingHTTPServer
+    seen: list[Seen] = field(default_factory=list)
+    script: list[Responder] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}{path}"
+
+    def respond_with(self, *responders: Responder) -> None:
+        """One responder per request in order; the last one answers every later request."""
+        self.script = list(responders)
+
+    def next_responder(self) -> Responder:
+        if len(self.script) > 1:
+            return self.script.pop(0)
+        return self.script[0] if self.script else reply()
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.seen) < n:
+            assert time.monotonic() < deadline, f"expected {n} requests, saw {len(self.seen)}"
+            time.sleep(0.01)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self) -> None:
+        receiver: Receiver = self.server.receiver  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        receiver.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+        receiver.next_responder()(self, receiver)
+
+    do_POST = _handle
+    do_GET = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    rec = Receiver(server)
+    server.receiver = rec  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield rec
+    rec.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+# --------------------------------------------------------------------------------------------
+# An in-memory ledger with the state file's semantics
+
+
+@dataclass(frozen=True)
+class FakeState:
+    fingerprint: str
+    status: str
+    severity: str
+    summary: str
+    last_sent_at: float | None
+    error: str | None
+
+
+class FakeLedger:
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.rows: dict[str, FakeState] = {}
+
+    def alert_state(self, fingerprint: str) -> FakeState | None:
+        return self.rows.get(fingerprint)
+
+    def record_alert(
+        self,
+        fingerprint: str,
+        *,
+        status: str,
+        severity: str,
+        summary: str,
+        sent: bool,
+        error: str | None = None,
+    ) -> None:
+        prev = self.rows.get(fingerprint)
+        last = self.clock.wall() if sent else (prev.last_sent_at if prev else None)
+        self.rows[fingerprint] = FakeState(fingerprint, status, severity, summary, last, error)
+
+
+class BrokenLedger:
+    def alert_state(self, fingerprint: str) -> FakeState | None:
+        raise OSError("database is locked")
+
+    def record_alert(self, fingerprint: str, **kwargs: Any) -> None:
+        raise OSError("database is locked")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def config(receiver: Receiver, **overrides: Any) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "repeat_interval_s": 3600,
+        "channels": {
+            "ops-slack": {"type": "slack", "url": receiver.url(SLACK_PATH), "timeout_s": 2},
+            "ops-discord": {"type": "discord", "url": receiver.url(DISCORD_PATH)},
+            "pager": {"type": "generic", "url": receiver.url(GENERIC_PATH)},
+            "deadman": {"type": "deadman", "url": receiver.url(PING_PATH)},
+        },
+        "routes": {"critical": ["ops-slack"], "warning": ["ops-discord"], "info": ["pager"]},
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+def breach(severity: Severity = Severity.CRITICAL, summary: str = "1 market over limit") -> Alert:
+    return Alert(
+        fingerprint="check:positions",
+        severity=severity,
+        title="KALSHI POSITIONS CRITICAL",
+        summary=summary,
+        runbook=Runbook.POSITION_LIMIT,
+        details={"over_limit": "1 (warn 0, crit 0)", "ticker": "KXBTC-26DEC31-T100000"},
+    )
+
+
+def single_channel(receiver: Receiver, kind: str, path: str, **settings: Any) -> dict[str, Any]:
+    return {
+        "channels": {"only": {"type": kind, "url": receiver.url(path), **settings}},
+        "routes": {"critical": ["only"], "warning": ["only"], "info": ["only"]},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Payloads match each service's documented format
+
+
+def test_slack_receives_text_and_blocks(receiver: Receiver) -> None:
+    clock = ManualClock()
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    report = router.notify(breach(summary="1 market <over> limit & more"), FakeLedger(clock))
+    assert report.outcome is Outcome.SENT and report.delivered and report.ok
+    [seen] = receiver.seen
+    assert seen.method == "POST" and seen.path == SLACK_PATH
+    assert seen.headers["Content-Type"] == "application/json"
+    body = seen.json()
+    assert set(body) == {"text", "blocks"}
+    assert "[CRITICAL] KALSHI POSITIONS CRITICAL" in body["text"]
+    header, summary, fields, context = body["blocks"]
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "[CRITICAL] KALSHI POSITIONS CRITICAL"},
+    }
+    # mrkdwn control characters are escaped, so a summary cannot forge a link or a mention
+    assert summary["text"] == {"type": "mrkdwn", "text": "1 market &lt;over&gt; limit &amp; more"}
+    assert {"type": "mrkdwn", "text": "*Severity*\ncritical"} in fields["fields"]
+    assert any("KXBTC-26DEC31-T100000" in f["text"] for f in fields["fields"])
+    assert context["type"] == "context"
+    assert Runbook.POSITION_LIMIT in context["elements"][0]["text"]
+
+
+def test_discord_receives_content_and_an_embed_within_its_limits(receiver: Receiver) -> None:
+    receiver.respond_with(reply(204, b""))
+    clock = ManualClock()
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    huge = breach(Severity.WARNING, summary="@everyone " + "x" * 9000)
+    report = router.notify(huge, FakeLedger(clock))
+    assert report.delivered and report.deliveries[0].status_code == 204
+    [seen] = receiver.seen
+    assert seen.path == DISCORD_PATH
+    body = seen.json()
+    assert len(body["content"]) <= 2000
+    assert body["content"].startswith("**[WARNING] KALSHI POSITIONS CRITICAL")
+    assert body["allowed_mentions"] == {"parse": []}
+    [embed] = body["embeds"]
+    assert embed["title"] == "KALSHI POSITIONS CRITICAL"
+    assert embed["color"] == 0xF9A825
+    assert embed["timestamp"] == "2023-11-14T22:13:20.000Z"
+    assert {"name": "Runbook", "value": Runbook.POSITION_LIMIT, "inline": False} in embed["fields"]
+    assert len(embed["description"]) <= 4096 and len(embed["fields"]) <= 25
+    total = (
+        len(embed["title"])
+        + len(embed["description"])
+        + len(embed["footer"]["text"])
+        + sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    )
+    assert total <= 6000  # Discord rejects an embed whose text adds up to more
+
+
+def test_generic_webhook_follows_the_documented_schema(receiver: Receiver) -> None:
+    clock = ManualClock()
+    cfg = config(receiver)
+    cfg["channels"]["pager"]["headers"] = {"Authorization": "Bearer hunter2hunter2"}
+    router = AlertRouter.from_config(cfg, clock=clock)
+    router.notify(breach(Severity.INFO), FakeLedger(clock))
+    [seen] = receiver.seen
+    assert seen.path == GENERIC_PATH
+    assert seen.headers["Authorization"] == "Bearer hunter2hunter2"
+    assert seen.json() == {
+        "version": 1,
+        "source": "kalshi-cli",
+        "fingerprint": "check:positions",
+        "status": "firing",
+        "severity": "info",
+        "title": "KALSHI POSITIONS CRITICAL",
+        "summary": "1 market over limit",
+        "runbook": "runbooks/02-position-limit-breach.md",
+        "details": {"over_limit": "1 (warn 0, crit 0)", "ticker": "KXBTC-26DEC31-T100000"},
+        "ts": "2023-11-14T22:13:20.000Z",
+    }
+    assert "hunter2" not in repr(router) and "hunter2" not in "\n".join(router.describe())
+
+
+def test_dead_man_ping_uses_healthchecks_urls(receiver: Receiver) -> None:
+    clock = ManualClock()
+    cfg = config(receiver, routes={"critical": ["deadman"]})
+    router = AlertRouter.from_config(cfg, clock=clock)
+    ledger = FakeLedger(clock)
+    assert router.ping(0).delivered
+    assert router.ping(2, body="KALSHI HEARTBEAT CRITICAL").delivered
+    router.notify(breach(), ledger)
+    router.resolve("check:positions", ledger, summary="all within limits")
+    paths = [s.path for s in receiver.seen]
+    assert paths == [f"{PING_PATH}/0", f"{PING_PATH}/2", f"{PING_PATH}/fail", PING_PATH]
+    assert receiver.seen[1].body == b"KALSHI HEARTBEAT CRITICAL"
+    assert b"1 market over limit" in receiver.seen[2].body
+
+
+def test_runbook_base_url_turns_the_runbook_into_a_link(receiver: Receiver) -> None:
+    clock = ManualClock()
+    base = "https://github.com/example/kalshi-cli/blob/main/"
+    router = AlertRouter.from_config(config(receiver, runbook_base_url=base), clock=clock)
+    router.notify(breach(Severity.INFO), FakeLedger(clock))
+    assert receiver.seen[0].json()["runbook"] == base + "runbooks/02-position-limit-breach.md"
+
+
+# --------------------------------------------------------------------------------------------
+# De-duplication across cron invocations
+
+
+def test_two_cron_runs_of_a_failing_check_post_once_then_one_resolved(receiver: Receiver) -> None:
+    clock = ManualClock()
+    ledger = FakeLedger(clock)  # stands in for the state file both runs open
+
+    def cron_run(still_failing: bool) -> Outcome:
+        router = AlertRouter.from_config(config(receiver), clock=clock)  # a fresh process
+        if still_failing:
+            return router.notify(breach(), ledger).outcome
+        return router.resolve("check:positions", ledger, summary="all within limits").outcome
+
+    assert cron_run(still_failing=True) is Outcome.SENT
+    clock.advance(300)
+    assert cron_run(still_failing=True) is Outcome.SUPPRESSED
+    assert len(receiver.seen) == 1
+    clock.advance(300)
+    assert cron_run(still_failing=False) is Outcome.RESOLVED
+    clock.advance(300)
+    assert cron_run(still_failing=False) is Outcome.NOT_FIRING
+    assert len(receiver.seen) == 2
+    resolved = receiver.seen[1].json()
+    assert resolved["text"].startswith(":white_check_mark: [RESOLVED]")
+    assert "all within limits (was: 1 market over limit)" in json.dumps(resolved)
+    assert ledger.rows["check:positions"].status == "resolved"
+
+
+def test_the_state_file_keeps_de_duplication_across_processes(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    from kalshi_cli.store import Store
+
+    clock = ManualClock()
+    state_file = tmp_path / "state.sqlite"
+
+    def cron_run(still_failing: bool) -> Outcome:
+        router = AlertRouter.from_config(config(receiver), clock=clock)
+        with Store.open(state_file, clock=clock) as store:  # each run opens the file afresh
+            if still_failing:
+                return router.notify(breach(), store).outcome
+            return router.resolve("check:positions", store).outcome
+
+    assert cron_run(True) is Outcome.SENT
+    clock.advance(300)
+    assert cron_run(True) is Outcome.SUPPRESSED
+    clock.advance(300)
+    assert cron_run(False) is Outcome.RESOLVED
+    assert cron_run(False) is Outcome.NOT_FIRING
+    assert len(receiver.seen) == 2
+
+
+def test_a_persisting_breach_is_resent_after_the_repeat_interval(receiver: Receiver) -> None:
+    clock = ManualClock()
+    ledger = FakeLedger(clock)
+    router = AlertRouter.from_config(config(receiver, repeat_interval_s=900), clock=clock)
+    assert router.notify(breach(), ledger).outcome is Outcome.SENT
+    clock.advance(899)
+    assert router.notify(breach(), ledger).outcome is Outcome.SUPPRESSED
+    clock.advance(1)
+    assert router.notify(breach(), ledger).outcome is Outcome.REPEATED
+    clock.advance(60)
+    assert router.notify(breach(), ledger).outcome is Outcome.SUPPRESSED
+    assert len(receiver.seen) == 2
+
+
+def test_a_severity_change_is_sent_at_once_and_a_new_breach_after_resolution(
+    receiver: Receiver,
+) -> None:
+    clock = ManualClock()
+    ledger = FakeLedger(clock)
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    router.notify(breach(Severity.WARNING), ledger)
+    clock.advance(60)
+    assert router.notify(breach(Severity.CRITICAL), ledger).outcome is Outcome.CHANGED
+    clock.advance(60)
+    router.resolve("check:positions", ledger)
+    clock.advance(60)
+    assert router.notify(breach(Severity.CRITICAL), ledger).outcome is Outcome.SENT
+    assert [s.path for s in receiver.seen] == [DISCORD_PATH, SLACK_PATH, SLACK_PATH, SLACK_PATH]
+
+
+def test_a_failed_delivery_is_reported_recorded_and_retried_next_run(receiver: Receiver) -> None:
+    receiver.respond_with(reply(500, b"internal error"))
+    clock = ManualClock()
+    ledger = FakeLedger(clock)
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    report = router.notify(breach(), ledger)
+    assert not report.delivered and len(receiver.seen) == 3  # max_attempts, no more
+    [problem] = report.problems
+    assert "failed after 3 attempts: HTTP 500: internal error" in problem
+    assert "/***" in problem and TOKEN not in problem
+    state = ledger.rows["check:positions"]
+    assert (
+        state.status == "firing"
+        and state.last_sent_at is None
+        and "HTTP 500" in (state.error or "")
+    )
+
+    receiver.respond_with(reply(200))
+    clock.advance(60)
+    assert router.notify(breach(), ledger).outcome is Outcome.RETRIED
+    assert ledger.rows["check:positions"].last_sent_at == clock.wall()
+
+
+def test_a_clearing_that_was_not_delivered_is_announced_on_the_next_run(
+    receiver: Receiver,
+) -> None:
+    clock = ManualClock()
+    ledger = FakeLedger(clock)
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    router.notify(breach(), ledger)
+    receiver.respond_with(reply(503))
+    assert not router.resolve("check:positions", ledger).delivered
+    assert ledger.rows["check:positions"].status == "firing"
+    receiver.respond_with(reply(200))
+    assert router.resolve("check:positions", ledger).delivered
+    assert ledger.rows["check:positions"].status == "resolved"
+    assert router.resolve("check:positions", ledger).outcome is Outcome.NOT_FIRING
+
+
+def test_a_breach_nobody_was_told_about_clears_quietly(receiver: Receiver) -> None:
+    clock = ManualClock()
+    ledger = FakeLedger(clock)
+    router = AlertRouter.from_config(config(receiver, routes={}), clock=clock)
+    assert router.notify(breach(), ledger).outcome is Outcome.UNROUTED
+    assert ledger.rows["check:positions"].status == "firing"
+    assert router.resolve("check:positions", ledger).outcome is Outcome.RESOLVED_QUIETLY
+    assert ledger.rows["check:positions"].status == "resolved"
+    assert receiver.seen == []
+
+
+def test_a_broken_ledger_does_not_silence_the_alert_or_raise(receiver: Receiver) -> None:
+    router = AlertRouter.from_config(config(receiver), clock=ManualClock())
+    report = router.notify(breach(), BrokenLedger())
+    assert report.delivered and len(receiver.seen) == 1
+    assert len(report.problems) == 2 and all("database is locked" in p for p in report.problems)
+
+
+class ExplodingChannel(HttpChannel):
+    kind = "exploding"
+
+    def send(self, n: Notification, clock: Clock) -> Delivery:
+        raise RuntimeError(f"boom posting to {self.url_for_test}")
+
+    @property
+    def url_for_test(self) -> str:
+        return self._url
+
+
+def test_a_channel_that_raises_is_reported_masked_not_raised() -> None:
+    clock = ManualClock()
+    channel = ExplodingChannel("x", f"https://example.com/hook/{TOKEN}")
+    router = AlertRouter({"x": channel}, {Severity.CRITICAL: ["x"]}, clock=clock)
+    report = router.notify(breach(), FakeLedger(clock))
+    assert not report.delivered
+    assert "RuntimeError: boom posting to ***" in report.problems[0]
+    assert TOKEN not in report.problems[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Retries, Retry-After and deadlines
+
+
+def test_429_retry_after_is_honoured(receiver: Receiver) -> None:
+    receiver.respond_with(reply(429, b"rate_limited", {"Retry-After": "2"}), reply(200))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    assert report.delivered and report.deliveries[0].attempts == 2
+    assert clock.monotonic() == 2.0  # waited exactly what the server asked
+
+
+def test_discord_retry_after_in_the_body_is_honoured(receiver: Receiver) -> None:
+    limited = json.dumps({"message": "You are being rate limited.", "retry_after": 1.5})
+    receiver.respond_with(reply(429, limited.encode()), reply(204, b""))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "discord", DISCORD_PATH)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    assert report.delivered and clock.monotonic() == 1.5
+
+
+def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver) -> None:
+    receiver.respond_with(reply(429, b"slow down", {"Retry-After": "600"}))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    assert not report.delivered and len(receiver.seen) == 1
+    assert clock.monotonic() == 0.0
+    assert "would pass the 6s deadline" in report.problems[0]
+
+
+def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
+    receiver.respond_with(reply(404, b"no_service"))
+    clock = ManualClock()
+    cfg = single_channel(receiver, "slack", SLACK_PATH, max_attempts=5)
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    assert len(receiver.seen) == 1 and report.deliveries[0].status_code == 404
+    assert "failed after 1 attempt: HTTP 404: no_service" in report.problems[0]
+
+
+def test_an_unreachable_receiver_is_reported_masked() -> None:
+    clock = ManualClock()
+    url = f"http://127.0.0.1:9{SLACK_PATH}"  # port 9 (discard) is closed on loopback
+    cfg = {"channels": {"s": {"type": "slack", "url": url}}, "routes": {"critical": "s"}}
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    assert not report.delivered and report.deliveries[0].attempts == 3
+    assert "ConnectError" in report.problems[0]
+    assert "http://127.0.0.1:9/***" in report.problems[0] and TOKEN not in report.problems[0]
+
+
+def test_a_receiver_that_never_answers_does_not_hold_the_check(receiver: Receiver) -> None:
+    receiver.respond_with(hang)
+    cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=0.3, deadline_s=0.6)
+    clock = SystemClock()
+    router = AlertRouter.from_config(cfg, clock=clock)
+    started = time.monotonic()
+    report = router.notify(breach(), FakeLedger(ManualClock()))
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.6 + JOIN_GRACE_S + 0.5
+    assert not report.delivered and "Timeout" in report.problems[0]
+
+
+def test_two_hanging_channels_are_waited_for_together_not_in_turn(receiver: Receiver) -> None:
+    receiver.respond_with(hang)
+    cfg = config(receiver, routes={"critical": ["ops-slack", "pager"]})
+    for name in ("ops-slack", "pager"):
+        cfg["channels"][name].update(timeout_s=1.0, max_attempts=1)
+    router = AlertRouter.from_config(cfg, clock=SystemClock())
+    started = time.monotonic()
+    report = router.notify(breach(), FakeLedger(ManualClock()))
+    elapsed = time.monotonic() - started
+    assert len(report.problems) == 2
+    assert elapsed < 1.0 + JOIN_GRACE_S + 0.5  # one deadline, not the sum of two
+
+
+def test_a_receiver_that_trickles_is_cut_off_at_the_hard_deadline(receiver: Receiver) -> None:
+    receiver.respond_with(trickle)
+    cfg = single_channel(receiver, "discord", DISCORD_PATH, timeout_s=0.4, deadline_s=0.5)
+    router = AlertRouter.from_config(cfg, clock=SystemClock())
+    started = time.monotonic()
+    report = router.notify(breach(), FakeLedger(ManualClock()))
+    elapsed = time.monotonic() - started
+    assert elapsed < 0.5 + JOIN_GRACE_S + 0.5
+    assert "no answer within the 0.5s deadline" in report.problems[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Config and masking
+
+
+def test_config_builds_routes_and_describes_channels_masked(receiver: Receiver) -> None:
+    router = AlertRouter.from_config(config(receiver))
+    assert [c.name for c in router.channels_for(Severity.CRITICAL)] == ["ops-slack"]
+    lines = router.describe()
+    assert any(line.startswith("ops-slack: slack http://127.0.0.1:") for line in lines)
+    assert "tiers: critical" in lines[0] and "deadline 6s" in lines[0]
+    assert TOKEN not in "\n".join(lines) and TOKEN not in repr(router)
+
+
+def test_url_env_reads_the_url_from_the_environment(receiver: Receiver) -> None:
+    cfg = {"channels": {"s": {"type": "slack", "url_env": "SLACK_URL"}}, "routes": {"info": "s"}}
+    router = AlertRouter.from_config(cfg, environ={"SLACK_URL": receiver.url(SLACK_PATH)})
+    clock = ManualClock()
+    router.clock = clock
+    router.notify(breach(Severity.INFO), FakeLedger(clock))
+    assert receiver.seen[0].path == SLACK_PATH
+
+
+def slack_cfg(**extra: Any) -> dict[str, Any]:
+    return {"channels": {"x": {"type": "slack", "url": "https://h/x", **extra}}}
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"chanels": {}}, "unknown key(s): chanels"),
+        (slack_cfg(type="teams"), "type is 'teams'"),
+        (slack_cfg(url=None), "needs a url"),
+        (slack_cfg(url=None, url_env="NOPE"), "NOPE, which is not set"),
+        (slack_cfg(url=f"ftp://h/{TOKEN}"), "ftp://h/***"),
+        (slack_cfg(max_attempts=50), "1 and 10"),
+        (slack_cfg(timeout_s=0), "positive"),
+        (slack_cfg(retries=2), "unknown key(s): retries"),
+        (slack_cfg(headers={"A": "b"}), "only for type generic"),
+        ({"routes": {"critical": ["missing"]}}, "'missing', which is not defined"),
+        ({"routes": {"page": ["x"]}}, "unknown tier 'page'"),
+        ({"repeat_interval_s": -5}, "repeat_interval_s must be a positive"),
+    ],
+)
+def test_bad_config_is_one_clear_config_error(cfg: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        AlertRouter.from_config(cfg, environ={})
+    assert message in err.value.one_line()
+    assert TOKEN not in err.value.one_line()
+
+
+def test_no_alerts_section_means_no_channels_and_nothing_sent() -> None:
+    clock = ManualClock()
+    router = AlertRouter.from_config(None, clock=clock)
+    assert router.notify(breach(), FakeLedger(clock)).outcome is Outcome.UNROUTED
+    assert router.ping(0).deliveries == ()
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        (f"https://hooks.slack.com/services/T0/B0/{TOKEN}", "https://hooks.slack.com/***"),
+        (f"https://discord.com/api/webhooks/1/{TOKEN}", "https://discord.com/***"),
+        ("https://hc-ping.com/0f8e4c1a-5b7d", "https://hc-ping.com/***"),
+        (f"https://user:{TOKEN}@example.com:8443/x?token={TOKEN}", "https://example.com:8443/***"),
+        (f"https://example.com/?key={TOKEN}", "https://example.com/***"),
+        ("https://example.com", "https://example.com"),
+        ("http://[::1]:8080/hook", "http://[::1]:8080/***"),
+        ("not a url", "***"),
+    ],
+)
+def test_mask_url_keeps_only_scheme_and_host(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+def test_channel_repr_is_masked() -> None:
+    for kind in (SlackWebhook, DiscordWebhook, GenericWebhook, DeadManPing):
+        ch = kind("c", f"https://example.com/x/{TOKEN}")
+        assert TOKEN not in repr(ch) and ch.target == "https://example.com/***"
+
+
+# --------------------------------------------------------------------------------------------
+# Runbooks and the docs' payload examples
+
+
+def test_every_runbook_exists_and_the_index_lists_it() -> None:
+    index = (ROOT / Runbook.INDEX).read_text()
+    for rb in Runbook:
+        path = ROOT / rb
+        assert path.is_file(), f"{rb} is missing"
+        if rb is not Runbook.INDEX:
+            assert Path(rb).name in index, f"{rb} is not in runbooks/README.md"
+            text = path.read_text()
+            assert re.search(r"^1\. ", text, re.M), f"{rb} has no numbered steps"
+            assert "`kalshi " in text, f"{rb} names no kalshi command"
+
+
+DOC_NOTIFICATION = Notification(
+    status=AlertStatus.FIRING,
+    fingerprint="check:positions",
+    severity=Severity.CRITICAL,
+    title="KALSHI POSITIONS CRITICAL",
+    summary="1 market over limit",
+    runbook="runbooks/02-position-limit-breach.md",
+    details={"check": "positions", "over_limit": "1 (warn 0, crit 0)"},
+    ts=1_700_000_000.0,
+)
+
+
+def test_the_payload_examples_in_docs_are_what_is_sent() -> None:
+    text = (ROOT / "docs" / "alerts.md").read_text()
+    examples = dict(re.findall(r"<!-- example: (\w+) -->\s*```json\n(.*?)```", text, re.S))
+    channels = {
+        "slack": SlackWebhook("s", "https://h/x"),
+        "discord": DiscordWebhook("d", "https://h/x"),
+        "generic": GenericWebhook("g", "https://h/x"),
+    }
+    assert set(examples) >= {*channels, "generic_resolved"}
+    for name, channel in channels.items():
+        assert json.loads(examples[name]) == channel.payload(DOC_NOTIFICATION), name
+    resolved = Notification(
+        **{
+            **DOC_NOTIFICATION.__dict__,
+            "status": AlertStatus.RESOLVED,
+            "title": "KALSHI POSITIONS OK",
+            "summary": "all within limits (was: 1 market over limit)",
+            "details": {},
+            "ts": 1_700_000_600.0,
+        }
+    )
+    assert json.loads(examples["generic_resolved"]) == channels["generic"].payload(resolved)
