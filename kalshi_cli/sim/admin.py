@@ -1,0 +1,270 @@
+"""Accounts, keys and the admin API (`/sim/v1`), outside Kalshi's paths and loopback only.
+
+An account is a core account plus an RSA key pair: the public key goes into the exchange (and
+its journal), the private key to `DATA_DIR/keys/KEY_ID.pem` with mode 0600, so a restarted
+simulator keeps every account usable. `AccountInfo` is what a client needs to trade as that
+account: exactly the four keys of `account.json`.
+
+The admin API lets a test set the stage through HTTP, as a second process would: create a
+counterparty account, create a market with an empty book, settle it or change its status,
+inject faults, and read request statistics. Every answer uses Kalshi's error shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from kalshi_cli.client.signing import generate_private_key, private_key_pem, public_key_pem
+from kalshi_cli.models import PRICE_STRUCTURES
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.faults import FaultError
+from kalshi_cli.sim.server import (
+    API_PREFIX,
+    WS_PATH,
+    SimState,
+    error_response,
+    is_loopback,
+)
+
+Json = dict[str, Any]
+DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    api_base: str
+    ws_url: str
+    key_id: str
+    private_key_path: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def account_info(state: SimState, key_id: str) -> AccountInfo:
+    host = state.base_url.split("://", 1)[1]
+    return AccountInfo(
+        api_base=state.base_url + API_PREFIX,
+        ws_url=f"ws://{host}{WS_PATH}",
+        key_id=key_id,
+        private_key_path=str(key_path(state.data_dir, key_id)),
+    )
+
+
+def key_path(data_dir: Path, key_id: str) -> Path:
+    return data_dir / "keys" / f"{key_id}.pem"
+
+
+def write_private_key(path: Path, pem: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    path.chmod(0o600)
+
+
+def new_account(state: SimState, balance_cents: int) -> Account:
+    """A fresh key pair and a core account holding `balance_cents`."""
+    key = generate_private_key()
+    key_id = str(uuid.uuid4())
+    write_private_key(key_path(state.data_dir, key_id), private_key_pem(key))
+    return state.exchange.create_account(
+        key_id=key_id, public_key_pem=public_key_pem(key), cash_cents=balance_cents
+    )
+
+
+def write_account_json(data_dir: Path, info: AccountInfo) -> None:
+    path = data_dir / "account.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+async def _json_object(request: Request, *, optional: bool = False) -> Json:
+    raw = await request.body()
+    if not raw.strip() and optional:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ExchangeError(400, "bad_request", "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ExchangeError(400, "bad_request", "expected a JSON object")
+    return body
+
+
+def _str(body: Json, name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-empty string")
+    return value
+
+
+def _int(body: Json, name: str, default: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-negative integer")
+    return value
+
+
+AdminHandler = Callable[[SimState, Request], Awaitable[Response]]
+
+
+def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        if not is_loopback(request.client.host if request.client else None):
+            return error_response(403, "forbidden", "the admin API answers loopback clients only")
+        try:
+            return await handler(state, request)
+        except ExchangeError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    return endpoint
+
+
+async def a_create_account(state: SimState, request: Request) -> Response:
+    body = await _json_object(request, optional=True)
+    balance = _int(body, "balance_cents", 100_000)
+    account = new_account(state, balance)
+    return JSONResponse(account_info(state, account.key_id).to_json(), status_code=201)
+
+
+async def a_create_market(state: SimState, request: Request) -> Response:
+    body = await _json_object(request)
+    exchange = state.exchange
+    ticker = _str(body, "ticker")
+    event_ticker = _str(body, "event_ticker")
+    series_ticker = _str(body, "series_ticker")
+    title = _str(body, "title")
+    if ticker in exchange.markets:
+        raise ExchangeError(409, "conflict", f"market {ticker} already exists")
+    structure = _str(body, "price_level_structure", "linear_cent")
+    if structure not in PRICE_STRUCTURES:
+        raise ExchangeError(
+            400,
+            "invalid_parameters",
+            f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}",
+        )
+    now = state.clock.wall()
+    close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
+    if close_time <= now:
+        raise ExchangeError(400, "invalid_parameters", "close_time must be in the future")
+    existing_event = exchange.events.get(event_ticker)
+    if existing_event is not None and existing_event.series_ticker != series_ticker:
+        raise ExchangeError(
+            400,
+            "invalid_parameters",
+            f"event {event_ticker} belongs to series {existing_event.series_ticker}",
+        )
+    if series_ticker not in exchange.series:
+        exchange.add_series(SimSeries(ticker=series_ticker, title=series_ticker))
+    if existing_event is None:
+        exchange.add_event(
+            SimEvent(event_ticker=event_ticker, series_ticker=series_ticker, title=title)
+        )
+    market = SimMarket(
+        ticker=ticker,
+        event_ticker=event_ticker,
+        series_ticker=series_ticker,
+        title=title,
+        yes_sub_title=_str(body, "yes_sub_title", title),
+        no_sub_title=_str(body, "no_sub_title", title),
+        status="open",
+        price_level_structure=structure,
+        price_ranges=PRICE_STRUCTURES[structure],
+        open_time=now,
+        close_time=float(close_time),
+        latest_expiration_time=float(close_time),
+        created_time=now,
+        updated_time=now,
+        rules_primary=str(body.get("rules_primary", "")),
+        rules_secondary=str(body.get("rules_secondary", "")),
+    )
+    exchange.add_market(market)
+    created = exchange.markets[ticker]
+    return JSONResponse({"market": ser.market_json(exchange, created)}, status_code=201)
+
+
+def _known_market(state: SimState, request: Request) -> str:
+    ticker = str(request.path_params["ticker"])
+    if ticker not in state.exchange.markets:
+        raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    return ticker
+
+
+async def a_settle(state: SimState, request: Request) -> Response:
+    ticker = _known_market(state, request)
+    body = await _json_object(request)
+    result = body.get("result")
+    if result not in ("yes", "no"):
+        raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
+    market = state.exchange.settle(ticker, "yes" if result == "yes" else "no")
+    return JSONResponse({"market": ser.market_json(state.exchange, market)})
+
+
+_STATUSES: dict[str, MarketStatus] = {"open": "open", "paused": "paused", "closed": "closed"}
+
+
+async def a_status(state: SimState, request: Request) -> Response:
+    ticker = _known_market(state, request)
+    body = await _json_object(request)
+    status = _STATUSES.get(str(body.get("status")))
+    if status is None:
+        raise ExchangeError(400, "invalid_parameters", "status must be open, paused or closed")
+    market = state.exchange.set_market_status(ticker, status)
+    return JSONResponse({"market": ser.market_json(state.exchange, market)})
+
+
+async def a_get_faults(state: SimState, request: Request) -> Response:
+    return JSONResponse(state.faults.as_json())
+
+
+async def a_put_faults(state: SimState, request: Request) -> Response:
+    body = await _json_object(request)
+    try:
+        state.faults.update(body)
+    except FaultError as exc:
+        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+    return JSONResponse(state.faults.as_json())
+
+
+async def a_clear_faults(state: SimState, request: Request) -> Response:
+    state.faults.clear()
+    return JSONResponse(state.faults.as_json())
+
+
+async def a_stats(state: SimState, request: Request) -> Response:
+    return JSONResponse(state.stats.as_json())
+
+
+def admin_routes(state: SimState) -> list[BaseRoute]:
+    def route(path: str, methods: dict[str, AdminHandler]) -> Route:
+        guarded = {m: _guard(state, h) for m, h in methods.items()}
+
+        async def endpoint(request: Request) -> Response:
+            return await guarded[request.method](request)
+
+        return Route(path, endpoint, methods=list(methods))
+
+    return [
+        route("/accounts", {"POST": a_create_account}),
+        route("/markets", {"POST": a_create_market}),
+        route("/markets/{ticker}/settle", {"POST": a_settle}),
+        route("/markets/{ticker}/status", {"POST": a_status}),
+        route("/faults", {"GET": a_get_faults, "PUT": a_put_faults, "DELETE": a_clear_faults}),
+        route("/stats", {"GET": a_stats}),
+    ]

@@ -1,0 +1,81 @@
+"""Checks the three KALSHI-ACCESS headers of a request against the account's public key.
+
+The signed message is `timestamp_ms + METHOD + path` (path with `/trade-api/v2`, without the
+query), verified with RSA-PSS as Kalshi does (salt = digest length, or any, to be lenient like
+`verify_signature`). The timestamp must lie within `window_s` of the server clock either way.
+Public keys are parsed once per key id and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshi_cli.client.signing import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    load_public_key,
+    verify_signature,
+)
+from kalshi_cli.clock import Clock
+from kalshi_cli.sim.core import Account
+
+DEFAULT_WINDOW_S = 30.0
+
+
+class AuthFailure(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Authenticator:
+    def __init__(
+        self,
+        account_by_key: Callable[[str], Account | None],
+        clock: Clock,
+        window_s: float = DEFAULT_WINDOW_S,
+    ) -> None:
+        self._account_by_key = account_by_key
+        self._clock = clock
+        self.window_s = window_s
+        self._keys: dict[str, rsa.RSAPublicKey] = {}
+
+    def has_credentials(self, headers: Mapping[str, str]) -> bool:
+        return any(headers.get(h) for h in (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE))
+
+    def authenticate(self, method: str, path: str, headers: Mapping[str, str]) -> Account:
+        key_id = headers.get(HEADER_KEY)
+        timestamp = headers.get(HEADER_TIMESTAMP)
+        signature = headers.get(HEADER_SIGNATURE)
+        missing = [
+            name
+            for name, value in (
+                (HEADER_KEY, key_id),
+                (HEADER_TIMESTAMP, timestamp),
+                (HEADER_SIGNATURE, signature),
+            )
+            if not value
+        ]
+        if missing or key_id is None or timestamp is None or signature is None:
+            raise AuthFailure(f"missing authentication header(s): {', '.join(missing)}")
+        account = self._account_by_key(key_id)
+        if account is None:
+            raise AuthFailure("unknown API key id")
+        if not timestamp.isdigit():
+            raise AuthFailure(f"{HEADER_TIMESTAMP} must be Unix time in milliseconds")
+        skew = abs(int(timestamp) / 1000.0 - self._clock.wall())
+        if skew > self.window_s:
+            raise AuthFailure(
+                f"request timestamp is {skew:.0f}s away from the server clock "
+                f"(allowed {self.window_s:.0f}s); check the system clock"
+            )
+        public_key = self._keys.get(key_id)
+        if public_key is None:
+            public_key = load_public_key(account.public_key_pem)
+            self._keys[key_id] = public_key
+        if not verify_signature(public_key, f"{timestamp}{method.upper()}{path}", signature):
+            raise AuthFailure("invalid request signature")
+        return account

@@ -1,0 +1,464 @@
+"""Core objects -> the JSON shapes of the pinned openapi.yaml (3.30.0) and asyncapi.yaml.
+
+Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages and fees), counts
+as FixedPointCount strings (2 decimals), balances as integer cents, times as RFC 3339 strings
+or integer Unix (milli)seconds where the spec says so. Core statuses map to Kalshi's market
+statuses (unopened -> initialized, open -> active, paused -> inactive, closed -> closed,
+settled -> finalized). Book levels are listed in ascending price (best bid last), as Kalshi's
+guide shows. One exchange shard (`exchange_index` 0) and subaccount 0 only.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.clock import iso_utc
+from kalshi_cli.models import ONE, TAKER_FEE_RATE, ZERO, BookSide, fmt_count, fmt_dollars
+from kalshi_cli.sim.core import (
+    Exchange,
+    FeeSchedule,
+    MarketStatus,
+    SimEvent,
+    SimFill,
+    SimMarket,
+    SimOrder,
+    SimPosition,
+    SimSeries,
+    SimSettlement,
+    SimTrade,
+)
+
+EXCHANGE_INDEX = 0
+
+MARKET_STATUS: dict[MarketStatus, str] = {
+    "unopened": "initialized",
+    "open": "active",
+    "paused": "inactive",
+    "closed": "closed",
+    "settled": "finalized",
+}
+
+Json = dict[str, Any]
+Level = tuple[Decimal, Decimal]
+
+
+def market_id(ticker: str) -> str:
+    """A stable UUID per ticker for the WebSocket `market_id` fields."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kalshi-sim:{ticker}"))
+
+
+def ts_ms(ts: float) -> int:
+    return int(ts * 1000)
+
+
+def outcome_side(book_side: BookSide) -> str:
+    return "yes" if book_side is BookSide.BID else "no"
+
+
+def levels_json(levels: list[Level]) -> list[list[str]]:
+    return [[fmt_dollars(p), fmt_count(q)] for p, q in levels]
+
+
+def top_of_book(exchange: Exchange, ticker: str) -> tuple[Level | None, Level | None]:
+    """(best YES bid, best NO bid)."""
+    yes, no = exchange.book(ticker, 1)
+    return (yes[-1] if yes else None), (no[-1] if no else None)
+
+
+def quote_json(exchange: Exchange, ticker: str) -> Json:
+    best_yes, best_no = top_of_book(exchange, ticker)
+    yes_bid = best_yes[0] if best_yes else ZERO
+    no_bid = best_no[0] if best_no else ZERO
+    return {
+        "yes_bid_dollars": fmt_dollars(yes_bid),
+        "yes_bid_size_fp": fmt_count(best_yes[1] if best_yes else ZERO),
+        "yes_ask_dollars": fmt_dollars(ONE - no_bid),
+        "yes_ask_size_fp": fmt_count(best_no[1] if best_no else ZERO),
+        "no_bid_dollars": fmt_dollars(no_bid),
+        "no_ask_dollars": fmt_dollars(ONE - yes_bid),
+    }
+
+
+def market_json(exchange: Exchange, m: SimMarket) -> Json:
+    quote = quote_json(exchange, m.ticker)
+    settled = m.status == "settled" and m.result in ("yes", "no")
+    data: Json = {
+        "ticker": m.ticker,
+        "event_ticker": m.event_ticker,
+        "market_type": "binary",
+        "title": m.title,
+        "yes_sub_title": m.yes_sub_title,
+        "no_sub_title": m.no_sub_title,
+        "created_time": iso_utc(m.created_time),
+        "updated_time": iso_utc(m.updated_time),
+        "open_time": iso_utc(m.open_time),
+        "close_time": iso_utc(m.close_time),
+        "expected_expiration_time": iso_utc(m.latest_expiration_time),
+        "latest_expiration_time": iso_utc(m.latest_expiration_time),
+        "settlement_timer_seconds": 0,
+        "status": MARKET_STATUS[m.status],
+        **quote,
+        "last_price_dollars": fmt_dollars(m.last_price),
+        # Kalshi's previous_* are the values a day ago; the simulator keeps no quote history.
+        "previous_yes_bid_dollars": quote["yes_bid_dollars"],
+        "previous_yes_ask_dollars": quote["yes_ask_dollars"],
+        "previous_price_dollars": fmt_dollars(m.previous_price),
+        "volume_fp": fmt_count(m.volume),
+        "volume_24h_fp": fmt_count(m.volume_24h),
+        "open_interest_fp": fmt_count(m.open_interest),
+        "notional_value_dollars": fmt_dollars(ONE),
+        "liquidity_dollars": fmt_dollars(ZERO),
+        "result": m.result,
+        "can_close_early": True,
+        "expiration_value": m.result if settled else "",
+        "rules_primary": m.rules_primary,
+        "rules_secondary": m.rules_secondary,
+        "price_level_structure": m.price_level_structure,
+        "price_ranges": [r.to_api() for r in m.price_ranges],
+        "exchange_index": EXCHANGE_INDEX,
+    }
+    if settled:
+        data["settlement_value_dollars"] = fmt_dollars(ONE if m.result == "yes" else ZERO)
+        if m.settled_time is not None:
+            data["settlement_ts"] = iso_utc(m.settled_time)
+    return data
+
+
+def event_json(ev: SimEvent, series: SimSeries | None, markets: list[Json] | None) -> Json:
+    data: Json = {
+        "event_ticker": ev.event_ticker,
+        "series_ticker": ev.series_ticker,
+        "sub_title": ev.sub_title,
+        "title": ev.title,
+        "collateral_return_type": "MECNET" if ev.mutually_exclusive else "",
+        "mutually_exclusive": ev.mutually_exclusive,
+        "category": series.category if series else "",
+        "settlement_sources": [],
+        "product_metadata": None,
+        "exchange_index": EXCHANGE_INDEX,
+    }
+    if markets is not None:
+        data["markets"] = markets
+    return data
+
+
+def series_json(s: SimSeries, fees: FeeSchedule) -> Json:
+    return {
+        "ticker": s.ticker,
+        "frequency": s.frequency,
+        "title": s.title,
+        "category": s.category,
+        "categories": [s.category],
+        "tags": list(s.tags),
+        "settlement_sources": [],
+        "contract_url": "",
+        "contract_terms_url": "",
+        "fee_type": "quadratic_with_maker_fees" if fees.maker_rate > 0 else "quadratic",
+        # a JSON number in the spec; the multiplier of Kalshi's standard 0.07 taker rate
+        "fee_multiplier": float(fees.taker_rate / TAKER_FEE_RATE),
+        "additional_prohibitions": [],
+        "exchange_index": EXCHANGE_INDEX,
+    }
+
+
+def orderbook_json(exchange: Exchange, ticker: str, depth: int) -> Json:
+    yes, no = exchange.book(ticker, depth)
+    return {"orderbook_fp": {"yes_dollars": levels_json(yes), "no_dollars": levels_json(no)}}
+
+
+def order_json(o: SimOrder) -> Json:
+    return {
+        "order_id": o.order_id,
+        "user_id": o.account_id,
+        "client_order_id": o.client_order_id,
+        "ticker": o.ticker,
+        "outcome_side": outcome_side(o.book_side),
+        "book_side": o.book_side.value,
+        # deprecated pair: a bid buys YES, an ask buys NO
+        "side": outcome_side(o.book_side),
+        "action": "buy",
+        "type": "limit",
+        "status": o.status,
+        "yes_price_dollars": fmt_dollars(o.price),
+        "no_price_dollars": fmt_dollars(ONE - o.price),
+        "fill_count_fp": fmt_count(o.fill_count),
+        "remaining_count_fp": fmt_count(o.remaining_count),
+        "initial_count_fp": fmt_count(o.initial_count),
+        "taker_fill_cost_dollars": fmt_dollars(o.taker_fill_cost),
+        "maker_fill_cost_dollars": fmt_dollars(o.maker_fill_cost),
+        "taker_fees_dollars": fmt_dollars(o.taker_fees),
+        "maker_fees_dollars": fmt_dollars(o.maker_fees),
+        "expiration_time": iso_utc(o.expiration_time) if o.expiration_time else None,
+        "created_time": iso_utc(o.created_time),
+        "last_update_time": iso_utc(o.last_update_time),
+        "self_trade_prevention_type": o.self_trade_prevention.value,
+        "order_group_id": None,
+        "cancel_order_on_pause": False,
+        "subaccount_number": 0,
+        "exchange_index": EXCHANGE_INDEX,
+    }
+
+
+def fill_json(f: SimFill) -> Json:
+    return {
+        "fill_id": f.fill_id,
+        "exchange_index": EXCHANGE_INDEX,
+        "trade_id": f.trade_id,
+        "order_id": f.order_id,
+        "client_order_id": f.client_order_id,
+        "ticker": f.ticker,
+        "market_ticker": f.ticker,
+        "outcome_side": outcome_side(f.book_side),
+        "book_side": f.book_side.value,
+        "side": outcome_side(f.book_side),
+        "action": "buy",
+        "count_fp": fmt_count(f.count),
+        "yes_price_dollars": fmt_dollars(f.price),
+        "no_price_dollars": fmt_dollars(ONE - f.price),
+        "is_taker": f.is_taker,
+        "created_time": iso_utc(f.ts),
+        "fee_cost": fmt_dollars(f.fee),
+        "subaccount_number": 0,
+        "ts": int(f.ts),
+    }
+
+
+def trade_json(t: SimTrade) -> Json:
+    side = outcome_side(t.taker_book_side)
+    return {
+        "trade_id": t.trade_id,
+        "ticker": t.ticker,
+        "count_fp": fmt_count(t.count),
+        "yes_price_dollars": fmt_dollars(t.price),
+        "no_price_dollars": fmt_dollars(ONE - t.price),
+        "taker_side": side,
+        "taker_outcome_side": side,
+        "taker_book_side": t.taker_book_side.value,
+        "created_time": iso_utc(t.ts),
+        "is_block_trade": False,
+    }
+
+
+def position_json(p: SimPosition) -> Json:
+    return {
+        "ticker": p.ticker,
+        "exchange_index": EXCHANGE_INDEX,
+        "total_traded_dollars": fmt_dollars(p.total_traded),
+        "position_fp": fmt_count(p.position),
+        "market_exposure_dollars": fmt_dollars(p.cost_basis),
+        "realized_pnl_dollars": fmt_dollars(p.realized_pnl),
+        "fees_paid_dollars": fmt_dollars(p.fees_paid),
+        "last_updated_ts": iso_utc(p.last_updated),
+    }
+
+
+def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> list[Json]:
+    by_event: dict[str, list[SimPosition]] = defaultdict(list)
+    for p in positions:
+        m = exchange.markets.get(p.ticker)
+        by_event[m.event_ticker if m else p.ticker].append(p)
+    return [
+        {
+            "event_ticker": event_ticker,
+            "total_cost_dollars": fmt_dollars(sum((p.cost_basis for p in ps), ZERO)),
+            "total_cost_shares_fp": fmt_count(sum((abs(p.position) for p in ps), ZERO)),
+            "event_exposure_dollars": fmt_dollars(sum((p.cost_basis for p in ps), ZERO)),
+            "realized_pnl_dollars": fmt_dollars(sum((p.realized_pnl for p in ps), ZERO)),
+            "fees_paid_dollars": fmt_dollars(sum((p.fees_paid for p in ps), ZERO)),
+        }
+        for event_ticker, ps in by_event.items()
+    ]
+
+
+def settlement_json(s: SimSettlement) -> Json:
+    return {
+        "ticker": s.ticker,
+        "exchange_index": EXCHANGE_INDEX,
+        "event_ticker": s.event_ticker,
+        "market_result": s.market_result,
+        "yes_count_fp": fmt_count(s.yes_count),
+        "yes_total_cost_dollars": fmt_dollars(s.yes_total_cost),
+        "no_count_fp": fmt_count(s.no_count),
+        "no_total_cost_dollars": fmt_dollars(s.no_total_cost),
+        "revenue": s.revenue_cents,
+        "settled_time": iso_utc(s.settled_time),
+        "fee_cost": fmt_dollars(s.fee_cost),
+    }
+
+
+def fill_averages(fills: list[SimFill]) -> Json:
+    """`average_fill_price` (YES terms) and `average_fee_paid` per contract, when filled."""
+    filled = sum((f.count for f in fills), ZERO)
+    if filled <= 0:
+        return {}
+    cost = sum((f.price * f.count for f in fills), ZERO)
+    fees = sum((f.fee for f in fills), ZERO)
+    return {
+        "average_fill_price": fmt_dollars(cost / filled),
+        "average_fee_paid": fmt_dollars(fees / filled),
+    }
+
+
+def candlesticks_json(
+    trades: list[SimTrade], start_ts: int, end_ts: int, period_min: int, open_interest: Decimal
+) -> list[Json]:
+    """Candles built from the trade history; only periods that saw a trade are listed.
+
+    The simulator keeps no bid/ask history, so `yes_bid`/`yes_ask` carry the trade prices too.
+    """
+    period = period_min * 60
+    buckets: dict[int, list[SimTrade]] = defaultdict(list)
+    for t in sorted(trades, key=lambda t: t.ts):
+        end = math.ceil(t.ts / period) * period
+        if end == t.ts:
+            end += period
+        buckets[end].append(t)
+    candles: list[Json] = []
+    previous: Decimal | None = None
+    for end in sorted(buckets):
+        ts = buckets[end]
+        prices = [t.price for t in ts]
+        volume = sum((t.count for t in ts), ZERO)
+        mean = sum((t.price * t.count for t in ts), ZERO) / volume if volume else prices[-1]
+        ohlc = {
+            "open_dollars": fmt_dollars(prices[0]),
+            "low_dollars": fmt_dollars(min(prices)),
+            "high_dollars": fmt_dollars(max(prices)),
+            "close_dollars": fmt_dollars(prices[-1]),
+        }
+        if start_ts <= end <= end_ts:
+            price: Json = {
+                **ohlc,
+                "mean_dollars": fmt_dollars(mean),
+                "min_dollars": ohlc["low_dollars"],
+                "max_dollars": ohlc["high_dollars"],
+            }
+            if previous is not None:
+                price["previous_dollars"] = fmt_dollars(previous)
+            candles.append(
+                {
+                    "end_period_ts": end,
+                    "yes_bid": dict(ohlc),
+                    "yes_ask": dict(ohlc),
+                    "price": price,
+                    "volume_fp": fmt_count(volume),
+                    "open_interest_fp": fmt_count(open_interest),
+                }
+            )
+        previous = prices[-1]
+    return candles
+
+
+# WebSocket payloads (asyncapi.yaml) --------------------------------------------------------
+
+
+def ws_ticker_msg(exchange: Exchange, m: SimMarket, last_trade_size: Decimal, now: float) -> Json:
+    quote = quote_json(exchange, m.ticker)
+    return {
+        "market_ticker": m.ticker,
+        "market_id": market_id(m.ticker),
+        "price_dollars": fmt_dollars(m.last_price),
+        "yes_bid_dollars": quote["yes_bid_dollars"],
+        "yes_ask_dollars": quote["yes_ask_dollars"],
+        "yes_bid_size_fp": quote["yes_bid_size_fp"],
+        "yes_ask_size_fp": quote["yes_ask_size_fp"],
+        "last_trade_size_fp": fmt_count(last_trade_size),
+        "volume_fp": fmt_count(m.volume),
+        "open_interest_fp": fmt_count(m.open_interest),
+        "dollar_volume": int(m.volume * m.last_price),
+        "dollar_open_interest": int(m.open_interest * m.last_price),
+        "ts": int(now),
+        "ts_ms": ts_ms(now),
+        "time": iso_utc(now),
+    }
+
+
+def ws_trade_msg(t: SimTrade) -> Json:
+    side = outcome_side(t.taker_book_side)
+    return {
+        "trade_id": t.trade_id,
+        "market_ticker": t.ticker,
+        "yes_price_dollars": fmt_dollars(t.price),
+        "no_price_dollars": fmt_dollars(ONE - t.price),
+        "count_fp": fmt_count(t.count),
+        "taker_side": side,
+        "taker_outcome_side": side,
+        "taker_book_side": t.taker_book_side.value,
+        "is_block_trade": False,
+        "ts": int(t.ts),
+        "ts_ms": ts_ms(t.ts),
+    }
+
+
+def ws_fill_msg(f: SimFill) -> Json:
+    side = outcome_side(f.book_side)
+    return {
+        "trade_id": f.trade_id,
+        "order_id": f.order_id,
+        "client_order_id": f.client_order_id,
+        "market_ticker": f.ticker,
+        "exchange_index": EXCHANGE_INDEX,
+        "is_taker": f.is_taker,
+        "side": side,
+        "action": "buy",
+        "outcome_side": side,
+        "book_side": f.book_side.value,
+        "purchased_side": side,
+        "yes_price_dollars": fmt_dollars(f.price),
+        "count_fp": fmt_count(f.count),
+        "fee_cost": fmt_dollars(f.fee),
+        "post_position_fp": fmt_count(f.post_position),
+        "ts": int(f.ts),
+        "ts_ms": ts_ms(f.ts),
+    }
+
+
+def ws_user_order_msg(o: SimOrder) -> Json:
+    side = outcome_side(o.book_side)
+    data: Json = {
+        "order_id": o.order_id,
+        "user_id": o.account_id,
+        "ticker": o.ticker,
+        "exchange_index": EXCHANGE_INDEX,
+        "status": o.status,
+        "side": side,
+        "is_yes": side == "yes",
+        "outcome_side": side,
+        "book_side": o.book_side.value,
+        "yes_price_dollars": fmt_dollars(o.price),
+        "fill_count_fp": fmt_count(o.fill_count),
+        "remaining_count_fp": fmt_count(o.remaining_count),
+        "initial_count_fp": fmt_count(o.initial_count),
+        "taker_fill_cost_dollars": fmt_dollars(o.taker_fill_cost),
+        "maker_fill_cost_dollars": fmt_dollars(o.maker_fill_cost),
+        "taker_fees_dollars": fmt_dollars(o.taker_fees),
+        "maker_fees_dollars": fmt_dollars(o.maker_fees),
+        "client_order_id": o.client_order_id,
+        "self_trade_prevention_type": o.self_trade_prevention.value,
+        "created_time": iso_utc(o.created_time),
+        "created_ts_ms": ts_ms(o.created_time),
+        "last_update_time": iso_utc(o.last_update_time),
+        "last_updated_ts_ms": ts_ms(o.last_update_time),
+        "subaccount_number": 0,
+    }
+    if o.expiration_time:
+        data["expiration_time"] = iso_utc(o.expiration_time)
+        data["expiration_ts_ms"] = o.expiration_time * 1000
+    return data
+
+
+def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json:
+    return {
+        "user_id": account_id,
+        "market_ticker": ticker,
+        "position_fp": fmt_count(p.position if p else ZERO),
+        "position_cost_dollars": fmt_dollars(p.cost_basis if p else ZERO),
+        "realized_pnl_dollars": fmt_dollars(p.realized_pnl if p else ZERO),
+        "fees_paid_dollars": fmt_dollars(p.fees_paid if p else ZERO),
+        "position_fee_cost_dollars": fmt_dollars(p.fees_paid if p else ZERO),
+        "volume_fp": fmt_count(p.volume if p else ZERO),
+    }

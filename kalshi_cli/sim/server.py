@@ -1,0 +1,1074 @@
+"""The simulator's HTTP and WebSocket server: a Starlette app served by uvicorn on loopback.
+
+Every Kalshi path under `/trade-api/v2` goes through one pipeline (`_dispatch`), in this order:
+fault latency -> authentication (required on private paths; checked on public ones when
+headers are sent) -> request statistics -> injected 5xx/429 -> the tier's token bucket -> the
+handler, which calls the exchange core and serializes its answer in the spec's shape. Any
+refusal is Kalshi's `ErrorResponse` body (`{"code", "message", "details"}`) with the right
+status; input is validated before the core is called, so bad input never changes state and
+never gives a 500.
+
+The core is not thread-safe, so it is only ever called from uvicorn's one event loop: handlers
+are plain synchronous functions run on the loop, a background task calls `exchange.tick()`
+every 100 ms, and the WebSocket hub receives core events as a listener on the same loop.
+
+`_Outer` wraps the app as plain ASGI to do two things Starlette cannot: hand every finished
+response under /trade-api/v2 to a `response_hook` (tests validate them against openapi.yaml),
+and drop a committed write's response on purpose. For the drop it sends nothing and returns a
+non-None value from the ASGI callable, which makes uvicorn close the connection without an
+answer; the client sees a transport error, exactly as when a real connection dies after the
+exchange accepted the order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.types import Message, Receive, Scope, Send
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.models import (
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    fmt_count,
+    fmt_dollars,
+    price_bounds,
+    price_on_grid,
+)
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.auth import Authenticator, AuthFailure
+from kalshi_cli.sim.core import Account, Exchange, ExchangeError, SimMarket
+from kalshi_cli.sim.faults import Faults
+from kalshi_cli.sim.ratelimit import (
+    DEFAULT_COST,
+    ENDPOINT_COSTS,
+    RateLimiter,
+    Tier,
+    max_batch_items,
+    request_cost,
+)
+
+log = logging.getLogger("kalshi_cli.sim")
+
+API_PREFIX = "/trade-api/v2"
+WS_PATH = "/trade-api/ws/v2"
+ADMIN_PREFIX = "/sim/v1"
+_DROP = "sim_drop_response"
+
+Json = dict[str, Any]
+ResponseHook = Callable[[str, str, str, int, str, bytes], None]
+T = TypeVar("T")
+
+
+def error_body(code: str, message: str, details: str | None = None) -> Json:
+    body: Json = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+def error_response(status: int, code: str, message: str, details: str | None = None) -> Response:
+    return JSONResponse(error_body(code, message, details), status_code=status)
+
+
+def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError:
+    return ExchangeError(400, code, message)
+
+
+class Stats:
+    """Per-key request counts, for tests that must prove what a client did or did not send."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, Counter[str]] = defaultdict(Counter)
+        self.rate_limited: Counter[str] = Counter()
+        self.order_creates: Counter[str] = Counter()
+
+    def record(self, key: str, endpoint: str) -> None:
+        self.requests[key][endpoint] += 1
+        if endpoint in ("POST /portfolio/events/orders", "POST /portfolio/events/orders/batched"):
+            self.order_creates[key] += 1
+
+    def as_json(self) -> Json:
+        keys = sorted(set(self.requests) | set(self.rate_limited))
+        return {
+            "accounts": {
+                k: {
+                    "requests": dict(self.requests[k]),
+                    "total_requests": sum(self.requests[k].values()),
+                    "rate_limited": self.rate_limited[k],
+                    "order_create_requests": self.order_creates[k],
+                }
+                for k in keys
+            },
+            "total_requests": sum(sum(c.values()) for c in self.requests.values()),
+            "rate_limited": sum(self.rate_limited.values()),
+            "order_create_requests": sum(self.order_creates.values()),
+        }
+
+
+@dataclass
+class SimState:
+    """Everything the app needs; built by `embed.build_state`."""
+
+    exchange: Exchange
+    clock: Clock
+    data_dir: Path
+    tier: Tier
+    faults: Faults
+    limiter: RateLimiter
+    auth: Authenticator
+    response_hook: ResponseHook | None = None
+    base_url: str = ""
+    tick_interval_s: float = 0.1
+    stats: Stats = field(default_factory=Stats)
+
+
+@dataclass
+class Ctx:
+    request: Request
+    account: Account | None
+    body: Any
+    now: float
+
+    @property
+    def account_id(self) -> str:
+        assert self.account is not None  # private endpoints only run authenticated
+        return self.account.account_id
+
+    def path_param(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+
+Handler = Callable[[SimState, Ctx], tuple[int, Json | None]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    template: str
+    handler: Handler
+    private: bool = True
+    body: bool = False
+    batch: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Input parsing: every malformed value becomes a 400 before the core is touched
+
+
+def q_int(
+    ctx: Ctx, name: str, default: int | None, lo: int | None = None, hi: int | None = None
+) -> int | None:
+    raw = ctx.request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"query parameter {name} must be an integer") from None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise bad_request(f"query parameter {name} must be between {lo} and {hi}")
+    return value
+
+
+def q_str(ctx: Ctx, name: str) -> str | None:
+    raw = ctx.request.query_params.get(name)
+    return raw if raw else None
+
+
+def q_bool(ctx: Ctx, name: str) -> bool:
+    raw = ctx.request.query_params.get(name)
+    if raw is None or raw == "":
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise bad_request(f"query parameter {name} must be true or false")
+
+
+def q_list(ctx: Ctx, name: str) -> list[str] | None:
+    raw = q_str(ctx, name)
+    return [t.strip() for t in raw.split(",") if t.strip()] if raw else None
+
+
+def other_shard(ctx: Ctx) -> bool:
+    """True when the request asks for a subaccount or shard the simulator does not have."""
+    sub = q_int(ctx, "subaccount", None, 0, 63)
+    shard = q_int(ctx, "exchange_index", None, -1, None)
+    return (sub is not None and sub != 0) or (shard is not None and shard not in (0, -1))
+
+
+def paginate(
+    items: list[T], key: Callable[[T], str], limit: int, cursor: str | None
+) -> tuple[list[T], str]:
+    """Cursor = the key of the last item already returned; "" means no more pages."""
+    start = 0
+    if cursor:
+        keys = [key(i) for i in items]
+        try:
+            start = keys.index(cursor) + 1
+        except ValueError:
+            raise bad_request("invalid cursor") from None
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return page, (key(page[-1]) if more and page else "")
+
+
+def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required", "missing_parameters")
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string")
+    return value
+
+
+def field_req(body: Json, name: str) -> str:
+    value = field_str(body, name)
+    assert value is not None  # field_str raises on a missing required field
+    return value
+
+
+def field_bool(body: Json, name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be a boolean")
+    return value
+
+
+def field_decimal(body: Json, name: str, *, required: bool = True) -> Decimal | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required", "missing_parameters")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise bad_request(f"{name} must be a fixed-point string")
+    try:
+        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        raise bad_request(f"{name} {value!r} is not a number") from None
+    if not number.is_finite():
+        raise bad_request(f"{name} must be finite")
+    return number
+
+
+def parse_count(
+    body: Json, name: str, *, allow_zero: bool = False, required: bool = True
+) -> Decimal | None:
+    """A FixedPointCount field; whole-contract rules per market are the core's to check."""
+    count = field_decimal(body, name, required=required)
+    if count is None:
+        return None
+    if count < 0 or (count == 0 and not allow_zero):
+        raise bad_request(
+            f"{name} must be {'zero or more' if allow_zero else 'positive'}", "invalid_count"
+        )
+    if count != count.quantize(Decimal("0.01")):
+        raise bad_request(f"{name} must be a multiple of 0.01", "invalid_count")
+    return count
+
+
+def market_or_400(state: SimState, ticker: str) -> SimMarket:
+    market = state.exchange.markets.get(ticker)
+    if market is None:
+        raise bad_request(f"market {ticker} not found", "market_not_found")
+    return market
+
+
+def parse_price(body: Json, market: SimMarket) -> Decimal:
+    price = field_decimal(body, "price")
+    assert price is not None
+    low, high = price_bounds(market.price_ranges)
+    if not low <= price <= high:
+        raise bad_request(f"price {price} is outside {low}-{high}", "invalid_price")
+    if not price_on_grid(price, market.price_ranges):
+        raise bad_request(
+            f"price {price} is not on the tick grid of {market.ticker} "
+            f"({market.price_level_structure})",
+            "invalid_price",
+        )
+    return price
+
+
+def parse_book_side(body: Json) -> BookSide:
+    side = field_req(body, "side")
+    try:
+        return BookSide(side)
+    except ValueError:
+        raise bad_request("side must be bid or ask") from None
+
+
+def parse_shard_fields(body: Json) -> None:
+    sub = body.get("subaccount")
+    if sub is not None and (isinstance(sub, bool) or not isinstance(sub, int) or sub != 0):
+        raise bad_request("the simulator has subaccount 0 only")
+    shard = body.get("exchange_index")
+    if shard is not None and (isinstance(shard, bool) or shard not in (0, -1)):
+        raise bad_request("the simulator has exchange_index 0 only")
+
+
+def parse_create(state: SimState, body: Any) -> Json:
+    if not isinstance(body, dict):
+        raise bad_request("an order must be a JSON object", "bad_request")
+    ticker = field_req(body, "ticker")
+    market = market_or_400(state, ticker)
+    book_side = parse_book_side(body)
+    count = parse_count(body, "count")
+    price = parse_price(body, market)
+    try:
+        tif = TimeInForce(field_req(body, "time_in_force"))
+    except ValueError:
+        raise bad_request(
+            "time_in_force must be fill_or_kill, good_till_canceled or immediate_or_cancel"
+        ) from None
+    try:
+        stp = SelfTradePrevention(field_req(body, "self_trade_prevention_type"))
+    except ValueError:
+        raise bad_request("self_trade_prevention_type must be taker_at_cross or maker") from None
+    expiration = body.get("expiration_time")
+    if expiration is not None:
+        if isinstance(expiration, bool) or not isinstance(expiration, int):
+            raise bad_request("expiration_time must be an integer (Unix seconds)")
+        if tif is not TimeInForce.GTC:
+            raise bad_request("expiration_time is only allowed with good_till_canceled")
+    if body.get("order_group_id") is not None:
+        raise bad_request("order groups are not supported by the simulator")
+    field_bool(body, "cancel_order_on_pause")
+    parse_shard_fields(body)
+    return {
+        "ticker": ticker,
+        "book_side": book_side,
+        "price": price,
+        "count": count,
+        "time_in_force": tif,
+        "self_trade_prevention": stp,
+        "client_order_id": field_str(body, "client_order_id", required=False),
+        "post_only": field_bool(body, "post_only"),
+        "reduce_only": field_bool(body, "reduce_only"),
+        "expiration_time": expiration,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: market data
+
+
+def h_exchange_status(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    return 200, {
+        "exchange_active": True,
+        "trading_active": True,
+        "intra_exchange_transfers_active": False,
+        "exchange_index_statuses": [
+            {
+                "exchange_index": 0,
+                "description": "simulated event-contract exchange",
+                "exchange_active": True,
+                "trading_active": True,
+                "intra_exchange_transfers_active": False,
+            }
+        ],
+    }
+
+
+def _ts_filter(ctx: Ctx, lo_name: str, hi_name: str) -> tuple[int | None, int | None]:
+    return q_int(ctx, lo_name, None), q_int(ctx, hi_name, None)
+
+
+def _within(value: float | None, lo: int | None, hi: int | None) -> bool:
+    if lo is None and hi is None:
+        return True
+    if value is None:
+        return False
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 100, 0, 1000) or 100
+    status = q_str(ctx, "status")
+    if status is not None and status not in ser.MARKET_STATUS:
+        raise bad_request("status must be one of unopened, open, paused, closed, settled")
+    event_ticker = q_str(ctx, "event_ticker")
+    series_ticker = q_str(ctx, "series_ticker")
+    tickers = q_list(ctx, "tickers")
+    created = _ts_filter(ctx, "min_created_ts", "max_created_ts")
+    close = _ts_filter(ctx, "min_close_ts", "max_close_ts")
+    settled = _ts_filter(ctx, "min_settled_ts", "max_settled_ts")
+    min_updated = q_int(ctx, "min_updated_ts", None)
+    if q_str(ctx, "mve_filter") not in (None, "exclude", "only"):
+        raise bad_request("mve_filter must be only or exclude")
+    only_mve = q_str(ctx, "mve_filter") == "only"  # the simulator has no multivariate markets
+    markets = [
+        m
+        for m in state.exchange.markets.values()
+        if not only_mve
+        and (status is None or m.status == status)
+        and (event_ticker is None or m.event_ticker == event_ticker)
+        and (series_ticker is None or m.series_ticker == series_ticker)
+        and (tickers is None or m.ticker in tickers)
+        and _within(m.created_time, *created)
+        and _within(m.close_time, *close)
+        and _within(m.settled_time, *settled)
+        and (min_updated is None or m.updated_time >= min_updated)
+    ]
+    page, cursor = paginate(markets, lambda m: m.ticker, limit, q_str(ctx, "cursor"))
+    return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
+
+
+def _market_or_404(state: SimState, ticker: str) -> SimMarket:
+    market = state.exchange.markets.get(ticker)
+    if market is None:
+        raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    return market
+
+
+def h_market(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    market = _market_or_404(state, ctx.path_param("ticker"))
+    return 200, {"market": ser.market_json(state.exchange, market)}
+
+
+def h_orderbook(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    market = _market_or_404(state, ctx.path_param("ticker"))
+    depth = q_int(ctx, "depth", 0, 0, 100) or 0
+    return 200, ser.orderbook_json(state.exchange, market.ticker, depth)
+
+
+def h_trades(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 100, 0, 1000) or 100
+    ticker = q_str(ctx, "ticker")
+    lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
+    block = q_str(ctx, "is_block_trade")
+    trades = [
+        t
+        for t in state.exchange.trades(ticker)
+        if _within(t.ts, lo, hi) and block not in ("true", "1")
+    ]
+    page, cursor = paginate(trades, lambda t: t.trade_id, limit, q_str(ctx, "cursor"))
+    return 200, {"trades": [ser.trade_json(t) for t in page], "cursor": cursor}
+
+
+def h_candlesticks(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    market = _market_or_404(state, ctx.path_param("ticker"))
+    if market.series_ticker != ctx.path_param("series_ticker"):
+        raise ExchangeError(404, "not_found", f"market {market.ticker} is not in that series")
+    start = q_int(ctx, "start_ts", None)
+    end = q_int(ctx, "end_ts", None)
+    period = q_int(ctx, "period_interval", None)
+    if start is None or end is None or period is None:
+        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
+    if period not in (1, 60, 1440):
+        raise bad_request("period_interval must be 1, 60 or 1440")
+    if end < start:
+        raise bad_request("end_ts must not be before start_ts")
+    candles = ser.candlesticks_json(
+        state.exchange.trades(market.ticker), start, end, period, market.open_interest
+    )
+    return 200, {"ticker": market.ticker, "candlesticks": candles}
+
+
+def _event_status_matches(state: SimState, event_ticker: str, status: str) -> bool:
+    statuses = {m.status for m in state.exchange.markets.values() if m.event_ticker == event_ticker}
+    return status in statuses
+
+
+def h_events(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 200, 1, 200) or 200
+    status = q_str(ctx, "status")
+    if status is not None and status not in ("unopened", "open", "closed", "settled"):
+        raise bad_request("status must be one of unopened, open, closed, settled")
+    series_ticker = q_str(ctx, "series_ticker")
+    tickers = q_list(ctx, "tickers")
+    nested = q_bool(ctx, "with_nested_markets")
+    events = [
+        e
+        for e in state.exchange.events.values()
+        if (series_ticker is None or e.series_ticker == series_ticker)
+        and (tickers is None or e.event_ticker in tickers)
+        and (status is None or _event_status_matches(state, e.event_ticker, status))
+    ]
+    page, cursor = paginate(events, lambda e: e.event_ticker, limit, q_str(ctx, "cursor"))
+    out = [
+        ser.event_json(
+            e,
+            state.exchange.series.get(e.series_ticker),
+            _event_markets(state, e.event_ticker) if nested else None,
+        )
+        for e in page
+    ]
+    return 200, {"events": out, "cursor": cursor}
+
+
+def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
+    return [
+        ser.market_json(state.exchange, m)
+        for m in state.exchange.markets.values()
+        if m.event_ticker == event_ticker
+    ]
+
+
+def h_event(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    ticker = ctx.path_param("event_ticker")
+    event = state.exchange.events.get(ticker)
+    if event is None:
+        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    markets = _event_markets(state, ticker)
+    nested = q_bool(ctx, "with_nested_markets")
+    series = state.exchange.series.get(event.series_ticker)
+    return 200, {
+        "event": ser.event_json(event, series, markets if nested else None),
+        "markets": markets,
+    }
+
+
+def h_series_list(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    category = q_str(ctx, "category")
+    tags = q_list(ctx, "tags")
+    series = [
+        s
+        for s in state.exchange.series.values()
+        if (category is None or s.category == category)
+        and (tags is None or any(t in s.tags for t in tags))
+    ]
+    return 200, {"series": [ser.series_json(s, state.exchange.fee_schedule) for s in series]}
+
+
+def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    ticker = ctx.path_param("series_ticker")
+    series = state.exchange.series.get(ticker)
+    if series is None:
+        raise ExchangeError(404, "not_found", f"series {ticker} not found")
+    return 200, {"series": ser.series_json(series, state.exchange.fee_schedule)}
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: portfolio reads
+
+
+def h_balance(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    other_shard(ctx)
+    account = state.exchange.account(ctx.account_id)
+    balance_dollars = fmt_dollars(Decimal(account.cash_cents) / 100)
+    return 200, {
+        "balance": account.cash_cents,
+        "balance_dollars": balance_dollars,
+        "portfolio_value": state.exchange.portfolio_value_cents(ctx.account_id),
+        "updated_ts": int(ctx.now),
+        "balance_breakdown": [{"exchange_index": 0, "balance": balance_dollars}],
+    }
+
+
+def h_positions(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = q_str(ctx, "ticker")
+    event_ticker = q_str(ctx, "event_ticker")
+    filters = q_list(ctx, "count_filter") or []
+    if any(f not in ("position", "total_traded") for f in filters):
+        raise bad_request("count_filter takes position and/or total_traded")
+    positions = [] if other_shard(ctx) else state.exchange.positions(ctx.account_id)
+
+    def keep(p: Any) -> bool:
+        market = state.exchange.markets.get(p.ticker)
+        return (
+            (ticker is None or p.ticker == ticker)
+            and (
+                event_ticker is None or (market is not None and market.event_ticker == event_ticker)
+            )
+            and ("position" not in filters or p.position != 0)
+            and ("total_traded" not in filters or p.total_traded != 0)
+        )
+
+    selected = [p for p in positions if keep(p)]
+    page, cursor = paginate(selected, lambda p: p.ticker, limit, q_str(ctx, "cursor"))
+    return 200, {
+        "market_positions": [ser.position_json(p) for p in page],
+        "event_positions": ser.event_positions_json(state.exchange, page),
+        "cursor": cursor,
+    }
+
+
+def h_fills(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = q_str(ctx, "ticker")
+    order_id = q_str(ctx, "order_id")
+    lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
+    fills = [] if other_shard(ctx) else state.exchange.fills(ctx.account_id)
+    selected = [
+        f
+        for f in fills
+        if (ticker is None or f.ticker == ticker)
+        and (order_id is None or f.order_id == order_id)
+        and _within(f.ts, lo, hi)
+    ]
+    page, cursor = paginate(selected, lambda f: f.fill_id, limit, q_str(ctx, "cursor"))
+    return 200, {"fills": [ser.fill_json(f) for f in page], "cursor": cursor}
+
+
+def h_settlements(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = q_str(ctx, "ticker")
+    event_ticker = q_str(ctx, "event_ticker")
+    lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
+    settlements = [] if other_shard(ctx) else state.exchange.settlements(ctx.account_id)
+    selected = [
+        s
+        for s in settlements
+        if (ticker is None or s.ticker == ticker)
+        and (event_ticker is None or s.event_ticker == event_ticker)
+        and _within(s.settled_time, lo, hi)
+    ]
+    page, cursor = paginate(selected, lambda s: s.ticker, limit, q_str(ctx, "cursor"))
+    return 200, {"settlements": [ser.settlement_json(s) for s in page], "cursor": cursor}
+
+
+def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = q_str(ctx, "ticker")
+    event_tickers = q_list(ctx, "event_ticker")
+    if event_tickers is not None and len(event_tickers) > 10:
+        raise bad_request("at most 10 event tickers")
+    status = q_str(ctx, "status")
+    if status is not None and status not in ("resting", "canceled", "executed"):
+        raise bad_request("status must be resting, canceled or executed")
+    lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
+    orders = [] if other_shard(ctx) else state.exchange.orders(ctx.account_id)
+
+    def event_of(ticker: str) -> str | None:
+        market = state.exchange.markets.get(ticker)
+        return market.event_ticker if market else None
+
+    selected = [
+        o
+        for o in orders
+        if (ticker is None or o.ticker == ticker)
+        and (event_tickers is None or event_of(o.ticker) in event_tickers)
+        and (status is None or o.status == status)
+        and _within(o.created_time, lo, hi)
+    ]
+    page, cursor = paginate(selected, lambda o: o.order_id, limit, q_str(ctx, "cursor"))
+    return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
+
+
+def h_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    order = state.exchange.order(ctx.account_id, ctx.path_param("order_id"))
+    return 200, {"order": ser.order_json(order)}
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: V2 order writes
+
+
+def _create_one(state: SimState, ctx: Ctx, body: Any) -> Json:
+    request = parse_create(state, body)
+    result = state.exchange.place_order(ctx.account_id, **request)
+    order = result.order
+    response: Json = {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "fill_count": fmt_count(order.fill_count),
+        "remaining_count": fmt_count(order.remaining_count),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+    response.update(ser.fill_averages(result.fills))
+    return response
+
+
+def h_create_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    return 201, _create_one(state, ctx, ctx.body)
+
+
+def _batch_items(state: SimState, body: Any, method: str) -> list[Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
+        raise bad_request('expected {"orders": [...]}', "bad_request")
+    items: list[Any] = body["orders"]
+    if not items:
+        raise bad_request("orders must not be empty")
+    limit = max_batch_items(state.tier, method)
+    if len(items) > limit:
+        raise bad_request(f"at most {limit} orders per batch on the {state.tier.name} tier")
+    return items
+
+
+def h_batch_create(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    results: list[Json] = []
+    for item in _batch_items(state, ctx.body, "POST"):
+        client_order_id = item.get("client_order_id") if isinstance(item, dict) else None
+        try:
+            results.append(_create_one(state, ctx, item))
+        except ExchangeError as exc:
+            results.append(
+                {
+                    "client_order_id": client_order_id
+                    if isinstance(client_order_id, str)
+                    else None,
+                    "error": error_body(exc.code, exc.message, exc.details),
+                }
+            )
+    return 201, {"orders": results}
+
+
+def h_batch_cancel(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    results: list[Json] = []
+    for item in _batch_items(state, ctx.body, "DELETE"):
+        order_id = item.get("order_id") if isinstance(item, dict) else None
+        if not isinstance(order_id, str):
+            raise bad_request("every item needs an order_id string", "missing_parameters")
+        try:
+            parse_shard_fields(item)
+            order, reduced = state.exchange.cancel_order(ctx.account_id, order_id)
+            results.append(
+                {
+                    "order_id": order.order_id,
+                    "client_order_id": order.client_order_id,
+                    "reduced_by": fmt_count(reduced),
+                    "ts_ms": ser.ts_ms(state.clock.wall()),
+                }
+            )
+        except ExchangeError as exc:
+            results.append(
+                {
+                    "order_id": order_id,
+                    "reduced_by": fmt_count(Decimal(0)),
+                    "error": error_body(exc.code, exc.message, exc.details),
+                }
+            )
+    return 200, {"orders": results}
+
+
+def _check_single_order_query(ctx: Ctx) -> None:
+    if other_shard(ctx):
+        raise ExchangeError(404, "not_found", "order not found")
+
+
+def h_cancel_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    _check_single_order_query(ctx)
+    order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
+    return 200, {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "reduced_by": fmt_count(reduced),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+
+
+def h_cancel_all(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    if not other_shard(ctx):
+        state.exchange.cancel_all(ctx.account_id)
+    return 204, None
+
+
+def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    _check_single_order_query(ctx)
+    body = ctx.body
+    if not isinstance(body, dict):
+        raise bad_request("expected a JSON object", "bad_request")
+    ticker = field_req(body, "ticker")
+    market = market_or_400(state, ticker)
+    book_side = parse_book_side(body)
+    price = parse_price(body, market)
+    count = parse_count(body, "count")
+    assert count is not None
+    field_str(body, "client_order_id", required=False)
+    updated = field_str(body, "updated_client_order_id", required=False)
+    parse_shard_fields(body)
+    _old, new, fills = state.exchange.amend_order(
+        ctx.account_id,
+        ctx.path_param("order_id"),
+        ticker=ticker,
+        book_side=book_side,
+        price=price,
+        count=count,
+        updated_client_order_id=updated,
+    )
+    response: Json = {
+        "order_id": new.order_id,
+        "client_order_id": new.client_order_id,
+        "remaining_count": fmt_count(new.remaining_count),
+        "fill_count": fmt_count(new.fill_count),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+    response.update(ser.fill_averages(fills))
+    return 200, response
+
+
+def h_decrease(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    _check_single_order_query(ctx)
+    body = ctx.body
+    if not isinstance(body, dict):
+        raise bad_request("expected a JSON object", "bad_request")
+    reduce_by = parse_count(body, "reduce_by", required=False)
+    reduce_to = parse_count(body, "reduce_to", allow_zero=True, required=False)
+    if (reduce_by is None) == (reduce_to is None):
+        raise bad_request("send exactly one of reduce_by or reduce_to")
+    if body.get("market_ticker") is not None:
+        field_str(body, "market_ticker")
+    parse_shard_fields(body)
+    order = state.exchange.decrease_order(
+        ctx.account_id, ctx.path_param("order_id"), reduce_by=reduce_by, reduce_to=reduce_to
+    )
+    return 200, {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "remaining_count": fmt_count(order.remaining_count),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: account
+
+
+def h_limits(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    tier = state.tier
+    return 200, {
+        "usage_tier": tier.name,
+        "read": {"refill_rate": tier.read_per_s, "bucket_capacity": tier.read_capacity},
+        "write": {"refill_rate": tier.write_per_s, "bucket_capacity": tier.write_capacity},
+        "grants": [],
+    }
+
+
+def h_endpoint_costs(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    costs = [
+        {"method": method, "path": API_PREFIX + template, "cost": cost}
+        for (method, template), cost in ENDPOINT_COSTS.items()
+    ]
+    return 200, {"default_cost": DEFAULT_COST, "endpoint_costs": costs}
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/exchange/status", h_exchange_status, private=False),
+    Endpoint("GET", "/markets", h_markets, private=False),
+    Endpoint("GET", "/markets/trades", h_trades, private=False),
+    Endpoint("GET", "/markets/{ticker}", h_market, private=False),
+    Endpoint("GET", "/markets/{ticker}/orderbook", h_orderbook),
+    Endpoint(
+        "GET",
+        "/series/{series_ticker}/markets/{ticker}/candlesticks",
+        h_candlesticks,
+        private=False,
+    ),
+    Endpoint("GET", "/events", h_events, private=False),
+    Endpoint("GET", "/events/{event_ticker}", h_event, private=False),
+    Endpoint("GET", "/series", h_series_list, private=False),
+    Endpoint("GET", "/series/{series_ticker}", h_series, private=False),
+    Endpoint("GET", "/portfolio/balance", h_balance),
+    Endpoint("GET", "/portfolio/positions", h_positions),
+    Endpoint("GET", "/portfolio/fills", h_fills),
+    Endpoint("GET", "/portfolio/settlements", h_settlements),
+    Endpoint("GET", "/portfolio/orders", h_orders),
+    Endpoint("GET", "/portfolio/orders/{order_id}", h_order),
+    Endpoint("POST", "/portfolio/events/orders", h_create_order, body=True),
+    Endpoint("DELETE", "/portfolio/events/orders", h_cancel_all),
+    Endpoint("POST", "/portfolio/events/orders/batched", h_batch_create, body=True, batch=True),
+    Endpoint("DELETE", "/portfolio/events/orders/batched", h_batch_cancel, body=True, batch=True),
+    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", h_cancel_order),
+    Endpoint("POST", "/portfolio/events/orders/{order_id}/amend", h_amend, body=True),
+    Endpoint("POST", "/portfolio/events/orders/{order_id}/decrease", h_decrease, body=True),
+    Endpoint("GET", "/account/limits", h_limits),
+    Endpoint("GET", "/account/endpoint_costs", h_endpoint_costs, private=False),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise bad_request("a JSON request body is required", "bad_request")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("the request body is not valid JSON", "bad_request") from None
+
+
+async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:
+    faults = state.faults
+    if faults.latency_s > 0:
+        await asyncio.sleep(faults.latency_s)
+    method = request.method
+    endpoint_name = f"{method} {ep.template}"
+    account: Account | None = None
+    stats_key = request.headers.get("KALSHI-ACCESS-KEY") or "anonymous"
+    if ep.private or state.auth.has_credentials(request.headers):
+        try:
+            account = state.auth.authenticate(method, request.url.path, request.headers)
+        except AuthFailure as exc:
+            state.stats.record(stats_key, endpoint_name)
+            return error_response(401, "unauthorized", exc.message)
+    state.stats.record(stats_key, endpoint_name)
+    if faults.inject_5xx():
+        if ep.template == "/exchange/status":
+            # the spec gives this endpoint's 5xx answers the ExchangeStatus shape
+            down = {"exchange_active": False, "trading_active": False}
+            return JSONResponse(down, status_code=503)
+        return error_response(500, "internal_server_error", "injected fault: internal error")
+    if faults.inject_429():
+        state.stats.rate_limited[stats_key] += 1
+        return error_response(429, "too_many_requests", "too many requests (injected fault)")
+    try:
+        body = await _read_json(request) if ep.body else None
+        if account is not None:
+            # a malformed or oversized batch is a 400 before any token is taken
+            batch_items = len(_batch_items(state, body, method)) if ep.batch else None
+            cost = request_cost(method, ep.template, batch_items)
+            if not state.limiter.allow(account.account_id, method, cost):
+                state.stats.rate_limited[stats_key] += 1
+                return error_response(429, "too_many_requests", "too many requests")
+        ctx = Ctx(request, account, body, state.clock.wall())
+        status, payload = ep.handler(state, ctx)
+    except ExchangeError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except Exception:
+        log.exception("simulator handler failed: %s", endpoint_name)
+        return error_response(500, "internal_server_error", "internal error")
+    if method != "GET" and status < 300 and faults.drop_after_commit():
+        request.state.__setattr__(_DROP, True)
+    if payload is None:
+        return Response(status_code=status)
+    return JSONResponse(payload, status_code=status)
+
+
+def _group_routes(state: SimState) -> list[BaseRoute]:
+    """One Route per path carrying all its methods, so a wrong method is a 405, not a 404."""
+    by_path: dict[str, list[Endpoint]] = defaultdict(list)
+    for ep in ENDPOINTS:
+        by_path[ep.template].append(ep)
+    routes: list[BaseRoute] = []
+    for template, eps in by_path.items():
+        table = {ep.method: ep for ep in eps}
+
+        def make(table: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+            async def endpoint(request: Request) -> Response:
+                return await _dispatch(state, table[request.method], request)
+
+            return endpoint
+
+        routes.append(Route(template, make(table), methods=list(table)))
+    return routes
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+    message = {404: "no such path", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, code, message)
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class _Outer:
+    """Plain ASGI around the app: the response hook and the dropped-after-commit answers."""
+
+    def __init__(self, app: Starlette, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool | None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return None
+        scope.setdefault("state", {})
+        started: Json = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if scope["state"].get(_DROP):
+                return
+            if message["type"] == "http.response.start":
+                started["status"] = message["status"]
+                started["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if scope["state"].get(_DROP):
+            # A non-None return makes uvicorn close the transport with nothing sent.
+            return True
+        hook = self.state.response_hook
+        if hook is not None and "status" in started:
+            content_type = ""
+            for name, value in started["headers"]:
+                if name.lower() == b"content-type":
+                    content_type = value.decode("latin-1")
+            query = scope.get("query_string", b"").decode("latin-1")
+            try:
+                hook(
+                    scope["method"],
+                    scope["path"],
+                    query,
+                    started["status"],
+                    content_type,
+                    b"".join(chunks),
+                )
+            except Exception:
+                log.exception("response hook failed")
+        return None
+
+
+async def _tick_loop(state: SimState) -> None:
+    while True:
+        try:
+            state.exchange.tick()
+        except Exception:
+            log.exception("exchange tick failed")
+        await asyncio.sleep(state.tick_interval_s)
+
+
+def create_app(state: SimState) -> _Outer:
+    """The whole simulator as one ASGI app: Kalshi REST, the WebSocket and the admin API."""
+    from kalshi_cli.sim.admin import admin_routes
+    from kalshi_cli.sim.ws import WsHub
+
+    hub = WsHub(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_tick_loop(state))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await hub.close_all()
+
+    routes: list[BaseRoute] = [
+        Mount(API_PREFIX, routes=_group_routes(state)),
+        WebSocketRoute(WS_PATH, hub.endpoint),
+        Mount(ADMIN_PREFIX, routes=admin_routes(state)),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _http_error, 405: _http_error},
+        lifespan=lifespan,
+    )
+    return _Outer(app, state)

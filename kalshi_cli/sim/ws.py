@@ -1,0 +1,430 @@
+"""Kalshi's WebSocket v2 on the simulator: commands, channels, sequence numbers and faults.
+
+The handshake carries the same three signed headers as REST (signed over
+`GET /trade-api/ws/v2`); a bad one is refused with an HTTP 401 before the upgrade. Each
+connection has a reader (commands) and a writer task draining one outbound queue, so command
+replies and channel messages leave in the order they were produced.
+
+The hub is an exchange listener. The core calls it synchronously on the event loop for every
+state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
+ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade` and
+`market_lifecycle_v2` (starting at 1 with the snapshot); `ticker`, `fill`, `user_orders` and
+`market_positions` carry none, as in asyncapi.yaml. Faults act here: a sequence gap skips a
+number when it is assigned, silence discards outbound messages in the writer, a drop closes the
+connection instead of sending. Heartbeat pings are WebSocket ping frames sent by uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kalshi_cli.models import fmt_count, fmt_dollars
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.auth import AuthFailure
+from kalshi_cli.sim.core import (
+    Account,
+    BookChanged,
+    FillHappened,
+    MarketLifecycle,
+    OrderChanged,
+    PositionChanged,
+    SimEventT,
+    TradeHappened,
+)
+from kalshi_cli.sim.server import WS_PATH, SimState
+
+log = logging.getLogger("kalshi_cli.sim.ws")
+
+CHANNELS = (
+    "orderbook_delta",
+    "ticker",
+    "trade",
+    "fill",
+    "user_orders",
+    "market_positions",
+    "market_lifecycle_v2",
+)
+SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2"})
+NEEDS_MARKET = frozenset({"orderbook_delta"})
+LIFECYCLE_KEYS = (
+    "open_ts",
+    "close_ts",
+    "result",
+    "determination_ts",
+    "settlement_value",
+    "settled_ts",
+    "is_deactivated",
+    "price_level_structure",
+    "price_ranges",
+    "yes_sub_title",
+    "additional_metadata",
+)
+
+Json = dict[str, Any]
+
+
+class CommandError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Subscription:
+    sid: int
+    channel: str
+    tickers: set[str] | None  # None: every market
+    seq: int = 0
+    last_ticker: dict[str, Json] = field(default_factory=dict)
+
+    def covers(self, ticker: str) -> bool:
+        return self.tickers is None or ticker in self.tickers
+
+
+class Connection:
+    def __init__(self, hub: WsHub, websocket: WebSocket, account: Account) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.account = account
+        self.subs: dict[int, Subscription] = {}
+        self.queue: asyncio.Queue[Json | None] = asyncio.Queue()
+        self._next_sid = 1
+
+    def new_sid(self) -> int:
+        sid = self._next_sid
+        self._next_sid += 1
+        return sid
+
+    def reply(self, message: Json) -> None:
+        self.queue.put_nowait(message)
+
+    def emit(self, sub: Subscription, kind: str, msg: Json, *, snapshot: bool = False) -> None:
+        envelope: Json = {"type": kind, "sid": sub.sid}
+        if sub.channel in SEQUENCED:
+            sub.seq += 1
+            if not snapshot and self.hub.state.faults.ws_seq_gap():
+                sub.seq += 1
+            envelope["seq"] = sub.seq
+        envelope["msg"] = msg
+        self.queue.put_nowait(envelope)
+
+    async def writer(self) -> None:
+        faults = self.hub.state.faults
+        while True:
+            message = await self.queue.get()
+            if message is None:
+                return
+            if faults.ws_silent():
+                continue
+            if faults.ws_drop():
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(code=1011)
+                return
+            await self.websocket.send_text(json.dumps(message))
+
+
+class WsHub:
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self.connections: set[Connection] = set()
+        state.exchange.add_listener(self.on_event)
+
+    # -- connection lifecycle ---------------------------------------------------------------
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        try:
+            account = self.state.auth.authenticate("GET", WS_PATH, websocket.headers)
+        except AuthFailure as exc:
+            body = {"code": "unauthorized", "message": exc.message}
+            if "websocket.http.response" in websocket.scope.get("extensions", {}):
+                await websocket.send_denial_response(JSONResponse(body, status_code=401))
+            else:
+                await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        conn = Connection(self, websocket, account)
+        self.connections.add(conn)
+        writer = asyncio.create_task(conn.writer())
+        reader = asyncio.create_task(self._read(conn))
+        try:
+            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.connections.discard(conn)
+            for task in (writer, reader):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    async def _read(self, conn: Connection) -> None:
+        try:
+            while True:
+                text = await conn.websocket.receive_text()
+                self.handle_command(conn, text)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    async def close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await conn.websocket.close(code=1001)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def handle_command(self, conn: Connection, text: str) -> None:
+        cmd_id: Any = None
+        try:
+            try:
+                command = json.loads(text)
+            except ValueError:
+                raise CommandError(1, "Unable to process message: invalid JSON") from None
+            if not isinstance(command, dict):
+                raise CommandError(1, "Unable to process message: expected an object")
+            cmd_id = command.get("id")
+            name = command.get("cmd")
+            params = command.get("params")
+            if name == "list_subscriptions":
+                self._list(conn, cmd_id)
+                return
+            if name not in ("subscribe", "unsubscribe", "update_subscription"):
+                raise CommandError(5, "Unknown command")
+            if not isinstance(params, dict):
+                raise CommandError(2, "Params required")
+            if name == "subscribe":
+                self._subscribe(conn, cmd_id, params)
+            elif name == "unsubscribe":
+                self._unsubscribe(conn, cmd_id, params)
+            else:
+                self._update(conn, cmd_id, params)
+        except CommandError as exc:
+            reply: Json = {"type": "error", "msg": {"code": exc.code, "msg": exc.message}}
+            if isinstance(cmd_id, int):
+                reply["id"] = cmd_id
+            conn.reply(reply)
+
+    def _tickers(self, params: Json) -> list[str] | None:
+        tickers: list[str] = []
+        if "market_ticker" in params:
+            if not isinstance(params["market_ticker"], str):
+                raise CommandError(11, "Invalid parameter: market_ticker")
+            tickers.append(params["market_ticker"])
+        if "market_tickers" in params:
+            value = params["market_tickers"]
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                raise CommandError(11, "Invalid parameter: market_tickers")
+            tickers.extend(value)
+        ids: list[Any] = []
+        if "market_id" in params:
+            ids.append(params["market_id"])
+        if isinstance(params.get("market_ids"), list):
+            ids.extend(params["market_ids"])
+        if ids:
+            by_id = {ser.market_id(t): t for t in self.state.exchange.markets}
+            for market_id in ids:
+                if market_id not in by_id:
+                    raise CommandError(11, f"Invalid parameter: unknown market_id {market_id}")
+                tickers.append(by_id[market_id])
+        if not tickers:
+            return None
+        for ticker in tickers:
+            if ticker not in self.state.exchange.markets:
+                raise CommandError(11, f"Invalid parameter: unknown market ticker {ticker}")
+        return list(dict.fromkeys(tickers))
+
+    def _subscribe(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        channels = params.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise CommandError(3, "Channels required")
+        for channel in channels:
+            if channel not in CHANNELS:
+                raise CommandError(8, f"Unknown channel name {channel}")
+        tickers = self._tickers(params)
+        for channel in channels:
+            if channel in NEEDS_MARKET and tickers is None:
+                raise CommandError(14, "Market Ticker required")
+        for channel in dict.fromkeys(channels):
+            cover = None if channel == "market_lifecycle_v2" or tickers is None else set(tickers)
+            sub = Subscription(conn.new_sid(), channel, cover)
+            conn.subs[sub.sid] = sub
+            reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
+            if isinstance(cmd_id, int):
+                reply["id"] = cmd_id
+            conn.reply(reply)
+            if channel == "orderbook_delta":
+                for ticker in tickers or []:
+                    self._snapshot(conn, sub, ticker)
+            elif channel == "ticker" and params.get("send_initial_snapshot") is True:
+                for ticker in tickers or list(self.state.exchange.markets):
+                    self._ticker(conn, sub, ticker, Decimal(0))
+
+    def _unsubscribe(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        sids = params.get("sids")
+        if not isinstance(sids, list) or not sids:
+            raise CommandError(4, "Subscription IDs required")
+        for sid in sids:
+            sub = conn.subs.pop(sid, None) if isinstance(sid, int) else None
+            if sub is None:
+                raise CommandError(7, "Unknown subscription ID")
+            reply: Json = {"type": "unsubscribed", "sid": sub.sid, "seq": sub.seq}
+            if isinstance(cmd_id, int):
+                reply["id"] = cmd_id
+            conn.reply(reply)
+
+    def _update(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        action = params.get("action")
+        if action is None:
+            raise CommandError(15, "Action required")
+        if action not in ("add_markets", "delete_markets", "get_snapshot"):
+            raise CommandError(13, "Unsupported action")
+        sids = params.get("sids")
+        if "sid" in params:
+            sid = params["sid"]
+        elif isinstance(sids, list) and len(sids) == 1:
+            sid = sids[0]
+        else:
+            raise CommandError(12, "Exactly one subscription ID is required")
+        sub = conn.subs.get(sid) if isinstance(sid, int) else None
+        if sub is None:
+            raise CommandError(7, "Unknown subscription ID")
+        tickers = self._tickers(params)
+        if action == "get_snapshot":
+            if sub.channel != "orderbook_delta":
+                raise CommandError(13, "Unsupported action: get_snapshot is for orderbook_delta")
+            for ticker in tickers or sorted(sub.tickers or ()):
+                self._snapshot(conn, sub, ticker)
+            return
+        if sub.tickers is None:
+            raise CommandError(13, "Unsupported action: this subscription covers every market")
+        if tickers is None:
+            raise CommandError(14, "Market Ticker required")
+        if action == "add_markets":
+            new = [t for t in tickers if t not in sub.tickers]
+            sub.tickers.update(new)
+            if sub.channel == "orderbook_delta":
+                for ticker in new:
+                    self._snapshot(conn, sub, ticker)
+        else:
+            sub.tickers.difference_update(tickers)
+        reply: Json = {
+            "type": "ok",
+            "sid": sub.sid,
+            "seq": sub.seq,
+            "msg": {"market_tickers": sorted(sub.tickers)},
+        }
+        if isinstance(cmd_id, int):
+            reply["id"] = cmd_id
+        conn.reply(reply)
+
+    def _list(self, conn: Connection, cmd_id: Any) -> None:
+        reply: Json = {
+            "type": "ok",
+            "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()],
+        }
+        reply["id"] = cmd_id if isinstance(cmd_id, int) else 0
+        conn.reply(reply)
+
+    # -- channel messages -------------------------------------------------------------------
+
+    def _snapshot(self, conn: Connection, sub: Subscription, ticker: str) -> None:
+        yes, no = self.state.exchange.book(ticker, 0)
+        msg: Json = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
+        if yes:
+            msg["yes_dollars_fp"] = ser.levels_json(yes)
+        if no:
+            msg["no_dollars_fp"] = ser.levels_json(no)
+        conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
+
+    def _ticker(self, conn: Connection, sub: Subscription, ticker: str, size: Decimal) -> None:
+        market = self.state.exchange.markets.get(ticker)
+        if market is None:
+            return
+        msg = ser.ws_ticker_msg(self.state.exchange, market, size, self.state.clock.wall())
+        comparable = {k: v for k, v in msg.items() if k not in ("ts", "ts_ms", "time")}
+        if sub.last_ticker.get(ticker) == comparable:
+            return
+        sub.last_ticker[ticker] = comparable
+        conn.emit(sub, "ticker", msg)
+
+    def on_event(self, event: SimEventT) -> None:
+        try:
+            for conn in list(self.connections):
+                self._deliver(conn, event)
+        except Exception:
+            log.exception("websocket fan-out failed")
+
+    def _deliver(self, conn: Connection, event: SimEventT) -> None:
+        mine = conn.account.account_id
+        for sub in list(conn.subs.values()):
+            channel = sub.channel
+            if isinstance(event, BookChanged):
+                if channel == "orderbook_delta" and sub.covers(event.ticker):
+                    conn.emit(sub, "orderbook_delta", self._delta_msg(event, mine))
+                elif channel == "ticker" and sub.covers(event.ticker):
+                    self._ticker(conn, sub, event.ticker, Decimal(0))
+            elif isinstance(event, TradeHappened):
+                trade = event.trade
+                if channel == "trade" and sub.covers(trade.ticker):
+                    conn.emit(sub, "trade", ser.ws_trade_msg(trade))
+                elif channel == "ticker" and sub.covers(trade.ticker):
+                    self._ticker(conn, sub, trade.ticker, trade.count)
+            elif isinstance(event, FillHappened):
+                fill = event.fill
+                if channel == "fill" and fill.account_id == mine and sub.covers(fill.ticker):
+                    conn.emit(sub, "fill", ser.ws_fill_msg(fill))
+            elif isinstance(event, OrderChanged):
+                order = event.order
+                if (
+                    channel == "user_orders"
+                    and order.account_id == mine
+                    and sub.covers(order.ticker)
+                ):
+                    conn.emit(sub, "user_order", ser.ws_user_order_msg(order))
+            elif isinstance(event, PositionChanged):
+                if (
+                    channel == "market_positions"
+                    and event.account_id == mine
+                    and sub.covers(event.ticker)
+                ):
+                    position = next(
+                        (
+                            p
+                            for p in self.state.exchange.positions(mine)
+                            if p.ticker == event.ticker
+                        ),
+                        None,
+                    )
+                    conn.emit(
+                        sub, "market_position", ser.ws_position_msg(mine, event.ticker, position)
+                    )
+            elif isinstance(event, MarketLifecycle) and channel == "market_lifecycle_v2":
+                msg: Json = {
+                    "event_type": event.event_type,
+                    "market_ticker": event.ticker,
+                    "exchange_index": ser.EXCHANGE_INDEX,
+                }
+                msg.update({k: v for k, v in event.data.items() if k in LIFECYCLE_KEYS})
+                conn.emit(sub, "market_lifecycle_v2", msg)
+
+    def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
+        msg: Json = {
+            "market_ticker": event.ticker,
+            "market_id": ser.market_id(event.ticker),
+            "price_dollars": fmt_dollars(event.price),
+            "delta_fp": fmt_count(event.delta),
+            "side": event.side.value,
+            "ts_ms": ser.ts_ms(event.ts or self.state.clock.wall()),
+        }
+        if event.client_order_id and event.account_id == account_id:
+            msg["client_order_id"] = event.client_order_id
+            msg["subaccount"] = 0
+        return msg

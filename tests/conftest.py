@@ -1,0 +1,125 @@
+"""Shared fixtures: the simulator over loopback (`sim`, `sim_default`), and the autouse check
+that every response it gave the test conforms to openapi.yaml (see tests/openapi_check.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kalshi_cli.client.signing import load_private_key, signed_headers
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.sim.embed import AccountInfo, RunningSimulator, start_simulator
+from tests.openapi_check import RECORDER
+
+
+class SimHarness:
+    """A running simulator plus the admin calls tests use to set the stage."""
+
+    def __init__(self, running: RunningSimulator) -> None:
+        self.running = running
+        self.account: AccountInfo = running.account
+        self.base_url = running.base_url
+        self.admin_url = running.admin_url
+        self.data_dir = running.data_dir
+        self.http = httpx.Client(timeout=10)
+        self._keys: dict[str, Any] = {}
+
+    def _admin(self, method: str, path: str, body: object | None = None) -> httpx.Response:
+        response = self.http.request(method, self.admin_url + path, json=body)
+        response.raise_for_status()
+        return response
+
+    def create_market(
+        self,
+        ticker: str,
+        *,
+        event_ticker: str | None = None,
+        series_ticker: str | None = None,
+        title: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {
+            "ticker": ticker,
+            "event_ticker": event_ticker or ticker.rsplit("-", 1)[0],
+            "series_ticker": series_ticker or ticker.split("-", 1)[0],
+            "title": title or f"Simulated market {ticker}",
+            **extra,
+        }
+        market: dict[str, Any] = self._admin("POST", "/markets", body).json()["market"]
+        return market
+
+    def new_account(self, balance_cents: int = 100_000) -> AccountInfo:
+        data = self._admin("POST", "/accounts", {"balance_cents": balance_cents}).json()
+        return AccountInfo(**data)
+
+    def set_faults(self, **knobs: Any) -> None:
+        self._admin("PUT", "/faults", knobs)
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "/faults")
+
+    def settle(self, ticker: str, result: str) -> None:
+        self._admin("POST", f"/markets/{ticker}/settle", {"result": result})
+
+    def set_status(self, ticker: str, status: str) -> None:
+        self._admin("POST", f"/markets/{ticker}/status", {"status": status})
+
+    def stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = self._admin("GET", "/stats").json()
+        return data
+
+    def signed(
+        self,
+        account: AccountInfo,
+        method: str,
+        path: str,
+        *,
+        json: object | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        """A plain httpx request signed like Kalshi's; `path` is relative to /trade-api/v2."""
+        key = self._keys.get(account.key_id)
+        if key is None:
+            key, _ = load_private_key(path=account.private_key_path)
+            self._keys[account.key_id] = key
+        request = self.http.build_request(method, account.api_base + path, json=json, params=params)
+        timestamp_ms = int(SystemClock().wall() * 1000)
+        request.headers.update(
+            signed_headers(key, account.key_id, method, request.url.path, timestamp_ms)
+        )
+        return self.http.send(request)
+
+    def close(self) -> None:
+        self.http.close()
+        self.running.stop()
+
+
+def _start(data_dir: Path, scenario: str) -> SimHarness:
+    return SimHarness(start_simulator(data_dir, scenario=scenario, response_hook=RECORDER.hook))
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimHarness]:
+    harness = _start(tmp_path / "sim", "empty")
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="module")
+def sim_default(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHarness]:
+    harness = _start(tmp_path_factory.mktemp("sim-default"), "default")
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(autouse=True)
+def _responses_conform_to_openapi() -> Iterator[None]:
+    RECORDER.drain_violations()  # whatever an earlier module-scoped fixture left behind
+    yield
+    violations = RECORDER.drain_violations()
+    if violations:
+        pytest.fail("responses off the openapi.yaml spec:\n" + "\n".join(violations))

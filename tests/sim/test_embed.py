@@ -1,0 +1,78 @@
+"""Embedding, persistence across restarts, the data-dir lock, and `serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalshi_cli.sim.embed import SimulatorBusy, ensure_simulator, start_simulator
+from tests.conftest import SimHarness
+
+
+def test_account_json_has_exactly_the_four_keys(sim: SimHarness) -> None:
+    data = json.loads((sim.data_dir / "account.json").read_text())
+    assert set(data) == {"api_base", "ws_url", "key_id", "private_key_path"}
+    assert data == sim.account.to_json()
+    assert os.stat(data["private_key_path"]).st_mode & 0o777 == 0o600
+    assert data["api_base"].startswith("http://127.0.0.1:")
+
+
+def test_a_restart_keeps_accounts_orders_and_positions(tmp_path: Path) -> None:
+    order = {
+        "ticker": "KXEMB-26-A",
+        "side": "bid",
+        "price": "0.40",
+        "count": "2",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+    with start_simulator(tmp_path, scenario="empty") as first:
+        harness = SimHarness(first)
+        harness.create_market("KXEMB-26-A")
+        placed = harness.signed(first.account, "POST", "/portfolio/events/orders", json=order)
+        order_id = placed.json()["order_id"]
+        key_id = first.account.key_id
+        harness.http.close()
+    with start_simulator(tmp_path, scenario="empty") as second:
+        assert second.account.key_id == key_id
+        harness = SimHarness(second)
+        got = harness.signed(second.account, "GET", f"/portfolio/orders/{order_id}")
+        assert got.json()["order"]["status"] == "resting"
+        harness.http.close()
+
+
+def test_one_data_dir_one_simulator(tmp_path: Path) -> None:
+    with start_simulator(tmp_path, scenario="empty") as running:
+        with pytest.raises(SimulatorBusy):
+            start_simulator(tmp_path, scenario="empty")
+        # ensure_simulator finds the one already serving the directory
+        assert ensure_simulator(tmp_path, scenario="empty") == running.account
+
+
+def test_serve_starts_fast_and_another_process_reuses_it(tmp_path: Path) -> None:
+    code = (
+        "from kalshi_cli.sim.serve import serve; "
+        f"serve('127.0.0.1', 0, {str(tmp_path)!r}, 'empty', 1.0, 'basic', 100000)"
+    )
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or lines[-1].strip() != "}":
+            lines.append(proc.stdout.readline())
+        account = json.loads("".join(lines))
+        assert httpx.get(account["api_base"] + "/exchange/status").status_code == 200
+        assert time.monotonic() - started < 2.0
+        assert account == json.loads((tmp_path / "account.json").read_text())
+        assert ensure_simulator(tmp_path).to_json() == account
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,147 @@
+"""Each fault knob, shown by its effect on a real client over loopback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+import websocket
+
+from tests.conftest import SimHarness
+from tests.sim.wsutil import Ws
+
+T = "KXFLT-26JAN01-A"
+ORDER = {
+    "ticker": T,
+    "side": "bid",
+    "price": "0.40",
+    "count": "1",
+    "time_in_force": "good_till_canceled",
+    "self_trade_prevention_type": "taker_at_cross",
+}
+
+
+def test_http_5xx_rate_answers_500_and_changes_nothing(sim: SimHarness) -> None:
+    sim.create_market(T)
+    sim.set_faults(http_5xx_rate=1.0)
+    response = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+    assert (response.status_code, response.json()["code"]) == (500, "internal_server_error")
+    sim.clear_faults()
+    assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
+
+
+def test_http_429_rate_answers_429_and_is_counted(sim: SimHarness) -> None:
+    sim.set_faults(http_429_rate=1.0)
+    response = sim.signed(sim.account, "GET", "/portfolio/balance")
+    assert (response.status_code, response.json()["code"]) == (429, "too_many_requests")
+    assert sim.stats()["accounts"][sim.account.key_id]["rate_limited"] == 1
+
+
+def test_a_seed_makes_the_fault_sequence_repeatable(sim: SimHarness) -> None:
+    def run() -> list[int]:
+        sim.set_faults(http_5xx_rate=0.5, seed=42)
+        return [httpx.get(sim.account.api_base + "/exchange/status").status_code for _ in range(12)]
+
+    first, second = run(), run()
+    assert first == second
+    assert set(first) == {200, 503}  # the spec shapes /exchange/status outages as 503
+
+
+def test_latency_delays_every_answer(sim: SimHarness) -> None:
+    sim.set_faults(latency_ms=300)
+    started = time.monotonic()
+    assert httpx.get(sim.account.api_base + "/exchange/status").status_code == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_dropped_response_after_commit_leaves_the_order_in_place(sim: SimHarness) -> None:
+    sim.create_market(T)
+    sim.set_faults(drop_response_after_commit_rate=1.0)
+    with pytest.raises(httpx.TransportError):
+        sim.signed(
+            sim.account,
+            "POST",
+            "/portfolio/events/orders",
+            json={**ORDER, "client_order_id": "c-1"},
+        )
+    sim.clear_faults()
+    orders = sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"]
+    assert [(o["client_order_id"], o["status"]) for o in orders] == [("c-1", "resting")]
+    assert sim.stats()["accounts"][sim.account.key_id]["order_create_requests"] == 1
+
+
+def test_bad_fault_knobs_are_refused(sim: SimHarness) -> None:
+    for body in ({"http_5xx_rate": 2}, {"nope": 1}, {"latency_ms": "x"}):
+        response = httpx.put(sim.admin_url + "/faults", json=body)
+        assert response.status_code == 400, body
+    assert httpx.get(sim.admin_url + "/faults").json()["http_5xx_rate"] == 0.0
+
+
+def _trade_burst(sim: SimHarness, n: int) -> None:
+    other = sim.new_account()
+    for _ in range(n):
+        sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+        sim.signed(
+            other,
+            "POST",
+            "/portfolio/events/orders",
+            json={**ORDER, "side": "ask", "time_in_force": "immediate_or_cancel"},
+        )
+
+
+def test_ws_seq_gap_rate_skips_sequence_numbers_and_a_resubscribe_recovers(sim: SimHarness) -> None:
+    sim.create_market(T)
+    ws = Ws(sim.account)
+    (sid,) = ws.subscribe(["orderbook_delta"], market_ticker=T)
+    assert ws.recv()["seq"] == 1
+    sim.set_faults(ws_seq_gap_rate=1.0)
+    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+    delta = ws.recv()
+    assert delta["seq"] == 3  # 2 was skipped: the client must notice the gap
+    sim.clear_faults()
+    unsub = ws.send("unsubscribe", sids=[sid])
+    ws.recv_until(lambda m: m.get("id") == unsub)
+    (new_sid,) = ws.subscribe(["orderbook_delta"], market_ticker=T)
+    snapshot = ws.recv()
+    assert (snapshot["type"], snapshot["sid"], snapshot["seq"]) == (
+        "orderbook_snapshot",
+        new_sid,
+        1,
+    )
+    assert snapshot["msg"]["yes_dollars_fp"] == [["0.4000", "1.00"]]
+    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=ORDER)
+    assert ws.recv()["seq"] == 2
+    ws.close()
+
+
+def test_ws_silence_suppresses_messages_for_a_while(sim: SimHarness) -> None:
+    sim.create_market(T)
+    ws = Ws(sim.account, timeout=0.5)
+    ws.subscribe(["trade"], market_ticker=T)
+    sim.set_faults(ws_silence_s=1.0)
+    _trade_burst(sim, 1)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        ws.recv()
+    deadline = time.monotonic() + 3
+    received: dict[str, Any] = {}
+    while not received and time.monotonic() < deadline:
+        _trade_burst(sim, 1)
+        try:
+            received = ws.recv()
+        except websocket.WebSocketTimeoutException:
+            continue
+    assert received["type"] == "trade"
+    assert received["seq"] > 1  # what was sent during the silence is lost, as a gap shows
+    ws.close()
+
+
+def test_ws_drop_rate_closes_the_connection(sim: SimHarness) -> None:
+    sim.create_market(T)
+    ws = Ws(sim.account)
+    sim.set_faults(ws_drop_rate=1.0)
+    ws.send("list_subscriptions")
+    opcode, data = ws.conn.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(data[:2], "big") == 1011  # closed instead of answering

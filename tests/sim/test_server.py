@@ -1,0 +1,332 @@
+"""The simulator's REST API over loopback: trading flows, bad input, auth, limits, paging.
+
+Every response these tests receive is also checked against openapi.yaml by the autouse fixture
+in conftest.py.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from kalshi_cli.client.signing import generate_private_key, signed_headers
+from tests.conftest import SimHarness
+from tests.openapi_check import check_response
+
+T = "KXSIM-26JAN01-A"
+
+
+def order(side: str = "bid", price: str = "0.40", count: str = "5", **extra: Any) -> dict[str, Any]:
+    return {
+        "ticker": T,
+        "side": side,
+        "price": price,
+        "count": count,
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        **extra,
+    }
+
+
+def test_an_ordinary_trading_session(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    markets = sim.signed(me, "GET", "/markets", params={"status": "open"}).json()["markets"]
+    assert [m["ticker"] for m in markets] == [T]
+    assert markets[0]["status"] == "active"
+
+    placed = sim.signed(me, "POST", "/portfolio/events/orders", json=order(count="10"))
+    assert placed.status_code == 201
+    order_id = placed.json()["order_id"]
+    assert placed.json()["remaining_count"] == "10.00"
+
+    book = sim.signed(me, "GET", f"/markets/{T}/orderbook").json()["orderbook_fp"]
+    assert book == {"yes_dollars": [["0.4000", "10.00"]], "no_dollars": []}
+
+    amended = sim.signed(
+        me,
+        "POST",
+        f"/portfolio/events/orders/{order_id}/amend",
+        json={"ticker": T, "side": "bid", "price": "0.45", "count": "8"},
+    )
+    assert amended.status_code == 200, amended.text
+    order_id = amended.json()["order_id"]
+
+    # the counterparty sells YES into the bid: a fill for both
+    hit = sim.signed(
+        other,
+        "POST",
+        "/portfolio/events/orders",
+        json=order("ask", "0.45", "3", time_in_force="immediate_or_cancel"),
+    )
+    assert hit.json()["fill_count"] == "3.00"
+    assert hit.json()["average_fill_price"] == "0.4500"
+
+    mine = sim.signed(me, "GET", f"/portfolio/orders/{order_id}").json()["order"]
+    assert (mine["status"], mine["fill_count_fp"], mine["remaining_count_fp"]) == (
+        "resting",
+        "3.00",
+        "5.00",
+    )
+    positions = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"]
+    assert [(p["ticker"], p["position_fp"]) for p in positions] == [(T, "3.00")]
+    fills = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    assert [(f["count_fp"], f["yes_price_dollars"], f["is_taker"]) for f in fills] == [
+        ("3.00", "0.4500", False)
+    ]
+    theirs = sim.signed(other, "GET", "/portfolio/positions").json()["market_positions"]
+    assert theirs[0]["position_fp"] == "-3.00"
+
+    canceled = sim.signed(me, "DELETE", f"/portfolio/events/orders/{order_id}")
+    assert canceled.json()["reduced_by"] == "5.00"
+    balance = sim.signed(me, "GET", "/portfolio/balance").json()
+    # $1,000.00 less 3 x $0.45 paid as the maker (no maker fee by default)
+    assert balance["balance"] == 100_000 - 135
+    assert balance["balance_dollars"] == "998.6500"
+
+
+def test_cancel_all_batches_and_decrease(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me = sim.account
+    batch = sim.signed(
+        me,
+        "POST",
+        "/portfolio/events/orders/batched",
+        json={"orders": [order(price="0.30"), order(price="0.31"), order(price="0.305")]},
+    )
+    assert batch.status_code == 201
+    items = batch.json()["orders"]
+    assert [("error" in i) for i in items] == [False, False, True]
+    assert items[2]["error"]["code"] == "invalid_price"
+    first, second = items[0]["order_id"], items[1]["order_id"]
+
+    decreased = sim.signed(
+        me, "POST", f"/portfolio/events/orders/{first}/decrease", json={"reduce_to": "2"}
+    )
+    assert decreased.json()["remaining_count"] == "2.00"
+
+    cancel = sim.signed(
+        me,
+        "DELETE",
+        "/portfolio/events/orders/batched",
+        json={"orders": [{"order_id": first}, {"order_id": "nope"}]},
+    )
+    assert cancel.status_code == 200
+    assert [i["reduced_by"] for i in cancel.json()["orders"]] == ["2.00", "0.00"]
+    assert cancel.json()["orders"][1]["error"]["code"] == "order_not_found"
+
+    assert sim.signed(me, "DELETE", "/portfolio/events/orders").status_code == 204
+    resting = sim.signed(me, "GET", "/portfolio/orders", params={"status": "resting"}).json()[
+        "orders"
+    ]
+    assert resting == []
+    assert (
+        sim.signed(me, "GET", f"/portfolio/orders/{second}").json()["order"]["status"] == "canceled"
+    )
+
+
+def test_a_batch_larger_than_the_tier_allows_is_refused(sim: SimHarness) -> None:
+    sim.create_market(T)
+    too_many = {"orders": [order() for _ in range(21)]}  # basic: 200 write tokens / 10 per item
+    response = sim.signed(sim.account, "POST", "/portfolio/events/orders/batched", json=too_many)
+    assert response.status_code == 400
+    assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
+
+
+BAD_ORDERS: list[tuple[str, Any, int, str]] = [
+    ("malformed json", b"{not json", 400, "bad_request"),
+    ("not an object", [1, 2], 400, "bad_request"),
+    ("count as a list", order(count=[5]), 400, "invalid_parameters"),
+    ("price as a float", order(price=0.4), 400, "invalid_parameters"),
+    (
+        "missing price",
+        {k: v for k, v in order().items() if k != "price"},
+        400,
+        "missing_parameters",
+    ),
+    ("unknown side", order(side="buy"), 400, "invalid_parameters"),
+    ("unknown ticker", order(ticker="NOPE"), 400, "market_not_found"),
+    ("off the tick grid", order(price="0.405"), 400, "invalid_price"),
+    ("above the range", order(price="1.00"), 400, "invalid_price"),
+    ("below the range", order(price="0"), 400, "invalid_price"),
+    ("zero count", order(count="0"), 400, "invalid_count"),
+    ("negative count", order(count="-3"), 400, "invalid_count"),
+    ("fractional count", order(count="1.5"), 400, "invalid_count"),
+    ("bad time in force", order(time_in_force="gtt"), 400, "invalid_parameters"),
+    (
+        "expiry with ioc",
+        order(time_in_force="immediate_or_cancel", expiration_time=2_000_000_000),
+        400,
+        "invalid_parameters",
+    ),
+    ("insufficient balance", order(price="0.99", count="1100"), 400, "insufficient_balance"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"), [b[1:] for b in BAD_ORDERS], ids=[b[0] for b in BAD_ORDERS]
+)
+def test_bad_orders_are_refused_without_a_change(
+    sim: SimHarness, body: Any, status: int, code: str
+) -> None:
+    sim.create_market(T)
+    me = sim.account
+    path = "/portfolio/events/orders"
+    if isinstance(body, bytes):
+        request = sim.http.build_request("POST", me.api_base + path, content=body)
+        request.headers.update(
+            signed_headers(_key(sim), me.key_id, "POST", request.url.path, int(time.time() * 1000))
+        )
+        response = sim.http.send(request)
+    else:
+        response = sim.signed(me, "POST", path, json=body)
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert sim.signed(me, "GET", "/portfolio/orders").json()["orders"] == []
+    assert sim.signed(me, "GET", "/portfolio/balance").json()["balance"] == 100_000
+
+
+def _key(sim: SimHarness) -> Any:
+    from kalshi_cli.client.signing import load_private_key
+
+    return load_private_key(path=sim.account.private_key_path)[0]
+
+
+def test_orders_on_a_closed_or_paused_market_are_refused(sim: SimHarness) -> None:
+    sim.create_market(T)
+    sim.set_status(T, "closed")
+    closed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order())
+    assert (closed.status_code, closed.json()["code"]) == (409, "market_closed")
+    sim.set_status(T, "paused")
+    paused = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order())
+    assert (paused.status_code, paused.json()["code"]) == (409, "trading_paused")
+    market = sim.signed(sim.account, "GET", f"/markets/{T}").json()["market"]
+    assert market["status"] == "inactive"
+
+
+def test_authentication(sim: SimHarness) -> None:
+    me = sim.account
+    url = me.api_base + "/portfolio/balance"
+    now_ms = int(time.time() * 1000)
+    path = "/trade-api/v2/portfolio/balance"
+    assert httpx.get(url).status_code == 401
+    key = _key(sim)
+    cases = {
+        "wrong key": signed_headers(generate_private_key(), me.key_id, "GET", path, now_ms),
+        "stale": signed_headers(key, me.key_id, "GET", path, now_ms - 120_000),
+        "unknown key id": signed_headers(key, "no-such-key", "GET", path, now_ms),
+        "other path signed": signed_headers(key, me.key_id, "GET", "/trade-api/v2/markets", now_ms),
+    }
+    for what, headers in cases.items():
+        response = httpx.get(url, headers=headers)
+        assert response.status_code == 401, what
+        assert response.json()["code"] == "unauthorized"
+    good = signed_headers(key, me.key_id, "GET", path, now_ms)
+    assert (
+        httpx.get(url, headers=good, params={"subaccount": 0}).status_code == 200
+    )  # query unsigned
+
+
+def test_public_market_data_needs_no_auth_but_the_book_does(sim: SimHarness) -> None:
+    sim.create_market(T)
+    base = sim.account.api_base
+    for path in (
+        "/markets",
+        f"/markets/{T}",
+        "/events",
+        "/series",
+        "/exchange/status",
+        "/markets/trades",
+    ):
+        assert httpx.get(base + path).status_code == 200, path
+    assert httpx.get(f"{base}/markets/{T}/orderbook").status_code == 401
+
+
+def test_reads_are_rate_limited_by_tier(sim: SimHarness) -> None:
+    other = sim.new_account()
+    codes = [sim.signed(other, "GET", "/portfolio/balance").status_code for _ in range(25)]
+    # basic: 200 read tokens, 10 per request, refilling at 200/s while the burst runs
+    assert codes[:20] == [200] * 20
+    assert 429 in codes
+    refused = sim.signed(other, "GET", "/portfolio/balance")
+    codes.append(refused.status_code)
+    if refused.status_code == 429:
+        assert refused.json()["code"] == "too_many_requests"
+    limits = sim.signed(sim.account, "GET", "/account/limits").json()
+    assert limits["usage_tier"] == "basic"
+    assert limits["read"] == {"refill_rate": 200, "bucket_capacity": 200}
+    assert sim.stats()["accounts"][other.key_id]["rate_limited"] == codes.count(429)
+
+
+def test_markets_paginate_with_a_cursor(sim: SimHarness) -> None:
+    tickers = [f"KXPAGE-26-M{i}" for i in range(5)]
+    for t in tickers:
+        sim.create_market(t)
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        page = httpx.get(
+            sim.account.api_base + "/markets", params={"limit": 2, "cursor": cursor}
+        ).json()
+        seen += [m["ticker"] for m in page["markets"]]
+        cursor = page["cursor"]
+        if not cursor:
+            break
+    assert seen == tickers
+    bad = httpx.get(sim.account.api_base + "/markets", params={"limit": 5000})
+    assert bad.status_code == 400
+
+
+def test_orderbook_levels_ascend_and_depth_keeps_the_best(sim: SimHarness) -> None:
+    sim.create_market(T)
+    for price in ("0.30", "0.35", "0.32"):
+        sim.signed(
+            sim.account, "POST", "/portfolio/events/orders", json=order(price=price, count="1")
+        )
+    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order("ask", "0.60", "2"))
+    full = sim.signed(sim.account, "GET", f"/markets/{T}/orderbook").json()["orderbook_fp"]
+    assert [p for p, _ in full["yes_dollars"]] == ["0.3000", "0.3200", "0.3500"]
+    assert full["no_dollars"] == [["0.4000", "2.00"]]
+    top = sim.signed(sim.account, "GET", f"/markets/{T}/orderbook", params={"depth": 2}).json()
+    assert [p for p, _ in top["orderbook_fp"]["yes_dollars"]] == ["0.3200", "0.3500"]
+    market = httpx.get(f"{sim.account.api_base}/markets/{T}").json()["market"]
+    assert (market["yes_bid_dollars"], market["yes_ask_dollars"]) == ("0.3500", "0.6000")
+
+
+def test_unknown_things_get_kalshi_errors(sim: SimHarness) -> None:
+    base = sim.account.api_base
+    missing = httpx.get(base + "/markets/NOPE")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert httpx.get(base + "/no/such/path").status_code == 404
+    assert httpx.put(base + "/markets").status_code == 405
+    gone = sim.signed(sim.account, "DELETE", "/portfolio/events/orders/nope")
+    assert (gone.status_code, gone.json()["code"]) == (404, "order_not_found")
+
+
+def test_candlesticks_come_from_trades(sim: SimHarness) -> None:
+    sim.create_market(T)
+    other = sim.new_account()
+    sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order(price="0.40", count="4"))
+    sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.40", "3"))
+    now = int(time.time())
+    candles = httpx.get(
+        f"{sim.account.api_base}/series/KXSIM/markets/{T}/candlesticks",
+        params={"start_ts": now - 600, "end_ts": now + 600, "period_interval": 1},
+    ).json()["candlesticks"]
+    assert len(candles) == 1
+    assert candles[0]["price"]["close_dollars"] == "0.4000"
+    assert candles[0]["volume_fp"] == "3.00"
+
+
+def test_the_spec_check_catches_a_response_off_the_spec() -> None:
+    bad = b'{"market": {"ticker": "X"}}'
+    assert check_response("GET", "/trade-api/v2/markets/X", "", 200, "application/json", bad)
+    good_error = b'{"code": "not_found", "message": "market X not found"}'
+    assert (
+        check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", good_error)
+        is None
+    )
+    wrapped = b'{"error": {"code": "not_found", "message": "x"}}'
+    assert check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", wrapped)
