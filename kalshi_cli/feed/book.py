@@ -1,0 +1,241 @@
+"""Local order books kept from a snapshot plus deltas, and what a feed source reports.
+
+A `LocalBook` holds one market's resting bids (YES and NO, as Kalshi sends them) keyed by
+`Decimal` price, so `"0.96"` and `"0.9600"` are the same level and sizes stay exact. A book is
+*fresh* only between a full snapshot and the first sign that it may be wrong: a sequence gap on
+its subscription, a delta that would drive a level negative, an idle connection. While it is
+stale, deltas are ignored (the next snapshot replaces everything) and the trade loop places no
+new order in that market.
+
+Sequence numbers are per subscription (`sid`), not per market, so a gap on an `orderbook_delta`
+subscription means some market of that subscription lost a message, and all of them are
+suspect. `SeqTracker` only says whether a message is the next one expected; the caller decides
+what to mark stale.
+
+`BookSet` is the books of one feed source (the WebSocket or the REST poller) behind one lock,
+reporting freshness transitions as `FeedEvent`s to a sink, so the two sources behave alike.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from kalshi_cli.models import ONE, ZERO, Orderbook
+
+
+class EventKind(StrEnum):
+    BOOK = "book"  # a market's book changed (coalesced by MarketData)
+    TICKER = "ticker"
+    FILL = "fill"
+    USER_ORDER = "user_order"
+    LIFECYCLE = "lifecycle"
+    STALE = "stale"  # a market's book may be wrong: no new orders until FRESH
+    FRESH = "fresh"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    GAP = "gap"  # a sequence gap on a channel that has no snapshot to resync from
+    ERROR = "error"  # the server refused a command
+    MODE = "mode"  # MarketData switched between the WebSocket and REST polling
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    kind: EventKind
+    ticker: str | None = None
+    data: Mapping[str, Any] | None = None  # the channel message's `msg` object, untouched
+    reason: str = ""
+    source: str = "ws"  # "ws", "rest" or "feed"
+
+
+EventSink = Callable[[FeedEvent], None]
+
+
+class LocalBook:
+    """One market's bids, exact. Not thread-safe on its own: `BookSet` holds the lock."""
+
+    __slots__ = ("fresh", "no", "ticker", "yes")
+
+    def __init__(self, ticker: str) -> None:
+        self.ticker = ticker
+        self.yes: dict[Decimal, Decimal] = {}
+        self.no: dict[Decimal, Decimal] = {}
+        self.fresh = False
+
+    def apply_snapshot(self, msg: Mapping[str, Any]) -> None:
+        """Replace the book from an `orderbook_snapshot` msg; an absent side is an empty one."""
+        yes = _levels(msg.get("yes_dollars_fp"))
+        no = _levels(msg.get("no_dollars_fp"))
+        self.yes, self.no = yes, no
+        self.fresh = True
+
+    def replace(self, book: Orderbook) -> bool:
+        """Take a whole book (from REST); True when it differs from what was held."""
+        yes, no = dict(book.yes_bids), dict(book.no_bids)
+        changed = not self.fresh or yes != self.yes or no != self.no
+        self.yes, self.no, self.fresh = yes, no, True
+        return changed
+
+    def apply_delta(self, side: str, price: str, delta: str) -> bool:
+        """Apply one signed size change. False means the delta cannot be right (unknown side,
+        a price off (0, 1), a level driven below zero, not a number): the book is then stale
+        and must be resnapshotted. A stale book ignores deltas and returns True."""
+        if not self.fresh:
+            return True
+        if side == "yes":
+            levels = self.yes
+        elif side == "no":
+            levels = self.no
+        else:
+            self.fresh = False
+            return False
+        try:
+            p = Decimal(price)
+            size = levels.get(p, ZERO) + Decimal(delta)
+            if not ZERO < p < ONE or size < ZERO:
+                self.fresh = False
+                return False
+        except (InvalidOperation, TypeError):
+            self.fresh = False
+            return False
+        if size:
+            levels[p] = size
+        else:
+            levels.pop(p, None)
+        return True
+
+    def to_orderbook(self) -> Orderbook:
+        return Orderbook(
+            ticker=self.ticker,
+            yes_bids=tuple(sorted(self.yes.items(), reverse=True)),
+            no_bids=tuple(sorted(self.no.items(), reverse=True)),
+        )
+
+
+def _levels(raw: Any) -> dict[Decimal, Decimal]:
+    levels: dict[Decimal, Decimal] = {}
+    for price, size in raw or ():
+        p, s = Decimal(price), Decimal(size)
+        if not ZERO < p < ONE or s < ZERO:
+            raise ValueError(f"bad snapshot level [{price!r}, {size!r}]")
+        if s:
+            levels[p] = s
+    return levels
+
+
+class SeqTracker:
+    """Expected next `seq` per subscription id. The first message of a subscription sets the
+    baseline; after a gap the received message becomes the new baseline, so one lost message
+    reports one gap, not one per message that follows."""
+
+    __slots__ = ("_next",)
+
+    def __init__(self) -> None:
+        self._next: dict[int, int] = {}
+
+    def accept(self, sid: int, seq: int) -> bool:
+        """True when `seq` is the next one expected (or the first seen) on `sid`."""
+        expected = self._next.get(sid)
+        self._next[sid] = seq + 1
+        return expected is None or seq == expected
+
+    def accept_if_next(self, sid: int, seq: int) -> None:
+        """Advance only when `seq` is exactly the next one; anything else is left alone."""
+        if self._next.get(sid) == seq:
+            self._next[sid] = seq + 1
+
+    def forget(self, sid: int) -> None:
+        self._next.pop(sid, None)
+
+
+class BookSet:
+    """The books of one feed source for a set of markets, one lock, freshness transitions
+    reported to `sink` (called with the lock released)."""
+
+    def __init__(self, sink: EventSink, *, source: str) -> None:
+        self._sink = sink
+        self._source = source
+        self._books: dict[str, LocalBook] = {}
+        self.lock = threading.Lock()
+
+    def tickers(self) -> list[str]:
+        with self.lock:
+            return list(self._books)
+
+    def add(self, tickers: Iterable[str]) -> None:
+        with self.lock:
+            for ticker in tickers:
+                self._books.setdefault(ticker, LocalBook(ticker))
+
+    def remove(self, tickers: Iterable[str]) -> None:
+        with self.lock:
+            for ticker in tickers:
+                self._books.pop(ticker, None)
+
+    def get(self, ticker: str) -> LocalBook | None:
+        """The live book, for the owner's hot path; hold `lock` while touching it."""
+        return self._books.get(ticker)
+
+    def orderbook(self, ticker: str) -> Orderbook | None:
+        with self.lock:
+            book = self._books.get(ticker)
+            return book.to_orderbook() if book is not None and book.fresh else None
+
+    def is_fresh(self, ticker: str) -> bool:
+        with self.lock:
+            book = self._books.get(ticker)
+            return book is not None and book.fresh
+
+    def snapshot(self, ticker: str, msg: Mapping[str, Any]) -> None:
+        with self.lock:
+            book = self._books.get(ticker)
+            if book is None:
+                return
+            was_fresh = book.fresh
+            try:
+                book.apply_snapshot(msg)
+            except (ValueError, InvalidOperation, TypeError):
+                book.fresh = False
+            now_fresh = book.fresh
+        if not now_fresh:
+            if was_fresh:
+                self._sink(
+                    FeedEvent(EventKind.STALE, ticker, reason="bad_snapshot", source=self._source)
+                )
+            return
+        if not was_fresh:
+            self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
+        self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+
+    def replace(self, ticker: str, orderbook: Orderbook) -> None:
+        with self.lock:
+            book = self._books.get(ticker)
+            if book is None:
+                return
+            was_fresh = book.fresh
+            changed = book.replace(orderbook)
+        if not was_fresh:
+            self._sink(FeedEvent(EventKind.FRESH, ticker, source=self._source))
+        if changed:
+            self._sink(FeedEvent(EventKind.BOOK, ticker, source=self._source))
+
+    def mark_stale(self, tickers: Iterable[str] | None, reason: str) -> list[str]:
+        """Mark the given markets (all when None) stale; returns those that were fresh."""
+        turned: list[str] = []
+        with self.lock:
+            books = (
+                list(self._books.values())
+                if tickers is None
+                else [b for t in tickers if (b := self._books.get(t)) is not None]
+            )
+            for book in books:
+                if book.fresh:
+                    book.fresh = False
+                    turned.append(book.ticker)
+        for ticker in turned:
+            self._sink(FeedEvent(EventKind.STALE, ticker, reason=reason, source=self._source))
+        return turned

@@ -1,0 +1,226 @@
+"""MarketData: the one market-data object the trade loop reads, whatever the source.
+
+It runs the WebSocket feed and, when that cannot be had, the REST poller, and answers three
+questions for the loop: what is the book of a market (`book`), may I place an order in it
+(`is_fresh`), and what happened since I last asked (`drain_events`).
+
+Fallback: after `fallback_after` consecutive WebSocket attempts that produced no message
+(refused, failed handshake, silent), the poller is switched on. The WebSocket keeps retrying
+with its capped backoff, and once it has a fresh book for every market again, the poller is
+switched off. A market is fresh when either source holds a fresh book for it; `book()` prefers
+the WebSocket's and returns None when neither is fresh, so a stale book is never traded on.
+
+Events: a book change is reported once per market until the next `drain_events()` (the book
+itself is read with `book()`), freshness is reported as the combined STALE/FRESH transitions of
+a market (`source="feed"`), and the rest (ticker, fill, user order, lifecycle, connection,
+errors, mode switches) in arrival order. The queue is bounded; when nobody drains it, the oldest
+events are dropped and counted in `dropped_events`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from types import TracebackType
+
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.poller import OrderbookSource, RestPoller
+from kalshi_cli.feed.ws import (
+    DEFAULT_CHANNELS,
+    Backoff,
+    Connector,
+    HeaderSigner,
+    WsFeed,
+    websocket_connect,
+)
+from kalshi_cli.models import Orderbook
+
+
+class MarketData:
+    def __init__(
+        self,
+        tickers: Iterable[str],
+        *,
+        ws_url: str | None,
+        auth: HeaderSigner | None = None,
+        rest: OrderbookSource | None = None,
+        clock: Clock | None = None,
+        idle_timeout: float = 30.0,
+        fallback_after: int = 3,
+        poll_interval: float = 1.0,
+        backoff: Backoff | None = None,
+        resnapshot_timeout: float = 5.0,
+        channels: Iterable[str] = DEFAULT_CHANNELS,
+        connector: Connector = websocket_connect,
+        max_events: int = 100_000,
+    ) -> None:
+        if ws_url is None and rest is None:
+            raise ValueError("MarketData needs a WebSocket URL, a REST source, or both")
+        self.tickers = list(dict.fromkeys(tickers))
+        self.fallback_after = fallback_after
+        clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._events: deque[FeedEvent] = deque(maxlen=max_events)
+        self._dirty: set[str] = set()
+        self._fresh: dict[str, bool] = {}
+        self.dropped_events = 0
+        self.ws = (
+            WsFeed(
+                ws_url,
+                self.tickers,
+                sink=self._on_event,
+                auth=auth,
+                clock=clock,
+                channels=channels,
+                idle_timeout=idle_timeout,
+                backoff=backoff,
+                resnapshot_timeout=resnapshot_timeout,
+                connector=connector,
+            )
+            if ws_url is not None
+            else None
+        )
+        self.poller = (
+            RestPoller(rest, self.tickers, sink=self._on_event, clock=clock, interval=poll_interval)
+            if rest is not None
+            else None
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self.poller is not None:
+            self.poller.start()
+            if self.ws is None:
+                self._switch_poller(self.poller, True)
+        if self.ws is not None:
+            self.ws.start()
+
+    def stop(self) -> None:
+        if self.ws is not None:
+            self.ws.stop()
+        if self.poller is not None:
+            self.poller.stop()
+
+    def __enter__(self) -> MarketData:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- what the loop asks
+
+    @property
+    def mode(self) -> str:
+        """ "rest" while the poller is on, else "ws"."""
+        return "rest" if self.poller is not None and self.poller.active else "ws"
+
+    def is_fresh(self, ticker: str) -> bool:
+        return (self.ws is not None and self.ws.is_fresh(ticker)) or (
+            self.poller is not None and self.poller.is_fresh(ticker)
+        )
+
+    def book(self, ticker: str) -> Orderbook | None:
+        """The market's book from a fresh source, or None: never a stale one."""
+        found = self.ws.book(ticker) if self.ws is not None else None
+        if found is None and self.poller is not None:
+            found = self.poller.book(ticker)
+        return found
+
+    def last_message_age(self) -> float:
+        """Seconds since the active source last heard from the exchange."""
+        ages = []
+        if self.ws is not None:
+            ages.append(self.ws.last_message_age())
+        if self.poller is not None and self.poller.active:
+            ages.append(self.poller.last_message_age())
+        return min(ages)
+
+    def drain_events(self) -> list[FeedEvent]:
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+            self._dirty.clear()
+        return events
+
+    def add_markets(self, tickers: Iterable[str]) -> None:
+        new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
+        self.tickers.extend(new)
+        if self.ws is not None:
+            self.ws.add_markets(new)
+        if self.poller is not None:
+            self.poller.add_markets(new)
+
+    def remove_markets(self, tickers: Iterable[str]) -> None:
+        gone = [t for t in tickers if t in self.tickers]
+        self.tickers = [t for t in self.tickers if t not in gone]
+        if self.ws is not None:
+            self.ws.remove_markets(gone)
+        if self.poller is not None:
+            self.poller.remove_markets(gone)
+        with self._lock:
+            for ticker in gone:
+                self._fresh.pop(ticker, None)
+
+    # ---------------------------------------------------------------- the sink (feed threads)
+
+    def _push(self, event: FeedEvent) -> None:
+        with self._lock:
+            if len(self._events) == self._events.maxlen:
+                self.dropped_events += 1
+            self._events.append(event)
+
+    def _on_event(self, event: FeedEvent) -> None:
+        kind = event.kind
+        if kind is EventKind.BOOK:
+            with self._lock:
+                if event.ticker in self._dirty:
+                    return
+                self._dirty.add(event.ticker or "")
+            self._push(event)
+            return
+        if kind is EventKind.STALE or kind is EventKind.FRESH:
+            if event.ticker is not None:
+                self._freshness_changed(event.ticker, event.reason)
+            if kind is EventKind.FRESH and event.source == "ws":
+                self._maybe_leave_fallback()
+            return
+        self._push(event)
+        if kind is EventKind.DISCONNECTED and event.source == "ws":
+            self._maybe_fall_back()
+
+    def _freshness_changed(self, ticker: str, reason: str) -> None:
+        # Asked before taking our lock: the sources' locks are never taken inside it.
+        fresh = self.is_fresh(ticker)
+        with self._lock:
+            if ticker not in self.tickers or self._fresh.get(ticker, False) == fresh:
+                return
+            self._fresh[ticker] = fresh
+        kind = EventKind.FRESH if fresh else EventKind.STALE
+        self._push(FeedEvent(kind, ticker, reason="" if fresh else reason, source="feed"))
+
+    def _maybe_fall_back(self) -> None:
+        ws, poller = self.ws, self.poller
+        if poller is None or ws is None or poller.active:
+            return
+        if ws.consecutive_failures >= self.fallback_after:
+            self._switch_poller(poller, True)
+
+    def _maybe_leave_fallback(self) -> None:
+        ws, poller = self.ws, self.poller
+        if poller is None or ws is None or not poller.active:
+            return
+        if all(ws.is_fresh(t) for t in self.tickers):
+            self._switch_poller(poller, False)
+
+    def _switch_poller(self, poller: RestPoller, on: bool) -> None:
+        poller.set_active(on)
+        self._push(FeedEvent(EventKind.MODE, reason="rest" if on else "ws", source="feed"))

@@ -1,0 +1,147 @@
+"""REST polling fallback: whole books from `GET /markets/{ticker}/orderbook` at an interval.
+
+Used by `MarketData` when the WebSocket cannot be had. Every poll replaces the market's book, so
+there is no sequence to lose; a market is fresh while its last successful poll is younger than
+`stale_after` (three intervals by default) and stale after a failed poll or a late one. The books
+and events are the same as the WebSocket's (`BookSet`, `source="rest"`), so the trade loop does
+not care which source it is reading. Only books are polled: fills, orders and lifecycle come
+from the WebSocket, and the trade loop reconciles those through REST itself.
+
+The poller thread runs from `start()` to `stop()` but only polls while `active`, so MarketData
+can switch it on and off without starting threads from the feed thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Protocol
+
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent
+from kalshi_cli.models import Orderbook
+
+log = logging.getLogger(__name__)
+
+
+class OrderbookSource(Protocol):
+    """What the poller reads: `kalshi_cli.client.KalshiClient` fits."""
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook: ...
+
+
+class RestPoller:
+    def __init__(
+        self,
+        source: OrderbookSource,
+        tickers: Iterable[str],
+        *,
+        sink: EventSink,
+        clock: Clock | None = None,
+        interval: float = 1.0,
+        stale_after: float | None = None,
+        poll_tick: float = 0.05,
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._clock = clock or SystemClock()
+        self.interval = interval
+        self.stale_after = stale_after if stale_after is not None else 3 * interval
+        self._tick = poll_tick
+        self.books = BookSet(sink, source="rest")
+        self.books.add(tickers)
+        self._last_ok: dict[str, float] = {}
+        self._last_any = float("-inf")
+        self._active = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.polls = 0  # completed poll rounds, for tests and status
+
+    @property
+    def active(self) -> bool:
+        return self._active.is_set()
+
+    def set_active(self, active: bool) -> None:
+        if active:
+            self._active.set()
+        else:
+            self._active.clear()
+            self.books.mark_stale(None, "paused")
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="kalshi-rest-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def add_markets(self, tickers: Iterable[str]) -> None:
+        self.books.add(tickers)
+
+    def remove_markets(self, tickers: Iterable[str]) -> None:
+        gone = list(tickers)
+        self.books.remove(gone)
+        for ticker in gone:
+            self._last_ok.pop(ticker, None)
+
+    def poll_once(self) -> None:
+        """Fetch every market's book once, then mark the ones not refreshed in time stale."""
+        for ticker in self.books.tickers():
+            try:
+                orderbook = self._source.get_orderbook(ticker)
+            except KalshiError as exc:
+                self._sink(FeedEvent(EventKind.ERROR, ticker, reason=exc.one_line(), source="rest"))
+                self.books.mark_stale([ticker], "poll_failed")
+                continue
+            self._last_ok[ticker] = self._last_any = self._clock.monotonic()
+            self.books.replace(ticker, orderbook)
+        self.polls += 1
+        self.expire()
+
+    def expire(self) -> None:
+        now = self._clock.monotonic()
+        late = [
+            t for t in self.books.tickers() if now - self._last_ok.get(t, -1e18) > self.stale_after
+        ]
+        self.books.mark_stale(late, "poll_late")
+
+    def is_fresh(self, ticker: str) -> bool:
+        last = self._last_ok.get(ticker)
+        return (
+            self.active
+            and last is not None
+            and self._clock.monotonic() - last <= self.stale_after
+            and self.books.is_fresh(ticker)
+        )
+
+    def book(self, ticker: str) -> Orderbook | None:
+        return self.books.orderbook(ticker) if self.is_fresh(ticker) else None
+
+    def last_message_age(self) -> float:
+        return self._clock.monotonic() - self._last_any
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._active.wait(self._tick):
+                continue
+            try:
+                self.poll_once()
+            except Exception as exc:
+                # a bug must not end polling for good; the books go stale until it recovers
+                log.exception("rest poller failed")
+                self._sink(FeedEvent(EventKind.ERROR, reason=f"internal error: {exc!r}"))
+                self.books.mark_stale(None, "poll_failed")
+            end = self._clock.monotonic() + self.interval
+            while not self._stop.is_set() and self._active.is_set():
+                left = end - self._clock.monotonic()
+                if left <= 0:
+                    break
+                self._clock.sleep(min(self._tick, left))

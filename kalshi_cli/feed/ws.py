@@ -1,0 +1,556 @@
+"""The WebSocket feed: one authenticated connection, local books, and recovery from every fault.
+
+Two layers. `FeedSession` is the protocol with no I/O: it is handed each text frame, keeps the
+subscriptions (`sid` per channel), the per-`sid` sequence numbers and the books, and writes
+commands through a `send` function. `WsFeed` owns the socket: a background thread connects with
+the three signed headers on the handshake (`GET /trade-api/ws/v2`), starts a fresh session on
+every connection (so every reconnect resubscribes everything) and runs the watchdog.
+
+Recovery rules:
+- Sequence gap on `orderbook_delta` (seq is per subscription, not per market): every market of the
+  subscription is marked stale and an `update_subscription` `get_snapshot` is sent for them, the
+  action asyncapi.yaml provides for exactly this ("returns an orderbook_snapshot ... without
+  modifying the subscription"). If the server refuses it, or a snapshot does not come within
+  `resnapshot_timeout`, the request is repeated; a refusal resubscribes the channel instead.
+  Deltas for a stale book are ignored until its snapshot arrives.
+- A delta that cannot be right (a level below zero, a price off (0, 1)) is treated like a gap
+  for that market.
+- Idle watchdog: any frame from the server counts as life, including Kalshi's `heartbeat` pings
+  (every 10 s), so a quiet market on a healthy connection stays fresh as long as `idle_timeout`
+  is longer than that period. After `idle_timeout` without a frame, every book is marked stale
+  and the connection is dropped and re-made.
+- Reconnect: exponential backoff with full jitter (a uniform delay in [0, min(cap, base * 2^n)]),
+  the attempt count reset once a connection has delivered a message.
+- Terminal channel errors (10, 25) resubscribe the channel.
+
+Pong replies to the server's pings are sent by websocket-client inside `recv`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import websocket
+
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
+from kalshi_cli.models import Orderbook
+
+log = logging.getLogger(__name__)
+
+ORDERBOOK = "orderbook_delta"
+# Channels filtered by market (`market_tickers`); lifecycle always covers every market.
+MARKET_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders")
+LIFECYCLE = "market_lifecycle_v2"
+DEFAULT_CHANNELS = (*MARKET_CHANNELS, LIFECYCLE)
+TERMINAL_ERROR_CODES = frozenset({10, 25})
+
+_PASS_THROUGH = {
+    "ticker": EventKind.TICKER,
+    "fill": EventKind.FILL,
+    "user_order": EventKind.USER_ORDER,
+}
+_LIFECYCLE_TYPES = frozenset({"market_lifecycle_v2", "event_lifecycle", "event_fee_update"})
+_decode = json.JSONDecoder().raw_decode
+_MAX_PENDING = 256
+
+
+class HeaderSigner(Protocol):
+    """What signs the handshake: `kalshi_cli.client.signing.KalshiAuth` fits."""
+
+    def headers_for(self, method: str, path: str) -> dict[str, str]: ...
+
+
+class Connection(Protocol):
+    """The part of `websocket.WebSocket` the feed uses (a fake in unit tests)."""
+
+    def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]: ...
+
+    def send(self, payload: str) -> Any: ...
+
+    def settimeout(self, timeout: float | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+Connector = Callable[[str, Mapping[str, str], float], Connection]
+
+
+def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
+    conn: Connection = websocket.create_connection(
+        url,
+        header=dict(headers),
+        timeout=timeout,
+        # json.loads rejects bad UTF-8 anyway; the library's pure-Python check would halve
+        # the throughput of the delta path.
+        skip_utf8_validation=True,
+        enable_multithread=True,
+    )
+    return conn
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, bounded by `cap` seconds."""
+
+    base: float = 0.5
+    cap: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        return self.rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(attempt, 30)))
+
+
+class Watchdog:
+    """Time since the last frame; the connection is idle once it reaches `idle_timeout`."""
+
+    def __init__(self, idle_timeout: float, clock: Clock) -> None:
+        self.idle_timeout = idle_timeout
+        self._clock = clock
+        self._last = clock.monotonic()
+
+    def touch(self) -> None:
+        self._last = self._clock.monotonic()
+
+    def age(self) -> float:
+        return self._clock.monotonic() - self._last
+
+    def expired(self) -> bool:
+        return self.age() >= self.idle_timeout
+
+
+class FeedSession:
+    """The WebSocket protocol for one connection, without I/O. Thread-safe."""
+
+    def __init__(
+        self,
+        books: BookSet,
+        sink: EventSink,
+        *,
+        clock: Clock,
+        channels: Iterable[str] = DEFAULT_CHANNELS,
+        resnapshot_timeout: float = 5.0,
+    ) -> None:
+        self._books = books
+        self._sink = sink
+        self._clock = clock
+        self.channels = tuple(channels)
+        self.resnapshot_timeout = resnapshot_timeout
+        self._lock = threading.RLock()
+        self._send: Callable[[str], Any] | None = None
+        self._book_events: dict[str, FeedEvent] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self._next_id = 1
+        self._pending: dict[int, tuple[str, str]] = {}  # command id -> (purpose, channel)
+        self.sids: dict[str, int] = {}
+        self._channel_of: dict[int, str] = {}
+        self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
+        self._seq = SeqTracker()
+        self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
+
+    # ---------------------------------------------------------------- connection lifecycle
+
+    def open(self, send: Callable[[str], Any]) -> None:
+        """A new connection: forget the old one's subscriptions and subscribe everything."""
+        with self._lock:
+            self._reset()
+            self._send = send
+            for channel in self.channels:
+                self.subscribe(channel)
+
+    def close(self) -> None:
+        with self._lock:
+            self._send = None
+
+    # ---------------------------------------------------------------- commands
+
+    def _command(self, cmd: str, params: dict[str, Any], purpose: str, channel: str) -> int:
+        if self._send is None:
+            return 0
+        cid = self._next_id
+        self._next_id += 1
+        if len(self._pending) >= _MAX_PENDING:  # some replies never come (get_snapshot's)
+            del self._pending[next(iter(self._pending))]
+        self._pending[cid] = (purpose, channel)
+        self._send(json.dumps({"id": cid, "cmd": cmd, "params": params}))
+        return cid
+
+    def subscribe(self, channel: str) -> int:
+        """Subscribe one channel (one command per channel, so each reply names its `sid`)."""
+        with self._lock:
+            params: dict[str, Any] = {"channels": [channel]}
+            if channel in MARKET_CHANNELS:
+                tickers = self._books.tickers()
+                if not tickers:  # no filter would mean every market; wait for one
+                    return 0
+                params["market_tickers"] = tickers
+            return self._command("subscribe", params, "subscribe", channel)
+
+    def unsubscribe(self, sids: list[int]) -> int:
+        with self._lock:
+            for sid in sids:
+                self._dead.add(sid)
+                self._seq.forget(sid)
+                channel = self._channel_of.pop(sid, None)
+                if channel is not None and self.sids.get(channel) == sid:
+                    del self.sids[channel]
+            return self._command("unsubscribe", {"sids": sids}, "unsubscribe", "")
+
+    def update_subscription(self, sid: int, action: str, tickers: list[str]) -> int:
+        with self._lock:
+            channel = self._channel_of.get(sid, "")
+            params = {"sids": [sid], "market_tickers": tickers, "action": action}
+            return self._command("update_subscription", params, action, channel)
+
+    def add_markets(self, tickers: list[str]) -> None:
+        with self._lock:
+            for channel in self.channels:
+                if channel not in MARKET_CHANNELS:
+                    continue
+                sid = self.sids.get(channel)
+                if sid is not None:
+                    self.update_subscription(sid, "add_markets", tickers)
+                elif not any(p == ("subscribe", channel) for p in self._pending.values()):
+                    self.subscribe(channel)
+
+    def remove_markets(self, tickers: list[str]) -> None:
+        with self._lock:
+            for channel in self.channels:
+                sid = self.sids.get(channel)
+                if channel in MARKET_CHANNELS and sid is not None:
+                    self.update_subscription(sid, "delete_markets", tickers)
+            for ticker in tickers:
+                self._resnap.pop(ticker, None)
+
+    def request_snapshots(self, tickers: Iterable[str]) -> None:
+        with self._lock:
+            sid = self.sids.get(ORDERBOOK)
+            if sid is None:  # the subscription is (re)starting: its snapshots are on the way
+                return
+            want = [t for t in tickers if t not in self._resnap]
+            if not want:
+                return
+            now = self._clock.monotonic()
+            for ticker in want:
+                self._resnap[ticker] = now
+            self.update_subscription(sid, "get_snapshot", want)
+
+    def tick(self) -> None:
+        """Repeat snapshot requests that went unanswered."""
+        with self._lock:
+            now = self._clock.monotonic()
+            late = [t for t, at in self._resnap.items() if now - at >= self.resnapshot_timeout]
+            for ticker in late:
+                del self._resnap[ticker]
+            if late:
+                self.request_snapshots(late)
+
+    def _resubscribe(self, channel: str) -> None:
+        sid = self.sids.get(channel)
+        if sid is not None:
+            self.unsubscribe([sid])
+        if channel == ORDERBOOK:
+            self._books.mark_stale(None, "resubscribe")
+            self._resnap.clear()
+        self.subscribe(channel)
+
+    # ---------------------------------------------------------------- messages
+
+    def handle(self, text: str | bytes) -> None:
+        """One text frame from the server."""
+        if not isinstance(text, str):
+            text = text.decode()
+        try:
+            # raw_decode skips two layers of json.loads; only leading whitespace defeats it
+            msg = _decode(text)[0]
+        except ValueError:
+            msg = json.loads(text)
+        kind = msg.get("type")
+        with self._lock:
+            if kind == "orderbook_delta":
+                self._on_delta(msg)
+            elif kind == "orderbook_snapshot":
+                self._on_snapshot(msg)
+            elif kind in _PASS_THROUGH:
+                body = msg.get("msg") or {}
+                ticker = body.get("market_ticker") or body.get("ticker")
+                self._sink(FeedEvent(_PASS_THROUGH[kind], ticker, body))
+            elif kind in _LIFECYCLE_TYPES:
+                self._on_lifecycle(msg)
+            elif kind == "subscribed":
+                self._on_subscribed(msg)
+            elif kind == "ok":
+                self._on_ok(msg)
+            elif kind == "error":
+                self._on_error(msg)
+            elif kind == "unsubscribed":
+                self._pending.pop(msg.get("id", 0), None)
+
+    def _on_delta(self, msg: dict[str, Any]) -> None:
+        sid = msg["sid"]
+        if sid in self._dead:
+            return
+        if not self._seq.accept(sid, msg["seq"]):
+            self._on_book_gap(None)
+            return
+        body = msg["msg"]
+        ticker = body["market_ticker"]
+        books = self._books
+        with books.lock:
+            book = books.get(ticker)
+            if book is None:
+                return
+            was_fresh = book.fresh
+            ok = book.apply_delta(body["side"], body["price_dollars"], body["delta_fp"])
+        if not ok:
+            self._sink(FeedEvent(EventKind.STALE, ticker, reason="bad_delta"))
+            self.request_snapshots([ticker])
+        elif was_fresh:
+            event = self._book_events.get(ticker)
+            if event is None:  # the same immutable event every time: no allocation per delta
+                event = self._book_events[ticker] = FeedEvent(EventKind.BOOK, ticker)
+            self._sink(event)
+
+    def _on_snapshot(self, msg: dict[str, Any]) -> None:
+        sid = msg["sid"]
+        if sid in self._dead:
+            return
+        body = msg["msg"]
+        ticker = body["market_ticker"]
+        self._resnap.pop(ticker, None)
+        if not self._seq.accept(sid, msg["seq"]):
+            self._on_book_gap(ticker)
+        self._books.snapshot(ticker, body)
+
+    def _on_book_gap(self, except_ticker: str | None) -> None:
+        """A message of the orderbook subscription was lost: any of its markets may be wrong."""
+        suspects = [t for t in self._books.tickers() if t != except_ticker]
+        self._books.mark_stale(suspects, "seq_gap")
+        self.request_snapshots(suspects)
+
+    def _on_lifecycle(self, msg: dict[str, Any]) -> None:
+        sid, seq = msg.get("sid"), msg.get("seq")
+        if isinstance(sid, int) and isinstance(seq, int) and not self._seq.accept(sid, seq):
+            # lifecycle has no snapshot to resync from: say so, the trade loop re-reads markets
+            self._sink(FeedEvent(EventKind.GAP, reason=LIFECYCLE))
+        body = msg.get("msg") or {}
+        ticker = body.get("market_ticker")
+        if msg["type"] == "market_lifecycle_v2" and self._books.get(ticker or "") is not None:
+            self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, body))
+
+    def _on_subscribed(self, msg: dict[str, Any]) -> None:
+        self._pending.pop(msg.get("id", 0), None)
+        body = msg.get("msg") or {}
+        channel, sid = body.get("channel"), body.get("sid")
+        if isinstance(channel, str) and isinstance(sid, int):
+            self.sids[channel] = sid
+            self._channel_of[sid] = channel
+
+    def _on_ok(self, msg: dict[str, Any]) -> None:
+        self._pending.pop(msg.get("id", 0), None)
+        sid, seq = msg.get("sid"), msg.get("seq")
+        # Whether an `ok` consumes a sequence number is not documented: take it only when it is
+        # exactly the next one, so neither reading produces a false gap.
+        if isinstance(sid, int) and isinstance(seq, int):
+            self._seq.accept_if_next(sid, seq)
+
+    def _on_error(self, msg: dict[str, Any]) -> None:
+        purpose, channel = self._pending.pop(msg.get("id", 0), ("", ""))
+        body = msg.get("msg") or {}
+        code = body.get("code")
+        sid = msg.get("sid")
+        self._sink(FeedEvent(EventKind.ERROR, data=body, reason=f"{purpose or 'server'}: {code}"))
+        if purpose == "get_snapshot":
+            self._resubscribe(ORDERBOOK)
+        elif code in TERMINAL_ERROR_CODES and isinstance(sid, int) and sid in self._channel_of:
+            self._resubscribe(self._channel_of[sid])
+        elif purpose == "subscribe" and channel == ORDERBOOK:
+            self._books.mark_stale(None, "subscribe_refused")
+
+
+class WsFeed:
+    """The feed's connection thread. `sink` receives every `FeedEvent` on that thread."""
+
+    def __init__(
+        self,
+        url: str,
+        tickers: Iterable[str],
+        *,
+        sink: EventSink,
+        auth: HeaderSigner | None = None,
+        clock: Clock | None = None,
+        channels: Iterable[str] = DEFAULT_CHANNELS,
+        idle_timeout: float = 20.0,
+        connect_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+        resnapshot_timeout: float = 5.0,
+        poll_tick: float = 0.05,
+        connector: Connector = websocket_connect,
+    ) -> None:
+        self.url = url
+        self._sink = sink
+        self._auth = auth
+        self._clock = clock or SystemClock()
+        self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.backoff = backoff or Backoff()
+        self._tick = poll_tick
+        self._connector = connector
+        self.books = BookSet(sink, source="ws")
+        self.books.add(tickers)
+        self.session = FeedSession(
+            self.books,
+            sink,
+            clock=self._clock,
+            channels=channels,
+            resnapshot_timeout=resnapshot_timeout,
+        )
+        self._watchdog = Watchdog(idle_timeout, self._clock)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = False
+        self.connections = 0  # successful handshakes, for tests and status
+        # attempts that ended without a single message from the server (refused, failed
+        # handshake, silent), since the last one that delivered; MarketData falls back on it
+        self.consecutive_failures = 0
+        self._delivered = False
+
+    # ---------------------------------------------------------------- public
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="kalshi-ws-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def add_markets(self, tickers: Iterable[str]) -> None:
+        new = [t for t in tickers if self.books.get(t) is None]
+        if new:
+            self.books.add(new)
+            self.session.add_markets(new)
+
+    def remove_markets(self, tickers: Iterable[str]) -> None:
+        gone = [t for t in tickers if self.books.get(t) is not None]
+        if gone:
+            self.session.remove_markets(gone)
+            self.books.remove(gone)
+
+    def last_message_age(self) -> float:
+        return self._watchdog.age()
+
+    def is_fresh(self, ticker: str) -> bool:
+        return (
+            self.connected
+            and self._watchdog.age() < self.idle_timeout
+            and self.books.is_fresh(ticker)
+        )
+
+    def book(self, ticker: str) -> Orderbook | None:
+        return self.books.orderbook(ticker) if self.is_fresh(ticker) else None
+
+    # ---------------------------------------------------------------- the thread
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                delivered, reason = self._connect_and_serve()
+            except Exception as exc:
+                # A bug must not end the feed for good: the books are already stale (see
+                # _connect_and_serve), so report it and keep reconnecting.
+                log.exception("websocket feed failed")
+                delivered, reason = False, f"internal error: {type(exc).__name__}: {exc}"
+            if self._stop.is_set():
+                break
+            if delivered:
+                attempt = 0
+            else:
+                self.consecutive_failures += 1
+            self._sink(FeedEvent(EventKind.DISCONNECTED, reason=reason))
+            self._wait(self.backoff.delay(attempt))
+            attempt += 1
+
+    def _connect_and_serve(self) -> tuple[bool, str]:
+        """One connection attempt: whether it delivered any message, and why it ended."""
+        path = urlparse(self.url).path
+        headers = self._auth.headers_for("GET", path) if self._auth is not None else {}
+        self._delivered = False
+        try:
+            conn = self._connector(self.url, headers, self.connect_timeout)
+        except (OSError, websocket.WebSocketException) as exc:
+            return False, f"connect failed: {type(exc).__name__}: {exc}"
+        self.connections += 1
+        try:
+            reason = self._serve(conn)
+        finally:
+            self.connected = False
+            self.session.close()
+            self.books.mark_stale(None, "disconnected")
+            # the connection is being thrown away; a failed close changes nothing
+            with contextlib.suppress(OSError, websocket.WebSocketException):
+                conn.close()
+        return self._delivered, reason
+
+    def _serve(self, conn: Connection) -> str:
+        """Subscribe, then read until the connection ends; returns why it ended."""
+        self._watchdog.touch()
+        self.connected = True
+        self._sink(FeedEvent(EventKind.CONNECTED))
+        try:
+            conn.settimeout(self._tick)
+            self.session.open(conn.send)
+            while not self._stop.is_set():
+                try:
+                    opcode, data = conn.recv_data(control_frame=True)
+                except websocket.WebSocketTimeoutException:
+                    pass
+                else:
+                    self._watchdog.touch()
+                    if not self._delivered:
+                        self._delivered = True
+                        self.consecutive_failures = 0
+                    if opcode == websocket.ABNF.OPCODE_TEXT:
+                        self._handle(data)
+                    elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                        return "closed by server"
+                if self._watchdog.expired():
+                    self.books.mark_stale(None, "idle")
+                    return "idle"
+                self.session.tick()
+        except (OSError, websocket.WebSocketException) as exc:
+            return f"connection lost: {type(exc).__name__}: {exc}"
+        return "stopped"
+
+    def _handle(self, data: bytes) -> None:
+        try:
+            self.session.handle(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # a malformed frame: the books may have missed something, so resync them all
+            self._sink(FeedEvent(EventKind.ERROR, reason=f"bad message: {exc!r}"[:200]))
+            self.books.mark_stale(None, "bad_message")
+            self.session.request_snapshots(self.books.tickers())
+
+    def _wait(self, seconds: float) -> None:
+        end = self._clock.monotonic() + seconds
+        while not self._stop.is_set():
+            left = end - self._clock.monotonic()
+            if left <= 0:
+                return
+            self._clock.sleep(min(self._tick, left))

@@ -1,0 +1,140 @@
+"""Shared by the feed tests: waiting on a condition, and driving a simulator market's book."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kalshi_cli.client.signing import KalshiAuth, load_private_key
+from kalshi_cli.errors import NotFoundError
+from kalshi_cli.feed.book import EventSink, FeedEvent
+from kalshi_cli.feed.ws import Backoff, WsFeed
+from kalshi_cli.models import Orderbook
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
+    """Poll `condition` until it holds; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.005)
+
+
+class SimBooks:
+    """Makes a simulator market's book move through the REST API, and reads it back."""
+
+    def __init__(self, sim: Any, seed: int = 5) -> None:
+        self.sim = sim
+        self.maker = sim.account
+        self.taker = sim.new_account(balance_cents=10_000_000)
+        self.rng = random.Random(seed)
+        self.resting: list[str] = []
+
+    def market(self, ticker: str) -> str:
+        self.sim.create_market(ticker)
+        return ticker
+
+    def order(
+        self, account: Any, ticker: str, *, side: str, price: str, count: str, tif: str
+    ) -> Any:
+        body = {
+            "ticker": ticker,
+            "client_order_id": str(uuid.uuid4()),
+            "side": side,
+            "count": count,
+            "price": price,
+            "time_in_force": tif,
+            "self_trade_prevention_type": "taker_at_cross",
+        }
+        return self._send(account, "POST", "/portfolio/events/orders", json=body).json()
+
+    def _send(self, account: Any, method: str, path: str, **kwargs: Any) -> Any:
+        """A signed request, waiting out the simulator's rate limit (the basic tier allows
+        about ten orders a second)."""
+        answer: list[Any] = []
+
+        def accepted() -> bool:
+            answer[:] = [self.sim.signed(account, method, path, **kwargs)]
+            return bool(answer[0].status_code != 429)
+
+        wait_until(accepted, timeout=10, what=f"{method} {path} past the rate limit")
+        response = answer[0]
+        assert response.status_code in (200, 201, 404), response.text
+        return response
+
+    def rest_orders(self, ticker: str, n: int) -> None:
+        """n resting orders that do not cross (YES bids below 0.50, asks above), some of them
+        cancelled again, so the feed sees additions and removals on both sides."""
+        for _ in range(n):
+            if self.rng.random() < 0.5:
+                side, cents = "bid", self.rng.randint(1, 45)
+            else:
+                side, cents = "ask", self.rng.randint(55, 99)
+            count = f"{self.rng.randint(1, 20)}.00"
+            placed = self.order(
+                self.maker,
+                ticker,
+                side=side,
+                price=f"0.{cents:02d}00",
+                count=count,
+                tif="good_till_canceled",
+            )
+            self.resting.append(placed["order_id"])
+            if self.rng.random() < 0.25:
+                self.cancel(ticker, self.resting.pop(self.rng.randrange(len(self.resting))))
+
+    def cancel(self, ticker: str, order_id: str) -> None:
+        self._send(
+            self.maker,
+            "DELETE",
+            f"/portfolio/events/orders/{order_id}",
+            params={"market_ticker": ticker},
+        )
+
+    def cross(self, ticker: str) -> None:
+        """Take liquidity from the best levels of both sides with another account."""
+        for side, price in (("bid", "0.9900"), ("ask", "0.0100")):
+            self.order(
+                self.taker, ticker, side=side, price=price, count="7.00", tif="immediate_or_cancel"
+            )
+
+    def rest_book(self, ticker: str) -> Orderbook:
+        response = self._send(self.maker, "GET", f"/markets/{ticker}/orderbook")
+        if response.status_code == 404:
+            raise NotFoundError(f"unknown ticker {ticker}", status=404)
+        return Orderbook.from_api(ticker, response.json())
+
+    def signer(self) -> KalshiAuth:
+        key, _ = load_private_key(path=self.maker.private_key_path)
+        return KalshiAuth(self.maker.key_id, key)
+
+    def feed(
+        self,
+        tickers: list[str],
+        events: list[FeedEvent],
+        *,
+        idle_timeout: float = 5.0,
+        signed: bool = True,
+        sink: EventSink | None = None,
+    ) -> WsFeed:
+        return WsFeed(
+            self.maker.ws_url,
+            tickers,
+            sink=sink or events.append,
+            auth=self.signer() if signed else None,
+            idle_timeout=idle_timeout,
+            backoff=Backoff(base=0.05, cap=0.2),
+        )
+
+    def wait_equal(self, feed: Any, ticker: str, timeout: float = 5.0) -> None:
+        """Wait until the feed's book equals the simulator's REST book (Decimal levels). Only
+        the test moves this market, so the REST book read once is the final one."""
+        rest = self.rest_book(ticker)
+        try:
+            wait_until(lambda: feed.book(ticker) == rest, timeout, what=f"{ticker} book")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: feed={feed.book(ticker)} sim={rest}") from None

@@ -1,0 +1,187 @@
+"""LocalBook, SeqTracker and BookSet: pure, no I/O."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent, LocalBook, SeqTracker
+from kalshi_cli.models import Orderbook
+
+D = Decimal
+
+
+def snap(yes: list[list[str]] | None = None, no: list[list[str]] | None = None) -> dict:
+    msg: dict = {"market_ticker": "MKT", "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1"}
+    if yes is not None:
+        msg["yes_dollars_fp"] = yes
+    if no is not None:
+        msg["no_dollars_fp"] = no
+    return msg
+
+
+def test_snapshot_builds_sorted_exact_book() -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap([["0.0800", "300.00"], ["0.2200", "333.00"]], [["0.5400", "20.00"]]))
+    ob = book.to_orderbook()
+    assert ob == Orderbook(
+        "MKT", ((D("0.22"), D("333")), (D("0.08"), D("300"))), ((D("0.54"), D("20")),)
+    )
+    assert book.fresh
+
+
+def test_absent_side_is_empty_and_snapshot_replaces_everything() -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap([["0.10", "1.00"]], [["0.50", "2.00"]]))
+    book.apply_snapshot(snap(no=[["0.40", "5.00"]]))
+    ob = book.to_orderbook()
+    assert ob.yes_bids == ()
+    assert ob.no_bids == ((D("0.40"), D("5")),)
+
+
+def test_delta_adds_changes_and_removes_levels_at_zero() -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap([["0.5000", "10.00"]]))
+    assert book.apply_delta("yes", "0.51", "3.00")
+    assert book.apply_delta("yes", "0.5000", "-4.00")
+    assert book.apply_delta("no", "0.400", "7.50")
+    assert book.to_orderbook().yes_bids == ((D("0.51"), D("3")), (D("0.5"), D("6")))
+    # the same level written with another number of decimals is the same level
+    assert book.apply_delta("yes", "0.510", "-3.00")
+    assert book.apply_delta("no", "0.4", "-7.50")
+    ob = book.to_orderbook()
+    assert ob.yes_bids == ((D("0.5"), D("6")),)
+    assert ob.no_bids == ()
+
+
+def test_fractional_and_subpenny_stay_exact() -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap([["0.0015", "0.10"]]))
+    for _ in range(10):
+        assert book.apply_delta("yes", "0.0015", "0.01")
+    assert book.to_orderbook().yes_bids == ((D("0.0015"), D("0.20")),)
+
+
+@pytest.mark.parametrize(
+    ("side", "price", "delta"),
+    [
+        ("yes", "0.50", "-11.00"),  # below zero
+        ("yes", "0.60", "-1.00"),  # removing a level that is not there
+        ("maybe", "0.50", "1.00"),
+        ("no", "1.00", "1.00"),
+        ("no", "0", "1.00"),
+        ("yes", "abc", "1.00"),
+        ("yes", "0.50", "NaN"),
+    ],
+)
+def test_impossible_delta_marks_book_stale(side: str, price: str, delta: str) -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap([["0.50", "10.00"]]))
+    assert not book.apply_delta(side, price, delta)
+    assert not book.fresh
+
+
+def test_stale_book_ignores_deltas_until_snapshot() -> None:
+    book = LocalBook("MKT")
+    assert book.apply_delta("yes", "0.50", "5.00")  # no snapshot yet: ignored, not an error
+    assert book.to_orderbook().yes_bids == ()
+    book.apply_snapshot(snap([["0.50", "1.00"]]))
+    book.fresh = False
+    assert book.apply_delta("yes", "0.50", "5.00")
+    assert book.to_orderbook().yes_bids == ((D("0.50"), D("1")),)
+
+
+def test_bad_snapshot_level_is_refused() -> None:
+    with pytest.raises(ValueError, match="bad snapshot level"):
+        LocalBook("MKT").apply_snapshot(snap([["1.50", "1.00"]]))
+
+
+def test_replace_reports_change() -> None:
+    book = LocalBook("MKT")
+    ob = Orderbook("MKT", ((D("0.3"), D("1")),), ())
+    assert book.replace(ob)
+    assert not book.replace(ob)
+    assert book.replace(Orderbook("MKT", ((D("0.3"), D("2")),), ()))
+    assert book.to_orderbook().yes_bids == ((D("0.3"), D("2")),)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["yes", "no"]),
+            st.integers(1, 99),
+            st.integers(-500, 500),
+        ),
+        max_size=60,
+    )
+)
+def test_deltas_match_a_reference_model(ops: list[tuple[str, int, int]]) -> None:
+    book = LocalBook("MKT")
+    book.apply_snapshot(snap())
+    model: dict[tuple[str, Decimal], Decimal] = {}
+    for side, cents, hundredths in ops:
+        price = D(cents) / 100
+        delta = D(hundredths) / 100
+        new = model.get((side, price), D(0)) + delta
+        if new < 0:
+            continue  # the exchange never sends that; covered by the stale test
+        assert book.apply_delta(side, f"{price:.4f}", f"{delta:.2f}")
+        if new:
+            model[(side, price)] = new
+        else:
+            model.pop((side, price), None)
+    ob = book.to_orderbook()
+    yes = sorted(((p, q) for (s, p), q in model.items() if s == "yes"), reverse=True)
+    no = sorted(((p, q) for (s, p), q in model.items() if s == "no"), reverse=True)
+    assert ob.yes_bids == tuple(yes)
+    assert ob.no_bids == tuple(no)
+
+
+def test_seq_tracker_gap_and_new_baseline() -> None:
+    seq = SeqTracker()
+    assert seq.accept(1, 5)  # first message sets the baseline
+    assert seq.accept(1, 6)
+    assert not seq.accept(1, 8)  # 7 lost
+    assert seq.accept(1, 9)  # one gap reported once
+    assert not seq.accept(1, 9)  # a repeat is not in order either
+    assert seq.accept(2, 1)  # other subscriptions are independent
+    seq.accept_if_next(1, 42)
+    assert seq.accept(1, 10)
+    seq.accept_if_next(1, 11)
+    assert seq.accept(1, 12)
+    seq.forget(1)
+    assert seq.accept(1, 100)
+
+
+def test_bookset_reports_transitions_once() -> None:
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(["A", "B"])
+    books.snapshot("A", snap([["0.50", "1.00"]]))
+    books.snapshot("A", snap([["0.50", "2.00"]]))
+    assert [(e.kind, e.ticker) for e in events] == [
+        (EventKind.FRESH, "A"),
+        (EventKind.BOOK, "A"),
+        (EventKind.BOOK, "A"),
+    ]
+    events.clear()
+    assert books.mark_stale(None, "idle") == ["A"]  # B was never fresh
+    assert books.mark_stale(["A"], "idle") == []
+    assert events == [FeedEvent(EventKind.STALE, "A", reason="idle", source="ws")]
+    assert books.orderbook("A") is None
+    books.snapshot("C", snap([["0.50", "1.00"]]))  # not a market of this set: ignored
+    assert books.get("C") is None
+
+
+def test_bookset_bad_snapshot_turns_stale() -> None:
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(["A"])
+    books.snapshot("A", snap([["0.50", "1.00"]]))
+    events.clear()
+    books.snapshot("A", snap([["0.50", "-1.00"]]))
+    assert events == [FeedEvent(EventKind.STALE, "A", reason="bad_snapshot", source="ws")]
+    assert not books.is_fresh("A")

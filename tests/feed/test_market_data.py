@@ -1,0 +1,228 @@
+"""MarketData: freshness, events, and the REST fallback, on a fake server and on the simulator.
+
+These run on real time with short intervals (tens of milliseconds): the WebSocket thread and
+the poller thread share one clock, and only real time keeps them in step.
+"""
+
+from __future__ import annotations
+
+import socket
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.errors import TransportError
+from kalshi_cli.feed import EventKind, FeedEvent, MarketData
+from kalshi_cli.feed.ws import Backoff, websocket_connect
+from kalshi_cli.models import Orderbook
+from tests.feed import wire
+from tests.feed.helpers import SimBooks, wait_until
+
+D = Decimal
+FAST = Backoff(base=0.01, cap=0.05)
+
+
+class FakeRest:
+    def __init__(self, books: dict[str, Orderbook]) -> None:
+        self.books = books
+        self.calls = 0
+        self.failing = False
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        self.calls += 1
+        if self.failing:
+            raise TransportError("connect timeout to 127.0.0.1")
+        return self.books[ticker]
+
+
+def fake_md(server: wire.FakeServer, rest: FakeRest | None, **kwargs: Any) -> MarketData:
+    options: dict[str, Any] = {
+        "idle_timeout": 0.3,
+        "fallback_after": 3,
+        "poll_interval": 0.02,
+        "backoff": FAST,
+    }
+    options.update(kwargs)
+    return MarketData(
+        ["A"],
+        ws_url="ws://sim.invalid/trade-api/ws/v2",
+        rest=rest,
+        connector=server.connect,
+        **options,
+    )
+
+
+def kinds(events: list[FeedEvent]) -> list[tuple[EventKind, str]]:
+    return [(e.kind, e.reason) for e in events]
+
+
+def test_ws_book_events_are_coalesced_and_freshness_reported_once() -> None:
+    server = wire.FakeServer()
+    server.books["A"] = ([["0.3000", "1.00"]], [])
+    md = fake_md(server, None)
+    with md:
+        wait_until(lambda: md.is_fresh("A"))
+        conn = server.connections[0]
+        for _ in range(50):
+            conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
+        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(51)),), ()))
+        events = md.drain_events()
+        assert [e.kind for e in events if e.kind is EventKind.BOOK] == [EventKind.BOOK]
+        fresh = [e for e in events if e.kind is EventKind.FRESH]
+        assert fresh == [FeedEvent(EventKind.FRESH, "A", source="feed")]
+        assert md.drain_events() == []
+        assert md.mode == "ws"
+        assert md.last_message_age() < 0.3
+
+
+def test_silence_makes_the_market_stale_until_resynced() -> None:
+    server = wire.FakeServer()
+    md = fake_md(server, None)
+    with md:
+        wait_until(lambda: md.is_fresh("A"))
+        md.drain_events()
+        server.silent = True
+        wait_until(lambda: not md.is_fresh("A"))
+        assert md.book("A") is None  # the trade loop gets no book to trade on
+        wait_until(lambda: len(server.connections) >= 2)
+        server.silent = False
+        wait_until(lambda: md.is_fresh("A"))
+        events = md.drain_events()
+        stale = [e for e in events if e.kind is EventKind.STALE]
+        assert stale and stale[0].reason == "idle" and stale[0].source == "feed"
+        assert (EventKind.FRESH, "") in kinds(events)
+        assert any(e.kind is EventKind.CONNECTED for e in events)
+
+
+def test_falls_back_to_polling_and_returns_to_ws() -> None:
+    server = wire.FakeServer()
+    server.refuse = 10**9
+    server.books["A"] = ([["0.4000", "2.00"]], [])
+    polled = Orderbook("A", ((D("0.40"), D(2)),), ((D("0.55"), D(1)),))
+    rest = FakeRest({"A": polled})
+    md = fake_md(server, rest)
+    with md:
+        wait_until(lambda: md.mode == "rest" and md.is_fresh("A"))
+        assert md.book("A") == polled
+        assert md.ws is not None and md.ws.consecutive_failures >= 3
+        server.refuse = 0  # the WebSocket comes back
+        wait_until(lambda: md.mode == "ws")
+        assert md.book("A") == Orderbook("A", ((D("0.40"), D(2)),), ())
+        calls = rest.calls
+        pinged_at = server.clock.monotonic()
+        wait_until(lambda: server.clock.monotonic() - pinged_at > 5.0)  # several poll intervals
+        assert rest.calls <= calls + 1  # the poller stopped
+        modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
+        assert modes == ["rest", "ws"]
+
+
+def test_failing_polls_make_the_market_stale() -> None:
+    rest = FakeRest({"A": Orderbook("A", ((D("0.40"), D(2)),), ())})
+    md = MarketData(["A"], ws_url=None, rest=rest, poll_interval=0.02)
+    with md:
+        wait_until(lambda: md.is_fresh("A"))
+        assert md.mode == "rest"
+        rest.failing = True
+        wait_until(lambda: not md.is_fresh("A"))
+        events = md.drain_events()
+        assert any(e.kind is EventKind.ERROR and "connect timeout" in e.reason for e in events)
+        assert (EventKind.STALE, "poll_failed") in kinds(events)
+        rest.failing = False
+        wait_until(lambda: md.is_fresh("A"))
+
+
+def test_needs_a_source() -> None:
+    with pytest.raises(ValueError, match="needs"):
+        MarketData(["A"], ws_url=None, rest=None)
+
+
+# ------------------------------------------------------------------------------------------
+# Against the simulator
+
+
+def client_for(sim: Any) -> KalshiClient:
+    """The real REST client, as the trade loop will hand it to MarketData."""
+    key, _ = load_private_key(path=sim.account.private_key_path)
+    return KalshiClient(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_sim_silence_stale_no_book_then_reconnect_and_resync(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("MD-QUIET")
+    books.rest_orders(ticker, 3)
+    md = MarketData(
+        [ticker], ws_url=sim.account.ws_url, auth=books.signer(), idle_timeout=0.5, backoff=FAST
+    )
+    with md:
+        wait_until(lambda: md.is_fresh(ticker))
+        sim.set_faults(ws_silence_s=1.5)
+        books.rest_orders(ticker, 2)
+        wait_until(lambda: not md.is_fresh(ticker))
+        assert md.book(ticker) is None
+        wait_until(lambda: md.is_fresh(ticker), timeout=10)
+        books.wait_equal(md, ticker)
+        assert md.ws is not None and md.ws.connections >= 2
+        events = md.drain_events()
+        assert any(e.kind is EventKind.STALE and e.reason == "idle" for e in events)
+
+
+def test_sim_unreachable_ws_falls_back_to_polling(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("MD-POLL")
+    books.rest_orders(ticker, 4)
+    client = client_for(sim)
+    md = MarketData(
+        [ticker],
+        ws_url=f"ws://127.0.0.1:{closed_port()}/trade-api/ws/v2",
+        auth=books.signer(),
+        rest=client,
+        fallback_after=2,
+        poll_interval=0.1,
+        backoff=FAST,
+    )
+    with client, md:
+        wait_until(lambda: md.mode == "rest" and md.is_fresh(ticker))
+        books.wait_equal(md, ticker)
+        books.rest_orders(ticker, 2)  # later changes arrive by polling too
+        books.wait_equal(md, ticker)
+        assert md.ws is not None and md.ws.connections == 0
+
+
+def test_sim_returns_from_polling_to_ws(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("MD-BACK")
+    books.rest_orders(ticker, 3)
+    client = client_for(sim)
+    refusals = [3]
+
+    def flaky(url: str, headers: Any, timeout: float) -> Any:
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        return websocket_connect(url, headers, timeout)
+
+    md = MarketData(
+        [ticker],
+        ws_url=sim.account.ws_url,
+        auth=books.signer(),
+        rest=client,
+        fallback_after=2,
+        poll_interval=0.1,
+        backoff=FAST,
+        connector=flaky,
+    )
+    with client, md:
+        wait_until(lambda: md.mode == "ws" and md.ws is not None and md.ws.connections == 1)
+        books.rest_orders(ticker, 2)
+        books.wait_equal(md, ticker)
+        modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
+        assert modes == ["rest", "ws"]

@@ -1,0 +1,505 @@
+"""The WebSocket feed: the protocol on fabricated messages, the connection thread on a fake
+connection and manual time, and the whole thing against the simulator over a real socket."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
+from kalshi_cli.feed.ws import DEFAULT_CHANNELS, Backoff, FeedSession, WsFeed
+from kalshi_cli.models import Orderbook
+from tests.feed import wire
+from tests.feed.helpers import SimBooks, wait_until
+
+D = Decimal
+
+
+@dataclass
+class Harness:
+    session: FeedSession
+    books: BookSet
+    clock: ManualClock
+    events: list[FeedEvent] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def feed(self, *texts: str) -> None:
+        for text in texts:
+            self.session.handle(text)
+
+    def kinds(self) -> list[tuple[EventKind, str | None]]:
+        return [(e.kind, e.ticker) for e in self.events]
+
+
+def make(tickers: tuple[str, ...] = ("A", "B")) -> Harness:
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    books.add(tickers)
+    clock = ManualClock()
+    session = FeedSession(books, events.append, clock=clock, resnapshot_timeout=2.0)
+    h = Harness(session, books, clock, events)
+    session.open(lambda text: h.sent.append(json.loads(text)))
+    return h
+
+
+def subscribed_with_books(h: Harness, sid: int = 7) -> None:
+    """Answer the orderbook subscribe and deliver a snapshot of A and B."""
+    h.feed(
+        wire.subscribed(1, "orderbook_delta", sid),
+        wire.snapshot(sid, 1, "A", yes=[["0.4000", "10.00"]], no=[["0.5000", "5.00"]]),
+        wire.snapshot(sid, 2, "B", yes=[["0.1000", "1.00"]]),
+    )
+    h.events.clear()
+    h.sent.clear()
+
+
+def test_open_subscribes_each_channel_with_the_markets() -> None:
+    h = make()
+    assert [c["cmd"] for c in h.sent] == ["subscribe"] * len(DEFAULT_CHANNELS)
+    assert [c["id"] for c in h.sent] == [1, 2, 3, 4, 5]
+    by_channel = {c["params"]["channels"][0]: c["params"] for c in h.sent}
+    assert set(by_channel) == {
+        "orderbook_delta",
+        "ticker",
+        "fill",
+        "user_orders",
+        "market_lifecycle_v2",
+    }
+    assert by_channel["orderbook_delta"]["market_tickers"] == ["A", "B"]
+    assert by_channel["user_orders"]["market_tickers"] == ["A", "B"]
+    assert "market_tickers" not in by_channel["market_lifecycle_v2"]
+
+
+def test_snapshot_then_deltas() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(
+        wire.delta(7, 3, "A", "yes 0.4100 2.00"),
+        wire.delta(7, 4, "A", "no 0.5000 -5.00"),
+        wire.delta(7, 5, "B", "yes 0.1000 -1.00"),
+    )
+    a = h.books.orderbook("A")
+    assert a == Orderbook("A", ((D("0.41"), D(2)), (D("0.40"), D(10))), ())
+    assert h.books.orderbook("B") == Orderbook("B", (), ())
+    assert h.kinds() == [(EventKind.BOOK, "A"), (EventKind.BOOK, "A"), (EventKind.BOOK, "B")]
+    assert h.sent == []
+
+
+def test_gap_marks_every_market_of_the_subscription_stale_and_resnapshots() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.delta(7, 4, "A", "yes 0.4000 1.00"))  # seq 3 was lost
+    assert not h.books.is_fresh("A") and not h.books.is_fresh("B")
+    assert {(e.kind, e.ticker, e.reason) for e in h.events} == {
+        (EventKind.STALE, "A", "seq_gap"),
+        (EventKind.STALE, "B", "seq_gap"),
+    }
+    assert h.sent == [
+        {
+            "id": 6,
+            "cmd": "update_subscription",
+            "params": {"sids": [7], "market_tickers": ["A", "B"], "action": "get_snapshot"},
+        }
+    ]
+    # deltas for a stale book are ignored; a second gap does not repeat the request
+    h.feed(wire.delta(7, 5, "A", "yes 0.4000 100.00"))
+    h.feed(wire.delta(7, 9, "B", "yes 0.3000 1.00"))
+    assert len(h.sent) == 1
+    h.feed(wire.ok(6, 7), wire.snapshot(7, 10, "A", yes=[["0.4000", "11.00"]]))
+    assert h.books.orderbook("A") == Orderbook("A", ((D("0.40"), D(11)),), ())
+    assert not h.books.is_fresh("B")
+    h.feed(wire.snapshot(7, 11, "B"))
+    assert h.books.is_fresh("B")
+    h.feed(wire.delta(7, 12, "B", "no 0.2000 3.00"))
+    assert h.books.orderbook("B") == Orderbook("B", (), ((D("0.20"), D(3)),))
+
+
+def test_snapshot_after_a_gap_is_taken_but_the_others_resync() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.snapshot(7, 9, "A", yes=[["0.3000", "1.00"]]))
+    assert h.books.is_fresh("A")
+    assert not h.books.is_fresh("B")
+    assert h.sent[-1]["params"]["market_tickers"] == ["B"]
+
+
+def test_unanswered_snapshot_request_is_repeated() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.delta(7, 5, "A", "yes 0.4000 1.00"))
+    assert len(h.sent) == 1
+    h.clock.advance(1.0)
+    h.session.tick()
+    assert len(h.sent) == 1
+    h.clock.advance(1.5)
+    h.session.tick()
+    assert len(h.sent) == 2
+    assert h.sent[1]["params"]["action"] == "get_snapshot"
+    assert sorted(h.sent[1]["params"]["market_tickers"]) == ["A", "B"]
+
+
+def test_refused_get_snapshot_resubscribes_the_channel() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.delta(7, 5, "A", "yes 0.4000 1.00"))
+    h.feed(wire.error(6, 13, "Unsupported action"))
+    assert [c["cmd"] for c in h.sent[1:]] == ["unsubscribe", "subscribe"]
+    assert h.sent[1]["params"] == {"sids": [7]}
+    assert h.sent[2]["params"] == {"channels": ["orderbook_delta"], "market_tickers": ["A", "B"]}
+    assert any(e.kind is EventKind.ERROR for e in h.events)
+    # late messages of the old subscription are dropped; the new one starts from its snapshot
+    h.feed(wire.delta(7, 6, "A", "yes 0.9000 1.00"))
+    h.feed(wire.subscribed(8, "orderbook_delta", 9), wire.snapshot(9, 1, "A"))
+    assert h.books.orderbook("A") == Orderbook("A", (), ())
+
+
+def test_terminal_channel_error_resubscribes() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.error(0, 25, "Subscription buffer overflow", sid=7))
+    assert not h.books.is_fresh("A")
+    assert [c["cmd"] for c in h.sent] == ["unsubscribe", "subscribe"]
+
+
+def test_ok_with_the_next_seq_is_not_a_gap_either_way() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.ok(6, 7, seq=2))  # reports the current seq: not consumed
+    h.feed(wire.delta(7, 3, "A", "yes 0.4000 1.00"))
+    h.feed(wire.ok(7, 7, seq=4))  # consumes a number
+    h.feed(wire.delta(7, 5, "A", "yes 0.4000 1.00"))
+    assert h.books.is_fresh("A") and h.books.is_fresh("B")
+    assert h.books.orderbook("A").yes_bids == ((D("0.40"), D(12)),)  # type: ignore[union-attr]
+
+
+def test_impossible_delta_resnapshots_that_market_only() -> None:
+    h = make()
+    subscribed_with_books(h)
+    h.feed(wire.delta(7, 3, "A", "no 0.5000 -6.00"))
+    assert not h.books.is_fresh("A") and h.books.is_fresh("B")
+    assert h.sent[0]["params"]["market_tickers"] == ["A"]
+    assert (EventKind.STALE, "A") in h.kinds()
+
+
+def test_private_and_market_messages_pass_through() -> None:
+    h = make()
+    h.feed(
+        wire.subscribed(3, "fill", 2),
+        wire.fill(2, "A"),
+        wire.user_order(4, "A"),
+        wire.ticker_msg(5, "B"),
+        wire.lifecycle(6, 1, "A"),
+        wire.lifecycle(6, 2, "OTHER"),  # lifecycle covers every market: only ours are passed
+        wire.lifecycle(6, 4, "B", "settled"),  # seq 3 lost
+    )
+    kinds = h.kinds()
+    assert kinds == [
+        (EventKind.FILL, "A"),
+        (EventKind.USER_ORDER, "A"),
+        (EventKind.TICKER, "B"),
+        (EventKind.LIFECYCLE, "A"),
+        (EventKind.GAP, None),
+        (EventKind.LIFECYCLE, "B"),
+    ]
+    assert h.events[0].data is not None and h.events[0].data["count_fp"] == "278.00"
+    assert h.events[5].data is not None and h.events[5].data["event_type"] == "settled"
+
+
+def test_markets_added_and_removed_on_a_live_subscription() -> None:
+    h = make(("A",))
+    h.feed(wire.subscribed(1, "orderbook_delta", 7), wire.subscribed(4, "user_orders", 8))
+    h.sent.clear()
+    h.books.add(["C"])
+    h.session.add_markets(["C"])
+    updates = [c for c in h.sent if c["cmd"] == "update_subscription"]
+    assert {(c["params"]["sids"][0], c["params"]["action"]) for c in updates} == {
+        (7, "add_markets"),
+        (8, "add_markets"),
+    }
+    # ticker and fill were never acknowledged: they are still pending, not subscribed twice
+    assert not [c for c in h.sent if c["cmd"] == "subscribe"]
+    h.sent.clear()
+    h.session.remove_markets(["C"])
+    assert {c["params"]["action"] for c in h.sent} == {"delete_markets"}
+
+
+def test_no_markets_means_no_market_filtered_subscription() -> None:
+    h = make(())
+    assert [c["params"]["channels"][0] for c in h.sent] == ["market_lifecycle_v2"]
+    h.sent.clear()
+    h.books.add(["A"])
+    h.session.add_markets(["A"])
+    assert sorted(c["params"]["channels"][0] for c in h.sent) == [
+        "fill",
+        "orderbook_delta",
+        "ticker",
+        "user_orders",
+    ]
+
+
+def test_backoff_is_full_jitter_and_capped() -> None:
+    backoff = Backoff(base=0.5, cap=4.0, rng=random.Random(7))
+    for attempt in range(12):
+        bound = min(4.0, 0.5 * 2**attempt)
+        samples = [backoff.delay(attempt) for _ in range(200)]
+        assert all(0 <= s <= bound for s in samples)
+        assert max(samples) > bound * 0.8  # the whole range is used, not a fixed delay
+        assert min(samples) < bound * 0.2
+
+
+# ------------------------------------------------------------------------------------------
+# The connection thread on a fake connection and manual time
+
+
+class StubSigner:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def headers_for(self, method: str, path: str) -> dict[str, str]:
+        self.calls.append((method, path))
+        return {
+            "KALSHI-ACCESS-KEY": "k",
+            "KALSHI-ACCESS-TIMESTAMP": "1",
+            "KALSHI-ACCESS-SIGNATURE": "s",
+        }
+
+
+def fake_feed(
+    server: wire.FakeServer, events: list[FeedEvent], **kwargs: Any
+) -> tuple[WsFeed, StubSigner]:
+    signer = StubSigner()
+    feed = WsFeed(
+        "ws://sim.invalid/trade-api/ws/v2",
+        ["A"],
+        sink=events.append,
+        auth=signer,
+        clock=server.clock,
+        idle_timeout=1.0,
+        backoff=Backoff(base=0.2, cap=1.0, rng=random.Random(1)),
+        connector=server.connect,
+        **kwargs,
+    )
+    return feed, signer
+
+
+def running(feed: WsFeed) -> Callable[[], None]:
+    feed.start()
+    return feed.stop
+
+
+def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    server.books["A"] = ([["0.4000", "3.00"]], [])
+    events: list[FeedEvent] = []
+    feed, signer = fake_feed(server, events)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        assert signer.calls[0] == ("GET", "/trade-api/ws/v2")
+        assert server.headers[0]["KALSHI-ACCESS-SIGNATURE"] == "s"
+        first = server.connections[0]
+        # not even a ping arrives: fake time runs on, the watchdog trips, a new connection comes
+        server.silent = True
+        wait_until(lambda: len(server.connections) >= 2)
+        server.silent = False
+        assert first.closed
+        assert any(e.kind is EventKind.STALE and e.reason == "idle" for e in events)
+        assert any(e.kind is EventKind.DISCONNECTED and e.reason == "idle" for e in events)
+        wait_until(lambda: feed.is_fresh("A"))
+        second = server.connections[-1]
+        assert sorted(c["params"]["channels"][0] for c in second.sent) == sorted(DEFAULT_CHANNELS)
+        assert second.sent[0]["id"] == 1  # command ids restart with the session
+        assert feed.book("A") == Orderbook("A", ((D("0.40"), D(3)),), ())
+    finally:
+        stop()
+
+
+def test_pings_keep_a_quiet_connection_alive() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        start = clock.monotonic()
+        wait_until(lambda: clock.monotonic() - start > 5.0)  # five idle timeouts of fake time
+        assert len(server.connections) == 1
+        assert feed.is_fresh("A")
+    finally:
+        stop()
+
+
+def test_refused_connections_back_off_and_count() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    server.refuse = 3
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        refused = [e for e in events if e.kind is EventKind.DISCONNECTED]
+        assert len(refused) == 3
+        assert all("ConnectionRefusedError" in e.reason for e in refused)
+        assert feed.consecutive_failures == 0  # reset by the connection that delivered
+        assert len(server.headers) == 4  # every attempt signs afresh
+    finally:
+        stop()
+
+
+def test_server_close_reconnects() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        server.connections[0].push("", wire.CLOSE)
+        wait_until(lambda: len(server.connections) == 2 and feed.is_fresh("A"))
+        assert any(e.reason == "closed by server" for e in events)
+    finally:
+        stop()
+
+
+def test_connection_lost_while_subscribing_reconnects() -> None:
+    server = wire.FakeServer()
+    server.break_sends = 1
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        assert len(server.connections) == 2
+        lost = [e.reason for e in events if e.kind is EventKind.DISCONNECTED]
+        assert lost and lost[0].startswith("connection lost")
+    finally:
+        stop()
+
+
+def test_malformed_message_resyncs_books() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        conn = server.connections[0]
+        conn.push('{"type": "orderbook_delta", "sid": 1}')
+        wait_until(
+            lambda: any(c.get("params", {}).get("action") == "get_snapshot" for c in conn.sent)
+        )
+        assert any(e.kind is EventKind.ERROR and "bad message" in e.reason for e in events)
+        wait_until(lambda: feed.is_fresh("A"))
+    finally:
+        stop()
+
+
+# ------------------------------------------------------------------------------------------
+# Against the simulator, over a real socket
+
+
+def test_sim_snapshot_then_deltas_equal_rest_book(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("FEED-A")
+    books.rest_orders(ticker, 3)
+    events: list[FeedEvent] = []
+    feed = books.feed([ticker], events)
+    feed.start()
+    try:
+        wait_until(lambda: feed.book(ticker) is not None)
+        assert feed.book(ticker) == books.rest_book(ticker)
+        books.rest_orders(ticker, 6)
+        books.cross(ticker)
+        books.wait_equal(feed, ticker)
+        assert feed.connections == 1
+        assert any(e.kind is EventKind.BOOK for e in events)
+    finally:
+        feed.stop()
+
+
+def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("FEED-GAP")
+    events: list[FeedEvent] = []
+    feed = books.feed([ticker], events)
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(ticker))
+        sim.set_faults(ws_seq_gap_rate=0.3, seed=11)
+        for _ in range(4):
+            books.rest_orders(ticker, 5)
+        wait_until(lambda: any(e.reason == "seq_gap" for e in events))
+        sim.clear_faults()
+        books.rest_orders(ticker, 1)  # one more delta after the faults, on a fresh book
+        books.wait_equal(feed, ticker)
+        assert feed.connections == 1  # resynced in place, not by reconnecting
+    finally:
+        feed.stop()
+
+
+def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("FEED-DROP")
+    events: list[FeedEvent] = []
+    feed = books.feed([ticker], events)
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(ticker))
+        sim.set_faults(ws_drop_rate=0.5, seed=3)
+        for _ in range(3):
+            books.rest_orders(ticker, 3)
+            if feed.connections > 1:
+                break
+        wait_until(lambda: feed.connections > 1)
+        sim.clear_faults()
+        books.rest_orders(ticker, 2)
+        books.wait_equal(feed, ticker)
+        assert any(e.kind is EventKind.DISCONNECTED for e in events)
+        assert feed.session.sids.keys() >= {"orderbook_delta", "user_orders", "fill"}
+    finally:
+        feed.stop()
+
+
+def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("FEED-QUIET")
+    books.rest_orders(ticker, 2)
+    events: list[FeedEvent] = []
+    feed = books.feed([ticker], events, idle_timeout=0.5)
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(ticker))
+        sim.set_faults(ws_silence_s=1.5)
+        books.rest_orders(ticker, 2)  # changes the sim's book while the feed hears nothing
+        wait_until(lambda: not feed.is_fresh(ticker))
+        assert feed.book(ticker) is None  # no stale book is handed out
+        wait_until(lambda: feed.connections >= 2 and feed.is_fresh(ticker), timeout=10)
+        books.wait_equal(feed, ticker)
+        assert any(e.kind is EventKind.STALE and e.reason == "idle" for e in events)
+    finally:
+        feed.stop()
+
+
+def test_sim_refuses_an_unsigned_handshake(sim: Any) -> None:
+    books = SimBooks(sim)
+    ticker = books.market("FEED-AUTH")
+    events: list[FeedEvent] = []
+    feed = books.feed([ticker], events, signed=False)
+    feed.start()
+    try:
+        wait_until(lambda: feed.consecutive_failures >= 2)
+        assert feed.connections == 0
+        assert not feed.is_fresh(ticker)
+        refused = [e.reason for e in events if e.kind is EventKind.DISCONNECTED]
+        assert refused and "401" in refused[0]
+    finally:
+        feed.stop()
