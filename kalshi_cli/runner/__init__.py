@@ -1,0 +1,25 @@
+"""The trade loop behind `kalshi trade`: see docs/trade-loop.md.
+
+`session.trade()` is the command's one library call; `TradeLoop` is the loop itself, built by
+`session.build_loop()` from injected parts so tests drive it tick by tick.
+"""
+
+from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
+from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
+from kalshi_cli.runner.session import Parts, StartupRefused, build_loop, trade
+from kalshi_cli.runner.summary import Summary
+
+__all__ = [
+    "LoopSettings",
+    "MarketFeed",
+    "Parts",
+    "Selection",
+    "StartupRefused",
+    "Summary",
+    "TradeConfig",
+    "TradeLoop",
+    "TradeOptions",
+    "build_loop",
+    "load_trade_config",
+    "trade",
+]

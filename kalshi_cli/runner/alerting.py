@@ -1,0 +1,90 @@
+"""The trade loop's alerts, posted through `kalshi_cli.alerts` without slowing the loop.
+
+A notify can take as long as a channel's deadline, so alerts go on a queue that one daemon
+thread drains. That thread opens its own connection to the state file (a SQLite connection
+belongs to the thread that made it) for the router's de-duplication ledger. With no channel
+configured nothing is started and `post` only logs.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
+
+if TYPE_CHECKING:
+    from kalshi_cli.alerts import AlertLedger
+
+LedgerFactory = Callable[[], "AlertLedger"]
+
+# what the loop alerts on: event name -> (severity, title, runbook)
+KINDS: dict[str, tuple[Severity, str, str]] = {
+    "circuit_breaker": (
+        Severity.CRITICAL,
+        "Daily circuit breaker tripped",
+        Runbook.CIRCUIT_BREAKER,
+    ),
+    "safe_mode": (Severity.CRITICAL, "Trading entered SAFE_MODE", Runbook.SAFE_MODE),
+    "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED", Runbook.KILL_SWITCH),
+    "stop_loss": (Severity.WARNING, "Stop-loss fired", Runbook.POSITION_LIMIT),
+    "position_breach": (Severity.CRITICAL, "Position over its limit", Runbook.POSITION_LIMIT),
+    "feed_stale": (Severity.WARNING, "Market data feed stale", Runbook.STALE_FEED),
+    "daily_summary": (Severity.INFO, "Trade loop daily summary", Runbook.INDEX),
+}
+
+
+class TradeAlerts:
+    def __init__(self, router: AlertRouter, ledger_factory: LedgerFactory) -> None:
+        self.router = router
+        self._ledger_factory = ledger_factory
+        self._queue: queue.Queue[Alert | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.problems: list[str] = []
+        if router.channels:
+            self._thread = threading.Thread(target=self._run, name="trade-alerts", daemon=True)
+            self._thread.start()
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, object], state_path: Path) -> TradeAlerts:
+        def ledger() -> AlertLedger:
+            from kalshi_cli.store import Store
+
+            # the store's record_alert returns the row written; the router ignores it
+            return cast("AlertLedger", Store.open(state_path))
+
+        return cls(AlertRouter.from_config(section), ledger)
+
+    @property
+    def enabled(self) -> bool:
+        return self._thread is not None
+
+    def post(self, kind: str, key: str, summary: str, details: Mapping[str, str]) -> None:
+        """Queue one alert; `key` makes the fingerprint, so one market's breach is one alert."""
+        if self._thread is None:
+            return
+        severity, title, runbook = KINDS[kind]
+        fingerprint = f"trade.{kind}" + (f".{key}" if key else "")
+        self._queue.put(Alert(fingerprint, severity, title, summary, runbook, dict(details)))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+        self._thread = None
+
+    def _run(self) -> None:
+        ledger = self._ledger_factory()
+        while True:
+            alert = self._queue.get()
+            if alert is None:
+                break
+            report = self.router.notify(alert, ledger)
+            self.problems.extend(report.problems)
+        close = getattr(ledger, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,344 @@
+"""From a strategy's decision to the exchange, and fills back into the loop's view.
+
+An intent goes: risk `evaluate` (in memory, the trading state read fresh from the state file)
+-> cancels of the orders it `replaces` (the intent is dropped unless every cancel succeeded) ->
+`OrderService.submit` (intent written, request sent once, answer written). No REST call is
+made on the way, so the time from a book change to the order on the wire is the strategy, the
+risk rules, one SQLite write and one HTTP POST. After every exchange call the API error guard
+hears how it went; while it asks for a backoff, nothing is sent.
+
+Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
+the record: each one (and each order answer that reports a fill, and a timer as the fallback for
+a lost message) makes the loop read new fills from `GET /portfolio/fills`. Each fill is applied
+once (by fill id) to the in-memory view and written to the state file with its realized P&L,
+which is what the daily circuit breaker adds up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.errors import ApiError, KalshiError, OrderOutcomeUnknown, TransportError
+from kalshi_cli.models import ZERO, Action, Side, from_book, to_book
+from kalshi_cli.pnl import fill_record_from_api
+from kalshi_cli.risk import RiskEngine
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
+from kalshi_cli.strategies import Cancel, Intent
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.models import Fill
+    from kalshi_cli.orders import OrderService
+    from kalshi_cli.store import FillRecord, Store
+
+
+@dataclass
+class Sent:
+    """What the loop remembers of an order it sent, for fill latency and slippage."""
+
+    client_order_id: str
+    side: Side
+    action: Action
+    price: Decimal
+    model_fair: Decimal
+    strategy: str
+    sent_at: float  # monotonic
+
+
+@dataclass
+class Counters:
+    orders: int = 0
+    fills: int = 0
+    denied: int = 0
+    cancels: int = 0
+    errors: int = 0
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        client: KalshiClient,
+        store: Store,
+        orders: OrderService,
+        risk: RiskEngine,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        dry_run: bool = False,
+        on_submit: Callable[[], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.orders = orders
+        self.risk = risk
+        self.portfolio = portfolio
+        self.log = log
+        self.clock = clock
+        self.dry_run = dry_run
+        self.on_submit = on_submit
+        self.counters = Counters()
+        self.sent: dict[str, Sent] = {}  # order id -> what was sent
+        self.mine: set[str] = set()  # order ids this run placed
+        self.backoff_until = 0.0  # monotonic
+        self.fills_due = False
+        self._seen: set[str] = set()  # fill ids applied
+        self._last_fill_ts = clock.wall()
+
+    # ---------------------------------------------------------------- guard
+
+    @property
+    def backing_off(self) -> bool:
+        return self.clock.monotonic() < self.backoff_until
+
+    def _ok(self) -> None:
+        self.risk.api_guard.record_success()
+
+    def _failed(self, error: BaseException) -> None:
+        self.counters.errors += 1
+        verdict = self.risk.api_guard.record_error(error)
+        if verdict.delay_s > 0:
+            self.backoff_until = self.clock.monotonic() + verdict.delay_s
+
+    # ---------------------------------------------------------------- intents
+
+    def execute(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
+        """Evaluate and, when allowed, send; True when an order went out (or would have)."""
+        self.log.emit("signal", _intent_fields(intent))
+        view = self.portfolio.view(intent.ticker)
+        ctx = self.risk.context(
+            view,
+            total_exposure=self.portfolio.total_exposure(),
+            last_data_at=last_data_at,
+            in_sync=in_sync,
+        )
+        denials = self.risk.evaluate(intent, ctx)
+        if denials:
+            self.counters.denied += 1
+            return False
+        if self.dry_run:
+            self.log.emit("dry_run_order", _intent_fields(intent))
+            return True
+        if intent.replaces and not self._cancel_all(intent.ticker, intent.replaces, "replaced"):
+            self.log.emit(
+                "intent_dropped",
+                {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
+            )
+            return False
+        return self._submit(intent)
+
+    def _submit(self, intent: Intent) -> bool:
+        from kalshi_cli.client.requests import CreateOrder
+
+        book = to_book(intent.side, intent.action, intent.price)
+        create = CreateOrder(
+            ticker=intent.ticker,
+            book_side=book.book_side,
+            price=book.yes_price,
+            count=intent.count,
+            time_in_force=intent.time_in_force,
+            post_only=intent.post_only,
+            reduce_only=intent.reduce_only,
+        )
+        sent_at = self.clock.monotonic()
+        try:
+            outcome = self.orders.submit(
+                create,
+                side=intent.side,
+                action=intent.action,
+                strategy=intent.strategy,
+                model_fair=intent.model_fair,
+                reason=intent.reason,
+            )
+        except OrderOutcomeUnknown as exc:
+            self._failed(exc)
+            self.log.emit("order_unknown", {**_intent_fields(intent), "error": exc.message})
+            return False
+        except (ApiError, TransportError) as exc:
+            self._failed(exc)
+            self.log.emit("order_rejected", {**_intent_fields(intent), "error": exc.message})
+            return False
+        finally:
+            self.risk.record_sent()
+            if self.on_submit is not None:
+                self.on_submit()
+        self._ok()
+        self.counters.orders += 1
+        if outcome.order_id:
+            self.mine.add(outcome.order_id)
+            self.sent[outcome.order_id] = Sent(
+                create.client_order_id,
+                intent.side,
+                intent.action,
+                intent.price,
+                intent.model_fair,
+                intent.strategy,
+                sent_at,
+            )
+        self.log.emit(
+            "order_placed",
+            {
+                **_intent_fields(intent),
+                "client_order_id": create.client_order_id,
+                "order_id": outcome.order_id,
+                "status": outcome.status,
+                "filled": outcome.fill_count,
+                "remaining": outcome.remaining_count,
+            },
+        )
+        if outcome.order_id and outcome.remaining_count > 0 and outcome.status == "resting":
+            self.portfolio.add_order(
+                OpenOrder(
+                    outcome.order_id,
+                    create.client_order_id,
+                    intent.ticker,
+                    intent.side,
+                    intent.action,
+                    intent.price,
+                    outcome.remaining_count,
+                    intent.strategy,
+                )
+            )
+        if outcome.fill_count > 0:
+            # the position must be known before the next decision in this market
+            self.sync_fills()
+        return True
+
+    # ---------------------------------------------------------------- cancels
+
+    def cancel(self, decision: Cancel) -> bool:
+        if self.dry_run:
+            self.log.emit(
+                "dry_run_cancel", {"ticker": decision.ticker, "order_id": decision.order_id}
+            )
+            return True
+        return self._cancel_all(decision.ticker, (decision.order_id,), decision.reason)
+
+    def _cancel_all(self, ticker: str, order_ids: Iterable[str], reason: str) -> bool:
+        ok = True
+        for order_id in order_ids:
+            ok = self.cancel_order(ticker, order_id, reason) and ok
+        return ok
+
+    def cancel_order(self, ticker: str, order_id: str, reason: str) -> bool:
+        try:
+            result = self.client.cancel_order(order_id, ticker=ticker)
+        except KalshiError as exc:
+            self._failed(exc)
+            self.log.emit(
+                "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
+            )
+            return False
+        self._ok()
+        self.counters.cancels += 1
+        self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        self.log.emit(
+            "order_cancelled",
+            {
+                "ticker": ticker,
+                "order_id": order_id,
+                "reduced_by": result.reduced_by,
+                "reason": reason,
+            },
+        )
+        return True
+
+    # ---------------------------------------------------------------- fills
+
+    def sync_fills(self, *, since_ts: int | None = None) -> int:
+        """Read new fills from the exchange; apply and record each one once."""
+        self.fills_due = False
+        try:
+            fills = list(
+                self.client.iter_fills(min_ts=since_ts if since_ts is not None else self._since())
+            )
+        except KalshiError as exc:
+            self._failed(exc)
+            self.fills_due = True
+            self.log.emit("fill_sync_failed", {"error": exc.one_line()})
+            return 0
+        self._ok()
+        new = [f for f in fills if f.ticker in self.portfolio.markets and not self._known(f)]
+        new.sort(key=lambda f: (f.ts or 0, f.created_time))
+        for fill in new:
+            self._apply(fill)
+        return len(new)
+
+    def _since(self) -> int:
+        # fills are read with a margin: a fill of the same second may land after a read
+        return int(self._last_fill_ts) - 2
+
+    def _known(self, fill: Fill) -> bool:
+        return fill.fill_id in self._seen
+
+    def load_seen(self, records: Iterable[FillRecord]) -> None:
+        """The fills already applied (replayed from the state file at start)."""
+        for record in records:
+            self._seen.add(record.fill_id)
+            self._last_fill_ts = max(self._last_fill_ts, record.ts)
+
+    def _apply(self, fill: Fill) -> None:
+        sent = self.sent.get(fill.order_id)
+        intent = None if sent is not None else self.store.intent_by_order_id(fill.order_id)
+        strategy = sent.strategy if sent else (intent.strategy if intent else None)
+        coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
+        record = fill_record_from_api(fill, client_order_id=coid, strategy=strategy)
+        event = self.portfolio.apply_fill(
+            fill.ticker,
+            fill.book_side,
+            fill.yes_price,
+            fill.count,
+            fill.fee,
+            ts=record.ts,
+            strategy=strategy,
+        )
+        self.store.record_fill(replace(record, realized_pnl=event.net))
+        self._seen.add(fill.fill_id)
+        self._last_fill_ts = max(self._last_fill_ts, record.ts)
+        self.counters.fills += 1
+        self.log.emit("fill_received", self._fill_fields(fill, sent, event.net))
+
+    def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:
+        side = sent.side if sent else Side.YES
+        action, price = from_book(fill.book_side, fill.yes_price, side)
+        fields: dict[str, Any] = {
+            "ticker": fill.ticker,
+            "side": side,
+            "action": action,
+            "price": price,
+            "count": fill.count,
+            "fee": fill.fee,
+            "order_id": fill.order_id,
+            "fill_id": fill.fill_id,
+            "realized_pnl": realized,
+            "position": self.portfolio.position(fill.ticker),
+        }
+        if sent is not None:
+            worse = price - sent.price if sent.action is Action.BUY else sent.price - price
+            fields["latency_ms"] = round((self.clock.monotonic() - sent.sent_at) * 1000, 3)
+            fields["slippage"] = worse
+            fields["model_fair"] = sent.model_fair
+            fields["strategy"] = sent.strategy
+        return fields
+
+
+def _intent_fields(intent: Intent) -> dict[str, Any]:
+    return {
+        "ticker": intent.ticker,
+        "side": intent.side,
+        "action": intent.action,
+        "price": intent.price,
+        "count": intent.count,
+        "model_fair": intent.model_fair,
+        "edge": intent.edge_after_fees.quantize(Decimal("0.0001")),
+        "tif": intent.time_in_force,
+        "reduce_only": intent.reduce_only,
+        "strategy": intent.strategy,
+        "reason": intent.reason,
+    }

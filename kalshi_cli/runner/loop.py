@@ -1,0 +1,369 @@
+"""The trade loop: one `tick` at a time, with the clock, the feed and the client injected.
+
+A tick: take the feed's events (book changes, fills, order updates, freshness), read new fills
+when one is due, note trading-state changes made by other processes (`kalshi halt`,
+`cancel-all`), check the daily circuit breaker, then for each market (those whose book changed,
+or all of them on a full pass) run the stop-loss and the strategy and send what the risk engine
+allows. It ends with the heartbeat row and the feed age in the state file, and every
+`status_interval_s` a status line.
+
+`run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
+change reaches the strategy within about a millisecond) and a full pass at least every
+`tick_interval_s`. Nothing in a tick sleeps or reads the wall clock directly, so tests drive it
+with a `ManualClock`, a fake feed and a fake client, thousands of ticks a second.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import BookSide, Orderbook, Side, parse_count
+from kalshi_cli.risk import RiskEngine, utc_day
+from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.execution import Executor
+from kalshi_cli.runner.portfolio import MidHistory, Portfolio, open_order
+from kalshi_cli.runner.summary import Summary
+from kalshi_cli.strategies import Cancel, MarketSnapshot, Strategy
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.orders import OrderService
+    from kalshi_cli.store import Store
+
+CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
+
+
+class MarketFeed(Protocol):
+    """What the loop reads market data through: `kalshi_cli.feed.MarketData` fits."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def book(self, ticker: str) -> Orderbook | None: ...
+
+    def is_fresh(self, ticker: str) -> bool: ...
+
+    def last_message_age(self) -> float: ...
+
+    def drain_events(self) -> list[FeedEvent]: ...
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    strategy_name: str
+    params: Any
+    dry_run: bool = False
+    status_interval_s: float = 60.0
+    tick_interval_s: float = 1.0
+    heartbeat_interval_s: float = 1.0
+    fill_poll_s: float = 5.0
+    poll_s: float = 0.001
+    history_s: float = 600.0
+    pause_file: Path | None = None
+
+
+class TradeLoop:
+    def __init__(
+        self,
+        *,
+        client: KalshiClient,
+        store: Store,
+        orders: OrderService,
+        feed: MarketFeed,
+        clock: Clock,
+        strategy: Strategy[Any],
+        risk: RiskEngine,
+        portfolio: Portfolio,
+        log: EventLog,
+        settings: LoopSettings,
+        alerts: TradeAlerts | None = None,
+    ) -> None:
+        self.store = store
+        self.feed = feed
+        self.clock = clock
+        self.strategy = strategy
+        self.risk = risk
+        self.portfolio = portfolio
+        self.log = log
+        self.settings = settings
+        self.alerts = alerts
+        self.executor = Executor(
+            client=client,
+            store=store,
+            orders=orders,
+            risk=risk,
+            portfolio=portfolio,
+            log=log,
+            clock=clock,
+            dry_run=settings.dry_run,
+        )
+        self.history = MidHistory(settings.history_s)
+        self.ticks = 0
+        self.closed: set[str] = set()
+        self.paused_by_signal = False
+        self._paused = False
+        self._state = ""
+        self._day = utc_day(clock.wall())
+        self._started = clock.monotonic()
+        self._realized_at_start = portfolio.pnl.realized
+        self._next_heartbeat = self._started
+        self._next_status = self._started + settings.status_interval_s
+        self._next_fill_poll = self._started + settings.fill_poll_s
+        self._breached: set[str] = set()
+
+    # ---------------------------------------------------------------- running
+
+    def run(
+        self,
+        *,
+        stop: threading.Event,
+        duration_s: float | None = None,
+        max_ticks: int | None = None,
+    ) -> None:
+        deadline = None if duration_s is None else self._started + duration_s
+        next_full = self.clock.monotonic()
+        while not stop.is_set():
+            now = self.clock.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if max_ticks is not None and self.ticks >= max_ticks:
+                break
+            events = self.feed.drain_events()
+            full = now >= next_full
+            if events or full:
+                self.tick(events, full=full)
+                if full:
+                    next_full = now + self.settings.tick_interval_s
+            else:
+                self.clock.sleep(self.settings.poll_s)
+
+    def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
+        self.ticks += 1
+        changed = self._handle_events(events)
+        now_m = self.clock.monotonic()
+        if self.executor.fills_due or now_m >= self._next_fill_poll:
+            self.executor.sync_fills()
+            self._next_fill_poll = now_m + self.settings.fill_poll_s
+        self._watch_state()
+        self.risk.check_circuit_breaker()
+        self._check_breaches()
+        tickers = (
+            self.portfolio.markets if full else [t for t in changed if t in self.portfolio.markets]
+        )
+        for ticker in tickers:
+            self._trade(ticker)
+        self._housekeeping(now_m)
+
+    # ---------------------------------------------------------------- one market
+
+    def _trade(self, ticker: str) -> None:
+        if ticker in self.closed:
+            return
+        book = self.feed.book(ticker)
+        if book is None:
+            return
+        now = self.clock.wall()
+        mids = self.history.record(ticker, now, book)
+        fresh = self.feed.is_fresh(ticker)
+        last_data_at = now - self.feed.last_message_age() if fresh else None
+        view = self.portfolio.view(ticker)
+        stops = self.risk.stop_loss(view, book)
+        if stops:
+            self._stop_loss(ticker, stops, last_data_at, fresh)
+            return
+        if self.executor.backing_off or self.paused:
+            return
+        market = self.portfolio.markets[ticker]
+        snapshot = MarketSnapshot(ticker, now, book, mids, market.price_ranges)
+        try:
+            decisions = self.strategy.decide(snapshot, view, self.settings.params)
+        except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
+            self.log.emit("strategy_error", {"ticker": ticker, "error": repr(exc)})
+            return
+        for decision in decisions:
+            if isinstance(decision, Cancel):
+                self.executor.cancel(decision)
+            else:
+                self.executor.execute(decision, last_data_at=last_data_at, in_sync=fresh)
+
+    def _stop_loss(
+        self, ticker: str, stops: list[Any], last_data_at: float | None, fresh: bool
+    ) -> None:
+        first = stops[0]
+        self.log.emit("stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)})
+        self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
+        if self.executor.backing_off:
+            return
+        for intent in stops:
+            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+    # ---------------------------------------------------------------- events from the feed
+
+    def _handle_events(self, events: Iterable[FeedEvent]) -> set[str]:
+        changed: set[str] = set()
+        for event in events:
+            kind, ticker = event.kind, event.ticker
+            if kind is EventKind.BOOK and ticker is not None:
+                changed.add(ticker)
+            elif kind is EventKind.FILL:
+                self.executor.fills_due = True
+            elif kind is EventKind.USER_ORDER and event.data is not None:
+                self._order_update(event.data)
+            elif kind is EventKind.STALE and ticker is not None:
+                self.log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
+                self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
+            elif kind is EventKind.FRESH and ticker is not None:
+                self.log.emit("feed_fresh", {"ticker": ticker})
+            elif kind is EventKind.LIFECYCLE and event.data is not None:
+                self._lifecycle(event.data)
+            elif kind is not EventKind.TICKER:
+                self.log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+        return changed
+
+    def _order_update(self, data: Any) -> None:
+        order_id = str(data.get("order_id", ""))
+        ticker = str(data.get("ticker", ""))
+        status = str(data.get("status", ""))
+        remaining = parse_count(data.get("remaining_count_fp", "0"))
+        if parse_count(data.get("fill_count_fp", "0")) > 0:
+            self.executor.fills_due = True
+        if order_id in self.portfolio.orders:
+            self.portfolio.update_order(order_id, remaining=remaining, status=status)
+        elif status == "resting" and ticker in self.portfolio.markets:
+            # placed elsewhere (by hand): it still counts toward the position limit
+            self.portfolio.add_order(
+                open_order(
+                    order_id=order_id,
+                    client_order_id=str(data.get("client_order_id", "")),
+                    ticker=ticker,
+                    book_side=BookSide(str(data.get("book_side", "bid"))),
+                    yes_price=Decimal(str(data.get("yes_price_dollars", "0"))),
+                    side=Side.YES,
+                    remaining=remaining,
+                    strategy=None,
+                )
+            )
+
+    def _lifecycle(self, data: Any) -> None:
+        ticker = str(data.get("market_ticker", ""))
+        kind = str(data.get("event_type", ""))
+        if ticker in self.portfolio.markets and kind in CLOSED_EVENTS and ticker not in self.closed:
+            self.closed.add(ticker)
+            self.log.emit("market_closed", {"ticker": ticker, "event_type": kind})
+
+    # ---------------------------------------------------------------- state, pause, breaches
+
+    @property
+    def paused(self) -> bool:
+        pause_file = self.settings.pause_file
+        paused = self.paused_by_signal or (pause_file is not None and pause_file.exists())
+        if paused != self._paused:
+            self._paused = paused
+            self.log.emit("paused" if paused else "unpaused", {"pause_file": pause_file})
+        return paused
+
+    def toggle_pause(self) -> None:
+        """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
+        self.paused_by_signal = not self.paused_by_signal
+
+    def _watch_state(self) -> None:
+        row = self.store.trading_state()
+        if row.state == self._state:
+            return
+        first = not self._state
+        self._state = row.state
+        self.log.emit(
+            "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
+        )
+        if not first and row.state == "HALTED":
+            self._alert("kill_switch", "", f"trading HALTED by {row.source}: {row.reason}", {})
+
+    def _check_breaches(self) -> None:
+        limit = self.risk.limits.max_position_per_market
+        for m in self.portfolio.open_positions():
+            if abs(m.position) > limit and m.ticker not in self._breached:
+                self._breached.add(m.ticker)
+                detail = f"{m.ticker}: position {m.position} over the limit {limit}"
+                self.log.emit("position_breach", {"ticker": m.ticker, "position": m.position})
+                self._alert("position_breach", m.ticker, detail, {"ticker": m.ticker})
+            elif abs(m.position) <= limit:
+                self._breached.discard(m.ticker)
+
+    def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
+        if self.alerts is not None:
+            self.alerts.post(kind, key, summary, details)
+
+    # ---------------------------------------------------------------- heartbeat and status
+
+    def _housekeeping(self, now_m: float) -> None:
+        if now_m >= self._next_heartbeat:
+            self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
+            self._heartbeat()
+        if now_m >= self._next_status:
+            self._next_status = now_m + self.settings.status_interval_s
+            self.log.emit("status", self.summary().to_json())
+        day = utc_day(self.clock.wall())
+        if day != self._day:
+            text = f"{self._day}: realized P&L {self.store.daily_realized_pnl(self._day)}"
+            self._alert("daily_summary", self._day, text, {"day": self._day})
+            self._day = day
+
+    def _heartbeat(self) -> None:
+        now = self.clock.wall()
+        age = self.feed.last_message_age()
+        detail = {
+            "ticks": self.ticks,
+            "orders": self.executor.counters.orders,
+            "fills": self.executor.counters.fills,
+            "state": self._state,
+            "paused": self._paused,
+            "feed_age_s": round(age, 3) if age != float("inf") else None,
+        }
+        self.store.heartbeat(source="trade", detail=detail)
+        if age != float("inf"):
+            self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
+        self.log.emit("heartbeat", detail)
+
+    def summary(self) -> Summary:
+        books = {m.ticker: self.feed.book(m.ticker) for m in self.portfolio.open_positions()}
+        c = self.executor.counters
+        return Summary(
+            uptime_s=self.clock.monotonic() - self._started,
+            ticks=self.ticks,
+            orders=c.orders,
+            fills=c.fills,
+            denied=c.denied,
+            open_positions={m.ticker: m.position for m in self.portfolio.open_positions()},
+            resting_orders=len(self.portfolio.orders),
+            realized_pnl=self.portfolio.pnl.realized - self._realized_at_start,
+            daily_pnl=self.store.daily_realized_pnl(utc_day(self.clock.wall())),
+            unrealized_pnl=self.portfolio.unrealized(books),
+            trading_state=self.store.trading_state().state,
+        )
+
+    # ---------------------------------------------------------------- the end
+
+    def shutdown(self, *, cancel_resting: bool) -> Summary:
+        """Cancel the orders this loop placed (never orders placed by hand), write a last
+        heartbeat, and return the final summary."""
+        if cancel_resting and not self.settings.dry_run:
+            for order in list(self.portfolio.orders.values()):
+                if (
+                    order.order_id in self.executor.mine
+                    or order.strategy == self.settings.strategy_name
+                ):
+                    self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+        self.executor.sync_fills()
+        self._heartbeat()
+        summary = self.summary()
+        self.log.emit("stopped", summary.to_json())
+        return summary

@@ -1,0 +1,168 @@
+"""The loop's own view of its markets, positions and resting orders, kept in memory.
+
+Placing an order must not wait for REST calls, so the loop keeps what the risk engine needs:
+positions and average cost from fills (a `PnlEngine` fed every fill once), the account's resting
+orders in the traded markets (from the state file at start, then from the loop's own submissions
+and the `user_orders` channel), and a short history of each market's mid for the strategies.
+Every fill is first written to the state file, so after a restart the same view is rebuilt from
+the file by `replay`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.models import ZERO, Action, BookSide, Market, Orderbook, Side, from_book
+from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
+from kalshi_cli.strategies import PositionView, RestingOrder
+
+
+@dataclass
+class OpenOrder:
+    order_id: str
+    client_order_id: str
+    ticker: str
+    side: Side
+    action: Action
+    price: Decimal  # of `side`
+    remaining: Decimal
+    strategy: str | None
+
+    @property
+    def view(self) -> RestingOrder:
+        return RestingOrder(self.order_id, self.side, self.action, self.price, self.remaining)
+
+
+def open_order(
+    *,
+    order_id: str,
+    client_order_id: str,
+    ticker: str,
+    book_side: BookSide,
+    yes_price: Decimal,
+    side: Side | None,
+    remaining: Decimal,
+    strategy: str | None,
+) -> OpenOrder:
+    """From exchange (book side, YES price) terms, as seen from `side` (YES when unknown)."""
+    seen_from = side or Side.YES
+    action, price = from_book(book_side, yes_price, seen_from)
+    return OpenOrder(
+        order_id, client_order_id, ticker, seen_from, action, price, remaining, strategy
+    )
+
+
+class Portfolio:
+    def __init__(self, markets: Iterable[Market]) -> None:
+        self.markets: dict[str, Market] = {m.ticker: m for m in markets}
+        self.pnl = PnlEngine()
+        self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
+        self.opened_at: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- positions
+
+    def position(self, ticker: str) -> Decimal:
+        m = self.pnl.markets.get(ticker)
+        return ZERO if m is None else m.position
+
+    def apply_fill(
+        self,
+        ticker: str,
+        book_side: BookSide,
+        yes_price: Decimal,
+        count: Decimal,
+        fee: Decimal,
+        *,
+        ts: float,
+        strategy: str | None,
+    ) -> RealizedEvent:
+        before = self.position(ticker)
+        event = self.pnl.apply_fill(
+            ticker, book_side, yes_price, count, fee, ts=ts, strategy=strategy
+        )
+        after = self.position(ticker)
+        if after == 0:
+            self.opened_at.pop(ticker, None)
+        elif before == 0 or (before > 0) != (after > 0):
+            self.opened_at[ticker] = ts
+        return event
+
+    def open_positions(self) -> list[MarketPnl]:
+        return [m for m in self.pnl.markets.values() if m.position != 0]
+
+    # ---------------------------------------------------------------- resting orders
+
+    def add_order(self, order: OpenOrder) -> None:
+        if order.remaining > 0:
+            self.orders[order.order_id] = order
+        else:
+            self.orders.pop(order.order_id, None)
+
+    def update_order(self, order_id: str, *, remaining: Decimal, status: str) -> None:
+        order = self.orders.get(order_id)
+        if order is None:
+            return
+        if status != "resting" or remaining <= 0:
+            del self.orders[order_id]
+        else:
+            order.remaining = remaining
+
+    def resting(self, ticker: str) -> list[OpenOrder]:
+        return [o for o in self.orders.values() if o.ticker == ticker]
+
+    # ---------------------------------------------------------------- what the risk engine reads
+
+    def view(self, ticker: str) -> PositionView:
+        m = self.pnl.markets.get(ticker)
+        resting = tuple(o.view for o in self.resting(ticker))
+        if m is None or m.position == 0:
+            return PositionView(ticker, resting=resting)
+        contracts = abs(m.position)
+        return PositionView(
+            ticker,
+            position=m.position,
+            avg_entry_price=m.basis / contracts,
+            entry_cost=m.basis,
+            opened_at=self.opened_at.get(ticker),
+            resting=resting,
+        )
+
+    def total_exposure(self) -> Decimal:
+        tickers = {t for t, m in self.pnl.markets.items() if m.position != 0}
+        tickers.update(o.ticker for o in self.orders.values())
+        return sum((self.view(t).exposure() for t in tickers), ZERO)
+
+    def unrealized(self, books: dict[str, Orderbook | None]) -> Decimal:
+        """Open positions marked at the best bid of the held side; unknown marks count 0."""
+        total = ZERO
+        for m in self.open_positions():
+            bid, _ = m.mark(books.get(m.ticker))
+            value = m.unrealized(bid)
+            total += value if value is not None else ZERO
+        return total
+
+
+class MidHistory:
+    """Each market's (ts, YES mid) points within `horizon_s`: a point when the mid changes, and
+    at least one every `resample_s` while it does not, so a window always starts near its edge
+    (a mid that sat still for a minute and then jumped is a spike, not a missing history)."""
+
+    def __init__(self, horizon_s: float, *, resample_s: float = 1.0) -> None:
+        self.horizon_s = horizon_s
+        self.resample_s = resample_s
+        self._points: dict[str, deque[tuple[float, Decimal]]] = {}
+
+    def record(self, ticker: str, ts: float, book: Orderbook) -> tuple[tuple[float, Decimal], ...]:
+        points = self._points.setdefault(ticker, deque())
+        mid = book.mid
+        if mid is not None and (
+            not points or points[-1][1] != mid or ts - points[-1][0] >= self.resample_s
+        ):
+            points.append((ts, mid))
+        horizon = ts - self.horizon_s
+        while points and points[0][0] < horizon:
+            points.popleft()
+        return tuple(points)

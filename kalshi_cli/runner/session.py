@@ -1,0 +1,354 @@
+"""Starting and stopping one `kalshi trade` run: the checks before the first order.
+
+Start-up, in order: refuse prod without `--live`; read the strategy's and the risk engine's
+parameters; print the configuration in force and every risk rule with its limits; reconcile
+open orders, fills and settlements with the exchange (refusing to trade if that fails or leaves
+an order of unknown outcome); list the selected markets; rebuild positions from the state file
+and refuse if they differ from the exchange's; then start the feed and the loop. SIGTERM and
+SIGINT stop the loop, which cancels its own resting orders and returns the final summary; SIGUSR1
+pauses or resumes new orders.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from kalshi_cli.errors import KalshiError, UsageError
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import Market
+from kalshi_cli.risk import RiskEngine, RiskLimits
+from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
+from kalshi_cli.runner.portfolio import Portfolio, open_order
+from kalshi_cli.runner.summary import Summary, params_text, risk_lines
+from kalshi_cli.strategies import get_strategy
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.store import Store
+
+
+class StartupRefused(KalshiError):
+    """The loop will not trade: reconciliation failed or the books do not agree."""
+
+    exit_code = ExitCode.FAILURE
+
+
+def check_live(env: str, options: TradeOptions) -> None:
+    if env == "prod" and not options.live and not options.dry_run:
+        raise UsageError(
+            "kalshi trade on prod places real orders and needs --live",
+            hint="add --live to trade real money, or --dry-run to only watch",
+        )
+
+
+def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
+    if selection.tickers:
+        markets = [client.get_market(t) for t in selection.tickers]
+    else:
+        markets = list(
+            client.iter_markets(
+                status="open", series_ticker=selection.series, event_ticker=selection.event
+            )
+        )
+    open_ = [m for m in markets if m.is_open]
+    if not open_:
+        raise UsageError(f"no open market in {selection.describe()}")
+    return open_
+
+
+def reconcile(client: KalshiClient, store: Store, clock: Clock) -> Any:
+    from kalshi_cli.orders import OrderService
+
+    service = OrderService(client, store, clock=clock)
+    try:
+        report = service.reconcile()
+    except KalshiError as exc:
+        raise StartupRefused(
+            f"reconciliation with the exchange failed: {exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`), then start again",
+        ) from exc
+    if report.still_unknown:
+        raise StartupRefused(
+            f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
+            "reconciliation; not trading",
+            hint="run `kalshi reconcile` until none is left",
+        )
+    return report
+
+
+def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
+    """Replay every fill and settlement of the state file, oldest first; fills that lack a
+    realized P&L (imported by reconcile) get theirs written, so the daily circuit breaker
+    counts them. Returns the fill records."""
+    fills = list(store.iter_fills())
+    settlements = sorted(store.settlements(), key=lambda s: s.settled_at)
+    missing: list[tuple[str, Decimal]] = []
+    i = 0
+    for f in fills:
+        while i < len(settlements) and settlements[i].settled_at <= f.ts:
+            s = settlements[i]
+            portfolio.pnl.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+            i += 1
+        event = portfolio.apply_fill(
+            f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
+        )
+        if f.realized_pnl is None:
+            missing.append((f.fill_id, event.net))
+    for s in settlements[i:]:
+        portfolio.pnl.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+    with store.transaction():
+        for fill_id, net in missing:
+            store.set_fill_realized_pnl(fill_id, net)
+    for intent in store.open_orders():
+        if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
+            portfolio.add_order(
+                open_order(
+                    order_id=intent.order_id,
+                    client_order_id=intent.client_order_id,
+                    ticker=intent.ticker,
+                    book_side=intent.book_side,
+                    yes_price=intent.price,
+                    side=intent.side,
+                    remaining=intent.remaining if intent.remaining is not None else intent.count,
+                    strategy=intent.strategy,
+                )
+            )
+    return fills
+
+
+def check_positions(client: KalshiClient, portfolio: Portfolio) -> None:
+    exchange = {p.ticker: p.position for p in client.get_positions() if p.position != 0}
+    ours = {m.ticker: m.position for m in portfolio.open_positions()}
+    differ = sorted(t for t in set(exchange) | set(ours) if exchange.get(t, 0) != ours.get(t, 0))
+    if differ:
+        t = differ[0]
+        raise StartupRefused(
+            f"positions differ from the exchange's in {len(differ)} market(s), e.g. {t}: "
+            f"state file {ours.get(t, 0)}, exchange {exchange.get(t, 0)}; not trading",
+            hint="run `kalshi reconcile`; if that does not settle it, follow "
+            "runbooks/08-restart-after-crash.md",
+        )
+
+
+@dataclass
+class Parts:
+    """Everything a loop is built from; tests build these by hand around fakes."""
+
+    client: KalshiClient
+    store: Store
+    feed: MarketFeed
+    clock: Clock
+    log: EventLog
+    alerts: TradeAlerts | None = None
+
+
+def build_loop(
+    parts: Parts,
+    options: TradeOptions,
+    config: TradeConfig,
+    markets: list[Market],
+    *,
+    pause_file: Path | None = None,
+) -> TradeLoop:
+    """Reconciled state in, a loop ready to tick out (no network beyond `parts.client`)."""
+    from kalshi_cli.orders import OrderService
+
+    strategy = get_strategy(options.strategy)
+    params = strategy.params(config.strategy_params(options.strategy))
+    limits = RiskLimits.from_config(config.risk)
+    sink = _Sink(parts.log, parts.alerts)
+    risk = RiskEngine(parts.store, limits, clock=parts.clock, sink=sink)
+    portfolio = Portfolio(markets)
+    fills = rebuild(parts.store, portfolio)
+    settings = LoopSettings(
+        strategy_name=strategy.name,
+        params=params,
+        dry_run=options.dry_run,
+        status_interval_s=config.seconds("status_interval_s", 60.0),
+        tick_interval_s=config.seconds("tick_interval_s", 1.0),
+        pause_file=pause_file,
+    )
+    loop = TradeLoop(
+        client=parts.client,
+        store=parts.store,
+        orders=OrderService(parts.client, parts.store, clock=parts.clock),
+        feed=parts.feed,
+        clock=parts.clock,
+        strategy=strategy,
+        risk=risk,
+        portfolio=portfolio,
+        log=parts.log,
+        settings=settings,
+        alerts=parts.alerts,
+    )
+    loop.executor.load_seen(fills)
+    return loop
+
+
+class _Sink:
+    """The risk engine's event sink: logged, and its two trips alerted."""
+
+    def __init__(self, log: EventLog, alerts: TradeAlerts | None) -> None:
+        self.log = log
+        self.alerts = alerts
+
+    def __call__(self, kind: str, data: Any) -> None:
+        self.log.emit(kind, data)
+        if self.alerts is not None and kind in ("circuit_breaker", "safe_mode"):
+            self.alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
+
+
+def describe(
+    env: str,
+    options: TradeOptions,
+    config: TradeConfig,
+    selection: Selection,
+    log_path: Path | None,
+) -> list[str]:
+    strategy = get_strategy(options.strategy)
+    params = strategy.params(config.strategy_params(options.strategy))
+    limits = RiskLimits.from_config(config.risk)
+    mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
+    if options.once:
+        bound = "one pass"
+    else:
+        bound = (
+            ", ".join(
+                x
+                for x in (
+                    f"{options.duration_s:g}s" if options.duration_s else "",
+                    f"{options.max_ticks} ticks" if options.max_ticks else "",
+                )
+                if x
+            )
+            or "until stopped (SIGTERM / Ctrl-C)"
+        )
+    return [
+        f"kalshi trade: env {env}, {mode}, {bound}",
+        f"strategy        {strategy.name} ({params_text(params)})",
+        f"markets         {selection.describe()}",
+        f"log file        {log_path}",
+        "risk rules:",
+        *risk_lines(limits),
+    ]
+
+
+@contextmanager
+def signals(stop: threading.Event, on_pause: Callable[[], None]) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop`; SIGUSR1 toggles the pause. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {
+        signal.SIGTERM: lambda *_: stop.set(),
+        signal.SIGINT: lambda *_: stop.set(),
+        signal.SIGUSR1: lambda *_: on_pause(),
+    }
+    previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(
+    loop: TradeLoop,
+    options: TradeOptions,
+    *,
+    stop: threading.Event | None = None,
+    fresh_timeout_s: float = 15.0,
+) -> Summary:
+    """Run the loop as the options say and return the final summary (also on SIGTERM)."""
+    stop = stop or threading.Event()
+    loop.feed.start()
+    try:
+        with signals(stop, loop.toggle_pause):
+            if options.once:
+                _wait_fresh(loop, stop, fresh_timeout_s)
+                loop.tick(loop.feed.drain_events(), full=True)
+            else:
+                loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
+            return loop.shutdown(cancel_resting=not options.once)
+    finally:
+        loop.feed.stop()
+
+
+def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> None:
+    deadline = loop.clock.monotonic() + timeout_s
+    tickers = list(loop.portfolio.markets)
+    while not stop.is_set() and loop.clock.monotonic() < deadline:
+        if all(loop.feed.is_fresh(t) for t in tickers):
+            return
+        loop.clock.sleep(0.05)
+
+
+def print_lines(lines: list[str], stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+
+
+def trade(
+    options: TradeOptions,
+    *,
+    env: str,
+    state_path: Path,
+    config: TradeConfig,
+    client: KalshiClient,
+    ws_url: str | None,
+    signer: Any,
+    out: TextIO | None = None,
+    clock: Clock | None = None,
+) -> Summary:
+    """`kalshi trade`: every start-up check, then the loop, then the final summary."""
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.feed import MarketData
+    from kalshi_cli.store import Store
+
+    clock = clock or SystemClock()
+    check_live(env, options)
+    selection = options.selection if options.selection.given else config.selection()
+    state_dir = state_path.parent
+    log_path = options.log_file or config.path("log_file", state_dir / "trade.log")
+    print_lines(describe(env, options, config, selection, log_path), out)
+    store = Store.open(state_path, clock=clock)
+    log = EventLog(clock, path=log_path)
+    alerts = TradeAlerts.from_config(config.alerts, state_path)
+    try:
+        report = reconcile(client, store, clock)
+        log.emit("reconciled", report.to_json())
+        markets = select_markets(client, selection)
+        feed = MarketData(
+            [m.ticker for m in markets], ws_url=ws_url, auth=signer, rest=client, clock=clock
+        )
+        parts = Parts(client, store, feed, clock, log, alerts)
+        loop = build_loop(
+            parts,
+            options,
+            config,
+            markets,
+            pause_file=config.path("pause_file", state_dir / "trade.pause"),
+        )
+        check_positions(client, loop.portfolio)
+        log.emit("started", {"strategy": options.strategy, "markets": len(markets), "env": env})
+        summary = run(loop, options)
+    finally:
+        alerts.close()
+        log.close()
+        store.close()
+    print_lines(["", "summary:", *("  " + line for line in summary.lines())], out)
+    return summary

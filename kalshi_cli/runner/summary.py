@@ -1,0 +1,92 @@
+"""What the loop reports about itself: the start-up configuration, status lines, the summary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.risk import RiskLimits
+
+# every risk rule, what it checks, and the limits it reads
+RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("trading state", "HALTED / SAFE_MODE stop all orders, REDUCING allows only closes", ()),
+    (
+        "circuit breaker",
+        "no new orders for the day once realized P&L <= -limit",
+        ("daily_loss_limit",),
+    ),
+    ("stale feed", "no orders on a market without fresh data", ("stale_after_s",)),
+    ("order rate", "orders sent per minute", ("max_orders_per_minute",)),
+    ("max order size", "contracts per order", ("max_order_count",)),
+    (
+        "position limit",
+        "contracts per market, resting orders included",
+        ("max_position_per_market",),
+    ),
+    ("max exposure", "dollars at risk over every market", ("max_total_exposure",)),
+    ("min edge", "expected profit per contract after fees", ("min_edge",)),
+    ("stop-loss", "close when mark < share x entry cost", ("stop_loss_share",)),
+    (
+        "API error guard",
+        "backoff on consecutive errors, SAFE_MODE past the maximum",
+        ("max_consecutive_errors", "backoff_base_s", "backoff_max_s"),
+    ),
+)
+
+
+def risk_lines(limits: RiskLimits) -> list[str]:
+    lines = []
+    for name, what, keys in RULES:
+        values = ", ".join(f"{k}={getattr(limits, k)}" for k in keys)
+        lines.append(f"  {name:<16} {values or '-':<52} {what}")
+    return lines
+
+
+def params_text(params: Any) -> str:
+    if not is_dataclass(params) or isinstance(params, type):
+        return str(params)
+    return ", ".join(f"{f.name}={getattr(params, f.name)}" for f in fields(params))
+
+
+@dataclass(frozen=True)
+class Summary:
+    uptime_s: float
+    ticks: int
+    orders: int
+    fills: int
+    denied: int
+    open_positions: Mapping[str, Decimal]
+    resting_orders: int
+    realized_pnl: Decimal  # this run, net of fees
+    daily_pnl: Decimal  # today (UTC), every run, as the circuit breaker counts it
+    unrealized_pnl: Decimal
+    trading_state: str
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["uptime_s"] = round(self.uptime_s, 1)
+        data["open_positions"] = {k: str(v) for k, v in self.open_positions.items()}
+        for key in ("realized_pnl", "daily_pnl", "unrealized_pnl"):
+            data[key] = f"{data[key]:f}"
+        return data
+
+    def lines(self) -> list[str]:
+        positions = ", ".join(f"{t} {p:+f}" for t, p in self.open_positions.items()) or "none"
+        return [
+            f"uptime          {self.uptime_s:.1f}s",
+            f"ticks           {self.ticks}",
+            f"orders          {self.orders} placed, {self.denied} denied by risk",
+            f"fills           {self.fills}",
+            f"open positions  {positions}",
+            f"resting orders  {self.resting_orders}",
+            f"realized P&L    {_money(self.realized_pnl)} this run, {_money(self.daily_pnl)} today",
+            f"unrealized P&L  {_money(self.unrealized_pnl)}",
+            f"trading state   {self.trading_state}",
+        ]
+
+
+def _money(value: Decimal) -> str:
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):.4f}"

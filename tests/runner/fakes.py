@@ -1,0 +1,266 @@
+"""An in-process exchange behind the few KalshiClient methods the loop uses, and a feed of its
+books: the trade loop runs on them with a ManualClock, no thread and no socket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import (
+    Fill,
+    Market,
+    Order,
+    Orderbook,
+    Position,
+    SelfTradePrevention,
+    Settlement,
+)
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.core import (
+    BookChanged,
+    Exchange,
+    ExchangeError,
+    FillHappened,
+    OrderChanged,
+    SimMarket,
+)
+from kalshi_cli.sim.scenarios import build_exchange
+
+START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+def new_exchange(scenario: str | Path = "default", clock: ManualClock | None = None) -> Exchange:
+    return build_exchange(scenario, clock=clock or ManualClock(START))
+
+
+def trader(exchange: Exchange, cash_cents: int = 10_000_000) -> str:
+    return exchange.create_account(
+        key_id="trader", public_key_pem="", cash_cents=cash_cents
+    ).account_id
+
+
+def _api_error(exc: ExchangeError) -> ApiError:
+    return ApiError.from_response(exc.status, {"error": {"code": exc.code, "message": exc.message}})
+
+
+@dataclass
+class FakeClient:
+    exchange: Exchange
+    account_id: str
+    # raised by the next creates; "unknown": the exchange takes the order and the answer is lost
+    create_errors: list[BaseException | str] = field(default_factory=list)
+    requests: list[CreateOrder] = field(default_factory=list)
+    authenticated: bool = True
+
+    def _market(self, ticker: str) -> SimMarket:
+        m = self.exchange.markets.get(ticker)
+        if m is None:
+            raise NotFoundError(f"unknown ticker {ticker}", status=404)
+        return m
+
+    def get_market(self, ticker: str) -> Market:
+        return Market.from_api(ser.market_json(self.exchange, self._market(ticker)))
+
+    def iter_markets(self, **filters: Any) -> Iterator[Market]:
+        for m in self.exchange.markets.values():
+            if filters.get("series_ticker") and m.series_ticker != filters["series_ticker"]:
+                continue
+            if filters.get("event_ticker") and m.event_ticker != filters["event_ticker"]:
+                continue
+            yield Market.from_api(ser.market_json(self.exchange, m))
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        return Orderbook.from_api(ticker, ser.orderbook_json(self.exchange, ticker, depth))
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        self.requests.append(request)
+        if self.create_errors:
+            error = self.create_errors.pop(0)
+            if isinstance(error, BaseException):
+                raise error
+            self._place(request)
+            raise OrderOutcomeUnknown("timed out", client_order_id=request.client_order_id)
+        return self._place(request)
+
+    def _place(self, request: CreateOrder) -> CreateOrderResult:
+        try:
+            result = self.exchange.place_order(
+                self.account_id,
+                ticker=request.ticker,
+                book_side=request.book_side,
+                price=request.price,
+                count=request.count,
+                time_in_force=request.time_in_force,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=request.client_order_id,
+                post_only=request.post_only,
+                reduce_only=request.reduce_only,
+            )
+        except ExchangeError as exc:
+            raise _api_error(exc) from None
+        o = result.order
+        return CreateOrderResult.from_api(
+            {
+                "order_id": o.order_id,
+                "client_order_id": o.client_order_id,
+                "fill_count": str(o.fill_count),
+                "remaining_count": str(o.remaining_count),
+            }
+        )
+
+    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+        try:
+            order, reduced = self.exchange.cancel_order(self.account_id, order_id)
+        except ExchangeError as exc:
+            raise _api_error(exc) from None
+        return CancelResult(order.order_id, reduced)
+
+    def iter_orders(self, **filters: Any) -> Iterator[Order]:
+        for o in self.exchange.orders(self.account_id):
+            if filters.get("ticker") and o.ticker != filters["ticker"]:
+                continue
+            if filters.get("status") and o.status != filters["status"]:
+                continue
+            yield Order.from_api(ser.order_json(o))
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            return Order.from_api(ser.order_json(self.exchange.order(self.account_id, order_id)))
+        except ExchangeError as exc:
+            raise _api_error(exc) from None
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        for order in self.iter_orders(ticker=ticker):
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    def iter_fills(self, *, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
+        for f in self.exchange.fills(self.account_id):
+            if min_ts is None or f.ts >= min_ts:
+                yield Fill.from_api(ser.fill_json(f))
+
+    def iter_settlements(self, **_: Any) -> Iterator[Settlement]:
+        for s in self.exchange.settlements(self.account_id):
+            yield Settlement.from_api(ser.settlement_json(s))
+
+    def get_positions(self, **_: Any) -> list[Position]:
+        return [
+            Position.from_api(ser.position_json(p))
+            for p in self.exchange.positions(self.account_id)
+            if p.position != 0
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+class FakeFeed:
+    """Books straight from the exchange; events from its listeners, as MarketData reports
+    them. `stale` markets keep their book but say they are not fresh (to exercise the rule)."""
+
+    def __init__(self, exchange: Exchange, account_id: str, clock: ManualClock) -> None:
+        self.exchange = exchange
+        self.account_id = account_id
+        self.clock = clock
+        self.stale: set[str] = set()
+        self.silent = False  # no events, and the age grows
+        self.events: list[FeedEvent] = []
+        self.last_at = clock.monotonic()
+        exchange.add_listener(self._on)
+
+    def _on(self, event: Any) -> None:
+        if self.silent:
+            return
+        self.last_at = self.clock.monotonic()
+        if isinstance(event, BookChanged):
+            self.events.append(FeedEvent(EventKind.BOOK, event.ticker))
+        elif isinstance(event, FillHappened) and event.fill.account_id == self.account_id:
+            self.events.append(
+                FeedEvent(EventKind.FILL, event.fill.ticker, ser.ws_fill_msg(event.fill))
+            )
+        elif isinstance(event, OrderChanged) and event.order.account_id == self.account_id:
+            msg = ser.ws_user_order_msg(event.order)
+            self.events.append(FeedEvent(EventKind.USER_ORDER, event.order.ticker, msg))
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def book(self, ticker: str) -> Orderbook | None:
+        yes, no = self.exchange.book(ticker)
+        return Orderbook(ticker, tuple(sorted(yes, reverse=True)), tuple(sorted(no, reverse=True)))
+
+    def is_fresh(self, ticker: str) -> bool:
+        return ticker not in self.stale and not self.silent
+
+    def last_message_age(self) -> float:
+        return self.clock.monotonic() - self.last_at
+
+    def drain_events(self) -> list[FeedEvent]:
+        events, self.events = self.events, []
+        return events
+
+
+def money(text: str) -> Decimal:
+    return Decimal(text)
+
+
+@dataclass
+class Rig:
+    """A loop on the fakes, with what the tests look at."""
+
+    loop: Any
+    client: FakeClient
+    feed: FakeFeed
+    store: Any
+    clock: ManualClock
+    exchange: Exchange
+
+    def step(self, seconds: float = 0.5) -> None:
+        self.clock.advance(seconds)
+        self.exchange.tick()
+        self.loop.tick(self.feed.drain_events(), full=True)
+
+
+def make_rig(
+    state_path: Path,
+    *,
+    strategy: str = "spike",
+    exchange: Exchange | None = None,
+    clock: ManualClock | None = None,
+    account_id: str | None = None,
+    risk: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    log_path: Path | None = None,
+) -> Rig:
+    from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.store import Store
+
+    clock = clock or ManualClock(START)
+    exchange = exchange or new_exchange(clock=clock)
+    account_id = account_id or trader(exchange)
+    client = FakeClient(exchange, account_id)
+    feed = FakeFeed(exchange, account_id, clock)
+    store = Store.open(state_path, clock=clock)
+    log = EventLog(clock, path=log_path, stderr=None)
+    config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {})
+    markets = [client.get_market(t) for t in exchange.markets]
+    loop = build_loop(
+        Parts(client, store, feed, clock, log),  # type: ignore[arg-type]
+        TradeOptions(strategy=strategy, dry_run=dry_run),
+        config,
+        [m for m in markets if m.is_open],
+    )
+    return Rig(loop, client, feed, store, clock, exchange)

@@ -1,0 +1,59 @@
+"""`kalshi trade` as a process on the embedded simulator: SIGTERM mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kalshi_cli.store import Store
+
+
+def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) -> None:
+    env = {**os.environ, "KALSHI_HOME": str(tmp_path / "home")}
+    log = tmp_path / "trade.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kalshi_cli",
+            "trade",
+            "--strategy",
+            "market-maker",
+            "--duration",
+            "60",
+            "--log-file",
+            str(log),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        placed = _wait_for(lambda: log.exists() and '"status":"resting"' in log.read_text(), 30)
+        assert placed, "the market maker should have a resting quote"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "summary:" in out and "realized P&L" in out
+    assert '"event":"order_cancelled"' in log.read_text()
+    state = next((tmp_path / "home" / "state").rglob("state.db"))
+    with Store.open(state) as store:
+        assert [o for o in store.open_orders() if o.strategy == "market-maker"] == []
+        assert store.last_heartbeat("trade") is not None
