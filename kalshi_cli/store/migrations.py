@@ -1,0 +1,266 @@
+"""Named schema migrations, applied on open, each in one transaction with its own record.
+
+A migration is a name and a list of SQL statements. `apply_pending` runs every migration whose
+name is not yet in `schema_migrations`, in list order; each one runs inside `BEGIN IMMEDIATE`,
+together with the insert of its record, so a migration that fails leaves neither its changes
+nor its record behind (SQLite's DDL is transactional). The check for "already applied" is
+repeated inside the write lock, so two processes opening a new file at once apply each migration
+exactly once. Opening a file that is up to date takes no write lock at all.
+
+Names never change once released, and a released migration is never edited: a schema change is a
+new migration appended to `MIGRATIONS`. A file that records a migration this code does not know
+was written by a newer kalshi-cli and is refused rather than guessed at.
+
+Money and counts are TEXT columns holding a canonical Decimal string (see `store.py`), never
+REAL; times are REAL unix seconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    statements: tuple[str, ...]
+
+
+_STATUS_CHECK = "status IN ('pending', 'resting', 'executed', 'canceled', 'rejected', 'unknown')"
+_STATE_CHECK = "state IN ('ACTIVE', 'REDUCING', 'HALTED', 'SAFE_MODE')"
+
+INITIAL = Migration(
+    "0001_initial",
+    (
+        f"""
+        CREATE TABLE orders (
+            client_order_id TEXT PRIMARY KEY,
+            order_id TEXT UNIQUE,
+            ticker TEXT NOT NULL,
+            book_side TEXT NOT NULL CHECK (book_side IN ('bid', 'ask')),
+            price TEXT NOT NULL,
+            count TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('yes', 'no')),
+            action TEXT NOT NULL CHECK (action IN ('buy', 'sell')),
+            status TEXT NOT NULL CHECK ({_STATUS_CHECK}),
+            filled TEXT NOT NULL,
+            remaining TEXT,
+            strategy TEXT,
+            model_fair TEXT,
+            reason TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            time_in_force TEXT NOT NULL,
+            post_only INTEGER NOT NULL CHECK (post_only IN (0, 1)),
+            reduce_only INTEGER NOT NULL CHECK (reduce_only IN (0, 1))
+        )
+        """,
+        "CREATE INDEX orders_status ON orders (status)",
+        "CREATE INDEX orders_ticker ON orders (ticker, created_at)",
+        "CREATE INDEX orders_created ON orders (created_at)",
+        f"""
+        CREATE TABLE order_history (
+            id INTEGER PRIMARY KEY,
+            client_order_id TEXT NOT NULL REFERENCES orders (client_order_id),
+            status TEXT NOT NULL CHECK ({_STATUS_CHECK}),
+            order_id TEXT,
+            filled TEXT NOT NULL,
+            remaining TEXT,
+            note TEXT,
+            at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX order_history_order ON order_history (client_order_id, id)",
+        """
+        CREATE TABLE fills (
+            fill_id TEXT NOT NULL UNIQUE,
+            order_id TEXT NOT NULL,
+            client_order_id TEXT,
+            ticker TEXT NOT NULL,
+            book_side TEXT NOT NULL CHECK (book_side IN ('bid', 'ask')),
+            yes_price TEXT NOT NULL,
+            count TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            is_taker INTEGER NOT NULL CHECK (is_taker IN (0, 1)),
+            ts REAL NOT NULL,
+            strategy TEXT,
+            realized_pnl TEXT
+        )
+        """,
+        "CREATE INDEX fills_ts ON fills (ts)",
+        "CREATE INDEX fills_ticker_ts ON fills (ticker, ts)",
+        """
+        CREATE TABLE settlements (
+            ticker TEXT PRIMARY KEY,
+            event_ticker TEXT NOT NULL,
+            result TEXT NOT NULL,
+            yes_count TEXT NOT NULL,
+            no_count TEXT NOT NULL,
+            yes_total_cost TEXT NOT NULL,
+            no_total_cost TEXT NOT NULL,
+            revenue TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            settled_at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX settlements_at ON settlements (settled_at)",
+        f"""
+        CREATE TABLE trading_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            state TEXT NOT NULL CHECK ({_STATE_CHECK}),
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+        f"""
+        CREATE TABLE trading_state_history (
+            id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL CHECK ({_STATE_CHECK}),
+            reason TEXT NOT NULL,
+            source TEXT NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE risk_trips (
+            id INTEGER PRIMARY KEY,
+            rule TEXT NOT NULL,
+            code TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            ticker TEXT,
+            day TEXT NOT NULL,
+            at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX risk_trips_day ON risk_trips (day, rule)",
+        "CREATE INDEX risk_trips_rule ON risk_trips (rule, id)",
+        """
+        CREATE TABLE alerts (
+            fingerprint TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            last_sent_at REAL,
+            first_seen_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            error TEXT
+        )
+        """,
+        """
+        CREATE TABLE alert_log (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            sent INTEGER NOT NULL CHECK (sent IN (0, 1)),
+            error TEXT,
+            at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX alert_log_fingerprint ON alert_log (fingerprint, id)",
+        """
+        CREATE TABLE heartbeats (
+            source TEXT PRIMARY KEY,
+            at REAL NOT NULL,
+            detail TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            at REAL NOT NULL,
+            data TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX events_kind ON events (kind, id)",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (INITIAL,)
+
+
+class MigrationError(Exception):
+    """A migration failed (and was rolled back) or the file is from a newer version."""
+
+
+def applied(conn: sqlite3.Connection) -> list[tuple[str, float]]:
+    """The recorded migrations, oldest first; empty for a new file."""
+    has_table = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if not has_table:
+        return []
+    rows = conn.execute("SELECT name, applied_at FROM schema_migrations ORDER BY rowid").fetchall()
+    return [(str(name), float(at)) for name, at in rows]
+
+
+def check_known(recorded: Sequence[str], migrations: Sequence[Migration]) -> None:
+    known = {m.name for m in migrations}
+    newer = [name for name in recorded if name not in known]
+    if newer:
+        raise MigrationError(
+            f"the state file records migration(s) this version does not know: {', '.join(newer)}"
+        )
+
+
+def pending(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    done = {name for name, _ in applied(conn)}
+    return [m.name for m in migrations if m.name not in done]
+
+
+def apply_pending(
+    conn: sqlite3.Connection, now: float, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
+    """Apply what is missing; return the names applied. `conn` must be in autocommit mode
+    (isolation_level=None) so the transactions here are the only ones."""
+    recorded = [name for name, _ in applied(conn)]
+    check_known(recorded, migrations)
+    if not [m for m in migrations if m.name not in recorded]:
+        return []
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    done: list[str] = []
+    for migration in migrations:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            already = conn.execute(
+                "SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)
+            ).fetchone()
+            if not already:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.name, now),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise MigrationError(f"migration {migration.name} failed: {exc}") from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        if not already:
+            done.append(migration.name)
+    return done
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # some errors (a full disk, an interrupt) make SQLite roll back on its own
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

@@ -1,0 +1,183 @@
+"""What the state file hands out: frozen dataclasses, Decimal for every money and count value.
+
+Records are plain values with no link back to the database; changing the state file always goes
+through a `Store` method, so every write is validated and lands in a transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import ZERO, Action, BookSide, Side, TimeInForce
+
+# An intent is written as `pending` before the request leaves; the exchange's answer (or its
+# absence) moves it on. `unknown` means the request may have reached the exchange and no answer
+# came back: it is resolved by looking the order up, never by sending again.
+PENDING = "pending"
+RESTING = "resting"
+EXECUTED = "executed"
+CANCELED = "canceled"
+REJECTED = "rejected"
+UNKNOWN = "unknown"
+ORDER_STATUSES: tuple[str, ...] = (PENDING, RESTING, EXECUTED, CANCELED, REJECTED, UNKNOWN)
+OPEN_STATUSES: tuple[str, ...] = (PENDING, UNKNOWN, RESTING)
+# The statuses an order can have on the exchange, i.e. what `mark_sent` may record.
+SENT_STATUSES: tuple[str, ...] = (RESTING, EXECUTED, CANCELED)
+
+TRADING_STATES: tuple[str, ...] = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
+
+
+@dataclass(frozen=True)
+class IntentRecord:
+    """An order intent and the order it becomes: one row from `pending` to its final status.
+
+    `price` is the YES price (the V2 book's price); `side`, `action` keep the trader's words.
+    `created_at`/`updated_at` left at 0.0 are stamped with the store's clock on write.
+    """
+
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    price: Decimal
+    count: Decimal
+    side: Side
+    action: Action
+    status: str = PENDING
+    order_id: str | None = None
+    filled: Decimal = ZERO
+    remaining: Decimal | None = None
+    strategy: str | None = None
+    model_fair: Decimal | None = None
+    reason: str | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    time_in_force: str = TimeInForce.GTC.value
+    post_only: bool = False
+    reduce_only: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class OrderHistoryRecord:
+    """One change of an order row, written in the same transaction as the change."""
+
+    client_order_id: str
+    status: str
+    order_id: str | None
+    filled: Decimal
+    remaining: Decimal | None
+    note: str | None
+    at: float
+
+
+# Not slotted on purpose: `Store.iter_fills` builds a million of these for `kalshi pnl` and fills
+# the instance dict directly, which costs half of what the generated frozen __init__ does.
+@dataclass(frozen=True)
+class FillRecord:
+    fill_id: str
+    order_id: str
+    client_order_id: str | None
+    ticker: str
+    book_side: BookSide
+    yes_price: Decimal
+    count: Decimal
+    fee: Decimal
+    is_taker: bool
+    ts: float
+    strategy: str | None = None
+    realized_pnl: Decimal | None = None
+
+    @property
+    def signed_count(self) -> Decimal:
+        """Change in the netted position: + for YES bought (bid), - for YES sold (ask)."""
+        return self.count if self.book_side is BookSide.BID else -self.count
+
+
+@dataclass(frozen=True)
+class SettlementRecord:
+    ticker: str
+    event_ticker: str
+    result: str
+    yes_count: Decimal
+    no_count: Decimal
+    yes_total_cost: Decimal
+    no_total_cost: Decimal
+    revenue: Decimal  # dollars
+    fee: Decimal
+    settled_at: float
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        """What the settlement realized: the payout less what the settled contracts cost and the
+        settlement fee. This is the figure `Store.daily_realized_pnl` adds for the day."""
+        return self.revenue - self.yes_total_cost - self.no_total_cost - self.fee
+
+
+@dataclass(frozen=True)
+class TradingStateRecord:
+    state: str
+    reason: str
+    source: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RiskTripRecord:
+    rule: str
+    code: str
+    detail: str
+    ticker: str | None
+    day: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AlertStateRecord:
+    """The last known state of one alert fingerprint, for de-duplication across cron runs.
+
+    `first_seen_at` is when the current status began (it resets when the status changes);
+    `last_sent_at` is the last successful delivery for this fingerprint, whatever the status.
+    """
+
+    fingerprint: str
+    status: str
+    severity: str
+    summary: str
+    last_sent_at: float | None
+    first_seen_at: float
+    updated_at: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class AlertLogRecord:
+    """One delivery attempt (or a state change that was not sent), oldest first."""
+
+    fingerprint: str
+    status: str
+    severity: str
+    summary: str
+    sent: bool
+    error: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class HeartbeatRecord:
+    source: str
+    at: float
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    kind: str
+    at: float
+    data: dict[str, Any]

@@ -1,0 +1,184 @@
+"""Fills and settlements: idempotent, exact, streamed; the daily realized P&L."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide
+from kalshi_cli.store import FillRecord, SettlementRecord, Store
+from kalshi_cli.store.store import _dec
+
+D = Decimal
+DAY = datetime(2024, 3, 10, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "state.db", clock=ManualClock(DAY))
+    yield s
+    s.close()
+
+
+def fill(n: int, **kw: object) -> FillRecord:
+    base: dict[str, object] = {
+        "fill_id": f"f{n}",
+        "order_id": f"o{n // 2}",
+        "client_order_id": None,
+        "ticker": "T-A" if n % 2 else "T-B",
+        "book_side": BookSide.BID,
+        "yes_price": D("0.0125"),
+        "count": D("3.75"),
+        "fee": D("0.0001"),
+        "is_taker": bool(n % 2),
+        "ts": DAY + n,
+        "strategy": "spike",
+        "realized_pnl": None,
+    }
+    base.update(kw)
+    return FillRecord(**base)  # type: ignore[arg-type]
+
+
+def test_a_fill_is_stored_once_and_exactly(store: Store) -> None:
+    f = fill(1, realized_pnl=D("-0.004"), client_order_id="c1")
+    assert store.record_fill(f) is True
+    assert store.record_fill(f) is False
+    assert store.fills() == [f]
+    assert store.count_fills() == 1
+    got = store.fills()[0]
+    assert (got.yes_price, got.count, got.fee) == (D("0.0125"), D("3.75"), D("0.0001"))
+    assert got.book_side is BookSide.BID and got.is_taker is True
+    assert got.signed_count == D("3.75")
+
+
+def test_a_batch_counts_only_new_fills(store: Store) -> None:
+    assert store.record_fills([fill(n) for n in range(10)]) == 10
+    assert store.record_fills([fill(n) for n in range(5, 15)]) == 5
+    assert store.record_fills([]) == 0
+    assert store.count_fills() == 15
+
+
+def test_a_batch_is_all_or_nothing(store: Store) -> None:
+    batch = [fill(0), fill(1), fill(2, fee=0.01), fill(3)]
+    with pytest.raises(TypeError):
+        store.record_fills(batch)
+    assert store.count_fills() == 0
+
+
+def test_iter_fills_streams_in_time_order_with_filters(store: Store) -> None:
+    store.record_fills([fill(n, ts=DAY + (n * 7) % 10) for n in range(10)])
+    assert [f.ts - DAY for f in store.iter_fills()] == list(range(10))
+    assert [f.ts - DAY for f in store.iter_fills(since=DAY + 3, until=DAY + 6)] == [3, 4, 5]
+    assert {f.ticker for f in store.iter_fills(ticker="T-A")} == {"T-A"}
+    assert [f.ts - DAY for f in store.fills(limit=3)] == [7, 8, 9]
+    assert [f.ts - DAY for f in store.fills(since=DAY + 8)] == [8, 9]
+    assert list(store.iter_fills()) == store.fills()
+
+
+def test_iter_fills_does_not_load_everything(store: Store) -> None:
+    store.record_fills(fill(n, fill_id=f"fill-{n:06d}-{'x' * 40}") for n in range(10_000))
+    tracemalloc.start()
+    try:
+        for _ in store.iter_fills():
+            pass
+        _, streamed_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        everything = store.fills()
+        _, listed_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(everything) == 10_000
+    assert streamed_peak * 20 < listed_peak
+
+
+money = st.decimals(
+    min_value=D("-1000000"), max_value=D("1000000"), places=6, allow_nan=False
+) | st.decimals(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=money)
+def test_canonical_text_round_trips_every_decimal(value: Decimal) -> None:
+    text = _dec(value)
+    assert Decimal(text) == value
+    assert "E" not in text and "e" not in text
+    assert text == "0" or not text.endswith("0") or "." not in text
+    assert _dec(Decimal(text)) == text
+
+
+def test_canonical_text_examples() -> None:
+    assert [_dec(D(x)) for x in ("0.5600", "10.00", "-0.00", "1E+2", "0.0050", "7")] == [
+        "0.56",
+        "10",
+        "0",
+        "100",
+        "0.005",
+        "7",
+    ]
+    assert _dec(D("0.5")) == "0.5" and _dec(D(1)) == "1"  # now cached by value
+    with pytest.raises(TypeError):
+        _dec(0.5)  # equal to a cached Decimal, still refused
+    with pytest.raises(TypeError):
+        _dec(True)
+    with pytest.raises(ValueError):
+        _dec(D("NaN"))
+
+
+def settlement(ticker: str, at: float, **kw: object) -> SettlementRecord:
+    base: dict[str, object] = {
+        "ticker": ticker,
+        "event_ticker": "EV",
+        "result": "yes",
+        "yes_count": D("10.5"),
+        "no_count": D(0),
+        "yes_total_cost": D("4.2"),
+        "no_total_cost": D("0.001"),
+        "revenue": D("10.50"),
+        "fee": D("0.02"),
+        "settled_at": at,
+    }
+    base.update(kw)
+    return SettlementRecord(**base)  # type: ignore[arg-type]
+
+
+def test_settlements_are_stored_once(store: Store) -> None:
+    s = settlement("T-A", DAY + 10)
+    assert store.record_settlement(s) is True
+    assert store.record_settlement(s) is False
+    assert store.settlements() == [s]
+    assert store.settlements(since=DAY + 11) == []
+    assert s.realized_pnl == D("6.279")
+
+
+def test_daily_realized_pnl_sums_that_utc_day_only(store: Store) -> None:
+    store.record_fills(
+        [
+            fill(1, ts=DAY - 0.001, realized_pnl=D("100")),  # the day before
+            fill(2, ts=DAY, realized_pnl=D("-0.125")),
+            fill(3, ts=DAY + 3600, realized_pnl=None),
+            fill(4, ts=DAY + 86_399.5, realized_pnl=D("0.0005")),
+            fill(5, ts=DAY + 86_400, realized_pnl=D("100")),  # the next day
+        ]
+    )
+    store.record_settlement(settlement("T-A", DAY + 50))  # realized 6.279
+    store.record_settlement(settlement("T-B", DAY + 86_400))  # the next day
+    assert store.daily_realized_pnl("2024-03-10") == D("6.1545")
+    assert store.daily_realized_pnl("2024-03-11") == D("106.279")
+    assert store.daily_realized_pnl("2024-03-12") == D(0)
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        store.daily_realized_pnl("10/03/2024")
+
+
+def test_realized_pnl_can_be_filled_in_later(store: Store) -> None:
+    store.record_fill(fill(1, ts=DAY + 1))
+    assert store.set_fill_realized_pnl("f1", D("0.33")) is True
+    assert store.set_fill_realized_pnl("missing", D("1")) is False
+    assert store.daily_realized_pnl("2024-03-10") == D("0.33")
