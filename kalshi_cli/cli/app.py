@@ -1,0 +1,240 @@
+"""The root `kalshi` command: global options, lazily loaded commands, and the error policy.
+
+Commands live in modules of this package, each with a `register(app)` that adds its commands or
+sub-app to a Typer app. `COMMANDS` maps every top-level command name to its module and the
+one-line summary `kalshi --help` prints, so `--help` lists everything without importing any
+command module, and `kalshi balance` imports only the portfolio module (a cron job pays for
+nothing else). Adding a command group is one line in `COMMANDS`; a test keeps each summary equal
+to the command's own help.
+
+Every failure reaches a person as one line on stderr with a distinct exit code
+(`kalshi_cli.exit_codes`): a `KalshiError` prints its own message, a bad flag prints Click's
+message, anything else is reported as an unexpected error. `KALSHI_DEBUG=1` adds the traceback,
+printed by the standard library without local variables (they can hold the private key), and
+Typer's pretty tracebacks keep `show_locals` off for the same reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from kalshi_cli import __version__
+from kalshi_cli.cli._context import AppContext, activate
+from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.exit_codes import ExitCode
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    name: str
+    module: str  # under kalshi_cli.cli
+    summary: str
+
+
+COMMANDS = (
+    LazyCommand("markets", "markets", "List markets, filtered and sorted."),
+    LazyCommand("market", "markets", "Show one market: prices, tick structure, rules, times."),
+    LazyCommand("orderbook", "markets", "Show the order book: bids, implied asks, spread, mid."),
+    LazyCommand("balance", "portfolio", "Show the cash balance and the portfolio value."),
+    LazyCommand("positions", "portfolio", "List open positions as the exchange reports them."),
+    LazyCommand("fills", "portfolio", "List your fills, newest first."),
+    LazyCommand("settlements", "portfolio", "List settled markets you held, with what each paid."),
+    LazyCommand(
+        "trade",
+        "trade",
+        "Run the trading loop: a strategy on live market data, every order through the risk rules.",
+    ),
+    LazyCommand("health-check", "health", "Check everything needed to trade."),
+    LazyCommand("check", "check", "Run a monitoring check once, for cron or Nagios."),
+    LazyCommand(
+        "metrics", "metrics_cmd", "Write Prometheus metrics for node_exporter's textfile collector."
+    ),
+    LazyCommand("config", "config_cmd", "Show or create the configuration."),
+    LazyCommand("sim", "sim", "The local Kalshi-compatible exchange simulator."),
+    LazyCommand("order", "orders", "Place, change, list and cancel orders."),
+    LazyCommand("cancel-all", "trading", "Halt, cancel every resting order, prove none is left."),
+    LazyCommand("halt", "trading", "Halt trading without cancelling anything."),
+    LazyCommand("resume", "trading", "Lift HALTED or SAFE_MODE: trading is ACTIVE again."),
+    LazyCommand("status", "trading", "Show the trading state and why."),
+    LazyCommand("reconcile", "trading", "Bring orders, fills and settlements into the state file."),
+    LazyCommand("state", "state_cmd", "Where the state file is, and its migrations."),
+    LazyCommand("pnl", "pnl_cmd", "Realized and unrealized P&L, cross-checked with the exchange."),
+)
+
+
+def load_command(entry: LazyCommand) -> Any:
+    """Import the command's module and build its Click command (Typer's documented bridge)."""
+    import typer.main
+
+    module = importlib.import_module(f"kalshi_cli.cli.{entry.module}")
+    holder = typer.Typer(rich_markup_mode=None)
+    module.register(holder)
+    built = typer.main.get_command(holder)
+    if isinstance(built, TyperGroup):
+        return built.commands[entry.name]
+    return built
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The root group's command table: every name is known up front, each command is built on
+    first lookup. Click's own lookups, "did you mean" suggestions and help all go through it."""
+
+    def __init__(self, entries: tuple[LazyCommand, ...]) -> None:
+        self.entries = {e.name: e for e in entries}
+        self.loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.loaded:
+            self.loaded[name] = load_command(self.entries[name])
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self.loaded.pop(name, None)
+        self.entries.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self.entries, *(n for n in self.loaded if n not in self.entries)])
+
+    def __len__(self) -> int:
+        return len(set(self.entries) | set(self.loaded))
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("KALSHI_DEBUG", "") not in ("", "0")
+
+
+def report(message: str, exc: BaseException | None = None) -> None:
+    if exc is not None and debug_enabled():
+        traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(f"Error: {message}", err=True)
+
+
+class KalshiGroup(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(COMMANDS)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        # The summaries, not the commands: listing must not import every command module.
+        rows = [(e.name, e.summary) for e in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = self._run(
+            args=args,
+            prog_name=prog_name,
+            complete_var=complete_var,
+            windows_expand_args=windows_expand_args,
+            **extra,
+        )
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, **kwargs: Any) -> int:
+        try:
+            result = super().main(standalone_mode=False, **kwargs)
+        except KalshiError as exc:
+            report(exc.one_line(), exc)
+            return int(exc.exit_code)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `kalshi config`: the group's help
+                typer.echo(exc.format_message(), err=True)
+                return int(ExitCode.USAGE)
+            # Click's (vendored by Typer) usage errors: bad flags and values, exit code 2.
+            report(_usage_line(exc), exc)
+            return int(getattr(exc, "exit_code", ExitCode.USAGE))
+        except typer.Abort as exc:
+            report("aborted", exc)
+            return int(ExitCode.FAILURE)
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            return int(ExitCode.INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`kalshi markets | head`): stop quietly, as the docs of the
+            # signal module recommend, so Python does not complain again at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return int(ExitCode.FAILURE)
+        except Exception as exc:
+            report(
+                f"unexpected {type(exc).__name__}: {_flatten(str(exc))} "
+                "(a bug; KALSHI_DEBUG=1 shows the traceback)",
+                exc,
+            )
+            return int(ExitCode.FAILURE)
+        # Non-standalone Click returns the code of a `typer.Exit`, or the command's return value
+        # (always None here).
+        return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _flatten(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    line = _flatten(exc.format_message())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and getattr(exc, "exit_code", None) == ExitCode.USAGE:
+        line += f" (see `{ctx.command_path} --help`)"
+    return line
+
+
+app = typer.Typer(
+    cls=KalshiGroup,
+    name="kalshi",
+    help="Trade Kalshi event contracts from the terminal, cron and systemd.\n\n"
+    "Works out of the box against a local simulator (env sim, the default); nothing real "
+    "happens unless --env demo or --env prod is chosen.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kalshi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    env: EnvOpt = None,
+    config: ConfigOpt = None,
+    state: StateOpt = None,
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    app_context = ctx.ensure_object(AppContext)
+    app_context.root_env = env.value if env else None
+    app_context.config_path = config
+    app_context.state = state
+    activate(app_context)
+    ctx.call_on_close(app_context.close)

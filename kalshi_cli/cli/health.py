@@ -1,0 +1,254 @@
+"""`kalshi health-check`: is everything needed to trade in order?
+
+Each check is a function `(HealthTarget) -> CheckResult` registered with `@health_check(name)`;
+they run in registration order, one output line each, and a failure in one never stops the
+others. The command exits CHECK_FAILED when any check fails; warnings do not fail it.
+
+Adding a check is one decorated function here. The state file's `PRAGMA integrity_check` is
+the next one (the orders work, which brings the first writer of the state file): open it with
+`Store.open_readonly(target.settings.state)` so a check never creates it, and report
+`integrity_check()`'s answer.
+
+`HealthTarget` builds the client once. If the configured key itself is broken, the network
+checks still run with an anonymous client, and the credentials check reports the key's error.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
+from kalshi_cli.cli._output import Column
+from kalshi_cli.errors import CredentialsError, KalshiError
+from kalshi_cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.config import Settings
+
+SKEW_WARN_SECONDS = 1.0
+SKEW_FAIL_SECONDS = 5.0
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+
+
+class HealthTarget:
+    """What the checks inspect; each piece is built on first use and shared."""
+
+    def __init__(self, app: AppContext) -> None:
+        self.app = app
+        self.settings: Settings = app.settings()
+        self.credentials_error: CredentialsError | None = None
+        self._client: KalshiClient | None = None
+
+    def client(self) -> KalshiClient:
+        if self._client is None:
+            try:
+                self._client = self.app.client()
+            except CredentialsError as exc:
+                self.credentials_error = exc
+                self._client = self.app.client(anonymous=True)
+        return self._client
+
+    def key_path(self) -> Path | None:
+        """The key file in use: the simulator's own for the embedded simulator."""
+        if self.settings.embedded_simulator:
+            self.client()
+            return self.app.connection(auth=False).private_key_path
+        return None if self.settings.private_key else self.settings.private_key_path
+
+
+HealthCheck = Callable[[HealthTarget], CheckResult]
+CHECKS: list[tuple[str, HealthCheck]] = []
+
+
+def health_check(name: str) -> Callable[[HealthCheck], HealthCheck]:
+    """Register a check; `kalshi health-check` runs it after those registered before it."""
+
+    def register_check(check: HealthCheck) -> HealthCheck:
+        CHECKS.append((name, check))
+        return check
+
+    return register_check
+
+
+def run_checks(target: HealthTarget) -> list[CheckResult]:
+    results = []
+    for name, check in CHECKS:
+        try:
+            results.append(check(target))
+        except KalshiError as exc:
+            results.append(CheckResult(name, Status.FAIL, exc.one_line()))
+        except Exception as exc:
+            results.append(
+                CheckResult(name, Status.FAIL, f"unexpected {type(exc).__name__}: {exc}")
+            )
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# The checks, in the order they print
+
+
+@health_check("exchange")
+def check_exchange(target: HealthTarget) -> CheckResult:
+    client = target.client()
+    status = client.get_exchange_status()
+    where = client_label(target)
+    if status.exchange_active and status.trading_active:
+        return CheckResult("exchange", Status.OK, f"{where}: exchange and trading active")
+    if status.exchange_active:
+        return CheckResult("exchange", Status.WARN, f"{where}: exchange up, trading paused")
+    return CheckResult("exchange", Status.FAIL, f"{where}: exchange inactive")
+
+
+def client_label(target: HealthTarget) -> str:
+    settings = target.settings
+    if settings.embedded_simulator:
+        return "embedded simulator"
+    return f"{settings.env} {settings.api_base}"
+
+
+@health_check("credentials")
+def check_credentials(target: HealthTarget) -> CheckResult:
+    client = target.client()
+    if target.credentials_error is not None:
+        return CheckResult("credentials", Status.FAIL, target.credentials_error.one_line())
+    if not client.authenticated:
+        return CheckResult(
+            "credentials",
+            Status.FAIL,
+            f"no API credentials for env {target.settings.env} (set KALSHI_API_KEY_ID and "
+            "KALSHI_PRIVATE_KEY_PATH)",
+        )
+    from kalshi_cli.config import mask
+
+    client.get_balance()
+    key_id = target.app.connection(auth=True).key_id or ""
+    return CheckResult("credentials", Status.OK, f"key {mask(key_id, partial=True)} accepted")
+
+
+@health_check("clock skew")
+def check_clock_skew(target: HealthTarget) -> CheckResult:
+    skew = target.client().clock_skew_seconds()
+    text = f"{skew:+.2f} s against the exchange's clock"
+    if abs(skew) >= SKEW_FAIL_SECONDS:
+        return CheckResult("clock skew", Status.FAIL, f"{text}; signed requests may be refused")
+    if abs(skew) >= SKEW_WARN_SECONDS:
+        return CheckResult("clock skew", Status.WARN, f"{text}; check NTP")
+    return CheckResult("clock skew", Status.OK, text)
+
+
+@health_check("rate-limit tier")
+def check_rate_tier(target: HealthTarget) -> CheckResult:
+    client = target.client()
+    if not client.authenticated:
+        return CheckResult("rate-limit tier", Status.SKIP, "needs credentials")
+    limits = client.get_account_limits()
+    actual = str(limits.get("usage_tier", "")).lower()
+    configured = target.settings.tier
+    if not actual:
+        return CheckResult("rate-limit tier", Status.WARN, "the exchange did not say")
+    if actual != configured:
+        return CheckResult(
+            "rate-limit tier",
+            Status.WARN,
+            f"the exchange says {actual}, the config says {configured} "
+            f"(set tier: {actual} under `{target.settings.env}:`)",
+        )
+    return CheckResult("rate-limit tier", Status.OK, actual)
+
+
+@health_check("state location")
+def check_state_location(target: HealthTarget) -> CheckResult:
+    path = target.settings.state
+    if path.exists():
+        if path.is_file() and os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+            return CheckResult("state location", Status.OK, f"{path} (writable)")
+        return CheckResult("state location", Status.FAIL, f"{path} is not a writable file")
+    # Never create anything here: find the directory the file would be created under.
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK):
+        return CheckResult("state location", Status.OK, f"{path} (created on first use)")
+    return CheckResult(
+        "state location", Status.FAIL, f"cannot create {path}: {ancestor} is not writable"
+    )
+
+
+@health_check("key file")
+def check_key_file(target: HealthTarget) -> CheckResult:
+    if target.settings.private_key:
+        return CheckResult("key file", Status.SKIP, "key given as PEM text (KALSHI_PRIVATE_KEY)")
+    path = target.key_path()
+    if path is None:
+        return CheckResult("key file", Status.SKIP, "no key file configured")
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return CheckResult("key file", Status.FAIL, f"{path} does not exist")
+    if mode & 0o077:
+        status = Status.FAIL if target.settings.env == "prod" else Status.WARN
+        return CheckResult(
+            "key file", status, f"{path} is readable by group or others (mode {mode:o}); chmod 600"
+        )
+    return CheckResult("key file", Status.OK, f"{path} (mode {mode:o})")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    app.command("health-check")(health_check_command)
+
+
+COLUMNS = (Column("status", "status"), Column("check", "check"), Column("detail", "detail"))
+
+
+def health_check_command(
+    as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+) -> None:
+    """Check everything needed to trade.
+
+    Exchange status, credentials, clock skew, rate-limit tier, state location and key file
+    permissions, one line per check; exits 12 if any check fails (warnings do not).
+
+    Example: kalshi health-check --env demo
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    target = HealthTarget(app)
+    results = run_checks(target)
+    failed = any(r.status is Status.FAIL for r in results)
+    rows = [{"status": r.status.value, "check": r.name, "detail": r.detail} for r in results]
+    document = {
+        "env": target.settings.env,
+        "ok": not failed,
+        "checks": [{"name": r.name, "status": r.status.value, "detail": r.detail} for r in results],
+    }
+    out.table(COLUMNS, rows, document=document)
+    if failed:
+        raise typer.Exit(int(ExitCode.CHECK_FAILED))

@@ -1,0 +1,432 @@
+"""Market data commands: `markets`, `market`, `orderbook`.
+
+Each body is parse -> one client call -> render. The JSON documents built here are the stable
+shapes documented in docs/output.md: prices are dollar strings with 4 decimals, counts strings
+with 2, times as the exchange sent them. `kalshi --help` imports this module, so the models are
+imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, TickerArg
+from kalshi_cli.cli._output import Column, Output, TableFormat
+
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.models import Level, Market, Orderbook
+
+
+PAGE_MAX = 1000  # the exchange's largest page of /markets
+
+
+class MarketStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    SETTLED = "settled"
+    UNOPENED = "unopened"
+
+
+class MarketSort(StrEnum):
+    VOLUME = "volume"
+    CLOSE = "close"
+    TICKER = "ticker"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("markets")(markets_command)
+    app.command("market")(market_command)
+    app.command("orderbook")(orderbook_command)
+
+
+# --------------------------------------------------------------------------------------------
+# kalshi markets
+
+
+def markets_command(
+    *,
+    status: Annotated[
+        MarketStatus | None, typer.Option(help="Only markets in this state.", show_default=False)
+    ] = None,
+    series: Annotated[
+        str | None, typer.Option("--series", help="Series ticker, e.g. KXBTCD.", show_default=False)
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", help="Event ticker.", show_default=False)
+    ] = None,
+    tickers: Annotated[
+        str | None,
+        typer.Option("--tickers", help="Comma-separated market tickers.", show_default=False),
+    ] = None,
+    min_volume: Annotated[
+        int | None,
+        typer.Option("--min-volume", min=0, help="Only markets with at least this volume."),
+    ] = None,
+    sort: Annotated[
+        MarketSort | None,
+        typer.Option(
+            help="Sort by volume (highest first), close time (soonest first) or ticker.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            min=1,
+            help="Markets to fetch (one page: default 100, at most 1000). With --all: at most "
+            "this many shown.",
+            show_default=False,
+        ),
+    ] = None,
+    fetch_all: Annotated[
+        bool, typer.Option("--all", help="Page through every matching market (progress on stderr).")
+    ] = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """List markets, filtered and sorted.
+
+    Without --all, one page of --limit markets is fetched and then filtered by --min-volume and
+    sorted; with --all every page is fetched first.
+
+    Example: kalshi markets --status open --series KXBTCD --sort volume --limit 20
+    """
+    if not fetch_all and limit is not None and limit > PAGE_MAX:
+        raise typer.BadParameter(
+            f"at most {PAGE_MAX} without --all (one page)", param_hint="--limit"
+        )
+    filters = _market_filters(status, series, event, tickers)
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    client = app.client()
+    if fetch_all:
+        progress = out.progress("fetching markets")
+        try:
+            found = list(client.iter_markets(on_page=progress, **filters))
+        finally:
+            progress.close()
+    else:
+        found, _cursor = client.get_markets_page(limit=limit or 100, **filters)
+    rows = select_markets(
+        found,
+        min_volume=None if min_volume is None else Decimal(min_volume),
+        sort=sort,
+        limit=limit if fetch_all else None,
+    )
+    render_markets(out, rows)
+
+
+def _market_filters(
+    status: MarketStatus | None, series: str | None, event: str | None, tickers: str | None
+) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    if status is not None:
+        filters["status"] = status.value
+    if series:
+        filters["series_ticker"] = series
+    if event:
+        filters["event_ticker"] = event
+    if tickers:
+        names = [t.strip() for t in tickers.split(",") if t.strip()]
+        if not names:
+            raise typer.BadParameter("no ticker given", param_hint="--tickers")
+        filters["tickers"] = names
+    return filters
+
+
+def select_markets(
+    markets: Iterable[Market],
+    *,
+    min_volume: Decimal | None = None,
+    sort: MarketSort | None = None,
+    limit: int | None = None,
+) -> list[Market]:
+    """Client-side filtering and ordering; the exchange has no volume filter or sort."""
+    chosen = [m for m in markets if min_volume is None or m.volume >= min_volume]
+    if sort is MarketSort.VOLUME:
+        chosen.sort(key=lambda m: (-m.volume, m.ticker))
+    elif sort is MarketSort.CLOSE:
+        # RFC 3339 UTC strings sort chronologically; a market without a close time goes last.
+        chosen.sort(key=lambda m: (m.close_time == "", m.close_time, m.ticker))
+    elif sort is MarketSort.TICKER:
+        chosen.sort(key=lambda m: m.ticker)
+    return chosen[:limit] if limit is not None else chosen
+
+
+MARKET_COLUMNS = (
+    Column("ticker", "ticker"),
+    Column("status", "status"),
+    Column("yes_bid", "yes bid", numeric=True),
+    Column("yes_ask", "yes ask", numeric=True),
+    Column("last", "last", numeric=True),
+    Column("volume", "volume", numeric=True),
+    Column("close_time", "closes"),
+    Column("title", "title"),
+)
+
+
+def market_summary_json(m: Market) -> dict[str, Any]:
+    from kalshi_cli.models import fmt_count, fmt_dollars
+
+    return {
+        "ticker": m.ticker,
+        "event_ticker": m.event_ticker,
+        "title": m.title,
+        "status": m.status,
+        "yes_bid": fmt_dollars(m.yes_bid),
+        "yes_ask": fmt_dollars(m.yes_ask),
+        "no_bid": fmt_dollars(m.no_bid),
+        "no_ask": fmt_dollars(m.no_ask),
+        "last_price": fmt_dollars(m.last_price),
+        "volume": fmt_count(m.volume),
+        "volume_24h": fmt_count(m.volume_24h),
+        "open_interest": fmt_count(m.open_interest),
+        "open_time": m.open_time or None,
+        "close_time": m.close_time or None,
+        "latest_expiration_time": m.latest_expiration_time or None,
+    }
+
+
+def render_markets(out: Output, markets: list[Market]) -> None:
+    from kalshi_cli.models import fmt_count, fmt_dollars
+
+    rows = [
+        {
+            "ticker": m.ticker,
+            "status": m.status,
+            "yes_bid": fmt_dollars(m.yes_bid),
+            "yes_ask": fmt_dollars(m.yes_ask),
+            "last": fmt_dollars(m.last_price),
+            "volume": fmt_count(m.volume),
+            "close_time": m.close_time,
+            "title": m.title,
+        }
+        for m in markets
+    ]
+    document = {"markets": [market_summary_json(m) for m in markets], "count": len(markets)}
+    out.table(MARKET_COLUMNS, rows, document=document)
+
+
+# --------------------------------------------------------------------------------------------
+# kalshi market TICKER
+
+
+def market_command(
+    ticker: TickerArg,
+    *,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Show one market: prices, tick structure, rules, times.
+
+    The times are when the market opens, closes and expires (RFC 3339, UTC).
+
+    Example: kalshi market KXBTCD-25DEC31-T100000 --json
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    market = app.client().get_market(ticker)
+    render_market(out, market)
+
+
+def market_json(m: Market) -> dict[str, Any]:
+    from kalshi_cli.models import fmt_dollars, min_tick
+
+    document = market_summary_json(m)
+    document.update(
+        {
+            "subtitle": m.yes_sub_title or None,
+            "result": m.result or None,
+            "price_level_structure": m.price_level_structure,
+            "price_ranges": [r.to_api() for r in m.price_ranges],
+            "min_tick": fmt_dollars(min_tick(m.price_ranges)),
+            "rules_primary": m.rules_primary or None,
+            "rules_secondary": m.rules_secondary or None,
+        }
+    )
+    return document
+
+
+def render_market(out: Output, m: Market) -> None:
+    from kalshi_cli.models import fmt_count, fmt_dollars
+
+    ranges = ", ".join(
+        f"{fmt_dollars(r.start)}-{fmt_dollars(r.end)} step {fmt_dollars(r.step)}"
+        for r in m.price_ranges
+    )
+    fields = [
+        ("ticker", m.ticker),
+        ("title", m.title),
+        ("subtitle", m.yes_sub_title),
+        ("event", m.event_ticker),
+        ("status", m.status),
+        ("result", m.result),
+        ("yes bid / ask", f"{fmt_dollars(m.yes_bid)} / {fmt_dollars(m.yes_ask)}"),
+        ("no bid / ask", f"{fmt_dollars(m.no_bid)} / {fmt_dollars(m.no_ask)}"),
+        ("last price", fmt_dollars(m.last_price)),
+        ("volume (24h)", f"{fmt_count(m.volume)} ({fmt_count(m.volume_24h)})"),
+        ("open interest", fmt_count(m.open_interest)),
+        ("tick structure", m.price_level_structure),
+        ("price ranges", ranges),
+        ("opens", m.open_time),
+        ("closes", m.close_time),
+        ("expires", m.latest_expiration_time),
+        ("rules", m.rules_primary),
+        ("more rules", m.rules_secondary),
+    ]
+    out.record([(k, v) for k, v in fields if v], document=market_json(m), title=m.ticker)
+
+
+# --------------------------------------------------------------------------------------------
+# kalshi orderbook TICKER
+
+
+def orderbook_command(
+    ticker: TickerArg,
+    *,
+    depth: Annotated[
+        int, typer.Option("--depth", "-d", min=0, help="Levels per side (0 = all).")
+    ] = 10,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.2, help="Seconds between refreshes with --watch.")
+    ] = 2.0,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            "--count",
+            min=1,
+            help="With --watch: stop after this many refreshes.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Show the order book: bids, implied asks, spread, mid.
+
+    YES and NO bids side by side, with the best bid and ask. Kalshi books hold bids only; a NO
+    bid at p is a YES ask at 1 - p. With --watch the book is redrawn every --interval seconds
+    (one JSON document per line with --json) until Ctrl-C.
+
+    Example: kalshi orderbook KXBTCD-25DEC31-T100000 --depth 5 --watch
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
+    if not watch:
+        render_orderbook(out, client.get_orderbook(ticker, depth=depth))
+        return
+
+    def refresh() -> None:
+        book = client.get_orderbook(ticker, depth=depth)
+        out.clear()
+        render_orderbook(out, book, compact=True)
+
+    from kalshi_cli.clock import SystemClock
+
+    try:
+        watch_loop(refresh, interval=interval, count=count, clock=SystemClock())
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a watch is meant to end
+
+
+def watch_loop(
+    step: Callable[[], None], *, interval: float, count: int | None, clock: Clock
+) -> int:
+    """Run `step` every `interval` seconds, `count` times (forever when None); returns the
+    number of steps run. The clock is injected so tests run it without waiting."""
+    done = 0
+    while count is None or done < count:
+        step()
+        done += 1
+        if count is None or done < count:
+            clock.sleep(interval)
+    return done
+
+
+def _level(level: Level | None) -> dict[str, str] | None:
+    from kalshi_cli.models import fmt_count, fmt_dollars
+
+    return None if level is None else {"price": fmt_dollars(level[0]), "size": fmt_count(level[1])}
+
+
+def orderbook_json(book: Orderbook) -> dict[str, Any]:
+    from kalshi_cli.models import fmt_dollars
+
+    return {
+        "ticker": book.ticker,
+        "yes_bids": [_level(lv) for lv in book.yes_bids],
+        "no_bids": [_level(lv) for lv in book.no_bids],
+        "best_yes_bid": _level(book.best_yes_bid),
+        "best_yes_ask": _level(book.yes_ask),
+        "best_no_bid": _level(book.best_no_bid),
+        "best_no_ask": _level(book.no_ask),
+        "spread": None if book.spread is None else fmt_dollars(book.spread),
+        "mid": None if book.mid is None else fmt_dollars(book.mid),
+    }
+
+
+BOOK_COLUMNS = (
+    Column("yes_bid", "YES bid", numeric=True),
+    Column("yes_size", "size", numeric=True),
+    Column("no_ask", "NO ask", numeric=True),
+    Column("no_bid", "NO bid", numeric=True),
+    Column("no_size", "size", numeric=True),
+    Column("yes_ask", "YES ask", numeric=True),
+)
+
+
+def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> None:
+    from kalshi_cli.models import ONE, fmt_count, fmt_dollars
+
+    document = orderbook_json(book)
+    if out.as_json:
+        out.json(document, compact=compact)
+        return
+    rows = []
+    for i in range(max(len(book.yes_bids), len(book.no_bids))):
+        yes = book.yes_bids[i] if i < len(book.yes_bids) else None
+        no = book.no_bids[i] if i < len(book.no_bids) else None
+        rows.append(
+            {
+                "yes_bid": fmt_dollars(yes[0]) if yes else "",
+                "yes_size": fmt_count(yes[1]) if yes else "",
+                "no_ask": fmt_dollars(ONE - yes[0]) if yes else "",
+                "no_bid": fmt_dollars(no[0]) if no else "",
+                "no_size": fmt_count(no[1]) if no else "",
+                "yes_ask": fmt_dollars(ONE - no[0]) if no else "",
+            }
+        )
+    out.table(BOOK_COLUMNS, rows, document=document, title=book.ticker)
+    if out.format is not TableFormat.CSV:
+        out.line(book_summary(book))
+
+
+def book_summary(book: Orderbook) -> str:
+    from kalshi_cli.models import fmt_count, fmt_dollars
+
+    def show(level: Level | None) -> str:
+        return "none" if level is None else f"{fmt_dollars(level[0])} x {fmt_count(level[1])}"
+
+    spread = "n/a" if book.spread is None else fmt_dollars(book.spread)
+    mid = "n/a" if book.mid is None else fmt_dollars(book.mid)
+    return (
+        f"{book.ticker}: YES bid {show(book.best_yes_bid)}, YES ask {show(book.yes_ask)}, "
+        f"spread {spread}, mid {mid}"
+    )

@@ -1,0 +1,102 @@
+"""`kalshi trade`: the trading loop, with its risk controls (kalshi_cli.runner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt
+
+
+def register(app: typer.Typer) -> None:
+    app.command("trade")(trade_command)
+
+
+def _split(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
+
+
+def trade_command(
+    *,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            "--strategy",
+            help="spike, mean_reversion, arbitrage or market_maker.",
+            show_default=False,
+        ),
+    ],
+    markets: Annotated[
+        str | None,
+        typer.Option("--markets", help="Comma-separated tickers to trade.", show_default=False),
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Every open market of a series.", show_default=False),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="Every open market of an event.", show_default=False),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Log signals and risk verdicts; send nothing.")
+    ] = False,
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", help="Stop after this many seconds.", show_default=False),
+    ] = None,
+    max_ticks: Annotated[
+        int | None, typer.Option("--max-ticks", help="Stop after N ticks.", show_default=False)
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Required on prod: place real orders.")
+    ] = False,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            help="JSON-lines log. [default: trade.log by the state file]",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    env: EnvOpt = None,
+) -> None:
+    """Run the trading loop: a strategy on live market data, every order through the risk rules.
+
+    Example: kalshi trade --strategy spike --duration 60
+    """
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.errors import UsageError
+    from kalshi_cli.runner import Selection, TradeOptions, load_trade_config, trade
+
+    if sum(1 for x in (markets, series, event) if x) > 1:
+        raise UsageError("give at most one of --markets, --series and --event")
+    options = TradeOptions(
+        strategy=strategy,
+        selection=Selection(_split(markets), series, event),
+        dry_run=dry_run,
+        once=once,
+        duration_s=duration,
+        max_ticks=max_ticks,
+        live=live,
+        log_file=log_file,
+    )
+    app = current()
+    settings = app.settings(env.value if env else None)
+    client = app.client(auth=True)
+    connection = app.connection(auth=True)
+    assert connection.key_id is not None and connection.private_key is not None
+    trade(
+        options,
+        env=settings.env,
+        state_path=settings.state,
+        config=load_trade_config(settings.config_path),
+        client=client,
+        ws_url=connection.ws_url,
+        signer=KalshiAuth(connection.key_id, connection.private_key),
+    )

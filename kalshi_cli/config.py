@@ -1,0 +1,642 @@
+"""Settings: what each value is, where it came from, and the YAML file that may hold it.
+
+Every value is resolved by one rule, highest first: command-line flag > environment variable >
+config file > default. `Settings.origins` records which of the four won for each key (and the
+exact flag, variable or file line), so `kalshi config show` can say why a value is what it is.
+
+The file is YAML. Environment-independent keys sit at the top level; everything that belongs to
+one exchange environment (endpoints, the API key, the state file) sits in a `sim:`, `demo:` or
+`prod:` section, so a demo key can never be picked up by a prod run. Environment variables apply to
+whichever environment is selected.
+
+The key table `KEYS` is the schema: the loader, `config show`, `config init` and
+`config.example.yaml` are all derived from it, so adding a setting is one entry there. Unknown keys
+in the file are an error (with a "did you mean"), because a misspelt limit that is silently ignored
+is worse than a refusal to start. A private key's PEM text is accepted from the environment only,
+never from the file. The nested sections of other layers (`NESTED_SECTIONS`: trade, risk,
+strategies, alerts) are validated by the modules that read them.
+
+This module is imported by `kalshi config show`, so it stays light: PyYAML and platformdirs only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.errors import ConfigError, KalshiError, UsageError
+
+ENVIRONMENTS = ("sim", "demo", "prod")
+TIERS = ("basic", "advanced", "expert", "premier", "paragon", "prime", "prestige")
+APP_NAME = "kalshi"
+CONFIG_FILENAME = "config.yaml"
+MASK = "********"
+
+# The exchange's own hosts (shared/kalshi-api/REFERENCE.md, section 1).
+_API_BASES = {
+    "demo": "https://demo-api.kalshi.co/trade-api/v2",
+    "prod": "https://external-api.kalshi.com/trade-api/v2",
+}
+_WS_URLS = {
+    "demo": "wss://demo-api.kalshi.co/trade-api/ws/v2",
+    "prod": "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
+}
+
+
+class Source(StrEnum):
+    FLAG = "flag"
+    ENV = "env"
+    FILE = "file"
+    DEFAULT = "default"
+
+
+@dataclass(frozen=True)
+class Origin:
+    source: Source
+    where: str  # "--env", "KALSHI_ENV", "/home/me/.config/kalshi/config.yaml:3" or "default"
+
+    def __str__(self) -> str:
+        return (
+            self.source.value if self.source is Source.DEFAULT else f"{self.source}: {self.where}"
+        )
+
+
+@dataclass(frozen=True)
+class Dirs:
+    """Where files live by default: under KALSHI_HOME when set, else the per-OS user dirs."""
+
+    home: Path | None
+
+    def config_file(self) -> Path:
+        if self.home is not None:
+            return self.home / CONFIG_FILENAME
+        import platformdirs
+
+        return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
+
+    def state_file(self, env: str) -> Path:
+        if self.home is not None:
+            return self.home / "state" / env / "state.db"
+        import platformdirs
+
+        return Path(platformdirs.user_state_dir(APP_NAME)) / env / "state.db"
+
+    def sim_data_dir(self) -> Path:
+        if self.home is not None:
+            return self.home / "sim"
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir(APP_NAME)) / "sim"
+
+
+# --------------------------------------------------------------------------------------------
+# Value parsers: raw (a YAML scalar or an environment string) -> typed value, or ValueError
+
+
+def _text(raw: object) -> str:
+    if isinstance(raw, (dict, list)):
+        raise ValueError("expected a single value, not a list or mapping")
+    text = str(raw).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[object], str]:
+    def parse(raw: object) -> str:
+        text = _text(raw).lower()
+        if text not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, not {_text(raw)!r}")
+        return text
+
+    return parse
+
+
+def _url(*schemes: str) -> Callable[[object], str]:
+    def parse(raw: object) -> str:
+        text = _text(raw).rstrip("/")
+        if not text.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ValueError(f"must be a {' or '.join(schemes)} URL, not {text!r}")
+        return text
+
+    return parse
+
+
+def _path(raw: object) -> Path:
+    return Path(_text(raw)).expanduser()
+
+
+def _seconds(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number of seconds")
+    try:
+        value = float(_text(raw))
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+    if not 0 < value <= 600:
+        raise ValueError("must be more than 0 and at most 600 seconds")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# The schema
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    env_var: str
+    parse: Callable[[object], Any]
+    default: Callable[[str, Dirs], Any]  # (environment, dirs) -> default value (None = unset)
+    doc: str
+    section: str = "top"  # "top", "env" (in the sim/demo/prod section) or "sim" (sim only)
+    flag: str | None = None
+    secret: bool = False
+    in_file: bool = True
+
+
+KEYS: tuple[Key, ...] = (
+    Key(
+        "env",
+        "KALSHI_ENV",
+        _choice(ENVIRONMENTS),
+        lambda env, dirs: "sim",
+        "Exchange environment: sim (the local simulator), demo or prod. Nothing real happens "
+        "unless demo or prod is chosen explicitly.",
+        flag="--env",
+    ),
+    Key(
+        "timeout",
+        "KALSHI_TIMEOUT",
+        _seconds,
+        lambda env, dirs: 10.0,
+        "Seconds to wait for the exchange (connect, read, write) before giving up.",
+    ),
+    Key(
+        "api_base",
+        "KALSHI_API_BASE",
+        _url("http", "https"),
+        lambda env, dirs: _API_BASES.get(env),
+        "REST base URL, ending in /trade-api/v2. For sim, unset means: start the embedded "
+        "simulator in the same process.",
+        section="env",
+    ),
+    Key(
+        "ws_url",
+        "KALSHI_WS_URL",
+        _url("ws", "wss"),
+        lambda env, dirs: _WS_URLS.get(env),
+        "WebSocket URL, ending in /trade-api/ws/v2. For the embedded simulator it is its own.",
+        section="env",
+    ),
+    Key(
+        "api_key_id",
+        "KALSHI_API_KEY_ID",
+        _text,
+        lambda env, dirs: None,
+        "API key id (a UUID) for this environment; keys belong to one environment.",
+        section="env",
+        secret=True,
+    ),
+    Key(
+        "private_key_path",
+        "KALSHI_PRIVATE_KEY_PATH",
+        _path,
+        lambda env, dirs: None,
+        "PEM file holding the RSA private key of the API key; should be mode 600 "
+        "(looser modes warn, and are refused on prod).",
+        section="env",
+    ),
+    Key(
+        "private_key",
+        "KALSHI_PRIVATE_KEY",
+        _text,
+        lambda env, dirs: None,
+        "The private key's PEM text itself; environment only, never in this file.",
+        section="env",
+        secret=True,
+        in_file=False,
+    ),
+    Key(
+        "private_key_passphrase",
+        "KALSHI_PRIVATE_KEY_PASSPHRASE",
+        _text,
+        lambda env, dirs: None,
+        "Passphrase of an encrypted private key.",
+        section="env",
+        secret=True,
+    ),
+    Key(
+        "tier",
+        "KALSHI_TIER",
+        _choice(TIERS),
+        lambda env, dirs: "basic",
+        "Your API rate-limit tier; the client paces requests to it.",
+        section="env",
+    ),
+    Key(
+        "state",
+        "KALSHI_STATE",
+        _path,
+        lambda env, dirs: dirs.state_file(env),
+        "The SQLite state file of this environment (orders, fills, trading state). "
+        "Default: <user state dir>/kalshi/<env>/state.db, or $KALSHI_HOME/state/<env>/state.db.",
+        section="env",
+        flag="--state",
+    ),
+    Key(
+        "data_dir",
+        "KALSHI_SIM_DATA_DIR",
+        _path,
+        lambda env, dirs: dirs.sim_data_dir(),
+        "Where the embedded simulator keeps its exchange state. "
+        "Default: <user data dir>/kalshi/sim, or $KALSHI_HOME/sim.",
+        section="sim",
+    ),
+    Key(
+        "scenario",
+        "KALSHI_SIM_SCENARIO",
+        _text,
+        lambda env, dirs: "default",
+        "Scenario of the embedded simulator: default, quiet, empty, or a YAML file.",
+        section="sim",
+    ),
+)
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+
+# Top-level mappings read by the modules that own them (the trade loop, its risk rules and
+# strategies, alerts), each with its own validation and docs; here they only have to be mappings.
+NESTED_SECTIONS = {
+    "strategies": "strategy parameters by name (docs/strategies.md)",
+    "risk": "risk limits of the trade loop (docs/risk.md)",
+    "trade": "what `kalshi trade` trades and where it logs (docs/cli.md)",
+    "alerts": "webhook channels and routes (docs/alerts.md)",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    timeout: float
+    api_base: str | None
+    ws_url: str | None
+    api_key_id: str | None
+    private_key_path: Path | None
+    private_key: str | None = field(repr=False)
+    private_key_passphrase: str | None = field(repr=False)
+    tier: str
+    state: Path
+    data_dir: Path
+    scenario: str
+    config_path: Path
+    config_exists: bool
+    home: Path | None
+    origins: dict[str, Origin] = field(compare=False)
+
+    @property
+    def embedded_simulator(self) -> bool:
+        """True when commands should start (or join) the simulator in this process."""
+        return self.env == "sim" and self.api_base is None
+
+    @property
+    def has_credentials(self) -> bool:
+        return (
+            self.api_key_id is not None
+            or self.private_key_path is not None
+            or bool(self.private_key)
+        )
+
+    def applicable_keys(self) -> list[Key]:
+        """The keys that apply to this environment, in schema order."""
+        return [k for k in KEYS if k.section != "sim" or self.env == "sim"]
+
+    def display(self, name: str) -> str | None:
+        """The value as `config show` prints it: secrets masked, paths as text."""
+        value = getattr(self, name)
+        if value is None:
+            if name in ("api_base", "ws_url") and self.embedded_simulator:
+                return "(embedded simulator)"
+            return None
+        if KEYS_BY_NAME[name].secret:
+            return mask(str(value), partial=name == "api_key_id")
+        return str(value)
+
+
+def mask(value: str, *, partial: bool = False) -> str:
+    """Hide a secret; a key id keeps its first 4 characters so a person can tell keys apart."""
+    if partial and len(value) > 8:
+        return value[:4] + MASK
+    return MASK
+
+
+def load_settings(
+    *,
+    flags: Mapping[str, object | None] | None = None,
+    config_path: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting. `flags` maps key names to command-line values (None = not given);
+    `config_path` is `--config`. Raises ConfigError for a malformed file or value."""
+    environ = os.environ if environ is None else environ
+    flags = flags or {}
+    env_value = _env_lookup(environ)
+
+    dirs = dirs_from(environ)
+    path, path_origin = config_file_path(config_path, environ)
+    # A file named explicitly must exist; the default one is optional.
+    document = read_config_file(path, must_exist=path_origin.source is not Source.DEFAULT)
+    values: dict[str, Any] = {}
+    origins: dict[str, Origin] = {"config": path_origin}
+
+    # `env` first: it selects the file section every per-environment key is read from.
+    for key in KEYS:
+        section = "top" if key.section == "top" else str(values["env"])
+        value, origin = _resolve(
+            key,
+            section=section,
+            flags=flags,
+            env_value=env_value,
+            document=document,
+            dirs=dirs,
+            values=values,
+        )
+        values[key.name] = value
+        origins[key.name] = origin
+
+    return Settings(
+        **values,
+        config_path=path,
+        config_exists=document.exists,
+        home=dirs.home,
+        origins=origins,
+    )
+
+
+def dirs_from(environ: Mapping[str, str]) -> Dirs:
+    home = _env_lookup(environ)("KALSHI_HOME")
+    return Dirs(Path(home).expanduser() if home else None)
+
+
+def config_file_path(
+    config_path: Path | str | None, environ: Mapping[str, str]
+) -> tuple[Path, Origin]:
+    """`--config`, else KALSHI_CONFIG, else config.yaml in the config dir (or KALSHI_HOME)."""
+    if config_path is not None:
+        return Path(config_path).expanduser(), Origin(Source.FLAG, "--config")
+    from_env = _env_lookup(environ)("KALSHI_CONFIG")
+    if from_env:
+        return Path(from_env).expanduser(), Origin(Source.ENV, "KALSHI_CONFIG")
+    return dirs_from(environ).config_file(), Origin(Source.DEFAULT, "default")
+
+
+def _env_lookup(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    def lookup(name: str) -> str | None:
+        # An empty variable counts as unset, as shells make it easy to export one by accident.
+        value = environ.get(name)
+        return value if value else None
+
+    return lookup
+
+
+def _resolve(
+    key: Key,
+    *,
+    section: str,
+    flags: Mapping[str, object | None],
+    env_value: Callable[[str], str | None],
+    document: ConfigDocument,
+    dirs: Dirs,
+    values: Mapping[str, Any],
+) -> tuple[Any, Origin]:
+    flag_value = flags.get(key.name)
+    if flag_value is not None:
+        where = key.flag or key.name
+        return _parse(key, flag_value, where, UsageError), Origin(Source.FLAG, where)
+    raw_env = env_value(key.env_var)
+    if raw_env is not None:
+        return _parse(key, raw_env, key.env_var, ConfigError), Origin(Source.ENV, key.env_var)
+    if key.section != "sim" or section == "sim":
+        entry = document.get(section, key.name)
+        if entry is not None:
+            raw, line = entry
+            where = f"{document.path}:{line}"
+            return _parse(key, raw, where, ConfigError), Origin(Source.FILE, where)
+    env = str(values.get("env", "sim"))
+    return key.default(env, dirs), Origin(Source.DEFAULT, "default")
+
+
+def _parse(key: Key, raw: object, where: str, error: type[KalshiError]) -> Any:
+    try:
+        return key.parse(raw)
+    except ValueError as exc:
+        raise error(f"{where}: {key.name} {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The file
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    """A parsed config file: values with the line each came from."""
+
+    path: Path
+    exists: bool
+    top: dict[str, tuple[object, int]]
+    sections: dict[str, dict[str, tuple[object, int]]]
+
+    def get(self, section: str, name: str) -> tuple[object, int] | None:
+        table = self.top if section == "top" else self.sections.get(section, {})
+        entry = table.get(name)
+        # `key: null` (or an empty value) means "not set here", as in the starter file.
+        return None if entry is None or entry[0] is None else entry
+
+
+def read_config_file(path: Path, *, must_exist: bool) -> ConfigDocument:
+    """Read and validate the YAML file; a missing file is empty unless it was named explicitly."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                f"config file {path} does not exist", hint="`kalshi config init` writes one"
+            ) from None
+        return ConfigDocument(path, False, {}, {})
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"config file {path} cannot be read: {reason}") from None
+    return parse_config_text(text, path)
+
+
+def parse_config_text(text: str, path: Path) -> ConfigDocument:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        root = yaml.compose(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_error_text(exc, path)) from None
+    if root is None:
+        return ConfigDocument(path, True, {}, {})
+    if not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}:{root.start_mark.line + 1}: expected a mapping of settings")
+
+    top_names = {k.name for k in KEYS if k.section == "top" and k.in_file}
+    env_names = {k.name for k in KEYS if k.section == "env" and k.in_file}
+    sim_names = env_names | {k.name for k in KEYS if k.section == "sim" and k.in_file}
+    top: dict[str, tuple[object, int]] = {}
+    sections: dict[str, dict[str, tuple[object, int]]] = {}
+    for name, value_node, line in _entries(root, path):
+        if name in ENVIRONMENTS:
+            if _is_null(value_node):
+                continue
+            if not isinstance(value_node, yaml.MappingNode):
+                raise ConfigError(f"{path}:{line}: `{name}:` must be a mapping of settings")
+            allowed = sim_names if name == "sim" else env_names
+            table: dict[str, tuple[object, int]] = {}
+            for sub, sub_node, sub_line in _entries(value_node, path):
+                _check_known(sub, allowed, path, sub_line, section=name)
+                table[sub] = (_scalar(sub_node, path, sub_line), sub_line)
+            sections[name] = table
+            continue
+        if name in NESTED_SECTIONS:
+            if not (_is_null(value_node) or isinstance(value_node, yaml.MappingNode)):
+                raise ConfigError(f"{path}:{line}: `{name}:` must be a mapping")
+            continue
+        _check_known(name, top_names, path, line, section=None)
+        top[name] = (_scalar(value_node, path, line), line)
+    return ConfigDocument(path, True, top, sections)
+
+
+def _entries(node: Any, path: Path) -> list[tuple[str, Any, int]]:
+    import yaml
+
+    seen: set[str] = set()
+    result = []
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(f"{path}:{line}: keys must be plain names")
+        name = str(key_node.value)
+        if name in seen:
+            raise ConfigError(f"{path}:{line}: `{name}` is set twice")
+        seen.add(name)
+        result.append((name, value_node, line))
+    return result
+
+
+def _is_null(node: Any) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _scalar(node: Any, path: Path, line: int) -> object:
+    import yaml
+
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"{path}:{line}: expected a single value, not a list or mapping")
+    if _is_null(node):
+        return None
+    # Values stay text; each key's parser decides what a valid value is, as for env variables.
+    return str(node.value)
+
+
+def _check_known(
+    name: str, allowed: set[str], path: Path, line: int, *, section: str | None
+) -> None:
+    if name in allowed:
+        return
+    where = f"in `{section}:`" if section else "at the top level"
+    if name == "private_key":
+        raise ConfigError(
+            f"{path}:{line}: private_key is not accepted in the config file",
+            hint="use private_key_path, or the KALSHI_PRIVATE_KEY environment variable",
+        )
+    key = KEYS_BY_NAME.get(name)
+    if key is not None and key.in_file:
+        place = (
+            "the top level"
+            if key.section == "top"
+            else (
+                "the `sim:` section"
+                if key.section == "sim"
+                else "a `sim:`, `demo:` or `prod:` section"
+            )
+        )
+        raise ConfigError(f"{path}:{line}: `{name}` is not valid {where}; it belongs in {place}")
+    candidates = allowed | set(ENVIRONMENTS) | (set(NESTED_SECTIONS) if section is None else set())
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
+    hint = f"did you mean `{close[0]}`?" if close else "see config.example.yaml for every key"
+    raise ConfigError(f"{path}:{line}: unknown setting `{name}` {where}", hint=hint)
+
+
+def _yaml_error_text(exc: Any, path: Path) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    return f"{where}: malformed YAML: {problem}"
+
+
+# --------------------------------------------------------------------------------------------
+# The starter file (`kalshi config init`) and config.example.yaml
+
+
+def example_config() -> str:
+    """Every file key with its default and what it does; config.example.yaml is exactly this."""
+    dirs = Dirs(None)
+    lines = [
+        "# kalshi-cli configuration (YAML).",
+        "#",
+        "# Precedence, highest first: command-line flag > environment variable > this file >",
+        "# default. `kalshi config show` prints every value and where it came from.",
+        "# Location: --config, else $KALSHI_CONFIG, else config.yaml in the user config directory",
+        "# ($KALSHI_HOME/config.yaml when KALSHI_HOME is set). A value of null means 'not set",
+        "# here': the default applies. KALSHI_PRIVATE_KEY (the PEM text) is environment-only.",
+        "",
+    ]
+
+    def emit(key: Key, env: str, indent: str) -> None:
+        default = key.default(env, dirs)
+        if key.name in ("state", "data_dir"):
+            default = None  # machine-dependent: the comment says where it goes
+        env_text = f"env {key.env_var}" + (f", flag {key.flag}" if key.flag else "")
+        for chunk in _wrap(f"{key.doc} ({env_text})", 96 - len(indent)):
+            lines.append(f"{indent}# {chunk}")
+        lines.append(f"{indent}{key.name}: {_yaml_scalar(default)}")
+
+    for key in KEYS:
+        if key.section == "top":
+            emit(key, "sim", "")
+    for env in ENVIRONMENTS:
+        lines.append("")
+        lines.append(f"{env}:")
+        for key in KEYS:
+            if key.in_file and (key.section == "env" or (key.section == "sim" and env == "sim")):
+                emit(key, env, "  ")
+    lines.append("")
+    lines.append("# Sections read by the parts that use them, each documented there:")
+    for name, what in NESTED_SECTIONS.items():
+        lines.append(f"# {name}: {what}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width) or [""]

@@ -1,0 +1,172 @@
+"""A fake KalshiClient for CLI tests: API-shaped dicts in, the models' own parsing out.
+
+It implements only what the commands call, records each call, and raises a configured error
+for a method on request, so every command body and error path runs without a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.errors import NotFoundError
+from kalshi_cli.models import (
+    Balance,
+    ExchangeStatus,
+    Fill,
+    Market,
+    Orderbook,
+    Position,
+    Settlement,
+)
+
+
+def market(ticker: str, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "ticker": ticker,
+        "event_ticker": ticker.rsplit("-", 1)[0],
+        "title": f"Will {ticker} happen?",
+        "yes_sub_title": "Yes",
+        "status": "active",
+        "yes_bid_dollars": "0.4500",
+        "yes_ask_dollars": "0.4700",
+        "no_bid_dollars": "0.5300",
+        "no_ask_dollars": "0.5500",
+        "last_price_dollars": "0.4600",
+        "volume_fp": "100.00",
+        "volume_24h_fp": "10.00",
+        "open_interest_fp": "50.00",
+        "open_time": "2026-01-01T00:00:00Z",
+        "close_time": "2026-12-31T00:00:00Z",
+        "latest_expiration_time": "2027-01-07T00:00:00Z",
+        "result": "",
+        "price_level_structure": "linear_cent",
+        "price_ranges": [{"start": "0.0100", "end": "0.9900", "step": "0.0100"}],
+        "rules_primary": "Resolves YES if it happens.",
+        "rules_secondary": "",
+    }
+    data.update(overrides)
+    return data
+
+
+@dataclass
+class FakeClient:
+    markets: list[dict[str, Any]] = field(default_factory=list)
+    books: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance_cents: int = 100_000
+    positions: list[dict[str, Any]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+    settlements: list[dict[str, Any]] = field(default_factory=list)
+    exchange: dict[str, Any] = field(
+        default_factory=lambda: {"exchange_active": True, "trading_active": True}
+    )
+    skew: float = 0.0
+    usage_tier: str = "basic"
+    has_key: bool = True
+    page_size: int = 2
+    errors: dict[str, Exception] = field(default_factory=dict)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    closed: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        return self.has_key
+
+    def _call(self, name: str, **kwargs: Any) -> None:
+        self.calls.append((name, kwargs))
+        if name in self.errors:
+            raise self.errors[name]
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_exchange_status(self) -> ExchangeStatus:
+        self._call("get_exchange_status")
+        return ExchangeStatus.from_api(self.exchange)
+
+    def get_markets_page(self, *, limit: int = 100, **filters: Any) -> tuple[list[Market], str]:
+        self._call("get_markets_page", limit=limit, **filters)
+        return [Market.from_api(m) for m in self.markets[:limit]], ""
+
+    def iter_markets(
+        self,
+        *,
+        limit: int | None = None,
+        on_page: Callable[[int], None] | None = None,
+        **filters: Any,
+    ) -> Iterator[Market]:
+        self._call("iter_markets", limit=limit, **filters)
+        seen = 0
+        for start in range(0, len(self.markets), self.page_size):
+            page = self.markets[start : start + self.page_size]
+            for item in page:
+                yield Market.from_api(item)
+            seen += len(page)
+            if on_page is not None:
+                on_page(seen)
+
+    def get_market(self, ticker: str) -> Market:
+        self._call("get_market", ticker=ticker)
+        for item in self.markets:
+            if item["ticker"] == ticker:
+                return Market.from_api(item)
+        raise NotFoundError(f"unknown ticker {ticker}", status=404)
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        self._call("get_orderbook", ticker=ticker, depth=depth)
+        if ticker not in self.books:
+            raise NotFoundError(f"unknown ticker {ticker}", status=404)
+        return Orderbook.from_api(ticker, self.books[ticker])
+
+    def get_balance(self) -> Balance:
+        self._call("get_balance")
+        return Balance.from_api({"balance": self.balance_cents, "portfolio_value": 2500})
+
+    def get_positions(
+        self, *, ticker: str | None = None, event_ticker: str | None = None
+    ) -> list[Position]:
+        self._call("get_positions", ticker=ticker, event_ticker=event_ticker)
+        return [Position.from_api(p) for p in self.positions]
+
+    def iter_fills(self, **kwargs: Any) -> Iterator[Fill]:
+        self._call("iter_fills", **kwargs)
+        return iter([Fill.from_api(f) for f in self.fills])
+
+    def iter_settlements(self, **kwargs: Any) -> Iterator[Settlement]:
+        self._call("iter_settlements", **kwargs)
+        return iter([Settlement.from_api(s) for s in self.settlements])
+
+    def get_account_limits(self) -> dict[str, Any]:
+        self._call("get_account_limits")
+        return {"usage_tier": self.usage_tier}
+
+    def clock_skew_seconds(self) -> float:
+        self._call("clock_skew_seconds")
+        return self.skew
+
+
+def run(
+    args: list[str],
+    *,
+    client: FakeClient | None = None,
+    home: Path,
+    environ: dict[str, str] | None = None,
+    debug: bool = False,
+) -> Result:
+    """Invoke the app as the `kalshi` script would, at a fixed width, with `client` as the one
+    client and an environment limited to KALSHI_HOME=`home` plus `environ`."""
+    app_env = {"KALSHI_HOME": str(home), **(environ or {})}
+
+    def factory(_app: AppContext, _settings: Any, _anonymous: bool) -> Any:
+        assert client is not None, "this command was not expected to build a client"
+        return client
+
+    context = AppContext(environ=app_env, client_factory=factory)
+    process_env = {"COLUMNS": "100", "NO_COLOR": "1", "KALSHI_DEBUG": "1" if debug else None}
+    return CliRunner().invoke(app, args, obj=context, env=process_env, prog_name="kalshi")

@@ -1,0 +1,243 @@
+"""Every failure the issue names reaches a person as one line on stderr with its exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.errors import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    TransportError,
+)
+from kalshi_cli.exit_codes import ExitCode
+
+from .fakes import FakeClient, run
+
+DEMO_BASE = {"KALSHI_ENV": "demo"}
+
+
+def one_line(result: Result) -> str:
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def run_real(args: list[str], home: Path, environ: dict[str, str], debug: bool = False) -> Result:
+    """Through the real client factory: credentials are loaded, nothing is sent before that."""
+    context = AppContext(environ={"KALSHI_HOME": str(home), **environ})
+    env = {"KALSHI_DEBUG": "1" if debug else None, "COLUMNS": "100"}
+    return CliRunner().invoke(app, args, obj=context, env=env, prog_name="kalshi")
+
+
+# --------------------------------------------------------------------------------------------
+# Credentials (exit 4), before any request
+
+
+@pytest.mark.parametrize("env", ["demo", "prod"])
+def test_no_credentials_for_demo_or_prod(tmp_path: Path, env: str) -> None:
+    result = run_real(["balance"], tmp_path, {"KALSHI_ENV": env})
+    assert result.exit_code == ExitCode.CREDENTIALS
+    line = one_line(result)
+    assert line.startswith(f"Error: no API credentials for env {env} (set KALSHI_API_KEY_ID")
+    assert f"under `{env}:` in {tmp_path / 'config.yaml'}" in line
+
+
+def key_env(path: Path) -> dict[str, str]:
+    return {**DEMO_BASE, "KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(path)}
+
+
+def test_key_file_missing(tmp_path: Path) -> None:
+    result = run_real(["balance"], tmp_path, key_env(tmp_path / "missing.pem"))
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert f"private key file {tmp_path / 'missing.pem'} does not exist" in one_line(result)
+
+
+def test_key_file_unreadable(tmp_path: Path) -> None:
+    # A directory cannot be read as a file, even by root (file modes do not stop root).
+    (tmp_path / "dir.pem").mkdir()
+    result = run_real(["balance"], tmp_path, key_env(tmp_path / "dir.pem"))
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert "cannot be read: Is a directory" in one_line(result)
+
+
+def test_key_file_not_pem(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    path.write_text("hello")
+    path.chmod(0o600)
+    result = run_real(["balance"], tmp_path, key_env(path))
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert f"{path} is not a PEM private key" in one_line(result)
+
+
+def encrypted_key(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    from kalshi_cli.client.signing import generate_private_key
+
+    pem = generate_private_key().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"correct horse"),
+    )
+    path = tmp_path / "locked.pem"
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    return path
+
+
+def test_key_encrypted_without_passphrase(tmp_path: Path) -> None:
+    path = encrypted_key(tmp_path)
+    result = run_real(["balance"], tmp_path, key_env(path))
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert f"{path} is encrypted and no passphrase was given" in one_line(result)
+
+
+def test_key_id_without_key(tmp_path: Path) -> None:
+    result = run_real(["balance"], tmp_path, {**DEMO_BASE, "KALSHI_API_KEY_ID": "key-id-123456"})
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert "api_key_id is set for env demo but no private key" in one_line(result)
+
+
+def test_loose_key_file_is_refused_on_prod(tmp_path: Path) -> None:
+    from kalshi_cli.client.signing import generate_private_key, private_key_pem
+
+    path = tmp_path / "key.pem"
+    path.write_bytes(private_key_pem(generate_private_key()))
+    path.chmod(0o644)
+    result = run_real(["balance"], tmp_path, {**key_env(path), "KALSHI_ENV": "prod"})
+    assert result.exit_code == ExitCode.CREDENTIALS
+    assert "is readable by group or others (mode 644)" in one_line(result)
+
+
+# --------------------------------------------------------------------------------------------
+# The exchange's answers (through a fake client raising the client's typed errors)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (ApiError.from_response(401, {"error": {"code": "unauthorized"}}), ExitCode.AUTH),
+        (NotFoundError("unknown ticker KXNOPE", status=404), ExitCode.NOT_FOUND),
+        (TransportError("GET /markets: no answer from x: refused"), ExitCode.UNREACHABLE),
+        (ApiError.from_response(429, {"error": "too many requests"}), ExitCode.RATE_LIMITED),
+        (ApiError.from_response(503, {}), ExitCode.EXCHANGE_ERROR),
+    ],
+)
+def test_exchange_errors(tmp_path: Path, error: Exception, code: ExitCode) -> None:
+    client = FakeClient(errors={"get_market": error})
+    result = run(["market", "KXNOPE"], client=client, home=tmp_path)
+    assert result.exit_code == code
+    line = one_line(result)
+    assert line == f"Error: {error.one_line()}"  # type: ignore[attr-defined]
+
+
+def test_401_message_points_at_key_and_environment(tmp_path: Path) -> None:
+    error = ApiError.from_response(401, {}, what="GET /portfolio/balance")
+    assert isinstance(error, AuthError)
+    result = run(["balance"], client=FakeClient(errors={"get_balance": error}), home=tmp_path)
+    assert result.exit_code == ExitCode.AUTH
+    assert "belong to the chosen --env" in one_line(result)
+
+
+def test_rate_limited_message_says_to_wait(tmp_path: Path) -> None:
+    error = ApiError.from_response(429, {"error": "too many requests"})
+    assert isinstance(error, RateLimitedError)
+    result = run(["markets"], client=FakeClient(errors={"get_markets_page": error}), home=tmp_path)
+    assert "wait and try again" in one_line(result)
+
+
+# --------------------------------------------------------------------------------------------
+# Config (exit 3) and flags (exit 2)
+
+
+def test_malformed_config_names_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("env: demo\ndemo:\n  tier: [advanced\n")
+    result = run(["config", "show"], home=tmp_path)
+    assert result.exit_code == ExitCode.CONFIG
+    assert one_line(result).startswith(f"Error: {config}:4: malformed YAML")
+
+
+def test_bad_environment_value(tmp_path: Path) -> None:
+    result = run(["config", "show"], home=tmp_path, environ={"KALSHI_TIMEOUT": "-1"})
+    assert result.exit_code == ExitCode.CONFIG
+    assert one_line(result) == (
+        "Error: KALSHI_TIMEOUT: timeout must be more than 0 and at most 600 seconds"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["markets", "--limit", "0"], "Invalid value for '--limit' / '-n'"),
+        (["markets", "--limit", "1001"], "Invalid value for --limit: at most 1000 without --all"),
+        (["markets", "--sort", "price"], "Invalid value for '--sort'"),
+        (["markets", "--status", "live"], "Invalid value for '--status'"),
+        (["market", "X", "--format", "yaml"], "Invalid value for '--format' / '-f'"),
+        (["--env", "staging", "balance"], "Invalid value for '--env'"),
+        (["orderbook", "X", "--depth", "-1"], "Invalid value for '--depth' / '-d'"),
+        (["markets", "--nope"], "No such option: --nope"),
+        (["balanse"], "No such command 'balanse'. Did you mean 'balance'?"),
+        (["market"], "Missing argument 'ticker'"),
+        (["sim", "serve", "--balance", "ten"], "Invalid value for --balance"),
+        (["sim", "serve", "--tier", "gold"], "Invalid value for --tier"),
+    ],
+)
+def test_bad_flags_are_one_line_usage_errors(
+    tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    result = run(args, home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE
+    line = one_line(result)
+    assert fragment in line
+    assert line.endswith("--help`)")
+
+
+def test_json_and_format_can_be_combined_json_wins(tmp_path: Path) -> None:
+    client = FakeClient(balance_cents=100)
+    result = run(["balance", "--json", "--format", "csv"], client=client, home=tmp_path)
+    assert result.stdout.startswith("{")
+
+
+# --------------------------------------------------------------------------------------------
+# Tracebacks
+
+
+def test_debug_shows_a_traceback_without_locals(tmp_path: Path) -> None:
+    marker = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    environ = {
+        **DEMO_BASE,
+        "KALSHI_API_KEY_ID": "key-id-123456",
+        "KALSHI_PRIVATE_KEY": f"-----BEGIN PRIVATE KEY-----\n{marker}\n-----END PRIVATE KEY-----\n",
+    }
+    quiet = run_real(["balance"], tmp_path, environ)
+    assert quiet.exit_code == ExitCode.CREDENTIALS
+    assert "Traceback" not in quiet.stderr
+    loud = run_real(["balance"], tmp_path, environ, debug=True)
+    assert loud.exit_code == ExitCode.CREDENTIALS
+    assert "Traceback (most recent call last)" in loud.stderr
+    assert loud.stderr.splitlines()[-1].startswith("Error: KALSHI_PRIVATE_KEY could not be loaded")
+    assert marker not in loud.stderr
+
+
+def test_unexpected_error_is_one_line_and_code_1(tmp_path: Path) -> None:
+    client = FakeClient(errors={"get_balance": ZeroDivisionError("boom")})
+    result = run(["balance"], client=client, home=tmp_path)
+    assert result.exit_code == ExitCode.FAILURE
+    assert one_line(result) == (
+        "Error: unexpected ZeroDivisionError: boom (a bug; KALSHI_DEBUG=1 shows the traceback)"
+    )
+
+
+def test_app_disables_locals_in_pretty_tracebacks() -> None:
+    assert app.pretty_exceptions_show_locals is False

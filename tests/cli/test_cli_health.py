@@ -1,0 +1,150 @@
+"""`kalshi health-check`: one line per check, exit 12 when any fails."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import Result
+
+from kalshi_cli.errors import AuthError, TransportError
+
+from .fakes import FakeClient
+from .fakes import run as run_cli
+
+# An explicit API base: the fake client stands in for the exchange, no simulator is started.
+API_BASE = {"KALSHI_API_BASE": "http://127.0.0.1:1/trade-api/v2"}
+
+
+def run(
+    args: list[str], *, client: FakeClient, home: Path, environ: dict[str, str] | None = None
+) -> Result:
+    return run_cli(args, client=client, home=home, environ={**API_BASE, **(environ or {})})
+
+
+def checks(stdout: str) -> dict[str, dict[str, str]]:
+    return {c["name"]: c for c in json.loads(stdout)["checks"]}
+
+
+def key_file(tmp_path: Path, mode: int) -> Path:
+    from kalshi_cli.client.signing import generate_private_key, private_key_pem
+
+    path = tmp_path / "key.pem"
+    path.write_bytes(private_key_pem(generate_private_key()))
+    path.chmod(mode)
+    return path
+
+
+def test_all_green(tmp_path: Path) -> None:
+    key = key_file(tmp_path, 0o600)
+    environ = {
+        "KALSHI_API_KEY_ID": "key-id-123456",
+        "KALSHI_PRIVATE_KEY_PATH": str(key),
+    }
+    result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
+    assert result.exit_code == 0, result.output
+    found = checks(result.stdout)
+    assert list(found) == [
+        "exchange",
+        "credentials",
+        "clock skew",
+        "rate-limit tier",
+        "state location",
+        "key file",
+    ]
+    assert {c["status"] for c in found.values()} == {"ok"}
+    assert "(created on first use)" in found["state location"]["detail"]
+    assert not (tmp_path / "state").exists()  # the check never creates the state file
+    assert found["key file"]["detail"].endswith("(mode 600)")
+    assert json.loads(result.stdout)["ok"] is True
+
+
+def test_plain_output_is_one_line_per_check(tmp_path: Path) -> None:
+    result = run(["health-check"], client=FakeClient(has_key=False), home=tmp_path, environ={})
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 + 6
+    assert lines[2].split()[:2] == ["fail", "credentials"]
+
+
+def test_failures_exit_12_and_others_still_run(tmp_path: Path) -> None:
+    client = FakeClient(
+        skew=7.5,
+        usage_tier="advanced",
+        errors={"get_exchange_status": TransportError("no answer from x")},
+    )
+    result = run(["health-check", "--json"], client=client, home=tmp_path)
+    assert result.exit_code == 12
+    found = checks(result.stdout)
+    assert found["exchange"] == {"name": "exchange", "status": "fail", "detail": "no answer from x"}
+    assert found["clock skew"]["status"] == "fail"
+    assert "+7.50 s" in found["clock skew"]["detail"]
+    assert found["rate-limit tier"]["status"] == "warn"
+    assert "the exchange says advanced, the config says basic" in found["rate-limit tier"]["detail"]
+
+
+def test_rejected_key_fails_credentials(tmp_path: Path) -> None:
+    client = FakeClient(errors={"get_balance": AuthError("HTTP 401", status=401)})
+    result = run(["health-check", "--json"], client=client, home=tmp_path)
+    assert result.exit_code == 12
+    assert checks(result.stdout)["credentials"]["status"] == "fail"
+
+
+def test_broken_key_is_reported_and_network_checks_still_run(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    bad.chmod(0o600)
+    environ = {
+        "KALSHI_ENV": "demo",
+        "KALSHI_API_KEY_ID": "key-id-123456",
+        "KALSHI_PRIVATE_KEY_PATH": str(bad),
+    }
+    anonymous_calls: list[bool] = []
+
+    from typer.testing import CliRunner
+
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.app import app
+
+    def factory(context: AppContext, settings: object, anonymous: bool) -> FakeClient:
+        anonymous_calls.append(anonymous)
+        context.connection(auth=False, anonymous=anonymous)  # loads (and rejects) the key
+        return FakeClient(has_key=not anonymous)
+
+    context = AppContext(environ={"KALSHI_HOME": str(tmp_path), **environ}, client_factory=factory)
+    result = CliRunner().invoke(app, ["health-check", "--json"], obj=context)
+    assert result.exit_code == 12
+    found = checks(result.stdout)
+    assert found["exchange"]["status"] == "ok"
+    assert found["credentials"]["status"] == "fail"
+    assert "is not a PEM private key" in found["credentials"]["detail"]
+    assert anonymous_calls == [False, True]
+
+
+def test_loose_key_file_warns_on_demo_and_fails_on_prod(tmp_path: Path) -> None:
+    key = key_file(tmp_path, 0o644)
+    base = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    demo = run(
+        ["health-check", "--json"],
+        client=FakeClient(),
+        home=tmp_path,
+        environ={**base, "KALSHI_ENV": "demo"},
+    )
+    assert checks(demo.stdout)["key file"]["status"] == "warn"
+    assert demo.exit_code == 0
+    prod = run(
+        ["health-check", "--json"],
+        client=FakeClient(),
+        home=tmp_path,
+        environ={**base, "KALSHI_ENV": "prod"},
+    )
+    assert checks(prod.stdout)["key file"]["status"] == "fail"
+    assert prod.exit_code == 12
+
+
+def test_unwritable_state_location_fails(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    environ = {"KALSHI_STATE": str(blocker / "sub" / "state.db")}
+    result = run(["health-check", "--json"], client=FakeClient(), home=tmp_path, environ=environ)
+    assert checks(result.stdout)["state location"]["status"] == "fail"
+    assert result.exit_code == 12

@@ -1,0 +1,86 @@
+"""The output layer: format choice, JSON of Decimals, colour rules, the progress counter."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.cli._output import Column, Output, TableFormat, dumps
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+COLUMNS = [Column("name", "name"), Column("price", "price", numeric=True)]
+ROWS = [{"name": "a", "price": "0.5000"}, {"name": "[b]", "price": "10.0000"}]
+
+
+def test_default_format_follows_the_terminal() -> None:
+    assert Output(stdout=Terminal()).format is TableFormat.TABLE
+    assert Output(stdout=io.StringIO()).format is TableFormat.PLAIN
+
+
+def test_json_keeps_decimals_exact_as_strings() -> None:
+    text = dumps({"p": Decimal("0.1") + Decimal("0.2"), "n": [Decimal("1E+1")], "path": Path("/x")})
+    assert json.loads(text) == {"p": "0.3", "n": ["10"], "path": "/x"}
+
+
+def test_plain_aligns_numbers_right() -> None:
+    out = Output(stdout=io.StringIO())
+    out.table(COLUMNS, ROWS, document={})
+    lines = out.stdout.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines == ["name      price", "a        0.5000", "[b]     10.0000"]
+
+
+def test_rich_table_on_a_terminal_has_colour_unless_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    coloured = Terminal()
+    Output(stdout=coloured).table(COLUMNS, ROWS, document={})
+    assert "\x1b[" in coloured.getvalue()
+    assert "[b]" in coloured.getvalue()  # data is never read as rich markup
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = Terminal()
+    Output(stdout=plain).table(COLUMNS, ROWS, document={})
+    assert "\x1b[" not in plain.getvalue()
+    assert "0.5000" in plain.getvalue()
+
+
+def test_table_format_in_a_pipe_has_no_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = Output(stdout=io.StringIO(), fmt=TableFormat.TABLE)
+    out.table(COLUMNS, ROWS, document={})
+    assert "\x1b[" not in out.stdout.getvalue()  # type: ignore[attr-defined]
+
+
+def test_progress_only_on_a_terminal() -> None:
+    silent = io.StringIO()
+    progress = Output(stdout=io.StringIO(), stderr=silent).progress("fetching")
+    progress(1000)
+    progress.close()
+    assert silent.getvalue() == ""
+
+    terminal = Terminal()
+    progress = Output(stdout=io.StringIO(), stderr=terminal).progress("fetching")
+    progress(1000)
+    progress(2000)
+    progress.close()
+    assert terminal.getvalue() == "\rfetching: 1,000\rfetching: 2,000\r\x1b[K"
+
+
+def test_results_to_stdout_diagnostics_to_stderr() -> None:
+    out = Output(stdout=io.StringIO(), stderr=io.StringIO())
+    out.warn("careful")
+    out.json({"a": 1})
+    assert out.stderr.getvalue() == "Warning: careful\n"  # type: ignore[attr-defined]
+    assert json.loads(out.stdout.getvalue()) == {"a": 1}  # type: ignore[attr-defined]

@@ -1,0 +1,71 @@
+"""docs/output.md documents each --json shape; each example must match the real output."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .fakes import FakeClient, market, run
+from .test_cli_market_data import BOOK
+from .test_cli_portfolio import FILL, POSITION, SETTLEMENT
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "output.md"
+TICKER = "KXHIGHNY-26JAN15-T40"
+
+
+def documented() -> dict[str, Any]:
+    text = DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"^### `kalshi ([^`]+) --json`\n.*?```json\n(.*?)```", text, re.S | re.M)
+    return {command: json.loads(body) for command, body in blocks}
+
+
+def same_shape(real: Any, doc: Any, where: str = "$") -> None:
+    if isinstance(doc, dict):
+        assert isinstance(real, dict), where
+        assert list(real) == list(doc), f"{where}: keys differ"
+        for key in doc:
+            same_shape(real[key], doc[key], f"{where}.{key}")
+    elif isinstance(doc, list):
+        assert isinstance(real, list), where
+        if doc and real:
+            same_shape(real[0], doc[0], f"{where}[0]")
+    elif doc is not None and real is not None:
+        assert type(real) is type(doc), f"{where}: {type(real).__name__} vs {type(doc).__name__}"
+
+
+COMMANDS = {
+    "markets": ["markets"],
+    "market TICKER": ["market", TICKER],
+    "orderbook TICKER": ["orderbook", TICKER],
+    "balance": ["balance"],
+    "positions": ["positions"],
+    "fills": ["fills"],
+    "settlements": ["settlements"],
+    "health-check": ["health-check"],
+    "config show": ["config", "show"],
+}
+
+
+def test_every_json_command_is_documented() -> None:
+    assert set(documented()) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_documented_shape_matches_output(tmp_path: Path, command: str) -> None:
+    client = FakeClient(
+        markets=[market(TICKER)],
+        books={TICKER: BOOK},
+        positions=[POSITION],
+        fills=[FILL],
+        settlements=[SETTLEMENT],
+    )
+    environ = {"KALSHI_API_BASE": "http://127.0.0.1:1/trade-api/v2"}
+    if command == "config show":
+        environ = {}
+    result = run([*COMMANDS[command], "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.stdout, result.output
+    same_shape(json.loads(result.stdout), documented()[command])

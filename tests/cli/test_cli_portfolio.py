@@ -1,0 +1,140 @@
+"""`balance`, `positions`, `fills`, `settlements` against a fake client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+
+from kalshi_cli.cli.portfolio import parse_since
+
+from .fakes import FakeClient, run
+
+POSITION = {
+    "ticker": "KXA-1",
+    "position_fp": "-3.00",
+    "market_exposure_dollars": "1.6500",
+    "realized_pnl_dollars": "0.2500",
+    "fees_paid_dollars": "0.0400",
+    "total_traded_dollars": "2.1000",
+}
+FILL = {
+    "fill_id": "f1",
+    "trade_id": "t1",
+    "order_id": "o1",
+    "market_ticker": "KXA-1",
+    "book_side": "ask",
+    "count_fp": "3.00",
+    "yes_price_dollars": "0.4500",
+    "is_taker": True,
+    "fee_cost": "0.0500",
+    "created_time": "2026-01-02T03:04:05Z",
+    "ts": 1767323045,
+}
+SETTLEMENT = {
+    "ticker": "KXA-1",
+    "event_ticker": "KXA",
+    "market_result": "no",
+    "yes_count_fp": "0.00",
+    "yes_total_cost_dollars": "0.0000",
+    "no_count_fp": "3.00",
+    "no_total_cost_dollars": "1.6500",
+    "revenue": 300,
+    "fee_cost": "0.0000",
+    "settled_time": "2026-02-01T00:00:00Z",
+}
+
+
+def test_balance(tmp_path: Path) -> None:
+    client = FakeClient(balance_cents=123456)
+    document = json.loads(run(["balance", "--json"], client=client, home=tmp_path).stdout)
+    assert document == {"balance": "1234.56", "portfolio_value": "25.00", "updated_ts": None}
+    plain = run(["balance"], client=client, home=tmp_path)
+    assert plain.stdout.splitlines()[0] == "balance          $1,234.56"
+
+
+def test_positions(tmp_path: Path) -> None:
+    client = FakeClient(positions=[POSITION])
+    result = run(["positions", "--ticker", "KXA-1", "--json"], client=client, home=tmp_path)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document == {
+        "positions": [
+            {
+                "ticker": "KXA-1",
+                "side": "no",
+                "position": "-3.00",
+                "market_exposure": "1.6500",
+                "realized_pnl": "0.2500",
+                "fees_paid": "0.0400",
+                "total_traded": "2.1000",
+            }
+        ],
+        "count": 1,
+    }
+    assert client.calls == [("get_positions", {"ticker": "KXA-1", "event_ticker": None})]
+
+
+def test_fills_since_and_limit(tmp_path: Path) -> None:
+    client = FakeClient(fills=[FILL])
+    result = run(
+        ["fills", "--since", "2026-01-02", "--limit", "5", "--json"], client=client, home=tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    fill = json.loads(result.stdout)["fills"][0]
+    assert fill["book_side"] == "ask" and fill["yes_price"] == "0.4500" and fill["is_taker"]
+    assert client.calls == [("iter_fills", {"ticker": None, "min_ts": 1767312000, "limit": 5})]
+
+
+def test_fills_csv(tmp_path: Path) -> None:
+    client = FakeClient(fills=[FILL])
+    result = run(["fills", "--format", "csv"], client=client, home=tmp_path)
+    assert result.stdout.splitlines() == [
+        "time,ticker,book side,YES price,count,fee,role",
+        "2026-01-02T03:04:05Z,KXA-1,ask,0.4500,3.00,0.0500,taker",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-02", 1767312000),
+        ("2026-01-02T01:00:00Z", 1767315600),
+        ("2026-01-02T01:00:00+01:00", 1767312000),
+    ],
+)
+def test_parse_since(text: str, expected: int) -> None:
+    assert parse_since(text) == expected
+
+
+def test_fills_bad_since_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(typer.BadParameter):
+        parse_since("yesterday")
+    result = run(["fills", "--since", "yesterday"], client=FakeClient(), home=tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: Invalid value for --since: 'yesterday' is not a date (YYYY-MM-DD) or an ISO 8601 "
+        "time (see `kalshi fills --help`)\n"
+    )
+
+
+def test_settlements(tmp_path: Path) -> None:
+    client = FakeClient(settlements=[SETTLEMENT])
+    result = run(["settlements", "--json"], client=client, home=tmp_path)
+    settlement = json.loads(result.stdout)["settlements"][0]
+    assert settlement["revenue"] == "3.00"
+    assert settlement["market_result"] == "no"
+    assert settlement["no_total_cost"] == "1.6500"
+    markdown = run(["settlements", "-f", "markdown"], client=client, home=tmp_path)
+    assert markdown.stdout.splitlines()[0].startswith("| settled")
+
+
+def test_portfolio_commands_need_credentials(tmp_path: Path) -> None:
+    client = FakeClient(has_key=False)
+    for command in ("balance", "positions", "fills", "settlements"):
+        result = run([command], client=client, home=tmp_path)
+        assert result.exit_code == 4, command
+        assert result.stderr.startswith("Error: no API credentials for env sim"), command
+    assert client.calls == []  # refused before any request

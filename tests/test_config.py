@@ -1,0 +1,263 @@
+"""Settings: the precedence table, file locations, validation with file and line, the example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.config import (
+    KEYS,
+    Source,
+    example_config,
+    load_settings,
+    parse_config_text,
+)
+from kalshi_cli.errors import ConfigError, UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Precedence: flag > environment > file > default, for a top-level and a per-environment key
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "file", "expected", "source"),
+    [
+        ("prod", "demo", "demo", "prod", Source.FLAG),
+        (None, "demo", "prod", "demo", Source.ENV),
+        (None, None, "demo", "demo", Source.FILE),
+        (None, None, None, "sim", Source.DEFAULT),
+    ],
+)
+def test_env_precedence(
+    tmp_path: Path,
+    *,
+    flag: str | None,
+    env: str | None,
+    file: str | None,
+    expected: str,
+    source: Source,
+) -> None:
+    config = write(tmp_path / "c.yaml", f"env: {file}\n" if file else "")
+    environ = {"KALSHI_ENV": env} if env else {}
+    settings = load_settings(flags={"env": flag}, config_path=config, environ=environ)
+    assert settings.env == expected
+    assert settings.origins["env"].source is source
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "file", "expected", "source"),
+    [
+        ("/f/state.db", "/e/state.db", "/c/state.db", "/f/state.db", Source.FLAG),
+        (None, "/e/state.db", "/c/state.db", "/e/state.db", Source.ENV),
+        (None, None, "/c/state.db", "/c/state.db", Source.FILE),
+    ],
+)
+def test_state_precedence(
+    tmp_path: Path, *, flag: str | None, env: str | None, file: str, expected: str, source: Source
+) -> None:
+    config = write(tmp_path / "c.yaml", f"demo:\n  state: {file}\n")
+    environ = {"KALSHI_ENV": "demo", **({"KALSHI_STATE": env} if env else {})}
+    settings = load_settings(flags={"state": flag}, config_path=config, environ=environ)
+    assert settings.state == Path(expected)
+    assert settings.origins["state"].source is source
+
+
+def test_state_default_is_per_environment_under_home(tmp_path: Path) -> None:
+    home = {"KALSHI_HOME": str(tmp_path)}
+    demo = load_settings(environ={**home, "KALSHI_ENV": "demo"})
+    prod = load_settings(environ={**home, "KALSHI_ENV": "prod"})
+    assert demo.state == tmp_path / "state" / "demo" / "state.db"
+    assert prod.state == tmp_path / "state" / "prod" / "state.db"
+    assert demo.origins["state"].source is Source.DEFAULT
+
+
+def test_file_value_names_its_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "env: demo\n\ndemo:\n  tier: advanced\n")
+    settings = load_settings(config_path=config, environ={})
+    assert settings.tier == "advanced"
+    assert settings.origins["tier"].where == f"{config}:4"
+
+
+def test_keys_of_another_environment_are_not_used(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "prod:\n  api_key_id: prod-key\n")
+    settings = load_settings(config_path=config, environ={"KALSHI_ENV": "demo"})
+    assert settings.api_key_id is None
+
+
+def test_environment_defaults_point_at_the_right_exchange(tmp_path: Path) -> None:
+    home = {"KALSHI_HOME": str(tmp_path)}
+    assert load_settings(environ={**home, "KALSHI_ENV": "demo"}).api_base == (
+        "https://demo-api.kalshi.co/trade-api/v2"
+    )
+    assert load_settings(environ={**home, "KALSHI_ENV": "prod"}).api_base == (
+        "https://external-api.kalshi.com/trade-api/v2"
+    )
+    sim = load_settings(environ=home)
+    assert sim.api_base is None and sim.embedded_simulator
+    assert sim.data_dir == tmp_path / "sim"
+
+
+def test_sim_with_an_api_base_does_not_embed(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "KALSHI_HOME": str(tmp_path),
+            "KALSHI_API_BASE": "http://127.0.0.1:9/trade-api/v2/",
+        }
+    )
+    assert not settings.embedded_simulator
+    assert settings.api_base == "http://127.0.0.1:9/trade-api/v2"
+
+
+def test_empty_environment_variable_counts_as_unset(tmp_path: Path) -> None:
+    settings = load_settings(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_ENV": ""})
+    assert settings.env == "sim"
+
+
+# --------------------------------------------------------------------------------------------
+# Where the file is
+
+
+def test_config_location_order(tmp_path: Path) -> None:
+    flag_file = write(tmp_path / "flag.yaml", "env: prod\n")
+    env_file = write(tmp_path / "env.yaml", "env: demo\n")
+    write(tmp_path / "config.yaml", "timeout: 3\n")
+    environ = {"KALSHI_HOME": str(tmp_path), "KALSHI_CONFIG": str(env_file)}
+    assert load_settings(config_path=flag_file, environ=environ).env == "prod"
+    assert load_settings(environ=environ).env == "demo"
+    from_home = load_settings(environ={"KALSHI_HOME": str(tmp_path)})
+    assert from_home.timeout == 3.0
+    assert from_home.config_path == tmp_path / "config.yaml"
+
+
+def test_missing_default_file_is_fine_but_a_named_one_is_not(tmp_path: Path) -> None:
+    settings = load_settings(environ={"KALSHI_HOME": str(tmp_path)})
+    assert not settings.config_exists
+    with pytest.raises(ConfigError, match=r"config file .*nope\.yaml does not exist"):
+        load_settings(environ={"KALSHI_CONFIG": str(tmp_path / "nope.yaml")})
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: one line naming the file and line
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("env: [sim\n", r"c\.yaml:\d+: malformed YAML"),
+        ("env: sim\n  tier: x: y\n", r"c\.yaml:2: malformed YAML"),
+        ("- a\n- b\n", r"c\.yaml:1: expected a mapping of settings"),
+        ("env: staging\n", r"c\.yaml:1: env must be one of sim, demo, prod, not 'staging'"),
+        ("timeout: soon\n", r"c\.yaml:1: timeout must be a number of seconds"),
+        ("envv: sim\n", r"c\.yaml:1: unknown setting `envv` at the top level"),
+        ("demo:\n  api_kye_id: x\n", r"c\.yaml:2: unknown setting `api_kye_id` in `demo:`"),
+        ("api_key_id: x\n", r"c\.yaml:1: `api_key_id` is not valid at the top level"),
+        ("demo:\n  data_dir: /x\n", r"c\.yaml:2: `data_dir` is not valid in `demo:`"),
+        ("sim:\n  private_key: abc\n", r"c\.yaml:2: private_key is not accepted"),
+        ("demo: 3\n", r"c\.yaml:1: `demo:` must be a mapping"),
+        ("env: sim\nenv: demo\n", r"c\.yaml:2: `env` is set twice"),
+        ("demo:\n  api_base: ftp://x\n", r"c\.yaml:2: api_base must be a http or https URL"),
+    ],
+)
+def test_malformed_config_names_file_and_line(tmp_path: Path, text: str, pattern: str) -> None:
+    config = write(tmp_path / "c.yaml", text)
+    # the per-environment cases need env demo; the top-level `env` cases must not be overridden
+    environ = {} if text.startswith("env:") else {"KALSHI_ENV": "demo"}
+    with pytest.raises(ConfigError, match=pattern) as info:
+        load_settings(config_path=config, environ=environ)
+    assert "\n" not in info.value.one_line()
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "timout: 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path=config, environ={})
+    assert "did you mean `timeout`?" in info.value.one_line()
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="KALSHI_TIER: tier must be one of basic"):
+        load_settings(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_TIER": "gold"})
+
+
+def test_bad_flag_value_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--env: env must be one of"):
+        load_settings(flags={"env": "nope"}, environ={"KALSHI_HOME": str(tmp_path)})
+
+
+def test_null_in_file_means_not_set(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "env: null\ndemo:\n  api_base: null\n")
+    settings = load_settings(config_path=config, environ={"KALSHI_ENV": "demo"})
+    assert settings.origins["api_base"].source is Source.DEFAULT
+    assert settings.env == "demo"
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets and the example file
+
+
+def test_secrets_are_masked(tmp_path: Path) -> None:
+    settings = load_settings(
+        environ={
+            "KALSHI_HOME": str(tmp_path),
+            "KALSHI_API_KEY_ID": "a952bcbe-ec3b-4b5b-b8f9-11dae589608c",
+            "KALSHI_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n",
+            "KALSHI_PRIVATE_KEY_PASSPHRASE": "hunter2",
+        }
+    )
+    assert settings.display("api_key_id") == "a952********"
+    assert settings.display("private_key") == "********"
+    assert settings.display("private_key_passphrase") == "********"
+    assert "MIIEvQIBADAN" not in repr(settings) and "hunter2" not in repr(settings)
+
+
+def test_example_file_is_current_and_loads_to_the_defaults(tmp_path: Path) -> None:
+    example = ROOT / "config.example.yaml"
+    assert example.read_text(encoding="utf-8") == example_config(), (
+        "config.example.yaml is stale: regenerate it with "
+        "`python -c 'from kalshi_cli.config import example_config as e; print(e(), end=\"\")' "
+        "> config.example.yaml`"
+    )
+    for env in ("sim", "demo", "prod"):
+        from_file = load_settings(config_path=example, environ={"KALSHI_ENV": env})
+        defaults = load_settings(environ={"KALSHI_ENV": env, "KALSHI_HOME": str(tmp_path)})
+        for key in KEYS:
+            if key.name not in ("state", "data_dir"):
+                assert getattr(from_file, key.name) == getattr(defaults, key.name), key.name
+
+
+def test_example_documents_every_file_key() -> None:
+    document = parse_config_text(example_config(), Path("example.yaml"))
+    for key in KEYS:
+        if not key.in_file:
+            continue
+        if key.section == "top":
+            assert key.name in document.top
+        else:
+            sections = ("sim",) if key.section == "sim" else ("sim", "demo", "prod")
+            for env in sections:
+                assert key.name in document.sections[env], (env, key.name)
+
+
+def test_configuration_doc_lists_every_key_and_variable() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for key in KEYS:
+        assert f"| `{key.name}` |" in text, key.name
+        assert f"`{key.env_var}`" in text, key.env_var
+
+
+def test_sections_of_other_layers_are_left_to_them(tmp_path: Path) -> None:
+    config = write(tmp_path / "c.yaml", "risk:\n  max_position: 10\ntrade:\n  markets: [A]\n")
+    assert load_settings(config_path=config, environ={}).env == "sim"
+    with pytest.raises(ConfigError, match=r"d\.yaml:1: `risk:` must be a mapping"):
+        load_settings(config_path=write(tmp_path / "d.yaml", "risk: 3\n"), environ={})
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path=write(tmp_path / "e.yaml", "rsk: {}\n"), environ={})
+    assert "did you mean `risk`?" in info.value.one_line()
