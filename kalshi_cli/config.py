@@ -276,6 +276,7 @@ NESTED_SECTIONS = {
     "risk": "risk limits of the trade loop (docs/risk.md)",
     "trade": "what `kalshi trade` trades and where it logs (docs/cli.md)",
     "alerts": "webhook channels and routes (docs/alerts.md)",
+    "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
 }
 
 

@@ -1,0 +1,181 @@
+"""`kalshi check NAME`: one look, one Nagios line, a Nagios exit code, and de-duplicated alerts.
+
+This command speaks the Nagios plugin protocol rather than the CLI's general exit codes: 0 OK,
+1 WARNING, 2 CRITICAL, 3 UNKNOWN, and every way of failing to run the check (a bad flag, an unknown
+check, a broken config file, an exchange that does not answer a check that needs it) is UNKNOWN,
+still printed as one `KALSHI NAME UNKNOWN - reason` line on stdout so a monitoring system shows
+the reason. `NagiosCommand` gives Click's own usage errors that exit code and line too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
+from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._options import Environment, EnvOpt, JsonOpt
+from kalshi_cli.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.config import Settings
+    from kalshi_cli.monitor.thresholds import Thresholds
+
+UNKNOWN = int(CheckStatus.UNKNOWN)
+
+
+class CheckName(StrEnum):
+    POSITIONS = "positions"
+    PNL = "pnl"
+    HEARTBEAT = "heartbeat"
+    ORDERS = "orders"
+    EXPOSURE = "exposure"
+    API = "api"
+    FEED = "feed"
+    ALL = "all"
+
+
+class NagiosCommand(TyperCommand):
+    """A usage error is UNKNOWN (3) with a Nagios line, not Click's exit code 2."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return list(super().parse_args(ctx, args))
+        except typer.TyperException as exc:
+            if getattr(exc, "exit_code", None) == 2:
+                typer.echo(f"KALSHI CHECK UNKNOWN - {' '.join(exc.format_message().split())}")
+                exc.exit_code = UNKNOWN
+            raise
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check", cls=NagiosCommand)(check_command)
+
+
+def check_command(
+    *,
+    name: Annotated[
+        CheckName,
+        typer.Argument(
+            help="positions, pnl, heartbeat, orders, exposure, api, feed, or all.",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOpt = False,
+    warn: Annotated[
+        str | None,
+        typer.Option(
+            "--warn", help="The check's WARNING threshold (docs/checks.md).", show_default=False
+        ),
+    ] = None,
+    crit: Annotated[
+        str | None,
+        typer.Option("--crit", help="The check's CRITICAL threshold.", show_default=False),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Any other threshold, e.g. --set resting_max_age_s=600 (or heartbeat.warn=30 "
+            "with all). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    no_alert: Annotated[
+        bool, typer.Option("--no-alert", help="Look and print; post nothing.", show_default=False)
+    ] = False,
+    env: EnvOpt = None,
+) -> None:
+    """Run a monitoring check once, for cron or Nagios.
+
+    Prints one line (`KALSHI POSITIONS CRITICAL - 1 market over limit | 'over_limit'=1;0;0`) and
+    exits 0 OK, 1 WARNING, 2 CRITICAL or 3 UNKNOWN. A breach is posted to the `alerts:` channels,
+    once until it clears (then once more). Thresholds come from `checks:` in the config; see
+    docs/checks.md.
+
+    Example: kalshi check heartbeat --warn 30 --crit 120
+    """
+    from kalshi_cli.monitor.run import CheckInputs, combine, deliver, run_all, run_check
+
+    app = current()
+    try:
+        plan = _plan(
+            app, name, warn=warn, crit=crit, overrides=overrides or (), no_alert=no_alert, env=env
+        )
+    except KalshiError as exc:
+        _render(name, [CheckResult(name.value, CheckStatus.UNKNOWN, exc.one_line())], as_json)
+        raise typer.Exit(UNKNOWN) from None
+    inputs = CheckInputs(
+        state_path=plan.settings.state,
+        thresholds=plan.thresholds,
+        risk_section=plan.risk,
+        client=app.client,
+        anonymous_client=lambda: app.client(anonymous=True),
+    )
+    try:
+        results = run_all(inputs) if name is CheckName.ALL else [run_check(name.value, inputs)]
+    finally:
+        inputs.close()
+    shown = [combine(results), *results] if name is CheckName.ALL else results
+    _render(name, shown, as_json)
+    if plan.router is not None:
+        for problem in deliver(results, plan.router, plan.settings.state, clock=inputs.clock):
+            typer.echo(problem, err=True)
+    raise typer.Exit(int(shown[0].status))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    settings: Settings
+    thresholds: Thresholds
+    risk: Mapping[str, Any]
+    router: AlertRouter | None
+
+
+def _plan(
+    app: AppContext,
+    name: CheckName,
+    *,
+    warn: str | None,
+    crit: str | None,
+    overrides: Sequence[str],
+    no_alert: bool,
+    env: Environment | None,
+) -> _Plan:
+    """Everything that can make the check unable to run, before it looks."""
+    from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.monitor.run import load_sections
+    from kalshi_cli.monitor.thresholds import resolve
+
+    settings = app.settings(env.value if env else None)
+    sections = load_sections(settings.config_path)
+    thresholds = resolve(
+        sections["checks"],
+        check=None if name is CheckName.ALL else name.value,
+        warn=warn,
+        crit=crit,
+        overrides=overrides,
+    )
+    router = None if no_alert else AlertRouter.from_config(sections["alerts"])
+    return _Plan(settings, thresholds, sections["risk"], router)
+
+
+def _render(name: CheckName, results: list[CheckResult], as_json: bool) -> None:
+    if as_json:
+        from kalshi_cli.cli._output import dumps
+
+        document = results[0].as_dict()
+        if name is CheckName.ALL and len(results) > 1:
+            document["checks"] = [r.as_dict() for r in results[1:]]
+        typer.echo(dumps(document))
+        return
+    for result in results:
+        typer.echo(format_nagios(result))

@@ -1,0 +1,408 @@
+"""Prometheus metrics: what the state file and the exchange say, in the text exposition format.
+
+One `Collector` reads everything on each collection, so a metric is never older than the
+scrape: the state file opened read-only (heartbeats, trading state, orders, fills, realized P&L)
+and, when a client is given, the exchange (balance, positions, exposure, latency). A source that
+fails is reported as `kalshi_source_up{source=...} 0` and its metrics are left out, rather than
+failing the whole collection, because Prometheus' own convention is "absent means unknown".
+
+Two ways out:
+
+- `write_textfile(path, text)` for node_exporter's textfile collector (`kalshi metrics
+  --textfile PATH` from cron). The file is written to a hidden temporary name in the same
+  directory, fsynced, and renamed over the target, so node_exporter never reads half a file
+  (it ignores names that do not end in `.prom`).
+- `serve_metrics(port, collect)` for a long-running process (`kalshi trade --metrics-port`): a
+  stdlib HTTP server on a daemon thread, loopback by default, answering `GET /metrics`. `collect`
+  runs on the server's thread, so it must open its own state file connection (a `Collector`
+  does, on every call).
+
+Money is Decimal until it is rendered as text; the exposition format's values are decimal text,
+so no float ever touches a balance. docs/metrics.md lists every metric.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.store import Store
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
+PLACED_STATUSES = ("resting", "executed", "canceled", "unknown")
+
+Value = Decimal | int | float
+
+
+@dataclass(frozen=True)
+class Sample:
+    value: Value
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: str  # "gauge" or "counter"
+    help: str
+    samples: Sequence[Sample]
+
+
+def gauge(name: str, help_text: str, value: Value, **labels: str) -> Family:
+    return Family(name, "gauge", help_text, [Sample(value, labels)])
+
+
+def render(families: Iterable[Family]) -> str:
+    """The text exposition format (version 0.0.4): HELP, TYPE, then the samples."""
+    lines: list[str] = []
+    for fam in families:
+        lines.append(f"# HELP {fam.name} {_escape_help(fam.help)}")
+        lines.append(f"# TYPE {fam.name} {fam.kind}")
+        for s in fam.samples:
+            labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(s.labels.items()))
+            lines.append(
+                f"{fam.name}{{{labels}}} {_value(s.value)}"
+                if labels
+                else f"{fam.name} {_value(s.value)}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _value(v: Value) -> str:
+    if isinstance(v, Decimal):
+        return f"{v:f}"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+# --------------------------------------------------------------------------------------------
+
+
+class Collector:
+    """Builds every family on each call. `client` is called once per collection; `extra` lets a
+    running process add what only it knows (the trade loop's in-memory error counters)."""
+
+    def __init__(
+        self,
+        state_path: Path,
+        *,
+        client: Callable[[], KalshiClient] | None = None,
+        clock: Clock | None = None,
+        extra: Callable[[], Iterable[Family]] | None = None,
+    ) -> None:
+        self.state_path = state_path
+        self.client = client
+        self.clock: Clock = clock or SystemClock()
+        self.extra = extra
+        self.problems: list[str] = []
+
+    def collect(self) -> str:
+        return render(self.families())
+
+    def families(self) -> list[Family]:
+        self.problems = []
+        now = self.clock.wall()
+        up: list[Sample] = []
+        families: list[Family] = []
+        families.extend(self._guarded("state", up, self._state_families, now))
+        if self.client is not None:
+            families.extend(self._guarded("exchange", up, self._exchange_families, now))
+        if self.extra is not None:
+            families.extend(
+                self._guarded(
+                    "process", up, lambda _now: list(self.extra() if self.extra else []), now
+                )
+            )
+        head = [
+            Family(
+                "kalshi_source_up",
+                "gauge",
+                "1 if this source could be read for this collection, else 0.",
+                up,
+            ),
+            gauge(
+                "kalshi_collected_timestamp_seconds",
+                "When these metrics were collected (unix seconds).",
+                _secs(now),
+            ),
+        ]
+        return head + families
+
+    def _guarded(
+        self,
+        source: str,
+        up: list[Sample],
+        build: Callable[[float], list[Family]],
+        now: float,
+    ) -> list[Family]:
+        try:
+            built = build(now)
+        except KalshiError as exc:
+            self.problems.append(f"{source}: {exc.one_line()}")
+            up.append(Sample(0, {"source": source}))
+            return []
+        except Exception as exc:  # a broken source must not take the other metrics with it
+            self.problems.append(f"{source}: {type(exc).__name__}: {exc}")
+            up.append(Sample(0, {"source": source}))
+            return []
+        up.append(Sample(1, {"source": source}))
+        return built
+
+    # ---------------------------------------------------------------------- the state file
+
+    def _state_families(self, now: float) -> list[Family]:
+        from kalshi_cli.store import Store
+
+        store = Store.open_readonly(self.state_path, clock=self.clock)
+        if store is None:
+            raise KalshiError(f"no state file at {self.state_path}")
+        try:
+            return _from_store(store, now)
+        finally:
+            store.close()
+
+    # ---------------------------------------------------------------------- the exchange
+
+    def _exchange_families(self, now: float) -> list[Family]:
+        assert self.client is not None
+        client = self.client()
+        balance = client.get_balance()
+        latency_ms = client.last_latency_ms
+        positions = client.get_positions()
+        exposure = sum((p.exposure for p in positions), Decimal(0))
+        families = [
+            gauge(
+                "kalshi_balance_dollars",
+                "Cash balance on the exchange, in dollars.",
+                balance.balance,
+            ),
+            gauge(
+                "kalshi_portfolio_value_dollars",
+                "Portfolio value on the exchange, in dollars.",
+                balance.portfolio_value,
+            ),
+            gauge(
+                "kalshi_exposure_dollars",
+                "Total market exposure over every position, in dollars (exchange).",
+                exposure,
+            ),
+            gauge(
+                "kalshi_open_positions",
+                "Markets with a non-zero position (exchange).",
+                len(positions),
+            ),
+            Family(
+                "kalshi_position_contracts",
+                "gauge",
+                "Position per market: positive YES, negative NO (exchange).",
+                [Sample(p.position, {"ticker": p.ticker}) for p in positions],
+            ),
+        ]
+        if latency_ms is not None:
+            families.append(
+                gauge(
+                    "kalshi_api_latency_seconds",
+                    "Latency of the balance request of this collection.",
+                    round(latency_ms / 1000, 6),
+                )
+            )
+        return families
+
+
+def _from_store(store: Store, now: float) -> list[Family]:
+    from kalshi_cli.pnl import summarize
+
+    day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
+    pnl = summarize(store.iter_fills(), store.settlements())
+    intents = store.intents()
+    by_status: dict[str, int] = {}
+    for intent in intents:
+        by_status[intent.status] = by_status.get(intent.status, 0) + 1
+    state = store.trading_state().state
+    families = [
+        gauge(
+            "kalshi_daily_realized_pnl_dollars",
+            "Realized P&L today (UTC), net of fees, from the state file.",
+            bucket.net if (bucket := pnl.groups["day"].get(day)) is not None else Decimal(0),
+        ),
+        gauge(
+            "kalshi_realized_pnl_dollars",
+            "Realized P&L since the state file began, net of fees.",
+            pnl.realized,
+        ),
+        Family(
+            "kalshi_orders_placed_total",
+            "counter",
+            "Orders that reached the exchange (resting, executed, canceled or unknown).",
+            [Sample(sum(by_status.get(s, 0) for s in PLACED_STATUSES))],
+        ),
+        Family(
+            "kalshi_orders_rejected_total",
+            "counter",
+            "Orders the exchange or a local check refused.",
+            [Sample(by_status.get("rejected", 0))],
+        ),
+        Family(
+            "kalshi_orders",
+            "gauge",
+            "Order intents in the state file by current status.",
+            [Sample(n, {"status": s}) for s, n in sorted(by_status.items())],
+        ),
+        Family(
+            "kalshi_fills_total",
+            "counter",
+            "Fills recorded in the state file.",
+            [Sample(store.count_fills())],
+        ),
+        Family(
+            "kalshi_risk_trips_total",
+            "counter",
+            "Risk rule trips recorded in the state file, by rule.",
+            [
+                Sample(n, {"rule": r})
+                for r, n in sorted(_count(t.rule for t in store.risk_trips()).items())
+            ],
+        ),
+        Family(
+            "kalshi_trading_state",
+            "gauge",
+            "1 for the current trading state, 0 for the others.",
+            [Sample(int(s == state), {"state": s}) for s in TRADING_STATES],
+        ),
+    ]
+    beat = store.last_heartbeat("trade")
+    if beat is not None:
+        families.append(
+            gauge(
+                "kalshi_last_heartbeat_timestamp_seconds",
+                "When the trade loop last wrote its heartbeat (unix seconds).",
+                _secs(beat.at),
+            )
+        )
+    feed = store.get_kv("feed.last_message_at")
+    if feed is not None:
+        families.append(
+            gauge(
+                "kalshi_feed_last_message_timestamp_seconds",
+                "When the trade loop last received market data (unix seconds).",
+                Decimal(feed),
+            )
+        )
+    return families
+
+
+def _count(items: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts
+
+
+def _secs(ts: float) -> Decimal:
+    return Decimal(repr(ts)).quantize(Decimal("0.001"))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def write_textfile(path: Path, text: str) -> None:
+    """Replace `path` atomically: a hidden temporary file in the same directory, fsynced, then
+    renamed (a rename within a directory is atomic on POSIX)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # node_exporter usually runs as another user
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise KalshiError(
+            f"cannot write metrics to {path}: {exc.strerror or exc}",
+            hint="point --textfile at a directory node_exporter reads and this user can write",
+        ) from None
+
+
+class MetricsServer:
+    """A running `serve_metrics`; call it (or `.stop()`) to stop. `.port` is the bound port."""
+
+    def __init__(self, server: ThreadingHTTPServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        host, port = server.server_address[:2]
+        self.host, self.port = str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    __call__ = stop
+
+
+def serve_metrics(
+    port: int, collect: Callable[[], str], *, host: str = "127.0.0.1"
+) -> MetricsServer:
+    """Serve `GET /metrics` (the text `collect()` returns) on a daemon thread until stopped.
+
+    Loopback by default: the metrics show balances and positions, so exposing them beyond the
+    host is a decision for whoever passes `host`. A `collect` that raises answers 500 with the
+    reason; the server keeps running.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+                self._answer(404, "text/plain; charset=utf-8", b"not found; try /metrics\n")
+                return
+            try:
+                body = collect().encode("utf-8")
+            except Exception as exc:  # a failed scrape is the scraper's to see, not a crash
+                text = f"metrics collection failed: {type(exc).__name__}: {exc}\n"
+                self._answer(500, "text/plain; charset=utf-8", text.encode("utf-8"))
+                return
+            self._answer(200, CONTENT_TYPE, body)
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return  # one line per scrape would drown the trade loop's own log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+    thread.start()
+    return MetricsServer(server, thread)

@@ -1,0 +1,289 @@
+"""Checks that read only the state file: heartbeat, feed, orders and pnl.
+
+Each takes the state file opened read-only (`None` when there is none: a check never creates
+it), the resolved thresholds and the current time, so a test drives it with a `ManualClock` and a
+store it filled itself. What "no state file" means differs by check: no heartbeat is CRITICAL
+(the trade loop is not running, or writes elsewhere); no market data is UNKNOWN (the heartbeat
+check already says the loop is absent); no orders and no fills are simply nothing wrong.
+
+Times are not money, so ages are floats until they become perfdata, where they are rounded to
+milliseconds as Decimals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
+from kalshi_cli.errors import ConfigError
+from kalshi_cli.models import ZERO, BookSide
+from kalshi_cli.monitor.thresholds import Thresholds
+from kalshi_cli.store import Store
+
+HEARTBEAT_SOURCE = "trade"
+FEED_KEY = "feed.last_message_at"
+_MS = Decimal("0.001")
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class LocalView:
+    """What a local check looks at: the read-only state file (or None), where it should be,
+    and the current wall time."""
+
+    store: Store | None
+    path: Path
+    now: float
+
+
+def worst(statuses: list[CheckStatus]) -> CheckStatus:
+    """CRITICAL over UNKNOWN over WARNING over OK: a known breach outranks not knowing."""
+    order = (CheckStatus.OK, CheckStatus.WARNING, CheckStatus.UNKNOWN, CheckStatus.CRITICAL)
+    return max(statuses, key=order.index, default=CheckStatus.OK)
+
+
+def seconds(value: float) -> Decimal:
+    return Decimal(repr(max(value, 0.0))).quantize(_MS)
+
+
+def plain(x: Decimal) -> Decimal:
+    """80.0 -> 80 and 400.00 -> 400 in the perfdata, without exponents (1E+2)."""
+    whole = x.to_integral_value()
+    return whole if x == whole else x.quantize(_CENT)
+
+
+def pct(share: Decimal) -> Decimal:
+    return plain(share * 100)
+
+
+def grade_ceiling(value: Decimal, warn: Decimal, crit: Decimal) -> CheckStatus:
+    if value >= crit:
+        return CheckStatus.CRITICAL
+    if value >= warn:
+        return CheckStatus.WARNING
+    return CheckStatus.OK
+
+
+def describe_age(age: float) -> str:
+    if age < 120:
+        return f"{age:.1f}s"
+    if age < 7200:
+        return f"{age / 60:.1f}min"
+    return f"{age / 3600:.1f}h"
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
+    warn, crit = th.need("heartbeat", "warn"), th.need("heartbeat", "crit")
+    if view.store is None:
+        return CheckResult(
+            "heartbeat", CheckStatus.CRITICAL, f"no heartbeat: no state file at {view.path}"
+        )
+    beat = view.store.last_heartbeat(HEARTBEAT_SOURCE)
+    if beat is None:
+        return CheckResult(
+            "heartbeat",
+            CheckStatus.CRITICAL,
+            f"no heartbeat: the trade loop has never written one to {view.path}",
+        )
+    age = view.now - beat.at
+    status = grade_ceiling(seconds(age), warn, crit)
+    state = beat.detail.get("state")
+    summary = f"last heartbeat {describe_age(age)} ago"
+    if state:
+        summary += f", trading state {state}"
+    return CheckResult(
+        "heartbeat",
+        status,
+        summary,
+        [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")],
+    )
+
+
+def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
+    warn, crit = th.need("feed", "warn"), th.need("feed", "crit")
+    if view.store is None:
+        return CheckResult(
+            "feed", CheckStatus.UNKNOWN, f"no market data recorded: no state file at {view.path}"
+        )
+    raw = view.store.get_kv(FEED_KEY)
+    if raw is None:
+        if view.store.last_heartbeat(HEARTBEAT_SOURCE) is None:
+            return CheckResult(
+                "feed", CheckStatus.UNKNOWN, "no market data recorded: the trade loop has not run"
+            )
+        return CheckResult(
+            "feed", CheckStatus.CRITICAL, "the trade loop has not received any market data"
+        )
+    try:
+        at = float(raw)  # float-ok: unix seconds, not money
+    except ValueError:
+        return CheckResult("feed", CheckStatus.UNKNOWN, f"{FEED_KEY} is not a time: {raw!r}")
+    age = view.now - at
+    status = grade_ceiling(seconds(age), warn, crit)
+    return CheckResult(
+        "feed",
+        status,
+        f"last market-data message {describe_age(age)} ago",
+        [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")],
+    )
+
+
+def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
+    warn, crit = th.need("orders", "warn"), th.need("orders", "crit")
+    if view.store is None:
+        return CheckResult(
+            "orders", CheckStatus.OK, f"no orders recorded: no state file at {view.path}"
+        )
+    store = view.store
+    parts: list[tuple[CheckStatus, str]] = []
+
+    unknown = len(store.unknown_intents())
+    unknown_crit = th.need("orders", "unknown_crit")
+    if unknown and unknown >= unknown_crit:
+        parts.append(
+            (CheckStatus.CRITICAL, f"{unknown} order(s) in UNKNOWN state: run `kalshi reconcile`")
+        )
+
+    max_age = float(th.need("orders", "resting_max_age_s"))  # float-ok: seconds
+    resting = [o for o in store.open_orders() if o.status == "resting"]
+    stale = [o for o in resting if view.now - o.created_at > max_age]
+    if stale:
+        oldest = max(view.now - o.created_at for o in stale)
+        parts.append(
+            (
+                CheckStatus.WARNING,
+                f"{len(stale)} resting order(s) older than {describe_age(max_age)} "
+                f"(oldest {describe_age(oldest)})",
+            )
+        )
+
+    window = float(th.need("orders", "window_s"))  # float-ok: seconds
+    horizon = view.now - window
+    decided = [
+        o
+        for o in store.intents(limit=10_000)
+        if o.created_at >= horizon and o.status not in ("pending", "unknown")
+    ]
+    rejected = sum(1 for o in decided if o.status == "rejected")
+    rate = Decimal(rejected) / Decimal(len(decided)) if decided else ZERO
+    if len(decided) >= th.need("orders", "min_orders"):
+        status = grade_ceiling(rate, warn, crit)
+        if status is not CheckStatus.OK:
+            parts.append(
+                (
+                    status,
+                    f"{rejected} of {len(decided)} orders rejected in the last "
+                    f"{describe_age(window)}",
+                )
+            )
+
+    perf = [
+        PerfDatum("unknown", unknown, None, unknown_crit, 0),
+        PerfDatum("resting", len(resting), min=0),
+        PerfDatum("stale_resting", len(stale), 0, None, 0),
+        PerfDatum("rejection_rate", pct(rate), pct(warn), pct(crit), 0, 100, "%"),
+        PerfDatum("orders_in_window", len(decided), min=0),
+    ]
+    if not parts:
+        summary = (
+            f"no UNKNOWN orders, {len(resting)} resting, "
+            f"{rejected} of {len(decided)} rejected in the last {describe_age(window)}"
+        )
+        return CheckResult("orders", CheckStatus.OK, summary, perf)
+    status = worst([s for s, _ in parts])
+    return CheckResult("orders", status, "; ".join(text for _, text in parts), perf)
+
+
+def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> CheckResult:
+    """Today's (UTC) and total realized P&L, net of fees, replayed from the fills by the same
+    engine as `kalshi pnl`; and today's realized P&L against the edge the strategies expected
+    when their orders filled (`model_fair` against the fill price)."""
+    from kalshi_cli.pnl import summarize
+
+    day_warn = th.get("pnl", "warn")
+    day_crit = th.get("pnl", "crit")
+    day_crit = -daily_loss_limit if day_crit is None else day_crit
+    day_warn = max(day_crit, -daily_loss_limit / 2) if day_warn is None else day_warn
+    if day_warn < day_crit:
+        raise ConfigError(
+            f"pnl: the warning floor ${day_warn:f} is below the critical floor ${day_crit:f}",
+            hint="set checks.pnl.warn above checks.pnl.crit",
+        )
+    if view.store is None:
+        return CheckResult(
+            "pnl", CheckStatus.OK, f"no fills recorded: no state file at {view.path}"
+        )
+    store = view.store
+    day = datetime.fromtimestamp(view.now, tz=UTC).strftime("%Y-%m-%d")
+    summary = summarize(store.iter_fills(), store.settlements())
+    bucket = summary.groups["day"].get(day)
+    today = bucket.net if bucket is not None else ZERO
+    total = summary.realized
+
+    parts: list[tuple[CheckStatus, str]] = []
+    day_status = _grade_floor(today, day_warn, day_crit)
+    if day_status is not CheckStatus.OK:
+        parts.append((day_status, f"today's realized P&L ${today:f} (floor ${day_warn:f})"))
+    total_warn, total_crit = th.get("pnl", "total_warn"), th.get("pnl", "total_crit")
+    total_status = _grade_floor(total, total_warn, total_crit)
+    if total_status is not CheckStatus.OK:
+        parts.append((total_status, f"total realized P&L ${total:f}"))
+
+    expected = _expected_edge(store, day)
+    edge_warn = th.need("pnl", "edge_warn")
+    perf = [
+        PerfDatum("today", today, day_warn, day_crit),
+        PerfDatum("total", total, total_warn, total_crit),
+        PerfDatum("expected_edge", expected),
+    ]
+    if expected >= th.need("pnl", "edge_min_expected") and expected > 0:
+        share = (today / expected).quantize(_CENT)
+        perf.append(PerfDatum("edge_captured", pct(share), pct(edge_warn), uom="%"))
+        if share < edge_warn:
+            parts.append(
+                (
+                    CheckStatus.WARNING,
+                    f"captured {pct(share):f}% of the ${expected:f} edge expected today",
+                )
+            )
+    if not parts:
+        text = f"today ${today:f}, total ${total:f} realized"
+        if expected > 0:
+            text += f", ${expected:f} edge expected today"
+        return CheckResult("pnl", CheckStatus.OK, text, perf)
+    return CheckResult("pnl", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)
+
+
+def _grade_floor(value: Decimal, warn: Decimal | None, crit: Decimal | None) -> CheckStatus:
+    if crit is not None and value <= crit:
+        return CheckStatus.CRITICAL
+    if warn is not None and value <= warn:
+        return CheckStatus.WARNING
+    return CheckStatus.OK
+
+
+def _expected_edge(store: Store, day: str) -> Decimal:
+    """Sum over today's fills of orders that carried a fair value: (fair - price) x count when
+    buying YES, (price - fair) x count when selling it."""
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    total = ZERO
+    fair: dict[str, Decimal | None] = {}
+    for fill in store.fills(since=start):
+        coid = fill.client_order_id
+        if coid is None:
+            continue
+        if coid not in fair:
+            intent = store.get_intent(coid)
+            fair[coid] = intent.model_fair if intent is not None else None
+        value = fair[coid]
+        if value is None:
+            continue
+        per = value - fill.yes_price if fill.book_side is BookSide.BID else fill.yes_price - value
+        total += per * fill.count
+    return total

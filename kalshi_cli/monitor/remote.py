@@ -1,0 +1,157 @@
+"""Checks that ask the exchange: positions, exposure and api.
+
+Positions and exposure are read from `GET /portfolio/positions`, not from the state file: the
+exchange is the truth, and a check that trusted the trade loop's books would miss exactly the
+failures it exists for (a fill the loop never saw, an order placed by hand). The limits are the
+risk engine's (`risk.max_position_per_market`, `risk.max_total_exposure`), so the check and the
+loop agree on what "over" means.
+
+An exchange that does not answer makes positions and exposure UNKNOWN (they cannot tell), but
+makes the api check CRITICAL: reaching the exchange is what it checks.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
+from kalshi_cli.errors import AuthError, CredentialsError, KalshiError
+from kalshi_cli.models import ZERO
+from kalshi_cli.monitor.local import grade_ceiling, pct, plain, worst
+from kalshi_cli.monitor.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+
+_CENT = Decimal("0.01")
+_MS = Decimal("0.001")
+
+
+def check_positions(client: KalshiClient, th: Thresholds, limit: Decimal) -> CheckResult:
+    """CRITICAL when a market's position is above `crit` x its limit, WARNING at `warn` x."""
+    warn, crit = th.need("positions", "warn"), th.need("positions", "crit")
+    positions = client.get_positions()
+    over: list[tuple[str, Decimal]] = []
+    near: list[tuple[str, Decimal]] = []
+    largest = ZERO
+    for p in positions:
+        size = abs(p.position)
+        share = size / limit
+        largest = max(largest, share)
+        if share > crit:
+            over.append((p.ticker, size))
+        elif share >= warn:
+            near.append((p.ticker, size))
+    perf = [
+        PerfDatum("over_limit", len(over), 0, 0),
+        PerfDatum("near_limit", len(near), 0),
+        PerfDatum("largest", pct(largest), pct(warn), pct(crit), 0, uom="%"),
+        PerfDatum("markets", len(positions), min=0),
+    ]
+
+    def listing(items: list[tuple[str, Decimal]]) -> str:
+        shown = ", ".join(f"{t} {plain(size):f}/{plain(limit):f}" for t, size in items[:5])
+        return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+
+    if over:
+        word = "market" if len(over) == 1 else "markets"
+        return CheckResult(
+            "positions",
+            CheckStatus.CRITICAL,
+            f"{len(over)} {word} over limit: {listing(over)}",
+            perf,
+        )
+    if near:
+        word = "market" if len(near) == 1 else "markets"
+        return CheckResult(
+            "positions",
+            CheckStatus.WARNING,
+            f"{len(near)} {word} at {pct(warn):f}% of the limit or more: {listing(near)}",
+            perf,
+        )
+    return CheckResult(
+        "positions",
+        CheckStatus.OK,
+        f"all {len(positions)} positions within limits (largest {largest * 100:.0f}% of {limit:f})",
+        perf,
+    )
+
+
+def check_exposure(client: KalshiClient, th: Thresholds, cap: Decimal) -> CheckResult:
+    """The exchange's `market_exposure_dollars`, summed over every position, against the cap."""
+    warn, crit = th.need("exposure", "warn"), th.need("exposure", "crit")
+    total = sum((p.exposure for p in client.get_positions()), ZERO)
+    share = total / cap
+    if share > crit:
+        status = CheckStatus.CRITICAL
+    elif share >= warn:
+        status = CheckStatus.WARNING
+    else:
+        status = CheckStatus.OK
+    perf = [PerfDatum("exposure", total, plain(warn * cap), plain(crit * cap), 0, cap)]
+    return CheckResult(
+        "exposure",
+        status,
+        f"total exposure ${total:f} of the ${cap:f} cap ({share * 100:.0f}%)",
+        perf,
+    )
+
+
+def check_api(
+    client: KalshiClient, th: Thresholds, *, credentials_error: str | None = None
+) -> CheckResult:
+    """Reachable (GET /exchange/status), credentials accepted (GET /portfolio/balance), the
+    status request's latency, and the clock skew against the exchange's Date header.
+
+    `credentials_error` is why the configured key could not be loaded; the client is then
+    anonymous, so reachability, latency and skew are still measured."""
+    warn, crit = th.need("api", "warn"), th.need("api", "crit")
+    skew_warn, skew_crit = th.need("api", "skew_warn"), th.need("api", "skew_crit")
+    try:
+        status = client.get_exchange_status()
+    except AuthError as exc:
+        # the client signs even public requests, so a refused key shows up here first
+        return CheckResult("api", CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}")
+    except KalshiError as exc:
+        return CheckResult("api", CheckStatus.CRITICAL, f"exchange unreachable: {exc.one_line()}")
+    latency = Decimal(repr(client.last_latency_ms or 0.0)).quantize(_MS)
+    parts: list[tuple[CheckStatus, str]] = []
+    if not status.exchange_active:
+        parts.append((CheckStatus.CRITICAL, "exchange inactive"))
+    elif not status.trading_active:
+        parts.append((CheckStatus.WARNING, "exchange up, trading paused"))
+
+    lat_status = grade_ceiling(latency, warn, crit)
+    if lat_status is not CheckStatus.OK:
+        parts.append((lat_status, f"latency {latency:.0f}ms"))
+
+    if credentials_error is not None:
+        parts.append((CheckStatus.CRITICAL, credentials_error))
+    elif not client.authenticated:
+        parts.append((CheckStatus.CRITICAL, "no API credentials configured"))
+    else:
+        try:
+            client.get_balance()
+        except AuthError as exc:
+            parts.append((CheckStatus.CRITICAL, f"credentials refused: {exc.one_line()}"))
+        except CredentialsError as exc:
+            parts.append((CheckStatus.CRITICAL, exc.one_line()))
+
+    skew = Decimal(repr(client.clock_skew_seconds())).quantize(_MS)
+    skew_status = grade_ceiling(abs(skew), skew_warn, skew_crit)
+    if skew_status is not CheckStatus.OK:
+        parts.append((skew_status, f"clock skew {skew:+f}s; check NTP"))
+
+    perf = [
+        PerfDatum("latency", latency, warn, crit, 0, uom="ms"),
+        PerfDatum("skew", skew, skew_warn, skew_crit, uom="s"),
+    ]
+    if not parts:
+        return CheckResult(
+            "api",
+            CheckStatus.OK,
+            f"reachable, credentials accepted, latency {latency:.0f}ms, skew {skew:+.2f}s",
+            perf,
+        )
+    return CheckResult("api", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)

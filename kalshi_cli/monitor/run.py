@@ -1,0 +1,230 @@
+"""Running a check once: its inputs, its verdict, and its alert.
+
+`CheckInputs` is everything a check may look at, each piece built only when a check asks for it,
+so `kalshi check heartbeat` opens the state file read-only and never builds a client (nor imports
+httpx or cryptography). `run_check` turns any failure to look into UNKNOWN through
+`checks.guarded`. `run_all` runs every check; `combine` folds their results into the one line
+`kalshi check all` prints first.
+
+`deliver` hands each result to `checks.dispatch`. The alert ledger lives in the state file, so a
+breach that persists across cron runs is one message and its clearing is one more. That is the
+only time a check writes the state file, and it happens only when an alert channel is configured:
+without one, every check stays strictly read-only. With one, the file is opened for writing after
+the check has looked (and created if it is missing, because "no heartbeat, no state file" is
+exactly the breach whose repeats must be de-duplicated). If the ledger cannot be opened the alert
+is still sent, and the reason is reported, since an unreadable ledger must not silence an alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, dispatch, guarded
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import ConfigError, CredentialsError, KalshiError
+from kalshi_cli.monitor import CHECK_NAMES
+from kalshi_cli.monitor.local import (
+    LocalView,
+    check_feed,
+    check_heartbeat,
+    check_orders,
+    check_pnl,
+    worst,
+)
+from kalshi_cli.monitor.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from kalshi_cli.alerts import AlertRouter, AlertStateLike, SendReport
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.store import Store
+
+SECTIONS = ("checks", "alerts", "risk")
+
+
+def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
+    """The config file's `checks:`, `alerts:` and `risk:` mappings; a missing file has none."""
+    empty: dict[str, Mapping[str, Any]] = {name: {} for name in SECTIONS}
+    if path is None or not path.exists():
+        return empty
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    if document is None:
+        return empty
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    for name in SECTIONS:
+        value = document.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: `{name}:` must be a mapping")
+        empty[name] = {str(k): v for k, v in value.items()}
+    return empty
+
+
+@dataclass
+class CheckInputs:
+    """What the checks look at. `client` raises CredentialsError when the configured key cannot
+    be loaded; `anonymous_client` then still reaches the exchange, for the api check."""
+
+    state_path: Path
+    thresholds: Thresholds
+    risk_section: Mapping[str, Any] = field(default_factory=dict)
+    client: Callable[[], KalshiClient] | None = None
+    anonymous_client: Callable[[], KalshiClient] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    _store: Store | None = field(default=None, init=False, repr=False)
+    _opened: bool = field(default=False, init=False, repr=False)
+
+    def view(self) -> LocalView:
+        if not self._opened:
+            from kalshi_cli.store import Store
+
+            self._store = Store.open_readonly(self.state_path, clock=self.clock)
+            self._opened = True
+        return LocalView(self._store, self.state_path, self.clock.wall())
+
+    @cached_property
+    def limits(self) -> RiskLimits:
+        from kalshi_cli.errors import ValidationError
+        from kalshi_cli.risk import RiskLimits
+
+        try:
+            return RiskLimits.from_config(self.risk_section)
+        except (ValueError, ValidationError) as exc:
+            raise ConfigError(f"risk: {exc}") from None
+
+    def exchange(self) -> KalshiClient:
+        if self.client is None:
+            raise ConfigError("this check needs the exchange, and no client was given")
+        return self.client()
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _api(inputs: CheckInputs) -> CheckResult:
+    from kalshi_cli.monitor.remote import check_api
+
+    try:
+        client = inputs.exchange()
+    except CredentialsError as exc:
+        if inputs.anonymous_client is None:
+            raise
+        return check_api(
+            inputs.anonymous_client(), inputs.thresholds, credentials_error=exc.one_line()
+        )
+    return check_api(client, inputs.thresholds)
+
+
+def _positions(inputs: CheckInputs) -> CheckResult:
+    from kalshi_cli.monitor.remote import check_positions
+
+    return check_positions(
+        inputs.exchange(), inputs.thresholds, inputs.limits.max_position_per_market
+    )
+
+
+def _exposure(inputs: CheckInputs) -> CheckResult:
+    from kalshi_cli.monitor.remote import check_exposure
+
+    return check_exposure(inputs.exchange(), inputs.thresholds, inputs.limits.max_total_exposure)
+
+
+RUNNERS: dict[str, Callable[[CheckInputs], CheckResult]] = {
+    "heartbeat": lambda i: check_heartbeat(i.view(), i.thresholds),
+    "feed": lambda i: check_feed(i.view(), i.thresholds),
+    "orders": lambda i: check_orders(i.view(), i.thresholds),
+    "pnl": lambda i: check_pnl(i.view(), i.thresholds, i.limits.daily_loss_limit),
+    "positions": _positions,
+    "exposure": _exposure,
+    "api": _api,
+}
+assert set(RUNNERS) == set(CHECK_NAMES)
+
+
+def run_check(name: str, inputs: CheckInputs) -> CheckResult:
+    """One check, once; UNKNOWN with the reason when it cannot look."""
+    return guarded(name, lambda: RUNNERS[name](inputs))
+
+
+def run_all(inputs: CheckInputs) -> list[CheckResult]:
+    return [run_check(name, inputs) for name in CHECK_NAMES]
+
+
+def combine(results: Sequence[CheckResult]) -> CheckResult:
+    """`kalshi check all`: the worst status, and which checks are not OK."""
+    status = worst([r.status for r in results])
+    bad = [f"{r.name} {r.status.name}" for r in results if r.status is not CheckStatus.OK]
+    summary = ", ".join(bad) if bad else f"all {len(results)} checks OK"
+    perf = [
+        PerfDatum(s.name.lower(), sum(1 for r in results if r.status is s), min=0)
+        for s in (CheckStatus.WARNING, CheckStatus.CRITICAL, CheckStatus.UNKNOWN)
+    ]
+    return CheckResult("all", status, summary, perf)
+
+
+# --------------------------------------------------------------------------------------------
+# Alerts
+
+
+class _UnavailableLedger:
+    """Stands in for a state file that could not be opened: every use fails with the reason,
+    which the router reports while still sending."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def alert_state(self, fingerprint: str) -> AlertStateLike | None:
+        raise KalshiError(self.reason)
+
+    def record_alert(
+        self,
+        fingerprint: str,
+        *,
+        status: str,
+        severity: str,
+        summary: str,
+        sent: bool,
+        error: str | None = None,
+    ) -> None:
+        raise KalshiError(self.reason)
+
+
+def deliver(
+    results: Sequence[CheckResult], router: AlertRouter, state_path: Path, *, clock: Clock
+) -> list[str]:
+    """Dispatch each result (alert or clearing), de-duplicated through the state file. Returns
+    the problems to print on stderr; never raises, and never changes any verdict."""
+    if not router.channels:
+        return []
+    from kalshi_cli.store import Store
+
+    problems: list[str] = []
+    store: Store | None = None
+    try:
+        store = Store.open(state_path, clock=clock)
+        ledger: Any = store
+    except KalshiError as exc:
+        ledger = _UnavailableLedger(f"alert ledger unavailable: {exc.one_line()}")
+    try:
+        for result in results:
+            report: SendReport = dispatch(result, router, ledger)
+            problems.extend(report.problems)
+    finally:
+        if store is not None:
+            with suppress(KalshiError):
+                store.close()
+    return problems

@@ -1,0 +1,211 @@
+"""Every number a check compares against: its default, its config key, and its flag override.
+
+The config file's `checks:` section holds one mapping per check (`checks.heartbeat.warn: 60`);
+`kalshi check NAME --warn X --crit Y` overrides that check's two main thresholds, and
+`--set KEY=VALUE` any other one (`--set heartbeat.warn=30` under `kalshi check all`). A flag beats
+the file, the file beats the default. The table `THRESHOLDS` is the schema, and docs/checks.md
+lists it; a key it does not know is a configuration error, because a misspelt threshold that is
+silently ignored is a check that never fires.
+
+Two kinds of pair: a ceiling (warn <= crit: the value must stay below, e.g. a heartbeat's age) and
+a floor (warn >= crit: the value must stay above, e.g. today's P&L). A pair given the wrong way
+round is refused rather than guessed at. A default of None means "derived" (the P&L floors come
+from `risk.daily_loss_limit`) or "not checked" (the total P&L floors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kalshi_cli.errors import ConfigError, UsageError
+
+
+@dataclass(frozen=True)
+class Threshold:
+    check: str
+    key: str
+    default: Decimal | None
+    doc: str
+
+
+def _t(check: str, key: str, default: str | None, doc: str) -> Threshold:
+    return Threshold(check, key, None if default is None else Decimal(default), doc)
+
+
+THRESHOLDS: tuple[Threshold, ...] = (
+    _t("heartbeat", "warn", "60", "seconds since the trade loop's last heartbeat: WARNING"),
+    _t("heartbeat", "crit", "300", "seconds since the last heartbeat: CRITICAL"),
+    _t("feed", "warn", "30", "seconds since the last market-data message: WARNING"),
+    _t("feed", "crit", "120", "seconds since the last market-data message: CRITICAL"),
+    _t("positions", "warn", "0.8", "share of a market's position limit: WARNING at or above"),
+    _t("positions", "crit", "1", "share of a market's position limit: CRITICAL above"),
+    _t("exposure", "warn", "0.8", "share of the total exposure cap: WARNING at or above"),
+    _t("exposure", "crit", "1", "share of the total exposure cap: CRITICAL above"),
+    _t(
+        "pnl",
+        "warn",
+        None,
+        "today's realized P&L floor in dollars, WARNING at or below "
+        "(default: -0.5 x risk.daily_loss_limit)",
+    ),
+    _t(
+        "pnl",
+        "crit",
+        None,
+        "today's realized P&L floor in dollars, CRITICAL at or below "
+        "(default: -risk.daily_loss_limit)",
+    ),
+    _t("pnl", "total_warn", None, "total realized P&L floor in dollars: WARNING (default: off)"),
+    _t("pnl", "total_crit", None, "total realized P&L floor in dollars: CRITICAL (default: off)"),
+    _t(
+        "pnl",
+        "edge_warn",
+        "0.5",
+        "today's realized P&L as a share of the edge expected at the fills: WARNING below",
+    ),
+    _t(
+        "pnl",
+        "edge_min_expected",
+        "1",
+        "dollars of expected edge today before the edge share is judged at all",
+    ),
+    _t("orders", "warn", "0.25", "share of orders rejected in the window: WARNING at or above"),
+    _t("orders", "crit", "0.5", "share of orders rejected in the window: CRITICAL at or above"),
+    _t("orders", "window_s", "3600", "seconds of order history the rejection rate looks at"),
+    _t("orders", "min_orders", "4", "orders in the window before the rate is judged at all"),
+    _t("orders", "resting_max_age_s", "3600", "a resting order older than this: WARNING"),
+    _t("orders", "unknown_crit", "1", "orders in UNKNOWN state: CRITICAL at or above"),
+    _t("api", "warn", "1000", "milliseconds for GET /exchange/status: WARNING at or above"),
+    _t("api", "crit", "3000", "milliseconds for GET /exchange/status: CRITICAL at or above"),
+    _t("api", "skew_warn", "1", "seconds of clock skew against the exchange: WARNING"),
+    _t("api", "skew_crit", "5", "seconds of clock skew: CRITICAL (signed requests get refused)"),
+)
+
+# (check, low key, high key, "ceiling" | "floor")
+_PAIRS = (
+    ("heartbeat", "warn", "crit", "ceiling"),
+    ("feed", "warn", "crit", "ceiling"),
+    ("positions", "warn", "crit", "ceiling"),
+    ("exposure", "warn", "crit", "ceiling"),
+    ("orders", "warn", "crit", "ceiling"),
+    ("api", "warn", "crit", "ceiling"),
+    ("api", "skew_warn", "skew_crit", "ceiling"),
+    ("pnl", "warn", "crit", "floor"),
+    ("pnl", "total_warn", "total_crit", "floor"),
+)
+_SIGNED = {("pnl", "warn"), ("pnl", "crit"), ("pnl", "total_warn"), ("pnl", "total_crit")}
+
+
+def known_keys(check: str) -> list[str]:
+    return [t.key for t in THRESHOLDS if t.check == check]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Resolved thresholds of every check; `get("heartbeat", "warn")`."""
+
+    values: Mapping[tuple[str, str], Decimal | None]
+
+    def get(self, check: str, key: str) -> Decimal | None:
+        return self.values[(check, key)]
+
+    def need(self, check: str, key: str) -> Decimal:
+        value = self.values[(check, key)]
+        if value is None:
+            raise ConfigError(f"checks.{check}.{key} has no value")
+        return value
+
+    def of(self, check: str) -> dict[str, Decimal | None]:
+        return {k: v for (c, k), v in self.values.items() if c == check}
+
+
+def resolve(
+    section: Mapping[str, Any] | None,
+    *,
+    check: str | None = None,
+    warn: str | None = None,
+    crit: str | None = None,
+    overrides: Sequence[str] = (),
+) -> Thresholds:
+    """Defaults, then the `checks:` section, then `--warn/--crit` (for `check`) and `--set`.
+
+    A bad value in the file is a ConfigError, a bad flag a UsageError; the check command reports
+    both as UNKNOWN.
+    """
+    values: dict[tuple[str, str], Decimal | None] = {
+        (t.check, t.key): t.default for t in THRESHOLDS
+    }
+    checks = {t.check for t in THRESHOLDS}
+    for name, entries in (section or {}).items():
+        where = f"checks.{name}"
+        if name not in checks:
+            raise ConfigError(
+                f"{where} is not a check", hint=f"the checks are {', '.join(sorted(checks))}"
+            )
+        if entries is None:
+            continue
+        if not isinstance(entries, Mapping):
+            raise ConfigError(f"{where} must be a mapping of threshold: value")
+        for key, raw in entries.items():
+            _store(values, str(name), str(key), raw, error=ConfigError, prefix="checks.")
+    if check is not None:
+        for key, raw in (("warn", warn), ("crit", crit)):
+            if raw is not None:
+                _store(values, check, key, raw, error=UsageError, prefix="--")
+    elif warn is not None or crit is not None:
+        raise UsageError("--warn and --crit need one check; use --set CHECK.KEY=VALUE with all")
+    for item in overrides:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set warn=30")
+        target, dot, key = name.strip().rpartition(".")
+        if not dot:
+            if check is None:
+                raise UsageError(f"--set {item!r}: name the check, e.g. --set heartbeat.{key}=...")
+            target = check
+        if target not in checks:
+            raise UsageError(f"--set {item!r}: {target!r} is not a check")
+        _store(values, target, key, raw, error=UsageError, prefix="--set ")
+    _check_pairs(values)
+    return Thresholds(values)
+
+
+def _store(
+    values: dict[tuple[str, str], Decimal | None],
+    check: str,
+    key: str,
+    raw: object,
+    *,
+    error: type[ConfigError] | type[UsageError],
+    prefix: str,
+) -> None:
+    where = f"{prefix}{check}.{key}" if prefix != "--" else f"--{key}"
+    if (check, key) not in values:
+        raise error(
+            f"{where}: unknown threshold", hint=f"{check} knows: {', '.join(known_keys(check))}"
+        )
+    if raw is None:
+        return
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise error(f"{where} must be a number, got {raw!r}")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise error(f"{where} must be a number, got {raw!r}") from None
+    if not value.is_finite() or (value < 0 and (check, key) not in _SIGNED):
+        raise error(f"{where} must be a finite number of at least 0, got {raw!r}")
+    values[(check, key)] = value
+
+
+def _check_pairs(values: Mapping[tuple[str, str], Decimal | None]) -> None:
+    for check, lo, hi, kind in _PAIRS:
+        warn, crit = values[(check, lo)], values[(check, hi)]
+        if warn is None or crit is None:
+            continue
+        if kind == "ceiling" and warn > crit:
+            raise UsageError(f"{check}: {lo} {warn} is above {hi} {crit}; warn comes first")
+        if kind == "floor" and warn < crit:
+            raise UsageError(f"{check}: {lo} {warn} is below {hi} {crit}; a floor warns first")

@@ -1,0 +1,100 @@
+"""The installed `kalshi check`, run as cron runs it, posting to a real webhook receiver on
+loopback: a breach that persists is posted once, its clearing once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.store import Store
+
+KALSHI = str(Path(sys.executable).with_name("kalshi"))
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        received = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def run_check(home: Path, name: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "KALSHI_HOME": str(home)}
+    return subprocess.run(
+        [KALSHI, "check", name], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_failing_check_posts_once_and_its_clearing_once(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
+        "  routes: {critical: ops, warning: ops}\n"
+    )
+    first = run_check(tmp_path, "heartbeat")
+    second = run_check(tmp_path, "heartbeat")
+    assert (first.returncode, second.returncode) == (2, 2)
+    assert first.stdout.startswith("KALSHI HEARTBEAT CRITICAL - no heartbeat")
+    assert first.stderr == second.stderr == ""
+    assert [(p["status"], p["fingerprint"]) for p in receiver.posts] == [
+        ("firing", "check:heartbeat")
+    ]
+    assert receiver.posts[0]["runbook"] == "runbooks/01-heartbeat-lost.md"
+
+    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+        store.heartbeat(source="trade")
+    cleared = run_check(tmp_path, "heartbeat")
+    again = run_check(tmp_path, "heartbeat")
+    assert (cleared.returncode, again.returncode) == (0, 0)
+    assert [p["status"] for p in receiver.posts] == ["firing", "resolved"]
+    assert receiver.posts[1]["title"] == "KALSHI HEARTBEAT OK"
+
+
+def test_a_dead_receiver_is_reported_and_the_verdict_stands(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        "    ops: {type: generic, url: 'http://127.0.0.1:9/hook', max_attempts: 1}\n"
+        "  routes: {critical: ops}\n"
+    )
+    done = run_check(tmp_path, "heartbeat")
+    assert done.returncode == 2
+    assert done.stdout.startswith("KALSHI HEARTBEAT CRITICAL")
+    assert "failed after 1 attempt" in done.stderr

@@ -1,0 +1,309 @@
+"""`kalshi check NAME` end to end in-process: the real command, the real simulator over loopback,
+a real state file; the exit code of each status, and UNKNOWN for everything that stops a check."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.store import Store
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.embed import AccountInfo
+    from tests.conftest import SimHarness
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+
+
+def account_env(account: AccountInfo) -> dict[str, str]:
+    return {
+        "KALSHI_API_BASE": account.api_base,
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+    }
+
+
+def check(home: Path, *args: str, environ: dict[str, str] | None = None) -> Result:
+    context = AppContext(environ={"KALSHI_HOME": str(home), **(environ or {})})
+    return CliRunner().invoke(app, ["check", *args], obj=context, prog_name="kalshi")
+
+
+def client_for(account: AccountInfo) -> KalshiClient:
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    return KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key)
+
+
+def buy(sim: SimHarness, ticker: str, count: int) -> None:
+    """The default account buys `count` YES at 0.40 from a second account."""
+    seller = sim.new_account()
+    with client_for(sim.account) as me, client_for(seller) as other:
+        me.create_order(
+            CreateOrder(
+                ticker=ticker, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(count)
+            )
+        )
+        other.create_order(
+            CreateOrder(
+                ticker=ticker,
+                book_side=BookSide.ASK,
+                price=Decimal("0.40"),
+                count=Decimal(count),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+
+
+def line(result: Result) -> str:
+    return result.stdout.splitlines()[0]
+
+
+# --------------------------------------------------------------------------------------------
+# positions and exposure read the exchange
+
+
+@pytest.mark.parametrize(
+    ("count", "code", "word"),
+    [(10, OK, "OK"), (85, WARNING, "WARNING"), (101, CRITICAL, "CRITICAL")],
+)
+def test_positions_against_the_default_limit_of_100(
+    sim: SimHarness, tmp_path: Path, count: int, code: int, word: str
+) -> None:
+    sim.create_market("KXPOS-1")
+    buy(sim, "KXPOS-1", count)
+    result = check(tmp_path, "positions", environ=account_env(sim.account))
+    assert result.exit_code == code, result.stdout
+    assert line(result).startswith(f"KALSHI POSITIONS {word} - ")
+    if code == CRITICAL:
+        assert line(result) == (
+            "KALSHI POSITIONS CRITICAL - 1 market over limit: KXPOS-1 101/100 | "
+            "'over_limit'=1;0;0 'near_limit'=0;0 'largest'=101%;80;100;0 'markets'=1;;;0"
+        )
+
+
+def test_positions_flags_override_and_json_is_the_full_result(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market("KXPOS-2")
+    buy(sim, "KXPOS-2", 10)
+    result = check(
+        tmp_path,
+        "positions",
+        "--warn",
+        "0.05",
+        "--crit",
+        "0.09",
+        "--json",
+        environ=account_env(sim.account),
+    )
+    assert result.exit_code == CRITICAL
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "CRITICAL"
+    assert doc["exit_code"] == CRITICAL
+    assert {p["label"]: p["value"] for p in doc["perfdata"]}["over_limit"] == 1
+
+
+@pytest.mark.parametrize(
+    ("warn", "crit", "code"),
+    [("0.5", "0.9", OK), ("0.05", "0.5", WARNING), ("0.01", "0.05", CRITICAL)],
+)
+def test_exposure_against_the_cap(
+    sim: SimHarness, tmp_path: Path, warn: str, crit: str, code: int
+) -> None:
+    sim.create_market("KXEXP-1")
+    buy(sim, "KXEXP-1", 100)  # $40 of exposure against the default $500 cap: 8%
+    result = check(
+        tmp_path, "exposure", "--warn", warn, "--crit", crit, environ=account_env(sim.account)
+    )
+    assert result.exit_code == code, result.stdout
+    assert "total exposure $40" in line(result)
+
+
+def test_api_ok_against_the_simulator(sim: SimHarness, tmp_path: Path) -> None:
+    result = check(tmp_path, "api", environ=account_env(sim.account))
+    assert result.exit_code == OK, result.stdout
+    assert line(result).startswith("KALSHI API OK - reachable, credentials accepted")
+    assert "'latency'=" in line(result)
+
+
+def test_api_latency_thresholds(sim: SimHarness, tmp_path: Path) -> None:
+    sim.set_faults(latency_ms=60)
+    result = check(
+        tmp_path, "api", "--warn", "50", "--crit", "5000", environ=account_env(sim.account)
+    )
+    assert result.exit_code == WARNING, result.stdout
+    assert "latency" in line(result)
+
+
+def test_api_refused_credentials_are_critical(sim: SimHarness, tmp_path: Path) -> None:
+    other = sim.new_account()
+    env = {**account_env(sim.account), "KALSHI_PRIVATE_KEY_PATH": other.private_key_path}
+    result = check(tmp_path, "api", environ=env)
+    assert result.exit_code == CRITICAL, result.stdout
+    assert "credentials refused" in line(result)
+    # positions cannot look with a refused key: UNKNOWN, not OK
+    assert check(tmp_path, "positions", environ=env).exit_code == UNKNOWN
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_exchange_down(sim: SimHarness, tmp_path: Path) -> None:
+    env = {
+        **account_env(sim.account),
+        "KALSHI_API_BASE": f"http://127.0.0.1:{free_port()}/trade-api/v2",
+        "KALSHI_TIMEOUT": "1",
+    }
+    api = check(tmp_path, "api", environ=env)
+    assert api.exit_code == CRITICAL, api.stdout
+    assert line(api).startswith("KALSHI API CRITICAL - exchange unreachable")
+    for name in ("positions", "exposure"):
+        result = check(tmp_path, name, environ=env)
+        assert result.exit_code == UNKNOWN, result.stdout
+        assert line(result).startswith(f"KALSHI {name.upper()} UNKNOWN - ")
+
+
+# --------------------------------------------------------------------------------------------
+# local checks through the command
+
+
+def test_heartbeat_exit_codes_through_the_command(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "sim" / "state.db"
+    assert check(tmp_path, "heartbeat").exit_code == CRITICAL
+    assert not state.exists()  # a check never creates the state file
+    with Store.open(state) as store:
+        store.heartbeat(source="trade")
+    assert check(tmp_path, "heartbeat").exit_code == OK
+    assert check(tmp_path, "heartbeat", "--warn", "0", "--crit", "100").exit_code == WARNING
+    assert check(tmp_path, "heartbeat", "--warn", "0", "--crit", "0").exit_code == CRITICAL
+
+
+def test_a_broken_state_file_is_unknown(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "sim" / "state.db"
+    state.parent.mkdir(parents=True)
+    state.write_text("this is not a database\n" * 100)
+    result = check(tmp_path, "heartbeat")
+    assert result.exit_code == UNKNOWN
+    assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - ")
+
+
+def test_all_reports_the_worst_and_every_line(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+        store.heartbeat(source="trade")
+    env = {"KALSHI_API_BASE": f"http://127.0.0.1:{free_port()}/trade-api/v2", "KALSHI_TIMEOUT": "1"}
+    result = check(tmp_path, "all", "--set", "feed.warn=1", environ=env)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("KALSHI ALL CRITICAL - ")
+    assert [ln.split(" ")[1] for ln in lines[1:]] == [
+        "POSITIONS",
+        "PNL",
+        "HEARTBEAT",
+        "ORDERS",
+        "EXPOSURE",
+        "API",
+        "FEED",
+    ]
+    assert result.exit_code == CRITICAL
+
+
+# --------------------------------------------------------------------------------------------
+# usage and configuration errors are UNKNOWN (3), with a Nagios line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        [],
+        ["heartbeat", "--bogus"],
+        ["heartbeat", "--warn", "soon"],
+        ["heartbeat", "--warn", "100", "--crit", "10"],
+        ["heartbeat", "--set", "nonsense=1"],
+        ["all", "--warn", "1"],
+    ],
+)
+def test_usage_errors_are_unknown(tmp_path: Path, args: list[str]) -> None:
+    result = check(tmp_path, *args)
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert "UNKNOWN - " in result.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "env: [unclosed\n",  # malformed YAML
+        "env: mars\n",  # a bad value
+        "checks:\n  heartbeat:\n    wran: 5\n",  # a misspelt threshold
+    ],
+)
+def test_config_errors_are_unknown(tmp_path: Path, text: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    result = check(tmp_path, "heartbeat", environ={"KALSHI_CONFIG": str(config)})
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - ")
+
+
+def test_a_missing_named_config_is_unknown(tmp_path: Path) -> None:
+    result = check(tmp_path, "heartbeat", environ={"KALSHI_CONFIG": str(tmp_path / "nope.yaml")})
+    assert result.exit_code == UNKNOWN
+    assert "does not exist" in line(result)
+
+
+# --------------------------------------------------------------------------------------------
+# the local checks stay light
+
+
+PROBE = """
+import json, sys
+from kalshi_cli.cli.app import app
+try:
+    app(json.loads(sys.argv[1]), prog_name="kalshi")
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in ("httpx", "cryptography", "kalshi_cli.client", "kalshi_cli.sim")
+               if m in sys.modules)
+print("HEAVY", json.dumps(heavy), "CODE", code, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("name", ["heartbeat", "feed", "orders"])
+def test_local_checks_import_neither_httpx_nor_cryptography(tmp_path: Path, name: str) -> None:
+    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+        store.heartbeat(source="trade")
+        store.set_kv("feed.last_message_at", f"{store.last_heartbeat().at:.3f}")  # type: ignore[union-attr]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(["check", name])],
+        env={"KALSHI_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    heavy, code = done.stderr.rsplit("HEAVY ", 1)[1].split(" CODE ")
+    assert json.loads(heavy) == []
+    assert int(code) == OK, done.stdout
+
+
+def test_thresholds_from_the_config_file_and_flags_over_them(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+        store.heartbeat(source="trade")
+    (tmp_path / "config.yaml").write_text("checks:\n  heartbeat: {warn: 0, crit: 3600}\n")
+    assert check(tmp_path, "heartbeat").exit_code == WARNING
+    assert check(tmp_path, "heartbeat", "--crit", "0").exit_code == CRITICAL
+    assert check(tmp_path, "heartbeat", "--set", "warn=600").exit_code == OK

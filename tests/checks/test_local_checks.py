@@ -1,0 +1,327 @@
+"""heartbeat, feed, orders and pnl against a real state file, with time under a ManualClock."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.monitor.local import (
+    LocalView,
+    check_feed,
+    check_heartbeat,
+    check_orders,
+    check_pnl,
+)
+from kalshi_cli.monitor.thresholds import THRESHOLDS, resolve
+from kalshi_cli.store import FillRecord, IntentRecord, Store
+
+DEFAULTS = resolve(None)
+LIMIT = Decimal(100)  # risk.daily_loss_limit
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: ManualClock) -> Store:
+    s = Store.open(tmp_path / "state.db", clock=clock)
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+def view(store: Store | None, clock: ManualClock, path: Path | None = None) -> LocalView:
+    return LocalView(
+        store, path or (store.path if store else Path("/nowhere/state.db")), clock.wall()
+    )
+
+
+def perf(result: CheckResult, label: str) -> Decimal | int:
+    return {p.label: p.value for p in result.perfdata}[label]
+
+
+# --------------------------------------------------------------------------------------------
+# heartbeat
+
+
+def test_heartbeat_with_no_state_file_is_critical(clock: ManualClock) -> None:
+    result = check_heartbeat(view(None, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert "no heartbeat" in result.summary
+
+
+def test_heartbeat_never_written_is_critical(store: Store, clock: ManualClock) -> None:
+    store.heartbeat(source="something-else")
+    result = check_heartbeat(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert "never written" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [
+        (5, CheckStatus.OK),
+        (59.9, CheckStatus.OK),
+        (60, CheckStatus.WARNING),
+        (300, CheckStatus.CRITICAL),
+    ],
+)
+def test_heartbeat_age_against_thresholds(
+    store: Store, clock: ManualClock, age: float, status: CheckStatus
+) -> None:
+    store.heartbeat(source="trade", detail={"state": "ACTIVE"})
+    clock.advance(age)
+    result = check_heartbeat(view(store, clock), DEFAULTS)
+    assert result.status is status
+    assert perf(result, "age") == Decimal(str(age)).quantize(Decimal("0.001"))
+    assert format_nagios(result).endswith(f"'age'={perf(result, 'age')}s;60;300;0")
+
+
+def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock) -> None:
+    store.heartbeat(source="trade")
+    clock.advance(20)
+    th = resolve({"heartbeat": {"warn": 50}}, check="heartbeat", crit="15", warn="10")
+    assert check_heartbeat(view(store, clock), th).status is CheckStatus.CRITICAL
+    th = resolve({"heartbeat": {"warn": 10, "crit": 30}})
+    assert check_heartbeat(view(store, clock), th).status is CheckStatus.WARNING
+
+
+# --------------------------------------------------------------------------------------------
+# feed
+
+
+def test_feed_unknown_without_state_or_loop(store: Store, clock: ManualClock) -> None:
+    assert check_feed(view(None, clock), DEFAULTS).status is CheckStatus.UNKNOWN
+    assert check_feed(view(store, clock), DEFAULTS).status is CheckStatus.UNKNOWN
+
+
+def test_feed_critical_when_the_loop_runs_but_saw_no_data(store: Store, clock: ManualClock) -> None:
+    store.heartbeat(source="trade")
+    result = check_feed(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [
+        (1, CheckStatus.OK),
+        (30, CheckStatus.WARNING),
+        (119, CheckStatus.WARNING),
+        (120, CheckStatus.CRITICAL),
+    ],
+)
+def test_feed_age(store: Store, clock: ManualClock, age: float, status: CheckStatus) -> None:
+    # what the trade loop writes (kalshi_cli/runner/loop.py, _heartbeat)
+    store.set_kv("feed.last_message_at", f"{clock.wall() - age:.3f}")
+    assert check_feed(view(store, clock), DEFAULTS).status is status
+
+
+def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock) -> None:
+    store.set_kv("feed.last_message_at", "yesterday")
+    assert check_feed(view(store, clock), DEFAULTS).status is CheckStatus.UNKNOWN
+
+
+# --------------------------------------------------------------------------------------------
+# orders
+
+
+def intent(n: int, **kw: object) -> IntentRecord:
+    fields: dict[str, object] = {
+        "client_order_id": f"coid-{n}",
+        "ticker": "KXT-1",
+        "book_side": BookSide.BID,
+        "price": Decimal("0.40"),
+        "count": Decimal(5),
+        "side": Side.YES,
+        "action": Action.BUY,
+    }
+    fields.update(kw)
+    return IntentRecord(**fields)  # type: ignore[arg-type]
+
+
+def place(store: Store, n: int, outcome: str) -> None:
+    store.record_intent(intent(n))
+    coid = f"coid-{n}"
+    if outcome == "rejected":
+        store.mark_rejected(coid, reason="insufficient balance")
+    elif outcome == "unknown":
+        store.mark_unknown(coid, reason="timeout")
+    else:
+        store.mark_sent(
+            coid,
+            order_id=f"ord-{n}",
+            status=outcome,
+            fill_count=Decimal(0),
+            remaining_count=Decimal(5),
+        )
+
+
+def test_orders_ok_without_state_file_or_orders(store: Store, clock: ManualClock) -> None:
+    assert check_orders(view(None, clock), DEFAULTS).status is CheckStatus.OK
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+
+
+def test_an_unknown_order_is_critical(store: Store, clock: ManualClock) -> None:
+    place(store, 1, "unknown")
+    result = check_orders(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert "UNKNOWN" in result.summary
+    assert perf(result, "unknown") == 1
+
+
+def test_an_old_resting_order_is_a_warning(store: Store, clock: ManualClock) -> None:
+    place(store, 1, "resting")
+    clock.advance(3599)
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+    clock.advance(2)
+    result = check_orders(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.WARNING
+    assert "1 resting order(s) older than" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("rejected", "status"),
+    [(0, CheckStatus.OK), (1, CheckStatus.WARNING), (2, CheckStatus.CRITICAL)],
+)
+def test_rejection_rate_over_the_window(
+    store: Store, clock: ManualClock, rejected: int, status: CheckStatus
+) -> None:
+    for n in range(4 - rejected):
+        place(store, n, "canceled")
+    for n in range(rejected):
+        place(store, 100 + n, "rejected")
+    result = check_orders(view(store, clock), DEFAULTS)
+    assert result.status is status
+    # the window moves on: an hour later none of these count
+    clock.advance(3601)
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+
+
+def test_rejection_rate_needs_enough_orders(store: Store, clock: ManualClock) -> None:
+    place(store, 1, "rejected")
+    assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
+
+
+# --------------------------------------------------------------------------------------------
+# pnl
+
+
+def fill(n: int, side: BookSide, price: str, ts: float, coid: str | None = None) -> FillRecord:
+    return FillRecord(
+        fill_id=f"f{n}",
+        order_id=f"o{n}",
+        client_order_id=coid,
+        ticker="KXT-1",
+        book_side=side,
+        yes_price=Decimal(price),
+        count=Decimal(100),
+        fee=Decimal(0),
+        is_taker=False,
+        ts=ts,
+    )
+
+
+def round_trip(store: Store, clock: ManualClock, buy: str, sell: str) -> None:
+    store.record_fill(fill(1, BookSide.BID, buy, clock.wall() - 10))
+    store.record_fill(fill(2, BookSide.ASK, sell, clock.wall() - 5))
+
+
+@pytest.mark.parametrize(
+    ("sell", "status"),
+    [("0.60", CheckStatus.OK), ("0.10", CheckStatus.WARNING), ("0.01", CheckStatus.CRITICAL)],
+)
+def test_pnl_today_against_floors_from_the_daily_loss_limit(
+    store: Store, clock: ManualClock, sell: str, status: CheckStatus
+) -> None:
+    # 100 contracts bought at 0.60: selling at 0.10 loses $50 (half the limit), at 0.01 $59
+    # (over the warn floor of -50 but above the critical -100 unless the limit is lower)
+    round_trip(store, clock, "0.60", sell)
+    limit = Decimal(100) if status is not CheckStatus.CRITICAL else Decimal(50)
+    result = check_pnl(view(store, clock), DEFAULTS, limit)
+    assert result.status is status
+
+
+def test_pnl_floors_from_config_and_total(store: Store, clock: ManualClock) -> None:
+    round_trip(store, clock, "0.60", "0.50")  # -$10
+    th = resolve({"pnl": {"warn": -5, "crit": -20}})
+    assert check_pnl(view(store, clock), th, LIMIT).status is CheckStatus.WARNING
+    th = resolve({"pnl": {"total_warn": -1, "total_crit": -9}})
+    result = check_pnl(view(store, clock), th, LIMIT)
+    assert result.status is CheckStatus.CRITICAL
+    assert perf(result, "total") == Decimal(-10)
+
+
+def test_pnl_yesterday_does_not_count_today(store: Store, clock: ManualClock) -> None:
+    round_trip(store, clock, "0.60", "0.01")
+    clock.advance(86_400)
+    result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
+    assert result.status is CheckStatus.OK
+    assert perf(result, "today") == 0
+
+
+def test_pnl_edge_captured_against_expected(store: Store, clock: ManualClock) -> None:
+    # the strategy expected 0.70 for what it bought at 0.50: $20 of edge on 100 contracts
+    store.record_intent(
+        intent(1, model_fair=Decimal("0.70"), count=Decimal(100), price=Decimal("0.50"))
+    )
+    store.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
+    store.record_fill(fill(2, BookSide.ASK, "0.52", clock.wall() - 5))  # captured $2 = 10%
+    result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
+    assert result.status is CheckStatus.WARNING
+    assert perf(result, "expected_edge") == Decimal(20)
+    assert "captured 10% of the $20" in result.summary
+    th = resolve(None, check="pnl", overrides=["edge_warn=0.05"])
+    assert check_pnl(view(store, clock), th, LIMIT).status is CheckStatus.OK
+
+
+def test_pnl_floor_pair_the_wrong_way_round_is_a_config_error(
+    store: Store, clock: ManualClock
+) -> None:
+    th = resolve({"pnl": {"warn": -200}})  # the default critical floor is -100
+    with pytest.raises(ConfigError):
+        check_pnl(view(store, clock), th, LIMIT)
+
+
+# --------------------------------------------------------------------------------------------
+# thresholds
+
+
+def test_every_threshold_is_documented() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "checks.md").read_text()
+    for t in THRESHOLDS:
+        assert f"| `checks.{t.check}.{t.key}` |" in doc
+
+
+@pytest.mark.parametrize(
+    ("section", "error"),
+    [
+        ({"heartbeet": {"warn": 1}}, ConfigError),
+        ({"heartbeat": {"wran": 1}}, ConfigError),
+        ({"heartbeat": {"warn": "soon"}}, ConfigError),
+        ({"heartbeat": {"warn": -1}}, ConfigError),
+        ({"heartbeat": {"warn": 100, "crit": 10}}, UsageError),
+    ],
+)
+def test_bad_threshold_config_is_refused(
+    section: dict[str, object], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        resolve(section)
+
+
+def test_bad_threshold_flags_are_refused() -> None:
+    with pytest.raises(UsageError):
+        resolve(None, check="heartbeat", overrides=["nonsense"])
+    with pytest.raises(UsageError):
+        resolve(None, warn="1")  # `all` has no single warn
+    with pytest.raises(UsageError):
+        resolve(None, overrides=["warn=1"])  # nor an unqualified key
+    th = resolve(None, overrides=["heartbeat.warn=5"])
+    assert th.get("heartbeat", "warn") == Decimal(5)

@@ -1,0 +1,186 @@
+"""Prometheus metrics: the exposition text, the collector over a real state file and the simulator,
+the atomic textfile, and the loopback HTTP endpoint."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.metrics import Collector, Family, Sample, render, serve_metrics, write_textfile
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.store import FillRecord, IntentRecord, Store
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
+
+SAMPLE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (-?[0-9.]+)$")
+
+
+def parse(text: str) -> dict[str, str]:
+    """`name{labels}` -> value, and a check that every line is HELP, TYPE or a sample."""
+    values: dict[str, str] = {}
+    types: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            types[name] = kind
+            continue
+        m = SAMPLE.match(line)
+        assert m, f"not an exposition line: {line!r}"
+        assert m.group(1) in types, f"{m.group(1)} has no TYPE line"
+        values[m.group(1) + (m.group(2) or "")] = m.group(3)
+    return values
+
+
+def test_render_escapes_and_keeps_decimals_exact() -> None:
+    text = render(
+        [
+            Family("x_dollars", "gauge", "a\nb", [Sample(Decimal("0.10"), {"t": 'a"b\\c'})]),
+            Family("y_total", "counter", "n", [Sample(3)]),
+        ]
+    )
+    assert text == (
+        "# HELP x_dollars a\\nb\n# TYPE x_dollars gauge\n"
+        'x_dollars{t="a\\"b\\\\c"} 0.10\n'
+        "# HELP y_total n\n# TYPE y_total counter\ny_total 3\n"
+    )
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    clock = ManualClock(1_700_000_000.0)
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        for n, outcome in enumerate(["resting", "rejected", "rejected", "executed"]):
+            coid = f"c{n}"
+            store.record_intent(
+                IntentRecord(
+                    coid, "KXM-1", BookSide.BID, Decimal("0.40"), Decimal(5), Side.YES, Action.BUY
+                )
+            )
+            if outcome == "rejected":
+                store.mark_rejected(coid, reason="no")
+            else:
+                store.mark_sent(
+                    coid,
+                    order_id=f"o{n}",
+                    status=outcome,
+                    fill_count=Decimal(0),
+                    remaining_count=Decimal(5),
+                )
+        for n, (side, price) in enumerate([(BookSide.BID, "0.40"), (BookSide.ASK, "0.45")]):
+            store.record_fill(
+                FillRecord(
+                    f"f{n}",
+                    f"o{n}",
+                    None,
+                    "KXM-1",
+                    side,
+                    Decimal(price),
+                    Decimal(10),
+                    Decimal("0.01"),
+                    False,
+                    clock.wall(),
+                )
+            )
+        store.set_trading_state("HALTED", reason="test", source="test")
+        store.heartbeat(source="trade")
+        store.set_kv("feed.last_message_at", "1699999999.500")
+    return path
+
+
+def test_collector_reads_the_state_file(state: Path) -> None:
+    collector = Collector(state, clock=ManualClock(1_700_000_060.0))
+    values = parse(collector.collect())
+    assert collector.problems == []
+    assert values['kalshi_source_up{source="state"}'] == "1"
+    assert values["kalshi_orders_placed_total"] == "2"
+    assert values["kalshi_orders_rejected_total"] == "2"
+    assert values['kalshi_orders{status="rejected"}'] == "2"
+    assert values["kalshi_fills_total"] == "2"
+    # bought 10 at 0.40, sold 10 at 0.45: $0.50 gross less $0.02 fees
+    assert values["kalshi_daily_realized_pnl_dollars"] == "0.48"
+    assert values["kalshi_realized_pnl_dollars"] == "0.48"
+    assert values['kalshi_trading_state{state="HALTED"}'] == "1"
+    assert values['kalshi_trading_state{state="ACTIVE"}'] == "0"
+    assert values["kalshi_last_heartbeat_timestamp_seconds"] == "1700000000.000"
+    assert values["kalshi_feed_last_message_timestamp_seconds"] == "1699999999.500"
+
+
+def test_a_missing_state_file_is_source_down_not_a_failure(tmp_path: Path) -> None:
+    collector = Collector(tmp_path / "nope.db")
+    values = parse(collector.collect())
+    assert values['kalshi_source_up{source="state"}'] == "0"
+    assert "no state file" in collector.problems[0]
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_collector_reads_the_exchange(sim: SimHarness, tmp_path: Path) -> None:
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    with KalshiClient(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    ) as client:
+        values = parse(Collector(tmp_path / "none.db", client=lambda: client).collect())
+    assert values['kalshi_source_up{source="exchange"}'] == "1"
+    assert values["kalshi_balance_dollars"] == "1000.00"
+    assert values["kalshi_open_positions"] == "0"
+    assert float(values["kalshi_api_latency_seconds"]) > 0
+
+
+def test_textfile_is_replaced_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "kalshi.prom"
+    target.write_text("old\n")
+    write_textfile(target, "kalshi_x 1\n")
+    assert target.read_text() == "kalshi_x 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kalshi.prom"]
+    assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_kalshi_metrics_textfile_command(state: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.prom"
+    context = AppContext(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_STATE": str(state)})
+    result = CliRunner().invoke(
+        app, ["metrics", "--no-exchange", "--textfile", str(target)], obj=context
+    )
+    assert result.exit_code == 0, result.output
+    assert parse(target.read_text())["kalshi_fills_total"] == "2"
+
+
+def test_serve_metrics_on_loopback(state: Path) -> None:
+    calls: list[int] = []
+
+    def collect() -> str:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return Collector(state).collect()
+
+    server = serve_metrics(0, collect)
+    try:
+        assert server.host == "127.0.0.1"
+        ok = httpx.get(server.url, timeout=5)
+        assert ok.status_code == 200
+        assert ok.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert parse(ok.text)["kalshi_fills_total"] == "2"
+        assert httpx.get(server.url.replace("/metrics", "/other"), timeout=5).status_code == 404
+        assert httpx.get(server.url, timeout=5).status_code == 200
+        failed = httpx.get(server.url, timeout=5)
+        assert failed.status_code == 500
+        assert "boom" in failed.text
+    finally:
+        server.stop()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url, timeout=1)
