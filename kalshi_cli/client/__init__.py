@@ -1,0 +1,15 @@
+"""The signed Kalshi client; see client.py for how a request travels."""
+
+from kalshi_cli.client.client import KalshiClient
+from kalshi_cli.client.ratelimit import TIERS, BucketLimit, TierLimits
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+
+__all__ = [
+    "TIERS",
+    "BucketLimit",
+    "CancelResult",
+    "CreateOrder",
+    "CreateOrderResult",
+    "KalshiClient",
+    "TierLimits",
+]

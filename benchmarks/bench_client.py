@@ -1,0 +1,188 @@
+"""What does our client cost per request, next to plain httpx and one RSA-PSS signature?
+
+The simulator runs in a child process (prime tier: 400 signed reads a second are allowed, so
+the client's pacing never waits in this run), so its CPU time does not share our interpreter.
+Timed here, interleaved so drift hits all alike:
+
+  plain      httpx.Client.get(/markets/T).json(), no signature
+  presigned  the same, plus headers signed once beforehand: the server verifies a signature,
+             the client pays nothing for it (isolates the simulator's verification cost)
+  authed     the same with the signing `KalshiAuth` on a plain httpx.Client: the least any
+             signing client can do, so (client - authed) is our wrapper's own cost
+  client     KalshiClient.get_market(T): signing, rate limiter, retry wrapper, Market parsing
+  sign       one RSA-PSS SHA-256 signature with a 2048-bit key, no I/O
+
+The same comparison is repeated over httpx.MockTransport (no network, no server), which shows
+the client's own CPU cost without loopback and scheduler noise.
+
+Target: (client - plain) <= 1.5 x sign. Run: `python benchmarks/bench_client.py [rounds]`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import httpx
+
+from kalshi_cli.client import BucketLimit, KalshiClient, TierLimits
+from kalshi_cli.client.signing import (
+    KalshiAuth,
+    generate_private_key,
+    load_private_key,
+    sign_message,
+    signed_headers,
+)
+from kalshi_cli.sim.embed import start_simulator
+
+TICKER = "KXBENCH-1"
+TARGET_RATIO = 1.5
+MARKET = {"ticker": TICKER, "event_ticker": "KXBENCH", "series_ticker": "KXB", "title": "bench"}
+MARKET_BODY = {
+    "ticker": TICKER, "event_ticker": "KXBENCH", "status": "active", "title": "bench",
+    "yes_bid_dollars": "0.4200", "yes_ask_dollars": "0.4500", "no_bid_dollars": "0.5500",
+    "no_ask_dollars": "0.5800", "last_price_dollars": "0.4300", "volume_fp": "10.00",
+    "volume_24h_fp": "1.00", "open_interest_fp": "3.00", "price_level_structure": "linear_cent",
+    "price_ranges": [{"start": "0.0100", "end": "0.9900", "step": "0.0100"}],
+}  # fmt: skip
+
+
+def _time_us(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e6
+
+
+def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
+    key, _ = load_private_key(path=account["private_key_path"])
+    url = f"{account['api_base']}/markets/{TICKER}"
+    full_path = httpx.URL(url).path
+    second_key, _ = load_private_key(path=account["second_key_path"])
+    now_ms = int(time.time() * 1000)
+    headers = signed_headers(second_key, account["second_key_id"], "GET", full_path, now_ms)
+    times: dict[str, list[float]] = {"plain": [], "presigned": [], "authed": [], "client": []}
+    third_key, _ = load_private_key(path=account["third_key_path"])
+    auth = KalshiAuth(account["third_key_id"], third_key)
+    with (
+        httpx.Client(timeout=10.0) as plain,
+        httpx.Client(timeout=10.0, headers=headers) as presigned,
+        httpx.Client(timeout=10.0, auth=auth) as authed,
+        KalshiClient(
+            api_base=account["api_base"], key_id=account["key_id"], private_key=key, tier="prime"
+        ) as client,
+    ):
+        for _ in range(20):
+            plain.get(url).json()
+            client.get_market(TICKER)
+        for _ in range(rounds):
+            times["plain"].append(_time_us(lambda: plain.get(url).json()))
+            times["presigned"].append(_time_us(lambda: presigned.get(url).json()))
+            times["authed"].append(_time_us(lambda: authed.get(url).json()))
+            times["client"].append(_time_us(lambda: client.get_market(TICKER)))
+    stats = httpx.get(f"{account['admin_url']}/stats").json()
+    refused = stats["rate_limited"]
+    if refused:
+        print(f"warning: the simulator answered 429 {refused} times; timings include retries")
+    message = f"{int(time.time() * 1000)}GET{full_path}"
+    times["sign"] = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds)]
+    return times
+
+
+def _measure_no_network(rounds: int) -> dict[str, float]:
+    key = generate_private_key()
+    body = json.dumps({"market": MARKET_BODY}).encode()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    transport = httpx.MockTransport(answer)
+    huge = TierLimits(BucketLimit(10**9, 10**9), BucketLimit(10**9, 10**9))
+    base = "http://exchange.test/trade-api/v2"
+    times: dict[str, list[float]] = {"plain": [], "client": []}
+    with (
+        httpx.Client(transport=transport) as plain,
+        KalshiClient(
+            api_base=base, key_id="k", private_key=key, transport=transport, rate_limits=huge
+        ) as client,
+    ):
+        for _ in range(rounds * 5):
+            times["plain"].append(_time_us(lambda: plain.get(f"{base}/markets/{TICKER}").json()))
+            times["client"].append(_time_us(lambda: client.get_market(TICKER)))
+    message = f"{int(time.time() * 1000)}GET/trade-api/v2/markets/{TICKER}"
+    sign = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds * 5)]
+    return {
+        "plain": statistics.median(times["plain"]),
+        "client": statistics.median(times["client"]),
+        "sign": statistics.median(sign),
+    }
+
+
+def _serve(data_dir: str, ready: Queue[dict[str, str]], stop: Event) -> None:
+    sim = start_simulator(Path(data_dir), scenario="empty", tier="prime")
+    httpx.post(f"{sim.admin_url}/markets", json=MARKET).raise_for_status()
+    # the presigned and the authed requests each use an account of their own, so no variant
+    # spends another's tokens
+    info = sim.account.to_json() | {"admin_url": sim.admin_url}
+    for name in ("second", "third"):
+        extra = httpx.post(f"{sim.admin_url}/accounts", json={}).json()
+        info |= {f"{name}_key_id": extra["key_id"], f"{name}_key_path": extra["private_key_path"]}
+    ready.put(info)
+    stop.wait()
+    sim.stop()
+
+
+def main(rounds: int = 300) -> int:
+    # prime reads: 4000 tokens/s; our bucket holds 3600 tokens = 360 requests, so the warm-up
+    # and `rounds` (<= 300) signed requests never wait for tokens
+    rounds = min(rounds, 300)
+    ctx = multiprocessing.get_context("spawn")
+    ready: Queue[dict[str, str]] = ctx.Queue()
+    stop = ctx.Event()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ctx.Process(target=_serve, args=(tmp, ready, stop), daemon=True)
+        server.start()
+        try:
+            account = ready.get(timeout=60)
+            times = _measure(account, rounds)
+        finally:
+            stop.set()
+            server.join(timeout=10)
+
+    med = {name: statistics.median(values) for name, values in times.items()}
+    overhead = med["client"] - med["plain"]
+    ratio = overhead / med["sign"]
+    local = _measure_no_network(rounds)
+    local_ratio = (local["client"] - local["plain"]) / local["sign"]
+    print(f"signed GET /markets/{{ticker}} against the simulator, median of {rounds} rounds")
+    print(f"  plain httpx (no signature)          {med['plain']:8.1f} us")
+    print(f"  plain httpx, presigned headers      {med['presigned']:8.1f} us")
+    print(f"  plain httpx + KalshiAuth (signing)  {med['authed']:8.1f} us")
+    print(f"  KalshiClient.get_market             {med['client']:8.1f} us")
+    print(f"  one RSA-PSS signature (2048-bit)    {med['sign']:8.1f} us")
+    print(f"  client overhead over plain httpx    {overhead:8.1f} us")
+    print(f"    of which server-side verification {med['presigned'] - med['plain']:8.1f} us")
+    print(f"    of which our wrapper (vs authed)  {med['client'] - med['authed']:8.1f} us")
+    print(
+        f"  overhead / signature = {ratio:.2f}x (target <= {TARGET_RATIO}x): "
+        f"{'OK' if ratio <= TARGET_RATIO else 'OVER TARGET'}"
+    )
+    print(f"the same without network (httpx.MockTransport), median of {rounds * 5}")
+    print(
+        f"  plain httpx {local['plain']:.1f} us, KalshiClient {local['client']:.1f} us, "
+        f"signature {local['sign']:.1f} us: overhead / signature = {local_ratio:.2f}x"
+    )
+    print(f"load average while measuring: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    return 0 if ratio <= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))

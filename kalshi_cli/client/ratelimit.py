@@ -1,0 +1,163 @@
+"""Client-side token buckets, so the exchange's limiter never has to say no.
+
+Kalshi meters every request in tokens (10 by default; 2 for a cancel, a cancel-all and a single
+order read; per item for batches) against two buckets per account: reads (GET) and writes
+(everything else). A bucket refills at `refill_rate` tokens per second up to `bucket_capacity`;
+a request that finds too few tokens is refused with 429. The client keeps its own copy of both
+buckets and waits for tokens before it sends, so a burst is paced at the tier's rate instead of
+bouncing off the server.
+
+Our copy is deliberately a little smaller and slower than the exchange's (`SAFETY`): the
+exchange debits a request when it arrives, not when we send it, and a request that travels
+faster than the one before it lands closer to it than we spaced them. Starting 10% below the
+capacity and refilling 5% slower absorbs that jitter (about 100 ms at any tier). Capacities are
+one second of budget for both buckets: the exchange says higher tiers get two seconds of write
+budget, but one second is what every tier is sure to allow.
+
+Unsigned requests (public market data with no key configured) draw on the same read bucket:
+Kalshi publishes no budget for them, and the basic tier's is a safe guess.
+
+Waiting uses the injected clock (`clock.sleep`), so tests with a `ManualClock` run instantly.
+Tokens are a rate, not money, so they are floats.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.errors import ConfigError
+
+DEFAULT_COST = 10
+SAFETY_CAPACITY = 0.90
+SAFETY_RATE = 0.95
+
+
+@dataclass(frozen=True)
+class BucketLimit:
+    refill_rate: int  # tokens per second
+    capacity: int
+
+
+@dataclass(frozen=True)
+class TierLimits:
+    read: BucketLimit
+    write: BucketLimit
+
+
+def _one_second(read: int, write: int) -> TierLimits:
+    return TierLimits(BucketLimit(read, read), BucketLimit(write, write))
+
+
+# Kalshi's published budgets (tokens per second). Expert and Prestige are named in the spec but
+# their numbers are not published; each gets the documented tier just below it, which can only
+# make us slower than allowed, never faster.
+TIERS: dict[str, TierLimits] = {
+    "basic": _one_second(200, 100),
+    "advanced": _one_second(300, 300),
+    "expert": _one_second(300, 300),
+    "premier": _one_second(1000, 1000),
+    "paragon": _one_second(2000, 2000),
+    "prime": _one_second(4000, 4000),
+    "prestige": _one_second(4000, 4000),
+}
+
+
+def tier_limits(tier: str) -> TierLimits:
+    try:
+        return TIERS[tier.lower()]
+    except KeyError:
+        raise ConfigError(
+            f"unknown rate-limit tier {tier!r}", hint=f"use one of {', '.join(TIERS)}"
+        ) from None
+
+
+_ORDER_READ = re.compile(r"^/portfolio/orders/[^/]+$")
+_ORDER_CANCEL = re.compile(r"^/portfolio/events/orders/[^/]+$")
+
+
+def request_cost(method: str, path: str, *, items: int = 1) -> tuple[str, int]:
+    """(bucket, tokens) for a request; `path` is relative to /trade-api/v2, without the query.
+
+    `items` is the number of orders in a batch request (billed one by one)."""
+    method = method.upper()
+    if method == "GET":
+        cheap = bool(_ORDER_READ.match(path)) and path != "/portfolio/orders/queue_positions"
+        return "read", 2 if cheap else DEFAULT_COST
+    if path == "/portfolio/events/orders/batched":
+        return "write", (2 if method == "DELETE" else DEFAULT_COST) * max(items, 1)
+    if method == "DELETE" and (path == "/portfolio/events/orders" or _ORDER_CANCEL.match(path)):
+        return "write", 2
+    return "write", DEFAULT_COST
+
+
+class TokenBucket:
+    """A token bucket that lets callers go into debt and then waits the debt off.
+
+    Taking the tokens first and sleeping afterwards (outside the lock) keeps callers in
+    arrival order and never holds the lock while asleep.
+    """
+
+    def __init__(self, refill_rate: float, capacity: float, clock: Clock) -> None:
+        if refill_rate <= 0 or capacity <= 0:
+            raise ValueError("a token bucket needs a positive rate and capacity")
+        self.refill_rate = refill_rate
+        self.capacity = capacity
+        self._clock = clock
+        self._tokens = capacity
+        self._updated = clock.monotonic()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.refill_rate)
+        self._updated = now
+
+    @property
+    def available(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
+
+    def acquire(self, cost: float) -> float:
+        """Take `cost` tokens, waiting until the bucket has covered them; returns the wait."""
+        with self._lock:
+            self._refill()
+            self._tokens -= cost
+            wait = -self._tokens / self.refill_rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._clock.sleep(wait)
+        return wait
+
+    def drain(self) -> None:
+        """The exchange said 429: its bucket is empty whatever ours thinks, so empty ours."""
+        with self._lock:
+            self._refill()
+            self._tokens = min(self._tokens, 0.0)
+
+
+class RateLimiter:
+    """The read and write buckets of one account."""
+
+    def __init__(self, limits: TierLimits, clock: Clock) -> None:
+        self.limits = limits
+        self.buckets = {
+            name: TokenBucket(
+                limit.refill_rate * SAFETY_RATE, limit.capacity * SAFETY_CAPACITY, clock
+            )
+            for name, limit in (("read", limits.read), ("write", limits.write))
+        }
+
+    def max_batch_items(self, per_item: int) -> int:
+        """The largest batch whose cost still fits in the write bucket."""
+        return max(1, int(self.buckets["write"].capacity // per_item))
+
+    def acquire(self, method: str, path: str, *, items: int = 1) -> float:
+        bucket, cost = request_cost(method, path, items=items)
+        return self.buckets[bucket].acquire(cost)
+
+    def rate_limited(self, method: str, path: str) -> None:
+        bucket, _ = request_cost(method, path)
+        self.buckets[bucket].drain()

@@ -1,0 +1,194 @@
+"""What we send (strict) and what order writes return (tolerant).
+
+`CreateOrder` is validated when it is built: a bad price, count or combination is refused with
+a `ValidationError` before anything leaves the machine, and `to_api()` writes exactly the
+`CreateOrderV2Request` body, money and counts as fixed-point strings. Whether the price is on
+the market's tick grid needs the market, so that check belongs to the caller
+(`models.price_on_grid`).
+
+The results parse the V2 write responses and ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+from kalshi_cli.errors import ValidationError
+from kalshi_cli.models import (
+    COUNT_QUANTUM,
+    DOLLARS_QUANTUM,
+    ONE,
+    ZERO,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    fmt_count,
+    fmt_dollars,
+    parse_count,
+    parse_optional_dollars,
+)
+
+MAX_PRICE_PLACES = 4  # requests take 2-4 decimal places for dollars (DOLLARS_QUANTUM)
+
+
+def check_price(price: object, what: str = "price") -> Decimal:
+    if not isinstance(price, Decimal) or not price.is_finite():
+        raise ValidationError(f"{what} must be a Decimal, got {price!r}", code="bad_price")
+    if not ZERO < price < ONE:
+        raise ValidationError(
+            f"{what} {price} is outside (0, 1): a YES price in dollars", code="bad_price"
+        )
+    if price != price.quantize(DOLLARS_QUANTUM):
+        raise ValidationError(
+            f"{what} {price} has more than {MAX_PRICE_PLACES} decimal places", code="bad_price"
+        )
+    return price
+
+
+def check_count(count: object, what: str = "count") -> Decimal:
+    if not isinstance(count, Decimal) or not count.is_finite():
+        raise ValidationError(f"{what} must be a Decimal, got {count!r}", code="bad_count")
+    if count <= 0:
+        raise ValidationError(f"{what} {count} must be positive", code="bad_count")
+    if count % COUNT_QUANTUM != 0:
+        raise ValidationError(
+            f"{what} {count} is finer than {COUNT_QUANTUM} contracts", code="bad_count"
+        )
+    return count
+
+
+def _enum(enum_type: type[Any], value: object, what: str) -> Any:
+    try:
+        return enum_type(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum_type)
+        raise ValidationError(
+            f"{what} {value!r} is not one of {allowed}", code="bad_enum"
+        ) from None
+
+
+@dataclass(frozen=True)
+class CreateOrder:
+    """One limit order in V2 terms: `book_side` bid buys YES, ask sells YES; `price` in YES
+    dollars. Build it from trader terms with `models.to_book()`."""
+
+    ticker: str
+    book_side: BookSide
+    price: Decimal
+    count: Decimal
+    time_in_force: TimeInForce = TimeInForce.GTC
+    self_trade_prevention: SelfTradePrevention = SelfTradePrevention.TAKER_AT_CROSS
+    client_order_id: str = field(default_factory=lambda: str(uuid4()))
+    post_only: bool = False
+    reduce_only: bool = False
+    expiration_time: int | None = None  # unix seconds, good_till_canceled only
+
+    def __post_init__(self) -> None:
+        if (
+            not isinstance(self.ticker, str)
+            or not self.ticker
+            or self.ticker != self.ticker.strip()
+        ):
+            raise ValidationError(f"ticker {self.ticker!r} is not a ticker", code="bad_ticker")
+        # enums may arrive as their wire strings; store the enum either way
+        object.__setattr__(self, "book_side", _enum(BookSide, self.book_side, "book side"))
+        object.__setattr__(
+            self, "time_in_force", _enum(TimeInForce, self.time_in_force, "time in force")
+        )
+        object.__setattr__(
+            self,
+            "self_trade_prevention",
+            _enum(SelfTradePrevention, self.self_trade_prevention, "self-trade prevention"),
+        )
+        check_price(self.price)
+        check_count(self.count)
+        if not isinstance(self.client_order_id, str) or not self.client_order_id.strip():
+            raise ValidationError("client_order_id must be a non-empty string", code="bad_coid")
+        if self.expiration_time is not None:
+            if isinstance(self.expiration_time, bool) or not isinstance(self.expiration_time, int):
+                raise ValidationError(
+                    "expiration_time must be unix seconds (an int)", code="bad_expiration"
+                )
+            if self.expiration_time <= 0:
+                raise ValidationError("expiration_time must be positive", code="bad_expiration")
+            if self.time_in_force is not TimeInForce.GTC:
+                raise ValidationError(
+                    "expiration_time works only with good_till_canceled",
+                    code="conflicting_options",
+                )
+        if self.post_only and self.time_in_force is not TimeInForce.GTC:
+            raise ValidationError(
+                "post_only orders rest on the book; they cannot be immediate_or_cancel or "
+                "fill_or_kill",
+                code="conflicting_options",
+            )
+
+    def to_api(self) -> dict[str, Any]:
+        """The `CreateOrderV2Request` body."""
+        body: dict[str, Any] = {
+            "ticker": self.ticker,
+            "client_order_id": self.client_order_id,
+            "side": self.book_side.value,
+            "count": fmt_count(self.count),
+            "price": fmt_dollars(self.price),
+            "time_in_force": self.time_in_force.value,
+            "self_trade_prevention_type": self.self_trade_prevention.value,
+            "post_only": self.post_only,
+            "reduce_only": self.reduce_only,
+        }
+        if self.expiration_time is not None:
+            body["expiration_time"] = self.expiration_time
+        return body
+
+
+@dataclass(frozen=True)
+class CreateOrderResult:
+    order_id: str
+    client_order_id: str | None
+    fill_count: Decimal
+    remaining_count: Decimal
+    average_fill_price: Decimal | None
+    average_fee_paid: Decimal | None
+    ts_ms: int
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> CreateOrderResult:
+        coid = data.get("client_order_id")
+        return cls(
+            order_id=str(data["order_id"]),
+            client_order_id=None if coid is None else str(coid),
+            fill_count=parse_count(data.get("fill_count", "0")),
+            remaining_count=parse_count(data.get("remaining_count", "0")),
+            average_fill_price=parse_optional_dollars(data.get("average_fill_price")),
+            average_fee_paid=parse_optional_dollars(data.get("average_fee_paid")),
+            ts_ms=int(data.get("ts_ms", 0)),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    order_id: str
+    reduced_by: Decimal
+    error: str | None = None
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> CancelResult:
+        return cls(
+            order_id=str(data["order_id"]),
+            reduced_by=parse_count(data.get("reduced_by") or "0"),
+            error=_error_text(data.get("error")),
+        )
+
+
+def _error_text(error: Any) -> str | None:
+    if not error:
+        return None
+    if isinstance(error, dict):
+        parts = [str(error[k]) for k in ("code", "message", "details") if error.get(k)]
+        return ": ".join(parts) or "error"
+    return str(error)

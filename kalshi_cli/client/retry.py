@@ -1,0 +1,114 @@
+"""The one retry policy: which failures are tried again, how long to wait, when to give up.
+
+What may be retried depends on what a repeat could do, so each request names a `Resend` mode:
+
+- `Resend.ALWAYS` for reads and idempotent cancels: retried on 429, on 5xx and on transport
+  errors (connect, timeout, dropped connection), since sending them twice changes nothing.
+- `Resend.IF_UNSENT` for amend and decrease: retried only when the exchange certainly did not act
+  on the first try: a 429 (refused before processing) or a failure while connecting (nothing
+  reached it). A 5xx or a timeout after sending is raised, because a repeat could apply twice.
+- `Resend.NEVER` for order creation: never re-sent. The caller turns an ambiguous failure into
+  `OrderOutcomeUnknown` and reconciles by looking the order up.
+
+Waits are exponential with full jitter (a uniform draw between 0 and `base * 2**n`, capped), so
+many clients backing off together spread out instead of returning in step. A retry is bounded
+both by attempts and by total elapsed time; the wait happens on the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
+
+import httpx
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.errors import (
+    KalshiError,
+    OrderOutcomeUnknown,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+
+log = logging.getLogger("kalshi_cli.client")
+
+T = TypeVar("T")
+
+# httpx failures raised before any byte of the request left this machine
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class Resend(Enum):
+    ALWAYS = "always"
+    IF_UNSENT = "if_unsent"
+    NEVER = "never"
+
+
+def nothing_sent(exc: BaseException) -> bool:
+    """True when a TransportError failed before the request reached the exchange."""
+    return isinstance(exc, TransportError) and isinstance(exc.__cause__, _UNSENT)
+
+
+def is_retryable(exc: KalshiError, mode: Resend) -> bool:
+    if mode is Resend.NEVER or isinstance(exc, OrderOutcomeUnknown):
+        return False
+    if isinstance(exc, RateLimitedError):
+        return True
+    if mode is Resend.IF_UNSENT:
+        return nothing_sent(exc)
+    return isinstance(exc, (TransportError, ServerError))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    max_seconds: float = 20.0
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """The wait before retry `retry_number` (1 for the first retry): full jitter."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        return rng.uniform(0.0, ceiling)
+
+    def run(
+        self,
+        call: Callable[[], T],
+        *,
+        mode: Resend,
+        clock: Clock,
+        rng: random.Random,
+        what: str,
+    ) -> T:
+        """Run `call`, retrying the failures `mode` allows until attempts or time run out;
+        the last error is raised as is."""
+        started = clock.monotonic()
+        attempt = 1
+        while True:
+            try:
+                return call()
+            except KalshiError as exc:
+                if attempt >= self.max_attempts or not is_retryable(exc, mode):
+                    raise
+                delay = self.backoff(attempt, rng)
+                if clock.monotonic() - started + delay > self.max_seconds:
+                    raise
+                log.info(
+                    "retrying %s after %s (attempt %d of %d, in %.2fs)",
+                    what,
+                    exc.message,
+                    attempt + 1,
+                    self.max_attempts,
+                    delay,
+                )
+                clock.sleep(delay)
+                attempt += 1

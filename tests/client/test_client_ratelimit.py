@@ -1,0 +1,108 @@
+"""Token buckets and per-endpoint costs, on a ManualClock (no real waiting)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kalshi_cli.client.ratelimit import (
+    SAFETY_CAPACITY,
+    SAFETY_RATE,
+    TIERS,
+    BucketLimit,
+    RateLimiter,
+    TierLimits,
+    TokenBucket,
+    request_cost,
+    tier_limits,
+)
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "items", "expected"),
+    [
+        ("GET", "/markets", 1, ("read", 10)),
+        ("GET", "/portfolio/orders", 1, ("read", 10)),
+        ("GET", "/portfolio/orders/abc-123", 1, ("read", 2)),
+        ("GET", "/portfolio/orders/queue_positions", 1, ("read", 10)),
+        ("POST", "/portfolio/events/orders", 1, ("write", 10)),
+        ("DELETE", "/portfolio/events/orders", 1, ("write", 2)),
+        ("DELETE", "/portfolio/events/orders/abc-123", 1, ("write", 2)),
+        ("POST", "/portfolio/events/orders/abc-123/amend", 1, ("write", 10)),
+        ("DELETE", "/portfolio/events/orders/batched", 7, ("write", 14)),
+        ("POST", "/portfolio/events/orders/batched", 3, ("write", 30)),
+    ],
+)
+def test_request_cost_follows_the_published_costs(
+    method: str, path: str, items: int, expected: tuple[str, int]
+) -> None:
+    assert request_cost(method, path, items=items) == expected
+
+
+def test_unknown_tier_is_a_config_error_naming_the_choices() -> None:
+    with pytest.raises(ConfigError) as info:
+        tier_limits("platinum")
+    assert "platinum" in info.value.message
+    assert "basic" in (info.value.hint or "")
+    assert tier_limits("Premier") == TIERS["premier"]
+
+
+def test_bucket_spends_its_capacity_then_waits_exactly_the_refill_time() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(refill_rate=100.0, capacity=50.0, clock=clock)
+    for _ in range(5):
+        assert bucket.acquire(10) == 0.0
+    assert clock.monotonic() == 0.0
+    waited = bucket.acquire(10)
+    assert waited == pytest.approx(0.1)
+    assert clock.monotonic() == pytest.approx(0.1)
+    clock.advance(10)
+    assert bucket.available == pytest.approx(50.0)  # capped at capacity
+
+
+def test_drain_after_a_429_makes_the_next_request_wait() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(refill_rate=100.0, capacity=100.0, clock=clock)
+    bucket.drain()
+    assert bucket.acquire(10) == pytest.approx(0.1)
+
+
+def _max_spend_over_any_window(events: list[tuple[float, int]], rate: float, cap: float) -> float:
+    """How far the spending ever got beyond what a full server bucket allows: for every pair
+    of requests i <= j, tokens spent in [t_i, t_j] minus (capacity + rate * (t_j - t_i))."""
+    worst = float("-inf")
+    for i in range(len(events)):
+        spent = 0
+        for j in range(i, len(events)):
+            spent += events[j][1]
+            worst = max(worst, spent - (cap + rate * (events[j][0] - events[i][0])))
+    return worst
+
+
+@pytest.mark.parametrize("tier", ["basic", "advanced", "premier"])
+def test_a_burst_of_200_reads_stays_inside_the_tier_with_margin(tier: str) -> None:
+    clock = ManualClock()
+    limiter = RateLimiter(tier_limits(tier), clock)
+    sent: list[tuple[float, int]] = []
+    for _ in range(200):
+        limiter.acquire("GET", "/markets/X")
+        sent.append((clock.monotonic(), 10))
+    read = TIERS[tier].read
+    excess = _max_spend_over_any_window(sent, read.refill_rate, read.capacity)
+    # never over the server's bucket, and a whole request's worth of jitter to spare
+    assert excess <= -10
+    # and not needlessly slow: within the safety factor of the tier's own pace
+    ideal = (200 * 10 - read.capacity) / read.refill_rate
+    assert clock.monotonic() <= (200 * 10 - read.capacity * SAFETY_CAPACITY) / (
+        read.refill_rate * SAFETY_RATE
+    )
+    assert clock.monotonic() >= ideal
+
+
+def test_batches_are_sized_to_fit_the_write_bucket() -> None:
+    clock = ManualClock()
+    tiny = TierLimits(BucketLimit(100, 100), BucketLimit(20, 20))
+    limiter = RateLimiter(tiny, clock)
+    assert limiter.max_batch_items(per_item=2) == 9  # 20 * 0.9 // 2
+    assert limiter.max_batch_items(per_item=100) == 1

@@ -1,0 +1,324 @@
+"""KalshiClient against the real simulator over loopback.
+
+Every response here also passes the suite's openapi.yaml check (the `sim` fixture validates
+each one). The simulator's `/sim/v1/stats` counts what actually arrived, which is how these
+tests prove that a burst stayed inside the tier and that an order was sent exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.signing import KalshiAuth, generate_private_key, load_private_key
+from kalshi_cli.errors import (
+    AuthError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    RateLimitedError,
+    ServerError,
+)
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from tests.openapi_check import RECORDER
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
+
+
+class FastClock:
+    """Real wall time (signatures must be fresh) but sleeping is instant: backoff and pacing
+    waits move a virtual monotonic clock instead of holding the test up."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def wall(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.slept
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += max(0.0, seconds)
+
+
+class SkewedClock:
+    """A machine whose clock is `offset` seconds off."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def wall(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+
+def _client(account: AccountInfo, **kwargs: Any) -> KalshiClient:
+    key, _ = load_private_key(path=account.private_key_path)
+    return KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key, **kwargs)
+
+
+def _stats(admin_url: str, key_id: str) -> dict[str, Any]:
+    stats = httpx.get(f"{admin_url}/stats").json()
+    account: dict[str, Any] = stats["accounts"].get(
+        key_id, {"requests": {}, "total_requests": 0, "rate_limited": 0, "order_create_requests": 0}
+    )
+    return account
+
+
+def _bid(ticker: str, price: str = "0.40", count: int = 3, **extra: Any) -> CreateOrder:
+    return CreateOrder(
+        ticker=ticker, book_side=BookSide.BID, price=Decimal(price), count=Decimal(count), **extra
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# signatures
+
+
+def test_signed_requests_are_accepted(sim: SimHarness) -> None:
+    with _client(sim.account) as client:
+        balance = client.get_balance()
+        assert balance.balance == Decimal("1000.00")
+        assert client.last_latency_ms is not None
+        assert abs(client.clock_skew_seconds()) < 2.0
+    # the skew probe goes unsigned (a bad clock must not stop it), so one signed request
+    assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
+
+
+def test_a_wrong_key_gets_a_clear_auth_error(sim: SimHarness) -> None:
+    impostor = KalshiClient(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=generate_private_key()
+    )
+    with impostor, pytest.raises(AuthError) as info:
+        impostor.get_balance()
+    assert info.value.status == 401
+    assert "signature" in info.value.message
+    assert info.value.exit_code is ExitCode.AUTH
+    assert "key" in info.value.one_line()
+
+
+def test_an_unknown_key_id_gets_a_clear_auth_error(sim: SimHarness) -> None:
+    key, _ = load_private_key(path=sim.account.private_key_path)
+    client = KalshiClient(api_base=sim.account.api_base, key_id="no-such-key", private_key=key)
+    with client, pytest.raises(AuthError, match="unknown API key"):
+        client.get_balance()
+
+
+def test_a_stale_timestamp_is_refused_and_blames_the_clock(sim: SimHarness) -> None:
+    with _client(sim.account, clock=SkewedClock(-600)) as client:
+        with pytest.raises(AuthError) as info:
+            client.get_balance()
+        assert "timestamp" in info.value.message
+        assert "clock" in (info.value.hint or "")
+        # the Date header tells how far off we are
+        assert client.clock_skew_seconds() == pytest.approx(600, abs=2)
+
+
+# ------------------------------------------------------------------------------------------
+# rate limits
+
+
+def test_a_burst_of_200_reads_never_trips_the_limiter(tmp_path: Path) -> None:
+    # premier (1000 read tokens a second) keeps this to about a second; the pacing is the same
+    # arithmetic at every tier (unit tests cover basic)
+    running = start_simulator(
+        tmp_path, scenario="empty", tier="premier", response_hook=RECORDER.hook
+    )
+    try:
+        market = {"ticker": "KXBURST-1", "event_ticker": "KXB", "series_ticker": "KX", "title": "b"}
+        httpx.post(f"{running.admin_url}/markets", json=market).raise_for_status()
+        account = running.account
+        started = time.monotonic()
+        with _client(account, tier="premier") as client:
+            for _ in range(200):
+                assert client.get_market("KXBURST-1").ticker == "KXBURST-1"
+        elapsed = time.monotonic() - started
+        stats = _stats(running.admin_url, account.key_id)
+        assert stats["rate_limited"] == 0
+        assert stats["total_requests"] == 200  # nothing was refused, so nothing was retried
+        # 2000 tokens against a 1000-token bucket refilled at 1000/s: the client had to pace
+        assert elapsed >= 1.0
+
+        # the control: the same burst without pacing is refused by the simulator
+        other = httpx.post(f"{running.admin_url}/accounts", json={}).json()
+        naive_key, _ = load_private_key(path=other["private_key_path"])
+        with httpx.Client(auth=KalshiAuth(other["key_id"], naive_key)) as naive:
+            codes = [
+                naive.get(f"{account.api_base}/markets/KXBURST-1").status_code for _ in range(200)
+            ]
+        assert codes.count(429) > 0
+        assert _stats(running.admin_url, other["key_id"])["rate_limited"] == codes.count(429)
+    finally:
+        running.stop()
+
+
+# ------------------------------------------------------------------------------------------
+# retries
+
+
+def test_gets_are_retried_through_injected_5xx_and_429(sim: SimHarness) -> None:
+    sim.create_market("KXRETRY-1")
+    sim.set_faults(http_5xx_rate=0.3, http_429_rate=0.3, seed=11)
+    with _client(sim.account, clock=FastClock(), max_attempts=10, max_retry_seconds=600) as c:
+        for _ in range(20):
+            assert c.get_market("KXRETRY-1").ticker == "KXRETRY-1"
+    sim.clear_faults()
+    stats = _stats(sim.admin_url, sim.account.key_id)
+    sent = stats["requests"]["GET /markets/{ticker}"]
+    injected_429 = stats["rate_limited"]
+    assert injected_429 > 0
+    assert sent - 20 - injected_429 > 0  # some 5xx were retried too
+    assert sent > 20
+
+
+def test_gets_give_up_after_the_attempt_bound(sim: SimHarness) -> None:
+    sim.set_faults(http_5xx_rate=1.0)
+    client = _client(sim.account, clock=FastClock(), max_attempts=3)
+    with client, pytest.raises(ServerError) as info:
+        client.get_balance()
+    sim.clear_faults()
+    assert info.value.exit_code is ExitCode.EXCHANGE_ERROR
+    assert _stats(sim.admin_url, sim.account.key_id)["requests"]["GET /portfolio/balance"] == 3
+
+
+def test_an_order_is_never_resent_and_is_reconciled_by_client_order_id(sim: SimHarness) -> None:
+    sim.create_market("KXONCE-1")
+    key_id = sim.account.key_id
+    with _client(sim.account, clock=FastClock()) as client:
+        # 5xx before the handler ran: unknown outcome for us, and in fact nothing exists
+        sim.set_faults(http_5xx_rate=1.0)
+        lost = _bid("KXONCE-1")
+        with pytest.raises(OrderOutcomeUnknown) as info:
+            client.create_order(lost)
+        assert info.value.client_order_id == lost.client_order_id
+        assert _stats(sim.admin_url, key_id)["order_create_requests"] == 1
+
+        # 429: refused, nothing created, not re-sent
+        sim.clear_faults()
+        sim.set_faults(http_429_rate=1.0)
+        with pytest.raises(RateLimitedError):
+            client.create_order(_bid("KXONCE-1"))
+        assert _stats(sim.admin_url, key_id)["order_create_requests"] == 2
+
+        # the answer is dropped after the exchange committed the order
+        sim.clear_faults()
+        sim.set_faults(drop_response_after_commit_rate=1.0)
+        committed = _bid("KXONCE-1", price="0.41")
+        with pytest.raises(OrderOutcomeUnknown) as info:
+            client.create_order(committed)
+        assert info.value.client_order_id == committed.client_order_id
+        assert _stats(sim.admin_url, key_id)["order_create_requests"] == 3
+        sim.clear_faults()
+
+        found = client.find_order_by_client_id(committed.client_order_id, "KXONCE-1")
+        assert found is not None
+        assert found.yes_price == Decimal("0.41")
+        assert found.status == "resting"
+        assert client.find_order_by_client_id(lost.client_order_id, "KXONCE-1") is None
+    assert _stats(sim.admin_url, key_id)["order_create_requests"] == 3
+
+
+# ------------------------------------------------------------------------------------------
+# pagination and every endpoint
+
+
+def test_pagination_across_many_pages(sim: SimHarness) -> None:
+    tickers = [f"KXPAGE-{i:02d}" for i in range(23)]
+    for ticker in tickers:
+        sim.create_market(ticker, event_ticker="KXPAGE", series_ticker="KXP")
+    progress: list[int] = []
+    with _client(sim.account) as client:
+        seen = [
+            m.ticker
+            for m in client.iter_markets(
+                event_ticker="KXPAGE", page_size=2, on_page=progress.append
+            )
+        ]
+        assert sorted(seen) == tickers
+        assert len(seen) == len(set(seen))
+        assert progress[-1] == 23
+        assert len(progress) == 12
+        assert len(list(client.iter_markets(event_ticker="KXPAGE", limit=5, page_size=2))) == 5
+    counts = _stats(sim.admin_url, sim.account.key_id)["requests"]
+    assert counts["GET /markets"] == 12 + 3
+
+
+def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
+    sim.create_market("KXTOUR-1", event_ticker="KXTOUR", series_ticker="KXT")
+    seller_account = sim.new_account()
+    with _client(sim.account) as client, _client(seller_account) as seller:
+        assert client.get_exchange_status().exchange_active
+        assert client.get_market("KXTOUR-1").ticker == "KXTOUR-1"
+        with pytest.raises(NotFoundError, match="unknown ticker KXNOPE"):
+            client.get_market("KXNOPE")
+        assert client.get_event("KXTOUR")["event"]["event_ticker"] == "KXTOUR"
+        assert any(e["event_ticker"] == "KXTOUR" for e in client.iter_events())
+        assert client.get_series("KXT")["ticker"] == "KXT"
+        assert "usage_tier" in client.get_account_limits()
+
+        resting = client.create_order(_bid("KXTOUR-1", price="0.40", count=5))
+        assert resting.remaining_count == Decimal(5)
+        assert resting.fill_count == 0
+        book = client.get_orderbook("KXTOUR-1")
+        assert book.best_yes_bid == (Decimal("0.40"), Decimal(5))
+
+        # the seller sells YES at 0.40 (an ask), crossing two of the five
+        taken = seller.create_order(
+            CreateOrder(
+                ticker="KXTOUR-1",
+                book_side=BookSide.ASK,
+                price=Decimal("0.40"),
+                count=Decimal(2),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        assert taken.fill_count == Decimal(2)
+        assert taken.average_fill_price == Decimal("0.40")
+
+        order = client.get_order(resting.order_id)
+        assert (order.fill_count, order.remaining_count) == (Decimal(2), Decimal(3))
+        [position] = client.get_positions(ticker="KXTOUR-1")
+        assert position.position == Decimal(2)
+        fills = list(client.iter_fills(ticker="KXTOUR-1"))
+        assert [f.count for f in fills] == [Decimal(2)]
+        assert [t.count for t in client.iter_trades(ticker="KXTOUR-1")] == [Decimal(2)]
+
+        amended = client.amend_order(
+            resting.order_id,
+            ticker="KXTOUR-1",
+            book_side=BookSide.BID,
+            price=Decimal("0.39"),
+            count=Decimal(4),
+        )
+        new_id = amended["order_id"]
+        assert client.get_order(new_id).yes_price == Decimal("0.39")
+        decreased = client.decrease_order(new_id, reduce_by=Decimal(1))
+        assert Decimal(decreased["remaining_count"]) == Decimal(1)
+        cancel = client.cancel_order(new_id, ticker="KXTOUR-1")
+        assert cancel.reduced_by == Decimal(1)
+
+        extra = [client.create_order(_bid("KXTOUR-1", price="0.30", count=1)) for _ in range(3)]
+        results = client.batch_cancel([(r.order_id, "KXTOUR-1") for r in extra[:2]])
+        assert [r.reduced_by for r in results] == [Decimal(1), Decimal(1)]
+        assert all(r.error is None for r in results)
+        client.cancel_all_orders()
+        assert list(client.iter_orders(status="resting")) == []
+
+        sim.settle("KXTOUR-1", "yes")
+        [settlement] = list(client.iter_settlements(ticker="KXTOUR-1"))
+        assert settlement.market_result == "yes"
+        assert settlement.yes_count == Decimal(2)

@@ -1,0 +1,690 @@
+"""KalshiClient against an in-process fake exchange (httpx.MockTransport) on a ManualClock."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from decimal import Decimal
+from email.utils import formatdate
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
+from kalshi_cli.client.signing import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    generate_private_key,
+    verify_signature,
+)
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import (
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    CredentialsError,
+    KalshiError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.models import BookSide
+
+BASE = "https://exchange.test/trade-api/v2"
+Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return generate_private_key()
+
+
+def _market(ticker: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "ticker": ticker,
+        "event_ticker": "KXEV",
+        "status": "active",
+        "yes_bid_dollars": "0.4200",
+        "yes_ask_dollars": "0.4500",
+        "no_bid_dollars": "0.5500",
+        "no_ask_dollars": "0.5800",
+        "last_price_dollars": "0.4300",
+        "volume_fp": "1234.00",
+        "price_level_structure": "linear_cent",
+        "price_ranges": [{"start": "0.0100", "end": "0.9900", "step": "0.0100"}],
+        **extra,
+    }
+
+
+def _order(order_id: str, coid: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "client_order_id": coid,
+        "ticker": "KXT",
+        "outcome_side": "yes",
+        "book_side": "bid",
+        "status": "resting",
+        "yes_price_dollars": "0.4000",
+        "no_price_dollars": "0.6000",
+        "fill_count_fp": "0.00",
+        "remaining_count_fp": "5.00",
+        "initial_count_fp": "5.00",
+    }
+
+
+class FakeExchange:
+    """Routes by (method, path); each route answers from a script, then with its default."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.requests: list[httpx.Request] = []
+        self.times: list[float] = []
+        self.scripts: dict[tuple[str, str], list[Reply]] = {}
+        self.defaults: dict[tuple[str, str], Reply] = {}
+
+    def on(self, method: str, path: str, *replies: Reply, default: Reply | None = None) -> None:
+        self.scripts[(method, "/trade-api/v2" + path)] = list(replies)
+        if default is not None:
+            self.defaults[(method, "/trade-api/v2" + path)] = default
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        self.times.append(self.clock.monotonic())
+        route = (request.method, request.url.path)
+        script = self.scripts.get(route)
+        reply = script.pop(0) if script else self.defaults.get(route)
+        if reply is None:
+            return httpx.Response(404, json={"code": "not_found", "message": "no such route"})
+        if isinstance(reply, Exception):
+            raise reply
+        if callable(reply):
+            return reply(request)
+        return reply
+
+    def sent(self, method: str, path: str) -> list[httpx.Request]:
+        return [
+            r for r in self.requests if (r.method, r.url.path) == (method, "/trade-api/v2" + path)
+        ]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def fake(clock: ManualClock) -> FakeExchange:
+    return FakeExchange(clock)
+
+
+@pytest.fixture
+def client(fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey) -> KalshiClient:
+    return KalshiClient(
+        api_base=BASE,
+        key_id="key-1",
+        private_key=key,
+        clock=clock,
+        transport=httpx.MockTransport(fake.handler),
+        rng=random.Random(3),
+    )
+
+
+def _ok(body: Any, status: int = 200, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+# ------------------------------------------------------------------------------------------
+# signing and credentials
+
+
+def test_every_request_is_signed_over_the_full_path_without_the_query(
+    client: KalshiClient, fake: FakeExchange, key: rsa.RSAPrivateKey, clock: ManualClock
+) -> None:
+    fake.on("GET", "/portfolio/orders", default=_ok({"orders": [], "cursor": ""}))
+    list(client.iter_orders(ticker="KXT", status="resting"))
+    request = fake.requests[0]
+    assert request.url.params["ticker"] == "KXT"
+    assert request.headers[HEADER_KEY] == "key-1"
+    timestamp = request.headers[HEADER_TIMESTAMP]
+    assert timestamp == str(int(clock.wall() * 1000))
+    message = f"{timestamp}GET/trade-api/v2/portfolio/orders"
+    assert verify_signature(key.public_key(), message, request.headers[HEADER_SIGNATURE])
+    assert request.headers["User-Agent"].startswith("kalshi-cli/")
+
+
+def test_retries_are_signed_afresh(
+    client: KalshiClient, fake: FakeExchange, key: rsa.RSAPrivateKey
+) -> None:
+    fake.on("GET", "/portfolio/balance", _ok({}, 503), _ok({"balance": 100, "updated_ts": 1}))
+    client.get_balance()
+    first, second = fake.requests
+    assert int(second.headers[HEADER_TIMESTAMP]) > int(first.headers[HEADER_TIMESTAMP])
+    message = f"{second.headers[HEADER_TIMESTAMP]}GET/trade-api/v2/portfolio/balance"
+    assert verify_signature(key.public_key(), message, second.headers[HEADER_SIGNATURE])
+
+
+def test_without_a_key_public_reads_go_unsigned_and_portfolio_calls_are_refused(
+    fake: FakeExchange, clock: ManualClock
+) -> None:
+    client = KalshiClient(api_base=BASE, clock=clock, transport=httpx.MockTransport(fake.handler))
+    assert not client.authenticated
+    fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
+    client.get_market("KXA")
+    assert HEADER_SIGNATURE not in fake.requests[0].headers
+    with pytest.raises(CredentialsError, match="needs an API key"):
+        client.get_balance()
+    with pytest.raises(CredentialsError):
+        client.get_orderbook("KXA")  # behind authentication since spec 3.13
+    with pytest.raises(CredentialsError):
+        client.create_order(
+            CreateOrder(
+                ticker="KXA", book_side=BookSide.BID, price=Decimal("0.5"), count=Decimal(1)
+            )
+        )
+    assert len(fake.requests) == 1
+
+
+def test_a_key_id_without_a_key_is_refused(key: rsa.RSAPrivateKey) -> None:
+    with pytest.raises(CredentialsError):
+        KalshiClient(api_base=BASE, key_id="k")
+    with pytest.raises(CredentialsError):
+        KalshiClient(api_base=BASE, private_key=key)
+
+
+def test_the_key_never_shows_in_repr(client: KalshiClient) -> None:
+    assert "PRIVATE" not in repr(client)
+    assert "key-1" not in repr(client)
+
+
+# ------------------------------------------------------------------------------------------
+# models and typed errors
+
+
+def test_market_prices_are_decimal_and_new_fields_are_ignored(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on(
+        "GET",
+        "/markets/KXA",
+        _ok({"market": _market("KXA", outcome_side="yes", book_side="bid", brand_new={"x": 1})}),
+    )
+    market = client.get_market("KXA")
+    assert market.yes_bid == Decimal("0.42")
+    assert isinstance(market.yes_bid, Decimal)
+    assert market.volume == Decimal("1234")
+    assert market.raw["brand_new"] == {"x": 1}
+
+
+def test_orders_read_with_book_side_and_outcome_side(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on("GET", "/portfolio/orders/o1", _ok({"order": _order("o1", "c1") | {"new": 1}}))
+    order = client.get_order("o1")
+    assert order.book_side is BookSide.BID
+    assert order.remaining_count == Decimal("5")
+
+
+def test_unknown_ticker_says_so(client: KalshiClient, fake: FakeExchange) -> None:
+    fake.on("GET", "/markets/NOPE", _ok({"error": {"code": "not_found", "message": "x"}}, 404))
+    with pytest.raises(NotFoundError) as info:
+        client.get_market("NOPE")
+    assert info.value.message == "unknown ticker NOPE"
+    assert info.value.status == 404
+    assert len(fake.requests) == 1  # a 404 is not retried
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_type", "text"),
+    [
+        (400, {"code": "invalid_parameters", "message": "bad limit"}, BadRequestError, "bad limit"),
+        (401, {"error": {"code": "auth", "message": "invalid signature"}}, AuthError, "invalid"),
+        (409, {"error": {"code": "dup", "message": "duplicate"}}, ConflictError, "duplicate"),
+        (429, {"error": "too many requests"}, RateLimitedError, "too many requests"),
+        (500, {"code": "internal", "message": "boom"}, ServerError, "boom"),
+    ],
+)
+def test_error_bodies_in_any_shape_become_typed_errors(
+    client: KalshiClient,
+    fake: FakeExchange,
+    *,
+    status: int,
+    body: dict[str, Any],
+    error_type: type[KalshiError],
+    text: str,
+) -> None:
+    fake.on("GET", "/account/limits", default=_ok(body, status))
+    with pytest.raises(error_type) as info:
+        client.get_account_limits()
+    assert text in info.value.message
+    assert f"HTTP {status}" in info.value.message
+    assert "\n" not in info.value.one_line()
+
+
+def test_a_stale_timestamp_401_points_at_the_clock(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    body = {"error": {"code": "unauthorized", "message": "request timestamp is 400s away"}}
+    fake.on("GET", "/portfolio/balance", _ok(body, 401))
+    with pytest.raises(AuthError) as info:
+        client.get_balance()
+    assert "clock" in (info.value.hint or "")
+
+
+def test_transport_failure_is_one_line_naming_the_host_and_the_fix(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on("GET", "/exchange/status", default=httpx.ConnectError("[Errno 111] Connection refused"))
+    with pytest.raises(TransportError) as info:
+        client.get_exchange_status()
+    line = info.value.one_line()
+    assert "exchange.test" in line
+    assert "Connection refused" in line
+    assert "kalshi health-check" in line
+    assert "\n" not in line
+    assert len(fake.requests) == 4  # retried up to max_attempts
+
+
+def test_a_read_timeout_names_the_timeout(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="k",
+        private_key=key,
+        clock=clock,
+        timeout=2.5,
+        max_attempts=1,
+        transport=httpx.MockTransport(fake.handler),
+    )
+    fake.on("GET", "/exchange/status", httpx.ReadTimeout("timed out"))
+    with pytest.raises(TransportError, match=r"no response within 2\.5s"):
+        client.get_exchange_status()
+
+
+# ------------------------------------------------------------------------------------------
+# retries
+
+
+def test_gets_are_retried_through_5xx_and_429(
+    client: KalshiClient, fake: FakeExchange, clock: ManualClock
+) -> None:
+    fake.on(
+        "GET",
+        "/markets/KXA",
+        _ok({}, 502),
+        _ok({"error": "too many requests"}, 429),
+        _ok({"market": _market("KXA")}),
+    )
+    assert client.get_market("KXA").ticker == "KXA"
+    assert len(fake.requests) == 3
+    assert fake.times[2] > fake.times[1] > fake.times[0]  # waited between attempts
+
+
+def test_gets_give_up_after_max_attempts(client: KalshiClient, fake: FakeExchange) -> None:
+    fake.on("GET", "/exchange/status", default=_ok({"code": "unavailable"}, 503))
+    with pytest.raises(ServerError):
+        client.get_exchange_status()
+    assert len(fake.requests) == 4
+
+
+def test_cancels_are_retried(client: KalshiClient, fake: FakeExchange) -> None:
+    fake.on(
+        "DELETE",
+        "/portfolio/events/orders/o1",
+        _ok({}, 500),
+        _ok({"order_id": "o1", "reduced_by": "5.00", "ts_ms": 1}),
+    )
+    result = client.cancel_order("o1", ticker="KXT")
+    assert result.reduced_by == Decimal("5")
+    assert [r.url.params["market_ticker"] for r in fake.requests] == ["KXT", "KXT"]
+
+
+def test_amend_is_not_resent_after_a_5xx_but_is_after_a_429(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    path = "/portfolio/events/orders/o1/amend"
+    fake.on("POST", path, _ok({}, 500))
+    kwargs: dict[str, Any] = {
+        "ticker": "KXT",
+        "book_side": BookSide.BID,
+        "price": Decimal("0.41"),
+        "count": Decimal(5),
+    }
+    with pytest.raises(ServerError):
+        client.amend_order("o1", **kwargs)
+    assert len(fake.sent("POST", path)) == 1
+    fake.on(
+        "POST", path, _ok({"error": "too many requests"}, 429), _ok({"order_id": "o1", "ts_ms": 2})
+    )
+    assert client.amend_order("o1", **kwargs)["order_id"] == "o1"
+    sent = fake.sent("POST", path)
+    assert len(sent) == 3
+    assert json.loads(sent[-1].content) == {
+        "ticker": "KXT",
+        "side": "bid",
+        "price": "0.4100",
+        "count": "5.00",
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# creating orders: never re-sent
+
+
+def _new_order() -> CreateOrder:
+    return CreateOrder(
+        ticker="KXT",
+        book_side=BookSide.ASK,
+        price=Decimal("0.60"),
+        count=Decimal(3),
+        client_order_id="coid-7",
+    )
+
+
+ORDERS = "/portfolio/events/orders"
+
+
+def test_create_order_sends_the_body_once_and_parses_the_result(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on(
+        "POST",
+        ORDERS,
+        _ok(
+            {
+                "order_id": "o9",
+                "client_order_id": "coid-7",
+                "fill_count": "1.00",
+                "remaining_count": "2.00",
+                "average_fill_price": "0.6000",
+                "average_fee_paid": "0.0200",
+                "ts_ms": 5,
+            },
+            201,
+        ),
+    )
+    result = client.create_order(_new_order())
+    assert (result.order_id, result.fill_count, result.remaining_count) == (
+        "o9",
+        Decimal(1),
+        Decimal(2),
+    )
+    (request,) = fake.requests
+    assert json.loads(request.content) == _new_order().to_api()
+
+
+@pytest.mark.parametrize(
+    ("reply", "error_type"),
+    [
+        (_ok({"error": "too many requests"}, 429), RateLimitedError),
+        (
+            _ok({"error": {"code": "duplicate", "message": "client_order_id used"}}, 409),
+            ConflictError,
+        ),
+        (_ok({"code": "invalid_price", "message": "off the grid"}, 400), BadRequestError),
+        (_ok({"code": "internal"}, 500), OrderOutcomeUnknown),
+        (_ok({}, 503), OrderOutcomeUnknown),
+        (httpx.ReadTimeout("timed out"), OrderOutcomeUnknown),
+        (
+            httpx.RemoteProtocolError("Server disconnected without sending a response."),
+            OrderOutcomeUnknown,
+        ),
+        (httpx.WriteError("broken pipe"), OrderOutcomeUnknown),
+        (httpx.ConnectError("refused"), TransportError),
+    ],
+)
+def test_create_order_is_never_resent(
+    client: KalshiClient, fake: FakeExchange, reply: Reply, error_type: type[KalshiError]
+) -> None:
+    fake.on("POST", ORDERS, default=reply)
+    with pytest.raises(error_type) as info:
+        client.create_order(_new_order())
+    assert len(fake.requests) == 1
+    if error_type is OrderOutcomeUnknown:
+        assert isinstance(info.value, OrderOutcomeUnknown)
+        assert info.value.client_order_id == "coid-7"
+        assert "coid-7" in info.value.message
+    elif error_type is TransportError:
+        assert not isinstance(info.value, OrderOutcomeUnknown)  # nothing reached the exchange
+
+
+def test_an_unreadable_201_is_an_unknown_outcome(client: KalshiClient, fake: FakeExchange) -> None:
+    fake.on("POST", ORDERS, httpx.Response(201, text="<html>"))
+    with pytest.raises(OrderOutcomeUnknown):
+        client.create_order(_new_order())
+
+
+def test_find_order_by_client_id_reconciles_across_pages(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on(
+        "GET",
+        "/portfolio/orders",
+        _ok({"orders": [_order("o1", "other")], "cursor": "p2"}),
+        _ok({"orders": [_order("o2", "coid-7")], "cursor": ""}),
+        _ok({"orders": [], "cursor": ""}),
+    )
+    found = client.find_order_by_client_id("coid-7", "KXT")
+    assert found is not None
+    assert found.order_id == "o2"
+    assert fake.requests[0].url.params["ticker"] == "KXT"
+    assert client.find_order_by_client_id("coid-7", "KXT") is None
+
+
+# ------------------------------------------------------------------------------------------
+# rate limiting
+
+
+def test_a_burst_is_paced_to_the_tier_before_sending(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
+    for _ in range(200):
+        client.get_market("KXA")
+    assert len(fake.requests) == 200
+    # basic: a 200-token bucket refilled at 200/s; 10 tokens a request. Between any two
+    # requests, what was spent never exceeds the capacity plus the refill in between.
+    times = fake.times
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            assert (j - i + 1) * 10 <= 200 + 200 * (times[j] - start)
+    assert times[-1] >= (2000 - 200) / 200  # paced, not bunched
+
+
+def test_a_429_empties_our_bucket_too(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    limits = TierLimits(BucketLimit(100, 100), BucketLimit(100, 100))
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="k",
+        private_key=key,
+        clock=clock,
+        rate_limits=limits,
+        transport=httpx.MockTransport(fake.handler),
+        rng=random.Random(1),
+    )
+    fake.on("GET", "/exchange/status", _ok({}, 429), _ok({"exchange_active": True}))
+    client.get_exchange_status()
+    # the retry waited at least for 10 tokens to refill at 95 tokens/s
+    assert fake.times[1] - fake.times[0] >= 10 / 95
+
+
+def test_write_buckets_are_separate_from_reads(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    limits = TierLimits(BucketLimit(1000, 1000), BucketLimit(20, 20))
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="k",
+        private_key=key,
+        clock=clock,
+        rate_limits=limits,
+        transport=httpx.MockTransport(fake.handler),
+    )
+    fake.on("DELETE", ORDERS, default=httpx.Response(204))
+    fake.on("GET", "/exchange/status", default=_ok({"exchange_active": True}))
+    for _ in range(9):  # 9 x 2 tokens fit in 18
+        client.cancel_all_orders()
+    assert clock.monotonic() == 0
+    client.cancel_all_orders()
+    write_wait = clock.monotonic()
+    assert write_wait > 0
+    client.get_exchange_status()
+    assert clock.monotonic() == write_wait  # reads did not wait on the write bucket
+
+
+# ------------------------------------------------------------------------------------------
+# pagination through the client
+
+
+def test_iter_markets_follows_cursors_and_reports_progress(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    pages = {
+        None: ([_market(f"KX{i}") for i in range(3)], "c1"),
+        "c1": ([_market(f"KX{i}") for i in range(3, 6)], "c2"),
+        "c2": ([_market("KX6")], ""),
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        items, cursor = pages[request.url.params.get("cursor")]
+        return _ok({"markets": items, "cursor": cursor})
+
+    fake.on("GET", "/markets", default=answer)
+    progress: list[int] = []
+    tickers = [
+        m.ticker for m in client.iter_markets(status="open", page_size=3, on_page=progress.append)
+    ]
+    assert tickers == [f"KX{i}" for i in range(7)]
+    assert progress == [3, 6, 7]
+    assert all(r.url.params["status"] == "open" for r in fake.requests)
+    assert [r.url.params["limit"] for r in fake.requests] == ["3", "3", "3"]
+
+
+def test_a_repeated_cursor_stops_the_listing(client: KalshiClient, fake: FakeExchange) -> None:
+    fake.on("GET", "/portfolio/fills", default=_ok({"fills": [], "cursor": "same"}))
+    with pytest.raises(KalshiError, match="pagination cursor repeated"):
+        list(client.iter_fills())
+    assert len(fake.requests) == 2
+
+
+def test_positions_skip_flat_markets(client: KalshiClient, fake: FakeExchange) -> None:
+    def pos(ticker: str, count: str) -> dict[str, Any]:
+        return {"ticker": ticker, "position_fp": count, "market_exposure_dollars": "1.0000"}
+
+    fake.on(
+        "GET",
+        "/portfolio/positions",
+        _ok(
+            {
+                "market_positions": [pos("A", "5.00"), pos("B", "0.00")],
+                "event_positions": [],
+                "cursor": "n",
+            }
+        ),
+        _ok({"market_positions": [pos("C", "-2.00")], "event_positions": [], "cursor": ""}),
+    )
+    positions = client.get_positions()
+    assert [(p.ticker, p.position) for p in positions] == [("A", Decimal(5)), ("C", Decimal(-2))]
+    assert fake.requests[0].url.params["count_filter"] == "position"
+
+
+def test_batch_cancel_is_chunked_and_reports_per_order_errors(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        orders = json.loads(request.content)["orders"]
+        items = [
+            {"order_id": o["order_id"], "reduced_by": "1.00"}
+            if o["order_id"] != "o7"
+            else {"order_id": "o7", "reduced_by": "0.00", "error": {"message": "not found"}}
+            for o in orders
+        ]
+        return _ok({"orders": items})
+
+    fake.on("DELETE", "/portfolio/events/orders/batched", default=answer)
+    orders = [(f"o{i}", "KXT" if i % 2 else None) for i in range(45)]
+    results = client.batch_cancel(orders)
+    assert [r.order_id for r in results] == [o for o, _ in orders]
+    assert [len(json.loads(r.content)["orders"]) for r in fake.requests] == [20, 20, 5]
+    first = json.loads(fake.requests[0].content)["orders"][:2]
+    assert first == [{"order_id": "o0"}, {"order_id": "o1", "market_ticker": "KXT"}]
+    assert results[7].error == "not found"
+    assert sum(r.reduced_by for r in results) == 44
+
+
+def test_decrease_needs_exactly_one_amount(client: KalshiClient, fake: FakeExchange) -> None:
+    with pytest.raises(ValidationError):
+        client.decrease_order("o1")
+    with pytest.raises(ValidationError):
+        client.decrease_order("o1", reduce_by=Decimal(1), reduce_to=Decimal(2))
+    fake.on("POST", "/portfolio/events/orders/o1/decrease", default=_ok({"order_id": "o1"}))
+    client.decrease_order("o1", reduce_to=Decimal(0))
+    assert json.loads(fake.requests[0].content) == {"reduce_to": "0.00"}
+
+
+# ------------------------------------------------------------------------------------------
+# diagnostics
+
+
+def test_clock_skew_from_the_date_header(
+    client: KalshiClient, fake: FakeExchange, clock: ManualClock
+) -> None:
+    server_now = clock.wall() + 42
+    fake.on(
+        "GET",
+        "/exchange/status",
+        _ok({"exchange_active": True}, Date=formatdate(server_now, usegmt=True)),
+        _ok({"exchange_active": True}),
+    )
+    assert client.clock_skew_seconds() == pytest.approx(42.5, abs=0.51)
+    # unsigned, so a clock bad enough to be refused can still be measured
+    assert HEADER_SIGNATURE not in fake.requests[0].headers
+    with pytest.raises(KalshiError, match="no Date header"):
+        client.clock_skew_seconds()
+
+
+def test_last_latency_is_measured(
+    client: KalshiClient, fake: FakeExchange, clock: ManualClock
+) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        clock.advance(0.25)
+        return _ok({"exchange_active": True})
+
+    assert client.last_latency_ms is None
+    fake.on("GET", "/exchange/status", slow)
+    client.get_exchange_status()
+    assert client.last_latency_ms == pytest.approx(250.0)
+
+
+def test_orderbook_levels_are_decimal_best_first_and_depth_is_passed(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    book = {
+        "orderbook_fp": {
+            "yes_dollars": [["0.3900", "10.00"], ["0.4100", "2.50"]],
+            "no_dollars": [["0.5500", "7.00"]],
+        }
+    }
+    fake.on("GET", "/markets/KXA/orderbook", _ok(book))
+    orderbook = client.get_orderbook("KXA", depth=5)
+    assert fake.requests[0].url.params["depth"] == "5"
+    assert orderbook.best_yes_bid == (Decimal("0.41"), Decimal("2.5"))
+    assert orderbook.yes_ask == (Decimal("0.45"), Decimal(7))
+
+
+def test_unknown_event_and_order_say_so(client: KalshiClient, fake: FakeExchange) -> None:
+    fake.on("GET", "/events/KXNOPE", _ok({"code": "not_found", "message": "x"}, 404))
+    with pytest.raises(NotFoundError, match="unknown event KXNOPE"):
+        client.get_event("KXNOPE")
+    fake.on("GET", "/portfolio/orders/o404", _ok({"code": "not_found", "message": "x"}, 404))
+    with pytest.raises(NotFoundError, match="unknown order o404"):
+        client.get_order("o404")
