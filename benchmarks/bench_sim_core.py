@@ -1,0 +1,196 @@
+"""Figures for the simulator core, measured in one run on one core.
+
+- orders/s through `Exchange.place_order` (a mix that rests, partially fills and fully fills,
+  with one cancel per four orders to keep the books at a steady depth), without and with the
+  journal (buffered write + flush per call), and with the cyclic GC tuned; target: at least
+  20,000 orders/s. Rates are per CPU second of this process (one core), so other work on the
+  machine does not skew them; the wall-clock rate is printed beside each;
+- replay speed of that journal (what a restart costs);
+- memory of 1,000 markets holding 100,000 resting orders (tracemalloc, Python heap only).
+
+Run: python benchmarks/bench_sim_core.py [--orders N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import tempfile
+import time
+import tracemalloc
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.sim.core import Exchange, SimMarket
+
+TARGET = 20_000
+# Fewer young-generation collections: most of the core's allocations (orders, fills, trades)
+# live long, so the default thresholds rescan them often; a simulator process can set this.
+TUNED_GC = (20_000, 50, 100)
+PRICES = [Decimal(i) / 100 for i in range(1, 100)]
+COUNTS = [Decimal(i) for i in range(1, 21)]
+
+
+def exchange(
+    markets: int, accounts: int, journal: Path | None = None
+) -> tuple[Exchange, list[str]]:
+    ex = Exchange(ManualClock(), journal=journal)
+    for i in range(markets):
+        ex.add_market(
+            SimMarket(
+                f"BENCH-{i}",
+                "BENCH",
+                "BENCH",
+                "bench",
+                "yes",
+                "no",
+                "open",
+                "linear_cent",
+                PRICE_STRUCTURES["linear_cent"],
+                0.0,
+                2e9,
+                2e9,
+                0.0,
+                0.0,
+            )
+        )
+    ids = [
+        ex.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=10**12).account_id
+        for i in range(accounts)
+    ]
+    return ex, ids
+
+
+def workload(n: int, markets: int, accounts: int, seed: int = 1) -> list[tuple]:  # type: ignore[type-arg]
+    """Pre-drawn orders around 0.50 (so about half cross), every 4th followed by a cancel."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        side = BookSide.BID if rng.random() < 0.5 else BookSide.ASK
+        mid = 50 + rng.randint(-6, 6)
+        offset = rng.randint(-3, 3)
+        price = PRICES[(mid - offset if side is BookSide.BID else mid + offset) - 1]
+        out.append(
+            (
+                rng.randrange(accounts),
+                f"BENCH-{rng.randrange(markets)}",
+                side,
+                price,
+                COUNTS[rng.randrange(20)],
+                i % 4 == 3,
+            )
+        )
+    return out
+
+
+def run(ex: Exchange, ids: list[str], orders: list[tuple]) -> tuple[float, float, int]:  # type: ignore[type-arg]
+    """(CPU seconds, wall seconds, taker fills): CPU time is the one-core figure even when
+    the machine is busy with other work; wall time is printed beside it."""
+    fills = 0
+    rest: list[tuple[str, str]] = []
+    gc.collect()
+    start, wall = time.process_time(), time.perf_counter()
+    for acct, ticker, side, price, count, cancel in orders:
+        r = ex.place_order(
+            ids[acct],
+            ticker=ticker,
+            book_side=side,
+            price=price,
+            count=count,
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.MAKER,
+        )
+        fills += len(r.fills)
+        if r.order.status == "resting":
+            rest.append((ids[acct], r.order.order_id))
+        if cancel and rest:
+            account, order_id = rest.pop(0)
+            if ex.order(account, order_id).status == "resting":
+                ex.cancel_order(account, order_id)
+    return time.process_time() - start, time.perf_counter() - wall, fills
+
+
+def memory(markets: int, resting: int) -> int:
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    ex, ids = exchange(markets, 10)
+    per = resting // markets
+    for m in range(markets):
+        ticker = f"BENCH-{m}"
+        for j in range(per):
+            bid = j % 2 == 0
+            ex.place_order(
+                ids[j % 10],
+                ticker=ticker,
+                book_side=BookSide.BID if bid else BookSide.ASK,
+                price=PRICES[30 + j % 15] if bid else PRICES[55 + j % 15],
+                count=COUNTS[j % 20],
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.MAKER,
+            )
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert sum(len(ex.resting_orders(a)) for a in ids) == per * markets
+    return used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=100_000)
+    args = parser.parse_args()
+    n = args.orders
+    orders = workload(n, markets=20, accounts=50)
+
+    ex, ids = exchange(20, 50)
+    cpu, wall, fills = run(ex, ids, orders)
+    rate = n / cpu
+    print(
+        f"core, no journal:   {n:,} orders in {cpu:.2f} CPU s = {rate:,.0f} orders/s "
+        f"(wall clock {n / wall:,.0f}/s; {fills:,} taker fills; "
+        f"target {TARGET:,}: {rate / TARGET:.2f}x)"
+    )
+
+    default_gc = gc.get_threshold()
+    gc.set_threshold(*TUNED_GC)
+    ex, ids = exchange(20, 50)
+    cpu, wall, _ = run(ex, ids, orders)
+    gc.set_threshold(*default_gc)
+    print(
+        f"core, gc.set_threshold{TUNED_GC}: {n / cpu:,.0f} orders/s "
+        f"(wall clock {n / wall:,.0f}/s; vs default gc: {n / cpu / rate:.2f}x)"
+    )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "journal.jsonl"
+        ex, ids = exchange(20, 50, journal=path)
+        cpu, wall, _ = run(ex, ids, orders)
+        jrate = n / cpu
+        size = path.stat().st_size
+        print(
+            f"core, with journal: {n:,} orders in {cpu:.2f} CPU s = {jrate:,.0f} orders/s "
+            f"(wall clock {n / wall:,.0f}/s; journal/no journal: {jrate / rate:.2f}; "
+            f"{size / 1e6:.1f} MB journal)"
+        )
+        records = sum(1 for _ in path.open())
+        start = time.process_time()
+        Exchange(ManualClock(), journal=path)
+        replay = time.process_time() - start
+        print(
+            f"replay on restart:  {records:,} records in {replay:.2f} CPU s = "
+            f"{records / replay:,.0f} records/s"
+        )
+
+    used = memory(1_000, 100_000)
+    print(
+        f"memory: 1,000 markets + 100,000 resting orders = {used / 2**20:.1f} MiB traced "
+        f"({used / 100_000:,.0f} bytes per resting order incl. books and accounts)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""One market's order book: YES bids and NO bids, price-time priority, no accounting.
+
+Kalshi's book holds bids only. A YES bid at p and a NO bid at q cross when p + q >= 1 (a NO bid
+at q is a YES ask at 1 - q). Each side here is keyed by its own price (the YES price for YES
+bids, the NO price for NO bids), so "best" is the highest price on either side and an incoming
+bid for one side meets the other side from its best level down.
+
+A side is a dict of price -> FIFO queue plus an ascending list of the prices (kept with
+`bisect`), and a dict of aggregate sizes per level. The queues are `OrderedDict`s keyed by
+order id: appending, popping the head and removing any order (cancel) are all O(1), and
+iterating from the head gives time priority. Crossing reads the book without changing it
+(`crossing`), so the exchange can plan a whole order (FOK, post-only, balance checks) before it
+changes anything.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import OrderedDict
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from kalshi_cli.models import ONE
+
+T = TypeVar("T")
+
+
+class BookSideLevels(Generic[T]):
+    """The bids of one side: price -> FIFO of (order id -> order)."""
+
+    __slots__ = ("levels", "prices", "sizes")
+
+    def __init__(self) -> None:
+        self.levels: dict[Decimal, OrderedDict[str, T]] = {}
+        self.prices: list[Decimal] = []  # ascending
+        self.sizes: dict[Decimal, Decimal] = {}
+
+    def add(self, price: Decimal, order_id: str, order: T, size: Decimal) -> None:
+        queue = self.levels.get(price)
+        if queue is None:
+            queue = self.levels[price] = OrderedDict()
+            insort(self.prices, price)
+            self.sizes[price] = size
+        else:
+            self.sizes[price] += size
+        queue[order_id] = order
+
+    def change_size(self, price: Decimal, delta: Decimal) -> None:
+        self.sizes[price] += delta
+
+    def remove(self, price: Decimal, order_id: str, size: Decimal) -> None:
+        """Take an order off its level; `size` is what it still had resting."""
+        queue = self.levels[price]
+        del queue[order_id]
+        if queue:
+            self.sizes[price] -= size
+        else:
+            del self.levels[price]
+            del self.sizes[price]
+            del self.prices[bisect_left(self.prices, price)]
+
+    def best(self) -> Decimal | None:
+        return self.prices[-1] if self.prices else None
+
+    def crossing(self, limit: Decimal) -> Iterator[tuple[Decimal, T]]:
+        """Resting orders with a price >= `limit`, best price first, oldest first."""
+        prices = self.prices
+        for i in range(len(prices) - 1, -1, -1):
+            price = prices[i]
+            if price < limit:
+                return
+            for order in self.levels[price].values():
+                yield price, order
+
+    def depth(self, n: int) -> list[tuple[Decimal, Decimal]]:
+        """(price, size) ascending; the best `n` levels when n > 0."""
+        prices = self.prices[-n:] if n > 0 else self.prices
+        return [(p, self.sizes[p]) for p in prices]
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.levels.values())
+
+
+class Book(Generic[T]):
+    """YES bids and NO bids of one market."""
+
+    __slots__ = ("no", "yes")
+
+    def __init__(self) -> None:
+        self.yes: BookSideLevels[T] = BookSideLevels()
+        self.no: BookSideLevels[T] = BookSideLevels()
+
+    def side(self, yes: bool) -> BookSideLevels[T]:
+        return self.yes if yes else self.no
+
+    def crossing(self, yes: bool, own_price: Decimal) -> Iterator[tuple[Decimal, T]]:
+        """Resting orders an incoming bid for YES (`yes`) or NO at `own_price` would meet:
+        the other side's bids at `1 - own_price` or better, in priority order."""
+        return self.side(not yes).crossing(ONE - own_price)
+
+    def is_crossed(self) -> bool:
+        best_yes, best_no = self.yes.best(), self.no.best()
+        return best_yes is not None and best_no is not None and best_yes + best_no >= ONE

@@ -1,0 +1,373 @@
+"""Scenario files: the markets a simulator starts with and what moves them.
+
+A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
+
+    description: one line
+    base: default              # optional: start from another scenario, override top-level keys
+    fees: {taker_rate: "0.07", maker_rate: "0"}
+    liquidity_provider: {cash_cents: 100000000, refresh_seconds: 1.0}
+    noise_traders: {count: 2, cash_cents: 10000000, mean_interval_seconds: 8, max_size: 5,
+                    seed: 7}
+    series:
+      - ticker: KXNBAGAME
+        title: ...
+        category: Sports
+        frequency: custom
+        events:
+          - event_ticker: ...
+            title: ...
+            mutually_exclusive: true
+            markets:
+              - ticker: ...
+                title: ...
+                yes_sub_title: ...
+                price_level_structure: linear_cent     # or deci_cent, tapered_deci_cent
+                close_after_seconds: 2592000
+                path: {kind: spike, base: "0.50", peak: "0.68", period: 45, start: 12,
+                       rise: 2, hold: 6, revert: 15}
+                quote: {half_spread: "0.01", size: "150", levels: 3, step: "0.01"}
+                book: {yes_bids: [["0.45", "100"]], no_bids: [["0.50", "100"]]}  # static
+
+Path kinds: `flat` (price), `drift` (low, high, period), `spike` (as above), `complement`
+(of: another ticker of the scenario, optional dip/period/start/duration: for that window the
+path sits `dip` lower, so the two YES asks of a two-outcome event add up to less than $1.00).
+A market with a `path` and a `quote` is quoted by the liquidity provider; `book` orders are
+placed once, at install, by a book-maker account and never refreshed.
+
+`build_exchange` installs a scenario only into a fresh exchange: with a journal that already
+holds state, the exchange replays it instead, so a restart keeps everything and duplicates
+nothing. Participants are attached every time (they find their accounts by key).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    parse_decimal,
+)
+from kalshi_cli.sim.core import (
+    Exchange,
+    FeeSchedule,
+    SimEvent,
+    SimMarket,
+    SimSeries,
+)
+from kalshi_cli.sim.participants import (
+    Complement,
+    DipWindow,
+    DriftPath,
+    FlatPath,
+    LiquidityProvider,
+    NoiseTrader,
+    PricePath,
+    Quote,
+    SpikePath,
+)
+
+LP_KEY = "sim-liquidity-provider"
+BOOK_MAKER_KEY = "sim-book-maker"
+NOISE_KEY = "sim-noise-{n}"
+_DEFAULT_CLOSE = 30 * 86_400
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and the field."""
+
+
+def _scenario_dir() -> Path:
+    return Path(str(resources.files("kalshi_cli.sim") / "scenarios"))
+
+
+def list_scenarios() -> list[str]:
+    return sorted(p.stem for p in _scenario_dir().glob("*.yaml"))
+
+
+def scenario_path(name: str) -> Path:
+    path = _scenario_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ScenarioError(
+            f"no builtin scenario {name!r}; choose one of {', '.join(list_scenarios())}"
+        )
+    return path
+
+
+def load_scenario(scenario: str | Path | None) -> dict[str, Any]:
+    """The scenario as plain data, `base` resolved. A name is a builtin; a path a file."""
+    if scenario is None:
+        scenario = "empty"
+    path = (
+        Path(scenario)
+        if isinstance(scenario, Path) or scenario.endswith((".yaml", ".yml"))
+        else scenario_path(scenario)
+    )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"cannot read scenario {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping")
+    base = data.pop("base", None)
+    if base is not None:
+        merged = load_scenario(str(base))
+        merged.update(data)
+        return merged
+    return data
+
+
+@dataclass
+class _MarketSpec:
+    market: SimMarket
+    path: dict[str, Any] | None
+    quote: Quote | None
+    book: dict[str, list[list[str]]]
+    close_after: float
+
+
+def build_exchange(
+    scenario: str | Path | None,
+    *,
+    clock: Clock,
+    journal: Path | None = None,
+    speed: float = 1.0,
+) -> Exchange:
+    """An exchange with `scenario` installed (a builtin name, a YAML path, None = "empty"), its
+    background participants driven by `exchange.tick()`; `speed` multiplies how fast the price
+    paths advance. With a `journal` that already holds state, that state is restored instead
+    of installing the scenario again."""
+    if speed <= 0:
+        raise ScenarioError("speed must be positive")
+    data = load_scenario(scenario)
+    fees = _fees(data.get("fees") or {})
+    specs = _market_specs(data)
+    exchange = Exchange(clock, fees=fees, journal=journal)
+    if not exchange.restored:
+        _install(exchange, data, specs, clock.wall())
+    _attach(exchange, data, specs, speed)
+    return exchange
+
+
+def _fees(data: dict[str, Any]) -> FeeSchedule:
+    schedule = FeeSchedule()
+    if "taker_rate" in data:
+        schedule.taker_rate = _dec(data["taker_rate"], "fees.taker_rate")
+    if "maker_rate" in data:
+        schedule.maker_rate = _dec(data["maker_rate"], "fees.maker_rate")
+    return schedule
+
+
+def _dec(value: Any, what: str) -> Decimal:
+    try:
+        return parse_decimal(value if not isinstance(value, int) else str(value), what=what)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{what}: {exc} (write numbers as quoted strings)") from exc
+
+
+def _market_specs(
+    data: dict[str, Any],
+) -> list[tuple[SimSeries, list[tuple[SimEvent, list[_MarketSpec]]]]]:
+    out = []
+    try:
+        for s in data.get("series") or []:
+            series = SimSeries(
+                ticker=s["ticker"],
+                title=s["title"],
+                category=s.get("category", "Simulated"),
+                frequency=s.get("frequency", "daily"),
+                tags=list(s.get("tags") or []),
+            )
+            events = []
+            for e in s.get("events") or []:
+                event = SimEvent(
+                    event_ticker=e["event_ticker"],
+                    series_ticker=series.ticker,
+                    title=e["title"],
+                    sub_title=e.get("sub_title", ""),
+                    mutually_exclusive=bool(e.get("mutually_exclusive", False)),
+                )
+                events.append((event, [_market_spec(m, event) for m in e.get("markets") or []]))
+            out.append((series, events))
+    except KeyError as exc:
+        raise ScenarioError(f"scenario: missing field {exc}") from exc
+    return out
+
+
+def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
+    structure = m.get("price_level_structure", "linear_cent")
+    if structure not in PRICE_STRUCTURES:
+        raise ScenarioError(f"{m['ticker']}: unknown price_level_structure {structure!r}")
+    close_after = float(m.get("close_after_seconds", _DEFAULT_CLOSE))
+    market = SimMarket(
+        ticker=m["ticker"],
+        event_ticker=event.event_ticker,
+        series_ticker=event.series_ticker,
+        title=m.get("title", event.title),
+        yes_sub_title=m.get("yes_sub_title", ""),
+        no_sub_title=m.get("no_sub_title", ""),
+        status="open",
+        price_level_structure=structure,
+        price_ranges=PRICE_STRUCTURES[structure],
+        open_time=0.0,  # the times are set at install
+        close_time=0.0,
+        latest_expiration_time=0.0,
+        created_time=0.0,
+        updated_time=0.0,
+        rules_primary=m.get("rules_primary", ""),
+        rules_secondary=m.get("rules_secondary", ""),
+        fractional_trading_enabled=bool(m.get("fractional_trading_enabled", False)),
+    )
+    quote = None
+    if "quote" in m:
+        q = m["quote"]
+        quote = Quote(
+            half_spread=_dec(q["half_spread"], f"{market.ticker}.quote.half_spread"),
+            size=_dec(q["size"], f"{market.ticker}.quote.size"),
+            levels=int(q.get("levels", 2)),
+            step=_dec(q.get("step", "0.01"), f"{market.ticker}.quote.step"),
+        )
+    return _MarketSpec(market, m.get("path"), quote, m.get("book") or {}, close_after)
+
+
+def _all_markets(specs: list[Any]) -> list[_MarketSpec]:
+    return [ms for _, events in specs for _, markets in events for ms in markets]
+
+
+def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: float) -> None:
+    for series, events in specs:
+        exchange.add_series(series)
+        for event, markets in events:
+            exchange.add_event(event)
+            for ms in markets:
+                m = ms.market
+                m.open_time = now - 60
+                m.created_time = m.updated_time = now
+                m.close_time = now + ms.close_after
+                m.latest_expiration_time = m.close_time + 7 * 86_400
+                exchange.add_market(m)
+    markets = _all_markets(specs)
+    lp = data.get("liquidity_provider")
+    if lp is not None and any(ms.quote for ms in markets):
+        exchange.create_account(
+            key_id=LP_KEY, public_key_pem="", cash_cents=int(lp.get("cash_cents", 100_000_000))
+        )
+    noise = data.get("noise_traders")
+    if noise is not None:
+        for n in range(int(noise.get("count", 1))):
+            exchange.create_account(
+                key_id=NOISE_KEY.format(n=n + 1),
+                public_key_pem="",
+                cash_cents=int(noise.get("cash_cents", 10_000_000)),
+            )
+    if any(ms.book for ms in markets):
+        maker = exchange.create_account(
+            key_id=BOOK_MAKER_KEY,
+            public_key_pem="",
+            cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
+        )
+        for ms in markets:
+            for side_name, book_side in (("yes_bids", BookSide.BID), ("no_bids", BookSide.ASK)):
+                for price, size in ms.book.get(side_name, []):
+                    own = _dec(price, f"{ms.market.ticker}.book.{side_name}")
+                    exchange.place_order(
+                        maker.account_id,
+                        ticker=ms.market.ticker,
+                        book_side=book_side,
+                        price=own if book_side is BookSide.BID else 1 - own,
+                        count=_dec(size, f"{ms.market.ticker}.book.{side_name}"),
+                        time_in_force=TimeInForce.GTC,
+                        self_trade_prevention=SelfTradePrevention.MAKER,
+                    )
+
+
+def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> PricePath:
+    kind = spec.get("kind")
+    try:
+        if kind == "flat":
+            return FlatPath(_dec(spec["price"], f"{ticker}.path.price"))
+        if kind == "drift":
+            return DriftPath(
+                _dec(spec["low"], f"{ticker}.path.low"),
+                _dec(spec["high"], f"{ticker}.path.high"),
+                float(spec["period"]),
+            )
+        if kind == "spike":
+            return SpikePath(
+                _dec(spec["base"], f"{ticker}.path.base"),
+                _dec(spec["peak"], f"{ticker}.path.peak"),
+                float(spec["period"]),
+                float(spec.get("start", 0)),
+                float(spec["rise"]),
+                float(spec["hold"]),
+                float(spec["revert"]),
+            )
+        if kind == "complement":
+            other = paths[spec["of"]]
+            path: PricePath = Complement(other)
+            if "dip" in spec:
+                path = DipWindow(
+                    path,
+                    _dec(spec["dip"], f"{ticker}.path.dip"),
+                    float(spec["period"]),
+                    float(spec.get("start", 0)),
+                    float(spec["duration"]),
+                )
+            return path
+    except KeyError as exc:
+        raise ScenarioError(f"{ticker}: path {kind} needs {exc}") from exc
+    raise ScenarioError(f"{ticker}: unknown path kind {kind!r}")
+
+
+def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: float) -> None:
+    markets = _all_markets(specs)
+    paths: dict[str, PricePath] = {}
+    for ms in markets:  # in file order, so a complement names a market defined before it
+        if ms.path is not None:
+            paths[ms.market.ticker] = _path(ms.path, ms.market.ticker, paths)
+    lp_account = exchange.account_by_key(LP_KEY)
+    quoted = {
+        ms.market.ticker: (paths[ms.market.ticker], ms.quote)
+        for ms in markets
+        if ms.quote is not None and ms.market.ticker in paths
+    }
+    if lp_account is not None and quoted:
+        lp = data.get("liquidity_provider") or {}
+        exchange.add_tick_hook(
+            LiquidityProvider(
+                exchange,
+                lp_account.account_id,
+                quoted,
+                origin=exchange.created_time,
+                speed=speed,
+                refresh=float(lp.get("refresh_seconds", 1.0)),
+            )
+        )
+    noise = data.get("noise_traders")
+    if noise is not None:
+        tickers = list(quoted) or [ms.market.ticker for ms in markets]
+        seed = int(noise.get("seed", 0))
+        for n in range(int(noise.get("count", 1))):
+            account = exchange.account_by_key(NOISE_KEY.format(n=n + 1))
+            if account is None:
+                continue
+            exchange.add_tick_hook(
+                NoiseTrader(
+                    exchange,
+                    account.account_id,
+                    tickers,
+                    rng=random.Random(seed + n),
+                    mean_interval=float(noise.get("mean_interval_seconds", 8.0)),
+                    max_size=int(noise.get("max_size", 5)),
+                )
+            )

@@ -1,0 +1,631 @@
+"""Focused tests of the exchange core's semantics (Kalshi's), one behaviour each."""
+
+from __future__ import annotations
+
+import copy
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    trading_fee,
+)
+from kalshi_cli.sim.core import (
+    BookChanged,
+    Exchange,
+    ExchangeError,
+    FeeSchedule,
+    FillHappened,
+    MarketLifecycle,
+    OrderChanged,
+    PlaceResult,
+    PositionChanged,
+    SimEvent,
+    SimEventT,
+    SimMarket,
+    SimSeries,
+    TradeHappened,
+)
+
+BID, ASK = BookSide.BID, BookSide.ASK
+GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
+TAC, MAKER = SelfTradePrevention.TAKER_AT_CROSS, SelfTradePrevention.MAKER
+
+
+def market(ticker: str, structure: str = "linear_cent", **kw: object) -> SimMarket:
+    fields: dict[str, object] = {
+        "ticker": ticker,
+        "event_ticker": "EV",
+        "series_ticker": "SER",
+        "title": ticker,
+        "yes_sub_title": "yes",
+        "no_sub_title": "no",
+        "status": "open",
+        "price_level_structure": structure,
+        "price_ranges": PRICE_STRUCTURES[structure],
+        "open_time": 0.0,
+        "close_time": 2_000_000_000.0,
+        "latest_expiration_time": 2_000_000_000.0,
+        "created_time": 0.0,
+        "updated_time": 0.0,
+    }
+    fields.update(kw)
+    return SimMarket(**fields)  # type: ignore[arg-type]
+
+
+class Env:
+    def __init__(self, fees: FeeSchedule | None = None, cash: int = 100_00) -> None:
+        self.clock = ManualClock()
+        self.ex = Exchange(self.clock, fees=fees)
+        self.ex.add_series(SimSeries("SER", "series"))
+        self.ex.add_event(SimEvent("EV", "SER", "event"))
+        self.ex.add_market(market("M"))
+        self.ex.add_market(market("SUB", "tapered_deci_cent"))
+        self.ex.add_market(market("FR", fractional_trading_enabled=True))
+        self.a = self.ex.create_account(key_id="a", public_key_pem="", cash_cents=cash).account_id
+        self.b = self.ex.create_account(key_id="b", public_key_pem="", cash_cents=cash).account_id
+        self.c = self.ex.create_account(key_id="c", public_key_pem="", cash_cents=cash).account_id
+
+    def place(  # noqa: PLR0917 (tests read best with positional tif)
+        self,
+        acct: str,
+        side: BookSide,
+        price: str,
+        count: str | int,
+        tif: TimeInForce = GTC,
+        ticker: str = "M",
+        **kw: object,
+    ) -> PlaceResult:
+        return self.ex.place_order(
+            acct,
+            ticker=ticker,
+            book_side=side,
+            price=D(price),
+            count=D(count),
+            time_in_force=tif,
+            self_trade_prevention=kw.pop("stp", TAC),  # type: ignore[arg-type]
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def cash(self, acct: str) -> int:
+        return self.ex.account(acct).cash_cents
+
+    def pos(self, acct: str, ticker: str = "M") -> D:
+        for p in self.ex.positions(acct):
+            if p.ticker == ticker:
+                return p.position
+        return D(0)
+
+    def state(self) -> str:
+        """Everything observable, to prove a refused call changed nothing."""
+        ex = self.ex
+        parts = [repr(ex.book(t)) for t in ex.markets]
+        for acct in (self.a, self.b, self.c):
+            parts += [
+                repr(ex.account(acct)),
+                repr(ex.cash_dollars(acct)),
+                repr(ex.held_dollars(acct)),
+                repr(ex.orders(acct)),
+                repr(ex.fills(acct)),
+                repr(ex.positions(acct)),
+            ]
+        parts += [repr(ex.trades()), repr(ex.fees_collected), repr(list(ex.markets.values()))]
+        return "\n".join(parts)
+
+
+def refused(env: Env, status: int, code: str, call: object) -> None:
+    before = env.state()
+    with pytest.raises(ExchangeError) as info:
+        call()  # type: ignore[operator]
+    assert (info.value.status, info.value.code) == (status, code)
+    assert env.state() == before
+
+
+# ---- book and matching -------------------------------------------------------------------------
+
+
+def test_resting_bid_holds_its_cost_and_shows_in_the_book() -> None:
+    env = Env()
+    r = env.place(env.a, BID, "0.40", 10)
+    assert r.order.status == "resting" and r.fills == []
+    assert env.cash(env.a) == 100_00 - 400
+    assert env.ex.resting_collateral_cents(env.a) == 400
+    env.place(env.a, BID, "0.38", 5)
+    env.place(env.b, ASK, "0.45", 7)  # a NO bid at 0.55
+    yes, no = env.ex.book("M")
+    assert yes == [(D("0.38"), D(5)), (D("0.40"), D(10))]  # ascending, best last
+    assert no == [(D("0.55"), D(7))]
+    assert env.ex.book("M", depth=1) == ([(D("0.40"), D(10))], [(D("0.55"), D(7))])
+
+
+def test_yes_bid_crosses_no_bid_at_the_resting_price() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.45", 10)  # NO bid at 0.55, i.e. YES ask 0.45
+    r = env.place(env.a, BID, "0.50", 4)
+    assert r.order.status == "executed"
+    [fill] = r.fills
+    assert fill.price == D("0.45") and fill.count == 4 and fill.is_taker
+    fee = trading_fee(D(4), D("0.45"))
+    assert env.cash(env.a) == 100_00 - 180 - int(fee * 100)
+    assert env.pos(env.a) == 4 and env.pos(env.b) == -4
+    assert env.ex.markets["M"].open_interest == 4
+    assert env.ex.markets["M"].last_price == D("0.45")
+    assert env.ex.book("M")[1] == [(D("0.55"), D(6))]
+
+
+def test_best_price_first_then_time_priority() -> None:
+    env = Env()
+    first = env.place(env.b, ASK, "0.46", 3).order
+    second = env.place(env.c, ASK, "0.46", 3).order
+    better = env.place(env.c, ASK, "0.44", 2).order
+    r = env.place(env.a, BID, "0.46", 6)
+    assert [(f.price, f.count) for f in r.fills] == [
+        (D("0.44"), D(2)),
+        (D("0.46"), D(3)),
+        (D("0.46"), D(1)),
+    ]
+    assert env.ex.order(env.c, better.order_id).status == "executed"
+    assert env.ex.order(env.b, first.order_id).status == "executed"
+    assert env.ex.order(env.c, second.order_id).remaining_count == 2
+
+
+def test_partial_fill_rests_the_remainder() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.30", 4)
+    r = env.place(env.a, BID, "0.35", 10)
+    assert r.order.status == "resting"
+    assert (r.order.fill_count, r.order.remaining_count) == (D(4), D(6))
+    assert env.ex.book("M") == ([(D("0.35"), D(6))], [])
+
+
+def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.30", 4)
+    r = env.place(env.a, BID, "0.35", 10, IOC)
+    assert r.order.status == "canceled"
+    assert (r.order.fill_count, r.order.remaining_count) == (D(4), D(0))
+    assert env.ex.book("M") == ([], [])
+    nothing = env.place(env.a, BID, "0.10", 1, IOC)
+    assert nothing.order.status == "canceled" and nothing.fills == []
+    assert env.ex.resting_collateral_cents(env.a) == 0
+
+
+def test_fok_fills_entirely_or_changes_nothing() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.30", 4)
+    refused(
+        env,
+        409,
+        "fill_or_kill_insufficient_resting_volume",
+        lambda: env.place(env.a, BID, "0.35", 5, FOK),
+    )
+    r = env.place(env.a, BID, "0.35", 4, FOK)
+    assert r.order.status == "executed" and sum(f.count for f in r.fills) == 4
+
+
+def test_post_only_that_would_cross_is_refused() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.30", 4)
+    refused(env, 400, "post_only_cross", lambda: env.place(env.a, BID, "0.30", 1, post_only=True))
+    r = env.place(env.a, BID, "0.29", 1, post_only=True)
+    assert r.order.status == "resting" and r.fills == []
+    refused(
+        env, 400, "invalid_parameters", lambda: env.place(env.a, BID, "0.2", 1, IOC, post_only=True)
+    )
+
+
+def test_self_trade_taker_at_cross_cancels_the_takers_rest() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.30", 2)
+    own = env.place(env.a, ASK, "0.32", 5).order
+    env.place(env.c, ASK, "0.33", 5)
+    r = env.place(env.a, BID, "0.40", 10, stp=TAC)
+    assert [f.count for f in r.fills] == [D(2)]
+    assert r.order.status == "canceled" and r.order.remaining_count == 0
+    assert env.ex.order(env.a, own.order_id).status == "resting"
+    assert env.ex.book("M")[0] == []  # nothing of the taker rests
+
+
+def test_self_trade_maker_mode_cancels_own_resting_and_continues() -> None:
+    env = Env()
+    own = env.place(env.a, ASK, "0.30", 5).order
+    env.place(env.c, ASK, "0.33", 5)
+    r = env.place(env.a, BID, "0.40", 3, stp=MAKER)
+    assert [(f.price, f.count) for f in r.fills] == [(D("0.33"), D(3))]
+    assert env.ex.order(env.a, own.order_id).status == "canceled"
+    assert env.ex.resting_collateral_cents(env.a) == 0
+
+
+# ---- amend, decrease, cancel -------------------------------------------------------------------
+
+
+def test_amend_down_keeps_queue_priority() -> None:
+    env = Env()
+    first = env.place(env.a, ASK, "0.50", 10).order
+    env.place(env.c, ASK, "0.50", 10)
+    old, new, fills = env.ex.amend_order(
+        env.a, first.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(4)
+    )
+    assert (old.remaining_count, new.remaining_count, fills) == (D(10), D(4), [])
+    env.place(env.b, BID, "0.50", 4)
+    assert env.ex.order(env.a, first.order_id).status == "executed"  # still first in line
+    assert env.ex.fills(env.c) == []
+
+
+def test_amend_up_or_to_a_new_price_goes_to_the_back() -> None:
+    env = Env()
+    first = env.place(env.a, ASK, "0.50", 5).order
+    second = env.place(env.c, ASK, "0.50", 5).order
+    env.ex.amend_order(
+        env.a, first.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(6)
+    )
+    env.place(env.b, BID, "0.50", 5)
+    assert env.ex.order(env.c, second.order_id).status == "executed"
+    assert env.ex.fills(env.a) == []
+    moved = env.place(env.c, ASK, "0.51", 5).order
+    env.ex.amend_order(
+        env.c, moved.order_id, ticker="M", book_side=ASK, price=D("0.50"), count=D(5)
+    )
+    env.place(env.b, BID, "0.50", 6)
+    assert env.ex.order(env.a, first.order_id).status == "executed"
+    assert env.ex.order(env.c, moved.order_id).remaining_count == 5
+
+
+def test_amend_can_cross_and_fill_and_counts_the_filled_part() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.40", 3)
+    mine = env.place(env.a, BID, "0.35", 5).order
+    _, new, fills = env.ex.amend_order(
+        env.a, mine.order_id, ticker="M", book_side=BID, price=D("0.40"), count=D(5)
+    )
+    assert [(f.price, f.count) for f in fills] == [(D("0.40"), D(3))]
+    assert (new.fill_count, new.remaining_count, new.status) == (D(3), D(2), "resting")
+    refused(
+        env,
+        400,
+        "invalid_count",
+        lambda: env.ex.amend_order(
+            env.a, mine.order_id, ticker="M", book_side=BID, price=D("0.40"), count=D(3)
+        ),
+    )
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.ex.amend_order(
+            env.a, mine.order_id, ticker="M", book_side=ASK, price=D("0.40"), count=D(5)
+        ),
+    )
+
+
+def test_decrease_by_and_to_and_to_zero() -> None:
+    env = Env()
+    o = env.place(env.a, BID, "0.40", 10).order
+    assert (
+        env.ex.decrease_order(env.a, o.order_id, reduce_by=D(3), reduce_to=None).remaining_count
+        == 7
+    )
+    assert env.cash(env.a) == 100_00 - 280
+    assert (
+        env.ex.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(2)).remaining_count
+        == 2
+    )
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.ex.decrease_order(env.a, o.order_id, reduce_by=D(1), reduce_to=D(1)),
+    )
+    refused(
+        env,
+        400,
+        "invalid_count",
+        lambda: env.ex.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(5)),
+    )
+    done = env.ex.decrease_order(env.a, o.order_id, reduce_by=None, reduce_to=D(0))
+    assert done.status == "canceled" and env.cash(env.a) == 100_00
+    assert env.ex.book("M") == ([], [])
+
+
+def test_cancel_returns_reduced_by_and_refuses_twice_and_strangers() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.40", 3)
+    o = env.place(env.a, BID, "0.40", 10).order
+    canceled, reduced_by = env.ex.cancel_order(env.a, o.order_id)
+    assert (canceled.status, reduced_by, canceled.fill_count) == ("canceled", D(7), D(3))
+    refused(env, 400, "order_not_resting", lambda: env.ex.cancel_order(env.a, o.order_id))
+    other = env.place(env.a, BID, "0.30", 1).order
+    refused(env, 404, "order_not_found", lambda: env.ex.cancel_order(env.b, other.order_id))
+    refused(env, 404, "order_not_found", lambda: env.ex.cancel_order(env.a, "nope"))
+
+
+def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
+    env = Env()
+    env.place(env.a, BID, "0.40", 10)
+    env.place(env.a, ASK, "0.60", 10)
+    env.place(env.a, BID, "0.050", 10, ticker="SUB")
+    theirs = env.place(env.b, BID, "0.41", 1).order
+    result = env.ex.cancel_all(env.a)
+    assert sorted(r for _, r in result) == [D(10)] * 3
+    assert env.ex.resting_orders(env.a) == []
+    assert env.cash(env.a) == 100_00
+    assert env.ex.order(env.b, theirs.order_id).status == "resting"
+    assert env.ex.cancel_all(env.a) == []
+
+
+# ---- accounts, collateral, netting ---------------------------------------------------------------
+
+
+def test_buying_yes_while_holding_no_closes_no_and_pays_back() -> None:
+    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env.place(env.c, BID, "0.40", 10)
+    env.place(env.a, ASK, "0.40", 10)  # a buys 10 NO at 0.60
+    assert env.pos(env.a) == -10 and env.cash(env.a) == 100_00 - 600
+    env.place(env.b, ASK, "0.30", 10)
+    env.place(env.a, BID, "0.30", 10)  # closes NO at 1 - 0.30 = 0.70
+    assert env.pos(env.a) == 0 and env.cash(env.a) == 100_00 - 600 + 700
+    [p] = [p for p in env.ex.positions(env.a) if p.ticker == "M"]
+    assert p.realized_pnl == D("1.00") and p.cost_basis == 0
+
+
+def test_a_holder_can_rest_a_closing_order_with_no_cash() -> None:
+    env = Env(fees=FeeSchedule(D(0), D(0)), cash=0)
+    rich = env.ex.create_account(key_id="rich", public_key_pem="", cash_cents=1000_00).account_id
+    env.ex.create_account(key_id="x", public_key_pem="", cash_cents=0)
+    # give `a` 10 YES for free: deposit then spend exactly
+    poor = env.ex.create_account(key_id="p", public_key_pem="", cash_cents=400).account_id
+    env.place(rich, ASK, "0.40", 10)
+    env.place(poor, BID, "0.40", 10)
+    assert env.cash(poor) == 0 and env.pos(poor) == 10
+    r = env.place(poor, ASK, "0.60", 10)  # closing: needs no collateral
+    assert r.order.status == "resting" and env.ex.resting_collateral_cents(poor) == 0
+    refused(env, 400, "insufficient_balance", lambda: env.place(poor, ASK, "0.60", 1))
+    env.place(rich, BID, "0.60", 10)
+    assert env.pos(poor) == 0 and env.cash(poor) == 600
+
+
+def test_hold_grows_back_when_the_position_it_relied_on_is_sold() -> None:
+    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env.place(env.b, ASK, "0.50", 10)
+    env.place(env.a, BID, "0.50", 10)  # a: 10 YES, cash 95.00
+    env.place(env.a, ASK, "0.70", 10)  # free: it would close the YES
+    assert env.ex.resting_collateral_cents(env.a) == 0
+    env.place(env.c, BID, "0.55", 10)
+    env.place(env.a, ASK, "0.55", 10, IOC)  # sells the YES elsewhere: +5.50
+    assert env.pos(env.a) == 0
+    # the resting ask now opens NO at 0.30 each: held again, and still affordable
+    assert env.ex.resting_collateral_cents(env.a) == 300
+    assert env.cash(env.a) == 100_00 - 500 + 550 - 300
+
+
+def test_insufficient_balance_changes_nothing() -> None:
+    env = Env(cash=500)
+    refused(env, 400, "insufficient_balance", lambda: env.place(env.a, BID, "0.51", 10))
+    env.place(env.a, BID, "0.50", 10)
+    assert env.cash(env.a) == 0
+    refused(env, 400, "insufficient_balance", lambda: env.place(env.a, ASK, "0.99", 1))
+
+
+def test_taker_fee_is_charged_at_the_fill_price_not_the_limit() -> None:
+    env = Env()
+    env.place(env.b, ASK, "0.20", 10)
+    r = env.place(env.a, BID, "0.50", 10)
+    assert r.fills[0].fee == D("0.12")  # ceil(0.07 x 10 x 0.20 x 0.80); at 0.50 it is 0.18
+    assert env.cash(env.a) == 100_00 - 200 - 12
+    assert env.ex.fees_collected == D("0.12")
+
+
+def test_taker_fee_uses_the_published_formula_and_maker_fee_telescopes() -> None:
+    env = Env(fees=FeeSchedule(D("0.07"), D("0.0175")))
+    maker = env.place(env.b, ASK, "0.45", 10).order
+    for _ in range(3):
+        r = env.place(env.a, BID, "0.45", 3)
+        assert r.fills[0].fee == trading_fee(D(3), D("0.45"), D("0.07"))
+    env.place(env.a, BID, "0.45", 1)
+    done = env.ex.order(env.b, maker.order_id)
+    assert done.status == "executed"
+    assert done.maker_fees == trading_fee(D(10), D("0.55"), D("0.0175"))
+    assert env.ex.fees_collected == 3 * D("0.06") + D("0.02") + done.maker_fees
+
+
+def test_settlement_yes_and_no_pay_a_dollar_and_book_pnl_to_the_cent() -> None:
+    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env.place(env.b, ASK, "0.37", 10)
+    env.place(env.a, BID, "0.37", 10)  # a: YES at 0.37, b: NO at 0.63
+    resting = env.place(env.c, BID, "0.20", 5).order
+    env.ex.settle("M", "yes")
+    assert env.ex.markets["M"].status == "settled" and env.ex.markets["M"].result == "yes"
+    assert env.ex.order(env.c, resting.order_id).status == "canceled"
+    assert env.cash(env.c) == 100_00
+    assert env.cash(env.a) == 100_00 - 370 + 1000
+    assert env.cash(env.b) == 100_00 - 630
+    [sa] = env.ex.settlements(env.a)
+    assert (sa.revenue_cents, sa.yes_count, sa.yes_total_cost) == (1000, D(10), D("3.70"))
+    [sb] = env.ex.settlements(env.b)
+    assert (sb.revenue_cents, sb.no_count, sb.no_total_cost) == (0, D(10), D("6.30"))
+    pa = next(p for p in env.ex.positions(env.a) if p.ticker == "M")
+    pb = next(p for p in env.ex.positions(env.b) if p.ticker == "M")
+    assert (pa.realized_pnl, pb.realized_pnl) == (D("6.30"), D("-6.30"))
+    assert env.ex.markets["M"].open_interest == 0
+    refused(env, 409, "market_already_settled", lambda: env.ex.settle("M", "no"))
+    refused(env, 409, "market_closed", lambda: env.place(env.a, BID, "0.5", 1))
+
+    env2 = Env(fees=FeeSchedule(D(0), D(0)))
+    env2.place(env2.b, ASK, "0.37", 10)
+    env2.place(env2.a, BID, "0.37", 10)
+    env2.ex.settle("M", "no")
+    assert env2.cash(env2.a) == 100_00 - 370
+    assert env2.cash(env2.b) == 100_00 - 630 + 1000
+    assert env2.ex.settlements(env2.b)[0].revenue_cents == 1000
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+
+def test_bad_input_is_refused_with_kalshi_statuses_and_changes_nothing() -> None:
+    env = Env()
+    refused(env, 404, "market_not_found", lambda: env.place(env.a, BID, "0.5", 1, ticker="NOPE"))
+    refused(env, 400, "invalid_price", lambda: env.place(env.a, BID, "0.505", 1))
+    refused(env, 400, "invalid_price", lambda: env.place(env.a, BID, "1.00", 1))
+    refused(env, 400, "invalid_price", lambda: env.place(env.a, BID, "0", 1))
+    refused(env, 400, "invalid_count", lambda: env.place(env.a, BID, "0.5", 0))
+    refused(env, 400, "invalid_count", lambda: env.place(env.a, BID, "0.5", -3))
+    refused(env, 400, "invalid_count", lambda: env.place(env.a, BID, "0.5", "1.5"))
+    refused(env, 400, "invalid_count", lambda: env.place(env.a, BID, "0.5", "1.005", ticker="FR"))
+    assert env.place(env.a, BID, "0.5", "1.25", ticker="FR").order.remaining_count == D("1.25")
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.place(env.a, BID, "0.5", 1, IOC, expiration_time=2_000_000_000),
+    )
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.place(env.a, BID, "0.5", 1, expiration_time=int(env.clock.wall()) - 1),
+    )
+    refused(env, 404, "account_not_found", lambda: env.place("ghost", BID, "0.5", 1))
+
+
+def test_sub_penny_grid() -> None:
+    env = Env()
+    assert env.place(env.a, BID, "0.053", 1, ticker="SUB").order.price == D("0.053")
+    assert env.place(env.a, ASK, "0.951", 1, ticker="SUB").order.status == "resting"
+    refused(env, 400, "invalid_price", lambda: env.place(env.a, BID, "0.155", 1, ticker="SUB"))
+    refused(env, 400, "invalid_price", lambda: env.place(env.a, BID, "0.0005", 1, ticker="SUB"))
+    r = env.place(env.b, BID, "0.050", 3, ticker="SUB", stp=MAKER)
+    assert r.fills == []
+    r = env.place(env.b, ASK, "0.053", 1, ticker="SUB")
+    assert r.fills[0].price == D("0.053")
+    assert env.ex.book("SUB")[1] == [(D("0.049"), D(1))]
+
+
+def test_market_must_be_open() -> None:
+    env = Env()
+    env.ex.set_market_status("M", "paused")
+    refused(env, 409, "trading_paused", lambda: env.place(env.a, BID, "0.5", 1))
+    env.ex.set_market_status("M", "closed")
+    refused(env, 409, "market_closed", lambda: env.place(env.a, BID, "0.5", 1))
+    env.ex.set_market_status("M", "unopened")
+    refused(env, 409, "market_not_open", lambda: env.place(env.a, BID, "0.5", 1))
+
+
+def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
+    env = Env()
+    r = env.place(env.a, BID, "0.40", 1, client_order_id="k1")
+    assert r.order.client_order_id == "k1"
+    env.ex.cancel_order(env.a, r.order.order_id)
+    refused(
+        env,
+        409,
+        "duplicate_client_order_id",
+        lambda: env.place(env.a, BID, "0.40", 1, client_order_id="k1"),
+    )
+    assert len(env.ex.orders(env.a)) == 1
+    assert env.place(env.b, BID, "0.40", 1, client_order_id="k1").order.status == "resting"
+    generated = env.place(env.a, BID, "0.30", 1).order
+    assert generated.client_order_id
+
+
+def test_reduce_only_refuses_growth_and_is_cut_when_the_position_is_gone() -> None:
+    env = Env(fees=FeeSchedule(D(0), D(0)))
+    refused(
+        env, 400, "invalid_reduce_only", lambda: env.place(env.a, BID, "0.5", 1, reduce_only=True)
+    )
+    env.place(env.b, ASK, "0.50", 5)
+    env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
+    refused(
+        env, 400, "invalid_reduce_only", lambda: env.place(env.a, ASK, "0.6", 6, reduce_only=True)
+    )
+    ro = env.place(env.a, ASK, "0.60", 5, reduce_only=True).order
+    refused(
+        env,
+        400,
+        "invalid_reduce_only",
+        lambda: env.ex.amend_order(
+            env.a, ro.order_id, ticker="M", book_side=ASK, price=D("0.61"), count=D(6)
+        ),
+    )
+    env.place(env.c, BID, "0.55", 3)
+    env.place(env.a, ASK, "0.55", 3, IOC)  # a now holds 2 YES
+    r = env.place(env.b, BID, "0.60", 5, IOC)
+    assert sum(f.count for f in r.fills) == 2
+    assert env.pos(env.a) == 0
+    assert env.ex.order(env.a, ro.order_id).status != "resting"
+
+
+def test_expired_orders_are_canceled_by_tick() -> None:
+    env = Env()
+    now = int(env.clock.wall())
+    o = env.place(env.a, BID, "0.40", 10, expiration_time=now + 60).order
+    env.clock.advance(59)
+    env.ex.tick()
+    assert env.ex.order(env.a, o.order_id).status == "resting"
+    env.clock.advance(1)
+    env.ex.tick()
+    assert env.ex.order(env.a, o.order_id).status == "canceled"
+    assert env.cash(env.a) == 100_00
+
+
+def test_tick_opens_and_closes_markets_on_schedule() -> None:
+    env = Env()
+    now = env.clock.wall()
+    env.ex.add_market(market("LATER", status="unopened", open_time=now + 10, close_time=now + 20))
+    env.ex.tick()
+    assert env.ex.markets["LATER"].status == "unopened"
+    env.clock.advance(10)
+    env.ex.tick()
+    assert env.ex.markets["LATER"].status == "open"
+    env.clock.advance(10)
+    env.ex.tick()
+    assert env.ex.markets["LATER"].status == "closed"
+
+
+# ---- events --------------------------------------------------------------------------------------
+
+
+def test_events_for_a_fill_come_in_order_with_both_sides() -> None:
+    env = Env()
+    events: list[SimEventT] = []
+    env.ex.add_listener(events.append)
+    maker = env.place(env.b, ASK, "0.45", 5).order
+    assert [type(e) for e in events] == [BookChanged, OrderChanged]
+    assert events[0] == BookChanged(
+        "M", Side.NO, D("0.55"), D(5), env.b, maker.client_order_id, env.clock.wall()
+    )
+    events.clear()
+    env.place(env.a, BID, "0.45", 2)
+    kinds = [type(e) for e in events]
+    assert kinds == [
+        BookChanged,
+        TradeHappened,
+        FillHappened,
+        FillHappened,
+        OrderChanged,
+        PositionChanged,
+        PositionChanged,
+        OrderChanged,
+    ]
+    fills = [e.fill for e in events if isinstance(e, FillHappened)]
+    assert fills[0].trade_id == fills[1].trade_id
+    assert {f.book_side for f in fills} == {BID, ASK}
+    assert isinstance(events[0], BookChanged) and events[0].delta == -2
+    events.clear()
+    env.ex.set_market_status("M", "closed")
+    assert events == [MarketLifecycle("M", "deactivated", {"status": "closed"}, env.clock.wall())]
+
+
+def test_returned_orders_are_snapshots() -> None:
+    env = Env()
+    r = env.place(env.a, BID, "0.40", 10)
+    snapshot = copy.deepcopy(r.order)
+    env.place(env.b, ASK, "0.40", 4)
+    assert r.order == snapshot
+    assert env.ex.order(env.a, r.order.order_id).remaining_count == 6

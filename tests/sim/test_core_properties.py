@@ -1,0 +1,263 @@
+"""Property tests of the exchange core: random sequences of orders, amends, decreases, cancels
+and settlements, with the invariants checked after every step.
+
+Conservation, precisely: the sum over accounts of exact cash (available + held for resting
+orders) + fees collected + $1.00 per outstanding YES/NO pair (open interest) equals the cash
+deposited. Also: no account's available cash is negative, no book is crossed, no fill is at a
+price worse than its order's limit, and every trade has exactly two fills (taker and maker,
+different accounts, opposite book sides, same count and price). A refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal as D
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    trading_fee,
+)
+from kalshi_cli.sim.core import Exchange, ExchangeError, FeeSchedule, SimMarket, SimOrder
+
+TICKERS = {"LIN": "linear_cent", "TAP": "tapered_deci_cent"}
+PRICES = {
+    "LIN": [D("0.01") * i for i in range(40, 61)] + [D("0.01"), D("0.99")],
+    "TAP": [D("0.001") * i for i in range(1, 12)] + [D("0.10"), D("0.11"), D("0.12")],
+}
+
+# one step: (kind, account, a, b, c, d); kinds 0-5 place, 6 cancel, 7 amend, 8 decrease,
+# 9 cancel-all; the other numbers pick the market, side, price, count and flags
+op = st.tuples(
+    st.integers(0, 9),
+    st.integers(0, 2),
+    st.integers(0, 1000),
+    st.integers(0, 1000),
+    st.integers(1, 30),
+    st.integers(0, 63),
+)
+settle = st.tuples(st.just("settle"), st.sampled_from(sorted(TICKERS)), st.booleans())
+
+
+def build(fees: FeeSchedule) -> tuple[Exchange, list[str]]:
+    ex = Exchange(ManualClock(), fees=fees)
+    for ticker, structure in TICKERS.items():
+        ex.add_market(
+            SimMarket(
+                ticker,
+                "EV",
+                "SER",
+                ticker,
+                "y",
+                "n",
+                "open",
+                structure,
+                PRICE_STRUCTURES[structure],
+                0.0,
+                2e9,
+                2e9,
+                0.0,
+                0.0,
+            )
+        )
+    cash = [500_00, 100_00, 3_00]
+    accounts = [
+        ex.create_account(key_id=f"k{i}", public_key_pem="", cash_cents=c).account_id
+        for i, c in enumerate(cash)
+    ]
+    # a starting book, so that random orders have something to trade against
+    for ticker, bids, asks in (("LIN", (45, 49), (51, 55)), ("TAP", (3, 5), (8, 10))):
+        unit = D("0.01") if ticker == "LIN" else D("0.001")
+        for i, (lo, hi) in enumerate((bids, asks)):
+            for tick in range(lo, hi + 1):
+                ex.place_order(
+                    accounts[i],
+                    ticker=ticker,
+                    book_side=BookSide.BID if i == 0 else BookSide.ASK,
+                    price=unit * tick,
+                    count=D(10),
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.MAKER,
+                )
+    return ex, accounts
+
+
+def snapshot(ex: Exchange, accounts: list[str]) -> str:
+    parts = [repr(ex.book(t)) for t in TICKERS]
+    for a in accounts:
+        parts += [
+            repr(ex.cash_dollars(a)),
+            repr(ex.held_dollars(a)),
+            repr(ex.orders(a)),
+            repr(ex.positions(a)),
+            repr(ex.fills(a)),
+        ]
+    parts += [repr(ex.fees_collected), repr(list(ex.markets.values()))]
+    return "\n".join(parts)
+
+
+def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore[type-arg]
+    if step[0] == "settle":
+        ex.settle(step[1], "yes" if step[2] else "no")
+        return
+    kind, a, x, y, count, flags = step
+    account = accounts[a]
+    if kind <= 5:
+        ticker = sorted(TICKERS)[x % 2]
+        prices = PRICES[ticker]
+        tif = [TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK][flags % 4]
+        ex.place_order(
+            account,
+            ticker=ticker,
+            book_side=BookSide.BID if x % 4 < 2 else BookSide.ASK,
+            price=prices[y % len(prices)],
+            count=D(count),
+            time_in_force=tif,
+            self_trade_prevention=list(SelfTradePrevention)[flags // 4 % 2],
+            post_only=flags // 8 % 4 == 0 and tif is TimeInForce.GTC,
+            reduce_only=flags // 32 == 1 and flags % 3 == 0,
+        )
+        return
+    if kind == 9:
+        ex.cancel_all(account)
+        return
+    orders = ex.orders(account)
+    if not orders:
+        return
+    order = orders[x % len(orders)]
+    if kind == 6:
+        ex.cancel_order(account, order.order_id)
+    elif kind == 7:
+        prices = PRICES[order.ticker]
+        ex.amend_order(
+            account,
+            order.order_id,
+            ticker=order.ticker,
+            book_side=order.book_side,
+            price=prices[y % len(prices)],
+            count=order.fill_count + D(count),
+        )
+    else:
+        ex.decrease_order(account, order.order_id, reduce_by=None, reduce_to=D(count % 10))
+
+
+def reference_hold(position: D, orders: list[SimOrder], maker_rate: D) -> D:
+    """Collateral for resting orders: per direction, the contracts that would close the
+    opposite position are free (counted against the cheapest orders), the rest cost their own
+    price; plus the maker fee reserve of each order."""
+
+    def side(entries: list[tuple[D, D]], free: D) -> D:
+        hold = D(0)
+        for price, count in sorted(entries):
+            covered = min(free, count)
+            free -= covered
+            hold += price * (count - covered)
+        return hold
+
+    bids = [(o.price, o.remaining_count) for o in orders if o.book_side is BookSide.BID]
+    asks = [(1 - o.price, o.remaining_count) for o in orders if o.book_side is BookSide.ASK]
+    reserve = sum((trading_fee(o.remaining_count, o.price, maker_rate) for o in orders), D(0))
+    return side(bids, max(-position, D(0))) + side(asks, max(position, D(0))) + reserve
+
+
+def check(ex: Exchange, accounts: list[str]) -> None:
+    total = sum((ex.cash_dollars(a) for a in accounts), D(0))
+    assert total + ex.fees_collected + ex.open_interest() == ex.deposited
+    for a in accounts:
+        assert ex.cash_dollars(a) - ex.held_dollars(a) >= 0
+        assert ex.account(a).cash_cents >= 0
+        # the incrementally kept hold equals the rule worked out from scratch
+        positions = {p.ticker: p.position for p in ex.positions(a)}
+        for ticker in TICKERS:
+            expected = reference_hold(
+                positions.get(ticker, D(0)),
+                ex.resting_orders(a, ticker),
+                ex.fee_schedule.maker_rate,
+            )
+            assert ex._accounts[a].held.get(ticker, D(0)) == expected
+    for ticker in TICKERS:
+        yes, no = ex.book(ticker)
+        if yes and no:
+            assert yes[-1][0] + no[-1][0] < 1, f"{ticker} crossed"
+        longs = sum(
+            (
+                max(p.position, D(0))
+                for a in accounts
+                for p in ex.positions(a)
+                if p.ticker == ticker
+            ),
+            D(0),
+        )
+        shorts = sum(
+            (
+                max(-p.position, D(0))
+                for a in accounts
+                for p in ex.positions(a)
+                if p.ticker == ticker
+            ),
+            D(0),
+        )
+        assert longs == shorts == ex.markets[ticker].open_interest
+    by_trade = defaultdict(list)
+    for a in accounts:
+        for fill in ex.fills(a):
+            by_trade[fill.trade_id].append(fill)
+    trades = {t.trade_id: t for t in ex.trades()}
+    assert set(by_trade) == set(trades)
+    for trade_id, pair in by_trade.items():
+        assert len(pair) == 2
+        taker, maker = sorted(pair, key=lambda f: not f.is_taker)
+        assert taker.is_taker and not maker.is_taker
+        assert taker.account_id != maker.account_id
+        assert taker.book_side is not maker.book_side
+        assert taker.count == maker.count == trades[trade_id].count
+        assert taker.price == maker.price == trades[trade_id].price
+        assert trades[trade_id].taker_book_side is taker.book_side
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    st.lists(op, min_size=10, max_size=80),
+    st.lists(settle, max_size=2),
+    st.sampled_from(["default", "zero", "maker"]),
+)
+def test_invariants_hold_through_any_sequence(
+    steps: list[tuple],  # type: ignore[type-arg]
+    settlements: list[tuple],  # type: ignore[type-arg]
+    fee_kind: str,
+) -> None:
+    fees = {
+        "default": FeeSchedule(),
+        "zero": FeeSchedule(D(0), D(0)),
+        "maker": FeeSchedule(D("0.07"), D("0.0175")),
+    }[fee_kind]
+    ex, accounts = build(fees)
+    for step in steps + settlements:
+        before = snapshot(ex, accounts)
+        fills_before = {a: len(ex.fills(a)) for a in accounts}
+        limits = {o.order_id: (o.book_side, o.price) for a in accounts for o in ex.orders(a)}
+        try:
+            run(ex, accounts, step)
+        except ExchangeError:
+            assert snapshot(ex, accounts) == before
+            continue
+        # no fill worse than the limit the order had when it filled
+        for a in accounts:
+            new = ex.fills(a)[: len(ex.fills(a)) - fills_before[a]]
+            for fill in new:
+                order = ex.order(a, fill.order_id)
+                side, limit = limits.get(fill.order_id, (order.book_side, order.price))
+                if fill.is_taker:
+                    side, limit = order.book_side, order.price
+                    assert fill.fee == trading_fee(fill.count, fill.price, fees.taker_rate)
+                if side is BookSide.BID:
+                    assert fill.price <= limit
+                else:
+                    assert fill.price >= limit
+        check(ex, accounts)

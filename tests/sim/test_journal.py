@@ -1,0 +1,217 @@
+"""Persistence: an exchange rebuilt from its journal has exactly the state it had, including
+after a kill -9 in the middle of a burst of orders."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.sim.core import Exchange, ExchangeError
+from kalshi_cli.sim.journal import JournalError
+from kalshi_cli.sim.scenarios import LP_KEY, build_exchange
+
+
+def state(ex: Exchange) -> str:
+    parts = [repr(list(ex.markets.values())), repr(ex.trades()), repr(ex.fees_collected)]
+    parts += [repr(ex.book(t)) for t in ex.markets]
+    for account in ex.accounts:
+        a = account.account_id
+        parts += [
+            repr(account),
+            repr(ex.cash_dollars(a)),
+            repr(ex.held_dollars(a)),
+            repr(ex.orders(a)),
+            repr(ex.fills(a)),
+            repr(ex.positions(a)),
+            repr(ex.settlements(a)),
+        ]
+    return "\n".join(parts)
+
+
+def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: object) -> str:
+    return ex.place_order(
+        acct,
+        ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),  # type: ignore[arg-type]
+        book_side=side,
+        price=D(price),
+        count=D(count),
+        time_in_force=kw.pop("tif", TimeInForce.GTC),  # type: ignore[arg-type]
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        **kw,  # type: ignore[arg-type]
+    ).order.order_id
+
+
+def test_rebuilt_exchange_has_identical_state(tmp_path: Path) -> None:
+    journal = tmp_path / "exchange.jsonl"
+    clock = ManualClock()
+    ex = build_exchange("quiet", clock=clock, journal=journal)
+    a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
+    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    place(ex, a, BookSide.BID, "0.62", 150, tif=TimeInForce.IOC)  # takes the static asks
+    resting = place(ex, b, BookSide.ASK, "0.70", 10)
+    ex.amend_order(
+        b,
+        resting,
+        ticker="KXFEDDECISION-SIM-DEC-H0",
+        book_side=BookSide.ASK,
+        price=D("0.69"),
+        count=D(8),
+    )
+    ex.decrease_order(b, resting, reduce_by=D(2), reduce_to=None)
+    expiring = place(ex, b, BookSide.BID, "0.30", 5, expiration_time=int(clock.wall()) + 5)
+    clock.advance(6)
+    ex.tick()
+    assert ex.order(b, expiring).status == "canceled"
+    with pytest.raises(ExchangeError):
+        place(ex, a, BookSide.BID, "0.505", 1)  # refused: not journaled
+    ex.cancel_all(a)
+    ex.settle("KXFEDDECISION-SIM-DEC-C25", "no")
+    ex.set_market_status("KXHIGHNY-SIM-D1-T60", "closed")
+    before = state(ex)
+
+    again = build_exchange("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
+    assert again.restored
+    assert state(again) == before
+    # ids keep coming from the same sequence: no collision with restored orders
+    new = place(again, a, BookSide.BID, "0.10", 1)
+    assert new not in {o.order_id for o in ex.orders(a)}
+    third = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    assert third.order(a, new).status == "resting"
+
+
+def test_restart_does_not_reinstall_the_scenario(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    clock = ManualClock()
+    first = build_exchange("default", clock=clock, journal=journal)
+    for _ in range(100):
+        clock.advance(0.5)
+        first.tick()
+    markets, accounts = len(first.markets), len(first.accounts)
+    lp = first.account_by_key(LP_KEY)
+    assert lp is not None
+    quotes = len(first.resting_orders(lp.account_id))
+    second = build_exchange("default", clock=clock, journal=journal)
+    assert (len(second.markets), len(second.accounts)) == (markets, accounts)
+    assert len(second.resting_orders(lp.account_id)) == quotes
+    trades = len(second.trades())
+    for _ in range(200):  # participants are attached again and keep going
+        clock.advance(0.5)
+        second.tick()
+    assert len(second.trades()) > trades
+
+
+def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    ex.create_account(key_id="a", public_key_pem="", cash_cents=5)
+    with journal.open("a") as f:
+        f.write('{"op":"account","ts":1,"key_id":"b"')  # crash mid-write
+    again = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    assert again.account_by_key("a") is not None and again.account_by_key("b") is None
+    again.create_account(key_id="c", public_key_pem="", cash_cents=5)
+    assert build_exchange("quiet", clock=ManualClock(), journal=journal).account_by_key("c")
+    lines = journal.read_text().splitlines()
+    lines.insert(2, "not json")
+    journal.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError):
+        build_exchange("quiet", clock=ManualClock(), journal=journal)
+
+
+CHILD = """
+import sys
+from decimal import Decimal as D
+from pathlib import Path
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.sim.scenarios import build_exchange
+
+ex = build_exchange("quiet", clock=ManualClock(), journal=Path(sys.argv[1]))
+acct = ex.create_account(key_id="k", public_key_pem="", cash_cents=10**9).account_id
+print(acct, flush=True)
+i = 0
+while True:
+    i += 1
+    r = ex.place_order(acct, ticker="KXFEDDECISION-SIM-DEC-H0", book_side=BookSide.BID,
+        price=D("0.01") * (1 + i % 50), count=D(1), time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.MAKER)
+    print(r.order.order_id, flush=True)
+"""
+
+
+def test_kill_9_loses_no_acknowledged_order(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(journal)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert child.stdout is not None
+    account = child.stdout.readline().strip()
+    acknowledged = []
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < 300 and time.monotonic() < deadline:
+        acknowledged.append(child.stdout.readline().strip())
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert len(acknowledged) == 300
+    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    stored = {o.order_id for o in ex.orders(account)}
+    assert set(acknowledged) <= stored
+
+
+def test_compaction_keeps_state_and_shortens_the_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    clock = ManualClock()
+    ex = build_exchange("quiet", clock=clock, journal=journal)
+    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    place(ex, a, BookSide.BID, "0.62", 120, tif=TimeInForce.IOC)
+    resting = place(ex, a, BookSide.BID, "0.20", 5, expiration_time=int(clock.wall()) + 30)
+    long_before = journal.stat().st_size
+    ex.compact()
+    assert journal.read_text().count("\n") == 1  # just the init record
+    assert journal.stat().st_size < long_before
+    place(ex, a, BookSide.ASK, "0.70", 3)
+    before = state(ex)
+    again = build_exchange("quiet", clock=clock, journal=journal)
+    assert state(again) == before
+    clock.advance(31)
+    again.tick()  # the restored expiry heap still fires
+    assert again.order(a, resting).status == "canceled"
+
+
+def test_a_crash_between_snapshot_and_journal_restart_replays_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "j.jsonl"
+    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    place(ex, a, BookSide.BID, "0.62", 120, tif=TimeInForce.IOC)
+    old_journal = journal.read_bytes()
+    before = state(ex)
+    ex.compact()
+    journal.write_bytes(old_journal)  # as if the process died before restarting the journal
+    again = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    assert state(again) == before
+    place(again, a, BookSide.BID, "0.10", 1)
+    assert len(build_exchange("quiet", clock=ManualClock(), journal=journal).orders(a)) == 2
+
+
+def test_tick_compacts_after_enough_records(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    ex = Exchange(ManualClock(), journal=journal, snapshot_every=3)
+    for key in "abc":
+        ex.create_account(key_id=key, public_key_pem="", cash_cents=1)
+    ex.tick()
+    assert (tmp_path / "j.jsonl.snapshot").exists()
+    assert journal.read_text().count("\n") == 1
+    assert len(Exchange(ManualClock(), journal=journal).accounts) == 3

@@ -1,0 +1,182 @@
+"""The builtin scenarios and the background participants, driven by a ManualClock."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.sim.core import Exchange
+from kalshi_cli.sim.participants import SpikePath
+from kalshi_cli.sim.scenarios import (
+    ScenarioError,
+    build_exchange,
+    list_scenarios,
+    scenario_path,
+)
+
+SPIKE = "KXNBAGAME-SIM-LALGSW-LAL"
+BOS, NYK = "KXNBAGAME-SIM-BOSNYK-BOS", "KXNBAGAME-SIM-BOSNYK-NYK"
+SUB = "KXBTCD-SIM-T105000"
+
+
+def run(ex: Exchange, clock: ManualClock, seconds: float, step: float = 0.1) -> None:
+    for _ in range(round(seconds / step)):
+        clock.advance(step)
+        ex.tick()
+
+
+def yes_ask(ex: Exchange, ticker: str) -> D:
+    _, best_no = ex.best_bids(ticker)
+    assert best_no is not None
+    return ONE - best_no
+
+
+def test_builtin_scenarios_are_listed_and_build() -> None:
+    assert {"default", "quiet", "empty", "zero_fee"} <= set(list_scenarios())
+    assert scenario_path("quiet").is_file()
+    with pytest.raises(ScenarioError):
+        scenario_path("nope")
+    assert build_exchange(None, clock=ManualClock()).markets == {}
+    assert build_exchange("empty", clock=ManualClock()).accounts == []
+    zero = build_exchange("zero_fee", clock=ManualClock())
+    assert zero.fee_schedule.taker_rate == 0 and SPIKE in zero.markets
+    assert build_exchange("default", clock=ManualClock()).fee_schedule.taker_rate == D("0.07")
+
+
+def test_default_has_sports_crypto_and_a_sub_penny_market() -> None:
+    ex = build_exchange("default", clock=ManualClock())
+    categories = {ex.series[m.series_ticker].category for m in ex.markets.values()}
+    assert {"Sports", "Crypto"} <= categories
+    assert ex.markets[SUB].price_level_structure == "tapered_deci_cent"
+    assert all(m.status == "open" for m in ex.markets.values())
+
+
+def test_spike_within_the_first_minute_and_an_order_at_the_quote_fills() -> None:
+    clock = ManualClock()
+    ex = build_exchange("default", clock=clock)
+    trader = ex.create_account(key_id="t", public_key_pem="", cash_cents=1000_00).account_id
+    run(ex, clock, 1)
+    base_bid, _ = ex.best_bids(SPIKE)
+    assert base_bid is not None and D("0.45") <= base_bid <= D("0.52")
+    # rest an ask a little above the market: the spike lifts the quotes through it
+    ex.place_order(
+        trader,
+        ticker=SPIKE,
+        book_side=BookSide.ASK,
+        price=D("0.60"),
+        count=D(20),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    seconds_to_peak = None
+    for tenth in range(600):
+        run(ex, clock, 0.1)
+        bid, _ = ex.best_bids(SPIKE)
+        assert bid is not None
+        if seconds_to_peak is None and bid - base_bid >= D("0.15"):
+            seconds_to_peak = tenth / 10
+    assert seconds_to_peak is not None and seconds_to_peak < 15
+    assert sum(f.count for f in ex.fills(trader)) == 20  # the resting ask was taken
+    run(ex, clock, 30)
+    bid, _ = ex.best_bids(SPIKE)
+    assert bid is not None and bid <= base_bid + D("0.02")  # reverted
+    # an IOC at the quoted ask fills now (real size at the quote)
+    ask = yes_ask(ex, SPIKE)
+    r = ex.place_order(
+        trader,
+        ticker=SPIKE,
+        book_side=BookSide.BID,
+        price=ask,
+        count=D(50),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    assert sum(f.count for f in r.fills) == 50
+
+
+def test_two_yes_asks_of_a_two_outcome_event_dip_below_a_dollar_periodically() -> None:
+    clock = ManualClock()
+    ex = build_exchange("default", clock=clock)
+    sums = []
+    for _ in range(100):
+        run(ex, clock, 1)
+        sums.append(yes_ask(ex, BOS) + yes_ask(ex, NYK))
+    assert min(sums) < ONE
+    assert max(sums) > ONE
+    assert sum(1 for s in sums if s < ONE) >= 10  # "for a while", not a blip
+
+
+def test_sub_penny_market_is_quoted_off_the_cent() -> None:
+    clock = ManualClock()
+    ex = build_exchange("default", clock=clock)
+    prices = set()
+    for _ in range(30):
+        run(ex, clock, 2)
+        bid, _ = ex.best_bids(SUB)
+        assert bid is not None and bid < D("0.1")
+        prices.add(bid)
+    assert any(p % D("0.01") for p in prices)
+
+
+def test_speed_runs_price_paths_faster() -> None:
+    path = SpikePath(D("0.5"), D("0.68"), 45, 10, 2, 6, 15)
+    assert path.at(0) == D("0.5") and path.at(13) == D("0.68") and path.at(40) == D("0.5")
+    clock = ManualClock()
+    ex = build_exchange("default", clock=clock, speed=5)
+    run(ex, clock, 2.6)  # 13 s of scenario time
+    bid, _ = ex.best_bids(SPIKE)
+    assert bid is not None and bid >= D("0.65")
+
+
+def test_noise_traders_trade_and_quiet_never_moves() -> None:
+    clock = ManualClock()
+    ex = build_exchange("default", clock=clock)
+    run(ex, clock, 120, step=0.5)
+    noise = [a for a in ex.accounts if a.key_id.startswith("sim-noise")]
+    assert len(noise) == 2 and all(ex.fills(a.account_id) for a in noise)
+    quiet_clock = ManualClock()
+    quiet = build_exchange("quiet", clock=quiet_clock)
+    books = {t: quiet.book(t) for t in quiet.markets}
+    assert books["KXHIGHNY-SIM-D1-T60"] == ([(D("0.452"), D(50))], [(D("0.531"), D(50))])
+    run(quiet, quiet_clock, 120, step=1)
+    assert {t: quiet.book(t) for t in quiet.markets} == books and quiet.trades() == []
+
+
+def test_a_scenario_file_by_path_and_bad_files(tmp_path: Path) -> None:
+    good = tmp_path / "mine.yaml"
+    good.write_text(
+        """
+base: quiet
+series:
+  - ticker: KXONE
+    title: One
+    events:
+      - event_ticker: KXONE-1
+        title: One
+        markets:
+          - ticker: KXONE-1-A
+            path: {kind: flat, price: "0.30"}
+            quote: {half_spread: "0.02", size: "10", levels: 1}
+liquidity_provider: {cash_cents: 100000}
+"""
+    )
+    clock = ManualClock()
+    ex = build_exchange(good, clock=clock)
+    run(ex, clock, 2)
+    assert ex.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
+    assert ex.fee_schedule.taker_rate == D("0.07")  # from the base
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("series:\n  - ticker: X\n")
+    with pytest.raises(ScenarioError, match="title"):
+        build_exchange(bad, clock=ManualClock())
+    bad.write_text(
+        "series:\n  - {ticker: X, title: X, events: [{event_ticker: E, title: E, markets: "
+        "[{ticker: M, path: {kind: wobble}, quote: {half_spread: '0.01', size: '1'}}]}]}\n"
+        "liquidity_provider: {}\n"
+    )
+    with pytest.raises(ScenarioError, match="wobble"):
+        build_exchange(bad, clock=ManualClock())
