@@ -6,12 +6,21 @@ list (a 429 on a GET, say, which Kalshi answers on every path) and a 404/405 for
 method the spec does not have are checked against `ErrorResponse`; and every error body must
 be an `ErrorResponse` with a string `code` and `message`, even where the spec gives the status
 no schema.
+
+openapi-core alone is too lenient for a simulator that stands in for the exchange, so four
+stricter rules are added: a success answer to a request whose query parameters the spec refuses
+(an enum value, a range, a missing required parameter) is a violation, because Kalshi would
+have answered 400; a body on a 204 is a violation; a response field the schema does not declare
+is a violation (no schema in the spec sets `additionalProperties: false`, but a field Kalshi
+never sends is one a client could wrongly come to depend on); and fixed-point strings must
+have the spec's precision: `FixedPointCount` exactly 2 decimals, `FixedPointDollars` 4 to 6.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +34,7 @@ from openapi_core.exceptions import OpenAPIError
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.validation.request.validators import V30RequestParametersValidator
 
 SPEC_CANDIDATES = (
     os.environ.get("KALSHI_OPENAPI_SPEC", ""),
@@ -48,11 +58,17 @@ def spec() -> OpenAPI:
 
 
 @cache
+def _raw_spec() -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data: dict[str, Any] = yaml.load(spec_path().read_text(), Loader=loader)
+    return data
+
+
+@cache
 def _own_error_schemas() -> frozenset[tuple[str, str, int]]:
     """(method, path template, status) of error statuses whose body is not ErrorResponse
     (e.g. /exchange/status answers 5xx with an ExchangeStatus)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    raw = yaml.load(spec_path().read_text(), Loader=loader)
+    raw = _raw_spec()
     found = set()
     for template, item in raw["paths"].items():
         for method, operation in item.items():
@@ -89,6 +105,105 @@ def _error_shape_problem(body: bytes) -> str | None:
     return None
 
 
+COUNT_RE = re.compile(r"-?\d+\.\d{2}")
+DOLLARS_RE = re.compile(r"-?\d+\.\d{4,6}")
+_FIXED_POINT = {
+    "#/components/schemas/FixedPointCount": (COUNT_RE, "FixedPointCount (2 decimals)"),
+    "#/components/schemas/FixedPointDollars": (DOLLARS_RE, "FixedPointDollars (4-6 decimals)"),
+}
+_PRICE_LEVEL = "#/components/schemas/PriceLevelDollarsCountFp"
+
+
+def _deref(schema: Any) -> tuple[Any, list[str]]:
+    """The schema behind any chain of $ref, and the refs followed on the way."""
+    refs: list[str] = []
+    while isinstance(schema, dict) and "$ref" in schema:
+        ref = schema["$ref"]
+        refs.append(ref)
+        node: Any = _raw_spec()
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema, refs
+
+
+def _branches(schema: Any) -> tuple[list[Any], list[str]]:
+    """The schema and every allOf/oneOf/anyOf member, dereferenced, and the refs seen."""
+    schema, refs = _deref(schema)
+    out = [schema]
+    for key in ("allOf", "oneOf", "anyOf"):
+        for member in schema.get(key, []) if isinstance(schema, dict) else []:
+            more, more_refs = _branches(member)
+            out.extend(more)
+            refs.extend(more_refs)
+    return out, refs
+
+
+def strict_problems(schema: Any, value: Any, where: str = "$") -> list[str]:
+    """Undeclared fields and wrongly scaled fixed-point strings in `value`."""
+    if value is None:
+        return []
+    branches, refs = _branches(schema)
+    problems: list[str] = []
+    for ref in refs:
+        if ref in _FIXED_POINT and isinstance(value, str):
+            pattern, name = _FIXED_POINT[ref]
+            if not pattern.fullmatch(value):
+                problems.append(f"{where}={value!r} is not a {name}")
+        if ref == _PRICE_LEVEL and isinstance(value, list) and len(value) == 2:
+            price, count = value
+            if not (isinstance(price, str) and DOLLARS_RE.fullmatch(price)):
+                problems.append(f"{where}[0]={price!r} is not a FixedPointDollars")
+            if not (isinstance(count, str) and COUNT_RE.fullmatch(count)):
+                problems.append(f"{where}[1]={count!r} is not a FixedPointCount")
+    if isinstance(value, dict):
+        declared: dict[str, Any] = {}
+        open_ended = False
+        for branch in branches:
+            if not isinstance(branch, dict):
+                continue
+            declared.update(branch.get("properties") or {})
+            if branch.get("additionalProperties") not in (None, False):
+                open_ended = True
+            if branch.get("type") == "object" and "properties" not in branch:
+                open_ended = True
+        for name, item in value.items():
+            if name in declared:
+                problems.extend(strict_problems(declared[name], item, f"{where}.{name}"))
+            elif not open_ended:
+                problems.append(f"{where}.{name} is not declared by the spec")
+    elif isinstance(value, list):
+        for branch in branches:
+            if isinstance(branch, dict) and "items" in branch:
+                for i, item in enumerate(value):
+                    problems.extend(strict_problems(branch["items"], item, f"{where}[{i}]"))
+                break
+    return problems
+
+
+def _response_schema(method: str, path: str, status: int) -> Any | None:
+    """The JSON schema the spec gives this answer, or None (no such operation or status)."""
+    suffix = path.removeprefix("/trade-api/v2")
+    paths = _raw_spec()["paths"]
+    # a literal segment wins over a template one (/markets/trades, not /markets/{ticker})
+    for template in sorted(paths, key=lambda tpl: tpl.count("{")):
+        item = paths[template]
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, suffix) and method.lower() in item:
+            responses = item[method.lower()].get("responses") or {}
+            response, _ = _deref(responses.get(str(status)))
+            if not isinstance(response, dict):
+                return None
+            content = response.get("content") or {}
+            return (content.get("application/json") or {}).get("schema")
+    return None
+
+
+@cache
+def _parameters_validator() -> V30RequestParametersValidator:
+    return V30RequestParametersValidator(spec().spec)
+
+
 def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
     method: str, path: str, query: str, status: int, content_type: str, body: bytes
 ) -> str | None:
@@ -102,6 +217,16 @@ def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
     request = MockRequest(HOST, method.lower(), path, args=args)
     mime = content_type.split(";", maxsplit=1)[0]
     response = MockResponse(body, status_code=status, content_type=mime)
+    if status < 400:
+        bad_params = [
+            str(error.__cause__ or error)
+            for error in _parameters_validator().iter_errors(request)
+            if not isinstance(error, (PathNotFound, OperationNotFound))
+        ]
+        if bad_params:
+            return f"{where}: answered a request the spec refuses: {'; '.join(bad_params)}"
+    if status == 204 and body:
+        return f"{where}: a 204 must have no body"
     try:
         spec().validate_response(request, response)
     except ResponseNotFound:
@@ -113,6 +238,11 @@ def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
     except OpenAPIError as exc:
         cause = exc.__cause__ or exc
         return f"{where}: {type(exc).__name__}: {cause}"[:2000]
+    schema = _response_schema(method, path, status)
+    if schema is not None and mime == "application/json":
+        problems = strict_problems(schema, json.loads(body))
+        if problems:
+            return f"{where}: {'; '.join(problems[:10])}"[:2000]
     return None
 
 

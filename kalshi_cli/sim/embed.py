@@ -75,6 +75,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listen now, not when uvicorn starts: the account is announced as soon as this returns,
+    # and a client connecting in between must wait in the backlog, not be refused.
+    sock.listen(2048)
     return sock
 
 

@@ -4,8 +4,8 @@ Every authenticated request costs tokens (10 by default; cancels and single-orde
 batches are billed per item). GETs draw on the read bucket, everything else on the write
 bucket. A request whose cost exceeds what is left is answered 429 and takes nothing, so a
 refused request does not push the account further into debt. Each bucket holds one second of
-its tier's budget except the write bucket, which holds two (Kalshi's docs: short write bursts
-are allowed). Time comes from the injected clock.
+its tier's budget except the write bucket above the Basic tier, which holds two (the spec's
+`BucketLimit`: short write bursts are allowed). Time comes from the injected clock.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class Tier:
 
     @property
     def write_capacity(self) -> int:
+        # BucketLimit in openapi.yaml: "write buckets at non-Basic tiers hold two seconds of
+        # budget"; Basic's holds one, like every read bucket.
+        if self.name == "basic":
+            return self.write_per_s
         return self.write_per_s * WRITE_BURST_SECONDS
 
 

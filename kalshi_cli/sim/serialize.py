@@ -209,7 +209,6 @@ def fill_json(f: SimFill) -> Json:
         "exchange_index": EXCHANGE_INDEX,
         "trade_id": f.trade_id,
         "order_id": f.order_id,
-        "client_order_id": f.client_order_id,
         "ticker": f.ticker,
         "market_ticker": f.ticker,
         "outcome_side": outcome_side(f.book_side),
@@ -449,6 +448,33 @@ def ws_user_order_msg(o: SimOrder) -> Json:
         data["expiration_time"] = iso_utc(o.expiration_time)
         data["expiration_ts_ms"] = o.expiration_time * 1000
     return data
+
+
+def ws_lifecycle_msg(m: SimMarket, event_type: str, ts: float) -> Json:
+    """A `market_lifecycle_v2` message with the keys asyncapi.yaml gives that event type
+    (each optional key "will ONLY exist" on the events its description names)."""
+    msg: Json = {"event_type": event_type, "market_ticker": m.ticker}
+    if event_type == "created":
+        msg.update(
+            exchange_index=EXCHANGE_INDEX,
+            open_ts=int(m.open_time),
+            close_ts=int(m.close_time),
+            price_level_structure=m.price_level_structure,
+            price_ranges=[r.to_api() for r in m.price_ranges],
+        )
+    elif event_type in ("activated", "deactivated"):
+        msg["is_deactivated"] = event_type == "deactivated"
+    elif event_type == "close_date_updated":
+        msg["close_ts"] = int(m.close_time)
+    elif event_type == "determined" and m.result in ("yes", "no"):
+        msg.update(
+            result=m.result,
+            determination_ts=int(ts),
+            settlement_value=fmt_dollars(ONE if m.result == "yes" else ZERO),
+        )
+    elif event_type == "settled":
+        msg["settled_ts"] = int(m.settled_time if m.settled_time is not None else ts)
+    return msg
 
 
 def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json:

@@ -27,6 +27,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import re
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -208,10 +209,13 @@ def q_list(ctx: Ctx, name: str) -> list[str] | None:
     return [t.strip() for t in raw.split(",") if t.strip()] if raw else None
 
 
-def other_shard(ctx: Ctx) -> bool:
-    """True when the request asks for a subaccount or shard the simulator does not have."""
+def other_shard(ctx: Ctx, *, auto_route: bool = False) -> bool:
+    """True when the request asks for a subaccount or shard the simulator does not have.
+
+    The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
+    the `ExchangeIndex` schema, where -1 asks for auto-routing."""
     sub = q_int(ctx, "subaccount", None, 0, 63)
-    shard = q_int(ctx, "exchange_index", None, -1, None)
+    shard = q_int(ctx, "exchange_index", None, -1 if auto_route else 0, None)
     return (sub is not None and sub != 0) or (shard is not None and shard not in (0, -1))
 
 
@@ -257,36 +261,41 @@ def field_bool(body: Json, name: str) -> bool:
     return value
 
 
-def field_decimal(body: Json, name: str, *, required: bool = True) -> Decimal | None:
+# The spec's request precision: FixedPointCount "accepts 0-2 decimal places",
+# FixedPointDollars "2-4 decimal places". Both are JSON strings; a number is a 400.
+COUNT_TEXT = re.compile(r"\d+(\.\d{1,2})?")
+DOLLARS_TEXT = re.compile(r"\d+\.\d{2,4}")
+
+
+def field_decimal(
+    body: Json, name: str, pattern: re.Pattern[str], code: str, *, required: bool = True
+) -> Decimal | None:
     value = body.get(name)
     if value is None:
         if required:
             raise bad_request(f"{name} is required", "missing_parameters")
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise bad_request(f"{name} must be a fixed-point string")
+    if not isinstance(value, str):
+        raise bad_request(f'{name} must be a fixed-point string such as "10.00"')
+    if not pattern.fullmatch(value):
+        raise bad_request(
+            f"{name} {value!r} is not a fixed-point string of the spec's precision", code
+        )
     try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+        return Decimal(value)
     except InvalidOperation:
-        raise bad_request(f"{name} {value!r} is not a number") from None
-    if not number.is_finite():
-        raise bad_request(f"{name} must be finite")
-    return number
+        raise bad_request(f"{name} {value!r} is not a number", code) from None
 
 
 def parse_count(
     body: Json, name: str, *, allow_zero: bool = False, required: bool = True
 ) -> Decimal | None:
     """A FixedPointCount field; whole-contract rules per market are the core's to check."""
-    count = field_decimal(body, name, required=required)
+    count = field_decimal(body, name, COUNT_TEXT, "invalid_count", required=required)
     if count is None:
         return None
-    if count < 0 or (count == 0 and not allow_zero):
-        raise bad_request(
-            f"{name} must be {'zero or more' if allow_zero else 'positive'}", "invalid_count"
-        )
-    if count != count.quantize(Decimal("0.01")):
-        raise bad_request(f"{name} must be a multiple of 0.01", "invalid_count")
+    if count == 0 and not allow_zero:
+        raise bad_request(f"{name} must be positive", "invalid_count")
     return count
 
 
@@ -298,7 +307,7 @@ def market_or_400(state: SimState, ticker: str) -> SimMarket:
 
 
 def parse_price(body: Json, market: SimMarket) -> Decimal:
-    price = field_decimal(body, "price")
+    price = field_decimal(body, "price", DOLLARS_TEXT, "invalid_price")
     assert price is not None
     low, high = price_bounds(market.price_ranges)
     if not low <= price <= high:
@@ -416,9 +425,21 @@ def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     close = _ts_filter(ctx, "min_close_ts", "max_close_ts")
     settled = _ts_filter(ctx, "min_settled_ts", "max_settled_ts")
     min_updated = q_int(ctx, "min_updated_ts", None)
-    if q_str(ctx, "mve_filter") not in (None, "exclude", "only"):
+    mve_filter = q_str(ctx, "mve_filter")
+    if mve_filter not in (None, "exclude", "only"):
         raise bad_request("mve_filter must be only or exclude")
-    only_mve = q_str(ctx, "mve_filter") == "only"  # the simulator has no multivariate markets
+    _check_market_filter_combination(
+        status=status,
+        created=created,
+        close=close,
+        settled=settled,
+        min_updated=min_updated,
+        mve_filter=mve_filter,
+        event_ticker=event_ticker,
+        tickers=tickers,
+        series_ticker=series_ticker,
+    )
+    only_mve = mve_filter == "only"  # the simulator has no multivariate markets
     markets = [
         m
         for m in state.exchange.markets.values()
@@ -434,6 +455,42 @@ def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     ]
     page, cursor = paginate(markets, lambda m: m.ticker, limit, q_str(ctx, "cursor"))
     return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
+
+
+def _check_market_filter_combination(
+    *,
+    status: str | None,
+    created: tuple[int | None, int | None],
+    close: tuple[int | None, int | None],
+    settled: tuple[int | None, int | None],
+    min_updated: int | None,
+    mve_filter: str | None,
+    event_ticker: str | None,
+    tickers: list[str] | None,
+    series_ticker: str | None,
+) -> None:
+    """GET /markets: timestamp families exclude one another and some statuses (spec table)."""
+    families = {
+        "min/max_created_ts": (created, (None, "unopened", "open")),
+        "min/max_close_ts": (close, (None, "closed")),
+        "min/max_settled_ts": (settled, (None, "settled")),
+    }
+    used = [name for name, (pair, _) in families.items() if pair != (None, None)]
+    if min_updated is not None:
+        used.append("min_updated_ts")
+    if len(used) > 1:
+        raise bad_request(f"timestamp filters {' and '.join(used)} cannot be combined")
+    for name in used:
+        if name == "min_updated_ts":
+            if status is not None or event_ticker is not None or tickers is not None:
+                raise bad_request("min_updated_ts cannot be combined with other filters")
+            if mve_filter == "only" or (series_ticker is not None and mve_filter != "exclude"):
+                raise bad_request(
+                    "min_updated_ts combines only with mve_filter=exclude (and series_ticker "
+                    "with it)"
+                )
+        elif status not in families[name][1]:
+            raise bad_request(f"{name} cannot be combined with status={status}")
 
 
 def _market_or_404(state: SimState, ticker: str) -> SimMarket:
@@ -458,12 +515,8 @@ def h_trades(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     limit = q_int(ctx, "limit", 100, 0, 1000) or 100
     ticker = q_str(ctx, "ticker")
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    block = q_str(ctx, "is_block_trade")
-    trades = [
-        t
-        for t in state.exchange.trades(ticker)
-        if _within(t.ts, lo, hi) and block not in ("true", "1")
-    ]
+    only_block = q_bool(ctx, "is_block_trade")  # the simulator has no block trades
+    trades = [t for t in state.exchange.trades(ticker) if _within(t.ts, lo, hi) and not only_block]
     page, cursor = paginate(trades, lambda t: t.trade_id, limit, q_str(ctx, "cursor"))
     return 200, {"trades": [ser.trade_json(t) for t in page], "cursor": cursor}
 
@@ -756,13 +809,20 @@ def h_batch_cancel(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 
 
 def _check_single_order_query(ctx: Ctx) -> None:
-    if other_shard(ctx):
+    if other_shard(ctx, auto_route=True):
         raise ExchangeError(404, "not_found", "order not found")
 
 
 def h_cancel_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
-    order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
+    try:
+        order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
+    except ExchangeError as exc:
+        # The spec lists only 401/404/500 here, and Kalshi answers a cancel that lost the
+        # race with a fill with a 404: an order that no longer rests is not found to cancel.
+        if exc.code == "order_not_resting":
+            raise ExchangeError(404, exc.code, exc.message, exc.details) from None
+        raise
     return 200, {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,

@@ -55,19 +55,6 @@ CHANNELS = (
 )
 SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2"})
 NEEDS_MARKET = frozenset({"orderbook_delta"})
-LIFECYCLE_KEYS = (
-    "open_ts",
-    "close_ts",
-    "result",
-    "determination_ts",
-    "settlement_value",
-    "settled_ts",
-    "is_deactivated",
-    "price_level_structure",
-    "price_ranges",
-    "yes_sub_title",
-    "additional_metadata",
-)
 
 Json = dict[str, Any]
 
@@ -407,13 +394,10 @@ class WsHub:
                         sub, "market_position", ser.ws_position_msg(mine, event.ticker, position)
                     )
             elif isinstance(event, MarketLifecycle) and channel == "market_lifecycle_v2":
-                msg: Json = {
-                    "event_type": event.event_type,
-                    "market_ticker": event.ticker,
-                    "exchange_index": ser.EXCHANGE_INDEX,
-                }
-                msg.update({k: v for k, v in event.data.items() if k in LIFECYCLE_KEYS})
-                conn.emit(sub, "market_lifecycle_v2", msg)
+                market = self.state.exchange.markets.get(event.ticker)
+                if market is not None:
+                    msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+                    conn.emit(sub, "market_lifecycle_v2", msg)
 
     def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
         msg: Json = {

@@ -1,0 +1,328 @@
+"""Regression tests for the spec audit (docs/simulator-audit.md): each pins one place where the
+simulator or its validator was off openapi.yaml / asyncapi.yaml and was brought back to it.
+
+WebSocket messages are checked here against asyncapi.yaml with jsonschema: the message schema
+named by each `type`, plus no field the schema does not declare.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from tests.conftest import SimHarness
+from tests.openapi_check import check_response
+from tests.sim.wsutil import Ws
+
+T = "KXAUDIT-26JAN01-A"
+P = "/trade-api/v2"
+ASYNCAPI = Path(__file__).resolve().parents[2] / "docs" / "kalshi-api" / "asyncapi.yaml"
+WS_MESSAGES = {
+    "subscribed": "subscribedResponse",
+    "unsubscribed": "unsubscribedResponse",
+    "error": "errorResponse",
+    "orderbook_snapshot": "orderbookSnapshot",
+    "orderbook_delta": "orderbookDelta",
+    "ticker": "ticker",
+    "trade": "trade",
+    "fill": "fill",
+    "user_order": "userOrder",
+    "market_position": "marketPosition",
+    "market_lifecycle_v2": "marketLifecycleV2",
+}
+
+
+def order(**extra: Any) -> dict[str, Any]:
+    return {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.40",
+        "count": "5",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        **extra,
+    }
+
+
+# --- the validator itself --------------------------------------------------------------------
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data).encode()
+
+
+def test_validator_refuses_a_body_on_a_204() -> None:
+    problem = check_response(
+        "DELETE", P + "/portfolio/events/orders", "", 204, "application/json", b"{}"
+    )
+    assert problem is not None and "204" in problem
+
+
+def test_validator_refuses_fields_the_schema_does_not_declare() -> None:
+    body = {"exchange_active": True, "trading_active": True, "uptime": 3}
+    problem = check_response(
+        "GET", P + "/exchange/status", "", 200, "application/json", _json(body)
+    )
+    assert problem is not None and "$.uptime is not declared" in problem
+
+
+@pytest.mark.parametrize(
+    ("book", "bad"),
+    [
+        ({"yes_dollars": [["0.40", "1.00"]], "no_dollars": []}, "'0.40'"),
+        ({"yes_dollars": [["0.4000", "1"]], "no_dollars": []}, "'1'"),
+    ],
+)
+def test_validator_checks_fixed_point_precision(book: Any, bad: str) -> None:
+    problem = check_response(
+        "GET",
+        P + f"/markets/{T}/orderbook",
+        "",
+        200,
+        "application/json",
+        _json({"orderbook_fp": book}),
+    )
+    assert problem is not None and bad in problem
+
+
+def test_validator_refuses_a_success_to_a_request_the_spec_refuses() -> None:
+    body = _json({"markets": [], "cursor": ""})
+    assert check_response("GET", P + "/markets", "limit=5", 200, "application/json", body) is None
+    problem = check_response("GET", P + "/markets", "status=live", 200, "application/json", body)
+    assert problem is not None and "refuses" in problem
+
+
+# --- REST request validation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (order(count=5), "invalid_parameters"),
+        (order(count="5.000"), "invalid_count"),
+        (order(count=" 5"), "invalid_count"),
+        (order(count="5e0"), "invalid_count"),
+        (order(price="0.400000"), "invalid_price"),
+        (order(price="0.4"), "invalid_price"),
+    ],
+    ids=["count-number", "count-3dp", "count-space", "count-exponent", "price-6dp", "price-1dp"],
+)
+def test_fixed_point_fields_must_be_strings_of_the_spec_precision(
+    sim: SimHarness, body: Any, code: str
+) -> None:
+    sim.create_market(T)
+    response = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=body)
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
+
+
+def test_decrease_counts_must_be_strings(sim: SimHarness) -> None:
+    sim.create_market(T)
+    placed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order()).json()
+    path = f"/portfolio/events/orders/{placed['order_id']}/decrease"
+    assert sim.signed(sim.account, "POST", path, json={"reduce_by": 2}).status_code == 400
+    assert sim.signed(sim.account, "POST", path, json={"reduce_by": "2"}).status_code == 200
+
+
+def test_a_legacy_body_is_refused_and_unknown_fields_are_ignored(sim: SimHarness) -> None:
+    sim.create_market(T)
+    legacy = {
+        "ticker": T,
+        "side": "yes",
+        "action": "buy",
+        "count": 5,
+        "yes_price": 40,
+        "type": "limit",
+    }
+    response = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=legacy)
+    assert response.status_code == 400
+    # CreateOrderV2Request does not forbid other properties, and Kalshi's decoder ignores them
+    extra = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order(action="sell"))
+    assert extra.status_code == 201
+    mine = sim.signed(sim.account, "GET", f"/portfolio/orders/{extra.json()['order_id']}").json()
+    assert mine["order"]["book_side"] == "bid"
+
+
+def test_cancel_of_an_order_that_no_longer_rests_is_a_404(sim: SimHarness) -> None:
+    sim.create_market(T)
+    placed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order()).json()
+    path = f"/portfolio/events/orders/{placed['order_id']}"
+    assert sim.signed(sim.account, "DELETE", path).status_code == 200
+    again = sim.signed(sim.account, "DELETE", path)
+    assert (again.status_code, again.json()["code"]) == (404, "order_not_resting")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"min_close_ts": "1", "min_created_ts": "1"},
+        {"min_close_ts": "1", "status": "open"},
+        {"min_created_ts": "1", "status": "settled"},
+        {"min_updated_ts": "1", "status": "open"},
+        {"min_updated_ts": "1", "series_ticker": "KXAUDIT"},
+    ],
+)
+def test_markets_timestamp_filters_follow_the_spec_table(
+    sim: SimHarness, params: dict[str, str]
+) -> None:
+    sim.create_market(T)
+    assert sim.signed(sim.account, "GET", "/markets", params=params).status_code == 400
+
+
+def test_markets_timestamp_filters_that_combine_are_answered(sim: SimHarness) -> None:
+    sim.create_market(T)
+    for params in (
+        {"min_close_ts": "1", "status": "closed"},
+        {"min_updated_ts": "1", "series_ticker": "KXAUDIT", "mve_filter": "exclude"},
+        {"min_created_ts": "1", "max_created_ts": "9999999999"},
+    ):
+        assert sim.signed(sim.account, "GET", "/markets", params=params).status_code == 200
+
+
+def test_query_parameters_outside_the_spec_are_refused(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me = sim.account
+    assert (
+        sim.signed(me, "GET", "/markets/trades", params={"is_block_trade": "x"}).status_code == 400
+    )
+    assert (
+        sim.signed(me, "GET", "/portfolio/orders", params={"exchange_index": "-1"}).status_code
+        == 400
+    )
+
+
+# --- REST response shapes and limits -----------------------------------------------------------
+
+
+def test_rest_fills_carry_only_the_fields_fill_declares(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    sim.signed(me, "POST", "/portfolio/events/orders", json=order(client_order_id="mine-1"))
+    taker = order(side="ask", time_in_force="immediate_or_cancel")
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=taker).status_code == 201
+    (fill,) = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    assert "client_order_id" not in fill
+    assert (fill["outcome_side"], fill["book_side"], fill["exchange_index"]) == ("yes", "bid", 0)
+
+
+def test_the_basic_write_bucket_holds_one_second(sim: SimHarness) -> None:
+    limits = sim.signed(sim.account, "GET", "/account/limits").json()
+    assert limits["write"] == {"refill_rate": 100, "bucket_capacity": 100}
+    assert limits["read"] == {"refill_rate": 200, "bucket_capacity": 200}
+    sim.create_market(T)
+    eleven = {"orders": [order(price=f"0.{10 + i}") for i in range(11)]}
+    response = sim.signed(sim.account, "POST", "/portfolio/events/orders/batched", json=eleven)
+    assert response.status_code == 400
+
+
+# --- WebSocket against asyncapi.yaml -----------------------------------------------------------
+
+
+@cache
+def _asyncapi() -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(ASYNCAPI, encoding="utf-8") as handle:
+        data: dict[str, Any] = yaml.load(handle, Loader=loader)
+    return data
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resource = Resource.from_contents(_asyncapi(), default_specification=DRAFT7)
+    return Registry().with_resource("asyncapi.yaml", resource)
+
+
+def _resolve(schema: Any) -> Any:
+    while isinstance(schema, dict) and "$ref" in schema:
+        node: Any = _asyncapi()
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def ws_problems(message: dict[str, Any]) -> list[str]:
+    """Schema violations and undeclared `msg` fields of one server message."""
+    kind = message.get("type")
+    name = WS_MESSAGES.get(str(kind))
+    if kind == "ok":
+        name = "listSubscriptionsResponse" if isinstance(message.get("msg"), list) else "okResponse"
+    if name is None:
+        return [f"unknown message type {kind!r}"]
+    ref = {"$ref": f"asyncapi.yaml#/components/messages/{name}/payload"}
+    validator = Draft7Validator(ref, registry=_registry(), format_checker=FormatChecker())
+    problems = [f"{kind}: {error.message}" for error in validator.iter_errors(message)]
+    payload = _resolve(_asyncapi()["components"]["messages"][name]["payload"])
+    declared_top = set(payload.get("properties", {}))
+    problems += [f"{kind}: undeclared {key}" for key in message if key not in declared_top]
+    msg_schema = _resolve(payload.get("properties", {}).get("msg", {}))
+    if isinstance(message.get("msg"), dict) and "properties" in msg_schema:
+        declared = set(msg_schema["properties"])
+        problems += [f"{kind}.msg: undeclared {k}" for k in message["msg"] if k not in declared]
+    return problems
+
+
+def test_ws_messages_of_a_trading_session_conform_to_asyncapi(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    sim.signed(other, "POST", "/portfolio/events/orders", json=order(price="0.30"))
+    ws = Ws(me)
+    ws.subscribe(["orderbook_delta"], market_ticker=T)
+    seen: list[dict[str, Any]] = [ws.recv()]
+    channels = ["ticker", "trade", "fill", "user_orders", "market_positions"]
+    ws.subscribe(channels, market_ticker=T)
+    (lifecycle_sid,) = ws.subscribe(["market_lifecycle_v2"])
+    ws.send("list_subscriptions")
+    ws.send("unsubscribe", sids=[999])
+    sim.signed(me, "POST", "/portfolio/events/orders", json=order(client_order_id="c-1"))
+    taker = order(side="ask", count="2", time_in_force="immediate_or_cancel")
+    sim.signed(other, "POST", "/portfolio/events/orders", json=taker)
+    sim.settle(T, "yes")
+
+    def settled(message: dict[str, Any]) -> bool:
+        msg = message.get("msg")
+        return isinstance(msg, dict) and msg.get("event_type") == "settled"
+
+    while not seen or not settled(seen[-1]):
+        seen.append(ws.recv())
+    ws.close()
+    kinds = {m["type"] for m in seen}
+    assert {"orderbook_snapshot", "orderbook_delta", "trade", "fill", "user_order"} <= kinds
+    assert {"market_position", "market_lifecycle_v2", "ok", "error", "ticker"} <= kinds
+    problems = [p for m in seen for p in ws_problems(m)]
+    assert problems == []
+
+    lifecycle = [m["msg"] for m in seen if m.get("sid") == lifecycle_sid]
+    by_type = {m["event_type"]: m for m in lifecycle}
+    determined, settled = by_type["determined"], by_type["settled"]
+    assert determined["result"] == "yes"
+    assert determined["settlement_value"] == "1.0000"
+    assert isinstance(determined["determination_ts"], int)
+    assert "exchange_index" not in determined  # "ONLY exist[s] when the market is created"
+    assert set(settled) == {"event_type", "market_ticker", "settled_ts"}
+
+
+def test_ws_lifecycle_created_and_pause_messages_carry_their_keys(sim: SimHarness) -> None:
+    ws = Ws(sim.account)
+    ws.subscribe(["market_lifecycle_v2"])
+    sim.create_market(T)
+    sim.set_status(T, "paused")
+    sim.set_status(T, "open")
+    messages = [ws.recv() for _ in range(3)]
+    ws.close()
+    assert [p for m in messages for p in ws_problems(m)] == []
+    created, paused, resumed = (m["msg"] for m in messages)
+    assert created["event_type"] == "created"
+    assert created["exchange_index"] == 0
+    assert created["price_level_structure"] == "linear_cent"
+    assert {"open_ts", "close_ts", "price_ranges"} <= set(created)
+    assert (paused["event_type"], paused["is_deactivated"]) == ("deactivated", True)
+    assert (resumed["event_type"], resumed["is_deactivated"]) == ("activated", False)
