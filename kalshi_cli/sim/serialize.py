@@ -10,6 +10,7 @@ guide shows. One exchange shard (`exchange_index` 0) and subaccount 0 only.
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections import defaultdict
@@ -44,6 +45,11 @@ MARKET_STATUS: dict[MarketStatus, str] = {
 
 Json = dict[str, Any]
 Level = tuple[Decimal, Decimal]
+
+# A market's own times rarely change, and `GET /markets/{ticker}` formats six of them per call.
+_market_time = functools.lru_cache(maxsize=4096)(iso_utc)
+_ONE_DOLLAR = fmt_dollars(ONE)
+_ZERO_DOLLARS = fmt_dollars(ZERO)
 
 
 def market_id(ticker: str) -> str:
@@ -93,12 +99,12 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
         "title": m.title,
         "yes_sub_title": m.yes_sub_title,
         "no_sub_title": m.no_sub_title,
-        "created_time": iso_utc(m.created_time),
-        "updated_time": iso_utc(m.updated_time),
-        "open_time": iso_utc(m.open_time),
-        "close_time": iso_utc(m.close_time),
-        "expected_expiration_time": iso_utc(m.latest_expiration_time),
-        "latest_expiration_time": iso_utc(m.latest_expiration_time),
+        "created_time": _market_time(m.created_time),
+        "updated_time": _market_time(m.updated_time),
+        "open_time": _market_time(m.open_time),
+        "close_time": _market_time(m.close_time),
+        "expected_expiration_time": _market_time(m.latest_expiration_time),
+        "latest_expiration_time": _market_time(m.latest_expiration_time),
         "settlement_timer_seconds": 0,
         "status": MARKET_STATUS[m.status],
         **quote,
@@ -110,8 +116,8 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
         "volume_fp": fmt_count(m.volume),
         "volume_24h_fp": fmt_count(m.volume_24h),
         "open_interest_fp": fmt_count(m.open_interest),
-        "notional_value_dollars": fmt_dollars(ONE),
-        "liquidity_dollars": fmt_dollars(ZERO),
+        "notional_value_dollars": _ONE_DOLLAR,
+        "liquidity_dollars": _ZERO_DOLLARS,
         "result": m.result,
         "can_close_early": True,
         "expiration_value": m.result if settled else "",
