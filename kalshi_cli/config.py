@@ -277,6 +277,7 @@ NESTED_SECTIONS = {
     "trade": "what `kalshi trade` trades and where it logs (docs/cli.md)",
     "alerts": "webhook channels and routes (docs/alerts.md)",
     "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
+    "limits": "per-market position and per-order cost limits of `kalshi order` (docs/orders.md)",
 }
 
 

@@ -4,10 +4,8 @@ Each check is a function `(HealthTarget) -> CheckResult` registered with `@healt
 they run in registration order, one output line each, and a failure in one never stops the
 others. The command exits CHECK_FAILED when any check fails; warnings do not fail it.
 
-Adding a check is one decorated function here. The state file's `PRAGMA integrity_check` is
-the next one (the orders work, which brings the first writer of the state file): open it with
-`Store.open_readonly(target.settings.state)` so a check never creates it, and report
-`integrity_check()`'s answer.
+Adding a check is one decorated function here. The state file's `PRAGMA integrity_check` runs
+on a read-only connection, so a check never creates the file (no file: skipped).
 
 `HealthTarget` builds the client once. If the configured key itself is broken, the network
 checks still run with an anonymous client, and the credentials check reports the key's error.
@@ -217,6 +215,25 @@ def check_key_file(target: HealthTarget) -> CheckResult:
     return CheckResult("key file", Status.OK, f"{path} (mode {mode:o})")
 
 
+@health_check("state integrity")
+def check_state_integrity(target: HealthTarget) -> CheckResult:
+    from kalshi_cli.store import Store
+
+    store = Store.open_readonly(target.settings.state)
+    if store is None:
+        return CheckResult("state integrity", Status.SKIP, "no state file yet")
+    with store:
+        answer = store.integrity_check()
+    if answer == "ok":
+        return CheckResult("state integrity", Status.OK, "PRAGMA integrity_check: ok")
+    problems = answer.splitlines()
+    return CheckResult(
+        "state integrity",
+        Status.FAIL,
+        f"PRAGMA integrity_check found {len(problems)} problem(s): {problems[0]}",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -232,8 +249,9 @@ def health_check_command(
 ) -> None:
     """Check everything needed to trade.
 
-    Exchange status, credentials, clock skew, rate-limit tier, state location and key file
-    permissions, one line per check; exits 12 if any check fails (warnings do not).
+    Exchange status, credentials, clock skew, rate-limit tier, state location, key file
+    permissions and the state file's integrity, one line per check; exits 12 if any check
+    fails (warnings do not).
 
     Example: kalshi health-check --env demo
     """

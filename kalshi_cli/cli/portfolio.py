@@ -1,4 +1,7 @@
-"""Portfolio commands: `balance`, `positions`, `fills`, `settlements` (the exchange's view).
+"""Portfolio commands: `balance`, `positions`, `fills`, `settlements`.
+
+`balance`, `fills` and `settlements` show the exchange's view; `positions` combines it with the
+state file's costs and the order book's marks (`kalshi_cli.positions`).
 
 All need credentials; without them they stop with a one-line credentials error before any
 request. Money is shown and emitted in dollars (balances with 2 decimals, prices with 4), counts
@@ -18,7 +21,8 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Balance, Fill, Position, Settlement
+    from kalshi_cli.models import Balance, Fill, Settlement
+    from kalshi_cli.positions import PositionRow as MarkedPosition
 
 
 def register(app: typer.Typer) -> None:
@@ -81,57 +85,72 @@ def positions_command(
     fmt: FormatOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """List open positions as the exchange reports them.
+    """List open positions, marked to market.
 
-    A positive position holds YES contracts, a negative one NO contracts.
+    Per market: the side held, contracts, average entry and cost (from the state file's fills,
+    average cost), the mark (the best bid the contracts could be sold into, and the mid),
+    unrealized and realized P&L, fees, and exposure (position plus resting orders) against
+    limits.max_position_per_market. Where the state file and the exchange disagree the row is
+    flagged; `kalshi reconcile` brings in what is missing.
 
     Example: kalshi positions --format csv > positions.csv
     """
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.orders import load_limits
+    from kalshi_cli.positions import mark_to_market
+    from kalshi_cli.store import Store
 
     app = current()
-    app.settings(env.value if env else None)
+    settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    positions = app.client(auth=True).get_positions(ticker=ticker, event_ticker=event)
-    rows = [
-        {
-            "ticker": p.ticker,
-            "side": p.side.value if p.side else "",
-            "position": fmt_count(p.position),
-            "exposure": fmt_dollars(p.exposure),
-            "realized_pnl": fmt_dollars(p.realized_pnl),
-            "fees_paid": fmt_dollars(p.fees_paid),
-        }
-        for p in positions
-    ]
-    out.table(
-        POSITION_COLUMNS,
-        rows,
-        document={"positions": [position_json(p) for p in positions], "count": len(positions)},
-    )
+    client = app.client(auth=True)
+    limit = load_limits(settings.config_path).max_position_per_market
+    store = Store.open_readonly(settings.state)
+    try:
+        view = mark_to_market(client, store, ticker=ticker, event_ticker=event, limit=limit)
+    finally:
+        if store is not None:
+            store.close()
+    out.table(POSITION_COLUMNS, [position_row(r) for r in view.rows], document=view.to_json())
+    for d in view.differences:
+        out.warn(
+            f"{d.ticker}: {d.what} is {d.ours} in the state file but {d.exchange} on the "
+            "exchange; `kalshi reconcile` brings in missing fills"
+        )
 
 
 POSITION_COLUMNS = (
     Column("ticker", "ticker"),
     Column("side", "side"),
-    Column("position", "position", numeric=True),
-    Column("exposure", "exposure", numeric=True),
-    Column("realized_pnl", "realized P&L", numeric=True),
-    Column("fees_paid", "fees", numeric=True),
+    Column("contracts", "contracts", numeric=True),
+    Column("average_entry", "avg entry", numeric=True),
+    Column("cost", "cost", numeric=True),
+    Column("mark", "bid / mid", numeric=True),
+    Column("unrealized", "unrealized", numeric=True),
+    Column("realized", "realized", numeric=True),
+    Column("fees", "fees", numeric=True),
+    Column("exposure", "exposure / limit", numeric=True),
 )
 
 
-def position_json(p: Position) -> dict[str, Any]:
+def position_row(row: MarkedPosition) -> dict[str, str]:
     from kalshi_cli.models import fmt_count, fmt_dollars
 
+    def opt(value: Decimal | None) -> str:
+        return "-" if value is None else fmt_dollars(value)
+
+    limit = "-" if row.limit is None else fmt_count(row.limit)
+    flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
     return {
-        "ticker": p.ticker,
-        "side": p.side.value if p.side else None,
-        "position": fmt_count(p.position),
-        "market_exposure": fmt_dollars(p.exposure),
-        "realized_pnl": fmt_dollars(p.realized_pnl),
-        "fees_paid": fmt_dollars(p.fees_paid),
-        "total_traded": fmt_dollars(p.total_traded),
+        "ticker": row.ticker,
+        "side": row.side.value if row.side else "",
+        "contracts": fmt_count(row.contracts),
+        "average_entry": opt(row.average_entry),
+        "cost": _money(row.cost),
+        "mark": f"{opt(row.mark_bid)} / {opt(row.mark_mid)}",
+        "unrealized": "-" if row.unrealized is None else _money(row.unrealized),
+        "realized": _money(row.realized),
+        "fees": _money(row.fees),
+        "exposure": f"{fmt_count(row.exposure)} / {limit}{flags}",
     }
 
 

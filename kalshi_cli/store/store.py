@@ -488,6 +488,24 @@ class Store:
         cursor.arraysize = 1000
         return _fill_records(cursor)
 
+    def iter_fill_rows(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[tuple[str, str, str, str, str, float, str | None]]:
+        """(ticker, book_side, yes_price, count, fee, ts, strategy) in time order, money and
+        counts as their canonical TEXT: the lean stream `kalshi pnl` parses itself, because
+        building a FillRecord per row costs more than the P&L arithmetic over a million fills."""
+        where, params = _time_range("ts", since, until)
+        try:
+            cursor = self._conn.execute(
+                "SELECT ticker, book_side, yes_price, count, fee, ts, strategy "  # noqa: S608
+                f"FROM fills{where} ORDER BY ts, rowid",
+                params,
+            )
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        cursor.arraysize = 1000
+        return cursor
+
     def count_fills(self) -> int:
         return int(self._rows("SELECT count(*) FROM fills")[0][0])
 

@@ -21,6 +21,7 @@ from kalshi_cli.models import (
     ExchangeStatus,
     Fill,
     Market,
+    Order,
     Orderbook,
     Position,
     Settlement,
@@ -63,6 +64,7 @@ class FakeClient:
     positions: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
     exchange: dict[str, Any] = field(
         default_factory=lambda: {"exchange_active": True, "trading_active": True}
     )
@@ -133,6 +135,10 @@ class FakeClient:
     ) -> list[Position]:
         self._call("get_positions", ticker=ticker, event_ticker=event_ticker)
         return [Position.from_api(p) for p in self.positions]
+
+    def iter_orders(self, **kwargs: Any) -> Iterator[Order]:
+        self._call("iter_orders", **kwargs)
+        return iter([Order.from_api(o) for o in self.orders])
 
     def iter_fills(self, **kwargs: Any) -> Iterator[Fill]:
         self._call("iter_fills", **kwargs)

@@ -51,8 +51,14 @@ def test_all_green(tmp_path: Path) -> None:
         "rate-limit tier",
         "state location",
         "key file",
+        "state integrity",
     ]
-    assert {c["status"] for c in found.values()} == {"ok"}
+    assert {c["status"] for name, c in found.items() if name != "state integrity"} == {"ok"}
+    assert found["state integrity"] == {
+        "name": "state integrity",
+        "status": "skip",
+        "detail": "no state file yet",
+    }
     assert "(created on first use)" in found["state location"]["detail"]
     assert not (tmp_path / "state").exists()  # the check never creates the state file
     assert found["key file"]["detail"].endswith("(mode 600)")
@@ -62,7 +68,7 @@ def test_all_green(tmp_path: Path) -> None:
 def test_plain_output_is_one_line_per_check(tmp_path: Path) -> None:
     result = run(["health-check"], client=FakeClient(has_key=False), home=tmp_path, environ={})
     lines = result.stdout.splitlines()
-    assert len(lines) == 1 + 6
+    assert len(lines) == 1 + 7
     assert lines[2].split()[:2] == ["fail", "credentials"]
 
 

@@ -56,25 +56,31 @@ def test_balance(tmp_path: Path) -> None:
 
 
 def test_positions(tmp_path: Path) -> None:
+    """With no state file, the exchange's position is shown, and the fills the state file lacks
+    are flagged as differences (the marks come from `kalshi_cli.positions`, tested against the
+    simulator in tests/orders)."""
     client = FakeClient(positions=[POSITION])
     result = run(["positions", "--ticker", "KXA-1", "--json"], client=client, home=tmp_path)
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document == {
-        "positions": [
-            {
-                "ticker": "KXA-1",
-                "side": "no",
-                "position": "-3.00",
-                "market_exposure": "1.6500",
-                "realized_pnl": "0.2500",
-                "fees_paid": "0.0400",
-                "total_traded": "2.1000",
-            }
-        ],
-        "count": 1,
+    (row,) = document["positions"]
+    assert (row["ticker"], row["side"], row["position"], row["cost"]) == (
+        "KXA-1",
+        "no",
+        "-3.00",
+        "1.650000",
+    )
+    assert row["exchange"] == {
+        "position": "-3.00",
+        "market_exposure": "1.6500",
+        "realized_pnl": "0.2500",
+        "fees_paid": "0.0400",
+        "total_traded": "2.1000",
     }
-    assert client.calls == [("get_positions", {"ticker": "KXA-1", "event_ticker": None})]
+    assert [d["what"] for d in row["differences"]] == ["position", "realized_gross", "fees"]
+    assert "`kalshi reconcile`" in result.stderr
+    assert [name for name, _ in client.calls] == ["get_positions", "iter_orders", "get_orderbook"]
+    assert client.calls[0] == ("get_positions", {"ticker": "KXA-1", "event_ticker": None})
 
 
 def test_fills_since_and_limit(tmp_path: Path) -> None:

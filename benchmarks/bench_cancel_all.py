@@ -1,0 +1,148 @@
+"""The kill switch on 1,000 resting orders across 20 markets of one event, on the simulator.
+
+Two figures, each the median of `--runs` runs:
+
+- unfiltered (`kalshi cancel-all`): one listing, the exchange's cancel-all, one listing that
+  proves none is left. Target: under 1 second.
+- `--event` (batched cancels): the orders are listed and cancelled 20 at a time, then listed
+  again. Every cancelled order costs 2 write tokens, so at the configured tier the write budget
+  sets a floor: (2 x 1,000 - the exchange's write bucket) / its refill rate. Target: at most
+  1.2x that floor.
+
+The orders are placed on a prime-tier simulator (placing is not what is measured), which is then
+restarted on the same data directory at the tier being measured, with a client of that tier:
+what `kalshi cancel-all` does, without the process start (see bench_order_place.py for that).
+
+    python benchmarks/bench_cancel_all.py                 # basic tier, 3 runs each
+    python benchmarks/bench_cancel_all.py --tier advanced --runs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
+from kalshi_cli.client.signing import load_private_key, signed_headers
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.killswitch import KillSwitch
+from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.store import Store
+
+ORDERS, MARKETS, EVENT = 1000, 20, "KXBENCH-EV"
+CANCEL_TOKENS = 2  # per cancelled order (the simulator's and Kalshi's cost)
+# the simulator's (and Kalshi's) write bucket holds two seconds of the tier's budget
+WRITE_BUCKET_SECONDS = 2
+UNFILTERED_TARGET_S = 1.0
+EVENT_TARGET_RATIO = 1.2
+
+
+def seed(data_dir: Path) -> None:
+    """1,000 resting orders on a prime-tier simulator, placed with batched creates."""
+    sim = start_simulator(data_dir, scenario="empty", tier="prime")
+    try:
+        http = httpx.Client(timeout=30)
+        for m in range(MARKETS):
+            ticker = f"{EVENT}-M{m:02d}"
+            body = {
+                "ticker": ticker,
+                "event_ticker": EVENT,
+                "series_ticker": "KXBENCH",
+                "title": ticker,
+            }
+            response = http.post(sim.admin_url + "/markets", json=body)
+            if response.status_code not in (201, 409):
+                response.raise_for_status()
+        account = sim.account
+        key, _ = load_private_key(path=account.private_key_path)
+        limiter = RateLimiter(tier_limits("prime"), SystemClock())
+        items = [
+            {
+                "ticker": f"{EVENT}-M{i % MARKETS:02d}",
+                "client_order_id": f"bench-{time.time_ns()}-{i}",
+                "side": "bid",
+                "count": "1.00",
+                "price": f"0.{10 + i % 30:02d}",
+                "time_in_force": "good_till_canceled",
+                "self_trade_prevention_type": "taker_at_cross",
+            }
+            for i in range(ORDERS)
+        ]
+        path = "/portfolio/events/orders/batched"
+        for start in range(0, ORDERS, 20):
+            limiter.acquire("POST", path, items=20)
+            request = http.build_request(
+                "POST", account.api_base + path, json={"orders": items[start : start + 20]}
+            )
+            request.headers.update(
+                signed_headers(
+                    key, account.key_id, "POST", request.url.path, int(time.time() * 1000)
+                )
+            )
+            http.send(request).raise_for_status()
+        http.close()
+    finally:
+        sim.stop()
+
+
+def kill(data_dir: Path, tier: str, *, event: str | None) -> tuple[float, int, bool]:
+    sim = start_simulator(data_dir, scenario="empty", tier=tier)
+    try:
+        account: AccountInfo = sim.account
+        key, _ = load_private_key(path=account.private_key_path)
+        with (
+            KalshiClient(
+                api_base=account.api_base, key_id=account.key_id, private_key=key, tier=tier
+            ) as client,
+            Store.open(data_dir.parent / "state.db") as store,
+        ):
+            started = time.perf_counter()
+            report = KillSwitch(client, store, SystemClock()).run(event_ticker=event)
+            elapsed = time.perf_counter() - started
+        return elapsed, len(report.cancelled), report.proven
+    finally:
+        sim.stop()
+
+
+def floor_seconds(tier: str) -> float:
+    write = tier_limits(tier).write
+    tokens = ORDERS * CANCEL_TOKENS
+    return max(0.0, tokens - write.refill_rate * WRITE_BUCKET_SECONDS) / write.refill_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tier", default="basic")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    for label, event in (("unfiltered", None), (f"--event {EVENT}", EVENT)):
+        samples = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                data_dir = Path(tmp) / "sim"
+                seed(data_dir)
+                elapsed, cancelled, proven = kill(data_dir, args.tier, event=event)
+                if cancelled != ORDERS or not proven:
+                    sys.exit(f"{label}: cancelled {cancelled}, proven {proven}")
+                samples.append(elapsed)
+        median = statistics.median(samples)
+        if event is None:
+            verdict = f"target < {UNFILTERED_TARGET_S:.1f} s"
+        else:
+            floor = floor_seconds(args.tier)
+            verdict = (
+                f"floor {floor:.2f} s at tier {args.tier}, {median / floor:.2f}x of it "
+                f"(target <= {EVENT_TARGET_RATIO}x)"
+            )
+        print(f"cancel-all {label:<22} {ORDERS} orders  median {median:6.2f} s  {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""One `kalshi order place` end to end, cold process, against the simulator over loopback.
+
+Each sample is a fresh `kalshi` process (imports, config, key loading, state file open, the
+market read for validation, the intent write, the signed POST, the answer's write), next to
+`kalshi --help` (the floor of any cold `kalshi` process) and the same placement in a warm
+process through `OrderService` (what is left once the process exists). Samples alternate so
+machine noise hits all three alike; the medians are reported.
+
+    python benchmarks/bench_order_place.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.models import Action, Side
+from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.store import Store
+
+TICKER = "KXBENCH-PLACE-M00"
+
+
+def kalshi_executable() -> list[str]:
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "kalshi_cli"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = start_simulator(Path(tmp) / "sim", scenario="empty", tier="prime")
+        try:
+            httpx.post(
+                sim.admin_url + "/markets",
+                json={
+                    "ticker": TICKER,
+                    "event_ticker": "KXBENCH-PLACE",
+                    "series_ticker": "KXBENCH",
+                    "title": TICKER,
+                },
+            ).raise_for_status()
+            account = sim.account
+            env = {
+                **os.environ,
+                "KALSHI_HOME": str(Path(tmp) / "home"),
+                "KALSHI_API_BASE": account.api_base,
+                "KALSHI_API_KEY_ID": account.key_id,
+                "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+                "KALSHI_TIER": "prime",
+            }
+            kalshi = kalshi_executable()
+            place = [TICKER, "--side", "yes", "--action", "buy", "--count", "1", "--price"]
+            key, _ = load_private_key(path=account.private_key_path)
+            client = KalshiClient(
+                api_base=account.api_base, key_id=account.key_id, private_key=key, tier="prime"
+            )
+            store = Store.open(Path(tmp) / "warm.db")
+            service = OrderService(client, store)
+            cold, floor, warm = [], [], []
+            for i in range(args.runs):
+                price = f"0.{10 + i % 40:02d}"
+                started = time.perf_counter()
+                subprocess.run([*kalshi, "--help"], env=env, capture_output=True, check=True)
+                floor.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                subprocess.run(
+                    [*kalshi, "order", "place", *place, price],
+                    env=env,
+                    capture_output=True,
+                    check=True,
+                )
+                cold.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                request = OrderRequest(TICKER, Side.YES, Action.BUY, Decimal(1), Decimal(price))
+                service.place(service.prepare(request))
+                warm.append(time.perf_counter() - started)
+            client.close()
+            store.close()
+        finally:
+            sim.stop()
+    c, f, w = (statistics.median(x) * 1000 for x in (cold, floor, warm))
+    print(f"kalshi order place (cold process)  median {c:7.1f} ms  n={args.runs}")
+    print(f"kalshi --help (cold process)       median {f:7.1f} ms  ({c / f:.1f}x of it)")
+    print(f"OrderService.place (warm)          median {w:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

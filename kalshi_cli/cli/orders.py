@@ -1,0 +1,569 @@
+"""`kalshi order place|cancel|amend|decrease|list|show|cancel-all`: orders in the trader's terms.
+
+The trader says `--side no --action buy --price 0.40`; the exchange's V2 book hears `ask` at a
+YES price of 0.60. Both are shown. Every command is parse -> one `OrderService` call -> render;
+the never-twice, never-lost sequence lives in `kalshi_cli.orders`.
+
+Bad input is refused in two places, each with its own exit code, and nothing is sent either way:
+a value that cannot be right for any market (not a number, a count that is not positive, a price
+outside (0, 1), an expiry in the past) is a usage error (exit 2); one that is wrong for this
+market or this account (off the tick grid, market closed, over a limit, trading halted) is
+refused after reading the market (exit 9, or 13 when trading is halted).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalshi_cli.cli._context import AppContext, current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._output import Column
+from kalshi_cli.cli.trading import cancel_all_command
+from kalshi_cli.models import Action, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from kalshi_cli.models import Order
+    from kalshi_cli.orders import OrderLimits, OrderService, PlaceOutcome, PreparedOrder
+    from kalshi_cli.store import IntentRecord, Store
+
+order_app = typer.Typer(
+    name="order",
+    help="Place, change, list and cancel orders.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(order_app)
+
+
+class Tif(StrEnum):
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class ListStatus(StrEnum):
+    RESTING = "resting"
+    EXECUTED = "executed"
+    CANCELED = "canceled"
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_DURATION = re.compile(r"^\+?(\d+)\s*([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
+    """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not a number", param_hint=flag) from None
+    if not value.is_finite() or "e" in text.lower():
+        raise typer.BadParameter(f"{text!r} is not a plain decimal number", param_hint=flag)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise typer.BadParameter(f"must be positive, got {text}", param_hint=flag)
+    return value
+
+
+def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -> Decimal:
+    value = parse_amount(text, flag, allow_zero=allow_zero)
+    if value != value.quantize(Decimal("0.01")):
+        raise typer.BadParameter(f"{text} has more than 2 decimals", param_hint=flag)
+    return value
+
+
+def parse_price(text: str, flag: str = "--price") -> Decimal:
+    value = parse_amount(text, flag)
+    if not value < 1:
+        raise typer.BadParameter(
+            f"{text} is not a price in dollars between 0 and 1 (e.g. 0.55)", param_hint=flag
+        )
+    if value != value.quantize(Decimal("0.0001")):
+        raise typer.BadParameter(f"{text} has more than 4 decimals", param_hint=flag)
+    return value
+
+
+def parse_expires(text: str, now: float) -> int:
+    """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
+    raw = text.strip()
+    match = _DURATION.match(raw)
+    if match:
+        moment = now + int(match.group(1)) * _UNITS[match.group(2)]
+    elif raw.isdigit():
+        moment = int(raw)
+    else:
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise typer.BadParameter(
+                f"{text!r} is not a time: use 30m, 2h, 1d, unix seconds or ISO 8601",
+                param_hint="--expires",
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        moment = parsed.timestamp()
+    if moment <= now:
+        raise typer.BadParameter(f"{text} is not in the future", param_hint="--expires")
+    return int(moment)
+
+
+def parse_client_order_id(text: str) -> str:
+    if not _CLIENT_ORDER_ID.match(text):
+        raise typer.BadParameter(
+            "use 1-64 letters, digits, '-', '_', '.' or ':'", param_hint="--client-order-id"
+        )
+    return text
+
+
+# ------------------------------------------------------------------------------------ wiring
+
+
+def open_store(app: AppContext) -> Store:
+    """The state file of this environment, created on first use."""
+    from kalshi_cli.store import Store
+
+    return Store.open(app.settings().state)
+
+
+def order_limits(app: AppContext) -> OrderLimits:
+    from kalshi_cli.orders import load_limits
+
+    return load_limits(app.settings().config_path)
+
+
+def order_service(app: AppContext, store: Store) -> OrderService:
+    from kalshi_cli.orders import OrderService
+
+    return OrderService(app.client(auth=True), store, limits=order_limits(app))
+
+
+def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:
+    """On prod, a person confirms `place`, `amend` and `cancel-all`, unless `--yes`."""
+    if app.settings().env != "prod" or yes:
+        return
+    if not typer.confirm(f"{what} on PROD (real money). Proceed?", default=False, err=True):
+        raise typer.Abort
+
+
+# ------------------------------------------------------------------------------------ place
+
+TickerArg = Annotated[str, typer.Argument(help="Market ticker.", show_default=False)]
+OrderIdArg = Annotated[str, typer.Argument(help="Order id (from `kalshi order list`).")]
+
+
+@order_app.command("place")
+def place_command(
+    ticker: TickerArg,
+    *,
+    side: Annotated[
+        Side, typer.Option("--side", help="The side bought or sold: yes or no.", show_default=False)
+    ],
+    action: Annotated[Action, typer.Option("--action", help="buy or sell.", show_default=False)],
+    count: Annotated[
+        str, typer.Option("--count", help="Contracts (up to 2 decimals).", show_default=False)
+    ],
+    price: Annotated[
+        str,
+        typer.Option(
+            "--price", help="Limit price of the side traded, in dollars (0.55).", show_default=False
+        ),
+    ],
+    post_only: Annotated[
+        bool, typer.Option("--post-only", help="Rest on the book or be refused; never take.")
+    ] = False,
+    tif: Annotated[
+        Tif, typer.Option("--tif", help="Time in force: gtc, ioc or fok.", case_sensitive=False)
+    ] = Tif.GTC,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help="GTC orders only: cancel at this time (30m, 2h, 1d, unix seconds, ISO 8601).",
+            show_default=False,
+        ),
+    ] = None,
+    client_order_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-order-id",
+            help="Your own id for the order (default: a new UUID).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Validate and print the exact request; send nothing."),
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Place a limit order, validated before anything is sent.
+
+    The price is that of the side traded: `--side no --action buy --price 0.40` is an ask at a
+    YES price of 0.60 on the exchange's single book. The intent is written to the state file
+    before the request leaves; an answer lost on the way exits 10 (`kalshi reconcile`).
+
+    Example: kalshi order place KXBTCD-25DEC31-T100000 --side yes --action buy --count 10
+    --price 0.55
+    """
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.orders import OrderRequest
+
+    parsed_count = parse_count(count)
+    parsed_price = parse_price(price)
+    expiration = None if expires is None else parse_expires(expires, SystemClock().wall())
+    coid = None if client_order_id is None else parse_client_order_id(client_order_id)
+    if expiration is not None and tif is not Tif.GTC:
+        raise typer.BadParameter("works only with --tif gtc", param_hint="--expires")
+    if post_only and tif is not Tif.GTC:
+        raise typer.BadParameter(
+            "post-only orders rest on the book: use --tif gtc", param_hint="--post-only"
+        )
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    request = OrderRequest(
+        ticker=ticker,
+        side=side,
+        action=action,
+        count=parsed_count,
+        price=parsed_price,
+        time_in_force=TimeInForce.from_short(tif.value),
+        post_only=post_only,
+        expiration_time=expiration,
+        client_order_id=coid,
+        strategy="manual",
+    )
+    with open_store(app) as store:
+        service = order_service(app, store)
+        prepared = service.prepare(request)
+        if dry_run:
+            render_dry_run(app, prepared, as_json=as_json, fmt=fmt)
+            return
+        confirm_on_prod(
+            app,
+            f"{side.value} {action.value} {parsed_count} {ticker} @ {parsed_price}",
+            yes=yes,
+        )
+        outcome = service.place(prepared)
+    document = {"order": {**prepared.describe(), **outcome_json(outcome)}}
+    out.record(place_fields(prepared, outcome), document=document)
+    if outcome.note:
+        out.note(outcome.note)
+
+
+def outcome_json(outcome: PlaceOutcome) -> dict[str, Any]:
+    from kalshi_cli.models import fmt_count, fmt_dollars
+
+    return {
+        "order_id": outcome.order_id,
+        "status": outcome.status,
+        "fill_count": fmt_count(outcome.fill_count),
+        "remaining_count": fmt_count(outcome.remaining_count),
+        "average_fill_price": (
+            None if outcome.average_fill_price is None else fmt_dollars(outcome.average_fill_price)
+        ),
+        "note": outcome.note,
+    }
+
+
+def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:
+    req = prepared.request
+    return [
+        ("status", outcome.status),
+        ("order id", outcome.order_id or "-"),
+        ("client order id", outcome.client_order_id),
+        ("order", f"{req.action.value} {req.count} {req.side.value} @ {req.price}"),
+        ("on the book", f"{prepared.create.book_side.value} @ {prepared.create.price} (YES)"),
+        ("filled", str(outcome.fill_count)),
+        ("remaining", str(outcome.remaining_count)),
+    ]
+
+
+def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, fmt: Any) -> None:
+    """The exact request `place` would send; the signature and most of the key id masked."""
+    import json
+
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.config import MASK, mask
+
+    client = app.client(auth=True)
+    connection = app.connection(auth=True)
+    url = f"{client.api_base}/portfolio/events/orders"
+    body = prepared.create.to_api()
+    headers = {
+        "Content-Type": "application/json",
+        "KALSHI-ACCESS-KEY": mask(connection.key_id or "", partial=True),
+        "KALSHI-ACCESS-TIMESTAMP": str(int(SystemClock().wall() * 1000)),
+        "KALSHI-ACCESS-SIGNATURE": MASK,
+    }
+    document = {
+        "dry_run": True,
+        "order": prepared.describe(),
+        "request": {"method": "POST", "url": url, "headers": headers, "body": body},
+    }
+    out = app.output(as_json=as_json, fmt=fmt)
+    if as_json:
+        out.json(document)
+        return
+    out.line(f"dry run: nothing sent. {describe_line(prepared)}")
+    out.line(f"POST {url}")
+    for name, value in headers.items():
+        out.line(f"{name}: {value}")
+    out.line("")
+    out.line(json.dumps(body, indent=2))
+
+
+def describe_line(prepared: PreparedOrder) -> str:
+    req, create = prepared.request, prepared.create
+    return (
+        f"{req.action.value} {req.count} {req.side.value} {req.ticker} @ {req.price} "
+        f"= {create.book_side.value} @ {create.price} YES; max cost ${prepared.cost}"
+    )
+
+
+# ------------------------------------------------------------------------------------ change
+
+
+@order_app.command("cancel")
+def cancel_command(
+    order_id: OrderIdArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+) -> None:
+    """Cancel one resting order.
+
+    Example: kalshi order cancel 5c3e0b9e-...
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    with open_store(app) as store:
+        reduced = order_service(app, store).cancel(order_id)
+    out.record(
+        [("order id", order_id), ("status", "canceled"), ("contracts cancelled", str(reduced))],
+        document={"order_id": order_id, "status": "canceled", "reduced_by": str(reduced)},
+    )
+
+
+@order_app.command("amend")
+def amend_command(
+    order_id: OrderIdArg,
+    *,
+    price: Annotated[
+        str | None,
+        typer.Option("--price", help="New price of the side traded.", show_default=False),
+    ] = None,
+    count: Annotated[
+        str | None,
+        typer.Option(
+            "--count", help="New total count (filled so far plus what rests).", show_default=False
+        ),
+    ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Change a resting order's price and/or total count.
+
+    Example: kalshi order amend 5c3e0b9e-... --price 0.57
+    """
+    if price is None and count is None:
+        raise typer.BadParameter("give --price, --count or both", param_hint="--price/--count")
+    new_price = None if price is None else parse_price(price)
+    new_count = None if count is None else parse_count(count)
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    confirm_on_prod(app, f"amend order {order_id}", yes=yes)
+    with open_store(app) as store:
+        order = order_service(app, store).amend(order_id, price=new_price, count=new_count)
+        render_order(out, order, store.intent_by_order_id(order.order_id))
+
+
+@order_app.command("decrease")
+def decrease_command(
+    order_id: OrderIdArg,
+    *,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Contracts to take off.", show_default=False)
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Contracts left resting.", show_default=False)
+    ] = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Shrink a resting order --by N contracts or --to N contracts.
+
+    Example: kalshi order decrease 5c3e0b9e-... --by 5
+    """
+    if (by is None) == (to is None):
+        raise typer.BadParameter("give exactly one of --by and --to", param_hint="--by/--to")
+    amount_by = None if by is None else parse_count(by, "--by")
+    amount_to = None if to is None else parse_count(to, "--to", allow_zero=True)
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    with open_store(app) as store:
+        order = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
+        render_order(out, order, store.intent_by_order_id(order.order_id))
+
+
+# ------------------------------------------------------------------------------------ read
+
+
+ORDER_COLUMNS = (
+    Column("order_id", "order id"),
+    Column("ticker", "ticker"),
+    Column("trade", "order"),
+    Column("book", "book (YES)"),
+    Column("filled", "filled", numeric=True),
+    Column("remaining", "remaining", numeric=True),
+    Column("status", "status"),
+    Column("created", "created"),
+)
+
+
+def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
+    """An exchange order in both vocabularies; the trader's side comes from the state file
+    when the order was placed here, else YES."""
+    from kalshi_cli.models import fmt_count, fmt_dollars, from_book
+
+    side = intent.side if intent is not None else Side.YES
+    action, price = from_book(order.book_side, order.yes_price, side)
+    return {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id or None,
+        "ticker": order.ticker,
+        "side": side.value,
+        "action": action.value,
+        "price": fmt_dollars(price),
+        "book_side": order.book_side.value,
+        "yes_price": fmt_dollars(order.yes_price),
+        "count": fmt_count(order.fill_count + order.remaining_count),
+        "fill_count": fmt_count(order.fill_count),
+        "remaining_count": fmt_count(order.remaining_count),
+        "status": order.status,
+        "fees": fmt_dollars(order.fees),
+        "created_time": order.created_time or None,
+        "strategy": intent.strategy if intent is not None else None,
+        "local_status": intent.status if intent is not None else None,
+    }
+
+
+def order_row(doc: dict[str, Any]) -> dict[str, str]:
+    return {
+        "order_id": doc["order_id"],
+        "ticker": doc["ticker"],
+        "trade": f"{doc['action']} {doc['side']} @ {doc['price']}",
+        "book": f"{doc['book_side']} @ {doc['yes_price']}",
+        "filled": doc["fill_count"],
+        "remaining": doc["remaining_count"],
+        "status": doc["status"],
+        "created": doc["created_time"] or "",
+    }
+
+
+def render_order(out: Any, order: Order, intent: IntentRecord | None) -> None:
+    doc = order_json(order, intent)
+    row = order_row(doc)
+    fields = [(c.header, row[c.key]) for c in ORDER_COLUMNS]
+    fields.insert(1, ("client order id", doc["client_order_id"] or "-"))
+    if intent is not None and intent.error:
+        fields.append(("note", intent.error))
+    out.record(fields, document={"order": doc})
+
+
+@order_app.command("list")
+def list_command(
+    *,
+    status: Annotated[
+        ListStatus | None,
+        typer.Option("--status", help="resting, executed or canceled.", show_default=False),
+    ] = None,
+    ticker: Annotated[
+        str | None, typer.Option("--ticker", help="Only this market.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """List your orders as the exchange has them, in the trader's terms and the book's.
+
+    Example: kalshi order list --status resting --ticker KXBTCD-25DEC31-T100000
+    """
+    from kalshi_cli.store import Store
+
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    orders = list(
+        app.client(auth=True).iter_orders(
+            ticker=ticker, status=status.value if status else None, limit=limit
+        )
+    )
+    store = Store.open_readonly(settings.state)
+    try:
+        docs = [
+            order_json(o, store.intent_by_order_id(o.order_id) if store else None) for o in orders
+        ]
+    finally:
+        if store is not None:
+            store.close()
+    out.table(
+        ORDER_COLUMNS, [order_row(d) for d in docs], document={"orders": docs, "count": len(docs)}
+    )
+
+
+@order_app.command("show")
+def show_command(
+    order_id: OrderIdArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+) -> None:
+    """Show one order: the exchange's state and, when placed here, the state file's history.
+
+    Example: kalshi order show 5c3e0b9e-... --json
+    """
+    from kalshi_cli.store import Store
+
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    order = app.client(auth=True).get_order(order_id)
+    store = Store.open_readonly(settings.state)
+    try:
+        intent = store.intent_by_order_id(order_id) if store else None
+        history = store.order_history(intent.client_order_id) if store and intent else []
+    finally:
+        if store is not None:
+            store.close()
+    if as_json:
+        doc = order_json(order, intent)
+        doc["history"] = [
+            {"status": h.status, "filled": str(h.filled), "note": h.note, "at": h.at}
+            for h in history
+        ]
+        out.json({"order": doc})
+        return
+    render_order(out, order, intent)
+
+
+# ------------------------------------------------------------------------------------ alias
+
+order_app.command("cancel-all", help="The kill switch (the same as `kalshi cancel-all`).")(
+    cancel_all_command
+)

@@ -1,0 +1,107 @@
+"""`kalshi state path` and `kalshi state migrate [--list]`: where the state file is, and its
+schema. `path` and `migrate --list` only read (they never create the file); `migrate` applies
+the pending migrations, each with its record in one transaction (the store does this on open).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
+from kalshi_cli.cli._output import Column
+
+state_app = typer.Typer(
+    name="state",
+    help="Where the state file is, and its migrations.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(state_app)
+
+
+@state_app.command("path")
+def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+    """Print the state file of this environment (each environment has its own).
+
+    Example: kalshi state path --env demo
+    """
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    if as_json:
+        out.json(
+            {
+                "env": settings.env,
+                "path": str(settings.state),
+                "exists": settings.state.is_file(),
+                "source": str(settings.origins["state"]),
+            }
+        )
+        return
+    out.line(str(settings.state))
+
+
+COLUMNS = (Column("name", "migration"), Column("applied", "applied"))
+
+
+@state_app.command("migrate")
+def migrate_command(
+    list_only: Annotated[
+        bool, typer.Option("--list", help="List the migrations and when each was applied.")
+    ] = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Apply pending schema migrations, or `--list` them.
+
+    Example: kalshi state migrate --list
+    """
+    from kalshi_cli.clock import SystemClock, utc_datetime
+    from kalshi_cli.store import Store, StoreError
+
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    path = settings.state
+    status: list[tuple[str, float | None]] = [(n, None) for n in Store.known_migrations()]
+    applied_now: list[str] = []
+    if list_only:
+        try:
+            store = Store.open_readonly(path)
+        except StoreError as exc:
+            # behind on migrations: a read-only open refuses it, and listing must not migrate
+            out.warn(exc.one_line())
+            store = None
+        if store is not None:
+            with store:
+                status = store.migration_status()
+    else:
+        started = SystemClock().wall()
+        with Store.open(path) as store:
+            status = store.migration_status()
+        applied_now = [name for name, at in status if at is not None and at >= started]
+        out.note(
+            f"applied: {', '.join(applied_now)}" if applied_now else "nothing to apply: up to date"
+        )
+    rows = [
+        {
+            "name": name,
+            "applied": "pending" if at is None else utc_datetime(at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        for name, at in status
+    ]
+    document = {
+        "path": str(path),
+        "exists": path.is_file(),
+        "migrations": [{"name": n, "applied_at": at} for n, at in status],
+        "pending": [n for n, at in status if at is None],
+        "applied_now": applied_now,
+    }
+    out.table(COLUMNS, rows, document=document)

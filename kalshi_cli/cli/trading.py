@@ -1,0 +1,306 @@
+"""The kill switch and the trading state: `cancel-all`, `halt`, `resume`, `status`, `reconcile`.
+
+`cancel-all` is the command a person types with a pounding heart, so it does the safe thing
+first and tells the plain truth last: HALTED is written before any request, every resting order
+is cancelled and the listing repeated until none is left, and the exit code is 0 only when that
+proof holds (11 otherwise, with a line that says why: orders left, or the exchange unreachable).
+It works on a fresh machine: the state file is created if missing, and if it cannot be written
+at all the orders are cancelled anyway and the line says the HALT was not recorded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from kalshi_cli.cli._output import Output
+    from kalshi_cli.killswitch import KillReport
+    from kalshi_cli.store import Store
+
+DEFAULT_DEADLINE_S = 60.0
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (
+        ("cancel-all", cancel_all_command),
+        ("halt", halt_command),
+        ("resume", resume_command),
+        ("status", status_command),
+        ("reconcile", reconcile_command),
+    ):
+        app.command(name)(command)
+
+
+# ------------------------------------------------------------------------------------ kill switch
+
+
+def cancel_all_command(
+    *,
+    ticker: Annotated[
+        str | None,
+        typer.Option("--ticker", help="Only this market's orders.", show_default=False),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="Only this event's orders.", show_default=False),
+    ] = None,
+    deadline: Annotated[
+        float,
+        typer.Option(
+            "--deadline", min=1.0, max=3600.0, help="Give up proving after this many seconds."
+        ),
+    ] = DEFAULT_DEADLINE_S,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Halt, cancel every resting order, prove none is left.
+
+    Sets the trading state to HALTED first (a running `kalshi trade` stops placing), cancels
+    (the exchange's cancel-all, or batched cancels with --ticker / --event, retried through 429
+    and 5xx), then lists again until no order is left or the deadline passes. Exits 0 only when
+    that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`.
+
+    Example: kalshi cancel-all --event KXBTCD-25DEC31 --yes
+    """
+    from kalshi_cli.cli.orders import confirm_on_prod
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.errors import KalshiError
+    from kalshi_cli.killswitch import KillSwitch
+
+    if ticker is not None and event is not None:
+        raise typer.BadParameter(
+            "give at most one of --ticker and --event", param_hint="--ticker/--event"
+        )
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
+    confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
+    store: Store | None
+    halt_note = None
+    try:
+        from kalshi_cli.cli.orders import open_store
+
+        store = open_store(app)
+    except KalshiError as exc:
+        store = None
+        halt_note = f"HALTED could not be recorded ({exc.one_line()}); cancelling anyway"
+        out.warn(halt_note)
+    try:
+        client = app.client(auth=True)
+        switch = KillSwitch(client, store, SystemClock(), deadline_s=deadline)
+        report = switch.run(ticker=ticker, event_ticker=event, on_progress=out.note)
+    finally:
+        if store is not None:
+            store.close()
+    render_kill_report(out, report, scope=scope, halted=store is not None)
+    if not report.proven:
+        raise typer.Exit(int(ExitCode.NOT_PROVEN))
+
+
+def render_kill_report(out: Output, report: KillReport, *, scope: str, halted: bool) -> None:
+    document = {**report.to_json(), "scope": scope, "halted": halted}
+    if out.as_json:
+        out.json(document)
+        return
+    out.line(f"trading state: {'HALTED' if halted else 'NOT RECORDED (state file unavailable)'}")
+    out.line(
+        f"cancelled: {len(report.cancelled)} order(s), {report.contracts_cancelled} contract(s)"
+    )
+    for order_id in report.cancelled[:20]:
+        out.line(f"  {order_id}")
+    if len(report.cancelled) > 20:
+        out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
+    if report.proven:
+        out.line(f"PROVEN: no resting order left ({scope}; {report.rounds} listing(s))")
+        return
+    if report.unreachable:
+        last = report.errors[-1] if report.errors else "no answer"
+        out.line(f"NOT PROVEN: the exchange could not be reached: {last}")
+    elif report.errors and not report.left:
+        out.line(f"NOT PROVEN: {report.errors[-1]}")
+    else:
+        out.line(f"NOT PROVEN: {len(report.left)} resting order(s) left ({scope})")
+    for order_id in report.left[:20]:
+        out.line(f"  left: {order_id}")
+
+
+# ------------------------------------------------------------------------------------ state
+
+
+def halt_command(
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for `kalshi status` and the log.")
+    ] = "halted by hand",
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Halt trading without cancelling anything.
+
+    `kalshi resume` lifts it.
+
+    Example: kalshi halt --reason "news pending"
+    """
+    from kalshi_cli.cli.orders import open_store
+    from kalshi_cli.risk.state import halt
+
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    with open_store(app) as store:
+        halt(store, reason=reason, source="kalshi halt")
+        row = store.trading_state()
+    render_state(out, row.state, row.reason, row.source, row.at)
+
+
+def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+    """Lift HALTED or SAFE_MODE: trading is ACTIVE again.
+
+    Example: kalshi resume
+    """
+    from kalshi_cli.cli.orders import open_store
+    from kalshi_cli.risk.state import resume
+
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    with open_store(app) as store:
+        before = resume(store)
+        row = store.trading_state()
+    if not as_json:
+        out.note(f"lifted {before}")
+    render_state(out, row.state, row.reason, row.source, row.at, previous=str(before))
+
+
+def render_state(
+    out: Output,
+    state: str,
+    reason: str,
+    source: str,
+    at: float | None,
+    *,
+    previous: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    from kalshi_cli.clock import utc_datetime
+
+    when = None if not at else utc_datetime(at).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document: dict[str, Any] = {"state": state, "reason": reason, "source": source, "since": when}
+    if previous is not None:
+        document["previous"] = previous
+    document.update(extra or {})
+    if out.as_json:
+        out.json(document)
+        return
+    out.line(f"trading state: {state}")
+    out.line(f"reason: {reason}")
+    out.line(f"set by: {source}" + (f" at {when}" if when else ""))
+    for key, value in (extra or {}).items():
+        if not isinstance(value, (list, dict)):
+            out.line(f"{key.replace('_', ' ')}: {value}")
+
+
+def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+    """Show the trading state and why.
+
+    Also the orders awaiting an answer. Read-only: never creates the state file.
+
+    Example: kalshi status --json
+    """
+    from kalshi_cli.store import Store
+
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    store = Store.open_readonly(settings.state)
+    if store is None:
+        render_state(
+            out,
+            "ACTIVE",
+            "no state file yet",
+            "default",
+            None,
+            extra={"state_file": str(settings.state), "open_orders": 0, "unknown_orders": 0},
+        )
+        return
+    with store:
+        row = store.trading_state()
+        open_orders = store.open_orders()
+        beat = store.last_heartbeat()
+        history = store.trading_state_history(limit=5)
+    unknown = [i.client_order_id for i in open_orders if i.status in ("pending", "unknown")]
+    extra: dict[str, Any] = {
+        "state_file": str(settings.state),
+        "open_orders": len(open_orders),
+        "unknown_orders": len(unknown),
+        "last_heartbeat": None if beat is None else f"{beat.source} at {beat.at:.0f}",
+        "history": [
+            {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
+        ],
+    }
+    render_state(out, row.state, row.reason, row.source, row.at, extra=extra)
+    if unknown and not as_json:
+        out.note(f"{len(unknown)} order(s) of unknown outcome: run `kalshi reconcile`")
+
+
+# ------------------------------------------------------------------------------------ reconcile
+
+
+def reconcile_command(
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0.0,
+            help="Intents younger than this many seconds may still be in flight in another "
+            "process (a running `kalshi trade`): leave them if the exchange has not got them.",
+        ),
+    ] = 30.0,
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Bring orders, fills and settlements into the state file.
+
+    Resolves orders of unknown outcome by looking them up, never by sending again, and copies
+    orders, fills and settlements from the exchange. Idempotent: a second run changes nothing.
+    Exits 10 while an order's outcome is still unknown.
+
+    Example: kalshi reconcile --json
+    """
+    from kalshi_cli.cli.orders import open_store, order_service
+
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    with open_store(app) as store:
+        report = order_service(app, store).reconcile(grace_s=grace)
+    if as_json:
+        out.json(report.to_json())
+    else:
+        lines = [
+            ("resolved (found on the exchange)", report.resolved_unknown),
+            ("never placed (marked rejected)", report.not_on_exchange),
+            ("orders updated", report.orders_updated),
+            ("orders imported (placed elsewhere)", report.orders_imported),
+        ]
+        for label, items in lines:
+            if items:
+                out.line(f"{label}: {len(items)}")
+        if report.fills_added:
+            out.line(f"fills added: {report.fills_added}")
+        if report.settlements_added:
+            out.line(f"settlements added: {report.settlements_added}")
+        if not report.changed:
+            out.line("nothing changed: the state file matches the exchange")
+        if report.still_unknown:
+            out.line(f"still unknown: {len(report.still_unknown)} (run again later)")
+    if report.still_unknown:
+        raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))

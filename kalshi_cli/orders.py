@@ -1,0 +1,780 @@
+"""Placing, changing and reconciling orders: never twice, never lost.
+
+The sequence for every new order is fixed:
+
+1. Validate locally (market open, price on the market's tick grid and in range, count positive,
+   trading state, position limit counting resting orders, maximum order cost). A refusal raises
+   `ValidationError` with a stable code and nothing is sent or written.
+2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`.
+3. Send it once. A clear refusal (4xx) marks it `rejected` with the exchange's reason. A timeout,
+   a dropped connection or a 5xx after sending marks it `unknown`: the order may exist. It is
+   then looked up by its `client_order_id`, never sent again; what the lookup cannot settle is
+   left `unknown` for `kalshi reconcile`.
+
+`reconcile()` brings the exchange's truth into the state file: unknown intents resolved, local
+open orders brought up to date, orders placed elsewhere imported, fills and settlements copied.
+It is idempotent: a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.errors import (
+    ApiError,
+    ConfigError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    TradingHaltedError,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    Action,
+    BookSide,
+    Market,
+    Order,
+    Side,
+    TimeInForce,
+    fmt_count,
+    fmt_dollars,
+    from_book,
+    price_bounds,
+    price_on_grid,
+    to_book,
+)
+from kalshi_cli.store.records import CANCELED, PENDING, RESTING, UNKNOWN
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.requests import CreateOrder
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.store import IntentRecord, Store
+
+# Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
+BLOCKING_STATES = ("HALTED", "SAFE_MODE")
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order in the trader's terms: the side bought or sold and that side's price."""
+
+    ticker: str
+    side: Side
+    action: Action
+    count: Decimal
+    price: Decimal
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+    expiration_time: int | None = None
+    client_order_id: str | None = None
+    strategy: str | None = None
+    model_fair: Decimal | None = None
+    reason: str | None = None
+
+    @property
+    def book_side(self) -> BookSide:
+        return to_book(self.side, self.action, self.price).book_side
+
+    @property
+    def yes_price(self) -> Decimal:
+        return to_book(self.side, self.action, self.price).yes_price
+
+
+@dataclass(frozen=True)
+class OrderLimits:
+    """Local limits checked before any order is sent; None means no limit."""
+
+    max_position_per_market: Decimal | None = None
+    max_order_cost: Decimal | None = None
+
+
+LIMIT_KEYS = ("max_position_per_market", "max_order_cost")
+
+
+def load_limits(config_path: Path) -> OrderLimits:
+    """The `limits:` section of the config file (values as written, never through a float):
+
+        limits:
+          max_position_per_market: 100   # contracts, position plus resting orders, per side
+          max_order_cost: 50             # dollars, count x price of one order
+
+    A missing file or section means no limits. Unknown keys and values that are not positive
+    numbers are refused with the file and line, as everywhere in the config.
+    """
+    import difflib
+
+    import yaml
+
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return OrderLimits()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {config_path} cannot be read: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from None
+    section = None
+    if isinstance(root, yaml.MappingNode):
+        for key_node, value_node in root.value:
+            if key_node.value == "limits" and isinstance(value_node, yaml.MappingNode):
+                section = value_node
+    values: dict[str, Decimal] = {}
+    for key_node, value_node in section.value if section is not None else []:
+        where = f"{config_path}:{key_node.start_mark.line + 1}"
+        name = str(key_node.value)
+        if name not in LIMIT_KEYS:
+            close = difflib.get_close_matches(name, LIMIT_KEYS, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(LIMIT_KEYS)}"
+            raise ConfigError(f"{where}: unknown limit `{name}`", hint=hint)
+        raw = value_node.value if isinstance(value_node, yaml.ScalarNode) else None
+        if raw in (None, "", "null", "~"):
+            continue
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            value = Decimal(-1)
+        if not value.is_finite() or value <= 0:
+            raise ConfigError(f"{where}: limits.{name} must be a positive number, not {raw!r}")
+        values[name] = value
+    return OrderLimits(**values)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Worst-case contracts held per side if every resting order of a market filled."""
+
+    position: Decimal
+    resting_bids: Decimal
+    resting_asks: Decimal
+
+    def worst_case(self, extra_bid: Decimal = ZERO, extra_ask: Decimal = ZERO) -> Decimal:
+        yes = self.position + self.resting_bids + extra_bid
+        no = -self.position + self.resting_asks + extra_ask
+        return max(yes, no, ZERO)
+
+
+@dataclass(frozen=True)
+class PreparedOrder:
+    request: OrderRequest
+    market: Market
+    create: CreateOrder
+    cost: Decimal
+    exposure_after: Decimal | None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "ticker": self.request.ticker,
+            "side": self.request.side.value,
+            "action": self.request.action.value,
+            "price": fmt_dollars(self.request.price),
+            "count": fmt_count(self.request.count),
+            "book_side": self.create.book_side.value,
+            "yes_price": fmt_dollars(self.create.price),
+            "max_cost": fmt_dollars(self.cost, 6),
+            "client_order_id": self.create.client_order_id,
+        }
+
+
+@dataclass
+class PlaceOutcome:
+    client_order_id: str
+    status: str  # resting | executed | canceled | unknown
+    order_id: str | None
+    fill_count: Decimal
+    remaining_count: Decimal
+    average_fill_price: Decimal | None = None
+    note: str | None = None
+
+
+@dataclass
+class ReconcileReport:
+    resolved_unknown: list[str] = field(default_factory=list)
+    still_unknown: list[str] = field(default_factory=list)
+    not_on_exchange: list[str] = field(default_factory=list)
+    orders_updated: list[str] = field(default_factory=list)
+    orders_imported: list[str] = field(default_factory=list)
+    fills_added: int = 0
+    settlements_added: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.resolved_unknown
+            or self.not_on_exchange
+            or self.orders_updated
+            or self.orders_imported
+            or self.fills_added
+            or self.settlements_added
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "resolved_unknown": self.resolved_unknown,
+            "still_unknown": self.still_unknown,
+            "not_on_exchange": self.not_on_exchange,
+            "orders_updated": self.orders_updated,
+            "orders_imported": self.orders_imported,
+            "fills_added": self.fills_added,
+            "settlements_added": self.settlements_added,
+            "changed": self.changed,
+        }
+
+
+def validate_price(market: Market, price: Decimal, *, what: str = "price") -> None:
+    low, high = price_bounds(market.price_ranges)
+    if not low <= price <= high:
+        raise ValidationError(
+            f"{what} {price} is outside {market.ticker}'s range {low}..{high}",
+            code="PRICE_OUT_OF_RANGE",
+        )
+    if not price_on_grid(price, market.price_ranges):
+        steps = ", ".join(f"{r.step} from {r.start} to {r.end}" for r in market.price_ranges)
+        raise ValidationError(
+            f"{what} {price} is not on {market.ticker}'s tick grid ({steps})",
+            code="PRICE_OFF_GRID",
+        )
+
+
+def validate_count(count: Decimal) -> None:
+    if count <= 0:
+        raise ValidationError(f"count must be positive, got {count}", code="COUNT_NOT_POSITIVE")
+    if count != count.quantize(Decimal("0.01")):
+        raise ValidationError(f"count {count} has more than 2 decimals", code="COUNT_PRECISION")
+
+
+class OrderService:
+    """Validated, recorded, never-twice order operations over one client and one state file."""
+
+    def __init__(
+        self,
+        client: KalshiClient,
+        store: Store,
+        *,
+        limits: OrderLimits | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.limits = limits or OrderLimits()
+        self._clock = clock
+
+    # ---------------------------------------------------------------------------- placing
+
+    def exposure(self, ticker: str) -> Exposure:
+        """The exchange's position plus its resting orders for one market."""
+        position = ZERO
+        for pos in self.client.get_positions(ticker=ticker):
+            if pos.ticker == ticker:
+                position = pos.position
+        bids = asks = ZERO
+        for order in self.client.iter_orders(ticker=ticker, status="resting"):
+            if order.book_side is BookSide.BID:
+                bids += order.remaining_count
+            else:
+                asks += order.remaining_count
+        return Exposure(position, bids, asks)
+
+    def prepare(self, request: OrderRequest) -> PreparedOrder:
+        """Every local check; raises ValidationError / TradingHaltedError, sends nothing."""
+        from kalshi_cli.client.requests import CreateOrder
+
+        validate_count(request.count)
+        if request.expiration_time is not None and request.time_in_force is not TimeInForce.GTC:
+            raise ValidationError(
+                "--expires works only with good-till-canceled orders", code="EXPIRY_NEEDS_GTC"
+            )
+        if request.client_order_id and self.store.get_intent(request.client_order_id):
+            raise ValidationError(
+                f"client order id {request.client_order_id} is already in the state file",
+                code="DUPLICATE_CLIENT_ORDER_ID",
+                hint="every order needs a fresh one; leave --client-order-id out for a UUID",
+            )
+        self._check_trading(reduce_only=request.reduce_only, what="no new orders")
+        try:
+            market = self.client.get_market(request.ticker)
+        except NotFoundError:
+            raise ValidationError(
+                f"unknown ticker {request.ticker}",
+                code="UNKNOWN_TICKER",
+                hint="`kalshi markets` lists tickers",
+            ) from None
+        if not market.is_open:
+            raise ValidationError(
+                f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
+            )
+        validate_price(market, request.price)
+        cost = request.count * request.price
+        if self.limits.max_order_cost is not None and cost > self.limits.max_order_cost:
+            raise ValidationError(
+                f"order cost ${cost} is over the maximum order cost ${self.limits.max_order_cost}",
+                code="MAX_ORDER_COST",
+                hint="lower --count or raise limits.max_order_cost",
+            )
+        book = to_book(request.side, request.action, request.price)
+        exposure_after: Decimal | None = None
+        if self.limits.max_position_per_market is not None:
+            current = self.exposure(request.ticker)
+            extra_bid = request.count if book.book_side is BookSide.BID else ZERO
+            extra_ask = request.count if book.book_side is BookSide.ASK else ZERO
+            exposure_after = current.worst_case(extra_bid, extra_ask)
+            adds = exposure_after > current.worst_case()
+            if adds and exposure_after > self.limits.max_position_per_market:
+                raise ValidationError(
+                    f"{request.ticker}: position plus resting orders would reach "
+                    f"{exposure_after} contracts, over the limit of "
+                    f"{self.limits.max_position_per_market}",
+                    code="POSITION_LIMIT",
+                    hint="lower --count, cancel resting orders, or raise the limit",
+                )
+        create_kwargs: dict[str, Any] = {
+            "ticker": market.ticker,
+            "book_side": book.book_side,
+            "price": book.yes_price,
+            "count": request.count,
+            "time_in_force": request.time_in_force,
+            "post_only": request.post_only,
+            "reduce_only": request.reduce_only,
+            "expiration_time": request.expiration_time,
+        }
+        if request.client_order_id:
+            create_kwargs["client_order_id"] = request.client_order_id
+        create = CreateOrder(**create_kwargs)
+        return PreparedOrder(request, market, create, cost, exposure_after)
+
+    def place(self, prepared: PreparedOrder) -> PlaceOutcome:
+        """Record, send once, record the answer. See the module docstring."""
+        req = prepared.request
+        return self.submit(
+            prepared.create,
+            side=req.side,
+            action=req.action,
+            strategy=req.strategy,
+            model_fair=req.model_fair,
+            reason=req.reason,
+        )
+
+    def submit(
+        self,
+        create: CreateOrder,
+        *,
+        side: Side,
+        action: Action,
+        strategy: str | None = None,
+        model_fair: Decimal | None = None,
+        reason: str | None = None,
+    ) -> PlaceOutcome:
+        """The one path by which an order reaches the exchange (the CLI after `prepare`, the
+        trade loop after its risk engine): intent written first, sent once, answer recorded."""
+        from kalshi_cli.store import IntentRecord
+
+        now = self._now()
+        self.store.record_intent(
+            IntentRecord(
+                client_order_id=create.client_order_id,
+                ticker=create.ticker,
+                book_side=create.book_side,
+                price=create.price,
+                count=create.count,
+                side=side,
+                action=action,
+                status="pending",
+                order_id=None,
+                filled=ZERO,
+                remaining=None,
+                strategy=strategy,
+                model_fair=model_fair,
+                reason=reason,
+                error=None,
+                created_at=now,
+                updated_at=now,
+                time_in_force=create.time_in_force.value,
+                post_only=create.post_only,
+                reduce_only=create.reduce_only,
+            )
+        )
+        try:
+            result = self.client.create_order(create)
+        except OrderOutcomeUnknown as exc:
+            self.store.mark_unknown(create.client_order_id, reason=exc.message)
+            return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
+        except ApiError as exc:
+            self.store.mark_rejected(create.client_order_id, reason=exc.message)
+            raise
+        except TransportError as exc:
+            # nothing reached the exchange (connect failed before sending)
+            self.store.mark_rejected(create.client_order_id, reason=exc.message)
+            raise
+        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        self.store.mark_sent(
+            create.client_order_id,
+            order_id=result.order_id,
+            status=status,
+            fill_count=result.fill_count,
+            remaining_count=result.remaining_count,
+        )
+        return PlaceOutcome(
+            create.client_order_id,
+            status,
+            result.order_id,
+            result.fill_count,
+            result.remaining_count,
+            result.average_fill_price,
+        )
+
+    def _resolve_after_unknown(
+        self, client_order_id: str, ticker: str, exc: OrderOutcomeUnknown
+    ) -> PlaceOutcome:
+        """One lookup by client_order_id; if that fails too, the intent stays unknown."""
+        try:
+            order = self.client.find_order_by_client_id(client_order_id, ticker)
+        except (ApiError, TransportError):
+            order = None
+            found_out = False
+        else:
+            found_out = True
+        if order is not None:
+            self._apply_order(order)
+            return PlaceOutcome(
+                client_order_id,
+                order.status,
+                order.order_id,
+                order.fill_count,
+                order.remaining_count,
+                note="the answer was lost; the order was found on the exchange",
+            )
+        note = (
+            "the answer was lost and the order is not on the exchange yet; "
+            "`kalshi reconcile` will settle it"
+            if found_out
+            else "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+        )
+        raise OrderOutcomeUnknown(f"{exc.message}; {note}", client_order_id=client_order_id)
+
+    # ---------------------------------------------------------------------------- changing
+
+    def cancel(self, order_id: str) -> Decimal:
+        local = self._local_by_order_id(order_id)
+        result = self.client.cancel_order(order_id, ticker=local.ticker if local else None)
+        self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        return result.reduced_by
+
+    def amend(
+        self, order_id: str, *, price: Decimal | None = None, count: Decimal | None = None
+    ) -> Order:
+        """New price (of the side the order trades, as the trader placed it) and/or new total
+        count; validated against the market's grid before anything is sent. A new price can
+        cross the book and a new count can grow the order, so it needs trading to be ACTIVE."""
+        self._check_trading(reduce_only=False, what="no order can be amended")
+        order = self.client.get_order(order_id)
+        if order.status != "resting":
+            raise ValidationError(
+                f"order {order_id} is {order.status}; only resting orders can be amended",
+                code="ORDER_NOT_RESTING",
+            )
+        local = self._local_by_order_id(order_id)
+        side = local.side if local else Side.YES
+        market = self.client.get_market(order.ticker)
+        yes_price = order.yes_price
+        if price is not None:
+            validate_price(market, price)
+            yes_price = price if side is Side.YES else ONE - price
+        total = order.fill_count + order.remaining_count if count is None else count
+        validate_count(total)
+        if total <= order.fill_count:
+            raise ValidationError(
+                f"new total count {total} must exceed the {order.fill_count} already filled",
+                code="COUNT_TOO_LOW",
+                hint="use `kalshi order decrease` or `cancel` to shrink an order",
+            )
+        self.client.amend_order(
+            order_id, ticker=order.ticker, book_side=order.book_side, price=yes_price, count=total
+        )
+        updated = self.client.get_order(order_id)
+        self._apply_order(updated)
+        return updated
+
+    def decrease(
+        self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None
+    ) -> Order:
+        if (by is None) == (to is None):
+            raise ValidationError("give exactly one of --by or --to", code="DECREASE_ARGS")
+        amount = by if by is not None else to
+        assert amount is not None
+        if amount < 0 or (by is not None and by == 0):
+            raise ValidationError(
+                f"decrease amount must be positive, got {amount}", code="COUNT_NOT_POSITIVE"
+            )
+        self.client.decrease_order(order_id, reduce_by=by, reduce_to=to)
+        updated = self.client.get_order(order_id)
+        self._apply_order(updated)
+        return updated
+
+    # ---------------------------------------------------------------------------- reconcile
+
+    def reconcile(self, *, since_ts: int | None = None, grace_s: float = 0.0) -> ReconcileReport:
+        """Bring orders, fills and settlements from the exchange into the state file.
+
+        An intent still awaiting its answer (`pending`: the process died before sending or
+        before recording the answer; `unknown`: the answer was lost) is looked up by its
+        client_order_id; found, it takes the exchange's state; not found, it never reached the
+        exchange and is marked rejected, unless it was written less than `grace_s` seconds ago
+        (another process may still be sending it), in which case it is left for the next run.
+        """
+        report = ReconcileReport()
+        now = self._now()
+        by_ticker: dict[str, dict[str, Order]] = {}
+        for intent in self.store.intents(status=[PENDING, UNKNOWN]):
+            orders = by_ticker.get(intent.ticker)
+            if orders is None:
+                # one listing per market, however many intents await an answer there
+                orders = by_ticker[intent.ticker] = {
+                    o.client_order_id: o for o in self.client.iter_orders(ticker=intent.ticker)
+                }
+            order = orders.get(intent.client_order_id)
+            if order is not None:
+                self._apply_order(order)
+                report.resolved_unknown.append(intent.client_order_id)
+            elif now - intent.updated_at >= grace_s:
+                self.store.mark_rejected(
+                    intent.client_order_id,
+                    reason=f"not on the exchange after an {intent.status} outcome; never placed",
+                )
+                report.not_on_exchange.append(intent.client_order_id)
+
+        resting = {o.order_id: o for o in self.client.iter_orders(status="resting")}
+        for intent in self.store.intents(status=RESTING):
+            if not intent.order_id:
+                continue
+            order = resting.get(intent.order_id)
+            if order is None:
+                # no longer resting: one lookup says whether it filled or was cancelled
+                try:
+                    order = self.client.get_order(intent.order_id)
+                except NotFoundError:
+                    continue
+            if self._apply_order(order):
+                report.orders_updated.append(intent.order_id)
+
+        for order in resting.values():
+            if self.store.intent_by_order_id(order.order_id) is None and (
+                not order.client_order_id or self.store.get_intent(order.client_order_id) is None
+            ):
+                self._import_order(order)
+                report.orders_imported.append(order.order_id)
+
+        report.fills_added, underfilled = self._sync_fills(since_ts=since_ts)
+        for order_id in underfilled:
+            # marked canceled here (the kill switch after the exchange's cancel-all) but the
+            # exchange has fills beyond what the row says: it filled first
+            try:
+                order = self.client.get_order(order_id)
+            except NotFoundError:
+                continue
+            if self._apply_order(order):
+                report.orders_updated.append(order_id)
+        report.settlements_added = self.sync_settlements()
+        if report.fills_added or report.settlements_added:
+            self.backfill_realized()
+        report.still_unknown = [
+            i.client_order_id for i in self.store.intents(status=[PENDING, UNKNOWN])
+        ]
+        return report
+
+    def sync_fills(self, *, since_ts: int | None = None) -> int:
+        """Copy the exchange's fills into the state file; returns how many were new."""
+        return self._sync_fills(since_ts=since_ts)[0]
+
+    def _sync_fills(self, *, since_ts: int | None) -> tuple[int, list[str]]:
+        """(fills added, order ids the state file has as canceled with fewer contracts filled
+        than the exchange's fills show)."""
+        from kalshi_cli.pnl import fill_record_from_api
+
+        known_orders = {i.order_id: i for i in self.store.intents() if i.order_id}
+        records = []
+        filled: dict[str, Decimal] = {}
+        # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
+        # are written oldest first and fills of the same instant keep their true order.
+        for fill in reversed(list(self.client.iter_fills(min_ts=since_ts))):
+            intent = known_orders.get(fill.order_id)
+            filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
+            records.append(
+                fill_record_from_api(
+                    fill,
+                    client_order_id=intent.client_order_id if intent else None,
+                    strategy=intent.strategy if intent else None,
+                )
+            )
+        records.sort(key=lambda r: r.ts)
+        underfilled = [
+            order_id
+            for order_id, count in filled.items()
+            if (intent := known_orders.get(order_id)) is not None
+            and intent.status == CANCELED
+            and count > intent.filled
+        ]
+        return self.store.record_fills(records), underfilled
+
+    def backfill_realized(self) -> int:
+        """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
+        history: the daily circuit breaker and `kalshi check pnl` add these up per day, and a
+        fill copied from the exchange arrives without one. Returns how many were written."""
+        from kalshi_cli.pnl import realized_per_fill
+
+        missing = [
+            (fill.fill_id, event.net)
+            for fill, event in realized_per_fill(self.store.iter_fills(), self.store.settlements())
+            if fill.realized_pnl is None
+        ]
+        with self.store.transaction():
+            for fill_id, net in missing:
+                self.store.set_fill_realized_pnl(fill_id, net)
+        return len(missing)
+
+    def sync_settlements(self) -> int:
+        from kalshi_cli.pnl import settlement_record_from_api
+
+        added = 0
+        for settlement in self.client.iter_settlements():
+            if self.store.record_settlement(settlement_record_from_api(settlement)):
+                added += 1
+        return added
+
+    # ---------------------------------------------------------------------------- helpers
+
+    def _apply_order(self, order: Order) -> bool:
+        """Copy an exchange order's state into its intent; True when something changed."""
+        intent = (
+            self.store.get_intent(order.client_order_id) if order.client_order_id else None
+        ) or self.store.intent_by_order_id(order.order_id)
+        if intent is None:
+            self._import_order(order)
+            return True
+        if intent.status in (PENDING, UNKNOWN):
+            self.store.mark_sent(
+                intent.client_order_id,
+                order_id=order.order_id,
+                status=order.status,
+                fill_count=order.fill_count,
+                remaining_count=order.remaining_count,
+            )
+            return True
+        if (
+            intent.status != order.status
+            or intent.filled != order.fill_count
+            or intent.remaining != order.remaining_count
+            or intent.price != order.yes_price
+        ):
+            self.store.update_order(
+                client_order_id=intent.client_order_id,
+                order_id=order.order_id,
+                status=order.status,
+                fill_count=order.fill_count,
+                remaining_count=order.remaining_count,
+                price=order.yes_price,
+                count=order.fill_count + order.remaining_count,
+            )
+            return True
+        return False
+
+    def _import_order(self, order: Order) -> None:
+        """An order the state file did not know (placed elsewhere): record it as external."""
+        from kalshi_cli.store import IntentRecord
+
+        now = self._now()
+        action, _ = from_book(order.book_side, order.yes_price, Side.YES)
+        self.store.record_intent(
+            IntentRecord(
+                client_order_id=order.client_order_id or f"external-{order.order_id}",
+                ticker=order.ticker,
+                book_side=order.book_side,
+                price=order.yes_price,
+                count=order.initial_count or (order.fill_count + order.remaining_count),
+                side=Side.YES,
+                action=action,
+                status="pending",
+                order_id=order.order_id,
+                filled=order.fill_count,
+                remaining=order.remaining_count,
+                strategy="external",
+                model_fair=None,
+                reason="imported by reconcile",
+                error=None,
+                created_at=now,
+                updated_at=now,
+                time_in_force=str(order.raw.get("time_in_force", "good_till_canceled")),
+                post_only=False,
+                reduce_only=False,
+            )
+        )
+        self.store.mark_sent(
+            order.client_order_id or f"external-{order.order_id}",
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+
+    def _check_trading(self, *, reduce_only: bool, what: str) -> None:
+        state = self.store.trading_state()
+        if state.state in BLOCKING_STATES or (state.state == "REDUCING" and not reduce_only):
+            raise TradingHaltedError(
+                f"trading is {state.state} ({state.reason}); {what}",
+                hint="`kalshi status` shows why; `kalshi resume` lifts it",
+            )
+
+    def _local_by_order_id(self, order_id: str) -> IntentRecord | None:
+        return self.store.intent_by_order_id(order_id)
+
+    def _now(self) -> float:
+        if self._clock is not None:
+            return self._clock.wall()
+        import time
+
+        return time.time()
+
+
+def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:
+    if remaining > 0:
+        return "resting"
+    if fill >= create.count:
+        return "executed"
+    return "canceled"  # IOC/FOK remainder cancelled
+
+
+def intents_json(intents: Iterable[IntentRecord]) -> list[dict[str, Any]]:
+    out = []
+    for i in intents:
+        action, price = from_book(i.book_side, i.price, i.side)
+        out.append(
+            {
+                "client_order_id": i.client_order_id,
+                "order_id": i.order_id,
+                "ticker": i.ticker,
+                "side": i.side.value,
+                "action": action.value,
+                "price": str(price),
+                "book_side": i.book_side.value,
+                "yes_price": str(i.price),
+                "count": str(i.count),
+                "filled": str(i.filled),
+                "remaining": None if i.remaining is None else str(i.remaining),
+                "status": i.status,
+                "strategy": i.strategy,
+                "model_fair": None if i.model_fair is None else str(i.model_fair),
+                "reason": i.reason,
+                "error": i.error,
+                "created_at": i.created_at,
+                "updated_at": i.updated_at,
+            }
+        )
+    return out

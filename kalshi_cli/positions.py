@@ -1,0 +1,276 @@
+"""Positions marked to market: the exchange's contracts, the state file's costs, the book's bids.
+
+Three sources, each trusted for what it knows best:
+
+- the exchange's `/portfolio/positions` says how many contracts are held (the truth);
+- the state file's fills and settlements, replayed through `PnlEngine` (average cost), give the
+  average entry, the cost of the open contracts, realized P&L and fees;
+- the order book gives the mark: the best bid of the held side (what the contracts could be sold
+  into now) and, for reference, the mid in that side's terms.
+
+Exposure is the worst case in contracts if every resting order of the market filled (as
+`OrderService` counts it before placing), shown against `limits.max_position_per_market`.
+
+Where the state file and the exchange disagree (a different position, or realized P&L or fees
+that differ from the exchange's per-market figures), the row carries a note; `kalshi reconcile`
+usually closes the gap. The exchange lists only markets with an open position, so markets
+already flat or settled are checked through the settlements instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.errors import NotFoundError
+from kalshi_cli.models import ZERO, BookSide, Orderbook, Position, Side, fmt_count, fmt_dollars
+from kalshi_cli.orders import Exposure
+from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_rows
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.models import Order
+    from kalshi_cli.store import Store
+
+# Differences below this are rounding in the exchange's fixed-point figures, not disagreements.
+TOLERANCE = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The state file and the exchange disagree about one market figure."""
+
+    ticker: str
+    what: str  # position | realized_gross | fees
+    ours: Decimal
+    exchange: Decimal
+
+    @property
+    def delta(self) -> Decimal:
+        return self.ours - self.exchange
+
+    def to_json(self) -> dict[str, Any]:
+        def fmt(value: Decimal) -> str:
+            return fmt_count(value) if self.what == "position" else fmt_dollars(value, 6)
+
+        return {
+            "ticker": self.ticker,
+            "what": self.what,
+            "ours": fmt(self.ours),
+            "exchange": fmt(self.exchange),
+            "difference": fmt(self.delta),
+        }
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    ticker: str
+    position: Decimal  # signed: + YES, - NO (the exchange's figure when it has one)
+    average_entry: Decimal | None
+    cost: Decimal
+    mark_bid: Decimal | None
+    mark_mid: Decimal | None
+    unrealized: Decimal | None  # at the best bid
+    unrealized_mid: Decimal | None
+    realized_gross: Decimal
+    fees: Decimal
+    exposure: Decimal  # worst-case contracts with every resting order filled
+    limit: Decimal | None
+    differences: tuple[Difference, ...] = ()
+    exchange: Position | None = None  # the exchange's own figures for the market
+
+    @property
+    def side(self) -> Side | None:
+        if self.position > 0:
+            return Side.YES
+        if self.position < 0:
+            return Side.NO
+        return None
+
+    @property
+    def contracts(self) -> Decimal:
+        return abs(self.position)
+
+    @property
+    def realized(self) -> Decimal:
+        return self.realized_gross - self.fees
+
+    @property
+    def over_limit(self) -> bool:
+        return self.limit is not None and self.exposure > self.limit
+
+    def to_json(self) -> dict[str, Any]:
+        def opt(value: Decimal | None) -> str | None:
+            return None if value is None else fmt_dollars(value, 6)
+
+        return {
+            "ticker": self.ticker,
+            "side": self.side.value if self.side else None,
+            "position": fmt_count(self.position),
+            "contracts": fmt_count(self.contracts),
+            "average_entry": opt(self.average_entry),
+            "cost": fmt_dollars(self.cost, 6),
+            "mark_bid": opt(self.mark_bid),
+            "mark_mid": opt(self.mark_mid),
+            "unrealized_pnl": opt(self.unrealized),
+            "unrealized_pnl_mid": opt(self.unrealized_mid),
+            "realized_pnl_gross": fmt_dollars(self.realized_gross, 6),
+            "fees": fmt_dollars(self.fees, 6),
+            "realized_pnl": fmt_dollars(self.realized, 6),
+            "exposure": fmt_count(self.exposure),
+            "limit": None if self.limit is None else fmt_count(self.limit),
+            "over_limit": self.over_limit,
+            "differences": [d.to_json() for d in self.differences],
+            "exchange": None
+            if self.exchange is None
+            else {
+                "position": fmt_count(self.exchange.position),
+                "market_exposure": fmt_dollars(self.exchange.exposure),
+                "realized_pnl": fmt_dollars(self.exchange.realized_pnl),
+                "fees_paid": fmt_dollars(self.exchange.fees_paid),
+                "total_traded": fmt_dollars(self.exchange.total_traded),
+            },
+        }
+
+
+@dataclass
+class PositionsView:
+    rows: list[PositionRow] = field(default_factory=list)
+
+    @property
+    def unrealized(self) -> Decimal | None:
+        values = [r.unrealized for r in self.rows]
+        if any(v is None for v in values):
+            return None
+        return sum((v for v in values if v is not None), ZERO)
+
+    @property
+    def differences(self) -> list[Difference]:
+        return [d for r in self.rows for d in r.differences]
+
+    def to_json(self) -> dict[str, Any]:
+        unrealized = self.unrealized
+        return {
+            "positions": [r.to_json() for r in self.rows],
+            "count": len(self.rows),
+            "unrealized_pnl": None if unrealized is None else fmt_dollars(unrealized, 6),
+            "cost": fmt_dollars(sum((r.cost for r in self.rows), ZERO), 6),
+        }
+
+
+def build_engine(store: Store) -> PnlEngine:
+    """Replay the state file's whole history (average cost) and keep only the end state."""
+    return summarize_rows(store.iter_fill_rows(), store.settlements()).engine
+
+
+def exposures(positions: Iterable[Position], resting: Iterable[Order]) -> dict[str, Exposure]:
+    held = {p.ticker: p.position for p in positions}
+    bids: dict[str, Decimal] = {}
+    asks: dict[str, Decimal] = {}
+    for order in resting:
+        side = bids if order.book_side is BookSide.BID else asks
+        side[order.ticker] = side.get(order.ticker, ZERO) + order.remaining_count
+    tickers = set(held) | set(bids) | set(asks)
+    return {t: Exposure(held.get(t, ZERO), bids.get(t, ZERO), asks.get(t, ZERO)) for t in tickers}
+
+
+def cross_check(
+    market: MarketPnl | None, position: Position | None, ticker: str
+) -> tuple[Difference, ...]:
+    """Our replayed figures against the exchange's for one market it lists."""
+    if position is None:
+        return ()
+    ours = market or MarketPnl(ticker)
+    out = []
+    for what, mine, theirs in (
+        ("position", ours.position, position.position),
+        ("realized_gross", ours.realized_gross, position.realized_pnl),
+        ("fees", ours.fees, position.fees_paid),
+    ):
+        if abs(mine - theirs) > TOLERANCE:
+            out.append(Difference(ticker, what, mine, theirs))
+    return tuple(out)
+
+
+def build_row(
+    ticker: str,
+    *,
+    market: MarketPnl | None,
+    position: Position | None,
+    book: Orderbook | None,
+    exposure: Exposure | None,
+    limit: Decimal | None,
+) -> PositionRow:
+    ours = market or MarketPnl(ticker)
+    # the exchange lists every market it holds contracts in: absent means flat
+    signed = position.position if position is not None else ZERO
+    differences = cross_check(market, position, ticker)
+    if position is None and ours.position != 0:
+        differences += (Difference(ticker, "position", ours.position, ZERO),)
+    # mark and unrealized from our cost basis, which is only meaningful when it covers the
+    # contracts the exchange says are held
+    basis_ok = ours.position == signed
+    bid, mid = ours.mark(book) if basis_ok else (None, None)
+    return PositionRow(
+        ticker=ticker,
+        position=signed,
+        average_entry=ours.average_entry if basis_ok else None,
+        cost=ours.basis if basis_ok else (position.exposure if position else ZERO),
+        mark_bid=bid,
+        mark_mid=mid,
+        unrealized=ours.unrealized(bid) if basis_ok else None,
+        unrealized_mid=ours.unrealized(mid) if basis_ok else None,
+        realized_gross=ours.realized_gross,
+        fees=ours.fees,
+        exposure=exposure.worst_case() if exposure is not None else abs(signed),
+        limit=limit,
+        differences=differences,
+        exchange=position,
+    )
+
+
+def mark_to_market(
+    client: KalshiClient,
+    store: Store | None,
+    *,
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+    limit: Decimal | None = None,
+    engine: PnlEngine | None = None,
+) -> PositionsView:
+    """One row per market held (by the exchange's account or the state file's replay).
+
+    `engine` is the replayed history when the caller already has it (`kalshi pnl`)."""
+    if engine is None:
+        engine = build_engine(store) if store is not None else PnlEngine()
+    positions = {
+        p.ticker: p for p in client.get_positions(ticker=ticker, event_ticker=event_ticker)
+    }
+    resting = list(client.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))
+    exposure = exposures(positions.values(), resting)
+    tickers = set(positions)
+    if event_ticker is None:
+        # open in the state file but not on the exchange: shown so the difference is seen
+        tickers |= {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
+    view = PositionsView()
+    for t in sorted(tickers):
+        view.rows.append(
+            build_row(
+                t,
+                market=engine.markets.get(t),
+                position=positions.get(t),
+                book=_book(client, t),
+                exposure=exposure.get(t),
+                limit=limit,
+            )
+        )
+    return view
+
+
+def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
+    try:
+        return client.get_orderbook(ticker, depth=1)
+    except NotFoundError:
+        return None

@@ -1,0 +1,140 @@
+"""Never twice, never lost: answers dropped after the exchange committed, and a process killed
+with SIGKILL in the middle of placing orders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.errors import OrderOutcomeUnknown
+from kalshi_cli.models import Action, Side
+from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import Kalshi, make_markets, state_path
+
+FINAL = ("resting", "executed", "canceled")
+
+
+def test_dropped_answers_never_duplicate_or_lose_an_order(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    tickers = make_markets(prime, 4)
+    service = OrderService(client, store)
+    prime.set_faults(drop_response_after_commit_rate=0.3, seed=3)
+    lost_answers = 0
+    for i in range(200):
+        request = OrderRequest(
+            tickers[i % 4],
+            Side.YES,
+            Action.BUY,
+            Decimal(1),
+            Decimal("0.10") + Decimal(i % 40) / 100,
+        )
+        try:
+            outcome = service.place(service.prepare(request))
+        except OrderOutcomeUnknown:
+            lost_answers += 1
+            continue
+        if outcome.note:
+            lost_answers += 1
+    prime.clear_faults()
+    service.reconcile()
+
+    on_exchange = list(client.iter_orders())
+    intents = store.intents()
+    assert lost_answers > 20  # the faults really happened
+    assert prime.stats()["order_create_requests"] == 200  # sent once each, never again
+    assert len(on_exchange) == 200
+    assert len({o.client_order_id for o in on_exchange}) == 200
+    assert len(intents) == 200
+    assert all(i.status in FINAL for i in intents)
+    assert {i.client_order_id for i in intents} == {o.client_order_id for o in on_exchange}
+    assert {i.order_id for i in intents} == {o.order_id for o in on_exchange}
+
+
+PLACER = """
+import sys
+from decimal import Decimal
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.models import Action, Side
+from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.store import Store
+
+api_base, key_id, key_path, db, ticker = sys.argv[1:]
+key, _ = load_private_key(path=key_path)
+client = KalshiClient(api_base=api_base, key_id=key_id, private_key=key, tier="prime")
+service = OrderService(client, Store.open(db))
+for i in range(100_000):
+    price = Decimal("0.10") + Decimal(i % 50) / 100
+    service.place(service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, Decimal(1), price)))
+"""
+
+
+def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = state_path(tmp_path)
+    db.parent.mkdir(parents=True)
+    Store.open(db).close()
+    account = prime.account
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PLACER,
+            account.api_base,
+            account.key_id,
+            account.private_key_path,
+            str(db),
+            ticker,
+        ],
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    clock = SystemClock()
+    deadline = clock.monotonic() + 30
+    watcher = Store.open_readonly(db)
+    assert watcher is not None
+    with watcher:
+        while len(watcher.intents(limit=40)) < 40 and clock.monotonic() < deadline:
+            try:
+                proc.wait(timeout=0.01)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"the placer exited on its own ({proc.returncode})")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+    result = kalshi("reconcile", "--grace", "0", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["still_unknown"] == []
+    again = kalshi("reconcile", "--grace", "0", "--json")
+    assert json.loads(again.stdout)["changed"] is False  # idempotent
+
+    exchange = {o.client_order_id: o for o in client.iter_orders()}
+    with Store.open(db) as store:
+        intents = store.intents()
+        assert store.integrity_check() == "ok"
+    assert len(intents) >= 40
+    for intent in intents:
+        order = exchange.get(intent.client_order_id)
+        if order is None:
+            assert intent.status == "rejected", intent  # written, never sent
+            continue
+        assert intent.order_id == order.order_id
+        assert intent.status == order.status
+        assert intent.remaining == order.remaining_count
+    assert set(exchange) <= {i.client_order_id for i in intents}
+    health = json.loads(kalshi("health-check", "--json").stdout)
+    (integrity,) = [c for c in health["checks"] if c["name"] == "state integrity"]
+    assert (integrity["status"], integrity["detail"]) == ("ok", "PRAGMA integrity_check: ok")

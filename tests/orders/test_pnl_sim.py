@@ -1,0 +1,180 @@
+"""P&L to the cent on scripted sequences, against the simulator's own accounting: partial
+fills, buys and sells on both sides, settlement yes and no, taker fees."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.errors import ValidationError
+from kalshi_cli.models import Action, BookSide, Side, parse_decimal
+from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService
+from kalshi_cli.pnl import summarize
+from kalshi_cli.positions import mark_to_market
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import Kalshi, connect, make_markets, state_path
+
+
+def rest(other: KalshiClient, ticker: str, book_side: BookSide, price: str, count: int) -> None:
+    other.create_order(CreateOrder(ticker, book_side, D(price), D(count)))
+
+
+def trade(service: OrderService, ticker: str, order: str) -> None:
+    """`order` in the trader's words: "buy 6 yes @ 0.40"."""
+    action, count, side, _, price = order.split()
+    request = OrderRequest(
+        ticker, Side(side), Action(action), D(count), D(price), strategy="script"
+    )
+    service.place(service.prepare(request))
+
+
+@pytest.fixture
+def scripted(prime: SimHarness, client: KalshiClient, tmp_path: Path) -> Store:
+    """Three markets traded by a script; W settles yes, L settles no, O stays open."""
+    w, lose, o = make_markets(prime, 3)
+    db = state_path(tmp_path)
+    store = Store.open(db)
+    service = OrderService(client, store)
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        # W: buy 6 YES from their resting ask, taker fee
+        rest(other, w, BookSide.ASK, "0.40", 6)
+        trade(service, w, "buy 6 yes @ 0.40")
+        # our bid rests and is partly filled: 4 of 10 at 0.35, maker (no fee)
+        trade(service, w, "buy 10 yes @ 0.35")
+        rest(other, w, BookSide.ASK, "0.35", 4)
+        # sell 3 YES into their bid at 0.52
+        rest(other, w, BookSide.BID, "0.52", 3)
+        trade(service, w, "sell 3 yes @ 0.52")
+        # L: buy 8 NO at 0.45 (= their YES bid at 0.55 hit), sell 2 NO back at 0.50
+        rest(other, lose, BookSide.BID, "0.55", 8)
+        trade(service, lose, "buy 8 no @ 0.45")
+        rest(other, lose, BookSide.ASK, "0.50", 2)
+        trade(service, lose, "sell 2 no @ 0.50")
+        # O: buy 5 YES at 0.61, then through zero: sell 7 YES at 0.66 (5 closed, 2 NO opened)
+        rest(other, o, BookSide.ASK, "0.61", 5)
+        trade(service, o, "buy 5 yes @ 0.61")
+        rest(other, o, BookSide.BID, "0.66", 7)
+        trade(service, o, "sell 7 yes @ 0.66")
+        # a book for the mark: their bids on both sides of O
+        rest(other, o, BookSide.BID, "0.60", 1)
+        rest(other, o, BookSide.ASK, "0.70", 1)
+    prime.settle(w, "yes")
+    prime.settle(lose, "no")
+    service.reconcile()
+    return store
+
+
+def exchange_positions(prime: SimHarness) -> dict[str, dict[str, str]]:
+    """Every market traded, flat ones included (the simulator's own per-market accounting)."""
+    response = prime.signed(
+        prime.account, "GET", "/portfolio/positions", params={"count_filter": "total_traded"}
+    )
+    return {p["ticker"]: p for p in response.json()["market_positions"]}
+
+
+def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
+    prime: SimHarness, client: KalshiClient, scripted: Store
+) -> None:
+    summary = summarize(scripted.iter_fills(), scripted.settlements())
+    theirs = exchange_positions(prime)
+    assert set(theirs) == set(summary.engine.markets)
+    for ticker, market in summary.engine.markets.items():
+        assert market.realized_gross == parse_decimal(theirs[ticker]["realized_pnl_dollars"])
+        assert market.fees == parse_decimal(theirs[ticker]["fees_paid_dollars"])
+        assert market.position == parse_decimal(theirs[ticker]["position_fp"])
+
+    w, lose, o = sorted(summary.engine.markets)
+    # W: basis 6x0.40 + 4x0.35 = 3.80 for 10; sold 3 at 0.52 releasing 1.14; 7 won at $1
+    assert summary.engine.markets[w].realized_gross == D("0.42") + D("7") - D("2.66")
+    # L: 8 NO at 0.45 = 3.60; 2 sold at 0.50 (+0.10); 6 won at $1 (+3.30)
+    assert summary.engine.markets[lose].realized_gross == D("3.40")
+    # O: 5 YES at 0.61 sold at 0.66 (+0.25); 2 NO at 0.34 still open
+    assert summary.engine.markets[o].realized_gross == D("0.25")
+    assert summary.engine.markets[o].basis == D("0.68")
+
+    # reconcile gave every fill its realized P&L: the day's total the circuit breaker reads
+    ((day, bucket),) = summary.groups["day"].items()
+    assert scripted.daily_realized_pnl(day) == bucket.net == summary.realized
+
+    # cash to the cent: what the account gained is realized net less what the open position cost
+    balance = client.get_balance().balance
+    assert balance - D("1000.00") == summary.realized - summary.engine.markets[o].basis
+    assert summary.fees > 0
+
+    view = mark_to_market(client, scripted, limit=D(100))
+    (row,) = view.rows
+    assert row.ticker == o and row.side is Side.NO and row.contracts == 2
+    assert row.mark_bid == D("0.30")  # best NO bid: their YES ask at 0.70
+    assert row.unrealized == D("2") * D("0.30") - D("0.68")
+    assert row.differences == ()
+    assert row.exposure == 2 and not row.over_limit
+
+
+def test_pnl_command_cross_checks_and_writes_accountant_files(
+    scripted: Store, kalshi: Kalshi
+) -> None:
+    scripted.close()
+    document = json.loads(kalshi("pnl", "--json").stdout)
+    assert document["cross_checked"] and document["differences"] == []
+    assert document["method"] == "average_cost"
+    assert D(document["realized"]) == D(document["realized_gross"]) - D(document["fees"])
+    assert D(document["total_pnl"]) == D(document["realized"]) + D(document["unrealized_pnl"])
+
+    daily = kalshi("pnl", "--by", "day", "--format", "csv", "--local")
+    rows = list(csv.DictReader(io.StringIO(daily.stdout)))
+    assert list(rows[0]) == [
+        "date",
+        "fills",
+        "settlements",
+        "realized gross",
+        "fees",
+        "realized net",
+        "cumulative",
+    ]
+    assert sum(D(r["realized net"]) for r in rows) == D(document["realized"])
+
+    by_strategy = json.loads(kalshi("pnl", "--by", "strategy", "--json", "--local").stdout)
+    assert set(by_strategy["by_strategy"]) == {"script", "settlement"}
+    chart = kalshi("pnl", "--by", "day", "--chart", "--local")
+    assert chart.exit_code == 0 and "█" in chart.stdout
+
+    future = json.loads(kalshi("pnl", "--since", "2999-01-01", "--json", "--local").stdout)
+    assert future["realized"] == "0"
+
+
+def test_a_missing_fill_shows_as_a_difference(
+    prime: SimHarness, client: KalshiClient, scripted: Store
+) -> None:
+    o = sorted(exchange_positions(prime))[2]
+    view = mark_to_market(client, scripted, limit=D(1), engine=None)
+    assert view.rows[0].over_limit
+    sparse = summarize(
+        (f for f in scripted.iter_fills() if not (f.ticker == o and f.book_side is BookSide.ASK)),
+        scripted.settlements(),
+    )
+    view = mark_to_market(client, scripted, engine=sparse.engine)
+    assert {d.what for d in view.differences} >= {"position", "realized_gross", "fees"}
+
+
+def test_limits_refuse_orders_that_would_pass_them(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, limits=OrderLimits(D(10), D(5)))
+    trade(service, ticker, "buy 6 yes @ 0.20")  # resting: counts toward the limit
+    with pytest.raises(ValidationError, match="over the limit of 10") as position:
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(5), D("0.20")))
+    assert position.value.code == "POSITION_LIMIT"
+    with pytest.raises(ValidationError, match="maximum order cost") as cost:
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(9), D("0.60")))
+    assert cost.value.code == "MAX_ORDER_COST"
+    # the opposite side is within its own worst case
+    service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(8), D("0.60")))
