@@ -138,6 +138,8 @@ class PositionRow:
 @dataclass
 class PositionsView:
     rows: list[PositionRow] = field(default_factory=list)
+    # disagreements about markets now flat (closed out or settled), which have no row
+    flat_differences: list[Difference] = field(default_factory=list)
 
     @property
     def unrealized(self) -> Decimal | None:
@@ -148,7 +150,7 @@ class PositionsView:
 
     @property
     def differences(self) -> list[Difference]:
-        return [d for r in self.rows for d in r.differences]
+        return [d for r in self.rows for d in r.differences] + self.flat_differences
 
     def to_json(self) -> dict[str, Any]:
         unrealized = self.unrealized
@@ -239,15 +241,18 @@ def mark_to_market(
     event_ticker: str | None = None,
     limit: Decimal | None = None,
     engine: PnlEngine | None = None,
+    include_flat: bool = False,
 ) -> PositionsView:
     """One row per market held (by the exchange's account or the state file's replay).
 
     `engine` is the replayed history when the caller already has it (`kalshi pnl`)."""
     if engine is None:
         engine = build_engine(store) if store is not None else PnlEngine()
-    positions = {
-        p.ticker: p for p in client.get_positions(ticker=ticker, event_ticker=event_ticker)
-    }
+    listed = client.get_positions(
+        ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
+    )
+    positions = {p.ticker: p for p in listed if p.position != 0}
+    flat = [p for p in listed if p.position == 0]
     resting = list(client.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))
     exposure = exposures(positions.values(), resting)
     tickers = set(positions)
@@ -255,6 +260,9 @@ def mark_to_market(
         # open in the state file but not on the exchange: shown so the difference is seen
         tickers |= {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
     view = PositionsView()
+    for p in flat:
+        if p.ticker not in tickers:
+            view.flat_differences.extend(cross_check(engine.markets.get(p.ticker), p, p.ticker))
     for t in sorted(tickers):
         view.rows.append(
             build_row(

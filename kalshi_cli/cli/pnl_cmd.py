@@ -92,6 +92,7 @@ def pnl_command(
                 store,
                 engine=summary.engine,
                 limit=order_limits(app).max_position_per_market,
+                include_flat=True,
             )
     finally:
         if store is not None:

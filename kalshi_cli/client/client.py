@@ -442,19 +442,25 @@ class KalshiClient:
         return self._parse(Balance.from_api, self._get("/portfolio/balance", auth=True), "balance")
 
     def get_positions(
-        self, *, ticker: str | None = None, event_ticker: str | None = None
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        include_flat: bool = False,
     ) -> list[Position]:
-        """Every market position that is not flat, across all pages."""
+        """Every market position that is not flat, across all pages; with `include_flat`, also
+        the markets traded and since closed out (for cross-checking realized P&L and fees)."""
+        count_filter = "total_traded" if include_flat else "position"
         positions = self._iterate(
             "/portfolio/positions",
             "market_positions",
             Position.from_api,
-            params={"ticker": ticker, "event_ticker": event_ticker, "count_filter": "position"},
+            params={"ticker": ticker, "event_ticker": event_ticker, "count_filter": count_filter},
             limit=None,
             page_size=PORTFOLIO_PAGE_MAX,
             auth=True,
         )
-        return [p for p in positions if p.position != ZERO]
+        return [p for p in positions if include_flat or p.position != ZERO]
 
     def iter_fills(
         self,

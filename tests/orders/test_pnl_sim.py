@@ -178,3 +178,20 @@ def test_limits_refuse_orders_that_would_pass_them(
     assert cost.value.code == "MAX_ORDER_COST"
     # the opposite side is within its own worst case
     service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(8), D("0.60")))
+
+
+def test_settled_markets_are_cross_checked_too(
+    prime: SimHarness, client: KalshiClient, scripted: Store
+) -> None:
+    """A market closed out by settlement has no row in `positions`, but `pnl` still compares
+    its realized P&L and fees with the exchange's, so a lost fill there is not hidden."""
+    won = sorted(exchange_positions(prime))[0]
+    sparse = summarize(
+        (f for f in scripted.iter_fills() if not (f.ticker == won and f.book_side is BookSide.ASK)),
+        scripted.settlements(),
+    )
+    only_open = mark_to_market(client, scripted, engine=sparse.engine)
+    assert all(d.ticker != won for d in only_open.differences)
+    with_flat = mark_to_market(client, scripted, engine=sparse.engine, include_flat=True)
+    assert {d.what for d in with_flat.differences if d.ticker == won} >= {"realized_gross", "fees"}
+    assert won not in {r.ticker for r in with_flat.rows}
