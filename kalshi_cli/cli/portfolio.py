@@ -195,48 +195,58 @@ def fills_command(
 
     Example: kalshi fills --ticker KXBTCD-25DEC31-T100000 --since 2026-01-01
     """
-    from kalshi_cli.models import fmt_count, fmt_dollars
-
     min_ts = None if since is None else parse_since(since)
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     fills = list(app.client(auth=True).iter_fills(ticker=ticker, min_ts=min_ts, limit=limit))
-    rows = [
-        {
-            "time": f.created_time,
-            "ticker": f.ticker,
-            "book_side": f.book_side.value,
-            "yes_price": fmt_dollars(f.yes_price),
-            "count": fmt_count(f.count),
-            "fee": fmt_dollars(f.fee),
-            "role": "taker" if f.is_taker else "maker",
-        }
-        for f in fills
-    ]
+    rows = [fill_row(f) for f in fills]
     out.table(
         FILL_COLUMNS, rows, document={"fills": [fill_json(f) for f in fills], "count": len(fills)}
     )
 
 
+# One row per fill in the trader's terms: the side whose contracts the fill added (a bid adds
+# YES, an ask adds NO, which nets against YES held), that side's price, and the amount paid for
+# it; the YES-book terms and the ids follow so a spreadsheet can join on them.
 FILL_COLUMNS = (
     Column("time", "time"),
     Column("ticker", "ticker"),
-    Column("book_side", "book side"),
-    Column("yes_price", "YES price", numeric=True),
+    Column("side", "side"),
+    Column("price", "price", numeric=True),
     Column("count", "count", numeric=True),
+    Column("amount", "amount", numeric=True),
     Column("fee", "fee", numeric=True),
     Column("role", "role"),
+    Column("book_side", "book side"),
+    Column("yes_price", "YES price", numeric=True),
+    Column("order_id", "order id"),
+    Column("fill_id", "fill id"),
 )
 
 
-def fill_json(f: Fill) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+def fill_row(f: Fill) -> dict[str, Any]:
+    document = fill_json(f)
+    return {
+        "time": f.created_time,
+        **{k: document[k] for k in ("ticker", "side", "price", "count", "amount", "fee")},
+        "role": "taker" if f.is_taker else "maker",
+        **{k: document[k] for k in ("book_side", "yes_price", "order_id", "fill_id")},
+    }
 
+
+def fill_json(f: Fill) -> dict[str, Any]:
+    from kalshi_cli.models import fmt_count, fmt_dollars, from_book, outcome_side_of
+
+    side = outcome_side_of(f.book_side)
+    _, price = from_book(f.book_side, f.yes_price, side)
     return {
         "fill_id": f.fill_id,
         "order_id": f.order_id,
         "ticker": f.ticker,
+        "side": side.value,
+        "price": fmt_dollars(price),
+        "amount": fmt_dollars(f.count * price),
         "book_side": f.book_side.value,
         "yes_price": fmt_dollars(f.yes_price),
         "count": fmt_count(f.count),

@@ -131,10 +131,17 @@ class FakeClient:
         return Balance.from_api({"balance": self.balance_cents, "portfolio_value": 2500})
 
     def get_positions(
-        self, *, ticker: str | None = None, event_ticker: str | None = None
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        include_flat: bool = False,
     ) -> list[Position]:
-        self._call("get_positions", ticker=ticker, event_ticker=event_ticker)
-        return [Position.from_api(p) for p in self.positions]
+        self._call(
+            "get_positions", ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
+        )
+        listed = [Position.from_api(p) for p in self.positions]
+        return [p for p in listed if include_flat or p.position != 0]
 
     def iter_orders(self, **kwargs: Any) -> Iterator[Order]:
         self._call("iter_orders", **kwargs)

@@ -80,7 +80,10 @@ def test_positions(tmp_path: Path) -> None:
     assert [d["what"] for d in row["differences"]] == ["position", "realized_gross", "fees"]
     assert "`kalshi reconcile`" in result.stderr
     assert [name for name, _ in client.calls] == ["get_positions", "iter_orders", "get_orderbook"]
-    assert client.calls[0] == ("get_positions", {"ticker": "KXA-1", "event_ticker": None})
+    assert client.calls[0] == (
+        "get_positions",
+        {"ticker": "KXA-1", "event_ticker": None, "include_flat": False},
+    )
 
 
 def test_fills_since_and_limit(tmp_path: Path) -> None:
@@ -91,6 +94,7 @@ def test_fills_since_and_limit(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     fill = json.loads(result.stdout)["fills"][0]
     assert fill["book_side"] == "ask" and fill["yes_price"] == "0.4500" and fill["is_taker"]
+    assert (fill["side"], fill["price"], fill["amount"]) == ("no", "0.5500", "1.6500")
     assert client.calls == [("iter_fills", {"ticker": None, "min_ts": 1767312000, "limit": 5})]
 
 
@@ -98,8 +102,9 @@ def test_fills_csv(tmp_path: Path) -> None:
     client = FakeClient(fills=[FILL])
     result = run(["fills", "--format", "csv"], client=client, home=tmp_path)
     assert result.stdout.splitlines() == [
-        "time,ticker,book side,YES price,count,fee,role",
-        "2026-01-02T03:04:05Z,KXA-1,ask,0.4500,3.00,0.0500,taker",
+        "time,ticker,side,price,count,amount,fee,role,book side,YES price,order id,fill id",
+        # an ask at YES 0.45 bought NO at 0.55: 3 contracts cost 1.65
+        "2026-01-02T03:04:05Z,KXA-1,no,0.5500,3.00,1.6500,0.0500,taker,ask,0.4500,o1,f1",
     ]
 
 
