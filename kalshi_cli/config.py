@@ -627,9 +627,12 @@ def example_config() -> str:
                 emit(key, env, "  ")
     lines.append("")
     lines.append("# Sections read by the parts that use them, each documented there:")
-    for name, what in NESTED_SECTIONS.items():
-        lines.append(f"# {name}: {what}")
-    return "\n".join(lines) + "\n"
+    from importlib.resources import files
+
+    # the other layers' sections, hand-written with comments; tests/test_config_sections.py
+    # keeps every value there equal to the default in the code that reads it
+    sections = files("kalshi_cli").joinpath("sections.example.yaml").read_text(encoding="utf-8")
+    return "\n".join(lines) + "\n" + sections
 
 
 def _yaml_scalar(value: object) -> str:

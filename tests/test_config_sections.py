@@ -1,0 +1,77 @@
+"""config.example.yaml documents every key of the other layers' sections with its default.
+
+Each section of the example is fed to the code that reads it: the values it documents must be
+exactly the defaults that code uses, and every key that code knows must be documented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kalshi_cli.config import example_config
+from kalshi_cli.monitor.thresholds import THRESHOLDS
+from kalshi_cli.orders import OrderLimits, load_limits
+from kalshi_cli.risk.engine import RiskLimits
+from kalshi_cli.runner.config import TRADE_KEYS
+from kalshi_cli.runner.loop import LoopSettings
+from kalshi_cli.strategies import get_strategy, strategy_names
+
+EXAMPLE: dict[str, Any] = yaml.safe_load(example_config())
+
+
+def test_risk_section_is_every_limit_at_its_default() -> None:
+    section = EXAMPLE["risk"]
+    assert set(section) == {f.name for f in fields(RiskLimits)}
+    assert RiskLimits.from_config(section) == RiskLimits()
+
+
+def test_every_strategy_is_documented_with_its_defaults() -> None:
+    section = EXAMPLE["strategies"]
+    assert set(section) == set(strategy_names())
+    for name in strategy_names():
+        strategy = get_strategy(name)
+        defaults = strategy.params(None)
+        assert set(section[name]) == {f.name for f in fields(defaults)}, name
+        assert strategy.params(section[name]) == defaults, name
+
+
+def test_trade_section_lists_every_key_and_the_loop_defaults() -> None:
+    section = EXAMPLE["trade"]
+    assert set(section) == set(TRADE_KEYS)
+    loop = {f.name: f.default for f in fields(LoopSettings)}
+    assert section["status_interval_s"] == loop["status_interval_s"]
+    assert section["tick_interval_s"] == loop["tick_interval_s"]
+    assert all(section[k] is None for k in ("markets", "series", "event", "log_file", "pause_file"))
+
+
+def test_checks_section_is_every_threshold_at_its_default() -> None:
+    section = EXAMPLE["checks"]
+    documented = {(check, key) for check, keys in section.items() for key in keys}
+    assert documented == {(t.check, t.key) for t in THRESHOLDS}
+    for t in THRESHOLDS:
+        value = section[t.check][t.key]
+        assert (None if value is None else str(value)) == (
+            None if t.default is None else str(t.default)
+        ), f"{t.check}.{t.key}"
+
+
+def test_limits_section_means_no_limits(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(example_config(), encoding="utf-8")
+    assert load_limits(path) == OrderLimits()
+    assert set(EXAMPLE["limits"]) == {f.name for f in fields(OrderLimits)}
+
+
+def test_the_commented_alerts_example_is_a_valid_alerts_section() -> None:
+    from kalshi_cli.alerts import AlertRouter
+
+    text = example_config()
+    block = text[text.index("# alerts:") :]
+    uncommented = "\n".join(line[2:] for line in block.splitlines() if line.startswith("# "))
+    section = yaml.safe_load(uncommented)["alerts"]
+    router = AlertRouter.from_config(section, environ={"KALSHI_SLACK_URL": "https://h.example/x"})
+    assert any("slack" in line for line in router.describe())
