@@ -10,6 +10,15 @@ stop-loss and position limits cover.
 Each leg carries a fair value chosen so that the two sum to 1 and each leg's edge after fees is
 half the pair's: the min-edge checks, in the strategy and in the risk engine, read per contract
 like for every other intent. `min_edge` here is the pair edge per YES+NO pair.
+
+Within one market the chance is rare: YES ask + NO ask = 2 - (YES bid + NO bid), which is below
+$1.00 only while the book is crossed. The common form is across the two markets of a mutually
+exclusive two-outcome event (team A wins / team B wins): exactly one settles YES, so YES of one
+plus YES of the other is the same $1.00 pair. When the loop gives the snapshot a `complement`,
+that pair is priced too; only the market with the lower ticker of the two emits it, so one
+opportunity is traded once, not once from each side. (If such an event were settled NO on both
+markets, for example voided, both legs would lose: the loop only pairs markets the exchange
+flags mutually exclusive and whose event has exactly two.)
 """
 
 from __future__ import annotations
@@ -42,21 +51,49 @@ def pair_edge(yes_ask: Decimal, no_ask: Decimal, count: Decimal, fee_rate: Decim
 
 def decide(snap: MarketSnapshot, pos: PositionView, params: ArbitrageParams) -> Sequence[Decision]:
     yes_ask, no_ask = snap.book.yes_ask, snap.book.no_ask
-    if yes_ask is None or no_ask is None:
+    if yes_ask is not None and no_ask is not None:
+        legs = _pair(
+            (snap.ticker, Side.YES, yes_ask), (snap.ticker, Side.NO, no_ask), snap, params, "NO"
+        )
+        if legs:
+            return legs
+    other = snap.complement
+    if other is None or snap.ticker >= other.ticker:
         return []
-    count = min(yes_ask[1], no_ask[1], params.max_count)
+    other_yes_ask = other.book.yes_ask
+    if yes_ask is None or other_yes_ask is None:
+        return []
+    return _pair(
+        (snap.ticker, Side.YES, yes_ask),
+        (other.ticker, Side.YES, other_yes_ask),
+        snap,
+        params,
+        f"YES of {other.ticker}",
+    )
+
+
+Leg = tuple[str, Side, tuple[Decimal, Decimal]]  # (ticker, side bought, (ask, depth))
+
+
+def _pair(
+    first: Leg, second: Leg, snap: MarketSnapshot, params: ArbitrageParams, second_name: str
+) -> list[Decision]:
+    count = min(first[2][1], second[2][1], params.max_count)
     if count <= 0:
         return []
-    edge = pair_edge(yes_ask[0], no_ask[0], count, snap.fee_rate)
+    edge = pair_edge(first[2][0], second[2][0], count, snap.fee_rate)
     if edge < params.min_edge:
         return []
-    reason = f"arbitrage: YES {yes_ask[0]} + NO {no_ask[0]} + fees leaves {edge:.4f} per pair"
-    legs = []
-    for side, price in ((Side.YES, yes_ask[0]), (Side.NO, no_ask[0])):
+    reason = (
+        f"arbitrage: YES {first[2][0]} + {second_name} {second[2][0]} + fees leaves "
+        f"{edge:.4f} per pair"
+    )
+    legs: list[Decision] = []
+    for ticker, side, (price, _depth) in (first, second):
         fee_each = trading_fee(count, price, snap.fee_rate) / count
         legs.append(
             Intent(
-                ticker=snap.ticker,
+                ticker=ticker,
                 side=side,
                 action=Action.BUY,
                 price=price,

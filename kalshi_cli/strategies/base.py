@@ -50,9 +50,20 @@ LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 
 
 @dataclass(frozen=True)
+class Complement:
+    """The other market of a two-market, mutually exclusive event, where exactly one of the two
+    settles YES: YES here plus YES there pays exactly $1.00, like YES plus NO of one market."""
+
+    ticker: str
+    book: Orderbook
+    price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
+
+
+@dataclass(frozen=True)
 class MarketSnapshot:
     """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, and
-    includes the current mid when the book has one."""
+    includes the current mid when the book has one. `complement` is set by the loop for a market
+    whose event pairs it with exactly one other, mutually exclusive market."""
 
     ticker: str
     ts: float
@@ -61,6 +72,7 @@ class MarketSnapshot:
     price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
     fee_rate: Decimal = TAKER_FEE_RATE
     maker_fee_rate: Decimal = MAKER_FEE_RATE
+    complement: Complement | None = None
 
     def mids_since(self, since: float) -> list[Decimal]:
         return [mid for ts, mid in self.mids if since <= ts <= self.ts]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce, trading_fee
 from kalshi_cli.sim.core import Exchange
 from kalshi_cli.sim.participants import SpikePath
 from kalshi_cli.sim.scenarios import (
@@ -108,6 +108,9 @@ def test_two_yes_asks_of_a_two_outcome_event_dip_below_a_dollar_periodically() -
     assert min(sums) < ONE
     assert max(sums) > ONE
     assert sum(1 for s in sums if s < ONE) >= 10  # "for a while", not a blip
+    # and by enough to pay both taker fees: a real arbitrage, not one the fees eat
+    fees = trading_fee(D(1), yes_ask(ex, BOS)) * 2
+    assert ONE - min(sums) > fees + D("0.01")
 
 
 def test_sub_penny_market_is_quoted_off_the_cent() -> None:

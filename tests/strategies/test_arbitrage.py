@@ -48,3 +48,45 @@ def test_the_pair_edge_threshold_is_inclusive():
 def test_max_count_caps_the_size():
     legs = decide(snap("0.55", 200, "0.50", 300), FLAT, ArbitrageParams(max_count=D(7)))
     assert [leg.count for leg in legs if isinstance(leg, Intent)] == [D(7), D(7)]
+
+
+def pair_snap(ticker: str, other: str, ask_here: str, ask_there: str, depth: int = 40):
+    """Two markets of a mutually exclusive event, each a normal (uncrossed) book whose YES ask
+    is `ask` (a NO bid at 1 - ask) and whose YES bid sits 2 cents lower."""
+    from kalshi_cli.strategies.base import Complement
+
+    def book(t: str, ask: str) -> Orderbook:
+        yes_bid = D(ask) - D("0.02")
+        return Orderbook(t, ((yes_bid, D(depth)),), ((ONE - D(ask), D(depth)),))
+
+    return MarketSnapshot(
+        ticker, 1000.0, book(ticker, ask_here), complement=Complement(other, book(other, ask_there))
+    )
+
+
+def test_yes_asks_of_two_exclusive_markets_below_one_buy_both() -> None:
+    legs = decide(
+        pair_snap("EV-A", "EV-B", "0.45", "0.47"), PositionView("EV-A"), ArbitrageParams()
+    )
+    assert [(leg.ticker, leg.side, leg.price) for leg in legs] == [
+        ("EV-A", Side.YES, D("0.45")),
+        ("EV-B", Side.YES, D("0.47")),
+    ]
+    fees = trading_fee(D(40), D("0.45")) + trading_fee(D(40), D("0.47"))
+    edge = ONE - D("0.92") - fees / 40
+    assert edge >= ArbitrageParams().min_edge
+    assert sum((leg.model_fair for leg in legs), D(0)) == ONE
+    assert all(leg.time_in_force is TimeInForce.FOK and leg.count == 40 for leg in legs)
+
+
+def test_the_pair_is_emitted_once_from_the_lower_ticker() -> None:
+    params = ArbitrageParams()
+    assert decide(pair_snap("EV-B", "EV-A", "0.47", "0.45"), PositionView("EV-B"), params) == []
+
+
+def test_a_gap_between_exclusive_markets_that_the_fees_eat_is_left_alone() -> None:
+    # 0.48 + 0.49 leaves 3 cents a pair, but the two fees near 50 cents take 3.5
+    legs = decide(
+        pair_snap("EV-A", "EV-B", "0.48", "0.49"), PositionView("EV-A"), ArbitrageParams()
+    )
+    assert legs == []
