@@ -6,7 +6,7 @@
 
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
-from kalshi_cli.runner.session import Parts, StartupRefused, build_loop, trade
+from kalshi_cli.runner.session import Parts, StartupRefused, build_loop, start_loop, trade
 from kalshi_cli.runner.summary import Summary
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "TradeOptions",
     "build_loop",
     "load_trade_config",
+    "start_loop",
     "trade",
 ]

@@ -48,18 +48,20 @@ class EventLog:
             self._file = path.open("a", encoding="utf-8")
         self.counts: dict[str, int] = {}
 
-    def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
+        self.counts[event] = self.counts.get(event, 0) + 1
+        to_stderr = self._stderr is not None and event not in QUIET_ON_STDERR
+        if self._file is None and not to_stderr:
+            return  # nobody reads it: skip the formatting, which a busy loop pays per intent
         now = self.clock.wall()
         record: dict[str, Any] = {"ts": iso_utc(now), "event": event}
         record.update(_plain(dict(fields or {})))
-        self.counts[event] = self.counts.get(event, 0) + 1
         if self._file is not None:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
             self._file.flush()
-        if self._stderr is not None and event not in QUIET_ON_STDERR:
+        if to_stderr and self._stderr is not None:
             self._stderr.write(readable(record, now) + "\n")
             self._stderr.flush()
-        return record
 
     def sink(self, kind: str, data: Mapping[str, str]) -> None:
         """The risk engine's `EventSink`."""

@@ -7,6 +7,12 @@ made on the way, so the time from a book change to the order on the wire is the 
 risk rules, one SQLite write and one HTTP POST. After every exchange call the API error guard
 hears how it went; while it asks for a backoff, nothing is sent.
 
+An order whose answer was lost (a timeout, a dropped connection) and that `OrderService` could
+not find right away is never sent again: it is looked up by its client order id once a second
+until the exchange lists it (then it counts as resting or filled) or, after UNKNOWN_GRACE_S, is
+known never to have been placed. Until then its market takes no new order, except reducing ones,
+so a strategy that still sees no position there cannot double it.
+
 Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
 the record: each one (and each order answer that reports a fill, and a timer as the fallback for
 a lost message) makes the loop read new fills from `GET /portfolio/fills`. Each fill is applied
@@ -16,25 +22,46 @@ which is what the daily circuit breaker adds up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import ApiError, KalshiError, OrderOutcomeUnknown, TransportError
+from kalshi_cli.errors import (
+    ApiError,
+    BadRequestError,
+    KalshiError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    TransportError,
+)
 from kalshi_cli.models import ZERO, Action, Side, from_book, to_book
 from kalshi_cli.pnl import fill_record_from_api
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
+from kalshi_cli.runner.ledger import LoopLedger
+from kalshi_cli.runner.portfolio import OpenOrder, Portfolio, open_order
 from kalshi_cli.strategies import Cancel, Intent
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Fill
+    from kalshi_cli.models import Fill, Order
     from kalshi_cli.orders import OrderService
     from kalshi_cli.store import FillRecord, Store
+
+
+MAX_REMEMBERED = 10_000
+# an order whose answer was lost and that the exchange still does not list after this long was
+# never placed (the request died before it was acted on)
+UNKNOWN_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Unknown:
+    ticker: str
+    since: float  # monotonic
 
 
 @dataclass
@@ -67,27 +94,32 @@ class Executor:
         store: Store,
         orders: OrderService,
         risk: RiskEngine,
+        ledger: LoopLedger,
         portfolio: Portfolio,
         log: EventLog,
         clock: Clock,
         dry_run: bool = False,
-        on_submit: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.orders = orders
         self.risk = risk
+        self.ledger = ledger
         self.portfolio = portfolio
         self.log = log
         self.clock = clock
         self.dry_run = dry_run
-        self.on_submit = on_submit
         self.counters = Counters()
-        self.sent: dict[str, Sent] = {}  # order id -> what was sent
-        self.mine: set[str] = set()  # order ids this run placed
+        # order id -> what was sent, for every order this run placed (the oldest forgotten past
+        # MAX_REMEMBERED: a loop runs for weeks; a fill of a forgotten order is attributed
+        # from the state file instead)
+        self.sent: OrderedDict[str, Sent] = OrderedDict()
         self.backoff_until = 0.0  # monotonic
+        # client order id -> an order whose answer was lost; its market takes no new
+        # (non-reducing) order until the exchange says what became of it
+        self.unknown: dict[str, Unknown] = {}
         self.fills_due = False
-        self._seen: set[str] = set()  # fill ids applied
+        self._seen: dict[str, float] = {}  # fill id applied -> its time
         self._last_fill_ts = clock.wall()
 
     # ---------------------------------------------------------------- guard
@@ -110,6 +142,12 @@ class Executor:
     def execute(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """Evaluate and, when allowed, send; True when an order went out (or would have)."""
         self.log.emit("signal", _intent_fields(intent))
+        if not intent.reduce_only and self.holds_unknown(intent.ticker):
+            self.log.emit(
+                "intent_held",
+                {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
+            )
+            return False
         view = self.portfolio.view(intent.ticker)
         ctx = self.risk.context(
             view,
@@ -157,7 +195,16 @@ class Executor:
             )
         except OrderOutcomeUnknown as exc:
             self._failed(exc)
-            self.log.emit("order_unknown", {**_intent_fields(intent), "error": exc.message})
+            self.unknown[create.client_order_id] = Unknown(intent.ticker, sent_at)
+            self.fills_due = True
+            self.log.emit(
+                "order_unknown",
+                {
+                    **_intent_fields(intent),
+                    "client_order_id": create.client_order_id,
+                    "error": exc.message,
+                },
+            )
             return False
         except (ApiError, TransportError) as exc:
             self._failed(exc)
@@ -165,12 +212,11 @@ class Executor:
             return False
         finally:
             self.risk.record_sent()
-            if self.on_submit is not None:
-                self.on_submit()
         self._ok()
         self.counters.orders += 1
         if outcome.order_id:
-            self.mine.add(outcome.order_id)
+            if len(self.sent) >= MAX_REMEMBERED:
+                self.sent.popitem(last=False)
             self.sent[outcome.order_id] = Sent(
                 create.client_order_id,
                 intent.side,
@@ -209,6 +255,60 @@ class Executor:
             self.sync_fills()
         return True
 
+    def holds_unknown(self, ticker: str) -> bool:
+        return any(u.ticker == ticker for u in self.unknown.values())
+
+    def resolve_unknown(self) -> None:
+        """Look each order of unknown outcome up by its client order id: found, it takes the
+        exchange's state (and counts as resting or filled); still missing after
+        UNKNOWN_GRACE_S, it was never placed. Never sent again either way."""
+        for client_order_id, lost in list(self.unknown.items()):
+            try:
+                order = self.client.find_order_by_client_id(client_order_id, lost.ticker)
+            except KalshiError as exc:
+                self._failed(exc)
+                return
+            self._ok()
+            if order is None:
+                if self.clock.monotonic() - lost.since < UNKNOWN_GRACE_S:
+                    continue
+                reason = "not on the exchange after its answer was lost; never placed"
+                self.store.mark_rejected(client_order_id, reason=reason)
+                status = "rejected"
+            else:
+                self._adopt(client_order_id, order)
+                status = order.status
+            del self.unknown[client_order_id]
+            self.log.emit(
+                "order_resolved",
+                {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
+            )
+
+    def _adopt(self, client_order_id: str, order: Order) -> None:
+        self.store.mark_sent(
+            client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+        intent = self.store.get_intent(client_order_id)
+        if order.status == "resting" and intent is not None:
+            self.portfolio.add_order(
+                open_order(
+                    order_id=order.order_id,
+                    client_order_id=client_order_id,
+                    ticker=order.ticker,
+                    book_side=order.book_side,
+                    yes_price=order.yes_price,
+                    side=intent.side,
+                    remaining=order.remaining_count,
+                    strategy=intent.strategy,
+                )
+            )
+        if order.fill_count > 0:
+            self.fills_due = True
+
     # ---------------------------------------------------------------- cancels
 
     def cancel(self, decision: Cancel) -> bool:
@@ -233,6 +333,8 @@ class Executor:
             self.log.emit(
                 "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
             )
+            if isinstance(exc, (BadRequestError, NotFoundError)):
+                self._refresh_order(order_id)
             return False
         self._ok()
         self.counters.cancels += 1
@@ -248,6 +350,30 @@ class Executor:
             },
         )
         return True
+
+    def _refresh_order(self, order_id: str) -> None:
+        """A cancel refused because the order is no longer resting (filled, or gone): the
+        `user_orders` message saying so was missed or is still on its way, so ask for the
+        order once. Left as it was, the loop would count it as resting and try to cancel it on
+        every tick."""
+        try:
+            order = self.client.get_order(order_id)
+        except NotFoundError:
+            self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            return
+        except KalshiError as exc:
+            self._failed(exc)
+            return
+        self._ok()
+        self.store.update_order(
+            order_id=order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+        self.portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
+        if order.fill_count > 0:
+            self.fills_due = True
 
     # ---------------------------------------------------------------- fills
 
@@ -280,8 +406,17 @@ class Executor:
     def load_seen(self, records: Iterable[FillRecord]) -> None:
         """The fills already applied (replayed from the state file at start)."""
         for record in records:
-            self._seen.add(record.fill_id)
+            self._seen[record.fill_id] = record.ts
             self._last_fill_ts = max(self._last_fill_ts, record.ts)
+        self._forget_old_fills()
+
+    def _forget_old_fills(self) -> None:
+        """Fills older than the read window are never listed again, so their ids need not be
+        kept (a state file holds every fill ever; the loop only the recent ones)."""
+        if len(self._seen) < MAX_REMEMBERED:
+            return
+        horizon = self._since() - 60
+        self._seen = {k: ts for k, ts in self._seen.items() if ts >= horizon}
 
     def _apply(self, fill: Fill) -> None:
         sent = self.sent.get(fill.order_id)
@@ -299,8 +434,10 @@ class Executor:
             strategy=strategy,
         )
         self.store.record_fill(replace(record, realized_pnl=event.net))
-        self._seen.add(fill.fill_id)
+        self.ledger.add_realized(record.ts, event.net)
+        self._seen[fill.fill_id] = record.ts
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
+        self._forget_old_fills()
         self.counters.fills += 1
         self.log.emit("fill_received", self._fill_fields(fill, sent, event.net))
 

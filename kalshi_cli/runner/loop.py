@@ -1,11 +1,11 @@
 """The trade loop: one `tick` at a time, with the clock, the feed and the client injected.
 
-A tick: take the feed's events (book changes, fills, order updates, freshness), read new fills
-when one is due, note trading-state changes made by other processes (`kalshi halt`,
-`cancel-all`), check the daily circuit breaker, then for each market (those whose book changed,
-or all of them on a full pass) run the stop-loss and the strategy and send what the risk engine
-allows. It ends with the heartbeat row and the feed age in the state file, and every
-`status_interval_s` a status line.
+A tick: take the feed's events (book changes, fills, order updates, freshness), look up orders
+whose answer was lost (once a second while there are any), read new fills when one is due, note
+trading-state changes made by other processes (`kalshi halt`, `cancel-all`), check the daily
+circuit breaker, then for each market (those whose book changed, or all of them on a full pass)
+run the stop-loss and the strategy and send what the risk engine allows. It ends with the
+heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
 
 `run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
 change reaches the strategy within about a millisecond) and a full pass at least every
@@ -28,6 +28,7 @@ from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
+from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.portfolio import MidHistory, Portfolio, open_order
 from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import Cancel, MarketSnapshot, Strategy
@@ -66,8 +67,11 @@ class LoopSettings:
     tick_interval_s: float = 1.0
     heartbeat_interval_s: float = 1.0
     fill_poll_s: float = 5.0
+    resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
     poll_s: float = 0.001
-    history_s: float = 600.0
+    # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
+    # strategy without one reads no mids, so a minute is plenty
+    history_s: float = 60.0
     pause_file: Path | None = None
 
 
@@ -82,12 +86,14 @@ class TradeLoop:
         clock: Clock,
         strategy: Strategy[Any],
         risk: RiskEngine,
+        ledger: LoopLedger,
         portfolio: Portfolio,
         log: EventLog,
         settings: LoopSettings,
         alerts: TradeAlerts | None = None,
     ) -> None:
         self.store = store
+        self.ledger = ledger
         self.feed = feed
         self.clock = clock
         self.strategy = strategy
@@ -101,6 +107,7 @@ class TradeLoop:
             store=store,
             orders=orders,
             risk=risk,
+            ledger=ledger,
             portfolio=portfolio,
             log=log,
             clock=clock,
@@ -118,6 +125,7 @@ class TradeLoop:
         self._next_heartbeat = self._started
         self._next_status = self._started + settings.status_interval_s
         self._next_fill_poll = self._started + settings.fill_poll_s
+        self._next_resolve = self._started
         self._breached: set[str] = set()
 
     # ---------------------------------------------------------------- running
@@ -148,8 +156,13 @@ class TradeLoop:
 
     def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
         self.ticks += 1
+        if full:
+            self.ledger.refresh()
         changed = self._handle_events(events)
         now_m = self.clock.monotonic()
+        if self.executor.unknown and now_m >= self._next_resolve and not self.executor.backing_off:
+            self.executor.resolve_unknown()
+            self._next_resolve = now_m + self.settings.resolve_s
         if self.executor.fills_due or now_m >= self._next_fill_poll:
             self.executor.sync_fills()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
@@ -328,9 +341,11 @@ class TradeLoop:
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != float("inf") else None,
         }
-        self.store.heartbeat(source="trade", detail=detail)
-        if age != float("inf"):
-            self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
+        # one transaction, so one fsync of the state file per heartbeat rather than two
+        with self.store.transaction():
+            self.store.heartbeat(source="trade", detail=detail)
+            if age != float("inf"):
+                self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self.log.emit("heartbeat", detail)
 
     def summary(self) -> Summary:
@@ -358,7 +373,7 @@ class TradeLoop:
         if cancel_resting and not self.settings.dry_run:
             for order in list(self.portfolio.orders.values()):
                 if (
-                    order.order_id in self.executor.mine
+                    order.order_id in self.executor.sent
                     or order.strategy == self.settings.strategy_name
                 ):
                     self.executor.cancel_order(order.ticker, order.order_id, "shutdown")

@@ -61,6 +61,10 @@ class Portfolio:
         self.pnl = PnlEngine()
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
         self.opened_at: dict[str, float] = {}
+        # the risk engine reads every market's view for each intent (total exposure); a view
+        # only changes with a fill, a settlement or an order of its market, so it is kept
+        self._views: dict[str, PositionView] = {}
+        self._exposures: dict[str, Decimal] = {}
 
     # ---------------------------------------------------------------- positions
 
@@ -79,6 +83,7 @@ class Portfolio:
         ts: float,
         strategy: str | None,
     ) -> RealizedEvent:
+        self._forget(ticker)
         before = self.position(ticker)
         event = self.pnl.apply_fill(
             ticker, book_side, yes_price, count, fee, ts=ts, strategy=strategy
@@ -90,12 +95,19 @@ class Portfolio:
             self.opened_at[ticker] = ts
         return event
 
+    def apply_settlement(self, ticker: str, result: str, *, ts: float, fee: Decimal) -> None:
+        self._forget(ticker)
+        self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee)
+        if self.position(ticker) == 0:
+            self.opened_at.pop(ticker, None)
+
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]
 
     # ---------------------------------------------------------------- resting orders
 
     def add_order(self, order: OpenOrder) -> None:
+        self._forget(order.ticker)
         if order.remaining > 0:
             self.orders[order.order_id] = order
         else:
@@ -105,6 +117,7 @@ class Portfolio:
         order = self.orders.get(order_id)
         if order is None:
             return
+        self._forget(order.ticker)
         if status != "resting" or remaining <= 0:
             del self.orders[order_id]
         else:
@@ -115,7 +128,17 @@ class Portfolio:
 
     # ---------------------------------------------------------------- what the risk engine reads
 
+    def _forget(self, ticker: str) -> None:
+        self._views.pop(ticker, None)
+        self._exposures.pop(ticker, None)
+
     def view(self, ticker: str) -> PositionView:
+        view = self._views.get(ticker)
+        if view is None:
+            view = self._views[ticker] = self._make_view(ticker)
+        return view
+
+    def _make_view(self, ticker: str) -> PositionView:
         m = self.pnl.markets.get(ticker)
         resting = tuple(o.view for o in self.resting(ticker))
         if m is None or m.position == 0:
@@ -133,7 +156,13 @@ class Portfolio:
     def total_exposure(self) -> Decimal:
         tickers = {t for t, m in self.pnl.markets.items() if m.position != 0}
         tickers.update(o.ticker for o in self.orders.values())
-        return sum((self.view(t).exposure() for t in tickers), ZERO)
+        total = ZERO
+        for ticker in tickers:
+            exposure = self._exposures.get(ticker)
+            if exposure is None:
+                exposure = self._exposures[ticker] = self.view(ticker).exposure()
+            total += exposure
+        return total
 
     def unrealized(self, books: dict[str, Orderbook | None]) -> Decimal:
         """Open positions marked at the best bid of the held side; unknown marks count 0."""

@@ -28,6 +28,7 @@ from kalshi_cli.risk import RiskEngine, RiskLimits
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
 from kalshi_cli.runner.portfolio import Portfolio, open_order
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.store import Store
+
+
+STARTUP_ATTEMPTS = 3
 
 
 class StartupRefused(KalshiError):
@@ -99,7 +103,7 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
     for f in fills:
         while i < len(settlements) and settlements[i].settled_at <= f.ts:
             s = settlements[i]
-            portfolio.pnl.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+            portfolio.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
             i += 1
         event = portfolio.apply_fill(
             f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
@@ -107,7 +111,7 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
         if f.realized_pnl is None:
             missing.append((f.fill_id, event.net))
     for s in settlements[i:]:
-        portfolio.pnl.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+        portfolio.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
     with store.transaction():
         for fill_id, net in missing:
             store.set_fill_realized_pnl(fill_id, net)
@@ -169,7 +173,8 @@ def build_loop(
     params = strategy.params(config.strategy_params(options.strategy))
     limits = RiskLimits.from_config(config.risk)
     sink = _Sink(parts.log, parts.alerts)
-    risk = RiskEngine(parts.store, limits, clock=parts.clock, sink=sink)
+    ledger = LoopLedger(parts.store)
+    risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
     fills = rebuild(parts.store, portfolio)
     settings = LoopSettings(
@@ -178,6 +183,9 @@ def build_loop(
         dry_run=options.dry_run,
         status_interval_s=config.seconds("status_interval_s", 60.0),
         tick_interval_s=config.seconds("tick_interval_s", 1.0),
+        # the mids a strategy reads are those of its window; keeping more costs time and memory
+        # (200 markets x 10 minutes of mids is ~20 MB)
+        history_s=float(getattr(params, "window_s", LoopSettings.history_s)),
         pause_file=pause_file,
     )
     loop = TradeLoop(
@@ -188,6 +196,7 @@ def build_loop(
         clock=parts.clock,
         strategy=strategy,
         risk=risk,
+        ledger=ledger,
         portfolio=portfolio,
         log=parts.log,
         settings=settings,
@@ -195,6 +204,37 @@ def build_loop(
     )
     loop.executor.load_seen(fills)
     return loop
+
+
+def start_loop(
+    parts: Parts,
+    options: TradeOptions,
+    config: TradeConfig,
+    markets: list[Market],
+    *,
+    pause_file: Path | None = None,
+    attempts: int = STARTUP_ATTEMPTS,
+) -> TradeLoop:
+    """The loop, built from the reconciled state file, once its positions equal the exchange's.
+
+    A resting order (a quote the previous run left) can fill between the reconciliation and the
+    read of the exchange's positions, and the two then differ with nothing wrong. So a difference
+    is reconciled again and compared again, `attempts` times in all, before trading is refused.
+    """
+    attempt = 1
+    while True:
+        loop = build_loop(parts, options, config, markets, pause_file=pause_file)
+        try:
+            check_positions(parts.client, loop.portfolio)
+        except StartupRefused as exc:
+            if attempt >= attempts:
+                raise
+            parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
+            report = reconcile(parts.client, parts.store, parts.clock)
+            parts.log.emit("reconciled", report.to_json())
+            attempt += 1
+        else:
+            return loop
 
 
 class _Sink:
@@ -336,14 +376,13 @@ def trade(
             [m.ticker for m in markets], ws_url=ws_url, auth=signer, rest=client, clock=clock
         )
         parts = Parts(client, store, feed, clock, log, alerts)
-        loop = build_loop(
+        loop = start_loop(
             parts,
             options,
             config,
             markets,
             pause_file=config.path("pause_file", state_dir / "trade.pause"),
         )
-        check_positions(client, loop.portfolio)
         log.emit("started", {"strategy": options.strategy, "markets": len(markets), "env": env})
         summary = run(loop, options)
     finally:

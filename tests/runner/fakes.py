@@ -56,6 +56,8 @@ class FakeClient:
     account_id: str
     # raised by the next creates; "unknown": the exchange takes the order and the answer is lost
     create_errors: list[BaseException | str] = field(default_factory=list)
+    # raised by the next lookups by client order id; "missing": the order is not listed yet
+    lookup_errors: list[BaseException | str] = field(default_factory=list)
     requests: list[CreateOrder] = field(default_factory=list)
     authenticated: bool = True
 
@@ -137,6 +139,11 @@ class FakeClient:
             raise _api_error(exc) from None
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        if self.lookup_errors:
+            error = self.lookup_errors.pop(0)
+            if isinstance(error, BaseException):
+                raise error
+            return None
         for order in self.iter_orders(ticker=ticker):
             if order.client_order_id == client_order_id:
                 return order
@@ -171,6 +178,8 @@ class FakeFeed:
         self.account_id = account_id
         self.clock = clock
         self.stale: set[str] = set()
+        # books shown instead of the exchange's, as a lagging feed can (a crossed book)
+        self.shown: dict[str, Orderbook] = {}
         self.silent = False  # no events, and the age grows
         self.events: list[FeedEvent] = []
         self.last_at = clock.monotonic()
@@ -196,7 +205,14 @@ class FakeFeed:
     def stop(self) -> None:
         pass
 
+    def show(self, book: Orderbook) -> None:
+        self.shown[book.ticker] = book
+        self.last_at = self.clock.monotonic()
+        self.events.append(FeedEvent(EventKind.BOOK, book.ticker))
+
     def book(self, ticker: str) -> Orderbook | None:
+        if ticker in self.shown:
+            return self.shown[ticker]
         yes, no = self.exchange.book(ticker)
         return Orderbook(ticker, tuple(sorted(yes, reverse=True)), tuple(sorted(no, reverse=True)))
 

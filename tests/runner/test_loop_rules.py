@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import UsageError
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.errors import TransportError, UsageError
+from kalshi_cli.models import BookSide, Position, SelfTradePrevention, Side, TimeInForce
 from kalshi_cli.risk import RiskLimits
-from kalshi_cli.runner import TradeOptions
-from kalshi_cli.runner.session import check_live
-from kalshi_cli.store import FillRecord
-from tests.runner.fakes import START, make_rig, new_exchange, trader
+from kalshi_cli.runner import Parts, TradeConfig, TradeOptions
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.session import check_live, reconcile, start_loop
+from kalshi_cli.sim.core import Exchange
+from kalshi_cli.store import FillRecord, Store
+from tests.runner.fakes import START, FakeClient, FakeFeed, make_rig, new_exchange, trader
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
@@ -102,3 +106,115 @@ def test_circuit_breaker_trips_at_threshold_and_holds_after_restart(tmp_path: Pa
     for _ in range(120):
         again.step(0.5)
     assert [r for r in again.client.requests if not r.reduce_only] == []
+
+
+def test_an_order_whose_answer_is_lost_is_looked_up_never_sent_twice(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quoted = {r.ticker for r in rig.client.requests}
+    assert LAL in quoted
+    # the next order is taken by the exchange, its answer lost, and the lookup fails as well
+    rig.client.create_errors.append("unknown")
+    rig.client.lookup_errors.append(TransportError("connection reset"))
+    sent = len(rig.client.requests)
+    while len(rig.client.requests) == sent:
+        rig.step(0.5)
+    lost = rig.client.requests[sent]
+    assert rig.store.get_intent(lost.client_order_id).status == "unknown"
+    assert lost.client_order_id in rig.loop.executor.unknown
+    after = len(rig.client.requests)
+    for _ in range(6):
+        rig.step(0.5)
+    # resolved by the lookup, the order counts as the loop's own; nothing was re-sent
+    assert rig.loop.executor.unknown == {}
+    intent = rig.store.get_intent(lost.client_order_id)
+    (on_exchange,) = [
+        o
+        for o in rig.exchange.orders(rig.client.account_id)
+        if o.client_order_id == lost.client_order_id
+    ]
+    assert intent.order_id == on_exchange.order_id
+    assert intent.status == on_exchange.status
+    assert [
+        r for r in rig.client.requests[after:] if r.client_order_id == lost.client_order_id
+    ] == []
+
+
+def test_a_market_with_an_unresolved_order_takes_no_new_order(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.client.create_errors.append("unknown")
+    # the exchange took the order but does not list it for a while
+    rig.client.lookup_errors.extend("missing" for _ in range(6))
+    rig.step(0.1)
+    rig.feed.drain_events()  # and its user_orders message is lost too
+    ((coid, lost),) = rig.loop.executor.unknown.items()
+    sent = len(rig.client.requests)
+    for _ in range(8):
+        rig.step(0.5)
+    assert coid in rig.loop.executor.unknown, "not listed yet, within the grace period"
+    assert [r for r in rig.client.requests[sent:] if r.ticker == lost.ticker] == []
+    assert [r for r in rig.client.requests[sent:] if r.ticker != lost.ticker], "others go on"
+    for _ in range(6):
+        rig.step(0.5)
+    assert rig.loop.executor.unknown == {}
+    assert rig.store.get_intent(coid).order_id is not None
+    assert [r for r in rig.client.requests if r.client_order_id == coid] == [
+        r for r in rig.client.requests[:sent] if r.client_order_id == coid
+    ], "sent once"
+    assert [r for r in rig.client.requests[sent:] if r.ticker == lost.ticker], "trading resumes"
+
+
+class _FillsOnFirstPositionsRead(FakeClient):
+    """The exchange as a restart sees it when a quote left by the previous run fills between
+    the reconciliation and the read of the positions."""
+
+    def __init__(self, exchange: Exchange, account_id: str, fill: Callable[[], None]) -> None:
+        super().__init__(exchange, account_id)
+        self._fill: Callable[[], None] | None = fill
+
+    def get_positions(self, **filters: Any) -> list[Position]:
+        if self._fill is not None:
+            self._fill, fill = None, self._fill
+            fill()
+        return super().get_positions(**filters)
+
+
+def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> None:
+    state = tmp_path / "s.db"
+    clock = ManualClock(START)
+    first = make_rig(state, strategy="market-maker", clock=clock)
+    first.step(0.1)
+    quote = next(o for o in first.loop.portfolio.orders.values() if o.ticker == LAL)
+    first.store.close()  # the previous run dies with its quotes resting
+    exchange, me = first.exchange, first.client.account_id
+    taker = exchange.create_account(key_id="taker", public_key_pem="", cash_cents=10**7)
+
+    def fill() -> None:
+        # takes the whole top of the book on the quote's side, the loop's quote included
+        yes_bids, no_bids = exchange.book(LAL)
+        levels = yes_bids if quote.side is Side.YES else no_bids
+        exchange.place_order(
+            taker.account_id,
+            ticker=LAL,
+            book_side=BookSide.ASK if quote.side is Side.YES else BookSide.BID,
+            price=quote.price if quote.side is Side.YES else 1 - quote.price,
+            count=sum((size for _, size in levels), Decimal(0)),
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        )
+
+    client = _FillsOnFirstPositionsRead(exchange, me, fill)
+    store = Store.open(state, clock=clock)
+    log = EventLog(clock, stderr=None)
+    parts = Parts(client, store, FakeFeed(exchange, me, clock), clock, log)  # type: ignore[arg-type]
+    reconcile(client, store, clock)  # type: ignore[arg-type]
+    loop = start_loop(
+        parts,
+        TradeOptions(strategy="market-maker"),
+        TradeConfig(),
+        [client.get_market(t) for t in exchange.markets if exchange.markets[t].status == "open"],
+    )
+    assert log.counts.get("positions_moved") == 1
+    assert loop.portfolio.position(LAL) == next(
+        p.position for p in client.get_positions() if p.ticker == LAL
+    )

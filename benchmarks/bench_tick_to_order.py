@@ -1,0 +1,266 @@
+"""Tick to order: from a WebSocket message received to the order request written to the socket.
+
+The trade loop runs in this process exactly as `kalshi trade` builds it (MarketData over the
+WebSocket, the signed KalshiClient, the risk engine, the state file), against `kalshi sim serve`
+in another process. A second account makes the book of one market: it moves the mid from 0.50
+to 0.60 (a 20% spike, so the spike strategy buys NO) and back (the take-profit sells it), and
+each move waits for the loop's order before the next. Two clocks, both `time.monotonic()`: the
+WebSocket connection notes when each `orderbook_delta` frame comes off the socket, and the HTTP
+transport notes when the order POST is handed to it to be written. Each order's latency is the
+time from the last delta received before it. Target: p99 under 5 ms.
+
+    python benchmarks/bench_tick_to_order.py [--signals 1000] [--state-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sim_process import admin, client_for, start_simulator, stop_simulator
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.signing import KalshiAuth, load_private_key
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.feed import MarketData
+from kalshi_cli.feed.ws import Connection, websocket_connect
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.store import Store
+
+TICKER = "KXBENCH-SIM-T2O"
+TARGET_P99_MS = 5.0
+
+
+class TimedConnection:
+    """The WebSocket, noting when each orderbook delta frame was received."""
+
+    def __init__(self, conn: Connection, seen: list[float]) -> None:
+        self.conn = conn
+        self.seen = seen
+
+    def recv_data(self, control_frame: bool = False) -> tuple[int, bytes]:
+        opcode, data = self.conn.recv_data(control_frame)
+        if b'"orderbook_delta"' in data:
+            self.seen.append(time.monotonic())
+        return opcode, data
+
+    def send(self, payload: str) -> Any:
+        return self.conn.send(payload)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.conn.settimeout(timeout)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class TimedTransport(httpx.HTTPTransport):
+    """Notes when an order POST is handed over to be written to the socket."""
+
+    def __init__(self, on_order: Callable[[float], None]) -> None:
+        super().__init__()
+        self.on_order = on_order
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/portfolio/events/orders"):
+            self.on_order(time.monotonic())
+        return super().handle_request(request)
+
+
+class Driver:
+    """The second account: its two resting orders are the book's best bid and ask."""
+
+    def __init__(self, client: KalshiClient) -> None:
+        self.client = client
+        self.bid = ""
+        self.ask = ""
+
+    def _place(self, side: BookSide, price: str) -> str:
+        return self.client.create_order(
+            CreateOrder(
+                ticker=TICKER,
+                book_side=side,
+                price=Decimal(price),
+                count=Decimal("100000"),
+                time_in_force=TimeInForce.GTC,
+            )
+        ).order_id
+
+    def quote(self, bid: str, ask: str, *, up: bool) -> None:
+        # move the side that leads first, so the two orders never cross each other
+        for side in ("ask", "bid") if up else ("bid", "ask"):
+            old = getattr(self, side)
+            if old:
+                self.client.cancel_order(old, ticker=TICKER)
+            book_side = BookSide.ASK if side == "ask" else BookSide.BID
+            setattr(self, side, self._place(book_side, ask if side == "ask" else bid))
+
+
+def wait(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def grown(count: Callable[[], int], than: int) -> Callable[[], bool]:
+    return lambda: count() > than
+
+
+def drive(
+    *,
+    driver: Driver,
+    loop: Any,
+    posts: list[float],
+    signals: int,
+    stop: threading.Event,
+    missed: list[int],
+) -> None:
+    """Move the book up and down until the loop has sent `signals` orders; `missed` gets the
+    number of moves that drew no order (-1 when the strategy stopped firing)."""
+    misses = 0
+    up = True
+    try:
+        wait(lambda: loop.ticks > 0, 5)
+        while len(posts) < signals:
+            before, fills = len(posts), loop.executor.counters.fills
+            if up:
+                driver.quote("0.59", "0.61", up=True)
+            else:
+                driver.quote("0.49", "0.51", up=False)
+            up = not up
+            # the order, then its fill read back: the loop is idle again before the next move
+            if not (
+                wait(grown(lambda: len(posts), before), 2.0)
+                and wait(grown(lambda: loop.executor.counters.fills, fills), 2.0)
+                and wait(lambda: not loop.executor.fills_due, 2.0)
+            ):
+                misses += 1
+                if misses > 20:
+                    missed.append(-1)
+                    return
+        missed.append(misses)
+    finally:
+        stop.set()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--signals", type=int, default=1000)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the state file goes (default: a temporary directory); its fsync per "
+        "intent is on the measured path",
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-t2o-"))
+    state_dir = args.state_dir or work
+    sim, account = start_simulator(work / "sim")
+    deltas: list[float] = []
+    posts: list[float] = []
+    try:
+        admin(
+            account["api_base"],
+            "/markets",
+            {
+                "ticker": TICKER,
+                "event_ticker": "KXBENCH-SIM",
+                "series_ticker": "KXBENCH",
+                "title": "bench",
+            },
+        )
+        other = admin(account["api_base"], "/accounts", {"balance_cents": 10**10})
+        driver = Driver(client_for(other))
+        driver.quote("0.49", "0.51", up=True)
+
+        clock = SystemClock()
+        key, _ = load_private_key(path=Path(account["private_key_path"]))
+        client = client_for(account, TimedTransport(posts.append))
+        feed = MarketData(
+            [TICKER],
+            ws_url=account["ws_url"],
+            auth=KalshiAuth(account["key_id"], key),
+            rest=client,
+            clock=clock,
+            connector=lambda url, headers, timeout: TimedConnection(
+                websocket_connect(url, headers, timeout), deltas
+            ),
+        )
+        store = Store.open(state_dir / "state.db", clock=clock)
+        log = EventLog(clock, path=work / "trade.log", stderr=None)
+        config = TradeConfig(
+            # one window for the whole run, so every move up is measured from 0.50
+            strategies={"spike": {"window_s": 36_000, "max_hold_s": 36_000}},
+            risk={"max_orders_per_minute": 100_000, "daily_loss_limit": 1_000_000},
+        )
+        loop = build_loop(
+            Parts(client, store, feed, clock, log),
+            TradeOptions(strategy="spike"),
+            config,
+            [client.get_market(TICKER)],
+        )
+        stop = threading.Event()
+        feed.start()
+        if not wait(lambda: feed.is_fresh(TICKER), 15):
+            raise SystemExit("the feed never became fresh")
+        missed: list[int] = []
+        # the loop owns the state file's connection, so it runs here; the driver is the thread
+        driver_thread = threading.Thread(
+            target=drive,
+            kwargs={
+                "driver": driver,
+                "loop": loop,
+                "posts": posts,
+                "signals": args.signals,
+                "stop": stop,
+                "missed": missed,
+            },
+            daemon=True,
+        )
+        driver_thread.start()
+        loop.run(stop=stop)
+        driver_thread.join(10)
+        feed.stop()
+        store.close()
+        log.close()
+        if missed and missed[-1] < 0:
+            raise SystemExit(f"the strategy stopped firing after {len(posts)} orders")
+    finally:
+        stop_simulator(sim)
+
+    latencies = []
+    for t in posts:
+        i = bisect_right(deltas, t)
+        if i:
+            latencies.append((t - deltas[i - 1]) * 1000)
+    latencies.sort()
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(
+        f"tick to order (spike, WebSocket delta received -> order POST written): "
+        f"n={len(latencies)} p50={p50:.2f} ms p99={p99:.2f} ms max={latencies[-1]:.2f} ms "
+        f"(target p99 < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'NOT met'}); "
+        f"{missed[0]} move(s) without an order"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""What the trade-loop benchmarks share: `kalshi sim serve` in its own process (so the simulator
+does not compete with the loop for this process's interpreter), its admin API, and clients."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import load_private_key
+
+
+def start_simulator(
+    data_dir: Path, *, scenario: str = "empty", tier: str = "prime"
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """Serve the simulator on a free loopback port; returns the process and its default
+    account (`api_base`, `ws_url`, `key_id`, `private_key_path`)."""
+    command = [sys.executable, "-m", "kalshi_cli", "sim", "serve", "--port", "0"]
+    command += ["--tier", tier, "--scenario", scenario, "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the simulator did not start")
+        if (data_dir / "server.json").exists() and (data_dir / "account.json").exists():
+            account: dict[str, str] = json.loads((data_dir / "account.json").read_text())
+            try:
+                httpx.get(account["api_base"] + "/exchange/status", timeout=1)
+            except httpx.TransportError:
+                pass
+            else:
+                return proc, account
+        time.sleep(0.05)
+
+
+def stop_simulator(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def admin(api_base: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    base = api_base.rsplit("/trade-api", 1)[0]
+    response = httpx.post(base + "/sim/v1" + path, json=body, timeout=10)
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def client_for(
+    account: Mapping[str, str], transport: httpx.BaseTransport | None = None
+) -> KalshiClient:
+    key, _ = load_private_key(path=Path(account["private_key_path"]))
+    return KalshiClient(
+        api_base=account["api_base"],
+        key_id=account["key_id"],
+        private_key=key,
+        tier="prime",
+        transport=transport,
+    )

@@ -1,0 +1,110 @@
+"""`kalshi trade` as a process against the test's simulator, and a second account to move it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.sim.admin import AccountInfo
+
+
+def client_for(account: AccountInfo) -> KalshiClient:
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    return KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key)
+
+
+def trade_env(account: AccountInfo, home: Path, state: Path) -> dict[str, str]:
+    """The environment that points `kalshi` at `account` on a running simulator (no config
+    file: KALSHI_HOME is an empty directory)."""
+    return {
+        **os.environ,
+        "KALSHI_HOME": str(home),
+        "KALSHI_ENV": "sim",
+        "KALSHI_API_BASE": account.api_base,
+        "KALSHI_WS_URL": account.ws_url,
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+        "KALSHI_STATE": str(state),
+    }
+
+
+def trade_command(strategy: str, ticker: str, log: Path, *bounds: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kalshi_cli",
+        "trade",
+        "--strategy",
+        strategy,
+        "--markets",
+        ticker,
+        *bounds,
+        "--log-file",
+        str(log),
+    ]
+
+
+def log_events(log: Path) -> list[dict[str, object]]:
+    if not log.exists():
+        return []
+    text = log.read_text(encoding="utf-8")
+    # the last line may be half written while the loop runs
+    return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, step: Callable[[], None]) -> bool:
+    """Poll `predicate` until `timeout`, calling `step` between polls (the test's own moves,
+    or a short pause)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        step()
+    return predicate()
+
+
+def pause() -> None:
+    time.sleep(0.02)
+
+
+class Book:
+    """A second account's resting orders, one per named slot, which make a market's book."""
+
+    def __init__(self, client: KalshiClient, ticker: str) -> None:
+        self.client = client
+        self.ticker = ticker
+        self.slots: dict[str, str] = {}
+
+    def set(self, slot: str, book_side: BookSide | None, yes_price: str = "") -> None:
+        old = self.slots.pop(slot, None)
+        if old is not None:
+            self.client.cancel_order(old, ticker=self.ticker)
+        if book_side is not None:
+            self.slots[slot] = self.order(book_side, yes_price, "100", TimeInForce.GTC)
+
+    def quote(self, yes_bid: str, yes_ask: str) -> None:
+        self.set("bid", None)
+        self.set("ask", None)
+        self.set("bid", BookSide.BID, yes_bid)
+        self.set("ask", BookSide.ASK, yes_ask)
+
+    def order(self, book_side: BookSide, yes_price: str, count: str, tif: TimeInForce) -> str:
+        result = self.client.create_order(
+            CreateOrder(
+                ticker=self.ticker,
+                book_side=book_side,
+                price=Decimal(yes_price),
+                count=Decimal(count),
+                time_in_force=tif,
+            )
+        )
+        return result.order_id

@@ -1,0 +1,199 @@
+"""`kalshi trade` killed with SIGKILL at 20 random points, then restarted each time.
+
+The loop runs as a real process against the test's simulator (over loopback), market-making one
+market while a second account in the test moves the book and trades into the quotes, so orders
+are placed, replaced, cancelled and filled all the time. Kill delays are seeded and spread from
+the first fraction of a second (start-up, reconciliation) to a few seconds (placing, between
+ticks). After every kill the state file is reconciled exactly as a restart does it, then checked
+against the exchange: every order the account has there was written to the state file by the
+loop before it was sent (none imported as external, none unknown), each intent's status is the
+exchange's, positions rebuilt from the state file's fills equal the exchange's, and SQLite's
+integrity check passes. The next run is the restart itself and must get past its own start-up
+checks whenever it lives long enough to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import subprocess
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.orders import OrderService
+from kalshi_cli.runner.portfolio import Portfolio
+from kalshi_cli.runner.session import rebuild
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.simproc import client_for, log_events, trade_command, trade_env
+
+TICKER = "KXKILL-SIM-A"
+KILLS = 20
+SEED = 20_260_101
+
+
+class Counterparty:
+    """The other side of the market: resting quotes it moves, and IOC orders into the loop's."""
+
+    def __init__(self, client: KalshiClient, rng: random.Random) -> None:
+        self.client = client
+        self.rng = rng
+        self.resting: list[str] = []
+
+    def requote(self) -> None:
+        for order_id in self.resting:
+            with contextlib.suppress(KalshiError):  # filled meanwhile
+                self.client.cancel_order(order_id, ticker=TICKER)
+        bid = Decimal(self.rng.choice(["0.42", "0.43", "0.44", "0.45"]))
+        ask = Decimal(self.rng.choice(["0.55", "0.56", "0.57", "0.58"]))
+        self.resting = [
+            self._order(BookSide.BID, bid, TimeInForce.GTC).order_id,
+            self._order(BookSide.ASK, ask, TimeInForce.GTC).order_id,
+        ]
+
+    def trade(self) -> None:
+        """Sell YES at or above 0.46, or buy YES at or below 0.54: only the loop's quotes sit
+        inside the counterparty's own, so only they are hit."""
+        if self.rng.random() < 0.5:
+            self._order(BookSide.ASK, Decimal("0.46"), TimeInForce.IOC, self.rng.randint(1, 4))
+        else:
+            self._order(BookSide.BID, Decimal("0.54"), TimeInForce.IOC, self.rng.randint(1, 4))
+
+    def _order(self, side: BookSide, price: Decimal, tif: TimeInForce, count: int = 20) -> object:
+        return self.client.create_order(
+            CreateOrder(
+                ticker=TICKER,
+                book_side=side,
+                price=price,
+                count=Decimal(count),
+                time_in_force=tif,
+            )
+        )
+
+    def act(self) -> None:
+        if self.rng.random() < 0.3:
+            self.requote()
+        else:
+            self.trade()
+
+    def run(self, active: threading.Event, busy: threading.Lock, done: threading.Event) -> None:
+        """Act every 20 ms while `active`; `busy` is held during each action, so the test can
+        wait for the one under way to finish before it compares the books."""
+        while not done.is_set():
+            if not active.wait(0.05):
+                continue
+            with busy:
+                if active.is_set():
+                    self.act()
+            done.wait(0.02)
+
+
+def _events(log: Path, start: int) -> list[str]:
+    return [str(e["event"]) for e in log_events(log)[start:]]
+
+
+def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]:
+    """Reconcile as a restart does, then compare the state file with the exchange."""
+    with Store.open(state, clock=SystemClock()) as store:
+        report = OrderService(trader, store, clock=SystemClock()).reconcile()
+        assert report.still_unknown == [], "an intent is still of unknown outcome"
+        assert report.orders_imported == [], "an order on the exchange the loop never recorded"
+        exchange_orders = list(trader.iter_orders(ticker=TICKER))
+        for order in exchange_orders:
+            intent = store.get_intent(order.client_order_id)
+            assert intent is not None, f"order {order.order_id} unknown to the state file"
+            assert intent.strategy == "market-maker", intent
+            assert intent.order_id == order.order_id
+            assert intent.status == order.status, (intent, order.status)
+        assert store.intents(status=["pending", "unknown"]) == []
+        market = trader.get_market(TICKER)
+        portfolio = Portfolio([market])
+        rebuild(store, portfolio)
+        ours = {m.ticker: m.position for m in portfolio.open_positions()}
+        theirs = {p.ticker: p.position for p in trader.get_positions()}
+        assert ours == theirs, f"state file positions {ours} != exchange {theirs}"
+        assert store.integrity_check() == "ok"
+        return {"orders": len(exchange_orders), "fills": len(list(store.iter_fills()))}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_sigkill_at_twenty_points_then_restart_loses_nothing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    rng = random.Random(SEED)
+    sim.create_market(TICKER)
+    trader_account = sim.new_account(balance_cents=10_000_000)
+    other_account = sim.new_account(balance_cents=10_000_000)
+    trader = client_for(trader_account)
+    other = Counterparty(client_for(other_account), random.Random(SEED + 1))
+    other.requote()
+    state = tmp_path / "state.db"
+    log = tmp_path / "trade.log"
+    env = trade_env(trader_account, tmp_path / "home", state)
+    command = trade_command("market-maker", TICKER, log, "--duration", "60")
+    phases: list[str] = []
+    seen = 0
+    # the counterparty acts from its own thread, so its requests (paced by the client's rate
+    # limiter) never delay a kill past its moment
+    active, busy, done = threading.Event(), threading.Lock(), threading.Event()
+    actor = threading.Thread(target=other.run, args=(active, busy, done), daemon=True)
+    actor.start()
+    try:
+        for i in range(KILLS):
+            # every fourth kill lands in start-up (imports, reconciliation, the first book),
+            # the rest while quoting and trading, between ticks or in the middle of one
+            delay = rng.uniform(0.02, 0.2) if i % 4 == 0 else rng.uniform(1.2, 2.5)
+            proc = subprocess.Popen(
+                command,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp_path / "stderr.txt").open("a"),
+            )
+            active.set()
+            time.sleep(delay)  # the kill point itself, not a wait for a condition
+            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            active.clear()
+            with busy:  # no trade lands on the account while it is compared
+                pass
+            events = _events(log, seen)
+            seen += len(events)
+            phases.append(
+                ("trading: " if "started" in events else "start-up: ")
+                + (events[-1] if events else "(nothing logged)")
+            )
+            _check_against_exchange(state, trader)
+        # the last restart runs to its end: past every start-up check, and exits 0
+        final = subprocess.run(
+            trade_command("market-maker", TICKER, log, "--max-ticks", "5"),
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert final.returncode == 0, final.stderr[-2000:]
+        totals = _check_against_exchange(state, trader)
+    finally:
+        done.set()
+        actor.join(10)
+        trader.close()
+        other.client.close()
+    events = _events(log, 0)
+    assert events.count("started") >= KILLS // 2, phases
+    assert events.count("order_placed") >= 20, "the loop must really have traded"
+    assert totals["fills"] > 0, "the counterparty must have traded with the loop"
+    assert sum(p.startswith("start-up") for p in phases) >= 2, phases
+    assert sum(p.startswith("trading") for p in phases) >= KILLS // 2, phases

@@ -1,0 +1,111 @@
+"""Each strategy as `kalshi trade` on the real simulator, on a book moved to trigger it.
+
+The pairs built not to trigger (and arbitrage, whose crossed book a matching engine never holds)
+run on the in-process fakes in test_strategy_scenarios.py; here one run per strategy shows the
+whole path, WebSocket feed to order on the exchange, does what the fakes say. The book is a
+second account's orders; the loop runs until its order is in the log, then gets SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.models import BookSide
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    pause,
+    trade_command,
+    trade_env,
+    wait_for,
+)
+
+TICKER = "KXSTRATSIM-SIM-A"
+
+
+def _spike(book: Book) -> Callable[[], None]:
+    moved = []
+
+    def step() -> None:
+        if not moved:
+            moved.append(True)
+            book.quote("0.59", "0.61")  # mid 0.50 -> 0.60
+        pause()
+
+    return step
+
+
+def _mean_reversion(book: Book) -> Callable[[], None]:
+    # the mid alternates 0.50 / 0.505 (each change a mid sample), then jumps to 0.56
+    changes = [0]
+
+    def step() -> None:
+        i = changes[0]
+        changes[0] += 1
+        if i < 30:
+            book.set("extra", BookSide.BID if i % 2 == 0 else None, "0.50")
+        elif i == 30:
+            book.set("extra", None)
+            book.quote("0.55", "0.57")
+        else:
+            pause()
+
+    return step
+
+
+def _market_maker(book: Book) -> Callable[[], None]:
+    return pause  # the two-sided book is enough
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("strategy", "script"),
+    [("spike", _spike), ("mean-reversion", _mean_reversion), ("market-maker", _market_maker)],
+)
+def test_strategy_places_its_order_on_the_simulator(
+    sim: SimHarness, tmp_path: Path, strategy: str, script: Callable[[Book], Callable[[], None]]
+) -> None:
+    sim.create_market(TICKER)
+    trader = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    book = Book(other, TICKER)
+    book.quote("0.49", "0.51")
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    proc = subprocess.Popen(
+        trade_command(strategy, TICKER, log, "--duration", "60"),
+        env=trade_env(trader, tmp_path / "home", state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def logged(event: str) -> Callable[[], bool]:
+            return lambda: (
+                any(e["event"] == event for e in log_events(log)) or (proc.poll() is not None)
+            )
+
+        assert wait_for(logged("feed_fresh"), 20, pause) and proc.poll() is None
+        assert wait_for(logged("order_placed"), 20, script(book)) and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        other.close()
+    assert proc.returncode == 0, err[-2000:]
+    placed = [e for e in log_events(log) if e["event"] == "order_placed"]
+    assert placed[0]["strategy"] == strategy
+    assert str(placed[0]["reason"]).startswith(strategy)
+    with Store.open(state) as store:
+        intents = [i for i in store.intents() if i.ticker == TICKER]
+    assert intents and all(i.strategy == strategy for i in intents)
+    assert all(i.order_id for i in intents if i.status != "rejected")
