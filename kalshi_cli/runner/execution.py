@@ -170,6 +170,37 @@ class Executor:
             return False
         return self._submit(intent)
 
+    def execute_group(
+        self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool
+    ) -> bool:
+        """Legs in several markets that only make sense together (an arbitrage pair): every leg
+        passes the risk engine before any is sent, else none is. A leg can still fail at the
+        exchange after another filled; that leg risk is the position limit's and stop-loss's."""
+        for intent in intents:
+            if not intent.reduce_only and self.holds_unknown(intent.ticker):
+                self.log.emit(
+                    "group_dropped",
+                    {"ticker": intent.ticker, "reason": "an order of unknown outcome here"},
+                )
+                return False
+            ctx = self.risk.context(
+                self.portfolio.view(intent.ticker),
+                total_exposure=self.portfolio.total_exposure(),
+                last_data_at=last_data_at,
+                in_sync=in_sync,
+            )
+            if self.risk.evaluate(intent, ctx):
+                self.counters.denied += 1
+                self.log.emit(
+                    "group_dropped",
+                    {"ticker": intent.ticker, "reason": "a leg was denied by the risk engine"},
+                )
+                return False
+        sent = False
+        for intent in intents:
+            sent = self.execute(intent, last_data_at=last_data_at, in_sync=in_sync) or sent
+        return sent
+
     def _submit(self, intent: Intent) -> bool:
         from kalshi_cli.client.requests import CreateOrder
 

@@ -16,7 +16,7 @@ with a `ManualClock`, a fake feed and a fake client, thousands of ticks a second
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +32,7 @@ from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.portfolio import MidHistory, Portfolio, open_order
 from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import Cancel, MarketSnapshot, Strategy
+from kalshi_cli.strategies.base import Complement
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -91,8 +92,11 @@ class TradeLoop:
         log: EventLog,
         settings: LoopSettings,
         alerts: TradeAlerts | None = None,
+        complements: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
+        # ticker -> the other market of its two-outcome, mutually exclusive event
+        self.complements: Mapping[str, str] = complements or {}
         self.ledger = ledger
         self.feed = feed
         self.clock = clock
@@ -196,17 +200,33 @@ class TradeLoop:
         if self.executor.backing_off or self.paused:
             return
         market = self.portfolio.markets[ticker]
-        snapshot = MarketSnapshot(ticker, now, book, mids, market.price_ranges)
+        snapshot = MarketSnapshot(
+            ticker, now, book, mids, market.price_ranges, complement=self._complement(ticker)
+        )
         try:
             decisions = self.strategy.decide(snapshot, view, self.settings.params)
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self.log.emit("strategy_error", {"ticker": ticker, "error": repr(exc)})
             return
+        intents = [d for d in decisions if not isinstance(d, Cancel)]
         for decision in decisions:
             if isinstance(decision, Cancel):
                 self.executor.cancel(decision)
-            else:
-                self.executor.execute(decision, last_data_at=last_data_at, in_sync=fresh)
+        if len({i.ticker for i in intents}) > 1:
+            # legs in several markets (an arbitrage pair) go out together or not at all
+            self.executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
+            return
+        for intent in intents:
+            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+    def _complement(self, ticker: str) -> Complement | None:
+        other = self.complements.get(ticker)
+        if other is None or other in self.closed:
+            return None
+        book = self.feed.book(other)  # None unless fresh
+        if book is None:
+            return None
+        return Complement(other, book, self.portfolio.markets[other].price_ranges)
 
     def _stop_loss(
         self, ticker: str, stops: list[Any], last_data_at: float | None, fresh: bool

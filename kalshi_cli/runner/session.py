@@ -72,6 +72,25 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     return open_
 
 
+def find_complements(client: KalshiClient, markets: list[Market]) -> dict[str, str]:
+    """Ticker -> the other market of its event, for events the exchange flags mutually exclusive
+    that have exactly two markets, both selected: exactly one of the two settles YES."""
+    by_event: dict[str, list[str]] = {}
+    for m in markets:
+        by_event.setdefault(m.event_ticker, []).append(m.ticker)
+    pairs: dict[str, str] = {}
+    for event_ticker, tickers in by_event.items():
+        if len(tickers) != 2:
+            continue
+        answer = client.get_event(event_ticker, with_nested_markets=False)
+        event = answer.get("event", {})
+        listed = {m.get("ticker") for m in answer.get("markets", [])}
+        if event.get("mutually_exclusive") is True and listed == set(tickers):
+            a, b = tickers
+            pairs[a], pairs[b] = b, a
+    return pairs
+
+
 def reconcile(client: KalshiClient, store: Store, clock: Clock) -> Any:
     from kalshi_cli.orders import OrderService
 
@@ -201,6 +220,7 @@ def build_loop(
         log=parts.log,
         settings=settings,
         alerts=parts.alerts,
+        complements=find_complements(parts.client, markets) if strategy.uses_complements else {},
     )
     loop.executor.load_seen(fills)
     return loop

@@ -172,9 +172,17 @@ async def a_create_market(state: SimState, request: Request) -> Response:
         )
     if series_ticker not in exchange.series:
         exchange.add_series(SimSeries(ticker=series_ticker, title=series_ticker))
+    mutually_exclusive = body.get("mutually_exclusive", False)
+    if not isinstance(mutually_exclusive, bool):
+        raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
     if existing_event is None:
         exchange.add_event(
-            SimEvent(event_ticker=event_ticker, series_ticker=series_ticker, title=title)
+            SimEvent(
+                event_ticker=event_ticker,
+                series_ticker=series_ticker,
+                title=title,
+                mutually_exclusive=mutually_exclusive,
+            )
         )
     market = SimMarket(
         ticker=ticker,

@@ -31,6 +31,8 @@ class Strategy(Generic[P]):
     name: str
     params_type: type[P]
     decide_fn: Callable[[MarketSnapshot, PositionView, P], Sequence[Decision]]
+    # reads `snapshot.complement`: the loop pairs the markets of two-outcome events for it
+    uses_complements: bool = False
 
     def params(self, raw: Mapping[str, Any] | None = None) -> P:
         return parse_params(self.params_type, raw, where=f"strategies.{self.name}")
@@ -46,7 +48,9 @@ _REGISTRY: dict[str, Strategy[Any]] = {
     for s in (
         Strategy(spike.NAME, spike.SpikeParams, spike.decide),
         Strategy(mean_reversion.NAME, mean_reversion.MeanReversionParams, mean_reversion.decide),
-        Strategy(arbitrage.NAME, arbitrage.ArbitrageParams, arbitrage.decide),
+        Strategy(
+            arbitrage.NAME, arbitrage.ArbitrageParams, arbitrage.decide, uses_complements=True
+        ),
         Strategy(market_maker.NAME, market_maker.MarketMakerParams, market_maker.decide),
     )
 }

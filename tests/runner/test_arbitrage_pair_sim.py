@@ -1,0 +1,88 @@
+"""Arbitrage across the two markets of a mutually exclusive event, as `kalshi trade` on the real
+simulator: the loop pairs the markets from the exchange's event data, sees YES asks whose sum
+leaves a profit after both fees, and buys YES in both, each leg fill-or-kill. The same books in
+an event not flagged mutually exclusive are left alone (the pair is not a $1.00 pair there)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    pause,
+    trade_command,
+    trade_env,
+    wait_for,
+)
+
+
+def _run_pair(sim: SimHarness, tmp_path: Path, *, exclusive: bool, seconds: float) -> list[dict]:
+    a, b = "KXPAIR-SIM-A", "KXPAIR-SIM-B"
+    for ticker in (a, b):
+        sim.create_market(
+            ticker,
+            event_ticker="KXPAIR-SIM",
+            series_ticker="KXPAIR",
+            title="Who wins?",
+            mutually_exclusive=exclusive,
+        )
+    trader = sim.new_account(balance_cents=10_000_000)
+    maker = client_for(sim.new_account(balance_cents=10_000_000))
+    # YES asks 0.45 and 0.47: 8 cents a pair before fees, about 3.5 after both
+    Book(maker, a).quote("0.43", "0.45")
+    Book(maker, b).quote("0.45", "0.47")
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    proc = subprocess.Popen(
+        [*trade_command("arbitrage", f"{a},{b}", log, "--duration", "60")],
+        env=trade_env(trader, tmp_path / "home", state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def placed_both() -> bool:
+            tickers = {e["ticker"] for e in log_events(log) if e["event"] == "order_placed"}
+            return tickers >= {a, b} or proc.poll() is not None
+
+        fresh = wait_for(
+            lambda: any(e["event"] == "feed_fresh" for e in log_events(log)), 20, pause
+        )
+        assert fresh and proc.poll() is None
+        wait_for(placed_both, seconds, pause)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        maker.close()
+    assert proc.returncode == 0, err[-2000:]
+    with Store.open(state) as store:
+        assert all(i.strategy == "arbitrage" for i in store.intents())
+    return [e for e in log_events(log) if e["event"] == "order_placed"]
+
+
+@pytest.mark.slow
+def test_yes_of_both_exclusive_markets_is_bought_when_it_pays(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    placed = _run_pair(sim, tmp_path, exclusive=True, seconds=20)
+    legs = {(e["ticker"], e["side"], e["action"], e["price"]) for e in placed}
+    assert ("KXPAIR-SIM-A", "yes", "buy", "0.4500") in legs
+    assert ("KXPAIR-SIM-B", "yes", "buy", "0.4700") in legs
+    assert all(str(e["reason"]).startswith("arbitrage") for e in placed)
+
+
+@pytest.mark.slow
+def test_the_same_books_in_a_non_exclusive_event_are_left_alone(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    assert _run_pair(sim, tmp_path, exclusive=False, seconds=3) == []
