@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +65,16 @@ def trade_command(
             show_default=False,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus metrics (from the state file) on 127.0.0.1:PORT/metrics.",
+            min=1,
+            max=65535,
+            show_default=False,
+        ),
+    ] = None,
     env: EnvOpt = None,
 ) -> None:
     """Run the trading loop: a strategy on live market data, every order through the risk rules.
@@ -91,12 +102,28 @@ def trade_command(
     client = app.client(auth=True)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
-    trade(
-        options,
-        env=settings.env,
-        state_path=settings.state,
-        config=load_trade_config(settings.config_path),
-        client=client,
-        ws_url=connection.ws_url,
-        signer=KalshiAuth(connection.key_id, connection.private_key),
-    )
+    stop_metrics = _serve_metrics(metrics_port, settings.state) if metrics_port else None
+    try:
+        trade(
+            options,
+            env=settings.env,
+            state_path=settings.state,
+            config=load_trade_config(settings.config_path),
+            client=client,
+            ws_url=connection.ws_url,
+            signer=KalshiAuth(connection.key_id, connection.private_key),
+        )
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+
+
+def _serve_metrics(port: int, state_path: Path) -> Callable[[], None]:
+    """Metrics from the state file, opened read-only on each scrape: the scrape thread never
+    touches the loop's client or its store connection (the exchange's figures come from the
+    `kalshi metrics --textfile` cron job)."""
+    from kalshi_cli.metrics import Collector, serve_metrics
+
+    server = serve_metrics(port, Collector(state_path).collect)
+    typer.echo(f"metrics on {server.url}", err=True)
+    return server.stop
