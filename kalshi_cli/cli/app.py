@@ -77,7 +77,8 @@ def load_command(entry: LazyCommand) -> Any:
     import typer.main
 
     module = importlib.import_module(f"kalshi_cli.cli.{entry.module}")
-    holder = typer.Typer(rich_markup_mode=None)
+    # No completion options: Typer would add them to a single command built as its own app.
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
     module.register(holder)
     built = typer.main.get_command(holder)
     if isinstance(built, TyperGroup):

@@ -26,7 +26,7 @@ import typer
 from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.errors import CredentialsError, KalshiError
+from kalshi_cli.errors import CredentialsError, KalshiError, TransportError
 from kalshi_cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -92,17 +92,33 @@ def health_check(name: str) -> Callable[[HealthCheck], HealthCheck]:
 
 
 def run_checks(target: HealthTarget) -> list[CheckResult]:
+    """Run every check. An exchange that does not answer is reported once, by the first check
+    that asked it; the others that needed it are skipped rather than repeating the same line."""
     results = []
+    unreachable = False
     for name, check in CHECKS:
         try:
             results.append(check(target))
+        except TransportError as exc:
+            if unreachable:
+                results.append(CheckResult(name, Status.SKIP, "the exchange did not answer"))
+            else:
+                unreachable = True
+                results.append(CheckResult(name, Status.FAIL, failure_detail(exc)))
         except KalshiError as exc:
-            results.append(CheckResult(name, Status.FAIL, exc.one_line()))
+            results.append(CheckResult(name, Status.FAIL, failure_detail(exc)))
         except Exception as exc:
             results.append(
                 CheckResult(name, Status.FAIL, f"unexpected {type(exc).__name__}: {exc}")
             )
     return results
+
+
+def failure_detail(exc: KalshiError) -> str:
+    # A hint to run `kalshi health-check` is no help inside it.
+    if exc.hint and "kalshi health-check" in exc.hint:
+        return exc.message
+    return exc.one_line()
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +269,7 @@ def health_check_command(
     permissions and the state file's integrity, one line per check; exits 12 if any check
     fails (warnings do not).
 
-    Example: kalshi health-check --env demo
+    Example: kalshi health-check --json
     """
     app = current()
     app.settings(env.value if env else None)

@@ -233,7 +233,7 @@ def market_command(
 
     The times are when the market opens, closes and expires (RFC 3339, UTC).
 
-    Example: kalshi market KXBTCD-25DEC31-T100000 --json
+    Example: kalshi market KXBTCD-SIM-T97000 --json
     """
     app = current()
     app.settings(env.value if env else None)
@@ -323,7 +323,7 @@ def orderbook_command(
     bid at p is a YES ask at 1 - p. With --watch the book is redrawn every --interval seconds
     (one JSON document per line with --json) until Ctrl-C.
 
-    Example: kalshi orderbook KXBTCD-25DEC31-T100000 --depth 5 --watch
+    Example: kalshi orderbook KXBTCD-SIM-T97000 --depth 5 --watch
     """
     app = current()
     app.settings(env.value if env else None)

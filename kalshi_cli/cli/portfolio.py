@@ -45,7 +45,7 @@ def _money(value: Decimal) -> str:
 def balance_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
     """Show the cash balance and the portfolio value.
 
-    Example: kalshi balance --env demo --json
+    Example: kalshi balance --json
     """
     from kalshi_cli.models import fmt_money
 
@@ -193,7 +193,7 @@ def fills_command(
 ) -> None:
     """List your fills, newest first.
 
-    Example: kalshi fills --ticker KXBTCD-25DEC31-T100000 --since 2026-01-01
+    Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
     min_ts = None if since is None else parse_since(since)
     app = current()

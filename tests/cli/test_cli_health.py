@@ -88,6 +88,30 @@ def test_failures_exit_12_and_others_still_run(tmp_path: Path) -> None:
     assert "the exchange says advanced, the config says basic" in found["rate-limit tier"]["detail"]
 
 
+def test_an_exchange_that_does_not_answer_is_reported_once(tmp_path: Path) -> None:
+    down = TransportError(
+        "GET /exchange/status: no answer from x",
+        hint="is the exchange reachable? `kalshi health-check`",
+    )
+    methods = ("get_exchange_status", "get_balance", "clock_skew_seconds", "get_account_limits")
+    client = FakeClient(errors=dict.fromkeys(methods, down))
+    key = key_file(tmp_path, 0o600)
+    environ = {"KALSHI_API_KEY_ID": "key-id-123456", "KALSHI_PRIVATE_KEY_PATH": str(key)}
+    result = run(["health-check", "--json"], client=client, home=tmp_path, environ=environ)
+    assert result.exit_code == 12
+    found = checks(result.stdout)
+    # No advice to run the very command that printed it.
+    assert found["exchange"]["detail"] == "GET /exchange/status: no answer from x"
+    assert found["exchange"]["status"] == "fail"
+    for name in ("credentials", "clock skew", "rate-limit tier"):
+        assert found[name] == {
+            "name": name,
+            "status": "skip",
+            "detail": "the exchange did not answer",
+        }
+    assert found["state location"]["status"] == "ok"
+
+
 def test_rejected_key_fails_credentials(tmp_path: Path) -> None:
     client = FakeClient(errors={"get_balance": AuthError("HTTP 401", status=401)})
     result = run(["health-check", "--json"], client=client, home=tmp_path)

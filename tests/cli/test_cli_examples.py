@@ -1,0 +1,133 @@
+"""The `Example:` line of every command's `--help` runs as written against the simulator.
+
+A trader copies the example first; one that names a ticker the simulator does not list, or needs
+an account the default environment does not have, teaches them that the help lies. Each example
+runs in-process against the default scenario (a simulator over loopback, configured as a user
+would configure one started elsewhere), in a fresh KALSHI_HOME. The few adjustments are the ones
+a person makes by hand: an order id placeholder (`5c3e0b9e-...`) becomes the id of a resting
+order, `--watch` stops after one refresh instead of at Ctrl-C, and the node_exporter directory
+is a temporary one. Two examples do not end on their own (`trade` runs 60 s, `sim serve` until
+Ctrl-C): for those only the command line is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+
+from .test_cli_doc_commands import check, help_of
+from .test_cli_sim import account_env
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
+
+ROOT = Path(__file__).resolve().parents[2]
+NOT_RUN = {("trade",), ("sim", "serve")}
+GROUPS = {(), ("config",), ("sim",), ("order",), ("state",)}
+PLACEHOLDER_ID = "5c3e0b9e-..."
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    from kalshi_cli.cli.app import COMMANDS, load_command
+
+    paths: list[tuple[str, ...]] = []
+    for entry in COMMANDS:
+        paths.append((entry.name,))
+        for sub in getattr(load_command(entry), "commands", {}):
+            paths.append((entry.name, sub))
+    return paths
+
+
+def example_of(path: tuple[str, ...]) -> str:
+    code, text = help_of(path)
+    assert code == 0
+    # The example is a paragraph of its own, which Click may wrap.
+    found = re.findall(r"^\s*Example: (kalshi .*?)\n\s*\n", text, re.M | re.S)
+    assert len(found) == 1, f"`kalshi {' '.join(path)} --help` has no single Example: paragraph"
+    return " ".join(found[0].split())
+
+
+def invoke(args: list[str], home: Path, environ: dict[str, str]) -> Result:
+    context = AppContext(environ={"KALSHI_HOME": str(home), **environ})
+    return CliRunner().invoke(
+        app, args, obj=context, env={"COLUMNS": "100", "NO_COLOR": "1"}, prog_name="kalshi"
+    )
+
+
+def resting_order(home: Path, environ: dict[str, str]) -> str:
+    placed = invoke(
+        [
+            *("order", "place", "KXBTCD-SIM-T97000", "--side", "yes", "--action", "buy"),
+            *("--count", "10", "--price", "0.05", "--json"),
+        ],
+        home,
+        environ,
+    )
+    assert placed.exit_code == 0, placed.output
+    order_id: str = json.loads(placed.stdout)["order"]["order_id"]
+    return order_id
+
+
+def adjusted(example: str, home: Path, environ: dict[str, str]) -> list[list[str]]:
+    runs = []
+    for part in example.split(" && "):
+        args = shlex.split(part.split(" > ", 1)[0])[1:]
+        if PLACEHOLDER_ID in args:
+            args[args.index(PLACEHOLDER_ID)] = resting_order(home, environ)
+        if "--watch" in args:
+            args += ["--count", "1"]
+        if "--textfile" in args:
+            target = args.index("--textfile") + 1
+            args[target] = str(home / "textfile" / Path(args[target]).name)
+            (home / "textfile").mkdir()
+        runs.append(args)
+    return runs
+
+
+PATHS = [p for p in command_paths() if p not in GROUPS]
+# Examples in kalshi_cli/cli/orders.py and trading.py, owned by other reviewers: each names a
+# ticker or event the simulator does not list, or (order cancel-all) there is none.
+OPEN = {("order", "place"), ("order", "list"), ("order", "cancel-all"), ("cancel-all",)}
+CASES = [
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="example to fix")) if p in OPEN
+    else p
+    for p in PATHS
+]  # fmt: skip
+
+
+def test_no_command_offers_shell_completion_options() -> None:
+    # Typer adds them to a single command built as an app of its own (`kalshi check`).
+    assert ("order", "place") in PATHS and ("check",) in PATHS
+    for path in PATHS:
+        _, text = help_of(path)
+        assert "--install-completion" not in text, path
+
+
+@pytest.mark.parametrize("path", CASES, ids=[" ".join(p) for p in PATHS])
+def test_example_runs_as_written(
+    path: tuple[str, ...], sim_default: SimHarness, tmp_path: Path
+) -> None:
+    example = example_of(path)
+    check(example)
+    if path in NOT_RUN:
+        return
+    environ = account_env(sim_default.account)
+    for args in adjusted(example, tmp_path, environ):
+        result = invoke(args, tmp_path, environ)
+        # A check's example may find a breach (no trade loop ran here, so no heartbeat):
+        # it ran when it printed its Nagios line and exited with a Nagios code other than UNKNOWN.
+        if path == ("check",):
+            assert result.exit_code in (0, 1, 2), result.output
+            assert result.stdout.startswith("KALSHI HEARTBEAT "), result.output
+            continue
+        assert result.exit_code == 0, f"{example}\n{result.output}"
+        assert "KXBTCD-25DEC31" not in example, f"{example}: the simulator has no such ticker"
