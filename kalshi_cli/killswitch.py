@@ -9,7 +9,8 @@ Order of operations, each step for a reason:
    cancelled) and the exchange's own cancel-all does the work in one request. With `--ticker` or
    `--event`, the resting orders are listed and cancelled in batches.
 3. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
-   repeat until a listing comes back empty or the deadline passes.
+   repeat until a listing comes back empty or the deadline passes, backing off between rounds
+   after the second (an order that cannot be cancelled is retried, not hammered).
 
 Every request is retried through 429, 5xx and transport errors with backoff until the deadline
 (the client's own retries run inside each attempt, so the deadline can be overshot by one
@@ -143,6 +144,10 @@ class KillSwitch:
                     break
                 say(f"round {report.rounds}: {len(resting)} resting, cancelling")
                 self._cancel_batch(resting, deadline, report)
+                if report.rounds > 1:
+                    # an order the exchange keeps refusing to cancel must not turn the proof
+                    # into a loop that spends the whole rate budget until the deadline
+                    self._pause(report.rounds - 1, deadline)
                 if self.clock.monotonic() >= deadline:
                     raise _DeadlinePassed
         except _DeadlinePassed:
@@ -199,7 +204,11 @@ class KillSwitch:
                 report.errors.append(exc.one_line())
                 raise _DeadlinePassed from None
             attempt += 1
-            delay = self._rng.uniform(0, min(2.0, 0.05 * 2**attempt))
-            if self.clock.monotonic() + delay >= deadline:
-                raise _DeadlinePassed
-            self.clock.sleep(delay)
+            self._pause(attempt, deadline)
+
+    def _pause(self, attempt: int, deadline: float) -> None:
+        """Back off before trying again (full jitter, capped at 2 s); past the deadline, stop."""
+        delay = self._rng.uniform(0, min(2.0, 0.05 * 2**attempt))
+        if self.clock.monotonic() + delay >= deadline:
+            raise _DeadlinePassed
+        self.clock.sleep(delay)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import (
     ApiError,
+    BadRequestError,
     ConfigError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -53,7 +54,7 @@ from kalshi_cli.store.records import CANCELED, PENDING, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.client.requests import CreateOrder
+    from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
     from kalshi_cli.clock import Clock
     from kalshi_cli.store import IntentRecord, Store
 
@@ -104,7 +105,7 @@ def load_limits(config_path: Path) -> OrderLimits:
 
         limits:
           max_position_per_market: 100   # contracts, position plus resting orders, per side
-          max_order_cost: 50             # dollars, count x price of one order
+          max_order_cost: 50             # dollars: count x the price of the side added
 
     A missing file or section means no limits. Unknown keys and values that are not positive
     numbers are refused with the file and line, as everywhere in the config.
@@ -313,29 +314,11 @@ class OrderService:
                 f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
             )
         validate_price(market, request.price)
-        cost = request.count * request.price
-        if self.limits.max_order_cost is not None and cost > self.limits.max_order_cost:
-            raise ValidationError(
-                f"order cost ${cost} is over the maximum order cost ${self.limits.max_order_cost}",
-                code="MAX_ORDER_COST",
-                hint="lower --count or raise limits.max_order_cost",
-            )
         book = to_book(request.side, request.action, request.price)
-        exposure_after: Decimal | None = None
-        if self.limits.max_position_per_market is not None:
-            current = self.exposure(request.ticker)
-            extra_bid = request.count if book.book_side is BookSide.BID else ZERO
-            extra_ask = request.count if book.book_side is BookSide.ASK else ZERO
-            exposure_after = current.worst_case(extra_bid, extra_ask)
-            adds = exposure_after > current.worst_case()
-            if adds and exposure_after > self.limits.max_position_per_market:
-                raise ValidationError(
-                    f"{request.ticker}: position plus resting orders would reach "
-                    f"{exposure_after} contracts, over the limit of "
-                    f"{self.limits.max_position_per_market}",
-                    code="POSITION_LIMIT",
-                    hint="lower --count, cancel resting orders, or raise the limit",
-                )
+        price = committed_price(book.book_side, book.yes_price)
+        cost = request.count * price
+        self._check_order_cost(request.ticker, book.book_side, request.count, price)
+        exposure_after = self._check_position(request.ticker, book.book_side, request.count)
         create_kwargs: dict[str, Any] = {
             "ticker": market.ticker,
             "book_side": book.book_side,
@@ -415,13 +398,7 @@ class OrderService:
             self.store.mark_rejected(create.client_order_id, reason=exc.message)
             raise
         status = _status_after_create(result.fill_count, result.remaining_count, create)
-        self.store.mark_sent(
-            create.client_order_id,
-            order_id=result.order_id,
-            status=status,
-            fill_count=result.fill_count,
-            remaining_count=result.remaining_count,
-        )
+        self._record_accepted(create.client_order_id, result.order_id, status, result)
         return PlaceOutcome(
             create.client_order_id,
             status,
@@ -430,6 +407,40 @@ class OrderService:
             result.remaining_count,
             result.average_fill_price,
         )
+
+    def _record_accepted(
+        self, client_order_id: str, order_id: str, status: str, result: CreateOrderResult
+    ) -> None:
+        """Record the exchange's acceptance. The order exists now, whatever the state file
+        says, so a failure here must never read as "not placed" (a person would place it
+        again)."""
+        from kalshi_cli.store import InvalidTransition, StoreError
+
+        try:
+            self.store.mark_sent(
+                client_order_id,
+                order_id=order_id,
+                status=status,
+                fill_count=result.fill_count,
+                remaining_count=result.remaining_count,
+            )
+        except InvalidTransition:
+            # another process (a reconcile) answered the intent while the request was in
+            # flight, perhaps "never placed" because the exchange did not have it yet
+            self.store.update_order(
+                client_order_id=client_order_id,
+                order_id=order_id,
+                status=status,
+                fill_count=result.fill_count,
+                remaining_count=result.remaining_count,
+            )
+        except StoreError as exc:
+            raise StoreError(
+                f"order {client_order_id} WAS PLACED (order id {order_id}, {status}), but the "
+                f"state file could not record it: {exc.message}",
+                hint="do not place it again; `kalshi reconcile` records it once the state "
+                "file can be written",
+            ) from exc
 
     def _resolve_after_unknown(
         self, client_order_id: str, ticker: str, exc: OrderOutcomeUnknown
@@ -463,8 +474,18 @@ class OrderService:
     # ---------------------------------------------------------------------------- changing
 
     def cancel(self, order_id: str) -> Decimal:
+        """Cancel one order; returns the contracts taken off the book."""
         local = self._local_by_order_id(order_id)
-        result = self.client.cancel_order(order_id, ticker=local.ticker if local else None)
+        try:
+            result = self.client.cancel_order(order_id, ticker=local.ticker if local else None)
+        except (BadRequestError, NotFoundError):
+            # a cancel retried after a lost answer is refused because its first attempt
+            # worked; the order itself says whether it is cancelled (or filled first)
+            order = self.client.get_order(order_id)
+            self._apply_order(order)
+            if order.status != CANCELED:
+                raise
+            return ZERO
         self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         return result.reduced_by
 
@@ -496,6 +517,12 @@ class OrderService:
                 code="COUNT_TOO_LOW",
                 hint="use `kalshi order decrease` or `cancel` to shrink an order",
             )
+        # the same limits as a new order: a higher price or a bigger count commits more money
+        committed = committed_price(order.book_side, yes_price)
+        self._check_order_cost(order.ticker, order.book_side, total, committed)
+        growth = total - order.fill_count - order.remaining_count
+        if growth > 0:
+            self._check_position(order.ticker, order.book_side, growth)
         self.client.amend_order(
             order_id, ticker=order.ticker, book_side=order.book_side, price=yes_price, count=total
         )
@@ -566,11 +593,16 @@ class OrderService:
                 report.orders_updated.append(intent.order_id)
 
         for order in resting.values():
-            if self.store.intent_by_order_id(order.order_id) is None and (
-                not order.client_order_id or self.store.get_intent(order.client_order_id) is None
-            ):
+            known = self.store.intent_by_order_id(order.order_id) or (
+                self.store.get_intent(order.client_order_id) if order.client_order_id else None
+            )
+            if known is None:
                 self._import_order(order)
                 report.orders_imported.append(order.order_id)
+            elif known.status != RESTING and self._apply_order(order):
+                # resting on the exchange but not here: marked rejected by a reconcile that
+                # ran while its request was in flight, or canceled by a cancel that failed
+                report.orders_updated.append(order.order_id)
 
         report.fills_added, underfilled = self._sync_fills(since_ts=since_ts)
         for order_id in underfilled:
@@ -650,6 +682,50 @@ class OrderService:
         return added
 
     # ---------------------------------------------------------------------------- helpers
+
+    def _check_order_cost(
+        self, ticker: str, book_side: BookSide, count: Decimal, price: Decimal
+    ) -> None:
+        """`limits.max_order_cost` against count x `price`, the price of the side the order
+        adds (`committed_price`). Contracts that close a position held on the other side
+        release money instead of committing it, so when the whole order is over the limit only
+        its opening part is counted: a stop-out sale is never blocked by this limit."""
+        limit = self.limits.max_order_cost
+        cost = count * price
+        if limit is None or cost <= limit:
+            return
+        position = ZERO
+        for pos in self.client.get_positions(ticker=ticker):
+            if pos.ticker == ticker:
+                position = pos.position
+        # a bid (YES added) closes NO contracts (negative position); an ask closes YES ones
+        closable = max(-position if book_side is BookSide.BID else position, ZERO)
+        opening = max(count - closable, ZERO)
+        if opening * price > limit:
+            raise ValidationError(
+                f"order cost ${cost} is over the maximum order cost ${limit}",
+                code="MAX_ORDER_COST",
+                hint="lower --count or raise limits.max_order_cost",
+            )
+
+    def _check_position(self, ticker: str, book_side: BookSide, extra: Decimal) -> Decimal | None:
+        """`limits.max_position_per_market` with `extra` more contracts resting on
+        `book_side`; returns the worst case after, or None when there is no limit."""
+        limit = self.limits.max_position_per_market
+        if limit is None:
+            return None
+        current = self.exposure(ticker)
+        extra_bid = extra if book_side is BookSide.BID else ZERO
+        extra_ask = extra if book_side is BookSide.ASK else ZERO
+        after = current.worst_case(extra_bid, extra_ask)
+        if after > current.worst_case() and after > limit:
+            raise ValidationError(
+                f"{ticker}: position plus resting orders would reach {after} contracts, "
+                f"over the limit of {limit}",
+                code="POSITION_LIMIT",
+                hint="lower --count, cancel resting orders, or raise the limit",
+            )
+        return after
 
     def _apply_order(self, order: Order) -> bool:
         """Copy an exchange order's state into its intent; True when something changed."""
@@ -741,6 +817,13 @@ class OrderService:
         import time
 
         return time.time()
+
+
+def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:
+    """What one contract of an order can cost: the price of the side it adds. A bid buys YES
+    at the YES price; an ask sells YES, which (unless YES is held) opens NO at 1 - price, so
+    `sell yes @ 0.05` can commit 0.95 a contract, not 0.05."""
+    return yes_price if book_side is BookSide.BID else ONE - yes_price
 
 
 def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder) -> str:

@@ -4,16 +4,19 @@ that cannot be reached, and a trade loop stand-in that must stop placing once HA
 from __future__ import annotations
 
 import json
+import random
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import SystemClock
+from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import TradingHaltedError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
@@ -156,3 +159,40 @@ def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_s
     row = store.get_intent(mine.client_order_id)
     assert (row.status, row.filled, row.remaining) == ("canceled", 4, 0)
     assert not service.reconcile().changed
+
+
+class OneOrderStuck:
+    """An exchange that lists one resting order and refuses every cancel of it."""
+
+    def __init__(self) -> None:
+        self.listings = 0
+        self.order = Order.from_api(
+            {
+                "order_id": "stuck-1",
+                "ticker": "KXT-EV-M00",
+                "book_side": "bid",
+                "status": "resting",
+                "yes_price_dollars": "0.2000",
+                "remaining_count_fp": "1.00",
+            }
+        )
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.listings += 1
+        assert self.listings < 500, "the proof loop does not back off"
+        yield self.order
+
+    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+        return [CancelResult(oid, Decimal(0), error="not cancellable") for oid, _ in orders]
+
+
+def test_an_order_that_cannot_be_cancelled_is_retried_with_backoff_until_the_deadline(
+    store: Store,
+) -> None:
+    exchange = OneOrderStuck()
+    clock = ManualClock()
+    switch = KillSwitch(exchange, store, clock, deadline_s=30, rng=random.Random(1))  # type: ignore[arg-type]
+    report = switch.run(ticker="KXT-EV-M00")
+    assert not report.proven and report.left == ["stuck-1"]
+    assert clock.monotonic() >= 29
+    assert exchange.listings < 100

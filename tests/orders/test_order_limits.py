@@ -1,0 +1,82 @@
+"""The order limits count the money an order can commit, whichever way it is written, and an
+amend cannot get past them."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.errors import ValidationError
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, committed_price
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import connect, make_markets
+
+
+def request(ticker: str, order: str) -> OrderRequest:
+    """`order` in the trader's words: "sell 20 yes @ 0.05"."""
+    action, count, side, _, price = order.split()
+    return OrderRequest(ticker, Side(side), Action(action), D(count), D(price))
+
+
+def test_committed_price_is_the_price_of_the_side_added() -> None:
+    assert committed_price(BookSide.BID, D("0.30")) == D("0.30")
+    assert committed_price(BookSide.ASK, D("0.05")) == D("0.95")
+
+
+def test_a_sell_that_opens_the_other_side_counts_what_that_side_costs(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """Selling YES at 0.05 with no YES held opens NO at 0.95: $19 for 20, not $1."""
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    with pytest.raises(ValidationError, match="maximum order cost") as sell_yes:
+        service.prepare(request(ticker, "sell 20 yes @ 0.05"))
+    assert sell_yes.value.code == "MAX_ORDER_COST"
+    with pytest.raises(ValidationError, match="maximum order cost"):
+        service.prepare(request(ticker, "sell 20 no @ 0.10"))
+    # buys cost their own price, as before
+    assert service.prepare(request(ticker, "buy 20 yes @ 0.25")).cost == D("5.00")
+    # max_cost shows the worst case, the side added
+    unlimited = OrderService(client, store)
+    assert unlimited.prepare(request(ticker, "sell 20 yes @ 0.05")).cost == D("19.00")
+
+
+def test_closing_a_held_position_is_never_blocked_by_the_order_cost_limit(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(20)))
+        service.place(service.prepare(request(ticker, "buy 20 yes @ 0.50")))
+    limited = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    # a stop-out: 20 YES held, sold at 0.05; it commits nothing
+    limited.prepare(request(ticker, "sell 20 yes @ 0.05"))
+    # the part beyond the held 20 opens NO at 0.95 and is counted
+    with pytest.raises(ValidationError, match="maximum order cost"):
+        limited.prepare(request(ticker, "sell 26 yes @ 0.05"))
+
+
+def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, limits=OrderLimits(D(10), D(5)))
+    placed = service.place(service.prepare(request(ticker, "buy 5 yes @ 0.20")))
+    assert placed.order_id is not None
+    with pytest.raises(ValidationError) as bigger:
+        service.amend(placed.order_id, count=D(11))
+    assert bigger.value.code == "POSITION_LIMIT"
+    with pytest.raises(ValidationError) as dearer:
+        service.amend(placed.order_id, count=D(10), price=D("0.60"))
+    assert dearer.value.code == "MAX_ORDER_COST"
+    order = client.get_order(placed.order_id)
+    assert (order.remaining_count, order.yes_price) == (D(5), D("0.20"))
+    # within both limits, the amend goes through
+    amended = service.amend(placed.order_id, count=D(10), price=D("0.50"))
+    assert (amended.remaining_count, amended.yes_price) == (D(10), D("0.50"))

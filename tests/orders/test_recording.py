@@ -1,0 +1,147 @@
+"""What the exchange did is what the state file ends up saying, and what a person is told:
+an order accepted while a concurrent reconcile answered its intent, a state file that cannot
+be written after the order was placed, a cancel whose answer was lost."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.requests import CancelResult, CreateOrderResult
+from kalshi_cli.errors import BadRequestError, NotFoundError
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.store import Store, StoreError
+from tests.conftest import SimHarness
+
+from .conftest import connect, make_markets
+
+
+class ReconcileInFlight:
+    """A client during whose create request another process runs `kalshi reconcile --grace 0`,
+    before the order reaches the exchange."""
+
+    def __init__(self, real: KalshiClient, other_store: Store) -> None:
+        self.real = real
+        self.other = OrderService(real, other_store)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        self.other.reconcile(grace_s=0.0)
+        return self.real.create_order(request)
+
+
+def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    with Store.open(db) as store, Store.open(db) as other:
+        service = OrderService(ReconcileInFlight(client, other), store)  # type: ignore[arg-type]
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
+        outcome = service.place(service.prepare(request))
+        assert outcome.status == "resting"
+        intent = store.get_intent(outcome.client_order_id)
+        assert intent is not None
+        assert (intent.status, intent.order_id) == ("resting", outcome.order_id)
+
+
+def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_reconcile(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    outcome = service.place(
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(2), D("0.30")))
+    )
+    # the kill switch marks the rows it believes cancelled; this one was not
+    store.update_order(order_id=outcome.order_id, status="canceled")
+    report = service.reconcile()
+    assert report.orders_updated == [outcome.order_id]
+    intent = store.get_intent(outcome.client_order_id)
+    assert intent is not None and intent.status == "resting"
+    assert not service.reconcile().changed
+
+
+class StateFileLostAfterSending:
+    """A client that closes the state file while the order is on its way: the answer cannot
+    be recorded."""
+
+    def __init__(self, real: KalshiClient, store: Store) -> None:
+        self.real = real
+        self.store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        result = self.real.create_order(request)
+        self.store.close()
+        return result
+
+
+def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    store = Store.open(db)
+    service = OrderService(StateFileLostAfterSending(client, store), store)  # type: ignore[arg-type]
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
+    with pytest.raises(StoreError) as failed:
+        service.place(service.prepare(request))
+    (order,) = client.iter_orders(ticker=ticker)
+    assert "c-1 WAS PLACED" in failed.value.message and order.order_id in failed.value.message
+    assert failed.value.hint is not None and "do not place it again" in failed.value.hint
+    # the intent was written before sending, so reconcile records the order
+    with Store.open(db) as reopened:
+        OrderService(client, reopened).reconcile()
+        intent = reopened.get_intent("c-1")
+        assert intent is not None
+        assert (intent.status, intent.order_id) == ("resting", order.order_id)
+
+
+class CancelAnswerLost:
+    """A client whose cancel is answered, lost, and retried: the retry finds the order no
+    longer resting."""
+
+    def __init__(self, real: KalshiClient) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+        self.real.cancel_order(order_id, ticker=ticker)
+        return self.real.cancel_order(order_id, ticker=ticker)
+
+
+def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorded(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.25")))
+    )
+    assert placed.order_id is not None
+    lossy = OrderService(CancelAnswerLost(client), store)  # type: ignore[arg-type]
+    lossy.cancel(placed.order_id)
+    intent = store.get_intent(placed.client_order_id)
+    assert intent is not None and intent.status == "canceled"
+    # an order that filled cannot be cancelled, and says so
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        filled = service.place(
+            service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.30")))
+        )
+        assert filled.order_id is not None
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
+    with pytest.raises((BadRequestError, NotFoundError)):
+        lossy.cancel(filled.order_id)
+    intent = store.get_intent(filled.client_order_id)
+    assert intent is not None and intent.status == "executed"
