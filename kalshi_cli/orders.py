@@ -304,8 +304,10 @@ class OrderService:
         try:
             market = self.client.get_market(request.ticker)
         except NotFoundError:
-            raise ValidationError(
+            # exit NOT_FOUND, as for every command given an unknown ticker (docs/exit-codes.md)
+            raise NotFoundError(
                 f"unknown ticker {request.ticker}",
+                status=404,
                 code="UNKNOWN_TICKER",
                 hint="`kalshi markets` lists tickers",
             ) from None

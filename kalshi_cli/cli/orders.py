@@ -216,8 +216,7 @@ def place_command(
     YES price of 0.60 on the exchange's single book. The intent is written to the state file
     before the request leaves; an answer lost on the way exits 10 (`kalshi reconcile`).
 
-    Example: kalshi order place KXBTCD-25DEC31-T100000 --side yes --action buy --count 10
-    --price 0.55
+    Example: kalshi order place KXBTCD-SIM-T97000 --side yes --action buy --count 10 --price 0.55
     """
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.orders import OrderRequest
@@ -505,7 +504,7 @@ def list_command(
 ) -> None:
     """List your orders as the exchange has them, in the trader's terms and the book's.
 
-    Example: kalshi order list --status resting --ticker KXBTCD-25DEC31-T100000
+    Example: kalshi order list --status resting --ticker KXBTCD-SIM-T97000
     """
     from kalshi_cli.store import Store
 
@@ -564,6 +563,8 @@ def show_command(
 
 # ------------------------------------------------------------------------------------ alias
 
-order_app.command("cancel-all", help="The kill switch (the same as `kalshi cancel-all`).")(
-    cancel_all_command
-)
+order_app.command(
+    "cancel-all",
+    help="The kill switch (the same as `kalshi cancel-all`).\n\n"
+    "Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes",
+)(cancel_all_command)

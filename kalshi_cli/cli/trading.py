@@ -68,7 +68,7 @@ def cancel_all_command(
     and 5xx), then lists again until no order is left or the deadline passes. Exits 0 only when
     that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`.
 
-    Example: kalshi cancel-all --event KXBTCD-25DEC31 --yes
+    Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
     from kalshi_cli.cli.orders import confirm_on_prod
     from kalshi_cli.clock import SystemClock

@@ -96,12 +96,6 @@ def adjusted(example: str, home: Path, environ: dict[str, str]) -> list[list[str
 PATHS = [p for p in command_paths() if p not in GROUPS]
 # Examples in kalshi_cli/cli/orders.py and trading.py, owned by other reviewers: each names a
 # ticker or event the simulator does not list, or (order cancel-all) there is none.
-OPEN = {("order", "place"), ("order", "list"), ("order", "cancel-all"), ("cancel-all",)}
-CASES = [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="example to fix")) if p in OPEN
-    else p
-    for p in PATHS
-]  # fmt: skip
 
 
 def test_no_command_offers_shell_completion_options() -> None:
@@ -112,7 +106,7 @@ def test_no_command_offers_shell_completion_options() -> None:
         assert "--install-completion" not in text, path
 
 
-@pytest.mark.parametrize("path", CASES, ids=[" ".join(p) for p in PATHS])
+@pytest.mark.parametrize("path", PATHS, ids=[" ".join(p) for p in PATHS])
 def test_example_runs_as_written(
     path: tuple[str, ...], sim_default: SimHarness, tmp_path: Path
 ) -> None:

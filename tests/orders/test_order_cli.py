@@ -106,7 +106,7 @@ def test_market_problems_are_rejections_with_nothing_sent(
         "--price",
         "0.3",
     )
-    assert unknown.exit_code == ExitCode.REJECTED and "unknown ticker KXT-NOPE" in unknown.stderr
+    assert unknown.exit_code == ExitCode.NOT_FOUND and "unknown ticker KXT-NOPE" in unknown.stderr
     assert closed.exit_code == ExitCode.REJECTED and "not open for trading" in closed.stderr
     duplicate = kalshi(*place_args(client_order_id="mine-1"))
     assert duplicate.exit_code == 0, duplicate.output
