@@ -20,7 +20,9 @@ Recovery rules:
   is longer than that period. After `idle_timeout` without a frame, every book is marked stale
   and the connection is dropped and re-made.
 - Reconnect: exponential backoff with full jitter (a uniform delay in [0, min(cap, base * 2^n)]),
-  the attempt count reset once a connection has delivered a message.
+  the attempt count reset only by a connection that stayed up `stable_after` seconds, so a
+  server that accepts each handshake and drops the connection at once (or after a message)
+  sees the delay grow instead of a reconnect storm. A close frame is not a delivered message.
 - Terminal channel errors (10, 25) resubscribe the channel.
 
 Pong replies to the server's pings are sent by websocket-client inside `recv`.
@@ -396,8 +398,10 @@ class WsFeed:
         resnapshot_timeout: float = 5.0,
         poll_tick: float = 0.05,
         connector: Connector = websocket_connect,
+        stable_after: float = 10.0,
     ) -> None:
         self.url = url
+        self.stable_after = stable_after
         self._sink = sink
         self._auth = auth
         self._clock = clock or SystemClock()
@@ -424,6 +428,7 @@ class WsFeed:
         # handshake, silent), since the last one that delivered; MarketData falls back on it
         self.consecutive_failures = 0
         self._delivered = False
+        self._connected_at: float | None = None  # monotonic, while a connection is served
 
     # ---------------------------------------------------------------- public
 
@@ -479,13 +484,18 @@ class WsFeed:
                 delivered, reason = False, f"internal error: {type(exc).__name__}: {exc}"
             if self._stop.is_set():
                 break
-            if delivered:
-                attempt = 0
-            else:
+            if not delivered:
                 self.consecutive_failures += 1
+            if self._stayed_up():
+                attempt = 0
             self._sink(FeedEvent(EventKind.DISCONNECTED, reason=reason))
             self._wait(self.backoff.delay(attempt))
             attempt += 1
+
+    def _stayed_up(self) -> bool:
+        """Whether the connection just ended had been up `stable_after` seconds."""
+        since, self._connected_at = self._connected_at, None
+        return since is not None and self._clock.monotonic() - since >= self.stable_after
 
     def _connect_and_serve(self) -> tuple[bool, str]:
         """One connection attempt: whether it delivered any message, and why it ended."""
@@ -512,6 +522,7 @@ class WsFeed:
         """Subscribe, then read until the connection ends; returns why it ended."""
         self._watchdog.touch()
         self.connected = True
+        self._connected_at = self._clock.monotonic()
         self._sink(FeedEvent(EventKind.CONNECTED))
         try:
             conn.settimeout(self._tick)
@@ -523,7 +534,7 @@ class WsFeed:
                     pass
                 else:
                     self._watchdog.touch()
-                    if not self._delivered:
+                    if not self._delivered and opcode != websocket.ABNF.OPCODE_CLOSE:
                         self._delivered = True
                         self.consecutive_failures = 0
                     if opcode == websocket.ABNF.OPCODE_TEXT:

@@ -4,12 +4,18 @@ A notify can take as long as a channel's deadline, so alerts go on a queue that 
 thread drains. That thread opens its own connection to the state file (a SQLite connection
 belongs to the thread that made it) for the router's de-duplication ledger. With no channel
 configured nothing is started and `post` only logs.
+
+The loop may post the same alert on every tick (a stop-loss that keeps firing, a breach that
+persists) while a slow or broken webhook holds the thread for seconds per alert; an alert whose
+fingerprint is already waiting in the queue is therefore not queued again, so the queue holds
+at most one alert per fingerprint however long the webhook stays down.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -20,6 +26,8 @@ if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertLedger
 
 LedgerFactory = Callable[[], "AlertLedger"]
+
+MAX_PROBLEMS = 100
 
 # what the loop alerts on: event name -> (severity, title, runbook)
 KINDS: dict[str, tuple[Severity, str, str]] = {
@@ -42,8 +50,12 @@ class TradeAlerts:
         self.router = router
         self._ledger_factory = ledger_factory
         self._queue: queue.Queue[Alert | None] = queue.Queue()
+        self._waiting: set[str] = set()  # fingerprints queued and not yet taken by the thread
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.problems: list[str] = []
+        # the latest delivery problems; bounded, since a webhook that stays broken for the
+        # days a loop runs would otherwise grow this without end
+        self.problems: deque[str] = deque(maxlen=MAX_PROBLEMS)
         if router.channels:
             self._thread = threading.Thread(target=self._run, name="trade-alerts", daemon=True)
             self._thread.start()
@@ -68,6 +80,10 @@ class TradeAlerts:
             return
         severity, title, runbook = KINDS[kind]
         fingerprint = f"trade.{kind}" + (f".{key}" if key else "")
+        with self._lock:
+            if fingerprint in self._waiting:
+                return
+            self._waiting.add(fingerprint)
         self._queue.put(Alert(fingerprint, severity, title, summary, runbook, dict(details)))
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -83,6 +99,8 @@ class TradeAlerts:
             alert = self._queue.get()
             if alert is None:
                 break
+            with self._lock:
+                self._waiting.discard(alert.fingerprint)
             report = self.router.notify(alert, ledger)
             self.problems.extend(report.problems)
         close = getattr(ledger, "close", None)

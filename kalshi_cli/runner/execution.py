@@ -119,6 +119,7 @@ class Executor:
         # (non-reducing) order until the exchange says what became of it
         self.unknown: dict[str, Unknown] = {}
         self.fills_due = False
+        self._cancel_shortfalls = 0  # cancels that found less resting than the view held
         self._seen: dict[str, float] = {}  # fill id applied -> its time
         self._last_fill_ts = clock.wall()
 
@@ -141,67 +142,107 @@ class Executor:
 
     def execute(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """Evaluate and, when allowed, send; True when an order went out (or would have)."""
+        return self._execute(intent, last_data_at=last_data_at, in_sync=in_sync) is not None
+
+    def _execute(
+        self, intent: Intent, *, last_data_at: float | None, in_sync: bool
+    ) -> Decimal | None:
+        """What `execute` does; the count filled at once (all of it in a dry run), or None
+        when nothing went out."""
         self.log.emit("signal", _intent_fields(intent))
+        if self.backing_off:
+            # an earlier call of this same pass failed: the rest of the pass waits it out too
+            self.log.emit(
+                "intent_held", {"ticker": intent.ticker, "reason": "backing off after API errors"}
+            )
+            return None
         if not intent.reduce_only and self.holds_unknown(intent.ticker):
             self.log.emit(
                 "intent_held",
                 {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
             )
-            return False
-        view = self.portfolio.view(intent.ticker)
+            return None
+        if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
+            return None
+        if self.dry_run:
+            self.log.emit("dry_run_order", _intent_fields(intent))
+            return intent.count
+        if intent.replaces:
+            shortfalls = self._cancel_shortfalls
+            if not self._cancel_all(intent.ticker, intent.replaces, "replaced"):
+                self.log.emit(
+                    "intent_dropped",
+                    {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
+                )
+                return None
+            if self._cancel_shortfalls != shortfalls:
+                # a replaced order filled before its cancel landed, and the view has not seen
+                # that fill: read it, and ask the risk engine again with it counted
+                self.sync_fills()
+                if self.backing_off or self._denied(
+                    intent, last_data_at=last_data_at, in_sync=in_sync
+                ):
+                    return None
+        return self._submit(intent)
+
+    def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         ctx = self.risk.context(
-            view,
+            self.portfolio.view(intent.ticker),
             total_exposure=self.portfolio.total_exposure(),
             last_data_at=last_data_at,
             in_sync=in_sync,
         )
-        denials = self.risk.evaluate(intent, ctx)
-        if denials:
+        if self.risk.evaluate(intent, ctx):
             self.counters.denied += 1
-            return False
-        if self.dry_run:
-            self.log.emit("dry_run_order", _intent_fields(intent))
             return True
-        if intent.replaces and not self._cancel_all(intent.ticker, intent.replaces, "replaced"):
-            self.log.emit(
-                "intent_dropped",
-                {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
-            )
-            return False
-        return self._submit(intent)
+        return False
 
     def execute_group(
         self, intents: list[Intent], *, last_data_at: float | None, in_sync: bool
     ) -> bool:
-        """Legs in several markets that only make sense together (an arbitrage pair): every leg
-        passes the risk engine before any is sent, else none is. A leg can still fail at the
-        exchange after another filled; that leg risk is the position limit's and stop-loss's."""
+        """Legs that only make sense together (an arbitrage pair). Every leg must pass the risk
+        engine with the legs before it counted (their order-rate slots, the exposure they add),
+        or none is sent; then each leg goes out only once the one before it filled in full, so
+        a leg denied, rejected or killed at the exchange never leaves its partner alone. The
+        one leg risk left (the first fills, the second is then killed) is the position limit's
+        and the stop-loss's."""
+        if self.risk.rate_cap.count() + len(intents) > self.risk.rate_cap.limit:
+            return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
+        added = ZERO
         for intent in intents:
             if not intent.reduce_only and self.holds_unknown(intent.ticker):
-                self.log.emit(
-                    "group_dropped",
-                    {"ticker": intent.ticker, "reason": "an order of unknown outcome here"},
-                )
-                return False
+                return self._drop_group(intent, "an order of unknown outcome here")
+            view = self.portfolio.view(intent.ticker)
             ctx = self.risk.context(
-                self.portfolio.view(intent.ticker),
-                total_exposure=self.portfolio.total_exposure(),
+                view,
+                total_exposure=self.portfolio.total_exposure() + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
             )
             if self.risk.evaluate(intent, ctx):
                 self.counters.denied += 1
-                self.log.emit(
-                    "group_dropped",
-                    {"ticker": intent.ticker, "reason": "a leg was denied by the risk engine"},
-                )
-                return False
-        sent = False
-        for intent in intents:
-            sent = self.execute(intent, last_data_at=last_data_at, in_sync=in_sync) or sent
-        return sent
+                return self._drop_group(intent, "a leg was denied by the risk engine")
+            added += view.after(intent).exposure() - view.exposure()
+        for n, intent in enumerate(intents):
+            filled = self._execute(intent, last_data_at=last_data_at, in_sync=in_sync)
+            if filled is None or filled < intent.count:
+                if n + 1 < len(intents):
+                    self.log.emit(
+                        "group_broken",
+                        {
+                            "ticker": intent.ticker,
+                            "reason": "a leg did not fill in full; the legs after it not sent",
+                        },
+                    )
+                return n > 0 or filled is not None
+        return True
 
-    def _submit(self, intent: Intent) -> bool:
+    def _drop_group(self, intent: Intent, reason: str) -> bool:
+        self.log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
+        return False
+
+    def _submit(self, intent: Intent) -> Decimal | None:
+        """Send it once; the count filled at once, or None when it did not go out."""
         from kalshi_cli.client.requests import CreateOrder
 
         book = to_book(intent.side, intent.action, intent.price)
@@ -236,11 +277,11 @@ class Executor:
                     "error": exc.message,
                 },
             )
-            return False
+            return None
         except (ApiError, TransportError) as exc:
             self._failed(exc)
             self.log.emit("order_rejected", {**_intent_fields(intent), "error": exc.message})
-            return False
+            return None
         finally:
             self.risk.record_sent()
         self._ok()
@@ -284,7 +325,7 @@ class Executor:
         if outcome.fill_count > 0:
             # the position must be known before the next decision in this market
             self.sync_fills()
-        return True
+        return outcome.fill_count
 
     def holds_unknown(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())
@@ -369,6 +410,11 @@ class Executor:
             return False
         self._ok()
         self.counters.cancels += 1
+        believed = self.portfolio.orders.get(order_id)
+        if believed is not None and result.reduced_by < believed.remaining:
+            # fewer cancelled than the view had resting: the rest filled, unseen so far
+            self._cancel_shortfalls += 1
+            self.fills_due = True
         self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self.log.emit(

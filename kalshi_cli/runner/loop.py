@@ -1,10 +1,12 @@
 """The trade loop: one `tick` at a time, with the clock, the feed and the client injected.
 
 A tick: take the feed's events (book changes, fills, order updates, freshness), look up orders
-whose answer was lost (once a second while there are any), read new fills when one is due, note
-trading-state changes made by other processes (`kalshi halt`, `cancel-all`), check the daily
-circuit breaker, then for each market (those whose book changed, or all of them on a full pass)
-run the stop-loss and the strategy and send what the risk engine allows. It ends with the
+whose answer was lost (once a second while there are any), read new fills when one is due (not
+while the API error guard asks for a backoff), note trading-state changes made by other
+processes (`kalshi halt`, `cancel-all`), check the daily circuit breaker (outside ACTIVE, or
+with the breaker tripped, this loop's resting orders that would add to a position are cancelled
+on each full pass), then for each market (those whose book changed, or all of them on a full
+pass) run the stop-loss and the strategy and send what the risk engine allows. It ends with the
 heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
 
 `run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,9 +31,9 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.ledger import LoopLedger
-from kalshi_cli.runner.portfolio import MidHistory, Portfolio, open_order
+from kalshi_cli.runner.portfolio import MidHistory, OpenOrder, Portfolio, open_order
 from kalshi_cli.runner.summary import Summary
-from kalshi_cli.strategies import Cancel, MarketSnapshot, Strategy
+from kalshi_cli.strategies import Cancel, MarketSnapshot, PositionView, Strategy
 from kalshi_cli.strategies.base import Complement
 
 if TYPE_CHECKING:
@@ -167,11 +169,18 @@ class TradeLoop:
         if self.executor.unknown and now_m >= self._next_resolve and not self.executor.backing_off:
             self.executor.resolve_unknown()
             self._next_resolve = now_m + self.settings.resolve_s
-        if self.executor.fills_due or now_m >= self._next_fill_poll:
+        due = self.executor.fills_due or now_m >= self._next_fill_poll
+        # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
+        # and turn a short 429 burst into SAFE_MODE within milliseconds
+        if due and not self.executor.backing_off:
             self.executor.sync_fills()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         self._watch_state()
-        self.risk.check_circuit_breaker()
+        tripped = self.risk.check_circuit_breaker()
+        if full and (tripped or self._state != "ACTIVE") and not self.settings.dry_run:
+            # on full passes only: a cancel refused for a reason that sets no backoff is then
+            # retried once a second, not on every book change
+            self._withdraw_adding_orders("circuit breaker" if tripped else self._state)
         self._check_breaches()
         tickers = (
             self.portfolio.markets if full else [t for t in changed if t in self.portfolio.markets]
@@ -192,7 +201,7 @@ class TradeLoop:
         mids = self.history.record(ticker, now, book)
         fresh = self.feed.is_fresh(ticker)
         last_data_at = now - self.feed.last_message_age() if fresh else None
-        view = self.portfolio.view(ticker)
+        view = self._own_view(ticker)
         stops = self.risk.stop_loss(view, book)
         if stops:
             self._stop_loss(ticker, stops, last_data_at, fresh)
@@ -212,12 +221,25 @@ class TradeLoop:
         for decision in decisions:
             if isinstance(decision, Cancel):
                 self.executor.cancel(decision)
-        if len({i.ticker for i in intents}) > 1:
-            # legs in several markets (an arbitrage pair) go out together or not at all
+        if len(intents) > 1 and (
+            len({i.ticker for i in intents}) > 1 or self.strategy.uses_complements
+        ):
+            # legs that only pay together (an arbitrage pair, in two markets or in one) go out
+            # together or not at all
             self.executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
             return
         for intent in intents:
             self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+    def _own_view(self, ticker: str) -> PositionView:
+        """The market's view with only this loop's resting orders: what the strategy and the
+        stop-loss may cancel or replace. Orders placed by hand are the person's; the risk
+        engine still counts them (it reads the whole view)."""
+        view = self.portfolio.view(ticker)
+        mine = {o.order_id for o in self.portfolio.resting(ticker) if self._own(o)}
+        if len(mine) == len(view.resting):
+            return view
+        return replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
 
     def _complement(self, ticker: str) -> Complement | None:
         other = self.complements.get(ticker)
@@ -269,7 +291,23 @@ class TradeLoop:
         remaining = parse_count(data.get("remaining_count_fp", "0"))
         if parse_count(data.get("fill_count_fp", "0")) > 0:
             self.executor.fills_due = True
-        if order_id in self.portfolio.orders:
+        known = self.portfolio.orders.get(order_id)
+        if known is not None and status == "resting" and remaining > 0:
+            # an amend (by hand, or on the website) can move the price as well as the count;
+            # the exposure rule prices every resting order
+            self.portfolio.add_order(
+                open_order(
+                    order_id=order_id,
+                    client_order_id=known.client_order_id,
+                    ticker=known.ticker,
+                    book_side=BookSide(str(data.get("book_side", "bid"))),
+                    yes_price=Decimal(str(data.get("yes_price_dollars", "0"))),
+                    side=known.side,
+                    remaining=remaining,
+                    strategy=known.strategy,
+                )
+            )
+        elif known is not None:
             self.portfolio.update_order(order_id, remaining=remaining, status=status)
         elif status == "resting" and ticker in self.portfolio.markets:
             # placed elsewhere (by hand): it still counts toward the position limit
@@ -319,6 +357,24 @@ class TradeLoop:
         )
         if not first and row.state == "HALTED":
             self._alert("kill_switch", "", f"trading HALTED by {row.source}: {row.reason}", {})
+
+    def _withdraw_adding_orders(self, why: str) -> None:
+        """Outside ACTIVE, or with today's circuit breaker tripped, no order that adds to a
+        position may be sent; a quote this loop left resting would add one all the same when
+        it fills, so it is cancelled. Orders that only reduce stay (the stop-loss and exits may
+        still be working), and orders placed by hand are left to the person who placed them."""
+        for order in list(self.portfolio.orders.values()):
+            if self.executor.backing_off:
+                return
+            if not self._own(order):
+                continue
+            position = self.portfolio.position(order.ticker)
+            direction = order.view.book_side
+            if position == 0 or (position > 0) == (direction is BookSide.BID):
+                self.executor.cancel_order(order.ticker, order.order_id, why)
+
+    def _own(self, order: OpenOrder) -> bool:
+        return order.order_id in self.executor.sent or order.strategy == self.settings.strategy_name
 
     def _check_breaches(self) -> None:
         limit = self.risk.limits.max_position_per_market
@@ -387,17 +443,25 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- the end
 
-    def shutdown(self, *, cancel_resting: bool) -> Summary:
+    def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Cancel the orders this loop placed (never orders placed by hand), write a last
-        heartbeat, and return the final summary."""
+        heartbeat, and return the final summary. Once `abandon` is set (a second Ctrl-C: the
+        person will not wait for an exchange that answers slowly), the cancels left are given
+        up and logged, and fills are not read again."""
+        abandoned = False
         if cancel_resting and not self.settings.dry_run:
-            for order in list(self.portfolio.orders.values()):
-                if (
-                    order.order_id in self.executor.sent
-                    or order.strategy == self.settings.strategy_name
-                ):
-                    self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
-        self.executor.sync_fills()
+            own = [order for order in list(self.portfolio.orders.values()) if self._own(order)]
+            for n, order in enumerate(own):
+                if abandon is not None and abandon.is_set():
+                    abandoned = True
+                    self.log.emit(
+                        "shutdown_abandoned",
+                        {"left_resting": len(own) - n, "reason": "interrupted again"},
+                    )
+                    break
+                self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+        if not abandoned:
+            self.executor.sync_fills()
         self._heartbeat()
         summary = self.summary()
         self.log.emit("stopped", summary.to_json())

@@ -306,14 +306,26 @@ def describe(
 
 
 @contextmanager
-def signals(stop: threading.Event, on_pause: Callable[[], None]) -> Iterator[None]:
-    """SIGTERM/SIGINT set `stop`; SIGUSR1 toggles the pause. Only in the main thread."""
+def signals(
+    stop: threading.Event,
+    on_pause: Callable[[], None],
+    *,
+    abandon: threading.Event | None = None,
+) -> Iterator[None]:
+    """SIGTERM/SIGINT set `stop`, and a second one while stopping sets `abandon`; SIGUSR1
+    toggles the pause. Only in the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+
+    def on_stop(*_: object) -> None:
+        if stop.is_set() and abandon is not None:
+            abandon.set()
+        stop.set()
+
     handlers = {
-        signal.SIGTERM: lambda *_: stop.set(),
-        signal.SIGINT: lambda *_: stop.set(),
+        signal.SIGTERM: on_stop,
+        signal.SIGINT: on_stop,
         signal.SIGUSR1: lambda *_: on_pause(),
     }
     previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
@@ -331,17 +343,29 @@ def run(
     stop: threading.Event | None = None,
     fresh_timeout_s: float = 15.0,
 ) -> Summary:
-    """Run the loop as the options say and return the final summary (also on SIGTERM)."""
+    """Run the loop as the options say and return the final summary (also on SIGTERM). A crash
+    inside the loop still cancels the loop's resting orders before it propagates: quotes left
+    on the book with nobody managing them are the costliest way to fail."""
     stop = stop or threading.Event()
+    abandon = threading.Event()
+    cancel_resting = not options.once
     loop.feed.start()
     try:
-        with signals(stop, loop.toggle_pause):
-            if options.once:
-                _wait_fresh(loop, stop, fresh_timeout_s)
-                loop.tick(loop.feed.drain_events(), full=True)
-            else:
-                loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
-            return loop.shutdown(cancel_resting=not options.once)
+        with signals(stop, loop.toggle_pause, abandon=abandon):
+            try:
+                if options.once:
+                    _wait_fresh(loop, stop, fresh_timeout_s)
+                    loop.tick(loop.feed.drain_events(), full=True)
+                else:
+                    loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
+            except Exception as exc:
+                loop.log.emit("crashed", {"error": repr(exc)})
+                try:
+                    loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+                except Exception as again:
+                    loop.log.emit("shutdown_failed", {"error": repr(again)})
+                raise
+            return loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
     finally:
         loop.feed.stop()
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
@@ -503,3 +505,79 @@ def test_sim_refuses_an_unsigned_handshake(sim: Any) -> None:
         assert refused and "401" in refused[0]
     finally:
         feed.stop()
+
+
+class RecordingBackoff(Backoff):
+    def __init__(self) -> None:
+        super().__init__(base=0.01, cap=0.08, rng=random.Random(3))
+        self.attempts: list[int] = []
+
+    def delay(self, attempt: int) -> float:
+        self.attempts.append(attempt)
+        return super().delay(attempt)
+
+
+@pytest.mark.parametrize("first_frames", [[], [wire.subscribed(99, "ticker", 99)]])
+def test_a_server_that_drops_every_connection_at_once_gets_a_growing_backoff(
+    first_frames: list[str],
+) -> None:
+    """A handshake that succeeds and a connection that dies right away (a close frame, or a
+    message and then the close) must not reset the backoff: that is a reconnect storm."""
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    backoff = RecordingBackoff()
+
+    def flapping(url: str, headers: Mapping[str, str], timeout: float) -> wire.FakeConnection:
+        conn = server.connect(url, headers, timeout)
+        for frame in first_frames:
+            conn.push(frame)
+        conn.push("", wire.CLOSE)
+        return conn
+
+    events: list[FeedEvent] = []
+    feed = WsFeed(
+        "ws://sim.invalid/trade-api/ws/v2",
+        ["A"],
+        sink=events.append,
+        clock=clock,
+        idle_timeout=1.0,
+        backoff=backoff,
+        connector=flapping,
+    )
+    stop = running(feed)
+    try:
+        wait_until(lambda: len(backoff.attempts) >= 6)
+    finally:
+        stop()
+    assert backoff.attempts[:6] == [0, 1, 2, 3, 4, 5]
+    if not first_frames:
+        # nothing but a close frame: no message delivered, so MarketData can fall back to REST
+        assert feed.consecutive_failures >= 3
+
+
+def test_a_connection_that_stayed_up_resets_the_backoff() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    server.refuse = 2
+    backoff = RecordingBackoff()
+    events: list[FeedEvent] = []
+    feed = WsFeed(
+        "ws://sim.invalid/trade-api/ws/v2",
+        ["A"],
+        sink=events.append,
+        clock=clock,
+        idle_timeout=1.0,
+        backoff=backoff,
+        connector=server.connect,
+        stable_after=0.5,
+    )
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        start = clock.monotonic()
+        wait_until(lambda: clock.monotonic() - start > 1.0)
+        server.connections[0].push("", wire.CLOSE)
+        wait_until(lambda: len(backoff.attempts) >= 3)
+    finally:
+        stop()
+    assert backoff.attempts[:3] == [0, 1, 0]

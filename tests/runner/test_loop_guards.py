@@ -1,0 +1,214 @@
+"""The API error guard's backoff, arbitrage pairs and cancel/replace, on the fakes: each test
+pins a path by which an order (or a burst of requests) could get past a guard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.errors import BadRequestError, ServerError
+from kalshi_cli.models import Action, BookSide, Fill, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.strategies import Intent
+from tests.runner.fakes import make_rig
+
+
+def _server_error() -> ServerError:
+    return ServerError("request failed: HTTP 503", status=503)
+
+
+def test_fill_reads_wait_out_the_backoff_instead_of_tripping_safe_mode(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db")
+    rig.step(0.1)
+    calls: list[int | None] = []
+
+    def failing(*, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
+        calls.append(min_ts)
+        raise _server_error()
+
+    rig.client.iter_fills = failing  # type: ignore[method-assign]
+    rig.loop.executor.fills_due = True
+    # a busy feed: many ticks within the first backoff second
+    for _ in range(50):
+        rig.clock.advance(0.01)
+        rig.loop.tick([], full=True)
+    assert len(calls) == 1, "one failed read, then nothing until the backoff has passed"
+    assert rig.store.trading_state().state == "ACTIVE"
+    rig.clock.advance(1.0)
+    rig.loop.tick([], full=True)
+    assert len(calls) == 2, "the read is retried once the backoff is over"
+
+
+def test_no_order_goes_out_while_backing_off_even_in_the_same_pass(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.client.create_errors.append(_server_error())
+    rig.step(0.1)  # the first pass would quote both sides of every market
+    assert len(rig.client.requests) == 1, "after a 503 the rest of the pass must wait"
+    assert rig.loop.executor.backing_off
+    rig.step(1.5)
+    assert len(rig.client.requests) > 1, "quoting resumes once the backoff is over"
+
+
+LAL, GSW = "KXNBAGAME-SIM-LALGSW-LAL", "KXNBAGAME-SIM-LALGSW-GSW"
+
+
+def _leg(ticker: str, count: str = "10") -> Intent:
+    return Intent(
+        ticker=ticker,
+        side=Side.YES,
+        action=Action.BUY,
+        price=Decimal("0.51"),
+        count=Decimal(count),
+        model_fair=Decimal("0.99"),
+        reason="arbitrage test pair",
+        strategy="arbitrage",
+        time_in_force=TimeInForce.FOK,
+    )
+
+
+def _pair_rig(tmp_path: Path, **risk: Any) -> Any:
+    rig = make_rig(tmp_path / "s.db", params={"spike_share": 5}, risk=risk)
+    rig.step(0.1)
+    return rig
+
+
+def _group(rig: Any, legs: list[Intent]) -> bool:
+    now = rig.clock.wall()
+    return bool(rig.loop.executor.execute_group(legs, last_data_at=now, in_sync=True))
+
+
+def test_a_pair_that_the_order_rate_cap_would_split_is_not_sent(tmp_path: Path) -> None:
+    rig = _pair_rig(tmp_path, max_orders_per_minute=3)
+    rig.loop.risk.record_sent()
+    rig.loop.risk.record_sent()
+    # one slot left: each leg alone passes, the two together do not
+    assert not _group(rig, [_leg(LAL), _leg(GSW)])
+    assert rig.client.requests == []
+
+
+def test_a_pair_that_max_exposure_would_split_is_not_sent(tmp_path: Path) -> None:
+    # each leg costs $5.10: one fits under $8, both do not
+    rig = _pair_rig(tmp_path, max_total_exposure=8)
+    assert not _group(rig, [_leg(LAL), _leg(GSW)])
+    assert rig.client.requests == []
+
+
+def test_the_second_leg_waits_for_the_first_to_fill(tmp_path: Path) -> None:
+    rig = _pair_rig(
+        tmp_path, max_order_count=1000, max_position_per_market=1000, max_total_exposure=10000
+    )
+    # the first leg asks for more than rests at the ask: fill-or-kill kills it
+    assert not _group(rig, [_leg(LAL, "500"), _leg(GSW, "500")])
+    assert [r.ticker for r in rig.client.requests] == [LAL]
+    rig.client.create_errors.append(BadRequestError("request failed: HTTP 400", status=400))
+    _group(rig, [_leg(LAL), _leg(GSW)])
+    assert [r.ticker for r in rig.client.requests] == [LAL, LAL]
+    assert rig.loop.portfolio.position(GSW) == 0
+    assert _group(rig, [_leg(LAL), _leg(GSW)])
+    assert [r.ticker for r in rig.client.requests[2:]] == [LAL, GSW]
+    assert rig.loop.portfolio.position(LAL) == rig.loop.portfolio.position(GSW) == 10
+
+
+def test_a_replaced_quote_that_filled_unseen_is_counted_before_the_new_one(
+    tmp_path: Path,
+) -> None:
+    rig = _pair_rig(tmp_path, max_position_per_market=12)
+    quote = Intent(
+        ticker=LAL,
+        side=Side.YES,
+        action=Action.BUY,
+        price=Decimal("0.50"),
+        count=Decimal("10"),
+        model_fair=Decimal("0.56"),
+        reason="a quote",
+        strategy="market-maker",
+        post_only=True,
+    )
+    assert rig.loop.executor.execute(quote, last_data_at=rig.clock.wall(), in_sync=True)
+    (resting,) = rig.loop.portfolio.resting(LAL)
+    # another trader sells 6 into the quote (the best bid); the loop has not heard of it yet
+    other = rig.exchange.create_account(
+        key_id="other", public_key_pem="", cash_cents=1_000_000
+    ).account_id
+    rig.exchange.place_order(
+        other,
+        ticker=LAL,
+        book_side=BookSide.ASK,
+        price=Decimal("0.50"),
+        count=Decimal("6"),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    rig.feed.drain_events()
+    requote = replace(quote, price=Decimal("0.49"), replaces=(resting.order_id,))
+    # 6 held + 10 new > 12: the cancel's answer (4 cancelled, not 10) gives the fill away
+    assert not rig.loop.executor.execute(requote, last_data_at=rig.clock.wall(), in_sync=True)
+    assert len(rig.client.requests) == 1
+    assert rig.loop.portfolio.position(LAL) == 6
+
+
+def test_an_order_placed_and_amended_by_hand_counts_at_its_new_price(tmp_path: Path) -> None:
+    rig = _pair_rig(tmp_path)
+    me = rig.client.account_id
+    placed = rig.exchange.place_order(
+        me,
+        ticker=LAL,
+        book_side=BookSide.BID,
+        price=Decimal("0.10"),
+        count=Decimal("100"),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    rig.step(0.1)
+    assert rig.loop.portfolio.total_exposure() == Decimal("10")
+    rig.exchange.amend_order(
+        me,
+        placed.order.order_id,
+        ticker=LAL,
+        book_side=BookSide.BID,
+        price=Decimal("0.45"),
+        count=Decimal("100"),
+    )
+    rig.step(0.1)
+    (order,) = rig.loop.portfolio.resting(LAL)
+    assert order.price == Decimal("0.45")
+    assert rig.loop.portfolio.total_exposure() == Decimal("45")
+
+
+@pytest.mark.parametrize("state", ["REDUCING", "SAFE_MODE", "HALTED"])
+def test_quotes_that_would_add_to_a_position_are_withdrawn_outside_active(
+    tmp_path: Path, state: str
+) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    me = rig.client.account_id
+    assert [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    rig.store.set_trading_state(state, reason="test", source="test")
+    rig.step(0.1)
+    # flat everywhere: every resting quote would open a position if it filled
+    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert rig.loop.portfolio.orders == {}
+
+
+def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    me = rig.client.account_id
+    by_hand = rig.exchange.place_order(
+        me,
+        ticker=LAL,
+        book_side=BookSide.BID,
+        price=Decimal("0.30"),
+        count=Decimal("5"),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    ).order
+    for _ in range(5):
+        rig.step(0.5)
+    assert rig.exchange.order(me, by_hand.order_id).status == "resting"
+    # it still counts toward the limits
+    assert by_hand.order_id in {o.order_id for o in rig.loop.portfolio.resting(LAL)}
