@@ -23,38 +23,42 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import IntEnum
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.alerts import (
-    Alert,
-    AlertLedger,
-    AlertRouter,
-    Runbook,
-    SendReport,
-    Severity,
-)
 from kalshi_cli.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.alerts import Alert, AlertLedger, AlertRouter, Runbook, SendReport
 
 PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
 PERF_UOMS = frozenset({"", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"})
 
-CHECK_RUNBOOKS: Mapping[str, Runbook] = {
-    "heartbeat": Runbook.HEARTBEAT_LOST,
-    "positions": Runbook.POSITION_LIMIT,
-    "exposure": Runbook.POSITION_LIMIT,
-    "pnl": Runbook.CIRCUIT_BREAKER,
-    "api": Runbook.SAFE_MODE,
-    "feed": Runbook.STALE_FEED,
-    "orders": Runbook.UNKNOWN_ORDERS,
-}
+# Built on first use by `__getattr__`: `kalshi_cli.alerts` is imported only when a result is
+# turned into an alert or its clearing, so a cron check with no alert channel never loads it.
+CHECK_RUNBOOKS: Mapping[str, Runbook]
 
-_SEVERITY = {
-    # UNKNOWN is "cannot tell", which needs a look but is not yet a known breach.
-    "CRITICAL": Severity.CRITICAL,
-    "WARNING": Severity.WARNING,
-    "UNKNOWN": Severity.WARNING,
-}
+
+def __getattr__(name: str) -> Any:
+    if name == "CHECK_RUNBOOKS":
+        return _check_runbooks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _check_runbooks() -> Mapping[str, Runbook]:
+    from kalshi_cli.alerts import Runbook
+
+    return {
+        "heartbeat": Runbook.HEARTBEAT_LOST,
+        "positions": Runbook.POSITION_LIMIT,
+        "exposure": Runbook.POSITION_LIMIT,
+        "pnl": Runbook.CIRCUIT_BREAKER,
+        "api": Runbook.SAFE_MODE,
+        "feed": Runbook.STALE_FEED,
+        "orders": Runbook.UNKNOWN_ORDERS,
+    }
 
 
 class CheckStatus(IntEnum):
@@ -160,13 +164,19 @@ def fingerprint_for(name: str) -> str:
 
 
 def runbook_for(name: str) -> Runbook:
-    return CHECK_RUNBOOKS.get(name, Runbook.INDEX)
+    from kalshi_cli.alerts import Runbook
+
+    return _check_runbooks().get(name, Runbook.INDEX)
 
 
 def alert_for(result: CheckResult) -> Alert | None:
     """The alert a non-OK result raises; None when the check is OK."""
     if result.status is CheckStatus.OK:
         return None
+    from kalshi_cli.alerts import Alert, Severity
+
+    # UNKNOWN is "cannot tell", which needs a look but is not yet a known breach.
+    severity = Severity.CRITICAL if result.status is CheckStatus.CRITICAL else Severity.WARNING
     details = {"check": result.name}
     for p in result.perfdata:
         limits = ", ".join(
@@ -176,7 +186,7 @@ def alert_for(result: CheckResult) -> Alert | None:
         details[p.label] = f"{value} ({limits})" if limits else value
     return Alert(
         fingerprint=fingerprint_for(result.name),
-        severity=_SEVERITY[result.status.name],
+        severity=severity,
         title=f"{result.service} {result.status.name}",
         summary=result.summary,
         runbook=str(runbook_for(result.name)),

@@ -11,6 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.cli._output import _plain_table
 
 HEAVY = ("httpx", "cryptography", "kalshi_cli.sim", "kalshi_cli.client", "uvicorn", "starlette")
 
@@ -70,3 +74,93 @@ def test_help_imports_no_command_module_or_renderer(tmp_path: Path) -> None:
         "kalshi_cli.cli._output",
         "kalshi_cli.cli.app",
     }
+
+
+cells = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    headers=st.lists(cells, min_size=1, max_size=4),
+    n_rows=st.integers(min_value=0, max_value=5),
+)
+def test_plain_table_is_what_tabulate_prints(
+    data: st.DataObject, headers: list[str], n_rows: int
+) -> None:
+    """The plain format skips importing tabulate; its text must be tabulate's, byte for byte."""
+    from tabulate import tabulate
+
+    numeric = data.draw(st.lists(st.booleans(), min_size=len(headers), max_size=len(headers)))
+    rows = data.draw(
+        st.lists(
+            st.lists(
+                cells | st.sampled_from(["True", "1", "-2.5", " 3 "]),
+                min_size=len(headers),
+                max_size=len(headers),
+            ),
+            min_size=n_rows,
+            max_size=n_rows,
+        )
+    )
+    expected = tabulate(
+        rows,
+        headers=headers,
+        tablefmt="plain",
+        colalign=["right" if n else "left" for n in numeric],
+        disable_numparse=True,
+    )
+    assert _plain_table(headers, rows, numeric=numeric) == expected
+
+
+@pytest.mark.parametrize("cell", ["caf\u00e9", "\u5e02\u573a", "a\nb", "\x1b[1mx\x1b[0m", "a\tb"])
+def test_plain_table_leaves_other_text_to_tabulate(cell: str) -> None:
+    assert _plain_table(["h"], [[cell]], numeric=[False]) is None
+
+
+def test_config_show_in_a_pipe_does_not_import_tabulate(tmp_path: Path) -> None:
+    modules, code = modules_after(["config", "show"], tmp_path)
+    assert code == 0
+    assert "tabulate" not in modules
+
+
+def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> None:
+    """With no `alerts:` section there is nothing to post, so the router is never loaded."""
+    from kalshi_cli.store import Store
+
+    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+        store.heartbeat(source="trade")
+    modules, code = modules_after(
+        ["check", "heartbeat", "--warn", "3600", "--crit", "7200"], tmp_path
+    )
+    assert code == 0  # OK: the heartbeat was just written
+    loaded = sorted(m for m in modules if m.startswith((*HEAVY, "kalshi_cli.alerts", "tabulate")))
+    assert loaded == []
+
+
+def test_commands_run_with_the_collector_on(tmp_path: Path) -> None:
+    """The entry point turns garbage collection off only while it imports the app: the root
+    callback, and so every command body after it (a trade loop runs for days), finds it on."""
+    probe = (
+        "import gc, sys\n"
+        "import kalshi_cli.cli.app as cli\n"
+        "activate = cli.activate\n"
+        "def probe(context):\n"
+        "    sys.stderr.write(f'GC {gc.isenabled()}\\n')\n"
+        "    activate(context)\n"
+        "cli.activate = probe\n"
+        "sys.argv = ['kalshi', 'config', 'show']\n"
+        "from kalshi_cli.__main__ import main\n"
+        "main()\n"
+    )
+    env = {"KALSHI_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "GC True" in done.stderr.splitlines()

@@ -151,7 +151,6 @@ def _plan(
     env: Environment | None,
 ) -> _Plan:
     """Everything that can make the check unable to run, before it looks."""
-    from kalshi_cli.alerts import AlertRouter
     from kalshi_cli.monitor.run import load_sections
     from kalshi_cli.monitor.thresholds import resolve
 
@@ -164,7 +163,12 @@ def _plan(
         crit=crit,
         overrides=overrides,
     )
-    router = None if no_alert else AlertRouter.from_config(sections["alerts"])
+    router = None
+    # No `alerts:` section means no channels, so nothing to post: skip importing the router.
+    if not no_alert and sections["alerts"]:
+        from kalshi_cli.alerts import AlertRouter
+
+        router = AlertRouter.from_config(sections["alerts"])
     return _Plan(settings, thresholds, sections["risk"], router)
 
 
