@@ -172,6 +172,15 @@ def from_book(book_side: BookSide, yes_price: Decimal, side: Side) -> tuple[Acti
     return action, price
 
 
+def side_held(position: Decimal) -> Side | None:
+    """The side a netted position holds: positive YES, negative NO, flat None."""
+    if position > 0:
+        return Side.YES
+    if position < 0:
+        return Side.NO
+    return None
+
+
 def outcome_side_of(book_side: BookSide) -> Side:
     """The side whose exposure an order adds: a bid adds YES, an ask adds NO."""
     return Side.YES if book_side is BookSide.BID else Side.NO
@@ -471,11 +480,7 @@ class Position:
 
     @property
     def side(self) -> Side | None:
-        if self.position > 0:
-            return Side.YES
-        if self.position < 0:
-            return Side.NO
-        return None
+        return side_held(self.position)
 
 
 @dataclass(frozen=True)

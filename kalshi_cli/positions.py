@@ -25,7 +25,16 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import ZERO, BookSide, Orderbook, Position, Side, fmt_count, fmt_dollars
+from kalshi_cli.models import (
+    ZERO,
+    BookSide,
+    Orderbook,
+    Position,
+    Side,
+    fmt_count,
+    fmt_dollars,
+    side_held,
+)
 from kalshi_cli.orders import Exposure
 from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_rows
 
@@ -83,11 +92,7 @@ class PositionRow:
 
     @property
     def side(self) -> Side | None:
-        if self.position > 0:
-            return Side.YES
-        if self.position < 0:
-            return Side.NO
-        return None
+        return side_held(self.position)
 
     @property
     def contracts(self) -> Decimal:
