@@ -135,7 +135,7 @@ def _seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
     try:
-        value = float(_text(raw))
+        value = float(_text(raw))  # float-ok: a duration in seconds
     except ValueError:
         raise ValueError(f"must be a number of seconds, not {raw!r}") from None
     if not 0 < value <= 600:

@@ -104,7 +104,7 @@ class TradeConfig:
     def seconds(self, key: str, default: float) -> float:
         value = self.trade.get(key, default)
         try:
-            seconds = float(value)
+            seconds = float(value)  # float-ok: a duration in seconds
         except (TypeError, ValueError):
             raise ConfigError(f"trade.{key}: expected a number of seconds, got {value!r}") from None
         if seconds <= 0:

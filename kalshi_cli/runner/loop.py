@@ -17,6 +17,7 @@ with a `ManualClock`, a fake feed and a fake client, thousands of ticks a second
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -415,12 +416,12 @@ class TradeLoop:
             "fills": self.executor.counters.fills,
             "state": self._state,
             "paused": self._paused,
-            "feed_age_s": round(age, 3) if age != float("inf") else None,
+            "feed_age_s": round(age, 3) if age != math.inf else None,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two
         with self.store.transaction():
             self.store.heartbeat(source="trade", detail=detail)
-            if age != float("inf"):
+            if age != math.inf:
                 self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self.log.emit("heartbeat", detail)
 

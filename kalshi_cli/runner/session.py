@@ -204,7 +204,7 @@ def build_loop(
         tick_interval_s=config.seconds("tick_interval_s", 1.0),
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
-        history_s=float(getattr(params, "window_s", LoopSettings.history_s)),
+        history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # float-ok: secs
         pause_file=pause_file,
     )
     loop = TradeLoop(

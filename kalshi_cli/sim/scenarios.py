@@ -208,7 +208,7 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
     structure = m.get("price_level_structure", "linear_cent")
     if structure not in PRICE_STRUCTURES:
         raise ScenarioError(f"{m['ticker']}: unknown price_level_structure {structure!r}")
-    close_after = float(m.get("close_after_seconds", _DEFAULT_CLOSE))
+    close_after = float(m.get("close_after_seconds", _DEFAULT_CLOSE))  # float-ok: seconds
     market = SimMarket(
         ticker=m["ticker"],
         event_ticker=event.event_ticker,
@@ -300,17 +300,17 @@ def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> Pri
             return DriftPath(
                 _dec(spec["low"], f"{ticker}.path.low"),
                 _dec(spec["high"], f"{ticker}.path.high"),
-                float(spec["period"]),
+                float(spec["period"]),  # float-ok: seconds
             )
         if kind == "spike":
             return SpikePath(
                 _dec(spec["base"], f"{ticker}.path.base"),
                 _dec(spec["peak"], f"{ticker}.path.peak"),
-                float(spec["period"]),
-                float(spec.get("start", 0)),
-                float(spec["rise"]),
-                float(spec["hold"]),
-                float(spec["revert"]),
+                float(spec["period"]),  # float-ok: seconds
+                float(spec.get("start", 0)),  # float-ok: seconds
+                float(spec["rise"]),  # float-ok: seconds
+                float(spec["hold"]),  # float-ok: seconds
+                float(spec["revert"]),  # float-ok: seconds
             )
         if kind == "complement":
             other = paths[spec["of"]]
@@ -319,9 +319,9 @@ def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> Pri
                 path = DipWindow(
                     path,
                     _dec(spec["dip"], f"{ticker}.path.dip"),
-                    float(spec["period"]),
-                    float(spec.get("start", 0)),
-                    float(spec["duration"]),
+                    float(spec["period"]),  # float-ok: seconds
+                    float(spec.get("start", 0)),  # float-ok: seconds
+                    float(spec["duration"]),  # float-ok: seconds
                 )
             return path
     except KeyError as exc:
@@ -350,7 +350,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
                 quoted,
                 origin=exchange.created_time,
                 speed=speed,
-                refresh=float(lp.get("refresh_seconds", 1.0)),
+                refresh=float(lp.get("refresh_seconds", 1.0)),  # float-ok: seconds
             )
         )
     noise = data.get("noise_traders")
@@ -367,7 +367,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
                     account.account_id,
                     tickers,
                     rng=random.Random(seed + n),
-                    mean_interval=float(noise.get("mean_interval_seconds", 8.0)),
+                    mean_interval=float(noise.get("mean_interval_seconds", 8.0)),  # float-ok
                     max_size=int(noise.get("max_size", 5)),
                 )
             )

@@ -165,7 +165,7 @@ def series_json(s: SimSeries, fees: FeeSchedule) -> Json:
         "contract_terms_url": "",
         "fee_type": "quadratic_with_maker_fees" if fees.maker_rate > 0 else "quadratic",
         # a JSON number in the spec; the multiplier of Kalshi's standard 0.07 taker rate
-        "fee_multiplier": float(fees.taker_rate / TAKER_FEE_RATE),
+        "fee_multiplier": float(fees.taker_rate / TAKER_FEE_RATE),  # float-ok
         "additional_prohibitions": [],
         "exchange_index": EXCHANGE_INDEX,
     }
