@@ -382,7 +382,7 @@ def _tls() -> ssl.SSLContext:
 
 
 def _backoff(attempt: int) -> float:
-    return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+    return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))  # float-ok
 
 
 def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
@@ -390,7 +390,7 @@ def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
     raw = resp.headers.get("retry-after")
     if raw:
         try:
-            return max(0.0, float(raw))
+            return max(0.0, float(raw))  # float-ok: seconds to wait
         except ValueError:
             try:
                 # imported here: email.utils costs ~6 ms, paid only when a 429 gives a date
@@ -404,7 +404,7 @@ def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
     except ValueError:
         return None
     if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
-        return max(0.0, float(body["retry_after"]))
+        return max(0.0, float(body["retry_after"]))  # float-ok: seconds to wait
     return None
 
 
@@ -969,7 +969,7 @@ def _positive(where: str, value: Any, default: float) -> float:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"{where} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return float(value)  # float-ok: seconds to wait
 
 
 def _no_unknown_keys(where: str, cfg: Mapping[str, Any], known: set[str]) -> None:

@@ -21,6 +21,7 @@ The engine streams: memory grows with the number of markets, not of fills.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -430,11 +431,11 @@ def summarize_rows(
     prices: dict[str, int] = {}
     counts: dict[str, int] = {}
     fees: dict[str, int] = {}
-    cutoff = float("-inf") if since is None else since
+    cutoff = -math.inf if since is None else since
     dollar = _DOLLAR_MICROS
     unit = _RELEASE_UNIT
     i = 0
-    next_settlement = pending[0].settled_at if pending else float("inf")
+    next_settlement = pending[0].settled_at if pending else math.inf
 
     def count_event(key: tuple[int, str, str], gross: int, fee: int, settlement: int) -> None:
         cell = cells.get(key)
@@ -471,7 +472,7 @@ def summarize_rows(
             while i < len(pending) and pending[i].settled_at <= ts:
                 settle(pending[i])
                 i += 1
-            next_settlement = pending[i].settled_at if i < len(pending) else float("inf")
+            next_settlement = pending[i].settled_at if i < len(pending) else math.inf
         price = prices.get(price_text)
         if price is None:
             price = prices[price_text] = _scaled(price_text, _PRICE_SCALE)

@@ -14,6 +14,7 @@ can switch it on and off without starting threads from the feed thread.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from typing import Protocol
@@ -53,7 +54,7 @@ class RestPoller:
         self.books = BookSet(sink, source="rest")
         self.books.add(tickers)
         self._last_ok: dict[str, float] = {}
-        self._last_any = float("-inf")
+        self._last_any = -math.inf
         self._active = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -195,8 +195,8 @@ async def a_create_market(state: SimState, request: Request) -> Response:
         price_level_structure=structure,
         price_ranges=PRICE_STRUCTURES[structure],
         open_time=now,
-        close_time=float(close_time),
-        latest_expiration_time=float(close_time),
+        close_time=float(close_time),  # float-ok: unix seconds
+        latest_expiration_time=float(close_time),  # float-ok: unix seconds
         created_time=now,
         updated_time=now,
         rules_primary=str(body.get("rules_primary", "")),

@@ -1603,7 +1603,7 @@ class Exchange:
         if first.get("op") != "init":
             raise JournalError(f"{journal.path}: does not start with an init record")
         self._set_salt(int(first["salt"], 16))
-        self.created_time = float(first["ts"])
+        self.created_time = float(first["ts"])  # float-ok: unix seconds
         self._generation = int(first.get("generation", 0))
         skip = False
         if snapshot is not None:
@@ -1627,7 +1627,7 @@ class Exchange:
             journal.restart(self._init_record(self._generation))
 
     def _replay(self, rec: dict[str, Any]) -> None:
-        self._replay_ts = float(rec["ts"])
+        self._replay_ts = float(rec["ts"])  # float-ok: unix seconds
         op = rec["op"]
         try:
             if op == "series":

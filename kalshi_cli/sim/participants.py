@@ -14,6 +14,7 @@ so a default scenario costs a few dozen core calls a second.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -158,7 +159,7 @@ class LiquidityProvider:
         self.origin = origin
         self.speed = speed
         self.refresh = refresh
-        self._last = float("-inf")
+        self._last = -math.inf
 
     def fair(self, ticker: str, now: float) -> Decimal:
         return self.books[ticker][0].at((now - self.origin) * self.speed)

@@ -189,7 +189,7 @@ class Store:
     # ------------------------------------------------------------------------------ schema
 
     def applied_migrations(self) -> list[tuple[str, float]]:
-        return [(str(n), float(at)) for n, at in self._rows(_APPLIED_SQL)]
+        return [(str(n), float(at)) for n, at in self._rows(_APPLIED_SQL)]  # float-ok: seconds
 
     @staticmethod
     def known_migrations() -> list[str]:
@@ -527,7 +527,7 @@ class Store:
                 _dec(s.no_total_cost),
                 _dec(s.revenue),
                 _dec(s.fee),
-                float(s.settled_at),
+                float(s.settled_at),  # float-ok: unix seconds
             ),
         )
         return cur.rowcount == 1
@@ -581,7 +581,10 @@ class Store:
             return TradingStateRecord(*rows[0])
         first = self._rows(_APPLIED_SQL + " LIMIT 1")
         return TradingStateRecord(
-            "ACTIVE", "never set", "default", float(first[0][1]) if first else 0.0
+            "ACTIVE",
+            "never set",
+            "default",
+            float(first[0][1]) if first else 0.0,  # float-ok
         )
 
     def set_trading_state(self, state: str, *, reason: str, source: str) -> TradingStateRecord:
@@ -1028,7 +1031,7 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         _dec(f.count),
         _dec(f.fee),
         int(bool(f.is_taker)),
-        float(f.ts),
+        float(f.ts),  # float-ok: unix seconds
         f.strategy,
         _opt_dec(f.realized_pnl),
     )
