@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,8 @@ class AppContext:
         self._settings: Settings | None = None
         self._connection: Connection | None = None
         self._client: KalshiClient | None = None
+        # seconds one client call may spend retrying; None keeps the client's own default
+        self.retry_budget_s: float | None = None
 
     # -- settings --------------------------------------------------------------------------
 
@@ -98,12 +101,19 @@ class AppContext:
             raise _no_credentials(self.settings())
         return self._connection
 
-    def client(self, *, auth: bool = False, anonymous: bool = False) -> KalshiClient:
+    def client(
+        self, *, auth: bool = False, anonymous: bool = False, retry_budget_s: float | None = None
+    ) -> KalshiClient:
         """The one client of this process. `auth=True` for portfolio commands: they fail with
-        a one-line credentials error before any request when no key is configured."""
+        a one-line credentials error before any request when no key is configured.
+        `retry_budget_s` caps the time one call may spend retrying (`kalshi trade`: its loop
+        must keep ticking); it shapes the client this call builds, so it must come first."""
         settings = self.settings()
         if self._client is None:
+            self.retry_budget_s = retry_budget_s
             self._client = self._client_factory(self, settings, anonymous)
+        elif retry_budget_s is not None and retry_budget_s != self.retry_budget_s:
+            raise RuntimeError("the client was already built with another retry budget")
         if auth and not self._client.authenticated:
             raise _no_credentials(settings)
         return self._client
@@ -187,13 +197,17 @@ def _build_client(app: AppContext, settings: Settings, anonymous: bool) -> Kalsh
     from kalshi_cli.client import KalshiClient
 
     connection = app.connection(auth=False, anonymous=anonymous)
-    return KalshiClient(
+    build = partial(
+        KalshiClient,
         api_base=connection.api_base,
         key_id=connection.key_id,
         private_key=connection.private_key,
         tier=settings.tier,
         timeout=settings.timeout,
     )
+    if app.retry_budget_s is None:
+        return build()
+    return build(max_retry_seconds=app.retry_budget_s)
 
 
 def _no_credentials(settings: Settings) -> CredentialsError:

@@ -83,7 +83,13 @@ def trade_command(
     """
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.errors import UsageError
-    from kalshi_cli.runner import Selection, TradeOptions, load_trade_config, trade
+    from kalshi_cli.runner import (
+        CLIENT_RETRY_BUDGET_S,
+        Selection,
+        TradeOptions,
+        load_trade_config,
+        trade,
+    )
 
     if sum(1 for x in (markets, series, event) if x) > 1:
         raise UsageError("give at most one of --markets, --series and --event")
@@ -99,7 +105,7 @@ def trade_command(
     )
     app = current()
     settings = app.settings(env.value if env else None)
-    client = app.client(auth=True)
+    client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
     stop_metrics = _serve_metrics(metrics_port, settings.state) if metrics_port else None

@@ -6,10 +6,18 @@
 
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
-from kalshi_cli.runner.session import Parts, StartupRefused, build_loop, start_loop, trade
+from kalshi_cli.runner.session import (
+    CLIENT_RETRY_BUDGET_S,
+    Parts,
+    StartupRefused,
+    build_loop,
+    start_loop,
+    trade,
+)
 from kalshi_cli.runner.summary import Summary
 
 __all__ = [
+    "CLIENT_RETRY_BUDGET_S",
     "LoopSettings",
     "MarketFeed",
     "Parts",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, Orderbook, Side, parse_count
+from kalshi_cli.models import BookSide, Level, Orderbook, Side, parse_count
 from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
@@ -34,8 +34,8 @@ from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.portfolio import MidHistory, OpenOrder, Portfolio, open_order
 from kalshi_cli.runner.summary import Summary
-from kalshi_cli.strategies import Cancel, MarketSnapshot, PositionView, Strategy
-from kalshi_cli.strategies.base import Complement
+from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, Strategy
+from kalshi_cli.strategies.base import Complement, best_bid
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -77,6 +77,19 @@ class LoopSettings:
     # strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0
     pause_file: Path | None = None
+    # a stop-loss whose close did not fill is sent again at once only if the held side's best
+    # bid or the position changed; against the same book, only after this long
+    stop_loss_retry_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class StopAttempt:
+    """The last firing of a market's stop-loss: when, against which best bid of the held side
+    and which position, and whether its closes were tried (not held by the API backoff)."""
+
+    at: float  # monotonic
+    against: tuple[Level | None, Decimal]
+    tried: bool
 
 
 class TradeLoop:
@@ -134,6 +147,7 @@ class TradeLoop:
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
         self._breached: set[str] = set()
+        self._stops: dict[str, StopAttempt] = {}
 
     # ---------------------------------------------------------------- running
 
@@ -205,8 +219,10 @@ class TradeLoop:
         view = self._own_view(ticker)
         stops = self.risk.stop_loss(view, book)
         if stops:
-            self._stop_loss(ticker, stops, last_data_at, fresh)
+            against = (best_bid(book, stops[0].side), view.contracts)
+            self._stop_loss(ticker, stops, against, last_data_at, fresh)
             return
+        self._stops.pop(ticker, None)
         if self.executor.backing_off or self.paused:
             return
         market = self.portfolio.markets[ticker]
@@ -252,15 +268,39 @@ class TradeLoop:
         return Complement(other, book, self.portfolio.markets[other].price_ranges)
 
     def _stop_loss(
-        self, ticker: str, stops: list[Any], last_data_at: float | None, fresh: bool
+        self,
+        ticker: str,
+        stops: list[Intent],
+        against: tuple[Level | None, Decimal],
+        last_data_at: float | None,
+        fresh: bool,
     ) -> None:
-        first = stops[0]
-        self.log.emit("stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)})
-        self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
-        if self.executor.backing_off:
-            return
-        for intent in stops:
-            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+        """Fire the stop-loss, at most once per `stop_loss_retry_s` against the same book. A
+        close that cannot fill (the bid is gone, or is the trader's own order) would otherwise
+        go out on every tick: a slot of the order-rate cap each time, which every other market
+        shares, and a `stop_loss` event and alert each time. A new bid or a partial fill (a
+        new position) makes it fire at once."""
+        now = self.clock.monotonic()
+        last = self._stops.get(ticker)
+        if (
+            last is not None
+            and last.against == against
+            and now < last.at + self.settings.stop_loss_retry_s
+        ):
+            # closes held by the backoff go out as soon as it is over, without a new signal
+            if last.tried or self.executor.backing_off:
+                return
+        else:
+            first = stops[0]
+            self.log.emit(
+                "stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)}
+            )
+            self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
+        tried = not self.executor.backing_off
+        self._stops[ticker] = StopAttempt(now, against, tried)
+        if tried:
+            for intent in stops:
+                self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
 
     # ---------------------------------------------------------------- events from the feed
 

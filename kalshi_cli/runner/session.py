@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 
 STARTUP_ATTEMPTS = 3
+# the most one call of the loop's client may spend retrying (the client's default is 20 s): the
+# loop does not tick, and SIGTERM waits, while a call retries, and the loop's API error guard
+# already backs off across ticks; `kalshi trade` builds its client with this budget
+CLIENT_RETRY_BUDGET_S = 3.0
 
 
 class StartupRefused(KalshiError):
