@@ -76,7 +76,13 @@ def line(result: Result) -> str:
 
 @pytest.mark.parametrize(
     ("count", "code", "word"),
-    [(10, OK, "OK"), (85, WARNING, "WARNING"), (101, CRITICAL, "CRITICAL")],
+    # the documented boundaries: WARNING at 80% or more, CRITICAL only above 100%
+    [
+        (10, OK, "OK"),
+        (80, WARNING, "WARNING"),
+        (100, WARNING, "WARNING"),
+        (101, CRITICAL, "CRITICAL"),
+    ],
 )
 def test_positions_against_the_default_limit_of_100(
     sim: SimHarness, tmp_path: Path, count: int, code: int, word: str
@@ -117,7 +123,13 @@ def test_positions_flags_override_and_json_is_the_full_result(
 
 @pytest.mark.parametrize(
     ("warn", "crit", "code"),
-    [("0.5", "0.9", OK), ("0.05", "0.5", WARNING), ("0.01", "0.05", CRITICAL)],
+    [
+        ("0.5", "0.9", OK),
+        ("0.05", "0.5", WARNING),
+        # exactly at both (8%): WARNING at warn or more, CRITICAL only above crit
+        ("0.08", "0.08", WARNING),
+        ("0.01", "0.05", CRITICAL),
+    ],
 )
 def test_exposure_against_the_cap(
     sim: SimHarness, tmp_path: Path, warn: str, crit: str, code: int

@@ -178,9 +178,9 @@ def test_an_unknown_order_is_critical(store: Store, clock: ManualClock) -> None:
 
 def test_an_old_resting_order_is_a_warning(store: Store, clock: ManualClock) -> None:
     place(store, 1, "resting")
-    clock.advance(3599)
+    clock.advance(3600)  # exactly resting_max_age_s old is not yet older than it
     assert check_orders(view(store, clock), DEFAULTS).status is CheckStatus.OK
-    clock.advance(2)
+    clock.advance(1)
     result = check_orders(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.WARNING
     assert "1 resting order(s) older than" in result.summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -206,7 +207,8 @@ def test_bad_flags_are_one_line_usage_errors(
 def test_json_and_format_can_be_combined_json_wins(tmp_path: Path) -> None:
     client = FakeClient(balance_cents=100)
     result = run(["balance", "--json", "--format", "csv"], client=client, home=tmp_path)
-    assert result.stdout.startswith("{")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["balance"] == "1.00"
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent, LocalBook, SeqTracker
@@ -108,6 +108,8 @@ def test_replace_reports_change() -> None:
     assert book.to_orderbook().yes_bids == ((D("0.3"), D("2")),)
 
 
+# no per-example deadline: a busy CI machine can stall any example past Hypothesis's 200 ms
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(

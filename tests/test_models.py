@@ -1,0 +1,30 @@
+"""FixedPointDollars formatting: the wire text every simulator price, cost and fee goes out as."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.models import fmt_dollars
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("0.5"), "0.5000"),
+        (D("-0.05"), "-0.0500"),
+        (D("12"), "12.0000"),
+        # sub-penny digits past the fourth are kept (fees and costs), never rounded away
+        (D("0.00015"), "0.000150"),
+        (D("0.123456"), "0.123456"),
+        # six places is the format's limit: beyond it, half-even rounding
+        (D("0.1234565"), "0.123456"),
+    ],
+)
+def test_fmt_dollars_keeps_four_places_and_widens_for_sub_penny_digits(value: D, text: str) -> None:
+    assert fmt_dollars(value) == text
+
+
+def test_fmt_dollars_at_six_places_rounds_half_even() -> None:
+    assert fmt_dollars(D("0.0000125"), 6) == "0.000012"
