@@ -28,3 +28,16 @@ def test_fmt_dollars_keeps_four_places_and_widens_for_sub_penny_digits(value: D,
 
 def test_fmt_dollars_at_six_places_rounds_half_even() -> None:
     assert fmt_dollars(D("0.0000125"), 6) == "0.000012"
+
+
+def test_dollars_to_cents_is_exact_and_refuses_a_sub_cent_amount() -> None:
+    from decimal import Decimal
+
+    import pytest
+
+    from kalshi_cli.models import dollars_to_cents
+
+    assert dollars_to_cents(Decimal("1000.00")) == 100_000
+    assert dollars_to_cents(Decimal("12.34")) == 1234
+    with pytest.raises(ValueError, match="whole number of cents"):
+        dollars_to_cents(Decimal("10.005"))
