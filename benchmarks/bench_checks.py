@@ -3,9 +3,8 @@ positions` against the simulator.
 
 The heartbeat check reads only the state file: each run is a fresh process, alternating with the
 typer import so machine noise hits both alike, against a state file holding a fresh heartbeat
-(the OK path, which sends nothing). Its median is reported with its ratio to the typer import
-(target: at most 1.5x), next to a one-command Typer app that does nothing: Typer 0.29 validates
-every parameter with pydantic when a command runs, a floor no `kalshi` command can go under.
+(the OK path, which sends nothing), interleaved with the baselines of coldstart.py. Its median
+is reported with its ratio to the typer import (target: at most 1.5x).
 The positions check runs as a fresh process too, against a simulator on loopback started once
 by this script, with a few open positions; its p50 and p90 are reported, since a cron check
 pays the whole process each time.
@@ -17,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
+
+from coldstart import BASELINES, clean_env, kalshi, medians, report, timed
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.signing import load_private_key
@@ -33,31 +30,6 @@ from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 
 TARGET_RATIO = 1.5
-
-NOOP_TYPER_APP = """
-import typer
-app = typer.Typer()
-@app.command()
-def noop(flag: bool = False) -> None:
-    pass
-app()
-"""
-
-
-def kalshi() -> str:
-    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
-    if script is None:
-        sys.exit("the `kalshi` script is not installed in this environment (pip install -e .)")
-    return script
-
-
-def timed(argv: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode not in ok:
-        sys.exit(f"{' '.join(argv)} exited {done.returncode}: {done.stdout}{done.stderr}")
-    return elapsed
 
 
 def client(account: AccountInfo) -> KalshiClient:
@@ -102,25 +74,11 @@ def main() -> int:
     args = parser.parse_args()
     exe = kalshi()
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "KALSHI_HOME": home, "NO_COLOR": "1"}
-        for name in ("KALSHI_CONFIG", "KALSHI_ENV", "KALSHI_API_BASE", "PYTHONDONTWRITEBYTECODE"):
-            env.pop(name, None)
+        env = clean_env(dict(os.environ), home)
         with Store.open(Path(home) / "state" / "sim" / "state.db") as store:
             store.heartbeat(source="trade")
-
-        typer_argv = [sys.executable, "-c", "import typer"]
-        noop_argv = [sys.executable, "-c", NOOP_TYPER_APP]
         heartbeat_argv = [exe, "check", "heartbeat", "--warn", "3600", "--crit", "7200"]
-        for argv in (typer_argv, noop_argv, heartbeat_argv):  # warm page cache and .pyc files
-            timed(argv, env)
-        typer_s: list[float] = []
-        noop_s: list[float] = []
-        heartbeat_s: list[float] = []
-        for _ in range(args.runs):
-            typer_s.append(timed(typer_argv, env))
-            noop_s.append(timed(noop_argv, env))
-            heartbeat_s.append(timed(heartbeat_argv, env))
-        base, noop, hb = (statistics.median(x) for x in (typer_s, noop_s, heartbeat_s))
+        result = medians({**BASELINES, "kalshi check heartbeat": heartbeat_argv}, args.runs, env)
 
         sim = start_simulator(Path(home) / "sim", scenario="empty")
         try:
@@ -146,11 +104,7 @@ def main() -> int:
 
     p50 = statistics.median(positions_s)
     p90 = positions_s[int(0.9 * (len(positions_s) - 1))]
-    print(f"median of {args.runs} cold starts each (target: heartbeat at most {TARGET_RATIO}x)")
-    typer_name = 'python -c "import typer"'
-    print(f"  {typer_name:34} {base * 1000:7.1f} ms  1.00x")
-    print(f"  {'one-command Typer app':34} {noop * 1000:7.1f} ms  {noop / base:5.2f}x")
-    print(f"  {'kalshi check heartbeat':34} {hb * 1000:7.1f} ms  {hb / base:5.2f}x")
+    report(result, args.runs, f"heartbeat at most {TARGET_RATIO}x")
     print(f"kalshi check positions on the simulator (5 positions), {args.runs} runs")
     print(f"  p50 {p50 * 1000:7.1f} ms   p90 {p90 * 1000:7.1f} ms")
     return 0
