@@ -205,6 +205,9 @@ class RiskEngine:
         self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock)
         self.breaker = CircuitBreaker(ledger, self.limits.daily_loss_limit, sink)
         self.api_guard = ApiErrorGuard(ledger, self.limits, sink)
+        # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
+        # not on every tick (a busy feed ticks many times a second, for days)
+        self._no_bid: set[str] = set()
         self.rules: tuple[Rule, ...] = (
             TradingStateRule(),
             CircuitBreakerRule(self.breaker),
@@ -276,10 +279,14 @@ class RiskEngine:
         bid = best_bid(book, held)
         mark = bid[0] if bid else ZERO
         floor = share * position.entry_cost
+        if mark * position.contracts >= floor or bid is not None:
+            self._no_bid.discard(position.ticker)
         if mark * position.contracts >= floor:
             return []
         if bid is None:
-            self._sink("stop_loss_no_bid", {"ticker": position.ticker, "side": held})
+            if position.ticker not in self._no_bid:
+                self._no_bid.add(position.ticker)
+                self._sink("stop_loss_no_bid", {"ticker": position.ticker, "side": held})
             return []
         adding = BookSide.BID if held is Side.YES else BookSide.ASK
         replaces = tuple(o.order_id for o in position.resting if o.book_side is adding)

@@ -221,6 +221,16 @@ def test_stop_loss_needs_a_bid_and_can_be_switched_off():
     assert engine.stop_loss(PositionView("T"), book("0.01")) == []
 
 
+def test_no_bid_is_reported_once_per_episode_not_every_tick():
+    engine, _, _, events = make()
+    for _ in range(100):
+        assert engine.stop_loss(long_yes(), book(None)) == []
+    assert events.kinds() == ["stop_loss_no_bid"]
+    assert engine.stop_loss(long_yes(), book("0.10"))  # a bid came back: the close goes out
+    engine.stop_loss(long_yes(), book(None))  # and vanished again: a new episode
+    assert events.kinds().count("stop_loss_no_bid") == 2
+
+
 # --------------------------------------------------------------------------------------------
 # daily circuit breaker
 
