@@ -33,6 +33,7 @@ from kalshi_cli.alerts import (
 )
 from kalshi_cli.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.errors import ConfigError
+from tests.fakes import FakeAlertLedger, FakeAlertState
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "XyZsecretTOKEN123456"
@@ -152,41 +153,8 @@ def receiver() -> Iterator[Receiver]:
 # An in-memory ledger with the state file's semantics
 
 
-@dataclass(frozen=True)
-class FakeState:
-    fingerprint: str
-    status: str
-    severity: str
-    summary: str
-    last_sent_at: float | None
-    error: str | None
-
-
-class FakeLedger:
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.rows: dict[str, FakeState] = {}
-
-    def alert_state(self, fingerprint: str) -> FakeState | None:
-        return self.rows.get(fingerprint)
-
-    def record_alert(
-        self,
-        fingerprint: str,
-        *,
-        status: str,
-        severity: str,
-        summary: str,
-        sent: bool,
-        error: str | None = None,
-    ) -> None:
-        prev = self.rows.get(fingerprint)
-        last = self.clock.wall() if sent else (prev.last_sent_at if prev else None)
-        self.rows[fingerprint] = FakeState(fingerprint, status, severity, summary, last, error)
-
-
 class BrokenLedger:
-    def alert_state(self, fingerprint: str) -> FakeState | None:
+    def alert_state(self, fingerprint: str) -> FakeAlertState | None:
         raise OSError("database is locked")
 
     def record_alert(self, fingerprint: str, **kwargs: Any) -> None:
@@ -237,7 +205,7 @@ def single_channel(receiver: Receiver, kind: str, path: str, **settings: Any) ->
 def test_slack_receives_text_and_blocks(receiver: Receiver) -> None:
     clock = ManualClock()
     router = AlertRouter.from_config(config(receiver), clock=clock)
-    report = router.notify(breach(summary="1 market <over> limit & more"), FakeLedger(clock))
+    report = router.notify(breach(summary="1 market <over> limit & more"), FakeAlertLedger(clock))
     assert report.outcome is Outcome.SENT and report.delivered and report.ok
     [seen] = receiver.seen
     assert seen.method == "POST" and seen.path == SLACK_PATH
@@ -263,7 +231,7 @@ def test_discord_receives_content_and_an_embed_within_its_limits(receiver: Recei
     clock = ManualClock()
     router = AlertRouter.from_config(config(receiver), clock=clock)
     huge = breach(Severity.WARNING, summary="@everyone " + "x" * 9000)
-    report = router.notify(huge, FakeLedger(clock))
+    report = router.notify(huge, FakeAlertLedger(clock))
     assert report.delivered and report.deliveries[0].status_code == 204
     [seen] = receiver.seen
     assert seen.path == DISCORD_PATH
@@ -291,7 +259,7 @@ def test_generic_webhook_follows_the_documented_schema(receiver: Receiver) -> No
     cfg = config(receiver)
     cfg["channels"]["pager"]["headers"] = {"Authorization": "Bearer hunter2hunter2"}
     router = AlertRouter.from_config(cfg, clock=clock)
-    router.notify(breach(Severity.INFO), FakeLedger(clock))
+    router.notify(breach(Severity.INFO), FakeAlertLedger(clock))
     [seen] = receiver.seen
     assert seen.path == GENERIC_PATH
     assert seen.headers["Authorization"] == "Bearer hunter2hunter2"
@@ -314,7 +282,7 @@ def test_dead_man_ping_uses_healthchecks_urls(receiver: Receiver) -> None:
     clock = ManualClock()
     cfg = config(receiver, routes={"critical": ["deadman"]})
     router = AlertRouter.from_config(cfg, clock=clock)
-    ledger = FakeLedger(clock)
+    ledger = FakeAlertLedger(clock)
     assert router.ping(0).delivered
     assert router.ping(2, body="KALSHI HEARTBEAT CRITICAL").delivered
     router.notify(breach(), ledger)
@@ -329,7 +297,7 @@ def test_runbook_base_url_turns_the_runbook_into_a_link(receiver: Receiver) -> N
     clock = ManualClock()
     base = "https://github.com/example/kalshi-cli/blob/main/"
     router = AlertRouter.from_config(config(receiver, runbook_base_url=base), clock=clock)
-    router.notify(breach(Severity.INFO), FakeLedger(clock))
+    router.notify(breach(Severity.INFO), FakeAlertLedger(clock))
     assert receiver.seen[0].json()["runbook"] == base + "runbooks/02-position-limit-breach.md"
 
 
@@ -339,7 +307,7 @@ def test_runbook_base_url_turns_the_runbook_into_a_link(receiver: Receiver) -> N
 
 def test_two_cron_runs_of_a_failing_check_post_once_then_one_resolved(receiver: Receiver) -> None:
     clock = ManualClock()
-    ledger = FakeLedger(clock)  # stands in for the state file both runs open
+    ledger = FakeAlertLedger(clock)  # stands in for the state file both runs open
 
     def cron_run(still_failing: bool) -> Outcome:
         router = AlertRouter.from_config(config(receiver), clock=clock)  # a fresh process
@@ -388,7 +356,7 @@ def test_the_state_file_keeps_de_duplication_across_processes(
 
 def test_a_persisting_breach_is_resent_after_the_repeat_interval(receiver: Receiver) -> None:
     clock = ManualClock()
-    ledger = FakeLedger(clock)
+    ledger = FakeAlertLedger(clock)
     router = AlertRouter.from_config(config(receiver, repeat_interval_s=900), clock=clock)
     assert router.notify(breach(), ledger).outcome is Outcome.SENT
     clock.advance(899)
@@ -404,7 +372,7 @@ def test_a_severity_change_is_sent_at_once_and_a_new_breach_after_resolution(
     receiver: Receiver,
 ) -> None:
     clock = ManualClock()
-    ledger = FakeLedger(clock)
+    ledger = FakeAlertLedger(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
     router.notify(breach(Severity.WARNING), ledger)
     clock.advance(60)
@@ -419,7 +387,7 @@ def test_a_severity_change_is_sent_at_once_and_a_new_breach_after_resolution(
 def test_a_failed_delivery_is_reported_recorded_and_retried_next_run(receiver: Receiver) -> None:
     receiver.respond_with(reply(500, b"internal error"))
     clock = ManualClock()
-    ledger = FakeLedger(clock)
+    ledger = FakeAlertLedger(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
     report = router.notify(breach(), ledger)
     assert not report.delivered and len(receiver.seen) == 3  # max_attempts, no more
@@ -443,7 +411,7 @@ def test_a_clearing_that_was_not_delivered_is_announced_on_the_next_run(
     receiver: Receiver,
 ) -> None:
     clock = ManualClock()
-    ledger = FakeLedger(clock)
+    ledger = FakeAlertLedger(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
     router.notify(breach(), ledger)
     receiver.respond_with(reply(503))
@@ -457,7 +425,7 @@ def test_a_clearing_that_was_not_delivered_is_announced_on_the_next_run(
 
 def test_a_breach_nobody_was_told_about_clears_quietly(receiver: Receiver) -> None:
     clock = ManualClock()
-    ledger = FakeLedger(clock)
+    ledger = FakeAlertLedger(clock)
     router = AlertRouter.from_config(config(receiver, routes={}), clock=clock)
     assert router.notify(breach(), ledger).outcome is Outcome.UNROUTED
     assert ledger.rows["check:positions"].status == "firing"
@@ -488,7 +456,7 @@ def test_a_channel_that_raises_is_reported_masked_not_raised() -> None:
     clock = ManualClock()
     channel = ExplodingChannel("x", f"https://example.com/hook/{TOKEN}")
     router = AlertRouter({"x": channel}, {Severity.CRITICAL: ["x"]}, clock=clock)
-    report = router.notify(breach(), FakeLedger(clock))
+    report = router.notify(breach(), FakeAlertLedger(clock))
     assert not report.delivered
     assert "RuntimeError: boom posting to ***" in report.problems[0]
     assert TOKEN not in report.problems[0]
@@ -502,7 +470,7 @@ def test_429_retry_after_is_honoured(receiver: Receiver) -> None:
     receiver.respond_with(reply(429, b"rate_limited", {"Retry-After": "2"}), reply(200))
     clock = ManualClock()
     cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
     assert report.delivered and report.deliveries[0].attempts == 2
     assert clock.monotonic() == 2.0  # waited exactly what the server asked
 
@@ -512,7 +480,7 @@ def test_discord_retry_after_in_the_body_is_honoured(receiver: Receiver) -> None
     receiver.respond_with(reply(429, limited.encode()), reply(204, b""))
     clock = ManualClock()
     cfg = single_channel(receiver, "discord", DISCORD_PATH)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
     assert report.delivered and clock.monotonic() == 1.5
 
 
@@ -520,7 +488,7 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver)
     receiver.respond_with(reply(429, b"slow down", {"Retry-After": "600"}))
     clock = ManualClock()
     cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
     assert not report.delivered and len(receiver.seen) == 1
     assert clock.monotonic() == 0.0
     assert "would pass the 6s deadline" in report.problems[0]
@@ -530,7 +498,7 @@ def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
     receiver.respond_with(reply(404, b"no_service"))
     clock = ManualClock()
     cfg = single_channel(receiver, "slack", SLACK_PATH, max_attempts=5)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
     assert len(receiver.seen) == 1 and report.deliveries[0].status_code == 404
     assert "failed after 1 attempt: HTTP 404: no_service" in report.problems[0]
 
@@ -539,7 +507,7 @@ def test_an_unreachable_receiver_is_reported_masked() -> None:
     clock = ManualClock()
     url = f"http://127.0.0.1:9{SLACK_PATH}"  # port 9 (discard) is closed on loopback
     cfg = {"channels": {"s": {"type": "slack", "url": url}}, "routes": {"critical": "s"}}
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
     assert not report.delivered and report.deliveries[0].attempts == 3
     assert "ConnectError" in report.problems[0]
     assert "http://127.0.0.1:9/***" in report.problems[0] and TOKEN not in report.problems[0]
@@ -551,7 +519,7 @@ def test_a_receiver_that_never_answers_does_not_hold_the_check(receiver: Receive
     clock = SystemClock()
     router = AlertRouter.from_config(cfg, clock=clock)
     started = time.monotonic()
-    report = router.notify(breach(), FakeLedger(ManualClock()))
+    report = router.notify(breach(), FakeAlertLedger(ManualClock()))
     elapsed = time.monotonic() - started
     assert elapsed < 0.6 + JOIN_GRACE_S + 0.5
     assert not report.delivered and "Timeout" in report.problems[0]
@@ -564,7 +532,7 @@ def test_two_hanging_channels_are_waited_for_together_not_in_turn(receiver: Rece
         cfg["channels"][name].update(timeout_s=1.0, max_attempts=1)
     router = AlertRouter.from_config(cfg, clock=SystemClock())
     started = time.monotonic()
-    report = router.notify(breach(), FakeLedger(ManualClock()))
+    report = router.notify(breach(), FakeAlertLedger(ManualClock()))
     elapsed = time.monotonic() - started
     assert len(report.problems) == 2
     assert elapsed < 1.0 + JOIN_GRACE_S + 0.5  # one deadline, not the sum of two
@@ -575,7 +543,7 @@ def test_a_receiver_that_trickles_is_cut_off_at_the_hard_deadline(receiver: Rece
     cfg = single_channel(receiver, "discord", DISCORD_PATH, timeout_s=0.4, deadline_s=0.5)
     router = AlertRouter.from_config(cfg, clock=SystemClock())
     started = time.monotonic()
-    report = router.notify(breach(), FakeLedger(ManualClock()))
+    report = router.notify(breach(), FakeAlertLedger(ManualClock()))
     elapsed = time.monotonic() - started
     assert elapsed < 0.5 + JOIN_GRACE_S + 0.5
     assert "no answer within the 0.5s deadline" in report.problems[0]
@@ -599,7 +567,7 @@ def test_url_env_reads_the_url_from_the_environment(receiver: Receiver) -> None:
     router = AlertRouter.from_config(cfg, environ={"SLACK_URL": receiver.url(SLACK_PATH)})
     clock = ManualClock()
     router.clock = clock
-    router.notify(breach(Severity.INFO), FakeLedger(clock))
+    router.notify(breach(Severity.INFO), FakeAlertLedger(clock))
     assert receiver.seen[0].path == SLACK_PATH
 
 
@@ -634,7 +602,7 @@ def test_bad_config_is_one_clear_config_error(cfg: dict[str, Any], message: str)
 def test_no_alerts_section_means_no_channels_and_nothing_sent() -> None:
     clock = ManualClock()
     router = AlertRouter.from_config(None, clock=clock)
-    assert router.notify(breach(), FakeLedger(clock)).outcome is Outcome.UNROUTED
+    assert router.notify(breach(), FakeAlertLedger(clock)).outcome is Outcome.UNROUTED
     assert router.ping(0).deliveries == ()
 
 

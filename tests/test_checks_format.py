@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -32,6 +31,7 @@ from kalshi_cli.checks import (
 )
 from kalshi_cli.clock import Clock, ManualClock
 from kalshi_cli.errors import TransportError
+from tests.fakes import FakeAlertLedger
 
 OVER = CheckResult(
     "positions",
@@ -192,42 +192,11 @@ class RecordingChannel(HttpChannel):
         return Delivery(self.name, self.target, ok=True, attempts=1, status_code=200)
 
 
-@dataclass(frozen=True)
-class State:
-    status: str
-    severity: str
-    summary: str
-    last_sent_at: float | None
-
-
-class Ledger:
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.rows: dict[str, State] = {}
-
-    def alert_state(self, fingerprint: str) -> State | None:
-        return self.rows.get(fingerprint)
-
-    def record_alert(
-        self,
-        fingerprint: str,
-        *,
-        status: str,
-        severity: str,
-        summary: str,
-        sent: bool,
-        error: str | None = None,
-    ) -> None:
-        prev = self.rows.get(fingerprint)
-        last = self.clock.wall() if sent else (prev.last_sent_at if prev else None)
-        self.rows[fingerprint] = State(status, severity, summary, last)
-
-
 def test_dispatch_alerts_on_a_breach_and_resolves_when_it_clears() -> None:
     clock = ManualClock()
     channel = RecordingChannel()
     router = AlertRouter({"rec": channel}, {sev: ["rec"] for sev in Severity}, clock=clock)
-    ledger = Ledger(clock)
+    ledger = FakeAlertLedger(clock)
     assert dispatch(OVER, router, ledger).outcome is Outcome.SENT
     clock.advance(300)
     assert dispatch(OVER, router, ledger).outcome is Outcome.SUPPRESSED
