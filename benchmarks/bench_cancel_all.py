@@ -6,8 +6,9 @@ Two figures, each the median of `--runs` runs:
   proves none is left. Target: under 1 second.
 - `--event` (batched cancels): the orders are listed and cancelled 20 at a time, then listed
   again. Every cancelled order costs 2 write tokens, so at the configured tier the write budget
-  sets a floor: (2 x 1,000 - the exchange's write bucket) / its refill rate. Target: at most
-  1.2x that floor.
+  sets a floor: (2 x 1,000 - the exchange's write bucket) / its refill rate. The bucket's size is
+  read from the simulator's own rate-limit tiers (one second of budget at Basic, two above it),
+  so the floor cannot drift from what the exchange enforces. Target: at most 1.2x that floor.
 
 The orders are placed on a prime-tier simulator (placing is not what is measured), which is then
 restarted on the same data directory at the tier being measured, with a client of that tier:
@@ -34,12 +35,11 @@ from kalshi_cli.client.signing import load_private_key, signed_headers
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.ratelimit import tier_named
 from kalshi_cli.store import Store
 
 ORDERS, MARKETS, EVENT = 1000, 20, "KXBENCH-EV"
 CANCEL_TOKENS = 2  # per cancelled order (the simulator's and Kalshi's cost)
-# the simulator's (and Kalshi's) write bucket holds two seconds of the tier's budget
-WRITE_BUCKET_SECONDS = 2
 UNFILTERED_TARGET_S = 1.0
 EVENT_TARGET_RATIO = 1.2
 
@@ -112,9 +112,10 @@ def kill(data_dir: Path, tier: str, *, event: str | None) -> tuple[float, int, b
 
 
 def floor_seconds(tier: str) -> float:
-    write = tier_limits(tier).write
+    """Seconds the write budget needs for every cancel once the full bucket is spent."""
+    exchange = tier_named(tier)
     tokens = ORDERS * CANCEL_TOKENS
-    return max(0.0, tokens - write.refill_rate * WRITE_BUCKET_SECONDS) / write.refill_rate
+    return max(0, tokens - exchange.write_capacity) / exchange.write_per_s
 
 
 def main() -> None:
