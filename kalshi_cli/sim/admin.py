@@ -6,7 +6,8 @@ simulator keeps every account usable. `AccountInfo` is what a client needs to tr
 account: exactly the four keys of `account.json`.
 
 The admin API lets a test set the stage through HTTP, as a second process would: create a
-counterparty account, create a market with an empty book, settle it or change its status,
+counterparty account, create a market with an empty book (with default settlement bounds, or
+floored with `settlement_floor_dollars`), settle it or change its status,
 inject faults, and read request statistics. Every answer uses Kalshi's error shape.
 """
 
@@ -17,6 +18,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kalshi_cli.client.signing import generate_private_key, private_key_pem, public_key_pem
-from kalshi_cli.models import PRICE_STRUCTURES
+from kalshi_cli.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
@@ -114,6 +116,24 @@ def _str(body: Json, name: str, default: str | None = None) -> str:
     return value
 
 
+def _floor(body: Json) -> Decimal | None:
+    """`settlement_floor_dollars`: absent or null for a market with default bounds, else a
+    dollar string strictly between 0 and 1 with at most 4 decimals."""
+    value = body.get("settlement_floor_dollars")
+    if value is None:
+        return None
+    message = "settlement_floor_dollars must be a dollar string between 0 and 1 (exclusive)"
+    if not isinstance(value, str):
+        raise ExchangeError(400, "invalid_parameters", message)
+    try:
+        floor = parse_dollars(value)
+    except ValueError:
+        raise ExchangeError(400, "invalid_parameters", message) from None
+    if not ZERO < floor < ONE or floor != floor.quantize(Decimal("0.0001")):
+        raise ExchangeError(400, "invalid_parameters", message)
+    return floor
+
+
 def _int(body: Json, name: str, default: int) -> int:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -159,6 +179,7 @@ async def a_create_market(state: SimState, request: Request) -> Response:
             "invalid_parameters",
             f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}",
         )
+    floor = _floor(body)
     now = state.clock.wall()
     close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
     if close_time <= now:
@@ -201,6 +222,7 @@ async def a_create_market(state: SimState, request: Request) -> Response:
         updated_time=now,
         rules_primary=str(body.get("rules_primary", "")),
         rules_secondary=str(body.get("rules_secondary", "")),
+        settlement_floor=floor,
     )
     exchange.add_market(market)
     created = exchange.markets[ticker]

@@ -166,6 +166,16 @@ class SimMarket:
     volume_24h: Decimal = Decimal(0)
     open_interest: Decimal = Decimal(0)
     fractional_trading_enabled: bool = False
+    # settlement_bounds_type "floor": the lowest value YES settles at (a NO result pays YES
+    # this and NO the rest); None is "default", YES settles at $1.00 or $0.00
+    settlement_floor: Decimal | None = None
+
+    @property
+    def yes_settlement_value(self) -> Decimal:
+        """What one YES contract pays on this market's result (NO pays the rest of $1.00)."""
+        if self.result == "yes":
+            return ONE
+        return self.settlement_floor if self.settlement_floor is not None else ZERO
 
 
 @dataclass
@@ -244,6 +254,7 @@ class SimSettlement:
     revenue_cents: int
     fee_cost: Decimal
     settled_time: float
+    yes_value: Decimal | None = None  # what one YES contract paid, in dollars
 
 
 @dataclass
@@ -560,7 +571,9 @@ class Exchange:
         return market
 
     def settle(self, ticker: str, result: Literal["yes", "no"]) -> SimMarket:
-        """Cancels resting orders, pays $1.00 per winning contract, records settlements."""
+        """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
+        the winning side; on a floored market a NO result still pays YES the floor and NO
+        the rest), records settlements."""
         market = self._market(ticker)
         if result not in ("yes", "no"):
             raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
@@ -585,9 +598,9 @@ class Exchange:
             pos = acct.positions[ticker]
             if pos.position == 0:
                 continue
-            wins = (pos.position > 0) == (result == "yes")
-            payout = abs(pos.position) if wins else ZERO
             yes = pos.position > 0
+            value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
+            payout = abs(pos.position) * value
             acct.settlements.append(
                 SimSettlement(
                     ticker=ticker,
@@ -600,6 +613,7 @@ class Exchange:
                     revenue_cents=int(payout * 100),
                     fee_cost=ZERO,
                     settled_time=now,
+                    yes_value=market.yes_settlement_value,
                 )
             )
             acct.cash += payout
@@ -1704,6 +1718,8 @@ def _market_record(market: SimMarket) -> dict[str, Any]:
     data["price_ranges"] = [[str(r.start), str(r.end), str(r.step)] for r in market.price_ranges]
     for key in _MARKET_DECIMALS:
         data[key] = str(data[key])
+    if market.settlement_floor is not None:
+        data["settlement_floor"] = str(market.settlement_floor)
     return data
 
 
@@ -1715,4 +1731,6 @@ def _market_from_record(data: dict[str, Any]) -> SimMarket:
     )
     for key in _MARKET_DECIMALS:
         fields[key] = Decimal(fields[key])
+    if fields.get("settlement_floor") is not None:
+        fields["settlement_floor"] = Decimal(fields["settlement_floor"])
     return SimMarket(**fields)
