@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from kalshi_cli import __version__
 from kalshi_cli.client.pagination import paginate
@@ -42,7 +41,7 @@ from kalshi_cli.client.requests import (
     check_price,
 )
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.signing import KalshiAuth, PrivateKey
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
     ApiError,
@@ -90,7 +89,7 @@ class KalshiClient:
         *,
         api_base: str,
         key_id: str | None = None,
-        private_key: RSAPrivateKey | None = None,
+        private_key: PrivateKey | None = None,
         tier: str = "basic",
         timeout: float = 10.0,
         max_attempts: int = 4,

@@ -287,3 +287,34 @@ class AnswerLost:
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> None:
         raise TransportError("no answer from the exchange")
+
+
+def test_the_cli_trades_end_to_end_on_an_ed25519_account(prime: SimHarness, kalshi: Kalshi) -> None:
+    """API 3.31.0 Ed25519 keys: the CLI signs with the key it loads, whatever its type, and
+    health-check names the type."""
+    make_markets(prime, 1)
+    account = prime.new_account(balance_cents=20_000, key_type="ed25519")
+    as_ed = {
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+    }
+    health = kalshi("health-check", "--json", **as_ed)
+    credentials = {c["name"]: c for c in json.loads(health.stdout)["checks"]}["credentials"]
+    assert credentials["status"] == "ok", health.output
+    assert credentials["detail"].startswith("Ed25519 key ")
+    rsa_health = kalshi("health-check", "--json")
+    rsa_credentials = {c["name"]: c for c in json.loads(rsa_health.stdout)["checks"]}
+    assert rsa_credentials["credentials"]["detail"].startswith("RSA key ")
+
+    balance = json.loads(kalshi("balance", "--json", **as_ed).stdout)
+    assert balance["balance"] == "200.00"
+    placed = kalshi(*place_args(count="3", price="0.25"), "--json", **as_ed)
+    assert placed.exit_code == 0, placed.output
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+    listed = json.loads(kalshi("order", "list", "--status", "resting", "--json", **as_ed).stdout)
+    assert [o["order_id"] for o in listed["orders"]] == [oid]
+    # the order is the Ed25519 account's, not the default RSA account's
+    theirs = json.loads(kalshi("order", "list", "--status", "resting", "--json").stdout)
+    assert theirs["orders"] == []
+    cancelled = kalshi("order", "cancel", oid, "--json", **as_ed)
+    assert cancelled.exit_code == 0, cancelled.output
