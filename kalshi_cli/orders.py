@@ -287,9 +287,15 @@ class OrderService:
 
     def prepare(self, request: OrderRequest) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing."""
-        from kalshi_cli.client.requests import CreateOrder
+        from kalshi_cli.client.requests import REDUCE_ONLY_NEEDS_IOC, CreateOrder
 
         validate_count(request.count)
+        if request.reduce_only and request.time_in_force is not TimeInForce.IOC:
+            raise ValidationError(
+                "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects "
+                "any other time in force)",
+                code=REDUCE_ONLY_NEEDS_IOC,
+            )
         if request.expiration_time is not None and request.time_in_force is not TimeInForce.GTC:
             raise ValidationError(
                 "--expires works only with good-till-canceled orders", code="EXPIRY_NEEDS_GTC"

@@ -51,8 +51,10 @@ Refusals (status, code): 400 `invalid_parameters` (bad field combination), 400
 `invalid_price` (off the tick grid or outside the range), 400 `invalid_count` (zero or below, not
 a multiple of 0.01, not whole on a market without fractional trading), 400 `post_only_cross`,
 400 `invalid_reduce_only` (the order would not only reduce the position; reduce-only orders are
-refused, not capped, at placement, and a resting reduce-only order that would grow the position
-when it is hit is cut to what still reduces it), 400 `insufficient_balance`, 400
+refused, not capped, at placement; they are immediate_or_cancel only, as API 3.31.0 says, any
+other time in force being a 400 `invalid_parameters`; a resting one in a snapshot from before
+that, which would grow the position when it is hit, is cut to what still reduces it), 400
+`insufficient_balance`, 400
 `order_not_resting` (cancel, amend or decrease of a canceled or executed order), 404
 `market_not_found`, 404 `order_not_found` (also for another account's order), 404
 `account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are
@@ -703,6 +705,10 @@ class Exchange:
                 raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
         if post_only and time_in_force is not TimeInForce.GTC:
             raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+        if reduce_only and time_in_force is not TimeInForce.IOC:
+            # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
+            # time_in_force is immediate_or_cancel."
+            raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise ExchangeError(
                 409, "duplicate_client_order_id", f"client_order_id {client_order_id} is in use"

@@ -534,31 +534,35 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
     assert generated.client_order_id
 
 
-def test_reduce_only_refuses_growth_and_is_cut_when_the_position_is_gone() -> None:
+def test_reduce_only_is_immediate_or_cancel_only_and_refuses_growth() -> None:
+    """API 3.31.0: reduce_only orders are rejected unless immediate_or_cancel."""
     env = Env(fees=FeeSchedule(D(0), D(0)))
-    refused(
-        env, 400, "invalid_reduce_only", lambda: env.place(env.a, BID, "0.5", 1, reduce_only=True)
-    )
-    env.place(env.b, ASK, "0.50", 5)
-    env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
-    refused(
-        env, 400, "invalid_reduce_only", lambda: env.place(env.a, ASK, "0.6", 6, reduce_only=True)
-    )
-    ro = env.place(env.a, ASK, "0.60", 5, reduce_only=True).order
     refused(
         env,
         400,
         "invalid_reduce_only",
-        lambda: env.ex.amend_order(
-            env.a, ro.order_id, ticker="M", book_side=ASK, price=D("0.61"), count=D(6)
-        ),
+        lambda: env.place(env.a, BID, "0.5", 1, IOC, reduce_only=True),
+    )
+    env.place(env.b, ASK, "0.50", 5)
+    env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
+    for tif in (GTC, TimeInForce.FOK):
+        refused(
+            env,
+            400,
+            "invalid_parameters",
+            lambda tif=tif: env.place(env.a, ASK, "0.55", 1, tif, reduce_only=True),
+        )
+    refused(
+        env,
+        400,
+        "invalid_reduce_only",
+        lambda: env.place(env.a, ASK, "0.6", 6, IOC, reduce_only=True),
     )
     env.place(env.c, BID, "0.55", 3)
-    env.place(env.a, ASK, "0.55", 3, IOC)  # a now holds 2 YES
-    r = env.place(env.b, BID, "0.60", 5, IOC)
-    assert sum(f.count for f in r.fills) == 2
-    assert env.pos(env.a) == 0
-    assert env.ex.order(env.a, ro.order_id).status != "resting"
+    r = env.place(env.a, ASK, "0.55", 5, IOC, reduce_only=True)  # 3 fill, the rest is cancelled
+    assert sum(f.count for f in r.fills) == 3
+    assert r.order.status == "canceled"
+    assert env.pos(env.a) == 2
 
 
 def test_expired_orders_are_canceled_by_tick() -> None:
