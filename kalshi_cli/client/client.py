@@ -621,11 +621,23 @@ class KalshiClient:
         price: Decimal,
         count: Decimal,
         updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
     ) -> dict[str, Any]:
-        """Change price and/or size. `count` is the new total: filled so far plus what should
-        rest. Retried only when the exchange certainly did not act on the first attempt."""
+        """Change price, size and/or expiry. `count` is the new total: filled so far plus what
+        should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
+        anything else must be in the future. Retried only when the exchange certainly did not
+        act on the first attempt."""
         check_price(price)
         check_count(count)
+        if expiration_time is not None and (
+            isinstance(expiration_time, bool)
+            or not isinstance(expiration_time, int)
+            or expiration_time < 0
+        ):
+            raise ValidationError(
+                "expiration_time must be unix seconds, or 0 to remove the expiry",
+                code="bad_expiration",
+            )
         body: dict[str, Any] = {
             "ticker": ticker,
             "side": BookSide(book_side).value,
@@ -634,6 +646,8 @@ class KalshiClient:
         }
         if updated_client_order_id:
             body["updated_client_order_id"] = updated_client_order_id
+        if expiration_time is not None:
+            body["expiration_time"] = expiration_time
         response = self._request(
             "POST",
             f"/portfolio/events/orders/{_seg(order_id)}/amend",

@@ -821,12 +821,16 @@ class Exchange:
         price: Decimal,
         count: Decimal,
         updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
     ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
         """`count` is the new total (filled + to rest). Returns (old, new, fills).
 
+        `expiration_time` (API 3.31.0): None keeps the order's expiry, 0 removes it, any other
+        value is the new one and must be in the future.
+
         The order keeps its place in the queue only when its price is unchanged and its size
-        goes down; otherwise it goes to the back of its new level, and may cross and fill
-        (as a taker) on the way."""
+        does not grow (an amend of the expiry alone, or a decrease); otherwise it goes to the
+        back of its new level, and may cross and fill (as a taker) on the way."""
         order = self._owned_resting(account_id, order_id)
         acct = self._accounts[account_id]
         if ticker != order.ticker or book_side is not order.book_side:
@@ -854,6 +858,10 @@ class Exchange:
                 f"client_order_id {updated_client_order_id} is in use",
             )
         now = self._now()
+        if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
+            raise ExchangeError(
+                400, "invalid_parameters", "expiration_time must be 0 or in the future"
+            )
         new_remaining = count - order.fill_count
         if order.reduce_only:
             position = self._position_of(acct, ticker)
@@ -887,14 +895,19 @@ class Exchange:
             price=str(price),
             count=str(count),
             updated_client_order_id=updated_client_order_id,
+            expiration_time=expiration_time,
         )
         old = _copy(order)
         if updated_client_order_id is not None and updated_client_order_id != order.client_order_id:
             acct.client_ids.add(updated_client_order_id)
             order.client_order_id = updated_client_order_id
+        if expiration_time is not None:
+            order.expiration_time = expiration_time or None
         fills: list[SimFill] = []
         if plan is None:
             self._shrink(order, order.remaining_count - new_remaining, now)
+            if expiration_time:  # a re-rested order is queued for expiry by `_rest`
+                heapq.heappush(self._expiries, (expiration_time, order.order_id))
         else:
             self._take_off(order, order.remaining_count, now, cause=order, final=False)
             order.price = price
@@ -1693,6 +1706,7 @@ class Exchange:
                     price=Decimal(rec["price"]),
                     count=Decimal(rec["count"]),
                     updated_client_order_id=rec["updated_client_order_id"],
+                    expiration_time=rec.get("expiration_time"),
                 )
             elif op == "decrease":
                 self._decrease(self._orders[rec["order_id"]], Decimal(rec["cut"]))
