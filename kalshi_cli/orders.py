@@ -287,9 +287,15 @@ class OrderService:
 
     def prepare(self, request: OrderRequest) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing."""
-        from kalshi_cli.client.requests import CreateOrder
+        from kalshi_cli.client.requests import REDUCE_ONLY_NEEDS_IOC, CreateOrder
 
         validate_count(request.count)
+        if request.reduce_only and request.time_in_force is not TimeInForce.IOC:
+            raise ValidationError(
+                "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects "
+                "any other time in force)",
+                code=REDUCE_ONLY_NEEDS_IOC,
+            )
         if request.expiration_time is not None and request.time_in_force is not TimeInForce.GTC:
             raise ValidationError(
                 "--expires works only with good-till-canceled orders", code="EXPIRY_NEEDS_GTC"
@@ -492,11 +498,27 @@ class OrderService:
         return result.reduced_by
 
     def amend(
-        self, order_id: str, *, price: Decimal | None = None, count: Decimal | None = None
+        self,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        count: Decimal | None = None,
+        expiration_time: int | None = None,
     ) -> Order:
-        """New price (of the side the order trades, as the trader placed it) and/or new total
-        count; validated against the market's grid before anything is sent. A new price can
-        cross the book and a new count can grow the order, so it needs trading to be ACTIVE."""
+        """New price (of the side the order trades, as the trader placed it), new total count
+        and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future);
+        validated against the market's grid and the clock before anything is sent. A new price
+        can cross the book and a new count can grow the order, so it needs trading to be
+        ACTIVE. The order keeps its queue position only when the amend changes just the expiry
+        or lowers the count at the same price (Kalshi's rule, API 3.31.0)."""
+        if expiration_time is not None and (
+            expiration_time < 0 or 0 < expiration_time <= self._now()
+        ):
+            raise ValidationError(
+                f"expiration time {expiration_time} is not in the future",
+                code="EXPIRY_IN_THE_PAST",
+                hint="give a future time, or 0 to remove the expiry",
+            )
         self._check_trading(reduce_only=False, what="no order can be amended")
         order = self.client.get_order(order_id)
         if order.status != "resting":
@@ -526,7 +548,12 @@ class OrderService:
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
         self.client.amend_order(
-            order_id, ticker=order.ticker, book_side=order.book_side, price=yes_price, count=total
+            order_id,
+            ticker=order.ticker,
+            book_side=order.book_side,
+            price=yes_price,
+            count=total,
+            expiration_time=expiration_time,
         )
         updated = self.client.get_order(order_id)
         self._apply_order(updated)

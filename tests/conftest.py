@@ -52,9 +52,9 @@ class SimHarness:
         market: dict[str, Any] = self._admin("POST", "/markets", body).json()["market"]
         return market
 
-    def new_account(self, balance_cents: int = 100_000) -> AccountInfo:
-        data = self._admin("POST", "/accounts", {"balance_cents": balance_cents}).json()
-        return AccountInfo(**data)
+    def new_account(self, balance_cents: int = 100_000, key_type: str = "rsa") -> AccountInfo:
+        body = {"balance_cents": balance_cents, "key_type": key_type}
+        return AccountInfo(**self._admin("POST", "/accounts", body).json())
 
     def set_faults(self, **knobs: Any) -> None:
         self._admin("PUT", "/faults", knobs)

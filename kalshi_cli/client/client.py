@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from kalshi_cli import __version__
 from kalshi_cli.client.pagination import paginate
@@ -42,7 +41,7 @@ from kalshi_cli.client.requests import (
     check_price,
 )
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.signing import KalshiAuth, PrivateKey
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
     ApiError,
@@ -90,7 +89,7 @@ class KalshiClient:
         *,
         api_base: str,
         key_id: str | None = None,
-        private_key: RSAPrivateKey | None = None,
+        private_key: PrivateKey | None = None,
         tier: str = "basic",
         timeout: float = 10.0,
         max_attempts: int = 4,
@@ -622,11 +621,23 @@ class KalshiClient:
         price: Decimal,
         count: Decimal,
         updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
     ) -> dict[str, Any]:
-        """Change price and/or size. `count` is the new total: filled so far plus what should
-        rest. Retried only when the exchange certainly did not act on the first attempt."""
+        """Change price, size and/or expiry. `count` is the new total: filled so far plus what
+        should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
+        anything else must be in the future. Retried only when the exchange certainly did not
+        act on the first attempt."""
         check_price(price)
         check_count(count)
+        if expiration_time is not None and (
+            isinstance(expiration_time, bool)
+            or not isinstance(expiration_time, int)
+            or expiration_time < 0
+        ):
+            raise ValidationError(
+                "expiration_time must be unix seconds, or 0 to remove the expiry",
+                code="bad_expiration",
+            )
         body: dict[str, Any] = {
             "ticker": ticker,
             "side": BookSide(book_side).value,
@@ -635,6 +646,8 @@ class KalshiClient:
         }
         if updated_client_order_id:
             body["updated_client_order_id"] = updated_client_order_id
+        if expiration_time is not None:
+            body["expiration_time"] = expiration_time
         response = self._request(
             "POST",
             f"/portfolio/events/orders/{_seg(order_id)}/amend",

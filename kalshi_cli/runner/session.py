@@ -126,7 +126,9 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
     for f in fills:
         while i < len(settlements) and settlements[i].settled_at <= f.ts:
             s = settlements[i]
-            portfolio.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+            portfolio.apply_settlement(
+                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+            )
             i += 1
         event = portfolio.apply_fill(
             f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
@@ -134,7 +136,9 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
         if f.realized_pnl is None:
             missing.append((f.fill_id, event.net))
     for s in settlements[i:]:
-        portfolio.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+        portfolio.apply_settlement(
+            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+        )
     with store.transaction():
         for fill_id, net in missing:
             store.set_fill_realized_pnl(fill_id, net)

@@ -850,6 +850,11 @@ def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     assert count is not None
     field_str(body, "client_order_id", required=False)
     updated = field_str(body, "updated_client_order_id", required=False)
+    expiration = body.get("expiration_time")
+    if expiration is not None and (
+        isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0
+    ):
+        raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
     parse_shard_fields(body)
     _old, new, fills = state.exchange.amend_order(
         ctx.account_id,
@@ -859,6 +864,7 @@ def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         price=price,
         count=count,
         updated_client_order_id=updated,
+        expiration_time=expiration,
     )
     response: Json = {
         "order_id": new.order_id,
