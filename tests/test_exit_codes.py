@@ -28,6 +28,7 @@ PINNED = {
     "CHECK_FAILED": 12,
     "HALTED": 13,
     "EXCHANGE_ERROR": 14,
+    "ALREADY_RUNNING": 15,
     "INTERRUPTED": 130,
 }
 

@@ -425,7 +425,14 @@ def trade(
         log.emit("reconciled", report.to_json())
         markets = select_markets(client, selection)
         feed = MarketData(
-            [m.ticker for m in markets], ws_url=ws_url, auth=signer, rest=client, clock=clock
+            [m.ticker for m in markets],
+            ws_url=ws_url,
+            auth=signer,
+            rest=client,
+            clock=clock,
+            # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
+            # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
+            stale_after=RiskLimits.from_config(config.risk).stale_after_s,
         )
         parts = Parts(client, store, feed, clock, log, alerts)
         loop = start_loop(

@@ -4,8 +4,11 @@ HTTP knobs act on requests under /trade-api/v2 only (never on the admin API):
 `http_5xx_rate` and `http_429_rate` answer before the handler runs, so nothing changes;
 `latency_ms` delays every answer; `drop_response_after_commit_rate` lets a write run and commit,
 then closes the connection without an answer (the case a client must reconcile, never re-send).
-WebSocket knobs: `ws_silence_s` suppresses every data message for that many seconds from the
-moment it is set; `ws_drop_rate` closes a connection instead of sending a message;
+WebSocket knobs: `ws_silence_s` suppresses every message (data and command replies) for that
+many seconds from the moment it is set, while the heartbeat pings go on (they are uvicorn's ping
+frames, not queued messages): the data stall behind live pings observed on Kalshi (a 45 s data
+silence with the 10 s pings continuing; REFERENCE.md: deltas seen 4-20 s old under load);
+`ws_drop_rate` closes a connection instead of sending a message;
 `ws_seq_gap_rate` skips a sequence number. Draws come from one seeded `random.Random`, so a test
 that sets `seed` gets the same sequence of faults each run.
 """

@@ -3,6 +3,7 @@ books: the trade loop runs on them with a ManualClock, no thread and no socket."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -218,6 +219,9 @@ class FakeFeed:
 
     def is_fresh(self, ticker: str) -> bool:
         return ticker not in self.stale and not self.silent
+
+    def data_age(self, ticker: str) -> float:
+        return self.clock.monotonic() - self.last_at if self.is_fresh(ticker) else math.inf
 
     def last_message_age(self) -> float:
         return self.clock.monotonic() - self.last_at
