@@ -60,6 +60,10 @@ if TYPE_CHECKING:
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
+# How the reason of an intent marked rejected because the exchange did not list it begins (the
+# trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
+# again against the exchange's orders, unlike a refusal the exchange gave.
+NOT_ON_EXCHANGE = "not on the exchange"
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,18 @@ BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower i
 MARKETS_PAGE_MAX = 1000
 EVENTS_PAGE_MAX = 200
 PORTFOLIO_PAGE_MAX = 1000
+# The exchange acts on a signed request only while its KALSHI-ACCESS-TIMESTAMP is within this
+# many seconds of its own clock: the simulator's window (sim/auth.py DEFAULT_WINDOW_S; a test
+# keeps this at least as long); Kalshi's is shorter (5 s accepted, 30 s refused: REFERENCE.md,
+# "Observed on the real wire").
+SIGNATURE_WINDOW_S = 30.0
+# An order request whose answer was lost may still land until this long after the failure was
+# seen (which is after it was signed): the window, plus a margin for this machine's clock
+# running ahead of the exchange's (`kalshi health-check` fails at 5 s) and for a request signed
+# after its intent was written (the rate limiter's wait). Until then it is never called "never
+# placed".
+LANDING_MARGIN_S = 10.0
+LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
 
 
 class KalshiClient:
