@@ -372,6 +372,11 @@ class Executor:
             remaining_count=order.remaining_count,
         )
         intent = self.store.get_intent(client_order_id)
+        if intent is not None:
+            # fills read while the order was still unknown here carry no intent yet
+            self.store.attribute_fills(
+                order.order_id, client_order_id=client_order_id, strategy=intent.strategy
+            )
         if order.status == "resting" and intent is not None:
             self.portfolio.add_order(
                 open_order(
