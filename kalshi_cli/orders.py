@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     ApiError,
     BadRequestError,
     ConfigError,
@@ -533,12 +534,37 @@ class OrderService:
         growth = total - order.fill_count - order.remaining_count
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
-        self.client.amend_order(
-            order_id, ticker=order.ticker, book_side=order.book_side, price=yes_price, count=total
-        )
+        try:
+            self.client.amend_order(
+                order_id,
+                ticker=order.ticker,
+                book_side=order.book_side,
+                price=yes_price,
+                count=total,
+            )
+        except AmendOutcomeUnknown as exc:
+            return self._resolve_amend(exc, yes_price, total)
         updated = self.client.get_order(order_id)
         self._apply_order(updated)
         return updated
+
+    def _resolve_amend(self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal) -> Order:
+        """An amend without a clear answer is never sent again: the order is read once. Showing
+        the new price and count, it is done; otherwise it stays unknown (the exchange may not
+        have done it, or a read can lag a write), and the person is told what it shows now."""
+        try:
+            order = self.client.get_order(exc.order_id)
+        except (ApiError, TransportError):
+            raise exc from None
+        self._apply_order(order)
+        if order.yes_price == price and order.fill_count + order.remaining_count == total:
+            return order
+        shown = order.fill_count + order.remaining_count
+        raise AmendOutcomeUnknown(
+            f"{exc.message}; the exchange now shows {order.status} at "
+            f"{fmt_dollars(order.yes_price)} for {fmt_count(shown)}",
+            order_id=exc.order_id,
+        ) from exc
 
     def decrease(
         self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None

@@ -45,6 +45,7 @@ from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     ApiError,
     AuthError,
     CredentialsError,
@@ -584,8 +585,19 @@ class KalshiClient:
                 f"{exc.message}; {what} may or may not exist", client_order_id=coid
             ) from exc
         try:
-            return CreateOrderResult.from_api(self._body(response))
-        except (KalshiError, KeyError, TypeError, ValueError) as exc:
+            body = self._body(response)
+        except KalshiError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
+                "could not be read; it may or may not exist",
+                client_order_id=coid,
+            ) from exc
+        missing = _no_order(response.status_code, body, what)
+        if missing:
+            raise OrderOutcomeUnknown(missing, client_order_id=coid)
+        try:
+            return CreateOrderResult.from_api(body)
+        except (KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange accepted {what} but its answer could not be read",
                 client_order_id=coid,
@@ -647,14 +659,39 @@ class KalshiClient:
         }
         if updated_client_order_id:
             body["updated_client_order_id"] = updated_client_order_id
-        response = self._request(
-            "POST",
-            f"/portfolio/events/orders/{_seg(order_id)}/amend",
-            json=body,
-            mode=Resend.IF_UNSENT,
-            auth=True,
-        )
-        return self._body(response)
+        what = f"amend of order {order_id}"
+        try:
+            response = self._request(
+                "POST",
+                f"/portfolio/events/orders/{_seg(order_id)}/amend",
+                json=body,
+                mode=Resend.IF_UNSENT,
+                auth=True,
+            )
+        except ServerError as exc:
+            raise AmendOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to the {what}; it may or may not "
+                "have been applied",
+                order_id=order_id,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc):
+                raise
+            raise AmendOutcomeUnknown(
+                f"{exc.message}; the {what} may or may not have been applied", order_id=order_id
+            ) from exc
+        try:
+            answer = self._body(response)
+        except KalshiError as exc:
+            raise AmendOutcomeUnknown(
+                f"the {what} was answered HTTP {response.status_code} with a body that could "
+                "not be read; it may or may not have been applied",
+                order_id=order_id,
+            ) from exc
+        missing = _no_order(response.status_code, answer, f"the {what}")
+        if missing:
+            raise AmendOutcomeUnknown(missing, order_id=order_id)
+        return answer
 
     def decrease_order(
         self,
@@ -709,6 +746,21 @@ class KalshiClient:
             raise KalshiError(f"{self.host} sent an unreadable Date header: {date!r}") from None
         # the header truncates to the second: the exchange's clock read somewhere in [D, D + 1)
         return server + 0.5 - (before + after) / 2
+
+
+def _no_order(status: int, body: dict[str, Any], what: str) -> str | None:
+    """Why a 2xx answer to an order write does not show the write done (no `order_id`, or an
+    `error` object: Kalshi answered retired order paths so in June 2026), or None."""
+    error = body.get("error")
+    order_id = body.get("order_id")
+    if not error and isinstance(order_id, str) and order_id:
+        return None
+    text = f"the exchange answered HTTP {status} to {what} with no order id"
+    if error:
+        inner = error if isinstance(error, dict) else {"message": error}
+        detail = ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+        text = f"the exchange answered HTTP {status} to {what} with an error ({detail})"
+    return f"{text}; it may or may not have been done"
 
 
 def _seg(value: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import OrderOutcomeUnknown
+from kalshi_cli.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
 from kalshi_cli.models import Action, Side
 from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.store import Store
@@ -161,3 +161,34 @@ def test_an_intent_not_listed_stays_unknown_until_it_can_no_longer_land(
         intent = store.get_intent("x")
         assert intent is not None and intent.status == "rejected"
         assert intent.error is not None and intent.error.startswith("not on the exchange")
+
+
+def _amends(prime: SimHarness) -> int:
+    requests = prime.stats()["accounts"][prime.account.key_id]["requests"]
+    return int(requests.get("POST /portfolio/events/orders/{order_id}/amend", 0))
+
+
+@pytest.mark.parametrize("applied", [False, True])
+def test_an_amend_answered_503_is_looked_up_never_resent(
+    prime: SimHarness, client: KalshiClient, store: Store, applied: bool
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30")))
+    )
+    assert placed.order_id is not None
+    prime.set_faults(**{"write_503_after_commit_rate" if applied else "write_503_rate": 1.0})
+    if applied:
+        # the exchange did it and said 503: the lookup shows the new price, so it is done
+        order = service.amend(placed.order_id, price=D("0.32"))
+        assert order.yes_price == D("0.32")
+    else:
+        with pytest.raises(AmendOutcomeUnknown, match="HTTP 503") as info:
+            service.amend(placed.order_id, price=D("0.32"))
+        assert "0.3000" in info.value.message  # what the exchange shows now
+    prime.clear_faults()
+    assert _amends(prime) == 1
+    intent = store.get_intent(placed.client_order_id)
+    assert intent is not None
+    assert intent.price == (D("0.32") if applied else D("0.30"))
