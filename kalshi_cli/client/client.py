@@ -11,8 +11,11 @@ Each request goes through the same four steps:
 4. The retry policy (retry.py) decides from the error and the request's `Resend` mode whether to
    try again: reads and cancels are retried; amend and decrease only when the exchange certainly
    did not act; creating an order never is. An order whose fate is unclear (timeout, dropped
-   connection, 5xx) raises `OrderOutcomeUnknown` with its `client_order_id`, to be resolved with
-   `find_order_by_client_id`, never by sending it again.
+   connection, 5xx such as 503, a 2xx without an `order_id` or with an `error` object) raises
+   `OrderOutcomeUnknown` with its `client_order_id`, to be resolved with
+   `find_order_by_client_id`, never by sending it again (an amend: `AmendOutcomeUnknown`).
+   Such a request can still land until its signature leaves the exchange's acceptance window:
+   `LANDING_WINDOW_S` below.
 
 Lists follow cursors through pagination.py. Responses are parsed into the tolerant models of
 `kalshi_cli.models`: unknown fields are ignored, prices and counts are `Decimal`.
