@@ -25,4 +25,5 @@ class ExitCode(IntEnum):
     HALTED = 13  # trading is halted or in safe mode; `kalshi resume` lifts it
     EXCHANGE_ERROR = 14  # the exchange answered 5xx after every retry
     ALREADY_RUNNING = 15  # another trade loop holds this state file or this account
+    FORBIDDEN = 16  # the exchange refused the request (403): the key may not do this
     INTERRUPTED = 130  # Ctrl-C

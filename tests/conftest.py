@@ -80,13 +80,21 @@ class SimHarness:
         *,
         json: object | None = None,
         params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """A plain httpx request signed like Kalshi's; `path` is relative to /trade-api/v2."""
+        """A plain httpx request signed like Kalshi's; `path` is relative to /trade-api/v2.
+        `timeout`: give up waiting for the answer after that many seconds."""
         key = self._keys.get(account.key_id)
         if key is None:
             key, _ = load_private_key(path=account.private_key_path)
             self._keys[account.key_id] = key
-        request = self.http.build_request(method, account.api_base + path, json=json, params=params)
+        request = self.http.build_request(
+            method,
+            account.api_base + path,
+            json=json,
+            params=params,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+        )
         timestamp_ms = int(SystemClock().wall() * 1000)
         request.headers.update(
             signed_headers(key, account.key_id, method, request.url.path, timestamp_ms)
