@@ -24,4 +24,5 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 12  # health-check: at least one check failed
     HALTED = 13  # trading is halted or in safe mode; `kalshi resume` lifts it
     EXCHANGE_ERROR = 14  # the exchange answered 5xx after every retry
+    BAD_STATE_FILE = 15  # the state file exists but is not one: empty, not SQLite, or foreign
     INTERRUPTED = 130  # Ctrl-C
