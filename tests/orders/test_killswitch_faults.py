@@ -12,12 +12,18 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import SystemClock
+from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.killswitch import KillSwitch
+from kalshi_cli.models import Order
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -314,3 +320,59 @@ def test_an_empty_state_file_is_not_rebuilt_but_the_cancels_go_out(
     assert cancel_all_requests(prime) == 1
     assert resting_count(client) == 0
     assert path.stat().st_size == 0
+
+
+class StuckUntilRound:
+    """An exchange whose one resting order survives the cancels of the first `rounds` listings;
+    it calls `on_listing(n)` at each listing, so a test can act between rounds."""
+
+    def __init__(self, rounds: int, on_listing: Callable[[int], None]) -> None:
+        self.rounds = rounds
+        self.on_listing = on_listing
+        self.listings = 0
+        self.order = Order.from_api(
+            {
+                "order_id": "slow-1",
+                "ticker": "KXT-EV-M00",
+                "book_side": "bid",
+                "status": "resting",
+                "yes_price_dollars": "0.2000",
+                "remaining_count_fp": "3.00",
+            }
+        )
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.listings += 1
+        self.on_listing(self.listings)
+        if self.listings <= self.rounds:
+            yield self.order
+
+    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+        return [CancelResult(oid, Decimal(0), error="busy, try again") for oid, _ in orders]
+
+
+def test_halted_is_recorded_between_rounds_as_soon_as_a_lock_is_released(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    Store.open(path).close()
+    seen: dict[int, str] = {}
+    with ExitStack() as lock, Store.open(path) as store:
+        other = lock.enter_context(Store.open(path))  # another connection, holding the lock
+        lock.enter_context(other.transaction())
+
+        def on_listing(n: int) -> None:
+            if n == 2:
+                lock.close()  # the other writer commits and lets go
+            reader = Store.open_readonly(path)
+            assert reader is not None
+            with reader:
+                seen[n] = reader.trading_state().state
+
+        exchange = StuckUntilRound(4, on_listing)
+        switch = KillSwitch(exchange, store, ManualClock(), deadline_s=30, halt_wait_s=0.05)  # type: ignore[arg-type]
+        report = switch.run(ticker="KXT-EV-M00")
+
+    assert report.proven and report.halted and report.result_recorded
+    assert "locked" in (report.state_error or "")
+    # not yet while locked; recorded in the round after the release, long before the end
+    assert seen[1] == "ACTIVE" and seen[2] == "ACTIVE"
+    assert seen[3] == "HALTED"

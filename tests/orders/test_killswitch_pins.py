@@ -162,13 +162,15 @@ class FlakyExchange:
         return []
 
 
-def test_retries_back_off_exponentially_through_5xx(store: Store) -> None:
-    exchange = FlakyExchange(*(ApiError.from_response(503, {}) for _ in range(4)))
+def test_retries_back_off_exponentially_through_5xx_and_transport_errors(store: Store) -> None:
+    failures = [ApiError.from_response(503, {}) for _ in range(3)]
+    exchange = FlakyExchange(*failures, TransportError("no answer"))
     clock = RecordingClock()
 
     report = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter()).run()  # type: ignore[arg-type]
 
-    assert report.proven and not report.unreachable
+    assert report.proven
+    assert report.unreachable is False  # the last error was a transport one, then it answered
     assert exchange.cancel_alls == 5
     assert clock.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.8])
     assert len(report.errors) == 4
