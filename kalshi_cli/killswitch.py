@@ -10,7 +10,10 @@ Order of operations, each step for a reason:
    `--event`, the resting orders are listed and cancelled in batches.
 3. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
    repeat until a listing comes back empty or the deadline passes, backing off between rounds
-   after the second (an order that cannot be cancelled is retried, not hammered).
+   after the second (an order that cannot be cancelled is retried, not hammered). An empty
+   listing counts only once no order intent of the state file is still `pending` (in flight: a
+   trade loop that passed its HALTED check just before it was written), so that order cannot
+   land after the proof.
 
 The cancels go out whatever the state file does. HALTED is best effort: if the file cannot be
 written (read-only, garbled, or locked by another writer for longer than `halt_wait_s`), the
@@ -53,6 +56,10 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
 
 T = TypeVar("T")
+
+# How long an order intent may stay `pending` while its request is in flight: more than the
+# client's read timeout and retry budget together.
+IN_FLIGHT_S = 30.0
 
 
 @dataclass
@@ -171,9 +178,17 @@ class KillSwitch:
                 resting = list_resting()
                 latest = {o.order_id for o in resting}
                 report.left = [o.order_id for o in resting]
-                if not resting:
+                if not resting and not self._in_flight(ticker):
                     report.proven = True
                     break
+                if not resting:
+                    # an order whose intent is still pending may land after this listing
+                    waiting = "an order of this state file is still awaiting its answer"
+                    if waiting not in report.errors:
+                        report.errors.append(waiting)
+                    say(f"round {report.rounds}: none resting, but {waiting}")
+                    self._pause(report.rounds, deadline)
+                    continue
                 say(f"round {report.rounds}: {len(resting)} resting, cancelling")
                 trail.halt(0.0)  # if the state file has become writable since, without waiting
                 self._cancel_batch(resting, deadline, report)
@@ -199,6 +214,21 @@ class KillSwitch:
             say("HALTED recorded, after the cancels")
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
+
+    def _in_flight(self, ticker: str | None) -> bool:
+        """Is an order of this state file on its way to the exchange? A trade loop that checked
+        the trading state just before HALTED was written records its intent (`pending`) and
+        sends it: an empty listing taken before that order lands proves nothing, so the proof
+        waits for the answer. A pending row older than IN_FLIGHT_S is a crash's leftover (its
+        request has timed out long ago) and does not hold the proof back."""
+        if self.store is None:
+            return False
+        try:
+            pending = self.store.intents(status=["pending"], ticker=ticker)
+        except StoreError:
+            return False  # unreadable: the listing is all there is
+        now = self.clock.wall()
+        return any(now - intent.created_at < IN_FLIGHT_S for intent in pending)
 
     def _cancel_batch(self, orders: list[Order], deadline: float, report: KillReport) -> None:
         for start in range(0, len(orders), self.batch_size):

@@ -18,8 +18,8 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.models import BookSide, Order
-from kalshi_cli.store import Store
+from kalshi_cli.models import Action, BookSide, Order, Side
+from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, resting_count
@@ -218,3 +218,73 @@ def test_a_refused_key_exits_11_and_sends_nothing_after_the_refusal(
     assert text.exit_code == ExitCode.NOT_PROVEN
     assert text.stdout.splitlines()[-1].startswith("NOT PROVEN: ")
     assert "HTTP 401" in text.stdout.splitlines()[-1]
+
+
+class LandsLate:
+    """An exchange on which an order sent before HALTED lands only after the first listing."""
+
+    def __init__(self, store: Store, client_order_id: str) -> None:
+        self.store = store
+        self.client_order_id = client_order_id
+        self.listings = 0
+        self.cancelled: list[str] = []
+        self.order = Order.from_api(
+            {
+                "order_id": "late-1",
+                "client_order_id": client_order_id,
+                "ticker": "KXT-EV-M00",
+                "book_side": "bid",
+                "status": "resting",
+                "yes_price_dollars": "0.2000",
+                "remaining_count_fp": "2.00",
+            }
+        )
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.listings += 1
+        if self.listings == 2:  # the answer comes back to the loop, which records it
+            self.store.mark_sent(
+                self.client_order_id,
+                order_id="late-1",
+                status="resting",
+                fill_count=Decimal(0),
+                remaining_count=Decimal(2),
+            )
+        if self.listings >= 2 and not self.cancelled:
+            yield self.order
+
+    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+        self.cancelled += [oid for oid, _ in orders]
+        return [CancelResult(oid, Decimal(2)) for oid, _ in orders]
+
+
+def pending_intent(store: Store) -> str:
+    intent = IntentRecord(
+        "loop-1", "KXT-EV-M00", BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY
+    )
+    store.record_intent(intent)
+    return intent.client_order_id
+
+
+def test_an_empty_listing_proves_nothing_while_an_intent_is_in_flight(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        exchange = LandsLate(store, pending_intent(store))
+
+        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker="KXT-EV-M00")  # type: ignore[arg-type]
+
+        assert report.proven
+        assert exchange.listings == 3  # empty but in flight; the order; empty
+        assert report.cancelled == ["late-1"] and report.contracts_cancelled == Decimal(2)
+
+
+def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(tmp_path: Path) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        pending_intent(store)
+        clock.advance(31)
+        exchange = FlakyExchange()
+
+        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker="KXT-EV-M00")  # type: ignore[arg-type]
+
+        assert report.proven and exchange.listings == 1
