@@ -115,6 +115,7 @@ class Executor:
         # from the state file instead)
         self.sent: OrderedDict[str, Sent] = OrderedDict()
         self.backoff_until = 0.0  # monotonic
+        self.safe_mode_tripped = False  # set when an error puts trading into SAFE_MODE
         # client order id -> an order whose answer was lost; its market takes no new
         # (non-reducing) order until the exchange says what became of it
         self.unknown: dict[str, Unknown] = {}
@@ -137,6 +138,14 @@ class Executor:
         verdict = self.risk.api_guard.record_error(error)
         if verdict.delay_s > 0:
             self.backoff_until = self.clock.monotonic() + verdict.delay_s
+        if verdict.safe_mode:
+            self.safe_mode_tripped = True
+
+    def lift_backoff(self) -> None:
+        """`kalshi resume`: new orders and fill reads may go out again at once."""
+        if self.backing_off:
+            self.log.emit("backoff_lifted", {"reason": "trading resumed"})
+        self.backoff_until = 0.0
 
     # ---------------------------------------------------------------- intents
 
@@ -397,11 +406,20 @@ class Executor:
             ok = self.cancel_order(ticker, order_id, reason) and ok
         return ok
 
-    def cancel_order(self, ticker: str, order_id: str, reason: str) -> bool:
+    def cancel_order(
+        self, ticker: str, order_id: str, reason: str, *, withdraw: bool = False
+    ) -> bool:
+        """Cancel one order. A `withdraw` (a quote pulled because trading is blocked) goes out
+        whatever the backoff, and its failure neither extends the backoff nor counts toward
+        SAFE_MODE: the loop tries it again on its next pass, and the client's rate limiter
+        still paces it."""
         try:
             result = self.client.cancel_order(order_id, ticker=ticker)
         except KalshiError as exc:
-            self._failed(exc)
+            if withdraw:
+                self.counters.errors += 1
+            else:
+                self._failed(exc)
             self.log.emit(
                 "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
             )
