@@ -339,6 +339,8 @@ class TradeLoop:
         remaining = parse_count(data.get("remaining_count_fp", "0"))
         if parse_count(data.get("fill_count_fp", "0")) > 0:
             self.executor.fills_due = True
+        if not self.executor.order_message(data):
+            return
         known = self.portfolio.orders.get(order_id)
         if known is not None and status == "resting" and remaining > 0:
             # an amend (by hand, or on the website) can move the price as well as the count;
