@@ -3,10 +3,12 @@
 A tick: take the feed's events (book changes, fills, order updates, freshness), look up orders
 whose answer was lost (once a second while there are any), read new fills when one is due (not
 while the API error guard asks for a backoff), note trading-state changes made by other
-processes (`kalshi halt`, `cancel-all`), check the daily circuit breaker (outside ACTIVE, or
-with the breaker tripped, this loop's resting orders that would add to a position are cancelled
-on each full pass), then for each market (those whose book changed, or all of them on a full
-pass) run the stop-loss and the strategy and send what the risk engine allows. It ends with the
+processes (`kalshi halt`, `cancel-all`, `resume`, which also lifts the API backoff), check the
+daily circuit breaker, withdraw this loop's resting orders that would add to a position while
+trading is blocked (outside ACTIVE, the breaker tripped, paused, or the market stale: at once
+when the block begins, backoff or not, then on each full pass), then for each market (those
+whose book changed, or all of them on a full pass) run the stop-loss and the strategy and send
+what the risk engine allows. It ends with the
 heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
 
 `run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
