@@ -17,7 +17,9 @@ Fills arrive on the `fill` channel, but that message carries no fill id, so it i
 the record: each one (and each order answer that reports a fill, and a timer as the fallback for
 a lost message) makes the loop read new fills from `GET /portfolio/fills`. Each fill is applied
 once (by fill id) to the in-memory view and written to the state file with its realized P&L,
-which is what the daily circuit breaker adds up.
+which is what the daily circuit breaker adds up; the same transaction moves its order's row on
+(filled, remaining, executed), as a `user_orders` message does with the exchange's own counts,
+so the state file never keeps a filled quote `resting`.
 """
 
 from __future__ import annotations
