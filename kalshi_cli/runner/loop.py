@@ -459,12 +459,24 @@ class TradeLoop:
                 self._cancel_adding("stale feed", lambda o: o.ticker in stale)
 
     def _cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
-        for order in list(self.portfolio.orders.values()):
-            if not self._own(order) or not wanted(order):
+        """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
+        An order the other way reduces it only as far as the position goes: once the orders
+        placed by hand, then this loop's oldest first, would close all of it, the rest would
+        open the opposite position, so they go too."""
+        orders = list(self.portfolio.orders.values())
+        closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
+        for order in sorted(orders, key=self._own):  # orders placed by hand first
+            if not wanted(order):
                 continue
             position = self.portfolio.position(order.ticker)
-            direction = order.view.book_side
-            if position == 0 or (position > 0) == (direction is BookSide.BID):
+            towards_yes = order.view.book_side is BookSide.BID
+            reduces = position != 0 and (position > 0) != towards_yes
+            if reduces:
+                after = closing.get(order.ticker, Decimal(0)) + order.remaining
+                if after <= abs(position) or not self._own(order):
+                    closing[order.ticker] = after
+                    continue
+            if self._own(order):
                 self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
 
     def _own(self, order: OpenOrder) -> bool:

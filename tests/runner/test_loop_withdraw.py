@@ -134,10 +134,11 @@ def test_a_silent_feed_withdraws_every_quote(tmp_path: Path) -> None:
     assert _resting(rig) == []
 
 
-def test_orders_that_only_reduce_stay_in_safe_mode(tmp_path: Path) -> None:
-    rig = _quoting(tmp_path)
+def _long_with_an_exit(rig: Rig, extra: Decimal) -> Any:
+    """The loop holds YES (another trader sold into its bid) and rests an exit selling what it
+    holds plus `extra`; that exit, as the exchange lists it."""
     quote = next(o for o in _resting(rig) if o.book_side is BookSide.BID)
-    # another trader sells down to the loop's bid, and into it: the loop now holds YES
+    # another trader sells down to the loop's bid, and into it
     bids, _ = rig.exchange.book(quote.ticker)
     sweep = sum((size for price, size in bids if price >= quote.price), Decimal(0))
     other = rig.exchange.create_account(
@@ -155,23 +156,32 @@ def test_orders_that_only_reduce_stay_in_safe_mode(tmp_path: Path) -> None:
     rig.step(0.01)
     held = rig.loop.portfolio.position(quote.ticker)
     assert held > 0
-    # an exit the loop's strategy placed: selling what it holds only reduces the position
     exit_ = Intent(
         ticker=quote.ticker,
         side=Side.YES,
         action=Action.SELL,
         price=Decimal("0.99"),
-        count=held,
+        count=held + extra,
         model_fair=Decimal("0.50"),
         reason="an exit",
         strategy="market-maker",
         post_only=True,
     )
     assert rig.loop.executor.execute(exit_, last_data_at=rig.clock.wall(), in_sync=True)
-    (placed,) = [
-        o
-        for o in _resting(rig, quote.ticker)
-        if o.client_order_id == rig.client.requests[-1].client_order_id
-    ]
+    coid = rig.client.requests[-1].client_order_id
+    return next(o for o in _resting(rig, quote.ticker) if o.client_order_id == coid)
+
+
+def test_orders_that_only_reduce_stay_in_safe_mode(tmp_path: Path) -> None:
+    rig = _quoting(tmp_path)
+    placed = _long_with_an_exit(rig, Decimal(0))
     _trip_safe_mode(rig)
     assert [o.order_id for o in _resting(rig)] == [placed.order_id]
+
+
+def test_an_exit_larger_than_the_position_is_withdrawn(tmp_path: Path) -> None:
+    rig = _quoting(tmp_path)
+    # filled in full it would sell 5 more than held: a short position of 5, which adds
+    _long_with_an_exit(rig, Decimal(5))
+    _trip_safe_mode(rig)
+    assert _resting(rig) == []
