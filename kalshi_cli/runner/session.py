@@ -25,6 +25,7 @@ from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import Market
 from kalshi_cli.risk import RiskEngine, RiskLimits
+from kalshi_cli.runner import eventlog
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
@@ -418,7 +419,13 @@ def trade(
     log_path = options.log_file or config.path("log_file", state_dir / "trade.log")
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
-    log = EventLog(clock, path=log_path)
+    log = EventLog(
+        clock,
+        path=log_path,
+        coalesce_s=config.seconds("log_coalesce_s", eventlog.COALESCE_S),
+        max_bytes=config.whole("log_max_bytes", eventlog.MAX_BYTES),
+        backups=config.whole("log_backups", eventlog.BACKUPS),
+    )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     try:
         report = reconcile(client, store, clock)

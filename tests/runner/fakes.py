@@ -70,6 +70,10 @@ class FakeClient:
     create_errors: list[BaseException | str | Held] = field(default_factory=list)
     # raised by the next lookups by client order id; "missing": the order is not listed yet
     lookup_errors: list[BaseException | str] = field(default_factory=list)
+    # raised by the next cancels (the exchange cancels nothing)
+    cancel_errors: list[BaseException] = field(default_factory=list)
+    # raised by every fill read while set
+    fills_error: BaseException | None = None
     requests: list[CreateOrder] = field(default_factory=list)
     authenticated: bool = True
     # held creates: (monotonic time the exchange takes it, the request, what to run then)
@@ -151,6 +155,8 @@ class FakeClient:
         )
 
     def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
         try:
             order, reduced = self.exchange.cancel_order(self.account_id, order_id)
         except ExchangeError as exc:
@@ -183,6 +189,8 @@ class FakeClient:
         return None
 
     def iter_fills(self, *, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
+        if self.fills_error is not None:
+            raise self.fills_error
         for f in self.exchange.fills(self.account_id):
             if min_ts is None or f.ts >= min_ts:
                 yield Fill.from_api(ser.fill_json(f))
