@@ -3,10 +3,14 @@
 Every Kalshi path under `/trade-api/v2` goes through one pipeline (`_dispatch`), in this order:
 fault latency -> authentication (required on private paths; checked on public ones when
 headers are sent) -> request statistics -> injected 5xx/429 -> the tier's token bucket -> the
-handler, which calls the exchange core and serializes its answer in the spec's shape. Any
-refusal is Kalshi's `ErrorResponse` body (`{"code", "message", "details"}`) with the right
-status; input is validated before the core is called, so bad input never changes state and
-never gives a 500.
+handler, which calls the exchange core and serializes its answer in the spec's shape. A refusal
+comes in the shape Kalshi was seen to answer on the wire (REFERENCE.md "Observed on the real
+wire"; `refusal`): nested `{"error": {code, message, details, service}}` for auth, order and
+exchange errors, the flat `{code: "bad_request", message: "bad request", details}` for a body
+that does not decode into its Go struct (`decode_body`), and a bare `{"msg": "Parameter
+validation failed for <Operation>: ..."}` for a query parameter that fails validation
+(`InvalidQuery`). Input is validated before the core is called, so bad input never changes
+state and never gives a 500.
 
 The core is not thread-safe, so it is only ever called from uvicorn's one event loop: handlers
 are plain synchronous functions run on the loop, a background task calls `exchange.tick()`
