@@ -44,7 +44,7 @@ from kalshi_cli.sim.server import (
     API_PREFIX,
     WS_PATH,
     SimState,
-    error_response,
+    flat_error_response,
     is_loopback,
 )
 
@@ -160,11 +160,13 @@ AdminHandler = Callable[[SimState, Request], Awaitable[Response]]
 def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         if not is_loopback(request.client.host if request.client else None):
-            return error_response(403, "forbidden", "the admin API answers loopback clients only")
+            return flat_error_response(
+                403, "forbidden", "the admin API answers loopback clients only"
+            )
         try:
             return await handler(state, request)
         except ExchangeError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.details)
+            return flat_error_response(exc.status, exc.code, exc.message, exc.details)
 
     return endpoint
 

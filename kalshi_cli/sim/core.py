@@ -49,20 +49,21 @@ settlements.
 
 Refusals (status, code): 400 `invalid_parameters` (bad field combination), 400
 `invalid_price` (off the tick grid or outside the range), 400 `invalid_count` (zero or below, not
-a multiple of 0.01, not whole on a market without fractional trading), 400 `post_only_cross`,
-400 `invalid_reduce_only` (the order would not only reduce the position; reduce-only orders are
-refused, not capped, at placement; they are immediate_or_cancel only, as API 3.31.0 says, any
-other time in force being a 400 `invalid_parameters`; a resting one in a snapshot from before
-that, which would grow the position when it is hit, is cut to what still reduces it), 400
-`insufficient_balance`, 400
-`order_not_resting` (cancel, amend or decrease of a canceled or executed order), 404
-`market_not_found`, 404 `order_not_found` (also for another account's order), 404
-`account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are
-taken on open markets only), 409 `market_already_settled`, 409 `duplicate_client_order_id`
-(`client_order_id` is unique among all of an account's orders), 409
-`fill_or_kill_insufficient_resting_volume` (an FOK order that cannot fill entirely changes
-nothing); and for reference data, 409 `series_exists` / `event_exists` / `market_exists` /
-`account_exists`.
+a multiple of 0.01, not whole on a market without fractional trading), 400 `invalid_order` with
+details "post only cross" (as seen on Kalshi's wire), 400 `invalid_reduce_only` (the order would
+not only reduce the position; reduce-only orders are refused, not capped, at placement; they are
+immediate_or_cancel only, as API 3.31.0 says, any other time in force being a 400
+`invalid_parameters`; a resting one in a snapshot from before that, which would grow the
+position when it is hit, is cut to what still reduces it), 400 `insufficient_balance`, 400
+`order_not_resting` (amend or decrease of a canceled or executed order), 404
+`market_not_found`, 404 `not_found` "not found" (an order that does not exist, is another
+account's, or, for a cancel, no longer rests: one identical answer, as on Kalshi's wire), 404
+`account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are taken
+on open markets only), 409 `market_already_settled`, 409 `order_already_exists`
+(`client_order_id` is unique among all of an account's orders, cancelled ones included: Kalshi
+never frees one), 409 `fill_or_kill_insufficient_resting_volume` (an FOK order that cannot fill
+entirely changes nothing); and for reference data, 409 `series_exists` / `event_exists` /
+`market_exists` / `account_exists`.
 
 Lifecycle: an order is `resting` while any of it can still fill, `executed` when it filled
 entirely, `canceled` when the rest was taken off (cancel, decrease to zero, IOC remainder,
@@ -113,6 +114,18 @@ class ExchangeError(Exception):
         self.details = details
 
 
+def not_found() -> ExchangeError:
+    """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
+    existed or belongs to someone else, so the answer reveals nothing."""
+    return ExchangeError(404, "not_found", "not found")
+
+
+def _order_exists() -> ExchangeError:
+    """A client_order_id already used by any order of the account, even one long cancelled:
+    Kalshi never frees them."""
+    return ExchangeError(409, "order_already_exists", "order already exists")
+
+
 @dataclass
 class FeeSchedule:
     """Kalshi's published formula: fee = ceil_to_cent(rate * count * P * (1 - P)) per fill.
@@ -131,6 +144,7 @@ class SimSeries:
     category: str = "Simulated"
     frequency: str = "daily"
     tags: list[str] = field(default_factory=list)
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
 
 
 @dataclass
@@ -140,6 +154,7 @@ class SimEvent:
     title: str
     sub_title: str = ""
     mutually_exclusive: bool = False
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
 
 
 @dataclass
@@ -203,6 +218,7 @@ class SimOrder:
     maker_fill_cost: Decimal = Decimal(0)
     taker_fees: Decimal = Decimal(0)
     maker_fees: Decimal = Decimal(0)
+    cancel_order_on_pause: bool = False  # cancelled when its market's trading is paused
 
 
 @dataclass
@@ -516,12 +532,16 @@ class Exchange:
     def add_series(self, series: SimSeries) -> None:
         if series.ticker in self._series:
             raise ExchangeError(409, "series_exists", f"series {series.ticker} already exists")
+        if not series.updated_time:
+            series.updated_time = self._now()
         self._log("series", series=_plain(series))
         self._series[series.ticker] = series
 
     def add_event(self, event: SimEvent) -> None:
         if event.event_ticker in self._events:
             raise ExchangeError(409, "event_exists", f"event {event.event_ticker} already exists")
+        if not event.updated_time:
+            event.updated_time = self._now()
         self._log("event", event=_plain(event))
         self._events[event.event_ticker] = event
 
@@ -555,7 +575,8 @@ class Exchange:
         return self._markets
 
     def set_market_status(self, ticker: str, status: MarketStatus) -> SimMarket:
-        """Closing or pausing cancels nothing by itself (as Kalshi); orders cannot be placed
+        """Closing or pausing cancels nothing by itself (as Kalshi), except that pausing
+        cancels the resting orders placed with `cancel_order_on_pause`; orders cannot be placed
         unless the market is open."""
         market = self._market(ticker)
         if market.status == "settled":
@@ -570,6 +591,15 @@ class Exchange:
         market.updated_time = now
         if self._listeners:
             self._emit(MarketLifecycle(ticker, _LIFECYCLE_EVENT[status], {"status": status}, now))
+        if status == "paused":
+            for acct in self._accounts.values():
+                pausing = [
+                    o for o in acct.resting.get(ticker, {}).values() if o.cancel_order_on_pause
+                ]
+                for order in pausing:
+                    self._take_off(order, order.remaining_count, now, cause=order)
+                if pausing:
+                    self._rehold(acct, ticker)
         return market
 
     def settle(self, ticker: str, result: Literal["yes", "no"]) -> SimMarket:
@@ -689,6 +719,7 @@ class Exchange:
         post_only: bool = False,
         reduce_only: bool = False,
         expiration_time: int | None = None,
+        cancel_order_on_pause: bool = False,
     ) -> PlaceResult:
         acct = self._acct(account_id)
         market = self._market(ticker)
@@ -710,9 +741,7 @@ class Exchange:
             # time_in_force is immediate_or_cancel."
             raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
         if client_order_id is not None and client_order_id in acct.client_ids:
-            raise ExchangeError(
-                409, "duplicate_client_order_id", f"client_order_id {client_order_id} is in use"
-            )
+            raise _order_exists()
         buy_yes = book_side is BookSide.BID
         if reduce_only:
             position = self._position_of(acct, ticker)
@@ -751,6 +780,7 @@ class Exchange:
                 post_only=post_only,
                 reduce_only=reduce_only,
                 expiration_time=expiration_time,
+                cancel_order_on_pause=cancel_order_on_pause,
             )
         order = SimOrder(
             order_id=order_id,
@@ -770,6 +800,7 @@ class Exchange:
             expiration_time=expiration_time,
             created_time=now,
             last_update_time=now,
+            cancel_order_on_pause=cancel_order_on_pause,
         )
         self._orders[order_id] = order
         acct.orders.append(order)
@@ -778,8 +809,12 @@ class Exchange:
         return PlaceResult(_copy(order), fills)
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
-        """Returns the canceled order and the count that was still open (reduced_by)."""
-        order = self._owned_resting(account_id, order_id)
+        """Returns the canceled order and the count that was still open (reduced_by). An order
+        that no longer rests is `not_found`, byte for byte like one that never existed."""
+        self._acct(account_id)
+        order = self.order(account_id, order_id)
+        if order.status != "resting":
+            raise not_found()
         now = self._now()
         self._log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
@@ -852,11 +887,7 @@ class Exchange:
             and updated_client_order_id != order.client_order_id
             and updated_client_order_id in acct.client_ids
         ):
-            raise ExchangeError(
-                409,
-                "duplicate_client_order_id",
-                f"client_order_id {updated_client_order_id} is in use",
-            )
+            raise _order_exists()
         now = self._now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
             raise ExchangeError(
@@ -966,7 +997,7 @@ class Exchange:
     def order(self, account_id: str, order_id: str) -> SimOrder:
         order = self._orders.get(order_id)
         if order is None or order.account_id != account_id:
-            raise ExchangeError(404, "order_not_found", f"order {order_id} not found")
+            raise not_found()
         return order
 
     def orders(self, account_id: str) -> list[SimOrder]:
@@ -1150,7 +1181,7 @@ class Exchange:
         book = self._books[ticker]
         account_id = acct.account.account_id
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
-            raise ExchangeError(400, "post_only_cross", "a post-only order would cross the book")
+            raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
         remaining = count
         stopped = False
@@ -1692,6 +1723,7 @@ class Exchange:
                     post_only=bool(rec["post_only"]),
                     reduce_only=bool(rec["reduce_only"]),
                     expiration_time=rec["expiration_time"],
+                    cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
                 )
             elif op == "cancel":
                 self.cancel_order(rec["account_id"], rec["order_id"])

@@ -204,7 +204,7 @@ def order_json(o: SimOrder) -> Json:
         "last_update_time": iso_utc(o.last_update_time),
         "self_trade_prevention_type": o.self_trade_prevention.value,
         "order_group_id": None,
-        "cancel_order_on_pause": False,
+        "cancel_order_on_pause": o.cancel_order_on_pause,
         "subaccount_number": 0,
         "exchange_index": EXCHANGE_INDEX,
     }

@@ -213,7 +213,7 @@ def test_fok_fills_entirely_or_changes_nothing() -> None:
 def test_post_only_that_would_cross_is_refused() -> None:
     env = Env()
     env.place(env.b, ASK, "0.30", 4)
-    refused(env, 400, "post_only_cross", lambda: env.place(env.a, BID, "0.30", 1, post_only=True))
+    refused(env, 400, "invalid_order", lambda: env.place(env.a, BID, "0.30", 1, post_only=True))
     r = env.place(env.a, BID, "0.29", 1, post_only=True)
     assert r.order.status == "resting" and r.fills == []
     refused(
@@ -392,10 +392,11 @@ def test_cancel_returns_reduced_by_and_refuses_twice_and_strangers() -> None:
     o = env.place(env.a, BID, "0.40", 10).order
     canceled, reduced_by = env.ex.cancel_order(env.a, o.order_id)
     assert (canceled.status, reduced_by, canceled.fill_count) == ("canceled", D(7), D(3))
-    refused(env, 400, "order_not_resting", lambda: env.ex.cancel_order(env.a, o.order_id))
+    # cancelled, another account's, or unknown: one identical not_found (as on Kalshi's wire)
+    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.a, o.order_id))
     other = env.place(env.a, BID, "0.30", 1).order
-    refused(env, 404, "order_not_found", lambda: env.ex.cancel_order(env.b, other.order_id))
-    refused(env, 404, "order_not_found", lambda: env.ex.cancel_order(env.a, "nope"))
+    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.b, other.order_id))
+    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.a, "nope"))
 
 
 def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
@@ -578,7 +579,7 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
     refused(
         env,
         409,
-        "duplicate_client_order_id",
+        "order_already_exists",
         lambda: env.place(env.a, BID, "0.40", 1, client_order_id="k1"),
     )
     assert len(env.ex.orders(env.a)) == 1
