@@ -603,7 +603,8 @@ def h_series_list(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         if (category is None or s.category == category)
         and (tags is None or any(t in s.tags for t in tags))
     ]
-    return 200, {"series": [ser.series_json(s, state.exchange.fee_schedule) for s in series]}
+    fees = state.exchange.series_fees
+    return 200, {"series": [ser.series_json(s, fees(s.ticker)) for s in series]}
 
 
 def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
@@ -611,7 +612,7 @@ def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     series = state.exchange.series.get(ticker)
     if series is None:
         raise ExchangeError(404, "not_found", f"series {ticker} not found")
-    return 200, {"series": ser.series_json(series, state.exchange.fee_schedule)}
+    return 200, {"series": ser.series_json(series, state.exchange.series_fees(ticker))}
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,7 +622,8 @@ def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 def h_balance(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     other_shard(ctx)
     account = state.exchange.account(ctx.account_id)
-    balance_dollars = fmt_dollars(Decimal(account.cash_cents) / 100)
+    # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
+    balance_dollars = fmt_dollars(account.balance)
     return 200, {
         "balance": account.cash_cents,
         "balance_dollars": balance_dollars,
