@@ -516,15 +516,20 @@ class Settlement:
 
 @dataclass(frozen=True)
 class Balance:
-    balance: Decimal  # dollars; the wire sends integer cents
+    """`balance` in dollars from `balance_dollars` (4 decimals: fees are charged to $0.0001, so
+    the balance has sub-cent digits); the integer-cent `balance` truncates them and is used
+    only when `balance_dollars` is missing (before spec 3.29)."""
+
+    balance: Decimal
     portfolio_value: Decimal
     updated_ts: int
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Balance:
+        exact = parse_optional_dollars(data.get("balance_dollars"))
         return cls(
-            balance=cents_to_dollars(int(data["balance"])),
+            balance=cents_to_dollars(int(data["balance"])) if exact is None else exact,
             portfolio_value=cents_to_dollars(int(data.get("portfolio_value", 0))),
             updated_ts=int(data.get("updated_ts", 0)),
             raw=data,
