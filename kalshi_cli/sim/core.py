@@ -1291,7 +1291,8 @@ class Exchange:
         unit's trade fee at the series' maker rate (a waiver ignored: it may expire while the
         order rests) plus $0.0001 when a unit's revenue has digits below $0.0001 (more than a
         rounding fee can be). Linear in the count, and never less than what fills charge."""
-        return self._reserve_rates(ticker).get(own) or self._new_reserve_rate(ticker, own)
+        rate = self._reserve_rates(ticker).get(own)
+        return self._new_reserve_rate(ticker, own) if rate is None else rate
 
     def _reserve_rates(self, ticker: str) -> dict[Decimal, Decimal]:
         return self._reserve_cache.setdefault(ticker, {})
