@@ -237,8 +237,16 @@ class TradeLoop:
         if self.executor.backing_off or self.paused:
             return
         market = self.portfolio.markets[ticker]
+        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
         snapshot = MarketSnapshot(
-            ticker, now, book, mids, market.price_ranges, complement=self._complement(ticker)
+            ticker,
+            now,
+            book,
+            mids,
+            market.price_ranges,
+            fee_rate=taker_rate,
+            maker_fee_rate=maker_rate,
+            complement=self._complement(ticker),
         )
         try:
             decisions = self.strategy.decide(snapshot, view, self.settings.params)

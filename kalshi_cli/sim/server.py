@@ -839,7 +839,7 @@ def h_event(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 def _series_out(
     state: SimState, series: SimSeries, *, volume: bool, product_metadata: bool
 ) -> Json:
-    data = ser.series_json(series, state.exchange.fee_schedule)
+    data = ser.series_json(series, state.exchange.series_fees(series.ticker))
     if volume:
         traded = sum(
             (m.volume for m in state.exchange.markets.values() if m.series_ticker == series.ticker),
@@ -884,7 +884,8 @@ def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 def h_balance(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     other_shard(ctx)
     account = state.exchange.account(ctx.account_id)
-    balance_dollars = fmt_dollars(Decimal(account.cash_cents) / 100)
+    # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
+    balance_dollars = fmt_dollars(account.balance)
     return 200, {
         "balance": account.cash_cents,
         "balance_dollars": balance_dollars,

@@ -97,6 +97,14 @@ class FakeClient:
                 continue
             yield Market.from_api(ser.market_json(self.exchange, m))
 
+    def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
+        event = self.exchange.events[event_ticker]
+        return {"event": ser.event_json(event, self.exchange.series.get(event.series_ticker), None)}
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        series = self.exchange.series[series_ticker]
+        return ser.series_json(series, self.exchange.series_fees(series_ticker))
+
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         return Orderbook.from_api(ticker, ser.orderbook_json(self.exchange, ticker, depth))
 

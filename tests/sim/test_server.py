@@ -412,3 +412,63 @@ def test_the_spec_check_catches_a_response_off_the_spec() -> None:
     assert check_response(
         "GET", "/trade-api/v2/markets", "", 400, "application/json", b'{"msg": "anything"}'
     )
+
+
+def test_the_observed_fee_and_balance_shapes_over_the_wire(sim: SimHarness) -> None:
+    # REFERENCE.md "Observed on the real wire": a taker fill of 1 contract at $0.52 reports
+    # fee_cost "0.017500"; the balance is integer cents (truncated) beside balance_dollars
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    rest = sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.52", "1"))
+    assert rest.status_code == 201
+    take = sim.signed(
+        me,
+        "POST",
+        "/portfolio/events/orders",
+        json=order("bid", "0.52", "1", time_in_force="immediate_or_cancel"),
+    )
+    assert take.json()["fill_count"] == "1.00"
+    [fill] = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    assert (fill["is_taker"], fill["fee_cost"]) == (True, "0.017500")
+    [maker_fill] = sim.signed(other, "GET", "/portfolio/fills").json()["fills"]
+    assert maker_fill["fee_cost"] == "0.000000"  # quadratic: no maker fee
+    balance = sim.signed(me, "GET", "/portfolio/balance").json()
+    # $1,000.00 - 0.52 - 0.0175 = 999.4625: the cents truncate, the dollars keep it all
+    assert balance["balance"] == 99_946
+    assert balance["balance_dollars"] == "999.4625"
+    position = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"][0]
+    assert position["fees_paid_dollars"] == "0.0175"
+
+
+def test_series_report_their_fee_type_and_multiplier(sim: SimHarness) -> None:
+    sim.create_market(T, fee_type="quadratic_with_maker_fees", fee_multiplier="0.5")
+    series = sim.signed(sim.account, "GET", "/series/KXSIM").json()["series"]
+    assert (series["fee_type"], series["fee_multiplier"]) == ("quadratic_with_maker_fees", 0.5)
+    refused = sim.http.post(
+        sim.admin_url + "/markets",
+        json={
+            "ticker": "KXFLAT-1-A",
+            "event_ticker": "KXFLAT-1",
+            "series_ticker": "KXFLAT",
+            "title": "flat",
+            "fee_type": "flat",
+        },
+    )
+    assert refused.status_code == 400
+    assert "flat" in refused.text
+
+
+def test_a_market_fee_waiver_is_shown_and_honoured(sim: SimHarness) -> None:
+    until = int(time.time()) + 3600
+    market = sim.create_market(T, fee_waiver_expiration_time=until)
+    assert market["fee_waiver_expiration_time"].endswith("Z")
+    me, other = sim.account, sim.new_account()
+    sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.52", "1"))
+    sim.signed(
+        me,
+        "POST",
+        "/portfolio/events/orders",
+        json=order("bid", "0.52", "1", time_in_force="immediate_or_cancel"),
+    )
+    [fill] = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    assert fill["fee_cost"] == "0.000000"
