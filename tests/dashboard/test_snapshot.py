@@ -148,3 +148,44 @@ def test_positions_and_resting_orders_from_the_exchange(sim: SimHarness, tmp_pat
     )  # fmt: skip
     assert {c.name for c in snap.checks} == {"positions", "exposure", "api"}
     assert snap.unrealized == D("-0.16")
+
+
+def test_the_command_reads_the_loops_paths_and_limits_from_the_config(tmp_path: Path) -> None:
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.dashboard import load_sources
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "trade:\n  pause_file: /run/kalshi/pause\n  log_file: /var/log/kalshi/trade.log\n"
+        "risk:\n  max_position_per_market: 40\n"
+        "checks:\n  heartbeat:\n    warn: 10\n    crit: 20\n"
+    )
+    app = AppContext(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_CONFIG": str(config)})
+    src = load_sources(app, tmp_path / "state.db", "demo")
+    assert src.pause_file == Path("/run/kalshi/pause")
+    assert src.log_path == Path("/var/log/kalshi/trade.log")
+    assert src.limit == D(40)
+    assert src.thresholds is not None and src.thresholds.get("heartbeat", "warn") == D(10)
+    assert src.env == "demo"
+
+
+class _Feed:
+    def data_age(self, ticker: str) -> float:
+        return {"A": 0.5}.get(ticker, float("inf"))
+
+    def is_fresh(self, ticker: str) -> bool:
+        return ticker == "A"
+
+
+def test_the_dashboards_own_feed_gives_each_markets_data_age(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    for ticker in ("A", "B"):
+        sim.create_market(ticker, event_ticker="EV", series_ticker="S")
+    maker = client_for(sim.new_account())
+    with _account_client(sim) as client:
+        Book(client, "A").order(BookSide.BID, "0.20", "1", TimeInForce.GTC)
+        Book(client, "B").order(BookSide.BID, "0.20", "1", TimeInForce.GTC)
+        snap = remote_snapshot(sources(tmp_path), client, SystemClock(), feed=_Feed())
+    maker.close()
+    assert [(f.ticker, f.age, f.fresh) for f in snap.feed] == [("A", 0.5, True), ("B", None, False)]
