@@ -121,12 +121,11 @@ def trade_command(
     # locks held until this process ends (a dry run sends nothing, so it locks only its file)
     account = None if dry_run else f"{connection.key_id}@{connection.api_base}"
     with acquire(settings.state, account=account, now=time.time()):  # float-ok: wall time
-        telemetry = LoopTelemetry()
-        stop_metrics = (
-            _serve_metrics(metrics_port, settings.state, client, telemetry)
-            if metrics_port
-            else None
-        )
+        telemetry: LoopTelemetry | None = None
+        stop_metrics: Callable[[], None] | None = None
+        if metrics_port:
+            telemetry = LoopTelemetry()
+            stop_metrics = _serve_metrics(metrics_port, settings.state, client, telemetry)
         try:
             trade(
                 options,
@@ -136,7 +135,7 @@ def trade_command(
                 client=client,
                 ws_url=connection.ws_url,
                 signer=KalshiAuth(connection.key_id, connection.private_key),
-                telemetry=telemetry if metrics_port else None,
+                telemetry=telemetry,
             )
         finally:
             if stop_metrics is not None:
