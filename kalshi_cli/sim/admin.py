@@ -162,6 +162,8 @@ def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaita
         if not is_loopback(request.client.host if request.client else None):
             return error_response(403, "forbidden", "the admin API answers loopback clients only")
         try:
+            if request.method != "GET":
+                state.before_change()  # a settle changes positions: lagged reads keep the old
             return await handler(state, request)
         except ExchangeError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details)

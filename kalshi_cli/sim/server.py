@@ -55,8 +55,16 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.auth import Authenticator, AuthFailure
-from kalshi_cli.sim.core import Account, Exchange, ExchangeError, SimMarket
+from kalshi_cli.sim.core import (
+    Account,
+    Exchange,
+    ExchangeError,
+    SimMarket,
+    SimOrder,
+    SimPosition,
+)
 from kalshi_cli.sim.faults import Faults
+from kalshi_cli.sim.lag import ReadReplica
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
@@ -139,6 +147,30 @@ class SimState:
     base_url: str = ""
     tick_interval_s: float = 0.1
     stats: Stats = field(default_factory=Stats)
+    replica: ReadReplica = field(default_factory=ReadReplica)
+
+    def before_change(self) -> None:
+        """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange
+        changes."""
+        self.replica.before_change(self.exchange, self.clock.monotonic(), self.faults.read_lag_s)
+
+    def lagged_orders(self, account_id: str) -> list[SimOrder]:
+        """The account's orders as reads see them (newest first): `read_lag_ms` ago."""
+        view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
+        return self.exchange.orders(account_id) if view is None else view.orders
+
+    def lagged_order(self, account_id: str, order_id: str) -> SimOrder:
+        view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
+        if view is None:
+            return self.exchange.order(account_id, order_id)
+        order = view.order(order_id)
+        if order is None:
+            raise ExchangeError(404, "order_not_found", f"order {order_id} not found")
+        return order
+
+    def lagged_positions(self, account_id: str) -> list[SimPosition]:
+        view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
+        return self.exchange.positions(account_id) if view is None else view.positions
 
 
 @dataclass
@@ -661,7 +693,7 @@ def h_positions(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     filters = q_list(ctx, "count_filter") or []
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
-    positions = [] if other_shard(ctx) else state.exchange.positions(ctx.account_id)
+    positions = [] if other_shard(ctx) else state.lagged_positions(ctx.account_id)
 
     def keep(p: Any) -> bool:
         market = state.exchange.markets.get(p.ticker)
@@ -727,7 +759,7 @@ def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     if status is not None and status not in ("resting", "canceled", "executed"):
         raise bad_request("status must be resting, canceled or executed")
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    orders = [] if other_shard(ctx) else state.exchange.orders(ctx.account_id)
+    orders = [] if other_shard(ctx) else state.lagged_orders(ctx.account_id)
 
     def event_of(ticker: str) -> str | None:
         market = state.exchange.markets.get(ticker)
@@ -746,7 +778,7 @@ def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 
 
 def h_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    order = state.exchange.order(ctx.account_id, ctx.path_param("order_id"))
+    order = state.lagged_order(ctx.account_id, ctx.path_param("order_id"))
     return 200, {"order": ser.order_json(order)}
 
 
@@ -1044,6 +1076,10 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
                 state.stats.rate_limited[stats_key] += 1
                 return error_response(429, "too_many_requests", "too many requests")
         ctx = Ctx(request, account, body, state.clock.wall())
+        if account is not None:
+            state.replica.watch(account.account_id)
+            if method != "GET":
+                state.before_change()
         status, payload = ep.handler(state, ctx)
     except ExchangeError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -1147,6 +1183,7 @@ class _Outer:
 async def _tick_loop(state: SimState) -> None:
     while True:
         try:
+            state.before_change()
             state.exchange.tick()
         except Exception:
             log.exception("exchange tick failed")
