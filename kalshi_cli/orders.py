@@ -366,7 +366,9 @@ class OrderService:
         from kalshi_cli.store import IntentRecord
 
         now = self._now()
-        self.store.record_intent(
+        # the trading state is read in the transaction that records the intent: an order
+        # prepared just before HALTED is refused here, never sent after the kill switch's proof
+        self.store.record_intent_if_allowed(
             IntentRecord(
                 client_order_id=create.client_order_id,
                 ticker=create.ticker,
@@ -388,7 +390,10 @@ class OrderService:
                 time_in_force=create.time_in_force.value,
                 post_only=create.post_only,
                 reduce_only=create.reduce_only,
-            )
+            ),
+            lambda state: check_trading_state(
+                state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
+            ),
         )
         try:
             result = self.client.create_order(create)
@@ -877,11 +882,7 @@ class OrderService:
 
     def _check_trading(self, *, reduce_only: bool, what: str) -> None:
         state = self.store.trading_state()
-        if state.state in BLOCKING_STATES or (state.state == "REDUCING" and not reduce_only):
-            raise TradingHaltedError(
-                f"trading is {state.state} ({state.reason}); {what}",
-                hint="`kalshi status` shows why; `kalshi resume` lifts it",
-            )
+        check_trading_state(state.state, state.reason, reduce_only=reduce_only, what=what)
 
     def _local_by_order_id(self, order_id: str) -> IntentRecord | None:
         return self.store.intent_by_order_id(order_id)
@@ -892,6 +893,16 @@ class OrderService:
         import time
 
         return time.time()
+
+
+def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
+    """Raise TradingHaltedError unless `state` allows the order: ACTIVE anything, REDUCING only
+    a reduce-only order, HALTED and SAFE_MODE nothing (risk/state.py's rule)."""
+    if state in BLOCKING_STATES or (state == "REDUCING" and not reduce_only):
+        raise TradingHaltedError(
+            f"trading is {state} ({reason}); {what}",
+            hint="`kalshi status` shows why; `kalshi resume` lifts it",
+        )
 
 
 def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:

@@ -40,6 +40,7 @@ from kalshi_cli.errors import (
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
+    TradingHaltedError,
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, to_book
@@ -281,6 +282,11 @@ class Executor:
                     "error": exc.message,
                 },
             )
+            return None
+        except TradingHaltedError as exc:
+            # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
+            # was refused in the transaction that would have recorded it, and nothing was sent
+            self.log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
             return None
         except (ApiError, TransportError) as exc:
             self._failed(exc)

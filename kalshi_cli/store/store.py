@@ -39,7 +39,7 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -318,6 +318,22 @@ class Store:
                 ) from exc
             self._history(stored.client_order_id, "recorded", stored.created_at)
         return stored
+
+    # -- readlag: an intent recorded only while the trading state allows it ------------------
+
+    def record_intent_if_allowed(
+        self, intent: IntentRecord, allowed: Callable[[TradingStateRecord], None]
+    ) -> IntentRecord:
+        """`record_intent`, with the trading state read inside the same write transaction:
+        `allowed(state)` raises to refuse, and then nothing is written. The transaction holds
+        the state file's write lock from the read to the commit, so no HALTED (the kill switch,
+        another connection) can be written in between: an intent, and so an order, exists only
+        if it was recorded while the state allowed it."""
+        with self.transaction():
+            allowed(self.trading_state())
+            return self.record_intent(intent)
+
+    # ------------------------------------------------------------------------------------------
 
     def mark_sent(
         self,
