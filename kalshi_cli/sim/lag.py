@@ -78,8 +78,10 @@ class ReadReplica:
         as_of = now - lag_s
         self._drop_older_than(as_of)
         for changed_at, views in self._versions:
-            if changed_at > as_of:
-                return views.get(account_id)
+            # a copy taken before the account was first seen does not hold it: the account's
+            # first copy is its state before its first change since
+            if changed_at > as_of and account_id in views:
+                return views[account_id]
         return None
 
     def _drop_older_than(self, as_of: float) -> None:  # float-ok: monotonic seconds
