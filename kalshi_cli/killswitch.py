@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import ApiError, KalshiError, RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO
+from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import StoreError
 from kalshi_cli.store.records import PENDING, RESTING
 
@@ -75,9 +76,6 @@ T = TypeVar("T")
 # How long an order intent may stay `pending` while its request is in flight: more than the
 # client's read timeout and retry budget together.
 IN_FLIGHT_S = 30.0
-# How long a read may lag a write, unless configured (`read_lag`, docs/configuration.md): about
-# three times the 360 ms seen on Kalshi (REFERENCE.md, "Observed on the real wire").
-DEFAULT_READ_LAG_S = 1.0
 
 
 @dataclass

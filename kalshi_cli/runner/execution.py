@@ -44,8 +44,8 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, to_book
-from kalshi_cli.orders import NOT_ON_EXCHANGE
 from kalshi_cli.pnl import fill_record_from_api
+from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
@@ -460,6 +460,13 @@ class Executor:
             self._failed(exc)
             return
         self._ok()
+        if order.status == "resting":
+            # the refusal says it no longer rests: this read lags the write that ended it
+            # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
+            # fills decide what it became
+            self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            self.fills_due = True
+            return
         self.store.update_order(
             order_id=order_id,
             status=order.status,

@@ -8,8 +8,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import SystemClock
+from kalshi_cli.errors import ValidationError
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.models import Action, Side
 from kalshi_cli.orders import OrderRequest, OrderService
@@ -111,3 +114,80 @@ def test_kill_switch_does_not_count_an_order_filled_within_the_lag_as_cancelled(
     assert intent is not None and intent.status != "canceled"
     prime.clear_faults()
     assert resting_count(client) == 0
+
+
+def test_order_cancel_repeated_within_the_lag_reports_the_cancel_it_already_made(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    prime.create_market(T)
+    service = OrderService(client, store)
+    order_id = _buy(service, "0.10", "2")
+    prime.set_faults(read_lag_ms=LAG_MS)
+
+    assert service.cancel(order_id) == Decimal(2)
+    # again at once (as a retry after a lost answer would): answered 404, read still `resting`
+    assert service.cancel(order_id) == Decimal(0)
+
+    intent = store.intent_by_order_id(order_id)
+    assert intent is not None and intent.status == "canceled"
+
+
+def test_order_cancel_of_an_order_filled_within_the_lag_says_it_executed(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    prime.create_market(T)
+    other = prime.new_account()
+    service = OrderService(client, store)
+    order_id = _buy(service, "0.40", "2")
+    prime.set_faults(read_lag_ms=LAG_MS)
+    _post(prime, other, _order("ask", "0.40", "2", time_in_force="immediate_or_cancel"))
+
+    with pytest.raises(ValidationError, match="executed") as info:
+        service.cancel(order_id)
+
+    assert info.value.code == "ORDER_EXECUTED"
+    intent = store.intent_by_order_id(order_id)
+    assert intent is not None and (intent.status, intent.filled) == ("executed", Decimal(2))
+
+
+def test_reconcile_does_not_flip_a_cancelled_order_back_to_resting(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    prime.create_market(T)
+    service = OrderService(client, store)
+    order_id = _buy(service, "0.10", "2")
+    prime.set_faults(read_lag_ms=LAG_MS)
+    service.cancel(order_id)
+    history = len(store.order_history(store.intent_by_order_id(order_id).client_order_id))  # type: ignore[union-attr]
+
+    # at once: the listing still shows the order resting
+    first = service.reconcile()
+    second = service.reconcile()
+
+    assert order_id not in first.orders_updated and not second.changed
+    intent = store.intent_by_order_id(order_id)
+    assert intent is not None and intent.status == "canceled"
+    assert len(store.order_history(intent.client_order_id)) == history, "the row never moved"
+
+
+def test_reconcile_records_a_fill_made_within_the_lag_once(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    prime.create_market(T)
+    other = prime.new_account()
+    service = OrderService(client, store)
+    order_id = _buy(service, "0.40", "2")
+    prime.set_faults(read_lag_ms=LAG_MS)
+    _post(prime, other, _order("ask", "0.40", "2", time_in_force="immediate_or_cancel"))
+
+    report = service.reconcile()  # the listing still shows it resting, the fills do not lag
+    again = service.reconcile()
+
+    assert report.fills_added == 1 and again.fills_added == 0
+    assert sum(f.count for f in store.iter_fills()) == Decimal(2)
+    intent = store.intent_by_order_id(order_id)
+    assert intent is not None and intent.status in ("resting", "executed")
+    prime.clear_faults()
+    service.reconcile()
+    intent = store.intent_by_order_id(order_id)
+    assert intent is not None and (intent.status, intent.filled) == ("executed", Decimal(2))
