@@ -480,10 +480,11 @@ class OrderService:
             self._apply_order(order)
             if order.status == EXECUTED:
                 filled = fmt_count(order.fill_count)
-                raise ValidationError(
+                raise type(exc)(
                     f"order {order_id} was not cancelled: it executed ({filled} filled) before "
                     "the cancel reached it",
-                    code="ORDER_EXECUTED",
+                    status=exc.status,
+                    code=exc.code,
                 ) from exc
             return ZERO
         self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
