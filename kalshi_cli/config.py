@@ -156,6 +156,18 @@ def _seconds(raw: object) -> float:
     return value
 
 
+def _lag_seconds(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number of seconds")
+    try:
+        value = float(_text(raw))  # float-ok: a duration in seconds
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= 60:
+        raise ValueError("must be at least 0 and at most 60 seconds")
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # The schema
 
@@ -189,6 +201,15 @@ KEYS: tuple[Key, ...] = (
         _seconds,
         lambda env, dirs: 10.0,
         "Seconds to wait for the exchange (connect, read, write) before giving up.",
+    ),
+    Key(
+        "read_lag",
+        "KALSHI_READ_LAG",
+        _lag_seconds,
+        lambda env, dirs: 1.0,
+        "Seconds a read of orders or positions may lag a write (Kalshi was seen ~360 ms "
+        "behind): the kill switch proves nothing from a listing taken sooner after its cancels, "
+        "and an order read right after a write is read again after it.",
     ),
     Key(
         "api_base",
@@ -302,6 +323,7 @@ NESTED_SECTIONS = {
 class Settings:
     env: str
     timeout: float
+    read_lag: float
     api_base: str | None
     ws_url: str | None
     api_key_id: str | None

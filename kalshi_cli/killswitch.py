@@ -11,9 +11,19 @@ Order of operations, each step for a reason:
 3. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
    repeat until a listing comes back empty or the deadline passes, backing off between rounds
    after the second (an order that cannot be cancelled is retried, not hammered). An empty
-   listing counts only once no order intent of the state file is still `pending` (in flight: a
-   trade loop that passed its HALTED check just before it was written), so that order cannot
-   land after the proof.
+   listing counts only once no order intent of the state file is still `pending` (in flight:
+   recorded just before HALTED, and none can be recorded after it), so that order cannot land
+   after the proof.
+
+Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order still listed
+`resting` ~360 ms after its cancel was acknowledged). A listing answers the state as it stood up
+to `read_lag_s` before it was requested, so it proves nothing about what changed within that
+time: a listing is requested only once `read_lag_s` has passed since HALTED and since the
+answer to the last cancel this run sent (so it reflects them, and does not show cancelled
+orders as resting, to be cancelled again for a 404), and an empty one counts only when no order
+of the state file was acknowledged within `read_lag_s` before it was requested (the listing may
+not show it yet). A 404 on a cancel proves nothing (Kalshi answers it alike for an order
+cancelled, filled or unknown): it is an error of that round, and the next listing decides.
 
 The cancels go out whatever the state file does. HALTED is best effort: if the file cannot be
 written (read-only, garbled, or locked by another writer for longer than `halt_wait_s`), the
@@ -30,9 +40,12 @@ it was reached).
 
 What the state file learns: every order the exchange confirms cancelled is marked `canceled` in
 one transaction (a thousand single commits would each pay an fsync). After the exchange's
-cancel-all, that is every order of the first listing that no later listing shows resting; an
-order that filled in the same instant is corrected by `kalshi reconcile` (fills and P&L come
-from fills, never from these rows).
+cancel-all, whose answer names no order, fills decide: an order of the first listing that no
+later listing shows resting was cancelled with what its listed count leaves once its fills are
+taken off (one fills listing from the oldest such order's creation); an order whose fills
+cover it executed and is not counted, nor marked. When the fills cannot be read, none is
+marked and `kalshi reconcile` settles them (fills and P&L come from fills, never from these
+rows).
 """
 
 from __future__ import annotations
@@ -43,9 +56,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import ApiError, KalshiError, RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO
+from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import StoreError
+from kalshi_cli.store.records import PENDING, RESTING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -107,11 +123,13 @@ class KillSwitch:
         halt_wait_s: float = 1.0,
         record_wait_s: float = 10.0,
         state_error: str | None = None,
+        read_lag_s: float = DEFAULT_READ_LAG_S,
     ) -> None:
         """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
         go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
         the end of the run waits for it to record what could not be recorded before.
-        `state_error`: why there is no `store` (it could not be opened), for the report."""
+        `state_error`: why there is no `store` (it could not be opened), for the report.
+        `read_lag_s`: how long a read may lag a write (see the module docstring)."""
         self.client = client
         self.store = store
         self.clock = clock
@@ -121,6 +139,7 @@ class KillSwitch:
         self.halt_wait_s = halt_wait_s
         self.record_wait_s = record_wait_s
         self.state_error = state_error
+        self.read_lag_s = read_lag_s
 
     def run(
         self,
@@ -147,10 +166,16 @@ class KillSwitch:
         if not report.halted:
             say(f"HALTED not recorded ({report.state_error}); cancelling anyway")
         deadline = self.clock.monotonic() + self.deadline_s
+        # a listing requested before this reflects neither HALTED nor the last cancel sent
+        settled_at = self.clock.monotonic() + self.read_lag_s
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
+        first_asked: float | None = None  # wall time the first listing was requested
 
         def list_resting() -> list[Order]:
+            nonlocal first_asked
+            if first_asked is None:
+                first_asked = self.clock.wall()
             orders = self._retry(
                 lambda: list(
                     self.client.iter_orders(
@@ -172,13 +197,24 @@ class KillSwitch:
                     list_resting()
                 self._retry(self.client.cancel_all_orders, deadline, report)
                 cancel_all_sent = True
+                settled_at = self.clock.monotonic() + self.read_lag_s
                 say(f"exchange cancel-all sent ({len(listed)} resting before)")
+            cancelled_since_listing = cancel_all_sent
             while True:
                 report.rounds += 1
+                if cancelled_since_listing:
+                    # a listing any sooner could still show what was just cancelled
+                    self._wait_until(settled_at, deadline)
+                asked, asked_wall = self.clock.monotonic(), self.clock.wall()
                 resting = list_resting()
                 latest = {o.order_id for o in resting}
                 report.left = [o.order_id for o in resting]
-                if not resting and not self._in_flight(ticker):
+                if not resting and asked < settled_at:
+                    # it may predate HALTED: an order placed just before may not be listed yet
+                    say(f"round {report.rounds}: none resting, listing again after the read lag")
+                    self._wait_until(settled_at, deadline)
+                    continue
+                if not resting and not self._in_flight(ticker, asked_wall):
                     report.proven = True
                     break
                 if not resting:
@@ -192,6 +228,8 @@ class KillSwitch:
                 say(f"round {report.rounds}: {len(resting)} resting, cancelling")
                 trail.halt(0.0)  # if the state file has become writable since, without waiting
                 self._cancel_batch(resting, deadline, report)
+                settled_at = self.clock.monotonic() + self.read_lag_s
+                cancelled_since_listing = True
                 if report.rounds > 1:
                     # an order the exchange keeps refusing to cancel must not turn the proof
                     # into a loop that spends the whole rate budget until the deadline
@@ -202,10 +240,12 @@ class KillSwitch:
             report.proven = False
         if cancel_all_sent and latest is not None:
             confirmed = set(report.cancelled)
-            for order_id, order in listed.items():
-                if order_id not in latest and order_id not in confirmed:
-                    report.cancelled.append(order_id)
-                    report.contracts_cancelled += order.remaining_count
+            gone = [
+                order
+                for order_id, order in listed.items()
+                if order_id not in latest and order_id not in confirmed
+            ]
+            self._count_cancelled_by_cancel_all(gone, deadline, report)
         # what could not be recorded yet gets one more chance, waiting for a lock a little
         remaining = max(0.0, deadline - self.clock.monotonic())
         was_halted = report.halted
@@ -215,20 +255,66 @@ class KillSwitch:
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
 
-    def _in_flight(self, ticker: str | None) -> bool:
-        """Is an order of this state file on its way to the exchange? A trade loop that checked
-        the trading state just before HALTED was written records its intent (`pending`) and
-        sends it: an empty listing taken before that order lands proves nothing, so the proof
-        waits for the answer. A pending row older than IN_FLIGHT_S is a crash's leftover (its
-        request has timed out long ago) and does not hold the proof back."""
+    def _in_flight(self, ticker: str | None, asked: float) -> bool:  # float-ok: wall time
+        """Could an order of this state file be missing from a listing requested at `asked`?
+        An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
+        before that order lands proves nothing, so the proof waits for the answer. A pending
+        row older than IN_FLIGHT_S is a crash's leftover (its request has timed out long ago)
+        and does not hold the proof back. And an order acknowledged (`resting`) less than the
+        read lag before the listing was requested may not be listed yet."""
         if self.store is None:
             return False
         try:
-            pending = self.store.intents(status=["pending"], ticker=ticker)
+            unsettled = self.store.intents(status=[PENDING, RESTING], ticker=ticker)
         except StoreError:
             return False  # unreadable: the listing is all there is
         now = self.clock.wall()
-        return any(now - intent.created_at < IN_FLIGHT_S for intent in pending)
+        return any(
+            now - intent.created_at < IN_FLIGHT_S
+            if intent.status == PENDING
+            else intent.updated_at > asked - self.read_lag_s
+            for intent in unsettled
+        )
+
+    def _count_cancelled_by_cancel_all(
+        self, gone: list[Order], deadline: float, report: KillReport
+    ) -> None:
+        """The orders the exchange's cancel-all took off the book, told apart from those that
+        filled: an order was cancelled with what its listed count leaves after all its fills.
+        Fills are read from the oldest order's creation (a listing of fills is never older than
+        a listing of orders, and by now it is past the read lag of the cancel-all)."""
+        if not gone:
+            return
+        try:
+            since: int | None = min(int(parse_iso(o.created_time).timestamp()) for o in gone) - 1
+        except ValueError:
+            since = None  # a creation time that does not parse: every fill
+        try:
+            fills = self._retry(
+                lambda: list(self.client.iter_fills(min_ts=since)), deadline, report
+            )
+        except _DeadlinePassed:
+            report.errors.append(
+                f"{len(gone)} order(s) gone after the cancel-all, not counted: their fills could "
+                "not be read (`kalshi reconcile` settles them)"
+            )
+            return
+        filled: dict[str, Decimal] = {}
+        for fill in fills:
+            filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
+        for order in gone:
+            left = order.fill_count + order.remaining_count - filled.get(order.order_id, ZERO)
+            if left > 0:
+                report.cancelled.append(order.order_id)
+                report.contracts_cancelled += left
+
+    def _wait_until(self, moment: float, deadline: float) -> None:  # float-ok: monotonic
+        delay = moment - self.clock.monotonic()
+        if delay <= 0:
+            return
+        if self.clock.monotonic() + delay >= deadline:
+            raise _DeadlinePassed
+        self.clock.sleep(delay)
 
     def _cancel_batch(self, orders: list[Order], deadline: float, report: KillReport) -> None:
         for start in range(0, len(orders), self.batch_size):

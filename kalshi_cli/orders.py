@@ -5,21 +5,24 @@ The sequence for every new order is fixed:
 1. Validate locally (market open, price on the market's tick grid and in range, count positive,
    trading state, position limit counting resting orders, maximum order cost). A refusal raises
    `ValidationError` with a stable code and nothing is sent or written.
-2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`.
+2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`, the
+   trading state checked again in the same transaction (an intent, and so an order, exists
+   only if the state allowed it when it was recorded: none after the kill switch's HALTED).
 3. Send it once. A clear refusal (4xx) marks it `rejected` with the exchange's reason. A timeout,
    a dropped connection or a 5xx after sending marks it `unknown`: the order may exist. It is
    then looked up by its `client_order_id`, never sent again; what the lookup cannot settle is
    left `unknown` for `kalshi reconcile`.
 
-`reconcile()` brings the exchange's truth into the state file: unknown intents resolved, local
-open orders brought up to date, orders placed elsewhere imported, fills and settlements copied.
-It is idempotent: a second run changes nothing.
+`reconcile()` brings the exchange's truth into the state file, in the four steps of
+`kalshi_cli.reconcile`: unknown intents resolved, local resting orders brought up to date,
+orders placed elsewhere imported, fills (and settlements) copied and corrected. It is
+idempotent: a second run changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +54,14 @@ from kalshi_cli.models import (
     price_on_grid,
     to_book,
 )
-from kalshi_cli.store.records import CANCELED, PENDING, REJECTED, RESTING, UNKNOWN
+from kalshi_cli.reconcile import (
+    DEFAULT_READ_LAG_S,
+    ReconcileReport,
+    apply_order,
+    reconcile,
+    sync_fills,
+)
+from kalshi_cli.store.records import EXECUTED
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -62,10 +72,6 @@ if TYPE_CHECKING:
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
-# How the reason of an intent marked rejected because the exchange did not list it begins (the
-# trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
-# again against the exchange's orders, unlike a refusal the exchange gave.
-NOT_ON_EXCHANGE = "not on the exchange"
 
 
 @dataclass(frozen=True)
@@ -190,44 +196,6 @@ class PlaceOutcome:
     note: str | None = None
 
 
-@dataclass
-class ReconcileReport:
-    resolved_unknown: list[str] = field(default_factory=list)
-    still_unknown: list[str] = field(default_factory=list)
-    not_on_exchange: list[str] = field(default_factory=list)
-    # marked rejected because the exchange did not list them, but they had landed
-    found_after_rejection: list[str] = field(default_factory=list)
-    orders_updated: list[str] = field(default_factory=list)
-    orders_imported: list[str] = field(default_factory=list)
-    fills_added: int = 0
-    settlements_added: int = 0
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            self.resolved_unknown
-            or self.not_on_exchange
-            or self.found_after_rejection
-            or self.orders_updated
-            or self.orders_imported
-            or self.fills_added
-            or self.settlements_added
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "resolved_unknown": self.resolved_unknown,
-            "still_unknown": self.still_unknown,
-            "not_on_exchange": self.not_on_exchange,
-            "found_after_rejection": self.found_after_rejection,
-            "orders_updated": self.orders_updated,
-            "orders_imported": self.orders_imported,
-            "fills_added": self.fills_added,
-            "settlements_added": self.settlements_added,
-            "changed": self.changed,
-        }
-
-
 def validate_price(market: Market, price: Decimal, *, what: str = "price") -> None:
     low, high = price_bounds(market.price_ranges)
     if not low <= price <= high:
@@ -260,11 +228,15 @@ class OrderService:
         *,
         limits: OrderLimits | None = None,
         clock: Clock | None = None,
+        read_lag_s: float = DEFAULT_READ_LAG_S,
     ) -> None:
+        """`read_lag_s`: how long a read of orders may lag a write (`read_lag`,
+        kalshi_cli/reconcile.py)."""
         self.client = client
         self.store = store
         self.limits = limits or OrderLimits()
         self._clock = clock
+        self.read_lag_s = read_lag_s
 
     # ---------------------------------------------------------------------------- placing
 
@@ -366,7 +338,9 @@ class OrderService:
         from kalshi_cli.store import IntentRecord
 
         now = self._now()
-        self.store.record_intent(
+        # the trading state is read in the transaction that records the intent: an order
+        # prepared just before HALTED is refused here, never sent after the kill switch's proof
+        self.store.record_intent_if_allowed(
             IntentRecord(
                 client_order_id=create.client_order_id,
                 ticker=create.ticker,
@@ -388,7 +362,10 @@ class OrderService:
                 time_in_force=create.time_in_force.value,
                 post_only=create.post_only,
                 reduce_only=create.reduce_only,
-            )
+            ),
+            lambda state: check_trading_state(
+                state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
+            ),
         )
         try:
             result = self.client.create_order(create)
@@ -479,20 +456,51 @@ class OrderService:
     # ---------------------------------------------------------------------------- changing
 
     def cancel(self, order_id: str) -> Decimal:
-        """Cancel one order; returns the contracts taken off the book."""
+        """Cancel one order; returns the contracts taken off the book.
+
+        A refusal (404, or 400 not resting) says only that the order no longer rests: Kalshi
+        answers it alike for an order cancelled (a retried cancel whose first attempt worked),
+        filled first, or unknown. The order itself says which, but a read can lag the write that
+        ended it: a read still showing it resting is taken again once the read lag has passed
+        since the refusal. Cancelled: done (nothing more taken off the book). Executed: it is
+        not reported as cancelled."""
         local = self._local_by_order_id(order_id)
         try:
             result = self.client.cancel_order(order_id, ticker=local.ticker if local else None)
-        except (BadRequestError, NotFoundError):
-            # a cancel retried after a lost answer is refused because its first attempt
-            # worked; the order itself says whether it is cancelled (or filled first)
-            order = self.client.get_order(order_id)
+        except (BadRequestError, NotFoundError) as exc:
+            order = self._read_after_refusal(order_id, refused_at=self._now())
+            if order.status == "resting":
+                raise type(exc)(
+                    f"{exc.message}; the exchange still shows order {order_id} resting "
+                    f"{self.read_lag_s:g}s after refusing to cancel it",
+                    status=exc.status,
+                    code=exc.code,
+                    hint="look again with `kalshi order show`; `kalshi reconcile` settles it",
+                ) from exc
             self._apply_order(order)
-            if order.status != CANCELED:
-                raise
+            if order.status == EXECUTED:
+                filled = fmt_count(order.fill_count)
+                raise type(exc)(
+                    f"order {order_id} was not cancelled: it executed ({filled} filled) before "
+                    "the cancel reached it",
+                    status=exc.status,
+                    code=exc.code,
+                ) from exc
             return ZERO
         self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         return result.reduced_by
+
+    def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
+        """The order once a read can reflect the write that made it stop resting."""
+        from kalshi_cli.clock import SystemClock
+
+        order = self.client.get_order(order_id)
+        if order.status != "resting":
+            return order  # cancelled and executed are final: no lag can undo them
+        wait = refused_at + self.read_lag_s - self._now()
+        if wait > 0:
+            (self._clock or SystemClock()).sleep(wait)
+        return self.client.get_order(order_id)
 
     def amend(
         self,
@@ -596,165 +604,20 @@ class OrderService:
     # ---------------------------------------------------------------------------- reconcile
 
     def reconcile(self, *, since_ts: int | None = None, grace_s: float = 0.0) -> ReconcileReport:
-        """Bring orders, fills and settlements from the exchange into the state file.
-
-        Every intent whose fate the state file cannot be sure of is looked up by its
-        client_order_id among the exchange's orders of its market, whatever their status
-        (resting, executed, canceled): one still awaiting its answer (`pending`: the process
-        died before sending or before recording the answer; `unknown`: the answer was lost),
-        and one marked rejected only because the exchange did not list it (its reason begins
-        with NOT_ON_EXCHANGE; written by an older version after 10 s, or by a clock further
-        off than the margin). Found, it takes the exchange's state, and its fills recorded
-        without an intent become its own. Not found, an awaiting intent is marked rejected only
-        once no request sent for it can land any more: LANDING_WINDOW_S (the exchange's
-        signature window plus a margin, client.py) after it was last written, or `grace_s`
-        if longer. Until then it stays unknown.
-        """
-        from kalshi_cli.client.client import LANDING_WINDOW_S
-
-        report = ReconcileReport()
-        now = self._now()
-        wait = max(grace_s, LANDING_WINDOW_S)
-        by_ticker: dict[str, dict[str, Order]] = {}
-        for intent in self._unsettled():
-            orders = by_ticker.get(intent.ticker)
-            if orders is None:
-                # one listing per market, however many intents await an answer there
-                orders = by_ticker[intent.ticker] = {
-                    o.client_order_id: o for o in self.client.iter_orders(ticker=intent.ticker)
-                }
-            order = orders.get(intent.client_order_id)
-            if order is not None:
-                self._apply_order(order)
-                self.store.attribute_fills(
-                    order.order_id,
-                    client_order_id=intent.client_order_id,
-                    strategy=intent.strategy,
-                )
-                found = report.found_after_rejection if intent.status == REJECTED else None
-                (found if found is not None else report.resolved_unknown).append(
-                    intent.client_order_id
-                )
-            elif intent.status != REJECTED and now - intent.updated_at >= wait:
-                self.store.mark_rejected(
-                    intent.client_order_id,
-                    reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
-                    "the signature window; never placed",
-                )
-                report.not_on_exchange.append(intent.client_order_id)
-
-        resting = {o.order_id: o for o in self.client.iter_orders(status="resting")}
-        for intent in self.store.intents(status=RESTING):
-            if not intent.order_id:
-                continue
-            order = resting.get(intent.order_id)
-            if order is None:
-                # no longer resting: one lookup says whether it filled or was cancelled
-                try:
-                    order = self.client.get_order(intent.order_id)
-                except NotFoundError:
-                    continue
-            if self._apply_order(order):
-                report.orders_updated.append(intent.order_id)
-
-        for order in resting.values():
-            known = self.store.intent_by_order_id(order.order_id) or (
-                self.store.get_intent(order.client_order_id) if order.client_order_id else None
-            )
-            if known is None:
-                self._import_order(order)
-                report.orders_imported.append(order.order_id)
-            elif known.status != RESTING and self._apply_order(order):
-                # resting on the exchange but not here: marked rejected by a reconcile that
-                # ran while its request was in flight, or canceled by a cancel that failed
-                report.orders_updated.append(order.order_id)
-
-        report.fills_added, underfilled = self._sync_fills(since_ts=since_ts)
-        for order_id in underfilled:
-            # marked canceled here (the kill switch after the exchange's cancel-all) but the
-            # exchange has fills beyond what the row says: it filled first
-            try:
-                order = self.client.get_order(order_id)
-            except NotFoundError:
-                continue
-            if self._apply_order(order):
-                report.orders_updated.append(order_id)
-        report.settlements_added = self.sync_settlements()
-        if report.fills_added or report.settlements_added:
-            self.backfill_realized()
-        report.still_unknown = [
-            i.client_order_id for i in self.store.intents(status=[PENDING, UNKNOWN])
-        ]
-        return report
-
-    def _unsettled(self) -> list[IntentRecord]:
-        """Intents awaiting an answer, and those rejected only because the exchange did not
-        list them (see `reconcile`)."""
-        inferred = [
-            i
-            for i in self.store.intents(status=REJECTED)
-            if i.order_id is None and (i.error or "").startswith(NOT_ON_EXCHANGE)
-        ]
-        return self.store.intents(status=[PENDING, UNKNOWN]) + inferred
+        """Bring orders, fills and settlements from the exchange into the state file: the four
+        steps of `kalshi_cli.reconcile`."""
+        return reconcile(
+            self.client,
+            self.store,
+            clock=self._clock,
+            since_ts=since_ts,
+            grace_s=grace_s,
+            read_lag_s=self.read_lag_s,
+        )
 
     def sync_fills(self, *, since_ts: int | None = None) -> int:
         """Copy the exchange's fills into the state file; returns how many were new."""
-        return self._sync_fills(since_ts=since_ts)[0]
-
-    def _sync_fills(self, *, since_ts: int | None) -> tuple[int, list[str]]:
-        """(fills added, order ids the state file has as canceled with fewer contracts filled
-        than the exchange's fills show)."""
-        from kalshi_cli.pnl import fill_record_from_api
-
-        known_orders = {i.order_id: i for i in self.store.intents() if i.order_id}
-        records = []
-        filled: dict[str, Decimal] = {}
-        # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
-        # are written oldest first and fills of the same instant keep their true order.
-        for fill in reversed(list(self.client.iter_fills(min_ts=since_ts))):
-            intent = known_orders.get(fill.order_id)
-            filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
-            records.append(
-                fill_record_from_api(
-                    fill,
-                    client_order_id=intent.client_order_id if intent else None,
-                    strategy=intent.strategy if intent else None,
-                )
-            )
-        records.sort(key=lambda r: r.ts)
-        underfilled = [
-            order_id
-            for order_id, count in filled.items()
-            if (intent := known_orders.get(order_id)) is not None
-            and intent.status == CANCELED
-            and count > intent.filled
-        ]
-        return self.store.record_fills(records), underfilled
-
-    def backfill_realized(self) -> int:
-        """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
-        history: the daily circuit breaker and `kalshi check pnl` add these up per day, and a
-        fill copied from the exchange arrives without one. Returns how many were written."""
-        from kalshi_cli.pnl import realized_per_fill
-
-        missing = [
-            (fill.fill_id, event.net)
-            for fill, event in realized_per_fill(self.store.iter_fills(), self.store.settlements())
-            if fill.realized_pnl is None
-        ]
-        with self.store.transaction():
-            for fill_id, net in missing:
-                self.store.set_fill_realized_pnl(fill_id, net)
-        return len(missing)
-
-    def sync_settlements(self) -> int:
-        from kalshi_cli.pnl import settlement_record_from_api
-
-        added = 0
-        for settlement in self.client.iter_settlements():
-            if self.store.record_settlement(settlement_record_from_api(settlement)):
-                added += 1
-        return added
+        return sync_fills(self.client, self.store, since_ts=since_ts)[0]
 
     # ---------------------------------------------------------------------------- helpers
 
@@ -803,85 +666,11 @@ class OrderService:
         return after
 
     def _apply_order(self, order: Order) -> bool:
-        """Copy an exchange order's state into its intent; True when something changed."""
-        intent = (
-            self.store.get_intent(order.client_order_id) if order.client_order_id else None
-        ) or self.store.intent_by_order_id(order.order_id)
-        if intent is None:
-            self._import_order(order)
-            return True
-        if intent.status in (PENDING, UNKNOWN):
-            self.store.mark_sent(
-                intent.client_order_id,
-                order_id=order.order_id,
-                status=order.status,
-                fill_count=order.fill_count,
-                remaining_count=order.remaining_count,
-            )
-            return True
-        if (
-            intent.status != order.status
-            or intent.filled != order.fill_count
-            or intent.remaining != order.remaining_count
-            or intent.price != order.yes_price
-        ):
-            self.store.update_order(
-                client_order_id=intent.client_order_id,
-                order_id=order.order_id,
-                status=order.status,
-                fill_count=order.fill_count,
-                remaining_count=order.remaining_count,
-                price=order.yes_price,
-                count=order.fill_count + order.remaining_count,
-            )
-            return True
-        return False
-
-    def _import_order(self, order: Order) -> None:
-        """An order the state file did not know (placed elsewhere): record it as external."""
-        from kalshi_cli.store import IntentRecord
-
-        now = self._now()
-        action, _ = from_book(order.book_side, order.yes_price, Side.YES)
-        self.store.record_intent(
-            IntentRecord(
-                client_order_id=order.client_order_id or f"external-{order.order_id}",
-                ticker=order.ticker,
-                book_side=order.book_side,
-                price=order.yes_price,
-                count=order.initial_count or (order.fill_count + order.remaining_count),
-                side=Side.YES,
-                action=action,
-                status="pending",
-                order_id=order.order_id,
-                filled=order.fill_count,
-                remaining=order.remaining_count,
-                strategy="external",
-                model_fair=None,
-                reason="imported by reconcile",
-                error=None,
-                created_at=now,
-                updated_at=now,
-                time_in_force=str(order.raw.get("time_in_force", "good_till_canceled")),
-                post_only=False,
-                reduce_only=False,
-            )
-        )
-        self.store.mark_sent(
-            order.client_order_id or f"external-{order.order_id}",
-            order_id=order.order_id,
-            status=order.status,
-            fill_count=order.fill_count,
-            remaining_count=order.remaining_count,
-        )
+        return apply_order(self.store, order, now=self._now())
 
     def _check_trading(self, *, reduce_only: bool, what: str) -> None:
         state = self.store.trading_state()
-        if state.state in BLOCKING_STATES or (state.state == "REDUCING" and not reduce_only):
-            raise TradingHaltedError(
-                f"trading is {state.state} ({state.reason}); {what}",
-                hint="`kalshi status` shows why; `kalshi resume` lifts it",
-            )
+        check_trading_state(state.state, state.reason, reduce_only=reduce_only, what=what)
 
     def _local_by_order_id(self, order_id: str) -> IntentRecord | None:
         return self.store.intent_by_order_id(order_id)
@@ -892,6 +681,16 @@ class OrderService:
         import time
 
         return time.time()
+
+
+def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
+    """Raise TradingHaltedError unless `state` allows the order: ACTIVE anything, REDUCING only
+    a reduce-only order, HALTED and SAFE_MODE nothing (risk/state.py's rule)."""
+    if state in BLOCKING_STATES or (state == "REDUCING" and not reduce_only):
+        raise TradingHaltedError(
+            f"trading is {state} ({reason}); {what}",
+            hint="`kalshi status` shows why; `kalshi resume` lifts it",
+        )
 
 
 def committed_price(book_side: BookSide, yes_price: Decimal) -> Decimal:

@@ -145,7 +145,12 @@ def order_limits(app: AppContext) -> OrderLimits:
 def order_service(app: AppContext, store: Store) -> OrderService:
     from kalshi_cli.orders import OrderService
 
-    return OrderService(app.client(auth=True), store, limits=order_limits(app))
+    return OrderService(
+        app.client(auth=True),
+        store,
+        limits=order_limits(app),
+        read_lag_s=app.settings().read_lag,
+    )
 
 
 def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:

@@ -97,7 +97,12 @@ def cancel_all_command(
         state_error = exc.one_line()
     try:
         switch = KillSwitch(
-            client, store, SystemClock(), deadline_s=deadline, state_error=state_error
+            client,
+            store,
+            SystemClock(),
+            deadline_s=deadline,
+            state_error=state_error,
+            read_lag_s=app.settings().read_lag,
         )
         report = switch.run(ticker=ticker, event_ticker=event, on_progress=out.note)
     finally:

@@ -42,11 +42,12 @@ from kalshi_cli.errors import (
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
+    TradingHaltedError,
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count, to_book
-from kalshi_cli.orders import NOT_ON_EXCHANGE
 from kalshi_cli.pnl import fill_record_from_api
+from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
@@ -297,6 +298,11 @@ class Executor:
                 },
             )
             return None
+        except TradingHaltedError as exc:
+            # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
+            # was refused in the transaction that would have recorded it, and nothing was sent
+            self.log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
+            return None
         except (ApiError, TransportError) as exc:
             self._failed(exc)
             self.log.emit("order_rejected", {**_intent_fields(intent), "error": exc.message})
@@ -478,6 +484,13 @@ class Executor:
             self._failed(exc)
             return
         self._ok()
+        if order.status == "resting":
+            # the refusal says it no longer rests: this read lags the write that ended it
+            # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
+            # fills decide what it became
+            self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            self.fills_due = True
+            return
         self.store.update_order(
             order_id=order_id,
             status=order.status,

@@ -164,6 +164,8 @@ def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaita
                 403, "forbidden", "the admin API answers loopback clients only"
             )
         try:
+            if request.method != "GET":
+                state.before_change()  # a settle changes positions: lagged reads keep the old
             return await handler(state, request)
         except ExchangeError as exc:
             return flat_error_response(exc.status, exc.code, exc.message, exc.details)

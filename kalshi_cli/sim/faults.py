@@ -15,6 +15,9 @@ exchange acts; `write_503_after_commit_rate` lets it act, then answers 503 all t
 gateway that gave up waiting for a backend that did the work). The 3.31.0 spec documents
 `ServiceUnavailableError` (503) on exactly these two operations, and a client cannot tell the
 two cases apart: either is an unknown outcome, resolved by looking the order up.
+`read_lag_ms` makes reads lag writes: `GET /portfolio/orders[/{id}]` and
+`GET /portfolio/positions` answer the state as it stood that long ago (sim/lag.py; the ~360 ms
+lag observed on Kalshi after a cancel, REFERENCE.md "Observed on the real wire").
 WebSocket knobs: `ws_silence_s` suppresses every message (data and command replies) for that
 many seconds from the moment it is set, while the heartbeat pings go on (they are uvicorn's ping
 frames, not queued messages): the data stall behind live pings observed on Kalshi (a 45 s data
@@ -40,7 +43,7 @@ _RATES = (
     "write_503_after_commit_rate",
 )
 _WS_RATES = ("ws_drop_rate", "ws_seq_gap_rate")
-_NON_NEGATIVE = ("latency_ms", "ws_silence_s", "hold_request_s")
+_NON_NEGATIVE = ("latency_ms", "ws_silence_s", "hold_request_s", "read_lag_ms")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class FaultSettings:
     hold_request_s: float = 0.0
     write_503_rate: float = 0.0
     write_503_after_commit_rate: float = 0.0
+    read_lag_ms: float = 0.0
     ws_silence_s: float = 0.0
     ws_drop_rate: float = 0.0
     ws_seq_gap_rate: float = 0.0
@@ -131,6 +135,10 @@ class Faults:
     @property
     def latency_s(self) -> float:
         return self.settings.latency_ms / 1000.0
+
+    @property
+    def read_lag_s(self) -> float:
+        return self.settings.read_lag_ms / 1000.0
 
     def ws_silent(self) -> bool:
         return self._clock.monotonic() < self._silence_until

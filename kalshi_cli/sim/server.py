@@ -64,10 +64,13 @@ from kalshi_cli.sim.core import (
     Exchange,
     ExchangeError,
     SimMarket,
+    SimOrder,
+    SimPosition,
     SimSeries,
     not_found,
 )
 from kalshi_cli.sim.faults import Faults
+from kalshi_cli.sim.lag import ReadReplica
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
@@ -203,6 +206,30 @@ class SimState:
     base_url: str = ""
     tick_interval_s: float = 0.1
     stats: Stats = field(default_factory=Stats)
+    replica: ReadReplica = field(default_factory=ReadReplica)
+
+    def before_change(self) -> None:
+        """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange
+        changes."""
+        self.replica.before_change(self.exchange, self.clock.monotonic(), self.faults.read_lag_s)
+
+    def lagged_orders(self, account_id: str) -> list[SimOrder]:
+        """The account's orders as reads see them (newest first): `read_lag_ms` ago."""
+        view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
+        return self.exchange.orders(account_id) if view is None else view.orders
+
+    def lagged_order(self, account_id: str, order_id: str) -> SimOrder:
+        view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
+        if view is None:
+            return self.exchange.order(account_id, order_id)
+        order = view.order(order_id)
+        if order is None:
+            raise ExchangeError(404, "order_not_found", f"order {order_id} not found")
+        return order
+
+    def lagged_positions(self, account_id: str) -> list[SimPosition]:
+        view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
+        return self.exchange.positions(account_id) if view is None else view.positions
 
 
 @dataclass
@@ -558,6 +585,14 @@ def parse_expiration_time(body: Json, tif: TimeInForce) -> int | None:
         return None
     if isinstance(expiration, bool) or not isinstance(expiration, int):
         raise bad_request("expiration_time must be an integer (Unix seconds)")
+    check_expiration_range(expiration)
+    if tif is not TimeInForce.GTC:
+        raise bad_request("expiration_time is only allowed with good_till_canceled")
+    return expiration
+
+
+def check_expiration_range(expiration: int) -> None:
+    """An expiry every answer that carries it can name as a date-time (create and amend)."""
     if not INT64_MIN <= expiration <= INT64_MAX:
         raise bad_request(
             "expiration_time does not fit the int64 Unix seconds the spec asks for", "bad_request"
@@ -567,9 +602,6 @@ def parse_expiration_time(body: Json, tif: TimeInForce) -> int | None:
             f"expiration_time {expiration} is later than 9999-12-31T23:59:59Z "
             f"({LAST_DATE_TIME_S}), the last second a date-time can name"
         )
-    if tif is not TimeInForce.GTC:
-        raise bad_request("expiration_time is only allowed with good_till_canceled")
-    return expiration
 
 
 def parse_create(state: SimState, body: Any) -> Json:
@@ -902,7 +934,7 @@ def h_positions(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     filters = q_list(ctx, "count_filter") or []
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
-    positions = [] if other_shard(ctx) else state.exchange.positions(ctx.account_id)
+    positions = [] if other_shard(ctx) else state.lagged_positions(ctx.account_id)
 
     def keep(p: Any) -> bool:
         market = state.exchange.markets.get(p.ticker)
@@ -968,7 +1000,7 @@ def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     if status is not None and status not in ("resting", "canceled", "executed"):
         raise invalid_status_filter()
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    orders = [] if other_shard(ctx) else state.exchange.orders(ctx.account_id)
+    orders = [] if other_shard(ctx) else state.lagged_orders(ctx.account_id)
 
     def event_of(ticker: str) -> str | None:
         market = state.exchange.markets.get(ticker)
@@ -987,7 +1019,7 @@ def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 
 
 def h_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    order = state.exchange.order(ctx.account_id, ctx.path_param("order_id"))
+    order = state.lagged_order(ctx.account_id, ctx.path_param("order_id"))
     return 200, {"order": ser.order_json(order)}
 
 
@@ -1109,10 +1141,10 @@ def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     field_str(body, "client_order_id", required=False)
     updated = field_str(body, "updated_client_order_id", required=False)
     expiration = body.get("expiration_time")
-    if expiration is not None and (
-        isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0
-    ):
-        raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
+    if expiration is not None:
+        if isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0:
+            raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
+        check_expiration_range(expiration)
     parse_shard_fields(body)
     _old, new, fills = state.exchange.amend_order(
         ctx.account_id,
@@ -1319,6 +1351,10 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
                 state.stats.rate_limited[stats_key] += 1
                 return flat_error_response(429, "too_many_requests", "too many requests")
         ctx = Ctx(request, account, body, state.clock.wall(), ep.operation)
+        if account is not None:
+            state.replica.watch(account.account_id)
+            if method != "GET":
+                state.before_change()
         status, payload = ep.handler(state, ctx)
     except ExchangeError as exc:
         return refusal(exc)
@@ -1422,6 +1458,7 @@ class _Outer:
 async def _tick_loop(state: SimState) -> None:
     while True:
         try:
+            state.before_change()
             state.exchange.tick()
         except Exception:
             log.exception("exchange tick failed")

@@ -22,6 +22,7 @@ goes to the module of the tables it touches.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from kalshi_cli.clock import Clock, SystemClock
@@ -50,7 +51,7 @@ from kalshi_cli.store.errors import (
 from kalshi_cli.store.events import EventsMixin
 from kalshi_cli.store.fills import FillsMixin
 from kalshi_cli.store.orders import OrdersMixin
-from kalshi_cli.store.records import MigrationReport
+from kalshi_cli.store.records import IntentRecord, MigrationReport, TradingStateRecord
 from kalshi_cli.store.settlements import SettlementsMixin
 from kalshi_cli.store.trading import TradingStateMixin
 
@@ -188,3 +189,17 @@ class Store(
     def integrity_check(self) -> str:
         """`PRAGMA integrity_check`: "ok", or the problems it found, one per line."""
         return "\n".join(str(row[0]) for row in self._rows("PRAGMA integrity_check"))
+
+    # ------------------------------------------------------------- across two table groups
+
+    def record_intent_if_allowed(
+        self, intent: IntentRecord, allowed: Callable[[TradingStateRecord], None]
+    ) -> IntentRecord:
+        """`record_intent`, with the trading state read inside the same write transaction:
+        `allowed(state)` raises to refuse, and then nothing is written. The transaction holds
+        the state file's write lock from the read to the commit, so no HALTED (the kill switch,
+        another connection) can be written in between: an intent, and so an order, exists only
+        if it was recorded while the state allowed it."""
+        with self.transaction():
+            allowed(self.trading_state())
+            return self.record_intent(intent)

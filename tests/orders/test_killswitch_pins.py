@@ -129,7 +129,8 @@ class OneOrderStuck:
 
 def test_the_pause_between_proof_rounds_doubles_up_to_two_seconds(store: Store) -> None:
     clock = RecordingClock()
-    switch = KillSwitch(OneOrderStuck(), store, clock, deadline_s=30, rng=MaxJitter())  # type: ignore[arg-type]
+    # read_lag_s=0: the pauses alone (a read-lag wait overlaps them: it waits only what is left)
+    switch = KillSwitch(OneOrderStuck(), store, clock, deadline_s=30, rng=MaxJitter(), read_lag_s=0)  # type: ignore[arg-type]
 
     report = switch.run(ticker="KXT-EV-M00")
 
@@ -172,7 +173,8 @@ def test_retries_back_off_exponentially_through_5xx_and_transport_errors(store: 
     assert report.proven
     assert report.unreachable is False  # the last error was a transport one, then it answered
     assert exchange.cancel_alls == 5
-    assert clock.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.8])
+    # then the proof listing waits the read lag (1 s by default) after the cancel-all's answer
+    assert clock.sleeps == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0])
     assert len(report.errors) == 4
 
 
@@ -285,6 +287,9 @@ def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(tmp_path
         clock.advance(31)
         exchange = FlakyExchange()
 
-        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker="KXT-EV-M00")  # type: ignore[arg-type]
+        # read_lag_s=0: one listing (with a read lag an empty first listing is taken again)
+        report = KillSwitch(exchange, store, clock, deadline_s=30, read_lag_s=0).run(
+            ticker="KXT-EV-M00"
+        )  # type: ignore[arg-type]
 
         assert report.proven and exchange.listings == 1

@@ -17,6 +17,7 @@ from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import OrderOutcomeUnknown
 from kalshi_cli.models import Action, Side
 from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -121,7 +122,7 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
     # land until the signature window has passed, so it stays unknown (exit 10) until then
     assert result.exit_code in (0, 10), result.output
     assert len(json.loads(result.stdout)["still_unknown"]) <= 1
-    later = ManualClock(clock.wall() + LANDING_WINDOW_S + 1)
+    later = ManualClock(clock.wall() + LANDING_WINDOW_S + DEFAULT_READ_LAG_S + 1)
     with Store.open(db) as store:
         assert OrderService(client, store, clock=later).reconcile().still_unknown == []
     again = kalshi("reconcile", "--json")

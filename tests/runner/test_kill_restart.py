@@ -32,6 +32,7 @@ from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.orders import OrderService
+from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import rebuild
 from kalshi_cli.store import Store
@@ -114,7 +115,7 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
         assert len(report.still_unknown) <= 1, report.still_unknown
         assert report.orders_imported == [], "an order on the exchange the loop never recorded"
         if report.still_unknown:
-            later = ManualClock(clock.wall() + LANDING_WINDOW_S + 1)
+            later = ManualClock(clock.wall() + LANDING_WINDOW_S + DEFAULT_READ_LAG_S + 1)
             assert OrderService(trader, store, clock=later).reconcile().still_unknown == []
         exchange_orders = list(trader.iter_orders(ticker=TICKER))
         for order in exchange_orders:

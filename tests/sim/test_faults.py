@@ -244,3 +244,59 @@ def test_write_503_answers_order_creates_and_amends(
     by_coid = {o["client_order_id"]: o for o in _orders(sim)}
     assert ("b" in by_coid) is lands
     assert (by_coid["a"]["yes_price_dollars"] == "0.4100") is lands
+
+
+def _wait_for(check: Callable[[], bool], deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, "the condition did not hold before the deadline"
+        time.sleep(0.05)
+
+
+def test_read_lag_serves_orders_and_positions_as_they_were_before_recent_writes(
+    sim: SimHarness,
+) -> None:
+    """REFERENCE.md, "Observed on the real wire": a DELETE acknowledged 200 with reduced_by, a
+    GET ~360 ms later still `resting` with the old last_update_time, a second DELETE 404."""
+    sim.create_market(T)
+    other = sim.new_account()
+    placed = sim.signed(
+        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "a"}
+    )
+    order_id = placed.json()["order_id"]
+    before = sim.signed(sim.account, "GET", f"/portfolio/orders/{order_id}").json()["order"]
+    sim.set_faults(read_lag_ms=3000)  # far above how long the next few requests take
+
+    cancel = sim.signed(sim.account, "DELETE", f"/portfolio/events/orders/{order_id}")
+    assert (cancel.status_code, cancel.json()["reduced_by"]) == (200, "1.00")
+    stale = sim.signed(sim.account, "GET", f"/portfolio/orders/{order_id}").json()["order"]
+    assert (stale["status"], stale["last_update_time"]) == ("resting", before["last_update_time"])
+    listed = sim.signed(sim.account, "GET", "/portfolio/orders", params={"status": "resting"})
+    assert [o["order_id"] for o in listed.json()["orders"]] == [order_id]
+    # the write sees the truth: the order is no longer there to cancel
+    again = sim.signed(sim.account, "DELETE", f"/portfolio/events/orders/{order_id}")
+    assert again.status_code == 404
+
+    # a new order is not listed yet, and looked up alone it is not found
+    fresh = sim.signed(
+        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "b"}
+    ).json()["order_id"]
+    assert sim.signed(sim.account, "GET", f"/portfolio/orders/{fresh}").status_code == 404
+    # a fill: the position lags, the fill itself does not
+    sell = {**ORDER, "side": "ask", "time_in_force": "immediate_or_cancel"}
+    assert sim.signed(other, "POST", "/portfolio/events/orders", json=sell).status_code == 201
+    positions = sim.signed(sim.account, "GET", "/portfolio/positions").json()
+    assert positions["market_positions"] == []
+    fills = sim.signed(sim.account, "GET", "/portfolio/fills").json()["fills"]
+    assert [f["order_id"] for f in fills] == [fresh]
+
+    def caught_up() -> bool:
+        orders = sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"]
+        return {o["order_id"]: o["status"] for o in orders} == {
+            order_id: "canceled",
+            fresh: "executed",
+        }
+
+    _wait_for(caught_up)
+    position = sim.signed(sim.account, "GET", "/portfolio/positions").json()["market_positions"]
+    assert [(p["ticker"], p["position_fp"]) for p in position] == [(T, "1.00")]

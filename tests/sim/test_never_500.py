@@ -87,6 +87,31 @@ def test_an_expiration_time_that_cannot_be_a_date_time_is_a_400(
     assert listing.status_code == 200 and listing.json()["orders"] == []
 
 
+@pytest.mark.parametrize("expiration", [2**63, 10**20, LAST_DATE_TIME_S + 1])
+def test_an_amend_to_an_expiration_time_that_cannot_be_a_date_time_is_a_400(
+    sim: SimHarness, expiration: int
+) -> None:
+    """Amend took `expiration_time` (3.31.0) without the create path's checks: 2^63 was
+    accepted, and every later order listing of the account answered 500."""
+    sim.create_market(T)
+    me = sim.account
+    placed = sim.signed(me, "POST", ORDERS, json=order()).json()
+    body = {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.3000",
+        "count": "1.00",
+        "expiration_time": expiration,
+    }
+    refused = sim.signed(me, "POST", f"{ORDERS}/{placed['order_id']}/amend", json=body)
+    assert refused.status_code == 400, refused.text
+    assert "expiration_time" in json.dumps(error_of(refused))
+    listing = sim.signed(me, "GET", "/portfolio/orders")
+    assert listing.status_code == 200, listing.text
+    [listed] = listing.json()["orders"]
+    assert "expiration_time" not in listed or listed["expiration_time"] is None
+
+
 def test_the_last_second_a_date_time_can_name_is_accepted_and_listed(sim: SimHarness) -> None:
     sim.create_market(T)
     me = sim.account

@@ -1,0 +1,432 @@
+"""Reconciliation: the exchange's truth brought into the state file, in four named steps.
+
+1. `resolve_unknown`: every intent whose fate the state file cannot be sure of is looked up by
+   its client_order_id among the exchange's orders of its market, whatever their status
+   (resting, executed, canceled): one still awaiting its answer (`pending`: the process died
+   before sending or before recording the answer; `unknown`: the answer was lost), and one
+   marked rejected only because the exchange did not list it (its reason begins with
+   NOT_ON_EXCHANGE; written by an older version after 10 s, or by a clock further off than the
+   margin). Found, it takes the exchange's state, and its fills recorded without an intent
+   become its own. Not found, an awaiting intent is marked rejected only once no request sent
+   for it can land any more and a listing would show it: LANDING_WINDOW_S (the exchange's
+   signature window plus a margin, client.py) plus the read lag after it was last written, or
+   `grace_s` if longer. Until then it stays unknown.
+2. `refresh_resting`: local resting orders brought up to date from the exchange's resting
+   orders; one no longer listed is read once to learn whether it filled or was cancelled.
+3. `import_foreign_orders`: resting orders the state file does not know (placed elsewhere) are
+   recorded as `external`; one the state file has as rejected (by a reconcile that ran while
+   its request was in flight) takes the exchange's state.
+4. `correct_fills`: the exchange's fills and settlements copied (oldest first), rows marked
+   cancelled whose fills say they filled first corrected, realized P&L given to new fills.
+
+Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order answered
+`resting` ~360 ms after its cancel was acknowledged). A read that moves a row backwards (an
+order the state file has as cancelled or executed, both final on the exchange, shown resting;
+or fewer contracts filled than the row says) is not applied if it was requested less than the
+read lag after the row was last written: it may predate the write the row learned from (a
+cancel's answer), and applying it would flip the row back and forth until the lag passed. Such
+an order is read once more when the lag has passed (the run waits for it), and that read
+decides: the row was right, or it was wrong (a kill switch that took a fill for a cancel) and
+is corrected.
+
+It is idempotent: a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import NotFoundError
+from kalshi_cli.models import ZERO, Order, Side, from_book
+from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.store import IntentRecord, Store
+
+# How the reason of an intent marked rejected because the exchange did not list it begins (the
+# trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
+# again against the exchange's orders, unlike a refusal the exchange gave.
+NOT_ON_EXCHANGE = "not on the exchange"
+# How long a read may lag a write unless configured (`read_lag`, docs/configuration.md): about
+# three times the 360 ms seen on Kalshi (REFERENCE.md, "Observed on the real wire").
+DEFAULT_READ_LAG_S = 1.0
+
+
+@dataclass
+class ReconcileReport:
+    resolved_unknown: list[str] = field(default_factory=list)
+    still_unknown: list[str] = field(default_factory=list)
+    not_on_exchange: list[str] = field(default_factory=list)
+    # marked rejected because the exchange did not list them, but they had landed
+    found_after_rejection: list[str] = field(default_factory=list)
+    orders_updated: list[str] = field(default_factory=list)
+    orders_imported: list[str] = field(default_factory=list)
+    fills_added: int = 0
+    settlements_added: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.resolved_unknown
+            or self.not_on_exchange
+            or self.found_after_rejection
+            or self.orders_updated
+            or self.orders_imported
+            or self.fills_added
+            or self.settlements_added
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "resolved_unknown": self.resolved_unknown,
+            "still_unknown": self.still_unknown,
+            "not_on_exchange": self.not_on_exchange,
+            "found_after_rejection": self.found_after_rejection,
+            "orders_updated": self.orders_updated,
+            "orders_imported": self.orders_imported,
+            "fills_added": self.fills_added,
+            "settlements_added": self.settlements_added,
+            "changed": self.changed,
+        }
+
+
+def reconcile(
+    client: KalshiClient,
+    store: Store,
+    *,
+    clock: Clock | None = None,
+    since_ts: int | None = None,
+    grace_s: float = 0.0,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
+) -> ReconcileReport:
+    """Bring orders, fills and settlements from the exchange into the state file (the four
+    steps of the module docstring, in order, then the reads that came too soon, again)."""
+    clock = clock or SystemClock()
+    now = clock.wall()
+    report = ReconcileReport()
+    doubtful = Doubtful(read_lag_s)
+    resolve_unknown(client, store, report, now=now, grace_s=grace_s, read_lag_s=read_lag_s)
+    resting = refresh_resting(client, store, report, now=now, doubtful=doubtful)
+    import_foreign_orders(store, resting, report, now=now, doubtful=doubtful)
+    correct_fills(client, store, report, since_ts=since_ts, now=now, doubtful=doubtful)
+    doubtful.read_again(client, store, report, clock)
+    report.still_unknown = [i.client_order_id for i in store.intents(status=[PENDING, UNKNOWN])]
+    return report
+
+
+class Doubtful:
+    """Orders whose read came too soon after the state file learned more (module docstring):
+    each is read again once the read lag has passed since its row was written."""
+
+    def __init__(self, read_lag_s: float) -> None:  # float-ok: seconds
+        self.read_lag_s = read_lag_s
+        self.settle_at: dict[str, float] = {}  # order id -> wall time a read can be trusted
+
+    def lags(self, intent: IntentRecord, order: Order, *, asked: float) -> bool:
+        """Does this read, requested at `asked` (wall time), show less than the row and come
+        too soon after it was written to say the row is wrong? Then it is kept for later."""
+        if not moves_backwards(intent, order):
+            return False
+        settle_at = intent.updated_at + self.read_lag_s
+        if asked >= settle_at:
+            return False
+        self.settle_at[order.order_id] = settle_at
+        return True
+
+    def read_again(
+        self, client: KalshiClient, store: Store, report: ReconcileReport, clock: Clock
+    ) -> None:
+        if not self.settle_at:
+            return
+        wait = max(self.settle_at.values()) - clock.wall()
+        if wait > 0:
+            clock.sleep(wait)
+        for order_id in list(self.settle_at):
+            asked = clock.wall()
+            try:
+                order = client.get_order(order_id)
+            except NotFoundError:
+                continue
+            changed = apply_order(store, order, now=asked, doubtful=self)
+            if changed and order_id not in report.orders_updated:
+                report.orders_updated.append(order_id)
+
+
+def resolve_unknown(
+    client: KalshiClient,
+    store: Store,
+    report: ReconcileReport,
+    *,
+    now: float,
+    grace_s: float = 0.0,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
+) -> None:
+    """Step 1: intents awaiting an answer (and those rejected only because the exchange did not
+    list them) looked up by client_order_id, one listing per market."""
+    from kalshi_cli.client.client import LANDING_WINDOW_S
+
+    # a listing answers the state up to the read lag old: an order that landed at the end of
+    # the window shows only that much later
+    wait = max(grace_s, LANDING_WINDOW_S) + read_lag_s
+    by_ticker: dict[str, dict[str, Order]] = {}
+    for intent in _unsettled(store):
+        orders = by_ticker.get(intent.ticker)
+        if orders is None:
+            orders = by_ticker[intent.ticker] = {
+                o.client_order_id: o for o in client.iter_orders(ticker=intent.ticker)
+            }
+        order = orders.get(intent.client_order_id)
+        if order is not None:
+            apply_order(store, order, now=now)
+            store.attribute_fills(
+                order.order_id,
+                client_order_id=intent.client_order_id,
+                strategy=intent.strategy,
+            )
+            found = report.found_after_rejection if intent.status == REJECTED else None
+            (found if found is not None else report.resolved_unknown).append(intent.client_order_id)
+        elif intent.status != REJECTED and now - intent.updated_at >= wait:
+            store.mark_rejected(
+                intent.client_order_id,
+                reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
+                "the signature window; never placed",
+            )
+            report.not_on_exchange.append(intent.client_order_id)
+
+
+def refresh_resting(
+    client: KalshiClient,
+    store: Store,
+    report: ReconcileReport,
+    *,
+    now: float,
+    doubtful: Doubtful | None = None,
+) -> dict[str, Order]:
+    """Step 2: the state file's resting orders brought up to date; returns the exchange's
+    resting orders by order id (step 3 reads them)."""
+    resting = {o.order_id: o for o in client.iter_orders(status="resting")}
+    for intent in store.intents(status=RESTING):
+        if not intent.order_id:
+            continue
+        order = resting.get(intent.order_id)
+        if order is None:
+            # no longer resting: one lookup says whether it filled or was cancelled
+            try:
+                order = client.get_order(intent.order_id)
+            except NotFoundError:
+                continue
+        if apply_order(store, order, now=now, doubtful=doubtful):
+            report.orders_updated.append(intent.order_id)
+    return resting
+
+
+def import_foreign_orders(
+    store: Store,
+    resting: dict[str, Order],
+    report: ReconcileReport,
+    *,
+    now: float,
+    doubtful: Doubtful | None = None,
+) -> None:
+    """Step 3: resting orders the state file does not know are recorded as `external`."""
+    for order in resting.values():
+        known = store.intent_by_order_id(order.order_id) or (
+            store.get_intent(order.client_order_id) if order.client_order_id else None
+        )
+        if known is None:
+            import_order(store, order, now=now)
+            report.orders_imported.append(order.order_id)
+        elif known.status != RESTING and apply_order(store, order, now=now, doubtful=doubtful):
+            # resting on the exchange but not here: marked rejected by a reconcile that ran
+            # while its request was in flight, or canceled by a kill switch that guessed wrong
+            report.orders_updated.append(order.order_id)
+
+
+def correct_fills(
+    client: KalshiClient,
+    store: Store,
+    report: ReconcileReport,
+    *,
+    since_ts: int | None = None,
+    now: float,
+    doubtful: Doubtful | None = None,
+) -> None:
+    """Step 4: fills and settlements copied, rows marked cancelled that filled first corrected,
+    realized P&L written."""
+    report.fills_added, underfilled = sync_fills(client, store, since_ts=since_ts)
+    for order_id in underfilled:
+        # marked canceled here (the kill switch after the exchange's cancel-all) but the
+        # exchange has fills beyond what the row says: it filled first
+        try:
+            order = client.get_order(order_id)
+        except NotFoundError:
+            continue
+        if apply_order(store, order, now=now, doubtful=doubtful):
+            report.orders_updated.append(order_id)
+    report.settlements_added = sync_settlements(client, store)
+    if report.fills_added or report.settlements_added:
+        backfill_realized(store)
+
+
+def _unsettled(store: Store) -> list[IntentRecord]:
+    """Intents awaiting an answer, and those rejected only because the exchange did not list
+    them (see `resolve_unknown`)."""
+    inferred = [
+        i
+        for i in store.intents(status=REJECTED)
+        if i.order_id is None and (i.error or "").startswith(NOT_ON_EXCHANGE)
+    ]
+    return store.intents(status=[PENDING, UNKNOWN]) + inferred
+
+
+def sync_fills(
+    client: KalshiClient, store: Store, *, since_ts: int | None
+) -> tuple[int, list[str]]:
+    """(fills added, order ids the state file has as canceled with fewer contracts filled
+    than the exchange's fills show)."""
+    from kalshi_cli.pnl import fill_record_from_api
+
+    known_orders = {i.order_id: i for i in store.intents() if i.order_id}
+    records = []
+    filled: dict[str, Decimal] = {}
+    # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
+    # are written oldest first and fills of the same instant keep their true order.
+    for fill in reversed(list(client.iter_fills(min_ts=since_ts))):
+        intent = known_orders.get(fill.order_id)
+        filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
+        records.append(
+            fill_record_from_api(
+                fill,
+                client_order_id=intent.client_order_id if intent else None,
+                strategy=intent.strategy if intent else None,
+            )
+        )
+    records.sort(key=lambda r: r.ts)
+    underfilled = [
+        order_id
+        for order_id, count in filled.items()
+        if (intent := known_orders.get(order_id)) is not None
+        and intent.status == CANCELED
+        and count > intent.filled
+    ]
+    return store.record_fills(records), underfilled
+
+
+def backfill_realized(store: Store) -> int:
+    """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
+    history: the daily circuit breaker and `kalshi check pnl` add these up per day, and a
+    fill copied from the exchange arrives without one. Returns how many were written."""
+    from kalshi_cli.pnl import realized_per_fill
+
+    missing = [
+        (fill.fill_id, event.net)
+        for fill, event in realized_per_fill(store.iter_fills(), store.settlements())
+        if fill.realized_pnl is None
+    ]
+    with store.transaction():
+        for fill_id, net in missing:
+            store.set_fill_realized_pnl(fill_id, net)
+    return len(missing)
+
+
+def sync_settlements(client: KalshiClient, store: Store) -> int:
+    from kalshi_cli.pnl import settlement_record_from_api
+
+    added = 0
+    for settlement in client.iter_settlements():
+        if store.record_settlement(settlement_record_from_api(settlement)):
+            added += 1
+    return added
+
+
+def moves_backwards(intent: IntentRecord, order: Order) -> bool:
+    """Does this read of the order show less than the state file knows? Cancelled and executed
+    are final on the exchange, and fills only grow: either the read predates a write the row
+    learned from, or the row is wrong."""
+    if order.fill_count < intent.filled:
+        return True
+    return intent.status in (CANCELED, EXECUTED) and order.status == RESTING
+
+
+def apply_order(
+    store: Store, order: Order, *, now: float, doubtful: Doubtful | None = None
+) -> bool:
+    """Copy an exchange order's state into its intent; True when something changed. With
+    `doubtful`, a read that moves the row backwards too soon after it was written (`now` is
+    when the read was requested, or earlier) is kept there instead (module docstring)."""
+    intent = (
+        store.get_intent(order.client_order_id) if order.client_order_id else None
+    ) or store.intent_by_order_id(order.order_id)
+    if intent is None:
+        import_order(store, order, now=now)
+        return True
+    if intent.status in (PENDING, UNKNOWN):
+        store.mark_sent(
+            intent.client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+        return True
+    if doubtful is not None and doubtful.lags(intent, order, asked=now):
+        return False
+    if (
+        intent.status != order.status
+        or intent.filled != order.fill_count
+        or intent.remaining != order.remaining_count
+        or intent.price != order.yes_price
+    ):
+        store.update_order(
+            client_order_id=intent.client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+            price=order.yes_price,
+            count=order.fill_count + order.remaining_count,
+        )
+        return True
+    return False
+
+
+def import_order(store: Store, order: Order, *, now: float) -> None:
+    """An order the state file did not know (placed elsewhere): record it as external."""
+    from kalshi_cli.store import IntentRecord
+
+    action, _ = from_book(order.book_side, order.yes_price, Side.YES)
+    store.record_intent(
+        IntentRecord(
+            client_order_id=order.client_order_id or f"external-{order.order_id}",
+            ticker=order.ticker,
+            book_side=order.book_side,
+            price=order.yes_price,
+            count=order.initial_count or (order.fill_count + order.remaining_count),
+            side=Side.YES,
+            action=action,
+            status="pending",
+            order_id=order.order_id,
+            filled=order.fill_count,
+            remaining=order.remaining_count,
+            strategy="external",
+            model_fair=None,
+            reason="imported by reconcile",
+            error=None,
+            created_at=now,
+            updated_at=now,
+            time_in_force=str(order.raw.get("time_in_force", "good_till_canceled")),
+            post_only=False,
+            reduce_only=False,
+        )
+    )
+    store.mark_sent(
+        order.client_order_id or f"external-{order.order_id}",
+        order_id=order.order_id,
+        status=order.status,
+        fill_count=order.fill_count,
+        remaining_count=order.remaining_count,
+    )
