@@ -7,11 +7,14 @@
     ├── ValidationError              a request refused locally, nothing sent (exit REJECTED)
     ├── TradingHaltedError           trading state forbids new orders (exit HALTED)
     ├── TransportError               no answer: DNS, connect, read timeout (exit UNREACHABLE)
-    │   └── OrderOutcomeUnknown      an order was sent and no answer came back: reconcile,
-    │                                never re-send (exit OUTCOME_UNKNOWN)
+    │   └── OrderOutcomeUnknown      an order was sent and no clear answer came back (none, a
+    │       │                        5xx, a 2xx without an order): reconcile, never re-send
+    │       │                        (exit OUTCOME_UNKNOWN)
+    │       └── AmendOutcomeUnknown  the same for an amend: the order may have either price
     └── ApiError                     the exchange answered with an error status
         ├── BadRequestError          400: the exchange refused the request (exit REJECTED)
-        ├── AuthError                401/403: wrong key, wrong environment, bad clock (exit AUTH)
+        ├── AuthError                401: wrong key, wrong environment, bad clock (exit AUTH)
+        │   └── ForbiddenError       403: the key may not do this (exit FORBIDDEN)
         ├── NotFoundError            404 (exit NOT_FOUND)
         ├── ConflictError            409: e.g. a duplicate client_order_id (exit REJECTED)
         ├── RateLimitedError         429, after the retry policy gave up (exit RATE_LIMITED)
@@ -80,6 +83,19 @@ class OrderOutcomeUnknown(TransportError):
         self.client_order_id = client_order_id
 
 
+class AmendOutcomeUnknown(OrderOutcomeUnknown):
+    """An amend was sent and no clear answer came back: the order may have its old or its new
+    price and count. Look it up; never amend again blindly."""
+
+    def __init__(self, message: str, *, order_id: str, hint: str | None = None) -> None:
+        super().__init__(
+            message,
+            client_order_id="",
+            hint=hint or f"`kalshi order show {order_id}` shows what the exchange has",
+        )
+        self.order_id = order_id
+
+
 class ApiError(KalshiError):
     """The exchange answered with an error status and (usually) Kalshi's error body."""
 
@@ -138,6 +154,17 @@ class AuthError(ApiError):
     )
 
 
+class ForbiddenError(AuthError):
+    """403: the credentials are good, but this key may not do this (its scopes, a key locked
+    to another subaccount). A clear refusal: nothing was done."""
+
+    exit_code = ExitCode.FORBIDDEN
+    default_hint = (
+        "the exchange refused this key the request: check the key's scopes and subaccount "
+        "in the exchange's API key settings"
+    )
+
+
 class NotFoundError(ApiError):
     exit_code = ExitCode.NOT_FOUND
 
@@ -159,8 +186,10 @@ class ServerError(ApiError):
 def _class_for_status(status: int) -> type[ApiError]:
     if status == 400:
         return BadRequestError
-    if status in (401, 403):
+    if status == 401:
         return AuthError
+    if status == 403:
+        return ForbiddenError
     if status == 404:
         return NotFoundError
     if status == 409:

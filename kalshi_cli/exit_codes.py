@@ -24,4 +24,6 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 12  # health-check: at least one check failed
     HALTED = 13  # trading is halted or in safe mode; `kalshi resume` lifts it
     EXCHANGE_ERROR = 14  # the exchange answered 5xx after every retry
+    ALREADY_RUNNING = 15  # another trade loop holds this state file or this account
+    FORBIDDEN = 16  # the exchange refused the request (403): the key may not do this
     INTERRUPTED = 130  # Ctrl-C

@@ -274,6 +274,10 @@ class Market:
     rules_primary: str
     rules_secondary: str
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # 3.31.0: "default" (YES settles at $1.00 or $0.00) or "floor" (YES settles at
+    # `settlement_floor` or above, so a NO result still pays YES the floor and NO the rest)
+    settlement_bounds_type: str = "default"
+    settlement_floor: Decimal | None = None
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Market:
@@ -305,6 +309,8 @@ class Market:
             rules_primary=_s(data, "rules_primary"),
             rules_secondary=_s(data, "rules_secondary"),
             raw=data,
+            settlement_bounds_type=_s(data, "settlement_bounds_type", "default") or "default",
+            settlement_floor=parse_optional_dollars(data.get("settlement_floor_dollars")),
         )
 
     @property

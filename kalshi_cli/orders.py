@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     ApiError,
     BadRequestError,
     ConfigError,
@@ -50,7 +51,7 @@ from kalshi_cli.models import (
     price_on_grid,
     to_book,
 )
-from kalshi_cli.store.records import CANCELED, PENDING, RESTING, UNKNOWN
+from kalshi_cli.store.records import CANCELED, PENDING, REJECTED, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -60,6 +61,10 @@ if TYPE_CHECKING:
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
+# How the reason of an intent marked rejected because the exchange did not list it begins (the
+# trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
+# again against the exchange's orders, unlike a refusal the exchange gave.
+NOT_ON_EXCHANGE = "not on the exchange"
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,8 @@ class ReconcileReport:
     resolved_unknown: list[str] = field(default_factory=list)
     still_unknown: list[str] = field(default_factory=list)
     not_on_exchange: list[str] = field(default_factory=list)
+    # marked rejected because the exchange did not list them, but they had landed
+    found_after_rejection: list[str] = field(default_factory=list)
     orders_updated: list[str] = field(default_factory=list)
     orders_imported: list[str] = field(default_factory=list)
     fills_added: int = 0
@@ -212,6 +219,7 @@ class ReconcileReport:
         return bool(
             self.resolved_unknown
             or self.not_on_exchange
+            or self.found_after_rejection
             or self.orders_updated
             or self.orders_imported
             or self.fills_added
@@ -223,6 +231,7 @@ class ReconcileReport:
             "resolved_unknown": self.resolved_unknown,
             "still_unknown": self.still_unknown,
             "not_on_exchange": self.not_on_exchange,
+            "found_after_rejection": self.found_after_rejection,
             "orders_updated": self.orders_updated,
             "orders_imported": self.orders_imported,
             "fills_added": self.fills_added,
@@ -287,9 +296,15 @@ class OrderService:
 
     def prepare(self, request: OrderRequest) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing."""
-        from kalshi_cli.client.requests import CreateOrder
+        from kalshi_cli.client.requests import REDUCE_ONLY_NEEDS_IOC, CreateOrder
 
         validate_count(request.count)
+        if request.reduce_only and request.time_in_force is not TimeInForce.IOC:
+            raise ValidationError(
+                "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects "
+                "any other time in force)",
+                code=REDUCE_ONLY_NEEDS_IOC,
+            )
         if request.expiration_time is not None and request.time_in_force is not TimeInForce.GTC:
             raise ValidationError(
                 "--expires works only with good-till-canceled orders", code="EXPIRY_NEEDS_GTC"
@@ -492,11 +507,27 @@ class OrderService:
         return result.reduced_by
 
     def amend(
-        self, order_id: str, *, price: Decimal | None = None, count: Decimal | None = None
+        self,
+        order_id: str,
+        *,
+        price: Decimal | None = None,
+        count: Decimal | None = None,
+        expiration_time: int | None = None,
     ) -> Order:
-        """New price (of the side the order trades, as the trader placed it) and/or new total
-        count; validated against the market's grid before anything is sent. A new price can
-        cross the book and a new count can grow the order, so it needs trading to be ACTIVE."""
+        """New price (of the side the order trades, as the trader placed it), new total count
+        and/or new expiry (unix seconds; None keeps it, 0 removes it, else in the future);
+        validated against the market's grid and the clock before anything is sent. A new price
+        can cross the book and a new count can grow the order, so it needs trading to be
+        ACTIVE. The order keeps its queue position only when the amend changes just the expiry
+        or lowers the count at the same price (Kalshi's rule, API 3.31.0)."""
+        if expiration_time is not None and (
+            expiration_time < 0 or 0 < expiration_time <= self._now()
+        ):
+            raise ValidationError(
+                f"expiration time {expiration_time} is not in the future",
+                code="EXPIRY_IN_THE_PAST",
+                hint="give a future time, or 0 to remove the expiry",
+            )
         self._check_trading(reduce_only=False, what="no order can be amended")
         order = self.client.get_order(order_id)
         if order.status != "resting":
@@ -525,12 +556,38 @@ class OrderService:
         growth = total - order.fill_count - order.remaining_count
         if growth > 0:
             self._check_position(order.ticker, order.book_side, growth)
-        self.client.amend_order(
-            order_id, ticker=order.ticker, book_side=order.book_side, price=yes_price, count=total
-        )
+        try:
+            self.client.amend_order(
+                order_id,
+                ticker=order.ticker,
+                book_side=order.book_side,
+                price=yes_price,
+                count=total,
+                expiration_time=expiration_time,
+            )
+        except AmendOutcomeUnknown as exc:
+            return self._resolve_amend(exc, yes_price, total)
         updated = self.client.get_order(order_id)
         self._apply_order(updated)
         return updated
+
+    def _resolve_amend(self, exc: AmendOutcomeUnknown, price: Decimal, total: Decimal) -> Order:
+        """An amend without a clear answer is never sent again: the order is read once. Showing
+        the new price and count, it is done; otherwise it stays unknown (the exchange may not
+        have done it, or a read can lag a write), and the person is told what it shows now."""
+        try:
+            order = self.client.get_order(exc.order_id)
+        except (ApiError, TransportError):
+            raise exc from None
+        self._apply_order(order)
+        if order.yes_price == price and order.fill_count + order.remaining_count == total:
+            return order
+        shown = order.fill_count + order.remaining_count
+        raise AmendOutcomeUnknown(
+            f"{exc.message}; the exchange now shows {order.status} at "
+            f"{fmt_dollars(order.yes_price)} for {fmt_count(shown)}",
+            order_id=exc.order_id,
+        ) from exc
 
     def decrease(
         self, order_id: str, *, by: Decimal | None = None, to: Decimal | None = None
@@ -553,16 +610,25 @@ class OrderService:
     def reconcile(self, *, since_ts: int | None = None, grace_s: float = 0.0) -> ReconcileReport:
         """Bring orders, fills and settlements from the exchange into the state file.
 
-        An intent still awaiting its answer (`pending`: the process died before sending or
-        before recording the answer; `unknown`: the answer was lost) is looked up by its
-        client_order_id; found, it takes the exchange's state; not found, it never reached the
-        exchange and is marked rejected, unless it was written less than `grace_s` seconds ago
-        (another process may still be sending it), in which case it is left for the next run.
+        Every intent whose fate the state file cannot be sure of is looked up by its
+        client_order_id among the exchange's orders of its market, whatever their status
+        (resting, executed, canceled): one still awaiting its answer (`pending`: the process
+        died before sending or before recording the answer; `unknown`: the answer was lost),
+        and one marked rejected only because the exchange did not list it (its reason begins
+        with NOT_ON_EXCHANGE; written by an older version after 10 s, or by a clock further
+        off than the margin). Found, it takes the exchange's state, and its fills recorded
+        without an intent become its own. Not found, an awaiting intent is marked rejected only
+        once no request sent for it can land any more: LANDING_WINDOW_S (the exchange's
+        signature window plus a margin, client.py) after it was last written, or `grace_s`
+        if longer. Until then it stays unknown.
         """
+        from kalshi_cli.client.client import LANDING_WINDOW_S
+
         report = ReconcileReport()
         now = self._now()
+        wait = max(grace_s, LANDING_WINDOW_S)
         by_ticker: dict[str, dict[str, Order]] = {}
-        for intent in self.store.intents(status=[PENDING, UNKNOWN]):
+        for intent in self._unsettled():
             orders = by_ticker.get(intent.ticker)
             if orders is None:
                 # one listing per market, however many intents await an answer there
@@ -572,11 +638,20 @@ class OrderService:
             order = orders.get(intent.client_order_id)
             if order is not None:
                 self._apply_order(order)
-                report.resolved_unknown.append(intent.client_order_id)
-            elif now - intent.updated_at >= grace_s:
+                self.store.attribute_fills(
+                    order.order_id,
+                    client_order_id=intent.client_order_id,
+                    strategy=intent.strategy,
+                )
+                found = report.found_after_rejection if intent.status == REJECTED else None
+                (found if found is not None else report.resolved_unknown).append(
+                    intent.client_order_id
+                )
+            elif intent.status != REJECTED and now - intent.updated_at >= wait:
                 self.store.mark_rejected(
                     intent.client_order_id,
-                    reason=f"not on the exchange after an {intent.status} outcome; never placed",
+                    reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
+                    "the signature window; never placed",
                 )
                 report.not_on_exchange.append(intent.client_order_id)
 
@@ -623,6 +698,16 @@ class OrderService:
             i.client_order_id for i in self.store.intents(status=[PENDING, UNKNOWN])
         ]
         return report
+
+    def _unsettled(self) -> list[IntentRecord]:
+        """Intents awaiting an answer, and those rejected only because the exchange did not
+        list them (see `reconcile`)."""
+        inferred = [
+            i
+            for i in self.store.intents(status=REJECTED)
+            if i.order_id is None and (i.error or "").startswith(NOT_ON_EXCHANGE)
+        ]
+        return self.store.intents(status=[PENDING, UNKNOWN]) + inferred
 
     def sync_fills(self, *, since_ts: int | None = None) -> int:
         """Copy the exchange's fills into the state file; returns how many were new."""

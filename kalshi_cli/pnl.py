@@ -190,16 +190,25 @@ class PnlEngine:
         return RealizedEvent(ts, ticker, gross, fee, strategy)
 
     def apply_settlement(
-        self, ticker: str, result: str, *, ts: float = 0.0, fee: Decimal = ZERO
+        self,
+        ticker: str,
+        result: str,
+        *,
+        ts: float = 0.0,
+        fee: Decimal = ZERO,
+        yes_value: Decimal | None = None,
     ) -> RealizedEvent:
-        """Close the whole position at $1 (winning side) or $0; `scalar`/`void` keep cost."""
+        """Close the whole position at what each contract paid: `yes_value` a YES contract
+        and 1 - `yes_value` a NO one (a floored market pays YES at least its floor); without
+        it, $1 to the winning side and $0 to the other. `scalar`/`void` keep cost."""
         m = self.market(ticker)
         gross = ZERO
         if m.position != 0:
-            wins = (result == "yes" and m.position > 0) or (result == "no" and m.position < 0)
             payout = m.basis  # scalar or void: the cost comes back, no gain or loss
             if result in ("yes", "no"):
-                payout = abs(m.position) if wins else ZERO
+                if yes_value is None:
+                    yes_value = ONE if result == "yes" else ZERO
+                payout = abs(m.position) * (yes_value if m.position > 0 else ONE - yes_value)
             gross = payout - m.basis
             m.realized_gross += gross
             m.position = ZERO
@@ -242,13 +251,17 @@ def replay_into(
     for f in fills:
         while i < len(pending) and pending[i].settled_at <= f.ts:
             s = pending[i]
-            yield engine.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+            yield engine.apply_settlement(
+                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+            )
             i += 1
         yield engine.apply_fill(
             f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
         )
     for s in pending[i:]:
-        yield engine.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+        yield engine.apply_settlement(
+            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+        )
 
 
 def realized_per_fill(
@@ -262,7 +275,9 @@ def realized_per_fill(
     for f in fills:
         while i < len(pending) and pending[i].settled_at <= f.ts:
             s = pending[i]
-            engine.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+            engine.apply_settlement(
+                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+            )
             i += 1
         event = engine.apply_fill(
             f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
@@ -454,10 +469,13 @@ def summarize_rows(
         position, basis = m[0], m[1]
         gross = 0
         if position != 0:
-            wins = (s.result == "yes" and position > 0) or (s.result == "no" and position < 0)
             payout = basis  # scalar or void: the cost comes back
             if s.result in ("yes", "no"):
-                payout = abs(position) * dollar if wins else 0
+                value = s.yes_value
+                if value is None:
+                    value = ONE if s.result == "yes" else ZERO
+                yes = int(value.scaleb(_PRICE_SCALE).to_integral_value(ROUND_HALF_EVEN))
+                payout = abs(position) * (yes if position > 0 else dollar - yes)
             gross = payout - basis
             m[0] = m[1] = 0
             m[2] += gross

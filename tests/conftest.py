@@ -52,9 +52,9 @@ class SimHarness:
         market: dict[str, Any] = self._admin("POST", "/markets", body).json()["market"]
         return market
 
-    def new_account(self, balance_cents: int = 100_000) -> AccountInfo:
-        data = self._admin("POST", "/accounts", {"balance_cents": balance_cents}).json()
-        return AccountInfo(**data)
+    def new_account(self, balance_cents: int = 100_000, key_type: str = "rsa") -> AccountInfo:
+        body = {"balance_cents": balance_cents, "key_type": key_type}
+        return AccountInfo(**self._admin("POST", "/accounts", body).json())
 
     def set_faults(self, **knobs: Any) -> None:
         self._admin("PUT", "/faults", knobs)
@@ -80,13 +80,21 @@ class SimHarness:
         *,
         json: object | None = None,
         params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
-        """A plain httpx request signed like Kalshi's; `path` is relative to /trade-api/v2."""
+        """A plain httpx request signed like Kalshi's; `path` is relative to /trade-api/v2.
+        `timeout`: give up waiting for the answer after that many seconds."""
         key = self._keys.get(account.key_id)
         if key is None:
             key, _ = load_private_key(path=account.private_key_path)
             self._keys[account.key_id] = key
-        request = self.http.build_request(method, account.api_base + path, json=json, params=params)
+        request = self.http.build_request(
+            method,
+            account.api_base + path,
+            json=json,
+            params=params,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+        )
         timestamp_ms = int(SystemClock().wall() * 1000)
         request.headers.update(
             signed_headers(key, account.key_id, method, request.url.path, timestamp_ms)

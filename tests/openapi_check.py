@@ -1,4 +1,7 @@
-"""Validates simulator responses against the pinned openapi.yaml (3.30.0) with openapi-core.
+"""Validates simulator responses against the pinned openapi.yaml (3.31.0) with openapi-core.
+
+The spec is the repository's own copy, `docs/kalshi-api/openapi.yaml`, found relative to this
+file, so the suite checks against the same pinned text on every machine.
 
 The spec is parsed once per test session. Every response is checked for its method, path,
 status and body. Two rules fill gaps the spec leaves: an error status an operation does not
@@ -19,7 +22,6 @@ have the spec's precision: `FixedPointCount` exactly 2 decimals, `FixedPointDoll
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -36,20 +38,14 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.request.validators import V30RequestParametersValidator
 
-SPEC_CANDIDATES = (
-    os.environ.get("KALSHI_OPENAPI_SPEC", ""),
-    str(Path(__file__).resolve().parents[1] / "docs" / "kalshi-api" / "openapi.yaml"),
-    "/work/shared/kalshi-api/openapi.yaml",
-)
+SPEC_PATH = Path(__file__).resolve().parents[1] / "docs" / "kalshi-api" / "openapi.yaml"
 HOST = "https://external-api.kalshi.com"
 
 
-@cache
 def spec_path() -> Path:
-    for candidate in SPEC_CANDIDATES:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise FileNotFoundError(f"openapi.yaml not found; looked in {SPEC_CANDIDATES}")
+    if not SPEC_PATH.is_file():
+        raise FileNotFoundError(f"the pinned spec {SPEC_PATH} is missing from the repository")
+    return SPEC_PATH
 
 
 @cache

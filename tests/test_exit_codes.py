@@ -28,6 +28,8 @@ PINNED = {
     "CHECK_FAILED": 12,
     "HALTED": 13,
     "EXCHANGE_ERROR": 14,
+    "ALREADY_RUNNING": 15,
+    "FORBIDDEN": 16,
     "INTERRUPTED": 130,
 }
 
@@ -58,7 +60,7 @@ def test_every_code_is_documented_with_its_value() -> None:
         (errors.OrderOutcomeUnknown("x", client_order_id="c"), ExitCode.OUTCOME_UNKNOWN),
         (errors.ApiError.from_response(400, {}), ExitCode.REJECTED),
         (errors.ApiError.from_response(401, {}), ExitCode.AUTH),
-        (errors.ApiError.from_response(403, {}), ExitCode.AUTH),
+        (errors.ApiError.from_response(403, {}), ExitCode.FORBIDDEN),
         (errors.ApiError.from_response(404, {}), ExitCode.NOT_FOUND),
         (errors.ApiError.from_response(409, {}), ExitCode.REJECTED),
         (errors.ApiError.from_response(429, {}), ExitCode.RATE_LIMITED),

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.models import BookSide, Orderbook
-from kalshi_cli.pnl import PnlEngine
+from kalshi_cli.pnl import PnlEngine, replay_into, summarize
+from kalshi_cli.store import FillRecord, SettlementRecord
 
 BID, ASK = BookSide.BID, BookSide.ASK
 
@@ -118,3 +119,27 @@ def test_after_settlement_realized_equals_cash_flow(fills, result) -> None:
         payout = -position if result == "no" else D(0)
         cash -= -position  # each NO contract needed $1 of collateral beyond the +p received
     assert e.market("M").realized_gross == cash + payout
+
+
+def test_a_floored_settlement_pays_both_sides_what_the_record_says() -> None:
+    """A NO result on a market floored at 0.25: YES contracts got $0.25, NO ones $0.75, as
+    the settlement records' revenue shows; the streaming summary and the engine (the trade
+    loop's replay) agree on it."""
+    fills = [
+        FillRecord("f1", "o1", None, "Y", BID, D("0.40"), D("10"), D("0"), True, 1.0),
+        FillRecord("f2", "o2", None, "N", BID, D("0.40"), D("4"), D("0"), True, 2.0),
+        FillRecord("f3", "o3", None, "N", ASK, D("0.40"), D("8"), D("0"), True, 3.0),
+    ]
+    settlements = [
+        SettlementRecord("Y", "E", "no", D(10), D(0), D("4.00"), D(0), D("2.50"), D(0), 9.0),
+        SettlementRecord("N", "E", "no", D(0), D(4), D(0), D("2.40"), D("3.00"), D(0), 9.0),
+    ]
+    assert [s.yes_value for s in settlements] == [D("0.25"), D("0.25")]
+    engine = PnlEngine()
+    list(replay_into(engine, fills, settlements))
+    summary = summarize(fills, settlements)
+    for e in (engine, summary.engine):
+        assert e.market("Y").realized_gross == D("2.50") - D("4.00")
+        # 4 YES bought at 0.40 sold at 0.40, then 4 NO at 0.60 paid $0.75 each
+        assert e.market("N").realized_gross == D("3.00") - D("2.40")
+        assert e.market("Y").position == e.market("N").position == 0

@@ -26,9 +26,8 @@ from kalshi_cli.cli._output import Output, TableFormat
 from kalshi_cli.errors import CredentialsError
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.signing import PrivateKey
     from kalshi_cli.config import Settings
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
@@ -44,7 +43,7 @@ class Connection:
     api_base: str
     ws_url: str | None
     key_id: str | None
-    private_key: RSAPrivateKey | None = field(repr=False)
+    private_key: PrivateKey | None = field(repr=False)
     private_key_path: Path | None  # None when the key came as PEM text or there is none
     embedded: bool
 
@@ -179,7 +178,7 @@ class AppContext:
             embedded=False,
         )
 
-    def _load_key(self, settings: Settings, *, path: Path | None, pem: str | None) -> RSAPrivateKey:
+    def _load_key(self, settings: Settings, *, path: Path | None, pem: str | None) -> PrivateKey:
         from kalshi_cli.client.signing import load_private_key
 
         key, warnings = load_private_key(

@@ -156,11 +156,21 @@ def check_credentials(target: HealthTarget) -> CheckResult:
             f"no API credentials for env {target.settings.env} (set KALSHI_API_KEY_ID and "
             "KALSHI_PRIVATE_KEY_PATH)",
         )
+    from kalshi_cli.client.signing import key_type
     from kalshi_cli.config import mask
 
     client.get_balance()
-    key_id = target.app.connection(auth=True).key_id or ""
-    return CheckResult("credentials", Status.OK, f"key {mask(key_id, partial=True)} accepted")
+    connection = target.app.connection(auth=True)
+    key_id = connection.key_id or ""
+    kind = (
+        "" if connection.private_key is None else KEY_TYPE_NAMES[key_type(connection.private_key)]
+    )
+    return CheckResult(
+        "credentials", Status.OK, f"{kind} key {mask(key_id, partial=True)} accepted".lstrip()
+    )
+
+
+KEY_TYPE_NAMES = {"rsa": "RSA", "ed25519": "Ed25519"}
 
 
 @health_check("clock skew")

@@ -370,25 +370,46 @@ def amend_command(
             "--count", help="New total count (filled so far plus what rests).", show_default=False
         ),
     ] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expires",
+            help="New expiry (30m, 2h, 1d, unix seconds, ISO 8601), or 0 to remove it (GTC). "
+            "Left out: the expiry is kept.",
+            show_default=False,
+        ),
+    ] = None,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """Change a resting order's price and/or total count.
+    """Change a resting order's price, total count and/or expiry.
+
+    The order keeps its place in the queue only when the amend changes just the expiry or
+    lowers the count at the same price; a new price or a bigger count sends it to the back.
 
     Example: kalshi order amend 5c3e0b9e-... --price 0.57
     """
-    if price is None and count is None:
-        raise typer.BadParameter("give --price, --count or both", param_hint="--price/--count")
+    from kalshi_cli.clock import SystemClock
+
+    if price is None and count is None and expires is None:
+        raise typer.BadParameter(
+            "give --price, --count, --expires or a combination", param_hint="--price/--count"
+        )
     new_price = None if price is None else parse_price(price)
     new_count = None if count is None else parse_count(count)
+    expiration = None
+    if expires is not None:
+        expiration = 0 if expires.strip() == "0" else parse_expires(expires, SystemClock().wall())
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
-        order = order_service(app, store).amend(order_id, price=new_price, count=new_count)
+        order = order_service(app, store).amend(
+            order_id, price=new_price, count=new_count, expiration_time=expiration
+        )
         render_order(out, order, store.intent_by_order_id(order.order_id))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -90,6 +91,7 @@ def trade_command(
         load_trade_config,
         trade,
     )
+    from kalshi_cli.runner.lock import acquire
 
     if sum(1 for x in (markets, series, event) if x) > 1:
         raise UsageError("give at most one of --markets, --series and --event")
@@ -108,20 +110,24 @@ def trade_command(
     client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
-    stop_metrics = _serve_metrics(metrics_port, settings.state) if metrics_port else None
-    try:
-        trade(
-            options,
-            env=settings.env,
-            state_path=settings.state,
-            config=load_trade_config(settings.config_path),
-            client=client,
-            ws_url=connection.ws_url,
-            signer=KalshiAuth(connection.key_id, connection.private_key),
-        )
-    finally:
-        if stop_metrics is not None:
-            stop_metrics()
+    # before anything is read, written or served: one loop per state file and account, the
+    # locks held until this process ends (a dry run sends nothing, so it locks only its file)
+    account = None if dry_run else f"{connection.key_id}@{connection.api_base}"
+    with acquire(settings.state, account=account, now=time.time()):  # float-ok: wall time
+        stop_metrics = _serve_metrics(metrics_port, settings.state) if metrics_port else None
+        try:
+            trade(
+                options,
+                env=settings.env,
+                state_path=settings.state,
+                config=load_trade_config(settings.config_path),
+                client=client,
+                ws_url=connection.ws_url,
+                signer=KalshiAuth(connection.key_id, connection.private_key),
+            )
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
 
 
 def _serve_metrics(port: int, state_path: Path) -> Callable[[], None]:

@@ -260,10 +260,12 @@ def reconcile_command(
         typer.Option(
             "--grace",
             min=0.0,
-            help="Intents younger than this many seconds may still be in flight in another "
-            "process (a running `kalshi trade`): leave them if the exchange has not got them.",
+            help="Leave an intent the exchange does not list for at least this many seconds "
+            "after it was last written before calling it never placed. Never shorter than the "
+            "time in which a request sent for it can still land (the exchange's signature "
+            "window plus a margin, docs/orders.md).",
         ),
-    ] = 30.0,
+    ] = 0.0,
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:
@@ -288,6 +290,7 @@ def reconcile_command(
         lines = [
             ("resolved (found on the exchange)", report.resolved_unknown),
             ("never placed (marked rejected)", report.not_on_exchange),
+            ("marked rejected but found on the exchange", report.found_after_rejection),
             ("orders updated", report.orders_updated),
             ("orders imported (placed elsewhere)", report.orders_imported),
         ]

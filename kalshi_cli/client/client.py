@@ -11,8 +11,11 @@ Each request goes through the same four steps:
 4. The retry policy (retry.py) decides from the error and the request's `Resend` mode whether to
    try again: reads and cancels are retried; amend and decrease only when the exchange certainly
    did not act; creating an order never is. An order whose fate is unclear (timeout, dropped
-   connection, 5xx) raises `OrderOutcomeUnknown` with its `client_order_id`, to be resolved with
-   `find_order_by_client_id`, never by sending it again.
+   connection, 5xx such as 503, a 2xx without an `order_id` or with an `error` object) raises
+   `OrderOutcomeUnknown` with its `client_order_id`, to be resolved with
+   `find_order_by_client_id`, never by sending it again (an amend: `AmendOutcomeUnknown`).
+   Such a request can still land until its signature leaves the exchange's acceptance window:
+   `LANDING_WINDOW_S` below.
 
 Lists follow cursors through pagination.py. Responses are parsed into the tolerant models of
 `kalshi_cli.models`: unknown fields are ignored, prices and counts are `Decimal`.
@@ -29,7 +32,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from kalshi_cli import __version__
 from kalshi_cli.client.pagination import paginate
@@ -42,9 +44,10 @@ from kalshi_cli.client.requests import (
     check_price,
 )
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.signing import KalshiAuth, PrivateKey
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     ApiError,
     AuthError,
     CredentialsError,
@@ -80,6 +83,18 @@ BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower i
 MARKETS_PAGE_MAX = 1000
 EVENTS_PAGE_MAX = 200
 PORTFOLIO_PAGE_MAX = 1000
+# The exchange acts on a signed request only while its KALSHI-ACCESS-TIMESTAMP is within this
+# many seconds of its own clock: the simulator's window (sim/auth.py DEFAULT_WINDOW_S; a test
+# keeps this at least as long); Kalshi's is shorter (5 s accepted, 30 s refused: REFERENCE.md,
+# "Observed on the real wire").
+SIGNATURE_WINDOW_S = 30.0
+# An order request whose answer was lost may still land until this long after the failure was
+# seen (which is after it was signed): the window, plus a margin for this machine's clock
+# running ahead of the exchange's (`kalshi health-check` fails at 5 s) and for a request signed
+# after its intent was written (the rate limiter's wait). Until then it is never called "never
+# placed".
+LANDING_MARGIN_S = 10.0
+LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
 
 
 class KalshiClient:
@@ -90,7 +105,7 @@ class KalshiClient:
         *,
         api_base: str,
         key_id: str | None = None,
-        private_key: RSAPrivateKey | None = None,
+        private_key: PrivateKey | None = None,
         tier: str = "basic",
         timeout: float = 10.0,
         max_attempts: int = 4,
@@ -572,8 +587,19 @@ class KalshiClient:
                 f"{exc.message}; {what} may or may not exist", client_order_id=coid
             ) from exc
         try:
-            return CreateOrderResult.from_api(self._body(response))
-        except (KalshiError, KeyError, TypeError, ValueError) as exc:
+            body = self._body(response)
+        except KalshiError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
+                "could not be read; it may or may not exist",
+                client_order_id=coid,
+            ) from exc
+        missing = _no_order(response.status_code, body, what)
+        if missing:
+            raise OrderOutcomeUnknown(missing, client_order_id=coid)
+        try:
+            return CreateOrderResult.from_api(body)
+        except (KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange accepted {what} but its answer could not be read",
                 client_order_id=coid,
@@ -622,11 +648,23 @@ class KalshiClient:
         price: Decimal,
         count: Decimal,
         updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
     ) -> dict[str, Any]:
-        """Change price and/or size. `count` is the new total: filled so far plus what should
-        rest. Retried only when the exchange certainly did not act on the first attempt."""
+        """Change price, size and/or expiry. `count` is the new total: filled so far plus what
+        should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
+        anything else must be in the future. Retried only when the exchange certainly did not
+        act on the first attempt."""
         check_price(price)
         check_count(count)
+        if expiration_time is not None and (
+            isinstance(expiration_time, bool)
+            or not isinstance(expiration_time, int)
+            or expiration_time < 0
+        ):
+            raise ValidationError(
+                "expiration_time must be unix seconds, or 0 to remove the expiry",
+                code="bad_expiration",
+            )
         body: dict[str, Any] = {
             "ticker": ticker,
             "side": BookSide(book_side).value,
@@ -635,14 +673,41 @@ class KalshiClient:
         }
         if updated_client_order_id:
             body["updated_client_order_id"] = updated_client_order_id
-        response = self._request(
-            "POST",
-            f"/portfolio/events/orders/{_seg(order_id)}/amend",
-            json=body,
-            mode=Resend.IF_UNSENT,
-            auth=True,
-        )
-        return self._body(response)
+        if expiration_time is not None:
+            body["expiration_time"] = expiration_time
+        what = f"amend of order {order_id}"
+        try:
+            response = self._request(
+                "POST",
+                f"/portfolio/events/orders/{_seg(order_id)}/amend",
+                json=body,
+                mode=Resend.IF_UNSENT,
+                auth=True,
+            )
+        except ServerError as exc:
+            raise AmendOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to the {what}; it may or may not "
+                "have been applied",
+                order_id=order_id,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc):
+                raise
+            raise AmendOutcomeUnknown(
+                f"{exc.message}; the {what} may or may not have been applied", order_id=order_id
+            ) from exc
+        try:
+            answer = self._body(response)
+        except KalshiError as exc:
+            raise AmendOutcomeUnknown(
+                f"the {what} was answered HTTP {response.status_code} with a body that could "
+                "not be read; it may or may not have been applied",
+                order_id=order_id,
+            ) from exc
+        missing = _no_order(response.status_code, answer, f"the {what}")
+        if missing:
+            raise AmendOutcomeUnknown(missing, order_id=order_id)
+        return answer
 
     def decrease_order(
         self,
@@ -697,6 +762,21 @@ class KalshiClient:
             raise KalshiError(f"{self.host} sent an unreadable Date header: {date!r}") from None
         # the header truncates to the second: the exchange's clock read somewhere in [D, D + 1)
         return server + 0.5 - (before + after) / 2
+
+
+def _no_order(status: int, body: dict[str, Any], what: str) -> str | None:
+    """Why a 2xx answer to an order write does not show the write done (no `order_id`, or an
+    `error` object: Kalshi answered retired order paths so in June 2026), or None."""
+    error = body.get("error")
+    order_id = body.get("order_id")
+    if not error and isinstance(order_id, str) and order_id:
+        return None
+    text = f"the exchange answered HTTP {status} to {what} with no order id"
+    if error:
+        inner = error if isinstance(error, dict) else {"message": error}
+        detail = ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+        text = f"the exchange answered HTTP {status} to {what} with an error ({detail})"
+    return f"{text}; it may or may not have been done"
 
 
 def _seg(value: str) -> str:

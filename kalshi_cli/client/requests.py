@@ -70,6 +70,9 @@ def _enum(enum_type: type[Any], value: object, what: str) -> Any:
         ) from None
 
 
+REDUCE_ONLY_NEEDS_IOC = "REDUCE_ONLY_NEEDS_IOC"
+
+
 @dataclass(frozen=True)
 class CreateOrder:
     """One limit order in V2 terms: `book_side` bid buys YES, ask sells YES; `price` in YES
@@ -124,6 +127,12 @@ class CreateOrder:
                 "post_only orders rest on the book; they cannot be immediate_or_cancel or "
                 "fill_or_kill",
                 code="conflicting_options",
+            )
+        if self.reduce_only and self.time_in_force is not TimeInForce.IOC:
+            raise ValidationError(
+                "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects "
+                "any other time in force)",
+                code=REDUCE_ONLY_NEEDS_IOC,
             )
 
     def to_api(self) -> dict[str, Any]:

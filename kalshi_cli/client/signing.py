@@ -1,13 +1,19 @@
 """Kalshi request signing as an `httpx.Auth`, plus loading the private key.
 
-Every authenticated request carries three headers: the key id, a millisecond timestamp, and an
-RSA-PSS signature (SHA-256, MGF1-SHA-256, salt length = digest length) over
-`timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2` and excludes the query
-string. The signature is computed from the request's own URL, so what is signed is exactly what
-the server sees. Signing does no I/O; the clock is injected.
+Every authenticated request carries three headers: the key id, a millisecond timestamp, and a
+signature over `timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2` and
+excludes the query string. The signature is made with the API key's own algorithm (API 3.31.0,
+`ApiKeyType`): RSA-PSS (SHA-256, MGF1-SHA-256, salt length = digest length) for an RSA key,
+Ed25519 (RFC 8032, over the same text) for an Ed25519 key. Whatever key is loaded decides; there
+is no setting to get wrong. The signature is computed from the request's own URL, so what is
+signed is exactly what the server sees. Signing does no I/O; the clock is injected.
+
+The key-type logic (`key_type`, `sign_message`, `verify_signature`, the PEM helpers) is plain
+functions, so the simulator's verifier uses the very same rules as the client's signer.
 
 The key is loaded once and kept in memory only. It is never logged or put in an error message:
-errors name the file, never its contents.
+errors name the file, never its contents. PKCS#1 (`BEGIN RSA PRIVATE KEY`, what Kalshi hands
+out for RSA) and PKCS#8 (`BEGIN PRIVATE KEY`, Kalshi's form for Ed25519) both load.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import os
 import stat
 from collections.abc import Generator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import CredentialsError
@@ -31,16 +38,33 @@ HEADER_TIMESTAMP = "KALSHI-ACCESS-TIMESTAMP"
 HEADER_SIGNATURE = "KALSHI-ACCESS-SIGNATURE"
 SIGNED_HEADERS = (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE)
 
+KeyType = Literal["rsa", "ed25519"]
+KEY_TYPES: tuple[KeyType, ...] = ("rsa", "ed25519")
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
 
 
-def sign_message(private_key: rsa.RSAPrivateKey, message: str) -> str:
-    signature = private_key.sign(message.encode("utf-8"), _PSS, hashes.SHA256())
+def key_type(key: PrivateKey | PublicKey) -> KeyType:
+    """The `ApiKeyType` of a private or public key: "rsa" or "ed25519"."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return "rsa"
+    return "ed25519"
+
+
+def sign_message(private_key: PrivateKey, message: str) -> str:
+    """Base64 signature of `message` with the key's own algorithm."""
+    data = message.encode("utf-8")
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        signature = private_key.sign(data, _PSS, hashes.SHA256())
+    else:
+        signature = private_key.sign(data)
     return base64.b64encode(signature).decode("ascii")
 
 
 def signed_headers(
-    private_key: rsa.RSAPrivateKey, key_id: str, method: str, path: str, timestamp_ms: int
+    private_key: PrivateKey, key_id: str, method: str, path: str, timestamp_ms: int
 ) -> dict[str, str]:
     """The three headers for one request; `path` without the query string."""
     message = f"{timestamp_ms}{method.upper()}{path.split('?', 1)[0]}"
@@ -51,18 +75,26 @@ def signed_headers(
     }
 
 
-def verify_signature(public_key: rsa.RSAPublicKey, message: str, signature_b64: str) -> bool:
-    """True when `signature_b64` is a valid RSA-PSS signature of `message` (salt = digest or
-    any length, as a lenient server accepts)."""
+def verify_signature(public_key: PublicKey, message: str, signature_b64: str) -> bool:
+    """True when `signature_b64` is a valid signature of `message` by the key's own algorithm:
+    RSA-PSS (salt = digest or any length, as a lenient server accepts) for an RSA key, Ed25519
+    for an Ed25519 key. A signature made with a key of the other type never verifies."""
     try:
         raw = base64.b64decode(signature_b64, validate=True)
     except ValueError:
         return False
+    data = message.encode("utf-8")
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        try:
+            public_key.verify(raw, data)
+        except InvalidSignature:
+            return False
+        return True
     for salt in (padding.PSS.DIGEST_LENGTH, padding.PSS.AUTO):
         try:
             public_key.verify(
                 raw,
-                message.encode("utf-8"),
+                data,
                 padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt),
                 hashes.SHA256(),
             )
@@ -75,15 +107,17 @@ def verify_signature(public_key: rsa.RSAPublicKey, message: str, signature_b64: 
 class KalshiAuth(httpx.Auth):
     """Adds the three KALSHI-ACCESS headers to each request (and to each retry, freshly)."""
 
-    def __init__(
-        self, key_id: str, private_key: rsa.RSAPrivateKey, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, key_id: str, private_key: PrivateKey, clock: Clock | None = None) -> None:
         self.key_id = key_id
         self._private_key = private_key
         self._clock = clock or SystemClock()
 
     def __repr__(self) -> str:  # never show the key
         return f"KalshiAuth(key_id={self.key_id!r})"
+
+    @property
+    def key_type(self) -> KeyType:
+        return key_type(self._private_key)
 
     def headers_for(self, method: str, path: str) -> dict[str, str]:
         timestamp_ms = int(self._clock.wall() * 1000)
@@ -100,8 +134,8 @@ def load_private_key(
     pem: str | None = None,
     passphrase: str | None = None,
     refuse_loose_permissions: bool = False,
-) -> tuple[rsa.RSAPrivateKey, list[str]]:
-    """Load an RSA private key from a PEM file or PEM text.
+) -> tuple[PrivateKey, list[str]]:
+    """Load an RSA or Ed25519 private key (PKCS#1 or PKCS#8 PEM) from a file or PEM text.
 
     Returns the key and a list of warnings (a key file readable by group or others). With
     `refuse_loose_permissions` (prod), such a file is refused instead. Every failure is a
@@ -161,24 +195,33 @@ def load_private_key(
         raise CredentialsError(
             f"{source} could not be loaded as a private key", hint=hint
         ) from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise CredentialsError(f"{source} is not an RSA key", hint="Kalshi API keys are RSA")
+    if not isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        raise CredentialsError(
+            f"{source} is not an RSA or Ed25519 key",
+            hint="Kalshi API keys are RSA or Ed25519 (ApiKeyType)",
+        )
     return key, warnings
 
 
-def generate_private_key() -> rsa.RSAPrivateKey:
+def generate_private_key(kind: KeyType = "rsa") -> PrivateKey:
+    """A fresh key of `kind`: 2048-bit RSA (Kalshi's default) or Ed25519."""
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def private_key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+def private_key_pem(key: PrivateKey) -> bytes:
+    """The PEM Kalshi hands out for the key's type: PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RSA,
+    PKCS#8 (`BEGIN PRIVATE KEY`) for Ed25519."""
+    form = (
+        serialization.PrivateFormat.TraditionalOpenSSL
+        if isinstance(key, rsa.RSAPrivateKey)
+        else serialization.PrivateFormat.PKCS8
     )
+    return key.private_bytes(serialization.Encoding.PEM, form, serialization.NoEncryption())
 
 
-def public_key_pem(key: rsa.RSAPrivateKey) -> str:
+def public_key_pem(key: PrivateKey) -> str:
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -186,8 +229,8 @@ def public_key_pem(key: rsa.RSAPrivateKey) -> str:
     )
 
 
-def load_public_key(pem: str) -> rsa.RSAPublicKey:
+def load_public_key(pem: str) -> PublicKey:
     key = serialization.load_pem_public_key(pem.encode("ascii"))
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("not an RSA public key")
+    if not isinstance(key, (rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise ValueError("not an RSA or Ed25519 public key")
     return key

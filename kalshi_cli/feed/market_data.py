@@ -19,6 +19,7 @@ events are dropped and counted in `dropped_events`.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -48,6 +49,7 @@ class MarketData:
         rest: OrderbookSource | None = None,
         clock: Clock | None = None,
         idle_timeout: float = 30.0,
+        stale_after: float = 10.0,
         fallback_after: int = 3,
         poll_interval: float = 1.0,
         backoff: Backoff | None = None,
@@ -78,6 +80,7 @@ class MarketData:
                 backoff=backoff,
                 resnapshot_timeout=resnapshot_timeout,
                 connector=connector,
+                stale_after=stale_after,
             )
             if ws_url is not None
             else None
@@ -135,8 +138,19 @@ class MarketData:
             found = self.poller.book(ticker)
         return found
 
+    def data_age(self, ticker: str) -> float:
+        """How old the market's freshest book is: seconds since the last data message of its
+        WebSocket subscription, or since its last successful poll; inf when no source holds a
+        fresh book. Pings and command replies never make a book younger."""
+        ages = [math.inf]
+        if self.ws is not None:
+            ages.append(self.ws.data_age(ticker))
+        if self.poller is not None:
+            ages.append(self.poller.data_age(ticker))
+        return min(ages)
+
     def last_message_age(self) -> float:
-        """Seconds since the active source last heard from the exchange."""
+        """Seconds since the active source last delivered market data (not pings)."""
         ages = []
         if self.ws is not None:
             ages.append(self.ws.last_message_age())

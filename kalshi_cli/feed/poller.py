@@ -126,6 +126,13 @@ class RestPoller:
     def book(self, ticker: str) -> Orderbook | None:
         return self.books.orderbook(ticker) if self.is_fresh(ticker) else None
 
+    def data_age(self, ticker: str) -> float:
+        """Seconds since the market's last successful poll; inf unless its book is fresh."""
+        last = self._last_ok.get(ticker)
+        if last is None or not self.is_fresh(ticker):
+            return math.inf
+        return self._clock.monotonic() - last
+
     def last_message_age(self) -> float:
         return self._clock.monotonic() - self._last_any
 

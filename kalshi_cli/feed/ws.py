@@ -15,10 +15,18 @@ Recovery rules:
   Deltas for a stale book are ignored until its snapshot arrives.
 - A delta that cannot be right (a level below zero, a price off (0, 1)) is treated like a gap
   for that market.
-- Idle watchdog: any frame from the server counts as life, including Kalshi's `heartbeat` pings
-  (every 10 s), so a quiet market on a healthy connection stays fresh as long as `idle_timeout`
-  is longer than that period. After `idle_timeout` without a frame, every book is marked stale
-  and the connection is dropped and re-made.
+- Stale means no market data, not no frames. Kalshi pings every 10 s whether or not data flows,
+  and data has been seen to stall behind live pings, so neither pings, pongs nor command
+  replies (`subscribed`, `ok`, `unsubscribed`, `error`) count. A book's age is the time since
+  the last `orderbook_snapshot`/`orderbook_delta` of its subscription: sequence numbers are per
+  subscription, so an unbroken sequence up to a message proves every market of the
+  subscription current up to that message, a quiet market included. A subscription quiet for
+  `probe_after` (half of `stale_after`, or of `idle_timeout` when that is shorter) is asked for
+  one market's snapshot (`get_snapshot`, rotating through the markets): a live subscription
+  answers with data, a stalled one does not. At `stale_after` without data every book of the
+  subscription is marked stale (`no_data`) and resnapshotted.
+- Idle watchdog: after `idle_timeout` without a channel message (data of any channel; pings and
+  replies do not count), every book is marked stale and the connection is dropped and re-made.
 - Reconnect: exponential backoff with full jitter (a uniform delay in [0, min(cap, base * 2^n)]),
   the attempt count reset only by a connection that stayed up `stable_after` seconds, so a
   server that accepts each handshake and drops the connection at once (or after a message)
@@ -33,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -112,7 +121,8 @@ class Backoff:
 
 
 class Watchdog:
-    """Time since the last frame; the connection is idle once it reaches `idle_timeout`."""
+    """Time since the last channel message; the connection is idle once it reaches
+    `idle_timeout`."""
 
     def __init__(self, idle_timeout: float, clock: Clock) -> None:
         self.idle_timeout = idle_timeout
@@ -140,12 +150,16 @@ class FeedSession:
         clock: Clock,
         channels: Iterable[str] = DEFAULT_CHANNELS,
         resnapshot_timeout: float = 5.0,
+        stale_after: float = 10.0,
+        probe_after: float | None = None,
     ) -> None:
         self._books = books
         self._sink = sink
         self._clock = clock
         self.channels = tuple(channels)
         self.resnapshot_timeout = resnapshot_timeout
+        self.stale_after = stale_after
+        self.probe_after = stale_after / 2 if probe_after is None else probe_after
         self._lock = threading.RLock()
         self._send: Callable[[str], Any] | None = None
         self._book_events: dict[str, FeedEvent] = {}
@@ -159,6 +173,8 @@ class FeedSession:
         self._dead: set[int] = set()  # unsubscribed sids whose late messages are dropped
         self._seq = SeqTracker()
         self._resnap: dict[str, float] = {}  # ticker -> when a snapshot was requested
+        self._book_at: float | None = None  # monotonic: the last orderbook data message
+        self._probes = 0  # quiet-subscription probes sent, to rotate through the markets
 
     # ---------------------------------------------------------------- connection lifecycle
 
@@ -248,7 +264,8 @@ class FeedSession:
             self.update_subscription(sid, "get_snapshot", want)
 
     def tick(self) -> None:
-        """Repeat snapshot requests that went unanswered."""
+        """Repeat snapshot requests that went unanswered; probe a quiet orderbook subscription,
+        and mark its books stale once it has delivered no data for `stale_after`."""
         with self._lock:
             now = self._clock.monotonic()
             late = [t for t, at in self._resnap.items() if now - at >= self.resnapshot_timeout]
@@ -256,6 +273,23 @@ class FeedSession:
                 del self._resnap[ticker]
             if late:
                 self.request_snapshots(late)
+            if self._book_at is None or ORDERBOOK not in self.sids:
+                return
+            age = now - self._book_at
+            tickers = self._books.tickers()
+            if not tickers:
+                return
+            if age >= self.stale_after:
+                self._books.mark_stale(tickers, "no_data")
+                self.request_snapshots(tickers)
+            elif age >= self.probe_after and not self._resnap:
+                self.request_snapshots([tickers[self._probes % len(tickers)]])
+                self._probes += 1
+
+    def data_age(self) -> float:
+        """Seconds since the orderbook subscription's last data message (inf: none yet)."""
+        at = self._book_at
+        return math.inf if at is None else self._clock.monotonic() - at
 
     def _resubscribe(self, channel: str) -> None:
         sid = self.sids.get(channel)
@@ -268,8 +302,9 @@ class FeedSession:
 
     # ---------------------------------------------------------------- messages
 
-    def handle(self, text: str | bytes) -> None:
-        """One text frame from the server."""
+    def handle(self, text: str | bytes) -> bool:
+        """One text frame from the server; True when it was a channel message (market or
+        account data), False for a command reply."""
         if not isinstance(text, str):
             text = text.decode()
         try:
@@ -289,19 +324,23 @@ class FeedSession:
                 self._sink(FeedEvent(_PASS_THROUGH[kind], ticker, body))
             elif kind in _LIFECYCLE_TYPES:
                 self._on_lifecycle(msg)
-            elif kind == "subscribed":
-                self._on_subscribed(msg)
-            elif kind == "ok":
-                self._on_ok(msg)
-            elif kind == "error":
-                self._on_error(msg)
-            elif kind == "unsubscribed":
-                self._pending.pop(msg.get("id", 0), None)
+            else:
+                if kind == "subscribed":
+                    self._on_subscribed(msg)
+                elif kind == "ok":
+                    self._on_ok(msg)
+                elif kind == "error":
+                    self._on_error(msg)
+                elif kind == "unsubscribed":
+                    self._pending.pop(msg.get("id", 0), None)
+                return False
+            return True
 
     def _on_delta(self, msg: dict[str, Any]) -> None:
         sid = msg["sid"]
         if sid in self._dead:
             return
+        self._book_at = self._clock.monotonic()
         if not self._seq.accept(sid, msg["seq"]):
             self._on_book_gap(None)
             return
@@ -327,6 +366,7 @@ class FeedSession:
         sid = msg["sid"]
         if sid in self._dead:
             return
+        self._book_at = self._clock.monotonic()
         body = msg["msg"]
         ticker = body["market_ticker"]
         self._resnap.pop(ticker, None)
@@ -399,8 +439,10 @@ class WsFeed:
         poll_tick: float = 0.05,
         connector: Connector = websocket_connect,
         stable_after: float = 10.0,
+        stale_after: float = 10.0,
     ) -> None:
         self.url = url
+        self.stale_after = stale_after
         self.stable_after = stable_after
         self._sink = sink
         self._auth = auth
@@ -418,14 +460,18 @@ class WsFeed:
             clock=self._clock,
             channels=channels,
             resnapshot_timeout=resnapshot_timeout,
+            stale_after=stale_after,
+            # a live subscription answers a probe with data before either limit is reached
+            probe_after=min(stale_after, idle_timeout) / 2,
         )
         self._watchdog = Watchdog(idle_timeout, self._clock)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.connected = False
         self.connections = 0  # successful handshakes, for tests and status
-        # attempts that ended without a single message from the server (refused, failed
-        # handshake, silent), since the last one that delivered; MarketData falls back on it
+        # attempts that ended without a single channel message from the server (refused, failed
+        # handshake, silent, pings and replies only), since the last one that delivered;
+        # MarketData falls back on it
         self.consecutive_failures = 0
         self._delivered = False
         self._connected_at: float | None = None  # monotonic, while a connection is served
@@ -458,12 +504,18 @@ class WsFeed:
             self.books.remove(gone)
 
     def last_message_age(self) -> float:
-        return self._watchdog.age()
+        """Seconds since the last orderbook data message (pings and replies do not count)."""
+        return self.session.data_age()
+
+    def data_age(self, ticker: str) -> float:
+        """How old the market's book is: inf unless it is fresh."""
+        return self.session.data_age() if self.is_fresh(ticker) else math.inf
 
     def is_fresh(self, ticker: str) -> bool:
         return (
             self.connected
             and self._watchdog.age() < self.idle_timeout
+            and self.session.data_age() < self.stale_after
             and self.books.is_fresh(ticker)
         )
 
@@ -533,12 +585,13 @@ class WsFeed:
                 except websocket.WebSocketTimeoutException:
                     pass
                 else:
-                    self._watchdog.touch()
-                    if not self._delivered and opcode != websocket.ABNF.OPCODE_CLOSE:
-                        self._delivered = True
-                        self.consecutive_failures = 0
-                    if opcode == websocket.ABNF.OPCODE_TEXT:
-                        self._handle(data)
+                    # pings, pongs and command replies are not market data: only a channel
+                    # message feeds the watchdog and makes the attempt count as delivered
+                    if opcode == websocket.ABNF.OPCODE_TEXT and self._handle(data):
+                        self._watchdog.touch()
+                        if not self._delivered:
+                            self._delivered = True
+                            self.consecutive_failures = 0
                     elif opcode == websocket.ABNF.OPCODE_CLOSE:
                         return "closed by server"
                 if self._watchdog.expired():
@@ -549,14 +602,15 @@ class WsFeed:
             return f"connection lost: {type(exc).__name__}: {exc}"
         return "stopped"
 
-    def _handle(self, data: bytes) -> None:
+    def _handle(self, data: bytes) -> bool:
         try:
-            self.session.handle(data)
+            return self.session.handle(data)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # a malformed frame: the books may have missed something, so resync them all
             self._sink(FeedEvent(EventKind.ERROR, reason=f"bad message: {exc!r}"[:200]))
             self.books.mark_stale(None, "bad_message")
             self.session.request_snapshots(self.books.tickers())
+            return False
 
     def _wait(self, seconds: float) -> None:
         end = self._clock.monotonic() + seconds

@@ -7,11 +7,16 @@ made on the way, so the time from a book change to the order on the wire is the 
 risk rules, one SQLite write and one HTTP POST. After every exchange call the API error guard
 hears how it went; while it asks for a backoff, nothing is sent.
 
-An order whose answer was lost (a timeout, a dropped connection) and that `OrderService` could
-not find right away is never sent again: it is looked up by its client order id once a second
-until the exchange lists it (then it counts as resting or filled) or, after UNKNOWN_GRACE_S, is
-known never to have been placed. Until then its market takes no new order, except reducing ones,
-so a strategy that still sees no position there cannot double it.
+An order whose answer was lost (a timeout, a dropped connection, a 5xx) and that
+`OrderService` could not find right away is never sent again: it is looked up by its client
+order id once a second until the exchange lists it (then it counts as resting or filled, and
+its fills are its strategy's) or until it can no longer land: the exchange acts on a request
+only while its signature timestamp is inside the acceptance window, so LANDING_WINDOW_S after
+the failure (the window plus a margin, see client.py) an order still not listed was never
+placed. A request held in the network can land late within that time, so until then its
+market takes no new order, except reducing ones (nautilus_trader's rule: no further order
+commands while a write's outcome is unknown), and a strategy that still sees no position there
+cannot double it.
 
 Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
 the record: each one (and each order answer that reports a fill, and a timer as the fallback for
@@ -28,6 +33,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import (
     ApiError,
     BadRequestError,
@@ -37,6 +43,7 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, to_book
+from kalshi_cli.orders import NOT_ON_EXCHANGE
 from kalshi_cli.pnl import fill_record_from_api
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.eventlog import EventLog
@@ -53,15 +60,12 @@ if TYPE_CHECKING:
 
 
 MAX_REMEMBERED = 10_000
-# an order whose answer was lost and that the exchange still does not list after this long was
-# never placed (the request died before it was acted on)
-UNKNOWN_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
 class Unknown:
     ticker: str
-    since: float  # monotonic
+    since: float  # monotonic, when the failure was seen (after the request was signed)
 
 
 @dataclass
@@ -267,7 +271,7 @@ class Executor:
             )
         except OrderOutcomeUnknown as exc:
             self._failed(exc)
-            self.unknown[create.client_order_id] = Unknown(intent.ticker, sent_at)
+            self.unknown[create.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
             self.fills_due = True
             self.log.emit(
                 "order_unknown",
@@ -332,8 +336,8 @@ class Executor:
 
     def resolve_unknown(self) -> None:
         """Look each order of unknown outcome up by its client order id: found, it takes the
-        exchange's state (and counts as resting or filled); still missing after
-        UNKNOWN_GRACE_S, it was never placed. Never sent again either way."""
+        exchange's state (and counts as resting or filled); still missing LANDING_WINDOW_S
+        after its failure, it can no longer land and was never placed. Never sent again."""
         for client_order_id, lost in list(self.unknown.items()):
             try:
                 order = self.client.find_order_by_client_id(client_order_id, lost.ticker)
@@ -342,9 +346,12 @@ class Executor:
                 return
             self._ok()
             if order is None:
-                if self.clock.monotonic() - lost.since < UNKNOWN_GRACE_S:
+                if self.clock.monotonic() - lost.since < LANDING_WINDOW_S:
                     continue
-                reason = "not on the exchange after its answer was lost; never placed"
+                reason = (
+                    f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
+                    "the signature window; never placed"
+                )
                 self.store.mark_rejected(client_order_id, reason=reason)
                 status = "rejected"
             else:
@@ -365,6 +372,11 @@ class Executor:
             remaining_count=order.remaining_count,
         )
         intent = self.store.get_intent(client_order_id)
+        if intent is not None:
+            # fills read while the order was still unknown here carry no intent yet
+            self.store.attribute_fills(
+                order.order_id, client_order_id=client_order_id, strategy=intent.strategy
+            )
         if order.status == "resting" and intent is not None:
             self.portfolio.add_order(
                 open_order(
@@ -498,6 +510,11 @@ class Executor:
     def _apply(self, fill: Fill) -> None:
         sent = self.sent.get(fill.order_id)
         intent = None if sent is not None else self.store.intent_by_order_id(fill.order_id)
+        if sent is None and intent is None and self.holds_unknown(fill.ticker):
+            # perhaps an order of unknown outcome that landed late: find it before the fill
+            # is recorded, so the fill is its strategy's
+            self.resolve_unknown()
+            intent = self.store.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
         record = fill_record_from_api(fill, client_order_id=coid, strategy=strategy)

@@ -57,6 +57,8 @@ class MarketFeed(Protocol):
 
     def is_fresh(self, ticker: str) -> bool: ...
 
+    def data_age(self, ticker: str) -> float: ...
+
     def last_message_age(self) -> float: ...
 
     def drain_events(self) -> list[FeedEvent]: ...
@@ -215,7 +217,10 @@ class TradeLoop:
         now = self.clock.wall()
         mids = self.history.record(ticker, now, book)
         fresh = self.feed.is_fresh(ticker)
-        last_data_at = now - self.feed.last_message_age() if fresh else None
+        # this market's own book age (its last data message or poll), never the feed's last
+        # frame: pings arrive every 10 s while data can stall behind them
+        age = self.feed.data_age(ticker) if fresh else math.inf
+        last_data_at = now - age if age != math.inf else None
         view = self._own_view(ticker)
         stops = self.risk.stop_loss(view, book)
         if stops:

@@ -95,9 +95,17 @@ class Portfolio:
             self.opened_at[ticker] = ts
         return event
 
-    def apply_settlement(self, ticker: str, result: str, *, ts: float, fee: Decimal) -> None:
+    def apply_settlement(
+        self,
+        ticker: str,
+        result: str,
+        *,
+        ts: float,
+        fee: Decimal,
+        yes_value: Decimal | None = None,
+    ) -> None:
         self._forget(ticker)
-        self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee)
+        self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
         if self.position(ticker) == 0:
             self.opened_at.pop(ticker, None)
 

@@ -126,7 +126,9 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
     for f in fills:
         while i < len(settlements) and settlements[i].settled_at <= f.ts:
             s = settlements[i]
-            portfolio.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+            portfolio.apply_settlement(
+                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+            )
             i += 1
         event = portfolio.apply_fill(
             f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
@@ -134,7 +136,9 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
         if f.realized_pnl is None:
             missing.append((f.fill_id, event.net))
     for s in settlements[i:]:
-        portfolio.apply_settlement(s.ticker, s.result, ts=s.settled_at, fee=s.fee)
+        portfolio.apply_settlement(
+            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+        )
     with store.transaction():
         for fill_id, net in missing:
             store.set_fill_realized_pnl(fill_id, net)
@@ -421,7 +425,14 @@ def trade(
         log.emit("reconciled", report.to_json())
         markets = select_markets(client, selection)
         feed = MarketData(
-            [m.ticker for m in markets], ws_url=ws_url, auth=signer, rest=client, clock=clock
+            [m.ticker for m in markets],
+            ws_url=ws_url,
+            auth=signer,
+            rest=client,
+            clock=clock,
+            # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
+            # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
+            stale_after=RiskLimits.from_config(config.risk).stale_after_s,
         )
         parts = Parts(client, store, feed, clock, log, alerts)
         loop = start_loop(

@@ -1,12 +1,14 @@
 """Accounts, keys and the admin API (`/sim/v1`), outside Kalshi's paths and loopback only.
 
-An account is a core account plus an RSA key pair: the public key goes into the exchange (and
-its journal), the private key to `DATA_DIR/keys/KEY_ID.pem` with mode 0600, so a restarted
-simulator keeps every account usable. `AccountInfo` is what a client needs to trade as that
-account: exactly the four keys of `account.json`.
+An account is a core account plus a key pair, RSA (the default) or Ed25519 (API 3.31.0
+`ApiKeyType`): the public key goes into the exchange (and its journal), the private key to
+`DATA_DIR/keys/KEY_ID.pem` with mode 0600 in the PEM form Kalshi hands out (PKCS#1 for RSA,
+PKCS#8 for Ed25519), so a restarted simulator keeps every account usable. `AccountInfo` is what
+a client needs to trade as that account: exactly the five keys of `account.json`.
 
 The admin API lets a test set the stage through HTTP, as a second process would: create a
-counterparty account, create a market with an empty book, settle it or change its status,
+counterparty account, create a market with an empty book (with default settlement bounds, or
+floored with `settlement_floor_dollars`), settle it or change its status,
 inject faults, and read request statistics. Every answer uses Kalshi's error shape.
 """
 
@@ -17,6 +19,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kalshi_cli.client.signing import generate_private_key, private_key_pem, public_key_pem
-from kalshi_cli.models import PRICE_STRUCTURES
+from kalshi_cli.client.signing import (
+    KEY_TYPES,
+    KeyType,
+    generate_private_key,
+    key_type,
+    load_public_key,
+    private_key_pem,
+    public_key_pem,
+)
+from kalshi_cli.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
@@ -47,6 +58,7 @@ class AccountInfo:
     ws_url: str
     key_id: str
     private_key_path: str
+    key_type: str = "rsa"  # ApiKeyType: "rsa" or "ed25519"
 
     def to_json(self) -> dict[str, str]:
         return asdict(self)
@@ -54,11 +66,14 @@ class AccountInfo:
 
 def account_info(state: SimState, key_id: str) -> AccountInfo:
     host = state.base_url.split("://", 1)[1]
+    account = state.exchange.account_by_key(key_id)
+    kind = "rsa" if account is None else key_type(load_public_key(account.public_key_pem))
     return AccountInfo(
         api_base=state.base_url + API_PREFIX,
         ws_url=f"ws://{host}{WS_PATH}",
         key_id=key_id,
         private_key_path=str(key_path(state.data_dir, key_id)),
+        key_type=kind,
     )
 
 
@@ -74,9 +89,9 @@ def write_private_key(path: Path, pem: bytes) -> None:
     path.chmod(0o600)
 
 
-def new_account(state: SimState, balance_cents: int) -> Account:
-    """A fresh key pair and a core account holding `balance_cents`."""
-    key = generate_private_key()
+def new_account(state: SimState, balance_cents: int, kind: KeyType = "rsa") -> Account:
+    """A fresh key pair of `kind` and a core account holding `balance_cents`."""
+    key = generate_private_key(kind)
     key_id = str(uuid.uuid4())
     write_private_key(key_path(state.data_dir, key_id), private_key_pem(key))
     return state.exchange.create_account(
@@ -114,6 +129,24 @@ def _str(body: Json, name: str, default: str | None = None) -> str:
     return value
 
 
+def _floor(body: Json) -> Decimal | None:
+    """`settlement_floor_dollars`: absent or null for a market with default bounds, else a
+    dollar string strictly between 0 and 1 with at most 4 decimals."""
+    value = body.get("settlement_floor_dollars")
+    if value is None:
+        return None
+    message = "settlement_floor_dollars must be a dollar string between 0 and 1 (exclusive)"
+    if not isinstance(value, str):
+        raise ExchangeError(400, "invalid_parameters", message)
+    try:
+        floor = parse_dollars(value)
+    except ValueError:
+        raise ExchangeError(400, "invalid_parameters", message) from None
+    if not ZERO < floor < ONE or floor != floor.quantize(Decimal("0.0001")):
+        raise ExchangeError(400, "invalid_parameters", message)
+    return floor
+
+
 def _int(body: Json, name: str, default: int) -> int:
     value = body.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -139,7 +172,10 @@ def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaita
 async def a_create_account(state: SimState, request: Request) -> Response:
     body = await _json_object(request, optional=True)
     balance = _int(body, "balance_cents", 100_000)
-    account = new_account(state, balance)
+    kind = body.get("key_type", "rsa")
+    if kind not in KEY_TYPES:
+        raise ExchangeError(400, "invalid_parameters", "key_type must be rsa or ed25519")
+    account = new_account(state, balance, kind)
     return JSONResponse(account_info(state, account.key_id).to_json(), status_code=201)
 
 
@@ -159,6 +195,7 @@ async def a_create_market(state: SimState, request: Request) -> Response:
             "invalid_parameters",
             f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}",
         )
+    floor = _floor(body)
     now = state.clock.wall()
     close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
     if close_time <= now:
@@ -201,6 +238,7 @@ async def a_create_market(state: SimState, request: Request) -> Response:
         updated_time=now,
         rules_primary=str(body.get("rules_primary", "")),
         rules_secondary=str(body.get("rules_secondary", "")),
+        settlement_floor=floor,
     )
     exchange.add_market(market)
     created = exchange.markets[ticker]

@@ -1,21 +1,22 @@
 """Checks the three KALSHI-ACCESS headers of a request against the account's public key.
 
 The signed message is `timestamp_ms + METHOD + path` (path with `/trade-api/v2`, without the
-query), verified with RSA-PSS as Kalshi does (salt = digest length, or any, to be lenient like
-`verify_signature`). The timestamp must lie within `window_s` of the server clock either way.
-Public keys are parsed once per key id and cached.
+query), verified with the algorithm of the account's key as Kalshi does (API 3.31.0): RSA-PSS
+for an RSA key (salt = digest length, or any, to be lenient like `verify_signature`), Ed25519
+for an Ed25519 key. A signature made with a key of the other type is an invalid signature. The
+timestamp must lie within `window_s` of the server clock either way. Public keys are parsed once
+per key id and cached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from kalshi_cli.client.signing import (
     HEADER_KEY,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
+    PublicKey,
     load_public_key,
     verify_signature,
 )
@@ -41,7 +42,7 @@ class Authenticator:
         self._account_by_key = account_by_key
         self._clock = clock
         self.window_s = window_s
-        self._keys: dict[str, rsa.RSAPublicKey] = {}
+        self._keys: dict[str, PublicKey] = {}
 
     def has_credentials(self, headers: Mapping[str, str]) -> bool:
         return any(headers.get(h) for h in (HEADER_KEY, HEADER_TIMESTAMP, HEADER_SIGNATURE))

@@ -51,8 +51,10 @@ Refusals (status, code): 400 `invalid_parameters` (bad field combination), 400
 `invalid_price` (off the tick grid or outside the range), 400 `invalid_count` (zero or below, not
 a multiple of 0.01, not whole on a market without fractional trading), 400 `post_only_cross`,
 400 `invalid_reduce_only` (the order would not only reduce the position; reduce-only orders are
-refused, not capped, at placement, and a resting reduce-only order that would grow the position
-when it is hit is cut to what still reduces it), 400 `insufficient_balance`, 400
+refused, not capped, at placement; they are immediate_or_cancel only, as API 3.31.0 says, any
+other time in force being a 400 `invalid_parameters`; a resting one in a snapshot from before
+that, which would grow the position when it is hit, is cut to what still reduces it), 400
+`insufficient_balance`, 400
 `order_not_resting` (cancel, amend or decrease of a canceled or executed order), 404
 `market_not_found`, 404 `order_not_found` (also for another account's order), 404
 `account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are
@@ -166,6 +168,16 @@ class SimMarket:
     volume_24h: Decimal = Decimal(0)
     open_interest: Decimal = Decimal(0)
     fractional_trading_enabled: bool = False
+    # settlement_bounds_type "floor": the lowest value YES settles at (a NO result pays YES
+    # this and NO the rest); None is "default", YES settles at $1.00 or $0.00
+    settlement_floor: Decimal | None = None
+
+    @property
+    def yes_settlement_value(self) -> Decimal:
+        """What one YES contract pays on this market's result (NO pays the rest of $1.00)."""
+        if self.result == "yes":
+            return ONE
+        return self.settlement_floor if self.settlement_floor is not None else ZERO
 
 
 @dataclass
@@ -244,6 +256,7 @@ class SimSettlement:
     revenue_cents: int
     fee_cost: Decimal
     settled_time: float
+    yes_value: Decimal | None = None  # what one YES contract paid, in dollars
 
 
 @dataclass
@@ -560,7 +573,9 @@ class Exchange:
         return market
 
     def settle(self, ticker: str, result: Literal["yes", "no"]) -> SimMarket:
-        """Cancels resting orders, pays $1.00 per winning contract, records settlements."""
+        """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
+        the winning side; on a floored market a NO result still pays YES the floor and NO
+        the rest), records settlements."""
         market = self._market(ticker)
         if result not in ("yes", "no"):
             raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
@@ -585,9 +600,9 @@ class Exchange:
             pos = acct.positions[ticker]
             if pos.position == 0:
                 continue
-            wins = (pos.position > 0) == (result == "yes")
-            payout = abs(pos.position) if wins else ZERO
             yes = pos.position > 0
+            value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
+            payout = abs(pos.position) * value
             acct.settlements.append(
                 SimSettlement(
                     ticker=ticker,
@@ -600,6 +615,7 @@ class Exchange:
                     revenue_cents=int(payout * 100),
                     fee_cost=ZERO,
                     settled_time=now,
+                    yes_value=market.yes_settlement_value,
                 )
             )
             acct.cash += payout
@@ -689,6 +705,10 @@ class Exchange:
                 raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
         if post_only and time_in_force is not TimeInForce.GTC:
             raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+        if reduce_only and time_in_force is not TimeInForce.IOC:
+            # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
+            # time_in_force is immediate_or_cancel."
+            raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise ExchangeError(
                 409, "duplicate_client_order_id", f"client_order_id {client_order_id} is in use"
@@ -801,12 +821,16 @@ class Exchange:
         price: Decimal,
         count: Decimal,
         updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
     ) -> tuple[SimOrder, SimOrder, list[SimFill]]:
         """`count` is the new total (filled + to rest). Returns (old, new, fills).
 
+        `expiration_time` (API 3.31.0): None keeps the order's expiry, 0 removes it, any other
+        value is the new one and must be in the future.
+
         The order keeps its place in the queue only when its price is unchanged and its size
-        goes down; otherwise it goes to the back of its new level, and may cross and fill
-        (as a taker) on the way."""
+        does not grow (an amend of the expiry alone, or a decrease); otherwise it goes to the
+        back of its new level, and may cross and fill (as a taker) on the way."""
         order = self._owned_resting(account_id, order_id)
         acct = self._accounts[account_id]
         if ticker != order.ticker or book_side is not order.book_side:
@@ -834,6 +858,10 @@ class Exchange:
                 f"client_order_id {updated_client_order_id} is in use",
             )
         now = self._now()
+        if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
+            raise ExchangeError(
+                400, "invalid_parameters", "expiration_time must be 0 or in the future"
+            )
         new_remaining = count - order.fill_count
         if order.reduce_only:
             position = self._position_of(acct, ticker)
@@ -867,14 +895,19 @@ class Exchange:
             price=str(price),
             count=str(count),
             updated_client_order_id=updated_client_order_id,
+            expiration_time=expiration_time,
         )
         old = _copy(order)
         if updated_client_order_id is not None and updated_client_order_id != order.client_order_id:
             acct.client_ids.add(updated_client_order_id)
             order.client_order_id = updated_client_order_id
+        if expiration_time is not None:
+            order.expiration_time = expiration_time or None
         fills: list[SimFill] = []
         if plan is None:
             self._shrink(order, order.remaining_count - new_remaining, now)
+            if expiration_time:  # a re-rested order is queued for expiry by `_rest`
+                heapq.heappush(self._expiries, (expiration_time, order.order_id))
         else:
             self._take_off(order, order.remaining_count, now, cause=order, final=False)
             order.price = price
@@ -1679,6 +1712,7 @@ class Exchange:
                     price=Decimal(rec["price"]),
                     count=Decimal(rec["count"]),
                     updated_client_order_id=rec["updated_client_order_id"],
+                    expiration_time=rec.get("expiration_time"),
                 )
             elif op == "decrease":
                 self._decrease(self._orders[rec["order_id"]], Decimal(rec["cut"]))
@@ -1710,6 +1744,8 @@ def _market_record(market: SimMarket) -> dict[str, Any]:
     data["price_ranges"] = [[str(r.start), str(r.end), str(r.step)] for r in market.price_ranges]
     for key in _MARKET_DECIMALS:
         data[key] = str(data[key])
+    if market.settlement_floor is not None:
+        data["settlement_floor"] = str(market.settlement_floor)
     return data
 
 
@@ -1721,4 +1757,6 @@ def _market_from_record(data: dict[str, Any]) -> SimMarket:
     )
     for key in _MARKET_DECIMALS:
         fields[key] = Decimal(fields[key])
+    if fields.get("settlement_floor") is not None:
+        fields["settlement_floor"] = Decimal(fields["settlement_floor"])
     return SimMarket(**fields)

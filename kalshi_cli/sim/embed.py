@@ -287,7 +287,9 @@ def _serving_elsewhere(data_dir: Path, timeout_s: float) -> AccountInfo | None:
         try:
             server = json.loads((data_dir / "server.json").read_text())
             account = json.loads((data_dir / "account.json").read_text())
-            info = AccountInfo(**{k: account[k] for k in AccountInfo.__dataclass_fields__})
+            info = AccountInfo(
+                **{k: account[k] for k in AccountInfo.__dataclass_fields__ if k in account}
+            )
             if info.api_base.startswith(server["base_url"]):
                 host, port = server["base_url"].rsplit("//", 1)[1].rsplit(":", 1)
                 with socket.create_connection((host.strip("[]"), int(port)), timeout=1):

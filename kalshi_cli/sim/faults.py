@@ -4,8 +4,22 @@ HTTP knobs act on requests under /trade-api/v2 only (never on the admin API):
 `http_5xx_rate` and `http_429_rate` answer before the handler runs, so nothing changes;
 `latency_ms` delays every answer; `drop_response_after_commit_rate` lets a write run and commit,
 then closes the connection without an answer (the case a client must reconcile, never re-send).
-WebSocket knobs: `ws_silence_s` suppresses every data message for that many seconds from the
-moment it is set; `ws_drop_rate` closes a connection instead of sending a message;
+`hold_request_s` holds the next order-creating request (`POST /portfolio/events/orders`) that
+long in the network before the exchange sees it: its body is taken in at once (it is on its
+way), then the request goes through the whole pipeline, signature timestamp check included,
+only when the hold is over. The client has usually given up by then; the order still lands if
+its signature is still inside the window, as a request delayed by a proxy or a congested link
+does on Kalshi. One request is held, then the knob returns to 0.
+`write_503_rate` answers an order create or amend with 503 `service_unavailable` before the
+exchange acts; `write_503_after_commit_rate` lets it act, then answers 503 all the same (a
+gateway that gave up waiting for a backend that did the work). The 3.31.0 spec documents
+`ServiceUnavailableError` (503) on exactly these two operations, and a client cannot tell the
+two cases apart: either is an unknown outcome, resolved by looking the order up.
+WebSocket knobs: `ws_silence_s` suppresses every message (data and command replies) for that
+many seconds from the moment it is set, while the heartbeat pings go on (they are uvicorn's ping
+frames, not queued messages): the data stall behind live pings observed on Kalshi (a 45 s data
+silence with the 10 s pings continuing; REFERENCE.md: deltas seen 4-20 s old under load);
+`ws_drop_rate` closes a connection instead of sending a message;
 `ws_seq_gap_rate` skips a sequence number. Draws come from one seeded `random.Random`, so a test
 that sets `seed` gets the same sequence of faults each run.
 """
@@ -18,9 +32,15 @@ from typing import Any
 
 from kalshi_cli.clock import Clock
 
-_RATES = ("http_5xx_rate", "http_429_rate", "drop_response_after_commit_rate")
+_RATES = (
+    "http_5xx_rate",
+    "http_429_rate",
+    "drop_response_after_commit_rate",
+    "write_503_rate",
+    "write_503_after_commit_rate",
+)
 _WS_RATES = ("ws_drop_rate", "ws_seq_gap_rate")
-_NON_NEGATIVE = ("latency_ms", "ws_silence_s")
+_NON_NEGATIVE = ("latency_ms", "ws_silence_s", "hold_request_s")
 
 
 @dataclass
@@ -29,6 +49,9 @@ class FaultSettings:
     http_429_rate: float = 0.0
     latency_ms: float = 0.0
     drop_response_after_commit_rate: float = 0.0
+    hold_request_s: float = 0.0
+    write_503_rate: float = 0.0
+    write_503_after_commit_rate: float = 0.0
     ws_silence_s: float = 0.0
     ws_drop_rate: float = 0.0
     ws_seq_gap_rate: float = 0.0
@@ -93,6 +116,17 @@ class Faults:
 
     def drop_after_commit(self) -> bool:
         return self._draw(self.settings.drop_response_after_commit_rate)
+
+    def take_hold(self) -> float:
+        """The hold for this order-creating request (then no more), in seconds."""
+        hold, self.settings.hold_request_s = self.settings.hold_request_s, 0.0
+        return hold
+
+    def write_503(self) -> bool:
+        return self._draw(self.settings.write_503_rate)
+
+    def write_503_after_commit(self) -> bool:
+        return self._draw(self.settings.write_503_after_commit_rate)
 
     @property
     def latency_s(self) -> float:

@@ -49,7 +49,6 @@ Level = tuple[Decimal, Decimal]
 # A market's own times rarely change, and `GET /markets/{ticker}` formats six of them per call.
 _market_time = functools.lru_cache(maxsize=4096)(iso_utc)
 _ONE_DOLLAR = fmt_dollars(ONE)
-_ZERO_DOLLARS = fmt_dollars(ZERO)
 
 
 def market_id(ticker: str) -> str:
@@ -117,7 +116,6 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
         "volume_24h_fp": fmt_count(m.volume_24h),
         "open_interest_fp": fmt_count(m.open_interest),
         "notional_value_dollars": _ONE_DOLLAR,
-        "liquidity_dollars": _ZERO_DOLLARS,
         "result": m.result,
         "can_close_early": True,
         "expiration_value": m.result if settled else "",
@@ -126,9 +124,12 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
         "price_level_structure": m.price_level_structure,
         "price_ranges": [r.to_api() for r in m.price_ranges],
         "exchange_index": EXCHANGE_INDEX,
+        "settlement_bounds_type": "default" if m.settlement_floor is None else "floor",
     }
+    if m.settlement_floor is not None:
+        data["settlement_floor_dollars"] = fmt_dollars(m.settlement_floor)
     if settled:
-        data["settlement_value_dollars"] = fmt_dollars(ONE if m.result == "yes" else ZERO)
+        data["settlement_value_dollars"] = fmt_dollars(m.yes_settlement_value)
         if m.settled_time is not None:
             data["settlement_ts"] = iso_utc(m.settled_time)
     return data
@@ -280,7 +281,7 @@ def event_positions_json(exchange: Exchange, positions: list[SimPosition]) -> li
 
 
 def settlement_json(s: SimSettlement) -> Json:
-    return {
+    data: Json = {
         "ticker": s.ticker,
         "exchange_index": EXCHANGE_INDEX,
         "event_ticker": s.event_ticker,
@@ -293,6 +294,9 @@ def settlement_json(s: SimSettlement) -> Json:
         "settled_time": iso_utc(s.settled_time),
         "fee_cost": fmt_dollars(s.fee_cost),
     }
+    if s.yes_value is not None and s.yes_value * 100 == int(s.yes_value * 100):
+        data["value"] = int(s.yes_value * 100)  # cents per YES contract; none for a sub-cent
+    return data
 
 
 def fill_averages(fills: list[SimFill]) -> Json:
@@ -476,7 +480,7 @@ def ws_lifecycle_msg(m: SimMarket, event_type: str, ts: float) -> Json:
         msg.update(
             result=m.result,
             determination_ts=int(ts),
-            settlement_value=fmt_dollars(ONE if m.result == "yes" else ZERO),
+            settlement_value=fmt_dollars(m.yes_settlement_value),
         )
     elif event_type == "settled":
         msg["settled_ts"] = int(m.settled_time if m.settled_time is not None else ts)

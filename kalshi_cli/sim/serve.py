@@ -1,6 +1,6 @@
 """`kalshi sim serve`: the simulator in the foreground, until Ctrl-C or SIGTERM.
 
-It prints the default account (the four keys of `account.json`) as JSON on stdout once the
+It prints the default account (the five keys of `account.json`) as JSON on stdout once the
 socket is bound, so a script can read where to connect and with which key.
 
 The process is the simulator's own, so it tunes the cyclic garbage collector for latency: once

@@ -1,9 +1,10 @@
 """The simulator's HTTP and WebSocket server: a Starlette app served by uvicorn on loopback.
 
 Every Kalshi path under `/trade-api/v2` goes through one pipeline (`_dispatch`), in this order:
-fault latency -> authentication (required on private paths; checked on public ones when
-headers are sent) -> request statistics -> injected 5xx/429 -> the tier's token bucket -> the
-handler, which calls the exchange core and serializes its answer in the spec's shape. Any
+a held order request (`hold_request_s`: the exchange sees it only afterwards) -> fault latency
+-> authentication (required on private paths; checked on public ones when headers are sent)
+-> request statistics -> injected 5xx/429/503 -> the tier's token bucket -> the handler, which
+calls the exchange core and serializes its answer in the spec's shape. Any
 refusal is Kalshi's `ErrorResponse` body (`{"code", "message", "details"}`) with the right
 status; input is validated before the core is called, so bad input never changes state and
 never gives a 500.
@@ -850,6 +851,11 @@ def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     assert count is not None
     field_str(body, "client_order_id", required=False)
     updated = field_str(body, "updated_client_order_id", required=False)
+    expiration = body.get("expiration_time")
+    if expiration is not None and (
+        isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0
+    ):
+        raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
     parse_shard_fields(body)
     _old, new, fills = state.exchange.amend_order(
         ctx.account_id,
@@ -859,6 +865,7 @@ def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         price=price,
         count=count,
         updated_client_order_id=updated,
+        expiration_time=expiration,
     )
     response: Json = {
         "order_id": new.order_id,
@@ -964,12 +971,24 @@ async def _read_json(request: Request) -> Any:
         raise bad_request("the request body is not valid JSON", "bad_request") from None
 
 
+_CREATE = "POST /portfolio/events/orders"
+# the order writes for which the 3.31.0 spec documents 503 ServiceUnavailableError
+_WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
+
+
 async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:
     faults = state.faults
-    if faults.latency_s > 0:
-        await asyncio.sleep(faults.latency_s)
     method = request.method
     endpoint_name = f"{method} {ep.template}"
+    if endpoint_name == _CREATE:
+        hold = faults.take_hold()
+        if hold > 0:
+            # held in the network: the body is already on its way (the client may give up and
+            # close the connection meanwhile); the exchange sees the request only afterwards
+            await request.body()
+            await asyncio.sleep(hold)
+    if faults.latency_s > 0:
+        await asyncio.sleep(faults.latency_s)
     account: Account | None = None
     stats_key = request.headers.get("KALSHI-ACCESS-KEY") or "anonymous"
     if ep.private or state.auth.has_credentials(request.headers):
@@ -988,6 +1007,8 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     if faults.inject_429():
         state.stats.rate_limited[stats_key] += 1
         return error_response(429, "too_many_requests", "too many requests (injected fault)")
+    if endpoint_name in _WRITES_WITH_503 and faults.write_503():
+        return error_response(503, "service_unavailable", "service unavailable (injected fault)")
     try:
         body = await _read_json(request) if ep.body else None
         if account is not None:
@@ -1004,6 +1025,8 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     except Exception:
         log.exception("simulator handler failed: %s", endpoint_name)
         return error_response(500, "internal_server_error", "internal error")
+    if endpoint_name in _WRITES_WITH_503 and status < 300 and faults.write_503_after_commit():
+        return error_response(503, "service_unavailable", "service unavailable (injected fault)")
     if method != "GET" and status < 300 and faults.drop_after_commit():
         request.state.__setattr__(_DROP, True)
     if payload is None:

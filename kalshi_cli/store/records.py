@@ -118,6 +118,22 @@ class SettlementRecord:
         settlement fee. This is the figure `Store.daily_realized_pnl` adds for the day."""
         return self.revenue - self.yes_total_cost - self.no_total_cost - self.fee
 
+    @property
+    def yes_value(self) -> Decimal | None:
+        """What one YES contract paid: $1.00 on a YES result; on a NO result, read from the
+        revenue of the contracts held (a floored market pays YES its floor, NO the rest), so
+        the floor is honoured without knowing the market. None when that cannot be read
+        (nothing held, or a scalar or void result). A netted position holds one side only."""
+        if self.result == "yes":
+            return Decimal(1)
+        if self.result != "no":
+            return None
+        if self.yes_count > 0:
+            return self.revenue / self.yes_count
+        if self.no_count > 0:
+            return 1 - self.revenue / self.no_count
+        return None
+
 
 @dataclass(frozen=True)
 class TradingStateRecord:

@@ -454,6 +454,16 @@ class Store:
             cur = self._conn.executemany(_INSERT_FILL_SQL, (_fill_row(f) for f in fills))
         return max(cur.rowcount, 0)
 
+    def attribute_fills(self, order_id: str, *, client_order_id: str, strategy: str | None) -> int:
+        """Give the fills of `order_id` recorded without an intent (copied before the order's
+        lost answer was resolved) their intent and strategy; returns how many changed."""
+        cur = self._write(
+            "UPDATE fills SET client_order_id = ?, strategy = ? "
+            "WHERE order_id = ? AND client_order_id IS NULL",
+            (client_order_id, strategy, order_id),
+        )
+        return max(cur.rowcount, 0)
+
     def set_fill_realized_pnl(self, fill_id: str, realized_pnl: Decimal | None) -> bool:
         cur = self._write(
             "UPDATE fills SET realized_pnl = ? WHERE fill_id = ?",

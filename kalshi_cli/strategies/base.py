@@ -179,6 +179,10 @@ class Intent:
             raise ValueError(f"intent count must be positive, got {self.count}")
         if not ZERO < self.price < ONE:
             raise ValueError(f"intent price must be inside (0, 1), got {self.price}")
+        if self.reduce_only and self.time_in_force is not TimeInForce.IOC:
+            # Kalshi rejects a reduce-only order unless it is immediate_or_cancel (3.31.0), so
+            # an exit built otherwise would only ever be refused
+            raise ValueError("a reduce_only intent must be immediate_or_cancel")
 
     @property
     def book_side(self) -> BookSide:

@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from decimal import Decimal
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,10 +24,12 @@ from kalshi_cli.client.signing import (
 )
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     AuthError,
     BadRequestError,
     ConflictError,
     CredentialsError,
+    ForbiddenError,
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -35,7 +38,10 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import BookSide
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.orders import OrderService
+from kalshi_cli.store import Store
 
 BASE = "https://exchange.test/trade-api/v2"
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
@@ -357,7 +363,7 @@ def test_amend_is_not_resent_after_a_5xx_but_is_after_a_429(
         "price": Decimal("0.41"),
         "count": Decimal(5),
     }
-    with pytest.raises(ServerError):
+    with pytest.raises(AmendOutcomeUnknown):
         client.amend_order("o1", **kwargs)
     assert len(fake.sent("POST", path)) == 1
     fake.on(
@@ -688,3 +694,87 @@ def test_unknown_event_and_order_say_so(client: KalshiClient, fake: FakeExchange
     fake.on("GET", "/portfolio/orders/o404", _ok({"code": "not_found", "message": "x"}, 404))
     with pytest.raises(NotFoundError, match="unknown order o404"):
         client.get_order("o404")
+
+
+# ------------------------------------------------------------------------------------------
+# order writes: 503 and a 2xx without an order are unknown outcomes; 403 is a refusal
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": "gone", "message": "this path is retired"}},
+        {"order_id": None, "fill_count": "0.00", "remaining_count": "3.00", "ts_ms": 5},
+        {"order_id": "", "ts_ms": 5},
+        {"order_id": "o9", "error": {"code": "internal", "message": "not placed"}},
+        {},
+    ],
+)
+def test_a_2xx_to_a_create_without_an_order_is_an_unknown_outcome(
+    client: KalshiClient, fake: FakeExchange, body: dict[str, Any]
+) -> None:
+    fake.on("POST", ORDERS, default=_ok(body, 201))
+    with pytest.raises(OrderOutcomeUnknown) as info:
+        client.create_order(_new_order())
+    assert info.value.client_order_id == "coid-7"
+    assert "no order" in info.value.message or "error" in info.value.message
+    assert len(fake.requests) == 1
+
+
+def test_a_2xx_without_an_order_is_resolved_by_lookup_never_resent(
+    client: KalshiClient, fake: FakeExchange, tmp_path: Path
+) -> None:
+    fake.on("POST", ORDERS, default=_ok({"error": {"code": "gone", "message": "retired"}}, 200))
+    fake.on("GET", "/portfolio/orders", default=_ok({"orders": [], "cursor": ""}))
+    with Store.open(tmp_path / "s.db", clock=fake.clock) as store:
+        service = OrderService(client, store, clock=fake.clock)
+        with pytest.raises(OrderOutcomeUnknown):
+            service.submit(_new_order(), side=Side.NO, action=Action.BUY)
+        intent = store.get_intent("coid-7")
+        assert intent is not None and intent.status == "unknown"
+    assert len(fake.sent("POST", ORDERS)) == 1
+    assert len(fake.sent("GET", "/portfolio/orders")) == 1  # looked up by client order id
+
+
+def test_a_403_to_a_create_is_a_refusal_with_its_own_exit_code(
+    client: KalshiClient, fake: FakeExchange, tmp_path: Path
+) -> None:
+    body = {"error": {"code": "forbidden", "message": "key lacks write::trade"}}
+    fake.on("POST", ORDERS, default=_ok(body, 403))
+    with Store.open(tmp_path / "s.db", clock=fake.clock) as store:
+        service = OrderService(client, store, clock=fake.clock)
+        with pytest.raises(ForbiddenError) as info:
+            service.submit(_new_order(), side=Side.NO, action=Action.BUY)
+        intent = store.get_intent("coid-7")
+        assert intent is not None and intent.status == "rejected"
+    assert info.value.exit_code is ExitCode.FORBIDDEN
+    assert "write::trade" in info.value.message
+    assert len(fake.requests) == 1
+
+
+AMEND = "/portfolio/events/orders/o1/amend"
+AMEND_ARGS: dict[str, Any] = {
+    "ticker": "KXT",
+    "book_side": BookSide.BID,
+    "price": Decimal("0.41"),
+    "count": Decimal(5),
+}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        _ok({"code": "service_unavailable", "message": "try later"}, 503),
+        _ok({"error": {"code": "gone", "message": "retired"}}, 200),
+        httpx.ReadTimeout("timed out"),
+    ],
+)
+def test_an_amend_without_a_clear_answer_is_an_unknown_outcome_never_resent(
+    client: KalshiClient, fake: FakeExchange, reply: Reply
+) -> None:
+    fake.on("POST", AMEND, default=reply)
+    with pytest.raises(AmendOutcomeUnknown) as info:
+        client.amend_order("o1", **AMEND_ARGS)
+    assert info.value.order_id == "o1"
+    assert info.value.exit_code is ExitCode.OUTCOME_UNKNOWN
+    assert len(fake.sent("POST", AMEND)) == 1

@@ -4,6 +4,7 @@ connection and manual time, and the whole thing against the simulator over a rea
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -275,16 +276,16 @@ def fake_feed(
     server: wire.FakeServer, events: list[FeedEvent], **kwargs: Any
 ) -> tuple[WsFeed, StubSigner]:
     signer = StubSigner()
+    options: dict[str, Any] = {"idle_timeout": 1.0, **kwargs}
     feed = WsFeed(
         "ws://sim.invalid/trade-api/ws/v2",
         ["A"],
         sink=events.append,
         auth=signer,
         clock=server.clock,
-        idle_timeout=1.0,
         backoff=Backoff(base=0.2, cap=1.0, rng=random.Random(1)),
         connector=server.connect,
-        **kwargs,
+        **options,
     )
     return feed, signer
 
@@ -322,7 +323,7 @@ def test_silence_makes_stale_then_reconnects_and_resubscribes() -> None:
         stop()
 
 
-def test_pings_keep_a_quiet_connection_alive() -> None:
+def test_a_quiet_market_stays_fresh_through_probes() -> None:
     clock = ManualClock()
     server = wire.FakeServer(clock)
     events: list[FeedEvent] = []
@@ -334,6 +335,59 @@ def test_pings_keep_a_quiet_connection_alive() -> None:
         wait_until(lambda: clock.monotonic() - start > 5.0)  # five idle timeouts of fake time
         assert len(server.connections) == 1
         assert feed.is_fresh("A")
+        # no delta came: what kept the book fresh is the snapshot each probe brought back
+        probes = [
+            c
+            for c in server.connections[0].sent
+            if c["cmd"] == "update_subscription" and c["params"]["action"] == "get_snapshot"
+        ]
+        assert len(probes) >= 5
+        assert feed.data_age("A") < 1.0
+    finally:
+        stop()
+
+
+def test_pings_alone_do_not_keep_a_market_fresh() -> None:
+    """A data stall behind live pings: the books go stale after `stale_after` of no data
+    (pings and replies do not count), and fresh again once data comes back."""
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    server.books["A"] = ([["0.4000", "3.00"]], [])
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events, idle_timeout=30.0, stale_after=2.0)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        server.stalled = True  # pings go on every 0.25 s of fake time
+        wait_until(lambda: not feed.is_fresh("A"), what="the stalled book to go stale")
+        assert feed.book("A") is None
+        assert feed.data_age("A") == math.inf
+        assert feed.last_message_age() >= 2.0
+        stale = [e for e in events if e.kind is EventKind.STALE]
+        assert [(e.ticker, e.reason) for e in stale] == [("A", "no_data")]
+        assert len(server.connections) == 1  # the pings kept the connection, not the book
+        server.stalled = False  # the repeated snapshot request is answered
+        wait_until(lambda: feed.is_fresh("A"), what="fresh again")
+        assert len(server.connections) == 1
+        assert feed.book("A") == Orderbook("A", ((D("0.40"), D(3)),), ())
+    finally:
+        stop()
+
+
+def test_a_stall_longer_than_idle_timeout_reconnects_despite_pings() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    events: list[FeedEvent] = []
+    feed, _ = fake_feed(server, events, idle_timeout=1.0, stale_after=10.0)
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        server.stalled = True
+        wait_until(lambda: feed.consecutive_failures >= 2, what="stalled attempts counted")
+        assert any(e.kind is EventKind.DISCONNECTED and e.reason == "idle" for e in events)
+        server.stalled = False
+        wait_until(lambda: feed.is_fresh("A"))
+        assert feed.consecutive_failures == 0
     finally:
         stop()
 

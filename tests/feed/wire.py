@@ -211,7 +211,9 @@ class FakeConnection:
 
 class FakeServer:
     """Answers subscribe commands like Kalshi (one sid per channel, a snapshot for each market
-    of `orderbook_delta`), and can refuse connections."""
+    of `orderbook_delta`), and can refuse connections. `silent`: nothing at all arrives, not
+    even a ping; `stalled`: pings go on but no command is answered and no data comes (the data
+    stall behind live pings seen on Kalshi)."""
 
     def __init__(self, clock: ManualClock | None = None, tick: float = 0.05) -> None:
         # the server's own fake time paces its pings; the feed may run on another clock
@@ -221,6 +223,7 @@ class FakeServer:
         self.headers: list[Mapping[str, str]] = []
         self.refuse = 0  # refuse this many connection attempts
         self.silent = False
+        self.stalled = False
         self.break_sends = 0  # fail this many sends, as a connection lost mid-command does
         self.ping_every = 0.25
         self.books: dict[str, tuple[list[list[str]], list[list[str]]]] = {}
@@ -242,6 +245,8 @@ class FakeServer:
         return self.seq[sid]
 
     def _answer(self, conn: FakeConnection, command: dict[str, Any]) -> None:
+        if self.silent or self.stalled:
+            return
         params = command.get("params", {})
         if command["cmd"] == "subscribe":
             self._sid += 1

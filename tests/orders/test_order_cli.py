@@ -4,13 +4,17 @@ for every order flag: one clear line, the right exit code, nothing sent, nothing
 from __future__ import annotations
 
 import json
+import time
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.errors import OrderOutcomeUnknown, TransportError
+from kalshi_cli.errors import OrderOutcomeUnknown, TransportError, ValidationError
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import BookSide
+from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -287,3 +291,92 @@ class AnswerLost:
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> None:
         raise TransportError("no answer from the exchange")
+
+
+def test_the_cli_trades_end_to_end_on_an_ed25519_account(prime: SimHarness, kalshi: Kalshi) -> None:
+    """API 3.31.0 Ed25519 keys: the CLI signs with the key it loads, whatever its type, and
+    health-check names the type."""
+    make_markets(prime, 1)
+    account = prime.new_account(balance_cents=20_000, key_type="ed25519")
+    as_ed = {
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+    }
+    health = kalshi("health-check", "--json", **as_ed)
+    credentials = {c["name"]: c for c in json.loads(health.stdout)["checks"]}["credentials"]
+    assert credentials["status"] == "ok", health.output
+    assert credentials["detail"].startswith("Ed25519 key ")
+    rsa_health = kalshi("health-check", "--json")
+    rsa_credentials = {c["name"]: c for c in json.loads(rsa_health.stdout)["checks"]}
+    assert rsa_credentials["credentials"]["detail"].startswith("RSA key ")
+
+    balance = json.loads(kalshi("balance", "--json", **as_ed).stdout)
+    assert balance["balance"] == "200.00"
+    placed = kalshi(*place_args(count="3", price="0.25"), "--json", **as_ed)
+    assert placed.exit_code == 0, placed.output
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+    listed = json.loads(kalshi("order", "list", "--status", "resting", "--json", **as_ed).stdout)
+    assert [o["order_id"] for o in listed["orders"]] == [oid]
+    # the order is the Ed25519 account's, not the default RSA account's
+    theirs = json.loads(kalshi("order", "list", "--status", "resting", "--json").stdout)
+    assert theirs["orders"] == []
+    cancelled = kalshi("order", "cancel", oid, "--json", **as_ed)
+    assert cancelled.exit_code == 0, cancelled.output
+
+
+def amend_requests(harness: SimHarness) -> int:
+    accounts = harness.stats()["accounts"].values()
+    return sum(
+        n
+        for a in accounts
+        for endpoint, n in a["requests"].items()
+        if endpoint.startswith("POST") and endpoint.endswith("/amend")
+    )
+
+
+def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, store: Store
+) -> None:
+    """`order amend --expires` (API 3.31.0 `expiration_time`): a new expiry, 0 to remove it,
+    a past one refused before anything is sent; an expiry-only amend keeps queue position."""
+    (ticker,) = make_markets(prime, 1)
+    placed = kalshi(*place_args(count="5", price="0.40"), "--expires", "1h", "--json")
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+    first_expiry = client.get_order(oid).expiration_time
+    assert first_expiry
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        behind = other.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
+
+        later = kalshi("order", "amend", oid, "--expires", "2d", "--json")
+        assert later.exit_code == 0, later.output
+        moved = client.get_order(oid)
+        assert moved.expiration_time > first_expiry
+        assert (moved.yes_price, moved.remaining_count) == (D("0.40"), D(5))
+
+        kept = kalshi("order", "amend", oid, "--price", "0.40", "--json")
+        assert kept.exit_code == 0, kept.output
+        assert client.get_order(oid).expiration_time == moved.expiration_time
+
+        removed = kalshi("order", "amend", oid, "--expires", "0", "--json")
+        assert removed.exit_code == 0, removed.output
+        assert client.get_order(oid).expiration_time == ""
+
+        sent = amend_requests(prime)
+        for past in ("2001-01-01", str(int(time.time()) - 5)):
+            refused = kalshi("order", "amend", oid, "--expires", past)
+            assert refused.exit_code == ExitCode.USAGE, refused.output
+            assert "not in the future" in refused.stderr
+        with pytest.raises(ValidationError) as library:
+            OrderService(client, store).amend(oid, expiration_time=int(time.time()) - 5)
+        assert library.value.code == "EXPIRY_IN_THE_PAST"
+        assert amend_requests(prime) == sent
+
+        # the expiry-only amends kept our place: a seller of 5 fills us, not the later bid
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(5)))
+        assert client.get_order(oid).status == "executed"
+        assert other.get_order(behind.order_id).remaining_count == 5
+
+    help_text = kalshi("order", "amend", "--help").stdout
+    assert "keeps its place in the queue only when the amend changes just the" in " ".join(
+        help_text.split()
+    )

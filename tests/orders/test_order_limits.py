@@ -8,8 +8,9 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.requests import REDUCE_ONLY_NEEDS_IOC
 from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, committed_price
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
@@ -80,3 +81,43 @@ def test_an_amend_is_held_to_the_same_limits_as_a_new_order(
     # within both limits, the amend goes through
     amended = service.amend(placed.order_id, count=D(10), price=D("0.50"))
     assert (amended.remaining_count, amended.yes_price) == (D(10), D("0.50"))
+
+
+def test_reduce_only_is_sent_only_as_immediate_or_cancel(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """API 3.31.0 rejects reduce_only unless time_in_force is immediate_or_cancel: any other
+    combination is refused here with a coded reason and nothing reaches the exchange, and the
+    simulator answers 400 to one sent anyway."""
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    before = prime.stats()["total_requests"]
+    for tif in (TimeInForce.GTC, TimeInForce.FOK):
+        closing = OrderRequest(
+            ticker, Side.YES, Action.SELL, D(1), D("0.40"), time_in_force=tif, reduce_only=True
+        )
+        with pytest.raises(ValidationError, match="only with immediate_or_cancel") as local:
+            service.prepare(closing)
+        assert local.value.code == REDUCE_ONLY_NEEDS_IOC
+        with pytest.raises(ValidationError) as built:
+            CreateOrder(ticker, BookSide.ASK, D("0.40"), D(1), tif, reduce_only=True)
+        assert built.value.code == REDUCE_ONLY_NEEDS_IOC
+    assert prime.stats()["total_requests"] == before  # not even the market was read
+    assert store.intents() == []
+
+    body = {
+        "ticker": ticker,
+        "side": "ask",
+        "price": "0.4000",
+        "count": "1.00",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        "reduce_only": True,
+    }
+    answer = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
+    assert answer.status_code == 400
+    assert "immediate_or_cancel" in answer.text
+    assert list(client.iter_orders()) == []
+    body["time_in_force"] = "immediate_or_cancel"  # the same with IOC: refused only as growth
+    ioc = prime.signed(prime.account, "POST", "/portfolio/events/orders", json=body)
+    assert ioc.status_code == 400 and "immediate_or_cancel" not in ioc.text

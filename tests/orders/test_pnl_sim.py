@@ -195,3 +195,46 @@ def test_settled_markets_are_cross_checked_too(
     with_flat = mark_to_market(client, scripted, engine=sparse.engine, include_flat=True)
     assert {d.what for d in with_flat.differences if d.ticker == won} >= {"realized_gross", "fees"}
     assert won not in {r.ticker for r in with_flat.rows}
+
+
+def test_a_floored_market_settling_below_its_floor_pays_the_floor(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """settlement_bounds_type `floor` (3.31.0): a NO result still pays each YES contract the
+    floor and each NO contract the rest; the simulator's cash and per-market accounting, our
+    settlement records and our P&L agree to the cent."""
+    prime.create_market("KXF-EV-Y", settlement_floor_dollars="0.2500")
+    prime.create_market("KXF-EV-N", settlement_floor_dollars="0.2500")
+    prime.create_market("KXF-EV-D")
+    store = Store.open(state_path(tmp_path))
+    service = OrderService(client, store)
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        rest(other, "KXF-EV-Y", BookSide.ASK, "0.40", 10)
+        trade(service, "KXF-EV-Y", "buy 10 yes @ 0.40")
+        rest(other, "KXF-EV-N", BookSide.BID, "0.40", 4)
+        trade(service, "KXF-EV-N", "buy 4 no @ 0.60")
+    floored = client.get_market("KXF-EV-Y")
+    assert floored.settlement_bounds_type == "floor"
+    assert floored.settlement_floor == D("0.25")
+    default = client.get_market("KXF-EV-D")
+    assert (default.settlement_bounds_type, default.settlement_floor) == ("default", None)
+    before = client.get_balance().balance
+    for ticker in ("KXF-EV-Y", "KXF-EV-N"):
+        prime.settle(ticker, "no")
+    assert client.get_market("KXF-EV-Y").raw["settlement_value_dollars"] == "0.2500"
+    service.reconcile()
+
+    # YES: 10 x $0.25 back for $4.00 paid; NO won, but pays $0.75 a contract, not $1.00
+    assert client.get_balance().balance - before == D("2.50") + D("3.00")
+    summary = summarize(store.iter_fills(), store.settlements())
+    theirs = exchange_positions(prime)
+    yes, no = summary.engine.markets["KXF-EV-Y"], summary.engine.markets["KXF-EV-N"]
+    assert yes.realized_gross == D("2.50") - D("4.00")
+    assert no.realized_gross == D("3.00") - D("2.40")
+    for ticker, market in (("KXF-EV-Y", yes), ("KXF-EV-N", no)):
+        assert market.position == 0
+        assert market.realized_gross == parse_decimal(theirs[ticker]["realized_pnl_dollars"])
+        assert market.fees == parse_decimal(theirs[ticker]["fees_paid_dollars"])
+    day_total = sum((s.realized_pnl for s in store.settlements()), D(0))
+    assert day_total == yes.realized_gross + no.realized_gross
+    store.close()

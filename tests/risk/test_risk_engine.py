@@ -120,7 +120,17 @@ def test_nothing_passes_while_halted_or_in_safe_mode_until_resumed(state):
     engine, ledger, _, _ = make()
     ledger.set_trading_state(state, reason="test", source="test")
     long_yes = PositionView("T", D(10), D("0.50"), D("5.00"))
-    closing = Intent("T", Side.YES, Action.SELL, D("0.45"), D(10), D("0.45"), "x", reduce_only=True)
+    closing = Intent(
+        "T",
+        Side.YES,
+        Action.SELL,
+        D("0.45"),
+        D(10),
+        D("0.45"),
+        "x",
+        reduce_only=True,
+        time_in_force=TimeInForce.IOC,
+    )
     assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [state]
     assert [d.code for d in engine.evaluate(closing, fresh(engine, long_yes))] == [state]
     assert resume(ledger) is TradingState(state)

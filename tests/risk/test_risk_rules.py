@@ -3,7 +3,7 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, Side
+from kalshi_cli.models import Action, Side, TimeInForce
 from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
@@ -21,6 +21,8 @@ NOW = 1_700_000_000.0
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):
+    if kw.get("reduce_only"):
+        kw.setdefault("time_in_force", TimeInForce.IOC)  # Kalshi takes reduce_only only so
     return Intent("T", side, action, D(price), D(count), D(fair), "test", **kw)
 
 

@@ -3,7 +3,8 @@ books: the trade loop runs on them with a ManualClock, no thread and no socket."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,15 +52,29 @@ def _api_error(exc: ExchangeError) -> ApiError:
 
 
 @dataclass
+class Held:
+    """A create held in the network for `seconds` (for `FakeClient.create_errors`): the client
+    gets no answer at once, and the exchange takes the order only when the hold is over (on
+    the first `Rig.step` after it); `then` runs right after it landed."""
+
+    seconds: float
+    then: Callable[[], None] | None = None
+
+
+@dataclass
 class FakeClient:
     exchange: Exchange
     account_id: str
-    # raised by the next creates; "unknown": the exchange takes the order and the answer is lost
-    create_errors: list[BaseException | str] = field(default_factory=list)
+    # raised by the next creates; "unknown": the exchange takes the order and the answer is
+    # lost; Held: the answer is lost and the exchange takes the order later
+    create_errors: list[BaseException | str | Held] = field(default_factory=list)
     # raised by the next lookups by client order id; "missing": the order is not listed yet
     lookup_errors: list[BaseException | str] = field(default_factory=list)
     requests: list[CreateOrder] = field(default_factory=list)
     authenticated: bool = True
+    # held creates: (monotonic time the exchange takes it, the request, what to run then)
+    held: list[tuple[float, CreateOrder, Held]] = field(default_factory=list)
+    clock: ManualClock | None = None  # the rig's, for held creates
 
     def _market(self, ticker: str) -> SimMarket:
         m = self.exchange.markets.get(ticker)
@@ -87,9 +102,27 @@ class FakeClient:
             error = self.create_errors.pop(0)
             if isinstance(error, BaseException):
                 raise error
-            self._place(request)
+            if isinstance(error, Held):
+                now = self.exchange_clock().monotonic()
+                self.held.append((now + error.seconds, request, error))
+            else:
+                self._place(request)
             raise OrderOutcomeUnknown("timed out", client_order_id=request.client_order_id)
         return self._place(request)
+
+    def exchange_clock(self) -> ManualClock:
+        assert self.clock is not None, "a FakeClient that holds creates needs the rig's clock"
+        return self.clock
+
+    def deliver_held(self) -> None:
+        """The held creates whose time has come reach the exchange."""
+        now = self.exchange_clock().monotonic()
+        due = [h for h in self.held if h[0] <= now]
+        self.held = [h for h in self.held if h[0] > now]
+        for _, request, held in due:
+            self._place(request)
+            if held.then is not None:
+                held.then()
 
     def _place(self, request: CreateOrder) -> CreateOrderResult:
         try:
@@ -219,6 +252,9 @@ class FakeFeed:
     def is_fresh(self, ticker: str) -> bool:
         return ticker not in self.stale and not self.silent
 
+    def data_age(self, ticker: str) -> float:
+        return self.clock.monotonic() - self.last_at if self.is_fresh(ticker) else math.inf
+
     def last_message_age(self) -> float:
         return self.clock.monotonic() - self.last_at
 
@@ -244,6 +280,7 @@ class Rig:
 
     def step(self, seconds: float = 0.5) -> None:
         self.clock.advance(seconds)
+        self.client.deliver_held()
         self.exchange.tick()
         self.loop.tick(self.feed.drain_events(), full=True)
 
@@ -267,7 +304,7 @@ def make_rig(
     clock = clock or ManualClock(START)
     exchange = exchange or new_exchange(clock=clock)
     account_id = account_id or trader(exchange)
-    client = FakeClient(exchange, account_id)
+    client = FakeClient(exchange, account_id, clock=clock)
     feed = FakeFeed(exchange, account_id, clock)
     store = Store.open(state_path, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)

@@ -29,6 +29,7 @@ from kalshi_cli.sim.core import (
     SimEvent,
     SimEventT,
     SimMarket,
+    SimOrder,
     SimSeries,
     TradeHappened,
 )
@@ -275,6 +276,58 @@ def test_amend_up_or_to_a_new_price_goes_to_the_back() -> None:
     env.place(env.b, BID, "0.50", 6)
     assert env.ex.order(env.a, first.order_id).status == "executed"
     assert env.ex.order(env.c, moved.order_id).remaining_count == 5
+
+
+def test_amend_of_the_expiry_alone_keeps_queue_priority_and_sets_or_removes_it() -> None:
+    """API 3.31.0 `expiration_time` on amend: omitted keeps the expiry, 0 removes it, a
+    nonzero one must be in the future; amending only the expiry keeps the queue position."""
+    env = Env()
+    now = int(env.clock.wall())
+    first = env.place(env.a, ASK, "0.50", 5, expiration_time=now + 60).order
+    env.place(env.c, ASK, "0.50", 5)
+
+    def amend(expiry: int | None) -> SimOrder:
+        _, new, fills = env.ex.amend_order(
+            env.a,
+            first.order_id,
+            ticker="M",
+            book_side=ASK,
+            price=D("0.50"),
+            count=D(5),
+            expiration_time=expiry,
+        )
+        assert fills == []
+        return new
+
+    assert amend(now + 600).expiration_time == now + 600
+    assert amend(None).expiration_time == now + 600  # omitted: kept
+    for past in (now, now - 1, -5):
+        refused(env, 400, "invalid_parameters", lambda past=past: amend(past))
+    env.clock.advance(120)  # past the original expiry: the new one holds
+    env.ex.tick()
+    assert env.ex.order(env.a, first.order_id).status == "resting"
+    assert amend(0).expiration_time is None  # removed: good till canceled
+    env.clock.advance(600)
+    env.ex.tick()
+    assert env.ex.order(env.a, first.order_id).status == "resting"
+    env.place(env.b, BID, "0.50", 5)
+    assert env.ex.order(env.a, first.order_id).status == "executed"  # still first in line
+    assert env.ex.fills(env.c) == []
+
+    later = env.place(env.a, BID, "0.30", 2).order
+    now = int(env.clock.wall())
+    env.ex.amend_order(
+        env.a,
+        later.order_id,
+        ticker="M",
+        book_side=BID,
+        price=D("0.31"),
+        count=D(2),
+        expiration_time=now + 30,
+    )
+    env.clock.advance(30)
+    env.ex.tick()
+    assert env.ex.order(env.a, later.order_id).status == "canceled"  # expired as amended
 
 
 def test_amend_can_cross_and_fill_and_counts_the_filled_part() -> None:
@@ -534,31 +587,35 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
     assert generated.client_order_id
 
 
-def test_reduce_only_refuses_growth_and_is_cut_when_the_position_is_gone() -> None:
+def test_reduce_only_is_immediate_or_cancel_only_and_refuses_growth() -> None:
+    """API 3.31.0: reduce_only orders are rejected unless immediate_or_cancel."""
     env = Env(fees=FeeSchedule(D(0), D(0)))
-    refused(
-        env, 400, "invalid_reduce_only", lambda: env.place(env.a, BID, "0.5", 1, reduce_only=True)
-    )
-    env.place(env.b, ASK, "0.50", 5)
-    env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
-    refused(
-        env, 400, "invalid_reduce_only", lambda: env.place(env.a, ASK, "0.6", 6, reduce_only=True)
-    )
-    ro = env.place(env.a, ASK, "0.60", 5, reduce_only=True).order
     refused(
         env,
         400,
         "invalid_reduce_only",
-        lambda: env.ex.amend_order(
-            env.a, ro.order_id, ticker="M", book_side=ASK, price=D("0.61"), count=D(6)
-        ),
+        lambda: env.place(env.a, BID, "0.5", 1, IOC, reduce_only=True),
+    )
+    env.place(env.b, ASK, "0.50", 5)
+    env.place(env.a, BID, "0.50", 5)  # a holds 5 YES
+    for tif in (GTC, TimeInForce.FOK):
+        refused(
+            env,
+            400,
+            "invalid_parameters",
+            lambda tif=tif: env.place(env.a, ASK, "0.55", 1, tif, reduce_only=True),
+        )
+    refused(
+        env,
+        400,
+        "invalid_reduce_only",
+        lambda: env.place(env.a, ASK, "0.6", 6, IOC, reduce_only=True),
     )
     env.place(env.c, BID, "0.55", 3)
-    env.place(env.a, ASK, "0.55", 3, IOC)  # a now holds 2 YES
-    r = env.place(env.b, BID, "0.60", 5, IOC)
-    assert sum(f.count for f in r.fills) == 2
-    assert env.pos(env.a) == 0
-    assert env.ex.order(env.a, ro.order_id).status != "resting"
+    r = env.place(env.a, ASK, "0.55", 5, IOC, reduce_only=True)  # 3 fill, the rest is cancelled
+    assert sum(f.count for f in r.fills) == 3
+    assert r.order.status == "canceled"
+    assert env.pos(env.a) == 2
 
 
 def test_expired_orders_are_canceled_by_tick() -> None:

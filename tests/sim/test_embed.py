@@ -16,9 +16,10 @@ from kalshi_cli.sim.embed import SimulatorBusy, ensure_simulator, start_simulato
 from tests.conftest import SimHarness
 
 
-def test_account_json_has_exactly_the_four_keys(sim: SimHarness) -> None:
+def test_account_json_has_exactly_the_five_keys(sim: SimHarness) -> None:
     data = json.loads((sim.data_dir / "account.json").read_text())
-    assert set(data) == {"api_base", "ws_url", "key_id", "private_key_path"}
+    assert set(data) == {"api_base", "ws_url", "key_id", "private_key_path", "key_type"}
+    assert data["key_type"] == "rsa"
     assert data == sim.account.to_json()
     assert os.stat(data["private_key_path"]).st_mode & 0o777 == 0o600
     assert data["api_base"].startswith("http://127.0.0.1:")

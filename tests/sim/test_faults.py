@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websocket
 
+from kalshi_cli.sim.embed import start_simulator
 from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
 from tests.sim.wsutil import Ws
 
 T = "KXFLT-26JAN01-A"
@@ -145,3 +149,98 @@ def test_ws_drop_rate_closes_the_connection(sim: SimHarness) -> None:
     opcode, data = ws.conn.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(data[:2], "big") == 1011  # closed instead of answering
+
+
+# ------------------------------------------------------------------------------------------
+# a request held in the network, and 503 on order writes
+
+
+def _orders(sim: SimHarness) -> list[dict[str, Any]]:
+    orders: list[dict[str, Any]] = sim.signed(sim.account, "GET", "/portfolio/orders").json()[
+        "orders"
+    ]
+    return orders
+
+
+def _creates(sim: SimHarness) -> int:
+    return int(sim.stats()["order_create_requests"])
+
+
+def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_held_order_request_lands_after_the_client_gave_up(sim: SimHarness) -> None:
+    sim.create_market(T)
+    sim.set_faults(hold_request_s=1.5)
+    with pytest.raises(httpx.ReadTimeout):
+        sim.signed(
+            sim.account,
+            "POST",
+            "/portfolio/events/orders",
+            json={**ORDER, "client_order_id": "held-1"},
+            timeout=0.3,
+        )
+    assert _orders(sim) == []  # still in the network
+    assert httpx.get(sim.admin_url + "/faults").json()["hold_request_s"] == 0.0  # one request
+    _until(lambda: _creates(sim) == 1, 10, "the held request to arrive")
+    _until(lambda: bool(_orders(sim)), 10, "the held order to rest")
+    assert [(o["client_order_id"], o["status"]) for o in _orders(sim)] == [("held-1", "resting")]
+
+
+def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path: Path) -> None:
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim", scenario="empty", auth_window_s=1.0, response_hook=RECORDER.hook
+        )
+    )
+    try:
+        harness.create_market(T)
+        harness.set_faults(hold_request_s=2.5)
+        with pytest.raises(httpx.ReadTimeout):
+            harness.signed(
+                harness.account,
+                "POST",
+                "/portfolio/events/orders",
+                json={**ORDER, "client_order_id": "held-2"},
+                timeout=0.3,
+            )
+        _until(lambda: _creates(harness) == 1, 10, "the held request to arrive")
+        assert _orders(harness) == []
+    finally:
+        harness.close()
+
+
+@pytest.mark.parametrize(
+    ("knob", "lands"), [("write_503_rate", False), ("write_503_after_commit_rate", True)]
+)
+def test_write_503_answers_order_creates_and_amends(
+    sim: SimHarness, knob: str, lands: bool
+) -> None:
+    sim.create_market(T)
+    placed = sim.signed(
+        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "a"}
+    ).json()
+    sim.set_faults(**{knob: 1.0})
+    create = sim.signed(
+        sim.account, "POST", "/portfolio/events/orders", json={**ORDER, "client_order_id": "b"}
+    )
+    amend = sim.signed(
+        sim.account,
+        "POST",
+        f"/portfolio/events/orders/{placed['order_id']}/amend",
+        json={"ticker": T, "side": "bid", "price": "0.41", "count": "1"},
+    )
+    reads = sim.signed(sim.account, "GET", "/portfolio/orders")
+    cancel = sim.signed(sim.account, "DELETE", f"/portfolio/events/orders/{placed['order_id']}")
+    sim.clear_faults()
+    assert [(r.status_code, r.json()["code"]) for r in (create, amend)] == [
+        (503, "service_unavailable")
+    ] * 2
+    assert (reads.status_code, cancel.status_code) == (200, 200)  # other paths are untouched
+    by_coid = {o["client_order_id"]: o for o in _orders(sim)}
+    assert ("b" in by_coid) is lands
+    assert (by_coid["a"]["yes_price_dollars"] == "0.4100") is lands

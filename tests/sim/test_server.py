@@ -7,12 +7,18 @@ in conftest.py.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from kalshi_cli.client.signing import generate_private_key, signed_headers
+from kalshi_cli.client.signing import (
+    generate_private_key,
+    key_type,
+    load_private_key,
+    signed_headers,
+)
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
 
@@ -227,6 +233,46 @@ def test_authentication(sim: SimHarness) -> None:
     assert (
         httpx.get(url, headers=good, params={"subaccount": 0}).status_code == 200
     )  # query unsigned
+
+
+def test_ed25519_accounts_sign_with_ed25519_and_a_key_of_the_other_type_is_refused(
+    sim: SimHarness,
+) -> None:
+    """API 3.31.0: a key is RSA or Ed25519 and requests are signed with its own algorithm. The
+    admin API creates either kind; a signature by a key of the other type is a bad signature."""
+    sim.create_market(T)
+    ed = sim.new_account(balance_cents=5_000, key_type="ed25519")
+    rsa_account = sim.new_account(balance_cents=5_000)
+    assert (ed.key_type, rsa_account.key_type) == ("ed25519", "rsa")
+    ed_key, _ = load_private_key(path=ed.private_key_path)
+    rsa_key, _ = load_private_key(path=rsa_account.private_key_path)
+    assert (key_type(ed_key), key_type(rsa_key)) == ("ed25519", "rsa")
+    assert Path(ed.private_key_path).read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert (
+        Path(rsa_account.private_key_path).read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+    )
+
+    balance = sim.signed(ed, "GET", "/portfolio/balance")
+    assert balance.status_code == 200 and balance.json()["balance"] == 5_000
+    placed = sim.signed(ed, "POST", "/portfolio/events/orders", json=order(count="2"))
+    assert placed.status_code == 201, placed.text
+
+    path = "/trade-api/v2/portfolio/balance"
+    now_ms = int(time.time() * 1000)
+    url = sim.account.api_base + "/portfolio/balance"
+    wrong_rsa = httpx.get(
+        url, headers=signed_headers(generate_private_key(), rsa_account.key_id, "GET", path, now_ms)
+    )
+    assert wrong_rsa.status_code == 401
+    for account, key in ((rsa_account, ed_key), (ed, rsa_key)):
+        headers = signed_headers(key, account.key_id, "GET", path, now_ms)
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 401
+        assert refused.json() == wrong_rsa.json()  # the answer to any bad signature
+    assert sim.signed(ed, "GET", "/portfolio/balance").status_code == 200
+
+    bad = sim.http.post(sim.admin_url + "/accounts", json={"key_type": "dsa"})
+    assert bad.status_code == 400
 
 
 def test_public_market_data_needs_no_auth_but_the_book_does(sim: SimHarness) -> None:

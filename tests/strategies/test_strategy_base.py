@@ -3,7 +3,14 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.errors import ConfigError, UsageError
-from kalshi_cli.models import PRICE_STRUCTURES, Action, BookSide, Side, trading_fee
+from kalshi_cli.models import (
+    PRICE_STRUCTURES,
+    Action,
+    BookSide,
+    Side,
+    TimeInForce,
+    trading_fee,
+)
 from kalshi_cli.strategies import get_strategy, strategy_names
 from kalshi_cli.strategies.base import Intent, PositionView, RestingOrder, snap_to_grid
 from kalshi_cli.strategies.spike import SpikeParams
@@ -63,6 +70,15 @@ def test_intent_refuses_zero_count_and_out_of_range_price():
         intent(count="0")
     with pytest.raises(ValueError, match="price"):
         intent(price="1.00")
+
+
+@pytest.mark.parametrize("tif", [TimeInForce.GTC, TimeInForce.FOK])
+def test_a_reduce_only_intent_must_be_immediate_or_cancel(tif):
+    """Kalshi (3.31.0) rejects reduce_only unless IOC, so no exit the trade loop sends can be
+    built otherwise; the stop-loss and close-at-bid exits are IOC."""
+    with pytest.raises(ValueError, match="immediate_or_cancel"):
+        intent(reduce_only=True, time_in_force=tif)
+    assert intent(reduce_only=True, time_in_force=TimeInForce.IOC).reduce_only
 
 
 @pytest.mark.parametrize(

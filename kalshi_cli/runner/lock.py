@@ -1,0 +1,158 @@
+"""One trade loop per state file and per account: OS locks held for the life of the loop.
+
+Two loops on one state file (or on one account with two state files) both reconcile, both quote,
+share the write budget and each sees only its own orders against the position limit: a second
+loop once drove a position to 40 against a limit of 30. So `kalshi trade` takes, before it reads
+or writes anything, an exclusive `flock` on
+
+- `STATE.trade.lock` beside the state file (every loop, `--dry-run` included: it writes the
+  state file's heartbeat and reconciles into it), and
+- `trade-<digest>.lock` in a per-user directory (`$XDG_RUNTIME_DIR/kalshi`, else
+  `<tmp>/kalshi-<uid>`), the digest of the exchange endpoint and the API key id (live loops
+  only: a dry run sends no order), so two state files cannot hide two loops on one account.
+
+`flock` locks belong to the open file, so the OS drops them when the process ends however it
+ends (SIGKILL included): there is no stale lock to clean up, and the lock files themselves are
+never deleted (deleting a lock file lets two processes lock two different files). The holder
+writes its pid, host, start time, state file and account into the file, so the refusal names
+the loop to stop. Other commands (`kalshi check ...`, `cancel-all`, `positions`, ...) never take
+these locks and keep working while a loop runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from kalshi_cli.clock import iso_utc
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.exit_codes import ExitCode
+
+
+class LoopAlreadyRunning(KalshiError):
+    """Another trade loop holds this state file or this account."""
+
+    exit_code = ExitCode.ALREADY_RUNNING
+
+
+def state_lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".trade.lock")
+
+
+def account_lock_path(account: str, lock_dir: Path | None = None) -> Path:
+    digest = hashlib.sha256(account.encode()).hexdigest()[:32]
+    return (lock_dir or user_lock_dir()) / f"trade-{digest}.lock"
+
+
+def user_lock_dir() -> Path:
+    """A directory only this user writes, shared by every `kalshi` process of the user on this
+    machine whatever its KALSHI_HOME."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    path = (
+        Path(runtime) / "kalshi"
+        if runtime
+        else Path(tempfile.gettempdir()) / f"kalshi-{os.getuid()}"
+    )
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid != os.getuid():
+        raise KalshiError(
+            f"{path} belongs to another user; refusing to keep the trade lock there",
+            hint="set XDG_RUNTIME_DIR to a directory of your own",
+        )
+    return path
+
+
+class TradeLock:
+    """The locks of one running loop; released by `release()`, `with`, or the process ending."""
+
+    def __init__(self) -> None:
+        self._handles: list[TextIO] = []
+
+    def release(self) -> None:
+        for handle in self._handles:
+            handle.close()  # closing the last descriptor drops the flock
+        self._handles.clear()
+
+    def __enter__(self) -> TradeLock:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _take(self, path: Path, what: str, holder: dict[str, Any]) -> None:
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read()
+            handle.close()
+            raise LoopAlreadyRunning(
+                f"another trade loop ({_describe(text)}) holds {what}; stop it first",
+                hint="one loop per state file and account; `kalshi check heartbeat` shows it, "
+                "SIGTERM stops it cleanly",
+            ) from None
+        except BaseException:
+            handle.close()
+            raise
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(holder) + "\n")
+        handle.flush()
+        self._handles.append(handle)
+
+
+def acquire(
+    state_path: Path,
+    *,
+    account: str | None,
+    now: float,
+    lock_dir: Path | None = None,
+) -> TradeLock:
+    """Lock the state file, then (when given) the account; LoopAlreadyRunning names the loop
+    that holds either. `account` is "<key id>@<exchange endpoint>"."""
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": iso_utc(now),
+        "state": str(state_path),
+        "account": account.split("@", 1)[0] if account else None,
+    }
+    state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store.open makes it
+    lock = TradeLock()
+    try:
+        lock._take(state_lock_path(state_path), f"the state file {state_path}", holder)
+        if account is not None:
+            key_id, _, endpoint = account.partition("@")
+            lock._take(
+                account_lock_path(account, lock_dir),
+                f"the account {key_id} on {endpoint}",
+                holder,
+            )
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _describe(text: str) -> str:
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        if isinstance(data, dict) and "pid" in data:
+            where = f" on {data['host']}" if data.get("host") else ""
+            state = f", state file {data['state']}" if data.get("state") else ""
+            return f"pid {data['pid']}{where}, started {data.get('started', '?')}{state}"
+    return "pid unknown: it is still starting"
