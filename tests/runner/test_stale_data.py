@@ -68,6 +68,9 @@ class _Counting:
     def close(self) -> None:
         self._inner.close()
 
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
 
 @pytest.fixture
 def pinging_sim(tmp_path: Path) -> Iterator[SimHarness]:
