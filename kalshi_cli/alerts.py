@@ -9,13 +9,20 @@ De-duplication lives in a ledger (the state file's `alert_state` / `record_alert
 the narrow `AlertLedger` protocol), so it holds across separate cron invocations:
 
     notify(alert)      nothing recorded, or resolved           -> send ("sent")
-                       firing, never delivered                 -> send again ("retried")
+                       firing, this episode never delivered    -> send again ("retried")
                        firing, a different severity            -> send ("changed")
                        firing, last sent >= repeat_interval ago -> send ("repeated")
                        firing, last sent recently              -> nothing ("suppressed")
-    resolve(fp)        firing and delivered before             -> one "resolved" message
-                       firing but never delivered              -> recorded, nothing sent
+    resolve(fp)        firing and this episode delivered       -> one "resolved" message
+                       firing, this episode never delivered    -> recorded, nothing sent
                        anything else                           -> nothing ("not_firing")
+
+An episode is one stretch of a status: it begins when the fingerprint goes from nothing or
+resolved to firing (the ledger's `first_seen_at`). Whether it was delivered is decided against
+that start, never against the last send of an earlier episode: a breach that returns after a
+resolved one and whose first post fails is retried by the next run, even though the
+resolution was posted minutes ago. A retry is bounded like any send; an undelivered episode is
+retried on every run until it is delivered or resolved.
 
 Sending is bounded twice over. Each attempt has an httpx timeout clipped to what is left of the
 channel's deadline; retries (transport errors, 429, 5xx) are bounded by `max_attempts`, wait with
@@ -148,12 +155,17 @@ class AlertStateLike(Protocol):
     @property
     def last_sent_at(self) -> float | None: ...
 
+    @property
+    def first_seen_at(self) -> float: ...
+
 
 class AlertLedger(Protocol):
     """Where de-duplication state lives between runs.
 
     `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it as it was
     (a failed delivery must not look like a recent one). `status` is "firing" or "resolved".
+    `first_seen_at` is when the current status began: it is set to now when the status recorded
+    differs from the one before, and kept otherwise.
     """
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
@@ -757,7 +769,7 @@ class AlertRouter:
         severity = _severity_or_warning(state.severity)
         text = f"{summary} (was: {state.summary})" if summary else f"cleared (was: {state.summary})"
         channels = self.channels_for(severity)
-        if state.last_sent_at is None or not channels:
+        if not _episode_delivered(state) or not channels:
             # Nobody was told it fired, so nobody needs telling it cleared.
             _record(
                 ledger,
@@ -821,17 +833,26 @@ class AlertRouter:
     def _firing_outcome(self, alert: Alert, state: AlertStateLike | None) -> Outcome:
         if state is None or state.status != AlertStatus.FIRING:
             return Outcome.SENT
-        if state.last_sent_at is None:
+        last_sent = state.last_sent_at
+        if last_sent is None or not _episode_delivered(state):
             return Outcome.RETRIED
         if state.severity != alert.severity:
             return Outcome.CHANGED
-        if self.clock.wall() - state.last_sent_at >= self.repeat_interval_s:
+        if self.clock.wall() - last_sent >= self.repeat_interval_s:
             return Outcome.REPEATED
         return Outcome.SUPPRESSED
 
     def _send(self, channels: Sequence[HttpChannel], n: Notification) -> list[Delivery]:
         clock = self.clock
         return _deliver_all([(ch, partial(ch.send, n, clock)) for ch in channels])
+
+
+def _episode_delivered(state: AlertStateLike) -> bool:
+    """Was the current episode (the status since `first_seen_at`) delivered at least once?
+
+    A send that starts an episode records both times as the same instant, hence `>=`.
+    """
+    return state.last_sent_at is not None and state.last_sent_at >= state.first_seen_at
 
 
 def _severity_or_warning(value: str) -> Severity:

@@ -26,4 +26,5 @@ class ExitCode(IntEnum):
     EXCHANGE_ERROR = 14  # the exchange answered 5xx after every retry
     ALREADY_RUNNING = 15  # another trade loop holds this state file or this account
     FORBIDDEN = 16  # the exchange refused the request (403): the key may not do this
+    BAD_STATE_FILE = 17  # the state file exists but is not one: empty, not SQLite, or foreign
     INTERRUPTED = 130  # Ctrl-C

@@ -10,12 +10,23 @@ Order of operations, each step for a reason:
    `--event`, the resting orders are listed and cancelled in batches.
 3. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
    repeat until a listing comes back empty or the deadline passes, backing off between rounds
-   after the second (an order that cannot be cancelled is retried, not hammered).
+   after the second (an order that cannot be cancelled is retried, not hammered). An empty
+   listing counts only once no order intent of the state file is still `pending` (in flight: a
+   trade loop that passed its HALTED check just before it was written), so that order cannot
+   land after the proof.
+
+The cancels go out whatever the state file does. HALTED is best effort: if the file cannot be
+written (read-only, garbled, or locked by another writer for longer than `halt_wait_s`), the
+cancels go out anyway, HALTED is tried again between rounds without waiting and once more at the
+end (waiting up to `record_wait_s` for a lock, within the deadline), and the report says whether
+it was recorded (`halted`, `result_recorded`) and why not or why late (`state_error`). Nothing
+about the state file changes the proof or the exit code.
 
 Every request is retried through 429, 5xx and transport errors with backoff until the deadline
 (the client's own retries run inside each attempt, so the deadline can be overshot by one
 call's retry budget). Only an empty listing counts as proof: `proven` is False in every other
-case, including when the exchange could not be reached at all (`unreachable`).
+case, including when the exchange could not be reached at all (`unreachable`; a 4xx answer means
+it was reached).
 
 What the state file learns: every order the exchange confirms cancelled is marked `canceled` in
 one transaction (a thousand single commits would each pay an fsync). After the exchange's
@@ -34,6 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.errors import ApiError, KalshiError, RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO
+from kalshi_cli.store import StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,6 +57,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# How long an order intent may stay `pending` while its request is in flight: more than the
+# client's read timeout and retry budget together.
+IN_FLIGHT_S = 30.0
+
 
 @dataclass
 class KillReport:
@@ -55,6 +71,10 @@ class KillReport:
     rounds: int = 0
     errors: list[str] = field(default_factory=list)
     unreachable: bool = False
+    # the state file's side, reported next to the proof but not part of the recorded result
+    halted: bool = False  # HALTED is recorded
+    result_recorded: bool = False  # the cancelled orders and `kill_switch_result` are recorded
+    state_error: str | None = None  # why the state file was not written, or not at first
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,13 +104,23 @@ class KillSwitch:
         deadline_s: float = 120.0,
         batch_size: int = 20,
         rng: random.Random | None = None,
+        halt_wait_s: float = 1.0,
+        record_wait_s: float = 10.0,
+        state_error: str | None = None,
     ) -> None:
+        """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
+        go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
+        the end of the run waits for it to record what could not be recorded before.
+        `state_error`: why there is no `store` (it could not be opened), for the report."""
         self.client = client
         self.store = store
         self.clock = clock
         self.deadline_s = deadline_s
         self.batch_size = batch_size
         self._rng = rng or random.Random()
+        self.halt_wait_s = halt_wait_s
+        self.record_wait_s = record_wait_s
+        self.state_error = state_error
 
     def run(
         self,
@@ -101,13 +131,22 @@ class KillSwitch:
         on_progress: Callable[[str], None] | None = None,
     ) -> KillReport:
         report = KillReport()
-        if self.store is not None:
-            # first, so a running trade loop stops placing while we cancel
-            scope = ticker or event_ticker or "all markets"
-            self.store.set_trading_state("HALTED", reason=f"kill switch ({scope})", source=source)
-            self.store.log_event("kill_switch", {"ticker": ticker, "event_ticker": event_ticker})
-        deadline = self.clock.monotonic() + self.deadline_s
         say = on_progress or (lambda _msg: None)
+        scope = ticker or event_ticker or "all markets"
+        trail = _Trail(
+            self.store,
+            report,
+            reason=f"kill switch ({scope})",
+            source=source,
+            started={"ticker": ticker, "event_ticker": event_ticker},
+        )
+        if self.store is None:
+            report.state_error = self.state_error or "no state file"
+        # first, so a running trade loop stops placing while we cancel; but never in their way
+        trail.halt(self.halt_wait_s)
+        if not report.halted:
+            say(f"HALTED not recorded ({report.state_error}); cancelling anyway")
+        deadline = self.clock.monotonic() + self.deadline_s
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
 
@@ -139,10 +178,19 @@ class KillSwitch:
                 resting = list_resting()
                 latest = {o.order_id for o in resting}
                 report.left = [o.order_id for o in resting]
-                if not resting:
+                if not resting and not self._in_flight(ticker):
                     report.proven = True
                     break
+                if not resting:
+                    # an order whose intent is still pending may land after this listing
+                    waiting = "an order of this state file is still awaiting its answer"
+                    if waiting not in report.errors:
+                        report.errors.append(waiting)
+                    say(f"round {report.rounds}: none resting, but {waiting}")
+                    self._pause(report.rounds, deadline)
+                    continue
                 say(f"round {report.rounds}: {len(resting)} resting, cancelling")
+                trail.halt(0.0)  # if the state file has become writable since, without waiting
                 self._cancel_batch(resting, deadline, report)
                 if report.rounds > 1:
                     # an order the exchange keeps refusing to cancel must not turn the proof
@@ -158,16 +206,29 @@ class KillSwitch:
                 if order_id not in latest and order_id not in confirmed:
                     report.cancelled.append(order_id)
                     report.contracts_cancelled += order.remaining_count
-        self._record(report)
+        # what could not be recorded yet gets one more chance, waiting for a lock a little
+        remaining = max(0.0, deadline - self.clock.monotonic())
+        was_halted = report.halted
+        trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
+        if report.halted and not was_halted:
+            say("HALTED recorded, after the cancels")
+        trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
 
-    def _record(self, report: KillReport) -> None:
+    def _in_flight(self, ticker: str | None) -> bool:
+        """Is an order of this state file on its way to the exchange? A trade loop that checked
+        the trading state just before HALTED was written records its intent (`pending`) and
+        sends it: an empty listing taken before that order lands proves nothing, so the proof
+        waits for the answer. A pending row older than IN_FLIGHT_S is a crash's leftover (its
+        request has timed out long ago) and does not hold the proof back."""
         if self.store is None:
-            return
-        with self.store.transaction():
-            for order_id in report.cancelled:
-                self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
-            self.store.log_event("kill_switch_result", report.to_json())
+            return False
+        try:
+            pending = self.store.intents(status=["pending"], ticker=ticker)
+        except StoreError:
+            return False  # unreadable: the listing is all there is
+        now = self.clock.wall()
+        return any(now - intent.created_at < IN_FLIGHT_S for intent in pending)
 
     def _cancel_batch(self, orders: list[Order], deadline: float, report: KillReport) -> None:
         for start in range(0, len(orders), self.batch_size):
@@ -197,8 +258,9 @@ class KillSwitch:
                 report.errors.append(exc.one_line())
                 report.unreachable = isinstance(exc, TransportError)
             except ApiError as exc:
-                # a 4xx other than 429 will not get better by retrying
+                # a 4xx other than 429 will not get better by retrying; and it is an answer
                 report.errors.append(exc.one_line())
+                report.unreachable = False
                 raise _DeadlinePassed from None
             except KalshiError as exc:
                 report.errors.append(exc.one_line())
@@ -212,3 +274,58 @@ class KillSwitch:
         if self.clock.monotonic() + delay >= deadline:
             raise _DeadlinePassed
         self.clock.sleep(delay)
+
+
+class _Trail:
+    """What the kill switch writes to the state file, each part once, best effort.
+
+    A failure to write is reported (the first reason is kept) and never raised: the cancels
+    matter more than the record of them."""
+
+    def __init__(
+        self,
+        store: Store | None,
+        report: KillReport,
+        *,
+        reason: str,
+        source: str,
+        started: dict[str, Any],
+    ) -> None:
+        self.store = store
+        self.report = report
+        self.reason = reason
+        self.source = source
+        self.started = started
+
+    def halt(self, wait_s: float) -> None:  # float-ok: seconds
+        """HALTED and the `kill_switch` event, unless already recorded."""
+        store = self.store
+        if store is None or self.report.halted:
+            return
+        try:
+            with store.busy_timeout(wait_s), store.transaction():
+                store.set_trading_state("HALTED", reason=self.reason, source=self.source)
+                store.log_event("kill_switch", self.started)
+        except StoreError as exc:
+            self._failed(exc)
+            return
+        self.report.halted = True
+
+    def result(self, wait_s: float) -> None:  # float-ok: seconds
+        """The orders confirmed cancelled and the `kill_switch_result` event, in one go."""
+        store, report = self.store, self.report
+        if store is None or report.result_recorded:
+            return
+        try:
+            with store.busy_timeout(wait_s), store.transaction():
+                for order_id in report.cancelled:
+                    store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+                store.log_event("kill_switch_result", report.to_json())
+        except StoreError as exc:
+            self._failed(exc)
+            return
+        report.result_recorded = True
+
+    def _failed(self, exc: StoreError) -> None:
+        if self.report.state_error is None:
+            self.report.state_error = exc.one_line()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
     from kalshi_cli.clock import Clock
+    from kalshi_cli.config import Located
     from kalshi_cli.store import IntentRecord, Store
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
@@ -112,45 +113,32 @@ def load_limits(config_path: Path) -> OrderLimits:
           max_position_per_market: 100   # contracts, position plus resting orders, per side
           max_order_cost: 50             # dollars: count x the price of the side added
 
-    A missing file or section means no limits. Unknown keys and values that are not positive
-    numbers are refused with the file and line, as everywhere in the config.
+    A missing file or section, or a null value, means no limit. The file is read strictly
+    (`config.read_sections`): a section that is not a mapping, a key set twice, an unknown key,
+    and a value that is not a positive finite number are refused with the file and line.
     """
-    import difflib
+    from kalshi_cli.config import read_sections
 
-    import yaml
+    return limits_from(read_sections(config_path))
 
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return OrderLimits()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {config_path} cannot be read: {exc}") from None
-    try:
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from None
-    section = None
-    if isinstance(root, yaml.MappingNode):
-        for key_node, value_node in root.value:
-            if key_node.value == "limits" and isinstance(value_node, yaml.MappingNode):
-                section = value_node
+
+def limits_from(document: Located) -> OrderLimits:
+    """`OrderLimits` from a strictly read config document (see `load_limits`)."""
+    from kalshi_cli.config import check_kinds, refuse_unknown, section
+
+    limits = section(document, "limits")
+    refuse_unknown(limits, LIMIT_KEYS, "limits", what="limit")
+    check_kinds(limits, "limits", dict.fromkeys(LIMIT_KEYS, Decimal))
     values: dict[str, Decimal] = {}
-    for key_node, value_node in section.value if section is not None else []:
-        where = f"{config_path}:{key_node.start_mark.line + 1}"
-        name = str(key_node.value)
-        if name not in LIMIT_KEYS:
-            close = difflib.get_close_matches(name, LIMIT_KEYS, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(LIMIT_KEYS)}"
-            raise ConfigError(f"{where}: unknown limit `{name}`", hint=hint)
-        raw = value_node.value if isinstance(value_node, yaml.ScalarNode) else None
-        if raw in (None, "", "null", "~"):
+    for name in LIMIT_KEYS:
+        raw = limits.get(name)
+        if raw is None:
             continue
-        try:
-            value = Decimal(str(raw))
-        except InvalidOperation:
-            value = Decimal(-1)
-        if not value.is_finite() or value <= 0:
-            raise ConfigError(f"{where}: limits.{name} must be a positive number, not {raw!r}")
+        value = Decimal(str(raw).strip())  # check_kinds made it a finite number
+        if value <= 0:
+            raise ConfigError(
+                f"{limits.where(name)}: limits.{name} must be a positive number, not {raw!r}"
+            )
         values[name] = value
     return OrderLimits(**values)
 

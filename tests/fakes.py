@@ -15,11 +15,13 @@ class FakeAlertState:
     summary: str
     last_sent_at: float | None
     error: str | None
+    first_seen_at: float
 
 
 class FakeAlertLedger:
     """The alert de-duplication ledger (kalshi_cli.alerts.AlertLedger) in memory, keeping
-    `last_sent_at` unchanged when nothing was sent, as the state file does."""
+    `last_sent_at` unchanged when nothing was sent and `first_seen_at` at the start of the
+    current status, as the state file does."""
 
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
@@ -39,5 +41,9 @@ class FakeAlertLedger:
         error: str | None = None,
     ) -> None:
         prev = self.rows.get(fingerprint)
-        last = self.clock.wall() if sent else (prev.last_sent_at if prev else None)
-        self.rows[fingerprint] = FakeAlertState(fingerprint, status, severity, summary, last, error)
+        now = self.clock.wall()
+        last = now if sent else (prev.last_sent_at if prev else None)
+        began = prev.first_seen_at if prev is not None and prev.status == status else now
+        self.rows[fingerprint] = FakeAlertState(
+            fingerprint, status, severity, summary, last, error, began
+        )

@@ -423,6 +423,69 @@ def test_a_clearing_that_was_not_delivered_is_announced_on_the_next_run(
     assert router.resolve("check:positions", ledger).outcome is Outcome.NOT_FIRING
 
 
+@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+def test_a_returning_breach_whose_delivery_failed_is_retried_next_run(
+    receiver: Receiver, tmp_path: Path, ledger_kind: str
+) -> None:
+    """A breach that fires again after a resolved one is a new episode: a failed delivery of it
+    is retried on the next run, whenever an earlier episode was last sent."""
+    from kalshi_cli.store import Store
+
+    clock = ManualClock()
+    memory = FakeAlertLedger(clock)
+
+    def cron_run(firing: bool) -> Outcome:
+        router = AlertRouter.from_config(config(receiver), clock=clock)  # a fresh process
+        if ledger_kind == "memory":
+            ledger: Any = memory
+            return _run(router, ledger, firing)
+        with Store.open(tmp_path / "state.sqlite", clock=clock) as store:
+            return _run(router, store, firing)
+
+    def _run(router: AlertRouter, ledger: Any, firing: bool) -> Outcome:
+        if firing:
+            return router.notify(breach(), ledger).outcome
+        return router.resolve("check:positions", ledger).outcome
+
+    assert cron_run(firing=True) is Outcome.SENT
+    clock.advance(60)
+    assert cron_run(firing=False) is Outcome.RESOLVED
+    clock.advance(60)
+    receiver.respond_with(reply(500, b"down"))
+    assert cron_run(firing=True) is Outcome.SENT  # attempted, not delivered
+    assert len(receiver.seen) == 2 + 3  # max_attempts of the failed episode
+    receiver.respond_with(reply(200))
+    clock.advance(60)  # well inside the 1 h repeat interval of the resolution's send
+    assert cron_run(firing=True) is Outcome.RETRIED
+    posted = receiver.seen[-1].json()
+    assert len(receiver.seen) == 6 and posted["text"].startswith(":red_circle: [CRITICAL]")
+    clock.advance(60)
+    assert cron_run(firing=True) is Outcome.SUPPRESSED  # delivered now: de-duplicated again
+    assert len(receiver.seen) == 6
+
+
+def test_an_undelivered_returning_breach_clears_quietly(receiver: Receiver) -> None:
+    """Nobody was told the second episode fired, so nobody is told it cleared."""
+    clock = ManualClock()
+    ledger = FakeAlertLedger(clock)
+    router = AlertRouter.from_config(config(receiver), clock=clock)
+    router.notify(breach(), ledger)
+    clock.advance(60)
+    router.resolve("check:positions", ledger)
+    clock.advance(60)
+    receiver.respond_with(reply(500))
+    assert not router.notify(breach(), ledger).delivered
+    clock.advance(60)
+    assert router.resolve("check:positions", ledger).outcome is Outcome.RESOLVED_QUIETLY
+    assert [s.json()["text"].split("]")[0] for s in receiver.seen if s.json()] == [
+        ":red_circle: [CRITICAL",
+        ":white_check_mark: [RESOLVED",
+        ":red_circle: [CRITICAL",
+        ":red_circle: [CRITICAL",
+        ":red_circle: [CRITICAL",
+    ]
+
+
 def test_a_breach_nobody_was_told_about_clears_quietly(receiver: Receiver) -> None:
     clock = ManualClock()
     ledger = FakeAlertLedger(clock)

@@ -9,6 +9,7 @@ import pytest
 
 from kalshi_cli import errors
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.store import NotAStateFile
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
 
@@ -30,6 +31,7 @@ PINNED = {
     "EXCHANGE_ERROR": 14,
     "ALREADY_RUNNING": 15,
     "FORBIDDEN": 16,
+    "BAD_STATE_FILE": 17,
     "INTERRUPTED": 130,
 }
 
@@ -65,6 +67,7 @@ def test_every_code_is_documented_with_its_value() -> None:
         (errors.ApiError.from_response(409, {}), ExitCode.REJECTED),
         (errors.ApiError.from_response(429, {}), ExitCode.RATE_LIMITED),
         (errors.ApiError.from_response(503, {}), ExitCode.EXCHANGE_ERROR),
+        (NotAStateFile("x"), ExitCode.BAD_STATE_FILE),
     ],
 )
 def test_each_error_class_carries_its_code(error: errors.KalshiError, code: ExitCode) -> None:

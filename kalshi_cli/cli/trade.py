@@ -107,6 +107,8 @@ def trade_command(
     )
     app = current()
     settings = app.settings(env.value if env else None)
+    # every section of the file checked before a client exists: a mistake is refused unsent
+    config = load_trade_config(settings.config_path)
     client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
@@ -120,7 +122,7 @@ def trade_command(
                 options,
                 env=settings.env,
                 state_path=settings.state,
-                config=load_trade_config(settings.config_path),
+                config=config,
                 client=client,
                 ws_url=connection.ws_url,
                 signer=KalshiAuth(connection.key_id, connection.private_key),

@@ -4,8 +4,10 @@
 first and tells the plain truth last: HALTED is written before any request, every resting order
 is cancelled and the listing repeated until none is left, and the exit code is 0 only when that
 proof holds (11 otherwise, with a line that says why: orders left, or the exchange unreachable).
-It works on a fresh machine: the state file is created if missing, and if it cannot be written
-at all the orders are cancelled anyway and the line says the HALT was not recorded.
+It works on a fresh machine: the state file is created if missing. Whatever the state file does
+(read-only, locked, garbled, empty, no directory) the orders are cancelled anyway, the first line
+says `trading state: NOT RECORDED (why)` (or that HALTED came late, and why), and the exit code is
+still the proof's.
 """
 
 from __future__ import annotations
@@ -84,34 +86,40 @@ def cancel_all_command(
     out = app.output(as_json=as_json, fmt=fmt)
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
-    store: Store | None
-    halt_note = None
+    client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
+    store: Store | None = None
+    state_error = None
     try:
         from kalshi_cli.cli.orders import open_store
 
         store = open_store(app)
     except KalshiError as exc:
-        store = None
-        halt_note = f"HALTED could not be recorded ({exc.one_line()}); cancelling anyway"
-        out.warn(halt_note)
+        state_error = exc.one_line()
     try:
-        client = app.client(auth=True)
-        switch = KillSwitch(client, store, SystemClock(), deadline_s=deadline)
+        switch = KillSwitch(
+            client, store, SystemClock(), deadline_s=deadline, state_error=state_error
+        )
         report = switch.run(ticker=ticker, event_ticker=event, on_progress=out.note)
     finally:
         if store is not None:
             store.close()
-    render_kill_report(out, report, scope=scope, halted=store is not None)
+    render_kill_report(out, report, scope=scope)
     if not report.proven:
         raise typer.Exit(int(ExitCode.NOT_PROVEN))
 
 
-def render_kill_report(out: Output, report: KillReport, *, scope: str, halted: bool) -> None:
-    document = {**report.to_json(), "scope": scope, "halted": halted}
+def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
+    document = {
+        **report.to_json(),
+        "scope": scope,
+        "halted": report.halted,
+        "state_recorded": report.halted and report.result_recorded,
+        "state_error": report.state_error,
+    }
     if out.as_json:
         out.json(document)
         return
-    out.line(f"trading state: {'HALTED' if halted else 'NOT RECORDED (state file unavailable)'}")
+    out.line(f"trading state: {_state_line(report)}")
     out.line(
         f"cancelled: {len(report.cancelled)} order(s), {report.contracts_cancelled} contract(s)"
     )
@@ -131,6 +139,17 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str, halted: b
         out.line(f"NOT PROVEN: {len(report.left)} resting order(s) left ({scope})")
     for order_id in report.left[:20]:
         out.line(f"  left: {order_id}")
+
+
+def _state_line(report: KillReport) -> str:
+    why = report.state_error
+    if not report.halted:
+        return f"NOT RECORDED: {why}"
+    if not report.result_recorded:
+        return f"HALTED, but the cancellations NOT RECORDED: {why}"
+    if why:
+        return f"HALTED, recorded after the cancels: {why}"
+    return "HALTED"
 
 
 # ------------------------------------------------------------------------------------ state

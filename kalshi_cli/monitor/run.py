@@ -48,28 +48,26 @@ SECTIONS = ("checks", "alerts", "risk")
 
 
 def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
-    """The config file's `checks:`, `alerts:` and `risk:` mappings; a missing file has none."""
-    empty: dict[str, Mapping[str, Any]] = {name: {} for name in SECTIONS}
-    if path is None or not path.exists():
-        return empty
-    import yaml
+    """The config file's `checks:`, `alerts:` and `risk:` mappings, read strictly and checked
+    before any check looks at anything (every refusal names file and line); a missing file has
+    none."""
+    from kalshi_cli.config import at_line, check_params, read_sections, section
+    from kalshi_cli.monitor.thresholds import check_section
+    from kalshi_cli.risk import RiskLimits
 
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    if document is None:
-        return empty
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    for name in SECTIONS:
-        value = document.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: `{name}:` must be a mapping")
-        empty[name] = {str(k): v for k, v in value.items()}
-    return empty
+    document = read_sections(path)
+    check_section(document)
+    risk = section(document, "risk")
+    check_params(risk, "risk", RiskLimits, RiskLimits.from_config)
+    alerts = section(document, "alerts")
+    if alerts:  # no section, no channels: the router is not even imported (cold start)
+        from kalshi_cli.alerts import AlertRouter
+
+        try:
+            AlertRouter.from_config(alerts)
+        except ConfigError as exc:
+            raise at_line(alerts, exc, dotted="alerts") from None
+    return {name: section(document, name) for name in SECTIONS}
 
 
 @dataclass

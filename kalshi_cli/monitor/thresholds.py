@@ -18,9 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from kalshi_cli.config import Located
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,29 @@ def resolve(
         _store(values, target, key, raw, error=UsageError, prefix="--set ")
     _check_pairs(values)
     return Thresholds(values)
+
+
+def check_section(document: Located) -> Thresholds:
+    """The `checks:` section of a strictly read config (`config.read_sections`): unknown checks
+    and thresholds, and values that are not finite numbers, refused at their line; then the
+    pairs, as `resolve` judges them."""
+    from kalshi_cli.config import Located, at_line, check_kinds, refuse_unknown, section
+
+    checks = section(document, "checks")
+    refuse_unknown(checks, {t.check for t in THRESHOLDS}, "checks", what="check")
+    for name, entries in checks.items():
+        if entries is None:
+            continue
+        if not isinstance(entries, Located):
+            raise ConfigError(
+                f"{checks.where(name)}: checks.{name} must be a mapping of threshold: value"
+            )
+        refuse_unknown(entries, known_keys(name), f"checks.{name}", what="threshold")
+        check_kinds(entries, f"checks.{name}", dict.fromkeys(known_keys(name), Decimal))
+    try:
+        return resolve(checks)
+    except (ConfigError, UsageError) as exc:
+        raise at_line(checks, exc, dotted="checks") from None
 
 
 def _store(

@@ -2,8 +2,10 @@
 
 Two sources, flags first: `TradeOptions` holds the command line; `TradeConfig` holds the config
 file's nested sections the trade loop reads (`strategies.NAME.*`, `risk.*`, `trade.*`,
-`alerts.*`). Those sections are read here, straight from the YAML file, because they are
-mappings the flat settings schema of `kalshi_cli.config` does not describe.
+`alerts.*`). `load_trade_config` reads them strictly (`config.read_sections`) and checks every
+nested section of the file, those the loop does not read (`limits:`, `checks:`) included, each
+by the code that owns it, before the command builds a client: a mistake is refused with file
+and line before anything reaches the exchange, never found by a reconcile already under way.
 
     trade:
       markets: [TICKER, ...]   # or `series: S` or `event: E`; none of them: every open market
@@ -15,12 +17,16 @@ mappings the flat settings schema of `kalshi_cli.config` does not describe.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from kalshi_cli.config import Located
 
 TRADE_KEYS = frozenset(
     {"markets", "series", "event", "log_file", "pause_file", "status_interval_s", "tick_interval_s"}
@@ -107,8 +113,8 @@ class TradeConfig:
             seconds = float(value)  # float-ok: a duration in seconds
         except (TypeError, ValueError):
             raise ConfigError(f"trade.{key}: expected a number of seconds, got {value!r}") from None
-        if seconds <= 0:
-            raise ConfigError(f"trade.{key}: must be positive, got {value!r}")
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise ConfigError(f"trade.{key}: must be a positive number of seconds, got {value!r}")
         return seconds
 
 
@@ -117,42 +123,83 @@ def _opt(value: object) -> str | None:
 
 
 def load_trade_config(path: Path | None) -> TradeConfig:
-    """The loop's sections of the config file; a missing file means every default."""
-    if path is None or not path.exists():
-        return TradeConfig()
-    import yaml
+    """The loop's sections of the config file, every nested section checked (see the module
+    docstring); a missing file means every default."""
+    from kalshi_cli.config import read_sections, section
+
+    document = read_sections(path)
+    config = TradeConfig(
+        strategies=_strategies(section(document, "strategies")),
+        risk=_risk(section(document, "risk")),
+        trade=_trade(section(document, "trade")),
+        alerts=_alerts(section(document, "alerts")),
+    )
+    # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one
+    from kalshi_cli.monitor.thresholds import check_section
+    from kalshi_cli.orders import limits_from
+
+    limits_from(document)
+    check_section(document)
+    return config
+
+
+def _strategies(strategies: Located) -> dict[str, Mapping[str, Any]]:
+    from kalshi_cli.config import Located, check_params, refuse_unknown
+    from kalshi_cli.strategies import get_strategy, strategy_names
+
+    refuse_unknown(strategies, strategy_names(), "strategies", what="strategy")
+    result: dict[str, Mapping[str, Any]] = {}
+    for name, params in strategies.items():
+        if params is None:
+            continue
+        if not isinstance(params, Located):
+            raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
+        strategy = get_strategy(name)
+        check_params(params, f"strategies.{name}", strategy.params_type, strategy.params)
+        result[name] = params
+    return result
+
+
+def _risk(risk: Located) -> Mapping[str, Any]:
+    from kalshi_cli.config import check_params
+    from kalshi_cli.risk import RiskLimits
+
+    check_params(risk, "risk", RiskLimits, RiskLimits.from_config)
+    return risk
+
+
+_TRADE_KINDS: dict[str, object] = {
+    "series": str,
+    "event": str,
+    "log_file": str,
+    "pause_file": str,
+    "status_interval_s": float,
+    "tick_interval_s": float,
+}
+
+
+def _trade(trade: Located) -> Mapping[str, Any]:
+    from kalshi_cli.config import TICKERS, at_line, check_kinds, refuse_unknown
+
+    refuse_unknown(trade, TRADE_KEYS, "trade")
+    check_kinds(trade, "trade", {**_TRADE_KINDS, "markets": TICKERS})
+    config = TradeConfig(trade=trade)
+    try:
+        for key, default in (("status_interval_s", 60.0), ("tick_interval_s", 1.0)):
+            config.seconds(key, default)
+    except ConfigError as exc:
+        raise at_line(trade, exc, dotted="trade") from None
+    return trade
+
+
+def _alerts(alerts: Located) -> Mapping[str, Any]:
+    if not alerts:
+        return alerts
+    from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.config import at_line
 
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    if not isinstance(document, dict):
-        return TradeConfig()
-    sections = {name: _section(document, name, path) for name in ("strategies", "risk", "trade")}
-    unknown = sorted(set(sections["trade"]) - TRADE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key trade.{unknown[0]}",
-            hint=f"known: {', '.join(sorted(TRADE_KEYS))}",
-        )
-    strategies = {
-        str(k): _mapping(v, f"strategies.{k}", path) for k, v in sections["strategies"].items()
-    }
-    return TradeConfig(
-        strategies=strategies,
-        risk=sections["risk"],
-        trade=sections["trade"],
-        alerts=_section(document, "alerts", path),
-    )
-
-
-def _section(document: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
-    return _mapping(document.get(name), name, path)
-
-
-def _mapping(value: object, where: str, path: Path) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: `{where}` must be a mapping")
-    return {str(k): v for k, v in value.items()}
+        AlertRouter.from_config(alerts)
+    except ConfigError as exc:
+        raise at_line(alerts, exc, dotted="alerts") from None
+    return alerts

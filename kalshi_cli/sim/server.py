@@ -339,6 +339,33 @@ def parse_shard_fields(body: Json) -> None:
         raise bad_request("the simulator has exchange_index 0 only")
 
 
+# The spec types expiration_time as int64 Unix seconds, and every answer that carries it names
+# it as an RFC 3339 date-time, whose years end at 9999: a value past either bound cannot be
+# served back, so it is an invalid request rather than an order no listing could show.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+LAST_DATE_TIME_S = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def parse_expiration_time(body: Json, tif: TimeInForce) -> int | None:
+    expiration = body.get("expiration_time")
+    if expiration is None:
+        return None
+    if isinstance(expiration, bool) or not isinstance(expiration, int):
+        raise bad_request("expiration_time must be an integer (Unix seconds)")
+    if not INT64_MIN <= expiration <= INT64_MAX:
+        raise bad_request(
+            "expiration_time does not fit the int64 Unix seconds the spec asks for", "bad_request"
+        )
+    if expiration > LAST_DATE_TIME_S:
+        raise bad_request(
+            f"expiration_time {expiration} is later than 9999-12-31T23:59:59Z "
+            f"({LAST_DATE_TIME_S}), the last second a date-time can name"
+        )
+    if tif is not TimeInForce.GTC:
+        raise bad_request("expiration_time is only allowed with good_till_canceled")
+    return expiration
+
+
 def parse_create(state: SimState, body: Any) -> Json:
     if not isinstance(body, dict):
         raise bad_request("an order must be a JSON object", "bad_request")
@@ -357,12 +384,7 @@ def parse_create(state: SimState, body: Any) -> Json:
         stp = SelfTradePrevention(field_req(body, "self_trade_prevention_type"))
     except ValueError:
         raise bad_request("self_trade_prevention_type must be taker_at_cross or maker") from None
-    expiration = body.get("expiration_time")
-    if expiration is not None:
-        if isinstance(expiration, bool) or not isinstance(expiration, int):
-            raise bad_request("expiration_time must be an integer (Unix seconds)")
-        if tif is not TimeInForce.GTC:
-            raise bad_request("expiration_time is only allowed with good_till_canceled")
+    expiration = parse_expiration_time(body, tif)
     if body.get("order_group_id") is not None:
         raise bad_request("order groups are not supported by the simulator")
     field_bool(body, "cancel_order_on_pause")
@@ -969,6 +991,9 @@ async def _read_json(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("the request body is not valid JSON", "bad_request") from None
+    except RecursionError:
+        # the decoder recurses once per level; no Kalshi request body nests more than three
+        raise bad_request("the request body is nested too deeply", "bad_request") from None
 
 
 _CREATE = "POST /portfolio/events/orders"

@@ -19,6 +19,7 @@ from kalshi_cli.store.records import (
 from kalshi_cli.store.store import (
     DuplicateIntentError,
     InvalidTransition,
+    NotAStateFile,
     OrderNotFound,
     StateFileMissing,
     Store,
@@ -38,6 +39,7 @@ __all__ = [
     "HeartbeatRecord",
     "IntentRecord",
     "InvalidTransition",
+    "NotAStateFile",
     "OrderHistoryRecord",
     "OrderNotFound",
     "RiskTripRecord",

@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -90,6 +91,14 @@ class StateFileMissing(StoreError):
     """A read-only command found no state file; it never creates one."""
 
 
+class NotAStateFile(StoreError):
+    """A file exists where the state file should be, but it is not one: empty, not SQLite, or
+    a database without our migrations table. It is never rebuilt in place: an empty file is
+    what a lost state file looks like, and a new one would forget HALTED and the day's trips."""
+
+    exit_code = ExitCode.BAD_STATE_FILE
+
+
 class DuplicateIntentError(StoreError):
     exit_code = ExitCode.REJECTED
 
@@ -121,20 +130,20 @@ class Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
 
         `create=False` is for commands that only read: a missing file raises StateFileMissing
-        and neither the file nor its directory is created.
+        and neither the file nor its directory is created. A file that exists but is not a
+        state file (empty, not SQLite, or another program's database) raises NotAStateFile and
+        is left as it is: only a path where no file exists gets a new state file.
         """
         path = Path(path).expanduser()
         clock = clock or SystemClock()
         if not path.exists():
             if not create:
                 raise _missing(path)
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Created here so it is private from the start; SQLite gives the -wal and -shm
-            # files the same permissions.
-            with suppress(FileExistsError):
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            _create(path, clock)
+        _check_is_state_file(path)
         conn = _connect(path, "rw")
         try:
+            _check_schema(conn, path)  # before WAL mode is set, which writes the header
             _configure(conn, readonly=False)
             migrations.apply_pending(conn, clock.wall())
         except migrations.MigrationError as exc:
@@ -153,13 +162,16 @@ class Store:
     @classmethod
     def open_readonly(cls, path: Path, *, clock: Clock | None = None) -> Store | None:
         """A read-only connection, or None when there is no state file. Never creates anything
-        and never migrates: a file that needs migrating raises StoreError."""
+        and never migrates: a file that needs migrating raises StoreError, a file that is not
+        a state file raises NotAStateFile."""
         path = Path(path).expanduser()
         if not path.is_file():
             return None
+        _check_is_state_file(path)
         conn = _connect(path, "ro")
         try:
             _configure(conn, readonly=True)
+            _check_schema(conn, path)
             recorded = [name for name, _ in migrations.applied(conn)]
             migrations.check_known(recorded, migrations.MIGRATIONS)
             todo = migrations.pending(conn)
@@ -169,6 +181,9 @@ class Store:
         except sqlite3.Error as exc:
             conn.close()
             raise _wrap(exc, path) from exc
+        except BaseException:
+            conn.close()
+            raise
         if todo:
             conn.close()
             raise StoreError(
@@ -204,6 +219,17 @@ class Store:
     def integrity_check(self) -> str:
         """`PRAGMA integrity_check`: "ok", or the problems it found, one per line."""
         return "\n".join(str(row[0]) for row in self._rows("PRAGMA integrity_check"))
+
+    @contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:  # float-ok: seconds
+        """Inside the block, wait at most `seconds` for another writer's lock (instead of the
+        usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than
+        wait, like the kill switch, whose cancels must not queue behind a stuck writer."""
+        self._rows(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            self._rows(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -876,6 +902,108 @@ _DECIMAL_CACHE_SIZE = 65_536
 _DECIMAL_TEXT: dict[Decimal, str] = {}
 
 
+def _create(path: Path, clock: Clock) -> None:
+    """Make a new state file at `path`, which did not exist.
+
+    It is built (migrated, in WAL mode) under a temporary name beside `path` and then hard-linked
+    into place, which fails if a file appeared there meanwhile. So `path` only ever holds a whole
+    state file: a second process opening it at the same moment never finds a half-made one (that
+    would look like the empty file every open refuses), and of two processes creating it at once,
+    one wins and the other opens the winner's file.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Created here so it is private from the start; SQLite gives the -wal and -shm files the
+        # same permissions.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+    os.close(fd)
+    draft = Path(name)
+    try:
+        conn = _connect(draft, "rw")
+        try:
+            _configure(conn, readonly=False)
+            migrations.apply_pending(conn, clock.wall())
+        except migrations.MigrationError as exc:
+            raise StoreError(f"creating state file {path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise _wrap(exc, path) from exc
+        finally:
+            conn.close()  # the last connection folds the WAL into the file and removes it
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return  # another process made it first: open theirs
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
+        _fsync_dir(path.parent)
+    finally:
+        for leftover in (draft, Path(f"{draft}-wal"), Path(f"{draft}-shm")):
+            with suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    # the new name must outlive a power cut as surely as what is written inside the file
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_is_state_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a file that cannot be a state file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read state file {path}: {exc.strerror or exc}", hint="check its permissions"
+        ) from exc
+    if not head:
+        raise _not_a_state_file(path, "is empty")
+    if head != _SQLITE_HEADER:
+        raise _not_a_state_file(path, "is not an SQLite database")
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite database that kalshi-cli did not make: it has no migrations table."""
+    ours = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if ours:
+        return
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    raise _not_a_state_file(
+        path,
+        "is an SQLite database with no tables"
+        if not tables
+        else "is an SQLite database of another program (no schema_migrations table)",
+    )
+
+
+def _not_a_state_file(path: Path, what: str) -> NotAStateFile:
+    return NotAStateFile(
+        f"{path} {what}: not a kalshi state file, left untouched",
+        hint="restore the state file from a backup, or move this file aside to start a new, "
+        "empty one",
+    )
+
+
+def _unwritable(path: Path, exc: OSError) -> StoreError:
+    reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+    return StoreError(
+        f"cannot create state file {path}: {reason}",
+        hint="check that its directory can be created and written, or choose another --state",
+    )
+
+
 def _connect(path: Path, mode: str) -> sqlite3.Connection:
     # A URI with an explicit mode: "rw" and "ro" fail on a missing file instead of creating it.
     uri = f"{path.absolute().as_uri()}?mode={mode}"
@@ -902,7 +1030,7 @@ def _wrap(exc: sqlite3.Error, path: Path) -> StoreError:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreError(
-            f"state file {path} stayed locked for {BUSY_TIMEOUT_SECONDS:g}s",
+            f"state file {path} is locked by another process",
             hint="another kalshi process is writing it; try again",
         )
     if "readonly" in text or "read-only" in text:

@@ -23,12 +23,20 @@ KALSHI = str(Path(sys.executable).with_name("kalshi"))
 class Receiver:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
+        self.failing = False  # answer 500 (and record nothing) while set
         received = self.posts
+        receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                received.append(json.loads(self.rfile.read(length)))
+                body = json.loads(self.rfile.read(length))
+                if receiver.failing:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                received.append(body)
                 self.send_response(204)
                 self.end_headers()
 
@@ -85,6 +93,37 @@ def test_a_failing_check_posts_once_and_its_clearing_once(
     assert (cleared.returncode, again.returncode) == (0, 0)
     assert [p["status"] for p in receiver.posts] == ["firing", "resolved"]
     assert receiver.posts[1]["title"] == "KALSHI HEARTBEAT OK"
+
+
+def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """breach (posted), clearing (posted), breach again while the receiver fails: the next cron
+    run posts it, although the clearing was sent well inside the repeat interval."""
+    from kalshi_cli.clock import ManualClock
+
+    (tmp_path / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
+        "  routes: {critical: ops, warning: ops}\n"
+    )
+    state = tmp_path / "state" / "sim" / "state.db"
+    assert run_check(tmp_path, "heartbeat").returncode == 2  # no heartbeat: breach
+    with Store.open(state) as store:
+        store.heartbeat(source="trade")
+    assert run_check(tmp_path, "heartbeat").returncode == 0  # cleared
+    with Store.open(state, clock=ManualClock(start=1_000_000_000.0)) as store:
+        store.heartbeat(source="trade")  # a heartbeat from 2001: lost again
+    receiver.failing = True
+    failed = run_check(tmp_path, "heartbeat")
+    assert failed.returncode == 2 and "HTTP 500" in failed.stderr
+    receiver.failing = False
+    retried = run_check(tmp_path, "heartbeat")
+    assert retried.returncode == 2 and retried.stderr == ""
+    assert [p["status"] for p in receiver.posts] == ["firing", "resolved", "firing"]
+    assert run_check(tmp_path, "heartbeat").returncode == 2
+    assert len(receiver.posts) == 3  # delivered now: de-duplicated again
 
 
 def test_a_dead_receiver_is_reported_and_the_verdict_stands(tmp_path: Path) -> None:

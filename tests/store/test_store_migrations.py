@@ -121,7 +121,9 @@ def test_open_readonly_reads_but_cannot_write(tmp_path: Path) -> None:
 
 def test_open_readonly_refuses_a_file_that_needs_migrating(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    sqlite3.connect(path).close()  # an empty database: nothing applied yet
+    conn = _conn(path)  # ours (it has the migrations table), with nothing applied yet
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    conn.close()
     with pytest.raises(StoreError) as info:
         Store.open_readonly(path)
     assert "0001_initial" in info.value.one_line()
@@ -136,7 +138,7 @@ def test_open_readonly_refuses_a_file_that_needs_migrating(tmp_path: Path) -> No
 def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable state file"):
+    with pytest.raises(StoreError, match="not an SQLite database"):
         Store.open(path)
-    with pytest.raises(StoreError, match="not a usable state file"):
+    with pytest.raises(StoreError, match="not an SQLite database"):
         Store.open_readonly(path)

@@ -1,0 +1,237 @@
+"""The simulator never answers 500 to a client's input: whatever the body of an order request,
+it is accepted or refused with a 4xx in Kalshi's error shape, and nothing it accepted can break a
+later read."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.client.signing import load_private_key, signed_headers
+from kalshi_cli.sim.embed import start_simulator
+from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
+
+T = "KXSIM-26JAN01-A"
+ORDERS = "/portfolio/events/orders"
+# 9999-12-31T23:59:59Z, the last second an RFC 3339 date-time can name
+LAST_DATE_TIME_S = 253_402_300_799
+
+
+def order(**extra: Any) -> dict[str, Any]:
+    return {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.40",
+        "count": "1",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        **extra,
+    }
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """The error object, nested (`{"error": {...}}`) or flat; both are Kalshi's shapes."""
+    body = response.json()
+    assert isinstance(body, dict), body
+    inner = body.get("error")
+    found: dict[str, Any] = inner if isinstance(inner, dict) else body
+    assert isinstance(found.get("code"), str) and isinstance(found.get("message"), str), body
+    return found
+
+
+_KEYS: dict[str, Any] = {}
+
+
+def post_raw(sim: SimHarness, path: str, raw: bytes, method: str = "POST") -> httpx.Response:
+    me = sim.account
+    request = sim.http.build_request(
+        method, me.api_base + path, content=raw, headers={"Content-Type": "application/json"}
+    )
+    key = _KEYS.get(me.key_id)
+    if key is None:
+        key = _KEYS[me.key_id] = load_private_key(path=me.private_key_path)[0]
+    request.headers.update(
+        signed_headers(key, me.key_id, method, request.url.path, int(time.time() * 1000))
+    )
+    return sim.http.send(request)
+
+
+@pytest.mark.parametrize(
+    "expiration",
+    [10**20, 2**63, 2**63 - 1, -(2**63) - 1, LAST_DATE_TIME_S + 1],
+    ids=["1e20", "2^63", "int64-max", "below-int64", "year-10000"],
+)
+def test_an_expiration_time_that_cannot_be_a_date_time_is_a_400(
+    sim: SimHarness, expiration: int
+) -> None:
+    sim.create_market(T)
+    me = sim.account
+    refused = sim.signed(me, "POST", ORDERS, json=order(expiration_time=expiration))
+    assert refused.status_code == 400, refused.text
+    assert "expiration_time" in json.dumps(error_of(refused))
+    batch = sim.signed(
+        me, "POST", ORDERS + "/batched", json={"orders": [order(expiration_time=expiration)]}
+    )
+    assert batch.status_code in (201, 400), batch.text
+    if batch.status_code == 201:
+        assert "error" in batch.json()["orders"][0]
+    listing = sim.signed(me, "GET", "/portfolio/orders")
+    assert listing.status_code == 200 and listing.json()["orders"] == []
+
+
+def test_the_last_second_a_date_time_can_name_is_accepted_and_listed(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me = sim.account
+    placed = sim.signed(me, "POST", ORDERS, json=order(expiration_time=LAST_DATE_TIME_S))
+    assert placed.status_code == 201, placed.text
+    listing = sim.signed(me, "GET", "/portfolio/orders")
+    assert listing.status_code == 200
+    [listed] = listing.json()["orders"]
+    assert listed["expiration_time"].startswith("9999-12-31T23:59:59")
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_a_deeply_nested_body_is_a_400(sim: SimHarness, depth: int) -> None:
+    sim.create_market(T)
+    for raw in (
+        b"[" * depth + b"]" * depth,
+        b'{"ticker": ' + b"[" * depth + b"]" * depth + b"}",
+        b'{"orders": [' + b'{"a":' * depth + b"1" + b"}" * depth + b"]}",
+    ):
+        for path in (ORDERS, ORDERS + "/batched"):
+            answer = post_raw(sim, path, raw)
+            assert answer.status_code == 400, answer.text[:200]
+            error_of(answer)
+    assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz: any JSON body to any order endpoint
+
+
+@pytest.fixture(scope="module")
+def fuzz_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimHarness]:
+    # the top tier, so the fuzzer meets validation rather than the token bucket
+    running = start_simulator(
+        tmp_path_factory.mktemp("sim-fuzz"),
+        scenario="empty",
+        tier="prime",
+        response_hook=RECORDER.hook,
+    )
+    harness = SimHarness(running)
+    harness.create_market(T)
+    yield harness
+    harness.close()
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["", "0", "1", "0.40", "1e20", "NaN", "-1", T, "bid", "ask", "yes"])
+)
+# the edges of int64 and of a date-time (in Unix seconds), and of a double's exact integers
+edges = st.sampled_from([2**63, 2**63 - 1, -(2**63) - 1, 10**20, LAST_DATE_TIME_S + 1, 2**53 + 1])
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+ORDER_FIELDS = sorted(
+    {
+        *order(),
+        "expiration_time",
+        "client_order_id",
+        "post_only",
+        "reduce_only",
+        "subaccount",
+        "exchange_index",
+        "cancel_order_on_pause",
+        "order_group_id",
+        "updated_client_order_id",
+        "reduce_to",
+        "reduce_by",
+    }
+)
+# A right order with one or two fields replaced (or added): it gets past the first check and
+# reaches the ones behind it, so each field meets every kind of value.
+mutated_orders = st.builds(
+    lambda changes: {**order(), **changes},
+    st.dictionaries(
+        st.sampled_from(ORDER_FIELDS), edges | scalars | json_values, min_size=1, max_size=2
+    ),
+)
+bodies = (
+    mutated_orders
+    | json_values
+    | st.builds(lambda items: {"orders": items}, st.lists(mutated_orders | json_values, max_size=3))
+)
+endpoints = st.sampled_from(
+    [
+        ("POST", ORDERS),
+        ("POST", ORDERS + "/batched"),
+        ("DELETE", ORDERS + "/batched"),
+        ("POST", ORDERS + "/{order_id}/amend"),
+        ("POST", ORDERS + "/{order_id}/decrease"),
+    ]
+)
+
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@FUZZ
+@given(endpoint=endpoints, body=bodies)
+@example(endpoint=("POST", ORDERS), body=order(expiration_time=2**63))
+@example(endpoint=("POST", ORDERS + "/batched"), body={"orders": [order(expiration_time=10**20)]})
+def test_no_json_body_gets_a_500_from_an_order_endpoint(
+    fuzz_sim: SimHarness, endpoint: tuple[str, str], body: Any
+) -> None:
+    method, template = endpoint
+    path = template
+    if "{order_id}" in template:
+        placed = fuzz_sim.signed(fuzz_sim.account, "POST", ORDERS, json=order())
+        order_id = placed.json()["order_id"] if placed.status_code == 201 else "none"
+        path = template.replace("{order_id}", order_id)
+    raw = json.dumps(body).encode()  # NaN and Infinity too: Python's json reads them
+    answer = post_raw(fuzz_sim, path, raw, method)
+    assert answer.status_code < 500, (answer.status_code, answer.text[:300], raw[:300])
+    if answer.status_code >= 400:
+        error_of(answer)
+    if answer.status_code < 300 or "{order_id}" in template:
+        # whatever was accepted must not break a later read
+        listing = fuzz_sim.signed(fuzz_sim.account, "GET", "/portfolio/orders")
+        assert listing.status_code == 200, listing.text[:300]
+        fuzz_sim.signed(fuzz_sim.account, "DELETE", ORDERS)  # a clean book for the next one
+
+
+@FUZZ
+@given(expiration=st.integers() | edges)
+def test_any_integer_expiration_time_is_accepted_or_refused_never_a_500(
+    fuzz_sim: SimHarness, expiration: int
+) -> None:
+    body = json.dumps(order(expiration_time=expiration)).encode()
+    answer = post_raw(fuzz_sim, ORDERS, body)
+    assert answer.status_code in (201, 400), answer.text[:300]
+    if answer.status_code == 400:
+        error_of(answer)
+    listing = fuzz_sim.signed(fuzz_sim.account, "GET", "/portfolio/orders")
+    assert listing.status_code == 200, listing.text[:300]
+    fuzz_sim.signed(fuzz_sim.account, "DELETE", ORDERS)
