@@ -31,8 +31,8 @@ import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
-from kalshi_cli.client.signing import load_private_key, signed_headers
 from kalshi_cli.clock import SystemClock
+from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from kalshi_cli.sim.ratelimit import tier_named

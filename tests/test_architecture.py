@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("constants", {"__init__", "exit_codes", "clock"}),
     ("errors", {"errors"}),
     ("vocabulary", {"models", "keys"}),
+    ("decisions", {"decisions"}),
     (
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},

@@ -27,8 +27,8 @@ from kalshi_cli.errors import CredentialsError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.client.signing import PrivateKey
     from kalshi_cli.config import Settings
+    from kalshi_cli.keys import PrivateKey
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
 # fallback when the key itself is what is broken).
@@ -179,7 +179,7 @@ class AppContext:
         )
 
     def _load_key(self, settings: Settings, *, path: Path | None, pem: str | None) -> PrivateKey:
-        from kalshi_cli.client.signing import load_private_key
+        from kalshi_cli.keys import load_private_key
 
         key, warnings = load_private_key(
             path=path,

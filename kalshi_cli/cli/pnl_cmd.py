@@ -84,7 +84,7 @@ def pnl_command(
         else:
             summary = summarize_rows(store.iter_fill_rows(), store.settlements(), since=since_ts)
         if not local:
-            from kalshi_cli.cli.orders import order_limits
+            from kalshi_cli.cli._services import order_limits
             from kalshi_cli.positions import mark_to_market
 
             view = mark_to_market(

@@ -72,7 +72,7 @@ def cancel_all_command(
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
-    from kalshi_cli.cli.orders import confirm_on_prod
+    from kalshi_cli.cli._services import confirm_on_prod
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.errors import KalshiError
     from kalshi_cli.killswitch import KillSwitch
@@ -90,7 +90,7 @@ def cancel_all_command(
     store: Store | None = None
     state_error = None
     try:
-        from kalshi_cli.cli.orders import open_store
+        from kalshi_cli.cli._services import open_store
 
         store = open_store(app)
     except KalshiError as exc:
@@ -168,7 +168,7 @@ def halt_command(
 
     Example: kalshi halt --reason "news pending"
     """
-    from kalshi_cli.cli.orders import open_store
+    from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import halt
 
     app = current()
@@ -185,7 +185,7 @@ def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi resume
     """
-    from kalshi_cli.cli.orders import open_store
+    from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import resume
 
     app = current()
@@ -296,7 +296,7 @@ def reconcile_command(
 
     Example: kalshi reconcile --json
     """
-    from kalshi_cli.cli.orders import open_store, order_service
+    from kalshi_cli.cli._services import open_store, order_service
 
     app = current()
     app.settings(env.value if env else None)

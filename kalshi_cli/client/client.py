@@ -44,7 +44,7 @@ from kalshi_cli.client.requests import (
     check_price,
 )
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth, PrivateKey
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -59,6 +59,7 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
+from kalshi_cli.keys import PrivateKey
 from kalshi_cli.models import (
     ZERO,
     Balance,

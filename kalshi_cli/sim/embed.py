@@ -29,8 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from kalshi_cli.client.signing import load_private_key, public_key_pem
 from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.keys import load_private_key, public_key_pem
 from kalshi_cli.sim.admin import (
     AccountInfo,
     account_info,
@@ -38,10 +38,11 @@ from kalshi_cli.sim.admin import (
     new_account,
     write_account_json,
 )
+from kalshi_cli.sim.app import create_app
 from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.faults import Faults
 from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
-from kalshi_cli.sim.server import ResponseHook, SimState, create_app
+from kalshi_cli.sim.server import ResponseHook, SimState
 
 __all__ = [
     "AccountInfo",

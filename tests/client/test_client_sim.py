@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.signing import KalshiAuth, generate_private_key, load_private_key
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.errors import (
     AuthError,
     NotFoundError,
@@ -25,6 +25,7 @@ from kalshi_cli.errors import (
     ServerError,
 )
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import generate_private_key, load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from tests.openapi_check import RECORDER

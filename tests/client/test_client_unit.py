@@ -15,13 +15,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
-from kalshi_cli.client.signing import (
-    HEADER_KEY,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    generate_private_key,
-    verify_signature,
-)
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -39,6 +32,13 @@ from kalshi_cli.errors import (
     ValidationError,
 )
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    generate_private_key,
+    verify_signature,
+)
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store

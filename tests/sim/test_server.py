@@ -13,12 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client.signing import (
-    generate_private_key,
-    key_type,
-    load_private_key,
-    signed_headers,
-)
+from kalshi_cli.keys import generate_private_key, key_type, load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
 
@@ -195,7 +190,7 @@ def test_bad_orders_are_refused_without_a_change(
 
 
 def _key(sim: SimHarness) -> Any:
-    from kalshi_cli.client.signing import load_private_key
+    from kalshi_cli.keys import load_private_key
 
     return load_private_key(path=sim.account.private_key_path)[0]
 
