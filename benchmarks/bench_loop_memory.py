@@ -36,7 +36,7 @@ TARGET_MB = 100.0
 def scenario(markets: int) -> str:
     lines = [
         "description: Many markets quoted around drifting prices, for the memory benchmark.",
-        'fees: {taker_rate: "0.07", maker_rate: "0"}',
+        'fees: {fee_type: quadratic, fee_multiplier: "1"}',
         "liquidity_provider: {cash_cents: 10000000000, refresh_seconds: 1.0}",
         "noise_traders: {count: 2, cash_cents: 100000000, mean_interval_seconds: 0.5, "
         "max_size: 5, seed: 3}",

@@ -108,36 +108,44 @@ class ApiError(KalshiError):
         status: int,
         code: str | None = None,
         details: str | None = None,
+        exchange_message: str | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
-        self.code = code
+        self.code = code  # Kalshi's error code (e.g. "order_already_exists"), None if it sent none
         self.details = details
+        self.exchange_message = exchange_message  # the exchange's own words, unprefixed
 
     @classmethod
     def from_response(cls, status: int, body: Any, *, what: str = "request") -> ApiError:
-        """Build the right subclass from a status and a Kalshi error body.
+        """Build the right subclass from a status and a Kalshi error body, in any shape Kalshi
+        answers (REFERENCE.md "Observed on the real wire"):
 
-        Kalshi documents `{code, message, details}`; the wire often wraps it as `{"error": {...}}`
-        and a 429 may be `{"error": "too many requests"}`. All three are understood.
+        - nested `{"error": {"code", "message", "details"?, "service"?}}`: most 4xx;
+        - flat `{"code", "message", "details"}` (the spec's ErrorResponse): a body that did
+          not decode;
+        - bare `{"msg": "Parameter validation failed for ..."}`: a query parameter refused;
+          it has no code;
+        - `{"error": "too many requests"}`: the documented 429.
         """
-        code = message = details = None
-        if isinstance(body, dict):
-            inner = body.get("error", body)
-            if isinstance(inner, dict):
-                code = _str_or_none(inner.get("code"))
-                message = _str_or_none(inner.get("message"))
-                details = _str_or_none(inner.get("details"))
-            elif isinstance(inner, str):
-                message = inner
+        code, message, details = _error_fields(body)
         klass = _class_for_status(status)
         text = f"{what} failed: HTTP {status}"
         if code:
             text += f" {code}"
         if message:
             text += f": {message}"
-        return klass(text, status=status, code=code, details=details, hint=klass.default_hint)
+        if details and details != message:
+            text += f" ({details})"
+        return klass(
+            text,
+            status=status,
+            code=code,
+            details=details,
+            exchange_message=message,
+            hint=klass.default_hint,
+        )
 
     default_hint: str | None = None
 
@@ -199,6 +207,21 @@ def _class_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return BadRequestError if 400 <= status < 500 else ApiError
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None, str | None]:
+    """(code, message, details) of an error body in any of Kalshi's shapes."""
+    if not isinstance(body, dict):
+        return None, None, None
+    inner = body.get("error", body)
+    if isinstance(inner, str):
+        return None, inner, None
+    if not isinstance(inner, dict):
+        return None, None, None
+    message = _str_or_none(inner.get("message"))
+    if message is None and inner is body:
+        message = _str_or_none(body.get("msg"))
+    return _str_or_none(inner.get("code")), message, _str_or_none(inner.get("details"))
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -17,7 +17,7 @@ are strict about what they send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -522,15 +522,20 @@ class Settlement:
 
 @dataclass(frozen=True)
 class Balance:
-    balance: Decimal  # dollars; the wire sends integer cents
+    """`balance` in dollars from `balance_dollars` (4 decimals: fees are charged to $0.0001, so
+    the balance has sub-cent digits); the integer-cent `balance` truncates them and is used
+    only when `balance_dollars` is missing (before spec 3.29)."""
+
+    balance: Decimal
     portfolio_value: Decimal
     updated_ts: int
     raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Balance:
+        exact = parse_optional_dollars(data.get("balance_dollars"))
         return cls(
-            balance=cents_to_dollars(int(data["balance"])),
+            balance=cents_to_dollars(int(data["balance"])) if exact is None else exact,
             portfolio_value=cents_to_dollars(int(data.get("portfolio_value", 0))),
             updated_ts=int(data.get("updated_ts", 0)),
             raw=data,
@@ -573,18 +578,176 @@ class ExchangeStatus:
 
 # --------------------------------------------------------------------------------------------
 # Fees
+#
+# The one fee model: the simulator charges it, the strategies' edge after fees and the backtest
+# venue use it, and P&L books the `fee_cost` the exchange reports (which it produces). Kalshi's
+# trade fee per fill is rate x C x P x (1 - P) rounded *up to $0.0001* (REFERENCE.md "Observed on
+# the real wire": 1 contract at $0.52 was charged "0.017500", not $0.02). The rate depends on
+# the series' `fee_type` (taker 0.07; makers pay 0.0175 only with maker fees, 0.035 with combo
+# maker fees), times the series' `fee_multiplier`; an event may override both, and a market's
+# `fee_waiver_expiration_time` in the future means no fee at all.
 
 
+FEE_QUANTUM = Decimal("0.0001")
 TAKER_FEE_RATE = Decimal("0.07")
-MAKER_FEE_RATE = Decimal("0.0175")
+MAKER_FEE_RATE = Decimal("0.0175")  # quadratic_with_maker_fees: 0.25 x the taker rate
+COMBO_MAKER_FEE_RATE = Decimal("0.035")  # quadratic_with_combo_maker_fees: 0.5 x
+
+
+class FeeType(StrEnum):
+    """The spec's `FeeType` (openapi 3.31.0), in its order."""
+
+    QUADRATIC = "quadratic"
+    QUADRATIC_WITH_MAKER_FEES = "quadratic_with_maker_fees"
+    QUADRATIC_WITH_COMBO_MAKER_FEES = "quadratic_with_combo_maker_fees"
+    FLAT = "flat"
+
+
+# (taker, maker) rates at multiplier 1. `flat` ("the Specific Trading Fees Table") is absent on
+# purpose: neither the spec nor the reference gives its rates, so it is refused, not guessed.
+_FEE_RATES = {
+    FeeType.QUADRATIC: (TAKER_FEE_RATE, ZERO),
+    FeeType.QUADRATIC_WITH_MAKER_FEES: (TAKER_FEE_RATE, MAKER_FEE_RATE),
+    FeeType.QUADRATIC_WITH_COMBO_MAKER_FEES: (TAKER_FEE_RATE, COMBO_MAKER_FEE_RATE),
+}
+
+
+class FeeModelError(ValueError):
+    """A fee structure this model cannot price (an unknown or unmodelled `fee_type`, a bad
+    multiplier): refusing is safer than trading on a guessed fee."""
+
+
+def ceil_to_fee_quantum(value: Decimal) -> Decimal:
+    return value.quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
 
 
 def trading_fee(count: Decimal, price: Decimal, rate: Decimal = TAKER_FEE_RATE) -> Decimal:
-    """Kalshi's published fee: ceil to the cent of rate x count x P x (1 - P), in dollars.
+    """Kalshi's trade fee of one fill: rate x count x P x (1 - P) rounded up to $0.0001.
 
-    `price` is the price paid for the side traded (P and 1 - P give the same fee). The
-    simulator charges it and strategies use it for edge after fees, so both agree.
+    `price` is the price paid for the side traded (P and 1 - P give the same fee).
     """
     if count <= 0 or rate <= 0:
         return ZERO
-    return ceil_to_cent(rate * count * price * (ONE - price))
+    return ceil_to_fee_quantum(rate * count * price * (ONE - price))
+
+
+def _fee_number(value: Any, what: str) -> Decimal:
+    """`fee_multiplier` is a JSON number in the spec; read it through its shortest text."""
+    if isinstance(value, float):
+        value = repr(value)  # float-ok: the wire sends a JSON number; its text is exact enough
+    try:
+        number = parse_decimal(value, what=what)
+    except (TypeError, ValueError) as exc:
+        raise FeeModelError(f"{what}: {exc}") from exc
+    if number < 0:
+        raise FeeModelError(f"{what} must not be negative, got {number}")
+    return number
+
+
+def _fee_type(value: Any) -> FeeType:
+    try:
+        fee_type = FeeType(value)
+    except ValueError:
+        raise FeeModelError(
+            f"unknown fee_type {value!r}: only {', '.join(_FEE_RATES)} are modelled"
+        ) from None
+    if fee_type not in _FEE_RATES:
+        raise FeeModelError(
+            f"fee_type {fee_type.value!r} (Kalshi's Specific Trading Fees Table) is not "
+            "modelled: its rates are not in the API reference"
+        )
+    return fee_type
+
+
+@dataclass(frozen=True)
+class FeeModel:
+    """The fees of one market: its series' (or event override's) type and multiplier, and the
+    market's fee waiver (unix seconds; no fee before it)."""
+
+    fee_type: FeeType = FeeType.QUADRATIC
+    multiplier: Decimal = ONE
+    waiver_until: float | None = None  # float-ok: unix seconds
+
+    def __post_init__(self) -> None:
+        _fee_type(self.fee_type)
+        if self.multiplier < 0:
+            raise FeeModelError(f"fee multiplier must not be negative, got {self.multiplier}")
+
+    @classmethod
+    def from_api(
+        cls,
+        fee_type: Any,
+        multiplier: Any,
+        *,
+        override_type: Any = None,
+        override_multiplier: Any = None,
+        waiver_expiration_time: str | None = None,
+    ) -> FeeModel:
+        """From a Series' `fee_type`/`fee_multiplier`, an Event's `fee_type_override`/
+        `fee_multiplier_override` (both null: no override) and a Market's
+        `fee_waiver_expiration_time`. Raises FeeModelError for what cannot be priced."""
+        if override_type is not None:
+            fee_type = override_type
+            if override_multiplier is not None:
+                multiplier = override_multiplier
+        waiver = None
+        if waiver_expiration_time:
+            from datetime import datetime
+
+            text = waiver_expiration_time.replace("Z", "+00:00")
+            try:
+                waiver = datetime.fromisoformat(text).timestamp()
+            except ValueError as exc:
+                raise FeeModelError(f"fee_waiver_expiration_time: {exc}") from exc
+        return cls(_fee_type(fee_type), _fee_number(multiplier, "fee_multiplier"), waiver)
+
+    def rates(self, *, at: float) -> tuple[Decimal, Decimal]:  # float-ok: unix seconds
+        """(taker rate, maker rate) at time `at`."""
+        if self.waiver_until is not None and at < self.waiver_until:
+            return ZERO, ZERO
+        taker, maker = _FEE_RATES[self.fee_type]
+        return taker * self.multiplier, maker * self.multiplier
+
+    def fee(self, count: Decimal, price: Decimal, *, taker: bool, at: float) -> Decimal:
+        taker_rate, maker_rate = self.rates(at=at)
+        return trading_fee(count, price, taker_rate if taker else maker_rate)
+
+
+@dataclass(frozen=True)
+class FeeCharge:
+    """What one fill costs in fees, by Kalshi's fee-rounding page: the trade fee, a rounding fee
+    that keeps the balance at its precision, and a whole-cent rebate from the order's
+    accumulator. `net` is what the balance pays (and what the simulator reports as
+    `fee_cost`; see docs/pnl.md for what is observed and what is assumed)."""
+
+    trade_fee: Decimal
+    rounding_fee: Decimal
+    rebate: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.trade_fee + self.rounding_fee - self.rebate
+
+
+def charge_fill(
+    revenue: Decimal,
+    trade_fee: Decimal,
+    carried: Decimal,
+    precision: Decimal = FEE_QUANTUM,
+) -> tuple[FeeCharge, Decimal]:
+    """One fill of an order: `revenue` is its signed cash before fees (negative for a buyer),
+    `carried` the order's accumulated rounding so far. The balance moves by
+    floor(revenue - trade fee) to `precision` (a direct member's $0.0001); what the floor took
+    is the rounding fee, added to the accumulator, and each whole cent the accumulator passes is
+    refunded. The accumulator only ever holds rounding the order paid, so an order's total net
+    fee is never negative; the fill that receives a rebate can have a negative net fee (the
+    page says net fees are ">= $0.00" without saying per fill or per order: docs/pnl.md).
+    Returns the charge and the new accumulator."""
+    change = revenue - trade_fee
+    rounding = change - change.quantize(precision, rounding=ROUND_FLOOR)
+    carried += rounding
+    rebate = ZERO
+    while carried > CENT:
+        rebate += CENT
+        carried -= CENT
+    return FeeCharge(trade_fee, rounding, rebate), carried

@@ -7,7 +7,10 @@ The spec is parsed once per test session. Every response is checked for its meth
 status and body. Two rules fill gaps the spec leaves: an error status an operation does not
 list (a 429 on a GET, say, which Kalshi answers on every path) and a 404/405 for a path or
 method the spec does not have are checked against `ErrorResponse`; and every error body must
-be an `ErrorResponse` with a string `code` and `message`, even where the spec gives the status
+be one of the three shapes Kalshi was seen to answer (REFERENCE.md "Observed on the real
+wire"; the wire wins over the spec): the spec's flat `ErrorResponse` with a string `code` and
+`message`, the nested `{"error": {code, message, details?, service?}}` on a 4xx, or the bare
+`{"msg": "Parameter validation failed for ..."}` on a 400, even where the spec gives the status
 no schema.
 
 openapi-core alone is too lenient for a simulator that stands in for the exchange, so four
@@ -85,20 +88,43 @@ def _declares_own_error(method: str, path: str, status: int) -> bool:
     return (method.upper(), suffix, status) in _own_error_schemas()
 
 
-def _error_shape_problem(body: bytes) -> str | None:
-    try:
-        data: Any = json.loads(body)
-    except ValueError:
-        return "error body is not JSON"
+def _flat_error_problem(data: Any, fields: frozenset[str]) -> str | None:
     if not isinstance(data, dict):
         return "error body is not an object"
     for name in ("code", "message"):
         if not isinstance(data.get(name), str):
             return f"error body lacks a string {name!r}: {data}"
-    extra = set(data) - {"code", "message", "details"}
-    if extra or not isinstance(data.get("details", ""), str):
-        return f"error body has fields outside ErrorResponse: {data}"
+    if set(data) - fields or any(not isinstance(data[k], str) for k in set(data) - {"code"}):
+        return f"error body has fields outside {sorted(fields)}: {data}"
     return None
+
+
+# The wire deviation (REFERENCE.md "Observed on the real wire", which wins over the spec): besides
+# the spec's flat ErrorResponse (which Kalshi answers to a body that does not decode), Kalshi
+# nests most 4xx errors as {"error": {code, message, details?, service?}} and answers a query
+# parameter that fails validation with a bare {"msg": "Parameter validation failed for ..."}.
+# These two are accepted exactly, on the statuses they were seen with, and nothing else is.
+_FLAT = frozenset({"code", "message", "details"})
+_NESTED = frozenset({"code", "message", "details", "service"})
+_BARE_PREFIX = "Parameter validation failed for "
+
+
+def _wire_error_shape(status: int, body: bytes) -> tuple[str, str | None]:
+    """("flat" | "nested" | "bare", problem or None) for an error body."""
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return "flat", "error body is not JSON"
+    if isinstance(data, dict) and set(data) == {"error"} and isinstance(data["error"], dict):
+        if not 400 <= status < 500:
+            return "nested", f"a nested error body on a {status}"
+        return "nested", _flat_error_problem(data["error"], _NESTED)
+    if isinstance(data, dict) and set(data) == {"msg"}:
+        msg = data["msg"]
+        if status != 400 or not isinstance(msg, str) or not msg.startswith(_BARE_PREFIX):
+            return "bare", f"a bare msg body must be a 400 {_BARE_PREFIX!r}...: {data}"
+        return "bare", None
+    return "flat", _flat_error_problem(data, _FLAT)
 
 
 COUNT_RE = re.compile(r"-?\d+\.\d{2}")
@@ -206,9 +232,11 @@ def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
     """None when the response conforms; otherwise a one-line description of the violation."""
     where = f"{method} {path} -> {status}"
     if status >= 400 and not _declares_own_error(method, path, status):
-        problem = _error_shape_problem(body)
+        shape, problem = _wire_error_shape(status, body)
         if problem:
             return f"{where}: {problem}"
+        if shape != "flat":
+            return None  # checked above against the shape seen on the wire, not the spec's
     args = {k: v[0] for k, v in parse_qs(query).items()}
     request = MockRequest(HOST, method.lower(), path, args=args)
     mime = content_type.split(";", maxsplit=1)[0]

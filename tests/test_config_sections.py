@@ -16,6 +16,7 @@ from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.config import example_config
 from kalshi_cli.orders import OrderLimits, load_limits
 from kalshi_cli.risk.engine import RiskLimits
+from kalshi_cli.runner import eventlog
 from kalshi_cli.runner.config import TRADE_KEYS
 from kalshi_cli.runner.loop import LoopSettings
 from kalshi_cli.strategies import get_strategy, strategy_names
@@ -45,6 +46,9 @@ def test_trade_section_lists_every_key_and_the_loop_defaults() -> None:
     loop = {f.name: f.default for f in fields(LoopSettings)}
     assert section["status_interval_s"] == loop["status_interval_s"]
     assert section["tick_interval_s"] == loop["tick_interval_s"]
+    assert section["log_max_bytes"] == eventlog.MAX_BYTES
+    assert section["log_backups"] == eventlog.BACKUPS
+    assert section["log_coalesce_s"] == eventlog.COALESCE_S
     assert all(section[k] is None for k in ("markets", "series", "event", "log_file", "pause_file"))
 
 

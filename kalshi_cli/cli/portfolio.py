@@ -36,7 +36,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:.2f}"
+    """2 decimals, or every digit when there are sub-cent ones (fees are charged to $0.0001):
+    a balance or a fee total is never rounded in a report."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"{cents:f}" if cents == value else f"{value.normalize():f}"
 
 
 # --------------------------------------------------------------------------------------------

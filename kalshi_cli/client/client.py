@@ -220,9 +220,7 @@ class KalshiClient:
         except ValueError:
             body = None
         error = ApiError.from_response(response.status_code, body, what=what)
-        if isinstance(error, AuthError) and any(
-            word in error.message.lower() for word in ("timestamp", "clock", "expired")
-        ):
+        if isinstance(error, AuthError) and error.code == "header_timestamp_expired":
             error.hint = "this machine's clock may be off; `kalshi health-check` measures the skew"
         return error
 
@@ -796,4 +794,11 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def _not_found(exc: NotFoundError, message: str, hint: str | None) -> NotFoundError:
-    return NotFoundError(message, status=exc.status, code=exc.code, details=exc.details, hint=hint)
+    return NotFoundError(
+        message,
+        status=exc.status,
+        code=exc.code,
+        details=exc.details,
+        exchange_message=exc.exchange_message,
+        hint=hint,
+    )

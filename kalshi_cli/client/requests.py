@@ -197,6 +197,8 @@ class CancelResult:
 def _error_text(error: Any) -> str | None:
     if not error:
         return None
+    if isinstance(error, dict) and isinstance(error.get("error"), dict):
+        error = error["error"]  # the nested shape Kalshi uses for most errors
     if isinstance(error, dict):
         parts = [str(error[k]) for k in ("code", "message", "details") if error.get(k)]
         return ": ".join(parts) or "error"

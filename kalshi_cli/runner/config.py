@@ -13,6 +13,9 @@ and line before anything reaches the exchange, never found by a reconcile alread
       pause_file: PATH         # default <state dir>/trade.pause
       status_interval_s: 60
       tick_interval_s: 1.0     # a full pass over every market at least this often
+      log_max_bytes: 52428800  # the log rotates at this size (50 MiB) ...
+      log_backups: 5           # ... keeping this many older files (trade.log.1 ...)
+      log_coalesce_s: 60       # repeats of one denial or signal: one summary line per interval
 """
 
 from __future__ import annotations
@@ -29,7 +32,18 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Located
 
 TRADE_KEYS = frozenset(
-    {"markets", "series", "event", "log_file", "pause_file", "status_interval_s", "tick_interval_s"}
+    {
+        "markets",
+        "series",
+        "event",
+        "log_file",
+        "pause_file",
+        "status_interval_s",
+        "tick_interval_s",
+        "log_max_bytes",
+        "log_backups",
+        "log_coalesce_s",
+    }
 )
 
 
@@ -116,6 +130,13 @@ class TradeConfig:
         if not (math.isfinite(seconds) and seconds > 0):
             raise ConfigError(f"trade.{key}: must be a positive number of seconds, got {value!r}")
         return seconds
+
+    def whole(self, key: str, default: int) -> int:
+        """A positive whole number (a size in bytes, a count of files)."""
+        value = self.trade.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"trade.{key}: expected a whole number of at least 1, got {value!r}")
+        return value
 
 
 def _opt(value: object) -> str | None:

@@ -4,21 +4,50 @@ Every line of the file is `{"ts": ISO-8601 UTC, "event": NAME, ...fields}` with 
 strings, flushed as written so `tail -f` and a crash both see everything. The stderr form is for
 the person watching: `HH:MM:SS event key=value ...`, and the per-loop `heartbeat` is left out of
 it (it is in the file). The file is opened for append, so restarts add to the same log.
+
+Volume is bounded, because a loop runs for weeks and a blocked one asks again on every tick:
+- Repeats are coalesced. A `risk_denied` with the same code in the same market, a `signal` for
+  the same side of the same market, an `intent_held` for the same reason in the same market:
+  the first is written in full; the repeats within the next `coalesce_s` are only counted,
+  and written as one `<event>_summary` line (the same key fields plus `count` and `interval_s`)
+  when the interval ends. A key that stays quiet for a whole interval is forgotten, so its next
+  occurrence is written in full again. `counts` still counts every event, and `close()` writes
+  what is pending.
+- The file rotates by size (`max_bytes`, keeping `backups` older files: trade.log.1 ...), with
+  the standard library's RotatingFileHandler.
+- The file is created mode 0600, like the state file (a log names markets, prices and orders),
+  and a file found looser is tightened; rotated files are the same file renamed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import math
+import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
 from kalshi_cli.clock import Clock, iso_utc, utc_datetime
 
 QUIET_ON_STDERR = frozenset({"heartbeat"})
+# event -> the fields that make two of them "the same": repeats are counted, not written
+COALESCED: dict[str, tuple[str, ...]] = {
+    "risk_denied": ("code", "ticker"),
+    "signal": ("ticker", "side", "action", "strategy"),
+    "intent_held": ("ticker", "reason"),
+}
+# the defaults of trade.log_coalesce_s, trade.log_max_bytes and trade.log_backups
+COALESCE_S = 60.0
+MAX_BYTES = 50 * 1024 * 1024
+BACKUPS = 5
 
 
 def _plain(value: Any) -> Any:
@@ -35,39 +64,113 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Repeats:
+    event: str
+    key_fields: dict[str, Any]
+    since: float  # monotonic: the start of the current interval
+    count: int = 0
+
+
+class _PrivateRotatingFile(RotatingFileHandler):
+    """A RotatingFileHandler whose file is created 0600 (and made so if found looser)."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):  # not ours to change: written to as it is
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding)
+
+
 class EventLog:
     def __init__(
-        self, clock: Clock, *, path: Path | None = None, stderr: TextIO | None = sys.stderr
+        self,
+        clock: Clock,
+        *,
+        path: Path | None = None,
+        stderr: TextIO | None = sys.stderr,
+        coalesce_s: float = COALESCE_S,
+        max_bytes: int = MAX_BYTES,
+        backups: int = BACKUPS,
     ) -> None:
         self.clock = clock
         self.path = path
+        self.coalesce_s = coalesce_s
         self._stderr = stderr
-        self._file: TextIO | None = None
+        self._file: RotatingFileHandler | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8")
+            self._file = _PrivateRotatingFile(
+                path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+            )
+            self._file.setFormatter(logging.Formatter("%(message)s"))
         self.counts: dict[str, int] = {}
+        self._repeats: dict[tuple[str, ...], _Repeats] = {}
+        self._next_summary = math.inf
 
     def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
         self.counts[event] = self.counts.get(event, 0) + 1
         to_stderr = self._stderr is not None and event not in QUIET_ON_STDERR
         if self._file is None and not to_stderr:
             return  # nobody reads it: skip the formatting, which a busy loop pays per intent
+        data = dict(fields or {})
+        now_m = self.clock.monotonic()
+        if now_m >= self._next_summary:
+            self._summarize(now_m)
+        keys = COALESCED.get(event)
+        if keys is not None and self.coalesce_s > 0:
+            key_fields = {k: _plain(data.get(k)) for k in keys}
+            key = (event, *(str(v) for v in key_fields.values()))
+            repeats = self._repeats.get(key)
+            if repeats is not None:
+                repeats.count += 1
+                return
+            self._repeats[key] = _Repeats(event, key_fields, now_m)
+            self._next_summary = min(self._next_summary, now_m + self.coalesce_s)
+        self._write(event, data)
+
+    def _write(self, event: str, fields: Mapping[str, Any]) -> None:
         now = self.clock.wall()
         record: dict[str, Any] = {"ts": iso_utc(now), "event": event}
-        record.update(_plain(dict(fields or {})))
+        record.update(_plain(dict(fields)))
         if self._file is not None:
-            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-            self._file.flush()
-        if to_stderr and self._stderr is not None:
+            line = json.dumps(record, separators=(",", ":"))
+            self._file.emit(logging.makeLogRecord({"msg": line}))
+        if self._stderr is not None and event not in QUIET_ON_STDERR:
             self._stderr.write(readable(record, now) + "\n")
             self._stderr.flush()
+
+    def _summarize(self, now_m: float, *, everything: bool = False) -> None:
+        """Write the count of each key whose interval has ended; forget the quiet ones."""
+        self._next_summary = math.inf
+        for key, repeats in list(self._repeats.items()):
+            interval = now_m - repeats.since
+            if not everything and interval < self.coalesce_s:
+                self._next_summary = min(self._next_summary, repeats.since + self.coalesce_s)
+                continue
+            if repeats.count == 0:
+                del self._repeats[key]
+                continue
+            self._write(
+                f"{repeats.event}_summary",
+                {
+                    **repeats.key_fields,
+                    "count": repeats.count,
+                    "interval_s": round(interval, 3),
+                },
+            )
+            repeats.count = 0
+            repeats.since = now_m
+            self._next_summary = min(self._next_summary, now_m + self.coalesce_s)
 
     def sink(self, kind: str, data: Mapping[str, str]) -> None:
         """The risk engine's `EventSink`."""
         self.emit(kind, data)
 
     def close(self) -> None:
+        if self._repeats:
+            self._summarize(self.clock.monotonic(), everything=True)
+            self._repeats.clear()
         if self._file is not None:
             self._file.close()
             self._file = None

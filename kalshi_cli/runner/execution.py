@@ -22,7 +22,9 @@ Fills arrive on the `fill` channel, but that message carries no fill id, so it i
 the record: each one (and each order answer that reports a fill, and a timer as the fallback for
 a lost message) makes the loop read new fills from `GET /portfolio/fills`. Each fill is applied
 once (by fill id) to the in-memory view and written to the state file with its realized P&L,
-which is what the daily circuit breaker adds up.
+which is what the daily circuit breaker adds up; the same transaction moves its order's row on
+(filled, remaining, executed), as a `user_orders` message does with the exchange's own counts,
+so the state file never keeps a filled quote `resting`.
 """
 
 from __future__ import annotations
@@ -42,13 +44,14 @@ from kalshi_cli.errors import (
     OrderOutcomeUnknown,
     TransportError,
 )
-from kalshi_cli.models import ZERO, Action, Side, from_book, to_book
+from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count, to_book
 from kalshi_cli.orders import NOT_ON_EXCHANGE
 from kalshi_cli.pnl import fill_record_from_api
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.portfolio import OpenOrder, Portfolio, open_order
+from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.strategies import Cancel, Intent
 
 if TYPE_CHECKING:
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Fill, Order
     from kalshi_cli.orders import OrderService
-    from kalshi_cli.store import FillRecord, Store
+    from kalshi_cli.store import FillRecord, IntentRecord, Store
 
 
 MAX_REMEMBERED = 10_000
@@ -119,12 +122,16 @@ class Executor:
         # from the state file instead)
         self.sent: OrderedDict[str, Sent] = OrderedDict()
         self.backoff_until = 0.0  # monotonic
+        self.safe_mode_tripped = False  # set when an error puts trading into SAFE_MODE
         # client order id -> an order whose answer was lost; its market takes no new
         # (non-reducing) order until the exchange says what became of it
         self.unknown: dict[str, Unknown] = {}
         self.fills_due = False
         self._cancel_shortfalls = 0  # cancels that found less resting than the view held
         self._seen: dict[str, float] = {}  # fill id applied -> its time
+        # order id -> contracts filled, counted fill by fill, for the orders whose state-file
+        # row may still be resting (replayed at start for those, then kept as fills arrive)
+        self._filled: dict[str, Decimal] = {}
         self._last_fill_ts = clock.wall()
 
     # ---------------------------------------------------------------- guard
@@ -141,6 +148,14 @@ class Executor:
         verdict = self.risk.api_guard.record_error(error)
         if verdict.delay_s > 0:
             self.backoff_until = self.clock.monotonic() + verdict.delay_s
+        if verdict.safe_mode:
+            self.safe_mode_tripped = True
+
+    def lift_backoff(self) -> None:
+        """`kalshi resume`: new orders and fill reads may go out again at once."""
+        if self.backing_off:
+            self.log.emit("backoff_lifted", {"reason": "trading resumed"})
+        self.backoff_until = 0.0
 
     # ---------------------------------------------------------------- intents
 
@@ -409,11 +424,20 @@ class Executor:
             ok = self.cancel_order(ticker, order_id, reason) and ok
         return ok
 
-    def cancel_order(self, ticker: str, order_id: str, reason: str) -> bool:
+    def cancel_order(
+        self, ticker: str, order_id: str, reason: str, *, withdraw: bool = False
+    ) -> bool:
+        """Cancel one order. A `withdraw` (a quote pulled because trading is blocked) goes out
+        whatever the backoff, and its failure neither extends the backoff nor counts toward
+        SAFE_MODE: the loop tries it again on its next pass, and the client's rate limiter
+        still paces it."""
         try:
             result = self.client.cancel_order(order_id, ticker=ticker)
         except KalshiError as exc:
-            self._failed(exc)
+            if withdraw:
+                self.counters.errors += 1
+            else:
+                self._failed(exc)
             self.log.emit(
                 "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
             )
@@ -494,9 +518,14 @@ class Executor:
 
     def load_seen(self, records: Iterable[FillRecord]) -> None:
         """The fills already applied (replayed from the state file at start)."""
+        open_ids = set(self.portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts
             self._last_fill_ts = max(self._last_fill_ts, record.ts)
+            if record.order_id in open_ids:
+                self._filled[record.order_id] = (
+                    self._filled.get(record.order_id, ZERO) + record.count
+                )
         self._forget_old_fills()
 
     def _forget_old_fills(self) -> None:
@@ -509,7 +538,7 @@ class Executor:
 
     def _apply(self, fill: Fill) -> None:
         sent = self.sent.get(fill.order_id)
-        intent = None if sent is not None else self.store.intent_by_order_id(fill.order_id)
+        intent = self.store.intent_by_order_id(fill.order_id)
         if sent is None and intent is None and self.holds_unknown(fill.ticker):
             # perhaps an order of unknown outcome that landed late: find it before the fill
             # is recorded, so the fill is its strategy's
@@ -527,13 +556,71 @@ class Executor:
             ts=record.ts,
             strategy=strategy,
         )
-        self.store.record_fill(replace(record, realized_pnl=event.net))
+        with self.store.transaction():  # one commit for the fill and its order's row
+            self.store.record_fill(replace(record, realized_pnl=event.net))
+            if intent is not None:
+                self._order_filled(intent, fill.count)
         self.ledger.add_realized(record.ts, event.net)
         self._seen[fill.fill_id] = record.ts
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
         self.counters.fills += 1
         self.log.emit("fill_received", self._fill_fields(fill, sent, event.net))
+
+    def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
+        """A fill of an order the state file knows: its row follows (filled, remaining,
+        executed once nothing is left), so a filled quote is not left `resting` there when the
+        `user_orders` message saying so is lost. The count filled is the larger of the row's
+        (the exchange's last answer) and the fills counted one by one, which both only ever
+        fall short of the truth; what rests is never more than the row last said."""
+        order_id = row.order_id or ""
+        total = self._filled.get(order_id, ZERO) + count
+        if row.status != RESTING:
+            # pending or unknown: resolved by its own lookup; executed or canceled: final
+            if row.status in (EXECUTED, CANCELED):
+                self._filled.pop(order_id, None)
+            else:
+                self._filled[order_id] = total
+            return
+        filled = max(row.filled, total)
+        remaining = max(row.count - filled, ZERO)
+        if row.remaining is not None:
+            remaining = min(remaining, row.remaining)
+        status = EXECUTED if remaining == 0 else RESTING
+        self.store.update_order(
+            order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
+        )
+        self.portfolio.update_order(order_id, remaining=remaining, status=status)
+        if status == RESTING:
+            self._filled[order_id] = total
+        else:
+            self._filled.pop(order_id, None)
+
+    def order_message(self, data: Any) -> bool:
+        """A `user_orders` message: the exchange's own counts go into the order's row. False
+        when the message is older than what the state file holds (the order already ended, or
+        more of it had filled): the caller then ignores it, so a late `resting` message cannot
+        bring back an order whose cancel was answered."""
+        order_id = str(data.get("order_id", ""))
+        status = str(data.get("status", ""))
+        row = self.store.intent_by_order_id(order_id) if order_id else None
+        if row is None:
+            return True  # placed elsewhere: the loop still counts it, the state file does not
+        filled = parse_count(data.get("fill_count_fp", "0"))
+        if row.status in (EXECUTED, CANCELED) or filled < row.filled:
+            if row.status in (EXECUTED, CANCELED):
+                self.portfolio.update_order(order_id, remaining=ZERO, status=row.status)
+            return False
+        if status in SENT_STATUSES and row.status == RESTING:
+            self.store.update_order(
+                order_id=order_id,
+                status=status,
+                fill_count=filled,
+                remaining_count=parse_count(data.get("remaining_count_fp", "0")),
+            )
+            if status != RESTING:
+                self._filled.pop(order_id, None)
+        return True
 
     def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:
         side = sent.side if sent else Side.YES

@@ -3,10 +3,12 @@
 A tick: take the feed's events (book changes, fills, order updates, freshness), look up orders
 whose answer was lost (once a second while there are any), read new fills when one is due (not
 while the API error guard asks for a backoff), note trading-state changes made by other
-processes (`kalshi halt`, `cancel-all`), check the daily circuit breaker (outside ACTIVE, or
-with the breaker tripped, this loop's resting orders that would add to a position are cancelled
-on each full pass), then for each market (those whose book changed, or all of them on a full
-pass) run the stop-loss and the strategy and send what the risk engine allows. It ends with the
+processes (`kalshi halt`, `cancel-all`, `resume`, which also lifts the API backoff), check the
+daily circuit breaker, withdraw this loop's resting orders that would add to a position while
+trading is blocked (outside ACTIVE, the breaker tripped, paused, or the market stale: at once
+when the block begins, backoff or not, then on each full pass), then for each market (those
+whose book changed, or all of them on a full pass) run the stop-loss and the strategy and send
+what the risk engine allows. It ends with the
 heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
 
 `run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -149,6 +151,7 @@ class TradeLoop:
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
         self._breached: set[str] = set()
+        self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._stops: dict[str, StopAttempt] = {}
 
     # ---------------------------------------------------------------- running
@@ -181,7 +184,7 @@ class TradeLoop:
         self.ticks += 1
         if full:
             self.ledger.refresh()
-        changed = self._handle_events(events)
+        changed, went_stale = self._handle_events(events)
         now_m = self.clock.monotonic()
         if self.executor.unknown and now_m >= self._next_resolve and not self.executor.backing_off:
             self.executor.resolve_unknown()
@@ -194,16 +197,19 @@ class TradeLoop:
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         self._watch_state()
         tripped = self.risk.check_circuit_breaker()
-        if full and (tripped or self._state != "ACTIVE") and not self.settings.dry_run:
-            # on full passes only: a cancel refused for a reason that sets no backoff is then
-            # retried once a second, not on every book change
-            self._withdraw_adding_orders("circuit breaker" if tripped else self._state)
+        self._withdraw(tripped, full=full, went_stale=went_stale)
         self._check_breaches()
         tickers = (
             self.portfolio.markets if full else [t for t in changed if t in self.portfolio.markets]
         )
         for ticker in tickers:
             self._trade(ticker)
+        if self.executor.safe_mode_tripped:
+            # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
+            # on the next pass
+            self.executor.safe_mode_tripped = False
+            self._watch_state()
+            self._withdraw(tripped, full=False, went_stale=set())
         self._housekeeping(now_m)
 
     # ---------------------------------------------------------------- one market
@@ -231,8 +237,16 @@ class TradeLoop:
         if self.executor.backing_off or self.paused:
             return
         market = self.portfolio.markets[ticker]
+        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
         snapshot = MarketSnapshot(
-            ticker, now, book, mids, market.price_ranges, complement=self._complement(ticker)
+            ticker,
+            now,
+            book,
+            mids,
+            market.price_ranges,
+            fee_rate=taker_rate,
+            maker_fee_rate=maker_rate,
+            complement=self._complement(ticker),
         )
         try:
             decisions = self.strategy.decide(snapshot, view, self.settings.params)
@@ -309,8 +323,10 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- events from the feed
 
-    def _handle_events(self, events: Iterable[FeedEvent]) -> set[str]:
+    def _handle_events(self, events: Iterable[FeedEvent]) -> tuple[set[str], set[str]]:
+        """The markets whose book changed, and those the feed has just called stale."""
         changed: set[str] = set()
+        went_stale: set[str] = set()
         for event in events:
             kind, ticker = event.kind, event.ticker
             if kind is EventKind.BOOK and ticker is not None:
@@ -320,6 +336,7 @@ class TradeLoop:
             elif kind is EventKind.USER_ORDER and event.data is not None:
                 self._order_update(event.data)
             elif kind is EventKind.STALE and ticker is not None:
+                went_stale.add(ticker)
                 self.log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
                 self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
             elif kind is EventKind.FRESH and ticker is not None:
@@ -328,7 +345,7 @@ class TradeLoop:
                 self._lifecycle(event.data)
             elif kind is not EventKind.TICKER:
                 self.log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
-        return changed
+        return changed, went_stale
 
     def _order_update(self, data: Any) -> None:
         order_id = str(data.get("order_id", ""))
@@ -337,6 +354,8 @@ class TradeLoop:
         remaining = parse_count(data.get("remaining_count_fp", "0"))
         if parse_count(data.get("fill_count_fp", "0")) > 0:
             self.executor.fills_due = True
+        if not self.executor.order_message(data):
+            return
         known = self.portfolio.orders.get(order_id)
         if known is not None and status == "resting" and remaining > 0:
             # an amend (by hand, or on the website) can move the price as well as the count;
@@ -397,6 +416,10 @@ class TradeLoop:
         if row.state == self._state:
             return
         first = not self._state
+        if not first and row.state == "ACTIVE" and self._state in ("HALTED", "SAFE_MODE"):
+            # `kalshi resume`: a person has looked; the backoff of the errors that led to
+            # SAFE_MODE must not keep the loop idle for another minute
+            self.executor.lift_backoff()
         self._state = row.state
         self.log.emit(
             "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
@@ -404,20 +427,70 @@ class TradeLoop:
         if not first and row.state == "HALTED":
             self._alert("kill_switch", "", f"trading HALTED by {row.source}: {row.reason}", {})
 
-    def _withdraw_adding_orders(self, why: str) -> None:
-        """Outside ACTIVE, or with today's circuit breaker tripped, no order that adds to a
-        position may be sent; a quote this loop left resting would add one all the same when
-        it fills, so it is cancelled. Orders that only reduce stay (the stop-loss and exits may
-        still be working), and orders placed by hand are left to the person who placed them."""
-        for order in list(self.portfolio.orders.values()):
-            if self.executor.backing_off:
-                return
-            if not self._own(order):
+    def _blocked(self, tripped: bool) -> str | None:
+        """Why no order that adds to a position may go out in any market now, if so."""
+        if self._state != "ACTIVE":
+            return self._state
+        if tripped:
+            return "circuit breaker"
+        if self.paused:
+            return "paused"
+        return None
+
+    def _stale(self, ticker: str) -> bool:
+        """The stale-feed rule's reading of this market: no fresh book, or no market data for it
+        for `risk.stale_after_s` (its own book age, pings excluded: docs/feed.md)."""
+        if not self.feed.is_fresh(ticker):
+            return True
+        return self.feed.data_age(ticker) >= self.risk.limits.stale_after_s
+
+    def _withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
+        """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
+        pause) no order that adds to a position may be sent, and one the loop left resting
+        would add one all the same when it fills, so it is cancelled: in the tick that first
+        sees the state, then again on each full pass for any whose cancel failed. A stale
+        market loses its adding quotes the same way (its book may be wrong). The API error
+        guard's backoff does not hold these cancels back: they are what makes waiting safe.
+        Orders that only reduce stay (the stop-loss and exits may still be working), and
+        orders placed by hand are left to the person who placed them."""
+        why = self._blocked(tripped)
+        new_block = why is not None and why != self._blocked_by
+        self._blocked_by = why
+        if self.settings.dry_run:
+            return
+        if why is not None:
+            if full or new_block:
+                self._cancel_adding(why, lambda _: True)
+            return
+        if full or went_stale:
+            stale = {
+                t
+                for t in {o.ticker for o in self.portfolio.orders.values()}
+                if (full or t in went_stale) and self._stale(t)
+            }
+            if stale:
+                self._cancel_adding("stale feed", lambda o: o.ticker in stale)
+
+    def _cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+        """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
+        An order the other way reduces it only as far as the position goes: once the orders
+        placed by hand, then this loop's oldest first, would close all of it, the rest would
+        open the opposite position, so they go too."""
+        orders = list(self.portfolio.orders.values())
+        closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
+        for order in sorted(orders, key=self._own):  # orders placed by hand first
+            if not wanted(order):
                 continue
             position = self.portfolio.position(order.ticker)
-            direction = order.view.book_side
-            if position == 0 or (position > 0) == (direction is BookSide.BID):
-                self.executor.cancel_order(order.ticker, order.order_id, why)
+            towards_yes = order.view.book_side is BookSide.BID
+            reduces = position != 0 and (position > 0) != towards_yes
+            if reduces:
+                after = closing.get(order.ticker, Decimal(0)) + order.remaining
+                if after <= abs(position) or not self._own(order):
+                    closing[order.ticker] = after
+                    continue
+            if self._own(order):
+                self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
 
     def _own(self, order: OpenOrder) -> bool:
         return order.order_id in self.executor.sent or order.strategy == self.settings.strategy_name

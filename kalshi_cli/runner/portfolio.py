@@ -15,7 +15,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ZERO, Action, BookSide, Market, Orderbook, Side, from_book
+from kalshi_cli.models import (
+    MAKER_FEE_RATE,
+    TAKER_FEE_RATE,
+    ZERO,
+    Action,
+    BookSide,
+    FeeModel,
+    Market,
+    Orderbook,
+    Side,
+    from_book,
+)
 from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
 from kalshi_cli.strategies import PositionView, RestingOrder
 
@@ -58,6 +69,9 @@ def open_order(
 class Portfolio:
     def __init__(self, markets: Iterable[Market]) -> None:
         self.markets: dict[str, Market] = {m.ticker: m for m in markets}
+        # each market's fee model (runner/fees.py); a market without one is priced at the
+        # standard taker rate and the maker rate, the most a maker pays on a standard series
+        self.fees: dict[str, FeeModel] = {}
         self.pnl = PnlEngine()
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
         self.opened_at: dict[str, float] = {}
@@ -65,6 +79,11 @@ class Portfolio:
         # only changes with a fill, a settlement or an order of its market, so it is kept
         self._views: dict[str, PositionView] = {}
         self._exposures: dict[str, Decimal] = {}
+
+    def fee_rates(self, ticker: str, at: float) -> tuple[Decimal, Decimal]:  # float-ok: unix s
+        """(taker, maker) fee rates of a market at time `at`."""
+        fees = self.fees.get(ticker)
+        return (TAKER_FEE_RATE, MAKER_FEE_RATE) if fees is None else fees.rates(at=at)
 
     # ---------------------------------------------------------------- positions
 

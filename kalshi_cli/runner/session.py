@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import Market
+from kalshi_cli.models import FeeModelError, Market
 from kalshi_cli.risk import RiskEngine, RiskLimits
+from kalshi_cli.runner import eventlog
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.fees import load_fee_models
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
 from kalshi_cli.runner.portfolio import Portfolio, open_order
@@ -203,6 +205,13 @@ def build_loop(
     ledger = LoopLedger(parts.store)
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
+    try:
+        portfolio.fees = load_fee_models(parts.client, markets)
+    except FeeModelError as exc:
+        raise StartupRefused(
+            f"cannot price the fees of {exc}; not trading",
+            hint="leave that market out of the selection",
+        ) from exc
     fills = rebuild(parts.store, portfolio)
     settings = LoopSettings(
         strategy_name=strategy.name,
@@ -418,7 +427,13 @@ def trade(
     log_path = options.log_file or config.path("log_file", state_dir / "trade.log")
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
-    log = EventLog(clock, path=log_path)
+    log = EventLog(
+        clock,
+        path=log_path,
+        coalesce_s=config.seconds("log_coalesce_s", eventlog.COALESCE_S),
+        max_bytes=config.whole("log_max_bytes", eventlog.MAX_BYTES),
+        backups=config.whole("log_backups", eventlog.BACKUPS),
+    )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     try:
         report = reconcile(client, store, clock)

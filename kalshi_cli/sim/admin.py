@@ -44,7 +44,7 @@ from kalshi_cli.sim.server import (
     API_PREFIX,
     WS_PATH,
     SimState,
-    error_response,
+    flat_error_response,
     is_loopback,
 )
 
@@ -160,11 +160,13 @@ AdminHandler = Callable[[SimState, Request], Awaitable[Response]]
 def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         if not is_loopback(request.client.host if request.client else None):
-            return error_response(403, "forbidden", "the admin API answers loopback clients only")
+            return flat_error_response(
+                403, "forbidden", "the admin API answers loopback clients only"
+            )
         try:
             return await handler(state, request)
         except ExchangeError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.details)
+            return flat_error_response(exc.status, exc.code, exc.message, exc.details)
 
     return endpoint
 
@@ -207,8 +209,32 @@ async def a_create_market(state: SimState, request: Request) -> Response:
             "invalid_parameters",
             f"event {event_ticker} belongs to series {existing_event.series_ticker}",
         )
+    fee_type = body.get("fee_type")
+    fee_multiplier = body.get("fee_multiplier")
+    if fee_type is not None and not isinstance(fee_type, str):
+        raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
+    if fee_multiplier is not None and (
+        isinstance(fee_multiplier, bool) or not isinstance(fee_multiplier, (str, int, float))
+    ):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
     if series_ticker not in exchange.series:
-        exchange.add_series(SimSeries(ticker=series_ticker, title=series_ticker))
+        exchange.add_series(
+            SimSeries(
+                ticker=series_ticker,
+                title=series_ticker,
+                fee_type=fee_type,
+                fee_multiplier=None if fee_multiplier is None else str(fee_multiplier),
+            )
+        )
+    elif fee_type is not None or fee_multiplier is not None:
+        raise ExchangeError(
+            400, "invalid_parameters", f"series {series_ticker} exists: its fees are set"
+        )
+    waiver = body.get("fee_waiver_expiration_time")
+    if waiver is not None and (isinstance(waiver, bool) or not isinstance(waiver, int)):
+        raise ExchangeError(
+            400, "invalid_parameters", "fee_waiver_expiration_time must be unix seconds"
+        )
     mutually_exclusive = body.get("mutually_exclusive", False)
     if not isinstance(mutually_exclusive, bool):
         raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
@@ -239,6 +265,7 @@ async def a_create_market(state: SimState, request: Request) -> Response:
         rules_primary=str(body.get("rules_primary", "")),
         rules_secondary=str(body.get("rules_secondary", "")),
         settlement_floor=floor,
+        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # float-ok: unix s
     )
     exchange.add_market(market)
     created = exchange.markets[ticker]

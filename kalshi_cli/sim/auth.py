@@ -4,8 +4,10 @@ The signed message is `timestamp_ms + METHOD + path` (path with `/trade-api/v2`,
 query), verified with the algorithm of the account's key as Kalshi does (API 3.31.0): RSA-PSS
 for an RSA key (salt = digest length, or any, to be lenient like `verify_signature`), Ed25519
 for an Ed25519 key. A signature made with a key of the other type is an invalid signature. The
-timestamp must lie within `window_s` of the server clock either way. Public keys are parsed once
-per key id and cached.
+timestamp must lie less than `window_s` from the server clock either way (Kalshi accepted +/-5 s
+and refused -30 s). Refusals carry Kalshi's observed codes: `signature_is_missing_from_headers`,
+`header_timestamp_expired`, else `authentication_error`. Public keys are parsed once per key id
+and cached.
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ DEFAULT_WINDOW_S = 30.0
 
 
 class AuthFailure(Exception):
-    def __init__(self, message: str) -> None:
+    """A refused request, answered 401 with Kalshi's nested error: `code` is what Kalshi was
+    seen to answer (REFERENCE.md "Observed on the real wire"), `authentication_error` unless a
+    more precise code was observed."""
+
+    def __init__(
+        self, message: str, *, code: str = "authentication_error", details: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
+        self.details = details
 
 
 class Authenticator:
@@ -61,22 +71,35 @@ class Authenticator:
             if not value
         ]
         if missing or key_id is None or timestamp is None or signature is None:
-            raise AuthFailure(f"missing authentication header(s): {', '.join(missing)}")
+            text = f"missing authentication header(s): {', '.join(missing)}"
+            if HEADER_SIGNATURE in missing:
+                raise AuthFailure(
+                    "signature is missing from headers",
+                    code="signature_is_missing_from_headers",
+                    details=text,
+                )
+            raise AuthFailure("authentication error", details=text)
         account = self._account_by_key(key_id)
         if account is None:
-            raise AuthFailure("unknown API key id")
+            raise AuthFailure("authentication error", details="unknown API key id")
         if not timestamp.isdigit():
-            raise AuthFailure(f"{HEADER_TIMESTAMP} must be Unix time in milliseconds")
-        skew = abs(int(timestamp) / 1000.0 - self._clock.wall())
-        if skew > self.window_s:
             raise AuthFailure(
-                f"request timestamp is {skew:.0f}s away from the server clock "
-                f"(allowed {self.window_s:.0f}s); check the system clock"
+                "authentication error",
+                details=f"{HEADER_TIMESTAMP} must be Unix time in milliseconds",
+            )
+        skew = abs(int(timestamp) / 1000.0 - self._clock.wall())
+        # Kalshi refused a timestamp 30 s old: the window's edge is outside it
+        if skew >= self.window_s:
+            raise AuthFailure(
+                "header timestamp expired",
+                code="header_timestamp_expired",
+                details=f"request timestamp is {skew:.0f}s away from the server clock "
+                f"(allowed under {self.window_s:.0f}s); check the system clock",
             )
         public_key = self._keys.get(key_id)
         if public_key is None:
             public_key = load_public_key(account.public_key_pem)
             self._keys[key_id] = public_key
         if not verify_signature(public_key, f"{timestamp}{method.upper()}{path}", signature):
-            raise AuthFailure("invalid request signature")
+            raise AuthFailure("authentication error", details="INCORRECT_API_KEY_SIGNATURE")
         return account

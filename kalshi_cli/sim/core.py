@@ -20,15 +20,25 @@ Conventions:
 - Every state change is reported to listeners as a `SimEvent` (for the WebSocket channels), in
   the order it happens; no event objects are built while nobody listens.
 
-Money. Cash is held exactly, as Decimal dollars (sub-penny prices and fractional counts make
-sub-cent amounts), and `Account.cash_cents` (what the balance endpoint reports) is the
-*available* cash, floored to the cent: exact cash minus the collateral held for resting orders.
-`resting_collateral_cents` rounds the held amount up, so the two never report more than the
-account has. Fees are whole cents: a taker pays `trading_fee(count, price, taker_rate)` per
-fill; a maker's fees telescope over its fills (each fill pays the fee on the order's remaining
-count before the fill minus the fee on the remaining count after), so the maker's total is the
-formula applied to everything it filled at its price, and the reserve held for it is always
-exactly enough.
+Money. Cash is held exactly, as Decimal dollars, and `Account.balance` (what the balance
+endpoint reports as `balance_dollars`) is the *available* cash, floored to $0.0001: exact cash
+minus the collateral held for resting orders; `Account.cash_cents` is that truncated to the
+cent (`balance`). `resting_collateral_cents` rounds the held amount up, so the two never report
+more than the account has.
+
+Fees (the one fee model, models.py "Fees"). Each market is priced by `fee_model(ticker)`: its
+series' fee type and multiplier (or the exchange's default) and the market's fee waiver. Every
+fill, taker or maker, pays the trade fee `rate x count x P x (1 - P)` rounded up to $0.0001 at
+its own price, then Kalshi's fee-rounding page is applied per order (`charge_fill`): the balance
+moves by (revenue - trade fee) floored to $0.0001 (a direct member's precision), the floored
+part is a rounding fee kept in the order's accumulator, and each whole cent the accumulator
+passes is refunded. A fill's `fee` (the wire's `fee_cost`) is that net charge, so a fill's
+revenue minus its fee is exactly the balance change. Rounding only arises where revenue has
+digits below $0.0001 (a sub-penny price times a fractional count). The maker reserve held for a
+resting order is linear in its remaining count: per tradable unit (1 contract, or 0.01 on a
+fractional market) the trade fee of one unit plus $0.0001 when a unit's revenue can need
+rounding, at the series' maker rate without the waiver; since a fee rounded up per fill is at
+most the sum of its units' fees, the reserve always covers what the fills charge.
 
 Collateral. A resting order holds collateral only for the part that would open new exposure:
 for each direction, the contracts that would close the opposite position are free, and the
@@ -49,20 +59,21 @@ settlements.
 
 Refusals (status, code): 400 `invalid_parameters` (bad field combination), 400
 `invalid_price` (off the tick grid or outside the range), 400 `invalid_count` (zero or below, not
-a multiple of 0.01, not whole on a market without fractional trading), 400 `post_only_cross`,
-400 `invalid_reduce_only` (the order would not only reduce the position; reduce-only orders are
-refused, not capped, at placement; they are immediate_or_cancel only, as API 3.31.0 says, any
-other time in force being a 400 `invalid_parameters`; a resting one in a snapshot from before
-that, which would grow the position when it is hit, is cut to what still reduces it), 400
-`insufficient_balance`, 400
-`order_not_resting` (cancel, amend or decrease of a canceled or executed order), 404
-`market_not_found`, 404 `order_not_found` (also for another account's order), 404
-`account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are
-taken on open markets only), 409 `market_already_settled`, 409 `duplicate_client_order_id`
-(`client_order_id` is unique among all of an account's orders), 409
-`fill_or_kill_insufficient_resting_volume` (an FOK order that cannot fill entirely changes
-nothing); and for reference data, 409 `series_exists` / `event_exists` / `market_exists` /
-`account_exists`.
+a multiple of 0.01, not whole on a market without fractional trading), 400 `invalid_order` with
+details "post only cross" (as seen on Kalshi's wire), 400 `invalid_reduce_only` (the order would
+not only reduce the position; reduce-only orders are refused, not capped, at placement; they are
+immediate_or_cancel only, as API 3.31.0 says, any other time in force being a 400
+`invalid_parameters`; a resting one in a snapshot from before that, which would grow the
+position when it is hit, is cut to what still reduces it), 400 `insufficient_balance`, 400
+`order_not_resting` (amend or decrease of a canceled or executed order), 404
+`market_not_found`, 404 `not_found` "not found" (an order that does not exist, is another
+account's, or, for a cancel, no longer rests: one identical answer, as on Kalshi's wire), 404
+`account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are taken
+on open markets only), 409 `market_already_settled`, 409 `order_already_exists`
+(`client_order_id` is unique among all of an account's orders, cancelled ones included: Kalshi
+never frees one), 409 `fill_or_kill_insufficient_resting_volume` (an FOK order that cannot fill
+entirely changes nothing); and for reference data, 409 `series_exists` / `event_exists` /
+`market_exists` / `account_exists`.
 
 Lifecycle: an order is `resting` while any of it can still fill, `executed` when it filled
 entirely, `canceled` when the rest was taken off (cancel, decrease to zero, IOC remainder,
@@ -85,13 +96,18 @@ from typing import Any, Literal
 from kalshi_cli.clock import Clock
 from kalshi_cli.models import (
     COUNT_QUANTUM,
+    FEE_QUANTUM,
     ONE,
     ZERO,
     BookSide,
+    FeeCharge,
+    FeeModel,
+    FeeModelError,
     PriceRange,
     SelfTradePrevention,
     Side,
     TimeInForce,
+    charge_fill,
     price_bounds,
     price_on_grid,
     trading_fee,
@@ -113,24 +129,30 @@ class ExchangeError(Exception):
         self.details = details
 
 
-@dataclass
-class FeeSchedule:
-    """Kalshi's published formula: fee = ceil_to_cent(rate * count * P * (1 - P)) per fill.
+def not_found() -> ExchangeError:
+    """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
+    existed or belongs to someone else, so the answer reveals nothing."""
+    return ExchangeError(404, "not_found", "not found")
 
-    `taker_rate` 0.07 and `maker_rate` 0 by default; a zero-fee scenario sets both to 0.
-    """
 
-    taker_rate: Decimal = Decimal("0.07")
-    maker_rate: Decimal = Decimal("0")
+def _order_exists() -> ExchangeError:
+    """A client_order_id already used by any order of the account, even one long cancelled:
+    Kalshi never frees them."""
+    return ExchangeError(409, "order_already_exists", "order already exists")
 
 
 @dataclass
 class SimSeries:
+    """`fee_type`/`fee_multiplier` None: the exchange's default fee model (a scenario's `fees`)."""
+
     ticker: str
     title: str
     category: str = "Simulated"
     frequency: str = "daily"
     tags: list[str] = field(default_factory=list)
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+    fee_type: str | None = None
+    fee_multiplier: str | None = None  # a decimal string (kept as text for the journal)
 
 
 @dataclass
@@ -140,6 +162,7 @@ class SimEvent:
     title: str
     sub_title: str = ""
     mutually_exclusive: bool = False
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
 
 
 @dataclass
@@ -179,6 +202,8 @@ class SimMarket:
             return ONE
         return self.settlement_floor if self.settlement_floor is not None else ZERO
 
+    fee_waiver_expiration_time: float | None = None  # unix seconds: no fees before it
+
 
 @dataclass
 class SimOrder:
@@ -203,6 +228,8 @@ class SimOrder:
     maker_fill_cost: Decimal = Decimal(0)
     taker_fees: Decimal = Decimal(0)
     maker_fees: Decimal = Decimal(0)
+    cancel_order_on_pause: bool = False  # cancelled when its market's trading is paused
+    fee_accumulator: Decimal = Decimal(0)  # rounding paid and not yet refunded (charge_fill)
 
 
 @dataclass
@@ -217,9 +244,10 @@ class SimFill:
     price: Decimal  # YES price
     count: Decimal
     is_taker: bool
-    fee: Decimal
+    fee: Decimal  # the net charge: trade fee + rounding fee - rebate (the wire's fee_cost)
     post_position: Decimal
     ts: float
+    charge: FeeCharge | None = None  # its parts, for the simulator's own accounting
 
 
 @dataclass
@@ -264,7 +292,8 @@ class Account:
     account_id: str  # also the user_id Kalshi shows
     key_id: str
     public_key_pem: str
-    cash_cents: int  # available: exact cash minus collateral held, floored to the cent
+    cash_cents: int  # available: exact cash minus collateral held, truncated to the cent
+    balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
 
 
 @dataclass
@@ -438,7 +467,9 @@ class _Acct:
         self.agg: dict[str, list[Decimal]] = {}
 
     def sync(self) -> None:
-        self.account.cash_cents = _floor_cents(self.cash - self.held_total)
+        available = (self.cash - self.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+        self.account.balance = available
+        self.account.cash_cents = _floor_cents(available)
 
 
 @dataclass
@@ -447,7 +478,8 @@ class _Plan:
 
     steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
     rest: Decimal  # what will rest on the book afterwards
-    fees: list[Decimal]  # the taker fee of each fill, in step order
+    fees: list[FeeCharge]  # the taker's charge for each fill, in step order
+    accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
 
 
@@ -456,7 +488,7 @@ class Exchange:
         self,
         clock: Clock,
         *,
-        fees: FeeSchedule | None = None,
+        fees: FeeModel | None = None,
         journal: Path | None = None,
         fsync: bool = False,
         snapshot_every: int = 100_000,
@@ -467,10 +499,12 @@ class Exchange:
         record to disk (survives a power cut; much slower). After `snapshot_every` records,
         `tick()` compacts the journal into a snapshot so a restart stays fast."""
         self._clock = clock
-        self.fee_schedule = fees or FeeSchedule()
+        self.default_fees = fees or FeeModel()
+        """The fee model of every series that sets none of its own."""
         self._listeners: list[Listener] = []
         self._tick_hooks: list[Callable[[float], None]] = []
         self._series: dict[str, SimSeries] = {}
+        self._series_fees: dict[str, FeeModel] = {}
         self._events: dict[str, SimEvent] = {}
         self._markets: dict[str, SimMarket] = {}
         self._books: dict[str, Book[SimOrder]] = {}
@@ -483,6 +517,7 @@ class Exchange:
         self._holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
         self._fees_collected = ZERO
+        self._reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
         self._deposited = ZERO
         self._seq = 0
         self._set_salt(secrets.randbits(128))
@@ -516,12 +551,38 @@ class Exchange:
     def add_series(self, series: SimSeries) -> None:
         if series.ticker in self._series:
             raise ExchangeError(409, "series_exists", f"series {series.ticker} already exists")
+        if not series.updated_time:
+            series.updated_time = self._now()
+        fees = self.default_fees
+        if series.fee_type is not None or series.fee_multiplier is not None:
+            try:
+                fees = FeeModel.from_api(
+                    series.fee_type or fees.fee_type.value,
+                    series.fee_multiplier if series.fee_multiplier is not None else "1",
+                )
+            except FeeModelError as exc:
+                raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
         self._log("series", series=_plain(series))
         self._series[series.ticker] = series
+        self._series_fees[series.ticker] = fees
+
+    def series_fees(self, series_ticker: str) -> FeeModel:
+        """The fee type and multiplier a series charges (no waiver: that is per market)."""
+        return self._series_fees.get(series_ticker, self.default_fees)
+
+    def fee_model(self, ticker: str) -> FeeModel:
+        """The fees of one market: its series' model with the market's fee waiver."""
+        market = self._market(ticker)
+        fees = self.series_fees(market.series_ticker)
+        if market.fee_waiver_expiration_time is None:
+            return fees
+        return FeeModel(fees.fee_type, fees.multiplier, market.fee_waiver_expiration_time)
 
     def add_event(self, event: SimEvent) -> None:
         if event.event_ticker in self._events:
             raise ExchangeError(409, "event_exists", f"event {event.event_ticker} already exists")
+        if not event.updated_time:
+            event.updated_time = self._now()
         self._log("event", event=_plain(event))
         self._events[event.event_ticker] = event
 
@@ -555,7 +616,8 @@ class Exchange:
         return self._markets
 
     def set_market_status(self, ticker: str, status: MarketStatus) -> SimMarket:
-        """Closing or pausing cancels nothing by itself (as Kalshi); orders cannot be placed
+        """Closing or pausing cancels nothing by itself (as Kalshi), except that pausing
+        cancels the resting orders placed with `cancel_order_on_pause`; orders cannot be placed
         unless the market is open."""
         market = self._market(ticker)
         if market.status == "settled":
@@ -570,6 +632,15 @@ class Exchange:
         market.updated_time = now
         if self._listeners:
             self._emit(MarketLifecycle(ticker, _LIFECYCLE_EVENT[status], {"status": status}, now))
+        if status == "paused":
+            for acct in self._accounts.values():
+                pausing = [
+                    o for o in acct.resting.get(ticker, {}).values() if o.cancel_order_on_pause
+                ]
+                for order in pausing:
+                    self._take_off(order, order.remaining_count, now, cause=order)
+                if pausing:
+                    self._rehold(acct, ticker)
         return market
 
     def settle(self, ticker: str, result: Literal["yes", "no"]) -> SimMarket:
@@ -639,7 +710,9 @@ class Exchange:
         if cash_cents < 0:
             raise ExchangeError(400, "invalid_parameters", "cash_cents must not be negative")
         self._log("account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents)
-        account = Account(self._new_id(), key_id, public_key_pem, cash_cents)
+        account = Account(
+            self._new_id(), key_id, public_key_pem, cash_cents, Decimal(cash_cents) / 100
+        )
         self._accounts[account.account_id] = _Acct(account, Decimal(cash_cents) / 100)
         self._by_key[key_id] = account.account_id
         self._deposited += Decimal(cash_cents) / 100
@@ -689,6 +762,7 @@ class Exchange:
         post_only: bool = False,
         reduce_only: bool = False,
         expiration_time: int | None = None,
+        cancel_order_on_pause: bool = False,
     ) -> PlaceResult:
         acct = self._acct(account_id)
         market = self._market(ticker)
@@ -710,9 +784,7 @@ class Exchange:
             # time_in_force is immediate_or_cancel."
             raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
         if client_order_id is not None and client_order_id in acct.client_ids:
-            raise ExchangeError(
-                409, "duplicate_client_order_id", f"client_order_id {client_order_id} is in use"
-            )
+            raise _order_exists()
         buy_yes = book_side is BookSide.BID
         if reduce_only:
             position = self._position_of(acct, ticker)
@@ -751,6 +823,7 @@ class Exchange:
                 post_only=post_only,
                 reduce_only=reduce_only,
                 expiration_time=expiration_time,
+                cancel_order_on_pause=cancel_order_on_pause,
             )
         order = SimOrder(
             order_id=order_id,
@@ -770,6 +843,7 @@ class Exchange:
             expiration_time=expiration_time,
             created_time=now,
             last_update_time=now,
+            cancel_order_on_pause=cancel_order_on_pause,
         )
         self._orders[order_id] = order
         acct.orders.append(order)
@@ -778,8 +852,12 @@ class Exchange:
         return PlaceResult(_copy(order), fills)
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
-        """Returns the canceled order and the count that was still open (reduced_by)."""
-        order = self._owned_resting(account_id, order_id)
+        """Returns the canceled order and the count that was still open (reduced_by). An order
+        that no longer rests is `not_found`, byte for byte like one that never existed."""
+        self._acct(account_id)
+        order = self.order(account_id, order_id)
+        if order.status != "resting":
+            raise not_found()
         now = self._now()
         self._log("cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
@@ -852,11 +930,7 @@ class Exchange:
             and updated_client_order_id != order.client_order_id
             and updated_client_order_id in acct.client_ids
         ):
-            raise ExchangeError(
-                409,
-                "duplicate_client_order_id",
-                f"client_order_id {updated_client_order_id} is in use",
-            )
+            raise _order_exists()
         now = self._now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
             raise ExchangeError(
@@ -966,7 +1040,7 @@ class Exchange:
     def order(self, account_id: str, order_id: str) -> SimOrder:
         order = self._orders.get(order_id)
         if order is None or order.account_id != account_id:
-            raise ExchangeError(404, "order_not_found", f"order {order_id} not found")
+            raise not_found()
         return order
 
     def orders(self, account_id: str) -> list[SimOrder]:
@@ -1150,7 +1224,7 @@ class Exchange:
         book = self._books[ticker]
         account_id = acct.account.account_id
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
-            raise ExchangeError(400, "post_only_cross", "a post-only order would cross the book")
+            raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
         remaining = count
         stopped = False
@@ -1195,26 +1269,36 @@ class Exchange:
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        taker_rate = self.fee_schedule.taker_rate
+        fee_model = self.fee_model(ticker)
+        now = self._now()
         position = self._position_of(acct, ticker)
         cash = acct.cash
-        fees: list[Decimal] = []
+        fees: list[FeeCharge] = []
+        carried = replacing.fee_accumulator if replacing is not None else ZERO
         for kind, maker, take in steps:
             if kind != "fill":
                 continue
             price = ONE - _own_price(maker)  # what the taker pays: the maker's price
-            fee = trading_fee(take, price, taker_rate) if taker_rate else ZERO
             delta, _, position = _fill_cash(position, buy_yes, price, take)
-            cash += delta - fee
-            fees.append(fee)
+            trade_fee = fee_model.fee(take, price, taker=True, at=now)
+            charge, carried = charge_fill(delta, trade_fee, carried)
+            cash += delta - charge.net
+            fees.append(charge)
         gone = [o for kind, o, _ in steps if kind == "cancel"]
         if replacing is not None:
             gone.append(replacing)
         agg = list(acct.agg.get(ticker) or _EMPTY_AGG)
         for o in gone:
-            self._agg_add(agg, o.book_side is BookSide.BID, _own_price(o), -o.remaining_count)
+            o_own = _own_price(o)
+            self._agg_add(
+                agg,
+                o.book_side is BookSide.BID,
+                o_own,
+                -o.remaining_count,
+                self._reserve_rate(ticker, o_own),
+            )
         if rest:
-            self._agg_add(agg, buy_yes, own, rest)
+            self._agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
             gone_ids = {id(o) for o in gone}
@@ -1234,7 +1318,7 @@ class Exchange:
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
             )
-        return _Plan(steps, rest, fees, hold)
+        return _Plan(steps, rest, fees, carried, hold)
 
     def _fast_hold(
         self,
@@ -1257,16 +1341,38 @@ class Exchange:
             return reserve + bid_cost + _side_hold(entries(False), position)
         return reserve + bid_cost + ask_cost
 
-    def _agg_add(self, agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal) -> None:
-        """Add `delta` contracts (negative: remove) at `own` to an aggregate."""
+    def _agg_add(
+        self, agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
+    ) -> None:
+        """Add `delta` contracts (negative: remove) at `own` to an aggregate; `reserve` is the
+        maker fee reserve per contract at that price (`_reserve_rate`)."""
         i = 0 if buy_yes else 2
         agg[i] += own * delta
         agg[i + 1] += delta
-        if self.fee_schedule.maker_rate:
-            # a reserve is per order (rounded per order), so this is only right for a whole
-            # order's remaining count going in or out; `_track` handles partial changes
-            sign = 1 if delta > 0 else -1
-            agg[4] += sign * trading_fee(abs(delta), own, self.fee_schedule.maker_rate)
+        agg[4] += reserve * delta
+
+    def _reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        """The fee reserve per contract of a resting order at `own`: per tradable unit, one
+        unit's trade fee at the series' maker rate (a waiver ignored: it may expire while the
+        order rests) plus $0.0001 when a unit's revenue has digits below $0.0001 (more than a
+        rounding fee can be). Linear in the count, and never less than what fills charge."""
+        rate = self._reserve_rates(ticker).get(own)
+        return self._new_reserve_rate(ticker, own) if rate is None else rate
+
+    def _reserve_rates(self, ticker: str) -> dict[Decimal, Decimal]:
+        return self._reserve_cache.setdefault(ticker, {})
+
+    def _new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        market = self._markets[ticker]
+        fees = self.series_fees(market.series_ticker)
+        _, maker_rate = FeeModel(fees.fee_type, fees.multiplier).rates(at=self._now())
+        unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
+        per_unit = trading_fee(unit, own, maker_rate)
+        if unit * own != (unit * own).quantize(FEE_QUANTUM):
+            per_unit += FEE_QUANTUM  # rounding fees arise with or without a maker rate
+        rate = per_unit / unit
+        self._reserve_rates(ticker)[own] = rate
+        return rate
 
     def _track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
         """Keep the account's aggregates in step with a resting order's remaining count."""
@@ -1275,13 +1381,13 @@ class Exchange:
         if agg is None:
             agg = acct.agg[order.ticker] = list(_EMPTY_AGG)
         own = _own_price(order)
-        i = 0 if order.book_side is BookSide.BID else 2
-        delta = after - before
-        agg[i] += own * delta
-        agg[i + 1] += delta
-        rate = self.fee_schedule.maker_rate
-        if rate:
-            agg[4] += trading_fee(after, own, rate) - trading_fee(before, own, rate)
+        self._agg_add(
+            agg,
+            order.book_side is BookSide.BID,
+            own,
+            after - before,
+            self._reserve_rate(order.ticker, own),
+        )
 
     def _rehold(self, acct: _Acct, ticker: str) -> None:
         agg = acct.agg.get(ticker)
@@ -1322,6 +1428,7 @@ class Exchange:
             else:
                 self._take_off(maker, amount, now, cause=maker)
                 touched.add(maker.account_id)
+        order.fee_accumulator = plan.accumulator
         acct = self._accounts[order.account_id]
         if plan.rest:
             self._rest(order, now)
@@ -1402,7 +1509,7 @@ class Exchange:
             self._take_off(order, amount, now, cause=order)
 
     def _fill(
-        self, taker: SimOrder, maker: SimOrder, count: Decimal, taker_fee: Decimal, now: float
+        self, taker: SimOrder, maker: SimOrder, count: Decimal, taker_charge: FeeCharge, now: float
     ) -> SimFill:
         ticker = taker.ticker
         market = self._markets[ticker]
@@ -1411,15 +1518,19 @@ class Exchange:
         taker_own = ONE - maker_own
         before = maker.remaining_count
         after = before - count
-        maker_rate = self.fee_schedule.maker_rate
-        maker_fee = (
-            trading_fee(before, maker_own, maker_rate) - trading_fee(after, maker_own, maker_rate)
-            if maker_rate
-            else ZERO
+        maker_acct = self._accounts[maker.account_id]
+        revenue, _, _ = _fill_cash(
+            self._position_of(maker_acct, ticker), maker_yes, maker_own, count
         )
+        maker_charge, maker.fee_accumulator = charge_fill(
+            revenue,
+            self.fee_model(ticker).fee(count, maker_own, taker=False, at=now),
+            maker.fee_accumulator,
+        )
+        maker_fee = maker_charge.net
+        taker_fee = taker_charge.net
         side = self._books[ticker].side(maker_yes)
         self._track(maker, before, after)
-        maker_acct = self._accounts[maker.account_id]
         taker_acct = self._accounts[taker.account_id]
         if after == 0:
             side.remove(maker_own, maker.order_id, before)
@@ -1481,6 +1592,7 @@ class Exchange:
             taker_fee,
             taker_acct.positions[ticker].position,
             now,
+            taker_charge,
         )
         maker_fill = SimFill(
             self._new_id(),
@@ -1496,6 +1608,7 @@ class Exchange:
             maker_fee,
             maker_acct.positions[ticker].position,
             now,
+            maker_charge,
         )
         taker_acct.fills.append(taker_fill)
         maker_acct.fills.append(maker_fill)
@@ -1587,6 +1700,7 @@ class Exchange:
 
     _PERSISTED = (
         "_series",
+        "_series_fees",
         "_events",
         "_markets",
         "_books",
@@ -1698,6 +1812,7 @@ class Exchange:
                     post_only=bool(rec["post_only"]),
                     reduce_only=bool(rec["reduce_only"]),
                     expiration_time=rec["expiration_time"],
+                    cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
                 )
             elif op == "cancel":
                 self.cancel_order(rec["account_id"], rec["order_id"])

@@ -4,7 +4,7 @@ A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
 
     description: one line
     base: default              # optional: start from another scenario, override top-level keys
-    fees: {taker_rate: "0.07", maker_rate: "0"}
+    fees: {fee_type: quadratic, fee_multiplier: "1"}   # the default of every series
     liquidity_provider: {cash_cents: 100000000, refresh_seconds: 1.0}
     noise_traders: {count: 2, cash_cents: 10000000, mean_interval_seconds: 8, max_size: 5,
                     seed: 7}
@@ -13,6 +13,7 @@ A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
         title: ...
         category: Sports
         frequency: custom
+        fee_type: quadratic_with_maker_fees   # optional, with fee_multiplier: this series' fees
         events:
           - event_ticker: ...
             title: ...
@@ -23,6 +24,7 @@ A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
                 yes_sub_title: ...
                 price_level_structure: linear_cent     # or deci_cent, tapered_deci_cent
                 close_after_seconds: 2592000
+                fee_waiver_seconds: 3600               # optional: no fees for the first hour
                 path: {kind: spike, base: "0.50", peak: "0.68", period: 45, start: 12,
                        rise: 2, hold: 6, revert: 15}
                 quote: {half_spread: "0.01", size: "150", levels: 3, step: "0.01"}
@@ -54,13 +56,14 @@ from kalshi_cli.clock import Clock
 from kalshi_cli.models import (
     PRICE_STRUCTURES,
     BookSide,
+    FeeModel,
+    FeeModelError,
     SelfTradePrevention,
     TimeInForce,
     parse_decimal,
 )
 from kalshi_cli.sim.core import (
     Exchange,
-    FeeSchedule,
     SimEvent,
     SimMarket,
     SimSeries,
@@ -134,6 +137,7 @@ class _MarketSpec:
     quote: Quote | None
     book: dict[str, list[list[str]]]
     close_after: float
+    fee_waiver: float | None = None  # float-ok: seconds after install with no fees
 
 
 def build_exchange(
@@ -159,13 +163,19 @@ def build_exchange(
     return exchange
 
 
-def _fees(data: dict[str, Any]) -> FeeSchedule:
-    schedule = FeeSchedule()
-    if "taker_rate" in data:
-        schedule.taker_rate = _dec(data["taker_rate"], "fees.taker_rate")
-    if "maker_rate" in data:
-        schedule.maker_rate = _dec(data["maker_rate"], "fees.maker_rate")
-    return schedule
+def _fees(data: dict[str, Any]) -> FeeModel:
+    """The scenario's default fee model, in the Series' own terms (`fee_type`, a multiplier)."""
+    unknown = set(data) - {"fee_type", "fee_multiplier"}
+    if unknown:
+        raise ScenarioError(
+            f"fees: unknown key(s) {sorted(unknown)}; fees take fee_type and fee_multiplier"
+        )
+    try:
+        return FeeModel.from_api(
+            data.get("fee_type", "quadratic"), str(data.get("fee_multiplier", "1"))
+        )
+    except FeeModelError as exc:
+        raise ScenarioError(f"fees: {exc}") from exc
 
 
 def _dec(value: Any, what: str) -> Decimal:
@@ -187,7 +197,14 @@ def _market_specs(
                 category=s.get("category", "Simulated"),
                 frequency=s.get("frequency", "daily"),
                 tags=list(s.get("tags") or []),
+                fee_type=s.get("fee_type"),
+                fee_multiplier=None if "fee_multiplier" not in s else str(s["fee_multiplier"]),
             )
+            if series.fee_type is not None or series.fee_multiplier is not None:
+                try:
+                    FeeModel.from_api(series.fee_type or "quadratic", series.fee_multiplier or "1")
+                except FeeModelError as exc:
+                    raise ScenarioError(f"series {series.ticker}: {exc}") from exc
             events = []
             for e in s.get("events") or []:
                 event = SimEvent(
@@ -237,7 +254,15 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
             levels=int(q.get("levels", 2)),
             step=_dec(q.get("step", "0.01"), f"{market.ticker}.quote.step"),
         )
-    return _MarketSpec(market, m.get("path"), quote, m.get("book") or {}, close_after)
+    waiver = m.get("fee_waiver_seconds")
+    return _MarketSpec(
+        market,
+        m.get("path"),
+        quote,
+        m.get("book") or {},
+        close_after,
+        None if waiver is None else float(waiver),  # float-ok: seconds
+    )
 
 
 def _all_markets(specs: list[Any]) -> list[_MarketSpec]:
@@ -255,6 +280,8 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
                 m.created_time = m.updated_time = now
                 m.close_time = now + ms.close_after
                 m.latest_expiration_time = m.close_time + 7 * 86_400
+                if ms.fee_waiver is not None:
+                    m.fee_waiver_expiration_time = now + ms.fee_waiver
                 exchange.add_market(m)
     markets = _all_markets(specs)
     lp = data.get("liquidity_provider")

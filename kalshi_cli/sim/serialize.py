@@ -1,8 +1,9 @@
 """Core objects -> the JSON shapes of the pinned openapi.yaml (3.30.0) and asyncapi.yaml.
 
-Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages and fees), counts
-as FixedPointCount strings (2 decimals), balances as integer cents, times as RFC 3339 strings
-or integer Unix (milli)seconds where the spec says so. Core statuses map to Kalshi's market
+Prices go out as FixedPointDollars strings (4 decimals, up to 6 for averages and fees; a fill's
+`fee_cost` always 6, as seen on the wire: "0.017500"), counts as FixedPointCount strings (2
+decimals), balances as integer cents beside `balance_dollars` (4 decimals), times as RFC 3339
+strings or integer Unix (milli)seconds where the spec says so. Core statuses map to Kalshi's market
 statuses (unopened -> initialized, open -> active, paused -> inactive, closed -> closed,
 settled -> finalized). Book levels are listed in ascending price (best bid last), as Kalshi's
 guide shows. One exchange shard (`exchange_index` 0) and subaccount 0 only.
@@ -18,10 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.clock import iso_utc
-from kalshi_cli.models import ONE, TAKER_FEE_RATE, ZERO, BookSide, fmt_count, fmt_dollars
+from kalshi_cli.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
 from kalshi_cli.sim.core import (
     Exchange,
-    FeeSchedule,
     MarketStatus,
     SimEvent,
     SimFill,
@@ -128,6 +128,8 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
     }
     if m.settlement_floor is not None:
         data["settlement_floor_dollars"] = fmt_dollars(m.settlement_floor)
+    if m.fee_waiver_expiration_time is not None:
+        data["fee_waiver_expiration_time"] = iso_utc(m.fee_waiver_expiration_time)
     if settled:
         data["settlement_value_dollars"] = fmt_dollars(m.yes_settlement_value)
         if m.settled_time is not None:
@@ -153,7 +155,7 @@ def event_json(ev: SimEvent, series: SimSeries | None, markets: list[Json] | Non
     return data
 
 
-def series_json(s: SimSeries, fees: FeeSchedule) -> Json:
+def series_json(s: SimSeries, fees: FeeModel) -> Json:
     return {
         "ticker": s.ticker,
         "frequency": s.frequency,
@@ -164,9 +166,8 @@ def series_json(s: SimSeries, fees: FeeSchedule) -> Json:
         "settlement_sources": [],
         "contract_url": "",
         "contract_terms_url": "",
-        "fee_type": "quadratic_with_maker_fees" if fees.maker_rate > 0 else "quadratic",
-        # a JSON number in the spec; the multiplier of Kalshi's standard 0.07 taker rate
-        "fee_multiplier": float(fees.taker_rate / TAKER_FEE_RATE),  # float-ok
+        "fee_type": fees.fee_type.value,
+        "fee_multiplier": float(fees.multiplier),  # float-ok: a JSON number in the spec
         "additional_prohibitions": [],
         "exchange_index": EXCHANGE_INDEX,
     }
@@ -204,7 +205,7 @@ def order_json(o: SimOrder) -> Json:
         "last_update_time": iso_utc(o.last_update_time),
         "self_trade_prevention_type": o.self_trade_prevention.value,
         "order_group_id": None,
-        "cancel_order_on_pause": False,
+        "cancel_order_on_pause": o.cancel_order_on_pause,
         "subaccount_number": 0,
         "exchange_index": EXCHANGE_INDEX,
     }
@@ -227,7 +228,7 @@ def fill_json(f: SimFill) -> Json:
         "no_price_dollars": fmt_dollars(ONE - f.price),
         "is_taker": f.is_taker,
         "created_time": iso_utc(f.ts),
-        "fee_cost": fmt_dollars(f.fee),
+        "fee_cost": fmt_dollars(f.fee, 6),
         "subaccount_number": 0,
         "ts": int(f.ts),
     }
@@ -419,7 +420,7 @@ def ws_fill_msg(f: SimFill) -> Json:
         "purchased_side": side,
         "yes_price_dollars": fmt_dollars(f.price),
         "count_fp": fmt_count(f.count),
-        "fee_cost": fmt_dollars(f.fee),
+        "fee_cost": fmt_dollars(f.fee, 6),
         "post_position_fp": fmt_count(f.post_position),
         "ts": int(f.ts),
         "ts_ms": ts_ms(f.ts),

@@ -4,10 +4,14 @@ Every Kalshi path under `/trade-api/v2` goes through one pipeline (`_dispatch`),
 a held order request (`hold_request_s`: the exchange sees it only afterwards) -> fault latency
 -> authentication (required on private paths; checked on public ones when headers are sent)
 -> request statistics -> injected 5xx/429/503 -> the tier's token bucket -> the handler, which
-calls the exchange core and serializes its answer in the spec's shape. Any
-refusal is Kalshi's `ErrorResponse` body (`{"code", "message", "details"}`) with the right
-status; input is validated before the core is called, so bad input never changes state and
-never gives a 500.
+calls the exchange core and serializes its answer in the spec's shape. A refusal
+comes in the shape Kalshi was seen to answer on the wire (REFERENCE.md "Observed on the real
+wire"; `refusal`): nested `{"error": {code, message, details, service}}` for auth, order and
+exchange errors, the flat `{code: "bad_request", message: "bad request", details}` for a body
+that does not decode into its Go struct (`decode_body`), and a bare `{"msg": "Parameter
+validation failed for <Operation>: ..."}` for a query parameter that fails validation
+(`InvalidQuery`). Input is validated before the core is called, so bad input never changes
+state and never gives a 500.
 
 The core is not thread-safe, so it is only ever called from uvicorn's one event loop: handlers
 are plain synchronous functions run on the loop, a background task calls `exchange.tick()`
@@ -48,7 +52,14 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.auth import Authenticator, AuthFailure
-from kalshi_cli.sim.core import Account, Exchange, ExchangeError, SimMarket
+from kalshi_cli.sim.core import (
+    Account,
+    Exchange,
+    ExchangeError,
+    SimMarket,
+    SimSeries,
+    not_found,
+)
 from kalshi_cli.sim.faults import Faults
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
@@ -73,18 +84,71 @@ T = TypeVar("T")
 
 
 def error_body(code: str, message: str, details: str | None = None) -> Json:
+    """The spec's flat `ErrorResponse`: the shape of a batch item's error, of an undecodable
+    body's 400 and of the injected 429/5xx faults."""
     body: Json = {"code": code, "message": message}
     if details:
         body["details"] = details
     return body
 
 
+def nested_error_body(
+    code: str, message: str, details: str | None = None, service: str | None = None
+) -> Json:
+    """Kalshi's usual error on the wire: `{"error": {code, message, details?, service?}}`."""
+    inner = error_body(code, message, details)
+    if service:
+        inner["service"] = service
+    return {"error": inner}
+
+
 def error_response(status: int, code: str, message: str, details: str | None = None) -> Response:
+    """A refusal in Kalshi's usual (nested) shape."""
+    return JSONResponse(nested_error_body(code, message, details), status_code=status)
+
+
+def flat_error_response(
+    status: int, code: str, message: str, details: str | None = None
+) -> Response:
     return JSONResponse(error_body(code, message, details), status_code=status)
+
+
+class UndecodableBody(ExchangeError):
+    """A body Kalshi's JSON decoder refuses (bad JSON, a JSON type the field does not have):
+    answered flat, `{"code": "bad_request", "message": "bad request", "details": ...}`, with
+    `details` in the words of Go's encoding/json as seen on the wire."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(400, "bad_request", "bad request", details)
+
+
+class InvalidQuery(ExchangeError):
+    """A query parameter that fails Kalshi's parameter validation: answered bare,
+    `{"msg": "Parameter validation failed for <Operation>: ..."}`."""
+
+    def __init__(self, operation: str, problem: str) -> None:
+        super().__init__(
+            400, "bad_request", f"Parameter validation failed for {operation}: {problem}"
+        )
+
+
+def refusal(exc: ExchangeError) -> Response:
+    """The answer to a refused Kalshi request, in the shape the wire gives that kind of refusal."""
+    if isinstance(exc, InvalidQuery):
+        return JSONResponse({"msg": exc.message}, status_code=exc.status)
+    if isinstance(exc, UndecodableBody):
+        return flat_error_response(exc.status, exc.code, exc.message, exc.details)
+    body = nested_error_body(exc.code, exc.message, exc.details, service="exchange")
+    return JSONResponse(body, status_code=exc.status)
 
 
 def bad_request(message: str, code: str = "invalid_parameters") -> ExchangeError:
     return ExchangeError(400, code, message)
+
+
+def invalid_status_filter() -> ExchangeError:
+    """As Kalshi answered `GET /markets?status=<not a status>`: a nested `bad_request`."""
+    return ExchangeError(400, "bad_request", "bad request", "invalid status filter")
 
 
 class Stats:
@@ -141,6 +205,7 @@ class Ctx:
     account: Account | None
     body: Any
     now: float
+    operation: str = ""  # the spec's operationId, named in query validation errors
 
     @property
     def account_id(self) -> str:
@@ -159,8 +224,9 @@ class Endpoint:
     method: str
     template: str
     handler: Handler
+    operation: str  # the spec's operationId
     private: bool = True
-    body: bool = False
+    body: str | None = None  # the Go request struct the JSON body decodes into
     batch: bool = False
 
 
@@ -168,18 +234,40 @@ class Endpoint:
 # Input parsing: every malformed value becomes a 400 before the core is touched
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_INT_TEXT = re.compile(r"[+-]?\d+")
+
+
+def _go_field(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def q_int(
     ctx: Ctx, name: str, default: int | None, lo: int | None = None, hi: int | None = None
 ) -> int | None:
+    """An integer query parameter (int64, like every integer of the spec's queries); a value
+    that does not parse, leaves int64 or breaks the spec's bounds is a bare-`msg` 400."""
     raw = ctx.request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"query parameter {name} must be an integer") from None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise bad_request(f"query parameter {name} must be between {lo} and {hi}")
+    if not _INT_TEXT.fullmatch(raw):
+        raise InvalidQuery(
+            ctx.operation, f"{name}: strconv.ParseInt: parsing {json.dumps(raw)}: invalid syntax"
+        )
+    value = int(raw)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidQuery(
+            ctx.operation,
+            f"{name}: strconv.ParseInt: parsing {json.dumps(raw)}: value out of range",
+        )
+    tag = "gte" if lo is not None and value < lo else "lte" if hi is not None and value > hi else ""
+    if tag:
+        field = _go_field(name)
+        raise InvalidQuery(
+            ctx.operation,
+            f"Key: '{ctx.operation}Params.{field}' Error:Field validation for '{field}' "
+            f"failed on the '{tag}' tag",
+        )
     return value
 
 
@@ -196,7 +284,9 @@ def q_bool(ctx: Ctx, name: str) -> bool:
         return True
     if raw.lower() in ("false", "0"):
         return False
-    raise bad_request(f"query parameter {name} must be true or false")
+    raise InvalidQuery(
+        ctx.operation, f"{name}: strconv.ParseBool: parsing {json.dumps(raw)}: invalid syntax"
+    )
 
 
 def q_list(ctx: Ctx, name: str) -> list[str] | None:
@@ -217,17 +307,133 @@ def other_shard(ctx: Ctx, *, auto_route: bool = False) -> bool:
 def paginate(
     items: list[T], key: Callable[[T], str], limit: int, cursor: str | None
 ) -> tuple[list[T], str]:
-    """Cursor = the key of the last item already returned; "" means no more pages."""
+    """Cursor = the key of the last item already returned; "" means no more pages. A cursor
+    that names no item is answered as if absent (the first page), as Kalshi does."""
     start = 0
     if cursor:
         keys = [key(i) for i in items]
-        try:
+        if cursor in keys:
             start = keys.index(cursor) + 1
-        except ValueError:
-            raise bad_request("invalid cursor") from None
     page = items[start : start + limit]
     more = start + limit < len(items)
     return page, (key(page[-1]) if more and page else "")
+
+
+# The Go types of the V2 request bodies (openapi.yaml 3.31.0). Kalshi decodes a body into its
+# struct before anything else looks at it: a JSON value of another type is refused as a whole,
+# in the flat shape, before any item of a batch is acted on. Unknown fields are ignored and
+# null leaves a field unset, as encoding/json does.
+_CANCEL_ITEM = "BatchCancelOrdersV2RequestOrder"
+GO_STRUCTS: dict[str, dict[str, str]] = {
+    "CreateOrderV2Request": {
+        "ticker": "string",
+        "client_order_id": "string",
+        "side": "string",
+        "count": "string",
+        "price": "string",
+        "expiration_time": "int64",
+        "time_in_force": "string",
+        "post_only": "bool",
+        "self_trade_prevention_type": "string",
+        "cancel_order_on_pause": "bool",
+        "reduce_only": "bool",
+        "subaccount": "int",
+        "order_group_id": "string",
+        "exchange_index": "int",
+    },
+    "AmendOrderV2Request": {
+        "ticker": "string",
+        "side": "string",
+        "price": "string",
+        "count": "string",
+        "client_order_id": "string",
+        "updated_client_order_id": "string",
+        "expiration_time": "int64",
+        "exchange_index": "int",
+    },
+    "DecreaseOrderV2Request": {
+        "reduce_by": "string",
+        "reduce_to": "string",
+        "exchange_index": "int",
+        "market_ticker": "string",
+    },
+    _CANCEL_ITEM: {
+        "order_id": "string",
+        "subaccount": "int",
+        "exchange_index": "int",
+        "market_ticker": "string",
+    },
+}
+GO_BATCHES = {
+    "BatchCreateOrdersV2Request": "CreateOrderV2Request",
+    "BatchCancelOrdersV2Request": _CANCEL_ITEM,
+}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _go_mismatch(value: Any, go_type: str) -> str | None:
+    """The `Value` Go's UnmarshalTypeError would name, or None when `value` decodes."""
+    kind = _json_kind(value)
+    if go_type == "string":
+        return None if kind == "string" else kind
+    if go_type == "bool":
+        return None if kind == "bool" else kind
+    if kind != "number":
+        return kind
+    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+        return None
+    return f"number {json.dumps(value)}"
+
+
+def decode_body(body: Any, struct: str) -> None:
+    """Refuse, as Kalshi's decoder does, a body that does not decode into `struct`."""
+    item_struct = GO_BATCHES.get(struct)
+    if not isinstance(body, dict):
+        raise UndecodableBody(
+            f"json: cannot unmarshal {_json_kind(body)} into Go value of type {struct}"
+        )
+    if item_struct is None:
+        _decode_fields(body, struct, struct)
+        return
+    items = body.get("orders")
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise UndecodableBody(
+            f"json: cannot unmarshal {_json_kind(items)} into Go struct field {struct}.orders "
+            f"of type []{item_struct}"
+        )
+    for item in items:
+        if item is None:
+            continue
+        if not isinstance(item, dict):
+            raise UndecodableBody(
+                f"json: cannot unmarshal {_json_kind(item)} into Go struct field "
+                f"{struct}.orders of type {item_struct}"
+            )
+        _decode_fields(item, item_struct, f"{struct}.orders")
+
+
+def _decode_fields(body: Json, struct: str, where: str) -> None:
+    for name, go_type in GO_STRUCTS[struct].items():
+        value = body.get(name)
+        if value is None:
+            continue
+        bad = _go_mismatch(value, go_type)
+        if bad is not None:
+            raise UndecodableBody(
+                f"json: cannot unmarshal {bad} into Go struct field {where}.{name} "
+                f"of type {go_type}"
+            )
 
 
 def field_str(body: Json, name: str, *, required: bool = True) -> str | None:
@@ -381,7 +587,6 @@ def parse_create(state: SimState, body: Any) -> Json:
     expiration = parse_expiration_time(body, tif)
     if body.get("order_group_id") is not None:
         raise bad_request("order groups are not supported by the simulator")
-    field_bool(body, "cancel_order_on_pause")
     parse_shard_fields(body)
     return {
         "ticker": ticker,
@@ -394,6 +599,7 @@ def parse_create(state: SimState, body: Any) -> Json:
         "post_only": field_bool(body, "post_only"),
         "reduce_only": field_bool(body, "reduce_only"),
         "expiration_time": expiration,
+        "cancel_order_on_pause": field_bool(body, "cancel_order_on_pause"),
     }
 
 
@@ -434,14 +640,14 @@ def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     limit = q_int(ctx, "limit", 100, 0, 1000) or 100
     status = q_str(ctx, "status")
     if status is not None and status not in ser.MARKET_STATUS:
-        raise bad_request("status must be one of unopened, open, paused, closed, settled")
+        raise invalid_status_filter()
     event_ticker = q_str(ctx, "event_ticker")
     series_ticker = q_str(ctx, "series_ticker")
     tickers = q_list(ctx, "tickers")
     created = _ts_filter(ctx, "min_created_ts", "max_created_ts")
     close = _ts_filter(ctx, "min_close_ts", "max_close_ts")
     settled = _ts_filter(ctx, "min_settled_ts", "max_settled_ts")
-    min_updated = q_int(ctx, "min_updated_ts", None)
+    updated = _ts_filter(ctx, "min_updated_ts", "max_updated_ts")
     mve_filter = q_str(ctx, "mve_filter")
     if mve_filter not in (None, "exclude", "only"):
         raise bad_request("mve_filter must be only or exclude")
@@ -450,7 +656,7 @@ def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         created=created,
         close=close,
         settled=settled,
-        min_updated=min_updated,
+        updated=updated,
         mve_filter=mve_filter,
         event_ticker=event_ticker,
         tickers=tickers,
@@ -468,7 +674,7 @@ def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         and _within(m.created_time, *created)
         and _within(m.close_time, *close)
         and _within(m.settled_time, *settled)
-        and (min_updated is None or m.updated_time >= min_updated)
+        and _within(m.updated_time, *updated)
     ]
     page, cursor = paginate(markets, lambda m: m.ticker, limit, q_str(ctx, "cursor"))
     return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
@@ -480,7 +686,7 @@ def _check_market_filter_combination(
     created: tuple[int | None, int | None],
     close: tuple[int | None, int | None],
     settled: tuple[int | None, int | None],
-    min_updated: int | None,
+    updated: tuple[int | None, int | None],
     mve_filter: str | None,
     event_ticker: str | None,
     tickers: list[str] | None,
@@ -493,17 +699,17 @@ def _check_market_filter_combination(
         "min/max_settled_ts": (settled, (None, "settled")),
     }
     used = [name for name, (pair, _) in families.items() if pair != (None, None)]
-    if min_updated is not None:
-        used.append("min_updated_ts")
+    if updated != (None, None):
+        used.append("min/max_updated_ts")
     if len(used) > 1:
         raise bad_request(f"timestamp filters {' and '.join(used)} cannot be combined")
     for name in used:
-        if name == "min_updated_ts":
+        if name == "min/max_updated_ts":
             if status is not None or event_ticker is not None or tickers is not None:
-                raise bad_request("min_updated_ts cannot be combined with other filters")
+                raise bad_request("min/max_updated_ts cannot be combined with other filters")
             if mve_filter == "only" or (series_ticker is not None and mve_filter != "exclude"):
                 raise bad_request(
-                    "min_updated_ts combines only with mve_filter=exclude (and series_ticker "
+                    "min/max_updated_ts combine only with mve_filter=exclude (and series_ticker "
                     "with it)"
                 )
         elif status not in families[name][1]:
@@ -566,16 +772,26 @@ def h_events(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     limit = q_int(ctx, "limit", 200, 1, 200) or 200
     status = q_str(ctx, "status")
     if status is not None and status not in ("unopened", "open", "closed", "settled"):
-        raise bad_request("status must be one of unopened, open, closed, settled")
+        raise invalid_status_filter()
     series_ticker = q_str(ctx, "series_ticker")
     tickers = q_list(ctx, "tickers")
     nested = q_bool(ctx, "with_nested_markets")
+    milestones = q_bool(ctx, "with_milestones")
+    min_close = q_int(ctx, "min_close_ts", None)
+    min_updated = q_int(ctx, "min_updated_ts", None)
+    closes: dict[str, list[float]] = defaultdict(list)
+    if min_close is not None:
+        for m in state.exchange.markets.values():
+            closes[m.event_ticker].append(m.close_time)
     events = [
         e
         for e in state.exchange.events.values()
         if (series_ticker is None or e.series_ticker == series_ticker)
         and (tickers is None or e.event_ticker in tickers)
         and (status is None or _event_status_matches(state, e.event_ticker, status))
+        # "at least one market with close timestamp greater than" min_close_ts
+        and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
+        and (min_updated is None or e.updated_time >= min_updated)
     ]
     page, cursor = paginate(events, lambda e: e.event_ticker, limit, q_str(ctx, "cursor"))
     out = [
@@ -586,7 +802,10 @@ def h_events(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         )
         for e in page
     ]
-    return 200, {"events": out, "cursor": cursor}
+    response: Json = {"events": out, "cursor": cursor}
+    if milestones:
+        response["milestones"] = []  # the simulator has no milestones
+    return 200, response
 
 
 def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
@@ -611,24 +830,45 @@ def h_event(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     }
 
 
+def _series_out(
+    state: SimState, series: SimSeries, *, volume: bool, product_metadata: bool
+) -> Json:
+    data = ser.series_json(series, state.exchange.series_fees(series.ticker))
+    if volume:
+        traded = sum(
+            (m.volume for m in state.exchange.markets.values() if m.series_ticker == series.ticker),
+            Decimal(0),
+        )
+        data["volume_fp"] = fmt_count(traded)
+    if product_metadata:
+        data["product_metadata"] = {}  # the simulator keeps no product metadata
+    return data
+
+
 def h_series_list(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     category = q_str(ctx, "category")
     tags = q_list(ctx, "tags")
+    volume = q_bool(ctx, "include_volume")
+    product_metadata = q_bool(ctx, "include_product_metadata")
+    min_updated = q_int(ctx, "min_updated_ts", None)
     series = [
         s
         for s in state.exchange.series.values()
         if (category is None or s.category == category)
         and (tags is None or any(t in s.tags for t in tags))
+        and (min_updated is None or s.updated_time >= min_updated)
     ]
-    return 200, {"series": [ser.series_json(s, state.exchange.fee_schedule) for s in series]}
+    out = [_series_out(state, s, volume=volume, product_metadata=product_metadata) for s in series]
+    return 200, {"series": out}
 
 
 def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
+    volume = q_bool(ctx, "include_volume")
     series = state.exchange.series.get(ticker)
     if series is None:
         raise ExchangeError(404, "not_found", f"series {ticker} not found")
-    return 200, {"series": ser.series_json(series, state.exchange.fee_schedule)}
+    return 200, {"series": _series_out(state, series, volume=volume, product_metadata=False)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -638,7 +878,8 @@ def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 def h_balance(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     other_shard(ctx)
     account = state.exchange.account(ctx.account_id)
-    balance_dollars = fmt_dollars(Decimal(account.cash_cents) / 100)
+    # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
+    balance_dollars = fmt_dollars(account.balance)
     return 200, {
         "balance": account.cash_cents,
         "balance_dollars": balance_dollars,
@@ -719,7 +960,7 @@ def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         raise bad_request("at most 10 event tickers")
     status = q_str(ctx, "status")
     if status is not None and status not in ("resting", "canceled", "executed"):
-        raise bad_request("status must be resting, canceled or executed")
+        raise invalid_status_filter()
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
     orders = [] if other_shard(ctx) else state.exchange.orders(ctx.account_id)
 
@@ -827,19 +1068,13 @@ def h_batch_cancel(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 
 def _check_single_order_query(ctx: Ctx) -> None:
     if other_shard(ctx, auto_route=True):
-        raise ExchangeError(404, "not_found", "order not found")
+        raise not_found()
 
 
 def h_cancel_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
-    try:
-        order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
-    except ExchangeError as exc:
-        # The spec lists only 401/404/500 here, and Kalshi answers a cancel that lost the
-        # race with a fill with a 404: an order that no longer rests is not found to cancel.
-        if exc.code == "order_not_resting":
-            raise ExchangeError(404, exc.code, exc.message, exc.details) from None
-        raise
+    # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
+    order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
     return 200, {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,
@@ -940,36 +1175,71 @@ def h_endpoint_costs(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/exchange/status", h_exchange_status, private=False),
-    Endpoint("GET", "/markets", h_markets, private=False),
-    Endpoint("GET", "/markets/trades", h_trades, private=False),
-    Endpoint("GET", "/markets/{ticker}", h_market, private=False),
-    Endpoint("GET", "/markets/{ticker}/orderbook", h_orderbook),
+    Endpoint("GET", "/exchange/status", h_exchange_status, "GetExchangeStatus", private=False),
+    Endpoint("GET", "/markets", h_markets, "GetMarkets", private=False),
+    Endpoint("GET", "/markets/trades", h_trades, "GetTrades", private=False),
+    Endpoint("GET", "/markets/{ticker}", h_market, "GetMarket", private=False),
+    Endpoint("GET", "/markets/{ticker}/orderbook", h_orderbook, "GetMarketOrderbook"),
     Endpoint(
         "GET",
         "/series/{series_ticker}/markets/{ticker}/candlesticks",
         h_candlesticks,
+        "GetMarketCandlesticks",
         private=False,
     ),
-    Endpoint("GET", "/events", h_events, private=False),
-    Endpoint("GET", "/events/{event_ticker}", h_event, private=False),
-    Endpoint("GET", "/series", h_series_list, private=False),
-    Endpoint("GET", "/series/{series_ticker}", h_series, private=False),
-    Endpoint("GET", "/portfolio/balance", h_balance),
-    Endpoint("GET", "/portfolio/positions", h_positions),
-    Endpoint("GET", "/portfolio/fills", h_fills),
-    Endpoint("GET", "/portfolio/settlements", h_settlements),
-    Endpoint("GET", "/portfolio/orders", h_orders),
-    Endpoint("GET", "/portfolio/orders/{order_id}", h_order),
-    Endpoint("POST", "/portfolio/events/orders", h_create_order, body=True),
-    Endpoint("DELETE", "/portfolio/events/orders", h_cancel_all),
-    Endpoint("POST", "/portfolio/events/orders/batched", h_batch_create, body=True, batch=True),
-    Endpoint("DELETE", "/portfolio/events/orders/batched", h_batch_cancel, body=True, batch=True),
-    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", h_cancel_order),
-    Endpoint("POST", "/portfolio/events/orders/{order_id}/amend", h_amend, body=True),
-    Endpoint("POST", "/portfolio/events/orders/{order_id}/decrease", h_decrease, body=True),
-    Endpoint("GET", "/account/limits", h_limits),
-    Endpoint("GET", "/account/endpoint_costs", h_endpoint_costs, private=False),
+    Endpoint("GET", "/events", h_events, "GetEvents", private=False),
+    Endpoint("GET", "/events/{event_ticker}", h_event, "GetEvent", private=False),
+    Endpoint("GET", "/series", h_series_list, "GetSeriesList", private=False),
+    Endpoint("GET", "/series/{series_ticker}", h_series, "GetSeries", private=False),
+    Endpoint("GET", "/portfolio/balance", h_balance, "GetBalance"),
+    Endpoint("GET", "/portfolio/positions", h_positions, "GetPositions"),
+    Endpoint("GET", "/portfolio/fills", h_fills, "GetFills"),
+    Endpoint("GET", "/portfolio/settlements", h_settlements, "GetSettlements"),
+    Endpoint("GET", "/portfolio/orders", h_orders, "GetOrders"),
+    Endpoint("GET", "/portfolio/orders/{order_id}", h_order, "GetOrder"),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders",
+        h_create_order,
+        "CreateOrderV2",
+        body="CreateOrderV2Request",
+    ),
+    Endpoint("DELETE", "/portfolio/events/orders", h_cancel_all, "CancelAllOrders"),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders/batched",
+        h_batch_create,
+        "BatchCreateOrdersV2",
+        body="BatchCreateOrdersV2Request",
+        batch=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/portfolio/events/orders/batched",
+        h_batch_cancel,
+        "BatchCancelOrdersV2",
+        body="BatchCancelOrdersV2Request",
+        batch=True,
+    ),
+    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", h_cancel_order, "CancelOrderV2"),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders/{order_id}/amend",
+        h_amend,
+        "AmendOrderV2",
+        body="AmendOrderV2Request",
+    ),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders/{order_id}/decrease",
+        h_decrease,
+        "DecreaseOrderV2",
+        body="DecreaseOrderV2Request",
+    ),
+    Endpoint("GET", "/account/limits", h_limits, "GetAccountApiLimits"),
+    Endpoint(
+        "GET", "/account/endpoint_costs", h_endpoint_costs, "GetAccountEndpointCosts", private=False
+    ),
 )
 
 
@@ -977,22 +1247,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 # The pipeline
 
 
-async def _read_json(request: Request) -> Any:
+async def _read_json(request: Request, struct: str) -> Any:
     raw = await request.body()
     if not raw.strip():
-        raise bad_request("a JSON request body is required", "bad_request")
+        raise UndecodableBody("unexpected end of JSON input")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("the request body is not valid JSON", "bad_request") from None
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise UndecodableBody("invalid character in the request body (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise UndecodableBody(f"invalid JSON: {exc.msg} at offset {exc.pos}") from None
     except RecursionError:
         # the decoder recurses once per level; no Kalshi request body nests more than three
-        raise bad_request("the request body is nested too deeply", "bad_request") from None
+        raise UndecodableBody("the request body is nested too deeply") from None
+    decode_body(body, struct)
+    return body
 
 
 _CREATE = "POST /portfolio/events/orders"
 # the order writes for which the 3.31.0 spec documents 503 ServiceUnavailableError
 _WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
+_INJECTED_503 = "service unavailable (injected fault)"
 
 
 async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:
@@ -1015,37 +1290,37 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             account = state.auth.authenticate(method, request.url.path, request.headers)
         except AuthFailure as exc:
             state.stats.record(stats_key, endpoint_name)
-            return error_response(401, "unauthorized", exc.message)
+            return error_response(401, exc.code, exc.message, exc.details)
     state.stats.record(stats_key, endpoint_name)
     if faults.inject_5xx():
         if ep.template == "/exchange/status":
             # the spec gives this endpoint's 5xx answers the ExchangeStatus shape
             down = {"exchange_active": False, "trading_active": False}
             return JSONResponse(down, status_code=503)
-        return error_response(500, "internal_server_error", "injected fault: internal error")
+        return flat_error_response(500, "internal_server_error", "injected fault: internal error")
     if faults.inject_429():
         state.stats.rate_limited[stats_key] += 1
-        return error_response(429, "too_many_requests", "too many requests (injected fault)")
+        return flat_error_response(429, "too_many_requests", "too many requests (injected fault)")
     if endpoint_name in _WRITES_WITH_503 and faults.write_503():
-        return error_response(503, "service_unavailable", "service unavailable (injected fault)")
+        return flat_error_response(503, "service_unavailable", _INJECTED_503)
     try:
-        body = await _read_json(request) if ep.body else None
+        body = await _read_json(request, ep.body) if ep.body else None
         if account is not None:
             # a malformed or oversized batch is a 400 before any token is taken
             batch_items = len(_batch_items(state, body, method)) if ep.batch else None
             cost = request_cost(method, ep.template, batch_items)
             if not state.limiter.allow(account.account_id, method, cost):
                 state.stats.rate_limited[stats_key] += 1
-                return error_response(429, "too_many_requests", "too many requests")
-        ctx = Ctx(request, account, body, state.clock.wall())
+                return flat_error_response(429, "too_many_requests", "too many requests")
+        ctx = Ctx(request, account, body, state.clock.wall(), ep.operation)
         status, payload = ep.handler(state, ctx)
     except ExchangeError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return refusal(exc)
     except Exception:
         log.exception("simulator handler failed: %s", endpoint_name)
-        return error_response(500, "internal_server_error", "internal error")
+        return flat_error_response(500, "internal_server_error", "internal error")
     if endpoint_name in _WRITES_WITH_503 and status < 300 and faults.write_503_after_commit():
-        return error_response(503, "service_unavailable", "service unavailable (injected fault)")
+        return flat_error_response(503, "service_unavailable", _INJECTED_503)
     if method != "GET" and status < 300 and faults.drop_after_commit():
         request.state.__setattr__(DROP_RESPONSE, True)
     if payload is None:

@@ -40,7 +40,7 @@ from kalshi_cli.sim.core import (
     SimEventT,
     TradeHappened,
 )
-from kalshi_cli.sim.server import WS_PATH, SimState
+from kalshi_cli.sim.server import WS_PATH, SimState, nested_error_body
 
 log = logging.getLogger("kalshi_cli.sim.ws")
 
@@ -132,7 +132,7 @@ class WsHub:
         try:
             account = self.state.auth.authenticate("GET", WS_PATH, websocket.headers)
         except AuthFailure as exc:
-            body = {"code": "unauthorized", "message": exc.message}
+            body = nested_error_body(exc.code, exc.message, exc.details)
             if "websocket.http.response" in websocket.scope.get("extensions", {}):
                 await websocket.send_denial_response(JSONResponse(body, status_code=401))
             else:

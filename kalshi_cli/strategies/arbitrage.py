@@ -3,7 +3,7 @@
 One YES and one NO of the same market always settle to exactly $1.00 between them, so buying
 both at asks `ya` and `na` locks in `1 - (ya + na)` per pair, minus both fees. The size is the
 smaller of the depths at the two asks (capped by `max_count`), and the fees are computed at that
-size, since Kalshi rounds each order's fee up to the cent. Both legs are fill-or-kill so neither
+size, since Kalshi rounds each fill's fee up to $0.0001. Both legs are fill-or-kill so neither
 rests; if only one fills, the loop is left holding that leg, a risk this strategy accepts and the
 stop-loss and position limits cover.
 

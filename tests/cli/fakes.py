@@ -61,6 +61,7 @@ class FakeClient:
     markets: list[dict[str, Any]] = field(default_factory=list)
     books: dict[str, dict[str, Any]] = field(default_factory=dict)
     balance_cents: int = 100_000
+    balance_dollars: str | None = None
     positions: list[dict[str, Any]] = field(default_factory=list)
     fills: list[dict[str, Any]] = field(default_factory=list)
     settlements: list[dict[str, Any]] = field(default_factory=list)
@@ -128,7 +129,10 @@ class FakeClient:
 
     def get_balance(self) -> Balance:
         self._call("get_balance")
-        return Balance.from_api({"balance": self.balance_cents, "portfolio_value": 2500})
+        data: dict[str, Any] = {"balance": self.balance_cents, "portfolio_value": 2500}
+        if self.balance_dollars is not None:
+            data["balance_dollars"] = self.balance_dollars
+        return Balance.from_api(data)
 
     def get_positions(
         self,

@@ -127,7 +127,7 @@ def test_loose_key_file_is_refused_on_prod(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        (ApiError.from_response(401, {"error": {"code": "unauthorized"}}), ExitCode.AUTH),
+        (ApiError.from_response(401, {"error": {"code": "authentication_error"}}), ExitCode.AUTH),
         (NotFoundError("unknown ticker KXNOPE", status=404), ExitCode.NOT_FOUND),
         (TransportError("GET /markets: no answer from x: refused"), ExitCode.UNREACHABLE),
         (ApiError.from_response(429, {"error": "too many requests"}), ExitCode.RATE_LIMITED),

@@ -55,6 +55,15 @@ def test_balance(tmp_path: Path) -> None:
     assert plain.stdout.splitlines()[0] == "balance          $1,234.56"
 
 
+def test_a_sub_cent_balance_is_shown_exactly_never_rounded(tmp_path: Path) -> None:
+    # fees are charged to $0.0001: after one taker fill at $0.52 the balance is $999.4625
+    client = FakeClient(balance_cents=99_946, balance_dollars="999.4625")
+    document = json.loads(run(["balance", "--json"], client=client, home=tmp_path).stdout)
+    assert document["balance"] == "999.4625"
+    plain = run(["balance"], client=client, home=tmp_path)
+    assert plain.stdout.splitlines()[0] == "balance          $999.4625"
+
+
 def test_positions(tmp_path: Path) -> None:
     """With no state file, the exchange's position is shown, and the fills the state file lacks
     are flagged as differences (the marks come from `kalshi_cli.positions`, tested against the

@@ -106,8 +106,8 @@ def test_a_wrong_key_gets_a_clear_auth_error(sim: SimHarness) -> None:
     )
     with impostor, pytest.raises(AuthError) as info:
         impostor.get_balance()
-    assert info.value.status == 401
-    assert "signature" in info.value.message
+    assert (info.value.status, info.value.code) == (401, "authentication_error")
+    assert "SIGNATURE" in info.value.message
     assert info.value.exit_code is ExitCode.AUTH
     assert "key" in info.value.one_line()
 

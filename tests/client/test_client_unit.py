@@ -276,7 +276,7 @@ def test_error_bodies_in_any_shape_become_typed_errors(
 def test_a_stale_timestamp_401_points_at_the_clock(
     client: KalshiClient, fake: FakeExchange
 ) -> None:
-    body = {"error": {"code": "unauthorized", "message": "request timestamp is 400s away"}}
+    body = {"error": {"code": "header_timestamp_expired", "message": "header timestamp expired"}}
     fake.on("GET", "/portfolio/balance", _ok(body, 401))
     with pytest.raises(AuthError) as info:
         client.get_balance()

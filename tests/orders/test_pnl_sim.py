@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import Action, BookSide, Side, parse_decimal
+from kalshi_cli.models import Action, BookSide, Side, TimeInForce, parse_decimal
 from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService
 from kalshi_cli.pnl import summarize
 from kalshi_cli.positions import mark_to_market
@@ -104,7 +104,8 @@ def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
     ((day, bucket),) = summary.groups["day"].items()
     assert scripted.daily_realized_pnl(day) == bucket.net == summary.realized
 
-    # cash to the cent: what the account gained is realized net less what the open position cost
+    # cash exactly (fees are charged to $0.0001): what the account gained is realized net less
+    # what the open position cost
     balance = client.get_balance().balance
     assert balance - D("1000.00") == summary.realized - summary.engine.markets[o].basis
     assert summary.fees > 0
@@ -238,3 +239,51 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
     day_total = sum((s.realized_pnl for s in store.settlements()), D(0))
     assert day_total == yes.realized_gross + no.realized_gross
     store.close()
+
+
+def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Kalshi charges each fill's fee rounded up to $0.0001: over a session of 1-contract
+    fills, taker and maker, the sub-cent fees must add up in our P&L exactly as the exchange
+    took them from the balance; no sub-cent amount may be lost in a total or a report."""
+    ticker = "KXMK-EV-A"
+    prime.create_market(
+        ticker, event_ticker="KXMK-EV", series_ticker="KXMK", fee_type="quadratic_with_maker_fees"
+    )
+    store = Store.open(state_path(tmp_path))
+    service = OrderService(client, store)
+    start = client.get_balance().balance
+    with connect(prime.new_account(balance_cents=1_000_000)) as other:
+        # 41 maker fills: our bid for 41 YES at 0.47 is hit one contract at a time
+        trade(service, ticker, "buy 41 yes @ 0.47")
+        for _ in range(41):
+            ioc = TimeInForce.IOC
+            other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.47"), D(1), ioc))
+        # 20 taker buys of one contract at 0.52, 61 taker sells of one at 0.55
+        for _ in range(20):
+            rest(other, ticker, BookSide.ASK, "0.52", 1)
+            trade(service, ticker, "buy 1 yes @ 0.52")
+        for _ in range(61):
+            rest(other, ticker, BookSide.BID, "0.55", 1)
+            trade(service, ticker, "sell 1 yes @ 0.55")
+    service.reconcile()
+    fills = list(client.iter_fills(ticker=ticker))
+    assert len(fills) == 122
+    assert {f.fee for f in fills if not f.is_taker} == {D("0.0044")}  # 0.00435925 up
+    assert {f.fee for f in fills if f.is_taker and f.yes_price == D("0.52")} == {D("0.0175")}
+    assert {f.fee for f in fills if f.is_taker and f.yes_price == D("0.55")} == {D("0.0174")}
+    fees = 41 * D("0.0044") + 20 * D("0.0175") + 61 * D("0.0174")
+    assert fees == D("1.5918")  # (cent-rounded fees would have been 0.41 + 0.40 + 1.22)
+
+    store.close()
+    document = json.loads(kalshi("pnl", "--json").stdout)
+    assert document["cross_checked"] and document["differences"] == []
+    assert D(document["fees"]) == fees
+    # 41 at 0.47 + 20 at 0.52 = 29.67 for 61; all 61 sold at 0.55 = 33.55
+    assert D(document["realized_gross"]) == D("33.55") - D("29.67")
+    assert D(document["realized"]) == D("3.88") - fees
+    # flat again, so the realized net is exactly what the balance gained
+    assert client.get_balance().balance - start == D(document["realized"])
+    text = kalshi("pnl").stdout
+    assert "realized (net of $1.5918 fees): $2.2882" in text

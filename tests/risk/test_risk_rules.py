@@ -124,8 +124,9 @@ def test_max_exposure_is_inclusive_and_never_blocks_what_adds_nothing():
 
 
 def test_min_edge_is_inclusive_and_exempts_reduce_only():
-    rule = MinEdgeRule(D("0.083"))
-    assert rule.check(intent(price="0.40", fair="0.50"), ctx()).allowed  # edge exactly 0.083
+    # fee 0.07 x 10 x 0.40 x 0.60 = 0.168 (Kalshi rounds it up to $0.0001: no change)
+    rule = MinEdgeRule(D("0.0832"))
+    assert rule.check(intent(price="0.40", fair="0.50"), ctx()).allowed  # edge exactly 0.0832
     denied = rule.check(intent(price="0.40", fair="0.4999"), ctx())
     assert not denied.allowed and denied.code is Code.MIN_EDGE
     assert rule.check(intent(price="0.40", fair="0.10", reduce_only=True), ctx()).allowed

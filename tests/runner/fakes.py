@@ -70,6 +70,10 @@ class FakeClient:
     create_errors: list[BaseException | str | Held] = field(default_factory=list)
     # raised by the next lookups by client order id; "missing": the order is not listed yet
     lookup_errors: list[BaseException | str] = field(default_factory=list)
+    # raised by the next cancels (the exchange cancels nothing)
+    cancel_errors: list[BaseException] = field(default_factory=list)
+    # raised by every fill read while set
+    fills_error: BaseException | None = None
     requests: list[CreateOrder] = field(default_factory=list)
     authenticated: bool = True
     # held creates: (monotonic time the exchange takes it, the request, what to run then)
@@ -92,6 +96,14 @@ class FakeClient:
             if filters.get("event_ticker") and m.event_ticker != filters["event_ticker"]:
                 continue
             yield Market.from_api(ser.market_json(self.exchange, m))
+
+    def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
+        event = self.exchange.events[event_ticker]
+        return {"event": ser.event_json(event, self.exchange.series.get(event.series_ticker), None)}
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        series = self.exchange.series[series_ticker]
+        return ser.series_json(series, self.exchange.series_fees(series_ticker))
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         return Orderbook.from_api(ticker, ser.orderbook_json(self.exchange, ticker, depth))
@@ -151,6 +163,8 @@ class FakeClient:
         )
 
     def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
         try:
             order, reduced = self.exchange.cancel_order(self.account_id, order_id)
         except ExchangeError as exc:
@@ -183,6 +197,8 @@ class FakeClient:
         return None
 
     def iter_fills(self, *, min_ts: int | None = None, **_: Any) -> Iterator[Fill]:
+        if self.fills_error is not None:
+            raise self.fills_error
         for f in self.exchange.fills(self.account_id):
             if min_ts is None or f.ts >= min_ts:
                 yield Fill.from_api(ser.fill_json(f))

@@ -2,14 +2,14 @@
 
 The loop runs as a real process against the test's simulator (over loopback), market-making one
 market while a second account in the test moves the book and trades into the quotes, so orders
-are placed, replaced, cancelled and filled all the time. Kill delays are seeded and spread from
-the first fraction of a second (start-up, reconciliation) to a few seconds (placing, between
-ticks). After every kill the state file is reconciled exactly as a restart does it, then checked
-against the exchange: every order the account has there was written to the state file by the
-loop before it was sent (none imported as external, none unknown), each intent's status is the
-exchange's, positions rebuilt from the state file's fills equal the exchange's, and SQLite's
-integrity check passes. The next run is the restart itself and must get past its own start-up
-checks whenever it lives long enough to.
+are placed, replaced, cancelled and filled all the time. Kill delays are seeded: one kill in
+four lands in the first fraction of a second (start-up, reconciliation), the others up to 1.3 s
+after the run logged `started` (placing, between ticks, in the middle of one). After every kill
+the state file is reconciled exactly as a restart does it, then checked against the exchange:
+every order the account has there was written to the state file by the loop before it was sent
+(none imported as external), each intent's status is the exchange's, positions rebuilt from the
+state file's fills equal the exchange's, and SQLite's integrity check passes. The next run is
+the restart itself and must get past its own start-up checks whenever it lives long enough to.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.clock import SystemClock
+from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.orders import OrderService
@@ -105,9 +106,16 @@ def _events(log: Path, start: int) -> list[str]:
 def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]:
     """Reconcile as a restart does, then compare the state file with the exchange."""
     with Store.open(state, clock=SystemClock()) as store:
-        report = OrderService(trader, store, clock=SystemClock()).reconcile()
-        assert report.still_unknown == [], "an intent is still of unknown outcome"
+        clock = SystemClock()
+        report = OrderService(trader, store, clock=clock).reconcile()
+        # a kill between writing an intent and its request reaching the exchange leaves that
+        # one intent unknown until it can no longer land (docs/orders.md "Orders that land
+        # late"); the dead process sends nothing more, so past the window it settles
+        assert len(report.still_unknown) <= 1, report.still_unknown
         assert report.orders_imported == [], "an order on the exchange the loop never recorded"
+        if report.still_unknown:
+            later = ManualClock(clock.wall() + LANDING_WINDOW_S + 1)
+            assert OrderService(trader, store, clock=later).reconcile().still_unknown == []
         exchange_orders = list(trader.iter_orders(ticker=TICKER))
         for order in exchange_orders:
             intent = store.get_intent(order.client_order_id)
@@ -149,20 +157,32 @@ def test_sigkill_at_twenty_points_then_restart_loses_nothing(
     active, busy, done = threading.Event(), threading.Lock(), threading.Event()
     actor = threading.Thread(target=other.run, args=(active, busy, done), daemon=True)
     actor.start()
+    stderr_path = tmp_path / "stderr.txt"
+    stderr = stderr_path.open("a")
     try:
         for i in range(KILLS):
-            # every fourth kill lands in start-up (imports, reconciliation, the first book),
-            # the rest while quoting and trading, between ticks or in the middle of one
-            delay = rng.uniform(0.02, 0.2) if i % 4 == 0 else rng.uniform(1.2, 2.5)
+            # every fourth kill lands in start-up (imports, reconciliation, the first book): a
+            # fixed moment after launch; the rest while quoting and trading: a moment after the
+            # run logged `started`, so a loaded machine's slower start-up cannot turn them all
+            # into start-up kills
+            in_start_up = i % 4 == 0
+            delay = rng.uniform(0.02, 0.2) if in_start_up else rng.uniform(0.0, 1.3)
+            started_before = _events(log, 0).count("started")
             proc = subprocess.Popen(
                 command,
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / "stderr.txt").open("a"),
+                stderr=stderr,
             )
             active.set()
+            if not in_start_up:
+                deadline = time.monotonic() + 60
+                while _events(log, 0).count("started") == started_before:
+                    assert proc.poll() is None, stderr_path.read_text()[-2000:]
+                    assert time.monotonic() < deadline, "the loop never started"
+                    time.sleep(0.02)
             time.sleep(delay)  # the kill point itself, not a wait for a condition
-            assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()[-2000:]
+            assert proc.poll() is None, stderr_path.read_text()[-2000:]
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             active.clear()
@@ -187,6 +207,7 @@ def test_sigkill_at_twenty_points_then_restart_loses_nothing(
         assert final.returncode == 0, final.stderr[-2000:]
         totals = _check_against_exchange(state, trader)
     finally:
+        stderr.close()
         done.set()
         actor.join(10)
         trader.close()

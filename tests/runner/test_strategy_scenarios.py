@@ -26,7 +26,7 @@ TICKER = "KXSTRAT-SIM-A"
 
 SCENARIO = f"""\
 description: One market with an empty book and no background participant.
-fees: {{taker_rate: "0.07", maker_rate: "0"}}
+fees: {{fee_type: quadratic, fee_multiplier: "1"}}
 series:
   - ticker: KXSTRAT
     title: Strategy scenarios

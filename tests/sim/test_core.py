@@ -11,6 +11,8 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import (
     PRICE_STRUCTURES,
     BookSide,
+    FeeModel,
+    FeeType,
     SelfTradePrevention,
     Side,
     TimeInForce,
@@ -20,7 +22,6 @@ from kalshi_cli.sim.core import (
     BookChanged,
     Exchange,
     ExchangeError,
-    FeeSchedule,
     FillHappened,
     MarketLifecycle,
     OrderChanged,
@@ -61,7 +62,7 @@ def market(ticker: str, structure: str = "linear_cent", **kw: object) -> SimMark
 
 
 class Env:
-    def __init__(self, fees: FeeSchedule | None = None, cash: int = 100_00) -> None:
+    def __init__(self, fees: FeeModel | None = None, cash: int = 100_00) -> None:
         self.clock = ManualClock()
         self.ex = Exchange(self.clock, fees=fees)
         self.ex.add_series(SimSeries("SER", "series"))
@@ -152,8 +153,11 @@ def test_yes_bid_crosses_no_bid_at_the_resting_price() -> None:
     assert r.order.status == "executed"
     [fill] = r.fills
     assert fill.price == D("0.45") and fill.count == 4 and fill.is_taker
-    fee = trading_fee(D(4), D("0.45"))
-    assert env.cash(env.a) == 100_00 - 180 - int(fee * 100)
+    # the fee is 0.07 x 4 x 0.45 x 0.55 = 0.0693 exactly; the balance keeps it to $0.0001 and
+    # the integer-cent balance truncates
+    assert fill.fee == trading_fee(D(4), D("0.45")) == D("0.0693")
+    assert env.ex.account(env.a).balance == D("100") - D("1.80") - D("0.0693")
+    assert env.cash(env.a) == 98_13
     assert env.pos(env.a) == 4 and env.pos(env.b) == -4
     assert env.ex.markets["M"].open_interest == 4
     assert env.ex.markets["M"].last_price == D("0.45")
@@ -213,7 +217,7 @@ def test_fok_fills_entirely_or_changes_nothing() -> None:
 def test_post_only_that_would_cross_is_refused() -> None:
     env = Env()
     env.place(env.b, ASK, "0.30", 4)
-    refused(env, 400, "post_only_cross", lambda: env.place(env.a, BID, "0.30", 1, post_only=True))
+    refused(env, 400, "invalid_order", lambda: env.place(env.a, BID, "0.30", 1, post_only=True))
     r = env.place(env.a, BID, "0.29", 1, post_only=True)
     assert r.order.status == "resting" and r.fills == []
     refused(
@@ -392,10 +396,11 @@ def test_cancel_returns_reduced_by_and_refuses_twice_and_strangers() -> None:
     o = env.place(env.a, BID, "0.40", 10).order
     canceled, reduced_by = env.ex.cancel_order(env.a, o.order_id)
     assert (canceled.status, reduced_by, canceled.fill_count) == ("canceled", D(7), D(3))
-    refused(env, 400, "order_not_resting", lambda: env.ex.cancel_order(env.a, o.order_id))
+    # cancelled, another account's, or unknown: one identical not_found (as on Kalshi's wire)
+    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.a, o.order_id))
     other = env.place(env.a, BID, "0.30", 1).order
-    refused(env, 404, "order_not_found", lambda: env.ex.cancel_order(env.b, other.order_id))
-    refused(env, 404, "order_not_found", lambda: env.ex.cancel_order(env.a, "nope"))
+    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.b, other.order_id))
+    refused(env, 404, "not_found", lambda: env.ex.cancel_order(env.a, "nope"))
 
 
 def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
@@ -416,7 +421,7 @@ def test_cancel_all_cancels_every_resting_order_of_the_account_only() -> None:
 
 
 def test_buying_yes_while_holding_no_closes_no_and_pays_back() -> None:
-    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env = Env(fees=FeeModel(multiplier=D(0)))
     env.place(env.c, BID, "0.40", 10)
     env.place(env.a, ASK, "0.40", 10)  # a buys 10 NO at 0.60
     assert env.pos(env.a) == -10 and env.cash(env.a) == 100_00 - 600
@@ -428,7 +433,7 @@ def test_buying_yes_while_holding_no_closes_no_and_pays_back() -> None:
 
 
 def test_a_holder_can_rest_a_closing_order_with_no_cash() -> None:
-    env = Env(fees=FeeSchedule(D(0), D(0)), cash=0)
+    env = Env(fees=FeeModel(multiplier=D(0)), cash=0)
     rich = env.ex.create_account(key_id="rich", public_key_pem="", cash_cents=1000_00).account_id
     env.ex.create_account(key_id="x", public_key_pem="", cash_cents=0)
     # give `a` 10 YES for free: deposit then spend exactly
@@ -444,7 +449,7 @@ def test_a_holder_can_rest_a_closing_order_with_no_cash() -> None:
 
 
 def test_hold_grows_back_when_the_position_it_relied_on_is_sold() -> None:
-    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env = Env(fees=FeeModel(multiplier=D(0)))
     env.place(env.b, ASK, "0.50", 10)
     env.place(env.a, BID, "0.50", 10)  # a: 10 YES, cash 95.00
     env.place(env.a, ASK, "0.70", 10)  # free: it would close the YES
@@ -469,26 +474,117 @@ def test_taker_fee_is_charged_at_the_fill_price_not_the_limit() -> None:
     env = Env()
     env.place(env.b, ASK, "0.20", 10)
     r = env.place(env.a, BID, "0.50", 10)
-    assert r.fills[0].fee == D("0.12")  # ceil(0.07 x 10 x 0.20 x 0.80); at 0.50 it is 0.18
-    assert env.cash(env.a) == 100_00 - 200 - 12
-    assert env.ex.fees_collected == D("0.12")
+    # 0.07 x 10 x 0.20 x 0.80 = 0.112 (at the 0.50 limit it would be 0.175)
+    assert r.fills[0].fee == D("0.1120")
+    assert env.ex.account(env.a).balance == D("97.8880")
+    assert env.cash(env.a) == 97_88
+    assert env.ex.fees_collected == D("0.112")
 
 
-def test_taker_fee_uses_the_published_formula_and_maker_fee_telescopes() -> None:
-    env = Env(fees=FeeSchedule(D("0.07"), D("0.0175")))
+def test_taker_and_maker_fees_are_charged_per_fill_rounded_up_to_a_hundredth_of_a_cent() -> None:
+    env = Env(fees=FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES))
     maker = env.place(env.b, ASK, "0.45", 10).order
+    maker_fills = []
     for _ in range(3):
         r = env.place(env.a, BID, "0.45", 3)
-        assert r.fills[0].fee == trading_fee(D(3), D("0.45"), D("0.07"))
-    env.place(env.a, BID, "0.45", 1)
+        # 0.07 x 3 x 0.45 x 0.55 = 0.051975 -> 0.0520
+        assert r.fills[0].fee == D("0.0520")
+        maker_fills.append(env.ex.fills(env.b)[0])  # newest first
+    last = env.place(env.a, BID, "0.45", 1)
+    assert last.fills[0].fee == D("0.0174")  # 0.017325
+    # the maker pays 0.0175 x C x P x (1 - P) at its own price (NO at 0.55) on each fill:
+    # 0.01299375 -> 0.0130 for 3, 0.00433125 -> 0.0044 for 1
+    assert [f.fee for f in maker_fills] == [D("0.0130")] * 3
+    assert env.ex.fills(env.b)[0].fee == D("0.0044")
     done = env.ex.order(env.b, maker.order_id)
     assert done.status == "executed"
-    assert done.maker_fees == trading_fee(D(10), D("0.55"), D("0.0175"))
-    assert env.ex.fees_collected == 3 * D("0.06") + D("0.02") + done.maker_fees
+    assert done.maker_fees == D("0.0434")
+    assert env.ex.fees_collected == 3 * D("0.0520") + D("0.0174") + D("0.0434")
+    # fees are all the maker paid beyond the contracts: 10 NO at 0.55 cost 5.50
+    assert env.ex.account(env.b).balance == D("100") - D("5.50") - D("0.0434")
+
+
+def test_a_series_without_maker_fees_charges_makers_nothing() -> None:
+    env = Env()  # quadratic: takers only
+    env.place(env.b, ASK, "0.45", 10)
+    env.place(env.a, BID, "0.45", 10)
+    [maker_fill] = env.ex.fills(env.b)
+    assert maker_fill.fee == 0
+    assert env.ex.account(env.b).balance == D("94.50")
+
+
+def test_series_fee_type_multiplier_and_a_market_fee_waiver() -> None:
+    env = Env()
+    env.ex.add_series(
+        SimSeries("COMBO", "combo", fee_type="quadratic_with_combo_maker_fees", fee_multiplier="2")
+    )
+    env.ex.add_event(SimEvent("CEV", "COMBO", "event"))
+    env.ex.add_market(market("C", event_ticker="CEV", series_ticker="COMBO"))
+    waiver_end = env.clock.wall() + 60
+    env.ex.add_market(
+        market(
+            "W",
+            event_ticker="CEV",
+            series_ticker="COMBO",
+            fee_waiver_expiration_time=waiver_end,
+        )
+    )
+    env.place(env.b, ASK, "0.50", 10, ticker="C")
+    r = env.place(env.a, BID, "0.50", 10, ticker="C")
+    assert r.fills[0].fee == D("0.35")  # 2 x 0.07 x 10 x 0.25
+    assert env.ex.fills(env.b)[0].fee == D("0.175")  # 2 x 0.035 x 10 x 0.25
+    # a waiver: no fee at all until it expires, then the series' fees
+    env.place(env.b, ASK, "0.50", 10, ticker="W")
+    r = env.place(env.a, BID, "0.50", 5, ticker="W")
+    assert r.fills[0].fee == 0 and env.ex.fills(env.b)[0].fee == 0
+    env.clock.advance(60)
+    r = env.place(env.a, BID, "0.50", 5, ticker="W")
+    assert r.fills[0].fee == D("0.175")
+    assert env.ex.fills(env.b)[0].fee == D("0.0875")
+
+
+def test_a_fee_type_the_model_cannot_price_is_refused_at_series_creation() -> None:
+    env = Env()
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.ex.add_series(SimSeries("FLAT", "flat", fee_type="flat")),
+    )
+    assert "FLAT" not in env.ex.series
+
+
+def test_an_order_s_rounding_accumulator_refunds_a_whole_cent() -> None:
+    # Kalshi's fee-rounding page: 0.01 contract at $0.555 is $0.00555 of revenue, below the
+    # balance's $0.0001 precision; each fill's rounding fee goes into the order's accumulator,
+    # and when that passes a cent, one cent comes back on that fill
+    env = Env(fees=FeeModel(multiplier=D(0)), cash=1000_00)
+    env.ex.add_market(market("FD", "deci_cent", fractional_trading_enabled=True))
+    resting = env.place(env.b, ASK, "0.555", 3, ticker="FD").order  # NO bid at 0.445
+    start = env.ex.cash_dollars(env.b)
+    taker_fills = []
+    for _ in range(250):
+        taker_fills += env.place(env.a, BID, "0.555", "0.01", ticker="FD").fills
+    maker_fills = [f for f in reversed(env.ex.fills(env.b)) if f.order_id == resting.order_id]
+    assert len(maker_fills) == 250
+    # the maker sells NO at 0.445: 0.00445 a fill, floored to 0.0044, rounding 0.00005
+    assert {f.charge.rounding_fee for f in maker_fills if f.charge} == {D("0.00005")}
+    rebated = [i for i, f in enumerate(maker_fills) if f.charge and f.charge.rebate]
+    assert rebated == [200]  # the 201st fill passes a cent (0.01005)
+    assert maker_fills[200].fee == D("0.00005") - D("0.01")
+    assert env.ex.order(env.b, resting.order_id).fee_accumulator == D("0.0025")
+    # every taker order is new: its one fill's rounding stays in its own accumulator
+    assert all(f.charge and f.charge.rebate == 0 for f in taker_fills)
+    # the cash moved by exactly revenue - fees, and stays on $0.0001
+    paid = sum((f.fee for f in maker_fills), D(0))
+    assert paid == 250 * D("0.00005") - D("0.01")
+    end = env.ex.cash_dollars(env.b)
+    assert end == start - 250 * D("0.00445") - paid
+    assert end == end.quantize(D("0.0001"))
 
 
 def test_settlement_yes_and_no_pay_a_dollar_and_book_pnl_to_the_cent() -> None:
-    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env = Env(fees=FeeModel(multiplier=D(0)))
     env.place(env.b, ASK, "0.37", 10)
     env.place(env.a, BID, "0.37", 10)  # a: YES at 0.37, b: NO at 0.63
     resting = env.place(env.c, BID, "0.20", 5).order
@@ -509,7 +605,7 @@ def test_settlement_yes_and_no_pay_a_dollar_and_book_pnl_to_the_cent() -> None:
     refused(env, 409, "market_already_settled", lambda: env.ex.settle("M", "no"))
     refused(env, 409, "market_closed", lambda: env.place(env.a, BID, "0.5", 1))
 
-    env2 = Env(fees=FeeSchedule(D(0), D(0)))
+    env2 = Env(fees=FeeModel(multiplier=D(0)))
     env2.place(env2.b, ASK, "0.37", 10)
     env2.place(env2.a, BID, "0.37", 10)
     env2.ex.settle("M", "no")
@@ -578,7 +674,7 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
     refused(
         env,
         409,
-        "duplicate_client_order_id",
+        "order_already_exists",
         lambda: env.place(env.a, BID, "0.40", 1, client_order_id="k1"),
     )
     assert len(env.ex.orders(env.a)) == 1
@@ -589,7 +685,7 @@ def test_duplicate_client_order_id_is_refused_never_a_second_order() -> None:
 
 def test_reduce_only_is_immediate_or_cancel_only_and_refuses_growth() -> None:
     """API 3.31.0: reduce_only orders are rejected unless immediate_or_cancel."""
-    env = Env(fees=FeeSchedule(D(0), D(0)))
+    env = Env(fees=FeeModel(multiplier=D(0)))
     refused(
         env,
         400,

@@ -3,9 +3,12 @@ and settlements, with the invariants checked after every step.
 
 Conservation, precisely: the sum over accounts of exact cash (available + held for resting
 orders) + fees collected + $1.00 per outstanding YES/NO pair (open interest) equals the cash
-deposited. Also: no account's available cash is negative, no book is crossed, no fill is at a
-price worse than its order's limit, and every trade has exactly two fills (taker and maker,
-different accounts, opposite book sides, same count and price). A refused call changes nothing.
+deposited. Fees: every fill's trade fee is the fee model's (rounded up to $0.0001) and its net
+fee adds the rounding and rebate of Kalshi's fee-rounding page, so every account's cash stays a
+whole number of $0.0001 even on a fractional sub-penny market (FRA). Also: no account's
+available cash is negative, no book is crossed, no fill is at a price worse than its order's
+limit, and every trade has exactly two fills (taker and maker, different accounts, opposite
+book sides, same count and price). A refused call changes nothing.
 """
 
 from __future__ import annotations
@@ -18,19 +21,30 @@ from hypothesis import strategies as st
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import (
+    FEE_QUANTUM,
     PRICE_STRUCTURES,
     BookSide,
+    FeeModel,
+    FeeType,
     SelfTradePrevention,
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.sim.core import Exchange, ExchangeError, FeeSchedule, SimMarket, SimOrder
+from kalshi_cli.sim.core import Exchange, ExchangeError, SimMarket, SimOrder
 
-TICKERS = {"LIN": "linear_cent", "TAP": "tapered_deci_cent"}
+TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
 PRICES = {
     "LIN": [D("0.01") * i for i in range(40, 61)] + [D("0.01"), D("0.99")],
     "TAP": [D("0.001") * i for i in range(1, 12)] + [D("0.10"), D("0.11"), D("0.12")],
+    "FRA": [D("0.001") * i for i in range(545, 566)] + [D("0.001"), D("0.999")],
 }
+FRACTIONAL = {"FRA"}
+
+
+def units(ticker: str, n: int) -> D:
+    """`n` tradable units: contracts, or hundredths of one on a fractional market."""
+    return D(n) / 100 if ticker in FRACTIONAL else D(n)
+
 
 # one step: (kind, account, a, b, c, d); kinds 0-5 place, 6 cancel, 7 amend, 8 decrease,
 # 9 cancel-all; the other numbers pick the market, side, price, count and flags
@@ -45,7 +59,7 @@ op = st.tuples(
 settle = st.tuples(st.just("settle"), st.sampled_from(sorted(TICKERS)), st.booleans())
 
 
-def build(fees: FeeSchedule) -> tuple[Exchange, list[str]]:
+def build(fees: FeeModel) -> tuple[Exchange, list[str]]:
     ex = Exchange(ManualClock(), fees=fees)
     for ticker, structure in TICKERS.items():
         ex.add_market(
@@ -64,6 +78,7 @@ def build(fees: FeeSchedule) -> tuple[Exchange, list[str]]:
                 2e9,
                 0.0,
                 0.0,
+                fractional_trading_enabled=ticker in FRACTIONAL,
             )
         )
     cash = [500_00, 100_00, 3_00]
@@ -72,7 +87,8 @@ def build(fees: FeeSchedule) -> tuple[Exchange, list[str]]:
         for i, c in enumerate(cash)
     ]
     # a starting book, so that random orders have something to trade against
-    for ticker, bids, asks in (("LIN", (45, 49), (51, 55)), ("TAP", (3, 5), (8, 10))):
+    books = (("LIN", (45, 49), (51, 55)), ("TAP", (3, 5), (8, 10)), ("FRA", (550, 554), (556, 560)))
+    for ticker, bids, asks in books:
         unit = D("0.01") if ticker == "LIN" else D("0.001")
         for i, (lo, hi) in enumerate((bids, asks)):
             for tick in range(lo, hi + 1):
@@ -109,7 +125,7 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
     kind, a, x, y, count, flags = step
     account = accounts[a]
     if kind <= 5:
-        ticker = sorted(TICKERS)[x % 2]
+        ticker = sorted(TICKERS)[x % 3]
         prices = PRICES[ticker]
         tif = [TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK][flags % 4]
         ex.place_order(
@@ -117,7 +133,7 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
             ticker=ticker,
             book_side=BookSide.BID if x % 4 < 2 else BookSide.ASK,
             price=prices[y % len(prices)],
-            count=D(count),
+            count=units(ticker, count),
             time_in_force=tif,
             self_trade_prevention=list(SelfTradePrevention)[flags // 4 % 2],
             post_only=flags // 8 % 4 == 0 and tif is TimeInForce.GTC,
@@ -141,16 +157,18 @@ def run(ex: Exchange, accounts: list[str], step: tuple) -> None:  # type: ignore
             ticker=order.ticker,
             book_side=order.book_side,
             price=prices[y % len(prices)],
-            count=order.fill_count + D(count),
+            count=order.fill_count + units(order.ticker, count),
         )
     else:
-        ex.decrease_order(account, order.order_id, reduce_by=None, reduce_to=D(count % 10))
+        reduce_to = min(units(order.ticker, count % 10), order.remaining_count)
+        ex.decrease_order(account, order.order_id, reduce_by=None, reduce_to=reduce_to)
 
 
-def reference_hold(position: D, orders: list[SimOrder], maker_rate: D) -> D:
+def reference_hold(position: D, orders: list[SimOrder], maker_rate: D, fractional: bool) -> D:
     """Collateral for resting orders: per direction, the contracts that would close the
     opposite position are free (counted against the cheapest orders), the rest cost their own
-    price; plus the maker fee reserve of each order."""
+    price; plus the maker fee reserve of each order: per tradable unit, one unit's fee, plus
+    $0.0001 where a unit's revenue has digits below $0.0001."""
 
     def side(entries: list[tuple[D, D]], free: D) -> D:
         hold = D(0)
@@ -162,7 +180,15 @@ def reference_hold(position: D, orders: list[SimOrder], maker_rate: D) -> D:
 
     bids = [(o.price, o.remaining_count) for o in orders if o.book_side is BookSide.BID]
     asks = [(1 - o.price, o.remaining_count) for o in orders if o.book_side is BookSide.ASK]
-    reserve = sum((trading_fee(o.remaining_count, o.price, maker_rate) for o in orders), D(0))
+    unit = D("0.01") if fractional else D(1)
+
+    def per_unit(price: D) -> D:
+        fee = trading_fee(unit, price, maker_rate)
+        if unit * price != (unit * price).quantize(FEE_QUANTUM):
+            fee += FEE_QUANTUM
+        return fee
+
+    reserve = sum((o.remaining_count / unit * per_unit(o.price) for o in orders), D(0))
     return side(bids, max(-position, D(0))) + side(asks, max(position, D(0))) + reserve
 
 
@@ -172,13 +198,21 @@ def check(ex: Exchange, accounts: list[str]) -> None:
     for a in accounts:
         assert ex.cash_dollars(a) - ex.held_dollars(a) >= 0
         assert ex.account(a).cash_cents >= 0
+        # the fee-rounding page's promise: the balance stays at its precision
+        assert ex.cash_dollars(a) == ex.cash_dollars(a).quantize(FEE_QUANTUM)
+        balance = ex.account(a).balance
+        assert balance == (ex.cash_dollars(a) - ex.held_dollars(a)).quantize(
+            FEE_QUANTUM, "ROUND_FLOOR"
+        )
+        assert ex.account(a).cash_cents == int(balance * 100)
         # the incrementally kept hold equals the rule worked out from scratch
         positions = {p.ticker: p.position for p in ex.positions(a)}
         for ticker in TICKERS:
             expected = reference_hold(
                 positions.get(ticker, D(0)),
                 ex.resting_orders(a, ticker),
-                ex.fee_schedule.maker_rate,
+                ex.default_fees.rates(at=0.0)[1],
+                ticker in FRACTIONAL,
             )
             assert ex._accounts[a].held.get(ticker, D(0)) == expected
     for ticker in TICKERS:
@@ -233,9 +267,9 @@ def test_invariants_hold_through_any_sequence(
     fee_kind: str,
 ) -> None:
     fees = {
-        "default": FeeSchedule(),
-        "zero": FeeSchedule(D(0), D(0)),
-        "maker": FeeSchedule(D("0.07"), D("0.0175")),
+        "default": FeeModel(),
+        "zero": FeeModel(multiplier=D(0)),
+        "maker": FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES),
     }[fee_kind]
     ex, accounts = build(fees)
     for step in steps + settlements:
@@ -253,9 +287,13 @@ def test_invariants_hold_through_any_sequence(
             for fill in new:
                 order = ex.order(a, fill.order_id)
                 side, limit = limits.get(fill.order_id, (order.book_side, order.price))
+                assert fill.charge is not None
+                assert fill.fee == fill.charge.net
+                assert fill.charge.trade_fee == fees.fee(
+                    fill.count, fill.price, taker=fill.is_taker, at=0.0
+                )
                 if fill.is_taker:
                     side, limit = order.book_side, order.price
-                    assert fill.fee == trading_fee(fill.count, fill.price, fees.taker_rate)
                 if side is BookSide.BID:
                     assert fill.price <= limit
                 else:

@@ -240,3 +240,23 @@ def test_tick_compacts_after_enough_records(tmp_path: Path, journaled: Journaled
     assert (tmp_path / "j.jsonl.snapshot").exists()
     assert journal.read_text().count("\n") == 1
     assert len(journaled(None, clock=ManualClock(), journal=journal).accounts) == 3
+
+
+def test_a_pause_cancelling_cancel_order_on_pause_orders_replays_identically(
+    tmp_path: Path, journaled: Journaled
+) -> None:
+    journal = tmp_path / "pause.jsonl"
+    clock = ManualClock()
+    ex = journaled("quiet", clock=clock, journal=journal)
+    a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
+    ticker = "KXHIGHNY-SIM-D1-T60"
+    flagged = place(ex, a, BookSide.BID, "0.05", 2, ticker=ticker, cancel_order_on_pause=True)
+    kept = place(ex, a, BookSide.BID, "0.04", 2, ticker=ticker)
+    clock.advance(1)
+    ex.set_market_status(ticker, "paused")
+    assert (ex.order(a, flagged).status, ex.order(a, kept).status) == ("canceled", "resting")
+    before = state(ex)
+
+    again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
+    assert state(again) == before
+    assert again.order(a, flagged).cancel_order_on_pause is True

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce, trading_fee
+from kalshi_cli.models import (
+    ONE,
+    BookSide,
+    FeeModel,
+    FeeType,
+    SelfTradePrevention,
+    TimeInForce,
+    trading_fee,
+)
 from kalshi_cli.sim.core import Exchange
 from kalshi_cli.sim.participants import SpikePath
 from kalshi_cli.sim.scenarios import (
@@ -43,8 +51,10 @@ def test_builtin_scenarios_are_listed_and_build() -> None:
     assert build_exchange(None, clock=ManualClock()).markets == {}
     assert build_exchange("empty", clock=ManualClock()).accounts == []
     zero = build_exchange("zero_fee", clock=ManualClock())
-    assert zero.fee_schedule.taker_rate == 0 and SPIKE in zero.markets
-    assert build_exchange("default", clock=ManualClock()).fee_schedule.taker_rate == D("0.07")
+    assert zero.fee_model(SPIKE).rates(at=0.0) == (0, 0)
+    default = build_exchange("default", clock=ManualClock())
+    assert default.fee_model(SPIKE) == FeeModel(FeeType.QUADRATIC)
+    assert default.fee_model(SPIKE).rates(at=0.0) == (D("0.07"), 0)
 
 
 def test_default_has_sports_crypto_and_a_sub_penny_market() -> None:
@@ -108,7 +118,8 @@ def test_two_yes_asks_of_a_two_outcome_event_dip_below_a_dollar_periodically() -
     assert min(sums) < ONE
     assert max(sums) > ONE
     assert sum(1 for s in sums if s < ONE) >= 10  # "for a while", not a blip
-    # and by enough to pay both taker fees: a real arbitrage, not one the fees eat
+    # and by enough to pay both taker fees (each about 0.0174 at these prices, rounded up to
+    # $0.0001): a real arbitrage, not one the fees eat
     fees = trading_fee(D(1), yes_ask(ex, BOS)) * 2
     assert ONE - min(sums) > fees + D("0.01")
 
@@ -171,7 +182,7 @@ liquidity_provider: {cash_cents: 100000}
     ex = build_exchange(good, clock=clock)
     run(ex, clock, 2)
     assert ex.book("KXONE-1-A") == ([(D("0.28"), D(10))], [(D("0.68"), D(10))])
-    assert ex.fee_schedule.taker_rate == D("0.07")  # from the base
+    assert ex.default_fees == FeeModel(FeeType.QUADRATIC)  # from the base
     bad = tmp_path / "bad.yaml"
     bad.write_text("series:\n  - ticker: X\n")
     with pytest.raises(ScenarioError, match="title"):
@@ -183,3 +194,43 @@ liquidity_provider: {cash_cents: 100000}
     )
     with pytest.raises(ScenarioError, match="wobble"):
         build_exchange(bad, clock=ManualClock())
+    # the old rate keys are refused by name, and a fee type the model cannot price too
+    bad.write_text('fees: {taker_rate: "0.07", maker_rate: "0"}\n')
+    with pytest.raises(ScenarioError, match="taker_rate"):
+        build_exchange(bad, clock=ManualClock())
+    bad.write_text("series:\n  - {ticker: X, title: X, fee_type: flat}\n")
+    with pytest.raises(ScenarioError, match="flat"):
+        build_exchange(bad, clock=ManualClock())
+
+
+def test_series_fees_and_a_market_fee_waiver_from_a_scenario(tmp_path: Path) -> None:
+    path = tmp_path / "fees.yaml"
+    path.write_text(
+        """
+fees: {fee_type: quadratic_with_maker_fees, fee_multiplier: "0.5"}
+series:
+  - ticker: KXA
+    title: A
+    events:
+      - event_ticker: KXA-1
+        title: A
+        markets:
+          - {ticker: KXA-1-A}
+  - ticker: KXB
+    title: B
+    fee_type: quadratic_with_combo_maker_fees
+    fee_multiplier: "2"
+    events:
+      - event_ticker: KXB-1
+        title: B
+        markets:
+          - {ticker: KXB-1-A, fee_waiver_seconds: 600}
+"""
+    )
+    clock = ManualClock()
+    ex = build_exchange(path, clock=clock)
+    assert ex.fee_model("KXA-1-A").rates(at=clock.wall()) == (D("0.035"), D("0.00875"))
+    waived = ex.fee_model("KXB-1-A")
+    assert waived.waiver_until == clock.wall() + 600
+    assert waived.rates(at=clock.wall()) == (0, 0)
+    assert waived.rates(at=clock.wall() + 600) == (D("0.14"), D("0.070"))

@@ -16,6 +16,7 @@ import pytest
 from kalshi_cli.keys import generate_private_key, key_type, load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
+from tests.wire import flat_code, nested_code
 
 T = "KXSIM-26JAN01-A"
 
@@ -117,7 +118,7 @@ def test_cancel_all_batches_and_decrease(sim: SimHarness) -> None:
     )
     assert cancel.status_code == 200
     assert [i["reduced_by"] for i in cancel.json()["orders"]] == ["2.00", "0.00"]
-    assert cancel.json()["orders"][1]["error"]["code"] == "order_not_found"
+    assert cancel.json()["orders"][1]["error"]["code"] == "not_found"
 
     assert sim.signed(me, "DELETE", "/portfolio/events/orders").status_code == 204
     resting = sim.signed(me, "GET", "/portfolio/orders", params={"status": "resting"}).json()[
@@ -137,11 +138,15 @@ def test_a_batch_larger_than_the_tier_allows_is_refused(sim: SimHarness) -> None
     assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []
 
 
+# a body that does not decode is answered flat, every other refusal nested (as on the wire)
+UNDECODABLE: list[tuple[str, Any]] = [
+    ("malformed json", b"{not json"),
+    ("not an object", [1, 2]),
+    ("count as a list", order(count=[5])),
+    ("price as a float", order(price=0.4)),
+]
 BAD_ORDERS: list[tuple[str, Any, int, str]] = [
-    ("malformed json", b"{not json", 400, "bad_request"),
-    ("not an object", [1, 2], 400, "bad_request"),
-    ("count as a list", order(count=[5]), 400, "invalid_parameters"),
-    ("price as a float", order(price=0.4), 400, "invalid_parameters"),
+    *((what, body, 400, "bad_request") for what, body in UNDECODABLE),
     (
         "missing price",
         {k: v for k, v in order().items() if k != "price"},
@@ -184,7 +189,8 @@ def test_bad_orders_are_refused_without_a_change(
         response = sim.http.send(request)
     else:
         response = sim.signed(me, "POST", path, json=body)
-    assert (response.status_code, response.json()["code"]) == (status, code)
+    undecodable = any(body is b for _, b in UNDECODABLE)
+    assert (flat_code if undecodable else nested_code)(response) == (status, code)
     assert sim.signed(me, "GET", "/portfolio/orders").json()["orders"] == []
     assert sim.signed(me, "GET", "/portfolio/balance").json()["balance"] == 100_000
 
@@ -199,10 +205,10 @@ def test_orders_on_a_closed_or_paused_market_are_refused(sim: SimHarness) -> Non
     sim.create_market(T)
     sim.set_status(T, "closed")
     closed = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order())
-    assert (closed.status_code, closed.json()["code"]) == (409, "market_closed")
+    assert nested_code(closed) == (409, "market_closed")
     sim.set_status(T, "paused")
     paused = sim.signed(sim.account, "POST", "/portfolio/events/orders", json=order())
-    assert (paused.status_code, paused.json()["code"]) == (409, "trading_paused")
+    assert nested_code(paused) == (409, "trading_paused")
     market = sim.signed(sim.account, "GET", f"/markets/{T}").json()["market"]
     assert market["status"] == "inactive"
 
@@ -215,15 +221,25 @@ def test_authentication(sim: SimHarness) -> None:
     assert httpx.get(url).status_code == 401
     key = _key(sim)
     cases = {
-        "wrong key": signed_headers(generate_private_key(), me.key_id, "GET", path, now_ms),
-        "stale": signed_headers(key, me.key_id, "GET", path, now_ms - 120_000),
-        "unknown key id": signed_headers(key, "no-such-key", "GET", path, now_ms),
-        "other path signed": signed_headers(key, me.key_id, "GET", "/trade-api/v2/markets", now_ms),
+        "wrong key": (
+            signed_headers(generate_private_key(), me.key_id, "GET", path, now_ms),
+            "authentication_error",
+        ),
+        "stale": (
+            signed_headers(key, me.key_id, "GET", path, now_ms - 120_000),
+            "header_timestamp_expired",
+        ),
+        "unknown key id": (
+            signed_headers(key, "no-such-key", "GET", path, now_ms),
+            "authentication_error",
+        ),
+        "other path signed": (
+            signed_headers(key, me.key_id, "GET", "/trade-api/v2/markets", now_ms),
+            "authentication_error",
+        ),
     }
-    for what, headers in cases.items():
-        response = httpx.get(url, headers=headers)
-        assert response.status_code == 401, what
-        assert response.json()["code"] == "unauthorized"
+    for what, (headers, code) in cases.items():
+        assert nested_code(httpx.get(url, headers=headers)) == (401, code), what
     good = signed_headers(key, me.key_id, "GET", path, now_ms)
     assert (
         httpx.get(url, headers=good, params={"subaccount": 0}).status_code == 200
@@ -346,11 +362,11 @@ def test_orderbook_levels_ascend_and_depth_keeps_the_best(sim: SimHarness) -> No
 def test_unknown_things_get_kalshi_errors(sim: SimHarness) -> None:
     base = sim.account.api_base
     missing = httpx.get(base + "/markets/NOPE")
-    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert nested_code(missing) == (404, "not_found")
     assert httpx.get(base + "/no/such/path").status_code == 404
     assert httpx.put(base + "/markets").status_code == 405
     gone = sim.signed(sim.account, "DELETE", "/portfolio/events/orders/nope")
-    assert (gone.status_code, gone.json()["code"]) == (404, "order_not_found")
+    assert nested_code(gone) == (404, "not_found")
 
 
 def test_candlesticks_come_from_trades(sim: SimHarness) -> None:
@@ -376,5 +392,78 @@ def test_the_spec_check_catches_a_response_off_the_spec() -> None:
         check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", good_error)
         is None
     )
-    wrapped = b'{"error": {"code": "not_found", "message": "x"}}'
-    assert check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", wrapped)
+    # the wire's nested shape is accepted on a 4xx (REFERENCE.md: the wire wins), not elsewhere
+    wrapped = b'{"error": {"code": "not_found", "message": "x", "service": "exchange"}}'
+    assert (
+        check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", wrapped)
+        is None
+    )
+    assert check_response("GET", "/trade-api/v2/markets/X", "", 500, "application/json", wrapped)
+    extra = b'{"error": {"code": "not_found", "message": "x", "ticker": "X"}}'
+    assert check_response("GET", "/trade-api/v2/markets/X", "", 404, "application/json", extra)
+    bare = b'{"msg": "Parameter validation failed for GetMarkets: bad"}'
+    assert check_response("GET", "/trade-api/v2/markets", "", 400, "application/json", bare) is None
+    assert check_response("GET", "/trade-api/v2/markets", "", 404, "application/json", bare)
+    assert check_response(
+        "GET", "/trade-api/v2/markets", "", 400, "application/json", b'{"msg": "anything"}'
+    )
+
+
+def test_the_observed_fee_and_balance_shapes_over_the_wire(sim: SimHarness) -> None:
+    # REFERENCE.md "Observed on the real wire": a taker fill of 1 contract at $0.52 reports
+    # fee_cost "0.017500"; the balance is integer cents (truncated) beside balance_dollars
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    rest = sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.52", "1"))
+    assert rest.status_code == 201
+    take = sim.signed(
+        me,
+        "POST",
+        "/portfolio/events/orders",
+        json=order("bid", "0.52", "1", time_in_force="immediate_or_cancel"),
+    )
+    assert take.json()["fill_count"] == "1.00"
+    [fill] = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    assert (fill["is_taker"], fill["fee_cost"]) == (True, "0.017500")
+    [maker_fill] = sim.signed(other, "GET", "/portfolio/fills").json()["fills"]
+    assert maker_fill["fee_cost"] == "0.000000"  # quadratic: no maker fee
+    balance = sim.signed(me, "GET", "/portfolio/balance").json()
+    # $1,000.00 - 0.52 - 0.0175 = 999.4625: the cents truncate, the dollars keep it all
+    assert balance["balance"] == 99_946
+    assert balance["balance_dollars"] == "999.4625"
+    position = sim.signed(me, "GET", "/portfolio/positions").json()["market_positions"][0]
+    assert position["fees_paid_dollars"] == "0.0175"
+
+
+def test_series_report_their_fee_type_and_multiplier(sim: SimHarness) -> None:
+    sim.create_market(T, fee_type="quadratic_with_maker_fees", fee_multiplier="0.5")
+    series = sim.signed(sim.account, "GET", "/series/KXSIM").json()["series"]
+    assert (series["fee_type"], series["fee_multiplier"]) == ("quadratic_with_maker_fees", 0.5)
+    refused = sim.http.post(
+        sim.admin_url + "/markets",
+        json={
+            "ticker": "KXFLAT-1-A",
+            "event_ticker": "KXFLAT-1",
+            "series_ticker": "KXFLAT",
+            "title": "flat",
+            "fee_type": "flat",
+        },
+    )
+    assert refused.status_code == 400
+    assert "flat" in refused.text
+
+
+def test_a_market_fee_waiver_is_shown_and_honoured(sim: SimHarness) -> None:
+    until = int(time.time()) + 3600
+    market = sim.create_market(T, fee_waiver_expiration_time=until)
+    assert market["fee_waiver_expiration_time"].endswith("Z")
+    me, other = sim.account, sim.new_account()
+    sim.signed(other, "POST", "/portfolio/events/orders", json=order("ask", "0.52", "1"))
+    sim.signed(
+        me,
+        "POST",
+        "/portfolio/events/orders",
+        json=order("bid", "0.52", "1", time_in_force="immediate_or_cancel"),
+    )
+    [fill] = sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    assert fill["fee_cost"] == "0.000000"

@@ -27,7 +27,8 @@ def test_asks_plus_fees_below_one_buys_both_sized_by_the_shallower_depth():
     assert yes.time_in_force is TimeInForce.FOK and no.time_in_force is TimeInForce.FOK
     fees = trading_fee(D(20), D("0.50")) + trading_fee(D(20), D("0.45"))
     edge = ONE - D("0.95") - fees / 20
-    assert edge == D("0.015")
+    # fees 0.07 x 20 x (0.25 + 0.2475) = 0.6965 for 20 pairs: 0.034825 a pair
+    assert edge == D("0.015175")
     assert yes.model_fair + no.model_fair == ONE
     assert yes.edge_after_fees + no.edge_after_fees == edge
 

@@ -78,8 +78,9 @@ def test_one_sided_book_pulls_every_quote():
 
 
 def test_a_quote_whose_edge_after_the_maker_fee_is_below_min_edge_is_not_posted():
-    # spread 0.02: 0.01 from the centre, less a 0.005 maker fee per contract
-    tight = MarketMakerParams(spread=D("0.02"), min_edge=D("0.005"))
+    # spread 0.02: 0.01 from the centre, less the maker fee of 10 at 0.49: 0.0175 x 10 x 0.49
+    # x 0.51 = 0.0437325, rounded up to 0.0438, i.e. 0.00438 a contract: an edge of 0.00562
+    tight = MarketMakerParams(spread=D("0.02"), min_edge=D("0.00562"))
     assert len(decide(snap("0.45", "0.45"), PositionView("T"), tight)) == 2
-    tighter = MarketMakerParams(spread=D("0.02"), min_edge=D("0.0051"))
+    tighter = MarketMakerParams(spread=D("0.02"), min_edge=D("0.00563"))
     assert decide(snap("0.45", "0.45"), PositionView("T"), tighter) == []

@@ -61,9 +61,10 @@ def test_whole_number_params_refuse_fractions():
 def test_edge_after_fees_for_a_buy_and_a_sell():
     buy = intent(price="0.40", fair="0.50", count="10")
     assert buy.edge_after_fees == D("0.10") - trading_fee(D(10), D("0.40")) / 10
-    assert buy.edge_after_fees == D("0.083")  # fee 0.17 on 10 contracts
+    # fee 0.07 x 10 x 0.40 x 0.60 = 0.168 on 10 contracts (to $0.0001: no rounding needed)
+    assert buy.edge_after_fees == D("0.0832")
     sell = intent(action=Action.SELL, price="0.60", fair="0.50", count="10")
-    assert sell.edge_after_fees == D("0.10") - D("0.017")
+    assert sell.edge_after_fees == D("0.10") - D("0.0168")
 
 
 def test_intent_refuses_zero_count_and_out_of_range_price():

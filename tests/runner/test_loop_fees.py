@@ -1,0 +1,71 @@
+"""The loop prices each market by its own fees: the series' fee type and multiplier, an event
+override, the market's fee waiver; and refuses to start on fees it cannot price."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import MAKER_FEE_RATE, TAKER_FEE_RATE
+from kalshi_cli.runner.session import StartupRefused
+from tests.runner.fakes import START, FakeClient, make_rig, new_exchange
+
+SCENARIO = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXMAKER
+    title: Maker fees at half rate
+    fee_type: quadratic_with_maker_fees
+    fee_multiplier: "0.5"
+    events:
+      - event_ticker: KXMAKER-1
+        title: One
+        markets:
+          - {ticker: KXMAKER-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+  - ticker: KXPLAIN
+    title: Standard fees, waived for an hour
+    events:
+      - event_ticker: KXPLAIN-1
+        title: One
+        markets:
+          - {ticker: KXPLAIN-1-A, fee_waiver_seconds: 3600, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_each_market_is_priced_by_its_series_fees_and_waiver(tmp_path: Path) -> None:
+    path = tmp_path / "fees.yaml"
+    path.write_text(SCENARIO)
+    clock = ManualClock(START)
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    portfolio = rig.loop.portfolio
+    assert portfolio.fee_rates("KXMAKER-1-A", START) == (D("0.035"), D("0.00875"))
+    assert portfolio.fee_rates("KXPLAIN-1-A", START) == (0, 0)
+    assert portfolio.fee_rates("KXPLAIN-1-A", START + 3600) == (TAKER_FEE_RATE, 0)
+    # a market the loop has no fee model for is priced at the standard rates
+    assert portfolio.fee_rates("KXOTHER", START) == (TAKER_FEE_RATE, MAKER_FEE_RATE)
+
+
+class FlatSeries(FakeClient):
+    """A series as Kalshi may list it with the `flat` fee type (the simulator refuses to
+    create one: its rates are unknown)."""
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        return {**super().get_series(series_ticker), "fee_type": "flat"}
+
+
+def test_a_fee_type_that_cannot_be_priced_refuses_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.runner import fakes
+
+    monkeypatch.setattr(fakes, "FakeClient", FlatSeries)
+    with pytest.raises(StartupRefused, match="flat") as refused:
+        make_rig(tmp_path / "s.db")
+    assert "KXNBAGAME" in str(refused.value) or "KXBTCD" in str(refused.value)

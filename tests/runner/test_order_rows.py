@@ -1,0 +1,146 @@
+"""The state file's order rows follow fills and `user_orders` messages as they arrive.
+
+After a run, `kalshi status` and `kalshi check orders` read the state file's resting rows: they
+must be exactly the orders the exchange still has resting (no phantom left `resting` after it
+filled). Two paths bring the news: the `user_orders` message (the exchange's own counts), and the
+fill read the loop makes on every `fill` message (the path that remains when a `user_orders`
+message is lost). On the fakes, with a ManualClock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.sim import serialize as ser
+from tests.runner.fakes import Rig, make_rig
+
+
+def _exchange_resting(rig: Rig) -> dict[str, Decimal]:
+    return {
+        o.order_id: o.remaining_count
+        for o in rig.exchange.orders(rig.client.account_id)
+        if o.status == "resting"
+    }
+
+
+def _state_file_resting(rig: Rig) -> dict[str, Decimal | None]:
+    return {
+        i.order_id: i.remaining
+        for i in rig.store.open_orders()
+        if i.status == "resting" and i.order_id is not None
+    }
+
+
+def _sell_into(rig: Rig, ticker: str, price: Decimal, count: Decimal) -> None:
+    """Another account sells YES at `price` down through the book, `count` contracts."""
+    other = rig.exchange.create_account(
+        key_id=f"other-{uuid.uuid4()}", public_key_pem="", cash_cents=10_000_000
+    ).account_id
+    rig.exchange.place_order(
+        other,
+        ticker=ticker,
+        book_side=BookSide.ASK,
+        price=price,
+        count=count,
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+
+
+def _quotes(tmp_path: Path) -> Rig:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    assert _exchange_resting(rig)
+    return rig
+
+
+def _fill_best_bid_quote(rig: Rig, *, share: Decimal = Decimal(1)) -> str:
+    """Sell down through the book into one of the loop's bids, all of it, or a share of one
+    alone at its price (so nothing else at that price comes first); its order id."""
+    me = rig.client.account_id
+    for order in rig.exchange.orders(me):
+        if order.status != "resting" or order.book_side is not BookSide.BID:
+            continue
+        bids, _ = rig.exchange.book(order.ticker)
+        alone = dict(bids).get(order.price) == order.remaining_count
+        if share != 1 and not alone:
+            continue
+        ahead = sum((size for price, size in bids if price > order.price), Decimal(0))
+        if share == 1:
+            ahead += dict(bids)[order.price] - order.remaining_count
+        _sell_into(rig, order.ticker, order.price, ahead + order.remaining_count * share)
+        return order.order_id
+    raise AssertionError("no bid of the loop to sell into")
+
+
+def test_a_filled_quote_is_executed_in_the_state_file(tmp_path: Path) -> None:
+    rig = _quotes(tmp_path)
+    order_id = _fill_best_bid_quote(rig)
+    rig.step(0.01)
+    row = rig.store.intent_by_order_id(order_id)
+    assert row is not None
+    assert row.status == "executed"
+    assert row.remaining == 0
+    assert row.filled == row.count
+    assert _state_file_resting(rig) == _exchange_resting(rig)
+
+
+@pytest.mark.parametrize("user_orders", [True, False], ids=["user_orders", "fills_only"])
+def test_a_partly_filled_quote_rests_with_what_is_left(tmp_path: Path, user_orders: bool) -> None:
+    rig = _quotes(tmp_path)
+    order_id = _fill_best_bid_quote(rig, share=Decimal("0.4"))
+    # only the order's own news: the market maker does not see the book move and requote
+    dropped = {EventKind.BOOK} if user_orders else {EventKind.BOOK, EventKind.USER_ORDER}
+    rig.clock.advance(0.01)
+    rig.loop.tick([e for e in rig.feed.drain_events() if e.kind not in dropped], full=False)
+    row = rig.store.intent_by_order_id(order_id)
+    assert row is not None
+    left = rig.exchange.order(rig.client.account_id, order_id).remaining_count
+    assert left == row.count * Decimal("0.6")
+    assert (row.status, row.remaining) == ("resting", left)
+    assert row.filled == row.count * Decimal("0.4")
+    assert _state_file_resting(rig) == _exchange_resting(rig)
+
+
+def test_fills_alone_update_the_rows_when_user_orders_messages_are_lost(tmp_path: Path) -> None:
+    rig = _quotes(tmp_path)
+    order_id = _fill_best_bid_quote(rig)
+    rig.clock.advance(0.01)
+    # no book change either: the market maker must not requote (a refused cancel of the
+    # filled quote would look the order up, another path)
+    lost = {EventKind.USER_ORDER, EventKind.BOOK}
+    events = [e for e in rig.feed.drain_events() if e.kind not in lost]
+    assert any(e.kind is EventKind.FILL for e in events)
+    rig.loop.tick(events, full=False)
+    row = rig.store.intent_by_order_id(order_id)
+    assert row is not None
+    assert (row.status, row.remaining, row.filled) == ("executed", 0, row.count)
+
+
+def test_no_phantom_resting_rows_after_a_run_with_fills(tmp_path: Path) -> None:
+    rig = _quotes(tmp_path)
+    for _ in range(5):
+        _fill_best_bid_quote(rig)
+        rig.step(0.5)
+    rig.loop.shutdown(cancel_resting=False)
+    assert _state_file_resting(rig) == _exchange_resting(rig)
+    assert rig.loop.executor.counters.fills >= 5
+
+
+def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: Path) -> None:
+    rig = _quotes(tmp_path)
+    order = next(iter(rig.loop.portfolio.orders.values()))
+    placed = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
+    assert placed["status"] == "resting"
+    assert rig.loop.executor.cancel_order(order.ticker, order.order_id, "test")
+    # the message of its placement, arriving after the cancel's answer
+    rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, placed)], full=False)
+    assert order.order_id not in rig.loop.portfolio.orders
+    row = rig.store.intent_by_order_id(order.order_id)
+    assert row is not None and row.status == "canceled"
