@@ -382,10 +382,9 @@ class KalshiClient:
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         try:
-            # the spec puts the order book behind authentication since 3.13
-            body = self._get(
-                f"/markets/{_seg(ticker)}/orderbook", params={"depth": depth or None}, auth=True
-            )
+            # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
+            # all the same, so a server that still wants one gets it
+            body = self._get(f"/markets/{_seg(ticker)}/orderbook", params={"depth": depth or None})
         except NotFoundError as exc:
             raise _not_found(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"

@@ -1179,7 +1179,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/markets", h_markets, "GetMarkets", private=False),
     Endpoint("GET", "/markets/trades", h_trades, "GetTrades", private=False),
     Endpoint("GET", "/markets/{ticker}", h_market, "GetMarket", private=False),
-    Endpoint("GET", "/markets/{ticker}/orderbook", h_orderbook, "GetMarketOrderbook"),
+    # public since API 3.31.0 (the spec dropped its `security`)
+    Endpoint(
+        "GET", "/markets/{ticker}/orderbook", h_orderbook, "GetMarketOrderbook", private=False
+    ),
     Endpoint(
         "GET",
         "/series/{series_ticker}/markets/{ticker}/candlesticks",

@@ -100,6 +100,19 @@ def test_signed_requests_are_accepted(sim: SimHarness) -> None:
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
 
 
+def test_the_orderbook_is_read_without_a_key_and_signed_with_one(sim: SimHarness) -> None:
+    """API 3.31.0 made the orderbook public; a server that still wants a signature gets one
+    whenever a key is configured (the client signs every request it has a key for)."""
+    sim.create_market("KXOB-SIM-A")
+    anonymous = KalshiClient(api_base=sim.account.api_base)
+    assert anonymous.get_orderbook("KXOB-SIM-A").ticker == "KXOB-SIM-A"
+    anonymous.close()
+    with _client(sim.account) as signed:
+        signed.get_orderbook("KXOB-SIM-A")
+    # counted under its key id: the request carried the signature headers
+    assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
+
+
 def test_a_wrong_key_gets_a_clear_auth_error(sim: SimHarness) -> None:
     impostor = KalshiClient(
         api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=generate_private_key()
