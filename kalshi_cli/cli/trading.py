@@ -68,7 +68,9 @@ def cancel_all_command(
     Sets the trading state to HALTED first (a running `kalshi trade` stops placing), cancels
     (the exchange's cancel-all, or batched cancels with --ticker / --event, retried through 429
     and 5xx), then lists again until no order is left or the deadline passes. Exits 0 only when
-    that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`.
+    that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`. Without a filter
+    the exchange's own cancel-all is used, which Kalshi says may also cancel orders placed in
+    the minute after it.
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
@@ -127,6 +129,12 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         out.line(f"  {order_id}")
     if len(report.cancelled) > 20:
         out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
+    if report.exchange_cancel_all:
+        # Kalshi: "Newly placed orders may also be cancelled during the minute after the request"
+        out.line(
+            "note: the exchange's cancel-all may also cancel orders placed in the minute after "
+            "it; trading stays HALTED until `kalshi resume`"
+        )
     if report.proven:
         out.line(f"PROVEN: no resting order left ({scope}; {report.rounds} listing(s))")
         return
