@@ -23,6 +23,7 @@ so no float ever touches a balance. docs/metrics.md lists every metric.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,14 +32,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import KalshiError
+from kalshi_cli.models import Action, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.store import Store
+    from kalshi_cli.client.stats import EndpointStats
+    from kalshi_cli.store import FillRecord, IntentRecord, Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED", "SAFE_MODE")
@@ -51,12 +54,13 @@ Value = Decimal | int | float
 class Sample:
     value: Value
     labels: Mapping[str, str] = field(default_factory=dict)
+    suffix: str = ""  # a histogram's `_bucket`, `_sum` and `_count` samples
 
 
 @dataclass(frozen=True)
 class Family:
     name: str
-    kind: str  # "gauge" or "counter"
+    kind: str  # "gauge", "counter" or "histogram"
     help: str
     samples: Sequence[Sample]
 
@@ -73,10 +77,9 @@ def render(families: Iterable[Family]) -> str:
         lines.append(f"# TYPE {fam.name} {fam.kind}")
         for s in fam.samples:
             labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(s.labels.items()))
+            name = fam.name + s.suffix
             lines.append(
-                f"{fam.name}{{{labels}}} {_value(s.value)}"
-                if labels
-                else f"{fam.name} {_value(s.value)}"
+                f"{name}{{{labels}}} {_value(s.value)}" if labels else f"{name} {_value(s.value)}"
             )
     return "\n".join(lines) + "\n"
 
@@ -292,6 +295,7 @@ def _from_store(store: Store, now: float) -> list[Family]:
             [Sample(int(s == state), {"state": s}) for s in TRADING_STATES],
         ),
     ]
+    families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}))
     beat = store.last_heartbeat("trade")
     if beat is not None:
         families.append(
@@ -313,6 +317,53 @@ def _from_store(store: Store, now: float) -> list[Family]:
     return families
 
 
+def fill_slippage(fill: FillRecord, intent: IntentRecord | None) -> Decimal | None:
+    """How much worse than its order's limit price a fill was, per contract, in the terms of the
+    side the order traded (the trade log's `slippage`): positive is worse, negative an
+    improvement. None when the fill has no order of the state file to compare with."""
+    if intent is None:
+        return None
+    action, price = from_book(fill.book_side, fill.yes_price, intent.side)
+    _, limit = from_book(intent.book_side, intent.price, intent.side)
+    return price - limit if action is Action.BUY else limit - price
+
+
+def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[Family]:
+    fills: dict[str, int] = {}
+    contracts: dict[str, Decimal] = {}
+    slippage: dict[str, Decimal] = {}
+    for fill in store.iter_fills():
+        strategy = fill.strategy or "none"
+        fills[strategy] = fills.get(strategy, 0) + 1
+        contracts[strategy] = contracts.get(strategy, Decimal(0)) + fill.count
+        intent = intents.get(fill.client_order_id) if fill.client_order_id else None
+        worse = fill_slippage(fill, intent)
+        if worse is not None:
+            slippage[strategy] = slippage.get(strategy, Decimal(0)) + worse * fill.count
+    names = sorted(fills)
+    return [
+        Family(
+            "kalshi_strategy_fills_total",
+            "counter",
+            "Fills recorded in the state file, by strategy (none: not placed by a strategy).",
+            [Sample(fills[n], {"strategy": n}) for n in names],
+        ),
+        Family(
+            "kalshi_strategy_fill_contracts_total",
+            "counter",
+            "Contracts filled, by strategy.",
+            [Sample(contracts[n], {"strategy": n}) for n in names],
+        ),
+        Family(
+            "kalshi_fill_slippage_dollars_total",
+            "counter",
+            "Dollars the fills came out worse than their orders' limit prices (negative: "
+            "better), by strategy; only fills with an order in the state file.",
+            [Sample(slippage[n], {"strategy": n}) for n in names if n in slippage],
+        ),
+    ]
+
+
 def _count(items: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in items:
@@ -322,6 +373,98 @@ def _count(items: Iterable[str]) -> dict[str, int]:
 
 def _secs(ts: float) -> Decimal:
     return Decimal(repr(ts)).quantize(Decimal("0.001"))
+
+
+# -------------------------------------------------------------------------------------------
+# What only a running process knows: its client's requests, its loop's denials and feed
+
+
+def api_families(stats: Mapping[str, EndpointStats]) -> list[Family]:
+    """The client's registry (`KalshiClient.stats.snapshot()`) as Prometheus families: a
+    latency histogram and a request counter by outcome, each per endpoint family."""
+    from kalshi_cli.client.stats import LATENCY_BUCKETS
+
+    histogram: list[Sample] = []
+    requests: list[Sample] = []
+    for endpoint in sorted(stats):
+        st = stats[endpoint]
+        for bound, n in zip(LATENCY_BUCKETS, st.buckets, strict=True):
+            histogram.append(Sample(n, {"endpoint": endpoint, "le": repr(bound)}, "_bucket"))
+        histogram.append(Sample(st.latency_count, {"endpoint": endpoint, "le": "+Inf"}, "_bucket"))
+        histogram.append(Sample(round(st.latency_sum, 6), {"endpoint": endpoint}, "_sum"))
+        histogram.append(Sample(st.latency_count, {"endpoint": endpoint}, "_count"))
+        for outcome, n in sorted(st.outcomes.items()):
+            requests.append(Sample(n, {"endpoint": endpoint, "outcome": outcome}))
+    return [
+        Family(
+            "kalshi_api_request_duration_seconds",
+            "histogram",
+            "Latency of each answered request attempt of this process, by endpoint family.",
+            histogram,
+        ),
+        Family(
+            "kalshi_api_requests_total",
+            "counter",
+            "Request attempts of this process by endpoint family and outcome (ok, "
+            "rate_limited, client_error, server_error, transport).",
+            requests,
+        ),
+    ]
+
+
+class FeedAges(Protocol):
+    """What the loop's feed tells about each market (`kalshi_cli.feed.MarketData` fits)."""
+
+    def data_age(self, ticker: str) -> float: ...
+
+
+class LoopTelemetry:
+    """The trade loop's own figures for its `/metrics`: risk denials by code, counted from the
+    risk engine's events as they happen (the log file coalesces repeats, this does not), and
+    the age of each market's data in the loop's feed. `observe` runs on the loop's thread,
+    `families` on the scrape's, so both hold the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._denials: dict[str, int] = {}
+        self._feed: FeedAges | None = None
+        self._tickers: tuple[str, ...] = ()
+
+    def observe(self, kind: str, data: Mapping[str, object]) -> None:
+        if kind != "risk_denied":
+            return
+        code = str(data.get("code", "unknown"))
+        with self._lock:
+            self._denials[code] = self._denials.get(code, 0) + 1
+
+    def watch_feed(self, feed: FeedAges, tickers: Iterable[str]) -> None:
+        with self._lock:
+            self._feed = feed
+            self._tickers = tuple(tickers)
+
+    def families(self) -> list[Family]:
+        with self._lock:
+            denials = dict(self._denials)
+            feed, tickers = self._feed, self._tickers
+        families = [
+            Family(
+                "kalshi_risk_denials_total",
+                "counter",
+                "Orders the risk rules refused in this trade loop, by code.",
+                [Sample(n, {"code": c}) for c, n in sorted(denials.items())],
+            )
+        ]
+        if feed is not None:
+            ages = [(t, feed.data_age(t)) for t in tickers]
+            families.append(
+                Family(
+                    "kalshi_feed_message_age_seconds",
+                    "gauge",
+                    "Seconds since the loop's feed last had data for the market.",
+                    [Sample(round(age, 3), {"ticker": t}) for t, age in ages if math.isfinite(age)],
+                )
+            )
+        return families
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("accounting", {"pnl"}),
     ("services", {"orders", "killswitch", "metrics", "checks"}),
     ("views", {"positions"}),
-    ("the trade loop", {"runner"}),
+    ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("commands", {"cli"}),
     ("entry point", {"__main__"}),
 ]

@@ -16,7 +16,15 @@ from hypothesis import strategies as st
 
 from kalshi_cli.cli._output import _plain_table
 
-HEAVY = ("httpx", "cryptography", "kalshi_cli.sim", "kalshi_cli.client", "uvicorn", "starlette")
+HEAVY = (
+    "httpx",
+    "cryptography",
+    "kalshi_cli.sim",
+    "kalshi_cli.client",
+    "uvicorn",
+    "starlette",
+    "textual",  # kalshi dashboard only
+)
 
 PROBE = """
 import json, sys

@@ -40,7 +40,10 @@ def parse(text: str) -> dict[str, str]:
             continue
         m = SAMPLE.match(line)
         assert m, f"not an exposition line: {line!r}"
-        assert m.group(1) in types, f"{m.group(1)} has no TYPE line"
+        family = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+        assert m.group(1) in types or types.get(family) == "histogram", (
+            f"{m.group(1)} has no TYPE line"
+        )
         values[m.group(1) + (m.group(2) or "")] = m.group(3)
     return values
 

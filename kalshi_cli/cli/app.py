@@ -69,6 +69,9 @@ COMMANDS = (
     LazyCommand("reconcile", "trading", "Bring orders, fills and settlements into the state file."),
     LazyCommand("state", "state_cmd", "Where the state file is, and its migrations."),
     LazyCommand("pnl", "pnl_cmd", "Realized and unrealized P&L, cross-checked with the exchange."),
+    LazyCommand(
+        "dashboard", "dashboard", "A live dashboard of a running bot, full screen, over SSH too."
+    ),
 )
 
 

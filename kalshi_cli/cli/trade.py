@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.metrics import Family, LoopTelemetry
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +88,7 @@ def trade_command(
     """
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.errors import UsageError
+    from kalshi_cli.metrics import LoopTelemetry
     from kalshi_cli.runner import (
         CLIENT_RETRY_BUDGET_S,
         Selection,
@@ -116,7 +121,11 @@ def trade_command(
     # locks held until this process ends (a dry run sends nothing, so it locks only its file)
     account = None if dry_run else f"{connection.key_id}@{connection.api_base}"
     with acquire(settings.state, account=account, now=time.time()):  # float-ok: wall time
-        stop_metrics = _serve_metrics(metrics_port, settings.state) if metrics_port else None
+        telemetry: LoopTelemetry | None = None
+        stop_metrics: Callable[[], None] | None = None
+        if metrics_port:
+            telemetry = LoopTelemetry()
+            stop_metrics = _serve_metrics(metrics_port, settings.state, client, telemetry)
         try:
             trade(
                 options,
@@ -126,18 +135,25 @@ def trade_command(
                 client=client,
                 ws_url=connection.ws_url,
                 signer=KalshiAuth(connection.key_id, connection.private_key),
+                telemetry=telemetry,
             )
         finally:
             if stop_metrics is not None:
                 stop_metrics()
 
 
-def _serve_metrics(port: int, state_path: Path) -> Callable[[], None]:
-    """Metrics from the state file, opened read-only on each scrape: the scrape thread never
-    touches the loop's client or its store connection (the exchange's figures come from the
-    `kalshi metrics --textfile` cron job)."""
-    from kalshi_cli.metrics import Collector, serve_metrics
+def _serve_metrics(
+    port: int, state_path: Path, client: KalshiClient, telemetry: LoopTelemetry
+) -> Callable[[], None]:
+    """Metrics from the state file, opened read-only on each scrape, and what this process
+    counted in memory (its client's requests, its loop's denials and feed ages): the scrape
+    thread never sends a request with the loop's client nor uses its store connection (the
+    exchange's figures come from the `kalshi metrics --textfile` cron job)."""
+    from kalshi_cli.metrics import Collector, api_families, serve_metrics
 
-    server = serve_metrics(port, Collector(state_path).collect)
+    def process() -> list[Family]:
+        return [*api_families(client.stats.snapshot()), *telemetry.families()]
+
+    server = serve_metrics(port, Collector(state_path, extra=process).collect)
     typer.echo(f"metrics on {server.url}", err=True)
     return server.stop

@@ -45,6 +45,7 @@ from kalshi_cli.client.requests import (
 )
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
 from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -147,6 +148,8 @@ class KalshiClient:
         self._retry = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._rng = rng or random.Random()
         self.last_latency_ms: float | None = None
+        # every attempt's latency and outcome by endpoint family, for `trade --metrics-port`
+        self.stats = ApiStats()
 
     def __repr__(self) -> str:
         return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
@@ -195,10 +198,13 @@ class KalshiClient:
                 auth=httpx.USE_CLIENT_DEFAULT if signed else None,
             )
         except httpx.RequestError as exc:
+            self.stats.record(method, path, None, None)
             raise TransportError(
                 f"{what}: no answer from {self.host}: {self._reason(exc)}", hint=REACHABILITY_HINT
             ) from exc
-        self.last_latency_ms = (self._clock.monotonic() - started) * 1000.0
+        elapsed = self._clock.monotonic() - started
+        self.last_latency_ms = elapsed * 1000.0
+        self.stats.record(method, path, response.status_code, elapsed)
         if response.is_success:
             return response
         if response.status_code == 429:

@@ -39,6 +39,7 @@ from kalshi_cli.strategies import get_strategy
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
+    from kalshi_cli.metrics import LoopTelemetry
     from kalshi_cli.store import Store
 
 
@@ -185,6 +186,8 @@ class Parts:
     clock: Clock
     log: EventLog
     alerts: TradeAlerts | None = None
+    # sees every risk engine event as it happens (`--metrics-port` counts the denials)
+    on_event: Callable[[str, Any], None] | None = None
 
 
 def build_loop(
@@ -201,7 +204,7 @@ def build_loop(
     strategy = get_strategy(options.strategy)
     params = strategy.params(config.strategy_params(options.strategy))
     limits = RiskLimits.from_config(config.risk)
-    sink = _Sink(parts.log, parts.alerts)
+    sink = _Sink(parts.log, parts.alerts, parts.on_event)
     ledger = LoopLedger(parts.store)
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
@@ -277,12 +280,20 @@ def start_loop(
 class _Sink:
     """The risk engine's event sink: logged, and its two trips alerted."""
 
-    def __init__(self, log: EventLog, alerts: TradeAlerts | None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        alerts: TradeAlerts | None,
+        on_event: Callable[[str, Any], None] | None = None,
+    ) -> None:
         self.log = log
         self.alerts = alerts
+        self.on_event = on_event
 
     def __call__(self, kind: str, data: Any) -> None:
         self.log.emit(kind, data)
+        if self.on_event is not None:
+            self.on_event(kind, data)
         if self.alerts is not None and kind in ("circuit_breaker", "safe_mode"):
             self.alerts.post(kind, "", str(data.get("detail", kind)), dict(data))
 
@@ -414,8 +425,10 @@ def trade(
     signer: Any,
     out: TextIO | None = None,
     clock: Clock | None = None,
+    telemetry: LoopTelemetry | None = None,
 ) -> Summary:
-    """`kalshi trade`: every start-up check, then the loop, then the final summary."""
+    """`kalshi trade`: every start-up check, then the loop, then the final summary.
+    `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.feed import MarketData
     from kalshi_cli.store import Store
@@ -449,7 +462,11 @@ def trade(
             # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
             stale_after=RiskLimits.from_config(config.risk).stale_after_s,
         )
-        parts = Parts(client, store, feed, clock, log, alerts)
+        if telemetry is not None:
+            telemetry.watch_feed(feed, [m.ticker for m in markets])
+        parts = Parts(
+            client, store, feed, clock, log, alerts, telemetry.observe if telemetry else None
+        )
         loop = start_loop(
             parts,
             options,

@@ -50,7 +50,9 @@ def test_a_running_loop_serves_its_heartbeat_and_trading_state(
         except OSError:
             return proc.poll() is not None
         scraped.append(text)
-        return "kalshi_last_heartbeat_timestamp_seconds" in text
+        return "kalshi_last_heartbeat_timestamp_seconds" in text and (
+            f'kalshi_feed_message_age_seconds{{ticker="{TICKER}"}}' in text
+        )
 
     try:
         assert wait_for(heartbeat_scraped, 30, pause) and proc.poll() is None
@@ -64,5 +66,9 @@ def test_a_running_loop_serves_its_heartbeat_and_trading_state(
     assert f"metrics on http://127.0.0.1:{port}/metrics" in err
     text = scraped[-1]
     assert 'kalshi_trading_state{state="ACTIVE"} 1' in text
+    # what only the running process knows: its client's requests and its loop's counters
+    assert 'kalshi_api_requests_total{endpoint="GET portfolio/orders",outcome="ok"}' in text
+    assert 'kalshi_api_request_duration_seconds_count{endpoint="GET portfolio/orders"}' in text
+    assert "# TYPE kalshi_risk_denials_total counter" in text
     with pytest.raises(OSError):  # the server stopped with the loop
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)

@@ -1,0 +1,121 @@
+"""`kalshi dashboard`: a live, full-screen view of a running trade loop (kalshi_cli.dashboard).
+
+Textual is imported here, inside the command, so `kalshi --help` and the cron checks never pay
+for it. What the screen shows is gathered by `kalshi_cli.dashboard.snapshot`; the app in
+`dashboard_app` only draws it and handles the keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, StateOpt
+
+if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.dashboard.snapshot import Sources
+    from kalshi_cli.feed import MarketData
+
+
+def register(app: typer.Typer) -> None:
+    app.command("dashboard")(dashboard_command)
+
+
+def dashboard_command(
+    *,
+    refresh: Annotated[
+        float,
+        typer.Option(
+            "--refresh", min=0.2, max=60.0, help="Seconds between redraws of the local panels."
+        ),
+    ] = 1.0,
+    remote: Annotated[
+        float,
+        typer.Option(
+            "--remote-every",
+            min=1.0,
+            max=600.0,
+            help="Seconds between questions to the exchange (positions, orders, checks).",
+        ),
+    ] = 5.0,
+    state: StateOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """A live dashboard of a running bot, full screen, over SSH too.
+
+    Trading state and why, heartbeat and feed age, today's P&L with a chart, positions, resting
+    orders, the last fills with slippage and model_fair, risk denials by code, the checks and
+    the last alerts. Keys: p pause/resume, h halt, k kill switch (type KILL), / filter, ? help,
+    q quit. Without credentials or an exchange, the local panels keep working and the others
+    say why.
+
+    Example: kalshi dashboard --env prod
+    """
+    from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.errors import CredentialsError
+
+    app = current()
+    if state is not None:
+        app.state = state
+    settings = app.settings(env.value if env else None)
+    sources = load_sources(app, settings.state, settings.env)
+    wiring = Wiring(sources=sources, clock=SystemClock(), refresh_s=refresh, remote_s=remote)
+    feed = None
+    try:
+        wiring.client = app.client(auth=True)
+    except CredentialsError as exc:
+        wiring.no_client_reason = f"no exchange panels: {exc.one_line()}"
+    else:
+        feed = _own_feed(app)
+        if feed is not None:
+            wiring.feed = feed
+            wiring.on_tickers = feed.add_markets
+            feed.start()
+    try:
+        DashboardApp(wiring).run()
+    finally:
+        if feed is not None:
+            feed.stop()
+
+
+def load_sources(app: AppContext, state_path: Path, env: str) -> Sources:
+    """Where the dashboard looks, from the config file as `kalshi trade` and `kalshi check`
+    read it: the pause file and trade log of the loop, the position limit, the thresholds."""
+    from kalshi_cli.checks.run import load_sections
+    from kalshi_cli.checks.thresholds import resolve
+    from kalshi_cli.dashboard.snapshot import Sources
+    from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.runner import load_trade_config
+
+    config_path = app.settings().config_path
+    sections = load_sections(config_path)
+    trade = load_trade_config(config_path)
+    state_dir = state_path.parent
+    return Sources(
+        state_path=state_path,
+        env=env,
+        pause_file=trade.path("pause_file", state_dir / "trade.pause"),
+        log_path=trade.path("log_file", state_dir / "trade.log"),
+        limit=RiskLimits.from_config(sections["risk"]).max_position_per_market,
+        thresholds=resolve(sections["checks"]),
+        risk_section=dict(sections["risk"]),
+    )
+
+
+def _own_feed(app: AppContext) -> MarketData | None:
+    """The dashboard's own WebSocket feed, for the data age of each market it shows; markets are
+    added as positions and orders appear. None without a WebSocket address."""
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.feed import MarketData
+
+    connection = app.connection(auth=True)
+    if connection.ws_url is None or connection.key_id is None or connection.private_key is None:
+        return None
+    return MarketData(
+        [], ws_url=connection.ws_url, auth=KalshiAuth(connection.key_id, connection.private_key)
+    )

@@ -1,0 +1,588 @@
+"""The Textual app behind `kalshi dashboard`: it renders `kalshi_cli.dashboard` snapshots and
+handles the keys; it gathers nothing itself.
+
+The local panels are refreshed every `refresh_s` on the UI thread (a read-only state file and a
+log tail: milliseconds). The exchange is asked every `remote_s` on a worker thread, so a slow or
+unreachable exchange never freezes the screen; until it answers, the remote panels keep their
+last values with their age, or say why they are empty. Textual redraws only what changed, so
+refreshing never flickers, and it draws with plain terminal escapes, so it works over SSH.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Sparkline, Static
+
+from kalshi_cli.clock import utc_datetime
+from kalshi_cli.dashboard import actions
+from kalshi_cli.dashboard.snapshot import (
+    LocalSnapshot,
+    RemoteSnapshot,
+    Sources,
+    local_snapshot,
+    remote_snapshot,
+)
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.dashboard.snapshot import FeedAges
+    from kalshi_cli.killswitch import KillReport
+
+KILL_WORD = "KILL"
+STATE_STYLE = {
+    "ACTIVE": "bold green",
+    "REDUCING": "bold yellow",
+    "HALTED": "bold red",
+    "SAFE_MODE": "bold magenta",
+}
+CHECK_STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "UNKNOWN": "magenta"}
+HELP = """\
+p   pause / resume new orders (the trade loop's pause file)
+h   halt trading (as `kalshi halt`; `kalshi resume` lifts it)
+k   kill switch: halt, cancel every resting order, prove none is left
+    (as `kalshi cancel-all`; asks you to type KILL first)
+/   filter the markets shown (empty: all)
+?   this help
+q   quit (the trade loop is not touched)
+
+Local panels (state file, pause file, trade log) refresh every second; the exchange's panels
+every few seconds, and say why when the exchange cannot be reached."""
+
+
+@dataclass
+class Wiring:
+    """What the app reads and acts on; the command builds it from the settings."""
+
+    sources: Sources
+    clock: Clock
+    client: KalshiClient | None = None
+    no_client_reason: str = "no API key: the exchange's panels need credentials"
+    feed: FeedAges | None = None
+    on_tickers: Callable[[Sequence[str]], None] | None = None  # markets to watch in the feed
+    refresh_s: float = 1.0
+    remote_s: float = 5.0
+    kill_deadline_s: float = 60.0
+
+
+def _d(value: Decimal | None, places: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{places}f}"
+
+
+def _money(value: Decimal | None) -> Text:
+    if value is None:
+        return Text("-")
+    style = "green" if value > 0 else "red" if value < 0 else ""
+    return Text(f"{value:+,.4f}", style=style)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}min"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _time(ts: float | None) -> str:
+    return "-" if not ts else utc_datetime(ts).strftime("%H:%M:%S")
+
+
+def _table(*columns: str) -> Table:
+    table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
+    for n, c in enumerate(columns):
+        # the last column takes what is left and is cut first; the others keep their width
+        last = n == len(columns) - 1
+        table.add_column(c, no_wrap=True, overflow="ellipsis", ratio=1 if last else None)
+    return table
+
+
+def _note(text: str, style: str = "dim") -> Text:
+    return Text(text, style=style)
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def render_trading(local: LocalSnapshot) -> RenderableType:
+    t = local.trading
+    lines = [
+        Text.assemble(
+            (t.state, STATE_STYLE.get(t.state, "bold")),
+            ("  PAUSED (pause file)" if t.paused else "", "bold yellow"),
+        ),
+        Text(f"why: {t.reason}"),
+        Text(f"by: {t.source} at {_time(t.since)}", style="dim"),
+    ]
+    if t.trips:
+        lines.append(Text("breaker trips today:", style="bold"))
+        lines.extend(Text(f"  {_time(x.at)} {x.code}: {x.detail}") for x in t.trips[:3])
+    else:
+        lines.append(_note("no risk trips today"))
+    if local.error:
+        lines.append(_note(local.error, "bold red"))
+    return Group(*lines)
+
+
+def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) -> RenderableType:
+    h = local.health
+    lines: list[RenderableType] = [
+        Text(
+            f"heartbeat  {_age(h.heartbeat_age)} ago" + (f" ({h.ticks} ticks)" if h.ticks else "")
+        ),
+        Text(f"loop feed  {_age(h.loop_feed_age)} since the last market data"),
+    ]
+    if remote is None or remote.error:
+        why = remote.error if remote is not None and remote.error else "asking the exchange..."
+        lines.append(_note(f"per-market feed: {why}"))
+    elif remote.feed:
+        table = _table("market", "age", "")
+        for f in remote.feed:
+            if flt in f.ticker.upper():
+                table.add_row(
+                    f.ticker,
+                    _age(f.age),
+                    Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
+                )
+        lines.append(table)
+    else:
+        lines.append(_note("per-market feed: no market held or quoted"))
+    return Group(*lines)
+
+
+def render_pnl(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
+    unrealized = remote.unrealized if remote is not None and remote.error is None else None
+    total = local.pnl.realized_today + unrealized if unrealized is not None else None
+    table = _table("", "")
+    table.add_row("realized today", _money(local.pnl.realized_today))
+    table.add_row(
+        "unrealized",
+        _money(unrealized) if unrealized is not None else _note("exchange not read"),
+    )
+    table.add_row("total", _money(total))
+    return table
+
+
+def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
+    if remote is None:
+        return _note("asking the exchange...")
+    if remote.error:
+        return _note(remote.error, "bold red")
+    table = _table("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
+    for p in remote.positions:
+        if flt not in p.ticker.upper():
+            continue
+        use = p.limit_use
+        table.add_row(
+            p.ticker,
+            p.side,
+            _d(p.contracts),
+            _d(p.entry, 4),
+            _d(p.mark, 4),
+            _money(p.unrealized),
+            "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
+        )
+    return table if remote.positions else _note("no open position")
+
+
+def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
+    if remote is None:
+        return _note("asking the exchange...")
+    if remote.error:
+        return _note(remote.error, "bold red")
+    if not remote.orders:
+        return _note("no resting order")
+    table = _table("market", "side", "action", "price", "left", "strategy", "queue")
+    for o in remote.orders:
+        if flt in o.ticker.upper():
+            table.add_row(
+                o.ticker, o.side, o.action, _d(o.price, 4), _d(o.remaining), o.strategy or "-", "-"
+            )
+    return table
+
+
+def render_fills(local: LocalSnapshot, flt: str) -> RenderableType:
+    if not local.fills:
+        return _note(local.error or "no fill yet")
+    table = _table("time", "market", "trade", "price", "qty", "slip", "model_fair")
+    for f in local.fills:
+        if flt in f.ticker.upper():
+            table.add_row(
+                _time(f.at),
+                f.ticker,
+                f"{f.action} {f.side}",
+                _d(f.price, 4),
+                _d(f.count),
+                "-" if f.slippage is None else f"{f.slippage:+.4f}",
+                _d(f.model_fair, 4),
+            )
+    return table
+
+
+def render_denials(local: LocalSnapshot, flt: str) -> RenderableType:
+    if not local.denials:
+        return _note(local.denials_note or "no risk denial in the recent log")
+    lines: list[RenderableType] = []
+    for d in local.denials:
+        if flt in d.last_ticker.upper():
+            lines.append(
+                Text.assemble(
+                    (d.code, "bold"), f" x{d.count}  last {d.last_at[11:19]} {d.last_ticker}"
+                )
+            )
+            if d.last_detail:
+                lines.append(_note(f"  {d.last_detail}"))
+    return Group(*lines)
+
+
+def render_checks(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
+    table = _table("check", "status", "summary")
+    remote_checks = () if remote is None else remote.checks
+    for c in (*local.checks, *remote_checks):
+        table.add_row(c.name, Text(c.status, CHECK_STYLE.get(c.status, "")), c.summary)
+    if remote is None or remote.error:
+        why = remote.error if remote is not None else "asking the exchange..."
+        return Group(table, _note(f"positions, exposure, api: {why}"))
+    return table
+
+
+def render_alerts(local: LocalSnapshot) -> RenderableType:
+    if not local.alerts:
+        return _note("no alert sent")
+    lines: list[RenderableType] = []
+    for a in local.alerts:
+        lines.append(
+            Text.assemble(
+                f"{_time(a.at)} ",
+                (a.status, CHECK_STYLE.get(a.status, "")),
+                " sent" if a.sent else (f" NOT SENT {a.error or ''}", "bold red"),
+            )
+        )
+        lines.append(Text(f"  {a.summary}"))
+    return Group(*lines)
+
+
+def kill_report_text(report: KillReport) -> str:
+    """The proof exactly as `kalshi cancel-all` prints it."""
+    from kalshi_cli.cli._output import Output, TableFormat
+    from kalshi_cli.cli.trading import render_kill_report
+
+    buffer = io.StringIO()
+    render_kill_report(
+        Output(stdout=buffer, stderr=buffer, fmt=TableFormat.PLAIN), report, scope="every market"
+    )
+    return buffer.getvalue().rstrip("\n")
+
+
+# ------------------------------------------------------------------------------ screens
+
+
+class ConfirmKill(ModalScreen[bool]):
+    """The kill switch asks for the word, typed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(
+                Text.assemble(
+                    ("KILL SWITCH\n", "bold red"),
+                    "Halts trading, cancels EVERY resting order of this account, then lists "
+                    "again until none is left (as `kalshi cancel-all`).\n",
+                    f"Type {KILL_WORD} and Enter to go on; Escape to go back.",
+                )
+            )
+            yield Input(placeholder=KILL_WORD, id="kill-word")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() == KILL_WORD)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "close"),
+        Binding("question_mark", "close", "close"),
+        Binding("q", "close", "close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text.assemble(("kalshi dashboard: keys\n\n", "bold"), HELP))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class FilterScreen(ModalScreen[str]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Show only the markets whose ticker contains (empty: all):")
+            yield Input(value=self.current, id="filter")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(self.current)
+
+
+# ------------------------------------------------------------------------------ the app
+
+
+# in grid order: three columns, the wide tables spanning two
+PANELS = (
+    ("trading", "Trading state"),
+    ("health", "Heartbeat and feed"),
+    ("pnl", "P&L today"),
+    ("positions", "Positions"),
+    ("checks", "Checks"),
+    ("fills", "Last fills"),
+    ("denials", "Risk denials by code (trade log)"),
+    ("orders", "Resting orders"),
+    ("alerts", "Last alerts"),
+)
+
+
+class DashboardApp(App[None]):
+    TITLE = "kalshi dashboard"
+    CSS = """
+    Screen { layout: vertical; }
+    #top { height: 1; background: $boost; }
+    #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 9 1fr 1fr 1fr; height: 1fr; }
+    #positions, #fills, #orders { column-span: 2; }
+    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
+    #pnl-box { border: round $primary; padding: 0 1; height: 100%; }
+    #pnl-chart { height: 3; margin-top: 1; }
+    #kill { height: auto; max-height: 9; border: round red; padding: 0 1; display: none; }
+    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    ConfirmKill, HelpScreen, FilterScreen { align: center middle; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "pause", "pause/resume"),
+        Binding("h", "halt", "halt"),
+        Binding("k", "kill", "kill switch"),
+        Binding("slash", "filter", "filter"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, wiring: Wiring) -> None:
+        super().__init__()
+        self.wiring = wiring
+        self.local: LocalSnapshot | None = None
+        self.remote: RemoteSnapshot | None = None
+        self.market_filter = ""
+        self.kill_text: str | None = None
+        self.message = ""
+        self.shown: dict[str, RenderableType] = {}
+        self._remote_busy = False
+
+    # -------------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="top")
+        with Grid(id="grid"):
+            for key, title in PANELS:
+                if key == "pnl":
+                    with Vertical(id="pnl-box") as box:
+                        box.border_title = title
+                        yield Static(id="pnl")
+                        yield Sparkline([], id="pnl-chart")
+                else:
+                    panel = Static(id=key, classes="panel")
+                    panel.border_title = title
+                    yield panel
+        kill = Static(id="kill")
+        kill.border_title = "Kill switch"
+        yield kill
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_local()
+        self.refresh_remote()
+        self.set_interval(self.wiring.refresh_s, self.refresh_local)
+        self.set_interval(self.wiring.remote_s, self.refresh_remote)
+
+    # -------------------------------------------------------------------- data
+
+    def refresh_local(self) -> None:
+        self.local = local_snapshot(self.wiring.sources, self.wiring.clock)
+        self.render_panels()
+
+    def refresh_remote(self) -> None:
+        if self._remote_busy:
+            return  # the last question is still out: never pile requests on a slow exchange
+        self._remote_busy = True
+        self.run_worker(self._ask_exchange, thread=True, group="remote")
+
+    def _ask_exchange(self) -> None:
+        w = self.wiring
+        try:
+            snap = remote_snapshot(
+                w.sources, w.client, w.clock, feed=w.feed, no_client_reason=w.no_client_reason
+            )
+        finally:
+            self._remote_busy = False
+        if w.on_tickers is not None and snap.error is None:
+            w.on_tickers(snap.tickers)
+        self.call_from_thread(self._got_remote, snap)
+
+    def _got_remote(self, snap: RemoteSnapshot) -> None:
+        self.remote = snap
+        self.render_panels()
+
+    # -------------------------------------------------------------------- drawing
+
+    def render_panels(self) -> None:
+        local, remote, flt = self.local, self.remote, self.market_filter.upper()
+        if local is None:
+            return
+        badge = local.env.upper()
+        top = Text.assemble(
+            (f" {badge} ", "bold reverse red" if badge == "PROD" else "bold reverse"),
+            (f"  {local.trading.state}", STATE_STYLE.get(local.trading.state, "bold")),
+            f"  {utc_datetime(local.at).strftime('%Y-%m-%d %H:%M:%S')} UTC",
+            f"  state {local.state_path}",
+            (f"  filter: {self.market_filter}" if self.market_filter else "", "bold cyan"),
+            (f"  {self.message}" if self.message else "", "bold"),
+        )
+        if remote is not None and remote.error is None:
+            top.append(f"  exchange read {_age(local.at - remote.at)} ago", style="dim")
+        self._set("top", top)
+        self._set("trading", render_trading(local))
+        self._set("health", render_health(local, remote, flt))
+        self._set("pnl", render_pnl(local, remote))
+        self._set("positions", render_positions(remote, flt))
+        self._set("orders", render_orders(remote, flt))
+        self._set("fills", render_fills(local, flt))
+        self._set("denials", render_denials(local, flt))
+        self._set("checks", render_checks(local, remote))
+        self._set("alerts", render_alerts(local))
+        chart = self.query_one("#pnl-chart", Sparkline)
+        chart.data = [float(v) for _, v in local.pnl.series]  # float-ok: pixels, not money
+        kill = self.query_one("#kill", Static)
+        if self.kill_text is not None:
+            kill.display = True
+            self._set("kill", Text(self.kill_text, style=_kill_style(self.kill_text)))
+
+    def _set(self, widget_id: str, renderable: RenderableType) -> None:
+        self.shown[widget_id] = renderable
+        self.query_one(f"#{widget_id}", Static).update(renderable)
+
+    def panel_text(self, widget_id: str) -> str:
+        """What a panel shows, as plain text at its width on screen (for tests)."""
+        from rich.console import Console
+
+        renderable = self.shown.get(widget_id, "")
+        width = max(20, self.query_one(f"#{widget_id}", Static).content_size.width)
+        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+        console.print(renderable)
+        return console.export_text()
+
+    # -------------------------------------------------------------------- keys
+
+    def action_pause(self) -> None:
+        pause_file = self.wiring.sources.pause_file
+        if pause_file is None:
+            self.message = "no pause file configured"
+        else:
+            paused = actions.toggle_pause(pause_file)
+            self.message = "new orders PAUSED" if paused else "new orders resumed"
+        self.refresh_local()
+
+    def action_halt(self) -> None:
+        actions.halt(self.wiring.sources.state_path)
+        self.message = "HALTED: `kalshi resume` lifts it"
+        self.refresh_local()
+
+    def action_kill(self) -> None:
+        if self.wiring.client is None:
+            self.message = f"kill switch needs the exchange: {self.wiring.no_client_reason}"
+            self.render_panels()
+            return
+        self.push_screen(ConfirmKill(), self._kill_confirmed)
+
+    def _kill_confirmed(self, confirmed: bool | None) -> None:
+        if not confirmed:
+            self.message = "kill switch not run (the word was not typed)"
+            self.render_panels()
+            return
+        self.kill_text = "running: halting, cancelling, proving..."
+        self.render_panels()
+        self.run_worker(self._run_kill, thread=True, group="kill")
+
+    def _run_kill(self) -> None:
+        w = self.wiring
+        assert w.client is not None
+        progress: list[str] = []
+
+        def say(line: str) -> None:
+            progress.append(line)
+            self.call_from_thread(self._kill_progress, "\n".join(progress[-4:]))
+
+        report = actions.kill(
+            w.client, w.sources.state_path, w.clock, deadline_s=w.kill_deadline_s, on_progress=say
+        )
+        self.call_from_thread(self._kill_done, kill_report_text(report))
+
+    def _kill_progress(self, text: str) -> None:
+        self.kill_text = text
+        self.render_panels()
+
+    def _kill_done(self, text: str) -> None:
+        self.kill_text = text
+        self.message = "kill switch done: see its proof below"
+        self.refresh_local()
+        self.refresh_remote()
+
+    def action_filter(self) -> None:
+        self.push_screen(FilterScreen(self.market_filter), self._filtered)
+
+    def _filtered(self, value: str | None) -> None:
+        self.market_filter = value or ""
+        self.render_panels()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+
+def _kill_style(text: str) -> str:
+    if "NOT PROVEN" in text:
+        return "bold red"
+    if "PROVEN" in text:
+        return "bold green"
+    return ""
+
+
+def panel_ids() -> Iterable[str]:
+    return ("top", *(key for key, _ in PANELS), "kill")
+
+
+def describe(app: DashboardApp) -> dict[str, Any]:
+    """Every panel's text, keyed by id."""
+    return {key: app.panel_text(key) for key in panel_ids()}

@@ -1,0 +1,70 @@
+"""What the dashboard's keys do, each through the code the matching command runs.
+
+- `p`: `toggle_pause` creates or removes the trade loop's pause file (the loop reads it every
+  tick: new orders wait, stop-losses still go out), as `touch`/`rm` of that file would.
+- `h`: `halt` sets the trading state to HALTED in the state file, as `kalshi halt` does
+  (`risk.state.halt`); a running loop stops placing on its next order.
+- `k`: `kill` runs `killswitch.KillSwitch`, the code behind `kalshi cancel-all`: HALTED first,
+  then every resting order cancelled, then listings until none is left; the report says whether
+  that was proven. As there, the state file is created if missing, and a state file that cannot
+  be opened does not stop the cancels (the report says why HALTED was not recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kalshi_cli.errors import KalshiError
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.killswitch import KillReport
+
+SOURCE = "kalshi dashboard"
+
+
+def toggle_pause(pause_file: Path) -> bool:
+    """Pause if running, resume if paused; returns whether new orders are now paused."""
+    if pause_file.exists():
+        pause_file.unlink()
+        return False
+    pause_file.parent.mkdir(parents=True, exist_ok=True)
+    pause_file.touch()
+    return True
+
+
+def halt(state_path: Path, *, reason: str = "halted from the dashboard") -> None:
+    from kalshi_cli.risk.state import halt as halt_trading
+    from kalshi_cli.store import Store
+
+    with Store.open(state_path) as store:
+        halt_trading(store, reason=reason, source=SOURCE)
+
+
+def kill(
+    client: KalshiClient,
+    state_path: Path,
+    clock: Clock,
+    *,
+    deadline_s: float = 60.0,
+    on_progress: Callable[[str], None] | None = None,
+) -> KillReport:
+    """`kalshi cancel-all` over every market: halt, cancel, prove."""
+    from kalshi_cli.killswitch import KillSwitch
+    from kalshi_cli.store import Store
+
+    store = None
+    state_error = None
+    try:
+        store = Store.open(state_path, clock=clock)
+    except KalshiError as exc:
+        state_error = exc.one_line()
+    try:
+        switch = KillSwitch(client, store, clock, deadline_s=deadline_s, state_error=state_error)
+        return switch.run(source=SOURCE, on_progress=on_progress)
+    finally:
+        if store is not None:
+            store.close()

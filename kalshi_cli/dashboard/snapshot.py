@@ -1,0 +1,543 @@
+"""What `kalshi dashboard` shows, as plain values: the state file's side and the exchange's.
+
+Two functions, because the two sources fail and cost differently:
+
+- `local_snapshot` reads the state file (opened read-only, never created), the pause file and
+  the tail of the trade log. It is cheap and needs no network, so the dashboard calls it every
+  second, and it keeps working when the exchange is down. What it cannot read it says, in
+  `LocalSnapshot.error`, rather than raising.
+- `remote_snapshot` asks the exchange: positions marked to market (`positions.mark_to_market`),
+  resting orders, the checks that need the exchange, and the data age of each market in the
+  dashboard's own feed when it has one. It runs off the UI thread at a slower pace. When there is
+  no client (no credentials) or the exchange does not answer, every remote panel carries the
+  reason instead of rows (`RemoteSnapshot.error`), so the screen says why it is empty.
+
+Every figure comes from the library that owns it: the trading state and its trips from the state
+file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positions from
+`positions`, the checks from `monitor` (their own thresholds and verdicts), slippage as
+`metrics.fill_slippage` defines it for Prometheus. The renderer (the Textual app in
+`kalshi_cli.cli.dashboard_app`) only formats these values.
+
+Risk denials are only in the trade log (the state file keeps trips, not per-order refusals), so
+the panel reads the last `LOG_TAIL_BYTES` of it: `risk_denied` lines count one each and
+`risk_denied_summary` lines (repeats the log coalesced) count their `count`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kalshi_cli.errors import KalshiError, TransportError
+from kalshi_cli.models import ZERO, Side, from_book
+
+if TYPE_CHECKING:
+    from kalshi_cli.checks import CheckResult
+    from kalshi_cli.checks.thresholds import Thresholds
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.models import Order
+    from kalshi_cli.store import Store
+
+LOG_TAIL_BYTES = 256 * 1024
+RECENT_FILLS = 12
+RECENT_ALERTS = 8
+HEARTBEAT_SOURCE = "trade"
+FEED_KEY = "feed.last_message_at"
+
+
+class FeedAges(Protocol):
+    """The dashboard's own market-data feed (`kalshi_cli.feed.MarketData` fits)."""
+
+    def data_age(self, ticker: str) -> float: ...
+
+    def is_fresh(self, ticker: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where to look. `limit` is `risk.max_position_per_market` (limit use in the positions);
+    `risk_section` and `thresholds` are what `kalshi check` would use."""
+
+    state_path: Path
+    env: str = "sim"
+    pause_file: Path | None = None
+    log_path: Path | None = None
+    limit: Decimal | None = None
+    thresholds: Thresholds | None = None
+    risk_section: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ the values
+
+
+@dataclass(frozen=True)
+class Trip:
+    rule: str
+    code: str
+    detail: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Trading:
+    state: str
+    reason: str
+    source: str
+    since: float | None
+    paused: bool
+    trips: tuple[Trip, ...] = ()  # today's, newest first
+
+
+@dataclass(frozen=True)
+class Health:
+    heartbeat_at: float | None
+    heartbeat_age: float | None
+    loop_state: str | None  # the state the loop reported in its heartbeat
+    ticks: int | None
+    loop_feed_age: float | None  # seconds since the loop last had market data
+
+
+@dataclass(frozen=True)
+class Pnl:
+    day: str
+    realized_today: Decimal
+    # (fill time, cumulative realized P&L today), from the P&L the loop wrote on each fill
+    series: tuple[tuple[float, Decimal], ...] = ()
+
+
+@dataclass(frozen=True)
+class FillLine:
+    at: float
+    ticker: str
+    side: str
+    action: str
+    price: Decimal  # of the side traded
+    count: Decimal
+    fee: Decimal
+    slippage: Decimal | None  # per contract, against the order's limit; + is worse
+    model_fair: Decimal | None
+    strategy: str | None
+
+
+@dataclass(frozen=True)
+class Denial:
+    code: str
+    count: int
+    last_at: str  # the log's ISO time
+    last_ticker: str
+    last_detail: str
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    name: str
+    status: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class AlertLine:
+    at: float
+    fingerprint: str
+    status: str
+    severity: str
+    summary: str
+    sent: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class LocalSnapshot:
+    at: float
+    env: str
+    state_path: Path
+    error: str | None  # why the state file could not be read (every local panel is empty)
+    trading: Trading
+    health: Health
+    pnl: Pnl
+    fills: tuple[FillLine, ...] = ()  # newest first
+    denials: tuple[Denial, ...] = ()
+    denials_note: str | None = None  # why the denials panel is empty
+    checks: tuple[CheckLine, ...] = ()
+    alerts: tuple[AlertLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class PositionLine:
+    ticker: str
+    side: str
+    contracts: Decimal
+    entry: Decimal | None
+    mark: Decimal | None
+    unrealized: Decimal | None
+    exposure: Decimal
+    limit: Decimal | None
+
+    @property
+    def limit_use(self) -> Decimal | None:
+        """Share of the position limit in use (worst case, resting orders filled)."""
+        if self.limit is None or self.limit == 0:
+            return None
+        return self.exposure / self.limit
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    order_id: str
+    ticker: str
+    side: str
+    action: str
+    price: Decimal  # of the side
+    remaining: Decimal
+    created: str
+    strategy: str | None  # None: not placed through this state file
+
+
+@dataclass(frozen=True)
+class FeedLine:
+    ticker: str
+    age: float | None  # None: no data yet
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class RemoteSnapshot:
+    at: float
+    error: str | None  # why there is nothing from the exchange (no client, unreachable)
+    positions: tuple[PositionLine, ...] = ()
+    unrealized: Decimal | None = None
+    orders: tuple[OrderLine, ...] = ()
+    feed: tuple[FeedLine, ...] = ()
+    checks: tuple[CheckLine, ...] = ()
+
+    @property
+    def tickers(self) -> list[str]:
+        """The markets worth watching: those held and those with resting orders."""
+        return sorted({p.ticker for p in self.positions} | {o.ticker for o in self.orders})
+
+
+# ------------------------------------------------------------------------------ local
+
+
+def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
+    """Everything the state file, the pause file and the trade log say, now."""
+    from kalshi_cli.risk import utc_day
+    from kalshi_cli.store import Store
+
+    now = clock.wall()
+    day = utc_day(now)
+    paused = sources.pause_file is not None and sources.pause_file.exists()
+    denials, note = read_denials(sources.log_path)
+    common: dict[str, Any] = {
+        "now": now,
+        "day": day,
+        "paused": paused,
+        "denials": denials,
+        "note": note,
+    }
+    try:
+        store = Store.open_readonly(sources.state_path, clock=clock)
+    except KalshiError as exc:
+        return _empty_local(sources, error=exc.one_line(), **common)
+    if store is None:
+        return _empty_local(sources, error=f"no state file at {sources.state_path}", **common)
+    try:
+        return LocalSnapshot(
+            at=now,
+            env=sources.env,
+            state_path=sources.state_path,
+            error=None,
+            trading=_trading(store, day, paused),
+            health=_health(store, now),
+            pnl=_pnl(store, day),
+            fills=tuple(_fills(store)),
+            denials=denials,
+            denials_note=note,
+            checks=tuple(_local_checks(sources, clock)),
+            alerts=tuple(_alerts(store)),
+        )
+    except KalshiError as exc:
+        return _empty_local(sources, error=exc.one_line(), **common)
+    finally:
+        store.close()
+
+
+def _empty_local(
+    sources: Sources,
+    *,
+    now: float,
+    day: str,
+    paused: bool,
+    error: str,
+    denials: tuple[Denial, ...],
+    note: str | None,
+) -> LocalSnapshot:
+    return LocalSnapshot(
+        at=now,
+        env=sources.env,
+        state_path=sources.state_path,
+        error=error,
+        trading=Trading("ACTIVE", "no state file yet", "default", None, paused),
+        health=Health(None, None, None, None, None),
+        pnl=Pnl(day, ZERO),
+        denials=denials,
+        denials_note=note,
+        checks=tuple(_local_checks(sources, None)),
+    )
+
+
+def _trading(store: Store, day: str, paused: bool) -> Trading:
+    row = store.trading_state()
+    trips = sorted(store.risk_trips(day=day), key=lambda t: t.at, reverse=True)
+    return Trading(
+        state=row.state,
+        reason=row.reason,
+        source=row.source,
+        since=row.at or None,
+        paused=paused,
+        trips=tuple(Trip(t.rule, t.code, t.detail, t.at) for t in trips),
+    )
+
+
+def _health(store: Store, now: float) -> Health:
+    beat = store.last_heartbeat(HEARTBEAT_SOURCE)
+    raw = store.get_kv(FEED_KEY)
+    feed_age = None
+    if raw is not None:
+        try:
+            feed_age = max(0.0, now - float(raw))  # float-ok: unix seconds
+        except ValueError:
+            feed_age = None
+    if beat is None:
+        return Health(None, None, None, None, feed_age)
+    ticks = beat.detail.get("ticks")
+    state = beat.detail.get("state")
+    return Health(
+        heartbeat_at=beat.at,
+        heartbeat_age=max(0.0, now - beat.at),
+        loop_state=str(state) if state is not None else None,
+        ticks=int(ticks) if isinstance(ticks, int) else None,
+        loop_feed_age=feed_age,
+    )
+
+
+def _pnl(store: Store, day: str) -> Pnl:
+    from kalshi_cli.risk.state import utc_day
+
+    realized = store.daily_realized_pnl(day)
+    series: list[tuple[float, Decimal]] = []
+    total = ZERO
+    # the fills of today, oldest first, with the realized P&L the loop wrote on each
+    for fill in sorted(store.fills(since=_day_start(day)), key=lambda f: f.ts):
+        if utc_day(fill.ts) != day:
+            continue
+        total += fill.realized_pnl or ZERO
+        series.append((fill.ts, total))
+    return Pnl(day, realized, tuple(series))
+
+
+def _day_start(day: str) -> float:
+    from datetime import UTC, datetime
+
+    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+
+
+def _fills(store: Store) -> Iterable[FillLine]:
+    from kalshi_cli.metrics import fill_slippage
+
+    for fill in reversed(store.fills(limit=RECENT_FILLS)):  # newest first
+        intent = store.get_intent(fill.client_order_id) if fill.client_order_id else None
+        side = intent.side if intent is not None else Side.YES
+        action, price = from_book(fill.book_side, fill.yes_price, side)
+        yield FillLine(
+            at=fill.ts,
+            ticker=fill.ticker,
+            side=side.value,
+            action=action.value,
+            price=price,
+            count=fill.count,
+            fee=fill.fee,
+            slippage=fill_slippage(fill, intent),
+            model_fair=intent.model_fair if intent is not None else None,
+            strategy=fill.strategy or (intent.strategy if intent is not None else None),
+        )
+
+
+def _alerts(store: Store) -> Iterable[AlertLine]:
+    for a in store.alert_log(limit=RECENT_ALERTS):
+        yield AlertLine(a.at, a.fingerprint, a.status, a.severity, a.summary, a.sent, a.error)
+
+
+def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]:
+    """Risk denials by code in the last LOG_TAIL_BYTES of the trade log, most frequent first;
+    and why there are none to show, when that is not simply "none"."""
+    if log_path is None:
+        return (), "no trade log configured"
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            tail = handle.read()
+    except FileNotFoundError:
+        return (), f"no trade log at {log_path}"
+    except OSError as exc:
+        return (), f"cannot read {log_path}: {exc.strerror or exc}"
+    lines = tail.split(b"\n")
+    if size > LOG_TAIL_BYTES:
+        lines = lines[1:]  # the first line was cut
+    counts: dict[str, int] = {}
+    last: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        if b"risk_denied" not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        event = record.get("event")
+        if event == "risk_denied":
+            n = 1
+        elif event == "risk_denied_summary":
+            n = int(record.get("count", 0) or 0)
+        else:
+            continue
+        code = str(record.get("code", "?"))
+        counts[code] = counts.get(code, 0) + n
+        last[code] = record
+    denials = tuple(
+        Denial(
+            code=code,
+            count=n,
+            last_at=str(last[code].get("ts", "")),
+            last_ticker=str(last[code].get("ticker", "")),
+            last_detail=str(last[code].get("detail", "")),
+        )
+        for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    return denials, None
+
+
+def _local_checks(sources: Sources, clock: Clock | None) -> Iterable[CheckLine]:
+    from kalshi_cli.checks import LOCAL_CHECKS
+
+    yield from _checks(sources, LOCAL_CHECKS, None, clock)
+
+
+def _checks(
+    sources: Sources,
+    names: Sequence[str],
+    client: Callable[[], KalshiClient] | None,
+    clock: Clock | None,
+) -> Iterable[CheckLine]:
+    from kalshi_cli.checks.run import CheckInputs, run_check
+    from kalshi_cli.checks.thresholds import resolve
+    from kalshi_cli.clock import SystemClock
+
+    inputs = CheckInputs(
+        state_path=sources.state_path,
+        thresholds=sources.thresholds or resolve(None),
+        risk_section=sources.risk_section,
+        client=client,
+        clock=clock or SystemClock(),
+    )
+    try:
+        results: list[CheckResult] = [run_check(name, inputs) for name in names]
+    finally:
+        inputs.close()
+    for r in results:
+        yield CheckLine(r.name, r.status.name, r.summary)
+
+
+# ------------------------------------------------------------------------------ remote
+
+
+def remote_snapshot(
+    sources: Sources,
+    client: KalshiClient | None,
+    clock: Clock,
+    *,
+    feed: FeedAges | None = None,
+    no_client_reason: str = "no API key: the exchange's panels need credentials",
+) -> RemoteSnapshot:
+    """What the exchange says now; every panel carries `error` when it cannot be asked."""
+    from kalshi_cli.checks import REMOTE_CHECKS
+
+    now = clock.wall()
+    if client is None:
+        return RemoteSnapshot(at=now, error=no_client_reason)
+    from kalshi_cli.positions import mark_to_market
+    from kalshi_cli.store import Store
+
+    try:
+        store = Store.open_readonly(sources.state_path, clock=clock)
+    except KalshiError:
+        store = None  # the positions are still the exchange's; costs are then unknown
+    try:
+        view = mark_to_market(client, store, limit=sources.limit)
+        resting = list(client.iter_orders(status="resting"))
+        orders = tuple(_order_line(o, store) for o in resting)
+    except TransportError as exc:
+        return RemoteSnapshot(at=now, error=f"exchange unreachable: {exc.one_line()}")
+    except KalshiError as exc:
+        return RemoteSnapshot(at=now, error=f"exchange error: {exc.one_line()}")
+    finally:
+        if store is not None:
+            store.close()
+    positions = tuple(
+        PositionLine(
+            ticker=r.ticker,
+            side=r.side.value if r.side else "-",
+            contracts=r.contracts,
+            entry=r.average_entry,
+            mark=r.mark_bid,
+            unrealized=r.unrealized,
+            exposure=r.exposure,
+            limit=r.limit,
+        )
+        for r in view.rows
+    )
+    tickers = sorted({p.ticker for p in positions} | {o.ticker for o in orders})
+    return RemoteSnapshot(
+        at=now,
+        error=None,
+        positions=positions,
+        unrealized=view.unrealized,
+        orders=orders,
+        feed=tuple(_feed_lines(feed, tickers)),
+        checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: client, clock)),
+    )
+
+
+def _order_line(order: Order, store: Store | None) -> OrderLine:
+    """In the trader's words: the side its intent named (YES for an order placed elsewhere)."""
+    coid = order.client_order_id
+    intent = store.get_intent(coid) if store is not None and coid else None
+    side = intent.side if intent is not None else Side.YES
+    action, price = from_book(order.book_side, order.yes_price, side)
+    return OrderLine(
+        order_id=order.order_id,
+        ticker=order.ticker,
+        side=side.value,
+        action=action.value,
+        price=price,
+        remaining=order.remaining_count,
+        created=order.created_time,
+        strategy=intent.strategy if intent is not None else None,
+    )
+
+
+def _feed_lines(feed: FeedAges | None, tickers: Sequence[str]) -> Iterable[FeedLine]:
+    if feed is None:
+        return
+    for t in tickers:
+        age = feed.data_age(t)
+        yield FeedLine(t, age if math.isfinite(age) else None, feed.is_fresh(t))

@@ -1,0 +1,196 @@
+"""The dashboard's Textual app, driven headless by Textual's pilot: each panel shows the prepared
+state file; `k` with the typed word runs the kill switch against the simulator and shows PROVEN;
+the exchange's panels say when it cannot be reached."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from decimal import Decimal as D
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.clock import ManualClock, SystemClock
+from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.store import Store
+from tests.dashboard.prepared import NOW, TICKER, prepare
+from tests.runner.simproc import Book
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tests.conftest import SimHarness
+
+SIZE = (120, 40)
+
+
+def _sources(tmp_path: Path) -> Sources:
+    return Sources(
+        state_path=tmp_path / "state.db",
+        env="sim",
+        pause_file=tmp_path / "trade.pause",
+        log_path=tmp_path / "trade.log",
+        limit=D(100),
+    )
+
+
+def drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+def _unreachable_client() -> KalshiClient:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return KalshiClient(
+        api_base=f"http://127.0.0.1:{port}/trade-api/v2", key_id="k", private_key=key,
+        max_attempts=1,
+    )  # fmt: skip
+
+
+def test_each_panel_shows_the_prepared_state_and_the_exchange_unreachable(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    client = _unreachable_client()
+    app = DashboardApp(Wiring(sources=sources, clock=clock, client=client))
+    seen: dict[str, str] = {}
+
+    async def look(pilot: Pilot[None]) -> None:
+        for key in ("top", "trading", "health", "pnl", "positions", "orders", "fills",
+                    "denials", "checks", "alerts"):  # fmt: skip
+            seen[key] = " ".join(app.panel_text(key).split())  # wrapped lines joined
+
+    with client:
+        drive(app, look)
+    assert "SIM" in seen["top"] and "REDUCING" in seen["top"]
+    assert "2023-11-14 22:13:25 UTC" in seen["top"]
+    assert "REDUCING" in seen["trading"]
+    assert "daily loss limit reached" in seen["trading"]
+    assert "CIRCUIT_BREAKER" in seen["trading"]
+    assert "heartbeat 5.0s ago (4242 ticks)" in seen["health"]
+    assert "loop feed 7.0s" in seen["health"]
+    assert "+0.2545" in seen["pnl"]  # realized today
+    assert "exchange not read" in seen["pnl"]
+    for remote in ("positions", "orders"):
+        assert "exchange unreachable" in seen[remote], seen[remote]
+    assert "0.3800" in seen["fills"] and "-0.0200" in seen["fills"] and "0.4700" in seen["fills"]
+    assert "POSITION_LIMIT x7" in seen["denials"]
+    assert "STALE_FEED x1" in seen["denials"] and "no data for 12s" in seen["denials"]
+    assert "heartbeat" in seen["checks"] and "OK" in seen["checks"]
+    assert "exchange unreachable" in seen["checks"]
+    assert "FEED CRITICAL" in seen["alerts"] and "sent" in seen["alerts"]
+
+
+def test_pause_halt_filter_and_help_keys(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    seen: list[str] = []
+
+    async def keys(pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        seen.append(app.panel_text("trading"))
+        await pilot.press("p")
+        await pilot.press("slash")
+        await pilot.press(*"NOPE", "enter")
+        seen.append(app.panel_text("fills"))
+        await pilot.press("slash", "ctrl+u", "enter")
+        await pilot.press("question_mark")
+        seen.append(type(app.screen).__name__)
+        await pilot.press("escape")
+        await pilot.press("k")  # no client: said, nothing asked
+        seen.append(app.panel_text("top"))
+        await pilot.press("h")
+        seen.append(app.panel_text("trading"))
+
+    drive(app, keys)
+    paused, filtered, help_screen, no_kill, halted = seen
+    assert "PAUSED" in paused
+    assert not (tmp_path / "trade.pause").exists()
+    assert TICKER not in filtered
+    assert help_screen == "HelpScreen"
+    assert "kill switch needs the exchange" in no_kill
+    assert "HALTED" in halted
+    with Store.open(sources.state_path) as store:
+        assert store.trading_state().source == "kalshi dashboard"
+
+
+def _account_client(sim: SimHarness) -> KalshiClient:
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    return KalshiClient(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+
+
+def test_kill_switch_with_the_typed_word_proves_nothing_is_left(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    sources = _sources(tmp_path)
+    with _account_client(sim) as client:
+        book = Book(client, TICKER)
+        for price in ("0.30", "0.31", "0.32"):
+            book.order(BookSide.BID, price, "2", TimeInForce.GTC)
+        assert len(list(client.iter_orders(status="resting"))) == 3
+        app = DashboardApp(Wiring(sources=sources, clock=SystemClock(), client=client))
+        seen: list[str] = []
+
+        async def kill(pilot: Pilot[None]) -> None:
+            seen.append(app.panel_text("orders"))
+            await pilot.press("k")
+            await pilot.press(*"kill", "enter")  # the wrong word: nothing happens
+            seen.append(app.panel_text("top"))
+            await pilot.press("k")
+            await pilot.press(*"KILL", "enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            seen.append(app.panel_text("kill"))
+            seen.append(app.panel_text("trading"))
+
+        drive(app, kill)
+        left = list(client.iter_orders(status="resting"))
+    before, refused, proof, trading = seen
+    assert before.count(TICKER) == 3
+    assert "kill switch not run" in refused
+    assert "PROVEN: no resting order left (every market" in proof
+    assert "cancelled: 3 order(s), 6.00 contract(s)" in proof
+    assert "HALTED" in trading
+    assert left == []
+
+
+def test_screenshot_at_120x40(tmp_path: Path) -> None:
+    """The SVG kept in docs/dashboard.svg is this screen (scripts/dashboard_screenshot.py)."""
+    from scripts.dashboard_screenshot import screenshot
+
+    svg = screenshot(tmp_path)
+    assert svg.startswith("<svg")
+    for text in ("REDUCING", "CIRCUIT_BREAKER", "POSITION_LIMIT", "FEED&#160;CRITICAL"):
+        assert text in svg, text
+
+
+def test_no_clock_other_than_the_given_one_reads_the_local_panels(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    prepare(sources.state_path, tmp_path / "trade.log")
+    clock = ManualClock(NOW + 65)
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    seen: list[str] = []
+
+    async def look(pilot: Pilot[None]) -> None:
+        seen.append(app.panel_text("health"))
+
+    drive(app, look)
+    assert "heartbeat  65.0s ago" in seen[0]

@@ -1,0 +1,191 @@
+"""The dashboard's data, without a terminal: every panel's values from a prepared state file and
+trade log, the exchange's panels from the simulator, and what each says when a source is gone."""
+
+from __future__ import annotations
+
+import socket
+from decimal import Decimal as D
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.clock import ManualClock, SystemClock
+from kalshi_cli.dashboard import actions
+from kalshi_cli.dashboard.snapshot import Sources, local_snapshot, remote_snapshot
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.store import Store
+from tests.dashboard.prepared import NOW, TICKER, prepare
+from tests.runner.simproc import Book, client_for
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
+
+
+def sources(tmp_path: Path, **kw: object) -> Sources:
+    return Sources(
+        state_path=tmp_path / "state.db",
+        pause_file=tmp_path / "trade.pause",
+        log_path=tmp_path / "trade.log",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_every_local_panel_shows_the_state_file(tmp_path: Path) -> None:
+    src = sources(tmp_path)
+    clock = prepare(src.state_path, src.log_path)  # type: ignore[arg-type]
+    snap = local_snapshot(src, clock)
+    assert snap.error is None
+    assert (snap.trading.state, snap.trading.reason) == ("REDUCING", "daily loss limit reached")
+    assert not snap.trading.paused
+    assert [(t.code, t.detail) for t in snap.trading.trips] == [
+        ("CIRCUIT_BREAKER", "lost $50.00 today")
+    ]
+    assert snap.health.heartbeat_age == 5.0
+    assert snap.health.ticks == 4242
+    assert snap.health.loop_feed_age == 7.0
+    assert snap.pnl.realized_today == D("-0.0168") + D("0.2713")
+    assert [v for _, v in snap.pnl.series] == [D("-0.0168"), D("0.2545")]
+    newest, oldest = snap.fills
+    assert (oldest.ticker, oldest.side, oldest.action, oldest.price) == (
+        TICKER,
+        "yes",
+        "buy",
+        D("0.38"),
+    )
+    assert oldest.slippage == D("-0.02")  # limit 0.40, filled 0.38
+    assert oldest.model_fair == D("0.47")
+    assert oldest.strategy == "spike"
+    assert newest.slippage is None and newest.model_fair is None  # placed by hand
+    assert [(d.code, d.count) for d in snap.denials] == [("POSITION_LIMIT", 7), ("STALE_FEED", 1)]
+    assert snap.denials[1].last_detail == "no data for 12s"
+    checks = {c.name: c.status for c in snap.checks}
+    assert checks == {"heartbeat": "OK", "feed": "OK", "orders": "OK", "pnl": "OK"}
+    assert [(a.fingerprint, a.status, a.sent) for a in snap.alerts] == [
+        ("check:feed", "CRITICAL", True)
+    ]
+
+
+def test_the_pause_file_and_halt_keys(tmp_path: Path) -> None:
+    src = sources(tmp_path)
+    clock = prepare(src.state_path, src.log_path)  # type: ignore[arg-type]
+    assert src.pause_file is not None
+    assert actions.toggle_pause(src.pause_file) is True
+    assert local_snapshot(src, clock).trading.paused
+    assert actions.toggle_pause(src.pause_file) is False
+    assert not src.pause_file.exists()
+    actions.halt(src.state_path)
+    trading = local_snapshot(src, clock).trading
+    assert (trading.state, trading.source) == ("HALTED", "kalshi dashboard")
+
+
+def test_no_state_file_is_said_and_never_created(tmp_path: Path) -> None:
+    src = sources(tmp_path)
+    snap = local_snapshot(src, ManualClock(NOW))
+    assert snap.error == f"no state file at {src.state_path}"
+    assert snap.denials_note == f"no trade log at {src.log_path}"
+    assert {c.name: c.status for c in snap.checks}["heartbeat"] == "CRITICAL"
+    assert not src.state_path.exists()
+
+
+def test_without_a_client_the_remote_panels_say_why(tmp_path: Path) -> None:
+    snap = remote_snapshot(sources(tmp_path), None, ManualClock(NOW))
+    assert snap.error == "no API key: the exchange's panels need credentials"
+    assert snap.positions == () and snap.orders == ()
+
+
+def test_an_unreachable_exchange_is_said_in_the_remote_panels(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    client = KalshiClient(
+        api_base=f"http://127.0.0.1:{port}/trade-api/v2", key_id="k", private_key=key,
+        max_attempts=1,
+    )  # fmt: skip
+    with client:
+        snap = remote_snapshot(sources(tmp_path), client, ManualClock(NOW))
+    assert snap.error is not None
+    assert snap.error.startswith("exchange unreachable: ")
+    assert f"127.0.0.1:{port}" in snap.error
+
+
+def _account_client(sim: SimHarness) -> KalshiClient:
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    return KalshiClient(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+
+
+def test_positions_and_resting_orders_from_the_exchange(sim: SimHarness, tmp_path: Path) -> None:
+    sim.create_market(TICKER)
+    maker = client_for(sim.new_account())
+    Book(maker, TICKER).order(BookSide.ASK, "0.45", "10", TimeInForce.GTC)
+    with _account_client(sim) as client:
+        me = Book(client, TICKER)
+        me.order(BookSide.BID, "0.45", "4", TimeInForce.GTC)  # takes 4 YES at 0.45
+        me.order(BookSide.BID, "0.30", "6", TimeInForce.GTC)  # rests
+        Book(maker, TICKER).order(BookSide.BID, "0.41", "5", TimeInForce.GTC)  # the mark
+        src = sources(tmp_path, limit=D(20))
+        Store.open(src.state_path).close()
+        from kalshi_cli.orders import OrderService
+
+        with Store.open(src.state_path) as store:
+            OrderService(client, store, clock=SystemClock()).reconcile()
+        snap = remote_snapshot(src, client, SystemClock())
+    maker.close()
+    assert snap.error is None
+    (position,) = snap.positions
+    assert (position.ticker, position.side, position.contracts) == (TICKER, "yes", D(4))
+    assert position.entry == D("0.45")
+    assert position.mark == D("0.41")
+    assert position.unrealized == D("-0.16")
+    assert position.exposure == D(10)  # 4 held + 6 resting to buy
+    assert position.limit_use == D("0.5")
+    (order,) = snap.orders
+    assert (order.ticker, order.action, order.price, order.remaining) == (
+        TICKER, "buy", D("0.30"), D(6)
+    )  # fmt: skip
+    assert {c.name for c in snap.checks} == {"positions", "exposure", "api"}
+    assert snap.unrealized == D("-0.16")
+
+
+def test_the_command_reads_the_loops_paths_and_limits_from_the_config(tmp_path: Path) -> None:
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.dashboard import load_sources
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "trade:\n  pause_file: /run/kalshi/pause\n  log_file: /var/log/kalshi/trade.log\n"
+        "risk:\n  max_position_per_market: 40\n"
+        "checks:\n  heartbeat:\n    warn: 10\n    crit: 20\n"
+    )
+    app = AppContext(environ={"KALSHI_HOME": str(tmp_path), "KALSHI_CONFIG": str(config)})
+    src = load_sources(app, tmp_path / "state.db", "demo")
+    assert src.pause_file == Path("/run/kalshi/pause")
+    assert src.log_path == Path("/var/log/kalshi/trade.log")
+    assert src.limit == D(40)
+    assert src.thresholds is not None and src.thresholds.get("heartbeat", "warn") == D(10)
+    assert src.env == "demo"
+
+
+class _Feed:
+    def data_age(self, ticker: str) -> float:
+        return {"A": 0.5}.get(ticker, float("inf"))
+
+    def is_fresh(self, ticker: str) -> bool:
+        return ticker == "A"
+
+
+def test_the_dashboards_own_feed_gives_each_markets_data_age(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    for ticker in ("A", "B"):
+        sim.create_market(ticker, event_ticker="EV", series_ticker="S")
+    maker = client_for(sim.new_account())
+    with _account_client(sim) as client:
+        Book(client, "A").order(BookSide.BID, "0.20", "1", TimeInForce.GTC)
+        Book(client, "B").order(BookSide.BID, "0.20", "1", TimeInForce.GTC)
+        snap = remote_snapshot(sources(tmp_path), client, SystemClock(), feed=_Feed())
+    maker.close()
+    assert [(f.ticker, f.age, f.fresh) for f in snap.feed] == [("A", 0.5, True), ("B", None, False)]

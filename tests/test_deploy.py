@@ -1,0 +1,159 @@
+"""deploy/grafana and deploy/prometheus: the dashboard JSON parses, every metric a panel or a rule
+names is one we export, the alert rules load in promtool, and their numbers are `kalshi check`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from decimal import Decimal as D
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from kalshi_cli.checks.thresholds import THRESHOLDS
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.metrics import Collector, LoopTelemetry, api_families
+from kalshi_cli.risk import RiskLimits
+from tests.dashboard.prepared import prepare
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = ROOT / "deploy" / "grafana" / "kalshi-dashboard.json"
+RULES = ROOT / "deploy" / "prometheus" / "kalshi-rules.yml"
+METRIC = re.compile(r"\bkalshi_[a-z_]+\b")
+
+
+class _Feed:
+    def data_age(self, ticker: str) -> float:
+        return 1.0
+
+
+@pytest.fixture(scope="module")
+def exported(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Every metric name we export, from the real collectors: the state file, the exchange, a
+    client's registry and a loop's telemetry (histograms with their sample suffixes)."""
+    tmp = tmp_path_factory.mktemp("exported")
+    clock = prepare(tmp / "state.db", tmp / "trade.log")
+    key, _ = load_private_key(path=Path(sim_default.account.private_key_path))
+    with KalshiClient(
+        api_base=sim_default.account.api_base,
+        key_id=sim_default.account.key_id,
+        private_key=key,
+    ) as client:
+        telemetry = LoopTelemetry()
+        telemetry.observe("risk_denied", {"code": "MIN_EDGE"})
+        telemetry.watch_feed(_Feed(), ["T"])
+        collector = Collector(
+            tmp / "state.db",
+            client=lambda: client,
+            clock=ManualClock(clock.wall()),
+            extra=lambda: [*api_families(client.stats.snapshot()), *telemetry.families()],
+        )
+        families = collector.families()
+        assert collector.problems == []
+    names = set()
+    for fam in families:
+        names.add(fam.name)
+        if fam.kind == "histogram":
+            names |= {fam.name + s for s in ("_bucket", "_sum", "_count")}
+    return names
+
+
+def _expressions(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+def _rules() -> list[dict[str, Any]]:
+    document = yaml.safe_load(RULES.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def test_the_grafana_dashboard_names_only_exported_metrics(exported: set[str]) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    expressions = _expressions(dashboard)
+    assert dashboard["uid"] and len(dashboard["panels"]) >= 10
+    assert all(panel.get("targets") for panel in dashboard["panels"]), "a panel with no query"
+    for title, expr in expressions:
+        named = set(METRIC.findall(expr))
+        assert named, f"{title}: {expr} names no kalshi metric"
+        assert named <= exported, f"{title}: {sorted(named - exported)} not exported"
+    wanted = {
+        "kalshi_balance_dollars", "kalshi_daily_realized_pnl_dollars", "kalshi_exposure_dollars",
+        "kalshi_position_contracts", "kalshi_orders", "kalshi_strategy_fills_total",
+        "kalshi_fill_slippage_dollars_total", "kalshi_trading_state",
+        "kalshi_last_heartbeat_timestamp_seconds", "kalshi_feed_last_message_timestamp_seconds",
+        "kalshi_feed_message_age_seconds", "kalshi_api_requests_total",
+        "kalshi_api_request_duration_seconds_bucket", "kalshi_risk_denials_total",
+    }  # fmt: skip
+    shown = {m for _, expr in expressions for m in METRIC.findall(expr)}
+    assert wanted <= shown, f"the dashboard leaves out {sorted(wanted - shown)}"
+
+
+def test_the_alert_rules_name_only_exported_metrics(exported: set[str]) -> None:
+    for rule in _rules():
+        named = set(METRIC.findall(rule["expr"]))
+        assert named and named <= exported, f"{rule['alert']}: {sorted(named - exported)}"
+
+
+def test_the_alert_rules_mirror_the_check_thresholds() -> None:
+    defaults = {(t.check, t.key): t.default for t in THRESHOLDS}
+    limits = RiskLimits()
+    expected = {
+        ("heartbeat", "warn"): defaults[("heartbeat", "warn")],
+        ("heartbeat", "crit"): defaults[("heartbeat", "crit")],
+        ("feed", "warn"): defaults[("feed", "warn")],
+        ("feed", "crit"): defaults[("feed", "crit")],
+        ("positions", "warn"): defaults[("positions", "warn")] * limits.max_position_per_market,
+        ("positions", "crit"): defaults[("positions", "crit")] * limits.max_position_per_market,
+        ("exposure", "warn"): defaults[("exposure", "warn")] * limits.max_total_exposure,
+        ("exposure", "crit"): defaults[("exposure", "crit")] * limits.max_total_exposure,
+        ("pnl", "warn"): -limits.daily_loss_limit / 2,
+        ("pnl", "crit"): -limits.daily_loss_limit,
+        ("orders", "warn"): defaults[("orders", "warn")],
+        ("orders", "crit"): defaults[("orders", "crit")],
+        ("orders", "unknown_crit"): defaults[("orders", "unknown_crit")],
+        ("api", "warn"): defaults[("api", "warn")] / 1000,  # type: ignore[operator]
+        ("api", "crit"): defaults[("api", "crit")] / 1000,  # type: ignore[operator]
+    }
+    seen = set()
+    for rule in _rules():
+        labels = rule.get("labels", {})
+        if "check" not in labels:
+            continue
+        key = (labels["check"], labels["threshold"])
+        number = re.search(r"(?:>=|<=|>|<)\s*(-?[0-9.]+)", rule["expr"])
+        assert number, rule["alert"]
+        assert D(number.group(1)) == expected[key], f"{rule['alert']}: {key}"
+        if key[0] == "orders" and key[1] != "unknown_crit":
+            assert f">= {defaults[('orders', 'min_orders')]}" in rule["expr"], rule["alert"]
+        seen.add(key)
+    assert seen == set(expected)
+
+
+def test_the_alert_rules_load_in_promtool() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus; .ci/run does)")
+    done = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 18 rules found" in done.stdout
+    config = RULES.parent / "prometheus.example.yml"
+    done = subprocess.run(
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
