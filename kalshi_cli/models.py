@@ -240,12 +240,14 @@ def min_tick(ranges: tuple[PriceRange, ...] | list[PriceRange]) -> Decimal:
 # Response objects (tolerant: unknown fields ignored, raw kept)
 
 
-def _d(data: dict[str, Any], key: str, default: Decimal = ZERO) -> Decimal:
+def _decimal_field(data: dict[str, Any], key: str, default: Decimal = ZERO) -> Decimal:
+    """`data[key]` as a Decimal; `default` when it is missing or empty."""
     value = data.get(key)
     return default if value is None or value == "" else parse_decimal(value, what=key)
 
 
-def _s(data: dict[str, Any], key: str, default: str = "") -> str:
+def _text_field(data: dict[str, Any], key: str, default: str = "") -> str:
+    """`data[key]` as text; `default` when it is missing."""
     value = data.get(key)
     return default if value is None else str(value)
 
@@ -281,35 +283,36 @@ class Market:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Market:
-        structure = _s(data, "price_level_structure", "linear_cent")
+        structure = _text_field(data, "price_level_structure", "linear_cent")
         ranges_raw = data.get("price_ranges") or []
         ranges = tuple(PriceRange.from_api(r) for r in ranges_raw) or PRICE_STRUCTURES.get(
             structure, PRICE_STRUCTURES["linear_cent"]
         )
         return cls(
-            ticker=_s(data, "ticker"),
-            event_ticker=_s(data, "event_ticker"),
-            status=_s(data, "status"),
-            title=_s(data, "title") or _s(data, "yes_sub_title"),
-            yes_sub_title=_s(data, "yes_sub_title"),
-            yes_bid=_d(data, "yes_bid_dollars"),
-            yes_ask=_d(data, "yes_ask_dollars"),
-            no_bid=_d(data, "no_bid_dollars"),
-            no_ask=_d(data, "no_ask_dollars"),
-            last_price=_d(data, "last_price_dollars"),
-            volume=_d(data, "volume_fp"),
-            volume_24h=_d(data, "volume_24h_fp"),
-            open_interest=_d(data, "open_interest_fp"),
-            open_time=_s(data, "open_time"),
-            close_time=_s(data, "close_time"),
-            latest_expiration_time=_s(data, "latest_expiration_time"),
-            result=_s(data, "result"),
+            ticker=_text_field(data, "ticker"),
+            event_ticker=_text_field(data, "event_ticker"),
+            status=_text_field(data, "status"),
+            title=_text_field(data, "title") or _text_field(data, "yes_sub_title"),
+            yes_sub_title=_text_field(data, "yes_sub_title"),
+            yes_bid=_decimal_field(data, "yes_bid_dollars"),
+            yes_ask=_decimal_field(data, "yes_ask_dollars"),
+            no_bid=_decimal_field(data, "no_bid_dollars"),
+            no_ask=_decimal_field(data, "no_ask_dollars"),
+            last_price=_decimal_field(data, "last_price_dollars"),
+            volume=_decimal_field(data, "volume_fp"),
+            volume_24h=_decimal_field(data, "volume_24h_fp"),
+            open_interest=_decimal_field(data, "open_interest_fp"),
+            open_time=_text_field(data, "open_time"),
+            close_time=_text_field(data, "close_time"),
+            latest_expiration_time=_text_field(data, "latest_expiration_time"),
+            result=_text_field(data, "result"),
             price_level_structure=structure,
             price_ranges=ranges,
-            rules_primary=_s(data, "rules_primary"),
-            rules_secondary=_s(data, "rules_secondary"),
+            rules_primary=_text_field(data, "rules_primary"),
+            rules_secondary=_text_field(data, "rules_secondary"),
             raw=data,
-            settlement_bounds_type=_s(data, "settlement_bounds_type", "default") or "default",
+            settlement_bounds_type=_text_field(data, "settlement_bounds_type", "default")
+            or "default",
             settlement_floor=parse_optional_dollars(data.get("settlement_floor_dollars")),
         )
 
@@ -402,19 +405,21 @@ class Order:
             side, action = Side(data.get("side", "yes")), Action(data.get("action", "buy"))
             book_side = to_book(side, action, ZERO).book_side
         return cls(
-            order_id=_s(data, "order_id"),
-            client_order_id=_s(data, "client_order_id"),
-            ticker=_s(data, "ticker"),
+            order_id=_text_field(data, "order_id"),
+            client_order_id=_text_field(data, "client_order_id"),
+            ticker=_text_field(data, "ticker"),
             book_side=BookSide(book_side),
-            status=_s(data, "status"),
-            yes_price=_d(data, "yes_price_dollars"),
-            fill_count=_d(data, "fill_count_fp"),
-            remaining_count=_d(data, "remaining_count_fp"),
-            initial_count=_d(data, "initial_count_fp"),
-            fees=_d(data, "taker_fees_dollars") + _d(data, "maker_fees_dollars"),
-            fill_cost=_d(data, "taker_fill_cost_dollars") + _d(data, "maker_fill_cost_dollars"),
-            created_time=_s(data, "created_time"),
-            expiration_time=_s(data, "expiration_time"),
+            status=_text_field(data, "status"),
+            yes_price=_decimal_field(data, "yes_price_dollars"),
+            fill_count=_decimal_field(data, "fill_count_fp"),
+            remaining_count=_decimal_field(data, "remaining_count_fp"),
+            initial_count=_decimal_field(data, "initial_count_fp"),
+            fees=_decimal_field(data, "taker_fees_dollars")
+            + _decimal_field(data, "maker_fees_dollars"),
+            fill_cost=_decimal_field(data, "taker_fill_cost_dollars")
+            + _decimal_field(data, "maker_fill_cost_dollars"),
+            created_time=_text_field(data, "created_time"),
+            expiration_time=_text_field(data, "expiration_time"),
             raw=data,
         )
 
@@ -442,16 +447,16 @@ class Fill:
             book_side = to_book(side, action, ZERO).book_side
         ts = data.get("ts")
         return cls(
-            fill_id=_s(data, "fill_id") or _s(data, "trade_id"),
-            trade_id=_s(data, "trade_id"),
-            order_id=_s(data, "order_id"),
-            ticker=_s(data, "market_ticker") or _s(data, "ticker"),
+            fill_id=_text_field(data, "fill_id") or _text_field(data, "trade_id"),
+            trade_id=_text_field(data, "trade_id"),
+            order_id=_text_field(data, "order_id"),
+            ticker=_text_field(data, "market_ticker") or _text_field(data, "ticker"),
             book_side=BookSide(book_side),
-            count=_d(data, "count_fp"),
-            yes_price=_d(data, "yes_price_dollars"),
+            count=_decimal_field(data, "count_fp"),
+            yes_price=_decimal_field(data, "yes_price_dollars"),
             is_taker=bool(data.get("is_taker", False)),
-            fee=_d(data, "fee_cost"),
-            created_time=_s(data, "created_time"),
+            fee=_decimal_field(data, "fee_cost"),
+            created_time=_text_field(data, "created_time"),
             ts=int(ts) if isinstance(ts, int) else None,
             raw=data,
         )
@@ -475,12 +480,12 @@ class Position:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Position:
         return cls(
-            ticker=_s(data, "ticker"),
-            position=_d(data, "position_fp"),
-            exposure=_d(data, "market_exposure_dollars"),
-            realized_pnl=_d(data, "realized_pnl_dollars"),
-            fees_paid=_d(data, "fees_paid_dollars"),
-            total_traded=_d(data, "total_traded_dollars"),
+            ticker=_text_field(data, "ticker"),
+            position=_decimal_field(data, "position_fp"),
+            exposure=_decimal_field(data, "market_exposure_dollars"),
+            realized_pnl=_decimal_field(data, "realized_pnl_dollars"),
+            fees_paid=_decimal_field(data, "fees_paid_dollars"),
+            total_traded=_decimal_field(data, "total_traded_dollars"),
             raw=data,
         )
 
@@ -506,16 +511,16 @@ class Settlement:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Settlement:
         return cls(
-            ticker=_s(data, "ticker"),
-            event_ticker=_s(data, "event_ticker"),
-            market_result=_s(data, "market_result"),
-            yes_count=_d(data, "yes_count_fp"),
-            yes_total_cost=_d(data, "yes_total_cost_dollars"),
-            no_count=_d(data, "no_count_fp"),
-            no_total_cost=_d(data, "no_total_cost_dollars"),
+            ticker=_text_field(data, "ticker"),
+            event_ticker=_text_field(data, "event_ticker"),
+            market_result=_text_field(data, "market_result"),
+            yes_count=_decimal_field(data, "yes_count_fp"),
+            yes_total_cost=_decimal_field(data, "yes_total_cost_dollars"),
+            no_count=_decimal_field(data, "no_count_fp"),
+            no_total_cost=_decimal_field(data, "no_total_cost_dollars"),
             revenue=cents_to_dollars(int(data.get("revenue", 0))),
-            fee=_d(data, "fee_cost"),
-            settled_time=_s(data, "settled_time"),
+            fee=_decimal_field(data, "fee_cost"),
+            settled_time=_text_field(data, "settled_time"),
             raw=data,
         )
 
@@ -555,12 +560,12 @@ class Trade:
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Trade:
         return cls(
-            trade_id=_s(data, "trade_id"),
-            ticker=_s(data, "ticker"),
-            count=_d(data, "count_fp"),
-            yes_price=_d(data, "yes_price_dollars"),
-            taker_book_side=_s(data, "taker_book_side"),
-            created_time=_s(data, "created_time"),
+            trade_id=_text_field(data, "trade_id"),
+            ticker=_text_field(data, "ticker"),
+            count=_decimal_field(data, "count_fp"),
+            yes_price=_decimal_field(data, "yes_price_dollars"),
+            taker_book_side=_text_field(data, "taker_book_side"),
+            created_time=_text_field(data, "created_time"),
             raw=data,
         )
 

@@ -107,7 +107,7 @@ class PositionRow:
         return self.limit is not None and self.exposure > self.limit
 
     def to_json(self) -> dict[str, Any]:
-        def opt(value: Decimal | None) -> str | None:
+        def dollars_or_none(value: Decimal | None) -> str | None:
             return None if value is None else fmt_dollars(value, 6)
 
         return {
@@ -115,12 +115,12 @@ class PositionRow:
             "side": self.side.value if self.side else None,
             "position": fmt_count(self.position),
             "contracts": fmt_count(self.contracts),
-            "average_entry": opt(self.average_entry),
+            "average_entry": dollars_or_none(self.average_entry),
             "cost": fmt_dollars(self.cost, 6),
-            "mark_bid": opt(self.mark_bid),
-            "mark_mid": opt(self.mark_mid),
-            "unrealized_pnl": opt(self.unrealized),
-            "unrealized_pnl_mid": opt(self.unrealized_mid),
+            "mark_bid": dollars_or_none(self.mark_bid),
+            "mark_mid": dollars_or_none(self.mark_mid),
+            "unrealized_pnl": dollars_or_none(self.unrealized),
+            "unrealized_pnl_mid": dollars_or_none(self.unrealized_mid),
             "realized_pnl_gross": fmt_dollars(self.realized_gross, 6),
             "fees": fmt_dollars(self.fees, 6),
             "realized_pnl": fmt_dollars(self.realized, 6),

@@ -742,3 +742,20 @@ def test_the_payload_examples_in_docs_are_what_is_sent() -> None:
         }
     )
     assert json.loads(examples["generic_resolved"]) == channels["generic"].payload(resolved)
+
+
+def test_channel_types_are_found_from_the_channel_modules() -> None:
+    """A channel is one module under `kalshi_cli/alerts/channels/` exporting CHANNEL: the config
+    finds it by its kind with nothing else to register, listed in the documented order."""
+    from kalshi_cli.alerts.channels import channel_types
+
+    assert channel_types() == {
+        "slack": SlackWebhook,
+        "discord": DiscordWebhook,
+        "generic": GenericWebhook,
+        "deadman": DeadManPing,
+    }
+    assert list(channel_types()) == ["slack", "discord", "generic", "deadman"]
+    with pytest.raises(ConfigError) as info:
+        AlertRouter.from_config({"channels": {"x": {"type": "pager", "url": "https://h/p"}}})
+    assert info.value.hint == "use one of: slack, discord, generic, deadman"

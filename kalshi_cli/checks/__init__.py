@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.errors import KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import Alert, AlertLedger, AlertRouter, Runbook, SendReport
+    from kalshi_cli.alerts import Alert, AlertRouter, AlertStateStore, Runbook, SendReport
 
 LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
 REMOTE_CHECKS = ("positions", "exposure", "api")
@@ -213,7 +213,7 @@ def alert_for(result: CheckResult) -> Alert | None:
     )
 
 
-def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertLedger) -> SendReport:
+def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertStateStore) -> SendReport:
     """Alert on a non-OK result, or announce the clearing of an earlier one. Never raises.
 
     The check's verdict does not depend on what this returns: print `report.problems` to stderr

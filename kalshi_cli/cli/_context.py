@@ -1,10 +1,10 @@
-"""Per-invocation state: settings, the one client, and the embedded simulator.
+"""Per-invocation state: settings, the connection and the one client, each made on first use.
 
 `AppContext` lives in Click's `ctx.obj`. Everything in it is lazy: `kalshi config show` resolves
 settings and never builds a client; a market command builds the one `KalshiClient` of the process
-on first use. With `env: sim` and no `api_base`, that first use starts (or joins) the simulator
-through `kalshi_cli.sim.embed.ensure_simulator`, and its default account supplies the endpoint
-and key, so every command works with no account anywhere.
+on first use. How the endpoint and key are decided from the settings (the embedded simulator
+with `env: sim` and no `api_base` included) is `kalshi_cli.connection`, imported only
+when a connection is needed, so every command works with no account anywhere.
 
 Tests construct an `AppContext(client_factory=...)` and pass it as `obj=` to Typer's runner; the
 command bodies then talk to a fake client without any patching.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,33 +22,15 @@ from typing import TYPE_CHECKING
 import typer
 
 from kalshi_cli.cli._output import Output, TableFormat
-from kalshi_cli.errors import CredentialsError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
-    from kalshi_cli.keys import PrivateKey
+    from kalshi_cli.connection import Connection
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
 # fallback when the key itself is what is broken).
 ClientFactory = Callable[["AppContext", "Settings", bool], "KalshiClient"]
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where to connect and as whom, once the simulator (if any) is up and the key is loaded."""
-
-    env: str
-    api_base: str
-    ws_url: str | None
-    key_id: str | None
-    private_key: PrivateKey | None = field(repr=False)
-    private_key_path: Path | None  # None when the key came as PEM text or there is none
-    embedded: bool
-
-    @property
-    def authenticated(self) -> bool:
-        return self.key_id is not None and self.private_key is not None
 
 
 class AppContext:
@@ -95,9 +76,15 @@ class AppContext:
         """The endpoint and (unless `anonymous`) the loaded key. With `auth`, missing
         credentials are an error; without it, a command may run unauthenticated."""
         if self._connection is None:
-            self._connection = self._connect(self.settings(), anonymous=anonymous)
+            from kalshi_cli.connection import resolve_connection
+
+            self._connection = resolve_connection(
+                self.settings(), anonymous=anonymous, warn=self.warn
+            )
         if auth and not self._connection.authenticated:
-            raise _no_credentials(self.settings())
+            from kalshi_cli.connection import no_credentials
+
+            raise no_credentials(self.settings())
         return self._connection
 
     def client(
@@ -114,82 +101,15 @@ class AppContext:
         elif retry_budget_s is not None and retry_budget_s != self.retry_budget_s:
             raise RuntimeError("the client was already built with another retry budget")
         if auth and not self._client.authenticated:
-            raise _no_credentials(settings)
+            from kalshi_cli.connection import no_credentials
+
+            raise no_credentials(settings)
         return self._client
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    def _connect(self, settings: Settings, *, anonymous: bool) -> Connection:
-        if settings.embedded_simulator:
-            from kalshi_cli.sim.embed import ensure_simulator
-
-            account = ensure_simulator(
-                settings.data_dir, scenario=settings.scenario, tier=settings.tier
-            )
-            if settings.api_key_id or settings.private_key_path or settings.private_key:
-                self.warn(
-                    "the embedded simulator uses its own account; the configured sim key is "
-                    "ignored (set KALSHI_API_BASE to use it against another simulator)"
-                )
-            key_path = Path(account.private_key_path)
-            key = None if anonymous else self._load_key(settings, path=key_path, pem=None)
-            return Connection(
-                env=settings.env,
-                api_base=account.api_base,
-                ws_url=account.ws_url,
-                key_id=account.key_id,
-                private_key=key,
-                private_key_path=key_path,
-                embedded=True,
-            )
-        if settings.api_base is None:  # only sim lacks a default, and that case is handled above
-            raise CredentialsError(f"no api_base for env {settings.env}")
-        has_key = settings.private_key is not None or settings.private_key_path is not None
-        if anonymous or (settings.api_key_id is None and not has_key):
-            key, key_id = None, None
-        else:
-            if settings.api_key_id is None:
-                raise CredentialsError(
-                    f"a private key is configured for env {settings.env} but no api_key_id",
-                    hint="set KALSHI_API_KEY_ID or api_key_id; `kalshi config show` lists both",
-                )
-            if not has_key:
-                raise CredentialsError(
-                    f"api_key_id is set for env {settings.env} but no private key",
-                    hint="set KALSHI_PRIVATE_KEY_PATH or private_key_path",
-                )
-            key_id = settings.api_key_id
-            # PEM text from the environment wins over a path: it is the more deliberate choice.
-            key = self._load_key(
-                settings,
-                path=None if settings.private_key else settings.private_key_path,
-                pem=settings.private_key,
-            )
-        return Connection(
-            env=settings.env,
-            api_base=settings.api_base,
-            ws_url=settings.ws_url,
-            key_id=key_id,
-            private_key=key,
-            private_key_path=None if settings.private_key else settings.private_key_path,
-            embedded=False,
-        )
-
-    def _load_key(self, settings: Settings, *, path: Path | None, pem: str | None) -> PrivateKey:
-        from kalshi_cli.keys import load_private_key
-
-        key, warnings = load_private_key(
-            path=path,
-            pem=pem,
-            passphrase=settings.private_key_passphrase,
-            refuse_loose_permissions=settings.env == "prod",
-        )
-        for text in warnings:
-            self.warn(text)
-        return key
 
 
 def _build_client(app: AppContext, settings: Settings, anonymous: bool) -> KalshiClient:
@@ -207,15 +127,6 @@ def _build_client(app: AppContext, settings: Settings, anonymous: bool) -> Kalsh
     if app.retry_budget_s is None:
         return build()
     return build(max_retry_seconds=app.retry_budget_s)
-
-
-def _no_credentials(settings: Settings) -> CredentialsError:
-    where = f"under `{settings.env}:` in {settings.config_path}"
-    return CredentialsError(
-        f"no API credentials for env {settings.env}",
-        hint=f"set KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH, or api_key_id and "
-        f"private_key_path {where}",
-    )
 
 
 _CURRENT: ContextVar[AppContext] = ContextVar("kalshi_app_context")

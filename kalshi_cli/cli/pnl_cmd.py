@@ -1,6 +1,7 @@
 """`kalshi pnl`: realized P&L from the state file's fills and settlements (average cost, fees
 expensed when paid), unrealized P&L marked at the book, totals, and a cross-check against the
-exchange's own per-market figures. How it is computed: docs/pnl.md.
+exchange's own per-market figures. The report is `kalshi_cli.pnl_report.pnl_report()`; this
+module parses and renders. How it is computed: docs/pnl.md.
 
 The state file is opened read-only (never created). `--local` skips the exchange: no
 unrealized P&L and no cross-check, but no network either (cron, a laptop on a plane).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,9 +21,11 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column, TableFormat
 
 if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
+    from kalshi_cli.client import KalshiClient
     from kalshi_cli.pnl import Bucket
-    from kalshi_cli.positions import PositionsView
+    from kalshi_cli.pnl_report import PnlReport
 
 
 class By(StrEnum):
@@ -69,92 +73,51 @@ def pnl_command(
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
     from kalshi_cli.cli.portfolio import parse_since
-    from kalshi_cli.pnl import summarize_rows
-    from kalshi_cli.store import Store
+    from kalshi_cli.pnl_report import pnl_report
 
     since_ts = None if since is None else parse_since(since)
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    store = Store.open_readonly(settings.state)
-    view: PositionsView | None = None
-    try:
-        if store is None:
-            summary = summarize_rows([], [], since=since_ts)
-        else:
-            summary = summarize_rows(store.iter_fill_rows(), store.settlements(), since=since_ts)
-        if not local:
-            from kalshi_cli.cli._services import order_limits
-            from kalshi_cli.positions import mark_to_market
+    report = pnl_report(
+        settings.state,
+        since=since,
+        since_ts=since_ts,
+        by=by.value,
+        exchange=None if local else partial(exchange_access, app),
+    )
+    out.table(COLUMNS[by], [display_row(r) for r in report.rows], document=report.document)
+    if not out.as_json and out.format is not TableFormat.CSV:
+        render_totals(out, report)
+        if chart:
+            draw_chart(out, report.summary.groups["day"])
 
-            view = mark_to_market(
-                app.client(auth=True),
-                store,
-                engine=summary.engine,
-                limit=order_limits(app).max_position_per_market,
-                include_flat=True,
-            )
-    finally:
-        if store is not None:
-            store.close()
 
-    buckets = summary.groups[by.value]
-    rows = bucket_rows(buckets, by)
-    unrealized = None if view is None else view.unrealized
-    document: dict[str, Any] = {
-        **summary.to_json(),
-        "since": since,
-        "by": by.value,
-        "rows": rows,
-        "unrealized_pnl": None if unrealized is None else str(unrealized),
-        "total_pnl": None if unrealized is None else str(summary.realized + unrealized),
-        "cross_checked": view is not None,
-        "differences": [] if view is None else [d.to_json() for d in view.differences],
-    }
-    columns = COLUMNS[by]
-    out.table(columns, [display_row(r) for r in rows], document=document)
-    if out.as_json:
-        return
-    if out.format is TableFormat.CSV:
-        return
+def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:
+    from kalshi_cli.cli._services import order_limits
+
+    return app.client(auth=True), order_limits(app).max_position_per_market
+
+
+def render_totals(out: Output, report: PnlReport) -> None:
     from kalshi_cli.models import fmt_money
 
+    summary, view, unrealized = report.summary, report.view, report.unrealized
     out.line("")
     out.line(f"realized (net of {fmt_money(summary.fees)} fees): {fmt_money(summary.realized)}")
-    if view is not None:
-        out.line(
-            "unrealized (at the best bid): "
-            + ("unknown (a book is empty)" if unrealized is None else fmt_money(unrealized))
+    if view is None:
+        return
+    out.line(
+        "unrealized (at the best bid): "
+        + ("unknown (a book is empty)" if unrealized is None else fmt_money(unrealized))
+    )
+    if unrealized is not None:
+        out.line(f"total: {fmt_money(summary.realized + unrealized)}")
+    for d in view.differences:
+        out.warn(
+            f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange "
+            "(`kalshi reconcile` brings in missing fills)"
         )
-        if unrealized is not None:
-            out.line(f"total: {fmt_money(summary.realized + unrealized)}")
-        for d in view.differences:
-            out.warn(
-                f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange "
-                "(`kalshi reconcile` brings in missing fills)"
-            )
-    if chart:
-        draw_chart(out, summary.groups["day"])
-
-
-def bucket_rows(buckets: dict[str, Bucket], by: By) -> list[dict[str, Any]]:
-    rows = []
-    cumulative = Decimal(0)
-    for key in sorted(buckets):
-        b = buckets[key]
-        cumulative += b.net
-        row = {
-            by.value: key,
-            "fills": b.fills,
-            "settlements": b.settlements,
-            "realized_gross": str(b.gross),
-            "fees": str(b.fees),
-            "realized": str(b.net),
-        }
-        if by is By.DAY:
-            row["cumulative"] = str(cumulative)
-        rows.append(row)
-    return rows
 
 
 def display_row(row: dict[str, Any]) -> dict[str, str]:

@@ -138,7 +138,7 @@ POSITION_COLUMNS = (
 def position_row(row: MarkedPosition) -> dict[str, str]:
     from kalshi_cli.models import fmt_count, fmt_dollars
 
-    def opt(value: Decimal | None) -> str:
+    def dollars_or_dash(value: Decimal | None) -> str:
         return "-" if value is None else fmt_dollars(value)
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
@@ -147,9 +147,9 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "ticker": row.ticker,
         "side": row.side.value if row.side else "",
         "contracts": fmt_count(row.contracts),
-        "average_entry": opt(row.average_entry),
+        "average_entry": dollars_or_dash(row.average_entry),
         "cost": _money(row.cost),
-        "mark": f"{opt(row.mark_bid)} / {opt(row.mark_mid)}",
+        "mark": f"{dollars_or_dash(row.mark_bid)} / {dollars_or_dash(row.mark_mid)}",
         "unrealized": "-" if row.unrealized is None else _money(row.unrealized),
         "realized": _money(row.realized),
         "fees": _money(row.fees),

@@ -5,6 +5,7 @@ the pending migrations, each with its record in one transaction (the store does 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -63,7 +64,6 @@ def migrate_command(
 
     Example: kalshi state migrate --list
     """
-    from kalshi_cli.clock import SystemClock, utc_datetime
     from kalshi_cli.store import Store, StoreError
 
     app = current()
@@ -83,25 +83,33 @@ def migrate_command(
             with store:
                 status = store.migration_status()
     else:
-        started = SystemClock().wall()
-        with Store.open(path) as store:
-            status = store.migration_status()
-        applied_now = [name for name, at in status if at is not None and at >= started]
+        report = Store.migrate(path)
+        status, applied_now = report.status, report.applied_now
         out.note(
             f"applied: {', '.join(applied_now)}" if applied_now else "nothing to apply: up to date"
         )
-    rows = [
+    out.table(COLUMNS, _rows(status), document=_document(path, status, applied_now))
+
+
+def _rows(status: list[tuple[str, float | None]]) -> list[dict[str, str]]:
+    from kalshi_cli.clock import utc_datetime
+
+    return [
         {
             "name": name,
             "applied": "pending" if at is None else utc_datetime(at).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         for name, at in status
     ]
-    document = {
+
+
+def _document(
+    path: Path, status: list[tuple[str, float | None]], applied_now: list[str]
+) -> dict[str, object]:
+    return {
         "path": str(path),
         "exists": path.is_file(),
         "migrations": [{"name": n, "applied_at": at} for n, at in status],
         "pending": [n for n, at in status if at is None],
         "applied_now": applied_now,
     }
-    out.table(COLUMNS, rows, document=document)

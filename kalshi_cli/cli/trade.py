@@ -1,9 +1,8 @@
-"""`kalshi trade`: the trading loop, with its risk controls (kalshi_cli.runner)."""
+"""`kalshi trade`: the trading loop, with its risk controls (kalshi_cli.runner; the locks and
+the metrics endpoint around it are `kalshi_cli.runner.launch`)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,8 +12,7 @@ from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
-    from kalshi_cli.metrics import Family, LoopTelemetry
+    from kalshi_cli.runner import TradeOptions
 
 
 def register(app: typer.Typer) -> None:
@@ -86,26 +84,15 @@ def trade_command(
 
     Example: kalshi trade --strategy spike --duration 60
     """
-    from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.errors import UsageError
-    from kalshi_cli.metrics import LoopTelemetry
-    from kalshi_cli.runner import (
-        CLIENT_RETRY_BUDGET_S,
-        Selection,
-        TradeOptions,
-        load_trade_config,
-        trade,
-    )
-    from kalshi_cli.runner.lock import acquire
+    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
+    from kalshi_cli.runner.launch import run_trade
 
-    if sum(1 for x in (markets, series, event) if x) > 1:
-        raise UsageError("give at most one of --markets, --series and --event")
-    options = TradeOptions(
-        strategy=strategy,
-        selection=Selection(_split(markets), series, event),
+    options = _options(
+        strategy,
+        selected=(markets, series, event),
         dry_run=dry_run,
         once=once,
-        duration_s=duration,
+        duration=duration,
         max_ticks=max_ticks,
         live=live,
         log_file=log_file,
@@ -115,45 +102,42 @@ def trade_command(
     # every section of the file checked before a client exists: a mistake is refused unsent
     config = load_trade_config(settings.config_path)
     client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
-    connection = app.connection(auth=True)
-    assert connection.key_id is not None and connection.private_key is not None
-    # before anything is read, written or served: one loop per state file and account, the
-    # locks held until this process ends (a dry run sends nothing, so it locks only its file)
-    account = None if dry_run else f"{connection.key_id}@{connection.api_base}"
-    with acquire(settings.state, account=account, now=time.time()):  # float-ok: wall time
-        telemetry: LoopTelemetry | None = None
-        stop_metrics: Callable[[], None] | None = None
-        if metrics_port:
-            telemetry = LoopTelemetry()
-            stop_metrics = _serve_metrics(metrics_port, settings.state, client, telemetry)
-        try:
-            trade(
-                options,
-                env=settings.env,
-                state_path=settings.state,
-                config=config,
-                client=client,
-                ws_url=connection.ws_url,
-                signer=KalshiAuth(connection.key_id, connection.private_key),
-                telemetry=telemetry,
-            )
-        finally:
-            if stop_metrics is not None:
-                stop_metrics()
+    run_trade(
+        options,
+        env=settings.env,
+        state_path=settings.state,
+        config=config,
+        client=client,
+        connection=app.connection(auth=True),
+        metrics_port=metrics_port,
+        announce=lambda text: typer.echo(text, err=True),
+    )
 
 
-def _serve_metrics(
-    port: int, state_path: Path, client: KalshiClient, telemetry: LoopTelemetry
-) -> Callable[[], None]:
-    """Metrics from the state file, opened read-only on each scrape, and what this process
-    counted in memory (its client's requests, its loop's denials and feed ages): the scrape
-    thread never sends a request with the loop's client nor uses its store connection (the
-    exchange's figures come from the `kalshi metrics --textfile` cron job)."""
-    from kalshi_cli.metrics import Collector, api_families, serve_metrics
+def _options(
+    strategy: str,
+    *,
+    selected: tuple[str | None, str | None, str | None],
+    dry_run: bool,
+    once: bool,
+    duration: float | None,
+    max_ticks: int | None,
+    live: bool,
+    log_file: Path | None,
+) -> TradeOptions:
+    from kalshi_cli.errors import UsageError
+    from kalshi_cli.runner import Selection, TradeOptions
 
-    def process() -> list[Family]:
-        return [*api_families(client.stats.snapshot()), *telemetry.families()]
-
-    server = serve_metrics(port, Collector(state_path, extra=process).collect)
-    typer.echo(f"metrics on {server.url}", err=True)
-    return server.stop
+    markets, series, event = selected
+    if sum(1 for x in (markets, series, event) if x) > 1:
+        raise UsageError("give at most one of --markets, --series and --event")
+    return TradeOptions(
+        strategy=strategy,
+        selection=Selection(_split(markets), series, event),
+        dry_run=dry_run,
+        once=once,
+        duration_s=duration,
+        max_ticks=max_ticks,
+        live=live,
+        log_file=log_file,
+    )

@@ -379,7 +379,7 @@ class KalshiClient:
 
     def get_market(self, ticker: str) -> Market:
         try:
-            body = self._get(f"/markets/{_seg(ticker)}")
+            body = self._get(f"/markets/{_path_segment(ticker)}")
         except NotFoundError as exc:
             raise _not_found(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
@@ -390,7 +390,9 @@ class KalshiClient:
         try:
             # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
             # all the same, so a server that still wants one gets it
-            body = self._get(f"/markets/{_seg(ticker)}/orderbook", params={"depth": depth or None})
+            body = self._get(
+                f"/markets/{_path_segment(ticker)}/orderbook", params={"depth": depth or None}
+            )
         except NotFoundError as exc:
             raise _not_found(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
@@ -401,7 +403,7 @@ class KalshiClient:
         """The `GET /events/{event_ticker}` body as sent: `{"event": {...}, "markets": [...]}`."""
         try:
             body: dict[str, Any] = self._get(
-                f"/events/{_seg(event_ticker)}",
+                f"/events/{_path_segment(event_ticker)}",
                 params={"with_nested_markets": _flag(with_nested_markets)},
             )
         except NotFoundError as exc:
@@ -436,7 +438,7 @@ class KalshiClient:
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
         try:
-            body = self._get(f"/series/{_seg(series_ticker)}")
+            body = self._get(f"/series/{_path_segment(series_ticker)}")
         except NotFoundError as exc:
             raise _not_found(exc, f"unknown series {series_ticker}", None) from exc
         return self._parse(lambda b: _as_dict(b["series"]), body, "series")
@@ -540,7 +542,7 @@ class KalshiClient:
 
     def get_order(self, order_id: str) -> Order:
         try:
-            body = self._get(f"/portfolio/orders/{_seg(order_id)}", auth=True)
+            body = self._get(f"/portfolio/orders/{_path_segment(order_id)}", auth=True)
         except NotFoundError as exc:
             raise _not_found(
                 exc, f"unknown order {order_id}", "`kalshi order list` shows them"
@@ -614,7 +616,7 @@ class KalshiClient:
         route the cancel to the right shard."""
         response = self._request(
             "DELETE",
-            f"/portfolio/events/orders/{_seg(order_id)}",
+            f"/portfolio/events/orders/{_path_segment(order_id)}",
             params={"market_ticker": ticker},
             auth=True,
         )
@@ -683,7 +685,7 @@ class KalshiClient:
         try:
             response = self._request(
                 "POST",
-                f"/portfolio/events/orders/{_seg(order_id)}/amend",
+                f"/portfolio/events/orders/{_path_segment(order_id)}/amend",
                 json=body,
                 mode=Resend.IF_UNSENT,
                 auth=True,
@@ -734,7 +736,7 @@ class KalshiClient:
             body = {"reduce_to": fmt_count(reduce_to)}
         response = self._request(
             "POST",
-            f"/portfolio/events/orders/{_seg(order_id)}/decrease",
+            f"/portfolio/events/orders/{_path_segment(order_id)}/decrease",
             json=body,
             mode=Resend.IF_UNSENT,
             auth=True,
@@ -783,7 +785,7 @@ def _no_order(status: int, body: dict[str, Any], what: str) -> str | None:
     return f"{text}; it may or may not have been done"
 
 
-def _seg(value: str) -> str:
+def _path_segment(value: str) -> str:
     """A path segment, escaped so a stray '/' or '?' cannot change which endpoint is called."""
     return quote(value, safe="")
 

@@ -64,6 +64,15 @@ LIFECYCLE = "market_lifecycle_v2"
 DEFAULT_CHANNELS = (*MARKET_CHANNELS, LIFECYCLE)
 TERMINAL_ERROR_CODES = frozenset({10, 25})
 
+# The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
+# No channel message for this long and the connection is taken for dead (reconnect).
+IDLE_TIMEOUT_S = 30.0
+# No data for a market for this long and its book is stale (the trade loop passes its risk
+# rule's own `stale_after_s` instead).
+STALE_AFTER_S = 10.0
+# How long a requested snapshot may take before the subscription is resubscribed.
+RESNAPSHOT_TIMEOUT_S = 5.0
+
 _PASS_THROUGH = {
     "ticker": EventKind.TICKER,
     "fill": EventKind.FILL,
@@ -151,8 +160,8 @@ class FeedSession:
         *,
         clock: Clock,
         channels: Iterable[str] = DEFAULT_CHANNELS,
-        resnapshot_timeout: float = 5.0,
-        stale_after: float = 10.0,
+        resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
+        stale_after: float = STALE_AFTER_S,
         probe_after: float | None = None,
     ) -> None:
         self._books = books
@@ -434,14 +443,14 @@ class WsFeed:
         auth: HeaderSigner | None = None,
         clock: Clock | None = None,
         channels: Iterable[str] = DEFAULT_CHANNELS,
-        idle_timeout: float = 20.0,
+        idle_timeout: float = IDLE_TIMEOUT_S,
         connect_timeout: float = 5.0,
         backoff: Backoff | None = None,
-        resnapshot_timeout: float = 5.0,
+        resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
         poll_tick: float = 0.05,
         connector: Connector = websocket_connect,
         stable_after: float = 10.0,
-        stale_after: float = 10.0,
+        stale_after: float = STALE_AFTER_S,
     ) -> None:
         self.url = url
         self.stale_after = stale_after

@@ -1,5 +1,14 @@
-"""The state file (see `store.py` for its design and `docs/state-file.md` for its tables)."""
+"""The state file (see `store.py` for how it is laid out, `connection.py` for its durability and
+transaction rules, and `docs/state-file.md` for its tables)."""
 
+from kalshi_cli.store.errors import (
+    DuplicateIntentError,
+    InvalidTransition,
+    NotAStateFile,
+    OrderNotFound,
+    StateFileMissing,
+    StoreError,
+)
 from kalshi_cli.store.records import (
     OPEN_STATUSES,
     ORDER_STATUSES,
@@ -11,20 +20,13 @@ from kalshi_cli.store.records import (
     FillRecord,
     HeartbeatRecord,
     IntentRecord,
+    MigrationReport,
     OrderHistoryRecord,
     RiskTripRecord,
     SettlementRecord,
     TradingStateRecord,
 )
-from kalshi_cli.store.store import (
-    DuplicateIntentError,
-    InvalidTransition,
-    NotAStateFile,
-    OrderNotFound,
-    StateFileMissing,
-    Store,
-    StoreError,
-)
+from kalshi_cli.store.store import Store
 
 __all__ = [
     "OPEN_STATUSES",
@@ -39,6 +41,7 @@ __all__ = [
     "HeartbeatRecord",
     "IntentRecord",
     "InvalidTransition",
+    "MigrationReport",
     "NotAStateFile",
     "OrderHistoryRecord",
     "OrderNotFound",

@@ -197,3 +197,12 @@ class EventRecord:
     kind: str
     at: float
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    """What `Store.migrate` found and did: every known migration with when it was applied
+    (None: pending), and the names this call applied itself."""
+
+    status: list[tuple[str, float | None]]
+    applied_now: list[str]

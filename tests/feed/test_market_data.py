@@ -226,3 +226,26 @@ def test_sim_returns_from_polling_to_ws(sim: Any) -> None:
         books.wait_equal(md, ticker)
         modes = [e.reason for e in md.drain_events() if e.kind is EventKind.MODE]
         assert modes == ["rest", "ws"]
+
+
+def test_each_feed_knob_has_one_default() -> None:
+    """The idle timeout was 20 s on WsFeed and 30 s on MarketData: whoever built the feed
+    directly got another watchdog than the trade loop. Each knob now has one named default."""
+    import inspect
+
+    from kalshi_cli.feed.ws import (
+        IDLE_TIMEOUT_S,
+        RESNAPSHOT_TIMEOUT_S,
+        STALE_AFTER_S,
+        FeedSession,
+        WsFeed,
+    )
+
+    defaults = {"idle_timeout": IDLE_TIMEOUT_S, "stale_after": STALE_AFTER_S}
+    defaults["resnapshot_timeout"] = RESNAPSHOT_TIMEOUT_S
+    for built in (FeedSession, WsFeed, MarketData):
+        parameters = inspect.signature(built).parameters
+        for knob, value in defaults.items():
+            if knob in parameters:
+                assert parameters[knob].default == value, (built.__name__, knob)
+    assert IDLE_TIMEOUT_S == 30.0  # the trade loop's watchdog, as docs/feed.md shows

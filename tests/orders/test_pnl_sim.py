@@ -287,3 +287,18 @@ def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
     assert client.get_balance().balance - start == D(document["realized"])
     text = kalshi("pnl").stdout
     assert "realized (net of $1.5918 fees): $2.2882" in text
+
+
+def test_pnl_report_is_the_document_the_command_prints(scripted: Store, kalshi: Kalshi) -> None:
+    """`kalshi pnl` is one library call: the report's document is what `--json` prints, and
+    without exchange access it neither connects nor cross-checks."""
+    from kalshi_cli.pnl_report import pnl_report
+
+    path = scripted.path
+    scripted.close()
+    printed = json.loads(kalshi("pnl", "--by", "day", "--json", "--local").stdout)
+    report = pnl_report(path, since=None, since_ts=None, by="day", exchange=None)
+    assert json.loads(json.dumps(report.document, default=str)) == printed
+    assert report.view is None and report.unrealized is None
+    assert [r["day"] for r in report.rows] == [r["day"] for r in printed["rows"]]
+    assert sum(D(r["realized"]) for r in report.rows) == report.summary.realized

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
-from kalshi_cli.store.store import _dec
+from kalshi_cli.store.values import dec_text as _dec
 
 D = Decimal
 DAY = datetime(2024, 3, 10, tzinfo=UTC).timestamp()

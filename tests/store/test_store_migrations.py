@@ -142,3 +142,25 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
         Store.open(path)
     with pytest.raises(StoreError, match="not an SQLite database"):
         Store.open_readonly(path)
+
+
+def test_migrate_reports_what_this_call_applied(tmp_path: Path) -> None:
+    """`Store.migrate` names the migrations it applied itself, not those applied at a later
+    clock reading: a new file gets all of them, a file behind gets the missing ones, and a file
+    that is up to date gets none, whatever the clock says."""
+    clock = ManualClock(1_700_000_000.0)
+    new = Store.migrate(tmp_path / "new.db", clock=clock)
+    assert new.applied_now == ["0001_initial"]
+    assert new.status == [("0001_initial", 1_700_000_000.0)]
+    clock.advance(-3600)  # a clock that went back must not make the old migration look new
+    again = Store.migrate(tmp_path / "new.db", clock=clock)
+    assert again.applied_now == []
+    assert again.status == [("0001_initial", 1_700_000_000.0)]
+
+    behind = tmp_path / "behind.db"
+    conn = _conn(behind)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    conn.close()
+    report = Store.migrate(behind, clock=clock)
+    assert report.applied_now == ["0001_initial"]
+    assert report.status == [("0001_initial", 1_699_996_400.0)]

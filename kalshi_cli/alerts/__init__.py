@@ -1,0 +1,105 @@
+"""Alerts: webhooks that tell a person something needs attention, and never get in the way.
+
+An `Alert` names a problem (its `fingerprint`), a tier (critical, warning, info) and the runbook
+to follow. `AlertRouter.from_config()` reads the `alerts:` section of the config: named channels
+(Slack incoming webhook, Discord webhook, a generic JSON webhook, a healthchecks-style dead-man
+ping) and routes from each tier to channel names. The package:
+
+    model.py      Alert, Notification, the alert-state protocol, Delivery and SendReport
+    masking.py    mask_url and scrubbing: a webhook URL is a secret
+    channels/     one module per receiver (slack, discord, generic, deadman) over base.py,
+                  which bounds every send by the channel's deadline
+    router.py     AlertRouter: routes by tier, de-duplicates through the alert state kept in the
+                  state file, sends to channels concurrently
+    config.py     the `alerts:` config section
+
+Nothing here raises into the caller, and httpx is imported only inside the functions that send,
+so importing this package stays cheap for `kalshi --help` and for a check that finds nothing
+wrong. Every public name is importable from `kalshi_cli.alerts`.
+"""
+
+from __future__ import annotations
+
+from kalshi_cli.alerts.channels.base import (
+    BACKOFF_BASE_S,
+    BACKOFF_MAX_S,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    ERROR_BODY_MAX,
+    MAX_ATTEMPTS_LIMIT,
+    ChannelSettings,
+    HttpChannel,
+    JsonWebhook,
+)
+from kalshi_cli.alerts.channels.deadman import DeadManPing
+from kalshi_cli.alerts.channels.discord import (
+    DISCORD_CONTENT_MAX,
+    DISCORD_DESCRIPTION_MAX,
+    DISCORD_DETAIL_FIELDS_MAX,
+    DISCORD_FIELD_NAME_MAX,
+    DISCORD_FIELD_VALUE_MAX,
+    DISCORD_TITLE_MAX,
+    DiscordWebhook,
+)
+from kalshi_cli.alerts.channels.generic import GENERIC_SCHEMA_VERSION, GenericWebhook
+from kalshi_cli.alerts.channels.slack import (
+    SLACK_FIELDS_MAX,
+    SLACK_HEADER_MAX,
+    SLACK_TEXT_MAX,
+    SlackWebhook,
+)
+from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S
+from kalshi_cli.alerts.masking import mask_url
+from kalshi_cli.alerts.model import (
+    Alert,
+    AlertStateLike,
+    AlertStateStore,
+    AlertStatus,
+    Delivery,
+    Notification,
+    Outcome,
+    Runbook,
+    SendReport,
+    Severity,
+)
+from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
+
+__all__ = [
+    "BACKOFF_BASE_S",
+    "BACKOFF_MAX_S",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_REPEAT_INTERVAL_S",
+    "DEFAULT_TIMEOUT_S",
+    "DISCORD_CONTENT_MAX",
+    "DISCORD_DESCRIPTION_MAX",
+    "DISCORD_DETAIL_FIELDS_MAX",
+    "DISCORD_FIELD_NAME_MAX",
+    "DISCORD_FIELD_VALUE_MAX",
+    "DISCORD_TITLE_MAX",
+    "ERROR_BODY_MAX",
+    "GENERIC_SCHEMA_VERSION",
+    "JOIN_GRACE_S",
+    "MAX_ATTEMPTS_LIMIT",
+    "SLACK_FIELDS_MAX",
+    "SLACK_HEADER_MAX",
+    "SLACK_TEXT_MAX",
+    "Alert",
+    "AlertRouter",
+    "AlertStateLike",
+    "AlertStateStore",
+    "AlertStatus",
+    "ChannelSettings",
+    "DeadManPing",
+    "Delivery",
+    "DiscordWebhook",
+    "GenericWebhook",
+    "HttpChannel",
+    "JsonWebhook",
+    "Notification",
+    "Outcome",
+    "Runbook",
+    "SendReport",
+    "Severity",
+    "SlackWebhook",
+    "mask_url",
+]

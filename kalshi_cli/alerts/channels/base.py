@@ -1,0 +1,209 @@
+"""What every channel shares: its settings and a POST bounded by a deadline.
+
+Each attempt has an httpx timeout clipped to what is left of the channel's deadline; retries
+(transport errors, 429, 5xx) are bounded by `max_attempts`, wait with exponential backoff or a
+429's Retry-After, and are dropped when the wait would pass the deadline. A send never raises:
+the outcome is a `Delivery` whose error is scrubbed of the URL and the headers.
+
+httpx is imported inside the functions that send, so importing a channel stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli import __version__
+from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
+from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
+from kalshi_cli.clock import Clock
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_ATTEMPTS_LIMIT = 10
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 4.0
+ERROR_BODY_MAX = 200
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    deadline_s: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        """The hard bound on one send, retries and waits included."""
+        return (
+            self.deadline_s if self.deadline_s is not None else self.timeout_s * self.max_attempts
+        )
+
+
+class HttpChannel(ABC):
+    """A channel reached by HTTP POST; subclasses decide the URL and the body."""
+
+    kind = "http"
+    # whether `headers:` may be configured (only a receiver we do not know needs them)
+    takes_headers = False
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        settings: ChannelSettings | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self._url = url
+        self.settings = settings or ChannelSettings()
+        self._headers = dict(headers or {})
+
+    @property
+    def target(self) -> str:
+        return mask_url(self._url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, url={self.target!r})"
+
+    @abstractmethod
+    def send(self, n: Notification, clock: Clock) -> Delivery:
+        """Deliver one notification within this channel's deadline; never raises."""
+
+    def secret_values(self) -> list[str]:
+        """Everything that must not appear in an error message."""
+        return url_secrets(self._url) + list(self._headers.values())
+
+    def _post(self, url: str, body: bytes, content_type: str, clock: Clock) -> Delivery:
+        """POST with bounded retries inside this channel's deadline; never raises."""
+        try:
+            return self._post_unguarded(url, body, content_type, clock)
+        except Exception as exc:  # a webhook must never break the caller, whatever went wrong
+            error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
+            return Delivery(self.name, self.target, ok=False, attempts=1, error=error)
+
+    def _post_unguarded(self, url: str, body: bytes, content_type: str, clock: Clock) -> Delivery:
+        import httpx
+
+        secrets = self.secret_values()
+        s = self.settings
+        deadline = clock.monotonic() + s.deadline
+        headers = {
+            "Content-Type": content_type,
+            "User-Agent": f"kalshi-cli/{__version__}",
+            **self._headers,
+        }
+        attempts = 0
+        status: int | None = None
+        error = "not attempted"
+        # Redirects are not followed: a webhook that redirects is misconfigured, and following
+        # would hand the payload to a host nobody configured.
+        with httpx.Client(follow_redirects=False, headers=headers, verify=_tls()) as client:
+            while attempts < s.max_attempts:
+                remaining = deadline - clock.monotonic()
+                if remaining <= 0:
+                    error += f"; the {s.deadline:g}s deadline was reached"
+                    break
+                attempts += 1
+                try:
+                    resp = client.post(url, content=body, timeout=min(s.timeout_s, remaining))
+                except httpx.HTTPError as exc:
+                    status = None
+                    error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
+                    wait = _backoff(attempts)
+                else:
+                    status = resp.status_code
+                    if 200 <= status < 300:
+                        return Delivery(self.name, self.target, True, attempts, status)
+                    error = _http_error(resp, secrets)
+                    if status == 429:
+                        asked = _retry_after(resp, clock)
+                        wait = _backoff(attempts) if asked is None else asked
+                    elif status >= 500 or status == 408:
+                        wait = _backoff(attempts)
+                    else:
+                        break  # any other 4xx is a wrong URL or payload; retrying cannot help
+                if attempts >= s.max_attempts:
+                    break
+                if clock.monotonic() + wait >= deadline:
+                    error += (
+                        f"; not retried: waiting {wait:g}s would pass the {s.deadline:g}s deadline"
+                    )
+                    break
+                clock.sleep(wait)
+        return Delivery(self.name, self.target, False, attempts, status, error)
+
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: building one (loading the CA bundle) costs more than a send."""
+    import ssl
+
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))  # float-ok
+
+
+def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
+    """Seconds to wait after a 429: Retry-After (seconds or a date), else Discord's body."""
+    raw = resp.headers.get("retry-after")
+    if raw:
+        try:
+            return max(0.0, float(raw))  # float-ok: seconds to wait
+        except ValueError:
+            try:
+                # imported here: email.utils costs ~6 ms, paid only when a 429 gives a date
+                from email.utils import parsedate_to_datetime
+
+                return max(0.0, parsedate_to_datetime(raw).timestamp() - clock.wall())
+            except (TypeError, ValueError):
+                pass
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
+        return max(0.0, float(body["retry_after"]))  # float-ok: seconds to wait
+    return None
+
+
+def _http_error(resp: httpx.Response, secrets: list[str]) -> str:
+    text = " ".join(resp.text.split())[:ERROR_BODY_MAX]
+    reason = f"HTTP {resp.status_code}"
+    return scrub(f"{reason}: {text}" if text else reason, secrets)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def headline(n: Notification) -> str:
+    if n.status is AlertStatus.RESOLVED:
+        return f"[RESOLVED] {n.title}"
+    return f"[{n.severity.upper()}] {n.title}"
+
+
+class JsonWebhook(HttpChannel):
+    """A webhook that takes one JSON document per notification."""
+
+    @abstractmethod
+    def payload(self, n: Notification) -> dict[str, Any]:
+        """The JSON body for `n`, in the receiving service's documented format."""
+
+    def send(self, n: Notification, clock: Clock) -> Delivery:
+        body = json.dumps(self.payload(n)).encode()
+        return self._post(self._url, body, "application/json", clock)

@@ -1,0 +1,35 @@
+"""A healthchecks.io-style dead-man ping."""
+
+from __future__ import annotations
+
+from kalshi_cli.alerts.channels.base import HttpChannel, headline
+from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
+from kalshi_cli.clock import Clock
+
+
+class DeadManPing(HttpChannel):
+    """A healthchecks.io-style ping URL: base URL = success, `/fail`, `/{exit_code}`.
+
+    Routed to a tier, a firing alert pings `/fail` and its clearing pings the base URL. `ping()`
+    reports an exit status directly (0 is success to healthchecks, anything else a failure).
+    """
+
+    kind = "deadman"
+
+    def url_for(self, suffix: str = "") -> str:
+        base = self._url.rstrip("/")
+        return f"{base}/{suffix}" if suffix else base
+
+    def send(self, n: Notification, clock: Clock) -> Delivery:
+        suffix = "fail" if n.status is AlertStatus.FIRING else ""
+        body = f"{headline(n)}\n{n.summary}\nrunbook: {n.runbook}\n"
+        return self._post(self.url_for(suffix), body.encode(), "text/plain; charset=utf-8", clock)
+
+    def ping(self, exit_code: int, clock: Clock, body: str = "") -> Delivery:
+        code = exit_code if 0 <= exit_code <= 255 else 255
+        return self._post(
+            self.url_for(str(code)), body.encode(), "text/plain; charset=utf-8", clock
+        )
+
+
+CHANNEL = DeadManPing

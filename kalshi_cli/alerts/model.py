@@ -1,0 +1,150 @@
+"""What alerting speaks of: an `Alert`, the `Notification` sent for it, the state kept between
+runs (`AlertStateStore`, implemented by the state file) and the results (`Delivery`,
+`SendReport`). No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Runbook(StrEnum):
+    """Every runbook an alert can name; `runbooks/README.md` is the index."""
+
+    INDEX = "runbooks/README.md"
+    HEARTBEAT_LOST = "runbooks/01-heartbeat-lost.md"
+    POSITION_LIMIT = "runbooks/02-position-limit-breach.md"
+    CIRCUIT_BREAKER = "runbooks/03-daily-circuit-breaker.md"
+    SAFE_MODE = "runbooks/04-safe-mode-and-api-errors.md"
+    STALE_FEED = "runbooks/05-stale-feed.md"
+    KILL_SWITCH = "runbooks/06-kill-switch-used.md"
+    UNKNOWN_ORDERS = "runbooks/07-unknown-orders.md"
+    CRASH_RESTART = "runbooks/08-restart-after-crash.md"
+    KEY_ROTATION = "runbooks/09-key-rotation.md"
+    DEMO_TO_PROD = "runbooks/10-demo-to-prod.md"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A problem worth a person's attention. `fingerprint` identifies it across runs."""
+
+    fingerprint: str
+    severity: Severity
+    title: str
+    summary: str
+    runbook: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What is actually sent: an alert (or its clearing) at a moment, runbook as a link."""
+
+    status: AlertStatus
+    fingerprint: str
+    severity: Severity
+    title: str
+    summary: str
+    runbook: str
+    details: Mapping[str, str]
+    ts: float
+
+
+class AlertStateLike(Protocol):
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def severity(self) -> str: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def last_sent_at(self) -> float | None: ...
+
+    @property
+    def first_seen_at(self) -> float: ...
+
+
+class AlertStateStore(Protocol):
+    """Where de-duplication state lives between runs.
+
+    `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it as it was
+    (a failed delivery must not look like a recent one). `status` is "firing" or "resolved".
+    `first_seen_at` is when the current status began: it is set to now when the status recorded
+    differs from the one before, and kept otherwise.
+    """
+
+    def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
+
+    def record_alert(
+        self,
+        fingerprint: str,
+        *,
+        status: str,
+        severity: str,
+        summary: str,
+        sent: bool,
+        error: str | None = None,
+    ) -> None: ...
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RETRIED = "retried"
+    CHANGED = "changed"
+    REPEATED = "repeated"
+    SUPPRESSED = "suppressed"
+    RESOLVED = "resolved"
+    RESOLVED_QUIETLY = "resolved_quietly"
+    NOT_FIRING = "not_firing"
+    UNROUTED = "unrouted"
+    PINGED = "pinged"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One channel's result. `error` never contains an unmasked URL."""
+
+    channel: str
+    target: str
+    ok: bool
+    attempts: int
+    status_code: int | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
+        return f"{self.channel} ({self.target}) failed after {tries}: {self.error}"
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What notify/resolve/ping did. Print `problems` to stderr; they are already masked."""
+
+    fingerprint: str
+    outcome: Outcome
+    deliveries: tuple[Delivery, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def delivered(self) -> bool:
+        return any(d.ok for d in self.deliveries)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems

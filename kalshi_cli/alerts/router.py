@@ -1,0 +1,360 @@
+"""Routing alerts by tier to channels, de-duplicated through the alert state kept between runs.
+
+De-duplication lives in the state file (its `alert_state` / `record_alert`, reached through the
+narrow `AlertStateStore` protocol), so it holds across separate cron invocations:
+
+    notify(alert)      nothing recorded, or resolved           -> send ("sent")
+                       firing, this episode never delivered    -> send again ("retried")
+                       firing, a different severity            -> send ("changed")
+                       firing, last sent >= repeat_interval ago -> send ("repeated")
+                       firing, last sent recently              -> nothing ("suppressed")
+    resolve(fp)        firing and this episode delivered       -> one "resolved" message
+                       firing, this episode never delivered    -> recorded, nothing sent
+                       anything else                           -> nothing ("not_firing")
+
+An episode is one stretch of a status: it begins when the fingerprint goes from nothing or
+resolved to firing (the alert state's `first_seen_at`). Whether it was delivered is decided
+against that start, never against the last send of an earlier episode: a breach that returns
+after a resolved one and whose first post fails is retried by the next run, even though the
+resolution was posted minutes ago. A retry is bounded like any send; an undelivered episode is
+retried on every run until it is delivered or resolved.
+
+Channels are sent to concurrently, each in its own daemon thread that the caller stops waiting
+for at the channel's deadline, so a receiver that accepts the connection and never answers (or
+trickles bytes) cannot hold a check, and a notify lasts at most the longest channel deadline.
+Nothing here raises into the caller: the outcome is a `SendReport` whose `problems` (one line
+each, URLs masked) the caller prints to stderr, and the alert state records the error.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from kalshi_cli.alerts.channels.base import HttpChannel
+from kalshi_cli.alerts.channels.deadman import DeadManPing
+from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S, parse_alerts_section
+from kalshi_cli.alerts.masking import scrub
+from kalshi_cli.alerts.model import (
+    Alert,
+    AlertStateLike,
+    AlertStateStore,
+    AlertStatus,
+    Delivery,
+    Notification,
+    Outcome,
+    Runbook,
+    SendReport,
+    Severity,
+)
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import ConfigError
+
+# How long past a channel's own deadline the caller still waits for its thread: the thread clips
+# every timeout to the deadline, so it normally returns well inside this.
+JOIN_GRACE_S = 0.25
+
+
+class AlertRouter:
+    """Routes alerts by tier to channels, de-duplicated through the alert state."""
+
+    def __init__(
+        self,
+        channels: Mapping[str, HttpChannel] | None = None,
+        routes: Mapping[Severity, Sequence[str]] | None = None,
+        *,
+        repeat_interval_s: float = DEFAULT_REPEAT_INTERVAL_S,
+        runbook_base_url: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.channels: dict[str, HttpChannel] = dict(channels or {})
+        self.routes: dict[Severity, tuple[str, ...]] = {
+            sev: tuple((routes or {}).get(sev, ())) for sev in Severity
+        }
+        for sev, names in self.routes.items():
+            for name in names:
+                if name not in self.channels:
+                    raise ConfigError(
+                        f"alerts.routes.{sev} names channel {name!r}, which is not defined",
+                        hint="add it under alerts.channels or remove it from the route",
+                    )
+        self.repeat_interval_s = repeat_interval_s
+        self.runbook_base_url = runbook_base_url
+        self.clock: Clock = clock or SystemClock()
+
+    @classmethod
+    def from_config(
+        cls,
+        section: Mapping[str, Any] | None,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> AlertRouter:
+        """Build from the `alerts:` config section; a missing section means no channels."""
+        settings = parse_alerts_section(
+            section or {}, environ=os.environ if environ is None else environ
+        )
+        return cls(
+            settings.channels,
+            settings.routes,
+            repeat_interval_s=settings.repeat_interval_s,
+            runbook_base_url=settings.runbook_base_url,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"AlertRouter(channels={list(self.channels.values())!r})"
+
+    def describe(self) -> list[str]:
+        """One line per channel, URLs masked, for `config show` and diagnostics."""
+        lines = []
+        for name, ch in self.channels.items():
+            tiers = [str(sev) for sev, names in self.routes.items() if name in names]
+            s = ch.settings
+            lines.append(
+                f"{name}: {ch.kind} {ch.target} timeout {s.timeout_s:g}s, "
+                f"{s.max_attempts} attempts, deadline {s.deadline:g}s, "
+                f"tiers: {', '.join(tiers) or 'none'}"
+            )
+        return lines
+
+    def channels_for(self, severity: Severity) -> list[HttpChannel]:
+        return [self.channels[name] for name in self.routes[severity]]
+
+    def runbook_link(self, runbook: str) -> str:
+        if self.runbook_base_url and "://" not in runbook:
+            return f"{self.runbook_base_url.rstrip('/')}/{runbook.lstrip('/')}"
+        return runbook
+
+    def notify(self, alert: Alert, state_store: AlertStateStore) -> SendReport:
+        """Send a firing alert unless the alert state says it was sent recently. Never raises."""
+        problems: list[str] = []
+        state = _read_state(state_store, alert.fingerprint, problems)
+        outcome = self._firing_outcome(alert, state)
+        if outcome is Outcome.SUPPRESSED:
+            return SendReport(alert.fingerprint, outcome, (), tuple(problems))
+        channels = self.channels_for(alert.severity)
+        if not channels:
+            _record(
+                state_store,
+                alert.fingerprint,
+                problems,
+                status=AlertStatus.FIRING,
+                severity=alert.severity,
+                summary=alert.summary,
+                sent=False,
+                error=f"no channel is routed for {alert.severity}",
+            )
+            return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
+        n = Notification(
+            AlertStatus.FIRING,
+            alert.fingerprint,
+            alert.severity,
+            alert.title,
+            alert.summary,
+            self.runbook_link(alert.runbook),
+            dict(alert.details),
+            self.clock.wall(),
+        )
+        deliveries = self._send(channels, n)
+        failed = [d for d in deliveries if not d.ok]
+        problems.extend(f"alert {alert.fingerprint}: {d.describe()}" for d in failed)
+        _record(
+            state_store,
+            alert.fingerprint,
+            problems,
+            status=AlertStatus.FIRING,
+            severity=alert.severity,
+            summary=alert.summary,
+            sent=any(d.ok for d in deliveries),
+            error="; ".join(d.describe() for d in failed) or None,
+        )
+        return SendReport(alert.fingerprint, outcome, tuple(deliveries), tuple(problems))
+
+    def resolve(
+        self,
+        fingerprint: str,
+        state_store: AlertStateStore,
+        *,
+        title: str | None = None,
+        summary: str | None = None,
+        runbook: str | None = None,
+    ) -> SendReport:
+        """Announce once that a firing alert has cleared. Never raises."""
+        problems: list[str] = []
+        state = _read_state(state_store, fingerprint, problems)
+        if state is None or state.status != AlertStatus.FIRING:
+            return SendReport(fingerprint, Outcome.NOT_FIRING, (), tuple(problems))
+        severity = _severity_or_warning(state.severity)
+        text = f"{summary} (was: {state.summary})" if summary else f"cleared (was: {state.summary})"
+        channels = self.channels_for(severity)
+        if not _episode_delivered(state) or not channels:
+            # Nobody was told it fired, so nobody needs telling it cleared.
+            _record(
+                state_store,
+                fingerprint,
+                problems,
+                status=AlertStatus.RESOLVED,
+                severity=severity,
+                summary=text,
+                sent=False,
+            )
+            return SendReport(fingerprint, Outcome.RESOLVED_QUIETLY, (), tuple(problems))
+        n = Notification(
+            AlertStatus.RESOLVED,
+            fingerprint,
+            severity,
+            title or fingerprint,
+            text,
+            self.runbook_link(runbook or Runbook.INDEX),
+            {},
+            self.clock.wall(),
+        )
+        deliveries = self._send(channels, n)
+        failed = [d for d in deliveries if not d.ok]
+        problems.extend(f"resolution of {fingerprint}: {d.describe()}" for d in failed)
+        if any(d.ok for d in deliveries):
+            _record(
+                state_store,
+                fingerprint,
+                problems,
+                status=AlertStatus.RESOLVED,
+                severity=severity,
+                summary=text,
+                sent=True,
+                error="; ".join(d.describe() for d in failed) or None,
+            )
+        else:
+            # Still firing as far as anyone was told: the next resolve() tries again.
+            _record(
+                state_store,
+                fingerprint,
+                problems,
+                status=AlertStatus.FIRING,
+                severity=severity,
+                summary=state.summary,
+                sent=False,
+                error="resolution not delivered: " + "; ".join(d.describe() for d in failed),
+            )
+        return SendReport(fingerprint, Outcome.RESOLVED, tuple(deliveries), tuple(problems))
+
+    def ping(self, exit_code: int, *, body: str = "") -> SendReport:
+        """Report an exit status to every dead-man channel (no de-duplication). Never raises."""
+        pingers = [ch for ch in self.channels.values() if isinstance(ch, DeadManPing)]
+        clock = self.clock
+        jobs: list[tuple[HttpChannel, Callable[[], Delivery]]] = [
+            (p, partial(p.ping, exit_code, clock, body)) for p in pingers
+        ]
+        deliveries = _deliver_all(jobs) if jobs else []
+        problems = tuple(f"dead-man ping: {d.describe()}" for d in deliveries if not d.ok)
+        return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
+
+    def _firing_outcome(self, alert: Alert, state: AlertStateLike | None) -> Outcome:
+        if state is None or state.status != AlertStatus.FIRING:
+            return Outcome.SENT
+        last_sent = state.last_sent_at
+        if last_sent is None or not _episode_delivered(state):
+            return Outcome.RETRIED
+        if state.severity != alert.severity:
+            return Outcome.CHANGED
+        if self.clock.wall() - last_sent >= self.repeat_interval_s:
+            return Outcome.REPEATED
+        return Outcome.SUPPRESSED
+
+    def _send(self, channels: Sequence[HttpChannel], n: Notification) -> list[Delivery]:
+        clock = self.clock
+        return _deliver_all([(ch, partial(ch.send, n, clock)) for ch in channels])
+
+
+def _episode_delivered(state: AlertStateLike) -> bool:
+    """Was the current episode (the status since `first_seen_at`) delivered at least once?
+
+    A send that starts an episode records both times as the same instant, hence `>=`.
+    """
+    return state.last_sent_at is not None and state.last_sent_at >= state.first_seen_at
+
+
+def _severity_or_warning(value: str) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        return Severity.WARNING
+
+
+def _read_state(
+    state_store: AlertStateStore, fingerprint: str, problems: list[str]
+) -> AlertStateLike | None:
+    try:
+        return state_store.alert_state(fingerprint)
+    except Exception as exc:  # an unreadable alert state must not silence the alert: send it anyway
+        problems.append(f"alert {fingerprint}: could not read the alert state: {exc}")
+        return None
+
+
+def _record(
+    state_store: AlertStateStore,
+    fingerprint: str,
+    problems: list[str],
+    *,
+    status: AlertStatus,
+    severity: Severity,
+    summary: str,
+    sent: bool,
+    error: str | None = None,
+) -> None:
+    try:
+        state_store.record_alert(
+            fingerprint,
+            status=str(status),
+            severity=str(severity),
+            summary=summary,
+            sent=sent,
+            error=error,
+        )
+    except Exception as exc:  # the alert already went out (or not); the caller's verdict stands
+        problems.append(f"alert {fingerprint}: could not record it in the alert state: {exc}")
+
+
+def _run_job(channel: HttpChannel, job: Callable[[], Delivery], box: list[Delivery]) -> None:
+    try:
+        box.append(job())
+    except Exception as exc:  # a channel that breaks its promise still gets reported, not lost
+        error = scrub(f"{type(exc).__name__}: {exc}", channel.secret_values())
+        box.append(Delivery(channel.name, channel.target, False, 0, None, error))
+
+
+def _deliver_all(jobs: Sequence[tuple[HttpChannel, Callable[[], Delivery]]]) -> list[Delivery]:
+    """Run each channel's send in its own daemon thread; stop waiting at its deadline.
+
+    Real monotonic time on purpose: this bounds how long the process actually waits, whatever
+    clock the sends themselves were given.
+    """
+    # Imported before the clock starts, so its import time is not charged to a channel deadline.
+    import httpx  # noqa: F401
+
+    started = time.monotonic()
+    running: list[tuple[HttpChannel, threading.Thread, list[Delivery]]] = []
+    for channel, job in jobs:
+        box: list[Delivery] = []
+        thread = threading.Thread(
+            target=_run_job,
+            args=(channel, job, box),
+            name=f"alert-{channel.name}",
+            daemon=True,
+        )
+        thread.start()
+        running.append((channel, thread, box))
+    results: list[Delivery] = []
+    for channel, thread, box in running:
+        limit = channel.settings.deadline + JOIN_GRACE_S
+        thread.join(max(0.0, started + limit - time.monotonic()))
+        if box:
+            results.append(box[0])
+        else:
+            error = f"no answer within the {channel.settings.deadline:g}s deadline"
+            results.append(Delivery(channel.name, channel.target, False, 0, None, error))
+    return results

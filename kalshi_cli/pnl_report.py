@@ -1,0 +1,106 @@
+"""The `kalshi pnl` report: realized P&L from the state file grouped by market, day or strategy,
+and, when the exchange is reached, unrealized P&L and a cross-check with its own figures.
+
+`pnl_report()` is the one call the command makes; it returns the JSON document (`--json`) and
+what the text rendering needs besides. How P&L is computed is in `pnl.py` and docs/pnl.md.
+The state file is opened read-only (never created); without `mark`, no network is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.pnl import Bucket, PnlSummary
+    from kalshi_cli.positions import PositionsView
+
+GROUPINGS = ("market", "day", "strategy")
+
+# What the exchange side needs, made only when it is asked for: the authenticated client and the
+# per-market position limit (for the limit column of the positions it marks).
+ExchangeAccess = Callable[[], "tuple[KalshiClient, Decimal | None]"]
+
+
+@dataclass(frozen=True)
+class PnlReport:
+    summary: PnlSummary
+    rows: list[dict[str, Any]]  # one per group, oldest key first, values as in `document`
+    view: PositionsView | None  # None with no exchange (`--local`)
+    document: dict[str, Any]  # the `--json` document
+
+    @property
+    def unrealized(self) -> Decimal | None:
+        return None if self.view is None else self.view.unrealized
+
+
+def pnl_report(
+    state: Path,
+    *,
+    since: str | None,
+    since_ts: float | None,
+    by: str,
+    exchange: ExchangeAccess | None,
+) -> PnlReport:
+    """Realized P&L from the state file at `state` since `since_ts` (`since` is how the person
+    wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared."""
+    from kalshi_cli.pnl import summarize_rows
+    from kalshi_cli.store import Store
+
+    if by not in GROUPINGS:
+        raise ValueError(f"P&L is grouped by one of {GROUPINGS}, not {by!r}")
+    store = Store.open_readonly(state)
+    view: PositionsView | None = None
+    try:
+        if store is None:
+            summary = summarize_rows([], [], since=since_ts)
+        else:
+            summary = summarize_rows(store.iter_fill_rows(), store.settlements(), since=since_ts)
+        if exchange is not None:
+            from kalshi_cli.positions import mark_to_market
+
+            client, limit = exchange()
+            view = mark_to_market(
+                client, store, engine=summary.engine, limit=limit, include_flat=True
+            )
+    finally:
+        if store is not None:
+            store.close()
+    rows = bucket_rows(summary.groups[by], by)
+    unrealized = None if view is None else view.unrealized
+    document: dict[str, Any] = {
+        **summary.to_json(),
+        "since": since,
+        "by": by,
+        "rows": rows,
+        "unrealized_pnl": None if unrealized is None else str(unrealized),
+        "total_pnl": None if unrealized is None else str(summary.realized + unrealized),
+        "cross_checked": view is not None,
+        "differences": [] if view is None else [d.to_json() for d in view.differences],
+    }
+    return PnlReport(summary, rows, view, document)
+
+
+def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
+    """One row per group in key order; by day, with the running total."""
+    rows = []
+    cumulative = Decimal(0)
+    for key in sorted(buckets):
+        bucket = buckets[key]
+        cumulative += bucket.net
+        row = {
+            by: key,
+            "fills": bucket.fills,
+            "settlements": bucket.settlements,
+            "realized_gross": str(bucket.gross),
+            "fees": str(bucket.fees),
+            "realized": str(bucket.net),
+        }
+        if by == "day":
+            row["cumulative"] = str(cumulative)
+        rows.append(row)
+    return rows

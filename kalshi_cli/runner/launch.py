@@ -1,0 +1,82 @@
+"""`kalshi trade` around the loop: the locks, the metrics endpoint, then `session.trade`.
+
+Before anything is read, written or served, the process takes the locks of its state file and
+of its account (`lock.acquire`; a dry run sends nothing, so it locks only its file) and holds
+them until the loop ends. With a metrics port, Prometheus metrics are served from the state file,
+opened read-only on each scrape, and from what this process counted in memory (its client's
+requests, its loop's risk denials and feed ages): the scrape thread never sends a request with
+the loop's client nor uses its store connection (the exchange's figures come from the
+`kalshi metrics --textfile` cron job).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.connection import Connection
+    from kalshi_cli.metrics import Family, LoopTelemetry
+    from kalshi_cli.runner.config import TradeConfig, TradeOptions
+
+
+def run_trade(
+    options: TradeOptions,
+    *,
+    env: str,
+    state_path: Path,
+    config: TradeConfig,
+    client: KalshiClient,
+    connection: Connection,
+    metrics_port: int | None,
+    announce: Callable[[str], None],
+) -> None:
+    """Lock, serve metrics if asked (`announce` tells where), and run the loop to its end."""
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.runner.lock import acquire
+    from kalshi_cli.runner.session import trade
+
+    assert connection.key_id is not None and connection.private_key is not None
+    account = None if options.dry_run else f"{connection.key_id}@{connection.api_base}"
+    with acquire(state_path, account=account, now=time.time()):  # float-ok: wall time
+        telemetry: LoopTelemetry | None = None
+        stop_metrics: Callable[[], None] | None = None
+        if metrics_port:
+            from kalshi_cli.metrics import LoopTelemetry
+
+            telemetry = LoopTelemetry()
+            stop_metrics = _serve_metrics(metrics_port, state_path, client, telemetry, announce)
+        try:
+            trade(
+                options,
+                env=env,
+                state_path=state_path,
+                config=config,
+                client=client,
+                ws_url=connection.ws_url,
+                signer=KalshiAuth(connection.key_id, connection.private_key),
+                telemetry=telemetry,
+            )
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
+
+
+def _serve_metrics(
+    port: int,
+    state_path: Path,
+    client: KalshiClient,
+    telemetry: LoopTelemetry,
+    announce: Callable[[str], None],
+) -> Callable[[], None]:
+    from kalshi_cli.metrics import Collector, api_families, serve_metrics
+
+    def process() -> list[Family]:
+        return [*api_families(client.stats.snapshot()), *telemetry.families()]
+
+    server = serve_metrics(port, Collector(state_path, extra=process).collect)
+    announce(f"metrics on {server.url}")
+    return server.stop

@@ -1,0 +1,79 @@
+"""What each alert last did (tables `alerts` and `alert_log`): the de-duplication state that
+`kalshi_cli.alerts` reads through its `AlertStateStore` protocol, so it holds across cron runs."""
+
+from __future__ import annotations
+
+from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.records import AlertLogRecord, AlertStateRecord
+
+
+class AlertStateMixin(StoreBase):
+    """Per-fingerprint alert state, and a log of every send attempt."""
+
+    def alert_state(self, fingerprint: str) -> AlertStateRecord | None:
+        rows = self._rows(
+            "SELECT fingerprint, status, severity, summary, last_sent_at, first_seen_at, "
+            "updated_at, error FROM alerts WHERE fingerprint = ?",
+            (fingerprint,),
+        )
+        return AlertStateRecord(*rows[0]) if rows else None
+
+    def record_alert(
+        self,
+        fingerprint: str,
+        *,
+        status: str,
+        severity: str,
+        summary: str,
+        sent: bool,
+        error: str | None = None,
+    ) -> AlertStateRecord:
+        """Remember what was (or failed to be) sent for a fingerprint, and log the attempt."""
+        now = self.clock.wall()
+        with self.transaction():
+            previous = self.alert_state(fingerprint)
+            same_status = previous is not None and previous.status == status
+            record = AlertStateRecord(
+                fingerprint=fingerprint,
+                status=status,
+                severity=severity,
+                summary=summary,
+                last_sent_at=now if sent else (previous.last_sent_at if previous else None),
+                first_seen_at=previous.first_seen_at if previous and same_status else now,
+                updated_at=now,
+                error=error,
+            )
+            self._conn.execute(
+                "INSERT OR REPLACE INTO alerts (fingerprint, status, severity, summary, "
+                "last_sent_at, first_seen_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fingerprint,
+                    status,
+                    severity,
+                    summary,
+                    record.last_sent_at,
+                    record.first_seen_at,
+                    now,
+                    error,
+                ),
+            )
+            self._conn.execute(
+                "INSERT INTO alert_log (fingerprint, status, severity, summary, sent, error, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (fingerprint, status, severity, summary, int(sent), error, now),
+            )
+        return record
+
+    def alert_log(
+        self, *, fingerprint: str | None = None, limit: int = 100
+    ) -> list[AlertLogRecord]:
+        where, params = (
+            ("", []) if fingerprint is None else (" WHERE fingerprint = ?", [fingerprint])
+        )
+        rows = self._newest(
+            f"SELECT fingerprint, status, severity, summary, sent, error, at FROM alert_log{where}",  # noqa: S608
+            params,
+            "id",
+            limit,
+        )
+        return [AlertLogRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]

@@ -1,0 +1,275 @@
+"""The state file on disk: creating, opening and configuring it, and the connection primitives
+every table group builds on (`StoreBase`).
+
+Durability. The file runs in WAL mode with `synchronous=FULL`. WAL lets a cron check read while
+the trade loop writes, and a process killed with SIGKILL loses nothing that was committed (the
+WAL is already in the OS). FULL adds an fsync of the WAL at every commit, so a committed write
+also survives a power cut or a kernel crash; NORMAL would leave the last commits exposed to that
+until the next checkpoint. For the state file, whose first rule is "the intent is on disk before
+the order leaves", that fsync (a fraction of a millisecond on an SSD) is the right trade, and the
+hot paths stay cheap anyway: a heartbeat or an event is one autocommitted statement, and a batch
+of fills is one `executemany` in one transaction.
+
+Transactions. The connection is in autocommit mode (`isolation_level=None`), so every single
+statement commits on its own and nothing is ever left pending by accident. Writes that belong
+together use `transaction()`, which takes the write lock up front (`BEGIN IMMEDIATE`, so two
+writers never deadlock upgrading a read lock) and nests as SAVEPOINTs: an inner block that fails
+is undone without undoing the outer one. `busy_timeout` makes a second process wait for the lock
+instead of failing at once.
+
+Threads. A Store holds one connection and is used from the thread that opened it (sqlite3
+enforces this). A thread that needs the state file opens its own Store on the same path.
+
+Lists are returned oldest first; a `limit` keeps the newest N of them (`_newest`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.store import migrations
+from kalshi_cli.store.errors import NotAStateFile, StateFileMissing, StoreError
+
+BUSY_TIMEOUT_SECONDS = 10.0
+# A big import leaves a big WAL; after the next checkpoint SQLite truncates it back to this.
+_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Enough to keep the fill_id index's hot pages while a million fills go in (8 MB took a third
+# longer); small enough that a full `pnl` scan stays far under its memory budget.
+_CACHE_KIB = 32 * 1024
+
+APPLIED_SQL = "SELECT name, applied_at FROM schema_migrations ORDER BY rowid"
+
+
+class StoreBase:
+    """One open connection to the state file and the primitives over it. Every table group of
+    `Store` is a subclass; only `Store` itself is instantiated."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, clock: Clock, *, readonly: bool
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self.clock = clock
+        self.readonly = readonly
+        self._depth = 0
+
+    @contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:  # float-ok: seconds
+        """Inside the block, wait at most `seconds` for another writer's lock (instead of the
+        usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than
+        wait, like the kill switch, whose cancels must not queue behind a stuck writer."""
+        self._rows(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+        try:
+            yield
+        finally:
+            self._rows(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Related writes, all or nothing. Nested blocks become savepoints."""
+        conn = self._conn
+        savepoint = f"sp{self._depth}" if self._depth else None
+        try:
+            conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+        self._depth += 1
+        try:
+            yield
+        except BaseException as exc:
+            self._depth -= 1
+            if savepoint:
+                conn.execute(f"ROLLBACK TO {savepoint}")
+                conn.execute(f"RELEASE {savepoint}")
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise wrap_error(exc, self.path) from exc
+            raise
+        self._depth -= 1
+        try:
+            conn.execute(f"RELEASE {savepoint}" if savepoint else "COMMIT")
+        except sqlite3.Error as exc:
+            if not savepoint and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise wrap_error(exc, self.path) from exc
+
+    def _write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+
+    def _newest(
+        self, sql: str, params: Sequence[object], order: str, limit: int | None
+    ) -> list[Any]:
+        """Rows of `sql` oldest first by `order`; with a limit, only the newest `limit`."""
+        if limit is None:
+            return self._rows(f"{sql} ORDER BY {order}", params)
+        descending = ", ".join(f"{c.strip()} DESC" for c in order.split(","))
+        return list(reversed(self._rows(f"{sql} ORDER BY {descending} LIMIT ?", [*params, limit])))
+
+
+def create_state_file(path: Path, clock: Clock) -> list[str]:
+    """Make a new state file at `path`, which did not exist; return the migrations applied to
+    it (none when another process made it first).
+
+    It is built (migrated, in WAL mode) under a temporary name beside `path` and then hard-linked
+    into place, which fails if a file appeared there meanwhile. So `path` only ever holds a whole
+    state file: a second process opening it at the same moment never finds a half-made one (that
+    would look like the empty file every open refuses), and of two processes creating it at once,
+    one wins and the other opens the winner's file.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Created here so it is private from the start; SQLite gives the -wal and -shm files the
+        # same permissions.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
+    os.close(fd)
+    draft = Path(name)
+    try:
+        conn = connect(draft, "rw")
+        try:
+            configure(conn, readonly=False)
+            applied = migrations.apply_pending(conn, clock.wall())
+        except migrations.MigrationError as exc:
+            raise StoreError(f"creating state file {path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, path) from exc
+        finally:
+            conn.close()  # the last connection folds the WAL into the file and removes it
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return []  # another process made it first: open theirs
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
+        _fsync_dir(path.parent)
+        return applied
+    finally:
+        for leftover in (draft, Path(f"{draft}-wal"), Path(f"{draft}-shm")):
+            with suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    # the new name must outlive a power cut as surely as what is written inside the file
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_is_state_file(path: Path) -> None:
+    """Refuse, before SQLite touches it, a file that cannot be a state file."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read state file {path}: {exc.strerror or exc}", hint="check its permissions"
+        ) from exc
+    if not head:
+        raise _not_a_state_file(path, "is empty")
+    if head != _SQLITE_HEADER:
+        raise _not_a_state_file(path, "is not an SQLite database")
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse an SQLite database that kalshi-cli did not make: it has no migrations table."""
+    ours = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if ours:
+        return
+    tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    raise _not_a_state_file(
+        path,
+        "is an SQLite database with no tables"
+        if not tables
+        else "is an SQLite database of another program (no schema_migrations table)",
+    )
+
+
+def _not_a_state_file(path: Path, what: str) -> NotAStateFile:
+    return NotAStateFile(
+        f"{path} {what}: not a kalshi state file, left untouched",
+        hint="restore the state file from a backup, or move this file aside to start a new, "
+        "empty one",
+    )
+
+
+def _unwritable(path: Path, exc: OSError) -> StoreError:
+    reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+    return StoreError(
+        f"cannot create state file {path}: {reason}",
+        hint="check that its directory can be created and written, or choose another --state",
+    )
+
+
+def connect(path: Path, mode: str) -> sqlite3.Connection:
+    # A URI with an explicit mode: "rw" and "ro" fail on a missing file instead of creating it.
+    uri = f"{path.absolute().as_uri()}?mode={mode}"
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+    except sqlite3.Error as exc:
+        raise wrap_error(exc, path) from exc
+
+
+def configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    if readonly:
+        # forces SQLite to read the header, so a non-database fails here rather than later
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return
+    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
+
+
+def wrap_error(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"state file {path} is locked by another process",
+            hint="another kalshi process is writing it; try again",
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"state file {path} is open read-only: {text}")
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"{path} is not a usable state file: {text}",
+            hint="`kalshi health-check` runs an integrity check; point --state elsewhere",
+        )
+    if "unable to open" in text:
+        return StoreError(f"cannot open state file {path}: {text}", hint="check its permissions")
+    return StoreError(f"state file {path}: {text}")
+
+
+def missing_error(path: Path) -> StateFileMissing:
+    return StateFileMissing(
+        f"no state file at {path}",
+        hint="nothing has been recorded for this environment yet; check --env and --state",
+    )

@@ -1,0 +1,34 @@
+"""The state file's errors: one tree under StoreError, each class deciding the exit code."""
+
+from __future__ import annotations
+
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.exit_codes import ExitCode
+
+
+class StoreError(KalshiError):
+    """The state file could not be used as asked."""
+
+
+class StateFileMissing(StoreError):
+    """A read-only command found no state file; it never creates one."""
+
+
+class NotAStateFile(StoreError):
+    """A file exists where the state file should be, but it is not one: empty, not SQLite, or
+    a database without our migrations table. It is never rebuilt in place: an empty file is
+    what a lost state file looks like, and a new one would forget HALTED and the day's trips."""
+
+    exit_code = ExitCode.BAD_STATE_FILE
+
+
+class DuplicateIntentError(StoreError):
+    exit_code = ExitCode.REJECTED
+
+
+class InvalidTransition(StoreError):
+    """A `mark_*` call on an order whose outcome is already known: a bug in the caller."""
+
+
+class OrderNotFound(StoreError):
+    exit_code = ExitCode.NOT_FOUND

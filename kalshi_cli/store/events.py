@@ -1,0 +1,67 @@
+"""Heartbeats, the event log and a small key-value table (tables `heartbeats`, `events`, `kv`):
+each write one cheap autocommitted statement, because the trade loop makes them every pass."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.records import EventRecord, HeartbeatRecord
+from kalshi_cli.store.values import json_text, where_clause
+
+
+class EventsMixin(StoreBase):
+    """Heartbeats per source, key-value settings, and the append-only event log."""
+
+    def heartbeat(self, *, source: str, detail: dict[str, Any] | None = None) -> None:
+        """Replace `source`'s heartbeat row: one cheap autocommitted statement per loop."""
+        self._write(
+            "INSERT OR REPLACE INTO heartbeats (source, at, detail) VALUES (?, ?, ?)",
+            (source, self.clock.wall(), json_text(detail or {})),
+        )
+
+    def last_heartbeat(self, source: str | None = None) -> HeartbeatRecord | None:
+        if source is None:
+            rows = self._rows("SELECT source, at, detail FROM heartbeats ORDER BY at DESC LIMIT 1")
+        else:
+            rows = self._rows(
+                "SELECT source, at, detail FROM heartbeats WHERE source = ?", (source,)
+            )
+        return HeartbeatRecord(rows[0][0], rows[0][1], json.loads(rows[0][2])) if rows else None
+
+    def set_kv(self, key: str, value: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
+            (key, value, self.clock.wall()),
+        )
+
+    def get_kv(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM kv WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def log_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Append to the event log: one autocommitted insert. Decimals are written as strings."""
+        self._write(
+            "INSERT INTO events (kind, at, data) VALUES (?, ?, ?)",
+            (kind, self.clock.wall(), json_text(data)),
+        )
+
+    def events(
+        self, *, kind: str | None = None, since: float | None = None, limit: int = 100
+    ) -> list[EventRecord]:
+        where: list[str] = []
+        params: list[object] = []
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        sql = f"SELECT id, kind, at, data FROM events{where_clause(where)}"  # noqa: S608
+        rows = self._newest(sql, params, "id", limit)
+        return [EventRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def prune_events(self, *, before: float) -> int:
+        """Delete events older than `before`; returns how many went."""
+        return max(self._write("DELETE FROM events WHERE at < ?", (before,)).rowcount, 0)

@@ -1,0 +1,193 @@
+"""Fills (table `fills`): stored once by fill_id, streamed in time order at flat memory."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import BookSide
+from kalshi_cli.store.connection import StoreBase, wrap_error
+from kalshi_cli.store.records import FillRecord
+from kalshi_cli.store.values import (
+    BOOK_SIDES,
+    DECIMAL_CACHE_SIZE,
+    dec_text,
+    opt_dec_text,
+    time_range,
+)
+
+_FILL_COLUMNS = (
+    "fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, fee, is_taker, ts, "
+    "strategy, realized_pnl"
+)
+_INSERT_FILL_SQL = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608
+_BOOK_SIDE_TEXT: dict[object, str] = {side.value: side.value for side in BookSide}
+
+
+class FillsMixin(StoreBase):
+    """Fills, each stored once; `realized_pnl` set on the fills that close a position."""
+
+    def record_fill(self, fill: FillRecord) -> bool:
+        """Store a fill once; True if it was new (a fill_id seen before is ignored)."""
+        cur = self._write(_INSERT_FILL_SQL, _fill_row(fill))
+        return cur.rowcount == 1
+
+    def record_fills(self, fills: Iterable[FillRecord]) -> int:
+        """Store many fills in one transaction (all or none); returns how many were new."""
+        with self.transaction():
+            cur = self._conn.executemany(_INSERT_FILL_SQL, (_fill_row(f) for f in fills))
+        return max(cur.rowcount, 0)
+
+    def attribute_fills(self, order_id: str, *, client_order_id: str, strategy: str | None) -> int:
+        """Give the fills of `order_id` recorded without an intent (copied before the order's
+        lost answer was resolved) their intent and strategy; returns how many changed."""
+        cur = self._write(
+            "UPDATE fills SET client_order_id = ?, strategy = ? "
+            "WHERE order_id = ? AND client_order_id IS NULL",
+            (client_order_id, strategy, order_id),
+        )
+        return max(cur.rowcount, 0)
+
+    def set_fill_realized_pnl(self, fill_id: str, realized_pnl: Decimal | None) -> bool:
+        cur = self._write(
+            "UPDATE fills SET realized_pnl = ? WHERE fill_id = ?",
+            (opt_dec_text(realized_pnl), fill_id),
+        )
+        return cur.rowcount == 1
+
+    def fills(
+        self,
+        *,
+        ticker: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[FillRecord]:
+        sql, params = _fills_query(since=since, until=None, ticker=ticker)
+        return list(_fill_records(self._newest(sql, params, "ts, rowid", limit)))
+
+    def iter_fills(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        ticker: str | None = None,
+    ) -> Iterator[FillRecord]:
+        """Stream fills in time order (`since` inclusive, `until` exclusive) without loading
+        them all: memory stays flat whatever the number of fills."""
+        sql, params = _fills_query(since=since, until=until, ticker=ticker)
+        try:
+            cursor = self._conn.execute(f"{sql} ORDER BY ts, rowid", params)
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+        cursor.arraysize = 1000
+        return _fill_records(cursor)
+
+    def iter_fill_rows(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[tuple[str, str, str, str, str, float, str | None]]:
+        """(ticker, book_side, yes_price, count, fee, ts, strategy) in time order, money and
+        counts as their canonical TEXT: the lean stream `kalshi pnl` parses itself, because
+        building a FillRecord per row costs more than the P&L arithmetic over a million fills."""
+        where, params = time_range("ts", since, until)
+        try:
+            cursor = self._conn.execute(
+                "SELECT ticker, book_side, yes_price, count, fee, ts, strategy "  # noqa: S608
+                f"FROM fills{where} ORDER BY ts, rowid",
+                params,
+            )
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+        cursor.arraysize = 1000
+        return cursor
+
+    def count_fills(self) -> int:
+        return int(self._rows("SELECT count(*) FROM fills")[0][0])
+
+
+def _fill_row(f: FillRecord) -> tuple[object, ...]:
+    return (
+        f.fill_id,
+        f.order_id,
+        f.client_order_id,
+        f.ticker,
+        _book_side_text(f.book_side),
+        dec_text(f.yes_price),
+        dec_text(f.count),
+        dec_text(f.fee),
+        int(bool(f.is_taker)),
+        float(f.ts),  # float-ok: unix seconds
+        f.strategy,
+        opt_dec_text(f.realized_pnl),
+    )
+
+
+def _book_side_text(value: object) -> str:
+    # a dict lookup, not BookSide(value): this runs once per fill in a batch of a million
+    text = _BOOK_SIDE_TEXT.get(value)
+    if text is None:
+        raise ValueError(f"book side must be bid or ask, not {value!r}")
+    return text
+
+
+def _fills_query(
+    *, since: float | None, until: float | None, ticker: str | None
+) -> tuple[str, list[object]]:
+    where, params = time_range("ts", since, until)
+    if ticker is not None:
+        where = f"{where} AND ticker = ?" if where else " WHERE ticker = ?"
+        params.append(ticker)
+    return f"SELECT {_FILL_COLUMNS} FROM fills{where}", params  # noqa: S608
+
+
+def _fill_records(rows: Iterable[Sequence[Any]]) -> Iterator[FillRecord]:
+    """Rows to FillRecords, as fast as Python allows: this loop is most of `kalshi pnl`.
+
+    Prices, counts and fees repeat (a few hundred distinct values), so their Decimals are cached;
+    the record's dict is filled directly instead of through the frozen dataclass __init__.
+    """
+    cache: dict[str, Decimal] = {}
+    cached = cache.get
+    new = object.__new__
+    set_attr = object.__setattr__
+    sides = BOOK_SIDES
+    limit = DECIMAL_CACHE_SIZE
+
+    def parse(text: str) -> Decimal:
+        number = Decimal(text)
+        if len(cache) < limit:
+            cache[text] = number
+        return number
+
+    for r in rows:
+        yes_price = cached(r[5])
+        if yes_price is None:
+            yes_price = parse(r[5])
+        count = cached(r[6])
+        if count is None:
+            count = parse(r[6])
+        fee = cached(r[7])
+        if fee is None:
+            fee = parse(r[7])
+        pnl = r[11]
+        record = new(FillRecord)
+        set_attr(
+            record,
+            "__dict__",
+            {
+                "fill_id": r[0],
+                "order_id": r[1],
+                "client_order_id": r[2],
+                "ticker": r[3],
+                "book_side": sides[r[4]],
+                "yes_price": yes_price,
+                "count": count,
+                "fee": fee,
+                "is_taker": r[8] == 1,
+                "ts": r[9],
+                "strategy": r[10],
+                "realized_pnl": None if pnl is None else Decimal(pnl),
+            },
+        )
+        yield record

@@ -1,0 +1,312 @@
+"""Order intents and their history (tables `orders` and `order_history`).
+
+An intent is written `pending` before its request is sent. While its outcome is not known
+(`pending` or `unknown`) the placing code records the answer with `mark_sent`, `mark_rejected` or
+`mark_unknown`; any other use of those is refused as a bug. Afterwards `update_order` copies what
+the exchange says, whatever it is, because the exchange is the truth (the kill switch and
+reconciliation depend on that). Every change also appends a row to `order_history` in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import ONE, ZERO, Action, BookSide, Side, to_book
+from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.errors import DuplicateIntentError, InvalidTransition, OrderNotFound
+from kalshi_cli.store.records import (
+    ORDER_STATUSES,
+    PENDING,
+    REJECTED,
+    RESTING,
+    SENT_STATUSES,
+    UNKNOWN,
+    IntentRecord,
+    OrderHistoryRecord,
+)
+from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
+
+_AWAITING_ANSWER = (PENDING, UNKNOWN)
+_ORDER_COLUMNS = (
+    "client_order_id, order_id, ticker, book_side, price, count, side, action, status, filled, "
+    "remaining, strategy, model_fair, reason, error, created_at, updated_at, time_in_force, "
+    "post_only, reduce_only"
+)
+_INSERT_ORDER_SQL = f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 20)})"  # noqa: S608
+_SELECT_ORDERS = f"SELECT {_ORDER_COLUMNS} FROM orders"  # noqa: S608
+_SIDES = {side.value: side for side in Side}
+_ACTIONS = {action.value: action for action in Action}
+
+
+class OrdersMixin(StoreBase):
+    """Intents: recorded before sending, answered once, then kept equal to the exchange."""
+
+    def record_intent(self, intent: IntentRecord) -> IntentRecord:
+        """Write an intent before its request is sent; returns it as stored (timestamps set).
+
+        Raises DuplicateIntentError if the client_order_id (or order_id) is already known.
+        """
+        if intent.status != PENDING:
+            raise ValueError(f"an intent is recorded as pending, not {intent.status!r}")
+        if to_book(Side(intent.side), Action(intent.action), ZERO).book_side != intent.book_side:
+            raise ValueError(
+                f"{intent.side} {intent.action} is not book side {intent.book_side} "
+                f"(intent {intent.client_order_id})"
+            )
+        if not ZERO < intent.price < ONE:
+            raise ValueError(f"YES price {intent.price} is outside (0, 1)")
+        if intent.count <= 0:
+            raise ValueError(f"count {intent.count} must be positive")
+        now = self.clock.wall()
+        stored = replace(
+            intent,
+            created_at=intent.created_at or now,
+            updated_at=intent.updated_at or intent.created_at or now,
+        )
+        row = (
+            stored.client_order_id,
+            stored.order_id,
+            stored.ticker,
+            BookSide(stored.book_side).value,
+            dec_text(stored.price),
+            dec_text(stored.count),
+            Side(stored.side).value,
+            Action(stored.action).value,
+            PENDING,
+            dec_text(stored.filled),
+            opt_dec_text(stored.remaining),
+            stored.strategy,
+            opt_dec_text(stored.model_fair),
+            stored.reason,
+            stored.error,
+            stored.created_at,
+            stored.updated_at,
+            str(stored.time_in_force),
+            int(stored.post_only),
+            int(stored.reduce_only),
+        )
+        with self.transaction():
+            try:
+                self._conn.execute(_INSERT_ORDER_SQL, row)
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateIntentError(
+                    f"order {stored.client_order_id} ({stored.order_id or 'no order id'}) "
+                    "is already in the state file",
+                    hint="every intent needs a fresh client_order_id",
+                ) from exc
+            self._history(stored.client_order_id, "recorded", stored.created_at)
+        return stored
+
+    def mark_sent(
+        self,
+        client_order_id: str,
+        *,
+        order_id: str,
+        status: str,
+        fill_count: Decimal,
+        remaining_count: Decimal,
+    ) -> None:
+        """The exchange accepted the order (status resting, executed or canceled)."""
+        if status not in SENT_STATUSES:
+            raise ValueError(f"mark_sent takes one of {SENT_STATUSES}, not {status!r}")
+        self._answer(
+            client_order_id,
+            "sent",
+            "order_id = ?, status = ?, filled = ?, remaining = ?, error = NULL",
+            (order_id, status, dec_text(fill_count), dec_text(remaining_count)),
+            note=None,
+        )
+
+    def mark_rejected(self, client_order_id: str, *, reason: str) -> None:
+        """The exchange (or the network, before sending) clearly refused it."""
+        self._answer(
+            client_order_id, "rejected", "status = ?, error = ?", (REJECTED, reason), note=reason
+        )
+
+    def mark_unknown(self, client_order_id: str, *, reason: str) -> None:
+        """Sent, and no answer came back: to be reconciled, never re-sent."""
+        self._answer(
+            client_order_id, "unknown", "status = ?, error = ?", (UNKNOWN, reason), note=reason
+        )
+
+    def update_order(
+        self,
+        *,
+        client_order_id: str | None = None,
+        order_id: str | None = None,
+        status: str | None = None,
+        fill_count: Decimal | None = None,
+        remaining_count: Decimal | None = None,
+        price: Decimal | None = None,
+        count: Decimal | None = None,
+    ) -> bool:
+        """Copy the exchange's view of an order; True when a known order changed.
+
+        The row is found by client_order_id when given (then `order_id` is set on it), else by
+        order_id. An order the state file does not know is not an error (the kill switch
+        cancels orders placed elsewhere): nothing happens and False is returned.
+        """
+        if client_order_id is None and order_id is None:
+            raise ValueError("update_order needs a client_order_id or an order_id")
+        if status is not None and (status not in ORDER_STATUSES or status == PENDING):
+            raise ValueError(f"update_order cannot set status {status!r}")
+        if price is not None and not ZERO < price < ONE:
+            raise ValueError(f"YES price {price} is outside (0, 1)")
+        wanted: dict[str, object] = {}
+        if client_order_id is not None and order_id is not None:
+            wanted["order_id"] = order_id
+        if status is not None:
+            wanted["status"] = status
+        if fill_count is not None:
+            wanted["filled"] = dec_text(fill_count)
+        if remaining_count is not None:
+            wanted["remaining"] = dec_text(remaining_count)
+        if price is not None:
+            wanted["price"] = dec_text(price)
+        if count is not None:
+            wanted["count"] = dec_text(count)
+        columns = ", ".join(wanted)
+        key_column, key = (
+            ("client_order_id", client_order_id)
+            if client_order_id is not None
+            else ("order_id", order_id)
+        )
+        with self.transaction():
+            row = self._conn.execute(
+                f"SELECT client_order_id{', ' + columns if columns else ''} "  # noqa: S608
+                f"FROM orders WHERE {key_column} = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return False
+            coid = str(row[0])
+            changed = {c: v for c, v in zip(wanted, row[1:], strict=True) if wanted[c] != v}
+            if not changed:
+                return False
+            now = self.clock.wall()
+            sets = ", ".join(f"{c} = ?" for c in changed)
+            self._conn.execute(
+                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
+                (*(wanted[c] for c in changed), now, coid),
+            )
+            self._history(coid, "update", now)
+        return True
+
+    def get_intent(self, client_order_id: str) -> IntentRecord | None:
+        rows = self._rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
+        return _intent(rows[0]) if rows else None
+
+    def intent_by_order_id(self, order_id: str) -> IntentRecord | None:
+        rows = self._rows(f"{_SELECT_ORDERS} WHERE order_id = ?", (order_id,))
+        return _intent(rows[0]) if rows else None
+
+    def intents(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        ticker: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+    ) -> list[IntentRecord]:
+        where: list[str] = []
+        params: list[object] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            for s in statuses:
+                if s not in ORDER_STATUSES:
+                    raise ValueError(f"unknown order status {s!r}")
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if ticker is not None:
+            where.append("ticker = ?")
+            params.append(ticker)
+        if strategy is not None:
+            where.append("strategy = ?")
+            params.append(strategy)
+        sql = _SELECT_ORDERS + where_clause(where)
+        rows = self._newest(sql, params, "created_at, rowid", limit)
+        return [_intent(r) for r in rows]
+
+    def unknown_intents(self) -> list[IntentRecord]:
+        return self.intents(status=UNKNOWN)
+
+    def open_orders(self, *, ticker: str | None = None) -> list[IntentRecord]:
+        """Intents that may still rest on the exchange: pending, unknown or resting."""
+        return self.intents(status=[PENDING, UNKNOWN, RESTING], ticker=ticker)
+
+    def order_history(self, client_order_id: str) -> list[OrderHistoryRecord]:
+        rows = self._rows(
+            "SELECT client_order_id, status, order_id, filled, remaining, note, at "
+            "FROM order_history WHERE client_order_id = ? ORDER BY id",
+            (client_order_id,),
+        )
+        return [
+            OrderHistoryRecord(r[0], r[1], r[2], Decimal(r[3]), opt_decimal(r[4]), r[5], r[6])
+            for r in rows
+        ]
+
+    def _answer(
+        self,
+        client_order_id: str,
+        what: str,
+        sets: str,
+        values: tuple[object, ...],
+        *,
+        note: str | None,
+    ) -> None:
+        """Record the answer to a sent intent; only while its outcome is not yet known."""
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
+            ).fetchone()
+            if row is None:
+                raise OrderNotFound(f"no intent {client_order_id} in the state file")
+            if row[0] not in _AWAITING_ANSWER:
+                raise InvalidTransition(
+                    f"cannot mark intent {client_order_id} {what}: it is already {row[0]}",
+                    hint="use update_order to copy the exchange's state",
+                )
+            now = self.clock.wall()
+            self._conn.execute(
+                f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
+                (*values, now, client_order_id),
+            )
+            self._history(client_order_id, note if note is not None else what, now)
+
+    def _history(self, client_order_id: str, note: str, at: float) -> None:
+        self._conn.execute(
+            "INSERT INTO order_history (client_order_id, status, order_id, filled, remaining, "
+            "note, at) SELECT client_order_id, status, order_id, filled, remaining, ?, ? "
+            "FROM orders WHERE client_order_id = ?",
+            (note, at, client_order_id),
+        )
+
+
+def _intent(r: Sequence[Any]) -> IntentRecord:
+    return IntentRecord(
+        client_order_id=r[0],
+        order_id=r[1],
+        ticker=r[2],
+        book_side=BOOK_SIDES[r[3]],
+        price=Decimal(r[4]),
+        count=Decimal(r[5]),
+        side=_SIDES[r[6]],
+        action=_ACTIONS[r[7]],
+        status=r[8],
+        filled=Decimal(r[9]),
+        remaining=opt_decimal(r[10]),
+        strategy=r[11],
+        model_fair=opt_decimal(r[12]),
+        reason=r[13],
+        error=r[14],
+        created_at=r[15],
+        updated_at=r[16],
+        time_in_force=r[17],
+        post_only=bool(r[18]),
+        reduce_only=bool(r[19]),
+    )

@@ -1,0 +1,79 @@
+"""Settlements (table `settlements`) and the day's realized P&L, which adds them to the fills'."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kalshi_cli.models import ZERO
+from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.records import SettlementRecord
+from kalshi_cli.store.values import DAY_SECONDS, day_start, dec_text, time_range
+
+_SELECT_SETTLEMENTS = (
+    "SELECT ticker, event_ticker, result, yes_count, no_count, yes_total_cost, no_total_cost, "
+    "revenue, fee, settled_at FROM settlements"
+)
+
+
+class SettlementsMixin(StoreBase):
+    """Settled markets, each stored once, and the realized P&L of a UTC day."""
+
+    def record_settlement(self, s: SettlementRecord) -> bool:
+        """Store a market's settlement once; True if it was new."""
+        cur = self._write(
+            "INSERT OR IGNORE INTO settlements (ticker, event_ticker, result, yes_count, "
+            "no_count, yes_total_cost, no_total_cost, revenue, fee, settled_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.ticker,
+                s.event_ticker,
+                s.result,
+                dec_text(s.yes_count),
+                dec_text(s.no_count),
+                dec_text(s.yes_total_cost),
+                dec_text(s.no_total_cost),
+                dec_text(s.revenue),
+                dec_text(s.fee),
+                float(s.settled_at),  # float-ok: unix seconds
+            ),
+        )
+        return cur.rowcount == 1
+
+    def settlements(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> list[SettlementRecord]:
+        where, params = time_range("settled_at", since, until)
+        rows = self._rows(
+            f"{_SELECT_SETTLEMENTS}{where} ORDER BY settled_at, rowid",
+            params,
+        )
+        return [
+            SettlementRecord(
+                ticker=r[0],
+                event_ticker=r[1],
+                result=r[2],
+                yes_count=Decimal(r[3]),
+                no_count=Decimal(r[4]),
+                yes_total_cost=Decimal(r[5]),
+                no_total_cost=Decimal(r[6]),
+                revenue=Decimal(r[7]),
+                fee=Decimal(r[8]),
+                settled_at=r[9],
+            )
+            for r in rows
+        ]
+
+    def daily_realized_pnl(self, day: str) -> Decimal:
+        """Realized P&L of one UTC day ("YYYY-MM-DD"): the `realized_pnl` of that day's fills
+        (those that carry one) plus each settlement of that day's `realized_pnl`
+        (revenue - yes_total_cost - no_total_cost - fee)."""
+        start = day_start(day)
+        total = ZERO
+        for (value,) in self._rows(
+            "SELECT realized_pnl FROM fills WHERE ts >= ? AND ts < ? AND realized_pnl IS NOT NULL",
+            (start, start + DAY_SECONDS),
+        ):
+            total += Decimal(value)
+        for s in self.settlements(since=start, until=start + DAY_SECONDS):
+            total += s.realized_pnl
+        return total

@@ -1,0 +1,105 @@
+"""How values are written to the state file and read back, shared by every table group.
+
+Money and counts are stored as TEXT in a canonical Decimal form (no exponent, no trailing zeros:
+"0.56", "0.005", "10", "-1.5") and come back as Decimal; a float is refused at the door. Times
+are REAL unix seconds from the injected clock. Event and heartbeat details are compact JSON with
+Decimals as strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.models import BookSide
+
+DAY_SECONDS = 86_400.0
+BOOK_SIDES = {side.value: side for side in BookSide}
+DECIMAL_CACHE_SIZE = 65_536
+_DECIMAL_TEXT: dict[Decimal, str] = {}
+
+
+def dec_text(value: object) -> str:
+    """The canonical TEXT of a Decimal: no exponent, no trailing zeros, no negative zero.
+
+    The text depends only on the numeric value, so it is cached by value: batches of fills
+    repeat a few hundred prices, counts and fees. Only exact Decimals use the cache, because a
+    float or a bool would compare equal to one and slip past the type check.
+    """
+    if type(value) is Decimal:
+        text = _DECIMAL_TEXT.get(value)
+        if text is None:
+            text = _canonical(value)
+            if len(_DECIMAL_TEXT) < DECIMAL_CACHE_SIZE:
+                _DECIMAL_TEXT[value] = text
+        return text
+    return _canonical(value)
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+        raise TypeError(
+            f"expected a Decimal for a money or count value, got {type(value).__name__}"
+        )
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    text = f"{number:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def opt_dec_text(value: Decimal | None) -> str | None:
+    return None if value is None else dec_text(value)
+
+
+def opt_decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def json_text(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write a {type(value).__name__} to the event log")
+
+
+def day_start(day: str) -> float:
+    try:
+        parsed = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}") from exc
+    return parsed.timestamp()
+
+
+def where_clause(conditions: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def time_range(column: str, since: float | None, until: float | None) -> tuple[str, list[object]]:
+    where: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(until)
+    return where_clause(where), params
