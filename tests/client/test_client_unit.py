@@ -182,19 +182,19 @@ def test_without_a_key_public_reads_go_unsigned_and_portfolio_calls_are_refused(
     client = KalshiClient(api_base=BASE, clock=clock, transport=httpx.MockTransport(fake.handler))
     assert not client.authenticated
     fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
+    fake.on("GET", "/markets/KXA/orderbook", default=_ok({"orderbook_fp": {}}))
     client.get_market("KXA")
-    assert HEADER_SIGNATURE not in fake.requests[0].headers
+    client.get_orderbook("KXA")  # public since API 3.31.0
+    assert all(HEADER_SIGNATURE not in r.headers for r in fake.requests)
     with pytest.raises(CredentialsError, match="needs an API key"):
         client.get_balance()
-    with pytest.raises(CredentialsError):
-        client.get_orderbook("KXA")  # behind authentication since spec 3.13
     with pytest.raises(CredentialsError):
         client.create_order(
             CreateOrder(
                 ticker="KXA", book_side=BookSide.BID, price=Decimal("0.5"), count=Decimal(1)
             )
         )
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 2
 
 
 def test_a_key_id_without_a_key_is_refused(key: rsa.RSAPrivateKey) -> None:
