@@ -32,8 +32,8 @@ import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
-from kalshi_cli.client.signing import load_private_key, signed_headers
 from kalshi_cli.clock import SystemClock
+from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.embed import AccountInfo, start_simulator

@@ -24,7 +24,7 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report, timed
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store

@@ -35,13 +35,8 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client import BucketLimit, KalshiClient, TierLimits
-from kalshi_cli.client.signing import (
-    KalshiAuth,
-    generate_private_key,
-    load_private_key,
-    sign_message,
-    signed_headers,
-)
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.keys import generate_private_key, load_private_key, sign_message, signed_headers
 from kalshi_cli.sim.embed import start_simulator
 
 TICKER = "KXBENCH-1"

@@ -20,7 +20,7 @@ checks, alerts) are read by `read_sections()`, strictly, because a mistake there
 safeguard without a word: a key set twice in one mapping (YAML would keep the last), a NaN or an
 infinity anywhere, a section that is not a mapping, a key that is not a plain name, all refused
 with file and line. Every mapping it returns is a `Located` dict that remembers the line of each
-key, so the layers that own a section (`orders.limits_from`, `monitor.run.load_sections`,
+key, so the layers that own a section (`orders.limits_from`, `checks.run.load_sections`,
 `runner.config.load_trade_config`) check names and kinds with `refuse_unknown` and
 `check_kinds` and point at the line of the mistake, and `at_line` puts the line on their own
 refusals. Each command reads and checks every section it uses before it contacts the exchange.

@@ -87,6 +87,9 @@ class KillReport:
     rounds: int = 0
     errors: list[str] = field(default_factory=list)
     unreachable: bool = False
+    # the exchange's own cancel-all went out: Kalshi says it may also cancel orders placed in
+    # the minute after it (API reference, DELETE /portfolio/events/orders)
+    exchange_cancel_all: bool = False
     # the state file's side, reported next to the proof but not part of the recorded result
     halted: bool = False  # HALTED is recorded
     result_recorded: bool = False  # the cancelled orders and `kill_switch_result` are recorded
@@ -103,6 +106,7 @@ class KillReport:
             "rounds": self.rounds,
             "errors": self.errors,
             "unreachable": self.unreachable,
+            "exchange_cancel_all": self.exchange_cancel_all,
         }
 
 
@@ -196,7 +200,7 @@ class KillSwitch:
                 with suppress(_DeadlinePassed):
                     list_resting()
                 self._retry(self.client.cancel_all_orders, deadline, report)
-                cancel_all_sent = True
+                cancel_all_sent = report.exchange_cancel_all = True
                 settled_at = self.clock.monotonic() + self.read_lag_s
                 say(f"exchange cancel-all sent ({len(listed)} resting before)")
             cancelled_since_listing = cancel_all_sent

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client.signing import load_private_key, signed_headers
 from kalshi_cli.clock import SystemClock
+from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.embed import AccountInfo, RunningSimulator, start_simulator
 from tests.openapi_check import RECORDER
 

@@ -19,7 +19,7 @@ class FakeAlertState:
 
 
 class FakeAlertLedger:
-    """The alert de-duplication ledger (kalshi_cli.alerts.AlertLedger) in memory, keeping
+    """The alert de-duplication ledger (kalshi_cli.alerts.AlertStateStore) in memory, keeping
     `last_sent_at` unchanged when nothing was sent and `first_seen_at` at the start of the
     current status, as the state file does."""
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
+from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.config import example_config
-from kalshi_cli.monitor.thresholds import THRESHOLDS
 from kalshi_cli.orders import OrderLimits, load_limits
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.runner import eventlog

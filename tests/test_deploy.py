@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from kalshi_cli.checks.thresholds import THRESHOLDS
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import load_private_key
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.metrics import Collector, LoopTelemetry, api_families
-from kalshi_cli.monitor.thresholds import THRESHOLDS
 from kalshi_cli.risk import RiskLimits
 from tests.dashboard.prepared import prepare
 

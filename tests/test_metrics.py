@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import load_private_key
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.metrics import Collector, Family, Sample, render, serve_metrics, write_textfile
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.store import FillRecord, IntentRecord, Store

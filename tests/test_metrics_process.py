@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import load_private_key
 from kalshi_cli.client.stats import endpoint_family, outcome_of
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import RateLimitedError, TransportError
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.metrics import Collector, LoopTelemetry, api_families, render
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.risk import Code, RiskEngine, RiskLimits

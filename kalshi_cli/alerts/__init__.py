@@ -48,10 +48,10 @@ from kalshi_cli.alerts.channels.slack import (
     SLACK_TEXT_MAX,
     SlackWebhook,
 )
+from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S
 from kalshi_cli.alerts.masking import mask_url
 from kalshi_cli.alerts.model import (
     Alert,
-    AlertLedger,
     AlertStateLike,
     AlertStateStore,
     AlertStatus,
@@ -62,7 +62,7 @@ from kalshi_cli.alerts.model import (
     SendReport,
     Severity,
 )
-from kalshi_cli.alerts.router import DEFAULT_REPEAT_INTERVAL_S, JOIN_GRACE_S, AlertRouter
+from kalshi_cli.alerts.router import JOIN_GRACE_S, AlertRouter
 
 __all__ = [
     "BACKOFF_BASE_S",
@@ -84,7 +84,6 @@ __all__ = [
     "SLACK_HEADER_MAX",
     "SLACK_TEXT_MAX",
     "Alert",
-    "AlertLedger",
     "AlertRouter",
     "AlertStateLike",
     "AlertStateStore",

@@ -6,6 +6,7 @@ A channel's `type` is the `kind` of one of the channel modules (see `channels/__
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,17 +20,29 @@ from kalshi_cli.alerts.channels.base import (
 )
 from kalshi_cli.alerts.masking import mask_url
 from kalshi_cli.alerts.model import Severity
-from kalshi_cli.alerts.router import DEFAULT_REPEAT_INTERVAL_S, AlertRouter
-from kalshi_cli.clock import Clock
 from kalshi_cli.errors import ConfigError
 
 _TOP_KEYS = {"channels", "routes", "repeat_interval_s", "runbook_base_url"}
 _CHANNEL_KEYS = {"type", "url", "url_env", "timeout_s", "max_attempts", "deadline_s", "headers"}
 
 
-def router_from_config(
-    section: Mapping[str, Any], *, clock: Clock | None, environ: Mapping[str, str]
-) -> AlertRouter:
+DEFAULT_REPEAT_INTERVAL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """What the `alerts:` section asks of the router, checked; `AlertRouter.from_config` builds
+    the router from it (so this module, which the router imports, never imports the router)."""
+
+    channels: dict[str, HttpChannel]
+    routes: dict[Severity, list[str]]
+    repeat_interval_s: float
+    runbook_base_url: str | None
+
+
+def parse_alerts_section(
+    section: Mapping[str, Any], *, environ: Mapping[str, str]
+) -> RouterSettings:
     if not isinstance(section, Mapping):
         raise ConfigError("alerts: must be a mapping", hint="see docs/alerts.md")
     _no_unknown_keys("alerts", section, _TOP_KEYS)
@@ -61,9 +74,7 @@ def router_from_config(
     base = section.get("runbook_base_url")
     if base is not None and not isinstance(base, str):
         raise ConfigError("alerts.runbook_base_url must be a URL string")
-    return AlertRouter(
-        channels, routes, repeat_interval_s=repeat, runbook_base_url=base, clock=clock
-    )
+    return RouterSettings(channels, routes, repeat_interval_s=repeat, runbook_base_url=base)
 
 
 def _parse_channel(name: str, cfg: Any, environ: Mapping[str, str]) -> HttpChannel:

@@ -148,8 +148,3 @@ class SendReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-# The protocol's former name, from when "ledger" meant three things; it now means only the risk
-# engine's book (RiskLedger). Kept while checks.py and monitor/ still import it.
-AlertLedger = AlertStateStore

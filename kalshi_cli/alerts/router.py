@@ -37,6 +37,7 @@ from typing import Any
 
 from kalshi_cli.alerts.channels.base import HttpChannel
 from kalshi_cli.alerts.channels.deadman import DeadManPing
+from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S, parse_alerts_section
 from kalshi_cli.alerts.masking import scrub
 from kalshi_cli.alerts.model import (
     Alert,
@@ -53,7 +54,6 @@ from kalshi_cli.alerts.model import (
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import ConfigError
 
-DEFAULT_REPEAT_INTERVAL_S = 3600.0
 # How long past a channel's own deadline the caller still waits for its thread: the thread clips
 # every timeout to the deadline, so it normally returns well inside this.
 JOIN_GRACE_S = 0.25
@@ -95,10 +95,15 @@ class AlertRouter:
         environ: Mapping[str, str] | None = None,
     ) -> AlertRouter:
         """Build from the `alerts:` config section; a missing section means no channels."""
-        from kalshi_cli.alerts.config import router_from_config
-
-        return router_from_config(
-            section or {}, clock=clock, environ=os.environ if environ is None else environ
+        settings = parse_alerts_section(
+            section or {}, environ=os.environ if environ is None else environ
+        )
+        return cls(
+            settings.channels,
+            settings.routes,
+            repeat_interval_s=settings.repeat_interval_s,
+            runbook_base_url=settings.runbook_base_url,
+            clock=clock,
         )
 
     def __repr__(self) -> str:

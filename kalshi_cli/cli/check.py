@@ -24,8 +24,8 @@ from kalshi_cli.errors import KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.config import Settings
-    from kalshi_cli.monitor.thresholds import Thresholds
 
 UNKNOWN = int(CheckStatus.UNKNOWN)
 
@@ -103,7 +103,7 @@ def check_command(
 
     Example: kalshi check heartbeat --warn 30 --crit 120
     """
-    from kalshi_cli.monitor.run import CheckInputs, combine, deliver, run_all, run_check
+    from kalshi_cli.checks.run import CheckInputs, combine, deliver, run_all, run_check
 
     app = current()
     try:
@@ -151,8 +151,8 @@ def _plan(
     env: Environment | None,
 ) -> _Plan:
     """Everything that can make the check unable to run, before it looks."""
-    from kalshi_cli.monitor.run import load_sections
-    from kalshi_cli.monitor.thresholds import resolve
+    from kalshi_cli.checks.run import load_sections
+    from kalshi_cli.checks.thresholds import resolve
 
     settings = app.settings(env.value if env else None)
     sections = load_sections(settings.config_path)

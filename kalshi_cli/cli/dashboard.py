@@ -86,9 +86,9 @@ def dashboard_command(
 def load_sources(app: AppContext, state_path: Path, env: str) -> Sources:
     """Where the dashboard looks, from the config file as `kalshi trade` and `kalshi check`
     read it: the pause file and trade log of the loop, the position limit, the thresholds."""
+    from kalshi_cli.checks.run import load_sections
+    from kalshi_cli.checks.thresholds import resolve
     from kalshi_cli.dashboard.snapshot import Sources
-    from kalshi_cli.monitor.run import load_sections
-    from kalshi_cli.monitor.thresholds import resolve
     from kalshi_cli.risk import RiskLimits
     from kalshi_cli.runner import load_trade_config
 

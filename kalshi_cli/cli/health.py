@@ -156,8 +156,8 @@ def check_credentials(target: HealthTarget) -> CheckResult:
             f"no API credentials for env {target.settings.env} (set KALSHI_API_KEY_ID and "
             "KALSHI_PRIVATE_KEY_PATH)",
         )
-    from kalshi_cli.client.signing import key_type
     from kalshi_cli.config import mask
+    from kalshi_cli.keys import key_type
 
     client.get_balance()
     connection = target.app.connection(auth=True)

@@ -328,7 +328,7 @@ def orderbook_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    client = app.client(auth=True)
+    client = app.client()
     if not watch:
         render_orderbook(out, client.get_orderbook(ticker, depth=depth))
         return

@@ -24,13 +24,14 @@ import typer
 from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.cli.trading import cancel_all_command
 from kalshi_cli.models import Action, Side, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.models import Order
-    from kalshi_cli.orders import OrderLimits, OrderService, PlaceOutcome, PreparedOrder
-    from kalshi_cli.store import IntentRecord, Store
+    from kalshi_cli.orders import PlaceOutcome, PreparedOrder
+    from kalshi_cli.store import IntentRecord
 
 order_app = typer.Typer(
     name="order",
@@ -124,41 +125,6 @@ def parse_client_order_id(text: str) -> str:
             "use 1-64 letters, digits, '-', '_', '.' or ':'", param_hint="--client-order-id"
         )
     return text
-
-
-# ------------------------------------------------------------------------------------ wiring
-
-
-def open_store(app: AppContext) -> Store:
-    """The state file of this environment, created on first use."""
-    from kalshi_cli.store import Store
-
-    return Store.open(app.settings().state)
-
-
-def order_limits(app: AppContext) -> OrderLimits:
-    from kalshi_cli.orders import load_limits
-
-    return load_limits(app.settings().config_path)
-
-
-def order_service(app: AppContext, store: Store) -> OrderService:
-    from kalshi_cli.orders import OrderService
-
-    return OrderService(
-        app.client(auth=True),
-        store,
-        limits=order_limits(app),
-        read_lag_s=app.settings().read_lag,
-    )
-
-
-def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:
-    """On prod, a person confirms `place`, `amend` and `cancel-all`, unless `--yes`."""
-    if app.settings().env != "prod" or yes:
-        return
-    if not typer.confirm(f"{what} on PROD (real money). Proceed?", default=False, err=True):
-        raise typer.Abort
 
 
 # ------------------------------------------------------------------------------------ place

@@ -94,7 +94,7 @@ def pnl_command(
 
 
 def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:
-    from kalshi_cli.cli.orders import order_limits
+    from kalshi_cli.cli._services import order_limits
 
     return app.client(auth=True), order_limits(app).max_position_per_market
 

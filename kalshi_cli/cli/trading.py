@@ -68,11 +68,13 @@ def cancel_all_command(
     Sets the trading state to HALTED first (a running `kalshi trade` stops placing), cancels
     (the exchange's cancel-all, or batched cancels with --ticker / --event, retried through 429
     and 5xx), then lists again until no order is left or the deadline passes. Exits 0 only when
-    that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`.
+    that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`. Without a filter
+    the exchange's own cancel-all is used, which Kalshi says may also cancel orders placed in
+    the minute after it.
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
-    from kalshi_cli.cli.orders import confirm_on_prod
+    from kalshi_cli.cli._services import confirm_on_prod
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.errors import KalshiError
     from kalshi_cli.killswitch import KillSwitch
@@ -90,7 +92,7 @@ def cancel_all_command(
     store: Store | None = None
     state_error = None
     try:
-        from kalshi_cli.cli.orders import open_store
+        from kalshi_cli.cli._services import open_store
 
         store = open_store(app)
     except KalshiError as exc:
@@ -132,6 +134,12 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         out.line(f"  {order_id}")
     if len(report.cancelled) > 20:
         out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
+    if report.exchange_cancel_all:
+        # Kalshi: "Newly placed orders may also be cancelled during the minute after the request"
+        out.line(
+            "note: the exchange's cancel-all may also cancel orders placed in the minute after "
+            "it; trading stays HALTED until `kalshi resume`"
+        )
     if report.proven:
         out.line(f"PROVEN: no resting order left ({scope}; {report.rounds} listing(s))")
         return
@@ -173,7 +181,7 @@ def halt_command(
 
     Example: kalshi halt --reason "news pending"
     """
-    from kalshi_cli.cli.orders import open_store
+    from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import halt
 
     app = current()
@@ -190,7 +198,7 @@ def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi resume
     """
-    from kalshi_cli.cli.orders import open_store
+    from kalshi_cli.cli._services import open_store
     from kalshi_cli.risk.state import resume
 
     app = current()
@@ -301,7 +309,7 @@ def reconcile_command(
 
     Example: kalshi reconcile --json
     """
-    from kalshi_cli.cli.orders import open_store, order_service
+    from kalshi_cli.cli._services import open_store, order_service
 
     app = current()
     app.settings(env.value if env else None)

@@ -44,7 +44,7 @@ from kalshi_cli.client.requests import (
     check_price,
 )
 from kalshi_cli.client.retry import Resend, RetryPolicy, nothing_sent
-from kalshi_cli.client.signing import KalshiAuth, PrivateKey
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
@@ -60,6 +60,7 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
+from kalshi_cli.keys import PrivateKey
 from kalshi_cli.models import (
     ZERO,
     Balance,
@@ -387,11 +388,10 @@ class KalshiClient:
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         try:
-            # the spec puts the order book behind authentication since 3.13
+            # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
+            # all the same, so a server that still wants one gets it
             body = self._get(
-                f"/markets/{_path_segment(ticker)}/orderbook",
-                params={"depth": depth or None},
-                auth=True,
+                f"/markets/{_path_segment(ticker)}/orderbook", params={"depth": depth or None}
             )
         except NotFoundError as exc:
             raise _not_found(

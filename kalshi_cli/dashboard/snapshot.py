@@ -38,10 +38,10 @@ from kalshi_cli.models import ZERO, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.checks import CheckResult
+    from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Order
-    from kalshi_cli.monitor.thresholds import Thresholds
     from kalshi_cli.store import Store
 
 LOG_TAIL_BYTES = 256 * 1024
@@ -427,7 +427,7 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
 
 
 def _local_checks(sources: Sources, clock: Clock | None) -> Iterable[CheckLine]:
-    from kalshi_cli.monitor import LOCAL_CHECKS
+    from kalshi_cli.checks import LOCAL_CHECKS
 
     yield from _checks(sources, LOCAL_CHECKS, None, clock)
 
@@ -438,9 +438,9 @@ def _checks(
     client: Callable[[], KalshiClient] | None,
     clock: Clock | None,
 ) -> Iterable[CheckLine]:
+    from kalshi_cli.checks.run import CheckInputs, run_check
+    from kalshi_cli.checks.thresholds import resolve
     from kalshi_cli.clock import SystemClock
-    from kalshi_cli.monitor.run import CheckInputs, run_check
-    from kalshi_cli.monitor.thresholds import resolve
 
     inputs = CheckInputs(
         state_path=sources.state_path,
@@ -469,7 +469,7 @@ def remote_snapshot(
     no_client_reason: str = "no API key: the exchange's panels need credentials",
 ) -> RemoteSnapshot:
     """What the exchange says now; every panel carries `error` when it cannot be asked."""
-    from kalshi_cli.monitor import REMOTE_CHECKS
+    from kalshi_cli.checks import REMOTE_CHECKS
 
     now = clock.wall()
     if client is None:

@@ -100,6 +100,8 @@ class Connection(Protocol):
 
     def close(self) -> None: ...
 
+    def shutdown(self) -> None: ...
+
 
 Connector = Callable[[str, Mapping[str, str], float], Connection]
 
@@ -574,9 +576,12 @@ class WsFeed:
             self.connected = False
             self.session.close()
             self.books.mark_stale(None, "disconnected")
-            # the connection is being thrown away; a failed close changes nothing
+            # the connection is being thrown away; a failed close changes nothing. `close()`
+            # returns at once when the server's close frame already arrived, leaving the
+            # socket open; `shutdown()` closes it whatever state the library thinks it is in.
             with contextlib.suppress(OSError, websocket.WebSocketException):
                 conn.close()
+            conn.shutdown()
         return self._delivered, reason
 
     def _serve(self, conn: Connection) -> str:

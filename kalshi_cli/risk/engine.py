@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.clock import Clock
+from kalshi_cli.decisions import Intent, PositionView, best_bid, parse_params, require
 from kalshi_cli.errors import RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk.rules import (
@@ -38,7 +39,6 @@ from kalshi_cli.risk.rules import (
     Verdict,
 )
 from kalshi_cli.risk.state import RiskLedger, TradingState, current_state, utc_day
-from kalshi_cli.strategies.base import Intent, PositionView, best_bid, parse_params, require
 
 EventSink = Callable[[str, Mapping[str, str]], None]
 

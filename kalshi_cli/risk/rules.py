@@ -17,9 +17,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from kalshi_cli.decisions import Intent, PositionView
 from kalshi_cli.models import ZERO, BookSide
 from kalshi_cli.risk.state import TradingState, utc_day
-from kalshi_cli.strategies.base import Intent, PositionView
 
 
 class Code(StrEnum):

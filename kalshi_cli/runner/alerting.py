@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, cast
 from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import AlertLedger
+    from kalshi_cli.alerts import AlertStateStore
 
-LedgerFactory = Callable[[], "AlertLedger"]
+LedgerFactory = Callable[[], "AlertStateStore"]
 
 MAX_PROBLEMS = 100
 
@@ -62,11 +62,11 @@ class TradeAlerts:
 
     @classmethod
     def from_config(cls, section: Mapping[str, object], state_path: Path) -> TradeAlerts:
-        def ledger() -> AlertLedger:
+        def ledger() -> AlertStateStore:
             from kalshi_cli.store import Store
 
             # the store's record_alert returns the row written; the router ignores it
-            return cast("AlertLedger", Store.open(state_path))
+            return cast("AlertStateStore", Store.open(state_path))
 
         return cls(AlertRouter.from_config(section), ledger)
 

@@ -156,7 +156,7 @@ def load_trade_config(path: Path | None) -> TradeConfig:
         alerts=_alerts(section(document, "alerts")),
     )
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one
-    from kalshi_cli.monitor.thresholds import check_section
+    from kalshi_cli.checks.thresholds import check_section
     from kalshi_cli.orders import limits_from
 
     limits_from(document)

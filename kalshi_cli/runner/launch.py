@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.client.connection import Connection
+    from kalshi_cli.connection import Connection
     from kalshi_cli.metrics import Family, LoopTelemetry
     from kalshi_cli.runner.config import TradeConfig, TradeOptions
 

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kalshi_cli.client.signing import (
+from kalshi_cli.keys import (
     KEY_TYPES,
     KeyType,
     generate_private_key,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from kalshi_cli.client.signing import (
+from kalshi_cli.clock import Clock
+from kalshi_cli.keys import (
     HEADER_KEY,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
@@ -22,7 +23,6 @@ from kalshi_cli.client.signing import (
     load_public_key,
     verify_signature,
 )
-from kalshi_cli.clock import Clock
 from kalshi_cli.sim.core import Account
 
 DEFAULT_WINDOW_S = 30.0

@@ -1718,6 +1718,12 @@ class Exchange:
         "created_time",
     )
 
+    def close(self) -> None:
+        """Close the journal (every record is already flushed); the exchange is done with."""
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
     def compact(self) -> None:
         """Write a snapshot of the whole state and start the journal afresh (see journal.py)."""
         if self._journal is None:

@@ -29,8 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from kalshi_cli.client.signing import load_private_key, public_key_pem
 from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.keys import load_private_key, public_key_pem
 from kalshi_cli.sim.admin import (
     AccountInfo,
     account_info,
@@ -38,10 +38,11 @@ from kalshi_cli.sim.admin import (
     new_account,
     write_account_json,
 )
+from kalshi_cli.sim.app import create_app
 from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.faults import Faults
 from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
-from kalshi_cli.sim.server import ResponseHook, SimState, create_app
+from kalshi_cli.sim.server import ResponseHook, SimState
 
 __all__ = [
     "AccountInfo",
@@ -178,11 +179,15 @@ def prepare(
     return _Prepared(state, server, sock, lock, account)
 
 
-def release(prepared: _Prepared) -> None:
+def release(prepared: _Prepared, *, close_journal: bool = True) -> None:
+    """Give back what `prepare` took: the address file, the socket, the journal (only once the
+    server no longer runs, as its handlers write to it) and, last, the data directory's lock."""
     with contextlib.suppress(OSError):
         (prepared.state.data_dir / "server.json").unlink()
     with contextlib.suppress(OSError):
         prepared.sock.close()
+    if close_journal:
+        prepared.state.exchange.close()
     prepared.lock.close()
 
 
@@ -220,7 +225,9 @@ class RunningSimulator:
         self._prepared.server.should_exit = True
         if self._thread.is_alive():
             self._thread.join(timeout=10)
-        release(self._prepared)
+        # a server still running after 10 s keeps its journal (the daemon thread dies with the
+        # process); everything else is given back
+        release(self._prepared, close_journal=not self._thread.is_alive())
 
     def __enter__(self) -> RunningSimulator:
         return self

@@ -17,35 +17,28 @@ The core is not thread-safe, so it is only ever called from uvicorn's one event 
 are plain synchronous functions run on the loop, a background task calls `exchange.tick()`
 every 100 ms, and the WebSocket hub receives core events as a listener on the same loop.
 
-`_Outer` wraps the app as plain ASGI to do two things Starlette cannot: hand every finished
-response under /trade-api/v2 to a `response_hook` (tests validate them against openapi.yaml),
-and drop a committed write's response on purpose. For the drop it sends nothing and returns a
-non-None value from the ASGI callable, which makes uvicorn close the connection without an
-answer; the client sees a transport error, exactly as when a real connection dies after the
-exchange accepted the order.
+`sim/app.py` assembles these routes with the WebSocket (`ws.py`) and the admin API (`admin.py`)
+into the one ASGI app uvicorn serves.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
-from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.models import (
@@ -85,7 +78,8 @@ log = logging.getLogger("kalshi_cli.sim")
 API_PREFIX = "/trade-api/v2"
 WS_PATH = "/trade-api/ws/v2"
 ADMIN_PREFIX = "/sim/v1"
-_DROP = "sim_drop_response"
+# set on a request whose committed write is to go unanswered (see `sim/app.py`)
+DROP_RESPONSE = "sim_drop_response"
 
 Json = dict[str, Any]
 ResponseHook = Callable[[str, str, str, int, str, bytes], None]
@@ -1217,7 +1211,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/markets", h_markets, "GetMarkets", private=False),
     Endpoint("GET", "/markets/trades", h_trades, "GetTrades", private=False),
     Endpoint("GET", "/markets/{ticker}", h_market, "GetMarket", private=False),
-    Endpoint("GET", "/markets/{ticker}/orderbook", h_orderbook, "GetMarketOrderbook"),
+    # public since API 3.31.0 (the spec dropped its `security`)
+    Endpoint(
+        "GET", "/markets/{ticker}/orderbook", h_orderbook, "GetMarketOrderbook", private=False
+    ),
     Endpoint(
         "GET",
         "/series/{series_ticker}/markets/{ticker}/candlesticks",
@@ -1364,13 +1361,13 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     if endpoint_name in _WRITES_WITH_503 and status < 300 and faults.write_503_after_commit():
         return flat_error_response(503, "service_unavailable", _INJECTED_503)
     if method != "GET" and status < 300 and faults.drop_after_commit():
-        request.state.__setattr__(_DROP, True)
+        request.state.__setattr__(DROP_RESPONSE, True)
     if payload is None:
         return Response(status_code=status)
     return JSONResponse(payload, status_code=status)
 
 
-def _group_routes(state: SimState) -> list[BaseRoute]:
+def api_routes(state: SimState) -> list[BaseRoute]:
     """One Route per path carrying all its methods, so a wrong method is a 405, not a 404."""
     by_path: dict[str, list[Endpoint]] = defaultdict(list)
     for ep in ENDPOINTS:
@@ -1389,7 +1386,7 @@ def _group_routes(state: SimState) -> list[BaseRoute]:
     return routes
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
     message = {404: "no such path", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
@@ -1403,92 +1400,3 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
-
-
-class _Outer:
-    """Plain ASGI around the app: the response hook and the dropped-after-commit answers."""
-
-    def __init__(self, app: Starlette, state: SimState) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool | None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIX + "/"):
-            await self.app(scope, receive, send)
-            return None
-        scope.setdefault("state", {})
-        started: Json = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if scope["state"].get(_DROP):
-                return
-            if message["type"] == "http.response.start":
-                started["status"] = message["status"]
-                started["headers"] = message.get("headers", [])
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-            await send(message)
-
-        await self.app(scope, receive, capture)
-        if scope["state"].get(_DROP):
-            # A non-None return makes uvicorn close the transport with nothing sent.
-            return True
-        hook = self.state.response_hook
-        if hook is not None and "status" in started:
-            content_type = ""
-            for name, value in started["headers"]:
-                if name.lower() == b"content-type":
-                    content_type = value.decode("latin-1")
-            query = scope.get("query_string", b"").decode("latin-1")
-            try:
-                hook(
-                    scope["method"],
-                    scope["path"],
-                    query,
-                    started["status"],
-                    content_type,
-                    b"".join(chunks),
-                )
-            except Exception:
-                log.exception("response hook failed")
-        return None
-
-
-async def _tick_loop(state: SimState) -> None:
-    while True:
-        try:
-            state.before_change()
-            state.exchange.tick()
-        except Exception:
-            log.exception("exchange tick failed")
-        await asyncio.sleep(state.tick_interval_s)
-
-
-def create_app(state: SimState) -> _Outer:
-    """The whole simulator as one ASGI app: Kalshi REST, the WebSocket and the admin API."""
-    from kalshi_cli.sim.admin import admin_routes
-    from kalshi_cli.sim.ws import WsHub
-
-    hub = WsHub(state)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_tick_loop(state))
-        try:
-            yield
-        finally:
-            task.cancel()
-            await hub.close_all()
-
-    routes: list[BaseRoute] = [
-        Mount(API_PREFIX, routes=_group_routes(state)),
-        WebSocketRoute(WS_PATH, hub.endpoint),
-        Mount(ADMIN_PREFIX, routes=admin_routes(state)),
-    ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers={404: _http_error, 405: _http_error},
-        lifespan=lifespan,
-    )
-    return _Outer(app, state)

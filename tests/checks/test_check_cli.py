@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
 

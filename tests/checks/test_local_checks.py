@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ConfigError, UsageError
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.monitor.local import (
+from kalshi_cli.checks.local import (
     LocalView,
     check_feed,
     check_heartbeat,
     check_orders,
     check_pnl,
 )
-from kalshi_cli.monitor.thresholds import THRESHOLDS, resolve
+from kalshi_cli.checks.thresholds import THRESHOLDS, resolve
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 
 DEFAULTS = resolve(None)

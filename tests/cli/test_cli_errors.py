@@ -83,7 +83,7 @@ def test_key_file_not_pem(tmp_path: Path) -> None:
 def encrypted_key(tmp_path: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
 
-    from kalshi_cli.client.signing import generate_private_key
+    from kalshi_cli.keys import generate_private_key
 
     pem = generate_private_key().private_bytes(
         serialization.Encoding.PEM,
@@ -110,7 +110,7 @@ def test_key_id_without_key(tmp_path: Path) -> None:
 
 
 def test_loose_key_file_is_refused_on_prod(tmp_path: Path) -> None:
-    from kalshi_cli.client.signing import generate_private_key, private_key_pem
+    from kalshi_cli.keys import generate_private_key, private_key_pem
 
     path = tmp_path / "key.pem"
     path.write_bytes(private_key_pem(generate_private_key()))

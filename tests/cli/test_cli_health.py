@@ -27,7 +27,7 @@ def checks(stdout: str) -> dict[str, dict[str, str]]:
 
 
 def key_file(tmp_path: Path, mode: int) -> Path:
-    from kalshi_cli.client.signing import generate_private_key, private_key_pem
+    from kalshi_cli.keys import generate_private_key, private_key_pem
 
     path = tmp_path / "key.pem"
     path.write_bytes(private_key_pem(generate_private_key()))

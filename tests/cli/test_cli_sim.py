@@ -97,7 +97,7 @@ def test_unknown_ticker(sim: SimHarness, tmp_path: Path) -> None:
 
 
 def test_wrong_key_is_a_401(sim: SimHarness, tmp_path: Path) -> None:
-    from kalshi_cli.client.signing import generate_private_key, private_key_pem
+    from kalshi_cli.keys import generate_private_key, private_key_pem
 
     other = tmp_path / "other.pem"
     other.write_bytes(private_key_pem(generate_private_key()))

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.signing import KalshiAuth, generate_private_key, load_private_key
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.errors import (
     AuthError,
     NotFoundError,
@@ -25,6 +25,7 @@ from kalshi_cli.errors import (
     ServerError,
 )
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import generate_private_key, load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from tests.openapi_check import RECORDER
@@ -96,6 +97,19 @@ def test_signed_requests_are_accepted(sim: SimHarness) -> None:
         assert client.last_latency_ms is not None
         assert abs(client.clock_skew_seconds()) < 2.0
     # the skew probe goes unsigned (a bad clock must not stop it), so one signed request
+    assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
+
+
+def test_the_orderbook_is_read_without_a_key_and_signed_with_one(sim: SimHarness) -> None:
+    """API 3.31.0 made the orderbook public; a server that still wants a signature gets one
+    whenever a key is configured (the client signs every request it has a key for)."""
+    sim.create_market("KXOB-SIM-A")
+    anonymous = KalshiClient(api_base=sim.account.api_base)
+    assert anonymous.get_orderbook("KXOB-SIM-A").ticker == "KXOB-SIM-A"
+    anonymous.close()
+    with _client(sim.account) as signed:
+        signed.get_orderbook("KXOB-SIM-A")
+    # counted under its key id: the request carried the signature headers
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
 
 

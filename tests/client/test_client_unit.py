@@ -15,13 +15,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
-from kalshi_cli.client.signing import (
-    HEADER_KEY,
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    generate_private_key,
-    verify_signature,
-)
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -39,6 +32,13 @@ from kalshi_cli.errors import (
     ValidationError,
 )
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import (
+    HEADER_KEY,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    generate_private_key,
+    verify_signature,
+)
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store
@@ -182,19 +182,19 @@ def test_without_a_key_public_reads_go_unsigned_and_portfolio_calls_are_refused(
     client = KalshiClient(api_base=BASE, clock=clock, transport=httpx.MockTransport(fake.handler))
     assert not client.authenticated
     fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
+    fake.on("GET", "/markets/KXA/orderbook", default=_ok({"orderbook_fp": {}}))
     client.get_market("KXA")
-    assert HEADER_SIGNATURE not in fake.requests[0].headers
+    client.get_orderbook("KXA")  # public since API 3.31.0
+    assert all(HEADER_SIGNATURE not in r.headers for r in fake.requests)
     with pytest.raises(CredentialsError, match="needs an API key"):
         client.get_balance()
-    with pytest.raises(CredentialsError):
-        client.get_orderbook("KXA")  # behind authentication since spec 3.13
     with pytest.raises(CredentialsError):
         client.create_order(
             CreateOrder(
                 ticker="KXA", book_side=BookSide.BID, price=Decimal("0.5"), count=Decimal(1)
             )
         )
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 2
 
 
 def test_a_key_id_without_a_key_is_refused(key: rsa.RSAPrivateKey) -> None:

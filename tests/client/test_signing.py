@@ -11,10 +11,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from kalshi_cli.client.signing import (
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import CredentialsError
+from kalshi_cli.keys import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    KalshiAuth,
     generate_private_key,
     key_type,
     load_private_key,
@@ -24,8 +26,6 @@ from kalshi_cli.client.signing import (
     sign_message,
     verify_signature,
 )
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import CredentialsError
 
 MESSAGE = "1703123456789GET/trade-api/v2/portfolio/balance"
 

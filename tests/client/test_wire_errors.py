@@ -12,7 +12,6 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.client.signing import generate_private_key, load_private_key
 from kalshi_cli.errors import (
     ApiError,
     AuthError,
@@ -20,6 +19,7 @@ from kalshi_cli.errors import (
     ConflictError,
     NotFoundError,
 )
+from kalshi_cli.keys import generate_private_key, load_private_key
 from kalshi_cli.models import BookSide
 from kalshi_cli.sim.embed import AccountInfo
 from tests.client.test_client_sim import SkewedClock

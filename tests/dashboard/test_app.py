@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import load_private_key
 from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
 from tests.dashboard.prepared import NOW, TICKER, prepare

@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from kalshi_cli.client.signing import KalshiAuth, load_private_key
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.errors import NotFoundError
 from kalshi_cli.feed.book import EventSink, FeedEvent
 from kalshi_cli.feed.ws import Backoff, WsFeed
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import Orderbook
 
 

@@ -15,7 +15,14 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
-from kalshi_cli.feed.ws import DEFAULT_CHANNELS, Backoff, FeedSession, WsFeed
+from kalshi_cli.feed.ws import (
+    DEFAULT_CHANNELS,
+    Backoff,
+    Connection,
+    FeedSession,
+    WsFeed,
+    websocket_connect,
+)
 from kalshi_cli.models import Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks, wait_until
@@ -520,9 +527,48 @@ def test_sim_dropped_connection_is_resubscribed(sim: Any) -> None:
         books.rest_orders(ticker, 2)
         books.wait_equal(feed, ticker)
         assert any(e.kind is EventKind.DISCONNECTED for e in events)
-        assert feed.session.sids.keys() >= {"orderbook_delta", "user_orders", "fill"}
+        wanted = {"orderbook_delta", "user_orders", "fill"}
+        wait_until(lambda: feed.session.sids.keys() >= wanted, what="every channel resubscribed")
     finally:
         feed.stop()
+
+
+def test_a_connection_the_server_closed_gives_its_socket_back(sim: Any) -> None:
+    """websocket-client's `close()` does nothing once the server's close frame has arrived, so
+    a feed that only called it kept one open socket per reconnect: a loop that runs for days
+    through a flaky link would run out of file descriptors."""
+    books = SimBooks(sim)
+    ticker = books.market("FEED-FD")
+    opened: list[Any] = []
+
+    def keep(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
+        conn = websocket_connect(url, headers, timeout)
+        opened.append(conn)
+        return conn
+
+    feed = WsFeed(
+        books.maker.ws_url,
+        [ticker],
+        sink=lambda _event: None,
+        auth=books.signer(),
+        idle_timeout=5.0,
+        backoff=Backoff(base=0.05, cap=0.2),
+        connector=keep,
+    )
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(ticker))
+        sim.set_faults(ws_drop_rate=1.0)
+        books.rest_orders(ticker, 1)
+        wait_until(lambda: feed.connections > 2, what="reconnects after server closes")
+        sim.clear_faults()
+        wait_until(lambda: feed.is_fresh(ticker))
+    finally:
+        feed.stop()
+    thrown_away = opened[:-1]
+    assert thrown_away
+    still_open = [c for c in thrown_away if c.sock is not None and c.sock.fileno() != -1]
+    assert not still_open, f"{len(still_open)} of {len(thrown_away)} dropped sockets still open"
 
 
 def test_sim_silence_stale_then_reconnect_and_resync(sim: Any) -> None:

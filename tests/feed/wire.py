@@ -208,6 +208,9 @@ class FakeConnection:
     def close(self) -> None:
         self.closed = True
 
+    def shutdown(self) -> None:
+        self.closed = True
+
 
 class FakeServer:
     """Answers subscribe commands like Kalshi (one sid per channel, a snapshot for each market

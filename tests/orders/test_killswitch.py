@@ -65,7 +65,15 @@ def test_event_scope_cancels_in_batches_under_faults_and_leaves_other_events(
     alias = kalshi("order", "cancel-all", "--ticker", other[0])
     assert alias.exit_code == 0, alias.output
     assert "PROVEN: no resting order left" in alias.stdout
+    assert "minute after" not in alias.stdout  # batched cancels: no exchange cancel-all
     assert resting_count(client) == 5
+    # every market: the exchange's cancel-all, and the warning of its minute-long sweep
+    everything = kalshi("cancel-all")
+    assert everything.exit_code == 0, everything.output
+    assert (
+        "note: the exchange's cancel-all may also cancel orders placed in the minute after it; "
+        "trading stays HALTED until `kalshi resume`"
+    ) in everything.stdout
 
 
 def test_exchange_unreachable_exits_not_proven_and_says_so(

@@ -72,6 +72,7 @@ def test_every_market_is_one_exchange_cancel_all_with_exact_contracts_and_record
     assert report.proven and report.rounds == 1
     assert sorted(report.cancelled) == sorted([a, b])
     assert report.contracts_cancelled == Decimal(9)  # what rested, not what was ordered
+    assert report.exchange_cancel_all  # so the output warns of Kalshi's minute-long sweep
     sent = requests_of(prime, prime.account.key_id)
     assert sent.get(CANCEL_ALL) == 1
     assert BATCH_CANCEL not in sent
@@ -95,6 +96,7 @@ def test_one_market_is_batched_cancels_counting_what_each_reduced(
 
     assert report.proven and report.cancelled == [a]
     assert report.contracts_cancelled == Decimal(6)
+    assert not report.exchange_cancel_all
     sent = requests_of(prime, prime.account.key_id)
     assert sent.get(BATCH_CANCEL) == 1
     assert CANCEL_ALL not in sent

@@ -67,7 +67,7 @@ PLACER = """
 import sys
 from decimal import Decimal
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import Action, Side
 from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.store import Store

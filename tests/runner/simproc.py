@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.client.signing import load_private_key
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.admin import AccountInfo
 

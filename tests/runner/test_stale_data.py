@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 import websocket
 
-from kalshi_cli.client.signing import KalshiAuth, load_private_key
+from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.feed.ws import Connection, websocket_connect
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.sim.embed import start_simulator
@@ -67,6 +68,9 @@ class _Counting:
 
     def close(self) -> None:
         self._inner.close()
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
 
 
 @pytest.fixture

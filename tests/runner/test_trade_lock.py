@@ -130,6 +130,9 @@ def test_two_trade_processes_one_runs_and_a_sigkill_leaves_no_lock(
     finally:
         if first.poll() is None:
             first.kill()
+            first.wait(timeout=10)
+        assert first.stderr is not None
+        first.stderr.close()
         other.close()
 
     # the OS dropped the dead loop's locks: a new loop starts on the same state file

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
+from kalshi_cli.sim.app import create_app
 from kalshi_cli.sim.embed import prepare, release
-from kalshi_cli.sim.server import create_app
 from tests.conftest import SimHarness
 
 

@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,25 @@ from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core import Exchange, ExchangeError
 from kalshi_cli.sim.journal import JournalError
 from kalshi_cli.sim.scenarios import LP_KEY, build_exchange
+
+Journaled = Callable[..., Exchange]
+
+
+@pytest.fixture
+def journaled() -> Iterator[Journaled]:
+    """`build_exchange` (or a bare `Exchange` for scenario None) whose journals are closed at
+    the end of the test. A test that opens the same journal twice models a process that died
+    without closing it: every record is flushed as it is written, so closing changes no byte."""
+    built: list[Exchange] = []
+
+    def build(scenario: str | None, **kw: Any) -> Exchange:
+        ex = Exchange(**kw) if scenario is None else build_exchange(scenario, **kw)
+        built.append(ex)
+        return ex
+
+    yield build
+    for ex in built:
+        ex.close()
 
 
 def state(ex: Exchange) -> str:
@@ -50,10 +71,10 @@ def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw:
     ).order.order_id
 
 
-def test_rebuilt_exchange_has_identical_state(tmp_path: Path) -> None:
+def test_rebuilt_exchange_has_identical_state(tmp_path: Path, journaled: Journaled) -> None:
     journal = tmp_path / "exchange.jsonl"
     clock = ManualClock()
-    ex = build_exchange("quiet", clock=clock, journal=journal)
+    ex = journaled("quiet", clock=clock, journal=journal)
     a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
     b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 150, tif=TimeInForce.IOC)  # takes the static asks
@@ -78,20 +99,20 @@ def test_rebuilt_exchange_has_identical_state(tmp_path: Path) -> None:
     ex.set_market_status("KXHIGHNY-SIM-D1-T60", "closed")
     before = state(ex)
 
-    again = build_exchange("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
+    again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
     assert again.restored
     assert state(again) == before
     # ids keep coming from the same sequence: no collision with restored orders
     new = place(again, a, BookSide.BID, "0.10", 1)
     assert new not in {o.order_id for o in ex.orders(a)}
-    third = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    third = journaled("quiet", clock=ManualClock(), journal=journal)
     assert third.order(a, new).status == "resting"
 
 
-def test_restart_does_not_reinstall_the_scenario(tmp_path: Path) -> None:
+def test_restart_does_not_reinstall_the_scenario(tmp_path: Path, journaled: Journaled) -> None:
     journal = tmp_path / "j.jsonl"
     clock = ManualClock()
-    first = build_exchange("default", clock=clock, journal=journal)
+    first = journaled("default", clock=clock, journal=journal)
     for _ in range(100):
         clock.advance(0.5)
         first.tick()
@@ -99,7 +120,7 @@ def test_restart_does_not_reinstall_the_scenario(tmp_path: Path) -> None:
     lp = first.account_by_key(LP_KEY)
     assert lp is not None
     quotes = len(first.resting_orders(lp.account_id))
-    second = build_exchange("default", clock=clock, journal=journal)
+    second = journaled("default", clock=clock, journal=journal)
     assert (len(second.markets), len(second.accounts)) == (markets, accounts)
     assert len(second.resting_orders(lp.account_id)) == quotes
     trades = len(second.trades())
@@ -109,25 +130,28 @@ def test_restart_does_not_reinstall_the_scenario(tmp_path: Path) -> None:
     assert len(second.trades()) > trades
 
 
-def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(tmp_path: Path) -> None:
+def test_a_torn_last_line_is_dropped_and_a_corrupt_one_refused(
+    tmp_path: Path, journaled: Journaled
+) -> None:
     journal = tmp_path / "j.jsonl"
-    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    ex = journaled("quiet", clock=ManualClock(), journal=journal)
     ex.create_account(key_id="a", public_key_pem="", cash_cents=5)
     with journal.open("a") as f:
         f.write('{"op":"account","ts":1,"key_id":"b"')  # crash mid-write
-    again = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    again = journaled("quiet", clock=ManualClock(), journal=journal)
     assert again.account_by_key("a") is not None and again.account_by_key("b") is None
     again.create_account(key_id="c", public_key_pem="", cash_cents=5)
-    assert build_exchange("quiet", clock=ManualClock(), journal=journal).account_by_key("c")
+    assert journaled("quiet", clock=ManualClock(), journal=journal).account_by_key("c")
     lines = journal.read_text().splitlines()
     lines.insert(2, "not json")
     journal.write_text("\n".join(lines) + "\n")
     with pytest.raises(JournalError):
-        build_exchange("quiet", clock=ManualClock(), journal=journal)
+        journaled("quiet", clock=ManualClock(), journal=journal)
 
 
 CHILD = """
 import sys
+from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
 from kalshi_cli.clock import ManualClock
@@ -147,32 +171,33 @@ while True:
 """
 
 
-def test_kill_9_loses_no_acknowledged_order(tmp_path: Path) -> None:
+def test_kill_9_loses_no_acknowledged_order(tmp_path: Path, journaled: Journaled) -> None:
     journal = tmp_path / "j.jsonl"
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CHILD, str(journal)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert child.stdout is not None
-    account = child.stdout.readline().strip()
-    acknowledged = []
-    deadline = time.monotonic() + 20
-    while len(acknowledged) < 300 and time.monotonic() < deadline:
-        acknowledged.append(child.stdout.readline().strip())
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    ) as child:
+        assert child.stdout is not None
+        account = child.stdout.readline().strip()
+        acknowledged = []
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 300 and time.monotonic() < deadline:
+            acknowledged.append(child.stdout.readline().strip())
+        child.send_signal(signal.SIGKILL)
     assert len(acknowledged) == 300
-    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    ex = journaled("quiet", clock=ManualClock(), journal=journal)
     stored = {o.order_id for o in ex.orders(account)}
     assert set(acknowledged) <= stored
 
 
-def test_compaction_keeps_state_and_shortens_the_journal(tmp_path: Path) -> None:
+def test_compaction_keeps_state_and_shortens_the_journal(
+    tmp_path: Path, journaled: Journaled
+) -> None:
     journal = tmp_path / "j.jsonl"
     clock = ManualClock()
-    ex = build_exchange("quiet", clock=clock, journal=journal)
+    ex = journaled("quiet", clock=clock, journal=journal)
     a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 120, tif=TimeInForce.IOC)
     resting = place(ex, a, BookSide.BID, "0.20", 5, expiration_time=int(clock.wall()) + 30)
@@ -182,7 +207,7 @@ def test_compaction_keeps_state_and_shortens_the_journal(tmp_path: Path) -> None
     assert journal.stat().st_size < long_before
     place(ex, a, BookSide.ASK, "0.70", 3)
     before = state(ex)
-    again = build_exchange("quiet", clock=clock, journal=journal)
+    again = journaled("quiet", clock=clock, journal=journal)
     assert state(again) == before
     clock.advance(31)
     again.tick()  # the restored expiry heap still fires
@@ -190,39 +215,39 @@ def test_compaction_keeps_state_and_shortens_the_journal(tmp_path: Path) -> None
 
 
 def test_a_crash_between_snapshot_and_journal_restart_replays_nothing_twice(
-    tmp_path: Path,
+    tmp_path: Path, journaled: Journaled
 ) -> None:
     journal = tmp_path / "j.jsonl"
-    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    ex = journaled("quiet", clock=ManualClock(), journal=journal)
     a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     place(ex, a, BookSide.BID, "0.62", 120, tif=TimeInForce.IOC)
     old_journal = journal.read_bytes()
     before = state(ex)
     ex.compact()
     journal.write_bytes(old_journal)  # as if the process died before restarting the journal
-    again = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    again = journaled("quiet", clock=ManualClock(), journal=journal)
     assert state(again) == before
     place(again, a, BookSide.BID, "0.10", 1)
-    assert len(build_exchange("quiet", clock=ManualClock(), journal=journal).orders(a)) == 2
+    assert len(journaled("quiet", clock=ManualClock(), journal=journal).orders(a)) == 2
 
 
-def test_tick_compacts_after_enough_records(tmp_path: Path) -> None:
+def test_tick_compacts_after_enough_records(tmp_path: Path, journaled: Journaled) -> None:
     journal = tmp_path / "j.jsonl"
-    ex = Exchange(ManualClock(), journal=journal, snapshot_every=3)
+    ex = journaled(None, clock=ManualClock(), journal=journal, snapshot_every=3)
     for key in "abc":
         ex.create_account(key_id=key, public_key_pem="", cash_cents=1)
     ex.tick()
     assert (tmp_path / "j.jsonl.snapshot").exists()
     assert journal.read_text().count("\n") == 1
-    assert len(Exchange(ManualClock(), journal=journal).accounts) == 3
+    assert len(journaled(None, clock=ManualClock(), journal=journal).accounts) == 3
 
 
 def test_a_pause_cancelling_cancel_order_on_pause_orders_replays_identically(
-    tmp_path: Path,
+    tmp_path: Path, journaled: Journaled
 ) -> None:
     journal = tmp_path / "pause.jsonl"
     clock = ManualClock()
-    ex = build_exchange("quiet", clock=clock, journal=journal)
+    ex = journaled("quiet", clock=clock, journal=journal)
     a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
     ticker = "KXHIGHNY-SIM-D1-T60"
     flagged = place(ex, a, BookSide.BID, "0.05", 2, ticker=ticker, cancel_order_on_pause=True)
@@ -232,6 +257,6 @@ def test_a_pause_cancelling_cancel_order_on_pause_orders_replays_identically(
     assert (ex.order(a, flagged).status, ex.order(a, kept).status) == ("canceled", "resting")
     before = state(ex)
 
-    again = build_exchange("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
+    again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
     assert state(again) == before
     assert again.order(a, flagged).cancel_order_on_pause is True

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.client.signing import load_private_key, signed_headers
+from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

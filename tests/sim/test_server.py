@@ -13,12 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client.signing import (
-    generate_private_key,
-    key_type,
-    load_private_key,
-    signed_headers,
-)
+from kalshi_cli.keys import generate_private_key, key_type, load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
 from tests.wire import flat_code, nested_code
@@ -201,7 +196,7 @@ def test_bad_orders_are_refused_without_a_change(
 
 
 def _key(sim: SimHarness) -> Any:
-    from kalshi_cli.client.signing import load_private_key
+    from kalshi_cli.keys import load_private_key
 
     return load_private_key(path=sim.account.private_key_path)[0]
 
@@ -291,7 +286,7 @@ def test_ed25519_accounts_sign_with_ed25519_and_a_key_of_the_other_type_is_refus
     assert bad.status_code == 400
 
 
-def test_public_market_data_needs_no_auth_but_the_book_does(sim: SimHarness) -> None:
+def test_public_market_data_and_the_book_need_no_auth_the_portfolio_does(sim: SimHarness) -> None:
     sim.create_market(T)
     base = sim.account.api_base
     for path in (
@@ -301,9 +296,11 @@ def test_public_market_data_needs_no_auth_but_the_book_does(sim: SimHarness) -> 
         "/series",
         "/exchange/status",
         "/markets/trades",
+        # API 3.31.0 dropped `security` from the orderbook: it is public like the rest
+        f"/markets/{T}/orderbook",
     ):
         assert httpx.get(base + path).status_code == 200, path
-    assert httpx.get(f"{base}/markets/{T}/orderbook").status_code == 401
+    assert httpx.get(base + "/portfolio/balance").status_code == 401
 
 
 def test_reads_are_rate_limited_by_tier(sim: SimHarness) -> None:

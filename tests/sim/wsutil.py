@@ -8,7 +8,7 @@ from typing import Any
 
 import websocket
 
-from kalshi_cli.client.signing import load_private_key, signed_headers
+from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.embed import AccountInfo
 
 

@@ -2,6 +2,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from kalshi_cli.decisions import Intent, PositionView, RestingOrder
 from kalshi_cli.errors import ConfigError, UsageError
 from kalshi_cli.models import (
     PRICE_STRUCTURES,
@@ -12,7 +13,7 @@ from kalshi_cli.models import (
     trading_fee,
 )
 from kalshi_cli.strategies import get_strategy, strategy_names
-from kalshi_cli.strategies.base import Intent, PositionView, RestingOrder, snap_to_grid
+from kalshi_cli.strategies.base import snap_to_grid
 from kalshi_cli.strategies.spike import SpikeParams
 
 

@@ -1,4 +1,19 @@
-"""The framework for `kalshi check NAME`: a result, its Nagios line, its JSON, its alert.
+"""`kalshi check NAME`: the checks, and the framework they share (a result, its Nagios line, its
+JSON, its alert).
+
+The checks come in two kinds, kept in separate modules so a cron check pays only for what it
+reads:
+
+- `local`: heartbeat, feed, orders and pnl read only the state file, opened read-only. They
+  never import httpx or cryptography, so `kalshi check heartbeat` starts about as fast as Python
+  with Typer does.
+- `remote`: positions, exposure and api ask the exchange, because there the exchange is the
+  truth. They are a second guard beside the trade loop's own bookkeeping, so they deliberately do
+  not trust the state file.
+
+`run` wires a check to its inputs (settings, thresholds, the state file, the client) and to the
+alert router; `thresholds` holds every number a check compares against, with its default. This
+module is the framework, imported by every check and kept light for that reason.
 
 A check is a function that looks once and returns a `CheckResult`. The CLI prints
 `format_nagios(result)`, exits with `result.status` (the Nagios plugin codes 0 OK, 1 WARNING,
@@ -29,7 +44,11 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.errors import KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import Alert, AlertLedger, AlertRouter, Runbook, SendReport
+    from kalshi_cli.alerts import Alert, AlertRouter, AlertStateStore, Runbook, SendReport
+
+LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
+REMOTE_CHECKS = ("positions", "exposure", "api")
+CHECK_NAMES = ("positions", "pnl", "heartbeat", "orders", "exposure", "api", "feed")
 
 PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
@@ -194,7 +213,7 @@ def alert_for(result: CheckResult) -> Alert | None:
     )
 
 
-def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertLedger) -> SendReport:
+def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertStateStore) -> SendReport:
     """Alert on a non-OK result, or announce the clearing of an earlier one. Never raises.
 
     The check's verdict does not depend on what this returns: print `report.problems` to stderr

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.client.connection import no_credentials, resolve_connection
-from kalshi_cli.client.signing import generate_private_key, private_key_pem
 from kalshi_cli.config import Settings, load_settings
+from kalshi_cli.connection import no_credentials, resolve_connection
 from kalshi_cli.errors import CredentialsError
+from kalshi_cli.keys import generate_private_key, private_key_pem
 
 
 def settings_for(tmp_path: Path, **environ: str) -> Settings:

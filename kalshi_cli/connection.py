@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from kalshi_cli.errors import CredentialsError
 
 if TYPE_CHECKING:
-    from kalshi_cli.client.signing import PrivateKey
     from kalshi_cli.config import Settings
+    from kalshi_cli.keys import PrivateKey
 
 Warn = Callable[[str], None]
 
@@ -117,7 +117,7 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
 
 
 def _load_key(settings: Settings, *, path: Path | None, pem: str | None, warn: Warn) -> PrivateKey:
-    from kalshi_cli.client.signing import load_private_key
+    from kalshi_cli.keys import load_private_key
 
     key, warnings = load_private_key(
         path=path,

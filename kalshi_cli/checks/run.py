@@ -24,11 +24,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum, dispatch, guarded
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import ConfigError, CredentialsError, KalshiError
-from kalshi_cli.monitor import CHECK_NAMES
-from kalshi_cli.monitor.local import (
+from kalshi_cli.checks import CHECK_NAMES, CheckResult, CheckStatus, PerfDatum, dispatch, guarded
+from kalshi_cli.checks.local import (
     LocalView,
     check_feed,
     check_heartbeat,
@@ -36,7 +33,9 @@ from kalshi_cli.monitor.local import (
     check_pnl,
     worst,
 )
-from kalshi_cli.monitor.thresholds import Thresholds
+from kalshi_cli.checks.thresholds import Thresholds
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import ConfigError, CredentialsError, KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter, AlertStateLike, SendReport
@@ -51,8 +50,8 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     """The config file's `checks:`, `alerts:` and `risk:` mappings, read strictly and checked
     before any check looks at anything (every refusal names file and line); a missing file has
     none."""
+    from kalshi_cli.checks.thresholds import check_section
     from kalshi_cli.config import at_line, check_params, read_sections, section
-    from kalshi_cli.monitor.thresholds import check_section
     from kalshi_cli.risk import RiskLimits
 
     document = read_sections(path)
@@ -114,7 +113,7 @@ class CheckInputs:
 
 
 def _api(inputs: CheckInputs) -> CheckResult:
-    from kalshi_cli.monitor.remote import check_api
+    from kalshi_cli.checks.remote import check_api
 
     try:
         client = inputs.exchange()
@@ -128,7 +127,7 @@ def _api(inputs: CheckInputs) -> CheckResult:
 
 
 def _positions(inputs: CheckInputs) -> CheckResult:
-    from kalshi_cli.monitor.remote import check_positions
+    from kalshi_cli.checks.remote import check_positions
 
     return check_positions(
         inputs.exchange(), inputs.thresholds, inputs.limits.max_position_per_market
@@ -136,7 +135,7 @@ def _positions(inputs: CheckInputs) -> CheckResult:
 
 
 def _exposure(inputs: CheckInputs) -> CheckResult:
-    from kalshi_cli.monitor.remote import check_exposure
+    from kalshi_cli.checks.remote import check_exposure
 
     return check_exposure(inputs.exchange(), inputs.thresholds, inputs.limits.max_total_exposure)
 

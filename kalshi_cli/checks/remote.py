@@ -16,10 +16,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
+from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
+from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.errors import AuthError, CredentialsError, KalshiError
 from kalshi_cli.models import ZERO
-from kalshi_cli.monitor.local import grade_ceiling, pct, plain, worst
-from kalshi_cli.monitor.thresholds import Thresholds
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

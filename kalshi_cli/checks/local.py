@@ -18,9 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
+from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import ZERO, BookSide
-from kalshi_cli.monitor.thresholds import Thresholds
 from kalshi_cli.store import Store
 
 HEARTBEAT_SOURCE = "trade"

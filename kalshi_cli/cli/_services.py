@@ -1,0 +1,47 @@
+"""What the order and trading commands share: the state file, the order limits, the one
+`OrderService`, and the confirmation a person gives on prod. One module, so `order ...` and
+`cancel-all`/`halt`/`reconcile` build them the same way and neither command module imports the
+other's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.orders import OrderLimits, OrderService
+    from kalshi_cli.store import Store
+
+
+def open_store(app: AppContext) -> Store:
+    """The state file of this environment, created on first use."""
+    from kalshi_cli.store import Store
+
+    return Store.open(app.settings().state)
+
+
+def order_limits(app: AppContext) -> OrderLimits:
+    from kalshi_cli.orders import load_limits
+
+    return load_limits(app.settings().config_path)
+
+
+def order_service(app: AppContext, store: Store) -> OrderService:
+    from kalshi_cli.orders import OrderService
+
+    return OrderService(
+        app.client(auth=True),
+        store,
+        limits=order_limits(app),
+        read_lag_s=app.settings().read_lag,
+    )
+
+
+def confirm_on_prod(app: AppContext, what: str, *, yes: bool) -> None:
+    """On prod, a person confirms `place`, `amend` and `cancel-all`, unless `--yes`."""
+    if app.settings().env != "prod" or yes:
+        return
+    if not typer.confirm(f"{what} on PROD (real money). Proceed?", default=False, err=True):
+        raise typer.Abort

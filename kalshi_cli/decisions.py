@@ -1,0 +1,251 @@
+"""What a strategy decides and the risk engine judges, in the words both use.
+
+An `Intent` is an order a strategy would like placed, in trader terms (the price of the side
+bought or sold, as a person would say "buy NO at 0.40") with the fair value it believes in and a
+reason; a `Cancel` names a resting order it wants gone. A `PositionView` is one market's position
+with what was paid for it and its resting orders, as the risk rules count it. Strategies produce
+these; the risk engine reads them; neither imports the other, so both import this module.
+
+`model_fair` is the strategy's fair value of the intent's own side, so the edge of an intent is
+read the same way whatever its side: for a buy, fair - price; for a sell, price - fair; both per
+contract and net of the fee (`edge_after_fees`). A market maker that wants to move a quote names
+the orders it replaces (`Intent.replaces`): the loop cancels them first and places the new order
+only if the cancels succeeded, and the risk engine counts the position as if they were gone.
+
+`parse_params` reads a params dataclass from a config section (`strategies.NAME.*`, `risk.*`):
+strategies and the risk engine share it so every section refuses the same mistakes the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal
+from typing import Any, TypeVar, get_type_hints
+
+from kalshi_cli.errors import ConfigError
+from kalshi_cli.models import (
+    ONE,
+    TAKER_FEE_RATE,
+    ZERO,
+    Action,
+    BookSide,
+    Level,
+    Orderbook,
+    Side,
+    TimeInForce,
+    parse_decimal,
+    to_book,
+    trading_fee,
+)
+
+# --------------------------------------------------------------------------------------------
+# A market's position as the risk rules count it
+
+
+@dataclass(frozen=True)
+class RestingOrder:
+    order_id: str
+    side: Side
+    action: Action
+    price: Decimal  # of `side`
+    remaining: Decimal
+
+    @property
+    def book_side(self) -> BookSide:
+        """The direction it pushes the position: BID toward YES, ASK toward NO."""
+        return to_book(self.side, self.action, self.price).book_side
+
+
+@dataclass(frozen=True)
+class PositionView:
+    """One market's position (+YES / -NO contracts), what was paid for it, and resting orders."""
+
+    ticker: str
+    position: Decimal = ZERO
+    avg_entry_price: Decimal = ZERO  # per contract, of the held side
+    entry_cost: Decimal = ZERO  # dollars paid for the contracts held
+    opened_at: float | None = None
+    resting: tuple[RestingOrder, ...] = ()
+
+    @property
+    def held_side(self) -> Side | None:
+        if self.position > 0:
+            return Side.YES
+        return Side.NO if self.position < 0 else None
+
+    @property
+    def contracts(self) -> Decimal:
+        return abs(self.position)
+
+    def worst_case(self, direction: BookSide) -> Decimal:
+        """The largest position toward one side if every resting order that way filled and none
+        the other way did: + contracts of YES for BID, of NO for ASK."""
+        held = self.position if direction is BookSide.BID else -self.position
+        return held + sum(
+            (o.remaining for o in self.resting if o.book_side is direction), start=ZERO
+        )
+
+    def exposure(self) -> Decimal:
+        """Dollars at risk in this market: the entry cost plus what each resting order would cost
+        if filled, except the part of an opposite order that only closes contracts held. Both
+        directions of a two-sided quote are counted, which overstates on purpose."""
+        held = self.held_side
+        closable = self.contracts
+        total = self.entry_cost
+        for order in self.resting:
+            count = order.remaining
+            if held is not None and order.book_side is not _direction_of(held):
+                closing = min(count, closable)
+                closable -= closing
+                count -= closing
+            total += count * _buy_price(order.book_side, order.side, order.price)
+        return total
+
+    def after(self, intent: Intent) -> PositionView:
+        """This view as if the intent rested and the orders it replaces were gone."""
+        kept = tuple(o for o in self.resting if o.order_id not in intent.replaces)
+        pending = RestingOrder("", intent.side, intent.action, intent.price, intent.count)
+        return replace(self, resting=(*kept, pending))
+
+
+def _direction_of(side: Side) -> BookSide:
+    return BookSide.BID if side is Side.YES else BookSide.ASK
+
+
+def _buy_price(direction: BookSide, side: Side, price: Decimal) -> Decimal:
+    """What one contract of this order costs in the side it adds (the YES or NO paid)."""
+    yes_price = price if side is Side.YES else ONE - price
+    return yes_price if direction is BookSide.BID else ONE - yes_price
+
+
+# --------------------------------------------------------------------------------------------
+# What a strategy returns
+
+
+@dataclass(frozen=True)
+class Intent:
+    ticker: str
+    side: Side
+    action: Action
+    price: Decimal  # of `side`, on the market's grid
+    count: Decimal
+    model_fair: Decimal  # the strategy's fair value of `side`
+    reason: str
+    strategy: str = ""
+    post_only: bool = False
+    reduce_only: bool = False
+    time_in_force: TimeInForce = TimeInForce.GTC
+    replaces: tuple[str, ...] = ()  # order ids to cancel before this is placed
+    fee_rate: Decimal = TAKER_FEE_RATE
+
+    def __post_init__(self) -> None:
+        if self.count <= 0:
+            raise ValueError(f"intent count must be positive, got {self.count}")
+        if not ZERO < self.price < ONE:
+            raise ValueError(f"intent price must be inside (0, 1), got {self.price}")
+        if self.reduce_only and self.time_in_force is not TimeInForce.IOC:
+            # Kalshi rejects a reduce-only order unless it is immediate_or_cancel (3.31.0), so
+            # an exit built otherwise would only ever be refused
+            raise ValueError("a reduce_only intent must be immediate_or_cancel")
+
+    @property
+    def book_side(self) -> BookSide:
+        return to_book(self.side, self.action, self.price).book_side
+
+    @property
+    def fee(self) -> Decimal:
+        return trading_fee(self.count, self.price, self.fee_rate)
+
+    @property
+    def edge_after_fees(self) -> Decimal:
+        """Expected profit per contract at `model_fair`, after the fee."""
+        gross = self.model_fair - self.price
+        if self.action is Action.SELL:
+            gross = -gross
+        return gross - self.fee / self.count
+
+
+@dataclass(frozen=True)
+class Cancel:
+    ticker: str
+    order_id: str
+    reason: str
+
+
+Decision = Intent | Cancel
+
+
+# --------------------------------------------------------------------------------------------
+# The best prices of one side of a book
+
+
+def best_bid(book: Orderbook, side: Side) -> Level | None:
+    return book.best_yes_bid if side is Side.YES else book.best_no_bid
+
+
+def best_ask(book: Orderbook, side: Side) -> Level | None:
+    return book.yes_ask if side is Side.YES else book.no_ask
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters from the config (`strategies.NAME.*`, `risk.*`)
+
+P = TypeVar("P")
+
+
+def parse_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
+    """Build the params dataclass `cls` from a config mapping: defaults for what is missing,
+    every value converted to the field's type, unknown keys and ill-typed values refused with
+    the full key in the message (`strategies.spike.window_s: ...`)."""
+    values = dict(raw or {})
+    known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown parameter {', '.join(unknown)}", hint=f"known: {', '.join(known)}"
+        )
+    hints = get_type_hints(cls)
+    typed = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    try:
+        return cls(**typed)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if kind is Decimal:
+        # YAML reads `0.05` as a float; its shortest repr is the decimal the person wrote
+        text = repr(value) if isinstance(value, float) else value
+        try:
+            return parse_decimal(text, what=key)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key}: expected a decimal number, got {value!r}") from exc
+    if kind is int:
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+            return int(value)
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if kind is float:
+        try:
+            number = float(value)  # float-ok: float-typed params are durations
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{key}: expected a number of seconds, got {value!r}") from exc
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
+    if kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key}: unexpected value {value!r}")
+
+
+def require(condition: bool, message: str) -> None:
+    """For params `__post_init__`: a ValueError becomes a ConfigError naming the key."""
+    if not condition:
+        raise ValueError(message)

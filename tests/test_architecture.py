@@ -1,0 +1,182 @@
+"""The layers of ARCHITECTURE.md, enforced: every import in the package, walked with `ast`.
+
+A module may import modules of its own group and of groups in lower layers, never upward or
+sideways; no two modules import each other, directly or in a ring (deferred imports inside
+functions count: a cycle hidden in a function is still a cycle). A group not placed in a layer
+fails the test, so a new package has to be placed before it can land.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "kalshi_cli"
+
+# Bottom first. The group of `kalshi_cli.X.Y` is `X`; `kalshi_cli` itself is "__init__".
+LAYERS: list[tuple[str, set[str]]] = [
+    ("constants", {"__init__", "exit_codes", "clock"}),
+    ("errors", {"errors"}),
+    ("vocabulary", {"models", "keys"}),
+    ("decisions", {"decisions"}),
+    (
+        "adapters and rules",
+        {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},
+    ),
+    ("accounting", {"pnl"}),
+    ("reconciliation", {"reconcile"}),
+    ("services", {"orders", "killswitch", "metrics", "checks", "connection"}),
+    ("views", {"positions"}),
+    ("reports", {"pnl_report"}),
+    ("the trade loop and the dashboard", {"runner", "dashboard"}),
+    ("commands", {"cli"}),
+    ("entry point", {"__main__"}),
+]
+RANK = {group: rank for rank, (_, groups) in enumerate(LAYERS) for group in groups}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _group(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[tuple[str, int]]]:
+    """module -> {(imported module, line)}, resolving `from pkg import submodule`."""
+    found: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if not node.module.startswith("kalshi_cli"):
+                    continue
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found[name].add((sub if sub in modules else node.module, node.lineno))
+            elif isinstance(node, ast.ImportFrom):
+                raise AssertionError(f"{path}:{node.lineno}: relative import; spell it out")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("kalshi_cli"):
+                        found[name].add((alias.name, node.lineno))
+    return found
+
+
+def test_every_group_is_placed_in_a_layer() -> None:
+    groups = {_group(m) for m in _modules()}
+    unplaced = sorted(groups - RANK.keys())
+    assert not unplaced, f"place these in ARCHITECTURE.md and LAYERS: {unplaced}"
+    gone = sorted(RANK.keys() - groups)
+    assert not gone, f"LAYERS names groups that no longer exist: {gone}"
+
+
+def test_imports_only_flow_downward() -> None:
+    modules = _modules()
+    wrong = []
+    for importer, targets in _imports(modules).items():
+        for target, line in sorted(targets):
+            mine, theirs = _group(importer), _group(target)
+            if mine not in RANK or theirs not in RANK:
+                continue  # reported by test_every_group_is_placed_in_a_layer
+            if mine != theirs and RANK[theirs] >= RANK[mine]:
+                wrong.append(f"{modules[importer]}:{line}: {mine} imports {theirs} ({target})")
+    assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycles() -> None:
+    modules = _modules()
+    graph = {m: {t for t, _ in targets} for m, targets in _imports(modules).items()}
+    cycles = _strongly_connected(graph)
+    assert not cycles, "modules that import each other: " + "; ".join(
+        " <-> ".join(sorted(c)) for c in cycles
+    )
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm, iterative; returns the components with more than one module.
+    A package's `__init__` re-exporting its own modules is not a cycle of design, so the
+    edge from a module to its own package is left out."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    counter = 0
+
+    def edges(v: str) -> list[str]:
+        return sorted(w for w in graph.get(v, ()) if not v.startswith(w + "."))
+
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(edges(root)))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(edges(w))))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.add(w)
+                    if w == v:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("graph", "expected"),
+    [
+        ({"a": {"b"}, "b": {"a"}}, [{"a", "b"}]),
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, [{"a", "b", "c"}]),
+        ({"a": {"b"}, "b": {"c"}}, []),
+        ({"p.m": {"p"}, "p": {"p.m"}}, []),  # a package re-exporting its module
+    ],
+)
+def test_the_cycle_finder_itself(graph: dict[str, set[str]], expected: list[set[str]]) -> None:
+    assert _strongly_connected(graph) == expected
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
+    """The walker resolves names the way the checks above rely on."""
+    modules = {"kalshi_cli.models": tmp_path / "m.py", "kalshi_cli.runner.loop": tmp_path / "r.py"}
+    modules["kalshi_cli.models"].write_text("from kalshi_cli.runner.loop import Loop\n")
+    modules["kalshi_cli.runner.loop"].write_text("from kalshi_cli import models\n")
+    found = _imports(modules)
+    assert found["kalshi_cli.models"] == {("kalshi_cli.runner.loop", 1)}
+    assert found["kalshi_cli.runner.loop"] == {("kalshi_cli.models", 1)}
+    assert RANK[_group("kalshi_cli.runner.loop")] > RANK[_group("kalshi_cli.models")]
