@@ -36,6 +36,7 @@ def test_an_intent_passed_by_risk_before_halted_is_not_sent_after_it(tmp_path: P
         kill_switch.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
 
     assert rig.loop.executor._submit(intent) is None
+    rig.loop.log.close()
 
     assert len(rig.client.requests) == before
     assert [i for i in rig.store.intents() if i.reason == intent.reason] == []
