@@ -69,6 +69,14 @@ COMMANDS = (
     LazyCommand("reconcile", "trading", "Bring orders, fills and settlements into the state file."),
     LazyCommand("state", "state_cmd", "Where the state file is, and its migrations."),
     LazyCommand("pnl", "pnl_cmd", "Realized and unrealized P&L, cross-checked with the exchange."),
+    LazyCommand("watch", "watch", "Stream a WebSocket channel as NDJSON, one message per line."),
+    LazyCommand(
+        "record",
+        "data",
+        "Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to "
+        "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
+    ),
+    LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
 )
 
 

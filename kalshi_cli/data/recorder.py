@@ -20,7 +20,6 @@ the manifest is marked `failed` with the error if it still can be, and `run` rai
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import threading
@@ -30,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
-from kalshi_cli.errors import DataWriteError, UsageError
+from kalshi_cli.errors import DataWriteError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.ws import (
     LIFECYCLE,
@@ -65,35 +65,6 @@ class RecordSummary:
     gaps: int
     reconnects: int
     segments: int
-
-
-def lock_directory(root: Path) -> int:
-    """Hold `root/.lock` for the life of the process; refuse if another recorder holds it."""
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise UsageError(
-            f"another recorder is writing to {root}", hint="stop it or choose another --out"
-        ) from None
-    return fd
-
-
-def is_locked(root: Path) -> bool:
-    """Whether a live recorder holds the directory (a manifest saying `recording` without one
-    is a recorder that was killed)."""
-    try:
-        fd = os.open(root / ".lock", os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 class Recorder:

@@ -109,7 +109,7 @@ class BookReplay:
         self.applied = 0  # snapshots and deltas applied to an exact book
         self.frames: Counter[str] = Counter()  # frames by type
         self._next: dict[int, int] = {}  # sid -> next seq expected
-        self._sid_tickers: dict[int, set[str]] = {}
+        self._sid_tickers: dict[int, dict[str, None]] = {}  # ordered sets
         self._listener = listener
 
     def _emit(self, ns: int, kind: str, ticker: str | None, reason: str = "") -> None:
@@ -173,7 +173,7 @@ class BookReplay:
         if expected is not None and seq > expected:
             self._gap(ns, sid, ticker)
         self._next[sid] = seq + 1  # a lower seq: a new subscription reusing the sid
-        self._sid_tickers.setdefault(sid, set()).add(ticker)
+        self._sid_tickers.setdefault(sid, {})[ticker] = None
         book = self.books.get(ticker)
         if book is None:
             book = self.books[ticker] = LocalBook(ticker)
