@@ -64,8 +64,16 @@ def _book_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
         body = obj["msg"]
         ticker, sid, seq = body["market_ticker"], obj["sid"], obj["seq"]
         if obj["type"] == "orderbook_delta":
-            yield (ns, ticker, "delta", sid, seq, body["side"], body["price_dollars"],
-                   body["delta_fp"])  # fmt: skip
+            yield (
+                ns,
+                ticker,
+                "delta",
+                sid,
+                seq,
+                body["side"],
+                body["price_dollars"],
+                body["delta_fp"],
+            )
             continue
         for side, key in (("yes", "yes_dollars_fp"), ("no", "no_dollars_fp")):
             for price, size in body.get(key) or ():

@@ -64,8 +64,11 @@ def test_segments_rotate_by_hour_and_read_back_in_order(tmp_path: Path) -> None:
     times = [HOUR0 + i * (NS_PER_HOUR // 2) for i in range(len(texts))]
     write_set(tmp_path, [(t, frame_line(t, x.encode())) for t, x in zip(times, texts, strict=True)])
     names = [p.name for p in segment_paths(tmp_path)]
-    assert names == ["20241004T00Z.000.ndjson.gz", "20241004T01Z.000.ndjson.gz",
-                     "20241004T02Z.000.ndjson.gz"]  # fmt: skip
+    assert names == [
+        "20241004T00Z.000.ndjson.gz",
+        "20241004T01Z.000.ndjson.gz",
+        "20241004T02Z.000.ndjson.gz",
+    ]
     skipped: Counter[str] = Counter()
     records = list(iter_records(tmp_path, skipped))
     assert [ns for ns, _, _ in records] == times
@@ -173,8 +176,10 @@ def test_import_reads_wrapped_frames(tmp_path: Path, wrap: object) -> None:
 
 def test_import_of_raw_frames_keeps_their_bytes_and_counts_what_it_skips(tmp_path: Path) -> None:
     texts = frames_for()
-    raw_delta = '{"type":"orderbook_delta",  "sid":1,"seq":4,"msg":{"market_ticker":"M",' \
-        '"price_dollars":"0.4100","delta_fp":"1.00","side":"yes"}}'  # fmt: skip
+    raw_delta = (
+        '{"type":"orderbook_delta",  "sid":1,"seq":4,"msg":{"market_ticker":"M",'
+        '"price_dollars":"0.4100","delta_fp":"1.00","side":"yes"}}'
+    )
     source = tmp_path / "in.jsonl"
     source.write_text(
         "\n".join(
@@ -200,7 +205,9 @@ def test_import_of_raw_frames_keeps_their_bytes_and_counts_what_it_skips(tmp_pat
         "unknown_type": 1,
     }
     lines = [
-        line for p in segment_paths(tmp_path / "set") for line in gzip.open(p).read().splitlines()
+        line
+        for p in segment_paths(tmp_path / "set")
+        for line in gzip.decompress(p.read_bytes()).splitlines()
     ]
     assert lines[-2] == b'{"recv_ns":1728000000000000000,"frame":' + raw_delta.encode() + b"}"
     times = [json.loads(line)["recv_ns"] for line in lines]
@@ -224,8 +231,10 @@ def test_import_refuses_nothing_usable_and_an_existing_data_set(tmp_path: Path) 
 
 def test_export_book_and_trades_as_csv_and_parquet(tmp_path: Path) -> None:
     texts = frames_for()
-    write_set(tmp_path / "set", [(HOUR0 + i, frame_line(HOUR0 + i, t.encode()))
-                                 for i, t in enumerate(texts)])  # fmt: skip
+    write_set(
+        tmp_path / "set",
+        [(HOUR0 + i, frame_line(HOUR0 + i, t.encode())) for i, t in enumerate(texts)],
+    )
     export(tmp_path / "set", tmp_path / "book.csv", table="book", fmt="csv")
     with (tmp_path / "book.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -267,7 +276,7 @@ def test_catalog_lists_and_describes(tmp_path: Path) -> None:
         "\n".join(
             json.dumps({"received_ms": ms + i, "frame": json.loads(f)})
             for i, f in enumerate(frames_for())
-        ),  # fmt: skip
+        ),
         encoding="utf-8",
     )
     import_jsonl(source, tmp_path / "sets" / "one")
