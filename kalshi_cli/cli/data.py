@@ -78,13 +78,21 @@ def record_command(
     env: EnvOpt = None,
 ) -> None:
     """Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to hourly
-    compressed segments; runs until --duration, SIGTERM or Ctrl-C."""
+    compressed segments; runs until --duration, SIGTERM or Ctrl-C.
+
+    On a sequence gap the book is resnapshotted and the gap marked; a dropped connection is
+    made again and resubscribed. Segments and the manifest are flushed once a second, so a
+    crash loses at most the last second. See docs/data.md.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 5
+    """
     import signal
     import threading
 
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.data.recorder import Recorder
-    from kalshi_cli.errors import ConfigError, UsageError
+    from kalshi_cli.data.watch import ws_url_for
+    from kalshi_cli.errors import UsageError
 
     if sum(1 for given in (tickers, series, all_open) if given) != 1:
         raise UsageError("give exactly one of --tickers, --series and --all-open")
@@ -93,12 +101,10 @@ def record_command(
     markets = _record_markets(app, tickers, series)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
-    if connection.ws_url is None:
-        raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
     recorder = Recorder(
         out,
         markets,
-        ws_url=connection.ws_url,
+        ws_url=ws_url_for(connection.ws_url, connection.api_base),
         auth=KalshiAuth(connection.key_id, connection.private_key),
     )
     stop = threading.Event()
@@ -136,7 +142,11 @@ def ls_command(
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """List the data sets at DIR or under it: source, status, time range, markets, bytes."""
+    """List the data sets at DIR or under it: source, status, time range, markets, bytes.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 1 &&
+    kalshi data ls recordings
+    """
     from kalshi_cli.data.catalog import list_data_sets
 
     sets = [d.summary() for d in list_data_sets(root)]
@@ -168,7 +178,11 @@ def ls_command(
 
 @data_app.command("info")
 def info_command(root: DirArg, as_json: JsonOpt = False) -> None:
-    """Describe a data set: per market its rows, covered ranges and gaps; what a reader skips."""
+    """Describe a data set: per market its rows, covered ranges and gaps; what a reader skips.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 1 &&
+    kalshi data info recordings/kx
+    """
     from kalshi_cli.data.catalog import describe
 
     info = describe(root)
@@ -205,7 +219,11 @@ def export_command(
         ExportTable, typer.Option("--table", help="book (snapshots and deltas) or trades.")
     ] = ExportTable.BOOK,
 ) -> None:
-    """Export a data set as a table: book levels and deltas, or public trades."""
+    """Export a data set as a table: book levels and deltas, or public trades.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 1 &&
+    kalshi data export recordings/kx --format csv --out recordings/book.csv
+    """
     from kalshi_cli.data.export import export
 
     summary = export(root, out, table=table.value, fmt=fmt.value)
@@ -226,8 +244,14 @@ def import_command(
         ImportFormat, typer.Option("--from", help="jsonl: one frame (or wrapped frame) a line.")
     ] = ImportFormat.JSONL,
 ) -> None:
-    """Import WebSocket frames another recorder kept (JSON lines, raw or wrapped with a receive
-    time; see docs/data.md) as a data set."""
+    """Import WebSocket frames another recorder kept as a data set.
+
+    One JSON object a line: a raw frame, or a frame wrapped with its receive time (the shapes
+    are listed in docs/data.md).
+
+    Example: kalshi watch orderbook --tickers KXBTCD-SIM-T97000 --max-events 1 >
+    recordings/book.jsonl && kalshi data import recordings/book.jsonl --out recordings/imported
+    """
     from kalshi_cli.data.importer import import_jsonl
 
     summary = import_jsonl(source, out)

@@ -43,25 +43,26 @@ def watch_command(
     ] = None,
     env: EnvOpt = None,
 ) -> None:
-    """Stream a channel as NDJSON: one message per line on stdout, exactly as the exchange sent
-    it; reconnects, resubscriptions and sequence gaps are reported on stderr."""
+    """Stream a WebSocket channel as NDJSON, one message per line.
+
+    Each message is printed exactly as the exchange sent it; reconnects, resubscriptions and
+    sequence gaps are reported on stderr, one line each.
+
+    Example: kalshi watch orderbook --tickers KXBTCD-SIM-T97000 --max-events 1 > book.jsonl
+    """
     import sys
 
     from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.data.watch import Watcher
+    from kalshi_cli.data.watch import Watcher, ws_url_for
 
     app = current()
     app.settings(env.value if env else None)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
-    if connection.ws_url is None:
-        from kalshi_cli.errors import ConfigError
-
-        raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
     watcher = Watcher(
         channel,
         [t for t in (tickers or "").split(",") if t],
-        ws_url=connection.ws_url,
+        ws_url=ws_url_for(connection.ws_url, connection.api_base),
         auth=KalshiAuth(connection.key_id, connection.private_key),
         out=sys.stdout,
         err=sys.stderr,

@@ -53,7 +53,7 @@ class DataSet:
 def open_data_set(root: Path) -> DataSet:
     segments = segment_paths(root)
     manifest = read_manifest(root)
-    if not segments and manifest is None:
+    if not segments and manifest is None and not (root / FRAMES_DIR).is_dir():
         raise NoDataError(
             f"{root} holds no data set (no {FRAMES_DIR}/*.ndjson.gz and no manifest.json)",
             hint="`kalshi data ls DIR` lists the data sets under a directory",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from kalshi_cli.errors import UsageError
+from kalshi_cli.errors import ConfigError, UsageError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.ws import Backoff, HeaderSigner, WsFeed
 
@@ -34,6 +34,20 @@ CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
     ),
 }
 _decode = json.JSONDecoder().raw_decode
+
+
+def ws_url_for(ws_url: str | None, api_base: str) -> str:
+    """The configured WebSocket URL, or the one beside the REST base as Kalshi lays them out
+    (`https://H/trade-api/v2` -> `wss://H/trade-api/ws/v2`)."""
+    if ws_url:
+        return ws_url
+    scheme, sep, rest = api_base.partition("://")
+    host, _, path = rest.partition("/")
+    path = "/" + path.rstrip("/")
+    if not sep or not path.endswith("/trade-api/v2"):
+        raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
+    ws_scheme = "wss" if scheme == "https" else "ws"
+    return f"{ws_scheme}://{host}{path.removesuffix('/v2')}/ws/v2"
 
 
 @dataclass(frozen=True)
