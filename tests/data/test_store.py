@@ -289,3 +289,23 @@ def test_catalog_lists_and_describes(tmp_path: Path) -> None:
     assert market["ranges"] == [[HOUR0 + 1_000_000, HOUR0 + 4_000_000]]
     with pytest.raises(NoDataError):
         describe(tmp_path / "sets")
+
+
+def test_the_writer_flushes_once_a_second_at_most_and_only_with_something_to_flush(
+    tmp_path: Path,
+) -> None:
+    now = [0.0]
+    writer = SegmentWriter(tmp_path, fsync=False, monotonic=lambda: now[0])
+    assert not writer.due()
+    writer.write(HOUR0, frame_line(HOUR0, b'{"type":"ok"}'))
+    now[0] = 0.99
+    assert not writer.due()
+    now[0] = 1.0
+    assert writer.due()
+    writer.flush()
+    assert writer.path is not None
+    skipped: Counter[str] = Counter()
+    assert len(list(iter_segment_lines(writer.path, skipped))) == 1  # on disk, no close needed
+    now[0] = 5.0
+    assert not writer.due()  # nothing new
+    writer.close()
