@@ -6,6 +6,9 @@
     ├── CredentialsError             missing, unreadable, non-PEM or locked key (exit CREDENTIALS)
     ├── ValidationError              a request refused locally, nothing sent (exit REJECTED)
     ├── TradingHaltedError           trading state forbids new orders (exit HALTED)
+    ├── DataWriteError               a data set cannot be written: disk full, unwritable
+    │                                directory (exit DATA_WRITE_FAILED)
+    ├── NoDataError                  no data set, or nothing usable to import (exit NO_DATA)
     ├── TransportError               no answer: DNS, connect, read timeout (exit UNREACHABLE)
     │   └── OrderOutcomeUnknown      an order was sent and no clear answer came back (none, a
     │       │                        5xx, a 2xx without an order): reconcile, never re-send
@@ -69,6 +72,18 @@ class ValidationError(KalshiError):
 
 class TradingHaltedError(KalshiError):
     exit_code = ExitCode.HALTED
+
+
+class DataWriteError(KalshiError):
+    """A data set could not be written (disk full, directory unwritable)."""
+
+    exit_code = ExitCode.DATA_WRITE_FAILED
+
+
+class NoDataError(KalshiError):
+    """Nothing readable where data was expected."""
+
+    exit_code = ExitCode.NO_DATA
 
 
 class TransportError(KalshiError):

@@ -27,4 +27,6 @@ class ExitCode(IntEnum):
     ALREADY_RUNNING = 15  # another trade loop holds this state file or this account
     FORBIDDEN = 16  # the exchange refused the request (403): the key may not do this
     BAD_STATE_FILE = 17  # the state file exists but is not one: empty, not SQLite, or foreign
+    DATA_WRITE_FAILED = 18  # record/import/export: disk full or directory unwritable
+    NO_DATA = 19  # the data directory or import file holds nothing readable
     INTERRUPTED = 130  # Ctrl-C

@@ -24,6 +24,9 @@ HEAVY = (
     "uvicorn",
     "starlette",
     "textual",  # kalshi dashboard only
+    "pyarrow",
+    "websocket",
+    "kalshi_cli.data",
 )
 
 PROBE = """
@@ -64,6 +67,10 @@ def modules_after(args: list[str], home: Path) -> tuple[set[str], int]:
         ["config", "show"],
         ["config", "show", "--json"],
         ["--version"],
+        ["watch", "--help"],
+        ["record", "--help"],
+        ["data", "--help"],
+        ["data", "export", "--help"],
     ],
 )
 def test_no_heavy_imports(tmp_path: Path, args: list[str]) -> None:
@@ -172,3 +179,12 @@ def test_commands_run_with_the_collector_on(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "GC True" in done.stderr.splitlines()
+
+
+def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
+    """pyarrow loads only for `data export --format parquet`, never to list or describe."""
+    (tmp_path / "set" / "frames").mkdir(parents=True)
+    for args in (["data", "ls", str(tmp_path)], ["data", "info", str(tmp_path / "set")]):
+        modules, code = modules_after(args, tmp_path)
+        assert code == 0
+        assert not [m for m in modules if m.startswith("pyarrow")], args

@@ -32,6 +32,8 @@ PINNED = {
     "ALREADY_RUNNING": 15,
     "FORBIDDEN": 16,
     "BAD_STATE_FILE": 17,
+    "DATA_WRITE_FAILED": 18,
+    "NO_DATA": 19,
     "INTERRUPTED": 130,
 }
 
@@ -68,6 +70,8 @@ def test_every_code_is_documented_with_its_value() -> None:
         (errors.ApiError.from_response(429, {}), ExitCode.RATE_LIMITED),
         (errors.ApiError.from_response(503, {}), ExitCode.EXCHANGE_ERROR),
         (NotAStateFile("x"), ExitCode.BAD_STATE_FILE),
+        (errors.DataWriteError("x"), ExitCode.DATA_WRITE_FAILED),
+        (errors.NoDataError("x"), ExitCode.NO_DATA),
     ],
 )
 def test_each_error_class_carries_its_code(error: errors.KalshiError, code: ExitCode) -> None:

@@ -72,6 +72,14 @@ COMMANDS = (
     LazyCommand(
         "dashboard", "dashboard", "A live dashboard of a running bot, full screen, over SSH too."
     ),
+    LazyCommand("watch", "watch", "Stream a WebSocket channel as NDJSON, one message per line."),
+    LazyCommand(
+        "record",
+        "data",
+        "Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to "
+        "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
+    ),
+    LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
 )
 
 

@@ -31,8 +31,10 @@ from kalshi_cli.models import ONE, ZERO, Orderbook
 class EventKind(StrEnum):
     BOOK = "book"  # a market's book changed (coalesced by MarketData)
     TICKER = "ticker"
+    TRADE = "trade"
     FILL = "fill"
     USER_ORDER = "user_order"
+    POSITION = "position"
     LIFECYCLE = "lifecycle"
     STALE = "stale"  # a market's book may be wrong: no new orders until FRESH
     FRESH = "fresh"

@@ -32,6 +32,13 @@ Recovery rules:
   server that accepts each handshake and drops the connection at once (or after a message)
   sees the delay grow instead of a reconnect storm. A close frame is not a delivered message.
 - Terminal channel errors (10, 25) resubscribe the channel.
+- A sequence gap on `trade` (like lifecycle) has no snapshot to resync from: it is reported as a
+  `GAP` event for the consumer to mark.
+
+Raw frames: a `frame_sink` given to `WsFeed` is called on the feed thread with every text frame
+exactly as received and its local receive time in Unix nanoseconds, before the session handles
+it (so a recorder writes a frame before any event it causes). `kalshi record` and `kalshi watch`
+keep or print frames through it instead of running a second WebSocket client.
 
 Pong replies to the server's pings are sent by websocket-client inside `recv`.
 """
@@ -44,6 +51,7 @@ import logging
 import math
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,10 +66,12 @@ from kalshi_cli.models import Orderbook
 log = logging.getLogger(__name__)
 
 ORDERBOOK = "orderbook_delta"
+TRADE = "trade"
 # Channels filtered by market (`market_tickers`); lifecycle always covers every market.
-MARKET_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders")
+MARKET_CHANNELS = (ORDERBOOK, "ticker", TRADE, "fill", "user_orders", "market_positions")
 LIFECYCLE = "market_lifecycle_v2"
-DEFAULT_CHANNELS = (*MARKET_CHANNELS, LIFECYCLE)
+# What the trade loop subscribes to.
+DEFAULT_CHANNELS = (ORDERBOOK, "ticker", "fill", "user_orders", LIFECYCLE)
 TERMINAL_ERROR_CODES = frozenset({10, 25})
 
 # The feed's defaults, each named once: FeedSession, WsFeed and MarketData all take them from here.
@@ -75,8 +85,10 @@ RESNAPSHOT_TIMEOUT_S = 5.0
 
 _PASS_THROUGH = {
     "ticker": EventKind.TICKER,
+    "trade": EventKind.TRADE,
     "fill": EventKind.FILL,
     "user_order": EventKind.USER_ORDER,
+    "market_position": EventKind.POSITION,
 }
 _LIFECYCLE_TYPES = frozenset({"market_lifecycle_v2", "event_lifecycle", "event_fee_update"})
 _decode = json.JSONDecoder().raw_decode
@@ -104,6 +116,8 @@ class Connection(Protocol):
 
 
 Connector = Callable[[str, Mapping[str, str], float], Connection]
+# (the frame's bytes exactly as received, local receive time in Unix nanoseconds)
+FrameSink = Callable[[bytes, int], None]
 
 
 def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> Connection:
@@ -163,8 +177,12 @@ class FeedSession:
         resnapshot_timeout: float = RESNAPSHOT_TIMEOUT_S,
         stale_after: float = STALE_AFTER_S,
         probe_after: float | None = None,
+        unfiltered: bool = False,
     ) -> None:
         self._books = books
+        # with no market: subscribe the channels that allow it to every market (`kalshi watch
+        # trades`); the orderbook channel always needs markets
+        self.unfiltered = unfiltered
         self._sink = sink
         self._clock = clock
         self.channels = tuple(channels)
@@ -220,9 +238,10 @@ class FeedSession:
             params: dict[str, Any] = {"channels": [channel]}
             if channel in MARKET_CHANNELS:
                 tickers = self._books.tickers()
-                if not tickers:  # no filter would mean every market; wait for one
-                    return 0
-                params["market_tickers"] = tickers
+                if tickers:
+                    params["market_tickers"] = tickers
+                elif channel == ORDERBOOK or not self.unfiltered:
+                    return 0  # no filter would mean every market; wait for one
             return self._command("subscribe", params, "subscribe", channel)
 
     def unsubscribe(self, sids: list[int]) -> int:
@@ -330,9 +349,7 @@ class FeedSession:
             elif kind == "orderbook_snapshot":
                 self._on_snapshot(msg)
             elif kind in _PASS_THROUGH:
-                body = msg.get("msg") or {}
-                ticker = body.get("market_ticker") or body.get("ticker")
-                self._sink(FeedEvent(_PASS_THROUGH[kind], ticker, body))
+                self._on_pass_through(kind, msg)
             elif kind in _LIFECYCLE_TYPES:
                 self._on_lifecycle(msg)
             else:
@@ -390,6 +407,16 @@ class FeedSession:
         suspects = [t for t in self._books.tickers() if t != except_ticker]
         self._books.mark_stale(suspects, "seq_gap")
         self.request_snapshots(suspects)
+
+    def _on_pass_through(self, kind: str, msg: dict[str, Any]) -> None:
+        sid, seq = msg.get("sid"), msg.get("seq")
+        if sid in self._dead:
+            return
+        if isinstance(sid, int) and isinstance(seq, int) and not self._seq.accept(sid, seq):
+            self._sink(FeedEvent(EventKind.GAP, reason=kind))  # only `trade` is sequenced
+        body = msg.get("msg") or {}
+        ticker = body.get("market_ticker") or body.get("ticker")
+        self._sink(FeedEvent(_PASS_THROUGH[kind], ticker, body))
 
     def _on_lifecycle(self, msg: dict[str, Any]) -> None:
         sid, seq = msg.get("sid"), msg.get("seq")
@@ -451,8 +478,13 @@ class WsFeed:
         connector: Connector = websocket_connect,
         stable_after: float = 10.0,
         stale_after: float = STALE_AFTER_S,
+        frame_sink: FrameSink | None = None,
+        unfiltered: bool = False,
+        wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.url = url
+        self._frame_sink = frame_sink
+        self._wall_ns = wall_ns
         self.stale_after = stale_after
         self.stable_after = stable_after
         self._sink = sink
@@ -474,6 +506,7 @@ class WsFeed:
             stale_after=stale_after,
             # a live subscription answers a probe with data before either limit is reached
             probe_after=min(stale_after, idle_timeout) / 2,
+            unfiltered=unfiltered,
         )
         self._watchdog = Watchdog(idle_timeout, self._clock)
         self._stop = threading.Event()
@@ -601,6 +634,8 @@ class WsFeed:
                 else:
                     # pings, pongs and command replies are not market data: only a channel
                     # message feeds the watchdog and makes the attempt count as delivered
+                    if opcode == websocket.ABNF.OPCODE_TEXT and self._frame_sink is not None:
+                        self._frame_sink(data, self._wall_ns())
                     if opcode == websocket.ABNF.OPCODE_TEXT and self._handle(data):
                         self._watchdog.touch()
                         if not self._delivered:

@@ -75,7 +75,12 @@ def words(line: str) -> list[str]:
 
 def check(line: str) -> None:
     """` | ` is either a pipe into another program (the command ends) or a choice between
-    flags (`--by N | --to N`) or between commands (`status | halt [--reason R] | resume`)."""
+    flags (`--by N | --to N`) or between commands (`status | halt [--reason R] | resume`).
+    ` && ` chains commands: each is checked."""
+    if " && " in line:
+        for part in line.split(" && "):
+            check(part if part.startswith("kalshi ") else f"kalshi {part}")
+        return
     line = line.split(" #", 1)[0].replace("\\|", "|").split(" > ", 1)[0]
     first, *others = line.split(" | ")
     check_one(first)

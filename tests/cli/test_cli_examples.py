@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_RUN = {("trade",), ("sim", "serve"), ("dashboard",)}
-GROUPS = {(), ("config",), ("sim",), ("order",), ("state",)}
+GROUPS = {(), ("config",), ("sim",), ("order",), ("state",), ("data",)}
 PLACEHOLDER_ID = "5c3e0b9e-..."
 
 
@@ -78,10 +78,19 @@ def resting_order(home: Path, environ: dict[str, str]) -> str:
     return order_id
 
 
-def adjusted(example: str, home: Path, environ: dict[str, str]) -> list[list[str]]:
+def adjusted(
+    example: str, home: Path, environ: dict[str, str]
+) -> list[tuple[list[str], Path | None]]:
+    """Each command of the example, and the file its stdout is redirected to (` > FILE`).
+    Paths under `recordings/` (the data commands' examples) are made under the test's home."""
     runs = []
     for part in example.split(" && "):
-        args = shlex.split(part.split(" > ", 1)[0])[1:]
+        command, _, target = part.partition(" > ")
+        args = [
+            str(home / a) if a.startswith("recordings/") or a == "recordings" else a
+            for a in shlex.split(command)[1:]
+        ]
+        redirect = home / target.strip() if target else None
         if PLACEHOLDER_ID in args:
             args[args.index(PLACEHOLDER_ID)] = resting_order(home, environ)
         if "--watch" in args:
@@ -90,7 +99,7 @@ def adjusted(example: str, home: Path, environ: dict[str, str]) -> list[list[str
             target = args.index("--textfile") + 1
             args[target] = str(home / "textfile" / Path(args[target]).name)
             (home / "textfile").mkdir()
-        runs.append(args)
+        runs.append((args, redirect))
     return runs
 
 
@@ -116,8 +125,11 @@ def test_example_runs_as_written(
     if path in NOT_RUN:
         return
     environ = account_env(sim_default.account)
-    for args in adjusted(example, tmp_path, environ):
+    (tmp_path / "recordings").mkdir()
+    for args, redirect in adjusted(example, tmp_path, environ):
         result = invoke(args, tmp_path, environ)
+        if redirect is not None:
+            redirect.write_text(result.stdout, encoding="utf-8")
         # A check's example may find a breach (no trade loop ran here, so no heartbeat):
         # it ran when it printed its Nagios line and exited with a Nagios code other than UNKNOWN.
         if path == ("check",):

@@ -220,6 +220,77 @@ def test_private_and_market_messages_pass_through() -> None:
     assert h.events[5].data is not None and h.events[5].data["event_type"] == "settled"
 
 
+def test_public_trades_pass_through_and_a_trade_seq_gap_is_reported() -> None:
+    h = make()
+    h.feed(wire.trade(9, 1, "A"), wire.trade(9, 2, "B"), wire.trade(9, 4, "A"))
+    assert h.kinds() == [
+        (EventKind.TRADE, "A"),
+        (EventKind.TRADE, "B"),
+        (EventKind.GAP, None),
+        (EventKind.TRADE, "A"),
+    ]
+    assert h.events[2].reason == "trade"
+    assert h.events[0].data is not None and h.events[0].data["count_fp"] == "136.00"
+
+
+def test_unfiltered_session_subscribes_every_market_but_never_an_unfiltered_book() -> None:
+    events: list[FeedEvent] = []
+    books = BookSet(events.append, source="ws")
+    session = FeedSession(
+        books,
+        events.append,
+        clock=ManualClock(),
+        channels=("orderbook_delta", "trade", "fill"),
+        unfiltered=True,
+    )
+    sent: list[dict[str, Any]] = []
+    session.open(lambda text: sent.append(json.loads(text)))
+    assert [c["params"] for c in sent] == [{"channels": ["trade"]}, {"channels": ["fill"]}]
+
+
+def test_frame_sink_gets_every_text_frame_before_its_events_with_the_receive_time() -> None:
+    clock = ManualClock()
+    server = wire.FakeServer(clock)
+    server.books["A"] = ([["0.4000", "3.00"]], [])
+    order: list[str] = []
+    frames: list[tuple[bytes, int]] = []
+
+    def frame_sink(data: bytes, recv_ns: int) -> None:
+        frames.append((data, recv_ns))
+        order.append("frame")
+
+    def sink(event: FeedEvent) -> None:
+        order.append(event.kind.value)
+
+    stamps = iter(range(1_000, 10**9, 7))
+    feed = WsFeed(
+        "ws://sim.invalid/trade-api/ws/v2",
+        ["A"],
+        sink=sink,
+        clock=clock,
+        idle_timeout=1.0,
+        connector=server.connect,
+        frame_sink=frame_sink,
+        wall_ns=lambda: next(stamps),
+    )
+    stop = running(feed)
+    try:
+        wait_until(lambda: feed.is_fresh("A"))
+        conn = server.connections[0]
+        raw = '{"type":"trade",  "sid":99,"seq":1,"msg":{"market_ticker":"A"}}'
+        conn.push(raw)
+        wait_until(lambda: any(data == raw.encode() for data, _ in frames))
+    finally:
+        stop()
+    texts = [json.loads(data) for data, _ in frames]
+    assert [t["type"] for t in texts][:2] == ["subscribed", "orderbook_snapshot"]
+    assert texts[1]["msg"]["yes_dollars_fp"] == [["0.4000", "3.00"]]
+    stamps_seen = [ns for _, ns in frames]
+    assert stamps_seen == sorted(stamps_seen) and len(set(stamps_seen)) == len(stamps_seen)
+    # the snapshot frame is handed over before the FRESH and BOOK events it causes
+    assert order.index("fresh") > order.index("frame", order.index("connected") + 2)
+
+
 def test_markets_added_and_removed_on_a_live_subscription() -> None:
     h = make(("A",))
     h.feed(wire.subscribed(1, "orderbook_delta", 7), wire.subscribed(4, "user_orders", 8))

@@ -143,6 +143,29 @@ def ticker_msg(sid: int, ticker: str) -> str:
     )
 
 
+def trade(sid: int, seq: int, ticker: str) -> str:
+    return json.dumps(
+        {
+            "type": "trade",
+            "sid": sid,
+            "seq": seq,
+            "msg": {
+                "trade_id": "d91bc706-ee49-470d-82d8-11418bda6fed",
+                "market_ticker": ticker,
+                "yes_price_dollars": "0.3600",
+                "no_price_dollars": "0.6400",
+                "count_fp": "136.00",
+                "taker_side": "no",
+                "taker_outcome_side": "no",
+                "taker_book_side": "ask",
+                "is_block_trade": False,
+                "ts": 1669149841,
+                "ts_ms": 1669149841000,
+            },
+        }
+    )
+
+
 def lifecycle(sid: int, seq: int, ticker: str, event_type: str = "deactivated") -> str:
     return json.dumps(
         {

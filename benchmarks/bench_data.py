@@ -1,0 +1,252 @@
+"""Recording and replay of market data: what `kalshi record` costs and how fast a data set reads.
+
+Frames are shaped as asyncapi.yaml's (compact JSON, as Kalshi sends them) over 100 markets:
+one snapshot each, then a mix of 85% orderbook deltas, 10% ticker and 5% trade messages.
+
+- record: the recorder's per-frame path (`frame_line` + `SegmentWriter.write`, one flush and
+  fsync per simulated second) with and without the feed's own handling of the frame
+  (`FeedSession.handle`, which a recording also pays), for gzip levels 1 and 6, and zstd when
+  the `zstandard` module is installed (it is not a dependency: measured to choose).
+- bytes: compressed bytes per frame, and per market-hour at a stated frame rate.
+- replay: `data.replay.replay` (decompress, parse, sequence checks, Decimal books) in book
+  events per second, next to bare `json.loads` of the same raw frames, and to reading the same
+  book events back from a Parquet export (pyarrow) when installed.
+
+Goal: replay at least 200,000 book events per second.
+
+    python benchmarks/bench_data.py [--frames 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.data.replay import replay
+from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.feed.book import BookSet
+from kalshi_cli.feed.ws import FeedSession
+
+MARKETS = [f"KXBENCH-26JAN01-T{i:03d}" for i in range(100)]
+MARKET_ID = "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1"
+TARGET = 200_000
+FRAMES_PER_MARKET_S = 2.0  # float-ok: the assumed rate of a busy market, for bytes per hour
+START_NS = 1_767_225_600 * 10**9
+
+
+def make_frames(n: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    frames = []
+    seq = {"book": 0, "trade": 0}
+    sizes: dict[tuple[str, str, int], int] = {}
+    for ticker in MARKETS:
+        seq["book"] += 1
+        levels = [[f"0.{c:02d}00", "100.00"] for c in range(1, 40)]
+        for c in range(1, 40):
+            sizes[(ticker, "yes", c)] = 100
+        frames.append(
+            json.dumps(
+                {
+                    "type": "orderbook_snapshot",
+                    "sid": 1,
+                    "seq": seq["book"],
+                    "msg": {
+                        "market_ticker": ticker,
+                        "market_id": MARKET_ID,
+                        "yes_dollars_fp": levels,
+                    },
+                },
+                separators=(",", ":"),
+            ).encode()
+        )
+    ts = 1_767_225_600_000
+    while len(frames) < n:
+        ticker = rng.choice(MARKETS)
+        ts += rng.randint(0, 3)
+        roll = rng.random()
+        if roll < 0.85:
+            cents = rng.randint(1, 98)
+            side = rng.choice(("yes", "no"))
+            held = sizes.get((ticker, side, cents), 0)
+            change = rng.randint(-held, 50) if held else rng.randint(1, 50)
+            sizes[(ticker, side, cents)] = held + change
+            seq["book"] += 1
+            body = {
+                "type": "orderbook_delta",
+                "sid": 1,
+                "seq": seq["book"],
+                "msg": {
+                    "market_ticker": ticker,
+                    "market_id": MARKET_ID,
+                    "price_dollars": f"0.{cents:02d}00",
+                    "delta_fp": f"{change}.00",
+                    "side": side,
+                    "ts_ms": ts,
+                },
+            }
+        elif roll < 0.95:
+            body = {
+                "type": "ticker",
+                "sid": 2,
+                "msg": {
+                    "market_ticker": ticker,
+                    "market_id": MARKET_ID,
+                    "price_dollars": "0.4800",
+                    "yes_bid_dollars": "0.4700",
+                    "yes_ask_dollars": "0.4900",
+                    "volume_fp": "12345.00",
+                    "open_interest_fp": "2345.00",
+                    "dollar_volume": 5000,
+                    "dollar_open_interest": 1000,
+                    "ts": ts // 1000,
+                    "ts_ms": ts,
+                },
+            }
+        else:
+            seq["trade"] += 1
+            body = {
+                "type": "trade",
+                "sid": 3,
+                "seq": seq["trade"],
+                "msg": {
+                    "trade_id": "d91bc706-ee49-470d-82d8-11418bda6fed",
+                    "market_ticker": ticker,
+                    "yes_price_dollars": "0.3600",
+                    "no_price_dollars": "0.6400",
+                    "count_fp": "12.00",
+                    "taker_side": "no",
+                    "taker_outcome_side": "no",
+                    "taker_book_side": "ask",
+                    "is_block_trade": False,
+                    "ts": ts // 1000,
+                    "ts_ms": ts,
+                },
+            }
+        frames.append(json.dumps(body, separators=(",", ":")).encode())
+    return frames
+
+
+def record(frames: list[bytes], root: Path, *, level: int, with_feed: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) to record `frames`, flushing once per 1,000 frames (a
+    second's worth at 100 markets x 10 frames/s)."""
+    books = BookSet(lambda e: None, source="ws")
+    books.add(MARKETS)
+    session = FeedSession(books, lambda e: None, clock=ManualClock(), channels=())
+    writer = SegmentWriter(root, level=level, flush_every_s=0.0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i, raw in enumerate(frames):
+        ns = START_NS + i * 1_000_000
+        writer.write(ns, frame_line(ns, raw))
+        if with_feed:
+            session.handle(raw)
+        if i % 1000 == 999:
+            writer.flush()
+    writer.close()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def record_zstd(frames: list[bytes], path: Path) -> tuple[float, int] | None:
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    t0 = time.perf_counter()
+    with path.open("wb") as fh:
+        writer = zstandard.ZstdCompressor(level=3).stream_writer(fh)
+        for i, raw in enumerate(frames):
+            ns = START_NS + i * 1_000_000
+            writer.write(frame_line(ns, raw))
+            if i % 1000 == 999:
+                writer.flush(zstandard.FLUSH_BLOCK)
+        writer.flush(zstandard.FLUSH_FRAME)
+    return time.perf_counter() - t0, path.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=200_000)
+    args = parser.parse_args()
+    frames = make_frames(args.frames)
+    raw_bytes = sum(len(f) for f in frames)
+    book_frames = sum(1 for f in frames if f.startswith(b'{"type":"orderbook'))
+    print(f"{len(frames)} frames over {len(MARKETS)} markets, {book_frames} of them book frames")
+    print(f"raw JSON: {raw_bytes / len(frames):.0f} bytes per frame")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-data-"))
+    try:
+        print("\nrecording (flush + fsync every 1,000 frames):")
+        for level in (1, 6):
+            for with_feed in (False, True):
+                root = tmp / f"rec-{level}-{with_feed}"
+                wall, cpu = record(frames, root, level=level, with_feed=with_feed)
+                size = sum(p.stat().st_size for p in (root / "frames").iterdir())
+                rate = len(frames) / wall
+                share = 1000 / (len(frames) / cpu)  # 100 markets x 10 frames/s
+                what = "write + feed.handle" if with_feed else "write only"
+                print(
+                    f"  gzip {level}, {what:19}: {rate:>9,.0f} frames/s, "
+                    f"CPU {100 * share:4.1f}% of a core at 1,000 frames/s, "
+                    f"{size / len(frames):5.1f} bytes/frame (x{raw_bytes / size:.1f})"
+                )
+        zstd = record_zstd(frames, tmp / "z.ndjson.zst")
+        if zstd is not None:
+            print(
+                f"  zstd 3, write only      : {len(frames) / zstd[0]:>9,.0f} frames/s, "
+                f"{zstd[1] / len(frames):5.1f} bytes/frame"
+            )
+        else:
+            print("  zstd: not installed (pip install zstandard to compare)")
+        root = tmp / "rec-6-False"
+        size = sum(p.stat().st_size for p in (root / "frames").iterdir())
+        per_hour = size / len(frames) * FRAMES_PER_MARKET_S * 3600
+        print(
+            f"\nbytes per market-hour at {FRAMES_PER_MARKET_S:g} frames/s a market: "
+            f"{per_hour / 1e6:.2f} MB (gzip 6); 100 such markets for a day: "
+            f"{per_hour * 100 * 24 / 1e9:.2f} GB"
+        )
+
+        print("\nreplay:")
+        t0 = time.perf_counter()
+        for raw in frames:
+            json.loads(raw)
+        bare = len(frames) / (time.perf_counter() - t0)
+        print(f"  bare json.loads of the raw frames: {bare:>9,.0f} frames/s")
+        best = 0.0
+        for _ in range(3):
+            t0 = time.perf_counter()
+            books = replay(root)
+            elapsed = time.perf_counter() - t0
+            best = max(best, books.applied / elapsed)
+            frames_rate = sum(books.frames.values()) / elapsed
+        print(
+            f"  data.replay (gunzip, parse, seq, Decimal books): {best:>9,.0f} book events/s "
+            f"({frames_rate:,.0f} frames/s; {best / bare:.2f}x bare json.loads) "
+            f"{'OK' if best >= TARGET else 'BELOW'} target {TARGET:,}"
+        )
+        assert not books.skipped, books.skipped
+        try:
+            import pyarrow.parquet as pq  # type: ignore[import-not-found]
+
+            from kalshi_cli.data.export import export
+        except ImportError:
+            print("  parquet: pyarrow not installed")
+        else:
+            export(root, tmp / "book.parquet", table="book", fmt="parquet")
+            t0 = time.perf_counter()
+            rows = pq.read_table(tmp / "book.parquet").to_pylist()
+            rate = len(rows) / (time.perf_counter() - t0)
+            print(
+                f"  Parquet export read back as rows (no book upkeep): {rate:>9,.0f} rows/s, "
+                f"{(tmp / 'book.parquet').stat().st_size / len(rows):.1f} bytes/row"
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

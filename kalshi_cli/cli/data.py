@@ -1,0 +1,274 @@
+"""`kalshi record` and `kalshi data ls|info|export|import`: market data kept on disk.
+
+Thin commands over kalshi_cli/data/ (see docs/data.md). pyarrow is imported only by
+`data export --format parquet`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, JsonOpt
+from kalshi_cli.cli._output import Column
+
+if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class ExportTable(StrEnum):
+    BOOK = "book"
+    TRADES = "trades"
+
+
+class ImportFormat(StrEnum):
+    JSONL = "jsonl"
+
+
+data_app = typer.Typer(
+    name="data",
+    help="Local market data: list, describe, export and import data sets.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("record")(record_command)
+    app.add_typer(data_app, name="data")
+
+
+DirArg = Annotated[Path, typer.Argument(help="A data set directory.", show_default=False)]
+
+
+# --------------------------------------------------------------------------------------------
+# kalshi record
+
+
+def record_command(
+    *,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
+    ],
+    tickers: Annotated[
+        str | None,
+        typer.Option("--tickers", help="Comma-separated market tickers.", show_default=False),
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Every open market of this series.", show_default=False),
+    ] = None,
+    all_open: Annotated[
+        bool, typer.Option("--all-open", help="Every open market.", show_default=False)
+    ] = False,
+    duration: Annotated[
+        float | None,
+        typer.Option("--duration", min=0, help="Stop after this many seconds.", show_default=False),
+    ] = None,
+    env: EnvOpt = None,
+) -> None:
+    """Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to hourly
+    compressed segments; runs until --duration, SIGTERM or Ctrl-C.
+
+    On a sequence gap the book is resnapshotted and the gap marked; a dropped connection is
+    made again and resubscribed. Segments and the manifest are flushed once a second, so a
+    crash loses at most the last second. See docs/data.md.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 5
+    """
+    import signal
+    import threading
+
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.data.recorder import Recorder
+    from kalshi_cli.data.watch import ws_url_for
+    from kalshi_cli.errors import UsageError
+
+    if sum(1 for given in (tickers, series, all_open) if given) != 1:
+        raise UsageError("give exactly one of --tickers, --series and --all-open")
+    app = current()
+    app.settings(env.value if env else None)
+    markets = _record_markets(app, tickers, series)
+    connection = app.connection(auth=True)
+    assert connection.key_id is not None and connection.private_key is not None
+    recorder = Recorder(
+        out,
+        markets,
+        ws_url=ws_url_for(connection.ws_url, connection.api_base),
+        auth=KalshiAuth(connection.key_id, connection.private_key),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    typer.echo(f"recording {len(markets)} markets to {out}", err=True)
+    summary = recorder.run(duration_s=duration, stop=stop)
+    typer.echo(
+        f"recorded {summary.frames} frames of {summary.markets} markets in {summary.segments} "
+        f"segments; {summary.gaps} gaps, {summary.reconnects} reconnects",
+        err=True,
+    )
+
+
+def _record_markets(app: AppContext, tickers: str | None, series: str | None) -> list[str]:
+    from kalshi_cli.errors import UsageError
+
+    if tickers:
+        return [t for t in tickers.split(",") if t]
+    client = app.client()
+    found = [m.ticker for m in client.iter_markets(status="open", series_ticker=series)]
+    if not found:
+        raise UsageError(f"no open market{f' in series {series}' if series else ''}")
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# kalshi data ...
+
+
+@data_app.command("ls")
+def ls_command(
+    root: Annotated[
+        Path, typer.Argument(help="A data set, or a directory of data sets.", show_default=False)
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """List the data sets at DIR or under it: source, status, time range, markets, bytes.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 1 &&
+    kalshi data ls recordings
+    """
+    from kalshi_cli.data.catalog import list_data_sets
+
+    sets = [d.summary() for d in list_data_sets(root)]
+    rows = [
+        {
+            "path": s["path"],
+            "source": str(s["source"]),
+            "status": s["status"],
+            "from": _iso(s["from_ns"]),
+            "to": _iso(s["to_ns"]),
+            "markets": str(s["markets"]),
+            "bytes": str(s["bytes"]),
+        }
+        for s in sets
+    ]
+    columns = [
+        Column("path", "path"),
+        Column("source", "source"),
+        Column("status", "status"),
+        Column("from", "from"),
+        Column("to", "to"),
+        Column("markets", "markets", numeric=True),
+        Column("bytes", "bytes", numeric=True),
+    ]
+    current().output(as_json=as_json).table(
+        columns, rows, document={"data_sets": sets, "count": len(sets)}
+    )
+
+
+@data_app.command("info")
+def info_command(root: DirArg, as_json: JsonOpt = False) -> None:
+    """Describe a data set: per market its rows, covered ranges and gaps; what a reader skips.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 1 &&
+    kalshi data info recordings/kx
+    """
+    from kalshi_cli.data.catalog import describe
+
+    info = describe(root)
+    out = current().output(as_json=as_json)
+    if as_json:
+        out.json(info)
+        return
+    for name in ("path", "source", "status", "segments", "bytes", "records"):
+        out.line(f"{name:<9} {info[name]}")
+    out.line(f"{'range':<9} {_iso(info['from_ns'])} .. {_iso(info['to_ns'])}")
+    if info["error"]:
+        out.line(f"{'error':<9} {info['error']}")
+    out.line(f"{'skipped':<9} {_counts(info['skipped'])}")
+    if info["import_skipped"]:
+        out.line(f"{'import':<9} {_counts(info['import_skipped'])}")
+    out.line(f"{'gaps':<9} {len(info['feed_gaps'])} of the feed")
+    for market in info["market_list"]:
+        covered = sum(b - a for a, b in market["ranges"]) / 1e9  # float-ok: seconds shown
+        out.line(
+            f"  {market['ticker']}: {market['rows']} rows, {len(market['ranges'])} ranges "
+            f"({covered:.0f} s covered), {len(market['gaps'])} gaps"
+        )
+
+
+@data_app.command("export")
+def export_command(
+    root: DirArg,
+    *,
+    out: Annotated[Path, typer.Option("--out", help="File to write.", show_default=False)],
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="csv, or parquet (needs pyarrow).")
+    ] = ExportFormat.CSV,
+    table: Annotated[
+        ExportTable, typer.Option("--table", help="book (snapshots and deltas) or trades.")
+    ] = ExportTable.BOOK,
+) -> None:
+    """Export a data set as a table: book levels and deltas, or public trades.
+
+    Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 1 &&
+    kalshi data export recordings/kx --format csv --out recordings/book.csv
+    """
+    from kalshi_cli.data.export import export
+
+    summary = export(root, out, table=table.value, fmt=fmt.value)
+    typer.echo(
+        f"wrote {summary.rows} rows to {summary.path}; skipped: {_counts(summary.skipped)}",
+        err=True,
+    )
+
+
+@data_app.command("import")
+def import_command(
+    source: Annotated[Path, typer.Argument(help="The file to import.", show_default=False)],
+    *,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory of the new data set.", show_default=False)
+    ],
+    from_: Annotated[
+        ImportFormat, typer.Option("--from", help="jsonl: one frame (or wrapped frame) a line.")
+    ] = ImportFormat.JSONL,
+) -> None:
+    """Import WebSocket frames another recorder kept as a data set.
+
+    One JSON object a line: a raw frame, or a frame wrapped with its receive time (the shapes
+    are listed in docs/data.md).
+
+    Example: kalshi watch orderbook --tickers KXBTCD-SIM-T97000 --max-events 1 >
+    recordings/book.jsonl && kalshi data import recordings/book.jsonl --out recordings/imported
+    """
+    from kalshi_cli.data.importer import import_jsonl
+
+    summary = import_jsonl(source, out)
+    typer.echo(
+        f"imported {summary.frames} frames of {summary.markets} markets from {summary.lines} "
+        f"lines into {summary.root}; skipped: {_counts(summary.skipped)}",
+        err=True,
+    )
+
+
+def _counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in counts.items()) or "nothing"
+
+
+def _iso(ns: Any) -> str:
+    if not isinstance(ns, int) or ns <= 0:
+        return "-"
+    from kalshi_cli.clock import iso_utc
+
+    return iso_utc(ns / 1e9)  # float-ok: a display time

@@ -1,0 +1,174 @@
+"""`kalshi data export`: a data set as a table for analysts, CSV or Parquet.
+
+Tables:
+- `book`: one row per level of each applied snapshot (`kind` snapshot, `size` the level's
+  size) and per applied delta (`kind` delta, `size` the signed change), with `recv_ns`,
+  `market_ticker`, `sid`, `seq`, `side` (yes/no) and `price`. Only what `replay` applied: a
+  delta on a stale book is not a row.
+- `trades`: one row per public trade: `recv_ns`, `market_ticker`, `trade_id`, `yes_price`,
+  `no_price`, `count`, `taker_outcome_side`, `ts_ms`.
+
+Prices and counts stay exact: CSV writes Kalshi's fixed-point strings as they came, Parquet
+stores `decimal128(38, 8)`. Parquet needs pyarrow (`pip install 'kalshi-cli[data]'`), imported
+only here, when asked for. The file is written beside its destination and renamed over it when
+complete, so a full disk never leaves a half table under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.data.catalog import open_data_set
+from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.errors import DataWriteError, UsageError
+
+TABLES = {
+    "book": ("recv_ns", "market_ticker", "kind", "sid", "seq", "side", "price", "size"),
+    "trades": (
+        "recv_ns",
+        "market_ticker",
+        "trade_id",
+        "yes_price",
+        "no_price",
+        "count",
+        "taker_outcome_side",
+        "ts_ms",
+    ),
+}
+_DECIMAL_COLUMNS = frozenset({"price", "size", "yes_price", "no_price", "count"})
+_INT_COLUMNS = frozenset({"recv_ns", "sid", "seq", "ts_ms"})
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    rows: int
+    skipped: dict[str, int]
+
+
+def _book_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
+    replay = BookReplay()
+    for ns, obj, is_local in iter_records(root, skipped):
+        before = replay.applied
+        replay.apply_record(ns, obj, is_local)
+        if replay.applied == before:
+            continue
+        body = obj["msg"]
+        ticker, sid, seq = body["market_ticker"], obj["sid"], obj["seq"]
+        if obj["type"] == "orderbook_delta":
+            yield (
+                ns,
+                ticker,
+                "delta",
+                sid,
+                seq,
+                body["side"],
+                body["price_dollars"],
+                body["delta_fp"],
+            )
+            continue
+        for side, key in (("yes", "yes_dollars_fp"), ("no", "no_dollars_fp")):
+            for price, size in body.get(key) or ():
+                yield ns, ticker, "snapshot", sid, seq, side, price, size
+    skipped.update(replay.skipped)
+
+
+def _trade_rows(root: Path, skipped: Counter[str]) -> Iterator[tuple[Any, ...]]:
+    for ns, obj, is_local in iter_records(root, skipped):
+        if is_local or obj.get("type") != "trade":
+            continue
+        m = obj.get("msg")
+        if not isinstance(m, dict) or "market_ticker" not in m:
+            skipped["bad_frame"] += 1
+            continue
+        yield (
+            ns,
+            m["market_ticker"],
+            m.get("trade_id"),
+            m.get("yes_price_dollars"),
+            m.get("no_price_dollars"),
+            m.get("count_fp"),
+            m.get("taker_outcome_side") or m.get("taker_side"),
+            m.get("ts_ms"),
+        )
+
+
+def export(root: Path, out: Path, *, table: str, fmt: str) -> ExportSummary:
+    if table not in TABLES:
+        raise UsageError(f"unknown table {table!r}", hint=f"one of {', '.join(TABLES)}")
+    open_data_set(root)
+    skipped: Counter[str] = Counter()
+    rows = (_book_rows if table == "book" else _trade_rows)(root, skipped)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        if fmt == "csv":
+            count = _write_csv(tmp, TABLES[table], rows)
+        elif fmt == "parquet":
+            count = _write_parquet(tmp, TABLES[table], rows)
+        else:
+            raise UsageError(f"unknown format {fmt!r}", hint="csv or parquet")
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise DataWriteError(
+            f"cannot write {out}: {exc}", hint="free space or choose another --out"
+        ) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return ExportSummary(out, count, dict(sorted(skipped.items())))
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
+def _write_parquet(path: Path, columns: tuple[str, ...], rows: Iterator[tuple[Any, ...]]) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError(
+            "Parquet export needs pyarrow",
+            hint="pip install 'kalshi-cli[data]', or --format csv",
+        ) from None
+    types = [
+        pa.decimal128(38, 8)
+        if c in _DECIMAL_COLUMNS
+        else pa.int64()
+        if c in _INT_COLUMNS
+        else pa.string()
+        for c in columns
+    ]
+    schema = pa.schema(list(zip(columns, types, strict=True)))
+    decimal_at = [i for i, c in enumerate(columns) if c in _DECIMAL_COLUMNS]
+    count = 0
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        batch: list[list[Any]] = [[] for _ in columns]
+        for row in rows:
+            for i, value in enumerate(row):
+                batch[i].append(Decimal(value) if i in decimal_at and value is not None else value)
+            count += 1
+            if len(batch[0]) >= 65_536:
+                writer.write_table(pa.table(batch, schema=schema))
+                batch = [[] for _ in columns]
+        if batch[0] or count == 0:
+            writer.write_table(pa.table(batch, schema=schema))
+    return count

@@ -1,0 +1,244 @@
+"""`kalshi data import --from jsonl FILE`: frames another recorder kept, as a data set.
+
+Each line of FILE is one JSON object, either a raw Kalshi WebSocket frame (it has a `type`) or
+a wrapper holding one with its receive time. Accepted wrapper keys:
+
+    frame:  "frame", "message", "msg" or "data" (an object with a `type`, or a JSON string)
+    time:   "recv_ns", "received_ns", "ts_ns"                    nanoseconds
+            "recv_us", "received_us", "ts_us"                    microseconds
+            "recv_ms", "received_ms", "ts_ms", "timestamp_ms"    milliseconds
+            "received", "received_at", "recv_time", "timestamp", "ts", "time"
+                a number (seconds, or ms/us/ns judged by its size) or an ISO 8601 string
+
+A raw frame carries no receive time: it takes the time of the line before it (or of the first
+timed line after it, at the start of the file; the file's modification time when no line has
+one, counted as `no_receive_time`). A time earlier than the line before is raised to it
+(`time_clamped`), so the data set stays in time order and the frames in their file order, which
+is what sequence numbers are checked against. Lines that are not JSON objects or hold no frame
+are skipped and counted (`malformed`, `no_frame`); the book checks of `replay` are then run over
+what was imported and their counts reported too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
+from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
+from kalshi_cli.errors import DataWriteError, NoDataError, UsageError
+
+_FRAME_KEYS = ("frame", "message", "msg", "data")
+_TIME_KEYS = (
+    ("recv_ns", 1),
+    ("received_ns", 1),
+    ("ts_ns", 1),
+    ("recv_us", 1_000),
+    ("received_us", 1_000),
+    ("ts_us", 1_000),
+    ("recv_ms", 1_000_000),
+    ("received_ms", 1_000_000),
+    ("ts_ms", 1_000_000),
+    ("timestamp_ms", 1_000_000),
+)
+_LOOSE_TIME_KEYS = ("received", "received_at", "recv_time", "timestamp", "ts", "time")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    root: Path
+    lines: int
+    frames: int
+    markets: int
+    skipped: dict[str, int]
+
+
+def _number_to_ns(value: float) -> int:
+    """Seconds, milliseconds, microseconds or nanoseconds since the epoch, judged by size."""
+    magnitude = abs(value)
+    if magnitude < 1e11:
+        return int(value * 1e9)
+    if magnitude < 1e14:
+        return int(value * 1e6)
+    if magnitude < 1e17:
+        return int(value * 1e3)
+    return int(value)
+
+
+def _time_ns(wrapper: dict[str, Any]) -> int | None:
+    for key, scale in _TIME_KEYS:
+        value = wrapper.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return int(value * scale)
+    for key in _LOOSE_TIME_KEYS:
+        value = wrapper.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _number_to_ns(value)
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return int(moment.timestamp() * 1_000_000) * 1_000
+    return None
+
+
+def parse_line(line: bytes) -> tuple[bytes | None, int | None, str]:
+    """(the frame's bytes, its receive time in ns or None, a skip reason or "")."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None, None, "malformed"
+    if not isinstance(obj, dict):
+        return None, None, "malformed"
+    if isinstance(obj.get("type"), str):
+        return line.strip(), None, ""  # a raw frame: its bytes as they are
+    for key in _FRAME_KEYS:
+        frame = obj.get(key)
+        if isinstance(frame, str):
+            try:
+                frame = json.loads(frame)
+            except ValueError:
+                continue
+        if isinstance(frame, dict) and isinstance(frame.get("type"), str):
+            raw = json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+            return raw, _time_ns(obj), ""
+    return None, None, "no_frame"
+
+
+def _timed(
+    lines: Iterator[bytes], fallback_ns: int, skipped: Counter[str]
+) -> Iterator[tuple[int, bytes]]:
+    last: int | None = None
+    waiting: list[bytes] = []  # untimed frames before the first timed one
+    for line in lines:
+        if not line.strip():
+            continue
+        raw, ns, reason = parse_line(line)
+        if raw is None:
+            skipped[reason] += 1
+            continue
+        if ns is None:
+            if last is None:
+                waiting.append(raw)
+                continue
+            ns = last
+        if last is not None and ns < last:
+            skipped["time_clamped"] += 1
+            ns = last
+        for early in waiting:
+            yield ns, early
+        waiting.clear()
+        last = ns
+        yield ns, raw
+    if waiting:
+        skipped["no_receive_time"] += len(waiting)
+        for early in waiting:
+            yield fallback_ns, early
+
+
+def import_jsonl(source: Path, root: Path) -> ImportSummary:
+    # refused before the source is opened: a refusal leaves nothing open behind it
+    if root.exists() and segment_paths(root):
+        raise UsageError(
+            f"{root} already holds a data set",
+            hint="import into a new directory: one data set per source",
+        )
+    try:
+        handle = source.open("rb")
+    except OSError as exc:
+        raise NoDataError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    skipped: Counter[str] = Counter()
+    lines = frames = 0
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        writer = SegmentWriter(root, fsync=False)
+        with handle:
+            fallback = int(os.fstat(handle.fileno()).st_mtime * 1e9)
+
+            def counted() -> Iterator[bytes]:
+                nonlocal lines
+                for line in handle:
+                    lines += 1
+                    yield line
+
+            for ns, raw in _timed(counted(), fallback, skipped):
+                writer.write(ns, frame_line(ns, raw))
+                frames += 1
+        writer.close()
+    except OSError as exc:
+        _mark_failed(root, exc)
+        raise DataWriteError(
+            f"cannot write the import into {root}: {exc}",
+            hint="free space or choose another directory; the partial import is marked failed",
+        ) from exc
+    if not frames:
+        raise NoDataError(
+            f"{source} holds no usable frame ({lines} lines: {_describe(skipped)})",
+            hint="docs/data.md lists the line shapes `data import` reads",
+        )
+    coverage = Coverage()
+    replay = _coverage_replay(root, coverage)
+    skipped.update(replay.skipped)
+    manifest = {
+        "format": FORMAT,
+        "source": "import",
+        "imported_from": str(source),
+        "status": "complete",
+        "error": None,
+        "started_ns": min(s["first_ns"] for s in writer.segments.values()),
+        "ended_ns": max(s["last_ns"] for s in writer.segments.values()),
+        "channels": [],
+        "segments": {name: dict(s) for name, s in writer.segments.items()},
+        "skipped": dict(sorted(skipped.items())),
+        **coverage.to_json(),
+    }
+    try:
+        write_manifest(root, manifest)
+    except OSError as exc:
+        raise DataWriteError(f"cannot write the manifest in {root}: {exc}") from exc
+    return ImportSummary(root, lines, frames, len(coverage.markets), dict(skipped))
+
+
+def _coverage_replay(root: Path, coverage: Coverage) -> BookReplay:
+    last = 0
+
+    def listener(ns: int, kind: str, ticker: str | None, reason: str) -> None:
+        if kind == "fresh" and ticker:
+            coverage.fresh(ns, ticker)
+        elif kind == "stale" and ticker:
+            coverage.stale(ns, ticker, reason)
+        elif kind == "gap":
+            coverage.feed_gap(ns, f"{reason}_seq_gap")
+
+    replay = BookReplay(listener)
+    read_skips: Counter[str] = Counter()
+    for ns, obj, is_local in iter_records(root, read_skips):
+        replay.apply_record(ns, obj, is_local)
+        last = ns
+        msg = obj.get("msg")
+        ticker = msg.get("market_ticker") if isinstance(msg, dict) else None
+        if isinstance(ticker, str):
+            coverage.seen(ns, ticker)
+    coverage.close(last)
+    replay.skipped.update(read_skips)
+    return replay
+
+
+def _mark_failed(root: Path, exc: OSError) -> None:
+    manifest = {"format": FORMAT, "source": "import", "status": "failed", "error": str(exc)}
+    try:
+        write_manifest(root, manifest)
+    except OSError:
+        return
+
+
+def _describe(skipped: Counter[str]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(skipped.items())) or "none usable"

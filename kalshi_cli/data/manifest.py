@@ -1,0 +1,107 @@
+"""The manifest of a data set: what each market's recording covers, and where the gaps are.
+
+`manifest.json` sits beside `frames/` and is replaced atomically (a temporary file renamed over
+it) whenever the segments are flushed, so after a crash it is at most a second behind the
+frames. Its shape (`format` kalshi-cli-data/1):
+
+    {"format": "kalshi-cli-data/1", "source": "record" | "import", "status": "recording" |
+     "complete" | "failed", "error": null | "...", "started_ns": ..., "ended_ns": ...,
+     "channels": [...], "skipped": {"reason": count},
+     "segments": {"20250601T13Z.000.ndjson.gz": {"first_ns", "last_ns", "lines"}},
+     "markets": {"TICKER": {"ranges": [[from_ns, to_ns]], "gaps": [{"at_ns", "reason"}],
+                            "frames": n}},
+     "gaps": [{"at_ns", "reason"}]}                  gaps of the whole feed (disconnects, ...)
+
+A market's range opens when its book becomes exact (a snapshot) and closes when it may no
+longer be (a sequence gap, a bad delta, a disconnect); each close is a gap with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "kalshi-cli-data/1"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class MarketCoverage:
+    ranges: list[list[int]] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    frames: int = 0
+    open_since: int | None = None
+    last_ns: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        ranges = [list(r) for r in self.ranges]
+        if self.open_since is not None:
+            ranges.append([self.open_since, max(self.last_ns, self.open_since)])
+        return {"ranges": ranges, "gaps": list(self.gaps), "frames": self.frames}
+
+
+class Coverage:
+    """Per-market ranges and gaps, fed with book freshness transitions in time order."""
+
+    def __init__(self) -> None:
+        self.markets: dict[str, MarketCoverage] = {}
+        self.gaps: list[dict[str, Any]] = []
+
+    def _market(self, ticker: str) -> MarketCoverage:
+        market = self.markets.get(ticker)
+        if market is None:
+            market = self.markets[ticker] = MarketCoverage()
+        return market
+
+    def seen(self, ns: int, ticker: str) -> None:
+        market = self._market(ticker)
+        market.frames += 1
+        market.last_ns = ns
+
+    def fresh(self, ns: int, ticker: str) -> None:
+        market = self._market(ticker)
+        market.last_ns = max(market.last_ns, ns)
+        if market.open_since is None:
+            market.open_since = ns
+
+    def stale(self, ns: int, ticker: str, reason: str) -> None:
+        market = self._market(ticker)
+        if market.open_since is not None:
+            market.ranges.append([market.open_since, max(ns, market.open_since)])
+            market.open_since = None
+        market.gaps.append({"at_ns": ns, "reason": reason})
+
+    def feed_gap(self, ns: int, reason: str) -> None:
+        self.gaps.append({"at_ns": ns, "reason": reason})
+
+    def close(self, ns: int) -> None:
+        for market in self.markets.values():
+            if market.open_since is not None:
+                market.ranges.append([market.open_since, max(ns, market.open_since)])
+                market.open_since = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "markets": {t: m.to_json() for t, m in sorted(self.markets.items())},
+            "gaps": list(self.gaps),
+        }
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest atomically: a reader sees the old one or the new one, never half."""
+    path = root / MANIFEST
+    tmp = root / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_manifest(root: Path) -> dict[str, Any] | None:
+    """The manifest, or None when there is none or it is unreadable (the frames still are)."""
+    try:
+        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None

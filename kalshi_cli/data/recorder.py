@@ -1,0 +1,271 @@
+"""`kalshi record`: every WebSocket frame of the chosen channels, kept raw, for days.
+
+The recorder is the feed (`kalshi_cli.feed.ws.WsFeed`) with two sinks: its `frame_sink` writes
+each frame exactly as received, with the receive time in nanoseconds, to the current hour's
+segment (`data.segments`); its event sink turns the feed's book freshness transitions into the
+manifest's per-market ranges and gaps (`data.manifest.Coverage`) and into `local` records in the
+stream, so a reader sees where the recorder knew a book was wrong. On a sequence gap the feed
+asks for a fresh snapshot (`get_snapshot`), on a dropped connection it reconnects and
+resubscribes: the recording holds what came, once, in the order it came (one connection, one
+thread, so time order across markets is arrival order).
+
+Durability: segments and the manifest are flushed at most once a second, by the feed thread
+when frames arrive and by the caller's thread (`tick`) when they do not, so a crash loses at
+most about the last second. A write error (disk full, the directory gone) stops the recording:
+the manifest is marked `failed` with the error if it still can be, and `run` raises
+`DataWriteError`. One recorder per directory: a second one is refused (an advisory lock on
+`DIR/.lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.data.lock import lock_directory
+from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
+from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.errors import DataWriteError
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.ws import (
+    LIFECYCLE,
+    ORDERBOOK,
+    TRADE,
+    Backoff,
+    Connector,
+    HeaderSigner,
+    WsFeed,
+    websocket_connect,
+)
+
+RECORD_CHANNELS = (ORDERBOOK, TRADE, "ticker", LIFECYCLE)
+_LOCAL_EVENTS = {
+    EventKind.CONNECTED: "connected",
+    EventKind.DISCONNECTED: "disconnected",
+    EventKind.STALE: "stale",
+    EventKind.FRESH: "fresh",
+    EventKind.GAP: "gap",
+    EventKind.ERROR: "error",
+}
+_COUNTED = frozenset({EventKind.BOOK, EventKind.TICKER, EventKind.TRADE, EventKind.LIFECYCLE})
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    root: Path
+    frames: int
+    markets: int
+    gaps: int
+    reconnects: int
+    segments: int
+
+
+class Recorder:
+    def __init__(
+        self,
+        root: Path,
+        tickers: Iterable[str],
+        *,
+        ws_url: str,
+        auth: HeaderSigner | None,
+        channels: Iterable[str] = RECORD_CHANNELS,
+        flush_every_s: float = 1.0,  # float-ok: a duration
+        level: int = 6,
+        connector: Connector = websocket_connect,
+        backoff: Backoff | None = None,
+        idle_timeout: float = 30.0,  # float-ok: a duration
+        on_event: Callable[[FeedEvent], None] | None = None,
+        wall_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.root = root
+        self.tickers = list(dict.fromkeys(tickers))
+        self.channels = tuple(channels)
+        self._wall_ns = wall_ns
+        self._on_event = on_event
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = lock_directory(root)
+            self.writer = SegmentWriter(root, level=level, flush_every_s=flush_every_s)
+        except OSError as exc:
+            raise _write_error(root, exc) from exc
+        self.coverage = Coverage()
+        self.frames = 0
+        self.reconnects = 0
+        self.error: OSError | None = None
+        self.started_ns = wall_ns()
+        self._last_ns = self.started_ns
+        self._lock = threading.Lock()
+        self.stopped = threading.Event()  # writing failed, or closed
+        self._closed = False
+        self.feed = WsFeed(
+            ws_url,
+            self.tickers,
+            sink=self._event,
+            auth=auth,
+            channels=self.channels,
+            connector=connector,
+            backoff=backoff,
+            idle_timeout=idle_timeout,
+            frame_sink=self._frame,
+            wall_ns=wall_ns,
+        )
+        self._write_manifest("recording")
+
+    # ---------------------------------------------------------------- feed thread
+
+    def _frame(self, data: bytes, recv_ns: int) -> None:
+        with self._lock:
+            if self.error is not None:
+                return
+            ns = max(recv_ns, self._last_ns)  # the wall clock may step back: keep time order
+            self._last_ns = ns
+            try:
+                self.writer.write(ns, frame_line(ns, data))
+                self.frames += 1
+                if self.writer.due():
+                    self._flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def _event(self, event: FeedEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+        kind = event.kind
+        with self._lock:
+            ns = self._last_ns
+            if kind in _COUNTED:
+                if event.ticker is not None:
+                    self.coverage.seen(ns, event.ticker)
+                return
+            local = _LOCAL_EVENTS.get(kind)
+            if local is None or self.error is not None:
+                return
+            if kind is EventKind.FRESH and event.ticker:
+                self.coverage.fresh(ns, event.ticker)
+            elif kind is EventKind.STALE and event.ticker:
+                self.coverage.stale(ns, event.ticker, event.reason)
+            elif kind is EventKind.DISCONNECTED:
+                self.reconnects += 1
+                self.coverage.feed_gap(ns, f"disconnected: {event.reason}")
+            elif kind is EventKind.GAP:
+                self.coverage.feed_gap(ns, f"{event.reason}_seq_gap")
+            body: dict[str, Any] = {"event": local}
+            if event.ticker:
+                body["ticker"] = event.ticker
+            if event.reason:
+                body["reason"] = event.reason
+            try:
+                self.writer.write(ns, _local_line(ns, body))
+            except OSError as exc:
+                self._fail(exc)
+
+    # ---------------------------------------------------------------- caller's thread
+
+    def start(self) -> None:
+        self.feed.start()
+
+    def tick(self) -> None:
+        """Flush when due; the caller runs it a few times a second. Raises a write error."""
+        with self._lock:
+            if self.error is None and self.writer.due():
+                try:
+                    self._flush()
+                except OSError as exc:
+                    self._fail(exc)
+            error = self.error
+        if error is not None:
+            raise _write_error(self.root, error)
+
+    def run(
+        self, *, duration_s: float | None, stop: threading.Event | None = None
+    ) -> RecordSummary:
+        """Record until `duration_s` has passed, `stop` is set or writing fails."""
+        stop = stop or threading.Event()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        self.start()
+        try:
+            while not stop.is_set() and not self.stopped.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self.tick()
+                stop.wait(0.05)
+            self.tick()
+        finally:
+            self.close()
+        return self.summary()
+
+    def close(self) -> None:
+        self.feed.stop()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.stopped.set()
+            now = max(self._wall_ns(), self._last_ns)
+            self.coverage.close(now)
+            status = "failed" if self.error is not None else "complete"
+            with contextlib.suppress(OSError):
+                self.writer.close()
+            with contextlib.suppress(OSError):  # disk full: the last manifest stands
+                self._write_manifest(status, ended_ns=now)
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+        if self.error is not None:
+            raise _write_error(self.root, self.error)
+
+    def summary(self) -> RecordSummary:
+        manifest = self.coverage.to_json()
+        return RecordSummary(
+            root=self.root,
+            frames=self.frames,
+            markets=len(manifest["markets"]),
+            gaps=sum(len(m["gaps"]) for m in manifest["markets"].values()) + len(manifest["gaps"]),
+            reconnects=self.reconnects,
+            segments=len(self.writer.segments),
+        )
+
+    # ---------------------------------------------------------------- internals
+
+    def _flush(self) -> None:
+        self.writer.flush()
+        self._write_manifest("recording")
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = exc
+        self.stopped.set()
+        with contextlib.suppress(OSError):
+            self._write_manifest("failed")
+
+    def _write_manifest(self, status: str, ended_ns: int | None = None) -> None:
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "source": "record",
+            "status": status,
+            "error": None if self.error is None else str(self.error),
+            "started_ns": self.started_ns,
+            "ended_ns": ended_ns if ended_ns is not None else self._last_ns,
+            "channels": list(self.channels),
+            "tickers": self.tickers,
+            "segments": {name: dict(s) for name, s in self.writer.segments.items()},
+            "skipped": {},
+            **self.coverage.to_json(),
+        }
+        write_manifest(self.root, manifest)
+
+
+def _local_line(ns: int, body: dict[str, Any]) -> bytes:
+    return b'{"recv_ns":%d,"local":%s}\n' % (ns, json.dumps(body, separators=(",", ":")).encode())
+
+
+def _write_error(root: Path, exc: OSError) -> DataWriteError:
+    return DataWriteError(
+        f"cannot write the recording in {root}: {exc}",
+        hint="free space or choose another --out; what was recorded before is readable",
+    )

@@ -1,0 +1,227 @@
+"""Reading a data set back: records in time order, and the books they rebuild.
+
+`iter_records` yields `(recv_ns, object, is_local)` for every record of every segment, in file
+order (which is time order). Nothing in the data is fatal: each line it cannot use is skipped
+and counted in `skipped` under its reason:
+
+    malformed        not JSON, not an object, no integer `recv_ns`, no frame
+    out_of_order     a receive time earlier than the record before it
+    truncated_tail   a segment cut off mid-line (a crash); the lines before it are read
+    corrupt_block    a segment whose compressed data is damaged; the lines before it are read
+
+`BookReplay` applies frames to local books exactly as the live feed does (`feed.book.LocalBook`:
+Decimal levels, snapshot then deltas) and checks sequence numbers per subscription, counting:
+
+    unknown_type     a frame type this reader does not know (still kept in the data)
+    seq_gap          an orderbook sequence number skipped: every market of the subscription is
+                     stale until its next snapshot
+    stale_delta      a delta for a book not known exact (before its first snapshot, after a gap)
+    duplicate        an orderbook sequence number already seen on that subscription
+    bad_delta        a delta that cannot be right (a level below zero, a price off (0, 1))
+    bad_snapshot     a snapshot with an impossible level
+    bad_frame        a book frame missing a field it needs
+
+A recorder's `connected` record starts a new connection: sequence tracking restarts and every
+book waits for its new snapshot. Data imported from elsewhere has no such record; a snapshot
+then restarts its subscription's sequence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from decimal import InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.data.segments import iter_lines
+from kalshi_cli.feed.book import LocalBook
+
+Record = tuple[int, dict[str, Any], bool]
+# (recv_ns, kind, ticker, reason): "fresh", "stale" or "gap" (a channel without snapshots)
+ReplayListener = Callable[[int, str, str | None, str], None]
+
+KNOWN_TYPES = frozenset(
+    {
+        "subscribed",
+        "unsubscribed",
+        "ok",
+        "error",
+        "list_subscriptions",
+        "ticker",
+        "trade",
+        "fill",
+        "user_order",
+        "market_position",
+        "market_lifecycle_v2",
+        "event_lifecycle",
+        "event_fee_update",
+        "multivariate_market_lifecycle",
+        "order_group_updates",
+    }
+)
+_SEQUENCED = frozenset({"trade", "market_lifecycle_v2"})
+_loads = json.loads
+
+
+def iter_records(root: Path, skipped: Counter[str]) -> Iterator[Record]:
+    last = 0
+    for line in iter_lines(root, skipped):
+        try:
+            rec = _loads(line)
+            ns = rec["recv_ns"]
+            frame = rec.get("frame")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            skipped["malformed"] += 1
+            continue
+        if type(ns) is not int:
+            skipped["malformed"] += 1
+            continue
+        if ns < last:
+            skipped["out_of_order"] += 1
+            continue
+        last = ns
+        if type(frame) is dict:
+            yield ns, frame, False
+            continue
+        local = rec.get("local")
+        if type(local) is dict:
+            yield ns, local, True
+            continue
+        text = rec.get("frame_text")
+        try:
+            frame = _loads(text) if isinstance(text, str) else None
+        except ValueError:
+            frame = None
+        if type(frame) is dict:
+            yield ns, frame, False
+        else:
+            skipped["malformed"] += 1
+
+
+class BookReplay:
+    """Local books rebuilt from recorded frames; `books` holds every market seen."""
+
+    def __init__(self, listener: ReplayListener | None = None) -> None:
+        self.books: dict[str, LocalBook] = {}
+        self.skipped: Counter[str] = Counter()
+        self.applied = 0  # snapshots and deltas applied to an exact book
+        self.frames: Counter[str] = Counter()  # frames by type
+        self._next: dict[int, int] = {}  # sid -> next seq expected
+        self._sid_tickers: dict[int, dict[str, None]] = {}  # ordered sets
+        self._listener = listener
+
+    def _emit(self, ns: int, kind: str, ticker: str | None, reason: str = "") -> None:
+        if self._listener is not None:
+            self._listener(ns, kind, ticker, reason)
+
+    def new_connection(self, ns: int) -> None:
+        self._next.clear()
+        self._sid_tickers.clear()
+        for book in self.books.values():
+            if book.fresh:
+                book.fresh = False
+                self._emit(ns, "stale", book.ticker, "reconnect")
+
+    def apply_record(self, ns: int, obj: dict[str, Any], is_local: bool) -> None:
+        if is_local:
+            if obj.get("event") == "connected":
+                self.new_connection(ns)
+            return
+        self.apply(ns, obj)
+
+    def apply(self, ns: int, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        self.frames[kind if isinstance(kind, str) else "?"] += 1
+        try:
+            if kind == "orderbook_delta":
+                self._delta(ns, msg)
+            elif kind == "orderbook_snapshot":
+                self._snapshot(ns, msg)
+            elif kind in KNOWN_TYPES:
+                self._other(ns, kind, msg)
+            else:
+                self.skipped["unknown_type"] += 1
+        except (KeyError, TypeError, AttributeError):
+            self.skipped["bad_frame"] += 1
+
+    def _delta(self, ns: int, msg: dict[str, Any]) -> None:
+        sid, seq, body = msg["sid"], msg["seq"], msg["msg"]
+        expected = self._next.get(sid)
+        if expected is not None and seq != expected:
+            if seq < expected:
+                self.skipped["duplicate"] += 1
+                return
+            self._gap(ns, sid, None)
+        self._next[sid] = seq + 1
+        ticker = body["market_ticker"]
+        book = self.books.get(ticker)
+        if book is None or not book.fresh:
+            self.skipped["stale_delta"] += 1
+            return
+        if book.apply_delta(body["side"], body["price_dollars"], body["delta_fp"]):
+            self.applied += 1
+        else:
+            self.skipped["bad_delta"] += 1
+            self._emit(ns, "stale", ticker, "bad_delta")
+
+    def _snapshot(self, ns: int, msg: dict[str, Any]) -> None:
+        sid, seq, body = msg["sid"], msg["seq"], msg["msg"]
+        ticker = body["market_ticker"]
+        expected = self._next.get(sid)
+        if expected is not None and seq > expected:
+            self._gap(ns, sid, ticker)
+        self._next[sid] = seq + 1  # a lower seq: a new subscription reusing the sid
+        self._sid_tickers.setdefault(sid, {})[ticker] = None
+        book = self.books.get(ticker)
+        if book is None:
+            book = self.books[ticker] = LocalBook(ticker)
+        was_fresh = book.fresh
+        try:
+            book.apply_snapshot(body)
+        except (ValueError, InvalidOperation, TypeError):
+            book.fresh = False
+            self.skipped["bad_snapshot"] += 1
+            if was_fresh:
+                self._emit(ns, "stale", ticker, "bad_snapshot")
+            return
+        self.applied += 1
+        if not was_fresh:
+            self._emit(ns, "fresh", ticker)
+
+    def _gap(self, ns: int, sid: int, except_ticker: str | None) -> None:
+        self.skipped["seq_gap"] += 1
+        for ticker in self._sid_tickers.get(sid, ()):
+            book = self.books.get(ticker)
+            if ticker != except_ticker and book is not None and book.fresh:
+                book.fresh = False
+                self._emit(ns, "stale", ticker, "seq_gap")
+
+    def _other(self, ns: int, kind: str, msg: dict[str, Any]) -> None:
+        if kind == "ok":
+            sid, seq = msg.get("sid"), msg.get("seq")
+            if isinstance(sid, int) and isinstance(seq, int) and self._next.get(sid) == seq:
+                self._next[sid] = seq + 1
+            return
+        if kind not in _SEQUENCED:
+            return
+        sid, seq = msg.get("sid"), msg.get("seq")
+        if not isinstance(sid, int) or not isinstance(seq, int):
+            return
+        expected = self._next.get(sid)
+        self._next[sid] = seq + 1
+        if expected is not None and seq > expected:
+            self.skipped[f"{kind}_seq_gap"] += 1
+            self._emit(ns, "gap", None, kind)
+
+
+def replay(root: Path, listener: ReplayListener | None = None) -> BookReplay:
+    """Every record of the data set through a `BookReplay`; read-side skips are merged into
+    its `skipped`."""
+    books = BookReplay(listener)
+    read_skips: Counter[str] = Counter()
+    for ns, obj, is_local in iter_records(root, read_skips):
+        books.apply_record(ns, obj, is_local)
+    books.skipped.update(read_skips)
+    return books

@@ -1,0 +1,176 @@
+"""Hourly gzip segments of NDJSON records: written crash-safe, read back whatever happened.
+
+A data set is a directory: `manifest.json` and `frames/*.ndjson.gz`. Every line of a segment is
+one record, a JSON object with the local receive time in Unix nanoseconds:
+
+    {"recv_ns":1717171717000000000,"frame":{...the WebSocket frame, byte for byte...}}
+    {"recv_ns":1717171717000000000,"frame_text":"..."}   a frame that is not one JSON line
+    {"recv_ns":1717171717000000000,"local":{"event":"stale","ticker":"X","reason":"seq_gap"}}
+
+The frame is embedded verbatim (its bytes are spliced into the line, not re-encoded), so the
+recording is lossless. `local` records are what the recorder itself saw: connections, books
+going stale and fresh, trade and lifecycle gaps.
+
+Segments are named by the UTC hour of their first record, `20250601T13Z.000.ndjson.gz` (the
+counter grows when a later session writes in the same hour), so name order is time order.
+Rotation closes a segment at the hour boundary with a proper gzip trailer.
+
+Crash safety: the compressor is sync-flushed and the file fsynced at most once a second
+(`flush_every_s`), and the recorder flushes at least that often, so a crash or SIGKILL loses at
+most the last second. A segment cut short reads back up to its last complete line: the reader
+decompresses incrementally, so a missing trailer or a partial block is a counted
+`truncated_tail`, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+FRAMES_DIR = "frames"
+SUFFIX = ".ndjson.gz"
+NS_PER_HOUR = 3_600_000_000_000
+_CHUNK = 1 << 18
+
+
+def segment_hour(recv_ns: int) -> int:
+    return recv_ns // NS_PER_HOUR
+
+
+def frame_line(recv_ns: int, raw: bytes) -> bytes:
+    """One record for a frame, the frame's bytes kept as they are when they are one JSON
+    object on one line; otherwise (never seen from Kalshi) as an escaped string."""
+    body = raw.strip()
+    if body[:1] == b"{" and body[-1:] == b"}" and b"\n" not in body and b"\r" not in body:
+        return b'{"recv_ns":%d,"frame":%s}\n' % (recv_ns, body)
+    text = json.dumps(raw.decode("utf-8", "replace"))
+    return b'{"recv_ns":%d,"frame_text":%s}\n' % (recv_ns, text.encode())
+
+
+class SegmentWriter:
+    """Appends records to the current hour's segment. Not thread-safe: the caller locks."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        level: int = 6,
+        flush_every_s: float = 1.0,  # float-ok: a duration
+        monotonic: Callable[[], float] = time.monotonic,
+        fsync: bool = True,
+    ) -> None:
+        self.dir = root / FRAMES_DIR
+        self.level = level
+        self.flush_every_s = flush_every_s
+        self.fsync = fsync
+        self._monotonic = monotonic
+        self._fd: int | None = None
+        self._z: zlib._Compress | None = None
+        self._hour: int | None = None
+        self._flushed_at = monotonic()
+        self._pending = False
+        self.path: Path | None = None
+        # file name -> {"first_ns", "last_ns", "lines"}, for the manifest
+        self.segments: dict[str, dict[str, int]] = {}
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, recv_ns: int, line: bytes) -> None:
+        hour = segment_hour(recv_ns)
+        if hour != self._hour:
+            self._rotate(hour)
+        assert self._z is not None and self.path is not None
+        stats = self.segments[self.path.name]
+        if not stats["lines"]:
+            stats["first_ns"] = recv_ns
+        stats["last_ns"] = recv_ns
+        stats["lines"] += 1
+        out = self._z.compress(line)
+        if out:
+            self._write(out)
+        self._pending = True
+
+    def _rotate(self, hour: int) -> None:
+        self.close()
+        stamp = datetime.fromtimestamp(hour * 3600, tz=UTC).strftime("%Y%m%dT%HZ")
+        n = 0
+        while (self.dir / f"{stamp}.{n:03d}{SUFFIX}").exists():
+            n += 1
+        self.path = self.dir / f"{stamp}.{n:03d}{SUFFIX}"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._z = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+        self._hour = hour
+        self.segments[self.path.name] = {"first_ns": 0, "last_ns": 0, "lines": 0}
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def due(self) -> bool:
+        return self._pending and self._monotonic() - self._flushed_at >= self.flush_every_s
+
+    def flush(self) -> None:
+        """Everything written so far reaches the file (and the disk, with `fsync`)."""
+        self._flushed_at = self._monotonic()
+        if self._z is None or not self._pending:
+            return
+        self._write(self._z.flush(zlib.Z_SYNC_FLUSH))
+        if self.fsync and self._fd is not None:
+            os.fsync(self._fd)
+        self._pending = False
+
+    def close(self) -> None:
+        if self._z is not None and self._fd is not None:
+            try:
+                self._write(self._z.flush(zlib.Z_FINISH))
+                if self.fsync:
+                    os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+        self._z, self._fd, self._hour, self._pending = None, None, None, False
+
+
+def segment_paths(root: Path) -> list[Path]:
+    return sorted((root / FRAMES_DIR).glob(f"*{SUFFIX}"))
+
+
+def iter_segment_lines(path: Path, skipped: Counter[str]) -> Iterator[bytes]:
+    """The complete lines of one segment; a cut-off tail (a crash) is counted, not raised."""
+    z = zlib.decompressobj(wbits=31)
+    rest = b""
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                break
+            try:
+                data = z.decompress(chunk)
+                while z.eof and z.unused_data:  # another gzip member follows
+                    tail = z.unused_data
+                    z = zlib.decompressobj(wbits=31)
+                    data += z.decompress(tail)
+            except zlib.error:
+                skipped["corrupt_block"] += 1
+                break
+            if not data:
+                continue
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield from data[:cut].splitlines()
+    if rest:
+        skipped["truncated_tail"] += 1
+
+
+def iter_lines(root: Path, skipped: Counter[str]) -> Iterator[bytes]:
+    for path in segment_paths(root):
+        yield from iter_segment_lines(path, skipped)

@@ -1,0 +1,155 @@
+"""`kalshi watch CHANNEL`: the channel's messages as NDJSON, one frame per line, as received.
+
+The feed (`WsFeed`) does the work: the signed connection, reconnects with backoff and
+resubscription, `get_snapshot` after an orderbook sequence gap. Its frame sink prints every
+frame of the watched channel exactly as it came (command replies are not printed), its event
+sink prints one line on stderr for each disconnect, reconnect and gap. Private channels (fills,
+orders, positions) and lifecycle need no market; orderbook does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.ws import Backoff, HeaderSigner, WsFeed
+
+# name on the command line -> (WebSocket channel, message types printed)
+CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
+    "orderbook": ("orderbook_delta", frozenset({"orderbook_snapshot", "orderbook_delta"})),
+    "ticker": ("ticker", frozenset({"ticker"})),
+    "trades": ("trade", frozenset({"trade"})),
+    "fills": ("fill", frozenset({"fill"})),
+    "orders": ("user_orders", frozenset({"user_order"})),
+    "positions": ("market_positions", frozenset({"market_position"})),
+    "lifecycle": (
+        "market_lifecycle_v2",
+        frozenset({"market_lifecycle_v2", "event_lifecycle", "event_fee_update"}),
+    ),
+}
+_decode = json.JSONDecoder().raw_decode
+
+
+def ws_url_for(ws_url: str | None, api_base: str) -> str:
+    """The configured WebSocket URL, or the one beside the REST base as Kalshi lays them out
+    (`https://H/trade-api/v2` -> `wss://H/trade-api/ws/v2`)."""
+    if ws_url:
+        return ws_url
+    scheme, sep, rest = api_base.partition("://")
+    host, _, path = rest.partition("/")
+    path = "/" + path.rstrip("/")
+    if not sep or not path.endswith("/trade-api/v2"):
+        raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
+    ws_scheme = "wss" if scheme == "https" else "ws"
+    return f"{ws_scheme}://{host}{path.removesuffix('/v2')}/ws/v2"
+
+
+@dataclass(frozen=True)
+class WatchSummary:
+    events: int
+    reconnects: int
+    gaps: int
+
+
+class Watcher:
+    def __init__(
+        self,
+        channel: str,
+        tickers: list[str],
+        *,
+        ws_url: str,
+        auth: HeaderSigner | None,
+        out: TextIO,
+        err: TextIO,
+        max_events: int | None = None,
+        backoff: Backoff | None = None,
+        idle_timeout: float = 30.0,  # float-ok: a duration
+    ) -> None:
+        if channel not in CHANNELS:
+            raise UsageError(f"unknown channel {channel!r}", hint=f"one of {', '.join(CHANNELS)}")
+        ws_channel, self.types = CHANNELS[channel]
+        if ws_channel == "orderbook_delta" and not tickers:
+            raise UsageError("watch orderbook needs --tickers", hint="e.g. --tickers KXBTCD-X")
+        self.out, self.err = out, err
+        self.max_events = max_events
+        self.events = self.reconnects = self.gaps = 0
+        self.done = threading.Event()
+        self._connected_before = False
+        self.broken: BrokenPipeError | None = None
+        self.feed = WsFeed(
+            ws_url,
+            tickers,
+            sink=self._event,
+            auth=auth,
+            channels=(ws_channel,),
+            backoff=backoff,
+            idle_timeout=idle_timeout,
+            frame_sink=self._frame,
+            unfiltered=True,
+        )
+
+    def _frame(self, data: bytes, recv_ns: int) -> None:
+        if self.done.is_set():
+            return
+        text = data.decode("utf-8", "replace").strip()
+        try:
+            kind = _decode(text)[0].get("type")
+        except (ValueError, AttributeError):
+            return  # the feed reports it as a bad message and resyncs
+        if kind not in self.types:
+            return
+        if "\n" in text or "\r" in text:
+            text = json.dumps(json.loads(text), separators=(",", ":"))
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except BrokenPipeError as exc:  # `kalshi watch ... | head`: the reader is gone
+            self.broken = exc
+            self.done.set()
+            return
+        self.events += 1
+        if self.max_events is not None and self.events >= self.max_events:
+            self.done.set()
+
+    def _event(self, event: FeedEvent) -> None:
+        note: str | None = None
+        if event.kind is EventKind.DISCONNECTED:
+            note = f"disconnected: {event.reason}; reconnecting"
+        elif event.kind is EventKind.CONNECTED:
+            if self._connected_before:
+                self.reconnects += 1
+                note = "reconnected: resubscribed"
+            self._connected_before = True
+        elif event.kind is EventKind.STALE and event.reason == "seq_gap":
+            self.gaps += 1
+            note = f"sequence gap: {event.ticker} resnapshotting"
+        elif event.kind is EventKind.GAP:
+            self.gaps += 1
+            note = f"sequence gap on {event.reason}: messages were lost"
+        elif event.kind is EventKind.ERROR:
+            note = f"server error: {event.reason}"
+        if note is not None:
+            self.err.write(f"watch: {note}\n")
+            self.err.flush()
+
+    def run(
+        self, *, duration_s: float | None, stop: Callable[[], bool] = lambda: False
+    ) -> WatchSummary:
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        self.feed.start()
+        try:
+            while not self.done.is_set() and not stop():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self.done.wait(0.05)
+        finally:
+            self.feed.stop()
+        if self.broken is not None:
+            raise self.broken
+        return WatchSummary(self.events, self.reconnects, self.gaps)
