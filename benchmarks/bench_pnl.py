@@ -58,8 +58,12 @@ finally:
 {"".join("    " + line + chr(10) for line in PEAK.strip().splitlines())}
 """
 
+# The plain SQL aggregate: the same table, the same columns and the same groups as the report
+# (market x UTC day x strategy), everything that is not path dependent, summed by SQLite.
 AGGREGATE_SQL = (
-    "SELECT ticker, count(*), sum(count), sum(fee) FROM fills GROUP BY ticker ORDER BY ticker"
+    "SELECT ticker, CAST(ts / 86400 AS INTEGER) AS day, strategy, count(*), "
+    "sum(CASE book_side WHEN 'bid' THEN count ELSE -count END), sum(count * yes_price), "
+    "sum(fee) FROM fills GROUP BY ticker, day, strategy"
 )
 AGGREGATE = f"""
 import json, sqlite3, sys
