@@ -1,100 +1,186 @@
-"""`kalshi pnl` over a state file holding 1,000,000 fills: wall time and peak memory.
+"""`kalshi pnl` over a state file holding 1,000,000 fills, against a plain SQL aggregate.
 
 The state file is written once (the fills of `bench_store.synthetic_fills`: 200 markets, ten
-fills a second), then `kalshi pnl --local --json` runs as a fresh process, as a person or a cron
-job would run it, for each `--by`. Peak memory is that process's own high-water mark (VmHWM).
-Wall and CPU seconds are both given: on a machine shared with other work, CPU is the steadier
-figure. `--local` leaves out the exchange (the unrealized marks and the cross-check are one
-positions listing and one book per open market, whatever the number of fills).
+fills a second, with buys and sells mixed in every market so that about half the fills close
+contracts, and a settlement for a quarter of the markets), then each repetition runs, one
+after the other as fresh processes: the plain SQL aggregate (`AGGREGATE`: one GROUP BY over the
+same table, read by Python's sqlite3, the floor any P&L report over that table pays) and
+`kalshi pnl --local --json --by market|day|strategy`, as a person or a cron job would run it.
+Interleaving the repetitions gives both the same load; the figures are medians. The ratio is
+`kalshi pnl`'s median wall time over the aggregate's, measured in the same run. Peak memory is
+each process's own high-water mark (VmHWM). `--local` leaves out the exchange (the unrealized
+marks and the cross-check are one positions listing and one book per open market, whatever the
+number of fills).
+
+`--profile` runs `kalshi pnl --by market` once under cProfile and prints its top functions.
 
     python benchmarks/bench_pnl.py                    # 1,000,000 fills in a temporary file
-    python benchmarks/bench_pnl.py --fills 100000 --runs 3
+    python benchmarks/bench_pnl.py --fills 100000 --runs 5
+    python benchmarks/bench_pnl.py --profile
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kalshi_cli.store import FillRecord
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 TARGET_S = 2.0
+TARGET_RATIO = 1.5
 TARGET_MB = 200.0
+BYS = ("market", "day", "strategy")
 
-CHILD = """
+PEAK = """
+for line in open("/proc/self/status").read().splitlines():
+    if line.startswith("VmHWM:"):
+        print(f"peak_kb={line.split()[1]}", file=sys.stderr)
+"""
+
+CHILD = f"""
 import sys
-from pathlib import Path
 from kalshi_cli.cli.app import app
 try:
     app(prog_name="kalshi", args=sys.argv[1:])
 finally:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            print(f"peak_kb={line.split()[1]}", file=sys.stderr)
+{"".join("    " + line + chr(10) for line in PEAK.strip().splitlines())}
+"""
+
+# The plain SQL aggregate: the same table, the same columns and the same groups as the report
+# (market x UTC day x strategy), everything that is not path dependent, summed by SQLite.
+AGGREGATE_SQL = (
+    "SELECT ticker, CAST(ts / 86400 AS INTEGER) AS day, strategy, count(*), "
+    "sum(CASE book_side WHEN 'bid' THEN count ELSE -count END), sum(count * yes_price), "
+    "sum(fee) FROM fills GROUP BY ticker, day, strategy"
+)
+AGGREGATE = f"""
+import json, sqlite3, sys
+conn = sqlite3.connect(f"file:{{sys.argv[1]}}?mode=ro", uri=True)
+rows = conn.execute({AGGREGATE_SQL!r}).fetchall()
+print(json.dumps(rows))
+{PEAK}
+"""
+
+PROFILE = """
+import cProfile, pstats, sys
+from kalshi_cli.cli.app import app
+profile = cProfile.Profile()
+profile.enable()
+try:
+    app(prog_name="kalshi", args=["pnl", "--local", "--json", "--by", "market"],
+        standalone_mode=False)
+finally:
+    profile.disable()
+    sys.stdout = sys.__stderr__
+    stats = pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime")
+    stats.print_stats(15)
 """
 
 
+def mixed_fills(n: int) -> Iterator[FillRecord]:
+    """`synthetic_fills`, whose markets each only buy or only sell, with the side drawn from
+    other bits of the fill's scrambled index: every market buys and sells, positions close,
+    flip and reopen, as in a real session."""
+    from bench_store import synthetic_fills
+
+    from kalshi_cli.models import BookSide
+
+    sides = (BookSide.BID, BookSide.ASK)
+    for i, f in enumerate(synthetic_fills(n)):
+        yield replace(f, book_side=sides[((i * 0x9E3779B97F4A7C15) >> 45) & 1])
+
+
 def write(path: Path, n: int) -> None:
-    from bench_store import START, synthetic_fills
+    from bench_store import START
 
     from kalshi_cli.clock import ManualClock
-    from kalshi_cli.store import Store
+    from kalshi_cli.models import ZERO
+    from kalshi_cli.store import SettlementRecord, Store
 
     started = time.perf_counter()
     with Store.open(path, clock=ManualClock(START)) as store:
-        store.record_fills(synthetic_fills(n))
+        store.record_fills(mixed_fills(n))
+        end = START + n * 0.1
+        for m in range(0, 200, 4):  # a quarter of the markets settle, spread over the run
+            ticker = f"KXBENCH-25JAN{m:03d}"
+            at = START + (end - START) * m / 200
+            result = "yes" if m % 8 else "no"
+            store.record_settlement(
+                SettlementRecord(ticker, "KXBENCH", result, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, at)
+            )
     print(f"state file: {n:,} fills written in {time.perf_counter() - started:.1f} s")
 
 
-def run_pnl(path: Path, by: str, home: Path) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak MB) of one `kalshi pnl` process."""
+def run(args: list[str], home: Path, path: Path) -> tuple[float, float]:
+    """(wall seconds, peak MB) of one fresh process."""
     env = {**os.environ, "KALSHI_HOME": str(home), "KALSHI_STATE": str(path)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, "pnl", "--local", "--json", "--by", by],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", *args], env=env, capture_output=True, text=True, check=True
     )
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     peak_kb = next(
         int(line.split("=")[1]) for line in done.stderr.splitlines() if line.startswith("peak_kb=")
     )
-    return wall, cpu, peak_kb / 1024
+    return wall, peak_kb / 1024
+
+
+def measure(path: Path, home: Path, runs: int) -> None:
+    samples: dict[str, list[tuple[float, float]]] = {"aggregate": [], **{b: [] for b in BYS}}
+    for _ in range(runs):
+        samples["aggregate"].append(run([AGGREGATE, str(path)], home, path))
+        for by in BYS:
+            samples[by].append(run([CHILD, "pnl", "--local", "--json", "--by", by], home, path))
+    base = statistics.median(s[0] for s in samples["aggregate"])
+    print(f"load average {os.getloadavg()[0]:.2f}, median of {runs} interleaved repetitions")
+    print(
+        f"plain SQL aggregate      median {base:5.2f} s wall  "
+        f"peak {max(s[1] for s in samples['aggregate']):5.1f} MB   ({AGGREGATE_SQL})"
+    )
+    for by in BYS:
+        wall = statistics.median(s[0] for s in samples[by])
+        peak = max(s[1] for s in samples[by])
+        print(
+            f"kalshi pnl --by {by:<8} median {wall:5.2f} s wall  peak {peak:5.1f} MB   "
+            f"ratio {wall / base:4.2f}x the aggregate (target < {TARGET_RATIO}x), "
+            f"target < {TARGET_S:.0f} s: {'met' if wall < TARGET_S else 'MISSED'}, "
+            f"< {TARGET_MB:.0f} MB: {'met' if peak < TARGET_MB else 'MISSED'}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fills", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="repetitions (at least 3)")
+    parser.add_argument("--profile", action="store_true", help="profile one run instead")
+    parser.add_argument("--path", type=Path, help="use (or write once) this state file")
     args = parser.parse_args()
+    if args.runs < 3:
+        parser.error("--runs must be at least 3: the figure is a median")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "state.db"
-        # written by a child so the measuring process stays small
-        subprocess.run(
-            [sys.executable, __file__, "--write-only", str(path), str(args.fills)], check=True
-        )
-        for by in ("market", "day", "strategy"):
-            samples = [run_pnl(path, by, Path(tmp)) for _ in range(args.runs)]
-            wall = statistics.median(s[0] for s in samples)
-            cpu = statistics.median(s[1] for s in samples)
-            peak = max(s[2] for s in samples)
-            print(
-                f"kalshi pnl --by {by:<8} median {wall:5.2f} s wall, {cpu:5.2f} s cpu "
-                f"(target < {TARGET_S:.0f} s: {wall / TARGET_S:4.2f}x)  "
-                f"peak {peak:5.1f} MB (target < {TARGET_MB:.0f} MB)"
+        path = args.path or Path(tmp) / "state.db"
+        if not path.exists():
+            # written by a child so the measuring process stays small
+            subprocess.run(
+                [sys.executable, __file__, "--write-only", str(path), str(args.fills)], check=True
             )
+        if args.profile:
+            env = {**os.environ, "KALSHI_HOME": tmp, "KALSHI_STATE": str(path)}
+            subprocess.run([sys.executable, "-c", PROFILE], env=env, check=True)
+            return
+        measure(path, Path(tmp), args.runs)
 
 
 if __name__ == "__main__":

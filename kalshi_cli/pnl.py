@@ -1,4 +1,4 @@
-"""Profit and loss from fills and settlements, by average cost, exact in Decimal.
+"""Profit and loss from fills and settlements, by average cost, exact to the last digit.
 
 Positions are netted as Kalshi nets them: positive = YES contracts, negative = NO contracts. A
 fill that buys YES (`bid`) while NO is held first closes NO contracts (selling NO at 1 - p), then
@@ -7,7 +7,8 @@ opens YES with the rest, and the reverse for `ask`.
 Method: **average cost**. A position's cost basis is what was paid for its open contracts; closing
 `k` of `n` contracts releases `basis x k / n` (rounded to 1e-6 dollars, and the basis keeps the
 exact remainder, so no rounding drift accumulates). Realized P&L of a close is the proceeds minus
-the released basis. Settlement closes the whole position at $1.00 (winning side) or $0.00.
+the released basis. Settlement closes the whole position at what a contract paid: $1.00 to the
+winning side and $0.00 to the other, a floored market's floor to YES, the cost back on a void.
 
 Fees are expensed when paid: `realized_net = realized_gross - fees`. Both are reported, so the
 gross figure can be compared with the exchange's per-market `realized_pnl` and our fees with its
@@ -16,19 +17,33 @@ gross figure can be compared with the exchange's per-market `realized_pnl` and o
 Unrealized P&L marks the open contracts at the best bid of the held side (what they could be
 sold for now) and, for reference, at the mid.
 
-The engine streams: memory grows with the number of markets, not of fills.
+How the code is laid out (docs/pnl.md, "The engine"):
+
+- one arithmetic, `apply_fill_to` and `settle_holding`, written once over a number type and its
+  `Units`: Decimal dollars (`DECIMAL`) or integers of a fixed unit (`FIXED`: prices in 1e-6
+  dollars, counts in 1e-2 contracts, amounts in 1e-8 dollars, exact for every value Kalshi
+  sends);
+- one settlement merge, `SettlementQueue`: a settlement is applied before the first fill at or
+  after its time; `merge_settlements` is the same order as one stream of events;
+- `PnlEngine` feeds events one at a time in Decimal (the trade loop, `replay_into`,
+  `realized_per_fill`); `summarize_rows` streams a whole history in `FIXED` units, one pass, into
+  per-(day, strategy, market) cells rolled up at the end into the three groupings. A value finer
+  than the fixed unit switches the pass to `DECIMAL` where it stands (the state so far converts
+  exactly), so no input is ever refused or rounded.
+
+Memory grows with the number of markets and days, not of fills.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import ONE, ZERO, BookSide, Fill, Orderbook, Settlement
 
 if TYPE_CHECKING:
@@ -88,6 +103,192 @@ def settlement_record_from_api(s: Settlement) -> SettlementRecord:
     )
 
 
+N = TypeVar("N", int, Decimal)
+
+# ---------------------------------------------------------------------------------- units
+
+
+class _Inexact(Exception):
+    """A value finer than the fixed-point unit: the pass goes on in Decimal."""
+
+
+@dataclass(frozen=True)
+class Units(Generic[N]):
+    """A number type for money and counts, and the few operations that differ between them."""
+
+    zero: N
+    dollar: N  # $1.00 in price units
+    price: Callable[[str | Decimal], N]  # a price or a per-contract payout
+    count: Callable[[str | Decimal], N]
+    amount: Callable[[str | Decimal], N]  # a fee (price x count is an amount too)
+    release: Callable[[N, N, N], N]  # basis x closed / held, to 1e-6 dollars, half even
+    dollars: Callable[[N], Decimal]  # an amount in dollars, exact
+    contracts: Callable[[N], Decimal]  # a count in contracts, exact
+
+
+def _fixed(scale: int) -> Callable[[str | Decimal], int]:
+    def parse(value: str | Decimal) -> int:
+        scaled = Decimal(value).scaleb(scale)
+        units = int(scaled)
+        if units != scaled:
+            raise _Inexact(value)
+        return units
+
+    return parse
+
+
+def _unfixed(scale: int) -> Callable[[int], Decimal]:
+    return lambda units: Decimal(units).scaleb(-scale)
+
+
+_PRICE_SCALE = 6  # 1e-6 dollars: Kalshi sends 4-decimal prices, 6-decimal fee strings
+_COUNT_SCALE = 2  # 1e-2 contracts: fractional counts have 2 decimals
+_AMOUNT_SCALE = _PRICE_SCALE + _COUNT_SCALE  # price x count, basis, P&L, fees: 1e-8 dollars
+_RELEASE_UNIT = 100  # 1e-6 dollars in amount units: released basis is rounded to it
+
+
+def _fixed_release(basis: int, closed: int, held: int) -> int:
+    denominator = held * _RELEASE_UNIT
+    q, r = divmod(basis * closed, denominator)
+    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):  # half even
+        q += 1
+    return q * _RELEASE_UNIT
+
+
+def _decimal_release(basis: Decimal, closed: Decimal, held: Decimal) -> Decimal:
+    return (basis * closed / held).quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+
+
+FIXED: Units[int] = Units(
+    zero=0,
+    dollar=10**_PRICE_SCALE,
+    price=_fixed(_PRICE_SCALE),
+    count=_fixed(_COUNT_SCALE),
+    amount=_fixed(_AMOUNT_SCALE),
+    release=_fixed_release,
+    dollars=_unfixed(_AMOUNT_SCALE),
+    contracts=_unfixed(_COUNT_SCALE),
+)
+DECIMAL: Units[Decimal] = Units(
+    zero=ZERO,
+    dollar=ONE,
+    price=Decimal,
+    count=Decimal,
+    amount=Decimal,
+    release=_decimal_release,
+    dollars=lambda value: value,
+    contracts=lambda value: value,
+)
+
+
+# ---------------------------------------------------------------------------- arithmetic
+
+
+class Holding(Protocol[N]):
+    """What the arithmetic needs of a market: its netted position and the cost of it."""
+
+    position: N  # + YES, - NO
+    basis: N  # what was paid for the open contracts
+    realized_gross: N
+
+
+def apply_fill_to(h: Holding[N], buying_yes: bool, price: N, count: N, units: Units[N]) -> N:
+    """One fill against a holding: close the opposite side first (releasing basis by average
+    cost), open the rest. Returns the realized gross of the close (zero if none)."""
+    position = h.position
+    gross = units.zero
+    if position != 0 and (position > 0) != buying_yes:
+        held = position if position > 0 else -position
+        closed = count if count <= held else held  # as min(): the count when equal
+        released = h.basis if closed == held else units.release(h.basis, closed, held)
+        h.basis -= released
+        # selling YES at p, or selling NO at 1 - p (= buying YES at p)
+        gross = closed * (price if position > 0 else units.dollar - price) - released
+        h.realized_gross += gross
+        position += -closed if position > 0 else closed
+        count -= closed
+    if count != 0:
+        h.basis += count * (price if buying_yes else units.dollar - price)
+        position += count if buying_yes else -count
+    h.position = position
+    return gross
+
+
+def settle_holding(h: Holding[N], yes_paid: N | None, units: Units[N]) -> N:
+    """Close the whole holding at `yes_paid` a YES contract (1 - it a NO one), or at its cost
+    when None (a void or scalar result). Returns the realized gross."""
+    if h.position == 0:
+        return units.zero
+    held = abs(h.position)
+    payout = (
+        h.basis
+        if yes_paid is None
+        else held * (yes_paid if h.position > 0 else units.dollar - yes_paid)
+    )
+    gross = payout - h.basis
+    h.realized_gross += gross
+    h.position = units.zero
+    h.basis = units.zero
+    return gross
+
+
+def yes_paid(result: str, yes_value: Decimal | None) -> Decimal | None:
+    """What one YES contract paid at settlement; None when the cost comes back (void, scalar).
+    `yes_value` is the settlement record's own figure (a floored market's floor), if any."""
+    if result not in ("yes", "no"):
+        return None
+    if yes_value is not None:
+        return yes_value
+    return ONE if result == "yes" else ZERO
+
+
+# ------------------------------------------------------------------- settlement merge
+
+
+class SettlementQueue:
+    """Settlements waiting for their moment in a stream of fills in time order.
+
+    The one rule every consumer follows: a settlement is applied before the first fill at or
+    after its time (`settled_at <= fill ts`); settlements of one moment keep the store's order;
+    those after the last fill come last. `next_at` lets a hot loop skip the queue with one
+    comparison per fill."""
+
+    def __init__(self, settlements: Iterable[SettlementRecord]) -> None:
+        self._pending = sorted(settlements, key=lambda s: s.settled_at)
+        self._i = 0
+        self.next_at = self._pending[0].settled_at if self._pending else math.inf
+
+    def due(self, ts: float) -> list[SettlementRecord]:
+        """The settlements to apply before a fill at `ts` (all of them, not one)."""
+        start = i = self._i
+        while i < len(self._pending) and self._pending[i].settled_at <= ts:
+            i += 1
+        self._i = i
+        self.next_at = self._pending[i].settled_at if i < len(self._pending) else math.inf
+        return self._pending[start:i]
+
+    def rest(self) -> list[SettlementRecord]:
+        """What is left after the last fill."""
+        rest, self._i, self.next_at = self._pending[self._i :], len(self._pending), math.inf
+        return rest
+
+
+def merge_settlements(
+    fills: Iterable[FillRecord], settlements: Iterable[SettlementRecord]
+) -> Iterator[FillRecord | SettlementRecord]:
+    """Fills (in time order, as the store streams them) and settlements as one stream of events,
+    by `SettlementQueue`'s rule."""
+    queue = SettlementQueue(settlements)
+    for f in fills:
+        if f.ts >= queue.next_at:
+            yield from queue.due(f.ts)
+        yield f
+    yield from queue.rest()
+
+
+# ------------------------------------------------------------------ the Decimal engine
+
+
 @dataclass
 class MarketPnl:
     ticker: str
@@ -145,7 +346,8 @@ class RealizedEvent:
 
 @dataclass
 class PnlEngine:
-    """Feed fills and settlements in time order; read positions and realized P&L."""
+    """Feed fills and settlements in time order; read positions and realized P&L. Decimal, one
+    event at a time: what the trade loop keeps up to date as its fills arrive."""
 
     markets: dict[str, MarketPnl] = field(default_factory=dict)
 
@@ -170,23 +372,7 @@ class PnlEngine:
         m.fills += 1
         m.traded += count
         m.fees += fee
-        buying_yes = book_side is BookSide.BID
-        signed = count if buying_yes else -count
-        gross = ZERO
-        # close the opposite side first
-        if m.position != 0 and (m.position > 0) != buying_yes:
-            closed = min(count, abs(m.position))
-            # selling YES at p, or selling NO at 1 - p (= buying YES at p)
-            proceeds_price = yes_price if m.position > 0 else ONE - yes_price
-            released = self._release(m, closed)
-            gross = closed * proceeds_price - released
-            m.realized_gross += gross
-            m.position += closed if m.position < 0 else -closed
-            signed -= closed if buying_yes else -closed
-        if signed != 0:
-            open_price = yes_price if buying_yes else ONE - yes_price
-            m.basis += abs(signed) * open_price
-            m.position += signed
+        gross = apply_fill_to(m, book_side is BookSide.BID, yes_price, count, DECIMAL)
         return RealizedEvent(ts, ticker, gross, fee, strategy)
 
     def apply_settlement(
@@ -202,31 +388,20 @@ class PnlEngine:
         and 1 - `yes_value` a NO one (a floored market pays YES at least its floor); without
         it, $1 to the winning side and $0 to the other. `scalar`/`void` keep cost."""
         m = self.market(ticker)
-        gross = ZERO
-        if m.position != 0:
-            payout = m.basis  # scalar or void: the cost comes back, no gain or loss
-            if result in ("yes", "no"):
-                if yes_value is None:
-                    yes_value = ONE if result == "yes" else ZERO
-                payout = abs(m.position) * (yes_value if m.position > 0 else ONE - yes_value)
-            gross = payout - m.basis
-            m.realized_gross += gross
-            m.position = ZERO
-            m.basis = ZERO
+        gross = settle_holding(m, yes_paid(result, yes_value), DECIMAL)
         m.fees += fee
         m.settled = True
         return RealizedEvent(ts, ticker, gross, fee, None, is_settlement=True)
 
-    @staticmethod
-    def _release(m: MarketPnl, closed: Decimal) -> Decimal:
-        if closed == abs(m.position):
-            released = m.basis
-        else:
-            released = (m.basis * closed / abs(m.position)).quantize(
-                _MICRO, rounding=ROUND_HALF_EVEN
-            )
-        m.basis -= released
-        return released
+    def settle(self, s: SettlementRecord) -> RealizedEvent:
+        return self.apply_settlement(
+            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+        )
+
+    def fill(self, f: FillRecord) -> RealizedEvent:
+        return self.apply_fill(
+            f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
+        )
 
     # ------------------------------------------------------------------ totals
 
@@ -246,22 +421,11 @@ class PnlEngine:
 def replay_into(
     engine: PnlEngine, fills: Iterable[FillRecord], settlements: Iterable[SettlementRecord]
 ) -> Iterator[RealizedEvent]:
-    pending = sorted(settlements, key=lambda s: s.settled_at)
-    i = 0
-    for f in fills:
-        while i < len(pending) and pending[i].settled_at <= f.ts:
-            s = pending[i]
-            yield engine.apply_settlement(
-                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
-            )
-            i += 1
-        yield engine.apply_fill(
-            f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
-        )
-    for s in pending[i:]:
-        yield engine.apply_settlement(
-            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
-        )
+    """Every event of the history through `engine`, settlements merged in by time."""
+    from kalshi_cli.store import SettlementRecord
+
+    for event in merge_settlements(fills, settlements):
+        yield engine.settle(event) if isinstance(event, SettlementRecord) else engine.fill(event)
 
 
 def realized_per_fill(
@@ -269,20 +433,17 @@ def realized_per_fill(
 ) -> Iterator[tuple[FillRecord, RealizedEvent]]:
     """Each fill with the realized event it caused, settlements merged in by time (their own
     events are not yielded). `fills` in time order, as the store streams them."""
+    from kalshi_cli.store import SettlementRecord
+
     engine = PnlEngine()
-    pending = sorted(settlements, key=lambda s: s.settled_at)
-    i = 0
-    for f in fills:
-        while i < len(pending) and pending[i].settled_at <= f.ts:
-            s = pending[i]
-            engine.apply_settlement(
-                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
-            )
-            i += 1
-        event = engine.apply_fill(
-            f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
-        )
-        yield f, event
+    for event in merge_settlements(fills, settlements):
+        if isinstance(event, SettlementRecord):
+            engine.settle(event)
+        else:
+            yield event, engine.fill(event)
+
+
+# ----------------------------------------------------------------------- the summary
 
 
 def day_of(ts: float) -> str:
@@ -362,43 +523,181 @@ class PnlSummary:
         }
 
 
-FillRow = tuple[str, str, str, str, str, float, "str | None"]
-"""(ticker, book_side, yes_price, count, fee, ts, strategy), money and counts as text: what
-`Store.iter_fill_rows` streams."""
+FillRow = tuple[str, str, "str | Decimal", "str | Decimal", "str | Decimal", float, "str | None"]
+"""(ticker, book_side, yes_price, count, fee, ts, strategy): what `Store.iter_fill_rows` streams
+(money and counts as their canonical text), or the same from FillRecords (as Decimals)."""
 
-# The summary runs in integers: prices and fees in micro-dollars, counts in hundredths of a
-# contract, amounts (price x count) in 1e-8 dollars. That is exact for every value Kalshi sends
-# (4-decimal prices, 2-decimal counts, 6-decimal fees) and about five times faster than Decimal
-# over a million fills. `PnlEngine` stays the per-event reference; a property test holds the two
-# to the same figures, rounding of released basis included (1e-6 dollars, half even).
-_PRICE_SCALE = 6
-_COUNT_SCALE = 2
-_AMOUNT_SCALE = _PRICE_SCALE + _COUNT_SCALE
-_DOLLAR_MICROS = 10**_PRICE_SCALE
-_RELEASE_UNIT = 10 ** (_AMOUNT_SCALE - 6)  # released basis is rounded to 1e-6 dollars
-_FEE_TO_AMOUNT = 10**_COUNT_SCALE
+CellKey = tuple[int, str, str]
+"""(UTC day number, strategy, ticker): the finest grouping, rolled up into the three."""
 
 
-def _scaled(text: str, scale: int) -> int:
-    value = Decimal(text).scaleb(scale)
-    if value != value.to_integral_value():
-        raise KalshiError(
-            f"the state file holds {text}, finer than any price, count or fee Kalshi sends",
-            hint="check the state file with `kalshi health-check`",
+@dataclass(slots=True)
+class Tally(Generic[N]):
+    """One market's running figures in the summary's units."""
+
+    position: N
+    basis: N
+    realized_gross: N
+    fees: N
+    traded: N
+    fills: int = 0
+    settled: bool = False
+
+
+@dataclass(slots=True)
+class Cell(Generic[N]):
+    """Realized P&L of one (day, strategy, market) counted so far."""
+
+    gross: N
+    fees: N
+    fills: int = 0
+    settlements: int = 0
+
+
+class _Pass(Generic[N]):
+    """The running state of one summary pass: each market's tally and the counted cells."""
+
+    def __init__(self, units: Units[N], since: float | None) -> None:
+        self.units: Units[N] = units
+        self.cutoff = -math.inf if since is None else since
+        self.markets: dict[str, Tally[N]] = {}
+        self.cells: dict[CellKey, Cell[N]] = {}
+        # parsed values by their text: a history repeats a few hundred prices, counts and fees
+        self.prices: dict[str | Decimal, N] = {}
+        self.counts: dict[str | Decimal, N] = {}
+        self.amounts: dict[str | Decimal, N] = {}
+
+    def tally(self, ticker: str) -> Tally[N]:
+        t = self.markets.get(ticker)
+        if t is None:
+            zero = self.units.zero
+            t = self.markets[ticker] = Tally(zero, zero, zero, zero, zero)
+        return t
+
+    def cell(self, key: CellKey) -> Cell[N]:
+        c = self.cells.get(key)
+        if c is None:
+            c = self.cells[key] = Cell(self.units.zero, self.units.zero)
+        return c
+
+    def run(self, rows: Iterator[FillRow], queue: SettlementQueue) -> FillRow | None:
+        """Apply fills in order, each after the settlements due before it, until they run out
+        (None) or one holds a value these units cannot (that fill, not applied).
+
+        The hot loop of `kalshi pnl`: what it looks up more than once is held in locals."""
+        units, cutoff, cell = self.units, self.cutoff, self.cell
+        prices, counts, amounts = self.prices, self.counts, self.amounts
+        markets, cells = self.markets, self.cells
+        for row in rows:
+            ticker, side, price_text, count_text, fee_text, ts, strategy = row
+            if ts >= queue.next_at:
+                for s in queue.due(ts):
+                    self.settle(s)
+            try:
+                price = prices.get(price_text)
+                if price is None:
+                    price = prices[price_text] = units.price(price_text)
+                count = counts.get(count_text)
+                if count is None:
+                    count = counts[count_text] = units.count(count_text)
+                fee = amounts.get(fee_text)
+                if fee is None:
+                    fee = amounts[fee_text] = units.amount(fee_text)
+            except _Inexact:
+                return row
+            t = markets.get(ticker) or self.tally(ticker)
+            t.fees += fee
+            t.traded += count
+            t.fills += 1
+            gross = apply_fill_to(t, side == "bid", price, count, units)
+            if ts >= cutoff:
+                key = (int(ts // 86_400), strategy or "manual", ticker)
+                c = cells.get(key) or cell(key)
+                c.gross += gross
+                c.fees += fee
+                c.fills += 1
+        return None
+
+    def settle(self, s: SettlementRecord) -> None:
+        paid = yes_paid(s.result, s.yes_value)
+        yes = None if paid is None else self.units.price(paid)
+        fee = self.units.amount(s.fee)
+        t = self.tally(s.ticker)
+        gross = settle_holding(t, yes, self.units)
+        t.fees += fee
+        t.settled = True
+        if s.settled_at >= self.cutoff:
+            c = self.cell((int(s.settled_at // 86_400), "settlement", s.ticker))
+            c.gross += gross
+            c.fees += fee
+            c.settlements += 1
+
+    def in_decimal(self) -> _Pass[Decimal]:
+        """The same state in Decimal, exactly, to go on with values the units cannot hold."""
+        u = self.units
+        d = _Pass(DECIMAL, None)
+        d.cutoff = self.cutoff
+        for ticker, t in self.markets.items():
+            d.markets[ticker] = Tally(
+                u.contracts(t.position),
+                u.dollars(t.basis),
+                u.dollars(t.realized_gross),
+                u.dollars(t.fees),
+                u.contracts(t.traded),
+                t.fills,
+                t.settled,
+            )
+        for key, c in self.cells.items():
+            d.cells[key] = Cell(u.dollars(c.gross), u.dollars(c.fees), c.fills, c.settlements)
+        return d
+
+    def summary(self, since: float | None) -> PnlSummary:
+        u = self.units
+        engine = PnlEngine()
+        for ticker, t in self.markets.items():
+            engine.markets[ticker] = MarketPnl(
+                ticker,
+                position=_plain(u.contracts(t.position)),
+                basis=_plain(u.dollars(t.basis)),
+                realized_gross=_plain(u.dollars(t.realized_gross)),
+                fees=_plain(u.dollars(t.fees)),
+                traded=_plain(u.contracts(t.traded)),
+                fills=t.fills,
+                settled=t.settled,
+            )
+        return PnlSummary(engine, roll_up(self.cells, u), since)
+
+
+def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:
+    """The (day, strategy, market) cells summed into the three groupings."""
+    sums: dict[str, dict[Any, Cell[N]]] = {name: {} for name in GROUPINGS}
+    zero = units.zero
+    for (day, strategy, ticker), cell in cells.items():
+        for name, group in (("day", day), ("strategy", strategy), ("market", ticker)):
+            total = sums[name].get(group)
+            if total is None:
+                total = sums[name][group] = Cell(zero, zero)
+            total.gross += cell.gross
+            total.fees += cell.fees
+            total.fills += cell.fills
+            total.settlements += cell.settlements
+
+    def bucket(c: Cell[N]) -> Bucket:
+        return Bucket(
+            _plain(units.dollars(c.gross)), _plain(units.dollars(c.fees)), c.fills, c.settlements
         )
-    return int(value)
+
+    return {
+        "day": {day_of(d * 86_400): bucket(c) for d, c in sums["day"].items()},
+        "strategy": {k: bucket(c) for k, c in sums["strategy"].items()},
+        "market": {k: bucket(c) for k, c in sums["market"].items()},
+    }
 
 
-def _from_units(units: int, scale: int = _AMOUNT_SCALE) -> Decimal:
-    value = Decimal(units).scaleb(-scale).normalize()
+def _plain(value: Decimal) -> Decimal:
+    """The shortest exact form: no trailing zeros, no exponent."""
+    value = value.normalize()
     return value.quantize(ONE) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]
-
-
-def _round_half_even(numerator: int, denominator: int) -> int:
-    q, r = divmod(numerator, denominator)
-    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
-        q += 1
-    return q
 
 
 def summarize(
@@ -409,16 +708,7 @@ def summarize(
 ) -> PnlSummary:
     """`summarize_rows` over FillRecords."""
     rows = (
-        (
-            f.ticker,
-            f.book_side.value,
-            str(f.yes_price),
-            str(f.count),
-            str(f.fee),
-            f.ts,
-            f.strategy,
-        )
-        for f in fills
+        (f.ticker, f.book_side.value, f.yes_price, f.count, f.fee, f.ts, f.strategy) for f in fills
     )
     return summarize_rows(rows, settlements, since=since)
 
@@ -433,142 +723,33 @@ def summarize_rows(
     every market's position at the end, by average cost (see the module docstring).
 
     Positions are always built from the full history; `since` only limits which realized events
-    are counted. Memory grows with the number of markets and days, not of fills. `rows` must be
-    in time order (the store streams them so); settlements are few and are merged in.
+    are counted. `rows` must be in time order (the store streams them so); settlements are few
+    and are merged in by `SettlementQueue`. The pass runs in `FIXED` units and goes on in
+    `DECIMAL` from the first value they cannot hold.
     """
-    pending = sorted(settlements, key=lambda s: s.settled_at)
-    # per market: [position (1e-2 contracts, + YES), basis, realized gross, fees (1e-8 dollars),
-    #              traded (1e-2 contracts), fills, settled]
-    markets: dict[str, list[int]] = {}
-    # realized events counted, keyed (UTC day number, strategy, ticker): one dict update per
-    # fill, rolled up into the three groupings at the end
-    cells: dict[tuple[int, str, str], list[int]] = {}
-    prices: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    fees: dict[str, int] = {}
-    cutoff = -math.inf if since is None else since
-    dollar = _DOLLAR_MICROS
-    unit = _RELEASE_UNIT
-    i = 0
-    next_settlement = pending[0].settled_at if pending else math.inf
+    pending = list(settlements)
+    queue = SettlementQueue(pending)
+    state: _Pass[int] | _Pass[Decimal]
+    state = _Pass(FIXED, since) if _fits(pending) else _Pass(DECIMAL, since)
+    fills = iter(rows)
+    stopped = state.run(fills, queue)
+    if stopped is not None:
+        state = state.in_decimal()
+        state.run(itertools.chain([stopped], fills), queue)
+    for s in queue.rest():
+        state.settle(s)
+    return state.summary(since)
 
-    def count_event(key: tuple[int, str, str], gross: int, fee: int, settlement: int) -> None:
-        cell = cells.get(key)
-        if cell is None:
-            cells[key] = [gross, fee, 1 - settlement, settlement]
-        else:
-            cell[0] += gross
-            cell[1] += fee
-            cell[2] += 1 - settlement
-            cell[3] += settlement
 
-    def settle(s: SettlementRecord) -> None:
-        m = markets.get(s.ticker)
-        if m is None:
-            m = markets[s.ticker] = [0, 0, 0, 0, 0, 0, 0]
-        position, basis = m[0], m[1]
-        gross = 0
-        if position != 0:
-            payout = basis  # scalar or void: the cost comes back
-            if s.result in ("yes", "no"):
-                value = s.yes_value
-                if value is None:
-                    value = ONE if s.result == "yes" else ZERO
-                yes = int(value.scaleb(_PRICE_SCALE).to_integral_value(ROUND_HALF_EVEN))
-                payout = abs(position) * (yes if position > 0 else dollar - yes)
-            gross = payout - basis
-            m[0] = m[1] = 0
-            m[2] += gross
-        fee = _scaled(str(s.fee), _AMOUNT_SCALE)
-        m[3] += fee
-        m[6] = 1
-        if s.settled_at >= cutoff:
-            count_event((int(s.settled_at // 86_400), "settlement", s.ticker), gross, fee, 1)
-
-    for ticker, side, price_text, count_text, fee_text, ts, strategy in rows:
-        if ts >= next_settlement:
-            while i < len(pending) and pending[i].settled_at <= ts:
-                settle(pending[i])
-                i += 1
-            next_settlement = pending[i].settled_at if i < len(pending) else math.inf
-        price = prices.get(price_text)
-        if price is None:
-            price = prices[price_text] = _scaled(price_text, _PRICE_SCALE)
-        count = counts.get(count_text)
-        if count is None:
-            count = counts[count_text] = _scaled(count_text, _COUNT_SCALE)
-        fee = fees.get(fee_text)
-        if fee is None:
-            fee = fees[fee_text] = _scaled(fee_text, _PRICE_SCALE) * _FEE_TO_AMOUNT
-        m = markets.get(ticker)
-        if m is None:
-            m = markets[ticker] = [0, 0, 0, 0, 0, 0, 0]
-        m[3] += fee
-        m[4] += count
-        m[5] += 1
-        position = m[0]
-        buying_yes = side == "bid"
-        gross = 0
-        if position != 0 and (position > 0) != buying_yes:
-            held = position if position > 0 else -position
-            closed = count if count < held else held
-            if closed == held:
-                released = m[1]
-            else:
-                released = _round_half_even(m[1] * closed, held * unit) * unit
-            m[1] -= released
-            gross = closed * (price if position > 0 else dollar - price) - released
-            m[2] += gross
-            if position > 0:
-                position -= closed
-            else:
-                position += closed
-            count -= closed
-        if count:
-            if buying_yes:
-                m[1] += count * price
-                position += count
-            else:
-                m[1] += count * (dollar - price)
-                position -= count
-        m[0] = position
-        if ts >= cutoff:
-            key = (int(ts // 86_400), strategy or "manual", ticker)
-            cell = cells.get(key)
-            if cell is None:
-                cells[key] = [gross, fee, 1, 0]
-            else:
-                cell[0] += gross
-                cell[1] += fee
-                cell[2] += 1
-    for s in pending[i:]:
-        settle(s)
-
-    engine = PnlEngine()
-    for ticker, (position, basis, gross, fee, traded, n, settled) in markets.items():
-        engine.markets[ticker] = MarketPnl(
-            ticker,
-            position=_from_units(position, _COUNT_SCALE),
-            basis=_from_units(basis),
-            realized_gross=_from_units(gross),
-            fees=_from_units(fee),
-            traded=_from_units(traded, _COUNT_SCALE),
-            fills=n,
-            settled=bool(settled),
-        )
-    rollup: dict[str, dict[Any, list[int]]] = {"day": {}, "strategy": {}, "market": {}}
-    for (day, strategy, ticker), cell in cells.items():
-        for name, group in (("day", day), ("strategy", strategy), ("market", ticker)):
-            total = rollup[name].setdefault(group, [0, 0, 0, 0])
-            for k in range(4):
-                total[k] += cell[k]
-
-    def bucket(cell: list[int]) -> Bucket:
-        return Bucket(_from_units(cell[0]), _from_units(cell[1]), cell[2], cell[3])
-
-    groups = {
-        "day": {day_of(d * 86_400): bucket(c) for d, c in rollup["day"].items()},
-        "strategy": {k: bucket(c) for k, c in rollup["strategy"].items()},
-        "market": {k: bucket(c) for k, c in rollup["market"].items()},
-    }
-    return PnlSummary(engine, groups, since)
+def _fits(settlements: Iterable[SettlementRecord]) -> bool:
+    """Whether every settlement's payout and fee fit the fixed units (the few that might not are
+    checked before the pass, so that only a fill can switch it to Decimal)."""
+    try:
+        for s in settlements:
+            paid = yes_paid(s.result, s.yes_value)
+            if paid is not None:
+                FIXED.price(paid)
+            FIXED.amount(s.fee)
+    except _Inexact:
+        return False
+    return True

@@ -122,26 +122,32 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
     """Replay every fill and settlement of the state file, oldest first; fills that lack a
     realized P&L (imported by reconcile) get theirs written, so the daily circuit breaker
     counts them. Returns the fill records."""
+    from kalshi_cli.pnl import merge_settlements
+    from kalshi_cli.store import SettlementRecord
+
     fills = list(store.iter_fills())
-    settlements = sorted(store.settlements(), key=lambda s: s.settled_at)
     missing: list[tuple[str, Decimal]] = []
-    i = 0
-    for f in fills:
-        while i < len(settlements) and settlements[i].settled_at <= f.ts:
-            s = settlements[i]
+    for event in merge_settlements(fills, store.settlements()):
+        if isinstance(event, SettlementRecord):
             portfolio.apply_settlement(
-                s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
+                event.ticker,
+                event.result,
+                ts=event.settled_at,
+                fee=event.fee,
+                yes_value=event.yes_value,
             )
-            i += 1
-        event = portfolio.apply_fill(
-            f.ticker, f.book_side, f.yes_price, f.count, f.fee, ts=f.ts, strategy=f.strategy
+            continue
+        applied = portfolio.apply_fill(
+            event.ticker,
+            event.book_side,
+            event.yes_price,
+            event.count,
+            event.fee,
+            ts=event.ts,
+            strategy=event.strategy,
         )
-        if f.realized_pnl is None:
-            missing.append((f.fill_id, event.net))
-    for s in settlements[i:]:
-        portfolio.apply_settlement(
-            s.ticker, s.result, ts=s.settled_at, fee=s.fee, yes_value=s.yes_value
-        )
+        if event.realized_pnl is None:
+            missing.append((event.fill_id, applied.net))
     with store.transaction():
         for fill_id, net in missing:
             store.set_fill_realized_pnl(fill_id, net)

@@ -71,3 +71,47 @@ def test_integer_summary_equals_the_decimal_engine(raw, results, settle_at) -> N
         )
     assert {k: b.net for k, b in summary.groups["day"].items()} == {k: v for k, v in by_day.items()}
     assert {k: b.net for k, b in summary.groups["strategy"].items()} == dict(by_strategy)
+
+
+def _figures(engine: PnlEngine) -> dict[str, tuple[D, D, D, D, D]]:
+    return {
+        t: (m.position, m.basis, m.realized_gross, m.fees, m.traded)
+        for t, m in engine.markets.items()
+    }
+
+
+def test_a_value_finer_than_the_fixed_units_goes_on_in_decimal_not_refused() -> None:
+    """A count of 0.005 and a price of $0.1234567 do not fit the integer units (1e-2 contracts,
+    1e-6 dollars): the pass switches to Decimal at that fill, carrying what it has so far, and
+    still equals the Decimal engine exactly."""
+    fills = records(
+        [
+            ("A", BookSide.BID, D("0.40"), D(10), D("0.0168"), "spike"),
+            ("B", BookSide.ASK, D("0.30"), D(3), D("0.0147"), None),
+            ("A", BookSide.ASK, D("0.1234567"), D("0.005"), D("0.0000001"), "spike"),
+            ("A", BookSide.ASK, D("0.55"), D(4), D("0.0174"), "mm"),
+            ("B", BookSide.BID, D("0.20"), D(5), D("0.0112"), None),
+        ],
+        step=30_000.0,
+    )
+    settlements = [
+        SettlementRecord("B", "E", "no", D(0), D(2), D(0), D("1.40"), D(0), D("0.01"), 2e9)
+    ]
+    reference = PnlEngine()
+    events = list(replay_into(reference, fills, settlements))
+    summary = summarize(fills, settlements)
+    assert _figures(summary.engine) == _figures(reference)
+    assert summary.engine.market("A").traded == D("14.005")
+    assert summary.realized == sum((e.net for e in events), D(0))
+
+
+def test_a_settlement_paying_a_value_finer_than_the_units_is_exact_too() -> None:
+    """A floored NO result whose revenue over 3 contracts is a third of a dollar each: the
+    summary pays what the Decimal engine pays (it used to round the payout to $0.000001)."""
+    fills = records([("A", BookSide.BID, D("0.40"), D(3), D(0), None)], step=1.0)
+    settlements = [SettlementRecord("A", "E", "no", D(3), D(0), D("1.20"), D(0), D(1), D(0), 2e9)]
+    reference = PnlEngine()
+    list(replay_into(reference, fills, settlements))
+    summary = summarize(fills, settlements)
+    assert summary.engine.market("A").realized_gross == reference.market("A").realized_gross
+    assert abs(reference.market("A").realized_gross - (D(1) - D("1.20"))) < D("1e-20")

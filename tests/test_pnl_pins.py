@@ -1,0 +1,133 @@
+"""P&L behaviour that mutation testing found unpinned: each test fails on the named mutant.
+
+- the mark of a YES position is the best YES bid's price (a mutant reading its size survived);
+- a 1-contract position has a mark, an entry and an unrealized P&L (mutants turning the
+  `position == 0` guards into `position == 1` survived);
+- two settlements due before one fill are both applied first (a mutant applying one per fill
+  survived); this is the realized P&L per fill that the daily circuit breaker adds up;
+- released basis on an exact tie rounds half-even, both ways.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.models import BookSide, Orderbook
+from kalshi_cli.pnl import PnlEngine, realized_per_fill, replay_into, summarize
+from kalshi_cli.store import FillRecord, SettlementRecord
+
+BID, ASK = BookSide.BID, BookSide.ASK
+
+
+def fill(i: int, ticker: str, side: BookSide, trade: str, ts: float) -> FillRecord:
+    """`trade`: "COUNT @ PRICE"."""
+    count, _, price = trade.split()
+    return FillRecord(f"f{i}", f"o{i}", None, ticker, side, D(price), D(count), D(0), True, ts)
+
+
+def settlement(ticker: str, result: str, ts: float) -> SettlementRecord:
+    return SettlementRecord(ticker, "E", result, D(0), D(0), D(0), D(0), D(0), D(0), ts)
+
+
+def book() -> Orderbook:
+    """Best YES bid 0.55 for 7 contracts, best NO bid 0.42 for 9: prices and sizes differ."""
+    return Orderbook.from_api(
+        "M", {"orderbook_fp": {"yes_dollars": [["0.55", "7"]], "no_dollars": [["0.42", "9"]]}}
+    )
+
+
+def engines(fills: list[FillRecord], settlements: list[SettlementRecord]) -> list[PnlEngine]:
+    """The Decimal engine fed event by event, and the summary's end state (`kalshi pnl`)."""
+    reference = PnlEngine()
+    list(replay_into(reference, fills, settlements))
+    return [reference, summarize(fills, settlements).engine]
+
+
+@pytest.mark.parametrize("count", ["10", "1"])
+def test_a_yes_position_is_marked_at_the_best_yes_bid_price(count: str) -> None:
+    for engine in engines([fill(1, "M", BID, f"{count} @ 0.40", 1.0)], []):
+        m = engine.market("M")
+        bid, mid = m.mark(book())
+        assert bid == D("0.55")  # the price, not the 7 contracts bid
+        assert mid == D("0.565")  # (0.55 + (1 - 0.42)) / 2
+        assert m.unrealized(bid) == D(count) * D("0.15")
+        assert m.unrealized(mid) == D(count) * D("0.165")
+
+
+@pytest.mark.parametrize("count", ["10", "1"])
+def test_a_no_position_is_marked_at_the_best_no_bid_price(count: str) -> None:
+    for engine in engines([fill(1, "M", ASK, f"{count} @ 0.60", 1.0)], []):  # NO at 0.40
+        m = engine.market("M")
+        bid, _ = m.mark(book())
+        assert bid == D("0.42")
+        assert m.unrealized(bid) == D(count) * D("0.02")
+
+
+@pytest.mark.parametrize(("side", "price", "entry"), [(BID, "0.40", "0.4"), (ASK, "0.70", "0.3")])
+def test_a_one_contract_position_has_its_entry_mark_and_unrealized(
+    side: BookSide, price: str, entry: str
+) -> None:
+    for engine in engines([fill(1, "M", side, f"1 @ {price}", 1.0)], []):
+        m = engine.market("M")
+        assert m.position == (D(1) if side is BID else D(-1))
+        assert m.average_entry == D(entry)
+        bid, mid = m.mark(book())
+        assert bid is not None and mid is not None
+        assert m.unrealized(bid) == bid - D(entry)
+        assert m.unrealized(mid) == mid - D(entry)
+        assert m.unrealized(bid) != 0
+
+
+def test_two_settlements_due_before_one_fill_are_both_applied_first() -> None:
+    """A and B settle at t=10; B's next fill (t=11) finds B settled and flat, so selling 5
+    YES opens a NO position and realizes nothing. Applying one settlement per fill would leave
+    B's 5 YES open and book the sale as a close (+$1.00)."""
+    fills = [
+        fill(1, "A", BID, "2 @ 0.30", 1.0),
+        fill(2, "B", BID, "5 @ 0.40", 2.0),
+        fill(3, "B", ASK, "5 @ 0.60", 11.0),
+    ]
+    settlements = [settlement("A", "yes", 10.0), settlement("B", "no", 10.0)]
+    per_fill = {f.fill_id: e.gross for f, e in realized_per_fill(fills, settlements)}
+    assert per_fill == {"f1": 0, "f2": 0, "f3": 0}
+    for engine in engines(fills, settlements):
+        b = engine.market("B")
+        assert b.realized_gross == D("-2.00")  # 5 YES at 0.40 settled NO
+        assert b.position == D(-5) and b.basis == D("2.00")  # 5 NO at 0.40, opened after
+        assert engine.market("A").realized_gross == D("1.40")
+    summary = summarize(fills, settlements)
+    day = summary.groups["day"]["1970-01-01"]
+    assert (day.gross, day.fills, day.settlements) == (D("-0.60"), 3, 2)
+
+
+def test_a_settlement_and_a_fill_in_the_same_second_settle_first() -> None:
+    fills = [fill(1, "B", BID, "5 @ 0.40", 2.0), fill(2, "B", ASK, "5 @ 0.60", 10.0)]
+    settlements = [settlement("B", "no", 10.0)]
+    assert [e.gross for _, e in realized_per_fill(fills, settlements)] == [0, 0]
+    for engine in engines(fills, settlements):
+        assert engine.market("B").position == D(-5)
+
+
+@pytest.mark.parametrize(
+    ("second_price", "released"),
+    [
+        # basis 0.000003 over 0.02 contracts, close half: 0.0000015, a tie: up to the even 2
+        ("0.0002", D("0.000002")),
+        # basis 0.000005, close half: 0.0000025, a tie: down to the even 2
+        ("0.0003", D("0.000002")),
+    ],
+)
+def test_released_basis_on_an_exact_tie_rounds_half_even(second_price: str, released: D) -> None:
+    first_price = "0.0001" if second_price == "0.0002" else "0.0002"
+    fills = [
+        fill(1, "M", BID, f"0.01 @ {first_price}", 1.0),
+        fill(2, "M", BID, f"0.01 @ {second_price}", 2.0),
+        fill(3, "M", ASK, "0.01 @ 0.5000", 3.0),  # close 0.01 of 0.02
+    ]
+    basis = D("0.01") * (D(first_price) + D(second_price))
+    for engine in engines(fills, []):
+        m = engine.market("M")
+        assert m.basis == basis - released
+        assert m.realized_gross == D("0.005") - released
