@@ -175,13 +175,16 @@ def test_sigkill_at_twenty_points_then_restart_loses_nothing(
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
-            active.set()
             if not in_start_up:
                 deadline = time.monotonic() + 60
                 while _events(log, 0).count("started") == started_before:
                     assert proc.poll() is None, stderr_path.read_text()[-2000:]
                     assert time.monotonic() < deadline, "the loop never started"
                     time.sleep(0.02)
+                # the counterparty trades only once the restart is past its start-up checks:
+                # hitting the killed run's quotes meanwhile would move the position between the
+                # check's reads, and the loop rightly refuses to start on a moving position
+                active.set()
             time.sleep(delay)  # the kill point itself, not a wait for a condition
             assert proc.poll() is None, stderr_path.read_text()[-2000:]
             proc.send_signal(signal.SIGKILL)
