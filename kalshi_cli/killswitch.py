@@ -110,6 +110,11 @@ class KillReport:
         }
 
 
+# How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
+# `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.
+DEFAULT_DEADLINE_S = 60.0  # float-ok: seconds
+
+
 class _DeadlinePassed(Exception):
     pass
 
@@ -121,7 +126,7 @@ class KillSwitch:
         store: Store | None,
         clock: Clock,
         *,
-        deadline_s: float = 120.0,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         batch_size: int = 20,
         rng: random.Random | None = None,
         halt_wait_s: float = 1.0,

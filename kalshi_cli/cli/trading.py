@@ -19,13 +19,12 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.killswitch import KillReport
     from kalshi_cli.store import Store
-
-DEFAULT_DEADLINE_S = 60.0
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kalshi_cli.errors import KalshiError
+from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -49,7 +50,7 @@ def kill(
     state_path: Path,
     clock: Clock,
     *,
-    deadline_s: float = 60.0,
+    deadline_s: float = DEFAULT_DEADLINE_S,
     on_progress: Callable[[str], None] | None = None,
 ) -> KillReport:
     """`kalshi cancel-all` over every market: halt, cancel, prove."""
