@@ -371,6 +371,44 @@ class KillSwitch:
         self.clock.sleep(delay)
 
 
+def run_kill_switch(
+    client: KalshiClient,
+    open_store: Callable[[], Store],
+    clock: Clock,
+    *,
+    deadline_s: float = DEFAULT_DEADLINE_S,  # float-ok: seconds
+    read_lag_s: float = DEFAULT_READ_LAG_S,  # float-ok: seconds
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+    source: str = "cancel-all",
+    on_progress: Callable[[str], None] | None = None,
+) -> KillReport:
+    """Halt, cancel, prove, whatever the state file does: `open_store` failing is named in the
+    report (`state_error`) and the cancels go out anyway. `kalshi cancel-all` and the
+    dashboard's kill key both pull the switch through here."""
+    store = None
+    state_error = None
+    try:
+        store = open_store()
+    except KalshiError as exc:
+        state_error = exc.one_line()
+    try:
+        switch = KillSwitch(
+            client,
+            store,
+            clock,
+            deadline_s=deadline_s,
+            state_error=state_error,
+            read_lag_s=read_lag_s,
+        )
+        return switch.run(
+            ticker=ticker, event_ticker=event_ticker, source=source, on_progress=on_progress
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
 class _Trail:
     """What the kill switch writes to the state file, each part once, best effort.
 
