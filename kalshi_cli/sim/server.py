@@ -29,11 +29,11 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -954,38 +954,68 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     }
 
 
-def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+class _TickerRow(Protocol):
+    @property
+    def ticker(self) -> str: ...
+
+
+R = TypeVar("R", bound=_TickerRow)
+
+
+def _filtered_page(
+    ctx: RequestContext,
+    name: str,
+    *,
+    rows: Callable[[str], Sequence[R]],
+    by: str,
+    field: Callable[[R], str | None],
+    when: Callable[[R], float | None],
+    cursor_key: Callable[[R], str],
+    to_json: Callable[[R], Json],
+) -> tuple[int, Json | None]:
+    """A portfolio listing filtered by `ticker`, the query parameter `by` (matched against
+    `field`) and `min_ts`/`max_ts` (against `when`), then paginated; the query parameters are
+    read in this order, so the first bad one is the one refused."""
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
     ticker = query_str(ctx, "ticker")
-    order_id = query_str(ctx, "order_id")
+    wanted = query_str(ctx, by)
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    fills = [] if other_shard(ctx) else state.exchange.fills(ctx.account_id)
+    found = [] if other_shard(ctx) else rows(ctx.account_id)
     selected = [
-        f
-        for f in fills
-        if (ticker is None or f.ticker == ticker)
-        and (order_id is None or f.order_id == order_id)
-        and _within(f.ts, lo, hi)
+        r
+        for r in found
+        if (ticker is None or r.ticker == ticker)
+        and (wanted is None or field(r) == wanted)
+        and _within(when(r), lo, hi)
     ]
-    page, cursor = paginate(selected, lambda f: f.fill_id, limit, query_str(ctx, "cursor"))
-    return 200, {"fills": [ser.fill_json(f) for f in page], "cursor": cursor}
+    page, cursor = paginate(selected, cursor_key, limit, query_str(ctx, "cursor"))
+    return 200, {name: [to_json(r) for r in page], "cursor": cursor}
+
+
+def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        ctx,
+        "fills",
+        rows=state.exchange.fills,
+        by="order_id",
+        field=lambda f: f.order_id,
+        when=lambda f: f.ts,
+        cursor_key=lambda f: f.fill_id,
+        to_json=ser.fill_json,
+    )
 
 
 def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
-    ticker = query_str(ctx, "ticker")
-    event_ticker = query_str(ctx, "event_ticker")
-    lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    settlements = [] if other_shard(ctx) else state.exchange.settlements(ctx.account_id)
-    selected = [
-        s
-        for s in settlements
-        if (ticker is None or s.ticker == ticker)
-        and (event_ticker is None or s.event_ticker == event_ticker)
-        and _within(s.settled_time, lo, hi)
-    ]
-    page, cursor = paginate(selected, lambda s: s.ticker, limit, query_str(ctx, "cursor"))
-    return 200, {"settlements": [ser.settlement_json(s) for s in page], "cursor": cursor}
+    return _filtered_page(
+        ctx,
+        "settlements",
+        rows=state.exchange.settlements,
+        by="event_ticker",
+        field=lambda s: s.event_ticker,
+        when=lambda s: s.settled_time,
+        cursor_key=lambda s: s.ticker,
+        to_json=ser.settlement_json,
+    )
 
 
 def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
