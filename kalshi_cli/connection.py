@@ -128,3 +128,40 @@ def _load_key(settings: Settings, *, path: Path | None, pem: str | None, warn: W
     for text in warnings:
         warn(text)
     return key
+
+
+def serve_simulator(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    scenario: str,
+    speed: float,  # float-ok: a clock rate
+    tier: str,
+    balance_cents: int,
+) -> None:
+    """`kalshi sim serve`: the simulator in the foreground until Ctrl-C, keeping its state in
+    `data_dir` (default: the settings'). Another simulator serving that directory is an error
+    that says what to do."""
+    from kalshi_cli.errors import KalshiError
+    from kalshi_cli.sim.embed import SimulatorBusy
+    from kalshi_cli.sim.serve import serve
+
+    try:
+        serve(
+            host=host,
+            port=port,
+            data_dir=data_dir or settings.data_dir,
+            scenario=scenario,
+            speed=speed,
+            tier=tier,
+            balance_cents=balance_cents,
+        )
+    except SimulatorBusy as exc:
+        raise KalshiError(
+            f"another simulator already serves {data_dir or settings.data_dir}",
+            hint="stop it, or pass another --data-dir",
+        ) from exc
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how a foreground server is meant to stop

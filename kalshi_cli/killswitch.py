@@ -110,6 +110,11 @@ class KillReport:
         }
 
 
+# How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
+# `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.
+DEFAULT_DEADLINE_S = 60.0  # float-ok: seconds
+
+
 class _DeadlinePassed(Exception):
     pass
 
@@ -121,7 +126,7 @@ class KillSwitch:
         store: Store | None,
         clock: Clock,
         *,
-        deadline_s: float = 120.0,
+        deadline_s: float = DEFAULT_DEADLINE_S,
         batch_size: int = 20,
         rng: random.Random | None = None,
         halt_wait_s: float = 1.0,
@@ -364,6 +369,44 @@ class KillSwitch:
         if self.clock.monotonic() + delay >= deadline:
             raise _DeadlinePassed
         self.clock.sleep(delay)
+
+
+def run_kill_switch(
+    client: KalshiClient,
+    open_store: Callable[[], Store],
+    clock: Clock,
+    *,
+    deadline_s: float = DEFAULT_DEADLINE_S,  # float-ok: seconds
+    read_lag_s: float = DEFAULT_READ_LAG_S,  # float-ok: seconds
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+    source: str = "cancel-all",
+    on_progress: Callable[[str], None] | None = None,
+) -> KillReport:
+    """Halt, cancel, prove, whatever the state file does: `open_store` failing is named in the
+    report (`state_error`) and the cancels go out anyway. `kalshi cancel-all` and the
+    dashboard's kill key both pull the switch through here."""
+    store = None
+    state_error = None
+    try:
+        store = open_store()
+    except KalshiError as exc:
+        state_error = exc.one_line()
+    try:
+        switch = KillSwitch(
+            client,
+            store,
+            clock,
+            deadline_s=deadline_s,
+            state_error=state_error,
+            read_lag_s=read_lag_s,
+        )
+        return switch.run(
+            ticker=ticker, event_ticker=event_ticker, source=source, on_progress=on_progress
+        )
+    finally:
+        if store is not None:
+            store.close()
 
 
 class _Trail:

@@ -735,3 +735,62 @@ def intents_json(intents: Iterable[IntentRecord]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+@dataclass(frozen=True)
+class TradingStatus:
+    """What `kalshi status` shows: the trading state and why, and the orders awaiting an
+    answer. `exists` is False when there is no state file yet (nothing is created to say so)."""
+
+    state: str
+    reason: str
+    source: str
+    at: float | None  # float-ok: unix seconds
+    state_file: Path
+    exists: bool
+    open_orders: int = 0
+    unknown_orders: tuple[str, ...] = ()
+    last_heartbeat: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+
+    def details(self) -> dict[str, Any]:
+        """Everything beside the state itself, as `kalshi status --json` names it."""
+        document: dict[str, Any] = {
+            "state_file": str(self.state_file),
+            "open_orders": self.open_orders,
+            "unknown_orders": len(self.unknown_orders),
+        }
+        if self.exists:
+            document["last_heartbeat"] = self.last_heartbeat
+            document["history"] = list(self.history)
+        return document
+
+
+def trading_status(state_path: Path) -> TradingStatus:
+    """The state file's trading state, its open orders and the last heartbeat, read-only."""
+    from kalshi_cli.store import Store
+
+    store = Store.open_readonly(state_path)
+    if store is None:
+        return TradingStatus("ACTIVE", "no state file yet", "default", None, state_path, False)
+    with store:
+        row = store.trading_state()
+        open_orders = store.open_orders()
+        beat = store.last_heartbeat()
+        history = store.trading_state_history(limit=5)
+    return TradingStatus(
+        row.state,
+        row.reason,
+        row.source,
+        row.at,
+        state_path,
+        True,
+        open_orders=len(open_orders),
+        unknown_orders=tuple(
+            i.client_order_id for i in open_orders if i.status in ("pending", "unknown")
+        ),
+        last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
+        history=tuple(
+            {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
+        ),
+    )

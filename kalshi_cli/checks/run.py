@@ -161,6 +161,18 @@ def run_all(inputs: CheckInputs) -> list[CheckResult]:
     return [run_check(name, inputs) for name in CHECK_NAMES]
 
 
+def run_named(name: str, inputs: CheckInputs) -> list[CheckResult]:
+    """`kalshi check NAME`: what it prints, the verdict first (for `all`, the combined line
+    before each check's own). Closes what `inputs` opened."""
+    try:
+        if name != "all":
+            return [run_check(name, inputs)]
+        results = run_all(inputs)
+    finally:
+        inputs.close()
+    return [combine(results), *results]
+
+
 def combine(results: Sequence[CheckResult]) -> CheckResult:
     """`kalshi check all`: the worst status, and which checks are not OK."""
     status = worst([r.status for r in results])

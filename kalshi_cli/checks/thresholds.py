@@ -34,57 +34,75 @@ class Threshold:
     doc: str
 
 
-def _t(check: str, key: str, default: str | None, doc: str) -> Threshold:
+def _threshold(check: str, key: str, default: str | None, doc: str) -> Threshold:
     return Threshold(check, key, None if default is None else Decimal(default), doc)
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
-    _t("heartbeat", "warn", "60", "seconds since the trade loop's last heartbeat: WARNING"),
-    _t("heartbeat", "crit", "300", "seconds since the last heartbeat: CRITICAL"),
-    _t("feed", "warn", "30", "seconds since the last market-data message: WARNING"),
-    _t("feed", "crit", "120", "seconds since the last market-data message: CRITICAL"),
-    _t("positions", "warn", "0.8", "share of a market's position limit: WARNING at or above"),
-    _t("positions", "crit", "1", "share of a market's position limit: CRITICAL above"),
-    _t("exposure", "warn", "0.8", "share of the total exposure cap: WARNING at or above"),
-    _t("exposure", "crit", "1", "share of the total exposure cap: CRITICAL above"),
-    _t(
+    _threshold("heartbeat", "warn", "60", "seconds since the trade loop's last heartbeat: WARNING"),
+    _threshold("heartbeat", "crit", "300", "seconds since the last heartbeat: CRITICAL"),
+    _threshold("feed", "warn", "30", "seconds since the last market-data message: WARNING"),
+    _threshold("feed", "crit", "120", "seconds since the last market-data message: CRITICAL"),
+    _threshold(
+        "positions", "warn", "0.8", "share of a market's position limit: WARNING at or above"
+    ),
+    _threshold("positions", "crit", "1", "share of a market's position limit: CRITICAL above"),
+    _threshold("exposure", "warn", "0.8", "share of the total exposure cap: WARNING at or above"),
+    _threshold("exposure", "crit", "1", "share of the total exposure cap: CRITICAL above"),
+    _threshold(
         "pnl",
         "warn",
         None,
         "today's realized P&L floor in dollars, WARNING at or below "
         "(default: -0.5 x risk.daily_loss_limit)",
     ),
-    _t(
+    _threshold(
         "pnl",
         "crit",
         None,
         "today's realized P&L floor in dollars, CRITICAL at or below "
         "(default: -risk.daily_loss_limit)",
     ),
-    _t("pnl", "total_warn", None, "total realized P&L floor in dollars: WARNING (default: off)"),
-    _t("pnl", "total_crit", None, "total realized P&L floor in dollars: CRITICAL (default: off)"),
-    _t(
+    _threshold(
+        "pnl", "total_warn", None, "total realized P&L floor in dollars: WARNING (default: off)"
+    ),
+    _threshold(
+        "pnl", "total_crit", None, "total realized P&L floor in dollars: CRITICAL (default: off)"
+    ),
+    _threshold(
         "pnl",
         "edge_warn",
         "0.5",
         "today's realized P&L as a share of the edge expected at the fills: WARNING below",
     ),
-    _t(
+    _threshold(
         "pnl",
         "edge_min_expected",
         "1",
         "dollars of expected edge today before the edge share is judged at all",
     ),
-    _t("orders", "warn", "0.25", "share of orders rejected in the window: WARNING at or above"),
-    _t("orders", "crit", "0.5", "share of orders rejected in the window: CRITICAL at or above"),
-    _t("orders", "window_s", "3600", "seconds of order history the rejection rate looks at"),
-    _t("orders", "min_orders", "4", "orders in the window before the rate is judged at all"),
-    _t("orders", "resting_max_age_s", "3600", "a resting order older than this: WARNING"),
-    _t("orders", "unknown_crit", "1", "orders in UNKNOWN state: CRITICAL at or above"),
-    _t("api", "warn", "1000", "milliseconds for GET /exchange/status: WARNING at or above"),
-    _t("api", "crit", "3000", "milliseconds for GET /exchange/status: CRITICAL at or above"),
-    _t("api", "skew_warn", "1", "seconds of clock skew against the exchange: WARNING"),
-    _t("api", "skew_crit", "5", "seconds of clock skew: CRITICAL (signed requests get refused)"),
+    _threshold(
+        "orders", "warn", "0.25", "share of orders rejected in the window: WARNING at or above"
+    ),
+    _threshold(
+        "orders", "crit", "0.5", "share of orders rejected in the window: CRITICAL at or above"
+    ),
+    _threshold(
+        "orders", "window_s", "3600", "seconds of order history the rejection rate looks at"
+    ),
+    _threshold(
+        "orders", "min_orders", "4", "orders in the window before the rate is judged at all"
+    ),
+    _threshold("orders", "resting_max_age_s", "3600", "a resting order older than this: WARNING"),
+    _threshold("orders", "unknown_crit", "1", "orders in UNKNOWN state: CRITICAL at or above"),
+    _threshold("api", "warn", "1000", "milliseconds for GET /exchange/status: WARNING at or above"),
+    _threshold(
+        "api", "crit", "3000", "milliseconds for GET /exchange/status: CRITICAL at or above"
+    ),
+    _threshold("api", "skew_warn", "1", "seconds of clock skew against the exchange: WARNING"),
+    _threshold(
+        "api", "skew_crit", "5", "seconds of clock skew: CRITICAL (signed requests get refused)"
+    ),
 )
 
 # (check, low key, high key, "ceiling" | "floor")
@@ -120,9 +138,6 @@ class Thresholds:
         if value is None:
             raise ConfigError(f"checks.{check}.{key} has no value")
         return value
-
-    def of(self, check: str) -> dict[str, Decimal | None]:
-        return {k: v for (c, k), v in self.values.items() if c == check}
 
 
 def resolve(

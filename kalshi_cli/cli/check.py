@@ -103,7 +103,7 @@ def check_command(
 
     Example: kalshi check heartbeat --warn 30 --crit 120
     """
-    from kalshi_cli.checks.run import CheckInputs, combine, deliver, run_all, run_check
+    from kalshi_cli.checks.run import CheckInputs, deliver, run_named
 
     app = current()
     try:
@@ -120,13 +120,10 @@ def check_command(
         client=app.client,
         anonymous_client=lambda: app.client(anonymous=True),
     )
-    try:
-        results = run_all(inputs) if name is CheckName.ALL else [run_check(name.value, inputs)]
-    finally:
-        inputs.close()
-    shown = [combine(results), *results] if name is CheckName.ALL else results
+    shown = run_named(name.value, inputs)
     _render(name, shown, as_json)
     if plan.router is not None:
+        results = shown[1:] if name is CheckName.ALL else shown
         for problem in deliver(results, plan.router, plan.settings.state, clock=inputs.clock):
             typer.echo(problem, err=True)
     raise typer.Exit(int(shown[0].status))

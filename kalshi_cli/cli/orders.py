@@ -29,8 +29,9 @@ from kalshi_cli.cli.trading import cancel_all_command
 from kalshi_cli.models import Action, Side, TimeInForce
 
 if TYPE_CHECKING:
+    from kalshi_cli.cli._output import Output
     from kalshi_cli.models import Order
-    from kalshi_cli.orders import PlaceOutcome, PreparedOrder
+    from kalshi_cli.orders import OrderRequest, PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
 order_app = typer.Typer(
@@ -189,6 +190,45 @@ def place_command(
 
     Example: kalshi order place KXBTCD-SIM-T97000 --side yes --action buy --count 10 --price 0.55
     """
+    request = order_request(
+        ticker,
+        side,
+        action,
+        count=count,
+        price=price,
+        post_only=post_only,
+        tif=tif,
+        expires=expires,
+        client_order_id=client_order_id,
+    )
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    with open_store(app) as store:
+        service = order_service(app, store)
+        prepared = service.prepare(request)
+        if dry_run:
+            render_dry_run(app, prepared, as_json=as_json, fmt=fmt)
+            return
+        what = f"{side.value} {action.value} {request.count} {ticker} @ {request.price}"
+        confirm_on_prod(app, what, yes=yes)
+        outcome = service.place(prepared)
+    render_placed(out, prepared, outcome)
+
+
+def order_request(
+    ticker: str,
+    side: Side,
+    action: Action,
+    *,
+    count: str,
+    price: str,
+    post_only: bool,
+    tif: Tif,
+    expires: str | None,
+    client_order_id: str | None,
+) -> OrderRequest:
+    """`order place`'s flags as an order, or a usage error before anything is read or sent."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.orders import OrderRequest
 
@@ -202,10 +242,7 @@ def place_command(
         raise typer.BadParameter(
             "post-only orders rest on the book: use --tif gtc", param_hint="--post-only"
         )
-    app = current()
-    app.settings(env.value if env else None)
-    out = app.output(as_json=as_json, fmt=fmt)
-    request = OrderRequest(
+    return OrderRequest(
         ticker=ticker,
         side=side,
         action=action,
@@ -217,18 +254,9 @@ def place_command(
         client_order_id=coid,
         strategy="manual",
     )
-    with open_store(app) as store:
-        service = order_service(app, store)
-        prepared = service.prepare(request)
-        if dry_run:
-            render_dry_run(app, prepared, as_json=as_json, fmt=fmt)
-            return
-        confirm_on_prod(
-            app,
-            f"{side.value} {action.value} {parsed_count} {ticker} @ {parsed_price}",
-            yes=yes,
-        )
-        outcome = service.place(prepared)
+
+
+def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:
     document = {"order": {**prepared.describe(), **outcome_json(outcome)}}
     out.record(place_fields(prepared, outcome), document=document)
     if outcome.note:

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.errors import KalshiError
 
 sim_app = typer.Typer(
     name="sim",
@@ -72,28 +71,18 @@ def serve_command(
     Example: kalshi sim serve --port 8765 --scenario quiet --speed 10
     """
     from kalshi_cli.config import TIERS
+    from kalshi_cli.connection import serve_simulator
 
     if tier not in TIERS:
         raise typer.BadParameter(f"must be one of {', '.join(TIERS)}", param_hint="--tier")
     balance_cents = parse_balance(balance)
-    settings = current().settings("sim")
-    from kalshi_cli.sim.embed import SimulatorBusy
-    from kalshi_cli.sim.serve import serve
-
-    try:
-        serve(
-            host=host,
-            port=port,
-            data_dir=data_dir or settings.data_dir,
-            scenario=scenario,
-            speed=speed,
-            tier=tier,
-            balance_cents=balance_cents,
-        )
-    except SimulatorBusy as exc:
-        raise KalshiError(
-            f"another simulator already serves {data_dir or settings.data_dir}",
-            hint="stop it, or pass another --data-dir",
-        ) from exc
-    except KeyboardInterrupt:
-        return  # Ctrl-C is how a foreground server is meant to stop
+    serve_simulator(
+        current().settings("sim"),
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        scenario=scenario,
+        speed=speed,
+        tier=tier,
+        balance_cents=balance_cents,
+    )

@@ -19,13 +19,12 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.killswitch import KillReport
-    from kalshi_cli.store import Store
-
-DEFAULT_DEADLINE_S = 60.0
+    from kalshi_cli.reconcile import ReconcileReport
 
 
 def register(app: typer.Typer) -> None:
@@ -74,10 +73,9 @@ def cancel_all_command(
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
-    from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.cli._services import confirm_on_prod, open_store
     from kalshi_cli.clock import SystemClock
-    from kalshi_cli.errors import KalshiError
-    from kalshi_cli.killswitch import KillSwitch
+    from kalshi_cli.killswitch import run_kill_switch
 
     if ticker is not None and event is not None:
         raise typer.BadParameter(
@@ -89,27 +87,16 @@ def cancel_all_command(
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
-    store: Store | None = None
-    state_error = None
-    try:
-        from kalshi_cli.cli._services import open_store
-
-        store = open_store(app)
-    except KalshiError as exc:
-        state_error = exc.one_line()
-    try:
-        switch = KillSwitch(
-            client,
-            store,
-            SystemClock(),
-            deadline_s=deadline,
-            state_error=state_error,
-            read_lag_s=app.settings().read_lag,
-        )
-        report = switch.run(ticker=ticker, event_ticker=event, on_progress=out.note)
-    finally:
-        if store is not None:
-            store.close()
+    report = run_kill_switch(
+        client,
+        lambda: open_store(app),
+        SystemClock(),
+        deadline_s=deadline,
+        read_lag_s=app.settings().read_lag,
+        ticker=ticker,
+        event_ticker=event,
+        on_progress=out.note,
+    )
     render_kill_report(out, report, scope=scope)
     if not report.proven:
         raise typer.Exit(int(ExitCode.NOT_PROVEN))
@@ -247,40 +234,17 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi status --json
     """
-    from kalshi_cli.store import Store
+    from kalshi_cli.orders import trading_status
 
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
-    store = Store.open_readonly(settings.state)
-    if store is None:
-        render_state(
-            out,
-            "ACTIVE",
-            "no state file yet",
-            "default",
-            None,
-            extra={"state_file": str(settings.state), "open_orders": 0, "unknown_orders": 0},
+    status = trading_status(settings.state)
+    render_state(out, status.state, status.reason, status.source, status.at, extra=status.details())
+    if status.unknown_orders and not as_json:
+        out.note(
+            f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"
         )
-        return
-    with store:
-        row = store.trading_state()
-        open_orders = store.open_orders()
-        beat = store.last_heartbeat()
-        history = store.trading_state_history(limit=5)
-    unknown = [i.client_order_id for i in open_orders if i.status in ("pending", "unknown")]
-    extra: dict[str, Any] = {
-        "state_file": str(settings.state),
-        "open_orders": len(open_orders),
-        "unknown_orders": len(unknown),
-        "last_heartbeat": None if beat is None else f"{beat.source} at {beat.at:.0f}",
-        "history": [
-            {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
-        ],
-    }
-    render_state(out, row.state, row.reason, row.source, row.at, extra=extra)
-    if unknown and not as_json:
-        out.note(f"{len(unknown)} order(s) of unknown outcome: run `kalshi reconcile`")
 
 
 # ------------------------------------------------------------------------------------ reconcile
@@ -316,26 +280,30 @@ def reconcile_command(
     out = app.output(as_json=as_json)
     with open_store(app) as store:
         report = order_service(app, store).reconcile(grace_s=grace)
-    if as_json:
-        out.json(report.to_json())
-    else:
-        lines = [
-            ("resolved (found on the exchange)", report.resolved_unknown),
-            ("never placed (marked rejected)", report.not_on_exchange),
-            ("marked rejected but found on the exchange", report.found_after_rejection),
-            ("orders updated", report.orders_updated),
-            ("orders imported (placed elsewhere)", report.orders_imported),
-        ]
-        for label, items in lines:
-            if items:
-                out.line(f"{label}: {len(items)}")
-        if report.fills_added:
-            out.line(f"fills added: {report.fills_added}")
-        if report.settlements_added:
-            out.line(f"settlements added: {report.settlements_added}")
-        if not report.changed:
-            out.line("nothing changed: the state file matches the exchange")
-        if report.still_unknown:
-            out.line(f"still unknown: {len(report.still_unknown)} (run again later)")
+    render_reconcile_report(out, report)
     if report.still_unknown:
         raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
+
+
+def render_reconcile_report(out: Output, report: ReconcileReport) -> None:
+    if out.as_json:
+        out.json(report.to_json())
+        return
+    lines = [
+        ("resolved (found on the exchange)", report.resolved_unknown),
+        ("never placed (marked rejected)", report.not_on_exchange),
+        ("marked rejected but found on the exchange", report.found_after_rejection),
+        ("orders updated", report.orders_updated),
+        ("orders imported (placed elsewhere)", report.orders_imported),
+    ]
+    for label, items in lines:
+        if items:
+            out.line(f"{label}: {len(items)}")
+    if report.fills_added:
+        out.line(f"fills added: {report.fills_added}")
+    if report.settlements_added:
+        out.line(f"settlements added: {report.settlements_added}")
+    if not report.changed:
+        out.line("nothing changed: the state file matches the exchange")
+    if report.still_unknown:
+        out.line(f"still unknown: {len(report.still_unknown)} (run again later)")

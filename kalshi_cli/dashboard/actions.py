@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -49,22 +49,18 @@ def kill(
     state_path: Path,
     clock: Clock,
     *,
-    deadline_s: float = 60.0,
+    deadline_s: float = DEFAULT_DEADLINE_S,
     on_progress: Callable[[str], None] | None = None,
 ) -> KillReport:
     """`kalshi cancel-all` over every market: halt, cancel, prove."""
-    from kalshi_cli.killswitch import KillSwitch
+    from kalshi_cli.killswitch import run_kill_switch
     from kalshi_cli.store import Store
 
-    store = None
-    state_error = None
-    try:
-        store = Store.open(state_path, clock=clock)
-    except KalshiError as exc:
-        state_error = exc.one_line()
-    try:
-        switch = KillSwitch(client, store, clock, deadline_s=deadline_s, state_error=state_error)
-        return switch.run(source=SOURCE, on_progress=on_progress)
-    finally:
-        if store is not None:
-            store.close()
+    return run_kill_switch(
+        client,
+        lambda: Store.open(state_path, clock=clock),
+        clock,
+        deadline_s=deadline_s,
+        source=SOURCE,
+        on_progress=on_progress,
+    )

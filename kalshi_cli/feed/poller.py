@@ -21,6 +21,7 @@ from typing import Protocol
 
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import KalshiError
+from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent
 from kalshi_cli.models import Orderbook
 
@@ -56,8 +57,8 @@ class RestPoller:
         self._last_ok: dict[str, float] = {}
         self._last_any = -math.inf
         self._active = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread(self._run, "kalshi-rest-poller")
+        self._stop = self._background.stopping  # what the loop watches
         self.polls = 0  # completed poll rounds, for tests and status
 
     @property
@@ -72,17 +73,10 @@ class RestPoller:
             self.books.mark_stale(None, "paused")
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="kalshi-rest-poller", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._background.stop(timeout)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         self.books.add(tickers)

@@ -60,6 +60,7 @@ from urllib.parse import urlparse
 import websocket
 
 from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
 from kalshi_cli.models import Orderbook
 
@@ -509,8 +510,8 @@ class WsFeed:
             unfiltered=unfiltered,
         )
         self._watchdog = Watchdog(idle_timeout, self._clock)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundThread(self._run, "kalshi-ws-feed")
+        self._stop = self._background.stopping  # what the loop watches
         self.connected = False
         self.connections = 0  # successful handshakes, for tests and status
         # attempts that ended without a single channel message from the server (refused, failed
@@ -523,17 +524,10 @@ class WsFeed:
     # ---------------------------------------------------------------- public
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="kalshi-ws-feed", daemon=True)
-        self._thread.start()
+        self._background.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._background.stop(timeout)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in tickers if self.books.get(t) is None]

@@ -272,7 +272,7 @@ class TradeLoop:
         stop-loss may cancel or replace. Orders placed by hand are the person's; the risk
         engine still counts them (it reads the whole view)."""
         view = self.portfolio.view(ticker)
-        mine = {o.order_id for o in self.portfolio.resting(ticker) if self._own(o)}
+        mine = {o.order_id for o in self.portfolio.resting(ticker) if self._placed_by_us(o)}
         if len(mine) == len(view.resting):
             return view
         return replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
@@ -478,7 +478,7 @@ class TradeLoop:
         open the opposite position, so they go too."""
         orders = list(self.portfolio.orders.values())
         closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
-        for order in sorted(orders, key=self._own):  # orders placed by hand first
+        for order in sorted(orders, key=self._placed_by_us):  # orders placed by hand first
             if not wanted(order):
                 continue
             position = self.portfolio.position(order.ticker)
@@ -486,13 +486,15 @@ class TradeLoop:
             reduces = position != 0 and (position > 0) != towards_yes
             if reduces:
                 after = closing.get(order.ticker, Decimal(0)) + order.remaining
-                if after <= abs(position) or not self._own(order):
+                if after <= abs(position) or not self._placed_by_us(order):
                     closing[order.ticker] = after
                     continue
-            if self._own(order):
+            if self._placed_by_us(order):
                 self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
 
-    def _own(self, order: OpenOrder) -> bool:
+    def _placed_by_us(self, order: OpenOrder) -> bool:
+        """Sent by this loop, or resting under this strategy's name from an earlier run: an
+        order placed by hand or by another strategy is not ours to cancel."""
         return order.order_id in self.executor.sent or order.strategy == self.settings.strategy_name
 
     def _check_breaches(self) -> None:
@@ -569,7 +571,9 @@ class TradeLoop:
         up and logged, and fills are not read again."""
         abandoned = False
         if cancel_resting and not self.settings.dry_run:
-            own = [order for order in list(self.portfolio.orders.values()) if self._own(order)]
+            own = [
+                order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)
+            ]
             for n, order in enumerate(own):
                 if abandon is not None and abandon.is_set():
                     abandoned = True

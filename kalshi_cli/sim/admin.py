@@ -173,7 +173,7 @@ def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaita
     return endpoint
 
 
-async def a_create_account(state: SimState, request: Request) -> Response:
+async def handle_create_account(state: SimState, request: Request) -> Response:
     body = await _json_object(request, optional=True)
     balance = _int(body, "balance_cents", 100_000)
     kind = body.get("key_type", "rsa")
@@ -183,7 +183,7 @@ async def a_create_account(state: SimState, request: Request) -> Response:
     return JSONResponse(account_info(state, account.key_id).to_json(), status_code=201)
 
 
-async def a_create_market(state: SimState, request: Request) -> Response:
+async def handle_create_market(state: SimState, request: Request) -> Response:
     body = await _json_object(request)
     exchange = state.exchange
     ticker = _str(body, "ticker")
@@ -281,7 +281,7 @@ def _known_market(state: SimState, request: Request) -> str:
     return ticker
 
 
-async def a_settle(state: SimState, request: Request) -> Response:
+async def handle_settle_market(state: SimState, request: Request) -> Response:
     ticker = _known_market(state, request)
     body = await _json_object(request)
     result = body.get("result")
@@ -294,7 +294,7 @@ async def a_settle(state: SimState, request: Request) -> Response:
 _STATUSES: dict[str, MarketStatus] = {"open": "open", "paused": "paused", "closed": "closed"}
 
 
-async def a_status(state: SimState, request: Request) -> Response:
+async def handle_set_market_status(state: SimState, request: Request) -> Response:
     ticker = _known_market(state, request)
     body = await _json_object(request)
     status = _STATUSES.get(str(body.get("status")))
@@ -304,11 +304,11 @@ async def a_status(state: SimState, request: Request) -> Response:
     return JSONResponse({"market": ser.market_json(state.exchange, market)})
 
 
-async def a_get_faults(state: SimState, request: Request) -> Response:
+async def handle_get_faults(state: SimState, request: Request) -> Response:
     return JSONResponse(state.faults.as_json())
 
 
-async def a_put_faults(state: SimState, request: Request) -> Response:
+async def handle_put_faults(state: SimState, request: Request) -> Response:
     body = await _json_object(request)
     try:
         state.faults.update(body)
@@ -317,12 +317,12 @@ async def a_put_faults(state: SimState, request: Request) -> Response:
     return JSONResponse(state.faults.as_json())
 
 
-async def a_clear_faults(state: SimState, request: Request) -> Response:
+async def handle_clear_faults(state: SimState, request: Request) -> Response:
     state.faults.clear()
     return JSONResponse(state.faults.as_json())
 
 
-async def a_stats(state: SimState, request: Request) -> Response:
+async def handle_get_stats(state: SimState, request: Request) -> Response:
     return JSONResponse(state.stats.as_json())
 
 
@@ -336,10 +336,13 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
         return Route(path, endpoint, methods=list(methods))
 
     return [
-        route("/accounts", {"POST": a_create_account}),
-        route("/markets", {"POST": a_create_market}),
-        route("/markets/{ticker}/settle", {"POST": a_settle}),
-        route("/markets/{ticker}/status", {"POST": a_status}),
-        route("/faults", {"GET": a_get_faults, "PUT": a_put_faults, "DELETE": a_clear_faults}),
-        route("/stats", {"GET": a_stats}),
+        route("/accounts", {"POST": handle_create_account}),
+        route("/markets", {"POST": handle_create_market}),
+        route("/markets/{ticker}/settle", {"POST": handle_settle_market}),
+        route("/markets/{ticker}/status", {"POST": handle_set_market_status}),
+        route(
+            "/faults",
+            {"GET": handle_get_faults, "PUT": handle_put_faults, "DELETE": handle_clear_faults},
+        ),
+        route("/stats", {"GET": handle_get_stats}),
     ]

@@ -23,11 +23,10 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict, Unpack
 
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.keys import load_private_key, public_key_pem
@@ -241,37 +240,27 @@ class RunningSimulator:
         self.stop()
 
 
-def start_simulator(
-    data_dir: Path,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    scenario: str | Path | None = "default",
-    speed: float = 1.0,
-    tier: str = "basic",
-    balance_cents: int = DEFAULT_BALANCE_CENTS,
-    clock: Clock | None = None,
-    response_hook: Callable[[str, str, str, int, str, bytes], None] | None = None,
-    heartbeat_s: float = DEFAULT_HEARTBEAT_S,
-    auth_window_s: float = DEFAULT_WINDOW_S,
-) -> RunningSimulator:
+class SimulatorOptions(TypedDict, total=False):
+    """What `start_simulator` passes on to `prepare`, whose signature holds the defaults."""
+
+    host: str
+    port: int
+    scenario: str | Path | None
+    speed: float  # float-ok: a clock rate
+    tier: str
+    balance_cents: int
+    clock: Clock | None
+    response_hook: ResponseHook | None
+    heartbeat_s: float  # float-ok: seconds
+    auth_window_s: float  # float-ok: seconds
+
+
+def start_simulator(data_dir: Path, **options: Unpack[SimulatorOptions]) -> RunningSimulator:
     """Serve the simulator in a background thread; returns once it accepts connections.
 
     Raises `SimulatorBusy` when another simulator already serves `data_dir`.
     """
-    prepared = prepare(
-        data_dir,
-        host=host,
-        port=port,
-        scenario=scenario,
-        speed=speed,
-        tier=tier,
-        balance_cents=balance_cents,
-        clock=clock,
-        response_hook=response_hook,
-        heartbeat_s=heartbeat_s,
-        auth_window_s=auth_window_s,
-    )
+    prepared = prepare(data_dir, **options)
     sim = RunningSimulator(prepared)
     sim._start()
     return sim

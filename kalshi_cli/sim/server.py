@@ -29,11 +29,11 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -227,7 +227,7 @@ class SimState:
 
 
 @dataclass
-class Ctx:
+class RequestContext:
     request: Request
     account: Account | None
     body: Any
@@ -243,7 +243,7 @@ class Ctx:
         return str(self.request.path_params[name])
 
 
-Handler = Callable[[SimState, Ctx], tuple[int, Json | None]]
+Handler = Callable[[SimState, RequestContext], tuple[int, Json | None]]
 
 
 @dataclass(frozen=True)
@@ -269,8 +269,12 @@ def _go_field(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
-def q_int(
-    ctx: Ctx, name: str, default: int | None, lo: int | None = None, hi: int | None = None
+def query_int(
+    ctx: RequestContext,
+    name: str,
+    default: int | None,
+    lo: int | None = None,
+    hi: int | None = None,
 ) -> int | None:
     """An integer query parameter (int64, like every integer of the spec's queries); a value
     that does not parse, leaves int64 or breaks the spec's bounds is a bare-`msg` 400."""
@@ -298,12 +302,12 @@ def q_int(
     return value
 
 
-def q_str(ctx: Ctx, name: str) -> str | None:
+def query_str(ctx: RequestContext, name: str) -> str | None:
     raw = ctx.request.query_params.get(name)
     return raw if raw else None
 
 
-def q_bool(ctx: Ctx, name: str) -> bool:
+def query_bool(ctx: RequestContext, name: str) -> bool:
     raw = ctx.request.query_params.get(name)
     if raw is None or raw == "":
         return False
@@ -316,18 +320,18 @@ def q_bool(ctx: Ctx, name: str) -> bool:
     )
 
 
-def q_list(ctx: Ctx, name: str) -> list[str] | None:
-    raw = q_str(ctx, name)
+def query_list(ctx: RequestContext, name: str) -> list[str] | None:
+    raw = query_str(ctx, name)
     return [t.strip() for t in raw.split(",") if t.strip()] if raw else None
 
 
-def other_shard(ctx: Ctx, *, auto_route: bool = False) -> bool:
+def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
     """True when the request asks for a subaccount or shard the simulator does not have.
 
     The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
     the `ExchangeIndex` schema, where -1 asks for auto-routing."""
-    sub = q_int(ctx, "subaccount", None, 0, 63)
-    shard = q_int(ctx, "exchange_index", None, -1 if auto_route else 0, None)
+    sub = query_int(ctx, "subaccount", None, 0, 63)
+    shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None)
     return (sub is not None and sub != 0) or (shard is not None and shard not in (0, -1))
 
 
@@ -639,7 +643,7 @@ def parse_create(state: SimState, body: Any) -> Json:
 # Handlers: market data
 
 
-def h_exchange_status(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_exchange_status(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return 200, {
         "exchange_active": True,
         "trading_active": True,
@@ -656,8 +660,8 @@ def h_exchange_status(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     }
 
 
-def _ts_filter(ctx: Ctx, lo_name: str, hi_name: str) -> tuple[int | None, int | None]:
-    return q_int(ctx, lo_name, None), q_int(ctx, hi_name, None)
+def _ts_filter(ctx: RequestContext, lo_name: str, hi_name: str) -> tuple[int | None, int | None]:
+    return query_int(ctx, lo_name, None), query_int(ctx, hi_name, None)
 
 
 def _within(value: float | None, lo: int | None, hi: int | None) -> bool:
@@ -668,19 +672,19 @@ def _within(value: float | None, lo: int | None, hi: int | None) -> bool:
     return (lo is None or value >= lo) and (hi is None or value <= hi)
 
 
-def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 100, 0, 1000) or 100
-    status = q_str(ctx, "status")
+def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 0, 1000) or 100
+    status = query_str(ctx, "status")
     if status is not None and status not in ser.MARKET_STATUS:
         raise invalid_status_filter()
-    event_ticker = q_str(ctx, "event_ticker")
-    series_ticker = q_str(ctx, "series_ticker")
-    tickers = q_list(ctx, "tickers")
+    event_ticker = query_str(ctx, "event_ticker")
+    series_ticker = query_str(ctx, "series_ticker")
+    tickers = query_list(ctx, "tickers")
     created = _ts_filter(ctx, "min_created_ts", "max_created_ts")
     close = _ts_filter(ctx, "min_close_ts", "max_close_ts")
     settled = _ts_filter(ctx, "min_settled_ts", "max_settled_ts")
     updated = _ts_filter(ctx, "min_updated_ts", "max_updated_ts")
-    mve_filter = q_str(ctx, "mve_filter")
+    mve_filter = query_str(ctx, "mve_filter")
     if mve_filter not in (None, "exclude", "only"):
         raise bad_request("mve_filter must be only or exclude")
     _check_market_filter_combination(
@@ -708,7 +712,7 @@ def h_markets(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         and _within(m.settled_time, *settled)
         and _within(m.updated_time, *updated)
     ]
-    page, cursor = paginate(markets, lambda m: m.ticker, limit, q_str(ctx, "cursor"))
+    page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"))
     return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
 
 
@@ -755,34 +759,34 @@ def _market_or_404(state: SimState, ticker: str) -> SimMarket:
     return market
 
 
-def h_market(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_market(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     market = _market_or_404(state, ctx.path_param("ticker"))
     return 200, {"market": ser.market_json(state.exchange, market)}
 
 
-def h_orderbook(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_market_orderbook(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     market = _market_or_404(state, ctx.path_param("ticker"))
-    depth = q_int(ctx, "depth", 0, 0, 100) or 0
+    depth = query_int(ctx, "depth", 0, 0, 100) or 0
     return 200, ser.orderbook_json(state.exchange, market.ticker, depth)
 
 
-def h_trades(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 100, 0, 1000) or 100
-    ticker = q_str(ctx, "ticker")
+def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 0, 1000) or 100
+    ticker = query_str(ctx, "ticker")
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    only_block = q_bool(ctx, "is_block_trade")  # the simulator has no block trades
+    only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
     trades = [t for t in state.exchange.trades(ticker) if _within(t.ts, lo, hi) and not only_block]
-    page, cursor = paginate(trades, lambda t: t.trade_id, limit, q_str(ctx, "cursor"))
+    page, cursor = paginate(trades, lambda t: t.trade_id, limit, query_str(ctx, "cursor"))
     return 200, {"trades": [ser.trade_json(t) for t in page], "cursor": cursor}
 
 
-def h_candlesticks(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     market = _market_or_404(state, ctx.path_param("ticker"))
     if market.series_ticker != ctx.path_param("series_ticker"):
         raise ExchangeError(404, "not_found", f"market {market.ticker} is not in that series")
-    start = q_int(ctx, "start_ts", None)
-    end = q_int(ctx, "end_ts", None)
-    period = q_int(ctx, "period_interval", None)
+    start = query_int(ctx, "start_ts", None)
+    end = query_int(ctx, "end_ts", None)
+    period = query_int(ctx, "period_interval", None)
     if start is None or end is None or period is None:
         raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
     if period not in (1, 60, 1440):
@@ -800,17 +804,17 @@ def _event_status_matches(state: SimState, event_ticker: str, status: str) -> bo
     return status in statuses
 
 
-def h_events(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 200, 1, 200) or 200
-    status = q_str(ctx, "status")
+def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 200, 1, 200) or 200
+    status = query_str(ctx, "status")
     if status is not None and status not in ("unopened", "open", "closed", "settled"):
         raise invalid_status_filter()
-    series_ticker = q_str(ctx, "series_ticker")
-    tickers = q_list(ctx, "tickers")
-    nested = q_bool(ctx, "with_nested_markets")
-    milestones = q_bool(ctx, "with_milestones")
-    min_close = q_int(ctx, "min_close_ts", None)
-    min_updated = q_int(ctx, "min_updated_ts", None)
+    series_ticker = query_str(ctx, "series_ticker")
+    tickers = query_list(ctx, "tickers")
+    nested = query_bool(ctx, "with_nested_markets")
+    milestones = query_bool(ctx, "with_milestones")
+    min_close = query_int(ctx, "min_close_ts", None)
+    min_updated = query_int(ctx, "min_updated_ts", None)
     closes: dict[str, list[float]] = defaultdict(list)
     if min_close is not None:
         for m in state.exchange.markets.values():
@@ -825,7 +829,7 @@ def h_events(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         and (min_close is None or any(c > min_close for c in closes[e.event_ticker]))
         and (min_updated is None or e.updated_time >= min_updated)
     ]
-    page, cursor = paginate(events, lambda e: e.event_ticker, limit, q_str(ctx, "cursor"))
+    page, cursor = paginate(events, lambda e: e.event_ticker, limit, query_str(ctx, "cursor"))
     out = [
         ser.event_json(
             e,
@@ -848,13 +852,13 @@ def _event_markets(state: SimState, event_ticker: str) -> list[Json]:
     ]
 
 
-def h_event(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("event_ticker")
     event = state.exchange.events.get(ticker)
     if event is None:
         raise ExchangeError(404, "not_found", f"event {ticker} not found")
     markets = _event_markets(state, ticker)
-    nested = q_bool(ctx, "with_nested_markets")
+    nested = query_bool(ctx, "with_nested_markets")
     series = state.exchange.series.get(event.series_ticker)
     return 200, {
         "event": ser.event_json(event, series, markets if nested else None),
@@ -877,12 +881,12 @@ def _series_out(
     return data
 
 
-def h_series_list(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    category = q_str(ctx, "category")
-    tags = q_list(ctx, "tags")
-    volume = q_bool(ctx, "include_volume")
-    product_metadata = q_bool(ctx, "include_product_metadata")
-    min_updated = q_int(ctx, "min_updated_ts", None)
+def handle_get_series_list(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    category = query_str(ctx, "category")
+    tags = query_list(ctx, "tags")
+    volume = query_bool(ctx, "include_volume")
+    product_metadata = query_bool(ctx, "include_product_metadata")
+    min_updated = query_int(ctx, "min_updated_ts", None)
     series = [
         s
         for s in state.exchange.series.values()
@@ -894,9 +898,9 @@ def h_series_list(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     return 200, {"series": out}
 
 
-def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_series(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
-    volume = q_bool(ctx, "include_volume")
+    volume = query_bool(ctx, "include_volume")
     series = state.exchange.series.get(ticker)
     if series is None:
         raise ExchangeError(404, "not_found", f"series {ticker} not found")
@@ -907,7 +911,7 @@ def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 # Handlers: portfolio reads
 
 
-def h_balance(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     other_shard(ctx)
     account = state.exchange.account(ctx.account_id)
     # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
@@ -921,11 +925,11 @@ def h_balance(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     }
 
 
-def h_positions(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
-    ticker = q_str(ctx, "ticker")
-    event_ticker = q_str(ctx, "event_ticker")
-    filters = q_list(ctx, "count_filter") or []
+def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    event_ticker = query_str(ctx, "event_ticker")
+    filters = query_list(ctx, "count_filter") or []
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
     positions = [] if other_shard(ctx) else state.lagged_positions(ctx.account_id)
@@ -942,7 +946,7 @@ def h_positions(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         )
 
     selected = [p for p in positions if keep(p)]
-    page, cursor = paginate(selected, lambda p: p.ticker, limit, q_str(ctx, "cursor"))
+    page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
     return 200, {
         "market_positions": [ser.position_json(p) for p in page],
         "event_positions": ser.event_positions_json(state.exchange, page),
@@ -950,47 +954,77 @@ def h_positions(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     }
 
 
-def h_fills(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
-    ticker = q_str(ctx, "ticker")
-    order_id = q_str(ctx, "order_id")
+class _TickerRow(Protocol):
+    @property
+    def ticker(self) -> str: ...
+
+
+R = TypeVar("R", bound=_TickerRow)
+
+
+def _filtered_page(
+    ctx: RequestContext,
+    name: str,
+    *,
+    rows: Callable[[str], Sequence[R]],
+    by: str,
+    field: Callable[[R], str | None],
+    when: Callable[[R], float | None],
+    cursor_key: Callable[[R], str],
+    to_json: Callable[[R], Json],
+) -> tuple[int, Json | None]:
+    """A portfolio listing filtered by `ticker`, the query parameter `by` (matched against
+    `field`) and `min_ts`/`max_ts` (against `when`), then paginated; the query parameters are
+    read in this order, so the first bad one is the one refused."""
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    wanted = query_str(ctx, by)
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    fills = [] if other_shard(ctx) else state.exchange.fills(ctx.account_id)
+    found = [] if other_shard(ctx) else rows(ctx.account_id)
     selected = [
-        f
-        for f in fills
-        if (ticker is None or f.ticker == ticker)
-        and (order_id is None or f.order_id == order_id)
-        and _within(f.ts, lo, hi)
+        r
+        for r in found
+        if (ticker is None or r.ticker == ticker)
+        and (wanted is None or field(r) == wanted)
+        and _within(when(r), lo, hi)
     ]
-    page, cursor = paginate(selected, lambda f: f.fill_id, limit, q_str(ctx, "cursor"))
-    return 200, {"fills": [ser.fill_json(f) for f in page], "cursor": cursor}
+    page, cursor = paginate(selected, cursor_key, limit, query_str(ctx, "cursor"))
+    return 200, {name: [to_json(r) for r in page], "cursor": cursor}
 
 
-def h_settlements(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
-    ticker = q_str(ctx, "ticker")
-    event_ticker = q_str(ctx, "event_ticker")
-    lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
-    settlements = [] if other_shard(ctx) else state.exchange.settlements(ctx.account_id)
-    selected = [
-        s
-        for s in settlements
-        if (ticker is None or s.ticker == ticker)
-        and (event_ticker is None or s.event_ticker == event_ticker)
-        and _within(s.settled_time, lo, hi)
-    ]
-    page, cursor = paginate(selected, lambda s: s.ticker, limit, q_str(ctx, "cursor"))
-    return 200, {"settlements": [ser.settlement_json(s) for s in page], "cursor": cursor}
+def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        ctx,
+        "fills",
+        rows=state.exchange.fills,
+        by="order_id",
+        field=lambda f: f.order_id,
+        when=lambda f: f.ts,
+        cursor_key=lambda f: f.fill_id,
+        to_json=ser.fill_json,
+    )
 
 
-def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
-    limit = q_int(ctx, "limit", 100, 1, 1000) or 100
-    ticker = q_str(ctx, "ticker")
-    event_tickers = q_list(ctx, "event_ticker")
+def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        ctx,
+        "settlements",
+        rows=state.exchange.settlements,
+        by="event_ticker",
+        field=lambda s: s.event_ticker,
+        when=lambda s: s.settled_time,
+        cursor_key=lambda s: s.ticker,
+        to_json=ser.settlement_json,
+    )
+
+
+def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    event_tickers = query_list(ctx, "event_ticker")
     if event_tickers is not None and len(event_tickers) > 10:
         raise bad_request("at most 10 event tickers")
-    status = q_str(ctx, "status")
+    status = query_str(ctx, "status")
     if status is not None and status not in ("resting", "canceled", "executed"):
         raise invalid_status_filter()
     lo, hi = _ts_filter(ctx, "min_ts", "max_ts")
@@ -1008,11 +1042,11 @@ def h_orders(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
         and (status is None or o.status == status)
         and _within(o.created_time, lo, hi)
     ]
-    page, cursor = paginate(selected, lambda o: o.order_id, limit, q_str(ctx, "cursor"))
+    page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
     return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
 
 
-def h_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     order = state.lagged_order(ctx.account_id, ctx.path_param("order_id"))
     return 200, {"order": ser.order_json(order)}
 
@@ -1021,7 +1055,7 @@ def h_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 # Handlers: V2 order writes
 
 
-def _create_one(state: SimState, ctx: Ctx, body: Any) -> Json:
+def _create_one(state: SimState, ctx: RequestContext, body: Any) -> Json:
     request = parse_create(state, body)
     result = state.exchange.place_order(ctx.account_id, **request)
     order = result.order
@@ -1036,7 +1070,7 @@ def _create_one(state: SimState, ctx: Ctx, body: Any) -> Json:
     return response
 
 
-def h_create_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_create_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return 201, _create_one(state, ctx, ctx.body)
 
 
@@ -1052,7 +1086,7 @@ def _batch_items(state: SimState, body: Any, method: str) -> list[Any]:
     return items
 
 
-def h_batch_create(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_batch_create_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     results: list[Json] = []
     for item in _batch_items(state, ctx.body, "POST"):
         client_order_id = item.get("client_order_id") if isinstance(item, dict) else None
@@ -1070,7 +1104,7 @@ def h_batch_create(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     return 201, {"orders": results}
 
 
-def h_batch_cancel(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     results: list[Json] = []
     for item in _batch_items(state, ctx.body, "DELETE"):
         order_id = item.get("order_id") if isinstance(item, dict) else None
@@ -1098,12 +1132,12 @@ def h_batch_cancel(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     return 200, {"orders": results}
 
 
-def _check_single_order_query(ctx: Ctx) -> None:
+def _check_single_order_query(ctx: RequestContext) -> None:
     if other_shard(ctx, auto_route=True):
         raise not_found()
 
 
-def h_cancel_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
     # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
     order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
@@ -1115,13 +1149,13 @@ def h_cancel_order(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     }
 
 
-def h_cancel_all(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     if not other_shard(ctx):
         state.exchange.cancel_all(ctx.account_id)
     return 204, None
 
 
-def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
     body = ctx.body
     if not isinstance(body, dict):
@@ -1161,7 +1195,7 @@ def h_amend(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     return 200, response
 
 
-def h_decrease(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
     body = ctx.body
     if not isinstance(body, dict):
@@ -1188,7 +1222,7 @@ def h_decrease(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 # Handlers: account
 
 
-def h_limits(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_account_api_limits(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     tier = state.tier
     return 200, {
         "usage_tier": tier.name,
@@ -1198,7 +1232,9 @@ def h_limits(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     }
 
 
-def h_endpoint_costs(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+def handle_get_account_endpoint_costs(
+    state: SimState, ctx: RequestContext
+) -> tuple[int, Json | None]:
     costs = [
         {"method": method, "path": API_PREFIX + template, "cost": cost}
         for (method, template), cost in ENDPOINT_COSTS.items()
@@ -1207,43 +1243,49 @@ def h_endpoint_costs(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("GET", "/exchange/status", h_exchange_status, "GetExchangeStatus", private=False),
-    Endpoint("GET", "/markets", h_markets, "GetMarkets", private=False),
-    Endpoint("GET", "/markets/trades", h_trades, "GetTrades", private=False),
-    Endpoint("GET", "/markets/{ticker}", h_market, "GetMarket", private=False),
+    Endpoint(
+        "GET", "/exchange/status", handle_get_exchange_status, "GetExchangeStatus", private=False
+    ),
+    Endpoint("GET", "/markets", handle_get_markets, "GetMarkets", private=False),
+    Endpoint("GET", "/markets/trades", handle_get_trades, "GetTrades", private=False),
+    Endpoint("GET", "/markets/{ticker}", handle_get_market, "GetMarket", private=False),
     # public since API 3.31.0 (the spec dropped its `security`)
     Endpoint(
-        "GET", "/markets/{ticker}/orderbook", h_orderbook, "GetMarketOrderbook", private=False
+        "GET",
+        "/markets/{ticker}/orderbook",
+        handle_get_market_orderbook,
+        "GetMarketOrderbook",
+        private=False,
     ),
     Endpoint(
         "GET",
         "/series/{series_ticker}/markets/{ticker}/candlesticks",
-        h_candlesticks,
+        handle_get_market_candlesticks,
         "GetMarketCandlesticks",
         private=False,
     ),
-    Endpoint("GET", "/events", h_events, "GetEvents", private=False),
-    Endpoint("GET", "/events/{event_ticker}", h_event, "GetEvent", private=False),
-    Endpoint("GET", "/series", h_series_list, "GetSeriesList", private=False),
-    Endpoint("GET", "/series/{series_ticker}", h_series, "GetSeries", private=False),
-    Endpoint("GET", "/portfolio/balance", h_balance, "GetBalance"),
-    Endpoint("GET", "/portfolio/positions", h_positions, "GetPositions"),
-    Endpoint("GET", "/portfolio/fills", h_fills, "GetFills"),
-    Endpoint("GET", "/portfolio/settlements", h_settlements, "GetSettlements"),
-    Endpoint("GET", "/portfolio/orders", h_orders, "GetOrders"),
-    Endpoint("GET", "/portfolio/orders/{order_id}", h_order, "GetOrder"),
+    Endpoint("GET", "/events", handle_get_events, "GetEvents", private=False),
+    Endpoint("GET", "/events/{event_ticker}", handle_get_event, "GetEvent", private=False),
+    Endpoint("GET", "/series", handle_get_series_list, "GetSeriesList", private=False),
+    Endpoint("GET", "/series/{series_ticker}", handle_get_series, "GetSeries", private=False),
+    Endpoint("GET", "/portfolio/balance", handle_get_balance, "GetBalance"),
+    Endpoint("GET", "/portfolio/positions", handle_get_positions, "GetPositions"),
+    Endpoint("GET", "/portfolio/fills", handle_get_fills, "GetFills"),
+    Endpoint("GET", "/portfolio/settlements", handle_get_settlements, "GetSettlements"),
+    Endpoint("GET", "/portfolio/orders", handle_get_orders, "GetOrders"),
+    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order, "GetOrder"),
     Endpoint(
         "POST",
         "/portfolio/events/orders",
-        h_create_order,
+        handle_create_order,
         "CreateOrderV2",
         body="CreateOrderV2Request",
     ),
-    Endpoint("DELETE", "/portfolio/events/orders", h_cancel_all, "CancelAllOrders"),
+    Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders, "CancelAllOrders"),
     Endpoint(
         "POST",
         "/portfolio/events/orders/batched",
-        h_batch_create,
+        handle_batch_create_orders,
         "BatchCreateOrdersV2",
         body="BatchCreateOrdersV2Request",
         batch=True,
@@ -1251,29 +1293,33 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "DELETE",
         "/portfolio/events/orders/batched",
-        h_batch_cancel,
+        handle_batch_cancel_orders,
         "BatchCancelOrdersV2",
         body="BatchCancelOrdersV2Request",
         batch=True,
     ),
-    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", h_cancel_order, "CancelOrderV2"),
+    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order, "CancelOrderV2"),
     Endpoint(
         "POST",
         "/portfolio/events/orders/{order_id}/amend",
-        h_amend,
+        handle_amend_order,
         "AmendOrderV2",
         body="AmendOrderV2Request",
     ),
     Endpoint(
         "POST",
         "/portfolio/events/orders/{order_id}/decrease",
-        h_decrease,
+        handle_decrease_order,
         "DecreaseOrderV2",
         body="DecreaseOrderV2Request",
     ),
-    Endpoint("GET", "/account/limits", h_limits, "GetAccountApiLimits"),
+    Endpoint("GET", "/account/limits", handle_get_account_api_limits, "GetAccountApiLimits"),
     Endpoint(
-        "GET", "/account/endpoint_costs", h_endpoint_costs, "GetAccountEndpointCosts", private=False
+        "GET",
+        "/account/endpoint_costs",
+        handle_get_account_endpoint_costs,
+        "GetAccountEndpointCosts",
+        private=False,
     ),
 )
 
@@ -1347,7 +1393,7 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             if not state.limiter.allow(account.account_id, method, cost):
                 state.stats.rate_limited[stats_key] += 1
                 return flat_error_response(429, "too_many_requests", "too many requests")
-        ctx = Ctx(request, account, body, state.clock.wall(), ep.operation)
+        ctx = RequestContext(request, account, body, state.clock.wall(), ep.operation)
         if account is not None:
             state.replica.watch(account.account_id)
             if method != "GET":

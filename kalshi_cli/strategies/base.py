@@ -31,6 +31,7 @@ from kalshi_cli.models import (
     Action,
     Orderbook,
     PriceRange,
+    Side,
     TimeInForce,
 )
 
@@ -98,6 +99,38 @@ def close_at_bid(
     )
 
 
+def buy_at_ask(
+    snap: MarketSnapshot,
+    side: Side,
+    *,
+    count: Decimal,
+    fair: Decimal,
+    reason: str,
+    strategy: str,
+    min_edge: Decimal,
+) -> Intent | None:
+    """An IOC buy of `side` at its best ask (rounded down to the market's grid), for at most
+    `count` contracts or what the ask offers; None when nobody offers, no tick fits, or the
+    edge after fees is below `min_edge`."""
+    ask = best_ask(snap.book, side)
+    price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
+    if ask is None or price is None:
+        return None
+    intent = Intent(
+        ticker=snap.ticker,
+        side=side,
+        action=Action.BUY,
+        price=price,
+        count=min(count, ask[1]),
+        model_fair=fair,
+        reason=reason,
+        strategy=strategy,
+        time_in_force=TimeInForce.IOC,
+        fee_rate=snap.fee_rate,
+    )
+    return intent if intent.edge_after_fees >= min_edge else None
+
+
 def snap_to_grid(price: Decimal, ranges: tuple[PriceRange, ...], *, up: bool) -> Decimal | None:
     """The nearest valid tick at or below `price` (or at or above, with `up`); None when there
     is none inside the market's range. Buyers round down and sellers up, so a rounded price is
@@ -135,6 +168,7 @@ __all__ = [
     "RestingOrder",
     "best_ask",
     "best_bid",
+    "buy_at_ask",
     "close_at_bid",
     "parse_params",
     "require",

@@ -14,16 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
+from kalshi_cli.models import ONE, ZERO, Side
 from kalshi_cli.strategies.base import (
     Decision,
-    Intent,
     MarketSnapshot,
     PositionView,
-    best_ask,
+    buy_at_ask,
     close_at_bid,
     require,
-    snap_to_grid,
 )
 
 NAME = "mean-reversion"
@@ -76,20 +74,13 @@ def decide(
     if pos.resting or abs(z) < params.entry_z:
         return []
     side = Side.NO if z > 0 else Side.YES
-    ask = best_ask(snap.book, side)
-    price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
-    if ask is None or price is None:
-        return []
-    intent = Intent(
-        ticker=snap.ticker,
-        side=side,
-        action=Action.BUY,
-        price=price,
-        count=min(params.order_count, ask[1]),
-        model_fair=mean if side is Side.YES else ONE - mean,
+    intent = buy_at_ask(
+        snap,
+        side,
+        count=params.order_count,
+        fair=mean if side is Side.YES else ONE - mean,
         reason=f"mean-reversion: z {z:.2f} vs mean {mean:.4f} over {len(window)} mids",
         strategy=NAME,
-        time_in_force=TimeInForce.IOC,
-        fee_rate=snap.fee_rate,
+        min_edge=params.min_edge,
     )
-    return [intent] if intent.edge_after_fees >= params.min_edge else []
+    return [] if intent is None else [intent]

@@ -16,17 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ONE, Action, Side, TimeInForce
+from kalshi_cli.models import ONE, Side
 from kalshi_cli.strategies.base import (
     Decision,
-    Intent,
     MarketSnapshot,
     PositionView,
-    best_ask,
     best_bid,
+    buy_at_ask,
     close_at_bid,
     require,
-    snap_to_grid,
 )
 
 NAME = "spike"
@@ -66,24 +64,16 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: SpikeParams) -> Sequ
         return []
     fair_yes = mid - params.reversion * (mid - start)
     side = Side.NO if move > 0 else Side.YES
-    fair = fair_yes if side is Side.YES else ONE - fair_yes
-    ask = best_ask(snap.book, side)
-    price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
-    if ask is None or price is None:
-        return []
-    intent = Intent(
-        ticker=snap.ticker,
-        side=side,
-        action=Action.BUY,
-        price=price,
-        count=min(params.order_count, ask[1]),
-        model_fair=fair,
+    intent = buy_at_ask(
+        snap,
+        side,
+        count=params.order_count,
+        fair=fair_yes if side is Side.YES else ONE - fair_yes,
         reason=f"spike: mid {start} -> {mid} ({move:+.1%}) in {params.window_s:g}s, fading",
         strategy=NAME,
-        time_in_force=TimeInForce.IOC,
-        fee_rate=snap.fee_rate,
+        min_edge=params.min_edge,
     )
-    return [intent] if intent.edge_after_fees >= params.min_edge else []
+    return [] if intent is None else [intent]
 
 
 def _exit(

@@ -295,3 +295,34 @@ def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(tmp_path
         )  # type: ignore[arg-type]
 
         assert report.proven and exchange.listings == 1
+
+
+def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_dashboard(
+    store: Store,
+) -> None:
+    """docs/kill-switch.md: the deadline defaults to 60 s, wherever the switch is pulled from."""
+    import inspect
+
+    import typer.main
+
+    from kalshi_cli.cli import trading
+    from kalshi_cli.dashboard import actions
+    from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
+
+    clock = ManualClock()
+    started = clock.monotonic()
+
+    report = KillSwitch(OneOrderStuck(), store, clock, read_lag_s=0).run(ticker="KXT-EV-M00")  # type: ignore[arg-type]
+
+    assert not report.proven
+    # it gives up when the next pause (at most 2 s) would pass 60 s
+    assert 58 <= clock.monotonic() - started <= 60
+    assert DEFAULT_DEADLINE_S == 60
+    holder = typer.Typer()
+    trading.register(holder)
+    (cancel_all,) = (
+        c for c in typer.main.get_group(holder).commands.values() if c.name == "cancel-all"
+    )
+    (option,) = (p for p in cancel_all.params if p.name == "deadline")
+    assert option.default == DEFAULT_DEADLINE_S
+    assert inspect.signature(actions.kill).parameters["deadline_s"].default == DEFAULT_DEADLINE_S
