@@ -29,7 +29,7 @@ from kalshi_cli.runner import eventlog
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.fees import load_fee_models
+from kalshi_cli.runner.fees import load_fees
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
 from kalshi_cli.runner.portfolio import Portfolio, open_order
@@ -215,7 +215,7 @@ def build_loop(
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
     try:
-        portfolio.fees = load_fee_models(parts.client, markets)
+        portfolio.fees, portfolio.fee_changes = load_fees(parts.client, markets)
     except FeeModelError as exc:
         raise StartupRefused(
             f"cannot price the fees of {exc}; not trading",

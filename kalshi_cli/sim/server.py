@@ -894,6 +894,19 @@ def h_series_list(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     return 200, {"series": out}
 
 
+def h_series_fee_changes(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
+    """GetSeriesFeeChanges: the scheduled changes still to come (`show_historical`: those
+    already in effect too), of one series or of all."""
+    historical = q_bool(ctx, "show_historical")
+    now = state.clock.wall()
+    changes = [
+        ser.fee_change_json(c)
+        for c in state.exchange.fee_changes(q_str(ctx, "series_ticker"))
+        if historical or c.scheduled_ts > now
+    ]
+    return 200, {"series_fee_change_arr": changes}
+
+
 def h_series(state: SimState, ctx: Ctx) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
     volume = q_bool(ctx, "include_volume")
@@ -1225,6 +1238,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/events", h_events, "GetEvents", private=False),
     Endpoint("GET", "/events/{event_ticker}", h_event, "GetEvent", private=False),
     Endpoint("GET", "/series", h_series_list, "GetSeriesList", private=False),
+    Endpoint(
+        "GET", "/series/fee_changes", h_series_fee_changes, "GetSeriesFeeChanges", private=False
+    ),
     Endpoint("GET", "/series/{series_ticker}", h_series, "GetSeries", private=False),
     Endpoint("GET", "/portfolio/balance", h_balance, "GetBalance"),
     Endpoint("GET", "/portfolio/positions", h_positions, "GetPositions"),

@@ -105,6 +105,16 @@ class FakeClient:
         series = self.exchange.series[series_ticker]
         return ser.series_json(series, self.exchange.series_fees(series_ticker))
 
+    def get_series_fee_changes(
+        self, *, series_ticker: str | None = None, show_historical: bool = False
+    ) -> list[dict[str, Any]]:
+        now = self.clock.wall() if self.clock is not None else -math.inf
+        return [
+            ser.fee_change_json(c)
+            for c in self.exchange.fee_changes(series_ticker)
+            if show_historical or c.scheduled_ts > now
+        ]
+
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         return Orderbook.from_api(ticker, ser.orderbook_json(self.exchange, ticker, depth))
 
