@@ -322,6 +322,7 @@ def make_rig(
     params: dict[str, Any] | None = None,
     dry_run: bool = False,
     log_path: Path | None = None,
+    read_lag_s: float | None = None,
 ) -> Rig:
     from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
@@ -336,8 +337,11 @@ def make_rig(
     log = EventLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {})
     markets = [client.get_market(t) for t in exchange.markets]
+    parts = Parts(client, store, feed, clock, log)  # type: ignore[arg-type]
+    if read_lag_s is not None:
+        parts.read_lag_s = read_lag_s
     loop = build_loop(
-        Parts(client, store, feed, clock, log),  # type: ignore[arg-type]
+        parts,
         TradeOptions(strategy=strategy, dry_run=dry_run),
         config,
         [m for m in markets if m.is_open],
