@@ -111,6 +111,7 @@ def trade_command(
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
         announce=lambda text: typer.echo(text, err=True),
+        read_lag_s=settings.read_lag,
     )
 
 

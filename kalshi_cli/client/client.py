@@ -443,6 +443,22 @@ class KalshiClient:
             raise _not_found(exc, f"unknown series {series_ticker}", None) from exc
         return self._parse(lambda b: _as_dict(b["series"]), body, "series")
 
+    def get_series_fee_changes(
+        self, *, series_ticker: str | None = None, show_historical: bool = False
+    ) -> list[dict[str, Any]]:
+        """`GET /series/fee_changes`: the scheduled changes of series' fees (SeriesFeeChange:
+        id, series_ticker, fee_type, fee_multiplier, scheduled_ts), those still to come unless
+        `show_historical`."""
+        body = self._get(
+            "/series/fee_changes",
+            params={"series_ticker": series_ticker, "show_historical": _flag(show_historical)},
+        )
+        return self._parse(
+            lambda b: [_as_dict(c) for c in b["series_fee_change_arr"]],
+            body,
+            "series fee changes",
+        )
+
     def iter_trades(
         self, *, ticker: str | None = None, limit: int | None = None, page_size: int = 1000
     ) -> Iterator[Trade]:

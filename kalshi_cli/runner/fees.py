@@ -6,24 +6,65 @@ null when there is no override) and the market itself (`fee_waiver_expiration_ti
 combined into the one fee model of `models.FeeModel`, which the strategies' edge after fees
 then uses. A fee type the model cannot price (`flat`, or one it has never heard of) refuses the
 start, naming the market: trading on a guessed fee is how a "profitable" strategy loses money.
+
+A series' fees can change on a schedule (`GET /series/fee_changes`, SeriesFeeChange: the new
+`fee_type` and `fee_multiplier` from `scheduled_ts` on). The changes still to come for the
+loop's series are read at start too, each turned into the market's whole fee model from then
+on (the event's override still layered on top, the waiver kept), and the loop switches a
+market's rates when its clock reaches the change (`Portfolio.apply_fee_changes`), logging a
+`fee_change` event, so a change that takes effect while the loop runs needs no restart. A
+scheduled change to fees the model cannot price refuses the start like the fees in effect do.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import FeeModel, FeeModelError, Market
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
 
 
+@dataclass(frozen=True)
+class FeeChange:
+    """From `at` (unix seconds) on, market `ticker` is priced by `fees` (a series fee change)."""
+
+    ticker: str
+    at: float  # float-ok: unix seconds
+    fees: FeeModel
+    series_ticker: str
+    change_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ticker": self.ticker,
+            "series_ticker": self.series_ticker,
+            "id": self.change_id,
+            "fee_type": self.fees.fee_type.value,
+            "fee_multiplier": format(self.fees.multiplier.normalize(), "f"),
+            "scheduled_ts": self.at,
+        }
+
+
 def load_fee_models(client: KalshiClient, markets: list[Market]) -> dict[str, FeeModel]:
-    """Ticker -> its fee model; one event and one series lookup each, however many markets
-    share them. Raises FeeModelError naming the market whose fees cannot be priced."""
+    """Ticker -> its fee model (the scheduled changes aside: see `load_fees`)."""
+    return load_fees(client, markets)[0]
+
+
+def load_fees(
+    client: KalshiClient, markets: list[Market]
+) -> tuple[dict[str, FeeModel], list[FeeChange]]:
+    """Ticker -> its fee model now, and the scheduled changes still to come (by time); one
+    event, one series and one fee-change lookup each, however many markets share them.
+    Raises FeeModelError naming the market whose fees cannot be priced."""
     events: dict[str, dict[str, Any]] = {}
     series: dict[str, dict[str, Any]] = {}
+    scheduled: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, FeeModel] = {}
+    changes: list[FeeChange] = []
     for market in markets:
         event = events.get(market.event_ticker)
         if event is None:
@@ -44,4 +85,28 @@ def load_fee_models(client: KalshiClient, markets: list[Market]) -> dict[str, Fe
             )
         except FeeModelError as exc:
             raise FeeModelError(f"{market.ticker} (series {series_ticker}): {exc}") from exc
-    return models
+        upcoming = scheduled.get(series_ticker)
+        if upcoming is None:
+            upcoming = scheduled[series_ticker] = client.get_series_fee_changes(
+                series_ticker=series_ticker
+            )
+        for change in upcoming:
+            if change.get("series_ticker", series_ticker) != series_ticker:
+                continue
+            try:
+                at = parse_iso(str(change["scheduled_ts"])).timestamp()
+                model = FeeModel.from_api(
+                    change.get("fee_type"),
+                    change.get("fee_multiplier"),
+                    override_type=event.get("fee_type_override"),
+                    override_multiplier=event.get("fee_multiplier_override"),
+                    waiver_expiration_time=market.raw.get("fee_waiver_expiration_time"),
+                )
+            except (FeeModelError, KeyError, ValueError) as exc:
+                raise FeeModelError(
+                    f"{market.ticker} (series {series_ticker}, fee change"
+                    f" {change.get('id')} at {change.get('scheduled_ts')}): {exc}"
+                ) from exc
+            changes.append(FeeChange(market.ticker, at, model, series_ticker, str(change["id"])))
+    changes.sort(key=lambda c: (c.at, c.ticker))
+    return models, changes

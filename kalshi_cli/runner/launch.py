@@ -33,6 +33,7 @@ def run_trade(
     connection: Connection,
     metrics_port: int | None,
     announce: Callable[[str], None],
+    read_lag_s: float,  # float-ok: seconds (the `read_lag` setting)
 ) -> None:
     """Lock, serve metrics if asked (`announce` tells where), and run the loop to its end."""
     from kalshi_cli.client.signing import KalshiAuth
@@ -58,6 +59,7 @@ def run_trade(
                 client=client,
                 ws_url=connection.ws_url,
                 signer=KalshiAuth(connection.key_id, connection.private_key),
+                read_lag_s=read_lag_s,
                 telemetry=telemetry,
             )
         finally:

@@ -185,6 +185,9 @@ class TradeLoop:
         if full:
             self.ledger.refresh()
         changed, went_stale = self._handle_events(events)
+        if self.portfolio.fee_changes:
+            for change in self.portfolio.apply_fee_changes(self.clock.wall()):
+                self.log.emit("fee_change", change.to_json())
         now_m = self.clock.monotonic()
         if self.executor.unknown and now_m >= self._next_resolve and not self.executor.backing_off:
             self.executor.resolve_unknown()

@@ -28,6 +28,7 @@ from kalshi_cli.models import (
     from_book,
 )
 from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
+from kalshi_cli.runner.fees import FeeChange
 from kalshi_cli.strategies import PositionView, RestingOrder
 
 
@@ -72,6 +73,8 @@ class Portfolio:
         # each market's fee model (runner/fees.py); a market without one is priced at the
         # standard taker rate and the maker rate, the most a maker pays on a standard series
         self.fees: dict[str, FeeModel] = {}
+        # the scheduled fee changes still to come, by time (runner/fees.py)
+        self.fee_changes: list[FeeChange] = []
         self.pnl = PnlEngine()
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
         self.opened_at: dict[str, float] = {}
@@ -84,6 +87,17 @@ class Portfolio:
         """(taker, maker) fee rates of a market at time `at`."""
         fees = self.fees.get(ticker)
         return (TAKER_FEE_RATE, MAKER_FEE_RATE) if fees is None else fees.rates(at=at)
+
+    def apply_fee_changes(self, now: float) -> list[FeeChange]:  # float-ok: unix seconds
+        """Switch the fees of every market whose scheduled change is due at `now`; the
+        changes applied, in order."""
+        due = 0
+        while due < len(self.fee_changes) and self.fee_changes[due].at <= now:
+            change = self.fee_changes[due]
+            self.fees[change.ticker] = change.fees
+            due += 1
+        applied, self.fee_changes = self.fee_changes[:due], self.fee_changes[due:]
+        return applied
 
     # ---------------------------------------------------------------- positions
 

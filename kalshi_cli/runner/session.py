@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import FeeModelError, Market
+from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.risk import RiskEngine, RiskLimits
 from kalshi_cli.runner import eventlog
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.fees import load_fee_models
+from kalshi_cli.runner.fees import load_fees
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
 from kalshi_cli.runner.portfolio import Portfolio, open_order
@@ -98,10 +99,15 @@ def find_complements(client: KalshiClient, markets: list[Market]) -> dict[str, s
     return pairs
 
 
-def reconcile(client: KalshiClient, store: Store, clock: Clock) -> Any:
+def reconcile(
+    client: KalshiClient,
+    store: Store,
+    clock: Clock,
+    read_lag_s: float = DEFAULT_READ_LAG_S,  # float-ok: seconds
+) -> Any:
     from kalshi_cli.orders import OrderService
 
-    service = OrderService(client, store, clock=clock)
+    service = OrderService(client, store, clock=clock, read_lag_s=read_lag_s)
     try:
         report = service.reconcile()
     except KalshiError as exc:
@@ -194,6 +200,9 @@ class Parts:
     alerts: TradeAlerts | None = None
     # sees every risk engine event as it happens (`--metrics-port` counts the denials)
     on_event: Callable[[str, Any], None] | None = None
+    # how long a read of orders may lag a write (`read_lag`): every OrderService, reconcile
+    # and kill switch the loop builds waits that long before trusting a listing
+    read_lag_s: float = DEFAULT_READ_LAG_S
 
 
 def build_loop(
@@ -215,7 +224,7 @@ def build_loop(
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
     try:
-        portfolio.fees = load_fee_models(parts.client, markets)
+        portfolio.fees, portfolio.fee_changes = load_fees(parts.client, markets)
     except FeeModelError as exc:
         raise StartupRefused(
             f"cannot price the fees of {exc}; not trading",
@@ -236,7 +245,9 @@ def build_loop(
     loop = TradeLoop(
         client=parts.client,
         store=parts.store,
-        orders=OrderService(parts.client, parts.store, clock=parts.clock),
+        orders=OrderService(
+            parts.client, parts.store, clock=parts.clock, read_lag_s=parts.read_lag_s
+        ),
         feed=parts.feed,
         clock=parts.clock,
         strategy=strategy,
@@ -276,7 +287,7 @@ def start_loop(
             if attempt >= attempts:
                 raise
             parts.log.emit("positions_moved", {"attempt": attempt, "detail": exc.message})
-            report = reconcile(parts.client, parts.store, parts.clock)
+            report = reconcile(parts.client, parts.store, parts.clock, parts.read_lag_s)
             parts.log.emit("reconciled", report.to_json())
             attempt += 1
         else:
@@ -430,11 +441,13 @@ def trade(
     ws_url: str | None,
     signer: Any,
     out: TextIO | None = None,
+    read_lag_s: float,  # float-ok: seconds
     clock: Clock | None = None,
     telemetry: LoopTelemetry | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
-    `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed."""
+    `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
+    `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.feed import MarketData
     from kalshi_cli.store import Store
@@ -455,7 +468,7 @@ def trade(
     )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     try:
-        report = reconcile(client, store, clock)
+        report = reconcile(client, store, clock, read_lag_s)
         log.emit("reconciled", report.to_json())
         markets = select_markets(client, selection)
         feed = MarketData(
@@ -471,7 +484,14 @@ def trade(
         if telemetry is not None:
             telemetry.watch_feed(feed, [m.ticker for m in markets])
         parts = Parts(
-            client, store, feed, clock, log, alerts, telemetry.observe if telemetry else None
+            client,
+            store,
+            feed,
+            clock,
+            log,
+            alerts,
+            telemetry.observe if telemetry else None,
+            read_lag_s=read_lag_s,
         )
         loop = start_loop(
             parts,

@@ -274,6 +274,26 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
     return JSONResponse({"market": ser.market_json(exchange, created)}, status_code=201)
 
 
+async def handle_schedule_fee_change(state: SimState, request: Request) -> Response:
+    """Schedule a change of a series' fees: {fee_type, fee_multiplier, scheduled_ts (unix
+    seconds)}; answers the SeriesFeeChange as GET /series/fee_changes lists it."""
+    body = await _json_object(request)
+    fee_type = _str(body, "fee_type")
+    multiplier = body.get("fee_multiplier")
+    if isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float)):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
+    scheduled = body.get("scheduled_ts")
+    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
+        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    change = state.exchange.schedule_fee_change(
+        str(request.path_params["ticker"]),
+        fee_type,
+        str(multiplier),
+        float(scheduled),  # float-ok: unix seconds
+    )
+    return JSONResponse(ser.fee_change_json(change), status_code=201)
+
+
 def _known_market(state: SimState, request: Request) -> str:
     ticker = str(request.path_params["ticker"])
     if ticker not in state.exchange.markets:
@@ -338,6 +358,7 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
     return [
         route("/accounts", {"POST": handle_create_account}),
         route("/markets", {"POST": handle_create_market}),
+        route("/series/{ticker}/fee_changes", {"POST": handle_schedule_fee_change}),
         route("/markets/{ticker}/settle", {"POST": handle_settle_market}),
         route("/markets/{ticker}/status", {"POST": handle_set_market_status}),
         route(

@@ -156,6 +156,18 @@ class SimSeries:
 
 
 @dataclass
+class SimFeeChange:
+    """A scheduled change of a series' fees (openapi SeriesFeeChange): from `scheduled_ts`
+    (unix seconds, the exchange's clock) on, the series charges `fee_type` x `fee_multiplier`."""
+
+    id: str
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: str  # a decimal string (kept as text for the journal)
+    scheduled_ts: float  # float-ok: unix seconds
+
+
+@dataclass
 class SimEvent:
     event_ticker: str
     series_ticker: str
@@ -505,6 +517,8 @@ class Exchange:
         self._tick_hooks: list[Callable[[float], None]] = []
         self._series: dict[str, SimSeries] = {}
         self._series_fees: dict[str, FeeModel] = {}
+        # series -> its scheduled fee changes, by scheduled_ts (see `schedule_fee_change`)
+        self._fee_changes: dict[str, list[SimFeeChange]] = {}
         self._events: dict[str, SimEvent] = {}
         self._markets: dict[str, SimMarket] = {}
         self._books: dict[str, Book[SimOrder]] = {}
@@ -566,9 +580,87 @@ class Exchange:
         self._series[series.ticker] = series
         self._series_fees[series.ticker] = fees
 
-    def series_fees(self, series_ticker: str) -> FeeModel:
-        """The fee type and multiplier a series charges (no waiver: that is per market)."""
+    def series_fees(self, series_ticker: str, at: float | None = None) -> FeeModel:
+        """The fee type and multiplier a series charges at `at` (default: now, the exchange's
+        clock): the last of its fee changes scheduled at or before then, else its own fees.
+        No waiver: that is per market."""
+        when = self._now() if at is None else at
+        for change in reversed(self._fee_changes.get(series_ticker, ())):
+            if change.scheduled_ts <= when:
+                return FeeModel.from_api(change.fee_type, change.fee_multiplier)
         return self._series_fees.get(series_ticker, self.default_fees)
+
+    def schedule_fee_change(
+        self, series_ticker: str, fee_type: str, fee_multiplier: str, scheduled_ts: float
+    ) -> SimFeeChange:
+        """Schedule a change of a series' fees (GET /series/fee_changes lists it): fills at or
+        after `scheduled_ts` (unix seconds) pay the new fees, fills before it the old. The maker
+        reserve of every market of the series is the highest maker rate among its own fees and
+        all its changes, so it covers the fills on either side of a change; scheduling a change
+        that raises it re-holds the resting orders of the series' markets at the new rate."""
+        if series_ticker not in self._series:
+            raise ExchangeError(404, "not_found", f"series {series_ticker} not found")
+        try:
+            FeeModel.from_api(fee_type, fee_multiplier)
+        except FeeModelError as exc:
+            raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+        change = SimFeeChange(
+            self._new_id(), series_ticker, fee_type, str(fee_multiplier), float(scheduled_ts)
+        )
+        self._log(
+            "fee_change",
+            series_ticker=series_ticker,
+            fee_type=fee_type,
+            fee_multiplier=change.fee_multiplier,
+            scheduled_ts=change.scheduled_ts,
+        )
+        changes = self._fee_changes.setdefault(series_ticker, [])
+        changes.append(change)
+        changes.sort(key=lambda c: c.scheduled_ts)
+        self._rebuild_reserves(series_ticker)
+        return change
+
+    def fee_changes(self, series_ticker: str | None = None) -> list[SimFeeChange]:
+        """Every scheduled fee change (of one series), by scheduled_ts."""
+        out = [
+            c
+            for ticker, changes in self._fee_changes.items()
+            if series_ticker is None or ticker == series_ticker
+            for c in changes
+        ]
+        return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
+
+    def _reserve_fees(self, series_ticker: str) -> Decimal:
+        """The maker rate a resting order's fee reserve is held at: the highest of the series'
+        own and all its scheduled fees, so a change while the order rests is covered."""
+        models = [self._series_fees.get(series_ticker, self.default_fees)] + [
+            FeeModel.from_api(c.fee_type, c.fee_multiplier)
+            for c in self._fee_changes.get(series_ticker, ())
+        ]
+        return max(FeeModel(m.fee_type, m.multiplier).rates(at=0.0)[1] for m in models)
+
+    def _rebuild_reserves(self, series_ticker: str) -> None:
+        """Recompute the aggregates and holds of the resting orders in a series' markets after
+        its reserve rate may have changed."""
+        tickers = [t for t, m in self._markets.items() if m.series_ticker == series_ticker]
+        for ticker in tickers:
+            self._reserve_cache.pop(ticker, None)
+        for acct in self._accounts.values():
+            for ticker in tickers:
+                if ticker not in acct.agg:
+                    continue
+                agg = list(_EMPTY_AGG)
+                for o in acct.resting.get(ticker, {}).values():
+                    own = _own_price(o)
+                    self._agg_add(
+                        agg,
+                        o.book_side is BookSide.BID,
+                        own,
+                        o.remaining_count,
+                        self._reserve_rate(ticker, own),
+                    )
+                acct.agg[ticker] = agg
+                self._rehold(acct, ticker)
 
     def fee_model(self, ticker: str) -> FeeModel:
         """The fees of one market: its series' model with the market's fee waiver."""
@@ -1364,8 +1456,7 @@ class Exchange:
 
     def _new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
         market = self._markets[ticker]
-        fees = self.series_fees(market.series_ticker)
-        _, maker_rate = FeeModel(fees.fee_type, fees.multiplier).rates(at=self._now())
+        maker_rate = self._reserve_fees(market.series_ticker)
         unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
         per_unit = trading_fee(unit, own, maker_rate)
         if unit * own != (unit * own).quantize(FEE_QUANTUM):
@@ -1701,6 +1792,7 @@ class Exchange:
     _PERSISTED = (
         "_series",
         "_series_fees",
+        "_fee_changes",
         "_events",
         "_markets",
         "_books",
@@ -1787,6 +1879,13 @@ class Exchange:
                 self.add_series(SimSeries(**rec["series"]))
             elif op == "event":
                 self.add_event(SimEvent(**rec["event"]))
+            elif op == "fee_change":
+                self.schedule_fee_change(
+                    rec["series_ticker"],
+                    rec["fee_type"],
+                    rec["fee_multiplier"],
+                    float(rec["scheduled_ts"]),  # float-ok: unix seconds
+                )
             elif op == "market":
                 self.add_market(_market_from_record(rec["market"]))
             elif op == "status":

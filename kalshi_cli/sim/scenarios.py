@@ -14,6 +14,8 @@ A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
         category: Sports
         frequency: custom
         fee_type: quadratic_with_maker_fees   # optional, with fee_multiplier: this series' fees
+        fee_changes:                          # optional: scheduled changes of the series' fees
+          - {fee_type: quadratic, fee_multiplier: "2", after_seconds: 600}   # from install
         events:
           - event_ticker: ...
             title: ...
@@ -205,6 +207,7 @@ def _market_specs(
                     FeeModel.from_api(series.fee_type or "quadratic", series.fee_multiplier or "1")
                 except FeeModelError as exc:
                     raise ScenarioError(f"series {series.ticker}: {exc}") from exc
+            _fee_changes(s)
             events = []
             for e in s.get("events") or []:
                 event = SimEvent(
@@ -218,6 +221,23 @@ def _market_specs(
             out.append((series, events))
     except KeyError as exc:
         raise ScenarioError(f"scenario: missing field {exc}") from exc
+    return out
+
+
+def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """A series' `fee_changes`: (fee_type, fee_multiplier, seconds after install) each."""
+    out = []
+    for c in s.get("fee_changes") or []:
+        what = f"series {s['ticker']} fee_changes"
+        unknown = set(c) - {"fee_type", "fee_multiplier", "after_seconds"}
+        if unknown or "fee_type" not in c or "after_seconds" not in c:
+            raise ScenarioError(f"{what}: each takes fee_type, fee_multiplier and after_seconds")
+        multiplier = str(c.get("fee_multiplier", "1"))
+        try:
+            FeeModel.from_api(c["fee_type"], multiplier)
+        except FeeModelError as exc:
+            raise ScenarioError(f"{what}: {exc}") from exc
+        out.append((str(c["fee_type"]), multiplier, float(c["after_seconds"])))  # float-ok: s
     return out
 
 
@@ -283,6 +303,9 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
                 if ms.fee_waiver is not None:
                     m.fee_waiver_expiration_time = now + ms.fee_waiver
                 exchange.add_market(m)
+    for s in data.get("series") or []:
+        for fee_type, multiplier, after in _fee_changes(s):
+            exchange.schedule_fee_change(s["ticker"], fee_type, multiplier, now + after)
     markets = _all_markets(specs)
     lp = data.get("liquidity_provider")
     if lp is not None and any(ms.quote for ms in markets):

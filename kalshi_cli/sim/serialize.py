@@ -24,6 +24,7 @@ from kalshi_cli.sim.core import (
     Exchange,
     MarketStatus,
     SimEvent,
+    SimFeeChange,
     SimFill,
     SimMarket,
     SimOrder,
@@ -170,6 +171,16 @@ def series_json(s: SimSeries, fees: FeeModel) -> Json:
         "fee_multiplier": float(fees.multiplier),  # float-ok: a JSON number in the spec
         "additional_prohibitions": [],
         "exchange_index": EXCHANGE_INDEX,
+    }
+
+
+def fee_change_json(c: SimFeeChange) -> Json:
+    return {
+        "id": c.id,
+        "series_ticker": c.series_ticker,
+        "fee_type": c.fee_type,
+        "fee_multiplier": float(Decimal(c.fee_multiplier)),  # float-ok: a JSON number (spec)
+        "scheduled_ts": iso_utc(c.scheduled_ts),
     }
 
 

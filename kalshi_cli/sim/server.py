@@ -898,6 +898,19 @@ def handle_get_series_list(state: SimState, ctx: RequestContext) -> tuple[int, J
     return 200, {"series": out}
 
 
+def handle_get_series_fee_changes(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    """GetSeriesFeeChanges: the scheduled changes still to come (`show_historical`: those
+    already in effect too), of one series or of all."""
+    historical = query_bool(ctx, "show_historical")
+    now = state.clock.wall()
+    changes = [
+        ser.fee_change_json(c)
+        for c in state.exchange.fee_changes(query_str(ctx, "series_ticker"))
+        if historical or c.scheduled_ts > now
+    ]
+    return 200, {"series_fee_change_arr": changes}
+
+
 def handle_get_series(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     ticker = ctx.path_param("series_ticker")
     volume = query_bool(ctx, "include_volume")
@@ -1267,6 +1280,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/events", handle_get_events, "GetEvents", private=False),
     Endpoint("GET", "/events/{event_ticker}", handle_get_event, "GetEvent", private=False),
     Endpoint("GET", "/series", handle_get_series_list, "GetSeriesList", private=False),
+    Endpoint(
+        "GET",
+        "/series/fee_changes",
+        handle_get_series_fee_changes,
+        "GetSeriesFeeChanges",
+        private=False,
+    ),
     Endpoint("GET", "/series/{series_ticker}", handle_get_series, "GetSeries", private=False),
     Endpoint("GET", "/portfolio/balance", handle_get_balance, "GetBalance"),
     Endpoint("GET", "/portfolio/positions", handle_get_positions, "GetPositions"),

@@ -285,6 +285,17 @@ def test_every_client_call_against_the_simulator(sim: SimHarness) -> None:
         assert client.get_event("KXTOUR")["event"]["event_ticker"] == "KXTOUR"
         assert any(e["event_ticker"] == "KXTOUR" for e in client.iter_events())
         assert client.get_series("KXT")["ticker"] == "KXT"
+        assert client.get_series_fee_changes(series_ticker="KXT") == []
+        now = int(time.time())
+        for at in (now - 60, now + 3600):
+            sim.http.post(
+                sim.admin_url + "/series/KXT/fee_changes",
+                json={"fee_type": "quadratic", "fee_multiplier": 3, "scheduled_ts": at},
+            ).raise_for_status()
+        [upcoming] = client.get_series_fee_changes(series_ticker="KXT")
+        assert (upcoming["series_ticker"], upcoming["fee_multiplier"]) == ("KXT", 3)
+        assert len(client.get_series_fee_changes(series_ticker="KXT", show_historical=True)) == 2
+        assert client.get_series_fee_changes(series_ticker="KXOTHER", show_historical=True) == []
         assert "usage_tier" in client.get_account_limits()
 
         resting = client.create_order(_bid("KXTOUR-1", price="0.40", count=5))

@@ -105,6 +105,16 @@ class FakeClient:
         series = self.exchange.series[series_ticker]
         return ser.series_json(series, self.exchange.series_fees(series_ticker))
 
+    def get_series_fee_changes(
+        self, *, series_ticker: str | None = None, show_historical: bool = False
+    ) -> list[dict[str, Any]]:
+        now = self.clock.wall() if self.clock is not None else -math.inf
+        return [
+            ser.fee_change_json(c)
+            for c in self.exchange.fee_changes(series_ticker)
+            if show_historical or c.scheduled_ts > now
+        ]
+
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         return Orderbook.from_api(ticker, ser.orderbook_json(self.exchange, ticker, depth))
 
@@ -312,6 +322,7 @@ def make_rig(
     params: dict[str, Any] | None = None,
     dry_run: bool = False,
     log_path: Path | None = None,
+    read_lag_s: float | None = None,
 ) -> Rig:
     from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
@@ -326,8 +337,11 @@ def make_rig(
     log = EventLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {})
     markets = [client.get_market(t) for t in exchange.markets]
+    parts = Parts(client, store, feed, clock, log)  # type: ignore[arg-type]
+    if read_lag_s is not None:
+        parts.read_lag_s = read_lag_s
     loop = build_loop(
-        Parts(client, store, feed, clock, log),  # type: ignore[arg-type]
+        parts,
         TradeOptions(strategy=strategy, dry_run=dry_run),
         config,
         [m for m in markets if m.is_open],

@@ -3,6 +3,7 @@ override, the market's fee waiver; and refuses to start on fees it cannot price.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,54 @@ def test_each_market_is_priced_by_its_series_fees_and_waiver(tmp_path: Path) -> 
     assert portfolio.fee_rates("KXPLAIN-1-A", START + 3600) == (TAKER_FEE_RATE, 0)
     # a market the loop has no fee model for is priced at the standard rates
     assert portfolio.fee_rates("KXOTHER", START) == (TAKER_FEE_RATE, MAKER_FEE_RATE)
+
+
+CHANGING = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXCHG
+    title: Maker fees from ten minutes in
+    fee_changes:
+      - {fee_type: quadratic_with_maker_fees, fee_multiplier: "2", after_seconds: 600}
+    events:
+      - event_ticker: KXCHG-1
+        title: One
+        markets:
+          - {ticker: KXCHG-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_a_fee_change_takes_effect_at_its_time_while_the_loop_runs(tmp_path: Path) -> None:
+    path = tmp_path / "changing.yaml"
+    path.write_text(CHANGING)
+    clock = ManualClock(START)
+    log = tmp_path / "loop.jsonl"
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock, log_path=log)
+    portfolio = rig.loop.portfolio
+
+    def fee_changes() -> list[dict[str, Any]]:
+        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+        return [e for e in map(json.loads, lines) if e["event"] == "fee_change"]
+
+    rig.step(1)
+    assert portfolio.fee_rates("KXCHG-1-A", clock.wall()) == (TAKER_FEE_RATE, 0)
+    assert fee_changes() == []
+    while clock.wall() < START + 599:
+        rig.step(100 if clock.wall() < START + 500 else 1)
+    assert portfolio.fee_rates("KXCHG-1-A", clock.wall()) == (TAKER_FEE_RATE, 0)
+    rig.step(1)  # the loop's clock reaches the change
+    assert portfolio.fee_rates("KXCHG-1-A", clock.wall()) == (
+        2 * TAKER_FEE_RATE,
+        2 * MAKER_FEE_RATE,
+    )
+    [logged] = fee_changes()
+    assert logged["ticker"] == "KXCHG-1-A" and logged["series_ticker"] == "KXCHG"
+    assert (logged["fee_type"], logged["fee_multiplier"]) == ("quadratic_with_maker_fees", "2")
+    rig.step(1)
+    assert len(fee_changes()) == 1  # applied once
+    rig.loop.log.close()
 
 
 class FlatSeries(FakeClient):

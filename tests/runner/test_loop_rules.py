@@ -12,6 +12,7 @@ import pytest
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import TransportError, UsageError
 from kalshi_cli.models import BookSide, Position, SelfTradePrevention, Side, TimeInForce
+from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.risk import RiskLimits
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
@@ -207,6 +208,7 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
     store = Store.open(state, clock=clock)
     log = EventLog(clock, stderr=None)
     parts = Parts(client, store, FakeFeed(exchange, me, clock), clock, log)  # type: ignore[arg-type]
+    parts.read_lag_s = 2.5  # the `read_lag` setting: the loop's services wait that long
     reconcile(client, store, clock)  # type: ignore[arg-type]
     loop = start_loop(
         parts,
@@ -215,6 +217,14 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
         [client.get_market(t) for t in exchange.markets if exchange.markets[t].status == "open"],
     )
     assert log.counts.get("positions_moved") == 1
+    assert loop.executor.orders.read_lag_s == 2.5
     assert loop.portfolio.position(LAL) == next(
         p.position for p in client.get_positions() if p.ticker == LAL
     )
+
+
+def test_the_loop_builds_its_order_service_with_the_configured_read_lag(tmp_path: Path) -> None:
+    # `read_lag` (KALSHI_READ_LAG) reaches the loop: its order service (and the reconcile and
+    # kill switch that service runs) trusts no listing sooner than that after a write
+    assert make_rig(tmp_path / "a.db", read_lag_s=4.0).loop.executor.orders.read_lag_s == 4.0
+    assert make_rig(tmp_path / "b.db").loop.executor.orders.read_lag_s == DEFAULT_READ_LAG_S

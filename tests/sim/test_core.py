@@ -543,6 +543,52 @@ def test_series_fee_type_multiplier_and_a_market_fee_waiver() -> None:
     assert env.ex.fills(env.b)[0].fee == D("0.0875")
 
 
+def test_a_scheduled_fee_change_charges_the_new_fees_from_its_time_on() -> None:
+    env = Env()
+    env.ex.add_series(SimSeries("CHG", "changes"))  # the exchange's default: quadratic
+    env.ex.add_event(SimEvent("CHGEV", "CHG", "event"))
+    env.ex.add_market(market("G", event_ticker="CHGEV", series_ticker="CHG"))
+    at = env.clock.wall() + 60
+    change = env.ex.schedule_fee_change("CHG", "quadratic_with_maker_fees", "2", at)
+    assert env.ex.fee_changes("CHG") == [change] and env.ex.fee_changes("OTHER") == []
+    env.place(env.b, ASK, "0.50", 20, ticker="G")
+    r = env.place(env.a, BID, "0.50", 10, ticker="G")
+    assert r.fills[0].fee == D("0.175")  # before: 0.07 x 10 x 0.25, no maker fee
+    assert env.ex.fills(env.b)[0].fee == 0
+    # the resting maker's reserve already covers the higher maker rate to come
+    assert env.ex.held_dollars(env.b) >= D("5.00") + D("0.0875")
+    env.clock.advance(59)
+    assert env.ex.series_fees("CHG").multiplier == 1
+    env.clock.advance(1)
+    assert env.ex.series_fees("CHG") == FeeModel(FeeType.QUADRATIC_WITH_MAKER_FEES, D(2))
+    r = env.place(env.a, BID, "0.50", 10, ticker="G")
+    assert r.fills[0].fee == D("0.35")  # 2 x 0.07 x 10 x 0.25
+    assert env.ex.fills(env.b)[0].fee == D("0.0875")  # 2 x 0.0175 x 10 x 0.25
+    refused(env, 404, "not_found", lambda: env.ex.schedule_fee_change("NOPE", "quadratic", "1", at))
+    refused(
+        env,
+        400,
+        "invalid_parameters",
+        lambda: env.ex.schedule_fee_change("CHG", "flat", "1", at),
+    )
+
+
+def test_a_fee_change_raising_the_maker_rate_re_holds_resting_orders() -> None:
+    env = Env()  # quadratic: resting orders hold no maker fee
+    env.place(env.b, ASK, "0.50", 10)
+    held = env.ex.held_dollars(env.b)
+    env.ex.schedule_fee_change(
+        "SER",
+        "quadratic_with_maker_fees",
+        "1",
+        env.clock.wall() + 3600,
+    )
+    # 10 NO at 0.50 hold their maker fee to come: per contract 0.0175 x 0.25 -> 0.0044
+    assert env.ex.held_dollars(env.b) == held + D("0.044")
+    env.ex.cancel_all(env.b)
+    assert env.ex.held_dollars(env.b) == 0
+
+
 def test_a_fee_type_the_model_cannot_price_is_refused_at_series_creation() -> None:
     env = Env()
     refused(

@@ -260,3 +260,27 @@ def test_a_pause_cancelling_cancel_order_on_pause_orders_replays_identically(
     again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
     assert state(again) == before
     assert again.order(a, flagged).cancel_order_on_pause is True
+
+
+def test_a_scheduled_fee_change_replays_identically(tmp_path: Path, journaled: Journaled) -> None:
+    journal = tmp_path / "exchange.jsonl"
+    clock = ManualClock()
+    ex = journaled("quiet", clock=clock, journal=journal)
+    series = ex.markets["KXFEDDECISION-SIM-DEC-H0"].series_ticker
+    a = ex.create_account(key_id="a", public_key_pem="PEM", cash_cents=100_00).account_id
+    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    change = ex.schedule_fee_change(series, "quadratic_with_maker_fees", "3", clock.wall() + 10)
+    place(ex, b, BookSide.ASK, "0.70", 20)
+    place(ex, a, BookSide.BID, "0.70", 5)  # before the change
+    clock.advance(10)
+    place(ex, a, BookSide.BID, "0.70", 5)  # after it: three times the taker rate, maker fees
+    fees = [f.fee for f in ex.fills(a)]
+    assert fees[0] > fees[1]  # newest first
+    before = state(ex)
+
+    again = journaled("quiet", clock=ManualClock(start=clock.wall() + 100), journal=journal)
+    assert state(again) == before
+    assert again.fee_changes(series) == [change]
+    again.compact()
+    third = journaled("quiet", clock=ManualClock(start=clock.wall() + 200), journal=journal)
+    assert third.fee_changes(series) == [change] and state(third) == before

@@ -201,6 +201,15 @@ liquidity_provider: {cash_cents: 100000}
     bad.write_text("series:\n  - {ticker: X, title: X, fee_type: flat}\n")
     with pytest.raises(ScenarioError, match="flat"):
         build_exchange(bad, clock=ManualClock())
+    # scheduled fee changes: priceable ones, with their time
+    bad.write_text(
+        "series:\n  - {ticker: X, title: X, fee_changes: [{fee_type: flat, after_seconds: 1}]}\n"
+    )
+    with pytest.raises(ScenarioError, match="flat"):
+        build_exchange(bad, clock=ManualClock())
+    bad.write_text("series:\n  - {ticker: X, title: X, fee_changes: [{fee_type: quadratic}]}\n")
+    with pytest.raises(ScenarioError, match="after_seconds"):
+        build_exchange(bad, clock=ManualClock())
 
 
 def test_series_fees_and_a_market_fee_waiver_from_a_scenario(tmp_path: Path) -> None:

@@ -455,6 +455,71 @@ def test_series_report_their_fee_type_and_multiplier(sim: SimHarness) -> None:
     assert "flat" in refused.text
 
 
+def test_scheduled_fee_changes_are_listed_and_charged_from_their_time_on(sim: SimHarness) -> None:
+    # two series: one whose change took effect a minute ago, one whose change is an hour away
+    sim.create_market("KXPAST-1-A")
+    sim.create_market("KXSOON-1-A")
+    now = int(time.time())
+    past = sim.http.post(
+        sim.admin_url + "/series/KXPAST/fee_changes",
+        json={
+            "fee_type": "quadratic_with_maker_fees",
+            "fee_multiplier": 2,
+            "scheduled_ts": now - 60,
+        },
+    )
+    assert past.status_code == 201
+    soon = sim.http.post(
+        sim.admin_url + "/series/KXSOON/fee_changes",
+        json={"fee_type": "quadratic", "fee_multiplier": "0.5", "scheduled_ts": now + 3600},
+    ).json()
+    assert set(soon) == {"id", "series_ticker", "fee_type", "fee_multiplier", "scheduled_ts"}
+    assert (soon["series_ticker"], soon["fee_type"], soon["fee_multiplier"]) == (
+        "KXSOON",
+        "quadratic",
+        0.5,
+    )
+    assert soon["scheduled_ts"].endswith("Z")
+    unknown = sim.http.post(
+        sim.admin_url + "/series/KXNONE/fee_changes",
+        json={"fee_type": "quadratic", "fee_multiplier": 1, "scheduled_ts": now},
+    )
+    assert unknown.status_code == 404
+    # public: no key needed; by default only the changes still to come
+    listed = sim.http.get(sim.account.api_base + "/series/fee_changes").json()[
+        "series_fee_change_arr"
+    ]
+    assert listed == [soon]
+    everything = sim.http.get(
+        sim.account.api_base + "/series/fee_changes", params={"show_historical": "true"}
+    ).json()["series_fee_change_arr"]
+    assert [c["series_ticker"] for c in everything] == ["KXPAST", "KXSOON"]
+    one = sim.http.get(
+        sim.account.api_base + "/series/fee_changes",
+        params={"series_ticker": "KXPAST", "show_historical": "true"},
+    ).json()["series_fee_change_arr"]
+    assert one == [past.json()]
+    series = sim.signed(sim.account, "GET", "/series/KXPAST").json()["series"]
+    assert (series["fee_type"], series["fee_multiplier"]) == ("quadratic_with_maker_fees", 2)
+    # the fills: the new fees where the change is in effect, the old where it is still to come
+    me, other = sim.account, sim.new_account()
+    for ticker in ("KXPAST-1-A", "KXSOON-1-A"):
+        rest = order("ask", "0.50", "10", ticker=ticker)
+        assert sim.signed(other, "POST", "/portfolio/events/orders", json=rest).status_code == 201
+        take = order("bid", "0.50", "10", ticker=ticker, time_in_force="immediate_or_cancel")
+        assert sim.signed(me, "POST", "/portfolio/events/orders", json=take).status_code == 201
+    fees = {
+        f["ticker"]: f["fee_cost"]
+        for f in sim.signed(me, "GET", "/portfolio/fills").json()["fills"]
+    }
+    assert fees == {"KXPAST-1-A": "0.350000", "KXSOON-1-A": "0.175000"}
+    maker = {
+        f["ticker"]: f["fee_cost"]
+        for f in sim.signed(other, "GET", "/portfolio/fills").json()["fills"]
+    }
+    assert maker == {"KXPAST-1-A": "0.087500", "KXSOON-1-A": "0.000000"}
+
+
 def test_a_market_fee_waiver_is_shown_and_honoured(sim: SimHarness) -> None:
     until = int(time.time()) + 3600
     market = sim.create_market(T, fee_waiver_expiration_time=until)
