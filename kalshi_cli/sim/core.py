@@ -124,8 +124,9 @@ __all__ = [
     "not_found",
 ]
 
-# Snapshots written before the split pickled the account state as this module's `AccountState` (and
-# the records as this module's names, re-exported above): keep the old name loadable.
+# Snapshots written before the core was split into modules pickled the account state as this
+# module's `_Acct` (and the records under this module's names, re-exported above): keep that
+# name loadable (tests/sim/test_journal.py, a snapshot written before the split).
 _Acct = AccountState
 
 
