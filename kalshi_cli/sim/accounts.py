@@ -1,0 +1,385 @@
+"""The simulated exchange's accounts: cash, positions, collateral held for resting orders,
+the maker fee reserve, and how one side of a fill moves an account. The second layer of the
+`Exchange` (sim/core.py), on top of `ReferenceData` (reference.py).
+
+Money. Cash is held exactly, as Decimal dollars, and `Account.balance` (what the balance
+endpoint reports as `balance_dollars`) is the *available* cash, floored to $0.0001: exact cash
+minus the collateral held for resting orders; `Account.cash_cents` is that truncated to the
+cent (`balance`). `resting_collateral_cents` rounds the held amount up, so the two never report
+more than the account has.
+
+Fees (the one fee model, models.py "Fees"). Each market is priced by `fee_model(ticker)`: its
+series' fee type and multiplier (or the exchange's default) and the market's fee waiver. Every
+fill, taker or maker, pays the trade fee `rate x count x P x (1 - P)` rounded up to $0.0001 at
+its own price, then Kalshi's fee-rounding page is applied per order (`charge_fill`): the balance
+moves by (revenue - trade fee) floored to $0.0001 (a direct member's precision), the floored
+part is a rounding fee kept in the order's accumulator, and each whole cent the accumulator
+passes is refunded. A fill's `fee` (the wire's `fee_cost`) is that net charge, so a fill's
+revenue minus its fee is exactly the balance change. Rounding only arises where revenue has
+digits below $0.0001 (a sub-penny price times a fractional count). The maker reserve held for a
+resting order is linear in its remaining count: per tradable unit (1 contract, or 0.01 on a
+fractional market) the trade fee of one unit plus $0.0001 when a unit's revenue can need
+rounding, at the series' maker rate without the waiver; since a fee rounded up per fill is at
+most the sum of its units' fees, the reserve always covers what the fills charge.
+
+Collateral. A resting order holds collateral only for the part that would open new exposure:
+for each direction, the contracts that would close the opposite position are free, and the
+rest cost their own price; the free contracts are counted against the cheapest orders, so the
+hold is the worst case whichever order fills first. With a maker fee rate above zero every
+resting order also holds its maker fee (closing ones too). The hold is brought up to date for
+the account and market after every change, from per-direction sums kept incrementally (so it
+is O(1) unless the position covers part of one direction's orders). With that rule a maker
+fill, a cancel or a decrease can only lower the hold by at least what the fill costs, so a
+maker's available cash never goes below zero; a taker's (or an amend's) whole plan, fills and
+fees and the new hold, is checked against its available cash before it is applied
+("insufficient_balance" otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from kalshi_cli.models import (
+    COUNT_QUANTUM,
+    FEE_QUANTUM,
+    ONE,
+    ZERO,
+    BookSide,
+    trading_fee,
+)
+from kalshi_cli.sim.records import (
+    Account,
+    ExchangeError,
+    SimFill,
+    SimOrder,
+    SimPosition,
+    SimSettlement,
+    own_price,
+)
+from kalshi_cli.sim.reference import ReferenceData
+
+EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
+_COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
+
+
+def floor_cents(dollars: Decimal) -> int:
+    return int((dollars * 100).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def ceil_cents(dollars: Decimal) -> int:
+    return int((dollars * 100).to_integral_value(rounding=ROUND_CEILING))
+
+
+def fill_cash(
+    position: Decimal, buy_yes: bool, own_price: Decimal, count: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(cash change before fees, contracts closed, new position) for buying `count` contracts
+    of YES (`buy_yes`) or NO at `own_price`. A closed contract redeems a YES/NO pair for $1."""
+    if buy_yes:
+        closed = min(count, -position) if position < 0 else ZERO
+        new_position = position + count
+    else:
+        closed = min(count, position) if position > 0 else ZERO
+        new_position = position - count
+    opened = count - closed
+    return closed * (ONE - own_price) - opened * own_price, closed, new_position
+
+
+def _side_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal:
+    """Collateral for resting bids of one direction, `free` contracts of which would close the
+    opposite position; the free ones are counted against the cheapest orders (worst case)."""
+    if free <= 0:
+        return sum((price * count for price, count in entries), ZERO)
+    total = sum((count for _, count in entries), ZERO)
+    if free >= total:
+        return ZERO
+    hold = ZERO
+    for price, count in sorted(entries):
+        if free >= count:
+            free -= count
+            continue
+        hold += price * (count - free)
+        free = ZERO
+    return hold
+
+
+class AccountState:
+    """Everything the exchange keeps for one account."""
+
+    __slots__ = (
+        "account",
+        "agg",
+        "cash",
+        "client_ids",
+        "fills",
+        "held",
+        "held_total",
+        "orders",
+        "positions",
+        "resting",
+        "settlements",
+    )
+
+    def __init__(self, account: Account, cash: Decimal) -> None:
+        self.account = account
+        self.cash = cash  # exact dollars, including what is held for resting orders
+        self.held: dict[str, Decimal] = {}
+        self.held_total = ZERO
+        self.positions: dict[str, SimPosition] = {}
+        self.orders: list[SimOrder] = []  # oldest first
+        self.client_ids: set[str] = set()
+        self.fills: list[SimFill] = []
+        self.settlements: list[SimSettlement] = []
+        self.resting: dict[str, dict[str, SimOrder]] = {}  # ticker -> order id -> order
+        # ticker -> [YES bids' cost, YES bids' count, NO bids' cost, NO bids' count, maker fee
+        # reserve] over the resting orders, kept up to date so a hold is O(1) in the usual case
+        self.agg: dict[str, list[Decimal]] = {}
+
+    def sync(self) -> None:
+        available = (self.cash - self.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+        self.account.balance = available
+        self.account.cash_cents = floor_cents(available)
+
+
+class Ledger(ReferenceData):
+    """Accounts, their cash, positions and collateral (see the module docstring)."""
+
+    _accounts: dict[str, AccountState]
+    _by_key: dict[str, str]
+    _deposited: Decimal
+    _fees_collected: Decimal
+    _reserve_cache: dict[str, dict[Decimal, Decimal]]
+
+    def create_account(self, *, key_id: str, public_key_pem: str, cash_cents: int) -> Account:
+        if key_id in self._by_key:
+            raise ExchangeError(409, "account_exists", f"key {key_id} already has an account")
+        if cash_cents < 0:
+            raise ExchangeError(400, "invalid_parameters", "cash_cents must not be negative")
+        self._log("account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents)
+        account = Account(
+            self._new_id(), key_id, public_key_pem, cash_cents, Decimal(cash_cents) / 100
+        )
+        self._accounts[account.account_id] = AccountState(account, Decimal(cash_cents) / 100)
+        self._by_key[key_id] = account.account_id
+        self._deposited += Decimal(cash_cents) / 100
+        return account
+
+    def account(self, account_id: str) -> Account:
+        return self._acct(account_id).account
+
+    def account_by_key(self, key_id: str) -> Account | None:
+        account_id = self._by_key.get(key_id)
+        return None if account_id is None else self._accounts[account_id].account
+
+    @property
+    def accounts(self) -> list[Account]:
+        return [a.account for a in self._accounts.values()]
+
+    def resting_collateral_cents(self, account_id: str) -> int:
+        return ceil_cents(self._acct(account_id).held_total)
+
+    def portfolio_value_cents(self, account_id: str) -> int:
+        """The open positions marked at each market's last trade price (at cost before the
+        first trade), floored to the cent."""
+        value = ZERO
+        for ticker, pos in self._acct(account_id).positions.items():
+            if pos.position == 0:
+                continue
+            last = self._markets[ticker].last_price
+            if last == 0:
+                value += pos.cost_basis
+            elif pos.position > 0:
+                value += pos.position * last
+            else:
+                value += -pos.position * (ONE - last)
+        return floor_cents(value)
+
+    # exact figures for audits and the conservation tests
+
+    def cash_dollars(self, account_id: str) -> Decimal:
+        """Exact cash, including what is held for resting orders."""
+        return self._acct(account_id).cash
+
+    def held_dollars(self, account_id: str) -> Decimal:
+        return self._acct(account_id).held_total
+
+    @property
+    def fees_collected(self) -> Decimal:
+        return self._fees_collected
+
+    @property
+    def deposited(self) -> Decimal:
+        """All cash ever credited to accounts at creation."""
+        return self._deposited
+
+    def open_interest(self) -> Decimal:
+        """Outstanding YES/NO pairs over all markets; each is $1.00 locked until settlement."""
+        return sum((m.open_interest for m in self._markets.values()), ZERO)
+
+    # internals ------------------------------------------------------------------------------
+
+    def _acct(self, account_id: str) -> AccountState:
+        acct = self._accounts.get(account_id)
+        if acct is None:
+            raise ExchangeError(404, "account_not_found", f"account {account_id} not found")
+        return acct
+
+    def _position_of(self, acct: AccountState, ticker: str) -> Decimal:
+        pos = acct.positions.get(ticker)
+        return ZERO if pos is None else pos.position
+
+    # collateral -----------------------------------------------------------------------------
+
+    def _fast_hold(
+        self,
+        position: Decimal,
+        agg: list[Decimal],
+        entries: Callable[[bool], list[tuple[Decimal, Decimal]]],
+    ) -> Decimal:
+        """The hold of one account in one market from its aggregates; only when the position
+        covers part of one direction's orders are those orders (`entries(buy_yes)`: own price
+        and remaining count) needed, to count the free contracts against the cheapest."""
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
+        if position < 0:  # NO held: bids (buying YES) close it first
+            free = -position
+            if free >= bid_count:
+                return reserve + ask_cost
+            return reserve + ask_cost + _side_hold(entries(True), free)
+        if position > 0:
+            if position >= ask_count:
+                return reserve + bid_cost
+            return reserve + bid_cost + _side_hold(entries(False), position)
+        return reserve + bid_cost + ask_cost
+
+    def _agg_add(
+        self, agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
+    ) -> None:
+        """Add `delta` contracts (negative: remove) at `own` to an aggregate; `reserve` is the
+        maker fee reserve per contract at that price (`_reserve_rate`)."""
+        i = 0 if buy_yes else 2
+        agg[i] += own * delta
+        agg[i + 1] += delta
+        agg[4] += reserve * delta
+
+    def _reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        """The fee reserve per contract of a resting order at `own`: per tradable unit, one
+        unit's trade fee at the series' maker rate (a waiver ignored: it may expire while the
+        order rests) plus $0.0001 when a unit's revenue has digits below $0.0001 (more than a
+        rounding fee can be). Linear in the count, and never less than what fills charge."""
+        rate = self._reserve_rates(ticker).get(own)
+        return self._new_reserve_rate(ticker, own) if rate is None else rate
+
+    def _reserve_rates(self, ticker: str) -> dict[Decimal, Decimal]:
+        return self._reserve_cache.setdefault(ticker, {})
+
+    def _new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        market = self._markets[ticker]
+        maker_rate = self._reserve_fees(market.series_ticker)
+        unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
+        per_unit = trading_fee(unit, own, maker_rate)
+        if unit * own != (unit * own).quantize(FEE_QUANTUM):
+            per_unit += FEE_QUANTUM  # rounding fees arise with or without a maker rate
+        rate = per_unit / unit
+        self._reserve_rates(ticker)[own] = rate
+        return rate
+
+    def _track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
+        """Keep the account's aggregates in step with a resting order's remaining count."""
+        acct = self._accounts[order.account_id]
+        agg = acct.agg.get(order.ticker)
+        if agg is None:
+            agg = acct.agg[order.ticker] = list(EMPTY_AGG)
+        own = own_price(order)
+        self._agg_add(
+            agg,
+            order.book_side is BookSide.BID,
+            own,
+            after - before,
+            self._reserve_rate(order.ticker, own),
+        )
+
+    def _rebuild_reserves(self, series_ticker: str) -> None:
+        """Recompute the aggregates and holds of the resting orders in a series' markets after
+        its reserve rate may have changed."""
+        tickers = [t for t, m in self._markets.items() if m.series_ticker == series_ticker]
+        for ticker in tickers:
+            self._reserve_cache.pop(ticker, None)
+        for acct in self._accounts.values():
+            for ticker in tickers:
+                if ticker not in acct.agg:
+                    continue
+                agg = list(EMPTY_AGG)
+                for o in acct.resting.get(ticker, {}).values():
+                    own = own_price(o)
+                    self._agg_add(
+                        agg,
+                        o.book_side is BookSide.BID,
+                        own,
+                        o.remaining_count,
+                        self._reserve_rate(ticker, own),
+                    )
+                acct.agg[ticker] = agg
+                self._rehold(acct, ticker)
+
+    def _rehold(self, acct: AccountState, ticker: str) -> None:
+        agg = acct.agg.get(ticker)
+        if agg is None:
+            return
+
+        def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
+            return [
+                (own_price(o), o.remaining_count)
+                for o in acct.resting.get(ticker, {}).values()
+                if (o.book_side is BookSide.BID) == bids
+            ]
+
+        self._set_hold(acct, ticker, self._fast_hold(self._position_of(acct, ticker), agg, entries))
+
+    def _set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
+        old = acct.held.get(ticker, ZERO)
+        if hold != old:
+            acct.held_total += hold - old
+            if hold:
+                acct.held[ticker] = hold
+            else:
+                del acct.held[ticker]
+        acct.sync()
+
+    def _book_fill(
+        self,
+        acct: AccountState,
+        *,
+        ticker: str,
+        buy_yes: bool,
+        own: Decimal,
+        count: Decimal,
+        fee: Decimal,
+        now: float,
+    ) -> Decimal:
+        """Move one side of a fill into the account; returns the change in open interest."""
+        pos = acct.positions.get(ticker)
+        if pos is None:
+            pos = acct.positions[ticker] = SimPosition(
+                ticker, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, now
+            )
+            self._holders[ticker].add(acct.account.account_id)
+        old = pos.position
+        delta, closed, new = fill_cash(old, buy_yes, own, count)
+        if closed:
+            held = abs(old)
+            removed = (
+                pos.cost_basis
+                if closed == held
+                else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
+            )
+            pos.realized_pnl += closed * (ONE - own) - removed
+            pos.cost_basis -= removed
+        pos.cost_basis += (count - closed) * own
+        pos.position = new
+        pos.fees_paid += fee
+        pos.total_traded += count * own
+        pos.volume += count
+        pos.last_updated = now
+        acct.cash += delta - fee
+        return max(new, ZERO) - max(old, ZERO)

@@ -1,0 +1,416 @@
+"""The simulated exchange's matching: one book per market, an incoming order planned against
+it without touching anything (fills in price-time priority, self-trade prevention, reduce-only
+cuts, the account's cash and collateral afterwards), then applied: fills, trades, resting and
+taking orders off the book. The third layer of the `Exchange` (sim/core.py), on top of `Ledger`
+(accounts.py); the book itself is sim/book.py.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    BookSide,
+    FeeCharge,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    charge_fill,
+)
+from kalshi_cli.sim.accounts import EMPTY_AGG, AccountState, Ledger, ceil_cents, fill_cash
+from kalshi_cli.sim.records import (
+    BookChanged,
+    ExchangeError,
+    FillHappened,
+    OrderChanged,
+    PositionChanged,
+    SimFill,
+    SimMarket,
+    SimOrder,
+    SimTrade,
+    TradeHappened,
+    copy_order,
+    own_price,
+)
+
+DAY = 86_400.0
+
+
+@dataclass
+class _Plan:
+    """What an incoming order would do, worked out without changing anything."""
+
+    steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
+    rest: Decimal  # what will rest on the book afterwards
+    fees: list[FeeCharge]  # the taker's charge for each fill, in step order
+    accumulator: Decimal  # the taker order's fee accumulator after the plan
+    hold: Decimal  # the collateral the account will hold in this market afterwards
+
+
+class Matcher(Ledger):
+    """Books, planning and applying orders (see the module docstring)."""
+
+    _trades: list[SimTrade]
+    _expiries: list[tuple[int, str]]  # heap of (expiration_time, order_id)
+
+    def book(
+        self, ticker: str, depth: int = 0
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        """(yes_bids, no_bids) as (price, size) aggregated per level, each sorted ascending by
+        price (Kalshi's wire order: best bid last); `depth` 0 = all levels, else the best N."""
+        self._market(ticker)
+        book = self._books[ticker]
+        return book.yes.depth(depth), book.no.depth(depth)
+
+    def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
+        """(best YES bid, best NO bid), each in its own side's price; None for an empty side."""
+        self._market(ticker)
+        book = self._books[ticker]
+        return book.yes.best(), book.no.best()
+
+    # planning -------------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        acct: AccountState,
+        ticker: str,
+        *,
+        buy_yes: bool,
+        own: Decimal,
+        count: Decimal,
+        stp: SelfTradePrevention,
+        post_only: bool,
+        time_in_force: TimeInForce,
+        replacing: SimOrder | None,
+    ) -> _Plan:
+        """Work out an incoming order (or an amended one, `replacing`) against the book and
+        the account without changing either; raise if any rule refuses it."""
+        book = self._books[ticker]
+        account_id = acct.account.account_id
+        if post_only and next(book.crossing(buy_yes, own), None) is not None:
+            raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
+        steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
+        remaining = count
+        stopped = False
+        maker_positions: dict[str, Decimal] = {}
+        for _, maker in book.crossing(buy_yes, own):
+            if remaining == 0:
+                break
+            if maker.account_id == account_id:
+                if stp is SelfTradePrevention.TAKER_AT_CROSS:
+                    stopped = True
+                    break
+                steps.append(("cancel", maker, maker.remaining_count))
+                continue
+            available = maker.remaining_count
+            if maker.reduce_only:
+                maker_acct = self._accounts[maker.account_id]
+                pos = maker_positions.get(maker.account_id)
+                if pos is None:
+                    pos = self._position_of(maker_acct, ticker)
+                reducible = max(pos if maker.book_side is BookSide.ASK else -pos, ZERO)
+                if reducible < available:
+                    steps.append(("cut", maker, available - reducible))
+                    available = reducible
+                if available == 0:
+                    continue
+            take = min(remaining, available)
+            steps.append(("fill", maker, take))
+            remaining -= take
+            # makers' positions as the plan goes, for reduce-only orders further down
+            before = maker_positions.get(maker.account_id)
+            if before is None:
+                before = self._position_of(self._accounts[maker.account_id], ticker)
+            signed = take if maker.book_side is BookSide.BID else -take
+            maker_positions[maker.account_id] = before + signed
+        filled = count - remaining
+        if time_in_force is TimeInForce.FOK and remaining:
+            raise ExchangeError(
+                409,
+                "fill_or_kill_insufficient_resting_volume",
+                f"only {filled} of {count} could fill now",
+            )
+        rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
+
+        # the account's cash and collateral after the whole plan
+        fee_model = self.fee_model(ticker)
+        now = self._now()
+        position = self._position_of(acct, ticker)
+        cash = acct.cash
+        fees: list[FeeCharge] = []
+        carried = replacing.fee_accumulator if replacing is not None else ZERO
+        for kind, maker, take in steps:
+            if kind != "fill":
+                continue
+            price = ONE - own_price(maker)  # what the taker pays: the maker's price
+            delta, _, position = fill_cash(position, buy_yes, price, take)
+            trade_fee = fee_model.fee(take, price, taker=True, at=now)
+            charge, carried = charge_fill(delta, trade_fee, carried)
+            cash += delta - charge.net
+            fees.append(charge)
+        gone = [o for kind, o, _ in steps if kind == "cancel"]
+        if replacing is not None:
+            gone.append(replacing)
+        agg = list(acct.agg.get(ticker) or EMPTY_AGG)
+        for o in gone:
+            o_own = own_price(o)
+            self._agg_add(
+                agg,
+                o.book_side is BookSide.BID,
+                o_own,
+                -o.remaining_count,
+                self._reserve_rate(ticker, o_own),
+            )
+        if rest:
+            self._agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))
+
+        def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
+            gone_ids = {id(o) for o in gone}
+            out = [
+                (own_price(o), o.remaining_count)
+                for o in acct.resting.get(ticker, {}).values()
+                if (o.book_side is BookSide.BID) == bids and id(o) not in gone_ids
+            ]
+            if rest and buy_yes == bids:
+                out.append((own, rest))
+            return out
+
+        hold = self._fast_hold(position, agg, entries)
+        others = acct.held_total - acct.held.get(ticker, ZERO)
+        if cash - others - hold < 0:
+            need = ceil_cents(others + hold - cash)
+            raise ExchangeError(
+                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
+            )
+        return _Plan(steps, rest, fees, carried, hold)
+
+    # internals: applying --------------------------------------------------------------------
+
+    def _execute(self, order: SimOrder, plan: _Plan, now: float) -> list[SimFill]:
+        """Apply a plan for `order` (not on the book yet): fills, self-trade cancels and
+        reduce-only cuts in book order, then rest or cancel what is left."""
+        fills: list[SimFill] = []
+        fee_iter = iter(plan.fees)
+        touched: set[str] = set()
+        for kind, maker, amount in plan.steps:
+            if kind == "fill":
+                fills.append(self._fill(order, maker, amount, next(fee_iter), now))
+                touched.add(maker.account_id)
+            else:
+                self._take_off(maker, amount, now, cause=maker)
+                touched.add(maker.account_id)
+        order.fee_accumulator = plan.accumulator
+        acct = self._accounts[order.account_id]
+        if plan.rest:
+            self._rest(order, now)
+        elif order.remaining_count:
+            order.remaining_count = ZERO
+            order.status = "canceled"
+        else:
+            order.status = "executed"
+        order.last_update_time = now
+        for account_id in touched:
+            self._rehold(self._accounts[account_id], order.ticker)
+        self._set_hold(acct, order.ticker, plan.hold)
+        if self._listeners:
+            self._emit(OrderChanged(copy_order(order)))
+        return fills
+
+    def _rest(self, order: SimOrder, now: float) -> None:
+        own = own_price(order)
+        buy_yes = order.book_side is BookSide.BID
+        self._books[order.ticker].side(buy_yes).add(
+            own, order.order_id, order, order.remaining_count
+        )
+        acct = self._accounts[order.account_id]
+        acct.resting.setdefault(order.ticker, {})[order.order_id] = order
+        self._track(order, ZERO, order.remaining_count)
+        if order.expiration_time is not None:
+            heapq.heappush(self._expiries, (order.expiration_time, order.order_id))
+        if self._listeners:
+            self._emit(
+                BookChanged(
+                    order.ticker,
+                    Side.YES if buy_yes else Side.NO,
+                    own,
+                    order.remaining_count,
+                    order.account_id,
+                    order.client_order_id,
+                    now,
+                )
+            )
+
+    def _take_off(
+        self, order: SimOrder, amount: Decimal, now: float, *, cause: SimOrder, final: bool = True
+    ) -> None:
+        """Remove `amount` of a resting order from the book; the order is canceled when
+        nothing is left (unless `final` is False: an amend about to re-place it)."""
+        own = own_price(order)
+        buy_yes = order.book_side is BookSide.BID
+        side = self._books[order.ticker].side(buy_yes)
+        before = order.remaining_count
+        self._track(order, before, max(before - amount, ZERO))
+        if amount >= before:
+            side.remove(own, order.order_id, before)
+            del self._accounts[order.account_id].resting[order.ticker][order.order_id]
+            order.remaining_count = ZERO
+            if final:
+                order.status = "canceled"
+        else:
+            side.change_size(own, -amount)
+            order.remaining_count = before - amount
+        order.last_update_time = now
+        if self._listeners:
+            self._emit(
+                BookChanged(
+                    order.ticker,
+                    Side.YES if buy_yes else Side.NO,
+                    own,
+                    -min(amount, before),
+                    cause.account_id,
+                    cause.client_order_id,
+                    now,
+                )
+            )
+            if final:
+                self._emit(OrderChanged(copy_order(order)))
+
+    def _shrink(self, order: SimOrder, amount: Decimal, now: float) -> None:
+        if amount:
+            self._take_off(order, amount, now, cause=order)
+
+    def _fill(
+        self, taker: SimOrder, maker: SimOrder, count: Decimal, taker_charge: FeeCharge, now: float
+    ) -> SimFill:
+        ticker = taker.ticker
+        market = self._markets[ticker]
+        maker_yes = maker.book_side is BookSide.BID
+        maker_own = own_price(maker)
+        taker_own = ONE - maker_own
+        before = maker.remaining_count
+        after = before - count
+        maker_acct = self._accounts[maker.account_id]
+        revenue, _, _ = fill_cash(
+            self._position_of(maker_acct, ticker), maker_yes, maker_own, count
+        )
+        maker_charge, maker.fee_accumulator = charge_fill(
+            revenue,
+            self.fee_model(ticker).fee(count, maker_own, taker=False, at=now),
+            maker.fee_accumulator,
+        )
+        maker_fee = maker_charge.net
+        taker_fee = taker_charge.net
+        side = self._books[ticker].side(maker_yes)
+        self._track(maker, before, after)
+        taker_acct = self._accounts[taker.account_id]
+        if after == 0:
+            side.remove(maker_own, maker.order_id, before)
+            del maker_acct.resting[ticker][maker.order_id]
+            maker.status = "executed"
+        else:
+            side.change_size(maker_own, -count)
+        maker.remaining_count = after
+        maker.fill_count += count
+        maker.maker_fill_cost += count * maker_own
+        maker.maker_fees += maker_fee
+        maker.last_update_time = now
+        taker.remaining_count -= count
+        taker.fill_count += count
+        taker.taker_fill_cost += count * taker_own
+        taker.taker_fees += taker_fee
+
+        oi_change = self._book_fill(
+            maker_acct,
+            ticker=ticker,
+            buy_yes=maker_yes,
+            own=maker_own,
+            count=count,
+            fee=maker_fee,
+            now=now,
+        )
+        oi_change += self._book_fill(
+            taker_acct,
+            ticker=ticker,
+            buy_yes=not maker_yes,
+            own=taker_own,
+            count=count,
+            fee=taker_fee,
+            now=now,
+        )
+        self._fees_collected += maker_fee + taker_fee
+        market.open_interest += oi_change
+        market.previous_price = market.last_price
+        market.last_price = maker.price
+        market.volume += count
+        market.volume_24h += count
+        market.updated_time = now
+        self._volume_window[ticker].append((now, count))
+
+        trade = SimTrade(self._new_id(), ticker, maker.price, count, taker.book_side, now)
+        self._trades.append(trade)
+        self._trades_by_ticker[ticker].append(trade)
+        taker_fill = SimFill(
+            self._new_id(),
+            trade.trade_id,
+            taker.order_id,
+            taker.account_id,
+            taker.client_order_id,
+            ticker,
+            taker.book_side,
+            maker.price,
+            count,
+            True,
+            taker_fee,
+            taker_acct.positions[ticker].position,
+            now,
+            taker_charge,
+        )
+        maker_fill = SimFill(
+            self._new_id(),
+            trade.trade_id,
+            maker.order_id,
+            maker.account_id,
+            maker.client_order_id,
+            ticker,
+            maker.book_side,
+            maker.price,
+            count,
+            False,
+            maker_fee,
+            maker_acct.positions[ticker].position,
+            now,
+            maker_charge,
+        )
+        taker_acct.fills.append(taker_fill)
+        maker_acct.fills.append(maker_fill)
+        if self._listeners:
+            self._emit(
+                BookChanged(
+                    ticker,
+                    Side.YES if maker_yes else Side.NO,
+                    maker_own,
+                    -count,
+                    taker.account_id,
+                    taker.client_order_id,
+                    now,
+                )
+            )
+            self._emit(TradeHappened(trade))
+            self._emit(FillHappened(taker_fill))
+            self._emit(FillHappened(maker_fill))
+            self._emit(OrderChanged(copy_order(maker)))
+            self._emit(PositionChanged(maker.account_id, ticker))
+            self._emit(PositionChanged(taker.account_id, ticker))
+        return taker_fill
+
+    def _trim_volume(self, market: SimMarket, now: float) -> None:
+        window = self._volume_window[market.ticker]
+        while window and window[0][0] <= now - DAY:
+            market.volume_24h -= window.popleft()[1]
+
+    # internals: ids, time, journal ----------------------------------------------------------

@@ -1,0 +1,279 @@
+"""What the simulated exchange is made of and what it reports: the reference data (series,
+events, markets), orders, fills, trades, positions, settlements, accounts, the refusal
+`ExchangeError` and the events the WebSocket layer listens to. Plain data, no behaviour beyond
+a property or two; `sim/core.py` re-exports every public name here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    BookSide,
+    FeeCharge,
+    PriceRange,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+
+MarketStatus = Literal["unopened", "open", "paused", "closed", "settled"]
+
+
+class ExchangeError(Exception):
+    """A refusal in Kalshi's terms: HTTP status, error code string, message."""
+
+    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def not_found() -> ExchangeError:
+    """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
+    existed or belongs to someone else, so the answer reveals nothing."""
+    return ExchangeError(404, "not_found", "not found")
+
+
+@dataclass
+class SimSeries:
+    """`fee_type`/`fee_multiplier` None: the exchange's default fee model (a scenario's `fees`)."""
+
+    ticker: str
+    title: str
+    category: str = "Simulated"
+    frequency: str = "daily"
+    tags: list[str] = field(default_factory=list)
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+    fee_type: str | None = None
+    fee_multiplier: str | None = None  # a decimal string (kept as text for the journal)
+
+
+@dataclass
+class SimFeeChange:
+    """A scheduled change of a series' fees (openapi SeriesFeeChange): from `scheduled_ts`
+    (unix seconds, the exchange's clock) on, the series charges `fee_type` x `fee_multiplier`."""
+
+    id: str
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: str  # a decimal string (kept as text for the journal)
+    scheduled_ts: float  # float-ok: unix seconds
+
+
+@dataclass
+class SimEvent:
+    event_ticker: str
+    series_ticker: str
+    title: str
+    sub_title: str = ""
+    mutually_exclusive: bool = False
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+
+
+@dataclass
+class SimMarket:
+    ticker: str
+    event_ticker: str
+    series_ticker: str
+    title: str
+    yes_sub_title: str
+    no_sub_title: str
+    status: MarketStatus
+    price_level_structure: str
+    price_ranges: tuple[PriceRange, ...]
+    open_time: float  # unix seconds
+    close_time: float
+    latest_expiration_time: float
+    created_time: float
+    updated_time: float
+    rules_primary: str = ""
+    rules_secondary: str = ""
+    result: str = ""  # "", "yes", "no"
+    settled_time: float | None = None
+    last_price: Decimal = Decimal(0)
+    previous_price: Decimal = Decimal(0)
+    volume: Decimal = Decimal(0)
+    volume_24h: Decimal = Decimal(0)
+    open_interest: Decimal = Decimal(0)
+    fractional_trading_enabled: bool = False
+    # settlement_bounds_type "floor": the lowest value YES settles at (a NO result pays YES
+    # this and NO the rest); None is "default", YES settles at $1.00 or $0.00
+    settlement_floor: Decimal | None = None
+
+    @property
+    def yes_settlement_value(self) -> Decimal:
+        """What one YES contract pays on this market's result (NO pays the rest of $1.00)."""
+        if self.result == "yes":
+            return ONE
+        return self.settlement_floor if self.settlement_floor is not None else ZERO
+
+    fee_waiver_expiration_time: float | None = None  # unix seconds: no fees before it
+
+
+@dataclass
+class SimOrder:
+    order_id: str
+    account_id: str
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    price: Decimal  # YES price
+    initial_count: Decimal
+    fill_count: Decimal
+    remaining_count: Decimal
+    status: Literal["resting", "canceled", "executed"]
+    time_in_force: TimeInForce
+    post_only: bool
+    reduce_only: bool
+    self_trade_prevention: SelfTradePrevention
+    expiration_time: int | None  # unix seconds
+    created_time: float
+    last_update_time: float
+    taker_fill_cost: Decimal = Decimal(0)
+    maker_fill_cost: Decimal = Decimal(0)
+    taker_fees: Decimal = Decimal(0)
+    maker_fees: Decimal = Decimal(0)
+    cancel_order_on_pause: bool = False  # cancelled when its market's trading is paused
+    fee_accumulator: Decimal = Decimal(0)  # rounding paid and not yet refunded (charge_fill)
+
+
+@dataclass
+class SimFill:
+    fill_id: str
+    trade_id: str
+    order_id: str
+    account_id: str
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    price: Decimal  # YES price
+    count: Decimal
+    is_taker: bool
+    fee: Decimal  # the net charge: trade fee + rounding fee - rebate (the wire's fee_cost)
+    post_position: Decimal
+    ts: float
+    charge: FeeCharge | None = None  # its parts, for the simulator's own accounting
+
+
+@dataclass
+class SimTrade:
+    trade_id: str
+    ticker: str
+    price: Decimal  # YES price
+    count: Decimal
+    taker_book_side: BookSide
+    ts: float
+
+
+@dataclass
+class SimPosition:
+    ticker: str
+    position: Decimal  # + YES, - NO
+    cost_basis: Decimal  # dollars paid for the open contracts
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    total_traded: Decimal
+    volume: Decimal
+    last_updated: float
+
+
+@dataclass
+class SimSettlement:
+    ticker: str
+    event_ticker: str
+    market_result: str
+    yes_count: Decimal
+    yes_total_cost: Decimal
+    no_count: Decimal
+    no_total_cost: Decimal
+    revenue_cents: int
+    fee_cost: Decimal
+    settled_time: float
+    yes_value: Decimal | None = None  # what one YES contract paid, in dollars
+
+
+@dataclass
+class Account:
+    account_id: str  # also the user_id Kalshi shows
+    key_id: str
+    public_key_pem: str
+    cash_cents: int  # available: exact cash minus collateral held, truncated to the cent
+    balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
+
+
+@dataclass
+class PlaceResult:
+    order: SimOrder
+    fills: list[SimFill]  # this order's own fills (taker side)
+
+
+# Events for the WebSocket layer ------------------------------------------------------------
+
+
+@dataclass
+class BookChanged:
+    """A change of size at one price level; `side` is the bid side in Kalshi's orderbook terms
+    (yes bids or no bids), `price` that side's own price, `delta` signed."""
+
+    ticker: str
+    side: Side
+    price: Decimal
+    delta: Decimal
+    account_id: str | None = None
+    client_order_id: str | None = None
+    ts: float = 0.0
+
+
+@dataclass
+class TradeHappened:
+    trade: SimTrade
+
+
+@dataclass
+class FillHappened:
+    fill: SimFill
+
+
+@dataclass
+class OrderChanged:
+    order: SimOrder
+
+
+@dataclass
+class PositionChanged:
+    account_id: str
+    ticker: str
+
+
+@dataclass
+class MarketLifecycle:
+    ticker: str
+    event_type: str  # created, activated, deactivated, close_date_updated, determined, settled
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float = 0.0
+
+
+SimEventT = (
+    BookChanged | TradeHappened | FillHappened | OrderChanged | PositionChanged | MarketLifecycle
+)
+Listener = Callable[[SimEventT], None]
+
+
+def copy_order(order: SimOrder) -> SimOrder:
+    """A snapshot (orders change in place; callers keep what they were given)."""
+    snapshot = object.__new__(SimOrder)
+    snapshot.__dict__.update(order.__dict__)
+    return snapshot
+
+
+def own_price(order: SimOrder) -> Decimal:
+    """The price of the side the order buys: YES for a bid, NO for an ask."""
+    return order.price if order.book_side is BookSide.BID else ONE - order.price

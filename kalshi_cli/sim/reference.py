@@ -1,0 +1,272 @@
+"""The simulated exchange's reference data and plumbing: series (and their fee models),
+events and markets, the validation of a market, price and count, and the clock, ids and event
+listeners every other part shares. The first layer of the `Exchange` (sim/core.py), which
+inherits it through `Ledger` (accounts.py), `Matcher` (matching.py) and `Settler`
+(settlement.py); the state itself is created in `Exchange.__init__` and only declared here.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.models import (
+    COUNT_QUANTUM,
+    FeeModel,
+    FeeModelError,
+    PriceRange,
+    price_bounds,
+    price_on_grid,
+)
+from kalshi_cli.sim.book import Book
+from kalshi_cli.sim.records import (
+    ExchangeError,
+    Listener,
+    MarketLifecycle,
+    SimEvent,
+    SimEventT,
+    SimFeeChange,
+    SimMarket,
+    SimOrder,
+    SimSeries,
+    SimTrade,
+)
+
+_STATUS_REFUSAL = {
+    "unopened": "market_not_open",
+    "paused": "trading_paused",
+    "closed": "market_closed",
+    "settled": "market_closed",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
+    """Every valid price of a tick structure (shared by all markets that use it)."""
+    return frozenset(
+        r.start + r.step * i for r in ranges for i in range(int((r.end - r.start) / r.step) + 1)
+    )
+
+
+class ReferenceData:
+    """Series, events and markets, and the shared plumbing (see the module docstring)."""
+
+    _clock: Clock
+    default_fees: FeeModel
+    _listeners: list[Listener]
+    _series: dict[str, SimSeries]
+    _series_fees: dict[str, FeeModel]
+    # series -> its scheduled fee changes, by scheduled_ts (see `Exchange.schedule_fee_change`)
+    _fee_changes: dict[str, list[SimFeeChange]]
+    _events: dict[str, SimEvent]
+    _markets: dict[str, SimMarket]
+    _books: dict[str, Book[SimOrder]]
+    _holders: dict[str, set[str]]  # ticker -> accounts that ever held a position
+    _trades_by_ticker: dict[str, list[SimTrade]]
+    _volume_window: dict[str, deque[tuple[float, Decimal]]]
+    _seq: int
+    _salt: int
+    _id_prefix: str
+    _replay_ts: float | None
+
+    # listeners ------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _emit(self, event: SimEventT) -> None:
+        for listener in self._listeners:
+            listener(event)
+
+    # reference data -------------------------------------------------------------------------
+
+    def add_series(self, series: SimSeries) -> None:
+        if series.ticker in self._series:
+            raise ExchangeError(409, "series_exists", f"series {series.ticker} already exists")
+        if not series.updated_time:
+            series.updated_time = self._now()
+        fees = self.default_fees
+        if series.fee_type is not None or series.fee_multiplier is not None:
+            try:
+                fees = FeeModel.from_api(
+                    series.fee_type or fees.fee_type.value,
+                    series.fee_multiplier if series.fee_multiplier is not None else "1",
+                )
+            except FeeModelError as exc:
+                raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+        self._log("series", series=plain_record(series))
+        self._series[series.ticker] = series
+        self._series_fees[series.ticker] = fees
+
+    def series_fees(self, series_ticker: str, at: float | None = None) -> FeeModel:
+        """The fee type and multiplier a series charges at `at` (default: now, the exchange's
+        clock): the last of its fee changes scheduled at or before then, else its own fees.
+        No waiver: that is per market."""
+        when = self._now() if at is None else at
+        for change in reversed(self._fee_changes.get(series_ticker, ())):
+            if change.scheduled_ts <= when:
+                return FeeModel.from_api(change.fee_type, change.fee_multiplier)
+        return self._series_fees.get(series_ticker, self.default_fees)
+
+    def fee_changes(self, series_ticker: str | None = None) -> list[SimFeeChange]:
+        """Every scheduled fee change (of one series), by scheduled_ts."""
+        out = [
+            c
+            for ticker, changes in self._fee_changes.items()
+            if series_ticker is None or ticker == series_ticker
+            for c in changes
+        ]
+        return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
+
+    def _reserve_fees(self, series_ticker: str) -> Decimal:
+        """The maker rate a resting order's fee reserve is held at: the highest of the series'
+        own and all its scheduled fees, so a change while the order rests is covered."""
+        models = [self._series_fees.get(series_ticker, self.default_fees)] + [
+            FeeModel.from_api(c.fee_type, c.fee_multiplier)
+            for c in self._fee_changes.get(series_ticker, ())
+        ]
+        return max(FeeModel(m.fee_type, m.multiplier).rates(at=0.0)[1] for m in models)
+
+    def fee_model(self, ticker: str) -> FeeModel:
+        """The fees of one market: its series' model with the market's fee waiver."""
+        market = self._market(ticker)
+        fees = self.series_fees(market.series_ticker)
+        if market.fee_waiver_expiration_time is None:
+            return fees
+        return FeeModel(fees.fee_type, fees.multiplier, market.fee_waiver_expiration_time)
+
+    def add_event(self, event: SimEvent) -> None:
+        if event.event_ticker in self._events:
+            raise ExchangeError(409, "event_exists", f"event {event.event_ticker} already exists")
+        if not event.updated_time:
+            event.updated_time = self._now()
+        self._log("event", event=plain_record(event))
+        self._events[event.event_ticker] = event
+
+    def add_market(self, market: SimMarket) -> None:
+        if market.ticker in self._markets:
+            raise ExchangeError(409, "market_exists", f"market {market.ticker} already exists")
+        if not market.price_ranges:
+            raise ExchangeError(400, "invalid_parameters", "a market needs price_ranges")
+        self._log("market", market=market_record(market))
+        self._markets[market.ticker] = market
+        self._books[market.ticker] = Book()
+        self._holders[market.ticker] = set()
+        self._trades_by_ticker[market.ticker] = []
+        self._volume_window[market.ticker] = deque()
+        if self._listeners:
+            self._emit(
+                MarketLifecycle(market.ticker, "created", {"status": market.status}, self._now())
+            )
+
+    @property
+    def series(self) -> dict[str, SimSeries]:
+        return self._series
+
+    @property
+    def events(self) -> dict[str, SimEvent]:
+        return self._events
+
+    @property
+    def markets(self) -> dict[str, SimMarket]:
+        """Insertion-ordered; the server paginates over it."""
+        return self._markets
+
+    # validation -------------------------------------------------------------------------------
+
+    def _market(self, ticker: str) -> SimMarket:
+        market = self._markets.get(ticker)
+        if market is None:
+            raise ExchangeError(404, "market_not_found", f"market {ticker} not found")
+        return market
+
+    def _require_open(self, market: SimMarket) -> None:
+        if market.status != "open":
+            raise ExchangeError(
+                409, _STATUS_REFUSAL[market.status], f"{market.ticker} is {market.status}"
+            )
+
+    def _check_price(self, market: SimMarket, price: Decimal) -> None:
+        if not price.is_finite():
+            raise ExchangeError(400, "invalid_price", "price must be a number")
+        if price in _ticks(market.price_ranges):
+            return
+        low, high = price_bounds(market.price_ranges)
+        if not low <= price <= high:
+            raise ExchangeError(
+                400, "invalid_price", f"price {price} is outside {low}..{high} for {market.ticker}"
+            )
+        if not price_on_grid(price, market.price_ranges):
+            raise ExchangeError(
+                400,
+                "invalid_price",
+                f"price {price} is not on the {market.price_level_structure} grid",
+            )
+
+    def _check_count(self, market: SimMarket, count: Decimal) -> None:
+        if not count.is_finite() or count <= 0:
+            raise ExchangeError(400, "invalid_count", "count must be positive")
+        if count % COUNT_QUANTUM:
+            raise ExchangeError(400, "invalid_count", "count must be a multiple of 0.01")
+        if not market.fractional_trading_enabled and count % 1:
+            raise ExchangeError(
+                400, "invalid_count", f"{market.ticker} trades whole contracts only"
+            )
+
+    # ids, time, journal ---------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        # a UUID-shaped id: a random version-4 prefix per journal, then a 48-bit counter
+        self._seq += 1
+        return f"{self._id_prefix}{self._seq:012x}"
+
+    def _set_salt(self, value: int) -> None:
+        self._salt = value
+        self._id_prefix = str(uuid.UUID(int=value, version=4))[:24]
+
+    def _now(self) -> float:
+        return self._clock.wall() if self._replay_ts is None else self._replay_ts
+
+    def _log(self, op: str, **fields: Any) -> None:
+        """Journal one state change before it is applied (`Exchange._log`, sim/core.py)."""
+        raise NotImplementedError
+
+
+def plain_record(obj: SimSeries | SimEvent) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in vars(obj).items()}
+
+
+_MARKET_DECIMALS = (
+    "last_price",
+    "previous_price",
+    "volume",
+    "volume_24h",
+    "open_interest",
+)
+
+
+def market_record(market: SimMarket) -> dict[str, Any]:
+    data = dict(vars(market))
+    data["price_ranges"] = [[str(r.start), str(r.end), str(r.step)] for r in market.price_ranges]
+    for key in _MARKET_DECIMALS:
+        data[key] = str(data[key])
+    if market.settlement_floor is not None:
+        data["settlement_floor"] = str(market.settlement_floor)
+    return data
+
+
+def market_from_record(data: dict[str, Any]) -> SimMarket:
+    fields = dict(data)
+    fields["price_ranges"] = tuple(
+        PriceRange(Decimal(start), Decimal(end), Decimal(step))
+        for start, end, step in data["price_ranges"]
+    )
+    for key in _MARKET_DECIMALS:
+        fields[key] = Decimal(fields[key])
+    if fields.get("settlement_floor") is not None:
+        fields["settlement_floor"] = Decimal(fields["settlement_floor"])
+    return SimMarket(**fields)
