@@ -253,6 +253,19 @@ class AlertRouter:
         problems = tuple(f"dead-man ping: {d.describe()}" for d in deliveries if not d.ok)
         return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
 
+    def beat(self, signal: str, *, body: str = "") -> SendReport:
+        """Send `signal` (`start`, `` for alive, `fail`) to every dead-man channel, as
+        healthchecks.io reads them (no de-duplication). Never raises."""
+        pingers = [ch for ch in self.channels.values() if isinstance(ch, DeadManPing)]
+        clock = self.clock
+        jobs: list[tuple[Channel, Callable[[], Delivery]]] = [
+            (p, partial(p.beat, signal, clock, body)) for p in pingers
+        ]
+        deliveries = _deliver_all(jobs) if jobs else []
+        name = f"/{signal}" if signal else "alive"
+        problems = tuple(f"dead-man {name} ping: {d.describe()}" for d in deliveries if not d.ok)
+        return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
+
     def _firing_outcome(self, alert: Alert, state: AlertStateLike | None) -> Outcome:
         if state is None or state.status != AlertStatus.FIRING:
             return Outcome.SENT

@@ -222,6 +222,7 @@ def build_loop(
         dry_run=options.dry_run,
         status_interval_s=config.seconds("status_interval_s", 60.0),
         tick_interval_s=config.seconds("tick_interval_s", 1.0),
+        deadman_interval_s=config.seconds("deadman_interval_s", LoopSettings.deadman_interval_s),
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # float-ok: secs
@@ -377,6 +378,9 @@ def run(
     stop = stop or threading.Event()
     abandon = threading.Event()
     cancel_resting = not options.once
+    alerts = loop.alerts
+    if alerts is not None:
+        alerts.beat("start", loop.beat_text("starting"))
     loop.feed.start()
     try:
         with signals(stop, loop.toggle_pause, abandon=abandon):
@@ -388,12 +392,17 @@ def run(
                     loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
             except Exception as exc:
                 loop.log.emit("crashed", {"error": repr(exc)})
+                if alerts is not None:
+                    alerts.beat("fail", loop.beat_text(f"crashed: {exc!r}"))
                 try:
                     loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
                 except Exception as again:
                     loop.log.emit("shutdown_failed", {"error": repr(again)})
                 raise
-            return loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            if alerts is not None:
+                alerts.beat("", loop.beat_text("stopped"))
+            return summary
     finally:
         loop.feed.stop()
 
