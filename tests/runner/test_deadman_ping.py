@@ -120,7 +120,7 @@ def test_kalshi_trade_pings_start_alive_and_a_final_ping(tmp_path: Path, hc: Rec
     with subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as proc:
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     paths = [s.path for s in hc.seen]
     # /start, the first heartbeat's ping, the final ping when it stopped (a 3-tick run is far
