@@ -28,3 +28,4 @@ class ExitCode(IntEnum):
     FORBIDDEN = 16  # the exchange refused the request (403): the key may not do this
     BAD_STATE_FILE = 17  # the state file exists but is not one: empty, not SQLite, or foreign
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

@@ -33,6 +33,7 @@ PINNED = {
     "FORBIDDEN": 16,
     "BAD_STATE_FILE": 17,
     "INTERRUPTED": 130,
+    "BROKEN_PIPE": 141,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.errors import KalshiError, UsageError
 
 sim_app = typer.Typer(
     name="sim",
@@ -78,6 +79,7 @@ def serve_command(
     balance_cents = parse_balance(balance)
     settings = current().settings("sim")
     from kalshi_cli.sim.embed import SimulatorBusy
+    from kalshi_cli.sim.scenarios import ScenarioError
     from kalshi_cli.sim.serve import serve
 
     try:
@@ -95,5 +97,15 @@ def serve_command(
             f"another simulator already serves {data_dir or settings.data_dir}",
             hint="stop it, or pass another --data-dir",
         ) from exc
+    except ScenarioError as exc:
+        raise UsageError(str(exc), hint="see `kalshi sim serve --help`") from None
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            what = "is in use" if exc.errno == errno.EADDRINUSE else "cannot be used"
+            raise UsageError(
+                f"port {port} on {host} {what}: {exc.strerror}",
+                hint="stop what listens there, or pass another --port (0 picks a free one)",
+            ) from None
+        raise
     except KeyboardInterrupt:
         return  # Ctrl-C is how a foreground server is meant to stop

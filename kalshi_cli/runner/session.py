@@ -51,9 +51,11 @@ CLIENT_RETRY_BUDGET_S = 3.0
 
 
 class StartupRefused(KalshiError):
-    """The loop will not trade: reconciliation failed or the books do not agree."""
+    """The loop will not trade: reconciliation failed or the books do not agree. A local check
+    refused to start, nothing changed (REJECTED), unless a failure underneath has its own code
+    (the exchange unreachable: 7, the key refused: 5...), which it keeps."""
 
-    exit_code = ExitCode.FAILURE
+    exit_code = ExitCode.REJECTED
 
 
 def check_live(env: str, options: TradeOptions) -> None:
@@ -105,16 +107,20 @@ def reconcile(client: KalshiClient, store: Store, clock: Clock) -> Any:
     try:
         report = service.reconcile()
     except KalshiError as exc:
-        raise StartupRefused(
+        refused = StartupRefused(
             f"reconciliation with the exchange failed: {exc.message}; not trading",
             hint="check the connection (`kalshi health-check`), then start again",
-        ) from exc
+        )
+        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
+        raise refused from exc
     if report.still_unknown:
-        raise StartupRefused(
+        unknown = StartupRefused(
             f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
             "reconciliation; not trading",
             hint="run `kalshi reconcile` until none is left",
         )
+        unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
+        raise unknown
     return report
 
 
