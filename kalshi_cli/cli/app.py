@@ -268,8 +268,10 @@ def root(
     ctx.call_on_close(app_context.close)
 
 
-# commands that only show where things are: a wrong --state is what they help find
-_SHOWS_SETTINGS = frozenset({"config", "state", None})
+# commands that show where things are or diagnose them (health-check reports an unusable state
+# location as a failed check; `check` answers with Nagios codes): a wrong --state is what they
+# help find, so they see it as it is
+_SHOWS_SETTINGS = frozenset({"config", "state", "health-check", "check", None})
 
 
 def _refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:
