@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from kalshi_cli.alerts import AlertRouter, Outcome, Severity
 from kalshi_cli.clock import ManualClock
@@ -292,3 +294,99 @@ def test_bad_email_config_is_a_config_error(extra: dict[str, Any], message: str)
     with pytest.raises(ConfigError) as err:
         AlertRouter.from_config(cfg, environ={})
     assert message in err.value.one_line() and SMTP_PASSWORD not in err.value.one_line()
+
+
+# --------------------------------------------------------------------------------------------
+# STARTTLS with a login, against aiosmtpd with a self-signed certificate for 127.0.0.1
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_email_over_starttls_logs_in_and_delivers(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[str, str]] = []
+
+    def authenticate(
+        server: SMTPServer, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=data.password.decode() == SMTP_PASSWORD)
+
+    box = Mailbox(_free_port())
+    controller = Controller(
+        box,
+        hostname="127.0.0.1",
+        port=box.port,
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        cfg = email_cfg(
+            box,
+            tls="starttls",
+            ca_file=str(cert),
+            username="kalshi",
+            password_env="SMTP_PASSWORD",
+        )
+        clock = ManualClock()
+        router = AlertRouter.from_config(cfg, clock=clock, environ={"SMTP_PASSWORD": SMTP_PASSWORD})
+        report = router.notify(breach(), FakeAlertLedger(clock))
+        # without the relay's CA the certificate is not trusted: refused, not retried, and the
+        # password never sent
+        del cfg["channels"]["mail"]["ca_file"]
+        untrusted = AlertRouter.from_config(
+            cfg, clock=clock, environ={"SMTP_PASSWORD": SMTP_PASSWORD}
+        )
+        refused = untrusted.notify(breach(), FakeAlertLedger(clock))
+    finally:
+        controller.stop()
+    assert not refused.delivered and refused.deliveries[0].attempts == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.problems[0]
+    assert SMTP_PASSWORD not in refused.problems[0]
+    assert report.delivered, report.problems
+    assert logins == [("kalshi", SMTP_PASSWORD)]
+    [(_, _, msg)] = box.received
+    assert msg["Subject"] == "[CRITICAL] KALSHI POSITIONS CRITICAL"

@@ -10,6 +10,7 @@ attempt's socket timeout is clipped to what is left of the deadline, attempts ar
 from __future__ import annotations
 
 import smtplib
+import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -38,7 +39,7 @@ class EmailChannel(Channel):
 
     kind = "email"
     config_keys = frozenset(
-        {"host", "port", "tls", "username", "password", "password_env", "from", "to"}
+        {"host", "port", "tls", "ca_file", "username", "password", "password_env", "from", "to"}
     )
 
     def __init__(
@@ -53,6 +54,7 @@ class EmailChannel(Channel):
         tls: str = "starttls",
         username: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         if tls not in TLS_MODES:
             raise ValueError(f"tls must be one of {TLS_MODES}")
@@ -65,6 +67,7 @@ class EmailChannel(Channel):
         self.to = list(to)
         self._username = username
         self._password = password
+        self.ca_file = ca_file
 
     @property
     def target(self) -> str:
@@ -105,6 +108,9 @@ class EmailChannel(Channel):
             or not all(isinstance(a, str) and "@" in a for a in listed)
         ):
             raise ConfigError(f"{where}.to must be an address or a list of addresses")
+        ca_file = cfg.get("ca_file")
+        if ca_file is not None and (not isinstance(ca_file, str) or tls == "none"):
+            raise ConfigError(f"{where}.ca_file must be a path, and only with tls: starttls or tls")
         username = cfg.get("username")
         if username is not None and not isinstance(username, str):
             raise ConfigError(f"{where}.username must be a string")
@@ -126,6 +132,7 @@ class EmailChannel(Channel):
             tls=tls,
             username=username,
             password=password,
+            ca_file=ca_file,
         )
 
     def message(self, n: Notification) -> EmailMessage:
@@ -168,6 +175,9 @@ class EmailChannel(Channel):
                 refused = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())
                 error = f"every recipient refused: {refused}"
                 break
+            except ssl.SSLCertVerificationError as exc:  # a server we cannot trust stays so
+                error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
+                break
             except (OSError, smtplib.SMTPException) as exc:  # connection lost, timeout, TLS
                 error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), self.secret_values())
             else:
@@ -181,15 +191,21 @@ class EmailChannel(Channel):
             clock.sleep(wait)
         return Delivery(self.name, self.target, False, attempts, None, error)
 
+    def _context(self) -> ssl.SSLContext:
+        """The certifi CA bundle, or `ca_file` (a relay with its own CA) instead."""
+        if self.ca_file is None:
+            return _tls()
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def _once(self, msg: EmailMessage, timeout: float) -> None:  # float-ok: seconds
         smtp: smtplib.SMTP
         if self.tls == "tls":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=_tls())
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._context())
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=timeout, local_hostname="localhost")
         with smtp:
             if self.tls == "starttls":
-                smtp.starttls(context=_tls())
+                smtp.starttls(context=self._context())
             if self._username is not None and self._password is not None:
                 smtp.login(self._username, self._password)
             smtp.send_message(msg, from_addr=self.sender, to_addrs=self.to)
