@@ -143,9 +143,13 @@ def serve_simulator(
 ) -> None:
     """`kalshi sim serve`: the simulator in the foreground until Ctrl-C, keeping its state in
     `data_dir` (default: the settings'). Another simulator serving that directory is an error
-    that says what to do."""
-    from kalshi_cli.errors import KalshiError
+    that says what to do; an unknown scenario or a port that cannot be bound is a usage error
+    (exit 2), never a crash."""
+    import errno
+
+    from kalshi_cli.errors import KalshiError, UsageError
     from kalshi_cli.sim.embed import SimulatorBusy
+    from kalshi_cli.sim.scenarios import ScenarioError
     from kalshi_cli.sim.serve import serve
 
     try:
@@ -163,5 +167,15 @@ def serve_simulator(
             f"another simulator already serves {data_dir or settings.data_dir}",
             hint="stop it, or pass another --data-dir",
         ) from exc
+    except ScenarioError as exc:
+        raise UsageError(str(exc), hint="see `kalshi sim serve --help`") from None
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            what = "is in use" if exc.errno == errno.EADDRINUSE else "cannot be used"
+            raise UsageError(
+                f"port {port} on {host} {what}: {exc.strerror}",
+                hint="stop what listens there, or pass another --port (0 picks a free one)",
+            ) from None
+        raise
     except KeyboardInterrupt:
         return  # Ctrl-C is how a foreground server is meant to stop

@@ -30,3 +30,4 @@ class ExitCode(IntEnum):
     DATA_WRITE_FAILED = 18  # record/import/export: disk full or directory unwritable
     NO_DATA = 19  # the data directory or import file holds nothing readable
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.models import Action, from_book
 
 if TYPE_CHECKING:
@@ -484,7 +484,8 @@ def write_textfile(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise KalshiError(
+        # the path is the person's --textfile: a usage error, not a bug
+        raise UsageError(
             f"cannot write metrics to {path}: {exc.strerror or exc}",
             hint="point --textfile at a directory node_exporter reads and this user can write",
         ) from None

@@ -31,6 +31,8 @@ from kalshi_cli.alerts import (
     SlackWebhook,
     mask_url,
 )
+from kalshi_cli.alerts.channels.mail import EmailChannel
+from kalshi_cli.alerts.channels.telegram import TelegramBot
 from kalshi_cli.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.errors import ConfigError
 from tests.fakes import FakeAlertLedger, FakeAlertState
@@ -752,10 +754,12 @@ def test_channel_types_are_found_from_the_channel_modules() -> None:
     assert channel_types() == {
         "slack": SlackWebhook,
         "discord": DiscordWebhook,
+        "telegram": TelegramBot,
+        "email": EmailChannel,
         "generic": GenericWebhook,
         "deadman": DeadManPing,
     }
-    assert list(channel_types()) == ["slack", "discord", "generic", "deadman"]
+    assert list(channel_types()) == ["slack", "discord", "telegram", "email", "generic", "deadman"]
     with pytest.raises(ConfigError) as info:
         AlertRouter.from_config({"channels": {"x": {"type": "pager", "url": "https://h/p"}}})
-    assert info.value.hint == "use one of: slack, discord, generic, deadman"
+    assert info.value.hint == "use one of: slack, discord, telegram, email, generic, deadman"

@@ -46,6 +46,7 @@ def test_trade_section_lists_every_key_and_the_loop_defaults() -> None:
     loop = {f.name: f.default for f in fields(LoopSettings)}
     assert section["status_interval_s"] == loop["status_interval_s"]
     assert section["tick_interval_s"] == loop["tick_interval_s"]
+    assert section["deadman_interval_s"] == loop["deadman_interval_s"]
     assert section["log_max_bytes"] == eventlog.MAX_BYTES
     assert section["log_backups"] == eventlog.BACKUPS
     assert section["log_coalesce_s"] == eventlog.COALESCE_S

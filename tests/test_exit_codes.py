@@ -35,6 +35,7 @@ PINNED = {
     "DATA_WRITE_FAILED": 18,
     "NO_DATA": 19,
     "INTERRUPTED": 130,
+    "BROKEN_PIPE": 141,
 }
 
 

@@ -2,13 +2,14 @@
 
 An `Alert` names a problem (its `fingerprint`), a tier (critical, warning, info) and the runbook
 to follow. `AlertRouter.from_config()` reads the `alerts:` section of the config: named channels
-(Slack incoming webhook, Discord webhook, a generic JSON webhook, a healthchecks-style dead-man
-ping) and routes from each tier to channel names. The package:
+(Slack incoming webhook, Discord webhook, Telegram bot, email over SMTP, a generic JSON
+webhook, a healthchecks-style dead-man ping) and routes from each tier to channel names. The
+package:
 
     model.py      Alert, Notification, the alert-state protocol, Delivery and SendReport
     masking.py    mask_url and scrubbing: a webhook URL is a secret
-    channels/     one module per receiver (slack, discord, generic, deadman) over base.py,
-                  which bounds every send by the channel's deadline
+    channels/     one module per receiver (slack, discord, telegram, mail, generic, deadman)
+                  over base.py, which bounds every send by the channel's deadline
     router.py     AlertRouter: routes by tier, de-duplicates through the alert state kept in the
                   state file, sends to channels concurrently
     config.py     the `alerts:` config section

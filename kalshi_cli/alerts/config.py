@@ -8,22 +8,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from kalshi_cli.alerts.channels import channel_types
 from kalshi_cli.alerts.channels.base import (
+    COMMON_KEYS,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TIMEOUT_S,
     MAX_ATTEMPTS_LIMIT,
+    Channel,
     ChannelSettings,
-    HttpChannel,
 )
-from kalshi_cli.alerts.masking import mask_url
 from kalshi_cli.alerts.model import Severity
 from kalshi_cli.errors import ConfigError
 
 _TOP_KEYS = {"channels", "routes", "repeat_interval_s", "runbook_base_url"}
-_CHANNEL_KEYS = {"type", "url", "url_env", "timeout_s", "max_attempts", "deadline_s", "headers"}
 
 
 DEFAULT_REPEAT_INTERVAL_S = 3600.0
@@ -34,7 +32,7 @@ class RouterSettings:
     """What the `alerts:` section asks of the router, checked; `AlertRouter.from_config` builds
     the router from it (so this module, which the router imports, never imports the router)."""
 
-    channels: dict[str, HttpChannel]
+    channels: dict[str, Channel]
     routes: dict[Severity, list[str]]
     repeat_interval_s: float
     runbook_base_url: str | None
@@ -77,11 +75,10 @@ def parse_alerts_section(
     return RouterSettings(channels, routes, repeat_interval_s=repeat, runbook_base_url=base)
 
 
-def _parse_channel(name: str, cfg: Any, environ: Mapping[str, str]) -> HttpChannel:
+def _parse_channel(name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
     where = f"alerts.channels.{name}"
     if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{where} must be a mapping with type and url")
-    _no_unknown_keys(where, cfg, _CHANNEL_KEYS)
+        raise ConfigError(f"{where} must be a mapping with a type")
     kind = cfg.get("type")
     types = channel_types()
     if kind not in types:
@@ -90,19 +87,10 @@ def _parse_channel(name: str, cfg: Any, environ: Mapping[str, str]) -> HttpChann
             hint=f"use one of: {', '.join(types)}",
         )
     channel_type = types[kind]
-    url = cfg.get("url")
-    if cfg.get("url_env") is not None:
-        if url is not None:
-            raise ConfigError(f"{where} sets both url and url_env", hint="keep one")
-        var = str(cfg["url_env"])
-        url = environ.get(var)
-        if not url:
-            raise ConfigError(f"{where}.url_env names {var}, which is not set in the environment")
-    if not isinstance(url, str) or not url:
-        raise ConfigError(f"{where} needs a url (or url_env naming an environment variable)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}.url must be an http(s) URL, got {mask_url(url)}")
+    if cfg.get("headers") and not channel_type.takes_headers:
+        takers = ", ".join(k for k, c in types.items() if c.takes_headers)
+        raise ConfigError(f"{where}.headers is only for type {takers}")
+    _no_unknown_keys(where, cfg, set(COMMON_KEYS | channel_type.config_keys))
     timeout = _positive(f"{where}.timeout_s", cfg.get("timeout_s"), DEFAULT_TIMEOUT_S)
     attempts = cfg.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
     if isinstance(attempts, bool) or not isinstance(attempts, int):
@@ -111,16 +99,8 @@ def _parse_channel(name: str, cfg: Any, environ: Mapping[str, str]) -> HttpChann
         raise ConfigError(f"{where}.max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
     deadline = cfg.get("deadline_s")
     deadline_s = None if deadline is None else _positive(f"{where}.deadline_s", deadline, 0.0)
-    headers = cfg.get("headers") or {}
-    if headers and not channel_type.takes_headers:
-        takers = ", ".join(k for k, c in types.items() if c.takes_headers)
-        raise ConfigError(f"{where}.headers is only for type {takers}")
-    if not isinstance(headers, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        raise ConfigError(f"{where}.headers must map header names to strings")
     settings = ChannelSettings(timeout_s=timeout, max_attempts=attempts, deadline_s=deadline_s)
-    return channel_type(name, url, settings, headers=headers)
+    return channel_type.from_config(name, cfg, settings, environ=environ)
 
 
 def _positive(where: str, value: Any, default: float) -> float:

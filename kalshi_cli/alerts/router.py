@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from kalshi_cli.alerts.channels.base import HttpChannel
+from kalshi_cli.alerts.channels.base import Channel
 from kalshi_cli.alerts.channels.deadman import DeadManPing
 from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S, parse_alerts_section
 from kalshi_cli.alerts.masking import scrub
@@ -64,14 +64,14 @@ class AlertRouter:
 
     def __init__(
         self,
-        channels: Mapping[str, HttpChannel] | None = None,
+        channels: Mapping[str, Channel] | None = None,
         routes: Mapping[Severity, Sequence[str]] | None = None,
         *,
         repeat_interval_s: float = DEFAULT_REPEAT_INTERVAL_S,
         runbook_base_url: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self.channels: dict[str, HttpChannel] = dict(channels or {})
+        self.channels: dict[str, Channel] = dict(channels or {})
         self.routes: dict[Severity, tuple[str, ...]] = {
             sev: tuple((routes or {}).get(sev, ())) for sev in Severity
         }
@@ -122,7 +122,7 @@ class AlertRouter:
             )
         return lines
 
-    def channels_for(self, severity: Severity) -> list[HttpChannel]:
+    def channels_for(self, severity: Severity) -> list[Channel]:
         return [self.channels[name] for name in self.routes[severity]]
 
     def runbook_link(self, runbook: str) -> str:
@@ -246,11 +246,24 @@ class AlertRouter:
         """Report an exit status to every dead-man channel (no de-duplication). Never raises."""
         pingers = [ch for ch in self.channels.values() if isinstance(ch, DeadManPing)]
         clock = self.clock
-        jobs: list[tuple[HttpChannel, Callable[[], Delivery]]] = [
+        jobs: list[tuple[Channel, Callable[[], Delivery]]] = [
             (p, partial(p.ping, exit_code, clock, body)) for p in pingers
         ]
         deliveries = _deliver_all(jobs) if jobs else []
         problems = tuple(f"dead-man ping: {d.describe()}" for d in deliveries if not d.ok)
+        return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
+
+    def beat(self, signal: str, *, body: str = "") -> SendReport:
+        """Send `signal` (`start`, `` for alive, `fail`) to every dead-man channel, as
+        healthchecks.io reads them (no de-duplication). Never raises."""
+        pingers = [ch for ch in self.channels.values() if isinstance(ch, DeadManPing)]
+        clock = self.clock
+        jobs: list[tuple[Channel, Callable[[], Delivery]]] = [
+            (p, partial(p.beat, signal, clock, body)) for p in pingers
+        ]
+        deliveries = _deliver_all(jobs) if jobs else []
+        name = f"/{signal}" if signal else "alive"
+        problems = tuple(f"dead-man {name} ping: {d.describe()}" for d in deliveries if not d.ok)
         return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
 
     def _firing_outcome(self, alert: Alert, state: AlertStateLike | None) -> Outcome:
@@ -265,7 +278,7 @@ class AlertRouter:
             return Outcome.REPEATED
         return Outcome.SUPPRESSED
 
-    def _send(self, channels: Sequence[HttpChannel], n: Notification) -> list[Delivery]:
+    def _send(self, channels: Sequence[Channel], n: Notification) -> list[Delivery]:
         clock = self.clock
         return _deliver_all([(ch, partial(ch.send, n, clock)) for ch in channels])
 
@@ -319,7 +332,7 @@ def _record(
         problems.append(f"alert {fingerprint}: could not record it in the alert state: {exc}")
 
 
-def _run_job(channel: HttpChannel, job: Callable[[], Delivery], box: list[Delivery]) -> None:
+def _run_job(channel: Channel, job: Callable[[], Delivery], box: list[Delivery]) -> None:
     try:
         box.append(job())
     except Exception as exc:  # a channel that breaks its promise still gets reported, not lost
@@ -327,7 +340,7 @@ def _run_job(channel: HttpChannel, job: Callable[[], Delivery], box: list[Delive
         box.append(Delivery(channel.name, channel.target, False, 0, None, error))
 
 
-def _deliver_all(jobs: Sequence[tuple[HttpChannel, Callable[[], Delivery]]]) -> list[Delivery]:
+def _deliver_all(jobs: Sequence[tuple[Channel, Callable[[], Delivery]]]) -> list[Delivery]:
     """Run each channel's send in its own daemon thread; stop waiting at its deadline.
 
     Real monotonic time on purpose: this bounds how long the process actually waits, whatever
@@ -337,7 +350,7 @@ def _deliver_all(jobs: Sequence[tuple[HttpChannel, Callable[[], Delivery]]]) -> 
     import httpx  # noqa: F401
 
     started = time.monotonic()
-    running: list[tuple[HttpChannel, threading.Thread, list[Delivery]]] = []
+    running: list[tuple[Channel, threading.Thread, list[Delivery]]] = []
     for channel, job in jobs:
         box: list[Delivery] = []
         thread = threading.Thread(

@@ -20,8 +20,9 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -162,6 +163,13 @@ class KalshiGroup(TyperGroup):
             **extra,
         )
         if standalone_mode:
+            # Output to a pipe is buffered: a reader that left (`| head -1`) is often found only
+            # here, by the last flush, which Python would otherwise report at exit.
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _silence_stdout()
+                code = int(ExitCode.BROKEN_PIPE)
             sys.exit(code)
         return code
 
@@ -184,12 +192,19 @@ class KalshiGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             return int(ExitCode.INTERRUPTED)
+        except SystemExit as exc:
+            # Click catches a broken pipe (EPIPE) itself, wraps stdout and stderr so later
+            # flushes are silent, and exits 1 ("a bug"); that is the reader leaving, not a bug.
+            if type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+                _silence_stdout()
+                return int(ExitCode.BROKEN_PIPE)
+            raise exc
         except BrokenPipeError:
             # The reader went away (`kalshi markets | head`): stop quietly, as the docs of the
-            # signal module recommend, so Python does not complain again at exit.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return int(ExitCode.FAILURE)
+            # signal module recommend, so Python does not complain again at exit, with the code
+            # a shell shows for a tool that SIGPIPE ended (128 + 13), as `head` expects.
+            _silence_stdout()
+            return int(ExitCode.BROKEN_PIPE)
         except Exception as exc:
             report(
                 f"unexpected {type(exc).__name__}: {_flatten(str(exc))} "
@@ -200,6 +215,13 @@ class KalshiGroup(TyperGroup):
         # Non-standalone Click returns the code of a `typer.Exit`, or the command's return value
         # (always None here).
         return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's own flush at exit has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _flatten(text: str) -> str:
@@ -248,5 +270,35 @@ def root(
     app_context.root_env = env.value if env else None
     app_context.config_path = config
     app_context.state = state
+    if ctx.invoked_subcommand not in _SHOWS_SETTINGS:
+        _refuse_a_missing_state_dir(state, app_context.environ)
     activate(app_context)
     ctx.call_on_close(app_context.close)
+
+
+# commands that show where things are or diagnose them (health-check reports an unusable state
+# location as a failed check; `check` answers with Nagios codes): a wrong --state is what they
+# help find, so they see it as it is
+_SHOWS_SETTINGS = frozenset({"config", "state", "health-check", "check", None})
+
+
+def _refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -> None:
+    """A state file named by --state or KALSHI_STATE must be in a directory that exists: made
+    silently, a typo became a new, empty state file (without the HALTED of the real one) and
+    `kalshi halt` reported success on it. Only the default state directory is made on first use.
+    """
+    from kalshi_cli.errors import ConfigError, UsageError
+
+    raw = str(flag) if flag is not None else environ.get("KALSHI_STATE")
+    if not raw:
+        return
+    parent = Path(raw).expanduser().parent
+    if parent.is_dir():
+        return
+    where = "--state" if flag is not None else "KALSHI_STATE"
+    error = UsageError if flag is not None else ConfigError
+    raise error(
+        f"{where} {raw}: the directory {parent} does not exist",
+        hint="fix the path, or create the directory first; kalshi makes only its default "
+        "state directory",
+    )

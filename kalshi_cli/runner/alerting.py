@@ -9,6 +9,11 @@ The loop may post the same alert on every tick (a stop-loss that keeps firing, a
 persists) while a slow or broken webhook holds the thread for seconds per alert; an alert whose
 fingerprint is already waiting in the queue is therefore not queued again, so the queue holds
 at most one alert per fingerprint however long the webhook stays down.
+
+The same thread sends the dead-man beats (`beat()`): `/start` when a run starts, a plain ping
+while it is healthy, `/fail` when it stops on an error, in healthchecks.io's conventions. A beat
+is queued only with a `deadman` channel configured, and at most one of each signal waits, so a
+ping URL that hangs never holds the loop nor grows the queue.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -45,12 +51,28 @@ KINDS: dict[str, tuple[Severity, str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class Beat:
+    """A dead-man signal for the thread to send: `start`, `` (alive) or `fail`."""
+
+    signal: str
+    body: str
+
+
 class TradeAlerts:
     def __init__(self, router: AlertRouter, ledger_factory: LedgerFactory) -> None:
         self.router = router
         self._ledger_factory = ledger_factory
-        self._queue: queue.Queue[Alert | None] = queue.Queue()
-        self._waiting: set[str] = set()  # fingerprints queued and not yet taken by the thread
+        self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
+        # fingerprints (and "beat:SIGNAL") queued and not yet taken by the thread
+        self._waiting: set[str] = set()
+        channels = router.channels
+        kinds = (
+            [getattr(ch, "kind", "") for ch in channels.values()]
+            if isinstance(channels, Mapping)
+            else []
+        )
+        self.pings = "deadman" in kinds
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # the latest delivery problems; bounded, since a webhook that stays broken for the
@@ -86,6 +108,17 @@ class TradeAlerts:
             self._waiting.add(fingerprint)
         self._queue.put(Alert(fingerprint, severity, title, summary, runbook, dict(details)))
 
+    def beat(self, signal: str, body: str = "") -> None:
+        """Queue a dead-man signal (never blocks); dropped while the same signal still waits."""
+        if self._thread is None or not self.pings:
+            return
+        key = f"beat:{signal}"
+        with self._lock:
+            if key in self._waiting:
+                return
+            self._waiting.add(key)
+        self._queue.put(Beat(signal, body))
+
     def close(self, timeout_s: float = 10.0) -> None:
         if self._thread is None:
             return
@@ -99,6 +132,11 @@ class TradeAlerts:
             alert = self._queue.get()
             if alert is None:
                 break
+            if isinstance(alert, Beat):
+                with self._lock:
+                    self._waiting.discard(f"beat:{alert.signal}")
+                self.problems.extend(self.router.beat(alert.signal, body=alert.body).problems)
+                continue
             with self._lock:
                 self._waiting.discard(alert.fingerprint)
             report = self.router.notify(alert, ledger)

@@ -16,6 +16,7 @@ and line before anything reaches the exchange, never found by a reconcile alread
       log_max_bytes: 52428800  # the log rotates at this size (50 MiB) ...
       log_backups: 5           # ... keeping this many older files (trade.log.1 ...)
       log_coalesce_s: 60       # repeats of one denial or signal: one summary line per interval
+      deadman_interval_s: 60   # a `deadman` alert channel is pinged at most this often
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ TRADE_KEYS = frozenset(
         "log_max_bytes",
         "log_backups",
         "log_coalesce_s",
+        "deadman_interval_s",
     }
 )
 
@@ -196,6 +198,7 @@ _TRADE_KINDS: dict[str, object] = {
     "pause_file": str,
     "status_interval_s": float,
     "tick_interval_s": float,
+    "deadman_interval_s": float,
 }
 
 
@@ -206,7 +209,11 @@ def _trade(trade: Located) -> Mapping[str, Any]:
     check_kinds(trade, "trade", {**_TRADE_KINDS, "markets": TICKERS})
     config = TradeConfig(trade=trade)
     try:
-        for key, default in (("status_interval_s", 60.0), ("tick_interval_s", 1.0)):
+        for key, default in (
+            ("status_interval_s", 60.0),
+            ("tick_interval_s", 1.0),
+            ("deadman_interval_s", 60.0),
+        ):
             config.seconds(key, default)
     except ConfigError as exc:
         raise at_line(trade, exc, dotted="trade") from None

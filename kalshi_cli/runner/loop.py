@@ -74,6 +74,9 @@ class LoopSettings:
     status_interval_s: float = 60.0
     tick_interval_s: float = 1.0
     heartbeat_interval_s: float = 1.0
+    # a `deadman` alert channel is pinged from the heartbeat at most this often (healthchecks'
+    # shortest period is a minute; more often only costs requests)
+    deadman_interval_s: float = 60.0
     fill_poll_s: float = 5.0
     resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
     poll_s: float = 0.001
@@ -147,6 +150,7 @@ class TradeLoop:
         self._started = clock.monotonic()
         self._realized_at_start = portfolio.pnl.realized
         self._next_heartbeat = self._started
+        self._next_deadman = self._started
         self._next_status = self._started + settings.status_interval_s
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
@@ -521,6 +525,9 @@ class TradeLoop:
         if now_m >= self._next_heartbeat:
             self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
             self._heartbeat()
+            if self.alerts is not None and now_m >= self._next_deadman:
+                self._next_deadman = now_m + self.settings.deadman_interval_s
+                self.alerts.beat("", self.beat_text("alive"))
         if now_m >= self._next_status:
             self._next_status = now_m + self.settings.status_interval_s
             self.log.emit("status", self.summary().to_json())
@@ -547,6 +554,14 @@ class TradeLoop:
             if age != math.inf:
                 self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self.log.emit("heartbeat", detail)
+
+    def beat_text(self, what: str) -> str:
+        """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
+        c = self.executor.counters
+        return (
+            f"kalshi trade {self.settings.strategy_name}: {what}; ticks {self.ticks}, "
+            f"orders {c.orders}, fills {c.fills}"
+        )
 
     def summary(self) -> Summary:
         books = {m.ticker: self.feed.book(m.ticker) for m in self.portfolio.open_positions()}

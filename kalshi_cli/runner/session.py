@@ -52,9 +52,11 @@ CLIENT_RETRY_BUDGET_S = 3.0
 
 
 class StartupRefused(KalshiError):
-    """The loop will not trade: reconciliation failed or the books do not agree."""
+    """The loop will not trade: reconciliation failed or the books do not agree. A local check
+    refused to start, nothing changed (REJECTED), unless a failure underneath has its own code
+    (the exchange unreachable: 7, the key refused: 5...), which it keeps."""
 
-    exit_code = ExitCode.FAILURE
+    exit_code = ExitCode.REJECTED
 
 
 def check_live(env: str, options: TradeOptions) -> None:
@@ -111,16 +113,20 @@ def reconcile(
     try:
         report = service.reconcile()
     except KalshiError as exc:
-        raise StartupRefused(
+        refused = StartupRefused(
             f"reconciliation with the exchange failed: {exc.message}; not trading",
             hint="check the connection (`kalshi health-check`), then start again",
-        ) from exc
+        )
+        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
+        raise refused from exc
     if report.still_unknown:
-        raise StartupRefused(
+        unknown = StartupRefused(
             f"{len(report.still_unknown)} order(s) of unknown outcome remain after "
             "reconciliation; not trading",
             hint="run `kalshi reconcile` until none is left",
         )
+        unknown.exit_code = ExitCode.OUTCOME_UNKNOWN
+        raise unknown
     return report
 
 
@@ -237,6 +243,7 @@ def build_loop(
         dry_run=options.dry_run,
         status_interval_s=config.seconds("status_interval_s", 60.0),
         tick_interval_s=config.seconds("tick_interval_s", 1.0),
+        deadman_interval_s=config.seconds("deadman_interval_s", LoopSettings.deadman_interval_s),
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # float-ok: secs
@@ -394,6 +401,9 @@ def run(
     stop = stop or threading.Event()
     abandon = threading.Event()
     cancel_resting = not options.once
+    alerts = loop.alerts
+    if alerts is not None:
+        alerts.beat("start", loop.beat_text("starting"))
     loop.feed.start()
     try:
         with signals(stop, loop.toggle_pause, abandon=abandon):
@@ -405,12 +415,17 @@ def run(
                     loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
             except Exception as exc:
                 loop.log.emit("crashed", {"error": repr(exc)})
+                if alerts is not None:
+                    alerts.beat("fail", loop.beat_text(f"crashed: {exc!r}"))
                 try:
                     loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
                 except Exception as again:
                     loop.log.emit("shutdown_failed", {"error": repr(again)})
                 raise
-            return loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            if alerts is not None:
+                alerts.beat("", loop.beat_text("stopped"))
+            return summary
     finally:
         loop.feed.stop()
 

@@ -1,9 +1,9 @@
 """Alert channels: one module per kind of receiver.
 
-A channel module defines an `HttpChannel` subclass with its `kind` (the `type:` a config names)
-and exports it as `CHANNEL`; `channel_types()` finds every module of this package that does. So
-adding a channel (Telegram, email...) is one new module here, and nothing else changes. Shared
-sending (deadline, retries, masking) is in `base.py`.
+A channel module defines a `Channel` subclass (usually of `HttpChannel`) with its `kind` (the
+`type:` a config names) and its `from_config()`, and exports it as `CHANNEL`; `channel_types()`
+finds every module of this package that does. So adding a channel is one new module here, and
+nothing else changes. Shared sending (deadline, retries, masking) is in `base.py`.
 """
 
 from __future__ import annotations
@@ -11,21 +11,21 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from kalshi_cli.alerts.channels.base import ChannelSettings, HttpChannel, JsonWebhook
+from kalshi_cli.alerts.channels.base import Channel, ChannelSettings, HttpChannel, JsonWebhook
 
-__all__ = ["ChannelSettings", "HttpChannel", "JsonWebhook", "channel_types"]
+__all__ = ["Channel", "ChannelSettings", "HttpChannel", "JsonWebhook", "channel_types"]
 
 # the order `type:` choices are listed in messages; a kind not named here follows, by name
-_LISTED_FIRST = ("slack", "discord", "generic", "deadman")
+_LISTED_FIRST = ("slack", "discord", "telegram", "email", "generic", "deadman")
 
 
-def channel_types() -> dict[str, type[HttpChannel]]:
+def channel_types() -> dict[str, type[Channel]]:
     """Every channel type by its `kind`, from the modules of this package that define CHANNEL."""
-    found: dict[str, type[HttpChannel]] = {}
+    found: dict[str, type[Channel]] = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
         channel = getattr(module, "CHANNEL", None)
-        if isinstance(channel, type) and issubclass(channel, HttpChannel):
+        if isinstance(channel, type) and issubclass(channel, Channel):
             found[channel.kind] = channel
     order = {kind: i for i, kind in enumerate(_LISTED_FIRST)}
     return dict(sorted(found.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))

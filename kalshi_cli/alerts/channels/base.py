@@ -1,4 +1,6 @@
-"""What every channel shares: its settings and a POST bounded by a deadline.
+"""What every channel shares: its settings, its config, and a POST bounded by a deadline.
+
+`Channel` is any receiver (an SMTP server too); `HttpChannel` is one reached by HTTP POST.
 
 Each attempt has an httpx timeout clipped to what is left of the channel's deadline; retries
 (transport errors, 429, 5xx) are bounded by `max_attempts`, wait with exponential backoff or a
@@ -16,11 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from kalshi_cli import __version__
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
-from kalshi_cli.clock import Clock
+from kalshi_cli.clock import Clock, iso_utc
+from kalshi_cli.errors import ConfigError
 
 if TYPE_CHECKING:
     import ssl
@@ -49,12 +53,88 @@ class ChannelSettings:
         )
 
 
-class HttpChannel(ABC):
+# the keys every channel takes; each channel type adds its own `config_keys`
+COMMON_KEYS = frozenset({"type", "timeout_s", "max_attempts", "deadline_s"})
+
+
+class Channel(ABC):
+    """One receiver of notifications: a name, delivery settings, a masked target, a send."""
+
+    kind = "channel"
+    # the config keys this type takes besides COMMON_KEYS
+    config_keys: frozenset[str] = frozenset()
+    # whether `headers:` may be configured (only a receiver we do not know needs them)
+    takes_headers = False
+    name: str
+    settings: ChannelSettings
+
+    @property
+    @abstractmethod
+    def target(self) -> str:
+        """Where this channel sends, with every secret masked: safe to print."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, target={self.target!r})"
+
+    @abstractmethod
+    def send(self, n: Notification, clock: Clock) -> Delivery:
+        """Deliver one notification within this channel's deadline; never raises."""
+
+    @abstractmethod
+    def secret_values(self) -> list[str]:
+        """Everything that must not appear in an error message."""
+
+    @classmethod
+    @abstractmethod
+    def from_config(
+        cls,
+        name: str,
+        cfg: Mapping[str, Any],
+        settings: ChannelSettings,
+        *,
+        environ: Mapping[str, str],
+    ) -> Channel:
+        """Build from its `alerts.channels.NAME` mapping (keys already checked); ConfigError if
+        a value is wrong."""
+
+
+def secret_setting(
+    where: str, cfg: Mapping[str, Any], key: str, environ: Mapping[str, str], *, required: bool
+) -> str | None:
+    """`key` inline or `key_env` naming an environment variable (not both); a ConfigError if
+    required and missing. The value is never quoted in a message."""
+    value = cfg.get(key)
+    env_key = f"{key}_env"
+    if cfg.get(env_key) is not None:
+        if value is not None:
+            raise ConfigError(f"{where} sets both {key} and {env_key}", hint="keep one")
+        var = str(cfg[env_key])
+        value = environ.get(var)
+        if not value:
+            raise ConfigError(f"{where}.{env_key} names {var}, which is not set in the environment")
+    if value is None or value == "":
+        if required:
+            raise ConfigError(
+                f"{where} needs a {key} (or {env_key} naming an environment variable)"
+            )
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} must be a string")
+    return str(value)
+
+
+def http_url_setting(where: str, key: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}.{key} must be an http(s) URL, got {mask_url(url)}")
+    return url
+
+
+class HttpChannel(Channel):
     """A channel reached by HTTP POST; subclasses decide the URL and the body."""
 
     kind = "http"
-    # whether `headers:` may be configured (only a receiver we do not know needs them)
-    takes_headers = False
+    config_keys = frozenset({"url", "url_env", "headers"})
 
     def __init__(
         self,
@@ -76,9 +156,25 @@ class HttpChannel(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, url={self.target!r})"
 
-    @abstractmethod
-    def send(self, n: Notification, clock: Clock) -> Delivery:
-        """Deliver one notification within this channel's deadline; never raises."""
+    @classmethod
+    def from_config(
+        cls,
+        name: str,
+        cfg: Mapping[str, Any],
+        settings: ChannelSettings,
+        *,
+        environ: Mapping[str, str],
+    ) -> Channel:
+        where = f"alerts.channels.{name}"
+        url = secret_setting(where, cfg, "url", environ, required=True)
+        assert url is not None  # required=True
+        http_url_setting(where, "url", url)
+        headers = cfg.get("headers") or {}  # config.py refused it for a type without headers
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ConfigError(f"{where}.headers must map header names to strings")
+        return cls(name, url, settings, headers=headers)
 
     def secret_values(self) -> list[str]:
         """Everything that must not appear in an error message."""
@@ -176,8 +272,13 @@ def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
         body = resp.json()
     except ValueError:
         return None
-    if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
-        return max(0.0, float(body["retry_after"]))  # float-ok: seconds to wait
+    if not isinstance(body, dict):
+        return None
+    # Discord puts it at the top; Telegram's Bot API under `parameters`
+    params = body.get("parameters")
+    for where in (body, params if isinstance(params, dict) else {}):
+        if isinstance(where.get("retry_after"), int | float):
+            return max(0.0, float(where["retry_after"]))  # float-ok: seconds to wait
     return None
 
 
@@ -195,6 +296,14 @@ def headline(n: Notification) -> str:
     if n.status is AlertStatus.RESOLVED:
         return f"[RESOLVED] {n.title}"
     return f"[{n.severity.upper()}] {n.title}"
+
+
+def plain_text(n: Notification) -> str:
+    """A notification as plain text (Telegram, email): headline, summary, fields, runbook."""
+    lines = [headline(n), n.summary, "", f"Severity: {n.severity}", f"Status: {n.status}"]
+    lines.extend(f"{k}: {v}" for k, v in n.details.items())
+    lines.extend(["", f"Runbook: {n.runbook}", f"fingerprint {n.fingerprint} | {iso_utc(n.ts)}"])
+    return "\n".join(lines)
 
 
 class JsonWebhook(HttpChannel):

@@ -6,12 +6,16 @@ from kalshi_cli.alerts.channels.base import HttpChannel, headline
 from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
 from kalshi_cli.clock import Clock
 
+# healthchecks.io's signals: a run starts, the process is alive (the base URL), it failed
+BEATS = ("start", "", "fail")
+
 
 class DeadManPing(HttpChannel):
-    """A healthchecks.io-style ping URL: base URL = success, `/fail`, `/{exit_code}`.
+    """A healthchecks.io-style ping URL: base URL = success, `/start`, `/fail`, `/{exit_code}`.
 
     Routed to a tier, a firing alert pings `/fail` and its clearing pings the base URL. `ping()`
-    reports an exit status directly (0 is success to healthchecks, anything else a failure).
+    reports an exit status directly (0 is success to healthchecks, anything else a failure);
+    `beat()` is the trade loop's own signal: `start`, `` (alive) or `fail`.
     """
 
     kind = "deadman"
@@ -24,6 +28,11 @@ class DeadManPing(HttpChannel):
         suffix = "fail" if n.status is AlertStatus.FIRING else ""
         body = f"{headline(n)}\n{n.summary}\nrunbook: {n.runbook}\n"
         return self._post(self.url_for(suffix), body.encode(), "text/plain; charset=utf-8", clock)
+
+    def beat(self, signal: str, clock: Clock, body: str = "") -> Delivery:
+        if signal not in BEATS:
+            raise ValueError(f"a dead-man beat is one of {BEATS}, not {signal!r}")
+        return self._post(self.url_for(signal), body.encode(), "text/plain; charset=utf-8", clock)
 
     def ping(self, exit_code: int, clock: Clock, body: str = "") -> Delivery:
         code = exit_code if 0 <= exit_code <= 255 else 255

@@ -1,0 +1,219 @@
+"""Email over SMTP (stdlib smtplib): STARTTLS, implicit TLS, or none for a local relay.
+
+The subject is the alert's headline (`[CRITICAL] KALSHI POSITIONS CRITICAL`), the body the same
+plain text Telegram gets, runbook link included. Sends follow HttpChannel's contract: each
+attempt's socket timeout is clipped to what is left of the deadline, attempts are bounded by
+`max_attempts`, and only what can get better is retried (a lost connection, a timeout, an SMTP
+4xx); a refused login or a 5xx answer is not. The password is never printed.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from kalshi_cli.alerts.channels.base import (
+    Channel,
+    ChannelSettings,
+    _backoff,
+    _tls,
+    headline,
+    plain_text,
+    secret_setting,
+)
+from kalshi_cli.alerts.masking import scrub
+from kalshi_cli.alerts.model import Delivery, Notification
+from kalshi_cli.clock import Clock
+from kalshi_cli.errors import ConfigError
+
+TLS_MODES = ("starttls", "tls", "none")
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class EmailChannel(Channel):
+    """Mail to a list of addresses through one SMTP server."""
+
+    kind = "email"
+    config_keys = frozenset(
+        {"host", "port", "tls", "ca_file", "username", "password", "password_env", "from", "to"}
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        host: str,
+        sender: str,
+        to: list[str],
+        settings: ChannelSettings | None = None,
+        port: int | None = None,
+        tls: str = "starttls",
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        if tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {TLS_MODES}")
+        self.name = name
+        self.settings = settings or ChannelSettings()
+        self.host = host
+        self.port = port if port is not None else DEFAULT_PORTS[tls]
+        self.tls = tls
+        self.sender = sender
+        self.to = list(to)
+        self._username = username
+        self._password = password
+        self.ca_file = ca_file
+
+    @property
+    def target(self) -> str:
+        return f"smtp://{self.host}:{self.port} ({self.tls}) to {len(self.to)} address(es)"
+
+    def secret_values(self) -> list[str]:
+        return [self._password] if self._password else []
+
+    @classmethod
+    def from_config(
+        cls,
+        name: str,
+        cfg: Mapping[str, Any],
+        settings: ChannelSettings,
+        *,
+        environ: Mapping[str, str],
+    ) -> Channel:
+        where = f"alerts.channels.{name}"
+        host = cfg.get("host")
+        if not isinstance(host, str) or not host:
+            raise ConfigError(f"{where} needs a host (the SMTP server)")
+        tls = cfg.get("tls", "starttls")
+        if tls not in TLS_MODES:
+            raise ConfigError(f"{where}.tls is {tls!r}", hint=f"use one of: {', '.join(TLS_MODES)}")
+        port = cfg.get("port")
+        if port is not None and (
+            isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+        ):
+            raise ConfigError(f"{where}.port must be a port number, got {port!r}")
+        sender = cfg.get("from")
+        if not isinstance(sender, str) or "@" not in sender:
+            raise ConfigError(f"{where} needs a from address")
+        to = cfg.get("to")
+        listed = [to] if isinstance(to, str) else to
+        if (
+            not isinstance(listed, list)
+            or not listed
+            or not all(isinstance(a, str) and "@" in a for a in listed)
+        ):
+            raise ConfigError(f"{where}.to must be an address or a list of addresses")
+        ca_file = cfg.get("ca_file")
+        if ca_file is not None and (not isinstance(ca_file, str) or tls == "none"):
+            raise ConfigError(f"{where}.ca_file must be a path, and only with tls: starttls or tls")
+        username = cfg.get("username")
+        if username is not None and not isinstance(username, str):
+            raise ConfigError(f"{where}.username must be a string")
+        password = secret_setting(where, cfg, "password", environ, required=username is not None)
+        if password is not None and username is None:
+            raise ConfigError(f"{where} sets a password without a username")
+        if username is not None and tls == "none":
+            raise ConfigError(
+                f"{where} would send its password in clear text (tls: none)",
+                hint="use tls: starttls or tls, or drop the login for a local relay",
+            )
+        return cls(
+            name,
+            host=host,
+            sender=sender,
+            to=listed,
+            settings=settings,
+            port=port,
+            tls=tls,
+            username=username,
+            password=password,
+            ca_file=ca_file,
+        )
+
+    def message(self, n: Notification) -> EmailMessage:
+        msg = EmailMessage()
+        msg["Subject"] = headline(n)
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.to)
+        msg["Date"] = formatdate(n.ts, usegmt=True)
+        msg["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2])
+        msg.set_content(plain_text(n) + "\n")
+        return msg
+
+    def send(self, n: Notification, clock: Clock) -> Delivery:
+        try:
+            return self._send(self.message(n), clock)
+        except Exception as exc:  # an alert must never break the caller, whatever went wrong
+            error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
+            return Delivery(self.name, self.target, ok=False, attempts=1, error=error)
+
+    def _send(self, msg: EmailMessage, clock: Clock) -> Delivery:
+        s = self.settings
+        deadline = clock.monotonic() + s.deadline
+        attempts = 0
+        error = "not attempted"
+        while attempts < s.max_attempts:
+            remaining = deadline - clock.monotonic()
+            if remaining <= 0:
+                error += f"; the {s.deadline:g}s deadline was reached"
+                break
+            attempts += 1
+            try:
+                self._once(msg, min(s.timeout_s, remaining))
+            except smtplib.SMTPResponseException as exc:
+                error = scrub(
+                    f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", self.secret_values()
+                )
+                if not 400 <= exc.smtp_code < 500:
+                    break  # 5xx (refused login, unknown recipient): retrying cannot help
+            except smtplib.SMTPRecipientsRefused as exc:
+                refused = "; ".join(f"{a}: {c} {_text(m)}" for a, (c, m) in exc.recipients.items())
+                error = f"every recipient refused: {refused}"
+                break
+            except ssl.SSLCertVerificationError as exc:  # a server we cannot trust stays so
+                error = scrub(f"{type(exc).__name__}: {exc}", self.secret_values())
+                break
+            except (OSError, smtplib.SMTPException) as exc:  # connection lost, timeout, TLS
+                error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), self.secret_values())
+            else:
+                return Delivery(self.name, self.target, True, attempts, None)
+            if attempts >= s.max_attempts:
+                break
+            wait = _backoff(attempts)
+            if clock.monotonic() + wait >= deadline:
+                error += f"; not retried: waiting {wait:g}s would pass the {s.deadline:g}s deadline"
+                break
+            clock.sleep(wait)
+        return Delivery(self.name, self.target, False, attempts, None, error)
+
+    def _context(self) -> ssl.SSLContext:
+        """The certifi CA bundle, or `ca_file` (a relay with its own CA) instead."""
+        if self.ca_file is None:
+            return _tls()
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def _once(self, msg: EmailMessage, timeout: float) -> None:  # float-ok: seconds
+        smtp: smtplib.SMTP
+        if self.tls == "tls":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._context())
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=timeout, local_hostname="localhost")
+        with smtp:
+            if self.tls == "starttls":
+                smtp.starttls(context=self._context())
+            if self._username is not None and self._password is not None:
+                smtp.login(self._username, self._password)
+            smtp.send_message(msg, from_addr=self.sender, to_addrs=self.to)
+
+
+def _text(raw: bytes | str) -> str:
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+    return " ".join(text.split())[:200]
+
+
+CHANNEL = EmailChannel
