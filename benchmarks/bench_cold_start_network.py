@@ -7,8 +7,11 @@ as a fresh process, interleaved with the baselines (coldstart.py); the median wa
 reported with its ratio to `python -c "import typer"` (target: at most 2x).
 
 `--importtime` instead prints the slowest imports (`python -X importtime`) of one such run.
+`--compare-with DIR` also times the same command from another source tree (e.g. a
+`git worktree add /tmp/old <commit>`), in the same run, against the same simulator: both trees
+then run as `python -c` with their directory first on sys.path, so they start alike.
 
-    python benchmarks/bench_cold_start_network.py [--runs 20] [--importtime]
+    python benchmarks/bench_cold_start_network.py [--runs 20] [--importtime] [--compare-with DIR]
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report
 
 TARGET_RATIO = 2.0
+FROM_TREE = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); from kalshi_cli.__main__ import main; main()"
+)
+
+
+def from_tree(tree: str) -> list[str]:
+    return [sys.executable, "-c", FROM_TREE, tree, "markets", "--json"]
 
 
 def serve(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -71,6 +81,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--compare-with", metavar="DIR")
     args = parser.parse_args()
     exe = kalshi()
     with tempfile.TemporaryDirectory() as home:
@@ -81,9 +92,12 @@ def main() -> int:
                 if args.importtime:
                     slowest_imports(command, env)
                     return 0
-                result = medians(
-                    {**BASELINES, "kalshi markets --json (joins)": command}, args.runs, env
-                )
+                commands = {**BASELINES, "kalshi markets --json (joins)": command}
+                if args.compare_with:
+                    this_tree = str(Path(__file__).resolve().parent.parent)
+                    commands["  the same, this tree (python -c)"] = from_tree(this_tree)
+                    commands["  the same, --compare-with tree"] = from_tree(args.compare_with)
+                result = medians(commands, args.runs, env)
             finally:
                 proc.terminate()
                 proc.wait(10)
