@@ -68,7 +68,6 @@ class MarketData:
         clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._events: deque[FeedEvent] = deque(maxlen=max_events)
-        self._queued = threading.Event()  # set while an event waits to be drained
         self._dirty: set[str] = set()
         self._fresh: dict[str, bool] = {}
         self.dropped_events = 0
@@ -167,13 +166,7 @@ class MarketData:
             events = list(self._events)
             self._events.clear()
             self._dirty.clear()
-            self._queued.clear()
         return events
-
-    def wait_for_events(self, timeout_s: float) -> bool:  # float-ok
-        """Block until an event is queued (True) or `timeout_s` passed (False): the trade
-        loop's wake-up, instead of polling `drain_events`."""
-        return self._queued.wait(timeout_s)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
@@ -201,7 +194,6 @@ class MarketData:
             if len(self._events) == self._events.maxlen:
                 self.dropped_events += 1
             self._events.append(event)
-            self._queued.set()
 
     def _on_event(self, event: FeedEvent) -> None:
         kind = event.kind

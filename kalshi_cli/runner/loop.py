@@ -11,11 +11,10 @@ whose book changed, or all of them on a full pass) run the stop-loss and the str
 what the risk engine allows. It ends with the
 heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
 
-`run` repeats ticks: one as soon as the feed has something (it waits in the feed's
-`wait_for_events`, woken by the feed thread the moment an event is queued, rather than polling)
-and a full pass at least every `tick_interval_s`. Nothing in a tick sleeps or reads the wall
-clock directly, so tests drive it with a `ManualClock`, a fake feed (whose wait advances that
-clock) and a fake client, thousands of ticks a second.
+`run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
+change reaches the strategy within about a millisecond) and a full pass at least every
+`tick_interval_s`. Nothing in a tick sleeps or reads the wall clock directly, so tests drive it
+with a `ManualClock`, a fake feed and a fake client, thousands of ticks a second.
 """
 
 from __future__ import annotations
@@ -66,8 +65,6 @@ class MarketFeed(Protocol):
 
     def drain_events(self) -> list[FeedEvent]: ...
 
-    def wait_for_events(self, timeout_s: float) -> bool: ...  # float-ok
-
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -79,8 +76,7 @@ class LoopSettings:
     heartbeat_interval_s: float = 1.0
     fill_poll_s: float = 5.0
     resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
-    # the longest the idle loop waits for a feed event before it looks at `stop` again
-    idle_wait_s: float = 0.05
+    poll_s: float = 0.001
     # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
     # strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0
@@ -182,10 +178,7 @@ class TradeLoop:
                 if full:
                     next_full = now + self.settings.tick_interval_s
             else:
-                wait_s = min(next_full - now, self.settings.idle_wait_s)
-                if deadline is not None:
-                    wait_s = min(wait_s, deadline - now)
-                self.feed.wait_for_events(max(wait_s, 0.0))
+                self.clock.sleep(self.settings.poll_s)
 
     def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
         self.ticks += 1

@@ -278,12 +278,6 @@ class FakeFeed:
         events, self.events = self.events, []
         return events
 
-    def wait_for_events(self, timeout_s: float) -> bool:  # float-ok
-        """No feed thread here to wake the loop: events appear as the manual clock moves, so
-        this advances it a millisecond at a time, as the loop once polled."""
-        self.clock.sleep(min(timeout_s, 0.001))
-        return bool(self.events)
-
 
 def money(text: str) -> Decimal:
     return Decimal(text)
