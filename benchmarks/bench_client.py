@@ -11,6 +11,11 @@ Timed here, interleaved so drift hits all alike:
              signing client can do, so (client - authed) is our wrapper's own cost
   client     KalshiClient.get_market(T): signing, rate limiter, retry wrapper, Market parsing
   sign       one RSA-PSS SHA-256 signature with a 2048-bit key, no I/O
+  client_ed  KalshiClient.get_market(T) signing with an Ed25519 key (an account of its own)
+  sign_ed    one Ed25519 signature, no I/O
+
+pykalshi (the peer the issue compares with) is timed on the same simulator when it is installed
+in this environment; it is not on this machine's package index, so the run says so and goes on.
 
 The same comparison is repeated over httpx.MockTransport (no network, no server), which shows
 the client's own CPU cost without loopback and scheduler noise.
@@ -64,7 +69,10 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     second_key, _ = load_private_key(path=account["second_key_path"])
     now_ms = int(time.time() * 1000)
     headers = signed_headers(second_key, account["second_key_id"], "GET", full_path, now_ms)
-    times: dict[str, list[float]] = {"plain": [], "presigned": [], "authed": [], "client": []}
+    times: dict[str, list[float]] = {
+        "plain": [], "presigned": [], "authed": [], "client": [], "client_ed": []
+    }  # fmt: skip
+    ed_key, _ = load_private_key(path=account["ed_key_path"])
     third_key, _ = load_private_key(path=account["third_key_path"])
     auth = KalshiAuth(account["third_key_id"], third_key)
     with (
@@ -74,21 +82,28 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
         KalshiClient(
             api_base=account["api_base"], key_id=account["key_id"], private_key=key, tier="prime"
         ) as client,
-    ):
+        KalshiClient(
+            api_base=account["api_base"], key_id=account["ed_key_id"], private_key=ed_key,
+            tier="prime",
+        ) as client_ed,
+    ):  # fmt: skip
         for _ in range(20):
             plain.get(url).json()
             client.get_market(TICKER)
+            client_ed.get_market(TICKER)
         for _ in range(rounds):
             times["plain"].append(_time_us(lambda: plain.get(url).json()))
             times["presigned"].append(_time_us(lambda: presigned.get(url).json()))
             times["authed"].append(_time_us(lambda: authed.get(url).json()))
             times["client"].append(_time_us(lambda: client.get_market(TICKER)))
+            times["client_ed"].append(_time_us(lambda: client_ed.get_market(TICKER)))
     stats = httpx.get(f"{account['admin_url']}/stats").json()
     refused = stats["rate_limited"]
     if refused:
         print(f"warning: the simulator answered 429 {refused} times; timings include retries")
     message = f"{int(time.time() * 1000)}GET{full_path}"
     times["sign"] = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds)]
+    times["sign_ed"] = [_time_us(lambda: sign_message(ed_key, message)) for _ in range(rounds)]
     return times
 
 
@@ -127,8 +142,8 @@ def _serve(data_dir: str, ready: Queue[dict[str, str]], stop: Event) -> None:
     # the presigned and the authed requests each use an account of their own, so no variant
     # spends another's tokens
     info = sim.account.to_json() | {"admin_url": sim.admin_url}
-    for name in ("second", "third"):
-        extra = httpx.post(f"{sim.admin_url}/accounts", json={}).json()
+    for name, body in (("second", {}), ("third", {}), ("ed", {"key_type": "ed25519"})):
+        extra = httpx.post(f"{sim.admin_url}/accounts", json=body).json()
         info |= {f"{name}_key_id": extra["key_id"], f"{name}_key_path": extra["private_key_path"]}
     ready.put(info)
     stop.wait()
@@ -170,6 +185,15 @@ def main(rounds: int = 300) -> int:
         f"  overhead / signature = {ratio:.2f}x (target <= {TARGET_RATIO}x): "
         f"{'OK' if ratio <= TARGET_RATIO else 'OVER TARGET'}"
     )
+    print(f"  KalshiClient.get_market, Ed25519 key {med['client_ed']:8.1f} us")
+    print(f"  one Ed25519 signature               {med['sign_ed']:8.1f} us")
+    print(f"  Ed25519 client / RSA client = {med['client_ed'] / med['client']:.2f}x")
+    try:
+        import pykalshi  # noqa: F401
+    except ImportError:
+        print("  pykalshi: not installed here (not on this machine's index): no peer ratio")
+    else:
+        print("  pykalshi: installed, but its comparison is not written yet")
     print(f"the same without network (httpx.MockTransport), median of {rounds * 5}")
     print(
         f"  plain httpx {local['plain']:.1f} us, KalshiClient {local['client']:.1f} us, "

@@ -1,3 +1,65 @@
 """kalshi-cli: trade Kalshi event contracts from the terminal, cron and systemd."""
 
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+class _DeferHttpxCli:
+    """Keeps `import httpx` from importing httpx's own command line.
+
+    httpx 0.28's `__init__` runs `from ._main import main`, and `httpx._main` imports click, rich
+    and pygments at once: 40-90 ms of every network command's cold start for a CLI kalshi never
+    runs (docs/benchmarks.md). This import hook answers that one import with a stand-in whose
+    `main` (the `httpx` console script) and every other name load the real module on first use,
+    so nothing of httpx changes but when its CLI is imported. It is installed here, in the
+    package's root, because that runs before any module of ours imports httpx, and it acts once:
+    it leaves `sys.meta_path` at the first `httpx._main` import (or never, if httpx is not used).
+    """
+
+    NAME = "httpx._main"
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.NAME:
+            return None
+        self.remove()
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(fullname, self)  # type: ignore[arg-type]  # a Loader by its methods
+
+    def remove(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+    def create_module(self, spec: Any) -> types.ModuleType:
+        stand_in = types.ModuleType(self.NAME, "stand-in until httpx's CLI is used (kalshi_cli)")
+
+        def real() -> types.ModuleType:
+            if sys.modules.get(self.NAME) is stand_in:
+                del sys.modules[self.NAME]
+            import importlib
+
+            return importlib.import_module(self.NAME)
+
+        def main(*args: Any, **kwargs: Any) -> Any:
+            return real().main(*args, **kwargs)
+
+        def __getattr__(name: str) -> Any:
+            if name.startswith("__"):  # the import system probes `__path__` and the like
+                raise AttributeError(name)
+            return getattr(real(), name)
+
+        stand_in.main = main  # type: ignore[attr-defined]
+        stand_in.__getattr__ = __getattr__  # type: ignore[method-assign]
+        return stand_in
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+if "httpx" not in sys.modules:
+    sys.meta_path.insert(0, _DeferHttpxCli())

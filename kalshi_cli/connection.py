@@ -104,7 +104,12 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
             "ignored (set KALSHI_API_BASE to use it against another simulator)"
         )
     key_path = Path(account.private_key_path)
-    key = None if anonymous else _load_key(settings, path=key_path, pem=None, warn=warn)
+    # the simulator generated this key itself: its RSA consistency check is skipped (keys.py)
+    key = (
+        None
+        if anonymous
+        else _load_key(settings, path=key_path, pem=None, warn=warn, generated_here=True)
+    )
     return Connection(
         env=settings.env,
         api_base=account.api_base,
@@ -116,7 +121,14 @@ def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
     )
 
 
-def _load_key(settings: Settings, *, path: Path | None, pem: str | None, warn: Warn) -> PrivateKey:
+def _load_key(
+    settings: Settings,
+    *,
+    path: Path | None,
+    pem: str | None,
+    warn: Warn,
+    generated_here: bool = False,
+) -> PrivateKey:
     from kalshi_cli.keys import load_private_key
 
     key, warnings = load_private_key(
@@ -124,6 +136,7 @@ def _load_key(settings: Settings, *, path: Path | None, pem: str | None, warn: W
         pem=pem,
         passphrase=settings.private_key_passphrase,
         refuse_loose_permissions=settings.env == "prod",
+        generated_here=generated_here,
     )
     for text in warnings:
         warn(text)

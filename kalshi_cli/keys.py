@@ -107,12 +107,18 @@ def load_private_key(
     pem: str | None = None,
     passphrase: str | None = None,
     refuse_loose_permissions: bool = False,
+    generated_here: bool = False,
 ) -> tuple[PrivateKey, list[str]]:
     """Load an RSA or Ed25519 private key (PKCS#1 or PKCS#8 PEM) from a file or PEM text.
 
     Returns the key and a list of warnings (a key file readable by group or others). With
     `refuse_loose_permissions` (prod), such a file is refused instead. Every failure is a
     `CredentialsError` whose message names the file and the fix, never the key material.
+
+    An RSA key is checked for consistency as it loads (50-60 ms, most of a network command's
+    cold start after the imports; docs/benchmarks.md): OpenSSL may misbehave with an invalid key,
+    so every key a user supplies is checked. `generated_here` skips the check for a key this
+    program generated itself, i.e. the embedded simulator's account key in its data directory.
     """
     warnings: list[str] = []
     source: str
@@ -155,7 +161,9 @@ def load_private_key(
         )
     password = passphrase.encode("utf-8") if passphrase else None
     try:
-        key = serialization.load_pem_private_key(data, password=password)
+        key = serialization.load_pem_private_key(
+            data, password=password, unsafe_skip_rsa_key_validation=generated_here
+        )
     except TypeError:
         if password is None:
             raise CredentialsError(

@@ -188,3 +188,42 @@ def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
         modules, code = modules_after(args, tmp_path)
         assert code == 0
         assert not [m for m in modules if m.startswith("pyarrow")], args
+
+
+def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_cli(
+    tmp_path: Path,
+) -> None:
+    """`kalshi markets --json` joining a simulator another process serves needs the client
+    only: not the simulator's server stack (starlette, uvicorn, the exchange core), nor the CLI
+    that `import httpx` would drag in (click's siblings rich and pygments)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    with start_simulator(tmp_path / "sim", scenario="default") as sim:
+        modules, code = modules_after(["markets", "--json"], tmp_path)
+        assert sim.data_dir == (tmp_path / "sim").resolve()
+    assert code == 0
+    assert "kalshi_cli.client.client" in modules  # it did go over the network
+    # (`httpx._main` itself stays listed: kalshi_cli's stand-in for it, see kalshi_cli/__init__)
+    loaded = sorted(
+        m
+        for m in modules
+        if m.startswith(("uvicorn", "starlette", "rich", "pygments", "kalshi_cli.sim."))
+    )
+    assert loaded == ["kalshi_cli.sim.announce", "kalshi_cli.sim.embed"]
+
+
+def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
+    """The stand-in for `httpx._main` (kalshi_cli/__init__) defers httpx's CLI, never removes
+    it: its names load the real module on first use."""
+    probe = (
+        "import sys, kalshi_cli, httpx\n"
+        "assert 'rich' not in sys.modules and 'pygments' not in sys.modules\n"
+        "from httpx._main import print_help\n"
+        "assert 'rich' in sys.modules and sys.modules['httpx._main'].print_help is print_help\n"
+        "httpx.main(['--help'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "A next generation HTTP client." in done.stdout

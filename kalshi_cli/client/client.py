@@ -23,7 +23,9 @@ Lists follow cursors through pagination.py. Responses are parsed into the tolera
 
 from __future__ import annotations
 
+import os
 import random
+import ssl
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -99,6 +101,25 @@ LANDING_MARGIN_S = 10.0
 LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
 
 
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+
+def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
+    """What the client verifies TLS with: for an https base, httpx's default (the certifi CA
+    bundle, certificates and host names checked), unchanged.
+
+    A plain-http base (the simulator on loopback) sends nothing over TLS, yet httpx would load
+    the CA bundle anyway: 40-70 ms of a command's cold start (docs/benchmarks.md). It gets a
+    context that trusts no certificate at all (certificates and host names still required), so
+    that if anything ever did reach TLS through this client it would fail closed, never be
+    trusted blindly. The one way TLS can still be reached from an http base is a proxy from the
+    environment (an https:// proxy URL): with any proxy variable set, the default stays.
+    """
+    if base.scheme != "http" or any(name.lower() in _PROXY_VARIABLES for name in os.environ):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class KalshiClient:
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""
 
@@ -143,6 +164,7 @@ class KalshiClient:
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
+            verify=_tls_for(base),
         )
         self._limiter = RateLimiter(rate_limits or tier_limits(tier), self._clock)
         self._retry = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)

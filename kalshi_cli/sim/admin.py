@@ -18,7 +18,6 @@ import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from kalshi_cli.keys import (
 )
 from kalshi_cli.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
 from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.announce import AccountInfo
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
 from kalshi_cli.sim.server import (
@@ -50,18 +50,6 @@ from kalshi_cli.sim.server import (
 
 Json = dict[str, Any]
 DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    api_base: str
-    ws_url: str
-    key_id: str
-    private_key_path: str
-    key_type: str = "rsa"  # ApiKeyType: "rsa" or "ed25519"
-
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
 
 
 def account_info(state: SimState, key_id: str) -> AccountInfo:

@@ -26,22 +26,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
 
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.keys import load_private_key, public_key_pem
-from kalshi_cli.sim.admin import (
-    AccountInfo,
-    account_info,
-    key_path,
-    new_account,
-    write_account_json,
-)
-from kalshi_cli.sim.app import create_app
-from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
-from kalshi_cli.sim.faults import Faults
-from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
-from kalshi_cli.sim.server import ResponseHook, SimState
+from kalshi_cli.sim.announce import AccountInfo
+
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.sim.server import ResponseHook, SimState
+
+# The server stack (uvicorn, starlette, the exchange core, the key primitives) is imported by
+# `prepare` only, after it took the data directory's lock: a process that joins a simulator
+# another process serves imports none of it (tests/test_cold_start.py).
 
 __all__ = [
     "AccountInfo",
@@ -83,6 +78,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
     """Reuse the account of `account.json` when its key is still there, else make one."""
+    from kalshi_cli.keys import load_private_key, public_key_pem
+    from kalshi_cli.sim.admin import account_info, key_path, new_account, write_account_json
+
     path = state.data_dir / "account.json"
     if path.exists():
         key_id = json.loads(path.read_text()).get("key_id")
@@ -123,19 +121,25 @@ def prepare(
     clock: Clock | None = None,
     response_hook: ResponseHook | None = None,
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
-    auth_window_s: float = DEFAULT_WINDOW_S,
+    auth_window_s: float | None = None,  # None: sim/auth.py's DEFAULT_WINDOW_S
     log_level: str = "warning",
 ) -> _Prepared:
-    import uvicorn
-
-    from kalshi_cli.sim.scenarios import build_exchange
-
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(data_dir)
     if lock is None:
         raise SimulatorBusy(f"another simulator is already serving {data_dir}")
     try:
+        import uvicorn
+
+        from kalshi_cli.clock import SystemClock
+        from kalshi_cli.sim.app import create_app
+        from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
+        from kalshi_cli.sim.faults import Faults
+        from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
+        from kalshi_cli.sim.scenarios import build_exchange
+        from kalshi_cli.sim.server import SimState
+
         the_tier = tier_named(tier)
         clock = clock or SystemClock()
         exchange = build_exchange(
@@ -148,7 +152,11 @@ def prepare(
             tier=the_tier,
             faults=Faults(clock),
             limiter=RateLimiter(the_tier, clock),
-            auth=Authenticator(exchange.account_by_key, clock, auth_window_s),
+            auth=Authenticator(
+                exchange.account_by_key,
+                clock,
+                DEFAULT_WINDOW_S if auth_window_s is None else auth_window_s,
+            ),
             response_hook=response_hook,
         )
         sock = _bind(host, port)
@@ -252,7 +260,7 @@ class SimulatorOptions(TypedDict, total=False):
     clock: Clock | None
     response_hook: ResponseHook | None
     heartbeat_s: float  # float-ok: seconds
-    auth_window_s: float  # float-ok: seconds
+    auth_window_s: float | None  # float-ok: seconds; None: sim/auth.py's DEFAULT_WINDOW_S
 
 
 def start_simulator(data_dir: Path, **options: Unpack[SimulatorOptions]) -> RunningSimulator:

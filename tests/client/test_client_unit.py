@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import ssl
 from collections.abc import Callable
 from decimal import Decimal
 from email.utils import formatdate
@@ -778,3 +779,54 @@ def test_an_amend_without_a_clear_answer_is_an_unknown_outcome_never_resent(
     assert info.value.order_id == "o1"
     assert info.value.exit_code is ExitCode.OUTCOME_UNKNOWN
     assert len(fake.sent("POST", AMEND)) == 1
+
+
+def _tls_context(client: KalshiClient) -> ssl.SSLContext:
+    context: ssl.SSLContext = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
+    return context
+
+
+def test_an_https_base_verifies_with_the_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with KalshiClient(api_base="https://api.elections.kalshi.com/trade-api/v2") as client:
+        context = _tls_context(client)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0
+
+
+def test_a_plain_http_base_loads_no_ca_bundle_and_trusts_no_certificate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loading the CA bundle costs 40-70 ms of a cold start and plain HTTP never uses it; the
+    context in its place fails closed (certificates still required, none trusted)."""
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
+        context = _tls_context(client)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] == 0
+
+
+def test_a_plain_http_base_behind_a_proxy_keeps_the_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An https:// proxy from the environment is TLS even for an http base: the bundle stays."""
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.invalid:3128")
+    with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
+        context = _tls_context(client)
+    assert context.cert_store_stats()["x509_ca"] > 0

@@ -126,3 +126,27 @@ def test_a_key_of_another_type_is_refused_without_showing_it() -> None:
     with pytest.raises(CredentialsError, match="not an RSA or Ed25519 key") as refused:
         load_private_key(pem=pem)
     assert pem.splitlines()[1] not in refused.value.one_line()
+
+
+def test_a_users_inconsistent_rsa_key_is_refused_as_it_loads(rsa_key: rsa.RSAPrivateKey) -> None:
+    """Only a key this program generated skips the consistency check (`generated_here`, the
+    embedded simulator's); a key a user supplies is checked, and a damaged one is refused."""
+    numbers = rsa_key.private_numbers()
+    damaged = rsa.RSAPrivateNumbers(
+        p=numbers.p,
+        q=numbers.q,
+        d=numbers.d + 2,  # no longer the inverse of e
+        dmp1=numbers.dmp1,
+        dmq1=numbers.dmq1,
+        iqmp=numbers.iqmp,
+        public_numbers=numbers.public_numbers,
+    ).private_key(unsafe_skip_rsa_key_validation=True)
+    pem = damaged.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    with pytest.raises(CredentialsError, match="could not be loaded"):
+        load_private_key(pem=pem)
+    key, _ = load_private_key(pem=pem, generated_here=True)
+    assert key_type(key) == "rsa"

@@ -14,7 +14,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.sim.admin import AccountInfo
+from kalshi_cli.sim.announce import AccountInfo
 
 
 def client_for(account: AccountInfo) -> KalshiClient:

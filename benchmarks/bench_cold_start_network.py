@@ -1,0 +1,110 @@
+"""Cold start of a network command: `kalshi markets --json` joining a running simulator.
+
+The simulator is served by its own `kalshi sim serve` process on the default sim data directory
+of a temporary KALSHI_HOME, so `kalshi markets --json` (env `sim`, no api_base) finds it through
+`ensure_simulator` and only joins it, as a second terminal or a cron job would. Each command runs
+as a fresh process, interleaved with the baselines (coldstart.py); the median wall time of each is
+reported with its ratio to `python -c "import typer"` (target: at most 2x).
+
+`--importtime` instead prints the slowest imports (`python -X importtime`) of one such run.
+`--compare-with DIR` also times the same command from another source tree (e.g. a
+`git worktree add /tmp/old <commit>`), in the same run, against the same simulator: both trees
+then run as `python -c` with their directory first on sys.path, so they start alike.
+
+    python benchmarks/bench_cold_start_network.py [--runs 20] [--importtime] [--compare-with DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from coldstart import BASELINES, clean_env, kalshi, medians, report
+
+TARGET_RATIO = 2.0
+FROM_TREE = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); from kalshi_cli.__main__ import main; main()"
+)
+
+
+def from_tree(tree: str) -> list[str]:
+    return [sys.executable, "-c", FROM_TREE, tree, "markets", "--json"]
+
+
+def serve(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`kalshi sim serve` on the default sim data directory of `home`, once it answers."""
+    proc = subprocess.Popen(
+        [kalshi(), "sim", "serve", "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise SystemExit("the simulator did not start")
+        done = subprocess.run(
+            [kalshi(), "markets", "--json"], env=env, capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            return proc
+        time.sleep(0.2)
+
+
+def slowest_imports(argv: list[str], env: dict[str, str], top: int = 25) -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kalshi_cli", *argv[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    rows: list[tuple[int, str]] = []
+    for line in done.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((int(parts[1]), parts[2].rstrip()))
+    rows.sort(reverse=True)
+    print(f"slowest imports (cumulative) of `kalshi {' '.join(argv[1:])}`:")
+    for cumulative, name in rows[:top]:
+        print(f"  {cumulative / 1000:7.1f} ms  {name}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--compare-with", metavar="DIR")
+    args = parser.parse_args()
+    exe = kalshi()
+    with tempfile.TemporaryDirectory() as home:
+        env = clean_env(dict(os.environ), home)
+        with serve(Path(home), env) as proc:
+            try:
+                command = [exe, "markets", "--json"]
+                if args.importtime:
+                    slowest_imports(command, env)
+                    return 0
+                commands = {**BASELINES, "kalshi markets --json (joins)": command}
+                if args.compare_with:
+                    this_tree = str(Path(__file__).resolve().parent.parent)
+                    commands["  the same, this tree (python -c)"] = from_tree(this_tree)
+                    commands["  the same, --compare-with tree"] = from_tree(args.compare_with)
+                result = medians(commands, args.runs, env)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    report(result, args.runs, f"kalshi markets --json at most {TARGET_RATIO}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
