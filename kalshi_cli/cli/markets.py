@@ -165,7 +165,7 @@ def select_markets(
 
 
 MARKET_COLUMNS = (
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("status", "status"),
     Column("yes_bid", "yes bid", numeric=True),
     Column("yes_ask", "yes ask", numeric=True),

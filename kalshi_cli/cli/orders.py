@@ -418,8 +418,8 @@ def decrease_command(
 
 
 ORDER_COLUMNS = (
-    Column("order_id", "order id"),
-    Column("ticker", "ticker"),
+    Column("order_id", "order id", identifier=True),
+    Column("ticker", "ticker", identifier=True),
     Column("trade", "order"),
     Column("book", "book (YES)"),
     Column("filled", "filled", numeric=True),

@@ -122,7 +122,7 @@ def positions_command(
 
 
 POSITION_COLUMNS = (
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("side", "side"),
     Column("contracts", "contracts", numeric=True),
     Column("average_entry", "avg entry", numeric=True),
@@ -214,7 +214,7 @@ def fills_command(
 # it; the YES-book terms and the ids follow so a spreadsheet can join on them.
 FILL_COLUMNS = (
     Column("time", "time"),
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("side", "side"),
     Column("price", "price", numeric=True),
     Column("count", "count", numeric=True),
@@ -223,8 +223,8 @@ FILL_COLUMNS = (
     Column("role", "role"),
     Column("book_side", "book side"),
     Column("yes_price", "YES price", numeric=True),
-    Column("order_id", "order id"),
-    Column("fill_id", "fill id"),
+    Column("order_id", "order id", identifier=True),
+    Column("fill_id", "fill id", identifier=True),
 )
 
 
@@ -304,7 +304,7 @@ def settlements_command(
 
 SETTLEMENT_COLUMNS = (
     Column("time", "settled"),
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("result", "result"),
     Column("yes_count", "YES", numeric=True),
     Column("no_count", "NO", numeric=True),
