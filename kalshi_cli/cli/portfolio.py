@@ -21,7 +21,7 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Balance, Fill, Settlement
+    from kalshi_cli.models import Action, Balance, Fill, Settlement, Side
     from kalshi_cli.positions import PositionRow as MarkedPosition
 
 
@@ -198,23 +198,46 @@ def fills_command(
 
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
+    from kalshi_cli.store import Store
+
     min_ts = None if since is None else parse_since(since)
     app = current()
-    app.settings(env.value if env else None)
+    settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     fills = list(app.client(auth=True).iter_fills(ticker=ticker, min_ts=min_ts, limit=limit))
-    rows = [fill_row(f) for f in fills]
+    store = Store.open_readonly(settings.state)
+    try:
+        docs = [fill_json(f, _traded(f, store)) for f in fills]
+    finally:
+        if store is not None:
+            store.close()
     out.table(
-        FILL_COLUMNS, rows, document={"fills": [fill_json(f) for f in fills], "count": len(fills)}
+        FILL_COLUMNS, [fill_row(d) for d in docs], document={"fills": docs, "count": len(docs)}
     )
 
 
-# One row per fill in the trader's terms: the side whose contracts the fill added (a bid adds
-# YES, an ask adds NO, which nets against YES held), that side's price, and the amount paid for
-# it; the YES-book terms and the ids follow so a spreadsheet can join on them.
+def _traded(f: Fill, store: Any) -> tuple[Action, Side]:
+    """The action and side the trader used: the state file's intent when the order was placed
+    here; else the exchange's own `action`/`side` (deprecated but still sent); else the side
+    the fill added, bought."""
+    from kalshi_cli.models import Action, Side, outcome_side_of
+
+    intent = store.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
+    if intent is not None:
+        return intent.action, intent.side
+    action, side = f.raw.get("action"), f.raw.get("side")
+    if action in ("buy", "sell") and side in ("yes", "no"):
+        return Action(action), Side(side)
+    return Action.BUY, outcome_side_of(f.book_side)
+
+
+# One row per fill in the trader's terms: what the trader did (`sell no`), at that side's price,
+# and the amount that changed hands; the YES-book terms and the ids follow so a spreadsheet can
+# join on them.
 FILL_COLUMNS = (
     Column("time", "time"),
     Column("ticker", "ticker", identifier=True),
+    Column("action", "action"),
     Column("side", "side"),
     Column("price", "price", numeric=True),
     Column("count", "count", numeric=True),
@@ -228,25 +251,28 @@ FILL_COLUMNS = (
 )
 
 
-def fill_row(f: Fill) -> dict[str, Any]:
-    document = fill_json(f)
+def fill_row(doc: dict[str, Any]) -> dict[str, str]:
+    from kalshi_cli.models import fmt_money
+
     return {
-        "time": f.created_time,
-        **{k: document[k] for k in ("ticker", "side", "price", "count", "amount", "fee")},
-        "role": "taker" if f.is_taker else "maker",
-        **{k: document[k] for k in ("book_side", "yes_price", "order_id", "fill_id")},
+        "time": doc["created_time"] or "",
+        **{k: doc[k] for k in ("ticker", "action", "side", "count", "book_side")},
+        **{k: fmt_money(Decimal(doc[k])) for k in ("price", "amount", "fee", "yes_price")},
+        "role": "taker" if doc["is_taker"] else "maker",
+        **{k: doc[k] for k in ("order_id", "fill_id")},
     }
 
 
-def fill_json(f: Fill) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_count, fmt_dollars, from_book, outcome_side_of
+def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, Any]:
+    from kalshi_cli.models import Action, fmt_count, fmt_dollars, from_book, outcome_side_of
 
-    side = outcome_side_of(f.book_side)
+    action, side = traded or (Action.BUY, outcome_side_of(f.book_side))
     _, price = from_book(f.book_side, f.yes_price, side)
     return {
         "fill_id": f.fill_id,
         "order_id": f.order_id,
         "ticker": f.ticker,
+        "action": action.value,
         "side": side.value,
         "price": fmt_dollars(price),
         "amount": fmt_dollars(f.count * price),
