@@ -15,6 +15,10 @@ statuses) wrap or fold. When even that does not fit the terminal, each row becom
 `field  value` lines, so an identifier is still whole. The plain, csv and markdown formats never
 cut anything. tests/cli/test_cli_identifiers.py renders the listings at 80 and 100 columns.
 
+Money reads one way: a `money` column holds the exact decimal string (as JSON has it), shown in
+the table, plain and markdown formats by `models.fmt_money` (`-$0.33`, `$1.20`, `$0.0175`, a
+price to its market's tick) and left exact in CSV, for spreadsheets.
+
 Colour only ever appears in rich output on a terminal, and never when NO_COLOR is set. rich and
 tabulate are imported only when something is rendered, so `kalshi --help` never pays for them.
 The plain format does not import tabulate at all when every cell is printable ASCII (the common
@@ -47,6 +51,10 @@ class Column:
     header: str
     numeric: bool = False  # right-aligned, and never wrapped in a rich table
     identifier: bool = False  # typed into the next command: never cut, wrapped or folded
+    # an exact decimal string, shown to people by `models.fmt_money` (`-$0.33`, `$1.20`) and
+    # left exact in CSV; `tick` names the row key holding the market's tick, if any
+    money: bool = False
+    tick: str | None = None
 
 
 def is_tty(stream: TextIO) -> bool:
@@ -114,6 +122,8 @@ class Output:
         if self.as_json:
             self.json(document)
             return
+        if self.format is not TableFormat.CSV:
+            rows = [_money_cells(columns, row) for row in rows]
         if self.format is TableFormat.TABLE:
             self._rich_table(columns, rows, title=title)
         elif self.format is TableFormat.CSV:
@@ -242,6 +252,26 @@ class Output:
         writer = csv.writer(self.stdout, lineterminator="\n")
         writer.writerow(headers)
         writer.writerows(rows)
+
+
+def _money_cells(columns: Sequence[Column], row: dict[str, str]) -> dict[str, str]:
+    """Money columns as people read them; a cell that is not a number ("-", "") as it is."""
+    from decimal import Decimal, InvalidOperation
+
+    from kalshi_cli.models import fmt_money
+
+    shown = dict(row)
+    for column in columns:
+        if not column.money:
+            continue
+        try:
+            value = Decimal(row.get(column.key, ""))
+            tick = Decimal(row[column.tick]) if column.tick and row.get(column.tick) else None
+        except InvalidOperation:
+            continue
+        if value.is_finite():
+            shown[column.key] = fmt_money(value, tick)
+    return shown
 
 
 # A text column (time, title, status) is never squeezed below this many characters, unless its

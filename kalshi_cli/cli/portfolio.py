@@ -125,21 +125,21 @@ POSITION_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
     Column("side", "side"),
     Column("contracts", "contracts", numeric=True),
-    Column("average_entry", "avg entry", numeric=True),
-    Column("cost", "cost", numeric=True),
+    Column("average_entry", "avg entry", numeric=True, money=True),
+    Column("cost", "cost", numeric=True, money=True),
     Column("mark", "bid / mid", numeric=True),
-    Column("unrealized", "unrealized", numeric=True),
-    Column("realized", "realized", numeric=True),
-    Column("fees", "fees", numeric=True),
+    Column("unrealized", "unrealized", numeric=True, money=True),
+    Column("realized", "realized", numeric=True, money=True),
+    Column("fees", "fees", numeric=True, money=True),
     Column("exposure", "exposure / limit", numeric=True),
 )
 
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.models import fmt_count, fmt_dollars, fmt_money
 
     def dollars_or_dash(value: Decimal | None) -> str:
-        return "-" if value is None else fmt_dollars(value)
+        return "-" if value is None else fmt_money(value)
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
@@ -147,7 +147,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "ticker": row.ticker,
         "side": row.side.value if row.side else "",
         "contracts": fmt_count(row.contracts),
-        "average_entry": dollars_or_dash(row.average_entry),
+        "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
         "cost": _money(row.cost),
         "mark": f"{dollars_or_dash(row.mark_bid)} / {dollars_or_dash(row.mark_mid)}",
         "unrealized": "-" if row.unrealized is None else _money(row.unrealized),
@@ -239,25 +239,23 @@ FILL_COLUMNS = (
     Column("ticker", "ticker", identifier=True),
     Column("action", "action"),
     Column("side", "side"),
-    Column("price", "price", numeric=True),
+    Column("price", "price", numeric=True, money=True),
     Column("count", "count", numeric=True),
-    Column("amount", "amount", numeric=True),
-    Column("fee", "fee", numeric=True),
+    Column("amount", "amount", numeric=True, money=True),
+    Column("fee", "fee", numeric=True, money=True),
     Column("role", "role"),
     Column("book_side", "book side"),
-    Column("yes_price", "YES price", numeric=True),
+    Column("yes_price", "YES price", numeric=True, money=True),
     Column("order_id", "order id", identifier=True),
     Column("fill_id", "fill id", identifier=True),
 )
 
 
 def fill_row(doc: dict[str, Any]) -> dict[str, str]:
-    from kalshi_cli.models import fmt_money
-
     return {
         "time": doc["created_time"] or "",
         **{k: doc[k] for k in ("ticker", "action", "side", "count", "book_side")},
-        **{k: fmt_money(Decimal(doc[k])) for k in ("price", "amount", "fee", "yes_price")},
+        **{k: doc[k] for k in ("price", "amount", "fee", "yes_price")},
         "role": "taker" if doc["is_taker"] else "maker",
         **{k: doc[k] for k in ("order_id", "fill_id")},
     }
@@ -334,8 +332,8 @@ SETTLEMENT_COLUMNS = (
     Column("result", "result"),
     Column("yes_count", "YES", numeric=True),
     Column("no_count", "NO", numeric=True),
-    Column("revenue", "revenue", numeric=True),
-    Column("fee", "fee", numeric=True),
+    Column("revenue", "revenue", numeric=True, money=True),
+    Column("fee", "fee", numeric=True, money=True),
 )
 
 

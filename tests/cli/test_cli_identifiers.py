@@ -53,8 +53,9 @@ def order(ticker: str, order_id: str) -> dict[str, Any]:
     }
 
 
-def fill(ticker: str, order_id: str, fill_id: str) -> dict[str, Any]:
+def fill(ticker: str, order_id: str, fill_id: str, **extra: str) -> dict[str, Any]:
     return {
+        **extra,
         "fill_id": fill_id,
         "trade_id": fill_id,
         "order_id": order_id,
@@ -76,7 +77,11 @@ def client() -> FakeClient:
         ],
         positions=[position(t, n) for n, t in enumerate(TICKERS)],
         orders=[order(t, o) for t, o in zip(TICKERS, ORDER_IDS, strict=True)],
-        fills=[fill(t, o, f) for t, o, f in zip(TICKERS, ORDER_IDS, FILL_IDS, strict=True)],
+        fills=[
+            # the second: the exchange's own words say "sell no", which reads at NO's $0.44
+            fill(t, o, f, **({"side": "no", "action": "sell"} if n == 1 else {}))
+            for n, (t, o, f) in enumerate(zip(TICKERS, ORDER_IDS, FILL_IDS, strict=True))
+        ],
     )
 
 
