@@ -94,12 +94,18 @@ def ceil_to_cent(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_CEILING)
 
 
-def fmt_money(value: Decimal) -> str:
-    """For people: `$12.34`, `-$0.05`; sub-cent digits kept when present."""
+def fmt_money(value: Decimal, tick: Decimal | None = None) -> str:
+    """Money for people, the one way every table, check and summary shows it: dollars to the
+    cent with the sign first (`$12.34`, `-$0.33`, `$1,234.50`); to the tick's digits for a
+    price on a sub-cent grid (`$0.450` at a 0.001 tick); and every digit an amount has beyond
+    that (`$0.0175`: fees are charged to $0.0001), so a total never silently loses money.
+    JSON keeps `fmt_dollars`' exact strings."""
+    places = 2 if tick is None else max(2, -int(tick.normalize().as_tuple().exponent))
+    quantum = Decimal(1).scaleb(-places)
     sign = "-" if value < 0 else ""
     mag = abs(value)
-    text = f"{mag.quantize(CENT):,f}" if mag == mag.quantize(CENT) else f"{mag.normalize():f}"
-    return f"{sign}${text}"
+    shown = mag.quantize(quantum) if mag == mag.quantize(quantum) else mag.normalize()
+    return f"{sign}${shown:,f}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.models import fmt_dollars
+from kalshi_cli.models import fmt_dollars, fmt_money
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,22 @@ def test_dollars_to_cents_is_exact_and_refuses_a_sub_cent_amount() -> None:
     assert dollars_to_cents(Decimal("12.34")) == 1234
     with pytest.raises(ValueError, match="whole number of cents"):
         dollars_to_cents(Decimal("10.005"))
+
+
+@pytest.mark.parametrize(
+    ("value", "tick", "shown"),
+    [
+        ("-0.33", None, "-$0.33"),  # the sign first, never `$-0.33`
+        ("99.2000", None, "$99.20"),  # to the cent, never `$99.2000`
+        ("1.2", None, "$1.20"),
+        ("1234.5", None, "$1,234.50"),
+        ("0.0175", None, "$0.0175"),  # a sub-cent fee total is never rounded to $0.02
+        ("-1234.5678", None, "-$1,234.5678"),
+        ("0.45", "0.01", "$0.45"),
+        ("0.45", "0.001", "$0.450"),  # a deci-cent market's prices show its tick
+        ("0.4525", "0.001", "$0.4525"),  # and never lose a digit
+        ("0", None, "$0.00"),
+    ],
+)
+def test_fmt_money_reads_the_same_everywhere(value: str, tick: str | None, shown: str) -> None:
+    assert fmt_money(D(value), None if tick is None else D(tick)) == shown

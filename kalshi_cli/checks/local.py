@@ -20,7 +20,7 @@ from pathlib import Path
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.errors import ConfigError
-from kalshi_cli.models import ZERO, BookSide
+from kalshi_cli.models import ZERO, BookSide, fmt_money
 from kalshi_cli.store import Store
 
 HEARTBEAT_SOURCE = "trade"
@@ -212,7 +212,8 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     day_warn = max(day_crit, -daily_loss_limit / 2) if day_warn is None else day_warn
     if day_warn < day_crit:
         raise ConfigError(
-            f"pnl: the warning floor ${day_warn:f} is below the critical floor ${day_crit:f}",
+            f"pnl: the warning floor {fmt_money(day_warn)} is below the critical floor "
+            f"{fmt_money(day_crit)}",
             hint="set checks.pnl.warn above checks.pnl.crit",
         )
     if view.store is None:
@@ -229,11 +230,13 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     parts: list[tuple[CheckStatus, str]] = []
     day_status = _grade_floor(today, day_warn, day_crit)
     if day_status is not CheckStatus.OK:
-        parts.append((day_status, f"today's realized P&L ${today:f} (floor ${day_warn:f})"))
+        parts.append(
+            (day_status, f"today's realized P&L {fmt_money(today)} (floor {fmt_money(day_warn)})")
+        )
     total_warn, total_crit = th.get("pnl", "total_warn"), th.get("pnl", "total_crit")
     total_status = _grade_floor(total, total_warn, total_crit)
     if total_status is not CheckStatus.OK:
-        parts.append((total_status, f"total realized P&L ${total:f}"))
+        parts.append((total_status, f"total realized P&L {fmt_money(total)}"))
 
     expected = _expected_edge(store, day)
     edge_warn = th.need("pnl", "edge_warn")
@@ -249,13 +252,13 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
             parts.append(
                 (
                     CheckStatus.WARNING,
-                    f"captured {pct(share):f}% of the ${expected:f} edge expected today",
+                    f"captured {pct(share):f}% of the {fmt_money(expected)} edge expected today",
                 )
             )
     if not parts:
-        text = f"today ${today:f}, total ${total:f} realized"
+        text = f"today {fmt_money(today)}, total {fmt_money(total)} realized"
         if expected > 0:
-            text += f", ${expected:f} edge expected today"
+            text += f", {fmt_money(expected)} edge expected today"
         return CheckResult("pnl", CheckStatus.OK, text, perf)
     return CheckResult("pnl", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)
 

@@ -19,7 +19,7 @@ from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.errors import AuthError, CredentialsError, KalshiError
-from kalshi_cli.models import ZERO
+from kalshi_cli.models import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -93,7 +93,7 @@ def check_exposure(client: KalshiClient, th: Thresholds, cap: Decimal) -> CheckR
     return CheckResult(
         "exposure",
         status,
-        f"total exposure ${total:f} of the ${cap:f} cap ({share * 100:.0f}%)",
+        f"total exposure {fmt_money(total)} of the {fmt_money(cap)} cap ({share * 100:.0f}%)",
         perf,
     )
 

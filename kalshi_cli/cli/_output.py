@@ -8,6 +8,17 @@ and as a JSON document (the stable shape documented in docs/output.md). `Output`
 - `--format plain`: aligned text without colour or borders; the default in a pipe.
 - `--format csv` / `--format markdown`: for spreadsheets and notes.
 
+Identifiers are never cut. A column marked `identifier` (a ticker, an order id: what a person
+types into the next command) is rendered whole in a rich table; the other columns shrink first:
+numbers keep their full width too (money is never folded), and only text columns (times, titles,
+statuses) wrap or fold. When even that does not fit the terminal, each row becomes a block of
+`field  value` lines, so an identifier is still whole. The plain, csv and markdown formats never
+cut anything. tests/cli/test_cli_identifiers.py renders the listings at 80 and 100 columns.
+
+Money reads one way: a `money` column holds the exact decimal string (as JSON has it), shown in
+the table, plain and markdown formats by `models.fmt_money` (`-$0.33`, `$1.20`, `$0.0175`, a
+price to its market's tick) and left exact in CSV, for spreadsheets.
+
 Colour only ever appears in rich output on a terminal, and never when NO_COLOR is set. rich and
 tabulate are imported only when something is rendered, so `kalshi --help` never pays for them.
 The plain format does not import tabulate at all when every cell is printable ASCII (the common
@@ -38,7 +49,12 @@ class TableFormat(StrEnum):
 class Column:
     key: str
     header: str
-    numeric: bool = False  # right-aligned
+    numeric: bool = False  # right-aligned, and never wrapped in a rich table
+    identifier: bool = False  # typed into the next command: never cut, wrapped or folded
+    # an exact decimal string, shown to people by `models.fmt_money` (`-$0.33`, `$1.20`) and
+    # left exact in CSV; `tick` names the row key holding the market's tick, if any
+    money: bool = False
+    tick: str | None = None
 
 
 def is_tty(stream: TextIO) -> bool:
@@ -106,6 +122,8 @@ class Output:
         if self.as_json:
             self.json(document)
             return
+        if self.format is not TableFormat.CSV:
+            rows = [_money_cells(columns, row) for row in rows]
         if self.format is TableFormat.TABLE:
             self._rich_table(columns, rows, title=title)
         elif self.format is TableFormat.CSV:
@@ -170,13 +188,48 @@ class Output:
             highlight=False,
             soft_wrap=False,
         )
+        cells = [[row.get(c.key, "") for c in columns] for row in rows]
+        widths = _rich_widths(columns, cells, console.width)
+        if widths is None:
+            self._rich_records(console, columns, cells, title=title)
+            return
         table = Table(title=title, title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column.header, justify="right" if column.numeric else "left")
-        for row in rows:
+        for column, width in zip(columns, widths, strict=True):
+            table.add_column(
+                column.header,
+                justify="right" if column.numeric else "left",
+                width=width,
+                no_wrap=column.identifier,
+                overflow="fold",
+            )
+        for row_cells in cells:
             # rich markup is off for data: a title like "[A] or [B]" must print as it is.
-            table.add_row(*(_escape(row.get(c.key, "")) for c in columns))
+            table.add_row(*(_escape(cell) for cell in row_cells))
         console.print(table)
+
+    def _rich_records(
+        self,
+        console: Any,
+        columns: Sequence[Column],
+        cells: list[list[str]],
+        *,
+        title: str | None,
+    ) -> None:
+        """Too narrow for a table with every identifier whole: one `field  value` block per
+        row, identifiers first, blocks separated by a blank line."""
+        from rich.text import Text
+
+        if title:
+            console.print(Text(title, style="bold"))
+        order = sorted(range(len(columns)), key=lambda i: not columns[i].identifier)
+        label = max(len(c.header) for c in columns)
+        for number, row_cells in enumerate(cells):
+            if number:
+                console.print()
+            for i in order:
+                line = Text(columns[i].header.ljust(label), style="bold")
+                line.append(f"  {row_cells[i]}".rstrip())
+                console.print(line, overflow="fold")
 
     def _tabulate(self, headers: list[str], rows: list[list[str]], *, numeric: list[bool]) -> None:
         if self.format is TableFormat.PLAIN:
@@ -199,6 +252,72 @@ class Output:
         writer = csv.writer(self.stdout, lineterminator="\n")
         writer.writerow(headers)
         writer.writerows(rows)
+
+
+def _money_cells(columns: Sequence[Column], row: dict[str, str]) -> dict[str, str]:
+    """Money columns as people read them; a cell that is not a number ("-", "") as it is."""
+    from decimal import Decimal, InvalidOperation
+
+    from kalshi_cli.models import fmt_money
+
+    shown = dict(row)
+    for column in columns:
+        if not column.money:
+            continue
+        try:
+            value = Decimal(row.get(column.key, ""))
+            tick = Decimal(row[column.tick]) if column.tick and row.get(column.tick) else None
+        except InvalidOperation:
+            continue
+        if value.is_finite():
+            shown[column.key] = fmt_money(value, tick)
+    return shown
+
+
+# A text column (time, title, status) is never squeezed below this many characters, unless its
+# content is shorter: narrower than that a time or a word reads as noise.
+_TEXT_MIN = 8
+
+
+def _rich_widths(
+    columns: Sequence[Column], cells: list[list[str]], width: int
+) -> list[int | None] | None:
+    """Content widths for a rich table `width` characters wide with every identifier and every
+    number whole: None per column when all fit at their natural width; the narrowed text
+    columns otherwise (the widest narrowed first); None overall when nothing fits."""
+    from rich.cells import cell_len
+
+    # a heavy-headed box: a rule before each column and after the last, one space either side
+    chrome = 3 * len(columns) + 1
+    natural: list[int] = []
+    least: list[int] = []
+    for i, column in enumerate(columns):
+        longest = max((cell_len(row[i]) for row in cells), default=0)
+        header_word = max((cell_len(w) for w in column.header.split()), default=0)
+        natural.append(max(longest, cell_len(column.header)))
+        if column.identifier or column.numeric:
+            least.append(max(longest, header_word))
+        else:
+            least.append(min(natural[i], max(_TEXT_MIN, header_word)))
+    room = width - chrome
+    if sum(natural) <= room:
+        return [None] * len(columns)
+    if sum(least) > room:
+        return None
+    # identifiers and numbers keep their content whole (a long header wraps at its spaces);
+    # then the highest cap on the text columns that fits: the widest give way first
+    fixed = [column.identifier or column.numeric for column in columns]
+
+    def widths_at(cap: int) -> list[int]:
+        return [
+            lo if f else max(lo, min(n, cap))
+            for n, lo, f in zip(natural, least, fixed, strict=True)
+        ]
+
+    cap = max(natural)
+    while sum(widths_at(cap)) > room:
+        cap -= 1
+    return list(widths_at(cap))
 
 
 def _is_simple(cell: object) -> bool:

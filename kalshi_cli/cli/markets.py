@@ -165,11 +165,11 @@ def select_markets(
 
 
 MARKET_COLUMNS = (
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("status", "status"),
-    Column("yes_bid", "yes bid", numeric=True),
-    Column("yes_ask", "yes ask", numeric=True),
-    Column("last", "last", numeric=True),
+    Column("yes_bid", "yes bid", numeric=True, money=True, tick="tick"),
+    Column("yes_ask", "yes ask", numeric=True, money=True, tick="tick"),
+    Column("last", "last", numeric=True, money=True, tick="tick"),
     Column("volume", "volume", numeric=True),
     Column("close_time", "closes"),
     Column("title", "title"),
@@ -208,6 +208,7 @@ def render_markets(out: Output, markets: list[Market]) -> None:
             "yes_bid": fmt_dollars(m.yes_bid),
             "yes_ask": fmt_dollars(m.yes_ask),
             "last": fmt_dollars(m.last_price),
+            "tick": _tick(m),
             "volume": fmt_count(m.volume),
             "close_time": m.close_time,
             "title": m.title,
@@ -240,6 +241,13 @@ def market_command(
     out = app.output(as_json=as_json, fmt=fmt)
     market = app.client().get_market(ticker)
     render_market(out, market)
+
+
+def _tick(m: Market) -> str:
+    """The market's finest tick: its prices are shown to that many digits."""
+    from kalshi_cli.models import min_tick
+
+    return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
 def market_json(m: Market) -> dict[str, Any]:

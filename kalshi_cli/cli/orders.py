@@ -257,38 +257,51 @@ def order_request(
 
 
 def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:
-    document = {"order": {**prepared.describe(), **outcome_json(outcome)}}
+    document = {"order": {**prepared.describe(), **outcome_json(outcome, prepared.request.side)}}
     out.record(place_fields(prepared, outcome), document=document)
     if outcome.note:
         out.note(outcome.note)
 
 
-def outcome_json(outcome: PlaceOutcome) -> dict[str, Any]:
+def outcome_json(outcome: PlaceOutcome, side: Side) -> dict[str, Any]:
+    """The exchange reports `average_fill_price` as a YES price: shown in `side`'s terms (a NO
+    buy at 0.67 filled at 0.67), with the YES price alongside."""
     from kalshi_cli.models import fmt_count, fmt_dollars
 
+    yes_price = outcome.average_fill_price
     return {
         "order_id": outcome.order_id,
         "status": outcome.status,
         "fill_count": fmt_count(outcome.fill_count),
         "remaining_count": fmt_count(outcome.remaining_count),
-        "average_fill_price": (
-            None if outcome.average_fill_price is None else fmt_dollars(outcome.average_fill_price)
-        ),
+        "average_fill_price": None if yes_price is None else fmt_dollars(_of(side, yes_price)),
+        "average_fill_yes_price": None if yes_price is None else fmt_dollars(yes_price),
         "note": outcome.note,
     }
 
 
+def _of(side: Side, yes_price: Decimal) -> Decimal:
+    return yes_price if side is Side.YES else 1 - yes_price
+
+
 def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:
+    from kalshi_cli.models import fmt_money
+
     req = prepared.request
-    return [
+    book = prepared.create
+    fields = [
         ("status", outcome.status),
         ("order id", outcome.order_id or "-"),
         ("client order id", outcome.client_order_id),
-        ("order", f"{req.action.value} {req.count} {req.side.value} @ {req.price}"),
-        ("on the book", f"{prepared.create.book_side.value} @ {prepared.create.price} (YES)"),
+        ("order", f"{req.action.value} {req.count} {req.side.value} @ {fmt_money(req.price)}"),
+        ("on the book", f"{book.book_side.value} @ {fmt_money(book.price)} (YES)"),
         ("filled", str(outcome.fill_count)),
         ("remaining", str(outcome.remaining_count)),
     ]
+    if outcome.average_fill_price is not None:
+        average = _of(req.side, outcome.average_fill_price)
+        fields.append(("average fill", f"{req.side.value} @ {fmt_money(average)}"))
+    return fields
 
 
 def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, fmt: Any) -> None:
@@ -446,8 +459,8 @@ def decrease_command(
 
 
 ORDER_COLUMNS = (
-    Column("order_id", "order id"),
-    Column("ticker", "ticker"),
+    Column("order_id", "order id", identifier=True),
+    Column("ticker", "ticker", identifier=True),
     Column("trade", "order"),
     Column("book", "book (YES)"),
     Column("filled", "filled", numeric=True),
@@ -484,12 +497,18 @@ def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
     }
 
 
+def _money(text: str) -> str:
+    from kalshi_cli.models import fmt_money
+
+    return fmt_money(Decimal(text))
+
+
 def order_row(doc: dict[str, Any]) -> dict[str, str]:
     return {
         "order_id": doc["order_id"],
         "ticker": doc["ticker"],
-        "trade": f"{doc['action']} {doc['side']} @ {doc['price']}",
-        "book": f"{doc['book_side']} @ {doc['yes_price']}",
+        "trade": f"{doc['action']} {doc['side']} @ {_money(doc['price'])}",
+        "book": f"{doc['book_side']} @ {_money(doc['yes_price'])}",
         "filled": doc["fill_count"],
         "remaining": doc["remaining_count"],
         "status": doc["status"],

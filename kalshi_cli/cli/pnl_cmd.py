@@ -126,15 +126,15 @@ def display_row(row: dict[str, Any]) -> dict[str, str]:
 
 def _columns(by: By) -> tuple[Column, ...]:
     base = (
-        Column(by.value, "date" if by is By.DAY else by.value),
+        Column(by.value, "date" if by is By.DAY else by.value, identifier=by is By.MARKET),
         Column("fills", "fills", numeric=True),
         Column("settlements", "settlements", numeric=True),
-        Column("realized_gross", "realized gross", numeric=True),
-        Column("fees", "fees", numeric=True),
-        Column("realized", "realized net", numeric=True),
+        Column("realized_gross", "realized gross", numeric=True, money=True),
+        Column("fees", "fees", numeric=True, money=True),
+        Column("realized", "realized net", numeric=True, money=True),
     )
     if by is By.DAY:
-        return (*base, Column("cumulative", "cumulative", numeric=True))
+        return (*base, Column("cumulative", "cumulative", numeric=True, money=True))
     return base
 
 
@@ -143,6 +143,8 @@ COLUMNS = {by: _columns(by) for by in By}
 
 def draw_chart(out: Output, days: dict[str, Bucket]) -> None:
     """One bar per day, scaled to the largest day; gains right of the axis, losses left."""
+    from kalshi_cli.models import fmt_money
+
     if not days:
         out.line("(no realized P&L to chart)")
         return
@@ -156,4 +158,4 @@ def draw_chart(out: Output, days: dict[str, Bucket]) -> None:
             bar = " " * (half - size) + "█" * size + "|" + " " * half
         else:
             bar = " " * half + "|" + "█" * size + " " * (half - size)
-        out.line(f"{day}  {bar}  {net:+.2f}")
+        out.line(f"{day}  {bar}  {fmt_money(net)}")

@@ -21,7 +21,7 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Balance, Fill, Settlement
+    from kalshi_cli.models import Action, Balance, Fill, Settlement, Side
     from kalshi_cli.positions import PositionRow as MarkedPosition
 
 
@@ -122,24 +122,24 @@ def positions_command(
 
 
 POSITION_COLUMNS = (
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("side", "side"),
     Column("contracts", "contracts", numeric=True),
-    Column("average_entry", "avg entry", numeric=True),
-    Column("cost", "cost", numeric=True),
+    Column("average_entry", "avg entry", numeric=True, money=True),
+    Column("cost", "cost", numeric=True, money=True),
     Column("mark", "bid / mid", numeric=True),
-    Column("unrealized", "unrealized", numeric=True),
-    Column("realized", "realized", numeric=True),
-    Column("fees", "fees", numeric=True),
+    Column("unrealized", "unrealized", numeric=True, money=True),
+    Column("realized", "realized", numeric=True, money=True),
+    Column("fees", "fees", numeric=True, money=True),
     Column("exposure", "exposure / limit", numeric=True),
 )
 
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.models import fmt_count, fmt_dollars, fmt_money
 
     def dollars_or_dash(value: Decimal | None) -> str:
-        return "-" if value is None else fmt_dollars(value)
+        return "-" if value is None else fmt_money(value)
 
     limit = "-" if row.limit is None else fmt_count(row.limit)
     flags = (" OVER" if row.over_limit else "") + (" *" if row.differences else "")
@@ -147,7 +147,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "ticker": row.ticker,
         "side": row.side.value if row.side else "",
         "contracts": fmt_count(row.contracts),
-        "average_entry": dollars_or_dash(row.average_entry),
+        "average_entry": "-" if row.average_entry is None else fmt_dollars(row.average_entry),
         "cost": _money(row.cost),
         "mark": f"{dollars_or_dash(row.mark_bid)} / {dollars_or_dash(row.mark_mid)}",
         "unrealized": "-" if row.unrealized is None else _money(row.unrealized),
@@ -198,55 +198,79 @@ def fills_command(
 
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
+    from kalshi_cli.store import Store
+
     min_ts = None if since is None else parse_since(since)
     app = current()
-    app.settings(env.value if env else None)
+    settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     fills = list(app.client(auth=True).iter_fills(ticker=ticker, min_ts=min_ts, limit=limit))
-    rows = [fill_row(f) for f in fills]
+    store = Store.open_readonly(settings.state)
+    try:
+        docs = [fill_json(f, _traded(f, store)) for f in fills]
+    finally:
+        if store is not None:
+            store.close()
     out.table(
-        FILL_COLUMNS, rows, document={"fills": [fill_json(f) for f in fills], "count": len(fills)}
+        FILL_COLUMNS, [fill_row(d) for d in docs], document={"fills": docs, "count": len(docs)}
     )
 
 
-# One row per fill in the trader's terms: the side whose contracts the fill added (a bid adds
-# YES, an ask adds NO, which nets against YES held), that side's price, and the amount paid for
-# it; the YES-book terms and the ids follow so a spreadsheet can join on them.
+def _traded(f: Fill, store: Any) -> tuple[Action, Side]:
+    """The action and side the trader used: the state file's intent when the order was placed
+    here; else the exchange's own `action`/`side` (deprecated but still sent); else the side
+    the fill added, bought."""
+    from kalshi_cli.models import Action, Side, outcome_side_of
+
+    intent = store.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
+    if intent is not None:
+        return intent.action, intent.side
+    action, side = f.raw.get("action"), f.raw.get("side")
+    if action in ("buy", "sell") and side in ("yes", "no"):
+        return Action(action), Side(side)
+    return Action.BUY, outcome_side_of(f.book_side)
+
+
+# One row per fill in the trader's terms: what the trader did (`sell no`), at that side's price,
+# and the amount that changed hands; the YES-book terms and the ids follow so a spreadsheet can
+# join on them.
 FILL_COLUMNS = (
     Column("time", "time"),
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
+    Column("action", "action"),
     Column("side", "side"),
-    Column("price", "price", numeric=True),
+    Column("price", "price", numeric=True, money=True),
     Column("count", "count", numeric=True),
-    Column("amount", "amount", numeric=True),
-    Column("fee", "fee", numeric=True),
+    Column("amount", "amount", numeric=True, money=True),
+    Column("fee", "fee", numeric=True, money=True),
     Column("role", "role"),
     Column("book_side", "book side"),
-    Column("yes_price", "YES price", numeric=True),
-    Column("order_id", "order id"),
-    Column("fill_id", "fill id"),
+    Column("yes_price", "YES price", numeric=True, money=True),
+    Column("order_id", "order id", identifier=True),
+    Column("fill_id", "fill id", identifier=True),
 )
 
 
-def fill_row(f: Fill) -> dict[str, Any]:
-    document = fill_json(f)
+def fill_row(doc: dict[str, Any]) -> dict[str, str]:
     return {
-        "time": f.created_time,
-        **{k: document[k] for k in ("ticker", "side", "price", "count", "amount", "fee")},
-        "role": "taker" if f.is_taker else "maker",
-        **{k: document[k] for k in ("book_side", "yes_price", "order_id", "fill_id")},
+        "time": doc["created_time"] or "",
+        **{k: doc[k] for k in ("ticker", "action", "side", "count", "book_side")},
+        **{k: doc[k] for k in ("price", "amount", "fee", "yes_price")},
+        "role": "taker" if doc["is_taker"] else "maker",
+        **{k: doc[k] for k in ("order_id", "fill_id")},
     }
 
 
-def fill_json(f: Fill) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_count, fmt_dollars, from_book, outcome_side_of
+def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, Any]:
+    from kalshi_cli.models import Action, fmt_count, fmt_dollars, from_book, outcome_side_of
 
-    side = outcome_side_of(f.book_side)
+    action, side = traded or (Action.BUY, outcome_side_of(f.book_side))
     _, price = from_book(f.book_side, f.yes_price, side)
     return {
         "fill_id": f.fill_id,
         "order_id": f.order_id,
         "ticker": f.ticker,
+        "action": action.value,
         "side": side.value,
         "price": fmt_dollars(price),
         "amount": fmt_dollars(f.count * price),
@@ -304,12 +328,12 @@ def settlements_command(
 
 SETTLEMENT_COLUMNS = (
     Column("time", "settled"),
-    Column("ticker", "ticker"),
+    Column("ticker", "ticker", identifier=True),
     Column("result", "result"),
     Column("yes_count", "YES", numeric=True),
     Column("no_count", "NO", numeric=True),
-    Column("revenue", "revenue", numeric=True),
-    Column("fee", "fee", numeric=True),
+    Column("revenue", "revenue", numeric=True, money=True),
+    Column("fee", "fee", numeric=True, money=True),
 )
 
 

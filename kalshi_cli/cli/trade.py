@@ -29,7 +29,7 @@ def trade_command(
         str,
         typer.Option(
             "--strategy",
-            help="spike, mean_reversion, arbitrage or market_maker.",
+            help="spike, mean-reversion, arbitrage or market-maker (docs/strategies.md).",
             show_default=False,
         ),
     ],
@@ -128,6 +128,9 @@ def _options(
 ) -> TradeOptions:
     from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
+    from kalshi_cli.strategies import get_strategy
+
+    get_strategy(strategy)  # a misspelled name is refused before any config, client or lock
 
     markets, series, event = selected
     if sum(1 for x in (markets, series, event) if x) > 1:

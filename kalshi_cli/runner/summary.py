@@ -88,5 +88,6 @@ class Summary:
 
 
 def _money(value: Decimal) -> str:
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):.4f}"
+    from kalshi_cli.models import fmt_money
+
+    return fmt_money(value)

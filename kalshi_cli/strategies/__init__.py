@@ -7,6 +7,7 @@ refusing unknown keys and ill-typed values.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -61,12 +62,17 @@ def strategy_names() -> list[str]:
 
 
 def get_strategy(name: str) -> Strategy[Any]:
+    """The strategy called `name`, in its one spelling (hyphenated, as config sections are);
+    `mean_reversion` is refused with a "did you mean", exactly as `strategies.mean_reversion:`
+    is in the config (kalshi_cli.config.refuse_unknown)."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UsageError(
-            f"unknown strategy {name!r}", hint=f"choose one of: {', '.join(_REGISTRY)}"
-        ) from None
+        pass
+    close = [n for n in _REGISTRY if n.replace("-", "_") == name.replace("-", "_")]
+    close = close or difflib.get_close_matches(name, list(_REGISTRY), n=1)
+    hint = f"did you mean `{close[0]}`?" if close else f"choose one of: {', '.join(_REGISTRY)}"
+    raise UsageError(f"unknown strategy {name!r}", hint=hint)
 
 
 __all__ = [

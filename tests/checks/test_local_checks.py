@@ -325,3 +325,13 @@ def test_bad_threshold_flags_are_refused() -> None:
         resolve(None, overrides=["warn=1"])  # nor an unqualified key
     th = resolve(None, overrides=["heartbeat.warn=5"])
     assert th.get("heartbeat", "warn") == Decimal(5)
+
+
+def test_pnl_summary_reads_money_as_people_do(store: Store, clock: ManualClock) -> None:
+    # -$10 today: `-$10.00`, never `$-10.00` or `$-10.0000`
+    round_trip(store, clock, "0.60", "0.50")
+    result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
+    assert result.status is CheckStatus.OK
+    assert result.summary == "today -$10.00, total -$10.00 realized"
+    th = resolve({"pnl": {"total_warn": -1, "total_crit": -20}})
+    assert check_pnl(view(store, clock), th, LIMIT).summary == "total realized P&L -$10.00"

@@ -175,9 +175,10 @@ def run(
     home: Path,
     environ: dict[str, str] | None = None,
     debug: bool = False,
+    width: int = 100,
 ) -> Result:
-    """Invoke the app as the `kalshi` script would, at a fixed width, with `client` as the one
-    client and an environment limited to KALSHI_HOME=`home` plus `environ`."""
+    """Invoke the app as the `kalshi` script would, `width` columns wide, with `client` as the
+    one client and an environment limited to KALSHI_HOME=`home` plus `environ`."""
     app_env = {"KALSHI_HOME": str(home), **(environ or {})}
 
     def factory(_app: AppContext, _settings: Any, _anonymous: bool) -> Any:
@@ -185,5 +186,5 @@ def run(
         return client
 
     context = AppContext(environ=app_env, client_factory=factory)
-    process_env = {"COLUMNS": "100", "NO_COLOR": "1", "KALSHI_DEBUG": "1" if debug else None}
+    process_env = {"COLUMNS": str(width), "NO_COLOR": "1", "KALSHI_DEBUG": "1" if debug else None}
     return CliRunner().invoke(app, args, obj=context, env=process_env, prog_name="kalshi")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -302,3 +303,34 @@ def test_pnl_report_is_the_document_the_command_prints(scripted: Store, kalshi: 
     assert report.view is None and report.unrealized is None
     assert [r["day"] for r in report.rows] == [r["day"] for r in printed["rows"]]
     assert sum(D(r["realized"]) for r in report.rows) == report.summary.realized
+
+
+MONEY_CELL = re.compile(r"^-?\$\d{1,3}(,\d{3})*\.\d{2}\d*$")
+
+
+def test_pnl_and_positions_tables_read_money_one_way(scripted: Store, kalshi: Kalshi) -> None:
+    """Every money cell of `pnl` and `positions` is dollars to the cent with the sign first
+    (`-$0.33`, `$1.20`): never `1.2` beside `0.35`, never `$-0.33`; sub-cent digits are kept
+    only when the amount has them. The JSON keeps its exact decimal strings."""
+    scripted.close()
+
+    def markdown(*args: str) -> list[dict[str, str]]:
+        result = kalshi(*args, "--format", "markdown")
+        assert result.exit_code == 0, result.output
+        lines = [
+            [c.strip() for c in line.strip("|").split("|")] for line in result.stdout.splitlines()
+        ]
+        header, rows = lines[0], [r for r in lines[2:] if len(r) == len(lines[0])]
+        assert rows
+        return [dict(zip(header, row, strict=True)) for row in rows]
+
+    for row in markdown("pnl", "--local"):
+        for key in ("realized gross", "fees", "realized net"):
+            assert MONEY_CELL.match(row[key]), (key, row[key])
+    for row in markdown("positions"):
+        for key in ("cost", "realized", "fees"):
+            assert MONEY_CELL.match(row[key]), (key, row[key])
+    # CSV and JSON keep the exact decimal strings, the same in both
+    document = json.loads(kalshi("pnl", "--local", "--json").stdout)
+    pnl = list(csv.DictReader(io.StringIO(kalshi("pnl", "--local", "--format", "csv").stdout)))
+    assert [r["realized net"] for r in pnl] == [r["realized"] for r in document["rows"]]

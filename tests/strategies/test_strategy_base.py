@@ -138,3 +138,14 @@ def test_after_drops_replaced_orders_and_adds_the_intent():
     pos = PositionView("T", resting=(RestingOrder("old", Side.YES, Action.BUY, D("0.40"), D(9)),))
     after = pos.after(intent(count="4", replaces=("old",)))
     assert after.worst_case(BookSide.BID) == D(4)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("mean_reversion", "mean-reversion"), ("market_maker", "market-maker"), ("spkie", "spike")],
+)
+def test_a_misspelled_strategy_is_refused_with_the_one_spelling(typed: str, meant: str) -> None:
+    # the config refuses `strategies.market_maker:` pointing at `market-maker`; the flag agrees
+    with pytest.raises(UsageError) as caught:
+        get_strategy(typed)
+    assert caught.value.hint == f"did you mean `{meant}`?"

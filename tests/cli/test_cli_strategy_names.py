@@ -1,0 +1,37 @@
+"""One spelling of each strategy name: what `trade --help` offers is what `--strategy` accepts,
+and the other spelling is refused with a "did you mean", as the config's sections are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.strategies import get_strategy, strategy_names
+
+from .fakes import run
+
+
+def test_trade_help_offers_exactly_the_registered_names(tmp_path: Path) -> None:
+    result = run(["trade", "--help"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    for name in strategy_names():
+        assert name in text
+        get_strategy(name)  # what help offers is accepted
+    assert "mean_reversion" not in text
+    assert "market_maker" not in text
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("mean_reversion", "mean-reversion"), ("market_maker", "market-maker")]
+)
+def test_the_underscore_spelling_is_refused_before_any_client(
+    tmp_path: Path, typed: str, meant: str
+) -> None:
+    # no client is given: the fake factory fails the test if the command builds one
+    result = run(["trade", "--strategy", typed, "--dry-run", "--once"], home=tmp_path)
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert f"unknown strategy '{typed}'" in result.stderr
+    assert f"did you mean `{meant}`?" in result.stderr
