@@ -9,7 +9,7 @@
    margin). Found, it takes the exchange's state, and its fills recorded without an intent
    become its own. Not found, an awaiting intent is marked rejected only once no request sent
    for it can land any more and a listing would show it: LANDING_WINDOW_S (the exchange's
-   signature window plus a margin, client.py) plus the read lag after it was last written, or
+   signature window plus a margin, client/base.py) plus the read lag after it was last written, or
    `grace_s` if longer. Until then it stays unknown.
 2. `refresh_resting`: local resting orders brought up to date from the exchange's resting
    orders; one no longer listed is read once to learn whether it filled or was cancelled.

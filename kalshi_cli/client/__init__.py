@@ -1,4 +1,4 @@
-"""The signed Kalshi client; see client.py for how a request travels."""
+"""The signed Kalshi client; see base.py for how a request travels, client.py for the API areas."""
 
 from kalshi_cli.client.client import KalshiClient
 from kalshi_cli.client.ratelimit import TIERS, BucketLimit, TierLimits

@@ -40,13 +40,8 @@ from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.announce import AccountInfo
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
-from kalshi_cli.sim.server import (
-    API_PREFIX,
-    WS_PATH,
-    SimState,
-    flat_error_response,
-    is_loopback,
-)
+from kalshi_cli.sim.routing import API_PREFIX, WS_PATH, SimState, flat_error_response
+from kalshi_cli.sim.server import is_loopback
 
 Json = dict[str, Any]
 DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600

@@ -21,15 +21,8 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from kalshi_cli.sim.admin import admin_routes
-from kalshi_cli.sim.server import (
-    ADMIN_PREFIX,
-    API_PREFIX,
-    DROP_RESPONSE,
-    WS_PATH,
-    SimState,
-    api_routes,
-    http_error,
-)
+from kalshi_cli.sim.routing import ADMIN_PREFIX, API_PREFIX, DROP_RESPONSE, WS_PATH, SimState
+from kalshi_cli.sim.server import api_routes, http_error
 from kalshi_cli.sim.ws import WsHub
 
 log = logging.getLogger("kalshi_cli.sim")

@@ -9,7 +9,8 @@ and collateral rules), `Matcher` (matching.py: books, planning and applying orde
 server calls (place, amend, decrease, cancel, the reads), time, and the journal with its
 snapshot and replay. The data types are in records.py and re-exported here.
 
-The public names and signatures below are the contract with `sim/server.py` (HTTP + WebSocket).
+The public names and signatures below are the contract with the routes (`sim/routes/`) and
+the WebSocket.
 
 Conventions:
 - Every price is a YES price as `Decimal` (dollars), every count a `Decimal`.

@@ -32,7 +32,7 @@ from kalshi_cli.sim.announce import AccountInfo
 
 if TYPE_CHECKING:
     from kalshi_cli.clock import Clock
-    from kalshi_cli.sim.server import ResponseHook, SimState
+    from kalshi_cli.sim.routing import ResponseHook, SimState
 
 # The server stack (uvicorn, starlette, the exchange core, the key primitives) is imported by
 # `prepare` only, after it took the data directory's lock: a process that joins a simulator
@@ -137,8 +137,8 @@ def prepare(
         from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
         from kalshi_cli.sim.faults import Faults
         from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
+        from kalshi_cli.sim.routing import SimState
         from kalshi_cli.sim.scenarios import build_exchange
-        from kalshi_cli.sim.server import SimState
 
         the_tier = tier_named(tier)
         clock = clock or SystemClock()

@@ -40,7 +40,7 @@ from kalshi_cli.sim.core import (
     SimEventT,
     TradeHappened,
 )
-from kalshi_cli.sim.server import WS_PATH, SimState, nested_error_body
+from kalshi_cli.sim.routing import WS_PATH, SimState, nested_error_body
 
 log = logging.getLogger("kalshi_cli.sim.ws")
 

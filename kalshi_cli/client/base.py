@@ -1,0 +1,387 @@
+"""KalshiClient: the one synchronous, signed client every command and the trade loop share.
+
+Each request goes through the same four steps:
+
+1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
+   bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
+2. httpx sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh.
+3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
+   becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
+   `TransportError` naming the host.
+4. The retry policy (retry.py) decides from the error and the request's `Resend` mode whether to
+   try again: reads and cancels are retried; amend and decrease only when the exchange certainly
+   did not act; creating an order never is. An order whose fate is unclear (timeout, dropped
+   connection, 5xx such as 503, a 2xx without an `order_id` or with an `error` object) raises
+   `OrderOutcomeUnknown` with its `client_order_id`, to be resolved with
+   `find_order_by_client_id`, never by sending it again (an amend: `AmendOutcomeUnknown`).
+   Such a request can still land until its signature leaves the exchange's acceptance window:
+   `LANDING_WINDOW_S` below.
+
+Lists follow cursors through pagination.py. Responses are parsed into the tolerant models of
+`kalshi_cli.models`: unknown fields are ignored, prices and counts are `Decimal`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import ssl
+from collections.abc import Callable, Iterator
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from kalshi_cli import __version__
+from kalshi_cli.client.pagination import paginate
+from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
+from kalshi_cli.client.retry import Resend, RetryPolicy
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.client.stats import ApiStats
+from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.errors import (
+    ApiError,
+    AuthError,
+    CredentialsError,
+    KalshiError,
+    NotFoundError,
+    TransportError,
+)
+from kalshi_cli.keys import PrivateKey
+
+T = TypeVar("T")
+Params = dict[str, str | int | None]
+
+REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
+BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower it
+MARKETS_PAGE_MAX = 1000
+EVENTS_PAGE_MAX = 200
+PORTFOLIO_PAGE_MAX = 1000
+# The exchange acts on a signed request only while its KALSHI-ACCESS-TIMESTAMP is within this
+# many seconds of its own clock: the simulator's window (sim/auth.py DEFAULT_WINDOW_S; a test
+# keeps this at least as long); Kalshi's is shorter (5 s accepted, 30 s refused: REFERENCE.md,
+# "Observed on the real wire").
+SIGNATURE_WINDOW_S = 30.0
+# An order request whose answer was lost may still land until this long after the failure was
+# seen (which is after it was signed): the window, plus a margin for this machine's clock
+# running ahead of the exchange's (`kalshi health-check` fails at 5 s) and for a request signed
+# after its intent was written (the rate limiter's wait). Until then it is never called "never
+# placed".
+LANDING_MARGIN_S = 10.0
+LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
+
+
+_PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
+
+
+def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
+    """What the client verifies TLS with: for an https base, httpx's default (the certifi CA
+    bundle, certificates and host names checked), unchanged.
+
+    A plain-http base (the simulator on loopback) sends nothing over TLS, yet httpx would load
+    the CA bundle anyway: 40-70 ms of a command's cold start (docs/benchmarks.md). It gets a
+    context that trusts no certificate at all (certificates and host names still required), so
+    that if anything ever did reach TLS through this client it would fail closed, never be
+    trusted blindly. The one way TLS can still be reached from an http base is a proxy from the
+    environment (an https:// proxy URL): with any proxy variable set, the default stays.
+    """
+    if base.scheme != "http" or any(name.lower() in _PROXY_VARIABLES for name in os.environ):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+class ClientBase:
+    """The transport every API area shares: signing, rate limiting, retries, typed errors,
+    pagination. The areas (`markets.py`, `portfolio.py`, `trading.py`) add the endpoints;
+    `KalshiClient` (client.py) is all of them."""
+
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        key_id: str | None = None,
+        private_key: PrivateKey | None = None,
+        tier: str = "basic",
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        max_retry_seconds: float = 20.0,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        user_agent: str = f"kalshi-cli/{__version__}",
+        rate_limits: TierLimits | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`rate_limits` overrides the tier's published budgets (e.g. with what
+        `get_account_limits()` reported); `rng` makes the retry jitter reproducible."""
+        if (key_id is None) != (private_key is None):
+            raise CredentialsError(
+                "a key id needs its private key, and a private key needs its key id",
+                hint="set both KALSHI_API_KEY_ID and the private key, or neither",
+            )
+        self.api_base = api_base.rstrip("/")
+        base = httpx.URL(self.api_base)
+        self.host = base.netloc.decode("ascii")
+        self._clock = clock or SystemClock()
+        self._auth = (
+            KalshiAuth(key_id, private_key, clock=self._clock)
+            if key_id is not None and private_key is not None
+            else None
+        )
+        self._timeout = timeout
+        # full URLs and no empty params: httpx merging a base URL or an empty query costs
+        # about 12 microseconds each per request (benchmarks/bench_client.py)
+        self._http = httpx.Client(
+            auth=self._auth,
+            timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
+            transport=transport,
+            headers={"User-Agent": user_agent, "Accept": "application/json"},
+            follow_redirects=False,
+            verify=_tls_for(base),
+        )
+        self._limiter = RateLimiter(rate_limits or tier_limits(tier), self._clock)
+        self._retry = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
+        self._rng = rng or random.Random()
+        self.last_latency_ms: float | None = None
+        # every attempt's latency and outcome by endpoint family, for `trade --metrics-port`
+        self.stats = ApiStats()
+
+    def __repr__(self) -> str:
+        return f"KalshiClient(api_base={self.api_base!r}, authenticated={self.authenticated})"
+
+    @property
+    def authenticated(self) -> bool:
+        return self._auth is not None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------
+    # transport
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        items: int = 1,
+        what: str,
+        signed: bool = True,
+    ) -> httpx.Response:
+        self._limiter.acquire(method, path, items=items)
+        query = {k: v for k, v in params.items() if v is not None} if params else None
+        started = self._clock.monotonic()
+        try:
+            response = self._http.request(
+                method,
+                self.api_base + path,
+                params=query or None,
+                json=json,
+                auth=httpx.USE_CLIENT_DEFAULT if signed else None,
+            )
+        except httpx.RequestError as exc:
+            self.stats.record(method, path, None, None)
+            raise TransportError(
+                f"{what}: no answer from {self.host}: {self._reason(exc)}", hint=REACHABILITY_HINT
+            ) from exc
+        elapsed = self._clock.monotonic() - started
+        self.last_latency_ms = elapsed * 1000.0
+        self.stats.record(method, path, response.status_code, elapsed)
+        if response.is_success:
+            return response
+        if response.status_code == 429:
+            self._limiter.rate_limited(method, path)
+        raise self._api_error(response, what)
+
+    def _reason(self, exc: httpx.RequestError) -> str:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return f"connecting timed out after {self._timeout:g}s"
+        if isinstance(exc, httpx.TimeoutException):
+            return f"no response within {self._timeout:g}s"
+        text = " ".join(str(exc).split())
+        return text or type(exc).__name__
+
+    @staticmethod
+    def _api_error(response: httpx.Response, what: str) -> ApiError:
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        error = ApiError.from_response(response.status_code, body, what=what)
+        if isinstance(error, AuthError) and error.code == "header_timestamp_expired":
+            error.hint = "this machine's clock may be off; `kalshi health-check` measures the skew"
+        return error
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        items: int = 1,
+        mode: Resend = Resend.ALWAYS,
+        auth: bool = False,
+        signed: bool = True,
+    ) -> httpx.Response:
+        what = f"{method} {path}"
+        if auth:
+            self._require_key(what)
+        return self._retry.run(
+            lambda: self._send_once(
+                method, path, params=params, json=json, items=items, what=what, signed=signed
+            ),
+            mode=mode,
+            clock=self._clock,
+            rng=self._rng,
+            what=what,
+        )
+
+    def _require_key(self, what: str) -> None:
+        if self._auth is None:
+            raise CredentialsError(
+                f"{what} needs an API key and none is configured",
+                hint="set KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH, or use --env sim",
+            )
+
+    @staticmethod
+    def _body(response: httpx.Response) -> dict[str, Any]:
+        what = f"{response.request.method} {response.request.url.path}"
+        try:
+            data = response.json()
+        except ValueError:
+            raise KalshiError(
+                f"{what}: the exchange answered HTTP {response.status_code} with a body that is "
+                "not JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise KalshiError(f"{what}: expected a JSON object, got {type(data).__name__}")
+        return data
+
+    def _get(self, path: str, *, params: Params | None = None, auth: bool = False) -> Any:
+        return self._body(self._request("GET", path, params=params, auth=auth))
+
+    @staticmethod
+    def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise KalshiError(f"unexpected {what} from the exchange: {exc!r}") from exc
+
+    def _page(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Any], T],
+        *,
+        cursor: str | None,
+        limit: int,
+        params: Params,
+        auth: bool,
+    ) -> tuple[list[T], str]:
+        body = self._get(path, params={**params, "limit": limit, "cursor": cursor}, auth=auth)
+        items = [self._parse(parse, item, key) for item in body.get(key) or []]
+        return items, str(body.get("cursor") or "")
+
+    def _iterate(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Any], T],
+        *,
+        params: Params,
+        limit: int | None,
+        page_size: int,
+        auth: bool,
+        on_page: Callable[[int], None] | None = None,
+    ) -> Iterator[T]:
+        return paginate(
+            lambda cursor, size: self._page(
+                path, key, parse, cursor=cursor, limit=size, params=params, auth=auth
+            ),
+            page_size=page_size,
+            limit=limit,
+            on_page=on_page,
+            what=key,
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # diagnostics
+
+    def clock_skew_seconds(self) -> float:
+        """The exchange's clock minus ours, in seconds (positive: the exchange is ahead).
+
+        Read from the HTTP `Date` header of `GET /exchange/status`, which has one-second
+        resolution: the result is good to about half a second plus half the round trip, enough
+        to catch a clock far enough off to spoil signatures, not to measure latency. The
+        request goes unsigned, so a clock bad enough to be refused can still be measured.
+        """
+        before = self._clock.wall()
+        response = self._request("GET", "/exchange/status", signed=False)
+        after = self._clock.wall()
+        date = response.headers.get("Date")
+        if not date:
+            raise KalshiError(
+                f"{self.host} sent no Date header, so the clock skew cannot be measured"
+            )
+        try:
+            server = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            raise KalshiError(f"{self.host} sent an unreadable Date header: {date!r}") from None
+        # the header truncates to the second: the exchange's clock read somewhere in [D, D + 1)
+        return server + 0.5 - (before + after) / 2
+
+
+def no_order_reason(status: int, body: dict[str, Any], what: str) -> str | None:
+    """Why a 2xx answer to an order write does not show the write done (no `order_id`, or an
+    `error` object: Kalshi answered retired order paths so in June 2026), or None."""
+    error = body.get("error")
+    order_id = body.get("order_id")
+    if not error and isinstance(order_id, str) and order_id:
+        return None
+    text = f"the exchange answered HTTP {status} to {what} with no order id"
+    if error:
+        inner = error if isinstance(error, dict) else {"message": error}
+        detail = ": ".join(str(inner[k]) for k in ("code", "message") if inner.get(k))
+        text = f"the exchange answered HTTP {status} to {what} with an error ({detail})"
+    return f"{text}; it may or may not have been done"
+
+
+def path_segment(value: str) -> str:
+    """A path segment, escaped so a stray '/' or '?' cannot change which endpoint is called."""
+    return quote(value, safe="")
+
+
+def flag_param(value: bool) -> str | None:
+    return "true" if value else None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def not_found_with_hint(exc: NotFoundError, message: str, hint: str | None) -> NotFoundError:
+    return NotFoundError(
+        message,
+        status=exc.status,
+        code=exc.code,
+        details=exc.details,
+        exchange_message=exc.exchange_message,
+        hint=hint,
+    )

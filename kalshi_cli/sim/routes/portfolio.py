@@ -1,0 +1,189 @@
+"""Portfolio reads (balance, positions, fills, settlements, orders) and the account's rate
+limits and endpoint costs. Reads of orders and positions go through the read replica, so a
+`read_lag_ms` fault shows what the wire showed: reads lagging writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from kalshi_cli.models import (
+    fmt_dollars,
+)
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    invalid_status_filter,
+    other_shard,
+    paginate,
+    query_int,
+    query_list,
+    query_str,
+    ts_filter,
+    within,
+)
+
+
+def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    other_shard(ctx)
+    account = state.exchange.account(ctx.account_id)
+    # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
+    balance_dollars = fmt_dollars(account.balance)
+    return 200, {
+        "balance": account.cash_cents,
+        "balance_dollars": balance_dollars,
+        "portfolio_value": state.exchange.portfolio_value_cents(ctx.account_id),
+        "updated_ts": int(ctx.now),
+        "balance_breakdown": [{"exchange_index": 0, "balance": balance_dollars}],
+    }
+
+
+def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    event_ticker = query_str(ctx, "event_ticker")
+    filters = query_list(ctx, "count_filter") or []
+    if any(f not in ("position", "total_traded") for f in filters):
+        raise bad_request("count_filter takes position and/or total_traded")
+    positions = [] if other_shard(ctx) else state.lagged_positions(ctx.account_id)
+
+    def keep(p: Any) -> bool:
+        market = state.exchange.markets.get(p.ticker)
+        return (
+            (ticker is None or p.ticker == ticker)
+            and (
+                event_ticker is None or (market is not None and market.event_ticker == event_ticker)
+            )
+            and ("position" not in filters or p.position != 0)
+            and ("total_traded" not in filters or p.total_traded != 0)
+        )
+
+    selected = [p for p in positions if keep(p)]
+    page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
+    return 200, {
+        "market_positions": [ser.position_json(p) for p in page],
+        "event_positions": ser.event_positions_json(state.exchange, page),
+        "cursor": cursor,
+    }
+
+
+class _TickerRow(Protocol):
+    @property
+    def ticker(self) -> str: ...
+
+
+R = TypeVar("R", bound=_TickerRow)
+
+
+def _filtered_page(
+    ctx: RequestContext,
+    name: str,
+    *,
+    rows: Callable[[str], Sequence[R]],
+    by: str,
+    field: Callable[[R], str | None],
+    when: Callable[[R], float | None],
+    cursor_key: Callable[[R], str],
+    to_json: Callable[[R], Json],
+) -> tuple[int, Json | None]:
+    """A portfolio listing filtered by `ticker`, the query parameter `by` (matched against
+    `field`) and `min_ts`/`max_ts` (against `when`), then paginated; the query parameters are
+    read in this order, so the first bad one is the one refused."""
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    wanted = query_str(ctx, by)
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    found = [] if other_shard(ctx) else rows(ctx.account_id)
+    selected = [
+        r
+        for r in found
+        if (ticker is None or r.ticker == ticker)
+        and (wanted is None or field(r) == wanted)
+        and within(when(r), lo, hi)
+    ]
+    page, cursor = paginate(selected, cursor_key, limit, query_str(ctx, "cursor"))
+    return 200, {name: [to_json(r) for r in page], "cursor": cursor}
+
+
+def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        ctx,
+        "fills",
+        rows=state.exchange.fills,
+        by="order_id",
+        field=lambda f: f.order_id,
+        when=lambda f: f.ts,
+        cursor_key=lambda f: f.fill_id,
+        to_json=ser.fill_json,
+    )
+
+
+def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        ctx,
+        "settlements",
+        rows=state.exchange.settlements,
+        by="event_ticker",
+        field=lambda s: s.event_ticker,
+        when=lambda s: s.settled_time,
+        cursor_key=lambda s: s.ticker,
+        to_json=ser.settlement_json,
+    )
+
+
+def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    event_tickers = query_list(ctx, "event_ticker")
+    if event_tickers is not None and len(event_tickers) > 10:
+        raise bad_request("at most 10 event tickers")
+    status = query_str(ctx, "status")
+    if status is not None and status not in ("resting", "canceled", "executed"):
+        raise invalid_status_filter()
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    orders = [] if other_shard(ctx) else state.lagged_orders(ctx.account_id)
+
+    def event_of(ticker: str) -> str | None:
+        market = state.exchange.markets.get(ticker)
+        return market.event_ticker if market else None
+
+    selected = [
+        o
+        for o in orders
+        if (ticker is None or o.ticker == ticker)
+        and (event_tickers is None or event_of(o.ticker) in event_tickers)
+        and (status is None or o.status == status)
+        and within(o.created_time, lo, hi)
+    ]
+    page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
+    return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
+
+
+def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    order = state.lagged_order(ctx.account_id, ctx.path_param("order_id"))
+    return 200, {"order": ser.order_json(order)}
+
+
+def handle_get_account_api_limits(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    tier = state.tier
+    return 200, {
+        "usage_tier": tier.name,
+        "read": {"refill_rate": tier.read_per_s, "bucket_capacity": tier.read_capacity},
+        "write": {"refill_rate": tier.write_per_s, "bucket_capacity": tier.write_capacity},
+        "grants": [],
+    }
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/portfolio/balance", handle_get_balance, "GetBalance"),
+    Endpoint("GET", "/portfolio/positions", handle_get_positions, "GetPositions"),
+    Endpoint("GET", "/portfolio/fills", handle_get_fills, "GetFills"),
+    Endpoint("GET", "/portfolio/settlements", handle_get_settlements, "GetSettlements"),
+    Endpoint("GET", "/portfolio/orders", handle_get_orders, "GetOrders"),
+    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order, "GetOrder"),
+    Endpoint("GET", "/account/limits", handle_get_account_api_limits, "GetAccountApiLimits"),
+)
