@@ -189,7 +189,7 @@ def main(rounds: int = 300) -> int:
     print(f"  one Ed25519 signature               {med['sign_ed']:8.1f} us")
     print(f"  Ed25519 client / RSA client = {med['client_ed'] / med['client']:.2f}x")
     try:
-        import pykalshi  # noqa: F401
+        import pykalshi  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         print("  pykalshi: not installed here (not on this machine's index): no peer ratio")
     else:

@@ -230,7 +230,7 @@ def main() -> None:
         )
         assert not books.skipped, books.skipped
         try:
-            import pyarrow.parquet as pq  # type: ignore[import-not-found]
+            import pyarrow.parquet as pq
 
             from kalshi_cli.data.export import export
         except ImportError:

@@ -54,7 +54,7 @@ import random
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import ApiError, KalshiError, RateLimitedError, ServerError, TransportError
@@ -64,14 +64,30 @@ from kalshi_cli.store import StoreError
 from kalshi_cli.store.records import PENDING, RESTING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client import CancelResult
     from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Order
+    from kalshi_cli.models import Fill, Order
     from kalshi_cli.store import Store
 
 T = TypeVar("T")
+
+
+class CancelsOrders(Protocol):
+    """What the kill switch asks of the exchange: the four calls it makes, and no more. The
+    `KalshiClient` is one; a test's fake exchange is another."""
+
+    def iter_orders(
+        self, *, ticker: str | None = ..., event_ticker: str | None = ..., status: str | None = ...
+    ) -> Iterator[Order]: ...
+
+    def iter_fills(self, *, min_ts: int | None = ...) -> Iterator[Fill]: ...
+
+    def cancel_all_orders(self) -> None: ...
+
+    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]: ...
+
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
 # client's read timeout and retry budget together.
@@ -122,7 +138,7 @@ class _DeadlinePassed(Exception):
 class KillSwitch:
     def __init__(
         self,
-        client: KalshiClient,
+        client: CancelsOrders,
         store: Store | None,
         clock: Clock,
         *,
@@ -372,7 +388,7 @@ class KillSwitch:
 
 
 def run_kill_switch(
-    client: KalshiClient,
+    client: CancelsOrders,
     open_store: Callable[[], Store],
     clock: Clock,
     *,

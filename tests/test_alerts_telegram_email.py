@@ -221,7 +221,9 @@ def test_email_reaches_every_address_with_subject_and_runbook(mailbox: Mailbox) 
     assert rcpts == ["ops@example.com", "oncall@example.com"]
     assert msg["Subject"] == "[CRITICAL] KALSHI POSITIONS CRITICAL"
     assert msg["To"] == "ops@example.com, oncall@example.com"
-    text = msg.get_payload(decode=True).decode()
+    payload = msg.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    text = payload.decode()
     assert "1 market over limit" in text
     assert "Runbook: runbooks/02-position-limit-breach.md" in text
     # de-duplicated like every channel

@@ -223,9 +223,13 @@ def test_crontab_mails_only_the_failing_lines(fake: Fake) -> None:
 UNIT = ROOT / "deploy" / "systemd" / "kalshi-trade.service"
 
 
+class _CaseKeepingParser(configparser.RawConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr  # keep key case: systemd keys are case-sensitive
+
+
 def _unit() -> configparser.RawConfigParser:
-    parser = configparser.RawConfigParser(strict=True, delimiters=("=",))
-    parser.optionxform = str  # keep key case: systemd keys are case-sensitive
+    parser = _CaseKeepingParser(strict=True, delimiters=("=",))
     parser.read_string(UNIT.read_text())
     return parser
 

@@ -100,7 +100,7 @@ class AlertStateStore(Protocol):
         summary: str,
         sent: bool,
         error: str | None = None,
-    ) -> None: ...
+    ) -> object: ...
 
 
 class Outcome(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,9 +32,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: ManualClock) -> Store:
+def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     s = Store.open(tmp_path / "state.db", clock=clock)
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 

@@ -73,7 +73,7 @@ class FakeClient:
     usage_tier: str = "basic"
     has_key: bool = True
     page_size: int = 2
-    errors: dict[str, Exception] = field(default_factory=dict)
+    errors: dict[str, BaseException] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     closed: bool = False
 

@@ -96,8 +96,8 @@ def adjusted(
         if "--watch" in args:
             args += ["--count", "1"]
         if "--textfile" in args:
-            target = args.index("--textfile") + 1
-            args[target] = str(home / "textfile" / Path(args[target]).name)
+            at = args.index("--textfile") + 1
+            args[at] = str(home / "textfile" / Path(args[at]).name)
             (home / "textfile").mkdir()
         runs.append((args, redirect))
     return runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import Result
 
@@ -135,7 +136,7 @@ def test_broken_key_is_reported_and_network_checks_still_run(tmp_path: Path) -> 
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli.app import app
 
-    def factory(context: AppContext, settings: object, anonymous: bool) -> FakeClient:
+    def factory(context: AppContext, settings: object, anonymous: bool) -> Any:  # a FakeClient
         anonymous_calls.append(anonymous)
         context.connection(auth=False, anonymous=anonymous)  # loads (and rejects) the key
         return FakeClient(has_key=not anonymous)

@@ -31,10 +31,15 @@ def test_json_keeps_decimals_exact_as_strings() -> None:
     assert json.loads(text) == {"p": "0.3", "n": ["10"], "path": "/x"}
 
 
+def _text(out: Output) -> str:
+    assert isinstance(out.stdout, io.StringIO)
+    return out.stdout.getvalue()
+
+
 def test_plain_aligns_numbers_right() -> None:
     out = Output(stdout=io.StringIO())
     out.table(COLUMNS, ROWS, document={})
-    lines = out.stdout.getvalue().splitlines()  # type: ignore[attr-defined]
+    lines = _text(out).splitlines()
     assert lines == ["name      price", "a        0.5000", "[b]     10.0000"]
 
 
@@ -60,7 +65,7 @@ def test_table_format_in_a_pipe_has_no_colour(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("NO_COLOR", raising=False)
     out = Output(stdout=io.StringIO(), fmt=TableFormat.TABLE)
     out.table(COLUMNS, ROWS, document={})
-    assert "\x1b[" not in out.stdout.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[" not in _text(out)
 
 
 def test_progress_only_on_a_terminal() -> None:
@@ -82,5 +87,6 @@ def test_results_to_stdout_diagnostics_to_stderr() -> None:
     out = Output(stdout=io.StringIO(), stderr=io.StringIO())
     out.warn("careful")
     out.json({"a": 1})
-    assert out.stderr.getvalue() == "Warning: careful\n"  # type: ignore[attr-defined]
-    assert json.loads(out.stdout.getvalue()) == {"a": 1}  # type: ignore[attr-defined]
+    assert isinstance(out.stderr, io.StringIO)
+    assert out.stderr.getvalue() == "Warning: careful\n"
+    assert json.loads(_text(out)) == {"a": 1}

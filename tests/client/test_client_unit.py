@@ -50,7 +50,9 @@ Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
-    return generate_private_key()
+    made = generate_private_key()
+    assert isinstance(made, rsa.RSAPrivateKey)
+    return made
 
 
 def _market(ticker: str, **extra: Any) -> dict[str, Any]:

@@ -50,8 +50,12 @@ def test_recording_under_gaps_and_drops_rebuilds_the_simulator_books(
             # a REST read of every book, then wait until the recorder's feed holds the same:
             # every frame that made it so has been written before it was handled
             rest = {t: books.rest_book(t) for t in tickers}
+
+            def synced(rest: dict[str, Any] = rest) -> bool:
+                return all(recorder.feed.book(t) == rest[t] for t in tickers)
+
             wait_until(
-                lambda rest=rest: all(recorder.feed.book(t) == rest[t] for t in tickers),
+                synced,
                 timeout=15,
                 what="the recorder's books to equal the simulator's",
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,11 @@ from kalshi_cli.models import Orderbook
 D = Decimal
 
 
-def snap(yes: list[list[str]] | None = None, no: list[list[str]] | None = None) -> dict:
-    msg: dict = {"market_ticker": "MKT", "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1"}
+def snap(yes: list[list[str]] | None = None, no: list[list[str]] | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "market_ticker": "MKT",
+        "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1",
+    }
     if yes is not None:
         msg["yes_dollars_fp"] = yes
     if no is not None:

@@ -20,6 +20,7 @@ from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
+from tests.orders.exchange_fakes import UnexpectedCalls
 
 from .conftest import Kalshi, connect, make_markets, resting_count, seed_resting, state_path
 
@@ -160,16 +161,18 @@ def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_s
     report = KillSwitch(client, store, SystemClock(), deadline_s=20).run()
     assert report.proven and report.cancelled == [mine.order_id]
     row = store.get_intent(mine.client_order_id)
+    assert row is not None
     assert (row.status, row.filled) == ("canceled", 0)  # the fills are not known here yet
 
     first = service.reconcile()
     assert first.orders_updated == [mine.order_id] and first.fills_added == 1
     row = store.get_intent(mine.client_order_id)
+    assert row is not None
     assert (row.status, row.filled, row.remaining) == ("canceled", 4, 0)
     assert not service.reconcile().changed
 
 
-class OneOrderStuck:
+class OneOrderStuck(UnexpectedCalls):
     """An exchange that lists one resting order and refuses every cancel of it."""
 
     def __init__(self) -> None:
@@ -199,7 +202,7 @@ def test_an_order_that_cannot_be_cancelled_is_retried_with_backoff_until_the_dea
 ) -> None:
     exchange = OneOrderStuck()
     clock = ManualClock()
-    switch = KillSwitch(exchange, store, clock, deadline_s=30, rng=random.Random(1))  # type: ignore[arg-type]
+    switch = KillSwitch(exchange, store, clock, deadline_s=30, rng=random.Random(1))
     report = switch.run(ticker="KXT-EV-M00")
     assert not report.proven and report.left == ["stuck-1"]
     assert clock.monotonic() >= 29

@@ -26,6 +26,7 @@ from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.models import Order
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
+from tests.orders.exchange_fakes import UnexpectedCalls
 
 from .conftest import Kalshi, cli_env, make_markets, resting_count, seed_resting, state_path
 
@@ -322,7 +323,7 @@ def test_an_empty_state_file_is_not_rebuilt_but_the_cancels_go_out(
     assert path.stat().st_size == 0
 
 
-class StuckUntilRound:
+class StuckUntilRound(UnexpectedCalls):
     """An exchange whose one resting order survives the cancels of the first `rounds` listings;
     it calls `on_listing(n)` at each listing, so a test can act between rounds."""
 
@@ -368,7 +369,7 @@ def test_halted_is_recorded_between_rounds_as_soon_as_a_lock_is_released(tmp_pat
                 seen[n] = reader.trading_state().state
 
         exchange = StuckUntilRound(4, on_listing)
-        switch = KillSwitch(exchange, store, ManualClock(), deadline_s=30, halt_wait_s=0.05)  # type: ignore[arg-type]
+        switch = KillSwitch(exchange, store, ManualClock(), deadline_s=30, halt_wait_s=0.05)
         report = switch.run(ticker="KXT-EV-M00")
 
     assert report.proven and report.halted and report.result_recorded

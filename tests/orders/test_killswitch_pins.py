@@ -21,6 +21,7 @@ from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
+from tests.orders.exchange_fakes import UnexpectedCalls
 
 from .conftest import Kalshi, connect, make_markets, resting_count
 
@@ -107,7 +108,7 @@ def test_one_market_is_batched_cancels_counting_what_each_reduced(
     assert result.data == report.to_json()
 
 
-class OneOrderStuck:
+class OneOrderStuck(UnexpectedCalls):
     """An exchange that lists one resting order and refuses every cancel of it."""
 
     def __init__(self) -> None:
@@ -132,7 +133,7 @@ class OneOrderStuck:
 def test_the_pause_between_proof_rounds_doubles_up_to_two_seconds(store: Store) -> None:
     clock = RecordingClock()
     # read_lag_s=0: the pauses alone (a read-lag wait overlaps them: it waits only what is left)
-    switch = KillSwitch(OneOrderStuck(), store, clock, deadline_s=30, rng=MaxJitter(), read_lag_s=0)  # type: ignore[arg-type]
+    switch = KillSwitch(OneOrderStuck(), store, clock, deadline_s=30, rng=MaxJitter(), read_lag_s=0)
 
     report = switch.run(ticker="KXT-EV-M00")
 
@@ -142,7 +143,7 @@ def test_the_pause_between_proof_rounds_doubles_up_to_two_seconds(store: Store) 
     assert all(s >= 2.0 for s in clock.sleeps[5:])
 
 
-class FlakyExchange:
+class FlakyExchange(UnexpectedCalls):
     """Fails the exchange cancel-all with the given errors, in order, then lists nothing."""
 
     def __init__(self, *failures: KalshiError) -> None:
@@ -170,7 +171,7 @@ def test_retries_back_off_exponentially_through_5xx_and_transport_errors(store: 
     exchange = FlakyExchange(*failures, TransportError("no answer"))
     clock = RecordingClock()
 
-    report = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter()).run()  # type: ignore[arg-type]
+    report = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter()).run()
 
     assert report.proven
     assert report.unreachable is False  # the last error was a transport one, then it answered
@@ -185,7 +186,7 @@ def test_a_4xx_stops_at_once_and_the_exchange_counts_as_reached(store: Store) ->
     exchange = FlakyExchange(TransportError("no answer"), refused)
     clock = RecordingClock()
 
-    report = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter()).run()  # type: ignore[arg-type]
+    report = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter()).run()
 
     assert not report.proven
     assert report.unreachable is False  # it answered: wrong key, not no exchange
@@ -201,7 +202,7 @@ def test_a_4xx_stops_at_once_and_the_exchange_counts_as_reached(store: Store) ->
 def test_transport_errors_to_the_deadline_mean_unreachable(store: Store) -> None:
     exchange = FlakyExchange(*(TransportError("no answer") for _ in range(1000)))
 
-    report = KillSwitch(exchange, store, ManualClock(), deadline_s=5).run()  # type: ignore[arg-type]
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=5).run()
 
     assert not report.proven and report.unreachable is True
 
@@ -224,7 +225,7 @@ def test_a_refused_key_exits_11_and_sends_nothing_after_the_refusal(
     assert "HTTP 401" in text.stdout.splitlines()[-1]
 
 
-class LandsLate:
+class LandsLate(UnexpectedCalls):
     """An exchange on which an order sent before HALTED lands only after the first listing."""
 
     def __init__(self, store: Store, client_order_id: str) -> None:
@@ -275,7 +276,7 @@ def test_an_empty_listing_proves_nothing_while_an_intent_is_in_flight(tmp_path: 
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         exchange = LandsLate(store, pending_intent(store))
 
-        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker="KXT-EV-M00")  # type: ignore[arg-type]
+        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker="KXT-EV-M00")
 
         assert report.proven
         assert exchange.listings == 3  # empty but in flight; the order; empty
@@ -292,7 +293,7 @@ def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(tmp_path
         # read_lag_s=0: one listing (with a read lag an empty first listing is taken again)
         report = KillSwitch(exchange, store, clock, deadline_s=30, read_lag_s=0).run(
             ticker="KXT-EV-M00"
-        )  # type: ignore[arg-type]
+        )
 
         assert report.proven and exchange.listings == 1
 
@@ -312,7 +313,7 @@ def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_d
     clock = ManualClock()
     started = clock.monotonic()
 
-    report = KillSwitch(OneOrderStuck(), store, clock, read_lag_s=0).run(ticker="KXT-EV-M00")  # type: ignore[arg-type]
+    report = KillSwitch(OneOrderStuck(), store, clock, read_lag_s=0).run(ticker="KXT-EV-M00")
 
     assert not report.proven
     # it gives up when the next pause (at most 2 s) would pass 60 s

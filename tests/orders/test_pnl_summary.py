@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from decimal import Decimal as D
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,7 @@ fill = st.tuples(
 )
 
 
-def records(raw: list[tuple], step: float) -> list[FillRecord]:
+def records(raw: list[tuple[Any, ...]], step: float) -> list[FillRecord]:
     return [
         FillRecord(f"f{i}", f"o{i}", None, t, side, p, n, fee, True, 1_700_000_000 + i * step, s)
         for i, (t, side, p, n, fee, s) in enumerate(raw)

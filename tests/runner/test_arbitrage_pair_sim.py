@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,9 @@ from tests.runner.simproc import (
 )
 
 
-def _run_pair(sim: SimHarness, tmp_path: Path, *, exclusive: bool, seconds: float) -> list[dict]:
+def _run_pair(
+    sim: SimHarness, tmp_path: Path, *, exclusive: bool, seconds: float
+) -> list[dict[str, Any]]:
     a, b = "KXPAIR-SIM-A", "KXPAIR-SIM-B"
     for ticker in (a, b):
         sim.create_market(

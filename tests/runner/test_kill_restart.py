@@ -27,7 +27,7 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import BookSide, TimeInForce
@@ -71,7 +71,9 @@ class Counterparty:
         else:
             self._order(BookSide.BID, Decimal("0.54"), TimeInForce.IOC, self.rng.randint(1, 4))
 
-    def _order(self, side: BookSide, price: Decimal, tif: TimeInForce, count: int = 20) -> object:
+    def _order(
+        self, side: BookSide, price: Decimal, tif: TimeInForce, count: int = 20
+    ) -> CreateOrderResult:
         return self.client.create_order(
             CreateOrder(
                 ticker=TICKER,

@@ -68,9 +68,8 @@ def test_ten_thousand_random_ticks_keep_the_invariants(
         elif roll < 0.05:
             rig.feed.stale = set(rng.sample(tickers, 3))
         elif roll < 0.06:
-            rig.client.create_errors.append(
-                rng.choice([RateLimitedError("429", status=429), "unknown"])
-            )
+            outcomes: list[BaseException | str] = [RateLimitedError("429", status=429), "unknown"]
+            rig.client.create_errors.append(rng.choice(outcomes))
         state = rig.store.trading_state().state
         silent = rig.feed.silent
         before = len(rig.client.requests)

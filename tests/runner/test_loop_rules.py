@@ -175,7 +175,7 @@ class _FillsOnFirstPositionsRead(FakeClient):
 
     def get_positions(self, **filters: Any) -> list[Position]:
         if self._fill is not None:
-            self._fill, fill = None, self._fill
+            fill, self._fill = self._fill, None
             fill()
         return super().get_positions(**filters)
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ TICKER = "KXSTRATSIM-SIM-A"
 
 
 def _spike(book: Book) -> Callable[[], None]:
-    moved = []
+    moved: list[Any] = []
 
     def step() -> None:
         if not moved:

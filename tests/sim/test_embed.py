@@ -64,7 +64,7 @@ def test_serve_answers_and_another_process_reuses_it(tmp_path: Path) -> None:
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
-            lines = []
+            lines: list[str] = []
             while not lines or lines[-1].strip() != "}":
                 lines.append(proc.stdout.readline())
             account = json.loads("".join(lines))

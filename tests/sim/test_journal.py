@@ -181,7 +181,7 @@ def test_kill_9_loses_no_acknowledged_order(tmp_path: Path, journaled: Journaled
     ) as child:
         assert child.stdout is not None
         account = child.stdout.readline().strip()
-        acknowledged = []
+        acknowledged: list[Any] = []
         deadline = time.monotonic() + 20
         while len(acknowledged) < 300 and time.monotonic() < deadline:
             acknowledged.append(child.stdout.readline().strip())

@@ -21,7 +21,8 @@ from tests.wire import flat_code, nested_code
 T = "KXSIM-26JAN01-A"
 
 
-def order(side: str = "bid", price: str = "0.40", count: str = "5", **extra: Any) -> dict[str, Any]:
+# Any: the tests send values of the wrong JSON type on purpose
+def order(side: Any = "bid", price: Any = "0.40", count: Any = "5", **extra: Any) -> dict[str, Any]:
     return {
         "ticker": T,
         "side": side,

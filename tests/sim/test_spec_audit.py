@@ -239,7 +239,8 @@ def _asyncapi() -> dict[str, Any]:
 @cache
 def _registry() -> Registry[Any]:
     resource = Resource.from_contents(_asyncapi(), default_specification=DRAFT7)
-    return Registry().with_resource("asyncapi.yaml", resource)
+    registry: Registry[Any] = Registry().with_resource("asyncapi.yaml", resource)
+    return registry
 
 
 def _resolve(schema: Any) -> Any:
@@ -304,12 +305,12 @@ def test_ws_messages_of_a_trading_session_conform_to_asyncapi(sim: SimHarness) -
 
     lifecycle = [m["msg"] for m in seen if m.get("sid") == lifecycle_sid]
     by_type = {m["event_type"]: m for m in lifecycle}
-    determined, settled = by_type["determined"], by_type["settled"]
+    determined, settled_msg = by_type["determined"], by_type["settled"]
     assert determined["result"] == "yes"
     assert determined["settlement_value"] == "1.0000"
     assert isinstance(determined["determination_ts"], int)
     assert "exchange_index" not in determined  # "ONLY exist[s] when the market is created"
-    assert set(settled) == {"event_type", "market_ticker", "settled_ts"}
+    assert set(settled_msg) == {"event_type", "market_ticker", "settled_ts"}
 
 
 def test_ws_lifecycle_created_and_pause_messages_carry_their_keys(sim: SimHarness) -> None:

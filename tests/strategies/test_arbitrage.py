@@ -66,9 +66,11 @@ def pair_snap(ticker: str, other: str, ask_here: str, ask_there: str, depth: int
 
 
 def test_yes_asks_of_two_exclusive_markets_below_one_buy_both() -> None:
-    legs = decide(
+    decided = decide(
         pair_snap("EV-A", "EV-B", "0.45", "0.47"), PositionView("EV-A"), ArbitrageParams()
     )
+    legs = [leg for leg in decided if isinstance(leg, Intent)]
+    assert len(legs) == len(decided)
     assert [(leg.ticker, leg.side, leg.price) for leg in legs] == [
         ("EV-A", Side.YES, D("0.45")),
         ("EV-B", Side.YES, D("0.47")),

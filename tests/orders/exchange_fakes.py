@@ -1,0 +1,30 @@
+"""A base for the fake exchanges the kill-switch tests hand to `KillSwitch`: every call the kill
+switch can make (its `CancelsOrders` protocol) fails the test unless the fake overrides it, so a
+fake states which calls it expects and type-checks as an exchange without an ignore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kalshi_cli.client import CancelResult
+from kalshi_cli.models import Fill, Order
+
+
+class UnexpectedCalls:
+    def iter_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[Order]:
+        raise AssertionError("this fake exchange did not expect an order listing")
+
+    def iter_fills(self, *, min_ts: int | None = None) -> Iterator[Fill]:
+        raise AssertionError("this fake exchange did not expect a fill listing")
+
+    def cancel_all_orders(self) -> None:
+        raise AssertionError("this fake exchange did not expect a cancel-all")
+
+    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+        raise AssertionError("this fake exchange did not expect a batch cancel")
