@@ -242,11 +242,21 @@ def test_unit_runs_kalshi_trade_as_a_dedicated_user_restarting_into_the_journal(
     assert service["ExecStart"].split()[1:3] == ["trade", "$KALSHI_TRADE_ARGS"]
     assert service["EnvironmentFile"] == "/etc/kalshi/kalshi-trade.env"
     assert service["NoNewPrivileges"] == "yes"
-    # the exit codes a restart cannot fix are the documented config/credentials/auth/halted ones
+    # the exit codes a restart cannot fix: config, credentials, auth, halted, another loop running,
+    # a key without the scope, a state file that is not one
     from kalshi_cli.exit_codes import ExitCode
 
     assert service["RestartPreventExitStatus"].split() == [
-        str(int(c)) for c in (ExitCode.CONFIG, ExitCode.CREDENTIALS, ExitCode.AUTH, ExitCode.HALTED)
+        str(int(c))
+        for c in (
+            ExitCode.CONFIG,
+            ExitCode.CREDENTIALS,
+            ExitCode.AUTH,
+            ExitCode.HALTED,
+            ExitCode.ALREADY_RUNNING,
+            ExitCode.FORBIDDEN,
+            ExitCode.BAD_STATE_FILE,
+        )
     ]
     assert service["SuccessExitStatus"] == str(int(ExitCode.INTERRUPTED))
     assert _unit()["Install"]["WantedBy"] == "multi-user.target"
