@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -92,9 +93,9 @@ def test_perfdata_renders_decimals_units_and_empty_thresholds() -> None:
         {"label": "x", "value": 1, "warn": 0.1},
     ],
 )
-def test_perfdata_refuses_what_nagios_cannot_parse(kwargs: dict[str, object]) -> None:
+def test_perfdata_refuses_what_nagios_cannot_parse(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        PerfDatum(**kwargs)  # type: ignore[arg-type]
+        PerfDatum(**kwargs)
 
 
 def test_json_shape_is_stable_and_keeps_decimals_exact() -> None:

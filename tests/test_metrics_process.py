@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from decimal import Decimal as D
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,13 +29,13 @@ if TYPE_CHECKING:
 START = 1_700_000_000.0
 
 
-def _client(sim: SimHarness, **kw: object) -> KalshiClient:
+def _client(sim: SimHarness, **kw: Any) -> KalshiClient:
     key, _ = load_private_key(path=Path(sim.account.private_key_path))
     return KalshiClient(
         api_base=sim.account.api_base,
         key_id=sim.account.key_id,
         private_key=key,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,8 +134,8 @@ def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock) -> None
 # orders
 
 
-def intent(n: int, **kw: object) -> IntentRecord:
-    fields: dict[str, object] = {
+def intent(n: int, **kw: Any) -> IntentRecord:
+    fields: dict[str, Any] = {
         "client_order_id": f"coid-{n}",
         "ticker": "KXT-1",
         "book_side": BookSide.BID,
@@ -144,7 +145,7 @@ def intent(n: int, **kw: object) -> IntentRecord:
         "action": Action.BUY,
     }
     fields.update(kw)
-    return IntentRecord(**fields)  # type: ignore[arg-type]
+    return IntentRecord(**fields)
 
 
 def place(store: Store, n: int, outcome: str) -> None:
@@ -310,9 +311,7 @@ def test_every_threshold_is_documented() -> None:
         ({"heartbeat": {"warn": 100, "crit": 10}}, UsageError),
     ],
 )
-def test_bad_threshold_config_is_refused(
-    section: dict[str, object], error: type[Exception]
-) -> None:
+def test_bad_threshold_config_is_refused(section: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error):
         resolve(section)
 

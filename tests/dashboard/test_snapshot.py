@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from decimal import Decimal as D
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -24,18 +24,19 @@ if TYPE_CHECKING:
     from tests.conftest import SimHarness
 
 
-def sources(tmp_path: Path, **kw: object) -> Sources:
+def sources(tmp_path: Path, **kw: Any) -> Sources:
     return Sources(
         state_path=tmp_path / "state.db",
         pause_file=tmp_path / "trade.pause",
         log_path=tmp_path / "trade.log",
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
 def test_every_local_panel_shows_the_state_file(tmp_path: Path) -> None:
     src = sources(tmp_path)
-    clock = prepare(src.state_path, src.log_path)  # type: ignore[arg-type]
+    assert src.log_path is not None
+    clock = prepare(src.state_path, src.log_path)
     snap = local_snapshot(src, clock)
     assert snap.error is None
     assert (snap.trading.state, snap.trading.reason) == ("REDUCING", "daily loss limit reached")
@@ -70,7 +71,8 @@ def test_every_local_panel_shows_the_state_file(tmp_path: Path) -> None:
 
 def test_the_pause_file_and_halt_keys(tmp_path: Path) -> None:
     src = sources(tmp_path)
-    clock = prepare(src.state_path, src.log_path)  # type: ignore[arg-type]
+    assert src.log_path is not None
+    clock = prepare(src.state_path, src.log_path)
     assert src.pause_file is not None
     assert actions.toggle_pause(src.pause_file) is True
     assert local_snapshot(src, clock).trading.paused

@@ -10,6 +10,7 @@ import os
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -43,8 +44,8 @@ def frames_for(ticker: str = "M") -> list[str]:
     ]
 
 
-def write_set(root: Path, lines: list[tuple[int, bytes]], **kwargs: object) -> SegmentWriter:
-    writer = SegmentWriter(root, fsync=False, **kwargs)  # type: ignore[arg-type]
+def write_set(root: Path, lines: list[tuple[int, bytes]], **kwargs: Any) -> SegmentWriter:
+    writer = SegmentWriter(root, fsync=False, **kwargs)
     for ns, line in lines:
         writer.write(ns, line)
     writer.close()

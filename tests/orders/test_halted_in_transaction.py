@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,8 @@ from tests.orders.conftest import resting_count
 T = "KXHALT-26JAN01-A"
 
 
-def _bid(**extra: object) -> OrderRequest:
-    return OrderRequest(T, Side.YES, Action.BUY, Decimal(1), Decimal("0.40"), **extra)  # type: ignore[arg-type]
+def _bid(**extra: Any) -> OrderRequest:
+    return OrderRequest(T, Side.YES, Action.BUY, Decimal(1), Decimal("0.40"), **extra)
 
 
 @pytest.mark.parametrize("state", ["HALTED", "SAFE_MODE"])

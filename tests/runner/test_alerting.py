@@ -27,7 +27,7 @@ class _BrokenRouter:
 
 def test_delivery_problems_are_kept_bounded_over_a_long_run() -> None:
     router = _BrokenRouter()
-    alerts = TradeAlerts(router, object)  # type: ignore[arg-type]
+    alerts = TradeAlerts(router, object)  # type: ignore[arg-type]  # fakes of what it calls
     for n in range(MAX_PROBLEMS * 3):
         alerts.post("stop_loss", f"T{n}", "stop-loss fired", {})
     alerts.close()
@@ -55,7 +55,7 @@ class _StuckRouter:
 
 def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -> None:
     router = _StuckRouter()
-    alerts = TradeAlerts(router, object)  # type: ignore[arg-type]
+    alerts = TradeAlerts(router, object)  # type: ignore[arg-type]  # fakes of what it calls
     alerts.post("stop_loss", "A", "stop-loss fired", {})
     assert router.started.wait(5)
     for _ in range(1000):

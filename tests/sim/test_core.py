@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -40,8 +41,8 @@ GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
 TAC, MAKER = SelfTradePrevention.TAKER_AT_CROSS, SelfTradePrevention.MAKER
 
 
-def market(ticker: str, structure: str = "linear_cent", **kw: object) -> SimMarket:
-    fields: dict[str, object] = {
+def market(ticker: str, structure: str = "linear_cent", **kw: Any) -> SimMarket:
+    fields: dict[str, Any] = {
         "ticker": ticker,
         "event_ticker": "EV",
         "series_ticker": "SER",
@@ -58,7 +59,7 @@ def market(ticker: str, structure: str = "linear_cent", **kw: object) -> SimMark
         "updated_time": 0.0,
     }
     fields.update(kw)
-    return SimMarket(**fields)  # type: ignore[arg-type]
+    return SimMarket(**fields)
 
 
 class Env:
@@ -82,7 +83,7 @@ class Env:
         count: str | int,
         tif: TimeInForce = GTC,
         ticker: str = "M",
-        **kw: object,
+        **kw: Any,
     ) -> PlaceResult:
         return self.ex.place_order(
             acct,
@@ -91,8 +92,8 @@ class Env:
             price=D(price),
             count=D(count),
             time_in_force=tif,
-            self_trade_prevention=kw.pop("stp", TAC),  # type: ignore[arg-type]
-            **kw,  # type: ignore[arg-type]
+            self_trade_prevention=kw.pop("stp", TAC),
+            **kw,
         )
 
     def cash(self, acct: str) -> int:

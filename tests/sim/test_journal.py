@@ -58,16 +58,16 @@ def state(ex: Exchange) -> str:
     return "\n".join(parts)
 
 
-def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: object) -> str:
+def place(ex: Exchange, acct: str, side: BookSide, price: str, count: int, **kw: Any) -> str:
     return ex.place_order(
         acct,
-        ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),  # type: ignore[arg-type]
+        ticker=kw.pop("ticker", "KXFEDDECISION-SIM-DEC-H0"),
         book_side=side,
         price=D(price),
         count=D(count),
-        time_in_force=kw.pop("tif", TimeInForce.GTC),  # type: ignore[arg-type]
+        time_in_force=kw.pop("tif", TimeInForce.GTC),
         self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     ).order.order_id
 
 

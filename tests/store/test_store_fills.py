@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -28,8 +29,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def fill(n: int, **kw: object) -> FillRecord:
-    base: dict[str, object] = {
+def fill(n: int, **kw: Any) -> FillRecord:
+    base: dict[str, Any] = {
         "fill_id": f"f{n}",
         "order_id": f"o{n // 2}",
         "client_order_id": None,
@@ -44,7 +45,7 @@ def fill(n: int, **kw: object) -> FillRecord:
         "realized_pnl": None,
     }
     base.update(kw)
-    return FillRecord(**base)  # type: ignore[arg-type]
+    return FillRecord(**base)
 
 
 def test_a_fill_is_stored_once_and_exactly(store: Store) -> None:
@@ -132,8 +133,8 @@ def test_canonical_text_examples() -> None:
         _dec(D("NaN"))
 
 
-def settlement(ticker: str, at: float, **kw: object) -> SettlementRecord:
-    base: dict[str, object] = {
+def settlement(ticker: str, at: float, **kw: Any) -> SettlementRecord:
+    base: dict[str, Any] = {
         "ticker": ticker,
         "event_ticker": "EV",
         "result": "yes",
@@ -146,7 +147,7 @@ def settlement(ticker: str, at: float, **kw: object) -> SettlementRecord:
         "settled_at": at,
     }
     base.update(kw)
-    return SettlementRecord(**base)  # type: ignore[arg-type]
+    return SettlementRecord(**base)
 
 
 def test_settlements_are_stored_once(store: Store) -> None:

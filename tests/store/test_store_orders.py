@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,8 @@ def store(tmp_path: Path, clock: ManualClock) -> Iterator[Store]:
     s.close()
 
 
-def intent(coid: str = "c1", **kw: object) -> IntentRecord:
-    base: dict[str, object] = {
+def intent(coid: str = "c1", **kw: Any) -> IntentRecord:
+    base: dict[str, Any] = {
         "client_order_id": coid,
         "ticker": "KXTEST-1",
         "book_side": BookSide.ASK,
@@ -48,7 +49,7 @@ def intent(coid: str = "c1", **kw: object) -> IntentRecord:
         "reason": "edge",
     }
     base.update(kw)
-    return IntentRecord(**base)  # type: ignore[arg-type]
+    return IntentRecord(**base)
 
 
 def test_an_intent_round_trips_exactly(store: Store, tmp_path: Path) -> None:
@@ -89,9 +90,9 @@ def test_a_duplicate_client_order_id_is_refused(store: Store) -> None:
         ({"count": D("0")}, "positive"),
     ],
 )
-def test_bad_intents_are_refused(store: Store, changes: dict[str, object], message: str) -> None:
+def test_bad_intents_are_refused(store: Store, changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        store.record_intent(intent(**changes))  # type: ignore[arg-type]
+        store.record_intent(intent(**changes))
     assert store.intents() == []
 
 
