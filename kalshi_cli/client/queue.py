@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.client.base import ClientBase, not_found_with_hint, path_segment
+from kalshi_cli.client.base import ClientBase, Params, not_found_with_hint, path_segment
 from kalshi_cli.errors import NotFoundError
 from kalshi_cli.models import parse_count
 
@@ -17,7 +17,7 @@ class QueueApi(ClientBase):
     ) -> dict[str, Decimal]:
         """order id -> contracts ahead of it, for every resting order (of these markets or
         this event)."""
-        params = {
+        params: Params = {
             "market_tickers": ",".join(market_tickers) if market_tickers else None,
             "event_ticker": event_ticker,
         }
