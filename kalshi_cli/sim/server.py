@@ -49,7 +49,7 @@ from kalshi_cli.sim.operations import OPERATIONS
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
-from kalshi_cli.sim.routes import market_data, orders, portfolio, queue
+from kalshi_cli.sim.routes import communications, market_data, orders, portfolio, queue
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
@@ -66,7 +66,11 @@ from kalshi_cli.sim.routing import (
 log = logging.getLogger("kalshi_cli.sim")
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS + queue.ENDPOINTS
+    market_data.ENDPOINTS
+    + portfolio.ENDPOINTS
+    + orders.ENDPOINTS
+    + queue.ENDPOINTS
+    + communications.ENDPOINTS
 )
 
 
