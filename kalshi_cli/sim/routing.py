@@ -383,6 +383,8 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
         "yes_bid": "string",
     },
     "AcceptQuoteRequest": {"accepted_side": "string"},
+    # sim/routes/funding.py (`allocations`, an array, is checked by its handler)
+    "SetTargetBalanceAllocationRequest": {"resting_margin_reservation": "string"},
 }
 GO_BATCHES = {
     "BatchCreateOrdersV2Request": "CreateOrderV2Request",

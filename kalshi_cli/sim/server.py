@@ -49,7 +49,15 @@ from kalshi_cli.sim.operations import OPERATIONS
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
-from kalshi_cli.sim.routes import communications, market_data, orders, portfolio, queue
+from kalshi_cli.sim.routes import (
+    communications,
+    funding,
+    market_data,
+    orders,
+    portfolio,
+    queue,
+    reference_data,
+)
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
@@ -71,6 +79,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + orders.ENDPOINTS
     + queue.ENDPOINTS
     + communications.ENDPOINTS
+    + funding.ENDPOINTS
+    + reference_data.ENDPOINTS
 )
 
 

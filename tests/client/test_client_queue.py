@@ -23,9 +23,7 @@ def client_for(account: AccountInfo) -> KalshiClient:
 
 
 def bid(client: KalshiClient, ticker: str, count: str) -> str:
-    placed = client.create_order(
-        CreateOrder(ticker, BookSide.BID, Decimal("0.40"), Decimal(count))
-    )
+    placed = client.create_order(CreateOrder(ticker, BookSide.BID, Decimal("0.40"), Decimal(count)))
     return placed.order_id
 
 

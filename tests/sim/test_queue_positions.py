@@ -19,7 +19,7 @@ ORDERS = "/portfolio/events/orders"
 
 
 def place(
-    sim: SimHarness, who: AccountInfo, price: str, count: str, side: str = "bid", ticker: str = T
+    sim: SimHarness, who: AccountInfo, price: str, count: str, *, side: str = "bid", ticker: str = T
 ) -> str:
     body = {
         "ticker": ticker,
