@@ -81,7 +81,9 @@ KINDS: dict[str, Kind] = {
         hidden=("event_ticker",),
     ),
     "tags_by_categories": Kind("tags of a series category", "category", ("category", "tags")),
-    "filters_by_sport": Kind("SportFilterDetails", "sport", ("sport",), hidden=("sport",)),
+    "filters_by_sport": Kind(
+        "SportFilterDetails", "sport", ("sport", "scopes", "competitions"), hidden=("sport",)
+    ),
     "deposits": Kind(
         "Deposit",
         "id",
