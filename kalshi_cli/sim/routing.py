@@ -385,6 +385,8 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
     "AcceptQuoteRequest": {"accepted_side": "string"},
     # sim/routes/funding.py (`allocations`, an array, is checked by its handler)
     "SetTargetBalanceAllocationRequest": {"resting_margin_reservation": "string"},
+    # sim/routes/multivariate.py (`selected_markets` is checked by its handler)
+    "CreateMarketInMultivariateEventCollectionRequest": {"with_market_payload": "bool"},
 }
 GO_BATCHES = {
     "BatchCreateOrdersV2Request": "CreateOrderV2Request",

@@ -53,6 +53,7 @@ from kalshi_cli.sim.routes import (
     communications,
     funding,
     market_data,
+    multivariate,
     orders,
     portfolio,
     queue,
@@ -81,6 +82,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + communications.ENDPOINTS
     + funding.ENDPOINTS
     + reference_data.ENDPOINTS
+    + multivariate.ENDPOINTS
 )
 
 
