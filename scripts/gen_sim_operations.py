@@ -3,6 +3,7 @@
 
     python scripts/gen_sim_operations.py          # rewrite the table
     python scripts/gen_sim_operations.py --check  # exit 1 when it differs from the spec
+    python scripts/gen_sim_operations.py --list   # print what the simulator serves and not
 
 The simulator answers each operation it does not serve with a "not implemented" 404 built from
 this table; it is generated so that the simulator need not parse the 1 MB spec when it starts.
@@ -52,7 +53,25 @@ def render() -> str:
     return "".join(lines)
 
 
+def served_list() -> str:
+    """Markdown: every operation of the spec, served or answered `not_implemented`."""
+    from kalshi_cli.sim.operations import OPERATIONS
+    from kalshi_cli.sim.server import ENDPOINTS
+
+    served = {(ep.method, ep.template) for ep in ENDPOINTS}
+    lines = []
+    for title, want in (("Served", True), ("Answered 404 `not_implemented`", False)):
+        ops = [(m, t, o) for m, t, o in OPERATIONS if ((m, t) in served) is want]
+        lines.append(f"{title} ({len(ops)} of {len(OPERATIONS)}):\n")
+        lines.extend(f"- `{o}` {m} `{t}`" for m, t, o in sorted(ops, key=lambda x: (x[1], x[0])))
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> int:
+    if "--list" in sys.argv[1:]:
+        print(served_list())
+        return 0
     text = render()
     if "--check" in sys.argv[1:]:
         if TABLE.read_text() != text:
