@@ -8,8 +8,9 @@ account, so both see the same machine load. The orders cross in pairs between tw
 bid rests, the next ask fills it), so the book stays at most one order deep instead of growing
 through the run.
 
-Besides p50/p99 wall latency it prints the CPU time per request of the server process (user +
-system, from /proc; Linux only) and of this client process: on a machine busy with other work
+Besides throughput (sequential requests per wall second) and p50/p99 wall latency it prints
+the CPU time per request of the server process (user + system, from /proc; Linux only) and of
+this client process: on a machine busy with other work
 wall latency grows, while CPU per request stays what the simulator costs.
 Run: `python benchmarks/bench_sim_http.py [--requests N]`.
 """
@@ -126,17 +127,20 @@ def main() -> int:
             samples: dict[str, list[float]] = {name: [] for name in calls}
             server_cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
             client_cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
+            wall: dict[str, float] = dict.fromkeys(calls, 0.0)  # float-ok: seconds
             for call in calls.values():  # warm up
                 for i in range(2 * ACCOUNTS * 5):
                     call(i).raise_for_status()
             for _ in range(rounds):
                 for name, call in calls.items():
                     cpu0, mine0 = process_cpu_s(proc.pid), time.process_time()
+                    block_started = time.perf_counter()
                     for i in range(BLOCK):
                         started = time.perf_counter()
                         response = call(i)
                         samples[name].append((time.perf_counter() - started) * 1000)
                         response.raise_for_status()
+                    wall[name] += time.perf_counter() - block_started
                     cpu1 = process_cpu_s(proc.pid)
                     if cpu0 is not None and cpu1 is not None:
                         server_cpu[name] += cpu1 - cpu0
@@ -153,7 +157,8 @@ def main() -> int:
         p50s[name] = statistics.median(values)
         server = f"{server_cpu[name] / n * 1000:.3f} ms" if load_before else "n/a"
         print(
-            f"{name:30s} n={n} p50={p50s[name]:.2f} ms p99={percentile(values, 0.99):.2f} ms "
+            f"{name:30s} n={n} {n / wall[name]:.0f} req/s p50={p50s[name]:.2f} ms "
+            f"p99={percentile(values, 0.99):.2f} ms "
             f"server CPU/req={server} client CPU/req={client_cpu[name] / n * 1000:.3f} ms"
         )
     get_p50, post_p50 = p50s.values()

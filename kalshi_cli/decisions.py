@@ -51,6 +51,8 @@ class RestingOrder:
     action: Action
     price: Decimal  # of `side`
     remaining: Decimal
+    # the contracts resting ahead of it at its price, when the loop has read it (None: unknown)
+    queue_position: Decimal | None = None
 
     @property
     def book_side(self) -> BookSide:

@@ -30,6 +30,7 @@ from kalshi_cli.models import Action, Side, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
+    from kalshi_cli.client import KalshiClient
     from kalshi_cli.models import Order
     from kalshi_cli.orders import OrderRequest, PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
@@ -537,13 +538,21 @@ def list_command(
         str | None, typer.Option("--ticker", help="Only this market.", show_default=False)
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Add each resting order's queue position: the contracts resting ahead of it "
+            "at its price.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """List your orders as the exchange has them, in the trader's terms and the book's.
 
-    Example: kalshi order list --status resting --ticker KXBTCD-SIM-T97000
+    Example: kalshi order list --status resting --ticker KXBTCD-SIM-T97000 --queue
     """
     from kalshi_cli.store import Store
 
@@ -563,9 +572,27 @@ def list_command(
     finally:
         if store is not None:
             store.close()
-    out.table(
-        ORDER_COLUMNS, [order_row(d) for d in docs], document={"orders": docs, "count": len(docs)}
-    )
+    columns: tuple[Column, ...] = ORDER_COLUMNS
+    rows = [order_row(d) for d in docs]
+    if queue:
+        columns = add_queue_positions(app.client(auth=True), ticker, docs, rows)
+    out.table(columns, rows, document={"orders": docs, "count": len(docs)})
+
+
+def add_queue_positions(
+    client: KalshiClient, ticker: str | None, docs: list[dict[str, Any]], rows: list[dict[str, str]]
+) -> tuple[Column, ...]:
+    """`order list --queue`: each resting order's queue position (`queue_position`, contracts
+    ahead of it at its price; null for an order that does not rest) and an "ahead" column."""
+    from kalshi_cli.models import fmt_count
+
+    ahead = client.get_queue_positions(market_tickers=[ticker] if ticker else None)
+    for doc, row in zip(docs, rows, strict=True):
+        position = ahead.get(doc["order_id"]) if doc["status"] == "resting" else None
+        doc["queue_position"] = None if position is None else fmt_count(position)
+        row["ahead"] = doc["queue_position"] or ""
+    at = [c.key for c in ORDER_COLUMNS].index("remaining") + 1
+    return (*ORDER_COLUMNS[:at], Column("ahead", "ahead", numeric=True), *ORDER_COLUMNS[at:])
 
 
 @order_app.command("show")

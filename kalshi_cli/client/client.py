@@ -10,10 +10,16 @@ from __future__ import annotations
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
 from kalshi_cli.client.markets import MarketDataApi
 from kalshi_cli.client.portfolio import PortfolioApi
+from kalshi_cli.client.queue import QueueApi
 from kalshi_cli.client.trading import TradingApi
 
 __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "ClientBase", "KalshiClient"]
 
 
-class KalshiClient(MarketDataApi, PortfolioApi, TradingApi):
+class KalshiClient(
+    MarketDataApi,
+    PortfolioApi,
+    TradingApi,
+    QueueApi,
+):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""

@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Level, Orderbook, Side, parse_count
 from kalshi_cli.risk import RiskEngine, utc_day
@@ -129,6 +130,9 @@ class TradeLoop:
         self.log = log
         self.settings = settings
         self.alerts = alerts
+        self.client = client
+        # order id -> contracts ahead of it, read each full tick for a strategy that uses it
+        self.queue_positions: dict[str, Decimal] = {}
         self.executor = Executor(
             client=client,
             store=store,
@@ -209,6 +213,8 @@ class TradeLoop:
         tickers = (
             self.portfolio.markets if full else [t for t in changed if t in self.portfolio.markets]
         )
+        if full:
+            self._read_queue_positions()
         for ticker in tickers:
             self._trade(ticker)
         if self.executor.safe_mode_tripped:
@@ -280,9 +286,32 @@ class TradeLoop:
         engine still counts them (it reads the whole view)."""
         view = self.portfolio.view(ticker)
         mine = {o.order_id for o in self.portfolio.resting(ticker) if self._placed_by_us(o)}
-        if len(mine) == len(view.resting):
-            return view
-        return replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
+        if len(mine) != len(view.resting):
+            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
+        if self.queue_positions:
+            ahead = self.queue_positions
+            resting = (replace(o, queue_position=ahead.get(o.order_id)) for o in view.resting)
+            view = replace(view, resting=tuple(resting))
+        return view
+
+    def _read_queue_positions(self) -> None:
+        """The queue positions of this loop's resting orders, for a strategy that requotes by
+        them (the market maker). A failed read leaves them unknown, which never keeps an order
+        that would otherwise be replaced."""
+        self.queue_positions = {}
+        if (
+            not self.strategy.uses_queue_positions
+            or self.settings.dry_run
+            or self.executor.backing_off
+        ):
+            return
+        tickers = {o.ticker for o in self.portfolio.orders.values() if self._placed_by_us(o)}
+        if not tickers:
+            return
+        try:
+            self.queue_positions = self.client.get_queue_positions(market_tickers=sorted(tickers))
+        except KalshiError as exc:
+            self.log.emit("queue_positions_unavailable", {"error": str(exc)})
 
     def _complement(self, ticker: str) -> Complement | None:
         other = self.complements.get(ticker)

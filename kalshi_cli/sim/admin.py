@@ -41,6 +41,7 @@ from kalshi_cli.sim.announce import AccountInfo
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
 from kalshi_cli.sim.routing import API_PREFIX, WS_PATH, SimState, flat_error_response
+from kalshi_cli.sim.scenario_data import handle_get_data, handle_put_data
 from kalshi_cli.sim.server import is_loopback
 
 Json = dict[str, Any]
@@ -349,4 +350,5 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
             {"GET": handle_get_faults, "PUT": handle_put_faults, "DELETE": handle_clear_faults},
         ),
         route("/stats", {"GET": handle_get_stats}),
+        route("/data/{kind}", {"GET": handle_get_data, "PUT": handle_put_data}),
     ]

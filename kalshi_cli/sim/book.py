@@ -81,6 +81,16 @@ class BookSideLevels(Generic[T]):
     def __len__(self) -> int:
         return sum(len(q) for q in self.levels.values())
 
+    def ahead_of(self, price: Decimal, order_id: str) -> list[T]:
+        """The orders resting at `price` that arrived before `order_id` (which must rest
+        there), oldest first: the order's queue. Read-only."""
+        ahead: list[T] = []
+        for queued_id, order in self.levels[price].items():
+            if queued_id == order_id:
+                return ahead
+            ahead.append(order)
+        raise KeyError(order_id)
+
 
 class Book(Generic[T]):
     """YES bids and NO bids of one market."""

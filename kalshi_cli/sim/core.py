@@ -766,3 +766,17 @@ class Exchange(Settler):
             raise JournalError(
                 f"journal record {op} at {rec['ts']} no longer applies: {exc}"
             ) from exc
+
+    # queue positions (issue #12) ----------------------------------------------------------------
+
+    def queue_position(self, account_id: str, order_id: str) -> Decimal:
+        """The contracts resting ahead of a resting order at its price: what must trade before
+        it fills at all (price-time priority; orders at better prices are not in its queue).
+        An order that no longer rests has no queue: Kalshi's one order 404 (`not_found`)."""
+        order = self.order(account_id, order_id)
+        if order.status != "resting":
+            raise not_found()
+        buy_yes = order.book_side is BookSide.BID
+        side = self._books[order.ticker].side(buy_yes)
+        ahead = side.ahead_of(order.price if buy_yes else ONE - order.price, order_id)
+        return sum((o.remaining_count for o in ahead), ZERO)

@@ -360,6 +360,33 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
         "exchange_index": "int",
         "market_ticker": "string",
     },
+    # RFQs and quotes (sim/routes/communications.py)
+    "CreateRFQRequest": {
+        "contracts": "int",
+        "contracts_fp": "string",
+        "market_ticker": "string",
+        "obscure_creator_id": "bool",
+        "replace_existing": "bool",
+        "rest_remainder": "bool",
+        "subaccount": "int",
+        "subtrader_id": "string",
+        "target_cost_centi_cents": "int64",
+        "target_cost_dollars": "string",
+        "target_cost_excludes_fees": "bool",
+    },
+    "CreateQuoteRequest": {
+        "no_bid": "string",
+        "post_only": "bool",
+        "rest_remainder": "bool",
+        "rfq_id": "string",
+        "subaccount": "int",
+        "yes_bid": "string",
+    },
+    "AcceptQuoteRequest": {"accepted_side": "string"},
+    # sim/routes/funding.py (`allocations`, an array, is checked by its handler)
+    "SetTargetBalanceAllocationRequest": {"resting_margin_reservation": "string"},
+    # sim/routes/multivariate.py (`selected_markets` is checked by its handler)
+    "CreateMarketInMultivariateEventCollectionRequest": {"with_market_payload": "bool"},
 }
 GO_BATCHES = {
     "BatchCreateOrdersV2Request": "CreateOrderV2Request",

@@ -17,6 +17,10 @@ The core is not thread-safe, so it is only ever called from uvicorn's one event 
 are plain synchronous functions run on the loop, a background task calls `exchange.tick()`
 every 100 ms, and the WebSocket hub receives core events as a listener on the same loop.
 
+Every operation of openapi.yaml that no route module serves (`sim/operations.py`, generated
+from the spec) has a route too, answering 404 `not_implemented` with the operation's name, so
+a client never mistakes a missing feature for a missing resource.
+
 `sim/app.py` assembles these routes with the WebSocket (`ws.py`) and the admin API (`admin.py`)
 into the one ASGI app uvicorn serves.
 """
@@ -41,10 +45,20 @@ from kalshi_cli.sim.core import (
     Account,
     ExchangeError,
 )
+from kalshi_cli.sim.operations import OPERATIONS
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
-from kalshi_cli.sim.routes import market_data, orders, portfolio
+from kalshi_cli.sim.routes import (
+    communications,
+    funding,
+    market_data,
+    multivariate,
+    orders,
+    portfolio,
+    queue,
+    reference_data,
+)
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
@@ -60,7 +74,16 @@ from kalshi_cli.sim.routing import (
 
 log = logging.getLogger("kalshi_cli.sim")
 
-ENDPOINTS: tuple[Endpoint, ...] = market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS
+ENDPOINTS: tuple[Endpoint, ...] = (
+    market_data.ENDPOINTS
+    + portfolio.ENDPOINTS
+    + orders.ENDPOINTS
+    + queue.ENDPOINTS
+    + communications.ENDPOINTS
+    + funding.ENDPOINTS
+    + reference_data.ENDPOINTS
+    + multivariate.ENDPOINTS
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,22 +175,49 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     return JSONResponse(payload, status_code=status)
 
 
-def api_routes(state: SimState) -> list[BaseRoute]:
-    """One Route per path carrying all its methods, so a wrong method is a 405, not a 404."""
-    by_path: dict[str, list[Endpoint]] = defaultdict(list)
-    for ep in ENDPOINTS:
-        by_path[ep.template].append(ep)
-    routes: list[BaseRoute] = []
-    for template, eps in by_path.items():
-        table = {ep.method: ep for ep in eps}
+def _not_implemented(method: str, template: str, operation_id: str) -> Response:
+    """An operation of the spec the simulator does not serve: a 404 that says so, so that a
+    client can tell it from a missing resource (`not_found`)."""
+    return error_response(
+        404,
+        "not_implemented",
+        f"{operation_id} ({method} {template}) is not implemented by the simulator",
+    )
 
-        def make(table: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+
+def _priority(template: str) -> list[bool]:
+    """Sort key: at the first segment where two templates differ, a literal segment comes
+    before a parameter, so `/markets/trades` is matched before `/markets/{ticker}`."""
+    return [segment.startswith("{") for segment in template.split("/")]
+
+
+def api_routes(state: SimState) -> list[BaseRoute]:
+    """One Route per path of the spec carrying all its methods, so a wrong method is a 405, not
+    a 404; an operation of the spec that no route module serves answers `not_implemented`."""
+    by_path: dict[str, dict[str, Endpoint]] = defaultdict(dict)
+    for ep in ENDPOINTS:
+        by_path[ep.template][ep.method] = ep
+    unserved: dict[str, dict[str, str]] = defaultdict(dict)
+    for method, template, operation_id in OPERATIONS:
+        if method not in by_path.get(template, {}):
+            unserved[template][method] = operation_id
+    routes: list[BaseRoute] = []
+    for template in sorted(set(by_path) | set(unserved), key=_priority):
+        table = by_path.get(template, {})
+        missing = unserved.get(template, {})
+
+        def make(
+            template: str, table: dict[str, Endpoint], missing: dict[str, str]
+        ) -> Callable[[Request], Awaitable[Response]]:
             async def endpoint(request: Request) -> Response:
-                return await _dispatch(state, table[request.method], request)
+                ep = table.get(request.method)
+                if ep is None:
+                    return _not_implemented(request.method, template, missing[request.method])
+                return await _dispatch(state, ep, request)
 
             return endpoint
 
-        routes.append(Route(template, make(table), methods=list(table)))
+        routes.append(Route(template, make(template, table, missing), methods=[*table, *missing]))
     return routes
 
 

@@ -7,11 +7,13 @@ replies and channel messages leave in the order they were produced.
 
 The hub is an exchange listener. The core calls it synchronously on the event loop for every
 state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
-ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade` and
-`market_lifecycle_v2` (starting at 1 with the snapshot); `ticker`, `fill`, `user_orders` and
-`market_positions` carry none, as in asyncapi.yaml. Faults act here: a sequence gap skips a
-number when it is assigned, silence discards outbound messages in the writer, a drop closes the
-connection instead of sending. Heartbeat pings are WebSocket ping frames sent by uvicorn.
+ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade`,
+`market_lifecycle_v2` and `communications` (starting at 1 with the snapshot); `ticker`, `fill`,
+`user_orders` and `market_positions` carry none, as in asyncapi.yaml. RFQ and quote events come
+from sim/communications.py's own listener list (`on_comms`), not the exchange core's. Faults
+act here: a sequence gap skips a number when it is assigned, silence discards outbound messages
+in the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
+ping frames sent by uvicorn.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.auth import AuthFailure
+from kalshi_cli.sim.communications import CommsEvent
 from kalshi_cli.sim.core import (
     Account,
     BookChanged,
@@ -40,6 +43,7 @@ from kalshi_cli.sim.core import (
     SimEventT,
     TradeHappened,
 )
+from kalshi_cli.sim.routes import communications as rfqs
 from kalshi_cli.sim.routing import WS_PATH, SimState, nested_error_body
 
 log = logging.getLogger("kalshi_cli.sim.ws")
@@ -52,8 +56,11 @@ CHANNELS = (
     "user_orders",
     "market_positions",
     "market_lifecycle_v2",
+    "communications",
 )
-SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2"})
+SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2", "communications"})
+# channels that ignore the market tickers of a subscribe (asyncapi: "Market specification ignored")
+ALL_MARKETS = frozenset({"market_lifecycle_v2", "communications"})
 NEEDS_MARKET = frozenset({"orderbook_delta"})
 
 Json = dict[str, Any]
@@ -125,6 +132,7 @@ class WsHub:
         self.state = state
         self.connections: set[Connection] = set()
         state.exchange.add_listener(self.on_event)
+        rfqs.comms(state).listeners.append(self.on_comms)
 
     # -- connection lifecycle ---------------------------------------------------------------
 
@@ -240,7 +248,7 @@ class WsHub:
             if channel in NEEDS_MARKET and tickers is None:
                 raise CommandError(14, "Market Ticker required")
         for channel in dict.fromkeys(channels):
-            cover = None if channel == "market_lifecycle_v2" or tickers is None else set(tickers)
+            cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
             sub = Subscription(conn.new_sid(), channel, cover)
             conn.subs[sub.sid] = sub
             reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
@@ -398,6 +406,21 @@ class WsHub:
                 if market is not None:
                     msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
                     conn.emit(sub, "market_lifecycle_v2", msg)
+
+    def on_comms(self, event: CommsEvent) -> None:
+        """RFQ events go to every `communications` subscriber, quote events only to the quote's
+        maker and the RFQ's creator (asyncapi.yaml, channel `communications`)."""
+        try:
+            c = rfqs.comms(self.state)
+            for conn in list(self.connections):
+                mine = conn.account.account_id
+                if event.to is not None and mine not in event.to:
+                    continue
+                for sub in list(conn.subs.values()):
+                    if sub.channel == "communications":
+                        conn.emit(sub, event.kind, rfqs.ws_message(c, event, mine))
+        except Exception:
+            log.exception("websocket fan-out failed")
 
     def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
         msg: Json = {

@@ -34,6 +34,8 @@ class Strategy(Generic[P]):
     decide_fn: Callable[[MarketSnapshot, PositionView, P], Sequence[Decision]]
     # reads `snapshot.complement`: the loop pairs the markets of two-outcome events for it
     uses_complements: bool = False
+    # reads `RestingOrder.queue_position`: the loop reads the queue positions of its orders
+    uses_queue_positions: bool = False
 
     def params(self, raw: Mapping[str, Any] | None = None) -> P:
         return parse_params(self.params_type, raw, where=f"strategies.{self.name}")
@@ -52,7 +54,12 @@ _REGISTRY: dict[str, Strategy[Any]] = {
         Strategy(
             arbitrage.NAME, arbitrage.ArbitrageParams, arbitrage.decide, uses_complements=True
         ),
-        Strategy(market_maker.NAME, market_maker.MarketMakerParams, market_maker.decide),
+        Strategy(
+            market_maker.NAME,
+            market_maker.MarketMakerParams,
+            market_maker.decide,
+            uses_queue_positions=True,
+        ),
     )
 }
 

@@ -13,6 +13,12 @@ Requoting: each tick compares the wanted quote of each side with what rests ther
 price is left alone (partial fills included, to keep queue priority); a different price, or more
 contracts resting than wanted, is a new intent that `replaces` the old order ids; no wanted
 quote cancels whatever rests.
+
+Queue position: a quote at the front of its queue (nothing resting ahead of it at its price, as
+the loop read it from the exchange) is also left alone when the wanted price is just one tick
+cheaper, as long as the resting price still clears `min_edge` against the new fair value. The
+front of the queue fills first; cancelling it for one tick of edge would put the new quote
+behind whatever rests at the lower price. An unknown queue position never keeps an order.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ def decide(
         quote = wanted.get(side)
         if quote is None:
             out += [Cancel(snap.ticker, o.order_id, f"{NAME}: no {side} quote") for o in resting]
-        elif not (len(resting) == 1 and _still_good(resting[0], quote)):
+        elif not (len(resting) == 1 and _still_good(resting[0], quote, snap, params)):
             out.append(replace(quote, replaces=tuple(o.order_id for o in resting)))
     return out
 
@@ -105,6 +111,20 @@ def _quotes(
     return quotes
 
 
-def _still_good(order: RestingOrder, quote: Intent) -> bool:
-    """Same price and no larger than wanted: leave it, keeping its place in the queue."""
-    return order.price == quote.price and order.remaining <= quote.count
+def _still_good(
+    order: RestingOrder, quote: Intent, snap: MarketSnapshot, params: MarketMakerParams
+) -> bool:
+    """Same price and no larger than wanted: leave it, keeping its place in the queue. Or at the
+    front of its queue with the wanted price one tick cheaper and the edge still enough."""
+    if order.remaining > quote.count:
+        return False
+    if order.price == quote.price:
+        return True
+    one_tick_below = snap_to_grid(
+        order.price - min_tick(snap.price_ranges), snap.price_ranges, up=False
+    )
+    return (
+        order.queue_position == 0
+        and quote.price == one_tick_below
+        and replace(quote, price=order.price).edge_after_fees >= params.min_edge
+    )

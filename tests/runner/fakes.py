@@ -227,6 +227,20 @@ class FakeClient:
     def close(self) -> None:
         pass
 
+    # raised by every queue-position read while set
+    queue_error: BaseException | None = None
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+    ) -> dict[str, Decimal]:
+        if self.queue_error is not None:
+            raise self.queue_error
+        return {
+            o.order_id: self.exchange.queue_position(self.account_id, o.order_id)
+            for o in self.exchange.resting_orders(self.account_id)
+            if market_tickers is None or o.ticker in market_tickers
+        }
+
 
 class FakeFeed:
     """Books straight from the exchange; events from its listeners, as MarketData reports

@@ -1,23 +1,30 @@
 """The simulator never answers 500 to a client's input: whatever the body of an order request,
 it is accepted or refused with a 4xx in Kalshi's error shape, and nothing it accepted can break a
-later read."""
+later read. And every served operation (each `Endpoint` of sim/server.py, so a new route is fuzzed
+as soon as it exists), given any path ids, any values of the spec's query parameters and any
+JSON body, answers without a 500 and with an answer openapi.yaml allows."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server import ENDPOINTS
 from tests.conftest import SimHarness
-from tests.openapi_check import RECORDER
+from tests.openapi_check import RECORDER, SPEC_PATH, check_response
 
 T = "KXSIM-26JAN01-A"
 ORDERS = "/portfolio/events/orders"
@@ -260,3 +267,106 @@ def test_any_integer_expiration_time_is_accepted_or_refused_never_a_500(
     listing = fuzz_sim.signed(fuzz_sim.account, "GET", "/portfolio/orders")
     assert listing.status_code == 200, listing.text[:300]
     fuzz_sim.signed(fuzz_sim.account, "DELETE", ORDERS)
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzz: every served operation, any path ids, the spec's query parameters with any values, any
+# JSON body. No answer is a 500, and every answer is one openapi.yaml allows (checked here, per
+# example, so a failure shrinks to the request that caused it).
+
+
+@cache
+def _spec_parameters() -> dict[tuple[str, str], list[str]]:
+    """(method, template) -> the names of its query parameters, from openapi.yaml."""
+    spec = yaml.safe_load(SPEC_PATH.read_text())
+    shared = spec["components"].get("parameters", {})
+    found: dict[tuple[str, str], list[str]] = {}
+    for template, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            names = []
+            for declared in operation.get("parameters", []):
+                parameter = declared
+                if "$ref" in declared:
+                    parameter = shared[declared["$ref"].rsplit("/", 1)[1]]
+                if parameter.get("in") == "query":
+                    names.append(parameter["name"])
+            found[(method.upper(), template)] = names
+    return found
+
+
+SERVED = sorted((ep.method, ep.template) for ep in ENDPOINTS)
+ORDER_ID = "@order"  # in a path: the id of a resting order of the account, placed for it
+query_values = st.one_of(
+    st.sampled_from(["", "0", "1", "-1", "100", "1001", "true", "false", T, "KXSIM", "open"]),
+    st.sampled_from(["resting", "executed", "canceled", "unsettled", "settled", "position"]),
+    st.sampled_from([str(2**63), str(-(2**63) - 1), "1e3", "0.5", "NaN", "a,b", ","]),
+    st.integers(min_value=-(2**64), max_value=2**64).map(str),
+    st.text(max_size=10),
+)
+ids = st.one_of(
+    st.sampled_from([ORDER_ID, T, "KXSIM", T.rsplit("-", 1)[0], "x", "0", "-1"]),
+    st.text(min_size=1, max_size=12),
+)
+
+
+@st.composite
+def requests(draw: st.DrawFn, method: str, template: str) -> tuple[str, dict[str, str], Any]:
+    path = template
+    for name in re.findall(r"\{([^}]+)\}", template):
+        path = path.replace("{" + name + "}", quote(draw(ids), safe=""), 1)
+    names = _spec_parameters().get((method, template), [])
+    params = draw(st.dictionaries(st.sampled_from(names), query_values)) if names else {}
+    body = draw(bodies) if method in ("POST", "PUT", "DELETE") else None
+    return path, params, body
+
+
+@pytest.mark.parametrize(("method", "template"), SERVED, ids=[f"{m} {t}" for m, t in SERVED])
+def test_no_request_to_any_served_operation_gets_a_500_or_an_answer_off_the_spec(
+    fuzz_sim: SimHarness, method: str, template: str
+) -> None:
+    @settings(FUZZ, max_examples=30)
+    @given(request=requests(method, template))
+    def fuzz(request: tuple[str, dict[str, str], Any]) -> None:
+        _one_request(fuzz_sim, method, *request)
+
+    fuzz()
+
+
+def _one_request(
+    fuzz_sim: SimHarness, method: str, path: str, params: dict[str, str], body: Any
+) -> None:
+    me = fuzz_sim.account
+    if quote(ORDER_ID, safe="") in path:
+        placed = fuzz_sim.signed(me, "POST", ORDERS, json=order())
+        order_id = placed.json()["order_id"] if placed.status_code == 201 else "none"
+        path = path.replace(quote(ORDER_ID, safe=""), order_id)
+    raw = b"" if body is None else json.dumps(body).encode()
+    request_ = fuzz_sim.http.build_request(
+        method,
+        me.api_base + path,
+        params=params,
+        content=raw,
+        headers={"Content-Type": "application/json"} if raw else {},
+    )
+    key = _KEYS.get(me.key_id)
+    if key is None:
+        key = _KEYS[me.key_id] = load_private_key(path=me.private_key_path)[0]
+    request_.headers.update(
+        signed_headers(key, me.key_id, method, request_.url.path, int(time.time() * 1000))
+    )
+    answer = fuzz_sim.http.send(request_)
+    assert answer.status_code < 500, (method, path, params, answer.status_code, answer.text[:300])
+    RECORDER.drain_violations()  # this test checks its own answer, below
+    problem = check_response(
+        method,
+        answer.request.url.path,
+        answer.request.url.query.decode(),
+        answer.status_code,
+        answer.headers.get("content-type", ""),
+        answer.content,
+    )
+    assert problem is None, problem
+    if method != "GET":
+        fuzz_sim.signed(me, "DELETE", ORDERS)  # a clean book for the next one

@@ -38,6 +38,12 @@ WS_MESSAGES = {
     "user_order": "userOrder",
     "market_position": "marketPosition",
     "market_lifecycle_v2": "marketLifecycleV2",
+    # the communications channel (RFQs and quotes)
+    "rfq_created": "rfqCreated",
+    "rfq_deleted": "rfqDeleted",
+    "quote_created": "quoteCreated",
+    "quote_accepted": "quoteAccepted",
+    "quote_executed": "quoteExecuted",
 }
 
 

@@ -84,3 +84,44 @@ def test_a_quote_whose_edge_after_the_maker_fee_is_below_min_edge_is_not_posted(
     assert len(decide(snap("0.45", "0.45"), PositionView("T"), tight)) == 2
     tighter = MarketMakerParams(spread=D("0.02"), min_edge=D("0.00563"))
     assert decide(snap("0.45", "0.45"), PositionView("T"), tighter) == []
+
+
+# --- queue position: the front of the queue is not given up for one tick -------------------
+
+
+def at(price: str, order_id: str, ahead: str | None) -> RestingOrder:
+    queue = None if ahead is None else D(ahead)
+    return RestingOrder(order_id, Side.YES, Action.BUY, D(price), D(10), queue_position=queue)
+
+
+# mid 0.495 (YES bid 0.48, ask 0.51): the wanted YES bid is 0.47, one tick under a resting 0.48
+ONE_TICK_CHEAPER = ("0.48", "0.49")
+
+
+def test_a_quote_at_the_front_of_its_queue_is_kept_for_a_one_tick_cheaper_quote():
+    pos = PositionView("T", resting=(at("0.48", "y", "0"),))
+    q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, PARAMS))
+    assert Side.YES not in q  # left resting: no replace, no cancel
+    assert not [d for d in decide(snap(*ONE_TICK_CHEAPER), pos, PARAMS) if isinstance(d, Cancel)]
+
+
+def test_a_quote_behind_others_or_of_unknown_place_is_replaced_for_one_tick():
+    for ahead in ("1", None):
+        pos = PositionView("T", resting=(at("0.48", "y", ahead),))
+        q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, PARAMS))
+        assert q[Side.YES].price == D("0.47") and q[Side.YES].replaces == ("y",), ahead
+
+
+def test_the_front_of_the_queue_does_not_hold_a_quote_two_ticks_off_or_a_dearer_one():
+    two_ticks = PositionView("T", resting=(at("0.49", "y", "0"),))  # wanted 0.47
+    assert quotes(decide(snap(*ONE_TICK_CHEAPER), two_ticks, PARAMS))[Side.YES].replaces == ("y",)
+    dearer = PositionView("T", resting=(at("0.46", "y", "0"),))  # wanted 0.47: one tick up
+    assert quotes(decide(snap(*ONE_TICK_CHEAPER), dearer, PARAMS))[Side.YES].replaces == ("y",)
+
+
+def test_the_front_of_the_queue_does_not_hold_a_quote_below_min_edge():
+    # with min_edge 0.015 the wanted 0.47 (fair 0.495) clears it, the resting 0.48 does not
+    params = MarketMakerParams(min_edge=D("0.015"))
+    pos = PositionView("T", resting=(at("0.48", "y", "0"),))
+    q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, params))
+    assert q[Side.YES].price == D("0.47") and q[Side.YES].replaces == ("y",)

@@ -1,0 +1,434 @@
+"""RFQs and quotes (openapi.yaml tag `communications`): a requester asks for a price on a size,
+makers quote, the requester accepts one side of a quote, the maker confirms, and the exchange
+places both orders on the public book.
+
+What each step does, and where it comes from:
+
+- **RFQ** (`CreateRFQRequest`): one market, a size as `contracts`/`contracts_fp` (which must
+  agree) or as `target_cost_dollars` (exactly one of the two), and `rest_remainder`. One open RFQ
+  per creator and market: a second is a 409 `already_exists` (REFERENCE.md "Observed on the real
+  wire") unless `replace_existing`, which closes the creator's open RFQs first; at most 100 open
+  RFQs per creator (the operation's description). `obscure_creator_id` shows `creator_id` "0" to
+  everyone else until the RFQ executes (REFERENCE.md "Changes in 3.31.0"). Deleting closes it.
+- **Quote** (`CreateQuoteRequest`): on an open RFQ of someone else, `yes_bid` and `no_bid`, each
+  on the market's price grid or "0" to decline that side, not both "0". A maker's new quote on an
+  RFQ cancels its previous open one there. A quote is seen only by its maker and by the RFQ's
+  creator (asyncapi `communications`: quote events go only to those two).
+- **Accept** (`AcceptQuoteRequest.accepted_side`), by the RFQ's creator, of an open quote on an
+  open RFQ. The reading the simulator takes [U]: the requester buys `accepted_side` at that
+  side's price in the quote (`yes_bid` is the price per YES contract, `no_bid` per NO); the maker
+  takes the other side at one minus it. With a target cost the size is the most whole contracts
+  whose cost (plus the taker fee at the standard rate, unless `target_cost_excludes_fees`) fits.
+- **Confirm**, by the quote's maker, of an accepted quote: "starts a timer for order execution";
+  the simulator's timer is zero, so the orders are placed at once: the maker's order first (GTC,
+  post-only when the quote is, its remainder cancelled unless the quote rests it), then the
+  requester's (immediate-or-cancel, or GTC when the RFQ rests its remainder), each through the
+  exchange core's ordinary order path (balances, fees, self-trade prevention, the book). If either
+  is refused the other is cancelled, the quote is cancelled with the refusal as its reason, and
+  the refusal is the answer. On success the quote is `executed` and the RFQ closed.
+
+RFQs and quotes live in memory beside the exchange (`of(exchange)`), not in its journal: a
+restarted simulator has none (the orders an execution placed are journaled as any order is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import Literal
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.models import (
+    ONE,
+    TAKER_FEE_RATE,
+    ZERO,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    price_on_grid,
+    trading_fee,
+)
+from kalshi_cli.sim.core import Exchange, ExchangeError, not_found
+
+MAX_OPEN_RFQS = 100
+RfqStatus = Literal["open", "closed"]
+QuoteStatus = Literal["open", "accepted", "confirmed", "executed", "cancelled"]
+
+
+@dataclass
+class SimRfq:
+    rfq_id: str
+    creator: str  # account id
+    market_ticker: str
+    event_ticker: str
+    contracts: Decimal | None
+    target_cost: Decimal | None
+    rest_remainder: bool
+    obscure_creator_id: bool
+    target_cost_excludes_fees: bool
+    created_ts: float
+    status: RfqStatus = "open"
+    updated_ts: float = 0.0
+    cancelled_ts: float | None = None
+    cancellation_reason: str = ""
+    executed: bool = False
+    order_id: str = ""  # the requester's order, once executed
+
+
+@dataclass
+class SimQuote:
+    quote_id: str
+    rfq_id: str
+    creator: str  # account id
+    market_ticker: str
+    yes_bid: Decimal
+    no_bid: Decimal
+    yes_contracts: Decimal
+    no_contracts: Decimal
+    rest_remainder: bool
+    post_only: bool
+    created_ts: float
+    status: QuoteStatus = "open"
+    updated_ts: float = 0.0
+    accepted_side: str | None = None
+    accepted_ts: float | None = None
+    confirmed_ts: float | None = None
+    executed_ts: float | None = None
+    cancelled_ts: float | None = None
+    cancellation_reason: str = ""
+    order_id: str = ""  # the maker's order, once executed
+    client_order_id: str = ""
+    rfq_order_id: str = ""
+    rfq_client_order_id: str = ""
+
+
+@dataclass
+class CommsEvent:
+    """One `communications` message: `kind` is its asyncapi `type` (rfq_created, rfq_deleted,
+    quote_created, quote_accepted, quote_executed); `to` the accounts that may see it (None:
+    everyone subscribed to the channel)."""
+
+    kind: str
+    to: frozenset[str] | None
+    rfq: SimRfq
+    quote: SimQuote | None = None
+
+
+CommsListener = Callable[[CommsEvent], None]
+
+
+def _uuid_or_400(value: str, what: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ExchangeError(400, "invalid_parameters", f"{what} is not a UUID") from None
+    return value
+
+
+@dataclass
+class Communications:
+    exchange: Exchange
+    clock: Clock
+    rfqs: dict[str, SimRfq] = field(default_factory=dict)
+    quotes: dict[str, SimQuote] = field(default_factory=dict)
+    listeners: list[CommsListener] = field(default_factory=list)
+
+    # identities ---------------------------------------------------------------------------
+
+    @staticmethod
+    def communications_id(account_id: str) -> str:
+        """A public id for an account that does not reveal the account id."""
+        return hashlib.sha256(("communications:" + account_id).encode()).hexdigest()[:32]
+
+    def _emit(self, event: CommsEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def _now(self) -> float:
+        return self.clock.wall()
+
+    # RFQs ---------------------------------------------------------------------------------
+
+    def create_rfq(
+        self,
+        account_id: str,
+        *,
+        market_ticker: str,
+        contracts: Decimal | None,
+        target_cost: Decimal | None,
+        rest_remainder: bool,
+        replace_existing: bool = False,
+        obscure_creator_id: bool = False,
+        target_cost_excludes_fees: bool = False,
+    ) -> SimRfq:
+        self.exchange.account(account_id)
+        market = self.exchange.markets.get(market_ticker)
+        if market is None:
+            raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
+        if market.status != "open":
+            raise ExchangeError(400, "market_closed", f"{market_ticker} is {market.status}")
+        if (contracts is None) == (target_cost is None):
+            raise ExchangeError(
+                400, "invalid_parameters", "give exactly one of contracts and target_cost_dollars"
+            )
+        if contracts is not None and contracts <= 0:
+            raise ExchangeError(400, "invalid_count", "contracts must be positive")
+        if target_cost is not None and target_cost <= 0:
+            raise ExchangeError(400, "invalid_parameters", "target_cost_dollars must be positive")
+        if target_cost_excludes_fees and target_cost is None:
+            raise ExchangeError(
+                400,
+                "invalid_parameters",
+                "target_cost_excludes_fees is only valid together with a target cost",
+            )
+        mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
+        if replace_existing:
+            for rfq in mine:
+                self._close(rfq, "replaced by a new RFQ")
+            mine = []
+        if any(r.market_ticker == market_ticker for r in mine):
+            raise ExchangeError(409, "already_exists", "an open RFQ on this market already exists")
+        if len(mine) >= MAX_OPEN_RFQS:
+            raise ExchangeError(
+                400, "too_many_rfqs", f"at most {MAX_OPEN_RFQS} open RFQs at a time"
+            )
+        now = self._now()
+        rfq = SimRfq(
+            str(uuid.uuid4()),
+            account_id,
+            market_ticker,
+            market.event_ticker,
+            contracts,
+            target_cost,
+            rest_remainder,
+            obscure_creator_id,
+            target_cost_excludes_fees,
+            now,
+            updated_ts=now,
+        )
+        self.rfqs[rfq.rfq_id] = rfq
+        self._emit(CommsEvent("rfq_created", None, rfq))
+        return rfq
+
+    def rfq(self, rfq_id: str) -> SimRfq:
+        found = self.rfqs.get(_uuid_or_400(rfq_id, "rfq_id"))
+        if found is None:
+            raise not_found()
+        return found
+
+    def delete_rfq(self, account_id: str, rfq_id: str) -> None:
+        rfq = self.rfq(rfq_id)
+        if rfq.creator != account_id or rfq.status != "open":
+            raise not_found()
+        self._close(rfq, "deleted by its creator")
+
+    def _close(self, rfq: SimRfq, reason: str) -> None:
+        now = self._now()
+        rfq.status = "closed"
+        rfq.updated_ts = rfq.cancelled_ts = now
+        rfq.cancellation_reason = reason
+        for quote in self.quotes.values():
+            if quote.rfq_id == rfq.rfq_id and quote.status in ("open", "accepted"):
+                self._cancel(quote, "the RFQ was closed")
+        self._emit(CommsEvent("rfq_deleted", None, rfq))
+
+    def creator_id_seen(self, rfq: SimRfq, viewer: str) -> str:
+        if rfq.obscure_creator_id and viewer != rfq.creator and not rfq.executed:
+            return "0"
+        return self.communications_id(rfq.creator)
+
+    # quotes -------------------------------------------------------------------------------
+
+    def create_quote(
+        self,
+        account_id: str,
+        *,
+        rfq_id: str,
+        yes_bid: Decimal,
+        no_bid: Decimal,
+        rest_remainder: bool,
+        post_only: bool = False,
+    ) -> SimQuote:
+        self.exchange.account(account_id)
+        rfq = self.rfq(rfq_id)
+        if rfq.status != "open":
+            raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
+        if rfq.creator == account_id:
+            raise ExchangeError(400, "invalid_parameters", "you cannot quote on your own RFQ")
+        if yes_bid == 0 and no_bid == 0:
+            raise ExchangeError(400, "invalid_price", "yes_bid and no_bid cannot both be 0")
+        market = self.exchange.markets[rfq.market_ticker]
+        for name, price in (("yes_bid", yes_bid), ("no_bid", no_bid)):
+            if price != 0 and not price_on_grid(price, market.price_ranges):
+                raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
+        yes_contracts = self._size(rfq, yes_bid)
+        no_contracts = self._size(rfq, no_bid)
+        for old in self.quotes.values():
+            if old.rfq_id == rfq.rfq_id and old.creator == account_id and old.status == "open":
+                self._cancel(old, "replaced by a new quote")
+        now = self._now()
+        quote = SimQuote(
+            str(uuid.uuid4()),
+            rfq.rfq_id,
+            account_id,
+            rfq.market_ticker,
+            yes_bid,
+            no_bid,
+            yes_contracts,
+            no_contracts,
+            rest_remainder,
+            post_only,
+            now,
+            updated_ts=now,
+        )
+        self.quotes[quote.quote_id] = quote
+        self._emit_quote("quote_created", quote)
+        return quote
+
+    def _size(self, rfq: SimRfq, price: Decimal) -> Decimal:
+        """The contracts a side of a quote is for: the RFQ's, or what its target cost buys."""
+        if rfq.contracts is not None:
+            return rfq.contracts
+        assert rfq.target_cost is not None
+        if price == 0:
+            return ZERO
+        count = (rfq.target_cost / price).to_integral_value(rounding=ROUND_FLOOR)
+        if not rfq.target_cost_excludes_fees:
+            while count > 0 and count * price + trading_fee(count, price, TAKER_FEE_RATE) > (
+                rfq.target_cost
+            ):
+                count -= 1
+        return count
+
+    def quote(self, quote_id: str, rfq_id: str | None = None) -> SimQuote:
+        found = self.quotes.get(_uuid_or_400(quote_id, "quote_id"))
+        if rfq_id is not None:
+            self.rfq(rfq_id)
+            if found is not None and found.rfq_id != rfq_id:
+                found = None
+        if found is None:
+            raise not_found()
+        return found
+
+    def visible(self, quote: SimQuote, account_id: str) -> bool:
+        return account_id in (quote.creator, self.rfqs[quote.rfq_id].creator)
+
+    def delete_quote(self, account_id: str, quote_id: str, rfq_id: str | None = None) -> None:
+        quote = self.quote(quote_id, rfq_id)
+        if quote.creator != account_id or quote.status not in ("open", "accepted"):
+            raise not_found()
+        self._cancel(quote, "deleted by its creator")
+
+    def _cancel(self, quote: SimQuote, reason: str) -> None:
+        quote.status = "cancelled"
+        quote.updated_ts = quote.cancelled_ts = self._now()
+        quote.cancellation_reason = reason
+
+    def accept_quote(
+        self, account_id: str, quote_id: str, side: str, rfq_id: str | None = None
+    ) -> SimQuote:
+        quote = self.quote(quote_id, rfq_id)
+        rfq = self.rfqs[quote.rfq_id]
+        if rfq.creator != account_id:
+            raise not_found()
+        if side not in ("yes", "no"):
+            raise ExchangeError(400, "invalid_parameters", "accepted_side must be yes or no")
+        if quote.status != "open" or rfq.status != "open":
+            raise ExchangeError(400, "quote_not_open", f"the quote is {quote.status}")
+        if (quote.yes_bid if side == "yes" else quote.no_bid) == 0:
+            raise ExchangeError(400, "invalid_parameters", f"the quote declines the {side} side")
+        if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
+            raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
+        now = self._now()
+        quote.status = "accepted"
+        quote.accepted_side = side
+        quote.accepted_ts = quote.updated_ts = now
+        self._emit_quote("quote_accepted", quote)
+        return quote
+
+    def confirm_quote(self, account_id: str, quote_id: str, rfq_id: str | None = None) -> SimQuote:
+        quote = self.quote(quote_id, rfq_id)
+        if quote.creator != account_id:
+            raise not_found()
+        if quote.status != "accepted":
+            raise ExchangeError(400, "quote_not_accepted", f"the quote is {quote.status}")
+        quote.status = "confirmed"
+        quote.confirmed_ts = quote.updated_ts = self._now()
+        try:
+            self._execute(quote)
+        except ExchangeError as exc:
+            self._cancel(quote, f"execution refused: {exc.message}")
+            raise
+        return quote
+
+    def _execute(self, quote: SimQuote) -> None:
+        rfq = self.rfqs[quote.rfq_id]
+        buys_yes = quote.accepted_side == "yes"
+        price = quote.yes_bid if buys_yes else quote.no_bid
+        count = quote.yes_contracts if buys_yes else quote.no_contracts
+        yes_price = price if buys_yes else ONE - price
+        requester_side = BookSide.BID if buys_yes else BookSide.ASK
+        maker_side = BookSide.ASK if buys_yes else BookSide.BID
+        exchange = self.exchange
+        maker = exchange.place_order(
+            quote.creator,
+            ticker=quote.market_ticker,
+            book_side=maker_side,
+            price=yes_price,
+            count=count,
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            client_order_id=str(uuid.uuid4()),
+            post_only=quote.post_only,
+        ).order
+        try:
+            requester = exchange.place_order(
+                rfq.creator,
+                ticker=quote.market_ticker,
+                book_side=requester_side,
+                price=yes_price,
+                count=count,
+                time_in_force=TimeInForce.GTC if rfq.rest_remainder else TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=str(uuid.uuid4()),
+            ).order
+        except ExchangeError:
+            if exchange.order(quote.creator, maker.order_id).status == "resting":
+                exchange.cancel_order(quote.creator, maker.order_id)
+            raise
+        resting = exchange.order(quote.creator, maker.order_id).status == "resting"
+        if resting and not quote.rest_remainder:
+            exchange.cancel_order(quote.creator, maker.order_id)
+        now = self._now()
+        quote.status = "executed"
+        quote.executed_ts = quote.updated_ts = now
+        quote.order_id, quote.client_order_id = maker.order_id, maker.client_order_id or ""
+        quote.rfq_order_id = requester.order_id
+        quote.rfq_client_order_id = requester.client_order_id or ""
+        rfq.executed = True
+        rfq.order_id = requester.order_id
+        rfq.status = "closed"
+        rfq.updated_ts = now
+        for other in self.quotes.values():
+            if other.rfq_id == rfq.rfq_id and other.status in ("open", "accepted"):
+                self._cancel(other, "the RFQ was executed")
+        self._emit_quote("quote_executed", quote)
+
+    def _emit_quote(self, kind: str, quote: SimQuote) -> None:
+        rfq = self.rfqs[quote.rfq_id]
+        self._emit(CommsEvent(kind, frozenset({quote.creator, rfq.creator}), rfq, quote))
+
+
+_BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, Communications] = weakref.WeakKeyDictionary()
+
+
+def of(exchange: Exchange, clock: Clock) -> Communications:
+    """The RFQs and quotes of one exchange (created on first use)."""
+    found = _BY_EXCHANGE.get(exchange)
+    if found is None:
+        found = _BY_EXCHANGE[exchange] = Communications(exchange, clock)
+    return found

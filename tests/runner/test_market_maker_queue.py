@@ -1,0 +1,57 @@
+"""The market maker in the loop requotes by queue position (docs/strategies.md): its quote at
+the front of the queue stays when the wanted price moves one tick cheaper; behind someone, or
+when the exchange cannot say, it is cancelled and replaced. On the in-process exchange (the
+queue positions are the core's, read through the fake client each full tick)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.errors import ServerError
+from kalshi_cli.models import BookSide
+from tests.runner.fakes import Rig
+from tests.runner.test_strategy_scenarios import Mover, _rig
+
+
+def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
+    return {
+        o.order_id: o.price
+        for o in rig.exchange.resting_orders(rig.client.account_id)
+        if o.book_side is BookSide.BID
+    }
+
+
+def run(tmp_path: Path, *, someone_first: bool, unreadable: bool = False) -> tuple[dict, dict]:
+    rig, mover = _rig(tmp_path, "market-maker")  # YES bid 0.49, ask 0.51: our YES bid 0.48
+    if someone_first:
+        mover.set("early", BookSide.BID, "0.48")  # rests at 0.48 before our quote
+    if unreadable:
+        rig.client.queue_error = ServerError("HTTP 500", status=500)
+    for _ in range(3):
+        rig.step(1.0)
+    before = our_yes_bids(rig)
+    assert list(before.values()) == [Decimal("0.48")]
+    move_one_tick(mover)  # mid 0.495: the wanted YES bid is 0.47
+    for _ in range(3):
+        rig.step(1.0)
+    return before, our_yes_bids(rig)
+
+
+def move_one_tick(mover: Mover) -> None:
+    mover.set("bid", BookSide.BID, "0.48")
+
+
+def test_a_quote_at_the_front_of_the_queue_stays_for_a_one_tick_move(tmp_path: Path) -> None:
+    before, after = run(tmp_path, someone_first=False)
+    assert after == before  # the same order, still at 0.48
+
+
+def test_a_quote_behind_another_order_is_replaced_for_a_one_tick_move(tmp_path: Path) -> None:
+    before, after = run(tmp_path, someone_first=True)
+    assert list(after.values()) == [Decimal("0.47")] and set(after) != set(before)
+
+
+def test_an_unreadable_queue_position_requotes_as_before(tmp_path: Path) -> None:
+    before, after = run(tmp_path, someone_first=False, unreadable=True)
+    assert list(after.values()) == [Decimal("0.47")] and set(after) != set(before)

@@ -1,0 +1,120 @@
+"""The account's money beyond trading (sim/routes/funding.py): the resting order value from the
+real resting orders, the target balance allocation's rules, the API usage level from the real
+fills, and deposits/withdrawals as a scenario defines them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import SimHarness
+
+T = "KXFUND-26JAN01-A"
+ORDERS = "/portfolio/events/orders"
+
+
+def order(side: str, price: str, count: str, tif: str = "good_till_canceled") -> dict[str, Any]:
+    return {
+        "ticker": T,
+        "side": side,
+        "price": price,
+        "count": count,
+        "time_in_force": tif,
+        "self_trade_prevention_type": "taker_at_cross",
+    }
+
+
+def test_total_resting_order_value_is_the_cost_of_filling_the_resting_orders(
+    sim: SimHarness,
+) -> None:
+    sim.create_market(T)
+    me = sim.account
+    path = "/portfolio/summary/total_resting_order_value"
+    empty = sim.signed(me, "GET", path).json()
+    assert empty == {
+        "total_resting_order_value": 0,
+        "resting_order_value_breakdown": [{"exchange_index": 0, "balance": "0.0000"}],
+    }
+    assert sim.signed(me, "POST", ORDERS, json=order("bid", "0.40", "10")).status_code == 201
+    # an ask at 0.65 buys NO at 0.35: 3 x 0.35
+    placed = sim.signed(me, "POST", ORDERS, json=order("ask", "0.65", "3")).json()
+    value = sim.signed(me, "GET", path).json()
+    assert value["total_resting_order_value"] == 400 + 105
+    assert value["resting_order_value_breakdown"][0]["balance"] == "5.0500"
+    sim.signed(me, "DELETE", f"{ORDERS}/{placed['order_id']}")
+    assert sim.signed(me, "GET", path).json()["total_resting_order_value"] == 400
+
+
+def test_target_balance_allocation_is_stored_and_checked(sim: SimHarness) -> None:
+    me = sim.account
+    path = "/portfolio/target_balance_allocation"
+    assert sim.signed(me, "GET", path).json() == {
+        "allocations": [],
+        "resting_margin_reservation": "sum",
+    }
+    for bad in (
+        {"allocations": [{"exchange_index": 0, "percent": 60}]},  # not 100 in total
+        {"allocations": [{"exchange_index": 1, "percent": 100}]},  # no such index here
+        {"allocations": [{"exchange_index": 0, "percent": 100}], "resting_margin_reservation": "x"},
+        {},
+    ):
+        assert sim.signed(me, "POST", path, json=bad).status_code == 400, bad
+    body = {
+        "allocations": [{"exchange_index": 0, "percent": 100}],
+        "resting_margin_reservation": "max",
+    }
+    assert sim.signed(me, "POST", path, json=body).status_code == 200
+    assert sim.signed(me, "GET", path).json() == body
+    other = sim.new_account()
+    assert sim.signed(other, "GET", path).json()["allocations"] == []
+
+
+def test_api_usage_volume_counts_the_accounts_fills_and_upgrade_needs_an_order(
+    sim: SimHarness,
+) -> None:
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    assert sim.signed(me, "POST", "/account/api_usage_level/upgrade").status_code == 403
+    goals = [{"level": "expert", "earn_volume_goal_fp": "1000.00", "keep_volume_goal_fp": "500.00"}]
+    sim.http.put(sim.admin_url + "/data/api_usage_goals", json={"items": goals}).raise_for_status()
+    assert sim.signed(other, "POST", ORDERS, json=order("bid", "0.40", "7")).status_code == 201
+    sell = order("ask", "0.40", "5", "immediate_or_cancel")
+    assert sim.signed(me, "POST", ORDERS, json=sell).status_code == 201
+    [progress] = sim.signed(me, "GET", "/account/api_usage_level/volume_progress").json()[
+        "volume_progress"
+    ]
+    assert progress["trailing_30d_volume_fp"] == "5.00" and progress["goals"] == goals
+    upgraded = sim.signed(me, "POST", "/account/api_usage_level/upgrade")
+    assert upgraded.status_code == 201 and not upgraded.content
+
+
+def test_deposits_and_withdrawals_are_the_scenarios_and_only_the_accounts_own(
+    sim: SimHarness,
+) -> None:
+    me, other = sim.account, sim.new_account()
+    mine = {
+        "id": "d1",
+        "status": "applied",
+        "type": "ach",
+        "amount_cents": 5000,
+        "fee_cents": 0,
+        "created_ts": 1_760_000_000,
+    }
+    items = [
+        {**mine, "key_id": me.key_id},
+        {**mine, "id": "d2", "key_id": other.key_id},
+        {
+            **mine,
+            "id": "d3",
+            "key_id": me.key_id,
+            "status": "pending",
+            "finalized_ts": None,
+        },
+    ]
+    sim.http.put(sim.admin_url + "/data/deposits", json={"items": items}).raise_for_status()
+    first = sim.signed(me, "GET", "/portfolio/deposits", params={"limit": 1}).json()
+    assert first["deposits"] == [mine] and first["cursor"] == "d1"
+    rest = sim.signed(me, "GET", "/portfolio/deposits", params={"cursor": "d1"}).json()
+    assert [d["id"] for d in rest["deposits"]] == ["d3"]
+    assert sim.signed(me, "GET", "/portfolio/withdrawals").json() == {"withdrawals": []}
+    refused = sim.http.put(sim.admin_url + "/data/withdrawals", json={"items": [mine]})
+    assert refused.status_code == 400  # no account_id

@@ -1,0 +1,221 @@
+"""RFQs and quotes on the simulator (sim/communications.py): create, list, quote, accept,
+confirm, delete, with the execution placing real orders on the book, each caller seeing only
+what the spec lets it see, and the `communications` WebSocket channel validated against
+asyncapi.yaml."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.sim.embed import AccountInfo
+from tests.conftest import SimHarness
+from tests.sim.test_spec_audit import ws_problems
+from tests.sim.wsutil import Ws
+
+T = "KXRFQ-26JAN01-A"
+RFQS = "/communications/rfqs"
+QUOTES = "/communications/quotes"
+
+
+def ok(answer: Any, status: int = 200) -> Any:
+    assert answer.status_code == status, answer.text
+    return answer.json() if answer.content else None
+
+
+def create_rfq(sim: SimHarness, who: AccountInfo, **extra: Any) -> str:
+    body = {"market_ticker": T, "contracts_fp": "10", "rest_remainder": False, **extra}
+    rfq_id: str = ok(sim.signed(who, "POST", RFQS, json=body), 201)["id"]
+    return rfq_id
+
+
+def quote(sim: SimHarness, who: AccountInfo, rfq_id: str, yes: str, no: str, **extra: Any) -> str:
+    body = {"rfq_id": rfq_id, "yes_bid": yes, "no_bid": no, "rest_remainder": False, **extra}
+    quote_id: str = ok(sim.signed(who, "POST", QUOTES, json=body), 201)["id"]
+    return quote_id
+
+
+def position(sim: SimHarness, who: AccountInfo) -> Decimal:
+    rows = ok(sim.signed(who, "GET", "/portfolio/positions"))["market_positions"]
+    return sum((Decimal(r["position_fp"]) for r in rows if r["ticker"] == T), Decimal(0))
+
+
+def test_an_accepted_and_confirmed_quote_trades_between_the_two(sim: SimHarness) -> None:
+    sim.create_market(T)
+    requester, maker = sim.account, sim.new_account()
+    rfq_id = create_rfq(sim, requester)
+    [listed] = ok(sim.signed(maker, "GET", RFQS))["rfqs"]
+    assert listed["id"] == rfq_id and listed["status"] == "open"
+    assert listed["contracts_fp"] == "10.00" and "creator_user_id" not in listed  # private
+    quote_id = quote(sim, maker, rfq_id, "0.40", "0.55")
+    scoped = f"{RFQS}/{rfq_id}/quotes/{quote_id}"
+
+    ok(sim.signed(requester, "PUT", scoped + "/accept", json={"accepted_side": "yes"}), 204)
+    seen = ok(sim.signed(maker, "GET", scoped))["quote"]
+    assert (seen["status"], seen["accepted_side"]) == ("accepted", "yes")
+    # only the maker confirms; the requester cannot
+    assert sim.signed(requester, "PUT", scoped + "/confirm").status_code == 404
+    ok(sim.signed(maker, "PUT", scoped + "/confirm"), 204)
+
+    done = ok(sim.signed(maker, "GET", scoped))["quote"]
+    assert done["status"] == "executed" and done["creator_order_id"]
+    assert "rfq_creator_order_id" not in done  # the requester's order is the requester's
+    # the requester bought 10 YES at the quote's yes price; the maker holds the 10 NO
+    assert (position(sim, requester), position(sim, maker)) == (Decimal(10), Decimal(-10))
+    fills = ok(sim.signed(requester, "GET", "/portfolio/fills"))["fills"]
+    assert {f["yes_price_dollars"] for f in fills} == {"0.4000"}
+    assert ok(sim.signed(requester, "GET", f"{RFQS}/{rfq_id}"))["rfq"]["status"] == "closed"
+
+
+def test_accepting_no_buys_no_at_the_no_price(sim: SimHarness) -> None:
+    sim.create_market(T)
+    requester, maker = sim.account, sim.new_account()
+    rfq_id = create_rfq(sim, requester, contracts_fp="3")
+    quote_id = quote(sim, maker, rfq_id, "0", "0.30")  # declines the YES side
+    refused = sim.signed(
+        requester, "PUT", f"{QUOTES}/{quote_id}/accept", json={"accepted_side": "yes"}
+    )
+    assert refused.status_code == 400
+    ok(
+        sim.signed(requester, "PUT", f"{QUOTES}/{quote_id}/accept", json={"accepted_side": "no"}),
+        204,
+    )
+    ok(sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm"), 204)
+    assert (position(sim, requester), position(sim, maker)) == (Decimal(-3), Decimal(3))
+
+
+def test_a_refused_execution_cancels_the_quote_and_leaves_no_order(sim: SimHarness) -> None:
+    sim.create_market(T)
+    requester, maker = sim.new_account(balance_cents=100), sim.new_account()
+    rfq_id = create_rfq(sim, requester)  # 10 contracts at 0.40 = $4.00, with $1.00 of cash
+    quote_id = quote(sim, maker, rfq_id, "0.40", "0.55")
+    ok(
+        sim.signed(requester, "PUT", f"{QUOTES}/{quote_id}/accept", json={"accepted_side": "yes"}),
+        204,
+    )
+    refused = sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm")
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "insufficient_balance"
+    assert ok(sim.signed(maker, "GET", f"{QUOTES}/{quote_id}"))["quote"]["status"] == "cancelled"
+    for who in (requester, maker):
+        resting = ok(sim.signed(who, "GET", "/portfolio/orders", params={"status": "resting"}))
+        assert resting["orders"] == []
+        assert position(sim, who) == 0
+
+
+def test_quotes_are_private_and_a_new_quote_replaces_the_old(sim: SimHarness) -> None:
+    sim.create_market(T)
+    requester, maker, other = sim.account, sim.new_account(), sim.new_account()
+    rfq_id = create_rfq(sim, requester)
+    first = quote(sim, maker, rfq_id, "0.40", "0.55")
+    second = quote(sim, maker, rfq_id, "0.41", "0.55")
+    theirs = quote(sim, other, rfq_id, "0.39", "0.57")
+    statuses = {q["id"]: q["status"] for q in ok(sim.signed(requester, "GET", QUOTES))["quotes"]}
+    assert statuses == {first: "cancelled", second: "open", theirs: "open"}
+    assert {q["id"] for q in ok(sim.signed(maker, "GET", QUOTES))["quotes"]} == {first, second}
+    assert sim.signed(maker, "GET", f"{QUOTES}/{theirs}").status_code == 404
+    mine = ok(sim.signed(other, "GET", QUOTES, params={"user_filter": "self"}))["quotes"]
+    assert [q["id"] for q in mine] == [theirs]
+    # one's own RFQ cannot be quoted
+    body = {"rfq_id": rfq_id, "yes_bid": "0.40", "no_bid": "0.55", "rest_remainder": False}
+    assert sim.signed(requester, "POST", QUOTES, json=body).status_code == 400
+
+
+def test_rfq_rules_one_open_per_market_ids_are_uuids_and_delete_closes(sim: SimHarness) -> None:
+    sim.create_market(T)
+    me, maker = sim.account, sim.new_account()
+    first = create_rfq(sim, me, obscure_creator_id=True)
+    again = sim.signed(
+        me, "POST", RFQS, json={"market_ticker": T, "contracts_fp": "1", "rest_remainder": False}
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_exists"
+    second = create_rfq(sim, me, replace_existing=True)
+    assert ok(sim.signed(me, "GET", f"{RFQS}/{first}"))["rfq"]["status"] == "closed"
+    # the obscured creator is "0" to others, itself to the creator
+    assert ok(sim.signed(maker, "GET", f"{RFQS}/{first}"))["rfq"]["creator_id"] == "0"
+    assert ok(sim.signed(me, "GET", f"{RFQS}/{first}"))["rfq"]["creator_id"] != "0"
+    assert sim.signed(me, "GET", f"{RFQS}/not-a-uuid").status_code == 400
+    assert sim.signed(me, "GET", f"{RFQS}/{uuid.uuid4()}").status_code == 404
+    assert sim.signed(me, "GET", RFQS, params={"cursor": "garbage"}).status_code == 400
+    # neither both sizes nor none
+    both = {
+        "market_ticker": T,
+        "contracts_fp": "1",
+        "target_cost_dollars": "5.00",
+        "rest_remainder": False,
+    }
+    assert sim.signed(me, "POST", RFQS, json={**both, "replace_existing": True}).status_code == 400
+    ok(sim.signed(me, "DELETE", f"{RFQS}/{second}"), 204)
+    assert ok(sim.signed(me, "GET", RFQS, params={"status": "open"}))["rfqs"] == []
+    mine = ok(sim.signed(me, "GET", RFQS, params={"user_filter": "self", "limit": "1"}))
+    assert len(mine["rfqs"]) == 1 and mine["cursor"]
+
+
+def test_a_target_cost_rfq_sizes_each_side_of_a_quote(sim: SimHarness) -> None:
+    sim.create_market(T)
+    requester, maker = sim.account, sim.new_account()
+    rfq_id = create_rfq(
+        sim,
+        requester,
+        contracts_fp=None,
+        target_cost_dollars="10.00",
+        target_cost_excludes_fees=True,
+    )
+    quote_id = quote(sim, maker, rfq_id, "0.40", "0.30")
+    seen = ok(sim.signed(requester, "GET", f"{QUOTES}/{quote_id}"))["quote"]
+    # $10 buys 25 YES at 0.40 or 33 NO at 0.30 (whole contracts, fees on top)
+    assert (seen["yes_contracts_fp"], seen["no_contracts_fp"]) == ("25.00", "33.00")
+
+
+def test_the_communications_channel_tells_each_party_its_own_story(sim: SimHarness) -> None:
+    sim.create_market(T)
+    requester, maker, bystander = sim.account, sim.new_account(), sim.new_account()
+    sockets = {name: Ws(who) for name, who in (("r", requester), ("m", maker), ("b", bystander))}
+    try:
+        for ws in sockets.values():
+            ws.subscribe(["communications"])
+        rfq_id = create_rfq(sim, requester)
+        quote_id = quote(sim, maker, rfq_id, "0.45", "0.50")
+        ok(
+            sim.signed(
+                requester, "PUT", f"{QUOTES}/{quote_id}/accept", json={"accepted_side": "yes"}
+            ),
+            204,
+        )
+        ok(sim.signed(maker, "PUT", f"{QUOTES}/{quote_id}/confirm"), 204)
+        kinds = ("rfq_created", "quote_created", "quote_accepted", "quote_executed")
+        seen: dict[str, list[dict[str, Any]]] = {}
+        for name in ("r", "m"):
+            seen[name] = [sockets[name].recv_until(lambda m, k=k: m["type"] == k) for k in kinds]
+        created = sockets["b"].recv_until(lambda m: m["type"] == "rfq_created")
+        assert created["msg"]["id"] == rfq_id
+        for name, messages in seen.items():
+            assert [m["seq"] for m in messages] == [1, 2, 3, 4], name
+            for message in [*messages, created]:
+                assert ws_problems(message) == [], message
+        orders = {
+            name: ok(sim.signed(who, "GET", "/portfolio/orders"))["orders"][0]["order_id"]
+            for name, who in (("r", requester), ("m", maker))
+        }
+        assert seen["r"][3]["msg"]["order_id"] == orders["r"]
+        assert seen["m"][3]["msg"]["order_id"] == orders["m"]
+        # the bystander hears of the RFQ, never of the quotes: its next message is its delete
+        ok(
+            sim.signed(
+                requester,
+                "POST",
+                RFQS,
+                json={
+                    "market_ticker": T,
+                    "contracts_fp": "1",
+                    "rest_remainder": False,
+                    "replace_existing": True,
+                },
+            ),
+            201,
+        )
+        later = sockets["b"].recv()
+        assert later["type"] == "rfq_created" and later["seq"] == 2
+    finally:
+        for ws in sockets.values():
+            ws.close()
