@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.errors import ServerError
 from kalshi_cli.models import BookSide
@@ -22,7 +23,9 @@ def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
     }
 
 
-def run(tmp_path: Path, *, someone_first: bool, unreadable: bool = False) -> tuple[dict, dict]:
+def run(
+    tmp_path: Path, *, someone_first: bool, unreadable: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
     rig, mover = _rig(tmp_path, "market-maker")  # YES bid 0.49, ask 0.51: our YES bid 0.48
     if someone_first:
         mover.set("early", BookSide.BID, "0.48")  # rests at 0.48 before our quote

@@ -93,6 +93,7 @@ def test_a_combo_market_is_created_once_per_selection_and_trades(sim: SimHarness
 def test_the_collection_rules_are_enforced(sim: SimHarness) -> None:
     setup(sim)
     me = sim.account
+    bad: dict[str, Any]
     for bad in (
         legs((A1, "yes")),  # fewer than size_min
         legs((A1, "yes"), (A2, "yes")),  # two markets of one event

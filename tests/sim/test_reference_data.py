@@ -58,7 +58,7 @@ def test_milestones_filter_page_and_find(sim: SimHarness) -> None:
 
 
 def test_structured_targets_and_incentive_programs(sim: SimHarness) -> None:
-    targets = [
+    targets: list[dict[str, Any]] = [
         {"id": "t1", "name": "Team A", "type": "team", "details": {"competition": "NFL"}},
         {"id": "t2", "name": "Team B", "type": "team", "details": {"competition": "NBA"}},
         {"id": "t3", "name": "Player C", "type": "player"},
