@@ -16,8 +16,9 @@
 3. `import_foreign_orders`: resting orders the state file does not know (placed elsewhere) are
    recorded as `external`; one the state file has as rejected (by a reconcile that ran while
    its request was in flight) takes the exchange's state.
-4. `correct_fills`: the exchange's fills and settlements copied (oldest first), rows marked
-   cancelled whose fills say they filled first corrected, realized P&L given to new fills.
+4. `correct_fills`: the exchange's fills (both tiers: live, and historical for those older than
+   the cutoff, each once) and settlements copied (oldest first), rows marked cancelled whose
+   fills say they filled first corrected, realized P&L given to new fills.
 
 Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order answered
 `resting` ~360 ms after its cancel was acknowledged). A read that moves a row backwards (an
@@ -288,14 +289,16 @@ def sync_fills(
 ) -> tuple[int, list[str]]:
     """(fills added, order ids the state file has as canceled with fewer contracts filled
     than the exchange's fills show)."""
+    from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.pnl import fill_record_from_api
 
     known_orders = {i.order_id: i for i in store.intents() if i.order_id}
     records = []
     filled: dict[str, Decimal] = {}
     # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
-    # are written oldest first and fills of the same instant keep their true order.
-    for fill in reversed(list(client.iter_fills(min_ts=since_ts))):
+    # are written oldest first and fills of the same instant keep their true order. Fills older
+    # than the historical cutoff are only on the historical tier: both tiers are read.
+    for fill in reversed(list(fills_with_history(client, min_ts=since_ts))):
         intent = known_orders.get(fill.order_id)
         filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
         records.append(

@@ -194,7 +194,7 @@ def fills_command(
     fmt: FormatOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """List your fills, newest first.
+    """List your fills, newest first (fills older than the exchange's historical cutoff too).
 
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
@@ -204,7 +204,10 @@ def fills_command(
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    fills = list(app.client(auth=True).iter_fills(ticker=ticker, min_ts=min_ts, limit=limit))
+    from kalshi_cli.client.historical import fills_with_history
+
+    client = app.client(auth=True)
+    fills = list(fills_with_history(client, ticker=ticker, min_ts=min_ts, limit=limit))
     store = Store.open_readonly(settings.state)
     try:
         docs = [fill_json(f, _traded(f, store)) for f in fills]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
@@ -226,6 +227,13 @@ class FakeClient:
 
     def close(self) -> None:
         pass
+
+    # the historical tier: this in-process exchange archives nothing
+    def get_historical_cutoff(self) -> HistoricalCutoff:
+        return HistoricalCutoff(0.0, 0.0, 0.0, 0.0)
+
+    def iter_historical_fills(self, **_: Any) -> Iterator[Fill]:
+        return iter(())
 
 
 class FakeFeed:
