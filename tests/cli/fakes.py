@@ -79,6 +79,7 @@ class FakeClient:
     closed: bool = False
     # the historical tier: archived fills, and the cutoff (unix seconds) they are older than
     historical_fills: list[dict[str, Any]] = field(default_factory=list)
+    historical_positions: list[dict[str, Any]] = field(default_factory=list)
     cutoff_ts: float = 0.0
 
     @property
@@ -178,6 +179,10 @@ class FakeClient:
     def iter_historical_fills(self, **kwargs: Any) -> Iterator[Fill]:
         self._call("iter_historical_fills", **kwargs)
         return iter([Fill.from_api(f) for f in self.historical_fills])
+
+    def iter_historical_positions(self, **kwargs: Any) -> Iterator[Position]:
+        self._call("iter_historical_positions", **kwargs)
+        return iter([Position.from_api(p) for p in self.historical_positions])
 
 
 def run(

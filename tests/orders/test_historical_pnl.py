@@ -25,6 +25,8 @@ from kalshi_cli.client.historical import fills_with_history
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.pnl import summarize
+from kalshi_cli.positions import mark_to_market
 from kalshi_cli.sim.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
@@ -202,3 +204,23 @@ def test_a_limited_listing_stops_at_the_limit_and_asks_the_historical_tier_only_
     # limit 1 is answered by the live tier alone, and min_ts after the cutoff too: only the
     # listing that ran out of live fills before its limit read the archive
     assert stats.get("GET /historical/fills") == 1
+
+
+def test_settled_markets_handed_over_to_the_historical_tier_are_still_cross_checked(
+    history: SimHarness, tmp_path: Path
+) -> None:
+    """`pnl` compares a settled market's realized P&L and fees with the exchange's figures; once
+    the market's event handed its positions over to `/historical/positions`, that is where they
+    are read, so a fill lost from the state file is still seen."""
+    kalshi_in(history, tmp_path / "home")("reconcile", "--json")
+    set_lag(history, 0)
+    with Store.open(tmp_path / "home" / "state" / "sim" / "state.db") as store:
+        sparse = summarize(
+            (f for f in store.iter_fills() if not (f.ticker == A and f.book_side is BookSide.ASK)),
+            store.settlements(),
+        )
+        with connect(history.account) as client:
+            assert {p.ticker for p in client.get_positions(include_flat=True)} == {C}
+            view = mark_to_market(client, store, engine=sparse.engine, include_flat=True)
+    assert {d.what for d in view.differences if d.ticker == A} >= {"realized_gross", "fees"}
+    assert not [d for d in view.differences if d.ticker != A]
