@@ -194,7 +194,9 @@ def fills_command(
     fmt: FormatOpt = None,
     env: EnvOpt = None,
 ) -> None:
-    """List your fills, newest first (fills older than the exchange's historical cutoff too).
+    """List your fills, newest first.
+
+    Fills older than the exchange's historical cutoff are read from its historical tier.
 
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """

@@ -112,6 +112,20 @@ class HistoricalApi(ClientBase):
             lambda b: [as_dict(c) for c in b["candlesticks"]], body, "historical candlesticks"
         )
 
+    def get_live_candlesticks(
+        self, series_ticker: str, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
+    ) -> list[dict[str, Any]]:
+        """A live market's candlesticks (GetMarketCandlesticks), as sent: the live tier's
+        counterpart of `get_historical_candlesticks`."""
+        params: Params = {
+            "start_ts": start_ts,
+            "end_ts": end_ts,
+            "period_interval": period_interval,
+        }
+        path = f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
+        body = self._get(path, params=params)
+        return self._parse(lambda b: [as_dict(c) for c in b["candlesticks"]], body, "candlesticks")
+
     def iter_live_trades(
         self,
         *,
