@@ -184,6 +184,10 @@ class FakeClient:
         self._call("iter_historical_positions", **kwargs)
         return iter([Position.from_api(p) for p in self.historical_positions])
 
+    def iter_historical_orders(self, **kwargs: Any) -> Iterator[Order]:
+        self._call("iter_historical_orders", **kwargs)
+        return iter(())
+
 
 def run(
     args: list[str],

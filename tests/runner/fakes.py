@@ -235,6 +235,9 @@ class FakeClient:
     def iter_historical_fills(self, **_: Any) -> Iterator[Fill]:
         return iter(())
 
+    def iter_historical_orders(self, **_: Any) -> Iterator[Order]:
+        return iter(())
+
 
 class FakeFeed:
     """Books straight from the exchange; events from its listeners, as MarketData reports
