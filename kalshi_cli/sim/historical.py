@@ -103,6 +103,7 @@ class Archive:
         self.positions_cutoff = self.cutoff - policy.position_buffer_seconds
         """market_positions_last_updated_ts"""
         self._events: dict[str, bool] = {}
+        self._by_event: dict[str, list[SimMarket]] | None = None
 
     # one record -----------------------------------------------------------------------------
 
@@ -123,7 +124,11 @@ class Archive:
         archived together."""
         known = self._events.get(event_ticker)
         if known is None:
-            markets = [m for m in self.exchange.markets.values() if m.event_ticker == event_ticker]
+            if self._by_event is None:  # one pass over the markets per request, at most
+                self._by_event = {}
+                for m in self.exchange.markets.values():
+                    self._by_event.setdefault(m.event_ticker, []).append(m)
+            markets = self._by_event.get(event_ticker, [])
             known = bool(markets) and all(
                 m.status == "settled"
                 and m.settled_time is not None
