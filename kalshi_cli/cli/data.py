@@ -315,7 +315,7 @@ def download_command(
     interrupted download run again with the same options continues where it stopped, never
     duplicating rows. Progress goes to stderr.
 
-    Example: kalshi data download trades --tickers KXBTCD-SIM-T97000 --out downloads/kx
+    Example: kalshi data download trades --tickers KXBTCD-SIM-T97000 --out recordings/dl
     """
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.data.download import DownloadRequest, download
