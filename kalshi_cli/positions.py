@@ -14,7 +14,9 @@ Exposure is the worst case in contracts if every resting order of the market fil
 Where the state file and the exchange disagree (a different position, or realized P&L or fees
 that differ from the exchange's per-market figures), the row carries a note; `kalshi reconcile`
 usually closes the gap. The exchange lists only markets with an open position, so markets
-already flat or settled are checked through the settlements instead.
+already flat or settled are checked through the settlements instead. With `include_flat`, the
+markets traded and closed out are compared too, from both tiers: a settled event's positions
+move to `/historical/positions` once the historical cutoff passes them.
 """
 
 from __future__ import annotations
@@ -256,6 +258,12 @@ def mark_to_market(
     listed = client.get_positions(
         ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
     )
+    if include_flat:
+        # settled events hand their positions over to the historical tier whole; read after
+        # the live listing, an event moving meanwhile is listed twice, never missed
+        known = {p.ticker for p in listed}
+        archived = client.iter_historical_positions(ticker=ticker, event_ticker=event_ticker)
+        listed += [p for p in archived if p.ticker not in known]
     positions = {p.ticker: p for p in listed if p.position != 0}
     flat = [p for p in listed if p.position == 0]
     resting = list(client.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))

@@ -2,8 +2,9 @@
 
 1. `resolve_unknown`: every intent whose fate the state file cannot be sure of is looked up by
    its client_order_id among the exchange's orders of its market, whatever their status
-   (resting, executed, canceled): one still awaiting its answer (`pending`: the process died
-   before sending or before recording the answer; `unknown`: the answer was lost), and one
+   (resting, executed, canceled) and tier (live, or archived by the historical cutoff): one
+   still awaiting its answer (`pending`: the process died before sending or before recording
+   the answer; `unknown`: the answer was lost), and one
    marked rejected only because the exchange did not list it (its reason begins with
    NOT_ON_EXCHANGE; written by an older version after 10 s, or by a clock further off than the
    margin). Found, it takes the exchange's state, and its fills recorded without an intent
@@ -12,12 +13,14 @@
    signature window plus a margin, client/base.py) plus the read lag after it was last written, or
    `grace_s` if longer. Until then it stays unknown.
 2. `refresh_resting`: local resting orders brought up to date from the exchange's resting
-   orders; one no longer listed is read once to learn whether it filled or was cancelled.
+   orders; one no longer listed is read once to learn whether it filled or was cancelled (from
+   the historical orders when it finished before the cutoff).
 3. `import_foreign_orders`: resting orders the state file does not know (placed elsewhere) are
    recorded as `external`; one the state file has as rejected (by a reconcile that ran while
    its request was in flight) takes the exchange's state.
-4. `correct_fills`: the exchange's fills and settlements copied (oldest first), rows marked
-   cancelled whose fills say they filled first corrected, realized P&L given to new fills.
+4. `correct_fills`: the exchange's fills (both tiers: live, and historical for those older than
+   the cutoff, each once) and settlements copied (oldest first), rows marked cancelled whose
+   fills say they filled first corrected, realized P&L given to new fills.
 
 Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order answered
 `resting` ~360 ms after its cancel was acknowledged). A read that moves a row backwards (an
@@ -176,9 +179,7 @@ def resolve_unknown(
     for intent in _unsettled(store):
         orders = by_ticker.get(intent.ticker)
         if orders is None:
-            orders = by_ticker[intent.ticker] = {
-                o.client_order_id: o for o in client.iter_orders(ticker=intent.ticker)
-            }
+            orders = by_ticker[intent.ticker] = _orders_of_both_tiers(client, intent.ticker)
         order = orders.get(intent.client_order_id)
         if order is not None:
             apply_order(store, order, now=now)
@@ -218,10 +219,29 @@ def refresh_resting(
             try:
                 order = client.get_order(intent.order_id)
             except NotFoundError:
-                continue
+                # finished before the historical cutoff: only the archive lists it
+                order = _archived_order(client, intent.ticker, intent.order_id)
+                if order is None:
+                    continue
         if apply_order(store, order, now=now, doubtful=doubtful):
             report.orders_updated.append(intent.order_id)
     return resting
+
+
+def _orders_of_both_tiers(client: KalshiClient, ticker: str) -> dict[str, Order]:
+    """A market's orders by client_order_id: the live listing, then those archived by the
+    historical cutoff (finished before it). Read in that order, an order archived between the
+    two reads is found by the second."""
+    orders = {o.client_order_id: o for o in client.iter_orders(ticker=ticker)}
+    for order in client.iter_historical_orders(ticker=ticker):
+        orders.setdefault(order.client_order_id, order)
+    return orders
+
+
+def _archived_order(client: KalshiClient, ticker: str, order_id: str) -> Order | None:
+    return next(
+        (o for o in client.iter_historical_orders(ticker=ticker) if o.order_id == order_id), None
+    )
 
 
 def import_foreign_orders(
@@ -288,14 +308,16 @@ def sync_fills(
 ) -> tuple[int, list[str]]:
     """(fills added, order ids the state file has as canceled with fewer contracts filled
     than the exchange's fills show)."""
+    from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.pnl import fill_record_from_api
 
     known_orders = {i.order_id: i for i in store.intents() if i.order_id}
     records = []
     filled: dict[str, Decimal] = {}
     # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
-    # are written oldest first and fills of the same instant keep their true order.
-    for fill in reversed(list(client.iter_fills(min_ts=since_ts))):
+    # are written oldest first and fills of the same instant keep their true order. Fills older
+    # than the historical cutoff are only on the historical tier: both tiers are read.
+    for fill in reversed(list(fills_with_history(client, min_ts=since_ts))):
         intent = known_orders.get(fill.order_id)
         filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
         records.append(

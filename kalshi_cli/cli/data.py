@@ -1,4 +1,4 @@
-"""`kalshi record` and `kalshi data ls|info|export|import`: market data kept on disk.
+"""`kalshi record` and `kalshi data ls|info|export|import|download`: market data kept on disk.
 
 Thin commands over kalshi_cli/data/ (see docs/data.md). pyarrow is imported only by
 `data export --format parquet`.
@@ -259,6 +259,94 @@ def import_command(
         f"imported {summary.frames} frames of {summary.markets} markets from {summary.lines} "
         f"lines into {summary.root}; skipped: {_counts(summary.skipped)}",
         err=True,
+    )
+
+
+class DownloadKind(StrEnum):
+    TRADES = "trades"
+    CANDLES = "candles"
+    MARKETS = "markets"
+
+
+class CandlePeriod(StrEnum):
+    MINUTE = "1m"
+    HOUR = "1h"
+    DAY = "1d"
+
+
+@data_app.command("download")
+def download_command(
+    kind: Annotated[
+        DownloadKind, typer.Argument(help="trades, candles or markets.", show_default=False)
+    ],
+    *,
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory of the data set.", show_default=False)
+    ],
+    tickers: Annotated[
+        str | None,
+        typer.Option("--tickers", help="Comma-separated market tickers.", show_default=False),
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Every market of this series.", show_default=False),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="Every market of this event.", show_default=False),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="From this date or time (UTC).", show_default=False),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="Up to this date or time (UTC).", show_default=False),
+    ] = None,
+    period: Annotated[
+        CandlePeriod, typer.Option("--period", help="Candle length: 1m, 1h or 1d.")
+    ] = CandlePeriod.HOUR,
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Download markets, trades or candlesticks from the live and historical tiers.
+
+    Data older than the exchange's historical cutoff is read from its historical tier. An
+    interrupted download run again with the same options continues where it stopped, never
+    duplicating rows. Progress goes to stderr.
+
+    Example: kalshi data download trades --tickers KXBTCD-SIM-T97000 --out recordings/dl
+    """
+    from kalshi_cli.cli.portfolio import parse_since
+    from kalshi_cli.data.download import DownloadRequest, download
+
+    app = current()
+    app.settings(env.value if env else None)
+    output = app.output(as_json=as_json)
+    request = DownloadRequest(
+        kind=kind.value,
+        tickers=tuple(t.strip() for t in (tickers or "").split(",") if t.strip()),
+        series=series,
+        event=event,
+        from_ts=None if from_ is None else parse_since(from_),
+        to_ts=None if to is None else parse_since(to),
+        period=period.value,
+    )
+
+    def progress(ticker: str, i: int, n: int, rows: int, resumed: bool) -> None:
+        note = " (already downloaded)" if resumed else ""
+        typer.echo(f"download: [{i}/{n}] {ticker}: {rows} {kind.value}{note}", err=True)
+
+    summary = download(app.client(), request, out, progress=progress)
+    document = summary.to_json()
+    if output.as_json:
+        output.json(document)
+        return
+    tiers = document["rows_by_tier"]
+    output.line(
+        f"{summary.rows} {kind.value} of {summary.markets} markets into {summary.root} "
+        f"(live {tiers['live']}, historical {tiers['historical']}; "
+        f"{len(summary.resumed)} markets resumed)"
     )
 
 

@@ -196,6 +196,8 @@ def fills_command(
 ) -> None:
     """List your fills, newest first.
 
+    Fills older than the exchange's historical cutoff are read from its historical tier.
+
     Example: kalshi fills --ticker KXBTCD-SIM-T97000 --since 2026-01-01
     """
     from kalshi_cli.store import Store
@@ -204,7 +206,10 @@ def fills_command(
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    fills = list(app.client(auth=True).iter_fills(ticker=ticker, min_ts=min_ts, limit=limit))
+    from kalshi_cli.client.historical import fills_with_history
+
+    client = app.client(auth=True)
+    fills = list(fills_with_history(client, ticker=ticker, min_ts=min_ts, limit=limit))
     store = Store.open_readonly(settings.state)
     try:
         docs = [fill_json(f, _traded(f, store)) for f in fills]

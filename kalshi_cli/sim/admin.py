@@ -9,7 +9,8 @@ a client needs to trade as that account: exactly the five keys of `account.json`
 The admin API lets a test set the stage through HTTP, as a second process would: create a
 counterparty account, create a market with an empty book (with default settlement bounds, or
 floored with `settlement_floor_dollars`), settle it or change its status,
-inject faults, and read request statistics. Every answer uses Kalshi's error shape.
+inject faults, read request statistics, and set the historical tier's lag. Every answer uses
+Kalshi's error shape.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.announce import AccountInfo
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
+from kalshi_cli.sim.historical import HistoryPolicyError
 from kalshi_cli.sim.routing import API_PREFIX, WS_PATH, SimState, flat_error_response
 from kalshi_cli.sim.scenario_data import handle_get_data, handle_put_data
 from kalshi_cli.sim.server import is_loopback
@@ -330,6 +332,21 @@ async def handle_get_stats(state: SimState, request: Request) -> Response:
     return JSONResponse(state.stats.as_json())
 
 
+async def handle_get_historical(state: SimState, request: Request) -> Response:
+    return JSONResponse(state.history.as_json())
+
+
+async def handle_put_historical(state: SimState, request: Request) -> Response:
+    """Set how far the historical tier's cutoff runs behind the clock: {lag_seconds,
+    position_buffer_seconds} (sim/historical.py)."""
+    body = await _json_object(request)
+    try:
+        state.history.update(body)
+    except HistoryPolicyError as exc:
+        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+    return JSONResponse(state.history.as_json())
+
+
 def admin_routes(state: SimState) -> list[BaseRoute]:
     def route(path: str, methods: dict[str, AdminHandler]) -> Route:
         guarded = {m: _guard(state, h) for m, h in methods.items()}
@@ -351,4 +368,5 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
         ),
         route("/stats", {"GET": handle_get_stats}),
         route("/data/{kind}", {"GET": handle_get_data, "PUT": handle_put_data}),
+        route("/historical", {"GET": handle_get_historical, "PUT": handle_put_historical}),
     ]

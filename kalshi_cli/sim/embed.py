@@ -138,7 +138,7 @@ def prepare(
         from kalshi_cli.sim.faults import Faults
         from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
         from kalshi_cli.sim.routing import SimState
-        from kalshi_cli.sim.scenarios import build_exchange
+        from kalshi_cli.sim.scenarios import build_exchange, scenario_history
 
         the_tier = tier_named(tier)
         clock = clock or SystemClock()
@@ -158,6 +158,7 @@ def prepare(
                 DEFAULT_WINDOW_S if auth_window_s is None else auth_window_s,
             ),
             response_hook=response_hook,
+            history=scenario_history(scenario),
         )
         sock = _bind(host, port)
         bound_port = sock.getsockname()[1]

@@ -32,6 +32,7 @@ from kalshi_cli.sim.core import (
     SimPosition,
 )
 from kalshi_cli.sim.faults import Faults
+from kalshi_cli.sim.historical import HistoryPolicy
 from kalshi_cli.sim.lag import ReadReplica
 from kalshi_cli.sim.ratelimit import (
     RateLimiter,
@@ -167,6 +168,7 @@ class SimState:
     tick_interval_s: float = 0.1
     stats: Stats = field(default_factory=Stats)
     replica: ReadReplica = field(default_factory=ReadReplica)
+    history: HistoryPolicy = field(default_factory=HistoryPolicy)  # the historical tier's cutoff
 
     def before_change(self) -> None:
         """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange

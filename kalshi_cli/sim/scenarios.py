@@ -8,6 +8,7 @@ A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
     liquidity_provider: {cash_cents: 100000000, refresh_seconds: 1.0}
     noise_traders: {count: 2, cash_cents: 10000000, mean_interval_seconds: 8, max_size: 5,
                     seed: 7}
+    historical: {lag_seconds: 7776000, position_buffer_seconds: 0}   # the cutoff's lag
     series:
       - ticker: KXNBAGAME
         title: ...
@@ -70,6 +71,7 @@ from kalshi_cli.sim.core import (
     SimMarket,
     SimSeries,
 )
+from kalshi_cli.sim.historical import HistoryPolicy, HistoryPolicyError, policy_from
 from kalshi_cli.sim.participants import (
     Complement,
     DipWindow,
@@ -421,3 +423,12 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
                     max_size=int(noise.get("max_size", 5)),
                 )
             )
+
+
+def scenario_history(scenario: str | Path | None) -> HistoryPolicy:
+    """The historical tier's lag a scenario sets (`historical: {lag_seconds: N,
+    position_buffer_seconds: M}`, sim/historical.py); the defaults when it sets none."""
+    try:
+        return policy_from(load_scenario(scenario).get("historical"))
+    except HistoryPolicyError as exc:
+        raise ScenarioError(f"historical: {exc}") from exc

@@ -52,6 +52,7 @@ from kalshi_cli.sim.ratelimit import (
 from kalshi_cli.sim.routes import (
     communications,
     funding,
+    historical,
     market_data,
     multivariate,
     orders,
@@ -83,6 +84,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + funding.ENDPOINTS
     + reference_data.ENDPOINTS
     + multivariate.ENDPOINTS
+    + historical.ENDPOINTS
 )
 
 

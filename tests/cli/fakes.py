@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.errors import NotFoundError
 from kalshi_cli.models import (
     Balance,
@@ -76,6 +77,10 @@ class FakeClient:
     errors: dict[str, BaseException] = field(default_factory=dict)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     closed: bool = False
+    # the historical tier: archived fills, and the cutoff (unix seconds) they are older than
+    historical_fills: list[dict[str, Any]] = field(default_factory=list)
+    historical_positions: list[dict[str, Any]] = field(default_factory=list)
+    cutoff_ts: float = 0.0
 
     @property
     def authenticated(self) -> bool:
@@ -166,6 +171,22 @@ class FakeClient:
     def clock_skew_seconds(self) -> float:
         self._call("clock_skew_seconds")
         return self.skew
+
+    def get_historical_cutoff(self) -> HistoricalCutoff:
+        self._call("get_historical_cutoff")
+        return HistoricalCutoff(self.cutoff_ts, self.cutoff_ts, self.cutoff_ts, self.cutoff_ts)
+
+    def iter_historical_fills(self, **kwargs: Any) -> Iterator[Fill]:
+        self._call("iter_historical_fills", **kwargs)
+        return iter([Fill.from_api(f) for f in self.historical_fills])
+
+    def iter_historical_positions(self, **kwargs: Any) -> Iterator[Position]:
+        self._call("iter_historical_positions", **kwargs)
+        return iter([Position.from_api(p) for p in self.historical_positions])
+
+    def iter_historical_orders(self, **kwargs: Any) -> Iterator[Order]:
+        self._call("iter_historical_orders", **kwargs)
+        return iter(())
 
 
 def run(

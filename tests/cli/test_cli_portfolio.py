@@ -104,7 +104,12 @@ def test_fills_since_and_limit(tmp_path: Path) -> None:
     fill = json.loads(result.stdout)["fills"][0]
     assert fill["book_side"] == "ask" and fill["yes_price"] == "0.4500" and fill["is_taker"]
     assert (fill["side"], fill["price"], fill["amount"]) == ("no", "0.5500", "1.6500")
-    assert client.calls == [("iter_fills", {"ticker": None, "min_ts": 1767312000, "limit": 5})]
+    # fewer than the limit came back: the cutoff says whether older fills are archived (the
+    # fake's cutoff is before --since, so the historical tier is not read)
+    assert client.calls == [
+        ("iter_fills", {"ticker": None, "min_ts": 1767312000, "limit": 5}),
+        ("get_historical_cutoff", {}),
+    ]
 
 
 def test_fills_csv(tmp_path: Path) -> None:

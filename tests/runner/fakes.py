@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
@@ -240,6 +241,16 @@ class FakeClient:
             for o in self.exchange.resting_orders(self.account_id)
             if market_tickers is None or o.ticker in market_tickers
         }
+
+    # the historical tier: this in-process exchange archives nothing
+    def get_historical_cutoff(self) -> HistoricalCutoff:
+        return HistoricalCutoff(0.0, 0.0, 0.0, 0.0)
+
+    def iter_historical_fills(self, **_: Any) -> Iterator[Fill]:
+        return iter(())
+
+    def iter_historical_orders(self, **_: Any) -> Iterator[Order]:
+        return iter(())
 
 
 class FakeFeed:

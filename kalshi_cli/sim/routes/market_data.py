@@ -15,6 +15,7 @@ from kalshi_cli.sim.core import (
     SimMarket,
     SimSeries,
 )
+from kalshi_cli.sim.historical import Archive
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
@@ -81,10 +82,12 @@ def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         series_ticker=series_ticker,
     )
     only_mve = mve_filter == "only"  # the simulator has no multivariate markets
+    archived = Archive(state.exchange, state.history, ctx.now).market
     markets = [
         m
         for m in state.exchange.markets.values()
         if not only_mve
+        and not archived(m)
         and (status is None or m.status == status)
         and (event_ticker is None or m.event_ticker == event_ticker)
         and (series_ticker is None or m.series_ticker == series_ticker)
@@ -135,8 +138,9 @@ def _check_market_filter_combination(
 
 
 def _market_or_404(state: SimState, ticker: str) -> SimMarket:
+    """A live market: one archived to the historical tier is not found here."""
     market = state.exchange.markets.get(ticker)
-    if market is None:
+    if market is None or Archive(state.exchange, state.history, state.clock.wall()).market(market):
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
     return market
 
@@ -157,7 +161,12 @@ def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ticker = query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
-    trades = [t for t in state.exchange.trades(ticker) if within(t.ts, lo, hi) and not only_block]
+    archived = Archive(state.exchange, state.history, ctx.now).trade
+    trades = [
+        t
+        for t in state.exchange.trades(ticker)
+        if within(t.ts, lo, hi) and not only_block and not archived(t)
+    ]
     page, cursor = paginate(trades, lambda t: t.trade_id, limit, query_str(ctx, "cursor"))
     return 200, {"trades": [ser.trade_json(t) for t in page], "cursor": cursor}
 

@@ -11,6 +11,8 @@ from kalshi_cli.models import (
     fmt_dollars,
 )
 from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.core import not_found
+from kalshi_cli.sim.historical import Archive
 from kalshi_cli.sim.routing import (
     Endpoint,
     Json,
@@ -50,11 +52,13 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
     positions = [] if other_shard(ctx) else state.lagged_positions(ctx.account_id)
+    archived = Archive(state.exchange, state.history, ctx.now).position
 
     def keep(p: Any) -> bool:
         market = state.exchange.markets.get(p.ticker)
         return (
-            (ticker is None or p.ticker == ticker)
+            not archived(p)
+            and (ticker is None or p.ticker == ticker)
             and (
                 event_ticker is None or (market is not None and market.event_ticker == event_ticker)
             )
@@ -110,10 +114,11 @@ def _filtered_page(
 
 
 def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    archived = Archive(state.exchange, state.history, ctx.now).fill
     return _filtered_page(
         ctx,
         "fills",
-        rows=state.exchange.fills,
+        rows=lambda account_id: [f for f in state.exchange.fills(account_id) if not archived(f)],
         by="order_id",
         field=lambda f: f.order_id,
         when=lambda f: f.ts,
@@ -146,6 +151,7 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         raise invalid_status_filter()
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     orders = [] if other_shard(ctx) else state.lagged_orders(ctx.account_id)
+    archived = Archive(state.exchange, state.history, ctx.now).order
 
     def event_of(ticker: str) -> str | None:
         market = state.exchange.markets.get(ticker)
@@ -154,7 +160,8 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     selected = [
         o
         for o in orders
-        if (ticker is None or o.ticker == ticker)
+        if not archived(o)
+        and (ticker is None or o.ticker == ticker)
         and (event_tickers is None or event_of(o.ticker) in event_tickers)
         and (status is None or o.status == status)
         and within(o.created_time, lo, hi)
@@ -165,6 +172,8 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
 
 def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     order = state.lagged_order(ctx.account_id, ctx.path_param("order_id"))
+    if Archive(state.exchange, state.history, ctx.now).order(order):
+        raise not_found()  # archived: only GET /historical/orders lists it
     return 200, {"order": ser.order_json(order)}
 
 

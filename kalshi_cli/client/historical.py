@@ -1,0 +1,331 @@
+"""The historical tier: the cutoff, and the archived markets, candlesticks, trades, fills, orders
+and positions that have left the live endpoints (openapi.yaml 3.31.0, tag `historical`).
+
+Kalshi moves a record to the historical tier once it is older than its cutoff
+(`GET /historical/cutoff`): fills and trades by their time, orders when canceled or executed,
+markets when settled, settled positions by whole event. A reader that needs a whole history
+reads both tiers: `fills_with_history` and `trades_with_history` do so, live first, then the
+historical tier only for what is older than the cutoff, without counting a record twice
+(de-duplicated by fill id / trade id: the cutoff can move between the two reads, so a record
+read live may also be listed as archived by the time the second read runs; reading live first
+means one that moves meanwhile is found on the second read rather than lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from kalshi_cli.client.base import (
+    MARKETS_PAGE_MAX,
+    PORTFOLIO_PAGE_MAX,
+    ClientBase,
+    Params,
+    as_dict,
+    not_found_with_hint,
+    path_segment,
+)
+from kalshi_cli.clock import parse_iso
+from kalshi_cli.errors import NotFoundError
+from kalshi_cli.models import Fill, Market, Order, Position, Trade
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HistoricalCutoff:
+    """The boundary between the tiers, as unix seconds (GetHistoricalCutoffResponse)."""
+
+    market_settled_ts: float  # float-ok: unix seconds
+    trades_created_ts: float  # float-ok: unix seconds
+    orders_updated_ts: float  # float-ok: unix seconds
+    market_positions_last_updated_ts: float | None  # float-ok: unix seconds; optional field
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> HistoricalCutoff:
+        def ts(name: str) -> float:
+            return parse_iso(str(data[name])).timestamp()
+
+        positions = data.get("market_positions_last_updated_ts")
+        return cls(
+            market_settled_ts=ts("market_settled_ts"),
+            trades_created_ts=ts("trades_created_ts"),
+            orders_updated_ts=ts("orders_updated_ts"),
+            market_positions_last_updated_ts=None
+            if positions is None
+            else ts("market_positions_last_updated_ts"),
+        )
+
+
+class HistoricalApi(ClientBase):
+    """The historical tier (see the module docstring)."""
+
+    def get_historical_cutoff(self) -> HistoricalCutoff:
+        body = self._get("/historical/cutoff")
+        return self._parse(HistoricalCutoff.from_api, body, "historical cutoff")
+
+    def iter_historical_markets(
+        self,
+        *,
+        tickers: list[str] | None = None,
+        event_ticker: str | None = None,
+        series_ticker: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Market]:
+        """Archived (settled before the cutoff) markets; the filters are mutually exclusive."""
+        params: Params = {
+            "tickers": ",".join(tickers) if tickers else None,
+            "event_ticker": event_ticker,
+            "series_ticker": series_ticker,
+        }
+        return self._iterate(
+            "/historical/markets",
+            "markets",
+            Market.from_api,
+            params=params,
+            limit=limit,
+            page_size=MARKETS_PAGE_MAX,
+            auth=False,
+        )
+
+    def get_historical_market(self, ticker: str) -> Market:
+        try:
+            body = self._get(f"/historical/markets/{path_segment(ticker)}")
+        except NotFoundError as exc:
+            raise not_found_with_hint(
+                exc, f"no archived market {ticker}", "a market settled recently is still live"
+            ) from exc
+        return self._parse(lambda b: Market.from_api(b["market"]), body, "market")
+
+    def get_historical_candlesticks(
+        self, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
+    ) -> list[dict[str, Any]]:
+        """An archived market's candlesticks (MarketCandlestickHistorical), as sent."""
+        params: Params = {
+            "start_ts": start_ts,
+            "end_ts": end_ts,
+            "period_interval": period_interval,
+        }
+        body = self._get(f"/historical/markets/{path_segment(ticker)}/candlesticks", params=params)
+        return self._parse(
+            lambda b: [as_dict(c) for c in b["candlesticks"]], body, "historical candlesticks"
+        )
+
+    def get_live_candlesticks(
+        self, series_ticker: str, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
+    ) -> list[dict[str, Any]]:
+        """A live market's candlesticks (GetMarketCandlesticks), as sent: the live tier's
+        counterpart of `get_historical_candlesticks`."""
+        params: Params = {
+            "start_ts": start_ts,
+            "end_ts": end_ts,
+            "period_interval": period_interval,
+        }
+        path = f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}/candlesticks"
+        body = self._get(path, params=params)
+        return self._parse(lambda b: [as_dict(c) for c in b["candlesticks"]], body, "candlesticks")
+
+    def iter_live_trades(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Trade]:
+        """`GET /markets/trades` within a time range: the live tier's half of
+        `trades_with_history`."""
+        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
+        return self._iterate(
+            "/markets/trades",
+            "trades",
+            Trade.from_api,
+            params=params,
+            limit=limit,
+            page_size=MARKETS_PAGE_MAX,
+            auth=False,
+        )
+
+    def iter_historical_trades(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Trade]:
+        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
+        return self._iterate(
+            "/historical/trades",
+            "trades",
+            Trade.from_api,
+            params=params,
+            limit=limit,
+            page_size=MARKETS_PAGE_MAX,
+            auth=False,
+        )
+
+    def iter_historical_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]:
+        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
+        return self._iterate(
+            "/historical/fills",
+            "fills",
+            Fill.from_api,
+            params=params,
+            limit=limit,
+            page_size=PORTFOLIO_PAGE_MAX,
+            auth=True,
+        )
+
+    def iter_historical_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Order]:
+        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
+        return self._iterate(
+            "/historical/orders",
+            "orders",
+            Order.from_api,
+            params=params,
+            limit=limit,
+            page_size=PORTFOLIO_PAGE_MAX,
+            auth=True,
+        )
+
+    def iter_historical_positions(
+        self, *, ticker: str | None = None, event_ticker: str | None = None
+    ) -> Iterator[Position]:
+        """Settled positions archived by whole event (never split with the live listing)."""
+        return self._iterate(
+            "/historical/positions",
+            "market_positions",
+            Position.from_api,
+            params={"ticker": ticker, "event_ticker": event_ticker},
+            limit=None,
+            page_size=PORTFOLIO_PAGE_MAX,
+            auth=True,
+        )
+
+
+class FillSource(Protocol):
+    """What `fills_with_history` reads (a KalshiClient, or a test's fake)."""
+
+    def iter_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        order_id: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]: ...
+
+    def get_historical_cutoff(self) -> HistoricalCutoff: ...
+
+    def iter_historical_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]: ...
+
+
+def fills_with_history(
+    client: FillSource,
+    *,
+    ticker: str | None = None,
+    min_ts: int | None = None,
+    limit: int | None = None,
+) -> Iterator[Fill]:
+    """The account's fills from both tiers, newest first, each once (by fill id): the live
+    listing, then, unless `limit` was reached or `min_ts` is after the cutoff, the archived
+    fills older than what the live listing reached back to."""
+    seen: set[str] = set()
+    for fill in client.iter_fills(ticker=ticker, min_ts=min_ts, limit=limit):
+        seen.add(fill.fill_id)
+        yield fill
+    if limit is not None and len(seen) >= limit:
+        return
+    cutoff = client.get_historical_cutoff()
+    if min_ts is not None and min_ts >= cutoff.trades_created_ts:
+        return  # everything asked for is newer than the cutoff: all of it is live
+    left = None if limit is None else limit - len(seen)
+    yield from _unseen(
+        client.iter_historical_fills(ticker=ticker, min_ts=min_ts), seen, left, lambda f: f.fill_id
+    )
+
+
+class TradeSource(Protocol):
+    """What `trades_with_history` reads."""
+
+    def iter_live_trades(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Trade]: ...
+
+    def get_historical_cutoff(self) -> HistoricalCutoff: ...
+
+    def iter_historical_trades(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Trade]: ...
+
+
+def trades_with_history(
+    client: TradeSource,
+    *,
+    ticker: str | None = None,
+    min_ts: int | None = None,
+    max_ts: int | None = None,
+) -> Iterator[Trade]:
+    """A market's trades (or all markets') from both tiers, newest first, each once (by trade
+    id); the historical tier is read only when the range reaches back before the cutoff."""
+    seen: set[str] = set()
+    cutoff = client.get_historical_cutoff()
+    if max_ts is None or max_ts >= cutoff.trades_created_ts:
+        for trade in client.iter_live_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts):
+            seen.add(trade.trade_id)
+            yield trade
+    if min_ts is not None and min_ts >= cutoff.trades_created_ts:
+        return
+    archived = client.iter_historical_trades(ticker=ticker, min_ts=min_ts, max_ts=max_ts)
+    yield from _unseen(archived, seen, None, lambda t: t.trade_id)
+
+
+def _unseen(
+    items: Iterable[T], seen: set[str], limit: int | None, key: Callable[[T], str]
+) -> Iterator[T]:
+    if limit is not None and limit <= 0:
+        return
+    given = 0
+    for item in items:
+        k = key(item)
+        if k in seen:
+            continue
+        seen.add(k)
+        yield item
+        given += 1
+        if limit is not None and given >= limit:
+            return

@@ -1,0 +1,458 @@
+"""`kalshi data download`: Kalshi's REST history (markets, public trades, candlesticks) into a
+data set, from the live and the historical tier.
+
+Kalshi serves what is older than its historical cutoff (`GET /historical/cutoff`) only under
+`/historical/*`: a market settled before `market_settled_ts` and its candlesticks, trades made
+before `trades_created_ts`. Each market is read where its data is: trades from both tiers, each
+once (`client/historical.py::trades_with_history`), candlesticks and the market itself from the
+tier that holds the market (live first; a 404 there means archived).
+
+Resumable, never duplicating: each market's rows are staged in `DIR/.download/KIND/TICKER.ndjson`
+(written beside and renamed when the market is complete, so a staged file is whole or absent).
+An interrupted run started again with the same request skips the markets already staged and
+fetches the rest; the data set's files are then built from the staged rows alone, all at once
+and deterministically, so a resumed run gives the same files as an uninterrupted one. The
+client's token buckets pace the requests by the account's tier.
+
+What is built (docs/data.md "Downloads"):
+
+- `trades`: the data set's own segments (`frames/*.ndjson.gz`), one `trade` frame per public
+  trade in the shape of the WebSocket `trade` channel, in time order across markets, at the
+  trade's time (`recv_ns`), with the REST row it came from kept beside it (`"rest"`), so `data
+  info`, `data export --table trades` and the replay read a download like a recording.
+- `candles`: `rest/candles.ndjson.gz`, one line per candlestick: `{"market_ticker",
+  "period_interval", "tier", "candle"}` (the candle as that tier sent it).
+- `markets`: `rest/markets.ndjson.gz`, one line per market: `{"tier", "market"}`.
+
+The manifest says `"source": "download"`, the request, per market the rows and the range asked
+for, the rows per tier, and `status` (`downloading` until complete; `failed` with the error).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.clock import parse_iso
+from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
+from kalshi_cli.data.segments import FRAMES_DIR, SegmentWriter, segment_paths
+from kalshi_cli.errors import DataWriteError, NoDataError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.models import Market
+
+KINDS = ("trades", "candles", "markets")
+PERIODS = {"1m": 1, "1h": 60, "1d": 1440}
+STAGE_DIR = ".download"
+REST_DIR = "rest"
+# candlesticks asked for per request: a long range is read in windows of this many periods
+CANDLES_PER_REQUEST = 5000
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    kind: str
+    tickers: tuple[str, ...] = ()
+    series: str | None = None
+    event: str | None = None
+    from_ts: int | None = None
+    to_ts: int | None = None
+    period: str = "1h"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "tickers": list(self.tickers),
+            "series": self.series,
+            "event": self.event,
+            "from_ts": self.from_ts,
+            "to_ts": self.to_ts,
+            "period": self.period if self.kind == "candles" else None,
+        }
+
+
+@dataclass
+class DownloadSummary:
+    root: Path
+    kind: str
+    markets: int = 0
+    rows: int = 0
+    fetched: list[str] = field(default_factory=list)  # markets read from the exchange this run
+    resumed: list[str] = field(default_factory=list)  # markets already staged by an earlier run
+    tiers: dict[str, int] = field(default_factory=lambda: {"live": 0, "historical": 0})
+    files: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.root),
+            "kind": self.kind,
+            "markets": self.markets,
+            "rows": self.rows,
+            "rows_by_tier": dict(self.tiers),
+            "fetched": self.fetched,
+            "resumed": self.resumed,
+            "files": self.files,
+        }
+
+
+# (ticker, index from 1, of how many, rows of that market, resumed?)
+Progress = Callable[[str, int, int, int, bool], None]
+
+
+def download(
+    client: KalshiClient,
+    request: DownloadRequest,
+    root: Path,
+    *,
+    progress: Progress | None = None,
+) -> DownloadSummary:
+    if request.kind not in KINDS:
+        raise UsageError(f"download one of {', '.join(KINDS)}, not {request.kind!r}")
+    if request.kind == "candles" and request.period not in PERIODS:
+        raise UsageError(f"--period is one of {', '.join(PERIODS)}")
+    if not (request.tickers or request.series or request.event):
+        raise UsageError("name the markets: --tickers, --series or --event")
+    if (
+        request.from_ts is not None
+        and request.to_ts is not None
+        and request.to_ts < request.from_ts
+    ):
+        raise UsageError("--to is before --from")
+    _check_destination(root, request)
+    summary = DownloadSummary(root, request.kind)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        stage = root / STAGE_DIR / request.kind
+        stage.mkdir(parents=True, exist_ok=True)
+        write_manifest(root, _manifest(request, "downloading"))
+        markets = _markets(client, request, root / STAGE_DIR)
+        summary.markets = len(markets)
+        for i, (tier, market) in enumerate(markets, 1):
+            staged = stage / f"{market['ticker']}.ndjson"
+            resumed = staged.exists()
+            if resumed:
+                summary.resumed.append(market["ticker"])
+            else:
+                rows = list(_fetch(client, request, tier, market))
+                _write_atomically(staged, b"".join(_line(r) for r in rows))
+                summary.fetched.append(market["ticker"])
+            if progress is not None:
+                progress(market["ticker"], i, len(markets), _count_lines(staged), resumed)
+        _build(request, root, markets, summary)
+    except OSError as exc:
+        _mark_failed(root, request, str(exc))
+        raise DataWriteError(
+            f"cannot write the download into {root}: {exc}",
+            hint="free space or choose another directory; run it again to resume",
+        ) from exc
+    if not summary.rows:
+        _mark_failed(root, request, "no data in the range")
+        raise NoDataError(
+            f"no {request.kind} for {_named(request)} in the range asked for",
+            hint="widen --from/--to, or check the markets with `kalshi markets`",
+        )
+    return summary
+
+
+def _named(request: DownloadRequest) -> str:
+    if request.tickers:
+        return ", ".join(request.tickers)
+    return f"series {request.series}" if request.series else f"event {request.event}"
+
+
+def _check_destination(root: Path, request: DownloadRequest) -> None:
+    """One data set per directory: a recording or import is refused, and so is another
+    download; the same download again resumes (or rebuilds) it."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory")
+    manifest = read_manifest(root)
+    if manifest is None:
+        if segment_paths(root):
+            raise UsageError(f"{root} already holds a data set", hint="download into a new one")
+        return
+    if manifest.get("source") != "download":
+        raise UsageError(
+            f"{root} holds a {manifest.get('source')} data set", hint="download into a new one"
+        )
+    if manifest.get("request") != request.to_json():
+        raise UsageError(
+            f"{root} holds another download ({manifest.get('request')})",
+            hint="the same request resumes it; another one goes in another directory",
+        )
+
+
+def _manifest(request: DownloadRequest, status: str, error: str | None = None) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "source": "download",
+        "status": status,
+        "error": error,
+        "request": request.to_json(),
+        "channels": [],
+    }
+
+
+def _mark_failed(root: Path, request: DownloadRequest, error: str) -> None:
+    try:
+        write_manifest(root, _manifest(request, "failed", error))
+    except OSError:
+        return
+
+
+def _line(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _read_staged(path: Path) -> list[Any]:
+    with path.open("rb") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# which markets, from which tier
+
+
+def _markets(
+    client: KalshiClient, request: DownloadRequest, stage_root: Path
+) -> list[tuple[str, dict[str, Any]]]:
+    """(tier, market as sent) per market, by ticker; resolved once and staged, so a resumed run
+    reads the same markets even if the cutoff moved meanwhile."""
+    staged = stage_root / "markets.json"
+    if staged.exists():
+        return [(m["tier"], m["market"]) for m in json.loads(staged.read_text(encoding="utf-8"))]
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    if request.tickers:
+        for ticker in request.tickers:
+            found[ticker] = _one_market(client, ticker)
+    else:
+        live = client.iter_markets(series_ticker=request.series, event_ticker=request.event)
+        for market in live:
+            found.setdefault(market.ticker, ("live", market.raw))
+        archived = client.iter_historical_markets(
+            series_ticker=request.series if request.event is None else None,
+            event_ticker=request.event,
+        )
+        for market in archived:
+            found.setdefault(market.ticker, ("historical", market.raw))
+        if not found:
+            raise NoDataError(f"no market in {_named(request)}, live or historical")
+    markets = [found[t] for t in sorted(found)]
+    _write_atomically(
+        staged, json.dumps([{"tier": t, "market": m} for t, m in markets]).encode() + b"\n"
+    )
+    return markets
+
+
+def _one_market(client: KalshiClient, ticker: str) -> tuple[str, dict[str, Any]]:
+    market: Market
+    try:
+        market = client.get_market(ticker)
+        return "live", market.raw
+    except NotFoundError:
+        pass
+    try:
+        market = client.get_historical_market(ticker)
+    except NotFoundError:
+        raise NotFoundError(
+            f"no market {ticker}, live or historical",
+            status=404,
+            hint="`kalshi markets` lists them",
+        ) from None
+    return "historical", market.raw
+
+
+# --------------------------------------------------------------------------------------------
+# one market's rows
+
+
+def _fetch(
+    client: KalshiClient, request: DownloadRequest, tier: str, market: dict[str, Any]
+) -> Iterator[Any]:
+    ticker = str(market["ticker"])
+    if request.kind == "markets":
+        yield {"tier": tier, "market": market}
+    elif request.kind == "trades":
+        from kalshi_cli.client.historical import trades_with_history
+
+        cutoff = client.get_historical_cutoff().trades_created_ts
+        trades = trades_with_history(
+            client, ticker=ticker, min_ts=request.from_ts, max_ts=request.to_ts
+        )
+        rows: list[dict[str, Any]] = [
+            {"tier": "historical" if _ts(t.created_time) < cutoff else "live", "trade": t.raw}
+            for t in trades
+        ]
+        yield from sorted(rows, key=_trade_order)
+    else:
+        yield from _candles(client, request, tier, market)
+
+
+def _trade_order(row: dict[str, Any]) -> tuple[int, str]:
+    return _ns(row["trade"]["created_time"]), str(row["trade"]["trade_id"])
+
+
+def _ts(iso: str) -> float:  # float-ok: unix seconds
+    return parse_iso(iso).timestamp()
+
+
+def _candles(
+    client: KalshiClient, request: DownloadRequest, tier: str, market: dict[str, Any]
+) -> Iterator[Any]:
+    ticker = str(market["ticker"])
+    period = PERIODS[request.period]
+    start = request.from_ts if request.from_ts is not None else int(_ts(market["open_time"]))
+    end = request.to_ts if request.to_ts is not None else int(_ts(market["close_time"]))
+    series = None
+    if tier == "live":
+        event = client.get_event(str(market["event_ticker"]))
+        series = str(event["event"]["series_ticker"])
+    step = CANDLES_PER_REQUEST * period * 60
+    seen: set[int] = set()
+    window = start
+    while window <= end:
+        upto = min(end, window + step - 1)
+        if tier == "live":
+            assert series is not None
+            found = client.get_live_candlesticks(
+                series, ticker, start_ts=window, end_ts=upto, period_interval=period
+            )
+        else:
+            found = client.get_historical_candlesticks(
+                ticker, start_ts=window, end_ts=upto, period_interval=period
+            )
+        for candle in found:
+            end_ts = int(candle["end_period_ts"])
+            if end_ts not in seen:  # windows meet at their ends: a candle is kept once
+                seen.add(end_ts)
+                yield {
+                    "market_ticker": ticker,
+                    "period_interval": period,
+                    "tier": tier,
+                    "candle": candle,
+                }
+        window = upto + 1
+
+
+# --------------------------------------------------------------------------------------------
+# the data set, built from the staged rows
+
+
+def _build(
+    request: DownloadRequest,
+    root: Path,
+    markets: list[tuple[str, dict[str, Any]]],
+    summary: DownloadSummary,
+) -> None:
+    stage = root / STAGE_DIR / request.kind
+    per_market: dict[str, list[Any]] = {
+        str(m["ticker"]): _read_staged(stage / f"{m['ticker']}.ndjson") for _, m in markets
+    }
+    coverage: dict[str, dict[str, Any]] = {}
+    segments: dict[str, dict[str, int]] = {}
+    for ticker, rows in per_market.items():
+        for row in rows:
+            summary.tiers[str(row.get("tier", "live"))] += 1
+        coverage[ticker] = {
+            "ranges": [_range(request)] if rows else [],
+            "gaps": [],
+            "frames": len(rows),
+        }
+        summary.rows += len(rows)
+    if request.kind == "trades":
+        segments = _write_trade_frames(root, per_market)
+        summary.files = [f"{FRAMES_DIR}/{name}" for name in sorted(segments)]
+    else:
+        name = f"{REST_DIR}/{request.kind}.ndjson.gz"
+        lines = [_line(r) for t in sorted(per_market) for r in per_market[t]]
+        (root / REST_DIR).mkdir(exist_ok=True)
+        _write_atomically(root / name, gzip.compress(b"".join(lines), mtime=0))
+        summary.files = [name]
+    firsts = [s["first_ns"] for s in segments.values()]
+    manifest = {
+        **_manifest(request, "complete"),
+        "started_ns": min(firsts) if firsts else None,
+        "ended_ns": max((s["last_ns"] for s in segments.values()), default=None),
+        "segments": segments,
+        "markets": coverage,
+        "gaps": [],
+        "skipped": {},
+        "rows_by_tier": dict(summary.tiers),
+        "files": summary.files,
+    }
+    write_manifest(root, manifest)
+
+
+def _range(request: DownloadRequest) -> list[int | None]:
+    return [
+        None if request.from_ts is None else request.from_ts * NS,
+        None if request.to_ts is None else request.to_ts * NS,
+    ]
+
+
+def _write_trade_frames(root: Path, per_market: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
+    """Every market's trades as `trade` frames, in time order across markets, into fresh
+    segments (a rebuild replaces the old ones whole)."""
+    rows = sorted(
+        (row["trade"] for market in per_market.values() for row in market),
+        key=lambda t: (_ns(t["created_time"]), t["ticker"], t["trade_id"]),
+    )
+    building = root / f".{FRAMES_DIR}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    writer = SegmentWriter(building, fsync=False)
+    for trade in rows:
+        ns = _ns(trade["created_time"])
+        record = {"recv_ns": ns, "frame": {"type": "trade", "msg": _trade_msg(trade, ns)}}
+        writer.write(ns, _line({**record, "rest": trade}))
+    writer.close()
+    final = root / FRAMES_DIR
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(building / FRAMES_DIR, final)
+    shutil.rmtree(building, ignore_errors=True)
+    return writer.segments
+
+
+def _ns(iso: str) -> int:
+    moment = parse_iso(iso)
+    return int(moment.timestamp()) * NS + moment.microsecond * 1000
+
+
+def _trade_msg(trade: dict[str, Any], ns: int) -> dict[str, Any]:
+    """The WebSocket `trade` message (asyncapi `trade`) a REST Trade row corresponds to."""
+    return {
+        "trade_id": trade["trade_id"],
+        "market_ticker": trade["ticker"],
+        "yes_price_dollars": trade["yes_price_dollars"],
+        "no_price_dollars": trade["no_price_dollars"],
+        "count_fp": trade["count_fp"],
+        "taker_side": trade.get("taker_side", trade.get("taker_outcome_side")),
+        "taker_outcome_side": trade.get("taker_outcome_side"),
+        "taker_book_side": trade.get("taker_book_side"),
+        "is_block_trade": trade.get("is_block_trade", False),
+        "ts": ns // NS,
+        "ts_ms": ns // 1_000_000,
+    }

@@ -1,0 +1,219 @@
+"""The historical tier: which of the exchange's records are archived, as of the cutoff.
+
+Kalshi partitions its data into a live and a historical tier (openapi.yaml 3.31.0,
+`GET /historical/cutoff`; REFERENCE.md section 4: "markets settled, fills, and orders finalized
+before the cutoff are only served under `/historical/{markets,fills,orders,trades}`"). Four
+cutoff timestamps draw the line, and a record older than its cutoff leaves the live endpoints and
+is served only by the historical ones:
+
+- `market_settled_ts`: a market that settled before it (and its candlesticks) is archived:
+  `GET /markets`, `/markets/{ticker}` and its live candlesticks no longer know it;
+  `/historical/markets` and `/historical/markets/{ticker}/candlesticks` do.
+- `trades_created_ts`: a trade (and each fill of it) made before it is archived: `/markets/trades`
+  and `/portfolio/fills` drop it, `/historical/trades` and `/historical/fills` list it.
+- `orders_updated_ts`: an order canceled or fully executed before it is archived (resting orders
+  never are): `/portfolio/orders` drops it, `/historical/orders` lists it.
+- `market_positions_last_updated_ts`: settled positions hand over *by whole event* ("a settled
+  event's positions move here together and are never split between this endpoint and
+  `GET /portfolio/positions`", GetHistoricalPositions), after a buffer (REFERENCE.md, 3.32-3.34
+  docs: "a buffered, whole-event handoff"): an event's positions are archived once every market
+  of the event settled before this cutoff. Unsettled positions are always live.
+
+Events, series and settlements are not partitioned (docs.kalshi.com, "Historical data": "Old
+Events and Series will always still be available through their original endpoints").
+
+The cutoff moves with the exchange's clock: every cutoff is `now - lag_seconds`, the
+positions' `now - lag_seconds - position_buffer_seconds`. Kalshi's target window for live data
+is "approximately 3 months" (docs.kalshi.com, "Historical data"), the default lag here; a
+scenario (`historical:`) or the admin API (`PUT /sim/v1/historical`) sets another, so a test
+can archive what it just made. Nothing is copied: the archive is a view over the exchange core's
+own records, so a record is in exactly one tier at any instant, and moving the cutoff moves it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import ZERO
+from kalshi_cli.sim.core import Exchange, SimFill, SimMarket, SimOrder, SimPosition, SimTrade
+
+DAY_S = 24 * 3600
+DEFAULT_LAG_S = 90 * DAY_S
+
+
+class HistoryPolicyError(ValueError):
+    """A lag that is not a whole number of seconds >= 0."""
+
+
+@dataclass
+class HistoryPolicy:
+    """How far behind the clock the cutoff runs (seconds)."""
+
+    lag_seconds: int = DEFAULT_LAG_S
+    position_buffer_seconds: int = 0
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Set from a scenario's `historical:` mapping or the admin API's body; checks every
+        value before changing any."""
+        unknown = set(data) - {"lag_seconds", "position_buffer_seconds"}
+        if unknown:
+            raise HistoryPolicyError(
+                f"unknown key(s) {sorted(unknown)}; historical takes lag_seconds and "
+                "position_buffer_seconds"
+            )
+        values = {}
+        for name in ("lag_seconds", "position_buffer_seconds"):
+            if name in data:
+                value = data[name]
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise HistoryPolicyError(f"{name} must be a whole number of seconds >= 0")
+                values[name] = value
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "lag_seconds": self.lag_seconds,
+            "position_buffer_seconds": self.position_buffer_seconds,
+        }
+
+
+def policy_from(data: Any) -> HistoryPolicy:
+    """A scenario's `historical:` mapping (absent: the defaults)."""
+    policy = HistoryPolicy()
+    if data is None:
+        return policy
+    if not isinstance(data, dict):
+        raise HistoryPolicyError("historical must be a mapping")
+    policy.update(data)
+    return policy
+
+
+class Archive:
+    """The exchange's records split at the cutoffs of one instant `now` (unix seconds)."""
+
+    def __init__(self, exchange: Exchange, policy: HistoryPolicy, now: float) -> None:
+        self.exchange = exchange
+        self.cutoff = now - policy.lag_seconds
+        """market_settled_ts = trades_created_ts = orders_updated_ts"""
+        self.positions_cutoff = self.cutoff - policy.position_buffer_seconds
+        """market_positions_last_updated_ts"""
+        self._events: dict[str, bool] = {}
+        self._by_event: dict[str, list[SimMarket]] | None = None
+
+    # one record -----------------------------------------------------------------------------
+
+    def market(self, m: SimMarket) -> bool:
+        return m.status == "settled" and m.settled_time is not None and m.settled_time < self.cutoff
+
+    def trade(self, t: SimTrade) -> bool:
+        return t.ts < self.cutoff
+
+    def fill(self, f: SimFill) -> bool:
+        return f.ts < self.cutoff
+
+    def order(self, o: SimOrder) -> bool:
+        return o.status != "resting" and o.last_update_time < self.cutoff
+
+    def event(self, event_ticker: str) -> bool:
+        """Every market of the event settled before the positions' cutoff: its positions are
+        archived together."""
+        known = self._events.get(event_ticker)
+        if known is None:
+            if self._by_event is None:  # one pass over the markets per request, at most
+                self._by_event = {}
+                for m in self.exchange.markets.values():
+                    self._by_event.setdefault(m.event_ticker, []).append(m)
+            markets = self._by_event.get(event_ticker, [])
+            known = bool(markets) and all(
+                m.status == "settled"
+                and m.settled_time is not None
+                and m.settled_time < self.positions_cutoff
+                for m in markets
+            )
+            self._events[event_ticker] = known
+        return known
+
+    def position(self, p: SimPosition) -> bool:
+        market = self.exchange.markets.get(p.ticker)
+        return market is not None and self.event(market.event_ticker)
+
+    # the historical tier ----------------------------------------------------------------------
+
+    def markets(self) -> list[SimMarket]:
+        return [m for m in self.exchange.markets.values() if self.market(m)]
+
+    def trades(self, ticker: str | None = None) -> list[SimTrade]:
+        """Newest first."""
+        return [t for t in self.exchange.trades(ticker) if self.trade(t)]
+
+    def fills(self, account_id: str) -> list[SimFill]:
+        """Newest first."""
+        return [f for f in self.exchange.fills(account_id) if self.fill(f)]
+
+    def orders(self, account_id: str) -> list[SimOrder]:
+        """Newest first."""
+        return [o for o in self.exchange.orders(account_id) if self.order(o)]
+
+    def positions(self, account_id: str) -> list[SimPosition]:
+        return [p for p in self.exchange.positions(account_id) if self.position(p)]
+
+
+@dataclass(frozen=True)
+class Candle:
+    """One period of a market's trades (MarketCandlestickHistorical): trade-price OHLC, the
+    volume-weighted mean, the previous period's close, volume and open interest at its end."""
+
+    end_period_ts: int
+    open: Decimal
+    low: Decimal
+    high: Decimal
+    close: Decimal
+    mean: Decimal
+    previous: Decimal | None
+    volume: Decimal
+    open_interest: Decimal
+
+
+def candles(
+    trades: Iterable[SimTrade], start_ts: int, end_ts: int, period_min: int, open_interest: Decimal
+) -> list[Candle]:
+    """The periods (ending in [start_ts, end_ts]) that saw a trade, oldest first. A period ends
+    at a multiple of its length; a trade exactly on a boundary belongs to the next period (as the
+    live candlesticks of sim/serialize.py). The simulator keeps no quote history, so the bid/ask
+    distributions are drawn from the same trade prices; an archived market is settled, and its
+    open interest is what it had when it settled (zero: settlement pays every contract out)."""
+    period = period_min * 60
+    buckets: dict[int, list[SimTrade]] = {}
+    for t in sorted(trades, key=lambda t: t.ts):
+        end = math.ceil(t.ts / period) * period
+        if end == t.ts:
+            end += period
+        buckets.setdefault(int(end), []).append(t)
+    out: list[Candle] = []
+    previous: Decimal | None = None
+    for end in sorted(buckets):
+        ts = buckets[end]
+        prices = [t.price for t in ts]
+        volume = sum((t.count for t in ts), ZERO)
+        mean = sum((t.price * t.count for t in ts), ZERO) / volume if volume else prices[-1]
+        if start_ts <= end <= end_ts:
+            out.append(
+                Candle(
+                    end,
+                    prices[0],
+                    min(prices),
+                    max(prices),
+                    prices[-1],
+                    mean,
+                    previous,
+                    volume,
+                    open_interest,
+                )
+            )
+        previous = prices[-1]
+    return out

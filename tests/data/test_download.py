@@ -1,0 +1,235 @@
+"""`kalshi data download` against the simulator's live and historical tiers: the rows are what
+the API returns, each once; an interrupted run resumed gives the same files.
+
+The simulator runs on a `ManualClock`, so trades can lie hours apart and the historical cutoff
+can fall between them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.data.replay import iter_records
+from kalshi_cli.errors import TransportError
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.sim.embed import start_simulator
+from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
+from tests.orders.conftest import TIER, cli_env, connect
+
+HOUR = 3600
+SERIES, EVENT = "KXDL", "KXDL-26JAN01"
+A, B = f"{EVENT}-A", f"{EVENT}-B"
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimHarness]:
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim",
+            scenario="empty",
+            tier=TIER,
+            clock=ManualClock(time.time()),
+            auth_window_s=30 * 24 * HOUR,  # the client signs with the real clock
+            response_hook=RECORDER.hook,
+        )
+    )
+    yield harness
+    harness.close()
+
+
+def cross(maker: KalshiClient, taker: KalshiClient, ticker: str, price: str, count: int) -> None:
+    maker.create_order(CreateOrder(ticker, BookSide.ASK, D(price), D(count)))
+    taker.create_order(
+        CreateOrder(ticker, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.IOC)
+    )
+
+
+@pytest.fixture
+def traded(sim: SimHarness) -> SimHarness:
+    """A (settled) traded twice at t0, B once at t0 and twice at t0 + 2 h; the cutoff at
+    t0 + 1 h: A and the trades of t0 are historical, B and its later trades live."""
+    clock = sim.running.state.clock
+    assert isinstance(clock, ManualClock)
+    for t in (A, B):
+        sim.create_market(t, event_ticker=EVENT, series_ticker=SERIES)
+    with connect(sim.account) as me, connect(sim.new_account(1_000_000)) as other:
+        cross(other, me, A, "0.40", 2)
+        cross(other, me, A, "0.45", 1)
+        cross(other, me, B, "0.30", 3)
+        clock.advance(60)
+        sim.settle(A, "yes")
+        clock.advance(2 * HOUR)
+        cross(other, me, B, "0.35", 1)
+        cross(other, me, B, "0.36", 4)
+    sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": HOUR}).raise_for_status()
+    return sim
+
+
+def kalshi(
+    sim: SimHarness, home: Path, *args: str, client: Callable[[], Any] | None = None
+) -> Result:
+    factory = None if client is None else (lambda _app, _settings, _anonymous: client())
+    context = AppContext(environ=cli_env(sim.account, home), client_factory=factory)
+    return CliRunner().invoke(app, list(args), obj=context, env={"COLUMNS": "120"})
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file of a data set but its staging area, by relative path."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".download" not in p.parts
+    }
+
+
+def api_trades(sim: SimHarness) -> list[dict[str, Any]]:
+    with connect(sim.account) as client:
+        rows = [t.raw for t in client.iter_live_trades()]
+        rows += [t.raw for t in client.iter_historical_trades()]
+    return rows
+
+
+def test_trades_from_both_tiers_are_the_api_rows_each_once_in_time_order(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    out = tmp_path / "trades"
+    result = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                    "--out", str(out), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["markets"], summary["rows"]) == (2, 5)
+    assert summary["rows_by_tier"] == {"historical": 3, "live": 2}
+    assert "download: [1/2]" in result.stderr and "download: [2/2]" in result.stderr
+
+    skipped: Counter[str] = Counter()
+    records = list(iter_records(out, skipped))
+    assert not skipped
+    assert [ns for ns, _, _ in records] == sorted(ns for ns, _, _ in records)
+    lines = [json.loads(line) for p in sorted((out / "frames").iterdir()) for line in _gunzip(p)]
+    expected = api_trades(traded)
+    assert len(expected) == 5 and len({t["trade_id"] for t in expected}) == 5
+    assert sorted((line["rest"] for line in lines), key=lambda t: t["trade_id"]) == sorted(
+        expected, key=lambda t: t["trade_id"]
+    )
+    for line in lines:
+        msg = line["frame"]["msg"]
+        assert line["frame"]["type"] == "trade"
+        assert (msg["trade_id"], msg["market_ticker"], msg["count_fp"]) == (
+            line["rest"]["trade_id"],
+            line["rest"]["ticker"],
+            line["rest"]["count_fp"],
+        )
+
+    info = json.loads(kalshi(traded, tmp_path, "data", "info", str(out), "--json").stdout)
+    assert info["source"] == "download" and info["status"] == "complete"
+    rows = {m["ticker"]: m["rows_by_type"] for m in info["market_list"]}
+    assert rows == {A: {"trade": 2}, B: {"trade": 3}}
+
+
+def _gunzip(path: Path) -> list[bytes]:
+    import gzip
+
+    return gzip.decompress(path.read_bytes()).splitlines()
+
+
+def test_an_interrupted_download_resumed_gives_the_same_files(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole"
+    assert kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                  "--out", str(whole)).exit_code == 0  # fmt: skip
+
+    class DropsOnB:
+        """The real client, whose connection drops while it reads B's trades."""
+
+        def __init__(self) -> None:
+            self.client = connect(traded.account)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        def iter_live_trades(self, **kwargs: Any) -> Iterator[Any]:
+            if kwargs.get("ticker") == B:
+                raise TransportError("connection reset (test)")
+            return self.client.iter_live_trades(**kwargs)
+
+        def close(self) -> None:
+            self.client.close()
+
+    part = tmp_path / "part"
+    cut = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                 "--out", str(part), client=DropsOnB)  # fmt: skip
+    assert cut.exit_code == ExitCode.UNREACHABLE, cut.output
+    manifest = json.loads((part / "manifest.json").read_text())
+    assert manifest["status"] != "complete"
+    assert not (part / "frames").exists()  # nothing half-built presented as data
+
+    resumed = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                     "--out", str(part), "--json")  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert (summary["resumed"], summary["fetched"]) == ([A], [B])
+    assert files(part) == files(whole)
+
+    # run again once complete: rebuilt from what is staged, the same files, nothing fetched
+    again = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                   "--out", str(part), "--json")  # fmt: skip
+    assert json.loads(again.stdout)["fetched"] == []
+    assert files(part) == files(whole)
+
+
+def test_candles_and_markets_come_from_the_tier_that_holds_each_market(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    import gzip
+
+    out = tmp_path / "candles"
+    result = kalshi(traded, tmp_path, "data", "download", "candles", "--tickers", f"{A},{B}",
+                    "--period", "1h", "--out", str(out), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in gzip.decompress((out / "rest/candles.ndjson.gz").read_bytes())
+            .splitlines()]  # fmt: skip
+    by_market = {(r["market_ticker"], r["tier"]) for r in rows}
+    assert by_market == {(A, "historical"), (B, "live")}
+    a_volume = sum(D(r["candle"]["volume"]) for r in rows if r["market_ticker"] == A)
+    b_volume = sum(D(r["candle"]["volume_fp"]) for r in rows if r["market_ticker"] == B)
+    assert (a_volume, b_volume) == (D(3), D(8))
+
+    markets = tmp_path / "markets"
+    result = kalshi(traded, tmp_path, "data", "download", "markets", "--event", EVENT,
+                    "--out", str(markets), "--json")  # fmt: skip
+    assert json.loads(result.stdout)["rows_by_tier"] == {"historical": 1, "live": 1}
+    listed = json.loads(kalshi(traded, tmp_path, "data", "ls", str(markets), "--json").stdout)
+    assert listed["data_sets"][0]["source"] == "download"
+    assert listed["data_sets"][0]["markets"] == 2
+
+
+def test_refusals_are_one_line_with_their_own_exit_code(traded: SimHarness, tmp_path: Path) -> None:
+    unknown = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", "KXNOPE-1",
+                     "--out", str(tmp_path / "n"))  # fmt: skip
+    assert unknown.exit_code == ExitCode.NOT_FOUND
+    assert "no market KXNOPE-1" in unknown.output
+
+    empty = kalshi(traded, tmp_path, "data", "download", "trades", "--tickers", A, "--from",
+                   "2001-01-01", "--to", "2001-01-02", "--out", str(tmp_path / "e"))  # fmt: skip
+    assert empty.exit_code == ExitCode.NO_DATA
+    assert json.loads((tmp_path / "e" / "manifest.json").read_text())["status"] == "failed"
+
+    other = kalshi(traded, tmp_path, "data", "download", "markets", "--tickers", A,
+                   "--out", str(tmp_path / "e"))  # fmt: skip
+    assert other.exit_code == ExitCode.USAGE and "another download" in other.output
