@@ -360,6 +360,17 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
         "exchange_index": "int",
         "market_ticker": "string",
     },
+    # order groups (routes/order_groups.py)
+    "CreateOrderGroupRequest": {
+        "subaccount": "int",
+        "contracts_limit": "int64",
+        "contracts_limit_fp": "string",
+        "exchange_index": "int",
+    },
+    "UpdateOrderGroupLimitRequest": {
+        "contracts_limit": "int64",
+        "contracts_limit_fp": "string",
+    },
 }
 GO_BATCHES = {
     "BatchCreateOrdersV2Request": "CreateOrderV2Request",

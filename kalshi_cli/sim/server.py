@@ -44,7 +44,7 @@ from kalshi_cli.sim.core import (
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
-from kalshi_cli.sim.routes import market_data, orders, portfolio
+from kalshi_cli.sim.routes import market_data, order_groups, orders, portfolio
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
@@ -60,7 +60,9 @@ from kalshi_cli.sim.routing import (
 
 log = logging.getLogger("kalshi_cli.sim")
 
-ENDPOINTS: tuple[Endpoint, ...] = market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS
+ENDPOINTS: tuple[Endpoint, ...] = (
+    market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS + order_groups.ENDPOINTS
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,11 +7,12 @@ replies and channel messages leave in the order they were produced.
 
 The hub is an exchange listener. The core calls it synchronously on the event loop for every
 state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
-ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade` and
-`market_lifecycle_v2` (starting at 1 with the snapshot); `ticker`, `fill`, `user_orders` and
-`market_positions` carry none, as in asyncapi.yaml. Faults act here: a sequence gap skips a
-number when it is assigned, silence discards outbound messages in the writer, a drop closes the
-connection instead of sending. Heartbeat pings are WebSocket ping frames sent by uvicorn.
+ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade`,
+`market_lifecycle_v2` and `order_group_updates` (starting at 1 with the snapshot); `ticker`,
+`fill`, `user_orders` and `market_positions` carry none, as in asyncapi.yaml. Faults act here:
+a sequence gap skips a number when it is assigned, silence discards outbound messages in the
+writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket ping
+frames sent by uvicorn.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from kalshi_cli.sim.core import (
     FillHappened,
     MarketLifecycle,
     OrderChanged,
+    OrderGroupChanged,
     PositionChanged,
     SimEventT,
     TradeHappened,
@@ -52,8 +54,11 @@ CHANNELS = (
     "user_orders",
     "market_positions",
     "market_lifecycle_v2",
+    "order_group_updates",
 )
-SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2"})
+SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2", "order_group_updates"})
+# channels that ignore the market specification (every subscription covers all markets)
+ALL_MARKETS = frozenset({"market_lifecycle_v2", "order_group_updates"})
 NEEDS_MARKET = frozenset({"orderbook_delta"})
 
 Json = dict[str, Any]
@@ -240,7 +245,7 @@ class WsHub:
             if channel in NEEDS_MARKET and tickers is None:
                 raise CommandError(14, "Market Ticker required")
         for channel in dict.fromkeys(channels):
-            cover = None if channel == "market_lifecycle_v2" or tickers is None else set(tickers)
+            cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
             sub = Subscription(conn.new_sid(), channel, cover)
             conn.subs[sub.sid] = sub
             reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
@@ -398,6 +403,12 @@ class WsHub:
                 if market is not None:
                     msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
                     conn.emit(sub, "market_lifecycle_v2", msg)
+            elif (
+                isinstance(event, OrderGroupChanged)
+                and channel == "order_group_updates"
+                and event.account_id == mine
+            ):
+                conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
 
     def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
         msg: Json = {
