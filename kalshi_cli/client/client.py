@@ -1,19 +1,25 @@
 """KalshiClient: the one synchronous, signed client every command and the trade loop share.
 
 It is the transport of `base.py` (how a request travels: read it first) with every area of the
-API on top, one module each: `markets.py`, `portfolio.py`, `trading.py`. A new area of the API
-is a new module with a `ClientBase` subclass, added to the bases below.
+API on top, one module each: `markets.py`, `portfolio.py`, `trading.py`, `order_groups.py`. A
+new area of the API is a new module with a `ClientBase` subclass, added to the bases below.
 """
 
 from __future__ import annotations
 
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
 from kalshi_cli.client.markets import MarketDataApi
+from kalshi_cli.client.order_groups import OrderGroupsApi
 from kalshi_cli.client.portfolio import PortfolioApi
 from kalshi_cli.client.trading import TradingApi
 
 __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "ClientBase", "KalshiClient"]
 
 
-class KalshiClient(MarketDataApi, PortfolioApi, TradingApi):
+class KalshiClient(
+    MarketDataApi,
+    PortfolioApi,
+    TradingApi,
+    OrderGroupsApi,
+):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""
