@@ -68,6 +68,15 @@ def trade_command(
             show_default=False,
         ),
     ] = None,
+    order_group: Annotated[
+        bool,
+        typer.Option(
+            "--order-group/--no-order-group",
+            help="Run the session's orders inside one exchange-side order group, which the "
+            "kill switch triggers and the exchange stops at trade.order_group_limit contracts "
+            "per 15 s (docs/trade-loop.md).",
+        ),
+    ] = True,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -96,6 +105,7 @@ def trade_command(
         max_ticks=max_ticks,
         live=live,
         log_file=log_file,
+        order_group=order_group,
     )
     app = current()
     settings = app.settings(env.value if env else None)
@@ -125,6 +135,7 @@ def _options(
     max_ticks: int | None,
     live: bool,
     log_file: Path | None,
+    order_group: bool = True,
 ) -> TradeOptions:
     from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
@@ -144,4 +155,5 @@ def _options(
         max_ticks=max_ticks,
         live=live,
         log_file=log_file,
+        order_group=order_group,
     )
