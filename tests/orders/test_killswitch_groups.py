@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,7 @@ from kalshi_cli.models import BookSide
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
-from .conftest import make_markets
+from .conftest import Kalshi, make_markets, state_path
 
 
 def _bid(ticker: str, group: str | None = None) -> CreateOrder:
@@ -76,3 +77,14 @@ def test_without_a_state_file_the_cancels_still_go_out(
     report = KillSwitch(client, None, SystemClock(), read_lag_s=0.0).run()
     assert report.proven and report.order_groups_triggered == []
     assert client.get_order(order).status == "canceled"
+
+
+def test_cancel_all_names_the_groups_it_triggered(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    group = client.create_order_group(Decimal(100))
+    with Store.open(state_path(tmp_path)) as store:
+        remember_order_group(store, group)
+    result = kalshi("cancel-all", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"order group triggered: {group}" in result.stdout
