@@ -35,7 +35,11 @@ from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.fees import load_fees
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
-from kalshi_cli.runner.order_group import close_session_group, open_session_group
+from kalshi_cli.runner.order_group import (
+    close_session_group,
+    contracts_limit,
+    open_session_group,
+)
 from kalshi_cli.runner.portfolio import Portfolio, open_order
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.strategies import get_strategy
@@ -355,6 +359,7 @@ def describe(
         f"strategy        {strategy.name} ({params_text(params)})",
         f"markets         {selection.describe()}",
         f"log file        {log_path}",
+        f"order group     {_group_text(options, config)}",
         "risk rules:",
         *risk_lines(limits),
     ]
@@ -444,6 +449,12 @@ def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> Non
 
 def _wants_group(options: TradeOptions) -> bool:
     return options.order_group and not options.dry_run
+
+
+def _group_text(options: TradeOptions, config: TradeConfig) -> str:
+    if not _wants_group(options):
+        return "none (--no-order-group)" if not options.dry_run else "none (dry run)"
+    return f"one per session, {contracts_limit(config)} contracts per 15 s on the exchange"
 
 
 def _open_group(client: KalshiClient, store: Store, config: TradeConfig, log: EventLog) -> str:
