@@ -5,9 +5,10 @@ except the optional journal (sim/journal.py); time comes from the injected clock
 `ReferenceData` (reference.py: series, events, markets, validation, ids and listeners),
 `Ledger` (accounts.py: cash, positions, collateral and fees; its docstring has the money, fee
 and collateral rules), `Matcher` (matching.py: books, planning and applying orders), `Settler`
-(settlement.py: market status and settlement), and `Exchange` here: the request-level API the
-server calls (place, amend, decrease, cancel, the reads), time, and the journal with its
-snapshot and replay. The data types are in records.py and re-exported here.
+(settlement.py: market status and settlement), `OrderGroups` (order_groups.py: contracts limits
+over a rolling 15 s, trigger, reset; its refusals are listed there), and `Exchange` here: the
+request-level API the server calls (place, amend, decrease, cancel, the reads), time, and the
+journal with its snapshot and replay. The data types are in records.py and re-exported here.
 
 The public names and signatures below are the contract with the routes (`sim/routes/`) and
 the WebSocket.
