@@ -5,10 +5,17 @@ Order of operations, each step for a reason:
 1. Set the trading state to HALTED in the state file first, so a running trade loop (which reads
    the state before every order) stops placing while we cancel. This works on a fresh machine:
    the state file is created if it does not exist.
-2. Cancel. With no filter, the resting orders are listed once (so the report can say what was
+2. Trigger the order groups the state file lists (each `kalshi trade` session runs its orders
+   inside one, `runner/session.py`), when the switch covers every market: the exchange cancels
+   the group's orders and refuses new ones in it until the group is reset, a stop that holds on
+   the exchange's side even if the loop that owns the group is still running, hung or killed
+   without a chance to read HALTED. A group the exchange no longer knows (404) is dropped from
+   the list; any other failure is retried until the deadline and reported, and never holds the
+   cancels back.
+3. Cancel. With no filter, the resting orders are listed once (so the report can say what was
    cancelled) and the exchange's own cancel-all does the work in one request. With `--ticker` or
    `--event`, the resting orders are listed and cancelled in batches.
-3. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
+4. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
    repeat until a listing comes back empty or the deadline passes, backing off between rounds
    after the second (an order that cannot be cancelled is retried, not hammered). An empty
    listing counts only once no order intent of the state file is still `pending` (in flight:
@@ -50,6 +57,7 @@ rows).
 
 from __future__ import annotations
 
+import json
 import random
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -57,7 +65,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.clock import parse_iso
-from kalshi_cli.errors import ApiError, KalshiError, RateLimitedError, ServerError, TransportError
+from kalshi_cli.errors import (
+    ApiError,
+    KalshiError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
 from kalshi_cli.models import ZERO
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import StoreError
@@ -88,6 +103,8 @@ class CancelsOrders(Protocol):
 
     def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]: ...
 
+    def trigger_order_group(self, order_group_id: str) -> None: ...
+
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
 # client's read timeout and retry budget together.
@@ -106,6 +123,8 @@ class KillReport:
     # the exchange's own cancel-all went out: Kalshi says it may also cancel orders placed in
     # the minute after it (API reference, DELETE /portfolio/events/orders)
     exchange_cancel_all: bool = False
+    # the order groups of the state file the exchange confirmed triggered (step 2)
+    order_groups_triggered: list[str] = field(default_factory=list)
     # the state file's side, reported next to the proof but not part of the recorded result
     halted: bool = False  # HALTED is recorded
     result_recorded: bool = False  # the cancelled orders and `kill_switch_result` are recorded
@@ -123,6 +142,7 @@ class KillReport:
             "errors": self.errors,
             "unreachable": self.unreachable,
             "exchange_cancel_all": self.exchange_cancel_all,
+            "order_groups_triggered": self.order_groups_triggered,
         }
 
 
@@ -215,6 +235,8 @@ class KillSwitch:
             return orders
 
         cancel_all_sent = False
+        if ticker is None and event_ticker is None:
+            self._trigger_groups(deadline, report, say)
         try:
             if ticker is None and event_ticker is None:
                 # a failed first listing must not hold back the cancel-all itself
@@ -279,6 +301,39 @@ class KillSwitch:
             say("HALTED recorded, after the cancels")
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
+
+    def _trigger_groups(
+        self, deadline: float, report: KillReport, say: Callable[[str], None]
+    ) -> None:
+        """Step 2: trigger every order group the state file lists (see the module docstring)."""
+        if self.store is None:
+            return
+        try:
+            groups = session_order_groups(self.store)
+        except StoreError as exc:
+            report.errors.append(f"order groups not read: {exc.one_line()}")
+            return
+        for group_id in groups:
+            try:
+                found = self._retry(lambda g=group_id: self._trigger(g), deadline, report)  # type: ignore[misc]
+            except _DeadlinePassed:
+                say(f"order group {group_id} not triggered")
+                continue
+            if found:
+                report.order_groups_triggered.append(group_id)
+                say(f"order group {group_id} triggered")
+            else:
+                # deleted (or never this account's): nothing of it can rest, nothing to stop
+                with suppress(StoreError):
+                    forget_order_group(self.store, group_id)
+
+    def _trigger(self, group_id: str) -> bool:
+        """Trigger one group; False when the exchange does not know it."""
+        try:
+            self.client.trigger_order_group(group_id)
+        except NotFoundError:
+            return False
+        return True
 
     def _in_flight(self, ticker: str | None, asked: float) -> bool:  # float-ok: wall time
         """Could an order of this state file be missing from a listing requested at `asked`?
@@ -478,3 +533,34 @@ class _Trail:
     def _failed(self, exc: StoreError) -> None:
         if self.report.state_error is None:
             self.report.state_error = exc.one_line()
+
+
+# The order groups of `kalshi trade` sessions (runner/session.py), kept in the state file so that
+# a kill switch run from any process finds them, even when the loop that created them was killed.
+ORDER_GROUPS_KEY = "trade_order_groups"
+
+
+def session_order_groups(store: Store) -> list[str]:
+    """The ids of the order groups the trade loop created and has not deleted, oldest first."""
+    text = store.get_kv(ORDER_GROUPS_KEY)
+    if not text:
+        return []
+    try:
+        ids = json.loads(text)
+    except ValueError:
+        return []
+    return [str(i) for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
+
+
+def remember_order_group(store: Store, group_id: str) -> None:
+    with store.transaction():
+        groups = session_order_groups(store)
+        if group_id not in groups:
+            store.set_kv(ORDER_GROUPS_KEY, json.dumps([*groups, group_id]))
+
+
+def forget_order_group(store: Store, group_id: str) -> None:
+    with store.transaction():
+        groups = session_order_groups(store)
+        if group_id in groups:
+            store.set_kv(ORDER_GROUPS_KEY, json.dumps([g for g in groups if g != group_id]))

@@ -81,6 +81,11 @@ COMMANDS = (
         "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
     ),
     LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
+    LazyCommand(
+        "order-group",
+        "order_groups",
+        "Exchange-side order groups: a contracts limit per 15 s, and a kill switch.",
+    ),
 )
 
 

@@ -29,7 +29,7 @@ def trade_command(
         str,
         typer.Option(
             "--strategy",
-            help="spike, mean-reversion, arbitrage or market-maker (docs/strategies.md).",
+            help="market-maker, spike, mean-reversion or arbitrage (docs/strategies.md).",
             show_default=False,
         ),
     ],
@@ -68,6 +68,15 @@ def trade_command(
             show_default=False,
         ),
     ] = None,
+    order_group: Annotated[
+        bool,
+        typer.Option(
+            "--order-group/--no-order-group",
+            help="Run the session's orders inside one exchange-side order group, which the "
+            "kill switch triggers and the exchange stops at trade.order_group_limit contracts "
+            "per 15 s (docs/trade-loop.md).",
+        ),
+    ] = True,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -92,10 +101,10 @@ def trade_command(
         selected=(markets, series, event),
         dry_run=dry_run,
         once=once,
-        duration=duration,
-        max_ticks=max_ticks,
+        bounds=(duration, max_ticks),
         live=live,
         log_file=log_file,
+        order_group=order_group,
     )
     app = current()
     settings = app.settings(env.value if env else None)
@@ -121,10 +130,10 @@ def _options(
     selected: tuple[str | None, str | None, str | None],
     dry_run: bool,
     once: bool,
-    duration: float | None,
-    max_ticks: int | None,
+    bounds: tuple[float | None, int | None],
     live: bool,
     log_file: Path | None,
+    order_group: bool = True,
 ) -> TradeOptions:
     from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
@@ -133,6 +142,7 @@ def _options(
     get_strategy(strategy)  # a misspelled name is refused before any config, client or lock
 
     markets, series, event = selected
+    duration, max_ticks = bounds
     if sum(1 for x in (markets, series, event) if x) > 1:
         raise UsageError("give at most one of --markets, --series and --event")
     return TradeOptions(
@@ -144,4 +154,5 @@ def _options(
         max_ticks=max_ticks,
         live=live,
         log_file=log_file,
+        order_group=order_group,
     )

@@ -121,6 +121,8 @@ def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:
         out.line(f"  {order_id}")
     if len(report.cancelled) > 20:
         out.line(f"  ... and {len(report.cancelled) - 20} more (--json lists all)")
+    for group_id in report.order_groups_triggered:
+        out.line(f"order group triggered: {group_id} (`kalshi order-group reset` to reopen it)")
     if report.exchange_cancel_all:
         # Kalshi: "Newly placed orders may also be cancelled during the minute after the request"
         out.line(

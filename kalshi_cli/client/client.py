@@ -1,8 +1,9 @@
 """KalshiClient: the one synchronous, signed client every command and the trade loop share.
 
 It is the transport of `base.py` (how a request travels: read it first) with every area of the
-API on top, one module each: `markets.py`, `portfolio.py`, `trading.py`, `historical.py`. A new
-area of the API is a new module with a `ClientBase` subclass, added to the bases below.
+API on top, one module each (`markets.py`, `portfolio.py`, `trading.py`, `queue.py`,
+`historical.py`, `order_groups.py`, ...). A new area of the API is a new module with a
+`ClientBase` subclass, added to the bases below.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
 from kalshi_cli.client.historical import HistoricalApi
 from kalshi_cli.client.markets import MarketDataApi
+from kalshi_cli.client.order_groups import OrderGroupsApi
 from kalshi_cli.client.portfolio import PortfolioApi
 from kalshi_cli.client.queue import QueueApi
 from kalshi_cli.client.trading import TradingApi
@@ -23,5 +25,6 @@ class KalshiClient(
     TradingApi,
     QueueApi,
     HistoricalApi,
+    OrderGroupsApi,
 ):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""

@@ -88,6 +88,7 @@ class CreateOrder:
     post_only: bool = False
     reduce_only: bool = False
     expiration_time: int | None = None  # unix seconds, good_till_canceled only
+    order_group_id: str | None = None  # the order group to place it in (client/order_groups.py)
 
     def __post_init__(self) -> None:
         if (
@@ -122,6 +123,10 @@ class CreateOrder:
                     "expiration_time works only with good_till_canceled",
                     code="conflicting_options",
                 )
+        if self.order_group_id is not None and (
+            not isinstance(self.order_group_id, str) or not self.order_group_id.strip()
+        ):
+            raise ValidationError("order_group_id must be a non-empty string", code="bad_group")
         if self.post_only and self.time_in_force is not TimeInForce.GTC:
             raise ValidationError(
                 "post_only orders rest on the book; they cannot be immediate_or_cancel or "
@@ -150,6 +155,8 @@ class CreateOrder:
         }
         if self.expiration_time is not None:
             body["expiration_time"] = self.expiration_time
+        if self.order_group_id is not None:
+            body["order_group_id"] = self.order_group_id
         return body
 
 

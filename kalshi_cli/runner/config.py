@@ -17,6 +17,8 @@ and line before anything reaches the exchange, never found by a reconcile alread
       log_backups: 5           # ... keeping this many older files (trade.log.1 ...)
       log_coalesce_s: 60       # repeats of one denial or signal: one summary line per interval
       deadman_interval_s: 60   # a `deadman` alert channel is pinged at most this often
+      order_group_limit: 1500  # contracts per rolling 15 s in the session's order group
+                               # (default: risk.max_order_count x risk.max_orders_per_minute)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ TRADE_KEYS = frozenset(
         "log_backups",
         "log_coalesce_s",
         "deadman_interval_s",
+        "order_group_limit",
     }
 )
 
@@ -83,6 +86,7 @@ class TradeOptions:
     max_ticks: int | None = None
     live: bool = False
     log_file: Path | None = None
+    order_group: bool = True  # run the orders inside one server-side order group
 
     def __post_init__(self) -> None:
         given = [
@@ -215,6 +219,8 @@ def _trade(trade: Located) -> Mapping[str, Any]:
             ("deadman_interval_s", 60.0),
         ):
             config.seconds(key, default)
+        if trade.get("order_group_limit") is not None:
+            config.whole("order_group_limit", 1)
     except ConfigError as exc:
         raise at_line(trade, exc, dotted="trade") from None
     return trade

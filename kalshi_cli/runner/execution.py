@@ -49,8 +49,10 @@ from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count, to_boo
 from kalshi_cli.pnl import fill_record_from_api
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.risk import RiskEngine
+from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
+from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.portfolio import OpenOrder, Portfolio, open_order
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.strategies import Cancel, Intent
@@ -134,6 +136,8 @@ class Executor:
         # row may still be resting (replayed at start for those, then kept as fills arrive)
         self._filled: dict[str, Decimal] = {}
         self._last_fill_ts = clock.wall()
+        # the session's order group (runner/order_group.py): every order goes into it
+        self.order_group_id: str | None = None
 
     # ---------------------------------------------------------------- guard
 
@@ -151,6 +155,16 @@ class Executor:
             self.backoff_until = self.clock.monotonic() + verdict.delay_s
         if verdict.safe_mode:
             self.safe_mode_tripped = True
+
+    def _group_triggered(self, intent: Intent, exc: ApiError) -> None:
+        """The exchange refused the order because the session's order group is triggered (its
+        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
+        reason = f"the exchange triggered order group {self.order_group_id}"
+        self.log.emit(
+            "order_group_triggered",
+            {**_intent_fields(intent), "order_group_id": self.order_group_id, "error": exc.message},
+        )
+        halt(self.ledger, reason=reason, source="order group")
 
     def lift_backoff(self) -> None:
         """`kalshi resume`: new orders and fill reads may go out again at once."""
@@ -274,6 +288,7 @@ class Executor:
             time_in_force=intent.time_in_force,
             post_only=intent.post_only,
             reduce_only=intent.reduce_only,
+            order_group_id=self.order_group_id,
         )
         sent_at = self.clock.monotonic()
         try:
@@ -304,6 +319,9 @@ class Executor:
             self.log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
             return None
         except (ApiError, TransportError) as exc:
+            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
+                self._group_triggered(intent, exc)
+                return None
             self._failed(exc)
             self.log.emit("order_rejected", {**_intent_fields(intent), "error": exc.message})
             return None

@@ -4,7 +4,9 @@ Start-up, in order: refuse prod without `--live`; read the strategy's and the ri
 parameters; print the configuration in force and every risk rule with its limits; reconcile
 open orders, fills and settlements with the exchange (refusing to trade if that fails or leaves
 an order of unknown outcome); list the selected markets; rebuild positions from the state file
-and refuse if they differ from the exchange's; then start the feed and the loop. SIGTERM and
+and refuse if they differ from the exchange's; create the session's order group
+(runner/order_group.py; not with `--no-order-group` or `--dry-run`); then start the feed and
+the loop. SIGTERM and
 SIGINT stop the loop, which cancels its own resting orders and returns the final summary; SIGUSR1
 pauses or resumes new orders.
 """
@@ -33,6 +35,11 @@ from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.fees import load_fees
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
+from kalshi_cli.runner.order_group import (
+    close_session_group,
+    contracts_limit,
+    open_session_group,
+)
 from kalshi_cli.runner.portfolio import Portfolio, open_order
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.strategies import get_strategy
@@ -352,6 +359,7 @@ def describe(
         f"strategy        {strategy.name} ({params_text(params)})",
         f"markets         {selection.describe()}",
         f"log file        {log_path}",
+        f"order group     {_group_text(options, config)}",
         "risk rules:",
         *risk_lines(limits),
     ]
@@ -439,6 +447,30 @@ def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> Non
         loop.clock.sleep(0.05)
 
 
+def _wants_group(options: TradeOptions) -> bool:
+    return options.order_group and not options.dry_run
+
+
+def _group_text(options: TradeOptions, config: TradeConfig) -> str:
+    if not _wants_group(options):
+        return "none (--no-order-group)" if not options.dry_run else "none (dry run)"
+    return f"one per session, {contracts_limit(config)} contracts per 15 s on the exchange"
+
+
+def _open_group(client: KalshiClient, store: Store, config: TradeConfig, log: EventLog) -> str:
+    """The session's order group (runner/order_group.py), or no trading at all."""
+    try:
+        return open_session_group(client, store, config, log)
+    except KalshiError as exc:
+        refused = StartupRefused(
+            f"could not create the session's order group: {exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`); `--no-order-group` trades "
+            "without one",
+        )
+        refused.exit_code = exc.exit_code
+        raise refused from exc
+
+
 def print_lines(lines: list[str], stream: TextIO | None = None) -> None:
     out = stream or sys.stdout
     for line in lines:
@@ -515,8 +547,12 @@ def trade(
             markets,
             pause_file=config.path("pause_file", state_dir / "trade.pause"),
         )
+        group = _open_group(client, store, config, log) if _wants_group(options) else None
+        loop.executor.order_group_id = group
         log.emit("started", {"strategy": options.strategy, "markets": len(markets), "env": env})
         summary = run(loop, options)
+        if group is not None and not options.once and summary.resting_orders == 0:
+            close_session_group(client, store, group, log)
     finally:
         alerts.close()
         log.close()

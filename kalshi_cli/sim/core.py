@@ -5,9 +5,10 @@ except the optional journal (sim/journal.py); time comes from the injected clock
 `ReferenceData` (reference.py: series, events, markets, validation, ids and listeners),
 `Ledger` (accounts.py: cash, positions, collateral and fees; its docstring has the money, fee
 and collateral rules), `Matcher` (matching.py: books, planning and applying orders), `Settler`
-(settlement.py: market status and settlement), and `Exchange` here: the request-level API the
-server calls (place, amend, decrease, cancel, the reads), time, and the journal with its
-snapshot and replay. The data types are in records.py and re-exported here.
+(settlement.py: market status and settlement), `OrderGroups` (order_groups.py: contracts limits
+over a rolling 15 s, trigger, reset; its refusals are listed there), and `Exchange` here: the
+request-level API the server calls (place, amend, decrease, cancel, the reads), time, and the
+journal with its snapshot and replay. The data types are in records.py and re-exported here.
 
 The public names and signatures below are the contract with the routes (`sim/routes/`) and
 the WebSocket.
@@ -62,7 +63,7 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ from kalshi_cli.sim.accounts import AccountState
 from kalshi_cli.sim.book import Book
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.matching import DAY
+from kalshi_cli.sim.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.records import (
     Account,
     BookChanged,
@@ -90,6 +92,7 @@ from kalshi_cli.sim.records import (
     MarketLifecycle,
     MarketStatus,
     OrderChanged,
+    OrderGroupChanged,
     PlaceResult,
     PositionChanged,
     SimEvent,
@@ -107,7 +110,6 @@ from kalshi_cli.sim.records import (
     not_found,
 )
 from kalshi_cli.sim.reference import market_from_record
-from kalshi_cli.sim.settlement import Settler
 
 __all__ = [
     "Account",
@@ -119,6 +121,7 @@ __all__ = [
     "MarketLifecycle",
     "MarketStatus",
     "OrderChanged",
+    "OrderGroupChanged",
     "PlaceResult",
     "PositionChanged",
     "SimEvent",
@@ -127,6 +130,7 @@ __all__ = [
     "SimFill",
     "SimMarket",
     "SimOrder",
+    "SimOrderGroup",
     "SimPosition",
     "SimSeries",
     "SimSettlement",
@@ -141,13 +145,22 @@ __all__ = [
 _Acct = AccountState
 
 
+def _matched(
+    order: SimOrder, steps: Sequence[tuple[str, SimOrder, Decimal]]
+) -> list[tuple[SimOrder, Decimal]]:
+    """The orders a match filled and how much of each: the incoming one and its makers."""
+    fills = [(maker, amount) for kind, maker, amount in steps if kind == "fill"]
+    taken = sum((amount for _, amount in fills), ZERO)
+    return [(order, taken), *fills] if fills else []
+
+
 def _order_exists() -> ExchangeError:
     """A client_order_id already used by any order of the account, even one long cancelled:
     Kalshi never frees them."""
     return ExchangeError(409, "order_already_exists", "order already exists")
 
 
-class Exchange(Settler):
+class Exchange(OrderGroups):
     def __init__(
         self,
         clock: Clock,
@@ -176,6 +189,7 @@ class Exchange(Settler):
         self._accounts: dict[str, AccountState] = {}
         self._by_key: dict[str, str] = {}
         self._orders: dict[str, SimOrder] = {}
+        self._order_groups: dict[str, SimOrderGroup] = {}
         self._trades: list[SimTrade] = []
         self._trades_by_ticker: dict[str, list[SimTrade]] = {}
         self._volume_window: dict[str, deque[tuple[float, Decimal]]] = {}
@@ -221,6 +235,7 @@ class Exchange(Settler):
         reduce_only: bool = False,
         expiration_time: int | None = None,
         cancel_order_on_pause: bool = False,
+        order_group_id: str | None = None,
     ) -> PlaceResult:
         acct = self._acct(account_id)
         market = self._market(ticker)
@@ -243,6 +258,7 @@ class Exchange(Settler):
             raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
+        self._open_group(account_id, order_group_id)
         buy_yes = book_side is BookSide.BID
         if reduce_only:
             position = self._position_of(acct, ticker)
@@ -282,6 +298,7 @@ class Exchange(Settler):
                 reduce_only=reduce_only,
                 expiration_time=expiration_time,
                 cancel_order_on_pause=cancel_order_on_pause,
+                order_group_id=order_group_id,
             )
         order = SimOrder(
             order_id=order_id,
@@ -302,11 +319,15 @@ class Exchange(Settler):
             created_time=now,
             last_update_time=now,
             cancel_order_on_pause=cancel_order_on_pause,
+            order_group_id=order_group_id,
         )
         self._orders[order_id] = order
         acct.orders.append(order)
         acct.client_ids.add(coid)
+        self._join_group(order)
         fills = self._execute(order, plan, now)
+        if self._order_groups:
+            self._count_matched(_matched(order, plan.steps), now)
         return PlaceResult(copy_order(order), fills)
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
@@ -446,6 +467,8 @@ class Exchange(Settler):
             order.remaining_count = new_remaining
             order.status = "resting"
             fills = self._execute(order, plan, now)
+            if self._order_groups:
+                self._count_matched(_matched(order, plan.steps), now)
         order.initial_count = count
         order.last_update_time = now
         self._rehold(acct, ticker)
@@ -627,6 +650,7 @@ class Exchange(Settler):
         "_accounts",
         "_by_key",
         "_orders",
+        "_order_groups",
         "_trades",
         "_trades_by_ticker",
         "_volume_window",
@@ -740,6 +764,7 @@ class Exchange(Settler):
                     reduce_only=bool(rec["reduce_only"]),
                     expiration_time=rec["expiration_time"],
                     cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
+                    order_group_id=rec.get("order_group_id"),
                 )
             elif op == "cancel":
                 self.cancel_order(rec["account_id"], rec["order_id"])
@@ -760,6 +785,8 @@ class Exchange(Settler):
                 self._decrease(self._orders[rec["order_id"]], Decimal(rec["cut"]))
             elif op == "expire":
                 self._expire(rec["order_id"])
+            elif op.startswith("order_group_"):
+                self.replay_order_group(rec)
             else:
                 raise JournalError(f"unknown journal record {op!r}")
         except ExchangeError as exc:

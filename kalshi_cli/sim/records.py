@@ -143,6 +143,7 @@ class SimOrder:
     maker_fees: Decimal = Decimal(0)
     cancel_order_on_pause: bool = False  # cancelled when its market's trading is paused
     fee_accumulator: Decimal = Decimal(0)  # rounding paid and not yet refunded (charge_fill)
+    order_group_id: str | None = None  # the order group it was placed in (sim/order_groups.py)
 
 
 @dataclass
@@ -261,8 +262,26 @@ class MarketLifecycle:
     ts: float = 0.0
 
 
+@dataclass
+class OrderGroupChanged:
+    """An order group was created, triggered, reset, deleted or had its limit updated (the
+    `order_group_updates` channel); `contracts_limit` is set for created and limit_updated."""
+
+    account_id: str
+    order_group_id: str
+    event_type: str
+    contracts_limit: Decimal | None
+    ts: float
+
+
 SimEventT = (
-    BookChanged | TradeHappened | FillHappened | OrderChanged | PositionChanged | MarketLifecycle
+    BookChanged
+    | TradeHappened
+    | FillHappened
+    | OrderChanged
+    | PositionChanged
+    | MarketLifecycle
+    | OrderGroupChanged
 )
 Listener = Callable[[SimEventT], None]
 

@@ -389,6 +389,17 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
     "SetTargetBalanceAllocationRequest": {"resting_margin_reservation": "string"},
     # sim/routes/multivariate.py (`selected_markets` is checked by its handler)
     "CreateMarketInMultivariateEventCollectionRequest": {"with_market_payload": "bool"},
+    # order groups (routes/order_groups.py)
+    "CreateOrderGroupRequest": {
+        "subaccount": "int",
+        "contracts_limit": "int64",
+        "contracts_limit_fp": "string",
+        "exchange_index": "int",
+    },
+    "UpdateOrderGroupLimitRequest": {
+        "contracts_limit": "int64",
+        "contracts_limit_fp": "string",
+    },
 }
 GO_BATCHES = {
     "BatchCreateOrdersV2Request": "CreateOrderV2Request",

@@ -23,11 +23,13 @@ from kalshi_cli.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_doll
 from kalshi_cli.sim.core import (
     Exchange,
     MarketStatus,
+    OrderGroupChanged,
     SimEvent,
     SimFeeChange,
     SimFill,
     SimMarket,
     SimOrder,
+    SimOrderGroup,
     SimPosition,
     SimSeries,
     SimSettlement,
@@ -215,7 +217,7 @@ def order_json(o: SimOrder) -> Json:
         "created_time": iso_utc(o.created_time),
         "last_update_time": iso_utc(o.last_update_time),
         "self_trade_prevention_type": o.self_trade_prevention.value,
-        "order_group_id": None,
+        "order_group_id": o.order_group_id,
         "cancel_order_on_pause": o.cancel_order_on_pause,
         "subaccount_number": 0,
         "exchange_index": EXCHANGE_INDEX,
@@ -469,6 +471,8 @@ def ws_user_order_msg(o: SimOrder) -> Json:
     if o.expiration_time:
         data["expiration_time"] = iso_utc(o.expiration_time)
         data["expiration_ts_ms"] = o.expiration_time * 1000
+    if o.order_group_id is not None:
+        data["order_group_id"] = o.order_group_id
     return data
 
 
@@ -510,3 +514,24 @@ def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json
         "position_fee_cost_dollars": fmt_dollars(p.fees_paid if p else ZERO),
         "volume_fp": fmt_count(p.volume if p else ZERO),
     }
+
+
+# order groups (sim/order_groups.py) ----------------------------------------------------------
+
+
+def order_group_json(g: SimOrderGroup) -> Json:
+    """An `OrderGroup` of `GET /portfolio/order_groups`."""
+    return {
+        "id": g.order_group_id,
+        "contracts_limit_fp": fmt_count(g.contracts_limit),
+        "is_auto_cancel_enabled": True,
+        "exchange_index": EXCHANGE_INDEX,
+    }
+
+
+def ws_order_group_msg(event: OrderGroupChanged) -> Json:
+    msg: Json = {"event_type": event.event_type, "order_group_id": event.order_group_id}
+    if event.contracts_limit is not None:
+        msg["contracts_limit_fp"] = fmt_count(event.contracts_limit)
+    msg["ts_ms"] = ts_ms(event.ts)
+    return msg

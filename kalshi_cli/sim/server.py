@@ -55,6 +55,7 @@ from kalshi_cli.sim.routes import (
     historical,
     market_data,
     multivariate,
+    order_groups,
     orders,
     portfolio,
     queue,
@@ -85,6 +86,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + reference_data.ENDPOINTS
     + multivariate.ENDPOINTS
     + historical.ENDPOINTS
+    + order_groups.ENDPOINTS
 )
 
 

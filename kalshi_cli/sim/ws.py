@@ -8,10 +8,11 @@ replies and channel messages leave in the order they were produced.
 The hub is an exchange listener. The core calls it synchronously on the event loop for every
 state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
 ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade`,
-`market_lifecycle_v2` and `communications` (starting at 1 with the snapshot); `ticker`, `fill`,
-`user_orders` and `market_positions` carry none, as in asyncapi.yaml. RFQ and quote events come
-from sim/communications.py's own listener list (`on_comms`), not the exchange core's. Faults
-act here: a sequence gap skips a number when it is assigned, silence discards outbound messages
+`market_lifecycle_v2`, `communications` and `order_group_updates` (starting at 1 with the
+snapshot); `ticker`, `fill`, `user_orders` and `market_positions` carry none, as in
+asyncapi.yaml. RFQ and quote events come from sim/communications.py's own listener list
+(`on_comms`), not the exchange core's. Faults act here: a sequence gap skips a number when it
+is assigned, silence discards outbound messages
 in the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
 ping frames sent by uvicorn.
 """
@@ -39,6 +40,7 @@ from kalshi_cli.sim.core import (
     FillHappened,
     MarketLifecycle,
     OrderChanged,
+    OrderGroupChanged,
     PositionChanged,
     SimEventT,
     TradeHappened,
@@ -57,10 +59,13 @@ CHANNELS = (
     "market_positions",
     "market_lifecycle_v2",
     "communications",
+    "order_group_updates",
 )
-SEQUENCED = frozenset({"orderbook_delta", "trade", "market_lifecycle_v2", "communications"})
+SEQUENCED = frozenset(
+    {"orderbook_delta", "trade", "market_lifecycle_v2", "communications", "order_group_updates"}
+)
 # channels that ignore the market tickers of a subscribe (asyncapi: "Market specification ignored")
-ALL_MARKETS = frozenset({"market_lifecycle_v2", "communications"})
+ALL_MARKETS = frozenset({"market_lifecycle_v2", "communications", "order_group_updates"})
 NEEDS_MARKET = frozenset({"orderbook_delta"})
 
 Json = dict[str, Any]
@@ -406,6 +411,12 @@ class WsHub:
                 if market is not None:
                     msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
                     conn.emit(sub, "market_lifecycle_v2", msg)
+            elif (
+                isinstance(event, OrderGroupChanged)
+                and channel == "order_group_updates"
+                and event.account_id == mine
+            ):
+                conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
 
     def on_comms(self, event: CommsEvent) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_RUN = {("trade",), ("sim", "serve"), ("dashboard",)}
-GROUPS = {(), ("config",), ("sim",), ("order",), ("state",), ("data",)}
+GROUPS = {(), ("config",), ("sim",), ("order",), ("state",), ("data",), ("order-group",)}
 PLACEHOLDER_ID = "5c3e0b9e-..."
+PLACEHOLDER_GROUP = "7f1c2d3e-..."  # an order group id: one the test creates
 
 
 def command_paths() -> list[tuple[str, ...]]:
@@ -93,6 +94,10 @@ def adjusted(
         redirect = home / target.strip() if target else None
         if PLACEHOLDER_ID in args:
             args[args.index(PLACEHOLDER_ID)] = resting_order(home, environ)
+        if PLACEHOLDER_GROUP in args:
+            created = invoke(["order-group", "create", "--limit", "10"], home, environ)
+            assert created.exit_code == 0, created.output
+            args[args.index(PLACEHOLDER_GROUP)] = created.stdout.strip()
         if "--watch" in args:
             args += ["--count", "1"]
         if "--textfile" in args:

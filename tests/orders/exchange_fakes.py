@@ -28,3 +28,6 @@ class UnexpectedCalls:
 
     def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
         raise AssertionError("this fake exchange did not expect a batch cancel")
+
+    def trigger_order_group(self, order_group_id: str) -> None:
+        raise AssertionError("this fake exchange did not expect an order-group trigger")

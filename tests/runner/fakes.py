@@ -160,6 +160,7 @@ class FakeClient:
                 client_order_id=request.client_order_id,
                 post_only=request.post_only,
                 reduce_only=request.reduce_only,
+                order_group_id=request.order_group_id,
             )
         except ExchangeError as exc:
             raise _api_error(exc) from None

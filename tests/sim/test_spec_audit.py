@@ -44,6 +44,7 @@ WS_MESSAGES = {
     "quote_created": "quoteCreated",
     "quote_accepted": "quoteAccepted",
     "quote_executed": "quoteExecuted",
+    "order_group_updates": "orderGroupUpdates",
 }
 
 

@@ -131,8 +131,6 @@ def parse_create(state: SimState, body: Any) -> Json:
     except ValueError:
         raise bad_request("self_trade_prevention_type must be taker_at_cross or maker") from None
     expiration = parse_expiration_time(body, tif)
-    if body.get("order_group_id") is not None:
-        raise bad_request("order groups are not supported by the simulator")
     parse_shard_fields(body)
     return {
         "ticker": ticker,
@@ -146,6 +144,7 @@ def parse_create(state: SimState, body: Any) -> Json:
         "reduce_only": field_bool(body, "reduce_only"),
         "expiration_time": expiration,
         "cancel_order_on_pause": field_bool(body, "cancel_order_on_pause"),
+        "order_group_id": field_str(body, "order_group_id", required=False) or None,
     }
 
 

@@ -1,0 +1,287 @@
+"""`kalshi order-group create|list|show|trigger|reset|limit|delete`: order groups on the
+exchange (client/order_groups.py). A group caps the contracts its orders may match in any
+rolling 15 s; hitting the cap, or `trigger`, makes the exchange cancel the group's orders and
+refuse new ones in it until `reset`. `kalshi trade` runs each session inside one
+(docs/order-groups.md). Every input is checked before anything is sent; on prod the commands
+that change a group ask for confirmation unless `--yes`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._output import Column
+
+if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.client.order_groups import OrderGroup
+
+group_app = typer.Typer(
+    name="order-group",
+    help="Exchange-side order groups: a contracts limit per 15 s, and a kill switch.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(group_app)
+
+
+def _limit(text: str) -> Decimal:
+    from kalshi_cli.cli.orders import parse_count
+
+    return parse_count(text, "--limit")
+
+
+LimitArg = Annotated[
+    str,
+    typer.Option(
+        "--limit",
+        help="Contracts the group's orders may match in any rolling 15 s (e.g. 100).",
+        show_default=False,
+    ),
+]
+GroupArg = Annotated[str, typer.Argument(help="The order group's id.", show_default=False)]
+
+
+def _group_id(text: str) -> str:
+    if not text.strip():
+        raise typer.BadParameter("an order group id cannot be empty", param_hint="ORDER_GROUP_ID")
+    return text.strip()
+
+
+def _session_groups(app: AppContext, env: str | None) -> set[str]:
+    """The groups `kalshi trade` sessions created and still list in the state file (read
+    only: a missing state file is created by no read)."""
+    from kalshi_cli.killswitch import session_order_groups
+    from kalshi_cli.store import Store, StoreError
+
+    try:
+        store = Store.open_readonly(app.settings(env).state)
+    except StoreError:
+        return set()
+    if store is None:
+        return set()
+    with store:
+        return set(session_order_groups(store))
+
+
+def _group_json(group: OrderGroup, session: set[str]) -> dict[str, Any]:
+    limit = group.contracts_limit
+    return {
+        "order_group_id": group.order_group_id,
+        "contracts_limit": None if limit is None else str(limit),
+        "auto_cancel": group.auto_cancel,
+        "trade_session": group.order_group_id in session,
+    }
+
+
+@group_app.command("create")
+def create_command(
+    limit: LimitArg,
+    as_json: JsonOpt = False,
+    yes: YesOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Create an order group with a contracts limit; prints its id.
+
+    `kalshi trade` makes its own for each session (docs/order-groups.md).
+
+    Example: kalshi order-group create --limit 100
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    contracts = _limit(limit)
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    client = app.client(auth=True)
+    confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
+    group_id = client.create_order_group(contracts)
+    if as_json:
+        out.json({"order_group_id": group_id, "contracts_limit": str(contracts)})
+        return
+    out.line(group_id)
+
+
+COLUMNS = (
+    Column("order_group_id", "order group", identifier=True),
+    Column("contracts_limit", "limit / 15 s", numeric=True),
+    Column("trade_session", "kalshi trade"),
+)
+
+
+@group_app.command("list")
+def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
+    """List your order groups; `kalshi trade` marks the ones its sessions run in.
+
+    Example: kalshi order-group list --json
+    """
+    app = current()
+    settings_env = env.value if env else None
+    app.settings(settings_env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    groups = app.client(auth=True).list_order_groups()
+    session = _session_groups(app, settings_env)
+    document = {"order_groups": [_group_json(g, session) for g in groups]}
+    rows = [
+        {
+            "order_group_id": g["order_group_id"],
+            "contracts_limit": g["contracts_limit"] or "",
+            "trade_session": "yes" if g["trade_session"] else "",
+        }
+        for g in document["order_groups"]
+    ]
+    out.table(COLUMNS, rows, document=document)
+
+
+@group_app.command("show")
+def show_command(
+    order_group_id: GroupArg,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Show one order group: its limit and the orders placed in it.
+
+    Example: kalshi order-group show 7f1c2d3e-...
+    """
+    group_id = _group_id(order_group_id)
+    app = current()
+    settings_env = env.value if env else None
+    app.settings(settings_env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    group = app.client(auth=True).get_order_group(group_id)
+    document = {
+        **_group_json(group, _session_groups(app, settings_env)),
+        "orders": list(group.orders),
+    }
+    fields = [
+        ("order group", group.order_group_id),
+        ("limit / 15 s", document["contracts_limit"] or "none"),
+        ("auto cancel", "yes" if group.auto_cancel else "no"),
+        ("kalshi trade", "yes" if document["trade_session"] else "no"),
+        ("orders", str(len(group.orders))),
+    ]
+    out.record(fields, document=document)
+
+
+def _act(
+    order_group_id: str,
+    *,
+    what: str,
+    done: str,
+    as_json: bool,
+    yes: bool,
+    call: str,
+    env: EnvOpt,
+    limit: Decimal | None = None,
+) -> None:
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    group_id = _group_id(order_group_id)
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    client = app.client(auth=True)
+    confirm_on_prod(app, f"{what} order group {group_id}", yes=yes)
+    if limit is None:
+        getattr(client, call)(group_id)
+    else:
+        getattr(client, call)(group_id, limit)
+    document: dict[str, Any] = {"order_group_id": group_id, "result": done}
+    if limit is not None:
+        document["contracts_limit"] = str(limit)
+    if as_json:
+        out.json(document)
+        return
+    out.line(f"order group {group_id} {done}")
+
+
+@group_app.command("trigger")
+def trigger_command(
+    order_group_id: GroupArg, as_json: JsonOpt = False, yes: YesOpt = False, env: EnvOpt = None
+) -> None:
+    """Trigger a group by hand: the exchange cancels its orders and refuses new ones in it
+    until `reset`. (`kalshi cancel-all` triggers the groups of `kalshi trade` sessions.)
+
+    Example: kalshi order-group trigger 7f1c2d3e-... --yes
+    """
+    _act(
+        order_group_id,
+        what="trigger (cancel the orders of)",
+        done="triggered",
+        as_json=as_json,
+        yes=yes,
+        env=env,
+        call="trigger_order_group",
+    )
+
+
+@group_app.command("reset")
+def reset_command(
+    order_group_id: GroupArg, as_json: JsonOpt = False, yes: YesOpt = False, env: EnvOpt = None
+) -> None:
+    """Reset a group: its matched count goes to zero and orders may be placed in it again.
+
+    Example: kalshi order-group reset 7f1c2d3e-...
+    """
+    _act(
+        order_group_id,
+        what="reset (allow orders again in)",
+        done="reset",
+        as_json=as_json,
+        yes=yes,
+        env=env,
+        call="reset_order_group",
+    )
+
+
+@group_app.command("limit")
+def limit_command(
+    order_group_id: GroupArg,
+    limit: LimitArg,
+    as_json: JsonOpt = False,
+    yes: YesOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Set a group's contracts limit; a limit already reached triggers the group at once.
+
+    Example: kalshi order-group limit 7f1c2d3e-... --limit 250
+    """
+    contracts = _limit(limit)
+    _act(
+        order_group_id,
+        what=f"set a limit of {contracts} contracts on",
+        done="limit set",
+        as_json=as_json,
+        yes=yes,
+        env=env,
+        call="set_order_group_limit",
+        limit=contracts,
+    )
+
+
+@group_app.command("delete")
+def delete_command(
+    order_group_id: GroupArg, as_json: JsonOpt = False, yes: YesOpt = False, env: EnvOpt = None
+) -> None:
+    """Delete a group; the exchange cancels its orders.
+
+    Example: kalshi order-group delete 7f1c2d3e-... --yes
+    """
+    _act(
+        order_group_id,
+        what="delete (and cancel the orders of)",
+        done="deleted",
+        as_json=as_json,
+        yes=yes,
+        env=env,
+        call="delete_order_group",
+    )

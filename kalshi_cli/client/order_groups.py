@@ -1,0 +1,112 @@
+"""Order groups (`/portfolio/order_groups`): a contracts limit the exchange enforces over a
+rolling 15-second window. When the group's orders match that many contracts, or the group is
+triggered by hand, the exchange cancels the group's orders and refuses new ones in it until
+the group is reset: a stop that holds on the exchange's side even when the process that placed
+the orders is gone. An order joins a group through `CreateOrder.order_group_id`.
+
+Trigger, reset, a new limit and the reads are retried like any idempotent request; creating a
+group is retried only when the first attempt certainly did not reach the exchange (a lost
+answer would otherwise leave a second, unused group behind).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.client.base import ClientBase, path_segment
+from kalshi_cli.client.requests import check_count
+from kalshi_cli.client.retry import Resend
+from kalshi_cli.errors import KalshiError, ValidationError
+from kalshi_cli.models import fmt_count, parse_count
+
+GROUPS = "/portfolio/order_groups"
+
+
+@dataclass(frozen=True)
+class OrderGroup:
+    """A group as the exchange shows it. `orders` (the ids of the orders placed in it) comes
+    with `get_order_group` only; a listing leaves it empty."""
+
+    order_group_id: str
+    contracts_limit: Decimal | None
+    auto_cancel: bool
+    orders: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any], order_group_id: str | None = None) -> OrderGroup:
+        limit = data.get("contracts_limit_fp")
+        orders = data.get("orders") or []
+        if not isinstance(orders, list):
+            raise TypeError("orders must be a list")
+        return cls(
+            order_group_id=str(order_group_id or data["id"]),
+            contracts_limit=None if limit is None else parse_count(limit),
+            auto_cancel=bool(data.get("is_auto_cancel_enabled", False)),
+            orders=tuple(str(o) for o in orders),
+            raw=data,
+        )
+
+
+def _group_id(order_group_id: str) -> str:
+    if not isinstance(order_group_id, str) or not order_group_id.strip():
+        raise ValidationError("an order group id must be a non-empty string", code="bad_group")
+    return order_group_id
+
+
+def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
+    return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
+
+
+class OrderGroupsApi(ClientBase):
+    """Order groups: create, list, get, delete, reset, trigger and a new limit."""
+
+    def create_order_group(self, contracts_limit: Decimal) -> str:
+        """A new group with `contracts_limit` contracts per rolling 15 s; returns its id."""
+        body = self._body(
+            self._request(
+                "POST",
+                GROUPS + "/create",
+                json=_limit_body(contracts_limit),
+                mode=Resend.IF_UNSENT,
+                auth=True,
+            )
+        )
+        group_id = body.get("order_group_id")
+        if not isinstance(group_id, str) or not group_id:
+            raise KalshiError("the exchange created an order group but sent no order_group_id")
+        return group_id
+
+    def list_order_groups(self) -> list[OrderGroup]:
+        body = self._get(GROUPS, auth=True)
+        return [
+            self._parse(OrderGroup.from_api, item, "order group")
+            for item in body.get("order_groups") or []
+        ]
+
+    def get_order_group(self, order_group_id: str) -> OrderGroup:
+        group_id = _group_id(order_group_id)
+        body = self._get(f"{GROUPS}/{path_segment(group_id)}", auth=True)
+        return self._parse(lambda d: OrderGroup.from_api(d, group_id), body, "order group")
+
+    def delete_order_group(self, order_group_id: str) -> None:
+        """Delete the group; the exchange cancels its orders."""
+        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}"
+        self._request("DELETE", path, auth=True)
+
+    def trigger_order_group(self, order_group_id: str) -> None:
+        """Cancel the group's orders and refuse new ones in it until a reset."""
+        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/trigger"
+        self._request("PUT", path, auth=True)
+
+    def reset_order_group(self, order_group_id: str) -> None:
+        """Set the group's matched count to zero and let orders in again."""
+        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/reset"
+        self._request("PUT", path, auth=True)
+
+    def set_order_group_limit(self, order_group_id: str, contracts_limit: Decimal) -> None:
+        """A new limit; the exchange triggers the group at once if it is already reached."""
+        path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/limit"
+        self._request("PUT", path, json=_limit_body(contracts_limit), auth=True)

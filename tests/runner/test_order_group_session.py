@@ -1,0 +1,168 @@
+"""The trade loop's order group (runner/order_group.py): every order of a session goes into
+one group on the exchange, the kill switch triggers it from another process even after the
+loop was SIGKILLed, a clean stop deletes it, and a group the exchange triggers halts the loop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.errors import ApiError
+from kalshi_cli.killswitch import session_order_groups
+from kalshi_cli.models import BookSide
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.fakes import make_rig
+from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
+
+TICKER = "KXOGLOOP-SIM-A"
+
+
+def _event(log: Path, name: str) -> dict[str, object] | None:
+    return next((e for e in log_events(log) if e["event"] == name), None)
+
+
+def _wait(predicate, timeout: float, proc: subprocess.Popen[bytes], err: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, err.read_text()[-2000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _start_loop(sim: SimHarness, tmp_path: Path, *extra: str):
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    state = tmp_path / "state.db"
+    log = tmp_path / "trade.log"
+    env = trade_env(account, tmp_path / "home", state)
+    command = [*trade_command("market-maker", TICKER, log, "--duration", "120"), *extra]
+    return account, other, state, log, env, command
+
+
+@pytest.mark.timeout(120)
+def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_path: Path) -> None:
+    account, other, state, log, env, command = _start_loop(sim, tmp_path)
+    trader = client_for(account)
+    err = tmp_path / "stderr.txt"
+    with (
+        err.open("w") as stderr,
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
+    ):
+        try:
+            _wait(lambda: _event(log, "order_group_created") is not None, 60, proc, err)
+            created = _event(log, "order_group_created")
+            assert created is not None
+            group = str(created["order_group_id"])
+
+            def quoting() -> bool:
+                orders = list(trader.iter_orders(ticker=TICKER, status="resting"))
+                return bool(orders) and all(o.raw["order_group_id"] == group for o in orders)
+
+            _wait(quoting, 60, proc, err)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    # nothing cleaned up after the kill: the quotes rest and the group takes orders
+    quotes = [o.order_id for o in trader.iter_orders(ticker=TICKER, status="resting")]
+    assert quotes
+    with Store.open(state) as store:
+        assert session_order_groups(store) == [group]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kalshi_cli", "cancel-all", "--yes", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["order_groups_triggered"] == [group]
+
+    # the simulator's word: the group is triggered, its orders cancelled, new ones refused
+    for order_id in quotes:
+        assert trader.get_order(order_id).status == "canceled"
+    with pytest.raises(ApiError) as refused:
+        trader.create_order(
+            CreateOrder(
+                ticker=TICKER,
+                book_side=BookSide.BID,
+                price=Decimal("0.30"),
+                count=Decimal(1),
+                order_group_id=group,
+            )
+        )
+    assert (refused.value.status, refused.value.code) == (409, "order_group_triggered")
+    other.close()
+    trader.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    account, other, state, log, env, command = _start_loop(sim, tmp_path)
+    trader = client_for(account)
+    err = tmp_path / "stderr.txt"
+    with (
+        err.open("w") as stderr,
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
+    ):
+        _wait(
+            lambda: bool(list(trader.iter_orders(ticker=TICKER, status="resting"))), 60, proc, err
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, err.read_text()[-2000:]
+    assert _event(log, "order_group_deleted") is not None
+    assert trader.list_order_groups() == []
+    with Store.open(state) as store:
+        assert session_order_groups(store) == []
+    first_run = {o.order_id for o in trader.iter_orders(ticker=TICKER)}
+
+    with (
+        err.open("w") as stderr,
+        subprocess.Popen(
+            [*command, "--no-order-group"], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        ) as proc,
+    ):
+        _wait(
+            lambda: bool(list(trader.iter_orders(ticker=TICKER, status="resting"))), 60, proc, err
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, err.read_text()[-2000:]
+    placed = [o for o in trader.iter_orders(ticker=TICKER) if o.order_id not in first_run]
+    assert placed and all(o.raw["order_group_id"] is None for o in placed)
+    assert trader.list_order_groups() == []
+    other.close()
+    trader.close()
+
+
+def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    me = rig.client.account_id
+    group = rig.exchange.create_order_group(me, Decimal(1000)).order_group_id
+    rig.loop.executor.order_group_id = group
+    rig.step(0.1)
+    quotes = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    assert quotes and {o.order_group_id for o in quotes} == {group}
+
+    rig.exchange.trigger_order_group(me, group)
+    assert all(rig.exchange.order(me, o.order_id).status == "canceled" for o in quotes)
+    rig.step(0.1)
+    assert rig.store.trading_state().state == "HALTED"
+    assert rig.loop.log.counts.get("order_group_triggered") == 1
+    before = len(rig.client.requests)
+    rig.step(0.1)
+    assert len(rig.client.requests) == before, "HALTED: nothing more is sent"
