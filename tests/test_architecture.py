@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("views", {"positions"}),
     ("reports", {"pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
+    ("backtests", {"backtest"}),
     ("commands", {"cli"}),
     ("entry point", {"__main__"}),
 ]
