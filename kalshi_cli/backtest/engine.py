@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.errors import KalshiError, UsageError
+from kalshi_cli.errors import KalshiError, NoDataError, UsageError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
@@ -73,7 +73,7 @@ class BacktestSpec:
     balance: str = "1000"
     risk: tuple[tuple[str, Any], ...] = ()  # the config's `risk:` section
     trade: tuple[tuple[str, Any], ...] = ()  # the config's `trade:` section (tick_interval_s)
-    sample_s: float = 60.0  # float-ok: seconds between points of the equity curve
+    sample_s: float = 10.0  # float-ok: seconds between points of the equity curve
 
     def params_dict(self) -> dict[str, str]:
         return dict(self.params)
@@ -298,7 +298,7 @@ def execute(
     records = _bounded(iter_records(root, skipped), spec)
     first = next(records, None)
     if first is None:
-        raise UsageError(f"no records in {root} between the given times")
+        raise NoDataError(f"no records in {root} between the given times")
     start = first[0] / 1e9
     clock = ReplayClock(start)
     feed = ReplayFeed(tickers, clock)
@@ -404,7 +404,11 @@ def _drive(
             continue  # an order's latency applied it already
         driver._apply(record)
         driver.next = next(driver.records, None)
-    tick_until(clock.wall() + poll)
+    # the run lasts to its end bound (`--to`), or one poll past the last record
+    end = clock.wall() + poll
+    if spec.end_ns is not None:
+        end = max(end, (spec.end_ns - 1) / 1e9)
+    tick_until(end)
     return equity
 
 
@@ -445,7 +449,7 @@ def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]
         if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
             seen[msg["market_ticker"]] = None
     if not seen:
-        raise UsageError(f"no market in {root}")
+        raise NoDataError(f"no market in {root}")
     return sorted(seen)
 
 

@@ -81,6 +81,11 @@ COMMANDS = (
         "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
     ),
     LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
+    LazyCommand(
+        "backtest",
+        "backtest",
+        "Replay recorded data through a strategy, the risk rules and the order bookkeeping.",
+    ),
 )
 
 
