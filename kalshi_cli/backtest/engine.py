@@ -147,10 +147,13 @@ class ReplayFeed:
         self.changed: set[str] = set()
         self.data_at: dict[str, float] = {}  # float-ok: ticker -> time of its last book data
         self.latest = -math.inf  # float-ok: the newest data applied
+        self._books: dict[str, Orderbook] = {}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
-        if ticker is not None and ticker not in self.tickers:
-            return
+        if ticker is not None:
+            self._books.pop(ticker, None)
+            if ticker not in self.tickers:
+                return
         if kind == "fresh":
             self.events.append(FeedEvent(EventKind.FRESH, ticker, source="replay"))
         elif kind == "stale":
@@ -166,8 +169,19 @@ class ReplayFeed:
         return None
 
     def book(self, ticker: str) -> Orderbook | None:
+        # the loop reads a market's book several times a pass, the strategy and the marks once
+        # more: built once per change, not per read
+        cached = self._books.get(ticker)
+        if cached is not None:
+            return cached
         book = self.replay.books.get(ticker)
-        return book.to_orderbook() if book is not None and book.fresh else None
+        if book is None or not book.fresh:
+            return None
+        built = self._books[ticker] = book.to_orderbook()
+        return built
+
+    def invalidate(self, ticker: str) -> None:
+        self._books.pop(ticker, None)
 
     def is_fresh(self, ticker: str) -> bool:
         book = self.replay.books.get(ticker)
@@ -238,6 +252,7 @@ class Driver:
             return
         if kind in ("orderbook_delta", "orderbook_snapshot"):
             feed.latest = t
+            feed.invalidate(ticker)
             book = feed.replay.books.get(ticker)
             if book is None or not book.fresh:
                 return

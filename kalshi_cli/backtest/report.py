@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.models import ZERO, fmt_money
+from kalshi_cli.models import ZERO, fmt_count, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts
@@ -109,7 +109,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         left_open.append(
             {
                 "ticker": ticker,
-                "position": str(m.position),
+                "position": fmt_count(m.position),
                 "average_entry": _s(m.average_entry),
                 "mark_bid": _s(bid),
                 "mark_mid": _s(mid),
@@ -133,15 +133,15 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         got = engine.markets.get(ticker)
         net = realized[ticker] + settled[ticker] + marked.get(ticker, ZERO)
         per_market[ticker] = {
-            "realized": str(realized[ticker]),
-            "settled": str(settled[ticker]),
-            "marked": str(marked.get(ticker, ZERO)),
-            "net": str(net),
-            "fees": str(got.fees if got else ZERO),
+            "realized": _m(realized[ticker]),
+            "settled": _m(settled[ticker]),
+            "marked": _m(marked.get(ticker, ZERO)),
+            "net": _m(net),
+            "fees": _m(got.fees if got else ZERO),
             "fills": got.fills if got else 0,
             "round_trips": sum(1 for t in closed if t.ticker == ticker),
             "wins": sum(1 for t in wins if t.ticker == ticker),
-            "position": str(got.position if got else ZERO),
+            "position": fmt_count(got.position if got else ZERO),
             "result": run.infos[ticker].result or None,
         }
     total_realized = sum(realized.values(), ZERO)
@@ -151,13 +151,13 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     sharpe, sortino = _ratios(curve, start, run.spec.sample_s)
     waits = sorted(stats.queue_waits)
     totals = {
-        "start_balance": str(start),
-        "end_equity": str(curve[-1].equity) if curve else str(start),
-        "net": str(total_realized + total_settled + total_marked),
-        "realized": str(total_realized),
-        "settled": str(total_settled),
-        "marked": str(total_marked),
-        "fees": str(summary.fees),
+        "start_balance": _m(start),
+        "end_equity": _m(curve[-1].equity) if curve else _m(start),
+        "net": _m(total_realized + total_settled + total_marked),
+        "realized": _m(total_realized),
+        "settled": _m(total_settled),
+        "marked": _m(total_marked),
+        "fees": _m(summary.fees),
         "fills": len(fills),
         "orders": stats.orders,
         "rejected": stats.rejected,
@@ -165,22 +165,22 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "round_trips": len(closed),
         "wins": len(wins),
         "win_rate": _ratio(len(wins), len(closed)),
-        "expectancy_per_contract": str(
-            (sum((t.pnl for t in closed), ZERO) / contracts).quantize(Decimal("0.0001"))
+        "expectancy_per_contract": _m(
+            (sum((t.pnl for t in closed), ZERO) / contracts).quantize(MONEY)
         )
         if contracts
         else None,
         "profit_factor": _ratio(gross_win, gross_loss),
-        "max_drawdown": str(drawdown),
+        "max_drawdown": _m(drawdown),
         "max_drawdown_share": drawdown_share,
         "sharpe": sharpe,
         "sortino": sortino,
-        "max_exposure": str(max((p.exposure for p in curve), default=ZERO)),
+        "max_exposure": _m(max((p.exposure for p in curve), default=ZERO)),
         "maker_share": _ratio(stats.maker_contracts, filled),
         "taker_share": _ratio(stats.taker_contracts, filled),
         "fill_ratio": _ratio(filled, stats.contracts_ordered),
-        "contracts_ordered": str(stats.contracts_ordered),
-        "contracts_filled": str(filled),
+        "contracts_ordered": fmt_count(stats.contracts_ordered),
+        "contracts_filled": fmt_count(filled),
         "queue_wait_s": {
             "fills": len(waits),
             "mean": sum(waits) / len(waits) if waits else None,
@@ -207,7 +207,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "by_strategy": groups["by_strategy"],
         "exit_reasons": dict(exits),
         "left_open": left_open,
-        "equity": [[p.ts, str(p.equity), str(p.exposure)] for p in curve],
+        "equity": [[p.ts, _m(p.equity), _m(p.exposure)] for p in curve],
         "audit": {
             "decisions": run.audit.decisions,
             "min_gap_s": None if math.isinf(run.audit.latest_gap_s) else run.audit.latest_gap_s,
@@ -228,7 +228,18 @@ def _reason(text: str) -> str:
 
 
 def _s(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else _m(value)
+
+
+MONEY = Decimal("0.0001")
+
+
+def _m(amount: Decimal | int) -> str:
+    """Dollars as a string with 4 decimals (fees are charged to $0.0001), more only when the
+    value has them (average cost can leave millionths)."""
+    value = Decimal(amount)
+    exact = value.quantize(MONEY)
+    return format(exact if exact == value else value, "f")
 
 
 def _ratio(a: Decimal | int, b: Decimal | int) -> float | None:
@@ -311,10 +322,10 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
             _money(m["fees"]),
             str(m["fills"]),
             f"{m['wins']}/{m['round_trips']}",
-            m["position"].rstrip("0").rstrip("."),
+            format(Decimal(m["position"]).normalize(), "f"),
         )
         for ticker, m in report["markets"].items()
-        if m["fills"] or m["net"] != "0"
+        if m["fills"] or Decimal(m["net"]) != 0
     ]
     head = ("market", "net", "realized", "settled", "marked", "fees", "fills", "won", "pos")
     lines += _table(head, rows) if rows else ["no trades"]

@@ -90,7 +90,7 @@ def test_a_quiet_market_gives_no_trades(tmp_path: Path) -> None:
     artifacts, report = run(BacktestSpec(data=str(data), strategy="spike"), tmp_path / "run")
     totals = report["totals"]
     assert isinstance(totals, dict)
-    assert (totals["orders"], totals["fills"], totals["net"]) == (0, 0, "0")
+    assert (totals["orders"], totals["fills"], totals["net"]) == (0, 0, "0.0000")
     assert report["audit"]["decisions"] > 0  # type: ignore[index]
     assert list(artifacts.venue.client.iter_fills()) == []
 
