@@ -191,7 +191,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     assumed = {t: list(i.assumed) for t, i in run.infos.items() if i.assumed}
     return {
         "format": FORMAT,
-        "spec": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(run.spec).items()},
+        "spec": _plain(asdict(run.spec)),
         "data": {
             "path": run.spec.data,
             "from": run.started,
@@ -219,6 +219,15 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
             "defaults_used": assumed,
         },
     }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as JSON has them: the report is the same in-process and printed."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _reason(text: str) -> str:
