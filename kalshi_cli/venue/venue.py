@@ -656,13 +656,14 @@ class VenueClient:
         limit: int | None = None,
     ) -> Iterator[Fill]:
         n = 0
-        # newest first, as the exchange lists them
-        for f in reversed(self._ex.fills(self.venue.account)):
+        # newest first, as the exchange lists them; fills are kept in time order, so the first
+        # one older than `min_ts` ends the listing (the loop reads only its recent fills)
+        for f in self._ex.fills(self.venue.account):
+            if min_ts is not None and int(f.ts) < min_ts:
+                return
             if ticker is not None and f.ticker != ticker:
                 continue
             if order_id is not None and f.order_id != order_id:
-                continue
-            if min_ts is not None and int(f.ts) < min_ts:
                 continue
             if max_ts is not None and int(f.ts) > max_ts:
                 continue
@@ -675,7 +676,7 @@ class VenueClient:
         self, *, ticker: str | None = None, limit: int | None = None
     ) -> Iterator[Settlement]:
         n = 0
-        for s in reversed(self._ex.settlements(self.venue.account)):
+        for s in self._ex.settlements(self.venue.account):  # newest first
             if ticker is not None and s.ticker != ticker:
                 continue
             if limit is not None and n >= limit:
@@ -692,7 +693,7 @@ class VenueClient:
         limit: int | None = None,
     ) -> Iterator[Order]:
         n = 0
-        for o in reversed(self._ex.orders(self.venue.account)):
+        for o in self._ex.orders(self.venue.account):  # newest first
             if ticker is not None and o.ticker != ticker:
                 continue
             if status is not None and o.status != status:

@@ -177,3 +177,15 @@ def test_the_venue_client_has_no_path_to_the_network() -> None:
     source = inspect.getsource(module)
     for word in ("httpx", "urllib", "socket", "requests.", "_send", "http://", "https://"):
         assert word not in source, word
+
+
+def test_fills_are_listed_newest_first_and_min_ts_ends_the_listing() -> None:
+    v, clock = venue()
+    v.book_changed(T, {}, {D("0.45"): D(100)})
+    for _ in range(3):
+        v.client.create_order(order(BookSide.BID, "0.55", "1", TimeInForce.IOC))
+        clock.advance(10)
+    fills = list(v.client.iter_fills())
+    assert [f.ts for f in fills] == sorted((f.ts for f in fills), reverse=True)
+    recent = list(v.client.iter_fills(min_ts=fills[1].ts))
+    assert [f.fill_id for f in recent] == [f.fill_id for f in fills[:2]]
