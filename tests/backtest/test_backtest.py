@@ -4,6 +4,7 @@ the local venue, against hand computations from the venue's own fills."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -139,3 +140,41 @@ def test_every_decision_saw_only_earlier_data(spike_data: Path, tmp_path: Path) 
     audit = report["audit"]
     assert isinstance(audit, dict)
     assert audit["decisions"] > 300 and audit["min_gap_s"] > 0
+
+
+def test_a_sequence_gap_leaves_the_market_stale_and_untraded_until_a_snapshot(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    """A delta lost from the recording: the book may be wrong from there on, so the loop (as
+    live) places nothing in that market until a snapshot comes; this recording has none."""
+    import json
+
+    from kalshi_cli.data.manifest import read_manifest, write_manifest
+    from kalshi_cli.data.segments import SegmentWriter, iter_lines
+
+    gapped = tmp_path / "gapped"
+    writer = SegmentWriter(gapped, fsync=False)
+    cut_at = None
+    skipped_one = False
+    for line in iter_lines(spike_data, Counter()):
+        record = json.loads(line)
+        frame = record.get("frame", {})
+        elapsed = record["recv_ns"] / 1e9 - 1_767_225_600
+        if not skipped_one and frame.get("type") == "orderbook_delta" and elapsed > 5:
+            skipped_one, cut_at = True, record["recv_ns"] / 1e9
+            continue
+        writer.write(record["recv_ns"], line + b"\n")
+    writer.close()
+    manifest = read_manifest(spike_data) or {}
+    manifest["segments"] = writer.segments
+    write_manifest(gapped, manifest)
+    assert cut_at is not None  # the first delta after 5 s is gone
+    spec = BacktestSpec(data=str(gapped), strategy="spike", params=PROFITABLE)
+    artifacts, report = run(spec, tmp_path / "run")
+    assert report["data"]["skipped"].get("seq_gap") == 1  # type: ignore[index]
+    with Store.open(artifacts.state_path, create=False) as store:
+        assert all(i.created_at < cut_at for i in store.intents())
+    full, _ = run(BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE),
+                  tmp_path / "full")  # fmt: skip
+    with Store.open(full.state_path, create=False) as store:
+        assert any(i.created_at > cut_at for i in store.intents())
