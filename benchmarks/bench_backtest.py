@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--sweep-runs", type=int, default=4)
     args = parser.parse_args()
 
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     data, generated = ensure_data(args.data, args.markets, args.seconds)
     if generated is not None:
         print(f"recorded {args.markets} markets x {args.seconds} s in {generated:.1f} s")
@@ -175,6 +177,7 @@ def main() -> None:
         f"sweep of {len(specs)} runs (spike, first 600 s): 1 process {timings[1]:.1f} s, "
         f"2 processes {timings[2]:.1f} s, speed-up x{timings[1] / timings[2]:.2f}"
     )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

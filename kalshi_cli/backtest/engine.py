@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -109,7 +109,8 @@ class RunArtifacts:
     frames: Counter[str]
     book_events: int
     audit: Audit
-    signals: list[dict[str, Any]]
+    signals: list[dict[str, Any]]  # kept only with `keep_signals` (the look-ahead check)
+    signal_count: int
     started: float  # float-ok: unix seconds
     ended: float  # float-ok: unix seconds
 
@@ -292,7 +293,7 @@ def execute(
     workdir: Path,
     *,
     log_path: Path | None = None,
-    on_tick: Callable[[TradeLoop, float], None] | None = None,
+    keep_signals: bool = False,
 ) -> RunArtifacts:
     """The run itself: the state file is written into `workdir`, the loop's event log to
     `log_path` (none by default: formatting every event costs a busy replay a third of its
@@ -328,8 +329,7 @@ def execute(
     venue.advance = driver.advance_to
     state_path = workdir / "backtest.db"
     store = Store.open(state_path, clock=clock, durable=False)
-    signals: list[dict[str, Any]] = []
-    log = _SignalLog(clock, log_path, signals)
+    log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
         client = cast("KalshiClient", venue.client)
         markets = [venue.client.get_market(t) for t in tickers]
@@ -340,7 +340,7 @@ def execute(
         )
         options = TradeOptions(strategy=spec.strategy, selection=Selection(tuple(tickers)))
         loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
-        equity = _drive(loop, driver, spec, on_tick)
+        equity = _drive(loop, driver, spec)
         loop.shutdown(cancel_resting=True)
         for ticker, info in infos.items():
             # a result known from the reference data but not seen in the recording
@@ -365,7 +365,8 @@ def execute(
         frames=feed.replay.frames,
         book_events=driver.book_events,
         audit=driver.audit,
-        signals=signals,
+        signals=log.signals,
+        signal_count=log.count,
         started=start,
         ended=clock.wall(),
     )
@@ -375,7 +376,6 @@ def _drive(
     loop: TradeLoop,
     driver: Driver,
     spec: BacktestSpec,
-    on_tick: Callable[[TradeLoop, float], None] | None,
 ) -> list[EquityPoint]:
     clock, feed = driver.clock, driver.feed
     poll = loop.settings.poll_s
@@ -404,8 +404,6 @@ def _drive(
             driver.audit.latest_gap_s = min(driver.audit.latest_gap_s, gap)
             driver.pending_since = None
             loop.tick(feed.drain_events(), full=full)
-            if on_tick is not None:
-                on_tick(loop, at)
             if full:
                 next_full = at + interval
             if at >= next_sample:
@@ -493,11 +491,19 @@ class _SignalLog(EventLog):
     """The loop's event log, keeping every `signal` (what the strategy decided, before risk)
     with its time: the look-ahead check compares them between runs."""
 
-    def __init__(self, clock: ReplayClock, path: Path | None, signals: list[dict[str, Any]]):
+    def __init__(self, clock: ReplayClock, path: Path | None, *, keep: bool) -> None:
         super().__init__(clock, path=path, stderr=None)
-        self.signals = signals
+        self.keep = keep
+        self.count = 0
+        # a quoting strategy signals twice per market per pass: a day of them does not fit in
+        # memory, so they are kept only when the look-ahead check compares them
+        self.signals: list[dict[str, Any]] = []
 
     def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
         if event == "signal" and fields is not None:
-            self.signals.append({"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}})
+            self.count += 1
+            if self.keep:
+                self.signals.append(
+                    {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
+                )
         super().emit(event, fields)

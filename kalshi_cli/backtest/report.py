@@ -211,7 +211,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "audit": {
             "decisions": run.audit.decisions,
             "min_gap_s": None if math.isinf(run.audit.latest_gap_s) else run.audit.latest_gap_s,
-            "signals": len(run.signals),
+            "signals": run.signal_count,
         },
         "assumptions": {
             "fill_model": run.spec.fill_model,
