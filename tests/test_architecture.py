@@ -28,10 +28,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     ("accounting", {"pnl"}),
     ("reconciliation", {"reconcile"}),
-    ("services", {"orders", "killswitch", "metrics", "checks", "connection", "data"}),
+    ("services", {"orders", "killswitch", "metrics", "checks", "connection", "data", "venue"}),
     ("views", {"positions"}),
     ("reports", {"pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
+    ("backtests", {"backtest"}),
     ("commands", {"cli"}),
     ("entry point", {"__main__"}),
 ]

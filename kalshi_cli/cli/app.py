@@ -86,6 +86,11 @@ COMMANDS = (
         "order_groups",
         "Exchange-side order groups: a contracts limit per 15 s, and a kill switch.",
     ),
+    LazyCommand(
+        "backtest",
+        "backtest",
+        "Replay recorded data through a strategy, the risk rules and the order bookkeeping.",
+    ),
 )
 
 

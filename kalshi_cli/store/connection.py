@@ -236,7 +236,7 @@ def connect(path: Path, mode: str) -> sqlite3.Connection:
         raise wrap_error(exc, path) from exc
 
 
-def configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True) -> None:
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
@@ -245,7 +245,7 @@ def configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return
     conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA synchronous = FULL" if durable else "PRAGMA synchronous = OFF")
     conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
 
 

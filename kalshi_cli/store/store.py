@@ -84,8 +84,14 @@ class Store(
     # ------------------------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: Path, *, clock: Clock | None = None, create: bool = True) -> Store:
+    def open(
+        cls, path: Path, *, clock: Clock | None = None, create: bool = True, durable: bool = True
+    ) -> Store:
         """Open (and with `create`, create) the state file and apply pending migrations.
+
+        `durable=False` is for a scratch state file whose loss costs nothing (a backtest's):
+        commits are not fsynced (`synchronous=OFF`), which makes each one about a hundred
+        times cheaper; a crash of the machine may then lose or damage it.
 
         `create=False` is for commands that only read: a missing file raises StateFileMissing
         and neither the file nor its directory is created. A file that exists but is not a
@@ -104,7 +110,7 @@ class Store(
         conn = connect(path, "rw")
         try:
             check_schema(conn, path)  # before WAL mode is set, which writes the header
-            configure(conn, readonly=False)
+            configure(conn, readonly=False, durable=durable)
             migrated += migrations.apply_pending(conn, clock.wall())
         except migrations.MigrationError as exc:
             conn.close()

@@ -64,6 +64,15 @@ _REGISTRY: dict[str, Strategy[Any]] = {
 }
 
 
+def register_strategy(strategy: Strategy[Any]) -> None:
+    """Add a strategy of your own (a plugin's, a test's): chosen by name from then on, like the
+    four built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
+    taken is refused."""
+    if strategy.name in _REGISTRY:
+        raise UsageError(f"a strategy called {strategy.name!r} exists already")
+    _REGISTRY[strategy.name] = strategy
+
+
 def strategy_names() -> list[str]:
     return list(_REGISTRY)
 
@@ -91,5 +100,6 @@ __all__ = [
     "RestingOrder",
     "Strategy",
     "get_strategy",
+    "register_strategy",
     "strategy_names",
 ]

@@ -164,3 +164,9 @@ def test_migrate_reports_what_this_call_applied(tmp_path: Path) -> None:
     report = Store.migrate(behind, clock=clock)
     assert report.applied_now == ["0001_initial"]
     assert report.status == [("0001_initial", 1_699_996_400.0)]
+
+
+def test_a_scratch_state_file_skips_the_fsync(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "scratch.db", durable=False) as store:
+        assert store._conn.execute("PRAGMA synchronous").fetchone() == (0,)  # OFF
+        assert store._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -1,0 +1,184 @@
+"""`kalshi backtest`: replay speed per strategy, peak memory, and a sweep's speed-up on 2 cores.
+
+The data set is recorded from a simulator scenario of `--markets` markets (a third of them
+spiking, the rest drifting, quoted three levels deep by the scenario's liquidity provider, four
+noise traders) for `--seconds` of simulated time (kalshi_cli/backtest/scenario.py), and kept in
+`--data` to be reused.
+
+- replay only: `data.replay.replay` over the data set (decompress, parse, sequence checks,
+  Decimal books): the floor any backtest pays.
+- per strategy: one `run_backtest` (the production trade loop, risk engine, bookkeeping and
+  P&L on the local venue) in a fresh process, wall time end to end (start-up and report
+  included), book events per second, orders and fills, and the process's peak RSS. Each run
+  is done twice: with the loop's full pass every second (as `kalshi trade` runs: every market's
+  strategy every `tick_interval_s`), and with `tick_interval_s: 3600` (the strategy runs only
+  on book changes), which isolates the per-event cost.
+- sweep: `--sweep-runs` parameter sets of `spike` over the first 10 minutes, with 1 process and
+  with 2 (no cache); the speed-up is their ratio.
+
+Goal (issue #14): at least 50,000 book events per second per core through strategy and risk
+when no order is placed.
+
+    python benchmarks/bench_backtest.py [--markets 50] [--seconds 3600] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.backtest.sweep import grid, run_sweep
+from kalshi_cli.data.manifest import read_manifest
+from kalshi_cli.data.replay import replay
+
+STRATEGIES = ("spike", "mean-reversion", "arbitrage", "market-maker")
+GOAL = 50_000
+
+
+def scenario(n: int) -> dict[str, Any]:
+    markets = []
+    for i in range(n):
+        if i % 3 == 0:
+            path = {"kind": "spike", "base": "0.50", "peak": "0.66", "period": 240,
+                    "start": 30 + i, "rise": 2, "hold": 6, "revert": 20}  # fmt: skip
+        else:
+            low = 30 + i % 20
+            path = {"kind": "drift", "low": f"0.{low}", "high": f"0.{low + 15}",
+                    "period": 300 + i * 7}  # fmt: skip
+        markets.append(
+            {
+                "ticker": f"KXBENCH-26JAN01-M{i:03d}",
+                "title": f"bench market {i}",
+                "yes_sub_title": "yes",
+                "no_sub_title": "no",
+                "path": path,
+                "quote": {"half_spread": "0.01", "size": "100", "levels": 3, "step": "0.01"},
+            }
+        )
+    return {
+        "description": "benchmarks/bench_backtest.py",
+        "fees": {"fee_type": "quadratic", "fee_multiplier": "1"},
+        "liquidity_provider": {"cash_cents": 10**12, "refresh_seconds": 1.0},
+        "noise_traders": {
+            "count": 4,
+            "cash_cents": 10**10,
+            "mean_interval_seconds": 2,
+            "max_size": 5,
+            "seed": 7,
+        },
+        "series": [
+            {
+                "ticker": "KXBENCH",
+                "title": "bench",
+                "category": "Bench",
+                "frequency": "custom",
+                "events": [{"event_ticker": "KXBENCH-26JAN01", "title": "b", "markets": markets}],
+            }
+        ],
+    }
+
+
+def ensure_data(root: Path, markets: int, seconds: int) -> tuple[Path, float | None]:
+    manifest = read_manifest(root) if root.exists() else None
+    wanted = {"markets": markets, "seconds": seconds}
+    if manifest and manifest.get("bench") == wanted:
+        return root, None
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "scenario.yaml"
+        path.write_text(yaml.safe_dump(scenario(markets)))
+        started = time.perf_counter()
+        record_scenario(path, root, seconds=seconds, step_s=0.1)
+        took = time.perf_counter() - started
+    manifest = read_manifest(root) or {}
+    manifest["bench"] = wanted
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root, took
+
+
+def _measure(spec: BacktestSpec) -> dict[str, Any]:
+    started = time.perf_counter()
+    report = run_backtest(spec)
+    elapsed = time.perf_counter() - started
+    return {
+        "seconds": elapsed,
+        "book_events": report["data"]["book_events"],
+        "orders": report["totals"]["orders"],
+        "fills": report["totals"]["fills"],
+        "decisions": report["audit"]["decisions"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def in_fresh_process(spec: BacktestSpec) -> dict[str, Any]:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_measure, spec).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--markets", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=3600)
+    default_data = Path(tempfile.gettempdir()) / "kalshi-bench-backtest"
+    parser.add_argument("--data", type=Path, default=default_data)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--sweep-runs", type=int, default=4)
+    args = parser.parse_args()
+
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    data, generated = ensure_data(args.data, args.markets, args.seconds)
+    if generated is not None:
+        print(f"recorded {args.markets} markets x {args.seconds} s in {generated:.1f} s")
+
+    started = time.perf_counter()
+    books = replay(data)
+    took = time.perf_counter() - started
+    print(f"data: {books.applied} book events, {sum(books.frames.values())} frames")
+    print(f"replay only: {books.applied / took:,.0f} book events/s")
+    print()
+    print(f"{'strategy':<15} {'full pass':>9} {'wall s':>7} {'events/s':>9} {'orders':>6} "
+          f"{'fills':>5} {'peak MiB':>8}")  # fmt: skip
+    for name in args.strategies.split(","):
+        for label, trade in (("1 s", ()), ("none", (("tick_interval_s", 3600),))):
+            r = in_fresh_process(BacktestSpec(data=str(data), strategy=name, trade=trade))
+            rate = r["book_events"] / r["seconds"]
+            print(
+                f"{name:<15} {label:>9} {r['seconds']:>7.1f} {rate:>9,.0f} {r['orders']:>6} "
+                f"{r['fills']:>5} {r['peak_rss_mib']:>8.0f}"
+            )
+    print(f"goal: {GOAL:,} book events/s per core with no order placed")
+
+    first = (read_manifest(data) or {}).get("started_ns", 0)
+    base = BacktestSpec(data=str(data), strategy="spike", end_ns=first + 600 * 10**9)
+    values = ["0.02", "0.04", "0.06", "0.08", "0.10", "0.12"][: args.sweep_runs]
+    specs = grid(base, {"take_profit": values})
+    timings = {}
+    for jobs in (1, 2):
+        started = time.perf_counter()
+        run_sweep(specs, jobs=jobs, cache_dir=None)
+        timings[jobs] = time.perf_counter() - started
+    print()
+    print(
+        f"sweep of {len(specs)} runs (spike, first 600 s): 1 process {timings[1]:.1f} s, "
+        f"2 processes {timings[2]:.1f} s, speed-up x{timings[1] / timings[2]:.2f}"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

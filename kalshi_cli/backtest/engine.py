@@ -1,0 +1,509 @@
+"""One backtest: recorded data through the production trade loop, on a local venue and a
+simulated clock.
+
+What runs is `kalshi trade`'s own code: `runner.session.build_loop` builds the `TradeLoop` (the
+strategy, the risk engine with its ledger, the executor, the `OrderService` writing intents,
+orders and fills to a state file of the backtest's own, the portfolio and its P&L) from the same
+parts a live run gets. Three parts differ:
+
+- the **client** is the local venue's `VenueClient` (kalshi_cli/venue/): no network;
+- the **feed** is `ReplayFeed`: the recorded frames applied to `feed.book.LocalBook`s by the
+  data layer's `BookReplay`, reporting book changes, freshness and lifecycle events as the live
+  feed does;
+- the **clock** is `ReplayClock`: it reads the receive time of the data, and only the driver
+  moves it.
+
+The driver reads the records in time order. It ticks the loop the way the live loop ticks:
+when the feed has news (the loop polls every `poll_s`, 1 ms: news that arrives within one poll
+is seen together, one poll after the first of it) and on a full pass every `tick_interval_s`.
+A tick happens before any record at or after its time is applied, so every decision sees only
+data received strictly before it (`audit` counts the decisions and the latest data each saw,
+and a run in which a decision saw data from its own time or later raises `LookAheadError`).
+Orders take `latency_ms` to arrive: the venue asks the driver to apply the records of that
+interval first (the loop is waiting for the answer, so it sees them only afterwards).
+
+`run_backtest(spec)` (runs.py) is a pure top-level function of a `BacktestSpec` (picklable: the data
+set's path, the strategy, its parameters, the fill model...) returning a `BacktestResult`
+(plain data): the shape a process pool, Ray or Dask maps over a grid of parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from kalshi_cli.data.manifest import read_manifest
+from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.errors import KalshiError, NoDataError, UsageError
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
+from kalshi_cli.venue.reference import with_lifecycle
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.runner.loop import TradeLoop
+
+Record = tuple[int, dict[str, Any], bool]
+
+
+class LookAheadError(KalshiError):
+    """A decision saw data received at or after its own time: the backtest cannot be trusted."""
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    """Everything one run depends on. Two equal specs over the same data give the same result
+    (the sweep's cache key is its hash with the data set's)."""
+
+    data: str  # the data set's directory
+    strategy: str
+    params: tuple[tuple[str, str], ...] = ()  # strategy parameters, as given on the command line
+    markets: tuple[str, ...] = ()  # empty: every market of the data set
+    start_ns: int | None = None
+    end_ns: int | None = None  # records at or after this are not read
+    fill_model: str = FillModel.OPTIMISTIC.value
+    latency_ms: int = 0
+    balance: str = "1000"
+    risk: tuple[tuple[str, Any], ...] = ()  # the config's `risk:` section
+    trade: tuple[tuple[str, Any], ...] = ()  # the config's `trade:` section (tick_interval_s)
+    sample_s: float = 10.0  # float-ok: seconds between points of the equity curve
+
+    def params_dict(self) -> dict[str, str]:
+        return dict(self.params)
+
+
+@dataclass
+class EquityPoint:
+    ts: float  # float-ok: unix seconds
+    equity: Decimal
+    exposure: Decimal
+
+
+@dataclass
+class Audit:
+    """The look-ahead audit of one run: every tick's decision time against the newest data it
+    could have read."""
+
+    decisions: int = 0
+    latest_gap_s: float = math.inf  # float-ok: the smallest (decision time - newest data)
+
+
+@dataclass
+class RunArtifacts:
+    """What a finished run leaves for the report (kept in-process, not pickled)."""
+
+    spec: BacktestSpec
+    state_path: Path
+    venue: LocalVenue
+    books: dict[str, Orderbook | None]
+    equity: list[EquityPoint]
+    infos: dict[str, MarketInfo]
+    skipped: Counter[str]
+    frames: Counter[str]
+    book_events: int
+    audit: Audit
+    signals: list[dict[str, Any]]  # kept only with `keep_signals` (the look-ahead check)
+    signal_count: int
+    started: float  # float-ok: unix seconds
+    ended: float  # float-ok: unix seconds
+
+
+class ReplayClock:
+    """The data's time: `wall` is the receive time of what was last applied (or the time the
+    driver moved it to); `monotonic` counts from the start. Only the driver moves it, and only
+    forward."""
+
+    def __init__(self, start: float) -> None:  # float-ok: unix seconds
+        self._wall = start
+        self._start = start
+
+    def wall(self) -> float:
+        return self._wall
+
+    def monotonic(self) -> float:
+        return self._wall - self._start
+
+    def sleep(self, seconds: float) -> None:
+        self._wall += max(0.0, seconds)
+
+    def set(self, t: float) -> None:  # float-ok: unix seconds
+        self._wall = max(self._wall, t)
+
+
+class ReplayFeed:
+    """The `MarketFeed` of a backtest: books rebuilt from the recording by `BookReplay`."""
+
+    def __init__(self, tickers: list[str], clock: ReplayClock) -> None:
+        self.tickers = set(tickers)
+        self.clock = clock
+        self.replay = BookReplay(self._on_replay)
+        self.events: list[FeedEvent] = []
+        self.changed: set[str] = set()
+        self.data_at: dict[str, float] = {}  # float-ok: ticker -> time of its last book data
+        self.latest = -math.inf  # float-ok: the newest data applied
+        self._books: dict[str, Orderbook] = {}
+
+    def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
+        if ticker is not None:
+            self._books.pop(ticker, None)
+            if ticker not in self.tickers:
+                return
+        if kind == "fresh":
+            self.events.append(FeedEvent(EventKind.FRESH, ticker, source="replay"))
+        elif kind == "stale":
+            self.events.append(FeedEvent(EventKind.STALE, ticker, reason=reason, source="replay"))
+        elif kind == "gap":
+            self.events.append(FeedEvent(EventKind.GAP, None, reason=reason, source="replay"))
+
+    # the MarketFeed protocol
+    def start(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def book(self, ticker: str) -> Orderbook | None:
+        # the loop reads a market's book several times a pass, the strategy and the marks once
+        # more: built once per change, not per read
+        cached = self._books.get(ticker)
+        if cached is not None:
+            return cached
+        book = self.replay.books.get(ticker)
+        if book is None or not book.fresh:
+            return None
+        built = self._books[ticker] = book.to_orderbook()
+        return built
+
+    def invalidate(self, ticker: str) -> None:
+        self._books.pop(ticker, None)
+
+    def is_fresh(self, ticker: str) -> bool:
+        book = self.replay.books.get(ticker)
+        return book is not None and book.fresh
+
+    def data_age(self, ticker: str) -> float:
+        at = self.data_at.get(ticker)
+        return math.inf if at is None else max(self.clock.wall() - at, 0.0)
+
+    def last_message_age(self) -> float:
+        return math.inf if self.latest == -math.inf else max(self.clock.wall() - self.latest, 0.0)
+
+    def drain_events(self) -> list[FeedEvent]:
+        events = self.events
+        for ticker in self.changed:
+            events.append(FeedEvent(EventKind.BOOK, ticker, source="replay"))
+        self.events = []
+        self.changed = set()
+        return events
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.events or self.changed)
+
+
+class Driver:
+    """Feeds the records to the feed and the venue and ticks the loop (module docstring)."""
+
+    def __init__(
+        self,
+        records: Iterator[Record],
+        feed: ReplayFeed,
+        venue: LocalVenue,
+        clock: ReplayClock,
+        infos: dict[str, MarketInfo],
+    ) -> None:
+        self.records = records
+        self.next: Record | None = next(records, None)
+        self.feed = feed
+        self.venue = venue
+        self.clock = clock
+        self.infos = infos
+        self.book_events = 0
+        self.pending_since: float | None = None  # float-ok: time of the first unseen news
+        self.audit = Audit()
+
+    def advance_to(self, t: float) -> None:  # float-ok: unix seconds
+        """Apply every record received before `t`, then set the clock to `t` (latency)."""
+        while self.next is not None and self.next[0] / 1e9 < t:
+            self._apply(self.next)
+            self.next = next(self.records, None)
+        self.clock.set(t)
+
+    def _apply(self, record: Record) -> None:
+        ns, obj, is_local = record
+        t = ns / 1e9
+        self.clock.set(t)
+        feed = self.feed
+        feed.replay.apply_record(ns, obj, is_local)
+        if is_local:
+            return
+        kind = obj.get("type")
+        msg = obj.get("msg")
+        if not isinstance(msg, dict):
+            return
+        ticker = msg.get("market_ticker")
+        if ticker not in feed.tickers:
+            return
+        if kind in ("orderbook_delta", "orderbook_snapshot"):
+            feed.latest = t
+            feed.invalidate(ticker)
+            book = feed.replay.books.get(ticker)
+            if book is None or not book.fresh:
+                return
+            self.book_events += 1
+            feed.data_at[ticker] = t
+            feed.changed.add(ticker)
+            self.venue.book_changed(ticker, book.yes, book.no)
+        elif kind == "trade":
+            feed.latest = t
+            side = str(msg.get("taker_outcome_side") or msg.get("taker_side"))
+            try:
+                self.venue.trade(
+                    ticker,
+                    Decimal(str(msg["yes_price_dollars"])),
+                    parse_count(msg["count_fp"]),
+                    Side(side),
+                )
+            except (KeyError, ValueError, ArithmeticError):
+                feed.replay.skipped["bad_trade"] += 1
+        elif kind == "market_lifecycle_v2":
+            feed.latest = t
+            info = self.infos.get(ticker)
+            if info is not None:
+                self.infos[ticker] = info = with_lifecycle(info, msg)
+            event_type = msg.get("event_type")
+            if event_type in ("determined", "settled") and info is not None and info.result:
+                self.venue.settle(ticker, info.result)
+            elif event_type in ("deactivated", "closed"):
+                self.venue.close(ticker)
+            feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, data=msg, source="replay"))
+        if self.pending_since is None and feed.pending:
+            self.pending_since = t
+
+
+def execute(
+    spec: BacktestSpec,
+    workdir: Path,
+    *,
+    log_path: Path | None = None,
+    keep_signals: bool = False,
+) -> RunArtifacts:
+    """The run itself: the state file is written into `workdir`, the loop's event log to
+    `log_path` (none by default: formatting every event costs a busy replay a third of its
+    time)."""
+    from kalshi_cli.reconcile import sync_settlements
+    from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
+    from kalshi_cli.runner.session import Parts, build_loop
+    from kalshi_cli.store import Store
+
+    root = Path(spec.data)
+    if not root.is_dir():
+        raise UsageError(
+            f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
+        )
+    skipped: Counter[str] = Counter()
+    tickers = _tickers(spec, root, skipped)
+    infos = _infos(root, tickers)
+    records = _bounded(iter_records(root, skipped), spec)
+    first = next(records, None)
+    if first is None:
+        raise NoDataError(f"no records in {root} between the given times")
+    start = first[0] / 1e9
+    clock = ReplayClock(start)
+    feed = ReplayFeed(tickers, clock)
+    venue = LocalVenue(
+        clock,
+        infos.values(),
+        balance=Decimal(spec.balance),
+        fill_model=FillModel(spec.fill_model),
+        latency_s=spec.latency_ms / 1000,
+    )
+    driver = Driver(_chain(first, records), feed, venue, clock, infos)
+    venue.advance = driver.advance_to
+    state_path = workdir / "backtest.db"
+    store = Store.open(state_path, clock=clock, durable=False)
+    log = _SignalLog(clock, log_path, keep=keep_signals)
+    try:
+        client = cast("KalshiClient", venue.client)
+        markets = [venue.client.get_market(t) for t in tickers]
+        config = TradeConfig(
+            strategies={spec.strategy: spec.params_dict()},
+            risk=dict(spec.risk),
+            trade=dict(spec.trade),
+        )
+        options = TradeOptions(strategy=spec.strategy, selection=Selection(tuple(tickers)))
+        loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
+        equity = _drive(loop, driver, spec)
+        loop.shutdown(cancel_resting=True)
+        for ticker, info in infos.items():
+            # a result known from the reference data but not seen in the recording
+            if info.result and ticker not in loop.closed:
+                venue.settle(ticker, info.result)
+        sync_settlements(client, store)
+        loop.executor.sync_fills()
+        equity.append(_equity_point(venue, feed, clock.wall()))
+        books = {t: _last_book(feed, t) for t in tickers}
+    finally:
+        log.close()
+        store.close()
+    skipped.update(feed.replay.skipped)
+    return RunArtifacts(
+        spec=spec,
+        state_path=state_path,
+        venue=venue,
+        books=books,
+        equity=equity,
+        infos=infos,
+        skipped=skipped,
+        frames=feed.replay.frames,
+        book_events=driver.book_events,
+        audit=driver.audit,
+        signals=log.signals,
+        signal_count=log.count,
+        started=start,
+        ended=clock.wall(),
+    )
+
+
+def _drive(
+    loop: TradeLoop,
+    driver: Driver,
+    spec: BacktestSpec,
+) -> list[EquityPoint]:
+    clock, feed = driver.clock, driver.feed
+    poll = loop.settings.poll_s
+    interval = loop.settings.tick_interval_s
+    next_full = clock.wall()
+    next_sample = clock.wall()
+    equity: list[EquityPoint] = []
+
+    def tick_until(t: float) -> None:  # float-ok: unix seconds
+        nonlocal next_full, next_sample
+        while True:
+            news_at = math.inf if driver.pending_since is None else driver.pending_since + poll
+            at = min(news_at, next_full)
+            if at > t:
+                return
+            at = max(at, clock.wall())
+            clock.set(at)
+            full = next_full <= at
+            gap = at - feed.latest
+            if gap <= 0:
+                raise LookAheadError(
+                    f"a decision at {at:.6f} saw data received at {feed.latest:.6f}",
+                    hint="this is a bug of the backtest driver; please report it",
+                )
+            driver.audit.decisions += 1
+            driver.audit.latest_gap_s = min(driver.audit.latest_gap_s, gap)
+            driver.pending_since = None
+            loop.tick(feed.drain_events(), full=full)
+            if full:
+                next_full = at + interval
+            if at >= next_sample:
+                equity.append(_equity_point(driver.venue, feed, at))
+                next_sample = at + spec.sample_s
+
+    while driver.next is not None:
+        record = driver.next
+        tick_until(record[0] / 1e9)
+        if driver.next is not record:
+            continue  # an order's latency applied it already
+        driver._apply(record)
+        driver.next = next(driver.records, None)
+    # the run lasts to its end bound (`--to`), or one poll past the last record
+    end = clock.wall() + poll
+    if spec.end_ns is not None:
+        end = max(end, (spec.end_ns - 1) / 1e9)
+    tick_until(end)
+    return equity
+
+
+def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint:
+    """Cash, collateral held by resting orders, and open positions at the best bid of the
+    held side (what they could be sold for: the report's marks); at cost with no bid."""
+    ex = venue.exchange
+    cash = ex.cash_dollars(venue.account) + ex.held_dollars(venue.account)
+    value = ZERO
+    exposure = ZERO
+    for p in ex.positions(venue.account):
+        if p.position == 0:
+            continue
+        exposure += p.cost_basis
+        book = feed.book(p.ticker) or venue.book(p.ticker)
+        best = None
+        if book is not None:
+            best = book.best_yes_bid if p.position > 0 else book.best_no_bid
+        value += abs(p.position) * best[0] if best is not None else p.cost_basis
+    return EquityPoint(at, cash + value, exposure)
+
+
+def _last_book(feed: ReplayFeed, ticker: str) -> Orderbook | None:
+    book = feed.replay.books.get(ticker)
+    return None if book is None else book.to_orderbook()
+
+
+def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]:
+    if spec.markets:
+        return list(spec.markets)
+    manifest = read_manifest(root) or {}
+    found = list((manifest.get("markets") or {}).keys())
+    if found:
+        return sorted(found)
+    seen: dict[str, None] = {}
+    for _, obj, is_local in iter_records(root, Counter()):
+        msg = obj.get("msg")
+        if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
+            seen[msg["market_ticker"]] = None
+    if not seen:
+        raise NoDataError(f"no market in {root}")
+    return sorted(seen)
+
+
+def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:
+    reference = load_reference(root)
+    return {t: reference.get(t) or default_info(t) for t in tickers}
+
+
+def _bounded(records: Iterator[Record], spec: BacktestSpec) -> Iterator[Record]:
+    lo, hi = spec.start_ns, spec.end_ns
+    for record in records:
+        ns = record[0]
+        if lo is not None and ns < lo:
+            continue
+        if hi is not None and ns >= hi:
+            return
+        yield record
+
+
+def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
+    yield first
+    yield from rest
+
+
+class _SignalLog(EventLog):
+    """The loop's event log, keeping every `signal` (what the strategy decided, before risk)
+    with its time: the look-ahead check compares them between runs."""
+
+    def __init__(self, clock: ReplayClock, path: Path | None, *, keep: bool) -> None:
+        super().__init__(clock, path=path, stderr=None)
+        self.keep = keep
+        self.count = 0
+        # a quoting strategy signals twice per market per pass: a day of them does not fit in
+        # memory, so they are kept only when the look-ahead check compares them
+        self.signals: list[dict[str, Any]] = []
+
+    def emit(self, event: str, fields: Mapping[str, Any] | None = None) -> None:
+        if event == "signal" and fields is not None:
+            self.count += 1
+            if self.keep:
+                self.signals.append(
+                    {"ts": self.clock.wall(), **{k: str(v) for k, v in fields.items()}}
+                )
+        super().emit(event, fields)

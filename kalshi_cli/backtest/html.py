@@ -1,0 +1,156 @@
+"""The report as one self-contained HTML file: inline CSS and inline SVG charts drawn here (the
+equity curve, the drawdown, P&L per market), no script, no font, no request of any kind, so it
+opens the same in any browser with no network, and can be mailed or archived as it is."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from html import escape
+from typing import Any
+
+from kalshi_cli.models import fmt_money
+
+W, H, PAD = 760, 220, 40
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:820px;color:#222}
+h1{font-size:20px}h2{font-size:16px;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 10px;border-bottom:1px solid #ddd}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.neg{color:#b00}.pos{color:#070}svg{background:#fafafa;border:1px solid #eee}
+.note{color:#666;font-size:12px}
+"""
+
+
+def render_html(report: dict[str, Any]) -> str:
+    t = report["totals"]
+    spec = report["spec"]
+    equity = [(float(ts), Decimal(e)) for ts, e, _ in report["equity"]]  # float-ok: time axis
+    peak = None
+    drawdown = []
+    for ts, e in equity:
+        peak = e if peak is None or e > peak else peak
+        drawdown.append((ts, e - peak))
+    markets = [(k, Decimal(m["net"])) for k, m in report["markets"].items() if m["fills"]]
+    summary = [
+        ("net P&L", _money(t["net"])),
+        (
+            "realized / settled / marked",
+            f"{_money(t['realized'])} / {_money(t['settled'])} / {_money(t['marked'])}",
+        ),
+        ("fees", _money(t["fees"])),
+        ("equity", f"{_money(t['start_balance'])} → {_money(t['end_equity'])}"),
+        ("round trips (won)", f"{t['round_trips']} ({t['wins']})"),
+        ("win rate", _pct(t["win_rate"])),
+        ("expectancy per contract", _money(t["expectancy_per_contract"])),
+        ("profit factor", _num(t["profit_factor"])),
+        ("max drawdown", f"{_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})"),
+        ("Sharpe / Sortino", f"{_num(t['sharpe'])} / {_num(t['sortino'])}"),
+        ("orders / fills", f"{t['orders']} / {t['fills']}"),
+        ("fill ratio", _pct(t["fill_ratio"])),
+        ("maker / taker", f"{_pct(t['maker_share'])} / {_pct(t['taker_share'])}"),
+        ("max exposure", _money(t["max_exposure"])),
+    ]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td class=n>{escape(v)}</td></tr>" for k, v in summary)
+    market_rows = "".join(
+        "<tr>"
+        + f"<td>{escape(k)}</td>"
+        + "".join(
+            f"<td class=n>{escape(_money(m[c]))}</td>"
+            for c in ("net", "realized", "settled", "marked", "fees")
+        )
+        + f"<td class=n>{m['fills']}</td><td class=n>{m['wins']}/{m['round_trips']}</td></tr>"
+        for k, m in report["markets"].items()
+        if m["fills"]
+    )
+    day_rows = "".join(
+        f"<tr><td>{escape(d)}</td><td class=n>{escape(_money(b['realized']))}</td>"
+        f"<td class=n>{escape(_money(b['fees']))}</td><td class=n>{b['fills']}</td></tr>"
+        for d, b in report["by_day"].items()
+    )
+    exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
+    title = f"Backtest: {spec['strategy']} on {spec['data']}"
+    params = ", ".join(f"{k}={v}" for k, v in spec["params"]) or "defaults"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{escape(title)}</h1>
+<p class=note>parameters: {escape(params)}; fill model {escape(spec["fill_model"])}, latency
+{spec["latency_ms"]} ms, {report["data"]["markets"]} markets, {report["data"]["book_events"]}
+book events. Assumptions: docs/backtesting.md.</p>
+<table>{rows}</table>
+<h2>Equity</h2>{_line_chart(equity, "#1f5fbf")}
+<h2>Drawdown</h2>{_line_chart(drawdown, "#b00")}
+<h2>P&amp;L per market</h2>{_bar_chart(markets)}
+<table><tr><th>market</th><th class=n>net</th><th class=n>realized</th><th class=n>settled</th>
+<th class=n>marked</th><th class=n>fees</th><th class=n>fills</th><th class=n>won</th></tr>
+{market_rows}</table>
+<h2>Per day</h2><table><tr><th>day</th><th class=n>realized + settled</th><th class=n>fees</th>
+<th class=n>fills</th></tr>{day_rows}</table>
+<p>exits: {exits or "none"}</p>
+</body></html>
+"""
+
+
+def _line_chart(points: list[tuple[float, Decimal]], color: str) -> str:  # float-ok: times
+    if len(points) < 2:
+        return "<p class=note>not enough points</p>"
+    xs = [p[0] for p in points]
+    ys = [float(p[1]) for p in points]  # float-ok: pixels
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if y1 == y0:
+        y0, y1 = y0 - 1, y1 + 1
+
+    def sx(x: float) -> float:  # float-ok: pixels
+        return PAD + (x - x0) / ((x1 - x0) or 1) * (W - 2 * PAD)
+
+    def sy(y: float) -> float:  # float-ok: pixels
+        return H - PAD + (y - y0) / (y1 - y0) * -(H - 2 * PAD)
+
+    path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
+    top = escape(fmt_money(max(p[1] for p in points)))
+    bottom = escape(fmt_money(min(p[1] for p in points)))
+    return (
+        f'<svg width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">'
+        f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>'
+        f'<text x="4" y="{sy(y1) + 4:.0f}" font-size="11">{top}</text>'
+        f'<text x="4" y="{sy(y0) + 4:.0f}" font-size="11">{bottom}</text>'
+        "</svg>"
+    )
+
+
+def _bar_chart(bars: list[tuple[str, Decimal]]) -> str:
+    if not bars:
+        return "<p class=note>no trades</p>"
+    top = max(abs(v) for _, v in bars) or Decimal(1)
+    row = 22
+    height = row * len(bars) + 10
+    mid = W / 2
+    parts = []
+    for i, (name, value) in enumerate(bars):
+        width = float(abs(value) / top) * (W / 2 - 160)  # float-ok: pixels
+        x = mid if value >= 0 else mid - width
+        color = "#070" if value >= 0 else "#b00"
+        y = 5 + i * row
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{row - 6}" fill="{color}"/>'
+            f'<text x="4" y="{y + 12}" font-size="11">{escape(name)}</text>'
+            f'<text x="{W - 90}" y="{y + 12}" font-size="11">{escape(fmt_money(value))}</text>'
+        )
+    return (
+        f'<svg width="{W}" height="{height}" viewBox="0 0 {W} {height}" role="img">'
+        f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>{"".join(parts)}</svg>'
+    )
+
+
+def _money(value: str | None) -> str:
+    return "-" if value is None else fmt_money(Decimal(value))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

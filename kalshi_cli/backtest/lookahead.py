@@ -1,0 +1,150 @@
+"""The look-ahead check: would each decision have been the same without the data after it?
+
+Every run already guarantees that the *driver* shows a decision only data received strictly
+before its time (engine.py; the run's `audit`). What it cannot see is a strategy that reads the
+future by another way: a feature file computed over the whole recording, a model fitted on it,
+a strategy that opens the data set itself. freqtrade's `lookahead-analysis` catches that by
+running again on data cut short and comparing the signals; this does the same:
+
+1. run the backtest over the whole data and keep every signal (what the strategy decided, with
+   its time);
+2. for up to `samples` of those signal times t, spread over the run, write a copy of the data
+   set holding only the records received before t, and run again on it, with every strategy
+   parameter that named the data set pointed at the copy (a strategy that loads its own
+   features from the data set is checked with them);
+3. the signals up to t must be the same in both runs. A difference means a decision changed
+   when the future was taken away: the strategy looks ahead.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.data.manifest import read_manifest, write_manifest
+from kalshi_cli.data.segments import SegmentWriter, iter_lines
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.exit_codes import ExitCode
+
+
+class LookAheadFound(KalshiError):
+    """`--lookahead-check` found a decision that changed when later data was removed."""
+
+    exit_code = ExitCode.CHECK_FAILED
+
+
+@dataclass
+class LookAheadReport:
+    signals: int
+    checked: list[float] = field(default_factory=list)  # float-ok: the cut times
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "signals": self.signals,
+            "checked": self.checked,
+            "differences": self.differences,
+        }
+
+    def lines(self) -> list[str]:
+        if not self.checked:
+            return [f"look-ahead check: {self.signals} signals, nothing to check"]
+        head = f"look-ahead check: {len(self.checked)} cuts of {self.signals} signals: " + (
+            "no decision changed" if self.ok else f"{len(self.differences)} cut(s) changed"
+        )
+        out = [head]
+        for d in self.differences:
+            out.append(
+                f"  cut at {d['at']:.3f}: {d['full']} signals with the future, "
+                f"{d['cut']} without; first difference at {d['first_difference_ts']}"
+            )
+        return out
+
+
+def check_lookahead(spec: BacktestSpec, workdir: Path, *, samples: int = 5) -> LookAheadReport:
+    full = _signals(spec, workdir / "full")
+    times = sorted({s["ts"] for s in full})
+    picked = _spread(times, samples)
+    report = LookAheadReport(signals=len(full))
+    for n, t in enumerate(picked):
+        cut_ns = int(t * 1e9)
+        copy = workdir / f"cut-{n}"
+        truncate(Path(spec.data), copy, before_ns=cut_ns)
+        params = tuple((k, str(copy) if _same_path(v, spec.data) else v) for k, v in spec.params)
+        cut_spec = replace(spec, data=str(copy), params=params, end_ns=cut_ns + 1)
+        cut = _signals(cut_spec, workdir / f"run-{n}")
+        want = [_plain(s) for s in full if s["ts"] <= t]
+        got = [_plain(s) for s in cut if s["ts"] <= t]
+        report.checked.append(t)
+        if want != got:
+            first = next(
+                (a["ts"] for a, b in zip(want, got, strict=False) if a != b),
+                (want + got)[min(len(want), len(got))]["ts"],
+            )
+            report.differences.append(
+                {"at": t, "full": len(want), "cut": len(got), "first_difference_ts": first}
+            )
+    return report
+
+
+def _signals(spec: BacktestSpec, workdir: Path) -> list[dict[str, Any]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    artifacts = execute(spec, workdir, keep_signals=True)
+    artifacts.venue.exchange.close()
+    return artifacts.signals
+
+
+def _plain(signal: dict[str, Any]) -> dict[str, Any]:
+    return dict(signal)
+
+
+def _spread(times: list[float], n: int) -> list[float]:
+    if len(times) <= n:
+        return times
+    step = (len(times) - 1) / max(n - 1, 1)
+    return sorted({times[round(i * step)] for i in range(n)})
+
+
+def _same_path(value: str, data: str) -> bool:
+    try:
+        return Path(value).resolve() == Path(data).resolve()
+    except (OSError, ValueError):
+        return False
+
+
+def truncate(source: Path, out: Path, *, before_ns: int) -> None:
+    """A copy of the data set `source` with only the records received before `before_ns`."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    writer = SegmentWriter(out, fsync=False, flush_every_s=3600.0)
+    skipped: Counter[str] = Counter()
+    try:
+        for line in iter_lines(source, skipped):
+            try:
+                ns = json.loads(line)["recv_ns"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if not isinstance(ns, int) or ns >= before_ns:
+                if isinstance(ns, int):
+                    break
+                continue
+            writer.write(ns, line if line.endswith(b"\n") else line + b"\n")
+    finally:
+        writer.close()
+    manifest = read_manifest(source) or {}
+    manifest.update(ended_ns=before_ns, segments=writer.segments, status="complete")
+    write_manifest(out, manifest)
+    reference = source / "reference.json"
+    if reference.exists():
+        shutil.copy(reference, out / "reference.json")

@@ -1,0 +1,417 @@
+"""The report of a backtest: what a trader reads to judge a strategy.
+
+Built from the run's own state file with the production P&L code (`pnl.summarize`, the
+`PnlEngine`), so a backtest's P&L is computed exactly as `kalshi pnl` computes a live one:
+
+- **realized**: closing trades, by average cost, fees expensed when paid;
+- **settled**: what settlement paid, less the cost of what it closed;
+- **marked**: positions left open, at the best bid of the held side (what they could be sold
+  for), kept apart from the two above;
+- **net** = realized + settled + marked; it equals the equity at the end less the starting
+  balance (cash, collateral held by resting orders, open positions at the same marks).
+
+A *round trip* runs from a flat position in a market back to flat (or to settlement, or to the
+end of the data: then it is left open and not counted as won or lost). Win rate, expectancy per
+contract and profit factor are over closed round trips; each one's P&L includes the fees of
+every fill in it. Max drawdown is on the equity curve, sampled every `sample_s` and at the end.
+Sharpe and Sortino are the mean of the curve's per-sample changes (as a share of the starting
+balance) over their standard deviation (Sortino: over the downside deviation), annualized by
+the square root of the samples in a year (365 days); with fewer than two samples they are
+null. Money is `Decimal` throughout and printed as strings in `--json`; ratios are floats.
+
+Shape of `--json` (`format` kalshi-backtest/1): `spec`, `data`, `totals`, `markets` (per
+ticker), `by_day`, `by_strategy`, `exit_reasons`, `left_open`, `equity` ([ts, equity,
+exposure] rows), `audit`, `assumptions`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.models import ZERO, fmt_count, fmt_money
+
+if TYPE_CHECKING:
+    from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts
+
+FORMAT = "kalshi-backtest/1"
+YEAR_S = 365 * 86_400
+
+
+@dataclass
+class RoundTrip:
+    ticker: str
+    opened: float  # float-ok: unix seconds
+    closed: float | None = None  # float-ok: unix seconds
+    pnl: Decimal = ZERO
+    contracts: Decimal = ZERO  # contracts opened in it
+    exit: str = ""
+
+
+def build_report(run: RunArtifacts) -> dict[str, Any]:
+    from kalshi_cli.pnl import PnlEngine, merge_settlements, summarize
+    from kalshi_cli.store import SettlementRecord, Store
+
+    with Store.open(run.state_path, create=False) as store:
+        fills = list(store.iter_fills())
+        settlements = store.settlements()
+        reasons = {i.order_id: (i.reason or "") for i in store.intents() if i.order_id is not None}
+    summary = summarize(fills, settlements)
+    engine = PnlEngine()
+    realized: Counter[str] = Counter()
+    settled: Counter[str] = Counter()
+    trips: list[RoundTrip] = []
+    open_trips: dict[str, RoundTrip] = {}
+    exits: Counter[str] = Counter()
+    for event in merge_settlements(fills, settlements):
+        ticker = event.ticker
+        before = engine.market(ticker).position
+        if isinstance(event, SettlementRecord):
+            happened = engine.settle(event)
+            settled[ticker] += happened.net  # type: ignore[assignment]
+            ts = event.settled_at
+            why = "settlement"
+        else:
+            happened = engine.fill(event)
+            realized[ticker] += happened.net  # type: ignore[assignment]
+            ts = event.ts
+            why = _reason(reasons.get(event.order_id, ""))
+        after = engine.market(ticker).position
+        flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
+        trip = open_trips.get(ticker)
+        if trip is None and after != 0:
+            trip = open_trips[ticker] = RoundTrip(ticker, ts)
+        if trip is None:
+            continue
+        trip.pnl += happened.net
+        if after == 0 or flipped:
+            trip.closed, trip.exit = ts, why
+            trips.append(trip)
+            exits[why] += 1
+            del open_trips[ticker]
+            if flipped:
+                open_trips[ticker] = RoundTrip(ticker, ts, contracts=abs(after))
+        elif abs(after) > abs(before):
+            trip.contracts += abs(after) - abs(before)
+    left_open = []
+    marked: dict[str, Decimal] = {}
+    for ticker, m in sorted(engine.markets.items()):
+        if m.position == 0:
+            continue
+        bid, mid = m.mark(run.books.get(ticker))
+        value = m.unrealized(bid)
+        marked[ticker] = value if value is not None else ZERO
+        left_open.append(
+            {
+                "ticker": ticker,
+                "position": fmt_count(m.position),
+                "average_entry": _s(m.average_entry),
+                "mark_bid": _s(bid),
+                "mark_mid": _s(mid),
+                "marked": _s(value),
+            }
+        )
+        exits["left open"] += 1
+    closed = [t for t in trips if t.closed is not None]
+    wins = [t for t in closed if t.pnl > 0]
+    losses = [t for t in closed if t.pnl < 0]
+    gross_win = sum((t.pnl for t in wins), ZERO)
+    gross_loss = -sum((t.pnl for t in losses), ZERO)
+    contracts = sum((t.contracts for t in closed), ZERO)
+    start = Decimal(run.spec.balance)
+    curve = run.equity
+    stats = run.venue.stats
+    filled = stats.maker_contracts + stats.taker_contracts
+    tickers = sorted(run.infos)
+    per_market = {}
+    for ticker in tickers:
+        got = engine.markets.get(ticker)
+        net = realized[ticker] + settled[ticker] + marked.get(ticker, ZERO)
+        per_market[ticker] = {
+            "realized": _m(realized[ticker]),
+            "settled": _m(settled[ticker]),
+            "marked": _m(marked.get(ticker, ZERO)),
+            "net": _m(net),
+            "fees": _m(got.fees if got else ZERO),
+            "fills": got.fills if got else 0,
+            "round_trips": sum(1 for t in closed if t.ticker == ticker),
+            "wins": sum(1 for t in wins if t.ticker == ticker),
+            "position": fmt_count(got.position if got else ZERO),
+            "result": run.infos[ticker].result or None,
+        }
+    total_realized = sum(realized.values(), ZERO)
+    total_settled = sum(settled.values(), ZERO)
+    total_marked = sum(marked.values(), ZERO)
+    drawdown, drawdown_share = _max_drawdown(curve)
+    sharpe, sortino = _ratios(curve, start, run.spec.sample_s)
+    waits = sorted(stats.queue_waits)
+    totals = {
+        "start_balance": _m(start),
+        "end_equity": _m(curve[-1].equity) if curve else _m(start),
+        "net": _m(total_realized + total_settled + total_marked),
+        "realized": _m(total_realized),
+        "settled": _m(total_settled),
+        "marked": _m(total_marked),
+        "fees": _m(summary.fees),
+        "fills": len(fills),
+        "orders": stats.orders,
+        "rejected": stats.rejected,
+        "cancels": stats.cancels,
+        "round_trips": len(closed),
+        "wins": len(wins),
+        "win_rate": _ratio(len(wins), len(closed)),
+        "expectancy_per_contract": _m(
+            (sum((t.pnl for t in closed), ZERO) / contracts).quantize(MONEY)
+        )
+        if contracts
+        else None,
+        "profit_factor": _ratio(gross_win, gross_loss),
+        "max_drawdown": _m(drawdown),
+        "max_drawdown_share": drawdown_share,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "max_exposure": _m(max((p.exposure for p in curve), default=ZERO)),
+        "maker_share": _ratio(stats.maker_contracts, filled),
+        "taker_share": _ratio(stats.taker_contracts, filled),
+        "fill_ratio": _ratio(filled, stats.contracts_ordered),
+        "contracts_ordered": fmt_count(stats.contracts_ordered),
+        "contracts_filled": fmt_count(filled),
+        "queue_wait_s": {
+            "fills": len(waits),
+            "mean": sum(waits) / len(waits) if waits else None,
+            "median": waits[len(waits) // 2] if waits else None,
+        },
+    }
+    groups = summary.to_json()
+    assumed = {t: list(i.assumed) for t, i in run.infos.items() if i.assumed}
+    return {
+        "format": FORMAT,
+        "spec": _plain(asdict(run.spec)),
+        "data": {
+            "path": run.spec.data,
+            "from": run.started,
+            "to": run.ended,
+            "markets": len(tickers),
+            "book_events": run.book_events,
+            "frames": dict(run.frames),
+            "skipped": dict(run.skipped),
+        },
+        "totals": totals,
+        "markets": per_market,
+        "by_day": groups["by_day"],
+        "by_strategy": groups["by_strategy"],
+        "exit_reasons": dict(exits),
+        "left_open": left_open,
+        "equity": [[p.ts, _m(p.equity), _m(p.exposure)] for p in curve],
+        "audit": {
+            "decisions": run.audit.decisions,
+            "min_gap_s": None if math.isinf(run.audit.latest_gap_s) else run.audit.latest_gap_s,
+            "signals": run.signal_count,
+        },
+        "assumptions": {
+            "fill_model": run.spec.fill_model,
+            "latency_ms": run.spec.latency_ms,
+            "defaults_used": assumed,
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as JSON has them: the report is the same in-process and printed."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _reason(text: str) -> str:
+    """The kind of an order's reason: 'take-profit: bid 0.55 >= ...' -> 'take-profit'."""
+    head = text.split(":", 1)[0].strip()
+    return head or "unknown"
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else _m(value)
+
+
+MONEY = Decimal("0.0001")
+
+
+def _m(amount: Decimal | int) -> str:
+    """Dollars as a string with 4 decimals (fees are charged to $0.0001), more only when the
+    value has them (average cost can leave millionths)."""
+    value = Decimal(amount)
+    exact = value.quantize(MONEY)
+    return format(exact if exact == value else value, "f")
+
+
+def _ratio(a: Decimal | int, b: Decimal | int) -> float | None:
+    if not b:
+        return None
+    return float(Decimal(a) / Decimal(b))  # float-ok: a ratio for people, not money
+
+
+def _max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, float | None]:
+    peak: Decimal | None = None
+    worst = ZERO
+    share: float | None = None
+    for p in curve:
+        if peak is None or p.equity > peak:
+            peak = p.equity
+        drop = peak - p.equity
+        if drop > worst:
+            worst = drop
+            share = float(drop / peak) if peak else None  # float-ok: a ratio
+    return worst, share
+
+
+def _ratios(
+    curve: list[EquityPoint],
+    start: Decimal,
+    sample_s: float,  # float-ok: seconds
+) -> tuple[float | None, float | None]:
+    if len(curve) < 3 or not start:
+        return None, None
+    returns = [
+        float((b.equity - a.equity) / start)  # float-ok: a ratio
+        for a, b in itertools.pairwise(curve)
+    ]
+    n = len(returns)
+    mean = sum(returns) / n
+    var = sum((r - mean) ** 2 for r in returns) / (n - 1)
+    down = sum(min(r, 0.0) ** 2 for r in returns) / (n - 1)
+    scale = math.sqrt(YEAR_S / sample_s)
+    sharpe = mean / math.sqrt(var) * scale if var > 0 else None
+    sortino = mean / math.sqrt(down) * scale if down > 0 else None
+    return sharpe, sortino
+
+
+# ------------------------------------------------------------------ the terminal
+
+
+def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
+    """The report as lines for a terminal: the totals, the markets, the days, the exits and an
+    equity-curve chart."""
+    t = report["totals"]
+    spec = report["spec"]
+    lines = [
+        f"backtest {spec['strategy']} on {spec['data']}: {report['data']['markets']} markets, "
+        f"{report['data']['book_events']} book events, fill model {spec['fill_model']}, "
+        f"latency {spec['latency_ms']} ms",
+        "",
+        f"net P&L          {_money(t['net'])}   (realized {_money(t['realized'])}, settled "
+        f"{_money(t['settled'])}, marked {_money(t['marked'])})",
+        f"fees             {_money(t['fees'])}",
+        f"equity           {_money(t['start_balance'])} -> {_money(t['end_equity'])}",
+        f"round trips      {t['round_trips']} (won {t['wins']}, win rate {_pct(t['win_rate'])})",
+        f"expectancy       {_money(t['expectancy_per_contract'])} per contract; profit factor "
+        f"{_num(t['profit_factor'])}",
+        f"max drawdown     {_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])}); "
+        f"Sharpe {_num(t['sharpe'])}, Sortino {_num(t['sortino'])}",
+        f"orders           {t['orders']} ({t['rejected']} rejected, {t['cancels']} cancelled); "
+        f"fills {t['fills']}; fill ratio {_pct(t['fill_ratio'])}",
+        f"maker/taker      {_pct(t['maker_share'])} / {_pct(t['taker_share'])}; queue wait "
+        f"mean {_secs(t['queue_wait_s']['mean'])}, median {_secs(t['queue_wait_s']['median'])}",
+        f"max exposure     {_money(t['max_exposure'])}",
+        "",
+    ]
+    rows = [
+        (
+            ticker,
+            _money(m["net"]),
+            _money(m["realized"]),
+            _money(m["settled"]),
+            _money(m["marked"]),
+            _money(m["fees"]),
+            str(m["fills"]),
+            f"{m['wins']}/{m['round_trips']}",
+            format(Decimal(m["position"]).normalize(), "f"),
+        )
+        for ticker, m in report["markets"].items()
+        if m["fills"] or Decimal(m["net"]) != 0
+    ]
+    head = ("market", "net", "realized", "settled", "marked", "fees", "fills", "won", "pos")
+    lines += _table(head, rows) if rows else ["no trades"]
+    days = [
+        (day, _money(b["realized"]), _money(b["fees"]), str(b["fills"]))
+        for day, b in report["by_day"].items()
+    ]
+    if days:
+        lines += ["", *_table(("day", "realized+settled", "fees", "fills"), days)]
+    if report["exit_reasons"]:
+        exits = ", ".join(f"{k} {v}" for k, v in sorted(report["exit_reasons"].items()))
+        lines += ["", f"exits: {exits}"]
+    if report["assumptions"]["defaults_used"]:
+        lines += [
+            "",
+            "assumed (no reference data): "
+            + "; ".join(
+                f"{t}: {', '.join(a)}" for t, a in report["assumptions"]["defaults_used"].items()
+            ),
+        ]
+    chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], width=width)
+    if chart:
+        lines += ["", "equity", *chart]
+    return lines
+
+
+def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[str]:
+    all_rows = [head, *rows]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(head))]
+    out = []
+    for row in all_rows:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def equity_chart(values: list[Decimal], *, width: int = 72, height: int = 8) -> list[str]:
+    """A block chart of the curve: `height` rows, at most `width` columns, min and max on the
+    axis."""
+    if len(values) < 2:
+        return []
+    step = max(1, math.ceil(len(values) / width))
+    cols = [values[i] for i in range(0, len(values), step)]
+    lo, hi = min(cols), max(cols)
+    span = hi - lo
+    levels = [
+        0 if span == 0 else int((v - lo) / span * (height * 8 - 1))  # eighths of a row
+        for v in cols
+    ]
+    blocks = " ▁▂▃▄▅▆▇█"
+    rows = []
+    for r in range(height - 1, -1, -1):
+        line = ""
+        for level in levels:
+            fill = level - r * 8
+            line += "█" if fill >= 8 else (blocks[fill + 1] if fill >= 0 else " ")
+        label = fmt_money(hi) if r == height - 1 else (fmt_money(lo) if r == 0 else "")
+        rows.append(f"{label:>12} |{line}")
+    return rows
+
+
+def _money(value: str | None) -> str:
+    return "-" if value is None else fmt_money(Decimal(value))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
+__all__ = ["FORMAT", "build_report", "equity_chart", "render_text"]

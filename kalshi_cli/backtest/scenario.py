@@ -1,0 +1,169 @@
+"""A data set recorded from one of the simulator's scenarios, without a network: the exchange
+core runs in-process on a manual clock, and every book change, trade and lifecycle event is
+written as the WebSocket frame the simulator would have sent a subscriber of every market
+(`orderbook_snapshot` first, then `orderbook_delta`, `trade`, `market_lifecycle_v2`, each channel
+with its own sequence), in the recording format of docs/data.md, with `reference.json` beside it
+(the markets, events and series as the REST API answers them).
+
+It is what the backtest's tests and benchmark replay, and a way to try `kalshi backtest` with
+no recording at hand. `settle` settles markets at given times, so a data set can hold a market
+that settles mid-run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.data.manifest import FORMAT, write_manifest
+from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.models import fmt_count, fmt_dollars
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.core import BookChanged, Exchange, MarketLifecycle, SimEventT, TradeHappened
+from kalshi_cli.sim.scenarios import build_exchange
+
+_SIDS = {"orderbook_delta": 1, "trade": 2, "market_lifecycle_v2": 3}
+
+
+class _Writer:
+    def __init__(self, root: Path, exchange: Exchange, clock: ManualClock) -> None:
+        self.exchange = exchange
+        self.clock = clock
+        self.segments = SegmentWriter(root, fsync=False, flush_every_s=3600.0)
+        self.seq = dict.fromkeys(_SIDS.values(), 0)
+        self.frames: dict[str, int] = {}
+        self.first_ns = 0
+        self.last_ns = 0
+
+    def ns(self) -> int:
+        return round(self.clock.wall() * 1e9)
+
+    def emit(self, kind: str, channel: str, msg: dict[str, Any], ticker: str) -> None:
+        sid = _SIDS[channel]
+        self.seq[sid] += 1
+        frame = {"type": kind, "sid": sid, "seq": self.seq[sid], "msg": msg}
+        ns = self.ns()
+        self.first_ns = self.first_ns or ns
+        self.last_ns = ns
+        raw = json.dumps(frame, separators=(",", ":")).encode()
+        self.segments.write(ns, frame_line(ns, raw))
+        self.frames[ticker] = self.frames.get(ticker, 0) + 1
+
+    def snapshot(self, ticker: str) -> None:
+        yes, no = self.exchange.book(ticker, 0)
+        msg: dict[str, Any] = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
+        if yes:
+            msg["yes_dollars_fp"] = ser.levels_json(yes)
+        if no:
+            msg["no_dollars_fp"] = ser.levels_json(no)
+        self.emit("orderbook_snapshot", "orderbook_delta", msg, ticker)
+
+    def __call__(self, event: SimEventT) -> None:
+        if isinstance(event, BookChanged):
+            msg = {
+                "market_ticker": event.ticker,
+                "market_id": ser.market_id(event.ticker),
+                "price_dollars": fmt_dollars(event.price),
+                "delta_fp": fmt_count(event.delta),
+                "side": event.side.value,
+                "ts_ms": ser.ts_ms(event.ts or self.clock.wall()),
+            }
+            self.emit("orderbook_delta", "orderbook_delta", msg, event.ticker)
+        elif isinstance(event, TradeHappened):
+            self.emit("trade", "trade", ser.ws_trade_msg(event.trade), event.trade.ticker)
+        elif isinstance(event, MarketLifecycle):
+            market = self.exchange.markets.get(event.ticker)
+            if market is not None:
+                msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+                self.emit("market_lifecycle_v2", "market_lifecycle_v2", msg, event.ticker)
+
+
+def record_scenario(
+    scenario: str | Path,
+    out: Path,
+    *,
+    seconds: float,  # float-ok: simulated duration
+    step_s: float = 0.1,  # float-ok: how often the scenario's participants move
+    start: float = 1_767_225_600.0,  # float-ok: 2026-01-01T00:00Z
+    settle: Mapping[str, tuple[float, str]] | None = None,  # float-ok: ticker -> (at s, result)
+    tickers: list[str] | None = None,
+) -> Path:
+    """Run `scenario` for `seconds` of simulated time and write it to the data set `out`."""
+    clock = ManualClock(start)
+    exchange = build_exchange(scenario, clock=clock)
+    chosen = tickers or list(exchange.markets)
+    out.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(out, exchange, clock)
+    for ticker in chosen:
+        writer.snapshot(ticker)
+
+    def listen(event: SimEventT) -> None:
+        ticker = getattr(event, "ticker", None) or getattr(
+            getattr(event, "trade", None), "ticker", None
+        )
+        if ticker in chosen:
+            writer(event)
+
+    exchange.add_listener(listen)
+    pending = dict(settle or {})
+    steps = int(seconds / step_s)
+    for _ in range(steps):
+        clock.advance(step_s)
+        exchange.tick()
+        elapsed = clock.wall() - start
+        for ticker, (at, result) in list(pending.items()):
+            if elapsed >= at:
+                exchange.settle(ticker, "yes" if result == "yes" else "no")
+                del pending[ticker]
+    writer.segments.close()
+    write_manifest(
+        out,
+        {
+            "format": FORMAT,
+            "source": "scenario",
+            "status": "complete",
+            "error": None,
+            "started_ns": writer.first_ns,
+            "ended_ns": writer.last_ns,
+            "channels": list(_SIDS),
+            "skipped": {},
+            "segments": writer.segments.segments,
+            "markets": {
+                t: {"ranges": [[writer.first_ns, writer.last_ns]], "gaps": [], "frames": n}
+                for t, n in writer.frames.items()
+            },
+            "gaps": [],
+        },
+    )
+    _write_reference(out, exchange, chosen)
+    return out
+
+
+def _write_reference(out: Path, exchange: Exchange, tickers: list[str]) -> None:
+    markets = [exchange.markets[t] for t in tickers]
+    events = {m.event_ticker for m in markets}
+    series = {exchange.events[e].series_ticker for e in events}
+    reference = {
+        "series": [ser.series_json(exchange.series[s], exchange.series_fees(s)) for s in series],
+        "events": [
+            ser.event_json(
+                exchange.events[e], exchange.series.get(exchange.events[e].series_ticker), None
+            )
+            for e in events
+        ],
+        # as listed before trading: the result comes from the recording, not from here
+        "markets": [
+            {**ser.market_json(exchange, m), "result": "", "status": "active"} for m in markets
+        ],
+    }
+    (out / "reference.json").write_text(json.dumps(reference, indent=1, default=_plain))
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)

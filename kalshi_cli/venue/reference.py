@@ -1,0 +1,129 @@
+"""What a local venue must know of each market: its event and series, its tick grid, its fees.
+
+A recording holds WebSocket frames only. The reference data comes, best first, from Kalshi's
+REST bodies kept beside the data (`reference.json`: `{"series": [...], "events": [...],
+"markets": [...]}` as `GET /series/{t}`, `/events/{t}` and `/markets/{t}` answer), then from
+the recording's own `market_lifecycle_v2` `created` frames (tick grid) and `determined` frames
+(the result), and last from defaults a report names: the series taken from the ticker, a
+1-cent grid, Kalshi's standard fees (`quadratic`, multiplier 1: 0.07 taker, no maker fee).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.clock import parse_iso
+from kalshi_cli.models import PRICE_STRUCTURES, PriceRange, parse_optional_dollars
+
+REFERENCE_FILE = "reference.json"
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    ticker: str
+    event_ticker: str
+    series_ticker: str
+    title: str = ""
+    price_level_structure: str = "linear_cent"
+    price_ranges: tuple[PriceRange, ...] = ()
+    fee_type: str = "quadratic"
+    fee_multiplier: str = "1"
+    fee_waiver_expiration_time: float | None = None  # float-ok: unix seconds
+    mutually_exclusive: bool = False
+    result: str = ""  # "yes" or "no" once known
+    settlement_floor: Decimal | None = None
+    fractional: bool = False
+    # which fields are defaults, not data (the report lists them)
+    assumed: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def ranges(self) -> tuple[PriceRange, ...]:
+        return self.price_ranges or PRICE_STRUCTURES.get(
+            self.price_level_structure, PRICE_STRUCTURES["linear_cent"]
+        )
+
+
+def default_info(ticker: str) -> MarketInfo:
+    """A market known only by its ticker: Kalshi's tickers are SERIES-EVENTPART-MARKETPART."""
+    parts = ticker.split("-")
+    event = "-".join(parts[:-1]) if len(parts) > 1 else ticker
+    return MarketInfo(
+        ticker=ticker,
+        event_ticker=event,
+        series_ticker=parts[0],
+        assumed=("event", "series", "tick grid", "fees"),
+    )
+
+
+def load_reference(root: Path) -> dict[str, MarketInfo]:
+    """Ticker -> info from `root/reference.json`, or {} when there is none."""
+    path = root / REFERENCE_FILE
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return from_rest(data.get("series", []), data.get("events", []), data.get("markets", []))
+
+
+def from_rest(
+    series: Iterable[Mapping[str, Any]],
+    events: Iterable[Mapping[str, Any]],
+    markets: Iterable[Mapping[str, Any]],
+) -> dict[str, MarketInfo]:
+    by_series = {str(s.get("ticker")): s for s in series}
+    by_event = {str(e.get("event_ticker")): e for e in events}
+    out: dict[str, MarketInfo] = {}
+    for m in markets:
+        ticker = str(m["ticker"])
+        base = default_info(ticker)
+        event_ticker = str(m.get("event_ticker") or base.event_ticker)
+        event = by_event.get(event_ticker, {})
+        series_ticker = str(event.get("series_ticker") or base.series_ticker)
+        s = by_series.get(series_ticker)
+        assumed = [] if s is not None else ["fees"]
+        if not event:
+            assumed.append("event")
+        fee_type = event.get("fee_type_override") or (s or {}).get("fee_type") or "quadratic"
+        multiplier = event.get("fee_multiplier_override")
+        if multiplier is None:
+            multiplier = (s or {}).get("fee_multiplier", "1")
+        waiver = m.get("fee_waiver_expiration_time")
+        ranges = tuple(PriceRange.from_api(r) for r in m.get("price_ranges") or ())
+        out[ticker] = MarketInfo(
+            ticker=ticker,
+            event_ticker=event_ticker,
+            series_ticker=series_ticker,
+            title=str(m.get("title") or ""),
+            price_level_structure=str(m.get("price_level_structure") or "linear_cent"),
+            price_ranges=ranges,
+            fee_type=str(fee_type),
+            fee_multiplier=str(multiplier),
+            fee_waiver_expiration_time=parse_iso(str(waiver)).timestamp() if waiver else None,
+            mutually_exclusive=bool(event.get("mutually_exclusive", False)),
+            result=str(m.get("result") or ""),
+            settlement_floor=parse_optional_dollars(m.get("settlement_floor_dollars")),
+            fractional=bool(m.get("fractional_trading_enabled", False)),
+            assumed=tuple(assumed),
+        )
+    return out
+
+
+def with_lifecycle(info: MarketInfo, msg: Mapping[str, Any]) -> MarketInfo:
+    """`info` updated by a recorded `market_lifecycle_v2` message (tick grid, result)."""
+    kind = msg.get("event_type")
+    if kind == "created" and msg.get("price_level_structure"):
+        ranges = tuple(PriceRange.from_api(r) for r in msg.get("price_ranges") or ())
+        assumed = tuple(a for a in info.assumed if a != "tick grid")
+        return replace(
+            info,
+            price_level_structure=str(msg["price_level_structure"]),
+            price_ranges=ranges or info.price_ranges,
+            assumed=assumed,
+        )
+    if kind == "determined" and msg.get("result") in ("yes", "no"):
+        return replace(info, result=str(msg["result"]))
+    return info

@@ -1,0 +1,776 @@
+"""A local venue: our orders matched against a book someone else recorded (or is streaming).
+
+The simulator's exchange core (`sim.core.Exchange`, in-process, no HTTP) is the matching
+engine and the ledger: it checks, places, fills, charges fees (taker and maker, per series, the
+waiver), prevents self-trades, holds collateral, nets YES against NO and settles, exactly as it
+does for every test of this project. What it cannot know is the rest of the market, which is
+the recorded book; this module puts the two together:
+
+- **Taking.** When our order arrives, the recorded levels it crosses (less what our earlier
+  orders already took from them, `consumed`) are placed in the core for that instant by a
+  "market" account, best price first; our order walks them in price-time priority (and meets
+  our own resting orders under the exchange's self-trade prevention); what the market account
+  has left is taken off again, and what we took is remembered against the recorded level
+  until the recording shows that level shrink by as much.
+- **Resting.** The rest of our order rests in the core; its place in the recorded queue is a
+  `QueueSpot` (venue/queue.py: the fill model). When the recorded trades and level changes say
+  it fills, the market account sends the core an immediate-or-cancel order at our price for that
+  count, so the fill is a real maker fill of the core, with its fee.
+- **Trade-through.** A recorded book whose other side crosses our resting price (it could not
+  have, had our order been there) fills our order against that liquidity at our price.
+- **Latency.** A request (place, cancel, amend, decrease) arrives `latency_s` after it is made:
+  the venue first asks its feeder to `advance` to that time (a replay applies the frames in
+  between, which the strategy will only see afterwards), then acts.
+- **Settlement** at the result the data gives (`settle`), through the core's own settlement.
+
+The trade loop reaches all of this through `client`, a `VenueClient`: the methods of
+`KalshiClient` the loop and the order service call, answering with the same models parsed from
+the same wire shapes (the simulator's serializers), so YES/NO prices are converted exactly as
+against the exchange. It has no network code at all: nothing here can reach an order endpoint.
+
+Interface for whoever feeds it (a replay, or a live feed for paper trading):
+    `book_changed(ticker, yes, no)` after each change of a market's book (the bid levels by
+    price, as `feed.book.LocalBook` keeps them); `trade(ticker, yes_price, count, taker_side)`
+    for each public trade; `settle(ticker, result)`; `close(ticker)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.clock import Clock
+from kalshi_cli.errors import ApiError, NotFoundError
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    Balance,
+    BookSide,
+    FeeModel,
+    Fill,
+    Market,
+    Order,
+    Orderbook,
+    Position,
+    SelfTradePrevention,
+    Settlement,
+    Side,
+    TimeInForce,
+    fmt_count,
+    fmt_dollars,
+)
+from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.core import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.venue.queue import FillModel, QueueSpot
+from kalshi_cli.venue.reference import MarketInfo
+
+MARKET_CASH_CENTS = 10**15  # the recorded market's account: never short of collateral
+Levels = Mapping[Decimal, Decimal]
+
+
+@dataclass
+class VenueStats:
+    """What the report shows of order handling: how orders fared, not what they earned."""
+
+    orders: int = 0
+    rejected: int = 0
+    cancels: int = 0
+    taker_fills: int = 0
+    maker_fills: int = 0
+    taker_contracts: Decimal = ZERO
+    maker_contracts: Decimal = ZERO
+    contracts_ordered: Decimal = ZERO
+    queue_waits: list[float] = field(default_factory=list)  # float-ok: seconds to first fill
+
+
+@dataclass
+class _Resting:
+    order_id: str
+    ticker: str
+    yes: bool  # a YES bid (book side bid), else a NO bid (ask)
+    own: Decimal  # its price on its own side (YES price for a bid, NO price for an ask)
+    arrived: float  # float-ok: time
+    spot: QueueSpot
+    first_fill: float | None = None  # float-ok: time
+
+
+class LocalVenue:
+    def __init__(
+        self,
+        clock: Clock,
+        markets: Iterable[MarketInfo],
+        *,
+        balance: Decimal,
+        fill_model: FillModel = FillModel.OPTIMISTIC,
+        latency_s: float = 0.0,  # float-ok: seconds
+        advance: Callable[[float], None] | None = None,  # float-ok: time
+    ) -> None:
+        self.clock = clock
+        self.fill_model = fill_model
+        self.latency_s = latency_s
+        self.advance = advance
+        self.exchange = Exchange(clock)
+        self.stats = VenueStats()
+        self.infos: dict[str, MarketInfo] = {}
+        for info in markets:
+            self._install(info)
+        self.account = self.exchange.create_account(
+            key_id="backtest", public_key_pem="", cash_cents=int(balance * 100)
+        ).account_id
+        self._market_acct = self.exchange.create_account(
+            key_id="recorded-market", public_key_pem="", cash_cents=MARKET_CASH_CENTS
+        ).account_id
+        self._books: dict[str, tuple[Levels, Levels]] = {}
+        # (ticker, yes side?, own price) -> contracts our orders took from that recorded level
+        self._consumed: dict[tuple[str, bool, Decimal], Decimal] = {}
+        self._consumed_seen: dict[tuple[str, bool, Decimal], Decimal] = {}
+        self._resting: dict[str, _Resting] = {}
+        self._by_ticker: dict[str, set[str]] = {}
+        self.client = VenueClient(self)
+
+    # ------------------------------------------------------------------ reference data
+
+    def _install(self, info: MarketInfo) -> None:
+        ex = self.exchange
+        if info.series_ticker not in ex.series:
+            ex.add_series(
+                SimSeries(
+                    ticker=info.series_ticker,
+                    title=info.series_ticker,
+                    fee_type=info.fee_type,
+                    fee_multiplier=info.fee_multiplier,
+                )
+            )
+        if info.event_ticker not in ex.events:
+            ex.add_event(
+                SimEvent(
+                    event_ticker=info.event_ticker,
+                    series_ticker=info.series_ticker,
+                    title=info.event_ticker,
+                    mutually_exclusive=info.mutually_exclusive,
+                )
+            )
+        now = self.clock.wall()
+        ex.add_market(
+            SimMarket(
+                ticker=info.ticker,
+                event_ticker=info.event_ticker,
+                series_ticker=info.series_ticker,
+                title=info.title or info.ticker,
+                yes_sub_title="",
+                no_sub_title="",
+                status="open",
+                price_level_structure=info.price_level_structure,
+                price_ranges=info.ranges,
+                open_time=now,
+                close_time=now + 365 * 86_400,
+                latest_expiration_time=now + 365 * 86_400,
+                created_time=now,
+                updated_time=now,
+                fractional_trading_enabled=info.fractional,
+                settlement_floor=info.settlement_floor,
+                fee_waiver_expiration_time=info.fee_waiver_expiration_time,
+            )
+        )
+        self.infos[info.ticker] = info
+
+    def fee_model(self, ticker: str) -> FeeModel:
+        return self.exchange.fee_model(ticker)
+
+    # ------------------------------------------------------------------ fed by the data
+
+    def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
+        """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
+        are read, not copied, until the next call for this market."""
+        self._books[ticker] = (yes, no)
+        if self._consumed:
+            self._release_consumed(ticker, yes, no)
+        ids = self._by_ticker.get(ticker)
+        if not ids:
+            return
+        now = self.clock.wall()
+        for order_id in list(ids):
+            r = self._resting.get(order_id)
+            if r is None:
+                continue
+            own_side = yes if r.yes else no
+            r.spot.level_changed(own_side.get(r.own, ZERO), now)
+        self._trade_through(ticker, yes, no)
+
+    def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
+        """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
+        1 - yes_price; a NO taker met YES bids at `yes_price`."""
+        ids = self._by_ticker.get(ticker)
+        if not ids:
+            return
+        hit_yes = taker_side is Side.NO  # the side whose resting bids the trade met
+        price = yes_price if hit_yes else ONE - yes_price
+        now = self.clock.wall()
+        left = count
+        mine = sorted(
+            (r for i in ids if (r := self._resting.get(i)) is not None and r.yes == hit_yes),
+            key=lambda r: (-r.own, r.arrived),
+        )
+        for r in mine:
+            if left <= 0 or r.own < price:
+                break
+            if r.own > price:
+                got = r.spot.traded_through(left)
+            else:
+                got = r.spot.traded_at_our_price(left, now)
+            if got > 0:
+                left -= got
+                self._fill_resting(r, got)
+
+    def settle(self, ticker: str, result: str) -> None:
+        """Settle at the data's result: resting orders are cancelled, positions paid."""
+        if result not in ("yes", "no") or ticker not in self.infos:
+            return
+        market = self.exchange.markets[ticker]
+        if market.status == "settled":
+            return
+        for order_id in list(self._by_ticker.get(ticker, ())):
+            self._forget(order_id)
+        self.exchange.settle(ticker, "yes" if result == "yes" else "no")
+
+    def close(self, ticker: str) -> None:
+        """Trading ended on `ticker` (closed, not yet settled): orders are refused from now."""
+        market = self.exchange.markets.get(ticker)
+        if market is not None and market.status == "open":
+            self.exchange.set_market_status(ticker, "closed")
+
+    def book(self, ticker: str) -> Orderbook | None:
+        levels = self._books.get(ticker)
+        if levels is None:
+            return None
+        yes, no = levels
+        return Orderbook(
+            ticker=ticker,
+            yes_bids=tuple(sorted(yes.items(), reverse=True)),
+            no_bids=tuple(sorted(no.items(), reverse=True)),
+        )
+
+    # ------------------------------------------------------------------ matching
+
+    def _visible(self, ticker: str, yes_side: bool, price: Decimal, size: Decimal) -> Decimal:
+        return max(size - self._consumed.get((ticker, yes_side, price), ZERO), ZERO)
+
+    def _release_consumed(self, ticker: str, yes: Levels, no: Levels) -> None:
+        """A recorded level we took from shrinks as the market takes it too: what it lost
+        is no longer counted as ours."""
+        for key in [k for k in self._consumed if k[0] == ticker]:
+            _, yes_side, price = key
+            size = (yes if yes_side else no).get(price, ZERO)
+            seen = self._consumed_seen.get(key, size)
+            if size < seen:
+                left = self._consumed[key] - (seen - size)
+                if left <= 0 or size == 0:
+                    del self._consumed[key]
+                    self._consumed_seen.pop(key, None)
+                    continue
+                self._consumed[key] = left
+            self._consumed_seen[key] = size
+
+    def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> list[str]:
+        """Place, for this instant, the recorded liquidity an incoming bid for YES
+        (`buy_yes`) or NO at `own` would meet; returns the market account's order ids."""
+        levels = self._books.get(ticker)
+        if levels is None:
+            return []
+        other = levels[1] if buy_yes else levels[0]  # NO bids meet a YES bid, and back
+        limit = ONE - own
+        placed: list[str] = []
+        for price in sorted((p for p in other if p >= limit), reverse=True):
+            size = self._visible(ticker, not buy_yes, price, other[price])
+            if size <= 0:
+                continue
+            try:
+                result = self.exchange.place_order(
+                    self._market_acct,
+                    ticker=ticker,
+                    # a NO bid at q is an ask (sells YES) at 1 - q
+                    book_side=BookSide.ASK if buy_yes else BookSide.BID,
+                    price=ONE - price if buy_yes else price,
+                    count=size,
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    post_only=True,
+                )
+            except ExchangeError:
+                continue  # it would cross our own resting order: the trade-through's business
+            placed.append(result.order.order_id)
+        return placed
+
+    def _untake(self, ticker: str, placed: list[str]) -> None:
+        for order_id in placed:
+            order = self.exchange.order(self._market_acct, order_id)
+            took = order.fill_count
+            if order.status == "resting":
+                self.exchange.cancel_order(self._market_acct, order_id)
+            if took > 0:
+                yes_side = order.book_side is BookSide.BID
+                own = order.price if yes_side else ONE - order.price
+                key = (ticker, yes_side, own)
+                self._consumed[key] = self._consumed.get(key, ZERO) + took
+                levels = self._books.get(ticker)
+                if levels is not None:
+                    self._consumed_seen[key] = (levels[0] if yes_side else levels[1]).get(own, ZERO)
+
+    def _trade_through(self, ticker: str, yes: Levels, no: Levels) -> None:
+        """Our resting bids that the recorded other side now crosses fill against it."""
+        ids = self._by_ticker.get(ticker)
+        if not ids:
+            return
+        for r in sorted(
+            (r for i in list(ids) if (r := self._resting.get(i)) is not None),
+            key=lambda r: (-r.own, r.arrived),
+        ):
+            other = no if r.yes else yes
+            for price in sorted((p for p in other if p >= ONE - r.own), reverse=True):
+                if r.spot.remaining <= 0:
+                    break
+                size = self._visible(ticker, not r.yes, price, other[price])
+                got = r.spot.traded_through(size) if size > 0 else ZERO
+                if got > 0:
+                    key = (ticker, not r.yes, price)
+                    self._consumed[key] = self._consumed.get(key, ZERO) + got
+                    self._consumed_seen[key] = other[price]
+                    self._fill_resting(r, got)
+
+    def _fill_resting(self, r: _Resting, count: Decimal) -> None:
+        """The market account meets our resting order for `count` at its price."""
+        order = self.exchange.order(self.account, r.order_id)
+        count = min(count, order.remaining_count)
+        if count <= 0 or order.status != "resting":
+            self._forget(r.order_id)
+            return
+        self.exchange.place_order(
+            self._market_acct,
+            ticker=r.ticker,
+            book_side=BookSide.ASK if r.yes else BookSide.BID,
+            price=order.price,
+            count=count,
+            time_in_force=TimeInForce.IOC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        )
+        now = self.clock.wall()
+        if r.first_fill is None:
+            r.first_fill = now
+            self.stats.queue_waits.append(now - r.arrived)
+        self.stats.maker_fills += 1
+        self.stats.maker_contracts += count
+        after = self.exchange.order(self.account, r.order_id)
+        r.spot.remaining = after.remaining_count
+        if after.status != "resting":
+            self._forget(r.order_id)
+
+    def _forget(self, order_id: str) -> None:
+        r = self._resting.pop(order_id, None)
+        if r is not None:
+            self._by_ticker.get(r.ticker, set()).discard(order_id)
+
+    def _arrive(self) -> None:
+        """The request reaches the venue `latency_s` after it was made."""
+        if self.latency_s > 0 and self.advance is not None:
+            self.advance(self.clock.wall() + self.latency_s)
+
+    # ------------------------------------------------------------------ requests
+
+    def place(
+        self,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        time_in_force: TimeInForce,
+        self_trade_prevention: SelfTradePrevention,
+        client_order_id: str,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        expiration_time: int | None = None,
+    ) -> dict[str, Any]:
+        """Place our order; the create-order answer as the exchange sends it."""
+        self._arrive()
+        self.stats.orders += 1
+        buy_yes = book_side is BookSide.BID
+        own = price if buy_yes else ONE - price
+        placed = [] if post_only else self._take(ticker, buy_yes, own)
+        try:
+            result = self.exchange.place_order(
+                self.account,
+                ticker=ticker,
+                book_side=book_side,
+                price=price,
+                count=count,
+                time_in_force=time_in_force,
+                self_trade_prevention=self_trade_prevention,
+                client_order_id=client_order_id,
+                post_only=post_only,
+                reduce_only=reduce_only,
+                expiration_time=expiration_time,
+            )
+        except ExchangeError as exc:
+            self.stats.rejected += 1
+            raise _api_error(exc) from exc
+        finally:
+            self._untake(ticker, placed)
+        order = result.order
+        self.stats.contracts_ordered += count
+        taken = sum((f.count for f in result.fills), ZERO)
+        if result.fills:
+            self.stats.taker_fills += len(result.fills)
+            self.stats.taker_contracts += taken
+        live = self.exchange.order(self.account, order.order_id)
+        if live.status == "resting":
+            self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count)
+        response: dict[str, Any] = {
+            "order_id": order.order_id,
+            "client_order_id": order.client_order_id,
+            "fill_count": fmt_count(live.fill_count),
+            "remaining_count": fmt_count(live.remaining_count),
+            "ts_ms": ser.ts_ms(self.clock.wall()),
+        }
+        response.update(ser.fill_averages(result.fills))
+        return response
+
+    def _rest(self, order_id: str, ticker: str, yes: bool, own: Decimal, left: Decimal) -> None:
+        levels = self._books.get(ticker)
+        level = ZERO if levels is None else (levels[0] if yes else levels[1]).get(own, ZERO)
+        self._resting[order_id] = _Resting(
+            order_id,
+            ticker,
+            yes,
+            own,
+            self.clock.wall(),
+            QueueSpot.join(left, level, self.fill_model),
+        )
+        self._by_ticker.setdefault(ticker, set()).add(order_id)
+
+    def cancel(self, order_id: str) -> tuple[dict[str, Any], Decimal]:
+        self._arrive()
+        try:
+            order, reduced = self.exchange.cancel_order(self.account, order_id)
+        except ExchangeError as exc:
+            raise _api_error(exc) from exc
+        self._forget(order_id)
+        self.stats.cancels += 1
+        return ser.order_json(order), reduced
+
+    def amend(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> dict[str, Any]:
+        """Kalshi's amend: a new price (or a larger count) loses the queue place; a smaller
+        count at the same price keeps it."""
+        self._arrive()
+        try:
+            old, new, fills = self.exchange.amend_order(
+                self.account,
+                order_id,
+                ticker=ticker,
+                book_side=book_side,
+                price=price,
+                count=count,
+                updated_client_order_id=updated_client_order_id,
+                expiration_time=expiration_time,
+            )
+        except ExchangeError as exc:
+            raise _api_error(exc) from exc
+        if fills:
+            self.stats.taker_fills += len(fills)
+            self.stats.taker_contracts += sum((f.count for f in fills), ZERO)
+        kept = self._resting.get(order_id)
+        same_place = kept is not None and old.price == new.price and count <= old.initial_count
+        self._forget(order_id)
+        if new.status == "resting":
+            yes = new.book_side is BookSide.BID
+            own = new.price if yes else ONE - new.price
+            if same_place and kept is not None:
+                kept.order_id = new.order_id
+                kept.spot.remaining = new.remaining_count
+                self._resting[new.order_id] = kept
+                self._by_ticker.setdefault(ticker, set()).add(new.order_id)
+            else:
+                self._rest(new.order_id, ticker, yes, own, new.remaining_count)
+        return {"old_order": ser.order_json(old), "order": ser.order_json(new)}
+
+    def decrease(
+        self, order_id: str, *, reduce_by: Decimal | None, reduce_to: Decimal | None
+    ) -> dict[str, Any]:
+        self._arrive()
+        try:
+            order = self.exchange.decrease_order(
+                self.account, order_id, reduce_by=reduce_by, reduce_to=reduce_to
+            )
+        except ExchangeError as exc:
+            raise _api_error(exc) from exc
+        r = self._resting.get(order_id)
+        if order.status != "resting":
+            self._forget(order_id)
+        elif r is not None:
+            r.spot.remaining = order.remaining_count
+        return {"order": ser.order_json(order)}
+
+    # ------------------------------------------------------------------ reads
+
+    def resting_order_ids(self) -> list[str]:
+        return list(self._resting)
+
+    def queue_ahead(self, order_id: str) -> Decimal | None:
+        r = self._resting.get(order_id)
+        return None if r is None else r.spot.ahead
+
+
+def _api_error(exc: ExchangeError) -> ApiError:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.details:
+        body["details"] = exc.details
+    return ApiError.from_response(exc.status, {"error": body}, what="local venue")
+
+
+class VenueClient:
+    """The part of `KalshiClient` the trade loop, the order service and the start-up checks
+    use, answered by a `LocalVenue`. Signatures follow `KalshiClient` (pinned by
+    tests/venue/test_venue.py); answers go through the same wire shapes and `from_api`
+    parsers. There is no HTTP here: a write can only reach the local venue."""
+
+    def __init__(self, venue: LocalVenue) -> None:
+        self.venue = venue
+
+    @property
+    def _ex(self) -> Exchange:
+        return self.venue.exchange
+
+    # reference data
+    def get_market(self, ticker: str) -> Market:
+        market = self._ex.markets.get(ticker)
+        if market is None:
+            raise NotFoundError(f"unknown ticker {ticker}", status=404)
+        return Market.from_api(ser.market_json(self._ex, market))
+
+    def iter_markets(
+        self,
+        *,
+        limit: int | None = None,
+        page_size: int = 1000,
+        on_page: Callable[[int], None] | None = None,
+        **filters: Any,
+    ) -> Iterator[Market]:
+        status = filters.get("status")
+        series = filters.get("series_ticker")
+        event = filters.get("event_ticker")
+        n = 0
+        for m in self._ex.markets.values():
+            market = Market.from_api(ser.market_json(self._ex, m))
+            if status == "open" and not market.is_open:
+                continue
+            if series and m.series_ticker != series:
+                continue
+            if event and m.event_ticker != event:
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield market
+
+    def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
+        event = self._ex.events.get(event_ticker)
+        if event is None:
+            raise NotFoundError(f"unknown event {event_ticker}", status=404)
+        markets = [
+            ser.market_json(self._ex, m)
+            for m in self._ex.markets.values()
+            if m.event_ticker == event_ticker
+        ]
+        series = self._ex.series.get(event.series_ticker)
+        if with_nested_markets:
+            return {"event": ser.event_json(event, series, markets)}
+        return {"event": ser.event_json(event, series, None), "markets": markets}
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]:
+        series = self._ex.series.get(series_ticker)
+        if series is None:
+            raise NotFoundError(f"unknown series {series_ticker}", status=404)
+        return ser.series_json(series, self._ex.series_fees(series_ticker))
+
+    def get_series_fee_changes(
+        self, *, series_ticker: str | None = None, show_historical: bool = False
+    ) -> list[dict[str, Any]]:
+        return [ser.fee_change_json(c) for c in self._ex.fee_changes(series_ticker)]
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        book = self.venue.book(ticker)
+        if book is None:
+            return Orderbook(ticker=ticker, yes_bids=(), no_bids=())
+        return book
+
+    # portfolio
+    def get_balance(self) -> Balance:
+        account = self._ex.account(self.venue.account)
+        return Balance.from_api(
+            {
+                "balance": account.cash_cents,
+                "balance_dollars": fmt_dollars(account.balance),
+                "portfolio_value": self._ex.portfolio_value_cents(self.venue.account),
+                "updated_ts": int(self.venue.clock.wall()),
+            }
+        )
+
+    def get_positions(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        include_flat: bool = False,
+    ) -> list[Position]:
+        out = []
+        for p in self._ex.positions(self.venue.account):
+            if ticker is not None and p.ticker != ticker:
+                continue
+            market = self._ex.markets.get(p.ticker)
+            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
+                continue
+            position = Position.from_api(ser.position_json(p))
+            if include_flat or position.position != ZERO:
+                out.append(position)
+        return out
+
+    def iter_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        order_id: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]:
+        n = 0
+        # newest first, as the exchange lists them; fills are kept in time order, so the first
+        # one older than `min_ts` ends the listing (the loop reads only its recent fills)
+        for f in self._ex.fills(self.venue.account):
+            if min_ts is not None and int(f.ts) < min_ts:
+                return
+            if ticker is not None and f.ticker != ticker:
+                continue
+            if order_id is not None and f.order_id != order_id:
+                continue
+            if max_ts is not None and int(f.ts) > max_ts:
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield Fill.from_api(ser.fill_json(f))
+
+    def iter_settlements(
+        self, *, ticker: str | None = None, limit: int | None = None
+    ) -> Iterator[Settlement]:
+        n = 0
+        for s in self._ex.settlements(self.venue.account):  # newest first
+            if ticker is not None and s.ticker != ticker:
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield Settlement.from_api(ser.settlement_json(s))
+
+    def iter_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Order]:
+        n = 0
+        for o in self._ex.orders(self.venue.account):  # newest first
+            if ticker is not None and o.ticker != ticker:
+                continue
+            if status is not None and o.status != status:
+                continue
+            market = self._ex.markets.get(o.ticker)
+            if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
+                continue
+            if limit is not None and n >= limit:
+                return
+            n += 1
+            yield Order.from_api(ser.order_json(o))
+
+    def get_order(self, order_id: str) -> Order:
+        try:
+            order = self._ex.order(self.venue.account, order_id)
+        except ExchangeError as exc:
+            raise _api_error(exc) from exc
+        return Order.from_api(ser.order_json(order))
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        for order in self.iter_orders(ticker=ticker):
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    # writes: to the local venue only
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        answer = self.venue.place(
+            ticker=request.ticker,
+            book_side=request.book_side,
+            price=request.price,
+            count=request.count,
+            time_in_force=request.time_in_force,
+            self_trade_prevention=request.self_trade_prevention,
+            client_order_id=request.client_order_id,
+            post_only=request.post_only,
+            reduce_only=request.reduce_only,
+            expiration_time=request.expiration_time,
+        )
+        return CreateOrderResult.from_api(answer)
+
+    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+        order, reduced = self.venue.cancel(order_id)
+        return CancelResult.from_api(
+            {
+                "order_id": order["order_id"],
+                "client_order_id": order["client_order_id"],
+                "reduced_by": fmt_count(reduced),
+            }
+        )
+
+    def amend_order(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> dict[str, Any]:
+        return self.venue.amend(
+            order_id,
+            ticker=ticker,
+            book_side=book_side,
+            price=price,
+            count=count,
+            updated_client_order_id=updated_client_order_id,
+            expiration_time=expiration_time,
+        )
+
+    def decrease_order(
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None = None,
+        reduce_to: Decimal | None = None,
+    ) -> dict[str, Any]:
+        return self.venue.decrease(order_id, reduce_by=reduce_by, reduce_to=reduce_to)

@@ -1,0 +1,107 @@
+"""`kalshi backtest` as a user runs it: the installed script on a recorded data set."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.exit_codes import ExitCode
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+
+
+def script() -> str:
+    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("cli"), seconds=200, tickers=[LAL])
+
+
+def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
+    return subprocess.run(
+        [script(), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_json_is_the_report_of_the_pure_run(data: Path, tmp_path: Path) -> None:
+    args = ["--param", "take_profit=0.06", "--param", "order_count=20"]
+    done = kalshi(
+        ["backtest", "--strategy", "spike", "--data", str(data), *args, "--json"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    spec = BacktestSpec(
+        data=str(data),
+        strategy="spike",
+        params=(("order_count", "20"), ("take_profit", "0.06")),
+    )
+    assert report["totals"] == run_backtest(spec)["totals"]
+    assert report["format"] == "kalshi-backtest/1"
+
+
+def test_text_html_and_out(data: Path, tmp_path: Path) -> None:
+    html, out = tmp_path / "r.html", tmp_path / "run"
+    args = ["backtest", "--strategy", "spike", "--data", str(data), "--param", "take_profit=0.06"]
+    done = kalshi([*args, "--html", str(html), "--out", str(out)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "net P&L" in done.stdout and "equity" in done.stdout
+    page = html.read_text()
+    assert page.count("<svg") == 3
+    for forbidden in ("http:", "https:", "<script", "url(", "@import", "<link"):
+        assert forbidden not in page, forbidden
+    report = json.loads((out / "report.json").read_text())
+    assert report["totals"]["fills"] > 0
+    # the run's own state file, read by the production `kalshi pnl`: the same realized P&L
+    pnl = kalshi(["--state", str(out / "backtest.db"), "pnl", "--local", "--json"], tmp_path)
+    assert pnl.returncode == 0, pnl.stderr
+    realized = json.loads(pnl.stdout)["realized"]
+    totals = report["totals"]
+    assert Decimal(realized) == Decimal(totals["realized"]) + Decimal(totals["settled"])
+    assert (out / "backtest.log").stat().st_size > 0
+
+
+def test_a_sweep_runs_the_grid_ranks_it_and_caches_it(data: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest", "--strategy", "spike", "--data", str(data),
+        "--param", "take_profit=0.04,0.06,0.08", "--param", "order_count=20",
+        "--jobs", "2", "--json",
+    ]  # fmt: skip
+    first = kalshi(args, tmp_path)
+    assert first.returncode == 0, first.stderr
+    runs = json.loads(first.stdout)["runs"]
+    assert sorted(r["params"]["take_profit"] for r in runs) == ["0.04", "0.06", "0.08"]
+    nets = [float(r["totals"]["net"]) for r in runs]
+    assert nets == sorted(nets, reverse=True)
+    assert not any(r["cached"] for r in runs)
+    second = json.loads(kalshi(args, tmp_path).stdout)["runs"]
+    assert all(r["cached"] for r in second)
+    assert [r["totals"] for r in second] == [r["totals"] for r in runs]
+
+
+def test_no_data_and_bad_flags_exit_with_their_codes(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(empty)], tmp_path)
+    assert done.returncode == ExitCode.NO_DATA, done.stderr
+    done = kalshi(["backtest", "--strategy", "spyke", "--data", str(empty)], tmp_path)
+    assert done.returncode == ExitCode.USAGE
+    assert "did you mean `spike`" in done.stderr
+    done = kalshi(
+        ["backtest", "--strategy", "spike", "--data", str(empty), "--param", "nope"], tmp_path
+    )
+    assert done.returncode == ExitCode.USAGE

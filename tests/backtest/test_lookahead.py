@@ -1,0 +1,103 @@
+"""The look-ahead check (kalshi_cli/backtest/lookahead.py): a strategy that reads the future is
+caught; an honest one passes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.backtest import BacktestSpec
+from kalshi_cli.backtest.lookahead import check_lookahead, truncate
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.data.replay import iter_records
+from kalshi_cli.models import Side
+from kalshi_cli.strategies import Strategy, get_strategy, register_strategy
+from kalshi_cli.strategies.base import Decision, MarketSnapshot, PositionView, buy_at_ask
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+PEEK = "test-peek-at-the-future"
+
+
+@dataclass(frozen=True)
+class PeekParams:
+    data: str = ""
+    horizon_s: float = 20.0
+
+
+_TRADES: dict[str, list[tuple[float, Decimal]]] = {}
+
+
+def _future_trades(data: str) -> list[tuple[float, Decimal]]:
+    """Every public trade of the data set, read from its files: the future, for a strategy
+    that should never have it."""
+    if data not in _TRADES:
+        _TRADES[data] = [
+            (ns / 1e9, Decimal(obj["msg"]["yes_price_dollars"]))
+            for ns, obj, local in iter_records(Path(data), Counter())
+            if not local and obj.get("type") == "trade"
+        ]
+    return _TRADES[data]
+
+
+def peek(snap: MarketSnapshot, pos: PositionView, params: PeekParams) -> Sequence[Decision]:
+    """Buys YES when the price `horizon_s` from now is higher than the mid: a perfect oracle."""
+    mid = snap.book.mid
+    if mid is None or pos.held_side is not None or pos.resting:
+        return []
+    later = [p for t, p in _future_trades(params.data) if t >= snap.ts + params.horizon_s]
+    if not later or later[0] <= mid + Decimal("0.05"):
+        return []
+    intent = buy_at_ask(
+        snap,
+        Side.YES,
+        count=Decimal(1),
+        fair=later[0],
+        reason="peek",
+        strategy=PEEK,
+        min_edge=Decimal(0),
+    )
+    return [] if intent is None else [intent]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        get_strategy(PEEK)
+    except Exception:
+        register_strategy(Strategy(PEEK, PeekParams, peek))
+    return record_scenario("default", tmp_path_factory.mktemp("la"), seconds=200, tickers=[LAL])
+
+
+def test_a_strategy_peeking_at_the_future_is_caught(data: Path, tmp_path: Path) -> None:
+    spec = BacktestSpec(data=str(data), strategy=PEEK, params=(("data", str(data)),))
+    report = check_lookahead(spec, tmp_path, samples=4)
+    assert report.signals > 0
+    assert not report.ok
+    assert report.differences and all(d["full"] > d["cut"] for d in report.differences)
+    assert "changed" in report.lines()[0]
+
+
+def test_an_honest_strategy_passes(data: Path, tmp_path: Path) -> None:
+    params = (("take_profit", "0.06"), ("order_count", "20"))
+    report = check_lookahead(
+        BacktestSpec(data=str(data), strategy="spike", params=params), tmp_path
+    )
+    assert report.signals > 0 and len(report.checked) == 5
+    assert report.ok, report.to_json()
+
+
+def test_a_cut_copy_holds_only_what_came_before(data: Path, tmp_path: Path) -> None:
+    times = [ns for ns, _, _ in iter_records(data, Counter())]
+    cut = times[len(times) // 2]
+    truncate(data, tmp_path / "cut", before_ns=cut)
+    kept = [ns for ns, _, _ in iter_records(tmp_path / "cut", Counter())]
+    assert kept == [t for t in times if t < cut]
+    assert json.loads((tmp_path / "cut" / "reference.json").read_text()) == json.loads(
+        (data / "reference.json").read_text()
+    )

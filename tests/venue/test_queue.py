@@ -1,0 +1,90 @@
+"""The fill model's queue estimate (kalshi_cli/venue/queue.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.venue.queue import MATCH_WINDOW_S, FillModel, QueueSpot
+
+D = Decimal
+
+
+def test_a_trade_at_our_price_fills_only_what_the_queue_ahead_leaves() -> None:
+    spot = QueueSpot.join(D(10), level=D(30), model=FillModel.OPTIMISTIC)
+    assert spot.traded_at_our_price(D(25), now=0.0) == 0
+    assert spot.ahead == 5
+    assert spot.traded_at_our_price(D(8), now=0.0) == 3
+    assert spot.remaining == 7 and spot.ahead == 0
+
+
+def test_a_trade_through_our_price_fills_us_first() -> None:
+    spot = QueueSpot.join(D(10), level=D(500), model=FillModel.PESSIMISTIC)
+    assert spot.traded_through(D(4)) == 4
+    assert spot.traded_through(D(40)) == 6
+    assert spot.remaining == 0
+
+
+def test_a_cancel_moves_us_up_only_under_the_optimistic_model() -> None:
+    for model, ahead in ((FillModel.OPTIMISTIC, D(10)), (FillModel.PESSIMISTIC, D(30))):
+        spot = QueueSpot.join(D(5), level=D(30), model=model)
+        spot.level_changed(D(50), now=0.0)  # 20 join behind us
+        spot.level_changed(D(30), now=1.0)  # 20 cancelled: ahead of us, or behind?
+        spot.expire(now=1.0 + MATCH_WINDOW_S + 0.1)
+        assert spot.ahead == ahead, model
+
+
+def test_a_pessimistic_queue_is_cut_when_the_level_shrinks_below_it() -> None:
+    spot = QueueSpot.join(D(5), level=D(30), model=FillModel.PESSIMISTIC)
+    spot.level_changed(D(12), now=0.0)
+    spot.expire(now=5.0)
+    assert spot.ahead == 12
+
+
+def test_a_decrease_and_its_trade_count_once_whichever_frame_comes_first() -> None:
+    for delta_first in (True, False):
+        spot = QueueSpot.join(D(5), level=D(20), model=FillModel.OPTIMISTIC)
+        if delta_first:
+            spot.level_changed(D(12), now=0.0)
+            filled = spot.traded_at_our_price(D(8), now=0.0)
+        else:
+            filled = spot.traded_at_our_price(D(8), now=0.0)
+            spot.level_changed(D(12), now=0.0)
+        spot.expire(now=10.0)
+        assert (filled, spot.ahead) == (D(0), D(12)), delta_first
+
+
+events = st.lists(
+    st.one_of(
+        st.tuples(st.just("level"), st.integers(0, 60)),
+        st.tuples(st.just("trade"), st.integers(1, 30)),
+        st.tuples(st.just("through"), st.integers(1, 30)),
+        st.tuples(st.just("wait"), st.integers(0, 3)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.integers(0, 60), count=st.integers(1, 40), stream=events)
+def test_pessimistic_never_fills_more_than_optimistic(
+    start: int, count: int, stream: list[tuple[str, int]]
+) -> None:
+    spots = {m: QueueSpot.join(D(count), D(start), m) for m in FillModel}
+    now = 0.0
+    for kind, n in stream:
+        for spot in spots.values():
+            if kind == "level":
+                spot.level_changed(D(n), now)
+            elif kind == "trade":
+                spot.traded_at_our_price(D(n), now)
+            elif kind == "through":
+                spot.traded_through(D(n))
+        if kind == "wait":
+            now += n * 0.6
+        opt, pess = spots[FillModel.OPTIMISTIC], spots[FillModel.PESSIMISTIC]
+        assert pess.filled <= opt.filled
+        assert opt.filled + opt.remaining == count == pess.filled + pess.remaining
+        assert opt.remaining >= 0 and pess.remaining >= 0
