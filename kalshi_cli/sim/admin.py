@@ -277,6 +277,31 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     return JSONResponse(ser.fee_change_json(change), status_code=201)
 
 
+async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:
+    """Schedule a change of an event's fee override: {fee_type_override, fee_multiplier_override
+    (both null or absent: clear the override), scheduled_ts (unix seconds)}; answers the
+    EventFeeChange as GET /events/fee_changes lists it."""
+    body = await _json_object(request)
+    fee_type = body.get("fee_type_override")
+    if fee_type is not None and not isinstance(fee_type, str):
+        raise ExchangeError(400, "invalid_parameters", "fee_type_override must be a string")
+    multiplier = body.get("fee_multiplier_override")
+    if multiplier is not None and (
+        isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float))
+    ):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier_override must be a number")
+    scheduled = body.get("scheduled_ts")
+    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
+        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    change = state.exchange.schedule_event_fee_change(
+        str(request.path_params["ticker"]),
+        fee_type,
+        None if multiplier is None else str(multiplier),
+        float(scheduled),  # float-ok: unix seconds
+    )
+    return JSONResponse(ser.event_fee_change_json(change), status_code=201)
+
+
 def _known_market(state: SimState, request: Request) -> str:
     ticker = str(request.path_params["ticker"])
     if ticker not in state.exchange.markets:
@@ -349,4 +374,5 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
             {"GET": handle_get_faults, "PUT": handle_put_faults, "DELETE": handle_clear_faults},
         ),
         route("/stats", {"GET": handle_get_stats}),
+        route("/events/{ticker}/fee_changes", {"POST": handle_schedule_event_fee_change}),
     ]

@@ -24,6 +24,7 @@ from kalshi_cli.sim.core import (
     Exchange,
     MarketStatus,
     SimEvent,
+    SimEventFeeChange,
     SimFeeChange,
     SimFill,
     SimMarket,
@@ -138,7 +139,15 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
     return data
 
 
-def event_json(ev: SimEvent, series: SimSeries | None, markets: list[Json] | None) -> Json:
+def event_json(
+    ev: SimEvent,
+    series: SimSeries | None,
+    markets: list[Json] | None,
+    fee_override: tuple[str, str | None] | None = None,
+) -> Json:
+    """`fee_override`: the event's fee override in effect (type, multiplier or None for the
+    series'), sent as `fee_type_override`/`fee_multiplier_override` (x-omitempty: absent when
+    there is none)."""
     data: Json = {
         "event_ticker": ev.event_ticker,
         "series_ticker": ev.series_ticker,
@@ -151,9 +160,38 @@ def event_json(ev: SimEvent, series: SimSeries | None, markets: list[Json] | Non
         "product_metadata": None,
         "exchange_index": EXCHANGE_INDEX,
     }
+    if fee_override is not None:
+        data["fee_type_override"] = fee_override[0]
+        if fee_override[1] is not None:
+            data["fee_multiplier_override"] = _fee_number(fee_override[1])
     if markets is not None:
         data["markets"] = markets
     return data
+
+
+def _fee_number(multiplier: str | None) -> float | None:
+    """A fee multiplier as the spec's JSON number (double)."""
+    return None if multiplier is None else float(Decimal(multiplier))  # float-ok: JSON number
+
+
+def event_fee_change_json(c: SimEventFeeChange) -> Json:
+    return {
+        "id": c.id,
+        "event_ticker": c.event_ticker,
+        "series_ticker": c.series_ticker,
+        "fee_type_override": c.fee_type_override,
+        "fee_multiplier_override": _fee_number(c.fee_multiplier_override),
+        "scheduled_ts": iso_utc(c.scheduled_ts),
+    }
+
+
+def ws_event_fee_msg(c: SimEventFeeChange) -> Json:
+    """asyncapi `event_fee_update`: both null when the override was cleared."""
+    return {
+        "event_ticker": c.event_ticker,
+        "fee_type_override": c.fee_type_override,
+        "fee_multiplier_override": _fee_number(c.fee_multiplier_override),
+    }
 
 
 def series_json(s: SimSeries, fees: FeeModel) -> Json:

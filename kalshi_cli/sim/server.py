@@ -44,7 +44,7 @@ from kalshi_cli.sim.core import (
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
-from kalshi_cli.sim.routes import market_data, orders, portfolio
+from kalshi_cli.sim.routes import exchange_data, market_data, orders, portfolio
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
@@ -60,7 +60,9 @@ from kalshi_cli.sim.routing import (
 
 log = logging.getLogger("kalshi_cli.sim")
 
-ENDPOINTS: tuple[Endpoint, ...] = market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS
+ENDPOINTS: tuple[Endpoint, ...] = (
+    market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS + exchange_data.ENDPOINTS
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,7 +160,9 @@ def api_routes(state: SimState) -> list[BaseRoute]:
     for ep in ENDPOINTS:
         by_path[ep.template].append(ep)
     routes: list[BaseRoute] = []
-    for template, eps in by_path.items():
+    # a literal segment wins over a parameter in the same place (`/events/fee_changes` before
+    # `/events/{event_ticker}`), whichever route module listed its path first
+    for template, eps in sorted(by_path.items(), key=lambda item: _literal_first(item[0])):
         table = {ep.method: ep for ep in eps}
 
         def make(table: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
@@ -169,6 +173,10 @@ def api_routes(state: SimState) -> list[BaseRoute]:
 
         routes.append(Route(template, make(table), methods=list(table)))
     return routes
+
+
+def _literal_first(template: str) -> list[int]:
+    return [1 if part.startswith("{") else 0 for part in template.split("/")]
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

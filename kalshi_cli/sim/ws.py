@@ -33,6 +33,7 @@ from kalshi_cli.sim.auth import AuthFailure
 from kalshi_cli.sim.core import (
     Account,
     BookChanged,
+    EventFeeUpdated,
     FillHappened,
     MarketLifecycle,
     OrderChanged,
@@ -398,6 +399,9 @@ class WsHub:
                 if market is not None:
                     msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
                     conn.emit(sub, "market_lifecycle_v2", msg)
+            elif isinstance(event, EventFeeUpdated) and channel == "market_lifecycle_v2":
+                # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
+                conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
 
     def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
         msg: Json = {

@@ -38,6 +38,7 @@ WS_MESSAGES = {
     "user_order": "userOrder",
     "market_position": "marketPosition",
     "market_lifecycle_v2": "marketLifecycleV2",
+    "event_fee_update": "eventFeeUpdate",
 }
 
 

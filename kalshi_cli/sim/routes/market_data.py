@@ -217,6 +217,7 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
             e,
             state.exchange.series.get(e.series_ticker),
             _event_markets(state, e.event_ticker) if nested else None,
+            state.exchange.event_fee_override(e.event_ticker),
         )
         for e in page
     ]
@@ -243,7 +244,9 @@ def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     nested = query_bool(ctx, "with_nested_markets")
     series = state.exchange.series.get(event.series_ticker)
     return 200, {
-        "event": ser.event_json(event, series, markets if nested else None),
+        "event": ser.event_json(
+            event, series, markets if nested else None, state.exchange.event_fee_override(ticker)
+        ),
         "markets": markets,
     }
 
