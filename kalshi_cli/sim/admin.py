@@ -302,6 +302,30 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
     return JSONResponse(ser.event_fee_change_json(change), status_code=201)
 
 
+async def handle_add_maintenance(state: SimState, request: Request) -> Response:
+    """Schedule a maintenance window: {start_ts, end_ts} (unix seconds, the exchange's clock).
+    During it trading pauses (sim/schedule.py); answers the schedule as GET /exchange/schedule
+    does."""
+    body = await _json_object(request)
+    start, end = body.get("start_ts"), body.get("end_ts")
+    for name, value in (("start_ts", start), ("end_ts", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
+    assert isinstance(start, int) and isinstance(end, int)
+    state.schedule.add(float(start), float(end))  # float-ok: unix seconds
+    state.before_change()
+    state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
+    now = state.clock.wall()
+    return JSONResponse(
+        state.schedule.schedule_json(state.exchange.created_time, now), status_code=201
+    )
+
+
+async def handle_clear_maintenance(state: SimState, request: Request) -> Response:
+    state.schedule.clear()
+    return JSONResponse(state.schedule.schedule_json(state.exchange.created_time, 0.0))
+
+
 def _known_market(state: SimState, request: Request) -> str:
     ticker = str(request.path_params["ticker"])
     if ticker not in state.exchange.markets:
@@ -375,4 +399,8 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
         ),
         route("/stats", {"GET": handle_get_stats}),
         route("/events/{ticker}/fee_changes", {"POST": handle_schedule_event_fee_change}),
+        route(
+            "/exchange/maintenance",
+            {"POST": handle_add_maintenance, "DELETE": handle_clear_maintenance},
+        ),
     ]

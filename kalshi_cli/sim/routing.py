@@ -32,11 +32,13 @@ from kalshi_cli.sim.core import (
     SimPosition,
 )
 from kalshi_cli.sim.faults import Faults
+from kalshi_cli.sim.history import MarketHistory
 from kalshi_cli.sim.lag import ReadReplica
 from kalshi_cli.sim.ratelimit import (
     RateLimiter,
     Tier,
 )
+from kalshi_cli.sim.schedule import ExchangeSchedule
 
 log = logging.getLogger("kalshi_cli.sim")
 
@@ -167,6 +169,10 @@ class SimState:
     tick_interval_s: float = 0.1
     stats: Stats = field(default_factory=Stats)
     replica: ReadReplica = field(default_factory=ReadReplica)
+    # market data (issue #12): top of book and open interest over time, for candlesticks; the
+    # exchange's maintenance windows (both attached to the exchange in `sim/app.py`)
+    history: MarketHistory = field(default_factory=MarketHistory)
+    schedule: ExchangeSchedule = field(default_factory=ExchangeSchedule)
 
     def before_change(self) -> None:
         """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange
