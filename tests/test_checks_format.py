@@ -150,6 +150,7 @@ def test_a_breach_raises_an_alert_naming_its_runbook() -> None:
         ("api", Runbook.SAFE_MODE),
         ("feed", Runbook.STALE_FEED),
         ("orders", Runbook.UNKNOWN_ORDERS),
+        ("exchange", Runbook.MAINTENANCE),
         ("something-new", Runbook.INDEX),
     ],
 )
@@ -164,6 +165,7 @@ def test_each_check_names_its_runbook(name: str, runbook: Runbook) -> None:
         "api",
         "feed",
         "orders",
+        "exchange",
     }
 
 
