@@ -81,6 +81,13 @@ COMMANDS = (
         "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
     ),
     LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
+    LazyCommand("exchange", "exchange", "The exchange's status and its maintenance schedule."),
+    LazyCommand("events", "browse", "List events, with their markets on request."),
+    LazyCommand("event", "browse", "Show one event and its markets."),
+    LazyCommand("series", "browse", "List series, with their fee type and multiplier."),
+    LazyCommand("trades", "browse", "The trades tape of one market, newest first."),
+    LazyCommand("candles", "browse", "Candlesticks of one market, as a table or a chart."),
+    LazyCommand("search", "browse", "Find series and open events by words in their title."),
 )
 
 

@@ -8,13 +8,14 @@ the exchange leaves out or sends as null (no trade in the period) is None.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.client.base import (
+    EVENTS_PAGE_MAX,
     ClientBase,
     as_dict,
     not_found_with_hint,
@@ -213,6 +214,62 @@ class ExchangeDataApi(ClientBase):
             return candles, int(b["adjusted_end_ts"])
 
         return self._parse(parse, body, "event candlesticks")
+
+    def market_candles(
+        self, ticker: str, *, start_ts: int, end_ts: int, period: str
+    ) -> list[Candle]:
+        """One market's candles by ticker alone (the batch call needs no series ticker);
+        `period` is 1m, 1h or 1d."""
+        try:
+            found = self.batch_market_candlesticks(
+                [ticker], start_ts=start_ts, end_ts=end_ts, period_minutes=CANDLE_PERIODS[period]
+            )
+        except NotFoundError as exc:
+            raise not_found_with_hint(
+                exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
+            ) from exc
+        return found.get(ticker, [])
+
+    def search_listings(
+        self, text: str, *, limit: int = 50, on_page: Callable[[int], None] | None = None
+    ) -> list[dict[str, str]]:
+        """Series, then open events, whose ticker or title holds every word of `text`
+        (case-insensitive): Kalshi's API has no text search. Each match is {kind, ticker,
+        title}; at most `limit`."""
+        words = text.lower().split()
+
+        def hit(*fields: Any) -> bool:
+            haystack = " ".join(str(f or "") for f in fields).lower()
+            return all(w in haystack for w in words)
+
+        matches = [
+            {"kind": "series", "ticker": str(s.get("ticker", "")), "title": str(s.get("title", ""))}
+            for s in self.list_series()
+            if hit(s.get("ticker"), s.get("title"))
+        ]
+        if len(matches) < limit:
+            events = self._iterate(
+                "/events",
+                "events",
+                as_dict,
+                params={"status": "open"},
+                limit=None,
+                page_size=EVENTS_PAGE_MAX,
+                auth=False,
+                on_page=on_page,
+            )
+            for e in events:
+                if hit(e.get("event_ticker"), e.get("title"), e.get("sub_title")):
+                    matches.append(
+                        {
+                            "kind": "event",
+                            "ticker": str(e.get("event_ticker", "")),
+                            "title": str(e.get("title", "")),
+                        }
+                    )
+                    if len(matches) >= limit:
+                        break
+        return matches[:limit]
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""

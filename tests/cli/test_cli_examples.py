@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_RUN = {("trade",), ("sim", "serve"), ("dashboard",)}
-GROUPS = {(), ("config",), ("sim",), ("order",), ("state",), ("data",)}
+GROUPS = {(), ("config",), ("sim",), ("order",), ("state",), ("data",), ("exchange",)}
 PLACEHOLDER_ID = "5c3e0b9e-..."
 
 
