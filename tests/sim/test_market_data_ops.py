@@ -211,6 +211,13 @@ def test_trading_pauses_during_a_maintenance_window(
         json={"ticker": T, "side": "bid", "price": "0.33", "count": "1"},
     )
     assert amend.status_code == 503
+    batch = sim.signed(
+        me,
+        "POST",
+        "/portfolio/events/orders/batched",
+        json={"orders": [order(T, "bid", "0.32", "1")]},
+    )
+    assert batch.status_code == 503
 
     def status_of(order_id: str) -> str:
         got = sim.signed(me, "GET", f"/portfolio/orders/{order_id}").json()["order"]
