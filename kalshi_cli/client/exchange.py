@@ -271,6 +271,33 @@ class ExchangeDataApi(ClientBase):
                         break
         return matches[:limit]
 
+    def get_event_forecast_history(
+        self,
+        series_ticker: str,
+        event_ticker: str,
+        *,
+        percentiles: list[int],
+        start_ts: int,
+        end_ts: int,
+        period_interval: int,
+    ) -> list[dict[str, Any]]:
+        """`GET .../forecast_percentile_history` (signed): ForecastPercentilesPoint per period
+        (`period_interval` 0 = 5 seconds, else minutes), as sent."""
+        body = self._get(
+            f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
+            "/forecast_percentile_history",
+            params={
+                "percentiles": [str(p) for p in percentiles],
+                "start_ts": start_ts,
+                "end_ts": end_ts,
+                "period_interval": period_interval,
+            },
+            auth=True,
+        )
+        return self._parse(
+            lambda b: [as_dict(p) for p in b["forecast_history"]], body, "forecast history"
+        )
+
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
         out: dict[str, Orderbook] = {}

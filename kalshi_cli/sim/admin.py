@@ -321,6 +321,41 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
     )
 
 
+async def handle_add_forecast(state: SimState, request: Request) -> Response:
+    """Set an event's forecast from a time on: {ts (unix seconds), percentiles: {"5000":
+    "97000.5", ...}} (percentile 0-9999 -> a decimal); GetEventForecastPercentilesHistory
+    serves it."""
+    ticker = str(request.path_params["ticker"])
+    if ticker not in state.exchange.events:
+        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    body = await _json_object(request)
+    ts, raw = body.get("ts"), body.get("percentiles")
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise ExchangeError(400, "invalid_parameters", "ts must be unix seconds")
+    if not isinstance(raw, dict) or not raw:
+        raise ExchangeError(400, "invalid_parameters", "percentiles must be a non-empty object")
+    values: dict[int, Decimal] = {}
+    for key, value in raw.items():
+        if not str(key).isdigit() or not 0 <= int(key) <= 9999:
+            raise ExchangeError(400, "invalid_parameters", f"percentile {key!r} is not 0-9999")
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            number = Decimal("NaN")
+        if isinstance(value, bool) or not number.is_finite():
+            raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
+        values[int(key)] = number
+    state.history.add_forecast(ticker, float(ts), values)  # float-ok: unix seconds
+    return JSONResponse(
+        {
+            "event_ticker": ticker,
+            "ts": ts,
+            "percentiles": {str(k): str(v) for k, v in values.items()},
+        },
+        status_code=201,
+    )
+
+
 async def handle_clear_maintenance(state: SimState, request: Request) -> Response:
     state.schedule.clear()
     return JSONResponse(state.schedule.schedule_json(state.exchange.created_time, 0.0))
@@ -403,4 +438,5 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
             "/exchange/maintenance",
             {"POST": handle_add_maintenance, "DELETE": handle_clear_maintenance},
         ),
+        route("/events/{ticker}/forecasts", {"POST": handle_add_forecast}),
     ]

@@ -75,6 +75,8 @@ class MarketHistory:
 
     def __init__(self) -> None:
         self._tracks: dict[str, _Track] = {}
+        # event -> (times, forecasts), in time order (GetEventForecastPercentilesHistory)
+        self._forecasts: dict[str, tuple[list[float], list[dict[int, Decimal]]]] = {}
         self._exchange: Exchange | None = None
         self._clock: Clock | None = None
 
@@ -109,6 +111,24 @@ class MarketHistory:
 
     def track(self, ticker: str) -> _Track:
         return self._tracks.get(ticker) or _Track()
+
+    # event forecasts --------------------------------------------------------------------------
+
+    def add_forecast(
+        self, event_ticker: str, ts: float, values: dict[int, Decimal]
+    ) -> None:  # float-ok
+        """A forecast of an event at `ts`: percentile (0-9999) -> the forecast value. The
+        simulator has no forecasting of its own: a scenario or test sets these (admin API)."""
+        times, samples = self._forecasts.setdefault(event_ticker, ([], []))
+        at = bisect.bisect_right(times, ts)
+        times.insert(at, ts)
+        samples.insert(at, dict(values))
+
+    def forecast_at(self, event_ticker: str, ts: float) -> dict[int, Decimal] | None:  # float-ok
+        """The event's forecast in effect at `ts` (the last set at or before it), if any."""
+        times, samples = self._forecasts.get(event_ticker, ([], []))
+        i = bisect.bisect_right(times, ts)
+        return samples[i - 1] if i else None
 
 
 def period_ends(start_ts: int, end_ts: int, period_s: int, created: float, now: float) -> list[int]:

@@ -77,3 +77,20 @@ def test_orderbooks_schedule_timestamp_series_and_event_fee_changes(
     ).raise_for_status()
     [change] = client.iter_event_fee_changes(event_ticker=EVENT)
     assert (change["fee_type_override"], change["fee_multiplier_override"]) == ("quadratic", 0.5)
+
+
+def test_forecast_history_through_the_client(
+    clocked: tuple[SimHarness, ManualClock, int], client: KalshiClient
+) -> None:
+    sim, clock, b = clocked
+    sim.create_market(T, event_ticker=EVENT)
+    sim.http.post(
+        f"{sim.admin_url}/events/{EVENT}/forecasts",
+        json={"ts": b, "percentiles": {"2500": "1.25"}},
+    ).raise_for_status()
+    clock.advance(60)
+    [point, _] = client.get_event_forecast_history(
+        "KXMD", EVENT, percentiles=[2500], start_ts=b + 1, end_ts=b + 120, period_interval=1
+    )
+    assert point["end_period_ts"] == b + 60
+    assert point["percentile_points"][0]["formatted_forecast"] == "1.25"

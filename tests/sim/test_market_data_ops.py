@@ -247,3 +247,49 @@ def test_user_data_timestamp_is_when_the_portfolio_reads_were_true(
     sim.set_faults(read_lag_ms=500)
     as_of = public(sim, "/exchange/user_data_timestamp").json()["as_of_time"]
     assert parse_iso(as_of).timestamp() == clock.wall() - 0.5
+
+
+def test_forecast_history_is_the_forecast_in_effect_at_each_period_end(
+    clocked: tuple[SimHarness, ManualClock, int],
+) -> None:
+    sim, clock, b = clocked
+    sim.create_market(T, event_ticker=EVENT)
+    for ts, values in ((b + 10, {"5000": "97000.5", "9000": 99000}), (b + 70, {"5000": "98000"})):
+        added = sim.http.post(
+            f"{sim.admin_url}/events/{EVENT}/forecasts", json={"ts": ts, "percentiles": values}
+        )
+        assert added.status_code == 201, added.text
+    clock.advance(130)
+    path = f"/series/KXMD/events/{EVENT}/forecast_percentile_history"
+    window = [("start_ts", b), ("end_ts", b + 600), ("period_interval", 1)]
+    answer = sim.signed(
+        sim.account, "GET", path, params=[("percentiles", 5000), ("percentiles", 9000), *window]
+    )
+    assert answer.status_code == 200, answer.text
+    history = answer.json()["forecast_history"]
+    assert [h["end_period_ts"] for h in history] == [b + 60, b + 120, b + 180]
+    first, second, _ = history
+    assert first["percentile_points"] == [
+        {
+            "percentile": 5000,
+            "raw_numerical_forecast": 97000.5,
+            "numerical_forecast": 97000.5,
+            "formatted_forecast": "97000.5",
+        },
+        {
+            "percentile": 9000,
+            "raw_numerical_forecast": 99000.0,
+            "numerical_forecast": 99000.0,
+            "formatted_forecast": "99000",
+        },
+    ]
+    assert [p["percentile"] for p in second["percentile_points"]] == [5000]
+    assert second["percentile_points"][0]["formatted_forecast"] == "98000"
+    assert (
+        public(
+            sim, path, percentiles=5000, start_ts=b, end_ts=b + 60, period_interval=1
+        ).status_code
+        == 401
+    )
+    bad = sim.signed(sim.account, "GET", path, params=[("percentiles", 10000), *window])
+    assert bad.status_code == 400

@@ -126,6 +126,80 @@ def handle_get_event_candlesticks(state: SimState, ctx: RequestContext) -> tuple
     }
 
 
+# GetEventForecastPercentilesHistory's period_interval: "0 for 5-second intervals, or 1, 60, or
+# 1440 for minute-based intervals"
+FORECAST_PERIOD_S = {0: 5, 1: 60, 60: 3600, 1440: 86_400}
+MAX_PERCENTILES = 10
+
+
+def handle_get_forecast_history(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    """GetEventForecastPercentilesHistory: at the end of each period in the range, the event's
+    forecast then in effect (the last one set at or before it), at the percentiles asked. The
+    simulator forecasts nothing itself: the forecasts are what a scenario or test set through
+    `POST /sim/v1/events/{ticker}/forecasts`; periods before the first have no point, and
+    `numerical_forecast` is the raw value (the simulator does no processing)."""
+    event_ticker = ctx.path_param("ticker")
+    event = state.exchange.events.get(event_ticker)
+    if event is None or event.series_ticker != ctx.path_param("series_ticker"):
+        raise ExchangeError(404, "not_found", f"event {event_ticker} not found in that series")
+    percentiles = _percentiles(ctx)
+    start = query_int(ctx, "start_ts", None)
+    end = query_int(ctx, "end_ts", None)
+    period = query_int(ctx, "period_interval", None)
+    if start is None or end is None or period is None:
+        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
+    if period not in FORECAST_PERIOD_S:
+        raise bad_request("period_interval must be one of 0, 1, 60, 1440")
+    if end < start:
+        raise bad_request("end_ts must not be before start_ts")
+    seconds = FORECAST_PERIOD_S[period]
+    last = min(end, -(-int(state.clock.wall()) // seconds) * seconds)
+    first = -(-start // seconds) * seconds
+    history = []
+    for period_end in range(first, last + 1, seconds)[:MAX_CANDLES]:
+        forecast = state.history.forecast_at(event_ticker, period_end)
+        if forecast is None:
+            continue
+        history.append(
+            {
+                "event_ticker": event_ticker,
+                "end_period_ts": period_end,
+                "period_interval": period,
+                "percentile_points": [
+                    {
+                        "percentile": p,
+                        "raw_numerical_forecast": float(forecast[p]),  # float-ok: JSON number
+                        "numerical_forecast": float(forecast[p]),  # float-ok: JSON number
+                        "formatted_forecast": f"{forecast[p].normalize():f}",
+                    }
+                    for p in percentiles
+                    if p in forecast
+                ],
+            }
+        )
+    return 200, {"forecast_history": history}
+
+
+def _percentiles(ctx: RequestContext) -> list[int]:
+    """The required `percentiles` (repeated, or comma-separated): 1-10 integers in 0-9999."""
+    raw = [
+        part.strip()
+        for value in ctx.request.query_params.getlist("percentiles")
+        for part in value.split(",")
+        if part.strip()
+    ]
+    if not raw:
+        raise bad_request("percentiles is required", "missing_parameters")
+    if len(raw) > MAX_PERCENTILES:
+        raise bad_request(f"at most {MAX_PERCENTILES} percentiles")
+    out = []
+    for text in raw:
+        if not text.isdigit() or not 0 <= int(text) <= 9999:
+            raise bad_request(f"percentile {text!r} is not an integer in 0-9999")
+        out.append(int(text))
+    return list(dict.fromkeys(out))
+
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET",
@@ -168,5 +242,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handle_get_event_candlesticks,
         "GetMarketCandlesticksByEvent",
         private=False,
+    ),
+    # the one market-data operation the spec signs (`security` on it)
+    Endpoint(
+        "GET",
+        "/series/{series_ticker}/events/{ticker}/forecast_percentile_history",
+        handle_get_forecast_history,
+        "GetEventForecastPercentilesHistory",
     ),
 )
