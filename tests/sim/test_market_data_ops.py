@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.sim.embed import start_simulator
@@ -293,3 +295,55 @@ def test_forecast_history_is_the_forecast_in_effect_at_each_period_end(
     )
     bad = sim.signed(sim.account, "GET", path, params=[("percentiles", 10000), *window])
     assert bad.status_code == 400
+
+
+_NUMBERISH = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.text(alphabet="0123456789-+e.,x ", max_size=12),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    path=st.sampled_from(
+        [
+            f"/series/KXMD/markets/{T}/candlesticks",
+            "/markets/candlesticks",
+            f"/series/KXMD/events/{EVENT}/candlesticks",
+            f"/series/KXMD/events/{EVENT}/forecast_percentile_history",
+            "/markets/orderbooks",
+            "/events/fee_changes",
+        ]
+    ),
+    start=_NUMBERISH,
+    end=_NUMBERISH,
+    period=_NUMBERISH,
+    extra=st.sampled_from(["", "NOPE", T, f"{T},{T}", ",", "true", "maybe"]),
+)
+def test_market_data_queries_never_answer_500(
+    clocked: tuple[SimHarness, ManualClock, int],
+    *,
+    path: str,
+    start: str,
+    end: str,
+    period: str,
+    extra: str,
+) -> None:
+    sim, _, _ = clocked
+    if T not in sim.running.state.exchange.markets:
+        sim.create_market(T, event_ticker=EVENT)
+    params = {
+        "start_ts": start,
+        "end_ts": end,
+        "period_interval": period,
+        "market_tickers": extra,
+        "tickers": extra,
+        "percentiles": period,
+        "include_latest_before_start": extra,
+        "limit": period,
+        "cursor": extra,
+    }
+    response = sim.signed(sim.account, "GET", path, params=params)
+    assert response.status_code < 500, response.text
