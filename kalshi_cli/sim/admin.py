@@ -345,7 +345,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
         if isinstance(value, bool) or not number.is_finite():
             raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
         values[int(key)] = number
-    state.history.add_forecast(ticker, float(ts), values)  # float-ok: unix seconds
+    state.market_history.add_forecast(ticker, float(ts), values)  # float-ok: unix seconds
     return JSONResponse(
         {
             "event_ticker": ticker,

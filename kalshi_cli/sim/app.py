@@ -91,7 +91,7 @@ async def _tick_loop(state: SimState) -> None:
 def create_app(state: SimState) -> _Outer:
     """The whole simulator as one ASGI app: Kalshi REST, the WebSocket and the admin API."""
     hub = WsHub(state)
-    state.history.attach(state.exchange, state.clock)
+    state.market_history.attach(state.exchange, state.clock)
     state.schedule.attach(state.exchange)
 
     @contextlib.asynccontextmanager

@@ -171,7 +171,7 @@ class SimState:
     replica: ReadReplica = field(default_factory=ReadReplica)
     # market data (issue #12): top of book and open interest over time, for candlesticks; the
     # exchange's maintenance windows (both attached to the exchange in `sim/app.py`)
-    history: MarketHistory = field(default_factory=MarketHistory)
+    market_history: MarketHistory = field(default_factory=MarketHistory)
     schedule: ExchangeSchedule = field(default_factory=ExchangeSchedule)
 
     def before_change(self) -> None:

@@ -157,7 +157,7 @@ def handle_get_forecast_history(state: SimState, ctx: RequestContext) -> tuple[i
     first = -(-start // seconds) * seconds
     history = []
     for period_end in range(first, last + 1, seconds)[:MAX_CANDLES]:
-        forecast = state.history.forecast_at(event_ticker, period_end)
+        forecast = state.market_history.forecast_at(event_ticker, period_end)
         if forecast is None:
             continue
         history.append(

@@ -221,7 +221,7 @@ def market_candles(
     if limit is not None:
         ends = ends[:limit]
     return candlesticks(
-        state.history.track(market.ticker),
+        state.market_history.track(market.ticker),
         state.exchange.trades(market.ticker)[::-1],
         ends,
         period_s,
