@@ -79,7 +79,7 @@ class SimHarness:
         path: str,
         *,
         json: object | None = None,
-        params: dict[str, Any] | None = None,
+        params: dict[str, Any] | list[tuple[str, Any]] | None = None,  # a list repeats a key
         timeout: float | None = None,
     ) -> httpx.Response:
         """A plain httpx request signed like Kalshi's; `path` is relative to /trade-api/v2.

@@ -151,6 +151,7 @@ def test_a_breach_raises_an_alert_naming_its_runbook() -> None:
         ("api", Runbook.SAFE_MODE),
         ("feed", Runbook.STALE_FEED),
         ("orders", Runbook.UNKNOWN_ORDERS),
+        ("exchange", Runbook.MAINTENANCE),
         ("something-new", Runbook.INDEX),
     ],
 )
@@ -165,6 +166,7 @@ def test_each_check_names_its_runbook(name: str, runbook: Runbook) -> None:
         "api",
         "feed",
         "orders",
+        "exchange",
     }
 
 

@@ -35,6 +35,7 @@ class Runbook(StrEnum):
     CRASH_RESTART = "runbooks/08-restart-after-crash.md"
     KEY_ROTATION = "runbooks/09-key-rotation.md"
     DEMO_TO_PROD = "runbooks/10-demo-to-prod.md"
+    MAINTENANCE = "runbooks/11-exchange-maintenance.md"
 
 
 @dataclass(frozen=True)

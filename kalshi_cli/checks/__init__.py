@@ -47,8 +47,8 @@ if TYPE_CHECKING:
     from kalshi_cli.alerts import Alert, AlertRouter, AlertStateStore, Runbook, SendReport
 
 LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
-REMOTE_CHECKS = ("positions", "exposure", "api")
-CHECK_NAMES = ("positions", "pnl", "heartbeat", "orders", "exposure", "api", "feed")
+REMOTE_CHECKS = ("positions", "exposure", "api", "exchange")
+CHECK_NAMES = ("positions", "pnl", "heartbeat", "orders", "exposure", "api", "feed", "exchange")
 
 PREFIX = "KALSHI"
 # The units the Nagios plugin guidelines allow; anything else breaks graphing tools.
@@ -77,6 +77,7 @@ def _check_runbooks() -> Mapping[str, Runbook]:
         "api": Runbook.SAFE_MODE,
         "feed": Runbook.STALE_FEED,
         "orders": Runbook.UNKNOWN_ORDERS,
+        "exchange": Runbook.MAINTENANCE,
     }
 
 

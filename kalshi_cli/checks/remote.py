@@ -1,4 +1,4 @@
-"""Checks that ask the exchange: positions, exposure and api.
+"""Checks that ask the exchange: positions, exposure, api and exchange (maintenance).
 
 Positions and exposure are read from `GET /portfolio/positions`, not from the state file: the
 exchange is the truth, and a check that trusted the trade loop's books would miss exactly the
@@ -8,6 +8,12 @@ loop agree on what "over" means.
 
 An exchange that does not answer makes positions and exposure UNKNOWN (they cannot tell), but
 makes the api check CRITICAL: reaching the exchange is what it checks.
+
+The exchange check looks ahead: `GET /exchange/schedule` lists the maintenance windows, during
+which the exchange "may be unavailable" and refuses orders, so a loop running into one should be
+stopped or watched by a person first. WARNING when the next window starts within `warn`
+seconds, CRITICAL within `crit` seconds or while the exchange is in one (`GET /exchange/status`
+says not active).
 """
 
 from __future__ import annotations
@@ -155,3 +161,54 @@ def check_api(
             perf,
         )
     return CheckResult("api", worst([s for s, _ in parts]), "; ".join(t for _, t in parts), perf)
+
+
+def _in(seconds: Decimal) -> str:
+    minutes = int(seconds // 60)
+    if minutes >= 120:
+        return f"{minutes // 60}h{minutes % 60:02d}m"
+    return f"{minutes}m" if minutes else f"{int(seconds)}s"
+
+
+def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckResult:  # float-ok
+    """The next maintenance window against `warn`/`crit` seconds of notice (see the module
+    docstring); `now` is Unix seconds."""
+    warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")
+    status = client.get_exchange_status()
+    schedule = client.get_exchange_schedule()
+    windows = [w for w in schedule.maintenance_windows if w.end.timestamp() > now]
+    current = next((w for w in windows if w.start.timestamp() <= now), None)
+    ahead = [w for w in windows if w.start.timestamp() > now]
+    perf = [PerfDatum("windows", len(windows), min=0)]
+    if ahead:
+        notice = Decimal(repr(ahead[0].start.timestamp() - now)).quantize(_MS)
+        perf.insert(0, PerfDatum("next_maintenance", notice, warn, crit, 0, uom="s"))
+    if current is not None or not status.exchange_active:
+        resume = status.raw.get("exchange_estimated_resume_time")
+        until = current.end.isoformat() if current is not None else resume or "unknown"
+        return CheckResult(
+            "exchange",
+            CheckStatus.CRITICAL,
+            f"exchange under maintenance until {until}; orders are refused",
+            perf,
+        )
+    if ahead:
+        window = ahead[0]
+        notice = Decimal(repr(window.start.timestamp() - now)).quantize(_MS)
+        text = (
+            f"maintenance in {_in(notice)}: {window.start.isoformat()} to {window.end.isoformat()}"
+        )
+        if notice <= crit:
+            return CheckResult("exchange", CheckStatus.CRITICAL, text, perf)
+        if notice <= warn:
+            return CheckResult("exchange", CheckStatus.WARNING, text, perf)
+    if not status.trading_active:
+        return CheckResult("exchange", CheckStatus.WARNING, "exchange up, trading paused", perf)
+    if ahead:
+        return CheckResult(
+            "exchange",
+            CheckStatus.OK,
+            f"trading; next maintenance {ahead[0].start.isoformat()}",
+            perf,
+        )
+    return CheckResult("exchange", CheckStatus.OK, "trading; no maintenance scheduled", perf)

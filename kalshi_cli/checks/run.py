@@ -126,6 +126,12 @@ def _api(inputs: CheckInputs) -> CheckResult:
     return check_api(client, inputs.thresholds)
 
 
+def _exchange(inputs: CheckInputs) -> CheckResult:
+    from kalshi_cli.checks.remote import check_exchange
+
+    return check_exchange(inputs.exchange(), inputs.thresholds, inputs.clock.wall())
+
+
 def _positions(inputs: CheckInputs) -> CheckResult:
     from kalshi_cli.checks.remote import check_positions
 
@@ -148,6 +154,7 @@ RUNNERS: dict[str, Callable[[CheckInputs], CheckResult]] = {
     "positions": _positions,
     "exposure": _exposure,
     "api": _api,
+    "exchange": _exchange,
 }
 assert set(RUNNERS) == set(CHECK_NAMES)
 

@@ -103,6 +103,12 @@ THRESHOLDS: tuple[Threshold, ...] = (
     _threshold(
         "api", "skew_crit", "5", "seconds of clock skew: CRITICAL (signed requests get refused)"
     ),
+    _threshold(
+        "exchange", "warn", "3600", "seconds before the next maintenance window: WARNING within"
+    ),
+    _threshold(
+        "exchange", "crit", "300", "seconds before the next maintenance window: CRITICAL within"
+    ),
 )
 
 # (check, low key, high key, "ceiling" | "floor")
@@ -115,6 +121,7 @@ _PAIRS = (
     ("api", "warn", "crit", "ceiling"),
     ("api", "skew_warn", "skew_crit", "ceiling"),
     ("pnl", "warn", "crit", "floor"),
+    ("exchange", "warn", "crit", "floor"),
     ("pnl", "total_warn", "total_crit", "floor"),
 )
 _SIGNED = {("pnl", "warn"), ("pnl", "crit"), ("pnl", "total_warn"), ("pnl", "total_crit")}

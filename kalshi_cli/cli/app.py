@@ -91,6 +91,13 @@ COMMANDS = (
         "backtest",
         "Replay recorded data through a strategy, the risk rules and the order bookkeeping.",
     ),
+    LazyCommand("exchange", "exchange", "The exchange's status and its maintenance schedule."),
+    LazyCommand("events", "browse", "List events, with their markets on request."),
+    LazyCommand("event", "browse", "Show one event and its markets."),
+    LazyCommand("series", "browse", "List series, with their fee type and multiplier."),
+    LazyCommand("trades", "browse", "The trades tape of one market, newest first."),
+    LazyCommand("candles", "browse", "Candlesticks of one market, as a table or a chart."),
+    LazyCommand("search", "browse", "Find series and open events by words in their title."),
 )
 
 

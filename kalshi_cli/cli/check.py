@@ -38,6 +38,7 @@ class CheckName(StrEnum):
     EXPOSURE = "exposure"
     API = "api"
     FEED = "feed"
+    EXCHANGE = "exchange"
     ALL = "all"
 
 
@@ -63,7 +64,7 @@ def check_command(
     name: Annotated[
         CheckName,
         typer.Argument(
-            help="positions, pnl, heartbeat, orders, exposure, api, feed, or all.",
+            help="positions, pnl, heartbeat, orders, exposure, api, feed, exchange, or all.",
             case_sensitive=False,
             show_default=False,
         ),

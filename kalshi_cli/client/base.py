@@ -52,7 +52,7 @@ from kalshi_cli.errors import (
 from kalshi_cli.keys import PrivateKey
 
 T = TypeVar("T")
-Params = dict[str, str | int | None]
+Params = dict[str, str | int | list[str] | None]  # a list: the parameter repeated
 
 REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
 BATCH_CANCEL_MAX = 20  # the documented batch size; the write bucket may lower it

@@ -9,6 +9,7 @@ API on top, one module each (`markets.py`, `portfolio.py`, `trading.py`, `queue.
 from __future__ import annotations
 
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
+from kalshi_cli.client.exchange import ExchangeDataApi
 from kalshi_cli.client.historical import HistoricalApi
 from kalshi_cli.client.markets import MarketDataApi
 from kalshi_cli.client.order_groups import OrderGroupsApi
@@ -26,5 +27,6 @@ class KalshiClient(
     QueueApi,
     HistoricalApi,
     OrderGroupsApi,
+    ExchangeDataApi,
 ):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""

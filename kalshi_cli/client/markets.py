@@ -122,6 +122,7 @@ class MarketDataApi(ClientBase):
         status: str | None = None,
         series_ticker: str | None = None,
         with_nested_markets: bool = False,
+        on_page: Callable[[int], None] | None = None,
         **extra: str | int | None,
     ) -> Iterator[dict[str, Any]]:
         params: Params = {
@@ -138,6 +139,7 @@ class MarketDataApi(ClientBase):
             limit=limit,
             page_size=min(page_size, EVENTS_PAGE_MAX),
             auth=False,
+            on_page=on_page,
         )
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
@@ -164,14 +166,23 @@ class MarketDataApi(ClientBase):
         )
 
     def iter_trades(
-        self, *, ticker: str | None = None, limit: int | None = None, page_size: int = 1000
+        self,
+        *,
+        ticker: str | None = None,
+        limit: int | None = None,
+        page_size: int = 1000,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Trade]:
+        """The trades tape, newest first; `min_ts`/`max_ts` in Unix seconds."""
         return self._iterate(
             "/markets/trades",
             "trades",
             Trade.from_api,
-            params={"ticker": ticker},
+            params={"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts},
             limit=limit,
             page_size=min(page_size, 1000),
             auth=False,
+            on_page=on_page,
         )

@@ -9,7 +9,8 @@ cent (`balance`). `resting_collateral_cents` rounds the held amount up, so the t
 more than the account has.
 
 Fees (the one fee model, models.py "Fees"). Each market is priced by `fee_model(ticker)`: its
-series' fee type and multiplier (or the exchange's default) and the market's fee waiver. Every
+series' fee type and multiplier (or the exchange's default), under its event's fee override
+when the event has one, and the market's fee waiver. Every
 fill, taker or maker, pays the trade fee `rate x count x P x (1 - P)` rounded up to $0.0001 at
 its own price, then Kalshi's fee-rounding page is applied per order (`charge_fill`): the balance
 moves by (revenue - trade fee) floored to $0.0001 (a direct member's precision), the floored
@@ -19,7 +20,8 @@ revenue minus its fee is exactly the balance change. Rounding only arises where 
 digits below $0.0001 (a sub-penny price times a fractional count). The maker reserve held for a
 resting order is linear in its remaining count: per tradable unit (1 contract, or 0.01 on a
 fractional market) the trade fee of one unit plus $0.0001 when a unit's revenue can need
-rounding, at the series' maker rate without the waiver; since a fee rounded up per fill is at
+rounding, at the highest maker rate the series and the event have or are scheduled to have,
+without the waiver; since a fee rounded up per fill is at
 most the sum of its units' fees, the reserve always covers what the fills charge.
 
 Collateral. A resting order holds collateral only for the part that would open new exposure:
@@ -275,7 +277,7 @@ class Ledger(ReferenceData):
 
     def _new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
         market = self._markets[ticker]
-        maker_rate = self._reserve_fees(market.series_ticker)
+        maker_rate = self._reserve_fees(market.series_ticker, market.event_ticker)
         unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
         per_unit = trading_fee(unit, own, maker_rate)
         if unit * own != (unit * own).quantize(FEE_QUANTUM):

@@ -280,6 +280,90 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
     return JSONResponse(ser.fee_change_json(change), status_code=201)
 
 
+async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:
+    """Schedule a change of an event's fee override: {fee_type_override, fee_multiplier_override
+    (both null or absent: clear the override), scheduled_ts (unix seconds)}; answers the
+    EventFeeChange as GET /events/fee_changes lists it."""
+    body = await _json_object(request)
+    fee_type = body.get("fee_type_override")
+    if fee_type is not None and not isinstance(fee_type, str):
+        raise ExchangeError(400, "invalid_parameters", "fee_type_override must be a string")
+    multiplier = body.get("fee_multiplier_override")
+    if multiplier is not None and (
+        isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float))
+    ):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier_override must be a number")
+    scheduled = body.get("scheduled_ts")
+    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
+        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    change = state.exchange.schedule_event_fee_change(
+        str(request.path_params["ticker"]),
+        fee_type,
+        None if multiplier is None else str(multiplier),
+        float(scheduled),  # float-ok: unix seconds
+    )
+    return JSONResponse(ser.event_fee_change_json(change), status_code=201)
+
+
+async def handle_add_maintenance(state: SimState, request: Request) -> Response:
+    """Schedule a maintenance window: {start_ts, end_ts} (unix seconds, the exchange's clock).
+    During it trading pauses (sim/schedule.py); answers the schedule as GET /exchange/schedule
+    does."""
+    body = await _json_object(request)
+    start, end = body.get("start_ts"), body.get("end_ts")
+    for name, value in (("start_ts", start), ("end_ts", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
+    assert isinstance(start, int) and isinstance(end, int)
+    state.schedule.add(float(start), float(end))  # float-ok: unix seconds
+    state.before_change()
+    state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
+    now = state.clock.wall()
+    return JSONResponse(
+        state.schedule.schedule_json(state.exchange.created_time, now), status_code=201
+    )
+
+
+async def handle_add_forecast(state: SimState, request: Request) -> Response:
+    """Set an event's forecast from a time on: {ts (unix seconds), percentiles: {"5000":
+    "97000.5", ...}} (percentile 0-9999 -> a decimal); GetEventForecastPercentilesHistory
+    serves it."""
+    ticker = str(request.path_params["ticker"])
+    if ticker not in state.exchange.events:
+        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    body = await _json_object(request)
+    ts, raw = body.get("ts"), body.get("percentiles")
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise ExchangeError(400, "invalid_parameters", "ts must be unix seconds")
+    if not isinstance(raw, dict) or not raw:
+        raise ExchangeError(400, "invalid_parameters", "percentiles must be a non-empty object")
+    values: dict[int, Decimal] = {}
+    for key, value in raw.items():
+        if not str(key).isdigit() or not 0 <= int(key) <= 9999:
+            raise ExchangeError(400, "invalid_parameters", f"percentile {key!r} is not 0-9999")
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            number = Decimal("NaN")
+        if isinstance(value, bool) or not number.is_finite():
+            raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
+        values[int(key)] = number
+    state.market_history.add_forecast(ticker, float(ts), values)  # float-ok: unix seconds
+    return JSONResponse(
+        {
+            "event_ticker": ticker,
+            "ts": ts,
+            "percentiles": {str(k): str(v) for k, v in values.items()},
+        },
+        status_code=201,
+    )
+
+
+async def handle_clear_maintenance(state: SimState, request: Request) -> Response:
+    state.schedule.clear()
+    return JSONResponse(state.schedule.schedule_json(state.exchange.created_time, 0.0))
+
+
 def _known_market(state: SimState, request: Request) -> str:
     ticker = str(request.path_params["ticker"])
     if ticker not in state.exchange.markets:
@@ -369,4 +453,10 @@ def admin_routes(state: SimState) -> list[BaseRoute]:
         route("/stats", {"GET": handle_get_stats}),
         route("/data/{kind}", {"GET": handle_get_data, "PUT": handle_put_data}),
         route("/historical", {"GET": handle_get_historical, "PUT": handle_put_historical}),
+        route("/events/{ticker}/fee_changes", {"POST": handle_schedule_event_fee_change}),
+        route(
+            "/exchange/maintenance",
+            {"POST": handle_add_maintenance, "DELETE": handle_clear_maintenance},
+        ),
+        route("/events/{ticker}/forecasts", {"POST": handle_add_forecast}),
     ]

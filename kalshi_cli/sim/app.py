@@ -91,6 +91,8 @@ async def _tick_loop(state: SimState) -> None:
 def create_app(state: SimState) -> _Outer:
     """The whole simulator as one ASGI app: Kalshi REST, the WebSocket and the admin API."""
     hub = WsHub(state)
+    state.market_history.attach(state.exchange, state.clock)
+    state.schedule.attach(state.exchange)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

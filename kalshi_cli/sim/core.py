@@ -86,6 +86,7 @@ from kalshi_cli.sim.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.records import (
     Account,
     BookChanged,
+    EventFeeUpdated,
     ExchangeError,
     FillHappened,
     Listener,
@@ -96,6 +97,7 @@ from kalshi_cli.sim.records import (
     PlaceResult,
     PositionChanged,
     SimEvent,
+    SimEventFeeChange,
     SimEventT,
     SimFeeChange,
     SimFill,
@@ -109,11 +111,12 @@ from kalshi_cli.sim.records import (
     copy_order,
     not_found,
 )
-from kalshi_cli.sim.reference import market_from_record
+from kalshi_cli.sim.reference import check_fee_override, market_from_record
 
 __all__ = [
     "Account",
     "BookChanged",
+    "EventFeeUpdated",
     "Exchange",
     "ExchangeError",
     "FillHappened",
@@ -125,6 +128,7 @@ __all__ = [
     "PlaceResult",
     "PositionChanged",
     "SimEvent",
+    "SimEventFeeChange",
     "SimEventT",
     "SimFeeChange",
     "SimFill",
@@ -184,6 +188,9 @@ class Exchange(OrderGroups):
         self._series_fees: dict[str, FeeModel] = {}
         self._fee_changes: dict[str, list[SimFeeChange]] = {}
         self._events: dict[str, SimEvent] = {}
+        self._event_fee_changes: dict[str, list[SimEventFeeChange]] = {}
+        # (scheduled_ts, id) of event fee changes not yet announced (`event_fee_update`)
+        self._event_fees_due: list[tuple[float, str]] = []
         self._markets: dict[str, SimMarket] = {}
         self._books: dict[str, Book[SimOrder]] = {}
         self._accounts: dict[str, AccountState] = {}
@@ -575,6 +582,9 @@ class Exchange(OrderGroups):
             window = self._volume_window[market.ticker]
             if window and window[0][0] <= now - DAY:
                 self._trim_volume(market, now)
+        while self._event_fees_due and self._event_fees_due[0][0] <= now:
+            _, change_id = heapq.heappop(self._event_fees_due)
+            self._announce_event_fee(change_id)
         for hook in self._tick_hooks:
             hook(now)
         if self._journal is not None and self._since_snapshot >= self._snapshot_every:
@@ -640,10 +650,62 @@ class Exchange(OrderGroups):
         self._rebuild_reserves(series_ticker)
         return change
 
+    def schedule_event_fee_change(
+        self,
+        event_ticker: str,
+        fee_type_override: str | None,
+        fee_multiplier_override: str | None,
+        scheduled_ts: float,  # float-ok: unix seconds
+    ) -> SimEventFeeChange:
+        """Schedule a change of an event's fee override (GET /events/fee_changes lists it):
+        fills in the event's markets at or after `scheduled_ts` pay the override (a None type
+        clears it: the series' fees again). It is announced on `market_lifecycle_v2` as an
+        `event_fee_update` when it takes effect. Resting orders of the event's markets are
+        re-held when the change raises their maker reserve."""
+        event = self._events.get(event_ticker)
+        if event is None:
+            raise ExchangeError(404, "not_found", f"event {event_ticker} not found")
+        check_fee_override(fee_type_override, fee_multiplier_override)
+        change = SimEventFeeChange(
+            self._new_id(),
+            event_ticker,
+            event.series_ticker,
+            fee_type_override,
+            fee_multiplier_override,
+            float(scheduled_ts),  # float-ok: unix seconds
+        )
+        self._log(
+            "event_fee_change",
+            event_ticker=event_ticker,
+            fee_type_override=fee_type_override,
+            fee_multiplier_override=fee_multiplier_override,
+            scheduled_ts=change.scheduled_ts,
+        )
+        changes = self._event_fee_changes.setdefault(event_ticker, [])
+        changes.append(change)
+        changes.sort(key=lambda c: c.scheduled_ts)
+        self._rebuild_reserves(event.series_ticker)
+        if change.scheduled_ts <= self._now():
+            self._announce_event_fee(change.id)
+        else:
+            heapq.heappush(self._event_fees_due, (change.scheduled_ts, change.id))
+        return change
+
+    def _announce_event_fee(self, change_id: str) -> None:
+        if not self._listeners:
+            return
+        for changes in self._event_fee_changes.values():
+            for change in changes:
+                if change.id == change_id:
+                    self._emit(EventFeeUpdated(change))
+                    return
+
     _PERSISTED = (
         "_series",
         "_series_fees",
         "_fee_changes",
+        "_event_fee_changes",
+        "_event_fees_due",
         "_events",
         "_markets",
         "_books",
@@ -736,6 +798,13 @@ class Exchange(OrderGroups):
                     rec["series_ticker"],
                     rec["fee_type"],
                     rec["fee_multiplier"],
+                    float(rec["scheduled_ts"]),  # float-ok: unix seconds
+                )
+            elif op == "event_fee_change":
+                self.schedule_event_fee_change(
+                    rec["event_ticker"],
+                    rec["fee_type_override"],
+                    rec["fee_multiplier_override"],
                     float(rec["scheduled_ts"]),  # float-ok: unix seconds
                 )
             elif op == "market":

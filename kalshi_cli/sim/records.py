@@ -76,6 +76,25 @@ class SimEvent:
     sub_title: str = ""
     mutually_exclusive: bool = False
     updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+    # EventData `fee_type_override`/`fee_multiplier_override`: None is no override (the
+    # series' fees); a multiplier without a type is refused (they are a pair)
+    fee_type_override: str | None = None
+    fee_multiplier_override: str | None = None  # a decimal string (kept as text for the journal)
+
+
+@dataclass
+class SimEventFeeChange:
+    """A scheduled change of an event's fee override (openapi EventFeeChange): from
+    `scheduled_ts` on, the event's markets charge `fee_type_override` x
+    `fee_multiplier_override` (the series' multiplier when that is None); a None type clears
+    the override, and the series' fees apply again."""
+
+    id: str
+    event_ticker: str
+    series_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: str | None  # a decimal string (kept as text for the journal)
+    scheduled_ts: float  # float-ok: unix seconds
 
 
 @dataclass
@@ -274,6 +293,13 @@ class OrderGroupChanged:
     ts: float
 
 
+@dataclass
+class EventFeeUpdated:
+    """An event's fee override took effect or was cleared (asyncapi `event_fee_update`)."""
+
+    change: SimEventFeeChange
+
+
 SimEventT = (
     BookChanged
     | TradeHappened
@@ -282,6 +308,7 @@ SimEventT = (
     | PositionChanged
     | MarketLifecycle
     | OrderGroupChanged
+    | EventFeeUpdated
 )
 Listener = Callable[[SimEventT], None]
 

@@ -28,6 +28,7 @@ from kalshi_cli.sim.records import (
     Listener,
     MarketLifecycle,
     SimEvent,
+    SimEventFeeChange,
     SimEventT,
     SimFeeChange,
     SimMarket,
@@ -63,6 +64,9 @@ class ReferenceData:
     # series -> its scheduled fee changes, by scheduled_ts (see `Exchange.schedule_fee_change`)
     _fee_changes: dict[str, list[SimFeeChange]]
     _events: dict[str, SimEvent]
+    # event -> its scheduled fee override changes, by scheduled_ts
+    # (see `Exchange.schedule_event_fee_change`)
+    _event_fee_changes: dict[str, list[SimEventFeeChange]]
     _markets: dict[str, SimMarket]
     _books: dict[str, Book[SimOrder]]
     _holders: dict[str, set[str]]  # ticker -> accounts that ever held a position
@@ -122,19 +126,78 @@ class ReferenceData:
         ]
         return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
 
-    def _reserve_fees(self, series_ticker: str) -> Decimal:
+    def _reserve_fees(self, series_ticker: str, event_ticker: str | None = None) -> Decimal:
         """The maker rate a resting order's fee reserve is held at: the highest of the series'
-        own and all its scheduled fees, so a change while the order rests is covered."""
-        models = [self._series_fees.get(series_ticker, self.default_fees)] + [
+        own and all its scheduled fees, each also under every override the event has or will
+        have, so a change while the order rests is covered."""
+        series_models = [self._series_fees.get(series_ticker, self.default_fees)] + [
             FeeModel.from_api(c.fee_type, c.fee_multiplier)
             for c in self._fee_changes.get(series_ticker, ())
         ]
+        models = list(series_models)
+        for override_type, override_multiplier in self._event_overrides(event_ticker):
+            models += [
+                FeeModel.from_api(
+                    override_type,
+                    override_multiplier if override_multiplier is not None else m.multiplier,
+                )
+                for m in series_models
+            ]
         return max(FeeModel(m.fee_type, m.multiplier).rates(at=0.0)[1] for m in models)
 
+    def _event_overrides(self, event_ticker: str | None) -> list[tuple[str, str | None]]:
+        """Every fee override an event has now or is scheduled to have."""
+        event = self._events.get(event_ticker) if event_ticker is not None else None
+        if event is None:
+            return []
+        out = []
+        if event.fee_type_override is not None:
+            out.append((event.fee_type_override, event.fee_multiplier_override))
+        for c in self._event_fee_changes.get(event.event_ticker, ()):
+            if c.fee_type_override is not None:
+                out.append((c.fee_type_override, c.fee_multiplier_override))
+        return out
+
+    def event_fee_override(
+        self, event_ticker: str, at: float | None = None
+    ) -> tuple[str, str | None] | None:
+        """The fee override (type, multiplier or None for the series') an event has at `at`
+        (default: now): its last fee change scheduled at or before then, else its own; None
+        when it has none (or the last change cleared it)."""
+        event = self._events.get(event_ticker)
+        if event is None:
+            return None
+        when = self._now() if at is None else at
+        for change in reversed(self._event_fee_changes.get(event_ticker, ())):
+            if change.scheduled_ts <= when:
+                if change.fee_type_override is None:
+                    return None
+                return change.fee_type_override, change.fee_multiplier_override
+        if event.fee_type_override is None:
+            return None
+        return event.fee_type_override, event.fee_multiplier_override
+
+    def event_fee_changes(self, event_ticker: str | None = None) -> list[SimEventFeeChange]:
+        """Every scheduled event fee change (of one event), by scheduled_ts."""
+        out = [
+            c
+            for ticker, changes in self._event_fee_changes.items()
+            if event_ticker is None or ticker == event_ticker
+            for c in changes
+        ]
+        return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
+
     def fee_model(self, ticker: str) -> FeeModel:
-        """The fees of one market: its series' model with the market's fee waiver."""
+        """The fees of one market: its series' model, under its event's fee override when it
+        has one (EventData: "takes precedence over the series-level fee for this event's
+        markets"), with the market's fee waiver."""
         market = self._market(ticker)
         fees = self.series_fees(market.series_ticker)
+        override = self.event_fee_override(market.event_ticker)
+        if override is not None:
+            fees = FeeModel.from_api(
+                override[0], override[1] if override[1] is not None else fees.multiplier
+            )
         if market.fee_waiver_expiration_time is None:
             return fees
         return FeeModel(fees.fee_type, fees.multiplier, market.fee_waiver_expiration_time)
@@ -144,6 +207,7 @@ class ReferenceData:
             raise ExchangeError(409, "event_exists", f"event {event.event_ticker} already exists")
         if not event.updated_time:
             event.updated_time = self._now()
+        check_fee_override(event.fee_type_override, event.fee_multiplier_override)
         self._log("event", event=plain_record(event))
         self._events[event.event_ticker] = event
 
@@ -234,6 +298,21 @@ class ReferenceData:
     def _log(self, op: str, **fields: Any) -> None:
         """Journal one state change before it is applied (`Exchange._log`, sim/core.py)."""
         raise NotImplementedError
+
+
+def check_fee_override(fee_type: str | None, multiplier: str | None) -> None:
+    """An event fee override the fee model can price: a type (with or without a multiplier),
+    or neither (no override)."""
+    if fee_type is None:
+        if multiplier is not None:
+            raise ExchangeError(
+                400, "invalid_parameters", "fee_multiplier_override needs fee_type_override"
+            )
+        return
+    try:
+        FeeModel.from_api(fee_type, multiplier if multiplier is not None else "1")
+    except FeeModelError as exc:
+        raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
 
 
 def plain_record(obj: SimSeries | SimEvent) -> dict[str, Any]:

@@ -33,11 +33,13 @@ from kalshi_cli.sim.core import (
 )
 from kalshi_cli.sim.faults import Faults
 from kalshi_cli.sim.historical import HistoryPolicy
+from kalshi_cli.sim.history import MarketHistory
 from kalshi_cli.sim.lag import ReadReplica
 from kalshi_cli.sim.ratelimit import (
     RateLimiter,
     Tier,
 )
+from kalshi_cli.sim.schedule import ExchangeSchedule
 
 log = logging.getLogger("kalshi_cli.sim")
 
@@ -169,6 +171,10 @@ class SimState:
     stats: Stats = field(default_factory=Stats)
     replica: ReadReplica = field(default_factory=ReadReplica)
     history: HistoryPolicy = field(default_factory=HistoryPolicy)  # the historical tier's cutoff
+    # market data (issue #12): top of book and open interest over time, for candlesticks; the
+    # exchange's maintenance windows (both attached to the exchange in `sim/app.py`)
+    market_history: MarketHistory = field(default_factory=MarketHistory)
+    schedule: ExchangeSchedule = field(default_factory=ExchangeSchedule)
 
     def before_change(self) -> None:
         """Keep the accounts' state for lagged reads (`read_lag_ms`) before the exchange

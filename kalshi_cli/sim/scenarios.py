@@ -21,6 +21,9 @@ A scenario is a YAML file (the builtin ones live in `sim/scenarios/`):
           - event_ticker: ...
             title: ...
             mutually_exclusive: true
+            fee_type_override: quadratic          # optional, with fee_multiplier_override
+            fee_changes:                          # optional: scheduled changes of the override
+              - {fee_type_override: null, after_seconds: 600}   # null clears it
             markets:
               - ticker: ...
                 title: ...
@@ -212,13 +215,20 @@ def _market_specs(
             _fee_changes(s)
             events = []
             for e in s.get("events") or []:
+                multiplier = e.get("fee_multiplier_override")
                 event = SimEvent(
                     event_ticker=e["event_ticker"],
                     series_ticker=series.ticker,
                     title=e["title"],
                     sub_title=e.get("sub_title", ""),
                     mutually_exclusive=bool(e.get("mutually_exclusive", False)),
+                    fee_type_override=e.get("fee_type_override"),
+                    fee_multiplier_override=None if multiplier is None else str(multiplier),
                 )
+                _event_fee_override(
+                    event.event_ticker, event.fee_type_override, event.fee_multiplier_override
+                )
+                _event_fee_changes(e)
                 events.append((event, [_market_spec(m, event) for m in e.get("markets") or []]))
             out.append((series, events))
     except KeyError as exc:
@@ -240,6 +250,43 @@ def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
         except FeeModelError as exc:
             raise ScenarioError(f"{what}: {exc}") from exc
         out.append((str(c["fee_type"]), multiplier, float(c["after_seconds"])))  # float-ok: s
+    return out
+
+
+def _event_fee_override(what: str, fee_type: Any, multiplier: str | None) -> None:
+    if fee_type is None and multiplier is None:
+        return
+    if fee_type is None:
+        raise ScenarioError(f"event {what}: fee_multiplier_override needs fee_type_override")
+    try:
+        FeeModel.from_api(fee_type, multiplier if multiplier is not None else "1")
+    except FeeModelError as exc:
+        raise ScenarioError(f"event {what}: {exc}") from exc
+
+
+def _event_fee_changes(e: dict[str, Any]) -> list[tuple[str | None, str | None, float]]:
+    """An event's `fee_changes`: (fee_type_override, fee_multiplier_override, seconds after
+    install) each; a null type clears the override."""
+    out = []
+    for c in e.get("fee_changes") or []:
+        what = f"{e['event_ticker']} fee_changes"
+        unknown = set(c) - {"fee_type_override", "fee_multiplier_override", "after_seconds"}
+        if unknown or "after_seconds" not in c:
+            raise ScenarioError(
+                f"event {what}: each takes fee_type_override, fee_multiplier_override and"
+                " after_seconds"
+            )
+        raw = c.get("fee_multiplier_override")
+        multiplier = None if raw is None else str(raw)
+        _event_fee_override(what, c.get("fee_type_override"), multiplier)
+        fee_type = c.get("fee_type_override")
+        out.append(
+            (
+                None if fee_type is None else str(fee_type),
+                multiplier,
+                float(c["after_seconds"]),  # float-ok: seconds
+            )
+        )
     return out
 
 
@@ -308,6 +355,11 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
     for s in data.get("series") or []:
         for fee_type, multiplier, after in _fee_changes(s):
             exchange.schedule_fee_change(s["ticker"], fee_type, multiplier, now + after)
+        for e in s.get("events") or []:
+            for override, override_multiplier, after in _event_fee_changes(e):
+                exchange.schedule_event_fee_change(
+                    e["event_ticker"], override, override_multiplier, now + after
+                )
     markets = _all_markets(specs)
     lp = data.get("liquidity_provider")
     if lp is not None and any(ms.quote for ms in markets):

@@ -12,7 +12,6 @@ guide shows. One exchange shard (`exchange_index` 0) and subaccount 0 only.
 from __future__ import annotations
 
 import functools
-import math
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -25,6 +24,7 @@ from kalshi_cli.sim.core import (
     MarketStatus,
     OrderGroupChanged,
     SimEvent,
+    SimEventFeeChange,
     SimFeeChange,
     SimFill,
     SimMarket,
@@ -140,7 +140,15 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
     return data
 
 
-def event_json(ev: SimEvent, series: SimSeries | None, markets: list[Json] | None) -> Json:
+def event_json(
+    ev: SimEvent,
+    series: SimSeries | None,
+    markets: list[Json] | None,
+    fee_override: tuple[str, str | None] | None = None,
+) -> Json:
+    """`fee_override`: the event's fee override in effect (type, multiplier or None for the
+    series'), sent as `fee_type_override`/`fee_multiplier_override` (x-omitempty: absent when
+    there is none)."""
     data: Json = {
         "event_ticker": ev.event_ticker,
         "series_ticker": ev.series_ticker,
@@ -153,9 +161,38 @@ def event_json(ev: SimEvent, series: SimSeries | None, markets: list[Json] | Non
         "product_metadata": None,
         "exchange_index": EXCHANGE_INDEX,
     }
+    if fee_override is not None:
+        data["fee_type_override"] = fee_override[0]
+        if fee_override[1] is not None:
+            data["fee_multiplier_override"] = _fee_number(fee_override[1])
     if markets is not None:
         data["markets"] = markets
     return data
+
+
+def _fee_number(multiplier: str | None) -> float | None:
+    """A fee multiplier as the spec's JSON number (double)."""
+    return None if multiplier is None else float(Decimal(multiplier))  # float-ok: JSON number
+
+
+def event_fee_change_json(c: SimEventFeeChange) -> Json:
+    return {
+        "id": c.id,
+        "event_ticker": c.event_ticker,
+        "series_ticker": c.series_ticker,
+        "fee_type_override": c.fee_type_override,
+        "fee_multiplier_override": _fee_number(c.fee_multiplier_override),
+        "scheduled_ts": iso_utc(c.scheduled_ts),
+    }
+
+
+def ws_event_fee_msg(c: SimEventFeeChange) -> Json:
+    """asyncapi `event_fee_update`: both null when the override was cleared."""
+    return {
+        "event_ticker": c.event_ticker,
+        "fee_type_override": c.fee_type_override,
+        "fee_multiplier_override": _fee_number(c.fee_multiplier_override),
+    }
 
 
 def series_json(s: SimSeries, fees: FeeModel) -> Json:
@@ -324,56 +361,6 @@ def fill_averages(fills: list[SimFill]) -> Json:
         "average_fill_price": fmt_dollars(cost / filled),
         "average_fee_paid": fmt_dollars(fees / filled),
     }
-
-
-def candlesticks_json(
-    trades: list[SimTrade], start_ts: int, end_ts: int, period_min: int, open_interest: Decimal
-) -> list[Json]:
-    """Candles built from the trade history; only periods that saw a trade are listed.
-
-    The simulator keeps no bid/ask history, so `yes_bid`/`yes_ask` carry the trade prices too.
-    """
-    period = period_min * 60
-    buckets: dict[int, list[SimTrade]] = defaultdict(list)
-    for t in sorted(trades, key=lambda t: t.ts):
-        end = math.ceil(t.ts / period) * period
-        if end == t.ts:
-            end += period
-        buckets[end].append(t)
-    candles: list[Json] = []
-    previous: Decimal | None = None
-    for end in sorted(buckets):
-        ts = buckets[end]
-        prices = [t.price for t in ts]
-        volume = sum((t.count for t in ts), ZERO)
-        mean = sum((t.price * t.count for t in ts), ZERO) / volume if volume else prices[-1]
-        ohlc = {
-            "open_dollars": fmt_dollars(prices[0]),
-            "low_dollars": fmt_dollars(min(prices)),
-            "high_dollars": fmt_dollars(max(prices)),
-            "close_dollars": fmt_dollars(prices[-1]),
-        }
-        if start_ts <= end <= end_ts:
-            price: Json = {
-                **ohlc,
-                "mean_dollars": fmt_dollars(mean),
-                "min_dollars": ohlc["low_dollars"],
-                "max_dollars": ohlc["high_dollars"],
-            }
-            if previous is not None:
-                price["previous_dollars"] = fmt_dollars(previous)
-            candles.append(
-                {
-                    "end_period_ts": end,
-                    "yes_bid": dict(ohlc),
-                    "yes_ask": dict(ohlc),
-                    "price": price,
-                    "volume_fp": fmt_count(volume),
-                    "open_interest_fp": fmt_count(open_interest),
-                }
-            )
-        previous = prices[-1]
-    return candles
 
 
 # WebSocket payloads (asyncapi.yaml) --------------------------------------------------------

@@ -51,6 +51,7 @@ from kalshi_cli.sim.ratelimit import (
 )
 from kalshi_cli.sim.routes import (
     communications,
+    exchange_data,
     funding,
     historical,
     market_data,
@@ -87,6 +88,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + multivariate.ENDPOINTS
     + historical.ENDPOINTS
     + order_groups.ENDPOINTS
+    + exchange_data.ENDPOINTS
 )
 
 
@@ -150,6 +152,9 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
         return flat_error_response(429, "too_many_requests", "too many requests (injected fault)")
     if endpoint_name in _WRITES_WITH_503 and faults.write_503():
         return flat_error_response(503, "service_unavailable", _INJECTED_503)
+    maintenance = state.schedule.refusal(endpoint_name, state.clock.wall())
+    if maintenance is not None:  # a 5xx in the spec's flat ErrorResponse, as the injected 503
+        return flat_error_response(maintenance.status, maintenance.code, maintenance.message)
     try:
         body = await _read_json(request, ep.body) if ep.body else None
         if account is not None:

@@ -37,6 +37,7 @@ from kalshi_cli.sim.communications import CommsEvent
 from kalshi_cli.sim.core import (
     Account,
     BookChanged,
+    EventFeeUpdated,
     FillHappened,
     MarketLifecycle,
     OrderChanged,
@@ -417,6 +418,9 @@ class WsHub:
                 and event.account_id == mine
             ):
                 conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
+            elif isinstance(event, EventFeeUpdated) and channel == "market_lifecycle_v2":
+                # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
+                conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
 
     def on_comms(self, event: CommsEvent) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's

@@ -229,6 +229,7 @@ def test_all_reports_the_worst_and_every_line(tmp_path: Path) -> None:
         "EXPOSURE",
         "API",
         "FEED",
+        "EXCHANGE",
     ]
     assert result.exit_code == CRITICAL
 

@@ -33,7 +33,16 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_RUN = {("trade",), ("sim", "serve"), ("dashboard",)}
-GROUPS = {(), ("config",), ("sim",), ("order",), ("state",), ("data",), ("order-group",)}
+GROUPS = {
+    (),
+    ("config",),
+    ("sim",),
+    ("order",),
+    ("state",),
+    ("data",),
+    ("order-group",),
+    ("exchange",),
+}
 PLACEHOLDER_ID = "5c3e0b9e-..."
 PLACEHOLDER_GROUP = "7f1c2d3e-..."  # an order group id: one the test creates
 

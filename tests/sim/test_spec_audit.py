@@ -45,6 +45,7 @@ WS_MESSAGES = {
     "quote_accepted": "quoteAccepted",
     "quote_executed": "quoteExecuted",
     "order_group_updates": "orderGroupUpdates",
+    "event_fee_update": "eventFeeUpdate",
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import (
     fmt_count,
 )
@@ -16,6 +17,7 @@ from kalshi_cli.sim.core import (
     SimSeries,
 )
 from kalshi_cli.sim.historical import Archive
+from kalshi_cli.sim.history import candlesticks, period_ends
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
@@ -37,22 +39,31 @@ from kalshi_cli.sim.routing import (
     within,
 )
 
+INT32_MAX = 2**31 - 1
+
 
 def handle_get_exchange_status(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    return 200, {
-        "exchange_active": True,
-        "trading_active": True,
+    """Active unless a maintenance window covers now (`sim/schedule.py`): then neither the
+    exchange nor trading is, and the estimated resume time is the window's end."""
+    window = state.schedule.current(state.clock.wall())
+    active = window is None
+    status: Json = {
+        "exchange_active": active,
+        "trading_active": active,
         "intra_exchange_transfers_active": False,
         "exchange_index_statuses": [
             {
                 "exchange_index": 0,
                 "description": "simulated event-contract exchange",
-                "exchange_active": True,
-                "trading_active": True,
+                "exchange_active": active,
+                "trading_active": active,
                 "intra_exchange_transfers_active": False,
             }
         ],
     }
+    if window is not None:
+        status["exchange_estimated_resume_time"] = iso_utc(window.end)
+    return 200, status
 
 
 def handle_get_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -175,19 +186,56 @@ def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tupl
     market = _market_or_404(state, ctx.path_param("ticker"))
     if market.series_ticker != ctx.path_param("series_ticker"):
         raise ExchangeError(404, "not_found", f"market {market.ticker} is not in that series")
-    start = query_int(ctx, "start_ts", None)
-    end = query_int(ctx, "end_ts", None)
-    period = query_int(ctx, "period_interval", None)
-    if start is None or end is None or period is None:
-        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
-    if period not in (1, 60, 1440):
-        raise bad_request("period_interval must be 1, 60 or 1440")
-    if end < start:
-        raise bad_request("end_ts must not be before start_ts")
-    candles = ser.candlesticks_json(
-        state.exchange.trades(market.ticker), start, end, period, market.open_interest
+    start, end, period = candle_range(ctx, (1, 60, 1440))
+    candles = market_candles(
+        state,
+        market,
+        start,
+        end,
+        period,
+        include_latest_before_start=query_bool(ctx, "include_latest_before_start"),
     )
     return 200, {"ticker": market.ticker, "candlesticks": candles}
+
+
+def candle_range(ctx: RequestContext, periods: tuple[int, ...] | None) -> tuple[int, int, int]:
+    """`start_ts`, `end_ts` and `period_interval` (minutes; one of `periods` when given), all
+    required."""
+    start = query_int(ctx, "start_ts", None)
+    end = query_int(ctx, "end_ts", None)
+    period = query_int(ctx, "period_interval", None, 1, INT32_MAX)
+    if start is None or end is None or period is None:
+        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
+    if periods is not None and period not in periods:
+        raise bad_request(f"period_interval must be one of {', '.join(map(str, periods))}")
+    if end < start:
+        raise bad_request("end_ts must not be before start_ts")
+    return start, end, period
+
+
+def market_candles(
+    state: SimState,
+    market: SimMarket,
+    start: int,
+    end: int,
+    period_min: int,
+    *,
+    include_latest_before_start: bool = False,
+    limit: int | None = None,
+) -> list[Json]:
+    """A market's candlesticks, from its own trades and the recorded book (`sim/history.py`);
+    at most `limit` periods (the earliest)."""
+    period_s = period_min * 60
+    ends = period_ends(start, end, period_s, market.created_time, state.clock.wall())
+    if limit is not None:
+        ends = ends[:limit]
+    return candlesticks(
+        state.market_history.track(market.ticker),
+        state.exchange.trades(market.ticker)[::-1],
+        ends,
+        period_s,
+        include_latest_before_start=include_latest_before_start,
+    )
 
 
 def _event_status_matches(state: SimState, event_ticker: str, status: str) -> bool:
@@ -226,6 +274,7 @@ def handle_get_events(state: SimState, ctx: RequestContext) -> tuple[int, Json |
             e,
             state.exchange.series.get(e.series_ticker),
             _event_markets(state, e.event_ticker) if nested else None,
+            state.exchange.event_fee_override(e.event_ticker),
         )
         for e in page
     ]
@@ -252,7 +301,9 @@ def handle_get_event(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     nested = query_bool(ctx, "with_nested_markets")
     series = state.exchange.series.get(event.series_ticker)
     return 200, {
-        "event": ser.event_json(event, series, markets if nested else None),
+        "event": ser.event_json(
+            event, series, markets if nested else None, state.exchange.event_fee_override(ticker)
+        ),
         "markets": markets,
     }
 

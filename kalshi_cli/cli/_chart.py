@@ -1,0 +1,64 @@
+"""A candlestick chart in plain text, for `kalshi candles --chart`.
+
+One column per candle (the latest ones that fit the width), price on the left axis. A candle
+that traded is drawn from its low to its high (`│`) with its body between open and close
+(`█`); a quiet one shows the middle of its closing bid and ask (`·`), so the chart has no holes
+where nothing traded. Characters only: it reads the same in a pipe, a log and over SSH.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
+
+from kalshi_cli.models import fmt_dollars
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.exchange import Candle
+
+AXIS = 9  # "$0.5500 ┤"
+
+
+def candle_chart(candles: list[Candle], *, width: int = 80, height: int = 12) -> list[str]:
+    shown = candles[-max(1, width - AXIS - 1) :]
+    points: list[tuple[Decimal, Decimal, Decimal, Decimal] | Decimal | None] = []
+    for c in shown:
+        p = c.price
+        if p.low is not None and p.high is not None and p.open is not None and p.close is not None:
+            points.append((p.low, p.high, p.open, p.close))
+        elif c.yes_bid.close is not None and c.yes_ask.close is not None:
+            points.append((c.yes_bid.close + c.yes_ask.close) / 2)
+        else:
+            points.append(None)
+    values = [
+        v for pt in points if pt is not None for v in (pt if isinstance(pt, tuple) else (pt,))
+    ]
+    if not values:
+        return ["(no prices in this range)"]
+    low, high = min(values), max(values)
+    span = high - low or Decimal("0.01")
+    rows = max(2, height)
+
+    def row_of(price: Decimal) -> int:
+        scaled = (price - low) / span * (rows - 1)
+        return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+    grid = [[" "] * len(points) for _ in range(rows)]
+    for x, pt in enumerate(points):
+        if pt is None:
+            continue
+        if isinstance(pt, tuple):
+            lo, hi, op, cl = pt
+            for r in range(row_of(lo), row_of(hi) + 1):
+                grid[r][x] = "│"
+            body = sorted((row_of(op), row_of(cl)))
+            for r in range(body[0], body[1] + 1):
+                grid[r][x] = "█"
+        else:
+            grid[row_of(pt)][x] = "·"
+    lines = []
+    for r in range(rows - 1, -1, -1):
+        price = low + span * r / (rows - 1)
+        label = fmt_dollars(price.quantize(Decimal("0.0001"))) if r in (0, rows - 1) else ""
+        lines.append(f"{label:>7} ┤{''.join(grid[r])}")
+    return lines

@@ -1,0 +1,116 @@
+"""`kalshi exchange status|schedule`: is the exchange trading, and when is it down for
+maintenance (GET /exchange/status, GET /exchange/schedule).
+
+JSON shapes (docs/output.md): `exchange status` -> {exchange_active, trading_active,
+exchange_estimated_resume_time (null outside maintenance)}; `exchange schedule` ->
+{maintenance_windows: [{start, end}], standard_hours: [as the exchange sent them]}. Times are
+RFC 3339 in UTC.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
+from kalshi_cli.cli._output import Column, Output
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.exchange import ExchangeSchedule
+    from kalshi_cli.models import ExchangeStatus
+
+exchange_app = typer.Typer(
+    name="exchange",
+    help="The exchange's status and its maintenance schedule.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(exchange_app)
+
+
+@exchange_app.command("status")
+def status_command(*, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
+    """Show whether the exchange is up and trading, and when it resumes if not.
+
+    Example: kalshi exchange status --json
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    render_status(out, app.client().get_exchange_status())
+
+
+def status_json(status: ExchangeStatus) -> dict[str, Any]:
+    return {
+        "exchange_active": status.exchange_active,
+        "trading_active": status.trading_active,
+        "exchange_estimated_resume_time": status.raw.get("exchange_estimated_resume_time"),
+    }
+
+
+def render_status(out: Output, status: ExchangeStatus) -> None:
+    document = status_json(status)
+    fields = [
+        ("exchange", "active" if status.exchange_active else "INACTIVE (maintenance)"),
+        ("trading", "active" if status.trading_active else "PAUSED"),
+    ]
+    if document["exchange_estimated_resume_time"]:
+        fields.append(("resumes (estimate)", str(document["exchange_estimated_resume_time"])))
+    out.record(fields, document=document, title="exchange")
+
+
+@exchange_app.command("schedule")
+def schedule_command(
+    *, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+) -> None:
+    """List the scheduled maintenance windows, during which orders are refused.
+
+    `kalshi check exchange` warns ahead of the next one (docs/checks.md).
+
+    Example: kalshi exchange schedule --json
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    render_schedule(out, app.client().get_exchange_schedule())
+
+
+WINDOW_COLUMNS = (
+    Column("start", "start (UTC)"),
+    Column("end", "end (UTC)"),
+    Column("length", "length", numeric=True),
+)
+
+
+def schedule_json(schedule: ExchangeSchedule) -> dict[str, Any]:
+    return {
+        "maintenance_windows": [
+            {"start": _iso(w.start), "end": _iso(w.end)} for w in schedule.maintenance_windows
+        ],
+        "standard_hours": schedule.standard_hours,
+    }
+
+
+def _iso(moment: Any) -> str:
+    return str(moment.isoformat().replace("+00:00", "Z"))
+
+
+def render_schedule(out: Output, schedule: ExchangeSchedule) -> None:
+    rows = []
+    for w in schedule.maintenance_windows:
+        minutes = int((w.end - w.start).total_seconds() // 60)
+        rows.append(
+            {
+                "start": _iso(w.start),
+                "end": _iso(w.end),
+                "length": f"{minutes // 60}h{minutes % 60:02d}m",
+            }
+        )
+    if not rows and not out.as_json:
+        out.note("no maintenance scheduled")
+    out.table(WINDOW_COLUMNS, rows, document=schedule_json(schedule), title="maintenance windows")

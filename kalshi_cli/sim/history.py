@@ -1,0 +1,232 @@
+"""What a market's candlesticks are made of, recorded as the exchange runs, and the candles.
+
+Kalshi's candlestick (openapi `MarketCandlestick`) has, per period, the OHLC of the best YES bid
+and the best YES ask ("offer price on the market at the start of the candlestick period", the
+lowest and highest during it, the one at its end), the OHLC, mean and previous of the traded
+YES price (null when nothing traded), the contracts traded, and the open interest at the
+period's end. The exchange core keeps its trades (with their times) but not how its books and
+open interest moved, so `MarketHistory` listens to the core's events and keeps, per market, the
+top of book and the open interest each time either changes: a list of (time, value) samples in
+time order. Samples of one instant are merged (a fill changes the book, the trade and the
+position at one time; the last state of that instant is the one kept).
+
+A period is `(end - length, end]`, `end` a multiple of the length in Unix seconds
+(`end_period_ts` is "the inclusive end of the candlestick period"). Candles are listed for every
+period that ends on or after `start_ts` and on or before `end_ts` (as the spec's query
+parameters say), from the period in which the market was created to the one in progress, so a
+quiet period still shows its quote and open interest with a null price. An empty YES bid side
+reads as $0.0000 and an empty ask side as $1.0000, as `GET /markets` shows them. A price the
+spec calls nullable ("May be null if there was no trade during the period") is left out rather
+than sent as null: its schema is a `$ref` beside which `nullable` has no effect in OpenAPI
+3.0, so a strict reader of the spec refuses a null there.
+
+The history lives in memory from the server's start: a simulator restarted from its journal
+has its trades (they are journaled) but not the quotes from before the restart; periods before
+the first recorded quote carry the first one recorded (docs/simulator.md says so).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.clock import Clock
+from kalshi_cli.models import ONE, ZERO, fmt_count, fmt_dollars
+from kalshi_cli.sim.records import (
+    BookChanged,
+    MarketLifecycle,
+    PositionChanged,
+    SimEventT,
+    SimTrade,
+    TradeHappened,
+)
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.core import Exchange
+
+Json = dict[str, Any]
+
+
+@dataclass
+class _Track:
+    """One market's samples: times, and (best YES bid, best YES ask) and open interest."""
+
+    quote_ts: list[float] = field(default_factory=list)  # float-ok: unix seconds
+    quotes: list[tuple[Decimal, Decimal]] = field(default_factory=list)
+    interest_ts: list[float] = field(default_factory=list)  # float-ok: unix seconds
+    interest: list[Decimal] = field(default_factory=list)
+
+
+def _put(times: list[float], values: list[Any], ts: float, value: Any) -> None:  # float-ok
+    if values and values[-1] == value:
+        return
+    if times and times[-1] >= ts:
+        times[-1], values[-1] = times[-1], value  # one instant: keep its last state
+        return
+    times.append(ts)
+    values.append(value)
+
+
+class MarketHistory:
+    """Top of book and open interest over time, per market (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._tracks: dict[str, _Track] = {}
+        # event -> (times, forecasts), in time order (GetEventForecastPercentilesHistory)
+        self._forecasts: dict[str, tuple[list[float], list[dict[int, Decimal]]]] = {}
+        self._exchange: Exchange | None = None
+        self._clock: Clock | None = None
+
+    def attach(self, exchange: Exchange, clock: Clock) -> None:
+        """Start recording: every market's state now, then each change the core reports."""
+        self._exchange, self._clock = exchange, clock
+        now = clock.wall()
+        for ticker in exchange.markets:
+            self._sample(ticker, now)
+        exchange.add_listener(self.on_event)
+
+    def on_event(self, event: SimEventT) -> None:
+        if isinstance(event, BookChanged | PositionChanged | MarketLifecycle):
+            ticker = event.ticker
+        elif isinstance(event, TradeHappened):
+            ticker = event.trade.ticker
+        else:
+            return
+        assert self._clock is not None
+        self._sample(ticker, self._clock.wall())
+
+    def _sample(self, ticker: str, now: float) -> None:  # float-ok: unix seconds
+        assert self._exchange is not None
+        market = self._exchange.markets.get(ticker)
+        if market is None:
+            return
+        yes_bid, no_bid = self._exchange.best_bids(ticker)
+        quote = (yes_bid if yes_bid is not None else ZERO, ONE - no_bid if no_bid else ONE)
+        track = self._tracks.setdefault(ticker, _Track())
+        _put(track.quote_ts, track.quotes, now, quote)
+        _put(track.interest_ts, track.interest, now, market.open_interest)
+
+    def track(self, ticker: str) -> _Track:
+        return self._tracks.get(ticker) or _Track()
+
+    # event forecasts --------------------------------------------------------------------------
+
+    def add_forecast(
+        self, event_ticker: str, ts: float, values: dict[int, Decimal]
+    ) -> None:  # float-ok
+        """A forecast of an event at `ts`: percentile (0-9999) -> the forecast value. The
+        simulator has no forecasting of its own: a scenario or test sets these (admin API)."""
+        times, samples = self._forecasts.setdefault(event_ticker, ([], []))
+        at = bisect.bisect_right(times, ts)
+        times.insert(at, ts)
+        samples.insert(at, dict(values))
+
+    def forecast_at(self, event_ticker: str, ts: float) -> dict[int, Decimal] | None:  # float-ok
+        """The event's forecast in effect at `ts` (the last set at or before it), if any."""
+        times, samples = self._forecasts.get(event_ticker, ([], []))
+        i = bisect.bisect_right(times, ts)
+        return samples[i - 1] if i else None
+
+
+def period_ends(start_ts: int, end_ts: int, period_s: int, created: float, now: float) -> list[int]:
+    """The ends of the periods to list: on or after `start_ts`, on or before `end_ts`, from the
+    one the market was created in up to the one in progress."""
+    first = max(start_ts, math.floor(created / period_s) * period_s + 1)
+    first_end = math.ceil(first / period_s) * period_s
+    last_end = min(end_ts, math.ceil(now / period_s) * period_s)
+    return list(range(first_end, last_end + 1, period_s))
+
+
+def _at(times: list[float], values: list[Any], ts: float, default: Any) -> Any:  # float-ok
+    """The value in effect at `ts` (the last sample at or before it; before any sample, the
+    first one)."""
+    i = bisect.bisect_right(times, ts)
+    if i:
+        return values[i - 1]
+    return values[0] if values else default
+
+
+def _ohlc(values: list[Decimal]) -> Json:
+    return {
+        "open_dollars": fmt_dollars(values[0]),
+        "low_dollars": fmt_dollars(min(values)),
+        "high_dollars": fmt_dollars(max(values)),
+        "close_dollars": fmt_dollars(values[-1]),
+    }
+
+
+def candlesticks(
+    track: _Track,
+    trades: list[SimTrade],
+    ends: list[int],
+    period_s: int,
+    *,
+    include_latest_before_start: bool = False,
+) -> list[Json]:
+    """`MarketCandlestick`s of one market for the periods ending at `ends`; `trades` oldest
+    first. `include_latest_before_start` prepends the spec's synthetic candle: the last real one
+    before the first period, moved to the first period's end, its prices null and
+    `previous_dollars` the close of the real one."""
+    trade_ts = [t.ts for t in trades]
+    out: list[Json] = []
+    if include_latest_before_start and ends:
+        synthetic = _synthetic(track, trades, trade_ts, ends[0], period_s)
+        if synthetic is not None:
+            out.append(synthetic)
+    for end in ends:
+        lo = end - period_s
+        first, last = bisect.bisect_right(trade_ts, lo), bisect.bisect_right(trade_ts, end)
+        in_period = trades[first:last]
+        previous = trades[first - 1].price if first else None
+        q_lo = bisect.bisect_right(track.quote_ts, lo)
+        q_hi = bisect.bisect_right(track.quote_ts, end)
+        quotes = [_at(track.quote_ts, track.quotes, lo, (ZERO, ONE)), *track.quotes[q_lo:q_hi]]
+        volume = sum((t.count for t in in_period), ZERO)
+        price: Json
+        if in_period:
+            prices = [t.price for t in in_period]
+            mean = sum((t.price * t.count for t in in_period), ZERO) / volume
+            price = {
+                **_ohlc(prices),
+                "mean_dollars": fmt_dollars(mean),
+                "min_dollars": fmt_dollars(min(prices)),
+                "max_dollars": fmt_dollars(max(prices)),
+            }
+        else:
+            price = {}
+        if previous is not None:
+            price["previous_dollars"] = fmt_dollars(previous)
+        out.append(
+            {
+                "end_period_ts": end,
+                "yes_bid": _ohlc([q[0] for q in quotes]),
+                "yes_ask": _ohlc([q[1] for q in quotes]),
+                "price": price,
+                "volume_fp": fmt_count(volume),
+                "open_interest_fp": fmt_count(_at(track.interest_ts, track.interest, end, ZERO)),
+            }
+        )
+    return out
+
+
+def _synthetic(
+    track: _Track, trades: list[SimTrade], trade_ts: list[float], first_end: int, period_s: int
+) -> Json | None:
+    before = bisect.bisect_right(trade_ts, first_end - period_s)
+    if not before:
+        return None  # no real candle before the start
+    last = trades[before - 1]
+    real_end = math.ceil(last.ts / period_s) * period_s
+    quote = _at(track.quote_ts, track.quotes, real_end, (ZERO, ONE))
+    price: Json = {"previous_dollars": fmt_dollars(last.price)}
+    return {
+        "end_period_ts": first_end,
+        "yes_bid": _ohlc([quote[0]]),
+        "yes_ask": _ohlc([quote[1]]),
+        "price": price,
+        "volume_fp": fmt_count(ZERO),
+        "open_interest_fp": fmt_count(_at(track.interest_ts, track.interest, real_end, ZERO)),
+    }
