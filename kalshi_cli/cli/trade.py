@@ -77,6 +77,19 @@ def trade_command(
             "per 15 s (docs/trade-loop.md).",
         ),
     ] = True,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help="Paper trading: live market data, orders filled locally against the live book "
+            "(nothing is sent; a read-only key is enough), in a state file of its own, "
+            "<state>.paper-<env>.db (docs/backtesting.md).",
+        ),
+    ] = False,
+    paper_balance: Annotated[
+        str,
+        typer.Option("--paper-balance", help="The paper session's starting cash, in dollars."),
+    ] = "1000",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -92,6 +105,8 @@ def trade_command(
     """Run the trading loop: a strategy on live market data, every order through the risk rules.
 
     Example: kalshi trade --strategy spike --duration 60
+
+    Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
     """
     from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
     from kalshi_cli.runner.launch import run_trade
@@ -105,16 +120,23 @@ def trade_command(
         live=live,
         log_file=log_file,
         order_group=order_group,
+        paper=paper,
+        paper_balance=paper_balance,
     )
     app = current()
     settings = app.settings(env.value if env else None)
     # every section of the file checked before a client exists: a mistake is refused unsent
     config = load_trade_config(settings.config_path)
     client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
+    state_path = settings.state
+    if options.paper:
+        from kalshi_cli.runner.paper import paper_state_path
+
+        state_path = paper_state_path(settings.state, settings.env)
     run_trade(
         options,
         env=settings.env,
-        state_path=settings.state,
+        state_path=state_path,
         config=config,
         client=client,
         connection=app.connection(auth=True),
@@ -134,7 +156,11 @@ def _options(
     live: bool,
     log_file: Path | None,
     order_group: bool = True,
+    paper: bool = False,
+    paper_balance: str = "1000",
 ) -> TradeOptions:
+    from decimal import Decimal, InvalidOperation
+
     from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
     from kalshi_cli.strategies import get_strategy
@@ -145,6 +171,12 @@ def _options(
     duration, max_ticks = bounds
     if sum(1 for x in (markets, series, event) if x) > 1:
         raise UsageError("give at most one of --markets, --series and --event")
+    try:
+        balance = Decimal(paper_balance)
+    except InvalidOperation:
+        raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars") from None
+    if not balance.is_finite():
+        raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars")
     return TradeOptions(
         strategy=strategy,
         selection=Selection(_split(markets), series, event),
@@ -155,4 +187,6 @@ def _options(
         live=live,
         log_file=log_file,
         order_group=order_group,
+        paper=paper,
+        paper_balance=balance,
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,8 +88,18 @@ class TradeOptions:
     live: bool = False
     log_file: Path | None = None
     order_group: bool = True  # run the orders inside one server-side order group
+    paper: bool = False  # fill orders locally against the live book (runner/paper.py)
+    paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
 
     def __post_init__(self) -> None:
+        if self.paper and (self.live or self.dry_run):
+            flag = "--live" if self.live else "--dry-run"
+            raise UsageError(
+                f"--paper sends no order; it cannot be combined with {flag}",
+                hint="--paper alone fills orders locally against the live book",
+            )
+        if self.paper_balance <= 0:
+            raise UsageError("--paper-balance must be positive")
         given = [
             n for n, v in (("--duration", self.duration_s), ("--max-ticks", self.max_ticks)) if v
         ]

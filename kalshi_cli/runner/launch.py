@@ -41,7 +41,9 @@ def run_trade(
     from kalshi_cli.runner.session import trade
 
     assert connection.key_id is not None and connection.private_key is not None
-    account = None if options.dry_run else f"{connection.key_id}@{connection.api_base}"
+    # a dry run and a paper session send no order: they lock only their own file
+    sends = not (options.dry_run or options.paper)
+    account = f"{connection.key_id}@{connection.api_base}" if sends else None
     with acquire(state_path, account=account, now=time.time()):  # float-ok: wall time
         telemetry: LoopTelemetry | None = None
         stop_metrics: Callable[[], None] | None = None

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
@@ -67,7 +67,7 @@ class StartupRefused(KalshiError):
 
 
 def check_live(env: str, options: TradeOptions) -> None:
-    if env == "prod" and not options.live and not options.dry_run:
+    if env == "prod" and not options.live and not options.dry_run and not options.paper:
         raise UsageError(
             "kalshi trade on prod places real orders and needs --live",
             hint="add --live to trade real money, or --dry-run to only watch",
@@ -340,6 +340,11 @@ def describe(
     params = strategy.params(config.strategy_params(options.strategy))
     limits = RiskLimits.from_config(config.risk)
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
+    if options.paper:
+        mode = (
+            f"PAPER: live market data, orders filled locally from ${options.paper_balance} "
+            "(nothing is sent)"
+        )
     if options.once:
         bound = "one pass"
     else:
@@ -448,11 +453,13 @@ def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> Non
 
 
 def _wants_group(options: TradeOptions) -> bool:
-    return options.order_group and not options.dry_run
+    return options.order_group and not options.dry_run and not options.paper
 
 
 def _group_text(options: TradeOptions, config: TradeConfig) -> str:
     if not _wants_group(options):
+        if options.paper:
+            return "none (paper: orders are filled locally)"
         return "none (--no-order-group)" if not options.dry_run else "none (dry run)"
     return f"one per session, {contracts_limit(config)} contracts per 15 s on the exchange"
 
@@ -497,28 +504,47 @@ def trade(
     `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.feed import MarketData
+    from kalshi_cli.feed.ws import DEFAULT_CHANNELS
     from kalshi_cli.store import Store
 
     clock = clock or SystemClock()
     check_live(env, options)
     selection = options.selection if options.selection.given else config.selection()
     state_dir = state_path.parent
-    log_path = options.log_file or config.path("log_file", state_dir / "trade.log")
+    default_log = state_dir / (f"{state_path.stem}.log" if options.paper else "trade.log")
+    log_path = options.log_file or config.path("log_file", default_log)
+    console: TextIO | None = None
+    if options.paper:
+        from kalshi_cli.runner.paper import Prefixed
+
+        out = cast("TextIO", Prefixed(out or sys.stdout))
+        console = cast("TextIO", Prefixed(sys.stderr))
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
     log = EventLog(
         clock,
         path=log_path,
+        stderr=console or sys.stderr,
         coalesce_s=config.seconds("log_coalesce_s", eventlog.COALESCE_S),
         max_bytes=config.whole("log_max_bytes", eventlog.MAX_BYTES),
         backups=config.whole("log_backups", eventlog.BACKUPS),
     )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     try:
+        venue = None
+        if options.paper:
+            from kalshi_cli.runner import paper
+
+            paper.refuse_leftovers(store, state_path)
+            # the markets and their reference data from the exchange; the orders go local
+            markets = select_markets(client, selection)
+            venue = paper.build_venue(client, markets, clock, options.paper_balance)
+            client = cast("KalshiClient", paper.PaperClient(client, venue))
         report = reconcile(client, store, clock, read_lag_s)
         log.emit("reconciled", report.to_json())
-        markets = select_markets(client, selection)
-        feed = MarketData(
+        if venue is None:
+            markets = select_markets(client, selection)
+        feed: MarketFeed = MarketData(
             [m.ticker for m in markets],
             ws_url=ws_url,
             auth=signer,
@@ -527,7 +553,10 @@ def trade(
             # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
             # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
             stale_after=RiskLimits.from_config(config.risk).stale_after_s,
+            channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
         )
+        if venue is not None:
+            feed = paper.PaperFeed(cast("MarketData", feed), venue)
         if telemetry is not None:
             telemetry.watch_feed(feed, [m.ticker for m in markets])
         parts = Parts(
@@ -549,7 +578,15 @@ def trade(
         )
         group = _open_group(client, store, config, log) if _wants_group(options) else None
         loop.executor.order_group_id = group
-        log.emit("started", {"strategy": options.strategy, "markets": len(markets), "env": env})
+        log.emit(
+            "started",
+            {
+                "strategy": options.strategy,
+                "markets": len(markets),
+                "env": env,
+                **({"paper": True} if options.paper else {}),
+            },
+        )
         summary = run(loop, options)
         if group is not None and not options.once and summary.resting_orders == 0:
             close_session_group(client, store, group, log)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.clock import Clock
 from kalshi_cli.errors import ApiError, NotFoundError
@@ -626,6 +627,45 @@ class VenueClient:
                 "updated_ts": int(self.venue.clock.wall()),
             }
         )
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+    ) -> dict[str, Decimal]:
+        """order id -> contracts ahead of it in the estimated queue (the fill model's)."""
+        out: dict[str, Decimal] = {}
+        for r in self.venue._resting.values():
+            if market_tickers is not None and r.ticker not in market_tickers:
+                continue
+            if event_ticker is not None:
+                market = self._ex.markets.get(r.ticker)
+                if market is None or market.event_ticker != event_ticker:
+                    continue
+            out[r.order_id] = r.spot.ahead
+        return out
+
+    # the historical tier: a venue's history lives in memory for one run, nothing is archived
+    def get_historical_cutoff(self) -> HistoricalCutoff:
+        return HistoricalCutoff(0.0, 0.0, 0.0, None)
+
+    def iter_historical_fills(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Fill]:
+        return iter(())
+
+    def iter_historical_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Order]:
+        return iter(())
 
     def get_positions(
         self,

@@ -1,0 +1,254 @@
+"""Paper trading: `kalshi trade --paper`, the trade loop on the exchange's live market data with
+its orders filled locally.
+
+Only the venue differs from a live run. The strategy, the risk rules, the order bookkeeping
+(intents, orders and fills in a state file of the paper session's own), the P&L, the checks,
+the heartbeat, the kill switch and the alerts are the ones `kalshi trade` runs. The venue is
+`venue.LocalVenue`, the backtests' one: the simulator's exchange core in-process, our orders
+matched against the exchange's live book with the same fill model (queue position from the
+sizes seen, recorded trades consuming the queue, fees, self-trade prevention, settlement at the
+exchange's result).
+
+Two pieces put it between the loop and the exchange:
+
+- `PaperClient`, the loop's client. The market-data reads the loop makes at start-up (the
+  markets of the selection, their events and series for fees and complements, the exchange's
+  status) go to the exchange through the real client; everything else (orders, fills,
+  positions, balance, settlements) goes to the venue's client. The real client is reachable
+  only through the forwarding methods listed in `EXCHANGE_READS`: there is no attribute through
+  which an order could reach the exchange, and a test proves no write request arrives there.
+- `PaperFeed`, the loop's feed: the live `MarketData` (WebSocket, REST fallback), subscribed to
+  public channels only (books, tickers, trades, lifecycle), whose events feed the venue (each
+  book change, each public trade, each determination) in the loop's own thread before the loop
+  sees them. Private channels (fills, orders, positions of the real account) are never
+  subscribed, and are dropped if one ever arrives.
+
+The venue lives in memory: a paper session starts from an empty book of its own and a starting
+balance (`--paper-balance`). Its state file is `<state file>.paper-<env>.db`, never the live one;
+one left with positions or resting orders by an earlier session is refused (its venue is gone),
+with the way to start afresh in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import Market, Orderbook, Side, parse_count
+
+if TYPE_CHECKING:
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.feed import MarketData
+    from kalshi_cli.store import Store
+    from kalshi_cli.venue import LocalVenue
+
+PAPER = "PAPER"
+DEFAULT_BALANCE = Decimal("1000")
+# the public channels a paper session subscribes: no fill, user_orders or market_positions
+PAPER_CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2")
+_PRIVATE = frozenset({EventKind.FILL, EventKind.USER_ORDER, EventKind.POSITION})
+
+# The exchange reads a paper loop makes through the real client: market data only.
+EXCHANGE_READS = frozenset(
+    {
+        "get_exchange_status",
+        "get_markets_page",
+        "iter_markets",
+        "get_event",
+        "iter_events",
+        "get_series",
+        "get_series_fee_changes",
+        "iter_trades",
+        "clock_skew_seconds",
+    }
+)
+
+
+class PaperStateRefused(KalshiError):
+    """The paper state file holds what an earlier session's venue (now gone) was holding."""
+
+
+def paper_state_path(state: Path, env: str) -> Path:
+    """The paper session's state file beside the live one: `state.db` -> `state.paper-demo.db`."""
+    return state.with_name(f"{state.stem}.paper-{env}{state.suffix or '.db'}")
+
+
+class PaperClient:
+    """The client of a paper loop (module docstring): exchange reads by name, the rest local."""
+
+    def __init__(self, exchange: KalshiClient, venue: LocalVenue) -> None:
+        self._exchange = exchange
+        self._venue_client = venue.client
+
+    def __getattr__(self, name: str) -> Any:
+        if name in EXCHANGE_READS:
+            return getattr(self._exchange, name)
+        return getattr(self._venue_client, name)
+
+    @property
+    def authenticated(self) -> bool:
+        return True
+
+    def get_market(self, ticker: str) -> Market:
+        return self._exchange.get_market(ticker)
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        return self._exchange.get_orderbook(ticker, depth)
+
+    def close(self) -> None:
+        """The real client is the command's to close; the venue holds nothing to close."""
+
+
+class PaperFeed:
+    """The live feed, feeding the venue in the loop's thread before the loop sees its events."""
+
+    def __init__(self, inner: MarketData, venue: LocalVenue) -> None:
+        self.inner = inner
+        self.venue = venue
+        self.private_dropped = 0
+
+    # the MarketFeed protocol, delegated
+    def start(self) -> None:
+        self.inner.start()
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+    def book(self, ticker: str) -> Orderbook | None:
+        return self.inner.book(ticker)
+
+    def is_fresh(self, ticker: str) -> bool:
+        return self.inner.is_fresh(ticker)
+
+    def data_age(self, ticker: str) -> float:
+        return self.inner.data_age(ticker)
+
+    def last_message_age(self) -> float:
+        return self.inner.last_message_age()
+
+    @property
+    def mode(self) -> str:
+        return self.inner.mode
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def drain_events(self) -> list[FeedEvent]:
+        kept: list[FeedEvent] = []
+        for event in self.inner.drain_events():
+            if event.kind in _PRIVATE:
+                self.private_dropped += 1
+                continue
+            self.feed_venue(event)
+            kept.append(event)
+        return kept
+
+    def feed_venue(self, event: FeedEvent) -> None:
+        """What the venue learns from one feed event (the loop's thread: no lock needed)."""
+        ticker = event.ticker
+        if ticker is None:
+            return
+        if event.kind is EventKind.BOOK:
+            book = self.inner.book(ticker)
+            if book is not None:
+                self.venue.book_changed(ticker, dict(book.yes_bids), dict(book.no_bids))
+        elif event.kind is EventKind.TRADE and event.data is not None:
+            trade = _trade(event.data)
+            if trade is not None:
+                self.venue.trade(ticker, *trade)
+        elif event.kind is EventKind.LIFECYCLE and event.data is not None:
+            kind = event.data.get("event_type")
+            result = event.data.get("result")
+            if kind in ("determined", "settled") and result in ("yes", "no"):
+                self.venue.settle(ticker, str(result))
+            elif kind in ("deactivated", "closed"):
+                self.venue.close(ticker)
+
+
+def _trade(msg: Mapping[str, Any]) -> tuple[Decimal, Decimal, Side] | None:
+    try:
+        side = Side(str(msg.get("taker_outcome_side") or msg.get("taker_side")))
+        return Decimal(str(msg["yes_price_dollars"])), parse_count(msg["count_fp"]), side
+    except (KeyError, ValueError, ArithmeticError):
+        return None
+
+
+def build_venue(
+    exchange: KalshiClient, markets: Iterable[Market], clock: Clock, balance: Decimal
+) -> LocalVenue:
+    """A venue for `markets`, described by the exchange's own reference data (tick grids,
+    series and event fees), holding `balance`."""
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.venue.reference import from_rest
+
+    markets = list(markets)
+    events: dict[str, dict[str, Any]] = {}
+    series: dict[str, dict[str, Any]] = {}
+    for m in markets:
+        if m.event_ticker and m.event_ticker not in events:
+            events[m.event_ticker] = _inner(exchange.get_event(m.event_ticker), "event")
+    for e in events.values():
+        s = e.get("series_ticker")
+        if isinstance(s, str) and s and s not in series:
+            series[s] = _inner(exchange.get_series(s), "series")
+    infos = from_rest(series.values(), events.values(), [m.raw for m in markets])
+    return LocalVenue(clock, infos.values(), balance=balance)
+
+
+def _inner(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    inner = body.get(key, body)
+    return dict(inner) if isinstance(inner, Mapping) else {}
+
+
+def refuse_leftovers(store: Store, path: Path) -> None:
+    """A paper venue starts empty: a paper state file with open positions or resting orders
+    from an earlier session cannot be continued."""
+    from kalshi_cli.pnl import summarize
+    from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
+
+    resting = [i for i in store.intents() if i.status in (PENDING, RESTING, UNKNOWN)]
+    summary = summarize(list(store.iter_fills()), store.settlements())
+    held = [t for t, m in summary.engine.markets.items() if m.position != 0]
+    if resting or held:
+        what = ", ".join(
+            x
+            for x in (
+                f"{len(held)} open position(s)" if held else "",
+                f"{len(resting)} open order(s)" if resting else "",
+            )
+            if x
+        )
+        raise PaperStateRefused(
+            f"the paper state file {path} holds {what} from an earlier paper session, "
+            "whose local venue is gone; not trading",
+            hint="move that file aside (or pass another --state) to start a paper session afresh",
+        )
+
+
+class Prefixed:
+    """A text stream that starts every line it writes with `PAPER `."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+        self._at_start = True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            if self._at_start and piece.strip():
+                out.append(f"{PAPER} ")
+            out.append(piece)
+            self._at_start = piece.endswith("\n")
+        self.inner.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return False

@@ -1,0 +1,231 @@
+"""Paper trading (runner/paper.py): `kalshi trade --paper` reads the exchange's live market data
+and fills its orders locally, and no write request from it ever reaches the exchange."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import UsageError
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import BookSide, Side, TimeInForce
+from kalshi_cli.runner import TradeOptions
+from kalshi_cli.runner.paper import (
+    EXCHANGE_READS,
+    PaperClient,
+    PaperFeed,
+    PaperStateRefused,
+    Prefixed,
+    paper_state_path,
+    refuse_leftovers,
+)
+from kalshi_cli.store import Store
+from kalshi_cli.venue import LocalVenue, default_info
+from tests.conftest import SimHarness
+from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
+
+TICKER = "KXPAPER-SIM-A"
+
+
+def _writes(stats: dict[str, object], key_id: str) -> dict[str, int]:
+    accounts = stats["accounts"]
+    assert isinstance(accounts, dict)
+    requests = accounts.get(key_id, {}).get("requests", {})
+    return {name: n for name, n in requests.items() if not name.startswith("GET ")}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    market = Book(client_for(sim.new_account(balance_cents=100_000_000)), TICKER)
+    market.quote("0.40", "0.60")
+    taker = Book(client_for(sim.new_account(balance_cents=100_000_000)), TICKER)
+    paper = sim.new_account(balance_cents=0)  # no money: a paper session needs none
+    state = tmp_path / "state.db"
+    log = tmp_path / "trade.log"
+    env = trade_env(paper, tmp_path / "home", state)
+    command = [*trade_command("market-maker", TICKER, log, "--duration", "120"), "--paper"]
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with (
+        out.open("w") as stdout,
+        err.open("w") as stderr,
+        subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr) as proc,
+    ):
+        try:
+            # two minutes of a live market: public trades on both sides of the paper quotes
+            # (inside 0.40/0.60), each one through a paper price
+            sides = [(BookSide.ASK, "0.40"), (BookSide.BID, "0.60")]
+            n = 0
+            while proc.poll() is None:
+                book_side, price = sides[n % 2]
+                taker.order(book_side, price, "1", TimeInForce.IOC)
+                n += 1
+                time.sleep(2)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, err.read_text()[-3000:]
+
+    # nothing but reads reached the exchange from the paper session's key
+    assert _writes(sim.stats(), paper.key_id) == {}
+    # its orders filled locally, in its own state file; the live one was never made
+    paper_state = paper_state_path(state, "sim")
+    assert paper_state.exists() and not state.exists()
+    with Store.open(paper_state) as store:
+        fills = list(store.iter_fills())
+        assert fills, "the paper quotes should have filled against the live trades"
+        assert {f.ticker for f in fills} == {TICKER}
+    started = [e for e in log_events(log) if e["event"] == "started"]
+    assert started and started[0].get("paper") is True
+    # PAPER on every line the console printed
+    for stream in (out, err):
+        lines = [line for line in stream.read_text().splitlines() if line.strip()]
+        assert lines, stream
+        assert all(line.startswith("PAPER ") for line in lines), stream.read_text()[:2000]
+
+
+def test_the_paper_client_reads_market_data_from_the_exchange_and_orders_locally(
+    sim: SimHarness,
+) -> None:
+    from kalshi_cli.client.requests import CreateOrder
+
+    sim.create_market(TICKER)
+    Book(client_for(sim.new_account(balance_cents=100_000_000)), TICKER).quote("0.40", "0.60")
+    account = sim.new_account(balance_cents=0)
+    exchange = client_for(account)
+    venue = LocalVenue(ManualClock(1_700_000_000.0), [default_info(TICKER)], balance=Decimal(500))
+    client = PaperClient(exchange, venue)
+    assert client.get_market(TICKER).ticker == TICKER  # from the exchange
+    venue.book_changed(TICKER, {Decimal("0.40"): Decimal(100)}, {Decimal("0.40"): Decimal(100)})
+    placed = client.create_order(
+        CreateOrder(
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=Decimal("0.60"),
+            count=Decimal(2),
+            time_in_force=TimeInForce.IOC,
+        )
+    )
+    assert placed.order_id
+    assert client.get_balance().balance < Decimal(500)  # the venue's cash, not the account's
+    assert [p.ticker for p in client.get_positions()] == [TICKER]
+    assert _writes(sim.stats(), account.key_id) == {}
+    assert sim.stats()["accounts"][account.key_id]["order_create_requests"] == 0
+    # the only way to the exchange is by name, and no name there writes
+    assert all(name.startswith(("get_", "iter_", "clock_")) for name in EXCHANGE_READS)
+
+
+def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue() -> None:
+    class Inner:
+        def __init__(self, events: list[FeedEvent]) -> None:
+            self.events = events
+
+        def drain_events(self) -> list[FeedEvent]:
+            events, self.events = self.events, []
+            return events
+
+        def book(self, ticker: str) -> None:
+            return None
+
+    class Venue:
+        def __init__(self) -> None:
+            self.trades: list[tuple[str, Decimal, Decimal, Side]] = []
+            self.settled: list[tuple[str, str]] = []
+
+        def trade(self, ticker: str, price: Decimal, count: Decimal, side: Side) -> None:
+            self.trades.append((ticker, price, count, side))
+
+        def settle(self, ticker: str, result: str) -> None:
+            self.settled.append((ticker, result))
+
+    trade = {"yes_price_dollars": "0.4200", "count_fp": "3.00", "taker_side": "no"}
+    events = [
+        FeedEvent(EventKind.FILL, TICKER, data={"order_id": "real"}),
+        FeedEvent(EventKind.USER_ORDER, TICKER, data={}),
+        FeedEvent(EventKind.POSITION, TICKER, data={}),
+        FeedEvent(EventKind.TRADE, TICKER, data=trade),
+        FeedEvent(EventKind.LIFECYCLE, TICKER, data={"event_type": "determined", "result": "no"}),
+    ]
+    venue = Venue()
+    feed = PaperFeed(Inner(events), venue)  # type: ignore[arg-type]  # fakes of what it calls
+    kept = feed.drain_events()
+    assert [e.kind for e in kept] == [EventKind.TRADE, EventKind.LIFECYCLE]
+    assert feed.private_dropped == 3
+    assert venue.trades == [(TICKER, Decimal("0.42"), Decimal(3), Side.NO)]
+    assert venue.settled == [(TICKER, "no")]
+
+
+def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
+    from kalshi_cli.models import Action
+    from kalshi_cli.store.records import IntentRecord
+
+    path = paper_state_path(tmp_path / "state.db", "demo")
+    assert path.name == "state.paper-demo.db"
+    with Store.open(path) as store:
+        refuse_leftovers(store, path)  # empty: fine
+        store.record_intent(
+            IntentRecord(
+                "paper-1", TICKER, BookSide.BID, Decimal("0.40"), Decimal(1), Side.YES, Action.BUY
+            )
+        )
+        with pytest.raises(PaperStateRefused, match="earlier paper session") as info:
+            refuse_leftovers(store, path)
+        assert "move that file aside" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"live": True}, "--live"),
+        ({"dry_run": True}, "--dry-run"),
+        ({"paper_balance": Decimal(0)}, "--paper-balance"),
+    ],
+)
+def test_paper_refuses_flags_that_contradict_it(flags: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        TradeOptions(strategy="spike", paper=True, **flags)  # type: ignore[arg-type]
+
+
+def test_every_console_line_says_paper() -> None:
+    import io
+
+    raw = io.StringIO()
+    stream = Prefixed(raw)
+    stream.write("one\ntwo")
+    stream.write(" halves\n\nthree\n")
+    assert raw.getvalue() == "PAPER one\nPAPER two halves\n\nPAPER three\n"
+
+
+def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> None:
+    # the market maker reads queue positions each full tick and reconcile reads the historical
+    # tier: a venue (backtest or paper) must answer both as the exchange would
+    from kalshi_cli.client.requests import CreateOrder
+
+    venue = LocalVenue(ManualClock(1_700_000_000.0), [default_info(TICKER)], balance=Decimal(500))
+    venue.book_changed(TICKER, {Decimal("0.40"): Decimal(7)}, {Decimal("0.55"): Decimal(5)})
+    placed = venue.client.create_order(
+        CreateOrder(
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=Decimal("0.40"),
+            count=Decimal(2),
+            time_in_force=TimeInForce.GTC,
+        )
+    )
+    assert venue.client.get_queue_positions(market_tickers=[TICKER]) == {
+        placed.order_id: Decimal(7)
+    }
+    assert venue.client.get_queue_positions(market_tickers=["KXOTHER-X-Y"]) == {}
+    assert venue.client.get_historical_cutoff().trades_created_ts == 0
+    assert list(venue.client.iter_historical_fills()) == []
+    assert list(venue.client.iter_historical_orders()) == []
