@@ -84,3 +84,23 @@ def test_a_quote_whose_edge_after_the_maker_fee_is_below_min_edge_is_not_posted(
     assert len(decide(snap("0.45", "0.45"), PositionView("T"), tight)) == 2
     tighter = MarketMakerParams(spread=D("0.02"), min_edge=D("0.00563"))
     assert decide(snap("0.45", "0.45"), PositionView("T"), tighter) == []
+
+
+def test_a_resting_quote_within_the_tolerance_keeps_its_place():
+    # mid 0.50 wants 0.48 / 0.48; the mid moves one cent to 0.51: wanted YES 0.49, NO 0.47
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    assert decide(snap("0.46", "0.44"), pos, PARAMS) == []
+    # without a tolerance both sides are cancelled and sent again
+    exact = MarketMakerParams(requote_tolerance=D("0"))
+    assert set(quotes(decide(snap("0.46", "0.44"), pos, exact))) == {Side.YES, Side.NO}
+
+
+def test_a_resting_quote_beyond_the_tolerance_or_without_its_edge_is_replaced():
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    # mid 0.54: wanted YES 0.52 (four cents above what rests), NO 0.44 (four below)
+    q = quotes(decide(snap("0.50", "0.42"), pos, PARAMS))
+    assert q[Side.YES].replaces == ("y",) and q[Side.NO].replaces == ("n",)
+    # mid 0.485: the NO quote at 0.48 would pay 0.48 for a NO worth 0.515, an edge of 0.035
+    # less the fee, kept; the YES quote at 0.48 against a centre of 0.485 has no edge left
+    out = decide(snap("0.44", "0.47"), pos, PARAMS)
+    assert set(quotes(out)) == {Side.YES}
