@@ -35,7 +35,12 @@ def trade_command(
     ],
     markets: Annotated[
         str | None,
-        typer.Option("--markets", help="Comma-separated tickers to trade.", show_default=False),
+        typer.Option(
+            "--markets",
+            help="Comma-separated tickers to trade. On prod one of --markets, --series and "
+            "--event (or the config's trade: section) is required.",
+            show_default=False,
+        ),
     ] = None,
     series: Annotated[
         str | None,
@@ -86,6 +91,7 @@ def trade_command(
     """
     from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
     from kalshi_cli.runner.launch import run_trade
+    from kalshi_cli.runner.session import check_start
 
     options = _options(
         strategy,
@@ -101,6 +107,7 @@ def trade_command(
     settings = app.settings(env.value if env else None)
     # every section of the file checked before a client exists: a mistake is refused unsent
     config = load_trade_config(settings.config_path)
+    check_start(settings.env, options, config)  # prod: --live and a selection, before any key
     client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
     run_trade(
         options,
