@@ -92,19 +92,54 @@ class Dirs:
 
         return Path(platformdirs.user_config_dir(APP_NAME)) / CONFIG_FILENAME
 
-    def state_file(self, env: str) -> Path:
-        if self.home is not None:
-            return self.home / "state" / env / "state.db"
-        import platformdirs
+    def state_file(self, env: str, exchange: str | None = None) -> Path:
+        """The default state file of `env`, in the directory of one exchange endpoint and
+        account (`exchange_slug`); without one, the per-environment file earlier versions used
+        (`legacy_state_file`)."""
+        root = (
+            self.home / "state"
+            if self.home is not None
+            else Path(_platformdirs().user_state_dir(APP_NAME))
+        )
+        return root / env / exchange / "state.db" if exchange else root / env / "state.db"
 
-        return Path(platformdirs.user_state_dir(APP_NAME)) / env / "state.db"
+    def legacy_state_file(self, env: str) -> Path:
+        """Where every account of `env` shared one state file, before state was keyed by
+        exchange endpoint and account; such a file is adopted (connection.choose_state_file)."""
+        return self.state_file(env)
 
     def sim_data_dir(self) -> Path:
         if self.home is not None:
             return self.home / "sim"
-        import platformdirs
+        return Path(_platformdirs().user_data_dir(APP_NAME)) / "sim"
 
-        return Path(platformdirs.user_data_dir(APP_NAME)) / "sim"
+
+def _platformdirs() -> Any:
+    import platformdirs
+
+    return platformdirs
+
+
+def exchange_slug(
+    *, embedded: bool, api_base: str | None, key_id: str | None, data_dir: Path, dirs: Dirs
+) -> str:
+    """The directory name of one exchange endpoint and account under `state/<env>/`: readable
+    (the host), and distinct per endpoint and key id (a digest of both, so no key id is
+    written in a path). The embedded simulator is known by its data directory: it always
+    serves that directory's one account, whatever port it listens on this time."""
+    import hashlib
+
+    if embedded:
+        if data_dir.expanduser() == dirs.sim_data_dir():
+            return "embedded"
+        digest = hashlib.sha256(str(data_dir.expanduser().resolve()).encode()).hexdigest()
+        return f"embedded-{digest[:10]}"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(api_base or "")
+    host = (parts.hostname or "exchange") + (f"_{parts.port}" if parts.port else "")
+    digest = hashlib.sha256(f"{api_base}\n{key_id or ''}".encode()).hexdigest()
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', host)}-{digest[:10]}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,7 +314,9 @@ KEYS: tuple[Key, ...] = (
         _path,
         lambda env, dirs: dirs.state_file(env),
         "The SQLite state file of this environment (orders, fills, trading state). "
-        "Default: <user state dir>/kalshi/<env>/state.db, or $KALSHI_HOME/state/<env>/state.db.",
+        "Default: one per exchange endpoint and account, <user state dir>/kalshi/<env>/"
+        "<exchange>/state.db (or under $KALSHI_HOME/state/), where <exchange> is `embedded` "
+        "for the embedded simulator, else the host and a digest of the endpoint and key id.",
         section="env",
         flag="--state",
     ),
@@ -345,6 +382,19 @@ class Settings:
         return self.env == "sim" and self.api_base is None
 
     @property
+    def exchange_endpoint(self) -> str:
+        """The exchange a state file is bound to (with the key id): the REST base, or the
+        embedded simulator of a data directory (its port changes from run to run)."""
+        if self.embedded_simulator:
+            return f"embedded simulator {self.data_dir}"
+        return str(self.api_base)
+
+    @property
+    def legacy_state(self) -> Path:
+        """The per-environment state file of before state was keyed by endpoint and account."""
+        return Dirs(self.home).legacy_state_file(self.env)
+
+    @property
     def has_credentials(self) -> bool:
         return (
             self.api_key_id is not None
@@ -408,6 +458,17 @@ def load_settings(
         )
         values[key.name] = value
         origins[key.name] = origin
+    if origins["state"].source is Source.DEFAULT:
+        values["state"] = dirs.state_file(
+            str(values["env"]),
+            exchange_slug(
+                embedded=values["env"] == "sim" and values["api_base"] is None,
+                api_base=values["api_base"],
+                key_id=values["api_key_id"],
+                data_dir=values["data_dir"],
+                dirs=dirs,
+            ),
+        )
 
     return Settings(
         **values,

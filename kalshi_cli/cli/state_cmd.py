@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 @state_app.command("path")
 def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
-    """Print the state file of this environment (each environment has its own).
+    """Print the state file of this environment, exchange endpoint and account.
 
     Example: kalshi state path --env demo
     """
@@ -42,10 +42,30 @@ def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
                 "path": str(settings.state),
                 "exists": settings.state.is_file(),
                 "source": str(settings.origins["state"]),
+                "bound_to": _binding(settings.state),
             }
         )
         return
     out.line(str(settings.state))
+
+
+def _binding(path: Path) -> dict[str, str] | None:
+    """The exchange endpoint and (masked) account the file is bound to; None when it is not,
+    or cannot be read."""
+    from kalshi_cli.config import mask
+    from kalshi_cli.store import Store, StoreError
+
+    try:
+        store = Store.open_readonly(path)
+    except StoreError:
+        return None
+    if store is None:
+        return None
+    with store:
+        binding = store.exchange_binding()
+    if binding is None:
+        return None
+    return {"endpoint": binding.endpoint, "account": mask(binding.account, partial=True)}
 
 
 COLUMNS = (Column("name", "migration"), Column("applied", "applied"))

@@ -12,7 +12,12 @@ from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner import TradeOptions
+    from collections.abc import Callable
+
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.config import Settings
+    from kalshi_cli.runner import TradeConfig, TradeOptions
+    from kalshi_cli.store import Store
 
 
 def register(app: typer.Typer) -> None:
@@ -89,9 +94,8 @@ def trade_command(
 
     Example: kalshi trade --strategy spike --duration 60
     """
-    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
+    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.runner.launch import run_trade
-    from kalshi_cli.runner.session import check_start
 
     options = _options(
         strategy,
@@ -105,21 +109,38 @@ def trade_command(
     )
     app = current()
     settings = app.settings(env.value if env else None)
-    # every section of the file checked before a client exists: a mistake is refused unsent
-    config = load_trade_config(settings.config_path)
-    check_start(settings.env, options, config)  # prod: --live and a selection, before any key
-    client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
+    config = _checked_config(settings, options)
     run_trade(
         options,
         env=settings.env,
         state_path=settings.state,
         config=config,
-        client=client,
+        client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
         announce=lambda text: typer.echo(text, err=True),
         read_lag_s=settings.read_lag,
+        bind=_binder(app, settings),
     )
+
+
+def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
+    """Every section of the config file checked, and the refusals that need no exchange (prod:
+    `--live` and a market selection), before a client or a key exists: a mistake is refused
+    with nothing sent."""
+    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.session import check_start
+
+    config = load_trade_config(settings.config_path)
+    check_start(settings.env, options, config)
+    return config
+
+
+def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
+    """Binds the state file the loop opens to this exchange endpoint and account."""
+    from kalshi_cli.connection import bind_state
+
+    return lambda store: bind_state(settings, store, app.connection(auth=True))
 
 
 def _options(

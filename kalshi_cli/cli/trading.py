@@ -86,6 +86,7 @@ def cancel_all_command(
     out = app.output(as_json=as_json, fmt=fmt)
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
+    app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
     report = run_kill_switch(
         client,

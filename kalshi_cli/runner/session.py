@@ -475,6 +475,7 @@ def trade(
     read_lag_s: float,  # float-ok: seconds
     clock: Clock | None = None,
     telemetry: LoopTelemetry | None = None,
+    bind: Callable[[Store], None] | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
@@ -489,6 +490,12 @@ def trade(
     log_path = options.log_file or config.path("log_file", state_dir / "trade.log")
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
+    if bind is not None:
+        try:
+            bind(store)  # a state file of another endpoint or account: nothing is sent
+        except BaseException:
+            store.close()
+            raise
     log = EventLog(
         clock,
         path=log_path,
