@@ -39,6 +39,8 @@ from kalshi_cli.orders import Exposure
 from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_rows
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.models import Order
     from kalshi_cli.store import Store
@@ -280,6 +282,64 @@ def mark_to_market(
             )
         )
     return view
+
+
+@dataclass
+class CaughtUp:
+    """The state file after a read command's catch-up (`reconcile.catch_up`): `store` (None when
+    there is no file: a read command never creates one), how many fills and settlements were
+    added, and, when it could not be written, why (the figures may then lag the exchange)."""
+
+    store: Store | None
+    added: int = 0
+    stale_because: str | None = None
+
+    def advice(self) -> str:
+        """What to say after a difference with the exchange: only what could close it."""
+        if self.stale_because is not None:
+            return f"the state file could not be brought up to date: {self.stale_because}"
+        return (
+            "the state file has every fill and settlement the exchange lists now; a fill "
+            "listed a moment late is counted on the next run, older ones the exchange keeps "
+            "only in its historical tier are not"
+        )
+
+
+def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
+    """Open the state file at `path` for a read command and bring in the fills and settlements
+    it lacks first, so what the command shows is current. A missing file stays missing; one
+    that cannot be written (a read-only copy, a read-only directory) is read as it is, and
+    `stale_because` says why. An exchange error propagates: the command needs the exchange
+    anyway."""
+    from kalshi_cli.reconcile import catch_up
+    from kalshi_cli.store import Store, StoreError
+
+    if not path.exists():
+        return CaughtUp(Store.open_readonly(path))
+    try:
+        store = Store.open(path, create=False)
+    except StoreError as exc:
+        if not _unwritable(exc):
+            raise
+        return CaughtUp(Store.open_readonly(path), stale_because=exc.one_line())
+    try:
+        added = catch_up(client, store, now=now)
+    except StoreError as exc:
+        store.close()
+        if not _unwritable(exc):
+            raise
+        return CaughtUp(Store.open_readonly(path), stale_because=exc.one_line())
+    except BaseException:
+        store.close()
+        raise
+    return CaughtUp(store, added)
+
+
+def _unwritable(exc: Exception) -> bool:
+    """A state file that is fine to read but cannot be written now (never one that is not a
+    state file: that is refused, exit 17)."""
+    text = str(exc).lower()
+    return any(w in text for w in ("readonly", "read-only", "permission", "locked", "unable"))
 
 
 def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
