@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from kalshi_cli.models import Order
     from kalshi_cli.store import Store
 
+_USE = Decimal("0.0001")
 # Differences below this are rounding in the exchange's fixed-point figures, not disagreements.
 TOLERANCE = Decimal("0.0001")
 
@@ -91,6 +92,16 @@ class PositionRow:
     limit: Decimal | None
     differences: tuple[Difference, ...] = ()
     exchange: Position | None = None  # the exchange's own figures for the market
+    # the trade loop's `risk.max_position_per_market`, which `kalshi check positions` compares
+    # the position with (the `limit` above is `kalshi order`'s, counting resting orders)
+    risk_limit: Decimal | None = None
+
+    @property
+    def risk_use(self) -> Decimal | None:
+        """The position as a share of the trade loop's limit (1 = at the limit)."""
+        if self.risk_limit is None or self.risk_limit <= 0:
+            return None
+        return self.contracts / self.risk_limit
 
     @property
     def side(self) -> Side | None:
@@ -139,6 +150,8 @@ class PositionRow:
                 "fees_paid": fmt_dollars(self.exchange.fees_paid),
                 "total_traded": fmt_dollars(self.exchange.total_traded),
             },
+            "risk_limit": None if self.risk_limit is None else fmt_count(self.risk_limit),
+            "risk_use": None if self.risk_use is None else f"{self.risk_use.quantize(_USE):f}",
         }
 
 
@@ -211,6 +224,7 @@ def build_row(
     book: Orderbook | None,
     exposure: Exposure | None,
     limit: Decimal | None,
+    risk_limit: Decimal | None = None,
 ) -> PositionRow:
     ours = market or MarketPnl(ticker)
     # the exchange lists every market it holds contracts in: absent means flat
@@ -237,6 +251,7 @@ def build_row(
         limit=limit,
         differences=differences,
         exchange=position,
+        risk_limit=risk_limit,
     )
 
 
@@ -249,6 +264,7 @@ def mark_to_market(
     limit: Decimal | None = None,
     engine: PnlEngine | None = None,
     include_flat: bool = False,
+    risk_limit: Decimal | None = None,
 ) -> PositionsView:
     """One row per market held (by the exchange's account or the state file's replay).
 
@@ -279,6 +295,7 @@ def mark_to_market(
                 book=_book(client, t),
                 exposure=exposure.get(t),
                 limit=limit,
+                risk_limit=risk_limit,
             )
         )
     return view
@@ -296,6 +313,11 @@ class CaughtUp:
 
     def advice(self) -> str:
         """What to say after a difference with the exchange: only what could close it."""
+        if self.store is None and self.stale_because is None:
+            return (
+                "there is no state file yet (a read command makes none): `kalshi reconcile` "
+                "makes it and brings in every fill"
+            )
         if self.stale_because is not None:
             return f"the state file could not be brought up to date: {self.stale_because}"
         return (

@@ -97,24 +97,30 @@ def positions_command(
 
     Per market: the side held, contracts, average entry and cost (from the state file's fills,
     average cost), the mark (the best bid the contracts could be sold into, and the mid),
-    unrealized and realized P&L, fees, and exposure (position plus resting orders) against
-    limits.max_position_per_market. Where the state file and the exchange disagree the row is
-    flagged. Fills and settlements the state file lacks are brought in first.
+    unrealized and realized P&L, fees, exposure (position plus resting orders) against
+    limits.max_position_per_market, and the position's use of the trade loop's
+    risk.max_position_per_market (what `kalshi check positions` compares). Where the state
+    file and the exchange disagree the row is flagged. Fills and settlements the state file
+    lacks are brought in first.
 
     Example: kalshi positions --format csv > positions.csv
     """
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.orders import load_limits
     from kalshi_cli.positions import mark_to_market, open_caught_up
+    from kalshi_cli.runner.config import load_risk_limits
 
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     limit = load_limits(settings.config_path).max_position_per_market
+    risk = load_risk_limits(settings.config_path).max_position_per_market
     state = open_caught_up(settings.state, client, now=SystemClock().wall())
     try:
-        view = mark_to_market(client, state.store, ticker=ticker, event_ticker=event, limit=limit)
+        view = mark_to_market(
+            client, state.store, ticker=ticker, event_ticker=event, limit=limit, risk_limit=risk
+        )
     finally:
         if state.store is not None:
             state.store.close()
@@ -151,6 +157,12 @@ POSITION_COLUMNS = (
             Column("differs", "differs from exchange"),
         ),
     ),
+    Column(
+        "risk",
+        "use of risk limit",
+        numeric=True,
+        parts=(Column("risk_use", "risk use"), Column("risk_limit", "risk limit")),
+    ),
 )
 
 
@@ -173,7 +185,13 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "realized": _money(row.realized),
         "fees": _money(row.fees),
         "exposure": f"{fmt_count(row.exposure)} / {limit}{flags}",
+        "risk": "-"
+        if row.risk_use is None or row.risk_limit is None
+        else f"{row.risk_use * 100:.0f}% of {fmt_count(row.risk_limit)}"
+        + (" OVER" if row.risk_use > 1 else ""),
         # one exact value each, for CSV
+        "risk_use": "" if row.risk_use is None else f"{row.risk_use:.4f}",
+        "risk_limit": "" if row.risk_limit is None else fmt_count(row.risk_limit),
         "mark_bid": "" if row.mark_bid is None else f"{row.mark_bid:f}",
         "mark_mid": "" if row.mark_mid is None else f"{row.mark_mid:f}",
         "exposure_count": fmt_count(row.exposure),
