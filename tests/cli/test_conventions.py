@@ -133,3 +133,113 @@ def test_positions_show_their_use_of_the_trade_loops_limit(sim: SimHarness, tmp_
     assert "75% of 8.00" in table.stdout
     checked = kalshi(tmp_path, sim.account, "check", "positions", "--no-alert")
     assert "75% of 8" in checked.stdout  # the same limit `check positions` judges against
+
+
+# ------------------------------------------------------------------------------ config
+
+
+CONFIG = """\
+# my settings
+timeout: 5   # seconds
+risk:
+  # careful with this one
+  min_edge: 0.01  # dollars
+alerts:
+  channels:
+    ops: {type: slack, url: "https://hooks.slack.com/services/T0/B0/XYZSECRET"}
+  routes: {critical: ops}
+"""
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def test_config_set_edits_in_place_keeping_comments_and_mode(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    changed = kalshi(tmp_path, None, "config", "set", "risk.min_edge", "0.02")
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.startswith(f"{path}:5: risk.min_edge = 0.02")
+    added = kalshi(tmp_path, None, "config", "set", "risk.max_orders_per_minute", "60")
+    assert added.exit_code == 0, added.output
+    new_section = kalshi(tmp_path, None, "config", "set", "strategies.market-maker.spread", "0.06")
+    assert new_section.exit_code == 0, new_section.output
+    per_env = kalshi(tmp_path, None, "config", "set", "tier", "advanced", "--env", "demo")
+    assert per_env.exit_code == 0, per_env.output
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(
+        "# my settings\n"
+        "timeout: 5   # seconds\n"
+        "risk:\n"
+        "  # careful with this one\n"
+        "  min_edge: 0.02  # dollars\n"
+        "  max_orders_per_minute: 60\n"
+        "alerts:\n"
+    )
+    assert "# my settings" in text and "# careful with this one" in text
+    assert "strategies:\n  market-maker:\n    spread: 0.06\n" in text
+    assert "demo:\n  tier: advanced\n" in text
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".config")) == []
+    got = kalshi(tmp_path, None, "config", "get", "risk.max_orders_per_minute", "--json")
+    assert json.loads(got.stdout) == {
+        "key": "risk.max_orders_per_minute",
+        "value": "60",
+        "source": "file",
+        "origin": f"{path}:6",
+    }
+    demo = kalshi(tmp_path, None, "config", "get", "tier", "--env", "demo")
+    assert demo.stdout.strip() == "advanced"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("risk.max_orders_per_minute", "0", "max_orders_per_minute must be at least 1"),
+        ("risk.max_order_per_minute", "5", "did you mean `max_orders_per_minute`?"),
+        ("risk.min_edge", "[1, 2]", "give one value"),
+        ("timeout", "0", "timeout must be more than 0"),
+        ("rsk.min_edge", "1", "did you mean `risk`?"),
+        ("alerts.channels.ops.url", "x", "flow style"),
+        ("private_key", "x", "not accepted in the config file"),
+    ],
+)
+def test_config_set_refuses_a_bad_key_or_value_and_writes_nothing(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    path = _config(tmp_path)
+    result = kalshi(tmp_path, None, "config", "set", key, value)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert path.read_text(encoding="utf-8") == CONFIG
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+def test_config_get_refuses_an_unknown_key(tmp_path: Path) -> None:
+    _config(tmp_path)
+    result = kalshi(tmp_path, None, "config", "get", "risk.min_edg")
+    assert result.exit_code == 2 and "did you mean `risk.min_edge`?" in result.stderr
+
+
+def test_config_show_prints_every_section_with_secrets_masked(tmp_path: Path) -> None:
+    _config(tmp_path)
+    shown = kalshi(tmp_path, None, "config", "show", "--json")
+    assert shown.exit_code == 0, shown.output
+    sections = json.loads(shown.stdout)["sections"]
+    for name in ("limits", "risk", "strategies", "checks", "alerts", "trade"):
+        assert any(key.startswith(name + ".") for key in sections), name
+    assert sections["risk.min_edge"]["value"] == "0.01"
+    assert sections["risk.min_edge"]["origin"] == f"{tmp_path / 'config.yaml'}:5"
+    assert sections["risk.max_orders_per_minute"] == {
+        "value": "120",
+        "source": "default",
+        "origin": "default",
+    }
+    assert sections["alerts.channels.ops.url"]["value"] == "https://hooks.slack.com/********"
+    assert "XYZSECRET" not in shown.stdout
+    table = kalshi(tmp_path, None, "config", "show", "--format", "plain")
+    assert "strategies.market-maker.spread" in table.stdout and "XYZSECRET" not in table.stdout
