@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
 
 _USE = Decimal("0.0001")
+# how long a read command's catch-up waits for another process's write lock
+CATCH_UP_WAIT_S = 2.0
 # Differences below this are rounding in the exchange's fixed-point figures, not disagreements.
 TOLERANCE = Decimal("0.0001")
 
@@ -345,7 +347,10 @@ def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
             raise
         return CaughtUp(Store.open_readonly(path), stale_because=exc.one_line())
     try:
-        added = catch_up(client, store, now=now)
+        # a writer (the trade loop) holds the lock for milliseconds; one that holds it longer
+        # is not waited for the 10 s a write waits: the figures are shown as they are
+        with store.busy_timeout(CATCH_UP_WAIT_S):
+            added = catch_up(client, store, now=now)
     except StoreError as exc:
         store.close()
         if not _unwritable(exc):

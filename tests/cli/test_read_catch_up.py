@@ -96,3 +96,47 @@ def test_pnl_brings_in_a_fill_made_elsewhere_and_marks_it(sim: SimHarness, tmp_p
     assert document["unrealized_pnl"] is not None  # no "a book is empty"
     text = kalshi(tmp_path, sim.account, "pnl")
     assert "reconcile" not in text.output and "empty" not in text.output
+
+
+LOCK_HOLDER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+def test_a_state_file_that_cannot_be_written_is_read_as_it_is_and_says_why(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Another process holds the write lock (as a stuck writer would; a read-only copy fails
+    the same way, but root, who runs this suite, may write any file): `positions` still shows
+    the exchange's figures, and its advice names why the state file lags, not `reconcile`."""
+    import subprocess
+    import sys
+
+    _setup(sim, tmp_path)
+    path = Path(json.loads(kalshi(tmp_path, sim.account, "state", "path", "--json").stdout)["path"])
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            result = kalshi(tmp_path, sim.account, "positions", "--json")
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.close()
+            holder.wait(timeout=30)
+    assert result.exit_code == 0, result.output
+    rows = {r["ticker"]: r for r in json.loads(result.stdout)["positions"]}
+    assert Decimal(rows[TICKER]["contracts"]) == 5  # the exchange's count, as always
+    assert "could not be brought up to date" in result.stderr and "locked" in result.stderr
+    assert "reconcile" not in result.stderr
+    with Store.open(path) as store:
+        assert store.count_fills() == 0  # nothing was written while it was locked
