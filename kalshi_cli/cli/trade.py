@@ -24,6 +24,13 @@ def register(app: typer.Typer) -> None:
     app.command("trade")(trade_command)
 
 
+def _strategy_names(incomplete: str) -> list[str]:
+    """Shell completion of --strategy: the registered names."""
+    from kalshi_cli.strategies import strategy_names
+
+    return [n for n in strategy_names() if n.startswith(incomplete)]
+
+
 def _split(text: str | None) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
@@ -36,6 +43,7 @@ def trade_command(
             "--strategy",
             help="spike, mean-reversion, arbitrage or market-maker (docs/strategies.md).",
             show_default=False,
+            autocompletion=_strategy_names,
         ),
     ],
     markets: Annotated[

@@ -86,6 +86,13 @@ def test_completion_offers_commands_subcommands_and_choices(tmp_path: Path) -> N
     assert sub.stdout.split() == ["place"]
     zsh = run(tmp_path, _KALSHI_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="kalshi check po")
     assert '"positions"' in zsh.stdout
+    strategy = run(
+        tmp_path,
+        _KALSHI_COMPLETE="complete_bash",
+        COMP_WORDS="kalshi trade --strategy m",
+        COMP_CWORD="3",
+    )
+    assert strategy.stdout.split() == ["mean-reversion", "market-maker"]
     assert "--install-completion" in run(tmp_path, "--help").stdout
 
 
