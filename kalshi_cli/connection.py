@@ -277,6 +277,17 @@ def bind_state(settings: Settings, store: Store, connection: Connection | None) 
         raise error
 
 
+def rebind_state(settings: Settings, connection: Connection) -> ExchangeBinding | None:
+    """`kalshi state bind`: the state file in use becomes this endpoint's and account's (made
+    if missing); the binding it had is returned."""
+    from kalshi_cli.store import Store
+
+    if connection.key_id is None:
+        raise no_credentials(settings)
+    with Store.open(settings.state) as store:
+        return store.rebind_exchange(settings.exchange_endpoint, connection.key_id)
+
+
 def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> StoreError | None:
     from kalshi_cli.config import mask
     from kalshi_cli.store import StateFileMismatch
@@ -290,12 +301,14 @@ def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> Store
         # reset has a new account, and an older version's shared file was adopted by another
         hint = (
             f"this is the default state file of {settings.exchange_endpoint}; move it aside "
-            "to start a new one for this account, or use the key it belongs to"
+            "to start a new one for this account, use the key it belongs to, or if this is a "
+            "new key of that same account, `kalshi state bind`"
         )
     else:
         hint = (
             "each exchange endpoint and account keeps its own state file: drop --state / "
-            "KALSHI_STATE / `state:` to use this account's default one, or name its own file"
+            "KALSHI_STATE / `state:` to use this account's default one, name its own file, or "
+            "if this is a new key of that same account, `kalshi state bind`"
         )
     return StateFileMismatch(
         f"the state file {settings.state} belongs to account "

@@ -70,6 +70,26 @@ class EventsMixin(StoreBase):
             )
             return binding
 
+    def rebind_exchange(self, endpoint: str, account: str) -> ExchangeBinding | None:
+        """Bind the file to `endpoint` and `account` whatever it was bound to (`kalshi state
+        bind`: a new key of the same account); the previous binding is returned and kept in
+        the event log."""
+        with self.transaction():
+            previous = self.exchange_binding()
+            now = self.clock.wall()
+            self.set_kv(
+                _BINDING, json.dumps({"endpoint": endpoint, "account": account, "bound_at": now})
+            )
+            self.log_event(
+                "exchange_rebound",
+                {
+                    "endpoint": endpoint,
+                    "previous_endpoint": previous.endpoint if previous else None,
+                    "previous_account": previous.account if previous else None,
+                },
+            )
+            return previous
+
     def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Append to the event log: one autocommitted insert. Decimals are written as strings."""
         self._write(

@@ -150,3 +150,27 @@ def test_an_emptied_state_file_of_an_older_version_is_still_refused(tmp_path: Pa
     result = place(tmp_path, "KXBTCD-SIM-T97000")
     assert result.exit_code == ExitCode.BAD_STATE_FILE, result.output
     assert not (tmp_path / "home" / "state" / "sim" / "embedded").exists()
+
+
+def test_state_bind_hands_a_state_file_to_a_new_key_of_the_account(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A rotated key: the file the old key bound is refused to the new one until a person
+    says it is the same account (`kalshi state bind`); its HALTED comes along."""
+    sim.create_market(TICKER)
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0  # bound to the embedded key
+    theirs = state_path(tmp_path)
+    assert kalshi(tmp_path, "halt", "--reason", "kept").exit_code == 0
+    refused = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    assert refused.exit_code == ExitCode.STATE_MISMATCH
+    assert "`kalshi state bind`" in refused.stderr
+    bound = kalshi(tmp_path, "--state", str(theirs), "state", "bind", **remote(sim.account))
+    assert bound.exit_code == 0, bound.output
+    assert "bound to this key" in bound.stdout and sim.account.key_id not in bound.stdout
+    status = kalshi(tmp_path, "--state", str(theirs), "status", "--json", **remote(sim.account))
+    assert json.loads(status.stdout)["state"] == "HALTED"
+    again = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    assert again.exit_code == 0, again.output
+    # and now the embedded account is the one refused
+    embedded = kalshi(tmp_path, "--state", str(theirs), "positions")
+    assert embedded.exit_code == ExitCode.STATE_MISMATCH, embedded.output
