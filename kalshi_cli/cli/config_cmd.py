@@ -113,7 +113,7 @@ def get_command(
     out = app.output(as_json=as_json)
     found = find_values(settings, key)
     if as_json:
-        out.json(found[0] if len(found) == 1 and found[0]["key"] == key else {"values": found})
+        out.json({"key": key, "values": found})
         return
     for item in found:
         shown = "-" if item["value"] is None else item["value"]

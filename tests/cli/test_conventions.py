@@ -192,12 +192,14 @@ def test_config_set_edits_in_place_keeping_comments_and_mode(tmp_path: Path) -> 
     assert oct(path.stat().st_mode & 0o777) == oct(0o600)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".config")) == []
     got = kalshi(tmp_path, None, "config", "get", "risk.max_orders_per_minute", "--json")
-    assert json.loads(got.stdout) == {
-        "key": "risk.max_orders_per_minute",
-        "value": "60",
-        "source": "file",
-        "origin": f"{path}:6",
-    }
+    assert json.loads(got.stdout)["values"] == [
+        {
+            "key": "risk.max_orders_per_minute",
+            "value": "60",
+            "source": "file",
+            "origin": f"{path}:6",
+        }
+    ]
     demo = kalshi(tmp_path, None, "config", "get", "tier", "--env", "demo")
     assert demo.stdout.strip() == "advanced"
 

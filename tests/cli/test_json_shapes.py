@@ -136,6 +136,7 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     out["pnl"] = run.json("pnl")
     out["check"] = run.json("check", "positions", "--no-alert")
     out["state path"] = run.json("state", "path")
+    out["config get"] = run.json("config", "get", "risk")
     out["state migrate"] = run.json("state", "migrate")
     source = home / "frames.jsonl"
     frame = {"type": "orderbook_snapshot", "sid": 1, "seq": 1,
@@ -173,6 +174,7 @@ REAL = [
     "check",
     "state path",
     "state migrate",
+    "config get",
     "data ls",
     "data info",
 ]
