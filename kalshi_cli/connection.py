@@ -10,6 +10,12 @@ sent. No key at all is allowed here: a command that needs one asks `authenticate
 
 Warnings (a loose key file, a sim key the embedded simulator ignores) go to the `warn` callable,
 so this module prints nothing itself.
+
+The state file belongs to one exchange endpoint and account. Its default path is keyed by them
+(`config.exchange_slug`), a per-environment file of an older version is adopted by the first
+account that binds it (`choose_state_file`), and a file bound to another endpoint or account is
+refused before anything is sent (`check_state_binding`, exit 20): its orders, fills and trading
+state are another account's, and no `reconcile` could make them this one's.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from kalshi_cli.errors import CredentialsError
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings
     from kalshi_cli.keys import PrivateKey
+    from kalshi_cli.store import ExchangeBinding, Store, StoreError
 
 Warn = Callable[[str], None]
 
@@ -192,3 +199,135 @@ def serve_simulator(
         raise
     except KeyboardInterrupt:
         return  # Ctrl-C is how a foreground server is meant to stop
+
+
+# ------------------------------------------------------------------------------ the state file
+
+
+def choose_state_file(settings: Settings) -> Settings:
+    """The settings with the state file this exchange endpoint and account use.
+
+    The default file is keyed by endpoint and account (`config.exchange_slug`). Before that,
+    every account of an environment shared `<state dir>/<env>/state.db`; such a file is adopted
+    in place (never moved: a loop of an older version may hold it open) by the first endpoint
+    and account that binds it, and whoever opens it still unbound. One bound to another
+    endpoint or account is left to it, and this one starts its own keyed file. A legacy file
+    that cannot be read as a state file is adopted too, so that every command refuses it (exit
+    17) instead of starting an empty file beside it: an emptied file must never forget HALTED.
+    """
+    from dataclasses import replace
+
+    from kalshi_cli.config import Origin, Source
+    from kalshi_cli.store import Store, StoreError
+
+    legacy = settings.legacy_state
+    if settings.origins["state"].source is not Source.DEFAULT or settings.state.exists():
+        return settings
+    if not legacy.exists():
+        return settings
+    try:
+        store = Store.open_readonly(legacy)
+        binding = None if store is None else _closing_binding(store)
+    except StoreError:
+        binding = None
+    key_id = None if settings.embedded_simulator else settings.api_key_id
+    if binding is not None and not _same_exchange(binding, settings, key_id):
+        return settings
+    origins = {**settings.origins, "state": Origin(Source.DEFAULT, "default (adopted)")}
+    return replace(settings, state=legacy, origins=origins)
+
+
+def check_state_binding(
+    settings: Settings, connection: Connection, *, bind: bool = True
+) -> StoreError | None:
+    """Refuse a state file bound to another exchange endpoint or account: the error to raise
+    (StateFileMismatch, exit 20), or None. A file not yet bound is bound here (unless not
+    `bind`: the kill switch only checks) when it can be written at once; a read-only one, or
+    one another process holds the write lock of, is left unbound, still used, and bound
+    another time. No file: nothing to check (the command that creates it binds it:
+    `bind_state`)."""
+    from kalshi_cli.store import Store, StoreError
+
+    if connection.key_id is None or not settings.state.exists():
+        return None
+    try:
+        store = Store.open_readonly(settings.state)
+        binding = None if store is None else _closing_binding(store)
+    except StoreError:
+        return None  # the command that opens it says what is wrong with it
+    if binding is None:
+        if not bind:
+            return None
+        try:
+            with Store.open(settings.state, create=False) as store, store.busy_timeout(0.2):
+                binding = store.bind_exchange(settings.exchange_endpoint, connection.key_id)
+        except StoreError:
+            return None  # read-only (or locked): used unbound, checked again next time
+    return mismatch(settings, binding, connection.key_id)
+
+
+def bind_state(settings: Settings, store: Store, connection: Connection | None) -> None:
+    """Bind a state file just opened for writing (a new one included) to this endpoint and
+    account; StateFileMismatch if another bound it first."""
+    if connection is None or connection.key_id is None:
+        return
+    binding = store.bind_exchange(settings.exchange_endpoint, connection.key_id)
+    error = mismatch(settings, binding, connection.key_id)
+    if error is not None:
+        raise error
+
+
+def rebind_state(settings: Settings, connection: Connection) -> ExchangeBinding | None:
+    """`kalshi state bind`: the state file in use becomes this endpoint's and account's (made
+    if missing); the binding it had is returned."""
+    from kalshi_cli.store import Store
+
+    if connection.key_id is None:
+        raise no_credentials(settings)
+    with Store.open(settings.state) as store:
+        return store.rebind_exchange(settings.exchange_endpoint, connection.key_id)
+
+
+def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> StoreError | None:
+    from kalshi_cli.config import mask
+    from kalshi_cli.store import StateFileMismatch
+
+    if _same_exchange(binding, settings, key_id):
+        return None
+    from kalshi_cli.config import Source
+
+    if settings.origins["state"].source is Source.DEFAULT:
+        # this account's own default file, bound to another key: a simulator whose data was
+        # reset has a new account, and an older version's shared file was adopted by another
+        hint = (
+            f"this is the default state file of {settings.exchange_endpoint}; move it aside "
+            "to start a new one for this account, use the key it belongs to, or if this is a "
+            "new key of that same account, `kalshi state bind`"
+        )
+    else:
+        hint = (
+            "each exchange endpoint and account keeps its own state file: drop --state / "
+            "KALSHI_STATE / `state:` to use this account's default one, name its own file, or "
+            "if this is a new key of that same account, `kalshi state bind`"
+        )
+    return StateFileMismatch(
+        f"the state file {settings.state} belongs to account "
+        f"{mask(binding.account, partial=True)} at {binding.endpoint}, not to account "
+        f"{mask(key_id, partial=True)} at {settings.exchange_endpoint}; nothing was sent",
+        hint=hint,
+    )
+
+
+def _same_exchange(binding: ExchangeBinding, settings: Settings, key_id: str | None) -> bool:
+    if binding.endpoint != settings.exchange_endpoint:
+        return False
+    # the embedded simulator's account is known only once it runs: its data directory is
+    # what names it until then
+    return (key_id is None and settings.embedded_simulator) or binding.account == key_id
+
+
+def _closing_binding(store: Store) -> ExchangeBinding | None:
+    try:
+        return store.exchange_binding()
+    finally:
+        store.close()

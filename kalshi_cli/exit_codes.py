@@ -29,5 +29,6 @@ class ExitCode(IntEnum):
     BAD_STATE_FILE = 17  # the state file exists but is not one: empty, not SQLite, or foreign
     DATA_WRITE_FAILED = 18  # record/import/export: disk full or directory unwritable
     NO_DATA = 19  # the data directory or import file holds nothing readable
+    STATE_MISMATCH = 20  # the state file belongs to another exchange endpoint or account
     INTERRUPTED = 130  # Ctrl-C
     BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

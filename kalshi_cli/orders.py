@@ -750,8 +750,9 @@ class TradingStatus:
     exists: bool
     open_orders: int = 0
     unknown_orders: tuple[str, ...] = ()
-    last_heartbeat: str | None = None
+    last_heartbeat: str | None = None  # "SOURCE at UNIX_SECONDS", as --json has always had it
     history: tuple[dict[str, Any], ...] = ()
+    heartbeat_at: float | None = None  # float-ok: unix seconds of that heartbeat
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -790,6 +791,7 @@ def trading_status(state_path: Path) -> TradingStatus:
             i.client_order_id for i in open_orders if i.status in ("pending", "unknown")
         ),
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
+        heartbeat_at=None if beat is None else beat.at,
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.pnl import Bucket, PnlSummary
-    from kalshi_cli.positions import PositionsView
+    from kalshi_cli.positions import CaughtUp, PositionsView
 
 GROUPINGS = ("market", "day", "strategy")
 
@@ -32,6 +32,7 @@ class PnlReport:
     rows: list[dict[str, Any]]  # one per group, oldest key first, values as in `document`
     view: PositionsView | None  # None with no exchange (`--local`)
     document: dict[str, Any]  # the `--json` document
+    state: CaughtUp | None = None  # the catch-up before it (what to advise on a difference)
 
     @property
     def unrealized(self) -> Decimal | None:
@@ -48,22 +49,28 @@ def pnl_report(
 ) -> PnlReport:
     """Realized P&L from the state file at `state` since `since_ts` (`since` is how the person
     wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared."""
+    from kalshi_cli.clock import SystemClock
     from kalshi_cli.pnl import summarize_rows
+    from kalshi_cli.positions import CaughtUp, mark_to_market, open_caught_up
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
         raise ValueError(f"P&L is grouped by one of {GROUPINGS}, not {by!r}")
-    store = Store.open_readonly(state)
+    client, limit = exchange() if exchange is not None else (None, None)
+    # with the exchange, what the state file lacks is brought in first; --local reads it as is
+    caught_up = (
+        CaughtUp(Store.open_readonly(state))
+        if client is None
+        else open_caught_up(state, client, now=SystemClock().wall())
+    )
+    store = caught_up.store
     view: PositionsView | None = None
     try:
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
             summary = summarize_rows(store.iter_fill_rows(), store.settlements(), since=since_ts)
-        if exchange is not None:
-            from kalshi_cli.positions import mark_to_market
-
-            client, limit = exchange()
+        if client is not None:
             view = mark_to_market(
                 client, store, engine=summary.engine, limit=limit, include_flat=True
             )
@@ -82,7 +89,7 @@ def pnl_report(
         "cross_checked": view is not None,
         "differences": [] if view is None else [d.to_json() for d in view.differences],
     }
-    return PnlReport(summary, rows, view, document)
+    return PnlReport(summary, rows, view, document, caught_up)
 
 
 def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:

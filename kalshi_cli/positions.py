@@ -41,10 +41,15 @@ from kalshi_cli.orders import Exposure
 from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_rows
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.models import Order
     from kalshi_cli.store import Store
 
+_USE = Decimal("0.0001")
+# how long a read command's catch-up waits for another process's write lock
+CATCH_UP_WAIT_S = 2.0
 # Differences below this are rounding in the exchange's fixed-point figures, not disagreements.
 TOLERANCE = Decimal("0.0001")
 
@@ -91,6 +96,16 @@ class PositionRow:
     limit: Decimal | None
     differences: tuple[Difference, ...] = ()
     exchange: Position | None = None  # the exchange's own figures for the market
+    # the trade loop's `risk.max_position_per_market`, which `kalshi check positions` compares
+    # the position with (the `limit` above is `kalshi order`'s, counting resting orders)
+    risk_limit: Decimal | None = None
+
+    @property
+    def risk_use(self) -> Decimal | None:
+        """The position as a share of the trade loop's limit (1 = at the limit)."""
+        if self.risk_limit is None or self.risk_limit <= 0:
+            return None
+        return self.contracts / self.risk_limit
 
     @property
     def side(self) -> Side | None:
@@ -139,6 +154,8 @@ class PositionRow:
                 "fees_paid": fmt_dollars(self.exchange.fees_paid),
                 "total_traded": fmt_dollars(self.exchange.total_traded),
             },
+            "risk_limit": None if self.risk_limit is None else fmt_count(self.risk_limit),
+            "risk_use": None if self.risk_use is None else f"{self.risk_use.quantize(_USE):f}",
         }
 
 
@@ -211,6 +228,7 @@ def build_row(
     book: Orderbook | None,
     exposure: Exposure | None,
     limit: Decimal | None,
+    risk_limit: Decimal | None = None,
 ) -> PositionRow:
     ours = market or MarketPnl(ticker)
     # the exchange lists every market it holds contracts in: absent means flat
@@ -237,6 +255,7 @@ def build_row(
         limit=limit,
         differences=differences,
         exchange=position,
+        risk_limit=risk_limit,
     )
 
 
@@ -249,6 +268,7 @@ def mark_to_market(
     limit: Decimal | None = None,
     engine: PnlEngine | None = None,
     include_flat: bool = False,
+    risk_limit: Decimal | None = None,
 ) -> PositionsView:
     """One row per market held (by the exchange's account or the state file's replay).
 
@@ -285,9 +305,76 @@ def mark_to_market(
                 book=_book(client, t),
                 exposure=exposure.get(t),
                 limit=limit,
+                risk_limit=risk_limit,
             )
         )
     return view
+
+
+@dataclass
+class CaughtUp:
+    """The state file after a read command's catch-up (`reconcile.catch_up`): `store` (None when
+    there is no file: a read command never creates one), how many fills and settlements were
+    added, and, when it could not be written, why (the figures may then lag the exchange)."""
+
+    store: Store | None
+    added: int = 0
+    stale_because: str | None = None
+
+    def advice(self) -> str:
+        """What to say after a difference with the exchange: only what could close it."""
+        if self.store is None and self.stale_because is None:
+            return (
+                "there is no state file yet (a read command makes none): `kalshi reconcile` "
+                "makes it and brings in every fill"
+            )
+        if self.stale_because is not None:
+            return f"the state file could not be brought up to date: {self.stale_because}"
+        return (
+            "the state file has every fill and settlement the exchange lists now; a fill "
+            "listed a moment late is counted on the next run, older ones the exchange keeps "
+            "only in its historical tier are not"
+        )
+
+
+def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
+    """Open the state file at `path` for a read command and bring in the fills and settlements
+    it lacks first, so what the command shows is current. A missing file stays missing; one
+    that cannot be written (a read-only copy, a read-only directory) is read as it is, and
+    `stale_because` says why. An exchange error propagates: the command needs the exchange
+    anyway."""
+    from kalshi_cli.reconcile import catch_up
+    from kalshi_cli.store import Store, StoreError
+
+    if not path.exists():
+        return CaughtUp(Store.open_readonly(path))
+    try:
+        store = Store.open(path, create=False)
+    except StoreError as exc:
+        if not _unwritable(exc):
+            raise
+        return CaughtUp(Store.open_readonly(path), stale_because=exc.one_line())
+    try:
+        # a writer (the trade loop) holds the lock for milliseconds; one that holds it longer
+        # is not waited for the 10 s a write waits: the figures are shown as they are
+        with store.busy_timeout(CATCH_UP_WAIT_S):
+            added = catch_up(client, store, now=now)
+    except StoreError as exc:
+        store.close()
+        if not _unwritable(exc):
+            raise
+        return CaughtUp(Store.open_readonly(path), stale_because=exc.one_line())
+    except BaseException:
+        store.close()
+        raise
+    return CaughtUp(store, added)
+
+
+def _unwritable(exc: Exception) -> bool:
+    """A state file that is fine to read but cannot be written now (never one that is not a
+    state file: that is refused, exit 17)."""
+    text = str(exc).lower()
+    return any(w in text for w in ("readonly", "read-only", "permission", "locked", "unable"))
 
 
 def _book(client: KalshiClient, ticker: str) -> Orderbook | None:

@@ -365,6 +365,33 @@ def sync_settlements(client: KalshiClient, store: Store) -> int:
     return added
 
 
+# `catch_up`'s cursor (kv), and how far back of it each catch-up reads again: a fill the
+# exchange lists late (reads lag writes) or stamps by a clock a little off ours is still found
+CATCH_UP_CURSOR = "fills_caught_up_at"
+CATCH_UP_OVERLAP_S = 300.0
+
+
+def catch_up(client: KalshiClient, store: Store, *, now: float) -> int:
+    """What a read command (`positions`, `pnl`) brings in before it computes, quietly: the
+    fills since its last catch-up (less `CATCH_UP_OVERLAP_S`; every fill the first time),
+    the settlements not yet recorded, and the realized P&L of what was added. Returns how
+    many fills and settlements were added.
+
+    Only what is missing is added: no order row is changed (that is `reconcile`'s, which
+    looks orders up and reads again after the lag). Fills of orders placed here are
+    attributed to their intent and strategy, as `reconcile` does."""
+    cursor = store.get_kv(CATCH_UP_CURSOR)
+    since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # float-ok: time
+    fills, _ = sync_fills(client, store, since_ts=since)
+    # every settlement: the spec promises no order to stop early on, and the client has no
+    # time filter for them (they are few beside fills)
+    settlements = sync_settlements(client, store)
+    if fills or settlements:
+        backfill_realized(store)
+    store.set_kv(CATCH_UP_CURSOR, repr(now))
+    return fills + settlements
+
+
 def moves_backwards(intent: IntentRecord, order: Order) -> bool:
     """Does this read of the order show less than the state file knows? Cancelled and executed
     are final on the exchange, and fills only grow: either the read predates a write the row

@@ -70,12 +70,21 @@ def test_state_precedence(
     assert settings.origins["state"].source is source
 
 
-def test_state_default_is_per_environment_under_home(tmp_path: Path) -> None:
+def test_state_default_is_per_environment_endpoint_and_account_under_home(
+    tmp_path: Path,
+) -> None:
     home = {"KALSHI_HOME": str(tmp_path)}
-    demo = load_settings(environ={**home, "KALSHI_ENV": "demo"})
-    prod = load_settings(environ={**home, "KALSHI_ENV": "prod"})
-    assert demo.state == tmp_path / "state" / "demo" / "state.db"
-    assert prod.state == tmp_path / "state" / "prod" / "state.db"
+    demo = load_settings(environ={**home, "KALSHI_ENV": "demo", "KALSHI_API_KEY_ID": "a" * 36})
+    prod = load_settings(environ={**home, "KALSHI_ENV": "prod", "KALSHI_API_KEY_ID": "a" * 36})
+    other = load_settings(environ={**home, "KALSHI_ENV": "prod", "KALSHI_API_KEY_ID": "b" * 36})
+    embedded = load_settings(environ=home)
+    assert demo.state.parent.parent == tmp_path / "state" / "demo"
+    assert demo.state.parent.name.startswith("demo-api.kalshi.co-")
+    assert prod.state.parent.parent == tmp_path / "state" / "prod"
+    assert prod.state.parent.name.startswith("external-api.kalshi.com-")
+    assert other.state != prod.state  # another key id: another account, another file
+    assert "a" * 8 not in str(prod.state)  # the key id itself is not in the path
+    assert embedded.state == tmp_path / "state" / "sim" / "embedded" / "state.db"
     assert demo.origins["state"].source is Source.DEFAULT
 
 

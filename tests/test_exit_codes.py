@@ -9,7 +9,7 @@ import pytest
 
 from kalshi_cli import errors
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.store import NotAStateFile
+from kalshi_cli.store import NotAStateFile, StateFileMismatch
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
 
@@ -34,6 +34,7 @@ PINNED = {
     "BAD_STATE_FILE": 17,
     "DATA_WRITE_FAILED": 18,
     "NO_DATA": 19,
+    "STATE_MISMATCH": 20,
     "INTERRUPTED": 130,
     "BROKEN_PIPE": 141,
 }
@@ -73,6 +74,7 @@ def test_every_code_is_documented_with_its_value() -> None:
         (NotAStateFile("x"), ExitCode.BAD_STATE_FILE),
         (errors.DataWriteError("x"), ExitCode.DATA_WRITE_FAILED),
         (errors.NoDataError("x"), ExitCode.NO_DATA),
+        (StateFileMismatch("x"), ExitCode.STATE_MISMATCH),
     ],
 )
 def test_each_error_class_carries_its_code(error: errors.KalshiError, code: ExitCode) -> None:

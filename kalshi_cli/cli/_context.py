@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
     from kalshi_cli.connection import Connection
+    from kalshi_cli.errors import KalshiError
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
 # fallback when the key itself is what is broken).
@@ -50,6 +51,11 @@ class AppContext:
         self._client: KalshiClient | None = None
         # seconds one client call may spend retrying; None keeps the client's own default
         self.retry_budget_s: float | None = None
+        # the state file bound to another endpoint or account (exit 20), kept rather than
+        # raised when `tolerate_state_mismatch` (the kill switch cancels whatever the file)
+        self.tolerate_state_mismatch = False
+        self.state_mismatch: KalshiError | None = None
+        self._state_checked = False
 
     # -- settings --------------------------------------------------------------------------
 
@@ -59,8 +65,10 @@ class AppContext:
             from kalshi_cli.config import load_settings
 
             flags: dict[str, object | None] = {"env": env or self.root_env, "state": self.state}
-            self._settings = load_settings(
-                flags=flags, config_path=self.config_path, environ=self.environ
+            from kalshi_cli.connection import choose_state_file
+
+            self._settings = choose_state_file(
+                load_settings(flags=flags, config_path=self.config_path, environ=self.environ)
             )
         return self._settings
 
@@ -85,7 +93,28 @@ class AppContext:
             from kalshi_cli.connection import no_credentials
 
             raise no_credentials(self.settings())
+        if auth:
+            self._check_state()
         return self._connection
+
+    def current_connection(self) -> Connection | None:
+        """The connection if one was resolved already (none is made here)."""
+        return self._connection
+
+    def _check_state(self) -> None:
+        """Before an account's command sends anything, its state file must be its own
+        (`connection.check_state_binding`). `cancel-all` cancels anyway: with
+        `tolerate_state_mismatch` the refusal is kept in `state_mismatch` for its store."""
+        if self._state_checked or self._connection is None:
+            return
+        self._state_checked = True
+        from kalshi_cli.connection import check_state_binding
+
+        tolerate = self.tolerate_state_mismatch
+        error = check_state_binding(self.settings(), self._connection, bind=not tolerate)
+        if error is not None and not tolerate:
+            raise error
+        self.state_mismatch = error
 
     def client(
         self, *, auth: bool = False, anonymous: bool = False, retry_budget_s: float | None = None
@@ -104,6 +133,8 @@ class AppContext:
             from kalshi_cli.connection import no_credentials
 
             raise no_credentials(settings)
+        if auth:
+            self._check_state()  # a test's client factory may make no connection: unchecked
         return self._client
 
     def close(self) -> None:

@@ -17,7 +17,8 @@ cut anything. tests/cli/test_cli_identifiers.py renders the listings at 80 and 1
 
 Money reads one way: a `money` column holds the exact decimal string (as JSON has it), shown in
 the table, plain and markdown formats by `models.fmt_money` (`-$0.33`, `$1.20`, `$0.0175`, a
-price to its market's tick) and left exact in CSV, for spreadsheets.
+price to its market's tick) and left exact in CSV, for spreadsheets. CSV has one value per cell:
+a column that shows people two values (`bid / mid`) is its `parts` there, each its own column.
 
 Colour only ever appears in rich output on a terminal, and never when NO_COLOR is set. rich and
 tabulate are imported only when something is rendered, so `kalshi --help` never pays for them.
@@ -55,6 +56,9 @@ class Column:
     # left exact in CSV; `tick` names the row key holding the market's tick, if any
     money: bool = False
     tick: str | None = None
+    # a cell that shows several values to people (`$0.35 / $0.40`): in CSV these columns
+    # instead, one value per cell, their keys in the row holding the exact values
+    parts: tuple[Column, ...] = ()
 
 
 def is_tty(stream: TextIO) -> bool:
@@ -127,9 +131,8 @@ class Output:
         if self.format is TableFormat.TABLE:
             self._rich_table(columns, rows, title=title)
         elif self.format is TableFormat.CSV:
-            self._csv(
-                [c.header for c in columns], [[r.get(c.key, "") for c in columns] for r in rows]
-            )
+            flat = [part for c in columns for part in (c.parts or (c,))]
+            self._csv([c.header for c in flat], [[r.get(c.key, "") for c in flat] for r in rows])
         else:
             self._tabulate(
                 [c.header for c in columns],
@@ -138,9 +141,18 @@ class Output:
             )
 
     def record(
-        self, fields: Sequence[tuple[str, str]], *, document: Any, title: str | None = None
+        self,
+        fields: Sequence[tuple[str, str]],
+        *,
+        document: Any,
+        title: str | None = None,
+        csv_fields: Sequence[tuple[str, str]] | None = None,
     ) -> None:
-        """One object as `field  value` lines (details views: market, balance)."""
+        """One object as `field  value` lines (details views: market, balance). `csv_fields`,
+        when a shown value holds several (`$0.45 / $0.47`), are the fields for CSV: one exact
+        value each."""
+        if self.format is TableFormat.CSV and csv_fields is not None:
+            fields = csv_fields
         columns = [Column("field", "field"), Column("value", "value")]
         rows = [{"field": name, "value": value} for name, value in fields]
         if self.format is TableFormat.PLAIN and not self.as_json:

@@ -16,10 +16,22 @@ if TYPE_CHECKING:
 
 
 def open_store(app: AppContext) -> Store:
-    """The state file of this environment, created on first use."""
+    """The state file of this environment, created on first use and bound to the exchange
+    endpoint and account once a connection is known (`connection.bind_state`)."""
+    from kalshi_cli.connection import bind_state
     from kalshi_cli.store import Store
 
-    return Store.open(app.settings().state)
+    if app.state_mismatch is not None:
+        raise app.state_mismatch
+    store = Store.open(app.settings().state)
+    if app.tolerate_state_mismatch:
+        return store  # the kill switch: no write may queue before its cancels
+    try:
+        bind_state(app.settings(), store, app.current_connection())
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def order_limits(app: AppContext) -> OrderLimits:

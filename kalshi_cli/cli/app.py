@@ -260,7 +260,7 @@ app = typer.Typer(
     "Works out of the box against a local simulator (env sim, the default); nothing real "
     "happens unless --env demo or --env prod is chosen.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

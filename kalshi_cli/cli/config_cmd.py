@@ -1,8 +1,11 @@
-"""`kalshi config show` and `kalshi config init`. Neither touches the network."""
+"""`kalshi config show|get|set` and `kalshi config init`. None touches the network; `set` is
+`kalshi_cli.config.edit` (the file edited as text, checked whole, replaced atomically)."""
 
 from __future__ import annotations
 
 import os
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,6 +17,9 @@ from kalshi_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings
+    from kalshi_cli.config.edit import Entry
+
+ENVIRONMENTS = ("sim", "demo", "prod")
 
 config_app = typer.Typer(
     name="config",
@@ -54,10 +60,18 @@ def show_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
         }
         for key in settings.applicable_keys()
     ]
-    out.table(COLUMNS, rows, document=show_json(settings))
+    from kalshi_cli.config.edit import section_entries
+
+    entries = section_entries(settings.config_path)
+    rows += [{"key": e.key, "value": e.display() or "-", "source": _source(e)} for e in entries]
+    out.table(COLUMNS, rows, document=show_json(settings, entries))
 
 
-def show_json(settings: Settings) -> dict[str, Any]:
+def _source(entry: Entry) -> str:
+    return "default" if entry.source == "default" else f"file: {entry.origin}"
+
+
+def show_json(settings: Settings, entries: list[Entry] | None = None) -> dict[str, Any]:
     origin = settings.origins["config"]
     return {
         "env": settings.env,
@@ -75,7 +89,117 @@ def show_json(settings: Settings) -> dict[str, Any]:
             }
             for key in settings.applicable_keys()
         },
+        "sections": {
+            e.key: {"value": e.display(), "source": e.source, "origin": e.origin}
+            for e in entries or []
+        },
     }
+
+
+@config_app.command("get")
+def get_command(
+    key: Annotated[
+        str, typer.Argument(help="A setting (timeout) or a dotted key (risk.min_edge).")
+    ],
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Print one value as it is in force (secrets masked), or every value below a section.
+
+    Example: kalshi config get risk.max_orders_per_minute
+    """
+    app = current()
+    settings = app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    found = find_values(settings, key)
+    if as_json:
+        out.json({"key": key, "values": found})
+        return
+    for item in found:
+        shown = "-" if item["value"] is None else item["value"]
+        out.line(shown if len(found) == 1 else f"{item['key']}  {shown}")
+
+
+def find_values(settings: Settings, key: str) -> list[dict[str, Any]]:
+    """`key` (a setting, or a dotted key of a nested section, or a section) as
+    `{"key", "value", "source", "origin"}` items; an unknown key is a usage error."""
+    import difflib
+
+    from kalshi_cli.config import KEYS_BY_NAME
+    from kalshi_cli.config.edit import lookup, section_entries
+
+    name = key.split(".", 1)[1] if key.split(".", 1)[0] in ENVIRONMENTS else key
+    if name in KEYS_BY_NAME and name in {k.name for k in settings.applicable_keys()}:
+        origin = settings.origins[name]
+        return [
+            {
+                "key": key,
+                "value": settings.display(name),
+                "source": origin.source.value,
+                "origin": origin.where,
+            }
+        ]
+    entries = section_entries(settings.config_path)
+    found = lookup(entries, key)
+    if not found:
+        names = sorted({*KEYS_BY_NAME, *(e.key for e in entries)})
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else "`kalshi config show` lists every key"
+        raise UsageError(f"unknown key `{key}`", hint=hint)
+    return [
+        {"key": e.key, "value": e.display(), "source": e.source, "origin": e.origin} for e in found
+    ]
+
+
+@config_app.command("set")
+def set_command(
+    key: Annotated[str, typer.Argument(help="A setting (timeout, demo.tier) or a dotted key.")],
+    value: Annotated[str, typer.Argument(help="One value, as YAML writes it (null unsets).")],
+    env: EnvOpt = None,
+) -> None:
+    """Write one value to the config file, keeping its comments, if the whole file then passes
+    every check; otherwise nothing is written.
+
+    A setting of an environment (api_base, tier, state...) goes to the --env section. The file
+    is --config, else $KALSHI_CONFIG, else config.yaml in the config directory.
+
+    Example: kalshi config set risk.max_orders_per_minute 60
+    """
+    from kalshi_cli.config import config_file_path
+    from kalshi_cli.config.edit import set_value
+
+    app = current()
+    path, _origin = config_file_path(app.config_path, app.environ)
+    keys = file_keys(key, env.value if env else app.root_env)
+    line = set_value(path, keys, value, partial(_validate, app))
+    typer.echo(f"{path}:{line}: {'.'.join(keys)} = {value}")
+
+
+def file_keys(key: str, env: str | None) -> list[str]:
+    """Where `key` is written in the file: a setting of an environment under its section."""
+    from kalshi_cli.config import KEYS_BY_NAME
+
+    parts = key.split(".")
+    setting = KEYS_BY_NAME.get(parts[0]) if len(parts) == 1 else None
+    if setting is not None and not setting.in_file:
+        raise UsageError(f"{key} is not accepted in the config file", hint=setting.doc)
+    if setting is not None and setting.section != "top":
+        section = env or "sim"
+        if setting.section == "sim" and section != "sim":
+            raise UsageError(f"{key} belongs to the sim section only")
+        return [section, key]
+    return parts
+
+
+def _validate(app: Any, path: Path) -> None:
+    """The file as every command would read it: the settings of each environment and every
+    nested section, checked by the layers that own them."""
+    from kalshi_cli.config import load_settings
+    from kalshi_cli.runner.config import load_trade_config
+
+    for env in ENVIRONMENTS:
+        load_settings(flags={"env": env}, config_path=path, environ={})
+    load_trade_config(path)
 
 
 @config_app.command("init")

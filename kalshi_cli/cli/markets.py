@@ -295,7 +295,23 @@ def render_market(out: Output, m: Market) -> None:
         ("rules", m.rules_primary),
         ("more rules", m.rules_secondary),
     ]
-    out.record([(k, v) for k, v in fields if v], document=market_json(m), title=m.ticker)
+    exact = {
+        "yes bid / ask": [("yes bid", m.yes_bid), ("yes ask", m.yes_ask)],
+        "no bid / ask": [("no bid", m.no_bid), ("no ask", m.no_ask)],
+        "volume (24h)": [("volume", m.volume), ("volume 24h", m.volume_24h)],
+    }
+    csv_fields = [
+        (name, value if isinstance(value, str) else "" if value is None else f"{value:f}")
+        for k, v in fields
+        if v
+        for name, value in exact.get(k, [(k, v)])
+    ]
+    out.record(
+        [(k, v) for k, v in fields if v],
+        document=market_json(m),
+        title=m.ticker,
+        csv_fields=csv_fields,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,10 +408,10 @@ def orderbook_json(book: Orderbook) -> dict[str, Any]:
 
 BOOK_COLUMNS = (
     Column("yes_bid", "YES bid", numeric=True),
-    Column("yes_size", "size", numeric=True),
+    Column("yes_size", "size", numeric=True, parts=(Column("yes_size", "YES bid size"),)),
     Column("no_ask", "NO ask", numeric=True),
     Column("no_bid", "NO bid", numeric=True),
-    Column("no_size", "size", numeric=True),
+    Column("no_size", "size", numeric=True, parts=(Column("no_size", "NO bid size"),)),
     Column("yes_ask", "YES ask", numeric=True),
 )
 

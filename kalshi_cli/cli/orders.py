@@ -462,8 +462,16 @@ def decrease_command(
 ORDER_COLUMNS = (
     Column("order_id", "order id", identifier=True),
     Column("ticker", "ticker", identifier=True),
-    Column("trade", "order"),
-    Column("book", "book (YES)"),
+    Column(
+        "trade",
+        "order",
+        parts=(Column("action", "action"), Column("side", "side"), Column("price", "price")),
+    ),
+    Column(
+        "book",
+        "book (YES)",
+        parts=(Column("book_side", "book side"), Column("yes_price", "yes price")),
+    ),
     Column("filled", "filled", numeric=True),
     Column("remaining", "remaining", numeric=True),
     Column("status", "status"),
@@ -514,6 +522,12 @@ def order_row(doc: dict[str, Any]) -> dict[str, str]:
         "remaining": doc["remaining_count"],
         "status": doc["status"],
         "created": doc["created_time"] or "",
+        # one exact value each, for CSV
+        "action": doc["action"],
+        "side": doc["side"],
+        "price": doc["price"],
+        "book_side": doc["book_side"],
+        "yes_price": doc["yes_price"],
     }
 
 
@@ -521,10 +535,12 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None) -> None:
     doc = order_json(order, intent)
     row = order_row(doc)
     fields = [(c.header, row[c.key]) for c in ORDER_COLUMNS]
-    fields.insert(1, ("client order id", doc["client_order_id"] or "-"))
-    if intent is not None and intent.error:
-        fields.append(("note", intent.error))
-    out.record(fields, document={"order": doc})
+    exact = [(p.header, row[p.key]) for c in ORDER_COLUMNS for p in (c.parts or (c,))]
+    for listing in (fields, exact):
+        listing.insert(1, ("client order id", doc["client_order_id"] or "-"))
+        if intent is not None and intent.error:
+            listing.append(("note", intent.error))
+    out.record(fields, document={"order": doc}, csv_fields=exact)
 
 
 @order_app.command("list")

@@ -68,7 +68,8 @@ def pnl_command(
     """Realized and unrealized P&L, cross-checked with the exchange.
 
     Realized P&L is computed by average cost from the fills and settlements in the state file
-    (`kalshi reconcile` brings them in); unrealized P&L marks open positions at the best bid.
+    (those it lacks are brought in first, unless --local); unrealized P&L marks open positions
+    at the best bid.
 
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
@@ -114,10 +115,9 @@ def render_totals(out: Output, report: PnlReport) -> None:
     if unrealized is not None:
         out.line(f"total: {fmt_money(summary.realized + unrealized)}")
     for d in view.differences:
-        out.warn(
-            f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange "
-            "(`kalshi reconcile` brings in missing fills)"
-        )
+        out.warn(f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange")
+    if view.differences and report.state is not None:
+        out.warn(report.state.advice())
 
 
 def display_row(row: dict[str, Any]) -> dict[str, str]:

@@ -56,12 +56,17 @@ def balance_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).get_balance()
+    document = balance_json(balance)
     out.record(
         [
             ("balance", fmt_money(balance.balance)),
             ("portfolio value", fmt_money(balance.portfolio_value)),
         ],
-        document=balance_json(balance),
+        document=document,
+        csv_fields=[
+            ("balance", document["balance"]),
+            ("portfolio value", document["portfolio_value"]),
+        ],
     )
 
 
@@ -92,33 +97,38 @@ def positions_command(
 
     Per market: the side held, contracts, average entry and cost (from the state file's fills,
     average cost), the mark (the best bid the contracts could be sold into, and the mid),
-    unrealized and realized P&L, fees, and exposure (position plus resting orders) against
-    limits.max_position_per_market. Where the state file and the exchange disagree the row is
-    flagged; `kalshi reconcile` brings in what is missing.
+    unrealized and realized P&L, fees, exposure (position plus resting orders) against
+    limits.max_position_per_market, and the position's use of the trade loop's
+    risk.max_position_per_market (what `kalshi check positions` compares). Where the state
+    file and the exchange disagree the row is flagged. Fills and settlements the state file
+    lacks are brought in first.
 
     Example: kalshi positions --format csv > positions.csv
     """
+    from kalshi_cli.clock import SystemClock
     from kalshi_cli.orders import load_limits
-    from kalshi_cli.positions import mark_to_market
-    from kalshi_cli.store import Store
+    from kalshi_cli.positions import mark_to_market, open_caught_up
+    from kalshi_cli.runner.config import load_risk_limits
 
     app = current()
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     limit = load_limits(settings.config_path).max_position_per_market
-    store = Store.open_readonly(settings.state)
+    risk = load_risk_limits(settings.config_path).max_position_per_market
+    state = open_caught_up(settings.state, client, now=SystemClock().wall())
     try:
-        view = mark_to_market(client, store, ticker=ticker, event_ticker=event, limit=limit)
+        view = mark_to_market(
+            client, state.store, ticker=ticker, event_ticker=event, limit=limit, risk_limit=risk
+        )
     finally:
-        if store is not None:
-            store.close()
+        if state.store is not None:
+            state.store.close()
     out.table(POSITION_COLUMNS, [position_row(r) for r in view.rows], document=view.to_json())
     for d in view.differences:
-        out.warn(
-            f"{d.ticker}: {d.what} is {d.ours} in the state file but {d.exchange} on the "
-            "exchange; `kalshi reconcile` brings in missing fills"
-        )
+        out.warn(f"{d.ticker}: {d.what} is {d.ours} here but {d.exchange} on the exchange")
+    if view.differences:
+        out.warn(state.advice())
 
 
 POSITION_COLUMNS = (
@@ -127,11 +137,32 @@ POSITION_COLUMNS = (
     Column("contracts", "contracts", numeric=True),
     Column("average_entry", "avg entry", numeric=True, money=True),
     Column("cost", "cost", numeric=True, money=True),
-    Column("mark", "bid / mid", numeric=True),
+    Column(
+        "mark",
+        "bid / mid",
+        numeric=True,
+        parts=(Column("mark_bid", "mark bid"), Column("mark_mid", "mark mid")),
+    ),
     Column("unrealized", "unrealized", numeric=True, money=True),
     Column("realized", "realized", numeric=True, money=True),
     Column("fees", "fees", numeric=True, money=True),
-    Column("exposure", "exposure / limit", numeric=True),
+    Column(
+        "exposure",
+        "exposure / limit",
+        numeric=True,
+        parts=(
+            Column("exposure_count", "exposure"),
+            Column("limit", "limit"),
+            Column("over_limit", "over limit"),
+            Column("differs", "differs from exchange"),
+        ),
+    ),
+    Column(
+        "risk",
+        "use of risk limit",
+        numeric=True,
+        parts=(Column("risk_use", "risk use"), Column("risk_limit", "risk limit")),
+    ),
 )
 
 
@@ -154,6 +185,19 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
         "realized": _money(row.realized),
         "fees": _money(row.fees),
         "exposure": f"{fmt_count(row.exposure)} / {limit}{flags}",
+        "risk": "-"
+        if row.risk_use is None or row.risk_limit is None
+        else f"{row.risk_use * 100:.0f}% of {fmt_count(row.risk_limit)}"
+        + (" OVER" if row.risk_use > 1 else ""),
+        # one exact value each, for CSV
+        "risk_use": "" if row.risk_use is None else f"{row.risk_use:.4f}",
+        "risk_limit": "" if row.risk_limit is None else fmt_count(row.risk_limit),
+        "mark_bid": "" if row.mark_bid is None else f"{row.mark_bid:f}",
+        "mark_mid": "" if row.mark_mid is None else f"{row.mark_mid:f}",
+        "exposure_count": fmt_count(row.exposure),
+        "limit": "" if row.limit is None else fmt_count(row.limit),
+        "over_limit": "true" if row.over_limit else "false",
+        "differs": "true" if row.differences else "false",
     }
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
 state_app = typer.Typer(
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 @state_app.command("path")
 def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
-    """Print the state file of this environment (each environment has its own).
+    """Print the state file of this environment, exchange endpoint and account.
 
     Example: kalshi state path --env demo
     """
@@ -42,10 +42,30 @@ def path_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
                 "path": str(settings.state),
                 "exists": settings.state.is_file(),
                 "source": str(settings.origins["state"]),
+                "bound_to": _binding(settings.state),
             }
         )
         return
     out.line(str(settings.state))
+
+
+def _binding(path: Path) -> dict[str, str] | None:
+    """The exchange endpoint and (masked) account the file is bound to; None when it is not,
+    or cannot be read."""
+    from kalshi_cli.config import mask
+    from kalshi_cli.store import Store, StoreError
+
+    try:
+        store = Store.open_readonly(path)
+    except StoreError:
+        return None
+    if store is None:
+        return None
+    with store:
+        binding = store.exchange_binding()
+    if binding is None:
+        return None
+    return {"endpoint": binding.endpoint, "account": mask(binding.account, partial=True)}
 
 
 COLUMNS = (Column("name", "migration"), Column("applied", "applied"))
@@ -113,3 +133,27 @@ def _document(
         "pending": [n for n, at in status if at is None],
         "applied_now": applied_now,
     }
+
+
+@state_app.command("bind")
+def bind_command(yes: YesOpt = False, env: EnvOpt = None) -> None:
+    """Bind the state file in use to this exchange endpoint and account.
+
+    For a new API key of the same account (a state file is bound to the key id it was first
+    used with, and refused to any other: exit 20). Its orders, fills, trading state and risk
+    trips become this key's. Asks on prod unless --yes.
+
+    Example: kalshi --env prod --state ~/.local/state/kalshi/prod/old/state.db state bind
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.config import mask
+    from kalshi_cli.connection import rebind_state
+
+    app = current()
+    settings = app.settings(env.value if env else None)
+    confirm_on_prod(app, f"bind {settings.state} to this key", yes=yes)
+    app.tolerate_state_mismatch = True  # what this command is for
+    previous = rebind_state(settings, app.connection(auth=True))
+    was = "unbound" if previous is None else f"{mask(previous.account, partial=True)} at "
+    was += "" if previous is None else previous.endpoint
+    typer.echo(f"{settings.state}: bound to this key at {settings.exchange_endpoint} (was {was})")

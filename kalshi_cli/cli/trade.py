@@ -12,11 +12,23 @@ from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt
 
 if TYPE_CHECKING:
-    from kalshi_cli.runner import TradeOptions
+    from collections.abc import Callable
+
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.config import Settings
+    from kalshi_cli.runner import TradeConfig, TradeOptions
+    from kalshi_cli.store import Store
 
 
 def register(app: typer.Typer) -> None:
     app.command("trade")(trade_command)
+
+
+def _strategy_names(incomplete: str) -> list[str]:
+    """Shell completion of --strategy: the registered names."""
+    from kalshi_cli.strategies import strategy_names
+
+    return [n for n in strategy_names() if n.startswith(incomplete)]
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -31,11 +43,17 @@ def trade_command(
             "--strategy",
             help="market-maker, spike, mean-reversion or arbitrage (docs/strategies.md).",
             show_default=False,
+            autocompletion=_strategy_names,
         ),
     ],
     markets: Annotated[
         str | None,
-        typer.Option("--markets", help="Comma-separated tickers to trade.", show_default=False),
+        typer.Option(
+            "--markets",
+            help="Comma-separated tickers to trade. On prod one of --markets, --series and "
+            "--event (or the config's trade: section) is required.",
+            show_default=False,
+        ),
     ] = None,
     series: Annotated[
         str | None,
@@ -108,7 +126,7 @@ def trade_command(
 
     Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
     """
-    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S, load_trade_config
+    from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.runner.launch import run_trade
 
     options = _options(
@@ -125,9 +143,7 @@ def trade_command(
     )
     app = current()
     settings = app.settings(env.value if env else None)
-    # every section of the file checked before a client exists: a mistake is refused unsent
-    config = load_trade_config(settings.config_path)
-    client = app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S)
+    config = _checked_config(settings, options)
     state_path = settings.state
     if options.paper:
         from kalshi_cli.runner.paper import paper_state_path
@@ -138,12 +154,32 @@ def trade_command(
         env=settings.env,
         state_path=state_path,
         config=config,
-        client=client,
+        client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
         announce=lambda text: typer.echo(text, err=True),
         read_lag_s=settings.read_lag,
+        bind=_binder(app, settings),
     )
+
+
+def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
+    """Every section of the config file checked, and the refusals that need no exchange (prod:
+    `--live` and a market selection), before a client or a key exists: a mistake is refused
+    with nothing sent."""
+    from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.runner.session import check_start
+
+    config = load_trade_config(settings.config_path)
+    check_start(settings.env, options, config)
+    return config
+
+
+def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
+    """Binds the state file the loop opens to this exchange endpoint and account."""
+    from kalshi_cli.connection import bind_state
+
+    return lambda store: bind_state(settings, store, app.connection(auth=True))
 
 
 def _options(

@@ -86,6 +86,7 @@ def cancel_all_command(
     out = app.output(as_json=as_json, fmt=fmt)
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
+    app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
     report = run_kill_switch(
         client,
@@ -223,10 +224,18 @@ def render_state(
         return
     out.line(f"trading state: {state}")
     out.line(f"reason: {reason}")
-    out.line(f"set by: {source}" + (f" at {when}" if when else ""))
+    out.line(f"set by: {source}" + (f" at {local_time(at)}" if at else ""))
     for key, value in (extra or {}).items():
         if not isinstance(value, (list, dict)):
             out.line(f"{key.replace('_', ' ')}: {value}")
+
+
+def local_time(at: float) -> str:  # float-ok: unix seconds
+    """A time as a person reads it here: the local date and time with the zone's name (the
+    JSON keeps UTC and Unix seconds, for scripts)."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
@@ -242,7 +251,13 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     settings = app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
     status = trading_status(settings.state)
-    render_state(out, status.state, status.reason, status.source, status.at, extra=status.details())
+    details = status.details()
+    if not as_json and status.heartbeat_at is not None:  # people read dates, not epochs
+        source = str(status.last_heartbeat).split(" at ", 1)[0]
+        details["last_heartbeat"] = f"{source} at {local_time(status.heartbeat_at)}"
+    render_state(out, status.state, status.reason, status.source, status.at, extra=details)
+    for h in details.get("history", []) if not as_json else []:
+        out.line(f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}")
     if status.unknown_orders and not as_json:
         out.note(
             f"{len(status.unknown_orders)} order(s) of unknown outcome: run `kalshi reconcile`"

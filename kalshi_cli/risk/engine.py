@@ -62,7 +62,7 @@ class RiskLimits:
     max_consecutive_errors: int = 5
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
-    max_orders_per_minute: int = 30
+    max_orders_per_minute: int = 120
     stale_after_s: float = 10.0
 
     def __post_init__(self) -> None:

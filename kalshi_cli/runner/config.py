@@ -34,6 +34,7 @@ from kalshi_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
+    from kalshi_cli.risk import RiskLimits
 
 TRADE_KEYS = frozenset(
     {
@@ -179,6 +180,15 @@ def load_trade_config(path: Path | None) -> TradeConfig:
     limits_from(document)
     check_section(document)
     return config
+
+
+def load_risk_limits(path: Path | None) -> RiskLimits:
+    """The trade loop's risk limits from the config file (`risk:`, checked as the loop checks
+    it), for the commands that show a position against them."""
+    from kalshi_cli.config import read_sections, section
+    from kalshi_cli.risk import RiskLimits
+
+    return RiskLimits.from_config(_risk(section(read_sections(path), "risk")))
 
 
 def _strategies(strategies: Located) -> dict[str, Mapping[str, Any]]:

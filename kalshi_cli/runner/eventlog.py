@@ -7,12 +7,15 @@ it (it is in the file). The file is opened for append, so restarts add to the sa
 
 Volume is bounded, because a loop runs for weeks and a blocked one asks again on every tick:
 - Repeats are coalesced. A `risk_denied` with the same code in the same market, a `signal` for
-  the same side of the same market, an `intent_held` for the same reason in the same market:
-  the first is written in full; the repeats within the next `coalesce_s` are only counted,
+  the same side of the same market, an `intent_held` for the same reason in the same market, a
+  `dry_run_order` for the same order (market, side, action, price and count): the first is
+  written in full; the repeats within the next `coalesce_s` are only counted,
   and written as one `<event>_summary` line (the same key fields plus `count` and `interval_s`)
   when the interval ends. A key that stays quiet for a whole interval is forgotten, so its next
   occurrence is written in full again. `counts` still counts every event, and `close()` writes
-  what is pending.
+  what is pending. A denial by a state that blocks every market (HALTED, SAFE_MODE, REDUCING,
+  the circuit breaker) is keyed by its code alone: one line when it begins, not one per market,
+  and the summary counts the denials of every market.
 - The file rotates by size (`max_bytes`, keeping `backups` older files: trade.log.1 ...), with
   the standard library's RotatingFileHandler.
 - The file is created mode 0600, like the state file (a log names markets, prices and orders),
@@ -43,7 +46,10 @@ COALESCED: dict[str, tuple[str, ...]] = {
     "risk_denied": ("code", "ticker"),
     "signal": ("ticker", "side", "action", "strategy"),
     "intent_held": ("ticker", "reason"),
+    "dry_run_order": ("ticker", "side", "action", "price", "count"),
 }
+# risk denial codes that hold for every market at once: coalesced by the code alone
+ACCOUNT_WIDE = frozenset({"HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER"})
 # the defaults of trade.log_coalesce_s, trade.log_max_bytes and trade.log_backups
 COALESCE_S = 60.0
 MAX_BYTES = 50 * 1024 * 1024
@@ -118,6 +124,8 @@ class EventLog:
         if now_m >= self._next_summary:
             self._summarize(now_m)
         keys = COALESCED.get(event)
+        if event == "risk_denied" and _plain(data.get("code")) in ACCOUNT_WIDE:
+            keys = ("code",)
         if keys is not None and self.coalesce_s > 0:
             key_fields = {k: _plain(data.get(k)) for k in keys}
             key = (event, *(str(v) for v in key_fields.values()))

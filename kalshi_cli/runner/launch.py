@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kalshi_cli.connection import Connection
     from kalshi_cli.metrics import Family, LoopTelemetry
     from kalshi_cli.runner.config import TradeConfig, TradeOptions
+    from kalshi_cli.store import Store
 
 
 def run_trade(
@@ -34,8 +35,10 @@ def run_trade(
     metrics_port: int | None,
     announce: Callable[[str], None],
     read_lag_s: float,  # float-ok: seconds (the `read_lag` setting)
+    bind: Callable[[Store], None] | None = None,
 ) -> None:
-    """Lock, serve metrics if asked (`announce` tells where), and run the loop to its end."""
+    """Lock, serve metrics if asked (`announce` tells where), and run the loop to its end.
+    `bind` binds the state file to the exchange endpoint and account once it is open."""
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.runner.lock import acquire
     from kalshi_cli.runner.session import trade
@@ -63,6 +66,7 @@ def run_trade(
                 signer=KalshiAuth(connection.key_id, connection.private_key),
                 read_lag_s=read_lag_s,
                 telemetry=telemetry,
+                bind=bind,
             )
         finally:
             if stop_metrics is not None:

@@ -1,6 +1,7 @@
 """Starting and stopping one `kalshi trade` run: the checks before the first order.
 
-Start-up, in order: refuse prod without `--live`; read the strategy's and the risk engine's
+Start-up, in order: refuse prod without `--live`, and prod with no market selection (every
+open market of the real exchange is thousands); read the strategy's and the risk engine's
 parameters; print the configuration in force and every risk rule with its limits; reconcile
 open orders, fills and settlements with the exchange (refusing to trade if that fails or leaves
 an order of unknown outcome); list the selected markets; rebuild positions from the state file
@@ -72,6 +73,21 @@ def check_live(env: str, options: TradeOptions) -> None:
             "kalshi trade on prod places real orders and needs --live",
             hint="add --live to trade real money, or --dry-run to only watch",
         )
+
+
+def check_start(env: str, options: TradeOptions, config: TradeConfig) -> Selection:
+    """The refusals that need no exchange (prod without `--live`, prod with no selection), and
+    the selection in force: the flags', else the config's `trade:` section's."""
+    check_live(env, options)
+    selection = options.selection if options.selection.given else config.selection()
+    if env == "prod" and not selection.given:
+        raise UsageError(
+            "kalshi trade on prod with no --markets, --series or --event would trade every "
+            "open market of the exchange (thousands); not starting",
+            hint="choose with --markets T1,T2, --series SERIES or --event EVENT "
+            "(or trade.markets / trade.series / trade.event in the config)",
+        )
+    return selection
 
 
 def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
@@ -498,6 +514,7 @@ def trade(
     read_lag_s: float,  # float-ok: seconds
     clock: Clock | None = None,
     telemetry: LoopTelemetry | None = None,
+    bind: Callable[[Store], None] | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
@@ -508,8 +525,7 @@ def trade(
     from kalshi_cli.store import Store
 
     clock = clock or SystemClock()
-    check_live(env, options)
-    selection = options.selection if options.selection.given else config.selection()
+    selection = check_start(env, options, config)
     state_dir = state_path.parent
     default_log = state_dir / (f"{state_path.stem}.log" if options.paper else "trade.log")
     log_path = options.log_file or config.path("log_file", default_log)
@@ -521,6 +537,12 @@ def trade(
         console = cast("TextIO", Prefixed(sys.stderr))
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
+    if bind is not None:
+        try:
+            bind(store)  # a state file of another endpoint or account: nothing is sent
+        except BaseException:
+            store.close()
+            raise
     log = EventLog(
         clock,
         path=log_path,

@@ -22,6 +22,13 @@ class NotAStateFile(StoreError):
     exit_code = ExitCode.BAD_STATE_FILE
 
 
+class StateFileMismatch(StoreError):
+    """The state file is bound to another exchange endpoint or account: its orders, fills and
+    trading state are not this account's, and nothing is sent on them."""
+
+    exit_code = ExitCode.STATE_MISMATCH
+
+
 class DuplicateIntentError(StoreError):
     exit_code = ExitCode.REJECTED
 

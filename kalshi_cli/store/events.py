@@ -7,8 +7,10 @@ import json
 from typing import Any
 
 from kalshi_cli.store.connection import StoreBase
-from kalshi_cli.store.records import EventRecord, HeartbeatRecord
+from kalshi_cli.store.records import EventRecord, ExchangeBinding, HeartbeatRecord
 from kalshi_cli.store.values import json_text, where_clause
+
+_BINDING = "exchange_binding"
 
 
 class EventsMixin(StoreBase):
@@ -39,6 +41,54 @@ class EventsMixin(StoreBase):
     def get_kv(self, key: str) -> str | None:
         rows = self._rows("SELECT value FROM kv WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
+
+    def exchange_binding(self) -> ExchangeBinding | None:
+        """The exchange endpoint and account this state file belongs to; None until bound."""
+        raw = self.get_kv(_BINDING)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return ExchangeBinding(
+            str(data["endpoint"]),
+            str(data["account"]),
+            float(data["bound_at"]),  # float-ok: time
+        )
+
+    def bind_exchange(self, endpoint: str, account: str) -> ExchangeBinding:
+        """Bind the file to `endpoint` and `account` unless it is bound already; the binding
+        in force is returned (the first one wins: a binding never changes)."""
+        with self.transaction():
+            existing = self.exchange_binding()
+            if existing is not None:
+                return existing
+            binding = ExchangeBinding(endpoint, account, self.clock.wall())
+            self.set_kv(
+                _BINDING,
+                json.dumps(
+                    {"endpoint": endpoint, "account": account, "bound_at": binding.bound_at}
+                ),
+            )
+            return binding
+
+    def rebind_exchange(self, endpoint: str, account: str) -> ExchangeBinding | None:
+        """Bind the file to `endpoint` and `account` whatever it was bound to (`kalshi state
+        bind`: a new key of the same account); the previous binding is returned and kept in
+        the event log."""
+        with self.transaction():
+            previous = self.exchange_binding()
+            now = self.clock.wall()
+            self.set_kv(
+                _BINDING, json.dumps({"endpoint": endpoint, "account": account, "bound_at": now})
+            )
+            self.log_event(
+                "exchange_rebound",
+                {
+                    "endpoint": endpoint,
+                    "previous_endpoint": previous.endpoint if previous else None,
+                    "previous_account": previous.account if previous else None,
+                },
+            )
+            return previous
 
     def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Append to the event log: one autocommitted insert. Decimals are written as strings."""

@@ -192,6 +192,15 @@ class HeartbeatRecord:
 
 
 @dataclass(frozen=True)
+class ExchangeBinding:
+    """The exchange endpoint and account (key id) a state file belongs to."""
+
+    endpoint: str
+    account: str
+    bound_at: float
+
+
+@dataclass(frozen=True)
 class EventRecord:
     id: int
     kind: str

@@ -86,7 +86,7 @@ def test_a_failing_check_posts_once_and_its_clearing_once(
     ]
     assert receiver.posts[0]["runbook"] == "runbooks/01-heartbeat-lost.md"
 
-    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+    with Store.open(tmp_path / "state" / "sim" / "embedded" / "state.db") as store:
         store.heartbeat(source="trade")
     cleared = run_check(tmp_path, "heartbeat")
     again = run_check(tmp_path, "heartbeat")
@@ -108,7 +108,7 @@ def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
         f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
         "  routes: {critical: ops, warning: ops}\n"
     )
-    state = tmp_path / "state" / "sim" / "state.db"
+    state = tmp_path / "state" / "sim" / "embedded" / "state.db"
     assert run_check(tmp_path, "heartbeat").returncode == 2  # no heartbeat: breach
     with Store.open(state) as store:
         store.heartbeat(source="trade")

@@ -25,12 +25,18 @@ from tests.openapi_check import RECORDER
 TIER = "prime"
 
 
+# the account of the running `prime` simulator, for `state_path` (one per test)
+_ACCOUNT: list[AccountInfo] = []
+
+
 @pytest.fixture
 def prime(tmp_path: Path) -> Iterator[SimHarness]:
     harness = SimHarness(
         start_simulator(tmp_path / "sim", scenario="empty", tier=TIER, response_hook=RECORDER.hook)
     )
+    _ACCOUNT[:] = [harness.account]
     yield harness
+    _ACCOUNT.clear()
     harness.close()
 
 
@@ -98,9 +104,15 @@ def kalshi(prime: SimHarness, tmp_path: Path) -> Kalshi:
     return invoke
 
 
-def state_path(tmp_path: Path) -> Path:
-    """Where `kalshi` (the `kalshi` fixture) keeps the sim environment's state file."""
-    return tmp_path / "home" / "state" / "sim" / "state.db"
+def state_path(tmp_path: Path, **extra: str) -> Path:
+    """Where `kalshi` (the `kalshi` fixture) keeps the state file of the `prime` simulator's
+    account: the default for that endpoint and key id (docs/state-file.md); `extra` are the
+    environment variables the command was given on top (another KALSHI_API_BASE is another
+    exchange, with another file)."""
+    from kalshi_cli.config import load_settings
+
+    assert _ACCOUNT, "state_path needs the `prime` fixture"
+    return load_settings(environ=cli_env(_ACCOUNT[0], tmp_path / "home", **extra)).state
 
 
 def make_markets(harness: SimHarness, count: int, *, event: str = "KXT-EV") -> list[str]:

@@ -90,7 +90,8 @@ def test_exchange_unreachable_exits_not_proven_and_says_so(
     assert result.exit_code == ExitCode.NOT_PROVEN
     assert "NOT PROVEN: the exchange could not be reached" in result.stdout
     # HALTED was still written first, on a machine that had no state file
-    with Store.open(state_path(tmp_path)) as store:
+    unreachable = state_path(tmp_path, KALSHI_API_BASE="http://127.0.0.1:9/trade-api/v2")
+    with Store.open(unreachable) as store:
         assert store.trading_state().state == "HALTED"
 
 

@@ -106,8 +106,8 @@ def wait_until(condition: Any, what: str, timeout: float = 30.0) -> None:  # flo
         clock.sleep(0.01)
 
 
-def make_state_file(tmp_path: Path) -> Path:
-    path = state_path(tmp_path)
+def make_state_file(tmp_path: Path, **extra: str) -> Path:
+    path = state_path(tmp_path, **extra)
     Store.open(path).close()
     return path
 
@@ -261,7 +261,7 @@ def test_a_garbled_state_file_still_proves_and_exits_0(
 def test_a_garbled_state_file_and_no_exchange_exits_11_not_1(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
-    path = make_state_file(tmp_path)
+    path = make_state_file(tmp_path, KALSHI_API_BASE="http://127.0.0.1:9/trade-api/v2")
     garble_table(path, "trading_state")
 
     result = kalshi(

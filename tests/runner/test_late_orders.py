@@ -12,8 +12,10 @@ from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.auth import DEFAULT_WINDOW_S
 from tests.runner.fakes import Held, Rig, make_rig
 
-# the default cap of 30 orders a minute is spent on the first quotes of every market
+# the default cap of orders a minute is no part of these tests
 RISK = {"max_orders_per_minute": 1000}
+# requoting at every tick's move: these tests hold "the loop's next create", which comes soon
+PARAMS = {"requote_tolerance": "0"}
 
 
 def _hold_next_create(rig: Rig, held: Held) -> str:
@@ -58,7 +60,7 @@ def test_the_client_window_covers_the_exchanges() -> None:
 def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
     tmp_path: Path,
 ) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
     landed: list[float] = []
     held = Held(25.0, then=lambda: landed.append(rig.clock.monotonic()))
     coid = _hold_next_create(rig, held)
@@ -93,7 +95,7 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
 
 
 def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
     coid = ""
     held = Held(15.0, then=lambda: _take(rig, coid))
     coid = _hold_next_create(rig, held)
@@ -113,7 +115,7 @@ def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path
 
 
 def test_an_order_that_never_lands_is_rejected_only_after_the_window(tmp_path: Path) -> None:
-    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
     coid = _hold_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.clock.monotonic()
     ticker = rig.store.get_intent(coid).ticker

@@ -63,18 +63,18 @@ def test_a_different_denial_is_logged_at_once(tmp_path: Path) -> None:
     path = tmp_path / "trade.log"
     log = EventLog(clock, path=path, stderr=None)
     for _ in range(5):
-        log.emit("risk_denied", {"code": "HALTED", "ticker": "A", "detail": "x"})
-    log.emit("risk_denied", {"code": "HALTED", "ticker": "B", "detail": "x"})
+        log.emit("risk_denied", {"code": "POSITION_LIMIT", "ticker": "A", "detail": "x"})
+    log.emit("risk_denied", {"code": "POSITION_LIMIT", "ticker": "B", "detail": "x"})
     log.emit("risk_denied", {"code": "STALE_FEED", "ticker": "A", "detail": "x"})
     clock.advance(61)
     log.emit("heartbeat", {})
     log.close()
     events = [(e["event"], e.get("ticker"), e.get("code"), e.get("count")) for e in _lines(path)]
     assert events == [
-        ("risk_denied", "A", "HALTED", None),
-        ("risk_denied", "B", "HALTED", None),
+        ("risk_denied", "A", "POSITION_LIMIT", None),
+        ("risk_denied", "B", "POSITION_LIMIT", None),
         ("risk_denied", "A", "STALE_FEED", None),
-        ("risk_denied_summary", "A", "HALTED", 4),
+        ("risk_denied_summary", "A", "POSITION_LIMIT", 4),
         ("heartbeat", None, None, None),
     ]
 

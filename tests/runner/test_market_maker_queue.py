@@ -9,10 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ServerError
 from kalshi_cli.models import BookSide
-from tests.runner.fakes import Rig
-from tests.runner.test_strategy_scenarios import Mover, _rig
+from tests.runner.fakes import Rig, make_rig
+from tests.runner.test_strategy_scenarios import SCENARIO, START, Mover, new_exchange
 
 
 def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
@@ -23,10 +24,30 @@ def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
     }
 
 
+def _rig(tmp_path: Path) -> tuple[Rig, Mover]:
+    """The market maker on the in-process exchange with no requote tolerance, which would keep
+    a one-tick move by itself: the queue rule alone decides here."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    clock = ManualClock(START)
+    exchange = new_exchange(scenario, clock)
+    mover = Mover(exchange)
+    mover.quote("0.49", "0.51")
+    params = {"requote_tolerance": "0"}
+    rig = make_rig(
+        tmp_path / "state.db",
+        strategy="market-maker",
+        exchange=exchange,
+        clock=clock,
+        params=params,
+    )
+    return rig, mover
+
+
 def run(
     tmp_path: Path, *, someone_first: bool, unreadable: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    rig, mover = _rig(tmp_path, "market-maker")  # YES bid 0.49, ask 0.51: our YES bid 0.48
+    rig, mover = _rig(tmp_path)  # YES bid 0.49, ask 0.51: our YES bid 0.48
     if someone_first:
         mover.set("early", BookSide.BID, "0.48")  # rests at 0.48 before our quote
     if unreadable:

@@ -86,6 +86,26 @@ def test_a_quote_whose_edge_after_the_maker_fee_is_below_min_edge_is_not_posted(
     assert decide(snap("0.45", "0.45"), PositionView("T"), tighter) == []
 
 
+def test_a_resting_quote_within_the_tolerance_keeps_its_place():
+    # mid 0.50 wants 0.48 / 0.48; the mid moves one cent to 0.51: wanted YES 0.49, NO 0.47
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    assert decide(snap("0.46", "0.44"), pos, PARAMS) == []
+    # without a tolerance both sides are cancelled and sent again
+    exact = MarketMakerParams(requote_tolerance=D("0"))
+    assert set(quotes(decide(snap("0.46", "0.44"), pos, exact))) == {Side.YES, Side.NO}
+
+
+def test_a_resting_quote_beyond_the_tolerance_or_without_its_edge_is_replaced():
+    pos = PositionView("T", resting=(resting(Side.YES, "0.48", "y"), resting(Side.NO, "0.48", "n")))
+    # mid 0.54: wanted YES 0.52 (four cents above what rests), NO 0.44 (four below)
+    q = quotes(decide(snap("0.50", "0.42"), pos, PARAMS))
+    assert q[Side.YES].replaces == ("y",) and q[Side.NO].replaces == ("n",)
+    # mid 0.485: the NO quote at 0.48 would pay 0.48 for a NO worth 0.515, an edge of 0.035
+    # less the fee, kept; the YES quote at 0.48 against a centre of 0.485 has no edge left
+    out = decide(snap("0.44", "0.47"), pos, PARAMS)
+    assert set(quotes(out)) == {Side.YES}
+
+
 # --- queue position: the front of the queue is not given up for one tick -------------------
 
 
@@ -96,32 +116,34 @@ def at(price: str, order_id: str, ahead: str | None) -> RestingOrder:
 
 # mid 0.495 (YES bid 0.48, ask 0.51): the wanted YES bid is 0.47, one tick under a resting 0.48
 ONE_TICK_CHEAPER = ("0.48", "0.49")
+# the queue rule alone: no requote tolerance, which would keep a one-tick move on its own
+Q_PARAMS = MarketMakerParams(requote_tolerance=D("0"))
 
 
 def test_a_quote_at_the_front_of_its_queue_is_kept_for_a_one_tick_cheaper_quote():
     pos = PositionView("T", resting=(at("0.48", "y", "0"),))
-    q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, PARAMS))
+    q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, Q_PARAMS))
     assert Side.YES not in q  # left resting: no replace, no cancel
-    assert not [d for d in decide(snap(*ONE_TICK_CHEAPER), pos, PARAMS) if isinstance(d, Cancel)]
+    assert not [d for d in decide(snap(*ONE_TICK_CHEAPER), pos, Q_PARAMS) if isinstance(d, Cancel)]
 
 
 def test_a_quote_behind_others_or_of_unknown_place_is_replaced_for_one_tick():
     for ahead in ("1", None):
         pos = PositionView("T", resting=(at("0.48", "y", ahead),))
-        q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, PARAMS))
+        q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, Q_PARAMS))
         assert q[Side.YES].price == D("0.47") and q[Side.YES].replaces == ("y",), ahead
 
 
 def test_the_front_of_the_queue_does_not_hold_a_quote_two_ticks_off_or_a_dearer_one():
     two_ticks = PositionView("T", resting=(at("0.49", "y", "0"),))  # wanted 0.47
-    assert quotes(decide(snap(*ONE_TICK_CHEAPER), two_ticks, PARAMS))[Side.YES].replaces == ("y",)
+    assert quotes(decide(snap(*ONE_TICK_CHEAPER), two_ticks, Q_PARAMS))[Side.YES].replaces == ("y",)
     dearer = PositionView("T", resting=(at("0.46", "y", "0"),))  # wanted 0.47: one tick up
-    assert quotes(decide(snap(*ONE_TICK_CHEAPER), dearer, PARAMS))[Side.YES].replaces == ("y",)
+    assert quotes(decide(snap(*ONE_TICK_CHEAPER), dearer, Q_PARAMS))[Side.YES].replaces == ("y",)
 
 
 def test_the_front_of_the_queue_does_not_hold_a_quote_below_min_edge():
     # with min_edge 0.015 the wanted 0.47 (fair 0.495) clears it, the resting 0.48 does not
-    params = MarketMakerParams(min_edge=D("0.015"))
+    params = MarketMakerParams(min_edge=D("0.015"), requote_tolerance=D("0"))
     pos = PositionView("T", resting=(at("0.48", "y", "0"),))
     q = quotes(decide(snap(*ONE_TICK_CHEAPER), pos, params))
     assert q[Side.YES].price == D("0.47") and q[Side.YES].replaces == ("y",)

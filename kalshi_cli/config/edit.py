@@ -1,0 +1,259 @@
+"""What `kalshi config show`, `config get KEY` and `config set KEY VALUE` read and write.
+
+Every value has a dotted key: a setting by its name (`timeout`; `demo.tier` for one of an
+environment's), a nested section's value by its path (`risk.max_orders_per_minute`,
+`strategies.market-maker.spread`, `checks.heartbeat.warn`). `section_entries` lists every value
+of the nested sections, each from the file (with its line) or its default, which is what
+`sections.example.yaml` documents (tests/test_config_sections.py keeps those equal to the code's
+defaults). Secrets (webhook URLs, bot tokens, passwords) are masked.
+
+`set_value` edits the file as text, so comments, order and blank lines are kept: a value that is
+there is replaced in place (its span, not its line: a comment after it stays), a missing one is
+added under the deepest mapping of its path that exists (or at the end, with its parents). Only
+block-style YAML is edited; a path through a flow-style mapping (`{a: 1}`) is refused, to be
+edited by hand. The new text is then checked as a whole by the caller's `validate` (every section
+owner's checks, so a bad value or an unknown key is refused with the file and line it would have
+had), and only a file that passes replaces the old one, atomically (a temporary file beside it,
+then `os.replace`), keeping its mode (0600 for a new file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.config.sections import NESTED_SECTIONS, Located, load_yaml, read_sections
+from kalshi_cli.errors import ConfigError, KalshiError, UsageError
+
+MASK = "********"
+_SECRET_WORDS = ("url", "token", "password", "secret", "webhook")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One value of a nested section: as written (or defaulted), and where it came from."""
+
+    key: str
+    value: Any
+    source: str  # "file" or "default"
+    origin: str  # "/home/me/.config/kalshi/config.yaml:12" or "default"
+
+    def display(self) -> str | None:
+        """As `config show` prints it: text, secrets masked, None when unset."""
+        if self.value is None:
+            return None
+        text = (
+            ", ".join(map(_text, self.value)) if isinstance(self.value, list) else _text(self.value)
+        )
+        return mask_secret(self.key, text)
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def is_secret(key: str) -> bool:
+    last = key.rsplit(".", 1)[-1].lower()
+    return not last.endswith("_env") and any(w in last for w in _SECRET_WORDS)
+
+
+def mask_secret(key: str, text: str) -> str:
+    """A secret's text masked; a URL keeps its scheme and host, so a person can tell which."""
+    if not is_secret(key):
+        return text
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}/{MASK}"
+    return MASK
+
+
+def defaults() -> Located:
+    """The documented defaults of every nested section (sections.example.yaml)."""
+    from importlib.resources import files
+
+    text = files("kalshi_cli").joinpath("sections.example.yaml").read_text(encoding="utf-8")
+    document = load_yaml(text, Path("sections.example.yaml"))
+    assert isinstance(document, Located)
+    return document
+
+
+def section_entries(path: Path | None) -> list[Entry]:
+    """Every value of the nested sections, in the order they are documented (values only the
+    file has, such as alert channels, after them), read strictly (`read_sections`)."""
+    document = read_sections(path)
+    base = defaults()
+    entries: list[Entry] = []
+    for name in NESTED_SECTIONS:
+        mine = document.get(name)
+        entries += _walk(name, base.get(name), mine, document if mine is not None else None)
+    return entries
+
+
+def _walk(dotted: str, default: Any, mine: Any, holder: Located | None = None) -> Iterator[Entry]:
+    """The leaves below `dotted`: the file's (`mine`, held by `holder`, which knows its line)
+    where it has one, else the default's."""
+    if isinstance(default, dict) or isinstance(mine, dict):
+        d = default if isinstance(default, dict) else {}
+        m = mine if isinstance(mine, Located) else None
+        for key in [*d, *(k for k in (m or {}) if k not in d)]:
+            here = m if m is not None and key in m else None
+            yield from _walk(f"{dotted}.{key}", d.get(key), here and here[key], here)
+        return
+    if holder is not None:
+        yield Entry(dotted, mine, "file", holder.where(dotted.rsplit(".", 1)[-1]))
+    else:
+        yield Entry(dotted, default, "default", "default")
+
+
+def lookup(entries: list[Entry], key: str) -> list[Entry]:
+    """The entry named `key`, or every entry below it (`risk`); empty when there is none."""
+    exact = [e for e in entries if e.key == key]
+    return exact or [e for e in entries if e.key.startswith(key + ".")]
+
+
+# ------------------------------------------------------------------------------------ set
+
+
+def set_value(path: Path, keys: list[str], raw: str, validate: Callable[[Path], None]) -> int:
+    """Write `raw` (one YAML scalar) at `keys` in the file at `path` (made if missing), keeping
+    everything else of the text; `validate` checks the new text as a file before it replaces
+    the old one. Returns the line the value is on."""
+    value_text = _scalar_text(raw, ".".join(keys))
+    try:
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    new, line = edit_text(old, keys, value_text, path)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    draft = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(new)
+        os.chmod(draft, mode)
+        try:
+            validate(draft)
+        except KalshiError as exc:
+            # the refusal names the line the value would have had, in the real file
+            message = exc.message.replace(str(draft), str(path))
+            raise UsageError(f"not written: {message}", hint=exc.hint) from None
+        os.replace(draft, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            draft.unlink()
+    return line
+
+
+def _scalar_text(raw: str, key: str) -> str:
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, (dict, list)):
+        raise UsageError(f"{key}: give one value, not a list or mapping", hint="edit the file")
+    if value is None:
+        return "null"
+    text: str = yaml.safe_dump(value, default_flow_style=True, width=10**6)
+    return text.removesuffix("\n...\n").strip()
+
+
+def edit_text(text: str, keys: list[str], value_text: str, path: Path) -> tuple[str, int]:
+    """`text` with `keys` set to `value_text`, and the (1-based) line of the value."""
+    import yaml
+
+    try:
+        root = yaml.compose(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML, not edited: {exc}") from None
+    if root is not None and not isinstance(root, yaml.MappingNode):
+        raise ConfigError(f"{path}:1: expected a mapping of settings, not edited")
+    node: Any = root
+    depth = 0
+    while node is not None and depth < len(keys):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        if node.flow_style:
+            raise UsageError(
+                f"{path}:{node.start_mark.line + 1}: `{'.'.join(keys[:depth])}` is written in "
+                "flow style ({...}); not edited",
+                hint="edit that line by hand, or write it as a block mapping",
+            )
+        child = next((v for k, v in node.value if k.value == keys[depth]), None)
+        if child is None:
+            break
+        node, depth = child, depth + 1
+    if depth == len(keys):
+        assert node is not None
+        if not isinstance(node, yaml.ScalarNode):
+            raise UsageError(
+                f"{path}:{node.start_mark.line + 1}: `{'.'.join(keys)}` is a mapping or a "
+                "list here, not one value"
+            )
+        start, end = node.start_mark.index, node.end_mark.index
+        if start == end and text[start - 1 : start] == ":":
+            value_text = " " + value_text
+        return text[:start] + value_text + text[end:], node.start_mark.line + 1
+    # insert what is missing, below the deepest mapping that exists
+    if node is not None and isinstance(node, yaml.MappingNode) and node.value:
+        indent = node.value[0][0].start_mark.column
+        at = _line_end(text, node.value[-1][1].end_mark)
+    elif node is not None and depth > 0 and _is_empty(node):
+        # `risk:` with nothing after it: the new keys go below it
+        indent = _key_column(root, keys[:depth]) + 2
+        at = _line_end(text, node.end_mark)
+        text, at = _drop_null(text, node)
+    elif depth == 0:
+        indent, at = 0, len(text)
+        if text and not text.endswith("\n"):
+            text += "\n"
+            at += 1
+    else:
+        raise UsageError(f"{path}: `{'.'.join(keys[:depth])}` holds one value, not a mapping")
+    lines = []
+    for i, key in enumerate(keys[depth:]):
+        last = i == len(keys) - depth - 1
+        lines.append(" " * (indent + 2 * i) + f"{key}:" + (f" {value_text}" if last else ""))
+    block = "\n".join(lines) + "\n"
+    line = text[:at].count("\n") + len(lines)
+    return text[:at] + block + text[at:], line
+
+
+def _line_end(text: str, mark: Any) -> int:
+    """The index just after the line `mark` ends on (a mark at a line's start is that line)."""
+    if mark.column == 0:
+        return int(mark.index)
+    newline = text.find("\n", mark.index)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _is_empty(node: Any) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
+
+
+def _drop_null(text: str, node: Any) -> tuple[str, int]:
+    """Remove an explicit `null` / `~` after a key that now gets children."""
+    start, end = node.start_mark.index, node.end_mark.index
+    at = _line_end(text, node.end_mark)
+    if start == end:
+        return text, at
+    return text[:start] + text[end:], at - (end - start)
+
+
+def _key_column(root: Any, keys: list[str]) -> int:
+    node, column = root, 0
+    for key in keys:
+        for k, v in node.value:
+            if k.value == key:
+                column, node = k.start_mark.column, v
+                break
+    return column

@@ -1,0 +1,262 @@
+"""The config file's nested sections, read strictly, and the YAML loader under them.
+
+The sections other layers own (`NESTED_SECTIONS`: limits, risk, strategies, trade, checks,
+alerts) are read by `read_sections()`, strictly, because a mistake there can remove a safeguard
+without a word: a key set twice in one mapping (YAML would keep the last), a NaN or an infinity
+anywhere, a section that is not a mapping, a key that is not a plain name, all refused with file
+and line. Every mapping it returns is a `Located` dict that remembers the line of each key, so
+the layers that own a section (`orders.limits_from`, `checks.run.load_sections`,
+`runner.config.load_trade_config`) check names and kinds with `refuse_unknown` and
+`check_kinds` and point at the line of the mistake, and `at_line` puts the line on their own
+refusals.
+
+This is one seam of `kalshi_cli.config` (which re-exports all of it): the settings and their
+provenance are `kalshi_cli.config` itself, what `kalshi config get` and `set` read and write is
+`kalshi_cli.config.edit`. PyYAML only, imported when a file is read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kalshi_cli.errors import ConfigError, KalshiError
+
+CONFIG_FILENAME = "config.yaml"
+T = TypeVar("T")
+
+# Top-level mappings read by the modules that own them (the trade loop, its risk rules and
+# strategies, alerts), each with its own validation and docs; here they only have to be mappings.
+NESTED_SECTIONS = {
+    "strategies": "strategy parameters by name (docs/strategies.md)",
+    "risk": "risk limits of the trade loop (docs/risk.md)",
+    "trade": "what `kalshi trade` trades and where it logs (docs/cli.md)",
+    "alerts": "webhook channels and routes (docs/alerts.md)",
+    "checks": "thresholds of `kalshi check NAME` (docs/checks.md)",
+    "limits": "per-market position and per-order cost limits of `kalshi order` (docs/orders.md)",
+}
+
+
+def yaml_error_text(exc: Any, path: Path) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+    return f"{where}: malformed YAML: {problem}"
+
+
+# --------------------------------------------------------------------------------------------
+# The nested sections, read strictly
+
+
+class Located(dict[str, Any]):
+    """A YAML mapping that remembers where it was written: the file, its own line (1-based; 0
+    for a section that is absent) and the line of each of its keys."""
+
+    def __init__(self, path: Path, line: int) -> None:
+        super().__init__()
+        self.path = path
+        self.line = line
+        self.lines: dict[str, int] = {}
+
+    def where(self, key: str | None = None) -> str:
+        line = self.line if key is None else self.lines.get(key, self.line)
+        return f"{self.path}:{line}"
+
+
+def load_yaml(text: str, path: Path) -> Any:
+    """Parse YAML with every mapping a `Located`; a key set twice in one mapping, or a key that
+    is not a plain name, is a ConfigError with file and line (plain YAML keeps the last value)."""
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class StrictLoader(base):  # type: ignore[misc]
+        def construct_document(self, node: Any) -> Any:
+            # the dotted key of every mapping, so that a refusal names `risk.min_edge`
+            self.dotted: dict[int, str] = {}
+            pending = [(node, "")]
+            while pending:
+                current, prefix = pending.pop()
+                if isinstance(current, yaml.MappingNode):
+                    self.dotted[id(current)] = prefix
+                    for key_node, value_node in current.value:
+                        pending.append((value_node, f"{prefix}{key_node.value}."))
+                elif isinstance(current, yaml.SequenceNode):
+                    pending.extend((item, prefix) for item in current.value)
+            return super().construct_document(node)
+
+    def mapping(loader: Any, node: Any) -> Iterable[Located]:
+        data = Located(path, node.start_mark.line + 1)
+        yield data  # first, so that an alias to this mapping resolves to the same object
+        prefix = loader.dotted.get(id(node), "")
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key_node, yaml.ScalarNode) or not isinstance(key, str):
+                raise ConfigError(f"{path}:{line}: keys must be plain names, not {key!r}")
+            if key in data:
+                raise ConfigError(
+                    f"{path}:{line}: `{prefix}{key}` is set twice in one mapping "
+                    f"(first on line {data.lines[key]})",
+                    hint="keep one; YAML would silently use the last",
+                )
+            data[key] = loader.construct_object(value_node, deep=True)
+            data.lines[key] = line
+
+    StrictLoader.add_constructor("tag:yaml.org,2002:map", mapping)
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error_text(exc, path)) from None
+
+
+def read_sections(path: Path | None) -> Located:
+    """The config file as a `Located` document whose nested sections passed the checks every
+    section shares (see the module docstring); a missing file is an empty document. Each layer
+    then checks its own section's names and values."""
+    empty = Located(path or Path(CONFIG_FILENAME), 0)
+    if path is None:
+        return empty
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return empty
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"config file {path} cannot be read: {reason}") from None
+    document = load_yaml(text, path)
+    if document is None:
+        return empty
+    if not isinstance(document, Located):
+        raise ConfigError(f"{path}:1: expected a mapping of settings")
+    for name in NESTED_SECTIONS:
+        value = document.get(name)
+        if value is not None and not isinstance(value, Located):
+            raise ConfigError(f"{document.where(name)}: `{name}:` must be a mapping")
+        if value is not None:
+            _refuse_non_finite(value, name)
+    return document
+
+
+def section(document: Located, name: str) -> Located:
+    """The nested section `name`, or an empty one at the document's place when it is absent."""
+    value = document.get(name)
+    return value if isinstance(value, Located) else Located(document.path, document.line)
+
+
+def _refuse_non_finite(node: Located, dotted: str) -> None:
+    for key, value in node.items():
+        here = f"{dotted}.{key}"
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ConfigError(
+                    f"{node.where(key)}: {here}: expected a finite number, not {item}"
+                )
+            if isinstance(item, Located):
+                _refuse_non_finite(item, here)
+
+
+def refuse_unknown(node: Located, known: Iterable[str], dotted: str, *, what: str = "key") -> None:
+    """A key of `node` that is not in `known` is refused at its line, with a "did you mean"."""
+    names = sorted(known)
+    for key in node:
+        if key in names:
+            continue
+        # `market_maker` for `market-maker`: the one spelling is matched before the fuzzy ones
+        close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
+        close = close or difflib.get_close_matches(key, names, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        raise ConfigError(f"{node.where(key)}: unknown {what} `{dotted}.{key}`", hint=hint)
+
+
+# What `check_kinds` accepts: a number (Decimal, int and float alike: an int, a finite float
+# or a numeric string; never a bool), a bool, text, or TICKERS (text or a list of text).
+TICKERS = "tickers"
+
+
+def check_kinds(node: Located, dotted: str, kinds: Mapping[str, object]) -> None:
+    """Each value of `node` whose key `kinds` names must be of that kind; null passes (the owner
+    decides what unset means). Ranges and relations are left to the owner."""
+    for key, value in node.items():
+        kind = kinds.get(key)
+        if kind is None or value is None:
+            continue
+        problem = _kind_problem(value, kind)
+        if problem:
+            raise ConfigError(f"{node.where(key)}: {dotted}.{key}: {problem}")
+
+
+def _kind_problem(value: object, kind: object) -> str | None:
+    shape = (
+        "a list"
+        if isinstance(value, list)
+        else "a mapping"
+        if isinstance(value, dict)
+        else str(value).lower()  # as YAML spells it
+        if isinstance(value, bool)
+        else None
+    )
+    if kind in (Decimal, int, float):
+        if shape or isinstance(value, bool) or not isinstance(value, int | float | str):
+            return f"expected a number, not {shape or repr(value)}"
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            return f"expected a number, not {value!r}"
+        return None if number.is_finite() else f"expected a finite number, not {value!r}"
+    if kind is bool:
+        return (
+            None if isinstance(value, bool) else f"expected true or false, not {shape or value!r}"
+        )
+    if kind is str:
+        return None if isinstance(value, str) else f"expected text, not {shape or repr(value)}"
+    if kind == TICKERS:
+        if isinstance(value, str) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            return None
+        return f"expected a ticker or a list of tickers, not {value!r}"
+    return None  # a kind this check does not know: the owner's parser decides
+
+
+_LEADING_KEY = re.compile(r"[A-Za-z_][\w-]*(?:\.[\w-]+)*")
+
+
+def at_line(node: Located, exc: KalshiError, *, dotted: str) -> ConfigError:
+    """A section owner's refusal as a ConfigError at the line of the key it names. `node` is the
+    mapping at `dotted` (`risk`, `strategies.spike`); the message starts with the key, in full
+    (`risk.min_edge: ...`) or below `dotted` (`heartbeat: ...` under `checks`)."""
+    found = _LEADING_KEY.match(exc.message)
+    tokens = found.group(0).split(".") if found else []
+    own = dotted.split(".")
+    if tokens[: len(own)] == own:
+        tokens = tokens[len(own) :]
+    where = node.where()
+    current: object = node
+    for token in tokens:
+        if not isinstance(current, Located) or token not in current:
+            break
+        where = current.where(token)
+        current = current[token]
+    return ConfigError(f"{where}: {exc.message}", hint=exc.hint)
+
+
+def check_params(node: Located, dotted: str, cls: type[Any], parse: Callable[[Located], T]) -> T:
+    """A params dataclass's section: its field names (refused with a "did you mean" at the
+    line), the kinds of its type hints, then `parse` (the owner's own rules) with its refusal
+    put at the line of the key it names."""
+    import dataclasses
+    from typing import get_type_hints
+
+    refuse_unknown(node, [f.name for f in dataclasses.fields(cls)], dotted, what="parameter")
+    check_kinds(node, dotted, get_type_hints(cls))
+    try:
+        return parse(node)
+    except KalshiError as exc:
+        raise at_line(node, exc, dotted=dotted) from None

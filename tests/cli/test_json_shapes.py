@@ -1,0 +1,229 @@
+"""Every `--json` output validates against the shape docs/output.md documents for it (issue #15,
+item 11).
+
+Each command with a `--json` flag is found the way `kalshi` finds its commands; each must have
+a `### \\`kalshi COMMAND --json\\`` section in docs/output.md, and its example there is the schema
+(`same_shape`: the same keys in the same order at every level, the same JSON types, a list's
+first item like the example's first item; `null` in the example allows any value). Here every
+command not already covered with fakes (tests/cli/test_cli_output_docs.py) runs for real, as a
+user runs it, against the simulator over loopback: an order placed, listed, shown, amended,
+decreased and cancelled; the kill switch both ways; the trading state; reconcile; P&L; a check;
+the state file's path and migrations; a recorded data set.
+"""
+
+from __future__ import annotations
+
+import csv as csvlib
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import COMMANDS, load_command
+from kalshi_cli.sim.embed import AccountInfo
+from tests.cli.test_cli_output_docs import COMMANDS as FAKED
+from tests.cli.test_cli_output_docs import documented, same_shape
+from tests.conftest import SimHarness
+
+TICKER = "KXSHAPE-26JAN01-T1"
+
+
+def json_commands() -> set[str]:
+    """Every command path (`order place`) that takes `--json`."""
+
+    def walk(command: Any, path: str) -> Iterator[str]:
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                yield from walk(sub, f"{path} {name}".strip())
+        elif any("--json" in getattr(p, "opts", ()) for p in command.params):
+            yield path
+
+    found: set[str] = set()
+    for entry in COMMANDS:
+        found |= set(walk(load_command(entry), entry.name))
+    return found
+
+
+def _key(documented_name: str) -> str:
+    """`order show ORDER_ID` -> `order show`: the doc's heading names arguments too."""
+    return " ".join(w for w in documented_name.split() if not w.isupper())
+
+
+def test_every_json_command_is_documented() -> None:
+    documented_paths = {_key(name) for name in documented()}
+    assert json_commands() <= documented_paths, json_commands() - documented_paths
+    assert documented_paths <= json_commands(), "a documented command that has no --json"
+
+
+class Session:
+    """`kalshi ARGS --json` against one simulator account, with one KALSHI_HOME."""
+
+    def __init__(self, account: AccountInfo, home: Path) -> None:
+        self.environ = {
+            "KALSHI_HOME": str(home),
+            "KALSHI_API_BASE": account.api_base,
+            "KALSHI_WS_URL": account.ws_url,
+            "KALSHI_API_KEY_ID": account.key_id,
+            "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+        }
+
+    def csv(self, *args: str) -> list[list[str]]:
+        result = CliRunner().invoke(
+            load_app(),
+            [*args, "--format", "csv"],
+            obj=AppContext(environ=self.environ),
+            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            prog_name="kalshi",
+        )
+        assert result.exit_code == 0, (args, result.output)
+        return list(csvlib.reader(io.StringIO(result.stdout)))
+
+    def json(self, *args: str, code: int = 0) -> Any:
+        result = CliRunner().invoke(
+            load_app(),
+            [*args, "--json"],
+            obj=AppContext(environ=self.environ),
+            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            prog_name="kalshi",
+        )
+        assert result.exit_code == code, (args, result.output)
+        return json.loads(result.stdout)
+
+
+def load_app() -> Any:
+    from kalshi_cli.cli.app import app
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every command's real output, in an order that gives each something to show."""
+    home = tmp_path_factory.mktemp("shapes")
+    sim = sim_default
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=1_000_000)
+    run = Session(account, home)
+    out: dict[str, Any] = {}
+    place = ["order", "place", TICKER, "--side", "yes", "--action", "buy", "--count", "5"]
+    out["order place"] = run.json(*place, "--price", "0.10")
+    order_id = out["order place"]["order"]["order_id"]
+    out["order list"] = run.json("order", "list")
+    out["order show"] = run.json("order", "show", order_id)
+    out["order amend"] = run.json("order", "amend", order_id, "--price", "0.11", "--yes")
+    order_id = out["order amend"]["order"]["order_id"]
+    out["order decrease"] = run.json("order", "decrease", order_id, "--by", "1")
+    out["order cancel"] = run.json("order", "cancel", order_id)
+    run.json(*place, "--price", "0.10")
+    out["order cancel-all"] = run.json("order", "cancel-all", "--yes")
+    out["resume"] = run.json("resume")
+    run.json(*place, "--price", "0.10")
+    out["cancel-all"] = run.json("cancel-all", "--yes")
+    out["halt"] = run.json("halt", "--reason", "shapes")
+    out["status"] = run.json("status")
+    run.json("resume")
+    buy = ["order", "place", "KXBTCD-SIM-T97000", "--side", "yes", "--action", "buy"]
+    run.json(*buy, "--count", "2", "--price", "0.99")  # takes the liquidity provider's ask
+    out["reconcile"] = run.json("reconcile")
+    for args in CSV_COMMANDS:
+        out["csv " + " ".join(args)] = run.csv(*(a.replace("ORDER", order_id) for a in args))
+    out["pnl"] = run.json("pnl")
+    out["check"] = run.json("check", "positions", "--no-alert")
+    out["state path"] = run.json("state", "path")
+    out["config get"] = run.json("config", "get", "risk")
+    out["state migrate"] = run.json("state", "migrate")
+    source = home / "frames.jsonl"
+    frame = {"type": "orderbook_snapshot", "sid": 1, "seq": 1,
+             "msg": {"market_ticker": "M", "yes_dollars_fp": [["0.3000", "2.00"]]}}  # fmt: skip
+    source.write_text(
+        json.dumps({"received_ms": 1_728_000_000_000, "frame": frame}) + "\n", encoding="utf-8"
+    )
+    data = home / "data"
+    imported = CliRunner().invoke(
+        load_app(),
+        ["data", "import", str(source), "--out", str(data / "set")],
+        obj=AppContext(environ=run.environ),
+        prog_name="kalshi",
+    )
+    assert imported.exit_code == 0, imported.output
+    out["data ls"] = run.json("data", "ls", str(data))
+    out["data info"] = run.json("data", "info", str(data / "set"))
+    return out
+
+
+REAL = [
+    "order place",
+    "order list",
+    "order show",
+    "order amend",
+    "order decrease",
+    "order cancel",
+    "order cancel-all",
+    "cancel-all",
+    "halt",
+    "resume",
+    "status",
+    "reconcile",
+    "pnl",
+    "check",
+    "state path",
+    "state migrate",
+    "config get",
+    "data ls",
+    "data info",
+]
+
+
+# every table command of one account, run as CSV once there is something to show
+CSV_COMMANDS = [
+    ("markets",),
+    ("market", "KXBTCD-SIM-T97000"),
+    ("orderbook", "KXBTCD-SIM-T97000"),
+    ("balance",),
+    ("positions",),
+    ("fills",),
+    ("settlements",),
+    ("order", "list", "--status", "canceled"),
+    ("order", "show", "ORDER"),
+    ("pnl",),
+    ("pnl", "--by", "day"),
+    ("state", "migrate", "--list"),
+]
+# free text (a market's title names amounts: "Bitcoin above $97,000"), not values
+TEXT = {"title", "subtitle", "rules", "more rules"}
+TWO_VALUES = re.compile(r"\d\s*/\s*[-$\d]")
+
+
+@pytest.mark.parametrize("args", CSV_COMMANDS, ids=" ".join)
+def test_csv_has_one_value_per_cell_no_currency_symbol_and_unique_headers(
+    outputs: dict[str, Any], args: tuple[str, ...]
+) -> None:
+    rows = outputs["csv " + " ".join(args)]
+    assert rows, "a header at least"
+    header = rows[0]
+    assert len(header) == len(set(header)), f"headers repeat: {header}"
+    for row in rows:
+        assert len(row) == len(header)
+        text = {i for i, name in enumerate(header) if name in TEXT}
+        if header == ["field", "value"] and row[0] in TEXT:
+            continue  # a record's title or rules: words, which may name an amount
+        for i, cell in enumerate(row):
+            if i not in text:
+                assert "$" not in cell, (args, cell)
+                assert not TWO_VALUES.search(cell), (args, cell)
+
+
+def test_every_documented_command_is_run_here_or_with_fakes() -> None:
+    assert {_key(name) for name in documented()} == set(REAL) | {_key(c) for c in FAKED}
+
+
+@pytest.mark.parametrize("command", REAL)
+def test_real_output_has_the_documented_shape(outputs: dict[str, Any], command: str) -> None:
+    docs = {_key(name): example for name, example in documented().items()}
+    same_shape(outputs[command], docs[command])

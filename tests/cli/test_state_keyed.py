@@ -1,0 +1,176 @@
+"""The state file follows the exchange endpoint and account, not only the environment name
+(issue #15, item 3).
+
+The embedded simulator and a simulator started elsewhere (`kalshi sim serve`, here the suite's
+loopback one) are two exchanges with two accounts: each gets its own default state file. A
+file bound to one of them is refused to the other before anything is sent (exit 20), except by
+`cancel-all`, which cancels and records nothing in it. The per-environment file of an older
+version is adopted in place by the first account that binds it, so its HALTED is never lost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.sim.embed import AccountInfo
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+TICKER = "KXKEY-26JAN01-T1"
+
+
+def remote(account: AccountInfo) -> dict[str, str]:
+    return {
+        "KALSHI_API_BASE": account.api_base,
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+    }
+
+
+def kalshi(home: Path, *args: str, **environ: str) -> Result:
+    """`kalshi ARGS` with KALSHI_HOME under `home` (not `home` itself: the `sim` fixture serves
+    `home / "sim"`, which the embedded simulator would join)."""
+    context = AppContext(environ={"KALSHI_HOME": str(home / "home"), **environ})
+    return CliRunner().invoke(
+        app, list(args), obj=context, env={"COLUMNS": "120", "NO_COLOR": "1"}, prog_name="kalshi"
+    )
+
+
+def state_path(home: Path, **environ: str) -> Path:
+    result = kalshi(home, "state", "path", **environ)
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip())
+
+
+def requests(sim: SimHarness) -> int:
+    return int(sim.stats()["accounts"].get(sim.account.key_id, {}).get("total_requests", 0))
+
+
+def place(home: Path, ticker: str, *extra: str, **environ: str) -> Result:
+    args = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "1"]
+    return kalshi(home, *args, "--price", "0.10", *extra, **environ)
+
+
+def test_the_embedded_and_a_separate_simulator_keep_separate_state_files(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    embedded = state_path(tmp_path)
+    separate = state_path(tmp_path, **remote(sim.account))
+    assert embedded == tmp_path / "home" / "state" / "sim" / "embedded" / "state.db"
+    assert separate.parent.parent == tmp_path / "home" / "state" / "sim" and separate != embedded
+    assert separate.parent.name.startswith("127.0.0.1_")
+    # another key on the same endpoint is another account: another file
+    other = sim.new_account()
+    assert state_path(tmp_path, **remote(other)) not in (embedded, separate)
+
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0
+    placed = place(tmp_path, TICKER, **remote(sim.account))
+    assert placed.exit_code == 0, placed.output
+    for path, ticker in ((embedded, "KXBTCD-SIM-T97000"), (separate, TICKER)):
+        store = Store.open_readonly(path)
+        assert store is not None
+        with store:
+            assert [i.ticker for i in store.intents()] == [ticker]
+    listed = kalshi(tmp_path, "state", "path", "--json", **remote(sim.account))
+    bound = json.loads(listed.stdout)["bound_to"]
+    assert bound["endpoint"] == sim.account.api_base
+    assert sim.account.key_id not in listed.stdout  # the key id is masked
+
+
+def test_a_state_file_of_another_account_is_refused_and_nothing_is_sent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0  # binds the embedded file
+    theirs = state_path(tmp_path)
+    before = theirs.read_bytes()
+    sent = requests(sim)
+    for args in (
+        ("order", "place", TICKER, "--side", "yes", "--action", "buy", "--count", "1",
+         "--price", "0.10"),
+        ("positions",),
+        ("reconcile",),
+    ):  # fmt: skip
+        result = kalshi(tmp_path, "--state", str(theirs), *args, **remote(sim.account))
+        assert result.exit_code == ExitCode.STATE_MISMATCH, (args, result.output)
+        assert "belongs to account" in result.stderr and "nothing was sent" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "drop --state" in result.stderr  # advice that fits: the file was named
+    assert requests(sim) == sent
+    assert theirs.read_bytes() == before
+
+
+def test_cancel_all_cancels_with_another_accounts_state_file_and_records_nothing_in_it(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0
+    theirs = state_path(tmp_path)
+    assert place(tmp_path, TICKER, **remote(sim.account)).exit_code == 0  # rests at 0.10
+    result = kalshi(tmp_path, "--state", str(theirs), "cancel-all", **remote(sim.account))
+    assert result.exit_code == 0, result.output
+    assert "NOT RECORDED" in result.stdout and "belongs to account" in result.stdout
+    assert "cancelled: 1 order(s)" in result.stdout
+    store = Store.open_readonly(theirs)
+    assert store is not None
+    with store:
+        assert store.trading_state().state == "ACTIVE"  # the other account was not halted
+
+
+def test_the_state_file_of_an_older_version_is_adopted_with_its_halt(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    legacy = tmp_path / "home" / "state" / "sim" / "state.db"
+    legacy.parent.mkdir(parents=True)
+    with Store.open(legacy) as store:
+        store.set_trading_state("HALTED", reason="kept across the upgrade", source="test")
+    assert state_path(tmp_path) == legacy
+    status = kalshi(tmp_path, "status")
+    assert status.exit_code == 0 and "HALTED" in status.stdout
+    assert kalshi(tmp_path, "positions").exit_code == 0  # the embedded account binds it
+    # the separate simulator's account does not get another account's file
+    separate = state_path(tmp_path, **remote(sim.account))
+    assert separate != legacy
+    ours = kalshi(tmp_path, "status", "--json", **remote(sim.account))
+    assert json.loads(ours.stdout)["state"] == "ACTIVE"
+    assert state_path(tmp_path) == legacy  # and the embedded account keeps it
+
+
+def test_an_emptied_state_file_of_an_older_version_is_still_refused(tmp_path: Path) -> None:
+    legacy = tmp_path / "home" / "state" / "sim" / "state.db"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"")
+    result = place(tmp_path, "KXBTCD-SIM-T97000")
+    assert result.exit_code == ExitCode.BAD_STATE_FILE, result.output
+    assert not (tmp_path / "home" / "state" / "sim" / "embedded").exists()
+
+
+def test_state_bind_hands_a_state_file_to_a_new_key_of_the_account(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A rotated key: the file the old key bound is refused to the new one until a person
+    says it is the same account (`kalshi state bind`); its HALTED comes along."""
+    sim.create_market(TICKER)
+    assert place(tmp_path, "KXBTCD-SIM-T97000").exit_code == 0  # bound to the embedded key
+    theirs = state_path(tmp_path)
+    assert kalshi(tmp_path, "halt", "--reason", "kept").exit_code == 0
+    refused = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    assert refused.exit_code == ExitCode.STATE_MISMATCH
+    assert "`kalshi state bind`" in refused.stderr
+    bound = kalshi(tmp_path, "--state", str(theirs), "state", "bind", **remote(sim.account))
+    assert bound.exit_code == 0, bound.output
+    assert "bound to this key" in bound.stdout and sim.account.key_id not in bound.stdout
+    status = kalshi(tmp_path, "--state", str(theirs), "status", "--json", **remote(sim.account))
+    assert json.loads(status.stdout)["state"] == "HALTED"
+    again = kalshi(tmp_path, "--state", str(theirs), "positions", **remote(sim.account))
+    assert again.exit_code == 0, again.output
+    # and now the embedded account is the one refused
+    embedded = kalshi(tmp_path, "--state", str(theirs), "positions")
+    assert embedded.exit_code == ExitCode.STATE_MISMATCH, embedded.output
