@@ -12,8 +12,8 @@ from typing import Any
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ServerError
 from kalshi_cli.models import BookSide
-from tests.runner.fakes import Rig, make_rig
-from tests.runner.test_strategy_scenarios import SCENARIO, START, Mover, new_exchange
+from tests.runner.fakes import START, Rig, make_rig, new_exchange
+from tests.runner.test_strategy_scenarios import SCENARIO, Mover
 
 
 def our_yes_bids(rig: Rig) -> dict[str, Decimal]:
