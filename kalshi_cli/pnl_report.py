@@ -48,7 +48,7 @@ def pnl_report(
 ) -> PnlReport:
     """Realized P&L from the state file at `state` since `since_ts` (`since` is how the person
     wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared."""
-    from kalshi_cli.pnl import summarize_rows
+    from kalshi_cli.pnl import summarize_rows, summarize_store
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
@@ -59,7 +59,7 @@ def pnl_report(
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
-            summary = summarize_rows(store.iter_fill_rows(), store.settlements(), since=since_ts)
+            summary = summarize_store(store, since=since_ts)
         if exchange is not None:
             from kalshi_cli.positions import mark_to_market
 
