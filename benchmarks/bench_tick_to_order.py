@@ -70,6 +70,9 @@ class TimedConnection:
     def close(self) -> None:
         self.conn.close()
 
+    def shutdown(self) -> None:
+        self.conn.shutdown()
+
 
 class TimedTransport(httpx.HTTPTransport):
     """Notes when an order POST is handed over to be written to the socket."""
