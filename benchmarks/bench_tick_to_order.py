@@ -143,7 +143,11 @@ def drive(
     misses = 0
     up = True
     try:
-        wait(lambda: loop.ticks > 0, 5)
+        # the second tick starts only once the first has finished, so the strategy has the
+        # 0.50 mid as its window's start before the book moves. Moving on the first tick's
+        # start (as this did) raced its REST calls: a first mid of 0.55 (ask moved, bid not
+        # yet) made every later move +-9.1%, under the 10% spike, and no order ever came
+        wait(lambda: loop.ticks > 1, 5)
         while len(posts) < signals:
             before, fills = len(posts), loop.executor.counters.fills
             if up:

@@ -46,13 +46,15 @@ def stored_summary(
 ) -> tuple[PnlSummary, bool]:
     """The summary `kalshi pnl` computes from a state file holding these, and whether it came
     from the integer columns."""
-    with tempfile.TemporaryDirectory() as tmp:
-        with Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store:
-            store.record_fills(fills)
-            for s in settlements:
-                store.record_settlement(s)
-            integer = store.iter_fill_units() is not None
-            return summarize_store(store, since=since), integer
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store,
+    ):
+        store.record_fills(fills)
+        for s in settlements:
+            store.record_settlement(s)
+        integer = store.iter_fill_units() is not None
+        return summarize_store(store, since=since), integer
 
 
 def assert_equals_the_decimal_engine(
