@@ -17,6 +17,8 @@ and line before anything reaches the exchange, never found by a reconcile alread
       log_backups: 5           # ... keeping this many older files (trade.log.1 ...)
       log_coalesce_s: 60       # repeats of one denial or signal: one summary line per interval
       deadman_interval_s: 60   # a `deadman` alert channel is pinged at most this often
+      state_durability: full   # or `normal`: the pending intent's commit skips its fsync
+                               # (docs/safety.md "State durability" says what that risks)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ TRADE_KEYS = frozenset(
         "log_backups",
         "log_coalesce_s",
         "deadman_interval_s",
+        "state_durability",
     }
 )
 
@@ -133,6 +136,18 @@ class TradeConfig:
             raise ConfigError(f"trade.{key}: must be a positive number of seconds, got {value!r}")
         return seconds
 
+    def state_durability(self) -> str:
+        """`trade.state_durability`: "full" (the default) or "normal" (see docs/safety.md)."""
+        from kalshi_cli.store.connection import INTENT_DURABILITIES
+
+        value = self.trade.get("state_durability", "full")
+        if value not in INTENT_DURABILITIES:
+            raise ConfigError(
+                f"trade.state_durability: expected one of {', '.join(INTENT_DURABILITIES)}, "
+                f"got {value!r}"
+            )
+        return str(value)
+
     def whole(self, key: str, default: int) -> int:
         """A positive whole number (a size in bytes, a count of files)."""
         value = self.trade.get(key, default)
@@ -199,6 +214,7 @@ _TRADE_KINDS: dict[str, object] = {
     "status_interval_s": float,
     "tick_interval_s": float,
     "deadman_interval_s": float,
+    "state_durability": str,
 }
 
 
@@ -215,6 +231,7 @@ def _trade(trade: Located) -> Mapping[str, Any]:
             ("deadman_interval_s", 60.0),
         ):
             config.seconds(key, default)
+        config.state_durability()
     except ConfigError as exc:
         raise at_line(trade, exc, dotted="trade") from None
     return trade

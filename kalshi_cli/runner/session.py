@@ -352,6 +352,8 @@ def describe(
         f"strategy        {strategy.name} ({params_text(params)})",
         f"markets         {selection.describe()}",
         f"log file        {log_path}",
+        f"state file      intent writes {config.state_durability()}"
+        + ("" if config.state_durability() == "full" else " (no fsync: see docs/safety.md)"),
         "risk rules:",
         *risk_lines(limits),
     ]
@@ -474,6 +476,7 @@ def trade(
     log_path = options.log_file or config.path("log_file", state_dir / "trade.log")
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
+    store.intent_durability = config.state_durability()
     log = EventLog(
         clock,
         path=log_path,
