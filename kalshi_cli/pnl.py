@@ -702,7 +702,7 @@ class _UnitsPass(_Pass[int]):
         """Apply every fill in order, each after the settlements due before it."""
         cutoff, tally = self.cutoff, self.tally
         markets: dict[str, _DayTally] = self.markets  # type: ignore[assignment]  # as above
-        dollar, release, next_at = FIXED.dollar, _fixed_release, queue.next_at
+        dollar, unit, next_at = FIXED.dollar, _RELEASE_UNIT, queue.next_at
         for ticker, buys_yes, price, filled, fee, ts, strategy in rows:
             count = filled
             if ts >= next_at:
@@ -716,22 +716,22 @@ class _UnitsPass(_Pass[int]):
             # apply_fill_to, for int: close the opposite side first, open the rest
             position = t.position
             gross = 0
-            if position > 0 and not buys_yes:
-                closed = count if count <= position else position
-                released = t.basis if closed == position else release(t.basis, closed, position)
-                t.basis -= released
-                gross = closed * price - released
+            if position and (position > 0) != buys_yes:
+                held, paid = (position, price) if position > 0 else (-position, dollar - price)
+                basis = t.basis
+                if count >= held:
+                    closed, released = held, basis
+                else:  # _fixed_release, written out: basis x closed / held, half even
+                    closed = count
+                    denominator = held * unit
+                    q, r = divmod(basis * closed, denominator)
+                    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
+                        q += 1
+                    released = q * unit
+                t.basis = basis - released
+                gross = closed * paid - released
                 t.realized_gross += gross
-                position -= closed
-                count -= closed
-            elif position < 0 and buys_yes:
-                held = -position
-                closed = count if count <= held else held
-                released = t.basis if closed == held else release(t.basis, closed, held)
-                t.basis -= released
-                gross = closed * (dollar - price) - released
-                t.realized_gross += gross
-                position += closed
+                position += -closed if position > 0 else closed
                 count -= closed
             if count:
                 if buys_yes:
