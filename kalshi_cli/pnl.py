@@ -29,7 +29,11 @@ How the code is laid out (docs/pnl.md, "The engine"):
   `realized_per_fill`); `summarize_rows` streams a whole history in `FIXED` units, one pass, into
   per-(day, strategy, market) cells rolled up at the end into the three groupings. A value finer
   than the fixed unit switches the pass to `DECIMAL` where it stands (the state so far converts
-  exactly), so no input is ever refused or rounded.
+  exactly), so no input is ever refused or rounded;
+- `summarize_store` (what `kalshi pnl` runs) reads the state file's integer columns instead
+  (`Store.iter_fill_units`, already in `FIXED` units) through `_UnitsPass.run_units`, the same
+  arithmetic written out for `int`; a history with any value those columns cannot hold goes
+  through `summarize_rows` over the text.
 
 Memory grows with the number of markets and days, not of fills.
 """
