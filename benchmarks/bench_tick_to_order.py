@@ -190,6 +190,9 @@ def main() -> int:
         default="full",
         help="the loop's `trade.state_durability` (docs/safety.md); full is the default",
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the loop thread; print its top functions"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-t2o-"))
     state_dir = args.state_dir or work
@@ -262,7 +265,15 @@ def main() -> int:
             daemon=True,
         )
         driver_thread.start()
-        loop.run(stop=stop)
+        if args.profile:
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            profile.runcall(loop.run, stop=stop)
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(150)
+        else:
+            loop.run(stop=stop)
         driver_thread.join(10)
         feed.stop()
         store.close()
