@@ -14,15 +14,24 @@ number of fills).
 
 `--profile` runs `kalshi pnl --by market` once under cProfile and prints its top functions.
 
+`--compare-with DIR` measures another source tree (e.g. `git worktree add /tmp/old main`) in
+the same run: the state file is written by that tree, a copy of it is migrated by this one (the
+migration is timed: it is what an upgrade costs once), and every repetition runs the aggregate
+over both files and both trees' `kalshi pnl`, interleaved; each tree's ratio is to the
+aggregate over its own file.
+
     python benchmarks/bench_pnl.py                    # 1,000,000 fills in a temporary file
     python benchmarks/bench_pnl.py --fills 100000 --runs 5
     python benchmarks/bench_pnl.py --profile
+    python benchmarks/bench_pnl.py --compare-with /tmp/old
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +60,9 @@ for line in open("/proc/self/status").read().splitlines():
 
 CHILD = f"""
 import sys
+if sys.argv[1] == "--tree":
+    sys.path.insert(0, sys.argv[2])
+    del sys.argv[1:3]
 from kalshi_cli.cli.app import app
 try:
     app(prog_name="kalshi", args=sys.argv[1:])
@@ -89,6 +101,19 @@ finally:
 """
 
 
+# the old tree writes the file: this script's own `write`, with that tree's kalshi_cli
+WRITE = (
+    f"sys.path.insert(1, {str(Path(__file__).parent)!r}); sys.argv[0] = {__file__!r}; "
+    f"import runpy; runpy.run_path({__file__!r}, run_name='__main__')"
+)
+MIGRATE = """
+import sys
+from pathlib import Path
+from kalshi_cli.store import Store
+Store.migrate(Path(sys.argv[1]))
+"""
+
+
 def mixed_fills(n: int) -> Iterator[FillRecord]:
     """`synthetic_fills`, whose markets each only buy or only sell, with the side drawn from
     other bits of the fill's scrambled index: every market buys and sells, positions close,
@@ -123,41 +148,66 @@ def write(path: Path, n: int) -> None:
     print(f"state file: {n:,} fills written in {time.perf_counter() - started:.1f} s")
 
 
-def run(args: list[str], home: Path, path: Path) -> tuple[float, float]:
-    """(wall seconds, peak MB) of one fresh process."""
+def bench_env(home: Path, path: Path) -> dict[str, str]:
+    """Bytecode caching on, as on any installed machine (a warm-up run writes the .pyc files
+    before anything is timed), so no sample pays for compiling source."""
     env = {**os.environ, "KALSHI_HOME": str(home), "KALSHI_STATE": str(path)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run(args: list[str], home: Path, path: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak MB, CPU seconds) of one fresh process. The CPU time (user + system,
+    from the child's rusage) is the figure that holds when other work loads the machine."""
+    env = bench_env(home, path)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", *args], env=env, capture_output=True, text=True, check=True
     )
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     peak_kb = next(
         int(line.split("=")[1]) for line in done.stderr.splitlines() if line.startswith("peak_kb=")
     )
-    return wall, peak_kb / 1024
+    return wall, peak_kb / 1024, cpu
 
 
-def measure(path: Path, home: Path, runs: int) -> None:
-    samples: dict[str, list[tuple[float, float]]] = {"aggregate": [], **{b: [] for b in BYS}}
+def measure(trees: dict[str, tuple[Path, list[str]]], home: Path, runs: int) -> None:
+    """`trees`: a label -> (its state file, the child's leading arguments) for each tree."""
+    samples: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    for path, lead in trees.values():  # warm-up: .pyc files and the page cache
+        run([CHILD, *lead, "pnl", "--local", "--json"], home, path)
     for _ in range(runs):
-        samples["aggregate"].append(run([AGGREGATE, str(path)], home, path))
-        for by in BYS:
-            samples[by].append(run([CHILD, "pnl", "--local", "--json", "--by", by], home, path))
-    base = statistics.median(s[0] for s in samples["aggregate"])
+        for label, (path, lead) in trees.items():
+            samples.setdefault((label, "aggregate"), []).append(
+                run([AGGREGATE, str(path)], home, path)
+            )
+            for by in BYS:
+                samples.setdefault((label, by), []).append(
+                    run([CHILD, *lead, "pnl", "--local", "--json", "--by", by], home, path)
+                )
     print(f"load average {os.getloadavg()[0]:.2f}, median of {runs} interleaved repetitions")
-    print(
-        f"plain SQL aggregate      median {base:5.2f} s wall  "
-        f"peak {max(s[1] for s in samples['aggregate']):5.1f} MB   ({AGGREGATE_SQL})"
-    )
-    for by in BYS:
-        wall = statistics.median(s[0] for s in samples[by])
-        peak = max(s[1] for s in samples[by])
+    print(f"aggregate: {AGGREGATE_SQL}")
+    for label in trees:
+        base = statistics.median(s[0] for s in samples[(label, "aggregate")])
+        base_cpu = statistics.median(s[2] for s in samples[(label, "aggregate")])
         print(
-            f"kalshi pnl --by {by:<8} median {wall:5.2f} s wall  peak {peak:5.1f} MB   "
-            f"ratio {wall / base:4.2f}x the aggregate (target < {TARGET_RATIO}x), "
-            f"target < {TARGET_S:.0f} s: {'met' if wall < TARGET_S else 'MISSED'}, "
-            f"< {TARGET_MB:.0f} MB: {'met' if peak < TARGET_MB else 'MISSED'}"
+            f"[{label}] plain SQL aggregate      median {base:5.2f} s wall  {base_cpu:5.2f} s CPU  "
+            f"peak {max(s[1] for s in samples[(label, 'aggregate')]):5.1f} MB"
         )
+        for by in BYS:
+            wall = statistics.median(s[0] for s in samples[(label, by)])
+            cpu = statistics.median(s[2] for s in samples[(label, by)])
+            peak = max(s[1] for s in samples[(label, by)])
+            print(
+                f"[{label}] kalshi pnl --by {by:<8} median {wall:5.2f} s wall  {cpu:5.2f} s CPU  "
+                f"peak {peak:5.1f} MB   ratio {wall / base:4.2f}x the aggregate "
+                f"({cpu / base_cpu:4.2f}x in CPU; target < {TARGET_RATIO}x), "
+                f"target < {TARGET_S:.0f} s: {'met' if wall < TARGET_S else 'MISSED'}, "
+                f"< {TARGET_MB:.0f} MB: {'met' if peak < TARGET_MB else 'MISSED'}"
+            )
 
 
 def main() -> None:
@@ -166,21 +216,38 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="repetitions (at least 3)")
     parser.add_argument("--profile", action="store_true", help="profile one run instead")
     parser.add_argument("--path", type=Path, help="use (or write once) this state file")
+    parser.add_argument("--compare-with", type=Path, metavar="DIR", help="another source tree")
     args = parser.parse_args()
     if args.runs < 3:
         parser.error("--runs must be at least 3: the figure is a median")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.path or Path(tmp) / "state.db"
+        old = args.compare_with
         if not path.exists():
             # written by a child so the measuring process stays small
+            lead = ["-c", f"import sys; sys.path.insert(0, {str(old)!r}); " + WRITE] if old else []
             subprocess.run(
-                [sys.executable, __file__, "--write-only", str(path), str(args.fills)], check=True
+                [sys.executable, *(lead or [__file__]), "--write-only", str(path), str(args.fills)],
+                check=True,
             )
         if args.profile:
-            env = {**os.environ, "KALSHI_HOME": tmp, "KALSHI_STATE": str(path)}
+            env = bench_env(Path(tmp), path)
             subprocess.run([sys.executable, "-c", PROFILE], env=env, check=True)
             return
-        measure(path, Path(tmp), args.runs)
+        trees: dict[str, tuple[Path, list[str]]] = {"this tree": (path, [])}
+        if old:
+            migrated = Path(tmp) / "migrated.db"
+            shutil.copyfile(path, migrated)
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-c", MIGRATE, str(migrated)], check=True, env=dict(os.environ)
+            )
+            print(f"migrating that file with this tree: {time.perf_counter() - started:.1f} s")
+            trees = {
+                f"before: {old}": (path, ["--tree", str(old)]),
+                "after: this tree": (migrated, []),
+            }
+        measure(trees, Path(tmp), args.runs)
 
 
 if __name__ == "__main__":

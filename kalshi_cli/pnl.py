@@ -29,7 +29,11 @@ How the code is laid out (docs/pnl.md, "The engine"):
   `realized_per_fill`); `summarize_rows` streams a whole history in `FIXED` units, one pass, into
   per-(day, strategy, market) cells rolled up at the end into the three groupings. A value finer
   than the fixed unit switches the pass to `DECIMAL` where it stands (the state so far converts
-  exactly), so no input is ever refused or rounded.
+  exactly), so no input is ever refused or rounded;
+- `summarize_store` (what `kalshi pnl` runs) reads the state file's integer columns instead
+  (`Store.iter_fill_units`, already in `FIXED` units) through `_UnitsPass.run_units`, the same
+  arithmetic written out for `int`; a history with any value those columns cannot hold goes
+  through `summarize_rows` over the text.
 
 Memory grows with the number of markets and days, not of fills.
 """
@@ -47,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from kalshi_cli.models import ONE, ZERO, BookSide, Fill, Orderbook, Settlement
 
 if TYPE_CHECKING:
-    from kalshi_cli.store import FillRecord, SettlementRecord
+    from kalshi_cli.store import FillRecord, SettlementRecord, Store
 
 _MICRO = Decimal("0.000001")
 
@@ -666,6 +670,121 @@ class _Pass(Generic[N]):
                 settled=t.settled,
             )
         return PnlSummary(engine, roll_up(self.cells, u), since)
+
+
+@dataclass(slots=True)
+class _DayTally(Tally[int]):
+    """A market's tally in the integer pass, with the cells of its current UTC day by strategy,
+    so that a fill finds its cell without building and hashing a (day, strategy, market) key."""
+
+    day_end: float = -math.inf
+    day_cells: dict[str | None, Cell[int]] = field(default_factory=dict)
+
+
+FillUnits = tuple[str, int, int, int, int, float, "str | None"]
+"""(ticker, buys_yes, yes_price_e6, count_e2, fee_e8, ts, strategy): what
+`Store.iter_fill_units` streams, money and counts already integers of `FIXED`'s units."""
+
+
+class _UnitsPass(_Pass[int]):
+    """The summary pass over fills that are already integers of `FIXED`'s units (the state
+    file's integer columns): no text to parse, `apply_fill_to` written out for `int`.
+
+    It must equal `_Pass.run` fill for fill; `tests/orders/test_pnl_units.py` holds it to the
+    Decimal engine on random histories."""
+
+    def __init__(self, since: float | None) -> None:
+        super().__init__(FIXED, since)
+
+    def tally(self, ticker: str) -> _DayTally:
+        t = self.markets.get(ticker)
+        if t is None:
+            t = self.markets[ticker] = _DayTally(0, 0, 0, 0, 0)
+        return t  # type: ignore[return-value]  # every tally of this pass is a _DayTally
+
+    def run_units(self, rows: Iterable[FillUnits], queue: SettlementQueue) -> None:
+        """Apply every fill in order, each after the settlements due before it."""
+        cutoff, tally = self.cutoff, self.tally
+        markets: dict[str, _DayTally] = self.markets  # type: ignore[assignment]  # as above
+        dollar, unit, next_at = FIXED.dollar, _RELEASE_UNIT, queue.next_at
+        for ticker, buys_yes, price, filled, fee, ts, strategy in rows:
+            count = filled
+            if ts >= next_at:
+                for s in queue.due(ts):
+                    self.settle(s)
+                next_at = queue.next_at
+            t = markets.get(ticker) or tally(ticker)
+            t.fees += fee
+            t.traded += filled
+            t.fills += 1
+            # apply_fill_to, for int: close the opposite side first, open the rest
+            position = t.position
+            gross = 0
+            if position and (position > 0) != buys_yes:
+                held, paid = (position, price) if position > 0 else (-position, dollar - price)
+                basis = t.basis
+                if count >= held:
+                    closed, released = held, basis
+                else:  # _fixed_release, written out: basis x closed / held, half even
+                    closed = count
+                    denominator = held * unit
+                    q, r = divmod(basis * closed, denominator)
+                    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
+                        q += 1
+                    released = q * unit
+                t.basis = basis - released
+                gross = closed * paid - released
+                t.realized_gross += gross
+                position += -closed if position > 0 else closed
+                count -= closed
+            if count:
+                if buys_yes:
+                    t.basis += count * price
+                    position += count
+                else:
+                    t.basis += count * (dollar - price)
+                    position -= count
+            t.position = position
+            if ts >= cutoff:
+                if ts >= t.day_end:
+                    t.day_end = (ts // 86_400 + 1) * 86_400
+                    t.day_cells = {}
+                c = t.day_cells.get(strategy)
+                if c is None:
+                    c = t.day_cells[strategy] = self.cell(
+                        (int(ts // 86_400), strategy or "manual", ticker)
+                    )
+                c.gross += gross
+                c.fees += fee
+                c.fills += 1
+
+
+def summarize_units(
+    rows: Iterable[FillUnits],
+    settlements: Iterable[SettlementRecord],
+    *,
+    since: float | None = None,
+) -> PnlSummary:
+    """`summarize_rows` over fills already held as integers of `FIXED`'s units, in time order.
+    Every settlement's payout and fee must fit those units too (`_fits`; `summarize_store`
+    checks before it calls this)."""
+    pending = list(settlements)
+    queue = SettlementQueue(pending)
+    state = _UnitsPass(since)
+    state.run_units(rows, queue)
+    for s in queue.rest():
+        state.settle(s)
+    return state.summary(since)
+
+
+def summarize_store(store: Store, *, since: float | None = None) -> PnlSummary:
+    """The summary of a whole state file: over its integer columns when every fill and
+    settlement fits `FIXED`'s units (always, for what Kalshi sends), else over the text."""
+    settlements = store.settlements()
+    rows = store.iter_fill_units() if _fits(settlements) else None
+    if rows is None:
+        return summarize_rows(store.iter_fill_rows(), settlements, since=since)
+    return summarize_units(rows, settlements, since=since)
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:

@@ -50,7 +50,7 @@ def pnl_report(
     """Realized P&L from the state file at `state` since `since_ts` (`since` is how the person
     wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared."""
     from kalshi_cli.clock import SystemClock
-    from kalshi_cli.pnl import summarize_rows
+    from kalshi_cli.pnl import summarize_rows, summarize_store
     from kalshi_cli.positions import CaughtUp, mark_to_market, open_caught_up
     from kalshi_cli.store import Store
 
@@ -69,7 +69,7 @@ def pnl_report(
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
-            summary = summarize_rows(store.iter_fill_rows(), store.settlements(), since=since_ts)
+            summary = summarize_store(store, since=since_ts)
         if client is not None:
             view = mark_to_market(
                 client, store, engine=summary.engine, limit=limit, include_flat=True

@@ -38,7 +38,7 @@ from kalshi_cli.models import (
     side_held,
 )
 from kalshi_cli.orders import Exposure
-from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_rows
+from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -188,7 +188,7 @@ class PositionsView:
 
 def build_engine(store: Store) -> PnlEngine:
     """Replay the state file's whole history (average cost) and keep only the end state."""
-    return summarize_rows(store.iter_fill_rows(), store.settlements()).engine
+    return summarize_store(store).engine
 
 
 def exposures(positions: Iterable[Position], resting: Iterable[Order]) -> dict[str, Exposure]:

@@ -2,7 +2,8 @@
 
 It runs the WebSocket feed and, when that cannot be had, the REST poller, and answers three
 questions for the loop: what is the book of a market (`book`), may I place an order in it
-(`is_fresh`), and what happened since I last asked (`drain_events`).
+(`is_fresh`), and what happened since I last asked (`drain_events`, with `wait_for_events` to
+sleep until there is something).
 
 Fallback: after `fallback_after` consecutive WebSocket attempts that produced no message
 (refused, failed handshake, silent), the poller is switched on. The WebSocket keeps retrying
@@ -68,6 +69,7 @@ class MarketData:
         clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._events: deque[FeedEvent] = deque(maxlen=max_events)
+        self._queued = threading.Event()  # set while an event waits to be drained
         self._dirty: set[str] = set()
         self._fresh: dict[str, bool] = {}
         self.dropped_events = 0
@@ -166,7 +168,15 @@ class MarketData:
             events = list(self._events)
             self._events.clear()
             self._dirty.clear()
+            self._queued.clear()
         return events
+
+    def wait_for_events(self, timeout_s: float) -> bool:  # float-ok: seconds
+        """Block until an event is queued (True) or `timeout_s` passed (False): the trade
+        loop's wake-up, instead of polling `drain_events`. Set under the queue's lock with the
+        event and cleared with the drain, so an event is never missed and a drained queue
+        never wakes anyone."""
+        return self._queued.wait(timeout_s)
 
     def add_markets(self, tickers: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(tickers) if t not in self.tickers]
@@ -194,6 +204,7 @@ class MarketData:
             if len(self._events) == self._events.maxlen:
                 self.dropped_events += 1
             self._events.append(event)
+            self._queued.set()
 
     def _on_event(self, event: FeedEvent) -> None:
         kind = event.kind

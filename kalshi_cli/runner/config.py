@@ -19,6 +19,8 @@ and line before anything reaches the exchange, never found by a reconcile alread
       deadman_interval_s: 60   # a `deadman` alert channel is pinged at most this often
       order_group_limit: 1500  # contracts per rolling 15 s in the session's order group
                                # (default: risk.max_order_count x risk.max_orders_per_minute)
+      state_durability: full   # or `normal`: the pending intent's commit skips its fsync
+                               # (docs/safety.md "State durability" says what that risks)
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ TRADE_KEYS = frozenset(
         "log_coalesce_s",
         "deadman_interval_s",
         "order_group_limit",
+        "state_durability",
     }
 )
 
@@ -149,6 +152,18 @@ class TradeConfig:
             raise ConfigError(f"trade.{key}: must be a positive number of seconds, got {value!r}")
         return seconds
 
+    def state_durability(self) -> str:
+        """`trade.state_durability`: "full" (the default) or "normal" (see docs/safety.md)."""
+        from kalshi_cli.store.connection import INTENT_DURABILITIES
+
+        value = self.trade.get("state_durability", "full")
+        if value not in INTENT_DURABILITIES:
+            raise ConfigError(
+                f"trade.state_durability: expected one of {', '.join(INTENT_DURABILITIES)}, "
+                f"got {value!r}"
+            )
+        return str(value)
+
     def whole(self, key: str, default: int) -> int:
         """A positive whole number (a size in bytes, a count of files)."""
         value = self.trade.get(key, default)
@@ -224,6 +239,7 @@ _TRADE_KINDS: dict[str, object] = {
     "status_interval_s": float,
     "tick_interval_s": float,
     "deadman_interval_s": float,
+    "state_durability": str,
 }
 
 
@@ -242,6 +258,7 @@ def _trade(trade: Located) -> Mapping[str, Any]:
             config.seconds(key, default)
         if trade.get("order_group_limit") is not None:
             config.whole("order_group_limit", 1)
+        config.state_durability()
     except ConfigError as exc:
         raise at_line(trade, exc, dotted="trade") from None
     return trade

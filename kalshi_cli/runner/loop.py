@@ -11,10 +11,14 @@ whose book changed, or all of them on a full pass) run the stop-loss and the str
 what the risk engine allows. It ends with the
 heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
 
-`run` repeats ticks: one as soon as the feed has something (polled every millisecond, so a book
-change reaches the strategy within about a millisecond) and a full pass at least every
-`tick_interval_s`. Nothing in a tick sleeps or reads the wall clock directly, so tests drive it
-with a `ManualClock`, a fake feed and a fake client, thousands of ticks a second.
+`run` repeats ticks: one as soon as the feed has something and a full pass at least every
+`tick_interval_s` (the timer work, heartbeats, fill polls, lookups of unknown orders, rides on
+it). A feed that offers `wait_for_events` (MarketData) wakes the loop the moment it queues an
+event; the wait never outlasts the next full pass, the run's deadline or `idle_wait_s` (how
+soon a stop is seen), so it neither spins nor delays the timer work. A feed without it (a
+recorded one on a simulated clock) is polled every `poll_s` of its clock. Nothing in a tick
+sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a fake feed
+and a fake client, thousands of ticks a second.
 """
 
 from __future__ import annotations
@@ -80,7 +84,9 @@ class LoopSettings:
     deadman_interval_s: float = 60.0
     fill_poll_s: float = 5.0
     resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
-    poll_s: float = 0.001
+    poll_s: float = 0.001  # a feed without `wait_for_events` is polled this often
+    # the longest the idle loop waits for a feed event before it looks at `stop` again
+    idle_wait_s: float = 0.05
     # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
     # strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0
@@ -161,6 +167,11 @@ class TradeLoop:
         self._breached: set[str] = set()
         self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._stops: dict[str, StopAttempt] = {}
+        # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
+        # on a simulated clock) keeps working unchanged
+        self._wait_for_events: Callable[[float], bool] | None = getattr(
+            feed, "wait_for_events", None
+        )
 
     # ---------------------------------------------------------------- running
 
@@ -185,8 +196,13 @@ class TradeLoop:
                 self.tick(events, full=full)
                 if full:
                     next_full = now + self.settings.tick_interval_s
-            else:
+            elif self._wait_for_events is None:
                 self.clock.sleep(self.settings.poll_s)
+            else:
+                wait_s = min(next_full - now, self.settings.idle_wait_s)
+                if deadline is not None:
+                    wait_s = min(wait_s, deadline - now)
+                self._wait_for_events(max(wait_s, 0.0))
 
     def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
         self.ticks += 1

@@ -381,6 +381,8 @@ def describe(
         f"markets         {selection.describe()}",
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
+        f"state file      intent writes {config.state_durability()}"
+        + ("" if config.state_durability() == "full" else " (no fsync: see docs/safety.md)"),
         "risk rules:",
         *risk_lines(limits),
     ]
@@ -537,6 +539,7 @@ def trade(
         console = cast("TextIO", Prefixed(sys.stderr))
     print_lines(describe(env, options, config, selection, log_path), out)
     store = Store.open(state_path, clock=clock)
+    store.intent_durability = config.state_durability()
     if bind is not None:
         try:
             bind(store)  # a state file of another endpoint or account: nothing is sent

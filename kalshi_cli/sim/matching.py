@@ -17,6 +17,7 @@ from kalshi_cli.models import (
     ZERO,
     BookSide,
     FeeCharge,
+    FeeModel,
     SelfTradePrevention,
     Side,
     TimeInForce,
@@ -97,7 +98,9 @@ class Matcher(Ledger):
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
         remaining = count
         stopped = False
-        maker_positions: dict[str, Decimal] = {}
+        # what the plan so far fills for each maker account (+ YES): a reduce-only maker further
+        # down reduces its position as it will be then; read only when one is met
+        maker_deltas: dict[str, Decimal] = {}
         for _, maker in book.crossing(buy_yes, own):
             if remaining == 0:
                 break
@@ -110,9 +113,9 @@ class Matcher(Ledger):
             available = maker.remaining_count
             if maker.reduce_only:
                 maker_acct = self._accounts[maker.account_id]
-                pos = maker_positions.get(maker.account_id)
-                if pos is None:
-                    pos = self._position_of(maker_acct, ticker)
+                pos = self._position_of(maker_acct, ticker) + maker_deltas.get(
+                    maker.account_id, ZERO
+                )
                 reducible = max(pos if maker.book_side is BookSide.ASK else -pos, ZERO)
                 if reducible < available:
                     steps.append(("cut", maker, available - reducible))
@@ -122,12 +125,8 @@ class Matcher(Ledger):
             take = min(remaining, available)
             steps.append(("fill", maker, take))
             remaining -= take
-            # makers' positions as the plan goes, for reduce-only orders further down
-            before = maker_positions.get(maker.account_id)
-            if before is None:
-                before = self._position_of(self._accounts[maker.account_id], ticker)
             signed = take if maker.book_side is BookSide.BID else -take
-            maker_positions[maker.account_id] = before + signed
+            maker_deltas[maker.account_id] = maker_deltas.get(maker.account_id, ZERO) + signed
         filled = count - remaining
         if time_in_force is TimeInForce.FOK and remaining:
             raise ExchangeError(
@@ -197,9 +196,14 @@ class Matcher(Ledger):
         fills: list[SimFill] = []
         fee_iter = iter(plan.fees)
         touched: set[str] = set()
+        fee_model: FeeModel | None = None  # looked up once an order, not once a fill
         for kind, maker, amount in plan.steps:
             if kind == "fill":
-                fills.append(self._fill(order, maker, amount, next(fee_iter), now))
+                if fee_model is None:
+                    fee_model = self.fee_model(order.ticker)
+                fills.append(
+                    self._fill(order, maker, amount, next(fee_iter), now, fee_model=fee_model)
+                )
                 touched.add(maker.account_id)
             else:
                 self._take_off(maker, amount, now, cause=maker)
@@ -285,7 +289,14 @@ class Matcher(Ledger):
             self._take_off(order, amount, now, cause=order)
 
     def _fill(
-        self, taker: SimOrder, maker: SimOrder, count: Decimal, taker_charge: FeeCharge, now: float
+        self,
+        taker: SimOrder,
+        maker: SimOrder,
+        count: Decimal,
+        taker_charge: FeeCharge,
+        now: float,
+        *,
+        fee_model: FeeModel,
     ) -> SimFill:
         ticker = taker.ticker
         market = self._markets[ticker]
@@ -300,7 +311,7 @@ class Matcher(Ledger):
         )
         maker_charge, maker.fee_accumulator = charge_fill(
             revenue,
-            self.fee_model(ticker).fee(count, maker_own, taker=False, at=now),
+            fee_model.fee(count, maker_own, taker=False, at=now),
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net

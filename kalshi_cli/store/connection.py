@@ -10,6 +10,13 @@ the order leaves", that fsync (a fraction of a millisecond on an SSD) is the rig
 hot paths stay cheap anyway: a heartbeat or an event is one autocommitted statement, and a batch
 of fills is one `executemany` in one transaction.
 
+`intent_durability` ("full", the default, or "normal": the `trade.state_durability` setting
+of `kalshi trade`) relaxes one write only: the pending intent recorded just before its order is
+sent, the one commit on the tick-to-order path. Under "normal" that commit skips its fsync (it
+is in the WAL, in the OS, so it survives the process being killed, but not an OS crash or a
+power cut until the next commit that does fsync, which is the order's answer a few
+milliseconds later); every other write keeps FULL. docs/safety.md says what each setting risks.
+
 Transactions. The connection is in autocommit mode (`isolation_level=None`), so every single
 statement commits on its own and nothing is ever left pending by accident. Writes that belong
 together use `transaction()`, which takes the write lock up front (`BEGIN IMMEDIATE`, so two
@@ -45,6 +52,7 @@ _JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 _CACHE_KIB = 32 * 1024
 
 APPLIED_SQL = "SELECT name, applied_at FROM schema_migrations ORDER BY rowid"
+INTENT_DURABILITIES = ("full", "normal")
 
 
 class StoreBase:
@@ -59,6 +67,23 @@ class StoreBase:
         self.clock = clock
         self.readonly = readonly
         self._depth = 0
+        self.intent_durability = "full"  # see the module docstring
+
+    @contextmanager
+    def _intent_sync(self) -> Iterator[None]:
+        """The synchronous mode for a pending intent's own commit: NORMAL inside the block
+        when `intent_durability` is "normal" and the block is not inside a transaction (whose
+        commit is the outer one's), FULL again after it."""
+        if self.intent_durability == "full" or self._depth:
+            yield
+            return
+        if self.intent_durability not in INTENT_DURABILITIES:
+            raise ValueError(f"intent durability is one of {INTENT_DURABILITIES}")
+        self._rows("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self._rows("PRAGMA synchronous = FULL")
 
     @contextmanager
     def busy_timeout(self, seconds: float) -> Iterator[None]:  # float-ok: seconds

@@ -1,4 +1,10 @@
-"""Fills (table `fills`): stored once by fill_id, streamed in time order at flat memory."""
+"""Fills (table `fills`): stored once by fill_id, streamed in time order at flat memory.
+
+Each fill's price, count and fee are stored twice: as canonical Decimal TEXT (the record) and as
+integers of a fixed unit (`yes_price_e6` in 1e-6 dollars, `count_e2` in 1e-2 contracts, `fee_e8`
+in 1e-8 dollars; migration 0002), NULL where the value does not fit the unit exactly.
+`iter_fill_units` streams the integers to `kalshi pnl`, which sums them without parsing a string.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,13 @@ _FILL_COLUMNS = (
     "fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, fee, is_taker, ts, "
     "strategy, realized_pnl"
 )
-_INSERT_FILL_SQL = f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608
+_UNIT_COLUMNS = "yes_price_e6, count_e2, fee_e8"
+_INSERT_FILL_SQL = (
+    f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}, {_UNIT_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * 15)})"
+)
+PRICE_SCALE, COUNT_SCALE, FEE_SCALE = 6, 2, 8
+_UNITS_CACHE: dict[tuple[str, int], int | None] = {}
 _BOOK_SIDE_TEXT: dict[object, str] = {side.value: side.value for side in BookSide}
 
 
@@ -102,6 +114,32 @@ class FillsMixin(StoreBase):
         cursor.arraysize = 1000
         return cursor
 
+    def iter_fill_units(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[tuple[str, int, int, int, int, float, str | None]] | None:
+        """(ticker, buys_yes, yes_price_e6, count_e2, fee_e8, ts, strategy) in time order, the
+        money and counts as integers of their fixed units (see the module docstring) and
+        `buys_yes` 1 for a bid, 0 for an ask; None when a fill in the range has no integers
+        (a value finer than the units), for the caller to read `iter_fill_rows` instead."""
+        where, params = time_range("ts", since, until)
+        inexact = "yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL"
+        try:
+            # answered from the partial index `fills_without_units`, which is empty in practice
+            if self._conn.execute(
+                f"SELECT 1 FROM fills{where}{' AND' if where else ' WHERE'} ({inexact}) LIMIT 1",  # noqa: S608
+                params,
+            ).fetchone():
+                return None
+            cursor = self._conn.execute(
+                "SELECT ticker, book_side = 'bid', yes_price_e6, count_e2, fee_e8, ts, strategy "  # noqa: S608
+                f"FROM fills{where} ORDER BY ts, rowid",
+                params,
+            )
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+        cursor.arraysize = 1000
+        return cursor
+
     def count_fills(self) -> int:
         return int(self._rows("SELECT count(*) FROM fills")[0][0])
 
@@ -120,7 +158,33 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         float(f.ts),  # float-ok: unix seconds
         f.strategy,
         opt_dec_text(f.realized_pnl),
+        fixed_units(dec_text(f.yes_price), PRICE_SCALE),
+        fixed_units(dec_text(f.count), COUNT_SCALE),
+        fixed_units(dec_text(f.fee), FEE_SCALE),
     )
+
+
+def fixed_units(text: str, scale: int) -> int | None:
+    """A canonical Decimal text as an integer of 10**-scale, or None where it does not fit
+    exactly (more decimals than `scale`, more than 9 digits before the point). The same string
+    rule as migration 0002's backfill (`migrations._text_to_units`), so old and new fills agree."""
+    key = (text, scale)
+    if key in _UNITS_CACHE:
+        return _UNITS_CACHE[key]
+    negative = text[:1] == "-"
+    whole, _, fraction = (text[1:] if negative else text).partition(".")
+    units: int | None = None
+    if (
+        0 < len(whole) <= 9
+        and len(fraction) <= scale
+        and (whole + fraction).isascii()
+        and (whole + fraction).isdigit()
+    ):
+        units = int(whole) * 10**scale + int(fraction.ljust(scale, "0"))
+        units = -units if negative else units
+    if len(_UNITS_CACHE) < DECIMAL_CACHE_SIZE:
+        _UNITS_CACHE[key] = units
+    return units
 
 
 def _book_side_text(value: object) -> str:

@@ -189,7 +189,51 @@ INITIAL = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (INITIAL,)
+
+# -- 0002_fill_integer_units (issue #17: `kalshi pnl` over integers) --------------------------
+# Each fill's price, count and fee also as an integer of a fixed unit, beside the TEXT that
+# stays the record: the price in 1e-6 dollars, the count in 1e-2 contracts, the fee in 1e-8
+# dollars (the units of `pnl.FIXED`; cents would not hold a sub-penny price or a fee to
+# $0.000001 exactly). NULL where the text does not fit exactly: more decimals than the unit has,
+# or more than 9 digits before the point. The backfill parses the canonical text as a string (no
+# REAL arithmetic, so nothing rounds); `store.fills.fixed_units` applies the same rule to new
+# fills. The partial index holds only the fills without integers, so `kalshi pnl` learns in one
+# look-up whether the integer pass can take the whole history.
+# Part of a released migration: never edit `_text_to_units` or the statements below.
+
+
+def _text_to_units(column: str, scale: int) -> str:
+    negative = f"substr({column}, 1, 1) = '-'"
+    digits = f"(CASE WHEN {negative} THEN substr({column}, 2) ELSE {column} END)"
+    dot = f"instr({digits}, '.')"
+    whole = f"(CASE {dot} WHEN 0 THEN {digits} ELSE substr({digits}, 1, {dot} - 1) END)"
+    fraction = f"(CASE {dot} WHEN 0 THEN '' ELSE substr({digits}, {dot} + 1) END)"
+    return (
+        f"(CASE WHEN {digits} NOT GLOB '*[^0-9.]*' AND instr({fraction}, '.') = 0 "
+        f"AND length({fraction}) <= {scale} AND length({whole}) BETWEEN 1 AND 9 THEN "
+        f"(CASE WHEN {negative} THEN -1 ELSE 1 END) * "
+        f"(CAST({whole} AS INTEGER) * {10**scale} "
+        f"+ CAST(substr({fraction} || '{'0' * scale}', 1, {scale}) AS INTEGER)) END)"
+    )
+
+
+FILL_INTEGER_UNITS = Migration(
+    "0002_fill_integer_units",
+    (
+        "ALTER TABLE fills ADD COLUMN yes_price_e6 INTEGER",
+        "ALTER TABLE fills ADD COLUMN count_e2 INTEGER",
+        "ALTER TABLE fills ADD COLUMN fee_e8 INTEGER",
+        f"UPDATE fills SET yes_price_e6 = {_text_to_units('yes_price', 6)}, "  # noqa: S608
+        f"count_e2 = {_text_to_units('count', 2)}, fee_e8 = {_text_to_units('fee', 8)}",
+        "CREATE INDEX fills_without_units ON fills (ts) "
+        "WHERE yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    INITIAL,
+    FILL_INTEGER_UNITS,
+)
 
 
 class MigrationError(Exception):

@@ -90,7 +90,7 @@ class OrdersMixin(StoreBase):
             int(stored.post_only),
             int(stored.reduce_only),
         )
-        with self.transaction():
+        with self._intent_sync(), self.transaction():
             try:
                 self._conn.execute(_INSERT_ORDER_SQL, row)
             except sqlite3.IntegrityError as exc:

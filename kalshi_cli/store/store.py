@@ -206,6 +206,6 @@ class Store(
         the state file's write lock from the read to the commit, so no HALTED (the kill switch,
         another connection) can be written in between: an intent, and so an order, exists only
         if it was recorded while the state allowed it."""
-        with self.transaction():
+        with self._intent_sync(), self.transaction():
             allowed(self.trading_state())
             return self.record_intent(intent)

@@ -249,3 +249,19 @@ def test_each_feed_knob_has_one_default() -> None:
             if knob in parameters:
                 assert parameters[knob].default == value, (built.__name__, knob)
     assert IDLE_TIMEOUT_S == 30.0  # the trade loop's watchdog, as docs/feed.md shows
+
+
+def test_waiting_for_events_wakes_on_a_queued_event_and_draining_resets_it() -> None:
+    """The trade loop sleeps in `wait_for_events` instead of polling every millisecond: it
+    must return as soon as the feed queues something, and only then."""
+    server = wire.FakeServer()
+    server.books["A"] = ([["0.3000", "1.00"]], [])
+    md = fake_md(server, None)
+    with md:
+        wait_until(lambda: md.is_fresh("A"))
+        md.drain_events()
+        assert md.wait_for_events(0.0) is False  # nothing queued
+        server.connections[0].push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
+        assert md.wait_for_events(60.0) is True  # woken by the delta, long before the timeout
+        assert EventKind.BOOK in [e.kind for e in md.drain_events()]
+        assert md.wait_for_events(0.0) is False  # drained: nothing queued any more

@@ -13,13 +13,17 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.store import StateFileMissing, Store, StoreError
 from kalshi_cli.store import migrations as m
 
+ALL = [migration.name for migration in m.MIGRATIONS]
+
 
 def test_new_file_gets_every_migration_with_its_record(tmp_path: Path) -> None:
     clock = ManualClock(1_700_000_000.0)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        assert store.applied_migrations() == [("0001_initial", 1_700_000_000.0)]
-        assert Store.known_migrations() == ["0001_initial"]
-        assert store.migration_status() == [("0001_initial", 1_700_000_000.0)]
+        assert ALL[0] == "0001_initial"
+        assert "0002_fill_integer_units" in ALL
+        assert store.applied_migrations() == [(name, 1_700_000_000.0) for name in ALL]
+        assert Store.known_migrations() == ALL
+        assert store.migration_status() == [(name, 1_700_000_000.0) for name in ALL]
         assert store.integrity_check() == "ok"
 
 
@@ -29,7 +33,7 @@ def test_reopening_applies_nothing(tmp_path: Path) -> None:
     Store.open(path, clock=clock).close()
     clock.advance(3600)
     with Store.open(path, clock=clock) as store:
-        assert store.applied_migrations() == [("0001_initial", 1_700_000_000.0)]
+        assert store.applied_migrations() == [(name, 1_700_000_000.0) for name in ALL]
     conn = sqlite3.connect(path)
     try:
         assert m.apply_pending(conn, 0.0) == []
@@ -129,7 +133,7 @@ def test_open_readonly_refuses_a_file_that_needs_migrating(tmp_path: Path) -> No
     assert "0001_initial" in info.value.one_line()
     assert "kalshi state migrate" in info.value.one_line()
     with Store.open(path, create=False) as store:  # a writer migrates it
-        assert [n for n, _ in store.applied_migrations()] == ["0001_initial"]
+        assert [n for n, _ in store.applied_migrations()] == ALL
     ro = Store.open_readonly(path)
     assert ro is not None
     ro.close()
@@ -150,20 +154,20 @@ def test_migrate_reports_what_this_call_applied(tmp_path: Path) -> None:
     that is up to date gets none, whatever the clock says."""
     clock = ManualClock(1_700_000_000.0)
     new = Store.migrate(tmp_path / "new.db", clock=clock)
-    assert new.applied_now == ["0001_initial"]
-    assert new.status == [("0001_initial", 1_700_000_000.0)]
+    assert new.applied_now == ALL
+    assert new.status == [(name, 1_700_000_000.0) for name in ALL]
     clock.advance(-3600)  # a clock that went back must not make the old migration look new
     again = Store.migrate(tmp_path / "new.db", clock=clock)
     assert again.applied_now == []
-    assert again.status == [("0001_initial", 1_700_000_000.0)]
+    assert again.status == [(name, 1_700_000_000.0) for name in ALL]
 
     behind = tmp_path / "behind.db"
     conn = _conn(behind)
     conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
     conn.close()
     report = Store.migrate(behind, clock=clock)
-    assert report.applied_now == ["0001_initial"]
-    assert report.status == [("0001_initial", 1_699_996_400.0)]
+    assert report.applied_now == ALL
+    assert report.status == [(name, 1_699_996_400.0) for name in ALL]
 
 
 def test_a_scratch_state_file_skips_the_fsync(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.store import NotAStateFile, Store, StoreError
+from kalshi_cli.store.migrations import MIGRATIONS
 
 OPENERS: dict[str, Callable[[Path], object]] = {
     "open": Store.open,
@@ -127,7 +128,7 @@ def test_processes_creating_the_state_file_at_once_all_open_the_same_one(tmp_pat
 
     assert [p.returncode for p in procs] == [0] * 6, results
     with Store.open(path) as store:
-        assert [n for n, _ in store.applied_migrations()] == ["0001_initial"]
+        assert [n for n, _ in store.applied_migrations()] == [x.name for x in MIGRATIONS]
         assert sorted(e.data["by"] for e in store.events(kind="opened")) == [
             str(i) for i in range(6)
         ]

@@ -1,0 +1,145 @@
+"""`kalshi pnl` over the state file's integer columns (`summarize_store`, migration 0002) against
+the Decimal reference engine (`PnlEngine` through `replay_into`): the same figures to the last
+digit on any history, and the text path where a fill does not fit the integer units."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide
+from kalshi_cli.pnl import PnlEngine, PnlSummary, day_of, replay_into, summarize, summarize_store
+from kalshi_cli.store import FillRecord, SettlementRecord, Store
+
+TICKERS = ["A", "B", "C"]
+PRICES = [D(c) / 100 for c in range(1, 100)] + [D("0.005"), D("0.995"), D("0.1234")]
+COUNTS = [D(1), D(3), D(10), D("0.5"), D("2.25"), D("0.01"), D(1000)]
+FEES = [D(0), D("0.01"), D("0.07"), D("0.000123"), D("0.0175")]
+START = 1_700_000_000.0
+
+fill = st.tuples(
+    st.sampled_from(TICKERS),
+    st.sampled_from([BookSide.BID, BookSide.ASK]),
+    st.sampled_from(PRICES),
+    st.sampled_from(COUNTS),
+    st.sampled_from(FEES),
+    st.sampled_from([None, "spike", "mm", "manual"]),
+)
+
+
+def records(raw: list[tuple[Any, ...]], steps: list[float]) -> list[FillRecord]:
+    ts, out = START, []
+    for i, (t, side, p, n, fee, s) in enumerate(raw):
+        ts += steps[i % len(steps)]
+        out.append(FillRecord(f"f{i}", f"o{i}", None, t, side, p, n, fee, True, ts, s))
+    return out
+
+
+def stored_summary(
+    fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None
+) -> tuple[PnlSummary, bool]:
+    """The summary `kalshi pnl` computes from a state file holding these, and whether it came
+    from the integer columns."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store,
+    ):
+        store.record_fills(fills)
+        for s in settlements:
+            store.record_settlement(s)
+        integer = store.iter_fill_units() is not None
+        return summarize_store(store, since=since), integer
+
+
+def assert_equals_the_decimal_engine(
+    summary: PnlSummary,
+    fills: list[FillRecord],
+    settlements: list[SettlementRecord],
+    since: float | None,
+) -> None:
+    reference = PnlEngine()
+    by_day: dict[str, D] = defaultdict(D)
+    by_strategy: dict[str, D] = defaultdict(D)
+    by_market: dict[str, D] = defaultdict(D)
+    for event in replay_into(reference, fills, settlements):
+        if since is None or event.ts >= since:
+            by_day[day_of(event.ts)] += event.net
+            key = "settlement" if event.is_settlement else event.strategy or "manual"
+            by_strategy[key] += event.net
+            by_market[event.ticker] += event.net
+    assert set(summary.engine.markets) == set(reference.markets)
+    for ticker, expected in reference.markets.items():
+        got = summary.engine.markets[ticker]
+        assert (got.position, got.basis, got.realized_gross, got.fees, got.traded, got.fills) == (
+            expected.position,
+            expected.basis,
+            expected.realized_gross,
+            expected.fees,
+            expected.traded,
+            expected.fills,
+        )
+    assert {k: b.net for k, b in summary.groups["day"].items()} == dict(by_day)
+    assert {k: b.net for k, b in summary.groups["strategy"].items()} == dict(by_strategy)
+    assert {k: b.net for k, b in summary.groups["market"].items()} == dict(by_market)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(fill, max_size=50),
+    st.lists(st.sampled_from([1.0, 0.001, 0.0, 20_000.0, 86_399.999]), min_size=1, max_size=4),
+    st.dictionaries(st.sampled_from(TICKERS), st.sampled_from(["yes", "no", "void"])),
+    st.integers(min_value=0, max_value=49),
+    st.sampled_from([None, START + 40_000.0, START + 200_000.0]),
+)
+def test_the_integer_columns_give_the_decimal_engines_figures(
+    raw, steps, results, settle_after, since
+) -> None:
+    """Random fills (same-time fills, several UTC days, positions that close, flip and reopen)
+    and settlements, written to a state file: the integer pass equals the Decimal engine on
+    every market's position, basis, realized gross, fees and volume, and on every group."""
+    fills = records(raw, steps)
+    settle_ts = fills[settle_after].ts if settle_after < len(fills) else START + 1e6
+    settlements = [
+        SettlementRecord(t, "E", r, D(0), D(0), D(0), D(0), D(0), D("0.02"), settle_ts)
+        for t, r in sorted(results.items())
+    ]
+    summary, integer = stored_summary(fills, settlements, since)
+    assert integer
+    assert_equals_the_decimal_engine(summary, fills, settlements, since)
+    text = summarize(fills, settlements, since=since)
+    assert summary.to_json() == text.to_json()
+
+
+def test_a_fill_finer_than_the_units_reads_the_text_and_stays_exact() -> None:
+    """A count of 0.005 has no integer in 1e-2 contracts (its column is NULL): the whole history
+    is summed from the text instead, exactly."""
+    fills = records(
+        [
+            ("A", BookSide.BID, D("0.40"), D(10), D("0.0168"), "spike"),
+            ("A", BookSide.ASK, D("0.1234567"), D("0.005"), D("0.0000001"), "spike"),
+            ("A", BookSide.ASK, D("0.55"), D(4), D("0.0174"), "mm"),
+        ],
+        [30_000.0],
+    )
+    summary, integer = stored_summary(fills, [], None)
+    assert not integer
+    assert_equals_the_decimal_engine(summary, fills, [], None)
+    assert summary.engine.market("A").traded == D("14.005")
+
+
+def test_a_floored_settlement_is_paid_exactly_from_the_integer_columns() -> None:
+    """A floored NO result paying YES $0.25 a contract: the settlement's payout fits the units,
+    so the integer pass applies it, and agrees with the Decimal engine."""
+    fills = records([("A", BookSide.BID, D("0.40"), D(4), D("0.01"), None)], [1.0])
+    settlements = [SettlementRecord("A", "E", "no", D(4), D(0), D("1.60"), D(0), D(1), D(0), 2e9)]
+    summary, integer = stored_summary(fills, settlements, None)
+    assert integer
+    assert_equals_the_decimal_engine(summary, fills, settlements, None)
+    assert summary.engine.market("A").realized_gross == D("-0.60")
