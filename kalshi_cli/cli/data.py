@@ -18,6 +18,7 @@ from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.data.download import MarketDone
 
 
 class ExportFormat(StrEnum):
@@ -333,20 +334,23 @@ def download_command(
         period=period.value,
     )
 
-    def progress(ticker: str, i: int, n: int, rows: int, resumed: bool) -> None:
-        note = " (already downloaded)" if resumed else ""
-        typer.echo(f"download: [{i}/{n}] {ticker}: {rows} {kind.value}{note}", err=True)
-
-    summary = download(app.client(), request, out, progress=progress)
-    document = summary.to_json()
+    summary = download(app.client(), request, out, progress=_download_progress)
     if output.as_json:
-        output.json(document)
+        output.json(summary.to_json())
         return
-    tiers = document["rows_by_tier"]
+    tiers = summary.tiers
     output.line(
         f"{summary.rows} {kind.value} of {summary.markets} markets into {summary.root} "
         f"(live {tiers['live']}, historical {tiers['historical']}; "
         f"{len(summary.resumed)} markets resumed)"
+    )
+
+
+def _download_progress(done: MarketDone) -> None:
+    note = " (already downloaded)" if done.resumed else ""
+    typer.echo(
+        f"download: [{done.index}/{done.total}] {done.ticker}: {done.rows} {done.kind}{note}",
+        err=True,
     )
 
 

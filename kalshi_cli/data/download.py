@@ -103,8 +103,19 @@ class DownloadSummary:
         }
 
 
-# (ticker, index from 1, of how many, rows of that market, resumed?)
-Progress = Callable[[str, int, int, int, bool], None]
+@dataclass(frozen=True)
+class MarketDone:
+    """One market's rows are staged: what progress output says."""
+
+    kind: str
+    ticker: str
+    index: int  # from 1
+    total: int
+    rows: int
+    resumed: bool  # staged by an earlier run
+
+
+Progress = Callable[[MarketDone], None]
 
 
 def download(
@@ -145,7 +156,9 @@ def download(
                 _write_atomically(staged, b"".join(_line(r) for r in rows))
                 summary.fetched.append(market["ticker"])
             if progress is not None:
-                progress(market["ticker"], i, len(markets), _count_lines(staged), resumed)
+                count = _count_lines(staged)
+                ticker = str(market["ticker"])
+                progress(MarketDone(request.kind, ticker, i, len(markets), count, resumed))
         _build(request, root, markets, summary)
     except OSError as exc:
         _mark_failed(root, request, str(exc))
