@@ -37,7 +37,7 @@ class ImportFormat(StrEnum):
 
 data_app = typer.Typer(
     name="data",
-    help="Local market data: list, describe, export and import data sets.",
+    help="Local market data: list, describe, export, import and download data sets.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -267,6 +267,7 @@ class DownloadKind(StrEnum):
     TRADES = "trades"
     CANDLES = "candles"
     MARKETS = "markets"
+    SETTLEMENTS = "settlements"
 
 
 class CandlePeriod(StrEnum):
@@ -278,7 +279,8 @@ class CandlePeriod(StrEnum):
 @data_app.command("download")
 def download_command(
     kind: Annotated[
-        DownloadKind, typer.Argument(help="trades, candles or markets.", show_default=False)
+        DownloadKind,
+        typer.Argument(help="trades, candles, markets or settlements.", show_default=False),
     ],
     *,
     out: Annotated[
@@ -310,7 +312,7 @@ def download_command(
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:
-    """Download markets, trades or candlesticks from the live and historical tiers.
+    """Download markets, trades, candlesticks or settlements from the live and historical tiers.
 
     Data older than the exchange's historical cutoff is read from its historical tier. An
     interrupted download run again with the same options continues where it stopped, never
