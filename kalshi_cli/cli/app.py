@@ -80,7 +80,9 @@ COMMANDS = (
         "Record orderbook, trade, ticker and lifecycle frames raw, with receive times, to "
         "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
     ),
-    LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
+    LazyCommand(
+        "data", "data", "Local market data: list, describe, export, import and download data sets."
+    ),
     LazyCommand(
         "order-group",
         "order_groups",

@@ -18,6 +18,7 @@ from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.data.download import MarketDone
 
 
 class ExportFormat(StrEnum):
@@ -36,7 +37,7 @@ class ImportFormat(StrEnum):
 
 data_app = typer.Typer(
     name="data",
-    help="Local market data: list, describe, export and import data sets.",
+    help="Local market data: list, describe, export, import and download data sets.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -266,6 +267,7 @@ class DownloadKind(StrEnum):
     TRADES = "trades"
     CANDLES = "candles"
     MARKETS = "markets"
+    SETTLEMENTS = "settlements"
 
 
 class CandlePeriod(StrEnum):
@@ -277,7 +279,8 @@ class CandlePeriod(StrEnum):
 @data_app.command("download")
 def download_command(
     kind: Annotated[
-        DownloadKind, typer.Argument(help="trades, candles or markets.", show_default=False)
+        DownloadKind,
+        typer.Argument(help="trades, candles, markets or settlements.", show_default=False),
     ],
     *,
     out: Annotated[
@@ -309,7 +312,7 @@ def download_command(
     as_json: JsonOpt = False,
     env: EnvOpt = None,
 ) -> None:
-    """Download markets, trades or candlesticks from the live and historical tiers.
+    """Download markets, trades, candlesticks or settlements from the live and historical tiers.
 
     Data older than the exchange's historical cutoff is read from its historical tier. An
     interrupted download run again with the same options continues where it stopped, never
@@ -333,20 +336,23 @@ def download_command(
         period=period.value,
     )
 
-    def progress(ticker: str, i: int, n: int, rows: int, resumed: bool) -> None:
-        note = " (already downloaded)" if resumed else ""
-        typer.echo(f"download: [{i}/{n}] {ticker}: {rows} {kind.value}{note}", err=True)
-
-    summary = download(app.client(), request, out, progress=progress)
-    document = summary.to_json()
+    summary = download(app.client(), request, out, progress=_download_progress)
     if output.as_json:
-        output.json(document)
+        output.json(summary.to_json())
         return
-    tiers = document["rows_by_tier"]
+    tiers = summary.tiers
     output.line(
         f"{summary.rows} {kind.value} of {summary.markets} markets into {summary.root} "
         f"(live {tiers['live']}, historical {tiers['historical']}; "
         f"{len(summary.resumed)} markets resumed)"
+    )
+
+
+def _download_progress(done: MarketDone) -> None:
+    note = " (already downloaded)" if done.resumed else ""
+    typer.echo(
+        f"download: [{done.index}/{done.total}] {done.ticker}: {done.rows} {done.kind}{note}",
+        err=True,
     )
 
 

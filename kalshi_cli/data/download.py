@@ -1,5 +1,5 @@
-"""`kalshi data download`: Kalshi's REST history (markets, public trades, candlesticks) into a
-data set, from the live and the historical tier.
+"""`kalshi data download`: Kalshi's REST history (markets, public trades, candlesticks, the
+account's settlements) into a data set, from the live and the historical tier.
 
 Kalshi serves what is older than its historical cutoff (`GET /historical/cutoff`) only under
 `/historical/*`: a market settled before `market_settled_ts` and its candlesticks, trades made
@@ -23,6 +23,8 @@ What is built (docs/data.md "Downloads"):
 - `candles`: `rest/candles.ndjson.gz`, one line per candlestick: `{"market_ticker",
   "period_interval", "tier", "candle"}` (the candle as that tier sent it).
 - `markets`: `rest/markets.ndjson.gz`, one line per market: `{"tier", "market"}`.
+- `settlements`: `rest/settlements.ndjson.gz`, one line per settlement of the account in the
+  markets: `{"tier", "settlement"}` (settlements are not partitioned: always the live tier).
 
 The manifest says `"source": "download"`, the request, per market the rows and the range asked
 for, the rows per tier, and `status` (`downloading` until complete; `failed` with the error).
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.models import Market
 
-KINDS = ("trades", "candles", "markets")
+KINDS = ("trades", "candles", "markets", "settlements")
 PERIODS = {"1m": 1, "1h": 60, "1d": 1440}
 STAGE_DIR = ".download"
 REST_DIR = "rest"
@@ -103,8 +105,19 @@ class DownloadSummary:
         }
 
 
-# (ticker, index from 1, of how many, rows of that market, resumed?)
-Progress = Callable[[str, int, int, int, bool], None]
+@dataclass(frozen=True)
+class MarketDone:
+    """One market's rows are staged: what progress output says."""
+
+    kind: str
+    ticker: str
+    index: int  # from 1
+    total: int
+    rows: int
+    resumed: bool  # staged by an earlier run
+
+
+Progress = Callable[[MarketDone], None]
 
 
 def download(
@@ -145,7 +158,9 @@ def download(
                 _write_atomically(staged, b"".join(_line(r) for r in rows))
                 summary.fetched.append(market["ticker"])
             if progress is not None:
-                progress(market["ticker"], i, len(markets), _count_lines(staged), resumed)
+                count = _count_lines(staged)
+                ticker = str(market["ticker"])
+                progress(MarketDone(request.kind, ticker, i, len(markets), count, resumed))
         _build(request, root, markets, summary)
     except OSError as exc:
         _mark_failed(root, request, str(exc))
@@ -295,6 +310,10 @@ def _fetch(
     ticker = str(market["ticker"])
     if request.kind == "markets":
         yield {"tier": tier, "market": market}
+    elif request.kind == "settlements":
+        # the account's settlements are not partitioned by the cutoff: always live
+        for settlement in client.iter_settlements(ticker=ticker):
+            yield {"tier": "live", "settlement": settlement.raw}
     elif request.kind == "trades":
         from kalshi_cli.client.historical import trades_with_history
 

@@ -233,3 +233,20 @@ def test_refusals_are_one_line_with_their_own_exit_code(traded: SimHarness, tmp_
     other = kalshi(traded, tmp_path, "data", "download", "markets", "--tickers", A,
                    "--out", str(tmp_path / "e"))  # fmt: skip
     assert other.exit_code == ExitCode.USAGE and "another download" in other.output
+
+
+def test_the_account_s_settlements_of_the_markets_are_the_api_rows(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    import gzip
+
+    out = tmp_path / "settlements"
+    result = kalshi(traded, tmp_path, "data", "download", "settlements", "--event", EVENT,
+                    "--out", str(out), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in gzip.decompress((out / "rest/settlements.ndjson.gz")
+            .read_bytes()).splitlines()]  # fmt: skip
+    with connect(traded.account) as client:
+        expected = [s.raw for s in client.iter_settlements()]
+    assert [r["settlement"] for r in rows] == expected
+    assert [r["settlement"]["ticker"] for r in rows] == [A]
