@@ -12,8 +12,12 @@ A series' fees can change on a schedule (`GET /series/fee_changes`, SeriesFeeCha
 loop's series are read at start too, each turned into the market's whole fee model from then
 on (the event's override still layered on top, the waiver kept), and the loop switches a
 market's rates when its clock reaches the change (`Portfolio.apply_fee_changes`), logging a
-`fee_change` event, so a change that takes effect while the loop runs needs no restart. A
-scheduled change to fees the model cannot price refuses the start like the fees in effect do.
+`fee_change` event, so a change that takes effect while the loop runs needs no restart. An
+event's override can change on a schedule too (`GET /events/fee_changes`, EventFeeChange: a
+new override, or both null to clear it); those still to come are merged into the same timeline,
+each change giving the market's whole model from then on: the series' fees then, under the
+event's override then. A scheduled change to fees the model cannot price refuses the start like
+the fees in effect do.
 """
 
 from __future__ import annotations
@@ -55,14 +59,20 @@ def load_fee_models(client: KalshiClient, markets: list[Market]) -> dict[str, Fe
 
 
 def load_fees(
-    client: KalshiClient, markets: list[Market]
+    client: KalshiClient,
+    markets: list[Market],
+    *,
+    now: float | None = None,  # float-ok
 ) -> tuple[dict[str, FeeModel], list[FeeChange]]:
     """Ticker -> its fee model now, and the scheduled changes still to come (by time); one
-    event, one series and one fee-change lookup each, however many markets share them.
-    Raises FeeModelError naming the market whose fees cannot be priced."""
+    event, one series and one fee-change lookup of each, however many markets share them.
+    `now` (Unix seconds; default: every event fee change counts as to come) tells the event fee
+    changes still to come from those in effect. Raises FeeModelError naming the market whose
+    fees cannot be priced."""
     events: dict[str, dict[str, Any]] = {}
     series: dict[str, dict[str, Any]] = {}
     scheduled: dict[str, list[dict[str, Any]]] = {}
+    event_scheduled: dict[str, list[dict[str, Any]]] = {}
     models: dict[str, FeeModel] = {}
     changes: list[FeeChange] = []
     for market in markets:
@@ -75,13 +85,15 @@ def load_fees(
         fees = series.get(series_ticker)
         if fees is None:
             fees = series[series_ticker] = client.get_series(series_ticker)
+        waiver = market.raw.get("fee_waiver_expiration_time")
+        override = (event.get("fee_type_override"), event.get("fee_multiplier_override"))
         try:
             models[market.ticker] = FeeModel.from_api(
                 fees.get("fee_type"),
                 fees.get("fee_multiplier"),
-                override_type=event.get("fee_type_override"),
-                override_multiplier=event.get("fee_multiplier_override"),
-                waiver_expiration_time=market.raw.get("fee_waiver_expiration_time"),
+                override_type=override[0],
+                override_multiplier=override[1],
+                waiver_expiration_time=waiver,
             )
         except FeeModelError as exc:
             raise FeeModelError(f"{market.ticker} (series {series_ticker}): {exc}") from exc
@@ -90,23 +102,50 @@ def load_fees(
             upcoming = scheduled[series_ticker] = client.get_series_fee_changes(
                 series_ticker=series_ticker
             )
-        for change in upcoming:
-            if change.get("series_ticker", series_ticker) != series_ticker:
-                continue
+        event_upcoming = event_scheduled.get(market.event_ticker)
+        if event_upcoming is None:
+            event_upcoming = event_scheduled[market.event_ticker] = [
+                c
+                for c in client.iter_event_fee_changes(event_ticker=market.event_ticker)
+                if now is None or _at(c) > now
+            ]
+        # the market's fees at each change: the series' fees then, under the event's override then
+        timeline: list[tuple[float, str, str, dict[str, Any]]] = [  # float-ok: unix seconds
+            (_at(c), "series", str(c["id"]), c)
+            for c in upcoming
+            if c.get("series_ticker", series_ticker) == series_ticker
+        ]
+        timeline += [(_at(c), "event", str(c["id"]), c) for c in event_upcoming]
+        timeline.sort(key=lambda item: (item[0], item[1]))
+        series_now = (fees.get("fee_type"), fees.get("fee_multiplier"))
+        for at, kind, change_id, change in timeline:
+            if kind == "series":
+                series_now = (change.get("fee_type"), change.get("fee_multiplier"))
+            else:
+                override = (
+                    change.get("fee_type_override"),
+                    change.get("fee_multiplier_override"),
+                )
             try:
-                at = parse_iso(str(change["scheduled_ts"])).timestamp()
                 model = FeeModel.from_api(
-                    change.get("fee_type"),
-                    change.get("fee_multiplier"),
-                    override_type=event.get("fee_type_override"),
-                    override_multiplier=event.get("fee_multiplier_override"),
-                    waiver_expiration_time=market.raw.get("fee_waiver_expiration_time"),
+                    series_now[0],
+                    series_now[1],
+                    override_type=override[0],
+                    override_multiplier=override[1],
+                    waiver_expiration_time=waiver,
                 )
             except (FeeModelError, KeyError, ValueError) as exc:
                 raise FeeModelError(
-                    f"{market.ticker} (series {series_ticker}, fee change"
-                    f" {change.get('id')} at {change.get('scheduled_ts')}): {exc}"
+                    f"{market.ticker} (series {series_ticker}, {kind} fee change"
+                    f" {change_id} at {change.get('scheduled_ts')}): {exc}"
                 ) from exc
-            changes.append(FeeChange(market.ticker, at, model, series_ticker, str(change["id"])))
+            changes.append(FeeChange(market.ticker, at, model, series_ticker, change_id))
     changes.sort(key=lambda c: (c.at, c.ticker))
     return models, changes
+
+
+def _at(change: dict[str, Any]) -> float:  # float-ok: unix seconds
+    try:
+        return parse_iso(str(change["scheduled_ts"])).timestamp()
+    except (KeyError, ValueError) as exc:
+        raise FeeModelError(f"fee change {change.get('id')}: no readable scheduled_ts") from exc

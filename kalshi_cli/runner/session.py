@@ -253,7 +253,9 @@ def build_loop(
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
     try:
-        portfolio.fees, portfolio.fee_changes = load_fees(parts.client, markets)
+        portfolio.fees, portfolio.fee_changes = load_fees(
+            parts.client, markets, now=parts.clock.wall()
+        )
     except FeeModelError as exc:
         raise StartupRefused(
             f"cannot price the fees of {exc}; not trading",

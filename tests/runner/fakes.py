@@ -100,7 +100,16 @@ class FakeClient:
 
     def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
         event = self.exchange.events[event_ticker]
-        return {"event": ser.event_json(event, self.exchange.series.get(event.series_ticker), None)}
+        series = self.exchange.series.get(event.series_ticker)
+        override = self.exchange.event_fee_override(event_ticker)
+        return {"event": ser.event_json(event, series, None, override)}
+
+    def iter_event_fee_changes(
+        self, *, event_ticker: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        return iter(
+            [ser.event_fee_change_json(c) for c in self.exchange.event_fee_changes(event_ticker)]
+        )
 
     def get_series(self, series_ticker: str) -> dict[str, Any]:
         series = self.exchange.series[series_ticker]

@@ -118,3 +118,49 @@ def test_a_fee_type_that_cannot_be_priced_refuses_the_start(
     with pytest.raises(StartupRefused, match="flat") as refused:
         make_rig(tmp_path / "s.db")
     assert "KXNBAGAME" in str(refused.value) or "KXBTCD" in str(refused.value)
+
+
+EVENT_CHANGES = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXEVC
+    title: Maker fees x2 from ten minutes in
+    fee_changes:
+      - {fee_type: quadratic_with_maker_fees, fee_multiplier: "2", after_seconds: 600}
+    events:
+      - event_ticker: KXEVC-1
+        title: Overridden from five minutes in, cleared at fifteen
+        fee_changes:
+          - {fee_type_override: quadratic_with_maker_fees, fee_multiplier_override: "3",
+             after_seconds: 300}
+          - {fee_type_override: null, after_seconds: 900}
+        markets:
+          - {ticker: KXEVC-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_scheduled_event_fee_changes_take_effect_over_the_series_while_the_loop_runs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.yaml"
+    path.write_text(EVENT_CHANGES)
+    clock = ManualClock(START)
+    rig = make_rig(tmp_path / "s.db", exchange=new_exchange(path, clock), clock=clock)
+    portfolio = rig.loop.portfolio
+    exchange = rig.client.exchange
+    expected = [
+        (1, (TAKER_FEE_RATE, 0)),  # the series' own fees
+        (300, (3 * TAKER_FEE_RATE, 3 * MAKER_FEE_RATE)),  # the event's override
+        (600, (3 * TAKER_FEE_RATE, 3 * MAKER_FEE_RATE)),  # the series changed beneath it
+        (900, (2 * TAKER_FEE_RATE, 2 * MAKER_FEE_RATE)),  # cleared: the series' new fees
+    ]
+    for at, rates in expected:
+        while clock.wall() < START + at:
+            rig.step(1 if START + at - clock.wall() <= 100 else 100)
+        assert portfolio.fee_rates("KXEVC-1-A", clock.wall()) == rates, at
+        # the loop prices exactly what the exchange charges at that moment
+        charged = exchange.fee_model("KXEVC-1-A").rates(at=clock.wall())
+        assert charged == rates, at
+    rig.loop.log.close()
