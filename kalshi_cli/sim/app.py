@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from kalshi_cli.sim.admin import admin_routes
@@ -111,4 +111,9 @@ def create_app(state: SimState) -> _Outer:
         exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )
+    # Kalshi's paths have no redirects: a path ending in "/" (an empty id) is a 404, not a 307
+    app.router.redirect_slashes = False
+    for route in routes:
+        if isinstance(route, Mount) and isinstance(route.app, Router):
+            route.app.redirect_slashes = False
     return _Outer(app, state)
