@@ -22,7 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from kalshi_cli.sim.admin import admin_routes
 from kalshi_cli.sim.routing import ADMIN_PREFIX, API_PREFIX, DROP_RESPONSE, WS_PATH, SimState
-from kalshi_cli.sim.server import api_routes, http_error
+from kalshi_cli.sim.server import api_router, http_error
 from kalshi_cli.sim.ws import WsHub
 
 log = logging.getLogger("kalshi_cli.sim")
@@ -104,7 +104,7 @@ def create_app(state: SimState) -> _Outer:
             await hub.close_all()
 
     routes: list[BaseRoute] = [
-        Mount(API_PREFIX, routes=api_routes(state)),
+        Mount(API_PREFIX, app=api_router(state)),
         WebSocketRoute(WS_PATH, hub.endpoint),
         Mount(ADMIN_PREFIX, routes=admin_routes(state)),
     ]
@@ -113,4 +113,6 @@ def create_app(state: SimState) -> _Outer:
         exception_handlers={404: http_error, 405: http_error},
         lifespan=lifespan,
     )
+    # Kalshi's paths have no redirects: a path ending in "/" (an empty id) is a 404, not a 307
+    app.router.redirect_slashes = False
     return _Outer(app, state)

@@ -249,9 +249,12 @@ def query_int(
     default: int | None,
     lo: int | None = None,
     hi: int | None = None,
+    *,
+    bits: int = 64,
 ) -> int | None:
-    """An integer query parameter (int64, like every integer of the spec's queries); a value
-    that does not parse, leaves int64 or breaks the spec's bounds is a bare-`msg` 400."""
+    """An integer query parameter (int64 unless `bits` says int32, as the spec's `format`
+    does); a value that does not parse, leaves its width or breaks the spec's bounds is a
+    bare-`msg` 400."""
     raw = ctx.request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -260,7 +263,7 @@ def query_int(
             ctx.operation, f"{name}: strconv.ParseInt: parsing {json.dumps(raw)}: invalid syntax"
         )
     value = int(raw)
-    if not INT64_MIN <= value <= INT64_MAX:
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
         raise InvalidQuery(
             ctx.operation,
             f"{name}: strconv.ParseInt: parsing {json.dumps(raw)}: value out of range",
@@ -305,7 +308,7 @@ def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
     The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
     the `ExchangeIndex` schema, where -1 asks for auto-routing."""
     sub = query_int(ctx, "subaccount", None, 0, 63)
-    shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None)
+    shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
     return (sub is not None and sub != 0) or (shard is not None and shard not in (0, -1))
 
 

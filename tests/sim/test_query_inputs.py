@@ -109,3 +109,15 @@ def test_markets_honour_max_updated_ts(sim: SimHarness) -> None:
     base = sim.account.api_base + "/markets"
     assert httpx.get(base, params={"max_updated_ts": now - 3_600}).json()["markets"] == []
     assert len(httpx.get(base, params={"max_updated_ts": now + 3_600}).json()["markets"]) == 1
+
+
+def test_an_exchange_index_beyond_int32_is_a_400(sim: SimHarness) -> None:
+    """Found by the fuzz pass: `exchange_index` is an int32 in the spec, but any int64 passed,
+    so `exchange_index=2147483648` listed positions where Kalshi's parser refuses it."""
+    me = sim.account
+    for path in ("/portfolio/positions", "/portfolio/orders", "/portfolio/fills"):
+        refused = sim.signed(me, "GET", path, params={"exchange_index": str(2**31)})
+        assert refused.status_code == 400, (path, refused.text)
+        assert "value out of range" in refused.json()["msg"]
+        fine = sim.signed(me, "GET", path, params={"exchange_index": str(2**31 - 1)})
+        assert fine.status_code == 200, (path, fine.text)

@@ -95,3 +95,13 @@ def test_a_path_outside_the_spec_is_still_a_plain_404(sim: SimHarness) -> None:
 def test_a_method_the_spec_does_not_have_on_a_path_is_a_405(sim: SimHarness) -> None:
     answer = sim.signed(sim.account, "PUT", "/markets")
     assert answer.status_code == 405
+
+
+def test_a_path_with_an_empty_segment_is_a_404_not_a_redirect(sim: SimHarness) -> None:
+    """Found by the fuzz pass: an order id of "/" (sent as %2F) made the path end in "//", and
+    Starlette answered 307 to the path without the trailing slash, a status no operation of the
+    spec has. Kalshi's paths have no redirects."""
+    for path in ("/portfolio/orders/%2F", "/markets/", "/markets//orderbook"):
+        answer = sim.signed(sim.account, "GET", path)
+        assert answer.status_code == 404, (path, answer.status_code)
+        assert _code(answer.json()) == "not_found"
