@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.errors import KalshiError, NoDataError, UsageError
+from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
@@ -305,7 +305,7 @@ def execute(
 
     root = Path(spec.data)
     if not root.is_dir():
-        raise UsageError(
+        raise NoDataError(
             f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
         )
     skipped: Counter[str] = Counter()
