@@ -125,7 +125,7 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     assert report["exit_reasons"] == {"settlement": 1}
 
 
-def test_latency_and_the_fill_model_are_part_of_the_run(spike_data: Path, tmp_path: Path) -> None:
+def test_latency_is_part_of_the_run(spike_data: Path, tmp_path: Path) -> None:
     base = BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE)
     slow = BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE, latency_ms=400)
     _, fast_report = run(base, tmp_path / "fast")
