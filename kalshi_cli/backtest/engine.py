@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.errors import KalshiError, NoDataError, UsageError
+from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
@@ -305,7 +305,7 @@ def execute(
 
     root = Path(spec.data)
     if not root.is_dir():
-        raise UsageError(
+        raise NoDataError(
             f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
         )
     skipped: Counter[str] = Counter()
@@ -341,6 +341,8 @@ def execute(
         options = TradeOptions(strategy=spec.strategy, selection=Selection(tuple(tickers)))
         loop = build_loop(Parts(client, store, feed, clock, log), options, config, markets)
         equity = _drive(loop, driver, spec)
+        if spec.start_ns is not None:
+            start = max(start, spec.start_ns / 1e9)
         loop.shutdown(cancel_resting=True)
         for ticker, info in infos.items():
             # a result known from the reference data but not seen in the recording
@@ -380,6 +382,17 @@ def _drive(
     clock, feed = driver.clock, driver.feed
     poll = loop.settings.poll_s
     interval = loop.settings.tick_interval_s
+    if spec.start_ns is not None:
+        # `--from`: the records before it build the books (a market's snapshot may be hours
+        # older) but nothing trades on them and the strategy gets no news from them
+        while driver.next is not None and driver.next[0] < spec.start_ns:
+            driver._apply(driver.next)
+            driver.next = next(driver.records, None)
+        if driver.next is None:
+            raise NoDataError(f"no records in {spec.data} between the given times")
+        feed.drain_events()
+        driver.pending_since = None
+        clock.set(spec.start_ns / 1e9)
     next_full = clock.wall()
     next_sample = clock.wall()
     equity: list[EquityPoint] = []
@@ -472,12 +485,11 @@ def _infos(root: Path, tickers: list[str]) -> dict[str, MarketInfo]:
 
 
 def _bounded(records: Iterator[Record], spec: BacktestSpec) -> Iterator[Record]:
-    lo, hi = spec.start_ns, spec.end_ns
+    """The records before `end_ns` (those before `start_ns` are read too: they build the
+    books; `_drive` trades from `start_ns` on)."""
+    hi = spec.end_ns
     for record in records:
-        ns = record[0]
-        if lo is not None and ns < lo:
-            continue
-        if hi is not None and ns >= hi:
+        if hi is not None and record[0] >= hi:
             return
         yield record
 

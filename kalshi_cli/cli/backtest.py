@@ -123,7 +123,8 @@ def backtest_command(
 ) -> None:
     """Replay recorded data through a strategy, the risk rules and the order bookkeeping.
 
-    Example: kalshi backtest --strategy spike --data recordings/kx --param window_s=30,60
+    Example: kalshi record --tickers KXNBAGAME-SIM-LALGSW-LAL --out recordings/kx --duration 2
+    && kalshi backtest --strategy spike --data recordings/kx
     """
     from decimal import Decimal, InvalidOperation
 

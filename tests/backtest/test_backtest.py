@@ -125,7 +125,7 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     assert report["exit_reasons"] == {"settlement": 1}
 
 
-def test_latency_and_the_fill_model_are_part_of_the_run(spike_data: Path, tmp_path: Path) -> None:
+def test_latency_is_part_of_the_run(spike_data: Path, tmp_path: Path) -> None:
     base = BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE)
     slow = BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE, latency_ms=400)
     _, fast_report = run(base, tmp_path / "fast")
@@ -178,3 +178,19 @@ def test_a_sequence_gap_leaves_the_market_stale_and_untraded_until_a_snapshot(
                   tmp_path / "full")  # fmt: skip
     with Store.open(full.state_path, create=False) as store:
         assert any(i.created_at > cut_at for i in store.intents())
+
+
+def test_from_and_to_bound_the_replay(spike_data: Path, tmp_path: Path) -> None:
+    start_ns = 1_767_225_600 * 10**9
+    whole = run(BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path / "a")[1]
+    spec = BacktestSpec(
+        data=str(spike_data),
+        strategy="spike",
+        start_ns=start_ns + 60 * 10**9,
+        end_ns=start_ns + 120 * 10**9,
+    )
+    part = run(spec, tmp_path / "b")[1]
+    data, all_data = part["data"], whole["data"]
+    assert isinstance(data, dict) and isinstance(all_data, dict)
+    assert 0 < data["book_events"] < all_data["book_events"]
+    assert data["from"] >= 1_767_225_660 and data["to"] <= 1_767_225_720

@@ -95,6 +95,9 @@ def test_a_sweep_runs_the_grid_ranks_it_and_caches_it(data: Path, tmp_path: Path
 
 def test_no_data_and_bad_flags_exit_with_their_codes(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(empty)], tmp_path)
+    assert done.returncode == ExitCode.NO_DATA, done.stderr
+    assert "no data set at" in done.stderr
     empty.mkdir()
     done = kalshi(["backtest", "--strategy", "spike", "--data", str(empty)], tmp_path)
     assert done.returncode == ExitCode.NO_DATA, done.stderr

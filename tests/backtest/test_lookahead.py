@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from kalshi_cli import strategies
 from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.lookahead import check_lookahead, truncate
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.models import Side
-from kalshi_cli.strategies import Strategy, get_strategy, register_strategy
+from kalshi_cli.strategies import Strategy, register_strategy
 from kalshi_cli.strategies.base import Decision, MarketSnapshot, PositionView, buy_at_ask
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -66,12 +67,13 @@ def peek(snap: MarketSnapshot, pos: PositionView, params: PeekParams) -> Sequenc
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    register_strategy(Strategy(PEEK, PeekParams, peek))
     try:
-        get_strategy(PEEK)
-    except Exception:
-        register_strategy(Strategy(PEEK, PeekParams, peek))
-    return record_scenario("default", tmp_path_factory.mktemp("la"), seconds=200, tickers=[LAL])
+        yield record_scenario("default", tmp_path_factory.mktemp("la"), seconds=200, tickers=[LAL])
+    finally:
+        # registered for this module only: `trade --help` lists every registered name
+        strategies._REGISTRY.pop(PEEK, None)
 
 
 def test_a_strategy_peeking_at_the_future_is_caught(data: Path, tmp_path: Path) -> None:

@@ -88,3 +88,49 @@ def test_pessimistic_never_fills_more_than_optimistic(
         assert pess.filled <= opt.filled
         assert opt.filled + opt.remaining == count == pess.filled + pess.remaining
         assert opt.remaining >= 0 and pess.remaining >= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.integers(0, 60),
+    count=st.integers(1, 40),
+    stream=st.lists(
+        st.one_of(
+            st.tuples(st.just("level"), st.integers(0, 60)),
+            st.tuples(st.just("trade"), st.integers(1, 30)),
+            st.tuples(st.just("wait"), st.integers(1, 3)),
+        ),
+        max_size=30,
+    ),
+)
+def test_through_the_venue_pessimistic_never_fills_more_either(
+    start: int, count: int, stream: list[tuple[str, int]]
+) -> None:
+    """The same order against the same recorded stream, through the whole venue (the exchange
+    core fills it): the pessimistic model's fills never exceed the optimistic one's."""
+    from kalshi_cli.client import CreateOrder
+    from kalshi_cli.clock import ManualClock
+    from kalshi_cli.models import BookSide, Side, TimeInForce
+    from kalshi_cli.venue import LocalVenue, MarketInfo
+
+    t = "KXQ-26JAN01-A"
+    filled = {}
+    for model in FillModel:
+        clock = ManualClock()
+        venue = LocalVenue(
+            clock, [MarketInfo(t, "KXQ-26JAN01", "KXQ")], balance=D(10_000), fill_model=model
+        )
+        no = {D("0.45"): D(100)}  # asks above our bid
+        venue.book_changed(t, {D("0.50"): D(start)} if start else {}, no)
+        placed = venue.client.create_order(
+            CreateOrder(t, BookSide.BID, D("0.50"), D(count), time_in_force=TimeInForce.GTC)
+        )
+        for kind, n in stream:
+            if kind == "level":
+                venue.book_changed(t, {D("0.50"): D(n)} if n else {}, no)
+            elif kind == "trade":
+                venue.trade(t, D("0.50"), D(n), Side.NO)
+            else:
+                clock.advance(n * 0.6)
+        filled[model] = venue.client.get_order(placed.order_id).fill_count
+    assert filled[FillModel.PESSIMISTIC] <= filled[FillModel.OPTIMISTIC]
