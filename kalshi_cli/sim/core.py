@@ -108,6 +108,7 @@ from kalshi_cli.sim.records import (
 )
 from kalshi_cli.sim.reference import market_from_record
 from kalshi_cli.sim.settlement import Settler
+from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 
 __all__ = [
     "Account",
@@ -147,7 +148,7 @@ def _order_exists() -> ExchangeError:
     return ExchangeError(409, "order_already_exists", "order already exists")
 
 
-class Exchange(Settler):
+class Exchange(Settler, Subaccounts):
     def __init__(
         self,
         clock: Clock,
@@ -184,6 +185,8 @@ class Exchange(Settler):
         self._fees_collected = ZERO
         self._reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
         self._deposited = ZERO
+        self._users: dict[str, UserAccounts] = {}  # subaccounts.py
+        self._keyring = Keyring()
         self._seq = 0
         self._set_salt(secrets.randbits(128))
         self.created_time = clock.wall()
@@ -636,6 +639,8 @@ class Exchange(Settler):
         "_deposited",
         "_seq",
         "created_time",
+        "_users",
+        "_keyring",
     )
 
     def close(self) -> None:
@@ -760,6 +765,8 @@ class Exchange(Settler):
                 self._decrease(self._orders[rec["order_id"]], Decimal(rec["cut"]))
             elif op == "expire":
                 self._expire(rec["order_id"])
+            elif self._replay_subaccounts(rec):
+                pass
             else:
                 raise JournalError(f"unknown journal record {op!r}")
         except ExchangeError as exc:
