@@ -44,10 +44,12 @@ from kalshi_cli.sim.core import (
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
-from kalshi_cli.sim.routes import market_data, orders, portfolio
+from kalshi_cli.sim.routes import api_keys, market_data, orders, portfolio, subaccounts
+from kalshi_cli.sim.routes.api_keys import scope_refusal
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
+    OPTIONAL_BODIES,
     Endpoint,
     RequestContext,
     SimState,
@@ -60,7 +62,13 @@ from kalshi_cli.sim.routing import (
 
 log = logging.getLogger("kalshi_cli.sim")
 
-ENDPOINTS: tuple[Endpoint, ...] = market_data.ENDPOINTS + portfolio.ENDPOINTS + orders.ENDPOINTS
+ENDPOINTS: tuple[Endpoint, ...] = (
+    market_data.ENDPOINTS
+    + portfolio.ENDPOINTS
+    + orders.ENDPOINTS
+    + subaccounts.ENDPOINTS
+    + api_keys.ENDPOINTS
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,6 +78,8 @@ ENDPOINTS: tuple[Endpoint, ...] = market_data.ENDPOINTS + portfolio.ENDPOINTS + 
 async def _read_json(request: Request, struct: str) -> Any:
     raw = await request.body()
     if not raw.strip():
+        if struct in OPTIONAL_BODIES:
+            return {}
         raise UndecodableBody("unexpected end of JSON input")
     try:
         body = json.loads(raw)
@@ -112,6 +122,11 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             state.stats.record(stats_key, endpoint_name)
             return error_response(401, exc.code, exc.message, exc.details)
     state.stats.record(stats_key, endpoint_name)
+    key = state.exchange.api_key(stats_key) if account is not None else None
+    if key is not None:
+        denied = scope_refusal(key, method, ep.operation)  # scopes: sim/routes/api_keys.py
+        if denied is not None:
+            return refusal(denied)
     if faults.inject_5xx():
         if ep.template == "/exchange/status":
             # the spec gives this endpoint's 5xx answers the ExchangeStatus shape
@@ -132,7 +147,14 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             if not state.limiter.allow(account.account_id, method, cost):
                 state.stats.rate_limited[stats_key] += 1
                 return flat_error_response(429, "too_many_requests", "too many requests")
-        ctx = RequestContext(request, account, body, state.clock.wall(), ep.operation)
+        ctx = RequestContext(
+            request,
+            account,
+            body,
+            state.clock.wall(),
+            ep.operation,
+            key.subaccount if key is not None else None,
+        )
         if account is not None:
             state.replica.watch(account.account_id)
             if method != "GET":
