@@ -17,16 +17,18 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kalshi_cli.cli._context import AppContext, current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
 from kalshi_cli.cli.trading import cancel_all_command
-from kalshi_cli.models import Action, Side, TimeInForce
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import Action, Side, TimeInForce, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
@@ -607,3 +609,110 @@ order_app.command(
     help="The kill switch (the same as `kalshi cancel-all`).\n\n"
     "Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes",
 )(cancel_all_command)
+
+
+# ------------------------------------------------------------------------------------ batch
+
+BATCH_COLUMNS = (
+    Column("line", "line", numeric=True),
+    Column("ticker", "ticker", identifier=True),
+    Column("trade", "order"),
+    Column("status", "status"),
+    Column("order_id", "order id", identifier=True),
+    Column("note", "note"),
+)
+
+
+@order_app.command("batch")
+def batch_command(
+    *,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="Orders, one a row: a .csv with a header, or a .json array of objects.",
+            show_default=False,
+        ),
+    ],
+    batch_id: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-id",
+            help="Names the batch in the rows' order ids (default: the file's path); a new "
+            "id sends the same rows again as new orders.",
+            show_default=False,
+        ),
+    ] = None,
+    subaccount: SubaccountOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate every row; send nothing.")
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Place the orders of a file: every row checked first, none ever sent twice.
+
+    Columns: ticker, side, action, count, price, and optionally tif, post_only, reduce_only,
+    expires, client_order_id. Any bad row is reported as file:line and nothing is sent. Each row
+    is recorded in the state file before it is sent, under an id derived from the batch and the
+    row, so running the same file again sends only the rows not yet sent. Rows go out in
+    batches as large as the tier's write budget allows (docs/orders.md).
+
+    Example: kalshi order batch --file orders.csv
+    """
+    from kalshi_cli.order_batch import place_batch
+
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    if not dry_run:
+        confirm_on_prod(app, f"place the orders of {file}", yes=yes)
+    with open_store(app) as store:
+        service = order_service(app, store)
+        report = place_batch(
+            service, file, batch_id=batch_id, subaccount=subaccount, dry_run=dry_run
+        )
+    rows = [
+        {
+            "line": str(r.line),
+            "ticker": r.request.ticker,
+            "trade": f"{r.request.side.value} {r.request.action.value} "
+            f"{fmt_count(r.request.count)} @ {fmt_dollars(r.request.price)}",
+            "status": r.status,
+            "order_id": r.order_id or "",
+            "note": r.note or "",
+        }
+        for r in report.rows
+    ]
+    document = {
+        "batch": {
+            "file": report.file,
+            "batch_id": report.batch_id,
+            "batch_size": report.batch_size,
+            "dry_run": dry_run,
+            "rows": [
+                {
+                    "line": r.line,
+                    "client_order_id": r.client_order_id,
+                    "ticker": r.request.ticker,
+                    "side": r.request.side.value,
+                    "action": r.request.action.value,
+                    "count": fmt_count(r.request.count),
+                    "price": fmt_dollars(r.request.price),
+                    "status": r.status,
+                    "order_id": r.order_id,
+                    "filled": fmt_count(r.fill_count),
+                    "remaining": fmt_count(r.remaining_count),
+                    "note": r.note,
+                }
+                for r in report.rows
+            ],
+        }
+    }
+    out.table(BATCH_COLUMNS, rows, document=document)
+    if report.count("unknown"):
+        raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
+    if report.count("rejected", "not_sent") and not dry_run:
+        raise typer.Exit(int(ExitCode.REJECTED))
