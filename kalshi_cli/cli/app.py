@@ -81,6 +81,9 @@ COMMANDS = (
         "hourly compressed segments; runs until --duration, SIGTERM or Ctrl-C.",
     ),
     LazyCommand("data", "data", "Local market data: list, describe, export and import data sets."),
+    # issue #12: subaccounts and API keys
+    LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
+    LazyCommand("key", "key_cmd", "List, create, generate and delete API keys."),
 )
 
 

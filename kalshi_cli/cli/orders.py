@@ -25,7 +25,7 @@ import typer
 from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
+from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
 from kalshi_cli.cli.trading import cancel_all_command
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import Action, Side, TimeInForce, fmt_count, fmt_dollars
@@ -182,6 +182,7 @@ def place_command(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Place a limit order, validated before anything is sent.
@@ -205,6 +206,7 @@ def place_command(
     )
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
@@ -353,7 +355,11 @@ def describe_line(prepared: PreparedOrder) -> str:
 
 @order_app.command("cancel")
 def cancel_command(
-    order_id: OrderIdArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+    order_id: OrderIdArg,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Cancel one resting order.
 
@@ -361,6 +367,7 @@ def cancel_command(
     """
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         reduced = order_service(app, store).cancel(order_id)
@@ -396,6 +403,7 @@ def amend_command(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Change a resting order's price, total count and/or expiry.
@@ -418,6 +426,7 @@ def amend_command(
         expiration = 0 if expires.strip() == "0" else parse_expires(expires, SystemClock().wall())
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
@@ -439,6 +448,7 @@ def decrease_command(
     ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Shrink a resting order --by N contracts or --to N contracts.
@@ -451,6 +461,7 @@ def decrease_command(
     amount_to = None if to is None else parse_count(to, "--to", allow_zero=True)
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         order = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
@@ -541,6 +552,7 @@ def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """List your orders as the exchange has them, in the trader's terms and the book's.
@@ -551,6 +563,7 @@ def list_command(
 
     app = current()
     settings = app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     orders = list(
         app.client(auth=True).iter_orders(
@@ -572,7 +585,11 @@ def list_command(
 
 @order_app.command("show")
 def show_command(
-    order_id: OrderIdArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+    order_id: OrderIdArg,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Show one order: the exchange's state and, when placed here, the state file's history.
 
@@ -582,6 +599,7 @@ def show_command(
 
     app = current()
     settings = app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     order = app.client(auth=True).get_order(order_id)
     store = Store.open_readonly(settings.state)
@@ -666,6 +684,7 @@ def batch_command(
 
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     if not dry_run:
         confirm_on_prod(app, f"place the orders of {file}", yes=yes)

@@ -7,10 +7,12 @@ is a new module with a `ClientBase` subclass, added to the bases below.
 
 from __future__ import annotations
 
+from kalshi_cli.client.api_keys import ApiKeysApi
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
 from kalshi_cli.client.batch_orders import BatchOrdersApi
 from kalshi_cli.client.markets import MarketDataApi
 from kalshi_cli.client.portfolio import PortfolioApi
+from kalshi_cli.client.subaccounts import SubaccountsApi
 from kalshi_cli.client.trading import TradingApi
 
 __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "ClientBase", "KalshiClient"]
@@ -22,5 +24,7 @@ class KalshiClient(
     TradingApi,
     # issue #12 areas, one per line
     BatchOrdersApi,
+    SubaccountsApi,
+    ApiKeysApi,
 ):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""
