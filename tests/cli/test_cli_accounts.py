@@ -52,7 +52,11 @@ def kalshi(premier: SimHarness, tmp_path: Path) -> Kalshi:
     def invoke(*args: str, account: AccountInfo | None = None) -> Result:
         context = AppContext(environ=environ(account or premier.account, tmp_path / "home"))
         return CliRunner().invoke(
-            app, list(args), obj=context, env={"COLUMNS": "120", "NO_COLOR": "1"}, prog_name="kalshi"
+            app,
+            list(args),
+            obj=context,
+            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            prog_name="kalshi",
         )
 
     return invoke
