@@ -190,3 +190,18 @@ def test_deleting_the_key_in_use_needs_yes(kalshi: Kalshi, premier: SimHarness) 
     refused = kalshi("key", "delete", premier.account.key_id)
     assert refused.exit_code == ExitCode.USAGE, refused.output
     assert kalshi("balance").exit_code == 0  # still there
+
+
+def test_the_kill_switch_for_one_market_cancels_orders_on_every_subaccount(
+    kalshi: Kalshi, premier: SimHarness
+) -> None:
+    """A listing covers every subaccount, but a batch cancel item defaults to subaccount 0
+    (openapi.yaml 3.31.0): each item must name its order's subaccount, or an order resting on
+    another subaccount is never cancelled and the kill switch cannot prove anything."""
+    kalshi("subaccount", "create")
+    kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50.00")
+    assert kalshi(*PLACE, "--subaccount", "1").exit_code == 0
+    assert kalshi(*PLACE).exit_code == 0
+    killed = kalshi("cancel-all", "--ticker", T, "--deadline", "5", "--yes", "--json")
+    assert killed.exit_code == 0, killed.output
+    assert orders_of(premier, status="resting") == []
