@@ -32,7 +32,10 @@ _ONE_ORDER = re.compile(r"^/portfolio/events/orders/[^/]+(/amend|/decrease)?$")
 def scope_request(
     method: str, path: str, params: Mapping[str, Any] | None, json: Any, subaccount: int
 ) -> tuple[Mapping[str, Any] | None, Any]:
-    """`params` and `json` of a request, naming `subaccount` where the path takes one."""
+    """`params` and `json` of a request, naming `subaccount` where the path takes one (a
+    call that names one itself keeps it)."""
+    if params and params.get("subaccount") is not None:
+        return params, json
     query = {**(params or {}), "subaccount": subaccount}
     if path == _BATCHED:
         if isinstance(json, dict) and isinstance(json.get("orders"), list):

@@ -85,13 +85,15 @@ class TradingApi(ClientBase):
                 client_order_id=coid,
             ) from exc
 
-    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
         """Cancel one order (retried: cancelling is idempotent). `ticker` lets the exchange
-        route the cancel to the right shard."""
+        route the cancel to the right shard; `subaccount` names the order's (default 0)."""
         response = self._request(
             "DELETE",
             f"/portfolio/events/orders/{path_segment(order_id)}",
-            params={"market_ticker": ticker},
+            params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
         return self._parse(CancelResult.from_api, self._body(response), "cancel result")

@@ -205,3 +205,21 @@ def test_the_kill_switch_for_one_market_cancels_orders_on_every_subaccount(
     killed = kalshi("cancel-all", "--ticker", T, "--deadline", "5", "--yes", "--json")
     assert killed.exit_code == 0, killed.output
     assert orders_of(premier, status="resting") == []
+
+
+def test_cancel_without_subaccount_finds_the_orders_subaccount(
+    kalshi: Kalshi, premier: SimHarness
+) -> None:
+    """The exchange reads a cancel without `subaccount` as subaccount 0's and answers 404 for
+    an order resting on another; the order itself names its subaccount, and the cancel is
+    sent there (cancelling is idempotent)."""
+    kalshi("subaccount", "create")
+    kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50.00")
+    placed = as_json(kalshi(*PLACE, "--subaccount", "1", "--json"))["order"]
+    cancelled = kalshi("order", "cancel", placed["order_id"], "--json")
+    assert as_json(cancelled) == {
+        "order_id": placed["order_id"],
+        "status": "canceled",
+        "reduced_by": "2.00",
+    }
+    assert orders_of(premier, status="resting") == []
