@@ -376,3 +376,50 @@ def test_bad_key_requests(sim: SimHarness) -> None:
         sim.signed(me, "POST", "/api_keys/generate", json={"name": "x", "fcm_subtrader_id": "a_b"})
     ) == (403, "forbidden")
     assert len(sim.signed(me, "GET", "/api_keys").json()["api_keys"]) == 1
+
+
+def test_websocket_reports_a_subaccounts_fills_orders_and_positions_to_its_user(
+    adv: SimHarness,
+) -> None:
+    """The private channels are the user's: a subaccount's fill, order and position reach the
+    user's connection, naming the subaccount (asyncapi `fill.subaccount`,
+    `user_order.subaccount_number`, `market_position.subaccount`, `orderbook_delta.subaccount`)."""
+    import time
+
+    from tests.sim.test_spec_audit import ws_problems
+    from tests.sim.wsutil import Ws
+
+    me = adv.account
+    adv.signed(me, "POST", "/portfolio/subaccounts")
+    transfer(adv, me, 100_00)
+    ws = Ws(me)
+    ws.subscribe(["orderbook_delta"], market_ticker=T)
+    seen: list[dict[str, Any]] = [ws.recv()]
+    ws.subscribe(["fill", "user_orders", "market_positions"], market_ticker=T)
+    placed = adv.signed(
+        me, "POST", "/portfolio/events/orders", json=order(subaccount=1, client_order_id="s1")
+    ).json()
+    taker = order("ask", "0.40", "2", time_in_force="immediate_or_cancel")
+    adv.signed(adv.new_account(), "POST", "/portfolio/events/orders", json=taker)
+    wanted = {"fill", "user_order", "market_position", "orderbook_delta"}
+    deadline = time.monotonic() + 5
+    while not wanted <= {m["type"] for m in seen} and time.monotonic() < deadline:
+        seen.append(ws.recv())
+    ws.close()
+    by_type = {m["type"]: m["msg"] for m in seen}
+    assert by_type["fill"]["order_id"] == placed["order_id"]
+    assert by_type["fill"]["subaccount"] == 1
+    assert by_type["user_order"]["subaccount_number"] == 1
+    assert by_type["user_order"]["user_id"] != placed["order_id"]
+    assert (
+        by_type["market_position"]["subaccount"],
+        by_type["market_position"]["position_fp"],
+    ) == (
+        1,
+        "2.00",
+    )
+    own_delta = next(
+        m["msg"] for m in seen if m["type"] == "orderbook_delta" and "client_order_id" in m["msg"]
+    )
+    assert (own_delta["client_order_id"], own_delta["subaccount"]) == ("s1", 1)
+    assert [p for m in seen for p in ws_problems(m)] == []
