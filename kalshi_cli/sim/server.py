@@ -122,7 +122,8 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             state.stats.record(stats_key, endpoint_name)
             return error_response(401, exc.code, exc.message, exc.details)
     state.stats.record(stats_key, endpoint_name)
-    key = state.exchange.api_key(stats_key) if account is not None else None
+    # scopes and a subaccount restriction bind private paths; a public one needs no key at all
+    key = state.exchange.api_key(stats_key) if account is not None and ep.private else None
     if key is not None:
         denied = scope_refusal(key, method, ep.operation)  # scopes: sim/routes/api_keys.py
         if denied is not None:

@@ -423,3 +423,13 @@ def test_websocket_reports_a_subaccounts_fills_orders_and_positions_to_its_user(
     )
     assert (own_delta["client_order_id"], own_delta["subaccount"]) == ("s1", 1)
     assert [p for m in seen for p in ws_problems(m)] == []
+
+
+def test_a_keys_scopes_do_not_restrict_public_paths(sim: SimHarness, tmp_path: Path) -> None:
+    """A public path needs no key at all: one signed by a key without `read` is answered as an
+    anonymous one would be (a client signing every request must not lose market data)."""
+    sim.create_market(T)
+    trader = generated_key(sim, sim.account, tmp_path, scopes=["write::trade"])
+    assert sim.signed(trader, "GET", f"/markets/{T}").status_code == 200
+    assert sim.signed(trader, "GET", "/exchange/status").status_code == 200
+    assert nested_code(sim.signed(trader, "GET", "/portfolio/balance")) == (403, "forbidden")
