@@ -21,7 +21,7 @@ import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
-from kalshi_cli.cli._output import Column
+from kalshi_cli.cli._output import Column, Output
 from kalshi_cli.errors import KalshiError
 
 key_app = typer.Typer(
@@ -162,35 +162,16 @@ def create_command(
 
     Example: kalshi key create --name bot --type ed25519 --out bot.pem --scope write::trade
     """
-    from kalshi_cli.keys import (
-        generate_private_key,
-        key_type,
-        load_public_key,
-        private_key_pem,
-        public_key_pem,
-    )
-
     if (out_path is None) == (public_key is None):
         raise typer.BadParameter("give exactly one of --out and --public-key", param_hint="--out")
-    private = None
-    if public_key is not None:
-        pem = public_key.read_text(encoding="ascii", errors="replace")
-        try:
-            kind_name = key_type(load_public_key(pem))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--public-key") from None
-    else:
-        assert out_path is not None
-        _refuse_existing(out_path)
-        private = generate_private_key("ed25519" if kind is KeyKind.ED25519 else "rsa")
-        pem, kind_name = public_key_pem(private), kind.value
+    pem, kind_name, private = key_material(public_key, out_path, kind)
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
     client = app.client(auth=True)
     if private is not None and out_path is not None:
         # the private key is safe on disk before the exchange hears of the public one
-        write_private_key(out_path, private_key_pem(private))
+        write_private_key(out_path, private)
     try:
         key_id = client.create_api_key(
             name, pem, scopes=tuple(scope) if scope else None, subaccount=subaccount
@@ -199,6 +180,34 @@ def create_command(
         if out_path is not None and private is not None:
             out_path.unlink(missing_ok=True)  # registered nowhere: nothing to keep
         raise
+    render_key(out, key_id, kind_name, out_path)
+
+
+def key_material(
+    public_key: Path | None, out_path: Path | None, kind: KeyKind
+) -> tuple[str, str, bytes | None]:
+    """(public key PEM, key type, private key PEM of a pair made here or None)."""
+    from kalshi_cli.keys import (
+        generate_private_key,
+        key_type,
+        load_public_key,
+        private_key_pem,
+        public_key_pem,
+    )
+
+    if public_key is not None:
+        pem = public_key.read_text(encoding="ascii", errors="replace")
+        try:
+            return pem, key_type(load_public_key(pem)), None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--public-key") from None
+    assert out_path is not None
+    _refuse_existing(out_path)
+    private = generate_private_key("ed25519" if kind is KeyKind.ED25519 else "rsa")
+    return public_key_pem(private), kind.value, private_key_pem(private)
+
+
+def render_key(out: Output, key_id: str, kind_name: str, out_path: Path | None) -> None:
     fields = [("key id", key_id), ("type", kind_name)]
     document: dict[str, object] = {"api_key_id": key_id, "key_type": kind_name}
     if out_path is not None:
@@ -243,14 +252,7 @@ def generate_command(
             f"{out_path}: {exc.strerror}",
             hint=f"nobody holds its private key now: `kalshi key delete {made.api_key_id}`",
         ) from exc
-    out.record(
-        [("key id", made.api_key_id), ("type", made.key_type), ("private key", str(out_path))],
-        document={
-            "api_key_id": made.api_key_id,
-            "key_type": made.key_type,
-            "private_key_path": str(out_path),
-        },
-    )
+    render_key(out, made.api_key_id, made.key_type, out_path)
 
 
 @key_app.command("delete")

@@ -33,6 +33,7 @@ from kalshi_cli.models import Action, Side, TimeInForce, fmt_count, fmt_dollars
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.models import Order
+    from kalshi_cli.order_batch import BatchReport
     from kalshi_cli.orders import OrderRequest, PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
@@ -689,10 +690,19 @@ def batch_command(
     if not dry_run:
         confirm_on_prod(app, f"place the orders of {file}", yes=yes)
     with open_store(app) as store:
-        service = order_service(app, store)
         report = place_batch(
-            service, file, batch_id=batch_id, subaccount=subaccount, dry_run=dry_run
+            order_service(app, store),
+            file,
+            batch_id=batch_id,
+            subaccount=subaccount,
+            dry_run=dry_run,
         )
+    render_batch(out, report, dry_run=dry_run)
+
+
+def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
+    """The batch's rows, then its exit code: 10 if an outcome is unknown, 9 if a row was
+    rejected or not sent, else 0."""
     rows = [
         {
             "line": str(r.line),

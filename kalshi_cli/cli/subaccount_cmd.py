@@ -99,6 +99,16 @@ def parse_cents(text: str) -> int:
     return int(cents)
 
 
+def parse_transfer_id(text: str | None) -> str:
+    """The given client transfer id (a UUID), or a new one."""
+    if text is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise typer.BadParameter("must be a UUID", param_hint="--client-transfer-id") from None
+
+
 @subaccount_app.command("transfer")
 def transfer_command(
     *,
@@ -128,12 +138,7 @@ def transfer_command(
     cents = parse_cents(amount)
     if source == target:
         raise typer.BadParameter("--from and --to name the same subaccount", param_hint="--to")
-    if client_transfer_id is not None:
-        try:
-            uuid.UUID(client_transfer_id)
-        except ValueError:
-            raise typer.BadParameter("must be a UUID", param_hint="--client-transfer-id") from None
-    transfer_id = client_transfer_id or str(uuid.uuid4())
+    transfer_id = parse_transfer_id(client_transfer_id)
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
@@ -145,17 +150,12 @@ def transfer_command(
         amount_cents=cents,
         client_transfer_id=transfer_id,
     )
-    out.record(
-        [
-            ("from", str(source)),
-            ("to", str(target)),
-            ("amount", f"${dollars}"),
-            ("client transfer id", transfer_id),
-        ],
-        document={
-            "from_subaccount": source,
-            "to_subaccount": target,
-            "amount": dollars,
-            "client_transfer_id": transfer_id,
-        },
-    )
+    document = {
+        "from_subaccount": source,
+        "to_subaccount": target,
+        "amount": dollars,
+        "client_transfer_id": transfer_id,
+    }
+    names = ("from", "to", "amount", "client transfer id")
+    shown = (str(source), str(target), f"${dollars}", transfer_id)
+    out.record(list(zip(names, shown, strict=True)), document=document)

@@ -87,8 +87,7 @@ def cancel_all_command(
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
-    if subaccount is not None:
-        scope += f", subaccount {subaccount}"
+    scope += "" if subaccount is None else f", subaccount {subaccount}"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
     report = run_kill_switch(
