@@ -81,7 +81,7 @@ from kalshi_cli.store.records import PENDING, RESTING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from kalshi_cli.client import CancelResult
+    from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Fill, Order
     from kalshi_cli.store import Store
@@ -101,7 +101,12 @@ class CancelsOrders(Protocol):
 
     def cancel_all_orders(self) -> None: ...
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]: ...
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = ...,
+    ) -> list[CancelResult]: ...
 
     def trigger_order_group(self, order_group_id: str) -> None: ...
 
@@ -396,13 +401,20 @@ class KillSwitch:
             raise _DeadlinePassed
         self.clock.sleep(delay)
 
+    def _batch_cancel(self, chunk: list[Order]) -> list[CancelResult]:
+        """A listing covers every subaccount, and a cancel item the exchange reads as
+        subaccount 0's unless it names another: each item names its order's."""
+        pairs: list[tuple[str, str | None]] = [(o.order_id, o.ticker) for o in chunk]
+        elsewhere = {o.order_id: o.subaccount for o in chunk if o.subaccount}
+        if elsewhere:
+            return self.client.batch_cancel(pairs, subaccounts=elsewhere)
+        return self.client.batch_cancel(pairs)
+
     def _cancel_batch(self, orders: list[Order], deadline: float, report: KillReport) -> None:
         for start in range(0, len(orders), self.batch_size):
             chunk = orders[start : start + self.batch_size]
             results = self._retry(
-                lambda chunk=chunk: self.client.batch_cancel(  # type: ignore[misc]
-                    [(o.order_id, o.ticker) for o in chunk]
-                ),
+                lambda chunk=chunk: self._batch_cancel(chunk),  # type: ignore[misc]
                 deadline,
                 report,
             )

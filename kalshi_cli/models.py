@@ -387,6 +387,11 @@ def _levels(raw: list[Any]) -> tuple[Level, ...]:
     return tuple(levels)
 
 
+def _subaccount_field(data: dict[str, Any]) -> int | None:
+    value = data.get("subaccount_number")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True)
 class Order:
     order_id: str
@@ -403,6 +408,7 @@ class Order:
     created_time: str
     expiration_time: str
     raw: dict[str, Any] = field(repr=False, compare=False)
+    subaccount: int | None = None  # `subaccount_number`: where a cancel must name it
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Order:
@@ -427,6 +433,7 @@ class Order:
             created_time=_text_field(data, "created_time"),
             expiration_time=_text_field(data, "expiration_time"),
             raw=data,
+            subaccount=_subaccount_field(data),
         )
 
 

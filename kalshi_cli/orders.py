@@ -465,8 +465,18 @@ class OrderService:
         since the refusal. Cancelled: done (nothing more taken off the book). Executed: it is
         not reported as cancelled."""
         local = self._local_by_order_id(order_id)
+        ticker = local.ticker if local else None
         try:
-            result = self.client.cancel_order(order_id, ticker=local.ticker if local else None)
+            try:
+                result = self.client.cancel_order(order_id, ticker=ticker)
+            except NotFoundError:
+                # the exchange reads a cancel naming no subaccount as subaccount 0's: an order
+                # resting on another is cancelled there (the order names it; cancelling twice
+                # is harmless)
+                elsewhere = self._other_subaccount(order_id)
+                if elsewhere is None:
+                    raise
+                result = self.client.cancel_order(order_id, ticker=ticker, subaccount=elsewhere)
         except (BadRequestError, NotFoundError) as exc:
             order = self._read_after_refusal(order_id, refused_at=self._now())
             if order.status == "resting":
@@ -489,6 +499,16 @@ class OrderService:
             return ZERO
         self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         return result.reduced_by
+
+    def _other_subaccount(self, order_id: str) -> int | None:
+        """The subaccount of a resting order that is not the one the client names, if any."""
+        try:
+            order = self.client.get_order(order_id)
+        except (ApiError, TransportError):
+            return None
+        if order.status != "resting" or order.subaccount is None:
+            return None
+        return None if order.subaccount == (self.client.subaccount or 0) else order.subaccount
 
     def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
         """The order once a read can reflect the write that made it stop resting."""

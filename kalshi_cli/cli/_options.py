@@ -79,3 +79,13 @@ LimitOpt = Annotated[
     typer.Option("--limit", "-n", min=1, help="At most this many rows."),
 ]
 TickerArg = Annotated[str, typer.Argument(help="Market ticker, e.g. KXBTCD-25DEC31-T100000.")]
+SubaccountOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--subaccount",
+        min=0,
+        max=63,
+        help="Subaccount number (0 is the primary account, 1-63 numbered ones).",
+        show_default=False,
+    ),
+]

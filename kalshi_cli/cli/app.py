@@ -100,6 +100,9 @@ COMMANDS = (
     LazyCommand("trades", "browse", "The trades tape of one market, newest first."),
     LazyCommand("candles", "browse", "Candlesticks of one market, as a table or a chart."),
     LazyCommand("search", "browse", "Find series and open events by words in their title."),
+    # issue #12: subaccounts and API keys
+    LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
+    LazyCommand("key", "key_cmd", "List, create, generate and delete API keys."),
 )
 
 

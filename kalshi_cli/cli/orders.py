@@ -17,21 +17,24 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kalshi_cli.cli._context import AppContext, current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service
+from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
 from kalshi_cli.cli.trading import cancel_all_command
-from kalshi_cli.models import Action, Side, TimeInForce
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import Action, Side, TimeInForce, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.models import Order
+    from kalshi_cli.order_batch import BatchReport
     from kalshi_cli.orders import OrderRequest, PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
@@ -181,6 +184,7 @@ def place_command(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Place a limit order, validated before anything is sent.
@@ -204,6 +208,7 @@ def place_command(
     )
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         service = order_service(app, store)
@@ -352,7 +357,11 @@ def describe_line(prepared: PreparedOrder) -> str:
 
 @order_app.command("cancel")
 def cancel_command(
-    order_id: OrderIdArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+    order_id: OrderIdArg,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Cancel one resting order.
 
@@ -360,6 +369,7 @@ def cancel_command(
     """
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         reduced = order_service(app, store).cancel(order_id)
@@ -395,6 +405,7 @@ def amend_command(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Change a resting order's price, total count and/or expiry.
@@ -417,6 +428,7 @@ def amend_command(
         expiration = 0 if expires.strip() == "0" else parse_expires(expires, SystemClock().wall())
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     confirm_on_prod(app, f"amend order {order_id}", yes=yes)
     with open_store(app) as store:
@@ -438,6 +450,7 @@ def decrease_command(
     ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Shrink a resting order --by N contracts or --to N contracts.
@@ -450,6 +463,7 @@ def decrease_command(
     amount_to = None if to is None else parse_count(to, "--to", allow_zero=True)
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         order = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
@@ -564,6 +578,7 @@ def list_command(
     ] = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """List your orders as the exchange has them, in the trader's terms and the book's.
@@ -574,6 +589,7 @@ def list_command(
 
     app = current()
     settings = app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     orders = list(
         app.client(auth=True).iter_orders(
@@ -613,7 +629,11 @@ def add_queue_positions(
 
 @order_app.command("show")
 def show_command(
-    order_id: OrderIdArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+    order_id: OrderIdArg,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Show one order: the exchange's state and, when placed here, the state file's history.
 
@@ -623,6 +643,7 @@ def show_command(
 
     app = current()
     settings = app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     order = app.client(auth=True).get_order(order_id)
     store = Store.open_readonly(settings.state)
@@ -650,3 +671,120 @@ order_app.command(
     help="The kill switch (the same as `kalshi cancel-all`).\n\n"
     "Example: kalshi order cancel-all --ticker KXBTCD-SIM-T97000 --yes",
 )(cancel_all_command)
+
+
+# ------------------------------------------------------------------------------------ batch
+
+BATCH_COLUMNS = (
+    Column("line", "line", numeric=True),
+    Column("ticker", "ticker", identifier=True),
+    Column("trade", "order"),
+    Column("status", "status"),
+    Column("order_id", "order id", identifier=True),
+    Column("note", "note"),
+)
+
+
+@order_app.command("batch")
+def batch_command(
+    *,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            help="Orders, one a row: a .csv with a header, or a .json array of objects.",
+            show_default=False,
+        ),
+    ],
+    batch_id: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-id",
+            help="Names the batch in the rows' order ids (default: the file's path); a new "
+            "id sends the same rows again as new orders.",
+            show_default=False,
+        ),
+    ] = None,
+    subaccount: SubaccountOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate every row; send nothing.")
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Place the orders of a file: every row checked first, none ever sent twice.
+
+    Columns: ticker, side, action, count, price, and optionally tif, post_only, reduce_only,
+    expires, client_order_id. Any bad row is reported as file:line and nothing is sent. Each row
+    is recorded in the state file before it is sent, under an id derived from the batch and the
+    row, so running the same file again sends only the rows not yet sent. Rows go out in
+    batches as large as the tier's write budget allows (docs/orders.md).
+
+    Example: kalshi order batch --file orders.csv
+    """
+    from kalshi_cli.order_batch import place_batch
+
+    app = current()
+    app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
+    out = app.output(as_json=as_json, fmt=fmt)
+    if not dry_run:
+        confirm_on_prod(app, f"place the orders of {file}", yes=yes)
+    with open_store(app) as store:
+        report = place_batch(
+            order_service(app, store),
+            file,
+            batch_id=batch_id,
+            subaccount=subaccount,
+            dry_run=dry_run,
+        )
+    render_batch(out, report, dry_run=dry_run)
+
+
+def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
+    """The batch's rows, then its exit code: 10 if an outcome is unknown, 9 if a row was
+    rejected or not sent, else 0."""
+    rows = [
+        {
+            "line": str(r.line),
+            "ticker": r.request.ticker,
+            "trade": f"{r.request.side.value} {r.request.action.value} "
+            f"{fmt_count(r.request.count)} @ {fmt_dollars(r.request.price)}",
+            "status": r.status,
+            "order_id": r.order_id or "",
+            "note": r.note or "",
+        }
+        for r in report.rows
+    ]
+    document = {
+        "batch": {
+            "file": report.file,
+            "batch_id": report.batch_id,
+            "batch_size": report.batch_size,
+            "dry_run": dry_run,
+            "rows": [
+                {
+                    "line": r.line,
+                    "client_order_id": r.client_order_id,
+                    "ticker": r.request.ticker,
+                    "side": r.request.side.value,
+                    "action": r.request.action.value,
+                    "count": fmt_count(r.request.count),
+                    "price": fmt_dollars(r.request.price),
+                    "status": r.status,
+                    "order_id": r.order_id,
+                    "filled": fmt_count(r.fill_count),
+                    "remaining": fmt_count(r.remaining_count),
+                    "note": r.note,
+                }
+                for r in report.rows
+            ],
+        }
+    }
+    out.table(BATCH_COLUMNS, rows, document=document)
+    if report.count("unknown"):
+        raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
+    if report.count("rejected", "not_sent") and not dry_run:
+        raise typer.Exit(int(ExitCode.REJECTED))

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, LimitOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column
+from kalshi_cli.cli._services import use_subaccount
 
 if TYPE_CHECKING:
     from kalshi_cli.models import Action, Balance, Fill, Settlement, Side
@@ -45,7 +46,12 @@ def _money(value: Decimal) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def balance_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
+def balance_command(
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
     """Show the cash balance and the portfolio value.
 
     Example: kalshi balance --json
@@ -54,6 +60,7 @@ def balance_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt
 
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     balance = app.client(auth=True).get_balance()
     document = balance_json(balance)
@@ -91,6 +98,7 @@ def positions_command(
     ] = None,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """List open positions, marked to market.
@@ -112,6 +120,7 @@ def positions_command(
 
     app = current()
     settings = app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     client = app.client(auth=True)
     limit = load_limits(settings.config_path).max_position_per_market
@@ -236,6 +245,7 @@ def fills_command(
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """List your fills, newest first.
@@ -249,6 +259,7 @@ def fills_command(
     min_ts = None if since is None else parse_since(since)
     app = current()
     settings = app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     from kalshi_cli.client.historical import fills_with_history
 
@@ -344,6 +355,7 @@ def settlements_command(
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """List settled markets you held, with what each paid.
@@ -354,6 +366,7 @@ def settlements_command(
 
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     settlements = list(app.client(auth=True).iter_settlements(ticker=ticker, limit=limit))
     rows = [

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
@@ -60,6 +60,7 @@ def cancel_all_command(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Halt, cancel every resting order, prove none is left.
@@ -73,7 +74,7 @@ def cancel_all_command(
 
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
-    from kalshi_cli.cli._services import confirm_on_prod, open_store
+    from kalshi_cli.cli._services import confirm_on_prod, open_store, use_subaccount
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.killswitch import run_kill_switch
 
@@ -83,8 +84,10 @@ def cancel_all_command(
         )
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
+    scope += "" if subaccount is None else f", subaccount {subaccount}"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included

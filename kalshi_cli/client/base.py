@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import random
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -40,6 +40,7 @@ from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
+from kalshi_cli.client.subaccount_scope import scope_request
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import (
     ApiError,
@@ -96,6 +97,10 @@ class ClientBase:
     """The transport every API area shares: signing, rate limiting, retries, typed errors,
     pagination. The areas (`markets.py`, `portfolio.py`, `trading.py`) add the endpoints;
     `KalshiClient` (client.py) is all of them."""
+
+    subaccount: int | None = None
+    """The subaccount every portfolio and order call acts on; None: the exchange's defaults
+    (client/subaccount_scope.py)."""
 
     def __init__(
         self,
@@ -176,13 +181,15 @@ class ClientBase:
         method: str,
         path: str,
         *,
-        params: Params | None = None,
+        params: Mapping[str, Any] | None = None,
         json: Any = None,
         items: int = 1,
         what: str,
         signed: bool = True,
     ) -> httpx.Response:
         self._limiter.acquire(method, path, items=items)
+        if self.subaccount is not None:
+            params, json = scope_request(method, path, params, json, self.subaccount)
         query = {k: v for k, v in params.items() if v is not None} if params else None
         started = self._clock.monotonic()
         try:

@@ -8,13 +8,16 @@ API on top, one module each (`markets.py`, `portfolio.py`, `trading.py`, `queue.
 
 from __future__ import annotations
 
+from kalshi_cli.client.api_keys import ApiKeysApi
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
+from kalshi_cli.client.batch_orders import BatchOrdersApi
 from kalshi_cli.client.exchange import ExchangeDataApi
 from kalshi_cli.client.historical import HistoricalApi
 from kalshi_cli.client.markets import MarketDataApi
 from kalshi_cli.client.order_groups import OrderGroupsApi
 from kalshi_cli.client.portfolio import PortfolioApi
 from kalshi_cli.client.queue import QueueApi
+from kalshi_cli.client.subaccounts import SubaccountsApi
 from kalshi_cli.client.trading import TradingApi
 
 __all__ = ["LANDING_WINDOW_S", "SIGNATURE_WINDOW_S", "ClientBase", "KalshiClient"]
@@ -28,5 +31,8 @@ class KalshiClient(
     HistoricalApi,
     OrderGroupsApi,
     ExchangeDataApi,
+    BatchOrdersApi,
+    SubaccountsApi,
+    ApiKeysApi,
 ):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""

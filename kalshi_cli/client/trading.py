@@ -85,13 +85,15 @@ class TradingApi(ClientBase):
                 client_order_id=coid,
             ) from exc
 
-    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
         """Cancel one order (retried: cancelling is idempotent). `ticker` lets the exchange
-        route the cancel to the right shard."""
+        route the cancel to the right shard; `subaccount` names the order's (default 0)."""
         response = self._request(
             "DELETE",
             f"/portfolio/events/orders/{path_segment(order_id)}",
-            params={"market_ticker": ticker},
+            params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
         return self._parse(CancelResult.from_api, self._body(response), "cancel result")
@@ -100,15 +102,27 @@ class TradingApi(ClientBase):
         """Cancel every resting order of every subaccount (`DELETE /portfolio/events/orders`)."""
         self._request("DELETE", "/portfolio/events/orders", auth=True)
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
         """Cancel (order_id, ticker) pairs in batches; per-order failures come back as
-        `CancelResult.error`, not as an exception."""
+        `CancelResult.error`, not as an exception. `subaccounts` names an order's subaccount
+        (an item without one is subaccount 0's, as the exchange reads it)."""
         path = "/portfolio/events/orders/batched"
         size = min(BATCH_CANCEL_MAX, self._limiter.max_batch_items(per_item=2))
         results: list[CancelResult] = []
         for start in range(0, len(orders), size):
             chunk = orders[start : start + size]
-            items = [{"order_id": oid} | ({"market_ticker": t} if t else {}) for oid, t in chunk]
+            where = subaccounts or {}
+            items = [
+                {"order_id": oid}
+                | ({"market_ticker": t} if t else {})
+                | ({"subaccount": where[oid]} if oid in where else {})
+                for oid, t in chunk
+            ]
             response = self._request(
                 "DELETE", path, json={"orders": items}, items=len(chunk), auth=True
             )

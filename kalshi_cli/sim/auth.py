@@ -48,8 +48,12 @@ class Authenticator:
         account_by_key: Callable[[str], Account | None],
         clock: Clock,
         window_s: float = DEFAULT_WINDOW_S,
+        public_key_of: Callable[[str], str | None] | None = None,
     ) -> None:
+        """`public_key_of(key_id)`: the PEM of a key an account holds beside the one it was
+        created with (sim/subaccounts.py); without it, the account's own key."""
         self._account_by_key = account_by_key
+        self._public_key_of = public_key_of
         self._clock = clock
         self.window_s = window_s
         self._keys: dict[str, PublicKey] = {}
@@ -98,7 +102,8 @@ class Authenticator:
             )
         public_key = self._keys.get(key_id)
         if public_key is None:
-            public_key = load_public_key(account.public_key_pem)
+            pem = self._public_key_of(key_id) if self._public_key_of else None
+            public_key = load_public_key(pem or account.public_key_pem)
             self._keys[key_id] = public_key
         if not verify_signature(public_key, f"{timestamp}{method.upper()}{path}", signature):
             raise AuthFailure("authentication error", details="INCORRECT_API_KEY_SIGNATURE")

@@ -112,6 +112,7 @@ from kalshi_cli.sim.records import (
     not_found,
 )
 from kalshi_cli.sim.reference import check_fee_override, market_from_record
+from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 
 __all__ = [
     "Account",
@@ -164,7 +165,7 @@ def _order_exists() -> ExchangeError:
     return ExchangeError(409, "order_already_exists", "order already exists")
 
 
-class Exchange(OrderGroups):
+class Exchange(OrderGroups, Subaccounts):
     def __init__(
         self,
         clock: Clock,
@@ -205,6 +206,8 @@ class Exchange(OrderGroups):
         self._fees_collected = ZERO
         self._reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
         self._deposited = ZERO
+        self._users: dict[str, UserAccounts] = {}  # subaccounts.py
+        self._keyring = Keyring()
         self._seq = 0
         self._set_salt(secrets.randbits(128))
         self.created_time = clock.wall()
@@ -722,6 +725,8 @@ class Exchange(OrderGroups):
         "_deposited",
         "_seq",
         "created_time",
+        "_users",
+        "_keyring",
     )
 
     def close(self) -> None:
@@ -856,6 +861,8 @@ class Exchange(OrderGroups):
                 self._expire(rec["order_id"])
             elif op.startswith("order_group_"):
                 self.replay_order_group(rec)
+            elif self._replay_subaccounts(rec):
+                pass
             else:
                 raise JournalError(f"unknown journal record {op!r}")
         except ExchangeError as exc:

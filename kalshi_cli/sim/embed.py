@@ -156,6 +156,7 @@ def prepare(
                 exchange.account_by_key,
                 clock,
                 DEFAULT_WINDOW_S if auth_window_s is None else auth_window_s,
+                exchange.public_key_of,
             ),
             response_hook=response_hook,
             history=scenario_history(scenario),

@@ -37,6 +37,7 @@ from kalshi_cli.sim.records import (
     TradeHappened,
     copy_order,
     own_price,
+    same_user,
 )
 
 DAY = 86_400.0
@@ -104,7 +105,7 @@ class Matcher(Ledger):
         for _, maker in book.crossing(buy_yes, own):
             if remaining == 0:
                 break
-            if maker.account_id == account_id:
+            if same_user(maker.account_id, account_id):  # subaccounts are one user
                 if stp is SelfTradePrevention.TAKER_AT_CROSS:
                     stopped = True
                     break

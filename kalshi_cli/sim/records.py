@@ -323,3 +323,23 @@ def copy_order(order: SimOrder) -> SimOrder:
 def own_price(order: SimOrder) -> Decimal:
     """The price of the side the order buys: YES for a bid, NO for an ask."""
     return order.price if order.book_side is BookSide.BID else ONE - order.price
+
+
+# Subaccounts (sim/subaccounts.py) ------------------------------------------------------------
+
+_SUB_SEP = "/"
+
+
+def ledger_id(user: str, subaccount: int) -> str:
+    """The ledger account that holds subaccount `subaccount` of `user`."""
+    return user if subaccount == 0 else f"{user}{_SUB_SEP}{subaccount}"
+
+
+def owner(ledger: str) -> tuple[str, int]:
+    """(user, subaccount number) of a ledger account id."""
+    user, _, number = ledger.partition(_SUB_SEP)
+    return user, int(number) if number else 0
+
+
+def same_user(a: str, b: str) -> bool:
+    return a == b or a.partition(_SUB_SEP)[0] == b.partition(_SUB_SEP)[0]

@@ -207,6 +207,7 @@ class RequestContext:
     body: Any
     now: float
     operation: str = ""  # the spec's operationId, named in query validation errors
+    key_subaccount: int | None = None  # the subaccount the request's API key is restricted to
 
     @property
     def account_id(self) -> str:
@@ -303,13 +304,14 @@ def query_list(ctx: RequestContext, name: str) -> list[str] | None:
 
 
 def other_shard(ctx: RequestContext, *, auto_route: bool = False) -> bool:
-    """True when the request asks for a subaccount or shard the simulator does not have.
+    """True when the request asks for a shard the simulator does not have (the `subaccount`
+    query parameter is validated here and resolved by `sim/routes/subaccounts.py`).
 
     The portfolio list filters take `exchange_index` >= 0; the single-order write paths take
     the `ExchangeIndex` schema, where -1 asks for auto-routing."""
-    sub = query_int(ctx, "subaccount", None, 0, 63)
+    query_int(ctx, "subaccount", None, 0, 63)
     shard = query_int(ctx, "exchange_index", None, -1 if auto_route else 0, None, bits=32)
-    return (sub is not None and sub != 0) or (shard is not None and shard not in (0, -1))
+    return shard is not None and shard not in (0, -1)
 
 
 def paginate(
@@ -409,7 +411,33 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
         "contracts_limit": "int64",
         "contracts_limit_fp": "string",
     },
+    # subaccounts and API keys (sim/routes/subaccounts.py, sim/routes/api_keys.py)
+    "CreateSubaccountRequest": {"exchange_index": "int"},
+    "ApplySubaccountTransferRequest": {
+        "client_transfer_id": "string",
+        "from_subaccount": "int",
+        "to_subaccount": "int",
+        "amount_cents": "int64",
+        "exchange_index": "int",
+    },
+    "UpdateSubaccountNettingRequest": {"subaccount_number": "int", "enabled": "bool"},
+    "CreateApiKeyRequest": {
+        "name": "string",
+        "public_key": "string",
+        "scopes": "[]ApiKeyScope",
+        "subaccount": "int",
+        "fcm_subtrader_id": "string",
+    },
+    "GenerateApiKeyRequest": {
+        "name": "string",
+        "key_type": "string",
+        "scopes": "[]ApiKeyScope",
+        "subaccount": "int",
+        "fcm_subtrader_id": "string",
+    },
 }
+# bodies the spec marks `required: false`: an empty one decodes as {}
+OPTIONAL_BODIES = frozenset({"CreateSubaccountRequest"})
 GO_BATCHES = {
     "BatchCreateOrdersV2Request": "CreateOrderV2Request",
     "BatchCancelOrdersV2Request": _CANCEL_ITEM,
@@ -429,6 +457,10 @@ def _json_kind(value: Any) -> str:
 def _go_mismatch(value: Any, go_type: str) -> str | None:
     """The `Value` Go's UnmarshalTypeError would name, or None when `value` decodes."""
     kind = _json_kind(value)
+    if go_type.startswith("[]"):  # a list of strings (the only lists in these structs)
+        if kind != "array":
+            return kind
+        return next((_json_kind(v) for v in value if not isinstance(v, str)), None)
     if go_type == "string":
         return None if kind == "string" else kind
     if go_type == "bool":

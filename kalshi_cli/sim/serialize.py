@@ -35,6 +35,7 @@ from kalshi_cli.sim.core import (
     SimSettlement,
     SimTrade,
 )
+from kalshi_cli.sim.records import owner
 
 EXCHANGE_INDEX = 0
 
@@ -231,7 +232,7 @@ def orderbook_json(exchange: Exchange, ticker: str, depth: int) -> Json:
 def order_json(o: SimOrder) -> Json:
     return {
         "order_id": o.order_id,
-        "user_id": o.account_id,
+        "user_id": owner(o.account_id)[0],
         "client_order_id": o.client_order_id,
         "ticker": o.ticker,
         "outcome_side": outcome_side(o.book_side),
@@ -256,7 +257,7 @@ def order_json(o: SimOrder) -> Json:
         "self_trade_prevention_type": o.self_trade_prevention.value,
         "order_group_id": o.order_group_id,
         "cancel_order_on_pause": o.cancel_order_on_pause,
-        "subaccount_number": 0,
+        "subaccount_number": owner(o.account_id)[1],
         "exchange_index": EXCHANGE_INDEX,
     }
 
@@ -279,7 +280,7 @@ def fill_json(f: SimFill) -> Json:
         "is_taker": f.is_taker,
         "created_time": iso_utc(f.ts),
         "fee_cost": fmt_dollars(f.fee, 6),
-        "subaccount_number": 0,
+        "subaccount_number": owner(f.account_id)[1],
         "ts": int(f.ts),
     }
 
@@ -424,6 +425,7 @@ def ws_fill_msg(f: SimFill) -> Json:
         "post_position_fp": fmt_count(f.post_position),
         "ts": int(f.ts),
         "ts_ms": ts_ms(f.ts),
+        "subaccount": owner(f.account_id)[1],
     }
 
 
@@ -431,7 +433,7 @@ def ws_user_order_msg(o: SimOrder) -> Json:
     side = outcome_side(o.book_side)
     data: Json = {
         "order_id": o.order_id,
-        "user_id": o.account_id,
+        "user_id": owner(o.account_id)[0],
         "ticker": o.ticker,
         "exchange_index": EXCHANGE_INDEX,
         "status": o.status,
@@ -453,7 +455,7 @@ def ws_user_order_msg(o: SimOrder) -> Json:
         "created_ts_ms": ts_ms(o.created_time),
         "last_update_time": iso_utc(o.last_update_time),
         "last_updated_ts_ms": ts_ms(o.last_update_time),
-        "subaccount_number": 0,
+        "subaccount_number": owner(o.account_id)[1],
     }
     if o.expiration_time:
         data["expiration_time"] = iso_utc(o.expiration_time)
@@ -491,8 +493,10 @@ def ws_lifecycle_msg(m: SimMarket, event_type: str, ts: float) -> Json:
 
 
 def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json:
+    user, subaccount = owner(account_id)
     return {
-        "user_id": account_id,
+        "user_id": user,
+        "subaccount": subaccount,
         "market_ticker": ticker,
         "position_fp": fmt_count(p.position if p else ZERO),
         "position_cost_dollars": fmt_dollars(p.cost_basis if p else ZERO),

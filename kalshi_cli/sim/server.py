@@ -51,6 +51,7 @@ from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
 from kalshi_cli.sim.routes import (
+    api_keys,
     communications,
     exchange_data,
     funding,
@@ -62,10 +63,13 @@ from kalshi_cli.sim.routes import (
     portfolio,
     queue,
     reference_data,
+    subaccounts,
 )
+from kalshi_cli.sim.routes.api_keys import scope_refusal
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
+    OPTIONAL_BODIES,
     Endpoint,
     RequestContext,
     SimState,
@@ -90,6 +94,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + historical.ENDPOINTS
     + order_groups.ENDPOINTS
     + exchange_data.ENDPOINTS
+    + subaccounts.ENDPOINTS
+    + api_keys.ENDPOINTS
 )
 
 
@@ -100,6 +106,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 async def _read_json(request: Request, struct: str) -> Any:
     raw = await request.body()
     if not raw.strip():
+        if struct in OPTIONAL_BODIES:
+            return {}
         raise UndecodableBody("unexpected end of JSON input")
     try:
         body = json.loads(raw)
@@ -142,6 +150,12 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             state.stats.record(stats_key, endpoint_name)
             return error_response(401, exc.code, exc.message, exc.details)
     state.stats.record(stats_key, endpoint_name)
+    # scopes and a subaccount restriction bind private paths; a public one needs no key at all
+    key = state.exchange.api_key(stats_key) if account is not None and ep.private else None
+    if key is not None:
+        denied = scope_refusal(key, method, ep.operation)  # scopes: sim/routes/api_keys.py
+        if denied is not None:
+            return refusal(denied)
     if faults.inject_5xx():
         if ep.template == "/exchange/status":
             # the spec gives this endpoint's 5xx answers the ExchangeStatus shape
@@ -165,7 +179,14 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             if not state.limiter.allow(account.account_id, method, cost):
                 state.stats.rate_limited[stats_key] += 1
                 return flat_error_response(429, "too_many_requests", "too many requests")
-        ctx = RequestContext(request, account, body, state.clock.wall(), ep.operation)
+        ctx = RequestContext(
+            request,
+            account,
+            body,
+            state.clock.wall(),
+            ep.operation,
+            key.subaccount if key is not None else None,
+        )
         if account is not None:
             state.replica.watch(account.account_id)
             if method != "GET":

@@ -46,6 +46,7 @@ from kalshi_cli.sim.core import (
     SimEventT,
     TradeHappened,
 )
+from kalshi_cli.sim.records import owner, same_user
 from kalshi_cli.sim.routes import communications as rfqs
 from kalshi_cli.sim.routing import WS_PATH, SimState, nested_error_body
 
@@ -380,32 +381,38 @@ class WsHub:
                     self._ticker(conn, sub, trade.ticker, trade.count)
             elif isinstance(event, FillHappened):
                 fill = event.fill
-                if channel == "fill" and fill.account_id == mine and sub.covers(fill.ticker):
+                if (
+                    channel == "fill"
+                    and owner(fill.account_id)[0] == mine
+                    and sub.covers(fill.ticker)
+                ):
                     conn.emit(sub, "fill", ser.ws_fill_msg(fill))
             elif isinstance(event, OrderChanged):
                 order = event.order
                 if (
                     channel == "user_orders"
-                    and order.account_id == mine
+                    and owner(order.account_id)[0] == mine
                     and sub.covers(order.ticker)
                 ):
                     conn.emit(sub, "user_order", ser.ws_user_order_msg(order))
             elif isinstance(event, PositionChanged):
                 if (
                     channel == "market_positions"
-                    and event.account_id == mine
+                    and owner(event.account_id)[0] == mine
                     and sub.covers(event.ticker)
                 ):
                     position = next(
                         (
                             p
-                            for p in self.state.exchange.positions(mine)
+                            for p in self.state.exchange.positions(event.account_id)
                             if p.ticker == event.ticker
                         ),
                         None,
                     )
                     conn.emit(
-                        sub, "market_position", ser.ws_position_msg(mine, event.ticker, position)
+                        sub,
+                        "market_position",
+                        ser.ws_position_msg(event.account_id, event.ticker, position),
                     )
             elif isinstance(event, MarketLifecycle) and channel == "market_lifecycle_v2":
                 market = self.state.exchange.markets.get(event.ticker)
@@ -446,7 +453,7 @@ class WsHub:
             "side": event.side.value,
             "ts_ms": ser.ts_ms(event.ts or self.state.clock.wall()),
         }
-        if event.client_order_id and event.account_id == account_id:
+        if event.client_order_id and event.account_id and same_user(event.account_id, account_id):
             msg["client_order_id"] = event.client_order_id
-            msg["subaccount"] = 0
+            msg["subaccount"] = owner(event.account_id)[1]
         return msg

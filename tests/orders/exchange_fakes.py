@@ -26,7 +26,12 @@ class UnexpectedCalls:
     def cancel_all_orders(self) -> None:
         raise AssertionError("this fake exchange did not expect a cancel-all")
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
         raise AssertionError("this fake exchange did not expect a batch cancel")
 
     def trigger_order_group(self, order_group_id: str) -> None:

@@ -194,7 +194,9 @@ class OneOrderStuck(UnexpectedCalls):
         assert self.listings < 500, "the proof loop does not back off"
         yield self.order
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
         return [CancelResult(oid, Decimal(0), error="not cancellable") for oid, _ in orders]
 
 

@@ -348,7 +348,9 @@ class StuckUntilRound(UnexpectedCalls):
         if self.listings <= self.rounds:
             yield self.order
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
         return [CancelResult(oid, Decimal(0), error="busy, try again") for oid, _ in orders]
 
 

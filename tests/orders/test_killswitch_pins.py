@@ -126,7 +126,9 @@ class OneOrderStuck(UnexpectedCalls):
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         yield self.order
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
         return [CancelResult(oid, Decimal(0), error="not cancellable") for oid, _ in orders]
 
 
@@ -161,7 +163,9 @@ class FlakyExchange(UnexpectedCalls):
         if self.failures:
             raise self.failures.pop(0)
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
         self.batches += 1
         return []
 
@@ -258,7 +262,9 @@ class LandsLate(UnexpectedCalls):
         if self.listings >= 2 and not self.cancelled:
             yield self.order
 
-    def batch_cancel(self, orders: list[tuple[str, str | None]]) -> list[CancelResult]:
+    def batch_cancel(
+        self, orders: list[tuple[str, str | None]], *, subaccounts: dict[str, int] | None = None
+    ) -> list[CancelResult]:
         self.cancelled += [oid for oid, _ in orders]
         return [CancelResult(oid, Decimal(2)) for oid, _ in orders]
 

@@ -145,6 +145,7 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
 
 def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
+        state,
         ctx,
         "fills",
         rows=archive(state, ctx.now).fills,
@@ -158,6 +159,7 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
+        state,
         ctx,
         "orders",
         rows=archive(state, ctx.now).orders,

@@ -23,6 +23,7 @@ from kalshi_cli.sim.core import (
 from kalshi_cli.sim.ratelimit import (
     max_batch_items,
 )
+from kalshi_cli.sim.routes.subaccounts import read_ledgers, write_ledger
 from kalshi_cli.sim.routing import (
     DOLLARS_TEXT,
     INT64_MAX,
@@ -73,9 +74,7 @@ def parse_book_side(body: Json) -> BookSide:
 
 
 def parse_shard_fields(body: Json) -> None:
-    sub = body.get("subaccount")
-    if sub is not None and (isinstance(sub, bool) or not isinstance(sub, int) or sub != 0):
-        raise bad_request("the simulator has subaccount 0 only")
+    """The shard a write names (the subaccount is `write_ledger`'s to resolve)."""
     shard = body.get("exchange_index")
     if shard is not None and (isinstance(shard, bool) or shard not in (0, -1)):
         raise bad_request("the simulator has exchange_index 0 only")
@@ -150,7 +149,8 @@ def parse_create(state: SimState, body: Any) -> Json:
 
 def _create_one(state: SimState, ctx: RequestContext, body: Any) -> Json:
     request = parse_create(state, body)
-    result = state.exchange.place_order(ctx.account_id, **request)
+    ledger = write_ledger(state, ctx, body.get("subaccount"))
+    result = state.exchange.place_order(ledger, **request)
     order = result.order
     response: Json = {
         "order_id": order.order_id,
@@ -205,7 +205,8 @@ def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[in
             raise bad_request("every item needs an order_id string", "missing_parameters")
         try:
             parse_shard_fields(item)
-            order, reduced = state.exchange.cancel_order(ctx.account_id, order_id)
+            ledger = write_ledger(state, ctx, item.get("subaccount"))
+            order, reduced = state.exchange.cancel_order(ledger, order_id)
             results.append(
                 {
                     "order_id": order.order_id,
@@ -232,8 +233,9 @@ def _check_single_order_query(ctx: RequestContext) -> None:
 
 def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     _check_single_order_query(ctx)
+    ledger = write_ledger(state, ctx)
     # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
-    order, reduced = state.exchange.cancel_order(ctx.account_id, ctx.path_param("order_id"))
+    order, reduced = state.exchange.cancel_order(ledger, ctx.path_param("order_id"))
     return 200, {
         "order_id": order.order_id,
         "client_order_id": order.client_order_id,
@@ -244,7 +246,8 @@ def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json
 
 def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     if not other_shard(ctx):
-        state.exchange.cancel_all(ctx.account_id)
+        for ledger in read_ledgers(state, ctx, all_by_default=True):
+            state.exchange.cancel_all(ledger)
     return 204, None
 
 
@@ -268,7 +271,7 @@ def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json 
         check_expiration_range(expiration)
     parse_shard_fields(body)
     _old, new, fills = state.exchange.amend_order(
-        ctx.account_id,
+        write_ledger(state, ctx),
         ctx.path_param("order_id"),
         ticker=ticker,
         book_side=book_side,
@@ -301,7 +304,10 @@ def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Js
         field_str(body, "market_ticker")
     parse_shard_fields(body)
     order = state.exchange.decrease_order(
-        ctx.account_id, ctx.path_param("order_id"), reduce_by=reduce_by, reduce_to=reduce_to
+        write_ledger(state, ctx),
+        ctx.path_param("order_id"),
+        reduce_by=reduce_by,
+        reduce_to=reduce_to,
     )
     return 200, {
         "order_id": order.order_id,

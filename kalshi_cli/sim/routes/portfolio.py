@@ -11,8 +11,9 @@ from kalshi_cli.models import (
     fmt_dollars,
 )
 from kalshi_cli.sim import serialize as ser
-from kalshi_cli.sim.core import not_found
+from kalshi_cli.sim.core import ExchangeError, not_found
 from kalshi_cli.sim.historical import Archive
+from kalshi_cli.sim.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.routing import (
     Endpoint,
     Json,
@@ -32,16 +33,20 @@ from kalshi_cli.sim.routing import (
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     other_shard(ctx)
-    account = state.exchange.account(ctx.account_id)
+    ledger = read_ledger(state, ctx)
+    account = state.exchange.account(ledger)
     # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
     balance_dollars = fmt_dollars(account.balance)
-    return 200, {
+    answer: Json = {
         "balance": account.cash_cents,
         "balance_dollars": balance_dollars,
-        "portfolio_value": state.exchange.portfolio_value_cents(ctx.account_id),
+        "portfolio_value": state.exchange.portfolio_value_cents(ledger),
         "updated_ts": int(ctx.now),
-        "balance_breakdown": [{"exchange_index": 0, "balance": balance_dollars}],
     }
+    if ctx.key_subaccount is None:
+        # the spec: "omitted only when using a subaccount-restricted API key"
+        answer["balance_breakdown"] = [{"exchange_index": 0, "balance": balance_dollars}]
+    return 200, answer
 
 
 def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -51,7 +56,15 @@ def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     filters = query_list(ctx, "count_filter") or []
     if any(f not in ("position", "total_traded") for f in filters):
         raise bad_request("count_filter takes position and/or total_traded")
-    positions = [] if other_shard(ctx) else state.lagged_positions(ctx.account_id)
+    positions = (
+        []
+        if other_shard(ctx)
+        else [
+            p
+            for ledger in read_ledgers(state, ctx, all_by_default=False)
+            for p in state.lagged_positions(ledger)
+        ]
+    )
     archived = Archive(state.exchange, state.history, ctx.now).position
 
     def keep(p: Any) -> bool:
@@ -83,7 +96,23 @@ class _TickerRow(Protocol):
 R = TypeVar("R", bound=_TickerRow)
 
 
+def _newest_first(
+    state: SimState,
+    ctx: RequestContext,
+    rows: Callable[[str], Sequence[R]],
+    when: Callable[[R], float | None],
+) -> Sequence[R]:
+    """The rows of every subaccount the request covers (all unless it names one), newest
+    first."""
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) == 1:
+        return rows(ledgers[0])
+    merged = [r for ledger in ledgers for r in rows(ledger)]
+    return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
+
+
 def _filtered_page(
+    state: SimState,
     ctx: RequestContext,
     name: str,
     *,
@@ -101,7 +130,7 @@ def _filtered_page(
     ticker = query_str(ctx, "ticker")
     wanted = query_str(ctx, by)
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    found = [] if other_shard(ctx) else rows(ctx.account_id)
+    found = [] if other_shard(ctx) else _newest_first(state, ctx, rows, when)
     selected = [
         r
         for r in found
@@ -116,6 +145,7 @@ def _filtered_page(
 def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     archived = Archive(state.exchange, state.history, ctx.now).fill
     return _filtered_page(
+        state,
         ctx,
         "fills",
         rows=lambda account_id: [f for f in state.exchange.fills(account_id) if not archived(f)],
@@ -129,6 +159,7 @@ def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
 
 def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
+        state,
         ctx,
         "settlements",
         rows=state.exchange.settlements,
@@ -150,7 +181,11 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     if status is not None and status not in ("resting", "canceled", "executed"):
         raise invalid_status_filter()
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    orders = [] if other_shard(ctx) else state.lagged_orders(ctx.account_id)
+    orders = (
+        []
+        if other_shard(ctx)
+        else _newest_first(state, ctx, state.lagged_orders, lambda o: o.created_time)
+    )
     archived = Archive(state.exchange, state.history, ctx.now).order
 
     def event_of(ticker: str) -> str | None:
@@ -171,10 +206,20 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
 
 
 def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    order = state.lagged_order(ctx.account_id, ctx.path_param("order_id"))
-    if Archive(state.exchange, state.history, ctx.now).order(order):
-        raise not_found()  # archived: only GET /historical/orders lists it
-    return 200, {"order": ser.order_json(order)}
+    order_id = ctx.path_param("order_id")
+    # the spec gives this path no subaccount: the order of any subaccount the key may read
+    missing = not_found()
+    archive = Archive(state.exchange, state.history, ctx.now)
+    for ledger in read_ledgers(state, ctx, all_by_default=True):
+        try:
+            order = state.lagged_order(ledger, order_id)
+        except ExchangeError as exc:
+            missing = exc
+            continue
+        if archive.order(order):
+            raise not_found()  # archived: only GET /historical/orders lists it
+        return 200, {"order": ser.order_json(order)}
+    raise missing
 
 
 def handle_get_account_api_limits(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

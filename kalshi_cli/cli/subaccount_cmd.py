@@ -1,0 +1,161 @@
+"""`kalshi subaccount list|create|transfer`: the account's subaccounts (0 is the primary account,
+1-63 numbered ones; creating one needs the Advanced API tier or above).
+
+A transfer moves whole cents between two subaccounts. It carries a `client_transfer_id` (a new
+UUID unless `--client-transfer-id` gives one) that the exchange uses to do it once: the id is
+printed, and running the command again with the same id and terms never moves money twice.
+Every other portfolio and order command takes `--subaccount N`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._output import Column
+
+subaccount_app = typer.Typer(
+    name="subaccount",
+    help="List, create and fund subaccounts.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(subaccount_app)
+
+
+SUBACCOUNT_COLUMNS = (
+    Column("subaccount", "subaccount", numeric=True),
+    Column("balance", "balance", numeric=True, money=True),
+    Column("netting", "netting"),
+)
+
+
+@subaccount_app.command("list")
+def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
+    """List the subaccounts with their available balance and netting setting.
+
+    Example: kalshi subaccount list --json
+    """
+    from kalshi_cli.models import fmt_dollars
+
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json, fmt=fmt)
+    client = app.client(auth=True)
+    balances = client.subaccount_balances()
+    netting = client.subaccount_netting()
+    docs = [
+        {
+            "subaccount": b.subaccount,
+            "balance": fmt_dollars(b.balance),
+            "netting": netting.get(b.subaccount, False),
+            "updated_ts": b.updated_ts,
+        }
+        for b in balances
+    ]
+    rows = [
+        {
+            "subaccount": str(d["subaccount"]),
+            "balance": str(d["balance"]),
+            "netting": "on" if d["netting"] else "off",
+        }
+        for d in docs
+    ]
+    out.table(SUBACCOUNT_COLUMNS, rows, document={"subaccounts": docs})
+
+
+@subaccount_app.command("create")
+def create_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+    """Create the next numbered subaccount (1-63); it starts with $0.00.
+
+    Example: kalshi subaccount create
+    """
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    number = app.client(auth=True).create_subaccount()
+    out.record([("subaccount", str(number))], document={"subaccount": number})
+
+
+def parse_cents(text: str) -> int:
+    """Dollars with at most two decimals, as whole cents."""
+    try:
+        amount = Decimal(text.strip().removeprefix("$"))
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not an amount", param_hint="--amount") from None
+    if not amount.is_finite() or "e" in text.lower() or amount <= 0:
+        raise typer.BadParameter(f"{text!r} is not a positive amount", param_hint="--amount")
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise typer.BadParameter(f"{text} is finer than a cent", param_hint="--amount")
+    return int(cents)
+
+
+def parse_transfer_id(text: str | None) -> str:
+    """The given client transfer id (a UUID), or a new one."""
+    if text is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise typer.BadParameter("must be a UUID", param_hint="--client-transfer-id") from None
+
+
+@subaccount_app.command("transfer")
+def transfer_command(
+    *,
+    source: Annotated[int, typer.Option("--from", min=0, max=63, help="From this subaccount.")],
+    target: Annotated[int, typer.Option("--to", min=0, max=63, help="To this subaccount.")],
+    amount: Annotated[
+        str, typer.Option("--amount", help="Dollars, whole cents (25.00).", show_default=False)
+    ],
+    client_transfer_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-transfer-id",
+            help="A UUID naming this transfer; repeat it to retry without moving money twice.",
+            show_default=False,
+        ),
+    ] = None,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Move cash between two subaccounts, exactly once per client transfer id.
+
+    Example: kalshi subaccount transfer --from 0 --to 1 --amount 250.00
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    cents = parse_cents(amount)
+    if source == target:
+        raise typer.BadParameter("--from and --to name the same subaccount", param_hint="--to")
+    transfer_id = parse_transfer_id(client_transfer_id)
+    app = current()
+    app.settings(env.value if env else None)
+    out = app.output(as_json=as_json)
+    dollars = f"{Decimal(cents) / 100:.2f}"
+    confirm_on_prod(app, f"transfer ${dollars} from subaccount {source} to {target}", yes=yes)
+    app.client(auth=True).transfer_between_subaccounts(
+        from_subaccount=source,
+        to_subaccount=target,
+        amount_cents=cents,
+        client_transfer_id=transfer_id,
+    )
+    document = {
+        "from_subaccount": source,
+        "to_subaccount": target,
+        "amount": dollars,
+        "client_transfer_id": transfer_id,
+    }
+    names = ("from", "to", "amount", "client transfer id")
+    shown = (str(source), str(target), f"${dollars}", transfer_id)
+    out.record(list(zip(names, shown, strict=True)), document=document)

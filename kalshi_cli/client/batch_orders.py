@@ -1,0 +1,91 @@
+"""Batch order creation (V2, `POST /portfolio/events/orders/batched`): several orders in one
+request, each answered on its own.
+
+Like `create_order`, a batch is never retried: a refusal of the whole request (4xx, 429, a
+failure to connect before sending) means none of its orders exists; a timeout, a dropped
+connection or a 5xx after sending means any of them may exist (`OrderOutcomeUnknown`, naming the
+first), to be resolved by looking each up by its `client_order_id`, never by sending again.
+Within an answered batch, each item is either an order (`BatchItem.result`) or a refusal
+(`BatchItem.error`), matched to its request by `client_order_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kalshi_cli.client.base import ClientBase
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+from kalshi_cli.client.retry import nothing_sent
+from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
+
+# "The maximum batch size scales with your tier's write budget" (openapi.yaml 3.31.0): the
+# largest batch whose cost, 10 tokens an order, the write bucket can hold
+BATCH_CREATE_ITEM_COST = 10
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    client_order_id: str
+    result: CreateOrderResult | None  # the order, when it was created
+    error: str | None  # why not, in the exchange's words
+
+
+class BatchOrdersApi(ClientBase):
+    """Several orders in one request."""
+
+    def batch_size(self) -> int:
+        """The most orders one batch may carry at this client's tier."""
+        return self._limiter.max_batch_items(per_item=BATCH_CREATE_ITEM_COST)
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = None
+    ) -> list[BatchItem]:
+        """Send `orders` (at most `batch_size()`) in one request, once. See the docstring."""
+        path = "/portfolio/events/orders/batched"
+        if not orders or len(orders) > self.batch_size():
+            raise ValueError(f"a batch holds 1 to {self.batch_size()} orders, not {len(orders)}")
+        first = orders[0].client_order_id
+        what = f"a batch of {len(orders)} orders ({first}...)"
+        self._require_key(f"placing {what}")
+        extra = {} if subaccount is None else {"subaccount": subaccount}
+        items = [o.to_api() | extra for o in orders]
+        try:
+            response = self._send_once(
+                "POST", path, json={"orders": items}, items=len(orders), what=what
+            )
+        except ServerError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to {what}; any of them may exist",
+                client_order_id=first,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc):
+                raise
+            raise OrderOutcomeUnknown(
+                f"{exc.message}; any order of {what} may exist", client_order_id=first
+            ) from exc
+        try:
+            answered = self._body(response).get("orders")
+            if not isinstance(answered, list):
+                raise TypeError("no orders list")
+            return [_item(raw) for raw in answered]
+        except (KalshiError, KeyError, TypeError, ValueError) as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {response.status_code} to {what} but its answer "
+                "could not be read; any of them may exist",
+                client_order_id=first,
+            ) from exc
+
+
+def _item(raw: Any) -> BatchItem:
+    if not isinstance(raw, dict):
+        raise TypeError("a batch item is not an object")
+    coid = str(raw.get("client_order_id") or "")
+    error = raw.get("error")
+    if error or not raw.get("order_id"):
+        inner = error if isinstance(error, dict) else {"message": str(error or "no order id")}
+        text = ": ".join(str(inner[k]) for k in ("code", "message", "details") if inner.get(k))
+        return BatchItem(coid, None, text or "refused")
+    result = CreateOrderResult.from_api(raw)
+    return BatchItem(coid or (result.client_order_id or ""), result, None)

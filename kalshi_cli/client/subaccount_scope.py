@@ -1,0 +1,51 @@
+"""The subaccount a client acts on: `ClientBase.subaccount`, applied to each request.
+
+Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter
+on the balance, positions, fills, settlements and orders listings, cancel-all and the
+single-order writes (cancel, amend, decrease), and the `subaccount` field of a created order and
+of every batch item. Left at None, each call gets the exchange's defaults (openapi.yaml 3.31.0):
+writes, positions and the balance act on subaccount 0; the order, fill and settlement listings
+and cancel-all cover every subaccount. `GET /portfolio/orders/{id}` takes no subaccount: it
+finds an order in any of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_LISTINGS = frozenset(
+    {
+        "/portfolio/balance",
+        "/portfolio/positions",
+        "/portfolio/fills",
+        "/portfolio/settlements",
+        "/portfolio/orders",
+    }
+)
+_CREATE = "/portfolio/events/orders"
+_BATCHED = "/portfolio/events/orders/batched"
+_ONE_ORDER = re.compile(r"^/portfolio/events/orders/[^/]+(/amend|/decrease)?$")
+
+
+def scope_request(
+    method: str, path: str, params: Mapping[str, Any] | None, json: Any, subaccount: int
+) -> tuple[Mapping[str, Any] | None, Any]:
+    """`params` and `json` of a request, naming `subaccount` where the path takes one (a
+    call that names one itself keeps it)."""
+    if params and params.get("subaccount") is not None:
+        return params, json
+    query = {**(params or {}), "subaccount": subaccount}
+    if path == _BATCHED:
+        if isinstance(json, dict) and isinstance(json.get("orders"), list):
+            items = [i | {"subaccount": subaccount} for i in json["orders"]]
+            json = json | {"orders": items}
+        return params, json
+    if path == _CREATE:
+        if method == "POST" and isinstance(json, dict):
+            return params, json | {"subaccount": subaccount}
+        return query, json  # DELETE: cancel all
+    if (method == "GET" and path in _LISTINGS) or (method != "GET" and _ONE_ORDER.match(path)):
+        return query, json
+    return params, json

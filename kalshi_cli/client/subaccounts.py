@@ -1,0 +1,120 @@
+"""Subaccounts: create, balances, transfers, netting (openapi.yaml 3.31.0), and the subaccount
+a client acts on.
+
+`client.subaccount = N` makes every portfolio and order call of the client act on subaccount N
+(client/subaccount_scope.py, applied by the transport to each request).
+
+A transfer is idempotent by its `client_transfer_id` (the exchange answers a repeat with the
+same terms without moving money again), so it is safely retried with the same id; a new id is a
+new transfer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
+from kalshi_cli.models import parse_dollars
+
+
+@dataclass(frozen=True)
+class SubaccountBalance:
+    subaccount: int
+    balance: Decimal
+    updated_ts: int
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> SubaccountBalance:
+        return cls(
+            int(data["subaccount_number"]), parse_dollars(data["balance"]), int(data["updated_ts"])
+        )
+
+
+@dataclass(frozen=True)
+class SubaccountTransfer:
+    transfer_id: str
+    from_subaccount: int
+    to_subaccount: int
+    amount_cents: int
+    created_ts: int
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> SubaccountTransfer:
+        return cls(
+            str(data["transfer_id"]),
+            int(data["from_subaccount"]),
+            int(data["to_subaccount"]),
+            int(data["amount_cents"]),
+            int(data["created_ts"]),
+        )
+
+
+class SubaccountsApi(ClientBase):
+    """Subaccounts of the account (see the module docstring)."""
+
+    def create_subaccount(self) -> int:
+        """A new numbered subaccount (1-63); returns its number."""
+        response = self._request("POST", "/portfolio/subaccounts", json={}, auth=True)
+        body = self._body(response)
+        return self._parse(lambda b: int(b["subaccount_number"]), body, "subaccount")
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        body = self._get("/portfolio/subaccounts/balances", auth=True)
+        return [
+            self._parse(SubaccountBalance.from_api, row, "subaccount balance")
+            for row in body.get("subaccount_balances") or []
+        ]
+
+    def transfer_between_subaccounts(
+        self,
+        *,
+        from_subaccount: int,
+        to_subaccount: int,
+        amount_cents: int,
+        client_transfer_id: str | None = None,
+    ) -> str:
+        """Move cash; returns the `client_transfer_id` used (retry with it, never a new one)."""
+        transfer_id = client_transfer_id or str(uuid.uuid4())
+        self._request(
+            "POST",
+            "/portfolio/subaccounts/transfer",
+            json={
+                "client_transfer_id": transfer_id,
+                "from_subaccount": from_subaccount,
+                "to_subaccount": to_subaccount,
+                "amount_cents": amount_cents,
+            },
+            auth=True,
+        )
+        return transfer_id
+
+    def subaccount_transfers(self, *, limit: int | None = None) -> list[SubaccountTransfer]:
+        return list(
+            self._iterate(
+                "/portfolio/subaccounts/transfers",
+                "transfers",
+                SubaccountTransfer.from_api,
+                params={},
+                limit=limit,
+                page_size=PORTFOLIO_PAGE_MAX,
+                auth=True,
+            )
+        )
+
+    def subaccount_netting(self) -> dict[int, bool]:
+        body = self._get("/portfolio/subaccounts/netting", auth=True)
+        return {
+            int(c["subaccount_number"]): bool(c["enabled"])
+            for c in body.get("netting_configs") or []
+        }
+
+    def set_subaccount_netting(self, subaccount: int, enabled: bool) -> None:
+        self._request(
+            "PUT",
+            "/portfolio/subaccounts/netting",
+            json={"subaccount_number": subaccount, "enabled": enabled},
+            auth=True,
+        )

@@ -1,0 +1,566 @@
+"""`kalshi order batch --file orders.csv|json`: many orders from one file, never one twice.
+
+A batch file holds one order per row, in the trader's terms (the columns of `order place`):
+`ticker, side (yes|no), action (buy|sell), count, price` and, optionally, `tif (gtc|ioc|fok),
+post_only, reduce_only, expires (unix seconds or ISO 8601), client_order_id`. A CSV file has a
+header naming its columns; a JSON file is an array of objects with those keys (numbers are read
+as decimals, never through a float).
+
+The sequence, each step finished for every row before the next begins:
+
+1. Read and check every row locally (`read_batch`): every problem of every row is reported as
+   `file:line: what`, and if there is one, nothing is read from or sent to the exchange.
+2. Give each row its `client_order_id`: the one the row names, or a UUID derived from the
+   batch's id (by default the file's absolute path), the row's order terms as written and how
+   many identical rows came before it. Running the same file again gives every row the same id.
+3. Skip every row whose id is already in the state file: it was recorded by an earlier run (and
+   sent, or about to be), so it is never sent again; its recorded status is reported.
+4. Check the other rows against the exchange as `order place` does (`OrderService.prepare`:
+   market open, tick grid, limits, trading state), and the position limit against the rows of
+   the batch taken together. Any refusal: every one is reported with its line, nothing is sent.
+5. Send the rows in batches of the largest size the tier's write budget allows. Before each
+   batch is sent, its rows are written to the state file as intents (the trading state checked
+   in the same transaction, so nothing is sent after the kill switch), then the batch is sent
+   once. An item refused by the exchange is marked rejected; an accepted one sent. A batch
+   whose answer is lost marks its rows unknown, looks each up once by its id, and stops: the
+   rows after it were never recorded, and a rerun sends them (and skips the rest).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.errors import (
+    ApiError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.models import ZERO, Action, BookSide, Side, TimeInForce
+from kalshi_cli.orders import OrderRequest, check_trading_state
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CreateOrder
+    from kalshi_cli.orders import OrderService, PreparedOrder
+
+REQUIRED = ("ticker", "side", "action", "count", "price")
+OPTIONAL = ("tif", "post_only", "reduce_only", "expires", "client_order_id")
+_TIFS = {"gtc": "gtc", "ioc": "ioc", "fok": "fok"}
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
+_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
+
+
+class BatchFileError(ValidationError):
+    """The batch file has rows that cannot be sent; `problems` lists each as `file:line: ...`."""
+
+    def __init__(self, problems: list[str], *, code: str = "BATCH_FILE") -> None:
+        shown = "\n".join(problems)
+        super().__init__(
+            f"{len(problems)} problem(s); nothing was sent:\n{shown}",
+            code=code,
+            hint="fix the rows named and run the same command again",
+        )
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    line: int
+    request: OrderRequest
+    terms: str  # the order's terms as written, canonical: what the derived id is made from
+    explicit_id: bool
+
+
+@dataclass
+class RowOutcome:
+    line: int
+    request: OrderRequest
+    client_order_id: str
+    status: str  # resting|executed|canceled|rejected|unknown|skipped|not_sent
+    order_id: str | None = None
+    fill_count: Decimal = ZERO
+    remaining_count: Decimal = ZERO
+    note: str | None = None
+
+
+@dataclass
+class BatchReport:
+    file: str
+    batch_id: str
+    batch_size: int
+    rows: list[RowOutcome] = field(default_factory=list)
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for r in self.rows if r.status in statuses)
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def read_batch(path: Path, *, now: float) -> list[BatchRow]:
+    """Every row of the file as an order, or `BatchFileError` naming every bad row."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchFileError([f"{path}: cannot be read: {exc}"]) from exc
+    if path.suffix.lower() == ".json":
+        records = _json_records(path, text)
+    else:
+        records = _csv_records(path, text)
+    rows: list[BatchRow] = []
+    problems: list[str] = []
+    seen_ids: dict[str, int] = {}
+    for line, record in records:
+        try:
+            row = _row(line, record, now)
+        except ValueError as exc:
+            problems.append(f"{path}:{line}: {exc}")
+            continue
+        coid = row.request.client_order_id
+        if row.explicit_id and coid is not None:
+            if coid in seen_ids:
+                problems.append(
+                    f"{path}:{line}: client_order_id {coid} is also on line {seen_ids[coid]}"
+                )
+            seen_ids[coid] = line
+        rows.append(row)
+    if not records and not problems:
+        problems.append(f"{path}: no orders in the file")
+    if problems:
+        raise BatchFileError(problems)
+    return rows
+
+
+def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    unknown = [h for h in header if h not in REQUIRED + OPTIONAL]
+    missing = [h for h in REQUIRED if h not in header]
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"unknown column(s) {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        raise BatchFileError(
+            [f"{path}:1: {'; '.join(parts)} (columns: {', '.join(REQUIRED + OPTIONAL)})"]
+        )
+    reader.fieldnames = header
+    records = []
+    for raw in reader:
+        if None in raw:
+            records.append((reader.line_num, {"__extra__": raw[None]}))
+            continue
+        if all(not (v or "").strip() for v in raw.values()):
+            continue  # a blank line
+        records.append((reader.line_num, {k: (v or "").strip() for k, v in raw.items()}))
+    return records
+
+
+def _json_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+    decoder = json.JSONDecoder(parse_float=Decimal)
+    try:
+        document = decoder.decode(text)
+    except json.JSONDecodeError as exc:
+        raise BatchFileError([f"{path}:{exc.lineno}: not JSON: {exc.msg}"]) from exc
+    if not isinstance(document, list):
+        raise BatchFileError([f"{path}:1: expected a JSON array of orders"])
+    # each item's line: where its object starts in the text
+    starts = _item_lines(text, decoder)
+    records = []
+    for index, item in enumerate(document):
+        line = starts[index] if index < len(starts) else 1
+        records.append((line, item if isinstance(item, dict) else {"__not_object__": item}))
+    return records
+
+
+def _item_lines(text: str, decoder: json.JSONDecoder) -> list[int]:
+    lines: list[int] = []
+    pos = text.index("[") + 1
+    ws = re.compile(r"[\s,]*")
+    while True:
+        match = ws.match(text, pos)
+        pos = match.end() if match else pos
+        if pos >= len(text) or text[pos] == "]":
+            return lines
+        lines.append(text.count("\n", 0, pos) + 1)
+        _, pos = decoder.raw_decode(text, pos)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):  # never produced with parse_float=Decimal; refused anyway
+        raise ValueError(f"{value!r} is a float")
+    return str(value).strip()
+
+
+def _row(line: int, record: dict[str, Any], now: float) -> BatchRow:
+    if "__extra__" in record:
+        raise ValueError("more cells than the header has columns")
+    if "__not_object__" in record:
+        raise ValueError("an order must be a JSON object")
+    unknown = sorted(set(record) - set(REQUIRED + OPTIONAL))
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+    cells = {name: _text(record.get(name)) for name in REQUIRED + OPTIONAL}
+    problems = []
+    for name in REQUIRED:
+        if not cells[name]:
+            problems.append(f"{name} is missing")
+    if problems:
+        raise ValueError("; ".join(problems))
+    ticker = cells["ticker"]
+    if ticker != ticker.strip() or " " in ticker:
+        problems.append(f"ticker {ticker!r} is not a ticker")
+    side = _choice(cells["side"].lower(), {s.value: s for s in Side}, "side", problems)
+    action = _choice(cells["action"].lower(), {a.value: a for a in Action}, "action", problems)
+    count = _amount(cells["count"], "count", 2, problems)
+    price = _amount(cells["price"], "price", 4, problems)
+    if price is not None and not ZERO < price < 1:
+        problems.append(f"price {price} must be between 0 and 1 (exclusive)")
+    tif = _choice((cells["tif"] or "gtc").lower(), _TIFS, "tif", problems)
+    post_only = _flag(cells["post_only"], "post_only", problems)
+    reduce_only = _flag(cells["reduce_only"], "reduce_only", problems)
+    expires = _expires(cells["expires"], now, problems) if cells["expires"] else None
+    coid = cells["client_order_id"] or None
+    if coid is not None and not _CLIENT_ORDER_ID.match(coid):
+        problems.append("client_order_id: use 1-64 letters, digits, '-', '_', '.' or ':'")
+    if tif and tif != "gtc" and (post_only or expires is not None):
+        problems.append("post_only and expires need tif gtc")
+    if reduce_only and tif != "ioc":
+        problems.append("reduce_only needs tif ioc (API 3.31.0 refuses any other)")
+    if problems:
+        raise ValueError("; ".join(problems))
+    assert side is not None and action is not None and count is not None and price is not None
+    assert tif is not None
+    request = OrderRequest(
+        ticker=ticker,
+        side=side,
+        action=action,
+        count=count,
+        price=price,
+        time_in_force=TimeInForce.from_short(tif),
+        post_only=post_only,
+        reduce_only=reduce_only,
+        expiration_time=expires,
+        client_order_id=coid,
+        strategy="batch",
+    )
+    written = (ticker, side.value, action.value, count, price, tif, post_only, reduce_only)
+    terms = "|".join([*map(str, written), cells["expires"]])
+    return BatchRow(line, request, terms, coid is not None)
+
+
+def _choice(value: str, choices: dict[str, Any], name: str, problems: list[str]) -> Any:
+    if value not in choices:
+        problems.append(f"{name} {value!r} is not one of {', '.join(choices)}")
+        return None
+    return choices[value]
+
+
+def _amount(text: str, name: str, places: int, problems: list[str]) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        problems.append(f"{name} {text!r} is not a number")
+        return None
+    if not value.is_finite() or "e" in text.lower():
+        problems.append(f"{name} {text!r} is not a plain decimal number")
+        return None
+    if value <= 0:
+        problems.append(f"{name} must be positive, got {text}")
+        return None
+    if value != value.quantize(Decimal(1).scaleb(-places)):
+        problems.append(f"{name} {text} has more than {places} decimals")
+        return None
+    return value.normalize() if value == value.to_integral_value() else value
+
+
+def _flag(text: str, name: str, problems: list[str]) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered not in _FALSE:
+        problems.append(f"{name} {text!r} is not true or false")
+    return False
+
+
+def _expires(text: str, now: float, problems: list[str]) -> int | None:
+    if text.isdigit():
+        moment = float(text)  # float-ok: unix seconds
+    else:
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            problems.append(f"expires {text!r} is not unix seconds or an ISO 8601 time")
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        moment = parsed.timestamp()
+    if moment <= now:
+        problems.append(f"expires {text} is not in the future")
+        return None
+    return int(moment)
+
+
+def derived_client_order_id(batch_id: str, terms: str, occurrence: int) -> str:
+    """The id of a row that names none: the same batch, terms and occurrence, the same id."""
+    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}\n{terms}\n{occurrence}"))
+
+
+def with_ids(rows: list[BatchRow], batch_id: str) -> list[BatchRow]:
+    seen: Counter[str] = Counter()
+    out = []
+    for row in rows:
+        if row.explicit_id:
+            out.append(row)
+            continue
+        seen[row.terms] += 1
+        coid = derived_client_order_id(batch_id, row.terms, seen[row.terms])
+        request = replace(row.request, client_order_id=coid)
+        out.append(BatchRow(row.line, request, row.terms, False))
+    return out
+
+
+# ------------------------------------------------------------------------------------ placing
+
+
+def prepare_batch(
+    service: OrderService, path: Path, rows: list[BatchRow]
+) -> tuple[list[RowOutcome], list[tuple[BatchRow, PreparedOrder]]]:
+    """Steps 3 and 4: rows already recorded (skipped), and the others prepared; raises
+    `BatchFileError` naming every row the exchange's terms refuse."""
+    skipped: list[RowOutcome] = []
+    prepared: list[tuple[BatchRow, PreparedOrder]] = []
+    problems: list[str] = []
+    for row in rows:
+        coid = row.request.client_order_id
+        assert coid is not None
+        recorded = service.store.get_intent(coid)
+        if recorded is not None:
+            skipped.append(
+                RowOutcome(
+                    row.line,
+                    row.request,
+                    coid,
+                    "skipped",
+                    recorded.order_id,
+                    recorded.filled,
+                    recorded.remaining or ZERO,
+                    note=f"already in the state file as {recorded.status}; not sent again",
+                )
+            )
+            continue
+        try:  # a halted trading state raises here, for the whole batch
+            prepared.append((row, service.prepare(row.request)))
+        except (ValidationError, NotFoundError) as exc:
+            problems.append(f"{path}:{row.line}: {exc.one_line()}")
+    problems += _batch_position_problems(service, path, prepared)
+    if problems:
+        raise BatchFileError(problems, code="BATCH_REFUSED")
+    return skipped, prepared
+
+
+def _batch_position_problems(
+    service: OrderService, path: Path, prepared: list[tuple[BatchRow, PreparedOrder]]
+) -> list[str]:
+    """The position limit over the batch's rows together (each row alone was checked by
+    `prepare`): the first row of a market that takes it over the limit is named."""
+    limit = service.limits.max_position_per_market
+    if limit is None:
+        return []
+    problems = []
+    extra: dict[str, list[Decimal]] = {}
+    exposures = {}
+    for row, order in prepared:
+        ticker = order.create.ticker
+        if ticker not in exposures:
+            exposures[ticker] = service.exposure(ticker)
+            extra[ticker] = [ZERO, ZERO]
+        bids_asks = extra[ticker]
+        bids_asks[0 if order.create.book_side is BookSide.BID else 1] += order.create.count
+        current = exposures[ticker]
+        after = current.worst_case(bids_asks[0], bids_asks[1])
+        if after > current.worst_case() and after > limit:
+            problems.append(
+                f"{path}:{row.line}: {ticker}: with the rows before it, position plus resting "
+                f"orders would reach {after} contracts, over the limit of {limit}"
+            )
+            bids_asks[0 if order.create.book_side is BookSide.BID else 1] -= order.create.count
+    return problems
+
+
+def send_batch(
+    service: OrderService,
+    prepared: list[tuple[BatchRow, PreparedOrder]],
+    *,
+    batch_size: int,
+    subaccount: int | None = None,
+) -> list[RowOutcome]:
+    """Step 5 (see the module docstring)."""
+    outcomes: list[RowOutcome] = []
+    for start in range(0, len(prepared), batch_size):
+        chunk = prepared[start : start + batch_size]
+        for row, order in chunk:
+            _record_intent(service, row, order.create)
+        creates = [order.create for _, order in chunk]
+        try:
+            items = service.client.batch_create_orders(creates, subaccount=subaccount)
+        except OrderOutcomeUnknown as exc:
+            outcomes += [_resolve_unknown(service, row, exc.message) for row, _ in chunk]
+            after = "after a lost answer"
+            outcomes += [
+                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
+                for row, _ in prepared[start + batch_size :]
+            ]
+            return outcomes
+        except (ApiError, TransportError) as exc:
+            for row, _ in chunk:
+                service.store.mark_rejected(_coid(row), reason=exc.message)
+                outcomes.append(
+                    RowOutcome(row.line, row.request, _coid(row), "rejected", note=exc.message)
+                )
+            outcomes += [
+                RowOutcome(row.line, row.request, _coid(row), "not_sent", note="after a refusal")
+                for row, _ in prepared[start + batch_size :]
+            ]
+            return outcomes
+        answered = {item.client_order_id: item for item in items}
+        for row, order in chunk:
+            outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
+    return outcomes
+
+
+def _coid(row: BatchRow) -> str:
+    assert row.request.client_order_id is not None
+    return row.request.client_order_id
+
+
+def _record_intent(service: OrderService, row: BatchRow, create: CreateOrder) -> None:
+    from kalshi_cli.store import IntentRecord
+
+    now = service._now()
+    req = row.request
+    service.store.record_intent_if_allowed(
+        IntentRecord(
+            client_order_id=create.client_order_id,
+            ticker=create.ticker,
+            book_side=create.book_side,
+            price=create.price,
+            count=create.count,
+            side=req.side,
+            action=req.action,
+            status="pending",
+            order_id=None,
+            filled=ZERO,
+            remaining=None,
+            strategy=req.strategy,
+            model_fair=None,
+            reason=f"batch line {row.line}",
+            error=None,
+            created_at=now,
+            updated_at=now,
+            time_in_force=create.time_in_force.value,
+            post_only=create.post_only,
+            reduce_only=create.reduce_only,
+        ),
+        lambda state: check_trading_state(
+            state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
+        ),
+    )
+
+
+def _record_answer(
+    service: OrderService, row: BatchRow, create: CreateOrder, item: Any
+) -> RowOutcome:
+    from kalshi_cli.orders import _status_after_create as status_after_create
+
+    coid = create.client_order_id
+    if item is None:
+        # the exchange answered the batch without this order: it may exist; look it up
+        return _resolve_unknown(service, row, "the batch answer did not name this order")
+    if item.result is None:
+        service.store.mark_rejected(coid, reason=item.error or "refused")
+        return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
+    result = item.result
+    status = status_after_create(result.fill_count, result.remaining_count, create)
+    service._record_accepted(coid, result.order_id, status, result)
+    return RowOutcome(
+        row.line,
+        row.request,
+        coid,
+        status,
+        result.order_id,
+        result.fill_count,
+        result.remaining_count,
+    )
+
+
+def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOutcome:
+    coid = _coid(row)
+    service.store.mark_unknown(coid, reason=reason)
+    try:
+        order = service.client.find_order_by_client_id(coid, row.request.ticker)
+    except (ApiError, TransportError):
+        order = None
+    if order is None:
+        return RowOutcome(
+            row.line,
+            row.request,
+            coid,
+            "unknown",
+            note=f"{reason}; not found yet: `kalshi reconcile` settles it, never a resend",
+        )
+    service._apply_order(order)
+    return RowOutcome(
+        row.line,
+        row.request,
+        coid,
+        order.status,
+        order.order_id,
+        order.fill_count,
+        order.remaining_count,
+        note="the answer was lost; the order was found on the exchange",
+    )
+
+
+def place_batch(
+    service: OrderService,
+    path: Path,
+    *,
+    batch_id: str | None = None,
+    subaccount: int | None = None,
+    dry_run: bool = False,
+) -> BatchReport:
+    """Steps 1 to 5 for the file at `path` (see the module docstring)."""
+    rows = read_batch(path, now=service._now())
+    the_id = batch_id or str(path.resolve())
+    rows = with_ids(rows, the_id)
+    size = service.client.batch_size()
+    report = BatchReport(str(path), the_id, size)
+    skipped, prepared = prepare_batch(service, path, rows)
+    if dry_run:
+        report.rows = skipped + [
+            RowOutcome(row.line, row.request, _coid(row), "not_sent", note="dry run")
+            for row, _ in prepared
+        ]
+    else:
+        sent = send_batch(service, prepared, batch_size=size, subaccount=subaccount)
+        report.rows = skipped + sent
+    report.rows.sort(key=lambda r: r.line)
+    return report

@@ -1,0 +1,225 @@
+"""`kalshi subaccount ...`, `kalshi key ...` and `--subaccount N` on the portfolio and order
+commands, in-process against a Premier-tier simulator (subaccounts need Advanced, a key from
+one's own public key Premier)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
+
+T = "KXT-EV-M00"
+Kalshi = Callable[..., Result]
+
+
+@pytest.fixture
+def premier(tmp_path: Path) -> Iterator[SimHarness]:
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim", scenario="empty", tier="premier", response_hook=RECORDER.hook
+        )
+    )
+    harness.create_market(T, event_ticker="KXT-EV", series_ticker="KXT")
+    yield harness
+    harness.close()
+
+
+def environ(account: AccountInfo, home: Path) -> dict[str, str]:
+    return {
+        "KALSHI_HOME": str(home),
+        "KALSHI_API_BASE": account.api_base,
+        "KALSHI_API_KEY_ID": account.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
+        "KALSHI_TIER": "premier",
+    }
+
+
+@pytest.fixture
+def kalshi(premier: SimHarness, tmp_path: Path) -> Kalshi:
+    def invoke(*args: str, account: AccountInfo | None = None) -> Result:
+        context = AppContext(environ=environ(account or premier.account, tmp_path / "home"))
+        return CliRunner().invoke(
+            app,
+            list(args),
+            obj=context,
+            env={"COLUMNS": "120", "NO_COLOR": "1"},
+            prog_name="kalshi",
+        )
+
+    return invoke
+
+
+def as_json(result: Result) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def orders_of(sim: SimHarness, **params: Any) -> list[dict[str, Any]]:
+    answer = sim.signed(sim.account, "GET", "/portfolio/orders", params=params)
+    orders: list[dict[str, Any]] = answer.json()["orders"]
+    return orders
+
+
+PLACE = ("order", "place", T, "--side", "yes", "--action", "buy", "--count", "2", "--price", "0.30")
+
+
+def test_create_fund_and_list_subaccounts(kalshi: Kalshi) -> None:
+    assert as_json(kalshi("subaccount", "create", "--json")) == {"subaccount": 1}
+    tid = str(uuid.uuid4())
+    args = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
+    moved = as_json(kalshi(*args, "--client-transfer-id", tid, "--json"))
+    assert moved == {
+        "from_subaccount": 0,
+        "to_subaccount": 1,
+        "amount": "25.00",
+        "client_transfer_id": tid,
+    }
+    # the same transfer again (a retry): the exchange does it once
+    assert kalshi(*args, "--client-transfer-id", tid).exit_code == 0
+    listed = as_json(kalshi("subaccount", "list", "--json"))["subaccounts"]
+    assert [(s["subaccount"], s["balance"], s["netting"]) for s in listed] == [
+        (0, "975.0000", False),
+        (1, "25.0000", False),
+    ]
+    for bad in ("1.005", "-3", "ten"):
+        refused = kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", bad)
+        assert refused.exit_code == ExitCode.USAGE, refused.output
+    too_much = kalshi(*args[:-1], "5000.00")
+    assert too_much.exit_code == ExitCode.REJECTED, too_much.output
+    assert "insufficient_balance" in too_much.stderr
+
+
+def test_subaccount_flag_scopes_orders_and_the_portfolio(
+    kalshi: Kalshi, premier: SimHarness
+) -> None:
+    kalshi("subaccount", "create")
+    kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50.00")
+    placed = as_json(kalshi(*PLACE, "--subaccount", "1", "--json"))["order"]
+    assert [o["order_id"] for o in orders_of(premier, subaccount=1)] == [placed["order_id"]]
+    assert as_json(kalshi(*PLACE, "--json"))["order"]["order_id"]  # on the primary account
+    # $50.00 less the $0.60 the resting bid holds; the primary account is unchanged
+    assert as_json(kalshi("balance", "--subaccount", "1", "--json"))["balance"] == "49.40"
+    assert as_json(kalshi("balance", "--json"))["balance"] == "949.40"
+    listed = as_json(kalshi("order", "list", "--subaccount", "1", "--json"))["orders"]
+    assert [o["order_id"] for o in listed] == [placed["order_id"]]
+    assert len(as_json(kalshi("order", "list", "--json"))["orders"]) == 2  # every subaccount
+    # a cancel defaults to subaccount 0: the order on 1 needs --subaccount 1
+    cancelled = kalshi("order", "cancel", placed["order_id"], "--subaccount", "1", "--json")
+    assert as_json(cancelled)["status"] == "canceled"
+    again = as_json(kalshi(*PLACE, "--subaccount", "1", "--json"))["order"]
+    amend = ("order", "amend", again["order_id"], "--price", "0.31")
+    assert kalshi(*amend).exit_code == ExitCode.NOT_FOUND  # not on subaccount 0
+    assert kalshi(*amend, "--subaccount", "1").exit_code == 0
+    decrease = ("order", "decrease", again["order_id"], "--by", "1", "--subaccount", "1")
+    assert kalshi(*decrease).exit_code == 0
+    assert orders_of(premier, subaccount=1, status="resting")[0]["remaining_count_fp"] == "1.00"
+    killed = kalshi("cancel-all", "--subaccount", "1", "--yes", "--json")
+    assert killed.exit_code == 0, killed.output
+    resting = orders_of(premier, status="resting")
+    assert [o["subaccount_number"] for o in resting] == [0]
+    assert again["order_id"] not in {o["order_id"] for o in resting}
+
+
+def test_generate_writes_the_private_key_0600_and_never_prints_it(
+    kalshi: Kalshi, premier: SimHarness, tmp_path: Path
+) -> None:
+    out = tmp_path / "keys" / "reader.pem"
+    args = ("key", "generate", "--name", "reader", "--type", "ed25519", "--scope", "read")
+    result = kalshi(*args, "--out", str(out), "--json")
+    made = as_json(result)
+    assert "PRIVATE KEY" not in result.output
+    assert "PRIVATE KEY" in out.read_text()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert made["key_type"] == "ed25519"
+    reader = AccountInfo(
+        api_base=premier.account.api_base,
+        ws_url=premier.account.ws_url,
+        key_id=made["api_key_id"],
+        private_key_path=str(out),
+        key_type="ed25519",
+    )
+    assert kalshi("balance", account=reader).exit_code == 0
+    # a read-only key is refused the order: the exchange's 403 is exit 16
+    refused = kalshi(*PLACE, account=reader)
+    assert refused.exit_code == ExitCode.FORBIDDEN, refused.output
+    assert orders_of(premier) == []
+    # an existing file is never replaced, and nothing is generated
+    before = as_json(kalshi("key", "list", "--json"))["api_keys"]
+    again = kalshi(*args, "--out", str(out))
+    assert again.exit_code == ExitCode.USAGE, again.output
+    assert as_json(kalshi("key", "list", "--json"))["api_keys"] == before
+
+
+def test_create_registers_a_pair_made_here_and_delete_removes_it(
+    kalshi: Kalshi, tmp_path: Path
+) -> None:
+    out = tmp_path / "bot.pem"
+    made = as_json(
+        kalshi(
+            "key", "create", "--name", "bot", "--type", "ed25519", "--out", str(out),
+            "--scope", "read", "--scope", "write::trade", "--subaccount", "0", "--json",
+        )
+    )  # fmt: skip
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    keys = as_json(kalshi("key", "list", "--json"))["api_keys"]
+    assert {
+        "api_key_id": made["api_key_id"],
+        "name": "bot",
+        "scopes": ["read", "write::trade"],
+        "subaccount": 0,
+    } in keys
+    assert kalshi("key", "delete", made["api_key_id"]).exit_code == 0
+    keys = as_json(kalshi("key", "list", "--json"))["api_keys"]
+    assert made["api_key_id"] not in {k["api_key_id"] for k in keys}
+
+
+def test_deleting_the_key_in_use_needs_yes(kalshi: Kalshi, premier: SimHarness) -> None:
+    refused = kalshi("key", "delete", premier.account.key_id)
+    assert refused.exit_code == ExitCode.USAGE, refused.output
+    assert kalshi("balance").exit_code == 0  # still there
+
+
+def test_the_kill_switch_for_one_market_cancels_orders_on_every_subaccount(
+    kalshi: Kalshi, premier: SimHarness
+) -> None:
+    """A listing covers every subaccount, but a batch cancel item defaults to subaccount 0
+    (openapi.yaml 3.31.0): each item must name its order's subaccount, or an order resting on
+    another subaccount is never cancelled and the kill switch cannot prove anything."""
+    kalshi("subaccount", "create")
+    kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50.00")
+    assert kalshi(*PLACE, "--subaccount", "1").exit_code == 0
+    assert kalshi(*PLACE).exit_code == 0
+    killed = kalshi("cancel-all", "--ticker", T, "--deadline", "5", "--yes", "--json")
+    assert killed.exit_code == 0, killed.output
+    assert orders_of(premier, status="resting") == []
+
+
+def test_cancel_without_subaccount_finds_the_orders_subaccount(
+    kalshi: Kalshi, premier: SimHarness
+) -> None:
+    """The exchange reads a cancel without `subaccount` as subaccount 0's and answers 404 for
+    an order resting on another; the order itself names its subaccount, and the cancel is
+    sent there (cancelling is idempotent)."""
+    kalshi("subaccount", "create")
+    kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50.00")
+    placed = as_json(kalshi(*PLACE, "--subaccount", "1", "--json"))["order"]
+    cancelled = kalshi("order", "cancel", placed["order_id"], "--json")
+    assert as_json(cancelled) == {
+        "order_id": placed["order_id"],
+        "status": "canceled",
+        "reduced_by": "2.00",
+    }
+    assert orders_of(premier, status="resting") == []
