@@ -63,6 +63,7 @@ EXCHANGE_READS = frozenset(
         "iter_events",
         "get_series",
         "get_series_fee_changes",
+        "iter_event_fee_changes",
         "iter_trades",
         "clock_skew_seconds",
     }

@@ -643,6 +643,12 @@ class VenueClient:
             out[r.order_id] = r.spot.ahead
         return out
 
+    def iter_event_fee_changes(
+        self, *, event_ticker: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """No event fee change is scheduled on a venue: its fees are the reference data's."""
+        return iter(())
+
     # the historical tier: a venue's history lives in memory for one run, nothing is archived
     def get_historical_cutoff(self) -> HistoricalCutoff:
         return HistoricalCutoff(0.0, 0.0, 0.0, None)
@@ -775,7 +781,10 @@ class VenueClient:
         )
         return CreateOrderResult.from_api(answer)
 
-    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        """One account on a venue: `subaccount` names nothing here."""
         order, reduced = self.venue.cancel(order_id)
         return CancelResult.from_api(
             {
