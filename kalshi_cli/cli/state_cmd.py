@@ -143,7 +143,7 @@ def bind_command(yes: YesOpt = False, env: EnvOpt = None) -> None:
     used with, and refused to any other: exit 20). Its orders, fills, trading state and risk
     trips become this key's. Asks on prod unless --yes.
 
-    Example: kalshi --env prod --state ~/.local/state/kalshi/prod/old/state.db state bind
+    Example: kalshi state bind
     """
     from kalshi_cli.cli._services import confirm_on_prod
     from kalshi_cli.config import mask
