@@ -256,6 +256,7 @@ def test_unit_runs_kalshi_trade_as_a_dedicated_user_restarting_into_the_journal(
             ExitCode.ALREADY_RUNNING,
             ExitCode.FORBIDDEN,
             ExitCode.BAD_STATE_FILE,
+            ExitCode.STATE_MISMATCH,
         )
     ]
     assert service["SuccessExitStatus"] == str(int(ExitCode.INTERRUPTED))
