@@ -138,22 +138,16 @@ def trade_command(
         live=live,
         log_file=log_file,
         order_group=order_group,
-        paper=paper,
-        paper_balance=paper_balance,
+        paper=(paper, paper_balance),
     )
     app = current()
     settings = app.settings(env.value if env else None)
-    config = _checked_config(settings, options)
-    state_path = settings.state
-    if options.paper:
-        from kalshi_cli.runner.paper import paper_state_path
-
-        state_path = paper_state_path(settings.state, settings.env)
     run_trade(
         options,
         env=settings.env,
-        state_path=state_path,
-        config=config,
+        state_path=_state_path(settings, options),
+        # every section checked, and the refusals made, before the client below exists
+        config=_checked_config(settings, options),
         client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
@@ -161,6 +155,15 @@ def trade_command(
         read_lag_s=settings.read_lag,
         bind=_binder(app, settings),
     )
+
+
+def _state_path(settings: Settings, options: TradeOptions) -> Path:
+    """The loop's state file: the settings' one, or beside it a paper session's own."""
+    if not options.paper:
+        return settings.state
+    from kalshi_cli.runner.paper import paper_state_path
+
+    return paper_state_path(settings.state, settings.env)
 
 
 def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
@@ -192,8 +195,7 @@ def _options(
     live: bool,
     log_file: Path | None,
     order_group: bool = True,
-    paper: bool = False,
-    paper_balance: str = "1000",
+    paper: tuple[bool, str] = (False, "1000"),
 ) -> TradeOptions:
     from decimal import Decimal, InvalidOperation
 
@@ -207,6 +209,7 @@ def _options(
     duration, max_ticks = bounds
     if sum(1 for x in (markets, series, event) if x) > 1:
         raise UsageError("give at most one of --markets, --series and --event")
+    paper_on, paper_balance = paper
     try:
         balance = Decimal(paper_balance)
     except InvalidOperation:
@@ -223,6 +226,6 @@ def _options(
         live=live,
         log_file=log_file,
         order_group=order_group,
-        paper=paper,
+        paper=paper_on,
         paper_balance=balance,
     )

@@ -78,16 +78,11 @@ def cancel_all_command(
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.killswitch import run_kill_switch
 
-    if ticker is not None and event is not None:
-        raise typer.BadParameter(
-            "give at most one of --ticker and --event", param_hint="--ticker/--event"
-        )
+    scope = _kill_scope(ticker, event, subaccount)
     app = current()
     app.settings(env.value if env else None)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
-    scope += "" if subaccount is None else f", subaccount {subaccount}"
     confirm_on_prod(app, f"cancel every resting order ({scope})", yes=yes)
     app.tolerate_state_mismatch = True  # another account's state file: cancel, record nothing
     client = app.client(auth=True)  # missing credentials: exit 4 before anything, HALT included
@@ -104,6 +99,16 @@ def cancel_all_command(
     render_kill_report(out, report, scope=scope)
     if not report.proven:
         raise typer.Exit(int(ExitCode.NOT_PROVEN))
+
+
+def _kill_scope(ticker: str | None, event: str | None, subaccount: int | None) -> str:
+    """What the kill switch will cancel, in words; --ticker and --event together refused."""
+    if ticker is not None and event is not None:
+        raise typer.BadParameter(
+            "give at most one of --ticker and --event", param_hint="--ticker/--event"
+        )
+    scope = f"ticker {ticker}" if ticker else f"event {event}" if event else "every market"
+    return scope + ("" if subaccount is None else f", subaccount {subaccount}")
 
 
 def render_kill_report(out: Output, report: KillReport, *, scope: str) -> None:

@@ -79,7 +79,7 @@ def test_show_completion_prints_the_script_of_each_shell(
 
 def test_completion_offers_commands_subcommands_and_choices(tmp_path: Path) -> None:
     bash = run(tmp_path, _KALSHI_COMPLETE="complete_bash", COMP_WORDS="kalshi ord", COMP_CWORD="1")
-    assert bash.stdout.split() == ["orderbook", "order"]
+    assert bash.stdout.split() == ["orderbook", "order", "order-group"]
     sub = run(
         tmp_path, _KALSHI_COMPLETE="complete_bash", COMP_WORDS="kalshi order pl", COMP_CWORD="2"
     )
