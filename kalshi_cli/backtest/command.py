@@ -6,15 +6,28 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec, execute
-from kalshi_cli.backtest.lookahead import LookAheadReport, check_lookahead
-from kalshi_cli.backtest.report import build_report
-from kalshi_cli.backtest.sweep import METRICS, grid, metric_value, parse_params, rank, run_sweep
+from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
+from kalshi_cli.backtest.report import build_report, render_text
+from kalshi_cli.backtest.sweep import (
+    METRICS,
+    default_cache_dir,
+    grid,
+    metric_value,
+    parse_params,
+    rank,
+    run_sweep,
+)
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import UsageError
+from kalshi_cli.strategies import get_strategy
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.config import TradeConfig
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,34 @@ class BacktestOutcome:
     report: dict[str, Any] | None = None  # one run
     runs: list[dict[str, Any]] = field(default_factory=list)  # a sweep, ranked
     lookahead: LookAheadReport | None = None
+    rank_by: str = "net"
+
+    def lines(self) -> list[str]:
+        """What the terminal shows: the report (and the look-ahead check), or the ranking."""
+        if self.report is not None:
+            lines = render_text(self.report)
+            if self.lookahead is not None:
+                lines += ["", *self.lookahead.lines()]
+            return lines
+        out = []
+        for n, run in enumerate(self.runs, 1):
+            t = run["totals"]
+            params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+            value = "-" if run["value"] is None else f"{run['value']:.4f}"
+            cached = "  (cached)" if run["cached"] else ""
+            out.append(
+                f"{n:>3}. {self.rank_by} {value:>10}  net {t['net']:>10}  fills {t['fills']:>4}"
+                f"  trades {t['round_trips']:>3}  {params}{cached}"
+            )
+        return out
+
+    def raise_if_failed(self) -> None:
+        if self.lookahead is not None and not self.lookahead.ok:
+            raise LookAheadFound(
+                "the look-ahead check failed: a decision changed when later data was removed",
+                hint="the strategy reads data from after its decision time; "
+                "see docs/backtesting.md",
+            )
 
     def to_json(self) -> dict[str, Any]:
         if self.report is not None:
@@ -42,6 +83,58 @@ class BacktestOutcome:
                 doc["lookahead"] = self.lookahead.to_json()
             return doc
         return {"format": "kalshi-backtest-sweep/1", "runs": self.runs}
+
+
+def build_request(
+    config: TradeConfig,
+    *,
+    strategy: str,
+    data: Path,
+    start: str | None,
+    end: str | None,
+    markets: str | None,
+    params: tuple[str, ...],
+    fill_model: str,
+    latency_ms: int,
+    balance: str,
+    html: Path | None,
+    out: Path | None,
+    rank_by: str,
+    jobs: int | None,
+    cache: bool,
+    lookahead: bool,
+) -> BacktestRequest:
+    """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
+    as one request; a misspelled strategy or a bad amount is refused before anything runs."""
+    get_strategy(strategy)
+    try:
+        if Decimal(balance) <= 0:
+            raise UsageError("--balance must be positive")
+    except InvalidOperation as exc:
+        raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
+    spec = BacktestSpec(
+        data=str(data),
+        strategy=strategy,
+        params=tuple(sorted((k, str(v)) for k, v in config.strategy_params(strategy).items())),
+        markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
+        start_ns=parse_time(start, "--from"),
+        end_ns=parse_time(end, "--to"),
+        fill_model=fill_model,
+        latency_ms=latency_ms,
+        balance=balance,
+        risk=tuple(sorted(config.risk.items())),
+        trade=tuple(sorted(config.trade.items())),
+    )
+    return BacktestRequest(
+        spec=spec,
+        params=params,
+        html=html,
+        out=out,
+        rank_by=rank_by,
+        jobs=jobs,
+        cache_dir=default_cache_dir() if cache else None,
+        lookahead=lookahead,
+    )
 
 
 def parse_time(text: str | None, what: str) -> int | None:
@@ -77,6 +170,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
             run_sweep(specs, jobs=request.jobs, cache_dir=request.cache_dir), request.rank_by
         )
         return BacktestOutcome(
+            rank_by=request.rank_by,
             runs=[
                 {
                     "params": dict(spec.params),
@@ -86,7 +180,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                     "totals": report["totals"],
                 }
                 for spec, report, cached in results
-            ]
+            ],
         )
     outcome = BacktestOutcome(report=_one(base, request.out))
     if request.lookahead:

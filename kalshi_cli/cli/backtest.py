@@ -126,71 +126,22 @@ def backtest_command(
     Example: kalshi record --tickers KXNBAGAME-SIM-LALGSW-LAL --out recordings/kx --duration 2
     && kalshi backtest --strategy spike --data recordings/kx
     """
-    from decimal import Decimal, InvalidOperation
-
-    from kalshi_cli.backtest.command import BacktestRequest, backtest, parse_time
-    from kalshi_cli.backtest.engine import BacktestSpec
-    from kalshi_cli.backtest.report import render_text
-    from kalshi_cli.backtest.sweep import default_cache_dir
-    from kalshi_cli.errors import UsageError
+    from kalshi_cli.backtest.command import backtest, build_request
     from kalshi_cli.runner import load_trade_config
-    from kalshi_cli.strategies import get_strategy
 
-    get_strategy(strategy)
-    try:
-        if Decimal(balance) <= 0:
-            raise UsageError("--balance must be positive")
-    except InvalidOperation as exc:
-        raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
     app = current()
-    config = load_trade_config(app.settings().config_path)
-    spec = BacktestSpec(
-        data=str(data),
-        strategy=strategy,
-        params=tuple(sorted((k, str(v)) for k, v in config.strategy_params(strategy).items())),
-        markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
-        start_ns=parse_time(start, "--from"),
-        end_ns=parse_time(end, "--to"),
-        fill_model=fill_model.value,
-        latency_ms=latency_ms,
-        balance=balance,
-        risk=tuple(sorted(config.risk.items())),
-        trade=tuple(sorted(config.trade.items())),
-    )
-    outcome = backtest(
-        BacktestRequest(
-            spec=spec,
-            params=tuple(param or ()),
-            html=html,
-            out=out,
-            rank_by=rank_by,
-            jobs=jobs,
-            cache_dir=None if no_cache else default_cache_dir(),
-            lookahead=lookahead_check,
-        )
-    )
+    request = build_request(
+        load_trade_config(app.settings().config_path),
+        strategy=strategy, data=data, start=start, end=end, markets=markets,
+        params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
+        balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
+        cache=not no_cache, lookahead=lookahead_check,
+    )  # fmt: skip
+    outcome = backtest(request)
     output = app.output(as_json=as_json)
     if as_json:
         output.json(outcome.to_json())
-    elif outcome.report is not None:
-        for line in render_text(outcome.report):
-            output.line(line)
-        if outcome.lookahead is not None:
-            for line in ["", *outcome.lookahead.lines()]:
-                output.line(line)
     else:
-        for n, run in enumerate(outcome.runs, 1):
-            t = run["totals"]
-            params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
-            value = "-" if run["value"] is None else f"{run['value']:.4f}"
-            output.line(
-                f"{n:>3}. {rank_by} {value:>10}  net {t['net']:>10}  fills {t['fills']:>4}  "
-                f"trades {t['round_trips']:>3}  {params}{'  (cached)' if run['cached'] else ''}"
-            )
-    if outcome.lookahead is not None and not outcome.lookahead.ok:
-        from kalshi_cli.backtest.lookahead import LookAheadFound
-
-        raise LookAheadFound(
-            "the look-ahead check failed: a decision changed when later data was removed",
-            hint="the strategy reads data from after its decision time; see docs/backtesting.md",
-        )
+        for line in outcome.lines():
+            output.line(line)
+    outcome.raise_if_failed()

@@ -108,3 +108,21 @@ def test_no_data_and_bad_flags_exit_with_their_codes(tmp_path: Path) -> None:
         ["backtest", "--strategy", "spike", "--data", str(empty), "--param", "nope"], tmp_path
     )
     assert done.returncode == ExitCode.USAGE
+
+
+def test_the_lookahead_check_of_an_honest_strategy_passes_and_a_failed_one_exits_12(
+    data: Path, tmp_path: Path
+) -> None:
+    args = ["backtest", "--strategy", "spike", "--data", str(data), "--lookahead-check"]
+    done = kalshi([*args, "--param", "take_profit=0.06", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    check = json.loads(done.stdout)["lookahead"]
+    assert check["ok"] is True and check["checked"]
+    # a check that found a changed decision: the command's outcome exits CHECK_FAILED
+    from kalshi_cli.backtest.command import BacktestOutcome
+    from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport
+
+    failed = LookAheadReport(signals=3, checked=[1.0], differences=[{"at": 1.0}])
+    with pytest.raises(LookAheadFound) as caught:
+        BacktestOutcome(report={}, lookahead=failed).raise_if_failed()
+    assert caught.value.exit_code == ExitCode.CHECK_FAILED == 12
