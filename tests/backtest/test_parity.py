@@ -12,6 +12,13 @@ frame's message, freshness as FRESH / STALE. The venue learns everything only fr
 `PaperFeed.drain_events`, as a live paper session does. The clock is stepped by the backtest's
 own driver loop (`engine._drive`: a tick one poll after the first unseen news, a full pass
 every `tick_interval_s`), so both runs decide at the same instants.
+
+One timing difference is the design's, and the test controls it rather than hides it: the
+backtest's driver hands each frame to the venue as it applies it, while a paper session's venue
+learns a book change or a public trade when the loop drains the feed, at most one poll
+(`LoopSettings.poll_s`, 1 ms) later, and sees a market's book as it stands then (the live feed
+coalesces a market's changes between two drains). So a fill can be stamped up to one poll later
+on the paper side; the orders, and the fills' prices, counts and fees, are the same.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner import paper
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.loop import LoopSettings
 from kalshi_cli.runner.session import Parts, reconcile, select_markets, start_loop
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, load_reference
@@ -52,7 +60,10 @@ if TYPE_CHECKING:
     from kalshi_cli.feed import MarketData
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+POLL_S = LoopSettings.poll_s
 OrderKey = tuple[float, str, str, str, Decimal, Decimal, str]
+FillKey = tuple[float, str, str, Decimal, Decimal, Decimal, bool]
+Run = tuple[list[OrderKey], list[FillKey]]
 
 
 @pytest.fixture(scope="module")
@@ -135,16 +146,23 @@ def orders_of(store: Store) -> list[OrderKey]:
     ]
 
 
-def backtest_orders(spec: BacktestSpec, workdir: Path) -> list[OrderKey]:
+def fills_of(store: Store) -> list[FillKey]:
+    return [
+        (f.ts, f.ticker, f.book_side.value, f.yes_price, f.count, f.fee, f.is_taker)
+        for f in store.iter_fills()
+    ]
+
+
+def backtest_run(spec: BacktestSpec, workdir: Path) -> Run:
     artifacts = execute(spec, workdir)
     try:
         with Store.open(artifacts.state_path) as store:
-            return orders_of(store)
+            return orders_of(store), fills_of(store)
     finally:
         artifacts.venue.exchange.close()
 
 
-def paper_orders(spec: BacktestSpec, workdir: Path) -> list[OrderKey]:
+def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
     """A paper session on a replay of `spec.data` (module docstring)."""
     root = Path(spec.data)
     skipped: Counter[str] = Counter()
@@ -177,7 +195,10 @@ def paper_orders(spec: BacktestSpec, workdir: Path) -> list[OrderKey]:
         loop = start_loop(Parts(client, store, feed, clock, log), options, config, markets)
         driver = FrameDriver(_chain(first, records), cast("ReplayFeed", feed), venue, clock, {})
         _drive(loop, driver, spec)
-        return orders_of(store)
+        # as the backtest ends: the loop stops and withdraws its quotes, the last fills are read
+        loop.shutdown(cancel_resting=True)
+        loop.executor.sync_fills()
+        return orders_of(store), fills_of(store)
     finally:
         log.close()
         store.close()
@@ -209,10 +230,18 @@ def test_backtest_and_paper_on_a_replay_place_the_same_orders(
     spec = BacktestSpec(data=str(root), strategy=strategy, params=params)
     (tmp_path / "bt").mkdir()
     (tmp_path / "paper").mkdir()
-    expected = backtest_orders(spec, tmp_path / "bt")
-    got = paper_orders(spec, tmp_path / "paper")
-    assert len(expected) >= 4, "the scenario must make the strategy trade"
-    assert got == expected
+    orders, fills = backtest_run(spec, tmp_path / "bt")
+    paper_orders, paper_fills = paper_run(spec, tmp_path / "paper")
+    assert len(orders) >= 4 and len(fills) >= 4, "the scenario must make the strategy trade"
+    # ticker, side, action, price, count, time in force, and the time each was placed, in order
+    assert paper_orders == orders
+    # and the venue filled them alike: the same fills at the same prices and fees
+    assert [f[1:] for f in paper_fills] == [f[1:] for f in fills]
+    # a timing difference of the two paths, not a difference of what fills: the backtest's
+    # driver hands each frame to the venue as it applies it, a paper session's venue learns it
+    # when the loop drains the feed, which is at most one poll (`poll_s`, 1 ms) later
+    for (paper_ts, *_), (ts, *_) in zip(paper_fills, fills, strict=True):
+        assert 0 <= paper_ts - ts <= POLL_S + 1e-6  # float-ok: simulated seconds
 
 
 # one backtest, its orders printed in the order they were placed
