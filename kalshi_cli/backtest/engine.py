@@ -145,7 +145,7 @@ class ReplayFeed:
         self.clock = clock
         self.replay = BookReplay(self._on_replay)
         self.events: list[FeedEvent] = []
-        self.changed: set[str] = set()
+        self.changed: dict[str, None] = {}  # in the order of their first change, as live
         self.data_at: dict[str, float] = {}  # float-ok: ticker -> time of its last book data
         self.latest = -math.inf  # float-ok: the newest data applied
         self._books: dict[str, Orderbook] = {}
@@ -200,7 +200,7 @@ class ReplayFeed:
         for ticker in self.changed:
             events.append(FeedEvent(EventKind.BOOK, ticker, source="replay"))
         self.events = []
-        self.changed = set()
+        self.changed = {}
         return events
 
     @property
@@ -259,7 +259,7 @@ class Driver:
                 return
             self.book_events += 1
             feed.data_at[ticker] = t
-            feed.changed.add(ticker)
+            feed.changed[ticker] = None
             self.venue.book_changed(ticker, book.yes, book.no)
         elif kind == "trade":
             feed.latest = t
