@@ -1,6 +1,7 @@
 """Data a scenario defines for the parts of the API the exchange core has no behaviour for:
 milestones, structured targets, incentive programs, live data, search filters, deposits and
-withdrawals, API usage volume goals, multivariate event collections. The admin API sets a kind
+withdrawals, API usage volume goals, multivariate event collections, event metadata, the
+weather index. The admin API sets a kind
 as a whole (`PUT /sim/v1/data/{kind}` with `{"items": [...]}`) and reads it back (`GET`); the
 route modules serve it in the spec's shapes, with the spec's filters and paging.
 
@@ -120,6 +121,18 @@ KINDS: dict[str, Kind] = {
             "size_max",
             "functional_description",
         ),
+    ),
+    # event metadata and the weather index (sim/routes/event_metadata.py, weather.py)
+    "event_metadata": Kind(
+        "GetEventMetadataResponse",
+        "event_ticker",
+        ("event_ticker", "image_url", "settlement_sources", "market_details"),
+        hidden=("event_ticker",),
+    ),
+    "weather_index": Kind(
+        "WeatherIndexPoint[] and WeatherIndexCalibration[] of a city",
+        "city",
+        ("city", "timeseries", "calibrations"),
     ),
 }
 
