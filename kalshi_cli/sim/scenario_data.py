@@ -1,9 +1,9 @@
 """Data a scenario defines for the parts of the API the exchange core has no behaviour for:
 milestones, structured targets, incentive programs, live data, search filters, deposits and
 withdrawals, API usage volume goals, multivariate event collections, event metadata, the
-weather index. The admin API sets a kind
-as a whole (`PUT /sim/v1/data/{kind}` with `{"items": [...]}`) and reads it back (`GET`); the
-route modules serve it in the spec's shapes, with the spec's filters and paging.
+weather index. The admin API sets a kind as a whole (`PUT /sim/v1/data/{kind}` with
+`{"items": [...]}`) and reads it back (`GET`); the route modules serve it in the spec's shapes,
+with the spec's filters and paging.
 
 Each item is an object in the spec's schema for that kind (`KINDS` names the schema and the
 fields it requires, checked here so that a scenario cannot make the simulator answer off the
