@@ -16,7 +16,7 @@ import pytest
 from kalshi_cli.sim.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
-from tests.sim.test_subaccounts_server import balances
+from tests.sim.test_subaccounts_server import balances, generated_key
 from tests.wire import flat_code, nested_code
 
 PATH = "/portfolio/intra_exchange_instance_transfer"
@@ -125,3 +125,37 @@ def test_malformed_transfer_requests(adv: SimHarness) -> None:
     assert flat_code(send(adv, amount="100")) == (400, "bad_request")
     bad_limit = adv.signed(me, "GET", LIST, params={"limit": 501})
     assert bad_limit.status_code == 400
+
+
+def test_keys_need_the_transfer_scope_and_no_subaccount_restriction(
+    adv: SimHarness, tmp_path: Path
+) -> None:
+    me = adv.account
+    adv.signed(me, "POST", "/portfolio/subaccounts")
+    body = {
+        "source": "event_contract",
+        "destination": "event_contract",
+        "amount": 100_00,
+        "destination_subaccount": 1,
+    }
+    reader = generated_key(adv, me, tmp_path, scopes=["read"])
+    assert nested_code(adv.signed(reader, "POST", PATH, json=body)) == (403, "forbidden")
+    restricted = generated_key(adv, me, tmp_path, subaccount=1)
+    assert nested_code(adv.signed(restricted, "POST", PATH, json=body)) == (403, "forbidden")
+    assert balances(adv, me) == {0: "1000.0000", 1: "0.0000"}
+    mover = generated_key(adv, me, tmp_path, scopes=["read", "write::transfer"])
+    made = adv.signed(mover, "POST", PATH, json=body)
+    assert made.status_code == 200, made.text
+    assert balances(adv, me) == {0: "999.0000", 1: "1.0000"}
+    tid = made.json()["transfer_id"]
+    listed = adv.signed(restricted, "GET", LIST).json()["transfers"]
+    assert [t["transfer_id"] for t in listed] == [tid]  # it touches subaccount 1
+    adv.signed(me, "POST", "/portfolio/subaccounts")
+    other = adv.signed(me, "POST", PATH, json={**body, "destination_subaccount": 2}).json()
+    assert [t["transfer_id"] for t in adv.signed(restricted, "GET", LIST).json()["transfers"]] == [
+        tid
+    ]
+    assert nested_code(adv.signed(restricted, "GET", f"{LIST}/{other['transfer_id']}")) == (
+        404,
+        "not_found",
+    )

@@ -16,7 +16,10 @@ another shard is refused (400): the simulator has nowhere to put that money or t
 moving it would not be traceable. The transfer completes at once (`status: complete`).
 
 Which subaccount transfers came through this route is kept in memory beside the exchange (like
-RFQs), keyed by the core transfer's id; the money movement itself is the core's.
+RFQs), keyed by the core transfer's id; the money movement itself is the core's. Keys: the
+`write::transfer` scope allows a transfer and a key restricted to a subaccount may not make one
+(sim/routes/api_keys.py `scope_refusal`, as for the subaccount transfer); such a key lists only
+the transfers touching its subaccount.
 """
 
 from __future__ import annotations
@@ -121,9 +124,15 @@ def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
 
 
 def _mine(state: SimState, ctx: RequestContext) -> list[SimTransfer]:
-    """This user's transfers made through this route, newest first."""
+    """This user's transfers made through this route, newest first; for a key restricted to a
+    subaccount, those touching it (as the subaccount transfer history shows it)."""
     ids = set(_made(state.exchange).by_account.get(ctx.account_id, []))
-    return [t for t in state.exchange.transfers(ctx.account_id) if t.transfer_id in ids]
+    own = ctx.key_subaccount
+    return [
+        t
+        for t in state.exchange.transfers(ctx.account_id)
+        if t.transfer_id in ids and (own is None or own in (t.from_subaccount, t.to_subaccount))
+    ]
 
 
 def handle_transfers(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
