@@ -36,6 +36,8 @@ class Kind:
     required: tuple[str, ...]
     per_account: bool = False
     hidden: tuple[str, ...] = ()  # fields the simulator keys by but the schema does not have
+    # lists of objects inside an item, each with the fields its schema requires
+    nested: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 KINDS: dict[str, Kind] = {
@@ -128,11 +130,16 @@ KINDS: dict[str, Kind] = {
         "event_ticker",
         ("event_ticker", "image_url", "settlement_sources", "market_details"),
         hidden=("event_ticker",),
+        nested=(("market_details", ("market_ticker", "image_url", "color_code")),),
     ),
     "weather_index": Kind(
         "WeatherIndexPoint[] and WeatherIndexCalibration[] of a city",
         "city",
         ("city", "timeseries", "calibrations"),
+        nested=(
+            ("timeseries", ("t", "status")),
+            ("calibrations", ("config_version", "effective_at_ms", "city_reference_c", "stations")),
+        ),
     ),
 }
 
@@ -166,6 +173,16 @@ class ScenarioData:
                     "invalid_parameters",
                     f"a {spec.schema} lacks {', '.join(missing)}",
                 )
+            for name, fields in spec.nested:
+                entries = item[name]
+                if not isinstance(entries, list) or not all(
+                    isinstance(e, dict) and all(f in e for f in fields) for e in entries
+                ):
+                    raise ExchangeError(
+                        400,
+                        "invalid_parameters",
+                        f"{name} must be a list of objects with {', '.join(fields)}",
+                    )
             key = str(item[spec.key])
             if key in seen:
                 raise ExchangeError(400, "invalid_parameters", f"{spec.key} {key} repeats")

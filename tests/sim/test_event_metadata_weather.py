@@ -184,3 +184,17 @@ def test_calibrations_ascend_by_effective_time(miami: tuple[SimHarness, int]) ->
         ("miami-v1.0", 0),
         ("miami-v1.0-cal", base),
     ]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"city": "miami", "timeseries": [{"t": 1}], "calibrations": []},  # a point without status
+        {"city": "miami", "timeseries": [], "calibrations": [{"config_version": "v"}]},
+        {"city": "miami", "timeseries": "none", "calibrations": []},
+        {"city": "miami", "timeseries": []},
+    ],
+)
+def test_weather_data_needs_the_spec_required_fields(sim: SimHarness, item: dict[str, Any]) -> None:
+    assert put(sim, "weather_index", [item]).status_code == 400
+    assert get(sim, "/live_data/weather/miami").status_code == 400  # nothing was defined

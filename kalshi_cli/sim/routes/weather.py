@@ -19,8 +19,6 @@ reports it, so the series and the configuration timeline of a city are data a sc
 
 from __future__ import annotations
 
-from typing import Any
-
 from kalshi_cli.sim import scenario_data
 from kalshi_cli.sim.routing import (
     Endpoint,
@@ -64,9 +62,14 @@ def _window(ctx: RequestContext) -> tuple[int, int]:
     return start, end
 
 
-def _t(point: Any) -> int:
-    t = point.get("t") if isinstance(point, dict) else None
+def _ms(entry: Json, name: str) -> int:
+    """An entry's time in unix ms (one the scenario gave as anything else sorts first)."""
+    t = entry.get(name)
     return t if isinstance(t, int) and not isinstance(t, bool) else -1
+
+
+def _t(point: Json) -> int:
+    return _ms(point, "t")
 
 
 def handle_weather_index(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -91,7 +94,7 @@ def handle_weather_index(state: SimState, ctx: RequestContext) -> tuple[int, Jso
 
 def handle_calibrations(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     item = _city(state, ctx)
-    records = sorted(item["calibrations"], key=lambda r: int(r.get("effective_at_ms", 0)))
+    records = sorted(item["calibrations"], key=lambda r: _ms(r, "effective_at_ms"))
     return 200, {"city": item["city"], "units": "celsius", "calibrations": records}
 
 
