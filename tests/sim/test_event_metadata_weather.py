@@ -60,8 +60,13 @@ def _meta(ticker: str) -> dict[str, Any]:
 
 
 def test_metadata_needs_the_spec_required_fields(sim: SimHarness) -> None:
+    sim.create_market("KXRAIN-26JAN01-A")
     refused = put(sim, "event_metadata", [{"event_ticker": "KXRAIN-26JAN01", "image_url": ""}])
     assert refused.status_code == 400
+    no_color = {**_meta("KXRAIN-26JAN01"), "market_details": [{"market_ticker": "A"}]}
+    assert put(sim, "event_metadata", [no_color]).status_code == 400
+    empty = {"image_url": "", "market_details": [], "settlement_sources": []}
+    assert get(sim, "/events/KXRAIN-26JAN01/metadata").json() == empty  # nothing was defined
 
 
 # weather index -------------------------------------------------------------------------------
