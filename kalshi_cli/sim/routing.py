@@ -435,6 +435,16 @@ GO_STRUCTS: dict[str, dict[str, str]] = {
         "subaccount": "int",
         "fcm_subtrader_id": "string",
     },
+    # intra-exchange-instance transfers (sim/routes/intra_transfers.py)
+    "IntraExchangeInstanceTransferRequest": {
+        "source": "string",
+        "destination": "string",
+        "amount": "int64",
+        "source_exchange_shard": "int",
+        "destination_exchange_shard": "int",
+        "source_subaccount": "int",
+        "destination_subaccount": "int",
+    },
 }
 # bodies the spec marks `required: false`: an empty one decodes as {}
 OPTIONAL_BODIES = frozenset({"CreateSubaccountRequest"})

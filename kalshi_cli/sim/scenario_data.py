@@ -1,8 +1,9 @@
 """Data a scenario defines for the parts of the API the exchange core has no behaviour for:
 milestones, structured targets, incentive programs, live data, search filters, deposits and
-withdrawals, API usage volume goals, multivariate event collections. The admin API sets a kind
-as a whole (`PUT /sim/v1/data/{kind}` with `{"items": [...]}`) and reads it back (`GET`); the
-route modules serve it in the spec's shapes, with the spec's filters and paging.
+withdrawals, API usage volume goals, multivariate event collections, event metadata, the
+weather index. The admin API sets a kind as a whole (`PUT /sim/v1/data/{kind}` with
+`{"items": [...]}`) and reads it back (`GET`); the route modules serve it in the spec's shapes,
+with the spec's filters and paging.
 
 Each item is an object in the spec's schema for that kind (`KINDS` names the schema and the
 fields it requires, checked here so that a scenario cannot make the simulator answer off the
@@ -35,6 +36,8 @@ class Kind:
     required: tuple[str, ...]
     per_account: bool = False
     hidden: tuple[str, ...] = ()  # fields the simulator keys by but the schema does not have
+    # lists of objects inside an item, each with the fields its schema requires
+    nested: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 KINDS: dict[str, Kind] = {
@@ -121,6 +124,23 @@ KINDS: dict[str, Kind] = {
             "functional_description",
         ),
     ),
+    # event metadata and the weather index (sim/routes/event_metadata.py, weather.py)
+    "event_metadata": Kind(
+        "GetEventMetadataResponse",
+        "event_ticker",
+        ("event_ticker", "image_url", "settlement_sources", "market_details"),
+        hidden=("event_ticker",),
+        nested=(("market_details", ("market_ticker", "image_url", "color_code")),),
+    ),
+    "weather_index": Kind(
+        "WeatherIndexPoint[] and WeatherIndexCalibration[] of a city",
+        "city",
+        ("city", "timeseries", "calibrations"),
+        nested=(
+            ("timeseries", ("t", "status")),
+            ("calibrations", ("config_version", "effective_at_ms", "city_reference_c", "stations")),
+        ),
+    ),
 }
 
 
@@ -153,6 +173,16 @@ class ScenarioData:
                     "invalid_parameters",
                     f"a {spec.schema} lacks {', '.join(missing)}",
                 )
+            for name, fields in spec.nested:
+                entries = item[name]
+                if not isinstance(entries, list) or not all(
+                    isinstance(e, dict) and all(f in e for f in fields) for e in entries
+                ):
+                    raise ExchangeError(
+                        400,
+                        "invalid_parameters",
+                        f"{name} must be a list of objects with {', '.join(fields)}",
+                    )
             key = str(item[spec.key])
             if key in seen:
                 raise ExchangeError(400, "invalid_parameters", f"{spec.key} {key} repeats")

@@ -53,9 +53,11 @@ from kalshi_cli.sim.ratelimit import (
 from kalshi_cli.sim.routes import (
     api_keys,
     communications,
+    event_metadata,
     exchange_data,
     funding,
     historical,
+    intra_transfers,
     market_data,
     multivariate,
     order_groups,
@@ -64,6 +66,7 @@ from kalshi_cli.sim.routes import (
     queue,
     reference_data,
     subaccounts,
+    weather,
 )
 from kalshi_cli.sim.routes.api_keys import scope_refusal
 from kalshi_cli.sim.routes.orders import _batch_items
@@ -96,6 +99,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     + exchange_data.ENDPOINTS
     + subaccounts.ENDPOINTS
     + api_keys.ENDPOINTS
+    + event_metadata.ENDPOINTS
+    + weather.ENDPOINTS
+    + intra_transfers.ENDPOINTS
 )
 
 
