@@ -129,7 +129,7 @@ def adjusted(
         if args[:1] == ["backtest"]:
             # the example replays a recording: one made from the simulator's default scenario
             data = Path(args[args.index("--data") + 1])
-            record_scenario("default", data, seconds=120)
+            record_scenario("default", data, seconds=30)
         if args[:2] == ["key", "delete"]:
             args[2] = generated_key(home, environ)
         if "--out" in args and args[args.index("--out") + 1].endswith(".pem"):

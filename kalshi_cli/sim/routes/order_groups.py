@@ -20,6 +20,7 @@ from kalshi_cli.sim.routing import (
     bad_request,
     other_shard,
     parse_count,
+    query_int,
 )
 
 
@@ -44,14 +45,21 @@ def parse_limit(body: Json) -> Decimal:
     return Decimal(whole)
 
 
+def _elsewhere(ctx: RequestContext, *, auto_route: bool = False) -> bool:
+    """Another shard, or a subaccount other than 0: the simulator keeps order groups on
+    subaccount 0 only (docs/simulator.md), so none is found there."""
+    elsewhere = other_shard(ctx, auto_route=auto_route)
+    return elsewhere or query_int(ctx, "subaccount", None, 0, 63) not in (None, 0)
+
+
 def _group(state: SimState, ctx: RequestContext) -> SimOrderGroup:
-    if other_shard(ctx, auto_route=True):
+    if _elsewhere(ctx, auto_route=True):
         raise not_found()
     return state.exchange.order_group(ctx.account_id, ctx.path_param("order_group_id"))
 
 
 def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    groups = [] if other_shard(ctx) else state.exchange.order_groups(ctx.account_id)
+    groups = [] if _elsewhere(ctx) else state.exchange.order_groups(ctx.account_id)
     return 200, {"order_groups": [ser.order_group_json(g) for g in groups]}
 
 
@@ -59,6 +67,8 @@ def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int
     body = ctx.body
     limit = parse_limit(body)
     parse_shard_fields(body)
+    if body.get("subaccount") not in (None, 0):
+        raise bad_request("the simulator keeps order groups on subaccount 0 only")
     group = state.exchange.create_order_group(ctx.account_id, limit)
     return 201, {
         "order_group_id": group.order_group_id,

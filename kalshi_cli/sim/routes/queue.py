@@ -8,6 +8,7 @@ increase sends the order to the back. Computed from the live book (not the lagge
 from __future__ import annotations
 
 from kalshi_cli.models import fmt_count
+from kalshi_cli.sim.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.routing import (
     Endpoint,
     Json,
@@ -24,14 +25,15 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
     event_ticker = query_str(ctx, "event_ticker")
     exchange = state.exchange
     rows: list[Json] = []
-    if not other_shard(ctx):
-        for order in exchange.resting_orders(ctx.account_id):
+    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=True)
+    for ledger in ledgers:
+        for order in exchange.resting_orders(ledger):
             if tickers is not None and order.ticker not in tickers:
                 continue
             market = exchange.markets[order.ticker]
             if event_ticker is not None and market.event_ticker != event_ticker:
                 continue
-            position = exchange.queue_position(ctx.account_id, order.order_id)
+            position = exchange.queue_position(ledger, order.order_id)
             rows.append(
                 {
                     "order_id": order.order_id,
