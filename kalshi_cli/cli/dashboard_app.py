@@ -34,6 +34,7 @@ from kalshi_cli.dashboard.snapshot import (
     local_snapshot,
     remote_snapshot,
 )
+from kalshi_cli.models import fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -83,11 +84,21 @@ def _d(value: Decimal | None, places: int = 2) -> str:
     return f"{value:,.{places}f}"
 
 
+def _dollars(value: Decimal | None) -> str:
+    """Money as every table shows it (`models.fmt_money`: `$0.38`, `-$1,234.50`, `$0.0175`),
+    cut to the micro-dollar as `kalshi positions` does (`fmt_dollars`), so an average entry of
+    136/300 reads `$0.453333`, not 28 digits."""
+    if value is None:
+        return "-"
+    return fmt_money(Decimal(fmt_dollars(value, 6)))
+
+
 def _money(value: Decimal | None) -> Text:
+    """A gain or a loss: `_dollars`, in green or red."""
     if value is None:
         return Text("-")
     style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(f"{value:+,.4f}", style=style)
+    return Text(_dollars(value), style=style)
 
 
 def _age(seconds: float | None) -> str:
@@ -193,8 +204,8 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             p.ticker,
             p.side,
             _d(p.contracts),
-            _d(p.entry, 4),
-            _d(p.mark, 4),
+            _dollars(p.entry),
+            _dollars(p.mark),
             _money(p.unrealized),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
@@ -212,7 +223,13 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     for o in remote.orders:
         if flt in o.ticker.upper():
             table.add_row(
-                o.ticker, o.side, o.action, _d(o.price, 4), _d(o.remaining), o.strategy or "-", "-"
+                o.ticker,
+                o.side,
+                o.action,
+                _dollars(o.price),
+                _d(o.remaining),
+                o.strategy or "-",
+                "-",
             )
     return table
 
@@ -227,10 +244,10 @@ def render_fills(local: LocalSnapshot, flt: str) -> RenderableType:
                 _time(f.at),
                 f.ticker,
                 f"{f.action} {f.side}",
-                _d(f.price, 4),
+                _dollars(f.price),
                 _d(f.count),
-                "-" if f.slippage is None else f"{f.slippage:+.4f}",
-                _d(f.model_fair, 4),
+                _dollars(f.slippage),
+                _dollars(f.model_fair),
             )
     return table
 

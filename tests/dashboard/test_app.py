@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
@@ -83,11 +83,11 @@ def test_each_panel_shows_the_prepared_state_and_the_exchange_unreachable(tmp_pa
     assert "CIRCUIT_BREAKER" in seen["trading"]
     assert "heartbeat 5.0s ago (4242 ticks)" in seen["health"]
     assert "loop feed 7.0s" in seen["health"]
-    assert "+0.2545" in seen["pnl"]  # realized today
+    assert "$0.2545" in seen["pnl"]  # realized today
     assert "exchange not read" in seen["pnl"]
     for remote in ("positions", "orders"):
         assert "exchange unreachable" in seen[remote], seen[remote]
-    assert "0.3800" in seen["fills"] and "-0.0200" in seen["fills"] and "0.4700" in seen["fills"]
+    assert "$0.38" in seen["fills"] and "-$0.02" in seen["fills"] and "$0.47" in seen["fills"]
     assert "POSITION_LIMIT x7" in seen["denials"]
     assert "STALE_FEED x1" in seen["denials"] and "no data for 12s" in seen["denials"]
     assert "heartbeat" in seen["checks"] and "OK" in seen["checks"]
@@ -194,3 +194,41 @@ def test_no_clock_other_than_the_given_one_reads_the_local_panels(tmp_path: Path
 
     drive(app, look)
     assert "heartbeat  65.0s ago" in seen[0]
+
+
+def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
+    """Every dollar figure goes through `models.fmt_money`, as `kalshi positions`, `fills` and
+    `pnl` show it: `$0.38`, `-$0.02`, `-$1,234.50`, never `0.3800` or `+0.2545`; a price or
+    average with sub-cent digits keeps them, to the micro-dollar as the positions table does."""
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    remote = RemoteSnapshot(
+        at=NOW,
+        error=None,
+        positions=(
+            PositionLine(
+                TICKER, "yes", D(3), D(136) / D(300), D("0.41"), D("-1234.5"), D(3), D(100)
+            ),
+        ),
+        unrealized=D("-1234.5"),
+        orders=(OrderLine("ord-2", TICKER, "no", "buy", D("0.305"), D(6), "", "spike"),),
+    )
+    seen: dict[str, str] = {}
+
+    async def look(pilot: Pilot[None]) -> None:
+        app._got_remote(remote)
+        await pilot.pause()
+        for key in ("pnl", "positions", "orders", "fills"):
+            seen[key] = " ".join(app.panel_text(key).split())
+
+    drive(app, look)
+    pnl, positions, orders, fills = seen["pnl"], seen["positions"], seen["orders"], seen["fills"]
+    assert "realized today $0.2545" in pnl
+    assert "unrealized -$1,234.50" in pnl
+    assert "total -$1,234.2455" in pnl
+    assert "$0.453333" in positions and "$0.41" in positions and "-$1,234.50" in positions
+    assert "$0.305" in orders
+    assert "$0.38" in fills and "-$0.02" in fills and "$0.47" in fills
+    for text in (pnl, positions, orders, fills):
+        assert "+0." not in text and "0.3800" not in text and "0.4100" not in text, text
