@@ -22,6 +22,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Sparkline, Static
 
@@ -163,11 +164,13 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
         why = remote.error if remote is not None and remote.error else "asking the exchange..."
         lines.append(_note(f"per-market feed: {why}"))
     elif remote.feed:
-        table = _table("market", "age", "")
+        table = _table("market", "bid", "ask", "age", "")
         for f in remote.feed:
             if flt in f.ticker.upper():
                 table.add_row(
                     f.ticker,
+                    _dollars(f.bid[0]) if f.bid else "-",
+                    _dollars(f.ask[0]) if f.ask else "-",
                     _age(f.age),
                     Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
                 )
@@ -479,6 +482,10 @@ class DashboardApp(App[None]):
         local, remote, flt = self.local, self.remote, self.market_filter.upper()
         if local is None:
             return
+        try:
+            self.query_one("#top", Static)
+        except NoMatches:
+            return  # closing: an answer from the exchange that lands now has no panel to go to
         badge = local.env.upper()
         top = Text.assemble(
             (f" {badge} ", "bold reverse red" if badge == "PROD" else "bold reverse"),

@@ -7,10 +7,11 @@ Two functions, because the two sources fail and cost differently:
   second, and it keeps working when the exchange is down. What it cannot read it says, in
   `LocalSnapshot.error`, rather than raising.
 - `remote_snapshot` asks the exchange: positions marked to market (`positions.mark_to_market`),
-  resting orders, the checks that need the exchange, and the data age of each market in the
-  dashboard's own feed when it has one. It runs off the UI thread at a slower pace. When there is
-  no client (no credentials) or the exchange does not answer, every remote panel carries the
-  reason instead of rows (`RemoteSnapshot.error`), so the screen says why it is empty.
+  resting orders, the checks that need the exchange, and the data age and best bid and ask of
+  each market in the dashboard's own feed when it has one. It runs off the UI thread at a
+  slower pace. When there is no client (no credentials) or the exchange does not answer, every
+  remote panel carries the reason instead of rows (`RemoteSnapshot.error`), so the screen says
+  why it is empty.
 
 Every figure comes from the library that owns it: the trading state and its trips from the state
 file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positions from
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Order
+    from kalshi_cli.models import Level, Order, Orderbook
     from kalshi_cli.store import Store
 
 LOG_TAIL_BYTES = 256 * 1024
@@ -57,6 +58,8 @@ class FeedAges(Protocol):
     def data_age(self, ticker: str) -> float: ...
 
     def is_fresh(self, ticker: str) -> bool: ...
+
+    def book(self, ticker: str) -> Orderbook | None: ...
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ class FeedLine:
     ticker: str
     age: float | None  # None: no data yet
     fresh: bool
+    bid: Level | None = None  # best YES bid (price, size) in the feed's book; None: none or stale
+    ask: Level | None = None  # the implied YES ask
 
 
 @dataclass(frozen=True)
@@ -540,4 +545,11 @@ def _feed_lines(feed: FeedAges | None, tickers: Sequence[str]) -> Iterable[FeedL
         return
     for t in tickers:
         age = feed.data_age(t)
-        yield FeedLine(t, age if math.isfinite(age) else None, feed.is_fresh(t))
+        book = feed.book(t)  # None unless fresh: a stale book is never shown as the market
+        yield FeedLine(
+            t,
+            age if math.isfinite(age) else None,
+            feed.is_fresh(t),
+            book.best_yes_bid if book is not None else None,
+            book.yes_ask if book is not None else None,
+        )

@@ -232,3 +232,20 @@ def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
     assert "$0.38" in fills and "-$0.02" in fills and "$0.47" in fills
     for text in (pnl, positions, orders, fills):
         assert "+0." not in text and "0.3800" not in text and "0.4100" not in text, text
+
+
+def test_an_answer_from_the_exchange_after_the_screen_closed_is_dropped(tmp_path: Path) -> None:
+    """The exchange is asked on a worker thread; its answer can land while the app is closing
+    (the person pressed q), when the panels are already gone: it is dropped, not a crash."""
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        app._got_remote(RemoteSnapshot(at=NOW, error=None))
+
+    asyncio.run(main())
+    assert app.remote is not None and app.remote.error is None
