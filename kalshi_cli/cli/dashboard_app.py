@@ -222,7 +222,7 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return _note(remote.error, "bold red")
     if not remote.orders:
         return _note("no resting order")
-    table = _table("market", "side", "action", "price", "left", "strategy", "queue")
+    table = _table("market", "side", "action", "price", "left", "ahead", "strategy")
     for o in remote.orders:
         if flt in o.ticker.upper():
             table.add_row(
@@ -231,9 +231,11 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
                 o.action,
                 _dollars(o.price),
                 _d(o.remaining),
+                "?" if o.queue_ahead is None else _d(o.queue_ahead),
                 o.strategy or "-",
-                "-",
             )
+    if remote.queue_note:
+        return Group(table, _note(remote.queue_note, "yellow"))
     return table
 
 

@@ -7,11 +7,11 @@ Two functions, because the two sources fail and cost differently:
   second, and it keeps working when the exchange is down. What it cannot read it says, in
   `LocalSnapshot.error`, rather than raising.
 - `remote_snapshot` asks the exchange: positions marked to market (`positions.mark_to_market`),
-  resting orders, the checks that need the exchange, and the data age and best bid and ask of
-  each market in the dashboard's own feed when it has one. It runs off the UI thread at a
-  slower pace. When there is no client (no credentials) or the exchange does not answer, every
-  remote panel carries the reason instead of rows (`RemoteSnapshot.error`), so the screen says
-  why it is empty.
+  resting orders and the place of each in its queue, the checks that need the exchange, and the
+  data age and best bid and ask of each market in the dashboard's own feed when it has one. It
+  runs off the UI thread at a slower pace. When there is no client (no credentials) or the
+  exchange does not answer, every remote panel carries the reason instead of rows
+  (`RemoteSnapshot.error`), so the screen says why it is empty.
 
 Every figure comes from the library that owns it: the trading state and its trips from the state
 file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positions from
@@ -200,6 +200,7 @@ class OrderLine:
     remaining: Decimal
     created: str
     strategy: str | None  # None: not placed through this state file
+    queue_ahead: Decimal | None = None  # contracts resting ahead of it at its price; None: unknown
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class RemoteSnapshot:
     positions: tuple[PositionLine, ...] = ()
     unrealized: Decimal | None = None
     orders: tuple[OrderLine, ...] = ()
+    queue_note: str | None = None  # why no order's queue position is known
     feed: tuple[FeedLine, ...] = ()
     checks: tuple[CheckLine, ...] = ()
 
@@ -489,7 +491,8 @@ def remote_snapshot(
     try:
         view = mark_to_market(client, store, limit=sources.limit)
         resting = list(client.iter_orders(status="resting"))
-        orders = tuple(_order_line(o, store) for o in resting)
+        ahead, queue_note = _queue_positions(client, resting)
+        orders = tuple(_order_line(o, store, ahead.get(o.order_id)) for o in resting)
     except TransportError as exc:
         return RemoteSnapshot(at=now, error=f"exchange unreachable: {exc.one_line()}")
     except KalshiError as exc:
@@ -517,12 +520,27 @@ def remote_snapshot(
         positions=positions,
         unrealized=view.unrealized,
         orders=orders,
+        queue_note=queue_note,
         feed=tuple(_feed_lines(feed, tickers)),
         checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: client, clock)),
     )
 
 
-def _order_line(order: Order, store: Store | None) -> OrderLine:
+def _queue_positions(
+    client: KalshiClient, resting: Sequence[Order]
+) -> tuple[dict[str, Decimal], str | None]:
+    """Contracts ahead of each resting order, asked in one call for their markets. An exchange
+    that cannot say (an error, an older API) leaves every order's place unknown, with why; the
+    orders themselves are still shown."""
+    if not resting:
+        return {}, None
+    try:
+        return client.get_queue_positions(market_tickers=sorted({o.ticker for o in resting})), None
+    except KalshiError as exc:
+        return {}, f"queue positions unknown: {exc.one_line()}"
+
+
+def _order_line(order: Order, store: Store | None, queue_ahead: Decimal | None) -> OrderLine:
     """In the trader's words: the side its intent named (YES for an order placed elsewhere)."""
     coid = order.client_order_id
     intent = store.get_intent(coid) if store is not None and coid else None
@@ -537,6 +555,7 @@ def _order_line(order: Order, store: Store | None) -> OrderLine:
         remaining=order.remaining_count,
         created=order.created_time,
         strategy=intent.strategy if intent is not None else None,
+        queue_ahead=queue_ahead,
     )
 
 

@@ -17,11 +17,12 @@ from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
+from kalshi_cli.errors import NotFoundError
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
-from tests.dashboard.prepared import NOW, TICKER, prepare
-from tests.runner.simproc import Book
+from tests.dashboard.prepared import NOW, TICKER, prepare, until
+from tests.runner.simproc import Book, client_for
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -249,3 +250,74 @@ def test_an_answer_from_the_exchange_after_the_screen_closed_is_dropped(tmp_path
 
     asyncio.run(main())
     assert app.remote is not None and app.remote.error is None
+
+
+def test_queue_position_per_resting_order_follows_the_exchange(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`ahead` is the contracts resting before each of our orders at its price, from
+    `GET /portfolio/orders/queue_positions`, asked again at the orders panel's cadence."""
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account())
+    seller = client_for(sim.new_account())
+    Book(other, TICKER).order(BookSide.BID, "0.30", "5", TimeInForce.GTC)  # first in line
+    with _account_client(sim) as client:
+        mine = Book(client, TICKER)
+        mine.order(BookSide.BID, "0.30", "2", TimeInForce.GTC)  # behind the other's 5
+        mine.order(BookSide.BID, "0.25", "1", TimeInForce.GTC)  # alone at its price
+        wiring = Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client)
+        wiring.remote_s = 0.1  # float-ok: seconds
+        app = DashboardApp(wiring)
+        rows: list[str] = []
+
+        def ahead(first: str, second: str) -> Callable[[], bool]:
+            def check() -> bool:
+                text = app.panel_text("orders")
+                found = [" ".join(r.split()) for r in text.splitlines() if TICKER in r]
+                rows[:] = found
+                return sorted(found) == [
+                    f"{TICKER} yes buy $0.25 1.00 {second} -",
+                    f"{TICKER} yes buy $0.30 2.00 {first} -",
+                ]
+
+            return check
+
+        async def script(pilot: Pilot[None]) -> None:
+            await until(pilot, ahead("5.00", "0.00"), "5 contracts ahead at 0.30")
+            # 3 of the other's 5 trade away: ours moves up without being touched
+            Book(seller, TICKER).order(BookSide.ASK, "0.30", "3", TimeInForce.IOC)
+            await until(pilot, ahead("2.00", "0.00"), "2 contracts ahead after the trade")
+
+        drive(app, script)
+    other.close()
+    seller.close()
+    assert len(rows) == 2
+
+
+class _ExchangeWithoutQueuePositions(KalshiClient):
+    """An exchange that does not serve queue positions (404), as one on an older API."""
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+    ) -> dict[str, D]:
+        raise NotFoundError("queue positions: not found", status=404)
+
+
+def test_an_unknown_queue_position_reads_question_mark(sim: SimHarness, tmp_path: Path) -> None:
+    sim.create_market(TICKER)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    client = _ExchangeWithoutQueuePositions(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    )
+    with client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+        app = DashboardApp(Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client))
+        seen: list[str] = []
+
+        async def look(pilot: Pilot[None]) -> None:
+            seen.append(" ".join(app.panel_text("orders").split()))
+
+        drive(app, look)
+    (orders,) = seen
+    assert f"{TICKER} yes buy $0.30 2.00 ? -" in orders
+    assert "queue positions unknown: queue positions: not found" in orders

@@ -7,7 +7,6 @@ Every wait is on a condition with a deadline."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from kalshi_cli.cli.dashboard import build_wiring
 from kalshi_cli.cli.dashboard_app import DashboardApp
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
+from tests.dashboard.prepared import until
 from tests.runner.simproc import Book, client_for
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from tests.conftest import SimHarness
 
 TICKER = "KXFEED-A"
-DEADLINE_S = 30.0  # float-ok: seconds; a bound on a wait, never a measure
 
 
 def _environ(sim: SimHarness, home: Path) -> dict[str, str]:
@@ -37,14 +36,6 @@ def _environ(sim: SimHarness, home: Path) -> dict[str, str]:
         "KALSHI_API_KEY_ID": sim.account.key_id,
         "KALSHI_PRIVATE_KEY_PATH": sim.account.private_key_path,
     }
-
-
-async def _until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the dashboard never showed {what}")
-        await pilot.pause(0.02)
 
 
 def test_a_book_change_and_a_fill_on_the_simulator_reach_the_dashboard(
@@ -70,18 +61,18 @@ def test_a_book_change_and_a_fill_on_the_simulator_reach_the_dashboard(
 
     async def script(pilot: Pilot[None]) -> None:
         # the dashboard finds our order, subscribes its market, and the feed's book has our bid
-        await _until(pilot, shows("health", TICKER, "$0.30", "fresh"), "our bid in the feed")
+        await until(pilot, shows("health", TICKER, "$0.30", "fresh"), "our bid in the feed")
         assert " - " in seen["health"]  # no ask yet
         # a book change by another account: an ask at 0.62
         Book(other, TICKER).order(BookSide.ASK, "0.62", "3", TimeInForce.GTC)
-        await _until(pilot, shows("health", "$0.30", "$0.62", "fresh"), "the new ask")
+        await until(pilot, shows("health", "$0.30", "$0.62", "fresh"), "the new ask")
         # a fill: the other account sells 2 into our bid
         Book(other, TICKER).order(BookSide.ASK, "0.30", "2", TimeInForce.IOC)
-        await _until(pilot, shows("orders", TICKER, "4.00"), "our order's 4 contracts left")
-        await _until(pilot, shows("positions", TICKER, "yes", "2.00"), "the 2 contracts held")
+        await until(pilot, shows("orders", TICKER, "4.00"), "our order's 4 contracts left")
+        await until(pilot, shows("positions", TICKER, "yes", "2.00"), "the 2 contracts held")
         # a bid that betters ours moves the feed's best bid
         Book(other, TICKER).order(BookSide.BID, "0.35", "1", TimeInForce.GTC)
-        await _until(pilot, shows("health", "$0.35", "$0.62"), "the better bid")
+        await until(pilot, shows("health", "$0.35", "$0.62"), "the better bid")
 
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
