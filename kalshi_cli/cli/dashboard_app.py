@@ -489,7 +489,9 @@ class DashboardApp(App[None]):
         except NoMatches:
             return  # closing: an answer from the exchange that lands now has no panel to go to
         badge = local.env.upper()
+        self._mark_paper(local.paper)
         top = Text.assemble(
+            (" PAPER ", "bold reverse yellow") if local.paper else "",
             (f" {badge} ", "bold reverse red" if badge == "PROD" else "bold reverse"),
             (f"  {local.trading.state}", STATE_STYLE.get(local.trading.state, "bold")),
             f"  {utc_datetime(local.at).strftime('%Y-%m-%d %H:%M:%S')} UTC",
@@ -515,6 +517,22 @@ class DashboardApp(App[None]):
         if self.kill_text is not None:
             kill.display = True
             self._set("kill", Text(self.kill_text, style=_kill_style(self.kill_text)))
+
+    def _mark_paper(self, paper: bool) -> None:
+        """A paper loop's screen says PAPER in its title and on its trading panel, so it is
+        never taken for a live loop's; the exchange's panels are the account's, not its."""
+        title = f"{self.TITLE} - PAPER" if paper else self.TITLE
+        if self.title == title:
+            return
+        self.title = title
+        trading = self.query_one("#trading", Static)
+        trading.border_title = "Trading state - PAPER (no real orders)" if paper else PANELS[0][1]
+        for key, name in PANELS:
+            if key in ("positions", "orders"):
+                panel = self.query_one(f"#{key}", Static)
+                panel.border_title = (
+                    f"{name} (the account's, not the paper loop's)" if paper else name
+                )
 
     def _set(self, widget_id: str, renderable: RenderableType) -> None:
         self.shown[widget_id] = renderable
@@ -547,6 +565,15 @@ class DashboardApp(App[None]):
         self.refresh_local()
 
     def action_kill(self) -> None:
+        if self.local is not None and self.local.paper:
+            # the paper loop has no order on the exchange; the account's real ones may be a
+            # live loop's, which this screen does not watch
+            self.message = (
+                "kill switch not run: a paper loop has no order on the exchange "
+                "(h halts it; `kalshi cancel-all` cancels the account's real orders)"
+            )
+            self.render_panels()
+            return
         if self.wiring.client is None:
             self.message = f"kill switch needs the exchange: {self.wiring.no_client_reason}"
             self.render_panels()

@@ -22,6 +22,11 @@ file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positio
 Risk denials are only in the trade log (the state file keeps trips, not per-order refusals), so
 the panel reads the last `LOG_TAIL_BYTES` of it: `risk_denied` lines count one each and
 `risk_denied_summary` lines (repeats the log coalesced) count their `count`.
+
+A paper loop (`kalshi trade --paper`) is told apart by its state file, named
+`<state>.paper-<env>.db` (`PAPER_MARK` in the name), or by the last `started` event in the log's
+tail carrying `"paper": true`; `LocalSnapshot.paper` says so, so the screen can never be taken for
+a live loop's.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ RECENT_FILLS = 12
 RECENT_ALERTS = 8
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
+PAPER_MARK = ".paper-"  # in the name of a paper loop's state file: <state>.paper-<env>.db
 
 
 class FeedAges(Protocol):
@@ -169,6 +175,7 @@ class LocalSnapshot:
     denials_note: str | None = None  # why the denials panel is empty
     checks: tuple[CheckLine, ...] = ()
     alerts: tuple[AlertLine, ...] = ()
+    paper: bool = False  # the loop trades on paper: nothing it does reaches the exchange
 
 
 @dataclass(frozen=True)
@@ -240,13 +247,15 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
     now = clock.wall()
     day = utc_day(now)
     paused = sources.pause_file is not None and sources.pause_file.exists()
-    denials, note = read_denials(sources.log_path)
+    lines, note = _log_tail(sources.log_path)
+    denials = _denials(lines)
     common: dict[str, Any] = {
         "now": now,
         "day": day,
         "paused": paused,
         "denials": denials,
         "note": note,
+        "paper": is_paper(sources.state_path, lines),
     }
     try:
         store = Store.open_readonly(sources.state_path, clock=clock)
@@ -268,6 +277,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
             denials_note=note,
             checks=tuple(_local_checks(sources, clock)),
             alerts=tuple(_alerts(store)),
+            paper=common["paper"],
         )
     except KalshiError as exc:
         return _empty_local(sources, error=exc.one_line(), **common)
@@ -284,6 +294,7 @@ def _empty_local(
     error: str,
     denials: tuple[Denial, ...],
     note: str | None,
+    paper: bool,
 ) -> LocalSnapshot:
     return LocalSnapshot(
         at=now,
@@ -296,6 +307,7 @@ def _empty_local(
         denials=denials,
         denials_note=note,
         checks=tuple(_local_checks(sources, None)),
+        paper=paper,
     )
 
 
@@ -381,11 +393,32 @@ def _alerts(store: Store) -> Iterable[AlertLine]:
         yield AlertLine(a.at, a.fingerprint, a.status, a.severity, a.summary, a.sent, a.error)
 
 
-def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]:
-    """Risk denials by code in the last LOG_TAIL_BYTES of the trade log, most frequent first;
-    and why there are none to show, when that is not simply "none"."""
+def is_paper(state_path: Path, log_lines: Sequence[bytes] = ()) -> bool:
+    """A paper loop's: its state file's name says so, or the last `started` event in the log's
+    tail does (`"paper": true`)."""
+    if PAPER_MARK in state_path.name:
+        return True
+    for line in reversed(log_lines):
+        if b'"started"' not in line:
+            continue
+        record = _json_line(line)
+        if record is not None and record.get("event") == "started":
+            return record.get("paper") is True
+    return False
+
+
+def _json_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _log_tail(log_path: Path | None) -> tuple[list[bytes], str | None]:
+    """The whole lines in the last LOG_TAIL_BYTES of the trade log; or why there are none."""
     if log_path is None:
-        return (), "no trade log configured"
+        return [], "no trade log configured"
     try:
         with open(log_path, "rb") as handle:
             handle.seek(0, 2)
@@ -393,22 +426,23 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
             handle.seek(max(0, size - LOG_TAIL_BYTES))
             tail = handle.read()
     except FileNotFoundError:
-        return (), f"no trade log at {log_path}"
+        return [], f"no trade log at {log_path}"
     except OSError as exc:
-        return (), f"cannot read {log_path}: {exc.strerror or exc}"
+        return [], f"cannot read {log_path}: {exc.strerror or exc}"
     lines = tail.split(b"\n")
     if size > LOG_TAIL_BYTES:
         lines = lines[1:]  # the first line was cut
+    return lines, None
+
+
+def _denials(lines: Sequence[bytes]) -> tuple[Denial, ...]:
     counts: dict[str, int] = {}
     last: dict[str, dict[str, Any]] = {}
     for line in lines:
         if b"risk_denied" not in line:
             continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
+        record = _json_line(line)
+        if record is None:
             continue
         event = record.get("event")
         if event == "risk_denied":
@@ -420,7 +454,7 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
         code = str(record.get("code", "?"))
         counts[code] = counts.get(code, 0) + n
         last[code] = record
-    denials = tuple(
+    return tuple(
         Denial(
             code=code,
             count=n,
@@ -430,7 +464,6 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
         )
         for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
-    return denials, None
 
 
 def _local_checks(sources: Sources, clock: Clock | None) -> Iterable[CheckLine]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,7 @@ def test_each_panel_shows_the_prepared_state_and_the_exchange_unreachable(tmp_pa
     with client:
         drive(app, look)
     assert "SIM" in seen["top"] and "REDUCING" in seen["top"]
+    assert "PAPER" not in seen["top"]
     assert "2023-11-14 22:13:25 UTC" in seen["top"]
     assert "REDUCING" in seen["trading"]
     assert "daily loss limit reached" in seen["trading"]
@@ -321,3 +323,50 @@ def test_an_unknown_queue_position_reads_question_mark(sim: SimHarness, tmp_path
     (orders,) = seen
     assert f"{TICKER} yes buy $0.30 2.00 ? -" in orders
     assert "queue positions unknown: queue positions: not found" in orders
+
+
+def _paper_screen(sources: Sources, clock: ManualClock) -> dict[str, str]:
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    seen: dict[str, str] = {}
+
+    async def look(pilot: Pilot[None]) -> None:
+        seen["title"] = app.title
+        seen["trading title"] = str(app.query_one("#trading").border_title)
+        seen["orders title"] = str(app.query_one("#orders").border_title)
+        seen["top"] = app.panel_text("top")
+        await pilot.press("k")
+        seen["after k"] = " ".join(app.panel_text("top").split())
+        seen["screen after k"] = type(app.screen).__name__
+
+    drive(app, look)
+    return seen
+
+
+def test_a_paper_loops_state_file_is_marked_paper(tmp_path: Path) -> None:
+    """`kalshi trade --paper` writes `<state>.paper-<env>.db`: the screen says PAPER in its title,
+    top line and trading panel, and the kill key does not touch the account's real orders."""
+    sources = replace(_sources(tmp_path), state_path=tmp_path / "state.paper-sim.db")
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    seen = _paper_screen(sources, clock)
+    assert seen["title"] == "kalshi dashboard - PAPER"
+    assert seen["top"].startswith(" PAPER  SIM ")
+    assert "PAPER" in seen["trading title"]
+    assert "not the paper loop's" in seen["orders title"]
+    assert "kill switch not run: a paper loop has no order on the exchange" in seen["after k"]
+    assert seen["screen after k"] == "Screen"  # no confirmation asked: nothing to confirm
+
+
+def test_a_paper_loops_started_event_marks_it_paper_until_a_live_start(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    log = tmp_path / "trade.log"
+    clock = prepare(sources.state_path, log)
+    with log.open("a") as handle:
+        handle.write('{"ts": "2023-11-14T22:13:00Z", "event": "started", "paper": true}\n')
+    paper = _paper_screen(sources, clock)
+    with log.open("a") as handle:
+        handle.write('{"ts": "2023-11-14T22:13:10Z", "event": "started", "env": "sim"}\n')
+    live = _paper_screen(sources, clock)
+    assert paper["title"] == "kalshi dashboard - PAPER" and "PAPER" in paper["top"]
+    assert live["title"] == "kalshi dashboard" and "PAPER" not in live["top"]
+    assert live["trading title"] == "Trading state"
+    assert "kill switch needs the exchange" in live["after k"]  # the live path, no client
