@@ -17,6 +17,7 @@ from kalshi_cli.cli._options import EnvOpt, StateOpt
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.cli.dashboard_app import Wiring
     from kalshi_cli.dashboard.snapshot import Sources
     from kalshi_cli.feed import MarketData
 
@@ -55,16 +56,38 @@ def dashboard_command(
 
     Example: kalshi dashboard --env prod
     """
-    from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
-    from kalshi_cli.clock import SystemClock
-    from kalshi_cli.errors import CredentialsError
+    from kalshi_cli.cli.dashboard_app import DashboardApp
 
     app = current()
     if state is not None:
         app.state = state
-    settings = app.settings(env.value if env else None)
+    wiring, feed = build_wiring(app, env.value if env else None, refresh_s=refresh, remote_s=remote)
+    if feed is not None:
+        feed.start()
+    try:
+        DashboardApp(wiring).run()
+    finally:
+        if feed is not None:
+            feed.stop()
+
+
+def build_wiring(
+    app: AppContext,
+    env: str | None,
+    *,
+    refresh_s: float = 1.0,  # float-ok: seconds
+    remote_s: float = 5.0,  # float-ok: seconds
+) -> tuple[Wiring, MarketData | None]:
+    """What the screen reads: the sources from the config file, the client when there are
+    credentials, and the dashboard's own WebSocket feed (not started: the caller starts and
+    stops it) whose markets follow the positions and orders the exchange reports."""
+    from kalshi_cli.cli.dashboard_app import Wiring
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.errors import CredentialsError
+
+    settings = app.settings(env)
     sources = load_sources(app, settings.state, settings.env)
-    wiring = Wiring(sources=sources, clock=SystemClock(), refresh_s=refresh, remote_s=remote)
+    wiring = Wiring(sources=sources, clock=SystemClock(), refresh_s=refresh_s, remote_s=remote_s)
     feed = None
     try:
         wiring.client = app.client(auth=True)
@@ -75,12 +98,7 @@ def dashboard_command(
         if feed is not None:
             wiring.feed = feed
             wiring.on_tickers = feed.add_markets
-            feed.start()
-    try:
-        DashboardApp(wiring).run()
-    finally:
-        if feed is not None:
-            feed.stop()
+    return wiring, feed
 
 
 def load_sources(app: AppContext, state_path: Path, env: str) -> Sources:

@@ -22,6 +22,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Sparkline, Static
 
@@ -34,6 +35,7 @@ from kalshi_cli.dashboard.snapshot import (
     local_snapshot,
     remote_snapshot,
 )
+from kalshi_cli.models import fmt_dollars, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -83,11 +85,21 @@ def _d(value: Decimal | None, places: int = 2) -> str:
     return f"{value:,.{places}f}"
 
 
+def _dollars(value: Decimal | None) -> str:
+    """Money as every table shows it (`models.fmt_money`: `$0.38`, `-$1,234.50`, `$0.0175`),
+    cut to the micro-dollar as `kalshi positions` does (`fmt_dollars`), so an average entry of
+    136/300 reads `$0.453333`, not 28 digits."""
+    if value is None:
+        return "-"
+    return fmt_money(Decimal(fmt_dollars(value, 6)))
+
+
 def _money(value: Decimal | None) -> Text:
+    """A gain or a loss: `_dollars`, in green or red."""
     if value is None:
         return Text("-")
     style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(f"{value:+,.4f}", style=style)
+    return Text(_dollars(value), style=style)
 
 
 def _age(seconds: float | None) -> str:
@@ -152,11 +164,13 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
         why = remote.error if remote is not None and remote.error else "asking the exchange..."
         lines.append(_note(f"per-market feed: {why}"))
     elif remote.feed:
-        table = _table("market", "age", "")
+        table = _table("market", "bid", "ask", "age", "")
         for f in remote.feed:
             if flt in f.ticker.upper():
                 table.add_row(
                     f.ticker,
+                    _dollars(f.bid[0]) if f.bid else "-",
+                    _dollars(f.ask[0]) if f.ask else "-",
                     _age(f.age),
                     Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
                 )
@@ -193,8 +207,8 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             p.ticker,
             p.side,
             _d(p.contracts),
-            _d(p.entry, 4),
-            _d(p.mark, 4),
+            _dollars(p.entry),
+            _dollars(p.mark),
             _money(p.unrealized),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
@@ -208,12 +222,20 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return _note(remote.error, "bold red")
     if not remote.orders:
         return _note("no resting order")
-    table = _table("market", "side", "action", "price", "left", "strategy", "queue")
+    table = _table("market", "side", "action", "price", "left", "ahead", "strategy")
     for o in remote.orders:
         if flt in o.ticker.upper():
             table.add_row(
-                o.ticker, o.side, o.action, _d(o.price, 4), _d(o.remaining), o.strategy or "-", "-"
+                o.ticker,
+                o.side,
+                o.action,
+                _dollars(o.price),
+                _d(o.remaining),
+                "?" if o.queue_ahead is None else _d(o.queue_ahead),
+                o.strategy or "-",
             )
+    if remote.queue_note:
+        return Group(table, _note(remote.queue_note, "yellow"))
     return table
 
 
@@ -227,10 +249,10 @@ def render_fills(local: LocalSnapshot, flt: str) -> RenderableType:
                 _time(f.at),
                 f.ticker,
                 f"{f.action} {f.side}",
-                _d(f.price, 4),
+                _dollars(f.price),
                 _d(f.count),
-                "-" if f.slippage is None else f"{f.slippage:+.4f}",
-                _d(f.model_fair, 4),
+                _dollars(f.slippage),
+                _dollars(f.model_fair),
             )
     return table
 
@@ -462,8 +484,14 @@ class DashboardApp(App[None]):
         local, remote, flt = self.local, self.remote, self.market_filter.upper()
         if local is None:
             return
+        try:
+            self.query_one("#top", Static)
+        except NoMatches:
+            return  # closing: an answer from the exchange that lands now has no panel to go to
         badge = local.env.upper()
+        self._mark_paper(local.paper)
         top = Text.assemble(
+            (" PAPER ", "bold reverse yellow") if local.paper else "",
             (f" {badge} ", "bold reverse red" if badge == "PROD" else "bold reverse"),
             (f"  {local.trading.state}", STATE_STYLE.get(local.trading.state, "bold")),
             f"  {utc_datetime(local.at).strftime('%Y-%m-%d %H:%M:%S')} UTC",
@@ -489,6 +517,22 @@ class DashboardApp(App[None]):
         if self.kill_text is not None:
             kill.display = True
             self._set("kill", Text(self.kill_text, style=_kill_style(self.kill_text)))
+
+    def _mark_paper(self, paper: bool) -> None:
+        """A paper loop's screen says PAPER in its title and on its trading panel, so it is
+        never taken for a live loop's; the exchange's panels are the account's, not its."""
+        title = f"{self.TITLE} - PAPER" if paper else self.TITLE
+        if self.title == title:
+            return
+        self.title = title
+        trading = self.query_one("#trading", Static)
+        trading.border_title = "Trading state - PAPER (no real orders)" if paper else PANELS[0][1]
+        for key, name in PANELS:
+            if key in ("positions", "orders"):
+                panel = self.query_one(f"#{key}", Static)
+                panel.border_title = (
+                    f"{name} (the account's, not the paper loop's)" if paper else name
+                )
 
     def _set(self, widget_id: str, renderable: RenderableType) -> None:
         self.shown[widget_id] = renderable
@@ -521,6 +565,15 @@ class DashboardApp(App[None]):
         self.refresh_local()
 
     def action_kill(self) -> None:
+        if self.local is not None and self.local.paper:
+            # the paper loop has no order on the exchange; the account's real ones may be a
+            # live loop's, which this screen does not watch
+            self.message = (
+                "kill switch not run: a paper loop has no order on the exchange "
+                "(h halts it; `kalshi cancel-all` cancels the account's real orders)"
+            )
+            self.render_panels()
+            return
         if self.wiring.client is None:
             self.message = f"kill switch needs the exchange: {self.wiring.no_client_reason}"
             self.render_panels()

@@ -7,10 +7,11 @@ Two functions, because the two sources fail and cost differently:
   second, and it keeps working when the exchange is down. What it cannot read it says, in
   `LocalSnapshot.error`, rather than raising.
 - `remote_snapshot` asks the exchange: positions marked to market (`positions.mark_to_market`),
-  resting orders, the checks that need the exchange, and the data age of each market in the
-  dashboard's own feed when it has one. It runs off the UI thread at a slower pace. When there is
-  no client (no credentials) or the exchange does not answer, every remote panel carries the
-  reason instead of rows (`RemoteSnapshot.error`), so the screen says why it is empty.
+  resting orders and the place of each in its queue, the checks that need the exchange, and the
+  data age and best bid and ask of each market in the dashboard's own feed when it has one. It
+  runs off the UI thread at a slower pace. When there is no client (no credentials) or the
+  exchange does not answer, every remote panel carries the reason instead of rows
+  (`RemoteSnapshot.error`), so the screen says why it is empty.
 
 Every figure comes from the library that owns it: the trading state and its trips from the state
 file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positions from
@@ -21,6 +22,11 @@ file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positio
 Risk denials are only in the trade log (the state file keeps trips, not per-order refusals), so
 the panel reads the last `LOG_TAIL_BYTES` of it: `risk_denied` lines count one each and
 `risk_denied_summary` lines (repeats the log coalesced) count their `count`.
+
+A paper loop (`kalshi trade --paper`) is told apart by its state file, named
+`<state>.paper-<env>.db` (`PAPER_MARK` in the name), or by the last `started` event in the log's
+tail carrying `"paper": true`; `LocalSnapshot.paper` says so, so the screen can never be taken for
+a live loop's.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
     from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Order
+    from kalshi_cli.models import Level, Order, Orderbook
     from kalshi_cli.store import Store
 
 LOG_TAIL_BYTES = 256 * 1024
@@ -49,6 +55,7 @@ RECENT_FILLS = 12
 RECENT_ALERTS = 8
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
+PAPER_MARK = ".paper-"  # in the name of a paper loop's state file: <state>.paper-<env>.db
 
 
 class FeedAges(Protocol):
@@ -57,6 +64,8 @@ class FeedAges(Protocol):
     def data_age(self, ticker: str) -> float: ...
 
     def is_fresh(self, ticker: str) -> bool: ...
+
+    def book(self, ticker: str) -> Orderbook | None: ...
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,7 @@ class LocalSnapshot:
     denials_note: str | None = None  # why the denials panel is empty
     checks: tuple[CheckLine, ...] = ()
     alerts: tuple[AlertLine, ...] = ()
+    paper: bool = False  # the loop trades on paper: nothing it does reaches the exchange
 
 
 @dataclass(frozen=True)
@@ -197,6 +207,7 @@ class OrderLine:
     remaining: Decimal
     created: str
     strategy: str | None  # None: not placed through this state file
+    queue_ahead: Decimal | None = None  # contracts resting ahead of it at its price; None: unknown
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,8 @@ class FeedLine:
     ticker: str
     age: float | None  # None: no data yet
     fresh: bool
+    bid: Level | None = None  # best YES bid (price, size) in the feed's book; None: none or stale
+    ask: Level | None = None  # the implied YES ask
 
 
 @dataclass(frozen=True)
@@ -213,6 +226,7 @@ class RemoteSnapshot:
     positions: tuple[PositionLine, ...] = ()
     unrealized: Decimal | None = None
     orders: tuple[OrderLine, ...] = ()
+    queue_note: str | None = None  # why no order's queue position is known
     feed: tuple[FeedLine, ...] = ()
     checks: tuple[CheckLine, ...] = ()
 
@@ -233,13 +247,15 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
     now = clock.wall()
     day = utc_day(now)
     paused = sources.pause_file is not None and sources.pause_file.exists()
-    denials, note = read_denials(sources.log_path)
+    lines, note = _log_tail(sources.log_path)
+    denials = _denials(lines)
     common: dict[str, Any] = {
         "now": now,
         "day": day,
         "paused": paused,
         "denials": denials,
         "note": note,
+        "paper": is_paper(sources.state_path, lines),
     }
     try:
         store = Store.open_readonly(sources.state_path, clock=clock)
@@ -261,6 +277,7 @@ def local_snapshot(sources: Sources, clock: Clock) -> LocalSnapshot:
             denials_note=note,
             checks=tuple(_local_checks(sources, clock)),
             alerts=tuple(_alerts(store)),
+            paper=common["paper"],
         )
     except KalshiError as exc:
         return _empty_local(sources, error=exc.one_line(), **common)
@@ -277,6 +294,7 @@ def _empty_local(
     error: str,
     denials: tuple[Denial, ...],
     note: str | None,
+    paper: bool,
 ) -> LocalSnapshot:
     return LocalSnapshot(
         at=now,
@@ -289,6 +307,7 @@ def _empty_local(
         denials=denials,
         denials_note=note,
         checks=tuple(_local_checks(sources, None)),
+        paper=paper,
     )
 
 
@@ -374,11 +393,32 @@ def _alerts(store: Store) -> Iterable[AlertLine]:
         yield AlertLine(a.at, a.fingerprint, a.status, a.severity, a.summary, a.sent, a.error)
 
 
-def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]:
-    """Risk denials by code in the last LOG_TAIL_BYTES of the trade log, most frequent first;
-    and why there are none to show, when that is not simply "none"."""
+def is_paper(state_path: Path, log_lines: Sequence[bytes] = ()) -> bool:
+    """A paper loop's: its state file's name says so, or the last `started` event in the log's
+    tail does (`"paper": true`)."""
+    if PAPER_MARK in state_path.name:
+        return True
+    for line in reversed(log_lines):
+        if b'"started"' not in line:
+            continue
+        record = _json_line(line)
+        if record is not None and record.get("event") == "started":
+            return record.get("paper") is True
+    return False
+
+
+def _json_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _log_tail(log_path: Path | None) -> tuple[list[bytes], str | None]:
+    """The whole lines in the last LOG_TAIL_BYTES of the trade log; or why there are none."""
     if log_path is None:
-        return (), "no trade log configured"
+        return [], "no trade log configured"
     try:
         with open(log_path, "rb") as handle:
             handle.seek(0, 2)
@@ -386,22 +426,23 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
             handle.seek(max(0, size - LOG_TAIL_BYTES))
             tail = handle.read()
     except FileNotFoundError:
-        return (), f"no trade log at {log_path}"
+        return [], f"no trade log at {log_path}"
     except OSError as exc:
-        return (), f"cannot read {log_path}: {exc.strerror or exc}"
+        return [], f"cannot read {log_path}: {exc.strerror or exc}"
     lines = tail.split(b"\n")
     if size > LOG_TAIL_BYTES:
         lines = lines[1:]  # the first line was cut
+    return lines, None
+
+
+def _denials(lines: Sequence[bytes]) -> tuple[Denial, ...]:
     counts: dict[str, int] = {}
     last: dict[str, dict[str, Any]] = {}
     for line in lines:
         if b"risk_denied" not in line:
             continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
+        record = _json_line(line)
+        if record is None:
             continue
         event = record.get("event")
         if event == "risk_denied":
@@ -413,7 +454,7 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
         code = str(record.get("code", "?"))
         counts[code] = counts.get(code, 0) + n
         last[code] = record
-    denials = tuple(
+    return tuple(
         Denial(
             code=code,
             count=n,
@@ -423,7 +464,6 @@ def read_denials(log_path: Path | None) -> tuple[tuple[Denial, ...], str | None]
         )
         for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     )
-    return denials, None
 
 
 def _local_checks(sources: Sources, clock: Clock | None) -> Iterable[CheckLine]:
@@ -484,7 +524,8 @@ def remote_snapshot(
     try:
         view = mark_to_market(client, store, limit=sources.limit)
         resting = list(client.iter_orders(status="resting"))
-        orders = tuple(_order_line(o, store) for o in resting)
+        ahead, queue_note = _queue_positions(client, resting)
+        orders = tuple(_order_line(o, store, ahead.get(o.order_id)) for o in resting)
     except TransportError as exc:
         return RemoteSnapshot(at=now, error=f"exchange unreachable: {exc.one_line()}")
     except KalshiError as exc:
@@ -512,12 +553,27 @@ def remote_snapshot(
         positions=positions,
         unrealized=view.unrealized,
         orders=orders,
+        queue_note=queue_note,
         feed=tuple(_feed_lines(feed, tickers)),
         checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: client, clock)),
     )
 
 
-def _order_line(order: Order, store: Store | None) -> OrderLine:
+def _queue_positions(
+    client: KalshiClient, resting: Sequence[Order]
+) -> tuple[dict[str, Decimal], str | None]:
+    """Contracts ahead of each resting order, asked in one call for their markets. An exchange
+    that cannot say (an error, an older API) leaves every order's place unknown, with why; the
+    orders themselves are still shown."""
+    if not resting:
+        return {}, None
+    try:
+        return client.get_queue_positions(market_tickers=sorted({o.ticker for o in resting})), None
+    except KalshiError as exc:
+        return {}, f"queue positions unknown: {exc.one_line()}"
+
+
+def _order_line(order: Order, store: Store | None, queue_ahead: Decimal | None) -> OrderLine:
     """In the trader's words: the side its intent named (YES for an order placed elsewhere)."""
     coid = order.client_order_id
     intent = store.get_intent(coid) if store is not None and coid else None
@@ -532,6 +588,7 @@ def _order_line(order: Order, store: Store | None) -> OrderLine:
         remaining=order.remaining_count,
         created=order.created_time,
         strategy=intent.strategy if intent is not None else None,
+        queue_ahead=queue_ahead,
     )
 
 
@@ -540,4 +597,11 @@ def _feed_lines(feed: FeedAges | None, tickers: Sequence[str]) -> Iterable[FeedL
         return
     for t in tickers:
         age = feed.data_age(t)
-        yield FeedLine(t, age if math.isfinite(age) else None, feed.is_fresh(t))
+        book = feed.book(t)  # None unless fresh: a stale book is never shown as the market
+        yield FeedLine(
+            t,
+            age if math.isfinite(age) else None,
+            feed.is_fresh(t),
+            book.best_yes_bid if book is not None else None,
+            book.yes_ask if book is not None else None,
+        )

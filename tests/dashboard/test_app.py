@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
+from kalshi_cli.errors import NotFoundError
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
-from tests.dashboard.prepared import NOW, TICKER, prepare
-from tests.runner.simproc import Book
+from tests.dashboard.prepared import NOW, TICKER, prepare, until
+from tests.runner.simproc import Book, client_for
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -77,17 +79,18 @@ def test_each_panel_shows_the_prepared_state_and_the_exchange_unreachable(tmp_pa
     with client:
         drive(app, look)
     assert "SIM" in seen["top"] and "REDUCING" in seen["top"]
+    assert "PAPER" not in seen["top"]
     assert "2023-11-14 22:13:25 UTC" in seen["top"]
     assert "REDUCING" in seen["trading"]
     assert "daily loss limit reached" in seen["trading"]
     assert "CIRCUIT_BREAKER" in seen["trading"]
     assert "heartbeat 5.0s ago (4242 ticks)" in seen["health"]
     assert "loop feed 7.0s" in seen["health"]
-    assert "+0.2545" in seen["pnl"]  # realized today
+    assert "$0.2545" in seen["pnl"]  # realized today
     assert "exchange not read" in seen["pnl"]
     for remote in ("positions", "orders"):
         assert "exchange unreachable" in seen[remote], seen[remote]
-    assert "0.3800" in seen["fills"] and "-0.0200" in seen["fills"] and "0.4700" in seen["fills"]
+    assert "$0.38" in seen["fills"] and "-$0.02" in seen["fills"] and "$0.47" in seen["fills"]
     assert "POSITION_LIMIT x7" in seen["denials"]
     assert "STALE_FEED x1" in seen["denials"] and "no data for 12s" in seen["denials"]
     assert "heartbeat" in seen["checks"] and "OK" in seen["checks"]
@@ -194,3 +197,176 @@ def test_no_clock_other_than_the_given_one_reads_the_local_panels(tmp_path: Path
 
     drive(app, look)
     assert "heartbeat  65.0s ago" in seen[0]
+
+
+def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
+    """Every dollar figure goes through `models.fmt_money`, as `kalshi positions`, `fills` and
+    `pnl` show it: `$0.38`, `-$0.02`, `-$1,234.50`, never `0.3800` or `+0.2545`; a price or
+    average with sub-cent digits keeps them, to the micro-dollar as the positions table does."""
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    remote = RemoteSnapshot(
+        at=NOW,
+        error=None,
+        positions=(
+            PositionLine(
+                TICKER, "yes", D(3), D(136) / D(300), D("0.41"), D("-1234.5"), D(3), D(100)
+            ),
+        ),
+        unrealized=D("-1234.5"),
+        orders=(OrderLine("ord-2", TICKER, "no", "buy", D("0.305"), D(6), "", "spike"),),
+    )
+    seen: dict[str, str] = {}
+
+    async def look(pilot: Pilot[None]) -> None:
+        app._got_remote(remote)
+        await pilot.pause()
+        for key in ("pnl", "positions", "orders", "fills"):
+            seen[key] = " ".join(app.panel_text(key).split())
+
+    drive(app, look)
+    pnl, positions, orders, fills = seen["pnl"], seen["positions"], seen["orders"], seen["fills"]
+    assert "realized today $0.2545" in pnl
+    assert "unrealized -$1,234.50" in pnl
+    assert "total -$1,234.2455" in pnl
+    assert "$0.453333" in positions and "$0.41" in positions and "-$1,234.50" in positions
+    assert "$0.305" in orders
+    assert "$0.38" in fills and "-$0.02" in fills and "$0.47" in fills
+    for text in (pnl, positions, orders, fills):
+        assert "+0." not in text and "0.3800" not in text and "0.4100" not in text, text
+
+
+def test_an_answer_from_the_exchange_after_the_screen_closed_is_dropped(tmp_path: Path) -> None:
+    """The exchange is asked on a worker thread; its answer can land while the app is closing
+    (the person pressed q), when the panels are already gone: it is dropped, not a crash."""
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        app._got_remote(RemoteSnapshot(at=NOW, error=None))
+
+    asyncio.run(main())
+    assert app.remote is not None and app.remote.error is None
+
+
+def test_queue_position_per_resting_order_follows_the_exchange(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`ahead` is the contracts resting before each of our orders at its price, from
+    `GET /portfolio/orders/queue_positions`, asked again at the orders panel's cadence."""
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account())
+    seller = client_for(sim.new_account())
+    Book(other, TICKER).order(BookSide.BID, "0.30", "5", TimeInForce.GTC)  # first in line
+    with _account_client(sim) as client:
+        mine = Book(client, TICKER)
+        mine.order(BookSide.BID, "0.30", "2", TimeInForce.GTC)  # behind the other's 5
+        mine.order(BookSide.BID, "0.25", "1", TimeInForce.GTC)  # alone at its price
+        wiring = Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client)
+        wiring.remote_s = 0.1  # float-ok: seconds
+        app = DashboardApp(wiring)
+        rows: list[str] = []
+
+        def ahead(first: str, second: str) -> Callable[[], bool]:
+            def check() -> bool:
+                text = app.panel_text("orders")
+                found = [" ".join(r.split()) for r in text.splitlines() if TICKER in r]
+                rows[:] = found
+                return sorted(found) == [
+                    f"{TICKER} yes buy $0.25 1.00 {second} -",
+                    f"{TICKER} yes buy $0.30 2.00 {first} -",
+                ]
+
+            return check
+
+        async def script(pilot: Pilot[None]) -> None:
+            await until(pilot, ahead("5.00", "0.00"), "5 contracts ahead at 0.30")
+            # 3 of the other's 5 trade away: ours moves up without being touched
+            Book(seller, TICKER).order(BookSide.ASK, "0.30", "3", TimeInForce.IOC)
+            await until(pilot, ahead("2.00", "0.00"), "2 contracts ahead after the trade")
+
+        drive(app, script)
+    other.close()
+    seller.close()
+    assert len(rows) == 2
+
+
+class _ExchangeWithoutQueuePositions(KalshiClient):
+    """An exchange that does not serve queue positions (404), as one on an older API."""
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+    ) -> dict[str, D]:
+        raise NotFoundError("queue positions: not found", status=404)
+
+
+def test_an_unknown_queue_position_reads_question_mark(sim: SimHarness, tmp_path: Path) -> None:
+    sim.create_market(TICKER)
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    client = _ExchangeWithoutQueuePositions(
+        api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
+    )
+    with client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+        app = DashboardApp(Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client))
+        seen: list[str] = []
+
+        async def look(pilot: Pilot[None]) -> None:
+            seen.append(" ".join(app.panel_text("orders").split()))
+
+        drive(app, look)
+    (orders,) = seen
+    assert f"{TICKER} yes buy $0.30 2.00 ? -" in orders
+    assert "queue positions unknown: queue positions: not found" in orders
+
+
+def _paper_screen(sources: Sources, clock: ManualClock) -> dict[str, str]:
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    seen: dict[str, str] = {}
+
+    async def look(pilot: Pilot[None]) -> None:
+        seen["title"] = app.title
+        seen["trading title"] = str(app.query_one("#trading").border_title)
+        seen["orders title"] = str(app.query_one("#orders").border_title)
+        seen["top"] = app.panel_text("top")
+        await pilot.press("k")
+        seen["after k"] = " ".join(app.panel_text("top").split())
+        seen["screen after k"] = type(app.screen).__name__
+
+    drive(app, look)
+    return seen
+
+
+def test_a_paper_loops_state_file_is_marked_paper(tmp_path: Path) -> None:
+    """`kalshi trade --paper` writes `<state>.paper-<env>.db`: the screen says PAPER in its title,
+    top line and trading panel, and the kill key does not touch the account's real orders."""
+    sources = replace(_sources(tmp_path), state_path=tmp_path / "state.paper-sim.db")
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    seen = _paper_screen(sources, clock)
+    assert seen["title"] == "kalshi dashboard - PAPER"
+    assert seen["top"].startswith(" PAPER  SIM ")
+    assert "PAPER" in seen["trading title"]
+    assert "not the paper loop's" in seen["orders title"]
+    assert "kill switch not run: a paper loop has no order on the exchange" in seen["after k"]
+    assert seen["screen after k"] == "Screen"  # no confirmation asked: nothing to confirm
+
+
+def test_a_paper_loops_started_event_marks_it_paper_until_a_live_start(tmp_path: Path) -> None:
+    sources = _sources(tmp_path)
+    log = tmp_path / "trade.log"
+    clock = prepare(sources.state_path, log)
+    with log.open("a") as handle:
+        handle.write('{"ts": "2023-11-14T22:13:00Z", "event": "started", "paper": true}\n')
+    paper = _paper_screen(sources, clock)
+    with log.open("a") as handle:
+        handle.write('{"ts": "2023-11-14T22:13:10Z", "event": "started", "env": "sim"}\n')
+    live = _paper_screen(sources, clock)
+    assert paper["title"] == "kalshi dashboard - PAPER" and "PAPER" in paper["top"]
+    assert live["title"] == "kalshi dashboard" and "PAPER" not in live["top"]
+    assert live["trading title"] == "Trading state"
+    assert "kill switch needs the exchange" in live["after k"]  # the live path, no client

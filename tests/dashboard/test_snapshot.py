@@ -15,7 +15,7 @@ from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot, remote_snapshot
 from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.models import BookSide, Orderbook, TimeInForce
 from kalshi_cli.store import Store
 from tests.dashboard.prepared import NOW, TICKER, prepare
 from tests.runner.simproc import Book, client_for
@@ -178,6 +178,11 @@ class _Feed:
     def is_fresh(self, ticker: str) -> bool:
         return ticker == "A"
 
+    def book(self, ticker: str) -> Orderbook | None:
+        if ticker != "A":
+            return None
+        return Orderbook("A", ((D("0.20"), D(1)),), ((D("0.70"), D(3)),))
+
 
 def test_the_dashboards_own_feed_gives_each_markets_data_age(
     sim: SimHarness, tmp_path: Path
@@ -191,3 +196,7 @@ def test_the_dashboards_own_feed_gives_each_markets_data_age(
         snap = remote_snapshot(sources(tmp_path), client, SystemClock(), feed=_Feed())
     maker.close()
     assert [(f.ticker, f.age, f.fresh) for f in snap.feed] == [("A", 0.5, True), ("B", None, False)]
+    assert [(f.bid, f.ask) for f in snap.feed] == [
+        ((D("0.20"), D(1)), (D("0.30"), D(3))),
+        (None, None),
+    ]
