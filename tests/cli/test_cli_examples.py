@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner, Result
 
-from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 
@@ -126,10 +125,6 @@ def adjusted(
             created = invoke(["order-group", "create", "--limit", "10"], home, environ)
             assert created.exit_code == 0, created.output
             args[args.index(PLACEHOLDER_GROUP)] = created.stdout.strip()
-        if args[:1] == ["backtest"]:
-            # the example replays a recording: one made from the simulator's default scenario
-            data = Path(args[args.index("--data") + 1])
-            record_scenario("default", data, seconds=30)
         if args[:2] == ["key", "delete"]:
             args[2] = generated_key(home, environ)
         if "--out" in args and args[args.index("--out") + 1].endswith(".pem"):
