@@ -29,7 +29,9 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import COMMANDS, load_command
+from kalshi_cli.killswitch import remember_order_group
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.store import Store
 from tests.cli.test_cli_browse import SIM_DOCUMENTED
 from tests.cli.test_cli_output_docs import COMMANDS as FAKED
 from tests.cli.test_cli_output_docs import documented, same_shape
@@ -131,7 +133,13 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     out["order cancel-all"] = run.json("order", "cancel-all", "--yes")
     out["resume"] = run.json("resume")
     run.json(*place, "--price", "0.10")
+    # a `kalshi trade` session's order group, as the trade loop records it: the kill switch
+    # triggers it and lists it in `order_groups_triggered`
+    group = run.json("order-group", "create", "--limit", "100", "--yes")["order_group_id"]
+    with Store.open(Path(run.json("state", "path")["path"])) as store:
+        remember_order_group(store, group)
     out["cancel-all"] = run.json("cancel-all", "--yes")
+    assert out["cancel-all"]["order_groups_triggered"] == [group]
     out["halt"] = run.json("halt", "--reason", "shapes")
     out["status"] = run.json("status")
     run.json("resume")
