@@ -8,7 +8,10 @@ first item like the example's first item; `null` in the example allows any value
 command not already covered with fakes (tests/cli/test_cli_output_docs.py) runs for real, as a
 user runs it, against the simulator over loopback: an order placed, listed, shown, amended,
 decreased and cancelled; the kill switch both ways; the trading state; reconcile; P&L; a check;
-the state file's path and migrations; a recorded data set.
+the state file's path and migrations; a recorded data set. The commands that need a Premier
+account (subaccounts, API keys) run with order groups, `order batch`, `data download` and
+`backtest` against a Premier-tier simulator of their own; the browse commands are checked
+against theirs in tests/cli/test_cli_browse.py.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import COMMANDS, load_command
-from kalshi_cli.sim.embed import AccountInfo
+from kalshi_cli.killswitch import remember_order_group
+from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.store import Store
+from tests.cli.test_cli_browse import SIM_DOCUMENTED
 from tests.cli.test_cli_output_docs import COMMANDS as FAKED
 from tests.cli.test_cli_output_docs import documented, same_shape
 from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
 
 TICKER = "KXSHAPE-26JAN01-T1"
 
@@ -64,7 +71,7 @@ def test_every_json_command_is_documented() -> None:
 class Session:
     """`kalshi ARGS --json` against one simulator account, with one KALSHI_HOME."""
 
-    def __init__(self, account: AccountInfo, home: Path) -> None:
+    def __init__(self, account: AccountInfo, home: Path, account_tier: str | None = None) -> None:
         self.environ = {
             "KALSHI_HOME": str(home),
             "KALSHI_API_BASE": account.api_base,
@@ -72,6 +79,8 @@ class Session:
             "KALSHI_API_KEY_ID": account.key_id,
             "KALSHI_PRIVATE_KEY_PATH": account.private_key_path,
         }
+        if account_tier is not None:
+            self.environ["KALSHI_TIER"] = account_tier
 
     def csv(self, *args: str) -> list[list[str]]:
         result = CliRunner().invoke(
@@ -124,7 +133,13 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     out["order cancel-all"] = run.json("order", "cancel-all", "--yes")
     out["resume"] = run.json("resume")
     run.json(*place, "--price", "0.10")
+    # a `kalshi trade` session's order group, as the trade loop records it: the kill switch
+    # triggers it and lists it in `order_groups_triggered`
+    group = run.json("order-group", "create", "--limit", "100", "--yes")["order_group_id"]
+    with Store.open(Path(run.json("state", "path")["path"])) as store:
+        remember_order_group(store, group)
     out["cancel-all"] = run.json("cancel-all", "--yes")
+    assert out["cancel-all"]["order_groups_triggered"] == [group]
     out["halt"] = run.json("halt", "--reason", "shapes")
     out["status"] = run.json("status")
     run.json("resume")
@@ -220,10 +235,114 @@ def test_csv_has_one_value_per_cell_no_currency_symbol_and_unique_headers(
 
 
 def test_every_documented_command_is_run_here_or_with_fakes() -> None:
-    assert {_key(name) for name in documented()} == set(REAL) | {_key(c) for c in FAKED}
+    elsewhere = {_key(c) for c in FAKED} | {_key(c) for c in SIM_DOCUMENTED}
+    assert {_key(name) for name in documented()} == set(REAL) | set(REAL_PREMIER) | elsewhere
 
 
 @pytest.mark.parametrize("command", REAL)
 def test_real_output_has_the_documented_shape(outputs: dict[str, Any], command: str) -> None:
     docs = {_key(name): example for name, example in documented().items()}
     same_shape(outputs[command], docs[command])
+
+
+@pytest.fixture(scope="module")
+def premier_outputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The commands of a Premier account, order groups, batches, downloads and a backtest."""
+    home = tmp_path_factory.mktemp("premier-shapes")
+    sim = SimHarness(
+        start_simulator(
+            home / "sim", scenario="default", tier="premier", response_hook=RECORDER.hook
+        )
+    )
+    try:
+        yield _premier_outputs(sim, home)
+    finally:
+        sim.close()
+
+
+def _premier_outputs(sim: SimHarness, home: Path) -> dict[str, Any]:
+    account = sim.new_account(balance_cents=1_000_000)
+    run = Session(account, home / "home", account_tier="premier")
+    out: dict[str, Any] = {}
+    ticker = "KXBTCD-SIM-T97000"
+    out["order-group create"] = run.json("order-group", "create", "--limit", "100", "--yes")
+    group = out["order-group create"]["order_group_id"]
+    placed = sim.signed(account, "POST", "/portfolio/events/orders", json={
+        "ticker": ticker, "side": "bid", "price": "0.10", "count": "2",
+        "time_in_force": "good_till_canceled", "self_trade_prevention_type": "taker_at_cross",
+        "order_group_id": group,
+    })  # fmt: skip
+    assert placed.status_code == 201, placed.text
+    out["order-group list"] = run.json("order-group", "list")
+    out["order-group show"] = run.json("order-group", "show", group)
+    assert out["order-group show"]["orders"], "the order placed in the group"
+    out["order-group limit"] = run.json("order-group", "limit", group, "--limit", "50", "--yes")
+    out["order-group trigger"] = run.json("order-group", "trigger", group, "--yes")
+    out["order-group reset"] = run.json("order-group", "reset", group, "--yes")
+    out["order-group delete"] = run.json("order-group", "delete", group, "--yes")
+    rows = home / "orders.csv"
+    rows.write_text(
+        f"ticker,side,action,count,price\n{ticker},yes,buy,1,0.05\n{ticker},no,buy,1,0.05\n",
+        encoding="utf-8",
+    )
+    out["order batch"] = run.json("order", "batch", "--file", str(rows), "--yes")
+    assert len(out["order batch"]["batch"]["rows"]) == 2
+    out["subaccount create"] = run.json("subaccount", "create")
+    transfer = ("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "25.00")
+    out["subaccount transfer"] = run.json(*transfer)
+    out["subaccount list"] = run.json("subaccount", "list")
+    out["key list"] = run.json("key", "list")
+    made = ("--name", "shapes", "--type", "ed25519", "--scope", "read")
+    out["key generate"] = run.json("key", "generate", *made, "--out", str(home / "g.pem"))
+    out["key create"] = run.json("key", "create", *made, "--out", str(home / "c.pem"))
+    out["key delete"] = run.json("key", "delete", out["key create"]["api_key_id"])
+    buy = ("order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "1")
+    run.json(*buy, "--price", "0.99")  # takes the liquidity provider's ask: a trade to download
+    download = ("data", "download", "trades", "--tickers", ticker, "--out", str(home / "dl"))
+    out["data download"] = run.json(*download)
+    assert out["data download"]["rows"] >= 1, "the trade made above"
+    # a backtest over a one-frame data set: the whole report, with nothing traded
+    source = home / "frames.jsonl"
+    frame = {"type": "orderbook_snapshot", "sid": 1, "seq": 1,
+             "msg": {"market_ticker": "M", "yes_dollars_fp": [["0.3000", "2.00"]]}}  # fmt: skip
+    source.write_text(
+        json.dumps({"received_ms": 1_728_000_000_000, "frame": frame}) + "\n", encoding="utf-8"
+    )
+    imported = CliRunner().invoke(
+        load_app(),
+        ["data", "import", str(source), "--out", str(home / "set")],
+        obj=AppContext(environ=run.environ),
+        prog_name="kalshi",
+    )
+    assert imported.exit_code == 0, imported.output
+    out["backtest"] = run.json("backtest", "--strategy", "spike", "--data", str(home / "set"))
+    return out
+
+
+REAL_PREMIER = [
+    "order-group create",
+    "order-group list",
+    "order-group show",
+    "order-group limit",
+    "order-group trigger",
+    "order-group reset",
+    "order-group delete",
+    "order batch",
+    "subaccount create",
+    "subaccount transfer",
+    "subaccount list",
+    "key list",
+    "key generate",
+    "key create",
+    "key delete",
+    "data download",
+    "backtest",
+]
+
+
+@pytest.mark.parametrize("command", REAL_PREMIER)
+def test_premier_output_has_the_documented_shape(
+    premier_outputs: dict[str, Any], command: str
+) -> None:
+    docs = {_key(name): example for name, example in documented().items()}
+    same_shape(premier_outputs[command], docs[command])
