@@ -216,7 +216,9 @@ def test_settled_markets_handed_over_to_the_historical_tier_are_still_cross_chec
     are read, so a fill lost from the state file is still seen."""
     kalshi_in(history, tmp_path / "home")("reconcile", "--json")
     set_lag(history, 0)
-    with Store.open(tmp_path / "home" / "state" / "sim" / "state.db") as store:
+    # the state file `kalshi reconcile` wrote: keyed by the endpoint and account since issue #15
+    (state,) = (tmp_path / "home" / "state").rglob("state.db")
+    with Store.open(state) as store:
         sparse = summarize(
             (f for f in store.iter_fills() if not (f.ticker == A and f.book_side is BookSide.ASK)),
             store.settlements(),
