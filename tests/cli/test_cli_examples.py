@@ -121,6 +121,13 @@ def adjusted(
         redirect = home / target.strip() if target else None
         if PLACEHOLDER_ID in args:
             args[args.index(PLACEHOLDER_ID)] = resting_order(home, environ)
+        if args[:3] == ["data", "download", "trades"]:
+            # a trade to download, made here: the example must not depend on what tests that
+            # ran before it (in this process or not) traded on the shared simulator
+            ticker = args[args.index("--tickers") + 1].split(",")[0]
+            buy = ["order", "place", ticker, "--side", "yes", "--action", "buy", "--count", "1"]
+            bought = invoke([*buy, "--price", "0.99"], home, environ)  # the provider's ask
+            assert bought.exit_code == 0, bought.output
         if PLACEHOLDER_GROUP in args:
             created = invoke(["order-group", "create", "--limit", "10"], home, environ)
             assert created.exit_code == 0, created.output
