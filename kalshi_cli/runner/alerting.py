@@ -51,9 +51,11 @@ KINDS: dict[str, tuple[Severity, str, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Beat:
-    """A dead-man signal for the thread to send: `start`, `` (alive) or `fail`."""
+    """A dead-man signal for the thread to send: `start`, `` (alive) or `fail`. Its body is
+    the newest one given while it waited (a run's final ping says `stopped` even when it
+    arrives while the previous ping is still queued)."""
 
     signal: str
     body: str
@@ -66,6 +68,8 @@ class TradeAlerts:
         self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
         # fingerprints (and "beat:SIGNAL") queued and not yet taken by the thread
         self._waiting: set[str] = set()
+        # the dead-man beat of each signal queued and not yet taken by the thread
+        self._beats: dict[str, Beat] = {}
         channels = router.channels
         kinds = (
             [getattr(ch, "kind", "") for ch in channels.values()]
@@ -112,12 +116,13 @@ class TradeAlerts:
         """Queue a dead-man signal (never blocks); dropped while the same signal still waits."""
         if self._thread is None or not self.pings:
             return
-        key = f"beat:{signal}"
         with self._lock:
-            if key in self._waiting:
+            waiting = self._beats.get(signal)
+            if waiting is not None:
+                waiting.body = body  # one per signal waits; it carries the newest news
                 return
-            self._waiting.add(key)
-        self._queue.put(Beat(signal, body))
+            beat = self._beats[signal] = Beat(signal, body)
+        self._queue.put(beat)
 
     def close(self, timeout_s: float = 10.0) -> None:
         if self._thread is None:
@@ -134,8 +139,9 @@ class TradeAlerts:
                 break
             if isinstance(alert, Beat):
                 with self._lock:
-                    self._waiting.discard(f"beat:{alert.signal}")
-                self.problems.extend(self.router.beat(alert.signal, body=alert.body).problems)
+                    self._beats.pop(alert.signal, None)
+                    body = alert.body
+                self.problems.extend(self.router.beat(alert.signal, body=body).problems)
                 continue
             with self._lock:
                 self._waiting.discard(alert.fingerprint)
