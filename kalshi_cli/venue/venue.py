@@ -828,6 +828,34 @@ class VenueClient:
             }
         )
 
+    def cancel_all_orders(self) -> None:
+        """Every resting order of the venue's one account, as the exchange's cancel-all: the
+        kill switch of a paper loop (paper_kill.py) runs on this."""
+        for order_id in [o.order_id for o in self._ex.orders(self.venue.account)]:
+            if self._ex.order(self.venue.account, order_id).status == "resting":
+                self.venue.cancel(order_id)
+
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
+        """Per-order failures come back as `CancelResult.error`, as the exchange answers them."""
+        results: list[CancelResult] = []
+        for order_id, _ in orders:
+            try:
+                order, reduced = self.venue.cancel(order_id)
+            except ApiError as exc:
+                results.append(CancelResult(order_id, ZERO, exc.one_line()))
+                continue
+            results.append(CancelResult(str(order["order_id"]), reduced))
+        return results
+
+    def trigger_order_group(self, order_group_id: str) -> None:
+        """A venue has no order groups: every group is unknown to it, as a deleted one is."""
+        raise NotFoundError(f"order group {order_group_id} not found", status=404)
+
     def amend_order(
         self,
         order_id: str,
