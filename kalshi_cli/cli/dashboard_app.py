@@ -11,6 +11,7 @@ refreshing never flickers, and it draws with plain terminal escapes, so it works
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -55,7 +56,8 @@ HELP = """\
 p   pause / resume new orders (the trade loop's pause file)
 h   halt trading (as `kalshi halt`; `kalshi resume` lifts it)
 k   kill switch: halt, cancel every resting order, prove none is left
-    (as `kalshi cancel-all`; asks you to type KILL first)
+    (as `kalshi cancel-all`; asks you to type KILL first). On a PAPER screen: halts the
+    paper loop, which cancels the orders of its own venue; nothing goes to the exchange
 /   filter the markets shown (empty: all)
 ?   this help
 q   quit (the trade loop is not touched)
@@ -320,13 +322,27 @@ class ConfirmKill(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
+    def __init__(self, *, paper: bool = False) -> None:
+        super().__init__()
+        self.paper = paper
+
     def compose(self) -> ComposeResult:
+        what = (
+            (
+                "Halts the PAPER loop and has it cancel EVERY paper order of its own venue, "
+                "then list again until none is left. Nothing is sent to the exchange.\n"
+            )
+            if self.paper
+            else (
+                "Halts trading, cancels EVERY resting order of this account, then lists "
+                "again until none is left (as `kalshi cancel-all`).\n"
+            )
+        )
         with Vertical(id="dialog"):
             yield Static(
                 Text.assemble(
-                    ("KILL SWITCH\n", "bold red"),
-                    "Halts trading, cancels EVERY resting order of this account, then lists "
-                    "again until none is left (as `kalshi cancel-all`).\n",
+                    ("PAPER KILL SWITCH\n" if self.paper else "KILL SWITCH\n", "bold red"),
+                    what,
                     f"Type {KILL_WORD} and Enter to go on; Escape to go back.",
                 )
             )
@@ -423,6 +439,8 @@ class DashboardApp(App[None]):
         self.message = ""
         self.shown: dict[str, RenderableType] = {}
         self._remote_busy = False
+        self._kill_paper = False  # the confirmed kill is a paper loop's
+        self._leaving = threading.Event()  # a paper kill stops waiting for its loop
 
     # -------------------------------------------------------------------- layout
 
@@ -443,6 +461,9 @@ class DashboardApp(App[None]):
         kill.border_title = "Kill switch"
         yield kill
         yield Footer()
+
+    def on_unmount(self) -> None:
+        self._leaving.set()
 
     def on_mount(self) -> None:
         self.refresh_local()
@@ -566,14 +587,12 @@ class DashboardApp(App[None]):
 
     def action_kill(self) -> None:
         if self.local is not None and self.local.paper:
-            # the paper loop has no order on the exchange; the account's real ones may be a
-            # live loop's, which this screen does not watch
-            self.message = (
-                "kill switch not run: a paper loop has no order on the exchange "
-                "(h halts it; `kalshi cancel-all` cancels the account's real orders)"
-            )
-            self.render_panels()
+            # the paper loop has no order on the exchange, and the account's real ones may be a
+            # live loop's: the paper loop cancels its own, through its state file
+            self._kill_paper = True
+            self.push_screen(ConfirmKill(paper=True), self._kill_confirmed)
             return
+        self._kill_paper = False
         if self.wiring.client is None:
             self.message = f"kill switch needs the exchange: {self.wiring.no_client_reason}"
             self.render_panels()
@@ -587,7 +606,11 @@ class DashboardApp(App[None]):
             return
         self.kill_text = "running: halting, cancelling, proving..."
         self.render_panels()
-        self.run_worker(self._run_kill, thread=True, group="kill")
+        if self._kill_paper:
+            self.query_one("#kill", Static).border_title = "Kill switch - PAPER loop"
+            self.run_worker(self._run_paper_kill, thread=True, group="kill")
+        else:
+            self.run_worker(self._run_kill, thread=True, group="kill")
 
     def _run_kill(self) -> None:
         w = self.wiring
@@ -602,6 +625,22 @@ class DashboardApp(App[None]):
             w.client, w.sources.state_path, w.clock, deadline_s=w.kill_deadline_s, on_progress=say
         )
         self.call_from_thread(self._kill_done, kill_report_text(report))
+
+    def _run_paper_kill(self) -> None:
+        w = self.wiring
+
+        def say(line: str) -> None:
+            self.call_from_thread(self._kill_progress, line)
+
+        report = actions.paper_kill(
+            w.sources.state_path,
+            w.clock,
+            deadline_s=w.kill_deadline_s,
+            on_progress=say,
+            stop=self._leaving,
+        )
+        if not self._leaving.is_set():
+            self.call_from_thread(self._kill_done, "\n".join(report.lines()))
 
     def _kill_progress(self, text: str) -> None:
         self.kill_text = text
