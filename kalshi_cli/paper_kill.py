@@ -16,8 +16,9 @@ loop's. So it asks the loop, through the paper state file both of them open:
    orders marked in the state file. Its report goes under `paper_kill.answer` with the
    request's id.
 3. The requester (`kill_paper_loop`) waits for that answer up to its deadline. PROVEN: the loop
-   listed its venue empty. No answer in time: NOT PROVEN, and the loop's heartbeat age says why
-   it may not have answered (HALTED still holds: it places nothing new).
+   listed its venue empty, or it ended before answering (its lock is free: the venue went with
+   it). No answer in time: NOT PROVEN, and the loop's heartbeat age says why it may not have
+   answered (HALTED still holds: it places nothing new).
 
 When no process holds the paper state file's trade lock (`<state>.trade.lock`, which every
 `kalshi trade` takes for its whole life, runner/lock.py), no paper loop runs on it: the venue
@@ -88,6 +89,7 @@ class PaperKillReport:
     halted: bool = False
     loop_running: bool = False
     answered: bool = False  # the running loop answered the request
+    ended: bool = False  # the running loop ended before answering: its venue is gone
     cancelled: list[str] = field(default_factory=list)
     contracts_cancelled: Decimal = ZERO
     left: list[str] = field(default_factory=list)
@@ -113,6 +115,11 @@ class PaperKillReport:
             out.append(
                 f"cancelled: {len(self.cancelled)} paper order(s), "
                 f"{self.contracts_cancelled:.2f} contract(s), in the running paper loop's venue"
+            )
+        elif self.loop_running and self.ended:
+            out.append(
+                "the paper loop ended before answering (its trade lock is free): its orders "
+                "lived only in its memory, so none rests anywhere"
             )
         elif self.loop_running:
             age = "never" if self.heartbeat_age is None else f"{self.heartbeat_age:.1f}s ago"
@@ -221,6 +228,13 @@ def kill_paper_loop(
             report.left = list(answer_json.get("left", []))
             report.errors = list(answer_json.get("errors", []))
             return report
+        if not loop_running(state_path):
+            # ended, and it may have answered just before: one last look decides
+            last = _read_answer(state_path, clock)
+            if last is None or last.get("id") != request_id:
+                report.ended = report.proven = True
+                return report
+            continue
         if time.monotonic() >= deadline or waiting.wait(POLL_S):
             report.heartbeat_age = _heartbeat_age(state_path, clock)
             return report

@@ -243,7 +243,11 @@ def answer_kill(loop: TradeLoop) -> None:
     from kalshi_cli.models import ZERO
     from kalshi_cli.paper_kill import answer
 
-    report = answer(loop.store, loop.client, loop.clock)
+    try:
+        report = answer(loop.store, loop.client, loop.clock)
+    except KalshiError as exc:  # HALTED already holds; the next full pass asks again
+        loop.log.emit("paper_kill_failed", {"error": exc.one_line()})
+        return
     if report is None:
         return
     resting = {o.order_id for o in loop.client.iter_orders(status="resting")}

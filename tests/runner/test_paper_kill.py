@@ -11,6 +11,7 @@ from pathlib import Path
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.paper_kill import (
     ANSWER_KEY,
+    REQUEST_KEY,
     PaperKillReport,
     kill_paper_loop,
     request,
@@ -83,3 +84,33 @@ def test_the_requester_waits_for_the_running_loops_answer(tmp_path: Path) -> Non
         assert report.loop_running and report.answered and report.proven
         assert rig.venue.resting_order_ids() == []
         assert any("PROVEN: no paper order left" in x for x in report.lines())
+
+
+def test_a_paper_loop_that_ends_before_answering_leaves_nothing_resting(tmp_path: Path) -> None:
+    """The requester sees the loop's trade lock freed (the process ended: its venue, the only
+    place its orders rested, went with it) and says PROVEN without an answer."""
+    from kalshi_cli.runner.lock import acquire
+
+    state = tmp_path / "state.paper-sim.db"
+    Store.open(state).close()
+    got: list[PaperKillReport] = []
+    lock = acquire(state, account=None, now=0.0)
+    try:
+        asking = threading.Thread(
+            target=lambda: got.append(
+                kill_paper_loop(state, SystemClock(), source="test", deadline_s=30.0)
+            )
+        )
+        asking.start()
+        with Store.open(state) as store:  # the request is written while the loop still runs
+            for _ in range(2000):
+                if store.get_kv(REQUEST_KEY) is not None:
+                    break
+                asking.join(0.01)
+            assert store.get_kv(REQUEST_KEY) is not None
+    finally:
+        lock.release()  # the loop's process ends without answering
+    asking.join(60)
+    (report,) = got
+    assert report.loop_running and report.ended and report.proven and not report.answered
+    assert any("ended before answering" in x for x in report.lines())
