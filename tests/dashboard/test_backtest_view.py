@@ -137,3 +137,23 @@ def test_what_is_not_a_backtest_report_is_refused(tmp_path: Path) -> None:
     other.write_text('{"format": "something-else"}')
     with pytest.raises(UsageError, match="not a backtest report"):
         load_backtest(other, SystemClock())
+
+
+def test_the_command_refuses_what_is_not_a_result_with_the_usage_code(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from kalshi_cli.exit_codes import ExitCode
+
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert script is not None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(tmp_path), HOME=str(tmp_path))
+    done = subprocess.run(
+        [script, "dashboard", "--backtest", str(tmp_path / "nothing")],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.USAGE
+    assert "no backtest result at" in done.stderr
