@@ -114,3 +114,26 @@ def test_a_paper_loop_that_ends_before_answering_leaves_nothing_resting(tmp_path
     (report,) = got
     assert report.loop_running and report.ended and report.proven and not report.answered
     assert any("ended before answering" in x for x in report.lines())
+
+
+def test_a_request_made_while_already_halted_is_answered(tmp_path: Path) -> None:
+    """`h` then `k`: the state does not change, and the loop answers all the same (it looks for
+    a request on each full pass while HALTED, not only when the state turns)."""
+    from kalshi_cli.risk.state import halt
+
+    state = tmp_path / "state.paper-sim.db"
+    with paper_rig(state) as rig:
+        for _ in range(3):
+            rig.step(1.0)
+        assert rig.venue.resting_order_ids()
+        with Store.open(state, clock=rig.clock) as other:
+            halt(other, reason="h", source="kalshi dashboard")
+        rig.step(1.0)
+        rig.step(1.0)
+        assert rig.store.get_kv(ANSWER_KEY) is None  # HALTED alone asks for nothing
+        with Store.open(state, clock=rig.clock) as other:
+            request_id = request(other, rig.clock, source="kalshi dashboard")
+        rig.step(1.0)
+        answer = json.loads(rig.store.get_kv(ANSWER_KEY) or "{}")
+        assert answer["id"] == request_id and answer["proven"] is True
+        assert rig.venue.resting_order_ids() == []
