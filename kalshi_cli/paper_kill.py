@@ -42,6 +42,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.errors import KalshiError
 from kalshi_cli.killswitch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.models import ZERO
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
@@ -207,14 +208,22 @@ def kill_paper_loop(
 
     say = on_progress or (lambda _line: None)
     report = PaperKillReport()
-    with Store.open(state_path, clock=clock) as store:
-        report.loop_running = loop_running(state_path)
-        request_id = request(store, clock, source=source)
-        report.halted = store.trading_state().state == "HALTED"
-        if not report.loop_running:
-            report.records_left_open = len(store.intents(status=[PENDING, RESTING, UNKNOWN]))
-            report.proven = True
-            return report
+    report.loop_running = loop_running(state_path)
+    try:
+        with Store.open(state_path, clock=clock) as store:
+            request_id = request(store, clock, source=source)
+            report.halted = store.trading_state().state == "HALTED"
+            if not report.loop_running:
+                report.records_left_open = len(store.intents(status=[PENDING, RESTING, UNKNOWN]))
+    except KalshiError as exc:
+        # the state file is the only way to the loop: a running one cannot be asked (NOT
+        # PROVEN); with none running, no venue exists and nothing can rest all the same
+        report.errors.append(f"the paper state file: {exc.one_line()}")
+        report.proven = not report.loop_running
+        return report
+    if not report.loop_running:
+        report.proven = True
+        return report
     say("paper loop HALTED; waiting for it to cancel its paper orders...")
     deadline = time.monotonic() + deadline_s
     waiting = stop or threading.Event()
@@ -248,7 +257,6 @@ def _id(raw: str) -> str | None:
 
 
 def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
-    from kalshi_cli.errors import KalshiError
     from kalshi_cli.store import Store
 
     try:
@@ -270,7 +278,6 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
 
 
 def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:  # float-ok: seconds
-    from kalshi_cli.errors import KalshiError
     from kalshi_cli.store import Store
 
     try:

@@ -137,3 +137,20 @@ def test_a_request_made_while_already_halted_is_answered(tmp_path: Path) -> None
         answer = json.loads(rig.store.get_kv(ANSWER_KEY) or "{}")
         assert answer["id"] == request_id and answer["proven"] is True
         assert rig.venue.resting_order_ids() == []
+
+
+def test_a_paper_state_file_that_cannot_be_opened_is_said_and_proves_only_without_a_loop(
+    tmp_path: Path,
+) -> None:
+    from kalshi_cli.runner.lock import acquire
+
+    state = tmp_path / "state.paper-sim.db"
+    state.write_bytes(b"this is not a state file" * 100)
+    alone = kill_paper_loop(state, SystemClock(), source="test", deadline_s=5.0)
+    assert alone.proven and not alone.halted and not alone.loop_running
+    assert any("the paper state file" in e for e in alone.errors)
+    assert "halted: NOT recorded" in alone.lines()
+    with acquire(state, account=None, now=0.0):  # a loop runs, and cannot be asked
+        running = kill_paper_loop(state, SystemClock(), source="test", deadline_s=5.0)
+    assert not running.proven and running.loop_running
+    assert running.lines()[0].startswith("NOT PROVEN")
