@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("accounting", {"pnl"}),
     ("reconciliation", {"reconcile"}),
     ("services", {"orders", "killswitch", "metrics", "checks", "connection", "data", "venue"}),
-    ("views", {"positions", "order_batch"}),
+    ("views", {"positions", "order_batch", "paper_kill"}),
     ("reports", {"pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("backtests", {"backtest"}),

@@ -1,6 +1,11 @@
 """The report as one self-contained HTML file: inline CSS and inline SVG charts drawn here (the
-equity curve, the drawdown, P&L per market), no script, no font, no request of any kind, so it
-opens the same in any browser with no network, and can be mailed or archived as it is."""
+equity curve, the drawdown, exposure over time, P&L per market), no script, no font, no request
+of any kind, so it opens the same in any browser with no network, and can be mailed or archived
+as it is.
+
+Each line chart carries the figures it was drawn from in its `data-points` attribute
+(`time,dollars;...`, the report's own strings), so what a picture shows can be read back
+exactly, by a person extracting it or by a test."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ def render_html(report: dict[str, Any]) -> str:
     t = report["totals"]
     spec = report["spec"]
     equity = [(float(ts), Decimal(e)) for ts, e, _ in report["equity"]]  # float-ok: time axis
+    exposure = [(float(ts), Decimal(x)) for ts, _, x in report["equity"]]  # float-ok: time axis
     peak = None
     drawdown = []
     for ts, e in equity:
@@ -79,8 +85,10 @@ def render_html(report: dict[str, Any]) -> str:
 {spec["latency_ms"]} ms, {report["data"]["markets"]} markets, {report["data"]["book_events"]}
 book events. Assumptions: docs/backtesting.md.</p>
 <table>{rows}</table>
-<h2>Equity</h2>{_line_chart(equity, "#1f5fbf")}
-<h2>Drawdown</h2>{_line_chart(drawdown, "#b00")}
+<h2>Equity</h2>{_line_chart(equity, "#1f5fbf", "equity")}
+<h2>Drawdown</h2>{_line_chart(drawdown, "#b00", "drawdown")}
+<h2>Exposure over time</h2>{_line_chart(exposure, "#8a5a00", "exposure")}
+<p class=note>exposure: the cost of the open positions, sampled with the equity.</p>
 <h2>P&amp;L per market</h2>{_bar_chart(markets)}
 <table><tr><th>market</th><th class=n>net</th><th class=n>realized</th><th class=n>settled</th>
 <th class=n>marked</th><th class=n>fees</th><th class=n>fills</th><th class=n>won</th></tr>
@@ -92,7 +100,11 @@ book events. Assumptions: docs/backtesting.md.</p>
 """
 
 
-def _line_chart(points: list[tuple[float, Decimal]], color: str) -> str:  # float-ok: times
+def _line_chart(
+    points: list[tuple[float, Decimal]],  # float-ok: times
+    color: str,
+    chart_id: str,
+) -> str:
     if len(points) < 2:
         return "<p class=note>not enough points</p>"
     xs = [p[0] for p in points]
@@ -111,8 +123,10 @@ def _line_chart(points: list[tuple[float, Decimal]], color: str) -> str:  # floa
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
     top = escape(fmt_money(max(p[1] for p in points)))
     bottom = escape(fmt_money(min(p[1] for p in points)))
+    data = ";".join(f"{x!r},{v}" for x, v in points)
     return (
-        f'<svg width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">'
+        f'<svg id="{chart_id}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img"'
+        f' data-points="{data}">'
         f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>'
         f'<text x="4" y="{sy(y1) + 4:.0f}" font-size="11">{top}</text>'
         f'<text x="4" y="{sy(y0) + 4:.0f}" font-size="11">{bottom}</text>'

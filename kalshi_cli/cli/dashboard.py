@@ -45,6 +45,14 @@ def dashboard_command(
     ] = 5.0,
     state: StateOpt = None,
     env: EnvOpt = None,
+    backtest: Annotated[
+        Path | None,
+        typer.Option(
+            "--backtest",
+            help="Show a finished backtest's results instead, read-only: the directory of "
+            "`kalshi backtest --out DIR`, or a file of its --json.",
+        ),
+    ] = None,
 ) -> None:
     """A live dashboard of a running bot, full screen, over SSH too.
 
@@ -54,10 +62,20 @@ def dashboard_command(
     q quit. Without credentials or an exchange, the local panels keep working and the others
     say why.
 
+    With --backtest RESULT: a backtest's summary, equity curve, P&L per market, last fills and
+    positions left open; p, h and k do not apply.
+
     Example: kalshi dashboard --env prod
     """
     from kalshi_cli.cli.dashboard_app import DashboardApp
 
+    if backtest is not None:
+        from kalshi_cli.cli.dashboard_app import BacktestApp
+        from kalshi_cli.clock import SystemClock
+        from kalshi_cli.dashboard.backtest import load_backtest
+
+        BacktestApp(load_backtest(backtest, SystemClock())).run()
+        return
     app = current()
     if state is not None:
         app.state = state

@@ -11,6 +11,7 @@ refreshing never flickers, and it draws with plain terminal escapes, so it works
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,7 +41,8 @@ from kalshi_cli.models import fmt_dollars, fmt_money
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
-    from kalshi_cli.dashboard.snapshot import FeedAges
+    from kalshi_cli.dashboard.backtest import BacktestView
+    from kalshi_cli.dashboard.snapshot import FeedAges, FillLine
     from kalshi_cli.killswitch import KillReport
 
 KILL_WORD = "KILL"
@@ -55,7 +57,8 @@ HELP = """\
 p   pause / resume new orders (the trade loop's pause file)
 h   halt trading (as `kalshi halt`; `kalshi resume` lifts it)
 k   kill switch: halt, cancel every resting order, prove none is left
-    (as `kalshi cancel-all`; asks you to type KILL first)
+    (as `kalshi cancel-all`; asks you to type KILL first). On a PAPER screen: halts the
+    paper loop, which cancels the orders of its own venue; nothing goes to the exchange
 /   filter the markets shown (empty: all)
 ?   this help
 q   quit (the trade loop is not touched)
@@ -242,8 +245,12 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
 def render_fills(local: LocalSnapshot, flt: str) -> RenderableType:
     if not local.fills:
         return _note(local.error or "no fill yet")
+    return _fills_table(local.fills, flt)
+
+
+def _fills_table(fills: Iterable[FillLine], flt: str) -> Table:
     table = _table("time", "market", "trade", "price", "qty", "slip", "model_fair")
-    for f in local.fills:
+    for f in fills:
         if flt in f.ticker.upper():
             table.add_row(
                 _time(f.at),
@@ -320,13 +327,27 @@ class ConfirmKill(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
+    def __init__(self, *, paper: bool = False) -> None:
+        super().__init__()
+        self.paper = paper
+
     def compose(self) -> ComposeResult:
+        what = (
+            (
+                "Halts the PAPER loop and has it cancel EVERY paper order of its own venue, "
+                "then list again until none is left. Nothing is sent to the exchange.\n"
+            )
+            if self.paper
+            else (
+                "Halts trading, cancels EVERY resting order of this account, then lists "
+                "again until none is left (as `kalshi cancel-all`).\n"
+            )
+        )
         with Vertical(id="dialog"):
             yield Static(
                 Text.assemble(
-                    ("KILL SWITCH\n", "bold red"),
-                    "Halts trading, cancels EVERY resting order of this account, then lists "
-                    "again until none is left (as `kalshi cancel-all`).\n",
+                    ("PAPER KILL SWITCH\n" if self.paper else "KILL SWITCH\n", "bold red"),
+                    what,
                     f"Type {KILL_WORD} and Enter to go on; Escape to go back.",
                 )
             )
@@ -423,6 +444,8 @@ class DashboardApp(App[None]):
         self.message = ""
         self.shown: dict[str, RenderableType] = {}
         self._remote_busy = False
+        self._kill_paper = False  # the confirmed kill is a paper loop's
+        self._leaving = threading.Event()  # a paper kill stops waiting for its loop
 
     # -------------------------------------------------------------------- layout
 
@@ -443,6 +466,9 @@ class DashboardApp(App[None]):
         kill.border_title = "Kill switch"
         yield kill
         yield Footer()
+
+    def on_unmount(self) -> None:
+        self._leaving.set()
 
     def on_mount(self) -> None:
         self.refresh_local()
@@ -566,14 +592,12 @@ class DashboardApp(App[None]):
 
     def action_kill(self) -> None:
         if self.local is not None and self.local.paper:
-            # the paper loop has no order on the exchange; the account's real ones may be a
-            # live loop's, which this screen does not watch
-            self.message = (
-                "kill switch not run: a paper loop has no order on the exchange "
-                "(h halts it; `kalshi cancel-all` cancels the account's real orders)"
-            )
-            self.render_panels()
+            # the paper loop has no order on the exchange, and the account's real ones may be a
+            # live loop's: the paper loop cancels its own, through its state file
+            self._kill_paper = True
+            self.push_screen(ConfirmKill(paper=True), self._kill_confirmed)
             return
+        self._kill_paper = False
         if self.wiring.client is None:
             self.message = f"kill switch needs the exchange: {self.wiring.no_client_reason}"
             self.render_panels()
@@ -587,7 +611,11 @@ class DashboardApp(App[None]):
             return
         self.kill_text = "running: halting, cancelling, proving..."
         self.render_panels()
-        self.run_worker(self._run_kill, thread=True, group="kill")
+        if self._kill_paper:
+            self.query_one("#kill", Static).border_title = "Kill switch - PAPER loop"
+            self.run_worker(self._run_paper_kill, thread=True, group="kill")
+        else:
+            self.run_worker(self._run_kill, thread=True, group="kill")
 
     def _run_kill(self) -> None:
         w = self.wiring
@@ -602,6 +630,22 @@ class DashboardApp(App[None]):
             w.client, w.sources.state_path, w.clock, deadline_s=w.kill_deadline_s, on_progress=say
         )
         self.call_from_thread(self._kill_done, kill_report_text(report))
+
+    def _run_paper_kill(self) -> None:
+        w = self.wiring
+
+        def say(line: str) -> None:
+            self.call_from_thread(self._kill_progress, line)
+
+        report = actions.paper_kill(
+            w.sources.state_path,
+            w.clock,
+            deadline_s=w.kill_deadline_s,
+            on_progress=say,
+            stop=self._leaving,
+        )
+        if not self._leaving.is_set():
+            self.call_from_thread(self._kill_done, "\n".join(report.lines()))
 
     def _kill_progress(self, text: str) -> None:
         self.kill_text = text
@@ -639,3 +683,234 @@ def panel_ids() -> Iterable[str]:
 def describe(app: DashboardApp) -> dict[str, Any]:
     """Every panel's text, keyed by id."""
     return {key: app.panel_text(key) for key in panel_ids()}
+
+
+# ------------------------------------------------------------------------------ a backtest
+
+NOT_A_LOOP = "does not apply to a backtest: these are a finished run's results, no loop to act on"
+BACKTEST_HELP = """\
+A backtest's results, read-only (`kalshi backtest --out DIR` or its --json).
+
+p h k  do not apply: there is no running loop behind a backtest's results
+/      filter the markets shown (empty: all)
+?      this help
+q      quit"""
+
+# in grid order: the summary and the equity curve, P&L per market and per day, the positions
+# left open and the last fills across the screen
+BACKTEST_PANELS = (
+    ("summary", "Summary"),
+    ("equity", "Equity curve"),
+    ("markets", "P&L per market"),
+    ("days", "Per day, exits"),
+    ("left", "Left open at the end"),
+    ("fills", "Last fills (the run's state file)"),
+)
+
+
+def _pct(value: float | None) -> str:  # float-ok: a ratio
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ratio(value: float | None) -> str:  # float-ok: a ratio
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def render_summary(view: BacktestView) -> RenderableType:
+    t = view.totals
+    table = _table("", "")
+    table.add_row("net P&L", _money(_dec(t.get("net"))))
+    table.add_row("realized", _money(_dec(t.get("realized"))))
+    table.add_row("settled", _money(_dec(t.get("settled"))))
+    table.add_row("marked", _money(_dec(t.get("marked"))))
+    table.add_row("fees", _dollars(_dec(t.get("fees"))))
+    table.add_row("start balance", _dollars(_dec(t.get("start_balance"))))
+    table.add_row("end equity", _dollars(_dec(t.get("end_equity"))))
+    table.add_row("fills / orders", f"{t.get('fills', 0)} / {t.get('orders', 0)}")
+    table.add_row("trades (won)", f"{t.get('round_trips', 0)} ({t.get('wins', 0)})")
+    table.add_row("win rate", _pct(t.get("win_rate")))
+    table.add_row(
+        "max drawdown",
+        f"{_dollars(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
+    )
+    table.add_row("Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))}")
+    table.add_row("max exposure", _dollars(_dec(t.get("max_exposure"))))
+    return table
+
+
+def render_equity(view: BacktestView) -> RenderableType:
+    curve = view.report.get("equity") or []
+    if not curve:
+        return _note("no equity sample")
+    first, last = curve[0], curve[-1]
+    return Text(
+        f"{len(curve)} samples, {_time(float(first[0]))} -> {_time(float(last[0]))} UTC: "
+        f"{_dollars(Decimal(first[1]))} -> {_dollars(Decimal(last[1]))}"
+    )
+
+
+def render_markets(view: BacktestView, flt: str) -> RenderableType:
+    markets = view.report.get("markets") or {}
+    traded = {k: m for k, m in markets.items() if m.get("fills")}
+    if not traded:
+        return _note("no market traded")
+    table = _table("market", "net", "realized", "settled", "marked", "fees", "fills")
+    for ticker, m in sorted(traded.items()):
+        if flt in ticker.upper():
+            table.add_row(
+                ticker,
+                _money(_dec(m.get("net"))),
+                _money(_dec(m.get("realized"))),
+                _money(_dec(m.get("settled"))),
+                _money(_dec(m.get("marked"))),
+                _dollars(_dec(m.get("fees"))),
+                str(m.get("fills", 0)),
+            )
+    return table
+
+
+def render_left_open(view: BacktestView, flt: str) -> RenderableType:
+    left = view.report.get("left_open") or []
+    if not left:
+        return _note("no position left open at the end")
+    table = _table("market", "qty", "entry", "bid", "mid", "marked")
+    for p in left:
+        if flt in str(p.get("ticker", "")).upper():
+            table.add_row(
+                str(p.get("ticker")),
+                _d(_dec(p.get("position"))),
+                _dollars(_dec(p.get("average_entry"))),
+                _dollars(_dec(p.get("mark_bid"))),
+                _dollars(_dec(p.get("mark_mid"))),
+                _money(_dec(p.get("marked"))),
+            )
+    return table
+
+
+def render_days(view: BacktestView) -> RenderableType:
+    days = view.report.get("by_day") or {}
+    table = _table("day", "P&L", "fees", "fills")
+    for day, b in sorted(days.items()):
+        table.add_row(
+            day, _money(_dec(b.get("realized"))), _dollars(_dec(b.get("fees"))), str(b.get("fills"))
+        )
+    exits = view.report.get("exit_reasons") or {}
+    line = ", ".join(f"{k} {v}" for k, v in sorted(exits.items())) or "none"
+    return Group(table, Text(f"exits: {line}"))
+
+
+class BacktestHelp(HelpScreen):
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(
+                Text.assemble(("kalshi dashboard --backtest: keys\n\n", "bold"), BACKTEST_HELP)
+            )
+
+
+class BacktestApp(App[None]):
+    """`kalshi dashboard --backtest RESULT`: a finished backtest's results, read-only."""
+
+    TITLE = "kalshi dashboard - BACKTEST"
+    CSS = """
+    Screen { layout: vertical; }
+    #top { height: 1; background: $boost; }
+    #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 17 1fr 7 1fr; height: 1fr; }
+    #equity-box, #markets { column-span: 2; }
+    #left, #fills { column-span: 3; }
+    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
+    #equity-box { border: round $primary; padding: 0 1; height: 100%; }
+    #equity-chart { height: 1fr; margin-top: 1; }
+    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    BacktestHelp, FilterScreen { align: center middle; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "not_a_loop('p')", "pause"),
+        Binding("h", "not_a_loop('h')", "halt"),
+        Binding("k", "not_a_loop('k')", "kill switch"),
+        Binding("slash", "filter", "filter"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, view: BacktestView) -> None:
+        super().__init__()
+        self.view = view
+        self.market_filter = ""
+        self.message = ""
+        self.shown: dict[str, RenderableType] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="top")
+        with Grid(id="grid"):
+            for key, title in BACKTEST_PANELS:
+                if key == "equity":
+                    with Vertical(id="equity-box") as box:
+                        box.border_title = title
+                        yield Static(id="equity")
+                        yield Sparkline([], id="equity-chart")
+                else:
+                    panel = Static(id=key, classes="panel")
+                    panel.border_title = title
+                    yield panel
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.render_panels()
+
+    def render_panels(self) -> None:
+        view, flt = self.view, self.market_filter.upper()
+        spec = view.report.get("spec") or {}
+        data = view.report.get("data") or {}
+        top = Text.assemble(
+            (" BACKTEST ", "bold reverse cyan"),
+            f"  {spec.get('strategy', '?')} on {data.get('path', spec.get('data', '?'))}",
+            f"  fill model {spec.get('fill_model', '?')}, latency {spec.get('latency_ms', 0)} ms",
+            f"  {view.source}",
+            (f"  filter: {self.market_filter}" if self.market_filter else "", "bold cyan"),
+            (f"  {self.message}" if self.message else "", "bold"),
+        )
+        self._set("top", top)
+        self._set("summary", render_summary(view))
+        self._set("equity", render_equity(view))
+        self._set("markets", render_markets(view, flt))
+        self._set("left", render_left_open(view, flt))
+        fills = _fills_table(view.fills, flt) if view.fills else _note(view.fills_note or "no fill")
+        self._set("fills", fills)
+        self._set("days", render_days(view))
+        chart = self.query_one("#equity-chart", Sparkline)
+        chart.data = self.equity_points()
+
+    def equity_points(self) -> list[float]:  # float-ok: pixels, not money
+        return [float(e) for _, e, _ in self.view.report.get("equity") or []]  # float-ok: pixels
+
+    def _set(self, widget_id: str, renderable: RenderableType) -> None:
+        self.shown[widget_id] = renderable
+        self.query_one(f"#{widget_id}", Static).update(renderable)
+
+    def panel_text(self, widget_id: str) -> str:
+        """What a panel shows, as plain text at its width on screen (for tests)."""
+        from rich.console import Console
+
+        renderable = self.shown.get(widget_id, "")
+        width = max(20, self.query_one(f"#{widget_id}", Static).content_size.width)
+        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+        console.print(renderable)
+        return console.export_text()
+
+    def action_not_a_loop(self, key: str) -> None:
+        self.message = f"{key}: {NOT_A_LOOP}"
+        self.render_panels()
+
+    def action_filter(self) -> None:
+        self.push_screen(FilterScreen(self.market_filter), self._filtered)
+
+    def _filtered(self, value: str | None) -> None:
+        self.market_filter = value or ""
+        self.render_panels()
+
+    def action_help(self) -> None:
+        self.push_screen(BacktestHelp())

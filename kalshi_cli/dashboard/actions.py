@@ -8,6 +8,9 @@
   then every resting order cancelled, then listings until none is left; the report says whether
   that was proven. As there, the state file is created if missing, and a state file that cannot
   be opened does not stop the cancels (the report says why HALTED was not recorded).
+- `k` on a PAPER screen: `paper_kill` halts the paper loop and has it cancel the orders of its
+  own venue, through its state file (`kalshi_cli.paper_kill`); it holds no client, so nothing
+  reaches the exchange, where the account's real orders may be a live loop's.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from typing import TYPE_CHECKING
 from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
 if TYPE_CHECKING:
+    import threading
+
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.killswitch import KillReport
+    from kalshi_cli.paper_kill import PaperKillReport
 
 SOURCE = "kalshi dashboard"
 
@@ -63,4 +69,26 @@ def kill(
         deadline_s=deadline_s,
         source=SOURCE,
         on_progress=on_progress,
+    )
+
+
+def paper_kill(
+    state_path: Path,
+    clock: Clock,
+    *,
+    deadline_s: float = DEFAULT_DEADLINE_S,
+    on_progress: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> PaperKillReport:
+    """The kill switch of the paper loop of `state_path`: HALTED, its venue's orders cancelled
+    by the loop itself, the proof; no request to any exchange."""
+    from kalshi_cli.paper_kill import kill_paper_loop
+
+    return kill_paper_loop(
+        state_path,
+        clock,
+        source=SOURCE,
+        deadline_s=deadline_s,
+        on_progress=on_progress,
+        stop=stop,
     )

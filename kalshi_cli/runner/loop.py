@@ -172,6 +172,9 @@ class TradeLoop:
         self._wait_for_events: Callable[[float], bool] | None = getattr(
             feed, "wait_for_events", None
         )
+        # a paper loop answers its kill switch here, on each full pass while HALTED
+        # (runner/paper.py `answer_kill`, paper_kill.py)
+        self.on_halted: Callable[[], None] | None = None
 
     # ---------------------------------------------------------------- running
 
@@ -223,6 +226,8 @@ class TradeLoop:
             self.executor.sync_fills()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         self._watch_state()
+        if full and self.on_halted is not None and self._state == "HALTED":
+            self.on_halted()
         tripped = self.risk.check_circuit_breaker()
         self._withdraw(tripped, full=full, went_stale=went_stale)
         self._check_breaches()

@@ -27,6 +27,11 @@ The venue lives in memory: a paper session starts from an empty book of its own 
 balance (`--paper-balance`). Its state file is `<state file>.paper-<env>.db`, never the live one;
 one left with positions or resting orders by an earlier session is refused (its venue is gone),
 with the way to start afresh in the message.
+
+The kill switch of a paper loop is asked through its state file (paper_kill.py: the dashboard's
+`k` on a PAPER screen): on each full pass while HALTED the loop runs `answer_kill`, which runs
+`killswitch.KillSwitch` on its own client, so on its venue alone, and drops the cancelled orders
+from its portfolio.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.feed import MarketData
+    from kalshi_cli.runner.loop import TradeLoop
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
 
@@ -229,6 +235,25 @@ def refuse_leftovers(store: Store, path: Path) -> None:
             "whose local venue is gone; not trading",
             hint="move that file aside (or pass another --state) to start a paper session afresh",
         )
+
+
+def answer_kill(loop: TradeLoop) -> None:
+    """A kill request of the paper state file not yet answered: cancel every order of the
+    venue through the kill switch (paper_kill.answer), then forget them in the portfolio."""
+    from kalshi_cli.models import ZERO
+    from kalshi_cli.paper_kill import answer
+
+    try:
+        report = answer(loop.store, loop.client, loop.clock)
+    except KalshiError as exc:  # HALTED already holds; the next full pass asks again
+        loop.log.emit("paper_kill_failed", {"error": exc.one_line()})
+        return
+    if report is None:
+        return
+    resting = {o.order_id for o in loop.client.iter_orders(status="resting")}
+    for order_id in [o for o in loop.portfolio.orders if o not in resting]:
+        loop.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+    loop.log.emit("paper_kill", report.to_json())
 
 
 class Prefixed:

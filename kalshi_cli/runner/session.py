@@ -14,6 +14,7 @@ pauses or resumes new orders.
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -292,6 +293,11 @@ def build_loop(
         complements=find_complements(parts.client, markets) if strategy.uses_complements else {},
     )
     loop.executor.load_seen(fills)
+    if options.paper:
+        from kalshi_cli.runner.paper import answer_kill
+
+        # the kill switch of a paper loop is asked through its state file (paper_kill.py)
+        loop.on_halted = functools.partial(answer_kill, loop)
     return loop
 
 

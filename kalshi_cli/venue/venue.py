@@ -22,6 +22,10 @@ the recorded book; this module puts the two together:
   the venue first asks its feeder to `advance` to that time (a replay applies the frames in
   between, which the strategy will only see afterwards), then acts.
 - **Settlement** at the result the data gives (`settle`), through the core's own settlement.
+- **Expiry.** An order sent with an `expiration_time` expires as the simulator expires it on its
+  clock (`Exchange.tick`): the first time the venue is touched (a feed call, a request, a read)
+  with the simulated clock at or past that time, before anything else happens, so data stamped
+  after the expiry never fills it.
 
 The trade loop reaches all of this through `client`, a `VenueClient`: the methods of
 `KalshiClient` the loop and the order service call, answering with the same models parsed from
@@ -36,6 +40,7 @@ Interface for whoever feeds it (a replay, or a live feed for paper trading):
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -130,6 +135,7 @@ class LocalVenue:
         self._consumed_seen: dict[tuple[str, bool, Decimal], Decimal] = {}
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
+        self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
         self.client = VenueClient(self)
 
     # ------------------------------------------------------------------ reference data
@@ -186,6 +192,8 @@ class LocalVenue:
     def book_changed(self, ticker: str, yes: Levels, no: Levels) -> None:
         """The recorded bids of `ticker` are now `yes` and `no` (price -> size). The mappings
         are read, not copied, until the next call for this market."""
+        if self._expiries:
+            self.expire_due()
         self._books[ticker] = (yes, no)
         if self._consumed:
             self._release_consumed(ticker, yes, no)
@@ -204,6 +212,8 @@ class LocalVenue:
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
         1 - yes_price; a NO taker met YES bids at `yes_price`."""
+        if self._expiries:
+            self.expire_due()
         ids = self._by_ticker.get(ticker)
         if not ids:
             return
@@ -230,6 +240,7 @@ class LocalVenue:
         """Settle at the data's result: resting orders are cancelled, positions paid."""
         if result not in ("yes", "no") or ticker not in self.infos:
             return
+        self.expire_due()
         market = self.exchange.markets[ticker]
         if market.status == "settled":
             return
@@ -239,6 +250,7 @@ class LocalVenue:
 
     def close(self, ticker: str) -> None:
         """Trading ended on `ticker` (closed, not yet settled): orders are refused from now."""
+        self.expire_due()
         market = self.exchange.markets.get(ticker)
         if market is not None and market.status == "open":
             self.exchange.set_market_status(ticker, "closed")
@@ -377,6 +389,23 @@ class LocalVenue:
         """The request reaches the venue `latency_s` after it was made."""
         if self.latency_s > 0 and self.advance is not None:
             self.advance(self.clock.wall() + self.latency_s)
+        self.expire_due()
+
+    def expire_due(self) -> None:
+        """Expire our orders whose `expiration_time` the clock has reached, through the core's
+        own expiry (`Exchange.tick`, as the simulator runs it on its clock)."""
+        if not self._expiries or self._expiries[0][0] > self.clock.wall():
+            return
+        self.exchange.tick()
+        now = self.clock.wall()
+        while self._expiries and self._expiries[0][0] <= now:
+            _, order_id = heapq.heappop(self._expiries)
+            if self.exchange.order(self.account, order_id).status != "resting":
+                self._forget(order_id)
+
+    def _watch_expiry(self, order_id: str, expiration_time: int | None) -> None:
+        if expiration_time is not None:
+            heapq.heappush(self._expiries, (expiration_time, order_id))
 
     # ------------------------------------------------------------------ requests
 
@@ -428,6 +457,7 @@ class LocalVenue:
         live = self.exchange.order(self.account, order.order_id)
         if live.status == "resting":
             self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count)
+            self._watch_expiry(live.order_id, live.expiration_time)
         response: dict[str, Any] = {
             "order_id": order.order_id,
             "client_order_id": order.client_order_id,
@@ -504,6 +534,7 @@ class LocalVenue:
                 self._by_ticker.setdefault(ticker, set()).add(new.order_id)
             else:
                 self._rest(new.order_id, ticker, yes, own, new.remaining_count)
+            self._watch_expiry(new.order_id, new.expiration_time)
         return {"old_order": ser.order_json(old), "order": ser.order_json(new)}
 
     def decrease(
@@ -526,9 +557,11 @@ class LocalVenue:
     # ------------------------------------------------------------------ reads
 
     def resting_order_ids(self) -> list[str]:
+        self.expire_due()
         return list(self._resting)
 
     def queue_ahead(self, order_id: str) -> Decimal | None:
+        self.expire_due()
         r = self._resting.get(order_id)
         return None if r is None else r.spot.ahead
 
@@ -551,6 +584,7 @@ class VenueClient:
 
     @property
     def _ex(self) -> Exchange:
+        self.venue.expire_due()  # a read sees the orders the clock has expired as gone
         return self.venue.exchange
 
     # reference data
@@ -793,6 +827,34 @@ class VenueClient:
                 "reduced_by": fmt_count(reduced),
             }
         )
+
+    def cancel_all_orders(self) -> None:
+        """Every resting order of the venue's one account, as the exchange's cancel-all: the
+        kill switch of a paper loop (paper_kill.py) runs on this."""
+        for order_id in [o.order_id for o in self._ex.orders(self.venue.account)]:
+            if self._ex.order(self.venue.account, order_id).status == "resting":
+                self.venue.cancel(order_id)
+
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
+        """Per-order failures come back as `CancelResult.error`, as the exchange answers them."""
+        results: list[CancelResult] = []
+        for order_id, _ in orders:
+            try:
+                order, reduced = self.venue.cancel(order_id)
+            except ApiError as exc:
+                results.append(CancelResult(order_id, ZERO, exc.one_line()))
+                continue
+            results.append(CancelResult(str(order["order_id"]), reduced))
+        return results
+
+    def trigger_order_group(self, order_group_id: str) -> None:
+        """A venue has no order groups: every group is unknown to it, as a deleted one is."""
+        raise NotFoundError(f"order group {order_group_id} not found", status=404)
 
     def amend_order(
         self,

@@ -61,7 +61,7 @@ def test_text_html_and_out(data: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "net P&L" in done.stdout and "equity" in done.stdout
     page = html.read_text()
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4  # equity, drawdown, exposure, P&L per market
     for forbidden in ("http:", "https:", "<script", "url(", "@import", "<link"):
         assert forbidden not in page, forbidden
     report = json.loads((out / "report.json").read_text())

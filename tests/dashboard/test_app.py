@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
+from kalshi_cli.cli.dashboard_app import ConfirmKill, DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
@@ -337,6 +337,9 @@ def _paper_screen(sources: Sources, clock: ManualClock) -> dict[str, str]:
         await pilot.press("k")
         seen["after k"] = " ".join(app.panel_text("top").split())
         seen["screen after k"] = type(app.screen).__name__
+        if isinstance(app.screen, ConfirmKill):
+            seen["dialog paper"] = str(app.screen.paper)
+            await pilot.press("escape")  # gone back: nothing run
 
     drive(app, look)
     return seen
@@ -344,7 +347,8 @@ def _paper_screen(sources: Sources, clock: ManualClock) -> dict[str, str]:
 
 def test_a_paper_loops_state_file_is_marked_paper(tmp_path: Path) -> None:
     """`kalshi trade --paper` writes `<state>.paper-<env>.db`: the screen says PAPER in its title,
-    top line and trading panel, and the kill key does not touch the account's real orders."""
+    top line and trading panel, and the kill key asks for the paper loop's kill switch (which
+    never touches the exchange: tests/dashboard/test_paper_kill.py)."""
     sources = replace(_sources(tmp_path), state_path=tmp_path / "state.paper-sim.db")
     clock = prepare(sources.state_path, tmp_path / "trade.log")
     seen = _paper_screen(sources, clock)
@@ -352,8 +356,7 @@ def test_a_paper_loops_state_file_is_marked_paper(tmp_path: Path) -> None:
     assert seen["top"].startswith(" PAPER  SIM ")
     assert "PAPER" in seen["trading title"]
     assert "not the paper loop's" in seen["orders title"]
-    assert "kill switch not run: a paper loop has no order on the exchange" in seen["after k"]
-    assert seen["screen after k"] == "Screen"  # no confirmation asked: nothing to confirm
+    assert seen["screen after k"] == "ConfirmKill" and seen["dialog paper"] == "True"
 
 
 def test_a_paper_loops_started_event_marks_it_paper_until_a_live_start(tmp_path: Path) -> None:

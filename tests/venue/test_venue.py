@@ -191,3 +191,59 @@ def test_fills_are_listed_newest_first_and_min_ts_ends_the_listing() -> None:
     assert stamps == sorted((ts for ts in stamps if ts is not None), reverse=True)
     recent = list(v.client.iter_fills(min_ts=fills[1].ts))
     assert [f.fill_id for f in recent] == [f.fill_id for f in fills[:2]]
+
+
+def test_an_order_with_an_expiration_expires_on_the_simulated_clock() -> None:
+    """As the simulator's core expires a good-till-cancelled order at its `expiration_time` on
+    its clock (`Exchange.tick`), the venue expires ours when its simulated clock passes it: the
+    order is canceled, its collateral comes back, and a later trade at its price fills nothing."""
+    v, clock = venue()
+    v.book_changed(T, {D("0.50"): D(30)}, {D("0.48"): D(40)})
+    start = int(clock.wall())
+    request = CreateOrder(
+        T,
+        BookSide.BID,
+        D("0.50"),
+        D(10),
+        time_in_force=TimeInForce.GTC,
+        expiration_time=start + 10,
+    )
+    placed = v.client.create_order(request)
+    assert v.client.get_balance().balance == D(1000) - D("5.00")  # collateral held
+    clock.advance(9)
+    (still,) = v.client.iter_orders(status="resting")  # not yet: 1 s to go
+    assert still.order_id == placed.order_id
+    clock.advance(1)  # the clock reaches expiration_time: expired, with nothing else happening
+    assert list(v.client.iter_orders(status="resting")) == []
+    assert v.client.get_order(placed.order_id).status == "canceled"
+    assert v.client.get_balance().balance == D(1000)
+    assert v.resting_order_ids() == []
+    assert v.queue_ahead(placed.order_id) is None
+    # the recorded trades that would have filled it now fill nothing
+    v.trade(T, D("0.50"), D(100), Side.NO)
+    assert list(v.client.iter_fills()) == []
+    assert list(v.client.get_positions()) == []
+
+
+def test_an_order_expires_before_the_data_that_comes_after_its_expiry() -> None:
+    """The feed's next event after the expiry finds the order gone: a trade stamped after the
+    expiration never fills it, even when no request came in between."""
+    v, clock = venue()
+    v.book_changed(T, {D("0.50"): D(0)}, {D("0.48"): D(40)})
+    start = int(clock.wall())
+    v.client.create_order(
+        CreateOrder(
+            T,
+            BookSide.BID,
+            D("0.50"),
+            D(10),
+            time_in_force=TimeInForce.GTC,
+            expiration_time=start + 5,
+        )
+    )
+    clock.advance(4)
+    v.trade(T, D("0.50"), D(3), Side.NO)  # before its expiry: 3 fill (nothing queued ahead)
+    clock.advance(2)
+    v.trade(T, D("0.50"), D(100), Side.NO)  # after it: nothing more
+    assert sum((f.count for f in v.client.iter_fills()), D(0)) == 3
+    assert v.resting_order_ids() == []

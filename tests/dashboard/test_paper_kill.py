@@ -1,0 +1,160 @@
+"""`k`, `h` and `p` on a PAPER screen (the dashboard driven headless by Textual's pilot): they act
+on the paper loop alone, through its state file and pause file, and no write request reaches the
+exchange, whose real orders of the account are left alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal as D
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.dashboard.snapshot import Sources
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.store.records import RESTING
+from tests.dashboard.prepared import TICKER, prepare, until
+from tests.runner.paper_rig import paper_rig
+from tests.runner.simproc import Book
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from tests.conftest import SimHarness
+
+SIZE = (120, 40)
+
+
+def _sources(state: Path) -> Sources:
+    return Sources(
+        state_path=state,
+        env="sim",
+        pause_file=state.parent / "trade.pause",
+        log_path=state.parent / "trade.log",
+        limit=D(100),
+    )
+
+
+def drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+def _writes(sim: SimHarness) -> dict[str, int]:
+    accounts: Any = sim.stats()["accounts"]
+    requests = accounts.get(sim.account.key_id, {}).get("requests", {})
+    return {name: n for name, n in requests.items() if not name.startswith("GET ")}
+
+
+def _account_client(sim: SimHarness) -> KalshiClient:
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    return KalshiClient(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+
+
+def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """No paper loop holds the state file: its venue is gone, nothing can rest; `k` says so,
+    HALTs the paper state file, and the account's real order on the exchange stays."""
+    state = tmp_path / "state.paper-sim.db"
+    clock = prepare(state, tmp_path / "trade.log")
+    with Store.open(state, clock=clock) as store:  # an order the gone paper session left open
+        store.record_intent(
+            IntentRecord(
+                "coid-2", TICKER, BookSide.BID, D("0.30"), D(5), Side.YES, Action.BUY,
+                strategy="spike", model_fair=D("0.35"),
+            )
+        )  # fmt: skip
+        store.mark_sent(
+            "coid-2", order_id="paper-ord-2", status=RESTING, fill_count=D(0), remaining_count=D(5)
+        )
+    sim.create_market(TICKER)
+    sources = _sources(state)
+    with _account_client(sim) as client:
+        Book(client, TICKER).order(BookSide.BID, "0.30", "2", TimeInForce.GTC)
+        (real,) = client.iter_orders(status="resting")
+        before = _writes(sim)
+        app = DashboardApp(Wiring(sources=sources, clock=clock, client=client))
+        seen: dict[str, str] = {}
+
+        async def keys(pilot: Pilot[None]) -> None:
+            await pilot.press("p")
+            seen["paused"] = str(sources.pause_file is not None and sources.pause_file.exists())
+            await pilot.press("p")
+            await pilot.press("h")
+            seen["halted"] = app.panel_text("trading")
+            await pilot.press("k")
+            seen["dialog"] = type(app.screen).__name__
+            await pilot.press(*"KILL", "enter")
+            await until(pilot, lambda: "PROVEN" in app.panel_text("kill"), "the paper proof")
+            seen["kill"] = " ".join(app.panel_text("kill").split())
+            seen["kill title"] = str(app.query_one("#kill").border_title)
+
+        drive(app, keys)
+        after = _writes(sim)
+        still = [o.order_id for o in client.iter_orders(status="resting")]
+    assert seen["paused"] == "True"
+    assert not (tmp_path / "trade.pause").exists()
+    assert "HALTED" in seen["halted"]
+    assert seen["dialog"] == "ConfirmKill"
+    assert "PROVEN: no paper order left" in seen["kill"]
+    assert "NOT PROVEN" not in seen["kill"]
+    assert "no paper loop is running on this state file" in seen["kill"]
+    assert "1 order record(s) of the gone session left open" in seen["kill"]
+    assert seen["kill title"] == "Kill switch - PAPER loop"
+    with Store.open(state) as store:
+        row = store.trading_state()
+    assert row.state == "HALTED" and row.source == "kalshi dashboard"
+    # nothing was written to the exchange, and the account's real order is still there
+    assert after == before
+    assert still == [real.order_id]
+
+
+def test_k_on_a_paper_screen_has_the_running_paper_loop_cancel_its_venues_orders(
+    tmp_path: Path,
+) -> None:
+    """A paper loop runs (it holds its state file's lock) with quotes resting in its venue: `k`
+    and the typed word HALT it, the loop cancels every one with the kill switch and the panel
+    shows the proof. The loop's exchange client fails the test on any write."""
+    state = tmp_path / "state.paper-sim.db"
+    with paper_rig(state) as rig:
+        for _ in range(3):
+            rig.step(1.0)
+        quoted = rig.venue.resting_order_ids()
+        assert quoted, "the market maker quotes on paper"
+        app = DashboardApp(Wiring(sources=_sources(state), clock=rig.clock))
+        seen: dict[str, str] = {}
+
+        async def kill(pilot: Pilot[None]) -> None:
+            await pilot.press("k")
+            await pilot.press(*"kill", "enter")  # the wrong word: nothing happens
+            seen["refused"] = app.panel_text("top")
+            await pilot.press("k")
+            await pilot.press(*"KILL", "enter")
+
+            def answered() -> bool:
+                rig.step(1.0)  # the paper loop ticks on
+                return "PROVEN" in app.panel_text("kill")
+
+            await until(pilot, answered, "the paper loop's proof")
+            seen["kill"] = " ".join(app.panel_text("kill").split())
+            seen["trading"] = app.panel_text("trading")
+
+        drive(app, kill)
+        assert rig.venue.resting_order_ids() == []
+        assert rig.exchange.orders(rig.real.account_id) == []
+        assert rig.store.trading_state().state == "HALTED"
+    assert "kill switch not run (the word was not typed)" in " ".join(seen["refused"].split())
+    assert "PROVEN: no paper order left" in seen["kill"] and "NOT PROVEN" not in seen["kill"]
+    assert f"cancelled: {len(quoted)} paper order(s)" in seen["kill"]
+    assert "in the running paper loop's venue" in seen["kill"]
+    assert "HALTED" in seen["trading"]
