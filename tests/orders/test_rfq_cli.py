@@ -199,7 +199,7 @@ def test_halted_trading_refuses_every_write_that_can_open_a_position(
 def test_on_prod_accept_and_confirm_ask_first(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
-    """An accept that can trade real money asks; answering no sends nothing."""
+    """An accept or a confirm that can trade real money asks; answering no sends nothing."""
     prime.create_market(T)
     maker = as_account(prime, prime.new_account(), tmp_path / "maker")
     rfq_id = ok_json(kalshi("rfq", "create", T, "--count", "2", "--json"))["rfq_id"]
@@ -213,3 +213,9 @@ def test_on_prod_accept_and_confirm_ask_first(
     assert ok_json(kalshi("quote", "show", quote_id, "--json"))["status"] == "open"
     accepted = kalshi("quote", "accept", quote_id, "--side", "no", "--yes", "--json", **prod)
     assert ok_json(accepted)["accepted_side"] == "no"
+    not_confirmed = maker("quote", "confirm", quote_id, input="n\n", **prod)
+    assert not_confirmed.exit_code != 0 and "PROD" in not_confirmed.stderr
+    assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "accepted"
+    confirmed = maker("quote", "confirm", quote_id, input="y\n", **prod)
+    assert confirmed.exit_code == 0, confirmed.output
+    assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "executed"
