@@ -160,6 +160,21 @@ def _open_market(client: KalshiClient, ticker: str) -> Any:
     return market
 
 
+def _quotable(
+    app: AppContext, client: KalshiClient, rfq_id: str, yes_bid: Decimal, no_bid: Decimal
+) -> str:
+    """The gates of a quote before it is sent: trading allowed, the RFQ's market open, each
+    price that does not decline its side on the market's tick grid. Returns the market."""
+    from kalshi_cli.orders import validate_price
+
+    _trading_allowed(app, "no quote sent")
+    market = _open_market(client, client.get_rfq(rfq_id).market_ticker)
+    for what, price in (("yes bid", yes_bid), ("no bid", no_bid)):
+        if price != 0:
+            validate_price(market, price, what=what)
+    return str(market.ticker)
+
+
 # --------------------------------------------------------------------------------------------
 # shapes
 
@@ -398,17 +413,11 @@ def rfq_create_command(
         obscure_creator_id=hide_id,
         subaccount=subaccount,
     )
+    sizes = {"contracts": _opt(contracts), "target_cost": _opt(cost)}
     if as_json:
-        out.json(
-            {
-                "rfq_id": rfq_id,
-                "market_ticker": ticker,
-                "contracts": _opt(contracts),
-                "target_cost": _opt(cost),
-            }
-        )
-        return
-    out.line(rfq_id)
+        out.json({"rfq_id": rfq_id, "market_ticker": ticker, **sizes})
+    else:
+        out.line(rfq_id)
 
 
 @rfq_app.command("cancel")
@@ -529,7 +538,6 @@ def quote_create_command(
     Example: kalshi quote create 6f1c2d3e-... --yes-bid 0.40 --no-bid 0.55
     """
     from kalshi_cli.cli._services import confirm_on_prod
-    from kalshi_cli.orders import validate_price
 
     yes_price, no_price = parse_bid(yes_bid, "--yes-bid"), parse_bid(no_bid, "--no-bid")
     if yes_price == 0 and no_price == 0:
@@ -538,14 +546,8 @@ def quote_create_command(
     app = current()
     client = _session(app, env)
     out = app.output(as_json=as_json)
-    _trading_allowed(app, "no quote sent")
-    market = _open_market(client, client.get_rfq(rid).market_ticker)
-    for what, price in (("yes bid", yes_price), ("no bid", no_price)):
-        if price != 0:
-            validate_price(market, price, what=what)
-    confirm_on_prod(
-        app, f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({market.ticker})", yes=yes
-    )
+    ticker = _quotable(app, client, rid, yes_price, no_price)
+    confirm_on_prod(app, f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})", yes=yes)
     quote_id = client.create_quote(
         rid,
         yes_bid=yes_price,
@@ -554,17 +556,11 @@ def quote_create_command(
         post_only=post_only,
         subaccount=subaccount,
     )
+    prices = {"yes_bid": str(yes_price), "no_bid": str(no_price)}
     if as_json:
-        out.json(
-            {
-                "quote_id": quote_id,
-                "rfq_id": rid,
-                "yes_bid": str(yes_price),
-                "no_bid": str(no_price),
-            }
-        )
-        return
-    out.line(quote_id)
+        out.json({"quote_id": quote_id, "rfq_id": rid, **prices})
+    else:
+        out.line(quote_id)
 
 
 @quote_app.command("accept")
