@@ -27,8 +27,14 @@ from typing import Any, Literal
 
 from kalshi_cli.client.base import ClientBase, Params, path_segment
 from kalshi_cli.client.requests import check_count
-from kalshi_cli.client.retry import Resend
-from kalshi_cli.errors import KalshiError, ValidationError
+from kalshi_cli.client.retry import Resend, nothing_sent
+from kalshi_cli.errors import (
+    KalshiError,
+    OrderOutcomeUnknown,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
 from kalshi_cli.models import (
     ONE,
     ZERO,
@@ -361,7 +367,28 @@ class CommunicationsApi(ClientBase):
         )
 
     def confirm_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
-        """Confirm your accepted quote: the exchange places both orders."""
-        self._request(
-            "PUT", self._quote_path(quote_id, rfq_id) + "/confirm", mode=Resend.IF_UNSENT, auth=True
-        )
+        """Confirm your accepted quote: the exchange places both orders.
+
+        Sent once. An answer lost after sending (a timeout, a dropped connection, a 5xx)
+        raises `OrderOutcomeUnknown`: the orders may or may not have been placed, and the
+        quote's status says which (`get_quote`); confirming again is refused once executed."""
+        path = self._quote_path(quote_id, rfq_id) + "/confirm"
+        what = f"the confirmation of quote {quote_id}"
+        hint = f"`kalshi quote show {quote_id}` shows whether it executed"
+        try:
+            self._request("PUT", path, mode=Resend.IF_UNSENT, auth=True)
+        except ServerError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to {what}; its orders may or may not "
+                "exist",
+                client_order_id="",
+                hint=hint,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc) or isinstance(exc, OrderOutcomeUnknown):
+                raise
+            raise OrderOutcomeUnknown(
+                f"{exc.message}; the orders of {what} may or may not exist",
+                client_order_id="",
+                hint=hint,
+            ) from exc

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kalshi_cli.errors import ApiError, NotFoundError, ValidationError
+from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown, ValidationError
 from tests.client.test_client_sim import _client, _stats
 
 if TYPE_CHECKING:
@@ -104,3 +104,26 @@ def test_bad_input_is_refused_before_anything_is_sent(
         with pytest.raises(ValidationError):
             getattr(client, call)(**kwargs)
         assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == before
+
+
+def test_a_confirmation_whose_answer_is_lost_is_an_unknown_outcome_never_resent(
+    sim: SimHarness,
+) -> None:
+    """The exchange executes the quote and the answer never arrives: the client says the
+    orders may or may not exist (exit 10 on the command line) and does not confirm again."""
+    sim.create_market(T)
+    maker_account = sim.new_account()
+    with _client(sim.account) as requester, _client(maker_account) as maker:
+        rfq_id = requester.create_rfq(T, contracts=Decimal(2))
+        quote_id = maker.create_quote(rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.55"))
+        requester.accept_quote(quote_id, "yes")
+        sim.set_faults(drop_response_after_commit_rate=1.0)
+        try:
+            with pytest.raises(OrderOutcomeUnknown) as unknown:
+                maker.confirm_quote(quote_id)
+        finally:
+            sim.clear_faults()
+        assert f"kalshi quote show {quote_id}" in unknown.value.one_line()
+        sent = _stats(sim.admin_url, maker_account.key_id)["requests"]
+        assert sum(n for path, n in sent.items() if path.endswith("/confirm")) == 1  # once
+        assert maker.get_quote(quote_id).status == "executed"
