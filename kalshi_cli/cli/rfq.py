@@ -12,6 +12,10 @@ not open) is refused after reading the market (exit 9), and so is any write that
 position while trading is HALTED or in SAFE_MODE (exit 13): creating an RFQ or a quote,
 accepting and confirming. Cancels always go through. On prod those four writes ask for
 confirmation unless `--yes`.
+
+The two orders of an execution are the exchange's, not intents of the state file: their fills
+reach it through `kalshi reconcile` (or a running `kalshi trade`'s fill sync), as any fill does.
+A confirmation whose answer is lost exits 10 and is never sent again (`kalshi quote show`).
 """
 
 from __future__ import annotations

@@ -16,9 +16,10 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.sim.embed import AccountInfo
+from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
-from .conftest import Kalshi, cli_env
+from .conftest import Kalshi, cli_env, state_path
 
 T = "KXRFQCLI-26JAN01-A"
 
@@ -92,6 +93,13 @@ def test_an_rfq_from_request_to_fill_between_two_accounts(
     shown = ok_json(requester("quote", "show", quote_id, "--json"))
     assert shown["status"] == "executed" and shown["order_id"] != confirmed["quote"]["order_id"]
     assert ok_json(maker("rfq", "show", rfq_id, "--json"))["status"] == "closed"
+    # the execution's fills reach the state file as any fill does: through reconcile
+    assert requester("reconcile").exit_code == 0
+    with Store.open(state_path(tmp_path)) as store:
+        kept = list(store.iter_fills(ticker=T))
+    assert sum(f.signed_count for f in kept) == 10 and {f.yes_price for f in kept} == {
+        Decimal("0.40")
+    }
 
 
 def test_cancel_closes_an_rfq_and_a_quote(
