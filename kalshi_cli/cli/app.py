@@ -103,6 +103,11 @@ COMMANDS = (
     # issue #12: subaccounts and API keys
     LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
     LazyCommand("key", "key_cmd", "List, create, generate and delete API keys."),
+    # issue #12: RFQs and quotes
+    LazyCommand("rfq", "rfq", "Requests for quote: ask makers for a price on a size."),
+    LazyCommand(
+        "quote", "rfq", "Quotes on RFQs: answer one, accept one on your RFQ, confirm yours."
+    ),
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from kalshi_cli.client.api_keys import ApiKeysApi
 from kalshi_cli.client.base import LANDING_WINDOW_S, SIGNATURE_WINDOW_S, ClientBase
 from kalshi_cli.client.batch_orders import BatchOrdersApi
+from kalshi_cli.client.communications import CommunicationsApi
 from kalshi_cli.client.exchange import ExchangeDataApi
 from kalshi_cli.client.historical import HistoricalApi
 from kalshi_cli.client.markets import MarketDataApi
@@ -34,5 +35,6 @@ class KalshiClient(
     BatchOrdersApi,
     SubaccountsApi,
     ApiKeysApi,
+    CommunicationsApi,
 ):
     """Signed access to the Kalshi trade API v2 (or the simulator, which speaks the same)."""

@@ -27,21 +27,30 @@ What each step does, and where it comes from:
   is refused the other is cancelled, the quote is cancelled with the refusal as its reason, and
   the refusal is the answer. On success the quote is `executed` and the RFQ closed.
 
-RFQs and quotes live in memory beside the exchange (`of(exchange)`), not in its journal: a
-restarted simulator has none (the orders an execution placed are journaled as any order is).
+Persistence: RFQs and quotes are part of the exchange's state (`Exchange.rfqs`/`quotes`, kept in
+its snapshots), and every write is one journal record (`rfq_create`, `rfq_delete`,
+`quote_create`, `quote_delete`, `quote_accept`, `quote_confirm`) written through
+`Exchange.journaled` after validation and before any change, carrying the ids the write made (the
+RFQ's or quote's, and the client order ids of the two orders a confirmation places). Replaying a
+record runs the same method again at the record's time, so a restarted simulator has the same
+RFQs and quotes; a confirmation's two orders are not journaled on their own (that would place
+them twice on replay), they are placed again by replaying the confirmation, with the same ids and
+the same outcome, a refusal included (`ExecutionRefused`).
+
+This module does not import the exchange core (the core owns the `Communications` of each
+exchange and replays its records); `Core` names the part of `Exchange` it uses.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from kalshi_cli.clock import Clock
 from kalshi_cli.models import (
     ONE,
     TAKER_FEE_RATE,
@@ -52,7 +61,14 @@ from kalshi_cli.models import (
     price_on_grid,
     trading_fee,
 )
-from kalshi_cli.sim.core import Exchange, ExchangeError, not_found
+from kalshi_cli.sim.records import (
+    Account,
+    ExchangeError,
+    PlaceResult,
+    SimMarket,
+    SimOrder,
+    not_found,
+)
 
 MAX_OPEN_RFQS = 100
 RfqStatus = Literal["open", "closed"]
@@ -121,6 +137,51 @@ class CommsEvent:
 CommsListener = Callable[[CommsEvent], None]
 
 
+class ExecutionRefused(ExchangeError):
+    """A confirmed quote whose orders the exchange refused (the quote is cancelled): the answer
+    to the confirmation, and on replay the expected outcome of its record."""
+
+
+class Core(Protocol):
+    """What of `Exchange` (sim/core.py) the RFQs use."""
+
+    rfqs: dict[str, SimRfq]
+    quotes: dict[str, SimQuote]
+
+    @property
+    def markets(self) -> dict[str, SimMarket]: ...
+
+    def account(self, account_id: str) -> Account: ...
+
+    def order(self, account_id: str, order_id: str) -> SimOrder: ...
+
+    def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]: ...
+
+    def place_order(
+        self,
+        account_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        time_in_force: TimeInForce,
+        self_trade_prevention: SelfTradePrevention,
+        client_order_id: str | None = None,
+        post_only: bool = False,
+    ) -> PlaceResult: ...
+
+    def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _undec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
 def _uuid_or_400(value: str, what: str) -> str:
     try:
         uuid.UUID(value)
@@ -131,11 +192,16 @@ def _uuid_or_400(value: str, what: str) -> str:
 
 @dataclass
 class Communications:
-    exchange: Exchange
-    clock: Clock
-    rfqs: dict[str, SimRfq] = field(default_factory=dict)
-    quotes: dict[str, SimQuote] = field(default_factory=dict)
+    exchange: Core
     listeners: list[CommsListener] = field(default_factory=list)
+
+    @property
+    def rfqs(self) -> dict[str, SimRfq]:
+        return self.exchange.rfqs
+
+    @property
+    def quotes(self) -> dict[str, SimQuote]:
+        return self.exchange.quotes
 
     # identities ---------------------------------------------------------------------------
 
@@ -147,9 +213,6 @@ class Communications:
     def _emit(self, event: CommsEvent) -> None:
         for listener in self.listeners:
             listener(event)
-
-    def _now(self) -> float:
-        return self.clock.wall()
 
     # RFQs ---------------------------------------------------------------------------------
 
@@ -164,7 +227,9 @@ class Communications:
         replace_existing: bool = False,
         obscure_creator_id: bool = False,
         target_cost_excludes_fees: bool = False,
+        rfq_id: str | None = None,
     ) -> SimRfq:
+        """`rfq_id`: given only by the replay of its journal record."""
         self.exchange.account(account_id)
         market = self.exchange.markets.get(market_ticker)
         if market is None:
@@ -186,32 +251,46 @@ class Communications:
                 "target_cost_excludes_fees is only valid together with a target cost",
             )
         mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
-        if replace_existing:
-            for rfq in mine:
-                self._close(rfq, "replaced by a new RFQ")
-            mine = []
-        if any(r.market_ticker == market_ticker for r in mine):
-            raise ExchangeError(409, "already_exists", "an open RFQ on this market already exists")
-        if len(mine) >= MAX_OPEN_RFQS:
-            raise ExchangeError(
-                400, "too_many_rfqs", f"at most {MAX_OPEN_RFQS} open RFQs at a time"
+        if not replace_existing:  # replacing closes them all first
+            if any(r.market_ticker == market_ticker for r in mine):
+                raise ExchangeError(
+                    409, "already_exists", "an open RFQ on this market already exists"
+                )
+            if len(mine) >= MAX_OPEN_RFQS:
+                raise ExchangeError(
+                    400, "too_many_rfqs", f"at most {MAX_OPEN_RFQS} open RFQs at a time"
+                )
+        rfq_id = rfq_id or str(uuid.uuid4())
+        with self.exchange.journaled(
+            "rfq_create",
+            account_id=account_id,
+            rfq_id=rfq_id,
+            market_ticker=market_ticker,
+            contracts=_dec(contracts),
+            target_cost=_dec(target_cost),
+            rest_remainder=rest_remainder,
+            replace_existing=replace_existing,
+            obscure_creator_id=obscure_creator_id,
+            target_cost_excludes_fees=target_cost_excludes_fees,
+        ) as now:
+            if replace_existing:
+                for old in mine:
+                    self._close(old, "replaced by a new RFQ", now)
+            rfq = SimRfq(
+                rfq_id,
+                account_id,
+                market.ticker,
+                market.event_ticker,
+                contracts,
+                target_cost,
+                rest_remainder,
+                obscure_creator_id,
+                target_cost_excludes_fees,
+                now,
+                updated_ts=now,
             )
-        now = self._now()
-        rfq = SimRfq(
-            str(uuid.uuid4()),
-            account_id,
-            market_ticker,
-            market.event_ticker,
-            contracts,
-            target_cost,
-            rest_remainder,
-            obscure_creator_id,
-            target_cost_excludes_fees,
-            now,
-            updated_ts=now,
-        )
-        self.rfqs[rfq.rfq_id] = rfq
-        self._emit(CommsEvent("rfq_created", None, rfq))
+            self.rfqs[rfq.rfq_id] = rfq
+            self._emit(CommsEvent("rfq_created", None, rfq))
         return rfq
 
     def rfq(self, rfq_id: str) -> SimRfq:
@@ -224,16 +303,16 @@ class Communications:
         rfq = self.rfq(rfq_id)
         if rfq.creator != account_id or rfq.status != "open":
             raise not_found()
-        self._close(rfq, "deleted by its creator")
+        with self.exchange.journaled("rfq_delete", account_id=account_id, rfq_id=rfq_id) as now:
+            self._close(rfq, "deleted by its creator", now)
 
-    def _close(self, rfq: SimRfq, reason: str) -> None:
-        now = self._now()
+    def _close(self, rfq: SimRfq, reason: str, now: float) -> None:
         rfq.status = "closed"
         rfq.updated_ts = rfq.cancelled_ts = now
         rfq.cancellation_reason = reason
         for quote in self.quotes.values():
             if quote.rfq_id == rfq.rfq_id and quote.status in ("open", "accepted"):
-                self._cancel(quote, "the RFQ was closed")
+                self._cancel(quote, "the RFQ was closed", now)
         self._emit(CommsEvent("rfq_deleted", None, rfq))
 
     def creator_id_seen(self, rfq: SimRfq, viewer: str) -> str:
@@ -252,7 +331,9 @@ class Communications:
         no_bid: Decimal,
         rest_remainder: bool,
         post_only: bool = False,
+        quote_id: str | None = None,
     ) -> SimQuote:
+        """`quote_id`: given only by the replay of its journal record."""
         self.exchange.account(account_id)
         rfq = self.rfq(rfq_id)
         if rfq.status != "open":
@@ -267,24 +348,38 @@ class Communications:
                 raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
         yes_contracts = self._size(rfq, yes_bid)
         no_contracts = self._size(rfq, no_bid)
-        for old in self.quotes.values():
-            if old.rfq_id == rfq.rfq_id and old.creator == account_id and old.status == "open":
-                self._cancel(old, "replaced by a new quote")
-        now = self._now()
-        quote = SimQuote(
-            str(uuid.uuid4()),
-            rfq.rfq_id,
-            account_id,
-            rfq.market_ticker,
-            yes_bid,
-            no_bid,
-            yes_contracts,
-            no_contracts,
-            rest_remainder,
-            post_only,
-            now,
-            updated_ts=now,
-        )
+        quote_id = quote_id or str(uuid.uuid4())
+        with self.exchange.journaled(
+            "quote_create",
+            account_id=account_id,
+            quote_id=quote_id,
+            rfq_id=rfq.rfq_id,
+            yes_bid=str(yes_bid),
+            no_bid=str(no_bid),
+            rest_remainder=rest_remainder,
+            post_only=post_only,
+        ) as now:
+            for old in self.quotes.values():
+                if old.rfq_id == rfq.rfq_id and old.creator == account_id and old.status == "open":
+                    self._cancel(old, "replaced by a new quote", now)
+            return self._add_quote(
+                SimQuote(
+                    quote_id,
+                    rfq.rfq_id,
+                    account_id,
+                    rfq.market_ticker,
+                    yes_bid,
+                    no_bid,
+                    yes_contracts,
+                    no_contracts,
+                    rest_remainder,
+                    post_only,
+                    now,
+                    updated_ts=now,
+                )
+            )
+
+    def _add_quote(self, quote: SimQuote) -> SimQuote:
         self.quotes[quote.quote_id] = quote
         self._emit_quote("quote_created", quote)
         return quote
@@ -321,11 +416,14 @@ class Communications:
         quote = self.quote(quote_id, rfq_id)
         if quote.creator != account_id or quote.status not in ("open", "accepted"):
             raise not_found()
-        self._cancel(quote, "deleted by its creator")
+        with self.exchange.journaled(
+            "quote_delete", account_id=account_id, quote_id=quote.quote_id
+        ) as now:
+            self._cancel(quote, "deleted by its creator", now)
 
-    def _cancel(self, quote: SimQuote, reason: str) -> None:
+    def _cancel(self, quote: SimQuote, reason: str, now: float) -> None:
         quote.status = "cancelled"
-        quote.updated_ts = quote.cancelled_ts = self._now()
+        quote.updated_ts = quote.cancelled_ts = now
         quote.cancellation_reason = reason
 
     def accept_quote(
@@ -343,29 +441,48 @@ class Communications:
             raise ExchangeError(400, "invalid_parameters", f"the quote declines the {side} side")
         if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
             raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
-        now = self._now()
-        quote.status = "accepted"
-        quote.accepted_side = side
-        quote.accepted_ts = quote.updated_ts = now
-        self._emit_quote("quote_accepted", quote)
+        with self.exchange.journaled(
+            "quote_accept", account_id=account_id, quote_id=quote.quote_id, side=side
+        ) as now:
+            quote.status = "accepted"
+            quote.accepted_side = side
+            quote.accepted_ts = quote.updated_ts = now
+            self._emit_quote("quote_accepted", quote)
         return quote
 
-    def confirm_quote(self, account_id: str, quote_id: str, rfq_id: str | None = None) -> SimQuote:
+    def confirm_quote(
+        self,
+        account_id: str,
+        quote_id: str,
+        rfq_id: str | None = None,
+        *,
+        client_order_ids: tuple[str, str] | None = None,
+    ) -> SimQuote:
+        """`client_order_ids` (the maker's order's, the requester's): given only by the replay
+        of its journal record. A refused execution raises `ExecutionRefused`."""
         quote = self.quote(quote_id, rfq_id)
         if quote.creator != account_id:
             raise not_found()
         if quote.status != "accepted":
             raise ExchangeError(400, "quote_not_accepted", f"the quote is {quote.status}")
-        quote.status = "confirmed"
-        quote.confirmed_ts = quote.updated_ts = self._now()
-        try:
-            self._execute(quote)
-        except ExchangeError as exc:
-            self._cancel(quote, f"execution refused: {exc.message}")
-            raise
+        maker_coid, requester_coid = client_order_ids or (str(uuid.uuid4()), str(uuid.uuid4()))
+        with self.exchange.journaled(
+            "quote_confirm",
+            account_id=account_id,
+            quote_id=quote.quote_id,
+            client_order_id=maker_coid,
+            rfq_client_order_id=requester_coid,
+        ) as now:
+            quote.status = "confirmed"
+            quote.confirmed_ts = quote.updated_ts = now
+            try:
+                self._execute(quote, maker_coid, requester_coid, now)
+            except ExchangeError as exc:
+                self._cancel(quote, f"execution refused: {exc.message}", now)
+                raise ExecutionRefused(exc.status, exc.code, exc.message) from exc
         return quote
 
-    def _execute(self, quote: SimQuote) -> None:
+    def _execute(self, quote: SimQuote, maker_coid: str, requester_coid: str, now: float) -> None:
         rfq = self.rfqs[quote.rfq_id]
         buys_yes = quote.accepted_side == "yes"
         price = quote.yes_bid if buys_yes else quote.no_bid
@@ -382,7 +499,7 @@ class Communications:
             count=count,
             time_in_force=TimeInForce.GTC,
             self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            client_order_id=str(uuid.uuid4()),
+            client_order_id=maker_coid,
             post_only=quote.post_only,
         ).order
         try:
@@ -394,7 +511,7 @@ class Communications:
                 count=count,
                 time_in_force=TimeInForce.GTC if rfq.rest_remainder else TimeInForce.IOC,
                 self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=str(uuid.uuid4()),
+                client_order_id=requester_coid,
             ).order
         except ExchangeError:
             if exchange.order(quote.creator, maker.order_id).status == "resting":
@@ -403,7 +520,6 @@ class Communications:
         resting = exchange.order(quote.creator, maker.order_id).status == "resting"
         if resting and not quote.rest_remainder:
             exchange.cancel_order(quote.creator, maker.order_id)
-        now = self._now()
         quote.status = "executed"
         quote.executed_ts = quote.updated_ts = now
         quote.order_id, quote.client_order_id = maker.order_id, maker.client_order_id or ""
@@ -415,20 +531,65 @@ class Communications:
         rfq.updated_ts = now
         for other in self.quotes.values():
             if other.rfq_id == rfq.rfq_id and other.status in ("open", "accepted"):
-                self._cancel(other, "the RFQ was executed")
+                self._cancel(other, "the RFQ was executed", now)
         self._emit_quote("quote_executed", quote)
 
     def _emit_quote(self, kind: str, quote: SimQuote) -> None:
         rfq = self.rfqs[quote.rfq_id]
         self._emit(CommsEvent(kind, frozenset({quote.creator, rfq.creator}), rfq, quote))
 
+    # the journal --------------------------------------------------------------------------
 
-_BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, Communications] = weakref.WeakKeyDictionary()
+    OPS = frozenset(
+        {
+            "rfq_create",
+            "rfq_delete",
+            "quote_create",
+            "quote_delete",
+            "quote_accept",
+            "quote_confirm",
+        }
+    )
 
-
-def of(exchange: Exchange, clock: Clock) -> Communications:
-    """The RFQs and quotes of one exchange (created on first use)."""
-    found = _BY_EXCHANGE.get(exchange)
-    if found is None:
-        found = _BY_EXCHANGE[exchange] = Communications(exchange, clock)
-    return found
+    def replay(self, rec: dict[str, Any]) -> None:
+        """Apply one journal record again (`Exchange._replay`, at the record's time)."""
+        op, account_id = rec["op"], rec["account_id"]
+        if op == "rfq_create":
+            contracts, target_cost = _undec(rec["contracts"]), _undec(rec["target_cost"])
+            self.create_rfq(
+                account_id,
+                market_ticker=rec["market_ticker"],
+                contracts=contracts,
+                target_cost=target_cost,
+                rest_remainder=bool(rec["rest_remainder"]),
+                replace_existing=bool(rec["replace_existing"]),
+                obscure_creator_id=bool(rec["obscure_creator_id"]),
+                target_cost_excludes_fees=bool(rec["target_cost_excludes_fees"]),
+                rfq_id=rec["rfq_id"],
+            )
+        elif op == "rfq_delete":
+            self.delete_rfq(account_id, rec["rfq_id"])
+        elif op == "quote_create":
+            self.create_quote(
+                account_id,
+                rfq_id=rec["rfq_id"],
+                yes_bid=Decimal(rec["yes_bid"]),
+                no_bid=Decimal(rec["no_bid"]),
+                rest_remainder=bool(rec["rest_remainder"]),
+                post_only=bool(rec["post_only"]),
+                quote_id=rec["quote_id"],
+            )
+        elif op == "quote_delete":
+            self.delete_quote(account_id, rec["quote_id"])
+        elif op == "quote_accept":
+            self.accept_quote(account_id, rec["quote_id"], rec["side"])
+        elif op == "quote_confirm":
+            # a refusal was the outcome when it was made too: the quote is cancelled again
+            with suppress(ExecutionRefused):
+                self.confirm_quote(
+                    account_id,
+                    rec["quote_id"],
+                    client_order_ids=(rec["client_order_id"], rec["rfq_client_order_id"]),
+                )
+        else:
+            raise ValueError(f"not an RFQ record: {op!r}")

@@ -63,7 +63,8 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,7 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim.accounts import AccountState
 from kalshi_cli.sim.book import Book
+from kalshi_cli.sim.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.matching import DAY
 from kalshi_cli.sim.order_groups import OrderGroups, SimOrderGroup
@@ -212,6 +214,9 @@ class Exchange(OrderGroups, Subaccounts):
         self._set_salt(secrets.randbits(128))
         self.created_time = clock.wall()
         self._replay_ts: float | None = None
+        self.rfqs: dict[str, SimRfq] = {}  # RFQs and quotes: sim/communications.py
+        self.quotes: dict[str, SimQuote] = {}
+        self.communications = Communications(self)
         self._journal: Journal | None = None
         self.restored = False
         """True when state was restored from an existing journal."""
@@ -727,6 +732,8 @@ class Exchange(OrderGroups, Subaccounts):
         "created_time",
         "_users",
         "_keyring",
+        "rfqs",
+        "quotes",
     )
 
     def close(self) -> None:
@@ -863,6 +870,8 @@ class Exchange(OrderGroups, Subaccounts):
                 self.replay_order_group(rec)
             elif self._replay_subaccounts(rec):
                 pass
+            elif op in Communications.OPS:
+                self.communications.replay(rec)
             else:
                 raise JournalError(f"unknown journal record {op!r}")
         except ExchangeError as exc:
@@ -883,3 +892,25 @@ class Exchange(OrderGroups, Subaccounts):
         side = self._books[order.ticker].side(buy_yes)
         ahead = side.ahead_of(order.price if buy_yes else ONE - order.price, order_id)
         return sum((o.remaining_count for o in ahead), ZERO)
+
+    # RFQs and quotes (issue #12) --------------------------------------------------------------
+
+    @contextmanager
+    def journaled(self, op: str, **fields: Any) -> Iterator[float]:
+        """One journal record for a write made outside the core (sim/communications.py), some
+        of them made of several core calls (a confirmed quote places two orders). The record is
+        written first; inside the block the core journals nothing of its own and its time stands
+        still at the record's, as it will when the record is replayed (which runs the same block
+        again). Yields that time."""
+        if self._replay_ts is not None:  # replaying, or inside another such block
+            yield self._replay_ts
+            return
+        now = self._clock.wall()
+        if self._journal is not None:
+            self._journal.append({"op": op, "ts": now, **fields})
+            self._since_snapshot += 1
+        self._replay_ts = now
+        try:
+            yield now
+        finally:
+            self._replay_ts = None

@@ -9,8 +9,7 @@ Each item is an object in the spec's schema for that kind (`KINDS` names the sch
 fields it requires, checked here so that a scenario cannot make the simulator answer off the
 spec); per-account kinds (deposits, withdrawals) carry the owning `account_id` besides (or, in
 the admin API, the owner's `key_id`), which is never served. Items keep the order they were
-given in. Like RFQs, this data lives in memory beside the exchange (`of(exchange)`), not in its
-journal.
+given in. This data lives in memory beside the exchange (`of(exchange)`), not in its journal.
 """
 
 from __future__ import annotations

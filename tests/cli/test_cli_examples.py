@@ -44,6 +44,8 @@ GROUPS = {
     ("exchange",),
     ("subaccount",),
     ("key",),
+    ("rfq",),
+    ("quote",),
 }
 # need a tier above the default simulator's basic one (the spec: subaccounts from Advanced, a key
 # from one's own public key from Premier): only the command line is checked; they run in
@@ -107,7 +109,7 @@ def generated_key(home: Path, environ: dict[str, str]) -> str:
 
 
 def adjusted(
-    example: str, home: Path, environ: dict[str, str]
+    example: str, home: Path, environ: dict[str, str], sim: SimHarness | None = None
 ) -> list[tuple[list[str], Path | None]]:
     """Each command of the example, and the file its stdout is redirected to (` > FILE`).
     Paths under `recordings/` (the data commands' examples) are made under the test's home."""
@@ -141,6 +143,8 @@ def adjusted(
             at = args.index("--file") + 1
             args[at] = str(home / Path(args[at]).name)
             Path(args[at]).write_text(BATCH_FILE)
+        if args[:1] in (["rfq"], ["quote"]) and sim is not None:
+            rfq_placeholders(args, home, environ, sim)
         if "--watch" in args:
             args += ["--count", "1"]
         if "--textfile" in args:
@@ -149,6 +153,45 @@ def adjusted(
             (home / "textfile").mkdir()
         runs.append((args, redirect))
     return runs
+
+
+# issue #12: the RFQ and quote ids of the `rfq`/`quote` examples, made here; the other party of
+# each is a second account. The example's own RFQs go on another market than `rfq create`'s, and
+# replace the account's open ones, so that example never meets an open RFQ of its own there.
+PLACEHOLDER_RFQ = "6f1c2d3e-..."
+PLACEHOLDER_QUOTE = "0a9b8c7d-..."
+SETUP_MARKET = "KXNBAGAME-SIM-LALGSW-LAL"
+
+
+def rfq_placeholders(args: list[str], home: Path, environ: dict[str, str], sim: SimHarness) -> None:
+    """An RFQ of the example's account (`rfq show|cancel`) or of the other to quote on (`quote
+    create`); a quote of the example's account (`quote show|cancel`, and `confirm` once the other
+    accepted it) or of the other on the example's RFQ (`quote accept`)."""
+    other_home, other = home / "other", account_env(sim.new_account())
+
+    def made(who: dict[str, str], where: Path, *command: str) -> str:
+        result = invoke([*command, "--json"], where, who)
+        assert result.exit_code == 0, result.output
+        return str(next(v for k, v in json.loads(result.stdout).items() if k.endswith("_id")))
+
+    def rfq_of(who: dict[str, str], where: Path) -> str:
+        return made(who, where, "rfq", "create", SETUP_MARKET, "--count", "2", "--replace")
+
+    def quote_on(rfq_id: str, who: dict[str, str], where: Path) -> str:
+        return made(who, where, "quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55")
+
+    if PLACEHOLDER_RFQ in args:
+        mine = args[0] == "rfq"
+        rfq_id = rfq_of(environ, home) if mine else rfq_of(other, other_home)
+        args[args.index(PLACEHOLDER_RFQ)] = rfq_id
+    if PLACEHOLDER_QUOTE in args:
+        if args[1] == "accept":
+            quote_id = quote_on(rfq_of(environ, home), other, other_home)
+        else:
+            quote_id = quote_on(rfq_of(other, other_home), environ, home)
+        if args[1] == "confirm":
+            made(other, other_home, "quote", "accept", quote_id, "--side", "yes")
+        args[args.index(PLACEHOLDER_QUOTE)] = quote_id
 
 
 PATHS = [p for p in command_paths() if p not in GROUPS]
@@ -174,7 +217,7 @@ def test_example_runs_as_written(
         return
     environ = account_env(sim_default.account)
     (tmp_path / "recordings").mkdir()
-    for args, redirect in adjusted(example, tmp_path, environ):
+    for args, redirect in adjusted(example, tmp_path, environ, sim_default):
         result = invoke(args, tmp_path, environ)
         if redirect is not None:
             redirect.write_text(result.stdout, encoding="utf-8")

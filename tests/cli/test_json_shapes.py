@@ -236,7 +236,8 @@ def test_csv_has_one_value_per_cell_no_currency_symbol_and_unique_headers(
 
 def test_every_documented_command_is_run_here_or_with_fakes() -> None:
     elsewhere = {_key(c) for c in FAKED} | {_key(c) for c in SIM_DOCUMENTED}
-    assert {_key(name) for name in documented()} == set(REAL) | set(REAL_PREMIER) | elsewhere
+    real = set(REAL) | set(REAL_PREMIER) | set(REAL_RFQ)
+    assert {_key(name) for name in documented()} == real | elsewhere
 
 
 @pytest.mark.parametrize("command", REAL)
@@ -346,3 +347,52 @@ def test_premier_output_has_the_documented_shape(
 ) -> None:
     docs = {_key(name): example for name, example in documented().items()}
     same_shape(premier_outputs[command], docs[command])
+
+
+# issue #12: RFQs and quotes, between two accounts of the default simulator
+@pytest.fixture(scope="module")
+def rfq_outputs(
+    sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("rfq-shapes")
+    ticker = "KXSHAPE-26JAN01-RFQ"
+    sim_default.create_market(ticker)
+    requester = Session(sim_default.new_account(balance_cents=100_000), home / "requester")
+    maker = Session(sim_default.new_account(balance_cents=100_000), home / "maker")
+    out: dict[str, Any] = {}
+    out["rfq create"] = requester.json("rfq", "create", ticker, "--count", "10")
+    rfq_id = out["rfq create"]["rfq_id"]
+    out["rfq list"] = maker.json("rfq", "list", "--status", "open")
+    quote = ("quote", "create", rfq_id, "--yes-bid", "0.40", "--no-bid", "0.55")
+    out["quote create"] = maker.json(*quote)
+    quote_id = out["quote create"]["quote_id"]
+    out["quote show"] = maker.json("quote", "show", quote_id)
+    out["quote accept"] = requester.json("quote", "accept", quote_id, "--side", "yes")
+    out["quote confirm"] = maker.json("quote", "confirm", quote_id)
+    out["quote list"] = requester.json("quote", "list", "--on-my-rfqs")
+    out["rfq show"] = requester.json("rfq", "show", rfq_id)
+    again = requester.json("rfq", "create", ticker, "--target-cost", "5")["rfq_id"]
+    offered = maker.json("quote", "create", again, "--yes-bid", "0.30", "--no-bid", "0")
+    out["quote cancel"] = maker.json("quote", "cancel", offered["quote_id"])
+    out["rfq cancel"] = requester.json("rfq", "cancel", again)
+    return out
+
+
+REAL_RFQ = [
+    "rfq list",
+    "rfq show",
+    "rfq create",
+    "rfq cancel",
+    "quote list",
+    "quote show",
+    "quote create",
+    "quote accept",
+    "quote confirm",
+    "quote cancel",
+]
+
+
+@pytest.mark.parametrize("command", REAL_RFQ)
+def test_rfq_output_has_the_documented_shape(rfq_outputs: dict[str, Any], command: str) -> None:
+    docs = {_key(name): example for name, example in documented().items()}
+    same_shape(rfq_outputs[command], docs[command])

@@ -6,15 +6,20 @@ asyncapi.yaml."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from kalshi_cli.sim.embed import AccountInfo
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.scenarios import build_exchange
 from tests.conftest import SimHarness
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
 
 T = "KXRFQ-26JAN01-A"
+QUIET = "KXFEDDECISION-SIM-DEC-H0"  # a market of the "quiet" scenario
 RFQS = "/communications/rfqs"
 QUOTES = "/communications/quotes"
 
@@ -219,3 +224,98 @@ def test_the_communications_channel_tells_each_party_its_own_story(sim: SimHarne
     finally:
         for ws in sockets.values():
             ws.close()
+
+
+def _everything(sim: SimHarness, who: AccountInfo) -> dict[str, Any]:
+    """What `who` can see of RFQs, quotes, orders, fills and positions."""
+    return {
+        "rfqs": ok(sim.signed(who, "GET", RFQS))["rfqs"],
+        "quotes": ok(sim.signed(who, "GET", QUOTES))["quotes"],
+        "orders": ok(sim.signed(who, "GET", "/portfolio/orders"))["orders"],
+        "fills": ok(sim.signed(who, "GET", "/portfolio/fills"))["fills"],
+        "positions": ok(sim.signed(who, "GET", "/portfolio/positions"))["market_positions"],
+        "balance": ok(sim.signed(who, "GET", "/portfolio/balance"))["balance"],
+    }
+
+
+def test_a_restarted_simulator_has_the_same_rfqs_quotes_fills_and_positions(
+    tmp_path: Path,
+) -> None:
+    """Every RFQ and quote write is journaled: a simulator restarted on the same data directory
+    shows each account the same RFQs, quotes (every status: open, accepted, executed, cancelled
+    by a refused execution, deleted) and the fills and positions an execution made."""
+    other = "KXRFQ-26JAN01-B"
+    with start_simulator(tmp_path, scenario="empty") as first:
+        sim = SimHarness(first)
+        sim.create_market(T)
+        sim.create_market(other)
+        requester, maker, poor = sim.account, sim.new_account(), sim.new_account(balance_cents=100)
+        # executed
+        done = create_rfq(sim, requester)
+        executed = quote(sim, maker, done, "0.40", "0.55")
+        sim.signed(requester, "PUT", f"{QUOTES}/{executed}/accept", json={"accepted_side": "yes"})
+        ok(sim.signed(maker, "PUT", f"{QUOTES}/{executed}/confirm"), 204)
+        # open RFQ with an accepted quote, a replaced one and a deleted one
+        live = create_rfq(sim, requester, contracts_fp="4")
+        quote(sim, maker, live, "0.30", "0.60")
+        replacing = quote(sim, maker, live, "0.31", "0.60")
+        deleted = quote(sim, poor, live, "0.20", "0.70")
+        ok(sim.signed(poor, "DELETE", f"{QUOTES}/{deleted}"), 204)
+        ok(
+            sim.signed(
+                requester, "PUT", f"{QUOTES}/{replacing}/accept", json={"accepted_side": "no"}
+            ),
+            204,
+        )
+        # an execution refused for the requester's balance cancels the quote
+        broke = create_rfq(sim, poor, market_ticker=other)
+        refused = quote(sim, maker, broke, "0.40", "0.55")
+        sim.signed(poor, "PUT", f"{QUOTES}/{refused}/accept", json={"accepted_side": "yes"})
+        assert sim.signed(maker, "PUT", f"{QUOTES}/{refused}/confirm").status_code == 400
+        # a deleted RFQ
+        gone = create_rfq(sim, maker, market_ticker=other)
+        ok(sim.signed(maker, "DELETE", f"{RFQS}/{gone}"), 204)
+        accounts = (requester, maker, poor)
+        before = [_everything(sim, who) for who in accounts]
+        sim.http.close()
+    with start_simulator(tmp_path, scenario="empty") as second:
+        sim = SimHarness(second)
+        # the same keys, at the new address
+        moved = [replace(who, api_base=second.account.api_base) for who in accounts]
+        requester, maker = moved[0], moved[1]
+        after = [_everything(sim, who) for who in moved]
+        assert after == before
+        assert [q["status"] for q in after[1]["quotes"]] == [
+            "cancelled",
+            "accepted",
+            "cancelled",
+            "executed",
+        ]
+        # the restored quote goes on where it stopped: the maker confirms the accepted one
+        ok(sim.signed(maker, "PUT", f"{QUOTES}/{replacing}/confirm"), 204)
+        assert position(sim, requester) == Decimal(10 - 4)
+        sim.http.close()
+
+
+def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
+    """The snapshot a compaction writes holds the RFQs and quotes (the journal it replaces
+    held their records)."""
+    journal = tmp_path / "j.jsonl"
+    ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    rfq = ex.communications.create_rfq(
+        a, market_ticker=QUIET, contracts=Decimal(2), target_cost=None, rest_remainder=False
+    )
+    q = ex.communications.create_quote(
+        b, rfq_id=rfq.rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.50"), rest_remainder=False
+    )
+    ex.compact()
+    ex.communications.accept_quote(a, q.quote_id, "yes")
+    ex.close()
+    again = build_exchange("quiet", clock=ManualClock(), journal=journal)
+    try:
+        assert again.communications.quote(q.quote_id).status == "accepted"
+        assert again.communications.rfq(rfq.rfq_id).market_ticker == QUIET
+    finally:
+        again.close()

@@ -16,7 +16,6 @@ from typing import Any
 
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import fmt_count, fmt_dollars
-from kalshi_cli.sim import communications
 from kalshi_cli.sim.communications import CommsEvent, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core import not_found
 from kalshi_cli.sim.routing import (
@@ -40,7 +39,7 @@ SUBACCOUNT_PRIMARY = 0
 
 
 def comms(state: SimState) -> Communications:
-    return communications.of(state.exchange, state.clock)
+    return state.exchange.communications
 
 
 # --------------------------------------------------------------------------------------------

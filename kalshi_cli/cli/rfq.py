@@ -1,0 +1,657 @@
+"""`kalshi rfq list|show|create|cancel` and `kalshi quote list|show|create|accept|confirm|cancel`:
+RFQs and quotes (client/communications.py).
+
+An RFQ asks makers for a price on a size of one market; a maker answers with a quote, a price
+for YES and one for NO (0 declines a side); the RFQ's creator accepts one side of a quote and
+buys that side at its price, once the maker confirms: the exchange then places both orders.
+
+Bad input is refused before anything is sent, as for `kalshi order place`: a value no market
+allows (not a number, a count that is not positive, a price outside [0, 1), more than 4
+decimals) is a usage error (exit 2); one wrong for this market (off its tick grid, the market
+not open) is refused after reading the market (exit 9), and so is any write that can open a
+position while trading is HALTED or in SAFE_MODE (exit 13): creating an RFQ or a quote,
+accepting and confirming. Cancels always go through. On prod those four writes ask for
+confirmation unless `--yes`.
+
+The two orders of an execution are the exchange's, not intents of the state file: their fills
+reach it through `kalshi reconcile` (or a running `kalshi trade`'s fill sync), as any fill does.
+A confirmation whose answer is lost exits 10 and is never sent again (`kalshi quote show`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._output import Column
+
+if TYPE_CHECKING:
+    from kalshi_cli.cli._context import AppContext
+    from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client.communications import Quote, Rfq
+
+rfq_app = typer.Typer(
+    name="rfq",
+    help="Requests for quote: ask makers for a price on a size.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+quote_app = typer.Typer(
+    name="quote",
+    help="Quotes on RFQs: answer one, accept one on your RFQ, confirm yours.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rfq_app)
+    app.add_typer(quote_app)
+
+
+class Side(StrEnum):
+    YES = "yes"
+    NO = "no"
+
+
+class RfqStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class QuoteStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    CONFIRMED = "confirmed"
+    EXECUTED = "executed"
+    CANCELLED = "cancelled"
+
+
+RfqArg = Annotated[str, typer.Argument(help="The RFQ's id.", show_default=False)]
+QuoteArg = Annotated[str, typer.Argument(help="The quote's id.", show_default=False)]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit", min=1, help="Show at most this many (newest first).", show_default=False
+    ),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# input
+
+
+def _id(text: str, hint: str) -> str:
+    if not text.strip():
+        raise typer.BadParameter("cannot be empty", param_hint=hint)
+    return text.strip()
+
+
+def parse_bid(text: str, flag: str) -> Decimal:
+    """A quote's price for one side in dollars, [0, 1): 0 declines the side."""
+    from kalshi_cli.cli.orders import parse_amount
+
+    value = parse_amount(text, flag, allow_zero=True)
+    if not value < 1:
+        raise typer.BadParameter(
+            f"{text} is not a price in dollars below 1 (e.g. 0.55, or 0 to decline)",
+            param_hint=flag,
+        )
+    if value != value.quantize(Decimal("0.0001")):
+        raise typer.BadParameter(f"{text} has more than 4 decimals", param_hint=flag)
+    return value
+
+
+def _size(count: str | None, target_cost: str | None) -> tuple[Decimal | None, Decimal | None]:
+    from kalshi_cli.cli.orders import parse_amount, parse_count
+
+    if (count is None) == (target_cost is None):
+        raise typer.BadParameter(
+            "give exactly one of --count and --target-cost", param_hint="--count"
+        )
+    if count is not None:
+        return parse_count(count), None
+    assert target_cost is not None
+    cost = parse_amount(target_cost, "--target-cost")
+    if cost != cost.quantize(Decimal("0.0001")):
+        raise typer.BadParameter(
+            f"{target_cost} has more than 4 decimals", param_hint="--target-cost"
+        )
+    return None, cost
+
+
+# --------------------------------------------------------------------------------------------
+# the gates a write that can open a position passes before it is sent
+
+
+def _session(app: AppContext, env: EnvOpt) -> KalshiClient:
+    app.settings(env.value if env else None)
+    return app.client(auth=True)
+
+
+def _trading_allowed(app: AppContext, what: str) -> None:
+    """The state file's trading state, as `kalshi order place` reads it: HALTED and SAFE_MODE
+    refuse (exit 13), REDUCING too (an RFQ or a quote is never reduce-only)."""
+    from kalshi_cli.cli._services import open_store
+    from kalshi_cli.orders import check_trading_state
+
+    with open_store(app) as store:
+        state = store.trading_state()
+    check_trading_state(state.state, state.reason, reduce_only=False, what=what)
+
+
+def _open_market(client: KalshiClient, ticker: str) -> Any:
+    from kalshi_cli.errors import NotFoundError, ValidationError
+
+    try:
+        market = client.get_market(ticker)
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown ticker {ticker}",
+            status=404,
+            code="UNKNOWN_TICKER",
+            hint="`kalshi markets` lists tickers",
+        ) from None
+    if not market.is_open:
+        raise ValidationError(
+            f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
+        )
+    return market
+
+
+def _quotable(
+    app: AppContext, client: KalshiClient, rfq_id: str, yes_bid: Decimal, no_bid: Decimal
+) -> str:
+    """The gates of a quote before it is sent: trading allowed, the RFQ's market open, each
+    price that does not decline its side on the market's tick grid. Returns the market."""
+    from kalshi_cli.orders import validate_price
+
+    _trading_allowed(app, "no quote sent")
+    market = _open_market(client, client.get_rfq(rfq_id).market_ticker)
+    for what, price in (("yes bid", yes_bid), ("no bid", no_bid)):
+        if price != 0:
+            validate_price(market, price, what=what)
+    return str(market.ticker)
+
+
+# --------------------------------------------------------------------------------------------
+# shapes
+
+
+def rfq_json(rfq: Rfq) -> dict[str, Any]:
+    return {
+        "rfq_id": rfq.rfq_id,
+        "market_ticker": rfq.market_ticker,
+        "status": rfq.status,
+        "contracts": str(rfq.contracts),
+        "target_cost": None if rfq.target_cost is None else str(rfq.target_cost),
+        "rest_remainder": rfq.rest_remainder,
+        "mine": rfq.mine,
+        "creator_id": rfq.creator_id,
+        "created_ts": rfq.created_ts,
+        "cancellation_reason": rfq.cancellation_reason or None,
+    }
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def quote_json(quote: Quote) -> dict[str, Any]:
+    return {
+        "quote_id": quote.quote_id,
+        "rfq_id": quote.rfq_id,
+        "market_ticker": quote.market_ticker,
+        "status": quote.status,
+        "yes_bid": str(quote.yes_bid),
+        "no_bid": str(quote.no_bid),
+        "yes_contracts": _opt(quote.yes_contracts),
+        "no_contracts": _opt(quote.no_contracts),
+        "accepted_side": quote.accepted_side,
+        "mine": quote.mine,
+        "order_id": quote.creator_order_id or quote.rfq_creator_order_id or None,
+        "created_ts": quote.created_ts,
+        "updated_ts": quote.updated_ts,
+        "cancellation_reason": quote.cancellation_reason or None,
+    }
+
+
+RFQ_COLUMNS = (
+    Column("rfq_id", "rfq", identifier=True),
+    Column("market_ticker", "market", identifier=True),
+    Column("status", "status"),
+    Column("size", "size", numeric=True),
+    Column("mine", "mine"),
+    Column("created_ts", "created"),
+)
+QUOTE_COLUMNS = (
+    Column("quote_id", "quote", identifier=True),
+    Column("rfq_id", "rfq", identifier=True),
+    Column("market_ticker", "market", identifier=True),
+    Column("status", "status"),
+    Column("yes_bid", "yes bid", numeric=True, money=True),
+    Column("no_bid", "no bid", numeric=True, money=True),
+    Column("accepted_side", "accepted"),
+    Column("mine", "mine"),
+)
+
+
+def _rfq_size(doc: dict[str, Any]) -> str:
+    if doc["target_cost"] is not None:
+        return f"${doc['target_cost']}"
+    return str(doc["contracts"])
+
+
+def _rfq_row(doc: dict[str, Any]) -> dict[str, str]:
+    return {
+        "rfq_id": doc["rfq_id"],
+        "market_ticker": doc["market_ticker"],
+        "status": doc["status"],
+        "size": _rfq_size(doc),
+        "mine": "yes" if doc["mine"] else "",
+        "created_ts": doc["created_ts"],
+    }
+
+
+def _quote_row(doc: dict[str, Any]) -> dict[str, str]:
+    return {
+        "quote_id": doc["quote_id"],
+        "rfq_id": doc["rfq_id"],
+        "market_ticker": doc["market_ticker"],
+        "status": doc["status"],
+        "yes_bid": doc["yes_bid"],
+        "no_bid": doc["no_bid"],
+        "accepted_side": doc["accepted_side"] or "",
+        "mine": "yes" if doc["mine"] else "",
+    }
+
+
+def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    fields = [
+        ("quote", doc["quote_id"]),
+        ("rfq", doc["rfq_id"]),
+        ("market", doc["market_ticker"]),
+        ("status", doc["status"]),
+        ("yes bid", doc["yes_bid"]),
+        ("no bid", doc["no_bid"]),
+        ("yes contracts", doc["yes_contracts"] or ""),
+        ("no contracts", doc["no_contracts"] or ""),
+        ("accepted side", doc["accepted_side"] or ""),
+        ("mine", "yes" if doc["mine"] else "no"),
+        ("order", doc["order_id"] or ""),
+        ("created", doc["created_ts"]),
+        ("updated", doc["updated_ts"]),
+    ]
+    if doc["cancellation_reason"]:
+        fields.append(("cancelled because", doc["cancellation_reason"]))
+    return fields
+
+
+# --------------------------------------------------------------------------------------------
+# rfq
+
+
+@rfq_app.command("list")
+def rfq_list_command(
+    *,
+    market: Annotated[
+        str | None, typer.Option("--market", help="Only this market.", show_default=False)
+    ] = None,
+    status: Annotated[
+        RfqStatus | None,
+        typer.Option("--status", help="open or closed.", case_sensitive=False, show_default=False),
+    ] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only your own RFQs.")] = False,
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """List RFQs, newest first: everyone's open ones are there to quote on.
+
+    Example: kalshi rfq list --status open
+    """
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    rfqs = client.list_rfqs(
+        market_ticker=market,
+        status=None if status is None else status.value,
+        mine=mine,
+        subaccount=subaccount,
+        limit=limit,
+    )
+    document = {"rfqs": [rfq_json(r) for r in rfqs]}
+    out.table(RFQ_COLUMNS, [_rfq_row(d) for d in document["rfqs"]], document=document)
+
+
+@rfq_app.command("show")
+def rfq_show_command(
+    rfq_id: RfqArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+) -> None:
+    """Show one RFQ.
+
+    Example: kalshi rfq show 6f1c2d3e-...
+    """
+    rid = _id(rfq_id, "RFQ_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    doc = rfq_json(client.get_rfq(rid))
+    fields = [
+        ("rfq", doc["rfq_id"]),
+        ("market", doc["market_ticker"]),
+        ("status", doc["status"]),
+        ("size", _rfq_size(doc)),
+        ("rest remainder", "yes" if doc["rest_remainder"] else "no"),
+        ("mine", "yes" if doc["mine"] else "no"),
+        ("creator", doc["creator_id"]),
+        ("created", doc["created_ts"]),
+    ]
+    if doc["cancellation_reason"]:
+        fields.append(("closed because", doc["cancellation_reason"]))
+    out.record(fields, document=doc)
+
+
+@rfq_app.command("create")
+def rfq_create_command(
+    ticker: Annotated[str, typer.Argument(help="The market's ticker.", show_default=False)],
+    *,
+    count: Annotated[
+        str | None,
+        typer.Option(
+            "--count", help="Contracts to ask a price for (up to 2 decimals).", show_default=False
+        ),
+    ] = None,
+    target_cost: Annotated[
+        str | None,
+        typer.Option(
+            "--target-cost",
+            help="Or: dollars to spend; each quote is sized to what they buy, fees included.",
+            show_default=False,
+        ),
+    ] = None,
+    rest_remainder: Annotated[
+        bool,
+        typer.Option("--rest-remainder", help="Rest what does not fill on the book."),
+    ] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Close your open RFQs first.")] = False,
+    hide_id: Annotated[
+        bool,
+        typer.Option("--hide-id", help="Hide your id from makers until the RFQ executes."),
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Ask makers for a price on a size of one market; prints the RFQ's id.
+
+    Refused while trading is halted (`kalshi status`), like an order.
+
+    Example: kalshi rfq create KXBTCD-SIM-T97000 --count 100
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    contracts, cost = _size(count, target_cost)
+    ticker = _id(ticker, "TICKER")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json)
+    _trading_allowed(app, "no RFQ sent")
+    _open_market(client, ticker)
+    size = f"{contracts} contracts" if contracts is not None else f"${cost}"
+    confirm_on_prod(app, f"ask for quotes on {size} of {ticker}", yes=yes)
+    rfq_id = client.create_rfq(
+        ticker,
+        contracts=contracts,
+        target_cost=cost,
+        rest_remainder=rest_remainder,
+        replace_existing=replace,
+        obscure_creator_id=hide_id,
+        subaccount=subaccount,
+    )
+    sizes = {"contracts": _opt(contracts), "target_cost": _opt(cost)}
+    if as_json:
+        out.json({"rfq_id": rfq_id, "market_ticker": ticker, **sizes})
+    else:
+        out.line(rfq_id)
+
+
+@rfq_app.command("cancel")
+def rfq_cancel_command(rfq_id: RfqArg, as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+    """Close one of your RFQs; its open quotes are cancelled.
+
+    Example: kalshi rfq cancel 6f1c2d3e-...
+    """
+    rid = _id(rfq_id, "RFQ_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json)
+    client.delete_rfq(rid)
+    if as_json:
+        out.json({"rfq_id": rid, "result": "cancelled"})
+        return
+    out.line(f"rfq {rid} cancelled")
+
+
+# --------------------------------------------------------------------------------------------
+# quote
+
+
+@quote_app.command("list")
+def quote_list_command(
+    *,
+    rfq: Annotated[
+        str | None, typer.Option("--rfq", help="Only quotes on this RFQ.", show_default=False)
+    ] = None,
+    status: Annotated[
+        QuoteStatus | None,
+        typer.Option(
+            "--status",
+            help="open, accepted, confirmed, executed or cancelled.",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only the quotes you made.")] = False,
+    on_my_rfqs: Annotated[
+        bool, typer.Option("--on-my-rfqs", help="Only the quotes on your RFQs.")
+    ] = False,
+    limit: LimitOpt = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """List the quotes you may see, newest first: yours, and those on your RFQs.
+
+    Example: kalshi quote list --on-my-rfqs --status open
+    """
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    quotes = client.list_quotes(
+        rfq_id=None if rfq is None else _id(rfq, "--rfq"),
+        status=None if status is None else status.value,
+        mine=mine,
+        on_my_rfqs=on_my_rfqs,
+        limit=limit,
+    )
+    document = {"quotes": [quote_json(q) for q in quotes]}
+    out.table(QUOTE_COLUMNS, [_quote_row(d) for d in document["quotes"]], document=document)
+
+
+@quote_app.command("show")
+def quote_show_command(
+    quote_id: QuoteArg, as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None
+) -> None:
+    """Show one quote: its prices, status and, once executed, your order.
+
+    Example: kalshi quote show 0a9b8c7d-...
+    """
+    qid = _id(quote_id, "QUOTE_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    doc = quote_json(client.get_quote(qid))
+    out.record(_quote_fields(doc), document=doc)
+
+
+@quote_app.command("create")
+def quote_create_command(
+    rfq_id: RfqArg,
+    *,
+    yes_bid: Annotated[
+        str,
+        typer.Option(
+            "--yes-bid",
+            help="Dollars per YES contract the requester may buy at (0 declines YES).",
+            show_default=False,
+        ),
+    ],
+    no_bid: Annotated[
+        str,
+        typer.Option(
+            "--no-bid",
+            help="Dollars per NO contract the requester may buy at (0 declines NO).",
+            show_default=False,
+        ),
+    ],
+    rest_remainder: Annotated[
+        bool,
+        typer.Option("--rest-remainder", help="Rest what does not fill on the book."),
+    ] = False,
+    post_only: Annotated[
+        bool, typer.Option("--post-only", help="Your order never takes liquidity.")
+    ] = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Quote on someone's RFQ; prints the quote's id. Checked against the market's tick grid.
+
+    Refused while trading is halted (`kalshi status`), like an order.
+
+    Example: kalshi quote create 6f1c2d3e-... --yes-bid 0.40 --no-bid 0.55
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    yes_price, no_price = parse_bid(yes_bid, "--yes-bid"), parse_bid(no_bid, "--no-bid")
+    if yes_price == 0 and no_price == 0:
+        raise typer.BadParameter("a quote cannot decline both sides", param_hint="--yes-bid")
+    rid = _id(rfq_id, "RFQ_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json)
+    ticker = _quotable(app, client, rid, yes_price, no_price)
+    confirm_on_prod(app, f"quote YES {yes_price} / NO {no_price} on RFQ {rid} ({ticker})", yes=yes)
+    quote_id = client.create_quote(
+        rid,
+        yes_bid=yes_price,
+        no_bid=no_price,
+        rest_remainder=rest_remainder,
+        post_only=post_only,
+        subaccount=subaccount,
+    )
+    prices = {"yes_bid": str(yes_price), "no_bid": str(no_price)}
+    if as_json:
+        out.json({"quote_id": quote_id, "rfq_id": rid, **prices})
+    else:
+        out.line(quote_id)
+
+
+@quote_app.command("accept")
+def quote_accept_command(
+    quote_id: QuoteArg,
+    side: Annotated[
+        Side,
+        typer.Option(
+            "--side", help="The side you buy: yes or no.", case_sensitive=False, show_default=False
+        ),
+    ],
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    env: EnvOpt = None,
+) -> None:
+    """Accept one side of a quote on your RFQ: you buy it at the quote's price for that side
+    once the maker confirms. Refused while trading is halted (`kalshi status`).
+
+    Example: kalshi quote accept 0a9b8c7d-... --side yes
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    qid = _id(quote_id, "QUOTE_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json)
+    _trading_allowed(app, "the quote was not accepted")
+    quote = client.get_quote(qid)
+    price = quote.yes_bid if side is Side.YES else quote.no_bid
+    count = quote.yes_contracts if side is Side.YES else quote.no_contracts
+    confirm_on_prod(
+        app,
+        f"buy {count if count is not None else quote.contracts} {side.value.upper()} of "
+        f"{quote.market_ticker} at {price}",
+        yes=yes,
+    )
+    client.accept_quote(qid, side.value)
+    if as_json:
+        out.json({"quote_id": qid, "result": "accepted", "accepted_side": side.value})
+        return
+    out.line(f"quote {qid} accepted: {side.value} at {price}; the maker confirms next")
+
+
+@quote_app.command("confirm")
+def quote_confirm_command(
+    quote_id: QuoteArg,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """Confirm your quote the RFQ's creator accepted: the exchange places both orders and you
+    take the other side. Refused while trading is halted (`kalshi status`).
+
+    Example: kalshi quote confirm 0a9b8c7d-...
+    """
+    from kalshi_cli.cli._services import confirm_on_prod
+
+    qid = _id(quote_id, "QUOTE_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json, fmt=fmt)
+    _trading_allowed(app, "the quote was not confirmed")
+    before = client.get_quote(qid)
+    confirm_on_prod(
+        app,
+        f"take the other side of {before.contracts} {(before.accepted_side or '?').upper()} "
+        f"of {before.market_ticker} (quote {qid})",
+        yes=yes,
+    )
+    client.confirm_quote(qid)
+    doc = quote_json(client.get_quote(qid))
+    out.record(_quote_fields(doc), document={"result": "confirmed", "quote": doc})
+
+
+@quote_app.command("cancel")
+def quote_cancel_command(quote_id: QuoteArg, as_json: JsonOpt = False, env: EnvOpt = None) -> None:
+    """Cancel one of your quotes (open or accepted).
+
+    Example: kalshi quote cancel 0a9b8c7d-...
+    """
+    qid = _id(quote_id, "QUOTE_ID")
+    app = current()
+    client = _session(app, env)
+    out = app.output(as_json=as_json)
+    client.delete_quote(qid)
+    if as_json:
+        out.json({"quote_id": qid, "result": "cancelled"})
+        return
+    out.line(f"quote {qid} cancelled")

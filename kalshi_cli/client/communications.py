@@ -1,0 +1,394 @@
+"""RFQs and quotes (`/communications/...`, openapi.yaml tag `communications`): a requester asks
+for a price on a size (an RFQ), makers answer with quotes (a YES bid and a NO bid), the
+requester accepts one side of a quote, the maker confirms, and the exchange places both orders.
+
+Every served operation has a typed method: the RFQ listing, one RFQ, create, delete; the quote
+listing, one quote, create, delete, accept, confirm; and the account's public communications id.
+The quote paths scoped by the RFQ (`/communications/rfqs/{rfq_id}/quotes/{quote_id}`) are used
+when the caller names the RFQ, the deprecated unscoped ones otherwise.
+
+Prices are `Decimal` dollars sent as fixed-point strings; a quote's side may be 0 to decline it.
+The values are checked here for what no market allows (a price outside [0, 1), a count that is
+not positive or finer than 0.01); the market's own tick grid is the caller's to check (the CLI
+reads the market first, `cli/rfq.py`). Writes are sent again only when the first attempt
+certainly did not reach the exchange: a second accept or confirm after a lost answer would be
+refused by the exchange anyway, but a second RFQ or quote would replace the first.
+
+`subaccount` is sent where the spec has it (the RFQ listing, RFQ and quote creation); None
+leaves the exchange's default (the primary account, 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from kalshi_cli.client.base import ClientBase, Params, path_segment
+from kalshi_cli.client.requests import check_count
+from kalshi_cli.client.retry import Resend, nothing_sent
+from kalshi_cli.errors import (
+    KalshiError,
+    OrderOutcomeUnknown,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    fmt_count,
+    fmt_dollars,
+    parse_count,
+    parse_dollars,
+    parse_optional_dollars,
+)
+
+RFQS = "/communications/rfqs"
+QUOTES = "/communications/quotes"
+QuoteSide = Literal["yes", "no"]
+
+
+def _opt_count(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else parse_count(value)
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Rfq:
+    """A request for quote as the exchange shows it to the caller (`creator_user_id` only to
+    its creator)."""
+
+    rfq_id: str
+    market_ticker: str
+    status: str
+    contracts: Decimal
+    target_cost: Decimal | None
+    rest_remainder: bool
+    creator_id: str
+    created_ts: str
+    cancellation_reason: str = ""
+    mine: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Rfq:
+        return cls(
+            rfq_id=str(data["id"]),
+            market_ticker=str(data["market_ticker"]),
+            status=str(data["status"]),
+            contracts=parse_count(data["contracts_fp"]),
+            target_cost=parse_optional_dollars(data.get("target_cost_dollars")),
+            rest_remainder=bool(data.get("rest_remainder", False)),
+            creator_id=str(data["creator_id"]),
+            created_ts=str(data["created_ts"]),
+            cancellation_reason=_text(data, "cancellation_reason"),
+            mine=bool(data.get("creator_user_id")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A quote as the exchange shows it: to its maker and to the RFQ's creator only. The order
+    ids of an execution are there for the party whose order it is."""
+
+    quote_id: str
+    rfq_id: str
+    market_ticker: str
+    status: str
+    yes_bid: Decimal
+    no_bid: Decimal
+    yes_contracts: Decimal | None
+    no_contracts: Decimal | None
+    contracts: Decimal
+    accepted_side: str | None
+    created_ts: str
+    updated_ts: str
+    creator_order_id: str = ""
+    rfq_creator_order_id: str = ""
+    cancellation_reason: str = ""
+    mine: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Quote:
+        side = data.get("accepted_side")
+        return cls(
+            quote_id=str(data["id"]),
+            rfq_id=str(data["rfq_id"]),
+            market_ticker=str(data["market_ticker"]),
+            status=str(data["status"]),
+            yes_bid=parse_dollars(data["yes_bid_dollars"]),
+            no_bid=parse_dollars(data["no_bid_dollars"]),
+            yes_contracts=_opt_count(data.get("yes_contracts_fp")),
+            no_contracts=_opt_count(data.get("no_contracts_fp")),
+            contracts=parse_count(data["contracts_fp"]),
+            accepted_side=None if side is None else str(side),
+            created_ts=str(data["created_ts"]),
+            updated_ts=str(data["updated_ts"]),
+            creator_order_id=_text(data, "creator_order_id"),
+            rfq_creator_order_id=_text(data, "rfq_creator_order_id"),
+            cancellation_reason=_text(data, "cancellation_reason"),
+            mine=bool(data.get("creator_user_id")),
+            raw=data,
+        )
+
+
+def _id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string", code="bad_id")
+    return value.strip()
+
+
+def check_bid(price: object, what: str) -> Decimal:
+    """A quote's price for one side: a Decimal in [0, 1), 0 declining that side."""
+    if not isinstance(price, Decimal) or not price.is_finite():
+        raise ValidationError(f"{what} must be a Decimal, got {price!r}", code="bad_price")
+    if not ZERO <= price < ONE:
+        raise ValidationError(f"{what} {price} must be at least 0 and below 1", code="bad_price")
+    if price != price.quantize(Decimal("0.0001")):
+        raise ValidationError(f"{what} {price} is finer than $0.0001", code="bad_price")
+    return price
+
+
+def _subaccount(subaccount: int | None) -> int | None:
+    if subaccount is not None and not 0 <= subaccount <= 63:
+        raise ValidationError(
+            f"subaccount {subaccount} must be 0 (primary) to 63", code="bad_subaccount"
+        )
+    return subaccount
+
+
+class CommunicationsApi(ClientBase):
+    """RFQs and quotes (see the module docstring)."""
+
+    def communications_id(self) -> str:
+        """The account's public id in RFQs and quotes (it does not reveal the account id)."""
+        body = self._get("/communications/id", auth=True)
+        value = body.get("communications_id")
+        if not isinstance(value, str) or not value:
+            raise KalshiError("the exchange sent no communications_id")
+        return value
+
+    # RFQs -------------------------------------------------------------------------------------
+
+    def iter_rfqs(
+        self,
+        *,
+        market_ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+        mine: bool = False,
+        creator_user_id: str | None = None,
+        subaccount: int | None = None,
+        limit: int | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Rfq]:
+        """RFQs, newest first, across every page; `mine`: only the caller's."""
+        params: Params = {
+            "market_ticker": market_ticker,
+            "event_ticker": event_ticker,
+            "status": status,
+            "creator_user_id": creator_user_id,
+            "user_filter": "self" if mine else None,
+            "subaccount": _subaccount(subaccount),
+        }
+        return self._iterate(
+            RFQS,
+            "rfqs",
+            Rfq.from_api,
+            params=params,
+            limit=limit,
+            page_size=min(page_size, 100),
+            auth=True,
+        )
+
+    def list_rfqs(self, **filters: Any) -> list[Rfq]:
+        return list(self.iter_rfqs(**filters))
+
+    def get_rfq(self, rfq_id: str) -> Rfq:
+        body = self._get(f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True)
+        return self._parse(lambda d: Rfq.from_api(d["rfq"]), body, "RFQ")
+
+    def create_rfq(
+        self,
+        market_ticker: str,
+        *,
+        contracts: Decimal | None = None,
+        target_cost: Decimal | None = None,
+        rest_remainder: bool = False,
+        replace_existing: bool = False,
+        obscure_creator_id: bool = False,
+        target_cost_excludes_fees: bool = False,
+        subaccount: int | None = None,
+    ) -> str:
+        """Ask for quotes on `contracts` of `market_ticker`, or on what `target_cost` dollars
+        buy (exactly one of the two); returns the RFQ's id."""
+        if (contracts is None) == (target_cost is None):
+            raise ValidationError(
+                "give exactly one of contracts and target_cost", code="bad_rfq_size"
+            )
+        body: dict[str, Any] = {
+            "market_ticker": _id(market_ticker, "a market ticker"),
+            "rest_remainder": rest_remainder,
+        }
+        if contracts is not None:
+            body["contracts_fp"] = fmt_count(check_count(contracts, "contracts"))
+        if target_cost is not None:
+            if not isinstance(target_cost, Decimal) or not target_cost > 0:
+                raise ValidationError(
+                    f"target cost {target_cost!r} must be a positive Decimal", code="bad_price"
+                )
+            body["target_cost_dollars"] = fmt_dollars(target_cost)
+            body["target_cost_excludes_fees"] = target_cost_excludes_fees
+        elif target_cost_excludes_fees:
+            raise ValidationError(
+                "target_cost_excludes_fees needs a target cost", code="bad_rfq_size"
+            )
+        if replace_existing:
+            body["replace_existing"] = True
+        if obscure_creator_id:
+            body["obscure_creator_id"] = True
+        if _subaccount(subaccount) is not None:
+            body["subaccount"] = subaccount
+        answer = self._body(
+            self._request("POST", RFQS, json=body, mode=Resend.IF_UNSENT, auth=True)
+        )
+        rfq_id = answer.get("id")
+        if not isinstance(rfq_id, str) or not rfq_id:
+            raise KalshiError("the exchange created an RFQ but sent no id")
+        return rfq_id
+
+    def delete_rfq(self, rfq_id: str) -> None:
+        """Close an RFQ of yours; its open quotes are cancelled."""
+        path = f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}"
+        self._request("DELETE", path, mode=Resend.IF_UNSENT, auth=True)
+
+    # quotes -----------------------------------------------------------------------------------
+
+    def iter_quotes(
+        self,
+        *,
+        rfq_id: str | None = None,
+        status: str | None = None,
+        mine: bool = False,
+        on_my_rfqs: bool = False,
+        limit: int | None = None,
+        page_size: int = 500,
+    ) -> Iterator[Quote]:
+        """Quotes the caller may see (its own, and those on its RFQs), newest first; `mine`:
+        only its own; `on_my_rfqs`: only those on its RFQs."""
+        params: Params = {
+            "rfq_id": rfq_id,
+            "status": status,
+            "user_filter": "self" if mine else None,
+            "rfq_user_filter": "self" if on_my_rfqs else None,
+        }
+        return self._iterate(
+            QUOTES,
+            "quotes",
+            Quote.from_api,
+            params=params,
+            limit=limit,
+            page_size=min(page_size, 500),
+            auth=True,
+        )
+
+    def list_quotes(self, **filters: Any) -> list[Quote]:
+        return list(self.iter_quotes(**filters))
+
+    def _quote_path(self, quote_id: str, rfq_id: str | None) -> str:
+        quote = path_segment(_id(quote_id, "a quote id"))
+        if rfq_id is None:
+            return f"{QUOTES}/{quote}"
+        return f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}/quotes/{quote}"
+
+    def get_quote(self, quote_id: str, *, rfq_id: str | None = None) -> Quote:
+        body = self._get(self._quote_path(quote_id, rfq_id), auth=True)
+        return self._parse(lambda d: Quote.from_api(d["quote"]), body, "quote")
+
+    def create_quote(
+        self,
+        rfq_id: str,
+        *,
+        yes_bid: Decimal,
+        no_bid: Decimal,
+        rest_remainder: bool = False,
+        post_only: bool = False,
+        subaccount: int | None = None,
+    ) -> str:
+        """Quote on someone's RFQ: the price per YES contract and per NO contract the requester
+        may buy at (0 declines that side; not both). Returns the quote's id."""
+        yes = check_bid(yes_bid, "yes bid")
+        no = check_bid(no_bid, "no bid")
+        if yes == 0 and no == 0:
+            raise ValidationError("a quote cannot decline both sides", code="bad_price")
+        body: dict[str, Any] = {
+            "rfq_id": _id(rfq_id, "an RFQ id"),
+            "yes_bid": fmt_dollars(yes),
+            "no_bid": fmt_dollars(no),
+            "rest_remainder": rest_remainder,
+        }
+        if post_only:
+            body["post_only"] = True
+        if _subaccount(subaccount) is not None:
+            body["subaccount"] = subaccount
+        answer = self._body(
+            self._request("POST", QUOTES, json=body, mode=Resend.IF_UNSENT, auth=True)
+        )
+        quote_id = answer.get("id")
+        if not isinstance(quote_id, str) or not quote_id:
+            raise KalshiError("the exchange created a quote but sent no id")
+        return quote_id
+
+    def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
+        """Cancel a quote of yours (open or accepted)."""
+        self._request(
+            "DELETE", self._quote_path(quote_id, rfq_id), mode=Resend.IF_UNSENT, auth=True
+        )
+
+    def accept_quote(self, quote_id: str, side: QuoteSide, *, rfq_id: str | None = None) -> None:
+        """Accept one side of a quote on your RFQ: you buy `side` at the quote's price for it,
+        once the maker confirms."""
+        if side not in ("yes", "no"):
+            raise ValidationError(f"accepted side {side!r} must be yes or no", code="bad_side")
+        self._request(
+            "PUT",
+            self._quote_path(quote_id, rfq_id) + "/accept",
+            json={"accepted_side": side},
+            mode=Resend.IF_UNSENT,
+            auth=True,
+        )
+
+    def confirm_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
+        """Confirm your accepted quote: the exchange places both orders.
+
+        Sent once. An answer lost after sending (a timeout, a dropped connection, a 5xx)
+        raises `OrderOutcomeUnknown`: the orders may or may not have been placed, and the
+        quote's status says which (`get_quote`); confirming again is refused once executed."""
+        path = self._quote_path(quote_id, rfq_id) + "/confirm"
+        what = f"the confirmation of quote {quote_id}"
+        hint = f"`kalshi quote show {quote_id}` shows whether it executed"
+        try:
+            self._request("PUT", path, mode=Resend.IF_UNSENT, auth=True)
+        except ServerError as exc:
+            raise OrderOutcomeUnknown(
+                f"the exchange answered HTTP {exc.status} to {what}; its orders may or may not "
+                "exist",
+                client_order_id="",
+                hint=hint,
+            ) from exc
+        except TransportError as exc:
+            if nothing_sent(exc) or isinstance(exc, OrderOutcomeUnknown):
+                raise
+            raise OrderOutcomeUnknown(
+                f"{exc.message}; the orders of {what} may or may not exist",
+                client_order_id="",
+                hint=hint,
+            ) from exc
