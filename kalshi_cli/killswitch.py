@@ -6,7 +6,9 @@ Order of operations, each step for a reason:
    the state before every order) stops placing while we cancel. This works on a fresh machine:
    the state file is created if it does not exist.
 2. Trigger the order groups the state file lists (each `kalshi trade` session runs its orders
-   inside one, `runner/session.py`), when the switch covers every market: the exchange cancels
+   inside one, `runner/session.py`), when the switch covers every market, each on the
+   subaccount the state file records for it (a trigger that names none acts on subaccount 0);
+   when the client acts on one subaccount, only that subaccount's groups: the exchange cancels
    the group's orders and refuses new ones in it until the group is reset, a stop that holds on
    the exchange's side even if the loop that owns the group is still running, hung or killed
    without a chance to read HALTED. A group the exchange no longer knows (404) is dropped from
@@ -90,8 +92,11 @@ T = TypeVar("T")
 
 
 class CancelsOrders(Protocol):
-    """What the kill switch asks of the exchange: the four calls it makes, and no more. The
-    `KalshiClient` is one; a test's fake exchange is another."""
+    """What the kill switch asks of the exchange: the calls it makes, and no more, and the
+    subaccount the client acts on (None: every one). The `KalshiClient` is one; a test's fake
+    exchange is another."""
+
+    subaccount: int | None
 
     def iter_orders(
         self, *, ticker: str | None = ..., event_ticker: str | None = ..., status: str | None = ...
@@ -108,7 +113,7 @@ class CancelsOrders(Protocol):
         subaccounts: dict[str, int] | None = ...,
     ) -> list[CancelResult]: ...
 
-    def trigger_order_group(self, order_group_id: str) -> None: ...
+    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = ...) -> None: ...
 
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
@@ -310,17 +315,26 @@ class KillSwitch:
     def _trigger_groups(
         self, deadline: float, report: KillReport, say: Callable[[str], None]
     ) -> None:
-        """Step 2: trigger every order group the state file lists (see the module docstring)."""
+        """Step 2: trigger every order group the state file lists on its own subaccount; when
+        the client acts on one subaccount only, the groups of that one (see the module
+        docstring)."""
         if self.store is None:
             return
         try:
-            groups = session_order_groups(self.store)
+            places = session_order_group_places(self.store)
         except StoreError as exc:
             report.errors.append(f"order groups not read: {exc.one_line()}")
             return
-        for group_id in groups:
+        scope = self.client.subaccount
+        for group_id, subaccount in places:
+            if scope is not None and subaccount != scope:
+                continue
             try:
-                found = self._retry(lambda g=group_id: self._trigger(g), deadline, report)  # type: ignore[misc]
+                found = self._retry(
+                    lambda g=group_id, n=subaccount: self._trigger(g, n),  # type: ignore[misc]
+                    deadline,
+                    report,
+                )
             except _DeadlinePassed:
                 say(f"order group {group_id} not triggered")
                 continue
@@ -332,10 +346,10 @@ class KillSwitch:
                 with suppress(StoreError):
                     forget_order_group(self.store, group_id)
 
-    def _trigger(self, group_id: str) -> bool:
+    def _trigger(self, group_id: str, subaccount: int) -> bool:
         """Trigger one group; False when the exchange does not know it."""
         try:
-            self.client.trigger_order_group(group_id)
+            self.client.trigger_order_group(group_id, subaccount=subaccount)
         except NotFoundError:
             return False
         return True
@@ -549,30 +563,54 @@ class _Trail:
 
 # The order groups of `kalshi trade` sessions (runner/session.py), kept in the state file so that
 # a kill switch run from any process finds them, even when the loop that created them was killed.
+# Each entry is a group's id (a group on subaccount 0, the only form before groups could live on
+# other subaccounts) or `{"order_group_id": id, "subaccount": n}`: a trigger acts on subaccount
+# 0 unless it names another (openapi.yaml 3.31.0), so the kill switch must know where each is.
 ORDER_GROUPS_KEY = "trade_order_groups"
 
 
-def session_order_groups(store: Store) -> list[str]:
-    """The ids of the order groups the trade loop created and has not deleted, oldest first."""
+def session_order_group_places(store: Store) -> list[tuple[str, int]]:
+    """(id, subaccount) of the order groups the trade loop created and has not deleted,
+    oldest first."""
     text = store.get_kv(ORDER_GROUPS_KEY)
     if not text:
         return []
     try:
-        ids = json.loads(text)
+        entries = json.loads(text)
     except ValueError:
         return []
-    return [str(i) for i in ids if isinstance(i, str) and i] if isinstance(ids, list) else []
+    if not isinstance(entries, list):
+        return []
+    places = []
+    for entry in entries:
+        if isinstance(entry, str) and entry:
+            places.append((entry, 0))
+        elif isinstance(entry, dict):
+            group_id, subaccount = entry.get("order_group_id"), entry.get("subaccount")
+            if isinstance(group_id, str) and group_id and type(subaccount) is int:
+                places.append((group_id, subaccount))
+    return places
 
 
-def remember_order_group(store: Store, group_id: str) -> None:
+def session_order_groups(store: Store) -> list[str]:
+    """The ids of the order groups the trade loop created and has not deleted, oldest first."""
+    return [group_id for group_id, _ in session_order_group_places(store)]
+
+
+def _write_places(store: Store, places: list[tuple[str, int]]) -> None:
+    entries = [g if n == 0 else {"order_group_id": g, "subaccount": n} for g, n in places]
+    store.set_kv(ORDER_GROUPS_KEY, json.dumps(entries))
+
+
+def remember_order_group(store: Store, group_id: str, *, subaccount: int = 0) -> None:
     with store.transaction():
-        groups = session_order_groups(store)
-        if group_id not in groups:
-            store.set_kv(ORDER_GROUPS_KEY, json.dumps([*groups, group_id]))
+        places = session_order_group_places(store)
+        if group_id not in {g for g, _ in places}:
+            _write_places(store, [*places, (group_id, subaccount)])
 
 
 def forget_order_group(store: Store, group_id: str) -> None:
     with store.transaction():
-        groups = session_order_groups(store)
-        if group_id in groups:
-            store.set_kv(ORDER_GROUPS_KEY, json.dumps([g for g in groups if g != group_id]))
+        places = session_order_group_places(store)
+        if group_id in {g for g, _ in places}:
+            _write_places(store, [(g, n) for g, n in places if g != group_id])

@@ -3,7 +3,9 @@ exchange (client/order_groups.py). A group caps the contracts its orders may mat
 rolling 15 s; hitting the cap, or `trigger`, makes the exchange cancel the group's orders and
 refuse new ones in it until `reset`. `kalshi trade` runs each session inside one
 (docs/order-groups.md). Every input is checked before anything is sent; on prod the commands
-that change a group ask for confirmation unless `--yes`.
+that change a group ask for confirmation unless `--yes`. `--subaccount N` makes and reaches
+groups on subaccount N; without it, `create` and the commands that change a group act on
+subaccount 0 and `list` and `show` cover every subaccount (the exchange's defaults).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
 from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ def create_command(
     limit: LimitArg,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Create an order group with a contracts limit; prints its id.
@@ -95,11 +98,12 @@ def create_command(
 
     Example: kalshi order-group create --limit 100
     """
-    from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.cli._services import confirm_on_prod, use_subaccount
 
     contracts = _limit(limit)
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"create an order group limited to {contracts} contracts", yes=yes)
@@ -118,14 +122,23 @@ COLUMNS = (
 
 
 @group_app.command("list")
-def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = None) -> None:
-    """List your order groups; `kalshi trade` marks the ones its sessions run in.
+def list_command(
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
+) -> None:
+    """List your order groups (of every subaccount unless --subaccount); `kalshi trade` marks
+    the ones its sessions run in.
 
     Example: kalshi order-group list --json
     """
+    from kalshi_cli.cli._services import use_subaccount
+
     app = current()
     settings_env = env.value if env else None
     app.settings(settings_env)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     groups = app.client(auth=True).list_order_groups()
     session = _session_groups(app, settings_env)
@@ -146,16 +159,20 @@ def show_command(
     order_group_id: GroupArg,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Show one order group: its limit and the orders placed in it.
 
     Example: kalshi order-group show 7f1c2d3e-...
     """
+    from kalshi_cli.cli._services import use_subaccount
+
     group_id = _group_id(order_group_id)
     app = current()
     settings_env = env.value if env else None
     app.settings(settings_env)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     group = app.client(auth=True).get_order_group(group_id)
     document = {
@@ -180,14 +197,16 @@ def _act(
     as_json: bool,
     yes: bool,
     call: str,
+    subaccount: int | None,
     env: EnvOpt,
     limit: Decimal | None = None,
 ) -> None:
-    from kalshi_cli.cli._services import confirm_on_prod
+    from kalshi_cli.cli._services import confirm_on_prod, use_subaccount
 
     group_id = _group_id(order_group_id)
     app = current()
     app.settings(env.value if env else None)
+    use_subaccount(app, subaccount)
     out = app.output(as_json=as_json)
     client = app.client(auth=True)
     confirm_on_prod(app, f"{what} order group {group_id}", yes=yes)
@@ -206,7 +225,11 @@ def _act(
 
 @group_app.command("trigger")
 def trigger_command(
-    order_group_id: GroupArg, as_json: JsonOpt = False, yes: YesOpt = False, env: EnvOpt = None
+    order_group_id: GroupArg,
+    as_json: JsonOpt = False,
+    yes: YesOpt = False,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Trigger a group by hand: the exchange cancels its orders and refuses new ones in it
     until `reset`. (`kalshi cancel-all` triggers the groups of `kalshi trade` sessions.)
@@ -219,6 +242,7 @@ def trigger_command(
         done="triggered",
         as_json=as_json,
         yes=yes,
+        subaccount=subaccount,
         env=env,
         call="trigger_order_group",
     )
@@ -226,7 +250,11 @@ def trigger_command(
 
 @group_app.command("reset")
 def reset_command(
-    order_group_id: GroupArg, as_json: JsonOpt = False, yes: YesOpt = False, env: EnvOpt = None
+    order_group_id: GroupArg,
+    as_json: JsonOpt = False,
+    yes: YesOpt = False,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Reset a group: its matched count goes to zero and orders may be placed in it again.
 
@@ -238,6 +266,7 @@ def reset_command(
         done="reset",
         as_json=as_json,
         yes=yes,
+        subaccount=subaccount,
         env=env,
         call="reset_order_group",
     )
@@ -246,9 +275,11 @@ def reset_command(
 @group_app.command("limit")
 def limit_command(
     order_group_id: GroupArg,
+    *,
     limit: LimitArg,
     as_json: JsonOpt = False,
     yes: YesOpt = False,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Set a group's contracts limit; a limit already reached triggers the group at once.
@@ -262,6 +293,7 @@ def limit_command(
         done="limit set",
         as_json=as_json,
         yes=yes,
+        subaccount=subaccount,
         env=env,
         call="set_order_group_limit",
         limit=contracts,
@@ -270,7 +302,11 @@ def limit_command(
 
 @group_app.command("delete")
 def delete_command(
-    order_group_id: GroupArg, as_json: JsonOpt = False, yes: YesOpt = False, env: EnvOpt = None
+    order_group_id: GroupArg,
+    as_json: JsonOpt = False,
+    yes: YesOpt = False,
+    subaccount: SubaccountOpt = None,
+    env: EnvOpt = None,
 ) -> None:
     """Delete a group; the exchange cancels its orders.
 
@@ -282,6 +318,7 @@ def delete_command(
         done="deleted",
         as_json=as_json,
         yes=yes,
+        subaccount=subaccount,
         env=env,
         call="delete_order_group",
     )

@@ -17,15 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from kalshi_cli.client.base import (
-    MARKETS_PAGE_MAX,
-    PORTFOLIO_PAGE_MAX,
-    ClientBase,
-    Params,
-    as_dict,
-    not_found_with_hint,
-    path_segment,
-)
+from kalshi_cli.client.base import Params, as_dict, not_found_with_hint, path_segment
+from kalshi_cli.client.listing import Listings, time_window
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
 from kalshi_cli.models import Fill, Market, Order, Position, Trade
@@ -58,7 +51,7 @@ class HistoricalCutoff:
         )
 
 
-class HistoricalApi(ClientBase):
+class HistoricalApi(Listings):
     """The historical tier (see the module docstring)."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
@@ -79,14 +72,8 @@ class HistoricalApi(ClientBase):
             "event_ticker": event_ticker,
             "series_ticker": series_ticker,
         }
-        return self._iterate(
-            "/historical/markets",
-            "markets",
-            Market.from_api,
-            params=params,
-            limit=limit,
-            page_size=MARKETS_PAGE_MAX,
-            auth=False,
+        return self._listing(
+            "/historical/markets", "markets", Market.from_api, params, limit, private=False
         )
 
     def get_historical_market(self, ticker: str) -> Market:
@@ -136,15 +123,9 @@ class HistoricalApi(ClientBase):
     ) -> Iterator[Trade]:
         """`GET /markets/trades` within a time range: the live tier's half of
         `trades_with_history`."""
-        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
-        return self._iterate(
-            "/markets/trades",
-            "trades",
-            Trade.from_api,
-            params=params,
-            limit=limit,
-            page_size=MARKETS_PAGE_MAX,
-            auth=False,
+        params = time_window(ticker, min_ts, max_ts)
+        return self._listing(
+            "/markets/trades", "trades", Trade.from_api, params, limit, private=False
         )
 
     def iter_historical_trades(
@@ -155,15 +136,9 @@ class HistoricalApi(ClientBase):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
-        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
-        return self._iterate(
-            "/historical/trades",
-            "trades",
-            Trade.from_api,
-            params=params,
-            limit=limit,
-            page_size=MARKETS_PAGE_MAX,
-            auth=False,
+        params = time_window(ticker, min_ts, max_ts)
+        return self._listing(
+            "/historical/trades", "trades", Trade.from_api, params, limit, private=False
         )
 
     def iter_historical_fills(
@@ -174,15 +149,9 @@ class HistoricalApi(ClientBase):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
-        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
-        return self._iterate(
-            "/historical/fills",
-            "fills",
-            Fill.from_api,
-            params=params,
-            limit=limit,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+        params = time_window(ticker, min_ts, max_ts)
+        return self._listing(
+            "/historical/fills", "fills", Fill.from_api, params, limit, private=True
         )
 
     def iter_historical_orders(
@@ -193,29 +162,18 @@ class HistoricalApi(ClientBase):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
-        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
-        return self._iterate(
-            "/historical/orders",
-            "orders",
-            Order.from_api,
-            params=params,
-            limit=limit,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+        params = time_window(ticker, min_ts, max_ts)
+        return self._listing(
+            "/historical/orders", "orders", Order.from_api, params, limit, private=True
         )
 
     def iter_historical_positions(
         self, *, ticker: str | None = None, event_ticker: str | None = None
     ) -> Iterator[Position]:
         """Settled positions archived by whole event (never split with the live listing)."""
-        return self._iterate(
-            "/historical/positions",
-            "market_positions",
-            Position.from_api,
-            params={"ticker": ticker, "event_ticker": event_ticker},
-            limit=None,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+        params: Params = {"ticker": ticker, "event_ticker": event_ticker}
+        return self._listing(
+            "/historical/positions", "market_positions", Position.from_api, params, private=True
         )
 
 

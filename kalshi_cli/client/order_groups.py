@@ -7,6 +7,12 @@ the orders is gone. An order joins a group through `CreateOrder.order_group_id`.
 Trigger, reset, a new limit and the reads are retried like any idempotent request; creating a
 group is retried only when the first attempt certainly did not reach the exchange (a lost
 answer would otherwise leave a second, unused group behind).
+
+A group belongs to one subaccount. Every call takes `subaccount=N`; without it, the client's
+own `subaccount` (client/subaccount_scope.py), else the exchange's defaults (openapi.yaml
+3.31.0): create, delete, reset, trigger and limit act on subaccount 0, so a group on another
+subaccount is not found by them unless they name it; the listing and `get_order_group` cover
+every subaccount.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.client.base import ClientBase, path_segment
+from kalshi_cli.client.base import ClientBase, Params, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.errors import KalshiError, ValidationError
@@ -60,53 +66,72 @@ def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
     return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
 
 
+MAX_SUBACCOUNT = 63
+
+
+def _subaccount(subaccount: int | None) -> Params:
+    """The `subaccount` parameter (empty when None: the client's own, else the default)."""
+    if subaccount is None:
+        return {}
+    if isinstance(subaccount, bool) or not isinstance(subaccount, int):
+        raise ValidationError("a subaccount is a whole number", code="bad_subaccount")
+    if not 0 <= subaccount <= MAX_SUBACCOUNT:
+        raise ValidationError(
+            f"a subaccount is 0 (primary) to {MAX_SUBACCOUNT}", code="bad_subaccount"
+        )
+    return {"subaccount": subaccount}
+
+
 class OrderGroupsApi(ClientBase):
     """Order groups: create, list, get, delete, reset, trigger and a new limit."""
 
-    def create_order_group(self, contracts_limit: Decimal) -> str:
-        """A new group with `contracts_limit` contracts per rolling 15 s; returns its id."""
-        body = self._body(
-            self._request(
-                "POST",
-                GROUPS + "/create",
-                json=_limit_body(contracts_limit),
-                mode=Resend.IF_UNSENT,
-                auth=True,
-            )
+    def create_order_group(self, contracts_limit: Decimal, *, subaccount: int | None = None) -> str:
+        """A new group with `contracts_limit` contracts per rolling 15 s, on `subaccount`;
+        returns its id."""
+        body: dict[str, Any] = {**_limit_body(contracts_limit), **_subaccount(subaccount)}
+        answer = self._body(
+            self._request("POST", GROUPS + "/create", json=body, mode=Resend.IF_UNSENT, auth=True)
         )
-        group_id = body.get("order_group_id")
+        group_id = answer.get("order_group_id")
         if not isinstance(group_id, str) or not group_id:
             raise KalshiError("the exchange created an order group but sent no order_group_id")
         return group_id
 
-    def list_order_groups(self) -> list[OrderGroup]:
-        body = self._get(GROUPS, auth=True)
+    def list_order_groups(self, *, subaccount: int | None = None) -> list[OrderGroup]:
+        """The groups of `subaccount`; of every subaccount when None (and the client has
+        none)."""
+        body = self._get(GROUPS, params=_subaccount(subaccount), auth=True)
         return [
             self._parse(OrderGroup.from_api, item, "order group")
             for item in body.get("order_groups") or []
         ]
 
-    def get_order_group(self, order_group_id: str) -> OrderGroup:
+    def get_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> OrderGroup:
         group_id = _group_id(order_group_id)
-        body = self._get(f"{GROUPS}/{path_segment(group_id)}", auth=True)
+        body = self._get(
+            f"{GROUPS}/{path_segment(group_id)}", params=_subaccount(subaccount), auth=True
+        )
         return self._parse(lambda d: OrderGroup.from_api(d, group_id), body, "order group")
 
-    def delete_order_group(self, order_group_id: str) -> None:
+    def delete_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Delete the group; the exchange cancels its orders."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}"
-        self._request("DELETE", path, auth=True)
+        self._request("DELETE", path, params=_subaccount(subaccount), auth=True)
 
-    def trigger_order_group(self, order_group_id: str) -> None:
+    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Cancel the group's orders and refuse new ones in it until a reset."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/trigger"
-        self._request("PUT", path, auth=True)
+        self._request("PUT", path, params=_subaccount(subaccount), auth=True)
 
-    def reset_order_group(self, order_group_id: str) -> None:
+    def reset_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Set the group's matched count to zero and let orders in again."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/reset"
-        self._request("PUT", path, auth=True)
+        self._request("PUT", path, params=_subaccount(subaccount), auth=True)
 
-    def set_order_group_limit(self, order_group_id: str, contracts_limit: Decimal) -> None:
+    def set_order_group_limit(
+        self, order_group_id: str, contracts_limit: Decimal, *, subaccount: int | None = None
+    ) -> None:
         """A new limit; the exchange triggers the group at once if it is already reached."""
         path = f"{GROUPS}/{path_segment(_group_id(order_group_id))}/limit"
-        self._request("PUT", path, json=_limit_body(contracts_limit), auth=True)
+        body = _limit_body(contracts_limit)
+        self._request("PUT", path, params=_subaccount(subaccount), json=body, auth=True)

@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from kalshi_cli.client.base import (
-    PORTFOLIO_PAGE_MAX,
-    ClientBase,
-    Params,
-    not_found_with_hint,
-    path_segment,
-)
+from kalshi_cli.client.base import Params, not_found_with_hint, path_segment
+from kalshi_cli.client.listing import Listings
 from kalshi_cli.errors import (
     NotFoundError,
 )
@@ -25,7 +20,7 @@ from kalshi_cli.models import (
 )
 
 
-class PortfolioApi(ClientBase):
+class PortfolioApi(Listings):
     """The portfolio: balance, positions, fills, settlements, orders and the account's limits."""
 
     def get_balance(self) -> Balance:
@@ -41,14 +36,13 @@ class PortfolioApi(ClientBase):
         """Every market position that is not flat, across all pages; with `include_flat`, also
         the markets traded and since closed out (for cross-checking realized P&L and fees)."""
         count_filter = "total_traded" if include_flat else "position"
-        positions = self._iterate(
-            "/portfolio/positions",
-            "market_positions",
-            Position.from_api,
-            params={"ticker": ticker, "event_ticker": event_ticker, "count_filter": count_filter},
-            limit=None,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+        params: Params = {
+            "ticker": ticker,
+            "event_ticker": event_ticker,
+            "count_filter": count_filter,
+        }
+        positions = self._listing(
+            "/portfolio/positions", "market_positions", Position.from_api, params, private=True
         )
         return [p for p in positions if include_flat or p.position != ZERO]
 
@@ -67,27 +61,21 @@ class PortfolioApi(ClientBase):
             "min_ts": min_ts,
             "max_ts": max_ts,
         }
-        return self._iterate(
-            "/portfolio/fills",
-            "fills",
-            Fill.from_api,
-            params=params,
-            limit=limit,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+        return self._listing(
+            "/portfolio/fills", "fills", Fill.from_api, params, limit, private=True
         )
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None
     ) -> Iterator[Settlement]:
-        return self._iterate(
+        params: Params = {"ticker": ticker}
+        return self._listing(
             "/portfolio/settlements",
             "settlements",
             Settlement.from_api,
-            params={"ticker": ticker},
-            limit=limit,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+            params,
+            limit,
+            private=True,
         )
 
     def iter_orders(
@@ -99,14 +87,8 @@ class PortfolioApi(ClientBase):
         limit: int | None = None,
     ) -> Iterator[Order]:
         params: Params = {"ticker": ticker, "event_ticker": event_ticker, "status": status}
-        return self._iterate(
-            "/portfolio/orders",
-            "orders",
-            Order.from_api,
-            params=params,
-            limit=limit,
-            page_size=PORTFOLIO_PAGE_MAX,
-            auth=True,
+        return self._listing(
+            "/portfolio/orders", "orders", Order.from_api, params, limit, private=True
         )
 
     def get_order(self, order_id: str) -> Order:

@@ -1,13 +1,13 @@
 """The subaccount a client acts on: `ClientBase.subaccount`, applied to each request.
 
 Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter
-on the balance, positions, fills, settlements and orders listings, cancel-all and the
-single-order writes (cancel, amend, decrease), and the `subaccount` field of a created order and
-of every batch item. Left at None, each call gets the exchange's defaults (openapi.yaml 3.31.0):
-writes, positions and the balance act on subaccount 0; the order, fill and settlement listings
-and cancel-all cover every subaccount. `GET /portfolio/orders/{id}` takes no subaccount: it
-finds an order in any of them.
-"""
+on the balance, positions, fills, settlements and orders listings, cancel-all and the single-
+order writes (cancel, amend, decrease), and the `subaccount` field of a created order and of
+every batch item; for order groups, the create body's `subaccount` and the query of the listing,
+the single read, delete, reset, trigger and limit. Left at None, each call gets the exchange's
+defaults (openapi.yaml 3.31.0): writes, positions and the balance act on subaccount 0; the
+order, fill and settlement listings and cancel-all cover every subaccount. `GET
+/portfolio/orders/{id}` takes no subaccount: it finds an order in any of them."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ _LISTINGS = frozenset(
 _CREATE = "/portfolio/events/orders"
 _BATCHED = "/portfolio/events/orders/batched"
 _ONE_ORDER = re.compile(r"^/portfolio/events/orders/[^/]+(/amend|/decrease)?$")
+_GROUP_CREATE = "/portfolio/order_groups/create"
+_GROUPS = re.compile(r"^/portfolio/order_groups(/[^/]+(/reset|/trigger|/limit)?)?$")
 
 
 def scope_request(
@@ -47,5 +49,11 @@ def scope_request(
             return params, json | {"subaccount": subaccount}
         return query, json  # DELETE: cancel all
     if (method == "GET" and path in _LISTINGS) or (method != "GET" and _ONE_ORDER.match(path)):
+        return query, json
+    if path == _GROUP_CREATE:
+        if isinstance(json, dict) and json.get("subaccount") is None:
+            return params, json | {"subaccount": subaccount}
+        return params, json
+    if _GROUPS.match(path):
         return query, json
     return params, json

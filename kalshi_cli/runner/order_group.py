@@ -1,21 +1,22 @@
-"""The session's order group: a server-side stop under every order one `kalshi trade` run
-places (`--order-group`, the default).
+"""The session's order group: a server-side stop under every order one `kalshi trade` run places
+(`--order-group`, the default).
 
-At start-up, after the checks and before the first order, the loop creates one order group on
-the exchange with a contracts limit over a rolling 15 s window (`trade.order_group_limit`,
-default: `risk.max_order_count` x `risk.max_orders_per_minute`, the most contracts the loop's
-own rules let it send in a minute, so the exchange trips only on matching the loop never meant)
-and writes its id to the state file (`killswitch.remember_order_group`) before placing
-anything in it. Every order of the run carries the group's id. The kill switch, from any
-process, triggers every group the state file lists: the exchange cancels the group's orders and
-refuses new ones in it, even if this process is hung or was killed. When the exchange refuses an
-order because the group was triggered (its limit hit, or the kill switch), the loop records
-HALTED, as the kill switch does, so a person decides (`kalshi resume`).
+At start-up, after the checks and before the first order, the loop creates one order group on the
+exchange with a contracts limit over a rolling 15 s window (`trade.order_group_limit`, default:
+`risk.max_order_count` x `risk.max_orders_per_minute`, the most contracts the loop's own rules let
+it send in a minute, so the exchange trips only on matching the loop never meant) and writes its id
+and subaccount to the state file (`killswitch.remember_order_group`) before placing anything in it.
+The loop has no subaccount setting: its client acts on the exchange's defaults, so the group is on
+subaccount 0 (a client set to another puts it there). Every order of the run carries the group's
+id. The kill switch, from any process, triggers every group the state file lists: the exchange
+cancels the group's orders and refuses new ones in it, even if this process is hung or was killed.
+When the exchange refuses an order because the group was triggered (its limit hit, or the kill
+switch), the loop records HALTED, as the kill switch does, so a person decides (`kalshi resume`).
 
 At a clean stop that left nothing resting, the group is deleted and forgotten; otherwise (a
-`--once` pass leaves its orders resting, a crash, an abandoned shutdown) it stays listed, so
-the kill switch can still reach its orders. Groups the exchange no longer knows are dropped from
-the list at the next start.
+`--once` pass leaves its orders resting, a crash, an abandoned shutdown) it stays listed, so the
+kill switch can still reach its orders. Groups the exchange no longer knows are dropped from the
+list at the next start.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from kalshi_cli.errors import KalshiError
 from kalshi_cli.killswitch import (
     forget_order_group,
     remember_order_group,
-    session_order_groups,
+    session_order_group_places,
 )
 from kalshi_cli.risk import RiskLimits
 
@@ -56,12 +57,17 @@ def open_session_group(
     """Create the session's group and record it in the state file; returns its id. Raises
     the client's error when the exchange cannot be asked (the session refuses to start)."""
     limit = contracts_limit(config)
-    live = {g.order_group_id for g in client.list_order_groups()}
-    for old in session_order_groups(store):
+    here = client.subaccount or 0  # where the exchange puts the group (its default: 0)
+    places = session_order_group_places(store)
+    live: set[tuple[str, int]] = set()
+    for subaccount in sorted({n for _, n in places} | {here}):
+        groups = client.list_order_groups(subaccount=subaccount)
+        live |= {(g.order_group_id, subaccount) for g in groups}
+    for old in places:
         if old not in live:
-            forget_order_group(store, old)
+            forget_order_group(store, old[0])
     group_id = client.create_order_group(limit)
-    remember_order_group(store, group_id)
+    remember_order_group(store, group_id, subaccount=here)
     log.emit("order_group_created", {"order_group_id": group_id, "contracts_limit": str(limit)})
     return group_id
 

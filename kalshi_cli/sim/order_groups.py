@@ -4,8 +4,11 @@ that, when hit, cancels the group's orders and refuses new ones until the group 
 layer of the `Exchange` (sim/core.py), on top of `Settler` (settlement.py).
 
 Semantics, each traced to the spec:
-- A group belongs to the account that created it; every other account is answered as if it
-  did not exist (404 `not_found` on the group paths, as for an order).
+- A group belongs to the ledger account it was created on: one subaccount of a user
+  (sim/subaccounts.py; the routes resolve which, with the spec's defaults). Every other account
+  is answered as if it did not exist (404 `not_found` on the group paths, as for an order).
+  Only the orders of that subaccount may join it, so its count, trigger, reset and delete
+  touch that subaccount's orders alone.
 - Every contract matched by an order of the group counts, whether the order took or made
   liquidity, at the time of the match. When the contracts matched in the last 15 s reach the
   limit ("when the limit is hit"), the group is triggered: its resting orders are cancelled and
@@ -15,10 +18,11 @@ Semantics, each traced to the spec:
 - `trigger` does the same by hand; `reset` sets the matched count to zero and lets orders in
   again; `limit` sets a new limit and triggers the group at once if the count already reaches
   it; `delete` cancels the group's orders and removes the group.
-- An order placed with an unknown group (or another account's) is refused 400
-  `invalid_order_group`; one placed in a triggered group 409 `order_group_triggered`. The
-  spec documents 400 and 409 for order create but names no code: these codes are the
-  simulator's own.
+- An order placed with an unknown group (or another user's) is refused 400
+  `invalid_order_group`; one placed with a group of another subaccount of the same user the
+  same, with a message naming both subaccounts (the spec is silent on this case); one placed in
+  a triggered group 409 `order_group_triggered`. The spec documents 400 and 409 for order
+  create but names no code: these codes are the simulator's own.
 - `is_auto_cancel_enabled` is true for every group: each has a contracts limit, and hitting it
   cancels the group's orders automatically. Whether a group is triggered is not in the spec's
   group shapes; the `order_group_updates` channel says so ("triggered", "reset"), and so does
@@ -37,7 +41,14 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.models import ZERO
-from kalshi_cli.sim.records import ExchangeError, OrderGroupChanged, SimOrder, not_found
+from kalshi_cli.sim.records import (
+    ExchangeError,
+    OrderGroupChanged,
+    SimOrder,
+    not_found,
+    owner,
+    same_user,
+)
 from kalshi_cli.sim.settlement import Settler
 
 WINDOW_S = 15.0  # float-ok: seconds, the spec's rolling window
@@ -89,9 +100,9 @@ class OrderGroups(Settler):
             raise not_found()
         return group
 
-    def order_groups(self, account_id: str) -> list[SimOrderGroup]:
-        """The account's groups, oldest first."""
-        return [g for g in self._order_groups.values() if g.account_id == account_id]
+    def order_groups(self, *account_ids: str) -> list[SimOrderGroup]:
+        """The groups of these accounts (a user's subaccounts, say), oldest first."""
+        return [g for g in self._order_groups.values() if g.account_id in account_ids]
 
     def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
@@ -159,9 +170,16 @@ class OrderGroups(Settler):
         if order_group_id is None:
             return
         group = self._order_groups.get(order_group_id)
-        if group is None or group.account_id != account_id:
+        if group is None or not same_user(group.account_id, account_id):
             raise ExchangeError(
                 400, "invalid_order_group", f"order group {order_group_id} not found"
+            )
+        if group.account_id != account_id:
+            raise ExchangeError(
+                400,
+                "invalid_order_group",
+                f"order group {order_group_id} belongs to subaccount "
+                f"{owner(group.account_id)[1]}, the order to subaccount {owner(account_id)[1]}",
             )
         if group.triggered:
             raise ExchangeError(

@@ -422,7 +422,7 @@ class WsHub:
             elif (
                 isinstance(event, OrderGroupChanged)
                 and channel == "order_group_updates"
-                and event.account_id == mine
+                and owner(event.account_id)[0] == mine
             ):
                 conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
             elif isinstance(event, EventFeeUpdated) and channel == "market_lifecycle_v2":

@@ -223,3 +223,59 @@ def test_cancel_without_subaccount_finds_the_orders_subaccount(
         "reduced_by": "2.00",
     }
     assert orders_of(premier, status="resting") == []
+
+
+def test_subaccount_flag_on_every_order_group_command(kalshi: Kalshi, premier: SimHarness) -> None:
+    """`kalshi order-group ... --subaccount N` makes and reaches groups on subaccount N; the
+    writes without it act on subaccount 0 (openapi.yaml 3.31.0), where the group is not."""
+    kalshi("subaccount", "create")
+    kalshi("subaccount", "transfer", "--from", "0", "--to", "1", "--amount", "50.00")
+    made = as_json(kalshi("order-group", "create", "--limit", "5", "--subaccount", "1", "--json"))
+    group = made["order_group_id"]
+    primary = as_json(kalshi("order-group", "create", "--limit", "5", "--json"))["order_group_id"]
+    on_one = premier.signed(
+        premier.account, "GET", "/portfolio/order_groups", params={"subaccount": 1}
+    )
+    assert [g["id"] for g in on_one.json()["order_groups"]] == [group]
+
+    def ids(*extra: str) -> list[str]:
+        listed = as_json(kalshi("order-group", "list", *extra, "--json"))["order_groups"]
+        return [g["order_group_id"] for g in listed]
+
+    assert ids() == [group, primary]  # every subaccount
+    assert ids("--subaccount", "1") == [group]
+    assert ids("--subaccount", "0") == [primary]
+    assert (
+        as_json(kalshi("order-group", "show", group, "--subaccount", "1", "--json"))[
+            "order_group_id"
+        ]
+        == group
+    )
+    assert kalshi("order-group", "show", group, "--subaccount", "0").exit_code == ExitCode.NOT_FOUND
+
+    body = {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.30",
+        "count": "2",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        "order_group_id": group,
+        "subaccount": 1,
+    }
+    placed = premier.signed(premier.account, "POST", "/portfolio/events/orders", json=body)
+    assert placed.status_code == 201, placed.text
+    for command in (("trigger",), ("reset",), ("limit", "--limit", "9"), ("delete",)):
+        assert kalshi("order-group", command[0], group, *command[1:], "--yes").exit_code == (
+            ExitCode.NOT_FOUND
+        )
+    assert orders_of(premier, subaccount=1, status="resting") != []
+    for command in (("trigger",), ("reset",), ("limit", "--limit", "9")):
+        done = kalshi("order-group", command[0], group, *command[1:], "--subaccount", "1", "--yes")
+        assert done.exit_code == 0, done.output
+    assert orders_of(premier, subaccount=1, status="resting") == []  # the trigger cancelled it
+    shown = as_json(kalshi("order-group", "show", group, "--json"))
+    assert shown["contracts_limit"] == "9.00"
+    deleted = kalshi("order-group", "delete", group, "--subaccount", "1", "--yes", "--json")
+    assert as_json(deleted) == {"order_group_id": group, "result": "deleted"}
+    assert ids() == [primary]

@@ -3,18 +3,19 @@ in a group, and refusals of bad input before anything is sent."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.errors import ApiError, NotFoundError, ValidationError
 from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.sim.embed import start_simulator
 from tests.client.test_client_sim import _bid, _client, _stats
-
-if TYPE_CHECKING:
-    from tests.conftest import SimHarness
+from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
 
 T = "KXCOG-26JAN01-A"
 
@@ -84,3 +85,87 @@ def test_bad_input_is_refused_before_anything_is_sent(sim: SimHarness) -> None:
 def test_an_order_without_a_group_sends_no_group_field() -> None:
     assert "order_group_id" not in _bid(T).to_api()
     assert _bid(T, order_group_id="g-1").to_api()["order_group_id"] == "g-1"
+
+
+@pytest.fixture
+def adv(tmp_path: Path) -> Iterator[SimHarness]:
+    """An Advanced-tier simulator (subaccounts need it) with subaccount 1 funded."""
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
+        )
+    )
+    harness.create_market(T)
+    with _client(harness.account) as client:
+        assert client.create_subaccount() == 1
+        client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=100_00)
+    yield harness
+    harness.close()
+
+
+def test_every_order_group_call_takes_a_subaccount(adv: SimHarness) -> None:
+    with _client(adv.account) as client, _client(adv.account) as placer:
+        placer.subaccount = 1  # places its orders on subaccount 1
+        on_one = client.create_order_group(Decimal(5), subaccount=1)
+        on_zero = client.create_order_group(Decimal(5))
+        assert [g.order_group_id for g in client.list_order_groups()] == [on_one, on_zero]
+        assert [g.order_group_id for g in client.list_order_groups(subaccount=1)] == [on_one]
+        assert [g.order_group_id for g in client.list_order_groups(subaccount=0)] == [on_zero]
+        assert client.get_order_group(on_one).order_group_id == on_one  # any subaccount
+        assert client.get_order_group(on_one, subaccount=1).contracts_limit == Decimal(5)
+        with pytest.raises(NotFoundError):
+            client.get_order_group(on_one, subaccount=0)
+
+        placed = placer.create_order(_bid(T, order_group_id=on_one))
+        # the writes default to subaccount 0, where this group is not
+        for call in (client.trigger_order_group, client.reset_order_group):
+            with pytest.raises(NotFoundError):
+                call(on_one)
+        with pytest.raises(NotFoundError):
+            client.set_order_group_limit(on_one, Decimal(9))
+        with pytest.raises(NotFoundError):
+            client.delete_order_group(on_one)
+        assert client.get_order(placed.order_id).status == "resting"
+
+        client.trigger_order_group(on_one, subaccount=1)
+        assert client.get_order(placed.order_id).status == "canceled"
+        client.reset_order_group(on_one, subaccount=1)
+        client.set_order_group_limit(on_one, Decimal(9), subaccount=1)
+        assert client.get_order_group(on_one).contracts_limit == Decimal(9)
+        again = placer.create_order(_bid(T, order_group_id=on_one))
+        client.delete_order_group(on_one, subaccount=1)
+        assert client.get_order(again.order_id).status == "canceled"
+        assert [g.order_group_id for g in client.list_order_groups()] == [on_zero]
+
+
+def test_a_client_set_to_a_subaccount_keeps_its_groups_there(adv: SimHarness) -> None:
+    with _client(adv.account) as plain, _client(adv.account) as scoped:
+        scoped.subaccount = 1
+        mine = scoped.create_order_group(Decimal(5))
+        primary = plain.create_order_group(Decimal(5))
+        assert [g.order_group_id for g in plain.list_order_groups(subaccount=1)] == [mine]
+        assert [g.order_group_id for g in scoped.list_order_groups()] == [mine]
+        with pytest.raises(NotFoundError):
+            scoped.get_order_group(primary)
+        placed = scoped.create_order(_bid(T, order_group_id=mine))
+        scoped.trigger_order_group(mine)
+        assert scoped.get_order(placed.order_id).status == "canceled"
+        scoped.reset_order_group(mine)
+        scoped.set_order_group_limit(mine, Decimal(8))
+        # a call that names a subaccount keeps it
+        scoped.trigger_order_group(primary, subaccount=0)
+        scoped.delete_order_group(mine)
+        assert [g.order_group_id for g in plain.list_order_groups()] == [primary]
+
+
+def test_a_subaccount_out_of_range_is_refused_before_anything_is_sent(adv: SimHarness) -> None:
+    with _client(adv.account) as client:
+        before = _stats(adv.admin_url, adv.account.key_id)["total_requests"]
+        for bad in (-1, 64):
+            with pytest.raises(ValidationError):
+                client.create_order_group(Decimal(5), subaccount=bad)
+            with pytest.raises(ValidationError):
+                client.trigger_order_group("g", subaccount=bad)
+            with pytest.raises(ValidationError):
+                client.list_order_groups(subaccount=bad)
+        assert _stats(adv.admin_url, adv.account.key_id)["total_requests"] == before

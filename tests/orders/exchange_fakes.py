@@ -11,6 +11,8 @@ from kalshi_cli.models import Fill, Order
 
 
 class UnexpectedCalls:
+    subaccount: int | None = None  # the client acts on every subaccount
+
     def iter_orders(
         self,
         *,
@@ -34,5 +36,5 @@ class UnexpectedCalls:
     ) -> list[CancelResult]:
         raise AssertionError("this fake exchange did not expect a batch cancel")
 
-    def trigger_order_group(self, order_group_id: str) -> None:
+    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         raise AssertionError("this fake exchange did not expect an order-group trigger")

@@ -10,12 +10,20 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.errors import ApiError
-from kalshi_cli.killswitch import KillSwitch, remember_order_group, session_order_groups
+from kalshi_cli.killswitch import (
+    KillSwitch,
+    remember_order_group,
+    session_order_group_places,
+    session_order_groups,
+)
 from kalshi_cli.models import BookSide
+from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
-from .conftest import Kalshi, make_markets, state_path
+from .conftest import Kalshi, connect, make_markets, state_path
 
 
 def _bid(ticker: str, group: str | None = None) -> CreateOrder:
@@ -88,3 +96,74 @@ def test_cancel_all_names_the_groups_it_triggered(
     result = kalshi("cancel-all", "--yes")
     assert result.exit_code == 0, result.output
     assert f"order group triggered: {group}" in result.stdout
+
+
+def _fund_subaccount_1(client: KalshiClient) -> None:
+    assert client.create_subaccount() == 1
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=100_00)
+
+
+def test_a_listed_group_on_a_subaccount_is_triggered_there(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """Trigger defaults to subaccount 0 (openapi.yaml 3.31.0): a group on subaccount 1 is
+    triggered only when the request names it, so the state file keeps each group's subaccount."""
+    (ticker,) = make_markets(prime, 1)
+    _fund_subaccount_1(client)
+    group = client.create_order_group(Decimal(100), subaccount=1)
+    remember_order_group(store, group, subaccount=1)
+    assert session_order_group_places(store) == [(group, 1)]
+    with connect(prime.account) as on_one:
+        on_one.subaccount = 1
+        in_group = on_one.create_order(_bid(ticker, group)).order_id
+
+        report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+        assert report.proven
+        assert report.order_groups_triggered == [group]
+        assert on_one.get_order(in_group).status == "canceled"
+        assert _refused(on_one, ticker, group) == "order_group_triggered"
+    assert session_order_groups(store) == [group]
+
+
+def test_a_kill_on_one_subaccount_triggers_only_that_subaccounts_groups(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """`cancel-all --subaccount 1` cancels on subaccount 1 only; triggering subaccount 0's
+    group would cancel orders outside that scope. The other group stays listed."""
+    (ticker,) = make_markets(prime, 1)
+    _fund_subaccount_1(client)
+    primary = client.create_order_group(Decimal(100))
+    on_one = client.create_order_group(Decimal(100), subaccount=1)
+    remember_order_group(store, primary)
+    remember_order_group(store, on_one, subaccount=1)
+    outside = client.create_order(_bid(ticker, primary)).order_id
+
+    client.subaccount = 1
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+
+    assert report.proven
+    assert report.order_groups_triggered == [on_one]
+    assert _refused(client, ticker, on_one) == "order_group_triggered"
+    client.subaccount = None
+    assert client.get_order(outside).status == "resting"
+    client.create_order(_bid(ticker, primary))  # still takes orders
+    assert session_order_group_places(store) == [(primary, 0), (on_one, 1)]
+
+
+def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """The trade loop has no subaccount of its own (its client acts on the exchange's
+    defaults, so its group is on 0); a client set to one puts the group there, and the state
+    file says where, so the kill switch triggers it there."""
+    _fund_subaccount_1(client)
+    log = EventLog(SystemClock(), stderr=None)
+    on_zero = open_session_group(client, store, TradeConfig(), log)
+    client.subaccount = 1
+    on_one = open_session_group(client, store, TradeConfig(), log)
+    assert [g.order_group_id for g in client.list_order_groups(subaccount=1)] == [on_one]
+    assert session_order_group_places(store) == [(on_zero, 0), (on_one, 1)]
+    client.subaccount = None
+    report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
+    assert report.order_groups_triggered == [on_zero, on_one]

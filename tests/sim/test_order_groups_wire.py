@@ -71,7 +71,7 @@ def test_create_list_get_and_the_group_on_its_orders(sim: SimHarness) -> None:
     assert shown["order_group_id"] == group
     other = sim.signed(sim.account, "GET", f"/portfolio/orders/{plain}").json()["order"]
     assert other["order_group_id"] is None
-    # another subaccount (the simulator has 0 only) has no groups
+    # a subaccount not created has no groups
     assert sim.signed(sim.account, "GET", GROUPS, params={"subaccount": 1}).json() == {
         "order_groups": []
     }

@@ -1,7 +1,14 @@
 """Order groups (openapi.yaml 3.31.0, tag `order-groups`): create, list, get, delete, reset,
 trigger and a new limit, each a call into the exchange core (sim/order_groups.py has the
-semantics). The simulator has subaccount 0 and shard 0 only: a request for another one finds
-no group."""
+semantics).
+
+A group belongs to one subaccount (one ledger account of the core, sim/subaccounts.py), with
+the spec's defaults (sim/routes/subaccounts.py resolves them, a key restricted to a subaccount
+included): create acts on the body's `subaccount`, else 0 (`CreateOrderGroupRequest`); the
+listing and the single read take `SubaccountQuery` ("If omitted, defaults to all
+subaccounts"); delete, reset, trigger and limit take `SubaccountQueryDefaultPrimary`
+("Defaults to 0"), so a group on another subaccount is not found there unless the query names
+it. The simulator has shard 0 only: a request for another shard finds no group."""
 
 from __future__ import annotations
 
@@ -10,7 +17,9 @@ from decimal import Decimal
 from kalshi_cli.models import fmt_count
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import SimOrderGroup, not_found
+from kalshi_cli.sim.records import owner
 from kalshi_cli.sim.routes.orders import parse_shard_fields
+from kalshi_cli.sim.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
 from kalshi_cli.sim.routing import (
     INT64_MAX,
     Endpoint,
@@ -20,7 +29,6 @@ from kalshi_cli.sim.routing import (
     bad_request,
     other_shard,
     parse_count,
-    query_int,
 )
 
 
@@ -45,21 +53,30 @@ def parse_limit(body: Json) -> Decimal:
     return Decimal(whole)
 
 
-def _elsewhere(ctx: RequestContext, *, auto_route: bool = False) -> bool:
-    """Another shard, or a subaccount other than 0: the simulator keeps order groups on
-    subaccount 0 only (docs/simulator.md), so none is found there."""
-    elsewhere = other_shard(ctx, auto_route=auto_route)
-    return elsewhere or query_int(ctx, "subaccount", None, 0, 63) not in (None, 0)
+def _read_ledgers(state: SimState, ctx: RequestContext) -> list[str]:
+    """The ledgers a read covers: every subaccount unless the query names one (none on
+    another shard)."""
+    if other_shard(ctx):
+        return []
+    return read_ledgers(state, ctx, all_by_default=True)
+
+
+def _write_ledger(ctx: RequestContext) -> str:
+    """The ledger a group write acts on: the query's `subaccount`, else 0. A shard the
+    simulator does not have, or a subaccount not created, holds no group: 404, the only
+    error these operations document besides 401 and 500."""
+    if other_shard(ctx, auto_route=True):
+        raise not_found()
+    return lookup_ledger(ctx)
 
 
 def _group(state: SimState, ctx: RequestContext) -> SimOrderGroup:
-    if _elsewhere(ctx, auto_route=True):
-        raise not_found()
-    return state.exchange.order_group(ctx.account_id, ctx.path_param("order_group_id"))
+    """The group of the path on the subaccount a write acts on."""
+    return state.exchange.order_group(_write_ledger(ctx), ctx.path_param("order_group_id"))
 
 
 def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    groups = [] if _elsewhere(ctx) else state.exchange.order_groups(ctx.account_id)
+    groups = state.exchange.order_groups(*_read_ledgers(state, ctx))
     return 200, {"order_groups": [ser.order_group_json(g) for g in groups]}
 
 
@@ -67,18 +84,21 @@ def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int
     body = ctx.body
     limit = parse_limit(body)
     parse_shard_fields(body)
-    if body.get("subaccount") not in (None, 0):
-        raise bad_request("the simulator keeps order groups on subaccount 0 only")
-    group = state.exchange.create_order_group(ctx.account_id, limit)
+    ledger = write_ledger(state, ctx, body.get("subaccount"))
+    group = state.exchange.create_order_group(ledger, limit)
     return 201, {
         "order_group_id": group.order_group_id,
-        "subaccount": 0,
+        "subaccount": owner(ledger)[1],
         "exchange_index": ser.EXCHANGE_INDEX,
     }
 
 
 def handle_get_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    group = _group(state, ctx)
+    group_id = ctx.path_param("order_group_id")
+    found = state.exchange.order_groups(*_read_ledgers(state, ctx))
+    group = next((g for g in found if g.order_group_id == group_id), None)
+    if group is None:
+        raise not_found()
     return 200, {
         "is_auto_cancel_enabled": True,
         "contracts_limit_fp": fmt_count(group.contracts_limit),
@@ -89,19 +109,19 @@ def handle_get_order_group(state: SimState, ctx: RequestContext) -> tuple[int, J
 
 def handle_delete_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group = _group(state, ctx)
-    state.exchange.delete_order_group(ctx.account_id, group.order_group_id)
+    state.exchange.delete_order_group(group.account_id, group.order_group_id)
     return 200, {}
 
 
 def handle_reset_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group = _group(state, ctx)
-    state.exchange.reset_order_group(ctx.account_id, group.order_group_id)
+    state.exchange.reset_order_group(group.account_id, group.order_group_id)
     return 200, {}
 
 
 def handle_trigger_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     group = _group(state, ctx)
-    state.exchange.trigger_order_group(ctx.account_id, group.order_group_id)
+    state.exchange.trigger_order_group(group.account_id, group.order_group_id)
     return 200, {}
 
 
@@ -110,7 +130,7 @@ def handle_update_order_group_limit(
 ) -> tuple[int, Json | None]:
     group = _group(state, ctx)
     limit = parse_limit(ctx.body)
-    state.exchange.set_order_group_limit(ctx.account_id, group.order_group_id, limit)
+    state.exchange.set_order_group_limit(group.account_id, group.order_group_id, limit)
     return 200, {}
 
 

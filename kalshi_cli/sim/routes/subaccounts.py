@@ -84,6 +84,14 @@ def read_ledger(state: SimState, ctx: RequestContext) -> str:
     return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
 
 
+def lookup_ledger(ctx: RequestContext) -> str:
+    """The ledger a write that defaults to 0 finds its object in (order groups): the
+    `subaccount` query parameter, else 0. A subaccount not created holds nothing, so the
+    caller's lookup answers 404 rather than a 400 the operation does not document."""
+    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    return ledger_id(ctx.account_id, number or 0)
+
+
 def _visible(ctx: RequestContext, numbers: list[int]) -> list[int]:
     own = ctx.key_subaccount
     return numbers if own is None else [n for n in numbers if n == own]
