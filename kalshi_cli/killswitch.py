@@ -14,6 +14,16 @@ Order of operations, each step for a reason:
    without a chance to read HALTED. A group the exchange no longer knows (404) is dropped from
    the list; any other failure is retried until the deadline and reported, and never holds the
    cancels back.
+2b. Close the RFQ side (when the switch is given the account's communications, as `kalshi
+   cancel-all` and the dashboard's kill key do): an RFQ of ours whose quote we accepted
+   executes the moment its maker confirms, with no further word from us, so the account's open
+   RFQs are deleted (the exchange cancels their quotes, accepted ones included) and so are its
+   own open and accepted quotes on others' RFQs. With `--ticker`, only that market's; with
+   `--event`, only that event's RFQs (a quote names its market, not its event, and cannot
+   execute without our own confirmation, which HALTED refuses). A listing after the read lag
+   proves it: anything of ours still open is reported (`communications_left`) and the run is
+   not proven. This goes out right after the exchange's cancel-all (or first, with a filter),
+   so the bulk of the orders is never held back by it.
 3. Cancel. With no filter, the resting orders are listed once (so the report can say what was
    cancelled) and the exchange's own cancel-all does the work in one request. With `--ticker` or
    `--event`, the resting orders are listed and cancelled in batches.
@@ -64,6 +74,7 @@ import random
 from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.clock import parse_iso
@@ -83,6 +94,7 @@ from kalshi_cli.store.records import PENDING, RESTING
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from kalshi_cli.client.communications import Quote, Rfq
     from kalshi_cli.client.requests import CancelResult
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Fill, Order
@@ -116,6 +128,32 @@ class CancelsOrders(Protocol):
     def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = ...) -> None: ...
 
 
+class ClosesRfqs(Protocol):
+    """The RFQ side of an account the kill switch closes (step 2b): the `KalshiClient` is one.
+    A paper loop has none (its venue knows no RFQs)."""
+
+    def iter_rfqs(
+        self,
+        *,
+        market_ticker: str | None = ...,
+        event_ticker: str | None = ...,
+        status: str | None = ...,
+        mine: bool = ...,
+        subaccount: int | None = ...,
+    ) -> Iterator[Rfq]: ...
+
+    def delete_rfq(self, rfq_id: str) -> None: ...
+
+    def iter_quotes(self, *, status: str | None = ..., mine: bool = ...) -> Iterator[Quote]: ...
+
+    def delete_quote(self, quote_id: str, *, rfq_id: str | None = ...) -> None: ...
+
+
+# The share of the deadline step 2b may spend retrying an RFQ service that does not answer: with
+# a filter the order cancels come after it, and they must not wait for the whole deadline.
+RFQ_STEP_SHARE = 0.2
+
+
 # How long an order intent may stay `pending` while its request is in flight: more than the
 # client's read timeout and retry budget together.
 IN_FLIGHT_S = 30.0
@@ -135,6 +173,10 @@ class KillReport:
     exchange_cancel_all: bool = False
     # the order groups of the state file the exchange confirmed triggered (step 2)
     order_groups_triggered: list[str] = field(default_factory=list)
+    # step 2b: the RFQs of ours deleted, our quotes cancelled, and what a listing still showed
+    rfqs_closed: list[str] = field(default_factory=list)
+    quotes_cancelled: list[str] = field(default_factory=list)
+    communications_left: list[str] = field(default_factory=list)
     # the state file's side, reported next to the proof but not part of the recorded result
     halted: bool = False  # HALTED is recorded
     result_recorded: bool = False  # the cancelled orders and `kill_switch_result` are recorded
@@ -153,6 +195,9 @@ class KillReport:
             "unreachable": self.unreachable,
             "exchange_cancel_all": self.exchange_cancel_all,
             "order_groups_triggered": self.order_groups_triggered,
+            "rfqs_closed": self.rfqs_closed,
+            "quotes_cancelled": self.quotes_cancelled,
+            "communications_left": self.communications_left,
         }
 
 
@@ -179,12 +224,15 @@ class KillSwitch:
         record_wait_s: float = 10.0,
         state_error: str | None = None,
         read_lag_s: float = DEFAULT_READ_LAG_S,
+        communications: ClosesRfqs | None = None,
     ) -> None:
         """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
         go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
         the end of the run waits for it to record what could not be recorded before.
         `state_error`: why there is no `store` (it could not be opened), for the report.
-        `read_lag_s`: how long a read may lag a write (see the module docstring)."""
+        `read_lag_s`: how long a read may lag a write (see the module docstring).
+        `communications`: the account's RFQs and quotes, closed in step 2b (None: none to close,
+        as on a paper loop)."""
         self.client = client
         self.store = store
         self.clock = clock
@@ -195,6 +243,7 @@ class KillSwitch:
         self.record_wait_s = record_wait_s
         self.state_error = state_error
         self.read_lag_s = read_lag_s
+        self.communications = communications
 
     def run(
         self,
@@ -256,7 +305,10 @@ class KillSwitch:
                 cancel_all_sent = report.exchange_cancel_all = True
                 settled_at = self.clock.monotonic() + self.read_lag_s
                 say(f"exchange cancel-all sent ({len(listed)} resting before)")
-            cancelled_since_listing = cancel_all_sent
+            closed_at = self._close_communications(ticker, event_ticker, deadline, report, say)
+            if closed_at is not None:
+                settled_at = max(settled_at, closed_at + self.read_lag_s)
+            cancelled_since_listing = cancel_all_sent or closed_at is not None
             while True:
                 report.rounds += 1
                 if cancelled_since_listing:
@@ -294,6 +346,8 @@ class KillSwitch:
                 if self.clock.monotonic() >= deadline:
                     raise _DeadlinePassed
         except _DeadlinePassed:
+            report.proven = False
+        if self._communications_left(ticker, event_ticker, settled_at, deadline, report):
             report.proven = False
         if cancel_all_sent and latest is not None:
             confirmed = set(report.cancelled)
@@ -345,6 +399,95 @@ class KillSwitch:
                 # deleted (or never this account's): nothing of it can rest, nothing to stop
                 with suppress(StoreError):
                     forget_order_group(self.store, group_id)
+
+    def _open_communications(
+        self, comms: ClosesRfqs, ticker: str | None, event_ticker: str | None
+    ) -> tuple[list[Rfq], list[Quote]]:
+        """The account's open RFQs, and its own open or accepted quotes, in the switch's scope
+        (quotes only with no filter or `--ticker`: see the module docstring)."""
+        rfqs = list(
+            comms.iter_rfqs(
+                market_ticker=ticker,
+                event_ticker=event_ticker,
+                status="open",
+                mine=True,
+                subaccount=self.client.subaccount,
+            )
+        )
+        quotes: list[Quote] = []
+        if event_ticker is None:
+            for status in ("open", "accepted"):
+                quotes += [
+                    q
+                    for q in comms.iter_quotes(status=status, mine=True)
+                    if ticker is None or q.market_ticker == ticker
+                ]
+        return rfqs, quotes
+
+    def _close_communications(
+        self,
+        ticker: str | None,
+        event_ticker: str | None,
+        deadline: float,
+        report: KillReport,
+        say: Callable[[str], None],
+    ) -> float | None:  # float-ok: monotonic
+        """Step 2b: delete the open RFQs and our open or accepted quotes in scope. Returns
+        when the last delete was answered (None when nothing was sent); a failure is reported
+        and never holds the order cancels back."""
+        comms = self.communications
+        if comms is None:
+            return None
+        deadline = min(deadline, self.clock.monotonic() + RFQ_STEP_SHARE * self.deadline_s)
+        try:
+            rfqs, quotes = self._retry(
+                lambda: self._open_communications(comms, ticker, event_ticker), deadline, report
+            )
+        except _DeadlinePassed:
+            report.errors.append("RFQs and quotes not listed: none closed")
+            return None
+        sent = False
+        for rfq in rfqs:
+            with suppress(_DeadlinePassed):
+                self._retry(partial(comms.delete_rfq, rfq.rfq_id), deadline, report)
+                report.rfqs_closed.append(rfq.rfq_id)
+            sent = True
+        for quote in quotes:
+            with suppress(_DeadlinePassed):
+                delete = partial(comms.delete_quote, quote.quote_id, rfq_id=quote.rfq_id)
+                self._retry(delete, deadline, report)
+                report.quotes_cancelled.append(quote.quote_id)
+            sent = True
+        if sent:
+            closed, cancelled = len(report.rfqs_closed), len(report.quotes_cancelled)
+            say(f"{closed} RFQ(s) closed, {cancelled} quote(s) cancelled")
+            return self.clock.monotonic()
+        return None
+
+    def _communications_left(
+        self,
+        ticker: str | None,
+        event_ticker: str | None,
+        settled_at: float,  # float-ok: monotonic
+        deadline: float,  # float-ok: monotonic
+        report: KillReport,
+    ) -> bool:
+        """The proof of step 2b: a listing requested after the read lag of the last delete
+        shows nothing of ours still open. True when something is left or nothing could be
+        listed."""
+        comms = self.communications
+        if comms is None or not (report.rfqs_closed or report.quotes_cancelled):
+            return False
+        try:
+            self._wait_until(settled_at, deadline)
+            rfqs, quotes = self._retry(
+                lambda: self._open_communications(comms, ticker, event_ticker), deadline, report
+            )
+        except _DeadlinePassed:
+            report.errors.append("RFQs and quotes not listed again: their closing is not proven")
+            return True
+        report.communications_left = [r.rfq_id for r in rfqs] + [q.quote_id for q in quotes]
+        return bool(report.communications_left)
 
     def _trigger(self, group_id: str, subaccount: int) -> bool:
         """Trigger one group; False when the exchange does not know it."""
@@ -479,6 +622,7 @@ def run_kill_switch(
     event_ticker: str | None = None,
     source: str = "cancel-all",
     on_progress: Callable[[str], None] | None = None,
+    communications: ClosesRfqs | None = None,
 ) -> KillReport:
     """Halt, cancel, prove, whatever the state file does: `open_store` failing is named in the
     report (`state_error`) and the cancels go out anyway. `kalshi cancel-all` and the
@@ -497,6 +641,7 @@ def run_kill_switch(
             deadline_s=deadline_s,
             state_error=state_error,
             read_lag_s=read_lag_s,
+            communications=communications,
         )
         return switch.run(
             ticker=ticker, event_ticker=event_ticker, source=source, on_progress=on_progress

@@ -579,6 +579,10 @@ class VenueClient:
     tests/venue/test_venue.py); answers go through the same wire shapes and `from_api`
     parsers. There is no HTTP here: a write can only reach the local venue."""
 
+    # the subaccount the client acts on, as `KalshiClient.subaccount`: a venue has one account
+    # and no subaccounts, so every call covers all of it (the kill switch reads this)
+    subaccount: int | None = None
+
     def __init__(self, venue: LocalVenue) -> None:
         self.venue = venue
 
@@ -852,7 +856,7 @@ class VenueClient:
             results.append(CancelResult(str(order["order_id"]), reduced))
         return results
 
-    def trigger_order_group(self, order_group_id: str) -> None:
+    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """A venue has no order groups: every group is unknown to it, as a deleted one is."""
         raise NotFoundError(f"order group {order_group_id} not found", status=404)
 
