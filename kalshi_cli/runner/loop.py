@@ -43,6 +43,7 @@ from kalshi_cli.runner.portfolio import MidHistory, OpenOrder, Portfolio, open_o
 from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, Strategy
 from kalshi_cli.strategies.base import Complement, best_bid
+from kalshi_cli.strategies.window import MidWindow
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -167,6 +168,13 @@ class TradeLoop:
         self._breached: set[str] = set()
         self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._stops: dict[str, StopAttempt] = {}
+        # ticker -> the inputs of the strategy's last call there, when it decided nothing
+        self._quiet: dict[str, tuple[Strategy[Any], MarketSnapshot, PositionView]] = {}
+        # the strategy's window reaches back at least as far as the mids the loop keeps, so a
+        # window over unchanged mids is unchanged (docs: `history_s` is set to `window_s`)
+        window_s = getattr(settings.params, "window_s", None)
+        self._window_is_horizon = window_s is None or settings.history_s <= window_s
+        self._pass_paused = False
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
         self._wait_for_events: Callable[[float], bool] | None = getattr(
@@ -236,6 +244,8 @@ class TradeLoop:
         )
         if full:
             self._read_queue_positions()
+        # the pause file is read once a pass, not once per market
+        self._pass_paused = self.paused
         for ticker in tickers:
             self._trade(ticker)
         if self.executor.safe_mode_tripped:
@@ -255,7 +265,7 @@ class TradeLoop:
         if book is None:
             return
         now = self.clock.wall()
-        mids = self.history.record(ticker, now, book)
+        mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
         fresh = self.feed.is_fresh(ticker)
         # this market's own book age (its last data message or poll), never the feed's last
         # frame: pings arrive every 10 s while data can stall behind them
@@ -268,7 +278,7 @@ class TradeLoop:
             self._stop_loss(ticker, stops, against, last_data_at, fresh)
             return
         self._stops.pop(ticker, None)
-        if self.executor.backing_off or self.paused:
+        if self.executor.backing_off or self._pass_paused:
             return
         market = self.portfolio.markets[ticker]
         taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
@@ -282,11 +292,17 @@ class TradeLoop:
             maker_fee_rate=maker_rate,
             complement=self._complement(ticker),
         )
+        if self._still_quiet(snapshot, view):
+            return
         try:
             decisions = self.strategy.decide(snapshot, view, self.settings.params)
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
             self.log.emit("strategy_error", {"ticker": ticker, "error": repr(exc)})
             return
+        if decisions or self.strategy.clock_free is None:
+            self._quiet.pop(ticker, None)
+        else:
+            self._quiet[ticker] = (self.strategy, snapshot, view)
         intents = [d for d in decisions if not isinstance(d, Cancel)]
         for decision in decisions:
             if isinstance(decision, Cancel):
@@ -301,11 +317,49 @@ class TradeLoop:
         for intent in intents:
             self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
 
+    def _still_quiet(self, snapshot: MarketSnapshot, view: PositionView) -> bool:
+        """Quiet markets: the strategy decided nothing on this market last time, and nothing it
+        reads has changed since: the same strategy, book (and complement's), position, resting
+        orders and queue positions, fee rates, and the same mid points (none added, none aged
+        out of the window). A strategy that is `clock_free` for this position then decides
+        nothing again, and the call is skipped: a full pass over markets whose books did not
+        move costs no strategy call. Any doubt (the wall clock stepped back, a history horizon
+        longer than the strategy's window) calls it."""
+        last = self._quiet.get(snapshot.ticker)
+        clock_free = self.strategy.clock_free
+        if last is None or clock_free is None:
+            return False
+        strategy, before, before_view = last
+        if strategy is not self.strategy:
+            return False
+        if not (view is before_view or view == before_view) or not clock_free(view):
+            return False
+        if not (snapshot.book is before.book or snapshot.book == before.book):
+            return False
+        if (
+            snapshot.fee_rate != before.fee_rate
+            or snapshot.maker_fee_rate != before.maker_fee_rate
+            or snapshot.complement != before.complement
+            or snapshot.price_ranges != before.price_ranges
+            or snapshot.ts < before.ts
+        ):
+            return False
+        mids, before_mids = snapshot.mids, before.mids
+        if isinstance(mids, MidWindow) and isinstance(before_mids, MidWindow):
+            return (
+                self._window_is_horizon
+                and mids.same_as(before_mids)
+                and mids.in_order_until(snapshot.ts)
+            )
+        return mids == before_mids == ()
+
     def _own_view(self, ticker: str) -> PositionView:
         """The market's view with only this loop's resting orders: what the strategy and the
         stop-loss may cancel or replace. Orders placed by hand are the person's; the risk
         engine still counts them (it reads the whole view)."""
         view = self.portfolio.view(ticker)
+        if not view.resting:
+            return view
         mine = {o.order_id for o in self.portfolio.resting(ticker) if self._placed_by_us(o)}
         if len(mine) != len(view.resting):
             view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))

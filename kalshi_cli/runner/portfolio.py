@@ -10,7 +10,6 @@ the file by `replay`.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +29,7 @@ from kalshi_cli.models import (
 from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
 from kalshi_cli.runner.fees import FeeChange
 from kalshi_cli.strategies import PositionView, RestingOrder
+from kalshi_cli.strategies.window import MidSeries, MidWindow
 
 
 @dataclass
@@ -223,16 +223,17 @@ class MidHistory:
     def __init__(self, horizon_s: float, *, resample_s: float = 1.0) -> None:
         self.horizon_s = horizon_s
         self.resample_s = resample_s
-        self._points: dict[str, deque[tuple[float, Decimal]]] = {}
+        self._points: dict[str, MidSeries] = {}
 
-    def record(self, ticker: str, ts: float, book: Orderbook) -> tuple[tuple[float, Decimal], ...]:
-        points = self._points.setdefault(ticker, deque())
+    def record(self, ticker: str, ts: float, book: Orderbook) -> MidWindow:
+        """The market's points after this one, as a window that later points leave unchanged
+        (O(1): strategies/window.py)."""
+        points = self._points.get(ticker)
+        if points is None:
+            points = self._points[ticker] = MidSeries()
         mid = book.mid
-        if mid is not None and (
-            not points or points[-1][1] != mid or ts - points[-1][0] >= self.resample_s
-        ):
-            points.append((ts, mid))
-        horizon = ts - self.horizon_s
-        while points and points[0][0] < horizon:
-            points.popleft()
-        return tuple(points)
+        last = points.last()
+        if mid is not None and (last is None or last[1] != mid or ts - last[0] >= self.resample_s):
+            points.append(ts, mid)
+        points.drop_before(ts - self.horizon_s)
+        return points.window()

@@ -36,6 +36,14 @@ class Strategy(Generic[P]):
     uses_complements: bool = False
     # reads `RestingOrder.queue_position`: the loop reads the queue positions of its orders
     uses_queue_positions: bool = False
+    # reads `snapshot.mids`: without it the loop keeps no mid history and hands none
+    reads_mids: bool = True
+    # for a position like this one, `decide` reads the time only through the mids of its
+    # window (`snapshot.window(snapshot.ts - window_s)`, `window_s` being the loop's history
+    # horizon), so with the same book, mids, position and fees it decides the same: the loop
+    # skips such a call after one that decided nothing (runner/loop.py, "quiet markets").
+    # None (a strategy of your own, by default): it may read the clock, and is always called
+    clock_free: Callable[[PositionView], bool] | None = None
 
     def params(self, raw: Mapping[str, Any] | None = None) -> P:
         return parse_params(self.params_type, raw, where=f"strategies.{self.name}")
@@ -46,19 +54,40 @@ class Strategy(Generic[P]):
         return self.decide_fn(snapshot, position, params)
 
 
+def _always(_: PositionView) -> bool:
+    return True
+
+
+def _when_flat(position: PositionView) -> bool:
+    # spike's time stop reads the clock while it holds a position
+    return position.held_side is None
+
+
 _REGISTRY: dict[str, Strategy[Any]] = {
     s.name: s
     for s in (
-        Strategy(spike.NAME, spike.SpikeParams, spike.decide),
-        Strategy(mean_reversion.NAME, mean_reversion.MeanReversionParams, mean_reversion.decide),
+        Strategy(spike.NAME, spike.SpikeParams, spike.decide, clock_free=_when_flat),
         Strategy(
-            arbitrage.NAME, arbitrage.ArbitrageParams, arbitrage.decide, uses_complements=True
+            mean_reversion.NAME,
+            mean_reversion.MeanReversionParams,
+            mean_reversion.decide,
+            clock_free=_always,
+        ),
+        Strategy(
+            arbitrage.NAME,
+            arbitrage.ArbitrageParams,
+            arbitrage.decide,
+            uses_complements=True,
+            reads_mids=False,
+            clock_free=_always,
         ),
         Strategy(
             market_maker.NAME,
             market_maker.MarketMakerParams,
             market_maker.decide,
             uses_queue_positions=True,
+            reads_mids=False,
+            clock_free=_always,
         ),
     )
 }

@@ -10,6 +10,7 @@ which the risk engine reads too; this module re-exports them for the strategies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,6 +35,7 @@ from kalshi_cli.models import (
     Side,
     TimeInForce,
 )
+from kalshi_cli.strategies.window import MidWindow
 
 LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 
@@ -55,20 +57,25 @@ class Complement:
 @dataclass(frozen=True)
 class MarketSnapshot:
     """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, and
-    includes the current mid when the book has one. `complement` is set by the loop for a market
-    whose event pairs it with exactly one other, mutually exclusive market."""
+    includes the current mid when the book has one (the loop hands a `MidWindow`, which
+    `window` reads in O(log n); any sequence of pairs works). `complement` is set by the loop
+    for a market whose event pairs it with exactly one other, mutually exclusive market."""
 
     ticker: str
     ts: float
     book: Orderbook
-    mids: tuple[tuple[float, Decimal], ...] = ()
+    mids: Sequence[tuple[float, Decimal]] = ()
     price_ranges: tuple[PriceRange, ...] = LINEAR_CENT
     fee_rate: Decimal = TAKER_FEE_RATE
     maker_fee_rate: Decimal = MAKER_FEE_RATE
     complement: Complement | None = None
 
     def mids_since(self, since: float) -> list[Decimal]:
-        return [mid for ts, mid in self.mids if since <= ts <= self.ts]
+        return self.window(since).values()
+
+    def window(self, since: float) -> MidWindow:
+        """The mids with `since <= ts <= self.ts`, with their count and exact sums at hand."""
+        return MidWindow.of(self.mids).between(since, self.ts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,6 +171,7 @@ __all__ = [
     "Decision",
     "Intent",
     "MarketSnapshot",
+    "MidWindow",
     "PositionView",
     "RestingOrder",
     "best_ask",

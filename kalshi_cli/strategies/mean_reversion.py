@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ONE, ZERO, Side
+from kalshi_cli.models import ONE, Side
 from kalshi_cli.strategies.base import (
     Decision,
     MarketSnapshot,
@@ -23,6 +23,7 @@ from kalshi_cli.strategies.base import (
     close_at_bid,
     require,
 )
+from kalshi_cli.strategies.window import EXACT, MidWindow
 
 NAME = "mean-reversion"
 
@@ -44,12 +45,28 @@ class MeanReversionParams:
         require(self.order_count > 0, "order_count must be positive")
 
 
-def zscore(values: Sequence[Decimal], current: Decimal) -> tuple[Decimal, Decimal] | None:
-    """(mean, z of `current`) over `values`; None when they do not vary."""
-    mean = sum(values, start=ZERO) / len(values)
-    variance = sum(((v - mean) ** 2 for v in values), start=ZERO) / len(values)
-    if variance == 0:
+def zscore(
+    values: Sequence[Decimal] | MidWindow, current: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """(mean, z of `current`) over `values`; None when they do not vary.
+
+    From the exact sum S and sum of squares Q of the n values (O(1) for a `MidWindow`, which
+    keeps running sums): mean = S / n, variance = (n Q - S^2) / n^2, with the numerator exact,
+    so the variance is rounded once where summing the squared deviations from a rounded mean
+    rounded at every term. The mean is the same Decimal as `sum(values) / n`; z agrees with
+    that two-pass formula to all but its last digits (tests/strategies/test_mean_reversion.py
+    holds them to it) and is the closer of the two to the exact value.
+    """
+    window = values if isinstance(values, MidWindow) else MidWindow.of([(0.0, v) for v in values])
+    n = len(window)
+    total = window.total()
+    mean = total / n
+    spread = EXACT.subtract(
+        EXACT.multiply(n, window.total_of_squares()), EXACT.multiply(total, total)
+    )
+    if spread == 0:
         return None
+    variance = spread / (n * n)
     return mean, (current - mean) / variance.sqrt()
 
 
@@ -57,7 +74,7 @@ def decide(
     snap: MarketSnapshot, pos: PositionView, params: MeanReversionParams
 ) -> Sequence[Decision]:
     mid = snap.book.mid
-    window = snap.mids_since(snap.ts - params.window_s)
+    window = snap.window(snap.ts - params.window_s)
     if mid is None or len(window) < params.min_samples:
         return []
     stats = zscore(window, mid)

@@ -55,10 +55,9 @@ def decide(snap: MarketSnapshot, pos: PositionView, params: SpikeParams) -> Sequ
     if pos.resting:
         return []
     mid = snap.book.mid
-    window = snap.mids_since(snap.ts - params.window_s)
-    if mid is None or not window or window[0] <= 0:
+    start = snap.window(snap.ts - params.window_s).first()
+    if mid is None or start is None or start <= 0:
         return []
-    start = window[0]
     move = (mid - start) / start
     if abs(move) <= params.spike_share:
         return []

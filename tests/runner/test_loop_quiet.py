@@ -1,0 +1,55 @@
+"""Quiet markets (runner/loop.py `_still_quiet`) still honour time: a decision that changes only
+because old mids aged out of the strategy's window, with the book standing still, is made.
+
+The spike strategy's window (60 s) first holds 0.53, then 0.48 (-9.4%: no spike), then the book
+settles at 0.58 (+9.4% from the window's start: no spike either), and the strategy decides
+nothing pass after pass. Once 0.53 is older than the window, the window starts at 0.48 and the
+same book is a +20.8% spike: the loop must call the strategy again (the mids changed) and buy
+NO, with no book change at all.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide, Orderbook
+from tests.runner.fakes import START, make_rig, new_exchange, trader
+
+FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario
+
+
+def book_at(mid: str) -> Orderbook:
+    """A book around `mid`, one cent either side, 50 deep."""
+    m = Decimal(mid)
+    return Orderbook(
+        FED, ((m - Decimal("0.01"), Decimal(50)),), ((1 - m - Decimal("0.01"), Decimal(50)),)
+    )
+
+
+def test_a_signal_made_by_the_window_sliding_goes_out_with_the_book_unchanged(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(START)
+    exchange = new_exchange("quiet", clock)
+    rig = make_rig(tmp_path / "q.db", exchange=exchange, clock=clock, account_id=trader(exchange))
+    for mid in ("0.53", "0.48"):
+        rig.feed.show(book_at(mid))
+        rig.step(5.0)
+    settled = book_at("0.58")
+    rig.feed.show(settled)
+    rig.step(1.0)
+    assert rig.client.requests == []
+    seconds = 11.0
+    while not rig.client.requests and seconds < 120:
+        # the same book, shown again so it stays fresh: equal books, no change to trade on
+        rig.feed.show(settled)
+        rig.step(1.0)
+        seconds += 1.0
+    assert rig.feed.book(FED) == settled
+    (order,) = rig.client.requests
+    # NO bought: a YES ask on the book, at 1 - the NO price
+    assert order.ticker == FED and order.book_side is BookSide.ASK
+    # only once 0.53 (recorded at 5 s) is more than the 60 s window old
+    assert seconds > 65
