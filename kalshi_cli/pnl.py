@@ -809,15 +809,31 @@ class _StretchPass(_Pass[int]):
     def __init__(self, since: float | None) -> None:
         super().__init__(FIXED, since)
 
-    def run_store(self, store: Store, queue: SettlementQueue) -> None:
+    def run_store(
+        self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
+    ) -> None:
         """Apply every fill of `store` in time order, each after the settlements due before
-        it (`SettlementQueue`'s rule: those at or before its time)."""
+        it (`SettlementQueue`'s rule: those at or before its time).
+
+        Only a settlement whose market still has fills at or after it ends a stretch: one
+        whose market has none (the usual case: a market settles after its last trade) is
+        applied at the start of the first stretch at or after it, which leaves its market
+        where it stood at the settlement, so an account of many short-lived markets is not
+        cut into a stretch per settlement."""
+        last: dict[str, float | None] = {}
+        for s in settlements:
+            if s.ticker not in last:
+                last[s.ticker] = store.last_fill_ts(s.ticker)
+        bounds = SettlementQueue(
+            s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
+        )
         at = store.next_fill_ts(None)
         while at is not None:
             for s in queue.due(at):
                 self.settle(s)
+            bounds.due(at)
             day = at // 86_400
-            until = min((day + 1) * 86_400, queue.next_at)
+            until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
             self.stretch(store.iter_fill_moves(at, until), int(day), at >= self.cutoff)
@@ -893,7 +909,7 @@ def summarize_store(store: Store, *, since: float | None = None) -> PnlSummary:
         return summarize_rows(store.iter_fill_rows(), settlements, since=since)
     queue = SettlementQueue(settlements)
     state = _StretchPass(since)
-    state.run_store(store, queue)
+    state.run_store(store, settlements, queue)
     for s in queue.rest():
         state.settle(s)
     return state.summary(since)

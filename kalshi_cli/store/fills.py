@@ -155,6 +155,11 @@ class FillsMixin(StoreBase):
             found = self._rows("SELECT min(ts) FROM fills WHERE ts >= ?", (at,))[0][0]
         return None if found is None else float(found)
 
+    def last_fill_ts(self, ticker: str) -> float | None:
+        """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
+        found = self._rows("SELECT max(ts) FROM fills WHERE ticker = ?", (ticker,))[0][0]
+        return None if found is None else float(found)
+
     def iter_fill_moves(
         self, since: float, until: float
     ) -> Iterator[tuple[str, str | None, int, int, int]]:
