@@ -30,10 +30,14 @@ How the code is laid out (docs/pnl.md, "The engine"):
   per-(day, strategy, market) cells rolled up at the end into the three groupings. A value finer
   than the fixed unit switches the pass to `DECIMAL` where it stands (the state so far converts
   exactly), so no input is ever refused or rounded;
-- `summarize_store` (what `kalshi pnl` runs) reads the state file's integer columns instead
-  (`Store.iter_fill_units`, already in `FIXED` units) through `_UnitsPass.run_units`, the same
-  arithmetic written out for `int`; a history with any value those columns cannot hold goes
-  through `summarize_rows` over the text.
+- `summarize_store` (what `kalshi pnl` runs) reads the state file's integer columns instead,
+  already in `FIXED` units, through `_StretchPass`: one query per stretch of fills (a UTC day
+  between settlements and the `since` cutoff, `Store.iter_fill_moves`), SQLite folding the side
+  into a signed count and the cost of the side bought, the path-independent sums (fees, fills,
+  volume) folded per (market, strategy) once a stretch, and only the average-cost arithmetic
+  run per fill. A history with any value those columns cannot hold goes through
+  `summarize_rows` over the text. (`summarize_units` / `_UnitsPass.run_units` is the same pass
+  over a stream of `Store.iter_fill_units` rows.)
 
 Memory grows with the number of markets and days, not of fills.
 """
@@ -777,14 +781,138 @@ def summarize_units(
     return state.summary(since)
 
 
+@dataclass(slots=True)
+class _Run:
+    """What one strategy did in one market over one stretch of `_StretchPass`."""
+
+    tally: Tally[int]
+    gross: int = 0
+    fees: int = 0
+    fills: int = 0
+    traded: int = 0
+
+
+class _StretchPass(_Pass[int]):
+    """The summary pass over the state file's integer columns, one stretch at a time: a UTC
+    day's fills between two settlements (and the `since` cutoff), each read by its own query
+    (`Store.iter_fill_moves`). Within a stretch every fill has the same day, no settlement
+    falls and all or none are counted, so no fill carries its time to Python; SQLite folds
+    the side into a signed count and the cost of the side bought; the fees, fills and volume
+    are summed per (market, strategy) and folded into the tallies and cells once a stretch.
+    Only the average-cost arithmetic, which depends on the order of a market's fills, runs
+    per fill: `apply_fill_to` written out for `int` over (signed count, cost).
+
+    It must equal the Decimal engine fill for fill; `tests/orders/test_pnl_units.py` holds it
+    to `PnlEngine` on random histories (same-time fills, several days, settlements at a fill's
+    time, a `since` cutoff)."""
+
+    def __init__(self, since: float | None) -> None:
+        super().__init__(FIXED, since)
+
+    def run_store(
+        self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
+    ) -> None:
+        """Apply every fill of `store` in time order, each after the settlements due before
+        it (`SettlementQueue`'s rule: those at or before its time).
+
+        Only a settlement whose market still has fills at or after it ends a stretch: one
+        whose market has none (the usual case: a market settles after its last trade) is
+        applied at the start of the first stretch at or after it, which leaves its market
+        where it stood at the settlement, so an account of many short-lived markets is not
+        cut into a stretch per settlement."""
+        last: dict[str, float | None] = {}
+        for s in settlements:
+            if s.ticker not in last:
+                last[s.ticker] = store.last_fill_ts(s.ticker)
+        bounds = SettlementQueue(
+            s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
+        )
+        at = store.next_fill_ts(None)
+        while at is not None:
+            for s in queue.due(at):
+                self.settle(s)
+            bounds.due(at)
+            day = at // 86_400
+            until = min((day + 1) * 86_400, bounds.next_at)
+            if at < self.cutoff:
+                until = min(until, self.cutoff)
+            self.stretch(store.iter_fill_moves(at, until), int(day), at >= self.cutoff)
+            at = store.next_fill_ts(until)
+
+    def stretch(
+        self, moves: Iterable[tuple[str, str | None, int, int, int]], day: int, counted: bool
+    ) -> None:
+        """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order."""
+        runs: dict[str, dict[str | None, _Run]] = {}
+        dollar, unit, tally = FIXED.dollar, _RELEASE_UNIT, self.tally
+        for ticker, strategy, count, cost, fee in moves:
+            by_strategy = runs.get(ticker)
+            if by_strategy is None:
+                by_strategy = runs[ticker] = {}
+            r = by_strategy.get(strategy)
+            if r is None:
+                r = by_strategy[strategy] = _Run(tally(ticker))
+            r.fees += fee
+            r.fills += 1
+            t = r.tally
+            position = t.position
+            # apply_fill_to, for int: close the opposite side first, open the rest
+            if count > 0:  # buys YES
+                n = count
+                r.traded += n
+                if position >= 0:
+                    t.basis += n * cost
+                    t.position = position + n
+                    continue
+                held = -position
+            else:  # buys NO
+                n = -count
+                r.traded += n
+                if position <= 0:
+                    t.basis += n * cost
+                    t.position = position - n
+                    continue
+                held = position
+            basis = t.basis
+            if n >= held:
+                closed, released = held, basis
+            else:  # _fixed_release, written out: basis x closed / held, half even
+                closed = n
+                denominator = held * unit
+                q, rest = divmod(basis * closed, denominator)
+                if 2 * rest > denominator or (2 * rest == denominator and q % 2 == 1):
+                    q += 1
+                released = q * unit
+            # selling the side held at $1 less the cost of the side bought
+            r.gross += closed * (dollar - cost) - released
+            t.basis = basis - released + (n - closed) * cost
+            t.position = position + count
+        for ticker, by_strategy in runs.items():
+            for strategy, r in by_strategy.items():
+                t = r.tally
+                t.realized_gross += r.gross
+                t.fees += r.fees
+                t.fills += r.fills
+                t.traded += r.traded
+                if counted:
+                    c = self.cell((day, strategy or "manual", ticker))
+                    c.gross += r.gross
+                    c.fees += r.fees
+                    c.fills += r.fills
+
+
 def summarize_store(store: Store, *, since: float | None = None) -> PnlSummary:
     """The summary of a whole state file: over its integer columns when every fill and
     settlement fits `FIXED`'s units (always, for what Kalshi sends), else over the text."""
     settlements = store.settlements()
-    rows = store.iter_fill_units() if _fits(settlements) else None
-    if rows is None:
+    if not (_fits(settlements) and store.fills_fit_units()):
         return summarize_rows(store.iter_fill_rows(), settlements, since=since)
-    return summarize_units(rows, settlements, since=since)
+    queue = SettlementQueue(settlements)
+    state = _StretchPass(since)
+    state.run_store(store, settlements, queue)
+    for s in queue.rest():
+        state.settle(s)
+    return state.summary(since)
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:

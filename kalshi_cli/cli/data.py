@@ -6,19 +6,22 @@ Thin commands over kalshi_cli/data/ (see docs/data.md). pyarrow is imported only
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, JsonOpt
-from kalshi_cli.cli._output import Column
+from kalshi_cli.cli._output import Column, is_tty, no_color
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
-    from kalshi_cli.data.download import MarketDone
+    from kalshi_cli.data.download import MarketDone, PageDone
 
 
 class ExportFormat(StrEnum):
@@ -336,7 +339,11 @@ def download_command(
         period=period.value,
     )
 
-    summary = download(app.client(), request, out, progress=_download_progress)
+    display = DownloadDisplay(sys.stderr)
+    try:
+        summary = download(app.client(), request, out, progress=display)
+    finally:
+        display.close()
     if output.as_json:
         output.json(summary.to_json())
         return
@@ -348,12 +355,95 @@ def download_command(
     )
 
 
-def _download_progress(done: MarketDone) -> None:
-    note = " (already downloaded)" if done.resumed else ""
-    typer.echo(
-        f"download: [{done.index}/{done.total}] {done.ticker}: {done.rows} {done.kind}{note}",
-        err=True,
-    )
+class DownloadDisplay:
+    """A download's progress on stderr. On a terminal, a rich progress bar: markets done of the
+    total, rows (those of markets already downloaded included), the market being read, and the
+    rate of rows fetched this run. Otherwise plain lines, so a cron log stays readable: one per
+    market (`download: [2/5] TICKER: 1234 trades`), and inside a long market one
+    (`... so far (N rows/s)`) at most every `PLAIN_EVERY_S` seconds. Nothing goes to stdout."""
+
+    PLAIN_EVERY_S = 60.0  # float-ok: seconds
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream = stream
+        self._clock = clock
+        self._started = clock()
+        self._last_line = self._started
+        self._done_rows = 0  # rows of the markets complete
+        self._fetched = 0  # rows fetched this run
+        self._bar: Any = None
+        self._task: Any = None
+        self._tty = is_tty(stream)
+
+    def __call__(self, event: MarketDone | PageDone) -> None:
+        from kalshi_cli.data.download import PageDone
+
+        market_rows = event.rows
+        if isinstance(event, PageDone):
+            self._fetched += event.new_rows
+        else:
+            self._done_rows += event.rows
+            market_rows = 0
+        if self._tty:
+            self._draw(event, self._done_rows + market_rows)
+        elif isinstance(event, PageDone):
+            now = self._clock()
+            if now - self._last_line >= self.PLAIN_EVERY_S:
+                self._last_line = now
+                self._line(
+                    f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
+                    f"{event.kind} so far ({self._rate()} rows/s)"
+                )
+        else:
+            note = " (already downloaded)" if event.resumed else ""
+            self._line(
+                f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
+                f"{event.kind}{note}"
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def _rate(self) -> int:
+        elapsed = self._clock() - self._started
+        return int(self._fetched / elapsed) if elapsed > 0 else 0
+
+    def _line(self, text: str) -> None:
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def _draw(self, event: MarketDone | PageDone, rows: int) -> None:
+        from kalshi_cli.data.download import MarketDone
+
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            console = Console(
+                file=self._stream,
+                force_terminal=True,
+                color_system=None if no_color() else "auto",
+                highlight=False,
+            )
+            self._bar = Progress(
+                TextColumn(f"download {event.kind}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn("markets  {task.fields[rows]:,} rows  {task.fields[rate]:,} rows/s"),
+                TextColumn("{task.fields[ticker]}"),
+                console=console,
+                get_time=self._clock,
+                refresh_per_second=4,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("download", total=event.total, rows=0, rate=0,
+                                            ticker="")  # fmt: skip
+        done = event.index if isinstance(event, MarketDone) else event.index - 1
+        self._bar.update(
+            self._task, completed=done, rows=rows, rate=self._rate(), ticker=event.ticker
+        )
 
 
 def _counts(counts: dict[str, Any]) -> str:

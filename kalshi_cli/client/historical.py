@@ -141,6 +141,25 @@ class HistoricalApi(Listings):
             "/historical/trades", "trades", Trade.from_api, params, limit, private=False
         )
 
+    def get_trades_page(
+        self,
+        *,
+        historical: bool,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        cursor: str | None = None,
+        limit: int = MARKETS_PAGE_MAX,
+    ) -> tuple[list[Trade], str]:
+        """One page of `GET /markets/trades` (or `/historical/trades`): (trades, next cursor;
+        "" on the last page). For a reader that keeps its place between pages, as a resumable
+        download does."""
+        params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
+        path = "/historical/trades" if historical else "/markets/trades"
+        return self._page(
+            path, "trades", Trade.from_api, cursor=cursor, limit=limit, params=params, auth=False
+        )
+
     def iter_historical_fills(
         self,
         *,

@@ -14,6 +14,18 @@ fetches the rest; the data set's files are then built from the staged rows alone
 and deterministically, so a resumed run gives the same files as an uninterrupted one. The
 client's token buckets pace the requests by the account's tier.
 
+Inside a market, trades and candlesticks resume from the last page written: each page's rows
+are appended to `TICKER.partial.ndjson` and fsynced, then the checkpoint
+`TICKER.checkpoint.json` (written beside and renamed) records where the next page starts (the
+tier being read and the API's cursor; for candlesticks the next window) and the partial file's
+length after the page. A resumed run cuts the partial file back to that length (a page written
+but not checkpointed is dropped and asked for again) and continues from the checkpoint; the
+rows are de-duplicated by trade id (a cursor the exchange no longer knows is answered as the
+first page, which would repeat rows) and sorted when the market is complete, so the staged file
+is the one an uninterrupted run writes. The checkpoint keeps the historical cutoff read when the
+market started, so every row is labelled with the same tier however late the resume.
+Markets and settlements are one request per market: a market cut off is read again whole.
+
 What is built (docs/data.md "Downloads"):
 
 - `trades`: the data set's own segments (`frames/*.ndjson.gz`), one `trade` frame per public
@@ -44,7 +56,13 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
 from kalshi_cli.data.segments import FRAMES_DIR, SegmentWriter, segment_paths
-from kalshi_cli.errors import DataWriteError, NoDataError, NotFoundError, UsageError
+from kalshi_cli.errors import (
+    DataWriteError,
+    KalshiError,
+    NoDataError,
+    NotFoundError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -57,6 +75,10 @@ REST_DIR = "rest"
 # candlesticks asked for per request: a long range is read in windows of this many periods
 CANDLES_PER_REQUEST = 5000
 NS = 1_000_000_000
+# trades asked for per page (Kalshi's largest); a test asks for fewer to cut a market mid-way
+PAGE_SIZE = 1000
+# the kinds read page by page, resumable inside a market
+PAGED = ("trades", "candles")
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,8 @@ class DownloadSummary:
     resumed: list[str] = field(default_factory=list)  # markets already staged by an earlier run
     tiers: dict[str, int] = field(default_factory=lambda: {"live": 0, "historical": 0})
     files: list[str] = field(default_factory=list)
+    # markets fetched this run from a checkpoint an earlier run left inside them
+    continued: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +125,7 @@ class DownloadSummary:
             "rows_by_tier": dict(self.tiers),
             "fetched": self.fetched,
             "resumed": self.resumed,
+            "continued": self.continued,
             "files": self.files,
         }
 
@@ -117,7 +142,19 @@ class MarketDone:
     resumed: bool  # staged by an earlier run
 
 
-Progress = Callable[[MarketDone], None]
+@dataclass(frozen=True)
+class PageDone:
+    """One page of a market's rows is written and checkpointed."""
+
+    kind: str
+    ticker: str
+    index: int  # the market's, from 1
+    total: int
+    rows: int  # the market's rows so far, those of earlier runs included
+    new_rows: int  # rows this page added
+
+
+Progress = Callable[[MarketDone | PageDone], None]
 
 
 def download(
@@ -126,6 +163,7 @@ def download(
     root: Path,
     *,
     progress: Progress | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> DownloadSummary:
     if request.kind not in KINDS:
         raise UsageError(f"download one of {', '.join(KINDS)}, not {request.kind!r}")
@@ -153,6 +191,19 @@ def download(
             resumed = staged.exists()
             if resumed:
                 summary.resumed.append(market["ticker"])
+            elif request.kind in PAGED:
+                place = _Place(
+                    request, stage, str(market["ticker"]), index=i, total=len(markets),
+                    progress=progress,
+                )  # fmt: skip
+                if place.continued:
+                    summary.continued.append(place.ticker)
+                if request.kind == "trades":
+                    _fetch_trades(client, request, place, page_size)
+                else:
+                    _fetch_candles(client, request, tier, market, place)
+                place.finish(staged)
+                summary.fetched.append(market["ticker"])
             else:
                 rows = list(_fetch(client, request, tier, market))
                 _write_atomically(staged, b"".join(_line(r) for r in rows))
@@ -314,20 +365,111 @@ def _fetch(
         # the account's settlements are not partitioned by the cutoff: always live
         for settlement in client.iter_settlements(ticker=ticker):
             yield {"tier": "live", "settlement": settlement.raw}
-    elif request.kind == "trades":
-        from kalshi_cli.client.historical import trades_with_history
+    else:  # pragma: no cover - trades and candles are read page by page (`PAGED`)
+        raise AssertionError(request.kind)
 
+
+class _Place:
+    """Where a market's paged download stands: its partial rows and its checkpoint (see the
+    module docstring). Opening one cuts the partial file back to the checkpoint."""
+
+    def __init__(
+        self,
+        request: DownloadRequest,
+        stage: Path,
+        ticker: str,
+        *,
+        index: int,
+        total: int,
+        progress: Progress | None,
+    ) -> None:
+        self.kind = request.kind
+        self.ticker = ticker
+        self.index, self.total = index, total
+        self._progress = progress
+        self.partial = stage / f"{ticker}.partial.ndjson"
+        self.checkpoint_path = stage / f"{ticker}.checkpoint.json"
+        self.checkpoint: dict[str, Any] = {}
+        if self.checkpoint_path.exists():
+            self.checkpoint = json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
+        length = int(self.checkpoint.get("bytes", 0))
+        if length and (not self.partial.exists() or self.partial.stat().st_size < length):
+            self.checkpoint, length = {}, 0  # rows it counted are gone: start the market again
+        self.continued = bool(self.checkpoint)
+        with self.partial.open("ab") as handle:
+            handle.truncate(length)  # drop a page written after the last checkpoint
+        self.rows: list[dict[str, Any]] = _read_staged(self.partial) if length else []
+
+    def page(self, rows: list[dict[str, Any]], checkpoint: dict[str, Any]) -> None:
+        """Append one page's rows durably, then record where the next page starts."""
+        with self.partial.open("ab") as handle:
+            handle.write(b"".join(_line(r) for r in rows))
+            handle.flush()
+            os.fsync(handle.fileno())
+            length = handle.tell()
+        self.rows.extend(rows)
+        self.checkpoint = {**checkpoint, "bytes": length}
+        _write_atomically(self.checkpoint_path, json.dumps(self.checkpoint).encode())
+        if self._progress is not None:
+            self._progress(
+                PageDone(self.kind, self.ticker, self.index, self.total, len(self.rows), len(rows))
+            )
+
+    def finish(self, staged: Path) -> None:
+        """The market is complete: its rows, in their order, staged whole; the partial state
+        goes."""
+        rows = sorted(self.rows, key=_trade_order) if self.kind == "trades" else self.rows
+        _write_atomically(staged, b"".join(_line(r) for r in rows))
+        self.checkpoint_path.unlink(missing_ok=True)
+        self.partial.unlink(missing_ok=True)
+
+
+def _fetch_trades(
+    client: KalshiClient, request: DownloadRequest, place: _Place, page_size: int
+) -> None:
+    """A market's trades from both tiers, each once (by trade id), page by page: the live tier,
+    then the historical one for what is older than the cutoff (as `trades_with_history`)."""
+    state = place.checkpoint
+    if not state:
         cutoff = client.get_historical_cutoff().trades_created_ts
-        trades = trades_with_history(
-            client, ticker=ticker, min_ts=request.from_ts, max_ts=request.to_ts
+        tiers = []
+        if request.to_ts is None or request.to_ts >= cutoff:
+            tiers.append("live")
+        if request.from_ts is None or request.from_ts < cutoff:
+            tiers.append("historical")
+        state = {"cutoff": cutoff, "tiers": tiers, "cursor": None}
+    cutoff = float(state["cutoff"])  # float-ok: unix seconds, as the API's cutoff
+    seen = {str(row["trade"]["trade_id"]) for row in place.rows}
+    tiers = list(state["tiers"])
+    cursor: str | None = state["cursor"]
+    cursors: set[str] = set()
+    while tiers:
+        trades, following = client.get_trades_page(
+            historical=tiers[0] == "historical",
+            ticker=place.ticker,
+            min_ts=request.from_ts,
+            max_ts=request.to_ts,
+            cursor=cursor,
+            limit=page_size,
         )
-        rows: list[dict[str, Any]] = [
-            {"tier": "historical" if _ts(t.created_time) < cutoff else "live", "trade": t.raw}
-            for t in trades
-        ]
-        yield from sorted(rows, key=_trade_order)
-    else:
-        yield from _candles(client, request, tier, market)
+        rows = []
+        for trade in trades:
+            if trade.trade_id in seen:
+                continue
+            seen.add(trade.trade_id)
+            tier = "historical" if _ts(trade.created_time) < cutoff else "live"
+            rows.append({"tier": tier, "trade": trade.raw})
+        if not following:
+            tiers, cursor = tiers[1:], None
+        elif following in cursors:
+            raise KalshiError(
+                f"pagination cursor repeated while downloading the trades of {place.ticker}",
+                hint="the exchange returned a page it already returned; try again later",
+            )
+        else:
+            cursors.add(following)
+            cursor = following
+        place.page(rows, {"cutoff": cutoff, "tiers": tiers, "cursor": cursor})
 
 
 def _trade_order(row: dict[str, Any]) -> tuple[int, str]:
@@ -338,20 +480,30 @@ def _ts(iso: str) -> float:  # float-ok: unix seconds
     return parse_iso(iso).timestamp()
 
 
-def _candles(
-    client: KalshiClient, request: DownloadRequest, tier: str, market: dict[str, Any]
-) -> Iterator[Any]:
-    ticker = str(market["ticker"])
+def _fetch_candles(
+    client: KalshiClient,
+    request: DownloadRequest,
+    tier: str,
+    market: dict[str, Any],
+    place: _Place,
+) -> None:
+    """A market's candlesticks in windows of `CANDLES_PER_REQUEST` periods, one window a page
+    (the checkpoint is the next window's start)."""
+    ticker = place.ticker
     period = PERIODS[request.period]
-    start = request.from_ts if request.from_ts is not None else int(_ts(market["open_time"]))
+    state = place.checkpoint
+    if not state:
+        start = request.from_ts if request.from_ts is not None else int(_ts(market["open_time"]))
+        series = None
+        if tier == "live":
+            event = client.get_event(str(market["event_ticker"]))
+            series = str(event["event"]["series_ticker"])
+        state = {"window": start, "series": series}
     end = request.to_ts if request.to_ts is not None else int(_ts(market["close_time"]))
-    series = None
-    if tier == "live":
-        event = client.get_event(str(market["event_ticker"]))
-        series = str(event["event"]["series_ticker"])
+    series = state["series"]
     step = CANDLES_PER_REQUEST * period * 60
-    seen: set[int] = set()
-    window = start
+    seen = {int(row["candle"]["end_period_ts"]) for row in place.rows}
+    window = int(state["window"])
     while window <= end:
         upto = min(end, window + step - 1)
         if tier == "live":
@@ -363,17 +515,17 @@ def _candles(
             found = client.get_historical_candlesticks(
                 ticker, start_ts=window, end_ts=upto, period_interval=period
             )
+        rows = []
         for candle in found:
             end_ts = int(candle["end_period_ts"])
             if end_ts not in seen:  # windows meet at their ends: a candle is kept once
                 seen.add(end_ts)
-                yield {
-                    "market_ticker": ticker,
-                    "period_interval": period,
-                    "tier": tier,
-                    "candle": candle,
-                }
+                rows.append(
+                    {"market_ticker": ticker, "period_interval": period, "tier": tier,
+                     "candle": candle}
+                )  # fmt: skip
         window = upto + 1
+        place.page(rows, {"window": window, "series": series})
 
 
 # --------------------------------------------------------------------------------------------

@@ -140,6 +140,50 @@ class FillsMixin(StoreBase):
         cursor.arraysize = 1000
         return cursor
 
+    def fills_fit_units(self) -> bool:
+        """Whether every fill has its integers (none holds a value finer than the units);
+        answered from the partial index `fills_without_units`, empty in practice."""
+        inexact = "yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL"
+        return not self._rows(f"SELECT 1 FROM fills WHERE {inexact} LIMIT 1")  # noqa: S608
+
+    def next_fill_ts(self, at: float | None) -> float | None:
+        """The time of the first fill at or after `at` (of all, if None): one seek in the
+        `ts` index."""
+        if at is None:
+            found = self._rows("SELECT min(ts) FROM fills")[0][0]
+        else:
+            found = self._rows("SELECT min(ts) FROM fills WHERE ts >= ?", (at,))[0][0]
+        return None if found is None else float(found)
+
+    def last_fill_ts(self, ticker: str) -> float | None:
+        """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
+        found = self._rows("SELECT max(ts) FROM fills WHERE ticker = ?", (ticker,))[0][0]
+        return None if found is None else float(found)
+
+    def iter_fill_moves(
+        self, since: float, until: float
+    ) -> Iterator[tuple[str, str | None, int, int, int]]:
+        """(ticker, strategy, signed count_e2, cost_e6, fee_e8) of the fills with `since` <= ts <
+        `until`, in time order: the count positive for a bid (buys YES), negative for an ask
+        (buys NO), and `cost_e6` what one contract of the side bought costs (the YES price for
+        a bid, $1 less it for an ask). Only for fills that fit the units (`fills_fit_units`).
+        SQLite folds the side into the count and the price, so `kalshi pnl` reads five
+        columns, not seven, and no time: its caller asks for one UTC day between settlements
+        at a time."""
+        try:
+            cursor = self._conn.execute(
+                "SELECT ticker, strategy, "
+                "CASE WHEN book_side = 'bid' THEN count_e2 ELSE -count_e2 END, "
+                "CASE WHEN book_side = 'bid' THEN yes_price_e6 ELSE 1000000 - yes_price_e6 END, "
+                "fee_e8 "
+                "FROM fills WHERE ts >= ? AND ts < ? ORDER BY ts, rowid",
+                (since, until),
+            )
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+        cursor.arraysize = 1000
+        return cursor
+
     def count_fills(self) -> int:
         return int(self._rows("SELECT count(*) FROM fills")[0][0])
 

@@ -22,10 +22,12 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.data.download import DownloadRequest, download
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.errors import TransportError
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import BookSide, TimeInForce, Trade
 from kalshi_cli.sim.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
@@ -163,10 +165,10 @@ def test_an_interrupted_download_resumed_gives_the_same_files(
         def __getattr__(self, name: str) -> Any:
             return getattr(self.client, name)
 
-        def iter_live_trades(self, **kwargs: Any) -> Iterator[Any]:
+        def get_trades_page(self, **kwargs: Any) -> Any:
             if kwargs.get("ticker") == B:
                 raise TransportError("connection reset (test)")
-            return self.client.iter_live_trades(**kwargs)
+            return self.client.get_trades_page(**kwargs)
 
         def close(self) -> None:
             self.client.close()
@@ -184,6 +186,7 @@ def test_an_interrupted_download_resumed_gives_the_same_files(
     assert resumed.exit_code == 0, resumed.output
     summary = json.loads(resumed.stdout)
     assert (summary["resumed"], summary["fetched"]) == ([A], [B])
+    assert summary["continued"] == []  # B was cut before its first page
     assert files(part) == files(whole)
 
     # run again once complete: rebuilt from what is staged, the same files, nothing fetched
@@ -191,6 +194,128 @@ def test_an_interrupted_download_resumed_gives_the_same_files(
                    "--out", str(part), "--json")  # fmt: skip
     assert json.loads(again.stdout)["fetched"] == []
     assert files(part) == files(whole)
+
+
+def _key(sim: SimHarness) -> dict[str, Any]:
+    key, _ = load_private_key(path=sim.account.private_key_path)
+    return {"api_base": sim.account.api_base, "key_id": sim.account.key_id,
+            "private_key": key, "tier": TIER}  # fmt: skip
+
+
+class CutAtPage(KalshiClient):
+    """The real client, whose connection drops when it asks for its `cut_at`-th page of
+    trades (never, if None); it keeps which page each request asked for."""
+
+    def __init__(self, sim: SimHarness, cut_at: int | None) -> None:
+        super().__init__(**_key(sim))
+        self.cut_at = cut_at
+        self.asked: list[tuple[bool, str | None, str | None]] = []  # historical, ticker, cursor
+
+    def get_trades_page(
+        self,
+        *,
+        historical: bool,
+        ticker: str | None = None,
+        min_ts: int | None = None,
+        max_ts: int | None = None,
+        cursor: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[Trade], str]:
+        self.asked.append((historical, ticker, cursor))
+        if len(self.asked) == self.cut_at:
+            raise TransportError("connection reset (test)")
+        return super().get_trades_page(
+            historical=historical, ticker=ticker, min_ts=min_ts, max_ts=max_ts, cursor=cursor,
+            limit=limit,
+        )  # fmt: skip
+
+
+def test_a_download_cut_off_inside_a_market_resumes_from_its_last_whole_page(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """Cut at every page in turn (one trade a page: each market's live and historical pages),
+    with a page half-written when the process died: the resumed run asks only for the pages
+    not yet written, and the files are the uninterrupted run's, byte for byte."""
+    request = DownloadRequest("trades", series=SERIES)
+    whole = tmp_path / "whole"
+    with CutAtPage(traded, None) as client:
+        download(client, request, whole, page_size=1)
+    every_page = client.asked
+    assert len(every_page) == 6  # A: 1 live (empty), 2 historical; B: 2 live, 1 historical
+    assert any(cursor for _, _, cursor in every_page)  # pages followed by cursor
+
+    for cut in range(1, len(every_page) + 1):
+        part = tmp_path / f"cut{cut}"
+        with CutAtPage(traded, cut) as client, pytest.raises(TransportError):
+            download(client, request, part, page_size=1)
+        assert not (part / "frames").exists()
+        for partial in (part / ".download" / "trades").glob("*.partial.ndjson"):
+            with partial.open("ab") as handle:  # the page being written when it died
+                handle.write(b'{"tier":"live","trade":{"trade_id":"half-wri')
+        with CutAtPage(traded, None) as again:
+            download(again, request, part, page_size=1)
+        assert again.asked == every_page[cut - 1 :], cut  # no page asked for twice
+        assert files(part) == files(whole), cut
+
+
+class CutAtWindow(KalshiClient):
+    """The real client, whose connection drops when it asks for its `cut_at`-th window of
+    candlesticks (never, if None); it keeps the windows asked for."""
+
+    def __init__(self, sim: SimHarness, cut_at: int | None) -> None:
+        super().__init__(**_key(sim))
+        self.cut_at = cut_at
+        self.asked: list[tuple[str, int]] = []  # ticker, start_ts
+
+    def _ask(self, ticker: str, start_ts: int) -> None:
+        self.asked.append((ticker, start_ts))
+        if len(self.asked) == self.cut_at:
+            raise TransportError("connection reset (test)")
+
+    def get_live_candlesticks(
+        self, series_ticker: str, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
+    ) -> list[dict[str, Any]]:
+        self._ask(ticker, start_ts)
+        return super().get_live_candlesticks(
+            series_ticker, ticker, start_ts=start_ts, end_ts=end_ts, period_interval=period_interval
+        )
+
+    def get_historical_candlesticks(
+        self, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
+    ) -> list[dict[str, Any]]:
+        self._ask(ticker, start_ts)
+        return super().get_historical_candlesticks(
+            ticker, start_ts=start_ts, end_ts=end_ts, period_interval=period_interval
+        )
+
+
+def test_candles_cut_off_inside_a_market_resume_from_the_next_window(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    """Eleven days of minute candles are four windows a market: cut at every window in turn,
+    the resumed run asks only for the windows not yet written, and the file is the
+    uninterrupted run's."""
+    now = int(traded.running.state.clock.wall())
+    request = DownloadRequest(
+        "candles", tickers=(A, B), from_ts=now - 10 * 24 * HOUR, to_ts=now + 24 * HOUR,
+        period="1m",
+    )  # fmt: skip
+    whole = tmp_path / "whole"
+    with CutAtWindow(traded, None) as client:
+        download(client, request, whole)
+    every_window = client.asked
+    assert [t for t, _ in every_window] == [A] * 4 + [B] * 4
+
+    for cut in range(1, len(every_window) + 1):
+        part = tmp_path / f"cut{cut}"
+        with CutAtWindow(traded, cut) as client, pytest.raises(TransportError):
+            download(client, request, part)
+        assert not (part / "rest").exists()
+        with CutAtWindow(traded, None) as again:
+            summary = download(again, request, part)
+        assert again.asked == every_window[cut - 1 :], cut
+        assert summary.continued == ([] if cut in (1, 5) else [every_window[cut - 1][0]])
+        assert files(part) == files(whole), cut
 
 
 def test_candles_and_markets_come_from_the_tier_that_holds_each_market(
