@@ -17,7 +17,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from kalshi_cli.client.base import Params, as_dict, not_found_with_hint, path_segment
+from kalshi_cli.client.base import (
+    MARKETS_PAGE_MAX,
+    Params,
+    as_dict,
+    not_found_with_hint,
+    path_segment,
+)
 from kalshi_cli.client.listing import Listings, time_window
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
