@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
@@ -72,7 +72,8 @@ KNOWN_TYPES = frozenset(
 )
 _SEQUENCED = frozenset({"trade", "market_lifecycle_v2"})
 _WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace, all json.loads skips at the end
-_scan = json.scanner.make_scanner(json.JSONDecoder())
+# the scanner json.loads runs (the C one when built); typeshed types its argument as a scanner
+_scan = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))
 
 
 def loads_stdlib(line: bytes) -> Any:
