@@ -8,14 +8,26 @@
 - replay speed of that journal (what a restart costs);
 - memory of 1,000 markets holding 100,000 resting orders (tracemalloc, Python heap only).
 
+Before/after in one run: `--compare-with DIR` (another source tree, e.g. `git worktree add
+/tmp/old main`) measures the same workload through that tree's core and this one, each sample a
+fresh process, the trees interleaved round by round so the machine's load hits both alike, and
+prints the medians and the ratio this/other, without and with the journal. Rates are orders per
+CPU second of the measuring process (wall-clock beside them).
+
 Run: python benchmarks/bench_sim_core.py [--orders N]
+     python benchmarks/bench_sim_core.py --compare-with /tmp/old [--orders 30000] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import random
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -139,10 +151,71 @@ def memory(markets: int, resting: int) -> int:
     return used
 
 
+def sample(n: int, journal: bool) -> None:
+    """One measurement in this process, printed as JSON (a child of `compare`)."""
+    import kalshi_cli
+
+    orders = workload(n, markets=20, accounts=50)
+    with tempfile.TemporaryDirectory() as tmp:
+        ex, ids = exchange(20, 50, journal=Path(tmp) / "journal.jsonl" if journal else None)
+        cpu, wall, fills = run(ex, ids, orders)
+    print(json.dumps({"cpu": cpu, "wall": wall, "fills": fills, "tree": kalshi_cli.__file__}))
+
+
+# a child that imports kalshi_cli from the tree given first, then runs this file's `sample`
+CHILD = (
+    "import runpy, sys; tree, bench = sys.argv[1], sys.argv[2]; "
+    "sys.path[0:0] = [tree]; sys.argv = sys.argv[2:]; runpy.run_path(bench, run_name='__main__')"
+)
+
+
+def compare(other: Path, n: int, rounds: int) -> None:
+    this = Path(__file__).resolve().parent.parent
+    trees = {f"before ({other})": other.resolve(), "after (this tree)": this}
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; {rounds} rounds of {n:,} orders")
+    for journal in (False, True):
+        got: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                out = subprocess.run(
+                    [sys.executable, "-c", CHILD, str(tree), __file__, "--sample", str(n)]
+                    + (["--journal"] if journal else []),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                result = json.loads(out.splitlines()[-1])
+                assert str(result["tree"]).startswith(str(tree)), (result, tree)
+                got[name].append(result)
+        fills = {r["fills"] for runs in got.values() for r in runs}
+        assert len(fills) == 1, f"the trees disagree on the fills: {fills}"
+        print(f"{'with' if journal else 'no'} journal ({fills.pop():,} taker fills in each run):")
+        first = None
+        for name, runs in got.items():
+            cpu_rate = statistics.median(n / r["cpu"] for r in runs)
+            wall_rate = statistics.median(n / r["wall"] for r in runs)
+            first = first or cpu_rate
+            print(
+                f"  {name:40} {cpu_rate:>9,.0f} orders/CPU-s ({cpu_rate / first:.2f}x)  "
+                f"wall {wall_rate:>9,.0f}/s  target {TARGET:,}: {cpu_rate / TARGET:.2f}x"
+            )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--compare-with", type=Path, metavar="DIR", help="another source tree")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sample", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--journal", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sample:
+        sample(args.sample, args.journal)
+        return
+    if args.compare_with:
+        compare(args.compare_with, args.orders, args.rounds)
+        return
     n = args.orders
     orders = workload(n, markets=20, accounts=50)
 

@@ -24,16 +24,25 @@ Decimal levels, snapshot then deltas) and checks sequence numbers per subscripti
 A recorder's `connected` record starts a new connection: sequence tracking restarts and every
 book waits for its new snapshot. Data imported from elsewhere has no such record; a snapshot
 then restarts its subscription's sequence.
+
+Speed (docs/benchmarks.md "Data"): a line is parsed (`parse_line`) by the standard library's C
+scanner straight on its UTF-8 text, which is what `json.loads` runs after its encoding sniffing
+and whitespace handling; a line the scanner refuses (leading whitespace, a byte-order mark, not
+UTF-8, not JSON, extra data) goes to `json.loads` itself, whose answer (an object, or a
+`ValueError` counted as malformed) stands. orjson was measured and not taken: it parses an
+integer beyond 64 bits to a float without a word, and the check that keeps such a line exact
+cost more than orjson saved.
 """
 
 from __future__ import annotations
 
 import json
+import json.scanner
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
@@ -62,14 +71,32 @@ KNOWN_TYPES = frozenset(
     }
 )
 _SEQUENCED = frozenset({"trade", "market_lifecycle_v2"})
-_loads = json.loads
+_WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace, all json.loads skips at the end
+# the scanner json.loads runs (the C one when built); typeshed types its argument as a scanner
+_scan = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))
+
+
+def loads_stdlib(line: bytes) -> Any:
+    """`json.loads(line)`, through the C scanner on the UTF-8 text when the line is plain (no
+    leading whitespace or byte-order mark, valid UTF-8); anything else goes to `json.loads`."""
+    try:
+        text = line.decode()
+        obj, end = _scan(text, 0)
+    except (UnicodeDecodeError, StopIteration, ValueError):
+        return json.loads(line)
+    if end != len(text) and text[end:].strip(_WHITESPACE):
+        return json.loads(line)  # extra data: json.loads raises the same error it always did
+    return obj
+
+
+parse_line = loads_stdlib  # what `iter_records` parses a line with
 
 
 def iter_records(root: Path, skipped: Counter[str]) -> Iterator[Record]:
     last = 0
     for line in iter_lines(root, skipped):
         try:
-            rec = _loads(line)
+            rec = parse_line(line)
             ns = rec["recv_ns"]
             frame = rec.get("frame")
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -91,7 +118,7 @@ def iter_records(root: Path, skipped: Counter[str]) -> Iterator[Record]:
             continue
         text = rec.get("frame_text")
         try:
-            frame = _loads(text) if isinstance(text, str) else None
+            frame = json.loads(text) if isinstance(text, str) else None
         except ValueError:
             frame = None
         if type(frame) is dict:
@@ -221,7 +248,11 @@ def replay(root: Path, listener: ReplayListener | None = None) -> BookReplay:
     its `skipped`."""
     books = BookReplay(listener)
     read_skips: Counter[str] = Counter()
+    apply, apply_record = books.apply, books.apply_record
     for ns, obj, is_local in iter_records(root, read_skips):
-        books.apply_record(ns, obj, is_local)
+        if is_local:
+            apply_record(ns, obj, is_local)
+        else:
+            apply(ns, obj)
     books.skipped.update(read_skips)
     return books

@@ -96,9 +96,18 @@ class LocalBook:
             self.fresh = False
             return False
         try:
-            p = Decimal(price)
-            size = levels.get(p, ZERO) + Decimal(delta)
-            if not ZERO < p < ONE or size < ZERO:
+            # the replay's innermost step: a price text seen before is a known good level
+            p = _PRICES.get(price)
+            if p is None:
+                p = Decimal(price)
+                if not ZERO < p < ONE:
+                    self.fresh = False
+                    return False
+                if type(price) is str and len(_PRICES) < _KEPT_MAX:
+                    _PRICES[price] = p
+            d = _SIZES.get(delta)
+            size = levels.get(p, ZERO) + (_size(delta) if d is None else d)
+            if size < ZERO:
                 self.fresh = False
                 return False
         except (InvalidOperation, TypeError):
@@ -116,6 +125,22 @@ class LocalBook:
             yes_bids=tuple(sorted(self.yes.items(), reverse=True)),
             no_bids=tuple(sorted(self.no.items(), reverse=True)),
         )
+
+
+# The Decimal of a price or size text seen before (a feed repeats few distinct texts, and a parse
+# costs more than a dict look-up: a replay applies millions of deltas). Keys are strings only,
+# so any other value misses and is parsed (or refused) by Decimal() as before; prices are kept
+# only once known inside (0, 1). Past _KEPT_MAX texts each, new ones are parsed every time.
+_PRICES: dict[str, Decimal] = {}
+_SIZES: dict[str, Decimal] = {}
+_KEPT_MAX = 1 << 16
+
+
+def _size(text: Any) -> Decimal:
+    value = Decimal(text)
+    if type(text) is str and len(_SIZES) < _KEPT_MAX:
+        _SIZES[text] = value
+    return value
 
 
 def _levels(raw: Any) -> dict[Decimal, Decimal]:

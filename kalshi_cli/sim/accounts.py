@@ -66,7 +66,9 @@ _COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 place
 
 
 def floor_cents(dollars: Decimal) -> int:
-    return int((dollars * 100).to_integral_value(rounding=ROUND_FLOOR))
+    cents = dollars * 100
+    whole = int(cents)  # exact, toward zero: one step down for a negative fraction
+    return whole - 1 if cents < whole else whole
 
 
 def ceil_cents(dollars: Decimal) -> int:
@@ -288,18 +290,23 @@ class Ledger(ReferenceData):
 
     def _track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
         """Keep the account's aggregates in step with a resting order's remaining count."""
+        # `_agg_add` and `_reserve_rate` inlined: this runs for every fill, rest and cancel
         acct = self._accounts[order.account_id]
-        agg = acct.agg.get(order.ticker)
+        ticker = order.ticker
+        agg = acct.agg.get(ticker)
         if agg is None:
-            agg = acct.agg[order.ticker] = list(EMPTY_AGG)
-        own = own_price(order)
-        self._agg_add(
-            agg,
-            order.book_side is BookSide.BID,
-            own,
-            after - before,
-            self._reserve_rate(order.ticker, own),
-        )
+            agg = acct.agg[ticker] = list(EMPTY_AGG)
+        bid = order.book_side is BookSide.BID
+        own = order.price if bid else ONE - order.price
+        rates = self._reserve_cache.get(ticker)
+        rate = None if rates is None else rates.get(own)
+        if rate is None:
+            rate = self._new_reserve_rate(ticker, own)
+        delta = after - before
+        i = 0 if bid else 2
+        agg[i] += own * delta
+        agg[i + 1] += delta
+        agg[4] += rate * delta
 
     def _rebuild_reserves(self, series_ticker: str) -> None:
         """Recompute the aggregates and holds of the resting orders in a series' markets after

@@ -295,6 +295,7 @@ class Exchange(OrderGroups, Subaccounts):
             post_only=post_only,
             time_in_force=time_in_force,
             replacing=None,
+            now=now,
         )
         order_id = self._new_id()
         coid = client_order_id if client_order_id is not None else order_id
@@ -339,7 +340,8 @@ class Exchange(OrderGroups, Subaccounts):
         self._orders[order_id] = order
         acct.orders.append(order)
         acct.client_ids.add(coid)
-        self._join_group(order)
+        if order_group_id is not None:
+            self._join_group(order)
         fills = self._execute(order, plan, now)
         if self._order_groups:
             self._count_matched(_matched(order, plan.steps), now)
@@ -453,6 +455,7 @@ class Exchange(OrderGroups, Subaccounts):
                 post_only=order.post_only,
                 time_in_force=TimeInForce.GTC,
                 replacing=order,
+                now=now,
             )
         self._log(
             "amend",

@@ -28,6 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+# json.dumps with `separators` builds a new encoder on every call; one encoder, the same bytes
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class JournalError(Exception):
     """The journal cannot be read back (a corrupt line in the middle, an unknown record)."""
@@ -50,7 +53,7 @@ class Journal:
         yield from records
 
     def append(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._file.write(_encode(record) + "\n")
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())

@@ -52,6 +52,7 @@ class _Plan:
     fees: list[FeeCharge]  # the taker's charge for each fill, in step order
     accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
+    fee_model: FeeModel  # the market's fees, looked up once an order (not once a fill)
 
 
 class Matcher(Ledger):
@@ -89,9 +90,11 @@ class Matcher(Ledger):
         post_only: bool,
         time_in_force: TimeInForce,
         replacing: SimOrder | None,
+        now: float | None = None,
     ) -> _Plan:
         """Work out an incoming order (or an amended one, `replacing`) against the book and
-        the account without changing either; raise if any rule refuses it."""
+        the account without changing either; raise if any rule refuses it. `now` is the
+        caller's time of the request (read from the clock when not given)."""
         book = self._books[ticker]
         account_id = acct.account.account_id
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
@@ -138,8 +141,9 @@ class Matcher(Ledger):
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        fee_model = self.fee_model(ticker)
-        now = self._now()
+        if now is None:
+            now = self._now()
+        fee_model = self.fee_model(ticker, now)
         position = self._position_of(acct, ticker)
         cash = acct.cash
         fees: list[FeeCharge] = []
@@ -187,7 +191,7 @@ class Matcher(Ledger):
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
             )
-        return _Plan(steps, rest, fees, carried, hold)
+        return _Plan(steps, rest, fees, carried, hold, fee_model)
 
     # internals: applying --------------------------------------------------------------------
 
@@ -197,11 +201,9 @@ class Matcher(Ledger):
         fills: list[SimFill] = []
         fee_iter = iter(plan.fees)
         touched: set[str] = set()
-        fee_model: FeeModel | None = None  # looked up once an order, not once a fill
+        fee_model = plan.fee_model
         for kind, maker, amount in plan.steps:
             if kind == "fill":
-                if fee_model is None:
-                    fee_model = self.fee_model(order.ticker)
                 fills.append(
                     self._fill(order, maker, amount, next(fee_iter), now, fee_model=fee_model)
                 )
@@ -302,7 +304,7 @@ class Matcher(Ledger):
         ticker = taker.ticker
         market = self._markets[ticker]
         maker_yes = maker.book_side is BookSide.BID
-        maker_own = own_price(maker)
+        maker_own = maker.price if maker_yes else ONE - maker.price  # own_price(maker)
         taker_own = ONE - maker_own
         before = maker.remaining_count
         after = before - count
@@ -317,7 +319,8 @@ class Matcher(Ledger):
         )
         maker_fee = maker_charge.net
         taker_fee = taker_charge.net
-        side = self._books[ticker].side(maker_yes)
+        book = self._books[ticker]
+        side = book.yes if maker_yes else book.no
         self._track(maker, before, after)
         taker_acct = self._accounts[taker.account_id]
         if after == 0:

@@ -53,6 +53,23 @@ def _ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
     )
 
 
+# id(ranges) -> (ranges, ticks): `_ticks`'s lru_cache hashes the whole tuple of ranges on every
+# look-up (a frozen dataclass hashes in Python), once an order; the identity of the tuple a
+# market holds is enough. The entry keeps the tuple alive, so its id is not reused meanwhile.
+_TICKS_BY_ID: dict[int, tuple[tuple[PriceRange, ...], frozenset[Decimal]]] = {}
+
+
+def _market_ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
+    hit = _TICKS_BY_ID.get(id(ranges))
+    if hit is not None and hit[0] is ranges:
+        return hit[1]
+    ticks = _ticks(ranges)
+    if len(_TICKS_BY_ID) >= 4096:
+        _TICKS_BY_ID.clear()
+    _TICKS_BY_ID[id(ranges)] = (ranges, ticks)
+    return ticks
+
+
 class ReferenceData:
     """Series, events and markets, and the shared plumbing (see the module docstring)."""
 
@@ -187,13 +204,14 @@ class ReferenceData:
         ]
         return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
 
-    def fee_model(self, ticker: str) -> FeeModel:
-        """The fees of one market: its series' model, under its event's fee override when it
-        has one (EventData: "takes precedence over the series-level fee for this event's
-        markets"), with the market's fee waiver."""
+    def fee_model(self, ticker: str, at: float | None = None) -> FeeModel:
+        """The fees of one market at `at` (default: now): its series' model, under its event's
+        fee override when it has one (EventData: "takes precedence over the series-level fee
+        for this event's markets"), with the market's fee waiver."""
         market = self._market(ticker)
-        fees = self.series_fees(market.series_ticker)
-        override = self.event_fee_override(market.event_ticker)
+        when = self._now() if at is None else at
+        fees = self.series_fees(market.series_ticker, when)
+        override = self.event_fee_override(market.event_ticker, when)
         if override is not None:
             fees = FeeModel.from_api(
                 override[0], override[1] if override[1] is not None else fees.multiplier
@@ -257,7 +275,7 @@ class ReferenceData:
     def _check_price(self, market: SimMarket, price: Decimal) -> None:
         if not price.is_finite():
             raise ExchangeError(400, "invalid_price", "price must be a number")
-        if price in _ticks(market.price_ranges):
+        if price in _market_ticks(market.price_ranges):
             return
         low, high = price_bounds(market.price_ranges)
         if not low <= price <= high:
