@@ -36,8 +36,7 @@ How the code is laid out (docs/pnl.md, "The engine"):
   into a signed count and the cost of the side bought, the path-independent sums (fees, fills,
   volume) folded per (market, strategy) once a stretch, and only the average-cost arithmetic
   run per fill. A history with any value those columns cannot hold goes through
-  `summarize_rows` over the text. (`summarize_units` / `_UnitsPass.run_units` is the same pass
-  over a stream of `Store.iter_fill_units` rows.)
+  `summarize_rows` over the text.
 
 Memory grows with the number of markets and days, not of fills.
 """
@@ -674,111 +673,6 @@ class _Pass(Generic[N]):
                 settled=t.settled,
             )
         return PnlSummary(engine, roll_up(self.cells, u), since)
-
-
-@dataclass(slots=True)
-class _DayTally(Tally[int]):
-    """A market's tally in the integer pass, with the cells of its current UTC day by strategy,
-    so that a fill finds its cell without building and hashing a (day, strategy, market) key."""
-
-    day_end: float = -math.inf
-    day_cells: dict[str | None, Cell[int]] = field(default_factory=dict)
-
-
-FillUnits = tuple[str, int, int, int, int, float, "str | None"]
-"""(ticker, buys_yes, yes_price_e6, count_e2, fee_e8, ts, strategy): what
-`Store.iter_fill_units` streams, money and counts already integers of `FIXED`'s units."""
-
-
-class _UnitsPass(_Pass[int]):
-    """The summary pass over fills that are already integers of `FIXED`'s units (the state
-    file's integer columns): no text to parse, `apply_fill_to` written out for `int`.
-
-    It must equal `_Pass.run` fill for fill; `tests/orders/test_pnl_units.py` holds it to the
-    Decimal engine on random histories."""
-
-    def __init__(self, since: float | None) -> None:
-        super().__init__(FIXED, since)
-
-    def tally(self, ticker: str) -> _DayTally:
-        t = self.markets.get(ticker)
-        if t is None:
-            t = self.markets[ticker] = _DayTally(0, 0, 0, 0, 0)
-        return t  # type: ignore[return-value]  # every tally of this pass is a _DayTally
-
-    def run_units(self, rows: Iterable[FillUnits], queue: SettlementQueue) -> None:
-        """Apply every fill in order, each after the settlements due before it."""
-        cutoff, tally = self.cutoff, self.tally
-        markets: dict[str, _DayTally] = self.markets  # type: ignore[assignment]  # as above
-        dollar, unit, next_at = FIXED.dollar, _RELEASE_UNIT, queue.next_at
-        for ticker, buys_yes, price, filled, fee, ts, strategy in rows:
-            count = filled
-            if ts >= next_at:
-                for s in queue.due(ts):
-                    self.settle(s)
-                next_at = queue.next_at
-            t = markets.get(ticker) or tally(ticker)
-            t.fees += fee
-            t.traded += filled
-            t.fills += 1
-            # apply_fill_to, for int: close the opposite side first, open the rest
-            position = t.position
-            gross = 0
-            if position and (position > 0) != buys_yes:
-                held, paid = (position, price) if position > 0 else (-position, dollar - price)
-                basis = t.basis
-                if count >= held:
-                    closed, released = held, basis
-                else:  # _fixed_release, written out: basis x closed / held, half even
-                    closed = count
-                    denominator = held * unit
-                    q, r = divmod(basis * closed, denominator)
-                    if 2 * r > denominator or (2 * r == denominator and q % 2 == 1):
-                        q += 1
-                    released = q * unit
-                t.basis = basis - released
-                gross = closed * paid - released
-                t.realized_gross += gross
-                position += -closed if position > 0 else closed
-                count -= closed
-            if count:
-                if buys_yes:
-                    t.basis += count * price
-                    position += count
-                else:
-                    t.basis += count * (dollar - price)
-                    position -= count
-            t.position = position
-            if ts >= cutoff:
-                if ts >= t.day_end:
-                    t.day_end = (ts // 86_400 + 1) * 86_400
-                    t.day_cells = {}
-                c = t.day_cells.get(strategy)
-                if c is None:
-                    c = t.day_cells[strategy] = self.cell(
-                        (int(ts // 86_400), strategy or "manual", ticker)
-                    )
-                c.gross += gross
-                c.fees += fee
-                c.fills += 1
-
-
-def summarize_units(
-    rows: Iterable[FillUnits],
-    settlements: Iterable[SettlementRecord],
-    *,
-    since: float | None = None,
-) -> PnlSummary:
-    """`summarize_rows` over fills already held as integers of `FIXED`'s units, in time order.
-    Every settlement's payout and fee must fit those units too (`_fits`; `summarize_store`
-    checks before it calls this)."""
-    pending = list(settlements)
-    queue = SettlementQueue(pending)
-    state = _UnitsPass(since)
-    state.run_units(rows, queue)
-    for s in queue.rest():
-        state.settle(s)
-    return state.summary(since)
 
 
 @dataclass(slots=True)
