@@ -70,7 +70,7 @@ def dashboard_command(
     from kalshi_cli.cli.dashboard_app import DashboardApp
 
     if backtest is not None:
-        from kalshi_cli.cli.dashboard_app import BacktestApp
+        from kalshi_cli.cli.dashboard_backtest import BacktestApp
         from kalshi_cli.clock import SystemClock
         from kalshi_cli.dashboard.backtest import load_backtest
 

@@ -41,7 +41,6 @@ from kalshi_cli.models import fmt_dollars, fmt_money
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
-    from kalshi_cli.dashboard.backtest import BacktestView
     from kalshi_cli.dashboard.snapshot import FeedAges, FillLine
     from kalshi_cli.killswitch import KillReport
 
@@ -82,13 +81,13 @@ class Wiring:
     kill_deadline_s: float = 60.0
 
 
-def _d(value: Decimal | None, places: int = 2) -> str:
+def count_cell(value: Decimal | None, places: int = 2) -> str:
     if value is None:
         return "-"
     return f"{value:,.{places}f}"
 
 
-def _dollars(value: Decimal | None) -> str:
+def dollars_cell(value: Decimal | None) -> str:
     """Money as every table shows it (`models.fmt_money`: `$0.38`, `-$1,234.50`, `$0.0175`),
     cut to the micro-dollar as `kalshi positions` does (`fmt_dollars`), so an average entry of
     136/300 reads `$0.453333`, not 28 digits."""
@@ -97,12 +96,12 @@ def _dollars(value: Decimal | None) -> str:
     return fmt_money(Decimal(fmt_dollars(value, 6)))
 
 
-def _money(value: Decimal | None) -> Text:
+def money_cell(value: Decimal | None) -> Text:
     """A gain or a loss: `_dollars`, in green or red."""
     if value is None:
         return Text("-")
     style = "green" if value > 0 else "red" if value < 0 else ""
-    return Text(_dollars(value), style=style)
+    return Text(dollars_cell(value), style=style)
 
 
 def _age(seconds: float | None) -> str:
@@ -115,11 +114,11 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-def _time(ts: float | None) -> str:
+def time_cell(ts: float | None) -> str:
     return "-" if not ts else utc_datetime(ts).strftime("%H:%M:%S")
 
 
-def _table(*columns: str) -> Table:
+def new_table(*columns: str) -> Table:
     table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
     for n, c in enumerate(columns):
         # the last column takes what is left and is cut first; the others keep their width
@@ -128,7 +127,7 @@ def _table(*columns: str) -> Table:
     return table
 
 
-def _note(text: str, style: str = "dim") -> Text:
+def note_text(text: str, style: str = "dim") -> Text:
     return Text(text, style=style)
 
 
@@ -143,15 +142,15 @@ def render_trading(local: LocalSnapshot) -> RenderableType:
             ("  PAUSED (pause file)" if t.paused else "", "bold yellow"),
         ),
         Text(f"why: {t.reason}"),
-        Text(f"by: {t.source} at {_time(t.since)}", style="dim"),
+        Text(f"by: {t.source} at {time_cell(t.since)}", style="dim"),
     ]
     if t.trips:
         lines.append(Text("breaker trips today:", style="bold"))
-        lines.extend(Text(f"  {_time(x.at)} {x.code}: {x.detail}") for x in t.trips[:3])
+        lines.extend(Text(f"  {time_cell(x.at)} {x.code}: {x.detail}") for x in t.trips[:3])
     else:
-        lines.append(_note("no risk trips today"))
+        lines.append(note_text("no risk trips today"))
     if local.error:
-        lines.append(_note(local.error, "bold red"))
+        lines.append(note_text(local.error, "bold red"))
     return Group(*lines)
 
 
@@ -165,43 +164,43 @@ def render_health(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str)
     ]
     if remote is None or remote.error:
         why = remote.error if remote is not None and remote.error else "asking the exchange..."
-        lines.append(_note(f"per-market feed: {why}"))
+        lines.append(note_text(f"per-market feed: {why}"))
     elif remote.feed:
-        table = _table("market", "bid", "ask", "age", "")
+        table = new_table("market", "bid", "ask", "age", "")
         for f in remote.feed:
             if flt in f.ticker.upper():
                 table.add_row(
                     f.ticker,
-                    _dollars(f.bid[0]) if f.bid else "-",
-                    _dollars(f.ask[0]) if f.ask else "-",
+                    dollars_cell(f.bid[0]) if f.bid else "-",
+                    dollars_cell(f.ask[0]) if f.ask else "-",
                     _age(f.age),
                     Text("fresh", "green") if f.fresh else Text("STALE", "bold red"),
                 )
         lines.append(table)
     else:
-        lines.append(_note("per-market feed: no market held or quoted"))
+        lines.append(note_text("per-market feed: no market held or quoted"))
     return Group(*lines)
 
 
 def render_pnl(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
     unrealized = remote.unrealized if remote is not None and remote.error is None else None
     total = local.pnl.realized_today + unrealized if unrealized is not None else None
-    table = _table("", "")
-    table.add_row("realized today", _money(local.pnl.realized_today))
+    table = new_table("", "")
+    table.add_row("realized today", money_cell(local.pnl.realized_today))
     table.add_row(
         "unrealized",
-        _money(unrealized) if unrealized is not None else _note("exchange not read"),
+        money_cell(unrealized) if unrealized is not None else note_text("exchange not read"),
     )
-    table.add_row("total", _money(total))
+    table.add_row("total", money_cell(total))
     return table
 
 
 def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     if remote is None:
-        return _note("asking the exchange...")
+        return note_text("asking the exchange...")
     if remote.error:
-        return _note(remote.error, "bold red")
-    table = _table("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
+        return note_text(remote.error, "bold red")
+    table = new_table("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
     for p in remote.positions:
         if flt not in p.ticker.upper():
             continue
@@ -209,64 +208,64 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         table.add_row(
             p.ticker,
             p.side,
-            _d(p.contracts),
-            _dollars(p.entry),
-            _dollars(p.mark),
-            _money(p.unrealized),
+            count_cell(p.contracts),
+            dollars_cell(p.entry),
+            dollars_cell(p.mark),
+            money_cell(p.unrealized),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
-    return table if remote.positions else _note("no open position")
+    return table if remote.positions else note_text("no open position")
 
 
 def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     if remote is None:
-        return _note("asking the exchange...")
+        return note_text("asking the exchange...")
     if remote.error:
-        return _note(remote.error, "bold red")
+        return note_text(remote.error, "bold red")
     if not remote.orders:
-        return _note("no resting order")
-    table = _table("market", "side", "action", "price", "left", "ahead", "strategy")
+        return note_text("no resting order")
+    table = new_table("market", "side", "action", "price", "left", "ahead", "strategy")
     for o in remote.orders:
         if flt in o.ticker.upper():
             table.add_row(
                 o.ticker,
                 o.side,
                 o.action,
-                _dollars(o.price),
-                _d(o.remaining),
-                "?" if o.queue_ahead is None else _d(o.queue_ahead),
+                dollars_cell(o.price),
+                count_cell(o.remaining),
+                "?" if o.queue_ahead is None else count_cell(o.queue_ahead),
                 o.strategy or "-",
             )
     if remote.queue_note:
-        return Group(table, _note(remote.queue_note, "yellow"))
+        return Group(table, note_text(remote.queue_note, "yellow"))
     return table
 
 
 def render_fills(local: LocalSnapshot, flt: str) -> RenderableType:
     if not local.fills:
-        return _note(local.error or "no fill yet")
-    return _fills_table(local.fills, flt)
+        return note_text(local.error or "no fill yet")
+    return fills_table(local.fills, flt)
 
 
-def _fills_table(fills: Iterable[FillLine], flt: str) -> Table:
-    table = _table("time", "market", "trade", "price", "qty", "slip", "model_fair")
+def fills_table(fills: Iterable[FillLine], flt: str) -> Table:
+    table = new_table("time", "market", "trade", "price", "qty", "slip", "model_fair")
     for f in fills:
         if flt in f.ticker.upper():
             table.add_row(
-                _time(f.at),
+                time_cell(f.at),
                 f.ticker,
                 f"{f.action} {f.side}",
-                _dollars(f.price),
-                _d(f.count),
-                _dollars(f.slippage),
-                _dollars(f.model_fair),
+                dollars_cell(f.price),
+                count_cell(f.count),
+                dollars_cell(f.slippage),
+                dollars_cell(f.model_fair),
             )
     return table
 
 
 def render_denials(local: LocalSnapshot, flt: str) -> RenderableType:
     if not local.denials:
-        return _note(local.denials_note or "no risk denial in the recent log")
+        return note_text(local.denials_note or "no risk denial in the recent log")
     lines: list[RenderableType] = []
     for d in local.denials:
         if flt in d.last_ticker.upper():
@@ -276,29 +275,29 @@ def render_denials(local: LocalSnapshot, flt: str) -> RenderableType:
                 )
             )
             if d.last_detail:
-                lines.append(_note(f"  {d.last_detail}"))
+                lines.append(note_text(f"  {d.last_detail}"))
     return Group(*lines)
 
 
 def render_checks(local: LocalSnapshot, remote: RemoteSnapshot | None) -> RenderableType:
-    table = _table("check", "status", "summary")
+    table = new_table("check", "status", "summary")
     remote_checks = () if remote is None else remote.checks
     for c in (*local.checks, *remote_checks):
         table.add_row(c.name, Text(c.status, CHECK_STYLE.get(c.status, "")), c.summary)
     if remote is None or remote.error:
         why = remote.error if remote is not None else "asking the exchange..."
-        return Group(table, _note(f"positions, exposure, api: {why}"))
+        return Group(table, note_text(f"positions, exposure, api: {why}"))
     return table
 
 
 def render_alerts(local: LocalSnapshot) -> RenderableType:
     if not local.alerts:
-        return _note("no alert sent")
+        return note_text("no alert sent")
     lines: list[RenderableType] = []
     for a in local.alerts:
         lines.append(
             Text.assemble(
-                f"{_time(a.at)} ",
+                f"{time_cell(a.at)} ",
                 (a.status, CHECK_STYLE.get(a.status, "")),
                 " sent" if a.sent else (f" NOT SENT {a.error or ''}", "bold red"),
             )
@@ -683,234 +682,3 @@ def panel_ids() -> Iterable[str]:
 def describe(app: DashboardApp) -> dict[str, Any]:
     """Every panel's text, keyed by id."""
     return {key: app.panel_text(key) for key in panel_ids()}
-
-
-# ------------------------------------------------------------------------------ a backtest
-
-NOT_A_LOOP = "does not apply to a backtest: these are a finished run's results, no loop to act on"
-BACKTEST_HELP = """\
-A backtest's results, read-only (`kalshi backtest --out DIR` or its --json).
-
-p h k  do not apply: there is no running loop behind a backtest's results
-/      filter the markets shown (empty: all)
-?      this help
-q      quit"""
-
-# in grid order: the summary and the equity curve, P&L per market and per day, the positions
-# left open and the last fills across the screen
-BACKTEST_PANELS = (
-    ("summary", "Summary"),
-    ("equity", "Equity curve"),
-    ("markets", "P&L per market"),
-    ("days", "Per day, exits"),
-    ("left", "Left open at the end"),
-    ("fills", "Last fills (the run's state file)"),
-)
-
-
-def _pct(value: float | None) -> str:  # float-ok: a ratio
-    return "-" if value is None else f"{value:.1%}"
-
-
-def _ratio(value: float | None) -> str:  # float-ok: a ratio
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
-
-def render_summary(view: BacktestView) -> RenderableType:
-    t = view.totals
-    table = _table("", "")
-    table.add_row("net P&L", _money(_dec(t.get("net"))))
-    table.add_row("realized", _money(_dec(t.get("realized"))))
-    table.add_row("settled", _money(_dec(t.get("settled"))))
-    table.add_row("marked", _money(_dec(t.get("marked"))))
-    table.add_row("fees", _dollars(_dec(t.get("fees"))))
-    table.add_row("start balance", _dollars(_dec(t.get("start_balance"))))
-    table.add_row("end equity", _dollars(_dec(t.get("end_equity"))))
-    table.add_row("fills / orders", f"{t.get('fills', 0)} / {t.get('orders', 0)}")
-    table.add_row("trades (won)", f"{t.get('round_trips', 0)} ({t.get('wins', 0)})")
-    table.add_row("win rate", _pct(t.get("win_rate")))
-    table.add_row(
-        "max drawdown",
-        f"{_dollars(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
-    )
-    table.add_row("Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))}")
-    table.add_row("max exposure", _dollars(_dec(t.get("max_exposure"))))
-    return table
-
-
-def render_equity(view: BacktestView) -> RenderableType:
-    curve = view.report.get("equity") or []
-    if not curve:
-        return _note("no equity sample")
-    first, last = curve[0], curve[-1]
-    return Text(
-        f"{len(curve)} samples, {_time(float(first[0]))} -> {_time(float(last[0]))} UTC: "
-        f"{_dollars(Decimal(first[1]))} -> {_dollars(Decimal(last[1]))}"
-    )
-
-
-def render_markets(view: BacktestView, flt: str) -> RenderableType:
-    markets = view.report.get("markets") or {}
-    traded = {k: m for k, m in markets.items() if m.get("fills")}
-    if not traded:
-        return _note("no market traded")
-    table = _table("market", "net", "realized", "settled", "marked", "fees", "fills")
-    for ticker, m in sorted(traded.items()):
-        if flt in ticker.upper():
-            table.add_row(
-                ticker,
-                _money(_dec(m.get("net"))),
-                _money(_dec(m.get("realized"))),
-                _money(_dec(m.get("settled"))),
-                _money(_dec(m.get("marked"))),
-                _dollars(_dec(m.get("fees"))),
-                str(m.get("fills", 0)),
-            )
-    return table
-
-
-def render_left_open(view: BacktestView, flt: str) -> RenderableType:
-    left = view.report.get("left_open") or []
-    if not left:
-        return _note("no position left open at the end")
-    table = _table("market", "qty", "entry", "bid", "mid", "marked")
-    for p in left:
-        if flt in str(p.get("ticker", "")).upper():
-            table.add_row(
-                str(p.get("ticker")),
-                _d(_dec(p.get("position"))),
-                _dollars(_dec(p.get("average_entry"))),
-                _dollars(_dec(p.get("mark_bid"))),
-                _dollars(_dec(p.get("mark_mid"))),
-                _money(_dec(p.get("marked"))),
-            )
-    return table
-
-
-def render_days(view: BacktestView) -> RenderableType:
-    days = view.report.get("by_day") or {}
-    table = _table("day", "P&L", "fees", "fills")
-    for day, b in sorted(days.items()):
-        table.add_row(
-            day, _money(_dec(b.get("realized"))), _dollars(_dec(b.get("fees"))), str(b.get("fills"))
-        )
-    exits = view.report.get("exit_reasons") or {}
-    line = ", ".join(f"{k} {v}" for k, v in sorted(exits.items())) or "none"
-    return Group(table, Text(f"exits: {line}"))
-
-
-class BacktestHelp(HelpScreen):
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(
-                Text.assemble(("kalshi dashboard --backtest: keys\n\n", "bold"), BACKTEST_HELP)
-            )
-
-
-class BacktestApp(App[None]):
-    """`kalshi dashboard --backtest RESULT`: a finished backtest's results, read-only."""
-
-    TITLE = "kalshi dashboard - BACKTEST"
-    CSS = """
-    Screen { layout: vertical; }
-    #top { height: 1; background: $boost; }
-    #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 17 1fr 7 1fr; height: 1fr; }
-    #equity-box, #markets { column-span: 2; }
-    #left, #fills { column-span: 3; }
-    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
-    #equity-box { border: round $primary; padding: 0 1; height: 100%; }
-    #equity-chart { height: 1fr; margin-top: 1; }
-    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
-    BacktestHelp, FilterScreen { align: center middle; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "not_a_loop('p')", "pause"),
-        Binding("h", "not_a_loop('h')", "halt"),
-        Binding("k", "not_a_loop('k')", "kill switch"),
-        Binding("slash", "filter", "filter"),
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
-    ]
-
-    def __init__(self, view: BacktestView) -> None:
-        super().__init__()
-        self.view = view
-        self.market_filter = ""
-        self.message = ""
-        self.shown: dict[str, RenderableType] = {}
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="top")
-        with Grid(id="grid"):
-            for key, title in BACKTEST_PANELS:
-                if key == "equity":
-                    with Vertical(id="equity-box") as box:
-                        box.border_title = title
-                        yield Static(id="equity")
-                        yield Sparkline([], id="equity-chart")
-                else:
-                    panel = Static(id=key, classes="panel")
-                    panel.border_title = title
-                    yield panel
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.render_panels()
-
-    def render_panels(self) -> None:
-        view, flt = self.view, self.market_filter.upper()
-        spec = view.report.get("spec") or {}
-        data = view.report.get("data") or {}
-        top = Text.assemble(
-            (" BACKTEST ", "bold reverse cyan"),
-            f"  {spec.get('strategy', '?')} on {data.get('path', spec.get('data', '?'))}",
-            f"  fill model {spec.get('fill_model', '?')}, latency {spec.get('latency_ms', 0)} ms",
-            f"  {view.source}",
-            (f"  filter: {self.market_filter}" if self.market_filter else "", "bold cyan"),
-            (f"  {self.message}" if self.message else "", "bold"),
-        )
-        self._set("top", top)
-        self._set("summary", render_summary(view))
-        self._set("equity", render_equity(view))
-        self._set("markets", render_markets(view, flt))
-        self._set("left", render_left_open(view, flt))
-        fills = _fills_table(view.fills, flt) if view.fills else _note(view.fills_note or "no fill")
-        self._set("fills", fills)
-        self._set("days", render_days(view))
-        chart = self.query_one("#equity-chart", Sparkline)
-        chart.data = self.equity_points()
-
-    def equity_points(self) -> list[float]:  # float-ok: pixels, not money
-        return [float(e) for _, e, _ in self.view.report.get("equity") or []]  # float-ok: pixels
-
-    def _set(self, widget_id: str, renderable: RenderableType) -> None:
-        self.shown[widget_id] = renderable
-        self.query_one(f"#{widget_id}", Static).update(renderable)
-
-    def panel_text(self, widget_id: str) -> str:
-        """What a panel shows, as plain text at its width on screen (for tests)."""
-        from rich.console import Console
-
-        renderable = self.shown.get(widget_id, "")
-        width = max(20, self.query_one(f"#{widget_id}", Static).content_size.width)
-        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-        console.print(renderable)
-        return console.export_text()
-
-    def action_not_a_loop(self, key: str) -> None:
-        self.message = f"{key}: {NOT_A_LOOP}"
-        self.render_panels()
-
-    def action_filter(self) -> None:
-        self.push_screen(FilterScreen(self.market_filter), self._filtered)
-
-    def _filtered(self, value: str | None) -> None:
-        self.market_filter = value or ""
-        self.render_panels()
-
-    def action_help(self) -> None:
-        self.push_screen(BacktestHelp())

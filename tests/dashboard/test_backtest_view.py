@@ -17,7 +17,7 @@ from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.command import BacktestRequest, backtest
 from kalshi_cli.backtest.report import FORMAT
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.cli.dashboard_app import BacktestApp
+from kalshi_cli.cli.dashboard_backtest import BacktestApp
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.dashboard.backtest import REPORT_FORMAT, load_backtest
 from kalshi_cli.dashboard.snapshot import RECENT_FILLS

@@ -1,0 +1,267 @@
+"""The Textual app behind `kalshi dashboard --backtest RESULT`: a finished backtest's results,
+read-only (kalshi_cli.dashboard.backtest loads them). It reuses the live dashboard's cell
+formatting and its help and filter screens; the keys that act on a running loop say they do not
+apply here."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.widgets import Footer, Sparkline, Static
+
+from kalshi_cli.cli.dashboard_app import (
+    FilterScreen,
+    HelpScreen,
+    count_cell,
+    dollars_cell,
+    fills_table,
+    money_cell,
+    new_table,
+    note_text,
+    time_cell,
+)
+
+if TYPE_CHECKING:
+    from kalshi_cli.dashboard.backtest import BacktestView
+
+# ------------------------------------------------------------------------------ a backtest
+
+NOT_A_LOOP = "does not apply to a backtest: these are a finished run's results, no loop to act on"
+BACKTEST_HELP = """\
+A backtest's results, read-only (`kalshi backtest --out DIR` or its --json).
+
+p h k  do not apply: there is no running loop behind a backtest's results
+/      filter the markets shown (empty: all)
+?      this help
+q      quit"""
+
+# in grid order: the summary and the equity curve, P&L per market and per day, the positions
+# left open and the last fills across the screen
+BACKTEST_PANELS = (
+    ("summary", "Summary"),
+    ("equity", "Equity curve"),
+    ("markets", "P&L per market"),
+    ("days", "Per day, exits"),
+    ("left", "Left open at the end"),
+    ("fills", "Last fills (the run's state file)"),
+)
+
+
+def _pct(value: float | None) -> str:  # float-ok: a ratio
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _ratio(value: float | None) -> str:  # float-ok: a ratio
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def render_summary(view: BacktestView) -> RenderableType:
+    t = view.totals
+    table = new_table("", "")
+    table.add_row("net P&L", money_cell(_dec(t.get("net"))))
+    table.add_row("realized", money_cell(_dec(t.get("realized"))))
+    table.add_row("settled", money_cell(_dec(t.get("settled"))))
+    table.add_row("marked", money_cell(_dec(t.get("marked"))))
+    table.add_row("fees", dollars_cell(_dec(t.get("fees"))))
+    table.add_row("start balance", dollars_cell(_dec(t.get("start_balance"))))
+    table.add_row("end equity", dollars_cell(_dec(t.get("end_equity"))))
+    table.add_row("fills / orders", f"{t.get('fills', 0)} / {t.get('orders', 0)}")
+    table.add_row("trades (won)", f"{t.get('round_trips', 0)} ({t.get('wins', 0)})")
+    table.add_row("win rate", _pct(t.get("win_rate")))
+    table.add_row(
+        "max drawdown",
+        f"{dollars_cell(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
+    )
+    table.add_row("Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))}")
+    table.add_row("max exposure", dollars_cell(_dec(t.get("max_exposure"))))
+    return table
+
+
+def render_equity(view: BacktestView) -> RenderableType:
+    curve = view.report.get("equity") or []
+    if not curve:
+        return note_text("no equity sample")
+    first, last = curve[0], curve[-1]
+    return Text(
+        f"{len(curve)} samples, {time_cell(float(first[0]))} -> {time_cell(float(last[0]))} UTC: "
+        f"{dollars_cell(Decimal(first[1]))} -> {dollars_cell(Decimal(last[1]))}"
+    )
+
+
+def render_markets(view: BacktestView, flt: str) -> RenderableType:
+    markets = view.report.get("markets") or {}
+    traded = {k: m for k, m in markets.items() if m.get("fills")}
+    if not traded:
+        return note_text("no market traded")
+    table = new_table("market", "net", "realized", "settled", "marked", "fees", "fills")
+    for ticker, m in sorted(traded.items()):
+        if flt in ticker.upper():
+            table.add_row(
+                ticker,
+                money_cell(_dec(m.get("net"))),
+                money_cell(_dec(m.get("realized"))),
+                money_cell(_dec(m.get("settled"))),
+                money_cell(_dec(m.get("marked"))),
+                dollars_cell(_dec(m.get("fees"))),
+                str(m.get("fills", 0)),
+            )
+    return table
+
+
+def render_left_open(view: BacktestView, flt: str) -> RenderableType:
+    left = view.report.get("left_open") or []
+    if not left:
+        return note_text("no position left open at the end")
+    table = new_table("market", "qty", "entry", "bid", "mid", "marked")
+    for p in left:
+        if flt in str(p.get("ticker", "")).upper():
+            table.add_row(
+                str(p.get("ticker")),
+                count_cell(_dec(p.get("position"))),
+                dollars_cell(_dec(p.get("average_entry"))),
+                dollars_cell(_dec(p.get("mark_bid"))),
+                dollars_cell(_dec(p.get("mark_mid"))),
+                money_cell(_dec(p.get("marked"))),
+            )
+    return table
+
+
+def render_days(view: BacktestView) -> RenderableType:
+    days = view.report.get("by_day") or {}
+    table = new_table("day", "P&L", "fees", "fills")
+    for day, b in sorted(days.items()):
+        table.add_row(
+            day,
+            money_cell(_dec(b.get("realized"))),
+            dollars_cell(_dec(b.get("fees"))),
+            str(b.get("fills")),
+        )
+    exits = view.report.get("exit_reasons") or {}
+    line = ", ".join(f"{k} {v}" for k, v in sorted(exits.items())) or "none"
+    return Group(table, Text(f"exits: {line}"))
+
+
+class BacktestHelp(HelpScreen):
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(
+                Text.assemble(("kalshi dashboard --backtest: keys\n\n", "bold"), BACKTEST_HELP)
+            )
+
+
+class BacktestApp(App[None]):
+    """`kalshi dashboard --backtest RESULT`: a finished backtest's results, read-only."""
+
+    TITLE = "kalshi dashboard - BACKTEST"
+    CSS = """
+    Screen { layout: vertical; }
+    #top { height: 1; background: $boost; }
+    #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 17 1fr 7 1fr; height: 1fr; }
+    #equity-box, #markets { column-span: 2; }
+    #left, #fills { column-span: 3; }
+    .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
+    #equity-box { border: round $primary; padding: 0 1; height: 100%; }
+    #equity-chart { height: 1fr; margin-top: 1; }
+    #dialog { width: 80; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
+    BacktestHelp, FilterScreen { align: center middle; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "not_a_loop('p')", "pause"),
+        Binding("h", "not_a_loop('h')", "halt"),
+        Binding("k", "not_a_loop('k')", "kill switch"),
+        Binding("slash", "filter", "filter"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, view: BacktestView) -> None:
+        super().__init__()
+        self.view = view
+        self.market_filter = ""
+        self.message = ""
+        self.shown: dict[str, RenderableType] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="top")
+        with Grid(id="grid"):
+            for key, title in BACKTEST_PANELS:
+                if key == "equity":
+                    with Vertical(id="equity-box") as box:
+                        box.border_title = title
+                        yield Static(id="equity")
+                        yield Sparkline([], id="equity-chart")
+                else:
+                    panel = Static(id=key, classes="panel")
+                    panel.border_title = title
+                    yield panel
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.render_panels()
+
+    def render_panels(self) -> None:
+        view, flt = self.view, self.market_filter.upper()
+        spec = view.report.get("spec") or {}
+        data = view.report.get("data") or {}
+        top = Text.assemble(
+            (" BACKTEST ", "bold reverse cyan"),
+            f"  {spec.get('strategy', '?')} on {data.get('path', spec.get('data', '?'))}",
+            f"  fill model {spec.get('fill_model', '?')}, latency {spec.get('latency_ms', 0)} ms",
+            f"  {view.source}",
+            (f"  filter: {self.market_filter}" if self.market_filter else "", "bold cyan"),
+            (f"  {self.message}" if self.message else "", "bold"),
+        )
+        self._set("top", top)
+        self._set("summary", render_summary(view))
+        self._set("equity", render_equity(view))
+        self._set("markets", render_markets(view, flt))
+        self._set("left", render_left_open(view, flt))
+        fills = (
+            fills_table(view.fills, flt) if view.fills else note_text(view.fills_note or "no fill")
+        )
+        self._set("fills", fills)
+        self._set("days", render_days(view))
+        chart = self.query_one("#equity-chart", Sparkline)
+        chart.data = self.equity_points()
+
+    def equity_points(self) -> list[float]:  # float-ok: pixels, not money
+        return [float(e) for _, e, _ in self.view.report.get("equity") or []]  # float-ok: pixels
+
+    def _set(self, widget_id: str, renderable: RenderableType) -> None:
+        self.shown[widget_id] = renderable
+        self.query_one(f"#{widget_id}", Static).update(renderable)
+
+    def panel_text(self, widget_id: str) -> str:
+        """What a panel shows, as plain text at its width on screen (for tests)."""
+        from rich.console import Console
+
+        renderable = self.shown.get(widget_id, "")
+        width = max(20, self.query_one(f"#{widget_id}", Static).content_size.width)
+        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+        console.print(renderable)
+        return console.export_text()
+
+    def action_not_a_loop(self, key: str) -> None:
+        self.message = f"{key}: {NOT_A_LOOP}"
+        self.render_panels()
+
+    def action_filter(self) -> None:
+        self.push_screen(FilterScreen(self.market_filter), self._filtered)
+
+    def _filtered(self, value: str | None) -> None:
+        self.market_filter = value or ""
+        self.render_panels()
+
+    def action_help(self) -> None:
+        self.push_screen(BacktestHelp())
