@@ -169,7 +169,10 @@ def _serve(data_dir: str, ready: Queue[dict[str, str]], stop: Event) -> None:
     # spends another's tokens
     info = sim.account.to_json() | {"admin_url": sim.admin_url}
     for name, body in (
-        ("second", {}), ("third", {}), ("ed", {"key_type": "ed25519"}), ("peer", {})
+        ("second", {}),
+        ("third", {}),
+        ("ed", {"key_type": "ed25519"}),
+        ("peer", {}),
     ):
         extra = httpx.post(f"{sim.admin_url}/accounts", json=body).json()
         info |= {f"{name}_key_id": extra["key_id"], f"{name}_key_path": extra["private_key_path"]}
