@@ -63,6 +63,12 @@ def _pem_private_key_loader() -> Callable[..., object]:
 
 
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+# what a verifier accepts, in turn: salt = digest length, then any salt (built once: the
+# simulator verifies every signed request)
+_PSS_VERIFY = (
+    _PSS,
+    padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO),
+)
 
 
 def key_type(key: PrivateKey | PublicKey) -> KeyType:
@@ -109,14 +115,9 @@ def verify_signature(public_key: PublicKey, message: str, signature_b64: str) ->
         except InvalidSignature:
             return False
         return True
-    for salt in (padding.PSS.DIGEST_LENGTH, padding.PSS.AUTO):
+    for pss in _PSS_VERIFY:
         try:
-            public_key.verify(
-                raw,
-                data,
-                padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt),
-                hashes.SHA256(),
-            )
+            public_key.verify(raw, data, pss, hashes.SHA256())
             return True
         except InvalidSignature:
             continue
