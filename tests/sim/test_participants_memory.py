@@ -72,6 +72,18 @@ def test_forgetting_keeps_resting_expiring_and_the_newest_finished_orders() -> N
     assert env.ex.forget_finished_orders(env.a, keep=10) == 0
 
 
+def test_forgetting_keeps_the_newest_fills_and_the_position() -> None:
+    env = Env(cash=1_000_000_00)
+    for _ in range(30):
+        env.place(env.a, BookSide.BID, "0.40", 1)
+        env.place(env.b, BookSide.ASK, "0.40", 1)
+    newest = [fill.trade_id for fill in env.ex.fills(env.a)][:10]
+    env.ex.forget_finished_orders(env.a, keep=10)
+    assert [fill.trade_id for fill in env.ex.fills(env.a)] == newest
+    assert env.pos(env.a) == D(30)
+    assert len(env.ex.fills(env.b)) == 30  # another account's are untouched
+
+
 def test_an_account_with_a_key_keeps_every_order() -> None:
     env = Env()
     keyed = env.ex.create_account(
