@@ -12,9 +12,9 @@ touches the levels that moved or were eaten into, and each noise trader acts eve
 so a default scenario costs a few dozen core calls a second.
 
 Memory: each participant keeps at most `FINISHED_KEPT` of its finished (canceled or executed)
-orders in the exchange (`Exchange.forget_finished_orders`; no client can read a participant's
-orders), so a long run's memory is bounded by that count, not by how long it runs
-(tests/sim/test_participants_memory.py).
+orders and of its fills in the exchange (`Exchange.forget_finished_orders`; no client can read a
+participant's orders or fills), so what its quoting costs in memory is bounded by that count,
+not by how long it runs (tests/sim/test_participants_memory.py).
 """
 
 from __future__ import annotations
