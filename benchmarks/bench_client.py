@@ -14,8 +14,11 @@ Timed here, interleaved so drift hits all alike:
   client_ed  KalshiClient.get_market(T) signing with an Ed25519 key (an account of its own)
   sign_ed    one Ed25519 signature, no I/O
 
-pykalshi (the peer the issue compares with) is timed on the same simulator when it is installed
-in this environment; it is not on this machine's package index, so the run says so and goes on.
+  pykalshi  pykalshi 2.0's KalshiClient.get_market(T) (RSA; it takes no Ed25519 key), an
+             account of its own, when pykalshi is importable. Install it for the benchmark only,
+             outside the project's environment: `pip install --target DIR --no-deps
+             pykalshi==2.0.0` and run with `PYTHONPATH=DIR` (its dependencies, httpx, pydantic,
+             cryptography, python-dotenv and websockets, are already in ours).
 
 The same comparison is repeated over httpx.MockTransport (no network, no server), which shows
 the client's own CPU cost without loopback and scheduler noise.
@@ -36,6 +39,7 @@ from collections.abc import Callable
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -46,6 +50,7 @@ from kalshi_cli.sim.embed import start_simulator
 
 TICKER = "KXBENCH-1"
 TARGET_RATIO = 1.5
+PEER_TARGET = 0.8
 MARKET = {"ticker": TICKER, "event_ticker": "KXBENCH", "series_ticker": "KXB", "title": "bench"}
 MARKET_BODY = {
     "ticker": TICKER, "event_ticker": "KXBENCH", "status": "active", "title": "bench",
@@ -72,6 +77,9 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {
         "plain": [], "presigned": [], "authed": [], "client": [], "client_ed": []
     }  # fmt: skip
+    peer = _pykalshi_client(account)
+    if peer is not None:
+        times["pykalshi"] = []
     ed_key, _ = load_private_key(path=account["ed_key_path"])
     third_key, _ = load_private_key(path=account["third_key_path"])
     auth = KalshiAuth(account["third_key_id"], third_key)
@@ -91,12 +99,18 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
             plain.get(url).json()
             client.get_market(TICKER)
             client_ed.get_market(TICKER)
+            if peer is not None:
+                peer.get_market(TICKER)
         for _ in range(rounds):
             times["plain"].append(_time_us(lambda: plain.get(url).json()))
             times["presigned"].append(_time_us(lambda: presigned.get(url).json()))
             times["authed"].append(_time_us(lambda: authed.get(url).json()))
             times["client"].append(_time_us(lambda: client.get_market(TICKER)))
             times["client_ed"].append(_time_us(lambda: client_ed.get_market(TICKER)))
+            if peer is not None:
+                times["pykalshi"].append(_time_us(lambda: peer.get_market(TICKER)))
+    if peer is not None:
+        peer.close()
     stats = httpx.get(f"{account['admin_url']}/stats").json()
     refused = stats["rate_limited"]
     if refused:
@@ -105,6 +119,18 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     times["sign"] = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds)]
     times["sign_ed"] = [_time_us(lambda: sign_message(ed_key, message)) for _ in range(rounds)]
     return times
+
+
+def _pykalshi_client(account: dict[str, str]) -> Any:
+    try:
+        from pykalshi import KalshiClient as PyKalshiClient  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return PyKalshiClient(
+        api_key_id=account["peer_key_id"],
+        private_key_path=account["peer_key_path"],
+        api_base=account["api_base"],
+    )
 
 
 def _measure_no_network(rounds: int) -> dict[str, float]:
@@ -142,7 +168,12 @@ def _serve(data_dir: str, ready: Queue[dict[str, str]], stop: Event) -> None:
     # the presigned and the authed requests each use an account of their own, so no variant
     # spends another's tokens
     info = sim.account.to_json() | {"admin_url": sim.admin_url}
-    for name, body in (("second", {}), ("third", {}), ("ed", {"key_type": "ed25519"})):
+    for name, body in (
+        ("second", {}),
+        ("third", {}),
+        ("ed", {"key_type": "ed25519"}),
+        ("peer", {}),
+    ):
         extra = httpx.post(f"{sim.admin_url}/accounts", json=body).json()
         info |= {f"{name}_key_id": extra["key_id"], f"{name}_key_path": extra["private_key_path"]}
     ready.put(info)
@@ -188,12 +219,15 @@ def main(rounds: int = 300) -> int:
     print(f"  KalshiClient.get_market, Ed25519 key {med['client_ed']:8.1f} us")
     print(f"  one Ed25519 signature               {med['sign_ed']:8.1f} us")
     print(f"  Ed25519 client / RSA client = {med['client_ed'] / med['client']:.2f}x")
-    try:
-        import pykalshi  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        print("  pykalshi: not installed here (not on this machine's index): no peer ratio")
+    if "pykalshi" in med:
+        peer = med["pykalshi"]
+        print(f"  pykalshi 2.0 get_market (RSA)       {peer:8.1f} us")
+        print(
+            f"  ours / pykalshi: RSA {med['client'] / peer:.2f}x, "
+            f"Ed25519 {med['client_ed'] / peer:.2f}x (target <= {PEER_TARGET}x)"
+        )
     else:
-        print("  pykalshi: installed, but its comparison is not written yet")
+        print("  pykalshi: not importable here (see the docstring): no peer ratio")
     print(f"the same without network (httpx.MockTransport), median of {rounds * 5}")
     print(
         f"  plain httpx {local['plain']:.1f} us, KalshiClient {local['client']:.1f} us, "

@@ -37,24 +37,33 @@ def from_tree(tree: str) -> list[str]:
 
 
 def serve(home: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`kalshi sim serve` on the default sim data directory of `home`, once it answers."""
+    """`kalshi sim serve` on the default sim data directory of `home`, once it answers.
+
+    Nothing probes the simulator before `sim serve` has announced itself (`server.json` in the
+    data directory): a probe that came first would find the directory unlocked, serve a
+    simulator of its own and leave `sim serve` to exit on the lock, and every command timed
+    afterwards would then start a simulator of its own instead of joining one (about twice
+    the CPU; seen on a loaded machine).
+    """
     proc = subprocess.Popen(
         [kalshi(), "sim", "serve", "--port", "0"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    announced = home / "sim" / "server.json"
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             proc.wait()
             raise SystemExit("the simulator did not start")
-        done = subprocess.run(
-            [kalshi(), "markets", "--json"], env=env, capture_output=True, check=False
-        )
-        if done.returncode == 0:
-            return proc
+        if announced.exists():
+            done = subprocess.run(
+                [kalshi(), "markets", "--json"], env=env, capture_output=True, check=False
+            )
+            if done.returncode == 0:
+                return proc
         time.sleep(0.2)
 
 

@@ -6,7 +6,8 @@ against `kalshi sim serve` in another process serving a scenario generated here:
 whose books a liquidity provider requotes around drifting prices, with noise traders. RSS is
 read from /proc every `--every` seconds; the slope is a least-squares fit over the second half of
 the run (after the books, histories and caches have filled), in MB per minute. Targets: under
-100 MB RSS, and flat.
+100 MB RSS, and flat. The simulator process's RSS is sampled alongside and printed with its own
+slope (issue #17: it should stay flat too).
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy spike]
 """
@@ -66,11 +67,11 @@ def scenario(markets: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    raise SystemExit("no VmRSS in /proc/self/status (Linux only)")
+    raise SystemExit(f"no VmRSS in /proc/{pid}/status (Linux only)")
 
 
 def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
@@ -96,6 +97,7 @@ def main() -> int:
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
     sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
     samples: list[tuple[float, float]] = []
+    sim_samples: list[tuple[float, float]] = []  # the simulator process's RSS (issue #17)
     try:
         clock = SystemClock()
         client = client_for(account)
@@ -123,16 +125,19 @@ def main() -> int:
             while not stop.wait(every):
                 samples.append((time.monotonic() - started, rss_mb()))
                 t, mb = samples[-1]
+                sim_samples.append((t, rss_mb(sim.pid)))
                 fresh = sum(feed.is_fresh(m.ticker) for m in markets)
                 print(
-                    f"  t={t:6.0f}s rss={mb:6.1f} MB ticks={loop.ticks} "
+                    f"  t={t:6.0f}s rss={mb:6.1f} MB sim rss={sim_samples[-1][1]:6.1f} MB "
+                    f"ticks={loop.ticks} "
                     f"orders={loop.executor.counters.orders} fresh={fresh}/{len(markets)}",
                     flush=True,
                 )
 
         print(
             f"loop memory: {len(markets)} markets, strategy {args.strategy}, "
-            f"{args.minutes:g} min, rss at start {rss_mb():.1f} MB",
+            f"{args.minutes:g} min, rss at start {rss_mb():.1f} MB, "
+            f"simulator {rss_mb(sim.pid):.1f} MB",
             flush=True,
         )
         sampler = threading.Thread(target=sample, daemon=True)
@@ -158,6 +163,11 @@ def main() -> int:
         f"loop memory: peak RSS {peak:.1f} MB (target < {TARGET_MB:g} MB: "
         f"{'met' if peak < TARGET_MB else 'NOT met'}), slope over the second half "
         f"{slope:+.2f} MB/min, n={len(samples)} samples"
+    )
+    sim_slope = slope_mb_per_min(sim_samples[len(sim_samples) // 2 :])
+    print(
+        f"simulator memory: RSS {sim_samples[0][1]:.1f} -> {sim_samples[-1][1]:.1f} MB, "
+        f"slope over the second half {sim_slope:+.2f} MB/min"
     )
     return 0
 

@@ -218,13 +218,16 @@ def choose_state_file(settings: Settings) -> Settings:
     from dataclasses import replace
 
     from kalshi_cli.config import Origin, Source
-    from kalshi_cli.store import Store, StoreError
 
     legacy = settings.legacy_state
     if settings.origins["state"].source is not Source.DEFAULT or settings.state.exists():
         return settings
     if not legacy.exists():
         return settings
+    # only here: a command that opens no state file (a read such as `kalshi markets`) does not
+    # import the store and sqlite3 (docs/benchmarks.md, "Cold starts")
+    from kalshi_cli.store import Store, StoreError
+
     try:
         store = Store.open_readonly(legacy)
         binding = None if store is None else _closing_binding(store)

@@ -210,6 +210,12 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
         if m.startswith(("uvicorn", "starlette", "rich", "pygments", "kalshi_cli.sim."))
     )
     assert loaded == ["kalshi_cli.sim.announce", "kalshi_cli.sim.embed"]
+    # a public read opens no state file, so it imports neither the store nor sqlite3 (#17)
+    assert not [m for m in modules if m.startswith(("kalshi_cli.store", "sqlite3", "_sqlite3"))]
+    # the key loads through cryptography's PEM loader alone, not its serialization package
+    # (whose SSH support imports ciphers, bcrypt and elliptic curves) (#17)
+    assert not [m for m in modules if m.startswith("cryptography.hazmat.primitives.serialization")]
+    assert "kalshi_cli.keys" in modules
 
 
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:

@@ -10,6 +10,11 @@ resting quotes again through `Exchange.resting_orders` instead of keeping their 
 Load: the liquidity provider re-quotes a market at most once per `refresh` seconds and only
 touches the levels that moved or were eaten into, and each noise trader acts every few seconds,
 so a default scenario costs a few dozen core calls a second.
+
+Memory: each participant keeps at most `FINISHED_KEPT` of its finished (canceled or executed)
+orders and of its fills in the exchange (`Exchange.forget_finished_orders`; no client can read a
+participant's orders or fills), so what its quoting costs in memory is bounded by that count,
+not by how long it runs (tests/sim/test_participants_memory.py).
 """
 
 from __future__ import annotations
@@ -131,6 +136,9 @@ def snap(price: Decimal, ranges: tuple[PriceRange, ...], *, up: bool) -> Decimal
     return price
 
 
+FINISHED_KEPT = 1000  # finished orders a participant keeps in the exchange (see above)
+
+
 @dataclass(frozen=True)
 class Quote:
     """How the liquidity provider quotes one market: `levels` bids below and asks above the
@@ -152,10 +160,12 @@ class LiquidityProvider:
         origin: float,
         speed: float = 1.0,
         refresh: float = 1.0,
+        finished_kept: int = FINISHED_KEPT,
     ) -> None:
         self.exchange = exchange
         self.account_id = account_id
         self.books = books
+        self.finished_kept = finished_kept
         self.origin = origin
         self.speed = speed
         self.refresh = refresh
@@ -186,6 +196,7 @@ class LiquidityProvider:
         for ticker in self.books:
             if self.exchange.markets[ticker].status == "open":
                 self._requote(ticker, now)
+        self.exchange.forget_finished_orders(self.account_id, self.finished_kept)
 
     def _requote(self, ticker: str, now: float) -> None:
         wanted = self.targets(ticker, now)
@@ -225,10 +236,12 @@ class NoiseTrader:
         rng: random.Random,
         mean_interval: float,
         max_size: int,
+        finished_kept: int = FINISHED_KEPT,
     ) -> None:
         self.exchange = exchange
         self.account_id = account_id
         self.tickers = tickers
+        self.finished_kept = finished_kept
         self.rng = rng
         self.mean_interval = mean_interval
         self.max_size = max_size
@@ -263,3 +276,4 @@ class NoiseTrader:
             )
         except ExchangeError:
             return  # out of cash: sit this one out
+        self.exchange.forget_finished_orders(self.account_id, self.finished_kept)

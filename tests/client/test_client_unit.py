@@ -832,3 +832,24 @@ def test_a_plain_http_base_behind_a_proxy_keeps_the_ca_bundle(
     with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
         context = _tls_context(client)
     assert context.cert_store_stats()["x509_ca"] > 0
+
+
+def test_a_cookie_the_exchange_sets_is_kept_and_sent_back(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    # the client's jar skips responses that set no cookie (a per-request saving); one that
+    # does set a cookie is stored and sent as before
+    fake.on("GET", "/markets/KXA", default=_ok({"market": _market("KXA")}))
+    fake.on(
+        "GET",
+        "/markets/KXB",
+        default=httpx.Response(
+            200, json={"market": _market("KXB")}, headers={"Set-Cookie": "edge=abc; Path=/"}
+        ),
+    )
+    client.get_market("KXA")
+    client.get_market("KXB")
+    client.get_market("KXA")
+    first, setting, after = fake.requests
+    assert "cookie" not in first.headers and "cookie" not in setting.headers
+    assert after.headers["cookie"] == "edge=abc"
