@@ -17,6 +17,12 @@ The sequence for every new order is fixed:
 `kalshi_cli.reconcile`: unknown intents resolved, local resting orders brought up to date,
 orders placed elsewhere imported, fills (and settlements) copied and corrected. It is
 idempotent: a second run changes nothing.
+
+Why one module of this length: every path that writes an order (place, amend, decrease,
+cancel, a batch) goes through the same steps (validate, record the intent, send once, record
+the answer) on the same `OrderService`, so "never twice, never lost" can be checked in one read.
+What could leave has left: the reconciliation steps are `kalshi_cli.reconcile`, the batch file
+handling `kalshi_cli.order_batch`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,12 @@ How the code is laid out (docs/pnl.md, "The engine"):
   `summarize_rows` over the text.
 
 Memory grows with the number of markets and days, not of fills.
+
+Why one module of this length: the P&L arithmetic is written out more than once on purpose
+(over Decimal text in `summarize_rows`, the reference; over the state file's integers one
+stretch at a time in `_StretchPass`, the fast path `kalshi pnl` runs; fill by fill in
+`PnlEngine`, which the trade loop keeps) and the property tests hold them equal to the cent.
+Side by side, a change to one is made and read beside the others.
 """
 
 from __future__ import annotations

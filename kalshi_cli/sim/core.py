@@ -56,6 +56,12 @@ entirely changes nothing); and for reference data, 409 `series_exists` / `event_
 Lifecycle: an order is `resting` while any of it can still fill, `executed` when it filled
 entirely, `canceled` when the rest was taken off (cancel, decrease to zero, IOC remainder,
 self-trade prevention, expiry, settlement, a reduce-only cut).
+
+Why one module of this length: this is the exchange's request-level API, one method per
+operation, each checking, journaling and then changing, in that order. Matching
+(`matching.py`), books (`book.py`), collateral (`accounts.py`), settlement, order groups and
+subaccounts already live apart; split further, the journal-before-change order of an operation
+would be spread over modules that each see only part of it.
 """
 
 from __future__ import annotations

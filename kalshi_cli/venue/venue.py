@@ -36,6 +36,11 @@ Interface for whoever feeds it (a replay, or a live feed for paper trading):
     `book_changed(ticker, yes, no)` after each change of a market's book (the bid levels by
     price, as `feed.book.LocalBook` keeps them); `trade(ticker, yes_price, count, taker_side)`
     for each public trade; `settle(ticker, result)`; `close(ticker)`.
+
+Why one module of this length: `LocalVenue` builds its `VenueClient`, and the client reads
+the venue's state (expiries, queue spots, the core) on every call; in two modules they would
+import each other, a cycle the layer test refuses. The client's length is `KalshiClient`'s
+surface, call for call (tests/venue/test_venue_calls.py).
 """
 
 from __future__ import annotations
