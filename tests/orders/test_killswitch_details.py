@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.errors import ApiError
 from kalshi_cli.killswitch import KillSwitch, run_kill_switch
-from kalshi_cli.models import Order
+from kalshi_cli.models import Fill, Order
 from kalshi_cli.store import Store, StoreError
 from tests.orders.exchange_fakes import UnexpectedCalls
 from tests.orders.test_killswitch_pins import MaxJitter, RecordingClock
@@ -219,3 +219,167 @@ def test_a_locked_state_file_keeps_the_first_reason_and_the_cancels_go_out(
         assert store.trading_state().state == "ACTIVE"
         assert store.events(kind="kill_switch") == []
         assert report.state_error == first
+
+
+class SweptByCancelAll(UnexpectedCalls):
+    """Lists `orders` once, then nothing after the exchange's cancel-all; answers the fills
+    listing with `fills` (or raises the errors in `fill_errors` first), recording each
+    `min_ts` asked."""
+
+    def __init__(self, orders: list[Order], fills: list[Fill], *fill_errors: Exception) -> None:
+        self.orders = orders
+        self.fills = fills
+        self.fill_errors = list(fill_errors)
+        self.swept = False
+        self.min_ts: list[int | None] = []
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        if not self.swept:
+            yield from self.orders
+
+    def cancel_all_orders(self) -> None:
+        self.swept = True
+
+    def iter_fills(self, *, min_ts: int | None = None) -> Iterator[Fill]:
+        self.min_ts.append(min_ts)
+        if self.fill_errors:
+            raise self.fill_errors.pop(0)
+        yield from self.fills
+
+
+def order_created(order_id: str, created: str, count: str) -> Order:
+    return Order.from_api(
+        {
+            "order_id": order_id,
+            "ticker": TICKER,
+            "book_side": "bid",
+            "status": "resting",
+            "yes_price_dollars": "0.2000",
+            "remaining_count_fp": count,
+            "created_time": created,
+        }
+    )
+
+
+def fill_of(order_id: str, count: str) -> Fill:
+    return Fill.from_api(
+        {
+            "fill_id": f"f-{order_id}-{count}",
+            "trade_id": f"t-{order_id}-{count}",
+            "order_id": order_id,
+            "ticker": TICKER,
+            "side": "yes",
+            "action": "buy",
+            "count_fp": count,
+            "yes_price_dollars": "0.2000",
+            "no_price_dollars": "0.8000",
+            "is_taker": False,
+            "created_time": "2026-11-22T10:00:05Z",
+        }
+    )
+
+
+def test_after_a_cancel_all_fills_decide_what_each_order_had_left(store: Store) -> None:
+    """Two fills of one order both come off what it had resting, and an order that had one
+    contract left counts as cancelled with one."""
+    a = order_created("a", "2026-11-22T10:00:10Z", "5.00")
+    b = order_created("b", "2026-11-22T10:00:00Z", "1.00")
+    exchange = SweptByCancelAll([a, b], [fill_of("a", "1.00"), fill_of("a", "1.00")])
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+
+    assert report.proven and report.exchange_cancel_all
+    assert sorted(report.cancelled) == ["a", "b"]
+    assert report.contracts_cancelled == Decimal(4)  # a: 5 - 2 filled, b: 1
+    # fills are read from a second before the oldest order's creation (10:00:00 UTC)
+    assert exchange.min_ts == [int(parse_iso("2026-11-22T10:00:00Z").timestamp()) - 1]
+
+
+def test_a_creation_time_that_does_not_parse_reads_every_fill(store: Store) -> None:
+    exchange = SweptByCancelAll([order_created("a", "yesterday", "2.00")], [])
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+
+    assert report.cancelled == ["a"] and exchange.min_ts == [None]
+
+
+def test_a_fills_listing_answered_503_is_retried(store: Store) -> None:
+    a = order_created("a", "2026-11-22T10:00:00Z", "3.00")
+    exchange = SweptByCancelAll([a], [fill_of("a", "1.00")], ApiError.from_response(503, {}))
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, rng=MaxJitter()).run()
+
+    assert report.cancelled == ["a"] and report.contracts_cancelled == Decimal(2)
+    assert len(exchange.min_ts) == 2
+
+
+def test_fills_that_cannot_be_read_leave_the_swept_orders_uncounted_and_say_so(
+    store: Store,
+) -> None:
+    a = order_created("a", "2026-11-22T10:00:00Z", "3.00")
+    refused = ApiError.from_response(403, {"code": "forbidden", "message": "no"})
+    exchange = SweptByCancelAll([a], [], refused)
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+
+    assert report.proven  # the listing is the proof; the count is the report's
+    assert report.cancelled == [] and report.contracts_cancelled == 0
+    assert report.errors[-1] == (
+        "1 order(s) gone after the cancel-all, not counted: their fills could not be read "
+        "(`kalshi reconcile` settles them)"
+    )
+
+
+def test_a_pause_that_would_reach_the_deadline_is_not_taken(store: Store) -> None:
+    clock = RecordingClock()
+    busy = ApiError.from_response(503, {})
+
+    class Busy(SweptByCancelAll):
+        calls = 0
+
+        def cancel_all_orders(self) -> None:
+            self.calls += 1
+            raise busy
+
+    exchange = Busy([], [])
+    # the first backoff's ceiling is 0.1 s: it would end exactly at the deadline
+    report = KillSwitch(exchange, store, clock, deadline_s=0.1, rng=MaxJitter()).run()
+
+    assert not report.proven and exchange.calls == 1 and clock.sleeps == []
+
+
+class Filtered(Cancels):
+    """`Cancels`, remembering the filters of each listing."""
+
+    def __init__(self, *orders: Order) -> None:
+        super().__init__(*orders)
+        self.filters: list[dict[str, object]] = []
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.filters.append(filters)
+        yield from list(self.orders)
+
+
+def test_the_command_passes_its_scope_deadline_and_progress_to_the_switch(
+    tmp_path: Path,
+) -> None:
+    stuck = [CancelResult("main-1", Decimal(0), error="not cancellable")]
+    exchange = Filtered(resting("main-1"))
+    exchange.answers = [stuck] * 100
+    said: list[str] = []
+    clock = ManualClock()
+    started = clock.monotonic()
+
+    report = run_kill_switch(
+        exchange,
+        lambda: Store.open(tmp_path / "state.db", clock=clock),
+        clock,
+        event_ticker="KXT-EV",
+        deadline_s=5,
+        on_progress=said.append,
+    )
+
+    assert not report.proven and report.left == ["main-1"]
+    assert clock.monotonic() - started <= 5  # its own deadline, not the default 60 s
+    assert exchange.filters[0] == {"ticker": None, "event_ticker": "KXT-EV", "status": "resting"}
+    assert said[0] == "round 1: 1 resting, cancelling"
