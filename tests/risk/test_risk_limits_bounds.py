@@ -36,7 +36,7 @@ def test_each_limit_refuses_past_its_bound_and_says_which(
     assert error.value.message == f"risk: {says}"
     limits = RiskLimits.from_config({key: accepted})
     value = getattr(limits, key)
-    assert value == (D(accepted) if isinstance(value, D) else accepted)
+    assert value == (D(str(accepted)) if isinstance(value, D) else accepted)
 
 
 def test_the_defaults_are_accepted_as_documented() -> None:
