@@ -6,7 +6,7 @@ Every exchange here is a fake that states the calls it expects (`UnexpectedCalls
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -16,9 +16,9 @@ import pytest
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.errors import ApiError
-from kalshi_cli.killswitch import KillSwitch, run_kill_switch
-from kalshi_cli.models import Fill, Order
-from kalshi_cli.store import Store, StoreError
+from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
+from kalshi_cli.models import Action, BookSide, Fill, Order, Side
+from kalshi_cli.store import IntentRecord, Store, StoreError
 from tests.orders.exchange_fakes import UnexpectedCalls
 from tests.orders.test_killswitch_pins import MaxJitter, RecordingClock
 
@@ -383,3 +383,134 @@ def test_the_command_passes_its_scope_deadline_and_progress_to_the_switch(
     assert clock.monotonic() - started <= 5  # its own deadline, not the default 60 s
     assert exchange.filters[0] == {"ticker": None, "event_ticker": "KXT-EV", "status": "resting"}
     assert said[0] == "round 1: 1 resting, cancelling"
+
+
+# ---------------------------------------------------------------------------- in flight
+# An empty listing proves nothing while an order of the state file may still land
+# (`KillSwitch._in_flight`): what holds the proof back, and what does not.
+
+WAITING = "an order of this state file is still awaiting its answer"
+
+
+class Listings(UnexpectedCalls):
+    """Lists nothing, calling `on_listing(n)` as listing n is taken; allows a cancel-all."""
+
+    def __init__(self, on_listing: Callable[[int], None] = lambda n: None) -> None:
+        self.on_listing = on_listing
+        self.listings = 0
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.listings += 1
+        self.on_listing(self.listings)
+        yield from ()
+
+    def cancel_all_orders(self) -> None:
+        pass
+
+
+def intent(store: Store, coid: str, ticker: str = TICKER) -> str:
+    store.record_intent(
+        IntentRecord(coid, ticker, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY)
+    )
+    return coid
+
+
+def test_a_pending_intent_holds_the_proof_until_its_request_has_timed_out(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        intent(store, "loop-1")
+        exchange = Listings()
+
+        report = KillSwitch(exchange, store, clock, deadline_s=10).run(ticker=TICKER)
+
+        assert not report.proven  # 10 s is within the 30 s an answer may take
+        assert WAITING in report.errors and report.left == []
+
+
+def test_a_pending_intent_exactly_as_old_as_a_request_can_take_no_longer_holds_it(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        intent(store, "loop-1")
+        clock.advance(IN_FLIGHT_S)
+        exchange = Listings()
+
+        report = KillSwitch(exchange, store, clock, deadline_s=10, read_lag_s=0).run(ticker=TICKER)
+
+        assert report.proven and exchange.listings == 1
+
+
+def test_a_pending_intent_of_another_market_does_not_hold_a_scoped_proof(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        intent(store, "elsewhere-1", ticker="KXOTHER-M00")
+        exchange = Listings()
+
+        report = KillSwitch(exchange, store, clock, deadline_s=10, read_lag_s=0).run(ticker=TICKER)
+
+        assert report.proven and exchange.listings == 1
+
+
+def test_an_order_acknowledged_within_the_read_lag_holds_the_proof_until_it_can_be_listed(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        coid = intent(store, "loop-1")
+
+        def acknowledged_as_listing_two_is_asked(n: int) -> None:
+            if n == 2:
+                store.mark_sent(
+                    coid,
+                    order_id="o-1",
+                    status="resting",
+                    fill_count=Decimal(0),
+                    remaining_count=Decimal(2),
+                )
+
+        exchange = Listings(acknowledged_as_listing_two_is_asked)
+        switch = KillSwitch(exchange, store, clock, deadline_s=30, rng=MaxJitter())
+
+        report = switch.run(ticker=TICKER)
+
+        # listing 2 may predate the order (acknowledged as it was asked): it proves nothing
+        assert report.proven and exchange.listings > 2
+        assert WAITING in report.errors
+
+
+def test_an_intent_answered_within_the_read_lag_but_not_resting_does_not_hold_it(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        coid = intent(store, "loop-1")
+
+        def rejected_as_listing_two_is_asked(n: int) -> None:
+            if n == 1:
+                store.mark_rejected(coid, reason="insufficient balance")
+
+        exchange = Listings(rejected_as_listing_two_is_asked)
+
+        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker=TICKER)
+
+        # listing 1 is within the read lag of HALTED, so it is taken again; that one counts
+        assert report.proven and exchange.listings == 2
+
+
+def test_an_unreadable_state_file_leaves_the_listing_as_the_only_proof(tmp_path: Path) -> None:
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    intent(store, "loop-1")  # pending: would hold the proof if it could be read
+    store.close()
+    exchange = Listings()
+
+    report = KillSwitch(exchange, store, clock, deadline_s=10, read_lag_s=0).run()
+
+    assert report.proven and exchange.listings == 2  # before and after the cancel-all
+    assert not report.halted and report.state_error is not None
+    assert report.errors[0].startswith("order groups not read: ")
