@@ -348,6 +348,16 @@ def test_a_pause_that_would_reach_the_deadline_is_not_taken(store: Store) -> Non
     assert not report.proven and exchange.calls == 1 and clock.sleeps == []
 
 
+def test_a_read_lag_wait_that_would_reach_the_deadline_is_not_taken(store: Store) -> None:
+    clock = RecordingClock()
+    exchange = Listings()
+
+    report = KillSwitch(exchange, store, clock, deadline_s=1, read_lag_s=1).run(ticker=TICKER)
+
+    # the first listing is within the read lag of HALTED; waiting it out ends at the deadline
+    assert not report.proven and exchange.listings == 1 and clock.sleeps == []
+
+
 class Filtered(Cancels):
     """`Cancels`, remembering the filters of each listing."""
 
@@ -491,14 +501,15 @@ def test_an_intent_answered_within_the_read_lag_but_not_resting_does_not_hold_it
         coid = intent(store, "loop-1")
 
         def rejected_as_listing_two_is_asked(n: int) -> None:
-            if n == 1:
+            if n == 2:
                 store.mark_rejected(coid, reason="insufficient balance")
 
         exchange = Listings(rejected_as_listing_two_is_asked)
 
         report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker=TICKER)
 
-        # listing 1 is within the read lag of HALTED, so it is taken again; that one counts
+        # listing 1 is within the read lag of HALTED, so it is taken again; listing 2 counts:
+        # the order was refused, nothing of it can rest
         assert report.proven and exchange.listings == 2
 
 
