@@ -1,0 +1,143 @@
+"""What `OrderService` sends and counts that mutation testing found unpinned (docs/mutation.md):
+the exposure the position limit is checked against, a decrease `--to` reaching the exchange and
+its refusals, and a cancel of an order resting on another subaccount."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.errors import ValidationError
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.orders import Exposure, OrderRequest, OrderService
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import connect, make_markets
+
+
+@pytest.mark.parametrize(
+    ("exposure", "extra_bid", "extra_ask", "worst"),
+    [
+        (Exposure(D(3), D(2), D(4)), D(0), D(0), D(5)),  # long 3 + 2 bids
+        (Exposure(D(-5), D(1), D(2)), D(0), D(0), D(7)),  # short 5 + 2 asks
+        (Exposure(D(0), D(0), D(0)), D(0), D(0), D(0)),  # flat: never negative
+        (Exposure(D(-1), D(0), D(0)), D(0), D(0), D(1)),
+        (Exposure(D(3), D(2), D(4)), D(1), D(0), D(6)),  # a new bid adds to the YES side
+        (Exposure(D(3), D(2), D(4)), D(0), D(9), D(10)),  # a new ask to the NO side
+    ],
+)
+def test_worst_case_is_the_larger_side_if_every_resting_order_filled(
+    exposure: Exposure, extra_bid: D, extra_ask: D, worst: D
+) -> None:
+    assert exposure.worst_case(extra_bid, extra_ask) == worst
+
+
+def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    ticker, other = make_markets(prime, 2)
+    # a bid of 10 of which 4 fill: a position of 4 and 6 resting
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(10)))
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+        seller.create_order(CreateOrder(other, BookSide.ASK, D("0.30"), D(2)))
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(5)))
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.90"), D(1)))
+    # another market's position and resting orders are not this market's
+    client.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(2)))
+    client.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(7)))
+    client.create_order(CreateOrder(other, BookSide.ASK, D("0.95"), D(8)))
+    cancelled = client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
+    client.cancel_order(cancelled.order_id)
+
+    exposure = OrderService(client, store).exposure(ticker)
+
+    assert exposure == Exposure(D(4), D(9), D(6))
+
+
+def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(6)))  # NO side: 6
+    service = OrderService(client, store)
+    service.limits = type(service.limits)(max_position_per_market=D(10))
+
+    # a YES bid of 10 leaves the worst case at 10 (the NO side stays 6): allowed
+    service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
+    # a NO bid (an ask) of 5 takes the NO side to 11: refused, nothing sent
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(5), D("0.20")))
+    assert refused.value.code == "POSITION_LIMIT"
+    assert "would reach 11.00 contracts, over the limit of 10" in refused.value.message
+
+
+def placed_bid(service: OrderService, ticker: str, count: int) -> str:
+    outcome = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(count), D("0.20")))
+    )
+    assert outcome.order_id is not None
+    return outcome.order_id
+
+
+def test_decrease_to_and_by_reach_the_exchange_and_are_recorded(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 10)
+
+    assert service.decrease(order_id, to=D(4)).remaining_count == D(4)
+    assert service.decrease(order_id, by=D(1)).remaining_count == D(3)
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and local.remaining == D(3)
+    # to 0: the order is off the book
+    gone = service.decrease(order_id, to=D(0))
+    assert gone.remaining_count == 0 and gone.status == "canceled"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (None, None, "DECREASE_ARGS", "give exactly one of --by or --to"),
+        (D(1), D(2), "DECREASE_ARGS", "give exactly one of --by or --to"),
+        (D(0), None, "COUNT_NOT_POSITIVE", "decrease amount must be positive, got 0"),
+        (D(-1), None, "COUNT_NOT_POSITIVE", "decrease amount must be positive, got -1"),
+        (None, D(-1), "COUNT_NOT_POSITIVE", "decrease amount must be positive, got -1"),
+    ],
+)
+def test_a_decrease_with_bad_arguments_is_refused_before_anything_is_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, case: tuple[D | None, D | None, str, str]
+) -> None:
+    by, to, code, says = case
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+
+    with pytest.raises(ValidationError) as refused:
+        service.decrease(order_id, by=by, to=to)
+
+    assert (refused.value.code, refused.value.message) == (code, says)
+    assert client.get_order(order_id).remaining_count == D(5)
+
+
+def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_there(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    number = client.create_subaccount()
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
+    with connect(prime.account) as sub:
+        sub.subaccount = number
+        placed = sub.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
+
+    # the client names no subaccount: the exchange first reads the cancel as subaccount 0's
+    taken_off = OrderService(client, store).cancel(placed.order_id)
+
+    assert taken_off == D(3)
+    order = client.get_order(placed.order_id)
+    assert (order.status, order.subaccount) == ("canceled", number)
