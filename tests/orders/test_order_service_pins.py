@@ -9,7 +9,8 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.errors import ValidationError
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import TradingHaltedError, ValidationError
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.orders import Exposure, OrderRequest, OrderService
 from kalshi_cli.store import Store
@@ -141,3 +142,107 @@ def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_th
     assert taken_off == D(3)
     order = client.get_order(placed.order_id)
     assert (order.status, order.subaccount) == ("canceled", number)
+
+
+# ---------------------------------------------------------------------------- amend
+
+
+def test_an_amend_is_refused_while_trading_is_reducing(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+    store.set_trading_state("REDUCING", reason="loss limit", source="test")
+
+    with pytest.raises(TradingHaltedError) as refused:
+        service.amend(order_id, count=D(9))
+
+    assert refused.value.message == "trading is REDUCING (loss limit); no order can be amended"
+    assert client.get_order(order_id).remaining_count == D(5)
+
+
+@pytest.mark.parametrize("expires", [1, 1_800_000_000])
+def test_an_expiry_not_in_the_future_is_refused_before_anything_is_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, expires: int
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    # the service's clock reads exactly 1_800_000_000: an expiry at that second is past
+    service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
+    order_id = placed_bid(service, ticker, 5)
+
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, expiration_time=expires)
+
+    assert refused.value.code == "EXPIRY_IN_THE_PAST"
+    assert refused.value.message == f"expiration time {expires} is not in the future"
+    assert refused.value.hint == "give a future time, or 0 to remove the expiry"
+
+
+def test_only_a_resting_order_can_be_amended(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+    service.cancel(order_id)
+
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, count=D(9))
+
+    assert refused.value.code == "ORDER_NOT_RESTING"
+    assert refused.value.message == (
+        f"order {order_id} is canceled; only resting orders can be amended"
+    )
+
+
+def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    placed = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
+
+    updated = OrderService(client, store).amend(placed.order_id, price=D("0.25"))
+
+    assert (updated.yes_price, updated.remaining_count) == (D("0.25"), D(5))
+
+
+def partly_filled(prime: SimHarness, service: OrderService, ticker: str) -> str:
+    """A YES bid of 10 of which 4 filled: 6 rest."""
+    order_id = placed_bid(service, ticker, 10)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
+    return order_id
+
+
+def test_an_amend_must_leave_more_than_what_already_filled(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)
+
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, count=D(4))
+
+    assert refused.value.code == "COUNT_TOO_LOW"
+    assert refused.value.message == "new total count 4 must exceed the 4.00 already filled"
+    assert refused.value.hint == "use `kalshi order decrease` or `cancel` to shrink an order"
+    assert service.amend(order_id, count=D(5)).remaining_count == D(1)
+
+
+def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)  # position 4 + 6 resting = 10
+    service.limits = type(service.limits)(max_position_per_market=D(10))
+
+    # the same total at a new price grows nothing: allowed at the limit
+    assert service.amend(order_id, price=D("0.21")).remaining_count == D(6)
+    # one more contract takes it over
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, count=D(11))
+    assert refused.value.code == "POSITION_LIMIT"
+    assert client.get_order(order_id).remaining_count == D(6)
