@@ -5,13 +5,15 @@ its refusals, and a cancel of an order resting on another subaccount."""
 from __future__ import annotations
 
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import TradingHaltedError, ValidationError
+from kalshi_cli.errors import BadRequestError, NotFoundError, TradingHaltedError, ValidationError
 from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.order_batch import place_batch
 from kalshi_cli.orders import Exposure, OrderRequest, OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
@@ -246,3 +248,52 @@ def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
         service.amend(order_id, count=D(11))
     assert refused.value.code == "POSITION_LIMIT"
     assert client.get_order(order_id).remaining_count == D(6)
+
+
+# ---------------------------------------------------------------------------- cancel, batch
+
+
+def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(5)))
+
+    with pytest.raises((BadRequestError, NotFoundError)) as refused:
+        service.cancel(order_id)
+
+    assert refused.value.message == (
+        f"order {order_id} was not cancelled: it executed (5.00 filled) before the cancel "
+        "reached it"
+    )
+    assert refused.value.status in (400, 404) and refused.value.code is not None
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and (local.status, local.filled) == ("executed", D(5))
+
+
+def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "ticker,side,action,count,price\n"
+        f"{ticker},yes,buy,2,0.40\n"  # takes the whole ask: executed
+        f"{ticker},yes,buy,3,0.10\n"  # rests
+    )
+
+    report = place_batch(OrderService(client, store), path)
+
+    executed, rested = report.rows
+    assert (executed.status, rested.status) == ("executed", "resting")
+    for row in report.rows:
+        assert row.order_id is not None
+        recorded = store.get_intent(row.client_order_id)
+        assert recorded is not None
+        assert (recorded.order_id, recorded.status) == (row.order_id, row.status)
+        assert client.get_order(row.order_id).client_order_id == row.client_order_id
