@@ -11,7 +11,13 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import BadRequestError, NotFoundError, TradingHaltedError, ValidationError
+from kalshi_cli.errors import (
+    BadRequestError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    TradingHaltedError,
+    ValidationError,
+)
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.order_batch import place_batch
 from kalshi_cli.orders import Exposure, OrderRequest, OrderService
@@ -297,3 +303,41 @@ def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed
         assert recorded is not None
         assert (recorded.order_id, recorded.status) == (row.order_id, row.status)
         assert client.get_order(row.order_id).client_order_id == row.client_order_id
+
+
+def test_a_lost_create_answer_is_looked_up_and_what_was_found_is_reported(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    prime.set_faults(write_503_after_commit_rate=1.0)  # placed, then the answer is lost
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30"), client_order_id="c-1")
+
+    outcome = service.place(service.prepare(request))
+
+    prime.clear_faults()
+    (order,) = client.iter_orders(ticker=ticker)
+    assert (outcome.client_order_id, outcome.order_id) == ("c-1", order.order_id)
+    assert (outcome.status, outcome.remaining_count) == ("resting", D(2))
+    assert outcome.note == "the answer was lost; the order was found on the exchange"
+
+
+def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    prime.set_faults(write_503_rate=1.0)  # refused with a 503: nothing placed
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30"), client_order_id="c-1")
+
+    with pytest.raises(OrderOutcomeUnknown) as unknown:
+        service.place(service.prepare(request))
+
+    prime.clear_faults()
+    assert unknown.value.client_order_id == "c-1"
+    assert unknown.value.message.endswith(
+        "; the answer was lost and the order is not on the exchange yet; `kalshi reconcile` "
+        "will settle it"
+    )
+    intent = store.get_intent("c-1")
+    assert intent is not None and intent.status == "unknown"
