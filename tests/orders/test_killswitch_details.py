@@ -16,7 +16,14 @@ import pytest
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.errors import ApiError
-from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
+from kalshi_cli.killswitch import (
+    IN_FLIGHT_S,
+    ORDER_GROUPS_KEY,
+    KillSwitch,
+    remember_order_group,
+    run_kill_switch,
+    session_order_groups,
+)
 from kalshi_cli.models import Action, BookSide, Fill, Order, Side
 from kalshi_cli.store import IntentRecord, Store, StoreError
 from tests.orders.exchange_fakes import UnexpectedCalls
@@ -525,3 +532,60 @@ def test_an_unreadable_state_file_leaves_the_listing_as_the_only_proof(tmp_path:
     assert report.proven and exchange.listings == 2  # before and after the cancel-all
     assert not report.halted and report.state_error is not None
     assert report.errors[0].startswith("order groups not read: ")
+
+
+# ---------------------------------------------------------------------------- order groups
+
+
+class Groups(Listings):
+    """`Listings`, whose group triggers answer from `answers[group]` in turn (an error to
+    raise, or None for done), recording every trigger asked."""
+
+    def __init__(self, answers: dict[str, list[Exception | None]]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.triggers: list[str] = []
+
+    def trigger_order_group(self, order_group_id: str) -> None:
+        self.triggers.append(order_group_id)
+        queue = self.answers.get(order_group_id) or [None]
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if answer is not None:
+            raise answer
+
+
+def test_a_group_that_cannot_be_triggered_is_named_and_the_next_one_still_is(
+    store: Store,
+) -> None:
+    remember_order_group(store, "g-1")
+    remember_order_group(store, "g-2")
+    refused = ApiError.from_response(403, {"code": "forbidden", "message": "not yours"})
+    busy = ApiError.from_response(503, {})
+    exchange = Groups({"g-1": [refused], "g-2": [busy, None]})
+    said: list[str] = []
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30, rng=MaxJitter()).run(
+        on_progress=said.append
+    )
+
+    assert report.proven
+    assert exchange.triggers == ["g-1", "g-2", "g-2"]  # g-2 retried after its 503
+    assert report.order_groups_triggered == ["g-2"]
+    assert said[:2] == ["order group g-1 not triggered", "order group g-2 triggered"]
+    assert session_order_groups(store) == ["g-1", "g-2"]  # neither is forgotten
+
+
+@pytest.mark.parametrize(
+    ("stored", "groups"),
+    [
+        ('{"g-1": 1}', []),  # not a list: none
+        ('[5, "", "g-1", null]', ["g-1"]),  # only non-empty ids
+        ("not json", []),
+    ],
+)
+def test_the_state_files_group_list_is_read_strictly(
+    store: Store, stored: str, groups: list[str]
+) -> None:
+    store.set_kv(ORDER_GROUPS_KEY, stored)
+
+    assert session_order_groups(store) == groups
