@@ -589,3 +589,52 @@ def test_the_state_files_group_list_is_read_strictly(
     store.set_kv(ORDER_GROUPS_KEY, stored)
 
     assert session_order_groups(store) == groups
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(tmp_path: Path) -> None:
+    clock = ManualClock()
+    orders = [resting(f"o-{i:02d}") for i in range(25)]
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        for order in orders:
+            coid = intent(store, f"c-{order.order_id}")
+            store.mark_sent(
+                coid,
+                order_id=order.order_id,
+                status="resting",
+                fill_count=Decimal(0),
+                remaining_count=Decimal(2),
+            )
+        clock.advance(5)  # acknowledged long before the switch: listed by now
+        exchange = Cancels(*orders)
+
+        report = KillSwitch(exchange, store, clock, deadline_s=30).run(ticker=TICKER)
+
+        assert report.proven and report.result_recorded
+        assert [len(pairs) for pairs, _ in exchange.calls] == [20, 5]
+        assert report.contracts_cancelled == Decimal(50)
+        for order in orders:
+            row = store.intent_by_order_id(order.order_id)
+            assert row is not None and (row.status, row.remaining) == ("canceled", Decimal(0))
+
+
+def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None:
+    report = KillSwitch(Cancels(resting("main-1")), store, ManualClock(), deadline_s=30).run(
+        ticker=TICKER
+    )
+
+    assert report.to_json() == {
+        "proven": True,
+        "cancelled": ["main-1"],
+        "cancelled_count": 1,
+        "contracts_cancelled": "2.00",
+        "left": [],
+        "left_count": 0,
+        "rounds": 2,
+        "errors": [],
+        "unreachable": False,
+        "exchange_cancel_all": False,
+        "order_groups_triggered": [],
+    }
