@@ -454,7 +454,7 @@ def _coid(row: BatchRow) -> str:
 def _record_intent(service: OrderService, row: BatchRow, create: CreateOrder) -> None:
     from kalshi_cli.store import IntentRecord
 
-    now = service._now()
+    now = service.now()
     req = row.request
     service.store.record_intent_if_allowed(
         IntentRecord(
@@ -488,8 +488,6 @@ def _record_intent(service: OrderService, row: BatchRow, create: CreateOrder) ->
 def _record_answer(
     service: OrderService, row: BatchRow, create: CreateOrder, item: Any
 ) -> RowOutcome:
-    from kalshi_cli.orders import _status_after_create as status_after_create
-
     coid = create.client_order_id
     if item is None:
         # the exchange answered the batch without this order: it may exist; look it up
@@ -498,8 +496,7 @@ def _record_answer(
         service.store.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
     result = item.result
-    status = status_after_create(result.fill_count, result.remaining_count, create)
-    service._record_accepted(coid, result.order_id, status, result)
+    status = service.record_answer(create, result)
     return RowOutcome(
         row.line,
         row.request,
@@ -526,7 +523,7 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
             "unknown",
             note=f"{reason}; not found yet: `kalshi reconcile` settles it, never a resend",
         )
-    service._apply_order(order)
+    service.record_found(order)
     return RowOutcome(
         row.line,
         row.request,
@@ -548,7 +545,7 @@ def place_batch(
     dry_run: bool = False,
 ) -> BatchReport:
     """Steps 1 to 5 for the file at `path` (see the module docstring)."""
-    rows = read_batch(path, now=service._now())
+    rows = read_batch(path, now=service.now())
     the_id = batch_id or str(path.resolve())
     rows = with_ids(rows, the_id)
     size = service.client.batch_size()

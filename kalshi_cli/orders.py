@@ -708,6 +708,26 @@ class OrderService:
 
         return time.time()
 
+    # ---------------------------------------------------------------------------- batches
+    # `kalshi order batch` (kalshi_cli/order_batch.py) records its rows' intents, sends them in
+    # one request, and records each answer through these, in the order `submit` keeps for one.
+
+    def now(self) -> float:
+        """The wall time the service stamps its records with (its clock's, if it has one)."""
+        return self._now()
+
+    def record_answer(self, create: CreateOrder, result: CreateOrderResult) -> str:
+        """Record the exchange's acceptance of `create`, as `submit` does; returns the status
+        recorded (resting, executed or canceled)."""
+        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        self._record_accepted(create.client_order_id, result.order_id, status, result)
+        return status
+
+    def record_found(self, order: Order) -> None:
+        """Record an order found on the exchange by its client order id after its answer was
+        lost (its fills, status and order id)."""
+        self._apply_order(order)
+
 
 def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:
     """Raise TradingHaltedError unless `state` allows the order: ACTIVE anything, REDUCING only

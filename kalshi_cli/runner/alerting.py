@@ -21,10 +21,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
 
@@ -32,6 +32,23 @@ if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertStateStore
 
 LedgerFactory = Callable[[], "AlertStateStore"]
+
+
+class Reported(Protocol):
+    @property
+    def problems(self) -> Sequence[str]: ...
+
+
+class Notifier(Protocol):
+    """What the alert thread asks of its router: an `AlertRouter`, or a test's fake of one."""
+
+    @property
+    def channels(self) -> Collection[object]: ...
+
+    def notify(self, alert: Alert, state_store: AlertStateStore, /) -> Reported: ...
+
+    def beat(self, signal: str, *, body: str = "") -> Reported: ...
+
 
 MAX_PROBLEMS = 100
 
@@ -62,7 +79,7 @@ class Beat:
 
 
 class TradeAlerts:
-    def __init__(self, router: AlertRouter, ledger_factory: LedgerFactory) -> None:
+    def __init__(self, router: Notifier, ledger_factory: LedgerFactory) -> None:
         self.router = router
         self._ledger_factory = ledger_factory
         self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -23,6 +23,7 @@ from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 
 TIER = "prime"
+C = TypeVar("C", bound=KalshiClient)
 
 
 # the account of the running `prime` simulator, for `state_path` (one per test)
@@ -41,8 +42,13 @@ def prime(tmp_path: Path) -> Iterator[SimHarness]:
 
 
 def connect(account: AccountInfo, **kwargs: Any) -> KalshiClient:
+    return connect_as(KalshiClient, account, **kwargs)
+
+
+def connect_as(client_type: type[C], account: AccountInfo, **kwargs: Any) -> C:
+    """A client of `account` of a KalshiClient subclass a test gives that changes one call."""
     key, _ = load_private_key(path=account.private_key_path)
-    return KalshiClient(
+    return client_type(
         api_base=account.api_base,
         key_id=account.key_id,
         private_key=key,

@@ -17,23 +17,18 @@ from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.store import Store, StoreError
 from tests.conftest import SimHarness
 
-from .conftest import connect, make_markets
+from .conftest import connect, connect_as, make_markets
 
 
-class ReconcileInFlight:
+class ReconcileInFlight(KalshiClient):
     """A client during whose create request another process runs `kalshi reconcile --grace 0`,
     before the order reaches the exchange."""
 
-    def __init__(self, real: KalshiClient, other_store: Store) -> None:
-        self.real = real
-        self.other = OrderService(real, other_store)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
+    other: OrderService
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.other.reconcile(grace_s=0.0)
-        return self.real.create_order(request)
+        return super().create_order(request)
 
 
 def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
@@ -41,8 +36,13 @@ def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
 ) -> None:
     (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
-    with Store.open(db) as store, Store.open(db) as other:
-        service = OrderService(ReconcileInFlight(client, other), store)  # type: ignore[arg-type]
+    with (
+        Store.open(db) as store,
+        Store.open(db) as other,
+        connect_as(ReconcileInFlight, prime.account) as in_flight,
+    ):
+        in_flight.other = OrderService(client, other)
+        service = OrderService(in_flight, store)
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
         outcome = service.place(service.prepare(request))
         assert outcome.status == "resting"
@@ -68,19 +68,14 @@ def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_re
     assert not service.reconcile().changed
 
 
-class StateFileLostAfterSending:
+class StateFileLostAfterSending(KalshiClient):
     """A client that closes the state file while the order is on its way: the answer cannot
     be recorded."""
 
-    def __init__(self, real: KalshiClient, store: Store) -> None:
-        self.real = real
-        self.store = store
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
+    store: Store
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
-        result = self.real.create_order(request)
+        result = super().create_order(request)
         self.store.close()
         return result
 
@@ -91,10 +86,12 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
     (ticker,) = make_markets(prime, 1)
     db = tmp_path / "state.db"
     store = Store.open(db)
-    service = OrderService(StateFileLostAfterSending(client, store), store)  # type: ignore[arg-type]
-    request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
-    with pytest.raises(StoreError) as failed:
-        service.place(service.prepare(request))
+    with connect_as(StateFileLostAfterSending, prime.account) as losing:
+        losing.store = store
+        service = OrderService(losing, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-1")
+        with pytest.raises(StoreError) as failed:
+            service.place(service.prepare(request))
     (order,) = client.iter_orders(ticker=ticker)
     assert "c-1 WAS PLACED" in failed.value.message and order.order_id in failed.value.message
     assert failed.value.hint is not None and "do not place it again" in failed.value.hint
@@ -106,19 +103,15 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
         assert (intent.status, intent.order_id) == ("resting", order.order_id)
 
 
-class CancelAnswerLost:
+class CancelAnswerLost(KalshiClient):
     """A client whose cancel is answered, lost, and retried: the retry finds the order no
     longer resting."""
 
-    def __init__(self, real: KalshiClient) -> None:
-        self.real = real
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.real, name)
-
-    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
-        self.real.cancel_order(order_id, ticker=ticker)
-        return self.real.cancel_order(order_id, ticker=ticker)
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
+        return super().cancel_order(order_id, ticker=ticker, subaccount=subaccount)
 
 
 def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorded(
@@ -130,18 +123,20 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.25")))
     )
     assert placed.order_id is not None
-    lossy = OrderService(CancelAnswerLost(client), store)  # type: ignore[arg-type]
-    lossy.cancel(placed.order_id)
-    intent = store.get_intent(placed.client_order_id)
-    assert intent is not None and intent.status == "canceled"
-    # an order that filled cannot be cancelled, and says so
-    with connect(prime.new_account(balance_cents=100_000)) as other:
-        filled = service.place(
-            service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.30")))
-        )
-        assert filled.order_id is not None
-        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
-    with pytest.raises((BadRequestError, NotFoundError)):
-        lossy.cancel(filled.order_id)
+    lossy_client = connect_as(CancelAnswerLost, prime.account)
+    with lossy_client:
+        lossy = OrderService(lossy_client, store)
+        lossy.cancel(placed.order_id)
+        intent = store.get_intent(placed.client_order_id)
+        assert intent is not None and intent.status == "canceled"
+        # an order that filled cannot be cancelled, and says so
+        with connect(prime.new_account(balance_cents=100_000)) as other:
+            filled = service.place(
+                service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.30")))
+            )
+            assert filled.order_id is not None
+            other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
+        with pytest.raises((BadRequestError, NotFoundError)):
+            lossy.cancel(filled.order_id)
     intent = store.get_intent(filled.client_order_id)
     assert intent is not None and intent.status == "executed"

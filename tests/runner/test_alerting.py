@@ -6,7 +6,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from kalshi_cli.clock import ManualClock
 from kalshi_cli.runner.alerting import MAX_PROBLEMS, TradeAlerts
+from tests.fakes import FakeAlertLedger
 
 
 @dataclass
@@ -24,10 +26,13 @@ class _BrokenRouter:
         self.sent += 1
         return _Report((f"webhook: HTTP 500 ({self.sent})",))
 
+    def beat(self, signal: str, *, body: str = "") -> _Report:
+        raise AssertionError("no dead-man channel: no beat is sent")
+
 
 def test_delivery_problems_are_kept_bounded_over_a_long_run() -> None:
     router = _BrokenRouter()
-    alerts = TradeAlerts(router, object)  # type: ignore[arg-type]  # fakes of what it calls
+    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
     for n in range(MAX_PROBLEMS * 3):
         alerts.post("stop_loss", f"T{n}", "stop-loss fired", {})
     alerts.close()
@@ -52,10 +57,13 @@ class _StuckRouter:
         self.release.wait(10)
         return _Report(())
 
+    def beat(self, signal: str, *, body: str = "") -> _Report:
+        raise AssertionError("no dead-man channel: no beat is sent")
+
 
 def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -> None:
     router = _StuckRouter()
-    alerts = TradeAlerts(router, object)  # type: ignore[arg-type]  # fakes of what it calls
+    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
     alerts.post("stop_loss", "A", "stop-loss fired", {})
     assert router.started.wait(5)
     for _ in range(1000):

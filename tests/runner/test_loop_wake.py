@@ -13,6 +13,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import Orderbook
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.sim.core import Exchange
 from kalshi_cli.store import Store
 from tests.runner.fakes import (
     START,
@@ -29,8 +30,8 @@ class WakingFeed(FakeFeed):
     """A feed that can wake the loop: `arrivals` are books shown at set monotonic times, as the
     feed thread would queue them; a wait with nothing due moves the clock by its timeout."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, exchange: Exchange, account_id: str, clock: ManualClock) -> None:
+        super().__init__(exchange, account_id, clock)
         self.waits: list[tuple[float, float]] = []  # (when, timeout)
         self.arrivals: list[tuple[float, Orderbook]] = []
         self.reads: list[tuple[float, str]] = []  # (when, ticker) of each book read

@@ -1,0 +1,343 @@
+"""What `OrderService` sends and counts that mutation testing found unpinned (docs/mutation.md):
+the exposure the position limit is checked against, a decrease `--to` reaching the exchange and
+its refusals, and a cancel of an order resting on another subaccount."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import (
+    BadRequestError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    TradingHaltedError,
+    ValidationError,
+)
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.order_batch import place_batch
+from kalshi_cli.orders import Exposure, OrderRequest, OrderService
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import connect, make_markets
+
+
+@pytest.mark.parametrize(
+    ("exposure", "extra_bid", "extra_ask", "worst"),
+    [
+        (Exposure(D(3), D(2), D(4)), D(0), D(0), D(5)),  # long 3 + 2 bids
+        (Exposure(D(-5), D(1), D(2)), D(0), D(0), D(7)),  # short 5 + 2 asks
+        (Exposure(D(0), D(0), D(0)), D(0), D(0), D(0)),  # flat: never negative
+        (Exposure(D(-1), D(0), D(0)), D(0), D(0), D(1)),
+        (Exposure(D(3), D(2), D(4)), D(1), D(0), D(6)),  # a new bid adds to the YES side
+        (Exposure(D(3), D(2), D(4)), D(0), D(9), D(10)),  # a new ask to the NO side
+    ],
+)
+def test_worst_case_is_the_larger_side_if_every_resting_order_filled(
+    exposure: Exposure, extra_bid: D, extra_ask: D, worst: D
+) -> None:
+    assert exposure.worst_case(extra_bid, extra_ask) == worst
+
+
+def test_exposure_counts_this_markets_position_and_what_still_rests_on_each_side(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    ticker, other = make_markets(prime, 2)
+    # a bid of 10 of which 4 fill: a position of 4 and 6 resting
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(10)))
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+        seller.create_order(CreateOrder(other, BookSide.ASK, D("0.30"), D(2)))
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(5)))
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.90"), D(1)))
+    # another market's position and resting orders are not this market's
+    client.create_order(CreateOrder(other, BookSide.BID, D("0.30"), D(2)))
+    client.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(7)))
+    client.create_order(CreateOrder(other, BookSide.ASK, D("0.95"), D(8)))
+    cancelled = client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.85"), D(50)))
+    client.cancel_order(cancelled.order_id)
+
+    exposure = OrderService(client, store).exposure(ticker)
+
+    assert exposure == Exposure(D(4), D(9), D(6))
+
+
+def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.80"), D(6)))  # NO side: 6
+    service = OrderService(client, store)
+    service.limits = type(service.limits)(max_position_per_market=D(10))
+
+    # a YES bid of 10 leaves the worst case at 10 (the NO side stays 6): allowed
+    service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(10), D("0.20")))
+    # a NO bid (an ask) of 5 takes the NO side to 11: refused, nothing sent
+    with pytest.raises(ValidationError) as refused:
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(5), D("0.20")))
+    assert refused.value.code == "POSITION_LIMIT"
+    assert "would reach 11.00 contracts, over the limit of 10" in refused.value.message
+
+
+def placed_bid(service: OrderService, ticker: str, count: int) -> str:
+    outcome = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(count), D("0.20")))
+    )
+    assert outcome.order_id is not None
+    return outcome.order_id
+
+
+def test_decrease_to_and_by_reach_the_exchange_and_are_recorded(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 10)
+
+    assert service.decrease(order_id, to=D(4)).remaining_count == D(4)
+    assert service.decrease(order_id, by=D(1)).remaining_count == D(3)
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and local.remaining == D(3)
+    # to 0: the order is off the book
+    gone = service.decrease(order_id, to=D(0))
+    assert gone.remaining_count == 0 and gone.status == "canceled"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (None, None, "DECREASE_ARGS", "give exactly one of --by or --to"),
+        (D(1), D(2), "DECREASE_ARGS", "give exactly one of --by or --to"),
+        (D(0), None, "COUNT_NOT_POSITIVE", "decrease amount must be positive, got 0"),
+        (D(-1), None, "COUNT_NOT_POSITIVE", "decrease amount must be positive, got -1"),
+        (None, D(-1), "COUNT_NOT_POSITIVE", "decrease amount must be positive, got -1"),
+    ],
+)
+def test_a_decrease_with_bad_arguments_is_refused_before_anything_is_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, case: tuple[D | None, D | None, str, str]
+) -> None:
+    by, to, code, says = case
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+
+    with pytest.raises(ValidationError) as refused:
+        service.decrease(order_id, by=by, to=to)
+
+    assert (refused.value.code, refused.value.message) == (code, says)
+    assert client.get_order(order_id).remaining_count == D(5)
+
+
+def test_a_cancel_finds_an_order_resting_on_another_subaccount_and_cancels_it_there(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    number = client.create_subaccount()
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
+    with connect(prime.account) as sub:
+        sub.subaccount = number
+        placed = sub.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))
+
+    # the client names no subaccount: the exchange first reads the cancel as subaccount 0's
+    taken_off = OrderService(client, store).cancel(placed.order_id)
+
+    assert taken_off == D(3)
+    order = client.get_order(placed.order_id)
+    assert (order.status, order.subaccount) == ("canceled", number)
+
+
+# ---------------------------------------------------------------------------- amend
+
+
+def test_an_amend_is_refused_while_trading_is_reducing(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+    store.set_trading_state("REDUCING", reason="loss limit", source="test")
+
+    with pytest.raises(TradingHaltedError) as refused:
+        service.amend(order_id, count=D(9))
+
+    assert refused.value.message == "trading is REDUCING (loss limit); no order can be amended"
+    assert client.get_order(order_id).remaining_count == D(5)
+
+
+@pytest.mark.parametrize("expires", [1, 1_800_000_000])
+def test_an_expiry_not_in_the_future_is_refused_before_anything_is_sent(
+    prime: SimHarness, client: KalshiClient, store: Store, expires: int
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    # the service's clock reads exactly 1_800_000_000: an expiry at that second is past
+    service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
+    order_id = placed_bid(service, ticker, 5)
+
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, expiration_time=expires)
+
+    assert refused.value.code == "EXPIRY_IN_THE_PAST"
+    assert refused.value.message == f"expiration time {expires} is not in the future"
+    assert refused.value.hint == "give a future time, or 0 to remove the expiry"
+
+
+def test_only_a_resting_order_can_be_amended(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+    service.cancel(order_id)
+
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, count=D(9))
+
+    assert refused.value.code == "ORDER_NOT_RESTING"
+    assert refused.value.message == (
+        f"order {order_id} is canceled; only resting orders can be amended"
+    )
+
+
+def test_an_order_placed_outside_the_state_file_is_amended_at_its_yes_price(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    placed = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(5)))
+
+    updated = OrderService(client, store).amend(placed.order_id, price=D("0.25"))
+
+    assert (updated.yes_price, updated.remaining_count) == (D("0.25"), D(5))
+
+
+def partly_filled(prime: SimHarness, service: OrderService, ticker: str) -> str:
+    """A YES bid of 10 of which 4 filled: 6 rest."""
+    order_id = placed_bid(service, ticker, 10)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(4)))
+    return order_id
+
+
+def test_an_amend_must_leave_more_than_what_already_filled(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)
+
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, count=D(4))
+
+    assert refused.value.code == "COUNT_TOO_LOW"
+    assert refused.value.message == "new total count 4 must exceed the 4.00 already filled"
+    assert refused.value.hint == "use `kalshi order decrease` or `cancel` to shrink an order"
+    assert service.amend(order_id, count=D(5)).remaining_count == D(1)
+
+
+def test_only_the_growth_of_an_amended_order_is_held_to_the_position_limit(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)  # position 4 + 6 resting = 10
+    service.limits = type(service.limits)(max_position_per_market=D(10))
+
+    # the same total at a new price grows nothing: allowed at the limit
+    assert service.amend(order_id, price=D("0.21")).remaining_count == D(6)
+    # one more contract takes it over
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, count=D(11))
+    assert refused.value.code == "POSITION_LIMIT"
+    assert client.get_order(order_id).remaining_count == D(6)
+
+
+# ---------------------------------------------------------------------------- cancel, batch
+
+
+def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = placed_bid(service, ticker, 5)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.20"), D(5)))
+
+    with pytest.raises((BadRequestError, NotFoundError)) as refused:
+        service.cancel(order_id)
+
+    assert refused.value.message == (
+        f"order {order_id} was not cancelled: it executed (5.00 filled) before the cancel "
+        "reached it"
+    )
+    assert refused.value.status in (400, 404) and refused.value.code is not None
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and (local.status, local.filled) == ("executed", D(5))
+
+
+def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "ticker,side,action,count,price\n"
+        f"{ticker},yes,buy,2,0.40\n"  # takes the whole ask: executed
+        f"{ticker},yes,buy,3,0.10\n"  # rests
+    )
+
+    report = place_batch(OrderService(client, store), path)
+
+    executed, rested = report.rows
+    assert (executed.status, rested.status) == ("executed", "resting")
+    for row in report.rows:
+        assert row.order_id is not None
+        recorded = store.get_intent(row.client_order_id)
+        assert recorded is not None
+        assert (recorded.order_id, recorded.status) == (row.order_id, row.status)
+        assert client.get_order(row.order_id).client_order_id == row.client_order_id
+
+
+def test_a_lost_create_answer_is_looked_up_and_what_was_found_is_reported(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    prime.set_faults(write_503_after_commit_rate=1.0)  # placed, then the answer is lost
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30"), client_order_id="c-1")
+
+    outcome = service.place(service.prepare(request))
+
+    prime.clear_faults()
+    (order,) = client.iter_orders(ticker=ticker)
+    assert (outcome.client_order_id, outcome.order_id) == ("c-1", order.order_id)
+    assert (outcome.status, outcome.remaining_count) == ("resting", D(2))
+    assert outcome.note == "the answer was lost; the order was found on the exchange"
+
+
+def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    prime.set_faults(write_503_rate=1.0)  # refused with a 503: nothing placed
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.30"), client_order_id="c-1")
+
+    with pytest.raises(OrderOutcomeUnknown) as unknown:
+        service.place(service.prepare(request))
+
+    prime.clear_faults()
+    assert unknown.value.client_order_id == "c-1"
+    assert unknown.value.message.endswith(
+        "; the answer was lost and the order is not on the exchange yet; `kalshi reconcile` "
+        "will settle it"
+    )
+    intent = store.get_intent("c-1")
+    assert intent is not None and intent.status == "unknown"

@@ -1,0 +1,49 @@
+"""Every `risk.*` limit at its bound: the first value accepted, the last one refused, and what
+the refusal says (the key and the bound a person must fix). Mutation testing found these
+unpinned (docs/mutation.md): a `>` turned `>=`, or a message emptied, went unnoticed."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.errors import ConfigError
+from kalshi_cli.risk import RiskLimits
+
+# (key, the last value refused, the first value accepted, what the refusal says)
+BOUNDS: list[tuple[str, object, object, str]] = [
+    ("max_position_per_market", 0, "0.01", "max_position_per_market must be positive"),
+    ("max_total_exposure", 0, "0.01", "max_total_exposure must be positive"),
+    ("max_order_count", 0, "0.01", "max_order_count must be positive"),
+    ("stop_loss_share", "-0.01", 0, "stop_loss_share must be in [0, 1)"),
+    ("stop_loss_share", 1, "0.99", "stop_loss_share must be in [0, 1)"),
+    ("daily_loss_limit", 0, "0.01", "daily_loss_limit must be positive"),
+    ("max_consecutive_errors", 0, 1, "max_consecutive_errors must be at least 1"),
+    ("backoff_base_s", 0, 0.001, "need 0 < backoff_base_s <= max"),
+    ("backoff_base_s", 60.001, 60, "need 0 < backoff_base_s <= max"),
+    ("max_orders_per_minute", 0, 1, "max_orders_per_minute must be at least 1"),
+    ("stale_after_s", 0, 0.001, "stale_after_s must be positive"),
+]
+
+
+@pytest.mark.parametrize(("key", "refused", "accepted", "says"), BOUNDS)
+def test_each_limit_refuses_past_its_bound_and_says_which(
+    key: str, refused: object, accepted: object, says: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        RiskLimits.from_config({key: refused})
+    assert error.value.message == f"risk: {says}"
+    limits = RiskLimits.from_config({key: accepted})
+    value = getattr(limits, key)
+    assert value == (D(str(accepted)) if isinstance(value, D) else accepted)
+
+
+def test_the_defaults_are_accepted_as_documented() -> None:
+    assert RiskLimits() == RiskLimits.from_config({})
+    limits = RiskLimits()
+    assert (limits.max_position_per_market, limits.max_total_exposure) == (D(100), D(500))
+    assert (limits.max_order_count, limits.min_edge) == (D(50), D("0.005"))
+    assert (limits.stop_loss_share, limits.daily_loss_limit) == (D("0.5"), D(100))
+    assert (limits.max_consecutive_errors, limits.max_orders_per_minute) == (5, 120)
+    assert (limits.backoff_base_s, limits.backoff_max_s, limits.stale_after_s) == (1.0, 60.0, 10.0)
