@@ -339,11 +339,8 @@ def download_command(
         period=period.value,
     )
 
-    display = DownloadDisplay(sys.stderr)
-    try:
+    with DownloadDisplay(sys.stderr) as display:
         summary = download(app.client(), request, out, progress=display)
-    finally:
-        display.close()
     if output.as_json:
         output.json(summary.to_json())
         return
@@ -400,6 +397,12 @@ class DownloadDisplay:
                 f"download: [{event.index}/{event.total}] {event.ticker}: {event.rows} "
                 f"{event.kind}{note}"
             )
+
+    def __enter__(self) -> DownloadDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._bar is not None:

@@ -546,7 +546,7 @@ class Groups(Listings):
         self.answers = answers
         self.triggers: list[str] = []
 
-    def trigger_order_group(self, order_group_id: str) -> None:
+    def trigger_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         self.triggers.append(order_group_id)
         queue = self.answers.get(order_group_id) or [None]
         answer = queue.pop(0) if len(queue) > 1 else queue[0]
@@ -637,4 +637,7 @@ def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None
         "unreachable": False,
         "exchange_cancel_all": False,
         "order_groups_triggered": [],
+        "rfqs_closed": [],
+        "quotes_cancelled": [],
+        "communications_left": [],
     }
