@@ -27,6 +27,10 @@ What each step does, and where it comes from:
   is refused the other is cancelled, the quote is cancelled with the refusal as its reason, and
   the refusal is the answer. On success the quote is `executed` and the RFQ closed.
 
+Subaccounts: an RFQ or quote belongs to its user (`creator`; every ownership and visibility check
+compares users) and trades on one of the user's subaccounts (`subaccount`, the request's, 0 when
+it names none): the orders an execution places are that subaccount's ledger's (`ledger_id`).
+
 Persistence: RFQs and quotes are part of the exchange's state (`Exchange.rfqs`/`quotes`, kept in
 its snapshots), and every write is one journal record (`rfq_create`, `rfq_delete`,
 `quote_create`, `quote_delete`, `quote_accept`, `quote_confirm`) written through
