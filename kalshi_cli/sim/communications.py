@@ -27,6 +27,10 @@ What each step does, and where it comes from:
   is refused the other is cancelled, the quote is cancelled with the refusal as its reason, and
   the refusal is the answer. On success the quote is `executed` and the RFQ closed.
 
+Subaccounts: an RFQ or quote belongs to its user (`creator`; every ownership and visibility check
+compares users) and trades on one of the user's subaccounts (`subaccount`, the request's, 0 when
+it names none): the orders an execution places are that subaccount's ledger's (`ledger_id`).
+
 Persistence: RFQs and quotes are part of the exchange's state (`Exchange.rfqs`/`quotes`, kept in
 its snapshots), and every write is one journal record (`rfq_create`, `rfq_delete`,
 `quote_create`, `quote_delete`, `quote_accept`, `quote_confirm`) written through
@@ -67,6 +71,7 @@ from kalshi_cli.sim.records import (
     PlaceResult,
     SimMarket,
     SimOrder,
+    ledger_id,
     not_found,
 )
 
@@ -93,6 +98,7 @@ class SimRfq:
     cancellation_reason: str = ""
     executed: bool = False
     order_id: str = ""  # the requester's order, once executed
+    subaccount: int = 0  # the creator's subaccount whose ledger trades it
 
 
 @dataclass
@@ -120,6 +126,7 @@ class SimQuote:
     client_order_id: str = ""
     rfq_order_id: str = ""
     rfq_client_order_id: str = ""
+    subaccount: int = 0  # the maker's subaccount whose ledger trades it
 
 
 @dataclass
@@ -227,10 +234,11 @@ class Communications:
         replace_existing: bool = False,
         obscure_creator_id: bool = False,
         target_cost_excludes_fees: bool = False,
+        subaccount: int = 0,
         rfq_id: str | None = None,
     ) -> SimRfq:
         """`rfq_id`: given only by the replay of its journal record."""
-        self.exchange.account(account_id)
+        self.exchange.account(ledger_id(account_id, subaccount))
         market = self.exchange.markets.get(market_ticker)
         if market is None:
             raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
@@ -272,6 +280,7 @@ class Communications:
             replace_existing=replace_existing,
             obscure_creator_id=obscure_creator_id,
             target_cost_excludes_fees=target_cost_excludes_fees,
+            subaccount=subaccount,
         ) as now:
             if replace_existing:
                 for old in mine:
@@ -288,6 +297,7 @@ class Communications:
                 target_cost_excludes_fees,
                 now,
                 updated_ts=now,
+                subaccount=subaccount,
             )
             self.rfqs[rfq.rfq_id] = rfq
             self._emit(CommsEvent("rfq_created", None, rfq))
@@ -331,10 +341,11 @@ class Communications:
         no_bid: Decimal,
         rest_remainder: bool,
         post_only: bool = False,
+        subaccount: int = 0,
         quote_id: str | None = None,
     ) -> SimQuote:
         """`quote_id`: given only by the replay of its journal record."""
-        self.exchange.account(account_id)
+        self.exchange.account(ledger_id(account_id, subaccount))
         rfq = self.rfq(rfq_id)
         if rfq.status != "open":
             raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
@@ -358,6 +369,7 @@ class Communications:
             no_bid=str(no_bid),
             rest_remainder=rest_remainder,
             post_only=post_only,
+            subaccount=subaccount,
         ) as now:
             for old in self.quotes.values():
                 if old.rfq_id == rfq.rfq_id and old.creator == account_id and old.status == "open":
@@ -376,6 +388,7 @@ class Communications:
                     post_only,
                     now,
                     updated_ts=now,
+                    subaccount=subaccount,
                 )
             )
 
@@ -491,8 +504,9 @@ class Communications:
         requester_side = BookSide.BID if buys_yes else BookSide.ASK
         maker_side = BookSide.ASK if buys_yes else BookSide.BID
         exchange = self.exchange
+        maker_ledger = ledger_id(quote.creator, quote.subaccount)
         maker = exchange.place_order(
-            quote.creator,
+            maker_ledger,
             ticker=quote.market_ticker,
             book_side=maker_side,
             price=yes_price,
@@ -504,7 +518,7 @@ class Communications:
         ).order
         try:
             requester = exchange.place_order(
-                rfq.creator,
+                ledger_id(rfq.creator, rfq.subaccount),
                 ticker=quote.market_ticker,
                 book_side=requester_side,
                 price=yes_price,
@@ -514,12 +528,12 @@ class Communications:
                 client_order_id=requester_coid,
             ).order
         except ExchangeError:
-            if exchange.order(quote.creator, maker.order_id).status == "resting":
-                exchange.cancel_order(quote.creator, maker.order_id)
+            if exchange.order(maker_ledger, maker.order_id).status == "resting":
+                exchange.cancel_order(maker_ledger, maker.order_id)
             raise
-        resting = exchange.order(quote.creator, maker.order_id).status == "resting"
+        resting = exchange.order(maker_ledger, maker.order_id).status == "resting"
         if resting and not quote.rest_remainder:
-            exchange.cancel_order(quote.creator, maker.order_id)
+            exchange.cancel_order(maker_ledger, maker.order_id)
         quote.status = "executed"
         quote.executed_ts = quote.updated_ts = now
         quote.order_id, quote.client_order_id = maker.order_id, maker.client_order_id or ""
@@ -565,6 +579,7 @@ class Communications:
                 replace_existing=bool(rec["replace_existing"]),
                 obscure_creator_id=bool(rec["obscure_creator_id"]),
                 target_cost_excludes_fees=bool(rec["target_cost_excludes_fees"]),
+                subaccount=int(rec.get("subaccount", 0)),  # absent from older journals
                 rfq_id=rec["rfq_id"],
             )
         elif op == "rfq_delete":
@@ -577,6 +592,7 @@ class Communications:
                 no_bid=Decimal(rec["no_bid"]),
                 rest_remainder=bool(rec["rest_remainder"]),
                 post_only=bool(rec["post_only"]),
+                subaccount=int(rec.get("subaccount", 0)),  # absent from older journals
                 quote_id=rec["quote_id"],
             )
         elif op == "quote_delete":

@@ -227,3 +227,61 @@ def test_on_prod_accept_and_confirm_ask_first(
     confirmed = maker("quote", "confirm", quote_id, input="y\n", **prod)
     assert confirmed.exit_code == 0, confirmed.output
     assert ok_json(maker("quote", "show", quote_id, "--json"))["status"] == "executed"
+
+
+def test_an_rfq_and_a_quote_on_subaccounts_trade_on_them_end_to_end(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """`--subaccount` on `rfq create` and `quote create` puts each side's trade on that
+    subaccount (issue #12); `rfq list --subaccount` lists the caller's RFQs there."""
+    prime.create_market(T)
+    maker = as_account(prime, prime.new_account(), tmp_path / "maker")
+    requester = kalshi
+    for run, count in ((requester, 1), (maker, 2)):
+        for _ in range(count):
+            assert run("subaccount", "create").exit_code == 0
+        moved = run(
+            "subaccount",
+            "transfer",
+            "--from",
+            "0",
+            "--to",
+            str(count),
+            "--amount",
+            "50.00",
+            "--yes",
+        )
+        assert moved.exit_code == 0, moved.output
+    rfq_id = ok_json(requester("rfq", "create", T, "--count", "10", "--subaccount", "1", "--json"))[
+        "rfq_id"
+    ]
+    listed = ok_json(requester("rfq", "list", "--subaccount", "1", "--json"))["rfqs"]
+    assert [r["rfq_id"] for r in listed] == [rfq_id]
+    assert ok_json(requester("rfq", "list", "--subaccount", "0", "--json"))["rfqs"] == []
+    quote_id = ok_json(
+        maker(
+            "quote",
+            "create",
+            rfq_id,
+            "--yes-bid",
+            "0.40",
+            "--no-bid",
+            "0.55",
+            "--subaccount",
+            "2",
+            "--json",
+        )
+    )["quote_id"]
+    ok_json(requester("quote", "accept", quote_id, "--side", "yes", "--json"))
+    assert ok_json(maker("quote", "confirm", quote_id, "--json"))["quote"]["status"] == "executed"
+
+    def contracts(run: Kalshi, subaccount: int) -> list[tuple[str, str]]:
+        rows = ok_json(run("positions", "--subaccount", str(subaccount), "--json"))["positions"]
+        return [
+            (r["side"], r["contracts"])
+            for r in rows
+            if r["ticker"] == T and Decimal(r["contracts"]) != 0
+        ]
+
+    assert contracts(requester, 1) == [("yes", "10.00")] and contracts(requester, 0) == []
+    assert contracts(maker, 2) == [("no", "10.00")] and contracts(maker, 0) == []

@@ -304,8 +304,14 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
     ex = build_exchange("quiet", clock=ManualClock(), journal=journal)
     a = ex.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
     b = ex.create_account(key_id="b", public_key_pem="", cash_cents=100_00).account_id
+    assert ex.create_subaccount(a) == 1
     rfq = ex.communications.create_rfq(
-        a, market_ticker=QUIET, contracts=Decimal(2), target_cost=None, rest_remainder=False
+        a,
+        market_ticker=QUIET,
+        contracts=Decimal(2),
+        target_cost=None,
+        rest_remainder=False,
+        subaccount=1,
     )
     q = ex.communications.create_quote(
         b, rfq_id=rfq.rfq_id, yes_bid=Decimal("0.40"), no_bid=Decimal("0.50"), rest_remainder=False
@@ -317,5 +323,6 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
     try:
         assert again.communications.quote(q.quote_id).status == "accepted"
         assert again.communications.rfq(rfq.rfq_id).market_ticker == QUIET
+        assert again.communications.rfq(rfq.rfq_id).subaccount == 1  # issue #12
     finally:
         again.close()

@@ -18,6 +18,8 @@ from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim.communications import CommsEvent, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core import not_found
+from kalshi_cli.sim.records import owner
+from kalshi_cli.sim.routes.subaccounts import MAX_SUBACCOUNT, write_ledger
 from kalshi_cli.sim.routing import (
     DOLLARS_TEXT,
     Endpoint,
@@ -34,8 +36,6 @@ from kalshi_cli.sim.routing import (
     query_int,
     query_str,
 )
-
-SUBACCOUNT_PRIMARY = 0
 
 
 def comms(state: SimState) -> Communications:
@@ -65,7 +65,7 @@ def rfq_json(c: Communications, rfq: SimRfq, viewer: str) -> Json:
         body["cancellation_reason"] = rfq.cancellation_reason
     if viewer == rfq.creator:
         body["creator_user_id"] = rfq.creator
-        body["creator_subaccount"] = SUBACCOUNT_PRIMARY
+        body["creator_subaccount"] = rfq.subaccount
     return body
 
 
@@ -108,13 +108,13 @@ def quote_json(c: Communications, quote: SimQuote, viewer: str) -> Json:
         body["cancellation_reason"] = quote.cancellation_reason
     if viewer == quote.creator:
         body["creator_user_id"] = quote.creator
-        body["creator_subaccount"] = SUBACCOUNT_PRIMARY
+        body["creator_subaccount"] = quote.subaccount
         body["post_only"] = quote.post_only
         if quote.order_id:
             body["creator_order_id"] = quote.order_id
     if viewer == rfq.creator:
         body["rfq_creator_user_id"] = rfq.creator
-        body["rfq_creator_subaccount"] = SUBACCOUNT_PRIMARY
+        body["rfq_creator_subaccount"] = rfq.subaccount
         if quote.rfq_order_id:
             body["rfq_creator_order_id"] = quote.rfq_order_id
     return body
@@ -200,10 +200,11 @@ def _uuid_query(ctx: RequestContext, name: str) -> str | None:
     return value
 
 
-def _check_subaccount(body: Json) -> None:
-    sub = body.get("subaccount")
-    if sub is not None and sub != SUBACCOUNT_PRIMARY:
-        raise bad_request(f"subaccount {sub} does not exist")
+def _subaccount(state: SimState, ctx: RequestContext) -> int:
+    """The caller's subaccount a CreateRFQ or CreateQuote body names (0 when it names none),
+    resolved as for an order: 400 for one not created, 403 for one the key may not use."""
+    _, number = owner(write_ledger(state, ctx, ctx.body.get("subaccount")))
+    return number
 
 
 def _page(ctx: RequestContext, items: list[Any], limit_max: int) -> tuple[list[Any], str]:
@@ -226,7 +227,7 @@ def handle_communications_id(state: SimState, ctx: RequestContext) -> tuple[int,
 
 def handle_create_rfq(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     body: Json = ctx.body
-    _check_subaccount(body)
+    subaccount = _subaccount(state, ctx)
     ticker = field_req(body, "market_ticker")
     if body.get("rest_remainder") is None:
         raise bad_request("rest_remainder is required", "missing_parameters")
@@ -250,6 +251,7 @@ def handle_create_rfq(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         replace_existing=field_bool(body, "replace_existing"),
         obscure_creator_id=field_bool(body, "obscure_creator_id"),
         target_cost_excludes_fees=field_bool(body, "target_cost_excludes_fees"),
+        subaccount=subaccount,
     )
     return 201, {"id": rfq.rfq_id}
 
@@ -261,7 +263,8 @@ def handle_list_rfqs(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
     status = query_str(ctx, "status")
     creator = _uuid_query(ctx, "creator_user_id")
     mine = _user_filter(ctx, "user_filter")
-    subaccount = query_int(ctx, "subaccount", None)
+    # the spec's SubaccountQuery: the caller's RFQs on that subaccount; omitted, all of them
+    subaccount = query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
     rows = [
         r
         for r in reversed(list(c.rfqs.values()))  # newest first
@@ -270,7 +273,7 @@ def handle_list_rfqs(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
         and (status is None or r.status == status)
         and (creator is None or r.creator == creator)
         and (not mine or r.creator == ctx.account_id)
-        and (subaccount in (None, SUBACCOUNT_PRIMARY))
+        and (subaccount is None or (r.creator == ctx.account_id and r.subaccount == subaccount))
     ]
     page, cursor = _page(ctx, rows, 100)
     return 200, {"rfqs": [rfq_json(c, r, ctx.account_id) for r in page], "cursor": cursor}
@@ -298,7 +301,7 @@ def _price(body: Json, name: str) -> Decimal:
 
 def handle_create_quote(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     body: Json = ctx.body
-    _check_subaccount(body)
+    subaccount = _subaccount(state, ctx)
     rfq_id = field_req(body, "rfq_id")
     if body.get("rest_remainder") is None:
         raise bad_request("rest_remainder is required", "missing_parameters")
@@ -309,6 +312,7 @@ def handle_create_quote(state: SimState, ctx: RequestContext) -> tuple[int, Json
         no_bid=_price(body, "no_bid"),
         rest_remainder=field_bool(body, "rest_remainder"),
         post_only=field_bool(body, "post_only"),
+        subaccount=subaccount,
     )
     return 201, {"id": quote.quote_id}
 
