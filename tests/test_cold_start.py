@@ -165,6 +165,10 @@ def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: P
     assert code == 0  # OK: the heartbeat was just written, and the config was read
     loaded = sorted(m for m in modules if m.startswith(("kalshi_cli.risk", "kalshi_cli.decisions")))
     assert loaded == []
+    # the state file and the local checks take money and directions from `units`, so the
+    # exchange's response dataclasses in `models` are never generated (#17)
+    assert "kalshi_cli.models" not in modules
+    assert "kalshi_cli.units" in modules
 
 
 def test_heartbeat_check_still_refuses_a_bad_risk_section(tmp_path: Path) -> None:
