@@ -169,6 +169,9 @@ def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: P
     # exchange's response dataclasses in `models` are never generated (#17)
     assert "kalshi_cli.models" not in modules
     assert "kalshi_cli.units" in modules
+    # reading the state file needs no temporary file (only creating one does), and so
+    # neither tempfile nor the random and hashlib modules it loads (#17)
+    assert not [m for m in modules if m in ("tempfile", "random", "hashlib")]
 
 
 def test_heartbeat_check_still_refuses_a_bad_risk_section(tmp_path: Path) -> None:
