@@ -153,6 +153,36 @@ def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> 
     assert loaded == []
 
 
+def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: Path) -> None:
+    """The heartbeat compares no risk limit: with no `risk:` section there is nothing to check,
+    so neither the risk package nor what it shares with the strategies is loaded (#17)."""
+    from kalshi_cli.store import Store
+
+    with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
+        store.heartbeat(source="trade")
+    (tmp_path / "config.yaml").write_text("checks:\n  heartbeat:\n    warn: 120\n")
+    modules, code = modules_after(["check", "heartbeat"], tmp_path)
+    assert code == 0  # OK: the heartbeat was just written, and the config was read
+    loaded = sorted(m for m in modules if m.startswith(("kalshi_cli.risk", "kalshi_cli.decisions")))
+    assert loaded == []
+    # the state file and the local checks take money and directions from `units`, so the
+    # exchange's response dataclasses in `models` are never generated (#17)
+    assert "kalshi_cli.models" not in modules
+    assert "kalshi_cli.units" in modules
+    # reading the state file needs no temporary file (only creating one does), and so
+    # neither tempfile nor the random and hashlib modules it loads (#17)
+    assert not [m for m in modules if m in ("tempfile", "random", "hashlib")]
+
+
+def test_heartbeat_check_still_refuses_a_bad_risk_section(tmp_path: Path) -> None:
+    """Skipping the risk package is only for a config without `risk:`: a bad one is still
+    refused before any check looks (exit 3, UNKNOWN), whichever check runs."""
+    (tmp_path / "config.yaml").write_text("risk:\n  max_total_exposur: 5\n")
+    modules, code = modules_after(["check", "heartbeat"], tmp_path)
+    assert code == 3
+    assert "kalshi_cli.risk" in modules
+
+
 def test_commands_run_with_the_collector_on(tmp_path: Path) -> None:
     """The entry point turns garbage collection off only while it imports the app: the root
     callback, and so every command body after it (a trade loop runs for days), finds it on."""

@@ -20,8 +20,8 @@ from pathlib import Path
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.errors import ConfigError
-from kalshi_cli.models import ZERO, BookSide, fmt_money
 from kalshi_cli.store import Store
+from kalshi_cli.units import ZERO, BookSide, fmt_money
 
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"

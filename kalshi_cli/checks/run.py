@@ -52,12 +52,14 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     none."""
     from kalshi_cli.checks.thresholds import check_section
     from kalshi_cli.config import at_line, check_params, read_sections, section
-    from kalshi_cli.risk import RiskLimits
 
     document = read_sections(path)
     check_section(document)
     risk = section(document, "risk")
-    check_params(risk, "risk", RiskLimits, RiskLimits.from_config)
+    if risk:  # an empty section is the defaults, valid as they are: no risk import (cold start)
+        from kalshi_cli.risk import RiskLimits
+
+        check_params(risk, "risk", RiskLimits, RiskLimits.from_config)
     alerts = section(document, "alerts")
     if alerts:  # no section, no channels: the router is not even imported (cold start)
         from kalshi_cli.alerts import AlertRouter

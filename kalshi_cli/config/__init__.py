@@ -132,11 +132,11 @@ def exchange_slug(
     (the host), and distinct per endpoint and key id (a digest of both, so no key id is
     written in a path). The embedded simulator is known by its data directory: it always
     serves that directory's one account, whatever port it listens on this time."""
+    if embedded and data_dir.expanduser() == dirs.sim_data_dir():
+        return "embedded"  # the common case, before importing hashlib (cold start, #17)
     import hashlib
 
     if embedded:
-        if data_dir.expanduser() == dirs.sim_data_dir():
-            return "embedded"
         digest = hashlib.sha256(str(data_dir.expanduser().resolve()).encode()).hexdigest()
         return f"embedded-{digest[:10]}"
     from urllib.parse import urlsplit

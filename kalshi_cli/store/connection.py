@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -158,6 +157,8 @@ def create_state_file(path: Path, clock: Clock) -> list[str]:
     would look like the empty file every open refuses), and of two processes creating it at once,
     one wins and the other opens the winner's file.
     """
+    import tempfile  # here, not at the top: a read-only open (a cron check) never needs it
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Created here so it is private from the start; SQLite gives the -wal and -shm files the

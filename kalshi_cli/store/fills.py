@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import BookSide
 from kalshi_cli.store.connection import StoreBase, wrap_error
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.store.values import (
@@ -23,6 +22,7 @@ from kalshi_cli.store.values import (
     opt_dec_text,
     time_range,
 )
+from kalshi_cli.units import BookSide
 
 _FILL_COLUMNS = (
     "fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, fee, is_taker, ts, "

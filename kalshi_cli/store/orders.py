@@ -16,7 +16,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import ONE, ZERO, Action, BookSide, Side, to_book
 from kalshi_cli.store.connection import StoreBase
 from kalshi_cli.store.errors import DuplicateIntentError, InvalidTransition, OrderNotFound
 from kalshi_cli.store.records import (
@@ -30,6 +29,7 @@ from kalshi_cli.store.records import (
     OrderHistoryRecord,
 )
 from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
+from kalshi_cli.units import ONE, ZERO, Action, BookSide, Side, to_book
 
 _AWAITING_ANSWER = (PENDING, UNKNOWN)
 _ORDER_COLUMNS = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.models import ZERO
 from kalshi_cli.store.connection import StoreBase
 from kalshi_cli.store.records import SettlementRecord
 from kalshi_cli.store.values import DAY_SECONDS, day_start, dec_text, time_range
+from kalshi_cli.units import ZERO
 
 _SELECT_SETTLEMENTS = (
     "SELECT ticker, event_ticker, result, yes_count, no_count, yes_total_cost, no_total_cost, "

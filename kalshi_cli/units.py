@@ -1,0 +1,186 @@
+"""Money, counts and directions: the part of `models` that defines no dataclass but one.
+
+`models` re-exports every name here, so `from kalshi_cli.models import Side` keeps working;
+the modules a cron check loads (the state file's, the local checks) import from here instead,
+because generating `models`' response dataclasses costs more at import than everything else a
+`kalshi check heartbeat` runs (#17). See `models` for the conventions: Decimal at the boundary,
+never a float, and the two vocabularies of direction that `to_book`/`from_book` convert between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+DOLLARS_QUANTUM = Decimal("0.0001")
+COUNT_QUANTUM = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed-point parsing and formatting
+
+
+def parse_decimal(value: Any, *, what: str = "value") -> Decimal:
+    """Parse a fixed-point string (or an int) to Decimal; floats are refused outright."""
+    if type(value) is not str:  # a string, what the exchange sends, skips these checks
+        if isinstance(value, Decimal):
+            return value
+        if isinstance(value, (bool, float)):
+            raise TypeError(f"{what}: refusing a {type(value).__name__} for a money or count value")
+        if isinstance(value, int):
+            return Decimal(value)
+        if not isinstance(value, str):
+            raise TypeError(f"{what}: expected a fixed-point string, got {type(value).__name__}")
+    try:
+        result = Decimal(value.strip())
+    except InvalidOperation as exc:
+        raise ValueError(f"{what}: {value!r} is not a number") from exc
+    if not result.is_finite():
+        raise ValueError(f"{what}: {value!r} is not a finite number")
+    return result
+
+
+def parse_dollars(value: Any) -> Decimal:
+    return parse_decimal(value, what="dollars")
+
+
+def parse_count(value: Any) -> Decimal:
+    return parse_decimal(value, what="count")
+
+
+def parse_optional_dollars(value: Any) -> Decimal | None:
+    return None if value is None or value == "" else parse_dollars(value)
+
+
+def fmt_dollars(value: Decimal, places: int = 4) -> str:
+    """Kalshi's FixedPointDollars: 4 decimals in normal use, up to 6 for fees and costs."""
+    quantum = Decimal(1).scaleb(-places)
+    q = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    if q != value and places < 6:
+        # never silently lose a sub-penny digit: widen to what the value needs (at most 6)
+        q = value.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    return f"{q:f}"
+
+
+def fmt_count(value: Decimal) -> str:
+    """Kalshi's FixedPointCount: always 2 decimals."""
+    return f"{value.quantize(COUNT_QUANTUM, rounding=ROUND_HALF_EVEN):f}"
+
+
+def cents_to_dollars(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def dollars_to_cents(dollars: Decimal) -> int:
+    """Exact conversion; a sub-cent amount is an error, not a rounding."""
+    cents = dollars * 100
+    if cents != cents.to_integral_value():
+        raise ValueError(f"{dollars} is not a whole number of cents")
+    return int(cents)
+
+
+def ceil_to_cent(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_CEILING)
+
+
+def fmt_money(value: Decimal, tick: Decimal | None = None) -> str:
+    """Money for people, the one way every table, check and summary shows it: dollars to the
+    cent with the sign first (`$12.34`, `-$0.33`, `$1,234.50`); to the tick's digits for a
+    price on a sub-cent grid (`$0.450` at a 0.001 tick); and every digit an amount has beyond
+    that (`$0.0175`: fees are charged to $0.0001), so a total never silently loses money.
+    JSON keeps `fmt_dollars`' exact strings."""
+    places = 2 if tick is None else max(2, -int(tick.normalize().as_tuple().exponent))
+    quantum = Decimal(1).scaleb(-places)
+    sign = "-" if value < 0 else ""
+    mag = abs(value)
+    shown = mag.quantize(quantum) if mag == mag.quantize(quantum) else mag.normalize()
+    return f"{sign}${shown:,f}"
+
+
+# --------------------------------------------------------------------------------------------
+# Directions
+
+
+class Side(StrEnum):
+    YES = "yes"
+    NO = "no"
+
+    def other(self) -> Side:
+        return Side.NO if self is Side.YES else Side.YES
+
+
+class Action(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class BookSide(StrEnum):
+    BID = "bid"  # buys YES
+    ASK = "ask"  # sells YES (buys NO)
+
+
+class TimeInForce(StrEnum):
+    GTC = "good_till_canceled"
+    IOC = "immediate_or_cancel"
+    FOK = "fill_or_kill"
+
+    @classmethod
+    def from_short(cls, text: str) -> TimeInForce:
+        table = {"gtc": cls.GTC, "ioc": cls.IOC, "fok": cls.FOK}
+        try:
+            return table[text.lower()]
+        except KeyError:
+            return cls(text)
+
+
+class SelfTradePrevention(StrEnum):
+    TAKER_AT_CROSS = "taker_at_cross"
+    MAKER = "maker"
+
+
+class OrderStatus(StrEnum):
+    RESTING = "resting"
+    CANCELED = "canceled"
+    EXECUTED = "executed"
+
+
+@dataclass(frozen=True)
+class BookOrder:
+    """An order in the V2 single-book vocabulary: side of the YES book and a YES price."""
+
+    book_side: BookSide
+    yes_price: Decimal
+
+
+def to_book(side: Side, action: Action, price: Decimal) -> BookOrder:
+    """Trader terms (side, action, price of that side) -> V2 book terms (YES price)."""
+    yes_price = price if side is Side.YES else ONE - price
+    buys_yes = (side is Side.YES) == (action is Action.BUY)
+    return BookOrder(BookSide.BID if buys_yes else BookSide.ASK, yes_price)
+
+
+def from_book(book_side: BookSide, yes_price: Decimal, side: Side) -> tuple[Action, Decimal]:
+    """V2 book terms -> the action and price as seen from `side` (the inverse of `to_book`)."""
+    buys_yes = book_side is BookSide.BID
+    action = Action.BUY if buys_yes == (side is Side.YES) else Action.SELL
+    price = yes_price if side is Side.YES else ONE - yes_price
+    return action, price
+
+
+def side_held(position: Decimal) -> Side | None:
+    """The side a netted position holds: positive YES, negative NO, flat None."""
+    if position > 0:
+        return Side.YES
+    if position < 0:
+        return Side.NO
+    return None
+
+
+def outcome_side_of(book_side: BookSide) -> Side:
+    """The side whose exposure an order adds: a bid adds YES, an ask adds NO."""
+    return Side.YES if book_side is BookSide.BID else Side.NO
