@@ -266,7 +266,9 @@ class TradeLoop:
             return
         now = self.clock.wall()
         mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
-        view = self._own_view(ticker)
+        view = self.portfolio.view(ticker)
+        if view.resting:  # `_own_view`, whose answer is this view when nothing rests
+            view = self._own_view(ticker)
         stops = self.risk.stop_loss(view, book)
         if stops:
             fresh = self.feed.is_fresh(ticker)
@@ -278,7 +280,7 @@ class TradeLoop:
             return
         price_ranges = self.portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
-        complement = self._complement(ticker)
+        complement = self._complement(ticker) if ticker in self.complements else None
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
         if self._still_quiet(
             ticker,
