@@ -253,7 +253,7 @@ class Driver:
             return
         if kind in ("orderbook_delta", "orderbook_snapshot"):
             feed.latest = t
-            feed.invalidate(ticker)
+            feed._books.pop(ticker, None)  # `invalidate`, inline: once per book event
             book = feed.replay.books.get(ticker)
             if book is None or not book.fresh:
                 return
@@ -284,7 +284,7 @@ class Driver:
             elif event_type in ("deactivated", "closed"):
                 self.venue.close(ticker)
             feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, data=msg, source="replay"))
-        if self.pending_since is None and feed.pending:
+        if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
             self.pending_since = t
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, Level, Orderbook, Side, parse_count
+from kalshi_cli.models import BookSide, Level, Orderbook, PriceRange, Side, parse_count
 from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
@@ -266,34 +266,47 @@ class TradeLoop:
             return
         now = self.clock.wall()
         mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
-        fresh = self.feed.is_fresh(ticker)
-        # this market's own book age (its last data message or poll), never the feed's last
-        # frame: pings arrive every 10 s while data can stall behind them
-        age = self.feed.data_age(ticker) if fresh else math.inf
-        last_data_at = now - age if age != math.inf else None
-        view = self._own_view(ticker)
+        view = self.portfolio.view(ticker)
+        if view.resting:  # `_own_view`, whose answer is this view when nothing rests
+            view = self._own_view(ticker)
         stops = self.risk.stop_loss(view, book)
         if stops:
+            fresh = self.feed.is_fresh(ticker)
             against = (best_bid(book, stops[0].side), view.contracts)
-            self._stop_loss(ticker, stops, against, last_data_at, fresh)
+            self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
             return
         self._stops.pop(ticker, None)
         if self.executor.backing_off or self._pass_paused:
             return
-        market = self.portfolio.markets[ticker]
+        price_ranges = self.portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
+        complement = self._complement(ticker) if ticker in self.complements else None
+        # the snapshot is built only for a call: a quiet market's full pass costs no allocation
+        if self._still_quiet(
+            ticker,
+            now,
+            book,
+            view,
+            mids=mids,
+            price_ranges=price_ranges,
+            fee_rate=taker_rate,
+            maker_fee_rate=maker_rate,
+            complement=complement,
+        ):
+            return
         snapshot = MarketSnapshot(
             ticker,
             now,
             book,
             mids,
-            market.price_ranges,
+            price_ranges,
             fee_rate=taker_rate,
             maker_fee_rate=maker_rate,
-            complement=self._complement(ticker),
+            complement=complement,
         )
-        if self._still_quiet(snapshot, view):
-            return
+        # the book's freshness and age are read only when an order may go out
+        fresh = self.feed.is_fresh(ticker)
+        last_data_at = self._last_data_at(ticker, now, fresh)
         try:
             decisions = self.strategy.decide(snapshot, view, self.settings.params)
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
@@ -317,15 +330,35 @@ class TradeLoop:
         for intent in intents:
             self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
 
-    def _still_quiet(self, snapshot: MarketSnapshot, view: PositionView) -> bool:
+    def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:  # float-ok
+        """When this market's book last had data (its last data message or poll), never the
+        feed's last frame: pings arrive every 10 s while data can stall behind them. Read only
+        when an order may go out."""
+        age = self.feed.data_age(ticker) if fresh else math.inf
+        return now - age if age != math.inf else None
+
+    def _still_quiet(
+        self,
+        ticker: str,
+        now: float,  # float-ok: unix seconds
+        book: Orderbook,
+        view: PositionView,
+        *,
+        mids: Sequence[tuple[float, Decimal]],
+        price_ranges: tuple[PriceRange, ...],
+        fee_rate: Decimal,
+        maker_fee_rate: Decimal,
+        complement: Complement | None,
+    ) -> bool:
         """Quiet markets: the strategy decided nothing on this market last time, and nothing it
         reads has changed since: the same strategy, book (and complement's), position, resting
         orders and queue positions, fee rates, and the same mid points (none added, none aged
         out of the window). A strategy that is `clock_free` for this position then decides
         nothing again, and the call is skipped: a full pass over markets whose books did not
         move costs no strategy call. Any doubt (the wall clock stepped back, a history horizon
-        longer than the strategy's window) calls it."""
-        last = self._quiet.get(snapshot.ticker)
+        longer than the strategy's window) calls it. Compared field by field against the last
+        call's snapshot, before a new one is built."""
+        last = self._quiet.get(ticker)
         clock_free = self.strategy.clock_free
         if last is None or clock_free is None:
             return False
@@ -334,22 +367,20 @@ class TradeLoop:
             return False
         if not (view is before_view or view == before_view) or not clock_free(view):
             return False
-        if not (snapshot.book is before.book or snapshot.book == before.book):
+        if not (book is before.book or book == before.book):
             return False
         if (
-            snapshot.fee_rate != before.fee_rate
-            or snapshot.maker_fee_rate != before.maker_fee_rate
-            or snapshot.complement != before.complement
-            or snapshot.price_ranges != before.price_ranges
-            or snapshot.ts < before.ts
+            fee_rate != before.fee_rate
+            or maker_fee_rate != before.maker_fee_rate
+            or complement != before.complement
+            or price_ranges != before.price_ranges
+            or now < before.ts
         ):
             return False
-        mids, before_mids = snapshot.mids, before.mids
+        before_mids = before.mids
         if isinstance(mids, MidWindow) and isinstance(before_mids, MidWindow):
             return (
-                self._window_is_horizon
-                and mids.same_as(before_mids)
-                and mids.in_order_until(snapshot.ts)
+                self._window_is_horizon and mids.same_as(before_mids) and mids.in_order_until(now)
             )
         return mids == before_mids == ()
 

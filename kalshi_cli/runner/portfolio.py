@@ -82,11 +82,21 @@ class Portfolio:
         # only changes with a fill, a settlement or an order of its market, so it is kept
         self._views: dict[str, PositionView] = {}
         self._exposures: dict[str, Decimal] = {}
+        # ticker -> (its fee model, its rates outside a waiver): the loop reads them for every
+        # market on every pass; a new model (a fee change) is a new object and is read afresh
+        self._rates: dict[str, tuple[FeeModel, tuple[Decimal, Decimal]]] = {}
 
     def fee_rates(self, ticker: str, at: float) -> tuple[Decimal, Decimal]:  # float-ok: unix s
         """(taker, maker) fee rates of a market at time `at`."""
         fees = self.fees.get(ticker)
-        return (TAKER_FEE_RATE, MAKER_FEE_RATE) if fees is None else fees.rates(at=at)
+        if fees is None:
+            return (TAKER_FEE_RATE, MAKER_FEE_RATE)
+        if fees.waiver_until is not None and at < fees.waiver_until:
+            return fees.rates(at=at)
+        cached = self._rates.get(ticker)
+        if cached is None or cached[0] is not fees:
+            cached = self._rates[ticker] = (fees, fees.rates(at=at))
+        return cached[1]
 
     def apply_fee_changes(self, now: float) -> list[FeeChange]:  # float-ok: unix seconds
         """Switch the fees of every market whose scheduled change is due at `now`; the

@@ -81,6 +81,8 @@ def _pair(
     count = min(first[2][1], second[2][1], params.max_count)
     if count <= 0:
         return []
+    if ONE - (first[2][0] + second[2][0]) < params.min_edge:
+        return []  # fees only lower the edge: no pair at these asks at any size (the usual case)
     edge = pair_edge(first[2][0], second[2][0], count, snap.fee_rate)
     if edge < params.min_edge:
         return []

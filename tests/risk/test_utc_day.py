@@ -1,0 +1,20 @@
+"""`risk.utc_day` keeps the last day's bounds: around midnight, where `datetime` rounds a time
+less than half a microsecond before it up into the next day, it answers as `datetime` does."""
+
+from __future__ import annotations
+
+from kalshi_cli.clock import utc_datetime
+from kalshi_cli.risk.state import utc_day
+
+MIDNIGHT = 1_767_312_000.0  # 2026-01-02T00:00:00Z
+
+
+def test_the_day_around_midnight_is_the_one_datetime_gives() -> None:
+    offsets = [-1.0, -1e-6, -4e-7, -1e-7, 0.0, 1e-7, 1e-6, 1.0, 86_399.9999996, 86_400.0]
+    # each time asked twice, in an order that moves back and forth across the bound, so both
+    # the kept bounds and the fresh computation answer
+    times = [MIDNIGHT + o for o in offsets]
+    for ts in times + times[::-1] + times:
+        assert utc_day(ts) == utc_datetime(ts).strftime("%Y-%m-%d"), ts
+    assert utc_day(MIDNIGHT - 1.0) == "2026-01-01"
+    assert utc_day(MIDNIGHT + 1.0) == "2026-01-02"
