@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.models import BookSide
+from kalshi_cli.store import FillRecord, Store
 from tests.conftest import SimHarness
 
-from .conftest import Kalshi, connect, make_markets
+from .conftest import Kalshi, connect, make_markets, state_path
 
 
 def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
+    ticker, other_market = make_markets(prime, 2)
     number = client.create_subaccount()
     client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
     with connect(prime.new_account(balance_cents=100_000)) as other:
@@ -29,10 +31,10 @@ def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     client.subaccount = number
     client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
 
-    def rows(*args: str) -> list[dict[str, object]]:
+    def rows(*args: str) -> list[dict[str, Any]]:
         result = kalshi("positions", *args, "--json")
         assert result.exit_code == 0, result.output
-        positions: list[dict[str, object]] = json.loads(result.stdout)["positions"]
+        positions: list[dict[str, Any]] = json.loads(result.stdout)["positions"]
         return positions
 
     # the state file is made and brought up to date: every subaccount's fills
@@ -42,3 +44,13 @@ def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     # subaccount 0 (named, and the default) never traded: nothing listed, nothing flagged
     assert rows("--subaccount", "0") == []
     assert rows() == []
+    # a market the state file holds and no subaccount does is still a flagged row
+    with Store.open(state_path(tmp_path)) as store:
+        store.record_fill(
+            FillRecord(
+                "f-x", "o-x", None, other_market, BookSide.BID, D("0.30"), D(2), D(0), True, 1.0
+            )
+        )
+    (stray,) = rows("--subaccount", "0")
+    assert (stray["ticker"], stray["contracts"]) == (other_market, "0.00")
+    assert [d["what"] for d in stray["differences"]] == ["position"]
