@@ -291,7 +291,11 @@ def mark_to_market(
     tickers = set(positions)
     if event_ticker is None:
         # open in the state file but not on the exchange: shown so the difference is seen
-        tickers |= {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
+        stray = {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
+        stray -= tickers
+        if stray:
+            stray = _not_held_elsewhere(client, stray, engine)
+        tickers |= stray
     view = PositionsView()
     for p in flat:
         if p.ticker not in tickers:
@@ -375,6 +379,33 @@ def _unwritable(exc: Exception) -> bool:
     state file: that is refused, exit 17)."""
     text = str(exc).lower()
     return any(w in text for w in ("readonly", "read-only", "permission", "locked", "unable"))
+
+
+def _not_held_elsewhere(client: KalshiClient, stray: set[str], engine: PnlEngine) -> set[str]:
+    """The markets open in the state file but absent from this subaccount's listing, less those
+    the account's other subaccounts hold exactly as the state file says.
+
+    The state file keeps the account's whole history: `/portfolio/fills` lists every
+    subaccount's fills, while `/portfolio/positions` answers for one subaccount (0 unless named;
+    openapi.yaml 3.31.0). A market bought on subaccount 1 is therefore open in the replay yet
+    absent from subaccount 0's listing; it is not a difference when the other subaccounts hold
+    it, and listing it here would show a row of 0 contracts. Asked only when there is such a
+    market, so an account without them makes no extra request."""
+    scoped = client.subaccount
+    here = scoped or 0
+    others = [b.subaccount for b in client.subaccount_balances() if b.subaccount != here]
+    if not others:
+        return stray
+    held: dict[str, Decimal] = {}
+    try:
+        for number in others:
+            client.subaccount = number
+            for p in client.get_positions():
+                if p.ticker in stray:
+                    held[p.ticker] = held.get(p.ticker, ZERO) + p.position
+    finally:
+        client.subaccount = scoped
+    return {t for t in stray if abs(held.get(t, ZERO) - engine.markets[t].position) > TOLERANCE}
 
 
 def _book(client: KalshiClient, ticker: str) -> Orderbook | None:
