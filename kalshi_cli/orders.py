@@ -282,20 +282,7 @@ class OrderService:
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
         self._check_trading(reduce_only=request.reduce_only, what="no new orders")
-        try:
-            market = self.client.get_market(request.ticker)
-        except NotFoundError:
-            # exit NOT_FOUND, as for every command given an unknown ticker (docs/exit-codes.md)
-            raise NotFoundError(
-                f"unknown ticker {request.ticker}",
-                status=404,
-                code="UNKNOWN_TICKER",
-                hint="`kalshi markets` lists tickers",
-            ) from None
-        if not market.is_open:
-            raise ValidationError(
-                f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
-            )
+        market = open_market(self.client, request.ticker)
         validate_price(market, request.price)
         book = to_book(request.side, request.action, request.price)
         price = committed_price(book.book_side, book.yes_price)
@@ -727,6 +714,25 @@ class OrderService:
         """Record an order found on the exchange by its client order id after its answer was
         lost (its fills, status and order id)."""
         self._apply_order(order)
+
+
+def open_market(client: KalshiClient, ticker: str) -> Market:
+    """The market, open for trading: an unknown ticker exits NOT_FOUND, as for every command
+    given one (docs/exit-codes.md); a market not open is refused with MARKET_NOT_OPEN."""
+    try:
+        market = client.get_market(ticker)
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown ticker {ticker}",
+            status=404,
+            code="UNKNOWN_TICKER",
+            hint="`kalshi markets` lists tickers",
+        ) from None
+    if not market.is_open:
+        raise ValidationError(
+            f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
+        )
+    return market
 
 
 def check_trading_state(state: str, reason: str, *, reduce_only: bool, what: str) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.communications import Quote, Rfq
+    from kalshi_cli.models import Market
 
 rfq_app = typer.Typer(
     name="rfq",
@@ -145,23 +146,10 @@ def _trading_allowed(app: AppContext, what: str) -> None:
     check_trading_state(state.state, state.reason, reduce_only=False, what=what)
 
 
-def _open_market(client: KalshiClient, ticker: str) -> Any:
-    from kalshi_cli.errors import NotFoundError, ValidationError
+def _open_market(client: KalshiClient, ticker: str) -> Market:
+    from kalshi_cli.orders import open_market
 
-    try:
-        market = client.get_market(ticker)
-    except NotFoundError:
-        raise NotFoundError(
-            f"unknown ticker {ticker}",
-            status=404,
-            code="UNKNOWN_TICKER",
-            hint="`kalshi markets` lists tickers",
-        ) from None
-    if not market.is_open:
-        raise ValidationError(
-            f"{market.ticker} is {market.status}, not open for trading", code="MARKET_NOT_OPEN"
-        )
-    return market
+    return open_market(client, ticker)
 
 
 def _quotable(
