@@ -58,16 +58,61 @@ class _Track:
     quotes: list[tuple[Decimal, Decimal]] = field(default_factory=list)
     interest_ts: list[float] = field(default_factory=list)  # float-ok: unix seconds
     interest: list[Decimal] = field(default_factory=list)
+    quote_from: int = 0  # where the current minute's quote samples start
+    interest_from: int = 0  # where the current minute's open interest samples start
 
 
-def _put(times: list[float], values: list[Any], ts: float, value: Any) -> None:  # float-ok
+# Every period a candle reads is whole minutes, and every time it reads a sample "in effect at"
+# is a minute boundary (period_ends, _synthetic): so of a minute that has passed, a candle reads
+# only the lowest and highest bid and ask in it and its last state (and, of the very first minute,
+# its first sample). `_put` forgets the rest when the next minute starts: a market keeps at most
+# 5 quote samples and 1 open interest sample per minute it changed in (docs/simulator.md).
+MINUTE_S = 60
+
+
+def _minute(ts: float) -> int:  # float-ok: unix seconds
+    return math.ceil(ts / MINUTE_S)  # the minute (end - 60, end] the sample falls in
+
+
+def _quote_kept(values: list[tuple[Decimal, Decimal]], lo: int, hi: int) -> set[int]:
+    span = range(lo, hi)
+    return {
+        min(span, key=lambda i: values[i][0]),
+        max(span, key=lambda i: values[i][0]),
+        min(span, key=lambda i: values[i][1]),
+        max(span, key=lambda i: values[i][1]),
+        hi - 1,
+    }
+
+
+def _put(
+    times: list[float],  # float-ok: unix seconds
+    values: list[Any],
+    ts: float,  # float-ok: unix seconds
+    value: Any,
+    start: int,
+    *,
+    extremes: bool,
+) -> int:
+    """Record `value` at `ts`; returns where the current minute's samples start (`start` is
+    where they started). A minute that has passed keeps its last sample, and its extremes when
+    `extremes` (the quotes), and the first sample ever kept."""
     if values and values[-1] == value:
-        return
+        return start
     if times and times[-1] >= ts:
         times[-1], values[-1] = times[-1], value  # one instant: keep its last state
-        return
+        return start
+    if times and _minute(ts) != _minute(times[-1]):
+        hi = len(values)
+        kept = _quote_kept(values, start, hi) if extremes else {hi - 1}
+        if start == 0:
+            kept.add(0)
+        times[start:] = [times[i] for i in sorted(kept)]
+        values[start:] = [values[i] for i in sorted(kept)]
+        start = len(values)
     times.append(ts)
     values.append(value)
+    return start
 
 
 class MarketHistory:
@@ -106,8 +151,17 @@ class MarketHistory:
         yes_bid, no_bid = self._exchange.best_bids(ticker)
         quote = (yes_bid if yes_bid is not None else ZERO, ONE - no_bid if no_bid else ONE)
         track = self._tracks.setdefault(ticker, _Track())
-        _put(track.quote_ts, track.quotes, now, quote)
-        _put(track.interest_ts, track.interest, now, market.open_interest)
+        track.quote_from = _put(
+            track.quote_ts, track.quotes, now, quote, track.quote_from, extremes=True
+        )
+        track.interest_from = _put(
+            track.interest_ts,
+            track.interest,
+            now,
+            market.open_interest,
+            track.interest_from,
+            extremes=False,
+        )
 
     def track(self, ticker: str) -> _Track:
         return self._tracks.get(ticker) or _Track()
