@@ -65,9 +65,11 @@ def cancel_all_command(
 ) -> None:
     """Halt, cancel every resting order, prove none is left.
 
-    Sets the trading state to HALTED first (a running `kalshi trade` stops placing), cancels
-    (the exchange's cancel-all, or batched cancels with --ticker / --event, retried through 429
-    and 5xx), then lists again until no order is left or the deadline passes. Exits 0 only when
+    Sets the trading state to HALTED first (a running `kalshi trade` stops placing), closes the
+    account's open RFQs and quotes (an accepted quote would execute on its maker's
+    confirmation), cancels (the exchange's cancel-all, or batched cancels with --ticker /
+    --event, retried through 429 and 5xx), then lists again until no order is left or the
+    deadline passes. Exits 0 only when
     that proof holds, 11 otherwise. Trading stays halted until `kalshi resume`. Without a filter
     the exchange's own cancel-all is used, which Kalshi says may also cancel orders placed in
     the minute after it.
