@@ -93,8 +93,9 @@ def render_equity(view: BacktestView) -> RenderableType:
     if not curve:
         return note_text("no equity sample")
     first, last = curve[0], curve[-1]
+    start, end = float(first[0]), float(last[0])  # float-ok: unix seconds of the samples
     return Text(
-        f"{len(curve)} samples, {time_cell(float(first[0]))} -> {time_cell(float(last[0]))} UTC: "
+        f"{len(curve)} samples, {time_cell(start)} -> {time_cell(end)} UTC: "
         f"{dollars_cell(Decimal(first[1]))} -> {dollars_cell(Decimal(last[1]))}"
     )
 

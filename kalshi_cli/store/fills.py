@@ -153,12 +153,12 @@ class FillsMixin(StoreBase):
             found = self._rows("SELECT min(ts) FROM fills")[0][0]
         else:
             found = self._rows("SELECT min(ts) FROM fills WHERE ts >= ?", (at,))[0][0]
-        return None if found is None else float(found)
+        return None if found is None else float(found)  # float-ok: unix seconds
 
     def last_fill_ts(self, ticker: str) -> float | None:
         """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
         found = self._rows("SELECT max(ts) FROM fills WHERE ticker = ?", (ticker,))[0][0]
-        return None if found is None else float(found)
+        return None if found is None else float(found)  # float-ok: unix seconds
 
     def iter_fill_moves(
         self, since: float, until: float

@@ -1,6 +1,7 @@
-"""No module of the package grows past 800 lines without saying why (issue #11): a long module
-is either split along its seams or carries a paragraph in its docstring that starts with
-"Why one module" and gives the reason it stays whole."""
+"""House rules read from the source. No module grows past 800 lines without saying why (issue
+#11): a long module is either split along its seams or carries a paragraph in its docstring that
+starts with "Why one module" and gives the reason it stays whole. And no `float(` without a
+`# float-ok` comment saying it is a time or a duration (CONTRIBUTING.md)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,15 @@ def test_the_rule_finds_a_long_module_with_no_reason(tmp_path: Path) -> None:
     (tmp_path / "explained.py").write_text('"""Long.\n\nWhy one module: a reason."""\n' + body)
     (tmp_path / "short.py").write_text('"""Short."""\nx = 1\n')
     assert _unexplained(tmp_path) == ["long.py"]
+
+
+def test_every_float_in_the_package_says_it_is_a_time() -> None:
+    # CONTRIBUTING.md: money and counts are Decimal; a `float(` carries `# float-ok` saying it is
+    # a time or a duration, so a price, count, balance or P&L cannot slip into a float unseen
+    bare = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "float(" in line and "# float-ok" not in line
+    ]
+    assert not bare, f"float( without a `# float-ok` reason: {bare}"
