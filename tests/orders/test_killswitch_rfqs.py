@@ -13,7 +13,7 @@ from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ServerError
-from kalshi_cli.killswitch import RFQ_STEP_SHARE, KillSwitch
+from kalshi_cli.killswitch import RFQ_STEP_SHARE, KillReport, KillSwitch
 from kalshi_cli.models import BookSide, Order
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
@@ -162,3 +162,131 @@ def test_an_rfq_service_that_never_answers_holds_the_order_cancels_back_only_bri
     assert report.cancelled == ["o-1"]
     assert report.rfqs_closed == [] and "RFQs and quotes not listed: none closed" in report.errors
     assert report.proven  # the orders are proven gone; nothing of the RFQ side was sent
+
+
+def _rfq(rfq_id: str, ticker: str = "KXRFQ-A") -> Rfq:
+    return Rfq(rfq_id, ticker, "open", Decimal(10), None, False, "c-1", "2026-11-22T10:00:00Z")
+
+
+def _quote(quote_id: str, status: str, ticker: str = "KXRFQ-A") -> Quote:
+    return Quote(
+        quote_id, f"rfq-of-{quote_id}", ticker, status, Decimal("0.40"), Decimal("0.55"),
+        None, None, Decimal(10), "yes" if status == "accepted" else None,
+        "2026-11-22T10:00:00Z", "2026-11-22T10:00:00Z",
+    )  # fmt: skip
+
+
+class _Comms:
+    """An RFQ service holding `rfqs` and our `quotes`, recording what it is asked; a delete takes
+    an item away unless `stuck` names it (the exchange says yes and keeps it open)."""
+
+    def __init__(
+        self, rfqs: list[Rfq], quotes: list[Quote], stuck: frozenset[str] = frozenset()
+    ) -> None:
+        self.rfqs, self.quotes, self.stuck = rfqs, quotes, stuck
+        self.rfq_asks: list[dict[str, object]] = []
+        self.quote_asks: list[dict[str, object]] = []
+        self.deleted: list[tuple[str, str | None]] = []
+
+    def iter_rfqs(
+        self,
+        *,
+        market_ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+        mine: bool = False,
+        subaccount: int | None = None,
+    ) -> Iterator[Rfq]:
+        self.rfq_asks.append(
+            {"market": market_ticker, "event": event_ticker, "status": status, "mine": mine,
+             "subaccount": subaccount}
+        )  # fmt: skip
+        return iter([r for r in self.rfqs if market_ticker in (None, r.market_ticker)])
+
+    def delete_rfq(self, rfq_id: str) -> None:
+        self.deleted.append((rfq_id, None))
+        if rfq_id not in self.stuck:
+            self.rfqs = [r for r in self.rfqs if r.rfq_id != rfq_id]
+
+    def iter_quotes(self, *, status: str | None = None, mine: bool = False) -> Iterator[Quote]:
+        self.quote_asks.append({"status": status, "mine": mine})
+        return iter([q for q in self.quotes if q.status == status])
+
+    def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
+        self.deleted.append((quote_id, rfq_id))
+        if quote_id not in self.stuck:
+            self.quotes = [q for q in self.quotes if q.quote_id != quote_id]
+
+
+class _NothingResting(UnexpectedCalls):
+    def __init__(self, subaccount: int | None = None) -> None:
+        self.subaccount = subaccount
+
+    def iter_orders(
+        self,
+        *,
+        ticker: str | None = None,
+        event_ticker: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[Order]:
+        return iter(())
+
+    def batch_cancel(
+        self,
+        orders: list[tuple[str, str | None]],
+        *,
+        subaccounts: dict[str, int] | None = None,
+    ) -> list[CancelResult]:
+        raise AssertionError("nothing rests: nothing to cancel")
+
+    def cancel_all_orders(self) -> None:
+        pass
+
+
+def _kill(comms: _Comms, *, subaccount: int | None = None, **scope: str) -> KillReport:
+    switch = KillSwitch(
+        _NothingResting(subaccount), None, ManualClock(), deadline_s=60, communications=comms
+    )
+    return switch.run(**scope)  # type: ignore[arg-type]
+
+
+def test_our_open_and_accepted_quotes_are_cancelled_each_on_its_rfq() -> None:
+    comms = _Comms([], [_quote("q-open", "open"), _quote("q-acc", "accepted")])
+
+    report = _kill(comms, ticker="KXRFQ-A")
+
+    assert report.quotes_cancelled == ["q-open", "q-acc"]
+    assert comms.deleted == [("q-open", "rfq-of-q-open"), ("q-acc", "rfq-of-q-acc")]
+    # only the account's own, open or accepted
+    assert comms.quote_asks[:2] == [
+        {"status": "open", "mine": True},
+        {"status": "accepted", "mine": True},
+    ]
+    assert report.proven and report.communications_left == []
+
+
+def test_the_scope_reaches_the_listings() -> None:
+    comms = _Comms([_rfq("r-a")], [_quote("q-a", "open"), _quote("q-b", "open", "KXRFQ-B")])
+
+    report = _kill(comms, subaccount=3, ticker="KXRFQ-A")
+    assert comms.rfq_asks[0] == {
+        "market": "KXRFQ-A", "event": None, "status": "open", "mine": True, "subaccount": 3
+    }  # fmt: skip
+    assert report.quotes_cancelled == ["q-a"]  # another market's quote stays
+
+    by_event = _Comms([_rfq("r-e")], [_quote("q-e", "open")])
+    report = _kill(by_event, event_ticker="KXRFQ")
+    assert by_event.rfq_asks[0]["event"] == "KXRFQ"
+    assert report.rfqs_closed == ["r-e"]
+    assert by_event.quote_asks == [] and report.quotes_cancelled == []  # quotes name no event
+
+
+def test_an_rfq_still_open_after_its_delete_leaves_the_run_unproven() -> None:
+    comms = _Comms([_rfq("r-stuck")], [], stuck=frozenset({"r-stuck"}))
+
+    report = _kill(comms)
+
+    assert report.rfqs_closed == ["r-stuck"]
+    assert report.communications_left == ["r-stuck"]
+    assert report.proven is False
+    assert len(comms.rfq_asks) == 2  # listed again after the delete: the proof
