@@ -4,7 +4,8 @@
 order (which is time order). Nothing in the data is fatal: each line it cannot use is skipped
 and counted in `skipped` under its reason:
 
-    malformed        not JSON, not an object, no integer `recv_ns`, no frame
+    malformed        not JSON, not an object, no integer `recv_ns`, no frame, nested too deep
+                     to parse
     out_of_order     a receive time earlier than the record before it
     truncated_tail   a segment cut off mid-line (a crash); the lines before it are read
     corrupt_block    a segment whose compressed data is damaged; the lines before it are read
@@ -124,7 +125,8 @@ def iter_records(
             rec = parse(line)
             ns = rec["recv_ns"]
             frame = rec.get("frame")
-        except (ValueError, TypeError, KeyError, AttributeError):
+        # RecursionError: a line nested deeper than the parser goes (json.loads raises it too)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             skipped["malformed"] += 1
             continue
         if type(ns) is not int:
@@ -144,7 +146,7 @@ def iter_records(
         text = rec.get("frame_text")
         try:
             frame = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):
             frame = None
         if type(frame) is dict:
             yield ns, frame, False

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kalshi_cli.data.importer import import_jsonl
 from kalshi_cli.data.replay import BookReplay, iter_records, parse_line, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.book import LocalBook
@@ -262,3 +263,51 @@ def test_the_replay_gives_json_loads_books_on_an_awkward_recording(
     whole, reference = replay(tmp_path), replay(tmp_path, parse=json.loads)
     assert book_state(whole) == book_state(reference)
     assert whole.skipped == reference.skipped and whole.frames == reference.frames
+
+
+def test_a_line_nested_past_the_parsers_limit_is_malformed_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A line too deep for any JSON parser here (json.loads raises RecursionError on it) is one
+    more malformed line: the records around it are read (data/replay.py, docs/data.md)."""
+    deep = b'{"recv_ns":2,"frame":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+    writer = SegmentWriter(tmp_path, fsync=False)
+    writer.write(1, frame_line(1, wire.snapshot(1, 1, "M", yes=[["0.4000", "10.00"]]).encode()))
+    writer.write(2, deep)
+    writer.write(3, frame_line(3, wire.delta(1, 2, "M", "yes 0.4000 1.00").encode()))
+    writer.close()
+    books = replay(tmp_path)
+    assert books.skipped == Counter(malformed=1)
+    assert books.books["M"].yes == {Decimal("0.4"): Decimal(11)}
+
+
+def test_an_import_or_a_frame_text_nested_too_deep_is_counted_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """The same for `kalshi data import` (a line nested too deep, as a record and as a wrapped
+    frame's text: malformed, and the frame after it imported) and for a recording's
+    `frame_text` record."""
+    nest = "[" * 100_000 + "]" * 100_000
+    snap = wire.snapshot(1, 1, "M", yes=[["0.4000", "10.00"]])
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "\n".join(
+            [
+                nest,
+                json.dumps({"received_ms": 1_728_000_000_000, "frame": nest}),
+                json.dumps({"received_ms": 1_728_000_000_000, "frame": json.loads(snap)}),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    summary = import_jsonl(source, tmp_path / "set")
+    assert summary.skipped == {"malformed": 1, "no_frame": 1}
+    assert replay(tmp_path / "set").books["M"].yes == {Decimal("0.4"): Decimal(10)}
+
+    writer = SegmentWriter(tmp_path / "rec", fsync=False)
+    writer.write(1, frame_line(1, snap.encode()))
+    writer.write(2, b'{"recv_ns":2,"frame_text":%s}\n' % json.dumps(nest).encode())
+    writer.close()
+    books = replay(tmp_path / "rec")
+    assert books.skipped == Counter(malformed=1)
+    assert books.books["M"].yes == {Decimal("0.4"): Decimal(10)}
