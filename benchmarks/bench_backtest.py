@@ -19,7 +19,14 @@ noise traders) for `--seconds` of simulated time (kalshi_cli/backtest/scenario.p
 Goal (issue #14): at least 50,000 book events per second per core through strategy and risk
 when no order is placed.
 
+Before/after in one run: `--compare-with DIR` (another source tree, e.g. `git worktree add
+/tmp/old main`) runs each strategy and pass setting through that tree's `run_backtest` and this
+one's, each sample a fresh process, interleaved round by round (`--rounds`), and prints the
+medians of the CPU time (`time.process_time`) and wall time of `run_backtest`; the orders,
+fills and decisions of the two trees must agree.
+
     python benchmarks/bench_backtest.py [--markets 50] [--seconds 3600] [--data DIR]
+    python benchmarks/bench_backtest.py --compare-with /tmp/old --strategies arbitrage --rounds 3
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import json
 import multiprocessing
 import os
 import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -150,6 +160,52 @@ def in_fresh_process(spec: BacktestSpec) -> dict[str, Any]:
         return pool.submit(_measure, spec).result()
 
 
+# a child that imports kalshi_cli from the tree given first and runs one backtest
+RUN_CHILD = (
+    "import json, sys, time; sys.path[0:0] = [sys.argv[1]]; import kalshi_cli; "
+    "from kalshi_cli.backtest import BacktestSpec, run_backtest; "
+    "spec = BacktestSpec(data=sys.argv[2], strategy=sys.argv[3], "
+    "trade=tuple(map(tuple, json.loads(sys.argv[4])))); "
+    "c, w = time.process_time(), time.perf_counter(); r = run_backtest(spec); "
+    "c, w = time.process_time() - c, time.perf_counter() - w; "
+    "print(json.dumps({'cpu': c, 'wall': w, 'events': r['data']['book_events'], "
+    "'same': [r['totals']['orders'], r['totals']['fills'], r['audit']['decisions']], "
+    "'tree': kalshi_cli.__file__}))"
+)
+
+
+def compare(other: Path, data: Path, strategies: list[str], rounds: int) -> None:
+    this = Path(__file__).resolve().parent.parent
+    trees = {f"before ({other})": other.resolve(), "after (this tree)": this}
+    print(f"{'strategy':<15} {'full pass':>9} {'tree':<40} {'CPU s':>6} {'events/CPU-s':>12} "
+          f"{'wall s':>6} {'events/s':>9}")  # fmt: skip
+    for name in strategies:
+        for label, trade in (("1 s", []), ("none", [["tick_interval_s", 3600]])):
+            got: dict[str, list[dict[str, Any]]] = {t: [] for t in trees}
+            for _ in range(rounds):
+                for tree_name, tree in trees.items():
+                    argv = [str(tree), str(data), name, json.dumps(trade)]
+                    out = subprocess.run(
+                        [sys.executable, "-c", RUN_CHILD, *argv],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                    result = json.loads(out.splitlines()[-1])
+                    assert str(result["tree"]).startswith(str(tree)), (result, tree)
+                    got[tree_name].append(result)
+            same = {json.dumps(r["same"]) for runs in got.values() for r in runs}
+            assert len(same) == 1, f"the trees disagree (orders, fills, decisions): {same}"
+            for tree_name, runs in got.items():
+                cpu = statistics.median(r["cpu"] for r in runs)
+                wall = statistics.median(r["wall"] for r in runs)
+                events = runs[0]["events"]
+                print(
+                    f"{name:<15} {label:>9} {tree_name:<40} {cpu:>6.2f} {events / cpu:>12,.0f} "
+                    f"{wall:>6.2f} {events / wall:>9,.0f}"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markets", type=int, default=50)
@@ -158,6 +214,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default_data)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--sweep-runs", type=int, default=4)
+    parser.add_argument("--compare-with", type=Path, metavar="DIR", help="another source tree")
+    parser.add_argument("--rounds", type=int, default=3, help="with --compare-with")
     args = parser.parse_args()
 
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
@@ -171,6 +229,10 @@ def main() -> None:
     print(f"data: {books.applied} book events, {sum(books.frames.values())} frames")
     print(f"replay only: {books.applied / took:,.0f} book events/s")
     print()
+    if args.compare_with:
+        compare(args.compare_with, data, args.strategies.split(","), args.rounds)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+        return
     # events/s: end to end (start-up and report included), the headline; loop events/s: the
     # replay loop alone (start-up and report excluded)
     print(f"{'strategy':<15} {'full pass':>9} {'wall s':>7} {'events/s':>9} {'loop s':>7} "

@@ -35,11 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.data.replay import replay
-from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.data.replay import loads_stdlib, parse_line, replay
+from kalshi_cli.data.segments import SegmentWriter, frame_line, iter_lines
 from kalshi_cli.feed.book import BookSet
 from kalshi_cli.feed.ws import FeedSession
 
@@ -233,6 +236,31 @@ def compare(other: Path, n: int, rounds: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def decoders(root: Path) -> None:
+    """Each candidate decoder over the recorded lines (already decompressed), best of three:
+    what chose the replay's decoder (data/replay.py "Speed")."""
+    lines = list(iter_lines(root, Counter()))
+    candidates: dict[str, Callable[[bytes], Any]] = {
+        "json.loads": json.loads,
+        "stdlib scanner (loads_stdlib)": loads_stdlib,
+        "msgspec, stdlib fallback (parse_line)": parse_line,
+    }
+    try:
+        import orjson  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print("  orjson: not installed (pip install orjson to compare)")
+    else:
+        candidates["orjson (ints beyond 64 bits become floats)"] = orjson.loads
+    for name, decode in candidates.items():
+        best = 0.0
+        for _ in range(3):
+            c0 = time.process_time()
+            for line in lines:
+                decode(line)
+            best = max(best, len(lines) / (time.process_time() - c0))
+        print(f"  decode only, {name:38}: {best:>11,.0f} lines/CPU-s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=200_000)
@@ -286,6 +314,7 @@ def main() -> None:
             json.loads(raw)
         bare = len(frames) / (time.perf_counter() - t0)
         print(f"  bare json.loads of the raw frames: {bare:>9,.0f} frames/s")
+        decoders(root)
         best = best_cpu = 0.0
         for _ in range(3):
             t0, c0 = time.perf_counter(), time.process_time()

@@ -27,6 +27,7 @@ HEAVY = (
     "pyarrow",
     "websocket",
     "kalshi_cli.data",
+    "msgspec",  # the replay's decoder: data and backtest commands only
 )
 
 PROBE = """

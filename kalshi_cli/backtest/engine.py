@@ -29,6 +29,7 @@ set's path, the strategy, its parameters, the fill model...) returning a `Backte
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -241,9 +242,10 @@ class Driver:
         t = ns / 1e9
         self.clock.set(t)
         feed = self.feed
-        feed.replay.apply_record(ns, obj, is_local)
         if is_local:
+            feed.replay.apply_record(ns, obj, is_local)
             return
+        feed.replay.apply(ns, obj)  # `apply_record` for a frame, inline
         kind = obj.get("type")
         msg = obj.get("msg")
         if not isinstance(msg, dict):
@@ -488,15 +490,13 @@ def _bounded(records: Iterator[Record], spec: BacktestSpec) -> Iterator[Record]:
     """The records before `end_ns` (those before `start_ns` are read too: they build the
     books; `_drive` trades from `start_ns` on)."""
     hi = spec.end_ns
-    for record in records:
-        if hi is not None and record[0] >= hi:
-            return
-        yield record
+    if hi is None:
+        return records  # no bound: no generator between the reader and the driver
+    return itertools.takewhile(lambda record: record[0] < hi, records)
 
 
 def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
-    yield first
-    yield from rest
+    return itertools.chain((first,), rest)
 
 
 class _SignalLog(EventLog):

@@ -94,7 +94,7 @@ def parse_line(line: bytes) -> tuple[bytes | None, int | None, str]:
     """(the frame's bytes, its receive time in ns or None, a skip reason or "")."""
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json.loads goes
         return None, None, "malformed"
     if not isinstance(obj, dict):
         return None, None, "malformed"
@@ -105,7 +105,7 @@ def parse_line(line: bytes) -> tuple[bytes | None, int | None, str]:
         if isinstance(frame, str):
             try:
                 frame = json.loads(frame)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
         if isinstance(frame, dict) and isinstance(frame.get("type"), str):
             raw = json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()

@@ -4,7 +4,8 @@
 order (which is time order). Nothing in the data is fatal: each line it cannot use is skipped
 and counted in `skipped` under its reason:
 
-    malformed        not JSON, not an object, no integer `recv_ns`, no frame
+    malformed        not JSON, not an object, no integer `recv_ns`, no frame, nested too deep
+                     to parse
     out_of_order     a receive time earlier than the record before it
     truncated_tail   a segment cut off mid-line (a crash); the lines before it are read
     corrupt_block    a segment whose compressed data is damaged; the lines before it are read
@@ -25,13 +26,22 @@ A recorder's `connected` record starts a new connection: sequence tracking resta
 book waits for its new snapshot. Data imported from elsewhere has no such record; a snapshot
 then restarts its subscription's sequence.
 
-Speed (docs/benchmarks.md "Data"): a line is parsed (`parse_line`) by the standard library's C
-scanner straight on its UTF-8 text, which is what `json.loads` runs after its encoding sniffing
-and whitespace handling; a line the scanner refuses (leading whitespace, a byte-order mark, not
-UTF-8, not JSON, extra data) goes to `json.loads` itself, whose answer (an object, or a
-`ValueError` counted as malformed) stands. orjson was measured and not taken: it parses an
-integer beyond 64 bits to a float without a word, and the check that keeps such a line exact
-cost more than orjson saved.
+Speed (docs/benchmarks.md "Data"): a line is parsed (`parse_line`) by msgspec's JSON decoder
+into plain dicts, lists, strings and numbers, which is what `json.loads` gives for the lines it
+accepts (strings stay strings: prices and sizes are texts such as "0.96" and stay exact; an
+integer of any size stays an exact int; a float is the same correctly rounded float). A line
+msgspec refuses goes to the standard library (`loads_stdlib`): the lines only `json.loads`
+takes (`NaN`, `Infinity`, a lone surrogate escape, a byte-order mark, a number beyond a
+float's range) parse to what they always did, and anything else raises the `ValueError`
+counted as malformed. `loads_stdlib` runs the standard library's C scanner straight on the
+line's UTF-8 text, which is what `json.loads` runs after its encoding sniffing and whitespace
+handling, and sends what the scanner refuses to `json.loads` itself. msgspec was chosen by
+benchmark (docs/benchmarks.md "Decoding with msgspec, issue #13") over orjson (the same speed
+here, but it turns an integer beyond 64 bits into a float without a word) and over a decoded
+side-car cache (a second copy of every recording to keep in step with the raw file, for a
+decode that is no longer the wall). A line nested deeper than msgspec allows also goes to the
+standard library. msgspec is imported by the data and backtest commands only
+(tests/test_cold_start.py).
 """
 
 from __future__ import annotations
@@ -43,6 +53,8 @@ from collections.abc import Callable, Iterator
 from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any, cast
+
+import msgspec
 
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
@@ -89,17 +101,32 @@ def loads_stdlib(line: bytes) -> Any:
     return obj
 
 
-parse_line = loads_stdlib  # what `iter_records` parses a line with
+_decode = msgspec.json.Decoder().decode
+# msgspec's ValidationError is a DecodeError; its nesting limit is not the standard library's
+_REFUSED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
-def iter_records(root: Path, skipped: Counter[str]) -> Iterator[Record]:
+def parse_line(line: bytes) -> Any:
+    """`json.loads(line)`: through msgspec, and through the standard library when msgspec
+    refuses the line (see the module's "Speed")."""
+    try:
+        return _decode(line)
+    except _REFUSED:
+        return loads_stdlib(line)
+
+
+def iter_records(
+    root: Path, skipped: Counter[str], parse: Callable[[bytes], Any] = parse_line
+) -> Iterator[Record]:
+    """`parse` is the line parser: `parse_line`, or `json.loads` for a reference reading."""
     last = 0
     for line in iter_lines(root, skipped):
         try:
-            rec = parse_line(line)
+            rec = parse(line)
             ns = rec["recv_ns"]
             frame = rec.get("frame")
-        except (ValueError, TypeError, KeyError, AttributeError):
+        # RecursionError: a line nested deeper than the parser goes (json.loads raises it too)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             skipped["malformed"] += 1
             continue
         if type(ns) is not int:
@@ -119,7 +146,7 @@ def iter_records(root: Path, skipped: Counter[str]) -> Iterator[Record]:
         text = rec.get("frame_text")
         try:
             frame = json.loads(text) if isinstance(text, str) else None
-        except ValueError:
+        except (ValueError, RecursionError):
             frame = None
         if type(frame) is dict:
             yield ns, frame, False
@@ -243,13 +270,15 @@ class BookReplay:
             self._emit(ns, "gap", None, kind)
 
 
-def replay(root: Path, listener: ReplayListener | None = None) -> BookReplay:
+def replay(
+    root: Path, listener: ReplayListener | None = None, parse: Callable[[bytes], Any] = parse_line
+) -> BookReplay:
     """Every record of the data set through a `BookReplay`; read-side skips are merged into
-    its `skipped`."""
+    its `skipped`. `parse` as in `iter_records`."""
     books = BookReplay(listener)
     read_skips: Counter[str] = Counter()
     apply, apply_record = books.apply, books.apply_record
-    for ns, obj, is_local in iter_records(root, read_skips):
+    for ns, obj, is_local in iter_records(root, read_skips, parse):
         if is_local:
             apply_record(ns, obj, is_local)
         else:

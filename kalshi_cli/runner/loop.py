@@ -265,6 +265,9 @@ class TradeLoop:
         if book is None:
             return
         now = self.clock.wall()
+        last = self._quiet.get(ticker)
+        if last is not None and self._untouched(ticker, now, book, last):
+            return
         mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
         view = self.portfolio.view(ticker)
         if view.resting:  # `_own_view`, whose answer is this view when nothing rests
@@ -383,6 +386,53 @@ class TradeLoop:
                 self._window_is_horizon and mids.same_as(before_mids) and mids.in_order_until(now)
             )
         return mids == before_mids == ()
+
+    def _untouched(
+        self,
+        ticker: str,
+        now: float,  # float-ok: unix seconds
+        book: Orderbook,
+        last: tuple[Strategy[Any], MarketSnapshot, PositionView],
+    ) -> bool:
+        """A quiet market none of whose inputs was even touched since the strategy's last call
+        there (which decided nothing): the very same book object (a recorded feed builds one
+        per change and hands it out until the next; the live feeds build one per read, so a
+        live market always takes the full path), position view (the portfolio makes a new one
+        on each fill, order or settlement of the market), complement book and price ranges,
+        equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
+        strategy's window moves with the clock: it takes the full path) and is `clock_free`
+        for that view. The rest of `_trade` could then only end where it ended last time: the
+        stop-loss gave nothing for this view and book (it reads only them, and answers the
+        same), the backoff and the pause only hold back a call, and `_still_quiet` would skip
+        the call. So a full pass over markets whose books did not move costs a few look-ups
+        each, not the whole chain; anything not the same object takes the full path."""
+        strategy, before, before_view = last
+        if strategy is not self.strategy or strategy.reads_mids or now < before.ts:
+            return False
+        if book is not before.book or before_view.resting:
+            return False
+        view = self.portfolio.view(ticker)
+        if view is not before_view or strategy.clock_free is None:
+            return False
+        if not strategy.clock_free(view):
+            return False
+        complement = before.complement
+        if complement is None:
+            if ticker in self.complements and self._complement(ticker) is not None:
+                return False
+        else:
+            other = self.complements.get(ticker)
+            if (
+                other != complement.ticker
+                or other in self.closed
+                or self.feed.book(other) is not complement.book
+                or self.portfolio.markets[other].price_ranges is not complement.price_ranges
+            ):
+                return False
+        if self.portfolio.markets[ticker].price_ranges is not before.price_ranges:
+            return False
+        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
+        return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
 
     def _own_view(self, ticker: str) -> PositionView:
         """The market's view with only this loop's resting orders: what the strategy and the

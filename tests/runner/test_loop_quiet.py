@@ -53,3 +53,58 @@ def test_a_signal_made_by_the_window_sliding_goes_out_with_the_book_unchanged(
     assert order.ticker == FED and order.book_side is BookSide.ASK
     # only once 0.53 (recorded at 5 s) is more than the 60 s window old
     assert seconds > 65
+
+
+LOWERED = """
+fees: {fee_type: quadratic, fee_multiplier: "1"}
+series:
+  - ticker: KXLOW
+    title: No fees from a minute in
+    fee_changes:
+      - {fee_type: quadratic, fee_multiplier: "0", after_seconds: 60}
+    events:
+      - event_ticker: KXLOW-1
+        title: One
+        markets:
+          - {ticker: KXLOW-1-A, path: {kind: flat, price: "0.50"},
+             quote: {half_spread: "0.02", size: "10", levels: 1}}
+liquidity_provider: {cash_cents: 10000000, refresh_seconds: 1.0}
+"""
+
+
+def test_a_quiet_market_with_the_very_same_book_is_decided_again_when_its_fees_change(
+    tmp_path: Path,
+) -> None:
+    """The full pass's shortcut for a market none of whose inputs was touched (runner/loop.py
+    `_untouched`: the feed hands out the same book object until it changes, as a recorded feed
+    does) still sees what changes with the clock: here a fee change. YES and NO asks of 0.48
+    leave 4 cents a pair, 0.5 cent after the standard fees (below arbitrage's 1 cent minimum):
+    nothing, pass after pass, on the same book object; once the series' fees drop to zero the
+    same book pays and the pair goes out."""
+    path = tmp_path / "lowered.yaml"
+    path.write_text(LOWERED)
+    clock = ManualClock(START)
+    exchange = new_exchange(path, clock)
+    rig = make_rig(
+        tmp_path / "q.db",
+        strategy="arbitrage",
+        exchange=exchange,
+        clock=clock,
+        account_id=trader(exchange),
+    )
+    ticker = "KXLOW-1-A"
+    bid = ((Decimal("0.52"), Decimal(10)),)
+    crossed = Orderbook(ticker, bid, bid)
+    while clock.wall() < START + 59:
+        rig.feed.show(crossed)  # the same object, shown again so the book stays fresh
+        rig.step(1.0)
+    assert rig.client.requests == []
+    while not rig.client.requests and clock.wall() < START + 70:
+        rig.feed.show(crossed)
+        rig.step(1.0)
+    assert rig.feed.book(ticker) is crossed  # no book change: the fees alone
+    # the pair's first leg (YES bought at its ask; the fake exchange's own book then refuses
+    # the fill-or-kill, so the NO leg is not sent), once the fees fell at 60 s
+    order = rig.client.requests[0]
+    assert order.ticker == ticker and order.book_side is BookSide.BID
+    assert clock.wall() >= START + 60
