@@ -7,16 +7,21 @@ as a fresh process, interleaved with the baselines (coldstart.py); the median wa
 reported with its ratio to `python -c "import typer"` (target: at most 2x).
 
 `--importtime` instead prints the slowest imports (`python -X importtime`) of one such run.
+`--floor` also times what any httpx-based command joining the simulator must do, as processes of
+their own: importing typer and httpx (without httpx's CLI, as `kalshi_cli` arranges), then one
+plain GET of the markets with httpx, then the same signed with the account's RSA key.
 `--compare-with DIR` also times the same command from another source tree (e.g. a
 `git worktree add /tmp/old <commit>`), in the same run, against the same simulator: both trees
 then run as `python -c` with their directory first on sys.path, so they start alike.
 
     python benchmarks/bench_cold_start_network.py [--runs 20] [--importtime] [--compare-with DIR]
+        [--floor]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -30,6 +35,46 @@ TARGET_RATIO = 2.0
 FROM_TREE = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); from kalshi_cli.__main__ import main; main()"
 )
+
+
+IMPORTS = "import kalshi_cli, typer, httpx"
+PLAIN_GET = """
+import kalshi_cli, typer, httpx, json, ssl, sys
+with httpx.Client(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as http:
+    print(json.dumps(http.get(sys.argv[1] + "/markets").raise_for_status().json())[:10])
+"""
+SIGNED_GET = """
+import kalshi_cli, typer, httpx, base64, json, ssl, sys, time
+from cryptography.hazmat.bindings._rust import openssl
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+with open(sys.argv[2], "rb") as pem:
+    key = openssl.keys.load_pem_private_key(
+        pem.read(), None, unsafe_skip_rsa_key_validation=True
+    )
+url = sys.argv[1] + "/markets"
+now = str(int(time.time() * 1000))
+pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+signature = key.sign((now + "GET" + httpx.URL(url).path).encode(), pss, hashes.SHA256())
+headers = {
+    "KALSHI-ACCESS-KEY": sys.argv[3],
+    "KALSHI-ACCESS-TIMESTAMP": now,
+    "KALSHI-ACCESS-SIGNATURE": base64.b64encode(signature).decode(),
+}
+with httpx.Client(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) as http:
+    print(json.dumps(http.get(url, headers=headers).raise_for_status().json())[:10])
+"""
+
+
+def floors(home: Path) -> dict[str, list[str]]:
+    """The floor commands, against the simulator whose account `home`'s sim directory holds."""
+    account = json.loads((home / "sim" / "account.json").read_text())
+    api, key, key_id = account["api_base"], account["private_key_path"], account["key_id"]
+    return {
+        "floor: import typer, httpx": [sys.executable, "-c", IMPORTS],
+        "floor: + one plain httpx GET": [sys.executable, "-c", PLAIN_GET, api],
+        "floor: + RSA key and signature": [sys.executable, "-c", SIGNED_GET, api, key, key_id],
+    }
 
 
 def from_tree(tree: str) -> list[str]:
@@ -91,6 +136,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--importtime", action="store_true")
     parser.add_argument("--compare-with", metavar="DIR")
+    parser.add_argument("--floor", action="store_true")
     args = parser.parse_args()
     exe = kalshi()
     with tempfile.TemporaryDirectory() as home:
@@ -106,6 +152,8 @@ def main() -> int:
                     this_tree = str(Path(__file__).resolve().parent.parent)
                     commands["  the same, this tree (python -c)"] = from_tree(this_tree)
                     commands["  the same, --compare-with tree"] = from_tree(args.compare_with)
+                if args.floor:
+                    commands |= floors(Path(home))
                 result = medians(commands, args.runs, env)
             finally:
                 proc.terminate()

@@ -119,6 +119,18 @@ def load_command(entry: LazyCommand) -> Any:
     # No completion options: Typer would add them to a single command built as its own app.
     holder = typer.Typer(rich_markup_mode=None, add_completion=False)
     module.register(holder)
+    # Build only the command asked for: a module registers several (`markets`, `market`,
+    # `orderbook`), and Typer reads every signature's type hints to build each one, about 1.5 ms
+    # of a cold start apiece (docs/benchmarks.md, "Cold starts").
+    mine = [
+        info
+        for info in holder.registered_commands
+        if info.callback is not None
+        and (info.name or typer.main.get_command_name(info.callback.__name__)) == entry.name
+    ]
+    if mine:
+        holder.registered_commands = mine
+        holder.registered_groups = []
     built = typer.main.get_command(holder)
     if isinstance(built, TyperGroup):
         return built.commands[entry.name]

@@ -28,7 +28,6 @@ import random
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from http.cookiejar import CookieJar
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -73,25 +72,42 @@ SIGNATURE_WINDOW_S = 30.0
 # placed".
 LANDING_MARGIN_S = 10.0
 LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
+URL_CACHE_MAX = 1024  # parsed request URLs kept per client (`ClientBase._url`)
 
 
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 
-class _CookieJar(CookieJar):
-    """A cookie jar that reads a response's cookies only when it sets some.
+class _Cookies(httpx.Cookies):
+    """Cookies that read a response only when it sets some.
 
-    httpx hands every response to its jar, which rebuilds the response's headers as an email
-    message and the request as a `urllib.request.Request` to look for `Set-Cookie`: about 15 us
-    of CPU per request on this machine (docs/benchmarks.md, "Client"), though the exchange's API
-    sets no cookie on a signed request. A response that does set one is processed as before.
+    httpx hands every response to its cookies, which wrap the request as a
+    `urllib.request.Request` and the response's headers as an email message for the jar to look
+    for `Set-Cookie`: 15-30 us of CPU per request on this machine (docs/benchmarks.md, "Client"),
+    though the exchange's API sets no cookie on a signed request. A response that does set one
+    is processed as before.
     """
 
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        answer = getattr(response, "response", None)
-        if isinstance(answer, httpx.Response) and not answer.headers.get_list("set-cookie"):
-            return
-        super().extract_cookies(response, request)
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if response.headers.get_list("set-cookie"):
+            super().extract_cookies(response)
+
+
+class _Http(httpx.Client):
+    """httpx's client with `_Cookies` in place of its own (through the public `cookies`
+    property, which is all httpx reads and writes them by)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._kalshi_cookies = _Cookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._kalshi_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        self._kalshi_cookies = _Cookies(cookies)
 
 
 def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
@@ -154,15 +170,17 @@ class ClientBase:
         self._timeout = timeout
         # full URLs and no empty params: httpx merging a base URL or an empty query costs
         # about 12 microseconds each per request (benchmarks/bench_client.py)
-        self._http = httpx.Client(
+        self._http = _Http(
             auth=self._auth,
             timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
             verify=_tls_for(base),
-            cookies=_CookieJar(),
         )
+        # each path's URL parsed once: httpx parses a URL string character by character, about
+        # 20 us per request (docs/benchmarks.md, "Client"); a parsed `httpx.URL` it takes as is
+        self._urls: dict[str, httpx.URL] = {}
         self._limiter = RateLimiter(rate_limits or tier_limits(tier), self._clock)
         self._retry = RetryPolicy(max_attempts=max_attempts, max_seconds=max_retry_seconds)
         self._rng = rng or random.Random()
@@ -213,7 +231,7 @@ class ClientBase:
         try:
             response = self._http.request(
                 method,
-                self.api_base + path,
+                self._url(path),
                 params=query or None,
                 json=json,
                 auth=httpx.USE_CLIENT_DEFAULT if signed else None,
@@ -231,6 +249,14 @@ class ClientBase:
         if response.status_code == 429:
             self._limiter.rate_limited(method, path)
         raise self._api_error(response, what)
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= URL_CACHE_MAX:  # bounded: a path can hold any ticker or id
+                self._urls.clear()
+            url = self._urls[path] = httpx.URL(self.api_base + path)
+        return url
 
     def _reason(self, exc: httpx.RequestError) -> str:
         if isinstance(exc, httpx.ConnectTimeout):

@@ -853,3 +853,33 @@ def test_a_cookie_the_exchange_sets_is_kept_and_sent_back(
     first, setting, after = fake.requests
     assert "cookie" not in first.headers and "cookie" not in setting.headers
     assert after.headers["cookie"] == "edge=abc"
+
+
+def test_every_request_reaches_its_own_url_however_many_paths_were_asked_before(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    # the client keeps each path's parsed URL (a bounded cache, emptied when full): a path asked
+    # again after the cache was emptied, and a path with a query, still go where they should
+    from kalshi_cli.client.base import URL_CACHE_MAX
+
+    unlimited = TierLimits(BucketLimit(10**9, 10**9), BucketLimit(10**9, 10**9))
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="key-1",
+        private_key=key,
+        clock=clock,
+        transport=httpx.MockTransport(
+            lambda r: _ok({"market": _market(r.url.path.removeprefix("/trade-api/v2/markets/"))})
+        ),
+        rate_limits=unlimited,
+    )
+    tickers = [f"KXT-{n}" for n in range(URL_CACHE_MAX + 3)] + ["KXT-0", "KXT-1"]
+    with client:
+        assert [client.get_market(t).ticker for t in tickers] == tickers
+    fake.on("GET", "/markets", default=_ok({"markets": [], "cursor": ""}))
+    paged = KalshiClient(api_base=BASE, clock=clock, transport=httpx.MockTransport(fake.handler))
+    with paged:
+        list(paged.iter_markets(status="open", limit=5))
+        list(paged.iter_markets(status="closed", limit=5))
+    assert [r.url.params.get("status") for r in fake.requests] == ["open", "closed"]
+    assert {str(r.url).split("?")[0] for r in fake.requests} == {f"{BASE}/markets"}
