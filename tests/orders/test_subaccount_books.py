@@ -1,0 +1,131 @@
+"""Each subaccount is its own book: positions, cost and P&L from the state file per subaccount.
+
+Kalshi keeps a position per (subaccount, market) (openapi.yaml 3.31.0: `subaccount_number` on
+orders and fills, `/portfolio/positions` answering for one subaccount). One market bought on
+subaccount 0 and sold on subaccount 1 is two positions with their own costs, not one netted
+position: the sale on 1 realizes nothing against the purchase on 0. The state file records each
+order's and fill's subaccount (migration 0004), so a per-subaccount view replays only that
+subaccount's fills and the account-wide P&L is the sum of the subaccounts' books.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.models import BookSide, Fill
+from kalshi_cli.runner.portfolio import Portfolio
+from kalshi_cli.runner.session import StartupRefused, check_positions, rebuild
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import Kalshi, connect, make_markets, state_path
+
+
+@pytest.fixture
+def two_books(prime: SimHarness, client: KalshiClient) -> Iterator[tuple[str, list[Fill]]]:
+    """One market traded on subaccounts 0 and 1: subaccount 0 buys 10 YES at 0.40 and sells 4
+    at 0.55 (realizing 4 x 0.15 gross); between the two, subaccount 1 sells 5 YES at 0.50
+    (holding 5 NO at 0.50 each). Netted as one book, the sale on 1 would close 5 of 0's YES."""
+    (ticker,) = make_markets(prime, 1)
+    number = client.create_subaccount()
+    assert number == 1
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(10)))
+        client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(10)))
+        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(5)))
+        client.subaccount = 1
+        client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(5)))
+        client.subaccount = None
+        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.55"), D(4)))
+        client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.55"), D(4)))
+    fills = list(client.iter_fills())  # every subaccount's (the listing's default)
+    assert sorted(f.raw["subaccount_number"] for f in fills) == [0, 0, 1]
+    yield ticker, fills
+
+
+def _json(kalshi: Kalshi, *args: str) -> dict[str, Any]:
+    result = kalshi(*args, "--json")
+    assert result.exit_code == 0, result.output
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def _fees(fills: list[Fill], subaccount: int | None = None) -> D:
+    return sum(
+        (f.fee for f in fills if subaccount in (None, f.raw["subaccount_number"])), D(0)
+    )
+
+
+def test_positions_per_subaccount_come_from_that_subaccounts_fills(
+    two_books: tuple[str, list[Fill]], kalshi: Kalshi
+) -> None:
+    ticker, fills = two_books
+    assert kalshi("reconcile").exit_code == 0
+    (zero,) = _json(kalshi, "positions", "--subaccount", "0")["positions"]
+    assert (zero["ticker"], zero["side"], zero["contracts"]) == (ticker, "yes", "6.00")
+    # 6 of the 10 bought at 0.40 left: the sale on subaccount 1 closed none of them
+    assert (zero["average_entry"], zero["cost"]) == ("0.400000", "2.400000")
+    assert D(zero["realized_pnl_gross"]) == D("0.60")
+    assert D(zero["fees"]) == _fees(fills, 0)
+    assert zero["differences"] == []
+    (one,) = _json(kalshi, "positions", "--subaccount", "1")["positions"]
+    assert (one["ticker"], one["side"], one["contracts"]) == (ticker, "no", "5.00")
+    assert (one["average_entry"], one["cost"]) == ("0.500000", "2.500000")
+    assert D(one["realized_pnl_gross"]) == 0
+    assert D(one["fees"]) == _fees(fills, 1)
+    assert one["differences"] == []
+    # without --subaccount: the exchange's default, subaccount 0
+    assert _json(kalshi, "positions")["positions"] == [zero]
+
+
+def test_pnl_per_subaccount_and_the_account_wide_sum(
+    two_books: tuple[str, list[Fill]], kalshi: Kalshi
+) -> None:
+    ticker, fills = two_books
+    assert kalshi("reconcile").exit_code == 0
+    per = {n: _json(kalshi, "pnl", "--local", "--subaccount", str(n)) for n in (0, 1)}
+    assert D(per[0]["realized_gross"]) == D("0.60")
+    assert D(per[1]["realized_gross"]) == 0
+    for n in (0, 1):
+        assert D(per[n]["fees"]) == _fees(fills, n)
+        assert per[n]["by_market"][ticker]["fills"] == (2 if n == 0 else 1)
+    whole = _json(kalshi, "pnl", "--local")
+    # the sum of the two books, not one netted book (which would realize 0.50 more)
+    assert D(whole["realized_gross"]) == D("0.60")
+    assert D(whole["fees"]) == _fees(fills) == D(per[0]["fees"]) + D(per[1]["fees"])
+    assert D(whole["realized"]) == D(per[0]["realized"]) + D(per[1]["realized"])
+    assert whole["by_market"][ticker]["fills"] == 3
+    # with the exchange: marked and cross-checked on the subaccount named, no difference
+    checked = _json(kalshi, "pnl", "--subaccount", "1")
+    assert checked["differences"] == []
+    assert D(checked["realized_gross"]) == 0
+
+
+def test_the_trade_loop_on_one_subaccount_starts_from_that_subaccounts_book(
+    two_books: tuple[str, list[Fill]], client: KalshiClient, kalshi: Kalshi, tmp_path: Any
+) -> None:
+    """The loop's start compares the replayed positions with the exchange's of its subaccount:
+    another subaccount's fills in the state file are not a difference that refuses trading."""
+    ticker, _ = two_books
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(state_path(tmp_path)) as store:
+        for number, held in ((None, D(6)), (1, D(-5))):
+            client.subaccount = number
+            portfolio = Portfolio([])
+            rebuild(store, portfolio, subaccount=number or 0)
+            assert portfolio.position(ticker) == held
+            check_positions(client, portfolio)
+        # the whole account's fills replayed as one book is what the exchange does not hold
+        client.subaccount = None
+        merged = Portfolio([])
+        rebuild(store, merged, subaccount=None)
+        assert merged.position(ticker) == D(1)
+        with pytest.raises(StartupRefused):
+            check_positions(client, merged)
