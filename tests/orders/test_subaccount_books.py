@@ -11,6 +11,7 @@ subaccount's fills and the account-wide P&L is the sum of the subaccounts' books
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
@@ -19,9 +20,11 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.models import BookSide, Fill
+from kalshi_cli.pnl import fill_record_from_api, realized_per_fill
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import check_positions, rebuild
-from kalshi_cli.store import Store
+from kalshi_cli.store import Store, migrations
+from kalshi_cli.store.values import dec_text
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path
@@ -124,3 +127,55 @@ def test_the_trade_loop_on_one_subaccount_starts_from_that_subaccounts_book(
                 rebuild(store, portfolio, number)
             assert portfolio.position(ticker) == held
             check_positions(client, portfolio)
+
+
+def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
+    two_books: tuple[str, list[Fill]], kalshi: Kalshi, tmp_path: Any
+) -> None:
+    """A file written before migration 0003 holds the same fills with no subaccount. The
+    migration makes them the primary's and forgets the catch-up cursor, so the next read
+    command reads every fill again and moves each to the subaccount the exchange lists it
+    under, its order too, and the realized P&L of each fill is that of its own book."""
+    _, fills = two_books
+    path = state_path(tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrations.apply_pending(conn, 1.0, [migrations.INITIAL, migrations.FILL_INTEGER_UNITS])
+        # as the old code wrote them: one book, each fill's realized P&L from that netting
+        records = sorted((fill_record_from_api(f) for f in fills), key=lambda r: r.ts)
+        for record, event in realized_per_fill(records, []):
+            conn.execute(
+                "INSERT INTO fills (fill_id, order_id, ticker, book_side, yes_price, count, fee, "
+                "is_taker, ts, realized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (
+                    record.fill_id,
+                    record.order_id,
+                    record.ticker,
+                    record.book_side.value,
+                    dec_text(record.yes_price),
+                    dec_text(record.count),
+                    dec_text(record.fee),
+                    record.ts,
+                    dec_text(event.net),
+                ),
+            )
+        # a cursor past every fill: a catch-up that kept it would read none of them again
+        conn.execute(
+            "INSERT INTO kv (key, value, updated_at) VALUES ('fills_caught_up_at', ?, 1.0)",
+            (repr(records[-1].ts + 10_000),),
+        )
+    finally:
+        conn.close()
+    (one,) = _json(kalshi, "positions", "--subaccount", "1")["positions"]
+    assert (one["side"], one["contracts"], one["cost"]) == ("no", "5.00", "2.500000")
+    assert one["differences"] == []
+    with Store.open(path) as store:
+        assert "0003_order_fill_subaccount" in [n for n, _ in store.applied_migrations()]
+        by_id = {r.fill_id: r for r in store.iter_fills()}
+        assert {i: r.subaccount for i, r in by_id.items()} == {
+            f.fill_id: f.raw["subaccount_number"] for f in fills
+        }
+        # realized per fill from each fill's own book: only subaccount 0's sale realized
+        realized = sum((r.realized_pnl or D(0) for r in by_id.values()), D(0))
+        assert realized == D("0.60") - _fees(fills)
