@@ -4,8 +4,9 @@ Kalshi keeps a position per (subaccount, market) (openapi.yaml 3.31.0: `subaccou
 orders and fills, `/portfolio/positions` answering for one subaccount). One market bought on
 subaccount 0 and sold on subaccount 1 is two positions with their own costs, not one netted
 position: the sale on 1 realizes nothing against the purchase on 0. The state file records each
-order's and fill's subaccount (migration 0004), so a per-subaccount view replays only that
-subaccount's fills and the account-wide P&L is the sum of the subaccounts' books.
+order's and fill's subaccount (migration 0003_order_fill_subaccount), so a per-subaccount view
+replays only that subaccount's fills and the account-wide P&L is the sum of the subaccounts'
+books.
 """
 
 from __future__ import annotations
