@@ -180,3 +180,34 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
         # realized per fill from each fill's own book: only subaccount 0's sale realized
         realized = sum((r.realized_pnl or D(0) for r in by_id.values()), D(0))
         assert realized == D("0.60") - _fees(fills)
+
+
+def test_the_running_loop_applies_only_its_subaccounts_fills(
+    prime: SimHarness, client: KalshiClient, tmp_path: Any
+) -> None:
+    """The fill listing covers every subaccount unless one is named (openapi.yaml 3.31.0): a
+    loop on subaccount 0 takes a fill of subaccount 1 in its market for none of its own."""
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+    from kalshi_cli.runner.eventlog import EventLog
+
+    (ticker,) = make_markets(prime, 1)
+    client.create_subaccount()
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    clock = SystemClock()
+    with Store.open(tmp_path / "loop.db") as store:
+        parts = Parts(client, store, feed=None, clock=clock, log=EventLog(clock, stderr=None))  # type: ignore[arg-type]
+        loop = build_loop(
+            parts, TradeOptions(strategy="spike"), TradeConfig(), [client.get_market(ticker)]
+        )
+        with connect(prime.new_account(balance_cents=100_000)) as other:
+            other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(8)))
+            client.subaccount = 1
+            client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
+            client.subaccount = None
+            assert loop.executor.sync_fills(since_ts=0) == 0
+            assert loop.portfolio.position(ticker) == 0
+            client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
+        assert loop.executor.sync_fills(since_ts=0) == 1
+        assert loop.portfolio.position(ticker) == 3
+        assert [(f.count, f.subaccount) for f in store.iter_fills()] == [(D(3), 0)]
