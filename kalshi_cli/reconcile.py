@@ -328,7 +328,8 @@ def sync_fills(
             subaccount=intent.subaccount if intent else None,
         )
         records.append(record)
-        if "subaccount_number" in fill.raw:
+        if record.subaccount and "subaccount_number" in fill.raw:
+            # rows recorded before subaccounts were kept are 0: only others can be wrong
             named[record.fill_id] = record.subaccount
     records.sort(key=lambda r: r.ts)
     underfilled = [

@@ -177,8 +177,14 @@ class FillsMixin(StoreBase):
         return None if found is None else float(found)  # float-ok: unix seconds
 
     def fill_subaccounts(self) -> list[int]:
-        """The subaccounts the state file has fills of, in order."""
-        return [int(n) for (n,) in self._rows("SELECT DISTINCT subaccount FROM fills ORDER BY 1")]
+        """The subaccounts the state file has fills of, in order: the numbered ones from the
+        partial index `fills_subaccount` (empty for an account trading on the primary only),
+        the primary by its first fill."""
+        numbered = self._rows(
+            "SELECT DISTINCT subaccount FROM fills WHERE subaccount != 0 ORDER BY 1"
+        )
+        primary = self._rows("SELECT 1 FROM fills WHERE subaccount = 0 LIMIT 1")
+        return [0] * len(primary) + [int(n) for (n,) in numbered]
 
     def fill_tickers(self, *, subaccount: int | None = None) -> set[str]:
         """The markets the state file has fills in (of `subaccount` only, when given)."""
