@@ -12,6 +12,7 @@ books.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from decimal import Decimal as D
@@ -211,3 +212,16 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
         assert loop.executor.sync_fills(since_ts=0) == 1
         assert loop.portfolio.position(ticker) == 3
         assert [(f.count, f.subaccount) for f in store.iter_fills()] == [(D(3), 0)]
+
+
+def test_check_pnl_counts_the_account_as_the_sum_of_its_books(
+    two_books: tuple[str, list[Fill]], kalshi: Kalshi
+) -> None:
+    """`kalshi check pnl` (what cron alerts on) replays each subaccount's book, as `kalshi
+    pnl` does: the sale on subaccount 1 realizes nothing against the purchase on 0."""
+    _, fills = two_books
+    assert kalshi("reconcile").exit_code == 0
+    result = kalshi("check", "pnl")
+    total = re.search(r"'total'=(-?[0-9.]+)", result.stdout)
+    assert total is not None, result.stdout
+    assert D(total.group(1)) == D("0.60") - _fees(fills)
