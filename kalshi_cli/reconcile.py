@@ -445,11 +445,14 @@ def apply_order(
         return True
     if doubtful is not None and doubtful.lags(intent, order, asked=now):
         return False
+    # a row recorded before the state file kept subaccounts says 0 until the exchange names one
+    moved = order.subaccount is not None and order.subaccount != intent.subaccount
     if (
         intent.status != order.status
         or intent.filled != order.fill_count
         or intent.remaining != order.remaining_count
         or intent.price != order.yes_price
+        or moved
     ):
         store.update_order(
             client_order_id=intent.client_order_id,
@@ -459,6 +462,7 @@ def apply_order(
             remaining_count=order.remaining_count,
             price=order.yes_price,
             count=order.fill_count + order.remaining_count,
+            subaccount=order.subaccount,
         )
         return True
     return False

@@ -145,6 +145,7 @@ class OrdersMixin(StoreBase):
         remaining_count: Decimal | None = None,
         price: Decimal | None = None,
         count: Decimal | None = None,
+        subaccount: int | None = None,
     ) -> bool:
         """Copy the exchange's view of an order; True when a known order changed.
 
@@ -171,6 +172,8 @@ class OrdersMixin(StoreBase):
             wanted["price"] = dec_text(price)
         if count is not None:
             wanted["count"] = dec_text(count)
+        if subaccount is not None:
+            wanted["subaccount"] = _subaccount_number(subaccount)
         columns = ", ".join(wanted)
         key_column, key = (
             ("client_order_id", client_order_id)

@@ -132,18 +132,32 @@ def test_the_trade_loop_on_one_subaccount_starts_from_that_subaccounts_book(
 
 
 def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
-    two_books: tuple[str, list[Fill]], kalshi: Kalshi, tmp_path: Any
+    two_books: tuple[str, list[Fill]], client: KalshiClient, kalshi: Kalshi, tmp_path: Any
 ) -> None:
     """A file written before migration 0003 holds the same fills with no subaccount. The
     migration makes them the primary's and forgets the catch-up cursor, so the next read
     command reads every fill again and moves each to the subaccount the exchange lists it
     under, its order too, and the realized P&L of each fill is that of its own book."""
-    _, fills = two_books
+    ticker, fills = two_books
+    client.subaccount = 1
+    resting = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(2)))
+    client.subaccount = None
     path = state_path(tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         migrations.apply_pending(conn, 1.0, [migrations.INITIAL, migrations.FILL_INTEGER_UNITS])
+        # the orders as the old code recorded them: no subaccount
+        for order_id, status in [(f.order_id, "executed") for f in fills] + [
+            (resting.order_id, "resting")
+        ]:
+            conn.execute(
+                "INSERT INTO orders (client_order_id, order_id, ticker, book_side, price, count, "
+                "side, action, status, filled, remaining, created_at, updated_at, "
+                "time_in_force, post_only, reduce_only) VALUES (?, ?, ?, 'bid', '0.1', '2', "
+                "'yes', 'buy', ?, '0', '2', 1.0, 1.0, 'good_till_canceled', 0, 0)",
+                (f"old-{order_id}", order_id, ticker, status),
+            )
         # as the old code wrote them: one book, each fill's realized P&L from that netting
         records = sorted((fill_record_from_api(f) for f in fills), key=lambda r: r.ts)
         for record, event in realized_per_fill(records, []):
@@ -181,6 +195,16 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
         # realized per fill from each fill's own book: only subaccount 0's sale realized
         realized = sum((r.realized_pnl or D(0) for r in by_id.values()), D(0))
         assert realized == D("0.60") - _fees(fills)
+        # a filled order takes its fills' subaccount
+        assert {i.order_id: i.subaccount for i in store.intents(status="executed")} == {
+            f.order_id: f.raw["subaccount_number"] for f in fills
+        }
+    # a resting order, with no fill to say, takes the subaccount the exchange lists it under
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(path) as store:
+        (row,) = store.open_orders()
+        assert (row.order_id, row.subaccount) == (resting.order_id, 1)
+        assert store.open_orders(subaccount=0) == []
 
 
 def test_the_running_loop_applies_only_its_subaccounts_fills(
