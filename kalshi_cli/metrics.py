@@ -235,10 +235,10 @@ class Collector:
 
 
 def _from_store(store: Store, now: float) -> list[Family]:
-    from kalshi_cli.pnl import summarize
+    from kalshi_cli.pnl import summarize_store
 
     day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
-    pnl = summarize(store.iter_fills(), store.settlements())
+    pnl = summarize_store(store)  # each subaccount's book on its own, added
     intents = store.intents()
     by_status: dict[str, int] = {}
     for intent in intents:

@@ -417,7 +417,7 @@ def send_batch(
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]
         for row, order in chunk:
-            _record_intent(service, row, order.create)
+            _record_intent(service, row, order.create, subaccount)
         creates = [order.create for _, order in chunk]
         try:
             items = service.client.batch_create_orders(creates, subaccount=subaccount)
@@ -451,7 +451,9 @@ def _coid(row: BatchRow) -> str:
     return row.request.client_order_id
 
 
-def _record_intent(service: OrderService, row: BatchRow, create: CreateOrder) -> None:
+def _record_intent(
+    service: OrderService, row: BatchRow, create: CreateOrder, subaccount: int | None
+) -> None:
     from kalshi_cli.store import IntentRecord
 
     now = service.now()
@@ -478,6 +480,8 @@ def _record_intent(service: OrderService, row: BatchRow, create: CreateOrder) ->
             time_in_force=create.time_in_force.value,
             post_only=create.post_only,
             reduce_only=create.reduce_only,
+            # the batch's subaccount, else the client's, else the exchange's default (0)
+            subaccount=subaccount if subaccount is not None else service.client.subaccount or 0,
         ),
         lambda state: check_trading_state(
             state.state, state.reason, reduce_only=create.reduce_only, what="not sent"

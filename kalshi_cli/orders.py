@@ -355,6 +355,7 @@ class OrderService:
                 time_in_force=create.time_in_force.value,
                 post_only=create.post_only,
                 reduce_only=create.reduce_only,
+                subaccount=self.client.subaccount or 0,
             ),
             lambda state: check_trading_state(
                 state.state, state.reason, reduce_only=create.reduce_only, what="not sent"

@@ -66,8 +66,15 @@ _MICRO = Decimal("0.000001")
 
 
 def fill_record_from_api(
-    fill: Fill, *, client_order_id: str | None = None, strategy: str | None = None
+    fill: Fill,
+    *,
+    client_order_id: str | None = None,
+    strategy: str | None = None,
+    subaccount: int | None = None,
 ) -> FillRecord:
+    """The state file's record of an exchange fill. Its subaccount is the one the fill names
+    (`subaccount_number`, sent to direct members), else `subaccount` (its order's), else 0
+    (the primary, the spec's default)."""
     from kalshi_cli.store import FillRecord
 
     # created_time first: it has milliseconds, and fills within one second must keep their
@@ -91,7 +98,16 @@ def fill_record_from_api(
         ts=ts,
         strategy=strategy,
         realized_pnl=None,
+        subaccount=fill_subaccount(fill, subaccount),
     )
+
+
+def fill_subaccount(fill: Fill, default: int | None = None) -> int:
+    """The subaccount an exchange fill is on: its `subaccount_number`, else `default`, else 0."""
+    number = fill.raw.get("subaccount_number")
+    if isinstance(number, int) and not isinstance(number, bool):
+        return number
+    return 0 if default is None else default
 
 
 def settlement_record_from_api(s: Settlement) -> SettlementRecord:
@@ -500,6 +516,13 @@ class PnlSummary:
     engine: PnlEngine
     groups: dict[str, dict[str, Bucket]]
     since: float | None = None
+    # each subaccount's positions, when summarized from a state file (`summarize_store`):
+    # every subaccount is its own book, and `engine` is their sum
+    books: dict[int, PnlEngine] = field(default_factory=dict)
+
+    def book(self, subaccount: int) -> PnlEngine:
+        """One subaccount's positions (empty when it has no fills)."""
+        return self.books.get(subaccount) or PnlEngine()
 
     def _total(self) -> Bucket:
         total = Bucket()
@@ -706,8 +729,9 @@ class _StretchPass(_Pass[int]):
     to `PnlEngine` on random histories (same-time fills, several days, settlements at a fill's
     time, a `since` cutoff)."""
 
-    def __init__(self, since: float | None) -> None:
+    def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)
+        self.subaccount = subaccount  # the book replayed (None: the whole file)
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -720,14 +744,15 @@ class _StretchPass(_Pass[int]):
         applied at the start of the first stretch at or after it, which leaves its market
         where it stood at the settlement, so an account of many short-lived markets is not
         cut into a stretch per settlement."""
+        book = self.subaccount
         last: dict[str, float | None] = {}
         for s in settlements:
             if s.ticker not in last:
-                last[s.ticker] = store.last_fill_ts(s.ticker)
+                last[s.ticker] = store.last_fill_ts(s.ticker, subaccount=book)
         bounds = SettlementQueue(
             s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
         )
-        at = store.next_fill_ts(None)
+        at = store.next_fill_ts(None, subaccount=book)
         while at is not None:
             for s in queue.due(at):
                 self.settle(s)
@@ -736,8 +761,10 @@ class _StretchPass(_Pass[int]):
             until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
-            self.stretch(store.iter_fill_moves(at, until), int(day), at >= self.cutoff)
-            at = store.next_fill_ts(until)
+            self.stretch(
+                store.iter_fill_moves(at, until, subaccount=book), int(day), at >= self.cutoff
+            )
+            at = store.next_fill_ts(until, subaccount=book)
 
     def stretch(
         self, moves: Iterable[tuple[str, str | None, int, int, int]], day: int, counted: bool
@@ -801,18 +828,75 @@ class _StretchPass(_Pass[int]):
                     c.fills += r.fills
 
 
-def summarize_store(store: Store, *, since: float | None = None) -> PnlSummary:
+def summarize_store(
+    store: Store, *, since: float | None = None, subaccount: int | None = None
+) -> PnlSummary:
     """The summary of a whole state file: over its integer columns when every fill and
-    settlement fits `FIXED`'s units (always, for what Kalshi sends), else over the text."""
-    settlements = store.settlements()
-    if not (_fits(settlements) and store.fills_fit_units()):
-        return summarize_rows(store.iter_fill_rows(), settlements, since=since)
+    settlement fits `FIXED`'s units (always, for what Kalshi sends), else over the text.
+
+    Each subaccount is its own book (Kalshi keeps a position per subaccount and market): with
+    `subaccount`, that one's fills only, and the settlements of the markets it traded (those
+    of markets no subaccount traded here go to the primary's, 0); without, each subaccount's
+    book is replayed on its own and the books added (`add_books`), so one subaccount's sale
+    never closes another's purchase."""
+    if subaccount is None:
+        numbers = store.fill_subaccounts()
+        if len(numbers) > 1:
+            return add_books(
+                {n: summarize_store(store, since=since, subaccount=n) for n in numbers}, since
+            )
+        whole = _summarize_book(store, since, None, store.settlements())
+        whole.books = {numbers[0]: whole.engine} if numbers else {}
+        return whole
+    traded = store.fill_tickers(subaccount=subaccount)
+    if subaccount == 0:
+        traded |= {s.ticker for s in store.settlements()} - store.fill_tickers()
+    settlements = [s for s in store.settlements() if s.ticker in traded]
+    book = _summarize_book(store, since, subaccount, settlements)
+    book.books = {subaccount: book.engine}
+    return book
+
+
+def _summarize_book(
+    store: Store,
+    since: float | None,
+    subaccount: int | None,
+    settlements: list[SettlementRecord],
+) -> PnlSummary:
+    if not (_fits(settlements) and store.fills_fit_units(subaccount=subaccount)):
+        return summarize_rows(store.iter_fill_rows(subaccount=subaccount), settlements, since=since)
     queue = SettlementQueue(settlements)
-    state = _StretchPass(since)
+    state = _StretchPass(since, subaccount)
     state.run_store(store, settlements, queue)
     for s in queue.rest():
         state.settle(s)
     return state.summary(since)
+
+
+def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
+    """The account's summary from its subaccounts' books: every bucket added, and per market
+    the positions, costs and totals added (a market held YES on one subaccount and NO on
+    another shows their sum, each book keeping its own in `books`)."""
+    groups: dict[str, dict[str, Bucket]] = {name: {} for name in GROUPINGS}
+    engine = PnlEngine()
+    for summary in books.values():
+        for name, buckets in summary.groups.items():
+            for key, b in buckets.items():
+                total = groups[name].setdefault(key, Bucket())
+                total.gross += b.gross
+                total.fees += b.fees
+                total.fills += b.fills
+                total.settlements += b.settlements
+        for ticker, m in summary.engine.markets.items():
+            t = engine.market(ticker)
+            t.position += m.position
+            t.basis += m.basis
+            t.realized_gross += m.realized_gross
+            t.fees += m.fees
+            t.traded += m.traded
+            t.fills += m.fills
+            t.settled = t.settled or m.settled
+    return PnlSummary(engine, groups, since, {n: b.engine for n, b in books.items()})
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:

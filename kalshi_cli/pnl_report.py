@@ -46,9 +46,14 @@ def pnl_report(
     since_ts: float | None,
     by: str,
     exchange: ExchangeAccess | None,
+    subaccount: int | None = None,
 ) -> PnlReport:
     """Realized P&L from the state file at `state` since `since_ts` (`since` is how the person
-    wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared."""
+    wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared.
+
+    With `subaccount`, that subaccount's book only; without, the account's: every subaccount's
+    book added. Marked and compared on the exchange's positions of `subaccount` (else 0, the
+    exchange's default), with that subaccount's book."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.pnl import summarize_rows, summarize_store
     from kalshi_cli.positions import CaughtUp, mark_to_market, open_caught_up
@@ -69,11 +74,10 @@ def pnl_report(
         if store is None:
             summary = summarize_rows([], [], since=since_ts)
         else:
-            summary = summarize_store(store, since=since_ts)
+            summary = summarize_store(store, since=since_ts, subaccount=subaccount)
         if client is not None:
-            view = mark_to_market(
-                client, store, engine=summary.engine, limit=limit, include_flat=True
-            )
+            book = summary.book(subaccount if subaccount is not None else 0)
+            view = mark_to_market(client, store, engine=book, limit=limit, include_flat=True)
     finally:
         if store is not None:
             store.close()

@@ -17,6 +17,11 @@ usually closes the gap. The exchange lists only markets with an open position, s
 already flat or settled are checked through the settlements instead. With `include_flat`, the
 markets traded and closed out are compared too, from both tiers: a settled event's positions
 move to `/historical/positions` once the historical cutoff passes them.
+
+Each subaccount is its own book: `/portfolio/positions` answers for one subaccount (the client's,
+else 0; openapi.yaml 3.31.0), and the state file's replay is of that subaccount's fills only (the
+state file records each fill's subaccount), so a market held on another subaccount is neither
+counted here nor a difference.
 """
 
 from __future__ import annotations
@@ -186,9 +191,9 @@ class PositionsView:
         }
 
 
-def build_engine(store: Store) -> PnlEngine:
-    """Replay the state file's whole history (average cost) and keep only the end state."""
-    return summarize_store(store).engine
+def build_engine(store: Store, subaccount: int = 0) -> PnlEngine:
+    """Replay one subaccount's whole history (average cost) and keep only the end state."""
+    return summarize_store(store, subaccount=subaccount).engine
 
 
 def exposures(positions: Iterable[Position], resting: Iterable[Order]) -> dict[str, Exposure]:
@@ -270,11 +275,14 @@ def mark_to_market(
     include_flat: bool = False,
     risk_limit: Decimal | None = None,
 ) -> PositionsView:
-    """One row per market held (by the exchange's account or the state file's replay).
+    """One row per market held (by the exchange's subaccount or the state file's replay of it:
+    the client's subaccount, else 0, the exchange's default for positions).
 
-    `engine` is the replayed history when the caller already has it (`kalshi pnl`)."""
+    `engine` is that subaccount's replayed history when the caller already has it (`kalshi
+    pnl`)."""
     if engine is None:
-        engine = build_engine(store) if store is not None else PnlEngine()
+        book = client.subaccount or 0
+        engine = build_engine(store, book) if store is not None else PnlEngine()
     listed = client.get_positions(
         ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
     )
@@ -292,9 +300,6 @@ def mark_to_market(
     if event_ticker is None:
         # open in the state file but not on the exchange: shown so the difference is seen
         stray = {t for t, m in engine.markets.items() if m.position != 0 and ticker in (None, t)}
-        stray -= tickers
-        if stray:
-            stray = _not_held_elsewhere(client, stray, engine)
         tickers |= stray
     view = PositionsView()
     for p in flat:
@@ -379,33 +384,6 @@ def _unwritable(exc: Exception) -> bool:
     state file: that is refused, exit 17)."""
     text = str(exc).lower()
     return any(w in text for w in ("readonly", "read-only", "permission", "locked", "unable"))
-
-
-def _not_held_elsewhere(client: KalshiClient, stray: set[str], engine: PnlEngine) -> set[str]:
-    """The markets open in the state file but absent from this subaccount's listing, less those
-    the account's other subaccounts hold exactly as the state file says.
-
-    The state file keeps the account's whole history: `/portfolio/fills` lists every
-    subaccount's fills, while `/portfolio/positions` answers for one subaccount (0 unless named;
-    openapi.yaml 3.31.0). A market bought on subaccount 1 is therefore open in the replay yet
-    absent from subaccount 0's listing; it is not a difference when the other subaccounts hold
-    it, and listing it here would show a row of 0 contracts. Asked only when there is such a
-    market, so an account without them makes no extra request."""
-    scoped = client.subaccount
-    here = scoped or 0
-    others = [b.subaccount for b in client.subaccount_balances() if b.subaccount != here]
-    if not others:
-        return stray
-    held: dict[str, Decimal] = {}
-    try:
-        for number in others:
-            client.subaccount = number
-            for p in client.get_positions():
-                if p.ticker in stray:
-                    held[p.ticker] = held.get(p.ticker, ZERO) + p.position
-    finally:
-        client.subaccount = scoped
-    return {t for t in stray if abs(held.get(t, ZERO) - engine.markets[t].position) > TOLERANCE}
 
 
 def _book(client: KalshiClient, ticker: str) -> Orderbook | None:

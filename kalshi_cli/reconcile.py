@@ -313,6 +313,7 @@ def sync_fills(
 
     known_orders = {i.order_id: i for i in store.intents() if i.order_id}
     records = []
+    named: dict[str, int] = {}  # fill id -> the subaccount the exchange lists it under
     filled: dict[str, Decimal] = {}
     # The exchange lists newest first; the state file streams fills by (ts, rowid), so they
     # are written oldest first and fills of the same instant keep their true order. Fills older
@@ -320,13 +321,16 @@ def sync_fills(
     for fill in reversed(list(fills_with_history(client, min_ts=since_ts))):
         intent = known_orders.get(fill.order_id)
         filled[fill.order_id] = filled.get(fill.order_id, ZERO) + fill.count
-        records.append(
-            fill_record_from_api(
-                fill,
-                client_order_id=intent.client_order_id if intent else None,
-                strategy=intent.strategy if intent else None,
-            )
+        record = fill_record_from_api(
+            fill,
+            client_order_id=intent.client_order_id if intent else None,
+            strategy=intent.strategy if intent else None,
+            subaccount=intent.subaccount if intent else None,
         )
+        records.append(record)
+        if record.subaccount and "subaccount_number" in fill.raw:
+            # rows recorded before subaccounts were kept are 0: only others can be wrong
+            named[record.fill_id] = record.subaccount
     records.sort(key=lambda r: r.ts)
     underfilled = [
         order_id
@@ -335,24 +339,41 @@ def sync_fills(
         and intent.status == CANCELED
         and count > intent.filled
     ]
-    return store.record_fills(records), underfilled
+    added = store.record_fills(records)
+    # a fill recorded before the state file kept subaccounts is the primary's until now
+    if named and store.correct_subaccounts(named):
+        _realized_again(store)
+    return added, underfilled
 
 
 def backfill_realized(store: Store) -> int:
     """Give every fill that lacks one its realized P&L (net of its fee), by replaying the
-    history: the daily circuit breaker and `kalshi check pnl` add these up per day, and a
-    fill copied from the exchange arrives without one. Returns how many were written."""
+    history of its subaccount (each is its own book): the daily circuit breaker and `kalshi
+    check pnl` add these up per day, and a fill copied from the exchange arrives without one.
+    Returns how many were written."""
     from kalshi_cli.pnl import realized_per_fill
 
+    settlements = store.settlements()
     missing = [
         (fill.fill_id, event.net)
-        for fill, event in realized_per_fill(store.iter_fills(), store.settlements())
+        for number in store.fill_subaccounts()
+        for fill, event in realized_per_fill(store.iter_fills(subaccount=number), settlements)
         if fill.realized_pnl is None
     ]
     with store.transaction():
         for fill_id, net in missing:
             store.set_fill_realized_pnl(fill_id, net)
     return len(missing)
+
+
+def _realized_again(store: Store) -> None:
+    """Fills moved to their true subaccount: what each realized was computed in the wrong
+    book, so every fill's is computed again."""
+    ids = [fill.fill_id for fill in store.iter_fills()]
+    with store.transaction():
+        for fill_id in ids:
+            store.set_fill_realized_pnl(fill_id, None)
+    backfill_realized(store)
 
 
 def sync_settlements(client: KalshiClient, store: Store) -> int:
@@ -424,11 +445,14 @@ def apply_order(
         return True
     if doubtful is not None and doubtful.lags(intent, order, asked=now):
         return False
+    # a row recorded before the state file kept subaccounts says 0 until the exchange names one
+    moved = order.subaccount is not None and order.subaccount != intent.subaccount
     if (
         intent.status != order.status
         or intent.filled != order.fill_count
         or intent.remaining != order.remaining_count
         or intent.price != order.yes_price
+        or moved
     ):
         store.update_order(
             client_order_id=intent.client_order_id,
@@ -438,6 +462,7 @@ def apply_order(
             remaining_count=order.remaining_count,
             price=order.yes_price,
             count=order.fill_count + order.remaining_count,
+            subaccount=order.subaccount,
         )
         return True
     return False
@@ -448,6 +473,8 @@ def import_order(store: Store, order: Order, *, now: float) -> None:
     from kalshi_cli.store import IntentRecord
 
     action, _ = from_book(order.book_side, order.yes_price, Side.YES)
+    # the spec's default where an order does not name its subaccount: the primary
+    subaccount = order.subaccount if order.subaccount is not None else 0
     store.record_intent(
         IntentRecord(
             client_order_id=order.client_order_id or f"external-{order.order_id}",
@@ -470,6 +497,7 @@ def import_order(store: Store, order: Order, *, now: float) -> None:
             time_in_force=str(order.raw.get("time_in_force", "good_till_canceled")),
             post_only=False,
             reduce_only=False,
+            subaccount=subaccount,
         )
     )
     store.mark_sent(

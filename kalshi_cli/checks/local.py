@@ -204,7 +204,7 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     """Today's (UTC) and total realized P&L, net of fees, replayed from the fills by the same
     engine as `kalshi pnl`; and today's realized P&L against the edge the strategies expected
     when their orders filled (`model_fair` against the fill price)."""
-    from kalshi_cli.pnl import summarize
+    from kalshi_cli.pnl import summarize_store
 
     day_warn = th.get("pnl", "warn")
     day_crit = th.get("pnl", "crit")
@@ -222,7 +222,8 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
         )
     store = view.store
     day = datetime.fromtimestamp(view.now, tz=UTC).strftime("%Y-%m-%d")
-    summary = summarize(store.iter_fills(), store.settlements())
+    # each subaccount's book replayed on its own and added, as `kalshi pnl` does
+    summary = summarize_store(store)
     bucket = summary.groups["day"].get(day)
     today = bucket.net if bucket is not None else ZERO
     total = summary.realized

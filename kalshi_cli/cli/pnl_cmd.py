@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
+from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt
 from kalshi_cli.cli._output import Column, TableFormat
 
 if TYPE_CHECKING:
@@ -63,22 +63,27 @@ def pnl_command(
     ] = False,
     as_json: JsonOpt = False,
     fmt: FormatOpt = None,
+    subaccount: SubaccountOpt = None,
     env: EnvOpt = None,
 ) -> None:
     """Realized and unrealized P&L, cross-checked with the exchange.
 
     Realized P&L is computed by average cost from the fills and settlements in the state file
     (those it lacks are brought in first, unless --local); unrealized P&L marks open positions
-    at the best bid.
+    at the best bid. Each subaccount is its own book: --subaccount N counts N's fills only;
+    without it, every subaccount's book is added (marked and cross-checked on subaccount 0).
 
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """
+    from kalshi_cli.cli._services import use_subaccount
     from kalshi_cli.cli.portfolio import parse_since
     from kalshi_cli.pnl_report import pnl_report
 
     since_ts = None if since is None else parse_since(since)
     app = current()
     settings = app.settings(env.value if env else None)
+    if not local:
+        use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
     report = pnl_report(
         settings.state,
@@ -86,6 +91,7 @@ def pnl_command(
         since_ts=since_ts,
         by=by.value,
         exchange=None if local else partial(exchange_access, app),
+        subaccount=subaccount,
     )
     out.table(COLUMNS[by], [display_row(r) for r in report.rows], document=report.document)
     if not out.as_json and out.format is not TableFormat.CSV:

@@ -46,7 +46,7 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count, to_book
-from kalshi_cli.pnl import fill_record_from_api
+from kalshi_cli.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.risk.state import halt
@@ -534,7 +534,15 @@ class Executor:
             self.log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0
         self._ok()
-        new = [f for f in fills if f.ticker in self.portfolio.markets and not self._known(f)]
+        # the listing covers every subaccount: another's fills are another book, not the loop's
+        here = self.client.subaccount or 0
+        new = [
+            f
+            for f in fills
+            if f.ticker in self.portfolio.markets
+            and fill_subaccount(f, here) == here
+            and not self._known(f)
+        ]
         new.sort(key=lambda f: (f.ts or 0, f.created_time))
         for fill in new:
             self._apply(fill)

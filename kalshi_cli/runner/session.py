@@ -154,14 +154,15 @@ def reconcile(
     return report
 
 
-def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
-    """Replay every fill and settlement of the state file, oldest first; fills that lack a
-    realized P&L (imported by reconcile) get theirs written, so the daily circuit breaker
-    counts them. Returns the fill records."""
+def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any]:
+    """Replay every fill and settlement of the loop's subaccount's book (its own positions:
+    another subaccount's fills are another book), oldest first; fills that lack a realized P&L
+    (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
+    Returns the fill records."""
     from kalshi_cli.pnl import merge_settlements
     from kalshi_cli.store import SettlementRecord
 
-    fills = list(store.iter_fills())
+    fills = list(store.iter_fills(subaccount=subaccount))
     missing: list[tuple[str, Decimal]] = []
     for event in merge_settlements(fills, store.settlements()):
         if isinstance(event, SettlementRecord):
@@ -187,7 +188,7 @@ def rebuild(store: Store, portfolio: Portfolio) -> list[Any]:
     with store.transaction():
         for fill_id, net in missing:
             store.set_fill_realized_pnl(fill_id, net)
-    for intent in store.open_orders():
+    for intent in store.open_orders(subaccount=subaccount):
         if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
             portfolio.add_order(
                 open_order(
@@ -262,7 +263,8 @@ def build_loop(
             f"cannot price the fees of {exc}; not trading",
             hint="leave that market out of the selection",
         ) from exc
-    fills = rebuild(parts.store, portfolio)
+    # the exchange's positions the start compares with are the client's subaccount's (else 0)
+    fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
     settings = LoopSettings(
         strategy_name=strategy.name,
         params=params,

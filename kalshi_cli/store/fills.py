@@ -26,12 +26,12 @@ from kalshi_cli.units import BookSide
 
 _FILL_COLUMNS = (
     "fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, fee, is_taker, ts, "
-    "strategy, realized_pnl"
+    "strategy, realized_pnl, subaccount"
 )
 _UNIT_COLUMNS = "yes_price_e6, count_e2, fee_e8"
 _INSERT_FILL_SQL = (
     f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}, {_UNIT_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * 15)})"
+    f"VALUES ({', '.join('?' * 16)})"
 )
 PRICE_SCALE, COUNT_SCALE, FEE_SCALE = 6, 2, 8
 _UNITS_CACHE: dict[tuple[str, int], int | None] = {}
@@ -75,8 +75,9 @@ class FillsMixin(StoreBase):
         ticker: str | None = None,
         since: float | None = None,
         limit: int | None = None,
+        subaccount: int | None = None,
     ) -> list[FillRecord]:
-        sql, params = _fills_query(since=since, until=None, ticker=ticker)
+        sql, params = _fills_query(since=since, until=None, ticker=ticker, subaccount=subaccount)
         return list(_fill_records(self._newest(sql, params, "ts, rowid", limit)))
 
     def iter_fills(
@@ -85,10 +86,12 @@ class FillsMixin(StoreBase):
         since: float | None = None,
         until: float | None = None,
         ticker: str | None = None,
+        subaccount: int | None = None,
     ) -> Iterator[FillRecord]:
         """Stream fills in time order (`since` inclusive, `until` exclusive) without loading
-        them all: memory stays flat whatever the number of fills."""
-        sql, params = _fills_query(since=since, until=until, ticker=ticker)
+        them all: memory stays flat whatever the number of fills. `subaccount` keeps that
+        subaccount's only (every subaccount's when None), here and in the readers below."""
+        sql, params = _fills_query(since=since, until=until, ticker=ticker, subaccount=subaccount)
         try:
             cursor = self._conn.execute(f"{sql} ORDER BY ts, rowid", params)
         except sqlite3.Error as exc:
@@ -97,12 +100,17 @@ class FillsMixin(StoreBase):
         return _fill_records(cursor)
 
     def iter_fill_rows(
-        self, *, since: float | None = None, until: float | None = None
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        subaccount: int | None = None,
     ) -> Iterator[tuple[str, str, str, str, str, float, str | None]]:
         """(ticker, book_side, yes_price, count, fee, ts, strategy) in time order, money and
         counts as their canonical TEXT: the lean stream `kalshi pnl` parses itself, because
         building a FillRecord per row costs more than the P&L arithmetic over a million fills."""
         where, params = time_range("ts", since, until)
+        where = _and_subaccount(where, params, subaccount)
         try:
             cursor = self._conn.execute(
                 "SELECT ticker, book_side, yes_price, count, fee, ts, strategy "  # noqa: S608
@@ -115,13 +123,18 @@ class FillsMixin(StoreBase):
         return cursor
 
     def iter_fill_units(
-        self, *, since: float | None = None, until: float | None = None
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        subaccount: int | None = None,
     ) -> Iterator[tuple[str, int, int, int, int, float, str | None]] | None:
         """(ticker, buys_yes, yes_price_e6, count_e2, fee_e8, ts, strategy) in time order, the
         money and counts as integers of their fixed units (see the module docstring) and
         `buys_yes` 1 for a bid, 0 for an ask; None when a fill in the range has no integers
         (a value finer than the units), for the caller to read `iter_fill_rows` instead."""
         where, params = time_range("ts", since, until)
+        where = _and_subaccount(where, params, subaccount)
         inexact = "yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL"
         try:
             # answered from the partial index `fills_without_units`, which is empty in practice
@@ -140,28 +153,70 @@ class FillsMixin(StoreBase):
         cursor.arraysize = 1000
         return cursor
 
-    def fills_fit_units(self) -> bool:
+    def fills_fit_units(self, *, subaccount: int | None = None) -> bool:
         """Whether every fill has its integers (none holds a value finer than the units);
         answered from the partial index `fills_without_units`, empty in practice."""
         inexact = "yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL"
-        return not self._rows(f"SELECT 1 FROM fills WHERE {inexact} LIMIT 1")  # noqa: S608
+        params: list[object] = []
+        where = _and_subaccount(f" WHERE ({inexact})", params, subaccount)
+        return not self._rows(f"SELECT 1 FROM fills{where} LIMIT 1", params)  # noqa: S608
 
-    def next_fill_ts(self, at: float | None) -> float | None:
+    def next_fill_ts(self, at: float | None, *, subaccount: int | None = None) -> float | None:
         """The time of the first fill at or after `at` (of all, if None): one seek in the
         `ts` index."""
-        if at is None:
-            found = self._rows("SELECT min(ts) FROM fills")[0][0]
-        else:
-            found = self._rows("SELECT min(ts) FROM fills WHERE ts >= ?", (at,))[0][0]
+        where, params = time_range("ts", at, None)
+        where = _and_subaccount(where, params, subaccount)
+        found = self._rows(f"SELECT min(ts) FROM fills{where}", params)[0][0]  # noqa: S608
         return None if found is None else float(found)  # float-ok: unix seconds
 
-    def last_fill_ts(self, ticker: str) -> float | None:
+    def last_fill_ts(self, ticker: str, *, subaccount: int | None = None) -> float | None:
         """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
-        found = self._rows("SELECT max(ts) FROM fills WHERE ticker = ?", (ticker,))[0][0]
+        params: list[object] = [ticker]
+        where = _and_subaccount(" WHERE ticker = ?", params, subaccount)
+        found = self._rows(f"SELECT max(ts) FROM fills{where}", params)[0][0]  # noqa: S608
         return None if found is None else float(found)  # float-ok: unix seconds
+
+    def fill_subaccounts(self) -> list[int]:
+        """The subaccounts the state file has fills of, in order: the numbered ones from the
+        partial index `fills_subaccount` (empty for an account trading on the primary only),
+        the primary by its first fill."""
+        numbered = self._rows(
+            "SELECT DISTINCT subaccount FROM fills WHERE subaccount != 0 ORDER BY 1"
+        )
+        primary = self._rows("SELECT 1 FROM fills WHERE subaccount = 0 LIMIT 1")
+        return [0] * len(primary) + [int(n) for (n,) in numbered]
+
+    def fill_tickers(self, *, subaccount: int | None = None) -> set[str]:
+        """The markets the state file has fills in (of `subaccount` only, when given)."""
+        params: list[object] = []
+        where = _and_subaccount("", params, subaccount)
+        rows = self._rows(f"SELECT DISTINCT ticker FROM fills{where}", params)  # noqa: S608
+        return {str(t) for (t,) in rows}
+
+    def correct_subaccounts(self, subaccounts: dict[str, int]) -> int:
+        """Give each known fill (by fill_id) the subaccount the exchange lists it under, and
+        its order the same (an order's fills are all on its subaccount): rows written before
+        the state file kept subaccounts were recorded as the primary's. Returns how many fills
+        changed; a fill already right is not written."""
+        changed = 0
+        with self.transaction():
+            for fill_id, named in subaccounts.items():
+                number = _subaccount_number(named)
+                cur = self._conn.execute(
+                    "UPDATE fills SET subaccount = ? WHERE fill_id = ? AND subaccount != ?",
+                    (number, fill_id, number),
+                )
+                if cur.rowcount == 1:
+                    changed += 1
+                    self._conn.execute(
+                        "UPDATE orders SET subaccount = ? WHERE order_id = "
+                        "(SELECT order_id FROM fills WHERE fill_id = ?)",
+                        (number, fill_id),
+                    )
+        return changed
 
     def iter_fill_moves(
-        self, since: float, until: float
+        self, since: float, until: float, *, subaccount: int | None = None
     ) -> Iterator[tuple[str, str | None, int, int, int]]:
         """(ticker, strategy, signed count_e2, cost_e6, fee_e8) of the fills with `since` <= ts <
         `until`, in time order: the count positive for a bid (buys YES), negative for an ask
@@ -170,14 +225,15 @@ class FillsMixin(StoreBase):
         SQLite folds the side into the count and the price, so `kalshi pnl` reads five
         columns, not seven, and no time: its caller asks for one UTC day between settlements
         at a time."""
+        params: list[object] = [since, until]
+        where = _and_subaccount(" WHERE ts >= ? AND ts < ?", params, subaccount)
         try:
             cursor = self._conn.execute(
-                "SELECT ticker, strategy, "
+                "SELECT ticker, strategy, "  # noqa: S608
                 "CASE WHEN book_side = 'bid' THEN count_e2 ELSE -count_e2 END, "
                 "CASE WHEN book_side = 'bid' THEN yes_price_e6 ELSE 1000000 - yes_price_e6 END, "
-                "fee_e8 "
-                "FROM fills WHERE ts >= ? AND ts < ? ORDER BY ts, rowid",
-                (since, until),
+                f"fee_e8 FROM fills{where} ORDER BY ts, rowid",
+                params,
             )
         except sqlite3.Error as exc:
             raise wrap_error(exc, self.path) from exc
@@ -202,6 +258,7 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         float(f.ts),  # float-ok: unix seconds
         f.strategy,
         opt_dec_text(f.realized_pnl),
+        _subaccount_number(f.subaccount),
         fixed_units(dec_text(f.yes_price), PRICE_SCALE),
         fixed_units(dec_text(f.count), COUNT_SCALE),
         fixed_units(dec_text(f.fee), FEE_SCALE),
@@ -231,6 +288,13 @@ def fixed_units(text: str, scale: int) -> int | None:
     return units
 
 
+def _subaccount_number(value: object) -> int:
+    """A subaccount as the state file keeps it: 0 (the primary) to 63."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
+        raise ValueError(f"a subaccount is 0 (primary) to 63, not {value!r}")
+    return value
+
+
 def _book_side_text(value: object) -> str:
     # a dict lookup, not BookSide(value): this runs once per fill in a batch of a million
     text = _BOOK_SIDE_TEXT.get(value)
@@ -240,13 +304,26 @@ def _book_side_text(value: object) -> str:
 
 
 def _fills_query(
-    *, since: float | None, until: float | None, ticker: str | None
+    *,
+    since: float | None,
+    until: float | None,
+    ticker: str | None,
+    subaccount: int | None = None,
 ) -> tuple[str, list[object]]:
     where, params = time_range("ts", since, until)
     if ticker is not None:
         where = f"{where} AND ticker = ?" if where else " WHERE ticker = ?"
         params.append(ticker)
+    where = _and_subaccount(where, params, subaccount)
     return f"SELECT {_FILL_COLUMNS} FROM fills{where}", params  # noqa: S608
+
+
+def _and_subaccount(where: str, params: list[object], subaccount: int | None) -> str:
+    """`where` narrowed to one subaccount's fills (unchanged when None: every subaccount)."""
+    if subaccount is None:
+        return where
+    params.append(subaccount)
+    return f"{where} AND subaccount = ?" if where else " WHERE subaccount = ?"
 
 
 def _fill_records(rows: Iterable[Sequence[Any]]) -> Iterator[FillRecord]:
@@ -296,6 +373,7 @@ def _fill_records(rows: Iterable[Sequence[Any]]) -> Iterator[FillRecord]:
                 "ts": r[9],
                 "strategy": r[10],
                 "realized_pnl": None if pnl is None else Decimal(pnl),
+                "subaccount": r[12],
             },
         )
         yield record

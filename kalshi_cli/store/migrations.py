@@ -230,9 +230,35 @@ FILL_INTEGER_UNITS = Migration(
     ),
 )
 
+
+# -- 0003_order_fill_subaccount: each subaccount is its own book ------------------------------
+# Kalshi keeps orders, fills and positions per subaccount (0 the primary, 1-63 numbered;
+# openapi.yaml 3.31.0 `subaccount_number`), so a market bought on one and sold on another is
+# two positions with their own costs. Every order and fill row says whose it is; rows written
+# before this migration are the primary's (0, the spec's default) until the exchange says
+# otherwise: forgetting the catch-up cursor makes the next `kalshi positions`, `pnl` or
+# `reconcile` read every fill again, and `Store.correct_subaccounts` gives each known fill and
+# its order the subaccount the exchange lists it under (reconcile.sync_fills). Nothing in the
+# file itself can tell (no order or fill row named its subaccount), so nothing is guessed here.
+# Settlements keep one row per market: the spec's Settlement carries no subaccount.
+ORDER_FILL_SUBACCOUNT = Migration(
+    "0003_order_fill_subaccount",
+    (
+        "ALTER TABLE orders ADD COLUMN subaccount INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (subaccount BETWEEN 0 AND 63)",
+        "ALTER TABLE fills ADD COLUMN subaccount INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (subaccount BETWEEN 0 AND 63)",
+        # the fills of the numbered subaccounts: empty for an account that trades on the
+        # primary only, so `kalshi pnl` learns that in one look-up, not a scan of every fill
+        "CREATE INDEX fills_subaccount ON fills (subaccount, ts) WHERE subaccount != 0",
+        "DELETE FROM kv WHERE key = 'fills_caught_up_at'",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
+    ORDER_FILL_SUBACCOUNT,
 )
 
 

@@ -35,9 +35,9 @@ _AWAITING_ANSWER = (PENDING, UNKNOWN)
 _ORDER_COLUMNS = (
     "client_order_id, order_id, ticker, book_side, price, count, side, action, status, filled, "
     "remaining, strategy, model_fair, reason, error, created_at, updated_at, time_in_force, "
-    "post_only, reduce_only"
+    "post_only, reduce_only, subaccount"
 )
-_INSERT_ORDER_SQL = f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 20)})"  # noqa: S608
+_INSERT_ORDER_SQL = f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 21)})"  # noqa: S608
 _SELECT_ORDERS = f"SELECT {_ORDER_COLUMNS} FROM orders"  # noqa: S608
 _SIDES = {side.value: side for side in Side}
 _ACTIONS = {action.value: action for action in Action}
@@ -89,6 +89,7 @@ class OrdersMixin(StoreBase):
             str(stored.time_in_force),
             int(stored.post_only),
             int(stored.reduce_only),
+            _subaccount_number(stored.subaccount),
         )
         with self._intent_sync(), self.transaction():
             try:
@@ -144,6 +145,7 @@ class OrdersMixin(StoreBase):
         remaining_count: Decimal | None = None,
         price: Decimal | None = None,
         count: Decimal | None = None,
+        subaccount: int | None = None,
     ) -> bool:
         """Copy the exchange's view of an order; True when a known order changed.
 
@@ -170,6 +172,8 @@ class OrdersMixin(StoreBase):
             wanted["price"] = dec_text(price)
         if count is not None:
             wanted["count"] = dec_text(count)
+        if subaccount is not None:
+            wanted["subaccount"] = _subaccount_number(subaccount)
         columns = ", ".join(wanted)
         key_column, key = (
             ("client_order_id", client_order_id)
@@ -212,7 +216,9 @@ class OrdersMixin(StoreBase):
         ticker: str | None = None,
         strategy: str | None = None,
         limit: int | None = None,
+        subaccount: int | None = None,
     ) -> list[IntentRecord]:
+        """The intents, newest last; `subaccount` keeps that subaccount's only."""
         where: list[str] = []
         params: list[object] = []
         if status is not None:
@@ -228,6 +234,9 @@ class OrdersMixin(StoreBase):
         if strategy is not None:
             where.append("strategy = ?")
             params.append(strategy)
+        if subaccount is not None:
+            where.append("subaccount = ?")
+            params.append(subaccount)
         sql = _SELECT_ORDERS + where_clause(where)
         rows = self._newest(sql, params, "created_at, rowid", limit)
         return [_intent(r) for r in rows]
@@ -235,9 +244,14 @@ class OrdersMixin(StoreBase):
     def unknown_intents(self) -> list[IntentRecord]:
         return self.intents(status=UNKNOWN)
 
-    def open_orders(self, *, ticker: str | None = None) -> list[IntentRecord]:
-        """Intents that may still rest on the exchange: pending, unknown or resting."""
-        return self.intents(status=[PENDING, UNKNOWN, RESTING], ticker=ticker)
+    def open_orders(
+        self, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> list[IntentRecord]:
+        """Intents that may still rest on the exchange: pending, unknown or resting (of
+        `subaccount` only, when given)."""
+        return self.intents(
+            status=[PENDING, UNKNOWN, RESTING], ticker=ticker, subaccount=subaccount
+        )
 
     def order_history(self, client_order_id: str) -> list[OrderHistoryRecord]:
         rows = self._rows(
@@ -309,4 +323,12 @@ def _intent(r: Sequence[Any]) -> IntentRecord:
         time_in_force=r[17],
         post_only=bool(r[18]),
         reduce_only=bool(r[19]),
+        subaccount=r[20],
     )
+
+
+def _subaccount_number(value: object) -> int:
+    """A subaccount as the state file keeps it: 0 (the primary) to 63."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 63:
+        raise ValueError(f"a subaccount is 0 (primary) to 63, not {value!r}")
+    return value

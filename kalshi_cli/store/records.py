@@ -57,6 +57,8 @@ class IntentRecord:
     time_in_force: str = TimeInForce.GTC.value
     post_only: bool = False
     reduce_only: bool = False
+    # the subaccount the order is on (0 the primary, 1-63 numbered): its own book
+    subaccount: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -92,6 +94,7 @@ class FillRecord:
     ts: float
     strategy: str | None = None
     realized_pnl: Decimal | None = None
+    subaccount: int = 0  # whose book the fill is in (0 the primary, 1-63 numbered)
 
     @property
     def signed_count(self) -> Decimal:

@@ -81,6 +81,8 @@ class FakeClient:
     historical_fills: list[dict[str, Any]] = field(default_factory=list)
     historical_positions: list[dict[str, Any]] = field(default_factory=list)
     cutoff_ts: float = 0.0
+    # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the defaults)
+    subaccount: int | None = None
 
     @property
     def authenticated(self) -> bool:

@@ -66,6 +66,8 @@ class Held:
 class FakeClient:
     exchange: Exchange
     account_id: str
+    # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the defaults)
+    subaccount: int | None = None
     # raised by the next creates; "unknown": the exchange takes the order and the answer is
     # lost; Held: the answer is lost and the exchange takes the order later
     create_errors: list[BaseException | str | Held] = field(default_factory=list)
