@@ -452,6 +452,14 @@ def test_the_close_explains_itself_and_is_priced_and_valued_at_the_bid():
     )
 
 
+@pytest.mark.parametrize(("contracts", "chunks"), [("1", ["1"]), ("9", ["4", "4", "1"])])
+def test_the_close_covers_the_last_single_contract(contracts, chunks):
+    engine, _, _, _ = make(RiskLimits(max_order_count=D(4)))
+    pos = PositionView("T", D(contracts), D("0.50"), D("0.50") * D(contracts))
+    closes = engine.stop_loss(pos, yes_book("0.10"))
+    assert [c.count for c in closes] == [D(c) for c in chunks]
+
+
 def test_a_no_close_replaces_the_resting_orders_that_would_add_no():
     engine, _, _, _ = make()
     short = PositionView(
