@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from dataclasses import fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,10 @@ from kalshi_cli.sim.core import (
     SimEvent,
     SimEventT,
     SimMarket,
+    SimOrder,
     SimSeries,
     TradeHappened,
+    copy_order,
 )
 from kalshi_cli.sim.serialize import (
     fill_json,
@@ -328,3 +331,42 @@ def test_the_record_exercises_what_it_pins() -> None:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     GOLDEN.write_text(json.dumps(record(), indent=None, separators=(",", ":")) + "\n")
+
+
+def test_a_copied_order_has_every_attribute_of_the_order() -> None:
+    """`copy_order` names the fields one by one; an order with no field at its default is
+    copied whole, as a distinct object (a field left out would come back as its default)."""
+    ex, clock, accounts, _ = build()
+    order = ex.place_order(
+        accounts[0],
+        ticker="FDECI",
+        book_side=BookSide.ASK,
+        price=Decimal("0.517"),
+        count=Decimal("3.25"),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+        client_order_id="c1",
+        expiration_time=int(clock.wall()) + 60,
+        cancel_order_on_pause=True,
+        order_group_id=ex.create_order_group(
+            accounts[0], contracts_limit=Decimal(100)
+        ).order_group_id,
+    ).order
+    ex.place_order(
+        accounts[1],
+        ticker="FDECI",
+        book_side=BookSide.BID,
+        price=Decimal("0.517"),
+        count=Decimal("1.01"),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+    )
+    live = ex.order(accounts[0], order.order_id)
+    live.taker_fill_cost = Decimal("0.0123")
+    live.taker_fees = Decimal("0.0007")
+    live.reduce_only = live.post_only = True
+    copied = copy_order(live)
+    assert copied is not live
+    assert vars(copied) == vars(live)
+    defaults = {f.name: f.default for f in fields(SimOrder)}
+    assert all(vars(live)[name] != default for name, default in defaults.items())
