@@ -148,8 +148,8 @@ class Matcher(Ledger):
         taker_rate = maker_rate = ZERO
         if filled:
             taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
-        pos = acct.positions.get(ticker)
-        position = ZERO if pos is None else pos.position
+        record = acct.positions.get(ticker)
+        position = ZERO if record is None else record.position
         cash = acct.cash
         fees: list[FeeCharge] = []
         carried = replacing.fee_accumulator if replacing is not None else ZERO

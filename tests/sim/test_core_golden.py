@@ -42,8 +42,8 @@ from kalshi_cli.sim.core import (
     SimOrder,
     SimSeries,
     TradeHappened,
-    copy_order,
 )
+from kalshi_cli.sim.records import copy_order
 from kalshi_cli.sim.serialize import (
     fill_json,
     order_json,
