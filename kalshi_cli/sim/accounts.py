@@ -343,7 +343,10 @@ class Ledger(ReferenceData):
                 if (o.book_side is BookSide.BID) == bids
             ]
 
-        self._set_hold(acct, ticker, self._fast_hold(self._position_of(acct, ticker), agg, entries))
+        pos = acct.positions.get(ticker)
+        self._set_hold(
+            acct, ticker, self._fast_hold(ZERO if pos is None else pos.position, agg, entries)
+        )
 
     def _set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
         old = acct.held.get(ticker, ZERO)
@@ -353,28 +356,37 @@ class Ledger(ReferenceData):
                 acct.held[ticker] = hold
             else:
                 del acct.held[ticker]
-        acct.sync()
+        # `acct.sync()`, inline: this runs for every account an order touches
+        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+        account = acct.account
+        account.balance = available
+        account.cash_cents = floor_cents(available)
 
-    def _book_fill(
-        self,
-        acct: AccountState,
-        *,
-        ticker: str,
-        buy_yes: bool,
-        own: Decimal,
-        count: Decimal,
-        fee: Decimal,
-        now: float,
-    ) -> Decimal:
-        """Move one side of a fill into the account; returns the change in open interest."""
+    def _position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
+        """The account's position record in a market, made (flat) on its first fill."""
         pos = acct.positions.get(ticker)
         if pos is None:
             pos = acct.positions[ticker] = SimPosition(
                 ticker, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, now
             )
             self._holders[ticker].add(acct.account.account_id)
+        return pos
+
+    def _book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
+        self,
+        acct: AccountState,
+        pos: SimPosition,
+        own: Decimal,
+        count: Decimal,
+        fee: Decimal,
+        now: float,
+        cash: tuple[Decimal, Decimal, Decimal],
+    ) -> Decimal:
+        """Move one side of a fill into the account: `pos` is its position record in the
+        market, `cash` what `fill_cash` gave for this fill from that position. Returns the
+        change in open interest."""
         old = pos.position
-        delta, closed, new = fill_cash(old, buy_yes, own, count)
+        delta, closed, new = cash
         if closed:
             held = abs(old)
             removed = (

@@ -17,11 +17,11 @@ from kalshi_cli.models import (
     ZERO,
     BookSide,
     FeeCharge,
-    FeeModel,
     SelfTradePrevention,
     Side,
     TimeInForce,
     charge_fill,
+    trading_fee,
 )
 from kalshi_cli.sim.accounts import EMPTY_AGG, AccountState, Ledger, ceil_cents, fill_cash
 from kalshi_cli.sim.records import (
@@ -37,7 +37,6 @@ from kalshi_cli.sim.records import (
     TradeHappened,
     copy_order,
     own_price,
-    same_user,
 )
 
 DAY = 86_400.0
@@ -52,7 +51,7 @@ class _Plan:
     fees: list[FeeCharge]  # the taker's charge for each fill, in step order
     accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
-    fee_model: FeeModel  # the market's fees, looked up once an order (not once a fill)
+    maker_rate: Decimal  # the market's maker fee rate at the order's time (read once an order)
 
 
 class Matcher(Ledger):
@@ -97,6 +96,7 @@ class Matcher(Ledger):
         caller's time of the request (read from the clock when not given)."""
         book = self._books[ticker]
         account_id = acct.account.account_id
+        user = account_id.partition("/")[0]  # `same_user`, inline (records.ledger_id)
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
             raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
@@ -108,7 +108,8 @@ class Matcher(Ledger):
         for _, maker in book.crossing(buy_yes, own):
             if remaining == 0:
                 break
-            if same_user(maker.account_id, account_id):  # subaccounts are one user
+            maker_id = maker.account_id
+            if maker_id == account_id or maker_id.partition("/")[0] == user:  # one user
                 if stp is SelfTradePrevention.TAKER_AT_CROSS:
                     stopped = True
                     break
@@ -143,8 +144,12 @@ class Matcher(Ledger):
         # the account's cash and collateral after the whole plan
         if now is None:
             now = self._now()
-        fee_model = self.fee_model(ticker, now)
-        position = self._position_of(acct, ticker)
+        # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
+        taker_rate = maker_rate = ZERO
+        if filled:
+            taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
+        record = acct.positions.get(ticker)
+        position = ZERO if record is None else record.position
         cash = acct.cash
         fees: list[FeeCharge] = []
         carried = replacing.fee_accumulator if replacing is not None else ZERO
@@ -153,7 +158,7 @@ class Matcher(Ledger):
                 continue
             price = ONE - own_price(maker)  # what the taker pays: the maker's price
             delta, _, position = fill_cash(position, buy_yes, price, take)
-            trade_fee = fee_model.fee(take, price, taker=True, at=now)
+            trade_fee = trading_fee(take, price, taker_rate)
             charge, carried = charge_fill(delta, trade_fee, carried)
             cash += delta - charge.net
             fees.append(charge)
@@ -191,7 +196,7 @@ class Matcher(Ledger):
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
             )
-        return _Plan(steps, rest, fees, carried, hold, fee_model)
+        return _Plan(steps, rest, fees, carried, hold, maker_rate)
 
     # internals: applying --------------------------------------------------------------------
 
@@ -201,11 +206,11 @@ class Matcher(Ledger):
         fills: list[SimFill] = []
         fee_iter = iter(plan.fees)
         touched: set[str] = set()
-        fee_model = plan.fee_model
+        maker_rate = plan.maker_rate
         for kind, maker, amount in plan.steps:
             if kind == "fill":
                 fills.append(
-                    self._fill(order, maker, amount, next(fee_iter), now, fee_model=fee_model)
+                    self._fill(order, maker, amount, next(fee_iter), now, maker_rate=maker_rate)
                 )
                 touched.add(maker.account_id)
             else:
@@ -229,14 +234,26 @@ class Matcher(Ledger):
         return fills
 
     def _rest(self, order: SimOrder, now: float) -> None:
-        own = own_price(order)
         buy_yes = order.book_side is BookSide.BID
-        self._books[order.ticker].side(buy_yes).add(
-            own, order.order_id, order, order.remaining_count
-        )
+        own = order.price if buy_yes else ONE - order.price  # own_price(order)
+        ticker = order.ticker
+        size = order.remaining_count
+        book = self._books[ticker]
+        (book.yes if buy_yes else book.no).add(own, order.order_id, order, size)
         acct = self._accounts[order.account_id]
-        acct.resting.setdefault(order.ticker, {})[order.order_id] = order
-        self._track(order, ZERO, order.remaining_count)
+        acct.resting.setdefault(ticker, {})[order.order_id] = order
+        # `_track(order, ZERO, size)`, inline, with what is known here
+        agg = acct.agg.get(ticker)
+        if agg is None:
+            agg = acct.agg[ticker] = list(EMPTY_AGG)
+        rates = self._reserve_cache.get(ticker)
+        rate = None if rates is None else rates.get(own)
+        if rate is None:
+            rate = self._new_reserve_rate(ticker, own)
+        i = 0 if buy_yes else 2
+        agg[i] += own * size
+        agg[i + 1] += size
+        agg[4] += rate * size
         if order.expiration_time is not None:
             heapq.heappush(self._expiries, (order.expiration_time, order.order_id))
         if self._listeners:
@@ -299,7 +316,7 @@ class Matcher(Ledger):
         taker_charge: FeeCharge,
         now: float,
         *,
-        fee_model: FeeModel,
+        maker_rate: Decimal,
     ) -> SimFill:
         ticker = taker.ticker
         market = self._markets[ticker]
@@ -309,19 +326,27 @@ class Matcher(Ledger):
         before = maker.remaining_count
         after = before - count
         maker_acct = self._accounts[maker.account_id]
-        revenue, _, _ = fill_cash(
-            self._position_of(maker_acct, ticker), maker_yes, maker_own, count
-        )
+        maker_pos = self._position_record(maker_acct, ticker, now)
+        maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
         maker_charge, maker.fee_accumulator = charge_fill(
-            revenue,
-            fee_model.fee(count, maker_own, taker=False, at=now),
+            maker_cash[0],
+            trading_fee(count, maker_own, maker_rate),
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net
         taker_fee = taker_charge.net
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
-        self._track(maker, before, after)
+        # `_track(maker, before, after)`, inline, with what is known here
+        agg = maker_acct.agg[ticker]  # the maker rests, so its market has aggregates
+        rates = self._reserve_cache.get(ticker)
+        rate = None if rates is None else rates.get(maker_own)
+        if rate is None:
+            rate = self._new_reserve_rate(ticker, maker_own)
+        i = 0 if maker_yes else 2
+        agg[i] -= maker_own * count
+        agg[i + 1] -= count
+        agg[4] -= rate * count
         taker_acct = self._accounts[taker.account_id]
         if after == 0:
             side.remove(maker_own, maker.order_id, before)
@@ -340,22 +365,17 @@ class Matcher(Ledger):
         taker.taker_fees += taker_fee
 
         oi_change = self._book_fill(
-            maker_acct,
-            ticker=ticker,
-            buy_yes=maker_yes,
-            own=maker_own,
-            count=count,
-            fee=maker_fee,
-            now=now,
+            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash
         )
+        taker_pos = self._position_record(taker_acct, ticker, now)
         oi_change += self._book_fill(
             taker_acct,
-            ticker=ticker,
-            buy_yes=not maker_yes,
-            own=taker_own,
-            count=count,
-            fee=taker_fee,
-            now=now,
+            taker_pos,
+            taker_own,
+            count,
+            taker_fee,
+            now,
+            fill_cash(taker_pos.position, not maker_yes, taker_own, count),
         )
         self._fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
@@ -366,11 +386,17 @@ class Matcher(Ledger):
         market.updated_time = now
         self._volume_window[ticker].append((now, count))
 
-        trade = SimTrade(self._new_id(), ticker, maker.price, count, taker.book_side, now)
+        # `_new_id` three times, inline: the trade's id, then the taker's and the maker's fill
+        seq = self._seq
+        self._seq = seq + 3
+        prefix = self._id_prefix
+        trade = SimTrade(
+            f"{prefix}{seq + 1:012x}", ticker, maker.price, count, taker.book_side, now
+        )
         self._trades.append(trade)
         self._trades_by_ticker[ticker].append(trade)
         taker_fill = SimFill(
-            self._new_id(),
+            f"{prefix}{seq + 2:012x}",
             trade.trade_id,
             taker.order_id,
             taker.account_id,
@@ -381,12 +407,12 @@ class Matcher(Ledger):
             count,
             True,
             taker_fee,
-            taker_acct.positions[ticker].position,
+            taker_pos.position,
             now,
             taker_charge,
         )
         maker_fill = SimFill(
-            self._new_id(),
+            f"{prefix}{seq + 3:012x}",
             trade.trade_id,
             maker.order_id,
             maker.account_id,
@@ -397,7 +423,7 @@ class Matcher(Ledger):
             count,
             False,
             maker_fee,
-            maker_acct.positions[ticker].position,
+            maker_pos.position,
             now,
             maker_charge,
         )

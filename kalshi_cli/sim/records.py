@@ -313,11 +313,37 @@ SimEventT = (
 Listener = Callable[[SimEventT], None]
 
 
-def copy_order(order: SimOrder) -> SimOrder:
-    """A snapshot (orders change in place; callers keep what they were given)."""
-    snapshot = object.__new__(SimOrder)
-    snapshot.__dict__.update(order.__dict__)
-    return snapshot
+def copy_order(o: SimOrder) -> SimOrder:
+    """A snapshot (orders change in place; callers keep what they were given). Field by field,
+    not through `__dict__`: reading an instance's `__dict__` makes Python build a separate dict
+    for it (and for the copy), which the cyclic GC then scans on every pass (docs/benchmarks.md
+    "Matching core, integer-free cuts"); tests/sim/test_core_golden.py checks every field."""
+    return SimOrder(
+        o.order_id,
+        o.account_id,
+        o.client_order_id,
+        o.ticker,
+        o.book_side,
+        o.price,
+        o.initial_count,
+        o.fill_count,
+        o.remaining_count,
+        o.status,
+        o.time_in_force,
+        o.post_only,
+        o.reduce_only,
+        o.self_trade_prevention,
+        o.expiration_time,
+        o.created_time,
+        o.last_update_time,
+        o.taker_fill_cost,
+        o.maker_fill_cost,
+        o.taker_fees,
+        o.maker_fees,
+        o.cancel_order_on_pause,
+        o.fee_accumulator,
+        o.order_group_id,
+    )
 
 
 def own_price(order: SimOrder) -> Decimal:
