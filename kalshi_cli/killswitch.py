@@ -275,12 +275,8 @@ class KillSwitch:
         settled_at = self.clock.monotonic() + self.read_lag_s
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
-        first_asked: float | None = None  # wall time the first listing was requested
 
         def list_resting() -> list[Order]:
-            nonlocal first_asked
-            if first_asked is None:
-                first_asked = self.clock.wall()
             orders = self._retry(
                 lambda: list(
                     self.client.iter_orders(

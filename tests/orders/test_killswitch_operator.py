@@ -418,3 +418,18 @@ def test_a_proof_listing_that_fails_leaves_the_closing_unproven() -> None:
         REFUSED.one_line(),
         "RFQs and quotes not listed again: their closing is not proven",
     ]
+
+
+def test_a_group_entry_without_a_string_id_and_an_integer_subaccount_is_skipped(
+    store: Store,
+) -> None:
+    """The kill switch triggers each group the state file lists on its subaccount: an entry it
+    cannot place exactly (a hand-edited or garbled file) is skipped, never sent half-read."""
+    store.set_kv(
+        ORDER_GROUPS_KEY,
+        '[{"order_group_id": "g-1", "subaccount": "2"}, {"order_group_id": 7, "subaccount": 2},'
+        ' {"order_group_id": "g-2", "subaccount": true}, {"order_group_id": "", "subaccount": 1},'
+        ' {"order_group_id": "g-3", "subaccount": 3}]',
+    )
+
+    assert session_order_group_places(store) == [("g-3", 3)]
