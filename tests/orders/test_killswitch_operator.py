@@ -38,7 +38,7 @@ from tests.orders.test_killswitch_details import (
     order_created,
     resting,
 )
-from tests.orders.test_killswitch_pins import MaxJitter
+from tests.orders.test_killswitch_pins import MaxJitter, OneOrderStuck, RecordingClock
 from tests.orders.test_killswitch_rfqs import _Comms, _NothingResting, _quote, _rfq
 
 # ---------------------------------------------------------------------------- HALTED
@@ -433,3 +433,20 @@ def test_a_group_entry_without_a_string_id_and_an_integer_subaccount_is_skipped(
     )
 
     assert session_order_group_places(store) == [("g-3", 3)]
+
+
+def test_an_rfq_proof_listing_the_deadline_leaves_no_time_for_is_not_taken(store: Store) -> None:
+    """An order the exchange never cancels ends the order rounds at the deadline, within the
+    read lag of its last cancel: the RFQ proof listing is not taken (it would come after the
+    deadline) and the report says the closing is not proven."""
+    clock = RecordingClock()
+    comms = _Comms([_rfq("r-1", ticker="KXT-EV-M00")], [])
+    switch = KillSwitch(
+        OneOrderStuck(), store, clock, deadline_s=5, rng=MaxJitter(), communications=comms
+    )
+
+    report = switch.run(ticker="KXT-EV-M00")
+
+    assert report.rfqs_closed == ["r-1"] and report.left == ["stuck-1"]
+    assert not report.proven and len(comms.rfq_asks) == 1  # no proof listing
+    assert report.errors[-1] == "RFQs and quotes not listed again: their closing is not proven"
