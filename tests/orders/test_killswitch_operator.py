@@ -39,7 +39,13 @@ from tests.orders.test_killswitch_details import (
     resting,
 )
 from tests.orders.test_killswitch_pins import MaxJitter, OneOrderStuck, RecordingClock
-from tests.orders.test_killswitch_rfqs import _Comms, _NothingResting, _quote, _rfq
+from tests.orders.test_killswitch_rfqs import (
+    _Comms,
+    _NothingResting,
+    _OneRestingOrder,
+    _quote,
+    _rfq,
+)
 
 # ---------------------------------------------------------------------------- HALTED
 
@@ -311,7 +317,8 @@ def _kill_rfqs(
 
 class FailingComms(_Comms):
     """`_Comms`, whose calls raise the errors queued for them first: `failures["list"]` for the
-    RFQ listings (None lets one through), `failures["delete"]` for the deletes."""
+    RFQ listings (None lets one through), `failures["delete_rfq"]` and `["delete_quote"]` for
+    the deletes."""
 
     def __init__(
         self, rfqs: list[Rfq], quotes: list[Quote], failures: dict[str, list[Exception | None]]
@@ -343,11 +350,11 @@ class FailingComms(_Comms):
         )
 
     def delete_rfq(self, rfq_id: str) -> None:
-        self._fail("delete")
+        self._fail("delete_rfq")
         super().delete_rfq(rfq_id)
 
     def delete_quote(self, quote_id: str, *, rfq_id: str | None = None) -> None:
-        self._fail("delete")
+        self._fail("delete_quote")
         super().delete_quote(quote_id, rfq_id=rfq_id)
 
 
@@ -377,7 +384,7 @@ def test_nothing_to_close_says_nothing_of_rfqs() -> None:
 def test_an_rfq_whose_delete_was_refused_leaves_the_run_unproven() -> None:
     """A refused delete leaves the RFQ open (an accepted quote on it can still execute): the
     proof listing shows it, and the run is not proven."""
-    comms = FailingComms([_rfq("r-1")], [], {"delete": [REFUSED]})
+    comms = FailingComms([_rfq("r-1")], [], {"delete_rfq": [REFUSED]})
     said: list[str] = []
 
     report = _kill_rfqs(comms, ticker="KXRFQ-A", said=said)
@@ -388,8 +395,23 @@ def test_an_rfq_whose_delete_was_refused_leaves_the_run_unproven() -> None:
     assert said[1] == "0 RFQ(s) closed, 0 quote(s) cancelled"
 
 
+def test_a_refused_quote_delete_does_not_hold_back_the_order_cancels() -> None:
+    clock = ManualClock()
+    exchange = _OneRestingOrder(clock)
+    comms = FailingComms([], [_quote("q-1", "open")], {"delete_quote": [REFUSED]})
+    switch = KillSwitch(exchange, None, clock, deadline_s=60, communications=comms)
+
+    report = switch.run(ticker="KXRFQ-A")
+
+    assert report.cancelled == ["o-1"] and report.left == []
+    assert report.quotes_cancelled == [] and report.communications_left == ["q-1"]
+    assert report.errors == [REFUSED.one_line()] and report.proven is False
+
+
 def test_deletes_answered_503_are_retried_within_the_rfq_steps_share() -> None:
-    comms = FailingComms([_rfq("r-1")], [_quote("q-1", "open")], {"delete": [BUSY, BUSY]})
+    comms = FailingComms(
+        [_rfq("r-1")], [_quote("q-1", "open")], {"delete_rfq": [BUSY], "delete_quote": [BUSY]}
+    )
 
     report = _kill_rfqs(comms)
 
