@@ -472,3 +472,22 @@ def test_an_rfq_proof_listing_the_deadline_leaves_no_time_for_is_not_taken(store
     assert report.rfqs_closed == ["r-1"] and report.left == ["stuck-1"]
     assert not report.proven and len(comms.rfq_asks) == 1  # no proof listing
     assert report.errors[-1] == "RFQs and quotes not listed again: their closing is not proven"
+
+
+def test_the_order_listing_waits_the_read_lag_of_the_last_rfq_delete() -> None:
+    """A delete answered late (after a 503 and a pause) moves the first order listing to a read
+    lag after that answer, not after HALTED: a listing any sooner could predate the delete."""
+    clock = ManualClock()
+    asked: list[float] = []  # float-ok: monotonic
+    exchange = Listings(lambda n: asked.append(clock.monotonic()))
+    comms = FailingComms([_rfq("r-1")], [], {"delete_rfq": [BUSY]})
+    switch = KillSwitch(
+        exchange, None, clock, deadline_s=60, rng=MaxJitter(), read_lag_s=1, communications=comms
+    )
+    started = clock.monotonic()
+
+    report = switch.run(ticker="KXRFQ-A")
+
+    assert report.proven and report.rfqs_closed == ["r-1"]
+    # the delete was answered after the retry's pause (0.1 s): the listing a read lag later
+    assert asked == [pytest.approx(started + 0.1 + 1)]
