@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -491,3 +492,33 @@ def test_the_order_listing_waits_the_read_lag_of_the_last_rfq_delete() -> None:
     assert report.proven and report.rfqs_closed == ["r-1"]
     # the delete was answered after the retry's pause (0.1 s): the listing a read lag later
     assert asked == [pytest.approx(started + 0.1 + 1)]
+
+
+class CancelAllMisses(Cancels):
+    """`Cancels`, whose cancel-all leaves the orders resting (only a batch cancel takes them),
+    recording each fills listing."""
+
+    def __init__(self, *orders: Order) -> None:
+        super().__init__(*orders)
+        self.fill_listings = 0
+
+    def cancel_all_orders(self) -> None:
+        pass
+
+    def iter_fills(self, *, min_ts: int | None = None) -> Iterator[Fill]:
+        self.fill_listings += 1
+        yield from ()
+
+
+def test_an_order_the_cancel_all_missed_is_counted_once_from_its_own_cancel(
+    store: Store,
+) -> None:
+    """An order still listed after the exchange's cancel-all is cancelled in a batch, which says
+    what it took: it counts once, from that answer, and needs no fills to be counted."""
+    exchange = CancelAllMisses(resting("a", count="2.00"))
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+
+    assert report.proven and report.exchange_cancel_all
+    assert report.cancelled == ["a"] and report.contracts_cancelled == Decimal(2)
+    assert exchange.fill_listings == 0
