@@ -522,3 +522,24 @@ def test_an_order_the_cancel_all_missed_is_counted_once_from_its_own_cancel(
     assert report.proven and report.exchange_cancel_all
     assert report.cancelled == ["a"] and report.contracts_cancelled == Decimal(2)
     assert exchange.fill_listings == 0
+
+
+def test_a_result_that_cannot_be_recorded_says_why(tmp_path: Path) -> None:
+    """HALTED is recorded at once; then another writer takes the lock for the rest of the run:
+    the cancels are proven, and the report says why their record is missing."""
+    db = tmp_path / "state.db"
+    with Store.open(db) as store, Store.open(db) as holder, ExitStack() as lock:
+
+        def lock_it(n: int) -> None:
+            if n == 1:
+                lock.enter_context(holder.transaction())
+
+        switch = KillSwitch(Listings(lock_it), store, ManualClock(), deadline_s=30, halt_wait_s=0)
+
+        report = switch.run(ticker=TICKER)
+
+        assert report.proven and report.halted and not report.result_recorded
+        assert report.state_error is not None and "locked" in report.state_error
+        lock.close()
+        assert store.trading_state().state == "HALTED"
+        assert store.events(kind="kill_switch_result") == []
