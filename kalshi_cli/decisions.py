@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import Any, TypeVar, get_type_hints
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import (
@@ -39,6 +39,9 @@ from kalshi_cli.models import (
     to_book,
     trading_fee,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 # --------------------------------------------------------------------------------------------
 # A market's position as the risk rules count it
@@ -194,7 +197,7 @@ def best_ask(book: Orderbook, side: Side) -> Level | None:
 # --------------------------------------------------------------------------------------------
 # Parameters from the config (`strategies.NAME.*`, `risk.*`)
 
-P = TypeVar("P")
+P = TypeVar("P", bound="DataclassInstance")
 
 
 def parse_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
@@ -202,7 +205,7 @@ def parse_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> 
     every value converted to the field's type, unknown keys and ill-typed values refused with
     the full key in the message (`strategies.spike.window_s: ...`)."""
     values = dict(raw or {})
-    known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    known = [f.name for f in fields(cls)]
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(

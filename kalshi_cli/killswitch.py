@@ -21,9 +21,10 @@ Order of operations, each step for a reason:
    own open and accepted quotes on others' RFQs. With `--ticker`, only that market's; with
    `--event`, only that event's RFQs (a quote names its market, not its event, and cannot
    execute without our own confirmation, which HALTED refuses). A listing after the read lag
-   proves it: anything of ours still open is reported (`communications_left`) and the run is
-   not proven. This goes out right after the exchange's cancel-all (or first, with a filter),
-   so the bulk of the orders is never held back by it.
+   proves it: anything of ours still open (one whose delete was refused or never answered
+   included) is reported (`communications_left`) and the run is not proven. This goes out
+   right after the exchange's cancel-all (or first, with a filter), so the bulk of the orders
+   is never held back by it.
 3. Cancel. With no filter, the resting orders are listed once (so the report can say what was
    cancelled) and the exchange's own cancel-all does the work in one request. With `--ticker` or
    `--event`, the resting orders are listed and cancelled in batches.
@@ -274,12 +275,8 @@ class KillSwitch:
         settled_at = self.clock.monotonic() + self.read_lag_s
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
-        first_asked: float | None = None  # wall time the first listing was requested
 
         def list_resting() -> list[Order]:
-            nonlocal first_asked
-            if first_asked is None:
-                first_asked = self.clock.wall()
             orders = self._retry(
                 lambda: list(
                     self.client.iter_orders(
@@ -294,6 +291,7 @@ class KillSwitch:
             return orders
 
         cancel_all_sent = False
+        closed_at: float | None = None  # float-ok: monotonic; when step 2b's deletes were answered
         if ticker is None and event_ticker is None:
             self._trigger_groups(deadline, report, say)
         try:
@@ -347,7 +345,11 @@ class KillSwitch:
                     raise _DeadlinePassed
         except _DeadlinePassed:
             report.proven = False
-        if self._communications_left(ticker, event_ticker, settled_at, deadline, report):
+        # every RFQ or quote step 2b found is listed again, whether its delete was answered
+        # yes or not: one whose delete was refused is still open
+        if closed_at is not None and self._communications_left(
+            ticker, event_ticker, settled_at, deadline, report
+        ):
             report.proven = False
         if cancel_all_sent and latest is not None:
             confirmed = set(report.cancelled)
@@ -472,11 +474,11 @@ class KillSwitch:
         deadline: float,  # float-ok: monotonic
         report: KillReport,
     ) -> bool:
-        """The proof of step 2b: a listing requested after the read lag of the last delete
-        shows nothing of ours still open. True when something is left or nothing could be
-        listed."""
+        """The proof of step 2b, once it sent a delete (refused or not): a listing requested
+        after the read lag of the last delete shows nothing of ours still open. True when
+        something is left or nothing could be listed."""
         comms = self.communications
-        if comms is None or not (report.rfqs_closed or report.quotes_cancelled):
+        if comms is None:
             return False
         try:
             self._wait_until(settled_at, deadline)

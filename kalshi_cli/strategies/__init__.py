@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kalshi_cli.errors import UsageError
 from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, spike
@@ -24,7 +24,10 @@ from kalshi_cli.strategies.base import (
     parse_params,
 )
 
-P = TypeVar("P")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+P = TypeVar("P", bound="DataclassInstance")  # a params dataclass (`parse_params`)
 
 
 @dataclass(frozen=True)

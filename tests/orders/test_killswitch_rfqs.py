@@ -243,11 +243,17 @@ class _NothingResting(UnexpectedCalls):
         pass
 
 
-def _kill(comms: _Comms, *, subaccount: int | None = None, **scope: str) -> KillReport:
+def _kill(
+    comms: _Comms,
+    *,
+    subaccount: int | None = None,
+    ticker: str | None = None,
+    event_ticker: str | None = None,
+) -> KillReport:
     switch = KillSwitch(
         _NothingResting(subaccount), None, ManualClock(), deadline_s=60, communications=comms
     )
-    return switch.run(**scope)  # type: ignore[arg-type]
+    return switch.run(ticker=ticker, event_ticker=event_ticker)
 
 
 def test_our_open_and_accepted_quotes_are_cancelled_each_on_its_rfq() -> None:

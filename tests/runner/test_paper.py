@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -184,16 +185,21 @@ def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path:
 
 
 @pytest.mark.parametrize(
-    ("flags", "message"),
+    ("options", "message"),
     [
-        ({"live": True}, "--live"),
-        ({"dry_run": True}, "--dry-run"),
-        ({"paper_balance": Decimal(0)}, "--paper-balance"),
+        (lambda: TradeOptions(strategy="spike", paper=True, live=True), "--live"),
+        (lambda: TradeOptions(strategy="spike", paper=True, dry_run=True), "--dry-run"),
+        (
+            lambda: TradeOptions(strategy="spike", paper=True, paper_balance=Decimal(0)),
+            "--paper-balance",
+        ),
     ],
 )
-def test_paper_refuses_flags_that_contradict_it(flags: dict[str, object], message: str) -> None:
+def test_paper_refuses_flags_that_contradict_it(
+    options: Callable[[], TradeOptions], message: str
+) -> None:
     with pytest.raises(UsageError, match=message):
-        TradeOptions(strategy="spike", paper=True, **flags)  # type: ignore[arg-type]
+        options()
 
 
 def test_every_console_line_says_paper() -> None:

@@ -115,6 +115,7 @@ def test_a_transfer_moves_cash_once_per_client_transfer_id(adv: SimHarness) -> N
         400,
         "invalid_parameters",
     )
+    # an amount sent as a string, deliberately: the wire refuses it
     assert flat_code(transfer(adv, me, "1")) == (400, "bad_request")  # type: ignore[arg-type]
     assert balances(adv, me) == {0: "975.0000", 1: "25.0000"}
 

@@ -25,11 +25,11 @@ def fee(count: str, price: str, rate: str = "0.07") -> Decimal:
 
 
 def venue(
-    model: FillModel = FillModel.OPTIMISTIC, fee_type: str = "quadratic", **kw: object
+    model: FillModel = FillModel.OPTIMISTIC, fee_type: str = "quadratic"
 ) -> tuple[LocalVenue, ManualClock]:
     clock = ManualClock()
     info = MarketInfo(T, "KXTEST-26JAN01", "KXTEST", fee_type=fee_type)
-    return LocalVenue(clock, [info], balance=D(1000), fill_model=model, **kw), clock  # type: ignore[arg-type]
+    return LocalVenue(clock, [info], balance=D(1000), fill_model=model), clock
 
 
 def order(book_side: BookSide, price: str, count: str, tif: TimeInForce) -> CreateOrder:
