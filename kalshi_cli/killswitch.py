@@ -12,8 +12,8 @@ Order of operations, each step for a reason:
    the group's orders and refuses new ones in it until the group is reset, a stop that holds on
    the exchange's side even if the loop that owns the group is still running, hung or killed
    without a chance to read HALTED. A group the exchange no longer knows (404) is dropped from
-   the list; any other failure is retried until the deadline and reported, and never holds the
-   cancels back.
+   the list after the cancels (bookkeeping waits for no lock before them); any other failure
+   is retried until the deadline and reported, and never holds the cancels back.
 2b. Close the RFQ side (when the switch is given the account's communications, as `kalshi
    cancel-all` and the dashboard's kill key do): an RFQ of ours whose quote we accepted
    executes the moment its maker confirms, with no further word from us, so the account's open
@@ -292,8 +292,9 @@ class KillSwitch:
 
         cancel_all_sent = False
         closed_at: float | None = None  # float-ok: monotonic; when step 2b's deletes were answered
+        unknown_groups: list[str] = []
         if ticker is None and event_ticker is None:
-            self._trigger_groups(deadline, report, say)
+            unknown_groups = self._trigger_groups(deadline, report, say)
         try:
             if ticker is None and event_ticker is None:
                 # a failed first listing must not hold back the cancel-all itself
@@ -365,22 +366,36 @@ class KillSwitch:
         trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
         if report.halted and not was_halted:
             say("HALTED recorded, after the cancels")
+        self._forget_groups(unknown_groups)
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
 
+    def _forget_groups(self, group_ids: list[str]) -> None:
+        """Drop from the state file the groups the exchange no longer knows (deleted, or never
+        this account's: nothing of them can rest). Bookkeeping, so after the cancels and waiting
+        at most `halt_wait_s` for another writer's lock; a group not forgotten now is asked
+        about again, and forgotten, by the next kill."""
+        if self.store is None or not group_ids:
+            return
+        with suppress(StoreError), self.store.busy_timeout(self.halt_wait_s):
+            for group_id in group_ids:
+                forget_order_group(self.store, group_id)
+
     def _trigger_groups(
         self, deadline: float, report: KillReport, say: Callable[[str], None]
-    ) -> None:
+    ) -> list[str]:
         """Step 2: trigger every order group the state file lists on its own subaccount; when
         the client acts on one subaccount only, the groups of that one (see the module
-        docstring)."""
+        docstring). Returns the groups the exchange does not know, to forget after the
+        cancels."""
+        unknown: list[str] = []
         if self.store is None:
-            return
+            return unknown
         try:
             places = session_order_group_places(self.store)
         except StoreError as exc:
             report.errors.append(f"order groups not read: {exc.one_line()}")
-            return
+            return unknown
         scope = self.client.subaccount
         for group_id, subaccount in places:
             if scope is not None and subaccount != scope:
@@ -399,8 +414,8 @@ class KillSwitch:
                 say(f"order group {group_id} triggered")
             else:
                 # deleted (or never this account's): nothing of it can rest, nothing to stop
-                with suppress(StoreError):
-                    forget_order_group(self.store, group_id)
+                unknown.append(group_id)
+        return unknown
 
     def _open_communications(
         self, comms: ClosesRfqs, ticker: str | None, event_ticker: str | None

@@ -167,3 +167,34 @@ def test_a_session_group_made_by_a_client_on_a_subaccount_is_recorded_there(
     client.subaccount = None
     report = KillSwitch(client, store, SystemClock(), read_lag_s=0.0).run()
     assert report.order_groups_triggered == [on_zero, on_one]
+
+
+def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """Forgetting a group the exchange no longer knows is bookkeeping: it writes to the state
+    file, where another writer may hold the lock, so it waits until the cancels have gone out
+    (before, it ran between the group triggers and the cancel-all, under the state file's
+    10-second busy timeout, and a locked state file held the cancel-all back that long)."""
+    make_markets(prime, 1)
+    remember_order_group(store, "no-such-group")
+    listed_at_cancel_all: list[list[str]] = []
+
+    class Watched:
+        def __init__(self, inner: KalshiClient) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        def cancel_all_orders(self) -> None:
+            listed_at_cancel_all.append(session_order_groups(store))
+            self._inner.cancel_all_orders()
+
+    watched = Watched(client)
+    # a proxy: the rest of the client through __getattr__, which a Protocol check cannot see
+    report = KillSwitch(watched, store, SystemClock(), read_lag_s=0.0).run()  # type: ignore[arg-type]
+
+    assert report.proven and report.exchange_cancel_all
+    assert listed_at_cancel_all == [["no-such-group"]]
+    assert session_order_groups(store) == []
