@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from typing import Any
 
@@ -249,3 +250,47 @@ def test_check_pnl_counts_the_account_as_the_sum_of_its_books(
     total = re.search(r"'total'=(-?[0-9.]+)", result.stdout)
     assert total is not None, result.stdout
     assert D(total.group(1)) == D("0.60") - _fees(fills)
+
+
+def _settled(settlements: list[Any]) -> D:
+    return sum((s.revenue - s.yes_total_cost - s.no_total_cost - s.fee for s in settlements), D(0))
+
+
+def test_a_market_held_on_two_subaccounts_settles_in_each_book_once(
+    two_books: tuple[str, list[Fill]],
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    tmp_path: Any,
+) -> None:
+    """Subaccount 0 holds 6 YES and 1 holds 5 NO as the market settles: the exchange lists a
+    settlement for each (the listing takes `subaccount`). The state file keeps both, each in
+    its own book, and the day's realized P&L (the daily circuit breaker's figure) counts each
+    once: it equals the sum of the two books' realized P&L to the cent."""
+    ticker, fills = two_books
+    prime.settle(ticker, "yes")
+    listed: dict[int, list[Any]] = {}
+    for n in (0, 1):
+        client.subaccount = n
+        listed[n] = list(client.iter_settlements())
+        client.subaccount = None
+    assert [len(listed[n]) for n in (0, 1)] == [1, 1]
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(state_path(tmp_path)) as store:
+        stored = store.settlements()
+        day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
+        assert {
+            datetime.fromtimestamp(f.ts, tz=UTC).strftime("%Y-%m-%d") for f in store.iter_fills()
+        } == {day}
+        daily = store.daily_realized_pnl(day)
+    per = {n: _json(kalshi, "pnl", "--local", "--subaccount", str(n)) for n in (0, 1)}
+    # 0: 0.60 on the sale, then 6 YES at 0.40 paid $1: 3.60; 1: 5 NO at 0.50 paid nothing
+    assert D(per[0]["realized_gross"]) == D("4.20")
+    assert D(per[1]["realized_gross"]) == D("-2.50")
+    assert daily == D(per[0]["realized"]) + D(per[1]["realized"])
+    assert daily == D("1.70") - _fees(fills)
+    # one row per (market, subaccount), each the exchange's settlement of that subaccount
+    assert sorted((s.ticker, s.subaccount) for s in stored) == [(ticker, 0), (ticker, 1)]
+    for n in (0, 1):
+        (mine,) = [s for s in stored if s.subaccount == n]
+        assert mine.realized_pnl == _settled(listed[n])
