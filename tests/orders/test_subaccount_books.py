@@ -330,3 +330,56 @@ def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None
     assert (books[0].fees, books[1].fees, whole.fees) == (D("0.05"), D("0.03"), D("0.08"))
     assert (books[0].realized, books[1].realized) == (D("5.95"), D("-2.53"))
     assert whole.realized == daily == D("3.42")
+
+
+def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(
+    two_books: tuple[str, list[Fill]],
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    tmp_path: Any,
+) -> None:
+    """A file written before migration 0004 holds one row for the market, the first settlement
+    the listing of every subaccount gave (here subaccount 1's). The migration keeps it as not
+    known (counted as before); the next import lists each subaccount's and replaces it, so
+    the day's realized P&L counts both, each once."""
+    ticker, fills = two_books
+    prime.settle(ticker, "yes")
+    client.subaccount = 1
+    (theirs,) = client.iter_settlements()
+    client.subaccount = None
+    path = state_path(tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrations.apply_pending(
+            conn,
+            1.0,
+            [migrations.INITIAL, migrations.FILL_INTEGER_UNITS, migrations.ORDER_FILL_SUBACCOUNT],
+        )
+        conn.execute(
+            "INSERT INTO settlements (ticker, event_ticker, result, yes_count, no_count, "
+            "yes_total_cost, no_total_cost, revenue, fee, settled_at) "
+            "VALUES (?, ?, 'yes', ?, ?, ?, ?, ?, ?, 5.0)",
+            (
+                ticker,
+                theirs.event_ticker,
+                dec_text(theirs.yes_count),
+                dec_text(theirs.no_count),
+                dec_text(theirs.yes_total_cost),
+                dec_text(theirs.no_total_cost),
+                dec_text(theirs.revenue),
+                dec_text(theirs.fee),
+            ),
+        )
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        assert [(s.ticker, s.subaccount) for s in store.settlements()] == [(ticker, None)]
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(path) as store:
+        stored = store.settlements()
+        assert sorted((s.ticker, s.subaccount) for s in stored) == [(ticker, 0), (ticker, 1)]
+        day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
+        daily = store.daily_realized_pnl(day)
+    assert daily == D("1.70") - _fees(fills)
