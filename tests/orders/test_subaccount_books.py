@@ -383,3 +383,23 @@ def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(
         day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
         daily = store.daily_realized_pnl(day)
     assert daily == D("1.70") - _fees(fills)
+
+
+def test_the_account_wide_pnl_marks_every_subaccounts_positions(
+    two_books: tuple[str, list[Fill]], prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """`kalshi pnl` without --subaccount marks and cross-checks each subaccount's positions
+    with its own book: its unrealized P&L is the sum of the `--subaccount` reports'."""
+    ticker, _ = two_books
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.45"), D(10)))
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.60"), D(10)))
+    assert kalshi("reconcile").exit_code == 0
+    per = {n: _json(kalshi, "pnl", "--subaccount", str(n)) for n in (0, 1)}
+    # 0: 6 YES bought at 0.40 marked at the YES bid 0.45; 1: 5 NO at 0.50 at the NO bid 0.40
+    assert D(per[0]["unrealized_pnl"]) == D("0.30")
+    assert D(per[1]["unrealized_pnl"]) == D("-0.50")
+    whole = _json(kalshi, "pnl")
+    assert D(whole["unrealized_pnl"]) == D("-0.20")
+    assert D(whole["total_pnl"]) == D(whole["realized"]) + D("-0.20")
+    assert whole["differences"] == []
