@@ -110,7 +110,8 @@ def fill_subaccount(fill: Fill, default: int | None = None) -> int:
     return 0 if default is None else default
 
 
-def settlement_record_from_api(s: Settlement) -> SettlementRecord:
+def settlement_record_from_api(s: Settlement, subaccount: int | None = 0) -> SettlementRecord:
+    """`subaccount`: the one the listing was made for (the Settlement names none)."""
     from kalshi_cli.store import SettlementRecord
 
     settled_at = (
@@ -129,6 +130,7 @@ def settlement_record_from_api(s: Settlement) -> SettlementRecord:
         revenue=s.revenue,
         fee=s.fee,
         settled_at=settled_at,
+        subaccount=subaccount,
     )
 
 
@@ -300,6 +302,15 @@ class SettlementQueue:
         """What is left after the last fill."""
         rest, self._i, self.next_at = self._pending[self._i :], len(self._pending), math.inf
         return rest
+
+
+def book_settlements(
+    settlements: Iterable[SettlementRecord], subaccount: int
+) -> list[SettlementRecord]:
+    """The settlements of one subaccount's book: its own (the exchange lists one per subaccount
+    that held the market), and those copied before the state file kept whose each is (None),
+    which settle whatever this book holds of their market."""
+    return [s for s in settlements if s.subaccount in (subaccount, None)]
 
 
 def merge_settlements(
@@ -835,12 +846,16 @@ def summarize_store(
     settlement fits `FIXED`'s units (always, for what Kalshi sends), else over the text.
 
     Each subaccount is its own book (Kalshi keeps a position per subaccount and market): with
-    `subaccount`, that one's fills only, and the settlements of the markets it traded (those
-    of markets no subaccount traded here go to the primary's, 0); without, each subaccount's
+    `subaccount`, that one's fills only, and its own settlements (one copied before they were
+    kept per subaccount goes to each book that traded its market, or the primary's, 0, when
+    none did); without, each subaccount's
     book is replayed on its own and the books added (`add_books`), so one subaccount's sale
     never closes another's purchase."""
     if subaccount is None:
-        numbers = store.fill_subaccounts()
+        numbers = sorted(
+            set(store.fill_subaccounts())
+            | {s.subaccount for s in store.settlements() if s.subaccount is not None}
+        )
         if len(numbers) > 1:
             return add_books(
                 {n: summarize_store(store, since=since, subaccount=n) for n in numbers}, since
@@ -848,10 +863,17 @@ def summarize_store(
         whole = _summarize_book(store, since, None, store.settlements())
         whole.books = {numbers[0]: whole.engine} if numbers else {}
         return whole
+    everyone = store.settlements()
     traded = store.fill_tickers(subaccount=subaccount)
     if subaccount == 0:
-        traded |= {s.ticker for s in store.settlements()} - store.fill_tickers()
-    settlements = [s for s in store.settlements() if s.ticker in traded]
+        traded |= {s.ticker for s in everyone} - store.fill_tickers()
+    # its own settlements, each once; one copied before they were kept per subaccount (None)
+    # goes to every book that traded its market
+    settlements = [
+        s
+        for s in everyone
+        if s.subaccount == subaccount or (s.subaccount is None and s.ticker in traded)
+    ]
     book = _summarize_book(store, since, subaccount, settlements)
     book.books = {subaccount: book.engine}
     return book

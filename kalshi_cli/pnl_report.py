@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.pnl import Bucket, PnlSummary
     from kalshi_cli.positions import CaughtUp, PositionsView
+    from kalshi_cli.store import Store
 
 GROUPINGS = ("market", "day", "strategy")
 
@@ -51,12 +52,12 @@ def pnl_report(
     """Realized P&L from the state file at `state` since `since_ts` (`since` is how the person
     wrote it), grouped `by` one of GROUPINGS; with `exchange`, marked to market and compared.
 
-    With `subaccount`, that subaccount's book only; without, the account's: every subaccount's
-    book added. Marked and compared on the exchange's positions of `subaccount` (else 0, the
-    exchange's default), with that subaccount's book."""
+    With `subaccount`, that subaccount's book only, marked and compared on the exchange's
+    positions of that subaccount; without, the account's: every subaccount's book added, and
+    each subaccount's positions marked and compared with its own book."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.pnl import summarize_rows, summarize_store
-    from kalshi_cli.positions import CaughtUp, mark_to_market, open_caught_up
+    from kalshi_cli.positions import CaughtUp, open_caught_up
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
@@ -76,8 +77,7 @@ def pnl_report(
         else:
             summary = summarize_store(store, since=since_ts, subaccount=subaccount)
         if client is not None:
-            book = summary.book(subaccount if subaccount is not None else 0)
-            view = mark_to_market(client, store, engine=book, limit=limit, include_flat=True)
+            view = _marked(client, store, summary, subaccount, limit)
     finally:
         if store is not None:
             store.close()
@@ -94,6 +94,37 @@ def pnl_report(
         "differences": [] if view is None else [d.to_json() for d in view.differences],
     }
     return PnlReport(summary, rows, view, document, caught_up)
+
+
+def _marked(
+    client: KalshiClient,
+    store: Store | None,
+    summary: PnlSummary,
+    subaccount: int | None,
+    limit: Decimal | None,
+) -> PositionsView:
+    """The positions marked to market: of `subaccount` (the client's, when it acts on one),
+    else of every subaccount the account has, each against its own book, in one view."""
+    from kalshi_cli.positions import PositionsView, mark_to_market
+
+    number = subaccount if subaccount is not None else client.subaccount
+    if number is not None:
+        return mark_to_market(
+            client, store, engine=summary.book(number), limit=limit, include_flat=True
+        )
+    numbers = sorted(set(summary.books) | {b.subaccount for b in client.subaccount_balances()})
+    view = PositionsView()
+    try:
+        for n in numbers or [0]:
+            client.subaccount = n  # positions answer for one subaccount (0 when none is named)
+            one = mark_to_market(
+                client, store, engine=summary.book(n), limit=limit, include_flat=True
+            )
+            view.rows += one.rows
+            view.flat_differences += one.flat_differences
+    finally:
+        client.subaccount = None
+    return view
 
 
 def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:

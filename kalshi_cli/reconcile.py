@@ -351,13 +351,15 @@ def backfill_realized(store: Store) -> int:
     history of its subaccount (each is its own book): the daily circuit breaker and `kalshi
     check pnl` add these up per day, and a fill copied from the exchange arrives without one.
     Returns how many were written."""
-    from kalshi_cli.pnl import realized_per_fill
+    from kalshi_cli.pnl import book_settlements, realized_per_fill
 
     settlements = store.settlements()
     missing = [
         (fill.fill_id, event.net)
         for number in store.fill_subaccounts()
-        for fill, event in realized_per_fill(store.iter_fills(subaccount=number), settlements)
+        for fill, event in realized_per_fill(
+            store.iter_fills(subaccount=number), book_settlements(settlements, number)
+        )
         if fill.realized_pnl is None
     ]
     with store.transaction():
@@ -377,13 +379,23 @@ def _realized_again(store: Store) -> None:
 
 
 def sync_settlements(client: KalshiClient, store: Store) -> int:
+    """Copy the settlements the state file lacks, listed once per subaccount the account has
+    (the client's own only, when it acts on one): the exchange lists a settlement for each
+    subaccount that held the market, and the Settlement names none, so each is recorded with
+    the subaccount its listing was made for. All are written at once (Store.record_settlements)."""
     from kalshi_cli.pnl import settlement_record_from_api
 
-    added = 0
-    for settlement in client.iter_settlements():
-        if store.record_settlement(settlement_record_from_api(settlement)):
-            added += 1
-    return added
+    if client.subaccount is not None:
+        numbers = [client.subaccount]
+    else:
+        # every subaccount the key may read (a restricted key's own only); 0 if none answers
+        numbers = sorted({b.subaccount for b in client.subaccount_balances()}) or [0]
+    records = [
+        settlement_record_from_api(settlement, number)
+        for number in numbers
+        for settlement in client.iter_settlements(subaccount=number)
+    ]
+    return store.record_settlements(records)
 
 
 # `catch_up`'s cursor (kv), and how far back of it each catch-up reads again: a fill the

@@ -71,7 +71,8 @@ def pnl_command(
     Realized P&L is computed by average cost from the fills and settlements in the state file
     (those it lacks are brought in first, unless --local); unrealized P&L marks open positions
     at the best bid. Each subaccount is its own book: --subaccount N counts N's fills only;
-    without it, every subaccount's book is added (marked and cross-checked on subaccount 0).
+    without it, every subaccount's book is added, each subaccount's positions marked and
+    cross-checked with its own book.
 
     Example: kalshi pnl --by day --format csv > daily-pnl.csv
     """

@@ -66,9 +66,12 @@ class PortfolioApi(Listings):
         )
 
     def iter_settlements(
-        self, *, ticker: str | None = None, limit: int | None = None
+        self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
     ) -> Iterator[Settlement]:
-        params: Params = {"ticker": ticker}
+        """The settlements of `subaccount` (the client's own when None; every subaccount's when
+        that is None too, the spec's default). The Settlement names no subaccount: list one
+        subaccount at a time to know whose each is."""
+        params: Params = {"ticker": ticker, "subaccount": subaccount}
         return self._listing(
             "/portfolio/settlements",
             "settlements",

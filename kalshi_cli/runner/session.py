@@ -159,12 +159,13 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     another subaccount's fills are another book), oldest first; fills that lack a realized P&L
     (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
     Returns the fill records."""
-    from kalshi_cli.pnl import merge_settlements
+    from kalshi_cli.pnl import book_settlements, merge_settlements
     from kalshi_cli.store import SettlementRecord
 
     fills = list(store.iter_fills(subaccount=subaccount))
     missing: list[tuple[str, Decimal]] = []
-    for event in merge_settlements(fills, store.settlements()):
+    settlements = book_settlements(store.settlements(), subaccount)
+    for event in merge_settlements(fills, settlements):
         if isinstance(event, SettlementRecord):
             portfolio.apply_settlement(
                 event.ticker,

@@ -255,10 +255,50 @@ ORDER_FILL_SUBACCOUNT = Migration(
     ),
 )
 
+# -- 0004_settlement_subaccount: a settlement per (market, subaccount) ------------------------
+# When two subaccounts hold a market as it settles, the exchange lists a settlement for each
+# (GET /portfolio/settlements takes `subaccount`, openapi.yaml 3.31.0; the Settlement object
+# itself names none). Keyed by ticker alone the file kept the first one copied, so the day's
+# realized P&L (the daily circuit breaker) missed the others. The import now lists once per
+# subaccount and records the subaccount the listing was made for. A row copied before this
+# migration came from the listing of every subaccount: which one it is cannot be told, so it
+# keeps NULL ("not known") and counts as before until the import, listing that market's
+# settlements per subaccount, replaces it (Store.record_settlement).
+SETTLEMENT_SUBACCOUNT = Migration(
+    "0004_settlement_subaccount",
+    (
+        """
+        CREATE TABLE settlements_by_subaccount (
+            ticker TEXT NOT NULL,
+            subaccount INTEGER CHECK (subaccount BETWEEN 0 AND 63),
+            event_ticker TEXT NOT NULL,
+            result TEXT NOT NULL,
+            yes_count TEXT NOT NULL,
+            no_count TEXT NOT NULL,
+            yes_total_cost TEXT NOT NULL,
+            no_total_cost TEXT NOT NULL,
+            revenue TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            settled_at REAL NOT NULL
+        )
+        """,
+        "INSERT INTO settlements_by_subaccount (ticker, subaccount, event_ticker, result, "
+        "yes_count, no_count, yes_total_cost, no_total_cost, revenue, fee, settled_at) "
+        "SELECT ticker, NULL, event_ticker, result, yes_count, no_count, yes_total_cost, "
+        "no_total_cost, revenue, fee, settled_at FROM settlements ORDER BY rowid",
+        "DROP TABLE settlements",
+        "ALTER TABLE settlements_by_subaccount RENAME TO settlements",
+        # one row per market and subaccount; NULL (copied before this migration) at most once
+        "CREATE UNIQUE INDEX settlements_key ON settlements (ticker, IFNULL(subaccount, -1))",
+        "CREATE INDEX settlements_at ON settlements (settled_at)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
     ORDER_FILL_SUBACCOUNT,
+    SETTLEMENT_SUBACCOUNT,
 )
 
 

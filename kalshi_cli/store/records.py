@@ -114,6 +114,9 @@ class SettlementRecord:
     revenue: Decimal  # dollars
     fee: Decimal
     settled_at: float
+    # whose settlement it is: the subaccount the listing was made for (the spec's Settlement
+    # names none); None for one copied before migration 0004, from the listing of them all
+    subaccount: int | None = 0
 
     @property
     def realized_pnl(self) -> Decimal:

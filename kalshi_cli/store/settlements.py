@@ -11,33 +11,51 @@ from kalshi_cli.units import ZERO
 
 _SELECT_SETTLEMENTS = (
     "SELECT ticker, event_ticker, result, yes_count, no_count, yes_total_cost, no_total_cost, "
-    "revenue, fee, settled_at FROM settlements"
+    "revenue, fee, settled_at, subaccount FROM settlements"
 )
 
 
 class SettlementsMixin(StoreBase):
-    """Settled markets, each stored once, and the realized P&L of a UTC day."""
+    """Settled markets, each stored once per subaccount that held it, and the realized P&L of a
+    UTC day (every subaccount's settlements, each once)."""
 
     def record_settlement(self, s: SettlementRecord) -> bool:
-        """Store a market's settlement once; True if it was new."""
-        cur = self._write(
-            "INSERT OR IGNORE INTO settlements (ticker, event_ticker, result, yes_count, "
-            "no_count, yes_total_cost, no_total_cost, revenue, fee, settled_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                s.ticker,
-                s.event_ticker,
-                s.result,
-                dec_text(s.yes_count),
-                dec_text(s.no_count),
-                dec_text(s.yes_total_cost),
-                dec_text(s.no_total_cost),
-                dec_text(s.revenue),
-                dec_text(s.fee),
-                float(s.settled_at),  # float-ok: unix seconds
-            ),
-        )
-        return cur.rowcount == 1
+        """Store a market's settlement for its subaccount once; True if it was new."""
+        return self.record_settlements([s]) == 1
+
+    def record_settlements(self, records: list[SettlementRecord]) -> int:
+        """Store each settlement once per (market, subaccount), all or none; returns how many
+        were new. A settlement of a known subaccount replaces the row of its market copied
+        before subaccounts were kept (NULL), which is one of these listed again: give every
+        subaccount's settlements of a market in one call, so none is missing in between."""
+        added = 0
+        with self.transaction():
+            for s in records:
+                if s.subaccount is not None:
+                    self._write(
+                        "DELETE FROM settlements WHERE ticker = ? AND subaccount IS NULL",
+                        (s.ticker,),
+                    )
+                cur = self._write(
+                    "INSERT OR IGNORE INTO settlements (ticker, subaccount, event_ticker, result, "
+                    "yes_count, no_count, yes_total_cost, no_total_cost, revenue, fee, "
+                    "settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        s.ticker,
+                        s.subaccount,
+                        s.event_ticker,
+                        s.result,
+                        dec_text(s.yes_count),
+                        dec_text(s.no_count),
+                        dec_text(s.yes_total_cost),
+                        dec_text(s.no_total_cost),
+                        dec_text(s.revenue),
+                        dec_text(s.fee),
+                        float(s.settled_at),  # float-ok: unix seconds
+                    ),
+                )
+                added += cur.rowcount == 1
+        return added
 
     def settlements(
         self, *, since: float | None = None, until: float | None = None
@@ -59,6 +77,7 @@ class SettlementsMixin(StoreBase):
                 revenue=Decimal(r[7]),
                 fee=Decimal(r[8]),
                 settled_at=r[9],
+                subaccount=r[10],
             )
             for r in rows
         ]

@@ -53,6 +53,7 @@ from typing import Any
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.clock import Clock
 from kalshi_cli.errors import ApiError, NotFoundError
 from kalshi_cli.models import (
@@ -671,6 +672,11 @@ class VenueClient:
             }
         )
 
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        """The venue's one account, as subaccount 0."""
+        balance = self.get_balance()
+        return [SubaccountBalance(0, balance.balance, int(self.venue.clock.wall()))]
+
     def get_queue_positions(
         self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
     ) -> dict[str, Decimal]:
@@ -762,9 +768,11 @@ class VenueClient:
             yield Fill.from_api(ser.fill_json(f))
 
     def iter_settlements(
-        self, *, ticker: str | None = None, limit: int | None = None
+        self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
     ) -> Iterator[Settlement]:
         n = 0
+        if subaccount:  # the venue's one account is subaccount 0's
+            return
         for s in self._ex.settlements(self.venue.account):  # newest first
             if ticker is not None and s.ticker != ticker:
                 continue

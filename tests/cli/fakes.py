@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client.historical import HistoricalCutoff
+from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.errors import NotFoundError
 from kalshi_cli.models import (
     Balance,
@@ -165,6 +167,11 @@ class FakeClient:
     def iter_settlements(self, **kwargs: Any) -> Iterator[Settlement]:
         self._call("iter_settlements", **kwargs)
         return iter([Settlement.from_api(s) for s in self.settlements])
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        """Subaccount 0 only (the settlement import lists once per subaccount)."""
+        self._call("subaccount_balances")
+        return [SubaccountBalance(0, Decimal(0), 0)]
 
     def get_account_limits(self) -> dict[str, Any]:
         self._call("get_account_limits")

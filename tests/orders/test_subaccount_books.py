@@ -15,6 +15,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal as D
 from typing import Any
 
@@ -249,3 +250,156 @@ def test_check_pnl_counts_the_account_as_the_sum_of_its_books(
     total = re.search(r"'total'=(-?[0-9.]+)", result.stdout)
     assert total is not None, result.stdout
     assert D(total.group(1)) == D("0.60") - _fees(fills)
+
+
+def _settled(settlements: list[Any]) -> D:
+    return sum((s.revenue - s.yes_total_cost - s.no_total_cost - s.fee for s in settlements), D(0))
+
+
+def test_a_market_held_on_two_subaccounts_settles_in_each_book_once(
+    two_books: tuple[str, list[Fill]],
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    tmp_path: Any,
+) -> None:
+    """Subaccount 0 holds 6 YES and 1 holds 5 NO as the market settles: the exchange lists a
+    settlement for each (the listing takes `subaccount`). The state file keeps both, each in
+    its own book, and the day's realized P&L (the daily circuit breaker's figure) counts each
+    once: it equals the sum of the two books' realized P&L to the cent."""
+    ticker, fills = two_books
+    prime.settle(ticker, "yes")
+    listed: dict[int, list[Any]] = {}
+    for n in (0, 1):
+        client.subaccount = n
+        listed[n] = list(client.iter_settlements())
+        client.subaccount = None
+    assert [len(listed[n]) for n in (0, 1)] == [1, 1]
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(state_path(tmp_path)) as store:
+        stored = store.settlements()
+        day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
+        assert {
+            datetime.fromtimestamp(f.ts, tz=UTC).strftime("%Y-%m-%d") for f in store.iter_fills()
+        } == {day}
+        daily = store.daily_realized_pnl(day)
+    per = {n: _json(kalshi, "pnl", "--local", "--subaccount", str(n)) for n in (0, 1)}
+    # 0: 0.60 on the sale, then 6 YES at 0.40 paid $1: 3.60; 1: 5 NO at 0.50 paid nothing
+    assert D(per[0]["realized_gross"]) == D("4.20")
+    assert D(per[1]["realized_gross"]) == D("-2.50")
+    assert daily == D(per[0]["realized"]) + D(per[1]["realized"])
+    assert daily == D("1.70") - _fees(fills)
+    # one row per (market, subaccount), each the exchange's settlement of that subaccount
+    assert sorted((s.ticker, s.subaccount) for s in stored) == [(ticker, 0), (ticker, 1)]
+    for n in (0, 1):
+        (mine,) = [s for s in stored if s.subaccount == n]
+        assert mine.realized_pnl == _settled(listed[n])
+
+
+def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None:
+    """Each subaccount's settlement carries its own fee (the simulator charges none, so the
+    records are written as the import writes them): a fee is counted in its own book only,
+    once in the account's sum and once in the day's realized P&L."""
+    from kalshi_cli.pnl import summarize_store
+    from kalshi_cli.store import FillRecord, SettlementRecord
+
+    ts = 1_790_000_000.0
+    fills = [
+        # subaccount 0 buys 10 YES at 0.40; subaccount 1 buys 5 NO at 0.50 (sells YES)
+        FillRecord(
+            "f0", "o0", None, "T", BookSide.BID, D("0.40"), D(10), D(0), True, ts, None, None, 0
+        ),
+        FillRecord(
+            "f1", "o1", None, "T", BookSide.ASK, D("0.50"), D(5), D(0), True, ts, None, None, 1
+        ),
+    ]
+    settled = {
+        0: SettlementRecord(
+            "T", "E", "yes", D(10), D(0), D("4.00"), D(0), D(10), D("0.05"), ts + 60, subaccount=0
+        ),
+        1: SettlementRecord(
+            "T", "E", "yes", D(0), D(5), D(0), D("2.50"), D(0), D("0.03"), ts + 60, subaccount=1
+        ),
+    }
+    with Store.open(tmp_path / "fees.db") as store:
+        store.record_fills(fills)
+        assert store.record_settlements(list(settled.values())) == 2
+        books = {n: summarize_store(store, subaccount=n) for n in (0, 1)}
+        whole = summarize_store(store)
+        daily = store.daily_realized_pnl("2026-09-21")
+    assert (books[0].fees, books[1].fees, whole.fees) == (D("0.05"), D("0.03"), D("0.08"))
+    assert (books[0].realized, books[1].realized) == (D("5.95"), D("-2.53"))
+    assert whole.realized == daily == D("3.42")
+
+
+def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(
+    two_books: tuple[str, list[Fill]],
+    prime: SimHarness,
+    client: KalshiClient,
+    kalshi: Kalshi,
+    tmp_path: Any,
+) -> None:
+    """A file written before migration 0004 holds one row for the market, the first settlement
+    the listing of every subaccount gave (here subaccount 1's). The migration keeps it as not
+    known (counted as before); the next import lists each subaccount's and replaces it, so
+    the day's realized P&L counts both, each once."""
+    ticker, fills = two_books
+    prime.settle(ticker, "yes")
+    client.subaccount = 1
+    (theirs,) = client.iter_settlements()
+    client.subaccount = None
+    path = state_path(tmp_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrations.apply_pending(
+            conn,
+            1.0,
+            [migrations.INITIAL, migrations.FILL_INTEGER_UNITS, migrations.ORDER_FILL_SUBACCOUNT],
+        )
+        conn.execute(
+            "INSERT INTO settlements (ticker, event_ticker, result, yes_count, no_count, "
+            "yes_total_cost, no_total_cost, revenue, fee, settled_at) "
+            "VALUES (?, ?, 'yes', ?, ?, ?, ?, ?, ?, 5.0)",
+            (
+                ticker,
+                theirs.event_ticker,
+                dec_text(theirs.yes_count),
+                dec_text(theirs.no_count),
+                dec_text(theirs.yes_total_cost),
+                dec_text(theirs.no_total_cost),
+                dec_text(theirs.revenue),
+                dec_text(theirs.fee),
+            ),
+        )
+    finally:
+        conn.close()
+    with Store.open(path) as store:
+        assert [(s.ticker, s.subaccount) for s in store.settlements()] == [(ticker, None)]
+    assert kalshi("reconcile").exit_code == 0
+    with Store.open(path) as store:
+        stored = store.settlements()
+        assert sorted((s.ticker, s.subaccount) for s in stored) == [(ticker, 0), (ticker, 1)]
+        day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
+        daily = store.daily_realized_pnl(day)
+    assert daily == D("1.70") - _fees(fills)
+
+
+def test_the_account_wide_pnl_marks_every_subaccounts_positions(
+    two_books: tuple[str, list[Fill]], prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """`kalshi pnl` without --subaccount marks and cross-checks each subaccount's positions
+    with its own book: its unrealized P&L is the sum of the `--subaccount` reports'."""
+    ticker, _ = two_books
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.45"), D(10)))
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.60"), D(10)))
+    assert kalshi("reconcile").exit_code == 0
+    per = {n: _json(kalshi, "pnl", "--subaccount", str(n)) for n in (0, 1)}
+    # 0: 6 YES bought at 0.40 marked at the YES bid 0.45; 1: 5 NO at 0.50 at the NO bid 0.40
+    assert D(per[0]["unrealized_pnl"]) == D("0.30")
+    assert D(per[1]["unrealized_pnl"]) == D("-0.50")
+    whole = _json(kalshi, "pnl")
+    assert D(whole["unrealized_pnl"]) == D("-0.20")
+    assert D(whole["total_pnl"]) == D(whole["realized"]) + D("-0.20")
+    assert whole["differences"] == []

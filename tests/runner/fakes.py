@@ -12,6 +12,7 @@ from typing import Any
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.subaccounts import SubaccountBalance
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.feed.book import EventKind, FeedEvent
@@ -229,6 +230,10 @@ class FakeClient:
     def iter_settlements(self, **_: Any) -> Iterator[Settlement]:
         for s in self.exchange.settlements(self.account_id):
             yield Settlement.from_api(ser.settlement_json(s))
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        """One account: subaccount 0 (the settlement import lists once per subaccount)."""
+        return [SubaccountBalance(0, Decimal(0), 0)]
 
     def get_positions(self, **_: Any) -> list[Position]:
         return [
