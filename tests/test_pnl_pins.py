@@ -210,7 +210,7 @@ def test_a_settlement_body_becomes_the_record_the_state_file_keeps() -> None:
 
 def one_sided_book(side: str) -> Orderbook:
     """Bids on one side only: no bid on the other and no mid."""
-    levels = {"yes_dollars": [], "no_dollars": []}
+    levels: dict[str, list[list[str]]] = {"yes_dollars": [], "no_dollars": []}
     levels[side] = [["0.55", "7"]]
     return Orderbook.from_api("M", {"orderbook_fp": levels})
 
@@ -250,3 +250,26 @@ def test_counts_made_before_the_pass_goes_on_in_decimal_are_kept() -> None:
     }
     assert document["by_day"]["1970-01-01"]["fills"] == 3
     assert document["by_day"]["1970-01-01"]["settlements"] == 1
+
+
+def test_a_first_fill_finer_than_the_units_in_every_field_is_counted_exactly() -> None:
+    """Price ($0.1234567), count (0.005) and fee ($0.000000001) all finer than the integer
+    units: the pass must switch to Decimal at the first of them, not truncate the three to
+    integers (which would count the fill as 0 contracts and no fee). The document writes
+    each figure out in plain digits, as it promises, never as `1E-9`."""
+    fills = [
+        FillRecord("f1", "o1", None, "A", BID, D("0.1234567"), D("0.005"), D("1E-9"), True, 1.0),
+        FillRecord("f2", "o2", None, "A", ASK, D("0.50"), D("0.005"), D(0), True, 2.0),
+    ]
+    summary = summarize(fills, [])
+    assert summary.to_json()["by_market"]["A"] == {
+        # bought 0.005 for 0.0006172835, sold them for 0.0025
+        "realized_gross": "0.0018827165",
+        "fees": "0.000000001",
+        "realized": "0.0018827155",
+        "fills": 2,
+        "settlements": 0,
+    }
+    assert summary.to_json()["fees"] == "0.000000001"
+    assert summary.engine.market("A").traded == D("0.01")
+    assert summary.engine.market("A").position == 0
