@@ -493,6 +493,12 @@ def day_of(ts: float) -> str:
 GROUPINGS = ("market", "day", "strategy")
 
 
+def plain_text(value: Decimal) -> str:
+    """A figure of the document in plain digits: `str` would write a value under 1e-6 as
+    `1E-9` (only inputs finer than Kalshi's units produce one)."""
+    return format(value, "f")
+
+
 @dataclass
 class Bucket:
     """Realized P&L of one group (a market, a UTC day or a strategy)."""
@@ -508,9 +514,9 @@ class Bucket:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "realized_gross": str(self.gross),
-            "fees": str(self.fees),
-            "realized": str(self.net),
+            "realized_gross": plain_text(self.gross),
+            "fees": plain_text(self.fees),
+            "realized": plain_text(self.net),
             "fills": self.fills,
             "settlements": self.settlements,
         }
@@ -560,9 +566,9 @@ class PnlSummary:
         total = self._total()
         return {
             "method": "average_cost",
-            "realized_gross": str(total.gross),
-            "fees": str(total.fees),
-            "realized": str(total.net),
+            "realized_gross": plain_text(total.gross),
+            "fees": plain_text(total.fees),
+            "realized": plain_text(total.net),
             **{
                 f"by_{name}": {k: v.to_json() for k, v in sorted(self.groups[name].items())}
                 for name in GROUPINGS

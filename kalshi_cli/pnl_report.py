@@ -58,6 +58,8 @@ def pnl_report(
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.pnl import summarize_rows, summarize_store
     from kalshi_cli.positions import CaughtUp, open_caught_up
+    from kalshi_cli.pnl import plain_text, summarize_rows, summarize_store
+    from kalshi_cli.positions import CaughtUp, mark_to_market, open_caught_up
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
@@ -88,8 +90,8 @@ def pnl_report(
         "since": since,
         "by": by,
         "rows": rows,
-        "unrealized_pnl": None if unrealized is None else str(unrealized),
-        "total_pnl": None if unrealized is None else str(summary.realized + unrealized),
+        "unrealized_pnl": None if unrealized is None else plain_text(unrealized),
+        "total_pnl": None if unrealized is None else plain_text(summary.realized + unrealized),
         "cross_checked": view is not None,
         "differences": [] if view is None else [d.to_json() for d in view.differences],
     }
@@ -129,6 +131,8 @@ def _marked(
 
 def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
     """One row per group in key order; by day, with the running total."""
+    from kalshi_cli.pnl import plain_text
+
     rows = []
     cumulative = Decimal(0)
     for key in sorted(buckets):
@@ -138,11 +142,11 @@ def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
             by: key,
             "fills": bucket.fills,
             "settlements": bucket.settlements,
-            "realized_gross": str(bucket.gross),
-            "fees": str(bucket.fees),
-            "realized": str(bucket.net),
+            "realized_gross": plain_text(bucket.gross),
+            "fees": plain_text(bucket.fees),
+            "realized": plain_text(bucket.net),
         }
         if by == "day":
-            row["cumulative"] = str(cumulative)
+            row["cumulative"] = plain_text(cumulative)
         rows.append(row)
     return rows

@@ -14,8 +14,15 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.models import BookSide, Orderbook
-from kalshi_cli.pnl import PnlEngine, realized_per_fill, replay_into, summarize
+from kalshi_cli.models import BookSide, Fill, Orderbook, Settlement
+from kalshi_cli.pnl import (
+    PnlEngine,
+    fill_record_from_api,
+    realized_per_fill,
+    replay_into,
+    settlement_record_from_api,
+    summarize,
+)
 from kalshi_cli.store import FillRecord, SettlementRecord
 
 BID, ASK = BookSide.BID, BookSide.ASK
@@ -131,3 +138,138 @@ def test_released_basis_on_an_exact_tie_rounds_half_even(second_price: str, rele
         m = engine.market("M")
         assert m.basis == basis - released
         assert m.realized_gross == D("0.005") - released
+
+
+# ---------------------------------------------------- found by the 2026-11-22 session 5 run
+# (docs/mutation.md, "pnl.py, session 5"): each test below fails on the mutants it names.
+
+
+def test_a_fill_body_becomes_the_record_the_state_file_keeps() -> None:
+    """Every field of the exchange's fill reaches the stored record (`kalshi fills` shows it,
+    `kalshi pnl` adds it up), with the order's client id and strategy, and its time from
+    `created_time` to the millisecond: two fills of one second keep their order."""
+    body = {
+        "fill_id": "F1",
+        "trade_id": "T1",
+        "order_id": "O1",
+        "market_ticker": "KX-A",
+        "book_side": "ask",
+        "count_fp": "3.00",
+        "yes_price_dollars": "0.4200",
+        "is_taker": True,
+        "fee_cost": "0.0123",
+        "created_time": "2026-11-22T10:00:01.250Z",
+        "ts": 1795341601,
+    }
+    record = fill_record_from_api(Fill.from_api(body), client_order_id="c-1", strategy="spike")
+    assert record == FillRecord(
+        "F1", "O1", "c-1", "KX-A", ASK, D("0.42"), D(3), D("0.0123"), True,
+        1795341601.25, "spike", None,
+    )  # fmt: skip
+    assert record.realized_pnl is None
+    bare = fill_record_from_api(Fill.from_api(body))
+    assert (bare.client_order_id, bare.strategy) == (None, None)
+
+
+def test_a_fill_body_without_created_time_takes_ts_or_zero() -> None:
+    body = {
+        "fill_id": "F1",
+        "order_id": "O1",
+        "market_ticker": "KX-A",
+        "book_side": "bid",
+        "count_fp": "1.00",
+        "yes_price_dollars": "0.5000",
+        "fee_cost": "0",
+        "ts": 1795341601,
+    }
+    assert fill_record_from_api(Fill.from_api(body)).ts == 1795341601.0
+    del body["ts"]
+    assert fill_record_from_api(Fill.from_api(body)).ts == 0.0
+
+
+def test_a_settlement_body_becomes_the_record_the_state_file_keeps() -> None:
+    body = {
+        "ticker": "KX-A",
+        "event_ticker": "KX",
+        "market_result": "no",
+        "yes_count_fp": "2.00",
+        "yes_total_cost_dollars": "0.8000",
+        "no_count_fp": "5.00",
+        "no_total_cost_dollars": "3.0500",
+        "revenue": 500,
+        "fee_cost": "0.0200",
+        "settled_time": "2026-11-22T10:00:01.500Z",
+    }
+    record = settlement_record_from_api(Settlement.from_api(body))
+    assert record == SettlementRecord(
+        "KX-A", "KX", "no", D(2), D(5), D("0.80"), D("3.05"), D(5), D("0.02"), 1795341601.5
+    )
+    del body["settled_time"]
+    assert settlement_record_from_api(Settlement.from_api(body)).settled_at == 0.0
+
+
+def one_sided_book(side: str) -> Orderbook:
+    """Bids on one side only: no bid on the other and no mid."""
+    levels: dict[str, list[list[str]]] = {"yes_dollars": [], "no_dollars": []}
+    levels[side] = [["0.55", "7"]]
+    return Orderbook.from_api("M", {"orderbook_fp": levels})
+
+
+@pytest.mark.parametrize(("side", "price"), [(BID, "0.40"), (ASK, "0.60")])
+def test_a_position_with_no_bid_on_its_side_has_no_mark(side: BookSide, price: str) -> None:
+    """A YES position against a book with only NO bids (and a NO position against only YES
+    bids) has neither a bid nor a mid to be marked at: `kalshi pnl` shows no unrealized P&L
+    rather than failing or inventing one."""
+    other = "no_dollars" if side is BID else "yes_dollars"
+    for engine in engines([fill(1, "M", side, f"3 @ {price}", 1.0)], []):
+        m = engine.market("M")
+        assert m.mark(one_sided_book(other)) == (None, None)
+        assert m.unrealized(None) is None
+
+
+def test_counts_made_before_the_pass_goes_on_in_decimal_are_kept() -> None:
+    """A fill finer than the integer units (0.005 contracts at $0.1234567) switches the pass to
+    Decimal after B has had its fill and its settlement counted: the `kalshi pnl` document
+    still counts every fill and settlement of each market, to the last digit."""
+    fills = [
+        fill(1, "A", BID, "10 @ 0.40", 1.0),
+        fill(2, "B", BID, "5 @ 0.40", 2.0),
+        fill(3, "A", ASK, "0.005 @ 0.1234567", 4.0),
+    ]
+    document = summarize(fills, [settlement("B", "no", 3.0)]).to_json()
+    assert document["by_market"] == {
+        # released 4.00 x 0.005 / 10 = 0.002; sold for 0.005 x 0.1234567
+        "A": {
+            "realized_gross": "-0.0013827165",
+            "fees": "0",
+            "realized": "-0.0013827165",
+            "fills": 2,
+            "settlements": 0,
+        },
+        "B": {"realized_gross": "-2", "fees": "0", "realized": "-2", "fills": 1, "settlements": 1},
+    }
+    assert document["by_day"]["1970-01-01"]["fills"] == 3
+    assert document["by_day"]["1970-01-01"]["settlements"] == 1
+
+
+def test_a_first_fill_finer_than_the_units_in_every_field_is_counted_exactly() -> None:
+    """Price ($0.1234567), count (0.005) and fee ($0.000000001) all finer than the integer
+    units: the pass must switch to Decimal at the first of them, not truncate the three to
+    integers (which would count the fill as 0 contracts and no fee). The document writes
+    each figure out in plain digits, as it promises, never as `1E-9`."""
+    fills = [
+        FillRecord("f1", "o1", None, "A", BID, D("0.1234567"), D("0.005"), D("1E-9"), True, 1.0),
+        FillRecord("f2", "o2", None, "A", ASK, D("0.50"), D("0.005"), D(0), True, 2.0),
+    ]
+    summary = summarize(fills, [])
+    assert summary.to_json()["by_market"]["A"] == {
+        # bought 0.005 for 0.0006172835, sold them for 0.0025
+        "realized_gross": "0.0018827165",
+        "fees": "0.000000001",
+        "realized": "0.0018827155",
+        "fills": 2,
+        "settlements": 0,
+    }
+    assert summary.to_json()["fees"] == "0.000000001"
+    assert summary.engine.market("A").traded == D("0.01")
+    assert summary.engine.market("A").position == 0

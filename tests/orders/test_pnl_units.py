@@ -143,3 +143,41 @@ def test_a_floored_settlement_is_paid_exactly_from_the_integer_columns() -> None
     assert integer
     assert_equals_the_decimal_engine(summary, fills, settlements, None)
     assert summary.engine.market("A").realized_gross == D("-0.60")
+
+
+def test_a_full_close_releases_the_whole_basis_not_a_rounded_one() -> None:
+    """0.01 contracts at $0.123457 (a 6-decimal price: the units hold it) cost $0.00123457, a
+    basis finer than the $0.000001 a partial release rounds to; closing all of them releases
+    it all, so realized is exactly proceeds less cost and nothing is left in the basis."""
+    fills = records(
+        [
+            ("A", BookSide.BID, D("0.123457"), D("0.01"), D(0), None),
+            ("A", BookSide.ASK, D("0.5"), D("0.01"), D(0), None),
+        ],
+        [1.0],
+    )
+    summary, integer = stored_summary(fills, [], None)
+    assert integer
+    a = summary.engine.market("A")
+    assert (a.position, a.basis) == (0, 0)
+    assert summary.to_json()["by_market"]["A"]["realized_gross"] == "0.00376543"
+
+
+def test_since_counts_only_later_events_on_the_text_path_too() -> None:
+    """A history with a fill finer than the integer units is summed over the text: `--since`
+    still counts only what happened at or after it (positions from the whole history)."""
+    fills = records(
+        [
+            ("A", BookSide.BID, D("0.40"), D(10), D("0.01"), None),
+            ("A", BookSide.ASK, D("0.50"), D("0.005"), D(0), None),  # finer than the units
+            ("A", BookSide.ASK, D("0.60"), D(5), D("0.02"), None),
+        ],
+        [100.0],
+    )
+    summary, integer = stored_summary(fills, [], fills[2].ts)
+    assert not integer
+    document = summary.to_json()
+    assert document["fees"] == "0.02"
+    assert document["realized_gross"] == "1"  # 5 sold at 0.60 that cost 0.40 each
+    assert document["by_market"]["A"]["fills"] == 1
+    assert summary.engine.market("A").position == D("4.995")
