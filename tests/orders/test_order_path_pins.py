@@ -49,6 +49,7 @@ def refusal(
         service.place(service.prepare(request))
     assert creates(prime) == before
     assert service.store.intents() == []
+    assert isinstance(refused.value, (ValidationError, TradingHaltedError))
     return refused.value
 
 
