@@ -85,6 +85,10 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
     assert "would reach 11.00 contracts, over the limit of 10" in refused.value.message
 
 
+def buy_yes(ticker: str, count: int = 2, price: str = "0.30") -> OrderRequest:
+    return OrderRequest(ticker, Side.YES, Action.BUY, D(count), D(price))
+
+
 def placed_bid(service: OrderService, ticker: str, count: int) -> str:
     outcome = service.place(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, D(count), D("0.20")))
@@ -341,3 +345,87 @@ def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
     )
     intent = store.get_intent("c-1")
     assert intent is not None and intent.status == "unknown"
+
+
+# ---------------------------------------------------------------------------- the open survivors
+
+
+def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_exchanges_code(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """A cancel repeated while reads lag (a minute here): the exchange answers 404, and the
+    order, read again once the service's read lag has passed, still shows resting."""
+    (ticker,) = make_markets(prime, 1)
+    clock = ManualClock(1_800_000_000.0)
+    service = OrderService(client, store, clock=clock, read_lag_s=0.25)
+    order_id = placed_bid(service, ticker, 5)
+    prime.set_faults(read_lag_ms=60_000)
+    assert service.cancel(order_id) == D(5)
+
+    with pytest.raises(NotFoundError) as refused:
+        service.cancel(order_id)
+
+    prime.clear_faults()
+    assert refused.value.message.endswith(
+        f"; the exchange still shows order {order_id} resting 0.25s after refusing to cancel it"
+    )
+    assert refused.value.message.count(";") == 1
+    assert (refused.value.status, refused.value.code) == (404, "not_found")
+    assert refused.value.hint == (
+        "look again with `kalshi order show`; `kalshi reconcile` settles it"
+    )
+    assert clock.wall() == 1_800_000_000.25  # waited the read lag once, from the refusal
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and local.status == "canceled"
+
+
+def test_a_lost_create_answer_whose_lookup_fails_too_stays_unknown_and_says_so(
+    prime: SimHarness, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.account, max_attempts=1) as client:
+        service = OrderService(client, store)
+        prepared = service.prepare(buy_yes(ticker))
+        prime.set_faults(http_5xx_rate=1.0)  # the create and the lookup: both 5xx
+        with pytest.raises(OrderOutcomeUnknown) as unknown:
+            service.place(prepared)
+        prime.clear_faults()
+
+    cid = prepared.create.client_order_id
+    assert unknown.value.client_order_id == cid
+    assert unknown.value.message.endswith(
+        "; the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+    )
+    intent = store.get_intent(cid)
+    assert intent is not None and intent.status == "unknown"
+    assert unknown.value.message == f"{intent.error}; " + (
+        "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+    )
+
+
+def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    service = OrderService(client, store)
+    prepared = service.prepare(buy_yes(ticker, count=5))
+    prime.set_faults(write_503_after_commit_rate=1.0)  # placed and part-filled, answer lost
+
+    outcome = service.place(prepared)
+
+    prime.clear_faults()
+    assert (outcome.status, outcome.fill_count, outcome.remaining_count) == (
+        "resting",
+        D(2),
+        D(3),
+    )
+    intent = store.get_intent(prepared.create.client_order_id)
+    assert intent is not None
+    assert (intent.status, intent.order_id, intent.filled, intent.remaining) == (
+        "resting",
+        outcome.order_id,
+        D(2),
+        D(3),
+    )
