@@ -143,6 +143,8 @@ def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
     outcome = service.place(service.prepare(closing))
 
     assert (outcome.status, outcome.fill_count) == ("executed", D(2))
+    intent = store.get_intent(outcome.client_order_id)
+    assert intent is not None and (intent.reduce_only, intent.status) == (True, "executed")
 
 
 def test_an_order_prepared_before_a_halt_is_refused_at_submit_saying_not_sent(
@@ -202,15 +204,20 @@ def test_the_order_cost_limit_counts_only_the_part_that_opens_a_position(
 def test_the_position_limit_says_what_it_would_reach_and_what_to_do(
     prime: SimHarness, client: KalshiClient, store: Store
 ) -> None:
-    (ticker,) = make_markets(prime, 1)
+    ticker, other = make_markets(prime, 2)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(4)))
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(4)))  # 4 YES held
+    client.create_order(CreateOrder(other, BookSide.BID, D("0.10"), D(50)))  # not this market
     service = OrderService(client, store, limits=OrderLimits(max_position_per_market=D(10)))
-    # exactly at the limit: allowed, and the worst case after is what `--dry-run` shows
-    assert service.prepare(buy_yes(ticker, count=10)).exposure_after == D(10)
-    refused = refusal(prime, service, buy_yes(ticker, count=11))
+    # 4 held + 6 more is exactly the limit: allowed, and the worst case after is what
+    # `--dry-run` shows
+    assert service.prepare(buy_yes(ticker, count=6, price="0.20")).exposure_after == D(10)
+    refused = refusal(prime, service, buy_yes(ticker, count=7, price="0.20"))
     assert isinstance(refused, ValidationError)
     assert refused.code == "POSITION_LIMIT"
     assert refused.message == (
-        f"{ticker}: position plus resting orders would reach 11 contracts, over the limit of 10"
+        f"{ticker}: position plus resting orders would reach 11.00 contracts, over the limit of 10"
     )
     assert refused.hint == "lower --count, cancel resting orders, or raise the limit"
     # with no limit there is no worst case to show
@@ -402,7 +409,7 @@ def test_a_lost_answer_is_recorded_unknown_with_the_failure_before_it_is_looked_
     "case",
     [
         (TimeInForce.GTC, 2, "executed", D(2), D(0)),  # filled whole: executed
-        (TimeInForce.GTC, 5, "resting", D(2), D(3)),  # the rest rests
+        (TimeInForce.GTC, 3, "resting", D(2), D(1)),  # the rest rests
         (TimeInForce.IOC, 5, "canceled", D(2), D(0)),  # the rest is cancelled
     ],
 )
@@ -436,6 +443,7 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
         remaining,
         outcome.order_id,
     )
+    assert intent.time_in_force == tif.value
 
 
 class RejectedInFlight(KalshiClient):
