@@ -12,6 +12,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     BadRequestError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -20,7 +21,7 @@ from kalshi_cli.errors import (
 )
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.order_batch import place_batch
-from kalshi_cli.orders import Exposure, OrderRequest, OrderService
+from kalshi_cli.orders import Exposure, OrderLimits, OrderRequest, OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -429,3 +430,70 @@ def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
         D(2),
         D(3),
     )
+
+
+def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
+    order_id = placed_bid(service, ticker, 5)
+
+    dated = service.amend(order_id, expiration_time=1_800_003_600)
+    assert dated.expiration_time == "2027-01-15T09:00:00.000Z"
+    undated = service.amend(order_id, expiration_time=0)  # 0 removes it
+    assert not undated.expiration_time
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, expiration_time=-1)
+    assert refused.value.code == "EXPIRY_IN_THE_PAST"
+    assert client.get_order(order_id).remaining_count == D(5)
+
+
+def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    outcome = service.place(
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(3), D("0.65")))
+    )
+    assert outcome.order_id is not None
+
+    amended = service.amend(outcome.order_id, price=D("0.60"))
+
+    assert (amended.book_side, amended.yes_price) == ("ask", D("0.40"))
+    local = store.get_intent(outcome.client_order_id)
+    assert local is not None and local.price == D("0.40")
+
+
+def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """10 NO held here: a YES bid amended to 20 at 0.40 ($8) closes 10 and opens 10 ($4),
+    within a $5 limit."""
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account()) as buyer:
+        buyer.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
+    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    order_id = placed_bid(service, ticker, 5)
+
+    amended = service.amend(order_id, count=D(20), price=D("0.40"))
+
+    assert (amended.remaining_count, amended.yes_price) == (D(20), D("0.40"))
+
+
+def test_an_amend_the_exchange_did_not_do_says_what_it_shows_now(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
+    prime.set_faults(write_503_rate=1.0)  # refused with a 503 before it acts
+
+    with pytest.raises(AmendOutcomeUnknown) as unknown:
+        service.amend(order_id, price=D("0.22"))
+
+    prime.clear_faults()
+    assert unknown.value.order_id == order_id
+    assert unknown.value.message.endswith("; the exchange now shows resting at 0.2000 for 10.00")
