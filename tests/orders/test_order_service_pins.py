@@ -377,7 +377,7 @@ def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_excha
     )
     assert clock.wall() == 1_800_000_000.25  # waited the read lag once, from the refusal
     local = store.intent_by_order_id(order_id)
-    assert local is not None and local.status == "canceled"
+    assert local is not None and (local.status, local.remaining) == ("canceled", D(0))
 
 
 def test_a_lost_create_answer_whose_lookup_fails_too_stays_unknown_and_says_so(
