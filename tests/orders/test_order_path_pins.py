@@ -18,6 +18,7 @@ from kalshi_cli.client.requests import CreateOrderResult
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
     ApiError,
+    NotFoundError,
     OrderOutcomeUnknown,
     TradingHaltedError,
     TransportError,
@@ -484,3 +485,51 @@ def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_i
         D(2),
         D(3),
     )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("1.00", 1, "PRICE_OUT_OF_RANGE", "price 1.00 is outside {t}'s range 0.0100..0.9900"),
+        ("0", 1, "PRICE_OUT_OF_RANGE", "price 0 is outside {t}'s range 0.0100..0.9900"),
+        (
+            "0.305",
+            1,
+            "PRICE_OFF_GRID",
+            "price 0.305 is not on {t}'s tick grid (0.0100 from 0.0100 to 0.9900)",
+        ),
+        ("0.30", 0, "COUNT_NOT_POSITIVE", "count must be positive, got 0"),
+        ("0.30", "1.005", "COUNT_PRECISION", "count 1.005 has more than 2 decimals"),
+    ],
+)
+def test_a_price_or_count_the_market_cannot_take_is_refused_with_what_it_can(
+    prime: SimHarness, client: KalshiClient, store: Store, case: tuple[str, Any, str, str]
+) -> None:
+    price, count, code, says = case
+    (ticker,) = make_markets(prime, 1)
+    request = OrderRequest(ticker, Side.YES, Action.BUY, D(str(count)), D(price))
+    refused = refusal(prime, OrderService(client, store), request)
+    assert (refused.code, refused.message) == (code, says.format(t=ticker))
+
+
+def test_an_unknown_ticker_and_a_closed_market_are_refused_before_anything_is_sent(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    with pytest.raises(NotFoundError) as unknown:
+        service.prepare(buy_yes("KXT-EV-NOPE"))
+    assert (unknown.value.message, unknown.value.code, unknown.value.status) == (
+        "unknown ticker KXT-EV-NOPE",
+        "UNKNOWN_TICKER",
+        404,
+    )
+    assert unknown.value.hint == "`kalshi markets` lists tickers"
+
+    prime.set_status(ticker, "closed")
+    refused = refusal(prime, service, buy_yes(ticker))
+    assert (refused.code, refused.message) == (
+        "MARKET_NOT_OPEN",
+        f"{ticker} is closed, not open for trading",
+    )
+    assert store.intents() == [] and creates(prime) == 0
