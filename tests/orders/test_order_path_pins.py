@@ -509,6 +509,7 @@ def test_a_price_or_count_the_market_cannot_take_is_refused_with_what_it_can(
     (ticker,) = make_markets(prime, 1)
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(str(count)), D(price))
     refused = refusal(prime, OrderService(client, store), request)
+    assert isinstance(refused, ValidationError)
     assert (refused.code, refused.message) == (code, says.format(t=ticker))
 
 
@@ -528,6 +529,7 @@ def test_an_unknown_ticker_and_a_closed_market_are_refused_before_anything_is_se
 
     prime.set_status(ticker, "closed")
     refused = refusal(prime, service, buy_yes(ticker))
+    assert isinstance(refused, ValidationError)
     assert (refused.code, refused.message) == (
         "MARKET_NOT_OPEN",
         f"{ticker} is closed, not open for trading",
