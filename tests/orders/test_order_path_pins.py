@@ -535,3 +535,12 @@ def test_an_unknown_ticker_and_a_closed_market_are_refused_before_anything_is_se
         f"{ticker} is closed, not open for trading",
     )
     assert store.intents() == [] and creates(prime) == 0
+
+
+def test_the_ends_of_the_price_range_are_prices_an_order_can_take(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    assert service.prepare(buy_yes(ticker, price="0.01")).create.price == D("0.01")
+    assert service.prepare(buy_yes(ticker, price="0.99")).create.price == D("0.99")
