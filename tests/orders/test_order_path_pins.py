@@ -544,3 +544,22 @@ def test_the_ends_of_the_price_range_are_prices_an_order_can_take(
     service = OrderService(client, store)
     assert service.prepare(buy_yes(ticker, price="0.01")).create.price == D("0.01")
     assert service.prepare(buy_yes(ticker, price="0.99")).create.price == D("0.99")
+
+
+def test_an_off_grid_price_on_a_tapered_market_names_each_of_its_ranges(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    ticker = "KXT-EV-TAPER"
+    prime.create_market(
+        ticker,
+        event_ticker="KXT-EV",
+        series_ticker="KXT",
+        price_level_structure="tapered_deci_cent",
+    )
+    refused = refusal(prime, OrderService(client, store), buy_yes(ticker, price="0.455"))
+    assert isinstance(refused, ValidationError)
+    assert (refused.code, refused.message) == (
+        "PRICE_OFF_GRID",
+        f"price 0.455 is not on {ticker}'s tick grid (0.0010 from 0.0010 to 0.1000, "
+        "0.0100 from 0.1000 to 0.9000, 0.0010 from 0.9000 to 0.9990)",
+    )
