@@ -497,3 +497,23 @@ def test_an_amend_the_exchange_did_not_do_says_what_it_shows_now(
     prime.clear_faults()
     assert unknown.value.order_id == order_id
     assert unknown.value.message.endswith("; the exchange now shows resting at 0.2000 for 10.00")
+
+
+def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
+    prime.set_faults(write_503_after_commit_rate=1.0)  # it acts, then answers 503
+
+    amended = service.amend(order_id, price=D("0.22"), count=D(12))
+
+    prime.clear_faults()
+    assert (amended.yes_price, amended.fill_count, amended.remaining_count) == (
+        D("0.22"),
+        D(4),
+        D(8),
+    )
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and (local.price, local.remaining) == (D("0.22"), D(8))
