@@ -12,6 +12,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
+    AmendOutcomeUnknown,
     BadRequestError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -20,7 +21,7 @@ from kalshi_cli.errors import (
 )
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.order_batch import place_batch
-from kalshi_cli.orders import Exposure, OrderRequest, OrderService
+from kalshi_cli.orders import Exposure, OrderLimits, OrderRequest, OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -83,6 +84,10 @@ def test_the_position_limit_refuses_what_the_exposure_would_take_over_it(
         service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(5), D("0.20")))
     assert refused.value.code == "POSITION_LIMIT"
     assert "would reach 11.00 contracts, over the limit of 10" in refused.value.message
+
+
+def buy_yes(ticker: str, count: int = 2, price: str = "0.30") -> OrderRequest:
+    return OrderRequest(ticker, Side.YES, Action.BUY, D(count), D(price))
 
 
 def placed_bid(service: OrderService, ticker: str, count: int) -> str:
@@ -341,3 +346,174 @@ def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
     )
     intent = store.get_intent("c-1")
     assert intent is not None and intent.status == "unknown"
+
+
+# ---------------------------------------------------------------------------- the open survivors
+
+
+def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_exchanges_code(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """A cancel repeated while reads lag (a minute here): the exchange answers 404, and the
+    order, read again once the service's read lag has passed, still shows resting."""
+    (ticker,) = make_markets(prime, 1)
+    clock = ManualClock(1_800_000_000.0)
+    service = OrderService(client, store, clock=clock, read_lag_s=0.25)
+    order_id = placed_bid(service, ticker, 5)
+    prime.set_faults(read_lag_ms=60_000)
+    assert service.cancel(order_id) == D(5)
+
+    with pytest.raises(NotFoundError) as refused:
+        service.cancel(order_id)
+
+    prime.clear_faults()
+    assert refused.value.message.endswith(
+        f"; the exchange still shows order {order_id} resting 0.25s after refusing to cancel it"
+    )
+    assert refused.value.message.count(";") == 1
+    assert (refused.value.status, refused.value.code) == (404, "not_found")
+    assert refused.value.hint == (
+        "look again with `kalshi order show`; `kalshi reconcile` settles it"
+    )
+    assert clock.wall() == 1_800_000_000.25  # waited the read lag once, from the refusal
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and (local.status, local.remaining) == ("canceled", D(0))
+
+
+def test_a_lost_create_answer_whose_lookup_fails_too_stays_unknown_and_says_so(
+    prime: SimHarness, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.account, max_attempts=1) as client:
+        service = OrderService(client, store)
+        prepared = service.prepare(buy_yes(ticker))
+        prime.set_faults(http_5xx_rate=1.0)  # the create and the lookup: both 5xx
+        with pytest.raises(OrderOutcomeUnknown) as unknown:
+            service.place(prepared)
+        prime.clear_faults()
+
+    cid = prepared.create.client_order_id
+    assert unknown.value.client_order_id == cid
+    assert unknown.value.message.endswith(
+        "; the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+    )
+    intent = store.get_intent(cid)
+    assert intent is not None and intent.status == "unknown"
+    assert unknown.value.message == f"{intent.error}; " + (
+        "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
+    )
+
+
+def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account()) as seller:
+        seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
+    service = OrderService(client, store)
+    prepared = service.prepare(buy_yes(ticker, count=5))
+    prime.set_faults(write_503_after_commit_rate=1.0)  # placed and part-filled, answer lost
+
+    outcome = service.place(prepared)
+
+    prime.clear_faults()
+    assert (outcome.status, outcome.fill_count, outcome.remaining_count) == (
+        "resting",
+        D(2),
+        D(3),
+    )
+    intent = store.get_intent(prepared.create.client_order_id)
+    assert intent is not None
+    assert (intent.status, intent.order_id, intent.filled, intent.remaining) == (
+        "resting",
+        outcome.order_id,
+        D(2),
+        D(3),
+    )
+
+
+def test_an_amend_can_set_and_remove_an_expiry_and_refuses_a_negative_one(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store, clock=ManualClock(1_800_000_000.0))
+    order_id = placed_bid(service, ticker, 5)
+
+    dated = service.amend(order_id, expiration_time=1_800_003_600)
+    assert dated.expiration_time == "2027-01-15T09:00:00.000Z"
+    undated = service.amend(order_id, expiration_time=0)  # 0 removes it
+    assert not undated.expiration_time
+    with pytest.raises(ValidationError) as refused:
+        service.amend(order_id, expiration_time=-1)
+    assert refused.value.code == "EXPIRY_IN_THE_PAST"
+    assert client.get_order(order_id).remaining_count == D(5)
+
+
+def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    outcome = service.place(
+        service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(3), D("0.65")))
+    )
+    assert outcome.order_id is not None
+
+    amended = service.amend(outcome.order_id, price=D("0.60"))
+
+    assert (amended.book_side, amended.yes_price) == ("ask", D("0.40"))
+    local = store.get_intent(outcome.client_order_id)
+    assert local is not None and local.price == D("0.40")
+
+
+def test_an_amend_over_the_cost_limit_counts_only_what_opens_in_this_market(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    """10 NO held here: a YES bid amended to 20 at 0.40 ($8) closes 10 and opens 10 ($4),
+    within a $5 limit."""
+    (ticker,) = make_markets(prime, 1)
+    with connect(prime.new_account()) as buyer:
+        buyer.create_order(CreateOrder(ticker, BookSide.BID, D("0.50"), D(10)))
+    client.create_order(CreateOrder(ticker, BookSide.ASK, D("0.50"), D(10)))  # 10 NO held
+    service = OrderService(client, store, limits=OrderLimits(max_order_cost=D(5)))
+    order_id = placed_bid(service, ticker, 5)
+
+    amended = service.amend(order_id, count=D(20), price=D("0.40"))
+
+    assert (amended.remaining_count, amended.yes_price) == (D(20), D("0.40"))
+
+
+def test_an_amend_the_exchange_did_not_do_says_what_it_shows_now(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
+    prime.set_faults(write_503_rate=1.0)  # refused with a 503 before it acts
+
+    with pytest.raises(AmendOutcomeUnknown) as unknown:
+        service.amend(order_id, price=D("0.22"))
+
+    prime.clear_faults()
+    assert unknown.value.order_id == order_id
+    assert unknown.value.message.endswith("; the exchange now shows resting at 0.2000 for 10.00")
+
+
+def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
+    prime: SimHarness, client: KalshiClient, store: Store
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    service = OrderService(client, store)
+    order_id = partly_filled(prime, service, ticker)  # 10 at 0.20: 4 filled, 6 rest
+    prime.set_faults(write_503_after_commit_rate=1.0)  # it acts, then answers 503
+
+    amended = service.amend(order_id, price=D("0.22"), count=D(12))
+
+    prime.clear_faults()
+    assert (amended.yes_price, amended.fill_count, amended.remaining_count) == (
+        D("0.22"),
+        D(4),
+        D(8),
+    )
+    local = store.intent_by_order_id(order_id)
+    assert local is not None and (local.price, local.remaining) == (D("0.22"), D(8))

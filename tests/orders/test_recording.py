@@ -93,8 +93,13 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
         with pytest.raises(StoreError) as failed:
             service.place(service.prepare(request))
     (order,) = client.iter_orders(ticker=ticker)
-    assert "c-1 WAS PLACED" in failed.value.message and order.order_id in failed.value.message
-    assert failed.value.hint is not None and "do not place it again" in failed.value.hint
+    assert failed.value.message.startswith(
+        f"order c-1 WAS PLACED (order id {order.order_id}, resting), but the state file could "
+        "not record it: "
+    )
+    assert failed.value.hint == (
+        "do not place it again; `kalshi reconcile` records it once the state file can be written"
+    )
     # the intent was written before sending, so reconcile records the order
     with Store.open(db) as reopened:
         OrderService(client, reopened).reconcile()
