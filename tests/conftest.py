@@ -3,6 +3,7 @@ that every response it gave the test conforms to openapi.yaml (see tests/openapi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.clock import SystemClock
+from kalshi_cli.clock import Clock, ManualClock
 from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.embed import AccountInfo, RunningSimulator, start_simulator
 from tests.openapi_check import RECORDER
@@ -95,7 +96,8 @@ class SimHarness:
             params=params,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
         )
-        timestamp_ms = int(SystemClock().wall() * 1000)
+        # the simulator's own clock: SystemClock unless a test runs it on a ManualClock
+        timestamp_ms = int(self.running.state.clock.wall() * 1000)
         request.headers.update(
             signed_headers(key, account.key_id, method, request.url.path, timestamp_ms)
         )
@@ -106,13 +108,30 @@ class SimHarness:
         self.running.stop()
 
 
-def _start(data_dir: Path, scenario: str) -> SimHarness:
-    return SimHarness(start_simulator(data_dir, scenario=scenario, response_hook=RECORDER.hook))
+def _start(data_dir: Path, scenario: str, clock: Clock | None = None) -> SimHarness:
+    return SimHarness(
+        start_simulator(data_dir, scenario=scenario, clock=clock, response_hook=RECORDER.hook)
+    )
 
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[SimHarness]:
     harness = _start(tmp_path / "sim", "empty")
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    """A clock that moves only when the test says; pass it to `manual_sim`."""
+    return ManualClock(time.time())  # float-ok: now, so the first signatures are fresh
+
+
+@pytest.fixture
+def manual_sim(tmp_path: Path, manual_clock: ManualClock) -> Iterator[SimHarness]:
+    """The `sim` fixture on `manual_clock`: its rate-limit buckets refill, orders expire and
+    signatures age only when the test advances the clock, however slowly the machine runs."""
+    harness = _start(tmp_path / "sim", "empty", manual_clock)
     yield harness
     harness.close()
 

@@ -17,6 +17,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
     AuthError,
     NotFoundError,
@@ -147,40 +148,40 @@ def test_a_stale_timestamp_is_refused_and_blames_the_clock(sim: SimHarness) -> N
 
 
 def test_a_burst_of_60_reads_never_trips_the_limiter(tmp_path: Path) -> None:
-    # basic (200 read tokens a second, 10 a read): the slowest tier, so that the unpaced control
-    # below drains its bucket as long as a read takes under 50 ms, which even a machine loaded
-    # fifteen-fold manages (at premier a read had to take under 10 ms, and under load the
-    # control's 1,000 unpaced reads were sometimes never refused). The pacing is the same
-    # arithmetic at every tier.
-    running = start_simulator(tmp_path, scenario="empty", tier="basic", response_hook=RECORDER.hook)
+    # The client and the simulator share one ManualClock: the client's pacing waits advance it
+    # and the simulator's buckets refill by it, so the arithmetic is exact however slowly this
+    # machine runs (on real clocks a loaded machine refilled the bucket between slow requests).
+    clock = ManualClock(time.time())  # float-ok: now, so signatures are fresh
+    running = start_simulator(
+        tmp_path, scenario="empty", tier="basic", clock=clock, response_hook=RECORDER.hook
+    )
     try:
         market = {"ticker": "KXBURST-1", "event_ticker": "KXB", "series_ticker": "KX", "title": "b"}
         httpx.post(f"{running.admin_url}/markets", json=market).raise_for_status()
         account = running.account
-        started = time.monotonic()
-        with _client(account, tier="basic") as client:
+        started = clock.monotonic()
+        with _client(account, tier="basic", clock=clock) as client:
             for _ in range(60):
                 assert client.get_market("KXBURST-1").ticker == "KXBURST-1"
-        elapsed = time.monotonic() - started
+        paced = clock.monotonic() - started
         stats = _stats(running.admin_url, account.key_id)
         assert stats["rate_limited"] == 0
         assert stats["total_requests"] == 60  # nothing was refused, so nothing was retried
-        # 600 tokens against a 200-token bucket refilled at 200/s: the client had to pace for
-        # the 400 the bucket did not hold (a lower bound: a slow machine only adds to it)
-        assert elapsed >= 1.9
+        # 600 tokens against a 200-token bucket refilled at 200/s: the client had to wait for
+        # the 400 the bucket did not hold (the clock moves only when the client waits)
+        assert paced >= 2.0
 
-        # the control: the same burst without pacing is refused by the simulator
+        # the control: the same burst without pacing is refused by the simulator at the 21st
+        # read (200 tokens, 10 a read, and the clock does not move between them)
         other = httpx.post(f"{running.admin_url}/accounts", json={}).json()
         naive_key, _ = load_private_key(path=other["private_key_path"])
-        # Unpaced until the first refusal: a request under 50 ms spends more than the refill
-        # gives back, so a slow machine only needs a longer run to drain the bucket.
-        codes: list[int] = []
-        with httpx.Client(auth=KalshiAuth(other["key_id"], naive_key)) as naive:
-            while 429 not in codes and len(codes) < 1000:
-                codes.append(naive.get(f"{account.api_base}/markets/KXBURST-1").status_code)
-        assert codes.count(429) == 1, f"{len(codes)} unpaced reads were never refused"
-        assert set(codes[:-1]) == {200}
-        assert _stats(running.admin_url, other["key_id"])["rate_limited"] == codes.count(429)
+        auth = KalshiAuth(other["key_id"], naive_key, clock=clock)
+        with httpx.Client(auth=auth) as naive:
+            codes = [
+                naive.get(f"{account.api_base}/markets/KXBURST-1").status_code for _ in range(21)
+            ]
+        assert codes == [200] * 20 + [429]
+        assert _stats(running.admin_url, other["key_id"])["rate_limited"] == 1
     finally:
         running.stop()
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kalshi_cli.clock import ManualClock
 from kalshi_cli.keys import generate_private_key, key_type, load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
@@ -304,27 +305,32 @@ def test_public_market_data_and_the_book_need_no_auth_the_portfolio_does(sim: Si
     assert httpx.get(base + "/portfolio/balance").status_code == 401
 
 
-def test_reads_are_rate_limited_by_tier(sim: SimHarness) -> None:
+def test_reads_are_rate_limited_by_tier(manual_sim: SimHarness, manual_clock: ManualClock) -> None:
+    sim = manual_sim
     other = sim.new_account()
-    # basic: 200 read tokens, 10 per request, refilling at 200/s while the burst runs. The burst
-    # goes on until the first refusal, so a slow machine (fewer tokens spent per refill) only
-    # takes a few more requests to reach it; any request under 50 ms drains the bucket in time.
-    codes: list[int] = []
-    refused: httpx.Response | None = None
-    while len(codes) < 200:
-        response = sim.signed(other, "GET", "/portfolio/balance")
-        codes.append(response.status_code)
-        if response.status_code != 200:
-            refused = response
-            break
-    assert codes[:20] == [200] * 20
-    assert refused is not None, "200 reads in a row were never rate limited"
-    assert refused.status_code == 429
+
+    def read() -> int:
+        return sim.signed(other, "GET", "/portfolio/balance").status_code
+
+    # basic: 200 read tokens, 10 per request, refilling at 200/s. The clock stands still, so the
+    # bucket's arithmetic is exact however slowly this machine answers: 20 reads, then 429.
+    codes = [read() for _ in range(21)]
+    assert codes == [200] * 20 + [429]
+    refused = sim.signed(other, "GET", "/portfolio/balance")
+    assert refused.status_code == 429  # a refusal takes nothing, and nothing has refilled
     assert refused.json()["code"] == "too_many_requests"
+    manual_clock.advance(1 / 32)  # 6.25 tokens: short of one read
+    assert read() == 429
+    manual_clock.advance(1 / 32)  # 12.5 tokens: one read, and 2.5 left are short of another
+    assert [read(), read()] == [200, 429]
+    manual_clock.advance(60)  # the bucket holds one second of budget, however long it rests
+    assert [read() for _ in range(21)] == [200] * 20 + [429]
     limits = sim.signed(sim.account, "GET", "/account/limits").json()
     assert limits["usage_tier"] == "basic"
     assert limits["read"] == {"refill_rate": 200, "bucket_capacity": 200}
-    assert sim.stats()["accounts"][other.key_id]["rate_limited"] == codes.count(429)
+    assert sim.stats()["accounts"][other.key_id]["rate_limited"] == 5
+    # buckets are per account: the other account's reads spent none of the default's
+    assert sim.signed(sim.account, "GET", "/portfolio/balance").status_code == 200
 
 
 def test_markets_paginate_with_a_cursor(sim: SimHarness) -> None:
