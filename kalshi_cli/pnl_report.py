@@ -56,10 +56,8 @@ def pnl_report(
     positions of that subaccount; without, the account's: every subaccount's book added, and
     each subaccount's positions marked and compared with its own book."""
     from kalshi_cli.clock import SystemClock
-    from kalshi_cli.pnl import summarize_rows, summarize_store
-    from kalshi_cli.positions import CaughtUp, open_caught_up
     from kalshi_cli.pnl import plain_text, summarize_rows, summarize_store
-    from kalshi_cli.positions import CaughtUp, mark_to_market, open_caught_up
+    from kalshi_cli.positions import CaughtUp, open_caught_up
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
