@@ -13,13 +13,19 @@ class QueueApi(ClientBase):
     """`GET /portfolio/orders/queue_positions` and `/portfolio/orders/{id}/queue_position`."""
 
     def get_queue_positions(
-        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+        self,
+        *,
+        market_tickers: list[str] | None = None,
+        event_ticker: str | None = None,
+        subaccount: int | None = None,
     ) -> dict[str, Decimal]:
         """order id -> contracts ahead of it, for every resting order (of these markets or
-        this event)."""
+        this event) of `subaccount` (the client's own when None; subaccount 0 when that is None
+        too, the spec's default)."""
         params: Params = {
             "market_tickers": ",".join(market_tickers) if market_tickers else None,
             "event_ticker": event_ticker,
+            "subaccount": subaccount,
         }
         body = self._get("/portfolio/orders/queue_positions", params=params, auth=True)
         return self._parse(
