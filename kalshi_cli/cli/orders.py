@@ -624,14 +624,7 @@ def add_queue_positions(
     every subaccount unless the client acts on one: each subaccount an order rests on is asked."""
     from kalshi_cli.models import fmt_count
 
-    markets = [ticker] if ticker else None
-    if client.subaccount is not None:
-        ahead = client.get_queue_positions(market_tickers=markets)
-    else:
-        numbers = {o.subaccount or 0 for o in orders if o.status == "resting"} or {0}
-        ahead = {}
-        for number in sorted(numbers):
-            ahead |= client.get_queue_positions(market_tickers=markets, subaccount=number)
+    ahead = client.queue_positions_of(orders, market_tickers=[ticker] if ticker else None)
     for doc, row in zip(docs, rows, strict=True):
         position = ahead.get(doc["order_id"]) if doc["status"] == "resting" else None
         doc["queue_position"] = None if position is None else fmt_count(position)

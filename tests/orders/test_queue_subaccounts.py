@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal as D
+from pathlib import Path
 
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
 from kalshi_cli.models import BookSide
 from tests.conftest import SimHarness
 
@@ -53,3 +56,20 @@ def test_order_list_queue_shows_the_place_of_orders_on_every_subaccount(
     assert result.exit_code == 0, result.output
     ahead = {o["order_id"]: o["queue_position"] for o in json.loads(result.stdout)["orders"]}
     assert ahead == {one: "2.00"}
+
+
+def test_the_dashboard_shows_the_place_of_orders_on_every_subaccount(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """The dashboard's orders panel lists every subaccount's resting orders, each with its
+    place in the queue, read from its own subaccount."""
+    (ticker,) = make_markets(prime, 1)
+    assert client.create_subaccount() == 1
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    zero = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))).order_id
+    client.subaccount = 1
+    one = client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(1))).order_id
+    client.subaccount = None
+    shot = remote_snapshot(Sources(state_path=tmp_path / "state.db"), client, SystemClock())
+    assert shot.error is None
+    assert {o.order_id: o.queue_ahead for o in shot.orders} == {zero: D(0), one: D(2)}
