@@ -607,18 +607,24 @@ def list_command(
     columns: tuple[Column, ...] = ORDER_COLUMNS
     rows = [order_row(d) for d in docs]
     if queue:
-        columns = add_queue_positions(app.client(auth=True), ticker, docs, rows)
+        columns = add_queue_positions(app.client(auth=True), ticker, orders, docs, rows)
     out.table(columns, rows, document={"orders": docs, "count": len(docs)})
 
 
 def add_queue_positions(
-    client: KalshiClient, ticker: str | None, docs: list[dict[str, Any]], rows: list[dict[str, str]]
+    client: KalshiClient,
+    ticker: str | None,
+    orders: list[Order],
+    docs: list[dict[str, Any]],
+    rows: list[dict[str, str]],
 ) -> tuple[Column, ...]:
     """`order list --queue`: each resting order's queue position (`queue_position`, contracts
-    ahead of it at its price; null for an order that does not rest) and an "ahead" column."""
+    ahead of it at its price; null for an order that does not rest) and an "ahead" column.
+    The exchange answers one subaccount's at a time (0 unless named), and the listing covers
+    every subaccount unless the client acts on one: each subaccount an order rests on is asked."""
     from kalshi_cli.models import fmt_count
 
-    ahead = client.get_queue_positions(market_tickers=[ticker] if ticker else None)
+    ahead = client.queue_positions_of(orders, market_tickers=[ticker] if ticker else None)
     for doc, row in zip(docs, rows, strict=True):
         position = ahead.get(doc["order_id"]) if doc["status"] == "resting" else None
         doc["queue_position"] = None if position is None else fmt_count(position)

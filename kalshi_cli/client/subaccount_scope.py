@@ -1,13 +1,14 @@
 """The subaccount a client acts on: `ClientBase.subaccount`, applied to each request.
 
 Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter
-on the balance, positions, fills, settlements and orders listings, cancel-all and the single-
-order writes (cancel, amend, decrease), and the `subaccount` field of a created order and of
-every batch item; for order groups, the create body's `subaccount` and the query of the listing,
-the single read, delete, reset, trigger and limit. Left at None, each call gets the exchange's
-defaults (openapi.yaml 3.31.0): writes, positions and the balance act on subaccount 0; the
-order, fill and settlement listings and cancel-all cover every subaccount. `GET
-/portfolio/orders/{id}` takes no subaccount: it finds an order in any of them."""
+on the balance, positions, fills, settlements, orders and queue-positions reads, cancel-all and
+the single-order writes (cancel, amend, decrease), and the `subaccount` field of a created order
+and of every batch item; for order groups, the create body's `subaccount` and the query of the
+listing, the single read, delete, reset, trigger and limit. Left at None, each call gets the
+exchange's defaults (openapi.yaml 3.31.0): writes, positions, the balance and the queue
+positions act on subaccount 0; the order, fill and settlement listings and cancel-all cover
+every subaccount. `GET /portfolio/orders/{id}` takes no subaccount: it finds an order in any of
+them."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ _LISTINGS = frozenset(
         "/portfolio/fills",
         "/portfolio/settlements",
         "/portfolio/orders",
+        "/portfolio/orders/queue_positions",
     }
 )
 _CREATE = "/portfolio/events/orders"

@@ -562,13 +562,15 @@ def remote_snapshot(
 def _queue_positions(
     client: KalshiClient, resting: Sequence[Order]
 ) -> tuple[dict[str, Decimal], str | None]:
-    """Contracts ahead of each resting order, asked in one call for their markets. An exchange
+    """Contracts ahead of each resting order, asked for their markets once per subaccount
+    they rest on (`queue_positions_of`: the read answers for one subaccount). An exchange
     that cannot say (an error, an older API) leaves every order's place unknown, with why; the
     orders themselves are still shown."""
     if not resting:
         return {}, None
     try:
-        return client.get_queue_positions(market_tickers=sorted({o.ticker for o in resting})), None
+        tickers = sorted({o.ticker for o in resting})
+        return client.queue_positions_of(resting, market_tickers=tickers), None
     except KalshiError as exc:
         return {}, f"queue positions unknown: {exc.one_line()}"
 

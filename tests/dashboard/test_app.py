@@ -300,7 +300,11 @@ class _ExchangeWithoutQueuePositions(KalshiClient):
     """An exchange that does not serve queue positions (404), as one on an older API."""
 
     def get_queue_positions(
-        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+        self,
+        *,
+        market_tickers: list[str] | None = None,
+        event_ticker: str | None = None,
+        subaccount: int | None = None,
     ) -> dict[str, D]:
         raise NotFoundError("queue positions: not found", status=404)
 

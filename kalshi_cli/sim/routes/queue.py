@@ -25,7 +25,8 @@ def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, J
     event_ticker = query_str(ctx, "event_ticker")
     exchange = state.exchange
     rows: list[Json] = []
-    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=True)
+    # SubaccountQueryDefaultPrimary ("Defaults to 0"): subaccount 0's orders unless one is named
+    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=False)
     for ledger in ledgers:
         for order in exchange.resting_orders(ledger):
             if tickers is not None and order.ticker not in tickers:
