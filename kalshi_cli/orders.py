@@ -172,7 +172,6 @@ class Exposure:
 @dataclass(frozen=True)
 class PreparedOrder:
     request: OrderRequest
-    market: Market
     create: CreateOrder
     cost: Decimal
     exposure_after: Decimal | None
@@ -302,7 +301,7 @@ class OrderService:
         if request.client_order_id:
             create_kwargs["client_order_id"] = request.client_order_id
         create = CreateOrder(**create_kwargs)
-        return PreparedOrder(request, market, create, cost, exposure_after)
+        return PreparedOrder(request, create, cost, exposure_after)
 
     def place(self, prepared: PreparedOrder) -> PlaceOutcome:
         """Record, send once, record the answer. See the module docstring."""
