@@ -6,10 +6,10 @@ fills, orders and positions (`/historical/fills`, `/orders`, `/positions`), canc
 the single-order writes (cancel, amend, decrease), and the `subaccount` field of a created order
 and of every batch item; for order groups, the create body's `subaccount` and the query of the
 listing, the single read, delete, reset, trigger and limit. Left at None, each call gets the
-exchange's defaults (openapi.yaml 3.31.0): writes, positions, the balance and the queue
-positions (live and archived) act on subaccount 0; the order, fill and settlement listings
-(live and archived) and cancel-all cover every subaccount. `GET /portfolio/orders/{id}` takes no subaccount: it finds an order in any of
-them."""
+exchange's defaults (openapi.yaml 3.31.0): writes, positions (live and archived), the balance
+and the queue positions act on subaccount 0; the order and fill listings (live and archived),
+the settlements and cancel-all cover every subaccount. `GET /portfolio/orders/{id}` takes no
+subaccount: it finds an order in any of them."""
 
 from __future__ import annotations
 
