@@ -1,14 +1,15 @@
 """The subaccount a client acts on: `ClientBase.subaccount`, applied to each request.
 
 Set to N, every portfolio and order call acts on subaccount N: the `subaccount` query parameter
-on the balance, positions, fills, settlements, orders and queue-positions reads, cancel-all and
+on the balance, positions, fills, settlements, orders and queue-positions reads, the archived
+fills, orders and positions (`/historical/fills`, `/orders`, `/positions`), cancel-all and
 the single-order writes (cancel, amend, decrease), and the `subaccount` field of a created order
 and of every batch item; for order groups, the create body's `subaccount` and the query of the
 listing, the single read, delete, reset, trigger and limit. Left at None, each call gets the
-exchange's defaults (openapi.yaml 3.31.0): writes, positions, the balance and the queue
-positions act on subaccount 0; the order, fill and settlement listings and cancel-all cover
-every subaccount. `GET /portfolio/orders/{id}` takes no subaccount: it finds an order in any of
-them."""
+exchange's defaults (openapi.yaml 3.31.0): writes, positions (live and archived), the balance
+and the queue positions act on subaccount 0; the order and fill listings (live and archived),
+the settlements and cancel-all cover every subaccount. `GET /portfolio/orders/{id}` takes no
+subaccount: it finds an order in any of them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ _LISTINGS = frozenset(
         "/portfolio/settlements",
         "/portfolio/orders",
         "/portfolio/orders/queue_positions",
+        # the archive takes a subaccount as the live reads do (openapi.yaml 3.31.0): fills and
+        # orders SubaccountQuery (omitted: all), positions SubaccountQueryDefaultPrimary (0)
+        "/historical/fills",
+        "/historical/orders",
+        "/historical/positions",
     }
 )
 _CREATE = "/portfolio/events/orders"

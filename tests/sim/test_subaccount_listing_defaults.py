@@ -137,3 +137,30 @@ def test_settlements_cover_every_subaccount_when_none_is_named(
     named = read(sim, me, "/portfolio/settlements", "settlements", subaccount="1")
     assert [s["ticker"] for s in named] == [U]
     assert sum(Decimal(s["yes_count_fp"]) for s in settled) == 2
+
+
+def test_the_historical_reads_default_and_scope_as_the_spec_words_them(
+    both: tuple[SimHarness, AccountInfo, str, str],
+) -> None:
+    """GetFillsHistorical and GetHistoricalOrders take `SubaccountQuery` (omitted: every
+    subaccount); GetHistoricalPositions takes `SubaccountQueryDefaultPrimary` (omitted: 0), and
+    a named subaccount gets that subaccount's archived positions, not 0's."""
+    sim, me, zero, one = both
+    sim.settle(T, "yes")  # settling cancels both resting remainders
+    sim.settle(U, "yes")
+    ok(sim.http.put(sim.admin_url + "/historical", json={"lag_seconds": 0}))
+    fills = read(sim, me, "/historical/fills", "fills")
+    assert sorted(f["ticker"] for f in fills) == [T, U]
+    assert [f["ticker"] for f in read(sim, me, "/historical/fills", "fills", subaccount="1")] == [U]
+    orders = read(sim, me, "/historical/orders", "orders")
+    assert sorted(o["order_id"] for o in orders) == sorted([zero, one])
+    named_orders = read(sim, me, "/historical/orders", "orders", subaccount="1")
+    assert [o["order_id"] for o in named_orders] == [one]
+    positions = "/historical/positions"
+    assert [p["ticker"] for p in read(sim, me, positions, "market_positions")] == [T]
+    assert [p["ticker"] for p in read(sim, me, positions, "market_positions", subaccount="0")] == [
+        T
+    ]
+    named = read(sim, me, positions, "market_positions", subaccount="1")
+    assert [(p["ticker"], p["total_traded_dollars"]) for p in named] == [(U, "0.3000")]
+    assert read(sim, me, positions, "market_positions", subaccount="2") == []

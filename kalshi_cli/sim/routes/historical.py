@@ -15,6 +15,7 @@ from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import ExchangeError, SimMarket
 from kalshi_cli.sim.historical import Archive, Candle, candles
 from kalshi_cli.sim.routes.portfolio import _filtered_page
+from kalshi_cli.sim.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.routing import (
     Endpoint,
     Json,
@@ -177,8 +178,17 @@ def handle_get_historical_positions(
     ticker = query_str(ctx, "ticker")
     event_ticker = query_str(ctx, "event_ticker")
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
-    # subaccount defaults to 0 here (SubaccountQueryDefaultPrimary); the simulator has only 0
-    positions = [] if other_shard(ctx) else archive(state, ctx.now).positions(ctx.account_id)
+    # SubaccountQueryDefaultPrimary: the named subaccount's archived positions, 0's if omitted
+    cut = archive(state, ctx.now)
+    positions = (
+        []
+        if other_shard(ctx)
+        else [
+            p
+            for ledger in read_ledgers(state, ctx, all_by_default=False)
+            for p in cut.positions(ledger)
+        ]
+    )
 
     def event_of(t: str) -> str | None:
         market = state.exchange.markets.get(t)
