@@ -678,10 +678,17 @@ class VenueClient:
         return [SubaccountBalance(0, balance.balance, int(self.venue.clock.wall()))]
 
     def get_queue_positions(
-        self, *, market_tickers: list[str] | None = None, event_ticker: str | None = None
+        self,
+        *,
+        market_tickers: list[str] | None = None,
+        event_ticker: str | None = None,
+        subaccount: int | None = None,
     ) -> dict[str, Decimal]:
-        """order id -> contracts ahead of it in the estimated queue (the fill model's)."""
+        """order id -> contracts ahead of it in the estimated queue (the fill model's); the
+        venue's one account is subaccount 0's, so another subaccount has no orders."""
         out: dict[str, Decimal] = {}
+        if subaccount:
+            return out
         for r in self.venue._resting.values():
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue

@@ -247,3 +247,14 @@ def test_an_order_expires_before_the_data_that_comes_after_its_expiry() -> None:
     v.trade(T, D("0.50"), D(100), Side.NO)  # after it: nothing more
     assert sum((f.count for f in v.client.iter_fills()), D(0)) == 3
     assert v.resting_order_ids() == []
+
+
+def test_queue_positions_of_another_subaccount_are_empty_on_a_venue() -> None:
+    """A venue has one account, subaccount 0's: asking another subaccount's queue positions
+    finds no order (`kalshi order list --queue` asks per subaccount an order rests on)."""
+    v, _ = venue()
+    v.book_changed(T, {D("0.40"): D(50)}, {D("0.45"): D(10)})
+    resting = v.client.create_order(order(BookSide.BID, "0.40", "3", TimeInForce.GTC))
+    assert v.client.get_queue_positions() == {resting.order_id: D(50)}
+    assert v.client.get_queue_positions(subaccount=0) == {resting.order_id: D(50)}
+    assert v.client.get_queue_positions(subaccount=1) == {}
