@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -11,6 +12,7 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.errors import ApiError
 from kalshi_cli.killswitch import (
+    CancelsOrders,
     KillSwitch,
     remember_order_group,
     session_order_group_places,
@@ -191,9 +193,9 @@ def test_an_unknown_group_is_forgotten_after_the_cancels_not_before_them(
             listed_at_cancel_all.append(session_order_groups(store))
             self._inner.cancel_all_orders()
 
-    watched = Watched(client)
     # a proxy: the rest of the client through __getattr__, which a Protocol check cannot see
-    report = KillSwitch(watched, store, SystemClock(), read_lag_s=0.0).run()  # type: ignore[arg-type]
+    watched = cast(CancelsOrders, Watched(client))
+    report = KillSwitch(watched, store, SystemClock(), read_lag_s=0.0).run()
 
     assert report.proven and report.exchange_cancel_all
     assert listed_at_cancel_all == [["no-such-group"]]
