@@ -105,6 +105,7 @@ def _marked(
 ) -> PositionsView:
     """The positions marked to market: of `subaccount` (the client's, when it acts on one),
     else of every subaccount the account has, each against its own book, in one view."""
+    from kalshi_cli.client.subaccount_scope import acting_on
     from kalshi_cli.positions import PositionsView, mark_to_market
 
     number = subaccount if subaccount is not None else client.subaccount
@@ -114,16 +115,14 @@ def _marked(
         )
     numbers = sorted(set(summary.books) | {b.subaccount for b in client.subaccount_balances()})
     view = PositionsView()
-    try:
-        for n in numbers or [0]:
-            client.subaccount = n  # positions answer for one subaccount (0 when none is named)
+    for n in numbers or [0]:
+        # positions answer for one subaccount (0 when none is named)
+        with acting_on(client, n):
             one = mark_to_market(
                 client, store, engine=summary.book(n), limit=limit, include_flat=True
             )
-            view.rows += one.rows
-            view.flat_differences += one.flat_differences
-    finally:
-        client.subaccount = None
+        view.rows += one.rows
+        view.flat_differences += one.flat_differences
     return view
 
 

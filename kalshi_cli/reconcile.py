@@ -413,16 +413,15 @@ def catch_up(client: KalshiClient, store: Store, *, now: float) -> int:
     Only what is missing is added: no order row is changed (that is `reconcile`'s, which
     looks orders up and reads again after the lag). Fills of orders placed here are
     attributed to their intent and strategy, as `reconcile` does."""
+    from kalshi_cli.client.subaccount_scope import acting_on
+
     cursor = store.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # float-ok: time
     # the cursor is the state file's, not a subaccount's: list every subaccount's fills (the
     # listing's default) even for a command acting on one, or another subaccount's fills older
     # than the overlap would be passed over for good
-    scoped, client.subaccount = client.subaccount, None
-    try:
+    with acting_on(client, None):
         fills, _ = sync_fills(client, store, since_ts=since)
-    finally:
-        client.subaccount = scoped
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store)

@@ -883,3 +883,19 @@ def test_every_request_reaches_its_own_url_however_many_paths_were_asked_before(
         list(paged.iter_markets(status="closed", limit=5))
     assert [r.url.params.get("status") for r in fake.requests] == ["open", "closed"]
     assert {str(r.url).split("?")[0] for r in fake.requests} == {f"{BASE}/markets"}
+
+
+def test_acting_on_a_subaccount_restores_the_clients_own_even_when_the_block_raises() -> None:
+    from kalshi_cli.client.subaccount_scope import acting_on
+
+    class Client:
+        subaccount: int | None = 3
+
+    client = Client()
+    with acting_on(client, None):
+        assert client.subaccount is None
+    assert client.subaccount == 3
+    with pytest.raises(RuntimeError), acting_on(client, 1):
+        assert client.subaccount == 1
+        raise RuntimeError("a read failed")
+    assert client.subaccount == 3
