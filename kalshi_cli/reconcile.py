@@ -370,12 +370,14 @@ def backfill_realized(store: Store) -> int:
 
 def _realized_again(store: Store) -> None:
     """Fills moved to their true subaccount: what each realized was computed in the wrong
-    book, so every fill's is computed again."""
+    book, so every fill's is computed again, in one transaction (a trade loop's circuit
+    breaker reading the day's realized P&L meanwhile sees the old figures or the new, never
+    the blanks between)."""
     ids = [fill.fill_id for fill in store.iter_fills()]
     with store.transaction():
         for fill_id in ids:
             store.set_fill_realized_pnl(fill_id, None)
-    backfill_realized(store)
+        backfill_realized(store)
 
 
 def sync_settlements(client: KalshiClient, store: Store) -> int:
