@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -138,10 +138,37 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         def book(self, ticker: str) -> None:
             return None
 
+        # the rest of the feed a PaperFeed wraps: this test never starts or asks it
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+        def is_fresh(self, ticker: str) -> bool:
+            return True
+
+        def data_age(self, ticker: str) -> float:
+            return 0.0
+
+        def last_message_age(self) -> float:
+            return 0.0
+
+        mode = "ws"
+
     class Venue:
         def __init__(self) -> None:
             self.trades: list[tuple[str, Decimal, Decimal, Side]] = []
             self.settled: list[tuple[str, str]] = []
+            self.told: list[str] = []  # books and closes: none in these events
+
+        def book_changed(
+            self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
+        ) -> None:
+            self.told.append(f"book {ticker}")
+
+        def close(self, ticker: str) -> None:
+            self.told.append(f"close {ticker}")
 
         def trade(self, ticker: str, price: Decimal, count: Decimal, side: Side) -> None:
             self.trades.append((ticker, price, count, side))
@@ -158,12 +185,13 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         FeedEvent(EventKind.LIFECYCLE, TICKER, data={"event_type": "determined", "result": "no"}),
     ]
     venue = Venue()
-    feed = PaperFeed(Inner(events), venue)  # type: ignore[arg-type]  # fakes of what it calls
+    feed = PaperFeed(Inner(events), venue)
     kept = feed.drain_events()
     assert [e.kind for e in kept] == [EventKind.TRADE, EventKind.LIFECYCLE]
     assert feed.private_dropped == 3
     assert venue.trades == [(TICKER, Decimal("0.42"), Decimal(3), Side.NO)]
     assert venue.settled == [(TICKER, "no")]
+    assert venue.told == []
 
 
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
