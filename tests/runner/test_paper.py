@@ -263,3 +263,24 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
     assert venue.client.get_historical_cutoff().trades_created_ts == 0
     assert list(venue.client.iter_historical_fills()) == []
     assert list(venue.client.iter_historical_orders()) == []
+
+
+def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
+    """A paper loop's kill switch cancels every order its client reaches: on anything but the
+    PaperClient (the exchange's own client) it would reach real orders, so no loop is built."""
+    from kalshi_cli.runner import Parts, TradeConfig, build_loop
+    from kalshi_cli.runner.eventlog import EventLog
+    from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    me = trader(exchange)
+    client = FakeClient(exchange, me, clock=clock)
+    markets = [m for m in (client.get_market(t) for t in exchange.markets) if m.is_open]
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        parts = Parts(
+            client, store, FakeFeed(exchange, me, clock), clock, EventLog(clock, stderr=None)
+        )
+        with pytest.raises(TypeError, match="a paper loop trades on a PaperClient, not a Fake"):
+            build_loop(parts, TradeOptions(strategy="spike", paper=True), TradeConfig(), markets)
+        assert exchange.orders(me) == []
