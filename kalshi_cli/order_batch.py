@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from kalshi_cli.errors import (
     ApiError,
@@ -51,6 +51,7 @@ from kalshi_cli.models import ZERO, Action, BookSide, Side, TimeInForce
 from kalshi_cli.orders import OrderRequest, check_trading_state
 
 if TYPE_CHECKING:
+    from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.orders import OrderService, PreparedOrder
 
@@ -104,6 +105,26 @@ class BatchReport:
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rows if r.status in statuses)
+
+
+@runtime_checkable
+class SendsBatches(Protocol):
+    """The batch calls a batch makes, beside the order service's: the `KalshiClient` makes
+    them (a loop's client, the venue's or a fake, need not)."""
+
+    def batch_size(self) -> int: ...
+
+    def batch_create_orders(
+        self, orders: list[CreateOrder], *, subaccount: int | None = ...
+    ) -> list[BatchItem]: ...
+
+
+def _batches(service: OrderService) -> SendsBatches:
+    """The service's client, as the sender of batches it must be."""
+    client = service.client
+    if not isinstance(client, SendsBatches):
+        raise TypeError(f"{type(client).__name__} sends no batch of orders")
+    return client
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -413,6 +434,7 @@ def send_batch(
     subaccount: int | None = None,
 ) -> list[RowOutcome]:
     """Step 5 (see the module docstring)."""
+    sender = _batches(service)
     outcomes: list[RowOutcome] = []
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]
@@ -420,7 +442,7 @@ def send_batch(
             _record_intent(service, row, order.create, subaccount)
         creates = [order.create for _, order in chunk]
         try:
-            items = service.client.batch_create_orders(creates, subaccount=subaccount)
+            items = sender.batch_create_orders(creates, subaccount=subaccount)
         except OrderOutcomeUnknown as exc:
             outcomes += [_resolve_unknown(service, row, exc.message) for row, _ in chunk]
             after = "after a lost answer"
@@ -552,7 +574,7 @@ def place_batch(
     rows = read_batch(path, now=service.now())
     the_id = batch_id or str(path.resolve())
     rows = with_ids(rows, the_id)
-    size = service.client.batch_size()
+    size = _batches(service).batch_size()
     report = BatchReport(str(path), the_id, size)
     skipped, prepared = prepare_batch(service, path, rows)
     if dry_run:

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -62,6 +62,7 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.reconcile import (
     DEFAULT_READ_LAG_S,
+    ReconcileClient,
     ReconcileReport,
     apply_order,
     reconcile,
@@ -70,14 +71,48 @@ from kalshi_cli.reconcile import (
 from kalshi_cli.store.records import EXECUTED
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
-    from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+    from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
     from kalshi_cli.clock import Clock
     from kalshi_cli.config import Located
+    from kalshi_cli.models import Position
     from kalshi_cli.store import IntentRecord, Store
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
+
+
+class OrderClient(ReconcileClient, Protocol):
+    """What an `OrderService` asks of the exchange: reconciliation's calls and the order
+    calls it makes, and no more. The `KalshiClient` is one; the local venue's client and a
+    test's fake exchange are others."""
+
+    def get_market(self, ticker: str) -> Market: ...
+
+    def get_positions(self, *, ticker: str | None = ...) -> list[Position]: ...
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult: ...
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None: ...
+
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = ..., subaccount: int | None = ...
+    ) -> CancelResult: ...
+
+    def amend_order(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = ...,
+        expiration_time: int | None = ...,
+    ) -> dict[str, Any]: ...
+
+    def decrease_order(
+        self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -228,7 +263,7 @@ class OrderService:
 
     def __init__(
         self,
-        client: KalshiClient,
+        client: OrderClient,
         store: Store,
         *,
         limits: OrderLimits | None = None,
@@ -716,7 +751,7 @@ class OrderService:
         self._apply_order(order)
 
 
-def open_market(client: KalshiClient, ticker: str) -> Market:
+def open_market(client: OrderClient, ticker: str) -> Market:
     """The market, open for trading: an unknown ticker exits NOT_FOUND, as for every command
     given one (docs/exit-codes.md); a market not open is refused with MARKET_NOT_OPEN."""
     try:

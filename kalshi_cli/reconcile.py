@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import NotFoundError
@@ -47,7 +47,11 @@ from kalshi_cli.models import ZERO, Order, Side, from_book
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
+    from collections.abc import Iterator
+
+    from kalshi_cli.client.historical import HistoricalCutoff
+    from kalshi_cli.client.subaccounts import SubaccountBalance
+    from kalshi_cli.models import Fill, Settlement
     from kalshi_cli.store import IntentRecord, Store
 
 # How the reason of an intent marked rejected because the exchange did not list it begins (the
@@ -57,6 +61,47 @@ NOT_ON_EXCHANGE = "not on the exchange"
 # How long a read may lag a write unless configured (`read_lag`, docs/configuration.md): about
 # three times the 360 ms seen on Kalshi (REFERENCE.md, "Observed on the real wire").
 DEFAULT_READ_LAG_S = 1.0
+
+
+class ReconcileClient(Protocol):
+    """What reconciliation asks of the exchange: the calls it makes, and no more, and the
+    subaccount the client acts on (None: every one). The `KalshiClient` is one; the local
+    venue's client and a test's fake exchange are others."""
+
+    subaccount: int | None
+
+    def get_order(self, order_id: str) -> Order: ...
+
+    def iter_orders(
+        self, *, ticker: str | None = ..., status: str | None = ...
+    ) -> Iterator[Order]: ...
+
+    def iter_fills(
+        self,
+        *,
+        ticker: str | None = ...,
+        order_id: str | None = ...,
+        min_ts: int | None = ...,
+        max_ts: int | None = ...,
+        limit: int | None = ...,
+    ) -> Iterator[Fill]: ...
+
+    def get_historical_cutoff(self) -> HistoricalCutoff: ...
+
+    def iter_historical_fills(
+        self,
+        *,
+        ticker: str | None = ...,
+        min_ts: int | None = ...,
+        max_ts: int | None = ...,
+        limit: int | None = ...,
+    ) -> Iterator[Fill]: ...
+
+    def iter_historical_orders(self, *, ticker: str | None = ...) -> Iterator[Order]: ...
+
+    def subaccount_balances(self) -> list[SubaccountBalance]: ...
+
+    def iter_settlements(self, *, subaccount: int | None = ...) -> Iterator[Settlement]: ...
 
 
 @dataclass
@@ -98,7 +143,7 @@ class ReconcileReport:
 
 
 def reconcile(
-    client: KalshiClient,
+    client: ReconcileClient,
     store: Store,
     *,
     clock: Clock | None = None,
@@ -141,7 +186,7 @@ class Doubtful:
         return True
 
     def read_again(
-        self, client: KalshiClient, store: Store, report: ReconcileReport, clock: Clock
+        self, client: ReconcileClient, store: Store, report: ReconcileReport, clock: Clock
     ) -> None:
         if not self.settle_at:
             return
@@ -160,7 +205,7 @@ class Doubtful:
 
 
 def resolve_unknown(
-    client: KalshiClient,
+    client: ReconcileClient,
     store: Store,
     report: ReconcileReport,
     *,
@@ -200,7 +245,7 @@ def resolve_unknown(
 
 
 def refresh_resting(
-    client: KalshiClient,
+    client: ReconcileClient,
     store: Store,
     report: ReconcileReport,
     *,
@@ -228,7 +273,7 @@ def refresh_resting(
     return resting
 
 
-def _orders_of_both_tiers(client: KalshiClient, ticker: str) -> dict[str, Order]:
+def _orders_of_both_tiers(client: ReconcileClient, ticker: str) -> dict[str, Order]:
     """A market's orders by client_order_id: the live listing, then those archived by the
     historical cutoff (finished before it). Read in that order, an order archived between the
     two reads is found by the second."""
@@ -238,7 +283,7 @@ def _orders_of_both_tiers(client: KalshiClient, ticker: str) -> dict[str, Order]
     return orders
 
 
-def _archived_order(client: KalshiClient, ticker: str, order_id: str) -> Order | None:
+def _archived_order(client: ReconcileClient, ticker: str, order_id: str) -> Order | None:
     return next(
         (o for o in client.iter_historical_orders(ticker=ticker) if o.order_id == order_id), None
     )
@@ -267,7 +312,7 @@ def import_foreign_orders(
 
 
 def correct_fills(
-    client: KalshiClient,
+    client: ReconcileClient,
     store: Store,
     report: ReconcileReport,
     *,
@@ -304,7 +349,7 @@ def _unsettled(store: Store) -> list[IntentRecord]:
 
 
 def sync_fills(
-    client: KalshiClient, store: Store, *, since_ts: int | None
+    client: ReconcileClient, store: Store, *, since_ts: int | None
 ) -> tuple[int, list[str]]:
     """(fills added, order ids the state file has as canceled with fewer contracts filled
     than the exchange's fills show)."""
@@ -380,7 +425,7 @@ def _realized_again(store: Store) -> None:
         backfill_realized(store)
 
 
-def sync_settlements(client: KalshiClient, store: Store) -> int:
+def sync_settlements(client: ReconcileClient, store: Store) -> int:
     """Copy the settlements the state file lacks, listed once per subaccount the account has
     (the client's own only, when it acts on one): the exchange lists a settlement for each
     subaccount that held the market, and the Settlement names none, so each is recorded with
@@ -406,7 +451,7 @@ CATCH_UP_CURSOR = "fills_caught_up_at"
 CATCH_UP_OVERLAP_S = 300.0
 
 
-def catch_up(client: KalshiClient, store: Store, *, now: float) -> int:
+def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
     subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`; every fill the
     first time), whichever subaccount the client acts on, the settlements not yet recorded,

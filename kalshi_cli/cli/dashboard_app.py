@@ -396,6 +396,24 @@ class FilterScreen(ModalScreen[str]):
 # ------------------------------------------------------------------------------ the app
 
 
+def panel_grid(panels: Iterable[tuple[str, str]], chart: str) -> ComposeResult:
+    """A dashboard screen's grid of titled panels (`#grid`), in grid order: each panel a
+    `Static` of its key and class `panel`, except `chart`, a box (`#{chart}-box`) of its text
+    (`#{chart}`) above a sparkline (`#{chart}-chart`). The live and the backtest screens build
+    theirs with it; each screen's CSS lays the grid out."""
+    with Grid(id="grid"):
+        for key, title in panels:
+            if key == chart:
+                with Vertical(id=f"{chart}-box") as box:
+                    box.border_title = title
+                    yield Static(id=chart)
+                    yield Sparkline([], id=f"{chart}-chart")
+            else:
+                panel = Static(id=key, classes="panel")
+                panel.border_title = title
+                yield panel
+
+
 # in grid order: three columns, the wide tables spanning two
 PANELS = (
     ("trading", "Trading state"),
@@ -450,17 +468,7 @@ class DashboardApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="top")
-        with Grid(id="grid"):
-            for key, title in PANELS:
-                if key == "pnl":
-                    with Vertical(id="pnl-box") as box:
-                        box.border_title = title
-                        yield Static(id="pnl")
-                        yield Sparkline([], id="pnl-chart")
-                else:
-                    panel = Static(id=key, classes="panel")
-                    panel.border_title = title
-                    yield panel
+        yield from panel_grid(PANELS, chart="pnl")
         kill = Static(id="kill")
         kill.border_title = "Kill switch"
         yield kill

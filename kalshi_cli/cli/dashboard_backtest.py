@@ -13,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Vertical
+from textual.containers import Vertical
 from textual.widgets import Footer, Sparkline, Static
 
 from kalshi_cli.cli.dashboard_app import (
@@ -25,6 +25,7 @@ from kalshi_cli.cli.dashboard_app import (
     money_cell,
     new_table,
     note_text,
+    panel_grid,
     time_cell,
 )
 
@@ -195,17 +196,7 @@ class BacktestApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="top")
-        with Grid(id="grid"):
-            for key, title in BACKTEST_PANELS:
-                if key == "equity":
-                    with Vertical(id="equity-box") as box:
-                        box.border_title = title
-                        yield Static(id="equity")
-                        yield Sparkline([], id="equity-chart")
-                else:
-                    panel = Static(id=key, classes="panel")
-                    panel.border_title = title
-                    yield panel
+        yield from panel_grid(BACKTEST_PANELS, chart="equity")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -58,10 +58,9 @@ from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.strategies import Cancel, Intent
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Fill, Order
-    from kalshi_cli.orders import OrderService
+    from kalshi_cli.orders import OrderClient, OrderService
     from kalshi_cli.store import FillRecord, IntentRecord, Store
 
 
@@ -100,7 +99,7 @@ class Executor:
     def __init__(
         self,
         *,
-        client: KalshiClient,
+        client: OrderClient,
         store: Store,
         orders: OrderService,
         risk: RiskEngine,

@@ -23,13 +23,30 @@ the fees in effect do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import FeeModel, FeeModelError, Market
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
+    from collections.abc import Iterator
+
+
+class FeeReads(Protocol):
+    """What the fee models are read from: the `KalshiClient` is one, the local venue's client
+    and a test's fake exchange are others."""
+
+    def get_event(self, event_ticker: str) -> dict[str, Any]: ...
+
+    def get_series(self, series_ticker: str) -> dict[str, Any]: ...
+
+    def get_series_fee_changes(
+        self, *, series_ticker: str | None = ..., show_historical: bool = ...
+    ) -> list[dict[str, Any]]: ...
+
+    def iter_event_fee_changes(
+        self, *, event_ticker: str | None = ...
+    ) -> Iterator[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -53,13 +70,13 @@ class FeeChange:
         }
 
 
-def load_fee_models(client: KalshiClient, markets: list[Market]) -> dict[str, FeeModel]:
+def load_fee_models(client: FeeReads, markets: list[Market]) -> dict[str, FeeModel]:
     """Ticker -> its fee model (the scheduled changes aside: see `load_fees`)."""
     return load_fees(client, markets)[0]
 
 
 def load_fees(
-    client: KalshiClient,
+    client: FeeReads,
     markets: list[Market],
     *,
     now: float | None = None,  # float-ok

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Level, Orderbook, PriceRange, Side, parse_count
+from kalshi_cli.orders import OrderClient
 from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
@@ -46,7 +47,6 @@ from kalshi_cli.strategies.base import Complement, best_bid
 from kalshi_cli.strategies.window import MidWindow
 
 if TYPE_CHECKING:
-    from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.orders import OrderService
     from kalshi_cli.store import Store
@@ -70,6 +70,16 @@ class MarketFeed(Protocol):
     def last_message_age(self) -> float: ...
 
     def drain_events(self) -> list[FeedEvent]: ...
+
+
+class LoopClient(OrderClient, Protocol):
+    """What the loop asks of the exchange: its order service's calls and the queue positions
+    a strategy reads. The `KalshiClient` is one; the paper loop's, the local venue's and a
+    test's fake exchange are others."""
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = ...
+    ) -> dict[str, Decimal]: ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +121,7 @@ class TradeLoop:
     def __init__(
         self,
         *,
-        client: KalshiClient,
+        client: LoopClient,
         store: Store,
         orders: OrderService,
         feed: MarketFeed,

@@ -39,16 +39,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import Market, Orderbook, Side, parse_count
+from kalshi_cli.runner.loop import MarketFeed
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
-    from kalshi_cli.feed import MarketData
     from kalshi_cli.runner.loop import TradeLoop
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
@@ -111,10 +111,32 @@ class PaperClient:
         """The real client is the command's to close; the venue holds nothing to close."""
 
 
+class LiveFeed(MarketFeed, Protocol):
+    """The feed a `PaperFeed` wraps: the loop's feed and its mode. `kalshi_cli.feed.MarketData`
+    is one; a replay's and a test's fake are others."""
+
+    @property
+    def mode(self) -> str: ...
+
+
+class FedVenue(Protocol):
+    """What a `PaperFeed` tells the venue of the market: the `LocalVenue` hears it."""
+
+    def book_changed(
+        self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
+    ) -> None: ...
+
+    def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None: ...
+
+    def settle(self, ticker: str, result: str) -> None: ...
+
+    def close(self, ticker: str) -> None: ...
+
+
 class PaperFeed:
     """The live feed, feeding the venue in the loop's thread before the loop sees its events."""
 
-    def __init__(self, inner: MarketData, venue: LocalVenue) -> None:
+    def __init__(self, inner: LiveFeed, venue: FedVenue) -> None:
         self.inner = inner
         self.venue = venue
         self.private_dropped = 0
@@ -237,14 +259,15 @@ def refuse_leftovers(store: Store, path: Path) -> None:
         )
 
 
-def answer_kill(loop: TradeLoop) -> None:
+def answer_kill(loop: TradeLoop, client: PaperClient) -> None:
     """A kill request of the paper state file not yet answered: cancel every order of the
-    venue through the kill switch (paper_kill.answer), then forget them in the portfolio."""
+    venue through the kill switch (paper_kill.answer) on the loop's paper `client`, then forget
+    them in the portfolio."""
     from kalshi_cli.models import ZERO
     from kalshi_cli.paper_kill import answer
 
     try:
-        report = answer(loop.store, loop.client, loop.clock)
+        report = answer(loop.store, client, loop.clock)
     except KalshiError as exc:  # HALTED already holds; the next full pass asks again
         loop.log.emit("paper_kill_failed", {"error": exc.one_line()})
         return

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
@@ -34,9 +34,9 @@ from kalshi_cli.runner import eventlog
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.fees import load_fees
+from kalshi_cli.runner.fees import FeeReads, load_fees
 from kalshi_cli.runner.ledger import LoopLedger
-from kalshi_cli.runner.loop import LoopSettings, MarketFeed, TradeLoop
+from kalshi_cli.runner.loop import LoopClient, LoopSettings, MarketFeed, TradeLoop
 from kalshi_cli.runner.order_group import (
     close_session_group,
     contracts_limit,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.metrics import LoopTelemetry
+    from kalshi_cli.orders import OrderClient
     from kalshi_cli.store import Store
 
 
@@ -58,6 +59,16 @@ STARTUP_ATTEMPTS = 3
 # loop does not tick, and SIGTERM waits, while a call retries, and the loop's API error guard
 # already backs off across ticks; `kalshi trade` builds its client with this budget
 CLIENT_RETRY_BUDGET_S = 3.0
+
+
+class LoopParts(LoopClient, FeeReads, Protocol):
+    """What a loop built from `Parts` asks of its client: the loop's calls, the fee models'
+    reads, and the start-up checks' (an event's markets, the positions). The `KalshiClient` is
+    one; the paper loop's, the local venue's and a test's fake exchange are others."""
+
+    def get_event(
+        self, event_ticker: str, *, with_nested_markets: bool = ...
+    ) -> dict[str, Any]: ...
 
 
 class StartupRefused(KalshiError):
@@ -106,7 +117,7 @@ def select_markets(client: KalshiClient, selection: Selection) -> list[Market]:
     return open_
 
 
-def find_complements(client: KalshiClient, markets: list[Market]) -> dict[str, str]:
+def find_complements(client: LoopParts, markets: list[Market]) -> dict[str, str]:
     """Ticker -> the other market of its event, for events the exchange flags mutually exclusive
     that have exactly two markets, both selected: exactly one of the two settles YES."""
     by_event: dict[str, list[str]] = {}
@@ -126,7 +137,7 @@ def find_complements(client: KalshiClient, markets: list[Market]) -> dict[str, s
 
 
 def reconcile(
-    client: KalshiClient,
+    client: OrderClient,
     store: Store,
     clock: Clock,
     read_lag_s: float = DEFAULT_READ_LAG_S,  # float-ok: seconds
@@ -206,7 +217,7 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     return fills
 
 
-def check_positions(client: KalshiClient, portfolio: Portfolio) -> None:
+def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
     exchange = {p.ticker: p.position for p in client.get_positions() if p.position != 0}
     ours = {m.ticker: m.position for m in portfolio.open_positions()}
     differ = sorted(t for t in set(exchange) | set(ours) if exchange.get(t, 0) != ours.get(t, 0))
@@ -224,7 +235,7 @@ def check_positions(client: KalshiClient, portfolio: Portfolio) -> None:
 class Parts:
     """Everything a loop is built from; tests build these by hand around fakes."""
 
-    client: KalshiClient
+    client: LoopParts
     store: Store
     feed: MarketFeed
     clock: Clock
@@ -297,10 +308,14 @@ def build_loop(
     )
     loop.executor.load_seen(fills)
     if options.paper:
-        from kalshi_cli.runner.paper import answer_kill
+        from kalshi_cli.runner.paper import PaperClient, answer_kill
 
-        # the kill switch of a paper loop is asked through its state file (paper_kill.py)
-        loop.on_halted = functools.partial(answer_kill, loop)
+        # the kill switch of a paper loop is asked through its state file (paper_kill.py), and
+        # runs on the paper client, so on its venue alone
+        if not isinstance(parts.client, PaperClient):
+            kind = type(parts.client).__name__
+            raise TypeError(f"a paper loop trades on a PaperClient, not a {kind}")
+        loop.on_halted = functools.partial(answer_kill, loop, parts.client)
     return loop
 
 

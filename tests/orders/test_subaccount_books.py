@@ -214,6 +214,7 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     """The fill listing covers every subaccount unless one is named (openapi.yaml 3.31.0): a
     loop on subaccount 0 takes a fill of subaccount 1 in its market for none of its own."""
     from kalshi_cli.clock import SystemClock
+    from kalshi_cli.feed import MarketData
     from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
 
@@ -221,8 +222,10 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
     client.create_subaccount()
     client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
     clock = SystemClock()
+    # the loop's feed, never started: only the fill sync runs here
+    feed = MarketData([ticker], ws_url=None, rest=client, clock=clock)
     with Store.open(tmp_path / "loop.db") as store:
-        parts = Parts(client, store, feed=None, clock=clock, log=EventLog(clock, stderr=None))  # type: ignore[arg-type]
+        parts = Parts(client, store, feed, clock=clock, log=EventLog(clock, stderr=None))
         loop = build_loop(
             parts, TradeOptions(strategy="spike"), TradeConfig(), [client.get_market(ticker)]
         )

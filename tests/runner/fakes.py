@@ -17,6 +17,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import (
+    BookSide,
     Fill,
     Market,
     Order,
@@ -186,7 +187,10 @@ class FakeClient:
             }
         )
 
-    def cancel_order(self, order_id: str, *, ticker: str | None = None) -> CancelResult:
+    def cancel_order(
+        self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
+    ) -> CancelResult:
+        """The in-process exchange finds an order by its id, whichever subaccount holds it."""
         if self.cancel_errors:
             raise self.cancel_errors.pop(0)
         try:
@@ -194,6 +198,43 @@ class FakeClient:
         except ExchangeError as exc:
             raise _api_error(exc) from None
         return CancelResult(order.order_id, reduced)
+
+    def amend_order(
+        self,
+        order_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> dict[str, Any]:
+        try:
+            old, new, _ = self.exchange.amend_order(
+                self.account_id,
+                order_id,
+                ticker=ticker,
+                book_side=book_side,
+                price=price,
+                count=count,
+                updated_client_order_id=updated_client_order_id,
+                expiration_time=expiration_time,
+            )
+        except ExchangeError as exc:
+            raise _api_error(exc) from None
+        return {"old_order": ser.order_json(old), "order": ser.order_json(new)}
+
+    def decrease_order(
+        self, order_id: str, *, reduce_by: Decimal | None = None, reduce_to: Decimal | None = None
+    ) -> dict[str, Any]:
+        try:
+            order = self.exchange.decrease_order(
+                self.account_id, order_id, reduce_by=reduce_by, reduce_to=reduce_to
+            )
+        except ExchangeError as exc:
+            raise _api_error(exc) from None
+        return {"order": ser.order_json(order)}
 
     def iter_orders(self, **filters: Any) -> Iterator[Order]:
         for o in self.exchange.orders(self.account_id):
@@ -379,7 +420,7 @@ def make_rig(
     log = EventLog(clock, path=log_path, stderr=None)
     config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {})
     markets = [client.get_market(t) for t in exchange.markets]
-    parts = Parts(client, store, feed, clock, log)  # type: ignore[arg-type]
+    parts = Parts(client, store, feed, clock, log)
     if read_lag_s is not None:
         parts.read_lag_s = read_lag_s
     loop = build_loop(

@@ -207,9 +207,9 @@ def test_a_fill_during_start_up_is_reconciled_not_refused(tmp_path: Path) -> Non
     client = _FillsOnFirstPositionsRead(exchange, me, fill)
     store = Store.open(state, clock=clock)
     log = EventLog(clock, stderr=None)
-    parts = Parts(client, store, FakeFeed(exchange, me, clock), clock, log)  # type: ignore[arg-type]
+    parts = Parts(client, store, FakeFeed(exchange, me, clock), clock, log)
     parts.read_lag_s = 2.5  # the `read_lag` setting: the loop's services wait that long
-    reconcile(client, store, clock)  # type: ignore[arg-type]
+    reconcile(client, store, clock)
     loop = start_loop(
         parts,
         TradeOptions(strategy="market-maker"),

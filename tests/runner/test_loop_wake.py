@@ -67,7 +67,7 @@ def waking_rig(
     log = EventLog(clock, path=None, stderr=None)
     markets = [client.get_market(t) for t in exchange.markets]
     loop = build_loop(
-        Parts(client, store, feed, clock, log),  # type: ignore[arg-type]
+        Parts(client, store, feed, clock, log),
         TradeOptions(strategy="spike"),
         TradeConfig(strategies={"spike": {}}, risk={}),
         [m for m in markets if m.is_open],

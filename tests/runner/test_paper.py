@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -138,10 +138,37 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         def book(self, ticker: str) -> None:
             return None
 
+        # the rest of the feed a PaperFeed wraps: this test never starts or asks it
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+        def is_fresh(self, ticker: str) -> bool:
+            return True
+
+        def data_age(self, ticker: str) -> float:
+            return 0.0
+
+        def last_message_age(self) -> float:
+            return 0.0
+
+        mode = "ws"
+
     class Venue:
         def __init__(self) -> None:
             self.trades: list[tuple[str, Decimal, Decimal, Side]] = []
             self.settled: list[tuple[str, str]] = []
+            self.told: list[str] = []  # books and closes: none in these events
+
+        def book_changed(
+            self, ticker: str, yes: Mapping[Decimal, Decimal], no: Mapping[Decimal, Decimal]
+        ) -> None:
+            self.told.append(f"book {ticker}")
+
+        def close(self, ticker: str) -> None:
+            self.told.append(f"close {ticker}")
 
         def trade(self, ticker: str, price: Decimal, count: Decimal, side: Side) -> None:
             self.trades.append((ticker, price, count, side))
@@ -158,12 +185,13 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
         FeedEvent(EventKind.LIFECYCLE, TICKER, data={"event_type": "determined", "result": "no"}),
     ]
     venue = Venue()
-    feed = PaperFeed(Inner(events), venue)  # type: ignore[arg-type]  # fakes of what it calls
+    feed = PaperFeed(Inner(events), venue)
     kept = feed.drain_events()
     assert [e.kind for e in kept] == [EventKind.TRADE, EventKind.LIFECYCLE]
     assert feed.private_dropped == 3
     assert venue.trades == [(TICKER, Decimal("0.42"), Decimal(3), Side.NO)]
     assert venue.settled == [(TICKER, "no")]
+    assert venue.told == []
 
 
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
@@ -235,3 +263,24 @@ def test_the_venue_answers_queue_positions_and_an_empty_historical_tier() -> Non
     assert venue.client.get_historical_cutoff().trades_created_ts == 0
     assert list(venue.client.iter_historical_fills()) == []
     assert list(venue.client.iter_historical_orders()) == []
+
+
+def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
+    """A paper loop's kill switch cancels every order its client reaches: on anything but the
+    PaperClient (the exchange's own client) it would reach real orders, so no loop is built."""
+    from kalshi_cli.runner import Parts, TradeConfig, build_loop
+    from kalshi_cli.runner.eventlog import EventLog
+    from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    me = trader(exchange)
+    client = FakeClient(exchange, me, clock=clock)
+    markets = [m for m in (client.get_market(t) for t in exchange.markets) if m.is_open]
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        parts = Parts(
+            client, store, FakeFeed(exchange, me, clock), clock, EventLog(clock, stderr=None)
+        )
+        with pytest.raises(TypeError, match="a paper loop trades on a PaperClient, not a Fake"):
+            build_loop(parts, TradeOptions(strategy="spike", paper=True), TradeConfig(), markets)
+        assert exchange.orders(me) == []
