@@ -24,14 +24,22 @@ The same comparison is repeated over httpx.MockTransport (no network, no server)
 the client's own CPU cost without loopback and scheduler noise.
 
 Target: (client - plain) <= 1.5 x sign. Run: `python benchmarks/bench_client.py [rounds]`.
+
+`--compare-with DIR [--rounds N]` instead times `KalshiClient.get_market` (RSA and Ed25519) from
+this tree and from another source tree (e.g. `git worktree add --detach /tmp/old <commit>`)
+against pykalshi on one simulator: each round runs one fresh process per tree, alternating, each
+timing its client, pykalshi, the presigned floor and one signature interleaved; the ratios to
+pykalshi are the median over the rounds (the signed floor: presigned + one signature).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -181,6 +189,69 @@ def _serve(data_dir: str, ready: Queue[dict[str, str]], stop: Event) -> None:
     sim.stop()
 
 
+CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(1, sys.argv[2])
+import bench_client
+print(json.dumps(bench_client.child_medians(json.loads(sys.argv[3]), int(sys.argv[4]))))
+"""
+
+
+def child_medians(account: dict[str, str], rounds: int) -> dict[str, float]:
+    """Medians of `client`, `client_ed`, `pykalshi`, `presigned` and `sign` with the
+    `kalshi_cli` this process imported (the tree first on sys.path)."""
+    times = _measure(account, rounds)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def compare(tree: str, rounds: int, calls: int) -> int:
+    """This tree and `tree`, one fresh process each per round, alternating, one simulator."""
+    here = Path(__file__).resolve().parent
+    trees = {"this tree": str(here.parent), "--compare-with": tree}
+    ctx = multiprocessing.get_context("spawn")
+    ready: Queue[dict[str, str]] = ctx.Queue()
+    stop = ctx.Event()
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ctx.Process(target=_serve, args=(tmp, ready, stop), daemon=True)
+        server.start()
+        try:
+            account = ready.get(timeout=60)
+            for _ in range(rounds):
+                for name, path in trees.items():
+                    done = subprocess.run(
+                        [sys.executable, "-c", CHILD, path, str(here), json.dumps(account),
+                         str(calls)],
+                        capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        finally:
+            stop.set()
+            server.join(timeout=10)
+    print(f"signed GET /markets/{{ticker}}: {rounds} rounds of {calls} calls, trees alternating")
+    for name, runs in results.items():
+        if any("pykalshi" not in run for run in runs):
+            print("  pykalshi: not importable here (see the docstring): no peer ratio")
+            return 1
+
+        def median(value: Callable[[dict[str, float]], float], of: list[dict[str, float]]) -> float:
+            return statistics.median(value(run) for run in of)
+
+        rsa = median(lambda r: r["client"] / r["pykalshi"], runs)
+        per_round = ", ".join(f"{r['client'] / r['pykalshi']:.2f}" for r in runs)
+        ed = median(lambda r: r["client_ed"] / r["pykalshi"], runs)
+        floor = median(lambda r: (r["presigned"] + r["sign"]) / r["pykalshi"], runs)
+        print(
+            f"  {name:15} client RSA {median(lambda r: r['client'], runs):7.1f} us "
+            f"= {rsa:.2f}x pykalshi ({median(lambda r: r['pykalshi'], runs):.1f} us), "
+            f"Ed25519 {ed:.2f}x; signed floor (presigned + signature) {floor:.2f}x; "
+            f"per round RSA {per_round}"
+        )
+    print(f"target <= {PEER_TARGET}x; load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
 def main(rounds: int = 300) -> int:
     # prime reads: 4000 tokens/s; our bucket holds 3600 tokens = 360 requests, so the warm-up
     # and `rounds` (<= 300) signed requests never wait for tokens
@@ -238,4 +309,11 @@ def main(rounds: int = 300) -> int:
 
 
 if __name__ == "__main__":
+    if "--compare-with" in sys.argv:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--compare-with", metavar="DIR", required=True)
+        parser.add_argument("--rounds", type=int, default=3)
+        parser.add_argument("--calls", type=int, default=200)
+        args = parser.parse_args()
+        sys.exit(compare(args.compare_with, args.rounds, min(args.calls, 300)))
     sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))
