@@ -7,6 +7,8 @@ Timed here, interleaved so drift hits all alike:
   plain      httpx.Client.get(/markets/T).json(), no signature
   presigned  the same, plus headers signed once beforehand: the server verifies a signature,
              the client pays nothing for it (isolates the simulator's verification cost)
+  transport  the presigned request built by hand and handed to an httpx.HTTPTransport: no
+             httpx.Client middleware; with one signature, the floor of a client on httpx
   authed     the same with the signing `KalshiAuth` on a plain httpx.Client: the least any
              signing client can do, so (client - authed) is our wrapper's own cost
   client     KalshiClient.get_market(T): signing, rate limiter, retry wrapper, Market parsing
@@ -69,6 +71,14 @@ MARKET_BODY = {
 }  # fmt: skip
 
 
+def _timed(times: dict[str, list[float]], name: str, fn: Callable[[], object]) -> None:
+    """Appends the call's wall time to `times[name]` and its CPU time in this process (the
+    simulator's is another process's) to `times[name + "_cpu"]`, both in microseconds."""
+    cpu = time.process_time()
+    times[name].append(_time_us(fn))
+    times.setdefault(f"{name}_cpu", []).append((time.process_time() - cpu) * 1e6)
+
+
 def _time_us(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -83,7 +93,8 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     now_ms = int(time.time() * 1000)
     headers = signed_headers(second_key, account["second_key_id"], "GET", full_path, now_ms)
     times: dict[str, list[float]] = {
-        "plain": [], "presigned": [], "authed": [], "client": [], "client_ed": []
+        "plain": [], "presigned": [], "transport": [], "authed": [], "client": [],
+        "client_ed": [],
     }  # fmt: skip
     peer = _pykalshi_client(account)
     if peer is not None:
@@ -91,7 +102,17 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     ed_key, _ = load_private_key(path=account["ed_key_path"])
     third_key, _ = load_private_key(path=account["third_key_path"])
     auth = KalshiAuth(account["third_key_id"], third_key)
+    parsed = httpx.URL(url)
+    timeouts = httpx.Timeout(10.0).as_dict()
+
+    def to_transport(transport: httpx.HTTPTransport) -> object:
+        request = httpx.Request("GET", parsed, headers=headers, extensions={"timeout": timeouts})
+        response = transport.handle_request(request)
+        response.read()
+        return response.json()
+
     with (
+        httpx.HTTPTransport() as transport,
         httpx.Client(timeout=10.0) as plain,
         httpx.Client(timeout=10.0, headers=headers) as presigned,
         httpx.Client(timeout=10.0, auth=auth) as authed,
@@ -110,13 +131,14 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
             if peer is not None:
                 peer.get_market(TICKER)
         for _ in range(rounds):
-            times["plain"].append(_time_us(lambda: plain.get(url).json()))
-            times["presigned"].append(_time_us(lambda: presigned.get(url).json()))
-            times["authed"].append(_time_us(lambda: authed.get(url).json()))
-            times["client"].append(_time_us(lambda: client.get_market(TICKER)))
-            times["client_ed"].append(_time_us(lambda: client_ed.get_market(TICKER)))
+            _timed(times, "plain", lambda: plain.get(url).json())
+            _timed(times, "presigned", lambda: presigned.get(url).json())
+            _timed(times, "transport", lambda: to_transport(transport))
+            _timed(times, "authed", lambda: authed.get(url).json())
+            _timed(times, "client", lambda: client.get_market(TICKER))
+            _timed(times, "client_ed", lambda: client_ed.get_market(TICKER))
             if peer is not None:
-                times["pykalshi"].append(_time_us(lambda: peer.get_market(TICKER)))
+                _timed(times, "pykalshi", lambda: peer.get_market(TICKER))
     if peer is not None:
         peer.close()
     stats = httpx.get(f"{account['admin_url']}/stats").json()
@@ -160,7 +182,7 @@ def _measure_no_network(rounds: int) -> dict[str, float]:
     ):
         for _ in range(rounds * 5):
             times["plain"].append(_time_us(lambda: plain.get(f"{base}/markets/{TICKER}").json()))
-            times["client"].append(_time_us(lambda: client.get_market(TICKER)))
+            _timed(times, "client", lambda: client.get_market(TICKER))
     message = f"{int(time.time() * 1000)}GET/trade-api/v2/markets/{TICKER}"
     sign = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds * 5)]
     return {
@@ -242,11 +264,22 @@ def compare(tree: str, rounds: int, calls: int) -> int:
         per_round = ", ".join(f"{r['client'] / r['pykalshi']:.2f}" for r in runs)
         ed = median(lambda r: r["client_ed"] / r["pykalshi"], runs)
         floor = median(lambda r: (r["presigned"] + r["sign"]) / r["pykalshi"], runs)
+        bare = median(lambda r: (r["transport"] + r["sign"]) / r["pykalshi"], runs)
+        cpu = median(lambda r: r["client_cpu"] / r["pykalshi_cpu"], runs)
+        cpu_floor = median(lambda r: (r["presigned_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
+        cpu_bare = median(lambda r: (r["transport_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
         print(
             f"  {name:15} client RSA {median(lambda r: r['client'], runs):7.1f} us "
             f"= {rsa:.2f}x pykalshi ({median(lambda r: r['pykalshi'], runs):.1f} us), "
-            f"Ed25519 {ed:.2f}x; signed floor (presigned + signature) {floor:.2f}x; "
+            f"Ed25519 {ed:.2f}x; floors: presigned + signature {floor:.2f}x, the same sent "
+            f"to the transport {bare:.2f}x; "
             f"per round RSA {per_round}"
+        )
+        print(
+            f"  {'':15} CPU in the calling process: client RSA "
+            f"{median(lambda r: r['client_cpu'], runs):.1f} us = {cpu:.2f}x pykalshi's "
+            f"({median(lambda r: r['pykalshi_cpu'], runs):.1f} us); floors "
+            f"{cpu_floor:.2f}x and {cpu_bare:.2f}x"
         )
     print(f"target <= {PEER_TARGET}x; load average {os.getloadavg()[0]:.2f}")
     return 0
