@@ -9,6 +9,7 @@ redirect followed, cookies, a proxy from the environment, a closed client sendin
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.errors import KalshiError, TransportError
 from kalshi_cli.keys import HEADER_SIGNATURE, generate_private_key
 
 BASE = "http://exchange.test/trade-api/v2"
@@ -151,3 +152,22 @@ def test_a_proxy_from_the_environment_carries_the_requests(
     ((target, signature),) = _Proxy.asked
     assert target == f"{BASE}/markets/KXP"
     assert signature
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_the_real_transport_keeps_the_read_timeout() -> None:
+    # a server that accepts the connection and never answers: only the read timeout, carried
+    # to the transport as httpx.Client would carry it, ends the call
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with KalshiClient(
+            api_base=f"http://127.0.0.1:{port}/trade-api/v2",
+            key_id="key-1",
+            private_key=generate_private_key(),
+            timeout=0.2,
+            max_attempts=1,
+        ) as client:
+            with pytest.raises(TransportError, match=r"no response within 0\.2s"):
+                client.get_market("KXA")
+            accepted, _ = server.accept()
+            accepted.close()
