@@ -4,7 +4,8 @@ Each request goes through the same four steps:
 
 1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
    bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
-2. httpx sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh.
+2. httpx's transport sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh
+   (`_send`: with no proxy configured, straight to the transport, as httpx.Client would).
 3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
    becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
    `TransportError` naming the host.
