@@ -7,6 +7,8 @@ Timed here, interleaved so drift hits all alike:
   plain      httpx.Client.get(/markets/T).json(), no signature
   presigned  the same, plus headers signed once beforehand: the server verifies a signature,
              the client pays nothing for it (isolates the simulator's verification cost)
+  transport  the presigned request built by hand and handed to an httpx.HTTPTransport: no
+             httpx.Client middleware; with one signature, the floor of a client on httpx
   authed     the same with the signing `KalshiAuth` on a plain httpx.Client: the least any
              signing client can do, so (client - authed) is our wrapper's own cost
   client     KalshiClient.get_market(T): signing, rate limiter, retry wrapper, Market parsing
@@ -24,14 +26,22 @@ The same comparison is repeated over httpx.MockTransport (no network, no server)
 the client's own CPU cost without loopback and scheduler noise.
 
 Target: (client - plain) <= 1.5 x sign. Run: `python benchmarks/bench_client.py [rounds]`.
+
+`--compare-with DIR [--rounds N]` instead times `KalshiClient.get_market` (RSA and Ed25519) from
+this tree and from another source tree (e.g. `git worktree add --detach /tmp/old <commit>`)
+against pykalshi on one simulator: each round runs one fresh process per tree, alternating, each
+timing its client, pykalshi, the presigned floor and one signature interleaved; the ratios to
+pykalshi are the median over the rounds (the signed floor: presigned + one signature).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +71,14 @@ MARKET_BODY = {
 }  # fmt: skip
 
 
+def _timed(times: dict[str, list[float]], name: str, fn: Callable[[], object]) -> None:
+    """Appends the call's wall time to `times[name]` and its CPU time in this process (the
+    simulator's is another process's) to `times[name + "_cpu"]`, both in microseconds."""
+    cpu = time.process_time()
+    times[name].append(_time_us(fn))
+    times.setdefault(f"{name}_cpu", []).append((time.process_time() - cpu) * 1e6)
+
+
 def _time_us(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -75,7 +93,8 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     now_ms = int(time.time() * 1000)
     headers = signed_headers(second_key, account["second_key_id"], "GET", full_path, now_ms)
     times: dict[str, list[float]] = {
-        "plain": [], "presigned": [], "authed": [], "client": [], "client_ed": []
+        "plain": [], "presigned": [], "transport": [], "authed": [], "client": [],
+        "client_ed": [],
     }  # fmt: skip
     peer = _pykalshi_client(account)
     if peer is not None:
@@ -83,7 +102,17 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     ed_key, _ = load_private_key(path=account["ed_key_path"])
     third_key, _ = load_private_key(path=account["third_key_path"])
     auth = KalshiAuth(account["third_key_id"], third_key)
+    parsed = httpx.URL(url)
+    timeouts = httpx.Timeout(10.0).as_dict()
+
+    def to_transport(transport: httpx.HTTPTransport) -> object:
+        request = httpx.Request("GET", parsed, headers=headers, extensions={"timeout": timeouts})
+        response = transport.handle_request(request)
+        response.read()
+        return response.json()
+
     with (
+        httpx.HTTPTransport() as transport,
         httpx.Client(timeout=10.0) as plain,
         httpx.Client(timeout=10.0, headers=headers) as presigned,
         httpx.Client(timeout=10.0, auth=auth) as authed,
@@ -102,13 +131,14 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
             if peer is not None:
                 peer.get_market(TICKER)
         for _ in range(rounds):
-            times["plain"].append(_time_us(lambda: plain.get(url).json()))
-            times["presigned"].append(_time_us(lambda: presigned.get(url).json()))
-            times["authed"].append(_time_us(lambda: authed.get(url).json()))
-            times["client"].append(_time_us(lambda: client.get_market(TICKER)))
-            times["client_ed"].append(_time_us(lambda: client_ed.get_market(TICKER)))
+            _timed(times, "plain", lambda: plain.get(url).json())
+            _timed(times, "presigned", lambda: presigned.get(url).json())
+            _timed(times, "transport", lambda: to_transport(transport))
+            _timed(times, "authed", lambda: authed.get(url).json())
+            _timed(times, "client", lambda: client.get_market(TICKER))
+            _timed(times, "client_ed", lambda: client_ed.get_market(TICKER))
             if peer is not None:
-                times["pykalshi"].append(_time_us(lambda: peer.get_market(TICKER)))
+                _timed(times, "pykalshi", lambda: peer.get_market(TICKER))
     if peer is not None:
         peer.close()
     stats = httpx.get(f"{account['admin_url']}/stats").json()
@@ -152,7 +182,7 @@ def _measure_no_network(rounds: int) -> dict[str, float]:
     ):
         for _ in range(rounds * 5):
             times["plain"].append(_time_us(lambda: plain.get(f"{base}/markets/{TICKER}").json()))
-            times["client"].append(_time_us(lambda: client.get_market(TICKER)))
+            _timed(times, "client", lambda: client.get_market(TICKER))
     message = f"{int(time.time() * 1000)}GET/trade-api/v2/markets/{TICKER}"
     sign = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds * 5)]
     return {
@@ -179,6 +209,80 @@ def _serve(data_dir: str, ready: Queue[dict[str, str]], stop: Event) -> None:
     ready.put(info)
     stop.wait()
     sim.stop()
+
+
+CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(1, sys.argv[2])
+import bench_client
+print(json.dumps(bench_client.child_medians(json.loads(sys.argv[3]), int(sys.argv[4]))))
+"""
+
+
+def child_medians(account: dict[str, str], rounds: int) -> dict[str, float]:
+    """Medians of `client`, `client_ed`, `pykalshi`, `presigned` and `sign` with the
+    `kalshi_cli` this process imported (the tree first on sys.path)."""
+    times = _measure(account, rounds)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def compare(tree: str, rounds: int, calls: int) -> int:
+    """This tree and `tree`, one fresh process each per round, alternating, one simulator."""
+    here = Path(__file__).resolve().parent
+    trees = {"this tree": str(here.parent), "--compare-with": tree}
+    ctx = multiprocessing.get_context("spawn")
+    ready: Queue[dict[str, str]] = ctx.Queue()
+    stop = ctx.Event()
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = ctx.Process(target=_serve, args=(tmp, ready, stop), daemon=True)
+        server.start()
+        try:
+            account = ready.get(timeout=60)
+            for _ in range(rounds):
+                for name, path in trees.items():
+                    done = subprocess.run(
+                        [sys.executable, "-c", CHILD, path, str(here), json.dumps(account),
+                         str(calls)],
+                        capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        finally:
+            stop.set()
+            server.join(timeout=10)
+    print(f"signed GET /markets/{{ticker}}: {rounds} rounds of {calls} calls, trees alternating")
+    for name, runs in results.items():
+        if any("pykalshi" not in run for run in runs):
+            print("  pykalshi: not importable here (see the docstring): no peer ratio")
+            return 1
+
+        def median(value: Callable[[dict[str, float]], float], of: list[dict[str, float]]) -> float:
+            return statistics.median(value(run) for run in of)
+
+        rsa = median(lambda r: r["client"] / r["pykalshi"], runs)
+        per_round = ", ".join(f"{r['client'] / r['pykalshi']:.2f}" for r in runs)
+        ed = median(lambda r: r["client_ed"] / r["pykalshi"], runs)
+        floor = median(lambda r: (r["presigned"] + r["sign"]) / r["pykalshi"], runs)
+        bare = median(lambda r: (r["transport"] + r["sign"]) / r["pykalshi"], runs)
+        cpu = median(lambda r: r["client_cpu"] / r["pykalshi_cpu"], runs)
+        cpu_floor = median(lambda r: (r["presigned_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
+        cpu_bare = median(lambda r: (r["transport_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
+        print(
+            f"  {name:15} client RSA {median(lambda r: r['client'], runs):7.1f} us "
+            f"= {rsa:.2f}x pykalshi ({median(lambda r: r['pykalshi'], runs):.1f} us), "
+            f"Ed25519 {ed:.2f}x; floors: presigned + signature {floor:.2f}x, the same sent "
+            f"to the transport {bare:.2f}x; "
+            f"per round RSA {per_round}"
+        )
+        print(
+            f"  {'':15} CPU in the calling process: client RSA "
+            f"{median(lambda r: r['client_cpu'], runs):.1f} us = {cpu:.2f}x pykalshi's "
+            f"({median(lambda r: r['pykalshi_cpu'], runs):.1f} us); floors "
+            f"{cpu_floor:.2f}x and {cpu_bare:.2f}x"
+        )
+    print(f"target <= {PEER_TARGET}x; load average {os.getloadavg()[0]:.2f}")
+    return 0
 
 
 def main(rounds: int = 300) -> int:
@@ -238,4 +342,11 @@ def main(rounds: int = 300) -> int:
 
 
 if __name__ == "__main__":
+    if "--compare-with" in sys.argv:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--compare-with", metavar="DIR", required=True)
+        parser.add_argument("--rounds", type=int, default=3)
+        parser.add_argument("--calls", type=int, default=200)
+        args = parser.parse_args()
+        sys.exit(compare(args.compare_with, args.rounds, min(args.calls, 300)))
     sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))

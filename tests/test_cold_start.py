@@ -247,6 +247,8 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     # (whose SSH support imports ciphers, bcrypt and elliptic curves) (#17)
     assert not [m for m in modules if m.startswith("cryptography.hazmat.primitives.serialization")]
     assert "kalshi_cli.keys" in modules
+    # with no config file, no YAML parser either; JSON output needs no table renderer (#17)
+    assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
 
 
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:

@@ -4,7 +4,8 @@ Each request goes through the same four steps:
 
 1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
    bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
-2. httpx sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh.
+2. httpx's transport sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh
+   (`_send`: with no proxy configured, straight to the transport, as httpx.Client would).
 3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
    becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
    `TransportError` naming the host.
@@ -31,6 +32,7 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
+from urllib.request import getproxies
 
 import httpx
 
@@ -168,6 +170,15 @@ class ClientBase:
             else None
         )
         self._timeout = timeout
+        tls = _tls_for(base)
+        # With no proxy configured, httpx.Client sends every request to its one transport, so
+        # `_send` hands requests there itself (`_direct`): the transport httpx would make is
+        # made here. A proxy from the environment is honoured, as httpx does, only when no
+        # transport is given; then httpx picks one per URL and every request goes through
+        # `httpx.Client.request` as before.
+        self._direct: httpx.BaseTransport | None = None
+        if transport is not None or not getproxies():
+            transport = self._direct = transport or httpx.HTTPTransport(verify=tls)
         # full URLs and no empty params: httpx merging a base URL or an empty query costs
         # about 12 microseconds each per request (benchmarks/bench_client.py)
         self._http = _Http(
@@ -176,8 +187,9 @@ class ClientBase:
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
-            verify=_tls_for(base),
+            verify=tls,
         )
+        self._timeouts = self._http.timeout.as_dict()
         # each path's URL parsed once: httpx parses a URL string character by character, about
         # 20 us per request (docs/benchmarks.md, "Client"); a parsed `httpx.URL` it takes as is
         self._urls: dict[str, httpx.URL] = {}
@@ -229,13 +241,7 @@ class ClientBase:
         query = {k: v for k, v in params.items() if v is not None} if params else None
         started = self._clock.monotonic()
         try:
-            response = self._http.request(
-                method,
-                self._url(path),
-                params=query or None,
-                json=json,
-                auth=httpx.USE_CLIENT_DEFAULT if signed else None,
-            )
+            response = self._send(method, self._url(path), query or None, json, signed)
         except httpx.RequestError as exc:
             self.stats.record(method, path, None, None)
             raise TransportError(
@@ -249,6 +255,52 @@ class ClientBase:
         if response.status_code == 429:
             self._limiter.rate_limited(method, path)
         raise self._api_error(response, what)
+
+    def _send(
+        self, method: str, url: httpx.URL, query: Params | None, json: Any, signed: bool
+    ) -> httpx.Response:
+        """One request, as `httpx.Client.request` would send it with this client's settings.
+
+        Without a proxy, the request is built and handed to the client's one transport here:
+        httpx.Client.send's auth flow, redirect and event-hook loops, per-URL transport choice
+        and response wrapping cost ~90 us of CPU per call (docs/benchmarks.md, "Client per
+        request, issue #17 fourth round") and do nothing for this client: its auth is the
+        signature added below, it follows no redirect, has no hooks and one transport. What
+        the client's requests carry is the same: its headers (httpx's defaults and ours), its
+        timeouts (the `timeout` request extension httpx.Client sets), its cookies; the
+        transport maps every failure to httpx's exceptions as before.
+        """
+        transport = self._direct
+        if transport is None or self._http.is_closed:  # a proxy, or the client's own refusal
+            return self._http.request(
+                method,
+                url,
+                params=query,
+                json=json,
+                auth=httpx.USE_CLIENT_DEFAULT if signed else None,
+            )
+        request = httpx.Request(
+            method,
+            url,
+            params=query,
+            json=json,
+            headers=self._http.headers,
+            extensions={"timeout": self._timeouts},
+        )
+        if signed and self._auth is not None:
+            self._auth.sign(request)
+        cookies = self._http.cookies
+        if cookies:
+            cookies.set_cookie_header(request)
+        response = transport.handle_request(request)
+        response.request = request
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        cookies.extract_cookies(response)
+        return response
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)

@@ -34,6 +34,15 @@ class KalshiAuth(httpx.Auth):
         timestamp_ms = int(self._clock.wall() * 1000)
         return signed_headers(self._private_key, self.key_id, method, path, timestamp_ms)
 
+    def sign(self, request: httpx.Request) -> None:
+        """Sets the three headers of `request`, signed now over its own method and path.
+
+        One header at a time: `Headers.update` re-parses the whole dict and probes each name
+        by a lookup that raises, about 10 us more per request (docs/benchmarks.md)."""
+        headers = request.headers
+        for name, value in self.headers_for(request.method, request.url.path).items():
+            headers[name] = value
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers.update(self.headers_for(request.method, request.url.path))
+        self.sign(request)
         yield request
