@@ -46,6 +46,7 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count, to_book
+from kalshi_cli.orders import OrderNotRecorded
 from kalshi_cli.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.risk import RiskEngine
@@ -313,6 +314,9 @@ class Executor:
                 },
             )
             return None
+        except OrderNotRecorded as exc:
+            self._not_recorded(intent, exc)
+            raise
         except TradingHaltedError as exc:
             # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
             # was refused in the transaction that would have recorded it, and nothing was sent
@@ -369,6 +373,37 @@ class Executor:
             # the position must be known before the next decision in this market
             self.sync_fills()
         return outcome.fill_count
+
+    def _not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
+        """The order reached the exchange (or may have) and the state file could not take its
+        answer: the loop still knows of it, so the stop that follows withdraws it
+        (runner/state_fault.py)."""
+        if exc.order_id is None:
+            self.unknown[exc.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
+            return
+        if exc.remaining > 0:
+            book = to_book(intent.side, intent.action, intent.price)
+            self.portfolio.add_order(
+                open_order(
+                    order_id=exc.order_id,
+                    client_order_id=exc.client_order_id,
+                    ticker=intent.ticker,
+                    book_side=book.book_side,
+                    yes_price=book.yes_price,
+                    side=intent.side,
+                    remaining=exc.remaining,
+                    strategy=intent.strategy,
+                )
+            )
+        self.sent[exc.order_id] = Sent(
+            exc.client_order_id,
+            intent.side,
+            intent.action,
+            intent.price,
+            intent.model_fair,
+            intent.strategy,
+            self.clock.monotonic(),
+        )
 
     def holds_unknown(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())

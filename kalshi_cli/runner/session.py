@@ -43,6 +43,7 @@ from kalshi_cli.runner.order_group import (
     open_session_group,
 )
 from kalshi_cli.runner.portfolio import Portfolio, open_order
+from kalshi_cli.runner.state_fault import is_state_failure, stop_on_state_failure
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.strategies import get_strategy
 
@@ -456,6 +457,9 @@ def run(
                 else:
                     loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
             except Exception as exc:
+                if is_state_failure(exc):
+                    # no order without its intent on disk: stop, and withdraw without writing
+                    raise stop_on_state_failure(loop, exc, abandon) from exc
                 loop.log.emit("crashed", {"error": repr(exc)})
                 if alerts is not None:
                     alerts.beat("fail", loop.beat_text(f"crashed: {exc!r}"))
@@ -464,7 +468,12 @@ def run(
                 except Exception as again:
                     loop.log.emit("shutdown_failed", {"error": repr(again)})
                 raise
-            summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            try:
+                summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            except Exception as exc:
+                if not is_state_failure(exc):
+                    raise
+                raise stop_on_state_failure(loop, exc, abandon) from exc
             if alerts is not None:
                 alerts.beat("", loop.beat_text("stopped"))
             return summary

@@ -1,0 +1,305 @@
+"""A running trade loop whose state file starts failing mid-session (docs/safety.md guarantee 16).
+
+The loop runs in this process against the simulator over loopback, and the faults are real
+SQLite faults on the file the loop writes: `PRAGMA max_page_count` on the loop's own connection
+makes a write that needs a new page fail with SQLITE_FULL exactly as a full disk does; `PRAGMA
+query_only` makes every write fail with SQLITE_READONLY, as a file that became unwritable does
+(a `chmod` cannot do it: the open connection keeps its descriptors, and root ignores the mode);
+a second process holding `BEGIN IMMEDIATE` makes a write fail with "database is locked" once the
+loop's busy timeout runs out. What reached the exchange is read from the simulator afterwards,
+and `kalshi reconcile` (OrderService.reconcile) must bring the state file back to the exchange's
+truth once the file can be written again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.clock import ManualClock, SystemClock
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.feed import MarketData
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import BookSide, Order, TimeInForce
+from kalshi_cli.orders import OrderService
+from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
+from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.session import run
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.fakes import FakeAlertLedger
+from tests.feed.helpers import wait_until
+from tests.runner.simproc import Book, client_for, log_events
+
+TICKER = "KXDISK-26-A"
+
+# Another process that takes the state file's write lock when told (a line on stdin), says so,
+# and holds it until the next line.
+LOCK_HOLDER = textwrap.dedent(
+    """
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    sys.stdin.readline()
+    conn.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    sys.stdin.readline()
+    conn.execute("ROLLBACK")
+    """
+)
+
+
+@dataclass
+class _Report:
+    problems: tuple[str, ...] = ()
+
+
+@dataclass
+class RecordingRouter:
+    """The alert router of a loop whose alerting is configured: what it was asked to send."""
+
+    channels: tuple[str, ...] = ("webhook",)
+    alerts: list[Any] = field(default_factory=list)
+
+    def notify(self, alert: Any, ledger: Any) -> _Report:
+        self.alerts.append(alert)
+        return _Report()
+
+    def beat(self, signal: str, *, body: str = "") -> _Report:
+        return _Report()
+
+
+@dataclass
+class Session:
+    loop: TradeLoop
+    store: Store
+    client: KalshiClient
+    book: Book
+    state: Path
+    log: Path
+    router: RecordingRouter
+
+    def orders(self) -> list[Order]:
+        return list(self.client.iter_orders(ticker=TICKER))
+
+    def resting(self) -> list[Order]:
+        return [o for o in self.orders() if o.status == "resting"]
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return [e for e in log_events(self.log) if e["event"] == name]
+
+
+@pytest.fixture
+def session(sim: SimHarness, tmp_path: Path) -> Iterator[Session]:
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    book = Book(other, TICKER)
+    book.quote("0.40", "0.60")
+    trader = sim.new_account(balance_cents=10_000_000)
+    client = client_for(trader)
+    key, _ = load_private_key(path=Path(trader.private_key_path))
+    clock = SystemClock()
+    feed = MarketData(
+        [TICKER], ws_url=trader.ws_url, auth=KalshiAuth(trader.key_id, key), clock=clock
+    )
+    state, log_path = tmp_path / "state.db", tmp_path / "trade.log"
+    store = Store.open(state, clock=clock)
+    log = EventLog(clock, path=log_path, stderr=None)
+    router = RecordingRouter()
+    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    loop = build_loop(
+        Parts(client, store, feed, clock, log, alerts),
+        TradeOptions(strategy="market-maker"),
+        TradeConfig(strategies={"market-maker": {}}),
+        [client.get_market(TICKER)],
+    )
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(TICKER), 10, "the first snapshot")
+        yield Session(loop, store, client, book, state, log_path, router)
+    finally:
+        feed.stop()
+        alerts.close()
+        log.close()
+        store.close()
+        other.close()
+        client.close()
+
+
+def _quote(s: Session) -> None:
+    """One full pass: the market maker rests a bid and an ask."""
+    s.loop.tick(s.loop.feed.drain_events(), full=True)
+    assert len(s.resting()) == 2, s.orders()
+
+
+def _idle_pass(s: Session) -> None:
+    """One full pass that places nothing (paused), so its heartbeat is written now and the
+    next pass's first write is what trading does."""
+    s.loop.toggle_pause()
+    s.loop.tick(s.loop.feed.drain_events(), full=True)
+    s.loop.toggle_pause()
+
+
+def _run_until_it_stops(s: Session) -> KalshiError:
+    with pytest.raises(KalshiError) as caught:
+        run(s.loop, TradeOptions(strategy="market-maker", duration_s=60))
+    return caught.value
+
+
+def _assert_stopped_on_the_state_file(s: Session, error: KalshiError, cause: str) -> None:
+    assert error.exit_code == ExitCode.STATE_WRITE_FAILED, error.one_line()
+    line = error.one_line()
+    assert str(s.state) in line and cause in line, line
+    assert "kalshi reconcile" in line, line
+    s.loop.alerts.close()  # type: ignore[union-attr]  # delivers what is queued
+    sent = [a for a in s.router.alerts if a.fingerprint == "trade.state_file_failed"]
+    assert len(sent) == 1 and str(s.state) in sent[0].summary and cause in sent[0].summary
+    assert s.events("state_file_failed"), "the log says why the loop stopped"
+
+
+def _assert_reconcile_recovers(s: Session) -> None:
+    """With the file writable again, reconcile makes it the exchange's: every order of the
+    account has its row with the exchange's status, and every fill is recorded."""
+    with Store.open(s.state) as store:
+        OrderService(s.client, store, read_lag_s=0.0).reconcile()
+        rows = {i.order_id: i.status for i in store.intents(ticker=TICKER) if i.order_id}
+        fills = {f.fill_id for f in store.iter_fills()}
+    exchange = {o.order_id: o.status for o in s.orders()}
+    assert rows == exchange
+    assert fills == {f.fill_id for f in s.client.iter_fills(ticker=TICKER)}
+
+
+def test_an_intent_that_cannot_be_recorded_is_never_sent(session: Session) -> None:
+    s = session
+    _idle_pass(s)
+    s.store._conn.execute("PRAGMA query_only = 1")  # every write now fails: SQLITE_READONLY
+    error = _run_until_it_stops(s)
+    assert s.orders() == [], "nothing reached the exchange without its intent on disk"
+    _assert_stopped_on_the_state_file(s, error, "readonly")
+
+
+def test_an_order_whose_answer_cannot_be_recorded_is_cancelled_on_the_exchange(
+    session: Session, sim: SimHarness
+) -> None:
+    """The exchange accepts the order while another process holds the state file's write
+    lock: the answer cannot be written, but the order exists, so the loop must cancel it."""
+    s = session
+    _idle_pass(s)
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        pipe_in, pipe_out = holder.stdin, holder.stdout
+
+        def lock_once_an_intent_is_pending() -> None:
+            reader = sqlite3.connect(f"{s.state.as_uri()}?mode=ro", uri=True)
+            try:
+                deadline = time.monotonic() + 30
+                pending = "SELECT 1 FROM orders WHERE status = 'pending'"
+                while time.monotonic() < deadline and not reader.execute(pending).fetchone():
+                    time.sleep(0.01)
+            finally:
+                reader.close()
+            pipe_in.write("lock\n")
+            pipe_in.flush()
+            pipe_out.readline()
+
+        # the first order request waits 3 s in the network: its intent is on disk, and the
+        # lock is taken, before the exchange accepts it and answers
+        sim.set_faults(hold_request_s=3)
+        locker = threading.Thread(target=lock_once_an_intent_is_pending)
+        locker.start()
+        try:
+            with s.store.busy_timeout(0.5):
+                error = _run_until_it_stops(s)
+        finally:
+            locker.join()
+            pipe_in.write("release\n")
+            pipe_in.flush()
+    placed = s.orders()
+    assert len(placed) == 1, "the first quote reached the exchange, and nothing after it"
+    assert s.resting() == [], "the order whose answer was not recorded is not left resting"
+    _assert_stopped_on_the_state_file(s, error, "locked")
+    _assert_reconcile_recovers(s)
+
+
+def test_a_fill_while_the_state_file_is_locked_is_recovered_by_reconcile(
+    session: Session,
+) -> None:
+    s = session
+    _quote(s)
+    with subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("lock\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "locked"
+        bid = next(o for o in s.resting() if o.book_side is BookSide.BID)
+        s.book.order(BookSide.ASK, f"{bid.yes_price}", f"{bid.remaining_count}", TimeInForce.IOC)
+        try:
+            with s.store.busy_timeout(0.5):
+                error = _run_until_it_stops(s)
+        finally:
+            holder.stdin.write("release\n")
+            holder.stdin.flush()
+    assert s.resting() == [], "the loop's other quote was withdrawn"
+    assert [f.order_id for f in s.client.iter_fills(ticker=TICKER)] == [bid.order_id]
+    _assert_stopped_on_the_state_file(s, error, "locked")
+    _assert_reconcile_recovers(s)
+
+
+def test_a_disk_that_fills_up_mid_session_stops_the_loop_with_nothing_unrecorded_left(
+    session: Session,
+) -> None:
+    """The disk fills up at whatever write needs the next page (an intent, an answer, a
+    cancel, a heartbeat): whichever it is, every order on the exchange has its intent in the
+    file, none is left resting, and reconcile makes the file whole again."""
+    s = session
+    _quote(s)
+    pages = s.store._conn.execute("PRAGMA page_count").fetchone()[0]
+    s.store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+    done = threading.Event()
+
+    def move_the_market() -> None:  # the market maker follows it: cancels and new quotes
+        prices = (("0.40", "0.60"), ("0.60", "0.70"), ("0.30", "0.40"))
+        n = 0
+        while not done.is_set():
+            n += 1
+            s.book.quote(*prices[n % 3])
+            done.wait(0.05)
+
+    mover = threading.Thread(target=move_the_market)
+    mover.start()
+    try:
+        error = _run_until_it_stops(s)
+    finally:
+        done.set()
+        mover.join()
+    assert s.resting() == [], "no quote left on the exchange"
+    with Store.open_readonly(s.state) as store:  # type: ignore[union-attr]
+        recorded = {i.client_order_id for i in store.intents(ticker=TICKER)}
+    placed = s.orders()
+    assert len(placed) > 2, "the loop requoted before the disk filled"
+    assert {o.client_order_id for o in placed} <= recorded, "an order left without its intent"
+    _assert_stopped_on_the_state_file(s, error, "database or disk is full")
+    _assert_reconcile_recovers(s)
