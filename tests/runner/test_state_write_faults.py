@@ -13,6 +13,7 @@ truth once the file can be written again.
 
 from __future__ import annotations
 
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -43,7 +44,15 @@ from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertLedger
 from tests.feed.helpers import wait_until
-from tests.runner.simproc import Book, client_for, log_events
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    pause,
+    trade_command,
+    trade_env,
+    wait_for,
+)
 
 TICKER = "KXDISK-26-A"
 
@@ -303,3 +312,55 @@ def test_a_disk_that_fills_up_mid_session_stops_the_loop_with_nothing_unrecorded
     assert {o.client_order_id for o in placed} <= recorded, "an order left without its intent"
     _assert_stopped_on_the_state_file(s, error, "database or disk is full")
     _assert_reconcile_recovers(s)
+
+
+@pytest.mark.slow
+def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`kalshi trade` as a process: once it quotes, its file size limit drops to one byte
+    (`prlimit`), so every write to a file fails in the kernel (EFBIG), as on a disk that
+    failed: the state file's next write ("disk I/O error") and every line of its log. The
+    loop stops with exit 21, one line on stderr and no traceback, and its quotes are gone."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    trader = client_for(account)
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    home = tmp_path / "home"
+    home.mkdir()
+    command = trade_command("market-maker", TICKER, log, "--duration", "120")
+
+    def resting() -> list[Order]:
+        return list(trader.iter_orders(ticker=TICKER, status="resting"))
+
+    try:
+        # stderr is a pipe: the limit is on files, and the error line must get out
+        with subprocess.Popen(
+            command,
+            env=trade_env(account, home, state),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            try:
+                assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 60, pause)
+                assert proc.poll() is None, proc.communicate()[1][-2000:]
+                hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)[1]
+                resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, hard))
+                _, text = proc.communicate(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        code = proc.returncode
+        left = resting()
+    finally:
+        trader.close()
+        other.close()
+    assert code == ExitCode.STATE_WRITE_FAILED, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert f"log file {log} cannot be written" in text, "the log's failure is said once"
+    last = text.strip().splitlines()[-1]
+    assert last.startswith(f"Error: state file {state}") and "disk I/O error" in last, last
+    assert left == [], "the loop's quotes were cancelled on the exchange"
