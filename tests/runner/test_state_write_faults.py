@@ -21,9 +21,10 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -39,6 +40,7 @@ from kalshi_cli.orders import OrderService
 from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.runner.session import run
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
@@ -113,13 +115,22 @@ class Session:
 
 @pytest.fixture
 def session(sim: SimHarness, tmp_path: Path) -> Iterator[Session]:
+    with open_session(sim, tmp_path) as s:
+        yield s
+
+
+@contextmanager
+def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) -> Iterator[Session]:
+    """A market-maker loop on its own account, a second account making the book."""
     sim.create_market(TICKER)
     other = client_for(sim.new_account(balance_cents=10_000_000))
     book = Book(other, TICKER)
     book.quote("0.40", "0.60")
     trader = sim.new_account(balance_cents=10_000_000)
-    client = client_for(trader)
     key, _ = load_private_key(path=Path(trader.private_key_path))
+    client = KalshiClient(
+        api_base=trader.api_base, key_id=trader.key_id, private_key=key, timeout=timeout_s
+    )
     clock = SystemClock()
     feed = MarketData(
         [TICKER], ws_url=trader.ws_url, auth=KalshiAuth(trader.key_id, key), clock=clock
@@ -166,6 +177,21 @@ def _run_until_it_stops(s: Session) -> KalshiError:
     with pytest.raises(KalshiError) as caught:
         run(s.loop, TradeOptions(strategy="market-maker", duration_s=60))
     return caught.value
+
+
+def _lock_once_an_intent_is_pending(state: Path, pipe_in: IO[str], pipe_out: IO[str]) -> None:
+    """Tell the lock holder to take the lock as soon as an intent is on disk, unanswered."""
+    reader = sqlite3.connect(f"{state.as_uri()}?mode=ro", uri=True)
+    try:
+        deadline = time.monotonic() + 30
+        pending = "SELECT 1 FROM orders WHERE status = 'pending'"
+        while time.monotonic() < deadline and not reader.execute(pending).fetchone():
+            time.sleep(0.01)
+    finally:
+        reader.close()
+    pipe_in.write("lock\n")
+    pipe_in.flush()
+    pipe_out.readline()
 
 
 def _assert_stopped_on_the_state_file(s: Session, error: KalshiError, cause: str) -> None:
@@ -217,17 +243,7 @@ def test_an_order_whose_answer_cannot_be_recorded_is_cancelled_on_the_exchange(
         pipe_in, pipe_out = holder.stdin, holder.stdout
 
         def lock_once_an_intent_is_pending() -> None:
-            reader = sqlite3.connect(f"{s.state.as_uri()}?mode=ro", uri=True)
-            try:
-                deadline = time.monotonic() + 30
-                pending = "SELECT 1 FROM orders WHERE status = 'pending'"
-                while time.monotonic() < deadline and not reader.execute(pending).fetchone():
-                    time.sleep(0.01)
-            finally:
-                reader.close()
-            pipe_in.write("lock\n")
-            pipe_in.flush()
-            pipe_out.readline()
+            _lock_once_an_intent_is_pending(s.state, pipe_in, pipe_out)
 
         # the first order request waits 3 s in the network: its intent is on disk, and the
         # lock is taken, before the exchange accepts it and answers
@@ -364,3 +380,45 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
     last = text.strip().splitlines()[-1]
     assert last.startswith(f"Error: state file {state}") and "disk I/O error" in last, last
     assert left == [], "the loop's quotes were cancelled on the exchange"
+
+
+def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_group(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The order's answer is lost (held in the network past the client's 1 s timeout) and the
+    state file is locked before its `unknown` mark: the loop cannot find the order yet (it may
+    still land), so it triggers the session's order group, and the exchange refuses the order
+    when it arrives."""
+    with (
+        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as holder,
+    ):
+        assert holder.stdin is not None and holder.stdout is not None
+        pipe_in, pipe_out = holder.stdin, holder.stdout
+        group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
+        s.loop.executor.order_group_id = group
+        _idle_pass(s)
+        creates = sim.stats()["order_create_requests"]
+        sim.set_faults(hold_request_s=4)
+        locker = threading.Thread(
+            target=_lock_once_an_intent_is_pending, args=(s.state, pipe_in, pipe_out)
+        )
+        locker.start()
+        try:
+            with s.store.busy_timeout(0.5):
+                error = _run_until_it_stops(s)
+        finally:
+            locker.join()
+            pipe_in.write("release\n")
+            pipe_in.flush()
+        assert wait_for(lambda: sim.stats()["order_create_requests"] == creates + 1, 30, pause), (
+            "the held order request reached the exchange"
+        )
+        assert s.orders() == [], "the order that landed after the stop was refused"
+        _assert_stopped_on_the_state_file(s, error, "locked")
+        assert group in error.one_line()
