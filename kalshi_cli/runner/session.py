@@ -140,9 +140,13 @@ def reconcile(
     except KalshiError as exc:
         refused = StartupRefused(
             f"reconciliation with the exchange failed: {exc.message}; not trading",
-            hint="check the connection (`kalshi health-check`), then start again",
+            hint="make the state file writable again (free space on its disk, its permissions, "
+            "or stop the process holding its lock), then start again"
+            if is_state_failure(exc)
+            else "check the connection (`kalshi health-check`), then start again",
         )
-        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
+        # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
+        refused.exit_code = ExitCode.STATE_WRITE_FAILED if is_state_failure(exc) else exc.exit_code
         raise refused from exc
     if report.still_unknown:
         unknown = StartupRefused(

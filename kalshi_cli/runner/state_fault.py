@@ -101,6 +101,16 @@ def stop_on_state_failure(
     )
 
 
+def refused_by_state_file(exc: StoreError) -> StateFileFailed:
+    """A state file that failed while no order of the run rests: before the first order (the
+    start-up's reconcile, binding, order group) or after a clean stop."""
+    return StateFileFailed(
+        f"{_cause(exc)}; kalshi trade stopped with none of its orders resting",
+        hint="make it writable again (free space on its disk, its permissions, or stop the "
+        "process holding its lock), then start again: it reconciles before it trades",
+    )
+
+
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
     """Cancel on the exchange every resting order the loop placed, and look up its orders of
     unknown outcome, writing nothing; trigger the session's order group when something may

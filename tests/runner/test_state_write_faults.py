@@ -41,7 +41,7 @@ from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
-from kalshi_cli.runner.session import run
+from kalshi_cli.runner.session import StartupRefused, reconcile, run
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertLedger
@@ -422,3 +422,71 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         assert s.orders() == [], "the order that landed after the stop was refused"
         _assert_stopped_on_the_state_file(s, error, "locked")
         assert group in error.one_line()
+
+
+# Runs the rest of the command line with every file it writes limited to LIMIT bytes (EFBIG
+# beyond that, as a full disk gives ENOSPC): argv[1] is the limit.
+UNDER_FILE_LIMIT = textwrap.dedent(
+    """
+    import os, resource, sys
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+    os.execv(sys.argv[2], sys.argv[2:])
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("limit", "cause"),
+    [(1, "cannot write the trade lock"), (2048, "disk I/O error")],
+    ids=["the-lock-file", "the-state-file"],
+)
+def test_a_trade_process_that_cannot_write_at_start_exits_21_and_sends_nothing(
+    sim: SimHarness, tmp_path: Path, limit: int, cause: str
+) -> None:
+    """At 1 byte the trade lock's holder line cannot be written; at 2 KiB the lock can, and
+    the state file cannot be opened for writing (its WAL index, `-shm`, takes 32 KiB)."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    other.close()
+    state, home = tmp_path / "state.db", tmp_path / "home"
+    home.mkdir()
+    Store.open(state).close()  # the file exists; nothing in it needs the disk to grow to open
+    creates = sim.stats()["order_create_requests"]
+    command = trade_command("market-maker", TICKER, tmp_path / "trade.log", "--duration", "20")
+    done = subprocess.run(
+        [sys.executable, "-c", UNDER_FILE_LIMIT, str(limit), *command],
+        env=trade_env(account, home, state),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == ExitCode.STATE_WRITE_FAILED, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and cause in last, last
+    assert sim.stats()["order_create_requests"] == creates, "nothing was sent"
+
+
+def test_a_start_whose_reconcile_cannot_write_refuses_with_exit_21(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The start's reconcile imports the exchange's orders and fills into the state file; when
+    that write fails, the start is refused with the state file's code, not 1."""
+    sim.create_market(TICKER)
+    trader = sim.new_account(balance_cents=10_000_000)
+    client = client_for(trader)
+    try:
+        Book(client, TICKER).quote("0.40", "0.60")  # an order reconcile must import
+        with Store.open(tmp_path / "state.db") as store:
+            store._conn.execute("PRAGMA query_only = 1")
+            with pytest.raises(StartupRefused) as refused:
+                reconcile(client, store, SystemClock(), 0.0)
+    finally:
+        client.close()
+    assert refused.value.exit_code == ExitCode.STATE_WRITE_FAILED, refused.value.one_line()
+    assert "readonly" in refused.value.one_line()
+    assert "make the state file writable again" in refused.value.one_line()
