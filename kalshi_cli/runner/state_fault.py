@@ -29,12 +29,7 @@ from typing import TYPE_CHECKING, TypeGuard
 from kalshi_cli.errors import KalshiError, NotFoundError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import ZERO
-from kalshi_cli.store.errors import (
-    DuplicateIntentError,
-    InvalidTransition,
-    OrderNotFound,
-    StoreError,
-)
+from kalshi_cli.store.errors import InvalidTransition, StoreError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop import TradeLoop
@@ -47,9 +42,13 @@ class StateFileFailed(KalshiError):
 
 
 def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
-    """A state file that failed, not a bug of ours in using it (those stay a crash, exit 1)."""
-    return isinstance(exc, StoreError) and not isinstance(
-        exc, (InvalidTransition, DuplicateIntentError, OrderNotFound)
+    """A state file that failed as SQLite said (full, failing, read-only, locked): not one
+    refused on opening with its own code (17, 20) nor a bug of ours in using it (those stay a
+    crash, exit 1)."""
+    return (
+        isinstance(exc, StoreError)
+        and exc.exit_code is ExitCode.FAILURE
+        and not isinstance(exc, InvalidTransition)
     )
 
 
@@ -67,6 +66,8 @@ class Withdrawal:
             said += f"; {len(self.left)} may still rest: {', '.join(self.left)}"
         if self.group_triggered:
             said += f"; its order group {self.group_triggered} triggered"
+        elif self.left:
+            said += " (`kalshi cancel-all` takes them)"
         return said
 
 
