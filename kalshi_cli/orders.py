@@ -67,7 +67,6 @@ from kalshi_cli.reconcile import (
     reconcile,
     sync_fills,
 )
-from kalshi_cli.store.errors import StoreError
 from kalshi_cli.store.records import EXECUTED
 
 if TYPE_CHECKING:
@@ -390,7 +389,7 @@ class OrderService:
         """Record the exchange's acceptance. The order exists now, whatever the state file
         says, so a failure here must never read as "not placed" (a person would place it
         again)."""
-        from kalshi_cli.store import InvalidTransition
+        from kalshi_cli.store import InvalidTransition, OrderNotRecorded, StoreError
 
         try:
             self.store.mark_sent(
@@ -424,6 +423,8 @@ class OrderService:
     def _record_unknown(self, create: CreateOrder, exc: OrderOutcomeUnknown) -> None:
         """Mark the intent unknown. The request was sent, so a state file that cannot take
         the mark must not read as "not placed" either: the order may be on the exchange."""
+        from kalshi_cli.store import OrderNotRecorded, StoreError
+
         try:
             self.store.mark_unknown(create.client_order_id, reason=exc.message)
         except StoreError as store_exc:
@@ -734,27 +735,6 @@ class OrderService:
         """Record an order found on the exchange by its client order id after its answer was
         lost (its fills, status and order id)."""
         self._apply_order(order)
-
-
-class OrderNotRecorded(StoreError):
-    """The request reached (or may have reached) the exchange, and the state file could not
-    record the answer: the order exists, or may, whatever the state file says. `order_id` is
-    None when the answer itself was lost too. A caller that manages the order (the trade loop)
-    must still withdraw it; a person must not place it again."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str,
-        client_order_id: str,
-        order_id: str | None,
-        remaining: Decimal,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.client_order_id = client_order_id
-        self.order_id = order_id
-        self.remaining = remaining
 
 
 def open_market(client: KalshiClient, ticker: str) -> Market:

@@ -46,7 +46,6 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count, to_book
-from kalshi_cli.orders import OrderNotRecorded
 from kalshi_cli.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.risk import RiskEngine
@@ -55,6 +54,7 @@ from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.portfolio import OpenOrder, Portfolio, open_order
+from kalshi_cli.store.errors import OrderNotRecorded
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.strategies import Cancel, Intent
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING, Protocol, TypeGuard, cast
 
 from kalshi_cli.errors import KalshiError, NotFoundError
 from kalshi_cli.exit_codes import ExitCode
@@ -33,6 +33,12 @@ from kalshi_cli.store.errors import InvalidTransition, StoreError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop import TradeLoop
+
+
+class _GroupTrigger(Protocol):
+    """The one call beyond the loop's own that the stop makes: the `KalshiClient`'s."""
+
+    def trigger_order_group(self, order_group_id: str) -> None: ...
 
 
 class StateFileFailed(KalshiError):
@@ -149,7 +155,8 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     group = loop.executor.order_group_id
     if done.left and group:
         try:
-            client.trigger_order_group(group)
+            # only a live session has a group, and its client is the one that made it
+            cast("_GroupTrigger", client).trigger_order_group(group)
         except KalshiError as exc:
             loop.log.emit("order_group_trigger_failed", {"error": exc.one_line()})
         else:
