@@ -30,5 +30,6 @@ class ExitCode(IntEnum):
     DATA_WRITE_FAILED = 18  # record/import/export: disk full or directory unwritable
     NO_DATA = 19  # the data directory or import file holds nothing readable
     STATE_MISMATCH = 20  # the state file belongs to another exchange endpoint or account
+    STATE_WRITE_FAILED = 21  # trade: the state file stopped taking writes; the loop stopped
     INTERRUPTED = 130  # Ctrl-C
     BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

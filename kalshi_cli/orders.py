@@ -398,7 +398,7 @@ class OrderService:
         try:
             result = self.client.create_order(create)
         except OrderOutcomeUnknown as exc:
-            self.store.mark_unknown(create.client_order_id, reason=exc.message)
+            self._record_unknown(create, exc)
             return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
         except ApiError as exc:
             self.store.mark_rejected(create.client_order_id, reason=exc.message)
@@ -424,7 +424,7 @@ class OrderService:
         """Record the exchange's acceptance. The order exists now, whatever the state file
         says, so a failure here must never read as "not placed" (a person would place it
         again)."""
-        from kalshi_cli.store import InvalidTransition, StoreError
+        from kalshi_cli.store import InvalidTransition, OrderNotRecorded, StoreError
 
         try:
             self.store.mark_sent(
@@ -445,12 +445,33 @@ class OrderService:
                 remaining_count=result.remaining_count,
             )
         except StoreError as exc:
-            raise StoreError(
+            raise OrderNotRecorded(
                 f"order {client_order_id} WAS PLACED (order id {order_id}, {status}), but the "
                 f"state file could not record it: {exc.message}",
                 hint="do not place it again; `kalshi reconcile` records it once the state "
                 "file can be written",
+                client_order_id=client_order_id,
+                order_id=order_id,
+                remaining=result.remaining_count,
             ) from exc
+
+    def _record_unknown(self, create: CreateOrder, exc: OrderOutcomeUnknown) -> None:
+        """Mark the intent unknown. The request was sent, so a state file that cannot take
+        the mark must not read as "not placed" either: the order may be on the exchange."""
+        from kalshi_cli.store import OrderNotRecorded, StoreError
+
+        try:
+            self.store.mark_unknown(create.client_order_id, reason=exc.message)
+        except StoreError as store_exc:
+            raise OrderNotRecorded(
+                f"order {create.client_order_id} MAY HAVE BEEN PLACED ({exc.message}), and the "
+                f"state file could not record it: {store_exc.message}",
+                hint="do not place it again; `kalshi reconcile` finds it once the state file "
+                "can be written",
+                client_order_id=create.client_order_id,
+                order_id=None,
+                remaining=create.count,
+            ) from store_exc
 
     def _resolve_after_unknown(
         self, client_order_id: str, ticker: str, exc: OrderOutcomeUnknown

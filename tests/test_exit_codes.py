@@ -9,6 +9,7 @@ import pytest
 
 from kalshi_cli import errors
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.runner.state_fault import StateFileFailed
 from kalshi_cli.store import NotAStateFile, StateFileMismatch
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
@@ -35,6 +36,7 @@ PINNED = {
     "DATA_WRITE_FAILED": 18,
     "NO_DATA": 19,
     "STATE_MISMATCH": 20,
+    "STATE_WRITE_FAILED": 21,
     "INTERRUPTED": 130,
     "BROKEN_PIPE": 141,
 }
@@ -75,6 +77,7 @@ def test_every_code_is_documented_with_its_value() -> None:
         (errors.DataWriteError("x"), ExitCode.DATA_WRITE_FAILED),
         (errors.NoDataError("x"), ExitCode.NO_DATA),
         (StateFileMismatch("x"), ExitCode.STATE_MISMATCH),
+        (StateFileFailed("x"), ExitCode.STATE_WRITE_FAILED),
     ],
 )
 def test_each_error_class_carries_its_code(error: errors.KalshiError, code: ExitCode) -> None:

@@ -79,7 +79,15 @@ class _Repeats:
 
 
 class _PrivateRotatingFile(RotatingFileHandler):
-    """A RotatingFileHandler whose file is created 0600 (and made so if found looser)."""
+    """A RotatingFileHandler whose file is created 0600 (and made so if found looser). A line
+    that cannot be written (the disk is full) is dropped and remembered in `failed`, never
+    printed as logging's traceback: the log is not the record (the state file is), and the
+    line that says why the loop stops must be the last one on stderr."""
+
+    failed: BaseException | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failed = sys.exc_info()[1]
 
     def _open(self) -> Any:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -111,6 +119,7 @@ class EventLog:
             )
             self._file.setFormatter(logging.Formatter("%(message)s"))
         self.counts: dict[str, int] = {}
+        self._file_error: str | None = None  # why the file stopped taking lines, once said
         self._repeats: dict[tuple[str, ...], _Repeats] = {}
         self._next_summary = math.inf
 
@@ -144,6 +153,7 @@ class EventLog:
         if self._file is not None:
             line = json.dumps(record, separators=(",", ":"))
             self._file.emit(logging.makeLogRecord({"msg": line}))
+            self._file_failed()
         if self._stderr is not None and event not in QUIET_ON_STDERR:
             self._stderr.write(readable(record, now) + "\n")
             self._stderr.flush()
@@ -171,6 +181,18 @@ class EventLog:
             repeats.since = now_m
             self._next_summary = min(self._next_summary, now_m + self.coalesce_s)
 
+    def _file_failed(self) -> None:
+        """Say once on stderr that the log file stopped taking lines (they still go there)."""
+        failed = getattr(self._file, "failed", None)
+        if failed is None or self._file_error is not None:
+            return
+        self._file_error = str(failed)
+        if self._stderr is not None:
+            self._stderr.write(
+                f"log file {self.path} cannot be written ({failed}); its lines are dropped\n"
+            )
+            self._stderr.flush()
+
     def sink(self, kind: str, data: Mapping[str, str]) -> None:
         """The risk engine's `EventSink`."""
         self.emit(kind, data)
@@ -180,7 +202,8 @@ class EventLog:
             self._summarize(self.clock.monotonic(), everything=True)
             self._repeats.clear()
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # its last lines cannot be flushed: dropped
+                self._file.close()
             self._file = None
 
 

@@ -54,6 +54,7 @@ from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.portfolio import OpenOrder, Portfolio, open_order
+from kalshi_cli.store.errors import OrderNotRecorded
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 from kalshi_cli.strategies import Cancel, Intent
 
@@ -312,6 +313,9 @@ class Executor:
                 },
             )
             return None
+        except OrderNotRecorded as exc:
+            self._not_recorded(intent, exc)
+            raise
         except TradingHaltedError as exc:
             # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
             # was refused in the transaction that would have recorded it, and nothing was sent
@@ -368,6 +372,37 @@ class Executor:
             # the position must be known before the next decision in this market
             self.sync_fills()
         return outcome.fill_count
+
+    def _not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
+        """The order reached the exchange (or may have) and the state file could not take its
+        answer: the loop still knows of it, so the stop that follows withdraws it
+        (runner/state_fault.py)."""
+        if exc.order_id is None:
+            self.unknown[exc.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
+            return
+        if exc.remaining > 0:
+            book = to_book(intent.side, intent.action, intent.price)
+            self.portfolio.add_order(
+                open_order(
+                    order_id=exc.order_id,
+                    client_order_id=exc.client_order_id,
+                    ticker=intent.ticker,
+                    book_side=book.book_side,
+                    yes_price=book.yes_price,
+                    side=intent.side,
+                    remaining=exc.remaining,
+                    strategy=intent.strategy,
+                )
+            )
+        self.sent[exc.order_id] = Sent(
+            exc.client_order_id,
+            intent.side,
+            intent.action,
+            intent.price,
+            intent.model_fair,
+            intent.strategy,
+            self.clock.monotonic(),
+        )
 
     def holds_unknown(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())

@@ -42,6 +42,8 @@ def run_trade(
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.runner.lock import acquire
     from kalshi_cli.runner.session import trade
+    from kalshi_cli.runner.state_fault import is_state_failure, refused_by_state_file
+    from kalshi_cli.store import StoreError
 
     assert connection.key_id is not None and connection.private_key is not None
     # a dry run and a paper session send no order: they lock only their own file
@@ -68,6 +70,12 @@ def run_trade(
                 telemetry=telemetry,
                 bind=bind,
             )
+        except StoreError as exc:
+            # the loop itself turns a failure while it trades into StateFileFailed; one here
+            # came before its first order or after its last was cancelled
+            if not is_state_failure(exc):
+                raise
+            raise refused_by_state_file(exc) from exc
         finally:
             if stop_metrics is not None:
                 stop_metrics()

@@ -35,6 +35,7 @@ from typing import Any, TextIO
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.runner.state_fault import StateFileFailed
 
 
 class LoopAlreadyRunning(KalshiError):
@@ -108,10 +109,19 @@ class TradeLock:
         except BaseException:
             handle.close()
             raise
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(holder) + "\n")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(holder) + "\n")
+            handle.flush()
+        except OSError as exc:  # the state file's disk is full or failed: no loop can run
+            with contextlib.suppress(OSError):  # the line it could not write: closed anyway
+                handle.close()
+            raise StateFileFailed(
+                f"cannot write the trade lock {path}: {exc.strerror or exc}; not trading",
+                hint="free space on the state file's disk (or make its directory writable), "
+                "then start again",
+            ) from exc
         self._handles.append(handle)
 
 

@@ -43,6 +43,7 @@ from kalshi_cli.runner.order_group import (
     open_session_group,
 )
 from kalshi_cli.runner.portfolio import Portfolio, open_order
+from kalshi_cli.runner.state_fault import is_state_failure, stop_on_state_failure
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.strategies import get_strategy
 
@@ -150,9 +151,13 @@ def reconcile(
     except KalshiError as exc:
         refused = StartupRefused(
             f"reconciliation with the exchange failed: {exc.message}; not trading",
-            hint="check the connection (`kalshi health-check`), then start again",
+            hint="make the state file writable again (free space on its disk, its permissions, "
+            "or stop the process holding its lock), then start again"
+            if is_state_failure(exc)
+            else "check the connection (`kalshi health-check`), then start again",
         )
-        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
+        # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
+        refused.exit_code = ExitCode.STATE_WRITE_FAILED if is_state_failure(exc) else exc.exit_code
         raise refused from exc
     if report.still_unknown:
         unknown = StartupRefused(
@@ -471,6 +476,9 @@ def run(
                 else:
                     loop.run(stop=stop, duration_s=options.duration_s, max_ticks=options.max_ticks)
             except Exception as exc:
+                if is_state_failure(exc):
+                    # no order without its intent on disk: stop, and withdraw without writing
+                    raise stop_on_state_failure(loop, exc, abandon) from exc
                 loop.log.emit("crashed", {"error": repr(exc)})
                 if alerts is not None:
                     alerts.beat("fail", loop.beat_text(f"crashed: {exc!r}"))
@@ -479,7 +487,12 @@ def run(
                 except Exception as again:
                     loop.log.emit("shutdown_failed", {"error": repr(again)})
                 raise
-            summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            try:
+                summary = loop.shutdown(cancel_resting=cancel_resting, abandon=abandon)
+            except Exception as exc:
+                if not is_state_failure(exc):
+                    raise
+                raise stop_on_state_failure(loop, exc, abandon) from exc
             if alerts is not None:
                 alerts.beat("", loop.beat_text("stopped"))
             return summary

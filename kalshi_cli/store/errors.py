@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.exit_codes import ExitCode
 
@@ -39,3 +41,24 @@ class InvalidTransition(StoreError):
 
 class OrderNotFound(StoreError):
     exit_code = ExitCode.NOT_FOUND
+
+
+class OrderNotRecorded(StoreError):
+    """An order request reached (or may have reached) the exchange, and the state file could
+    not record the answer: the order exists, or may, whatever the state file says. `order_id`
+    is None when the answer itself was lost too. A caller that manages the order (the trade
+    loop) must still withdraw it; a person must not place it again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str,
+        client_order_id: str,
+        order_id: str | None,
+        remaining: Decimal,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.client_order_id = client_order_id
+        self.order_id = order_id
+        self.remaining = remaining

@@ -1,0 +1,173 @@
+"""The trade loop when its state file stops taking writes mid-session: the disk is full
+(SQLite's "database or disk is full"), the file became unwritable, or another process held its
+write lock past the busy timeout. See docs/trade-loop.md "When the state file fails".
+
+The loop's first rule is that an order's intent is on disk before the order leaves, so a loop
+that cannot write cannot trade: the failing write ends the tick at once (nothing after it in
+that tick is sent), and the loop stops. Stopping means taking off the exchange what it left
+there, without writing anything first: every resting order it placed is cancelled (a plain
+cancel, whose only bookkeeping would be a state-file write that cannot happen), an order of
+unknown outcome is looked up and cancelled if it rests, and when something may still rest
+(a cancel failed, an order still unknown that could land late) the session's order group is
+triggered, so the exchange cancels the group's orders and refuses any that land later. The run
+then ends with `StateFileFailed` (exit 21, STATE_WRITE_FAILED), one line that names the state
+file, the error and what was withdrawn, a `state_file_failed` log line and alert, and a dead-man
+`/fail`.
+
+What the loop could not record is not held in memory for later: it is on the exchange, and
+`kalshi reconcile` (run by the next `kalshi trade` before it trades) copies it into the state
+file once the file can be written: the order whose answer was lost to the failure (its intent
+is on disk as `pending`), the cancels, and every fill.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, TypeGuard, cast
+
+from kalshi_cli.errors import KalshiError, NotFoundError
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import ZERO
+from kalshi_cli.store.errors import InvalidTransition, StoreError
+
+if TYPE_CHECKING:
+    from kalshi_cli.runner.loop import TradeLoop
+
+
+class _GroupTrigger(Protocol):
+    """The one call beyond the loop's own that the stop makes: the `KalshiClient`'s."""
+
+    def trigger_order_group(self, order_group_id: str) -> None: ...
+
+
+class StateFileFailed(KalshiError):
+    """The trade loop stopped because its state file could not be written."""
+
+    exit_code = ExitCode.STATE_WRITE_FAILED
+
+
+def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
+    """A state file that failed as SQLite said (full, failing, read-only, locked): not one
+    refused on opening with its own code (17, 20) nor a bug of ours in using it (those stay a
+    crash, exit 1)."""
+    return (
+        isinstance(exc, StoreError)
+        and exc.exit_code is ExitCode.FAILURE
+        and not isinstance(exc, InvalidTransition)
+    )
+
+
+@dataclass
+class Withdrawal:
+    """What the stop took off the exchange: order ids cancelled, and what may still rest."""
+
+    cancelled: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # order ids, or client order ids if unknown
+    group_triggered: str | None = None
+
+    def text(self) -> str:
+        said = f"{len(self.cancelled)} resting order(s) of the loop cancelled on the exchange"
+        if self.left:
+            said += f"; {len(self.left)} may still rest: {', '.join(self.left)}"
+        if self.group_triggered:
+            said += f"; its order group {self.group_triggered} triggered"
+        elif self.left:
+            said += " (`kalshi cancel-all` takes them)"
+        return said
+
+
+def stop_on_state_failure(
+    loop: TradeLoop, exc: StoreError, abandon: threading.Event | None = None
+) -> StateFileFailed:
+    """Withdraw the loop's orders without writing, say why, and return the error to raise."""
+    path = loop.store.path
+    loop.log.emit("state_file_failed", {"path": str(path), "error": exc.message})
+    withdrawal = withdraw_unrecorded(loop, abandon)
+    summary = (
+        f"{_cause(exc)}; the trade loop stopped placing orders: {withdrawal.text()}; what the "
+        "state file missed (answers, cancels, fills) is on the exchange"
+    )
+    loop.log.emit(
+        "stopped",
+        {
+            "reason": "state file failed",
+            "cancelled": len(withdrawal.cancelled),
+            "left": withdrawal.left,
+            "order_group_triggered": withdrawal.group_triggered,
+        },
+    )
+    if loop.alerts is not None:
+        loop.alerts.post("state_file_failed", "", summary, {"state_file": str(path)})
+        loop.alerts.beat("fail", loop.beat_text(f"state file failed: {exc.message}"))
+    return StateFileFailed(
+        summary,
+        hint="make it writable again (free space on its disk, its permissions, or stop the "
+        "process holding its lock), then run `kalshi reconcile`, which copies that from the "
+        "exchange, before starting the loop again",
+    )
+
+
+def refused_by_state_file(exc: StoreError) -> StateFileFailed:
+    """A state file that failed while no order of the run rests: before the first order (the
+    start-up's reconcile, binding, order group) or after a clean stop."""
+    return StateFileFailed(
+        f"{_cause(exc)}; kalshi trade stopped with none of its orders resting",
+        hint="make it writable again (free space on its disk, its permissions, or stop the "
+        "process holding its lock), then start again: it reconciles before it trades",
+    )
+
+
+def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
+    """Cancel on the exchange every resting order the loop placed, and look up its orders of
+    unknown outcome, writing nothing; trigger the session's order group when something may
+    still rest. A second Ctrl-C (`abandon`) stops the cancelling; what is left is reported."""
+    client, done = loop.client, Withdrawal()
+    own = [o for o in list(loop.portfolio.orders.values()) if loop._placed_by_us(o)]
+    for order in own:
+        if abandon is not None and abandon.is_set():
+            done.left.append(order.order_id)
+            continue
+        try:
+            client.cancel_order(order.order_id, ticker=order.ticker)
+        except NotFoundError:
+            continue  # no longer resting: filled or cancelled already
+        except KalshiError as exc:
+            loop.log.emit("cancel_failed", {"order_id": order.order_id, "error": exc.one_line()})
+            done.left.append(order.order_id)
+            continue
+        done.cancelled.append(order.order_id)
+        loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
+    for client_order_id, lost in list(loop.executor.unknown.items()):
+        try:
+            found = client.find_order_by_client_id(client_order_id, lost.ticker)
+            if found is not None and found.status == "resting":
+                client.cancel_order(found.order_id, ticker=found.ticker)
+                done.cancelled.append(found.order_id)
+        except KalshiError as exc:
+            loop.log.emit(
+                "cancel_failed", {"client_order_id": client_order_id, "error": exc.one_line()}
+            )
+            done.left.append(client_order_id)
+            continue
+        if found is None:
+            done.left.append(client_order_id)  # it may still land: only the group stops it
+    group = loop.executor.order_group_id
+    if done.left and group:
+        try:
+            # only a live session has a group, and its client is the one that made it
+            cast("_GroupTrigger", client).trigger_order_group(group)
+        except KalshiError as exc:
+            loop.log.emit("order_group_trigger_failed", {"error": exc.one_line()})
+        else:
+            done.group_triggered = group
+            loop.log.emit("order_group_triggered", {"order_group_id": group})
+    return done
+
+
+def _cause(exc: StoreError) -> str:
+    """The state file's own error (the path and what SQLite said), under any wrapping."""
+    root: BaseException = exc
+    while isinstance(root.__cause__, StoreError):
+        root = root.__cause__
+    return root.message if isinstance(root, KalshiError) else str(root)
