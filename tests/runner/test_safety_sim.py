@@ -95,7 +95,16 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
         assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 30, pause)
         assert proc.poll() is None
         # a fill: the other account sells into the loop's bid
-        bid = next(o for o in resting() if o.book_side is BookSide.BID)
+        # the maker may be between a cancel and its replacement: wait for a listing with a bid
+        bids: list[Order] = []
+
+        def a_bid() -> bool:
+            bids[:] = [o for o in resting() if o.book_side is BookSide.BID]
+            return bool(bids) or proc.poll() is not None
+
+        assert wait_for(a_bid, 30, pause)
+        assert proc.poll() is None
+        bid = bids[0]
         book.order(BookSide.ASK, f"{bid.yes_price}", f"{bid.remaining_count}", TimeInForce.IOC)
         assert wait_for(lambda: logged("fill_received"), 30, pause)
 
@@ -130,6 +139,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate(timeout=60)  # reaped, its pipes closed: no warning in the next test
         mine.close()
         other.close()
     assert proc.returncode == 0, err[-2000:]
