@@ -108,6 +108,39 @@ def _side_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal
     return hold
 
 
+def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
+    acct: AccountState,
+    pos: SimPosition,
+    own: Decimal,
+    count: Decimal,
+    fee: Decimal,
+    now: float,
+    cash: tuple[Decimal, Decimal, Decimal],
+) -> Decimal:
+    """Move one side of a fill into the account: `pos` is its position record in the
+    market, `cash` what `fill_cash` gave for this fill from that position. Returns the
+    change in open interest."""
+    old = pos.position
+    delta, closed, new = cash
+    if closed:
+        held = abs(old)
+        removed = (
+            pos.cost_basis
+            if closed == held
+            else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
+        )
+        pos.realized_pnl += closed * (ONE - own) - removed
+        pos.cost_basis -= removed
+    pos.cost_basis += (count - closed) * own
+    pos.position = new
+    pos.fees_paid += fee
+    pos.total_traded += count * own
+    pos.volume += count
+    pos.last_updated = now
+    acct.cash += delta - fee
+    return max(new, ZERO) - max(old, ZERO)
+
+
 class AccountState:
     """Everything the exchange keeps for one account."""
 
@@ -371,36 +404,3 @@ class Ledger(ReferenceData):
             )
             self._holders[ticker].add(acct.account.account_id)
         return pos
-
-    def _book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
-        self,
-        acct: AccountState,
-        pos: SimPosition,
-        own: Decimal,
-        count: Decimal,
-        fee: Decimal,
-        now: float,
-        cash: tuple[Decimal, Decimal, Decimal],
-    ) -> Decimal:
-        """Move one side of a fill into the account: `pos` is its position record in the
-        market, `cash` what `fill_cash` gave for this fill from that position. Returns the
-        change in open interest."""
-        old = pos.position
-        delta, closed, new = cash
-        if closed:
-            held = abs(old)
-            removed = (
-                pos.cost_basis
-                if closed == held
-                else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
-            )
-            pos.realized_pnl += closed * (ONE - own) - removed
-            pos.cost_basis -= removed
-        pos.cost_basis += (count - closed) * own
-        pos.position = new
-        pos.fees_paid += fee
-        pos.total_traded += count * own
-        pos.volume += count
-        pos.last_updated = now
-        acct.cash += delta - fee
-        return max(new, ZERO) - max(old, ZERO)

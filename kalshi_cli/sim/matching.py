@@ -23,7 +23,14 @@ from kalshi_cli.models import (
     charge_fill,
     trading_fee,
 )
-from kalshi_cli.sim.accounts import EMPTY_AGG, AccountState, Ledger, ceil_cents, fill_cash
+from kalshi_cli.sim.accounts import (
+    EMPTY_AGG,
+    AccountState,
+    Ledger,
+    book_fill,
+    ceil_cents,
+    fill_cash,
+)
 from kalshi_cli.sim.records import (
     BookChanged,
     ExchangeError,
@@ -48,7 +55,8 @@ class _Plan:
 
     steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
     rest: Decimal  # what will rest on the book afterwards
-    fees: list[FeeCharge]  # the taker's charge for each fill, in step order
+    # the taker's side of each fill, in step order: its fee charge and `fill_cash`'s figures
+    fees: list[tuple[FeeCharge, tuple[Decimal, Decimal, Decimal]]]
     accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
     maker_rate: Decimal  # the market's maker fee rate at the order's time (read once an order)
@@ -102,9 +110,19 @@ class Matcher(Ledger):
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
         remaining = count
         stopped = False
-        # what the plan so far fills for each maker account (+ YES): a reduce-only maker further
-        # down reduces its position as it will be then; read only when one is met
-        maker_deltas: dict[str, Decimal] = {}
+        if now is None:
+            now = self._now()
+        # the taker's side of each fill is worked out as it is met (one pass): its cash change
+        # before fees, contracts closed and position after (`fill_cash`), and its fee charge;
+        # `_fill` applies these figures rather than computing them again
+        record = acct.positions.get(ticker)
+        position = ZERO if record is None else record.position
+        cash = acct.cash
+        fees: list[tuple[FeeCharge, tuple[Decimal, Decimal, Decimal]]] = []
+        carried = replacing.fee_accumulator if replacing is not None else ZERO
+        # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
+        taker_rate = maker_rate = ZERO
+        rates_read = False
         for _, maker in book.crossing(buy_yes, own):
             if remaining == 0:
                 break
@@ -116,12 +134,14 @@ class Matcher(Ledger):
                 steps.append(("cancel", maker, maker.remaining_count))
                 continue
             available = maker.remaining_count
+            maker_bid = maker.book_side is BookSide.BID
             if maker.reduce_only:
-                maker_acct = self._accounts[maker.account_id]
-                pos = self._position_of(maker_acct, ticker) + maker_deltas.get(
-                    maker.account_id, ZERO
-                )
-                reducible = max(pos if maker.book_side is BookSide.ASK else -pos, ZERO)
+                # a reduce-only maker reduces its position as the plan so far leaves it
+                pos = self._position_of(self._accounts[maker_id], ticker)
+                for kind, planned, amount in steps:
+                    if kind == "fill" and planned.account_id == maker_id:
+                        pos += amount if planned.book_side is BookSide.BID else -amount
+                reducible = max(-pos if maker_bid else pos, ZERO)
                 if reducible < available:
                     steps.append(("cut", maker, available - reducible))
                     available = reducible
@@ -130,8 +150,17 @@ class Matcher(Ledger):
             take = min(remaining, available)
             steps.append(("fill", maker, take))
             remaining -= take
-            signed = take if maker.book_side is BookSide.BID else -take
-            maker_deltas[maker.account_id] = maker_deltas.get(maker.account_id, ZERO) + signed
+            if not rates_read:
+                taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
+                rates_read = True
+            price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
+            taker_cash = fill_cash(position, buy_yes, price, take)
+            position = taker_cash[2]
+            charge, carried = charge_fill(
+                taker_cash[0], trading_fee(take, price, taker_rate), carried
+            )
+            cash += taker_cash[0] - charge.net
+            fees.append((charge, taker_cash))
         filled = count - remaining
         if time_in_force is TimeInForce.FOK and remaining:
             raise ExchangeError(
@@ -142,26 +171,6 @@ class Matcher(Ledger):
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        if now is None:
-            now = self._now()
-        # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
-        taker_rate = maker_rate = ZERO
-        if filled:
-            taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
-        record = acct.positions.get(ticker)
-        position = ZERO if record is None else record.position
-        cash = acct.cash
-        fees: list[FeeCharge] = []
-        carried = replacing.fee_accumulator if replacing is not None else ZERO
-        for kind, maker, take in steps:
-            if kind != "fill":
-                continue
-            price = ONE - own_price(maker)  # what the taker pays: the maker's price
-            delta, _, position = fill_cash(position, buy_yes, price, take)
-            trade_fee = trading_fee(take, price, taker_rate)
-            charge, carried = charge_fill(delta, trade_fee, carried)
-            cash += delta - charge.net
-            fees.append(charge)
         gone = [o for kind, o, _ in steps if kind == "cancel"]
         if replacing is not None:
             gone.append(replacing)
@@ -209,8 +218,9 @@ class Matcher(Ledger):
         maker_rate = plan.maker_rate
         for kind, maker, amount in plan.steps:
             if kind == "fill":
+                charge, taker_cash = next(fee_iter)
                 fills.append(
-                    self._fill(order, maker, amount, next(fee_iter), now, maker_rate=maker_rate)
+                    self._fill(order, maker, amount, charge, taker_cash, now, maker_rate)
                 )
                 touched.add(maker.account_id)
             else:
@@ -308,16 +318,18 @@ class Matcher(Ledger):
         if amount:
             self._take_off(order, amount, now, cause=order)
 
-    def _fill(
+    def _fill(  # noqa: PLR0917 (the hot path: positional)
         self,
         taker: SimOrder,
         maker: SimOrder,
         count: Decimal,
         taker_charge: FeeCharge,
+        taker_cash: tuple[Decimal, Decimal, Decimal],
         now: float,
-        *,
         maker_rate: Decimal,
     ) -> SimFill:
+        """One fill of `taker` against `maker`; the taker's side (`taker_cash`, `fill_cash`'s
+        figures from its position, and its fee charge) was worked out by `_plan`."""
         ticker = taker.ticker
         market = self._markets[ticker]
         maker_yes = maker.book_side is BookSide.BID
@@ -364,19 +376,10 @@ class Matcher(Ledger):
         taker.taker_fill_cost += count * taker_own
         taker.taker_fees += taker_fee
 
-        oi_change = self._book_fill(
-            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash
-        )
+        # each side into its account
+        oi_change = book_fill(maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash)
         taker_pos = self._position_record(taker_acct, ticker, now)
-        oi_change += self._book_fill(
-            taker_acct,
-            taker_pos,
-            taker_own,
-            count,
-            taker_fee,
-            now,
-            fill_cash(taker_pos.position, not maker_yes, taker_own, count),
-        )
+        oi_change += book_fill(taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash)
         self._fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
         market.previous_price = market.last_price
