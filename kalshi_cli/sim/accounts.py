@@ -368,6 +368,25 @@ class Ledger(ReferenceData):
         agg = acct.agg.get(ticker)
         if agg is None:
             return
+        pos = acct.positions.get(ticker)
+        position = ZERO if pos is None else pos.position
+        # `_fast_hold`, inline where the aggregates alone give the hold
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
+        if position < 0 and -position < bid_count or 0 < position < ask_count:
+            hold = self._fast_hold(position, agg, self._entries(acct, ticker))
+        elif position < 0:
+            hold = reserve + ask_cost
+        elif position > 0:
+            hold = reserve + bid_cost
+        else:
+            hold = reserve + bid_cost + ask_cost
+        self._set_hold(acct, ticker, hold)
+
+    def _entries(
+        self, acct: AccountState, ticker: str
+    ) -> Callable[[bool], list[tuple[Decimal, Decimal]]]:
+        """The account's resting orders in `ticker`, one direction at a time (own price,
+        remaining count)."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
             return [
@@ -376,10 +395,7 @@ class Ledger(ReferenceData):
                 if (o.book_side is BookSide.BID) == bids
             ]
 
-        pos = acct.positions.get(ticker)
-        self._set_hold(
-            acct, ticker, self._fast_hold(ZERO if pos is None else pos.position, agg, entries)
-        )
+        return entries
 
     def _set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
         old = acct.held.get(ticker, ZERO)
@@ -389,11 +405,13 @@ class Ledger(ReferenceData):
                 acct.held[ticker] = hold
             else:
                 del acct.held[ticker]
-        # `acct.sync()`, inline: this runs for every account an order touches
+        # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
         available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
         account = acct.account
         account.balance = available
-        account.cash_cents = floor_cents(available)
+        cents = available * 100
+        whole = int(cents)  # exact, toward zero: one step down for a negative fraction
+        account.cash_cents = whole - 1 if cents < whole else whole
 
     def _position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
         """The account's position record in a market, made (flat) on its first fill."""

@@ -8,6 +8,7 @@ taking orders off the book. The third layer of the `Exchange` (sim/core.py), on 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -174,18 +175,64 @@ class Matcher(Ledger):
         gone = [o for kind, o, _ in steps if kind == "cancel"]
         if replacing is not None:
             gone.append(replacing)
-        agg = list(acct.agg.get(ticker) or EMPTY_AGG)
-        for o in gone:
-            o_own = own_price(o)
-            self._agg_add(
-                agg,
-                o.book_side is BookSide.BID,
-                o_own,
-                -o.remaining_count,
-                self._reserve_rate(ticker, o_own),
-            )
+        agg = acct.agg.get(ticker) or EMPTY_AGG
+        if gone:
+            agg = list(agg)
+            for o in gone:
+                o_own = own_price(o)
+                self._agg_add(
+                    agg,
+                    o.book_side is BookSide.BID,
+                    o_own,
+                    -o.remaining_count,
+                    self._reserve_rate(ticker, o_own),
+                )
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
         if rest:
-            self._agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))
+            # `_agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))`, inline
+            rates = self._reserve_cache.get(ticker)
+            rate = None if rates is None else rates.get(own)
+            if rate is None:
+                rate = self._new_reserve_rate(ticker, own)
+            if buy_yes:
+                bid_cost += own * rest
+                bid_count += rest
+            else:
+                ask_cost += own * rest
+                ask_count += rest
+            reserve += rate * rest
+        # `_fast_hold`, inline where the aggregates alone give the hold
+        if position < 0 and -position < bid_count or 0 < position < ask_count:
+            hold = self._fast_hold(
+                position,
+                [bid_cost, bid_count, ask_cost, ask_count, reserve],
+                self._plan_entries(acct, ticker, gone, rest, buy_yes, own),
+            )
+        elif position < 0:
+            hold = reserve + ask_cost
+        elif position > 0:
+            hold = reserve + bid_cost
+        else:
+            hold = reserve + bid_cost + ask_cost
+        others = acct.held_total - acct.held.get(ticker, ZERO)
+        if cash - others - hold < 0:
+            need = ceil_cents(others + hold - cash)
+            raise ExchangeError(
+                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
+            )
+        return _Plan(steps, rest, fees, carried, hold, maker_rate)
+
+    def _plan_entries(  # noqa: PLR0917
+        self,
+        acct: AccountState,
+        ticker: str,
+        gone: list[SimOrder],
+        rest: Decimal,
+        buy_yes: bool,
+        own: Decimal,
+    ) -> Callable[[bool], list[tuple[Decimal, Decimal]]]:
+        """The account's resting orders in `ticker` after a plan, one direction at a time (own
+        price, remaining count): without `gone`, with what the plan rests."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
             gone_ids = {id(o) for o in gone}
@@ -198,14 +245,7 @@ class Matcher(Ledger):
                 out.append((own, rest))
             return out
 
-        hold = self._fast_hold(position, agg, entries)
-        others = acct.held_total - acct.held.get(ticker, ZERO)
-        if cash - others - hold < 0:
-            need = ceil_cents(others + hold - cash)
-            raise ExchangeError(
-                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
-            )
-        return _Plan(steps, rest, fees, carried, hold, maker_rate)
+        return entries
 
     # internals: applying --------------------------------------------------------------------
 
