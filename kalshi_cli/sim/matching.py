@@ -48,6 +48,9 @@ from kalshi_cli.sim.records import (
 )
 
 DAY = 86_400.0
+# a fill that pays no fee at all shares this one (frozen) charge: one object fewer kept per
+# such fill, which the cyclic GC would otherwise scan again and again (docs/benchmarks.md)
+NO_CHARGE = FeeCharge(ZERO, ZERO, ZERO)
 
 
 @dataclass
@@ -56,8 +59,9 @@ class _Plan:
 
     steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
     rest: Decimal  # what will rest on the book afterwards
-    # the taker's side of each fill, in step order: its fee charge and `fill_cash`'s figures
-    fees: list[tuple[FeeCharge, tuple[Decimal, Decimal, Decimal]]]
+    # the taker's side of each fill, in step order: its fee charge, the charge's net (the fee),
+    # and `fill_cash`'s figures
+    fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal]]]
     accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
     maker_rate: Decimal  # the market's maker fee rate at the order's time (read once an order)
@@ -119,7 +123,7 @@ class Matcher(Ledger):
         record = acct.positions.get(ticker)
         position = ZERO if record is None else record.position
         cash = acct.cash
-        fees: list[tuple[FeeCharge, tuple[Decimal, Decimal, Decimal]]] = []
+        fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal]]] = []
         carried = replacing.fee_accumulator if replacing is not None else ZERO
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
         taker_rate = maker_rate = ZERO
@@ -160,8 +164,11 @@ class Matcher(Ledger):
             charge, carried = charge_fill(
                 taker_cash[0], trading_fee(take, price, taker_rate), carried
             )
-            cash += taker_cash[0] - charge.net
-            fees.append((charge, taker_cash))
+            net = charge.net
+            if not (charge.trade_fee or charge.rounding_fee or charge.rebate):
+                charge = NO_CHARGE
+            cash += taker_cash[0] - net
+            fees.append((charge, net, taker_cash))
         filled = count - remaining
         if time_in_force is TimeInForce.FOK and remaining:
             raise ExchangeError(
@@ -258,9 +265,9 @@ class Matcher(Ledger):
         maker_rate = plan.maker_rate
         for kind, maker, amount in plan.steps:
             if kind == "fill":
-                charge, taker_cash = next(fee_iter)
+                charge, fee, taker_cash = next(fee_iter)
                 fills.append(
-                    self._fill(order, maker, amount, charge, taker_cash, now, maker_rate)
+                    self._fill(order, maker, amount, charge, fee, taker_cash, now, maker_rate)
                 )
                 touched.add(maker.account_id)
             else:
@@ -364,12 +371,14 @@ class Matcher(Ledger):
         maker: SimOrder,
         count: Decimal,
         taker_charge: FeeCharge,
+        taker_fee: Decimal,
         taker_cash: tuple[Decimal, Decimal, Decimal],
         now: float,
         maker_rate: Decimal,
     ) -> SimFill:
         """One fill of `taker` against `maker`; the taker's side (`taker_cash`, `fill_cash`'s
-        figures from its position, and its fee charge) was worked out by `_plan`."""
+        figures from its position, its fee charge and that charge's net) was worked out by
+        `_plan`."""
         ticker = taker.ticker
         market = self._markets[ticker]
         maker_yes = maker.book_side is BookSide.BID
@@ -378,15 +387,18 @@ class Matcher(Ledger):
         before = maker.remaining_count
         after = before - count
         maker_acct = self._accounts[maker.account_id]
-        maker_pos = self._position_record(maker_acct, ticker, now)
+        maker_pos = maker_acct.positions.get(ticker)
+        if maker_pos is None:
+            maker_pos = self._position_record(maker_acct, ticker, now)
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
         maker_charge, maker.fee_accumulator = charge_fill(
             maker_cash[0],
-            trading_fee(count, maker_own, maker_rate),
+            trading_fee(count, maker_own, maker_rate) if maker_rate > 0 else ZERO,
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net
-        taker_fee = taker_charge.net
+        if not (maker_charge.trade_fee or maker_charge.rounding_fee or maker_charge.rebate):
+            maker_charge = NO_CHARGE
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
@@ -418,7 +430,9 @@ class Matcher(Ledger):
 
         # each side into its account
         oi_change = book_fill(maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash)
-        taker_pos = self._position_record(taker_acct, ticker, now)
+        taker_pos = taker_acct.positions.get(ticker)
+        if taker_pos is None:
+            taker_pos = self._position_record(taker_acct, ticker, now)
         oi_change += book_fill(taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash)
         self._fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
