@@ -258,12 +258,19 @@ class Exchange(OrderGroups, Subaccounts):
         cancel_order_on_pause: bool = False,
         order_group_id: str | None = None,
     ) -> PlaceResult:
-        acct = self._acct(account_id)
-        market = self._market(ticker)
-        self._require_open(market)
+        # `_acct`, `_market` and `_require_open` read without a call where they pass (the hot
+        # path); each one refuses as it always did otherwise
+        acct = self._accounts.get(account_id)
+        if acct is None:
+            acct = self._acct(account_id)
+        market = self._markets.get(ticker)
+        if market is None or market.status != "open":
+            self._require_open(self._market(ticker))
+            assert market is not None  # `_require_open` refused anything else
         self._check_price(market, price)
         self._check_count(market, count)
-        now = self._now()
+        replay_ts = self._replay_ts  # `_now()`, inline
+        now = self._clock.wall() if replay_ts is None else replay_ts
         if expiration_time is not None:
             if time_in_force is not TimeInForce.GTC:
                 raise ExchangeError(
