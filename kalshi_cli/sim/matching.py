@@ -298,7 +298,10 @@ class Matcher(Ledger):
         book = self._books[ticker]
         (book.yes if buy_yes else book.no).add(own, order.order_id, order, size)
         acct = self._accounts[order.account_id]
-        acct.resting.setdefault(ticker, {})[order.order_id] = order
+        resting = acct.resting.get(ticker)  # not `setdefault(ticker, {})`: no dict made each time
+        if resting is None:
+            resting = acct.resting[ticker] = {}
+        resting[order.order_id] = order
         # `_track(order, ZERO, size)`, inline, with what is known here
         agg = acct.agg.get(ticker)
         if agg is None:
