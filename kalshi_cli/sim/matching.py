@@ -48,9 +48,21 @@ from kalshi_cli.sim.records import (
 )
 
 DAY = 86_400.0
-# a fill that pays no fee at all shares this one (frozen) charge: one object fewer kept per
-# such fill, which the cyclic GC would otherwise scan again and again (docs/benchmarks.md)
-NO_CHARGE = FeeCharge(ZERO, ZERO, ZERO)
+# A fill that pays no fee at all shares one (frozen) charge with every other such fill whose
+# parts print the same (`charge_fill`'s rounding fee keeps its exponent, e.g. 0.0000): one
+# object fewer kept per such fill, which the cyclic GC would otherwise scan again and again
+# (docs/benchmarks.md "Matching core, one pass over the fill path").
+_ZERO_CHARGES: dict[str, FeeCharge] = {}
+
+
+def _shared_zero(charge: FeeCharge) -> FeeCharge:
+    """`charge` (all of its parts zero, trade fee and rebate the `ZERO` constant), or the
+    first such charge seen whose rounding fee has the same exponent."""
+    key = str(charge.rounding_fee)
+    shared = _ZERO_CHARGES.get(key)
+    if shared is None:
+        shared = _ZERO_CHARGES[key] = charge
+    return shared
 
 
 @dataclass
@@ -165,8 +177,8 @@ class Matcher(Ledger):
                 taker_cash[0], trading_fee(take, price, taker_rate), carried
             )
             net = charge.net
-            if not (charge.trade_fee or charge.rounding_fee or charge.rebate):
-                charge = NO_CHARGE
+            if charge.trade_fee is ZERO and charge.rebate is ZERO and not charge.rounding_fee:
+                charge = _shared_zero(charge)
             cash += taker_cash[0] - net
             fees.append((charge, net, taker_cash))
         filled = count - remaining
@@ -400,8 +412,12 @@ class Matcher(Ledger):
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net
-        if not (maker_charge.trade_fee or maker_charge.rounding_fee or maker_charge.rebate):
-            maker_charge = NO_CHARGE
+        if (
+            maker_charge.trade_fee is ZERO
+            and maker_charge.rebate is ZERO
+            and not maker_charge.rounding_fee
+        ):
+            maker_charge = _shared_zero(maker_charge)
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
