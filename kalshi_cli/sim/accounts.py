@@ -372,7 +372,7 @@ class Ledger(ReferenceData):
         position = ZERO if pos is None else pos.position
         # `_fast_hold`, inline where the aggregates alone give the hold
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
-        if position < 0 and -position < bid_count or 0 < position < ask_count:
+        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
             hold = self._fast_hold(position, agg, self._entries(acct, ticker))
         elif position < 0:
             hold = reserve + ask_cost

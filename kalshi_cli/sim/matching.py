@@ -221,7 +221,7 @@ class Matcher(Ledger):
                 ask_count += rest
             reserve += rate * rest
         # `_fast_hold`, inline where the aggregates alone give the hold
-        if position < 0 and -position < bid_count or 0 < position < ask_count:
+        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
             hold = self._fast_hold(
                 position,
                 [bid_cost, bid_count, ask_cost, ask_count, reserve],
