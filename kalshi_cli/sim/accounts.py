@@ -108,6 +108,39 @@ def _side_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal
     return hold
 
 
+def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
+    acct: AccountState,
+    pos: SimPosition,
+    own: Decimal,
+    count: Decimal,
+    fee: Decimal,
+    now: float,
+    cash: tuple[Decimal, Decimal, Decimal],
+) -> Decimal:
+    """Move one side of a fill into the account: `pos` is its position record in the
+    market, `cash` what `fill_cash` gave for this fill from that position. Returns the
+    change in open interest."""
+    old = pos.position
+    delta, closed, new = cash
+    if closed:
+        held = abs(old)
+        removed = (
+            pos.cost_basis
+            if closed == held
+            else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
+        )
+        pos.realized_pnl += closed * (ONE - own) - removed
+        pos.cost_basis -= removed
+    pos.cost_basis += (count - closed) * own
+    pos.position = new
+    pos.fees_paid += fee
+    pos.total_traded += count * own
+    pos.volume += count
+    pos.last_updated = now
+    acct.cash += delta - fee
+    return max(new, ZERO) - max(old, ZERO)
+
+
 class AccountState:
     """Everything the exchange keeps for one account."""
 
@@ -335,6 +368,25 @@ class Ledger(ReferenceData):
         agg = acct.agg.get(ticker)
         if agg is None:
             return
+        pos = acct.positions.get(ticker)
+        position = ZERO if pos is None else pos.position
+        # `_fast_hold`, inline where the aggregates alone give the hold
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
+        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
+            hold = self._fast_hold(position, agg, self._entries(acct, ticker))
+        elif position < 0:
+            hold = reserve + ask_cost
+        elif position > 0:
+            hold = reserve + bid_cost
+        else:
+            hold = reserve + bid_cost + ask_cost
+        self._set_hold(acct, ticker, hold)
+
+    def _entries(
+        self, acct: AccountState, ticker: str
+    ) -> Callable[[bool], list[tuple[Decimal, Decimal]]]:
+        """The account's resting orders in `ticker`, one direction at a time (own price,
+        remaining count)."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
             return [
@@ -343,10 +395,7 @@ class Ledger(ReferenceData):
                 if (o.book_side is BookSide.BID) == bids
             ]
 
-        pos = acct.positions.get(ticker)
-        self._set_hold(
-            acct, ticker, self._fast_hold(ZERO if pos is None else pos.position, agg, entries)
-        )
+        return entries
 
     def _set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
         old = acct.held.get(ticker, ZERO)
@@ -356,11 +405,13 @@ class Ledger(ReferenceData):
                 acct.held[ticker] = hold
             else:
                 del acct.held[ticker]
-        # `acct.sync()`, inline: this runs for every account an order touches
+        # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
         available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
         account = acct.account
         account.balance = available
-        account.cash_cents = floor_cents(available)
+        cents = available * 100
+        whole = int(cents)  # exact, toward zero: one step down for a negative fraction
+        account.cash_cents = whole - 1 if cents < whole else whole
 
     def _position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
         """The account's position record in a market, made (flat) on its first fill."""
@@ -371,36 +422,3 @@ class Ledger(ReferenceData):
             )
             self._holders[ticker].add(acct.account.account_id)
         return pos
-
-    def _book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
-        self,
-        acct: AccountState,
-        pos: SimPosition,
-        own: Decimal,
-        count: Decimal,
-        fee: Decimal,
-        now: float,
-        cash: tuple[Decimal, Decimal, Decimal],
-    ) -> Decimal:
-        """Move one side of a fill into the account: `pos` is its position record in the
-        market, `cash` what `fill_cash` gave for this fill from that position. Returns the
-        change in open interest."""
-        old = pos.position
-        delta, closed, new = cash
-        if closed:
-            held = abs(old)
-            removed = (
-                pos.cost_basis
-                if closed == held
-                else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
-            )
-            pos.realized_pnl += closed * (ONE - own) - removed
-            pos.cost_basis -= removed
-        pos.cost_basis += (count - closed) * own
-        pos.position = new
-        pos.fees_paid += fee
-        pos.total_traded += count * own
-        pos.volume += count
-        pos.last_updated = now
-        acct.cash += delta - fee
-        return max(new, ZERO) - max(old, ZERO)

@@ -258,12 +258,19 @@ class Exchange(OrderGroups, Subaccounts):
         cancel_order_on_pause: bool = False,
         order_group_id: str | None = None,
     ) -> PlaceResult:
-        acct = self._acct(account_id)
-        market = self._market(ticker)
-        self._require_open(market)
+        # `_acct`, `_market` and `_require_open` read without a call where they pass (the hot
+        # path); each one refuses as it always did otherwise
+        acct = self._accounts.get(account_id)
+        if acct is None:
+            acct = self._acct(account_id)
+        market = self._markets.get(ticker)
+        if market is None or market.status != "open":
+            self._require_open(self._market(ticker))
+            assert market is not None  # `_require_open` refused anything else
         self._check_price(market, price)
         self._check_count(market, count)
-        now = self._now()
+        replay_ts = self._replay_ts  # `_now()`, inline
+        now = self._clock.wall() if replay_ts is None else replay_ts
         if expiration_time is not None:
             if time_in_force is not TimeInForce.GTC:
                 raise ExchangeError(
@@ -279,7 +286,8 @@ class Exchange(OrderGroups, Subaccounts):
             raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
-        self._open_group(account_id, order_group_id)
+        if order_group_id is not None:
+            self._open_group(account_id, order_group_id)
         buy_yes = book_side is BookSide.BID
         if reduce_only:
             position = self._position_of(acct, ticker)
@@ -305,7 +313,7 @@ class Exchange(OrderGroups, Subaccounts):
         )
         order_id = self._new_id()
         coid = client_order_id if client_order_id is not None else order_id
-        if self._journaling:
+        if self._journal is not None and self._replay_ts is None:  # `_journaling`
             self._log(
                 "place",
                 account_id=account_id,
@@ -322,26 +330,31 @@ class Exchange(OrderGroups, Subaccounts):
                 cancel_order_on_pause=cancel_order_on_pause,
                 order_group_id=order_group_id,
             )
-        order = SimOrder(
-            order_id=order_id,
-            account_id=account_id,
-            client_order_id=coid,
-            ticker=ticker,
-            book_side=book_side,
-            price=price,
-            initial_count=count,
-            fill_count=ZERO,
-            remaining_count=count,
-            status="resting",
-            time_in_force=time_in_force,
-            post_only=post_only,
-            reduce_only=reduce_only,
-            self_trade_prevention=self_trade_prevention,
-            expiration_time=expiration_time,
-            created_time=now,
-            last_update_time=now,
-            cancel_order_on_pause=cancel_order_on_pause,
-            order_group_id=order_group_id,
+        order = SimOrder(  # positional (the hot path): the fields in records.SimOrder's order
+            order_id,
+            account_id,
+            coid,
+            ticker,
+            book_side,
+            price,
+            count,  # initial_count
+            ZERO,  # fill_count
+            count,  # remaining_count
+            "resting",
+            time_in_force,
+            post_only,
+            reduce_only,
+            self_trade_prevention,
+            expiration_time,
+            now,  # created_time
+            now,  # last_update_time
+            ZERO,  # taker_fill_cost
+            ZERO,  # maker_fill_cost
+            ZERO,  # taker_fees
+            ZERO,  # maker_fees
+            cancel_order_on_pause,
+            ZERO,  # fee_accumulator
+            order_group_id,
         )
         self._orders[order_id] = order
         acct.orders.append(order)

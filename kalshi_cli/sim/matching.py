@@ -8,6 +8,7 @@ taking orders off the book. The third layer of the `Exchange` (sim/core.py), on 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -23,7 +24,14 @@ from kalshi_cli.models import (
     charge_fill,
     trading_fee,
 )
-from kalshi_cli.sim.accounts import EMPTY_AGG, AccountState, Ledger, ceil_cents, fill_cash
+from kalshi_cli.sim.accounts import (
+    EMPTY_AGG,
+    AccountState,
+    Ledger,
+    book_fill,
+    ceil_cents,
+    fill_cash,
+)
 from kalshi_cli.sim.records import (
     BookChanged,
     ExchangeError,
@@ -40,6 +48,21 @@ from kalshi_cli.sim.records import (
 )
 
 DAY = 86_400.0
+# A fill that pays no fee at all shares one (frozen) charge with every other such fill whose
+# parts print the same (`charge_fill`'s rounding fee keeps its exponent, e.g. 0.0000): one
+# object fewer kept per such fill, which the cyclic GC would otherwise scan again and again
+# (docs/benchmarks.md "Matching core, one pass over the fill path").
+_ZERO_CHARGES: dict[str, FeeCharge] = {}
+
+
+def _shared_zero(charge: FeeCharge) -> FeeCharge:
+    """`charge` (all of its parts zero, trade fee and rebate the `ZERO` constant), or the
+    first such charge seen whose rounding fee has the same exponent."""
+    key = str(charge.rounding_fee)
+    shared = _ZERO_CHARGES.get(key)
+    if shared is None:
+        shared = _ZERO_CHARGES[key] = charge
+    return shared
 
 
 @dataclass
@@ -48,7 +71,9 @@ class _Plan:
 
     steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
     rest: Decimal  # what will rest on the book afterwards
-    fees: list[FeeCharge]  # the taker's charge for each fill, in step order
+    # the taker's side of each fill, in step order: its fee charge, the charge's net (the fee),
+    # and `fill_cash`'s figures
+    fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal]]]
     accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
     maker_rate: Decimal  # the market's maker fee rate at the order's time (read once an order)
@@ -102,9 +127,19 @@ class Matcher(Ledger):
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
         remaining = count
         stopped = False
-        # what the plan so far fills for each maker account (+ YES): a reduce-only maker further
-        # down reduces its position as it will be then; read only when one is met
-        maker_deltas: dict[str, Decimal] = {}
+        if now is None:
+            now = self._now()
+        # the taker's side of each fill is worked out as it is met (one pass): its cash change
+        # before fees, contracts closed and position after (`fill_cash`), and its fee charge;
+        # `_fill` applies these figures rather than computing them again
+        record = acct.positions.get(ticker)
+        position = ZERO if record is None else record.position
+        cash = acct.cash
+        fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal]]] = []
+        carried = replacing.fee_accumulator if replacing is not None else ZERO
+        # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
+        taker_rate = maker_rate = ZERO
+        rates_read = False
         for _, maker in book.crossing(buy_yes, own):
             if remaining == 0:
                 break
@@ -116,12 +151,14 @@ class Matcher(Ledger):
                 steps.append(("cancel", maker, maker.remaining_count))
                 continue
             available = maker.remaining_count
+            maker_bid = maker.book_side is BookSide.BID
             if maker.reduce_only:
-                maker_acct = self._accounts[maker.account_id]
-                pos = self._position_of(maker_acct, ticker) + maker_deltas.get(
-                    maker.account_id, ZERO
-                )
-                reducible = max(pos if maker.book_side is BookSide.ASK else -pos, ZERO)
+                # a reduce-only maker reduces its position as the plan so far leaves it
+                pos = self._position_of(self._accounts[maker_id], ticker)
+                for kind, planned, amount in steps:
+                    if kind == "fill" and planned.account_id == maker_id:
+                        pos += amount if planned.book_side is BookSide.BID else -amount
+                reducible = max(-pos if maker_bid else pos, ZERO)
                 if reducible < available:
                     steps.append(("cut", maker, available - reducible))
                     available = reducible
@@ -130,8 +167,20 @@ class Matcher(Ledger):
             take = min(remaining, available)
             steps.append(("fill", maker, take))
             remaining -= take
-            signed = take if maker.book_side is BookSide.BID else -take
-            maker_deltas[maker.account_id] = maker_deltas.get(maker.account_id, ZERO) + signed
+            if not rates_read:
+                taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
+                rates_read = True
+            price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
+            taker_cash = fill_cash(position, buy_yes, price, take)
+            position = taker_cash[2]
+            charge, carried = charge_fill(
+                taker_cash[0], trading_fee(take, price, taker_rate), carried
+            )
+            net = charge.net
+            if charge.trade_fee is ZERO and charge.rebate is ZERO and not charge.rounding_fee:
+                charge = _shared_zero(charge)
+            cash += taker_cash[0] - net
+            fees.append((charge, net, taker_cash))
         filled = count - remaining
         if time_in_force is TimeInForce.FOK and remaining:
             raise ExchangeError(
@@ -142,41 +191,67 @@ class Matcher(Ledger):
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        if now is None:
-            now = self._now()
-        # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
-        taker_rate = maker_rate = ZERO
-        if filled:
-            taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
-        record = acct.positions.get(ticker)
-        position = ZERO if record is None else record.position
-        cash = acct.cash
-        fees: list[FeeCharge] = []
-        carried = replacing.fee_accumulator if replacing is not None else ZERO
-        for kind, maker, take in steps:
-            if kind != "fill":
-                continue
-            price = ONE - own_price(maker)  # what the taker pays: the maker's price
-            delta, _, position = fill_cash(position, buy_yes, price, take)
-            trade_fee = trading_fee(take, price, taker_rate)
-            charge, carried = charge_fill(delta, trade_fee, carried)
-            cash += delta - charge.net
-            fees.append(charge)
         gone = [o for kind, o, _ in steps if kind == "cancel"]
         if replacing is not None:
             gone.append(replacing)
-        agg = list(acct.agg.get(ticker) or EMPTY_AGG)
-        for o in gone:
-            o_own = own_price(o)
-            self._agg_add(
-                agg,
-                o.book_side is BookSide.BID,
-                o_own,
-                -o.remaining_count,
-                self._reserve_rate(ticker, o_own),
-            )
+        agg = acct.agg.get(ticker) or EMPTY_AGG
+        if gone:
+            agg = list(agg)
+            for o in gone:
+                o_own = own_price(o)
+                self._agg_add(
+                    agg,
+                    o.book_side is BookSide.BID,
+                    o_own,
+                    -o.remaining_count,
+                    self._reserve_rate(ticker, o_own),
+                )
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
         if rest:
-            self._agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))
+            # `_agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))`, inline
+            rates = self._reserve_cache.get(ticker)
+            rate = None if rates is None else rates.get(own)
+            if rate is None:
+                rate = self._new_reserve_rate(ticker, own)
+            if buy_yes:
+                bid_cost += own * rest
+                bid_count += rest
+            else:
+                ask_cost += own * rest
+                ask_count += rest
+            reserve += rate * rest
+        # `_fast_hold`, inline where the aggregates alone give the hold
+        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
+            hold = self._fast_hold(
+                position,
+                [bid_cost, bid_count, ask_cost, ask_count, reserve],
+                self._plan_entries(acct, ticker, gone, rest, buy_yes, own),
+            )
+        elif position < 0:
+            hold = reserve + ask_cost
+        elif position > 0:
+            hold = reserve + bid_cost
+        else:
+            hold = reserve + bid_cost + ask_cost
+        others = acct.held_total - acct.held.get(ticker, ZERO)
+        if cash - others - hold < 0:
+            need = ceil_cents(others + hold - cash)
+            raise ExchangeError(
+                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
+            )
+        return _Plan(steps, rest, fees, carried, hold, maker_rate)
+
+    def _plan_entries(  # noqa: PLR0917
+        self,
+        acct: AccountState,
+        ticker: str,
+        gone: list[SimOrder],
+        rest: Decimal,
+        buy_yes: bool,
+        own: Decimal,
+    ) -> Callable[[bool], list[tuple[Decimal, Decimal]]]:
+        """The account's resting orders in `ticker` after a plan, one direction at a time (own
+        price, remaining count): without `gone`, with what the plan rests."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
             gone_ids = {id(o) for o in gone}
@@ -189,14 +264,7 @@ class Matcher(Ledger):
                 out.append((own, rest))
             return out
 
-        hold = self._fast_hold(position, agg, entries)
-        others = acct.held_total - acct.held.get(ticker, ZERO)
-        if cash - others - hold < 0:
-            need = ceil_cents(others + hold - cash)
-            raise ExchangeError(
-                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
-            )
-        return _Plan(steps, rest, fees, carried, hold, maker_rate)
+        return entries
 
     # internals: applying --------------------------------------------------------------------
 
@@ -209,8 +277,9 @@ class Matcher(Ledger):
         maker_rate = plan.maker_rate
         for kind, maker, amount in plan.steps:
             if kind == "fill":
+                charge, fee, taker_cash = next(fee_iter)
                 fills.append(
-                    self._fill(order, maker, amount, next(fee_iter), now, maker_rate=maker_rate)
+                    self._fill(order, maker, amount, charge, fee, taker_cash, now, maker_rate)
                 )
                 touched.add(maker.account_id)
             else:
@@ -241,7 +310,10 @@ class Matcher(Ledger):
         book = self._books[ticker]
         (book.yes if buy_yes else book.no).add(own, order.order_id, order, size)
         acct = self._accounts[order.account_id]
-        acct.resting.setdefault(ticker, {})[order.order_id] = order
+        resting = acct.resting.get(ticker)  # not `setdefault(ticker, {})`: no dict made each time
+        if resting is None:
+            resting = acct.resting[ticker] = {}
+        resting[order.order_id] = order
         # `_track(order, ZERO, size)`, inline, with what is known here
         agg = acct.agg.get(ticker)
         if agg is None:
@@ -308,16 +380,20 @@ class Matcher(Ledger):
         if amount:
             self._take_off(order, amount, now, cause=order)
 
-    def _fill(
+    def _fill(  # noqa: PLR0917 (the hot path: positional)
         self,
         taker: SimOrder,
         maker: SimOrder,
         count: Decimal,
         taker_charge: FeeCharge,
+        taker_fee: Decimal,
+        taker_cash: tuple[Decimal, Decimal, Decimal],
         now: float,
-        *,
         maker_rate: Decimal,
     ) -> SimFill:
+        """One fill of `taker` against `maker`; the taker's side (`taker_cash`, `fill_cash`'s
+        figures from its position, its fee charge and that charge's net) was worked out by
+        `_plan`."""
         ticker = taker.ticker
         market = self._markets[ticker]
         maker_yes = maker.book_side is BookSide.BID
@@ -326,15 +402,22 @@ class Matcher(Ledger):
         before = maker.remaining_count
         after = before - count
         maker_acct = self._accounts[maker.account_id]
-        maker_pos = self._position_record(maker_acct, ticker, now)
+        maker_pos = maker_acct.positions.get(ticker)
+        if maker_pos is None:
+            maker_pos = self._position_record(maker_acct, ticker, now)
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
         maker_charge, maker.fee_accumulator = charge_fill(
             maker_cash[0],
-            trading_fee(count, maker_own, maker_rate),
+            trading_fee(count, maker_own, maker_rate) if maker_rate > 0 else ZERO,
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net
-        taker_fee = taker_charge.net
+        if (
+            maker_charge.trade_fee is ZERO
+            and maker_charge.rebate is ZERO
+            and not maker_charge.rounding_fee
+        ):
+            maker_charge = _shared_zero(maker_charge)
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
@@ -364,19 +447,12 @@ class Matcher(Ledger):
         taker.taker_fill_cost += count * taker_own
         taker.taker_fees += taker_fee
 
-        oi_change = self._book_fill(
-            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash
-        )
-        taker_pos = self._position_record(taker_acct, ticker, now)
-        oi_change += self._book_fill(
-            taker_acct,
-            taker_pos,
-            taker_own,
-            count,
-            taker_fee,
-            now,
-            fill_cash(taker_pos.position, not maker_yes, taker_own, count),
-        )
+        # each side into its account
+        oi_change = book_fill(maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash)
+        taker_pos = taker_acct.positions.get(ticker)
+        if taker_pos is None:
+            taker_pos = self._position_record(taker_acct, ticker, now)
+        oi_change += book_fill(taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash)
         self._fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
         market.previous_price = market.last_price
