@@ -606,7 +606,7 @@ class TradeLoop:
         self.paused_by_signal = not self.paused_by_signal
 
     def _watch_state(self) -> None:
-        row = self.store.trading_state()
+        row = self.ledger.trading_state()
         if row.state == self._state:
             return
         first = not self._state
@@ -735,8 +735,9 @@ class TradeLoop:
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
         }
-        # one transaction, so one fsync of the state file per heartbeat rather than two
-        with self.store.transaction():
+        # one transaction, so one fsync of the state file per heartbeat rather than two; rows
+        # the ledger does not answer from, so they leave its answers in place
+        with self.ledger.writing_heartbeat(), self.store.transaction():
             self.store.heartbeat(source="trade", detail=detail)
             if age != math.inf:
                 self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")

@@ -125,6 +125,24 @@ class StoreBase:
                 conn.execute("ROLLBACK")
             raise wrap_error(exc, self.path) from exc
 
+    def data_version(self) -> int:
+        """`PRAGMA data_version`: a number that changes when another connection (another
+        process, or another Store in this one) commits to the file, and never for this
+        connection's own writes (those move `total_changes`). Compared only with an earlier
+        value from this same connection. Read from the file, so it fails as any read does."""
+        return int(self._rows("PRAGMA data_version")[0][0])
+
+    @property
+    def total_changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it was opened (rolled
+        back or not): it moves with every write of this connection."""
+        return self._conn.total_changes
+
+    @property
+    def in_transaction(self) -> bool:
+        """A transaction of this connection is open: what it reads may yet be rolled back."""
+        return self._conn.in_transaction
+
     def _write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         try:
             return self._conn.execute(sql, params)
