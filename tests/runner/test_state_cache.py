@@ -25,6 +25,7 @@ import pytest
 from kalshi_cli.errors import ServerError
 from kalshi_cli.models import BookSide
 from kalshi_cli.risk import utc_day
+from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.store import FillRecord, Store, StoreError
 from tests.runner.fakes import Rig, make_rig
 
@@ -257,3 +258,18 @@ def test_data_version_moves_for_another_connections_commit_and_total_changes_for
         assert ours.data_version() != version
         assert ours.total_changes == changes
         assert ours.trading_state().state == "ACTIVE"
+
+
+def test_a_state_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: Path) -> None:
+    """A rollback leaves `total_changes` where the undone writes took it, so an answer read
+    inside the transaction would look current afterwards: none is kept there."""
+    with Store.open(tmp_path / "s.db") as store:
+        store.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        ledger = LoopLedger(store)
+        assert ledger.trading_state().state == "HALTED"
+        with pytest.raises(RuntimeError), store.transaction():
+            store.set_trading_state("ACTIVE", reason="undone", source="test")
+            assert ledger.trading_state().state == "ACTIVE"
+            raise RuntimeError("rolled back")
+
+        assert ledger.trading_state().state == "HALTED"
