@@ -8,11 +8,11 @@ kept, keyed on two counters of the loop's connection:
 
 - `PRAGMA data_version` (`Store.data_version`), which changes when another connection commits
   (`kalshi halt`, `cancel-all`, `resume`, `reconcile`, a settlement, another Store of this
-  process) and never for this connection's own writes. It is read before each trading-state
-  answer and at the start of each full pass: a change drops everything kept, so a state or a
-  trip written by another process is seen on the loop's next tick, as when every read went to
-  the file. A failed read of it fails the question, as a failed read of the row did; nothing
-  kept answers instead.
+  process) and never for this connection's own writes. It is read once a tick, for the
+  tick's own questions (`tick`), and before every other trading-state answer (an order's risk
+  context): a change drops everything kept, so a state or a trip written by another process
+  is seen on the loop's next tick, as when every read went to the file. A failed read of it
+  fails the question, as a failed read of the row did; nothing kept answers instead.
 - `total_changes` (`Store.total_changes`), which moves with every write of this connection. A
   move drops the kept trading state at once (the loop's own SAFE_MODE or REDUCING is seen by
   its own next read), and the day's P&L and trips on the next full pass, as before: between
@@ -51,29 +51,42 @@ class LoopLedger:
         self._own = -1
         self._own_at_pass = -1  # the counted writes when the P&L and trips were last dropped
         self._uncounted = 0  # writes made inside `writing_heartbeat`
+        self._in_tick = False  # inside `tick`: compared with the file as it opened
 
     def _compare(self) -> None:
         """Drop what the file's changes since the last comparison make stale."""
         version = self.store.data_version()  # first: a failed read fails the question
-        own = self.store.total_changes - self._uncounted
         if version != self._version:
             self._pnl.clear()
             self._trips.clear()
             self._state = None
             self._version = version
+        self._compare_own()
+
+    def _compare_own(self) -> None:
+        own = self.store.total_changes - self._uncounted
         if own != self._own:
             self._state = None
             self._own = own
 
-    def refresh(self) -> None:
-        """A full pass: what another connection committed is dropped, and the day's P&L and
-        trips are read again if this loop wrote anything (other than its heartbeat) since the
-        last full pass."""
+    @contextmanager
+    def tick(self, *, full: bool) -> Iterator[None]:
+        """The tick's own questions (the loop's watch of the trading state, the circuit
+        breaker's check), answered from one comparison with the file made as the block opens:
+        what another connection committed before it is dropped; on a full pass, the day's P&L
+        and trips are also read again if this loop wrote anything (other than its heartbeat)
+        since the last full pass. Inside the block this loop's own writes still drop the
+        state at once; outside it, every trading-state question compares afresh."""
         self._compare()
-        if self._own != self._own_at_pass:
+        if full and self._own != self._own_at_pass:
             self._pnl.clear()
             self._trips.clear()
             self._own_at_pass = self._own
+        self._in_tick = True
+        try:
+            yield
+        finally:
+            self._in_tick = False
 
     @contextmanager
     def writing_heartbeat(self) -> Iterator[None]:
@@ -93,7 +106,10 @@ class LoopLedger:
     # ---------------------------------------------------------------- RiskLedger
 
     def trading_state(self) -> StateRow:
-        self._compare()
+        if self._in_tick:
+            self._compare_own()
+        else:
+            self._compare()
         if self.store.in_transaction:
             return self.store.trading_state()
         if self._state is None:

@@ -217,8 +217,6 @@ class TradeLoop:
 
     def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
         self.ticks += 1
-        if full:
-            self.ledger.refresh()
         changed, went_stale = self._handle_events(events)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
@@ -233,10 +231,12 @@ class TradeLoop:
         if due and not self.executor.backing_off:
             self.executor.sync_fills()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
-        self._watch_state()
-        if full and self.on_halted is not None and self._state == "HALTED":
-            self.on_halted()
-        tripped = self.risk.check_circuit_breaker()
+        # one look at the state file for the tick's own questions (docs/trade-loop.md)
+        with self.ledger.tick(full=full):
+            self._watch_state()
+            if full and self.on_halted is not None and self._state == "HALTED":
+                self.on_halted()
+            tripped = self.risk.check_circuit_breaker()
         self._withdraw(tripped, full=full, went_stale=went_stale)
         self._check_breaches()
         tickers = (

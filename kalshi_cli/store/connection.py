@@ -130,7 +130,10 @@ class StoreBase:
         process, or another Store in this one) commits to the file, and never for this
         connection's own writes (those move `total_changes`). Compared only with an earlier
         value from this same connection. Read from the file, so it fails as any read does."""
-        return int(self._rows("PRAGMA data_version")[0][0])
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
 
     @property
     def total_changes(self) -> int:

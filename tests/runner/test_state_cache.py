@@ -273,3 +273,29 @@ def test_a_state_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path:
             raise RuntimeError("rolled back")
 
         assert ledger.trading_state().state == "HALTED"
+
+
+def test_inside_a_tick_the_loops_own_write_is_seen_by_its_next_read(tmp_path: Path) -> None:
+    """Within a tick the file is compared once, as the tick's own questions begin; a state this
+    connection writes in between (the circuit breaker's REDUCING, the API guard's SAFE_MODE)
+    is still what the next question reads."""
+    with Store.open(tmp_path / "s.db") as store:
+        ledger = LoopLedger(store)
+        with ledger.tick(full=True):
+            assert ledger.trading_state().state == "ACTIVE"
+            ledger.set_trading_state("REDUCING", reason="loss", source="circuit_breaker")
+            assert ledger.trading_state().state == "REDUCING"
+            store.set_trading_state("SAFE_MODE", reason="errors", source="api_error_guard")
+            assert ledger.trading_state().state == "SAFE_MODE"
+
+
+def test_outside_the_ticks_own_questions_another_connections_write_is_seen_at_once(
+    tmp_path: Path,
+) -> None:
+    """An order's risk context asks between ticks' own questions: it compares afresh."""
+    with Store.open(tmp_path / "s.db") as store, Store.open(tmp_path / "s.db") as other:
+        ledger = LoopLedger(store)
+        with ledger.tick(full=False):
+            assert ledger.trading_state().state == "ACTIVE"
+        other.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        assert ledger.trading_state().state == "HALTED"
