@@ -139,7 +139,10 @@ class StoreBase:
     def total_changes(self) -> int:
         """Rows this connection has inserted, updated or deleted since it was opened (rolled
         back or not): it moves with every write of this connection."""
-        return self._conn.total_changes
+        try:
+            return self._conn.total_changes
+        except sqlite3.Error as exc:  # a closed connection
+            raise wrap_error(exc, self.path) from exc
 
     @property
     def in_transaction(self) -> bool:
