@@ -1,18 +1,35 @@
-"""The risk engine's ledger during the loop: the state file, with the day's P&L kept in memory.
+"""The risk engine's ledger during the loop: the state file, read again only when it changed.
 
-The circuit breaker asks for today's realized P&L every tick and again for every intent, and the
-state file answers by reading every fill of the day, so the cost of an order would grow with the
-day's fill count (a thousand fills made each order wait a millisecond more). The loop is the one
-that records its own fills, each with its realized P&L, so it adds those to the cached total as
-it writes them; the total is read again from the file on every full pass (every
-`tick_interval_s`), which brings in what other processes wrote (`kalshi reconcile` importing
-fills, a settlement). Risk trips are cached the same way and dropped whenever one is recorded.
-The trading state is never cached: `kalshi halt` in another process must stop the next order.
+The loop asks for the trading state every tick (its own watch, the circuit breaker's check of
+a previous day's REDUCING, each order's risk context) and the circuit breaker asks for today's
+trips and realized P&L every tick and again for every intent; the state file answers the P&L
+by reading every fill of the day. Most ticks nothing of that has changed, so the answers are
+kept, keyed on two counters of the loop's connection:
+
+- `PRAGMA data_version` (`Store.data_version`), which changes when another connection commits
+  (`kalshi halt`, `cancel-all`, `resume`, `reconcile`, a settlement, another Store of this
+  process) and never for this connection's own writes. It is read once a tick, for the
+  tick's own questions (`tick`), and before every other trading-state answer (an order's risk
+  context): a change drops everything kept, so a state or a trip written by another process
+  is seen on the loop's next tick, as when every read went to the file. A failed read of it
+  fails the question, as a failed read of the row did; nothing kept answers instead.
+- `total_changes` (`Store.total_changes`), which moves with every write of this connection. A
+  move drops the kept trading state at once (the loop's own SAFE_MODE or REDUCING is seen by
+  its own next read), and the day's P&L and trips on the next full pass, as before: between
+  full passes the loop adds its own fills' realized P&L to the kept total (`add_realized`), so
+  an order's risk check does not re-read every fill of the day after the previous order. The
+  heartbeat's rows, written every second, change nothing kept here: the loop writes them inside
+  `writing_heartbeat`, whose changes are not counted.
+
+Inside an open transaction of this connection nothing is kept (what it reads may be rolled
+back). The last gate before an order, the trading state read inside the intent's own write
+transaction (`Store.record_intent_if_allowed`), never goes through this ledger.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -28,11 +45,57 @@ class LoopLedger:
         self.store = store
         self._pnl: dict[str, Decimal] = {}
         self._trips: dict[tuple[str | None, str | None], Sequence[object]] = {}
+        self._state: StateRow | None = None
+        # data_version and this connection's counted writes when last compared
+        self._version = -1
+        self._own = -1
+        self._own_at_pass = -1  # the counted writes when the P&L and trips were last dropped
+        self._uncounted = 0  # writes made inside `writing_heartbeat`
+        self._in_tick = False  # inside `tick`: compared with the file as it opened
 
-    def refresh(self) -> None:
-        """Forget what was cached: the next questions are answered from the state file."""
-        self._pnl.clear()
-        self._trips.clear()
+    def _compare(self) -> None:
+        """Drop what the file's changes since the last comparison make stale."""
+        version = self.store.data_version()  # first: a failed read fails the question
+        if version != self._version:
+            self._pnl.clear()
+            self._trips.clear()
+            self._state = None
+            self._version = version
+        self._compare_own()
+
+    def _compare_own(self) -> None:
+        own = self.store.total_changes - self._uncounted
+        if own != self._own:
+            self._state = None
+            self._own = own
+
+    @contextmanager
+    def tick(self, *, full: bool) -> Iterator[None]:
+        """The tick's own questions (the loop's watch of the trading state, the circuit
+        breaker's check), answered from one comparison with the file made as the block opens:
+        what another connection committed before it is dropped; on a full pass, the day's P&L
+        and trips are also read again if this loop wrote anything (other than its heartbeat)
+        since the last full pass. Inside the block this loop's own writes still drop the
+        state at once; outside it, every trading-state question compares afresh."""
+        self._compare()
+        if full and self._own != self._own_at_pass:
+            self._pnl.clear()
+            self._trips.clear()
+            self._own_at_pass = self._own
+        self._in_tick = True
+        try:
+            yield
+        finally:
+            self._in_tick = False
+
+    @contextmanager
+    def writing_heartbeat(self) -> Iterator[None]:
+        """The loop's heartbeat and feed-age rows: they touch no table this ledger answers
+        from, so what they write does not count as a change. Nothing else may be written in
+        the block."""
+        before = self.store.total_changes
+        yield
+        self._uncounted += self.store.total_changes - before
 
     def add_realized(self, ts: float, amount: Decimal) -> None:
         """A fill this loop just wrote with its realized P&L."""
@@ -43,7 +106,15 @@ class LoopLedger:
     # ---------------------------------------------------------------- RiskLedger
 
     def trading_state(self) -> StateRow:
-        return self.store.trading_state()
+        if self._in_tick:
+            self._compare_own()
+        else:
+            self._compare()
+        if self.store.in_transaction:
+            return self.store.trading_state()
+        if self._state is None:
+            self._state = self.store.trading_state()
+        return self._state
 
     def set_trading_state(self, state: str, *, reason: str, source: str) -> object:
         return self.store.set_trading_state(state, reason=reason, source=source)

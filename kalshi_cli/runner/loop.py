@@ -227,8 +227,6 @@ class TradeLoop:
 
     def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
         self.ticks += 1
-        if full:
-            self.ledger.refresh()
         changed, went_stale = self._handle_events(events)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
@@ -243,10 +241,12 @@ class TradeLoop:
         if due and not self.executor.backing_off:
             self.executor.sync_fills()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
-        self._watch_state()
-        if full and self.on_halted is not None and self._state == "HALTED":
-            self.on_halted()
-        tripped = self.risk.check_circuit_breaker()
+        # one look at the state file for the tick's own questions (docs/trade-loop.md)
+        with self.ledger.tick(full=full):
+            self._watch_state()
+            if full and self.on_halted is not None and self._state == "HALTED":
+                self.on_halted()
+            tripped = self.risk.check_circuit_breaker()
         self._withdraw(tripped, full=full, went_stale=went_stale)
         self._check_breaches()
         tickers = (
@@ -616,7 +616,7 @@ class TradeLoop:
         self.paused_by_signal = not self.paused_by_signal
 
     def _watch_state(self) -> None:
-        row = self.store.trading_state()
+        row = self.ledger.trading_state()
         if row.state == self._state:
             return
         first = not self._state
@@ -745,8 +745,9 @@ class TradeLoop:
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
         }
-        # one transaction, so one fsync of the state file per heartbeat rather than two
-        with self.store.transaction():
+        # one transaction, so one fsync of the state file per heartbeat rather than two; rows
+        # the ledger does not answer from, so they leave its answers in place
+        with self.ledger.writing_heartbeat(), self.store.transaction():
             self.store.heartbeat(source="trade", detail=detail)
             if age != math.inf:
                 self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")

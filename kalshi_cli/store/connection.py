@@ -125,6 +125,30 @@ class StoreBase:
                 conn.execute("ROLLBACK")
             raise wrap_error(exc, self.path) from exc
 
+    def data_version(self) -> int:
+        """`PRAGMA data_version`: a number that changes when another connection (another
+        process, or another Store in this one) commits to the file, and never for this
+        connection's own writes (those move `total_changes`). Compared only with an earlier
+        value from this same connection. Read from the file, so it fails as any read does."""
+        try:
+            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise wrap_error(exc, self.path) from exc
+
+    @property
+    def total_changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it was opened (rolled
+        back or not): it moves with every write of this connection."""
+        try:
+            return self._conn.total_changes
+        except sqlite3.Error as exc:  # a closed connection
+            raise wrap_error(exc, self.path) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        """A transaction of this connection is open: what it reads may yet be rolled back."""
+        return self._conn.in_transaction
+
     def _write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         try:
             return self._conn.execute(sql, params)
