@@ -121,6 +121,7 @@ from kalshi_cli.sim.records import (
 )
 from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
+from kalshi_cli.sim.trade_archive import TradeArchive
 
 __all__ = [
     "Account",
@@ -208,6 +209,7 @@ class Exchange(OrderGroups, Subaccounts):
         self._order_groups: dict[str, SimOrderGroup] = {}
         self._trades: list[SimTrade] = []
         self._trades_by_ticker: dict[str, list[SimTrade]] = {}
+        self._trade_archive = TradeArchive()  # trades past the cutoff (archive_trades)
         self._volume_window: dict[str, deque[tuple[float, Decimal]]] = {}
         self._holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
@@ -573,11 +575,15 @@ class Exchange(OrderGroups, Subaccounts):
         return self._acct(account_id).settlements[::-1]
 
     def trades(self, ticker: str | None = None) -> list[SimTrade]:
-        """Newest first."""
+        """Newest first: the live ones, then those `archive_trades` moved out."""
         if ticker is None:
-            return self._trades[::-1]
-        self._market(ticker)
-        return self._trades_by_ticker[ticker][::-1]
+            live = self._trades
+        else:
+            self._market(ticker)
+            live = self._trades_by_ticker[ticker]
+        if not self._trade_archive:
+            return live[::-1]
+        return live[::-1] + list(self._trade_archive.trades(ticker))[::-1]
 
     # time -----------------------------------------------------------------------------------
 
@@ -743,6 +749,7 @@ class Exchange(OrderGroups, Subaccounts):
         "_keyring",
         "rfqs",
         "quotes",
+        "_trade_archive",
     )
 
     def close(self) -> None:
@@ -962,3 +969,30 @@ class Exchange(OrderGroups, Subaccounts):
                 kept.append(order)
         acct.orders = kept
         return dropped
+
+    # memory: trades past the historical cutoff (issue #17 item 6) ------------------------------
+
+    def archive_trades(self, before: float) -> int:
+        """Move the trades made before `before` (oldest first, up to the first that is not) out
+        of the live lists into the compact `TradeArchive` (sim/trade_archive.py); `trades()`
+        still answers with them, equal and in order. A served exchange calls this on every tick
+        with the historical cutoff (`historical.attach_retention`), so its live lists hold the
+        trades within the lag only. Returns how many moved."""
+        trades = self._trades
+        moved = 0
+        while moved < len(trades) and trades[moved].ts < before:
+            moved += 1
+        if not moved:
+            return 0
+        per_ticker: dict[str, int] = {}
+        for trade in trades[:moved]:
+            self._trade_archive.append(trade)
+            per_ticker[trade.ticker] = per_ticker.get(trade.ticker, 0) + 1
+        del trades[:moved]
+        for ticker, count in per_ticker.items():
+            del self._trades_by_ticker[ticker][:count]
+        return moved
+
+    def trade_tiers(self) -> tuple[int, int]:
+        """(trades held live, trades archived compactly)."""
+        return len(self._trades), len(self._trade_archive)

@@ -1,0 +1,168 @@
+"""Trades past the historical cutoff leave the live lists for a compact archive, and every answer
+stays the same (issue #17 item 6).
+
+A served simulator kept every public trade as a `SimTrade` in its live lists for as long as it
+ran. Kalshi serves a trade older than `trades_created_ts` from `/historical/trades` only
+(sim/historical.py); the served exchange now moves such trades, on each tick, into
+`sim/trade_archive.py`'s column arrays, and reads them back from there.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide
+from kalshi_cli.sim.core import Exchange
+from kalshi_cli.sim.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
+from kalshi_cli.sim.records import SimEventT, SimTrade, TradeHappened
+from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.trade_archive import TradeArchive
+from tests.conftest import SimHarness
+from tests.sim.test_historical import OTHER, A, B, set_lag, trade_both_markets
+
+LAG_S = 60
+MINUTES = 5
+
+
+def _run() -> tuple[Exchange, list[SimTrade], list[tuple[int, int, int, int]]]:
+    """The default scenario's participants trading for MINUTES simulated minutes, the cutoff a
+    minute behind; every trade as made, and per minute (live held, archived, made within the
+    lag, made in all)."""
+    clock = ManualClock()
+    exchange = build_exchange("default", clock=clock)
+    policy = HistoryPolicy(lag_seconds=LAG_S)
+    attach_retention(exchange, policy)
+    made: list[SimTrade] = []
+
+    def record(event: SimEventT) -> None:
+        if isinstance(event, TradeHappened):
+            t = event.trade
+            made.append(SimTrade(t.trade_id, t.ticker, t.price, t.count, t.taker_book_side, t.ts))
+
+    exchange.add_listener(record)
+    by_minute = []
+    for _ in range(MINUTES):
+        for _ in range(600):
+            clock.advance(0.1)
+            exchange.tick()
+        live, archived = exchange.trade_tiers()
+        recent = sum(t.ts >= clock.wall() - LAG_S for t in made)
+        by_minute.append((live, archived, recent, len(made)))
+    return exchange, made, by_minute
+
+
+def test_the_live_trades_are_only_those_within_the_lag() -> None:
+    _, made, by_minute = _run()
+    assert len(made) > 50  # the participants trade throughout
+    for minute, (live, archived, recent, total) in enumerate(by_minute, start=1):
+        # after each tick the live lists hold exactly the trades not older than the cutoff
+        assert live == recent, (minute, live, recent)
+        assert archived == total - recent
+    live, archived, _, total = by_minute[-1]
+    assert total == len(made) and archived > 0
+    assert live < len(made) / 2  # four of five minutes are past the cutoff
+
+
+def test_archived_trades_read_back_as_they_were_made() -> None:
+    exchange, made, _ = _run()
+    assert exchange.trades() == made[::-1]
+    assert repr(exchange.trades()) == repr(made[::-1])  # the Decimals' exponents too
+    for ticker in exchange.markets:
+        mine = [t for t in made if t.ticker == ticker][::-1]
+        assert repr(exchange.trades(ticker)) == repr(mine)
+
+
+def _public(sim: SimHarness, path: str, **params: Any) -> Any:
+    response = sim.http.get(sim.account.api_base + path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _answers(sim: SimHarness) -> dict[str, Any]:
+    """What the public reads of trades answer: the live and historical listings (all, and per
+    market) and each market's candlesticks, which read its trades."""
+    window = {"start_ts": 0, "end_ts": int(time.time()) + 3600, "period_interval": 1}
+    out: dict[str, Any] = {
+        "live": _public(sim, "/markets/trades", limit=1000)["trades"],
+        "historical": _public(sim, "/historical/trades", limit=1000)["trades"],
+    }
+    for t in (A, B, OTHER):
+        out[t] = _public(sim, "/markets/trades", ticker=t)["trades"]
+        out[f"{t} historical"] = _public(sim, "/historical/trades", ticker=t)["trades"]
+        out[f"{t} candles"] = _public(sim, f"/series/KXHIST/markets/{t}/candlesticks", **window)
+    return out
+
+
+def _wait_archived(exchange: Exchange, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while exchange.trade_tiers()[1] < count:
+        assert time.monotonic() < deadline, exchange.trade_tiers()
+        time.sleep(0.01)
+
+
+def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness) -> None:
+    trade_both_markets(sim)
+    before = _answers(sim)
+    assert len(before["live"]) == 3 and before["historical"] == []
+    assert any(c["volume_fp"] != "0.00" for c in before[f"{A} candles"]["candlesticks"])
+    exchange = sim.running.state.exchange
+    assert exchange.trade_tiers() == (3, 0)
+
+    set_lag(sim, lag_seconds=0)
+    _wait_archived(exchange, 3)  # the tick loop moved them out of the live lists
+    assert exchange.trade_tiers() == (0, 3)
+    archived = _answers(sim)
+    assert archived["live"] == [] and archived["historical"] == before["live"]
+
+    set_lag(sim, lag_seconds=DEFAULT_LAG_S)  # the cutoff moves back: the same trades are live
+    assert exchange.trade_tiers() == (0, 3)
+    assert _answers(sim) == before
+
+
+def test_ids_of_another_shape_and_decimal_exponents_read_back_exactly() -> None:
+    archive = TradeArchive()
+    made = [
+        SimTrade("not-a-uuid", "M1", Decimal("0.50"), Decimal("3"), BookSide.BID, 1.25),
+        SimTrade(
+            "abcdefgh-0000-4000-8000-00000000000A",
+            "M1",
+            Decimal("0.5"),
+            Decimal("3.00"),
+            BookSide.ASK,
+            2.5,
+        ),
+        SimTrade(
+            "abcdefgh-0000-4000-8000-00000000002a",
+            "M2",
+            Decimal("0.5"),
+            Decimal("0.01"),
+            BookSide.ASK,
+            1e9 + 0.123456,
+        ),
+    ]
+    for t in made:
+        archive.append(t)
+    assert repr(list(archive.trades())) == repr(made)
+    assert list(archive.trades("M2")) == made[2:] and list(archive.trades("M3")) == []
+
+
+def test_a_restart_keeps_the_archived_trades(tmp_path: Path) -> None:
+    journal = tmp_path / "exchange.journal"
+    clock = ManualClock()
+    exchange = build_exchange("default", clock=clock, journal=journal)
+    attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
+    for _ in range(1800):
+        clock.advance(0.1)
+        exchange.tick()
+    trades, tiers = repr(exchange.trades()), exchange.trade_tiers()
+    assert tiers[1] > 0
+    exchange.compact()  # the snapshot holds the archive
+    exchange.close()
+    again = build_exchange("default", clock=clock, journal=journal)
+    assert again.restored and again.trade_tiers() == tiers
+    assert repr(again.trades()) == trades
+    again.close()
