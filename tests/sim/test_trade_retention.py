@@ -18,6 +18,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide
 from kalshi_cli.sim.core import Exchange
 from kalshi_cli.sim.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
+from kalshi_cli.sim.history import MarketHistory
 from kalshi_cli.sim.records import SimEventT, SimTrade, TradeHappened
 from kalshi_cli.sim.scenarios import build_exchange
 from kalshi_cli.sim.trade_archive import TradeArchive
@@ -166,3 +167,22 @@ def test_a_restart_keeps_the_archived_trades(tmp_path: Path) -> None:
     assert again.restored and again.trade_tiers() == tiers
     assert repr(again.trades()) == trades
     again.close()
+
+
+def test_the_candle_history_holds_each_distinct_quote_once() -> None:
+    """A passed minute's quote samples (at most 5 a market-minute, sim/history.py) shared the
+    time's float only: each was its own (bid, ask) tuple of two Decimals, ~170 bytes. Equal
+    quotes are now one object (candles read them by value only: min, max, fmt_dollars)."""
+    clock = ManualClock()
+    exchange = build_exchange("default", clock=clock)
+    history = MarketHistory()
+    history.attach(exchange, clock)
+    for _ in range(1200):
+        clock.advance(0.1)
+        exchange.tick()
+    samples = [q for t in exchange.markets for q in history.track(t).quotes]
+    distinct = set(samples)
+    assert len(samples) > len(distinct)  # quotes repeat: interning matters
+    assert len({id(q) for q in samples}) == len(distinct)
+    prices = {id(p) for q in samples for p in q}
+    assert len(prices) == len({p for q in distinct for p in q})
