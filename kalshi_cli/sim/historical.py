@@ -167,15 +167,17 @@ class Archive:
 
 
 def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
-    """On every tick, move the trades older than the trades' cutoff (`now - lag_seconds`) out
-    of the exchange's live lists into its compact archive (`Exchange.archive_trades`,
-    sim/trade_archive.py): a served simulator's live trades are then those within the lag, and
-    each older one costs `trade_archive.BYTES_PER_TRADE` bytes plus its distinct values. Only
+    """On every tick, move the trades and the keyed accounts' fills older than the trades'
+    cutoff (`now - lag_seconds`) out of the exchange's live lists into its compact archives
+    (`Exchange.archive_trades`, `archive_fills`, sim/trade_archive.py): a served simulator's
+    live trades and fills are then those within the lag, and each older one costs
+    `BYTES_PER_TRADE` or `BYTES_PER_FILL` bytes plus its distinct values. Only
     storage moves: `Archive` above still splits the tiers by time, at the cutoff of each
     request, so no answer changes (issue #17 item 6)."""
 
     def retain(now: float) -> None:
-        exchange.archive_trades(now - policy.lag_seconds)
+        exchange.archive_trades(now - policy.lag_seconds)  # trades_created_ts
+        exchange.archive_fills(now - policy.lag_seconds)  # fills: trades_created_ts too
 
     exchange.add_tick_hook(retain)
 

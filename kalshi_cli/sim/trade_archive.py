@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import BookSide
-from kalshi_cli.sim.records import SimTrade
+from kalshi_cli.models import BookSide, FeeCharge
+from kalshi_cli.sim.records import SimFill, SimTrade
 
 BYTES_PER_TRADE = 35
 """The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +
@@ -45,7 +45,7 @@ class _Interned:
         self.index: dict[Any, int] = {}
 
     def of(self, value: Any) -> int:
-        key = value.as_tuple() if isinstance(value, Decimal) else value
+        key = _exact(value)
         found = self.index.get(key)
         if found is None:
             found = self.index[key] = len(self.values)
@@ -123,3 +123,116 @@ class TradeArchive:
 
 def _is_hex(digits: str) -> bool:
     return len(digits) == _ID_DIGITS and all(c in "0123456789abcdef" for c in digits)
+
+
+def _exact(value: Any) -> Any:
+    """A key equal only for values that print the same: a Decimal's digits and exponent, a fee
+    charge's three, and the type of anything else (True == 1, but they are two values)."""
+    if isinstance(value, Decimal):
+        return value.as_tuple()
+    if isinstance(value, FeeCharge):
+        return (
+            FeeCharge,
+            *(_exact(v) for v in (value.trade_fee, value.rounding_fee, value.rebate)),
+        )
+    return (type(value), value)
+
+
+class _Ids:
+    """UUID-shaped ids (`prefix` + 12 hex digits) as a 48-bit counter and a prefix index; any
+    other id kept whole."""
+
+    __slots__ = ("odd", "prefix", "prefixes", "seq")
+
+    def __init__(self) -> None:
+        self.seq = array("Q")
+        self.prefix = array("H")
+        self.prefixes = _Interned()
+        self.odd: dict[int, str] = {}
+
+    def append(self, value: str) -> None:
+        prefix, digits = value[:-_ID_DIGITS], value[-_ID_DIGITS:]
+        if _is_hex(digits) and len(self.prefixes.values) < _NO_PREFIX:
+            self.seq.append(int(digits, 16))
+            self.prefix.append(self.prefixes.of(prefix))
+        else:
+            self.odd[len(self.seq)] = value
+            self.seq.append(0)
+            self.prefix.append(_NO_PREFIX)
+
+    def __getitem__(self, position: int) -> str:
+        prefix = self.prefix[position]
+        if prefix == _NO_PREFIX:
+            return self.odd[position]
+        return f"{self.prefixes.values[prefix]}{self.seq[position]:0{_ID_DIGITS}x}"
+
+
+BYTES_PER_FILL = 82
+"""The columns' bytes per archived fill: its id, its trade's and its order's id 10 each, the
+client order id a reference to the order's own string 8, the account, ticker, side, price,
+count, taker flag, fee, position after and fee parts as indexes 4 each (36), the time 8."""
+
+_FILL_VALUES = (
+    "account_id",
+    "ticker",
+    "book_side",
+    "price",
+    "count",
+    "is_taker",
+    "fee",
+    "post_position",
+    "charge",
+)
+
+
+class FillArchive:
+    """One account's fills in the order they were made, oldest first; append only. The same
+    idea as `TradeArchive`: ids as counters, every other field an index into the distinct
+    values seen (kept by `_exact`, so each reads back as it was), the time a float, the client
+    order id a reference to the string its order also holds."""
+
+    def __init__(self) -> None:
+        self._fill_id = _Ids()
+        self._trade_id = _Ids()
+        self._order_id = _Ids()
+        self._client_order_id: list[str] = []
+        self._values = _Interned()
+        self._columns = {name: array("I") for name in _FILL_VALUES}
+        self._ts = array("d")
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    def append(self, fill: SimFill) -> None:
+        self._fill_id.append(fill.fill_id)
+        self._trade_id.append(fill.trade_id)
+        self._order_id.append(fill.order_id)
+        self._client_order_id.append(fill.client_order_id)
+        of = self._values.of
+        for name, column in self._columns.items():
+            column.append(of(getattr(fill, name)))
+        self._ts.append(fill.ts)
+
+    def fill(self, position: int) -> SimFill:
+        values = self._values.values
+        c = {name: values[column[position]] for name, column in self._columns.items()}
+        return SimFill(
+            self._fill_id[position],
+            self._trade_id[position],
+            self._order_id[position],
+            c["account_id"],
+            self._client_order_id[position],
+            c["ticker"],
+            c["book_side"],
+            c["price"],
+            c["count"],
+            c["is_taker"],
+            c["fee"],
+            c["post_position"],
+            self._ts[position],
+            c["charge"],
+        )
+
+    def fills(self) -> Iterator[SimFill]:
+        """Oldest first."""
+        return (self.fill(p) for p in range(len(self._ts)))

@@ -9,21 +9,22 @@ ran. Kalshi serves a trade older than `trades_created_ts` from `/historical/trad
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
+from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core import Exchange
 from kalshi_cli.sim.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
 from kalshi_cli.sim.history import MarketHistory
-from kalshi_cli.sim.records import SimEventT, SimTrade, TradeHappened
+from kalshi_cli.sim.records import FillHappened, SimEventT, SimFill, SimTrade, TradeHappened
 from kalshi_cli.sim.scenarios import build_exchange
 from kalshi_cli.sim.trade_archive import TradeArchive
 from tests.conftest import SimHarness
-from tests.sim.test_historical import OTHER, A, B, set_lag, trade_both_markets
+from tests.sim.test_historical import OTHER, A, B, listing, set_lag, trade_both_markets
 
 LAG_S = 60
 MINUTES = 5
@@ -95,6 +96,8 @@ def _answers(sim: SimHarness) -> dict[str, Any]:
         out[t] = _public(sim, "/markets/trades", ticker=t)["trades"]
         out[f"{t} historical"] = _public(sim, "/historical/trades", ticker=t)["trades"]
         out[f"{t} candles"] = _public(sim, f"/series/KXHIST/markets/{t}/candlesticks", **window)
+    out["fills"] = listing(sim, "/portfolio/fills", "fills")
+    out["historical fills"] = listing(sim, "/historical/fills", "fills")
     return out
 
 
@@ -111,16 +114,22 @@ def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness
     assert len(before["live"]) == 3 and before["historical"] == []
     assert any(c["volume_fp"] != "0.00" for c in before[f"{A} candles"]["candlesticks"])
     exchange = sim.running.state.exchange
-    assert exchange.trade_tiers() == (3, 0)
+    account = exchange.account_by_key(sim.account.key_id)
+    assert account is not None
+    me = account.account_id
+    assert exchange.trade_tiers() == (3, 0) and len(before["fills"]) == 3
 
     set_lag(sim, lag_seconds=0)
     _wait_archived(exchange, 3)  # the tick loop moved them out of the live lists
     assert exchange.trade_tiers() == (0, 3)
+    assert exchange.fill_tiers(me) == (0, 3)  # the account's three fills
     archived = _answers(sim)
     assert archived["live"] == [] and archived["historical"] == before["live"]
+    assert archived["fills"] == [] and archived["historical fills"] == before["fills"]
 
     set_lag(sim, lag_seconds=DEFAULT_LAG_S)  # the cutoff moves back: the same trades are live
     assert exchange.trade_tiers() == (0, 3)
+    assert exchange.fill_tiers(me) == (0, 3)
     assert _answers(sim) == before
 
 
@@ -151,21 +160,17 @@ def test_ids_of_another_shape_and_decimal_exponents_read_back_exactly() -> None:
     assert list(archive.trades("M2")) == made[2:] and list(archive.trades("M3")) == []
 
 
-def test_a_restart_keeps_the_archived_trades(tmp_path: Path) -> None:
+def test_a_restart_keeps_the_archived_trades_and_fills(tmp_path: Path) -> None:
     journal = tmp_path / "exchange.journal"
-    clock = ManualClock()
-    exchange = build_exchange("default", clock=clock, journal=journal)
-    attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
-    for _ in range(1800):
-        clock.advance(0.1)
-        exchange.tick()
-    trades, tiers = repr(exchange.trades()), exchange.trade_tiers()
-    assert tiers[1] > 0
-    exchange.compact()  # the snapshot holds the archive
+    exchange, me, _, _ = _trade_as_a_client(3, journal)
+    trades, fills = repr(exchange.trades()), repr(exchange.fills(me))
+    tiers = exchange.trade_tiers(), exchange.fill_tiers(me)
+    assert tiers[0][1] > 0 and tiers[1][1] > 0
+    exchange.compact()  # the snapshot holds the archives
     exchange.close()
-    again = build_exchange("default", clock=clock, journal=journal)
-    assert again.restored and again.trade_tiers() == tiers
-    assert repr(again.trades()) == trades
+    again = build_exchange("default", clock=ManualClock(), journal=journal)
+    assert again.restored and (again.trade_tiers(), again.fill_tiers(me)) == tiers
+    assert repr(again.trades()) == trades and repr(again.fills(me)) == fills
     again.close()
 
 
@@ -186,3 +191,52 @@ def test_the_candle_history_holds_each_distinct_quote_once() -> None:
     assert len({id(q) for q in samples}) == len(distinct)
     prices = {id(p) for q in samples for p in q}
     assert len(prices) == len({p for q in distinct for p in q})
+
+
+def _trade_as_a_client(
+    minutes: int, journal: Path | None = None
+) -> tuple[Exchange, str, list[SimFill], list[tuple[int, int]]]:
+    """A keyed account taking the default scenario's best YES ask every simulated second, the
+    cutoff a minute behind; its fills as made, and per minute (live held, made within the lag)."""
+    clock = ManualClock()
+    exchange = build_exchange("default", clock=clock, journal=journal)
+    attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
+    account = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10)
+    made: list[SimFill] = []
+
+    def record(event: SimEventT) -> None:
+        if isinstance(event, FillHappened) and event.fill.account_id == account.account_id:
+            made.append(dataclasses.replace(event.fill))
+
+    exchange.add_listener(record)
+    tickers = sorted(exchange.markets)
+    by_minute = []
+    for minute in range(minutes):
+        for second in range(60):
+            ticker = tickers[(minute * 60 + second) % len(tickers)]
+            _, no_bid = exchange.best_bids(ticker)
+            if no_bid is not None:
+                exchange.place_order(
+                    account.account_id,
+                    ticker=ticker,
+                    book_side=BookSide.BID,
+                    price=ONE - no_bid,
+                    count=Decimal(1),
+                    time_in_force=TimeInForce.IOC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                )
+            for _ in range(10):
+                clock.advance(0.1)
+                exchange.tick()
+        live = exchange.fill_tiers(account.account_id)[0]
+        by_minute.append((live, sum(f.ts >= clock.wall() - LAG_S for f in made)))
+    return exchange, account.account_id, made, by_minute
+
+
+def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag() -> None:
+    exchange, account_id, made, by_minute = _trade_as_a_client(4)
+    assert len(made) > 100
+    for minute, (live, recent) in enumerate(by_minute, start=1):
+        assert live == recent, (minute, live, recent)
+    assert exchange.fill_tiers(account_id) == (by_minute[-1][0], len(made) - by_minute[-1][0])
+    assert repr(exchange.fills(account_id)) == repr(made[::-1])  # ids, Decimals, fee parts
