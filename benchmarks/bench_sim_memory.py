@@ -4,8 +4,10 @@ The simulator as `kalshi sim serve` assembles it (`create_app`: the exchange wit
 candle history, the schedule and, where the tree has it, the trade retention of
 `historical.attach_retention`), without HTTP: the scenario of `bench_loop_memory.py` (200
 markets a liquidity provider requotes, two noise traders) with a `historical:` lag of `--lag`
-seconds, driven on a ManualClock in 0.1 s ticks as the server's tick loop does. After each
-simulated minute: the traced heap (after a full collection), the trades held live and archived.
+seconds, driven on a ManualClock in 0.1 s ticks as the server's tick loop does, and a client's
+account (with a key, as the trade loop's) taking a best YES ask every simulated second. After
+each simulated minute: the traced heap (after a full collection), the trades and the client's
+fills held live and archived.
 The slope is a least-squares fit over the second half, in KB per simulated minute; the top
 growing sites are from snapshots at the half and the end. Counts, not wall time: the figures do
 not depend on the machine's load (the CPU seconds printed do).
@@ -53,17 +55,33 @@ state = SimState(
     history=scenario_history(path),
 )
 create_app(state)  # attaches what the server attaches to the exchange
+from decimal import Decimal
+from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+me = exchange.create_account(key_id="bench", public_key_pem="pem", cash_cents=10**12).account_id
+tickers = sorted(exchange.markets)
 tiers = getattr(exchange, "trade_tiers", None)
+fill_tiers = getattr(exchange, "fill_tiers", None)
 tracemalloc.start(1)
 cpu = time.process_time()
 rows, half = [], None
 for minute in range(1, minutes + 1):
-    for _ in range(600):
-        clock.advance(0.1)
-        exchange.tick()
+    for second in range(60):
+        # a client (the loop's account) takes a best YES ask every simulated second
+        ticker = tickers[(minute * 60 + second) % len(tickers)]
+        no_bid = exchange.best_bids(ticker)[1]
+        if no_bid is not None:
+            exchange.place_order(
+                me, ticker=ticker, book_side=BookSide.BID, price=ONE - no_bid, count=Decimal(1),
+                time_in_force=TimeInForce.IOC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            )
+        for _ in range(10):
+            clock.advance(0.1)
+            exchange.tick()
     gc.collect()
     live, archived = tiers() if tiers else (len(exchange.trades()), 0)
-    rows.append([minute, tracemalloc.get_traced_memory()[0], live, archived])
+    fills = fill_tiers(me) if fill_tiers else (len(exchange.fills(me)), 0)
+    rows.append([minute, tracemalloc.get_traced_memory()[0], live, archived, *fills])
     if minute == minutes // 2:
         half = tracemalloc.take_snapshot()
 top = []
@@ -77,7 +95,7 @@ print(json.dumps({
     "tree": kalshi_cli.__file__, "rows": rows, "top": top,
     "cpu": time.process_time() - cpu,
     "trades": [[t.ticker, str(t.price), str(t.count), t.ts] for t in exchange.trades()[:50]],
-    "made": len(exchange.trades()),
+    "made": [len(exchange.trades()), len(exchange.fills(me))],
 }))
 """
 
@@ -97,11 +115,18 @@ def run(tree: Path, scenario_path: Path, minutes: int) -> dict[str, Any]:
 
 def report(label: str, result: dict[str, Any]) -> None:
     rows = result["rows"]
-    print(f"{label}: {result['made']} trades, {result['cpu']:.1f} CPU s")
-    print(f"  {'minute':>6} {'traced MB':>9} {'live trades':>11} {'archived':>8}")
-    for minute, traced, live, archived in rows:
-        print(f"  {minute:>6} {traced / 1e6:>9.2f} {live:>11,} {archived:>8,}")
-    settled = [(m * 60.0, traced / 1e6) for m, traced, _, _ in rows[len(rows) // 2 :]]
+    trades, fills = result["made"]
+    print(f"{label}: {trades} trades, the client's {fills} fills, {result['cpu']:.1f} CPU s")
+    print(
+        f"  {'minute':>6} {'traced MB':>9} {'live trades':>11} {'archived':>8} "
+        f"{'live fills':>10} {'archived':>8}"
+    )
+    for minute, traced, live, archived, fills, fills_archived in rows:
+        print(
+            f"  {minute:>6} {traced / 1e6:>9.2f} {live:>11,} {archived:>8,} {fills:>10,} "
+            f"{fills_archived:>8,}"
+        )
+    settled = [(row[0] * 60.0, row[1] / 1e6) for row in rows[len(rows) // 2 :]]
     print(f"  slope over the second half: {slope_mb_per_min(settled) * 1000:+.0f} KB/min")
     if result["top"]:
         print("  top growing sites, half -> end:")
