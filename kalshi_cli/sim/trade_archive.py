@@ -1,4 +1,5 @@
-"""The public trades past the historical cutoff, held compactly (issue #17 item 6).
+"""The public trades and keyed accounts' fills past the historical cutoff, held compactly
+(issue #17 item 6).
 
 Kalshi serves a trade made before `trades_created_ts` from `/historical/trades` and no longer
 from `/markets/trades` (openapi.yaml 3.31.0, `GET /historical/cutoff`; sim/historical.py). A
@@ -13,6 +14,8 @@ order the trades were made, so nothing a request reads changes: each archived tr
 as an equal `SimTrade` (the same id, the same Decimals with their exponents, the same float
 time). The cutoff only decides when a trade moves; the `Archive` view still decides which tier
 serves it, so moving the cutoff back (a longer lag) serves an archived trade live again.
+`FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
+key; a keyless participant's fills are bounded by `forget_finished_orders` instead).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Trades past the historical cutoff leave the live lists for a compact archive, and every answer
-stays the same (issue #17 item 6).
+"""Trades and keyed accounts' fills past the historical cutoff leave the live lists for compact
+archives, and every answer stays the same; the candle history holds each quote once (issue #17
+item 6).
 
-A served simulator kept every public trade as a `SimTrade` in its live lists for as long as it
-ran. Kalshi serves a trade older than `trades_created_ts` from `/historical/trades` only
-(sim/historical.py); the served exchange now moves such trades, on each tick, into
+A served simulator kept every public trade and fill as objects in its live lists for as long as
+it ran. Kalshi serves a trade or fill older than `trades_created_ts` from `/historical/*` only
+(sim/historical.py); the served exchange now moves such records, on each tick, into
 `sim/trade_archive.py`'s column arrays, and reads them back from there.
 """
 
