@@ -119,6 +119,7 @@ from kalshi_cli.sim.records import (
     copy_order,
     not_found,
 )
+from kalshi_cli.sim.records import owner as owner_of_ledger
 from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 from kalshi_cli.sim.trade_archive import FillArchive, TradeArchive
@@ -1028,7 +1029,9 @@ class Exchange(OrderGroups, Subaccounts):
         return len(self._acct(account_id).fills), len(archived) if archived else 0
 
     def _keyless(self, account_id: str) -> bool:
-        """No client can sign for the account: no public key, none added."""
-        return not self._accounts[account_id].account.public_key_pem and not any(
-            key.account_id == account_id for key in self._keyring.added.values()
+        """No client can sign for the account: its user (the ledger's owner: a subaccount has
+        no key of its own) has no public key and none added."""
+        user = owner_of_ledger(account_id)[0]
+        return not self._accounts[user].account.public_key_pem and not any(
+            key.account_id == user for key in self._keyring.added.values()
         )

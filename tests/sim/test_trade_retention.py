@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core import Exchange
@@ -195,18 +197,30 @@ def test_the_candle_history_holds_each_distinct_quote_once() -> None:
 
 
 def _trade_as_a_client(
-    minutes: int, journal: Path | None = None
+    minutes: int, journal: Path | None = None, *, on_subaccount: bool = False
 ) -> tuple[Exchange, str, list[SimFill], list[tuple[int, int]]]:
-    """A keyed account taking the default scenario's best YES ask every simulated second, the
-    cutoff a minute behind; its fills as made, and per minute (live held, made within the lag)."""
+    """A keyed account (or its subaccount 1) taking the default scenario's best YES ask every
+    simulated second, the cutoff a minute behind; its fills as made, and per minute (live held,
+    made within the lag)."""
     clock = ManualClock()
     exchange = build_exchange("default", clock=clock, journal=journal)
     attach_retention(exchange, HistoryPolicy(lag_seconds=LAG_S))
-    account = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10)
+    user = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10).account_id
+    trader = user
+    if on_subaccount:
+        number = exchange.create_subaccount(user)
+        exchange.transfer(
+            user,
+            client_transfer_id="t1",
+            from_subaccount=0,
+            to_subaccount=number,
+            amount_cents=10**9,
+        )
+        trader = exchange.subaccount_ledger(user, number)
     made: list[SimFill] = []
 
     def record(event: SimEventT) -> None:
-        if isinstance(event, FillHappened) and event.fill.account_id == account.account_id:
+        if isinstance(event, FillHappened) and event.fill.account_id == trader:
             made.append(dataclasses.replace(event.fill))
 
     exchange.add_listener(record)
@@ -218,7 +232,7 @@ def _trade_as_a_client(
             _, no_bid = exchange.best_bids(ticker)
             if no_bid is not None:
                 exchange.place_order(
-                    account.account_id,
+                    trader,
                     ticker=ticker,
                     book_side=BookSide.BID,
                     price=ONE - no_bid,
@@ -229,13 +243,15 @@ def _trade_as_a_client(
             for _ in range(10):
                 clock.advance(0.1)
                 exchange.tick()
-        live = exchange.fill_tiers(account.account_id)[0]
+        live = exchange.fill_tiers(trader)[0]
         by_minute.append((live, sum(f.ts >= clock.wall() - LAG_S for f in made)))
-    return exchange, account.account_id, made, by_minute
+    return exchange, trader, made, by_minute
 
 
-def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag() -> None:
-    exchange, account_id, made, by_minute = _trade_as_a_client(4)
+@pytest.mark.parametrize("on_subaccount", [False, True])
+def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag(on_subaccount: bool) -> None:
+    """A subaccount's ledger has no key of its own: its user's key reads its fills."""
+    exchange, account_id, made, by_minute = _trade_as_a_client(4, on_subaccount=on_subaccount)
     assert len(made) > 100
     for minute, (live, recent) in enumerate(by_minute, start=1):
         assert live == recent, (minute, live, recent)
