@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Mount, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from kalshi_cli.sim.admin import admin_routes
+from kalshi_cli.sim.historical import attach_retention
 from kalshi_cli.sim.routing import ADMIN_PREFIX, API_PREFIX, DROP_RESPONSE, WS_PATH, SimState
 from kalshi_cli.sim.server import api_router, http_error
 from kalshi_cli.sim.ws import WsHub
@@ -93,6 +94,7 @@ def create_app(state: SimState) -> _Outer:
     hub = WsHub(state)
     state.market_history.attach(state.exchange, state.clock)
     state.schedule.attach(state.exchange)
+    attach_retention(state.exchange, state.history)  # trades past the cutoff: compact (#17)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

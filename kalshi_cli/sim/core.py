@@ -119,8 +119,10 @@ from kalshi_cli.sim.records import (
     copy_order,
     not_found,
 )
+from kalshi_cli.sim.records import owner as owner_of_ledger
 from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
+from kalshi_cli.sim.trade_archive import FillArchive, TradeArchive
 
 __all__ = [
     "Account",
@@ -208,6 +210,8 @@ class Exchange(OrderGroups, Subaccounts):
         self._order_groups: dict[str, SimOrderGroup] = {}
         self._trades: list[SimTrade] = []
         self._trades_by_ticker: dict[str, list[SimTrade]] = {}
+        self._trade_archive = TradeArchive()  # trades past the cutoff (archive_trades)
+        self._fill_archives: dict[str, FillArchive] = {}  # account -> fills past the cutoff
         self._volume_window: dict[str, deque[tuple[float, Decimal]]] = {}
         self._holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
@@ -574,8 +578,10 @@ class Exchange(OrderGroups, Subaccounts):
         return [o for orders in resting.values() for o in orders.values()]
 
     def fills(self, account_id: str) -> list[SimFill]:
-        """Newest first."""
-        return self._acct(account_id).fills[::-1]
+        """Newest first: the live ones, then those `archive_fills` moved out."""
+        live = self._acct(account_id).fills[::-1]
+        archived = self._fill_archives.get(account_id)
+        return live + list(archived.fills())[::-1] if archived else live
 
     def positions(self, account_id: str) -> list[SimPosition]:
         """Every market the account has traded, flat ones included (the server filters)."""
@@ -586,11 +592,15 @@ class Exchange(OrderGroups, Subaccounts):
         return self._acct(account_id).settlements[::-1]
 
     def trades(self, ticker: str | None = None) -> list[SimTrade]:
-        """Newest first."""
+        """Newest first: the live ones, then those `archive_trades` moved out."""
         if ticker is None:
-            return self._trades[::-1]
-        self._market(ticker)
-        return self._trades_by_ticker[ticker][::-1]
+            live = self._trades
+        else:
+            self._market(ticker)
+            live = self._trades_by_ticker[ticker]
+        if not self._trade_archive:
+            return live[::-1]
+        return live[::-1] + list(self._trade_archive.trades(ticker))[::-1]
 
     # time -----------------------------------------------------------------------------------
 
@@ -756,6 +766,8 @@ class Exchange(OrderGroups, Subaccounts):
         "_keyring",
         "rfqs",
         "quotes",
+        "_trade_archive",
+        "_fill_archives",
     )
 
     def close(self) -> None:
@@ -949,9 +961,7 @@ class Exchange(OrderGroups, Subaccounts):
         or in an order group is kept (their indexes name it). Returns how many orders were
         dropped."""
         acct = self._acct(account_id)
-        if acct.account.public_key_pem or any(
-            key.account_id == account_id for key in self._keyring.added.values()
-        ):
+        if not self._keyless(account_id):
             raise ValueError(f"account {account_id} has a key: its orders are readable")
         if len(acct.fills) > keep:
             del acct.fills[: len(acct.fills) - keep]  # oldest first: the newest `keep` stay
@@ -975,3 +985,66 @@ class Exchange(OrderGroups, Subaccounts):
                 kept.append(order)
         acct.orders = kept
         return dropped
+
+    # memory: trades past the historical cutoff (issue #17 item 6) ------------------------------
+
+    def archive_trades(self, before: float) -> int:
+        """Move the trades made before `before` (oldest first, up to the first that is not) out
+        of the live lists into the compact `TradeArchive` (sim/trade_archive.py); `trades()`
+        still answers with them, equal and in order. A served exchange calls this on every tick
+        with the historical cutoff (`historical.attach_retention`), so its live lists hold the
+        trades within the lag only. Returns how many moved."""
+        trades = self._trades
+        moved = 0
+        while moved < len(trades) and trades[moved].ts < before:
+            moved += 1
+        if not moved:
+            return 0
+        per_ticker: dict[str, int] = {}
+        for trade in trades[:moved]:
+            self._trade_archive.append(trade)
+            per_ticker[trade.ticker] = per_ticker.get(trade.ticker, 0) + 1
+        del trades[:moved]
+        for ticker, count in per_ticker.items():
+            del self._trades_by_ticker[ticker][:count]
+        return moved
+
+    def trade_tiers(self) -> tuple[int, int]:
+        """(trades held live, trades archived compactly)."""
+        return len(self._trades), len(self._trade_archive)
+
+    def archive_fills(self, before: float) -> int:
+        """As `archive_trades`, for the fills of every account a client can read (a key): each
+        account's fills made before `before` (oldest first, up to the first that is not) move
+        into its compact `FillArchive`; `fills()` still answers with them. A keyless
+        participant's fills stay live: `forget_finished_orders` bounds them. Returns how many
+        moved."""
+        moved_all = 0
+        for account_id, acct in self._accounts.items():
+            fills = acct.fills
+            if not fills or fills[0].ts >= before or self._keyless(account_id):
+                continue
+            moved = 0
+            while moved < len(fills) and fills[moved].ts < before:
+                moved += 1
+            archive = self._fill_archives.get(account_id)
+            if archive is None:
+                archive = self._fill_archives[account_id] = FillArchive()
+            for fill in fills[:moved]:
+                archive.append(fill)
+            del fills[:moved]
+            moved_all += moved
+        return moved_all
+
+    def fill_tiers(self, account_id: str) -> tuple[int, int]:
+        """(the account's fills held live, its fills archived compactly)."""
+        archived = self._fill_archives.get(account_id)
+        return len(self._acct(account_id).fills), len(archived) if archived else 0
+
+    def _keyless(self, account_id: str) -> bool:
+        """No client can sign for the account: its user (the ledger's owner: a subaccount has
+        no key of its own) has no public key and none added."""
+        user = owner_of_ledger(account_id)[0]
+        return not self._accounts[user].account.public_key_pem and not any(
+            key.account_id == user for key in self._keyring.added.values()
+        )

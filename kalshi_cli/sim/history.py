@@ -124,6 +124,9 @@ class MarketHistory:
         self._forecasts: dict[str, tuple[list[float], list[dict[int, Decimal]]]] = {}
         self._exchange: Exchange | None = None
         self._clock: Clock | None = None
+        # each distinct quote and open interest once (issue #17 item 6): a candle reads them by
+        # value only (min, max, ==, fmt_dollars), so equal ones may be one object
+        self._values: dict[Any, Any] = {}
 
     def attach(self, exchange: Exchange, clock: Clock) -> None:
         """Start recording: every market's state now, then each change the core reports."""
@@ -149,7 +152,12 @@ class MarketHistory:
         if market is None:
             return
         yes_bid, no_bid = self._exchange.best_bids(ticker)
-        quote = (yes_bid if yes_bid is not None else ZERO, ONE - no_bid if no_bid else ONE)
+        values = self._values
+        bid = yes_bid if yes_bid is not None else ZERO
+        ask = ONE - no_bid if no_bid else ONE
+        quote = (values.setdefault(bid, bid), values.setdefault(ask, ask))
+        quote = values.setdefault(quote, quote)
+        interest = values.setdefault(market.open_interest, market.open_interest)
         track = self._tracks.setdefault(ticker, _Track())
         track.quote_from = _put(
             track.quote_ts, track.quotes, now, quote, track.quote_from, extremes=True
@@ -158,7 +166,7 @@ class MarketHistory:
             track.interest_ts,
             track.interest,
             now,
-            market.open_interest,
+            interest,
             track.interest_from,
             extremes=False,
         )

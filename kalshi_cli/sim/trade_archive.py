@@ -1,0 +1,241 @@
+"""The public trades and keyed accounts' fills past the historical cutoff, held compactly
+(issue #17 item 6).
+
+Kalshi serves a trade made before `trades_created_ts` from `/historical/trades` and no longer
+from `/markets/trades` (openapi.yaml 3.31.0, `GET /historical/cutoff`; sim/historical.py). A
+served simulator's trades grew without bound (~0.45 KB a `SimTrade` with its id, prices and
+float time, ~300 a minute in the 200-market benchmark). So a served exchange moves the trades
+older than the cutoff out of its live lists (`Exchange.archive_trades`, run by the tick hook of
+`historical.attach_retention`) into this store: column arrays of 35 bytes a trade (the id as its
+48-bit counter and an index of its UUID-shaped prefix, the ticker, price, count and side as
+indexes into tables of the distinct values seen, the time as a float, and its position in its
+market's list), the distinct values once each. `Exchange.trades()` answers from both, in the
+order the trades were made, so nothing a request reads changes: each archived trade comes back
+as an equal `SimTrade` (the same id, the same Decimals with their exponents, the same float
+time). The cutoff only decides when a trade moves; the `Archive` view still decides which tier
+serves it, so moving the cutoff back (a longer lag) serves an archived trade live again.
+`FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
+key; a keyless participant's fills are bounded by `forget_finished_orders` instead).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import BookSide, FeeCharge
+from kalshi_cli.sim.records import SimFill, SimTrade
+
+BYTES_PER_TRADE = 35
+"""The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +
+count 4 + side 1 + time 8 + the market's list 4. A trade whose id is not `prefix + 12 hex
+digits` also keeps its id string (none is: every id comes from `Reference._new_id`'s shape)."""
+
+_ID_DIGITS = 12
+_NO_PREFIX = 0xFFFF  # the id is kept whole in `_odd_ids`
+
+
+class _Interned:
+    """Distinct values, each stored once, by index. Decimals are keyed by their digits and
+    exponent, so 0.5 and 0.50 (equal, printed differently) stay two values."""
+
+    __slots__ = ("index", "values")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def of(self, value: Any) -> int:
+        key = _exact(value)
+        found = self.index.get(key)
+        if found is None:
+            found = self.index[key] = len(self.values)
+            self.values.append(value)
+        return found
+
+
+class TradeArchive:
+    """Trades in the order they were made, oldest first; append only."""
+
+    def __init__(self) -> None:
+        self._seq = array("Q")
+        self._prefix = array("H")
+        self._ticker = array("I")
+        self._price = array("I")
+        self._count = array("I")
+        self._side = array("B")
+        self._ts = array("d")
+        self._prefixes = _Interned()
+        self._tickers = _Interned()
+        self._decimals = _Interned()
+        self._sides = _Interned()
+        self._odd_ids: dict[int, str] = {}
+        self._by_ticker: dict[str, array[int]] = {}  # ticker -> positions, oldest first
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    def append(self, trade: SimTrade) -> None:
+        position = len(self._ts)
+        prefix, digits = trade.trade_id[:-_ID_DIGITS], trade.trade_id[-_ID_DIGITS:]
+        if _is_hex(digits) and len(self._prefixes.values) < _NO_PREFIX:
+            self._seq.append(int(digits, 16))  # 12 lowercase hex digits: prints back the same
+            self._prefix.append(self._prefixes.of(prefix))
+        else:
+            self._seq.append(0)
+            self._prefix.append(_NO_PREFIX)
+            self._odd_ids[position] = trade.trade_id
+        self._ticker.append(self._tickers.of(trade.ticker))
+        self._price.append(self._decimals.of(trade.price))
+        self._count.append(self._decimals.of(trade.count))
+        self._side.append(self._sides.of(trade.taker_book_side))
+        self._ts.append(trade.ts)
+        positions = self._by_ticker.get(trade.ticker)
+        if positions is None:
+            positions = self._by_ticker[trade.ticker] = array("I")
+        positions.append(position)
+
+    def trade(self, position: int) -> SimTrade:
+        prefix = self._prefix[position]
+        trade_id = (
+            self._odd_ids[position]
+            if prefix == _NO_PREFIX
+            else f"{self._prefixes.values[prefix]}{self._seq[position]:0{_ID_DIGITS}x}"
+        )
+        decimals = self._decimals.values
+        side: BookSide = self._sides.values[self._side[position]]
+        return SimTrade(
+            trade_id,
+            self._tickers.values[self._ticker[position]],
+            decimals[self._price[position]],
+            decimals[self._count[position]],
+            side,
+            self._ts[position],
+        )
+
+    def trades(self, ticker: str | None = None) -> Iterator[SimTrade]:
+        """Oldest first; of one market when `ticker` is given."""
+        positions = range(len(self._ts)) if ticker is None else self._by_ticker.get(ticker, ())
+        return (self.trade(p) for p in positions)
+
+    def count(self, ticker: str) -> int:
+        return len(self._by_ticker.get(ticker, ()))
+
+
+def _is_hex(digits: str) -> bool:
+    return len(digits) == _ID_DIGITS and all(c in "0123456789abcdef" for c in digits)
+
+
+def _exact(value: Any) -> Any:
+    """A key equal only for values that print the same: a Decimal's digits and exponent, a fee
+    charge's three, and the type of anything else (True == 1, but they are two values)."""
+    if isinstance(value, Decimal):
+        return value.as_tuple()
+    if isinstance(value, FeeCharge):
+        return (
+            FeeCharge,
+            *(_exact(v) for v in (value.trade_fee, value.rounding_fee, value.rebate)),
+        )
+    return (type(value), value)
+
+
+class _Ids:
+    """UUID-shaped ids (`prefix` + 12 hex digits) as a 48-bit counter and a prefix index; any
+    other id kept whole."""
+
+    __slots__ = ("odd", "prefix", "prefixes", "seq")
+
+    def __init__(self) -> None:
+        self.seq = array("Q")
+        self.prefix = array("H")
+        self.prefixes = _Interned()
+        self.odd: dict[int, str] = {}
+
+    def append(self, value: str) -> None:
+        prefix, digits = value[:-_ID_DIGITS], value[-_ID_DIGITS:]
+        if _is_hex(digits) and len(self.prefixes.values) < _NO_PREFIX:
+            self.seq.append(int(digits, 16))
+            self.prefix.append(self.prefixes.of(prefix))
+        else:
+            self.odd[len(self.seq)] = value
+            self.seq.append(0)
+            self.prefix.append(_NO_PREFIX)
+
+    def __getitem__(self, position: int) -> str:
+        prefix = self.prefix[position]
+        if prefix == _NO_PREFIX:
+            return self.odd[position]
+        return f"{self.prefixes.values[prefix]}{self.seq[position]:0{_ID_DIGITS}x}"
+
+
+BYTES_PER_FILL = 82
+"""The columns' bytes per archived fill: its id, its trade's and its order's id 10 each, the
+client order id a reference to the order's own string 8, the account, ticker, side, price,
+count, taker flag, fee, position after and fee parts as indexes 4 each (36), the time 8."""
+
+_FILL_VALUES = (
+    "account_id",
+    "ticker",
+    "book_side",
+    "price",
+    "count",
+    "is_taker",
+    "fee",
+    "post_position",
+    "charge",
+)
+
+
+class FillArchive:
+    """One account's fills in the order they were made, oldest first; append only. The same
+    idea as `TradeArchive`: ids as counters, every other field an index into the distinct
+    values seen (kept by `_exact`, so each reads back as it was), the time a float, the client
+    order id a reference to the string its order also holds."""
+
+    def __init__(self) -> None:
+        self._fill_id = _Ids()
+        self._trade_id = _Ids()
+        self._order_id = _Ids()
+        self._client_order_id: list[str] = []
+        self._values = _Interned()
+        self._columns = {name: array("I") for name in _FILL_VALUES}
+        self._ts = array("d")
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    def append(self, fill: SimFill) -> None:
+        self._fill_id.append(fill.fill_id)
+        self._trade_id.append(fill.trade_id)
+        self._order_id.append(fill.order_id)
+        self._client_order_id.append(fill.client_order_id)
+        of = self._values.of
+        for name, column in self._columns.items():
+            column.append(of(getattr(fill, name)))
+        self._ts.append(fill.ts)
+
+    def fill(self, position: int) -> SimFill:
+        values = self._values.values
+        c = {name: values[column[position]] for name, column in self._columns.items()}
+        return SimFill(
+            self._fill_id[position],
+            self._trade_id[position],
+            self._order_id[position],
+            c["account_id"],
+            self._client_order_id[position],
+            c["ticker"],
+            c["book_side"],
+            c["price"],
+            c["count"],
+            c["is_taker"],
+            c["fee"],
+            c["post_position"],
+            self._ts[position],
+            c["charge"],
+        )
+
+    def fills(self) -> Iterator[SimFill]:
+        """Oldest first."""
+        return (self.fill(p) for p in range(len(self._ts)))
