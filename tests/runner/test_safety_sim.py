@@ -93,7 +93,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
     )
     try:
         assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 30, pause)
-        assert proc.poll() is None
+        assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         # a fill: the other account sells into the loop's bid
         # the maker may be between a cancel and its replacement: wait for a listing with a bid
         bids: list[Order] = []
@@ -139,7 +139,7 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate(timeout=60)  # reaped, its pipes closed: no warning in the next test
+        proc.communicate(timeout=60)  # reaped, its pipes closed: no warning in the next test
         mine.close()
         other.close()
     assert proc.returncode == 0, err[-2000:]
