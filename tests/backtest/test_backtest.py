@@ -4,8 +4,10 @@ the local venue, against hand computations from the venue's own fills."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -194,3 +196,19 @@ def test_from_and_to_bound_the_replay(spike_data: Path, tmp_path: Path) -> None:
     assert isinstance(data, dict) and isinstance(all_data, dict)
     assert 0 < data["book_events"] < all_data["book_events"]
     assert data["from"] >= 1_767_225_660 and data["to"] <= 1_767_225_720
+
+
+def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
+    spike_data: Path, tmp_path: Path
+) -> None:
+    # a replay's heartbeat has no reader; one a simulated second was 8% of a quiet replay
+    log = tmp_path / "events.jsonl"
+    artifacts = execute(BacktestSpec(data=spike_data, strategy="spike"), tmp_path, log_path=log)
+    artifacts.venue.exchange.close()
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    beats = [e for e in events if e["event"] == "heartbeat"]
+    times = [datetime.fromisoformat(e["ts"]).timestamp() for e in events]
+    span = times[-1] - times[0]
+    assert span > 240, "the recording covers five simulated minutes"
+    # at the start, once a minute, and at the end: never once a second
+    assert 2 <= len(beats) <= span / 60 + 2, [b["ts"] for b in beats]  # float-ok: seconds
