@@ -30,7 +30,9 @@ EVENT = "KXMD-26JAN01"
 
 @pytest.fixture
 def clocked(tmp_path: Path) -> Iterator[tuple[SimHarness, ManualClock, int]]:
-    boundary = math.floor(time.time() / 60) * 60
+    # the start of the hour: the sessions below last minutes, and a test reading the hour's
+    # candle as the whole session failed when they crossed the top of an hour
+    boundary = math.floor(time.time() / 3600) * 3600
     clock = ManualClock(start=boundary + 5)
     running = start_simulator(
         tmp_path / "sim",
