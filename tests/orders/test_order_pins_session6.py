@@ -16,11 +16,15 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
+from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.orders import OrderLimits, load_limits
+from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, load_limits
 from kalshi_cli.store import IntentRecord, Store
+from tests.conftest import SimHarness
+
+from .conftest import make_markets
 
 T = "KXPINS6-26JAN01-A"
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -221,3 +225,32 @@ def test_a_limit_that_is_not_a_number_is_refused_with_its_key(tmp_path: Path, ke
     with pytest.raises(ConfigError) as refused:
         load_limits(path)
     assert refused.value.message == f"{path}:2: limits.{key}: expected a number, not 'lots'"
+
+
+# ------------------------------------------------------------------------------ subaccounts
+
+
+@pytest.mark.parametrize("on_subaccount", [False, True], ids=["primary", "numbered"])
+def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
+    prime: SimHarness, client: KalshiClient, store: Store, on_subaccount: bool
+) -> None:
+    """The trade loop on a subaccount starts from that subaccount's resting orders
+    (`store.open_orders(subaccount=N)`, runner/session.py): an order it placed is its own
+    from the moment it is recorded, not the primary's."""
+    (ticker,) = make_markets(prime, 1)
+    number = 0
+    if on_subaccount:
+        number = client.create_subaccount()
+        client.transfer_between_subaccounts(
+            from_subaccount=0, to_subaccount=number, amount_cents=5000
+        )
+        client.subaccount = number
+    service = OrderService(client, store)
+    placed = service.place(
+        service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(3), Decimal("0.20")))
+    )
+    assert placed.status == "resting"
+    mine = store.open_orders(subaccount=number)
+    assert [(i.client_order_id, i.subaccount) for i in mine] == [(placed.client_order_id, number)]
+    for other in {0, 1, number + 1} - {number}:
+        assert store.open_orders(subaccount=other) == []
