@@ -20,6 +20,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.order_batch import place_batch
 from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, load_limits
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
@@ -254,3 +255,30 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
     assert [(i.client_order_id, i.subaccount) for i in mine] == [(placed.client_order_id, number)]
     for other in {0, 1, number + 1} - {number}:
         assert store.open_orders(subaccount=other) == []
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def test_a_batch_whose_answer_was_lost_records_the_orders_found_as_resting(
+    prime: SimHarness, client: KalshiClient, store: Store, tmp_path: Path
+) -> None:
+    """The orders of a batch whose answer was lost are found by their client order ids and
+    recorded as the exchange has them: resting, with their order ids, none left unknown for
+    `kalshi status` to ask a reconcile for."""
+    (ticker,) = make_markets(prime, 1)
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        f"ticker,side,action,count,price\n{ticker},yes,buy,2,0.10\n{ticker},no,buy,3,0.20\n"
+    )
+    prime.set_faults(drop_response_after_commit_rate=1.0, seed=1)
+    report = place_batch(OrderService(client, store), path)
+    prime.clear_faults()
+
+    assert [row.status for row in report.rows] == ["resting", "resting"]
+    on_exchange = {o.client_order_id: o.order_id for o in client.iter_orders(ticker=ticker)}
+    recorded = {i.client_order_id: (i.order_id, i.status, i.remaining) for i in store.intents()}
+    assert recorded == {
+        row.client_order_id: (on_exchange[row.client_order_id], "resting", count)
+        for row, count in zip(report.rows, [Decimal(2), Decimal(3)], strict=True)
+    }
