@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.client import KalshiClient
+from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import Action, BookSide, Side
@@ -25,7 +25,7 @@ from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, load_limi
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 
-from .conftest import make_markets
+from .conftest import connect, make_markets
 
 T = "KXPINS6-26JAN01-A"
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -282,3 +282,45 @@ def test_a_batch_whose_answer_was_lost_records_the_orders_found_as_resting(
         row.client_order_id: (on_exchange[row.client_order_id], "resting", count)
         for row, count in zip(report.rows, [Decimal(2), Decimal(3)], strict=True)
     }
+
+
+# ------------------------------------------------------------------------------ since_ts
+
+
+def _two_fills_ten_seconds_apart(sim: SimHarness, clock: ManualClock, ticker: str) -> float:
+    """A fill of 1 for the account, then (10 s later on the exchange's clock) a fill of 2;
+    returns the time between them."""
+    with connect(sim.new_account(balance_cents=1_000_000)) as seller:
+        for count in ("1", "2"):
+            sim.signed(
+                sim.account,
+                "POST",
+                "/portfolio/events/orders",
+                json={
+                    "ticker": ticker,
+                    "side": "bid",
+                    "count": f"{count}.00",
+                    "price": "0.4000",
+                    "time_in_force": "good_till_canceled",
+                    "self_trade_prevention_type": "taker_at_cross",
+                },
+            ).raise_for_status()
+            seller.create_order(CreateOrder(ticker, BookSide.ASK, Decimal("0.40"), Decimal(count)))
+            clock.advance(10)
+    return clock.wall() - 15
+
+
+def test_fills_are_copied_from_the_time_asked_only(
+    manual_sim: SimHarness, manual_clock: ManualClock, tmp_path: Path
+) -> None:
+    """`sync_fills(since_ts=...)` and `reconcile(since_ts=...)` copy the fills from that time
+    on, not the account's whole history (the time reaches the exchange's `min_ts`)."""
+    (ticker,) = make_markets(manual_sim, 1)
+    between = _two_fills_ten_seconds_apart(manual_sim, manual_clock, ticker)
+    with connect(manual_sim.account) as client, Store.open(tmp_path / "a.db") as store:
+        assert OrderService(client, store).sync_fills(since_ts=int(between)) == 1
+        assert [f.count for f in store.fills(ticker=ticker)] == [Decimal(2)]
+    with connect(manual_sim.account) as client, Store.open(tmp_path / "b.db") as store:
+        report = OrderService(client, store).reconcile(since_ts=int(between))
+        assert report.fills_added == 1
+        assert [f.count for f in store.fills(ticker=ticker)] == [Decimal(2)]
