@@ -17,8 +17,9 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.clock import ManualClock, SystemClock
+from kalshi_cli.errors import ConfigError, OrderOutcomeUnknown
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.order_batch import place_batch
 from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, load_limits
@@ -324,3 +325,39 @@ def test_fills_are_copied_from_the_time_asked_only(
         report = OrderService(client, store).reconcile(since_ts=int(between))
         assert report.fills_added == 1
         assert [f.count for f in store.fills(ticker=ticker)] == [Decimal(2)]
+
+
+# ------------------------------------------------------------------------------ reconcile
+
+
+def test_reconcile_waits_for_the_services_read_lag_and_a_longer_grace_before_never_placed(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    """An order of unknown outcome not on the exchange is marked never placed only once the
+    landing window (or `kalshi reconcile --grace`, if longer) and the read lag the service
+    was given (`read_lag` of the settings) have passed since it was sent."""
+    (ticker,) = make_markets(prime, 1)
+    start = SystemClock().wall()
+    clock = ManualClock(start)
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        service = OrderService(client, store, clock=clock, read_lag_s=40.0)
+        prime.set_faults(write_503_rate=1.0)  # answered 503: the exchange did not act
+        request = OrderRequest(ticker, Side.YES, Action.BUY, Decimal(1), Decimal("0.30"))
+        with pytest.raises(OrderOutcomeUnknown):
+            service.place(service.prepare(request))
+        prime.clear_faults()
+        (sent,) = store.intents()
+        # past the window and the default read lag (1 s), not the service's 40 s
+        clock.advance(LANDING_WINDOW_S + 2)
+        assert service.reconcile().still_unknown == [sent.client_order_id]
+        # past the window and 40 s, not a grace of the window + 60 s and then 40 s
+        clock.advance(40)
+        grace = LANDING_WINDOW_S + 60
+        assert service.reconcile(grace_s=grace).still_unknown == [sent.client_order_id]
+        clock.advance(60)
+        report = service.reconcile(grace_s=grace)
+        assert report.not_on_exchange == [sent.client_order_id]
+        intent = store.get_intent(sent.client_order_id)
+        assert intent is not None and intent.status == "rejected"
+        assert intent.error is not None
+        assert intent.error.startswith(f"not on the exchange {grace + 40:g}s after")
