@@ -27,7 +27,6 @@ handling `kalshi_cli.order_batch`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -55,7 +54,6 @@ from kalshi_cli.models import (
     TimeInForce,
     fmt_count,
     fmt_dollars,
-    from_book,
     price_bounds,
     price_on_grid,
     to_book,
@@ -814,35 +812,6 @@ def _status_after_create(fill: Decimal, remaining: Decimal, create: CreateOrder)
     if fill >= create.count:
         return "executed"
     return "canceled"  # IOC/FOK remainder cancelled
-
-
-def intents_json(intents: Iterable[IntentRecord]) -> list[dict[str, Any]]:
-    out = []
-    for i in intents:
-        action, price = from_book(i.book_side, i.price, i.side)
-        out.append(
-            {
-                "client_order_id": i.client_order_id,
-                "order_id": i.order_id,
-                "ticker": i.ticker,
-                "side": i.side.value,
-                "action": action.value,
-                "price": str(price),
-                "book_side": i.book_side.value,
-                "yes_price": str(i.price),
-                "count": str(i.count),
-                "filled": str(i.filled),
-                "remaining": None if i.remaining is None else str(i.remaining),
-                "status": i.status,
-                "strategy": i.strategy,
-                "model_fair": None if i.model_fair is None else str(i.model_fair),
-                "reason": i.reason,
-                "error": i.error,
-                "created_at": i.created_at,
-                "updated_at": i.updated_at,
-            }
-        )
-    return out
 
 
 @dataclass(frozen=True)
