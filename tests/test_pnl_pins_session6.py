@@ -58,3 +58,19 @@ def test_since_still_counts_only_later_events_when_a_settlement_is_finer_than_th
     assert document["fees"] == "0.000000001"
     assert document["by_market"]["A"]["fills"] == 0
     assert document["by_market"]["A"]["settlements"] == 1
+
+
+def test_a_settlement_copied_before_subaccounts_were_kept_is_counted_in_the_file_summary() -> None:
+    """A state file migrated from before 0004 keeps its settlements with no subaccount (None):
+    `kalshi pnl` over it settles the position they close, once. (`summarize_store` mutant 6
+    took the unknown subaccount for a book number, and sorting [0, None] raised.)"""
+    fills = [fill(1, "A", BID, "10 @ 0.40", START, fee="0.01")]
+    legacy = SettlementRecord(
+        "A", "E", "yes", D(10), D(0), D(4), D(0), D(10), D("0.02"), START + 100, subaccount=None
+    )
+    summary = stored(fills, [legacy])
+    document = summary.to_json()
+    assert document["realized_gross"] == "6"
+    assert document["fees"] == "0.03"
+    assert document["by_market"]["A"]["settlements"] == 1
+    assert summary.book(0).market("A").position == 0
