@@ -74,3 +74,21 @@ def test_a_settlement_copied_before_subaccounts_were_kept_is_counted_in_the_file
     assert document["fees"] == "0.03"
     assert document["by_market"]["A"]["settlements"] == 1
     assert summary.book(0).market("A").position == 0
+
+
+def test_a_file_of_one_subaccount_counts_a_legacy_settlement_of_a_market_it_did_not_trade() -> None:
+    """Fills on subaccount 3 only, and a settlement copied before 0004 (no subaccount) of a
+    market none of them traded: the file is one book, and `kalshi pnl` counts that settlement
+    (its fee) once. (`summarize_store` mutant 7 replayed the one book as subaccount 3's,
+    which takes a legacy settlement only for a market it traded, and lost it.)"""
+    fills = [
+        FillRecord(
+            "f1", "o1", None, "A", BID, D("0.40"), D(10), D("0.01"), True, START, None, None, 3
+        )
+    ]
+    legacy = SettlementRecord(
+        "B", "E", "no", D(0), D(0), D(0), D(0), D(0), D("0.02"), START + 100, subaccount=None
+    )
+    document = stored(fills, [legacy]).to_json()
+    assert document["fees"] == "0.03"
+    assert document["by_market"]["B"]["settlements"] == 1
