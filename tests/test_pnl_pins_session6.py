@@ -92,3 +92,35 @@ def test_a_file_of_one_subaccount_counts_a_legacy_settlement_of_a_market_it_did_
     document = stored(fills, [legacy]).to_json()
     assert document["fees"] == "0.03"
     assert document["by_market"]["B"]["settlements"] == 1
+
+
+def test_since_counts_only_later_events_in_every_subaccounts_book() -> None:
+    """Two subaccounts, each selling before `--since` and after it: the account's document
+    counts only the later sales of each book. (`summarize_store` mutants 14 and 17 replayed
+    the books without `since`.)"""
+    fills = [
+        FillRecord(f"f{i}", f"o{i}", None, "A", side, D(p), D(n), D(0), True, ts, None, None, sub)
+        for i, (side, p, n, ts, sub) in enumerate(
+            [
+                (BID, "0.40", 10, START, 0),
+                (BID, "0.30", 10, START + 1, 1),
+                (ASK, "0.50", 2, START + 10, 0),  # +0.20, before since
+                (ASK, "0.50", 2, START + 11, 1),  # +0.40, before since
+                (ASK, "0.60", 1, START + 100, 0),  # +0.20
+                (ASK, "0.60", 1, START + 101, 1),  # +0.30
+            ]
+        )
+    ]
+    summary = stored(fills, [], since=START + 50)
+    assert summary.to_json()["realized_gross"] == "0.5"
+    assert summary.groups["market"]["A"].fills == 2
+    assert (summary.book(0).market("A").position, summary.book(1).market("A").position) == (7, 7)
+
+
+def test_the_one_book_of_a_file_keeps_its_positions_for_the_marking() -> None:
+    """A file of one subaccount: `kalshi pnl` marks that book's positions against the exchange
+    (`PnlSummary.book`), so the book must hold them. (`summarize_store` mutants 27 and 28 left
+    the books empty or None.)"""
+    summary = stored([fill(1, "A", BID, "10 @ 0.40", START)], [])
+    assert list(summary.book(0).markets) == ["A"]
+    assert (summary.book(0).market("A").position, summary.book(0).market("A").basis) == (10, 4)
