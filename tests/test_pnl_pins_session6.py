@@ -9,8 +9,8 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
-from kalshi_cli.pnl import PnlSummary, summarize_store
+from kalshi_cli.models import BookSide, Settlement
+from kalshi_cli.pnl import PnlSummary, settlement_record_from_api, summarize_store
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 
 BID, ASK = BookSide.BID, BookSide.ASK
@@ -124,3 +124,33 @@ def test_the_one_book_of_a_file_keeps_its_positions_for_the_marking() -> None:
     summary = stored([fill(1, "A", BID, "10 @ 0.40", START)], [])
     assert list(summary.book(0).markets) == ["A"]
     assert (summary.book(0).market("A").position, summary.book(0).market("A").basis) == (10, 4)
+
+
+def test_a_settlement_is_recorded_for_the_subaccount_its_listing_was_made_for() -> None:
+    """The exchange's Settlement names no subaccount: `sync_settlements` lists each subaccount's
+    and the record keeps whose it is, so it settles that book only. (`settlement_record_from_api`
+    mutant 35 dropped the argument: every settlement became the primary's.)"""
+    body = {
+        "ticker": "KX-A",
+        "event_ticker": "KX",
+        "market_result": "yes",
+        "yes_count_fp": "10.00",
+        "yes_total_cost_dollars": "4.0000",
+        "revenue": 1000,
+        "fee_cost": "0.0200",
+        "settled_time": "2026-11-22T10:00:01.500Z",
+    }
+    record = settlement_record_from_api(Settlement.from_api(body), 2)
+    assert record.subaccount == 2
+    fills = [
+        FillRecord(
+            "f1", "o1", None, "KX-A", BID, D("0.40"), D(10), D(0), True, START, None, None, 2
+        ),
+        FillRecord(
+            "f2", "o2", None, "KX-A", BID, D("0.30"), D(5), D(0), True, START, None, None, 0
+        ),
+    ]
+    summary = stored(fills, [record])
+    assert summary.book(2).market("KX-A").position == 0  # settled, 6.00 gained
+    assert summary.book(0).market("KX-A").position == 5  # still held on the primary
+    assert summary.to_json()["realized_gross"] == "6"
