@@ -154,3 +154,41 @@ def test_a_settlement_is_recorded_for_the_subaccount_its_listing_was_made_for() 
     assert summary.book(2).market("KX-A").position == 0  # settled, 6.00 gained
     assert summary.book(0).market("KX-A").position == 5  # still held on the primary
     assert summary.to_json()["realized_gross"] == "6"
+
+
+def test_each_settlement_goes_to_the_books_it_belongs_to() -> None:
+    """Subaccounts 0 and 1. Settlements listed per subaccount go to their own book only (D:
+    subaccount 1's, while 0 still holds D); one copied before 0004 (no subaccount) goes to
+    every book that traded its market (A: 1 only; C: both, settling each) or, when none did,
+    to the primary's (B). Each book's positions are what `kalshi pnl` marks against the
+    exchange, and the document counts every settlement once per book. (`summarize_store`
+    mutants 33-44 routed them otherwise.)"""
+    trades = [
+        ("A", 1),
+        ("C", 0),
+        ("C", 1),
+        ("D", 0),
+        ("D", 1),
+    ]
+    fills = [
+        FillRecord(
+            f"f{i}", f"o{i}", None, t, BID, D("0.40"), D(10), D(0), True, START + i, None, None, sub
+        )
+        for i, (t, sub) in enumerate(trades)
+    ]
+
+    def settled(ticker: str, subaccount: int | None, fee: str = "0") -> SettlementRecord:
+        return SettlementRecord(
+            ticker, "E", "yes", D(0), D(0), D(0), D(0), D(0), D(fee), START + 100, subaccount
+        )
+
+    summary = stored(
+        fills, [settled("A", None), settled("B", None, "0.02"), settled("C", None), settled("D", 1)]
+    )
+    zero, one = summary.book(0), summary.book(1)
+    assert {t: m.position for t, m in zero.markets.items()} == {"B": 0, "C": 0, "D": 10}
+    assert {t: m.position for t, m in one.markets.items()} == {"A": 0, "C": 0, "D": 0}
+    assert zero.market("B").fees == D("0.02")
+    by_market = summary.to_json()["by_market"]
+    assert {t: b["settlements"] for t, b in by_market.items()} == {"A": 1, "B": 1, "C": 2, "D": 1}
+    assert summary.to_json()["realized_gross"] == "24"  # A, C twice and D: 10 x 0.60 each
