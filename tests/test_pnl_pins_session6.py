@@ -192,3 +192,34 @@ def test_each_settlement_goes_to_the_books_it_belongs_to() -> None:
     by_market = summary.to_json()["by_market"]
     assert {t: b["settlements"] for t, b in by_market.items()} == {"A": 1, "B": 1, "C": 2, "D": 1}
     assert summary.to_json()["realized_gross"] == "24"  # A, C twice and D: 10 x 0.60 each
+
+
+def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Path) -> None:
+    """The loop's start (`runner.session.rebuild`) replays its subaccount's book: the
+    settlement listed for it closes its position (A), one listed for another subaccount does
+    not touch its own (C), and one copied before 0004 (no subaccount) settles what it holds
+    (B). The risk rules read these positions. (`book_settlements` mutant 1 kept the others'
+    and dropped its own.)"""
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.session import rebuild
+
+    fills = [
+        fill(1, "A", BID, "10 @ 0.40", START),
+        fill(2, "B", BID, "10 @ 0.40", START + 1),
+        fill(3, "C", BID, "10 @ 0.40", START + 2),
+        FillRecord(
+            "f4", "o4", None, "C", BID, D("0.30"), D(5), D(0), True, START + 3, None, None, 1
+        ),
+    ]
+    with Store.open(tmp_path / "state.db", clock=ManualClock(START)) as store:
+        store.record_fills(fills)
+        store.record_settlements(
+            [
+                SettlementRecord("A", "E", "yes", *[D(0)] * 6, START + 100, 0),
+                SettlementRecord("B", "E", "no", *[D(0)] * 6, START + 100, None),
+                SettlementRecord("C", "E", "yes", *[D(0)] * 6, START + 100, 1),
+            ]
+        )
+        portfolio = Portfolio([])
+        rebuild(store, portfolio, 0)
+    assert {t: portfolio.position(t) for t in "ABC"} == {"A": 0, "B": 0, "C": 10}
