@@ -223,3 +223,19 @@ def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Pat
         portfolio = Portfolio([])
         rebuild(store, portfolio, 0)
     assert {t: portfolio.position(t) for t in "ABC"} == {"A": 0, "B": 0, "C": 10}
+
+
+def test_a_markets_realized_gross_adds_up_over_every_stretch() -> None:
+    """A market that realizes on two UTC days (two stretches of the integer pass): its
+    realized gross, the figure `kalshi positions` and `kalshi pnl` show per market and check
+    against the exchange's `realized_pnl`, is the sum of both. (`_StretchPass.stretch` mutant
+    90 kept only the last stretch's.)"""
+    fills = [
+        fill(1, "A", BID, "10 @ 0.40", START),
+        fill(2, "A", ASK, "2 @ 0.50", START + 10),  # +0.20
+        fill(3, "A", ASK, "3 @ 0.60", START + 86_400),  # +0.60, the next day
+    ]
+    summary = stored(fills, [])
+    a = summary.engine.market("A")
+    assert (a.realized_gross, a.position, a.basis) == (D("0.8"), 5, 2)
+    assert summary.book(0).market("A").realized_gross == D("0.8")
