@@ -239,3 +239,27 @@ def test_a_markets_realized_gross_adds_up_over_every_stretch() -> None:
     a = summary.engine.market("A")
     assert (a.realized_gross, a.position, a.basis) == (D("0.8"), 5, 2)
     assert summary.book(0).market("A").realized_gross == D("0.8")
+
+
+def test_a_days_realized_adds_up_over_stretches_cut_by_a_settlement() -> None:
+    """B settles at the time of one of its fills, which cuts the day into two stretches of the
+    integer pass; A realizes in both. The document's figures for A and for the day (what
+    `kalshi pnl` prints and `kalshi check pnl` grades) count both sales. (`_StretchPass.stretch`
+    mutants 103 and 105 kept only the last stretch's gross and fees in the cell.)"""
+    fills = [
+        fill(1, "A", BID, "10 @ 0.40", START, fee="0.01"),
+        fill(2, "A", ASK, "2 @ 0.50", START + 10, fee="0.02"),  # +0.20
+        fill(3, "B", BID, "5 @ 0.30", START + 20),
+        fill(4, "B", BID, "1 @ 0.30", START + 30),  # at B's settlement: applied after it
+        fill(5, "A", ASK, "3 @ 0.60", START + 40, fee="0.03"),  # +0.60
+    ]
+    document = stored(fills, [settlement("B", "yes", START + 30)]).to_json()
+    assert document["by_market"]["A"] == {
+        "realized_gross": "0.8",
+        "fees": "0.06",
+        "realized": "0.74",
+        "fills": 3,
+        "settlements": 0,
+    }
+    assert document["by_strategy"]["manual"]["realized_gross"] == "0.8"
+    assert document["realized_gross"] == "4.3"  # and B's 5 x 0.70 at settlement
