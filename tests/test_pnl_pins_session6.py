@@ -5,6 +5,7 @@ unpinned: each test fails on the mutant its docstring names.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -215,9 +216,9 @@ def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Pat
         store.record_fills(fills)
         store.record_settlements(
             [
-                SettlementRecord("A", "E", "yes", *[D(0)] * 6, START + 100, 0),
-                SettlementRecord("B", "E", "no", *[D(0)] * 6, START + 100, None),
-                SettlementRecord("C", "E", "yes", *[D(0)] * 6, START + 100, 1),
+                replace(settlement("A", "yes", START + 100), subaccount=0),
+                replace(settlement("B", "no", START + 100), subaccount=None),
+                replace(settlement("C", "yes", START + 100), subaccount=1),
             ]
         )
         portfolio = Portfolio([])
