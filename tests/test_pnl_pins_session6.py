@@ -5,9 +5,13 @@ unpinned: each test fails on the mutant its docstring names.
 from __future__ import annotations
 
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
+
+import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide, Settlement
@@ -264,3 +268,39 @@ def test_a_days_realized_adds_up_over_stretches_cut_by_a_settlement() -> None:
     }
     assert document["by_strategy"]["manual"]["realized_gross"] == "0.8"
     assert document["realized_gross"] == "4.3"  # and B's 5 x 0.70 at settlement
+
+
+@pytest.fixture
+def new_york_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time five hours behind UTC (a POSIX rule: no tz database needed)."""
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("new_york_time")
+def test_the_day_of_an_event_is_its_utc_date_whatever_the_local_time() -> None:
+    """A sale at 02:00 UTC is on the UTC day the daily circuit breaker and `kalshi check pnl`
+    use, not on the previous local day of a machine in New York. (`day_of` mutants 3 and 5
+    dated it in local time.)"""
+    at = 1_795_312_800.0  # 2026-11-22T02:00:00Z, 2026-11-21 21:00 in New York
+    fills = [fill(1, "A", BID, "10 @ 0.40", at - 60), fill(2, "A", ASK, "2 @ 0.50", at)]
+    assert list(stored(fills, []).to_json()["by_day"]) == ["2026-11-22"]
+
+
+def test_a_subaccounts_book_on_the_text_path_holds_its_own_fills_only() -> None:
+    """A fill finer than the integer units (0.005 contracts) sends a book to the text path:
+    that book is still replayed from its own subaccount's fills only. (`_summarize_book`
+    mutant 11 read every subaccount's fills there.)"""
+    fills = [
+        FillRecord("f1", "o1", None, "A", BID, D("0.40"), D(10), D(0), True, START, None, None, 0),
+        FillRecord(
+            "f2", "o2", None, "A", ASK, D("0.50"), D("0.005"), D(0), True, START + 1, None, None, 1
+        ),
+    ]
+    summary = stored(fills, [])
+    assert summary.book(0).market("A").position == 10
+    assert summary.book(1).market("A").position == D("-0.005")
+    assert summary.to_json()["realized_gross"] == "0"  # a sale on 1 closes nothing of 0's
