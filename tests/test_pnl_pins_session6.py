@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Settlement
-from kalshi_cli.pnl import PnlSummary, settlement_record_from_api, summarize_store
+from kalshi_cli.models import BookSide, Fill, Settlement
+from kalshi_cli.pnl import (
+    PnlSummary,
+    fill_record_from_api,
+    settlement_record_from_api,
+    summarize_store,
+)
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 
 BID, ASK = BookSide.BID, BookSide.ASK
@@ -304,3 +309,31 @@ def test_a_subaccounts_book_on_the_text_path_holds_its_own_fills_only() -> None:
     assert summary.book(0).market("A").position == 10
     assert summary.book(1).market("A").position == D("-0.005")
     assert summary.to_json()["realized_gross"] == "0"  # a sale on 1 closes nothing of 0's
+
+
+@pytest.mark.parametrize(
+    ("number", "order_subaccount", "book"),
+    [(3, None, 3), (3, 5, 3), (None, 5, 5), (None, None, 0), (True, 5, 5)],
+)
+def test_a_fill_is_recorded_in_the_book_of_the_subaccount_it_names(
+    number: int | bool | None, order_subaccount: int | None, book: int
+) -> None:
+    """The fill's own `subaccount_number` (sent to direct members) first, else its order's
+    subaccount, else the primary (0); a boolean is no subaccount number. The record's
+    subaccount is the book `kalshi positions` and `kalshi pnl` put the fill in.
+    (`fill_subaccount` mutants 1-4, 6 and 8 lost one of the three.)"""
+    body = {
+        "fill_id": "F1",
+        "order_id": "O1",
+        "market_ticker": "KX-A",
+        "book_side": "bid",
+        "count_fp": "3.00",
+        "yes_price_dollars": "0.4200",
+        "is_taker": True,
+        "fee_cost": "0",
+        "created_time": "2026-11-22T10:00:01.250Z",
+    }
+    if number is not None:
+        body["subaccount_number"] = number
+    record = fill_record_from_api(Fill.from_api(body), subaccount=order_subaccount)
+    assert record.subaccount == book
