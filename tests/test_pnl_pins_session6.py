@@ -337,3 +337,14 @@ def test_a_fill_is_recorded_in_the_book_of_the_subaccount_it_names(
         body["subaccount_number"] = number
     record = fill_record_from_api(Fill.from_api(body), subaccount=order_subaccount)
     assert record.subaccount == book
+
+
+def test_a_fill_at_the_since_moment_is_counted() -> None:
+    """`--since` counts what happened at or after it: a sale at exactly that moment (a fill at
+    00:00:00 of `--since 2026-11-22`) is counted, and the pass ends. (`_StretchPass.run_store`
+    mutant 34, `at <= cutoff`, cut an empty stretch there and never moved on.)"""
+    since = 1_795_305_600.0  # 2026-11-22T00:00:00Z
+    fills = [fill(1, "A", BID, "10 @ 0.40", since - 60), fill(2, "A", ASK, "2 @ 0.50", since)]
+    document = stored(fills, [], since=since).to_json()
+    assert document["realized_gross"] == "0.2"
+    assert document["by_day"]["2026-11-22"]["fills"] == 1
