@@ -11,10 +11,10 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult, CreateOrderResult
-from kalshi_cli.errors import BadRequestError, NotFoundError
+from kalshi_cli.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.orders import OrderRequest, OrderService
-from kalshi_cli.store import Store, StoreError
+from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from tests.conftest import SimHarness
 
 from .conftest import connect, connect_as, make_markets
@@ -145,3 +145,46 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
             lossy.cancel(filled.order_id)
     intent = store.get_intent(filled.client_order_id)
     assert intent is not None and intent.status == "executed"
+
+
+class StateFileLostWithTheAnswer(KalshiClient):
+    """A client whose order reaches the exchange while its answer is lost and the state file
+    stops taking writes: the intent cannot even be marked unknown."""
+
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        super().create_order(request)
+        self.store.close()
+        raise OrderOutcomeUnknown(
+            "no answer from the exchange", client_order_id=request.client_order_id or ""
+        )
+
+
+def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_maybe_placed(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    store = Store.open(db)
+    with connect_as(StateFileLostWithTheAnswer, prime.account) as losing:
+        losing.store = store
+        service = OrderService(losing, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(1), D("0.15"), client_order_id="c-2")
+        with pytest.raises(OrderNotRecorded) as failed:
+            service.place(service.prepare(request))
+    assert failed.value.message.startswith(
+        "order c-2 MAY HAVE BEEN PLACED (no answer from the exchange), and the state file could "
+        "not record it: "
+    )
+    assert failed.value.hint == (
+        "do not place it again; `kalshi reconcile` finds it once the state file can be written"
+    )
+    # the trade loop withdraws it by its client order id: no order id came back
+    assert (failed.value.client_order_id, failed.value.order_id) == ("c-2", None)
+    (order,) = client.iter_orders(ticker=ticker)
+    with Store.open(db) as reopened:
+        OrderService(client, reopened).reconcile()
+        intent = reopened.get_intent("c-2")
+        assert intent is not None
+        assert (intent.status, intent.order_id) == ("resting", order.order_id)
