@@ -203,7 +203,9 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
 ) -> None:
     # a replay's heartbeat has no reader; one a simulated second was 8% of a quiet replay
     log = tmp_path / "events.jsonl"
-    artifacts = execute(BacktestSpec(data=spike_data, strategy="spike"), tmp_path, log_path=log)
+    artifacts = execute(
+        BacktestSpec(data=str(spike_data), strategy="spike"), tmp_path, log_path=log
+    )
     artifacts.venue.exchange.close()
     events = [json.loads(line) for line in log.read_text().splitlines()]
     beats = [e for e in events if e["event"] == "heartbeat"]
