@@ -27,7 +27,9 @@ from __future__ import annotations
 import os
 import random
 import ssl
+import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -292,13 +294,19 @@ class ClientBase:
         cookies = self._http.cookies
         if cookies:
             cookies.set_cookie_header(request)
-        response = transport.handle_request(request)
-        response.request = request
+        started = time.perf_counter()  # float-ok: a duration, as httpx times `elapsed`
         try:
-            response.read()
-        except BaseException:
-            response.close()
+            response = transport.handle_request(request)
+            response.request = request
+            try:
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+        except httpx.RequestError as exc:
+            exc.request = request  # as httpx.Client names the request of its failures
             raise
+        response.elapsed = timedelta(seconds=time.perf_counter() - started)
         cookies.extract_cookies(response)
         return response
 

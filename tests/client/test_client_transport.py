@@ -171,3 +171,26 @@ def test_the_real_transport_keeps_the_read_timeout() -> None:
                 client.get_market("KXA")
             accepted, _ = server.accept()
             accepted.close()
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_a_response_carries_its_elapsed_time_as_from_httpx_client(proxy: str) -> None:
+    # the fixture's server answers any GET itself: here it is the exchange, not a proxy
+    api_base = f"{proxy}/trade-api/v2"
+    with KalshiClient(
+        api_base=api_base, key_id="key-1", private_key=generate_private_key()
+    ) as client:
+        response = client._request("GET", "/markets/KXE")
+    assert response.elapsed.total_seconds() >= 0
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_a_failure_names_its_request_as_from_httpx_client() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    with _client(refuse) as client, pytest.raises(TransportError) as caught:
+        client.get_market("KXA")
+    cause = caught.value.__cause__
+    assert isinstance(cause, httpx.RequestError)
+    assert cause.request.url == httpx.URL(f"{BASE}/markets/KXA")
