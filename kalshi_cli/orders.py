@@ -425,24 +425,25 @@ class OrderService:
         from kalshi_cli.store import InvalidTransition, OrderNotRecorded, StoreError
 
         try:
-            self.store.mark_sent(
-                client_order_id,
-                order_id=order_id,
-                status=status,
-                fill_count=result.fill_count,
-                remaining_count=result.remaining_count,
-            )
-        except InvalidTransition:
-            # another process (a reconcile) answered the intent while the request was in
-            # flight, perhaps "never placed" because the exchange did not have it yet
-            self.store.update_order(
-                client_order_id=client_order_id,
-                order_id=order_id,
-                status=status,
-                fill_count=result.fill_count,
-                remaining_count=result.remaining_count,
-            )
-        except StoreError as exc:
+            try:
+                self.store.mark_sent(
+                    client_order_id,
+                    order_id=order_id,
+                    status=status,
+                    fill_count=result.fill_count,
+                    remaining_count=result.remaining_count,
+                )
+            except InvalidTransition:
+                # another process (a reconcile) answered the intent while the request was in
+                # flight, perhaps "never placed" because the exchange did not have it yet
+                self.store.update_order(
+                    client_order_id=client_order_id,
+                    order_id=order_id,
+                    status=status,
+                    fill_count=result.fill_count,
+                    remaining_count=result.remaining_count,
+                )
+        except StoreError as exc:  # the correction's write failing too
             raise OrderNotRecorded(
                 f"order {client_order_id} WAS PLACED (order id {order_id}, {status}), but the "
                 f"state file could not record it: {exc.message}",
@@ -471,6 +472,26 @@ class OrderService:
                 remaining=create.count,
             ) from store_exc
 
+    def _record_found(self, client_order_id: str, order: Order) -> None:
+        """Record an order found on the exchange after its answer was lost. It exists, so a
+        state file that cannot take it must not leave it unknown to the caller either: the
+        trade loop withdraws what an `OrderNotRecorded` names."""
+        from kalshi_cli.store import OrderNotRecorded, StoreError
+
+        try:
+            self._apply_order(order)
+        except StoreError as store_exc:
+            raise OrderNotRecorded(
+                f"order {client_order_id} WAS PLACED (order id {order.order_id}, {order.status}, "
+                f"found after its answer was lost), but the state file could not record it: "
+                f"{store_exc.message}",
+                hint="do not place it again; `kalshi reconcile` records it once the state "
+                "file can be written",
+                client_order_id=client_order_id,
+                order_id=order.order_id,
+                remaining=order.remaining_count if order.status == "resting" else ZERO,
+            ) from store_exc
+
     def _resolve_after_unknown(
         self, client_order_id: str, ticker: str, exc: OrderOutcomeUnknown
     ) -> PlaceOutcome:
@@ -483,7 +504,7 @@ class OrderService:
         else:
             found_out = True
         if order is not None:
-            self._apply_order(order)
+            self._record_found(client_order_id, order)
             return PlaceOutcome(
                 client_order_id,
                 order.status,

@@ -4,6 +4,7 @@ be written after the order was placed, a cancel whose answer was lost."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult, CreateOrderResult
+from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
-from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from tests.conftest import SimHarness
@@ -188,3 +190,84 @@ def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_m
         intent = reopened.get_intent("c-2")
         assert intent is not None
         assert (intent.status, intent.order_id) == ("resting", order.order_id)
+
+
+def _stop_writes(store: Store) -> None:
+    """The state file takes no more writes, as one whose disk filled or turned read-only."""
+    store._conn.execute("PRAGMA query_only = 1")
+
+
+class AnswerLostThenStateFileStops(KalshiClient):
+    """The order lands and its answer is lost; while it is looked up, the state file stops
+    taking writes: the intent is marked unknown, the order found cannot be recorded."""
+
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        super().create_order(request)
+        raise OrderOutcomeUnknown(
+            "no answer from the exchange", client_order_id=request.client_order_id or ""
+        )
+
+    def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
+        found = super().find_order_by_client_id(client_order_id, ticker)
+        _stop_writes(self.store)
+        return found
+
+
+def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_order(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    with Store.open(tmp_path / "state.db") as store:
+        with connect_as(AnswerLostThenStateFileStops, prime.account) as losing:
+            losing.store = store
+            service = OrderService(losing, store)
+            request = OrderRequest(
+                ticker, Side.YES, Action.BUY, D(2), D("0.15"), client_order_id="c-3"
+            )
+            with pytest.raises(OrderNotRecorded) as failed:
+                service.place(service.prepare(request))
+        (order,) = client.iter_orders(ticker=ticker)
+        # the trade loop withdraws what the error names: the order id and what rests
+        assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(2))
+        assert failed.value.message.startswith(
+            f"order c-3 WAS PLACED (order id {order.order_id}, resting, found after its answer "
+            "was lost), but the state file could not record it: "
+        )
+
+
+class ReconcileInFlightThenStateFileStops(KalshiClient):
+    """A reconcile in another process marks the intent never placed while the request is in
+    flight (the exchange does not have the order yet), and
+    the state file stops taking writes before the exchange's acceptance is recorded."""
+
+    other: OrderService
+    store: Store
+
+    def create_order(self, request: CreateOrder) -> CreateOrderResult:
+        self.other.reconcile(grace_s=0.0)
+        result = super().create_order(request)
+        _stop_writes(self.store)
+        return result
+
+
+def test_an_accepted_order_whose_correction_cannot_be_recorded_names_its_order(
+    prime: SimHarness, client: KalshiClient, tmp_path: Path
+) -> None:
+    (ticker,) = make_markets(prime, 1)
+    db = tmp_path / "state.db"
+    with (
+        Store.open(db) as store,
+        Store.open(db) as other,
+        connect_as(ReconcileInFlightThenStateFileStops, prime.account) as in_flight,
+    ):
+        # the reconcile runs an hour later by its clock: the intent is past every grace
+        in_flight.other = OrderService(client, other, clock=ManualClock(time.time() + 3600))
+        in_flight.store = store
+        service = OrderService(in_flight, store)
+        request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"), client_order_id="c-4")
+        with pytest.raises(OrderNotRecorded) as failed:
+            service.place(service.prepare(request))
+        (order,) = client.iter_orders(ticker=ticker)
+        assert (failed.value.order_id, failed.value.remaining) == (order.order_id, D(3))
