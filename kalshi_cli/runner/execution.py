@@ -630,10 +630,13 @@ class Executor:
             strategy=strategy,
         )
         with self.store.transaction():  # one commit for the fill and its order's row
-            self.store.record_fill(replace(record, realized_pnl=event.net))
+            new = self.store.record_fill(replace(record, realized_pnl=event.net))
             if intent is not None:
                 self._order_filled(intent, fill.count)
-        self.ledger.add_realized(record.ts, event.net)
+        if new:
+            self.ledger.add_realized(record.ts, event.net)
+        else:  # another process (a reconcile) copied it first: the file has its P&L
+            self.ledger.forget_realized(record.ts)
         self._seen[fill.fill_id] = record.ts
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()

@@ -103,6 +103,11 @@ class LoopLedger:
         if day in self._pnl:
             self._pnl[day] += amount
 
+    def forget_realized(self, ts: float) -> None:
+        """A fill this loop found already written (by another process, whose commit may
+        already be in the kept total): the day's P&L is read from the file again."""
+        self._pnl.pop(utc_day(ts), None)
+
     # ---------------------------------------------------------------- RiskLedger
 
     def trading_state(self) -> StateRow:
@@ -134,6 +139,8 @@ class LoopLedger:
         )
 
     def risk_trips(self, *, rule: str | None = None, day: str | None = None) -> Sequence[object]:
+        if self.store.in_transaction:  # what it reads may be rolled back: not kept
+            return self.store.risk_trips(rule=rule, day=day)
         key = (rule, day)
         trips = self._trips.get(key)
         if trips is None:
@@ -141,6 +148,8 @@ class LoopLedger:
         return trips
 
     def daily_realized_pnl(self, day: str) -> Decimal:
+        if self.store.in_transaction:  # what it reads may be rolled back: not kept
+            return self.store.daily_realized_pnl(day)
         pnl = self._pnl.get(day)
         if pnl is None:
             pnl = self._pnl[day] = self.store.daily_realized_pnl(day)

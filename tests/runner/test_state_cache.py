@@ -299,3 +299,61 @@ def test_outside_the_ticks_own_questions_another_connections_write_is_seen_at_on
             assert ledger.trading_state().state == "ACTIVE"
         other.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
         assert ledger.trading_state().state == "HALTED"
+
+
+def test_a_pnl_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        now = store.clock.wall()
+        day = utc_day(now)
+        ledger = LoopLedger(store)
+        with ledger.tick(full=True):
+            pass
+        gain = FillRecord(
+            "f-gain", "o-1", None, "T", BookSide.BID, Decimal("0.5"), Decimal(1), Decimal(0),
+            True, now, "s", Decimal(50),
+        )  # fmt: skip
+        with pytest.raises(RuntimeError), store.transaction():
+            store.record_fill(gain)
+            assert ledger.daily_realized_pnl(day) == Decimal(50)
+            assert ledger.risk_trips(day=day) == []
+            raise RuntimeError("rolled back")
+        # the circuit breaker is told what the file holds, not what a rolled-back write read
+        assert ledger.daily_realized_pnl(day) == store.daily_realized_pnl(day) == 0
+
+
+def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_pnl(
+    tmp_path: Path,
+) -> None:
+    from kalshi_cli.models import Fill
+    from kalshi_cli.pnl import fill_record_from_api
+    from kalshi_cli.reconcile import backfill_realized
+
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    try:
+        ticker = next(iter(rig.loop.portfolio.markets))
+        ts = int(rig.clock.wall())
+
+        def fill(n: str, side: BookSide, price: str) -> Fill:
+            return Fill(
+                n, n, "o-" + n, ticker, side, Decimal(10), Decimal(price), True, Decimal(0),
+                "2026-01-01T00:00:00Z", ts, {},
+            )  # fmt: skip
+
+        rig.loop.executor._apply(fill("f1", BookSide.BID, "0.40"))  # buys 10 YES at 0.40
+        rig.loop.toggle_pause()  # full passes that place nothing
+        rig.loop.tick([], full=True)
+        sell = fill("f2", BookSide.ASK, "0.60")  # sells them at 0.60: +2.00
+        with Store.open(tmp_path / "s.db") as other:  # `kalshi reconcile` copies it first
+            other.record_fill(fill_record_from_api(sell))
+            backfill_realized(other)
+        day = utc_day(rig.clock.wall())
+        rig.loop.risk.state()  # an order's risk context: the other commit is seen
+        assert rig.loop.ledger.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
+        rig.loop.executor._apply(sell)  # then the loop's own fill listing brings it
+        assert rig.store.daily_realized_pnl(day) == Decimal(2)
+        for _ in range(3):
+            rig.clock.advance(1.0)
+            rig.loop.tick([], full=True)
+            assert rig.loop.ledger.daily_realized_pnl(day) == Decimal(2), "counted twice"
+    finally:
+        rig.loop.log.close()
