@@ -155,8 +155,7 @@ class EventLog:
             self._file.emit(logging.makeLogRecord({"msg": line}))
             self._file_failed()
         if self._stderr is not None and event not in QUIET_ON_STDERR:
-            self._stderr.write(readable(record, now) + "\n")
-            self._stderr.flush()
+            self._say(readable(record, now) + "\n")
 
     def _summarize(self, now_m: float, *, everything: bool = False) -> None:
         """Write the count of each key whose interval has ended; forget the quiet ones."""
@@ -187,11 +186,19 @@ class EventLog:
         if failed is None or self._file_error is not None:
             return
         self._file_error = str(failed)
-        if self._stderr is not None:
-            self._stderr.write(
-                f"log file {self.path} cannot be written ({failed}); its lines are dropped\n"
-            )
+        self._say(f"log file {self.path} cannot be written ({failed}); its lines are dropped\n")
+
+    def _say(self, text: str) -> None:
+        """A line on stderr. A stderr that fails (redirected to a file on a disk that filled
+        up, as `kalshi trade ... 2>>trade.err` from cron) is given up, never raised: the loop
+        must still withdraw its orders and stop with its own error, whatever its output does."""
+        if self._stderr is None:
+            return
+        try:
+            self._stderr.write(text)
             self._stderr.flush()
+        except OSError:
+            self._stderr = None
 
     def sink(self, kind: str, data: Mapping[str, str]) -> None:
         """The risk engine's `EventSink`."""

@@ -13,6 +13,7 @@ truth once the file can be written again.
 
 from __future__ import annotations
 
+import io
 import resource
 import sqlite3
 import subprocess
@@ -490,3 +491,41 @@ def test_a_start_whose_reconcile_cannot_write_refuses_with_exit_21(
     assert refused.value.exit_code == ExitCode.STATE_WRITE_FAILED, refused.value.one_line()
     assert "readonly" in refused.value.one_line()
     assert "make the state file writable again" in refused.value.one_line()
+
+
+class _FullDiskStream(io.StringIO):
+    """stderr redirected to a file on the disk that just filled up (`kalshi trade ... 2>>
+    trade.err` from cron): every flush fails with ENOSPC, as a real file's does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_under_stderr_too_still_withdraws_the_quotes(session: Session) -> None:
+    s = session
+    _quote(s)
+    stderr = _FullDiskStream()
+    s.loop.log._stderr = stderr
+    s.store._conn.execute("PRAGMA query_only = 1")  # the state file takes no write either
+    error = _run_until_it_stops(s)
+    assert error.exit_code == ExitCode.STATE_WRITE_FAILED, error.one_line()
+    assert s.resting() == [], error.one_line()
+    assert stderr.flushes == 1, "a failing stderr is given up after its first failure"
+
+
+def test_a_line_stderr_cannot_take_is_dropped_not_raised(tmp_path: Path) -> None:
+    stderr = _FullDiskStream()
+    log = EventLog(ManualClock(), path=tmp_path / "trade.log", stderr=stderr)
+    try:
+        log.emit("stopped", {"reason": "duration reached"})
+        log.emit("stopped", {"reason": "again"})
+    finally:
+        log.close()
+    assert stderr.flushes == 1, "given up after its first failure"
+    # the log file still has every line
+    assert (tmp_path / "trade.log").read_text().count('"event":"stopped"') == 2
