@@ -29,18 +29,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Level, Orderbook, PriceRange, Side, parse_count
-from kalshi_cli.orders import OrderClient
 from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.portfolio import MidHistory, OpenOrder, Portfolio, open_order
+from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, Strategy
 from kalshi_cli.strategies.base import Complement, best_bid
@@ -52,34 +52,6 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
 
 CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
-
-
-class MarketFeed(Protocol):
-    """What the loop reads market data through: `kalshi_cli.feed.MarketData` fits."""
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def book(self, ticker: str) -> Orderbook | None: ...
-
-    def is_fresh(self, ticker: str) -> bool: ...
-
-    def data_age(self, ticker: str) -> float: ...
-
-    def last_message_age(self) -> float: ...
-
-    def drain_events(self) -> list[FeedEvent]: ...
-
-
-class LoopClient(OrderClient, Protocol):
-    """What the loop asks of the exchange: its order service's calls and the queue positions
-    a strategy reads. The `KalshiClient` is one; the paper loop's, the local venue's and a
-    test's fake exchange are others."""
-
-    def get_queue_positions(
-        self, *, market_tickers: list[str] | None = ...
-    ) -> dict[str, Decimal]: ...
 
 
 @dataclass(frozen=True)

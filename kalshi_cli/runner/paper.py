@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import Market, Orderbook, Side, parse_count
-from kalshi_cli.runner.loop import MarketFeed
+from kalshi_cli.runner.ports import MarketFeed
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

@@ -36,13 +36,14 @@ from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.fees import FeeReads, load_fees
 from kalshi_cli.runner.ledger import LoopLedger
-from kalshi_cli.runner.loop import LoopClient, LoopSettings, MarketFeed, TradeLoop
+from kalshi_cli.runner.loop import LoopSettings, TradeLoop
 from kalshi_cli.runner.order_group import (
     close_session_group,
     contracts_limit,
     open_session_group,
 )
 from kalshi_cli.runner.portfolio import Portfolio, open_order
+from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.state_fault import is_state_failure, stop_on_state_failure
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.strategies import get_strategy

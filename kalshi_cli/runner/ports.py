@@ -1,0 +1,41 @@
+"""What the trade loop reads through and asks of: its market data feed and its exchange client,
+as narrow Protocols (the real `MarketData` and `KalshiClient` fit, and so do the paper loop's,
+the local venue's and the tests' fakes). Kept apart from `runner/loop.py` so that module stays
+the loop itself."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from kalshi_cli.feed.book import FeedEvent
+from kalshi_cli.models import Orderbook
+from kalshi_cli.orders import OrderClient
+
+
+class MarketFeed(Protocol):
+    """What the loop reads market data through: `kalshi_cli.feed.MarketData` fits."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def book(self, ticker: str) -> Orderbook | None: ...
+
+    def is_fresh(self, ticker: str) -> bool: ...
+
+    def data_age(self, ticker: str) -> float: ...
+
+    def last_message_age(self) -> float: ...
+
+    def drain_events(self) -> list[FeedEvent]: ...
+
+
+class LoopClient(OrderClient, Protocol):
+    """What the loop asks of the exchange: its order service's calls and the queue positions
+    a strategy reads. The `KalshiClient` is one; the paper loop's, the local venue's and a
+    test's fake exchange are others."""
+
+    def get_queue_positions(
+        self, *, market_tickers: list[str] | None = ...
+    ) -> dict[str, Decimal]: ...
