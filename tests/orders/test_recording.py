@@ -235,6 +235,10 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
             f"order c-3 WAS PLACED (order id {order.order_id}, resting, found after its answer "
             "was lost), but the state file could not record it: "
         )
+        assert failed.value.hint == (
+            "do not place it again; `kalshi reconcile` records it once the state file can be "
+            "written"
+        )
 
 
 class ReconcileInFlightThenStateFileStops(KalshiClient):
