@@ -577,11 +577,13 @@ class Exchange(OrderGroups, Subaccounts):
             return list(resting.get(ticker, {}).values())
         return [o for orders in resting.values() for o in orders.values()]
 
-    def fills(self, account_id: str) -> list[SimFill]:
-        """Newest first: the live ones, then those `archive_fills` moved out."""
+    def fills(self, account_id: str, *, since: float | None = None) -> list[SimFill]:
+        """Newest first: the live ones, then those `archive_fills` moved out (of these, with
+        `since`, only the ones made at or after it: a listing of the live tier asks for none
+        older than its cutoff, so they are not rebuilt)."""
         live = self._acct(account_id).fills[::-1]
         archived = self._fill_archives.get(account_id)
-        return live + list(archived.fills())[::-1] if archived else live
+        return live + list(archived.fills(since))[::-1] if archived else live
 
     def positions(self, account_id: str) -> list[SimPosition]:
         """Every market the account has traded, flat ones included (the server filters)."""
@@ -591,8 +593,9 @@ class Exchange(OrderGroups, Subaccounts):
         """Newest first."""
         return self._acct(account_id).settlements[::-1]
 
-    def trades(self, ticker: str | None = None) -> list[SimTrade]:
-        """Newest first: the live ones, then those `archive_trades` moved out."""
+    def trades(self, ticker: str | None = None, *, since: float | None = None) -> list[SimTrade]:
+        """Newest first: the live ones, then those `archive_trades` moved out (with `since`,
+        only those made at or after it, as `fills`)."""
         if ticker is None:
             live = self._trades
         else:
@@ -600,7 +603,7 @@ class Exchange(OrderGroups, Subaccounts):
             live = self._trades_by_ticker[ticker]
         if not self._trade_archive:
             return live[::-1]
-        return live[::-1] + list(self._trade_archive.trades(ticker))[::-1]
+        return live[::-1] + list(self._trade_archive.trades(ticker, since))[::-1]
 
     # time -----------------------------------------------------------------------------------
 

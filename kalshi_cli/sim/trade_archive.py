@@ -115,10 +115,14 @@ class TradeArchive:
             self._ts[position],
         )
 
-    def trades(self, ticker: str | None = None) -> Iterator[SimTrade]:
-        """Oldest first; of one market when `ticker` is given."""
+    def trades(self, ticker: str | None = None, since: float | None = None) -> Iterator[SimTrade]:
+        """Oldest first; of one market when `ticker` is given; only those made at or after
+        `since` when it is given (the rest are not rebuilt: a live listing reads none of them)."""
         positions = range(len(self._ts)) if ticker is None else self._by_ticker.get(ticker, ())
-        return (self.trade(p) for p in positions)
+        if since is None:
+            return (self.trade(p) for p in positions)
+        ts = self._ts
+        return (self.trade(p) for p in positions if ts[p] >= since)
 
     def count(self, ticker: str) -> int:
         return len(self._by_ticker.get(ticker, ()))
@@ -236,6 +240,9 @@ class FillArchive:
             c["charge"],
         )
 
-    def fills(self) -> Iterator[SimFill]:
-        """Oldest first."""
-        return (self.fill(p) for p in range(len(self._ts)))
+    def fills(self, since: float | None = None) -> Iterator[SimFill]:
+        """Oldest first; only those made at or after `since` when it is given."""
+        if since is None:
+            return (self.fill(p) for p in range(len(self._ts)))
+        ts = self._ts
+        return (self.fill(p) for p in range(len(ts)) if ts[p] >= since)

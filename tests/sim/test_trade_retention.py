@@ -11,6 +11,7 @@ it ran. Kalshi serves a trade or fill older than `trades_created_ts` from `/hist
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -257,3 +258,29 @@ def test_a_keyed_accounts_live_fills_are_only_those_within_the_lag(on_subaccount
         assert live == recent, (minute, live, recent)
     assert exchange.fill_tiers(account_id) == (by_minute[-1][0], len(made) - by_minute[-1][0])
     assert repr(exchange.fills(account_id)) == repr(made[::-1])  # ids, Decimals, fee parts
+
+
+def test_a_read_from_a_time_on_leaves_out_only_archived_records_before_it() -> None:
+    # a listing of the live tier asks from its cutoff on: older archived records are neither
+    # served nor rebuilt; everything live, and every archived record from then on, is there
+    exchange, _, _ = _run()
+    live_count, archived_count = exchange.trade_tiers()
+    every = exchange.trades()
+    live, archived = every[:live_count], every[live_count:]
+    middle = sorted(t.ts for t in archived)[archived_count // 2]
+    assert exchange.trades(since=middle) == live + [t for t in archived if t.ts >= middle]
+    assert exchange.trades(since=math.inf) == live
+    ticker = archived[0].ticker
+    assert exchange.trades(ticker, since=middle) == [
+        t for t in exchange.trades(ticker) if t.ts >= middle or t in live
+    ]
+
+    exchange, account_id, _, _ = _trade_as_a_client(3)
+    fills = exchange.fills(account_id)
+    live_fills = fills[: exchange.fill_tiers(account_id)[0]]
+    old = fills[len(live_fills) :]
+    middle = sorted(f.ts for f in old)[len(old) // 2]
+    assert exchange.fills(account_id, since=middle) == live_fills + [
+        f for f in old if f.ts >= middle
+    ]
+    assert exchange.fills(account_id, since=math.inf) == live_fills

@@ -172,10 +172,11 @@ def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ticker = query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
-    archived = Archive(state.exchange, state.history, ctx.now).trade
+    archive = Archive(state.exchange, state.history, ctx.now)
+    archived = archive.trade
     trades = [
         t
-        for t in state.exchange.trades(ticker)
+        for t in state.exchange.trades(ticker, since=archive.cutoff)
         if within(t.ts, lo, hi) and not only_block and not archived(t)
     ]
     page, cursor = paginate(trades, lambda t: t.trade_id, limit, query_str(ctx, "cursor"))

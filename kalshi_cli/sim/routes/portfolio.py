@@ -143,12 +143,15 @@ def _filtered_page(
 
 
 def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    archived = Archive(state.exchange, state.history, ctx.now).fill
+    archive = Archive(state.exchange, state.history, ctx.now)
+    archived = archive.fill
     return _filtered_page(
         state,
         ctx,
         "fills",
-        rows=lambda account_id: [f for f in state.exchange.fills(account_id) if not archived(f)],
+        rows=lambda account_id: [
+            f for f in state.exchange.fills(account_id, since=archive.cutoff) if not archived(f)
+        ],
         by="order_id",
         field=lambda f: f.order_id,
         when=lambda f: f.ts,
