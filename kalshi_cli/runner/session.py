@@ -44,7 +44,11 @@ from kalshi_cli.runner.order_group import (
 )
 from kalshi_cli.runner.portfolio import Portfolio, open_order
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
-from kalshi_cli.runner.state_fault import is_state_failure, stop_on_state_failure
+from kalshi_cli.runner.state_fault import (
+    MAKE_WRITABLE,
+    is_state_failure,
+    stop_on_state_failure,
+)
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
 from kalshi_cli.strategies import get_strategy
 
@@ -150,15 +154,15 @@ def reconcile(
     try:
         report = service.reconcile()
     except KalshiError as exc:
+        state_failed = is_state_failure(exc)
         refused = StartupRefused(
             f"reconciliation with the exchange failed: {exc.message}; not trading",
-            hint="make the state file writable again (free space on its disk, its permissions, "
-            "or stop the process holding its lock), then start again"
-            if is_state_failure(exc)
+            hint=f"make the state file writable again ({MAKE_WRITABLE}), then start again"
+            if state_failed
             else "check the connection (`kalshi health-check`), then start again",
         )
         # an unreachable exchange exits 7, as everywhere; a state file that fails, 21
-        refused.exit_code = ExitCode.STATE_WRITE_FAILED if is_state_failure(exc) else exc.exit_code
+        refused.exit_code = ExitCode.STATE_WRITE_FAILED if state_failed else exc.exit_code
         raise refused from exc
     if report.still_unknown:
         unknown = StartupRefused(

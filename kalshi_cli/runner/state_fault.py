@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.loop import TradeLoop
 
 
+# how a state file that stopped taking writes is made to take them again, said in every hint
+MAKE_WRITABLE = "free space on its disk, its permissions, or stop the process holding its lock"
+
+
 class _GroupTrigger(Protocol):
     """The one call beyond the loop's own that the stop makes: the `KalshiClient`'s."""
 
@@ -102,9 +106,8 @@ def stop_on_state_failure(
         loop.alerts.beat("fail", loop.beat_text(f"state file failed: {exc.message}"))
     return StateFileFailed(
         summary,
-        hint="make it writable again (free space on its disk, its permissions, or stop the "
-        "process holding its lock), then run `kalshi reconcile`, which copies that from the "
-        "exchange, before starting the loop again",
+        hint=f"make it writable again ({MAKE_WRITABLE}), then run `kalshi reconcile`, which "
+        "copies that from the exchange, before starting the loop again",
     )
 
 
@@ -113,8 +116,8 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
     start-up's reconcile, binding, order group) or after a clean stop."""
     return StateFileFailed(
         f"{_cause(exc)}; kalshi trade stopped with none of its orders resting",
-        hint="make it writable again (free space on its disk, its permissions, or stop the "
-        "process holding its lock), then start again: it reconciles before it trades",
+        hint=f"make it writable again ({MAKE_WRITABLE}), then start again: it reconciles "
+        "before it trades",
     )
 
 
