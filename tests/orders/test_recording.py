@@ -243,8 +243,10 @@ def test_an_order_found_after_a_lost_answer_that_cannot_be_recorded_names_its_or
 
 class ReconcileInFlightThenStateFileStops(KalshiClient):
     """A reconcile in another process marks the intent never placed while the request is in
-    flight (the exchange does not have the order yet), and
-    the state file stops taking writes before the exchange's acceptance is recorded."""
+    flight (the exchange does not have the order yet), and the state file stops taking writes
+    before the exchange's acceptance is recorded. The write fails as its transaction opens, so
+    this reaches the acceptance's own failure, not the correction after a reconcile (that one
+    needs the file to fail between two transactions, which no fault here can time)."""
 
     other: OrderService
     store: Store
@@ -256,7 +258,7 @@ class ReconcileInFlightThenStateFileStops(KalshiClient):
         return result
 
 
-def test_an_accepted_order_whose_correction_cannot_be_recorded_names_its_order(
+def test_an_accepted_order_the_state_file_cannot_record_names_its_order_and_what_rests(
     prime: SimHarness, client: KalshiClient, tmp_path: Path
 ) -> None:
     (ticker,) = make_markets(prime, 1)
