@@ -225,6 +225,12 @@ def test_an_intent_that_cannot_be_recorded_is_never_sent(session: Session) -> No
     error = _run_until_it_stops(s)
     assert s.orders() == [], "nothing reached the exchange without its intent on disk"
     _assert_stopped_on_the_state_file(s, error, "readonly")
+    # what a person reads next: how to make the file take writes, and reconcile before trading
+    assert error.hint == (
+        "make it writable again (free space on its disk, its permissions, or stop the process "
+        "holding its lock), then run `kalshi reconcile`, which copies that from the exchange, "
+        "before starting the loop again"
+    )
 
 
 def test_an_order_whose_answer_cannot_be_recorded_is_cancelled_on_the_exchange(
