@@ -98,6 +98,17 @@ class PaperClient:
         return getattr(self._venue_client, name)
 
     @property
+    def subaccount(self) -> int | None:
+        """The venue client's: the loop, the kill switch and `acting_on` set and read it here,
+        and the venue acts on it (set on this wrapper alone, the venue's orders, fills and
+        positions were another subaccount's than the one the loop books)."""
+        return self._venue_client.subaccount
+
+    @subaccount.setter
+    def subaccount(self, value: int | None) -> None:
+        self._venue_client.subaccount = value
+
+    @property
     def authenticated(self) -> bool:
         return True
 
