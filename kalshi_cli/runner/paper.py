@@ -17,6 +17,7 @@ Two pieces put it between the loop and the exchange:
   positions, balance, settlements) goes to the venue's client. The real client is reachable
   only through the forwarding methods listed in `EXCHANGE_READS`: there is no attribute through
   which an order could reach the exchange, and a test proves no write request arrives there.
+  Its `subaccount` is the venue client's, so a loop set to a subaccount trades and reads there.
 - `PaperFeed`, the loop's feed: the live `MarketData` (WebSocket, REST fallback), subscribed to
   public channels only (books, tickers, trades, lifecycle), whose events feed the venue (each
   book change, each public trade, each determination) in the loop's own thread before the loop

@@ -32,6 +32,11 @@ The trade loop reaches all of this through `client`, a `VenueClient`: the method
 the same wire shapes (the simulator's serializers), so YES/NO prices are converted exactly as
 against the exchange. It has no network code at all: nothing here can reach an order endpoint.
 
+Subaccounts are the core's (`Exchange.create_subaccount` on `account`, 0 being `account`
+itself); the client acting on one (`VenueClient.subaccount`) reads and writes as the exchange
+does for a client acting on it (docs/backtesting.md "Subaccounts"), and each resting order
+remembers the core's account it rests on, so the fill model fills it there.
+
 Interface for whoever feeds it (a replay, or a live feed for paper trading):
     `book_changed(ticker, yes, no)` after each change of a market's book (the bid levels by
     price, as `feed.book.LocalBook` keeps them); `trade(ticker, yes_price, count, taker_side)`
