@@ -1,7 +1,7 @@
 """The Textual app behind `kalshi dashboard --backtest RESULT`: a finished backtest's results,
 read-only (kalshi_cli.dashboard.backtest loads them). It reuses the live dashboard's cell
-formatting, its help and filter screens and its panel base (`_panels.PanelApp`); the keys that act on a running loop say they do not
-apply here."""
+formatting, its help and filter screens and its panel base (`_panels.PanelApp`); the keys that
+act on a running loop say they do not apply here."""
 
 from __future__ import annotations
 
