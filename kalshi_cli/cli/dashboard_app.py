@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Sparkline, Static
 
+from kalshi_cli.cli._panels import PanelApp
 from kalshi_cli.clock import utc_datetime
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import (
@@ -428,7 +429,7 @@ PANELS = (
 )
 
 
-class DashboardApp(App[None]):
+class DashboardApp(PanelApp):
     TITLE = "kalshi dashboard"
     CSS = """
     Screen { layout: vertical; }
@@ -459,7 +460,6 @@ class DashboardApp(App[None]):
         self.market_filter = ""
         self.kill_text: str | None = None
         self.message = ""
-        self.shown: dict[str, RenderableType] = {}
         self._remote_busy = False
         self._kill_paper = False  # the confirmed kill is a paper loop's
         self._leaving = threading.Event()  # a paper kill stops waiting for its loop
@@ -566,20 +566,6 @@ class DashboardApp(App[None]):
                 panel.border_title = (
                     f"{name} (the account's, not the paper loop's)" if paper else name
                 )
-
-    def _set(self, widget_id: str, renderable: RenderableType) -> None:
-        self.shown[widget_id] = renderable
-        self.query_one(f"#{widget_id}", Static).update(renderable)
-
-    def panel_text(self, widget_id: str) -> str:
-        """What a panel shows, as plain text at its width on screen (for tests)."""
-        from rich.console import Console
-
-        renderable = self.shown.get(widget_id, "")
-        width = max(20, self.query_one(f"#{widget_id}", Static).content_size.width)
-        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-        console.print(renderable)
-        return console.export_text()
 
     # -------------------------------------------------------------------- keys
 

@@ -1,21 +1,21 @@
 """The Textual app behind `kalshi dashboard --backtest RESULT`: a finished backtest's results,
 read-only (kalshi_cli.dashboard.backtest loads them). It reuses the live dashboard's cell
-formatting and its help and filter screens; the keys that act on a running loop say they do not
-apply here."""
+formatting, its help and filter screens and its panel base (`_panels.PanelApp`); the keys that
+act on a running loop say they do not apply here."""
 
 from __future__ import annotations
 
-import io
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer, Sparkline, Static
 
+from kalshi_cli.cli._panels import PanelApp
 from kalshi_cli.cli.dashboard_app import (
     FilterScreen,
     HelpScreen,
@@ -162,7 +162,7 @@ class BacktestHelp(HelpScreen):
             )
 
 
-class BacktestApp(App[None]):
+class BacktestApp(PanelApp):
     """`kalshi dashboard --backtest RESULT`: a finished backtest's results, read-only."""
 
     TITLE = "kalshi dashboard - BACKTEST"
@@ -192,7 +192,6 @@ class BacktestApp(App[None]):
         self.view = view
         self.market_filter = ""
         self.message = ""
-        self.shown: dict[str, RenderableType] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="top")
@@ -229,20 +228,6 @@ class BacktestApp(App[None]):
 
     def equity_points(self) -> list[float]:  # float-ok: pixels, not money
         return [float(e) for _, e, _ in self.view.report.get("equity") or []]  # float-ok: pixels
-
-    def _set(self, widget_id: str, renderable: RenderableType) -> None:
-        self.shown[widget_id] = renderable
-        self.query_one(f"#{widget_id}", Static).update(renderable)
-
-    def panel_text(self, widget_id: str) -> str:
-        """What a panel shows, as plain text at its width on screen (for tests)."""
-        from rich.console import Console
-
-        renderable = self.shown.get(widget_id, "")
-        width = max(20, self.query_one(f"#{widget_id}", Static).content_size.width)
-        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-        console.print(renderable)
-        return console.export_text()
 
     def action_not_a_loop(self, key: str) -> None:
         self.message = f"{key}: {NOT_A_LOOP}"

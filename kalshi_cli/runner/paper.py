@@ -17,6 +17,7 @@ Two pieces put it between the loop and the exchange:
   positions, balance, settlements) goes to the venue's client. The real client is reachable
   only through the forwarding methods listed in `EXCHANGE_READS`: there is no attribute through
   which an order could reach the exchange, and a test proves no write request arrives there.
+  Its `subaccount` is the venue client's, so a loop set to a subaccount trades and reads there.
 - `PaperFeed`, the loop's feed: the live `MarketData` (WebSocket, REST fallback), subscribed to
   public channels only (books, tickers, trades, lifecycle), whose events feed the venue (each
   book change, each public trade, each determination) in the loop's own thread before the loop
@@ -96,6 +97,17 @@ class PaperClient:
         if name in EXCHANGE_READS:
             return getattr(self._exchange, name)
         return getattr(self._venue_client, name)
+
+    @property
+    def subaccount(self) -> int | None:
+        """The venue client's: the loop, the kill switch and `acting_on` set and read it here,
+        and the venue acts on it (set on this wrapper alone, the venue's orders, fills and
+        positions were another subaccount's than the one the loop books)."""
+        return self._venue_client.subaccount
+
+    @subaccount.setter
+    def subaccount(self, value: int | None) -> None:
+        self._venue_client.subaccount = value
 
     @property
     def authenticated(self) -> bool:

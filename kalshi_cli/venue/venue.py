@@ -32,6 +32,11 @@ The trade loop reaches all of this through `client`, a `VenueClient`: the method
 the same wire shapes (the simulator's serializers), so YES/NO prices are converted exactly as
 against the exchange. It has no network code at all: nothing here can reach an order endpoint.
 
+Subaccounts are the core's (`Exchange.create_subaccount` on `account`, 0 being `account`
+itself); the client acting on one (`VenueClient.subaccount`) reads and writes as the exchange
+does for a client acting on it (docs/backtesting.md "Subaccounts"), and each resting order
+remembers the core's account it rests on, so the fill model fills it there.
+
 Interface for whoever feeds it (a replay, or a live feed for paper trading):
     `book_changed(ticker, yes, no)` after each change of a market's book (the bid levels by
     price, as `feed.book.LocalBook` keeps them); `trade(ticker, yes_price, count, taker_side)`
@@ -46,10 +51,10 @@ surface, call for call (tests/venue/test_venue_calls.py).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
@@ -76,11 +81,13 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.records import ledger_id, not_found, owner
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
 
 MARKET_CASH_CENTS = 10**15  # the recorded market's account: never short of collateral
 Levels = Mapping[Decimal, Decimal]
+R = TypeVar("R")
 
 
 @dataclass
@@ -106,6 +113,7 @@ class _Resting:
     own: Decimal  # its price on its own side (YES price for a bid, NO price for an ask)
     arrived: float  # float-ok: time
     spot: QueueSpot
+    ledger: str  # the core's account of the subaccount it rests on
     first_fill: float | None = None  # float-ok: time
 
 
@@ -361,7 +369,7 @@ class LocalVenue:
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
         """The market account meets our resting order for `count` at its price."""
-        order = self.exchange.order(self.account, r.order_id)
+        order = self.exchange.order(r.ledger, r.order_id)
         count = min(count, order.remaining_count)
         if count <= 0 or order.status != "resting":
             self._forget(r.order_id)
@@ -381,7 +389,7 @@ class LocalVenue:
             self.stats.queue_waits.append(now - r.arrived)
         self.stats.maker_fills += 1
         self.stats.maker_contracts += count
-        after = self.exchange.order(self.account, r.order_id)
+        after = self.exchange.order(r.ledger, r.order_id)
         r.spot.remaining = after.remaining_count
         if after.status != "resting":
             self._forget(r.order_id)
@@ -406,7 +414,8 @@ class LocalVenue:
         now = self.clock.wall()
         while self._expiries and self._expiries[0][0] <= now:
             _, order_id = heapq.heappop(self._expiries)
-            if self.exchange.order(self.account, order_id).status != "resting":
+            r = self._resting.get(order_id)
+            if r is not None and self.exchange.order(r.ledger, order_id).status != "resting":
                 self._forget(order_id)
 
     def _watch_expiry(self, order_id: str, expiration_time: int | None) -> None:
@@ -414,6 +423,15 @@ class LocalVenue:
             heapq.heappush(self._expiries, (expiration_time, order_id))
 
     # ------------------------------------------------------------------ requests
+
+    def ledger(self, subaccount: int) -> str:
+        """The core's account of our `subaccount` (0: `account`), created by the core's
+        `create_subaccount`; one not created is refused as the exchange refuses a write to it
+        (400)."""
+        try:
+            return self.exchange.subaccount_ledger(self.account, subaccount)
+        except ExchangeError as exc:
+            raise _api_error(exc) from exc
 
     def place(
         self,
@@ -428,16 +446,18 @@ class LocalVenue:
         post_only: bool = False,
         reduce_only: bool = False,
         expiration_time: int | None = None,
+        subaccount: int = 0,
     ) -> dict[str, Any]:
-        """Place our order; the create-order answer as the exchange sends it."""
+        """Place our order on `subaccount`; the create-order answer as the exchange sends it."""
         self._arrive()
+        ledger = self.ledger(subaccount)
         self.stats.orders += 1
         buy_yes = book_side is BookSide.BID
         own = price if buy_yes else ONE - price
         placed = [] if post_only else self._take(ticker, buy_yes, own)
         try:
             result = self.exchange.place_order(
-                self.account,
+                ledger,
                 ticker=ticker,
                 book_side=book_side,
                 price=price,
@@ -460,9 +480,9 @@ class LocalVenue:
         if result.fills:
             self.stats.taker_fills += len(result.fills)
             self.stats.taker_contracts += taken
-        live = self.exchange.order(self.account, order.order_id)
+        live = self.exchange.order(ledger, order.order_id)
         if live.status == "resting":
-            self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count)
+            self._rest(live.order_id, ticker, buy_yes, own, live.remaining_count, ledger=ledger)
             self._watch_expiry(live.order_id, live.expiration_time)
         response: dict[str, Any] = {
             "order_id": order.order_id,
@@ -474,7 +494,9 @@ class LocalVenue:
         response.update(ser.fill_averages(result.fills))
         return response
 
-    def _rest(self, order_id: str, ticker: str, yes: bool, own: Decimal, left: Decimal) -> None:
+    def _rest(
+        self, order_id: str, ticker: str, yes: bool, own: Decimal, left: Decimal, *, ledger: str
+    ) -> None:
         levels = self._books.get(ticker)
         level = ZERO if levels is None else (levels[0] if yes else levels[1]).get(own, ZERO)
         self._resting[order_id] = _Resting(
@@ -484,13 +506,15 @@ class LocalVenue:
             own,
             self.clock.wall(),
             QueueSpot.join(left, level, self.fill_model),
+            ledger,
         )
         self._by_ticker.setdefault(ticker, set()).add(order_id)
 
-    def cancel(self, order_id: str) -> tuple[dict[str, Any], Decimal]:
+    def cancel(self, order_id: str, *, subaccount: int = 0) -> tuple[dict[str, Any], Decimal]:
         self._arrive()
+        ledger = self.ledger(subaccount)
         try:
-            order, reduced = self.exchange.cancel_order(self.account, order_id)
+            order, reduced = self.exchange.cancel_order(ledger, order_id)
         except ExchangeError as exc:
             raise _api_error(exc) from exc
         self._forget(order_id)
@@ -507,13 +531,15 @@ class LocalVenue:
         count: Decimal,
         updated_client_order_id: str | None = None,
         expiration_time: int | None = None,
+        subaccount: int = 0,
     ) -> dict[str, Any]:
         """Kalshi's amend: a new price (or a larger count) loses the queue place; a smaller
         count at the same price keeps it."""
         self._arrive()
+        ledger = self.ledger(subaccount)
         try:
             old, new, fills = self.exchange.amend_order(
-                self.account,
+                ledger,
                 order_id,
                 ticker=ticker,
                 book_side=book_side,
@@ -539,17 +565,23 @@ class LocalVenue:
                 self._resting[new.order_id] = kept
                 self._by_ticker.setdefault(ticker, set()).add(new.order_id)
             else:
-                self._rest(new.order_id, ticker, yes, own, new.remaining_count)
+                self._rest(new.order_id, ticker, yes, own, new.remaining_count, ledger=ledger)
             self._watch_expiry(new.order_id, new.expiration_time)
         return {"old_order": ser.order_json(old), "order": ser.order_json(new)}
 
     def decrease(
-        self, order_id: str, *, reduce_by: Decimal | None, reduce_to: Decimal | None
+        self,
+        order_id: str,
+        *,
+        reduce_by: Decimal | None,
+        reduce_to: Decimal | None,
+        subaccount: int = 0,
     ) -> dict[str, Any]:
         self._arrive()
+        ledger = self.ledger(subaccount)
         try:
             order = self.exchange.decrease_order(
-                self.account, order_id, reduce_by=reduce_by, reduce_to=reduce_to
+                ledger, order_id, reduce_by=reduce_by, reduce_to=reduce_to
             )
         except ExchangeError as exc:
             raise _api_error(exc) from exc
@@ -585,12 +617,46 @@ class VenueClient:
     tests/venue/test_venue.py); answers go through the same wire shapes and `from_api`
     parsers. There is no HTTP here: a write can only reach the local venue."""
 
-    # the subaccount the client acts on, as `KalshiClient.subaccount`: a venue has one account
-    # and no subaccounts, so every call covers all of it (the kill switch reads this)
+    # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the exchange's
+    # defaults): the venue's subaccounts are the core's (`Exchange.create_subaccount` on
+    # `venue.account`), and each call acts on the one the exchange would (see `_ledgers`)
     subaccount: int | None = None
 
     def __init__(self, venue: LocalVenue) -> None:
         self.venue = venue
+        self.subaccount = None
+
+    def _number(self, named: int | None = None) -> int:
+        """The subaccount a write acts on: the one it names, else the client's, else 0."""
+        if named is not None:
+            return named
+        return self.subaccount or 0
+
+    def _ledgers(self, named: int | None = None, *, all_by_default: bool) -> list[str]:
+        """The core's accounts a read covers, as the exchange's `read_ledgers`: the subaccount
+        it names, else the client's; with neither, every subaccount (the order, fill and
+        settlement listings) or 0 (positions, queue positions). One not created holds nothing."""
+        ex = self._ex
+        user = self.venue.account
+        number = named if named is not None else self.subaccount
+        numbers = ex.subaccount_numbers(user)
+        if number is None:
+            return [ledger_id(user, n) for n in (numbers if all_by_default else [0])]
+        return [ledger_id(user, number)] if number in numbers else []
+
+    def _newest_first(
+        self,
+        rows: Callable[[str], Sequence[R]],
+        when: Callable[[R], float | None],
+        named: int | None = None,
+    ) -> Sequence[R]:
+        """A listing's rows of every subaccount it covers (`_ledgers`), newest first, as
+        the exchange merges them."""
+        ledgers = self._ledgers(named, all_by_default=True)
+        if len(ledgers) == 1:
+            return rows(ledgers[0])
+        merged = [r for ledger in ledgers for r in rows(ledger)]
+        return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
 
     @property
     def _ex(self) -> Exchange:
@@ -662,20 +728,28 @@ class VenueClient:
 
     # portfolio
     def get_balance(self) -> Balance:
-        account = self._ex.account(self.venue.account)
+        """The client's subaccount's (0's when it names none; 400 for one not created)."""
+        ledger = self.venue.ledger(self._number())
+        account = self._ex.account(ledger)
         return Balance.from_api(
             {
                 "balance": account.cash_cents,
                 "balance_dollars": fmt_dollars(account.balance),
-                "portfolio_value": self._ex.portfolio_value_cents(self.venue.account),
+                "portfolio_value": self._ex.portfolio_value_cents(ledger),
                 "updated_ts": int(self.venue.clock.wall()),
             }
         )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
-        """The venue's one account, as subaccount 0."""
-        balance = self.get_balance()
-        return [SubaccountBalance(0, balance.balance, int(self.venue.clock.wall()))]
+        """Every subaccount of the venue, 0 first."""
+        ex = self._ex
+        user = self.venue.account
+        return [
+            SubaccountBalance(
+                n, ex.account(ledger_id(user, n)).balance, int(ex.balance_updated(user, n))
+            )
+            for n in ex.subaccount_numbers(user)
+        ]
 
     def get_queue_positions(
         self,
@@ -684,12 +758,13 @@ class VenueClient:
         event_ticker: str | None = None,
         subaccount: int | None = None,
     ) -> dict[str, Decimal]:
-        """order id -> contracts ahead of it in the estimated queue (the fill model's); the
-        venue's one account is subaccount 0's, so another subaccount has no orders."""
+        """order id -> contracts ahead of it in the estimated queue (the fill model's), of the
+        orders of `subaccount` (else the client's, else 0)."""
         out: dict[str, Decimal] = {}
-        if subaccount:
-            return out
+        ledgers = self._ledgers(subaccount, all_by_default=False)
         for r in self.venue._resting.values():
+            if r.ledger not in ledgers:
+                continue
             if market_tickers is not None and r.ticker not in market_tickers:
                 continue
             if event_ticker is not None:
@@ -737,7 +812,10 @@ class VenueClient:
         include_flat: bool = False,
     ) -> list[Position]:
         out = []
-        for p in self._ex.positions(self.venue.account):
+        held = [
+            p for ledger in self._ledgers(all_by_default=False) for p in self._ex.positions(ledger)
+        ]
+        for p in held:
             if ticker is not None and p.ticker != ticker:
                 continue
             market = self._ex.markets.get(p.ticker)
@@ -760,7 +838,7 @@ class VenueClient:
         n = 0
         # newest first, as the exchange lists them; fills are kept in time order, so the first
         # one older than `min_ts` ends the listing (the loop reads only its recent fills)
-        for f in self._ex.fills(self.venue.account):
+        for f in self._newest_first(self._ex.fills, lambda f: f.ts):
             if min_ts is not None and int(f.ts) < min_ts:
                 return
             if ticker is not None and f.ticker != ticker:
@@ -778,9 +856,7 @@ class VenueClient:
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
     ) -> Iterator[Settlement]:
         n = 0
-        if subaccount:  # the venue's one account is subaccount 0's
-            return
-        for s in self._ex.settlements(self.venue.account):  # newest first
+        for s in self._newest_first(self._ex.settlements, lambda s: s.settled_time, subaccount):
             if ticker is not None and s.ticker != ticker:
                 continue
             if limit is not None and n >= limit:
@@ -797,7 +873,7 @@ class VenueClient:
         limit: int | None = None,
     ) -> Iterator[Order]:
         n = 0
-        for o in self._ex.orders(self.venue.account):  # newest first
+        for o in self._newest_first(self._ex.orders, lambda o: o.created_time):
             if ticker is not None and o.ticker != ticker:
                 continue
             if status is not None and o.status != status:
@@ -811,11 +887,15 @@ class VenueClient:
             yield Order.from_api(ser.order_json(o))
 
     def get_order(self, order_id: str) -> Order:
-        try:
-            order = self._ex.order(self.venue.account, order_id)
-        except ExchangeError as exc:
-            raise _api_error(exc) from exc
-        return Order.from_api(ser.order_json(order))
+        """The order on any subaccount: the exchange's read of one order names none."""
+        ex = self._ex
+        user = self.venue.account
+        for n in ex.subaccount_numbers(user):
+            try:
+                return Order.from_api(ser.order_json(ex.order(ledger_id(user, n), order_id)))
+            except ExchangeError:
+                continue
+        raise _api_error(not_found())
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
         for order in self.iter_orders(ticker=ticker):
@@ -836,14 +916,15 @@ class VenueClient:
             post_only=request.post_only,
             reduce_only=request.reduce_only,
             expiration_time=request.expiration_time,
+            subaccount=self._number(),
         )
         return CreateOrderResult.from_api(answer)
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
     ) -> CancelResult:
-        """One account on a venue: `subaccount` names nothing here."""
-        order, reduced = self.venue.cancel(order_id)
+        """The order on `subaccount` (else the client's, else 0): another's is not found."""
+        order, reduced = self.venue.cancel(order_id, subaccount=self._number(subaccount))
         return CancelResult.from_api(
             {
                 "order_id": order["order_id"],
@@ -853,11 +934,14 @@ class VenueClient:
         )
 
     def cancel_all_orders(self) -> None:
-        """Every resting order of the venue's one account, as the exchange's cancel-all: the
-        kill switch of a paper loop (paper_kill.py) runs on this."""
-        for order_id in [o.order_id for o in self._ex.orders(self.venue.account)]:
-            if self._ex.order(self.venue.account, order_id).status == "resting":
-                self.venue.cancel(order_id)
+        """Every resting order of the client's subaccount (of every subaccount when it names
+        none), as the exchange's cancel-all: the kill switch of a paper loop (paper_kill.py)
+        runs on this."""
+        for ledger in self._ledgers(all_by_default=True):
+            _, number = owner(ledger)
+            for order_id in [o.order_id for o in self._ex.resting_orders(ledger)]:
+                if self._ex.order(ledger, order_id).status == "resting":
+                    self.venue.cancel(order_id, subaccount=number)
 
     def batch_cancel(
         self,
@@ -865,11 +949,15 @@ class VenueClient:
         *,
         subaccounts: dict[str, int] | None = None,
     ) -> list[CancelResult]:
-        """Per-order failures come back as `CancelResult.error`, as the exchange answers them."""
+        """Per-order failures come back as `CancelResult.error`, as the exchange answers them.
+        Each item acts on the client's subaccount, else the one `subaccounts` names for it,
+        else 0 (the exchange's reading of an item that names none), as `KalshiClient` sends."""
+        where = subaccounts or {}
         results: list[CancelResult] = []
         for order_id, _ in orders:
+            number = self.subaccount if self.subaccount is not None else where.get(order_id, 0)
             try:
-                order, reduced = self.venue.cancel(order_id)
+                order, reduced = self.venue.cancel(order_id, subaccount=number)
             except ApiError as exc:
                 results.append(CancelResult(order_id, ZERO, exc.one_line()))
                 continue
@@ -899,6 +987,7 @@ class VenueClient:
             count=count,
             updated_client_order_id=updated_client_order_id,
             expiration_time=expiration_time,
+            subaccount=self._number(),
         )
 
     def decrease_order(
@@ -908,4 +997,6 @@ class VenueClient:
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
     ) -> dict[str, Any]:
-        return self.venue.decrease(order_id, reduce_by=reduce_by, reduce_to=reduce_to)
+        return self.venue.decrease(
+            order_id, reduce_by=reduce_by, reduce_to=reduce_to, subaccount=self._number()
+        )

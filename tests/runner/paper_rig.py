@@ -67,8 +67,12 @@ class PaperRig:
 
 
 @contextmanager
-def paper_rig(state_path: Path, *, strategy: str = "market-maker") -> Iterator[PaperRig]:
-    """A paper loop holding its state file's trade lock, as `kalshi trade --paper` does."""
+def paper_rig(
+    state_path: Path, *, strategy: str = "market-maker", subaccount: int | None = None
+) -> Iterator[PaperRig]:
+    """A paper loop holding its state file's trade lock, as `kalshi trade --paper` does; with
+    `subaccount`, its client acts on that subaccount of the venue (created, and given half of
+    the venue's $1000, as `kalshi subaccount create` and `transfer` would)."""
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
     account = trader(exchange)
@@ -77,6 +81,18 @@ def paper_rig(state_path: Path, *, strategy: str = "market-maker") -> Iterator[P
     markets = [m for m in markets if m.is_open]
     venue = paper.build_venue(cast("KalshiClient", real), markets, clock, Decimal(1000))
     client = cast("KalshiClient", paper.PaperClient(cast("KalshiClient", real), venue))
+    if subaccount is not None:
+        while venue.exchange.subaccount_numbers(venue.account)[-1] < subaccount:
+            venue.exchange.create_subaccount(venue.account)
+        if subaccount:
+            venue.exchange.transfer(
+                venue.account,
+                client_transfer_id="paper-rig",
+                from_subaccount=0,
+                to_subaccount=subaccount,
+                amount_cents=50_000,
+            )
+        client.subaccount = subaccount
     feed = paper.PaperFeed(cast("MarketData", FakeFeed(exchange, account, clock)), venue)
     with (
         acquire(state_path, account=None, now=clock.wall()),
