@@ -249,6 +249,11 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     assert "kalshi_cli.keys" in modules
     # with no config file, no YAML parser either; JSON output needs no table renderer (#17)
     assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
+    # a read of the markets generates Market's dataclasses (`market`), not the ten other response
+    # dataclasses of `models`: the client's areas import those in the calls that return them
+    # (#17, session 7)
+    assert "kalshi_cli.market" in modules
+    assert "kalshi_cli.models" not in modules
 
 
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:

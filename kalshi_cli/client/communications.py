@@ -35,7 +35,7 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import (
+from kalshi_cli.units import (
     ONE,
     ZERO,
     fmt_count,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import (
     EVENTS_PAGE_MAX,
@@ -23,7 +23,10 @@ from kalshi_cli.client.base import (
 )
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Orderbook, parse_count, parse_optional_dollars
+from kalshi_cli.units import parse_count, parse_optional_dollars
+
+if TYPE_CHECKING:
+    from kalshi_cli.models import Orderbook  # loaded by the call that returns one (#17)
 
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
 BATCH_MAX = 100  # tickers per batch candlestick or order book request
@@ -300,6 +303,8 @@ class ExchangeDataApi(ClientBase):
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
+        from kalshi_cli.models import Orderbook
+
         out: dict[str, Orderbook] = {}
         for i in range(0, len(tickers), BATCH_MAX):
             body = self._get("/markets/orderbooks", params={"tickers": tickers[i : i + BATCH_MAX]})

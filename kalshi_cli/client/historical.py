@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.client.base import (
     MARKETS_PAGE_MAX,
@@ -27,7 +27,12 @@ from kalshi_cli.client.base import (
 from kalshi_cli.client.listing import Listings, time_window
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Fill, Market, Order, Position, Trade
+from kalshi_cli.market import Market
+
+if TYPE_CHECKING:
+    # loaded by the calls that return them: a client that only reads the markets generates none
+    # of these dataclasses (#17)
+    from kalshi_cli.models import Fill, Order, Position, Trade
 
 T = TypeVar("T")
 
@@ -129,6 +134,8 @@ class HistoricalApi(Listings):
     ) -> Iterator[Trade]:
         """`GET /markets/trades` within a time range: the live tier's half of
         `trades_with_history`."""
+        from kalshi_cli.models import Trade
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/markets/trades", "trades", Trade.from_api, params, limit, private=False
@@ -142,6 +149,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
+        from kalshi_cli.models import Trade
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/historical/trades", "trades", Trade.from_api, params, limit, private=False
@@ -160,6 +169,8 @@ class HistoricalApi(Listings):
         """One page of `GET /markets/trades` (or `/historical/trades`): (trades, next cursor;
         "" on the last page). For a reader that keeps its place between pages, as a resumable
         download does."""
+        from kalshi_cli.models import Trade
+
         params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
         path = "/historical/trades" if historical else "/markets/trades"
         return self._page(
@@ -174,6 +185,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
+        from kalshi_cli.models import Fill
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/historical/fills", "fills", Fill.from_api, params, limit, private=True
@@ -187,6 +200,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
+        from kalshi_cli.models import Order
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/historical/orders", "orders", Order.from_api, params, limit, private=True
@@ -196,6 +211,8 @@ class HistoricalApi(Listings):
         self, *, ticker: str | None = None, event_ticker: str | None = None
     ) -> Iterator[Position]:
         """Settled positions archived by whole event (never split with the live listing)."""
+        from kalshi_cli.models import Position
+
         params: Params = {"ticker": ticker, "event_ticker": event_ticker}
         return self._listing(
             "/historical/positions", "market_positions", Position.from_api, params, private=True

@@ -25,7 +25,7 @@ from kalshi_cli.client.base import ClientBase, Params, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.errors import KalshiError, ValidationError
-from kalshi_cli.models import fmt_count, parse_count
+from kalshi_cli.units import fmt_count, parse_count
 
 GROUPS = "/portfolio/order_groups"
 

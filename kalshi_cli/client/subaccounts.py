@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
-from kalshi_cli.models import parse_dollars
+from kalshi_cli.units import parse_dollars
 
 
 @dataclass(frozen=True)

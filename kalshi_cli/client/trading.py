@@ -28,7 +28,7 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import (
+from kalshi_cli.units import (
     BookSide,
     fmt_count,
     fmt_dollars,
