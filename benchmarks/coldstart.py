@@ -8,6 +8,7 @@ no sample pays for compiling source.
 
 from __future__ import annotations
 
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,28 +46,39 @@ def clean_env(environ: dict[str, str], home: str) -> dict[str, str]:
     return env
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime  # float-ok: seconds of CPU
+
+
+def timed(argv: list[str], env: dict[str, str], *, cpu: bool = False) -> float:
+    """Wall time of one run of `argv`, or with `cpu` its CPU time (user + system: a loaded
+    machine stretches the wall time of a process far more than its CPU time)."""
+    start = _children_cpu() if cpu else time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
+    elapsed = (_children_cpu() if cpu else time.perf_counter()) - start
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} exited {done.returncode}: {done.stdout}{done.stderr}")
     return elapsed
 
 
-def medians(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, float]:
-    """Median wall time of each command over `runs` fresh processes, interleaved."""
+def medians(
+    commands: dict[str, list[str]], runs: int, env: dict[str, str], *, cpu: bool = False
+) -> dict[str, float]:
+    """Median wall (or with `cpu`, CPU) time of each command over `runs` fresh processes,
+    interleaved."""
     for argv in commands.values():  # warm the page cache and .pyc files first
         timed(argv, env)
     samples: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
-            samples[name].append(timed(argv, env))
+            samples[name].append(timed(argv, env, cpu=cpu))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def report(result: dict[str, float], runs: int, target: str) -> None:
+def report(result: dict[str, float], runs: int, target: str, *, cpu: bool = False) -> None:
     base = result['python -c "import typer"']
-    print(f"median of {runs} cold starts each (target: {target})")
+    what = "CPU time (user + system)" if cpu else "wall time"
+    print(f"median {what} of {runs} cold starts each (target: {target})")
     for name, seconds in result.items():
         print(f"  {name:34} {seconds * 1000:7.1f} ms  {seconds / base:5.2f}x")

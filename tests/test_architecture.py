@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kalshi_cli"
 LAYERS: list[tuple[str, set[str]]] = [
     ("constants", {"__init__", "exit_codes", "clock"}),
     ("errors and units", {"errors", "units"}),
+    ("the market's shape", {"market"}),  # below `models`, which re-exports it (#17)
     ("vocabulary", {"models", "keys"}),
     ("decisions", {"decisions"}),
     (

@@ -231,6 +231,7 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
 
     with start_simulator(tmp_path / "sim", scenario="default") as sim:
         modules, code = modules_after(["markets", "--json"], tmp_path)
+        generated = dataclasses_after(["markets", "--json"], tmp_path)
         assert sim.data_dir == (tmp_path / "sim").resolve()
     assert code == 0
     assert "kalshi_cli.client.client" in modules  # it did go over the network
@@ -249,6 +250,108 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     assert "kalshi_cli.keys" in modules
     # with no config file, no YAML parser either; JSON output needs no table renderer (#17)
     assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
+    # a read of the markets generates Market's dataclasses (`market`), not the ten other response
+    # dataclasses of `models`: the client's areas import those in the calls that return them
+    # (#17, session 7)
+    assert "kalshi_cli.market" in modules
+    assert "kalshi_cli.models" not in modules
+    # nor the response dataclasses of the client's other areas: each area module loads its
+    # shapes (`client/*_shapes.py`) on first use (#17, session 7)
+    assert not [m for m in modules if m.endswith("_shapes")]
+    # every dataclass of ours costs ~0.8 ms to generate at each start; these are all a read of
+    # the markets may generate (the order request shapes of `client.requests` load with the
+    # first order call, the config file's parsed document only with a config file) (#17)
+    assert generated <= MARKETS_JSON_DATACLASSES, sorted(generated - MARKETS_JSON_DATACLASSES)
+
+
+AREAS_WITH_LAZY_SHAPES = (
+    "api_keys",
+    "batch_orders",
+    "communications",
+    "exchange",
+    "historical",
+    "order_groups",
+    "subaccounts",
+)
+
+
+@pytest.mark.parametrize("area", AREAS_WITH_LAZY_SHAPES)
+def test_an_area_still_exports_the_shapes_it_loads_on_first_use(area: str) -> None:
+    """Every public name of a client area, its response dataclasses included, is importable
+    from the area's module as before, and is the one class (not a copy); an unknown name is
+    still an AttributeError. Each module runs fresh, so the lazy path is the one taken."""
+    probe = (
+        "import importlib, sys\n"
+        f"area = importlib.import_module('kalshi_cli.client.{area}')\n"
+        f"assert 'kalshi_cli.client.{area}_shapes' not in sys.modules\n"
+        "for name in area.__all__:\n"
+        "    value = getattr(area, name)\n"
+        f"shapes = sys.modules['kalshi_cli.client.{area}_shapes']\n"
+        "moved = [n for n in area.__all__ if hasattr(shapes, n)]\n"
+        "assert moved and all(getattr(area, n) is getattr(shapes, n) for n in moved), moved\n"
+        "assert not hasattr(area, 'NoSuchName')\n"
+        "print(sorted(moved))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() != "[]"
+
+
+MARKETS_JSON_DATACLASSES = {
+    "kalshi_cli.cli._output.Column",
+    "kalshi_cli.cli.app.LazyCommand",
+    "kalshi_cli.client.ratelimit.BucketLimit",
+    "kalshi_cli.client.ratelimit.TierLimits",
+    "kalshi_cli.client.retry.RetryPolicy",
+    "kalshi_cli.client.stats.EndpointStats",
+    "kalshi_cli.config.ConfigDocument",
+    "kalshi_cli.config.Dirs",
+    "kalshi_cli.config.Key",
+    "kalshi_cli.config.Origin",
+    "kalshi_cli.config.Settings",
+    "kalshi_cli.connection.Connection",
+    "kalshi_cli.market.Market",
+    "kalshi_cli.market.PriceRange",
+    "kalshi_cli.sim.announce.AccountInfo",
+    "kalshi_cli.sim.embed._Prepared",
+    "kalshi_cli.units.BookOrder",
+}
+
+DATACLASS_PROBE = """
+import dataclasses, json, sys
+sys.argv = ["kalshi", *json.loads(sys.argv[1])]
+from kalshi_cli.__main__ import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+found = sorted(
+    f"{name}.{attr}"
+    for name, module in list(sys.modules.items())
+    if name.startswith("kalshi_cli")
+    for attr, value in vars(module).items()
+    if isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == name
+)
+sys.stdout.flush()
+sys.stderr.write("\\nDATACLASSES " + json.dumps(found) + "\\n")
+"""
+
+
+def dataclasses_after(args: list[str], home: Path) -> set[str]:
+    """The dataclasses of ours that `kalshi ARGS` generated (defined in a loaded module)."""
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", DATACLASS_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "DATACLASSES " in done.stderr, done.stderr
+    return set(json.loads(done.stderr.rsplit("DATACLASSES ", 1)[1]))
 
 
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:

@@ -177,7 +177,7 @@ MARKET_COLUMNS = (
 
 
 def market_summary_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.units import fmt_count, fmt_dollars
 
     return {
         "ticker": m.ticker,
@@ -199,7 +199,7 @@ def market_summary_json(m: Market) -> dict[str, Any]:
 
 
 def render_markets(out: Output, markets: list[Market]) -> None:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.units import fmt_count, fmt_dollars
 
     rows = [
         {
@@ -245,13 +245,14 @@ def market_command(
 
 def _tick(m: Market) -> str:
     """The market's finest tick: its prices are shown to that many digits."""
-    from kalshi_cli.models import min_tick
+    from kalshi_cli.market import min_tick
 
     return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
 def market_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_dollars, min_tick
+    from kalshi_cli.market import min_tick
+    from kalshi_cli.units import fmt_dollars
 
     document = market_summary_json(m)
     document.update(
@@ -269,7 +270,7 @@ def market_json(m: Market) -> dict[str, Any]:
 
 
 def render_market(out: Output, m: Market) -> None:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.units import fmt_count, fmt_dollars
 
     ranges = ", ".join(
         f"{fmt_dollars(r.start)}-{fmt_dollars(r.end)} step {fmt_dollars(r.step)}"
@@ -385,13 +386,13 @@ def watch_loop(
 
 
 def _level(level: Level | None) -> dict[str, str] | None:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.units import fmt_count, fmt_dollars
 
     return None if level is None else {"price": fmt_dollars(level[0]), "size": fmt_count(level[1])}
 
 
 def orderbook_json(book: Orderbook) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_dollars
+    from kalshi_cli.units import fmt_dollars
 
     return {
         "ticker": book.ticker,
@@ -417,7 +418,7 @@ BOOK_COLUMNS = (
 
 
 def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> None:
-    from kalshi_cli.models import ONE, fmt_count, fmt_dollars
+    from kalshi_cli.units import ONE, fmt_count, fmt_dollars
 
     document = orderbook_json(book)
     if out.as_json:
@@ -443,7 +444,7 @@ def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> 
 
 
 def book_summary(book: Orderbook) -> str:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.units import fmt_count, fmt_dollars
 
     def show(level: Level | None) -> str:
         return "none" if level is None else f"{fmt_dollars(level[0])} x {fmt_count(level[1])}"

@@ -1,8 +1,17 @@
-"""The signed Kalshi client; see base.py for how a request travels, client.py for the API areas."""
+"""The signed Kalshi client; see base.py for how a request travels, client.py for the API areas.
+
+The order request shapes (`CreateOrder`, `CreateOrderResult`, `CancelResult`, from `requests`)
+are exported here too but load on first use: a client that only reads generates none of their
+dataclasses (#17).
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.client import KalshiClient
 from kalshi_cli.client.ratelimit import TIERS, BucketLimit, TierLimits
-from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 
 __all__ = [
     "TIERS",
@@ -13,3 +22,13 @@ __all__ = [
     "KalshiClient",
     "TierLimits",
 ]
+
+_REQUESTS = frozenset({"CancelResult", "CreateOrder", "CreateOrderResult"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REQUESTS:
+        from kalshi_cli.client import requests
+
+        return getattr(requests, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

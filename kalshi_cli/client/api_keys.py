@@ -7,36 +7,33 @@ logs or prints it. Listing never carries a private key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import ClientBase, path_segment
 
+if TYPE_CHECKING:
+    from kalshi_cli.client.api_keys_shapes import (
+        ApiKeyInfo,
+        GeneratedKey,
+    )
 
-@dataclass(frozen=True)
-class ApiKeyInfo:
-    api_key_id: str
-    name: str
-    scopes: tuple[str, ...]
-    subaccount: int | None
+__all__ = [
+    "ApiKeyInfo",
+    "ApiKeysApi",
+    "GeneratedKey",
+]
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ApiKeyInfo:
-        sub = data.get("subaccount")
-        return cls(
-            str(data["api_key_id"]),
-            str(data.get("name") or ""),
-            tuple(str(s) for s in data.get("scopes") or ()),
-            None if sub is None else int(sub),
-        )
+_SHAPES = frozenset({"ApiKeyInfo", "GeneratedKey"})
 
 
-@dataclass(frozen=True)
-class GeneratedKey:
-    api_key_id: str
-    key_type: str
-    # never in a repr, so never in a log line or a traceback
-    private_key_pem: str = field(repr=False)
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `api_keys_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import api_keys_shapes
+
+        return getattr(api_keys_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _key_body(name: str, scopes: tuple[str, ...] | None, subaccount: int | None) -> dict[str, Any]:
@@ -52,6 +49,8 @@ class ApiKeysApi(ClientBase):
     """The account's API keys (see the module docstring)."""
 
     def list_api_keys(self) -> list[ApiKeyInfo]:
+        from kalshi_cli.client.api_keys_shapes import ApiKeyInfo
+
         body = self._get("/api_keys", auth=True)
         return [self._parse(ApiKeyInfo.from_api, k, "API key") for k in body.get("api_keys") or []]
 
@@ -80,6 +79,8 @@ class ApiKeysApi(ClientBase):
     ) -> GeneratedKey:
         """A key pair made by the exchange; the answer is the only copy of its private key.
         Sent once: a lost answer is a key whose private half nobody has (delete it)."""
+        from kalshi_cli.client.api_keys_shapes import GeneratedKey
+
         body = _key_body(name, scopes, subaccount) | {"key_type": key_type}
         self._require_key("generating an API key")
         response = self._send_once("POST", "/api_keys/generate", json=body, what="a new API key")

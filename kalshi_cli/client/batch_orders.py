@@ -11,24 +11,41 @@ Within an answered batch, each item is either an order (`BatchItem.result`) or a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import ClientBase
-from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
+
+if TYPE_CHECKING:
+    # `requests` (its three dataclasses) loads with the first order call, not with the client (#17)
+    from kalshi_cli.client.batch_orders_shapes import (
+        BatchItem,
+    )
+    from kalshi_cli.client.requests import CreateOrder
+
+__all__ = [
+    "BATCH_CREATE_ITEM_COST",
+    "BatchItem",
+    "BatchOrdersApi",
+]
+
+_SHAPES = frozenset({"BatchItem"})
+
+
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `batch_orders_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import batch_orders_shapes
+
+        return getattr(batch_orders_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # "The maximum batch size scales with your tier's write budget" (openapi.yaml 3.31.0): the
 # largest batch whose cost, 10 tokens an order, the write bucket can hold
 BATCH_CREATE_ITEM_COST = 10
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    client_order_id: str
-    result: CreateOrderResult | None  # the order, when it was created
-    error: str | None  # why not, in the exchange's words
 
 
 class BatchOrdersApi(ClientBase):
@@ -79,6 +96,9 @@ class BatchOrdersApi(ClientBase):
 
 
 def _item(raw: Any) -> BatchItem:
+    from kalshi_cli.client.batch_orders_shapes import BatchItem
+    from kalshi_cli.client.requests import CreateOrderResult
+
     if not isinstance(raw, dict):
         raise TypeError("a batch item is not an object")
     coid = str(raw.get("client_order_id") or "")

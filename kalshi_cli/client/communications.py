@@ -21,12 +21,10 @@ leaves the exchange's default (the primary account, 0).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from kalshi_cli.client.base import ClientBase, Params, path_segment
-from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.errors import (
     KalshiError,
@@ -35,109 +33,45 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import (
+from kalshi_cli.units import (
     ONE,
     ZERO,
     fmt_count,
     fmt_dollars,
-    parse_count,
-    parse_dollars,
-    parse_optional_dollars,
 )
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.communications_shapes import (
+        Quote,
+        Rfq,
+    )
+
+__all__ = [
+    "QUOTES",
+    "RFQS",
+    "CommunicationsApi",
+    "Quote",
+    "QuoteSide",
+    "Rfq",
+    "check_bid",
+]
+
+_SHAPES = frozenset({"Quote", "Rfq"})
+
+
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `communications_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import communications_shapes
+
+        return getattr(communications_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 RFQS = "/communications/rfqs"
 QUOTES = "/communications/quotes"
 QuoteSide = Literal["yes", "no"]
-
-
-def _opt_count(value: Any) -> Decimal | None:
-    return None if value is None or value == "" else parse_count(value)
-
-
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name)
-    return "" if value is None else str(value)
-
-
-@dataclass(frozen=True)
-class Rfq:
-    """A request for quote as the exchange shows it to the caller (`creator_user_id` only to
-    its creator)."""
-
-    rfq_id: str
-    market_ticker: str
-    status: str
-    contracts: Decimal
-    target_cost: Decimal | None
-    rest_remainder: bool
-    creator_id: str
-    created_ts: str
-    cancellation_reason: str = ""
-    mine: bool = False
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Rfq:
-        return cls(
-            rfq_id=str(data["id"]),
-            market_ticker=str(data["market_ticker"]),
-            status=str(data["status"]),
-            contracts=parse_count(data["contracts_fp"]),
-            target_cost=parse_optional_dollars(data.get("target_cost_dollars")),
-            rest_remainder=bool(data.get("rest_remainder", False)),
-            creator_id=str(data["creator_id"]),
-            created_ts=str(data["created_ts"]),
-            cancellation_reason=_text(data, "cancellation_reason"),
-            mine=bool(data.get("creator_user_id")),
-            raw=data,
-        )
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A quote as the exchange shows it: to its maker and to the RFQ's creator only. The order
-    ids of an execution are there for the party whose order it is."""
-
-    quote_id: str
-    rfq_id: str
-    market_ticker: str
-    status: str
-    yes_bid: Decimal
-    no_bid: Decimal
-    yes_contracts: Decimal | None
-    no_contracts: Decimal | None
-    contracts: Decimal
-    accepted_side: str | None
-    created_ts: str
-    updated_ts: str
-    creator_order_id: str = ""
-    rfq_creator_order_id: str = ""
-    cancellation_reason: str = ""
-    mine: bool = False
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Quote:
-        side = data.get("accepted_side")
-        return cls(
-            quote_id=str(data["id"]),
-            rfq_id=str(data["rfq_id"]),
-            market_ticker=str(data["market_ticker"]),
-            status=str(data["status"]),
-            yes_bid=parse_dollars(data["yes_bid_dollars"]),
-            no_bid=parse_dollars(data["no_bid_dollars"]),
-            yes_contracts=_opt_count(data.get("yes_contracts_fp")),
-            no_contracts=_opt_count(data.get("no_contracts_fp")),
-            contracts=parse_count(data["contracts_fp"]),
-            accepted_side=None if side is None else str(side),
-            created_ts=str(data["created_ts"]),
-            updated_ts=str(data["updated_ts"]),
-            creator_order_id=_text(data, "creator_order_id"),
-            rfq_creator_order_id=_text(data, "rfq_creator_order_id"),
-            cancellation_reason=_text(data, "cancellation_reason"),
-            mine=bool(data.get("creator_user_id")),
-            raw=data,
-        )
 
 
 def _id(value: str, what: str) -> str:
@@ -191,6 +125,8 @@ class CommunicationsApi(ClientBase):
         page_size: int = 100,
     ) -> Iterator[Rfq]:
         """RFQs, newest first, across every page; `mine`: only the caller's."""
+        from kalshi_cli.client.communications_shapes import Rfq
+
         params: Params = {
             "market_ticker": market_ticker,
             "event_ticker": event_ticker,
@@ -213,6 +149,8 @@ class CommunicationsApi(ClientBase):
         return list(self.iter_rfqs(**filters))
 
     def get_rfq(self, rfq_id: str) -> Rfq:
+        from kalshi_cli.client.communications_shapes import Rfq
+
         body = self._get(f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True)
         return self._parse(lambda d: Rfq.from_api(d["rfq"]), body, "RFQ")
 
@@ -230,6 +168,8 @@ class CommunicationsApi(ClientBase):
     ) -> str:
         """Ask for quotes on `contracts` of `market_ticker`, or on what `target_cost` dollars
         buy (exactly one of the two); returns the RFQ's id."""
+        from kalshi_cli.client.requests import check_count
+
         if (contracts is None) == (target_cost is None):
             raise ValidationError(
                 "give exactly one of contracts and target_cost", code="bad_rfq_size"
@@ -284,6 +224,8 @@ class CommunicationsApi(ClientBase):
     ) -> Iterator[Quote]:
         """Quotes the caller may see (its own, and those on its RFQs), newest first; `mine`:
         only its own; `on_my_rfqs`: only those on its RFQs."""
+        from kalshi_cli.client.communications_shapes import Quote
+
         params: Params = {
             "rfq_id": rfq_id,
             "status": status,
@@ -310,6 +252,8 @@ class CommunicationsApi(ClientBase):
         return f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}/quotes/{quote}"
 
     def get_quote(self, quote_id: str, *, rfq_id: str | None = None) -> Quote:
+        from kalshi_cli.client.communications_shapes import Quote
+
         body = self._get(self._quote_path(quote_id, rfq_id), auth=True)
         return self._parse(lambda d: Quote.from_api(d["quote"]), body, "quote")
 

@@ -9,10 +9,8 @@ the exchange leaves out or sends as null (no trade in the period) is None.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import (
     EVENTS_PAGE_MAX,
@@ -23,91 +21,48 @@ from kalshi_cli.client.base import (
 )
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Orderbook, parse_count, parse_optional_dollars
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.exchange_shapes import (
+        Candle,
+        ExchangeSchedule,
+        MaintenanceWindow,
+        Ohlc,
+    )
+    from kalshi_cli.models import Orderbook  # loaded by the call that returns one (#17)
+
+__all__ = [
+    "BATCH_MAX",
+    "CANDLE_PERIODS",
+    "Candle",
+    "ExchangeDataApi",
+    "ExchangeSchedule",
+    "MaintenanceWindow",
+    "Ohlc",
+]
+_SHAPES = frozenset({"Candle", "ExchangeSchedule", "MaintenanceWindow", "Ohlc"})
+
+
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `exchange_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import exchange_shapes
+
+        return getattr(exchange_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
 BATCH_MAX = 100  # tickers per batch candlestick or order book request
-
-
-@dataclass(frozen=True)
-class Ohlc:
-    open: Decimal | None
-    low: Decimal | None
-    high: Decimal | None
-    close: Decimal | None
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any] | None) -> Ohlc:
-        data = data or {}
-        return cls(
-            parse_optional_dollars(data.get("open_dollars")),
-            parse_optional_dollars(data.get("low_dollars")),
-            parse_optional_dollars(data.get("high_dollars")),
-            parse_optional_dollars(data.get("close_dollars")),
-        )
-
-
-@dataclass(frozen=True)
-class Candle:
-    """One `MarketCandlestick`: the period ending at `end_ts` (inclusive, Unix seconds)."""
-
-    end_ts: int
-    yes_bid: Ohlc
-    yes_ask: Ohlc
-    price: Ohlc  # traded YES price; all None when nothing traded
-    previous_price: Decimal | None
-    volume: Decimal
-    open_interest: Decimal
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Candle:
-        price = data.get("price") or {}
-        return cls(
-            end_ts=int(data["end_period_ts"]),
-            yes_bid=Ohlc.from_api(data.get("yes_bid")),
-            yes_ask=Ohlc.from_api(data.get("yes_ask")),
-            price=Ohlc.from_api(price),
-            previous_price=parse_optional_dollars(price.get("previous_dollars")),
-            volume=parse_count(data.get("volume_fp", "0")),
-            open_interest=parse_count(data.get("open_interest_fp", "0")),
-            raw=data,
-        )
-
-
-@dataclass(frozen=True)
-class MaintenanceWindow:
-    start: datetime
-    end: datetime
-
-
-@dataclass(frozen=True)
-class ExchangeSchedule:
-    """`GET /exchange/schedule`: the weekly standard hours (as sent, times in ET) and the
-    maintenance windows, by start."""
-
-    standard_hours: list[dict[str, Any]]
-    maintenance_windows: list[MaintenanceWindow]
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ExchangeSchedule:
-        schedule = data["schedule"]
-        windows = [
-            MaintenanceWindow(parse_iso(w["start_datetime"]), parse_iso(w["end_datetime"]))
-            for w in schedule.get("maintenance_windows") or []
-        ]
-        return cls(
-            [as_dict(h) for h in schedule.get("standard_hours") or []],
-            sorted(windows, key=lambda w: w.start),
-            data,
-        )
 
 
 class ExchangeDataApi(ClientBase):
     """The schedule, series, event fee changes, candlesticks and batch order books."""
 
     def get_exchange_schedule(self) -> ExchangeSchedule:
+        from kalshi_cli.client.exchange_shapes import ExchangeSchedule
+
         return self._parse(
             ExchangeSchedule.from_api, self._get("/exchange/schedule"), "exchange schedule"
         )
@@ -148,6 +103,8 @@ class ExchangeDataApi(ClientBase):
         end_ts: int,
         period_minutes: int,
     ) -> list[Candle]:
+        from kalshi_cli.client.exchange_shapes import Candle
+
         try:
             body = self._get(
                 f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}"
@@ -166,6 +123,8 @@ class ExchangeDataApi(ClientBase):
         self, tickers: list[str], *, start_ts: int, end_ts: int, period_minutes: int
     ) -> dict[str, list[Candle]]:
         """`GET /markets/candlesticks`: ticker -> its candles, up to 100 tickers a request."""
+        from kalshi_cli.client.exchange_shapes import Candle
+
         out: dict[str, list[Candle]] = {}
         for i in range(0, len(tickers), BATCH_MAX):
             body = self._get(
@@ -200,6 +159,8 @@ class ExchangeDataApi(ClientBase):
     ) -> tuple[dict[str, list[Candle]], int]:
         """`GET /series/{s}/events/{e}/candlesticks`: ticker -> candles for every market of
         the event, and the end the exchange cut the range at (`adjusted_end_ts`)."""
+        from kalshi_cli.client.exchange_shapes import Candle
+
         body = self._get(
             f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
             "/candlesticks",
@@ -300,6 +261,8 @@ class ExchangeDataApi(ClientBase):
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
+        from kalshi_cli.models import Orderbook
+
         out: dict[str, Orderbook] = {}
         for i in range(0, len(tickers), BATCH_MAX):
             body = self._get("/markets/orderbooks", params={"tickers": tickers[i : i + BATCH_MAX]})

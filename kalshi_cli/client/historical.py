@@ -14,8 +14,7 @@ means one that moves meanwhile is found on the second read rather than lost).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.client.base import (
     MARKETS_PAGE_MAX,
@@ -25,42 +24,46 @@ from kalshi_cli.client.base import (
     path_segment,
 )
 from kalshi_cli.client.listing import Listings, time_window
-from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Fill, Market, Order, Position, Trade
+from kalshi_cli.market import Market
+
+if TYPE_CHECKING:
+    # loaded by the calls that return them: a client that only reads the markets generates none
+    # of these dataclasses (#17)
+    from kalshi_cli.client.historical_shapes import HistoricalCutoff
+    from kalshi_cli.models import Fill, Order, Position, Trade
+
+__all__ = [
+    "FillSource",
+    "HistoricalApi",
+    "HistoricalCutoff",
+    "TradeSource",
+    "fills_with_history",
+    "trades_with_history",
+]
+
+_SHAPES = frozenset({"HistoricalCutoff"})
+
+
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `historical_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import historical_shapes
+
+        return getattr(historical_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class HistoricalCutoff:
-    """The boundary between the tiers, as unix seconds (GetHistoricalCutoffResponse)."""
-
-    market_settled_ts: float  # float-ok: unix seconds
-    trades_created_ts: float  # float-ok: unix seconds
-    orders_updated_ts: float  # float-ok: unix seconds
-    market_positions_last_updated_ts: float | None  # float-ok: unix seconds; optional field
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> HistoricalCutoff:
-        def ts(name: str) -> float:
-            return parse_iso(str(data[name])).timestamp()
-
-        positions = data.get("market_positions_last_updated_ts")
-        return cls(
-            market_settled_ts=ts("market_settled_ts"),
-            trades_created_ts=ts("trades_created_ts"),
-            orders_updated_ts=ts("orders_updated_ts"),
-            market_positions_last_updated_ts=None
-            if positions is None
-            else ts("market_positions_last_updated_ts"),
-        )
 
 
 class HistoricalApi(Listings):
     """The historical tier (see the module docstring)."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
+        from kalshi_cli.client.historical_shapes import HistoricalCutoff
+
         body = self._get("/historical/cutoff")
         return self._parse(HistoricalCutoff.from_api, body, "historical cutoff")
 
@@ -129,6 +132,8 @@ class HistoricalApi(Listings):
     ) -> Iterator[Trade]:
         """`GET /markets/trades` within a time range: the live tier's half of
         `trades_with_history`."""
+        from kalshi_cli.models import Trade
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/markets/trades", "trades", Trade.from_api, params, limit, private=False
@@ -142,6 +147,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
+        from kalshi_cli.models import Trade
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/historical/trades", "trades", Trade.from_api, params, limit, private=False
@@ -160,6 +167,8 @@ class HistoricalApi(Listings):
         """One page of `GET /markets/trades` (or `/historical/trades`): (trades, next cursor;
         "" on the last page). For a reader that keeps its place between pages, as a resumable
         download does."""
+        from kalshi_cli.models import Trade
+
         params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
         path = "/historical/trades" if historical else "/markets/trades"
         return self._page(
@@ -174,6 +183,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
+        from kalshi_cli.models import Fill
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/historical/fills", "fills", Fill.from_api, params, limit, private=True
@@ -187,6 +198,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
+        from kalshi_cli.models import Order
+
         params = time_window(ticker, min_ts, max_ts)
         return self._listing(
             "/historical/orders", "orders", Order.from_api, params, limit, private=True
@@ -196,6 +209,8 @@ class HistoricalApi(Listings):
         self, *, ticker: str | None = None, event_ticker: str | None = None
     ) -> Iterator[Position]:
         """Settled positions archived by whole event (never split with the live listing)."""
+        from kalshi_cli.models import Position
+
         params: Params = {"ticker": ticker, "event_ticker": event_ticker}
         return self._listing(
             "/historical/positions", "market_positions", Position.from_api, params, private=True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import (
     EVENTS_PAGE_MAX,
@@ -19,18 +19,20 @@ from kalshi_cli.client.pagination import paginate
 from kalshi_cli.errors import (
     NotFoundError,
 )
-from kalshi_cli.models import (
-    ExchangeStatus,
-    Market,
-    Orderbook,
-    Trade,
-)
+from kalshi_cli.market import Market
+
+if TYPE_CHECKING:
+    # the other response shapes load with the call that returns one: a read of the markets
+    # generates no dataclass of `models` but Market's (#17)
+    from kalshi_cli.models import ExchangeStatus, Orderbook, Trade
 
 
 class MarketDataApi(ClientBase):
     """Market data: the exchange's status, markets, order books, events, series and trades."""
 
     def get_exchange_status(self) -> ExchangeStatus:
+        from kalshi_cli.models import ExchangeStatus
+
         return self._parse(ExchangeStatus.from_api, self._get("/exchange/status"), "status")
 
     def get_markets_page(
@@ -101,6 +103,8 @@ class MarketDataApi(ClientBase):
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
+        from kalshi_cli.models import Orderbook
+
         return self._parse(lambda b: Orderbook.from_api(ticker, b), body, "orderbook")
 
     def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
@@ -176,6 +180,8 @@ class MarketDataApi(ClientBase):
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Trade]:
         """The trades tape, newest first; `min_ts`/`max_ts` in Unix seconds."""
+        from kalshi_cli.models import Trade
+
         return self._iterate(
             "/markets/trades",
             "trades",

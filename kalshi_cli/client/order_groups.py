@@ -17,43 +17,40 @@ every subaccount.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import ClientBase, Params, path_segment
-from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.errors import KalshiError, ValidationError
-from kalshi_cli.models import fmt_count, parse_count
+from kalshi_cli.units import fmt_count
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.order_groups_shapes import (
+        OrderGroup,
+    )
+
+__all__ = [
+    "GROUPS",
+    "MAX_SUBACCOUNT",
+    "OrderGroup",
+    "OrderGroupsApi",
+]
+
+_SHAPES = frozenset({"OrderGroup"})
+
+
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `order_groups_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import order_groups_shapes
+
+        return getattr(order_groups_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 GROUPS = "/portfolio/order_groups"
-
-
-@dataclass(frozen=True)
-class OrderGroup:
-    """A group as the exchange shows it. `orders` (the ids of the orders placed in it) comes
-    with `get_order_group` only; a listing leaves it empty."""
-
-    order_group_id: str
-    contracts_limit: Decimal | None
-    auto_cancel: bool
-    orders: tuple[str, ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any], order_group_id: str | None = None) -> OrderGroup:
-        limit = data.get("contracts_limit_fp")
-        orders = data.get("orders") or []
-        if not isinstance(orders, list):
-            raise TypeError("orders must be a list")
-        return cls(
-            order_group_id=str(order_group_id or data["id"]),
-            contracts_limit=None if limit is None else parse_count(limit),
-            auto_cancel=bool(data.get("is_auto_cancel_enabled", False)),
-            orders=tuple(str(o) for o in orders),
-            raw=data,
-        )
 
 
 def _group_id(order_group_id: str) -> str:
@@ -63,6 +60,8 @@ def _group_id(order_group_id: str) -> str:
 
 
 def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
+    from kalshi_cli.client.requests import check_count
+
     return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
 
 
@@ -100,6 +99,8 @@ class OrderGroupsApi(ClientBase):
     def list_order_groups(self, *, subaccount: int | None = None) -> list[OrderGroup]:
         """The groups of `subaccount`; of every subaccount when None (and the client has
         none)."""
+        from kalshi_cli.client.order_groups_shapes import OrderGroup
+
         body = self._get(GROUPS, params=_subaccount(subaccount), auth=True)
         return [
             self._parse(OrderGroup.from_api, item, "order group")
@@ -107,6 +108,8 @@ class OrderGroupsApi(ClientBase):
         ]
 
     def get_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> OrderGroup:
+        from kalshi_cli.client.order_groups_shapes import OrderGroup
+
         group_id = _group_id(order_group_id)
         body = self._get(
             f"{GROUPS}/{path_segment(group_id)}", params=_subaccount(subaccount), auth=True

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import Params, not_found_with_hint, path_segment
 from kalshi_cli.client.listing import Listings
 from kalshi_cli.errors import (
     NotFoundError,
 )
-from kalshi_cli.models import (
-    ZERO,
-    Balance,
-    Fill,
-    Order,
-    Position,
-    Settlement,
-)
+from kalshi_cli.units import ZERO
+
+if TYPE_CHECKING:
+    # loaded by the calls that return them, so a client that only reads the markets generates
+    # none of these dataclasses (#17)
+    from kalshi_cli.models import Balance, Fill, Order, Position, Settlement
 
 
 class PortfolioApi(Listings):
     """The portfolio: balance, positions, fills, settlements, orders and the account's limits."""
 
     def get_balance(self) -> Balance:
+        from kalshi_cli.models import Balance
+
         return self._parse(Balance.from_api, self._get("/portfolio/balance", auth=True), "balance")
 
     def get_positions(
@@ -35,6 +35,8 @@ class PortfolioApi(Listings):
     ) -> list[Position]:
         """Every market position that is not flat, across all pages; with `include_flat`, also
         the markets traded and since closed out (for cross-checking realized P&L and fees)."""
+        from kalshi_cli.models import Position
+
         count_filter = "total_traded" if include_flat else "position"
         params: Params = {
             "ticker": ticker,
@@ -55,6 +57,8 @@ class PortfolioApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
+        from kalshi_cli.models import Fill
+
         params: Params = {
             "ticker": ticker,
             "order_id": order_id,
@@ -71,6 +75,8 @@ class PortfolioApi(Listings):
         """The settlements of `subaccount` (the client's own when None; every subaccount's when
         that is None too, the spec's default). The Settlement names no subaccount: list one
         subaccount at a time to know whose each is."""
+        from kalshi_cli.models import Settlement
+
         params: Params = {"ticker": ticker, "subaccount": subaccount}
         return self._listing(
             "/portfolio/settlements",
@@ -89,12 +95,16 @@ class PortfolioApi(Listings):
         status: str | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
+        from kalshi_cli.models import Order
+
         params: Params = {"ticker": ticker, "event_ticker": event_ticker, "status": status}
         return self._listing(
             "/portfolio/orders", "orders", Order.from_api, params, limit, private=True
         )
 
     def get_order(self, order_id: str) -> Order:
+        from kalshi_cli.models import Order
+
         try:
             body = self._get(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
         except NotFoundError as exc:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from kalshi_cli.client.base import ClientBase, Params, not_found_with_hint, path_segment
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Order, parse_count
+from kalshi_cli.units import parse_count
+
+if TYPE_CHECKING:
+    from kalshi_cli.models import Order  # loaded by the call that returns one (#17)
 
 
 class QueueApi(ClientBase):

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import uuid4
 
 from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import (
+from kalshi_cli.units import (
     COUNT_QUANTUM,
     DOLLARS_QUANTUM,
     ONE,

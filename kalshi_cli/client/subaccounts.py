@@ -12,44 +12,33 @@ new transfer.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
-from kalshi_cli.models import parse_dollars
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.subaccounts_shapes import (
+        SubaccountBalance,
+        SubaccountTransfer,
+    )
+
+__all__ = [
+    "SubaccountBalance",
+    "SubaccountTransfer",
+    "SubaccountsApi",
+]
+
+_SHAPES = frozenset({"SubaccountBalance", "SubaccountTransfer"})
 
 
-@dataclass(frozen=True)
-class SubaccountBalance:
-    subaccount: int
-    balance: Decimal
-    updated_ts: int
+def __getattr__(name: str) -> Any:
+    """The response shapes above load from `subaccounts_shapes` on first use: a client that never
+    calls this area does not generate their dataclasses (#17)."""
+    if name in _SHAPES:
+        from kalshi_cli.client import subaccounts_shapes
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> SubaccountBalance:
-        return cls(
-            int(data["subaccount_number"]), parse_dollars(data["balance"]), int(data["updated_ts"])
-        )
-
-
-@dataclass(frozen=True)
-class SubaccountTransfer:
-    transfer_id: str
-    from_subaccount: int
-    to_subaccount: int
-    amount_cents: int
-    created_ts: int
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> SubaccountTransfer:
-        return cls(
-            str(data["transfer_id"]),
-            int(data["from_subaccount"]),
-            int(data["to_subaccount"]),
-            int(data["amount_cents"]),
-            int(data["created_ts"]),
-        )
+        return getattr(subaccounts_shapes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SubaccountsApi(ClientBase):
@@ -62,6 +51,8 @@ class SubaccountsApi(ClientBase):
         return self._parse(lambda b: int(b["subaccount_number"]), body, "subaccount")
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
+        from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
+
         body = self._get("/portfolio/subaccounts/balances", auth=True)
         return [
             self._parse(SubaccountBalance.from_api, row, "subaccount balance")
@@ -92,6 +83,8 @@ class SubaccountsApi(ClientBase):
         return transfer_id
 
     def subaccount_transfers(self, *, limit: int | None = None) -> list[SubaccountTransfer]:
+        from kalshi_cli.client.subaccounts_shapes import SubaccountTransfer
+
         return list(
             self._iterate(
                 "/portfolio/subaccounts/transfers",

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.base import (
     BATCH_CANCEL_MAX,
     ClientBase,
     no_order_reason,
     path_segment,
-)
-from kalshi_cli.client.requests import (
-    CancelResult,
-    CreateOrder,
-    CreateOrderResult,
-    check_count,
-    check_price,
 )
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.errors import (
@@ -28,11 +21,15 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import (
+from kalshi_cli.units import (
     BookSide,
     fmt_count,
     fmt_dollars,
 )
+
+if TYPE_CHECKING:
+    # `requests` (its three dataclasses) loads with the first order call, not with the client (#17)
+    from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 
 
 class TradingApi(ClientBase):
@@ -46,6 +43,8 @@ class TradingApi(ClientBase):
         failure to connect raises `TransportError` (nothing reached the exchange); a timeout,
         a dropped connection or a 5xx raises `OrderOutcomeUnknown`.
         """
+        from kalshi_cli.client.requests import CreateOrderResult
+
         path = "/portfolio/events/orders"
         coid = request.client_order_id
         what = f"order {coid}"
@@ -90,6 +89,8 @@ class TradingApi(ClientBase):
     ) -> CancelResult:
         """Cancel one order (retried: cancelling is idempotent). `ticker` lets the exchange
         route the cancel to the right shard; `subaccount` names the order's (default 0)."""
+        from kalshi_cli.client.requests import CancelResult
+
         response = self._request(
             "DELETE",
             f"/portfolio/events/orders/{path_segment(order_id)}",
@@ -111,6 +112,8 @@ class TradingApi(ClientBase):
         """Cancel (order_id, ticker) pairs in batches; per-order failures come back as
         `CancelResult.error`, not as an exception. `subaccounts` names an order's subaccount
         (an item without one is subaccount 0's, as the exchange reads it)."""
+        from kalshi_cli.client.requests import CancelResult
+
         path = "/portfolio/events/orders/batched"
         size = min(BATCH_CANCEL_MAX, self._limiter.max_batch_items(per_item=2))
         results: list[CancelResult] = []
@@ -148,6 +151,8 @@ class TradingApi(ClientBase):
         should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
         anything else must be in the future. Retried only when the exchange certainly did not
         act on the first attempt."""
+        from kalshi_cli.client.requests import check_count, check_price
+
         check_price(price)
         check_count(count)
         if expiration_time is not None and (
@@ -211,6 +216,8 @@ class TradingApi(ClientBase):
         reduce_to: Decimal | None = None,
     ) -> dict[str, Any]:
         """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them)."""
+        from kalshi_cli.client.requests import check_count
+
         if (reduce_by is None) == (reduce_to is None):
             raise ValidationError(
                 "give exactly one of reduce_by and reduce_to", code="conflicting_options"

@@ -1,0 +1,19 @@
+"""One order's outcome in a batch as `client/batch_orders.py` returns it (`BatchItem`),
+re-exported by that module and loaded on first use, so a client that never sends a batch does
+not generate its dataclass (#17).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kalshi_cli.client.requests import CreateOrderResult
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    client_order_id: str
+    result: CreateOrderResult | None  # the order, when it was created
+    error: str | None  # why not, in the exchange's words
