@@ -300,6 +300,7 @@ class ClientBase:
                 stream=_NO_BODY,
                 extensions=self._extensions,
             )
+            request.read()  # its empty `content` readable, as httpx.Request leaves it
         else:
             request = httpx.Request(
                 method,
