@@ -9,6 +9,8 @@ Timed here, interleaved so drift hits all alike:
              the client pays nothing for it (isolates the simulator's verification cost)
   transport  the presigned request built by hand and handed to an httpx.HTTPTransport: no
              httpx.Client middleware; with one signature, the floor of a client on httpx
+  signed     the same request signed in the call (`KalshiAuth.sign`, the third account): the
+             floor with the signature's cost in context, which a tight loop understates
   authed     the same with the signing `KalshiAuth` on a plain httpx.Client: the least any
              signing client can do, so (client - authed) is our wrapper's own cost
   client     KalshiClient.get_market(T): signing, rate limiter, retry wrapper, Market parsing
@@ -93,8 +95,8 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     now_ms = int(time.time() * 1000)
     headers = signed_headers(second_key, account["second_key_id"], "GET", full_path, now_ms)
     times: dict[str, list[float]] = {
-        "plain": [], "presigned": [], "transport": [], "authed": [], "client": [],
-        "client_ed": [],
+        "plain": [], "presigned": [], "transport": [], "signed": [], "authed": [],
+        "client": [], "client_ed": [],
     }  # fmt: skip
     peer = _pykalshi_client(account)
     if peer is not None:
@@ -104,6 +106,13 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     auth = KalshiAuth(account["third_key_id"], third_key)
     parsed = httpx.URL(url)
     timeouts = httpx.Timeout(10.0).as_dict()
+
+    def to_transport_signed(transport: httpx.HTTPTransport) -> object:
+        request = httpx.Request("GET", parsed, extensions={"timeout": timeouts})
+        auth.sign(request)
+        response = transport.handle_request(request)
+        response.read()
+        return response.json()
 
     def to_transport(transport: httpx.HTTPTransport) -> object:
         request = httpx.Request("GET", parsed, headers=headers, extensions={"timeout": timeouts})
@@ -134,6 +143,7 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
             _timed(times, "plain", lambda: plain.get(url).json())
             _timed(times, "presigned", lambda: presigned.get(url).json())
             _timed(times, "transport", lambda: to_transport(transport))
+            _timed(times, "signed", lambda: to_transport_signed(transport))
             _timed(times, "authed", lambda: authed.get(url).json())
             _timed(times, "client", lambda: client.get_market(TICKER))
             _timed(times, "client_ed", lambda: client_ed.get_market(TICKER))
@@ -268,18 +278,20 @@ def compare(tree: str, rounds: int, calls: int) -> int:
         cpu = median(lambda r: r["client_cpu"] / r["pykalshi_cpu"], runs)
         cpu_floor = median(lambda r: (r["presigned_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
         cpu_bare = median(lambda r: (r["transport_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
+        in_call = median(lambda r: r["signed"] / r["pykalshi"], runs)
+        cpu_in_call = median(lambda r: r["signed_cpu"] / r["pykalshi_cpu"], runs)
         print(
             f"  {name:15} client RSA {median(lambda r: r['client'], runs):7.1f} us "
             f"= {rsa:.2f}x pykalshi ({median(lambda r: r['pykalshi'], runs):.1f} us), "
             f"Ed25519 {ed:.2f}x; floors: presigned + signature {floor:.2f}x, the same sent "
-            f"to the transport {bare:.2f}x; "
+            f"to the transport {bare:.2f}x, signed there in the call {in_call:.2f}x; "
             f"per round RSA {per_round}"
         )
         print(
             f"  {'':15} CPU in the calling process: client RSA "
             f"{median(lambda r: r['client_cpu'], runs):.1f} us = {cpu:.2f}x pykalshi's "
             f"({median(lambda r: r['pykalshi_cpu'], runs):.1f} us); floors "
-            f"{cpu_floor:.2f}x and {cpu_bare:.2f}x"
+            f"{cpu_floor:.2f}x, {cpu_bare:.2f}x and {cpu_in_call:.2f}x"
         )
     print(f"target <= {PEER_TARGET}x; load average {os.getloadavg()[0]:.2f}")
     return 0

@@ -5,11 +5,12 @@ The bottom layer under both sides of the wire: the client signs with these funct
 same ones (`sim/auth.py`), so the two cannot drift apart.
 
 Every authenticated request carries three headers: the key id, a millisecond timestamp, and a
-signature over `timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2` and
-excludes the query string. The signature is made with the API key's own algorithm (API 3.31.0,
-`ApiKeyType`): RSA-PSS (SHA-256, MGF1-SHA-256, salt length = digest length) for an RSA key,
-Ed25519 (RFC 8032, over the same text) for an Ed25519 key. Whatever key is loaded decides; there
-is no setting to get wrong. Nothing here does I/O except reading a key file.
+signature over `timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2`, is exactly
+as it goes over the wire (percent-escapes kept, not decoded: what Kalshi's SDK signs and its server
+checks) and excludes the query string. The signature is made with the API key's own algorithm (API
+3.31.0, `ApiKeyType`): RSA-PSS (SHA-256, MGF1-SHA-256, salt length = digest length) for an RSA key,
+Ed25519 (RFC 8032, over the same text) for an Ed25519 key. Whatever key is loaded decides; there is
+no setting to get wrong. Nothing here does I/O except reading a key file.
 
 The key is loaded once and kept in memory only. It is never logged or put in an error message:
 errors name the file, never its contents. PKCS#1 (`BEGIN RSA PRIVATE KEY`, what Kalshi hands
@@ -91,7 +92,7 @@ def sign_message(private_key: PrivateKey, message: str) -> str:
 def signed_headers(
     private_key: PrivateKey, key_id: str, method: str, path: str, timestamp_ms: int
 ) -> dict[str, str]:
-    """The three headers for one request; `path` without the query string."""
+    """The three headers for one request; `path` as sent (escaped), any query cut off."""
     message = f"{timestamp_ms}{method.upper()}{path.split('?', 1)[0]}"
     return {
         HEADER_KEY: key_id,

@@ -99,7 +99,7 @@ class SimHarness:
         # the simulator's own clock: SystemClock unless a test runs it on a ManualClock
         timestamp_ms = int(self.running.state.clock.wall() * 1000)
         request.headers.update(
-            signed_headers(key, account.key_id, method, request.url.path, timestamp_ms)
+            signed_headers(key, account.key_id, method, request.url.raw_path.decode(), timestamp_ms)
         )
         return self.http.send(request)
 

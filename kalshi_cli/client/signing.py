@@ -1,8 +1,12 @@
 """Kalshi request signing as an `httpx.Auth`: the three KALSHI-ACCESS headers on every request.
 
 What is signed and how lives in `kalshi_cli.keys` (shared with the simulator's verifier). The
-signature is computed from the request's own URL, so what is signed is exactly what the server
-sees; each retry is signed afresh. Signing does no I/O; the clock is injected.
+signature is computed from the request's own URL as it goes out: its path exactly as sent,
+percent-escapes and all, without the query (`URL.raw_path`, not the decoded `URL.path`). That is
+what Kalshi's SDK signs (`urlparse(url).path`) and what the server verifies against
+(REFERENCE.md section 2), so an id with a space, '%', '?', '#' or a non-ASCII letter in the path
+is signed as the server sees it. Each retry is signed afresh. Signing does no I/O; the clock is
+injected.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ class KalshiAuth(httpx.Auth):
         return signed_headers(self._private_key, self.key_id, method, path, timestamp_ms)
 
     def sign(self, request: httpx.Request) -> None:
-        """Sets the three headers of `request`, signed now over its own method and path.
+        """Sets the three headers of `request`, signed now over its own method and its path as
+        sent (escaped; the query left out).
 
         One header at a time: `Headers.update` re-parses the whole dict and probes each name
         by a lookup that raises, about 10 us more per request (docs/benchmarks.md)."""
         headers = request.headers
-        for name, value in self.headers_for(request.method, request.url.path).items():
+        path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+        for name, value in self.headers_for(request.method, path).items():
             headers[name] = value
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

@@ -1,18 +1,21 @@
 """Checks the three KALSHI-ACCESS headers of a request against the account's public key.
 
-The signed message is `timestamp_ms + METHOD + path` (path with `/trade-api/v2`, without the
-query), verified with the algorithm of the account's key as Kalshi does (API 3.31.0): RSA-PSS
-for an RSA key (salt = digest length, or any, to be lenient like `verify_signature`), Ed25519
-for an Ed25519 key. A signature made with a key of the other type is an invalid signature. The
-timestamp must lie less than `window_s` from the server clock either way (Kalshi accepted +/-5 s
-and refused -30 s). Refusals carry Kalshi's observed codes: `signature_is_missing_from_headers`,
-`header_timestamp_expired`, else `authentication_error`. Public keys are parsed once per key id
-and cached.
+The signed message is `timestamp_ms + METHOD + path` (path with `/trade-api/v2`, without the query,
+exactly as received: percent-escapes as the client sent them, `received_path`; Kalshi's SDK signs
+`urlparse(url).path` of the URL it sends and the server verifies against the request path,
+REFERENCE.md section 2), verified with the algorithm of the account's key as Kalshi does (API
+3.31.0): RSA-PSS for an RSA key (salt = digest length, or any, to be lenient like
+`verify_signature`), Ed25519 for an Ed25519 key. A signature made with a key of the other type is an
+invalid signature. The timestamp must lie less than `window_s` from the server clock either way
+(Kalshi accepted +/-5 s and refused -30 s). Refusals carry Kalshi's observed codes:
+`signature_is_missing_from_headers`, `header_timestamp_expired`, else `authentication_error`. Public
+keys are parsed once per key id and cached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.keys import (
@@ -26,6 +29,17 @@ from kalshi_cli.keys import (
 from kalshi_cli.sim.core import Account
 
 DEFAULT_WINDOW_S = 30.0
+
+
+def received_path(scope: Mapping[str, Any]) -> str:
+    """The request's path as it arrived, escapes undecoded and without the query: ASGI's
+    `raw_path` (the bytes on the request line; a server may leave the query on it). A path
+    byte that is not UTF-8 becomes U+FFFD, which no client signs. The decoded `path` is the
+    fallback for a server that gives no `raw_path` (ASGI makes it optional; uvicorn gives it)."""
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes):
+        return str(scope["path"])
+    return raw.split(b"?", 1)[0].decode("utf-8", "replace")
 
 
 class AuthFailure(Exception):

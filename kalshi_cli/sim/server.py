@@ -41,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from kalshi_cli.sim.auth import AuthFailure
+from kalshi_cli.sim.auth import AuthFailure, received_path
 from kalshi_cli.sim.core import (
     Account,
     ExchangeError,
@@ -151,7 +151,7 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     stats_key = request.headers.get("KALSHI-ACCESS-KEY") or "anonymous"
     if ep.private or state.auth.has_credentials(request.headers):
         try:
-            account = state.auth.authenticate(method, request.url.path, request.headers)
+            account = state.auth.authenticate(method, received_path(request.scope), request.headers)
         except AuthFailure as exc:
             state.stats.record(stats_key, endpoint_name)
             return error_response(401, exc.code, exc.message, exc.details)

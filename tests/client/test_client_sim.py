@@ -7,6 +7,7 @@ tests prove that a burst stayed inside the tier and that an order was sent exact
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -99,6 +100,18 @@ def test_signed_requests_are_accepted(sim: SimHarness) -> None:
         assert abs(client.clock_skew_seconds()) < 2.0
     # the skew probe goes unsigned (a bad clock must not stop it), so one signed request
     assert _stats(sim.admin_url, sim.account.key_id)["total_requests"] == 1
+
+
+def test_an_id_that_needs_escaping_reaches_the_exchange(sim: SimHarness) -> None:
+    """The signature covers the path as sent (escaped), as Kalshi verifies it (REFERENCE.md
+    section 2), so an id with a space, '%', '?', '#' or a non-ASCII letter is answered by the
+    endpoint (here: not found, naming the id as given), never refused as a bad signature."""
+    with _client(sim.account) as client:
+        for ident in ("id with space", "A%B", "a?b", "a#b", "\u00e9-\u00fc"):
+            with pytest.raises(NotFoundError, match=re.escape(f"unknown order {ident}")):
+                client.get_order(ident)
+            with pytest.raises(NotFoundError, match=re.escape(f"unknown ticker {ident}")):
+                client.get_market(ident)
 
 
 def test_the_orderbook_is_read_without_a_key_and_signed_with_one(sim: SimHarness) -> None:

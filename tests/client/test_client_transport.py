@@ -194,3 +194,51 @@ def test_a_failure_names_its_request_as_from_httpx_client() -> None:
     cause = caught.value.__cause__
     assert isinstance(cause, httpx.RequestError)
     assert cause.request.url == httpx.URL(f"{BASE}/markets/KXA")
+
+
+@pytest.mark.usefixtures("no_proxy")
+def test_each_request_carries_what_httpx_client_would_send() -> None:
+    """The client builds its requests itself (a body-less GET or DELETE from headers made
+    once); each must reach the transport as `httpx.Client` would have built it with the
+    client's settings: the same headers in the same order (a PUT or POST without a body keeps
+    its `Content-Length: 0`), the same URL, the same body, already readable as `content`. Only
+    the signature is the client's own."""
+    seen: list[tuple[httpx.Request, bytes]] = []
+
+    class Recording(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            seen.append((request, request.content))  # before anything reads the body
+            return httpx.Response(200, json={"order_group_id": "g", "order_id": "o"})
+
+    calls: list[tuple[str, str, dict[str, Any] | None, Any]] = [
+        ("GET", "/markets/KXA/orderbook", {"depth": 3}, None),
+        ("GET", "/markets/KX%20A", None, None),
+        ("DELETE", "/portfolio/order_groups/g", {"subaccount": 2}, None),
+        ("PUT", "/portfolio/order_groups/g/trigger", None, None),
+        ("POST", "/portfolio/order_groups/create", None, {"contracts_limit_fp": "5.00"}),
+    ]
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="key-1",
+        private_key=generate_private_key(),
+        transport=Recording(),
+        user_agent="kalshi-cli/test",
+    )
+    with client:
+        for method, path, params, body in calls:
+            client._request(method, path, params=params, json=body)
+    reference = httpx.Client(
+        headers={"User-Agent": "kalshi-cli/test", "Accept": "application/json"}
+    )
+    with reference:
+        for (method, path, params, body), (sent, content) in zip(calls, seen, strict=True):
+            expected = reference.build_request(method, BASE + path, params=params, json=body)
+            unsigned = [
+                (name, value)
+                for name, value in sent.headers.raw
+                if not name.lower().startswith(b"kalshi-access-")
+            ]
+            assert unsigned == expected.headers.raw, (method, path)
+            assert sent.headers[HEADER_SIGNATURE]
+            assert sent.url == expected.url
+            assert content == expected.content

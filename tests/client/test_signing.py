@@ -76,6 +76,24 @@ def test_the_auth_signs_with_whatever_key_it_was_given(rsa_key: rsa.RSAPrivateKe
         assert "BEGIN" not in repr(auth)
 
 
+def test_the_auth_signs_the_path_as_sent_not_as_decoded(rsa_key: rsa.RSAPrivateKey) -> None:
+    """REFERENCE.md section 2: the SDK signs `urlparse(url).path` of the request it sends, and
+    the server verifies against the path it received: percent-escapes stay as they go out."""
+    clock = ManualClock()
+    for key in (rsa_key, generate_private_key("ed25519")):
+        auth = KalshiAuth("key-1", key, clock=clock)
+        request = httpx.Request(
+            "GET", "https://x.test/trade-api/v2/portfolio/orders/id%20with%20%25%3F%23%C3%A9?a=1"
+        )
+        auth.sign(request)
+        timestamp = request.headers[HEADER_TIMESTAMP]
+        signature = request.headers[HEADER_SIGNATURE]
+        sent = f"{timestamp}GET/trade-api/v2/portfolio/orders/id%20with%20%25%3F%23%C3%A9"
+        assert verify_signature(key.public_key(), sent, signature)
+        decoded = f"{timestamp}GET/trade-api/v2/portfolio/orders/id with %?#\u00e9"
+        assert not verify_signature(key.public_key(), decoded, signature)
+
+
 def _pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, form: str) -> bytes:
     formats = {
         "pkcs1": serialization.PrivateFormat.TraditionalOpenSSL,

@@ -66,7 +66,9 @@ def post_raw(sim: SimHarness, path: str, raw: bytes, method: str = "POST") -> ht
     if key is None:
         key = _KEYS[me.key_id] = load_private_key(path=me.private_key_path)[0]
     request.headers.update(
-        signed_headers(key, me.key_id, method, request.url.path, int(time.time() * 1000))
+        signed_headers(
+            key, me.key_id, method, request.url.raw_path.decode(), int(time.time() * 1000)
+        )
     )
     return sim.http.send(request)
 
@@ -354,7 +356,9 @@ def _one_request(
     if key is None:
         key = _KEYS[me.key_id] = load_private_key(path=me.private_key_path)[0]
     request_.headers.update(
-        signed_headers(key, me.key_id, method, request_.url.path, int(time.time() * 1000))
+        signed_headers(
+            key, me.key_id, method, request_.url.raw_path.decode(), int(time.time() * 1000)
+        )
     )
     answer = fuzz_sim.http.send(request_)
     assert answer.status_code < 500, (method, path, params, answer.status_code, answer.text[:300])

@@ -248,6 +248,31 @@ def test_authentication(sim: SimHarness) -> None:
     )  # query unsigned
 
 
+def test_the_signature_covers_the_path_as_received_not_as_decoded(sim: SimHarness) -> None:
+    """Kalshi verifies the signature against the request path as received, without the query
+    (REFERENCE.md section 2: the SDK signs `urlparse(url).path` of the URL it sends): a request
+    to an escaped path signed over its decoded form is refused, signed over the raw one it
+    reaches the endpoint."""
+    me = sim.account
+    key = _key(sim)
+    for raw, decoded in (
+        ("/trade-api/v2/markets/A%25B", "/trade-api/v2/markets/A%B"),
+        (
+            "/trade-api/v2/portfolio/orders/id%20with%20space",
+            "/trade-api/v2/portfolio/orders/id with space",
+        ),
+        ("/trade-api/v2/markets/%C3%A9", "/trade-api/v2/markets/\u00e9"),
+    ):
+        url = sim.base_url + raw
+        now_ms = int(time.time() * 1000)
+        wrong = httpx.get(url, headers=signed_headers(key, me.key_id, "GET", decoded, now_ms))
+        assert nested_code(wrong) == (401, "authentication_error"), raw
+        right = httpx.get(
+            url, params={"x": "1"}, headers=signed_headers(key, me.key_id, "GET", raw, now_ms)
+        )
+        assert nested_code(right) == (404, "not_found"), raw
+
+
 def test_ed25519_accounts_sign_with_ed25519_and_a_key_of_the_other_type_is_refused(
     sim: SimHarness,
 ) -> None:
