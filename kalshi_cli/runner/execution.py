@@ -29,6 +29,7 @@ so the state file never keeps a filled quote `resting`.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -435,6 +436,26 @@ class Executor:
                 "order_resolved",
                 {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
             )
+
+    def see_unknown_through(self, abandon: threading.Event | None = None) -> list[str]:
+        """At shutdown: look the orders of unknown outcome up once a second until each is found
+        (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
+        longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
+        leave an order that lands afterwards resting with nobody to manage it, and without an
+        order group nothing on the exchange's side stops it. Returns the client order ids still
+        unknown when `abandon` is set (a second SIGINT or SIGTERM: the person will not wait)."""
+        if self.unknown:
+            self.log.emit(
+                "shutdown_waits_unknown",
+                {"client_order_ids": sorted(self.unknown), "at_most_s": LANDING_WINDOW_S},
+            )
+        while self.unknown:
+            if abandon is not None and abandon.is_set():
+                return sorted(self.unknown)
+            self.resolve_unknown()
+            if self.unknown:
+                self.clock.sleep(1.0)
+        return []
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
         self.store.mark_sent(

@@ -759,6 +759,14 @@ class TradeLoop:
         up and logged, and fills are not read again."""
         abandoned = False
         if cancel_resting and not self.settings.dry_run:
+            # an order whose answer was lost may still land: found, it is cancelled below
+            left = self.executor.see_unknown_through(abandon)
+            if left:
+                abandoned = True
+                self.log.emit(
+                    "shutdown_abandoned",
+                    {"unknown_left": left, "reason": "interrupted again"},
+                )
             own = [
                 order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)
             ]
