@@ -33,7 +33,8 @@ Order of operations, each step for a reason:
    after the second (an order that cannot be cancelled is retried, not hammered). An empty
    listing counts only once no order intent of the state file is still `pending` (in flight:
    recorded just before HALTED, and none can be recorded after it), so that order cannot land
-   after the proof.
+   after the proof; nor while an order whose answer was lost (`unknown`) can still land (until
+   LANDING_WINDOW_S after it was marked, unless a listing of this run has shown it).
 
 Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order still listed
 `resting` ~360 ms after its cancel was acknowledged). A listing answers the state as it stood up
@@ -90,7 +91,7 @@ from kalshi_cli.errors import (
 from kalshi_cli.models import ZERO
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import StoreError
-from kalshi_cli.store.records import PENDING, RESTING
+from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -275,6 +276,7 @@ class KillSwitch:
         settled_at = self.clock.monotonic() + self.read_lag_s
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
+        landed: set[str] = set()  # client order ids any listing of this run showed
 
         def list_resting() -> list[Order]:
             orders = self._retry(
@@ -288,6 +290,7 @@ class KillSwitch:
             )
             for order in orders:
                 listed.setdefault(order.order_id, order)
+                landed.add(order.client_order_id)
             return orders
 
         cancel_all_sent = False
@@ -323,8 +326,22 @@ class KillSwitch:
                     self._wait_until(settled_at, deadline)
                     continue
                 if not resting and not self._in_flight(ticker, asked_wall):
-                    report.proven = True
-                    break
+                    late = self._may_still_land(ticker, landed)
+                    if not late:
+                        report.proven = True
+                        break
+                    # a request held in the network can land after this listing
+                    from kalshi_cli.client.client import LANDING_WINDOW_S
+
+                    waiting = (
+                        f"{late} order(s) whose answer was lost may still land "
+                        f"(up to {LANDING_WINDOW_S:g}s after the answer was lost)"
+                    )
+                    if waiting not in report.errors:
+                        report.errors.append(waiting)
+                    say(f"round {report.rounds}: none resting, but {waiting}")
+                    self._pause(report.rounds, deadline)
+                    continue
                 if not resting:
                     # an order whose intent is still pending may land after this listing
                     waiting = "an order of this state file is still awaiting its answer"
@@ -533,6 +550,27 @@ class KillSwitch:
             if intent.status == PENDING
             else intent.updated_at > asked - self.read_lag_s
             for intent in unsettled
+        )
+
+    def _may_still_land(self, ticker: str | None, landed: set[str]) -> int:
+        """How many orders of this state file whose answer was lost (`unknown`) could still
+        reach the exchange: one is acted on only while its signature is inside the exchange's
+        window, so LANDING_WINDOW_S after the intent was marked unknown (after it was signed)
+        it can no longer land; one a listing of this run showed has landed (and was cancelled
+        like any other). An `unknown` row older than that is settled by `kalshi reconcile`."""
+        from kalshi_cli.client.client import LANDING_WINDOW_S
+
+        if self.store is None:
+            return 0
+        try:
+            lost = self.store.intents(status=UNKNOWN, ticker=ticker)
+        except StoreError:
+            return 0  # unreadable: the listing is all there is
+        now = self.clock.wall()
+        return sum(
+            1
+            for intent in lost
+            if intent.client_order_id not in landed and now - intent.updated_at < LANDING_WINDOW_S
         )
 
     def _count_cancelled_by_cancel_all(
