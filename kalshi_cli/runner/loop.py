@@ -204,8 +204,16 @@ class TradeLoop:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
         now_m = self.clock.monotonic()
-        if self.executor.unknown and now_m >= self._next_resolve and not self.executor.backing_off:
-            self.executor.resolve_unknown()
+        # while trading is blocked (SAFE_MODE tripped by the very error that lost an answer,
+        # HALTED...) an order of unknown outcome may rest on the exchange: it is looked up
+        # through the backoff, as the withdrawing cancels go, so it is withdrawn once found
+        blocked = self._blocked_by is not None
+        if (
+            self.executor.unknown
+            and now_m >= self._next_resolve
+            and (blocked or not self.executor.backing_off)
+        ):
+            self.executor.resolve_unknown(guarded=not self.executor.backing_off)
             self._next_resolve = now_m + self.settings.resolve_s
         due = self.executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
@@ -761,11 +769,16 @@ class TradeLoop:
         if cancel_resting and not self.settings.dry_run:
             # an order whose answer was lost may still land: found, it is cancelled below
             left = self.executor.see_unknown_through(abandon)
-            if left:
+            if left and abandon is not None and abandon.is_set():
                 abandoned = True
                 self.log.emit(
                     "shutdown_abandoned",
                     {"unknown_left": left, "reason": "interrupted again"},
+                )
+            elif left:
+                self.log.emit(
+                    "shutdown_unknown_left",
+                    {"unknown_left": left, "reason": "the exchange did not answer the lookups"},
                 )
             own = [
                 order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.errors import ServerError
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
@@ -139,3 +140,15 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
     assert rig.clock.monotonic() == before, "no wait once abandoned"
     assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_abandoned", 0) >= 1
+
+
+def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))
+    failed_at = rig.loop.executor.unknown[coid].since
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
+    rig.loop.shutdown(cancel_resting=True)
+    waited = rig.clock.monotonic() - failed_at
+    assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5, "no longer than the window"
+    assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.loop.log.counts.get("shutdown_unknown_left") == 1
