@@ -157,8 +157,11 @@ RFQ_STEP_SHARE = 0.2
 
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
-# client's read timeout and retry budget together.
-IN_FLIGHT_S = 30.0
+# client's read timeout and retry budget together, and as long as a request signed after the
+# row was written (the rate limiter's wait) can still land when its process was killed before
+# the answer: the client's LANDING_WINDOW_S (client/base.py; a test keeps them equal, the
+# client is not imported here for a constant).
+IN_FLIGHT_S = 40.0
 
 
 @dataclass
@@ -535,7 +538,7 @@ class KillSwitch:
         """Could an order of this state file be missing from a listing requested at `asked`?
         An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
         before that order lands proves nothing, so the proof waits for the answer. A pending
-        row older than IN_FLIGHT_S is a crash's leftover (its request has timed out long ago)
+        row older than IN_FLIGHT_S is a crash's leftover (its request can no longer land)
         and does not hold the proof back. And an order acknowledged (`resting`) less than the
         read lag before the listing was requested may not be listed yet."""
         if self.store is None:

@@ -18,7 +18,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import KillSwitch
+from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch
 from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
@@ -163,3 +163,22 @@ def test_an_unknown_order_of_another_market_does_not_hold_a_scoped_proof(tmp_pat
             ticker=TICKER
         )
         assert report.proven
+
+
+def test_a_pending_row_of_a_process_killed_mid_request_holds_the_proof_until_it_cannot_land(
+    tmp_path: Path,
+) -> None:
+    """A `pending` row whose process was killed while its request was in the network: the
+    request was signed after the row was written (the rate limiter may have made it wait), so
+    it can land until LANDING_WINDOW_S after the row, not only the 30 s the old code gave it."""
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        store.record_intent(
+            IntentRecord(
+                "killed-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY
+            )
+        )
+        clock.advance(LANDING_WINDOW_S - 5)
+        report = KillSwitch(Listings(), store, clock, deadline_s=3, read_lag_s=0).run(ticker=TICKER)
+        assert not report.proven, "its request may still land"
+        assert IN_FLIGHT_S >= LANDING_WINDOW_S
