@@ -442,15 +442,21 @@ class Executor:
                 {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
             )
 
-    def see_unknown_through(self, abandon: threading.Event | None = None) -> list[str]:
+    def see_unknown_through(
+        self, abandon: threading.Event | None = None, *, wait: bool = True
+    ) -> list[str]:
         """At shutdown: look the orders of unknown outcome up once a second until each is found
         (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
         longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
         leave an order that lands afterwards resting with nobody to manage it, and without an
-        order group nothing on the exchange's side stops it. Returns the client order ids still
-        unknown when `abandon` is set (a second SIGINT or SIGTERM: the person will not wait) or
-        when the window has passed with the exchange not answering the lookups (then
-        `kalshi reconcile` settles them)."""
+        order group nothing on the exchange's side stops it. `wait=False`: one look only (the
+        session's order group, deleted after the stop, refuses what lands later). Returns the
+        client order ids still unknown: when `abandon` is set (a second SIGINT or SIGTERM: the
+        person will not wait), when the window has passed with the exchange not answering the
+        lookups, or after the one look (`kalshi reconcile` settles them)."""
+        if not wait:
+            self.resolve_unknown(guarded=False)
+            return sorted(self.unknown)
         if self.unknown:
             self.log.emit(
                 "shutdown_waits_unknown",

@@ -760,6 +760,19 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- the end
 
+    def _cancel_own(self, abandon: threading.Event | None) -> bool:
+        """Cancel the resting orders this loop placed; True when `abandon` stopped it."""
+        own = [order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)]
+        for n, order in enumerate(own):
+            if abandon is not None and abandon.is_set():
+                self.log.emit(
+                    "shutdown_abandoned",
+                    {"left_resting": len(own) - n, "reason": "interrupted again"},
+                )
+                return True
+            self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+        return False
+
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Cancel the orders this loop placed (never orders placed by hand), write a last
         heartbeat, and return the final summary. Once `abandon` is set (a second Ctrl-C: the
@@ -767,31 +780,24 @@ class TradeLoop:
         up and logged, and fills are not read again."""
         abandoned = False
         if cancel_resting and not self.settings.dry_run:
-            # an order whose answer was lost may still land: found, it is cancelled below
-            left = self.executor.see_unknown_through(abandon)
-            if left and abandon is not None and abandon.is_set():
-                abandoned = True
-                self.log.emit(
-                    "shutdown_abandoned",
-                    {"unknown_left": left, "reason": "interrupted again"},
-                )
-            elif left:
-                self.log.emit(
-                    "shutdown_unknown_left",
-                    {"unknown_left": left, "reason": "the exchange did not answer the lookups"},
-                )
-            own = [
-                order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)
-            ]
-            for n, order in enumerate(own):
-                if abandon is not None and abandon.is_set():
-                    abandoned = True
+            abandoned = self._cancel_own(abandon)
+            if not abandoned and self.executor.unknown:
+                # an order whose answer was lost may still land: looked up until found (then
+                # cancelled) or it can land no more; with the session's order group, once (the
+                # group's deletion after the stop refuses one that lands later)
+                wait = self.executor.order_group_id is None
+                left = self.executor.see_unknown_through(abandon, wait=wait)
+                if left and abandon is not None and abandon.is_set():
                     self.log.emit(
                         "shutdown_abandoned",
-                        {"left_resting": len(own) - n, "reason": "interrupted again"},
+                        {"unknown_left": left, "reason": "interrupted again"},
                     )
-                    break
-                self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+                elif left and wait:
+                    self.log.emit(
+                        "shutdown_unknown_left",
+                        {"unknown_left": left, "reason": "the exchange did not answer the lookups"},
+                    )
+                abandoned = self._cancel_own(abandon)
         if not abandoned:
             self.executor.sync_fills()
         self._heartbeat()

@@ -16,6 +16,7 @@ import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import ServerError
+from kalshi_cli.models import Order
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
@@ -152,3 +153,42 @@ def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: 
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5, "no longer than the window"
     assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1
+
+
+def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
+    """The wait for an order of unknown outcome can take LANDING_WINDOW_S, longer than a
+    service manager waits after its stop signal (the shipped unit: 30 s, then SIGKILL): the
+    quotes whose answers the loop has are cancelled first."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))
+    me = rig.client.account_id
+    quotes = [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"]
+    assert quotes, "the loop has quotes resting besides the lost order"
+    resting_at_first_lookup: list[list[str]] = []
+    lookup = rig.client.find_order_by_client_id
+
+    def watched(client_order_id: str, ticker: str) -> Order | None:
+        if not resting_at_first_lookup:
+            resting_at_first_lookup.append(
+                [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"]
+            )
+        return lookup(client_order_id, ticker)
+
+    rig.client.find_order_by_client_id = watched  # type: ignore[method-assign]
+    rig.loop.shutdown(cancel_resting=True)
+    assert resting_at_first_lookup == [[]], "the quotes were cancelled before the wait began"
+    assert rig.store.get_intent(coid).status == "rejected"
+
+
+def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
+    tmp_path: Path,
+) -> None:
+    """The group is deleted after a clean stop and the exchange refuses an order that lands in
+    a deleted group (tests/runner/test_order_group_session.py), so the stop stays quick."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))
+    rig.loop.executor.order_group_id = "the-session-group"
+    before = rig.clock.monotonic()
+    rig.loop.shutdown(cancel_resting=True)
+    assert rig.clock.monotonic() == before, "no wait"
+    assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
