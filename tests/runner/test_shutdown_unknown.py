@@ -192,3 +192,45 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"
     assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The same fault under the default order group, a combination nothing pinned: the stop
+    looks once (the order is not there yet), deletes the group, exits 0 at once; the held
+    request reaches the exchange after the stop and is refused (its group no longer exists)."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    trader = client_for(account)
+    log, err = tmp_path / "trade.log", tmp_path / "stderr.txt"
+    env = {**trade_env(account, tmp_path / "home", tmp_path / "state.db"), "KALSHI_TIMEOUT": "1"}
+    command = trade_command("market-maker", TICKER, log, "--duration", "120")
+    try:
+        with (
+            err.open("w") as stderr,
+            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
+        ):
+            try:
+                _wait(lambda: bool(_events(log, "order_group_created")), 60, proc, err)
+                sim.set_faults(hold_request_s=6)
+                _wait(lambda: bool(_events(log, "order_unknown")), 60, proc, err)
+                (lost,) = _events(log, "order_unknown")
+                coid = str(lost["client_order_id"])
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=90) == 0, err.read_text()[-2000:]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        assert _events(log, "order_group_deleted"), "a clean stop deletes the group"
+        creates = sim.stats()["order_create_requests"]
+        # the held request reaches the exchange after the stop
+        _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
+        assert not any(o.client_order_id == coid for o in trader.iter_orders(ticker=TICKER))
+        assert list(trader.iter_orders(ticker=TICKER, status="resting")) == []
+    finally:
+        other.close()
+        trader.close()
