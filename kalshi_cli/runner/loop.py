@@ -797,7 +797,7 @@ class TradeLoop:
                         "shutdown_unknown_left",
                         {"unknown_left": left, "reason": "the exchange did not answer the lookups"},
                     )
-                abandoned = self._cancel_own(abandon)
+                abandoned = self._cancel_own(abandon) or bool(abandon and abandon.is_set())
         if not abandoned:
             self.executor.sync_fills()
         self._heartbeat()
