@@ -67,6 +67,11 @@ taken off (one fills listing from the oldest such order's creation); an order wh
 cover it executed and is not counted, nor marked. When the fills cannot be read, none is
 marked and `kalshi reconcile` settles them (fills and P&L come from fills, never from these
 rows).
+
+Why one module of this length: the steps above are one procedure under one deadline, one
+report and one trail of the state file, and each step's rule depends on what the steps before
+it did (when the last cancel was answered, which listings showed which order, what is still in
+flight in the state file); split, each part would see only some of what its proof rests on.
 """
 
 from __future__ import annotations

@@ -204,15 +204,10 @@ class TradeLoop:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
         now_m = self.clock.monotonic()
-        # while trading is blocked (SAFE_MODE tripped by the very error that lost an answer,
-        # HALTED...) an order of unknown outcome may rest on the exchange: it is looked up
-        # through the backoff, as the withdrawing cancels go, so it is withdrawn once found
-        blocked = self._blocked_by is not None
-        if (
-            self.executor.unknown
-            and now_m >= self._next_resolve
-            and (blocked or not self.executor.backing_off)
-        ):
+        # while trading is blocked an order of unknown outcome may rest: it is looked up through
+        # the backoff, as the withdrawing cancels go, so it is withdrawn once found
+        may_look = self._blocked_by is not None or not self.executor.backing_off
+        if self.executor.unknown and now_m >= self._next_resolve and may_look:
             self.executor.resolve_unknown(guarded=not self.executor.backing_off)
             self._next_resolve = now_m + self.settings.resolve_s
         due = self.executor.fills_due or now_m >= self._next_fill_poll
@@ -782,9 +777,8 @@ class TradeLoop:
         if cancel_resting and not self.settings.dry_run:
             abandoned = self._cancel_own(abandon)
             if not abandoned and self.executor.unknown:
-                # an order whose answer was lost may still land: looked up until found (then
-                # cancelled) or it can land no more; with the session's order group, once (the
-                # group's deletion after the stop refuses one that lands later)
+                # one whose answer was lost may still land; with the session's order group it is
+                # looked up once (the group's deletion refuses it later), else until it cannot
                 wait = self.executor.order_group_id is None
                 left = self.executor.see_unknown_through(abandon, wait=wait)
                 if left and abandon is not None and abandon.is_set():
