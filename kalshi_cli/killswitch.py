@@ -33,7 +33,8 @@ Order of operations, each step for a reason:
    after the second (an order that cannot be cancelled is retried, not hammered). An empty
    listing counts only once no order intent of the state file is still `pending` (in flight:
    recorded just before HALTED, and none can be recorded after it), so that order cannot land
-   after the proof.
+   after the proof; nor while an order whose answer was lost (`unknown`) can still land (until
+   LANDING_WINDOW_S after it was marked, unless a listing of this run has shown it).
 
 Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order still listed
 `resting` ~360 ms after its cancel was acknowledged). A listing answers the state as it stood up
@@ -66,6 +67,11 @@ taken off (one fills listing from the oldest such order's creation); an order wh
 cover it executed and is not counted, nor marked. When the fills cannot be read, none is
 marked and `kalshi reconcile` settles them (fills and P&L come from fills, never from these
 rows).
+
+Why one module of this length: the steps above are one procedure under one deadline, one
+report and one trail of the state file, and each step's rule depends on what the steps before
+it did (when the last cancel was answered, which listings showed which order, what is still in
+flight in the state file); split, each part would see only some of what its proof rests on.
 """
 
 from __future__ import annotations
@@ -90,7 +96,7 @@ from kalshi_cli.errors import (
 from kalshi_cli.models import ZERO
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import StoreError
-from kalshi_cli.store.records import PENDING, RESTING
+from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -156,8 +162,11 @@ RFQ_STEP_SHARE = 0.2
 
 
 # How long an order intent may stay `pending` while its request is in flight: more than the
-# client's read timeout and retry budget together.
-IN_FLIGHT_S = 30.0
+# client's read timeout and retry budget together, and as long as a request signed after the
+# row was written (the rate limiter's wait) can still land when its process was killed before
+# the answer: the client's LANDING_WINDOW_S (client/base.py; a test keeps them equal, the
+# client is not imported here for a constant).
+IN_FLIGHT_S = 40.0
 
 
 @dataclass
@@ -275,6 +284,7 @@ class KillSwitch:
         settled_at = self.clock.monotonic() + self.read_lag_s
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
+        landed: set[str] = set()  # client order ids any listing of this run showed
 
         def list_resting() -> list[Order]:
             orders = self._retry(
@@ -288,6 +298,7 @@ class KillSwitch:
             )
             for order in orders:
                 listed.setdefault(order.order_id, order)
+                landed.add(order.client_order_id)
             return orders
 
         cancel_all_sent = False
@@ -323,8 +334,22 @@ class KillSwitch:
                     self._wait_until(settled_at, deadline)
                     continue
                 if not resting and not self._in_flight(ticker, asked_wall):
-                    report.proven = True
-                    break
+                    late = self._may_still_land(ticker, landed)
+                    if not late:
+                        report.proven = True
+                        break
+                    # a request held in the network can land after this listing
+                    from kalshi_cli.client.client import LANDING_WINDOW_S
+
+                    waiting = (
+                        f"{late} order(s) whose answer was lost may still land "
+                        f"(up to {LANDING_WINDOW_S:g}s after the answer was lost)"
+                    )
+                    if waiting not in report.errors:
+                        report.errors.append(waiting)
+                    say(f"round {report.rounds}: none resting, but {waiting}")
+                    self._pause(report.rounds, deadline)
+                    continue
                 if not resting:
                     # an order whose intent is still pending may land after this listing
                     waiting = "an order of this state file is still awaiting its answer"
@@ -518,7 +543,7 @@ class KillSwitch:
         """Could an order of this state file be missing from a listing requested at `asked`?
         An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
         before that order lands proves nothing, so the proof waits for the answer. A pending
-        row older than IN_FLIGHT_S is a crash's leftover (its request has timed out long ago)
+        row older than IN_FLIGHT_S is a crash's leftover (its request can no longer land)
         and does not hold the proof back. And an order acknowledged (`resting`) less than the
         read lag before the listing was requested may not be listed yet."""
         if self.store is None:
@@ -533,6 +558,27 @@ class KillSwitch:
             if intent.status == PENDING
             else intent.updated_at > asked - self.read_lag_s
             for intent in unsettled
+        )
+
+    def _may_still_land(self, ticker: str | None, landed: set[str]) -> int:
+        """How many orders of this state file whose answer was lost (`unknown`) could still
+        reach the exchange: one is acted on only while its signature is inside the exchange's
+        window, so LANDING_WINDOW_S after the intent was marked unknown (after it was signed)
+        it can no longer land; one a listing of this run showed has landed (and was cancelled
+        like any other). An `unknown` row older than that is settled by `kalshi reconcile`."""
+        from kalshi_cli.client.client import LANDING_WINDOW_S
+
+        if self.store is None:
+            return 0
+        try:
+            lost = self.store.intents(status=UNKNOWN, ticker=ticker)
+        except StoreError:
+            return 0  # unreadable: the listing is all there is
+        now = self.clock.wall()
+        return sum(
+            1
+            for intent in lost
+            if intent.client_order_id not in landed and now - intent.updated_at < LANDING_WINDOW_S
         )
 
     def _count_cancelled_by_cancel_all(

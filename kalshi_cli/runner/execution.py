@@ -29,6 +29,7 @@ so the state file never keeps a filled quote `resting`.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -407,17 +408,22 @@ class Executor:
     def holds_unknown(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())
 
-    def resolve_unknown(self) -> None:
+    def resolve_unknown(self, *, guarded: bool = True) -> None:
         """Look each order of unknown outcome up by its client order id: found, it takes the
         exchange's state (and counts as resting or filled); still missing LANDING_WINDOW_S
-        after its failure, it can no longer land and was never placed. Never sent again."""
+        after its failure, it can no longer land and was never placed. Never sent again.
+        `guarded=False` (a lookup during the API error guard's backoff, while trading is
+        blocked): the guard hears neither its failure nor its success, so a storm of errors
+        neither extends the backoff nor trips SAFE_MODE again through these lookups."""
         for client_order_id, lost in list(self.unknown.items()):
             try:
                 order = self.client.find_order_by_client_id(client_order_id, lost.ticker)
             except KalshiError as exc:
-                self._failed(exc)
+                if guarded:
+                    self._failed(exc)
                 return
-            self._ok()
+            if guarded:
+                self._ok()
             if order is None:
                 if self.clock.monotonic() - lost.since < LANDING_WINDOW_S:
                     continue
@@ -435,6 +441,36 @@ class Executor:
                 "order_resolved",
                 {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
             )
+
+    def see_unknown_through(
+        self, abandon: threading.Event | None = None, *, wait: bool = True
+    ) -> list[str]:
+        """At shutdown: look the orders of unknown outcome up once a second until each is found
+        (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
+        longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
+        leave an order that lands afterwards resting with nobody to manage it, and without an
+        order group nothing on the exchange's side stops it. `wait=False`: one look only (the
+        session's order group, deleted after the stop, refuses what lands later). Returns the
+        client order ids still unknown: when `abandon` is set (a second SIGINT or SIGTERM: the
+        person will not wait), when the window has passed with the exchange not answering the
+        lookups, or after the one look (`kalshi reconcile` settles them)."""
+        if not wait:
+            self.resolve_unknown(guarded=False)
+            return sorted(self.unknown)
+        if self.unknown:
+            self.log.emit(
+                "shutdown_waits_unknown",
+                {"client_order_ids": sorted(self.unknown), "at_most_s": LANDING_WINDOW_S},
+            )
+        while self.unknown:
+            if abandon is not None and abandon.is_set():
+                break
+            self.resolve_unknown(guarded=False)
+            now = self.clock.monotonic()
+            if all(now - lost.since >= LANDING_WINDOW_S for lost in self.unknown.values()):
+                break  # each could be looked up no more: a lookup failed
+            self.clock.sleep(1.0)
+        return sorted(self.unknown)
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
         self.store.mark_sent(

@@ -9,7 +9,11 @@ or writes anything, an exclusive `flock` on
   state file's heartbeat and reconciles into it), and
 - `trade-<digest>.lock` in a per-user directory (`$XDG_RUNTIME_DIR/kalshi`, else
   `<tmp>/kalshi-<uid>`), the digest of the exchange endpoint and the API key id (live loops
-  only: a dry run sends no order), so two state files cannot hide two loops on one account.
+  only: a dry run sends no order), so two state files cannot hide two loops on one account;
+  and the same file under the user's home as the password database has it
+  (`~/.local/state/kalshi/locks`, `home_lock_dir`), which no environment variable moves: the
+  systemd unit runs the loop with `PrivateTmp=yes` and no `XDG_RUNTIME_DIR`, a person logged in
+  as that user has one, and with the first directory alone each locked a file of its own.
 
 `flock` locks belong to the open file, so the OS drops them when the process ends however it
 ends (SIGKILL included): there is no stale lock to clean up, and the lock files themselves are
@@ -26,6 +30,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import socket
 import tempfile
 from pathlib import Path
@@ -68,6 +73,15 @@ def user_lock_dir() -> Path:
             f"{path} belongs to another user; refusing to keep the trade lock there",
             hint="set XDG_RUNTIME_DIR to a directory of your own",
         )
+    return path
+
+
+def home_lock_dir() -> Path:
+    """The lock directory under the user's home from the password database (not `$HOME`),
+    the same for every process of the user whatever its environment or /tmp."""
+    home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+    path = home / ".local" / "state" / "kalshi" / "locks"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
@@ -147,11 +161,15 @@ def acquire(
         lock._take(state_lock_path(state_path), f"the state file {state_path}", holder)
         if account is not None:
             key_id, _, endpoint = account.partition("@")
-            lock._take(
-                account_lock_path(account, lock_dir),
-                f"the account {key_id} on {endpoint}",
-                holder,
-            )
+            what = f"the account {key_id} on {endpoint}"
+            lock._take(account_lock_path(account, lock_dir), what, holder)
+            if lock_dir is None:
+                try:
+                    shared = home_lock_dir()
+                    if shared != user_lock_dir():
+                        lock._take(account_lock_path(account, shared), what, holder)
+                except OSError:
+                    pass  # a home that cannot be written: the first lock stands alone
     except BaseException:
         lock.release()
         raise

@@ -204,8 +204,11 @@ class TradeLoop:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
         now_m = self.clock.monotonic()
-        if self.executor.unknown and now_m >= self._next_resolve and not self.executor.backing_off:
-            self.executor.resolve_unknown()
+        # while trading is blocked an order of unknown outcome may rest: it is looked up through
+        # the backoff, as the withdrawing cancels go, so it is withdrawn once found
+        may_look = self._blocked_by is not None or not self.executor.backing_off
+        if self.executor.unknown and now_m >= self._next_resolve and may_look:
+            self.executor.resolve_unknown(guarded=not self.executor.backing_off)
             self._next_resolve = now_m + self.settings.resolve_s
         due = self.executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
@@ -752,6 +755,19 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- the end
 
+    def _cancel_own(self, abandon: threading.Event | None) -> bool:
+        """Cancel the resting orders this loop placed; True when `abandon` stopped it."""
+        own = [order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)]
+        for n, order in enumerate(own):
+            if abandon is not None and abandon.is_set():
+                self.log.emit(
+                    "shutdown_abandoned",
+                    {"left_resting": len(own) - n, "reason": "interrupted again"},
+                )
+                return True
+            self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+        return False
+
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
         """Cancel the orders this loop placed (never orders placed by hand), write a last
         heartbeat, and return the final summary. Once `abandon` is set (a second Ctrl-C: the
@@ -759,18 +775,23 @@ class TradeLoop:
         up and logged, and fills are not read again."""
         abandoned = False
         if cancel_resting and not self.settings.dry_run:
-            own = [
-                order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)
-            ]
-            for n, order in enumerate(own):
-                if abandon is not None and abandon.is_set():
-                    abandoned = True
+            abandoned = self._cancel_own(abandon)
+            if not abandoned and self.executor.unknown:
+                # one whose answer was lost may still land; with the session's order group it is
+                # looked up once (the group's deletion refuses it later), else until it cannot
+                wait = self.executor.order_group_id is None
+                left = self.executor.see_unknown_through(abandon, wait=wait)
+                if left and abandon is not None and abandon.is_set():
                     self.log.emit(
                         "shutdown_abandoned",
-                        {"left_resting": len(own) - n, "reason": "interrupted again"},
+                        {"unknown_left": left, "reason": "interrupted again"},
                     )
-                    break
-                self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+                elif left and wait:
+                    self.log.emit(
+                        "shutdown_unknown_left",
+                        {"unknown_left": left, "reason": "the exchange did not answer the lookups"},
+                    )
+                abandoned = self._cancel_own(abandon) or bool(abandon and abandon.is_set())
         if not abandoned:
             self.executor.sync_fills()
         self._heartbeat()

@@ -17,7 +17,7 @@ from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import KillSwitch
+from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch
 from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
@@ -293,7 +293,7 @@ def test_a_pending_row_left_by_a_crash_long_ago_does_not_hold_the_proof(tmp_path
     clock = ManualClock()
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         pending_intent(store)
-        clock.advance(31)
+        clock.advance(IN_FLIGHT_S + 1)  # past the time its request could still land (40 s)
         exchange = FlakyExchange()
 
         # read_lag_s=0: one listing (with a read lag an empty first listing is taken again)
