@@ -219,14 +219,17 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
     log, err = tmp_path / "trade.log", tmp_path / "stderr.txt"
     env = {**trade_env(account, tmp_path / "home", tmp_path / "state.db"), "KALSHI_TIMEOUT": "1"}
     command = trade_command("market-maker", TICKER, log, "--duration", "120")
+    # the loop's first create is held, set before the loop starts: a hold set once the group
+    # was created raced the loop's two quotes (seen under load: both placed before the fault,
+    # no create after them, no order of unknown outcome); long enough that the loop has exited
+    # before the held request reaches the exchange, however loaded the machine
+    sim.set_faults(hold_request_s=20)
     try:
         with (
             err.open("w") as stderr,
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
         ):
             try:
-                _wait(lambda: bool(_events(log, "order_group_created")), 60, proc, err)
-                sim.set_faults(hold_request_s=6)
                 _wait(lambda: bool(_events(log, "order_unknown")), 60, proc, err)
                 (lost,) = _events(log, "order_unknown")
                 coid = str(lost["client_order_id"])
