@@ -80,11 +80,13 @@ def fill_cash(
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(cash change before fees, contracts closed, new position) for buying `count` contracts
     of YES (`buy_yes`) or NO at `own_price`. A closed contract redeems a YES/NO pair for $1."""
+    # `min(count, ...)` without a call, and ZERO rather than 0 (a Decimal compared with an int
+    # converts the int each time): the hot path
     if buy_yes:
-        closed = min(count, -position) if position < 0 else ZERO
+        closed = (-position if -position < count else count) if position < ZERO else ZERO
         new_position = position + count
     else:
-        closed = min(count, position) if position > 0 else ZERO
+        closed = (position if position < count else count) if position > ZERO else ZERO
         new_position = position - count
     opened = count - closed
     return closed * (ONE - own_price) - opened * own_price, closed, new_position
@@ -138,7 +140,7 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     pos.volume += count
     pos.last_updated = now
     acct.cash += delta - fee
-    return max(new, ZERO) - max(old, ZERO)
+    return (ZERO if new < ZERO else new) - (ZERO if old < ZERO else old)  # max(x, ZERO)
 
 
 class AccountState:
@@ -372,11 +374,11 @@ class Ledger(ReferenceData):
         position = ZERO if pos is None else pos.position
         # `_fast_hold`, inline where the aggregates alone give the hold
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
-        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
+        if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
             hold = self._fast_hold(position, agg, self._entries(acct, ticker))
-        elif position < 0:
+        elif position < ZERO:
             hold = reserve + ask_cost
-        elif position > 0:
+        elif position > ZERO:
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
@@ -411,7 +413,9 @@ class Ledger(ReferenceData):
         account.balance = available
         cents = available * 100
         whole = int(cents)  # exact, toward zero: one step down for a negative fraction
-        account.cash_cents = whole - 1 if cents < whole else whole
+        # (`is_signed` first: only a negative amount can have been truncated upwards, and a
+        # Decimal compared with an int converts the int each time)
+        account.cash_cents = whole - 1 if cents.is_signed() and cents < whole else whole
 
     def _position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
         """The account's position record in a market, made (flat) on its first fill."""

@@ -141,7 +141,7 @@ class Matcher(Ledger):
         taker_rate = maker_rate = ZERO
         rates_read = False
         for _, maker in book.crossing(buy_yes, own):
-            if remaining == 0:
+            if not remaining:
                 break
             maker_id = maker.account_id
             if maker_id == account_id or maker_id.partition("/")[0] == user:  # one user
@@ -162,9 +162,9 @@ class Matcher(Ledger):
                 if reducible < available:
                     steps.append(("cut", maker, available - reducible))
                     available = reducible
-                if available == 0:
+                if not available:
                     continue
-            take = min(remaining, available)
+            take = available if available < remaining else remaining  # min(), no call
             steps.append(("fill", maker, take))
             remaining -= take
             if not rates_read:
@@ -221,20 +221,21 @@ class Matcher(Ledger):
                 ask_count += rest
             reserve += rate * rest
         # `_fast_hold`, inline where the aggregates alone give the hold
-        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
+        # compared with ZERO, not 0: a Decimal compared with an int converts the int each time
+        if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
             hold = self._fast_hold(
                 position,
                 [bid_cost, bid_count, ask_cost, ask_count, reserve],
                 self._plan_entries(acct, ticker, gone, rest, buy_yes, own),
             )
-        elif position < 0:
+        elif position < ZERO:
             hold = reserve + ask_cost
-        elif position > 0:
+        elif position > ZERO:
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
         others = acct.held_total - acct.held.get(ticker, ZERO)
-        if cash - others - hold < 0:
+        if cash - others - hold < ZERO:
             need = ceil_cents(others + hold - cash)
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
@@ -408,7 +409,7 @@ class Matcher(Ledger):
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
         maker_charge, maker.fee_accumulator = charge_fill(
             maker_cash[0],
-            trading_fee(count, maker_own, maker_rate) if maker_rate > 0 else ZERO,
+            trading_fee(count, maker_own, maker_rate) if maker_rate > ZERO else ZERO,
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net
@@ -431,7 +432,7 @@ class Matcher(Ledger):
         agg[i + 1] -= count
         agg[4] -= rate * count
         taker_acct = self._accounts[taker.account_id]
-        if after == 0:
+        if not after:
             side.remove(maker_own, maker.order_id, before)
             del maker_acct.resting[ticker][maker.order_id]
             maker.status = "executed"
