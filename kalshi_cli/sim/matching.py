@@ -10,10 +10,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
 from kalshi_cli.models import (
+    CENT,
+    FEE_QUANTUM,
     ONE,
     ZERO,
     BookSide,
@@ -48,21 +50,31 @@ from kalshi_cli.sim.records import (
 )
 
 DAY = 86_400.0
-# A fill that pays no fee at all shares one (frozen) charge with every other such fill whose
-# parts print the same (`charge_fill`'s rounding fee keeps its exponent, e.g. 0.0000): one
-# object fewer kept per such fill, which the cyclic GC would otherwise scan again and again
-# (docs/benchmarks.md "Matching core, one pass over the fill path").
-_ZERO_CHARGES: dict[str, FeeCharge] = {}
+# Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept
+# per fill, which the cyclic GC would otherwise scan again and again (docs/benchmarks.md
+# "Matching core, one pass over the fill path" and "... session 7"). Keyed by the trade fee
+# (`ZERO` or rounded up to $0.0001, so its value says its digits), the rounding fee's text
+# (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
+# At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.
+_CHARGES: dict[tuple[Decimal, str, Decimal], FeeCharge] = {}
+_CHARGES_KEPT = 4096
 
 
-def _shared_zero(charge: FeeCharge) -> FeeCharge:
-    """`charge` (all of its parts zero, trade fee and rebate the `ZERO` constant), or the
-    first such charge seen whose rounding fee has the same exponent."""
-    key = str(charge.rounding_fee)
-    shared = _ZERO_CHARGES.get(key)
-    if shared is None:
-        shared = _ZERO_CHARGES[key] = charge
-    return shared
+def _charge(revenue: Decimal, trade_fee: Decimal, carried: Decimal) -> tuple[FeeCharge, Decimal]:
+    """`charge_fill(revenue, trade_fee, carried)` (models.py, the one fee rule), with the
+    charge shared as above. A fill that earns a rebate goes through `charge_fill` itself."""
+    change = revenue - trade_fee
+    rounding = change - change.quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+    after = carried + rounding
+    if after > CENT:  # `charge_fill` refunds whole cents from here
+        return charge_fill(revenue, trade_fee, carried)
+    key = (trade_fee, str(rounding), ZERO)
+    charge = _CHARGES.get(key)
+    if charge is None:
+        charge = FeeCharge(trade_fee, rounding, ZERO)
+        if len(_CHARGES) < _CHARGES_KEPT:
+            _CHARGES[key] = charge
+    return charge, after
 
 
 @dataclass
@@ -173,12 +185,17 @@ class Matcher(Ledger):
             price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
             taker_cash = fill_cash(position, buy_yes, price, take)
             position = taker_cash[2]
-            charge, carried = charge_fill(
-                taker_cash[0], trading_fee(take, price, taker_rate), carried
+            # `trading_fee(take, price, taker_rate)`, inline (`take` is above zero)
+            charge, carried = _charge(
+                taker_cash[0],
+                (taker_rate * take * price * (ONE - price)).quantize(
+                    FEE_QUANTUM, rounding=ROUND_CEILING
+                )
+                if taker_rate > ZERO
+                else ZERO,
+                carried,
             )
             net = charge.net
-            if charge.trade_fee is ZERO and charge.rebate is ZERO and not charge.rounding_fee:
-                charge = _shared_zero(charge)
             cash += taker_cash[0] - net
             fees.append((charge, net, taker_cash))
         filled = count - remaining
@@ -407,18 +424,12 @@ class Matcher(Ledger):
         if maker_pos is None:
             maker_pos = self._position_record(maker_acct, ticker, now)
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
-        maker_charge, maker.fee_accumulator = charge_fill(
+        maker_charge, maker.fee_accumulator = _charge(
             maker_cash[0],
             trading_fee(count, maker_own, maker_rate) if maker_rate > ZERO else ZERO,
             maker.fee_accumulator,
         )
         maker_fee = maker_charge.net
-        if (
-            maker_charge.trade_fee is ZERO
-            and maker_charge.rebate is ZERO
-            and not maker_charge.rounding_fee
-        ):
-            maker_charge = _shared_zero(maker_charge)
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
