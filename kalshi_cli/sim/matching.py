@@ -56,25 +56,31 @@ DAY = 86_400.0
 # (`ZERO` or rounded up to $0.0001, so its value says its digits), the rounding fee's text
 # (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
 # At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.
-_CHARGES: dict[tuple[Decimal, str, Decimal], FeeCharge] = {}
+# Each with its net (`FeeCharge.net`), worked out once.
+_CHARGES: dict[tuple[Decimal, str, Decimal], tuple[FeeCharge, Decimal]] = {}
 _CHARGES_KEPT = 4096
 
 
-def _charge(revenue: Decimal, trade_fee: Decimal, carried: Decimal) -> tuple[FeeCharge, Decimal]:
+def _charge(
+    revenue: Decimal, trade_fee: Decimal, carried: Decimal
+) -> tuple[FeeCharge, Decimal, Decimal]:
     """`charge_fill(revenue, trade_fee, carried)` (models.py, the one fee rule), with the
-    charge shared as above. A fill that earns a rebate goes through `charge_fill` itself."""
+    charge shared as above: (charge, its net, the accumulator after). A fill that earns a
+    rebate goes through `charge_fill` itself."""
     change = revenue - trade_fee
     rounding = change - change.quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
     after = carried + rounding
     if after > CENT:  # `charge_fill` refunds whole cents from here
-        return charge_fill(revenue, trade_fee, carried)
+        charge, after = charge_fill(revenue, trade_fee, carried)
+        return charge, charge.net, after
     key = (trade_fee, str(rounding), ZERO)
-    charge = _CHARGES.get(key)
-    if charge is None:
+    shared = _CHARGES.get(key)
+    if shared is None:
         charge = FeeCharge(trade_fee, rounding, ZERO)
+        shared = (charge, charge.net)
         if len(_CHARGES) < _CHARGES_KEPT:
-            _CHARGES[key] = charge
-    return charge, after
+            _CHARGES[key] = shared
+    return shared[0], shared[1], after
 
 
 @dataclass
@@ -137,6 +143,7 @@ class Matcher(Ledger):
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
             raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
+        gone: list[SimOrder] = []  # what the plan takes off the book (self-trade cancels)
         remaining = count
         stopped = False
         if now is None:
@@ -152,7 +159,8 @@ class Matcher(Ledger):
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
         taker_rate = maker_rate = ZERO
         rates_read = False
-        for _, maker in book.crossing(buy_yes, own):
+        # `book.crossing(buy_yes, own)` without the call
+        for _, maker in (book.no if buy_yes else book.yes).crossing(ONE - own):
             if not remaining:
                 break
             maker_id = maker.account_id
@@ -161,6 +169,7 @@ class Matcher(Ledger):
                     stopped = True
                     break
                 steps.append(("cancel", maker, maker.remaining_count))
+                gone.append(maker)
                 continue
             available = maker.remaining_count
             maker_bid = maker.book_side is BookSide.BID
@@ -186,7 +195,7 @@ class Matcher(Ledger):
             taker_cash = fill_cash(position, buy_yes, price, take)
             position = taker_cash[2]
             # `trading_fee(take, price, taker_rate)`, inline (`take` is above zero)
-            charge, carried = _charge(
+            charge, net, carried = _charge(
                 taker_cash[0],
                 (taker_rate * take * price * (ONE - price)).quantize(
                     FEE_QUANTUM, rounding=ROUND_CEILING
@@ -195,7 +204,6 @@ class Matcher(Ledger):
                 else ZERO,
                 carried,
             )
-            net = charge.net
             cash += taker_cash[0] - net
             fees.append((charge, net, taker_cash))
         filled = count - remaining
@@ -208,7 +216,7 @@ class Matcher(Ledger):
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        gone = [o for kind, o, _ in steps if kind == "cancel"]
+        # `gone`: the self-trade cancels, gathered in the loop
         if replacing is not None:
             gone.append(replacing)
         agg = acct.agg.get(ticker) or EMPTY_AGG
@@ -424,12 +432,11 @@ class Matcher(Ledger):
         if maker_pos is None:
             maker_pos = self._position_record(maker_acct, ticker, now)
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
-        maker_charge, maker.fee_accumulator = _charge(
+        maker_charge, maker_fee, maker.fee_accumulator = _charge(
             maker_cash[0],
             trading_fee(count, maker_own, maker_rate) if maker_rate > ZERO else ZERO,
             maker.fee_accumulator,
         )
-        maker_fee = maker_charge.net
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
