@@ -551,11 +551,11 @@ class Exchange(OrderGroups, Subaccounts):
             cut = order.remaining_count - reduce_to
         now = self._now()
         self._log_at(now, "decrease", account_id=account_id, order_id=order_id, cut=str(cut))
-        self._shrink(order, cut, now)  # `_decrease`, at the time logged
+        self._decrease(order, cut, now)
         return copy_order(order)
 
-    def _decrease(self, order: SimOrder, cut: Decimal) -> None:
-        self._shrink(order, cut, self._now())
+    def _decrease(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
+        self._shrink(order, cut, self._now() if now is None else now)
         self._rehold(self._accounts[order.account_id], order.ticker)
         if self._listeners and order.status == "resting":
             self._emit(OrderChanged(copy_order(order)))
