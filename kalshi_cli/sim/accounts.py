@@ -62,6 +62,7 @@ from kalshi_cli.sim.records import (
 from kalshi_cli.sim.reference import ReferenceData
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
+BID = BookSide.BID
 _COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
 
 
@@ -391,11 +392,11 @@ class Ledger(ReferenceData):
         remaining count)."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
-            return [
-                (own_price(o), o.remaining_count)
-                for o in acct.resting.get(ticker, {}).values()
-                if (o.book_side is BookSide.BID) == bids
-            ]
+            # `own_price(o)` without a call: the direction says which price it is
+            orders = acct.resting.get(ticker, {}).values()
+            if bids:
+                return [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
+            return [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
 
         return entries
 

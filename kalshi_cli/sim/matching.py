@@ -281,11 +281,22 @@ class Matcher(Ledger):
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
             gone_ids = {id(o) for o in gone}
-            out = [
-                (own_price(o), o.remaining_count)
-                for o in acct.resting.get(ticker, {}).values()
-                if (o.book_side is BookSide.BID) == bids and id(o) not in gone_ids
-            ]
+            # `own_price(o)` without a call: the direction says which price it is
+            orders = acct.resting.get(ticker, {}).values()
+            bid = BookSide.BID
+            out = (
+                [
+                    (o.price, o.remaining_count)
+                    for o in orders
+                    if o.book_side is bid and id(o) not in gone_ids
+                ]
+                if bids
+                else [
+                    (ONE - o.price, o.remaining_count)
+                    for o in orders
+                    if o.book_side is not bid and id(o) not in gone_ids
+                ]
+            )
             if rest and buy_yes == bids:
                 out.append((own, rest))
             return out
