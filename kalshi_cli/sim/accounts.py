@@ -96,11 +96,9 @@ def fill_cash(
 def _side_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal:
     """Collateral for resting bids of one direction, `free` contracts of which would close the
     opposite position; the free ones are counted against the cheapest orders (worst case)."""
-    if free <= 0:
+    if free <= ZERO:
         return sum((price * count for price, count in entries), ZERO)
-    total = sum((count for _, count in entries), ZERO)
-    if free >= total:
-        return ZERO
+    # (free contracts covering every order leave `hold` at ZERO: the loop needs no total first)
     hold = ZERO
     for price, count in sorted(entries):
         if free >= count:

@@ -8,7 +8,7 @@ taking orders off the book. The third layer of the `Exchange` (sim/core.py), on 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
@@ -280,22 +280,16 @@ class Matcher(Ledger):
         price, remaining count): without `gone`, with what the plan rests."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
-            gone_ids = {id(o) for o in gone}
             # `own_price(o)` without a call: the direction says which price it is
-            orders = acct.resting.get(ticker, {}).values()
+            orders: Iterable[SimOrder] = acct.resting.get(ticker, {}).values()
+            if gone:
+                gone_ids = {id(o) for o in gone}
+                orders = [o for o in orders if id(o) not in gone_ids]
             bid = BookSide.BID
             out = (
-                [
-                    (o.price, o.remaining_count)
-                    for o in orders
-                    if o.book_side is bid and id(o) not in gone_ids
-                ]
+                [(o.price, o.remaining_count) for o in orders if o.book_side is bid]
                 if bids
-                else [
-                    (ONE - o.price, o.remaining_count)
-                    for o in orders
-                    if o.book_side is not bid and id(o) not in gone_ids
-                ]
+                else [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not bid]
             )
             if rest and buy_yes == bids:
                 out.append((own, rest))
