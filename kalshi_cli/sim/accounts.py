@@ -62,6 +62,7 @@ from kalshi_cli.sim.records import (
 from kalshi_cli.sim.reference import ReferenceData
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
+BID = BookSide.BID
 _COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
 
 
@@ -80,11 +81,13 @@ def fill_cash(
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(cash change before fees, contracts closed, new position) for buying `count` contracts
     of YES (`buy_yes`) or NO at `own_price`. A closed contract redeems a YES/NO pair for $1."""
+    # `min(count, ...)` without a call, and ZERO rather than 0 (a Decimal compared with an int
+    # converts the int each time): the hot path
     if buy_yes:
-        closed = min(count, -position) if position < 0 else ZERO
+        closed = (-position if -position < count else count) if position < ZERO else ZERO
         new_position = position + count
     else:
-        closed = min(count, position) if position > 0 else ZERO
+        closed = (position if position < count else count) if position > ZERO else ZERO
         new_position = position - count
     opened = count - closed
     return closed * (ONE - own_price) - opened * own_price, closed, new_position
@@ -93,11 +96,9 @@ def fill_cash(
 def _side_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal:
     """Collateral for resting bids of one direction, `free` contracts of which would close the
     opposite position; the free ones are counted against the cheapest orders (worst case)."""
-    if free <= 0:
+    if free <= ZERO:
         return sum((price * count for price, count in entries), ZERO)
-    total = sum((count for _, count in entries), ZERO)
-    if free >= total:
-        return ZERO
+    # (free contracts covering every order leave `hold` at ZERO: the loop needs no total first)
     hold = ZERO
     for price, count in sorted(entries):
         if free >= count:
@@ -138,7 +139,7 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     pos.volume += count
     pos.last_updated = now
     acct.cash += delta - fee
-    return max(new, ZERO) - max(old, ZERO)
+    return (ZERO if new < ZERO else new) - (ZERO if old < ZERO else old)  # max(x, ZERO)
 
 
 class AccountState:
@@ -372,11 +373,11 @@ class Ledger(ReferenceData):
         position = ZERO if pos is None else pos.position
         # `_fast_hold`, inline where the aggregates alone give the hold
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
-        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
+        if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
             hold = self._fast_hold(position, agg, self._entries(acct, ticker))
-        elif position < 0:
+        elif position < ZERO:
             hold = reserve + ask_cost
-        elif position > 0:
+        elif position > ZERO:
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
@@ -389,11 +390,11 @@ class Ledger(ReferenceData):
         remaining count)."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
-            return [
-                (own_price(o), o.remaining_count)
-                for o in acct.resting.get(ticker, {}).values()
-                if (o.book_side is BookSide.BID) == bids
-            ]
+            # `own_price(o)` without a call: the direction says which price it is
+            orders = acct.resting.get(ticker, {}).values()
+            if bids:
+                return [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
+            return [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
 
         return entries
 
@@ -411,7 +412,9 @@ class Ledger(ReferenceData):
         account.balance = available
         cents = available * 100
         whole = int(cents)  # exact, toward zero: one step down for a negative fraction
-        account.cash_cents = whole - 1 if cents < whole else whole
+        # (`is_signed` first: only a negative amount can have been truncated upwards, and a
+        # Decimal compared with an int converts the int each time)
+        account.cash_cents = whole - 1 if cents.is_signed() and cents < whole else whole
 
     def _position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
         """The account's position record in a market, made (flat) on its first fill."""

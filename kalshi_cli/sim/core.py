@@ -318,7 +318,8 @@ class Exchange(OrderGroups, Subaccounts):
         order_id = self._new_id()
         coid = client_order_id if client_order_id is not None else order_id
         if self._journal is not None and self._replay_ts is None:  # `_journaling`
-            self._log(
+            self._log_at(
+                now,
                 "place",
                 account_id=account_id,
                 ticker=ticker,
@@ -378,7 +379,7 @@ class Exchange(OrderGroups, Subaccounts):
         if order.status != "resting":
             raise not_found()
         now = self._now()
-        self._log("cancel", account_id=account_id, order_id=order_id)
+        self._log_at(now, "cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
         self._take_off(order, reduced_by, now, cause=order)
         self._rehold(self._accounts[account_id], order.ticker)
@@ -398,7 +399,7 @@ class Exchange(OrderGroups, Subaccounts):
         ]
         if not targets:
             return []
-        self._log("cancel_all", account_id=account_id, ticker=ticker)
+        self._log_at(now, "cancel_all", account_id=account_id, ticker=ticker)
         result = []
         for order in targets:
             reduced_by = order.remaining_count
@@ -480,7 +481,8 @@ class Exchange(OrderGroups, Subaccounts):
                 replacing=order,
                 now=now,
             )
-        self._log(
+        self._log_at(
+            now,
             "amend",
             account_id=account_id,
             order_id=order_id,
@@ -547,12 +549,13 @@ class Exchange(OrderGroups, Subaccounts):
             if reduce_to:
                 self._check_count(market, reduce_to)
             cut = order.remaining_count - reduce_to
-        self._log("decrease", account_id=account_id, order_id=order_id, cut=str(cut))
-        self._decrease(order, cut)
+        now = self._now()
+        self._log_at(now, "decrease", account_id=account_id, order_id=order_id, cut=str(cut))
+        self._decrease(order, cut, now)
         return copy_order(order)
 
-    def _decrease(self, order: SimOrder, cut: Decimal) -> None:
-        self._shrink(order, cut, self._now())
+    def _decrease(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
+        self._shrink(order, cut, self._now() if now is None else now)
         self._rehold(self._accounts[order.account_id], order.ticker)
         if self._listeners and order.status == "resting":
             self._emit(OrderChanged(copy_order(order)))
@@ -635,8 +638,9 @@ class Exchange(OrderGroups, Subaccounts):
 
     def _expire(self, order_id: str) -> None:
         order = self._orders[order_id]
-        self._log("expire", order_id=order_id)
-        self._take_off(order, order.remaining_count, self._now(), cause=order)
+        now = self._now()
+        self._log_at(now, "expire", order_id=order_id)
+        self._take_off(order, order.remaining_count, now, cause=order)
         self._rehold(self._accounts[order.account_id], order.ticker)
 
     # internals: validation ------------------------------------------------------------------
@@ -657,6 +661,13 @@ class Exchange(OrderGroups, Subaccounts):
     def _log(self, op: str, **fields: Any) -> None:
         if self._journal is not None and self._replay_ts is None:
             self._journal.append({"op": op, "ts": self._clock.wall(), **fields})
+            self._since_snapshot += 1
+
+    def _log_at(self, now: float, op: str, **fields: Any) -> None:
+        """`_log` at `now`, the time the change is applied at: a replay (which runs at the
+        record's time) then gives the times that were served, and the clock is read once."""
+        if self._journal is not None and self._replay_ts is None:
+            self._journal.append({"op": op, "ts": now, **fields})
             self._since_snapshot += 1
 
     def schedule_fee_change(

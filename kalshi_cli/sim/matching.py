@@ -8,12 +8,14 @@ taking orders off the book. The third layer of the `Exchange` (sim/core.py), on 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
 from kalshi_cli.models import (
+    CENT,
+    FEE_QUANTUM,
     ONE,
     ZERO,
     BookSide,
@@ -48,21 +50,37 @@ from kalshi_cli.sim.records import (
 )
 
 DAY = 86_400.0
-# A fill that pays no fee at all shares one (frozen) charge with every other such fill whose
-# parts print the same (`charge_fill`'s rounding fee keeps its exponent, e.g. 0.0000): one
-# object fewer kept per such fill, which the cyclic GC would otherwise scan again and again
-# (docs/benchmarks.md "Matching core, one pass over the fill path").
-_ZERO_CHARGES: dict[str, FeeCharge] = {}
+# Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept
+# per fill, which the cyclic GC would otherwise scan again and again (docs/benchmarks.md
+# "Matching core, one pass over the fill path" and "... session 7"). Keyed by the trade fee
+# (`ZERO` or rounded up to $0.0001, so its value says its digits), the rounding fee's text
+# (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
+# At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.
+# Each with its net (`FeeCharge.net`), worked out once.
+_CHARGES: dict[tuple[Decimal, str, Decimal], tuple[FeeCharge, Decimal]] = {}
+_CHARGES_KEPT = 4096
 
 
-def _shared_zero(charge: FeeCharge) -> FeeCharge:
-    """`charge` (all of its parts zero, trade fee and rebate the `ZERO` constant), or the
-    first such charge seen whose rounding fee has the same exponent."""
-    key = str(charge.rounding_fee)
-    shared = _ZERO_CHARGES.get(key)
+def _charge(
+    revenue: Decimal, trade_fee: Decimal, carried: Decimal
+) -> tuple[FeeCharge, Decimal, Decimal]:
+    """`charge_fill(revenue, trade_fee, carried)` (models.py, the one fee rule), with the
+    charge shared as above: (charge, its net, the accumulator after). A fill that earns a
+    rebate goes through `charge_fill` itself."""
+    change = revenue - trade_fee
+    rounding = change - change.quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+    after = carried + rounding
+    if after > CENT:  # `charge_fill` refunds whole cents from here
+        charge, after = charge_fill(revenue, trade_fee, carried)
+        return charge, charge.net, after
+    key = (trade_fee, str(rounding), ZERO)
+    shared = _CHARGES.get(key)
     if shared is None:
-        shared = _ZERO_CHARGES[key] = charge
-    return shared
+        charge = FeeCharge(trade_fee, rounding, ZERO)
+        shared = (charge, charge.net)
+        if len(_CHARGES) < _CHARGES_KEPT:
+            _CHARGES[key] = shared
+    return shared[0], shared[1], after
 
 
 @dataclass
@@ -125,6 +143,7 @@ class Matcher(Ledger):
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
             raise ExchangeError(400, "invalid_order", "invalid order", "post only cross")
         steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]] = []
+        gone: list[SimOrder] = []  # what the plan takes off the book (self-trade cancels)
         remaining = count
         stopped = False
         if now is None:
@@ -140,8 +159,9 @@ class Matcher(Ledger):
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
         taker_rate = maker_rate = ZERO
         rates_read = False
-        for _, maker in book.crossing(buy_yes, own):
-            if remaining == 0:
+        # `book.crossing(buy_yes, own)` without the call
+        for _, maker in (book.no if buy_yes else book.yes).crossing(ONE - own):
+            if not remaining:
                 break
             maker_id = maker.account_id
             if maker_id == account_id or maker_id.partition("/")[0] == user:  # one user
@@ -149,6 +169,7 @@ class Matcher(Ledger):
                     stopped = True
                     break
                 steps.append(("cancel", maker, maker.remaining_count))
+                gone.append(maker)
                 continue
             available = maker.remaining_count
             maker_bid = maker.book_side is BookSide.BID
@@ -162,9 +183,9 @@ class Matcher(Ledger):
                 if reducible < available:
                     steps.append(("cut", maker, available - reducible))
                     available = reducible
-                if available == 0:
+                if not available:
                     continue
-            take = min(remaining, available)
+            take = available if available < remaining else remaining  # min(), no call
             steps.append(("fill", maker, take))
             remaining -= take
             if not rates_read:
@@ -173,12 +194,16 @@ class Matcher(Ledger):
             price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
             taker_cash = fill_cash(position, buy_yes, price, take)
             position = taker_cash[2]
-            charge, carried = charge_fill(
-                taker_cash[0], trading_fee(take, price, taker_rate), carried
+            # `trading_fee(take, price, taker_rate)`, inline (`take` is above zero)
+            charge, net, carried = _charge(
+                taker_cash[0],
+                (taker_rate * take * price * (ONE - price)).quantize(
+                    FEE_QUANTUM, rounding=ROUND_CEILING
+                )
+                if taker_rate > ZERO
+                else ZERO,
+                carried,
             )
-            net = charge.net
-            if charge.trade_fee is ZERO and charge.rebate is ZERO and not charge.rounding_fee:
-                charge = _shared_zero(charge)
             cash += taker_cash[0] - net
             fees.append((charge, net, taker_cash))
         filled = count - remaining
@@ -191,7 +216,7 @@ class Matcher(Ledger):
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        gone = [o for kind, o, _ in steps if kind == "cancel"]
+        # `gone`: the self-trade cancels, gathered in the loop
         if replacing is not None:
             gone.append(replacing)
         agg = acct.agg.get(ticker) or EMPTY_AGG
@@ -221,20 +246,21 @@ class Matcher(Ledger):
                 ask_count += rest
             reserve += rate * rest
         # `_fast_hold`, inline where the aggregates alone give the hold
-        if (position < 0 and -position < bid_count) or 0 < position < ask_count:
+        # compared with ZERO, not 0: a Decimal compared with an int converts the int each time
+        if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
             hold = self._fast_hold(
                 position,
                 [bid_cost, bid_count, ask_cost, ask_count, reserve],
                 self._plan_entries(acct, ticker, gone, rest, buy_yes, own),
             )
-        elif position < 0:
+        elif position < ZERO:
             hold = reserve + ask_cost
-        elif position > 0:
+        elif position > ZERO:
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
         others = acct.held_total - acct.held.get(ticker, ZERO)
-        if cash - others - hold < 0:
+        if cash - others - hold < ZERO:
             need = ceil_cents(others + hold - cash)
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
@@ -254,12 +280,17 @@ class Matcher(Ledger):
         price, remaining count): without `gone`, with what the plan rests."""
 
         def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
-            gone_ids = {id(o) for o in gone}
-            out = [
-                (own_price(o), o.remaining_count)
-                for o in acct.resting.get(ticker, {}).values()
-                if (o.book_side is BookSide.BID) == bids and id(o) not in gone_ids
-            ]
+            # `own_price(o)` without a call: the direction says which price it is
+            orders: Iterable[SimOrder] = acct.resting.get(ticker, {}).values()
+            if gone:
+                gone_ids = {id(o) for o in gone}
+                orders = [o for o in orders if id(o) not in gone_ids]
+            bid = BookSide.BID
+            out = (
+                [(o.price, o.remaining_count) for o in orders if o.book_side is bid]
+                if bids
+                else [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not bid]
+            )
             if rest and buy_yes == bids:
                 out.append((own, rest))
             return out
@@ -406,18 +437,11 @@ class Matcher(Ledger):
         if maker_pos is None:
             maker_pos = self._position_record(maker_acct, ticker, now)
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
-        maker_charge, maker.fee_accumulator = charge_fill(
+        maker_charge, maker_fee, maker.fee_accumulator = _charge(
             maker_cash[0],
-            trading_fee(count, maker_own, maker_rate) if maker_rate > 0 else ZERO,
+            trading_fee(count, maker_own, maker_rate) if maker_rate > ZERO else ZERO,
             maker.fee_accumulator,
         )
-        maker_fee = maker_charge.net
-        if (
-            maker_charge.trade_fee is ZERO
-            and maker_charge.rebate is ZERO
-            and not maker_charge.rounding_fee
-        ):
-            maker_charge = _shared_zero(maker_charge)
         book = self._books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
@@ -431,7 +455,7 @@ class Matcher(Ledger):
         agg[i + 1] -= count
         agg[4] -= rate * count
         taker_acct = self._accounts[taker.account_id]
-        if after == 0:
+        if not after:
             side.remove(maker_own, maker.order_id, before)
             del maker_acct.resting[ticker][maker.order_id]
             maker.status = "executed"

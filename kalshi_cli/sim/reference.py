@@ -59,6 +59,14 @@ def _ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
 _TICKS_BY_ID: dict[int, tuple[tuple[PriceRange, ...], frozenset[Decimal]]] = {}
 
 
+# Counts already found valid, by the market's `fractional_trading_enabled`: an order's count is
+# checked with a set look-up instead of two Decimal remainders (`_check_count`). Validity
+# depends on the value alone (5 and 5.00 are both whole), so a value-keyed set is exact; at
+# most `_COUNTS_KEPT` of each are kept, a count met after that is checked in full every time.
+_VALID_COUNTS: dict[bool, set[Decimal]] = {False: set(), True: set()}
+_COUNTS_KEPT = 4096
+
+
 def _market_ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
     hit = _TICKS_BY_ID.get(id(ranges))
     if hit is not None and hit[0] is ranges:
@@ -290,6 +298,10 @@ class ReferenceData:
             )
 
     def _check_count(self, market: SimMarket, count: Decimal) -> None:
+        # `is_finite` first: a signalling NaN cannot be hashed
+        valid = _VALID_COUNTS[market.fractional_trading_enabled]
+        if count.is_finite() and count in valid:
+            return
         if not count.is_finite() or count <= 0:
             raise ExchangeError(400, "invalid_count", "count must be positive")
         if count % COUNT_QUANTUM:
@@ -298,6 +310,8 @@ class ReferenceData:
             raise ExchangeError(
                 400, "invalid_count", f"{market.ticker} trades whole contracts only"
             )
+        if len(valid) < _COUNTS_KEPT:
+            valid.add(count)
 
     # ids, time, journal ---------------------------------------------------------------------
 
