@@ -43,6 +43,7 @@ from typing import Any
 
 from kalshi_cli.models import ZERO
 from kalshi_cli.sim.core import Exchange, SimFill, SimMarket, SimOrder, SimPosition, SimTrade
+from kalshi_cli.sim.trade_archive import TradeTimeline
 
 DAY_S = 24 * 3600
 DEFAULT_LAG_S = 90 * DAY_S
@@ -178,8 +179,35 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     def retain(now: float) -> None:
         exchange.archive_trades(now - policy.lag_seconds)  # trades_created_ts
         exchange.archive_fills(now - policy.lag_seconds)  # fills: trades_created_ts too
+        exchange.archive_orders(now - policy.lag_seconds)  # orders_updated_ts
 
     exchange.add_tick_hook(retain)
+
+
+def bucket_end(ts: float, period_s: int) -> int:  # float-ok: unix seconds
+    """The end of the period a trade made at `ts` belongs to (one exactly on a boundary
+    belongs to the next period); never lower for a later `ts`."""
+    end = math.ceil(ts / period_s) * period_s
+    return end + period_s if end == ts else end
+
+
+def candle_window(
+    timeline: TradeTimeline, start_ts: int, end_ts: int, period_min: int
+) -> list[SimTrade]:
+    """The trades `candles` needs for the periods ending in [start_ts, end_ts], newest first
+    (as `Exchange.trades`): those periods' trades and the whole last period before them that
+    saw one (its close is the first candle's `previous`), read from the market's timeline by
+    bisection, so a request rebuilds no archived trade outside its window (issue #17)."""
+    period = period_min * 60
+
+    def end_of(ts: float) -> float:  # float-ok: unix seconds
+        return bucket_end(ts, period)
+
+    first = timeline.bisect_left(start_ts, end_of)
+    last = timeline.bisect_right(end_ts, end_of)
+    if first:
+        first = timeline.bisect_left(end_of(timeline.ts(first - 1)), end_of)
+    return timeline.between(first, last)[::-1]
 
 
 @dataclass(frozen=True)
@@ -209,10 +237,7 @@ def candles(
     period = period_min * 60
     buckets: dict[int, list[SimTrade]] = {}
     for t in sorted(trades, key=lambda t: t.ts):
-        end = math.ceil(t.ts / period) * period
-        if end == t.ts:
-            end += period
-        buckets.setdefault(int(end), []).append(t)
+        buckets.setdefault(bucket_end(t.ts, period), []).append(t)
     out: list[Candle] = []
     previous: Decimal | None = None
     for end in sorted(buckets):
