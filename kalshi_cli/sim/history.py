@@ -46,6 +46,7 @@ from kalshi_cli.sim.records import (
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core import Exchange
+    from kalshi_cli.sim.trade_archive import TradeTimeline
 
 Json = dict[str, Any]
 
@@ -218,6 +219,17 @@ def _ohlc(values: list[Decimal]) -> Json:
         "high_dollars": fmt_dollars(max(values)),
         "close_dollars": fmt_dollars(values[-1]),
     }
+
+
+def candle_trades(timeline: TradeTimeline, ends: list[int], period_s: int) -> list[SimTrade]:
+    """The trades `candlesticks` reads for the periods ending at `ends`, oldest first: those
+    periods' and the last one before them (the first period's `previous`, the synthetic
+    candle's). Read from the market's timeline by bisection, so a request rebuilds no archived
+    trade outside its window (issue #17); `candlesticks` answers the same as from every trade."""
+    if not ends:
+        return []
+    first = timeline.bisect_right(ends[0] - period_s)
+    return timeline.between(max(first - 1, 0), timeline.bisect_right(ends[-1]))
 
 
 def candlesticks(

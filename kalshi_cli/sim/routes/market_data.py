@@ -17,7 +17,7 @@ from kalshi_cli.sim.core import (
     SimSeries,
 )
 from kalshi_cli.sim.historical import Archive
-from kalshi_cli.sim.history import candlesticks, period_ends
+from kalshi_cli.sim.history import candle_trades, candlesticks, period_ends
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
@@ -230,16 +230,9 @@ def market_candles(
     ends = period_ends(start, end, period_s, market.created_time, state.clock.wall())
     if limit is not None:
         ends = ends[:limit]
-    # only the trades the periods read, and the last one before them (issue #17): from the
-    # market's timeline by bisection, not every trade it ever made
-    timeline = state.exchange.trade_timeline(market.ticker)
-    trades = []
-    if ends:
-        first = timeline.bisect_right(ends[0] - period_s)
-        trades = timeline.between(max(first - 1, 0), timeline.bisect_right(ends[-1]))
     return candlesticks(
         state.market_history.track(market.ticker),
-        trades,
+        candle_trades(state.exchange.trade_timeline(market.ticker), ends, period_s),
         ends,
         period_s,
         include_latest_before_start=include_latest_before_start,
