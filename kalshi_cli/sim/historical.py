@@ -28,9 +28,10 @@ is "approximately 3 months" (docs.kalshi.com, "Historical data"), the default la
 scenario (`historical:`) or the admin API (`PUT /sim/v1/historical`) sets another, so a test
 can archive what it just made. Nothing is copied: the archive is a view over the exchange core's
 own records, so a record is in exactly one tier at any instant, and moving the cutoff moves it.
-What a served exchange does store apart is the trades past the cutoff (`attach_retention`):
-they move from its live lists into a compact archive (sim/trade_archive.py) that
-`Exchange.trades()` reads back, so the split above and every answer stay the same.
+What a served exchange does store apart is the trades, keyed accounts' fills and their finished
+orders past the cutoff (`attach_retention`): they move from its live lists into compact archives
+(sim/trade_archive.py) that `Exchange.trades()`, `fills()`, `orders()` and `order()` read back,
+so the split above and every answer stay the same.
 """
 
 from __future__ import annotations
@@ -169,10 +170,12 @@ class Archive:
 
 def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     """On every tick, move the trades and the keyed accounts' fills older than the trades'
-    cutoff (`now - lag_seconds`) out of the exchange's live lists into its compact archives
-    (`Exchange.archive_trades`, `archive_fills`, sim/trade_archive.py): a served simulator's
-    live trades and fills are then those within the lag, and each older one costs
-    `BYTES_PER_TRADE` or `BYTES_PER_FILL` bytes plus its distinct values. Only
+    cutoff (`now - lag_seconds`), and those accounts' orders finished before the orders' cutoff
+    (the same instant), out of the exchange's live lists into its compact archives
+    (`Exchange.archive_trades`, `archive_fills`, `archive_orders`, sim/trade_archive.py): a
+    served simulator's live trades, fills and finished orders are then those within the lag,
+    and each older one costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or `BYTES_PER_ORDER` bytes
+    plus its distinct values. Only
     storage moves: `Archive` above still splits the tiers by time, at the cutoff of each
     request, so no answer changes (issue #17 item 6)."""
 

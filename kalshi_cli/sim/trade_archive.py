@@ -15,7 +15,10 @@ as an equal `SimTrade` (the same id, the same Decimals with their exponents, the
 time). The cutoff only decides when a trade moves; the `Archive` view still decides which tier
 serves it, so moving the cutoff back (a longer lag) serves an archived trade live again.
 `FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
-key; a keyless participant's fills are bounded by `forget_finished_orders` instead).
+key; a keyless participant's fills are bounded by `forget_finished_orders` instead), and
+`OrderArchive` for one account's finished orders past `orders_updated_ts`
+(`Exchange.archive_orders`, issue #17 session 7). `TradeTimeline` reads one market's trades by
+position, so the candle routes bisect to the window they need.
 """
 
 from __future__ import annotations
