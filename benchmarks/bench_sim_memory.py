@@ -7,7 +7,7 @@ markets a liquidity provider requotes, two noise traders) with a `historical:` l
 seconds, driven on a ManualClock in 0.1 s ticks as the server's tick loop does, and a client's
 account (with a key, as the trade loop's) taking a best YES ask every simulated second. After
 each simulated minute: the traced heap (after a full collection), the trades and the client's
-fills held live and archived.
+fills and orders held live and archived.
 The slope is a least-squares fit over the second half, in KB per simulated minute; the top
 growing sites are from snapshots at the half and the end. Counts, not wall time: the figures do
 not depend on the machine's load (the CPU seconds printed do).
@@ -61,6 +61,7 @@ me = exchange.create_account(key_id="bench", public_key_pem="pem", cash_cents=10
 tickers = sorted(exchange.markets)
 tiers = getattr(exchange, "trade_tiers", None)
 fill_tiers = getattr(exchange, "fill_tiers", None)
+order_tiers = getattr(exchange, "order_tiers", None)
 tracemalloc.start(1)
 cpu = time.process_time()
 rows, half = [], None
@@ -81,7 +82,8 @@ for minute in range(1, minutes + 1):
     gc.collect()
     live, archived = tiers() if tiers else (len(exchange.trades()), 0)
     fills = fill_tiers(me) if fill_tiers else (len(exchange.fills(me)), 0)
-    rows.append([minute, tracemalloc.get_traced_memory()[0], live, archived, *fills])
+    orders = order_tiers(me) if order_tiers else (len(exchange.orders(me)), 0)
+    rows.append([minute, tracemalloc.get_traced_memory()[0], live, archived, *fills, *orders])
     if minute == minutes // 2:
         half = tracemalloc.take_snapshot()
 top = []
@@ -119,12 +121,12 @@ def report(label: str, result: dict[str, Any]) -> None:
     print(f"{label}: {trades} trades, the client's {fills} fills, {result['cpu']:.1f} CPU s")
     print(
         f"  {'minute':>6} {'traced MB':>9} {'live trades':>11} {'archived':>8} "
-        f"{'live fills':>10} {'archived':>8}"
+        f"{'live fills':>10} {'archived':>8} {'live orders':>11} {'archived':>8}"
     )
-    for minute, traced, live, archived, fills, fills_archived in rows:
+    for minute, traced, live, archived, fills, fills_archived, live_orders, orders_archived in rows:
         print(
             f"  {minute:>6} {traced / 1e6:>9.2f} {live:>11,} {archived:>8,} {fills:>10,} "
-            f"{fills_archived:>8,}"
+            f"{fills_archived:>8,} {live_orders:>11,} {orders_archived:>8,}"
         )
     settled = [(row[0] * 60.0, row[1] / 1e6) for row in rows[len(rows) // 2 :]]
     print(f"  slope over the second half: {slope_mb_per_min(settled) * 1000:+.0f} KB/min")

@@ -67,6 +67,7 @@ would be spread over modules that each see only part of it.
 from __future__ import annotations
 
 import heapq
+import math
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -122,7 +123,13 @@ from kalshi_cli.sim.records import (
 from kalshi_cli.sim.records import owner as owner_of_ledger
 from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
-from kalshi_cli.sim.trade_archive import FillArchive, TradeArchive
+from kalshi_cli.sim.trade_archive import (
+    FillArchive,
+    OrderArchive,
+    TradeArchive,
+    TradeTimeline,
+    id_counter,
+)
 
 __all__ = [
     "Account",
@@ -212,6 +219,8 @@ class Exchange(OrderGroups, Subaccounts):
         self._trades_by_ticker: dict[str, list[SimTrade]] = {}
         self._trade_archive = TradeArchive()  # trades past the cutoff (archive_trades)
         self._fill_archives: dict[str, FillArchive] = {}  # account -> fills past the cutoff
+        self._order_archives: dict[str, OrderArchive] = {}  # account -> finished orders, too
+        self._fills_due = self._orders_due = -math.inf  # archive_fills, archive_orders
         self._volume_window: dict[str, deque[tuple[float, Decimal]]] = {}
         self._holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
@@ -564,13 +573,18 @@ class Exchange(OrderGroups, Subaccounts):
 
     def order(self, account_id: str, order_id: str) -> SimOrder:
         order = self._orders.get(order_id)
+        if order is None:
+            order = self._archived_order(account_id, order_id)
         if order is None or order.account_id != account_id:
             raise not_found()
         return order
 
-    def orders(self, account_id: str) -> list[SimOrder]:
-        """All orders of the account, newest first."""
-        return self._acct(account_id).orders[::-1]
+    def orders(self, account_id: str, *, since: float | None = None) -> list[SimOrder]:
+        """All orders of the account, newest first (of those `archive_orders` moved out, with
+        `since`, only the ones last updated at or after it, as `fills`)."""
+        live = self._acct(account_id).orders[::-1]
+        archived = self._order_archives.get(account_id)
+        return _with_archived(live, archived.newest_first(since)) if archived else live
 
     def resting_orders(self, account_id: str, ticker: str | None = None) -> list[SimOrder]:
         """The account's resting orders (of one market when `ticker` is given), oldest first;
@@ -616,9 +630,14 @@ class Exchange(OrderGroups, Subaccounts):
         now = self._clock.wall()
         while self._expiries and self._expiries[0][0] <= now:
             _, order_id = heapq.heappop(self._expiries)
-            order = self._orders[order_id]
-            expires = order.expiration_time
-            if order.status == "resting" and expires is not None and expires <= now:
+            order = self._orders.get(order_id)  # None: finished and archived (archive_orders)
+            expires = None if order is None else order.expiration_time
+            if (
+                order is not None
+                and order.status == "resting"
+                and expires is not None
+                and expires <= now
+            ):
                 self._expire(order_id)
         for market in self._markets.values():
             if market.status == "unopened" and market.open_time <= now < market.close_time:
@@ -782,6 +801,7 @@ class Exchange(OrderGroups, Subaccounts):
         "quotes",
         "_trade_archive",
         "_fill_archives",
+        "_order_archives",
     )
 
     def close(self) -> None:
@@ -1023,6 +1043,12 @@ class Exchange(OrderGroups, Subaccounts):
             del self._trades_by_ticker[ticker][:count]
         return moved
 
+    def trade_timeline(self, ticker: str) -> TradeTimeline:
+        """One market's trades oldest first, archived and live, read by position (candles read
+        the window they need, not every trade)."""
+        self._market(ticker)
+        return TradeTimeline(self._trade_archive, ticker, self._trades_by_ticker[ticker])
+
     def trade_tiers(self) -> tuple[int, int]:
         """(trades held live, trades archived compactly)."""
         return len(self._trades), len(self._trade_archive)
@@ -1032,23 +1058,87 @@ class Exchange(OrderGroups, Subaccounts):
         account's fills made before `before` (oldest first, up to the first that is not) move
         into its compact `FillArchive`; `fills()` still answers with them. A keyless
         participant's fills stay live: `forget_finished_orders` bounds them. Returns how many
-        moved."""
+        moved.
+
+        A call with nothing due returns at once: each pass notes the oldest fill it left live
+        (or its own time: a later fill is newer), and until `before` passes that no account is
+        looked at, so a tick costs nothing unless a fill is due (a served exchange ticks ten
+        times a second; the pass, and its key check of each account, once a fill is due). The
+        note only delays a move: which tier serves a fill is `Archive`'s, by time."""
+        if before <= self._fills_due:
+            return 0
+        due = self._now()
         moved_all = 0
         for account_id, acct in self._accounts.items():
             fills = acct.fills
-            if not fills or fills[0].ts >= before or self._keyless(account_id):
+            if not fills:
+                continue
+            if fills[0].ts >= before:  # nothing to move (a keyless account only notes sooner)
+                due = min(due, fills[0].ts)
+                continue
+            if self._keyless(account_id):
                 continue
             moved = 0
             while moved < len(fills) and fills[moved].ts < before:
                 moved += 1
-            archive = self._fill_archives.get(account_id)
-            if archive is None:
-                archive = self._fill_archives[account_id] = FillArchive()
-            for fill in fills[:moved]:
-                archive.append(fill)
-            del fills[:moved]
-            moved_all += moved
+            if moved:
+                archive = self._fill_archives.get(account_id)
+                if archive is None:
+                    archive = self._fill_archives[account_id] = FillArchive()
+                for fill in fills[:moved]:
+                    archive.append(fill)
+                del fills[:moved]
+                moved_all += moved
+            if fills:
+                due = min(due, fills[0].ts)
+        self._fills_due = due
         return moved_all
+
+    def archive_orders(self, before: float) -> int:
+        """As `archive_fills`, for the finished (canceled or executed) orders of every account
+        a client can read, last updated before `before` (`orders_updated_ts`; a resting order
+        never moves): they leave the live list, the order index and nothing else (the account's
+        used client order ids keep theirs, so a reused one is still refused) for the account's
+        compact `OrderArchive`. `orders()` and `order()` still answer with them, equal, in the
+        order placed. Returns how many moved. Nothing due, nothing looked at, as above."""
+        if before <= self._orders_due:
+            return 0
+        due = self._now()
+        moved_all = 0
+        for account_id, acct in self._accounts.items():
+            if not acct.orders or self._keyless(account_id):
+                continue
+            kept: list[SimOrder] = []
+            moved: list[SimOrder] = []
+            for order in acct.orders:  # oldest first
+                if order.status == "resting" or id_counter(order.order_id) < 0:
+                    kept.append(order)
+                elif order.last_update_time < before:
+                    moved.append(order)
+                else:
+                    kept.append(order)
+                    due = min(due, order.last_update_time)
+            if not moved:
+                continue
+            archive = self._order_archives.get(account_id)
+            if archive is None:
+                archive = self._order_archives[account_id] = OrderArchive()
+            for order in moved:
+                archive.append(order)
+                del self._orders[order.order_id]
+            acct.orders = kept
+            moved_all += len(moved)
+        self._orders_due = due
+        return moved_all
+
+    def order_tiers(self, account_id: str) -> tuple[int, int]:
+        """(the account's orders held live, its orders archived compactly)."""
+        archived = self._order_archives.get(account_id)
+        return len(self._acct(account_id).orders), len(archived) if archived else 0
+
+    def _archived_order(self, account_id: str, order_id: str) -> SimOrder | None:
+        archived = self._order_archives.get(account_id)
+        return archived.find(order_id) if archived else None
 
     def fill_tiers(self, account_id: str) -> tuple[int, int]:
         """(the account's fills held live, its fills archived compactly)."""
@@ -1062,3 +1152,22 @@ class Exchange(OrderGroups, Subaccounts):
         return not self._accounts[user].account.public_key_pem and not any(
             key.account_id == user for key in self._keyring.added.values()
         )
+
+
+def _with_archived(
+    live: list[SimOrder], archived: Iterator[tuple[int, SimOrder]]
+) -> list[SimOrder]:
+    """The live orders (newest first) and the archived ones (newest first, with their ids'
+    counters) in one list, newest placed first: ids count up as orders are placed."""
+    out: list[SimOrder] = []
+    pending = next(archived, None)
+    for order in live:
+        counter = id_counter(order.order_id)
+        while pending is not None and pending[0] > counter:
+            out.append(pending[1])
+            pending = next(archived, None)
+        out.append(order)
+    while pending is not None:
+        out.append(pending[1])
+        pending = next(archived, None)
+    return out

@@ -28,9 +28,10 @@ is "approximately 3 months" (docs.kalshi.com, "Historical data"), the default la
 scenario (`historical:`) or the admin API (`PUT /sim/v1/historical`) sets another, so a test
 can archive what it just made. Nothing is copied: the archive is a view over the exchange core's
 own records, so a record is in exactly one tier at any instant, and moving the cutoff moves it.
-What a served exchange does store apart is the trades past the cutoff (`attach_retention`):
-they move from its live lists into a compact archive (sim/trade_archive.py) that
-`Exchange.trades()` reads back, so the split above and every answer stay the same.
+What a served exchange does store apart is the trades, keyed accounts' fills and their finished
+orders past the cutoff (`attach_retention`): they move from its live lists into compact archives
+(sim/trade_archive.py) that `Exchange.trades()`, `fills()`, `orders()` and `order()` read back,
+so the split above and every answer stay the same.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 
 from kalshi_cli.models import ZERO
 from kalshi_cli.sim.core import Exchange, SimFill, SimMarket, SimOrder, SimPosition, SimTrade
+from kalshi_cli.sim.trade_archive import TradeTimeline
 
 DAY_S = 24 * 3600
 DEFAULT_LAG_S = 90 * DAY_S
@@ -168,18 +170,47 @@ class Archive:
 
 def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     """On every tick, move the trades and the keyed accounts' fills older than the trades'
-    cutoff (`now - lag_seconds`) out of the exchange's live lists into its compact archives
-    (`Exchange.archive_trades`, `archive_fills`, sim/trade_archive.py): a served simulator's
-    live trades and fills are then those within the lag, and each older one costs
-    `BYTES_PER_TRADE` or `BYTES_PER_FILL` bytes plus its distinct values. Only
+    cutoff (`now - lag_seconds`), and those accounts' orders finished before the orders' cutoff
+    (the same instant), out of the exchange's live lists into its compact archives
+    (`Exchange.archive_trades`, `archive_fills`, `archive_orders`, sim/trade_archive.py): a
+    served simulator's live trades, fills and finished orders are then those within the lag,
+    and each older one costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or `BYTES_PER_ORDER` bytes
+    plus its distinct values. Only
     storage moves: `Archive` above still splits the tiers by time, at the cutoff of each
     request, so no answer changes (issue #17 item 6)."""
 
     def retain(now: float) -> None:
         exchange.archive_trades(now - policy.lag_seconds)  # trades_created_ts
         exchange.archive_fills(now - policy.lag_seconds)  # fills: trades_created_ts too
+        exchange.archive_orders(now - policy.lag_seconds)  # orders_updated_ts
 
     exchange.add_tick_hook(retain)
+
+
+def bucket_end(ts: float, period_s: int) -> int:  # float-ok: unix seconds
+    """The end of the period a trade made at `ts` belongs to (one exactly on a boundary
+    belongs to the next period); never lower for a later `ts`."""
+    end = math.ceil(ts / period_s) * period_s
+    return end + period_s if end == ts else end
+
+
+def candle_window(
+    timeline: TradeTimeline, start_ts: int, end_ts: int, period_min: int
+) -> list[SimTrade]:
+    """The trades `candles` needs for the periods ending in [start_ts, end_ts], newest first
+    (as `Exchange.trades`): those periods' trades and the whole last period before them that
+    saw one (its close is the first candle's `previous`), read from the market's timeline by
+    bisection, so a request rebuilds no archived trade outside its window (issue #17)."""
+    period = period_min * 60
+
+    def end_of(ts: float) -> float:  # float-ok: unix seconds
+        return bucket_end(ts, period)
+
+    first = timeline.bisect_left(start_ts, end_of)
+    last = timeline.bisect_right(end_ts, end_of)
+    if first:
+        first = timeline.bisect_left(end_of(timeline.ts(first - 1)), end_of)
+    return timeline.between(first, last)[::-1]
 
 
 @dataclass(frozen=True)
@@ -209,10 +240,7 @@ def candles(
     period = period_min * 60
     buckets: dict[int, list[SimTrade]] = {}
     for t in sorted(trades, key=lambda t: t.ts):
-        end = math.ceil(t.ts / period) * period
-        if end == t.ts:
-            end += period
-        buckets.setdefault(int(end), []).append(t)
+        buckets.setdefault(bucket_end(t.ts, period), []).append(t)
     out: list[Candle] = []
     previous: Decimal | None = None
     for end in sorted(buckets):

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -46,17 +48,20 @@ from kalshi_cli.sim.records import (
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core import Exchange
+    from kalshi_cli.sim.trade_archive import TradeTimeline
 
 Json = dict[str, Any]
 
 
 @dataclass
 class _Track:
-    """One market's samples: times, and (best YES bid, best YES ask) and open interest."""
+    """One market's samples: times, and (best YES bid, best YES ask) and open interest. The
+    times are a float array (8 bytes a sample, not a float object and a list slot: issue #17
+    session 7); the values are references to the history's one object per distinct value."""
 
-    quote_ts: list[float] = field(default_factory=list)  # float-ok: unix seconds
+    quote_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))  # float-ok
     quotes: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    interest_ts: list[float] = field(default_factory=list)  # float-ok: unix seconds
+    interest_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))  # float-ok
     interest: list[Decimal] = field(default_factory=list)
     quote_from: int = 0  # where the current minute's quote samples start
     interest_from: int = 0  # where the current minute's open interest samples start
@@ -86,7 +91,7 @@ def _quote_kept(values: list[tuple[Decimal, Decimal]], lo: int, hi: int) -> set[
 
 
 def _put(
-    times: list[float],  # float-ok: unix seconds
+    times: MutableSequence[float],  # float-ok: unix seconds
     values: list[Any],
     ts: float,  # float-ok: unix seconds
     value: Any,
@@ -107,8 +112,11 @@ def _put(
         kept = _quote_kept(values, start, hi) if extremes else {hi - 1}
         if start == 0:
             kept.add(0)
-        times[start:] = [times[i] for i in sorted(kept)]
-        values[start:] = [values[i] for i in sorted(kept)]
+        order = sorted(kept)
+        kept_times = [times[i] for i in order]
+        del times[start:]
+        times.extend(kept_times)
+        values[start:] = [values[i] for i in order]
         start = len(values)
     times.append(ts)
     values.append(value)
@@ -202,7 +210,7 @@ def period_ends(start_ts: int, end_ts: int, period_s: int, created: float, now: 
     return list(range(first_end, last_end + 1, period_s))
 
 
-def _at(times: list[float], values: list[Any], ts: float, default: Any) -> Any:  # float-ok
+def _at(times: Sequence[float], values: list[Any], ts: float, default: Any) -> Any:  # float-ok
     """The value in effect at `ts` (the last sample at or before it; before any sample, the
     first one)."""
     i = bisect.bisect_right(times, ts)
@@ -218,6 +226,17 @@ def _ohlc(values: list[Decimal]) -> Json:
         "high_dollars": fmt_dollars(max(values)),
         "close_dollars": fmt_dollars(values[-1]),
     }
+
+
+def candle_trades(timeline: TradeTimeline, ends: list[int], period_s: int) -> list[SimTrade]:
+    """The trades `candlesticks` reads for the periods ending at `ends`, oldest first: those
+    periods' and the last one before them (the first period's `previous`, the synthetic
+    candle's). Read from the market's timeline by bisection, so a request rebuilds no archived
+    trade outside its window (issue #17); `candlesticks` answers the same as from every trade."""
+    if not ends:
+        return []
+    first = timeline.bisect_right(ends[0] - period_s)
+    return timeline.between(max(first - 1, 0), timeline.bisect_right(ends[-1]))
 
 
 def candlesticks(

@@ -218,8 +218,8 @@ class OrderGroups(Settler):
         acct = self._acct(group.account_id)
         tickers: set[str] = set()
         for order_id in group.order_ids:
-            order = self._orders[order_id]
-            if order.status == "resting":
+            order = self._orders.get(order_id)  # None: finished and archived (archive_orders)
+            if order is not None and order.status == "resting":
                 self._take_off(order, order.remaining_count, now, cause=order)
                 tickers.add(order.ticker)
         for ticker in sorted(tickers):

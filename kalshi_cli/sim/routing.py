@@ -181,10 +181,11 @@ class SimState:
         changes."""
         self.replica.before_change(self.exchange, self.clock.monotonic(), self.faults.read_lag_s)
 
-    def lagged_orders(self, account_id: str) -> list[SimOrder]:
-        """The account's orders as reads see them (newest first): `read_lag_ms` ago."""
+    def lagged_orders(self, account_id: str, since: float | None = None) -> list[SimOrder]:
+        """The account's orders as reads see them (newest first): `read_lag_ms` ago (`since`:
+        as `Exchange.orders`, the archived ones last updated before it may be left out)."""
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
-        return self.exchange.orders(account_id) if view is None else view.orders
+        return self.exchange.orders(account_id, since=since) if view is None else view.orders
 
     def lagged_order(self, account_id: str, order_id: str) -> SimOrder:
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)

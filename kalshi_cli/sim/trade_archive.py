@@ -15,18 +15,23 @@ as an equal `SimTrade` (the same id, the same Decimals with their exponents, the
 time). The cutoff only decides when a trade moves; the `Archive` view still decides which tier
 serves it, so moving the cutoff back (a longer lag) serves an archived trade live again.
 `FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
-key; a keyless participant's fills are bounded by `forget_finished_orders` instead).
+key; a keyless participant's fills are bounded by `forget_finished_orders` instead), and
+`OrderArchive` for one account's finished orders past `orders_updated_ts`
+(`Exchange.archive_orders`, issue #17 session 7). `TradeTimeline` reads one market's trades by
+position, so the candle routes bisect to the window they need.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.models import BookSide, FeeCharge
-from kalshi_cli.sim.records import SimFill, SimTrade
+from kalshi_cli.sim.records import SimFill, SimOrder, SimTrade
 
 BYTES_PER_TRADE = 35
 """The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +
@@ -246,3 +251,181 @@ class FillArchive:
             return (self.fill(p) for p in range(len(self._ts)))
         ts = self._ts
         return (self.fill(p) for p in range(len(ts)) if ts[p] >= since)
+
+
+BYTES_PER_ORDER = 94
+"""The columns' bytes per archived order: its id 10, the client order id a reference to its
+string 8 (the account's set of used ids holds the same string), its account, market, side,
+status, time in force, flags, self-trade prevention and group as one index into the distinct
+combinations 4, its nine Decimals (price, counts, costs, fees, fee accumulator) as indexes
+36, the expiration 8, its two times 16, and its place in the index by id 12 (8 + 4)."""
+
+_NO_EXPIRY = -(2**63)
+
+
+class OrderArchive:
+    """One account's finished orders past the cutoff, in the order they moved; append only.
+    As `FillArchive`: ids as counters, every other value an index into the distinct values (or
+    combinations) seen, kept by `_exact` so each reads back as it was, the times as floats. An
+    index sorted by the id's counter (the order they were placed in: every id is the exchange's
+    prefix and its counter, `Reference._new_id`) finds one by id and lists them newest first."""
+
+    def __init__(self) -> None:
+        self._order_id = _Ids()
+        self._client_order_id: list[str] = []
+        self._values = _Interned()
+        self._shape = array("I")
+        self._decimals = {name: array("I") for name in _ORDER_DECIMALS}
+        self._expiration = array("q")
+        self._created = array("d")
+        self._updated = array("d")
+        self._sorted_seq = array("Q")  # the ids' counters, ascending
+        self._sorted_pos = array("I")  # the position of each, in the same order
+        self.latest_update = -math.inf
+        """The newest last_update_time archived: a read from a later time needs none."""
+
+    def __len__(self) -> int:
+        return len(self._created)
+
+    def append(self, order: SimOrder) -> None:
+        position = len(self._created)
+        self._order_id.append(order.order_id)
+        self._client_order_id.append(order.client_order_id)
+        self._shape.append(self._values.of(tuple(getattr(order, n) for n in _ORDER_SHAPE)))
+        of = self._values.of
+        for name, column in self._decimals.items():
+            column.append(of(getattr(order, name)))
+        expiry = order.expiration_time
+        self._expiration.append(_NO_EXPIRY if expiry is None else expiry)
+        self._created.append(order.created_time)
+        self._updated.append(order.last_update_time)
+        seq = self._order_id.seq[position]
+        at = bisect.bisect_right(self._sorted_seq, seq)
+        self._sorted_seq.insert(at, seq)
+        self._sorted_pos.insert(at, position)
+        self.latest_update = max(self.latest_update, order.last_update_time)
+
+    def order(self, position: int) -> SimOrder:
+        values = self._values.values
+        shape = dict(zip(_ORDER_SHAPE, values[self._shape[position]], strict=True))
+        d = {name: values[column[position]] for name, column in self._decimals.items()}
+        expiry = self._expiration[position]
+        return SimOrder(
+            self._order_id[position],
+            shape["account_id"],
+            self._client_order_id[position],
+            shape["ticker"],
+            shape["book_side"],
+            d["price"],
+            d["initial_count"],
+            d["fill_count"],
+            d["remaining_count"],
+            shape["status"],
+            shape["time_in_force"],
+            shape["post_only"],
+            shape["reduce_only"],
+            shape["self_trade_prevention"],
+            None if expiry == _NO_EXPIRY else expiry,
+            self._created[position],
+            self._updated[position],
+            d["taker_fill_cost"],
+            d["maker_fill_cost"],
+            d["taker_fees"],
+            d["maker_fees"],
+            shape["cancel_order_on_pause"],
+            d["fee_accumulator"],
+            shape["order_group_id"],
+        )
+
+    def find(self, order_id: str) -> SimOrder | None:
+        """The archived order of that id, or None."""
+        digits = order_id[-_ID_DIGITS:]
+        if not _is_hex(digits):
+            return None
+        seq = int(digits, 16)
+        at = bisect.bisect_left(self._sorted_seq, seq)
+        while at < len(self._sorted_seq) and self._sorted_seq[at] == seq:
+            position = self._sorted_pos[at]
+            if self._order_id[position] == order_id:
+                return self.order(position)
+            at += 1
+        return None
+
+    def newest_first(self, since: float | None = None) -> Iterator[tuple[int, SimOrder]]:
+        """(the id's counter, the order), newest placed first; with `since`, only those last
+        updated at or after it (none, without reading any, when `since` is past them all)."""
+        if since is not None and since > self.latest_update:
+            return
+        updated = self._updated
+        seqs, positions = self._sorted_seq, self._sorted_pos
+        for at in range(len(seqs) - 1, -1, -1):
+            position = positions[at]
+            if since is None or updated[position] >= since:
+                yield seqs[at], self.order(position)
+
+
+_ORDER_SHAPE = (
+    "account_id",
+    "ticker",
+    "book_side",
+    "status",
+    "time_in_force",
+    "post_only",
+    "reduce_only",
+    "self_trade_prevention",
+    "cancel_order_on_pause",
+    "order_group_id",
+)
+_ORDER_DECIMALS = (
+    "price",
+    "initial_count",
+    "fill_count",
+    "remaining_count",
+    "taker_fill_cost",
+    "maker_fill_cost",
+    "taker_fees",
+    "maker_fees",
+    "fee_accumulator",
+)
+
+
+def id_counter(order_id: str) -> int:
+    """The counter of an exchange id (`prefix` + 12 hex digits); -1 for any other shape."""
+    digits = order_id[-_ID_DIGITS:]
+    return int(digits, 16) if _is_hex(digits) else -1
+
+
+class TradeTimeline:
+    """One market's trades, archived then live, oldest first, by position: `ts(i)` reads a
+    time without rebuilding the trade, `between(i, j)` rebuilds only that stretch. A reader
+    bisects on the times (trades are made in clock order) and reads the window it needs."""
+
+    def __init__(self, archive: TradeArchive, ticker: str, live: list[SimTrade]) -> None:
+        self._archive = archive
+        self._positions = archive._by_ticker.get(ticker, array("I"))
+        self._live = live
+
+    def __len__(self) -> int:
+        return len(self._positions) + len(self._live)
+
+    def ts(self, i: int) -> float:  # float-ok: unix seconds
+        archived = len(self._positions)
+        return (
+            self._archive._ts[self._positions[i]] if i < archived else self._live[i - archived].ts
+        )
+
+    def between(self, i: int, j: int) -> list[SimTrade]:
+        """The trades at positions i..j-1, oldest first."""
+        archived = len(self._positions)
+        out = [self._archive.trade(self._positions[k]) for k in range(i, min(j, archived))]
+        return out + self._live[max(i - archived, 0) : max(j - archived, 0)]
+
+    def bisect_right(self, value: float, key: Callable[[float], float] | None = None) -> int:
+        """The first position whose time (or `key` of it) is above `value`."""
+        ts = self.ts if key is None else lambda i: key(self.ts(i))
+        return bisect.bisect_right(range(len(self)), value, key=ts)
+
+    def bisect_left(self, value: float, key: Callable[[float], float] | None = None) -> int:
+        """The first position whose time (or `key` of it) is at or above `value`."""
+        ts = self.ts if key is None else lambda i: key(self.ts(i))
+        return bisect.bisect_left(range(len(self)), value, key=ts)

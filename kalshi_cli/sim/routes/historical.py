@@ -13,7 +13,7 @@ from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import ExchangeError, SimMarket
-from kalshi_cli.sim.historical import Archive, Candle, candles
+from kalshi_cli.sim.historical import Archive, Candle, candle_window, candles
 from kalshi_cli.sim.routes.portfolio import _filtered_page
 from kalshi_cli.sim.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.routing import (
@@ -126,7 +126,8 @@ def handle_get_market_candlesticks_historical(
     if end < start:
         raise bad_request("end_ts must not be before start_ts")
     market = _archived_market(state, ctx)
-    found = candles(state.exchange.trades(market.ticker), start, end, period, market.open_interest)
+    window = candle_window(state.exchange.trade_timeline(market.ticker), start, end, period)
+    found = candles(window, start, end, period, market.open_interest)
     return 200, {"ticker": market.ticker, "candlesticks": [_candle_json(c) for c in found]}
 
 

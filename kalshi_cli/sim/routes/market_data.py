@@ -17,7 +17,7 @@ from kalshi_cli.sim.core import (
     SimSeries,
 )
 from kalshi_cli.sim.historical import Archive
-from kalshi_cli.sim.history import candlesticks, period_ends
+from kalshi_cli.sim.history import candle_trades, candlesticks, period_ends
 from kalshi_cli.sim.ratelimit import (
     DEFAULT_COST,
     ENDPOINT_COSTS,
@@ -232,7 +232,7 @@ def market_candles(
         ends = ends[:limit]
     return candlesticks(
         state.market_history.track(market.ticker),
-        state.exchange.trades(market.ticker)[::-1],
+        candle_trades(state.exchange.trade_timeline(market.ticker), ends, period_s),
         ends,
         period_s,
         include_latest_before_start=include_latest_before_start,

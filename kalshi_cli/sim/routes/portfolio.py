@@ -184,12 +184,18 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     if status is not None and status not in ("resting", "canceled", "executed"):
         raise invalid_status_filter()
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    cut = Archive(state.exchange, state.history, ctx.now)
+    archived = cut.order
     orders = (
         []
         if other_shard(ctx)
-        else _newest_first(state, ctx, state.lagged_orders, lambda o: o.created_time)
+        else _newest_first(
+            state,
+            ctx,
+            lambda ledger: state.lagged_orders(ledger, since=cut.cutoff),
+            lambda o: o.created_time,
+        )
     )
-    archived = Archive(state.exchange, state.history, ctx.now).order
 
     def event_of(ticker: str) -> str | None:
         market = state.exchange.markets.get(ticker)
