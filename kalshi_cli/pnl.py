@@ -57,9 +57,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from kalshi_cli.models import ONE, ZERO, BookSide, Fill, Orderbook, Settlement
+from kalshi_cli.units import ONE, ZERO, BookSide
 
 if TYPE_CHECKING:
+    from kalshi_cli.models import Fill, Orderbook, Settlement
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
 
 _MICRO = Decimal("0.000001")
