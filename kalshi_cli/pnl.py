@@ -724,13 +724,34 @@ class _Pass(Generic[N]):
 
 @dataclass(slots=True)
 class _Run:
-    """What one strategy did in one market over one stretch of `_StretchPass`."""
+    """One market over one stretch of `_StretchPass`: its position and basis as the stretch
+    goes (written back to its tally at the end), and what the strategy trading it now has
+    realized, paid and traded (`gross`, `fees`, `fills`, `traded`); the same sums of the
+    strategies that traded it earlier in the stretch are kept in `done`. A market is mostly
+    traded by one strategy at a time, so a fill costs one look-up (the market's), not two."""
 
     tally: Tally[int]
+    strategy: str | None
+    position: int
+    basis: int
     gross: int = 0
     fees: int = 0
     fills: int = 0
     traded: int = 0
+    done: dict[str | None, list[int]] = field(default_factory=dict)
+
+    def switch(self, strategy: str | None) -> None:
+        """`strategy` trades the market from here: the sums so far go to the one before."""
+        sums = self.done.get(self.strategy)
+        if sums is None:
+            self.done[self.strategy] = [self.gross, self.fees, self.fills, self.traded]
+        else:
+            sums[0] += self.gross
+            sums[1] += self.fees
+            sums[2] += self.fills
+            sums[3] += self.traded
+        self.strategy = strategy
+        self.gross = self.fees = self.fills = self.traded = 0
 
 
 class _StretchPass(_Pass[int]):
@@ -750,6 +771,7 @@ class _StretchPass(_Pass[int]):
     def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
+        self.usual: str | None = None  # the strategy a move names with None
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -770,6 +792,8 @@ class _StretchPass(_Pass[int]):
         bounds = SettlementQueue(
             s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
         )
+        # the strategy most fills name comes as None (`Store.iter_fill_moves`)
+        self.usual = store.last_fill_strategy(subaccount=book)
         at = store.next_fill_ts(None, subaccount=book)
         while at is not None:
             for s in queue.due(at):
@@ -779,46 +803,45 @@ class _StretchPass(_Pass[int]):
             until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
-            self.stretch(
-                store.iter_fill_moves(at, until, subaccount=book), int(day), at >= self.cutoff
-            )
+            moves = store.iter_fill_moves(at, until, subaccount=book, usual=self.usual)
+            self.stretch(moves, int(day), at >= self.cutoff)
             at = store.next_fill_ts(until, subaccount=book)
 
     def stretch(
         self, moves: Iterable[tuple[str, str | None, int, int, int]], day: int, counted: bool
     ) -> None:
-        """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order."""
-        runs: dict[str, dict[str | None, _Run]] = {}
-        dollar, unit, tally = FIXED.dollar, _RELEASE_UNIT, self.tally
+        """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order; a
+        strategy of None is `usual`'s, '' none."""
+        runs: dict[str, _Run] = {}
+        get, dollar, unit, tally = runs.get, FIXED.dollar, _RELEASE_UNIT, self.tally
         for ticker, strategy, count, cost, fee in moves:
-            by_strategy = runs.get(ticker)
-            if by_strategy is None:
-                by_strategy = runs[ticker] = {}
-            r = by_strategy.get(strategy)
+            r = get(ticker)
             if r is None:
-                r = by_strategy[strategy] = _Run(tally(ticker))
+                t = tally(ticker)
+                r = runs[ticker] = _Run(t, strategy, t.position, t.basis)
+            elif strategy != r.strategy:
+                r.switch(strategy)
             r.fees += fee
             r.fills += 1
-            t = r.tally
-            position = t.position
+            position = r.position
             # apply_fill_to, for int: close the opposite side first, open the rest
             if count > 0:  # buys YES
                 n = count
                 r.traded += n
                 if position >= 0:
-                    t.basis += n * cost
-                    t.position = position + n
+                    r.basis += n * cost
+                    r.position = position + n
                     continue
                 held = -position
             else:  # buys NO
                 n = -count
                 r.traded += n
                 if position <= 0:
-                    t.basis += n * cost
-                    t.position = position - n
+                    r.basis += n * cost
+                    r.position = position - n
                     continue
                 held = position
-            basis = t.basis
+            basis = r.basis
             if n >= held:
                 closed, released = held, basis
             else:  # _fixed_release, written out: basis x closed / held, half even
@@ -830,20 +853,23 @@ class _StretchPass(_Pass[int]):
                 released = q * unit
             # selling the side held at $1 less the cost of the side bought
             r.gross += closed * (dollar - cost) - released
-            t.basis = basis - released + (n - closed) * cost
-            t.position = position + count
-        for ticker, by_strategy in runs.items():
-            for strategy, r in by_strategy.items():
-                t = r.tally
-                t.realized_gross += r.gross
-                t.fees += r.fees
-                t.fills += r.fills
-                t.traded += r.traded
+            r.basis = basis - released + (n - closed) * cost
+            r.position = position + count
+        for ticker, r in runs.items():
+            t = r.tally
+            t.position, t.basis = r.position, r.basis
+            r.switch(None)  # every strategy's sums in `done`
+            for named, (gross, fees, fills, traded) in r.done.items():
+                strategy = self.usual if named is None else named
+                t.realized_gross += gross
+                t.fees += fees
+                t.fills += fills
+                t.traded += traded
                 if counted:
                     c = self.cell((day, strategy or "manual", ticker))
-                    c.gross += r.gross
-                    c.fees += r.fees
-                    c.fills += r.fills
+                    c.gross += gross
+                    c.fees += fees
+                    c.fills += fills
 
 
 def summarize_store(
