@@ -527,16 +527,28 @@ class Bucket:
 class PnlSummary:
     """Realized P&L totals and per-group buckets (`groups["market" | "day" | "strategy"]`).
 
-    `engine` holds the positions after the whole history; `realized`, `realized_gross` and
-    `fees` count only the events at or after `since`.
+    `engine` holds the positions after the whole history, of the one book summarized;
+    `realized`, `realized_gross` and `fees` count only the events at or after `since`.
     """
 
-    engine: PnlEngine
+    _engine: PnlEngine | None  # None: the account of several books (`add_books`)
     groups: dict[str, dict[str, Bucket]]
     since: float | None = None
     # each subaccount's positions, when summarized from a state file (`summarize_store`):
-    # every subaccount is its own book, and `engine` is their sum
+    # every subaccount is its own book
     books: dict[int, PnlEngine] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> PnlEngine:
+        """The positions of the one book summarized. An account of several subaccounts has
+        none: a market held YES on one and NO on another is two positions (`book`), and a
+        sum of them is no position the exchange holds (so nothing is netted by mistake)."""
+        if self._engine is None:
+            raise ValueError(
+                "the P&L of several subaccounts has one set of positions per subaccount: "
+                "read book(n)"
+            )
+        return self._engine
 
     def book(self, subaccount: int) -> PnlEngine:
         """One subaccount's positions (empty when it has no fills)."""
@@ -929,11 +941,9 @@ def _summarize_book(
 
 
 def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
-    """The account's summary from its subaccounts' books: every bucket added, and per market
-    the positions, costs and totals added (a market held YES on one subaccount and NO on
-    another shows their sum, each book keeping its own in `books`)."""
+    """The account's summary from its subaccounts' books: every bucket added; the positions
+    stay each book's own (`PnlSummary.book`), as the exchange keeps them."""
     groups: dict[str, dict[str, Bucket]] = {name: {} for name in GROUPINGS}
-    engine = PnlEngine()
     for summary in books.values():
         for name, buckets in summary.groups.items():
             for key, b in buckets.items():
@@ -942,16 +952,7 @@ def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
                 total.fees += b.fees
                 total.fills += b.fills
                 total.settlements += b.settlements
-        for ticker, m in summary.engine.markets.items():
-            t = engine.market(ticker)
-            t.position += m.position
-            t.basis += m.basis
-            t.realized_gross += m.realized_gross
-            t.fees += m.fees
-            t.traded += m.traded
-            t.fills += m.fills
-            t.settled = t.settled or m.settled
-    return PnlSummary(engine, groups, since, {n: b.engine for n, b in books.items()})
+    return PnlSummary(None, groups, since, {n: b.engine for n, b in books.items()})
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:

@@ -11,6 +11,8 @@ import sys
 from decimal import Decimal as D
 from pathlib import Path
 
+import pytest
+
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide
 from kalshi_cli.pnl import summarize, summarize_store
@@ -163,3 +165,31 @@ def test_fill_moves_name_the_usual_strategy_with_none(tmp_path: Path) -> None:
             FillRecord("f5", "o", None, "B", BookSide.BID, D("0.5"), D(1), D(0), True, 13.0)
         )
         assert store.last_fill_strategy() is None
+
+
+def test_an_account_of_several_subaccounts_has_their_positions_not_a_sum(tmp_path: Path) -> None:
+    """Each subaccount is its own book: `kalshi pnl` without `--subaccount` adds their P&L,
+    but a market held YES on one and NO on the other is two positions (each marked and
+    cross-checked on its own), never netted into one the exchange does not hold: asking the
+    account's summary for one set of positions is refused, each book's is there."""
+    bid, ask = BookSide.BID, BookSide.ASK
+    fills = [
+        FillRecord("f1", "o1", None, "A", bid, D("0.40"), D(10), D("0.01"), True, START),
+        FillRecord(
+            "f2", "o2", None, "A", ask, D("0.30"), D(5), D("0.02"), True, START + 1, subaccount=1
+        ),
+        FillRecord("f3", "o3", None, "A", ask, D("0.50"), D(4), D(0), True, START + 2),  # +0.40
+    ]
+    with Store.open(tmp_path / "state.db", clock=ManualClock(START)) as store:
+        store.record_fills(fills)
+        summary = summarize_store(store)
+    with pytest.raises(ValueError, match=r"one set of positions per subaccount: read book\(n\)"):
+        _ = summary.engine
+    yes, no = summary.book(0).market("A"), summary.book(1).market("A")
+    assert (yes.position, yes.basis, no.position, no.basis) == (6, D("2.4"), -5, D("3.5"))
+    document = summary.to_json()
+    assert (document["realized_gross"], document["fees"], document["realized"]) == (
+        "0.4",
+        "0.03",
+        "0.37",
+    )
