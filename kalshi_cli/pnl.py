@@ -57,9 +57,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from kalshi_cli.models import ONE, ZERO, BookSide, Fill, Orderbook, Settlement
+from kalshi_cli.units import ONE, ZERO, BookSide
 
 if TYPE_CHECKING:
+    from kalshi_cli.models import Fill, Orderbook, Settlement
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
 
 _MICRO = Decimal("0.000001")
@@ -526,16 +527,28 @@ class Bucket:
 class PnlSummary:
     """Realized P&L totals and per-group buckets (`groups["market" | "day" | "strategy"]`).
 
-    `engine` holds the positions after the whole history; `realized`, `realized_gross` and
-    `fees` count only the events at or after `since`.
+    `engine` holds the positions after the whole history, of the one book summarized;
+    `realized`, `realized_gross` and `fees` count only the events at or after `since`.
     """
 
-    engine: PnlEngine
+    _engine: PnlEngine | None  # None: the account of several books (`add_books`)
     groups: dict[str, dict[str, Bucket]]
     since: float | None = None
     # each subaccount's positions, when summarized from a state file (`summarize_store`):
-    # every subaccount is its own book, and `engine` is their sum
+    # every subaccount is its own book
     books: dict[int, PnlEngine] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> PnlEngine:
+        """The positions of the one book summarized. An account of several subaccounts has
+        none: a market held YES on one and NO on another is two positions (`book`), and a
+        sum of them is no position the exchange holds (so nothing is netted by mistake)."""
+        if self._engine is None:
+            raise ValueError(
+                "the P&L of several subaccounts has one set of positions per subaccount: "
+                "read book(n)"
+            )
+        return self._engine
 
     def book(self, subaccount: int) -> PnlEngine:
         """One subaccount's positions (empty when it has no fills)."""
@@ -723,13 +736,34 @@ class _Pass(Generic[N]):
 
 @dataclass(slots=True)
 class _Run:
-    """What one strategy did in one market over one stretch of `_StretchPass`."""
+    """One market over one stretch of `_StretchPass`: its position and basis as the stretch
+    goes (written back to its tally at the end), and what the strategy trading it now has
+    realized, paid and traded (`gross`, `fees`, `fills`, `traded`); the same sums of the
+    strategies that traded it earlier in the stretch are kept in `done`. A market is mostly
+    traded by one strategy at a time, so a fill costs one look-up (the market's), not two."""
 
     tally: Tally[int]
+    strategy: str | None
+    position: int
+    basis: int
     gross: int = 0
     fees: int = 0
     fills: int = 0
     traded: int = 0
+    done: dict[str | None, list[int]] = field(default_factory=dict)
+
+    def switch(self, strategy: str | None) -> None:
+        """`strategy` trades the market from here: the sums so far go to the one before."""
+        sums = self.done.get(self.strategy)
+        if sums is None:
+            self.done[self.strategy] = [self.gross, self.fees, self.fills, self.traded]
+        else:
+            sums[0] += self.gross
+            sums[1] += self.fees
+            sums[2] += self.fills
+            sums[3] += self.traded
+        self.strategy = strategy
+        self.gross = self.fees = self.fills = self.traded = 0
 
 
 class _StretchPass(_Pass[int]):
@@ -749,6 +783,7 @@ class _StretchPass(_Pass[int]):
     def __init__(self, since: float | None, subaccount: int | None = None) -> None:
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
+        self.usual: str | None = None  # the strategy a move names with None
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -769,6 +804,8 @@ class _StretchPass(_Pass[int]):
         bounds = SettlementQueue(
             s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
         )
+        # the strategy most fills name comes as None (`Store.iter_fill_moves`)
+        self.usual = store.last_fill_strategy(subaccount=book)
         at = store.next_fill_ts(None, subaccount=book)
         while at is not None:
             for s in queue.due(at):
@@ -778,46 +815,45 @@ class _StretchPass(_Pass[int]):
             until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
-            self.stretch(
-                store.iter_fill_moves(at, until, subaccount=book), int(day), at >= self.cutoff
-            )
+            moves = store.iter_fill_moves(at, until, subaccount=book, usual=self.usual)
+            self.stretch(moves, int(day), at >= self.cutoff)
             at = store.next_fill_ts(until, subaccount=book)
 
     def stretch(
         self, moves: Iterable[tuple[str, str | None, int, int, int]], day: int, counted: bool
     ) -> None:
-        """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order."""
-        runs: dict[str, dict[str | None, _Run]] = {}
-        dollar, unit, tally = FIXED.dollar, _RELEASE_UNIT, self.tally
+        """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order; a
+        strategy of None is `usual`'s, '' none."""
+        runs: dict[str, _Run] = {}
+        get, dollar, unit, tally = runs.get, FIXED.dollar, _RELEASE_UNIT, self.tally
         for ticker, strategy, count, cost, fee in moves:
-            by_strategy = runs.get(ticker)
-            if by_strategy is None:
-                by_strategy = runs[ticker] = {}
-            r = by_strategy.get(strategy)
+            r = get(ticker)
             if r is None:
-                r = by_strategy[strategy] = _Run(tally(ticker))
+                t = tally(ticker)
+                r = runs[ticker] = _Run(t, strategy, t.position, t.basis)
+            elif strategy != r.strategy:
+                r.switch(strategy)
             r.fees += fee
             r.fills += 1
-            t = r.tally
-            position = t.position
+            position = r.position
             # apply_fill_to, for int: close the opposite side first, open the rest
             if count > 0:  # buys YES
                 n = count
                 r.traded += n
                 if position >= 0:
-                    t.basis += n * cost
-                    t.position = position + n
+                    r.basis += n * cost
+                    r.position = position + n
                     continue
                 held = -position
             else:  # buys NO
                 n = -count
                 r.traded += n
                 if position <= 0:
-                    t.basis += n * cost
-                    t.position = position - n
+                    r.basis += n * cost
+                    r.position = position - n
                     continue
                 held = position
-            basis = t.basis
+            basis = r.basis
             if n >= held:
                 closed, released = held, basis
             else:  # _fixed_release, written out: basis x closed / held, half even
@@ -829,20 +865,23 @@ class _StretchPass(_Pass[int]):
                 released = q * unit
             # selling the side held at $1 less the cost of the side bought
             r.gross += closed * (dollar - cost) - released
-            t.basis = basis - released + (n - closed) * cost
-            t.position = position + count
-        for ticker, by_strategy in runs.items():
-            for strategy, r in by_strategy.items():
-                t = r.tally
-                t.realized_gross += r.gross
-                t.fees += r.fees
-                t.fills += r.fills
-                t.traded += r.traded
+            r.basis = basis - released + (n - closed) * cost
+            r.position = position + count
+        for ticker, r in runs.items():
+            t = r.tally
+            t.position, t.basis = r.position, r.basis
+            r.switch(None)  # every strategy's sums in `done`
+            for named, (gross, fees, fills, traded) in r.done.items():
+                strategy = self.usual if named is None else named
+                t.realized_gross += gross
+                t.fees += fees
+                t.fills += fills
+                t.traded += traded
                 if counted:
                     c = self.cell((day, strategy or "manual", ticker))
-                    c.gross += r.gross
-                    c.fees += r.fees
-                    c.fills += r.fills
+                    c.gross += gross
+                    c.fees += fees
+                    c.fills += fills
 
 
 def summarize_store(
@@ -902,11 +941,9 @@ def _summarize_book(
 
 
 def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
-    """The account's summary from its subaccounts' books: every bucket added, and per market
-    the positions, costs and totals added (a market held YES on one subaccount and NO on
-    another shows their sum, each book keeping its own in `books`)."""
+    """The account's summary from its subaccounts' books: every bucket added; the positions
+    stay each book's own (`PnlSummary.book`), as the exchange keeps them."""
     groups: dict[str, dict[str, Bucket]] = {name: {} for name in GROUPINGS}
-    engine = PnlEngine()
     for summary in books.values():
         for name, buckets in summary.groups.items():
             for key, b in buckets.items():
@@ -915,16 +952,7 @@ def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:
                 total.fees += b.fees
                 total.fills += b.fills
                 total.settlements += b.settlements
-        for ticker, m in summary.engine.markets.items():
-            t = engine.market(ticker)
-            t.position += m.position
-            t.basis += m.basis
-            t.realized_gross += m.realized_gross
-            t.fees += m.fees
-            t.traded += m.traded
-            t.fills += m.fills
-            t.settled = t.settled or m.settled
-    return PnlSummary(engine, groups, since, {n: b.engine for n, b in books.items()})
+    return PnlSummary(None, groups, since, {n: b.engine for n, b in books.items()})
 
 
 def roll_up(cells: dict[CellKey, Cell[N]], units: Units[N]) -> dict[str, dict[str, Bucket]]:

@@ -55,21 +55,23 @@ def pnl_report(
     With `subaccount`, that subaccount's book only, marked and compared on the exchange's
     positions of that subaccount; without, the account's: every subaccount's book added, and
     each subaccount's positions marked and compared with its own book."""
-    from kalshi_cli.clock import SystemClock
     from kalshi_cli.pnl import plain_text, summarize_rows, summarize_store
-    from kalshi_cli.positions import CaughtUp, open_caught_up
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
         raise ValueError(f"P&L is grouped by one of {GROUPINGS}, not {by!r}")
     client, limit = exchange() if exchange is not None else (None, None)
     # with the exchange, what the state file lacks is brought in first; --local reads it as is
-    caught_up = (
-        CaughtUp(Store.open_readonly(state))
-        if client is None
-        else open_caught_up(state, client, now=SystemClock().wall())
-    )
-    store = caught_up.store
+    # (and leaves out `positions`, with the order and reconcile modules it imports: #17)
+    caught_up: CaughtUp | None = None
+    if client is None:
+        store = Store.open_readonly(state)
+    else:
+        from kalshi_cli.clock import SystemClock
+        from kalshi_cli.positions import open_caught_up
+
+        caught_up = open_caught_up(state, client, now=SystemClock().wall())
+        store = caught_up.store
     view: PositionsView | None = None
     try:
         if store is None:

@@ -216,7 +216,12 @@ class FillsMixin(StoreBase):
         return changed
 
     def iter_fill_moves(
-        self, since: float, until: float, *, subaccount: int | None = None
+        self,
+        since: float,
+        until: float,
+        *,
+        subaccount: int | None = None,
+        usual: str | None = None,
     ) -> Iterator[tuple[str, str | None, int, int, int]]:
         """(ticker, strategy, signed count_e2, cost_e6, fee_e8) of the fills with `since` <= ts <
         `until`, in time order: the count positive for a bid (buys YES), negative for an ask
@@ -224,12 +229,20 @@ class FillsMixin(StoreBase):
         a bid, $1 less it for an ask). Only for fills that fit the units (`fills_fit_units`).
         SQLite folds the side into the count and the price, so `kalshi pnl` reads five
         columns, not seven, and no time: its caller asks for one UTC day between settlements
-        at a time."""
+        at a time.
+
+        With `usual` (a strategy, e.g. `last_fill_strategy`'s), a fill of that strategy comes
+        with None and a fill of none with '': Python's sqlite3 makes no string for a NULL, and
+        a state file mostly names one strategy, so most fills cross as one object fewer."""
         params: list[object] = [since, until]
         where = _and_subaccount(" WHERE ts >= ? AND ts < ?", params, subaccount)
+        strategy = "strategy"
+        if usual is not None:
+            strategy = "CASE WHEN strategy = ? THEN NULL ELSE ifnull(strategy, '') END"
+            params.insert(0, usual)
         try:
             cursor = self._conn.execute(
-                "SELECT ticker, strategy, "  # noqa: S608
+                f"SELECT ticker, {strategy}, "  # noqa: S608
                 "CASE WHEN book_side = 'bid' THEN count_e2 ELSE -count_e2 END, "
                 "CASE WHEN book_side = 'bid' THEN yes_price_e6 ELSE 1000000 - yes_price_e6 END, "
                 f"fee_e8 FROM fills{where} ORDER BY ts, rowid",
@@ -239,6 +252,17 @@ class FillsMixin(StoreBase):
             raise wrap_error(exc, self.path) from exc
         cursor.arraysize = 1000
         return cursor
+
+    def last_fill_strategy(self, *, subaccount: int | None = None) -> str | None:
+        """The strategy of the last fill (None: no strategy, or no fill): one seek in the `ts`
+        index."""
+        params: list[object] = []
+        where = _and_subaccount("", params, subaccount)
+        found = self._rows(
+            f"SELECT strategy FROM fills{where} ORDER BY ts DESC, rowid DESC LIMIT 1",  # noqa: S608
+            params,
+        )
+        return None if not found or found[0][0] is None else str(found[0][0])
 
     def count_fills(self) -> int:
         return int(self._rows("SELECT count(*) FROM fills")[0][0])
