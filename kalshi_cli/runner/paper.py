@@ -249,12 +249,14 @@ def _inner(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 def refuse_leftovers(store: Store, path: Path) -> None:
     """A paper venue starts empty: a paper state file with open positions or resting orders
     from an earlier session cannot be continued."""
-    from kalshi_cli.pnl import summarize
+    from kalshi_cli.pnl import summarize_store
     from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 
     resting = [i for i in store.intents() if i.status in (PENDING, RESTING, UNKNOWN)]
-    summary = summarize(list(store.iter_fills()), store.settlements())
-    held = [t for t, m in summary.engine.markets.items() if m.position != 0]
+    # each subaccount's book on its own: a long on one and a short on another are two
+    # positions, not a flat market
+    books = summarize_store(store).books.values()
+    held = [t for book in books for t, m in book.markets.items() if m.position != 0]
     if resting or held:
         what = ", ".join(
             x

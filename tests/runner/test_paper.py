@@ -284,3 +284,24 @@ def test_a_paper_loop_is_built_only_on_the_paper_client(tmp_path: Path) -> None:
         with pytest.raises(TypeError, match="a paper loop trades on a PaperClient, not a Fake"):
             build_loop(parts, TradeOptions(strategy="spike", paper=True), TradeConfig(), markets)
         assert exchange.orders(me) == []
+
+
+def test_positions_on_two_subaccounts_that_would_net_to_zero_are_still_refused(
+    tmp_path: Path,
+) -> None:
+    """A paper loop can run on a subaccount: an earlier session's long on subaccount 0 and
+    short on subaccount 1 are two open positions (the exchange keeps one per subaccount), not
+    a flat book, so the state file is refused all the same."""
+    from kalshi_cli.store.records import FillRecord
+
+    path = paper_state_path(tmp_path / "state.db", "demo")
+    with Store.open(path) as store:
+        for n, (subaccount, side) in enumerate(((0, BookSide.BID), (1, BookSide.ASK))):
+            store.record_fill(
+                FillRecord(
+                    f"f{n}", f"o{n}", None, TICKER, side, Decimal("0.40"), Decimal(10),
+                    Decimal(0), True, 1.0 + n, subaccount=subaccount,
+                )
+            )  # fmt: skip
+        with pytest.raises(PaperStateRefused, match="2 open position"):
+            refuse_leftovers(store, path)
