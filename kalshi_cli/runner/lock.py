@@ -168,8 +168,10 @@ def acquire(
                     shared = home_lock_dir()
                     if shared != user_lock_dir():
                         lock._take(account_lock_path(account, shared), what, holder)
-                except OSError:
-                    pass  # a home that cannot be written: the first lock stands alone
+                except (OSError, KeyError):
+                    # a home that cannot be written, or a uid with no password-database entry
+                    # (a container's bare `--user 12345`): the first lock stands alone
+                    pass
     except BaseException:
         lock.release()
         raise

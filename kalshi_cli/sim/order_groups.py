@@ -88,7 +88,7 @@ class OrderGroups(Settler):
         self._acct(account_id)
         _check_limit(contracts_limit)
         now = self._now()
-        self._log("order_group_create", account_id=account_id, limit=str(contracts_limit))
+        self._log_at(now, "order_group_create", account_id=account_id, limit=str(contracts_limit))
         group = SimOrderGroup(self._new_id(), account_id, contracts_limit, now)
         self._order_groups[group.order_group_id] = group
         self._group_event(group, "created", now, contracts_limit)
@@ -106,14 +106,17 @@ class OrderGroups(Settler):
 
     def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
-        self._log("order_group_trigger", account_id=account_id, order_group_id=order_group_id)
-        self._trigger(group, self._now())
+        now = self._now()
+        self._log_at(
+            now, "order_group_trigger", account_id=account_id, order_group_id=order_group_id
+        )
+        self._trigger(group, now)
         return group
 
     def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
         now = self._now()
-        self._log("order_group_reset", account_id=account_id, order_group_id=order_group_id)
+        self._log_at(now, "order_group_reset", account_id=account_id, order_group_id=order_group_id)
         group.matched.clear()
         group.triggered = False
         self._group_event(group, "reset", now)
@@ -125,7 +128,8 @@ class OrderGroups(Settler):
         group = self.order_group(account_id, order_group_id)
         _check_limit(contracts_limit)
         now = self._now()
-        self._log(
+        self._log_at(
+            now,
             "order_group_limit",
             account_id=account_id,
             order_group_id=order_group_id,
@@ -140,7 +144,9 @@ class OrderGroups(Settler):
     def delete_order_group(self, account_id: str, order_group_id: str) -> None:
         group = self.order_group(account_id, order_group_id)
         now = self._now()
-        self._log("order_group_delete", account_id=account_id, order_group_id=order_group_id)
+        self._log_at(
+            now, "order_group_delete", account_id=account_id, order_group_id=order_group_id
+        )
         self._cancel_group_orders(group, now)
         del self._order_groups[order_group_id]
         self._group_event(group, "deleted", now)

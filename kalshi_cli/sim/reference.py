@@ -331,6 +331,10 @@ class ReferenceData:
         """Journal one state change before it is applied (`Exchange._log`, sim/core.py)."""
         raise NotImplementedError
 
+    def _log_at(self, now: float, op: str, **fields: Any) -> None:
+        """`_log` at `now`, the time the change is applied at (`Exchange._log_at`)."""
+        raise NotImplementedError
+
 
 def check_fee_override(fee_type: str | None, multiplier: str | None) -> None:
     """An event fee override the fee model can price: a type (with or without a multiplier),

@@ -43,7 +43,7 @@ class Settler(Matcher):
         if status == market.status:
             return market
         now = self._now()
-        self._log("status", ticker=ticker, status=status)
+        self._log_at(now, "status", ticker=ticker, status=status)
         market.status = status
         market.updated_time = now
         if self._listeners:
@@ -69,7 +69,7 @@ class Settler(Matcher):
         if market.status == "settled":
             raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
         now = self._now()
-        self._log("settle", ticker=ticker, result=result)
+        self._log_at(now, "settle", ticker=ticker, result=result)
         for acct in self._accounts.values():
             resting = acct.resting.get(ticker)
             if resting:

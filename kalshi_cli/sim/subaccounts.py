@@ -121,12 +121,13 @@ class Subaccounts(Ledger):
                 "invalid_parameters",
                 f"at most {MAX_SUBACCOUNT} numbered subaccounts per user",
             )
-        self._log("subaccount", account_id=user)
+        now = self._now()
+        self._log_at(now, "subaccount", account_id=user)
         accounts.count += 1
         number = accounts.count
         lid = ledger_id(user, number)
         self._accounts[lid] = AccountState(Account(lid, "", "", 0, ZERO), ZERO)
-        accounts.updated[number] = self._now()
+        accounts.updated[number] = now
         return number
 
     def transfer(
@@ -164,7 +165,9 @@ class Subaccounts(Ledger):
                 "insufficient_balance",
                 f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
             )
-        self._log(
+        now = self._now()
+        self._log_at(
+            now,
             "transfer",
             account_id=user,
             client_transfer_id=client_transfer_id,
@@ -172,7 +175,6 @@ class Subaccounts(Ledger):
             to_subaccount=to_subaccount,
             amount_cents=amount_cents,
         )
-        now = self._now()
         amount = Decimal(amount_cents) / 100
         source.cash -= amount
         target.cash += amount

@@ -86,3 +86,30 @@ def test_one_account_is_locked_whatever_the_runtime_directory(
             first.kill()
             first.wait(timeout=10)
             other.close()
+
+
+def test_a_user_without_a_passwd_entry_still_takes_the_first_account_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container run as a bare uid (`docker run --user 12345`, Kubernetes `runAsUser`) has no
+    password-database entry: `pwd.getpwuid` raises KeyError. The home lock is then skipped as
+    for a home that cannot be written, and the loop starts on the first lock alone (before,
+    `kalshi trade --live` died with a KeyError traceback)."""
+    import pwd
+
+    from kalshi_cli.runner import lock
+
+    def no_entry(uid: int) -> pwd.struct_passwd:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run_dir))
+    held = lock.acquire(tmp_path / "s.db", account="key@https://x.invalid", now=0.0)
+    try:
+        assert list((run_dir / "kalshi").glob("trade-*.lock")), "the first account lock is taken"
+        with pytest.raises(lock.LoopAlreadyRunning):
+            lock.acquire(tmp_path / "other.db", account="key@https://x.invalid", now=0.0)
+    finally:
+        held.release()

@@ -1,12 +1,15 @@
 """A restart from the journal gives every order the times it was served with, on a clock that
 moves between two reads (a real one does): the journal records the time each change (place,
 cancel, cancel all, decrease, amend, expiry) was applied at, not a second, later read of the
-clock."""
+clock. The same holds for what a settlement, a pause, an order group and a subaccount change:
+their times are the applied ones (a reviewer found them journaling a second read)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
@@ -108,3 +111,68 @@ def test_a_restart_gives_orders_the_times_they_were_served_with(tmp_path: Path) 
     assert [(f.fill_id, f.ts) for f in again.fills(a) + again.fills(b)] == fills
     assert replayed[canceled.order_id] == (served[2].order.created_time, canceled.last_update_time)
     again.close()
+
+
+def _rest_in_group(ex: Exchange, account: str, group: str) -> str:
+    return ex.place_order(
+        account,
+        ticker="T",
+        book_side=BookSide.BID,
+        price=Decimal("0.40"),
+        count=Decimal(1),
+        time_in_force=TimeInForce.GTC,
+        self_trade_prevention=SelfTradePrevention.MAKER,
+        cancel_order_on_pause=True,
+        order_group_id=group,
+    ).order.order_id
+
+
+@pytest.mark.parametrize("how", ["settle", "pause", "trigger", "delete_group"])
+def test_a_restart_keeps_the_times_of_orders_canceled_by_market_and_group_changes(
+    tmp_path: Path, how: str
+) -> None:
+    """A settlement, a pause and an order group's trigger or deletion cancel resting orders:
+    their last update (and the settlement's time) read the same after a restart."""
+    journal = tmp_path / "journal.jsonl"
+    ex = _exchange(journal)
+    a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
+    group = ex.create_order_group(a, Decimal(100)).order_group_id
+    order_id = _rest_in_group(ex, a, group)
+    if how == "settle":
+        ex.settle("T", "yes")
+    elif how == "pause":
+        ex.set_market_status("T", "paused")
+    elif how == "trigger":
+        ex.trigger_order_group(a, group)
+    else:
+        ex.delete_order_group(a, group)
+    served = ex.order(a, order_id)
+    assert served.status == "canceled"
+    served_settled = [s.settled_time for s in ex.settlements(a)]
+    ex.close()
+
+    again = _exchange(journal)
+    restored = again.restored
+    replayed = again.order(a, order_id).last_update_time
+    replayed_settled = [s.settled_time for s in again.settlements(a)]
+    again.close()
+    assert restored
+    assert replayed == served.last_update_time
+    assert replayed_settled == served_settled
+
+
+def test_a_restart_keeps_the_times_of_a_subaccount_and_its_transfer(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    ex = _exchange(journal)
+    a = ex.create_account(key_id="ka", public_key_pem="", cash_cents=10**6).account_id
+    n = ex.create_subaccount(a)
+    ex.transfer(a, client_transfer_id="t1", from_subaccount=0, to_subaccount=n, amount_cents=500)
+    served = ([t.created_ts for t in ex.transfers(a)], ex.balance_updated(a, n))
+    ex.close()
+
+    again = _exchange(journal)
+    restored = again.restored
+    replayed = ([t.created_ts for t in again.transfers(a)], again.balance_updated(a, n))
+    again.close()
+    assert restored
+    assert replayed == served
