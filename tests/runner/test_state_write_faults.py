@@ -535,3 +535,46 @@ def test_a_line_stderr_cannot_take_is_dropped_not_raised(tmp_path: Path) -> None
     assert stderr.flushes == 1, "given up after its first failure"
     # the log file still has every line
     assert (tmp_path / "trade.log").read_text().count('"event":"stopped"') == 2
+
+
+def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not_rest(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A review's find: a stop on a failed state file with `--no-order-group` looked the order of
+    unknown outcome up once and, with no group to trigger, left it to land after the stop and
+    rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does."""
+    with (
+        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as holder,
+    ):
+        assert holder.stdin is not None and holder.stdout is not None
+        pipe_in, pipe_out = holder.stdin, holder.stdout
+        assert s.loop.executor.order_group_id is None  # --no-order-group
+        _idle_pass(s)
+        creates = sim.stats()["order_create_requests"]
+        sim.set_faults(hold_request_s=4)
+        locker = threading.Thread(
+            target=_lock_once_an_intent_is_pending, args=(s.state, pipe_in, pipe_out)
+        )
+        locker.start()
+        try:
+            with s.store.busy_timeout(0.5):
+                error = _run_until_it_stops(s)
+        finally:
+            locker.join()
+            pipe_in.write("release\n")
+            pipe_in.flush()
+        assert wait_for(lambda: sim.stats()["order_create_requests"] == creates + 1, 30, pause), (
+            "the held order request reached the exchange"
+        )
+        lost = set(s.loop.executor.unknown)
+        assert lost, "the loop knew of an order of unknown outcome at the stop"
+        resting = [o.client_order_id for o in s.resting()]
+        assert not lost & set(resting), f"the lost order {lost} landed after the stop and rests"
+        assert resting == []
+        _assert_stopped_on_the_state_file(s, error, "locked")
