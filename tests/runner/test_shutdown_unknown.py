@@ -202,6 +202,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"
     assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
 
 
 @pytest.mark.timeout(180)
