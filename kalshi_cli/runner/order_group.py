@@ -13,9 +13,11 @@ cancels the group's orders and refuses new ones in it, even if this process is h
 When the exchange refuses an order because the group was triggered (its limit hit, or the kill
 switch), the loop records HALTED, as the kill switch does, so a person decides (`kalshi resume`).
 
-At a clean stop that left nothing resting, the group is deleted and forgotten; otherwise (a
-`--once` pass leaves its orders resting, a crash, an abandoned shutdown) it stays listed, so the
-kill switch can still reach its orders. Groups the exchange no longer knows are dropped from the
+At a stop that left none of the loop's own orders resting (orders placed by hand are not in the
+group and do not count), the group is deleted and forgotten; otherwise (a `--once` pass leaves its
+orders resting, a crash, an abandoned shutdown, a failed cancel or delete) it stays listed, so the
+kill switch can still reach its orders, and is triggered when an order of the loop's of unknown
+outcome may still land, which a live group would take and leave resting. Groups the exchange no longer knows are dropped from the
 list at the next start.
 """
 

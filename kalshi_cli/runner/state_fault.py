@@ -9,7 +9,9 @@ there, without writing anything first: every resting order it placed is cancelle
 cancel, whose only bookkeeping would be a state-file write that cannot happen), an order of
 unknown outcome is looked up and cancelled if it rests, and when something may still rest
 (a cancel failed, an order still unknown that could land late) the session's order group is
-triggered, so the exchange cancels the group's orders and refuses any that land later. The run
+triggered, so the exchange cancels the group's orders and refuses any that land later. Without
+a group, an order of unknown outcome is looked up once a second until it shows or can no longer
+land, as a shutdown does (lookups and cancels need no write). The run
 then ends with `StateFileFailed` (exit 21, STATE_WRITE_FAILED), one line that names the state
 file, the error and what was withdrawn, a `state_file_failed` log line and alert, and a dead-man
 `/fail`.
