@@ -84,10 +84,9 @@ def wait_out_unknown(
     clock: Clock,
     abandon: threading.Event | None = None,
 ) -> None:
-    """Call `look` (which removes from `unknown` each order it settles) once a second until
-    `unknown` is empty, each left is LANDING_WINDOW_S past its failure (it can no longer land,
-    or the lookups kept failing), or `abandon` is set. What a stop does for an order that may
-    still land when no order group refuses it."""
+    """What a stop without an order group does for an order that may still land: `look` (which
+    removes from `unknown` each it settles) once a second until none is left, each left is
+    LANDING_WINDOW_S past its failure (a lookup failed), or `abandon` is set."""
     while unknown:
         if abandon is not None and abandon.is_set():
             return

@@ -17,8 +17,8 @@ At a stop that left none of the loop's own orders resting (orders placed by hand
 group and do not count), the group is deleted and forgotten; otherwise (a `--once` pass leaves its
 orders resting, a crash, an abandoned shutdown, a failed cancel or delete) it stays listed, so the
 kill switch can still reach its orders, and is triggered when an order of the loop's of unknown
-outcome may still land, which a live group would take and leave resting. Groups the exchange no longer knows are dropped from the
-list at the next start.
+outcome may still land, which a live group would take and leave resting. Groups the exchange
+no longer knows are dropped from the list at the next start.
 """
 
 from __future__ import annotations
