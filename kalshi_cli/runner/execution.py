@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -68,11 +68,33 @@ if TYPE_CHECKING:
 
 MAX_REMEMBERED = 10_000
 
+# why an order of unknown outcome is left after a stop under the session's order group
+ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
+
 
 @dataclass(frozen=True)
 class Unknown:
     ticker: str
     since: float  # monotonic, when the failure was seen (after the request was signed)
+
+
+def wait_out_unknown(
+    unknown: dict[str, Unknown],
+    look: Callable[[], None],
+    clock: Clock,
+    abandon: threading.Event | None = None,
+) -> None:
+    """What a stop without an order group does for an order that may still land: `look` (which
+    removes from `unknown` each it settles) once a second until none is left, each left is
+    LANDING_WINDOW_S past its failure (a lookup failed), or `abandon` is set."""
+    while unknown:
+        if abandon is not None and abandon.is_set():
+            return
+        look()
+        now = clock.monotonic()
+        if all(now - lost.since >= LANDING_WINDOW_S for lost in unknown.values()):
+            return  # each could be looked up no more: a lookup failed
+        clock.sleep(1.0)
 
 
 @dataclass
@@ -450,27 +472,31 @@ class Executor:
         longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
         leave an order that lands afterwards resting with nobody to manage it, and without an
         order group nothing on the exchange's side stops it. `wait=False`: one look only (the
-        session's order group, deleted after the stop, refuses what lands later). Returns the
-        client order ids still unknown: when `abandon` is set (a second SIGINT or SIGTERM: the
-        person will not wait), when the window has passed with the exchange not answering the
-        lookups, or after the one look (`kalshi reconcile` settles them)."""
+        session's order group, deleted or triggered after the stop, refuses what lands later).
+        Returns the client order ids still unknown, each logged: when `abandon` is set (a
+        second SIGINT or SIGTERM: the person will not wait; `shutdown_abandoned`), when the
+        window has passed with the exchange not answering the lookups, or after the one look
+        (`shutdown_unknown_left`; `kalshi reconcile` settles them)."""
         if not wait:
             self.resolve_unknown(guarded=False)
-            return sorted(self.unknown)
-        if self.unknown:
-            self.log.emit(
-                "shutdown_waits_unknown",
-                {"client_order_ids": sorted(self.unknown), "at_most_s": LANDING_WINDOW_S},
+        else:
+            if self.unknown:
+                self.log.emit(
+                    "shutdown_waits_unknown",
+                    {"client_order_ids": sorted(self.unknown), "at_most_s": LANDING_WINDOW_S},
+                )
+            wait_out_unknown(
+                self.unknown, lambda: self.resolve_unknown(guarded=False), self.clock, abandon
             )
-        while self.unknown:
-            if abandon is not None and abandon.is_set():
-                break
-            self.resolve_unknown(guarded=False)
-            now = self.clock.monotonic()
-            if all(now - lost.since >= LANDING_WINDOW_S for lost in self.unknown.values()):
-                break  # each could be looked up no more: a lookup failed
-            self.clock.sleep(1.0)
-        return sorted(self.unknown)
+        left = sorted(self.unknown)
+        if left and abandon is not None and abandon.is_set():
+            self.log.emit(
+                "shutdown_abandoned", {"unknown_left": left, "reason": "interrupted again"}
+            )
+        elif left:
+            reason = "the exchange did not answer the lookups" if wait else ONE_LOOK
+            self.log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
+        return left
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
         self.store.mark_sent(

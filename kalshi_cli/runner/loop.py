@@ -755,9 +755,13 @@ class TradeLoop:
 
     # ---------------------------------------------------------------- the end
 
+    def own_resting(self) -> list[OpenOrder]:
+        """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
+        return [o for o in list(self.portfolio.orders.values()) if self._placed_by_us(o)]
+
     def _cancel_own(self, abandon: threading.Event | None) -> bool:
         """Cancel the resting orders this loop placed; True when `abandon` stopped it."""
-        own = [order for order in list(self.portfolio.orders.values()) if self._placed_by_us(order)]
+        own = self.own_resting()
         for n, order in enumerate(own):
             if abandon is not None and abandon.is_set():
                 self.log.emit(
@@ -778,19 +782,10 @@ class TradeLoop:
             abandoned = self._cancel_own(abandon)
             if not abandoned and self.executor.unknown:
                 # one whose answer was lost may still land; with the session's order group it is
-                # looked up once (the group's deletion refuses it later), else until it cannot
+                # looked up once (the group, deleted or triggered, refuses it later), else until
+                # it cannot
                 wait = self.executor.order_group_id is None
-                left = self.executor.see_unknown_through(abandon, wait=wait)
-                if left and abandon is not None and abandon.is_set():
-                    self.log.emit(
-                        "shutdown_abandoned",
-                        {"unknown_left": left, "reason": "interrupted again"},
-                    )
-                elif left and wait:
-                    self.log.emit(
-                        "shutdown_unknown_left",
-                        {"unknown_left": left, "reason": "the exchange did not answer the lookups"},
-                    )
+                self.executor.see_unknown_through(abandon, wait=wait)  # logs what it leaves
                 abandoned = self._cancel_own(abandon) or bool(abandon and abandon.is_set())
         if not abandoned:
             self.executor.sync_fills()

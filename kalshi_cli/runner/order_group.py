@@ -13,10 +13,12 @@ cancels the group's orders and refuses new ones in it, even if this process is h
 When the exchange refuses an order because the group was triggered (its limit hit, or the kill
 switch), the loop records HALTED, as the kill switch does, so a person decides (`kalshi resume`).
 
-At a clean stop that left nothing resting, the group is deleted and forgotten; otherwise (a
-`--once` pass leaves its orders resting, a crash, an abandoned shutdown) it stays listed, so the
-kill switch can still reach its orders. Groups the exchange no longer knows are dropped from the
-list at the next start.
+At a stop that left none of the loop's own orders resting (orders placed by hand are not in the
+group and do not count), the group is deleted and forgotten; otherwise (a `--once` pass leaves its
+orders resting, a crash, an abandoned shutdown, a failed cancel or delete) it stays listed, so the
+kill switch can still reach its orders, and is triggered when an order of the loop's of unknown
+outcome may still land, which a live group would take and leave resting. Groups the exchange
+no longer knows are dropped from the list at the next start.
 """
 
 from __future__ import annotations
@@ -72,12 +74,43 @@ def open_session_group(
     return group_id
 
 
-def close_session_group(client: KalshiClient, store: Store, group_id: str, log: EventLog) -> None:
+def close_session_group(client: KalshiClient, store: Store, group_id: str, log: EventLog) -> bool:
     """Delete the group after a clean stop; on failure it stays listed for the kill switch."""
     try:
         client.delete_order_group(group_id)
     except KalshiError as exc:
         log.emit("order_group_kept", {"order_group_id": group_id, "error": exc.message})
-        return
+        return False
     forget_order_group(store, group_id)
     log.emit("order_group_deleted", {"order_group_id": group_id})
+    return True
+
+
+def end_session_group(
+    client: KalshiClient,
+    store: Store,
+    group_id: str,
+    log: EventLog,
+    *,
+    own_resting: int,
+    unknown: list[str],
+) -> None:
+    """After a stop (not `--once`): with none of the loop's own orders resting, delete the group
+    (orders placed by hand are not in it), which also refuses an order of unknown outcome that
+    lands later. A group kept (one of the loop's cancels failed or was abandoned, or the delete
+    failed) while such an order may still land is triggered, so the exchange cancels the group's
+    orders and refuses it: a live group would take it, and it would rest with nobody to manage
+    it. The group stays listed in the state file for the kill switch."""
+    if own_resting == 0 and close_session_group(client, store, group_id, log):
+        return
+    if not unknown:
+        return
+    try:
+        client.trigger_order_group(group_id)
+    except KalshiError as exc:
+        log.emit(
+            "order_group_trigger_failed",
+            {"order_group_id": group_id, "unknown_left": unknown, "error": exc.one_line()},
+        )
+        return
+    log.emit("order_group_triggered", {"order_group_id": group_id, "unknown_left": unknown})

@@ -38,8 +38,8 @@ from kalshi_cli.runner.fees import FeeReads, load_fees
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import LoopSettings, TradeLoop
 from kalshi_cli.runner.order_group import (
-    close_session_group,
     contracts_limit,
+    end_session_group,
     open_session_group,
 )
 from kalshi_cli.runner.portfolio import Portfolio, open_order
@@ -657,8 +657,16 @@ def trade(
             },
         )
         summary = run(loop, options)
-        if group is not None and not options.once and summary.resting_orders == 0:
-            close_session_group(client, store, group, log)
+        if group is not None and not options.once:
+            # on the loop's own orders: one placed by hand is not in the group
+            end_session_group(
+                client,
+                store,
+                group,
+                log,
+                own_resting=len(loop.own_resting()),
+                unknown=sorted(loop.executor.unknown),
+            )
     finally:
         alerts.close()
         log.close()

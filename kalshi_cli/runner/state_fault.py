@@ -9,7 +9,9 @@ there, without writing anything first: every resting order it placed is cancelle
 cancel, whose only bookkeeping would be a state-file write that cannot happen), an order of
 unknown outcome is looked up and cancelled if it rests, and when something may still rest
 (a cancel failed, an order still unknown that could land late) the session's order group is
-triggered, so the exchange cancels the group's orders and refuses any that land later. The run
+triggered, so the exchange cancels the group's orders and refuses any that land later. Without
+a group, an order of unknown outcome is looked up once a second until it shows or can no longer
+land, as a shutdown does (lookups and cancels need no write). The run
 then ends with `StateFileFailed` (exit 21, STATE_WRITE_FAILED), one line that names the state
 file, the error and what was withdrawn, a `state_file_failed` log line and alert, and a dead-man
 `/fail`.
@@ -26,9 +28,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeGuard, cast
 
+from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import KalshiError, NotFoundError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import ZERO
+from kalshi_cli.runner.execution import wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StoreError
 
 if TYPE_CHECKING:
@@ -123,8 +127,11 @@ def refused_by_state_file(exc: StoreError) -> StateFileFailed:
 
 def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None) -> Withdrawal:
     """Cancel on the exchange every resting order the loop placed, and look up its orders of
-    unknown outcome, writing nothing; trigger the session's order group when something may
-    still rest. A second Ctrl-C (`abandon`) stops the cancelling; what is left is reported."""
+    unknown outcome, writing nothing (cancelling one found resting); trigger the session's
+    order group when something may still rest. Without a group, an order of unknown outcome is
+    looked up once a second until it shows or can no longer land (LANDING_WINDOW_S after its
+    failure), as at a shutdown (`execution.wait_out_unknown`). A second Ctrl-C (`abandon`) stops
+    the cancelling and the wait; what is left is reported."""
     client, done = loop.client, Withdrawal()
     own = [o for o in list(loop.portfolio.orders.values()) if loop._placed_by_us(o)]
     for order in own:
@@ -141,20 +148,35 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             continue
         done.cancelled.append(order.order_id)
         loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
-    for client_order_id, lost in list(loop.executor.unknown.items()):
-        try:
-            found = client.find_order_by_client_id(client_order_id, lost.ticker)
-            if found is not None and found.status == "resting":
-                client.cancel_order(found.order_id, ticker=found.ticker)
-                done.cancelled.append(found.order_id)
-        except KalshiError as exc:
+    # a copy: the executor's stays the record of what the state file missed
+    unknown = dict(loop.executor.unknown)
+
+    def look() -> None:
+        for client_order_id, lost in list(unknown.items()):
+            try:
+                found = client.find_order_by_client_id(client_order_id, lost.ticker)
+                if found is not None and found.status == "resting":
+                    client.cancel_order(found.order_id, ticker=found.ticker)
+                    done.cancelled.append(found.order_id)
+            except KalshiError as exc:
+                loop.log.emit(
+                    "cancel_failed", {"client_order_id": client_order_id, "error": exc.one_line()}
+                )
+                continue  # looked up again while the wait lasts, else left
+            if found is not None or loop.clock.monotonic() - lost.since >= LANDING_WINDOW_S:
+                del unknown[client_order_id]  # settled, or it can no longer land
+
+    if loop.executor.order_group_id or (abandon is not None and abandon.is_set()):
+        look()  # once: what may still land, the group's trigger below refuses
+    else:
+        # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
+        if unknown:
             loop.log.emit(
-                "cancel_failed", {"client_order_id": client_order_id, "error": exc.one_line()}
+                "shutdown_waits_unknown",
+                {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S},
             )
-            done.left.append(client_order_id)
-            continue
-        if found is None:
-            done.left.append(client_order_id)  # it may still land: only the group stops it
+        wait_out_unknown(unknown, look, loop.clock, abandon)
+    done.left.extend(sorted(unknown))
     group = loop.executor.order_group_id
     if done.left and group:
         try:

@@ -15,9 +15,13 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.clock import SystemClock
 from kalshi_cli.errors import ApiError
 from kalshi_cli.killswitch import session_order_groups
 from kalshi_cli.models import BookSide
+from kalshi_cli.runner import TradeConfig
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.order_group import end_session_group, open_session_group
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.fakes import make_rig
@@ -166,3 +170,48 @@ def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     before = len(rig.client.requests)
     rig.step(0.1)
     assert len(rig.client.requests) == before, "HALTED: nothing more is sent"
+
+
+@pytest.mark.parametrize(
+    "unknown", [["the-lost-order"], []], ids=["an-order-may-still-land", "nothing-may-land"]
+)
+def test_a_group_kept_after_the_stop_is_triggered_while_a_lost_order_may_still_land(
+    sim: SimHarness, tmp_path: Path, unknown: list[str]
+) -> None:
+    """A review's find: a group kept after the stop (one of the loop's cancels failed, the
+    delete failed) stayed live, and the loop's order of unknown outcome landed in it and
+    rested. Kept while such an order may still land, it is triggered: the exchange cancels its
+    orders and refuses the late one. With nothing that may land, it is only kept, its orders
+    left for the kill switch."""
+    sim.create_market(TICKER)
+    trader = client_for(sim.new_account(balance_cents=10_000_000))
+    log_path = tmp_path / "trade.log"
+    log = EventLog(SystemClock(), path=log_path, stderr=None)
+
+    def in_group(group: str) -> CreateOrder:
+        return CreateOrder(
+            ticker=TICKER,
+            book_side=BookSide.BID,
+            price=Decimal("0.30"),
+            count=Decimal(1),
+            order_group_id=group,
+        )
+
+    with Store.open(tmp_path / "state.db") as store:
+        group = open_session_group(trader, store, TradeConfig(), log)
+        kept = trader.create_order(in_group(group)).order_id  # its cancel failed at the stop
+        end_session_group(trader, store, group, log, own_resting=1, unknown=unknown)
+        assert session_order_groups(store) == [group], "listed for the kill switch"
+    log.close()
+    if unknown:
+        assert trader.get_order(kept).status == "canceled"
+        with pytest.raises(ApiError) as refused:
+            trader.create_order(in_group(group))  # the lost order, landing after the stop
+        assert (refused.value.status, refused.value.code) == (409, "order_group_triggered")
+        triggered = _event(log_path, "order_group_triggered")
+        assert triggered is not None and triggered["unknown_left"] == unknown
+    else:
+        assert trader.get_order(kept).status == "resting"
+        assert _event(log_path, "order_group_triggered") is None
+    assert _event(log_path, "order_group_deleted") is None
+    trader.close()

@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import ServerError
-from kalshi_cli.models import Order
+from kalshi_cli.models import BookSide, Order, TimeInForce
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
@@ -202,6 +202,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"
     assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
 
 
 @pytest.mark.timeout(180)
@@ -244,6 +245,54 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
         _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
         assert not any(o.client_order_id == coid for o in trader.iter_orders(ticker=TICKER))
         assert list(trader.iter_orders(ticker=TICKER, status="resting")) == []
+    finally:
+        other.close()
+        trader.close()
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_the_loop_resting(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A review's find: the group was deleted only when no order at all rested, an order placed
+    by hand included (the loop never cancels those). With one, the group was kept live and
+    untriggered, and the loop's lost order landed in it after the stop and rested. The group's
+    deletion is decided on the loop's own orders (a hand-placed one is not in the group)."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    trader = client_for(account)
+    # the person's own order, far from the market: the loop must leave it alone
+    by_hand = Book(trader, TICKER).order(BookSide.BID, "0.05", "1", TimeInForce.GTC)
+    log, err = tmp_path / "trade.log", tmp_path / "stderr.txt"
+    env = {**trade_env(account, tmp_path / "home", tmp_path / "state.db"), "KALSHI_TIMEOUT": "1"}
+    command = trade_command("market-maker", TICKER, log, "--duration", "120")
+    sim.set_faults(hold_request_s=20)
+    try:
+        with (
+            err.open("w") as stderr,
+            subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr) as proc,
+        ):
+            try:
+                _wait(lambda: bool(_events(log, "order_unknown")), 60, proc, err)
+                (lost,) = _events(log, "order_unknown")
+                coid = str(lost["client_order_id"])
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=90) == 0, err.read_text()[-2000:]
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        creates = sim.stats()["order_create_requests"]
+        # the held request reaches the exchange after the stop
+        _wait(lambda: sim.stats()["order_create_requests"] > creates, 30, None, err)
+        resting = list(trader.iter_orders(ticker=TICKER, status="resting"))
+        groups = [e["event"] for e in log_events(log) if str(e["event"]).startswith("order_group")]
+        assert [o.order_id for o in resting] == [by_hand], (
+            f"the loop's lost order landed after the stop and rests: {resting}; group: {groups}"
+        )
+        assert not any(o.client_order_id == coid for o in resting)
+        assert groups[-1] == "order_group_deleted"
     finally:
         other.close()
         trader.close()

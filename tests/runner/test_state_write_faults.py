@@ -30,9 +30,10 @@ from typing import IO, Any
 import pytest
 
 from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.errors import KalshiError, ServerError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.feed import MarketData
 from kalshi_cli.keys import load_private_key
@@ -43,10 +44,12 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.runner.session import StartupRefused, reconcile, run
+from kalshi_cli.runner.state_fault import withdraw_unrecorded
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertLedger
 from tests.feed.helpers import wait_until
+from tests.runner.fakes import Held, make_rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -56,8 +59,10 @@ from tests.runner.simproc import (
     trade_env,
     wait_for,
 )
+from tests.runner.test_shutdown_unknown import _lose_next_create
 
 TICKER = "KXDISK-26-A"
+RISK = {"max_orders_per_minute": 1000}  # the default cap of orders a minute plays no part
 
 # Another process that takes the state file's write lock when told (a line on stdin), says so,
 # and holds it until the next line.
@@ -535,3 +540,93 @@ def test_a_line_stderr_cannot_take_is_dropped_not_raised(tmp_path: Path) -> None
     assert stderr.flushes == 1, "given up after its first failure"
     # the log file still has every line
     assert (tmp_path / "trade.log").read_text().count('"event":"stopped"') == 2
+
+
+def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not_rest(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A review's find: a stop on a failed state file with `--no-order-group` looked the order of
+    unknown outcome up once and, with no group to trigger, left it to land after the stop and
+    rest. Lookups and cancels need no write, so the stop waits for it as a shutdown does."""
+    with (
+        open_session(sim, tmp_path, timeout_s=1.0) as s,
+        subprocess.Popen(
+            [sys.executable, "-c", LOCK_HOLDER, str(s.state)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as holder,
+    ):
+        assert holder.stdin is not None and holder.stdout is not None
+        pipe_in, pipe_out = holder.stdin, holder.stdout
+        assert s.loop.executor.order_group_id is None  # --no-order-group
+        _idle_pass(s)
+        creates = sim.stats()["order_create_requests"]
+        sim.set_faults(hold_request_s=4)
+        locker = threading.Thread(
+            target=_lock_once_an_intent_is_pending, args=(s.state, pipe_in, pipe_out)
+        )
+        locker.start()
+        try:
+            with s.store.busy_timeout(0.5):
+                error = _run_until_it_stops(s)
+        finally:
+            locker.join()
+            pipe_in.write("release\n")
+            pipe_in.flush()
+        assert wait_for(lambda: sim.stats()["order_create_requests"] == creates + 1, 30, pause), (
+            "the held order request reached the exchange"
+        )
+        lost = set(s.loop.executor.unknown)
+        assert lost, "the loop knew of an order of unknown outcome at the stop"
+        resting = [o.client_order_id for o in s.resting()]
+        assert not lost & set(resting), f"the lost order {lost} landed after the stop and rests"
+        assert resting == []
+        _assert_stopped_on_the_state_file(s, error, "locked")
+
+
+def test_a_state_failure_stop_without_a_group_waits_only_until_the_lost_order_cannot_land(
+    tmp_path: Path,
+) -> None:
+    """The wait of a stop on a failed state file (no group) is a shutdown's: bounded by
+    LANDING_WINDOW_S, writing nothing; an order that never landed is not reported left."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
+    failed_at = rig.loop.executor.unknown[coid].since
+    done = withdraw_unrecorded(rig.loop)
+    waited = rig.clock.monotonic() - failed_at
+    assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5
+    assert done.left == [] and done.group_triggered is None
+    assert rig.store.get_intent(coid).status == "unknown", "nothing written"
+    assert rig.loop.log.counts.get("shutdown_waits_unknown") == 1
+
+
+def test_a_second_interrupt_stops_the_wait_of_a_state_failure_stop(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))
+    abandon = threading.Event()
+    lookup = rig.client.find_order_by_client_id
+
+    def interrupted(client_order_id: str, ticker: str) -> Order | None:
+        abandon.set()  # the person presses Ctrl-C again while the stop waits
+        return lookup(client_order_id, ticker)
+
+    rig.client.find_order_by_client_id = interrupted  # type: ignore[method-assign]
+    before = rig.clock.monotonic()
+    done = withdraw_unrecorded(rig.loop, abandon)
+    assert rig.clock.monotonic() - before <= 1.0, "the wait ends at the next look"
+    assert done.left == [coid]
+    assert "`kalshi cancel-all` takes them" in done.text()
+
+
+def test_an_exchange_that_does_not_answer_bounds_the_wait_of_a_state_failure_stop(
+    tmp_path: Path,
+) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
+    coid = _lose_next_create(rig, Held(10_000.0))
+    failed_at = rig.loop.executor.unknown[coid].since
+    rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
+    done = withdraw_unrecorded(rig.loop)
+    waited = rig.clock.monotonic() - failed_at
+    assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5, "no longer than the window"
+    assert done.left == [coid], "it may still land: said, for `kalshi cancel-all`"
