@@ -39,7 +39,7 @@ fees and the new hold, is checked against its available cash before it is applie
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from kalshi_cli.models import (
@@ -93,20 +93,41 @@ def fill_cash(
     return closed * (ONE - own_price) - opened * own_price, closed, new_position
 
 
-def _side_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal:
-    """Collateral for resting bids of one direction, `free` contracts of which would close the
-    opposite position; the free ones are counted against the cheapest orders (worst case)."""
-    if free <= ZERO:
-        return sum((price * count for price, count in entries), ZERO)
+def _covered_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal:
+    """Collateral for resting bids of one direction (own price, count), sorted, `free` (above
+    zero) of which would close the opposite position; the free ones are counted against the
+    cheapest orders (worst case)."""
     # (free contracts covering every order leave `hold` at ZERO: the loop needs no total first)
     hold = ZERO
-    for price, count in sorted(entries):
+    for price, count in entries:
         if free >= count:
             free -= count
             continue
         hold += price * (count - free)
         free = ZERO
     return hold
+
+
+def direction_hold(
+    orders: Iterable[SimOrder],
+    bids: bool,
+    free: Decimal,
+    extra: tuple[Decimal, Decimal] | None = None,
+) -> Decimal:
+    """`_covered_hold` of one direction's resting `orders` (bids: buying YES), with `extra` (own
+    price, count) after them, when `free` is above zero: the position covers part of them.
+    One call where the hot path made four (a `_fast_hold`, an `entries` closure and its maker,
+    a `_side_hold`); the entries are listed, sorted and walked in the same order, so each hold
+    keeps its digits."""
+    # `own_price(o)` without a call: the direction says which price it is
+    if bids:
+        entries = [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
+    else:
+        entries = [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
+    if extra is not None:
+        entries.append(extra)
+    entries.sort()
+    return _covered_hold(entries, free)
 
 
 def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
@@ -269,27 +290,6 @@ class Ledger(ReferenceData):
 
     # collateral -----------------------------------------------------------------------------
 
-    def _fast_hold(
-        self,
-        position: Decimal,
-        agg: list[Decimal],
-        entries: Callable[[bool], list[tuple[Decimal, Decimal]]],
-    ) -> Decimal:
-        """The hold of one account in one market from its aggregates; only when the position
-        covers part of one direction's orders are those orders (`entries(buy_yes)`: own price
-        and remaining count) needed, to count the free contracts against the cheapest."""
-        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
-        if position < 0:  # NO held: bids (buying YES) close it first
-            free = -position
-            if free >= bid_count:
-                return reserve + ask_cost
-            return reserve + ask_cost + _side_hold(entries(True), free)
-        if position > 0:
-            if position >= ask_count:
-                return reserve + bid_cost
-            return reserve + bid_cost + _side_hold(entries(False), position)
-        return reserve + bid_cost + ask_cost
-
     def _agg_add(
         self, agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
     ) -> None:
@@ -371,10 +371,14 @@ class Ledger(ReferenceData):
             return
         pos = acct.positions.get(ticker)
         position = ZERO if pos is None else pos.position
-        # `_fast_hold`, inline where the aggregates alone give the hold
+        # the aggregates alone give the hold unless the position covers part of one direction
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
-        if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
-            hold = self._fast_hold(position, agg, self._entries(acct, ticker))
+        if position < ZERO and -position < bid_count:
+            orders = acct.resting.get(ticker, {}).values()
+            hold = reserve + ask_cost + direction_hold(orders, True, -position)
+        elif ZERO < position < ask_count:
+            orders = acct.resting.get(ticker, {}).values()
+            hold = reserve + bid_cost + direction_hold(orders, False, position)
         elif position < ZERO:
             hold = reserve + ask_cost
         elif position > ZERO:
@@ -382,21 +386,6 @@ class Ledger(ReferenceData):
         else:
             hold = reserve + bid_cost + ask_cost
         self._set_hold(acct, ticker, hold)
-
-    def _entries(
-        self, acct: AccountState, ticker: str
-    ) -> Callable[[bool], list[tuple[Decimal, Decimal]]]:
-        """The account's resting orders in `ticker`, one direction at a time (own price,
-        remaining count)."""
-
-        def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
-            # `own_price(o)` without a call: the direction says which price it is
-            orders = acct.resting.get(ticker, {}).values()
-            if bids:
-                return [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
-            return [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
-
-        return entries
 
     def _set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
         old = acct.held.get(ticker, ZERO)

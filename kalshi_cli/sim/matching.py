@@ -8,7 +8,7 @@ taking orders off the book. The third layer of the `Exchange` (sim/core.py), on 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
@@ -32,6 +32,7 @@ from kalshi_cli.sim.accounts import (
     Ledger,
     book_fill,
     ceil_cents,
+    direction_hold,
     fill_cash,
 )
 from kalshi_cli.sim.records import (
@@ -245,14 +246,21 @@ class Matcher(Ledger):
                 ask_cost += own * rest
                 ask_count += rest
             reserve += rate * rest
-        # `_fast_hold`, inline where the aggregates alone give the hold
+        # the aggregates alone give the hold unless the position covers part of one direction
         # compared with ZERO, not 0: a Decimal compared with an int converts the int each time
         if (position < ZERO and -position < bid_count) or ZERO < position < ask_count:
-            hold = self._fast_hold(
-                position,
-                [bid_cost, bid_count, ask_cost, ask_count, reserve],
-                self._plan_entries(acct, ticker, gone, rest, buy_yes, own),
-            )
+            # `direction_hold` over the account's resting orders after the plan: without
+            # `gone`, with what the plan rests
+            orders: Iterable[SimOrder] = acct.resting.get(ticker, {}).values()
+            if gone:
+                gone_ids = {id(o) for o in gone}
+                orders = [o for o in orders if id(o) not in gone_ids]
+            bids = position < ZERO
+            extra = (own, rest) if rest and buy_yes == bids else None
+            if bids:
+                hold = reserve + ask_cost + direction_hold(orders, True, -position, extra)
+            else:
+                hold = reserve + bid_cost + direction_hold(orders, False, position, extra)
         elif position < ZERO:
             hold = reserve + ask_cost
         elif position > ZERO:
@@ -266,36 +274,6 @@ class Matcher(Ledger):
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
             )
         return _Plan(steps, rest, fees, carried, hold, maker_rate)
-
-    def _plan_entries(  # noqa: PLR0917
-        self,
-        acct: AccountState,
-        ticker: str,
-        gone: list[SimOrder],
-        rest: Decimal,
-        buy_yes: bool,
-        own: Decimal,
-    ) -> Callable[[bool], list[tuple[Decimal, Decimal]]]:
-        """The account's resting orders in `ticker` after a plan, one direction at a time (own
-        price, remaining count): without `gone`, with what the plan rests."""
-
-        def entries(bids: bool) -> list[tuple[Decimal, Decimal]]:
-            # `own_price(o)` without a call: the direction says which price it is
-            orders: Iterable[SimOrder] = acct.resting.get(ticker, {}).values()
-            if gone:
-                gone_ids = {id(o) for o in gone}
-                orders = [o for o in orders if id(o) not in gone_ids]
-            bid = BookSide.BID
-            out = (
-                [(o.price, o.remaining_count) for o in orders if o.book_side is bid]
-                if bids
-                else [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not bid]
-            )
-            if rest and buy_yes == bids:
-                out.append((own, rest))
-            return out
-
-        return entries
 
     # internals: applying --------------------------------------------------------------------
 
