@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import ClientBase, path_segment
 
 if TYPE_CHECKING:
@@ -26,14 +27,8 @@ __all__ = [
 _SHAPES = frozenset({"ApiKeyInfo", "GeneratedKey"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `api_keys_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import api_keys_shapes
-
-        return getattr(api_keys_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `api_keys_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.api_keys_shapes", _SHAPES)
 
 
 def _key_body(name: str, scopes: tuple[str, ...] | None, subaccount: int | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import ClientBase
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
@@ -33,14 +34,8 @@ __all__ = [
 _SHAPES = frozenset({"BatchItem"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `batch_orders_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import batch_orders_shapes
-
-        return getattr(batch_orders_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `batch_orders_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.batch_orders_shapes", _SHAPES)
 
 
 # "The maximum batch size scales with your tier's write budget" (openapi.yaml 3.31.0): the

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import ClientBase, Params, path_segment
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.errors import (
@@ -59,14 +60,8 @@ __all__ = [
 _SHAPES = frozenset({"Quote", "Rfq"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `communications_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import communications_shapes
-
-        return getattr(communications_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `communications_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.communications_shapes", _SHAPES)
 
 
 RFQS = "/communications/rfqs"

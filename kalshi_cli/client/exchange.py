@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import (
     EVENTS_PAGE_MAX,
     ClientBase,
@@ -43,14 +44,8 @@ __all__ = [
 _SHAPES = frozenset({"Candle", "ExchangeSchedule", "MaintenanceWindow", "Ohlc"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `exchange_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import exchange_shapes
-
-        return getattr(exchange_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `exchange_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.exchange_shapes", _SHAPES)
 
 
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes

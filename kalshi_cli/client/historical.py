@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import (
     MARKETS_PAGE_MAX,
     Params,
@@ -45,14 +46,8 @@ __all__ = [
 _SHAPES = frozenset({"HistoricalCutoff"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `historical_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import historical_shapes
-
-        return getattr(historical_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `historical_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.historical_shapes", _SHAPES)
 
 
 T = TypeVar("T")

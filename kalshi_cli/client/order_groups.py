@@ -20,6 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import ClientBase, Params, path_segment
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.errors import KalshiError, ValidationError
@@ -40,14 +41,8 @@ __all__ = [
 _SHAPES = frozenset({"OrderGroup"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `order_groups_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import order_groups_shapes
-
-        return getattr(order_groups_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `order_groups_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.order_groups_shapes", _SHAPES)
 
 
 GROUPS = "/portfolio/order_groups"

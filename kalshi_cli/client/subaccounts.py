@@ -12,8 +12,9 @@ new transfer.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
 
 if TYPE_CHECKING:
@@ -31,14 +32,8 @@ __all__ = [
 _SHAPES = frozenset({"SubaccountBalance", "SubaccountTransfer"})
 
 
-def __getattr__(name: str) -> Any:
-    """The response shapes above load from `subaccounts_shapes` on first use: a client that never
-    calls this area does not generate their dataclasses (#17)."""
-    if name in _SHAPES:
-        from kalshi_cli.client import subaccounts_shapes
-
-        return getattr(subaccounts_shapes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the response shapes above load from `subaccounts_shapes` on first use
+__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.subaccounts_shapes", _SHAPES)
 
 
 class SubaccountsApi(ClientBase):
