@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
@@ -82,11 +83,15 @@ def wait_out_unknown(
     unknown: dict[str, Unknown],
     look: Callable[[], None],
     clock: Clock,
+    log: EventLog,
     abandon: threading.Event | None = None,
 ) -> None:
     """What a stop without an order group does for an order that may still land: `look` (which
     removes from `unknown` each it settles) once a second until none is left, each left is
     LANDING_WINDOW_S past its failure (a lookup failed), or `abandon` is set."""
+    if unknown:
+        waits = {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S}
+        log.emit("shutdown_waits_unknown", waits)
     while unknown:
         if abandon is not None and abandon.is_set():
             return
@@ -480,14 +485,8 @@ class Executor:
         if not wait:
             self.resolve_unknown(guarded=False)
         else:
-            if self.unknown:
-                self.log.emit(
-                    "shutdown_waits_unknown",
-                    {"client_order_ids": sorted(self.unknown), "at_most_s": LANDING_WINDOW_S},
-                )
-            wait_out_unknown(
-                self.unknown, lambda: self.resolve_unknown(guarded=False), self.clock, abandon
-            )
+            look = partial(self.resolve_unknown, guarded=False)
+            wait_out_unknown(self.unknown, look, self.clock, self.log, abandon)
         left = sorted(self.unknown)
         if left and abandon is not None and abandon.is_set():
             self.log.emit(

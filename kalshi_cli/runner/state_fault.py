@@ -170,12 +170,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
         look()  # once: what may still land, the group's trigger below refuses
     else:
         # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
-        if unknown:
-            loop.log.emit(
-                "shutdown_waits_unknown",
-                {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S},
-            )
-        wait_out_unknown(unknown, look, loop.clock, abandon)
+        wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
     done.left.extend(sorted(unknown))
     group = loop.executor.order_group_id
     if done.left and group:
