@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.killswitch import (
@@ -103,8 +103,22 @@ def end_session_group(
     it. The group stays listed in the state file for the kill switch."""
     if own_resting == 0 and close_session_group(client, store, group_id, log):
         return
-    if not unknown:
-        return
+    if unknown:
+        trigger_session_group(client, group_id, log, unknown)
+
+
+class GroupTrigger(Protocol):
+    """The `KalshiClient` call a stop makes to trigger its group."""
+
+    def trigger_order_group(self, order_group_id: str) -> None: ...
+
+
+def trigger_session_group(
+    client: GroupTrigger, group_id: str, log: EventLog, unknown: list[str]
+) -> bool:
+    """Trigger the session's group at a stop that may leave something of the loop's on the
+    exchange (`unknown`: its orders of unknown outcome): the exchange cancels the group's
+    orders and refuses any that land later. Whether it was triggered; both outcomes logged."""
     try:
         client.trigger_order_group(group_id)
     except KalshiError as exc:
@@ -112,5 +126,6 @@ def end_session_group(
             "order_group_trigger_failed",
             {"order_group_id": group_id, "unknown_left": unknown, "error": exc.one_line()},
         )
-        return
+        return False
     log.emit("order_group_triggered", {"order_group_id": group_id, "unknown_left": unknown})
+    return True

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, TypeGuard, cast
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import KalshiError, NotFoundError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import ZERO
 from kalshi_cli.runner.execution import wait_out_unknown
+from kalshi_cli.runner.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.store.errors import InvalidTransition, StoreError
 
 if TYPE_CHECKING:
@@ -41,12 +42,6 @@ if TYPE_CHECKING:
 
 # how a state file that stopped taking writes is made to take them again, said in every hint
 MAKE_WRITABLE = "free space on its disk, its permissions, or stop the process holding its lock"
-
-
-class _GroupTrigger(Protocol):
-    """The one call beyond the loop's own that the stop makes: the `KalshiClient`'s."""
-
-    def trigger_order_group(self, order_group_id: str) -> None: ...
 
 
 class StateFileFailed(KalshiError):
@@ -173,15 +168,13 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
         wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
     done.left.extend(sorted(unknown))
     group = loop.executor.order_group_id
-    if done.left and group:
-        try:
-            # only a live session has a group, and its client is the one that made it
-            cast("_GroupTrigger", client).trigger_order_group(group)
-        except KalshiError as exc:
-            loop.log.emit("order_group_trigger_failed", {"error": exc.one_line()})
-        else:
-            done.group_triggered = group
-            loop.log.emit("order_group_triggered", {"order_group_id": group})
+    # only a live session has a group, and its client is the one that made it
+    if (
+        done.left
+        and group
+        and trigger_session_group(cast("GroupTrigger", client), group, loop.log, done.left)
+    ):
+        done.group_triggered = group
     return done
 
 
