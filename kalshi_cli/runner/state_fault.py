@@ -32,8 +32,8 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import KalshiError, NotFoundError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import ZERO
-from kalshi_cli.runner.execution import wait_out_unknown
 from kalshi_cli.runner.order_group import GroupTrigger, trigger_session_group
+from kalshi_cli.runner.unknown_orders import wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StoreError
 
 if TYPE_CHECKING:

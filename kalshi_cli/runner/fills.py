@@ -1,0 +1,196 @@
+"""Fills back into the trade loop's view, for its `Executor` (runner/execution.py).
+
+Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
+the record: each one (and each order answer that reports a fill, and a timer as the fallback for
+a lost message) makes the loop read new fills from `GET /portfolio/fills`. Each fill is applied
+once (by fill id) to the in-memory view and written to the state file with its realized P&L,
+which is what the daily circuit breaker adds up; the same transaction moves its order's row on
+(filled, remaining, executed), as a `user_orders` message does with the exchange's own counts,
+so the state file never keeps a filled quote `resting`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count
+from kalshi_cli.pnl import fill_record_from_api, fill_subaccount
+from kalshi_cli.runner.executor_base import MAX_REMEMBERED, Sent
+from kalshi_cli.runner.unknown_orders import UnknownOrders
+from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
+
+if TYPE_CHECKING:
+    from kalshi_cli.models import Fill
+    from kalshi_cli.store import FillRecord, IntentRecord
+
+
+class FillSync(UnknownOrders):
+    def sync_fills(self, *, since_ts: int | None = None) -> int:
+        """Read new fills from the exchange; apply and record each one once."""
+        self.fills_due = False
+        try:
+            fills = list(
+                self.client.iter_fills(min_ts=since_ts if since_ts is not None else self._since())
+            )
+        except KalshiError as exc:
+            self._failed(exc)
+            self.fills_due = True
+            self.log.emit("fill_sync_failed", {"error": exc.one_line()})
+            return 0
+        self._ok()
+        # the listing covers every subaccount: another's fills are another book, not the loop's
+        here = self.client.subaccount or 0
+        new = [
+            f
+            for f in fills
+            if f.ticker in self.portfolio.markets
+            and fill_subaccount(f, here) == here
+            and not self._known(f)
+        ]
+        new.sort(key=lambda f: (f.ts or 0, f.created_time))
+        for fill in new:
+            self._apply(fill)
+        return len(new)
+
+    def _since(self) -> int:
+        # fills are read with a margin: a fill of the same second may land after a read
+        return int(self._last_fill_ts) - 2
+
+    def _known(self, fill: Fill) -> bool:
+        return fill.fill_id in self._seen
+
+    def load_seen(self, records: Iterable[FillRecord]) -> None:
+        """The fills already applied (replayed from the state file at start)."""
+        open_ids = set(self.portfolio.orders)
+        for record in records:
+            self._seen[record.fill_id] = record.ts
+            self._last_fill_ts = max(self._last_fill_ts, record.ts)
+            if record.order_id in open_ids:
+                self._filled[record.order_id] = (
+                    self._filled.get(record.order_id, ZERO) + record.count
+                )
+        self._forget_old_fills()
+
+    def _forget_old_fills(self) -> None:
+        """Fills older than the read window are never listed again, so their ids need not be
+        kept (a state file holds every fill ever; the loop only the recent ones)."""
+        if len(self._seen) < MAX_REMEMBERED:
+            return
+        horizon = self._since() - 60
+        self._seen = {k: ts for k, ts in self._seen.items() if ts >= horizon}
+
+    def _apply(self, fill: Fill) -> None:
+        sent = self.sent.get(fill.order_id)
+        intent = self.store.intent_by_order_id(fill.order_id)
+        if sent is None and intent is None and self.holds_unknown(fill.ticker):
+            # perhaps an order of unknown outcome that landed late: find it before the fill
+            # is recorded, so the fill is its strategy's
+            self.resolve_unknown()
+            intent = self.store.intent_by_order_id(fill.order_id)
+        strategy = sent.strategy if sent else (intent.strategy if intent else None)
+        coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
+        record = fill_record_from_api(fill, client_order_id=coid, strategy=strategy)
+        event = self.portfolio.apply_fill(
+            fill.ticker,
+            fill.book_side,
+            fill.yes_price,
+            fill.count,
+            fill.fee,
+            ts=record.ts,
+            strategy=strategy,
+        )
+        with self.store.transaction():  # one commit for the fill and its order's row
+            new = self.store.record_fill(replace(record, realized_pnl=event.net))
+            if intent is not None:
+                self._order_filled(intent, fill.count)
+        if new:
+            self.ledger.add_realized(record.ts, event.net)
+        else:  # another process (a reconcile) copied it first: the file has its P&L
+            self.ledger.forget_realized(record.ts)
+        self._seen[fill.fill_id] = record.ts
+        self._last_fill_ts = max(self._last_fill_ts, record.ts)
+        self._forget_old_fills()
+        self.counters.fills += 1
+        self.log.emit("fill_received", self._fill_fields(fill, sent, event.net))
+
+    def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
+        """A fill of an order the state file knows: its row follows (filled, remaining,
+        executed once nothing is left), so a filled quote is not left `resting` there when the
+        `user_orders` message saying so is lost. The count filled is the larger of the row's
+        (the exchange's last answer) and the fills counted one by one, which both only ever
+        fall short of the truth; what rests is never more than the row last said."""
+        order_id = row.order_id or ""
+        total = self._filled.get(order_id, ZERO) + count
+        if row.status != RESTING:
+            # pending or unknown: resolved by its own lookup; executed or canceled: final
+            if row.status in (EXECUTED, CANCELED):
+                self._filled.pop(order_id, None)
+            else:
+                self._filled[order_id] = total
+            return
+        filled = max(row.filled, total)
+        remaining = max(row.count - filled, ZERO)
+        if row.remaining is not None:
+            remaining = min(remaining, row.remaining)
+        status = EXECUTED if remaining == 0 else RESTING
+        self.store.update_order(
+            order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
+        )
+        self.portfolio.update_order(order_id, remaining=remaining, status=status)
+        if status == RESTING:
+            self._filled[order_id] = total
+        else:
+            self._filled.pop(order_id, None)
+
+    def order_message(self, data: Any) -> bool:
+        """A `user_orders` message: the exchange's own counts go into the order's row. False
+        when the message is older than what the state file holds (the order already ended, or
+        more of it had filled): the caller then ignores it, so a late `resting` message cannot
+        bring back an order whose cancel was answered."""
+        order_id = str(data.get("order_id", ""))
+        status = str(data.get("status", ""))
+        row = self.store.intent_by_order_id(order_id) if order_id else None
+        if row is None:
+            return True  # placed elsewhere: the loop still counts it, the state file does not
+        filled = parse_count(data.get("fill_count_fp", "0"))
+        if row.status in (EXECUTED, CANCELED) or filled < row.filled:
+            if row.status in (EXECUTED, CANCELED):
+                self.portfolio.update_order(order_id, remaining=ZERO, status=row.status)
+            return False
+        if status in SENT_STATUSES and row.status == RESTING:
+            self.store.update_order(
+                order_id=order_id,
+                status=status,
+                fill_count=filled,
+                remaining_count=parse_count(data.get("remaining_count_fp", "0")),
+            )
+            if status != RESTING:
+                self._filled.pop(order_id, None)
+        return True
+
+    def _fill_fields(self, fill: Fill, sent: Sent | None, realized: Decimal) -> dict[str, Any]:
+        side = sent.side if sent else Side.YES
+        action, price = from_book(fill.book_side, fill.yes_price, side)
+        fields: dict[str, Any] = {
+            "ticker": fill.ticker,
+            "side": side,
+            "action": action,
+            "price": price,
+            "count": fill.count,
+            "fee": fill.fee,
+            "order_id": fill.order_id,
+            "fill_id": fill.fill_id,
+            "realized_pnl": realized,
+            "position": self.portfolio.position(fill.ticker),
+        }
+        if sent is not None:
+            worse = price - sent.price if sent.action is Action.BUY else sent.price - price
+            fields["latency_ms"] = round((self.clock.monotonic() - sent.sent_at) * 1000, 3)
+            fields["slippage"] = worse
+            fields["model_fair"] = sent.model_fair
+            fields["strategy"] = sent.strategy
+        return fields

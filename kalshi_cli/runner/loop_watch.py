@@ -1,0 +1,205 @@
+"""What the trade loop (`TradeLoop`, runner/loop.py) watches besides the markets' books: the
+feed's events (fills due, order updates, staleness, markets closing), the trading state in the
+state file (a halt, SAFE_MODE or `kalshi resume` from another process), the pause (file or
+SIGUSR1), the withdrawal of this loop's adding quotes while a blocking state holds or a market
+is stale, and positions over the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.models import BookSide, Side, parse_count
+from kalshi_cli.runner.loop_base import LoopBase
+from kalshi_cli.runner.portfolio import OpenOrder, open_order
+
+CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
+
+
+class LoopWatch(LoopBase):
+    # ---------------------------------------------------------------- events from the feed
+
+    def _handle_events(self, events: Iterable[FeedEvent]) -> tuple[dict[str, None], set[str]]:
+        """The markets whose book changed (in the order their news arrived: a set's order
+        changes with the process's hash seed, and with it the order of the pass's orders), and
+        those the feed has just called stale."""
+        changed: dict[str, None] = {}
+        went_stale: set[str] = set()
+        for event in events:
+            kind, ticker = event.kind, event.ticker
+            if kind is EventKind.BOOK and ticker is not None:
+                changed[ticker] = None
+            elif kind is EventKind.FILL:
+                self.executor.fills_due = True
+            elif kind is EventKind.USER_ORDER and event.data is not None:
+                self._order_update(event.data)
+            elif kind is EventKind.STALE and ticker is not None:
+                went_stale.add(ticker)
+                self.log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
+                self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
+            elif kind is EventKind.FRESH and ticker is not None:
+                self.log.emit("feed_fresh", {"ticker": ticker})
+            elif kind is EventKind.LIFECYCLE and event.data is not None:
+                self._lifecycle(event.data)
+            elif kind is not EventKind.TICKER:
+                self.log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+        return changed, went_stale
+
+    def _order_update(self, data: Any) -> None:
+        order_id = str(data.get("order_id", ""))
+        ticker = str(data.get("ticker", ""))
+        status = str(data.get("status", ""))
+        remaining = parse_count(data.get("remaining_count_fp", "0"))
+        if parse_count(data.get("fill_count_fp", "0")) > 0:
+            self.executor.fills_due = True
+        if not self.executor.order_message(data):
+            return
+        known = self.portfolio.orders.get(order_id)
+        if known is not None and status == "resting" and remaining > 0:
+            # an amend (by hand, or on the website) can move the price as well as the count;
+            # the exposure rule prices every resting order
+            self.portfolio.add_order(
+                open_order(
+                    order_id=order_id,
+                    client_order_id=known.client_order_id,
+                    ticker=known.ticker,
+                    book_side=BookSide(str(data.get("book_side", "bid"))),
+                    yes_price=Decimal(str(data.get("yes_price_dollars", "0"))),
+                    side=known.side,
+                    remaining=remaining,
+                    strategy=known.strategy,
+                )
+            )
+        elif known is not None:
+            self.portfolio.update_order(order_id, remaining=remaining, status=status)
+        elif status == "resting" and ticker in self.portfolio.markets:
+            # placed elsewhere (by hand): it still counts toward the position limit
+            self.portfolio.add_order(
+                open_order(
+                    order_id=order_id,
+                    client_order_id=str(data.get("client_order_id", "")),
+                    ticker=ticker,
+                    book_side=BookSide(str(data.get("book_side", "bid"))),
+                    yes_price=Decimal(str(data.get("yes_price_dollars", "0"))),
+                    side=Side.YES,
+                    remaining=remaining,
+                    strategy=None,
+                )
+            )
+
+    def _lifecycle(self, data: Any) -> None:
+        ticker = str(data.get("market_ticker", ""))
+        kind = str(data.get("event_type", ""))
+        if ticker in self.portfolio.markets and kind in CLOSED_EVENTS and ticker not in self.closed:
+            self.closed.add(ticker)
+            self.log.emit("market_closed", {"ticker": ticker, "event_type": kind})
+
+    # ---------------------------------------------------------------- state, pause, breaches
+
+    @property
+    def paused(self) -> bool:
+        pause_file = self.settings.pause_file
+        paused = self.paused_by_signal or (pause_file is not None and pause_file.exists())
+        if paused != self._paused:
+            self._paused = paused
+            self.log.emit("paused" if paused else "unpaused", {"pause_file": pause_file})
+        return paused
+
+    def toggle_pause(self) -> None:
+        """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
+        self.paused_by_signal = not self.paused_by_signal
+
+    def _watch_state(self) -> None:
+        row = self.ledger.trading_state()
+        if row.state == self._state:
+            return
+        first = not self._state
+        if not first and row.state == "ACTIVE" and self._state in ("HALTED", "SAFE_MODE"):
+            # `kalshi resume`: a person has looked; the backoff of the errors that led to
+            # SAFE_MODE must not keep the loop idle for another minute
+            self.executor.lift_backoff()
+        self._state = row.state
+        self.log.emit(
+            "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
+        )
+        if not first and row.state == "HALTED":
+            self._alert("kill_switch", "", f"trading HALTED by {row.source}: {row.reason}", {})
+
+    def _blocked(self, tripped: bool) -> str | None:
+        """Why no order that adds to a position may go out in any market now, if so."""
+        if self._state != "ACTIVE":
+            return self._state
+        if tripped:
+            return "circuit breaker"
+        if self.paused:
+            return "paused"
+        return None
+
+    def _stale(self, ticker: str) -> bool:
+        """The stale-feed rule's reading of this market: no fresh book, or no market data for it
+        for `risk.stale_after_s` (its own book age, pings excluded: docs/feed.md)."""
+        if not self.feed.is_fresh(ticker):
+            return True
+        return self.feed.data_age(ticker) >= self.risk.limits.stale_after_s
+
+    def _withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
+        """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
+        pause) no order that adds to a position may be sent, and one the loop left resting
+        would add one all the same when it fills, so it is cancelled: in the tick that first
+        sees the state, then again on each full pass for any whose cancel failed. A stale
+        market loses its adding quotes the same way (its book may be wrong). The API error
+        guard's backoff does not hold these cancels back: they are what makes waiting safe.
+        Orders that only reduce stay (the stop-loss and exits may still be working), and
+        orders placed by hand are left to the person who placed them."""
+        why = self._blocked(tripped)
+        new_block = why is not None and why != self._blocked_by
+        self._blocked_by = why
+        if self.settings.dry_run:
+            return
+        if why is not None:
+            if full or new_block:
+                self._cancel_adding(why, lambda _: True)
+            return
+        if full or went_stale:
+            stale = {
+                t
+                for t in {o.ticker for o in self.portfolio.orders.values()}
+                if (full or t in went_stale) and self._stale(t)
+            }
+            if stale:
+                self._cancel_adding("stale feed", lambda o: o.ticker in stale)
+
+    def _cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+        """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
+        An order the other way reduces it only as far as the position goes: once the orders
+        placed by hand, then this loop's oldest first, would close all of it, the rest would
+        open the opposite position, so they go too."""
+        orders = list(self.portfolio.orders.values())
+        closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
+        for order in sorted(orders, key=self._placed_by_us):  # orders placed by hand first
+            if not wanted(order):
+                continue
+            position = self.portfolio.position(order.ticker)
+            towards_yes = order.view.book_side is BookSide.BID
+            reduces = position != 0 and (position > 0) != towards_yes
+            if reduces:
+                after = closing.get(order.ticker, Decimal(0)) + order.remaining
+                if after <= abs(position) or not self._placed_by_us(order):
+                    closing[order.ticker] = after
+                    continue
+            if self._placed_by_us(order):
+                self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+
+    def _check_breaches(self) -> None:
+        limit = self.risk.limits.max_position_per_market
+        for m in self.portfolio.open_positions():
+            if abs(m.position) > limit and m.ticker not in self._breached:
+                self._breached.add(m.ticker)
+                detail = f"{m.ticker}: position {m.position} over the limit {limit}"
+                self.log.emit("position_breach", {"ticker": m.ticker, "position": m.position})
+                self._alert("position_breach", m.ticker, detail, {"ticker": m.ticker})
+            elif abs(m.position) <= limit:
+                self._breached.discard(m.ticker)

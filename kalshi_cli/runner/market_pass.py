@@ -1,0 +1,279 @@
+"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop.py): its stop-loss
+(at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
+snapshot of the book, the position view (this loop's own resting orders, with their queue
+positions) and the complement's book, and what it decided sent through the `Executor` (legs
+that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
+the call when nothing it reads has changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.models import Level, Orderbook, PriceRange
+from kalshi_cli.runner.loop_base import LoopBase, StopAttempt
+from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, Strategy
+from kalshi_cli.strategies.base import Complement, best_bid
+from kalshi_cli.strategies.window import MidWindow
+
+
+class MarketPass(LoopBase):
+    def _trade(self, ticker: str) -> None:
+        if ticker in self.closed:
+            return
+        book = self.feed.book(ticker)
+        if book is None:
+            return
+        now = self.clock.wall()
+        last = self._quiet.get(ticker)
+        if last is not None and self._untouched(ticker, now, book, last):
+            return
+        mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
+        view = self.portfolio.view(ticker)
+        if view.resting:  # `_own_view`, whose answer is this view when nothing rests
+            view = self._own_view(ticker)
+        stops = self.risk.stop_loss(view, book)
+        if stops:
+            fresh = self.feed.is_fresh(ticker)
+            against = (best_bid(book, stops[0].side), view.contracts)
+            self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
+            return
+        self._stops.pop(ticker, None)
+        if self.executor.backing_off or self._pass_paused:
+            return
+        price_ranges = self.portfolio.markets[ticker].price_ranges
+        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
+        complement = self._complement(ticker) if ticker in self.complements else None
+        # the snapshot is built only for a call: a quiet market's full pass costs no allocation
+        if self._still_quiet(
+            ticker,
+            now,
+            book,
+            view,
+            mids=mids,
+            price_ranges=price_ranges,
+            fee_rate=taker_rate,
+            maker_fee_rate=maker_rate,
+            complement=complement,
+        ):
+            return
+        snapshot = MarketSnapshot(
+            ticker,
+            now,
+            book,
+            mids,
+            price_ranges,
+            fee_rate=taker_rate,
+            maker_fee_rate=maker_rate,
+            complement=complement,
+        )
+        # the book's freshness and age are read only when an order may go out
+        fresh = self.feed.is_fresh(ticker)
+        last_data_at = self._last_data_at(ticker, now, fresh)
+        try:
+            decisions = self.strategy.decide(snapshot, view, self.settings.params)
+        except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
+            self.log.emit("strategy_error", {"ticker": ticker, "error": repr(exc)})
+            return
+        if decisions or self.strategy.clock_free is None:
+            self._quiet.pop(ticker, None)
+        else:
+            self._quiet[ticker] = (self.strategy, snapshot, view)
+        intents = [d for d in decisions if not isinstance(d, Cancel)]
+        for decision in decisions:
+            if isinstance(decision, Cancel):
+                self.executor.cancel(decision)
+        if len(intents) > 1 and (
+            len({i.ticker for i in intents}) > 1 or self.strategy.uses_complements
+        ):
+            # legs that only pay together (an arbitrage pair, in two markets or in one) go out
+            # together or not at all
+            self.executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
+            return
+        for intent in intents:
+            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+    def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:  # float-ok
+        """When this market's book last had data (its last data message or poll), never the
+        feed's last frame: pings arrive every 10 s while data can stall behind them. Read only
+        when an order may go out."""
+        age = self.feed.data_age(ticker) if fresh else math.inf
+        return now - age if age != math.inf else None
+
+    def _still_quiet(
+        self,
+        ticker: str,
+        now: float,  # float-ok: unix seconds
+        book: Orderbook,
+        view: PositionView,
+        *,
+        mids: Sequence[tuple[float, Decimal]],
+        price_ranges: tuple[PriceRange, ...],
+        fee_rate: Decimal,
+        maker_fee_rate: Decimal,
+        complement: Complement | None,
+    ) -> bool:
+        """Quiet markets: the strategy decided nothing on this market last time, and nothing it
+        reads has changed since: the same strategy, book (and complement's), position, resting
+        orders and queue positions, fee rates, and the same mid points (none added, none aged
+        out of the window). A strategy that is `clock_free` for this position then decides
+        nothing again, and the call is skipped: a full pass over markets whose books did not
+        move costs no strategy call. Any doubt (the wall clock stepped back, a history horizon
+        longer than the strategy's window) calls it. Compared field by field against the last
+        call's snapshot, before a new one is built."""
+        last = self._quiet.get(ticker)
+        clock_free = self.strategy.clock_free
+        if last is None or clock_free is None:
+            return False
+        strategy, before, before_view = last
+        if strategy is not self.strategy:
+            return False
+        if not (view is before_view or view == before_view) or not clock_free(view):
+            return False
+        if not (book is before.book or book == before.book):
+            return False
+        if (
+            fee_rate != before.fee_rate
+            or maker_fee_rate != before.maker_fee_rate
+            or complement != before.complement
+            or price_ranges != before.price_ranges
+            or now < before.ts
+        ):
+            return False
+        before_mids = before.mids
+        if isinstance(mids, MidWindow) and isinstance(before_mids, MidWindow):
+            return (
+                self._window_is_horizon and mids.same_as(before_mids) and mids.in_order_until(now)
+            )
+        return mids == before_mids == ()
+
+    def _untouched(
+        self,
+        ticker: str,
+        now: float,  # float-ok: unix seconds
+        book: Orderbook,
+        last: tuple[Strategy[Any], MarketSnapshot, PositionView],
+    ) -> bool:
+        """A quiet market none of whose inputs was even touched since the strategy's last call
+        there (which decided nothing): the very same book object (a recorded feed builds one
+        per change and hands it out until the next; the live feeds build one per read, so a
+        live market always takes the full path), position view (the portfolio makes a new one
+        on each fill, order or settlement of the market), complement book and price ranges,
+        equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
+        strategy's window moves with the clock: it takes the full path) and is `clock_free`
+        for that view. The rest of `_trade` could then only end where it ended last time: the
+        stop-loss gave nothing for this view and book (it reads only them, and answers the
+        same), the backoff and the pause only hold back a call, and `_still_quiet` would skip
+        the call. So a full pass over markets whose books did not move costs a few look-ups
+        each, not the whole chain; anything not the same object takes the full path."""
+        strategy, before, before_view = last
+        if strategy is not self.strategy or strategy.reads_mids or now < before.ts:
+            return False
+        if book is not before.book or before_view.resting:
+            return False
+        view = self.portfolio.view(ticker)
+        if view is not before_view or strategy.clock_free is None:
+            return False
+        if not strategy.clock_free(view):
+            return False
+        complement = before.complement
+        if complement is None:
+            if ticker in self.complements and self._complement(ticker) is not None:
+                return False
+        else:
+            other = self.complements.get(ticker)
+            if (
+                other != complement.ticker
+                or other in self.closed
+                or self.feed.book(other) is not complement.book
+                or self.portfolio.markets[other].price_ranges is not complement.price_ranges
+            ):
+                return False
+        if self.portfolio.markets[ticker].price_ranges is not before.price_ranges:
+            return False
+        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
+        return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
+
+    def _own_view(self, ticker: str) -> PositionView:
+        """The market's view with only this loop's resting orders: what the strategy and the
+        stop-loss may cancel or replace. Orders placed by hand are the person's; the risk
+        engine still counts them (it reads the whole view)."""
+        view = self.portfolio.view(ticker)
+        if not view.resting:
+            return view
+        mine = {o.order_id for o in self.portfolio.resting(ticker) if self._placed_by_us(o)}
+        if len(mine) != len(view.resting):
+            view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
+        if self.queue_positions:
+            ahead = self.queue_positions
+            resting = (replace(o, queue_position=ahead.get(o.order_id)) for o in view.resting)
+            view = replace(view, resting=tuple(resting))
+        return view
+
+    def _read_queue_positions(self) -> None:
+        """The queue positions of this loop's resting orders, for a strategy that requotes by
+        them (the market maker). A failed read leaves them unknown, which never keeps an order
+        that would otherwise be replaced."""
+        self.queue_positions = {}
+        if (
+            not self.strategy.uses_queue_positions
+            or self.settings.dry_run
+            or self.executor.backing_off
+        ):
+            return
+        tickers = {o.ticker for o in self.portfolio.orders.values() if self._placed_by_us(o)}
+        if not tickers:
+            return
+        try:
+            self.queue_positions = self.client.get_queue_positions(market_tickers=sorted(tickers))
+        except KalshiError as exc:
+            self.log.emit("queue_positions_unavailable", {"error": str(exc)})
+
+    def _complement(self, ticker: str) -> Complement | None:
+        other = self.complements.get(ticker)
+        if other is None or other in self.closed:
+            return None
+        book = self.feed.book(other)  # None unless fresh
+        if book is None:
+            return None
+        return Complement(other, book, self.portfolio.markets[other].price_ranges)
+
+    def _stop_loss(
+        self,
+        ticker: str,
+        stops: list[Intent],
+        against: tuple[Level | None, Decimal],
+        last_data_at: float | None,
+        fresh: bool,
+    ) -> None:
+        """Fire the stop-loss, at most once per `stop_loss_retry_s` against the same book. A
+        close that cannot fill (the bid is gone, or is the trader's own order) would otherwise
+        go out on every tick: a slot of the order-rate cap each time, which every other market
+        shares, and a `stop_loss` event and alert each time. A new bid or a partial fill (a
+        new position) makes it fire at once."""
+        now = self.clock.monotonic()
+        last = self._stops.get(ticker)
+        if (
+            last is not None
+            and last.against == against
+            and now < last.at + self.settings.stop_loss_retry_s
+        ):
+            # closes held by the backoff go out as soon as it is over, without a new signal
+            if last.tried or self.executor.backing_off:
+                return
+        else:
+            first = stops[0]
+            self.log.emit(
+                "stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)}
+            )
+            self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
+        tried = not self.executor.backing_off
+        self._stops[ticker] = StopAttempt(now, against, tried)
+        if tried:
+            for intent in stops:
+                self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)

@@ -1,0 +1,155 @@
+"""Orders whose answer was lost, for the trade loop's `Executor` (runner/execution.py).
+
+An order whose answer was lost (a timeout, a dropped connection, a 5xx) and that
+`OrderService` could not find right away is never sent again: it is looked up by its client
+order id once a second until the exchange lists it (then it counts as resting or filled, and
+its fills are its strategy's) or until it can no longer land: the exchange acts on a request
+only while its signature timestamp is inside the acceptance window, so LANDING_WINDOW_S after
+the failure (the window plus a margin, see client/base.py) an order still not listed was never
+placed. A request held in the network can land late within that time, so until then its
+market takes no new order, except reducing ones (nautilus_trader's rule: no further order
+commands while a write's outcome is unknown), and a strategy that still sees no position there
+cannot double it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.reconcile import NOT_ON_EXCHANGE
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.executor_base import ExecutorBase, Unknown
+from kalshi_cli.runner.portfolio import open_order
+
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.models import Order
+
+
+# why an order of unknown outcome is left after a stop under the session's order group
+ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
+
+
+def wait_out_unknown(
+    unknown: dict[str, Unknown],
+    look: Callable[[], None],
+    clock: Clock,
+    log: EventLog,
+    abandon: threading.Event | None = None,
+) -> None:
+    """What a stop without an order group does for an order that may still land: `look` (which
+    removes from `unknown` each it settles) once a second until none is left, each left is
+    LANDING_WINDOW_S past its failure (a lookup failed), or `abandon` is set."""
+    if unknown:
+        waits = {"client_order_ids": sorted(unknown), "at_most_s": LANDING_WINDOW_S}
+        log.emit("shutdown_waits_unknown", waits)
+    while unknown:
+        if abandon is not None and abandon.is_set():
+            return
+        look()
+        now = clock.monotonic()
+        if all(now - lost.since >= LANDING_WINDOW_S for lost in unknown.values()):
+            return  # each could be looked up no more: a lookup failed
+        clock.sleep(1.0)
+
+
+class UnknownOrders(ExecutorBase):
+    def holds_unknown(self, ticker: str) -> bool:
+        return any(u.ticker == ticker for u in self.unknown.values())
+
+    def resolve_unknown(self, *, guarded: bool = True) -> None:
+        """Look each order of unknown outcome up by its client order id: found, it takes the
+        exchange's state (and counts as resting or filled); still missing LANDING_WINDOW_S
+        after its failure, it can no longer land and was never placed. Never sent again.
+        `guarded=False` (a lookup during the API error guard's backoff, while trading is
+        blocked): the guard hears neither its failure nor its success, so a storm of errors
+        neither extends the backoff nor trips SAFE_MODE again through these lookups."""
+        for client_order_id, lost in list(self.unknown.items()):
+            try:
+                order = self.client.find_order_by_client_id(client_order_id, lost.ticker)
+            except KalshiError as exc:
+                if guarded:
+                    self._failed(exc)
+                return
+            if guarded:
+                self._ok()
+            if order is None:
+                if self.clock.monotonic() - lost.since < LANDING_WINDOW_S:
+                    continue
+                reason = (
+                    f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
+                    "the signature window; never placed"
+                )
+                self.store.mark_rejected(client_order_id, reason=reason)
+                status = "rejected"
+            else:
+                self._adopt(client_order_id, order)
+                status = order.status
+            del self.unknown[client_order_id]
+            self.log.emit(
+                "order_resolved",
+                {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
+            )
+
+    def see_unknown_through(
+        self, abandon: threading.Event | None = None, *, wait: bool = True
+    ) -> list[str]:
+        """At shutdown: look the orders of unknown outcome up once a second until each is found
+        (it then counts as resting or filled, so the shutdown's cancels reach it) or can no
+        longer land (LANDING_WINDOW_S after its failure). A stop that returned at once would
+        leave an order that lands afterwards resting with nobody to manage it, and without an
+        order group nothing on the exchange's side stops it. `wait=False`: one look only (the
+        session's order group, deleted or triggered after the stop, refuses what lands later).
+        Returns the client order ids still unknown, each logged: when `abandon` is set (a
+        second SIGINT or SIGTERM: the person will not wait; `shutdown_abandoned`), when the
+        window has passed with the exchange not answering the lookups, or after the one look
+        (`shutdown_unknown_left`; `kalshi reconcile` settles them)."""
+        if not wait:
+            self.resolve_unknown(guarded=False)
+        else:
+            look = partial(self.resolve_unknown, guarded=False)
+            wait_out_unknown(self.unknown, look, self.clock, self.log, abandon)
+        left = sorted(self.unknown)
+        if left and abandon is not None and abandon.is_set():
+            self.log.emit(
+                "shutdown_abandoned", {"unknown_left": left, "reason": "interrupted again"}
+            )
+        elif left:
+            reason = "the exchange did not answer the lookups" if wait else ONE_LOOK
+            self.log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
+        return left
+
+    def _adopt(self, client_order_id: str, order: Order) -> None:
+        self.store.mark_sent(
+            client_order_id,
+            order_id=order.order_id,
+            status=order.status,
+            fill_count=order.fill_count,
+            remaining_count=order.remaining_count,
+        )
+        intent = self.store.get_intent(client_order_id)
+        if intent is not None:
+            # fills read while the order was still unknown here carry no intent yet
+            self.store.attribute_fills(
+                order.order_id, client_order_id=client_order_id, strategy=intent.strategy
+            )
+        if order.status == "resting" and intent is not None:
+            self.portfolio.add_order(
+                open_order(
+                    order_id=order.order_id,
+                    client_order_id=client_order_id,
+                    ticker=order.ticker,
+                    book_side=order.book_side,
+                    yes_price=order.yes_price,
+                    side=intent.side,
+                    remaining=order.remaining_count,
+                    strategy=intent.strategy,
+                )
+            )
+        if order.fill_count > 0:
+            self.fills_due = True
