@@ -17,7 +17,7 @@ from tests.runner.paper_rig import paper_rig
 
 
 def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Path) -> None:
-    """The loop keeps the fills of its own subaccount (execution.py drops another's, as
+    """The loop keeps the fills of its own subaccount (runner/fills.py drops another's, as
     another book): the venue must list its orders' fills as that subaccount's, or the loop
     never sees its position and its limits never count it."""
     state = tmp_path / "state.paper-sim.db"
