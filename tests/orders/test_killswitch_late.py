@@ -9,8 +9,10 @@ The order is held in the network by the simulator's `hold_request_s` fault while
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 
@@ -185,3 +187,135 @@ def test_a_pending_row_of_a_process_killed_mid_request_holds_the_proof_until_it_
         report = KillSwitch(Listings(), store, clock, deadline_s=3, read_lag_s=0).run(ticker=TICKER)
         assert not report.proven, "its request may still land"
         assert IN_FLIGHT_S >= LANDING_WINDOW_S
+
+
+# ------------------------------------------------------------- when the intents cannot be read
+# The state file opens and HALTED can be written, but its order intents cannot be read (here the
+# `orders` table is gone, renamed by another connection once the store is open: a read of it
+# raises StoreError, as a damaged page of it would). No row can say whether an order of this
+# state file is still in the network, so no listing is proof until every order signed before
+# HALTED was recorded is past the time it can land, and none without HALTED recorded.
+
+UNREADABLE = "the state file's order intents cannot be read"
+
+
+def _intents_unreadable(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as other:
+        other.execute("ALTER TABLE orders RENAME TO orders_gone")
+        other.commit()
+
+
+def test_unreadable_intents_hold_the_proof_until_no_order_signed_before_halted_can_land(
+    tmp_path: Path,
+) -> None:
+    """On the old code the unreadable intents counted as none: PROVEN at the first empty
+    listing, though an order whose answer was lost moments before could still land."""
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        _intents_unreadable(tmp_path / "state.db")
+        report = KillSwitch(Listings(), store, clock, deadline_s=10, read_lag_s=0).run(
+            ticker=TICKER
+        )
+        assert report.halted, "HALTED is written: only the intents are unreadable"
+        assert not report.proven, "an order of the state file may still land"
+        assert report.errors[-1].startswith(UNREADABLE), report.errors
+        assert f"until {IN_FLIGHT_S:g}s after HALTED" in report.errors[-1], report.errors
+
+        listings = Listings()
+        switch = KillSwitch(listings, store, clock, deadline_s=IN_FLIGHT_S + 20, read_lag_s=1)
+        started = clock.monotonic()
+        report = switch.run(ticker=TICKER)
+        waited = clock.monotonic() - started
+        assert report.proven, report.errors
+        # the listing that proves is asked once the window and the read lag have passed since
+        # HALTED, and not a round (at most 2 s of backoff) later
+        assert IN_FLIGHT_S + 1 <= waited < IN_FLIGHT_S + 1 + 2.0
+        assert listings.listings > 2, "it kept listing through the window"
+
+
+def test_unreadable_intents_an_order_that_lands_is_cancelled_and_the_window_still_holds(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        _intents_unreadable(tmp_path / "state.db")
+        exchange = LandsOnListing(_lands("lost-1"), 3)
+        switch = KillSwitch(exchange, store, clock, deadline_s=IN_FLIGHT_S + 20, read_lag_s=0)
+
+        report = switch.run(ticker=TICKER)
+
+        assert report.proven and report.cancelled == ["late-1"]
+        assert exchange.orders == []
+        # another order of the state file could still be in the network: no row says not
+        assert clock.monotonic() >= IN_FLIGHT_S
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_unreadable_intents_without_halted_recorded_are_never_proven(tmp_path: Path) -> None:
+    """HALTED cannot be written either (another writer holds the lock for the whole run): a
+    running trade loop has not seen it and may still place, and no row of its can be read, so
+    no listing is proof however long the switch waits. On the old code: PROVEN at once."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        _intents_unreadable(path)
+        with closing(_hold_write_lock(path)):
+            switch = KillSwitch(
+                Listings(),
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=0,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            report = switch.run(ticker=TICKER)
+        assert not report.halted
+        assert not report.proven
+        assert clock.monotonic() >= IN_FLIGHT_S + 20, "it kept trying until its deadline"
+        assert report.errors[-1] == (
+            f"{UNREADABLE} (state file {path}: no such table: orders) and HALTED is not "
+            "recorded: a running trade loop may still place orders"
+        ), report.errors
+
+
+def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
+    tmp_path: Path,
+) -> None:
+    """HALTED is recorded late (the lock is released at the second listing): an order signed
+    before then can land until the window after it, not after the switch's start."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    released: list[float] = []
+    with Store.open(path, clock=clock) as store:
+        _intents_unreadable(path)
+        holder = _hold_write_lock(path)
+        try:
+
+            def release(n: int) -> None:
+                if n == 2:
+                    holder.execute("COMMIT")
+                    released.append(clock.monotonic())
+
+            listings = Listings(release)
+            switch = KillSwitch(
+                listings,
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=0,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            started = clock.monotonic()
+            report = switch.run(ticker=TICKER)
+        finally:
+            holder.close()
+        assert report.halted and report.proven, report.errors
+        assert released and released[0] > started, "HALTED was recorded after the start"
+        assert clock.monotonic() >= released[0] + IN_FLIGHT_S
