@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
@@ -221,16 +223,21 @@ def test_unreadable_intents_hold_the_proof_until_no_order_signed_before_halted_c
         assert report.errors[-1].startswith(UNREADABLE), report.errors
         assert f"until {IN_FLIGHT_S:g}s after HALTED" in report.errors[-1], report.errors
 
-        listings = Listings()
-        switch = KillSwitch(listings, store, clock, deadline_s=IN_FLIGHT_S + 20, read_lag_s=1)
-        started = clock.monotonic()
+        asked: list[float] = []
+        listings = Listings(lambda n: asked.append(clock.monotonic()))
+        switch = KillSwitch(listings, store, clock, deadline_s=IN_FLIGHT_S + 20, read_lag_s=5)
+        halted = clock.monotonic()  # the switch records HALTED as it starts
         report = switch.run(ticker=TICKER)
-        waited = clock.monotonic() - started
         assert report.proven, report.errors
-        # the listing that proves is asked once the window and the read lag have passed since
-        # HALTED, and not a round (at most 2 s of backoff) later
-        assert IN_FLIGHT_S + 1 <= waited < IN_FLIGHT_S + 1 + 2.0
-        assert listings.listings > 2, "it kept listing through the window"
+        _proved_at_the_first_listing_past(asked, halted + IN_FLIGHT_S + 5)
+
+
+def _proved_at_the_first_listing_past(asked: list[float], moment: float) -> None:
+    """The listing that proved (the last) was requested once `moment` had come (its read lag
+    past the window after HALTED), and the one before it was not: no sooner, no later (the
+    listings are at most 2 s of backoff apart, less than the read lag of these tests)."""
+    assert len(asked) > 2, "it kept listing through the window"
+    assert asked[-1] >= moment > asked[-2], (asked[-3:], moment)
 
 
 def test_unreadable_intents_an_order_that_lands_is_cancelled_and_the_window_still_holds(
@@ -256,17 +263,24 @@ def _hold_write_lock(path: Path) -> sqlite3.Connection:
     return holder
 
 
-def test_unreadable_intents_without_halted_recorded_are_never_proven(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["nothing-rests", "an-order-rests"])
+def test_unreadable_intents_without_halted_recorded_are_never_proven(
+    tmp_path: Path, first: str
+) -> None:
     """HALTED cannot be written either (another writer holds the lock for the whole run): a
     running trade loop has not seen it and may still place, and no row of its can be read, so
-    no listing is proof however long the switch waits. On the old code: PROVEN at once."""
+    no listing is proof however long the switch waits, nor after a round of cancels (which
+    tries HALTED again). On the old code: PROVEN at once."""
     clock = ManualClock()
     path = tmp_path / "state.db"
+    exchange: Listings | RestsThenNothing = Listings()
+    if first == "an-order-rests":
+        exchange = RestsThenNothing(_lands("lost-1"), clock, lambda n: None)
     with Store.open(path, clock=clock) as store:
         _intents_unreadable(path)
         with closing(_hold_write_lock(path)):
             switch = KillSwitch(
-                Listings(),
+                exchange,
                 store,
                 clock,
                 deadline_s=IN_FLIGHT_S + 30,
@@ -292,12 +306,14 @@ def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
     clock = ManualClock()
     path = tmp_path / "state.db"
     released: list[float] = []
+    asked: list[float] = []
     with Store.open(path, clock=clock) as store:
         _intents_unreadable(path)
         holder = _hold_write_lock(path)
         try:
 
             def release(n: int) -> None:
+                asked.append(clock.monotonic())
                 if n == 2:
                     holder.execute("COMMIT")
                     released.append(clock.monotonic())
@@ -308,7 +324,7 @@ def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
                 store,
                 clock,
                 deadline_s=IN_FLIGHT_S + 30,
-                read_lag_s=0,
+                read_lag_s=5,
                 halt_wait_s=0,
                 record_wait_s=0,
             )
@@ -318,4 +334,53 @@ def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
             holder.close()
         assert report.halted and report.proven, report.errors
         assert released and released[0] > started, "HALTED was recorded after the start"
-        assert clock.monotonic() >= released[0] + IN_FLIGHT_S
+        _proved_at_the_first_listing_past(asked, released[0] + IN_FLIGHT_S + 5)
+
+
+class RestsThenNothing(Cancels):
+    """Lists `order` resting until it is cancelled, calling `on_listing(n)` as listing n is
+    taken and recording when each was requested."""
+
+    def __init__(self, order: Order, clock: ManualClock, on_listing: Callable[[int], None]):
+        super().__init__(order)
+        self.clock, self.on_listing, self.asked = clock, on_listing, list[float]()
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.asked.append(self.clock.monotonic())
+        self.on_listing(len(self.asked))
+        yield from list(self.orders)
+
+
+def test_unreadable_intents_halted_recorded_in_a_round_of_cancels_starts_the_window(
+    tmp_path: Path,
+) -> None:
+    """HALTED is recorded in the round that cancels a resting order (the lock is released as
+    it is listed): the window counts from then, not from the first empty listing after it."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        _intents_unreadable(path)
+        holder = _hold_write_lock(path)
+        try:
+            released: list[float] = []
+
+            def release(n: int) -> None:
+                if n == 1:
+                    holder.execute("COMMIT")
+                    released.append(clock.monotonic())
+
+            exchange = RestsThenNothing(_lands("lost-1"), clock, release)
+            switch = KillSwitch(
+                exchange,
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=5,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            report = switch.run(ticker=TICKER)
+        finally:
+            holder.close()
+        assert report.halted and report.proven and report.cancelled == ["late-1"], report.errors
+        _proved_at_the_first_listing_past(exchange.asked, released[0] + IN_FLIGHT_S + 5)
