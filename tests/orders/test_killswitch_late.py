@@ -384,3 +384,36 @@ def test_unreadable_intents_halted_recorded_in_a_round_of_cancels_starts_the_win
             holder.close()
         assert report.halted and report.proven and report.cancelled == ["late-1"], report.errors
         _proved_at_the_first_listing_past(exchange.asked, released[0] + IN_FLIGHT_S + 5)
+
+
+class WholeSeconds:
+    """Backoff jitter of whole seconds: none while the cap is under 1 s, then 1 s, so every
+    listing of a run on a ManualClock (monotonic from 0.0) falls on a whole second, exactly."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return 1.0 if b >= 1.0 else 0.0
+
+
+def test_unreadable_intents_prove_at_a_listing_exactly_the_window_and_read_lag_after_halted(
+    tmp_path: Path,
+) -> None:
+    """A listing requested exactly IN_FLIGHT_S and the read lag after HALTED reflects every
+    moment an order recorded before HALTED could land in: it is the proof, not the next one."""
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        _intents_unreadable(tmp_path / "state.db")
+        asked: list[float] = []
+        listings = Listings(lambda n: asked.append(clock.monotonic()))
+        switch = KillSwitch(
+            listings,
+            store,
+            clock,
+            deadline_s=IN_FLIGHT_S + 20,
+            read_lag_s=5,
+            rng=WholeSeconds(),  # type: ignore[arg-type]
+        )
+        halted = clock.monotonic()
+        report = switch.run(ticker=TICKER)
+        assert report.proven, report.errors
+        assert asked[-1] == halted + IN_FLIGHT_S + 5, asked[-3:]
+        assert asked[-2] == asked[-1] - 1
