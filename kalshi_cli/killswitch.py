@@ -34,7 +34,11 @@ Order of operations, each step for a reason:
    listing counts only once no order intent of the state file is still `pending` (in flight:
    recorded just before HALTED, and none can be recorded after it), so that order cannot land
    after the proof; nor while an order whose answer was lost (`unknown`) can still land (until
-   LANDING_WINDOW_S after it was marked, unless a listing of this run has shown it).
+   LANDING_WINDOW_S after it was marked, unless a listing of this run has shown it). When
+   the intents cannot be read, no row can say any of this: an empty listing counts only once
+   its read lag reaches IN_FLIGHT_S past the moment HALTED was recorded (every order of the
+   state file was recorded before it, and can no longer land then), and never while HALTED is
+   not recorded (a running loop may still place).
 
 Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order still listed
 `resting` ~360 ms after its cancel was acknowledged). A listing answers the state as it stood up
@@ -50,8 +54,9 @@ The cancels go out whatever the state file does. HALTED is best effort: if the f
 written (read-only, garbled, or locked by another writer for longer than `halt_wait_s`), the
 cancels go out anyway, HALTED is tried again between rounds without waiting and once more at the
 end (waiting up to `record_wait_s` for a lock, within the deadline), and the report says whether
-it was recorded (`halted`, `result_recorded`) and why not or why late (`state_error`). Nothing
-about the state file changes the proof or the exit code.
+it was recorded (`halted`, `result_recorded`) and why not or why late (`state_error`). The
+state file changes the proof only where it must: when its order intents cannot be read (step
+4), the proof waits out the window after HALTED, and without HALTED recorded it is not given.
 
 Every request is retried through 429, 5xx and transport errors with backoff until the deadline
 (the client's own retries run inside each attempt, so the deadline can be overshot by one
@@ -279,6 +284,8 @@ class KillSwitch:
         trail.halt(self.halt_wait_s)
         if not report.halted:
             say(f"HALTED not recorded ({report.state_error}); cancelling anyway")
+        # when HALTED was recorded (None: not yet): no order intent is recorded after it
+        halted_at = self.clock.monotonic() if report.halted else None
         deadline = self.clock.monotonic() + self.deadline_s
         # a listing requested before this reflects neither HALTED nor the last cancel sent
         settled_at = self.clock.monotonic() + self.read_lag_s
@@ -333,26 +340,18 @@ class KillSwitch:
                     say(f"round {report.rounds}: none resting, listing again after the read lag")
                     self._wait_until(settled_at, deadline)
                     continue
-                if not resting and not self._in_flight(ticker, asked_wall):
-                    late = self._may_still_land(ticker, landed)
-                    if not late:
+                if not resting:
+                    try:
+                        waiting = self._waiting(ticker, asked_wall, landed)
+                    except StoreError as exc:
+                        # no row can say what is still in the network: only time since HALTED
+                        if halted_at is None:
+                            trail.halt(0.0)  # if it has become writable since, without waiting
+                            halted_at = self.clock.monotonic() if report.halted else None
+                        waiting = self._unreadable(exc, asked, halted_at)
+                    if waiting is None:
                         report.proven = True
                         break
-                    # a request held in the network can land after this listing
-                    from kalshi_cli.client.client import LANDING_WINDOW_S
-
-                    waiting = (
-                        f"{late} order(s) whose answer was lost may still land "
-                        f"(up to {LANDING_WINDOW_S:g}s after the answer was lost)"
-                    )
-                    if waiting not in report.errors:
-                        report.errors.append(waiting)
-                    say(f"round {report.rounds}: none resting, but {waiting}")
-                    self._pause(report.rounds, deadline)
-                    continue
-                if not resting:
-                    # an order whose intent is still pending may land after this listing
-                    waiting = "an order of this state file is still awaiting its answer"
                     if waiting not in report.errors:
                         report.errors.append(waiting)
                     say(f"round {report.rounds}: none resting, but {waiting}")
@@ -360,6 +359,8 @@ class KillSwitch:
                     continue
                 say(f"round {report.rounds}: {len(resting)} resting, cancelling")
                 trail.halt(0.0)  # if the state file has become writable since, without waiting
+                if halted_at is None and report.halted:
+                    halted_at = self.clock.monotonic()
                 self._cancel_batch(resting, deadline, report)
                 settled_at = self.clock.monotonic() + self.read_lag_s
                 cancelled_since_listing = True
@@ -539,6 +540,28 @@ class KillSwitch:
             return False
         return True
 
+    def _waiting(
+        self,
+        ticker: str | None,
+        asked: float,  # float-ok: wall time
+        landed: set[str],
+    ) -> str | None:
+        """Why an empty listing requested at `asked` is no proof, by the state file's order
+        intents (None: it is proof). Raises StoreError when they cannot be read."""
+        if self._in_flight(ticker, asked):
+            # an order whose intent is still pending may land after this listing
+            return "an order of this state file is still awaiting its answer"
+        late = self._may_still_land(ticker, landed)
+        if not late:
+            return None
+        # a request held in the network can land after this listing
+        from kalshi_cli.client.client import LANDING_WINDOW_S
+
+        return (
+            f"{late} order(s) whose answer was lost may still land "
+            f"(up to {LANDING_WINDOW_S:g}s after the answer was lost)"
+        )
+
     def _in_flight(self, ticker: str | None, asked: float) -> bool:  # float-ok: wall time
         """Could an order of this state file be missing from a listing requested at `asked`?
         An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
@@ -548,10 +571,7 @@ class KillSwitch:
         read lag before the listing was requested may not be listed yet."""
         if self.store is None:
             return False
-        try:
-            unsettled = self.store.intents(status=[PENDING, RESTING], ticker=ticker)
-        except StoreError:
-            return False  # unreadable: the listing is all there is
+        unsettled = self.store.intents(status=[PENDING, RESTING], ticker=ticker)
         now = self.clock.wall()
         return any(
             now - intent.created_at < IN_FLIGHT_S
@@ -570,15 +590,35 @@ class KillSwitch:
 
         if self.store is None:
             return 0
-        try:
-            lost = self.store.intents(status=UNKNOWN, ticker=ticker)
-        except StoreError:
-            return 0  # unreadable: the listing is all there is
+        lost = self.store.intents(status=UNKNOWN, ticker=ticker)
         now = self.clock.wall()
         return sum(
             1
             for intent in lost
             if intent.client_order_id not in landed and now - intent.updated_at < LANDING_WINDOW_S
+        )
+
+    def _unreadable(
+        self,
+        exc: StoreError,
+        asked: float,  # float-ok: monotonic
+        halted_at: float | None,  # float-ok: monotonic
+    ) -> str | None:
+        """Why an empty listing requested at `asked` is no proof when the state file's order
+        intents cannot be read (None: it is proof). No row can say whether an order of this
+        state file is pending, lost or just acknowledged, so only time can: none is recorded
+        once HALTED is (a loop checks the trading state in the transaction that records an
+        intent), and one recorded before can land until IN_FLIGHT_S after its row (the time
+        a request sent for it can still land), so a listing whose read lag reaches past that
+        since HALTED was recorded shows every one. Without HALTED recorded, a running trade
+        loop may still place, and no listing is proof."""
+        why = f"the state file's order intents cannot be read ({exc.one_line()})"
+        if halted_at is None:
+            return f"{why} and HALTED is not recorded: a running trade loop may still place orders"
+        if asked - self.read_lag_s >= halted_at + IN_FLIGHT_S:
+            return None
+        return (
+            f"{why}: an order of it may still land until {IN_FLIGHT_S:g}s after HALTED was recorded"
         )
 
     def _count_cancelled_by_cancel_all(

@@ -9,10 +9,14 @@ The order is held in the network by the simulator's `hold_request_s` fault while
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
@@ -185,3 +189,231 @@ def test_a_pending_row_of_a_process_killed_mid_request_holds_the_proof_until_it_
         report = KillSwitch(Listings(), store, clock, deadline_s=3, read_lag_s=0).run(ticker=TICKER)
         assert not report.proven, "its request may still land"
         assert IN_FLIGHT_S >= LANDING_WINDOW_S
+
+
+# ------------------------------------------------------------- when the intents cannot be read
+# The state file opens and HALTED can be written, but its order intents cannot be read (here the
+# `orders` table is gone, renamed by another connection once the store is open: a read of it
+# raises StoreError, as a damaged page of it would). No row can say whether an order of this
+# state file is still in the network, so no listing is proof until every order signed before
+# HALTED was recorded is past the time it can land, and none without HALTED recorded.
+
+UNREADABLE = "the state file's order intents cannot be read"
+
+
+def _intents_unreadable(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as other:
+        other.execute("ALTER TABLE orders RENAME TO orders_gone")
+        other.commit()
+
+
+def test_unreadable_intents_hold_the_proof_until_no_order_signed_before_halted_can_land(
+    tmp_path: Path,
+) -> None:
+    """On the old code the unreadable intents counted as none: PROVEN at the first empty
+    listing, though an order whose answer was lost moments before could still land."""
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        _intents_unreadable(tmp_path / "state.db")
+        report = KillSwitch(Listings(), store, clock, deadline_s=10, read_lag_s=0).run(
+            ticker=TICKER
+        )
+        assert report.halted, "HALTED is written: only the intents are unreadable"
+        assert not report.proven, "an order of the state file may still land"
+        assert report.errors[-1].startswith(UNREADABLE), report.errors
+        assert f"until {IN_FLIGHT_S:g}s after HALTED" in report.errors[-1], report.errors
+
+        asked: list[float] = []
+        listings = Listings(lambda n: asked.append(clock.monotonic()))
+        switch = KillSwitch(listings, store, clock, deadline_s=IN_FLIGHT_S + 20, read_lag_s=5)
+        halted = clock.monotonic()  # the switch records HALTED as it starts
+        report = switch.run(ticker=TICKER)
+        assert report.proven, report.errors
+        _proved_at_the_first_listing_past(asked, halted + IN_FLIGHT_S + 5)
+
+
+def _proved_at_the_first_listing_past(asked: list[float], moment: float) -> None:
+    """The listing that proved (the last) was requested once `moment` had come (its read lag
+    past the window after HALTED), and the one before it was not: no sooner, no later (the
+    listings are at most 2 s of backoff apart, less than the read lag of these tests)."""
+    assert len(asked) > 2, "it kept listing through the window"
+    assert asked[-1] >= moment > asked[-2], (asked[-3:], moment)
+
+
+def test_unreadable_intents_an_order_that_lands_is_cancelled_and_the_window_still_holds(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        _intents_unreadable(tmp_path / "state.db")
+        exchange = LandsOnListing(_lands("lost-1"), 3)
+        switch = KillSwitch(exchange, store, clock, deadline_s=IN_FLIGHT_S + 20, read_lag_s=0)
+
+        report = switch.run(ticker=TICKER)
+
+        assert report.proven and report.cancelled == ["late-1"]
+        assert exchange.orders == []
+        # another order of the state file could still be in the network: no row says not
+        assert clock.monotonic() >= IN_FLIGHT_S
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+@pytest.mark.parametrize("first", ["nothing-rests", "an-order-rests"])
+def test_unreadable_intents_without_halted_recorded_are_never_proven(
+    tmp_path: Path, first: str
+) -> None:
+    """HALTED cannot be written either (another writer holds the lock for the whole run): a
+    running trade loop has not seen it and may still place, and no row of its can be read, so
+    no listing is proof however long the switch waits, nor after a round of cancels (which
+    tries HALTED again). On the old code: PROVEN at once."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    exchange: Listings | RestsThenNothing = Listings()
+    if first == "an-order-rests":
+        exchange = RestsThenNothing(_lands("lost-1"), clock, lambda n: None)
+    with Store.open(path, clock=clock) as store:
+        _intents_unreadable(path)
+        with closing(_hold_write_lock(path)):
+            switch = KillSwitch(
+                exchange,
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=0,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            report = switch.run(ticker=TICKER)
+        assert not report.halted
+        assert not report.proven
+        assert clock.monotonic() >= IN_FLIGHT_S + 20, "it kept trying until its deadline"
+        assert report.errors[-1] == (
+            f"{UNREADABLE} (state file {path}: no such table: orders) and HALTED is not "
+            "recorded: a running trade loop may still place orders"
+        ), report.errors
+
+
+def test_unreadable_intents_the_window_counts_from_when_halted_was_recorded(
+    tmp_path: Path,
+) -> None:
+    """HALTED is recorded late (the lock is released at the second listing): an order signed
+    before then can land until the window after it, not after the switch's start."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    released: list[float] = []
+    asked: list[float] = []
+    with Store.open(path, clock=clock) as store:
+        _intents_unreadable(path)
+        holder = _hold_write_lock(path)
+        try:
+
+            def release(n: int) -> None:
+                asked.append(clock.monotonic())
+                if n == 2:
+                    holder.execute("COMMIT")
+                    released.append(clock.monotonic())
+
+            listings = Listings(release)
+            switch = KillSwitch(
+                listings,
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=5,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            started = clock.monotonic()
+            report = switch.run(ticker=TICKER)
+        finally:
+            holder.close()
+        assert report.halted and report.proven, report.errors
+        assert released and released[0] > started, "HALTED was recorded after the start"
+        _proved_at_the_first_listing_past(asked, released[0] + IN_FLIGHT_S + 5)
+
+
+class RestsThenNothing(Cancels):
+    """Lists `order` resting until it is cancelled, calling `on_listing(n)` as listing n is
+    taken and recording when each was requested."""
+
+    def __init__(self, order: Order, clock: ManualClock, on_listing: Callable[[int], None]):
+        super().__init__(order)
+        self.clock, self.on_listing, self.asked = clock, on_listing, list[float]()
+
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        self.asked.append(self.clock.monotonic())
+        self.on_listing(len(self.asked))
+        yield from list(self.orders)
+
+
+def test_unreadable_intents_halted_recorded_in_a_round_of_cancels_starts_the_window(
+    tmp_path: Path,
+) -> None:
+    """HALTED is recorded in the round that cancels a resting order (the lock is released as
+    it is listed): the window counts from then, not from the first empty listing after it."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        _intents_unreadable(path)
+        holder = _hold_write_lock(path)
+        try:
+            released: list[float] = []
+
+            def release(n: int) -> None:
+                if n == 1:
+                    holder.execute("COMMIT")
+                    released.append(clock.monotonic())
+
+            exchange = RestsThenNothing(_lands("lost-1"), clock, release)
+            switch = KillSwitch(
+                exchange,
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=5,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            report = switch.run(ticker=TICKER)
+        finally:
+            holder.close()
+        assert report.halted and report.proven and report.cancelled == ["late-1"], report.errors
+        _proved_at_the_first_listing_past(exchange.asked, released[0] + IN_FLIGHT_S + 5)
+
+
+class WholeSeconds:
+    """Backoff jitter of whole seconds: none while the cap is under 1 s, then 1 s, so every
+    listing of a run on a ManualClock (monotonic from 0.0) falls on a whole second, exactly."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return 1.0 if b >= 1.0 else 0.0
+
+
+def test_unreadable_intents_prove_at_a_listing_exactly_the_window_and_read_lag_after_halted(
+    tmp_path: Path,
+) -> None:
+    """A listing requested exactly IN_FLIGHT_S and the read lag after HALTED reflects every
+    moment an order recorded before HALTED could land in: it is the proof, not the next one."""
+    clock = ManualClock()
+    with Store.open(tmp_path / "state.db", clock=clock) as store:
+        _intents_unreadable(tmp_path / "state.db")
+        asked: list[float] = []
+        listings = Listings(lambda n: asked.append(clock.monotonic()))
+        switch = KillSwitch(
+            listings,
+            store,
+            clock,
+            deadline_s=IN_FLIGHT_S + 20,
+            read_lag_s=5,
+            rng=WholeSeconds(),  # type: ignore[arg-type]
+        )
+        halted = clock.monotonic()
+        report = switch.run(ticker=TICKER)
+        assert report.proven, report.errors
+        assert asked[-1] == halted + IN_FLIGHT_S + 5, asked[-3:]
+        assert asked[-2] == asked[-1] - 1

@@ -108,3 +108,26 @@ class Book:
             )
         )
         return result.order_id
+
+
+# What a test's watching client may read of the account a `kalshi trade` process trades: the
+# simulator, as Kalshi, keeps one read budget per account (basic tier: 200 tokens a second, 10
+# a listing), and a client of the test's own paced to the whole of it (`client_for`) takes what
+# the process needs: its reads at start then meet 429 after 429 until its retries give up and
+# it exits 8 (RATE_LIMITED). A tenth leaves the process the rest: 2 listings a second.
+OBSERVER_READ_TOKENS_PER_S = 20
+
+
+def observer_for(account: AccountInfo) -> KalshiClient:
+    """A client of `account` for a test that watches a `kalshi trade` process of the same
+    account: its reads are paced to OBSERVER_READ_TOKENS_PER_S, its writes to the tier's."""
+    from kalshi_cli.client.ratelimit import BucketLimit, TierLimits, tier_limits
+
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    reads = BucketLimit(OBSERVER_READ_TOKENS_PER_S, OBSERVER_READ_TOKENS_PER_S)
+    return KalshiClient(
+        api_base=account.api_base,
+        key_id=account.key_id,
+        private_key=key,
+        rate_limits=TierLimits(reads, tier_limits("basic").write),
+    )

@@ -25,7 +25,14 @@ from kalshi_cli.runner.order_group import end_session_group, open_session_group
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.fakes import make_rig
-from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    observer_for,
+    trade_command,
+    trade_env,
+)
 
 TICKER = "KXOGLOOP-SIM-A"
 
@@ -57,7 +64,7 @@ def _start_loop(sim: SimHarness, tmp_path: Path, *extra: str):
 @pytest.mark.timeout(120)
 def test_cancel_all_triggers_the_group_of_a_sigkilled_loop(sim: SimHarness, tmp_path: Path) -> None:
     account, other, state, log, env, command = _start_loop(sim, tmp_path)
-    trader = client_for(account)
+    trader = observer_for(account)  # not the loop's whole read budget
     err = tmp_path / "stderr.txt"
     with (
         err.open("w") as stderr,
@@ -118,7 +125,7 @@ def test_a_clean_stop_deletes_the_group_and_no_order_group_places_none(
     sim: SimHarness, tmp_path: Path
 ) -> None:
     account, other, state, log, env, command = _start_loop(sim, tmp_path)
-    trader = client_for(account)
+    trader = observer_for(account)  # not the loop's whole read budget
     err = tmp_path / "stderr.txt"
     with (
         err.open("w") as stderr,

@@ -54,6 +54,7 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
+    observer_for,
     pause,
     trade_command,
     trade_env,
@@ -354,7 +355,7 @@ def test_a_trade_process_whose_disk_fails_every_write_exits_21_with_one_line(
     account = sim.new_account(balance_cents=10_000_000)
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.40", "0.60")
-    trader = client_for(account)
+    trader = observer_for(account)  # not the loop's whole read budget
     state, log = tmp_path / "state.db", tmp_path / "trade.log"
     home = tmp_path / "home"
     home.mkdir()
