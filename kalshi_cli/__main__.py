@@ -12,7 +12,9 @@ frozen out of later collections, and it is back on before any command runs (a tr
 collects as usual). At exit everything still alive is frozen too, so the final passes skip it and
 the memory goes back to the OS with the process. Python never promised to finalize objects that
 are alive at exit; files, state files, clients and the simulator are closed explicitly, or by
-atexit handlers, which are registered later and so run before the freeze.
+atexit handlers, which are registered later and so run before the freeze. What the command then
+loads to keep (its module, the settings, the client) is loaded the same way and frozen too
+(`kalshi_cli.cli._context.loading`): this process runs that one command.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ def main() -> None:
     atexit.register(gc.freeze)
     gc.disable()
     try:
+        from kalshi_cli.cli._context import freeze_loads
         from kalshi_cli.cli.app import app
 
+        freeze_loads()
         gc.freeze()
     finally:
         gc.enable()

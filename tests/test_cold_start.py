@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -210,6 +211,69 @@ def test_commands_run_with_the_collector_on(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "GC True" in done.stderr.splitlines()
+
+
+GC_PROBE = """
+import gc, json, sys
+sys.argv = ["kalshi", *json.loads(sys.argv[1])]
+LOADS = {"load_command", "settings", "_build_client"}
+during = []
+def watch(phase, info):
+    if phase == "start":
+        frame, names = sys._getframe(1), set()
+        while frame is not None:
+            if "kalshi_cli/cli/" in frame.f_code.co_filename:
+                names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        if names & LOADS:
+            during.append(sorted(names & LOADS))
+gc.callbacks.append(watch)
+from kalshi_cli.__main__ import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+found = {"during": during, "on": gc.isenabled(), "tracked": len(gc.get_objects()),
+         "frozen": gc.get_freeze_count(), "code": code}
+sys.stderr.write("\\nGC " + json.dumps(found) + "\\n")
+"""
+
+
+def collector_after(args: list[str], home: Path) -> dict[str, Any]:
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "\nGC " in done.stderr, done.stderr
+    found: dict[str, Any] = json.loads(done.stderr.rsplit("\nGC ", 1)[1].splitlines()[0])
+    return found
+
+
+def test_a_network_command_loads_its_client_without_collecting_and_freezes_it(
+    tmp_path: Path,
+) -> None:
+    """What `kalshi markets --json` loads to keep until it exits (the command's module, the
+    settings, the client with httpx, cryptography and the key) is built with the collector
+    paused, and frozen out of later collections: the young collections those imports triggered
+    walked tens of thousands of objects that are never garbage, ~6 ms of its cold start (#17,
+    session 8). The collector is on again afterwards (a trade loop builds its client the same
+    way and collects for days)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        found = collector_after(["markets", "--json"], tmp_path)
+    assert found["code"] == 0
+    assert found["during"] == []
+    assert found["on"] is True
+    # what is left for the collector to walk is what the command made after its loads (the
+    # page of markets and its output): a small part of what the process froze
+    assert found["tracked"] * 20 < found["frozen"], found
 
 
 def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
