@@ -328,6 +328,18 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     assert generated <= MARKETS_JSON_DATACLASSES, sorted(generated - MARKETS_JSON_DATACLASSES)
 
 
+def test_a_network_command_compiles_no_pattern_of_ours_at_import(tmp_path: Path) -> None:
+    """A module of ours that `kalshi markets --json` loads keeps no compiled regular expression:
+    each pattern it does not use on this path (an order's path in the rate limits and the
+    subaccount scope, a config refusal's leading key) compiles on first use, not at every start
+    (#17, session 8)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        compiled = patterns_after(["markets", "--json"], tmp_path)
+    assert compiled == set()
+
+
 AREAS_WITH_LAZY_SHAPES = (
     "api_keys",
     "batch_orders",
@@ -416,6 +428,41 @@ def dataclasses_after(args: list[str], home: Path) -> set[str]:
     )
     assert "DATACLASSES " in done.stderr, done.stderr
     return set(json.loads(done.stderr.rsplit("DATACLASSES ", 1)[1]))
+
+
+PATTERN_PROBE = """
+import json, re, sys
+sys.argv = ["kalshi", *json.loads(sys.argv[1])]
+from kalshi_cli.__main__ import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+found = sorted(
+    f"{name}.{attr}"
+    for name, module in list(sys.modules.items())
+    if name.startswith("kalshi_cli")
+    for attr, value in vars(module).items()
+    if isinstance(value, re.Pattern)
+)
+sys.stdout.flush()
+sys.stderr.write("\\nPATTERNS " + json.dumps(found) + "\\n")
+"""
+
+
+def patterns_after(args: list[str], home: Path) -> set[str]:
+    """The compiled regular expressions that modules of ours hold after `kalshi ARGS`."""
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", PATTERN_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "PATTERNS " in done.stderr, done.stderr
+    return set(json.loads(done.stderr.rsplit("PATTERNS ", 1)[1].splitlines()[0]))
 
 
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
