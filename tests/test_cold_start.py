@@ -542,3 +542,26 @@ def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "A next generation HTTP client." in done.stdout
+
+
+def test_loading_gives_the_collector_back_even_when_the_load_fails() -> None:
+    """A failed load (a bad key, an unreachable simulator) leaves the collector on, so a
+    process that goes on (a retry, a trade loop) still collects; a caller that had turned it
+    off (the console script while it imports the app) finds it off still."""
+    import gc
+
+    from kalshi_cli.cli._context import loading
+    from kalshi_cli.errors import ConfigError
+
+    assert gc.isenabled()
+    with pytest.raises(ConfigError), loading():
+        assert not gc.isenabled()
+        raise ConfigError("no key")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
