@@ -33,8 +33,10 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report
 
 TARGET_RATIO = 2.0
+# the tree's console-script entry point: `run` (the quick exit) where it has one, else `main`
 FROM_TREE = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); from kalshi_cli.__main__ import main; main()"
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); import kalshi_cli.__main__ as entry; "
+    "getattr(entry, 'run', entry.main)()"
 )
 
 

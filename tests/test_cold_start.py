@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -212,6 +213,131 @@ def test_commands_run_with_the_collector_on(tmp_path: Path) -> None:
     assert "GC True" in done.stderr.splitlines()
 
 
+GC_PROBE = """
+import gc, json, sys
+sys.argv = ["kalshi", *json.loads(sys.argv[1])]
+LOADS = {"load_command", "settings", "_build_client"}
+during = []
+def watch(phase, info):
+    if phase == "start":
+        frame, names = sys._getframe(1), set()
+        while frame is not None:
+            if "kalshi_cli/cli/" in frame.f_code.co_filename:
+                names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        if names & LOADS:
+            during.append(sorted(names & LOADS))
+gc.callbacks.append(watch)
+from kalshi_cli.__main__ import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+found = {"during": during, "on": gc.isenabled(), "tracked": len(gc.get_objects()),
+         "frozen": gc.get_freeze_count(), "code": code}
+sys.stderr.write("\\nGC " + json.dumps(found) + "\\n")
+"""
+
+
+def collector_after(args: list[str], home: Path) -> dict[str, Any]:
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "\nGC " in done.stderr, done.stderr
+    found: dict[str, Any] = json.loads(done.stderr.rsplit("\nGC ", 1)[1].splitlines()[0])
+    return found
+
+
+def test_a_network_command_loads_its_client_without_collecting_and_freezes_it(
+    tmp_path: Path,
+) -> None:
+    """What `kalshi markets --json` loads to keep until it exits (the command's module, the
+    settings, the client with httpx, cryptography and the key) is built with the collector
+    paused, and frozen out of later collections: the young collections those imports triggered
+    walked tens of thousands of objects that are never garbage, ~6 ms of its cold start (#17,
+    session 8). The collector is on again afterwards (a trade loop builds its client the same
+    way and collects for days)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        found = collector_after(["markets", "--json"], tmp_path)
+    assert found["code"] == 0
+    assert found["during"] == []
+    assert found["on"] is True
+    # what is left for the collector to walk is what the command made after its loads (the
+    # page of markets and its output): a small part of what the process froze
+    assert found["tracked"] * 20 < found["frozen"], found
+
+
+EXIT_PROBE = """
+import atexit, json, os, sys, threading
+
+quick_exit = os._exit
+def seen_exit(code):  # the process ends here, without the interpreter's teardown
+    os.write(2, b"QUICK EXIT %d\\n" % code)
+    quick_exit(code)
+os._exit = seen_exit
+atexit.register(lambda: sys.stderr.write("ATEXIT\\n"))
+if sys.argv[2] == "thread":
+    def late_writer():
+        threading.main_thread().join(60)  # the interpreter's shutdown waits for this thread
+        sys.stderr.write("THREAD\\n")
+    threading.Thread(target=late_writer).start()
+sys.argv = ["kalshi", *json.loads(sys.argv[1])]
+from kalshi_cli.__main__ import run  # the console script's entry point (pyproject.toml)
+run()
+"""
+
+
+def exit_of(
+    args: list[str], home: Path, *, thread: bool = False
+) -> subprocess.CompletedProcess[str]:
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, json.dumps(args), "thread" if thread else "-"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["config", "show", "--json"], 0), (["--config", "/nonexistent.yaml", "config", "show"], 3)],
+)
+def test_the_console_script_exits_without_the_interpreter_teardown(
+    tmp_path: Path, args: list[str], code: int
+) -> None:
+    """Once the command is done, `kalshi` runs the atexit handlers, flushes its output and exits
+    with the command's code, without tearing the interpreter's modules down one object at a
+    time (~7 ms of every cold start, #17 session 8): whatever must happen at exit is closed
+    explicitly or is an atexit handler."""
+    done = exit_of(args, tmp_path)
+    assert done.returncode == code, done.stderr
+    assert done.stderr.splitlines()[-2:] == ["ATEXIT", f"QUICK EXIT {code}"]
+    if code == 0:
+        assert json.loads(done.stdout)["settings"]["env"]["value"] == "sim"  # all of it, flushed
+
+
+def test_with_a_thread_still_running_the_console_script_exits_as_python_does(
+    tmp_path: Path,
+) -> None:
+    """A thread that is not a daemon is waited for, as the interpreter does, so the quick exit is
+    only taken when nothing but the main thread (and daemons) is left."""
+    done = exit_of(["config", "show", "--json"], tmp_path, thread=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["THREAD", "ATEXIT"]
+
+
 def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
     """pyarrow loads only for `data export --format parquet`, never to list or describe."""
     (tmp_path / "set" / "frames").mkdir(parents=True)
@@ -262,6 +388,18 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     # the markets may generate (the order request shapes of `client.requests` load with the
     # first order call, the config file's parsed document only with a config file) (#17)
     assert generated <= MARKETS_JSON_DATACLASSES, sorted(generated - MARKETS_JSON_DATACLASSES)
+
+
+def test_a_network_command_compiles_no_pattern_of_ours_at_import(tmp_path: Path) -> None:
+    """A module of ours that `kalshi markets --json` loads keeps no compiled regular expression:
+    each pattern it does not use on this path (an order's path in the rate limits and the
+    subaccount scope, a config refusal's leading key) compiles on first use, not at every start
+    (#17, session 8)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        compiled = patterns_after(["markets", "--json"], tmp_path)
+    assert compiled == set()
 
 
 AREAS_WITH_LAZY_SHAPES = (
@@ -354,6 +492,41 @@ def dataclasses_after(args: list[str], home: Path) -> set[str]:
     return set(json.loads(done.stderr.rsplit("DATACLASSES ", 1)[1]))
 
 
+PATTERN_PROBE = """
+import json, re, sys
+sys.argv = ["kalshi", *json.loads(sys.argv[1])]
+from kalshi_cli.__main__ import main
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+found = sorted(
+    f"{name}.{attr}"
+    for name, module in list(sys.modules.items())
+    if name.startswith("kalshi_cli")
+    for attr, value in vars(module).items()
+    if isinstance(value, re.Pattern)
+)
+sys.stdout.flush()
+sys.stderr.write("\\nPATTERNS " + json.dumps(found) + "\\n")
+"""
+
+
+def patterns_after(args: list[str], home: Path) -> set[str]:
+    """The compiled regular expressions that modules of ours hold after `kalshi ARGS`."""
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", PATTERN_PROBE, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert "PATTERNS " in done.stderr, done.stderr
+    return set(json.loads(done.stderr.rsplit("PATTERNS ", 1)[1].splitlines()[0]))
+
+
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
     """The stand-in for `httpx._main` (kalshi_cli/__init__) defers httpx's CLI, never removes
     it: its names load the real module on first use."""
@@ -369,3 +542,26 @@ def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "A next generation HTTP client." in done.stdout
+
+
+def test_loading_gives_the_collector_back_even_when_the_load_fails() -> None:
+    """A failed load (a bad key, an unreachable simulator) leaves the collector on, so a
+    process that goes on (a retry, a trade loop) still collects; a caller that had turned it
+    off (the console script while it imports the app) finds it off still."""
+    import gc
+
+    from kalshi_cli.cli._context import loading
+    from kalshi_cli.errors import ConfigError
+
+    assert gc.isenabled()
+    with pytest.raises(ConfigError), loading():
+        assert not gc.isenabled()
+        raise ConfigError("no key")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

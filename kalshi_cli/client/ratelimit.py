@@ -23,7 +23,6 @@ Tokens are a rate, not money, so they are floats.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 
@@ -74,8 +73,11 @@ def tier_limits(tier: str) -> TierLimits:
         ) from None
 
 
-_ORDER_READ = re.compile(r"^/portfolio/orders/[^/]+$")
-_ORDER_CANCEL = re.compile(r"^/portfolio/events/orders/[^/]+$")
+def _one_below(path: str, prefix: str) -> bool:
+    """`path` is `prefix` and one more segment (one order's path). A comparison of strings, not
+    a regular expression: compiling one at import was part of every command's cold start (#17)."""
+    rest = path.removeprefix(prefix)
+    return rest not in (path, "") and "/" not in rest
 
 
 def request_cost(method: str, path: str, *, items: int = 1) -> tuple[str, int]:
@@ -84,11 +86,15 @@ def request_cost(method: str, path: str, *, items: int = 1) -> tuple[str, int]:
     `items` is the number of orders in a batch request (billed one by one)."""
     method = method.upper()
     if method == "GET":
-        cheap = bool(_ORDER_READ.match(path)) and path != "/portfolio/orders/queue_positions"
+        cheap = (
+            _one_below(path, "/portfolio/orders/") and path != "/portfolio/orders/queue_positions"
+        )
         return "read", 2 if cheap else DEFAULT_COST
     if path == "/portfolio/events/orders/batched":
         return "write", (2 if method == "DELETE" else DEFAULT_COST) * max(items, 1)
-    if method == "DELETE" and (path == "/portfolio/events/orders" or _ORDER_CANCEL.match(path)):
+    if method == "DELETE" and (
+        path == "/portfolio/events/orders" or _one_below(path, "/portfolio/events/orders/")
+    ):
         return "write", 2
     return "write", DEFAULT_COST
 

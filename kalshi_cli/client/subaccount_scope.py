@@ -35,9 +35,10 @@ _LISTINGS = frozenset(
 )
 _CREATE = "/portfolio/events/orders"
 _BATCHED = "/portfolio/events/orders/batched"
-_ONE_ORDER = re.compile(r"^/portfolio/events/orders/[^/]+(/amend|/decrease)?$")
+# patterns, compiled (and cached by `re`) on first use rather than at every start (#17)
+_ONE_ORDER = r"^/portfolio/events/orders/[^/]+(/amend|/decrease)?$"
 _GROUP_CREATE = "/portfolio/order_groups/create"
-_GROUPS = re.compile(r"^/portfolio/order_groups(/[^/]+(/reset|/trigger|/limit)?)?$")
+_GROUPS = r"^/portfolio/order_groups(/[^/]+(/reset|/trigger|/limit)?)?$"
 
 
 def scope_request(
@@ -57,13 +58,13 @@ def scope_request(
         if method == "POST" and isinstance(json, dict):
             return params, json | {"subaccount": subaccount}
         return query, json  # DELETE: cancel all
-    if (method == "GET" and path in _LISTINGS) or (method != "GET" and _ONE_ORDER.match(path)):
+    if (method == "GET" and path in _LISTINGS) or (method != "GET" and re.match(_ONE_ORDER, path)):
         return query, json
     if path == _GROUP_CREATE:
         if isinstance(json, dict) and json.get("subaccount") is None:
             return params, json | {"subaccount": subaccount}
         return params, json
-    if _GROUPS.match(path):
+    if re.match(_GROUPS, path):
         return query, json
     return params, json
 

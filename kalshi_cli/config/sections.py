@@ -225,14 +225,15 @@ def _kind_problem(value: object, kind: object) -> str | None:
     return None  # a kind this check does not know: the owner's parser decides
 
 
-_LEADING_KEY = re.compile(r"[A-Za-z_][\w-]*(?:\.[\w-]+)*")
+# compiled (and cached by `re`) on the first refusal, not at every start (#17)
+_LEADING_KEY = r"[A-Za-z_][\w-]*(?:\.[\w-]+)*"
 
 
 def at_line(node: Located, exc: KalshiError, *, dotted: str) -> ConfigError:
     """A section owner's refusal as a ConfigError at the line of the key it names. `node` is the
     mapping at `dotted` (`risk`, `strategies.spike`); the message starts with the key, in full
     (`risk.min_edge: ...`) or below `dotted` (`heartbeat: ...` under `checks`)."""
-    found = _LEADING_KEY.match(exc.message)
+    found = re.match(_LEADING_KEY, exc.message)
     tokens = found.group(0).split(".") if found else []
     own = dotted.split(".")
     if tokens[: len(own)] == own:

@@ -32,6 +32,12 @@ from kalshi_cli.errors import ConfigError
         ("POST", "/portfolio/events/orders/abc-123/amend", 1, ("write", 10)),
         ("DELETE", "/portfolio/events/orders/batched", 7, ("write", 14)),
         ("POST", "/portfolio/events/orders/batched", 3, ("write", 30)),
+        # one order's path is the prefix and exactly one more, non-empty segment
+        ("GET", "/portfolio/orders/", 1, ("read", 10)),
+        ("GET", "/portfolio/orders/abc-123/more", 1, ("read", 10)),
+        ("GET", "/portfolio/ordersabc", 1, ("read", 10)),
+        ("DELETE", "/portfolio/events/orders/", 1, ("write", 10)),
+        ("DELETE", "/portfolio/events/orders/abc-123/amend", 1, ("write", 10)),
     ],
 )
 def test_request_cost_follows_the_published_costs(
