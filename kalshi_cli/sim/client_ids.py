@@ -50,22 +50,31 @@ def uuid_text(number: int) -> str:
 class UsedClientIds:
     """A set of client order ids: `in`, `add`, `discard`, `len` and iteration as `set[str]`."""
 
-    __slots__ = ("_numbers", "_others")
+    __slots__ = ("_last", "_numbers", "_others")
 
     def __init__(self, ids: Iterable[str] = ()) -> None:
         self._numbers: set[int] = set()  # the canonical UUIDs, as numbers
         self._others: set[str] = set()
+        # the last id looked up and its number: placing an order asks `in`, then `add`s it
+        self._last: tuple[str, int | None] = ("", None)
         for cid in ids:
             self.add(cid)
+
+    def _number(self, cid: str) -> int | None:
+        last, number = self._last
+        if cid is not last:
+            number = uuid_number(cid)
+            self._last = (cid, number)
+        return number
 
     def __contains__(self, cid: object) -> bool:
         if not isinstance(cid, str):
             return False
-        number = uuid_number(cid)
+        number = self._number(cid)
         return cid in self._others if number is None else number in self._numbers
 
     def add(self, cid: str) -> None:
-        number = uuid_number(cid)
+        number = self._number(cid)
         if number is None:
             self._others.add(cid)
         else:

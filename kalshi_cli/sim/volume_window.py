@@ -30,6 +30,20 @@ _HUNDRED = Decimal(100)
 _COMPACT_AT = 512  # drop the spent front once it is this long and half of the arrays
 
 
+_HUNDREDTHS: dict[Decimal, int] = {}  # count -> its hundredths (by value: 1 and 1.00 are 100)
+_HUNDREDTHS_KEPT = 4096
+
+
+def _hundredths(count: Decimal) -> int:
+    scaled = count * _HUNDRED
+    hundredths = int(scaled)
+    if hundredths != scaled:
+        raise ValueError(f"a traded count is a multiple of 0.01, not {count}")
+    if len(_HUNDREDTHS) < _HUNDREDTHS_KEPT:
+        _HUNDREDTHS[count] = hundredths
+    return hundredths
+
+
 class VolumeWindow:
     """A market's (time, count) entries of the last 24 hours, oldest first."""
 
@@ -44,10 +58,9 @@ class VolumeWindow:
             self.add(time, count)
 
     def add(self, time: float, count: Decimal) -> None:  # float-ok: unix seconds
-        scaled = count * _HUNDRED
-        hundredths = int(scaled)
-        if hundredths != scaled:
-            raise ValueError(f"a traded count is a multiple of 0.01, not {count}")
+        hundredths = _HUNDREDTHS.get(count)
+        if hundredths is None:
+            hundredths = _hundredths(count)
         times = self._times
         if len(times) > self._head and times[-1] == time:
             self._counts[-1] += hundredths
