@@ -50,6 +50,7 @@ from kalshi_cli.models import (
     BookSide,
     trading_fee,
 )
+from kalshi_cli.sim.client_ids import UsedClientIds
 from kalshi_cli.sim.records import (
     Account,
     ExchangeError,
@@ -187,7 +188,7 @@ class AccountState:
         self.held_total = ZERO
         self.positions: dict[str, SimPosition] = {}
         self.orders: list[SimOrder] = []  # oldest first
-        self.client_ids: set[str] = set()
+        self.client_ids = UsedClientIds()  # every id any order had (sim/client_ids.py)
         self.fills: list[SimFill] = []
         self.settlements: list[SimSettlement] = []
         self.resting: dict[str, dict[str, SimOrder]] = {}  # ticker -> order id -> order

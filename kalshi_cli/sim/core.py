@@ -69,7 +69,6 @@ from __future__ import annotations
 import heapq
 import math
 import secrets
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -88,6 +87,7 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim.accounts import AccountState
 from kalshi_cli.sim.book import Book
+from kalshi_cli.sim.client_ids import UsedClientIds
 from kalshi_cli.sim.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.matching import DAY
@@ -130,6 +130,7 @@ from kalshi_cli.sim.trade_archive import (
     TradeTimeline,
     id_counter,
 )
+from kalshi_cli.sim.volume_window import VolumeWindow
 
 __all__ = [
     "Account",
@@ -221,7 +222,7 @@ class Exchange(OrderGroups, Subaccounts):
         self._fill_archives: dict[str, FillArchive] = {}  # account -> fills past the cutoff
         self._order_archives: dict[str, OrderArchive] = {}  # account -> finished orders, too
         self._fills_due = self._orders_due = -math.inf  # archive_fills, archive_orders
-        self._volume_window: dict[str, deque[tuple[float, Decimal]]] = {}
+        self._volume_window: dict[str, VolumeWindow] = {}
         self._holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
         self._fees_collected = ZERO
@@ -644,8 +645,7 @@ class Exchange(OrderGroups, Subaccounts):
                 self.set_market_status(market.ticker, "open")
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.set_market_status(market.ticker, "closed")
-            window = self._volume_window[market.ticker]
-            if window and window[0][0] <= now - DAY:
+            if self._volume_window[market.ticker].oldest <= now - DAY:
                 self._trim_volume(market, now)
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
@@ -851,6 +851,7 @@ class Exchange(OrderGroups, Subaccounts):
                 raise JournalError(f"{journal.path}: snapshot and journal do not belong together")
             for name, value in snapshot["state"].items():
                 setattr(self, name, value)
+            self._upgrade_snapshot()
             self.restored = True
             skip = ahead == 1  # crashed after the snapshot, before the journal restarted
         for record in records:
@@ -864,6 +865,19 @@ class Exchange(OrderGroups, Subaccounts):
         if skip:
             self._generation += 1
             journal.restart(self._init_record(self._generation))
+
+    def _upgrade_snapshot(self) -> None:
+        """A snapshot written before issue #17 session 8 holds each account's used client ids
+        as a `set[str]` and each 24-hour volume window as a deque of `(time, count)`: into a
+        `UsedClientIds` and a `VolumeWindow` (the same ids, the same entries)."""
+        for acct in self._accounts.values():
+            ids: Any = acct.client_ids
+            if not isinstance(ids, UsedClientIds):  # a set[str] before
+                acct.client_ids = UsedClientIds(ids)
+        windows: dict[str, Any] = self._volume_window
+        for ticker, window in windows.items():
+            if not isinstance(window, VolumeWindow):
+                windows[ticker] = VolumeWindow(window)
 
     def _replay(self, rec: dict[str, Any]) -> None:
         self._replay_ts = float(rec["ts"])  # float-ok: unix seconds

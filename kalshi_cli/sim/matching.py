@@ -462,7 +462,7 @@ class Matcher(Ledger):
         market.volume += count
         market.volume_24h += count
         market.updated_time = now
-        self._volume_window[ticker].append((now, count))
+        self._volume_window[ticker].add(now, count)
 
         # `_new_id` three times, inline: the trade's id, then the taker's and the maker's fill
         seq = self._seq
@@ -528,8 +528,6 @@ class Matcher(Ledger):
         return taker_fill
 
     def _trim_volume(self, market: SimMarket, now: float) -> None:
-        window = self._volume_window[market.ticker]
-        while window and window[0][0] <= now - DAY:
-            market.volume_24h -= window.popleft()[1]
+        market.volume_24h -= self._volume_window[market.ticker].trim(now - DAY)
 
     # internals: ids, time, journal ----------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +35,7 @@ from kalshi_cli.sim.records import (
     SimSeries,
     SimTrade,
 )
+from kalshi_cli.sim.volume_window import VolumeWindow
 
 _STATUS_REFUSAL = {
     "unopened": "market_not_open",
@@ -96,7 +96,7 @@ class ReferenceData:
     _books: dict[str, Book[SimOrder]]
     _holders: dict[str, set[str]]  # ticker -> accounts that ever held a position
     _trades_by_ticker: dict[str, list[SimTrade]]
-    _volume_window: dict[str, deque[tuple[float, Decimal]]]
+    _volume_window: dict[str, VolumeWindow]
     _seq: int
     _salt: int
     _id_prefix: str
@@ -247,7 +247,7 @@ class ReferenceData:
         self._books[market.ticker] = Book()
         self._holders[market.ticker] = set()
         self._trades_by_ticker[market.ticker] = []
-        self._volume_window[market.ticker] = deque()
+        self._volume_window[market.ticker] = VolumeWindow()
         if self._listeners:
             self._emit(
                 MarketLifecycle(market.ticker, "created", {"status": market.status}, self._now())

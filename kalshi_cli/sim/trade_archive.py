@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.models import BookSide, FeeCharge
+from kalshi_cli.sim.client_ids import IdColumn
 from kalshi_cli.sim.records import SimFill, SimOrder, SimTrade
 
 BYTES_PER_TRADE = 35
@@ -179,9 +180,10 @@ class _Ids:
         return f"{self.prefixes.values[prefix]}{self.seq[position]:0{_ID_DIGITS}x}"
 
 
-BYTES_PER_FILL = 82
+BYTES_PER_FILL = 90
 """The columns' bytes per archived fill: its id, its trade's and its order's id 10 each, the
-client order id a reference to the order's own string 8, the account, ticker, side, price,
+client order id 16 (a canonical UUID as its number, `client_ids.IdColumn`: the string is not
+kept; any other id keeps its string), the account, ticker, side, price,
 count, taker flag, fee, position after and fee parts as indexes 4 each (36), the time 8."""
 
 _FILL_VALUES = (
@@ -201,13 +203,13 @@ class FillArchive:
     """One account's fills in the order they were made, oldest first; append only. The same
     idea as `TradeArchive`: ids as counters, every other field an index into the distinct
     values seen (kept by `_exact`, so each reads back as it was), the time a float, the client
-    order id a reference to the string its order also holds."""
+    order id as its UUID number (`IdColumn`)."""
 
     def __init__(self) -> None:
         self._fill_id = _Ids()
         self._trade_id = _Ids()
         self._order_id = _Ids()
-        self._client_order_id: list[str] = []
+        self._client_order_id = IdColumn()
         self._values = _Interned()
         self._columns = {name: array("I") for name in _FILL_VALUES}
         self._ts = array("d")
@@ -253,9 +255,9 @@ class FillArchive:
         return (self.fill(p) for p in range(len(ts)) if ts[p] >= since)
 
 
-BYTES_PER_ORDER = 94
-"""The columns' bytes per archived order: its id 10, the client order id a reference to its
-string 8 (the account's set of used ids holds the same string), its account, market, side,
+BYTES_PER_ORDER = 102
+"""The columns' bytes per archived order: its id 10, the client order id 16 (as a fill's; the
+account's used ids hold it again, `client_ids.UsedClientIds`, ~34 bytes), its account, market, side,
 status, time in force, flags, self-trade prevention and group as one index into the distinct
 combinations 4, its nine Decimals (price, counts, costs, fees, fee accumulator) as indexes
 36, the expiration 8, its two times 16, and its place in the index by id 12 (8 + 4)."""
@@ -272,7 +274,7 @@ class OrderArchive:
 
     def __init__(self) -> None:
         self._order_id = _Ids()
-        self._client_order_id: list[str] = []
+        self._client_order_id = IdColumn()
         self._values = _Interned()
         self._shape = array("I")
         self._decimals = {name: array("I") for name in _ORDER_DECIMALS}
