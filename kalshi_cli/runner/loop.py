@@ -751,6 +751,7 @@ class TradeLoop:
             daily_pnl=self.store.daily_realized_pnl(utc_day(self.clock.wall())),
             unrealized_pnl=self.portfolio.unrealized(books),
             trading_state=self.store.trading_state().state,
+            subaccount=self.client.subaccount or 0,
         )
 
     # ---------------------------------------------------------------- the end

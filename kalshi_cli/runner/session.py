@@ -415,6 +415,7 @@ def describe(
         f"kalshi trade: env {env}, {mode}, {bound}",
         f"strategy        {strategy.name} ({params_text(params)})",
         f"markets         {selection.describe()}",
+        f"subaccount      {_subaccount_text(options)}",
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
         f"state file      intent writes {config.state_durability()}"
@@ -514,6 +515,14 @@ def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> Non
         loop.clock.sleep(0.05)
 
 
+def _subaccount_text(options: TradeOptions) -> str:
+    n = options.subaccount
+    where = "the paper venue's" if options.paper else "the account's"
+    if n is None:
+        return f"0 ({where} primary, the exchange's default; --subaccount N for another)"
+    return f"{n} ({where}: every order, read and position limit of this loop is {n}'s)"
+
+
 def _wants_group(options: TradeOptions) -> bool:
     return options.order_group and not options.dry_run and not options.paper
 
@@ -607,8 +616,14 @@ def trade(
             paper.refuse_leftovers(store, state_path)
             # the markets and their reference data from the exchange; the orders go local
             markets = select_markets(client, selection)
-            venue = paper.build_venue(client, markets, clock, options.paper_balance)
+            venue = paper.build_venue(
+                client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
+            )
             client = cast("KalshiClient", paper.PaperClient(client, venue))
+        if options.subaccount is not None:
+            # from the reconcile on, every order, read and kill of the loop is the subaccount's
+            # (client/subaccount_scope.py); a paper client sets its venue client's
+            client.subaccount = options.subaccount
         report = reconcile(client, store, clock, read_lag_s)
         log.emit("reconciled", report.to_json())
         if venue is None:
@@ -653,6 +668,7 @@ def trade(
                 "strategy": options.strategy,
                 "markets": len(markets),
                 "env": env,
+                "subaccount": client.subaccount or 0,
                 **({"paper": True} if options.paper else {}),
             },
         )
