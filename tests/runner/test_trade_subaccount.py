@@ -22,14 +22,19 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.client.client import LANDING_WINDOW_S
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.client.subaccount_scope import acting_on
-from kalshi_cli.errors import UsageError
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import OrderOutcomeUnknown, UsageError
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import BookSide, Order, TimeInForce
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import Action, BookSide, Order, Side, TimeInForce
+from kalshi_cli.orders import OrderRequest, OrderService
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path
+from kalshi_cli.runner.session import reconcile
 from kalshi_cli.sim.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
@@ -326,3 +331,48 @@ def test_a_paper_session_on_a_subaccount_trades_and_books_there(
     text = out.read_text()
     assert "PAPER subaccount      2" in text, text[-2000:]
     assert "PAPER   subaccount      2" in text, text[-2000:]  # the summary's line
+
+
+class HeldInTheNetwork(KalshiClient):
+    """A client whose order requests are held in the network: the answer never comes back,
+    and the test lets the request land later (`land`)."""
+
+    held: list[CreateOrder]
+
+    def create_order(self, order: CreateOrder) -> CreateOrderResult:
+        self.held = [*getattr(self, "held", []), order]
+        raise OrderOutcomeUnknown("the answer was lost", client_order_id=order.client_order_id)
+
+
+def test_a_loop_on_1_never_calls_an_order_of_0_whose_answer_was_lost_never_placed(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The start's reconcile looks an awaiting intent up among the orders of the intent's own
+    subaccount: the loop's client lists only its subaccount's, and an order resting on 0
+    whose answer was lost must not be marked rejected ("never placed") by a loop on 1."""
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    mine = client_for(account)
+    _funded_subaccount(mine)
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    clock = ManualClock(time.time())  # float-ok: wall time
+    with (
+        HeldInTheNetwork(api_base=account.api_base, key_id=account.key_id, private_key=key) as held,
+        Store.open(tmp_path / "state.db", clock=clock) as store,
+    ):
+        service = OrderService(held, store, clock=clock)
+        request = OrderRequest(TICKER, Side.YES, Action.BUY, Decimal(3), Decimal("0.05"))
+        with pytest.raises(OrderOutcomeUnknown):
+            service.place(service.prepare(request))
+        (create,) = held.held
+        placed = mine.create_order(create).order_id  # it lands on 0, the exchange's default
+        clock.advance(LANDING_WINDOW_S + 60)  # long past the window in which it could land
+        mine.subaccount = 1  # as `kalshi trade --subaccount 1` sets it before the reconcile
+        report = reconcile(mine, store, clock)
+        row = store.get_intent(create.client_order_id)
+        assert row is not None
+        assert (row.subaccount, row.status, row.order_id) == (0, "resting", placed), row
+        assert create.client_order_id not in report.not_on_exchange
+    mine.subaccount = None
+    assert [o.order_id for o in resting_on(mine, 0)] == [placed]
+    mine.close()
