@@ -25,7 +25,7 @@ these locks and keep working while a loop runs.
 A subaccount is not an account of its own for this rule: `kalshi trade --subaccount N` takes the
 same account lock whatever N, so a second loop on another subaccount of the account is refused.
 The subaccounts share the key, the exchange's write budget of the account and the kill switch
-(`cancel-all` names no subaccount and cancels every one of them), which is what the rule guards.
+(`cancel-all` without `--subaccount` cancels on every one), which is what the rule guards.
 """
 
 from __future__ import annotations
