@@ -5,7 +5,8 @@ Live, as a process on the simulator over loopback: a loop on subaccount 1 quotes
 stopped by SAFE_MODE, resumed and stopped by SIGTERM, and an order resting on subaccount 0
 placed by hand survives all of it; a second loop on another subaccount of the same account is
 refused (one loop per account, whatever its subaccount); a loop on 0 does not book 1's fill,
-and a loop on 1 starts with it. Paper: the session trades on the venue's subaccount N and books
+and a loop on 1 starts with it; a loop on 1 never marks an order of 0 whose answer was lost
+"never placed". Paper: the session trades on the venue's subaccount N and books
 its fills there. A bad number is refused before anything is sent or written.
 """
 
