@@ -719,6 +719,7 @@ class TradeLoop:
             "state": self._state,
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
+            "subaccount": self.client.subaccount or 0,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place

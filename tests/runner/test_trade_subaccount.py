@@ -12,6 +12,7 @@ its fills there. A bad number is refused before anything is sent or written.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -184,6 +185,10 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
         assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
         hand_survives()
         assert _started(log)["subaccount"] == 1
+        # `kalshi status --json` names the subaccount the running loop trades (its heartbeat)
+        status = kalshi(env, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["loop_subaccount"] == 1
 
         # another subaccount of the same account, another state file: still one loop
         elsewhere = trade_env(trader, tmp_path / "home2", tmp_path / "other.db")
