@@ -30,6 +30,7 @@ from kalshi_cli.client.subaccount_scope import acting_on
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import OrderOutcomeUnknown, UsageError
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import Action, BookSide, Order, Side, TimeInForce
 from kalshi_cli.orders import OrderRequest, OrderService
@@ -37,10 +38,12 @@ from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path
 from kalshi_cli.runner.session import reconcile
+from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
+from tests.runner.fakes import make_rig
 from tests.runner.simproc import (
     Book,
     client_for,
@@ -382,3 +385,33 @@ def test_a_loop_on_1_never_calls_an_order_of_0_whose_answer_was_lost_never_place
     mine.subaccount = None
     assert [o.order_id for o in resting_on(mine, 0)] == [placed]
     mine.close()
+
+
+def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: Path) -> None:
+    """The `user_orders` channel covers every subaccount of the account and names each order's
+    (`subaccount_number`, asyncapi.yaml): an order resting on another subaccount is another
+    book's, and must not count against this loop's limits (its `resting_orders`), while one
+    placed by hand on the loop's own subaccount does."""
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    shape = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, quote.order_id))
+    before = rig.loop.summary().resting_orders
+
+    def resting(order_id: str, subaccount: int) -> FeedEvent:
+        msg = shape | {
+            "order_id": order_id,
+            "client_order_id": order_id,
+            "status": "resting",
+            "fill_count_fp": "0.00",
+            "remaining_count_fp": "5.00",
+            "subaccount_number": subaccount,
+        }
+        return FeedEvent(EventKind.USER_ORDER, quote.ticker, msg)
+
+    rig.clock.advance(0.01)
+    rig.loop.tick([resting("on-subaccount-1", 1)], full=False)
+    assert rig.loop.summary().resting_orders == before
+    rig.clock.advance(0.01)
+    rig.loop.tick([resting("by-hand-on-0", 0)], full=False)
+    assert rig.loop.summary().resting_orders == before + 1
