@@ -227,6 +227,28 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     return fills
 
 
+def check_subaccount(client: KalshiClient, number: int) -> None:
+    """`--subaccount N` names a subaccount the account has (0 always is), or nothing starts:
+    the exchange lists no orders of one it does not have and refuses every order to it."""
+    if number == 0:
+        return
+    try:
+        numbers = {b.subaccount for b in client.subaccount_balances()}
+    except KalshiError as exc:
+        refused = StartupRefused(
+            f"could not list the account's subaccounts: {exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`), then start again",
+        )
+        refused.exit_code = exc.exit_code
+        raise refused from exc
+    if number not in numbers:
+        raise StartupRefused(
+            f"the account has no subaccount {number}; not trading",
+            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
+            "one and `kalshi subaccount transfer` funds it",
+        )
+
+
 def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
     exchange = {p.ticker: p.position for p in client.get_positions() if p.position != 0}
     ours = {m.ticker: m.position for m in portfolio.open_positions()}
@@ -621,6 +643,8 @@ def trade(
             )
             client = cast("KalshiClient", paper.PaperClient(client, venue))
         if options.subaccount is not None:
+            if venue is None:
+                check_subaccount(client, options.subaccount)
             # from the reconcile on, every order, read and kill of the loop is the subaccount's
             # (client/subaccount_scope.py); a paper client sets its venue client's
             client.subaccount = options.subaccount

@@ -415,3 +415,26 @@ def test_a_user_orders_message_of_another_subaccount_is_not_the_loops(tmp_path: 
     rig.clock.advance(0.01)
     rig.loop.tick([resting("by-hand-on-0", 0)], full=False)
     assert rig.loop.summary().resting_orders == before + 1
+
+
+@pytest.mark.slow
+def test_a_subaccount_the_account_does_not_have_is_refused_before_any_order(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Without the check, each order was refused by the exchange (400: no such subaccount), or
+    the order group's creation failed with a hint about the connection."""
+    sim.create_market(TICKER)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    other.close()
+    trader = sim.new_account(balance_cents=10_000_000)
+    env = trade_env(trader, tmp_path / "home", tmp_path / "state.db")
+    log = tmp_path / "trade.log"
+    command = trade_command("market-maker", TICKER, log, "--once", "--no-order-group")
+    done = kalshi(env, *command[3:], "--subaccount", "5")
+    assert done.returncode == ExitCode.REJECTED, done.stderr
+    assert "the account has no subaccount 5; not trading" in done.stderr, done.stderr
+    assert "kalshi subaccount create" in done.stderr
+    assert not any(e["event"] == "order_placed" for e in log_events(log))
+    with Store.open(tmp_path / "state.db") as store:
+        assert store.intents() == []
