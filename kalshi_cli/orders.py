@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from kalshi_cli.clock import Clock
     from kalshi_cli.config import Located
     from kalshi_cli.models import Position
-    from kalshi_cli.store import IntentRecord, Store
+    from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
@@ -851,6 +851,9 @@ class TradingStatus:
     last_heartbeat: str | None = None  # "SOURCE at UNIX_SECONDS", as --json has always had it
     history: tuple[dict[str, Any], ...] = ()
     heartbeat_at: float | None = None  # float-ok: unix seconds of that heartbeat
+    # the subaccount the loop of that heartbeat trades (`kalshi trade --subaccount`), when the
+    # heartbeat names one (a loop before it did not)
+    loop_subaccount: int | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -861,8 +864,15 @@ class TradingStatus:
         }
         if self.exists:
             document["last_heartbeat"] = self.last_heartbeat
+            if self.loop_subaccount is not None:
+                document["loop_subaccount"] = self.loop_subaccount
             document["history"] = list(self.history)
         return document
+
+
+def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
+    number = beat.detail.get("subaccount") if beat is not None and beat.source == "trade" else None
+    return number if isinstance(number, int) else None
 
 
 def trading_status(state_path: Path) -> TradingStatus:
@@ -890,6 +900,7 @@ def trading_status(state_path: Path) -> TradingStatus:
         ),
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
         heartbeat_at=None if beat is None else beat.at,
+        loop_subaccount=_loop_subaccount(beat),
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -220,11 +220,19 @@ def resolve_unknown(
     # a listing answers the state up to the read lag old: an order that landed at the end of
     # the window shows only that much later
     wait = max(grace_s, LANDING_WINDOW_S) + read_lag_s
-    by_ticker: dict[str, dict[str, Order]] = {}
+    from kalshi_cli.client.subaccount_scope import acting_on
+
+    by_market: dict[tuple[str, int | None], dict[str, Order]] = {}
     for intent in _unsettled(store):
-        orders = by_ticker.get(intent.ticker)
+        # a client acting on one subaccount (`kalshi trade --subaccount N`) lists that one's
+        # orders only: an intent of another is looked up among its own subaccount's, or an
+        # order resting there would be called never placed
+        scope = None if client.subaccount is None else intent.subaccount
+        orders = by_market.get((intent.ticker, scope))
         if orders is None:
-            orders = by_ticker[intent.ticker] = _orders_of_both_tiers(client, intent.ticker)
+            with acting_on(client, scope):
+                orders = _orders_of_both_tiers(client, intent.ticker)
+            by_market[(intent.ticker, scope)] = orders
         order = orders.get(intent.client_order_id)
         if order is not None:
             apply_order(store, order, now=now)

@@ -108,6 +108,21 @@ def trade_command(
         str,
         typer.Option("--paper-balance", help="The paper session's starting cash, in dollars."),
     ] = "1000",
+    subaccount: Annotated[
+        int | None,
+        typer.Option(
+            "--subaccount",
+            min=0,
+            max=63,
+            help="Trade on subaccount N (0 is the primary account, 1-63 numbered ones): every "
+            "order, cancel, order group and read of orders, fills, positions and settlements "
+            "is N's, and the risk rules count N's positions and orders (no rule reads a "
+            "balance). Still one loop per account: a loop on another subaccount of the same "
+            "account is refused. With --paper, the paper venue's subaccount N holds "
+            "--paper-balance. [default: the exchange's, 0]",
+            show_default=False,
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -125,6 +140,8 @@ def trade_command(
     Example: kalshi trade --strategy spike --duration 60
 
     Paper trading: kalshi trade --strategy market-maker --paper --env demo --duration 600
+
+    On a subaccount: kalshi trade --strategy spike --markets KXBTCD-25DEC31-T100000 --subaccount 2
     """
     from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S
     from kalshi_cli.runner.launch import run_trade
@@ -138,7 +155,7 @@ def trade_command(
         live=live,
         log_file=log_file,
         order_group=order_group,
-        paper=(paper, paper_balance),
+        venue=(paper, paper_balance, subaccount),
     )
     app = current()
     settings = app.settings(env.value if env else None)
@@ -195,8 +212,10 @@ def _options(
     live: bool,
     log_file: Path | None,
     order_group: bool = True,
-    paper: tuple[bool, str] = (False, "1000"),
+    venue: tuple[bool, str, int | None] = (False, "1000", None),
 ) -> TradeOptions:
+    """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
+    `--subaccount`)."""
     from decimal import Decimal, InvalidOperation
 
     from kalshi_cli.errors import UsageError
@@ -209,7 +228,7 @@ def _options(
     duration, max_ticks = bounds
     if sum(1 for x in (markets, series, event) if x) > 1:
         raise UsageError("give at most one of --markets, --series and --event")
-    paper_on, paper_balance = paper
+    paper_on, paper_balance, subaccount = venue
     try:
         balance = Decimal(paper_balance)
     except InvalidOperation:
@@ -228,4 +247,5 @@ def _options(
         order_group=order_group,
         paper=paper_on,
         paper_balance=balance,
+        subaccount=subaccount,
     )

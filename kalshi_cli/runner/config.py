@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.risk import RiskLimits
 
+MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
+
 TRADE_KEYS = frozenset(
     {
         "markets",
@@ -94,6 +96,9 @@ class TradeOptions:
     order_group: bool = True  # run the orders inside one server-side order group
     paper: bool = False  # fill orders locally against the live book (runner/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
+    # the subaccount every order, read and risk rule of the loop acts on (None: the exchange's
+    # default, 0); with --paper, the venue's subaccount of that number
+    subaccount: int | None = None
 
     def __post_init__(self) -> None:
         if self.paper and (self.live or self.dry_run):
@@ -104,6 +109,8 @@ class TradeOptions:
             )
         if self.paper_balance <= 0:
             raise UsageError("--paper-balance must be positive")
+        if self.subaccount is not None and not 0 <= self.subaccount <= MAX_SUBACCOUNT:
+            raise UsageError(f"--subaccount must be 0-{MAX_SUBACCOUNT}, not {self.subaccount}")
         given = [
             n for n, v in (("--duration", self.duration_s), ("--max-ticks", self.max_ticks)) if v
         ]

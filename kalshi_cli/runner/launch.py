@@ -49,7 +49,8 @@ def run_trade(
     # a dry run and a paper session send no order: they lock only their own file
     sends = not (options.dry_run or options.paper)
     account = f"{connection.key_id}@{connection.api_base}" if sends else None
-    with acquire(state_path, account=account, now=time.time()):  # float-ok: wall time
+    now = time.time()  # float-ok: wall time
+    with acquire(state_path, account=account, now=now, subaccount=options.subaccount):
         telemetry: LoopTelemetry | None = None
         stop_metrics: Callable[[], None] | None = None
         if metrics_port:

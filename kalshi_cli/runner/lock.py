@@ -21,6 +21,11 @@ never deleted (deleting a lock file lets two processes lock two different files)
 writes its pid, host, start time, state file and account into the file, so the refusal names
 the loop to stop. Other commands (`kalshi check ...`, `cancel-all`, `positions`, ...) never take
 these locks and keep working while a loop runs.
+
+A subaccount is not an account of its own for this rule: `kalshi trade --subaccount N` takes the
+same account lock whatever N, so a second loop on another subaccount of the account is refused.
+The subaccounts share the key, the exchange's write budget of the account and the kill switch
+(`cancel-all` without `--subaccount` cancels on every one), which is what the rule guards.
 """
 
 from __future__ import annotations
@@ -117,8 +122,9 @@ class TradeLock:
             handle.close()
             raise LoopAlreadyRunning(
                 f"another trade loop ({_describe(text)}) holds {what}; stop it first",
-                hint="one loop per state file and account; `kalshi check heartbeat` shows it, "
-                "SIGTERM stops it cleanly",
+                hint="one loop per state file and account (every subaccount of an account "
+                "counts as that account); `kalshi check heartbeat` shows it, SIGTERM stops it "
+                "cleanly",
             ) from None
         except BaseException:
             handle.close()
@@ -145,15 +151,19 @@ def acquire(
     account: str | None,
     now: float,
     lock_dir: Path | None = None,
+    subaccount: int | None = None,
 ) -> TradeLock:
     """Lock the state file, then (when given) the account; LoopAlreadyRunning names the loop
-    that holds either. `account` is "<key id>@<exchange endpoint>"."""
+    that holds either. `account` is "<key id>@<exchange endpoint>"; `subaccount` (the loop's
+    `--subaccount`) is written for the refusal to name, and locks nothing of its own: the
+    account's lock is one for all its subaccounts."""
     holder = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started": iso_utc(now),
         "state": str(state_path),
         "account": account.split("@", 1)[0] if account else None,
+        **({"subaccount": subaccount} if subaccount is not None else {}),
     }
     state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as Store.open makes it
     lock = TradeLock()
@@ -184,5 +194,6 @@ def _describe(text: str) -> str:
         if isinstance(data, dict) and "pid" in data:
             where = f" on {data['host']}" if data.get("host") else ""
             state = f", state file {data['state']}" if data.get("state") else ""
-            return f"pid {data['pid']}{where}, started {data.get('started', '?')}{state}"
+            sub = f", subaccount {data['subaccount']}" if data.get("subaccount") is not None else ""
+            return f"pid {data['pid']}{where}, started {data.get('started', '?')}{state}{sub}"
     return "pid unknown: it is still starting"

@@ -144,6 +144,7 @@ class TradeLoop(MarketPass, LoopWatch):
             "state": self._state,
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
+            "subaccount": self.client.subaccount or 0,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place
@@ -176,6 +177,7 @@ class TradeLoop(MarketPass, LoopWatch):
             daily_pnl=self.store.daily_realized_pnl(utc_day(self.clock.wall())),
             unrealized_pnl=self.portfolio.unrealized(books),
             trading_state=self.store.trading_state().state,
+            subaccount=self.client.subaccount or 0,
         )
 
     # ---------------------------------------------------------------- the end

@@ -49,6 +49,9 @@ class LoopWatch(LoopBase):
         return changed, went_stale
 
     def _order_update(self, data: Any) -> None:
+        number = data.get("subaccount_number")  # the channel covers every subaccount
+        if isinstance(number, int) and number != (self.client.subaccount or 0):
+            return  # another subaccount's order: another book, never this loop's
         order_id = str(data.get("order_id", ""))
         ticker = str(data.get("ticker", ""))
         status = str(data.get("status", ""))

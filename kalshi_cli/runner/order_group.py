@@ -6,8 +6,8 @@ exchange with a contracts limit over a rolling 15 s window (`trade.order_group_l
 `risk.max_order_count` x `risk.max_orders_per_minute`, the most contracts the loop's own rules let
 it send in a minute, so the exchange trips only on matching the loop never meant) and writes its id
 and subaccount to the state file (`killswitch.remember_order_group`) before placing anything in it.
-The loop has no subaccount setting: its client acts on the exchange's defaults, so the group is on
-subaccount 0 (a client set to another puts it there). Every order of the run carries the group's
+The group is on the subaccount the loop's client acts on (`kalshi trade --subaccount N`; without
+it the exchange's default, 0), and is remembered with it. Every order of the run carries the group's
 id. The kill switch, from any process, triggers every group the state file lists: the exchange
 cancels the group's orders and refuses new ones in it, even if this process is hung or was killed.
 When the exchange refuses an order because the group was triggered (its limit hit, or the kill

@@ -17,7 +17,9 @@ Two pieces put it between the loop and the exchange:
   positions, balance, settlements) goes to the venue's client. The real client is reachable
   only through the forwarding methods listed in `EXCHANGE_READS`: there is no attribute through
   which an order could reach the exchange, and a test proves no write request arrives there.
-  Its `subaccount` is the venue client's, so a loop set to a subaccount trades and reads there.
+  Its `subaccount` is the venue client's, so a loop set to a subaccount trades and reads there:
+  `kalshi trade --paper --subaccount N` builds the venue with subaccounts 1..N, the whole
+  `--paper-balance` on N, and sets N on this client (the state file books N's fills).
 - `PaperFeed`, the loop's feed: the live `MarketData` (WebSocket, REST fallback), subscribed to
   public channels only (books, tickers, trades, lifecycle), whose events feed the venue (each
   book change, each public trade, each determination) in the loop's own thread before the loop
@@ -220,10 +222,16 @@ def _trade(msg: Mapping[str, Any]) -> tuple[Decimal, Decimal, Side] | None:
 
 
 def build_venue(
-    exchange: KalshiClient, markets: Iterable[Market], clock: Clock, balance: Decimal
+    exchange: KalshiClient,
+    markets: Iterable[Market],
+    clock: Clock,
+    balance: Decimal,
+    *,
+    subaccount: int = 0,
 ) -> LocalVenue:
     """A venue for `markets`, described by the exchange's own reference data (tick grids,
-    series and event fees), holding `balance`."""
+    series and event fees), holding `balance` on `subaccount` (`--subaccount N`: subaccounts
+    1..N created, as `kalshi subaccount create` would, and the whole balance moved to N)."""
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.venue.reference import from_rest
 
@@ -238,7 +246,19 @@ def build_venue(
         if isinstance(s, str) and s and s not in series:
             series[s] = _inner(exchange.get_series(s), "series")
     infos = from_rest(series.values(), events.values(), [m.raw for m in markets])
-    return LocalVenue(clock, infos.values(), balance=balance)
+    venue = LocalVenue(clock, infos.values(), balance=balance)
+    if subaccount:
+        core = venue.exchange
+        while core.subaccount_numbers(venue.account)[-1] < subaccount:
+            core.create_subaccount(venue.account)
+        core.transfer(
+            venue.account,
+            client_transfer_id="paper-start",
+            from_subaccount=0,
+            to_subaccount=subaccount,
+            amount_cents=int(balance * 100),  # all of it, as LocalVenue holds it (cents)
+        )
+    return venue
 
 
 def _inner(body: Mapping[str, Any], key: str) -> dict[str, Any]:

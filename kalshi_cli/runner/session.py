@@ -228,6 +228,28 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     return fills
 
 
+def check_subaccount(client: KalshiClient, number: int) -> None:
+    """`--subaccount N` names a subaccount the account has (0 always is), or nothing starts:
+    the exchange lists no orders of one it does not have and refuses every order to it."""
+    if number == 0:
+        return
+    try:
+        numbers = {b.subaccount for b in client.subaccount_balances()}
+    except KalshiError as exc:
+        refused = StartupRefused(
+            f"could not list the account's subaccounts: {exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`), then start again",
+        )
+        refused.exit_code = exc.exit_code
+        raise refused from exc
+    if number not in numbers:
+        raise StartupRefused(
+            f"the account has no subaccount {number}; not trading",
+            hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the next "
+            "one and `kalshi subaccount transfer` funds it",
+        )
+
+
 def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
     exchange = {p.ticker: p.position for p in client.get_positions() if p.position != 0}
     ours = {m.ticker: m.position for m in portfolio.open_positions()}
@@ -416,6 +438,7 @@ def describe(
         f"kalshi trade: env {env}, {mode}, {bound}",
         f"strategy        {strategy.name} ({params_text(params)})",
         f"markets         {selection.describe()}",
+        f"subaccount      {_subaccount_text(options)}",
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
         f"state file      intent writes {config.state_durability()}"
@@ -515,6 +538,14 @@ def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> Non
         loop.clock.sleep(0.05)
 
 
+def _subaccount_text(options: TradeOptions) -> str:
+    n = options.subaccount
+    where = "the paper venue's" if options.paper else "the account's"
+    if n is None:
+        return f"0 ({where} primary, the exchange's default; --subaccount N for another)"
+    return f"{n} ({where}: every order, read and position limit of this loop is {n}'s)"
+
+
 def _wants_group(options: TradeOptions) -> bool:
     return options.order_group and not options.dry_run and not options.paper
 
@@ -608,8 +639,16 @@ def trade(
             paper.refuse_leftovers(store, state_path)
             # the markets and their reference data from the exchange; the orders go local
             markets = select_markets(client, selection)
-            venue = paper.build_venue(client, markets, clock, options.paper_balance)
+            venue = paper.build_venue(
+                client, markets, clock, options.paper_balance, subaccount=options.subaccount or 0
+            )
             client = cast("KalshiClient", paper.PaperClient(client, venue))
+        if options.subaccount is not None:
+            if venue is None:
+                check_subaccount(client, options.subaccount)
+            # from the reconcile on, every order, read and kill of the loop is the subaccount's
+            # (client/subaccount_scope.py); a paper client sets its venue client's
+            client.subaccount = options.subaccount
         report = reconcile(client, store, clock, read_lag_s)
         log.emit("reconciled", report.to_json())
         if venue is None:
@@ -654,6 +693,7 @@ def trade(
                 "strategy": options.strategy,
                 "markets": len(markets),
                 "env": env,
+                "subaccount": client.subaccount or 0,
                 **({"paper": True} if options.paper else {}),
             },
         )

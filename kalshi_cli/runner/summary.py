@@ -63,6 +63,7 @@ class Summary:
     daily_pnl: Decimal  # today (UTC), every run, as the circuit breaker counts it
     unrealized_pnl: Decimal
     trading_state: str
+    subaccount: int = 0  # the one the loop acts on (`--subaccount`; 0, the exchange's default)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,6 +85,7 @@ class Summary:
             f"realized P&L    {_money(self.realized_pnl)} this run, {_money(self.daily_pnl)} today",
             f"unrealized P&L  {_money(self.unrealized_pnl)}",
             f"trading state   {self.trading_state}",
+            f"subaccount      {self.subaccount}",
         ]
 
 
