@@ -16,7 +16,8 @@ exponent that was added to it (a Decimal sum's exponent is the least of its term
 dropped sum needs none smaller. So every answer that reads `volume_24h` is unchanged
 (tests/sim/test_volume_window.py compares it, at every tick across the 24-hour edge, with the
 old per-trade window). The arrays drop their front when half of them is spent: memory is
-16 bytes per distinct trade time of the last 24 hours, flat once a day has passed.
+16 bytes per distinct trade time of the last 24 hours, up to twice that before a compaction,
+flat once a day has passed (tests/sim/test_volume_window_limits.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from decimal import Decimal
 
 _HUNDRED = Decimal(100)
 _COMPACT_AT = 512  # drop the spent front once it is this long and half of the arrays
+# an entry's hundredths fit an int64; a larger count of one time (no limit on an order's count
+# refuses it) takes more entries of that time, which a trim drops together
+_Q_MAX = (1 << 63) - 1
 
 
 _HUNDREDTHS: dict[Decimal, int] = {}  # count -> its hundredths (by value: 1 and 1.00 are 100)
@@ -61,14 +65,19 @@ class VolumeWindow:
         hundredths = _HUNDREDTHS.get(count)
         if hundredths is None:
             hundredths = _hundredths(count)
-        times = self._times
-        if len(times) > self._head and times[-1] == time:
-            self._counts[-1] += hundredths
+        times, counts = self._times, self._counts
+        if len(times) > self._head and times[-1] == time and counts[-1] + hundredths <= _Q_MAX:
+            counts[-1] += hundredths
             return
         if len(times) == self._head:
             self.oldest = time
-        times.append(time)
-        self._counts.append(hundredths)
+        while True:  # past an int64 of hundredths: more entries of the same time
+            part = min(hundredths, _Q_MAX)
+            counts.append(part)  # the count first: the arrays never go out of step
+            times.append(time)
+            hundredths -= part
+            if not hundredths:
+                return
 
     def trim(self, cutoff: float) -> Decimal:  # float-ok: unix seconds
         """Drop the entries whose time is `<= cutoff`; return their contracts (0 if none)."""
