@@ -4,7 +4,8 @@ Each request goes through the same four steps:
 
 1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
    bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
-2. httpx's transport sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh
+2. The client's HTTP/1.1 transport (http11.py; httpx's own with a proxy) sends it with explicit
+   timeouts; `KalshiAuth` signs every attempt afresh
    (`_send`: with no proxy configured, straight to the transport, as httpx.Client would).
 3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
    becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
@@ -39,6 +40,7 @@ from urllib.request import getproxies
 import httpx
 
 from kalshi_cli import __version__
+from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy
@@ -184,7 +186,7 @@ class ClientBase:
         # `httpx.Client.request` as before.
         self._direct: httpx.BaseTransport | None = None
         if transport is not None or not getproxies():
-            transport = self._direct = transport or httpx.HTTPTransport(verify=tls)
+            transport = self._direct = transport or Http11Transport(verify=tls)
         # full URLs and no empty params: httpx merging a base URL or an empty query costs
         # about 12 microseconds each per request (benchmarks/bench_client.py)
         self._http = _Http(
