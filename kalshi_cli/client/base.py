@@ -178,15 +178,17 @@ class ClientBase:
             else None
         )
         self._timeout = timeout
-        tls = _tls_for(base)
         # With no proxy configured, httpx.Client sends every request to its one transport, so
-        # `_send` hands requests there itself (`_direct`): the transport httpx would make is
-        # made here. A proxy from the environment is honoured, as httpx does, only when no
+        # `_send` hands requests there itself (`_direct`): the client's own transport
+        # (http11.py), which builds its TLS context (`_tls_for`) only when it first connects
+        # over https. A proxy from the environment is honoured, as httpx does, only when no
         # transport is given; then httpx picks one per URL and every request goes through
-        # `httpx.Client.request` as before.
+        # `httpx.Client.request` as before. httpx.Client reads `verify` only for the
+        # transports it makes for proxies, so it is computed only when there are some.
+        proxies = getproxies()
         self._direct: httpx.BaseTransport | None = None
-        if transport is not None or not getproxies():
-            transport = self._direct = transport or Http11Transport(verify=tls)
+        if transport is not None or not proxies:
+            transport = self._direct = transport or Http11Transport(verify=lambda: _tls_for(base))
         # full URLs and no empty params: httpx merging a base URL or an empty query costs
         # about 12 microseconds each per request (benchmarks/bench_client.py)
         self._http = _Http(
@@ -195,7 +197,7 @@ class ClientBase:
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
-            verify=tls,
+            verify=_tls_for(base) if proxies else True,
         )
         self._timeouts = self._http.timeout.as_dict()
         self._extensions = {"timeout": self._timeouts}

@@ -37,7 +37,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -113,7 +113,13 @@ class _Connection:
 class Http11Transport(httpx.BaseTransport):
     """A drop-in for `httpx.HTTPTransport` for the client's requests (module docstring)."""
 
-    def __init__(self, *, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool | Callable[[], ssl.SSLContext | bool] = True,
+    ) -> None:
+        """`verify`: as httpx's (True: httpx's default context), or a function that makes
+        it, called only when the first https connection is made."""
         self._verify = verify
         self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
@@ -164,7 +170,13 @@ class Http11Transport(httpx.BaseTransport):
             import ssl
 
             verify = self._verify
-            context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context()
+            if callable(verify):
+                verify = verify()
+            context = (
+                verify
+                if isinstance(verify, ssl.SSLContext)
+                else httpx.create_ssl_context(verify=verify)  # as httpx.HTTPTransport makes it
+            )
             context.set_alpn_protocols(["http/1.1"])  # as httpcore offers it without HTTP/2
             self._tls = context
         return self._tls
