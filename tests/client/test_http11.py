@@ -642,3 +642,34 @@ def test_a_header_h11_would_refuse_is_refused_as_httpx_transport_refuses_it(
         with sender, pytest.raises(httpx.LocalProtocolError):
             sender.handle_request(request)
     assert not any(server.requests)  # neither wrote a byte of the request
+
+
+def test_an_ipv6_literal_host_is_connected_to_without_its_brackets(
+    transport: Http11Transport,
+) -> None:
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:  # no IPv6 loopback here: what is checked is then the refusal's class
+        with pytest.raises(httpx.ConnectError):
+            get(transport, "http://[::1]:9/x")
+        return
+    with listener:
+        port = listener.getsockname()[1]
+        done = threading.Event()
+        seen: list[bytes] = []
+
+        def serve_one() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                seen.append(read_request(conn))
+                conn.sendall(answer("200 OK", b"v6"))
+                conn.recv(1)  # until the client closes
+            done.set()
+
+        thread = threading.Thread(target=serve_one, daemon=True)
+        thread.start()
+        assert get(transport, f"http://[::1]:{port}/x").content == b"v6"
+        transport.close()
+        assert done.wait(DEADLINE_S)
+        thread.join(DEADLINE_S)
+    assert seen[0].startswith(f"GET /x HTTP/1.1\r\nHost: [::1]:{port}\r\n".encode())
