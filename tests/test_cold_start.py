@@ -388,6 +388,9 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     # the markets may generate (the order request shapes of `client.requests` load with the
     # first order call, the config file's parsed document only with a config file) (#17)
     assert generated <= MARKETS_JSON_DATACLASSES, sorted(generated - MARKETS_JSON_DATACLASSES)
+    # the client's own HTTP/1.1 transport: not httpx's, whose httpcore, h11 and anyio cost
+    # 15-30 ms of every network command's start (#17, session 8)
+    assert not [m for m in modules if m.startswith(("httpcore", "h11", "anyio"))]
 
 
 def test_a_network_command_compiles_no_pattern_of_ours_at_import(tmp_path: Path) -> None:

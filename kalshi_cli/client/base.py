@@ -4,7 +4,8 @@ Each request goes through the same four steps:
 
 1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
    bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
-2. httpx's transport sends it with explicit timeouts; `KalshiAuth` signs every attempt afresh
+2. The client's HTTP/1.1 transport (http11.py; httpx's own with a proxy) sends it with explicit
+   timeouts; `KalshiAuth` signs every attempt afresh
    (`_send`: with no proxy configured, straight to the transport, as httpx.Client would).
 3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
    becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
@@ -39,6 +40,7 @@ from urllib.request import getproxies
 import httpx
 
 from kalshi_cli import __version__
+from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy
@@ -176,15 +178,17 @@ class ClientBase:
             else None
         )
         self._timeout = timeout
-        tls = _tls_for(base)
         # With no proxy configured, httpx.Client sends every request to its one transport, so
-        # `_send` hands requests there itself (`_direct`): the transport httpx would make is
-        # made here. A proxy from the environment is honoured, as httpx does, only when no
+        # `_send` hands requests there itself (`_direct`): the client's own transport
+        # (http11.py), which builds its TLS context (`_tls_for`) only when it first connects
+        # over https. A proxy from the environment is honoured, as httpx does, only when no
         # transport is given; then httpx picks one per URL and every request goes through
-        # `httpx.Client.request` as before.
+        # `httpx.Client.request` as before. httpx.Client reads `verify` only for the
+        # transports it makes for proxies, so it is computed only when there are some.
+        proxies = getproxies()
         self._direct: httpx.BaseTransport | None = None
-        if transport is not None or not getproxies():
-            transport = self._direct = transport or httpx.HTTPTransport(verify=tls)
+        if transport is not None or not proxies:
+            transport = self._direct = transport or Http11Transport(verify=lambda: _tls_for(base))
         # full URLs and no empty params: httpx merging a base URL or an empty query costs
         # about 12 microseconds each per request (benchmarks/bench_client.py)
         self._http = _Http(
@@ -193,7 +197,7 @@ class ClientBase:
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
-            verify=tls,
+            verify=_tls_for(base) if proxies else True,
         )
         self._timeouts = self._http.timeout.as_dict()
         self._extensions = {"timeout": self._timeouts}
