@@ -460,74 +460,56 @@ MARKETS_JSON_DATACLASSES = {
     "kalshi_cli.units.BookOrder",
 }
 
-DATACLASS_PROBE = """
-import dataclasses, json, sys
+# A process that runs `kalshi ARGS` in itself, then names each object of a module of ours
+# that KEEP(name, value) selects, on stderr after LABEL (`_names_after`).
+_NAMES_PROBE = """
+import dataclasses, json, re, sys
 sys.argv = ["kalshi", *json.loads(sys.argv[1])]
 from kalshi_cli.__main__ import main
 try:
     main()
 except SystemExit as exc:
     code = exc.code
+def keep(name, value):
+    return KEEP
 found = sorted(
     f"{name}.{attr}"
     for name, module in list(sys.modules.items())
     if name.startswith("kalshi_cli")
     for attr, value in vars(module).items()
-    if isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == name
+    if keep(name, value)
 )
 sys.stdout.flush()
-sys.stderr.write("\\nDATACLASSES " + json.dumps(found) + "\\n")
+sys.stderr.write("\\nLABEL " + json.dumps(found) + "\\n")
 """
+
+
+def _names_after(args: list[str], home: Path, label: str, keep: str) -> set[str]:
+    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
+    probe = _NAMES_PROBE.replace("KEEP", keep).replace("LABEL", label)
+    done = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert f"{label} " in done.stderr, done.stderr
+    return set(json.loads(done.stderr.rsplit(f"{label} ", 1)[1].splitlines()[0]))
 
 
 def dataclasses_after(args: list[str], home: Path) -> set[str]:
     """The dataclasses of ours that `kalshi ARGS` generated (defined in a loaded module)."""
-    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", DATACLASS_PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    keep = (
+        "isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == name"
     )
-    assert "DATACLASSES " in done.stderr, done.stderr
-    return set(json.loads(done.stderr.rsplit("DATACLASSES ", 1)[1]))
-
-
-PATTERN_PROBE = """
-import json, re, sys
-sys.argv = ["kalshi", *json.loads(sys.argv[1])]
-from kalshi_cli.__main__ import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-found = sorted(
-    f"{name}.{attr}"
-    for name, module in list(sys.modules.items())
-    if name.startswith("kalshi_cli")
-    for attr, value in vars(module).items()
-    if isinstance(value, re.Pattern)
-)
-sys.stdout.flush()
-sys.stderr.write("\\nPATTERNS " + json.dumps(found) + "\\n")
-"""
+    return _names_after(args, home, "DATACLASSES", keep)
 
 
 def patterns_after(args: list[str], home: Path) -> set[str]:
     """The compiled regular expressions that modules of ours hold after `kalshi ARGS`."""
-    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", PATTERN_PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert "PATTERNS " in done.stderr, done.stderr
-    return set(json.loads(done.stderr.rsplit("PATTERNS ", 1)[1].splitlines()[0]))
+    return _names_after(args, home, "PATTERNS", "isinstance(value, re.Pattern)")
 
 
 def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
