@@ -159,7 +159,9 @@ def reconcile(
     doubtful = Doubtful(read_lag_s)
     resolve_unknown(client, store, report, now=now, grace_s=grace_s, read_lag_s=read_lag_s)
     resting = refresh_resting(client, store, report, now=now, doubtful=doubtful)
-    import_foreign_orders(store, resting, report, now=now, doubtful=doubtful)
+    import_foreign_orders(
+        store, resting, report, now=now, doubtful=doubtful, subaccount=client.subaccount
+    )
     correct_fills(client, store, report, since_ts=since_ts, now=now, doubtful=doubtful)
     doubtful.read_again(client, store, report, clock)
     report.still_unknown = [i.client_order_id for i in store.intents(status=[PENDING, UNKNOWN])]
@@ -304,14 +306,16 @@ def import_foreign_orders(
     *,
     now: float,
     doubtful: Doubtful | None = None,
+    subaccount: int | None = None,
 ) -> None:
-    """Step 3: resting orders the state file does not know are recorded as `external`."""
+    """Step 3: resting orders the state file does not know are recorded as `external`
+    (`subaccount`: the one the listing was of, for an order that names none)."""
     for order in resting.values():
         known = store.intent_by_order_id(order.order_id) or (
             store.get_intent(order.client_order_id) if order.client_order_id else None
         )
         if known is None:
-            import_order(store, order, now=now)
+            import_order(store, order, now=now, subaccount=subaccount)
             report.orders_imported.append(order.order_id)
         elif known.status != RESTING and apply_order(store, order, now=now, doubtful=doubtful):
             # resting on the exchange but not here: marked rejected by a reconcile that ran
@@ -378,7 +382,8 @@ def sync_fills(
             fill,
             client_order_id=intent.client_order_id if intent else None,
             strategy=intent.strategy if intent else None,
-            subaccount=intent.subaccount if intent else None,
+            # else the one the client lists: a fill naming none is of it
+            subaccount=intent.subaccount if intent else client.subaccount,
         )
         records.append(record)
         if record.subaccount and "subaccount_number" in fill.raw:
@@ -541,13 +546,18 @@ def apply_order(
     return False
 
 
-def import_order(store: Store, order: Order, *, now: float) -> None:
-    """An order the state file did not know (placed elsewhere): record it as external."""
+def import_order(store: Store, order: Order, *, now: float, subaccount: int | None = None) -> None:
+    """An order the state file did not know (placed elsewhere): record it as external. Its
+    subaccount is the one it names (sent to direct members), else `subaccount` (the one the
+    listing was of: a client acting on N lists N's only), else the primary (the spec's
+    default)."""
     from kalshi_cli.store import IntentRecord
 
     action, _ = from_book(order.book_side, order.yes_price, Side.YES)
-    # the spec's default where an order does not name its subaccount: the primary
-    subaccount = order.subaccount if order.subaccount is not None else 0
+    if order.subaccount is not None:
+        subaccount = order.subaccount
+    elif subaccount is None:
+        subaccount = 0
     store.record_intent(
         IntentRecord(
             client_order_id=order.client_order_id or f"external-{order.order_id}",

@@ -93,7 +93,11 @@ class FillSync(UnknownOrders):
             intent = self.store.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
-        record = fill_record_from_api(fill, client_order_id=coid, strategy=strategy)
+        # a fill that names no subaccount (sent to direct members only) is of the one the
+        # client lists: the loop's
+        record = fill_record_from_api(
+            fill, client_order_id=coid, strategy=strategy, subaccount=self.client.subaccount
+        )
         event = self.portfolio.apply_fill(
             fill.ticker,
             fill.book_side,

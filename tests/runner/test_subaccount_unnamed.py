@@ -1,0 +1,108 @@
+"""A loop on subaccount N books what the exchange lists without `subaccount_number` as N's.
+
+Kalshi sends `subaccount_number` on a fill or an order only to direct members (REFERENCE.md:
+the field is optional); a client acting on N (`kalshi trade --subaccount N`) lists N's only, so
+whatever it lists that names no subaccount is N's. Booked as 0's (the review find of session 8),
+the next start on N rebuilt a position without it and refused to start (positions differ), and
+a loop on 0 would have counted it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide, Fill, Order, TimeInForce, to_book
+from kalshi_cli.reconcile import reconcile
+from kalshi_cli.runner.portfolio import Portfolio
+from kalshi_cli.runner.session import rebuild
+from kalshi_cli.store import Store
+from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, trader
+
+
+def _unnamed_fill(order_id: str, ticker: str, book_side: str, yes_price: str) -> Fill:
+    data: dict[str, Any] = {
+        "fill_id": f"fill-of-{order_id}",
+        "trade_id": f"trade-of-{order_id}",
+        "order_id": order_id,
+        "ticker": ticker,
+        "market_ticker": ticker,
+        "book_side": book_side,
+        "count_fp": "1.00",
+        "yes_price_dollars": yes_price,
+        "is_taker": False,
+        "created_time": "2026-01-01T00:00:01Z",
+        "fee_cost": "0.000000",
+        "ts": 1_767_225_601,
+        # no "subaccount_number": not a direct member
+    }
+    return Fill.from_api(data)
+
+
+def test_the_loops_fill_sync_books_an_unnamed_fill_on_its_subaccount(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "s.db", strategy="market-maker")
+    rig.step(0.1)
+    quote = next(iter(rig.loop.portfolio.orders.values()))
+    rig.client.subaccount = 1  # as `kalshi trade --subaccount 1` sets it
+    book = to_book(quote.side, quote.action, quote.price)
+    fill = _unnamed_fill(quote.order_id, quote.ticker, book.book_side.value, str(book.yes_price))
+    rig.client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
+    assert rig.loop.executor.sync_fills(since_ts=0) == 1
+    assert {f.fill_id: f.subaccount for f in rig.store.iter_fills()} == {fill.fill_id: 1}
+    # what the next start on 1 compares with the exchange's position: the loop's own fill
+    live = rig.loop.portfolio.position(quote.ticker)
+    assert live != 0
+    again = Portfolio(list(rig.loop.portfolio.markets.values()))
+    rebuild(rig.store, again, 1)
+    assert again.position(quote.ticker) == live
+
+
+def test_the_start_reconcile_on_a_subaccount_books_an_unnamed_fill_there(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = FakeClient(exchange, trader(exchange), clock=clock)
+    client.subaccount = 1
+    ticker = next(iter(exchange.markets))
+    fill = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
+    client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 1}
+
+
+def test_the_start_reconcile_on_a_subaccount_imports_an_unnamed_order_there(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = FakeClient(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    placed = client.create_order(
+        CreateOrder(ticker, BookSide.BID, Decimal("0.02"), Decimal(3), TimeInForce.GTC)
+    )
+    shape = dict(client.get_order(placed.order_id).raw)
+    shape.pop("subaccount_number", None)  # not a direct member: the field is left out
+    client.subaccount = 1
+    client.iter_orders = lambda **_: iter([Order.from_api(shape)])  # type: ignore[method-assign]
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        row = store.intent_by_order_id(placed.order_id)
+    assert row is not None and row.subaccount == 1, row
+
+
+def test_a_client_on_no_subaccount_still_books_unnamed_fills_on_the_primary(
+    tmp_path: Path,
+) -> None:
+    """Unchanged without `--subaccount`: the spec's default, the primary (0)."""
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = FakeClient(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    fill = _unnamed_fill("hand-order", ticker, "bid", "0.4000")
+    client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        reconcile(client, store, clock=clock, read_lag_s=0.0)
+        assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 0}
