@@ -185,7 +185,7 @@ class ClientBase:
         # transport is given; then httpx picks one per URL and every request goes through
         # `httpx.Client.request` as before. httpx.Client reads `verify` only for the
         # transports it makes for proxies, so it is computed only when there are some.
-        proxies = getproxies()
+        proxies = {scheme: url for scheme, url in getproxies().items() if scheme != "no"}
         self._direct: httpx.BaseTransport | None = None
         if transport is not None or not proxies:
             transport = self._direct = transport or Http11Transport(verify=lambda: _tls_for(base))

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 READ_SIZE = 64 * 1024  # httpcore's READ_NUM_BYTES
 MAX_HEAD_BYTES = 100 * 1024  # httpcore's h11 max_incomplete_event_size
+MAX_LENGTH_DIGITS = 20  # h11's CONTENT_LENGTH_MAX_DIGITS
 KEEPALIVE_EXPIRY_S = 5.0  # httpx's default Limits.keepalive_expiry
 MAX_IDLE_PER_ORIGIN = 20  # httpx's default Limits.max_keepalive_connections
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -327,7 +328,8 @@ class Http11Transport(httpx.BaseTransport):
             raise httpx.ReadTimeout(str(exc), request=request) from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc), request=request) from exc
-        except _Fault as exc:
+        except (_Fault, ValueError) as exc:  # ValueError: a parse this module missed, never
+            # let through as anything but an answer that could not be read (sent, unknown)
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
 
     def _receive(
@@ -339,9 +341,13 @@ class Http11Transport(httpx.BaseTransport):
     ) -> tuple[httpx.Response, bool]:
         while True:
             version, status, reason, headers = _read_head(conn, timeout)
-            if status >= 200 or status == 101:
-                break  # other 1xx answers are skipped, as httpcore does
-        keep = whole and version == b"1.1" and status != 101
+            if status < 100:
+                raise _Fault("status_code should be in range [100, 999]")
+            if status == 101:  # h11: no upgrade was proposed, so a switch is a protocol error
+                raise _Fault("Received a 101 Switching Protocols without a pending proposal")
+            if status >= 200:
+                break  # 1xx answers are skipped, as httpcore does
+        keep = whole and version == b"1.1"
         lengths: list[bytes] = []
         codings: list[bytes] = []
         for name, value in headers:
@@ -362,7 +368,10 @@ class Http11Transport(httpx.BaseTransport):
                 raise _Fault("Only Transfer-Encoding: chunked is supported")
             body = _read_chunked(conn, timeout)
         elif lengths:
-            if not all(_is_digits(v) for v in lengths) or len(set(lengths)) > 1:
+            if (
+                not all(_is_digits(v) and len(v) <= MAX_LENGTH_DIGITS for v in lengths)
+                or len(set(lengths)) > 1
+            ):
                 raise _Fault("conflicting or malformed Content-Length headers")
             body = _read_exactly(conn, int(lengths[0]), timeout)
         else:
