@@ -302,11 +302,12 @@ def test_a_tls_handshake_failure_is_a_connect_error_and_nothing_sent(
     assert isinstance(info.value.__cause__, OSError)  # ssl.SSLError
 
 
-def test_a_certificate_the_bundle_does_not_trust_is_a_connect_error(
+def test_a_tls_alert_answering_the_hello_is_a_connect_error(
     serve: Callable[[Handler], RawServer],
 ) -> None:
-    """The no-CA context the client gives an http base fails closed on any certificate; the
-    handshake is refused the same way whatever the server sends."""
+    """A server that answers the ClientHello with a fatal alert (handshake_failure): nothing of
+    the request was written, so a ConnectError. (A real certificate refused for want of a
+    trusted CA, or for another host name: tests/client/test_http11_tls.py.)"""
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
