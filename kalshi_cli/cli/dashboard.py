@@ -56,11 +56,11 @@ def dashboard_command(
 ) -> None:
     """A live dashboard of a running bot, full screen, over SSH too.
 
-    Trading state and why, heartbeat and feed age, today's P&L with a chart, positions, resting
-    orders, the last fills with slippage and model_fair, risk denials by code, the checks and
-    the last alerts. Keys: p pause/resume, h halt, k kill switch (type KILL), / filter, ? help,
-    q quit. Without credentials or an exchange, the local panels keep working and the others
-    say why.
+    Trading state and why, the subaccount the loop trades, heartbeat and feed age, today's P&L
+    with a chart, positions, resting orders, the last fills with slippage and model_fair, risk
+    denials by code, the checks and the last alerts. Keys: p pause/resume, h halt, k kill switch
+    (type KILL), / filter, ? help, q quit. Without credentials or an exchange, the local panels
+    keep working and the others say why.
 
     With --backtest RESULT: a backtest's summary, equity curve, P&L per market, last fills and
     positions left open; p, h and k do not apply.

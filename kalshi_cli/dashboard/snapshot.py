@@ -110,6 +110,9 @@ class Health:
     loop_state: str | None  # the state the loop reported in its heartbeat
     ticks: int | None
     loop_feed_age: float | None  # seconds since the loop last had market data
+    # the subaccount the loop trades (`kalshi trade --subaccount N`), from its heartbeat; None
+    # when the heartbeat names none (a loop from before the option)
+    loop_subaccount: int | None = None
 
 
 @dataclass(frozen=True)
@@ -337,12 +340,15 @@ def _health(store: Store, now: float) -> Health:
         return Health(None, None, None, None, feed_age)
     ticks = beat.detail.get("ticks")
     state = beat.detail.get("state")
+    number = beat.detail.get("subaccount")
+    subaccount = number if isinstance(number, int) and not isinstance(number, bool) else None
     return Health(
         heartbeat_at=beat.at,
         heartbeat_age=max(0.0, now - beat.at),
         loop_state=str(state) if state is not None else None,
         ticks=int(ticks) if isinstance(ticks, int) else None,
         loop_feed_age=feed_age,
+        loop_subaccount=subaccount,
     )
 
 

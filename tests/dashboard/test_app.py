@@ -377,3 +377,27 @@ def test_a_paper_loops_started_event_marks_it_paper_until_a_live_start(tmp_path:
     assert live["title"] == "kalshi dashboard" and "PAPER" not in live["top"]
     assert live["trading title"] == "Trading state"
     assert "kill switch needs the exchange" in live["after k"]  # the live path, no client
+
+
+def test_the_trading_panel_names_the_loops_subaccount_from_its_heartbeat(tmp_path: Path) -> None:
+    """`kalshi trade --subaccount 1` writes `"subaccount": 1` in its heartbeat (as `kalshi status
+    --json`'s `loop_subaccount` reads it): the trading panel says the loop is on subaccount 1,
+    and a heartbeat that names none (a loop before --subaccount) says nothing of it."""
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    seen: list[str] = []
+
+    async def look(pilot: Pilot[None]) -> None:
+        seen.append(" ".join(app.panel_text("trading").split()))
+
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    drive(app, look)
+    with Store.open(sources.state_path, clock=clock) as store:
+        store.heartbeat(
+            source="trade", detail={"ticks": 4243, "state": "REDUCING", "subaccount": 1}
+        )
+    app = DashboardApp(Wiring(sources=sources, clock=clock))
+    drive(app, look)
+    before, after = seen
+    assert "subaccount" not in before
+    assert after.startswith("REDUCING loop on subaccount 1"), after

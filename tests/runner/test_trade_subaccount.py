@@ -7,7 +7,8 @@ placed by hand survives all of it; a second loop on another subaccount of the sa
 refused (one loop per account, whatever its subaccount); a loop on 0 does not book 1's fill,
 and a loop on 1 starts with it; a loop on 1 never marks an order of 0 whose answer was lost
 "never placed". Paper: the session trades on the venue's subaccount N and books
-its fills there. A bad number is refused before anything is sent or written.
+its fills there. A bad number is refused before anything is sent or written. The daily
+circuit breaker is the account's: a loss on 0 booked by `kalshi pnl` stops a loop on 1.
 """
 
 from __future__ import annotations
@@ -438,3 +439,59 @@ def test_a_subaccount_the_account_does_not_have_is_refused_before_any_order(
     assert not any(e["event"] == "order_placed" for e in log_events(log))
     with Store.open(tmp_path / "state.db") as store:
         assert store.intents() == []
+
+
+def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The daily circuit breaker is the account's (docs/trade-loop.md "On a subaccount"):
+    subaccount 0 loses $2 by hand (buys 10 YES at 0.60, sells them at 0.40), `kalshi pnl` books
+    it in the state file, and a loop on subaccount 1, which quoted there before the loss,
+    now trips the breaker and places nothing."""
+    sim.create_market(TICKER)
+    trader = sim.new_account(balance_cents=10_000_000)
+    mine = client_for(trader)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    book = Book(other, TICKER)
+    book.quote("0.40", "0.60")
+    _funded_subaccount(mine)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("risk:\n  daily_loss_limit: 1\n", encoding="utf-8")
+    state = tmp_path / "state.db"
+    env = trade_env(trader, home, state)
+
+    def one_pass(log: Path) -> list[dict[str, object]]:
+        done = kalshi(
+            env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--subaccount", "1"
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return log_events(log)
+
+    before = one_pass(tmp_path / "before.log")
+    assert [e for e in before if e["event"] == "order_placed"], "the loop on 1 quotes"
+    assert not [e for e in before if e["event"] == "circuit_breaker"]
+    with acting_on(mine, 1):  # quotes left on 1 would meet 0's orders: self-trade prevention
+        for order in resting_on(mine, 1):
+            mine.cancel_order(order.order_id, ticker=TICKER)
+    # subaccount 0 (the default) takes the ask and hits the bid: a realized loss of $2 + fees
+    book.order(BookSide.ASK, "0.60", "10", TimeInForce.GTC)
+    book.order(BookSide.BID, "0.40", "10", TimeInForce.GTC)
+    for side, price in ((BookSide.BID, "0.60"), (BookSide.ASK, "0.40")):
+        mine.create_order(CreateOrder(TICKER, side, Decimal(price), Decimal(10), TimeInForce.IOC))
+    assert mine.get_positions() == []
+    other.close()
+    mine.close()
+    booked = kalshi(env, "pnl")
+    assert booked.returncode == 0, booked.stderr[-2000:]
+    with Store.open(state) as store:
+        fills = [f for f in store.iter_fills(ticker=TICKER) if f.subaccount == 0]
+        assert len(fills) == 2
+        assert sum(f.realized_pnl or Decimal(0) for f in fills) <= Decimal(-2)
+
+    after = one_pass(tmp_path / "after.log")
+    trips = [e for e in after if e["event"] == "circuit_breaker"]
+    assert trips and Decimal(str(trips[0]["realized_pnl"])) <= Decimal(-2)
+    assert [e for e in after if e["event"] == "order_placed"] == []
+    with Store.open(state) as store:
+        assert store.trading_state().state == "REDUCING"
