@@ -35,11 +35,12 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from kalshi_cli.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     import ssl
@@ -183,10 +184,16 @@ class Http11Transport(httpx.BaseTransport):
         self,
         *,
         verify: ssl.SSLContext | bool | Callable[[], ssl.SSLContext | bool] = True,
+        socket_options: Iterable[tuple[int, int, int]] = (),
+        clock: Clock | None = None,
     ) -> None:
         """`verify`: as httpx's (True: httpx's default context), or a function that makes
-        it, called only when the first https connection is made."""
+        it, called only when the first https connection is made. `socket_options`: as
+        httpx's, `setsockopt` arguments applied to each new socket once connected (a fault
+        is a ConnectError). `clock`: what the keep-alive expiry is measured on."""
         self._verify = verify
+        self._socket_options = tuple(socket_options)
+        self._monotonic = (clock or SystemClock()).monotonic
         self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[_Connection]] = {}
@@ -204,7 +211,7 @@ class Http11Transport(httpx.BaseTransport):
             conn.close()
 
     def _checkout(self, key: _Key) -> _Connection | None:
-        now = time.monotonic()
+        now = self._monotonic()
         stale: list[_Connection] = []
         found = None
         with self._lock:
@@ -220,7 +227,7 @@ class Http11Transport(httpx.BaseTransport):
         return found
 
     def _checkin(self, key: _Key, conn: _Connection) -> None:
-        conn.idle_since = time.monotonic()
+        conn.idle_since = self._monotonic()
         with self._lock:
             if not self._closed:
                 conns = self._idle.setdefault(key, [])
@@ -258,6 +265,8 @@ class Http11Transport(httpx.BaseTransport):
         except (OSError, ValueError) as exc:  # DNS (gaierror), refused, unreachable, bad name
             raise httpx.ConnectError(str(exc), request=request) from exc
         try:
+            for option in self._socket_options:  # as httpcore applies them, once connected
+                sock.setsockopt(*option)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == b"https":
                 sock.settimeout(timeout)
