@@ -232,6 +232,29 @@ def test_an_answer_sent_before_a_reset_mid_write_is_returned(
         assert response.read() == b"no"
 
 
+@pytest.mark.parametrize("make", TRANSPORTS.values(), ids=TRANSPORTS.keys())
+def test_an_early_answer_from_a_server_that_stops_reading_is_lost_to_the_write_timeout(
+    serve: Callable[[Callable[[list[SlowServer]], Handler]], SlowServer], make: Maker
+) -> None:
+    """The server answers 413 and shuts its side but keeps the connection without reading:
+    the write never fails, it times out, and the timeout is raised, as httpcore raises it
+    (only a failed write, not a timed-out one, is followed by reading the answer)."""
+
+    def answer_and_stop_reading(ref: list[SlowServer]) -> Handler:
+        def handler(conn: socket.socket) -> None:
+            conn.recv(1000)
+            conn.sendall(EARLY_ANSWER)
+            conn.shutdown(socket.SHUT_WR)
+            ref[0].release.wait(DEADLINE_S)
+
+        return handler
+
+    server = serve(answer_and_stop_reading)
+    exc = raised_by(make(), big_post(server.base))
+    assert type(exc) is httpx.WriteTimeout
+    assert server.connections == 1
+
+
 # ------------------------------------------------------------------------------------------
 # through the client: what the retry and unknown-outcome rules make of them
 
