@@ -24,7 +24,12 @@ What it keeps from httpcore + h11, because the client's safety rules decide on i
   close; no body for HEAD, 1xx, 204 and 304; conflicting or malformed framing refused.
 - Keep-alive as httpcore does it: idle connections per (scheme, host, port), not reused after
   `Connection: close`, an HTTP/1.0 answer, a body read to close, any error, 5 s idle (httpx's
-  `keepalive_expiry`), or when the idle socket has become readable (the server closed it).
+  `keepalive_expiry`, on the injected `clock`), or when the idle socket has become readable
+  (the server closed it).
+- No limit on connections, so no PoolTimeout: a request holds one connection from checkout to
+  answer and the client is synchronous, so the connections open at once are at most the
+  threads in a request at once (a trade loop and its REST poller: two) plus the idle ones, at
+  most MAX_IDLE_PER_ORIGIN per origin (tests/client/test_http11_pool.py).
 - TLS for https with the context it is given (the client's: httpx's default, certifi's bundle,
   host names checked), SNI set and only http/1.1 offered by ALPN; `ssl` contexts are built only
   when an https connection is made.
