@@ -12,8 +12,10 @@ what it sees; every wait is on a condition with a deadline.
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -117,8 +119,12 @@ def test_a_connection_idle_up_to_the_expiry_is_reused_and_past_it_is_not(
         clock.advance(KEEPALIVE_EXPIRY_S)  # exactly the expiry: still good, as httpcore's
         assert connection_of(transport, server.url) == 0
         clock.advance(KEEPALIVE_EXPIRY_S + 0.25)
-        assert connection_of(transport, server.url) == 1
-        # the expired connection was closed by the client, not left open
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            assert connection_of(transport, server.url) == 1
+            gc.collect()
+        # the expired connection was closed by the client, not left to the garbage collector
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
         assert server.wait(lambda: server.closed == 1)
         assert connection_of(transport, server.url) == 1
     assert server.wait(lambda: server.closed == 2)
@@ -169,7 +175,12 @@ def test_n_threads_open_at_most_n_connections_and_idle_ones_are_capped(
     threads = MAX_IDLE_PER_ORIGIN + 4
     with Http11Transport() as transport:
         server.gate = lambda requests: requests >= threads
-        assert len(run_together(transport, server.url, threads)) == threads
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            assert len(run_together(transport, server.url, threads)) == threads
+            gc.collect()
+        # those past the cap were closed by the transport, not left to the garbage collector
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
         assert server.accepted == threads
         assert server.wait(lambda: server.closed == threads - MAX_IDLE_PER_ORIGIN)
 
