@@ -40,15 +40,16 @@ from __future__ import annotations
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from kalshi_cli.clock import Clock, SystemClock
-
 if TYPE_CHECKING:
     import ssl
+
+    from kalshi_cli.clock import Clock
 
 READ_SIZE = 64 * 1024  # httpcore's READ_NUM_BYTES
 MAX_HEAD_BYTES = 100 * 1024  # httpcore's h11 max_incomplete_event_size
@@ -198,7 +199,7 @@ class Http11Transport(httpx.BaseTransport):
         is a ConnectError). `clock`: what the keep-alive expiry is measured on."""
         self._verify = verify
         self._socket_options = tuple(socket_options)
-        self._monotonic = (clock or SystemClock()).monotonic
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[_Connection]] = {}
