@@ -24,7 +24,12 @@ What it keeps from httpcore + h11, because the client's safety rules decide on i
   close; no body for HEAD, 1xx, 204 and 304; conflicting or malformed framing refused.
 - Keep-alive as httpcore does it: idle connections per (scheme, host, port), not reused after
   `Connection: close`, an HTTP/1.0 answer, a body read to close, any error, 5 s idle (httpx's
-  `keepalive_expiry`), or when the idle socket has become readable (the server closed it).
+  `keepalive_expiry`, on the injected `clock`), or when the idle socket has become readable
+  (the server closed it).
+- No limit on connections, so no PoolTimeout: a request holds one connection from checkout to
+  answer and the client is synchronous, so the connections open at once are at most the
+  threads in a request at once (a trade loop and its REST poller: two) plus the idle ones, at
+  most MAX_IDLE_PER_ORIGIN per origin (tests/client/test_http11_pool.py).
 - TLS for https with the context it is given (the client's: httpx's default, certifi's bundle,
   host names checked), SNI set and only http/1.1 offered by ALPN; `ssl` contexts are built only
   when an https connection is made.
@@ -43,6 +48,8 @@ import httpx
 
 if TYPE_CHECKING:
     import ssl
+
+    from kalshi_cli.clock import Clock
 
 READ_SIZE = 64 * 1024  # httpcore's READ_NUM_BYTES
 MAX_HEAD_BYTES = 100 * 1024  # httpcore's h11 max_incomplete_event_size
@@ -184,10 +191,16 @@ class Http11Transport(httpx.BaseTransport):
         self,
         *,
         verify: ssl.SSLContext | bool | Callable[[], ssl.SSLContext | bool] = True,
+        socket_options: Iterable[tuple[int, int, int]] = (),
+        clock: Clock | None = None,
     ) -> None:
         """`verify`: as httpx's (True: httpx's default context), or a function that makes
-        it, called only when the first https connection is made."""
+        it, called only when the first https connection is made. `socket_options`: as
+        httpx's, `setsockopt` arguments applied to each new socket once connected (a fault
+        is a ConnectError). `clock`: what the keep-alive expiry is measured on."""
         self._verify = verify
+        self._socket_options = tuple(socket_options)
+        self._monotonic = clock.monotonic if clock is not None else time.monotonic
         self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[_Connection]] = {}
@@ -205,7 +218,7 @@ class Http11Transport(httpx.BaseTransport):
             conn.close()
 
     def _checkout(self, key: _Key) -> _Connection | None:
-        now = time.monotonic()
+        now = self._monotonic()
         stale: list[_Connection] = []
         found = None
         with self._lock:
@@ -221,7 +234,7 @@ class Http11Transport(httpx.BaseTransport):
         return found
 
     def _checkin(self, key: _Key, conn: _Connection) -> None:
-        conn.idle_since = time.monotonic()
+        conn.idle_since = self._monotonic()
         with self._lock:
             if not self._closed:
                 conns = self._idle.setdefault(key, [])
@@ -259,6 +272,8 @@ class Http11Transport(httpx.BaseTransport):
         except (OSError, ValueError) as exc:  # DNS (gaierror), refused, unreachable, bad name
             raise httpx.ConnectError(str(exc), request=request) from exc
         try:
+            for option in self._socket_options:  # as httpcore applies them, once connected
+                sock.setsockopt(*option)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == b"https":
                 sock.settimeout(timeout)
