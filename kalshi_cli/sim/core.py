@@ -125,6 +125,7 @@ from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
+    NewestFirst,
     OrderArchive,
     TradeArchive,
     TradeTimeline,
@@ -1159,6 +1160,24 @@ class Exchange(OrderGroups, Subaccounts):
         archived = self._fill_archives.get(account_id)
         return len(self._acct(account_id).fills), len(archived) if archived else 0
 
+    # historical pages read by index (issue #17 item 6, session 9) ------------------------------
+
+    def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
+        """`trades(ticker)` as a view read by index: a page rebuilds only its own trades."""
+        if ticker is None:
+            live = self._trades
+        else:
+            self._market(ticker)
+            live = self._trades_by_ticker[ticker]
+        archive = self._trade_archive
+        return NewestFirst(live, _trade_id, archive.positions(ticker), archive)
+
+    def fills_newest_first(self, account_id: str) -> NewestFirst[SimFill]:
+        """`fills(account_id)` as a view read by index, as `trades_newest_first`."""
+        archived = self._fill_archives.get(account_id)
+        positions = range(len(archived)) if archived else range(0)
+        return NewestFirst(self._acct(account_id).fills, _fill_id, positions, archived)
+
     def _keyless(self, account_id: str) -> bool:
         """No client can sign for the account: its user (the ledger's owner: a subaccount has
         no key of its own) has no public key and none added."""
@@ -1166,6 +1185,14 @@ class Exchange(OrderGroups, Subaccounts):
         return not self._accounts[user].account.public_key_pem and not any(
             key.account_id == user for key in self._keyring.added.values()
         )
+
+
+def _trade_id(trade: SimTrade) -> str:
+    return trade.trade_id
+
+
+def _fill_id(fill: SimFill) -> str:
+    return fill.fill_id
 
 
 def _with_archived(

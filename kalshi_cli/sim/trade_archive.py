@@ -26,9 +26,9 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.models import BookSide, FeeCharge
 from kalshi_cli.sim.client_ids import IdColumn
@@ -38,6 +38,9 @@ BYTES_PER_TRADE = 35
 """The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +
 count 4 + side 1 + time 8 + the market's list 4. A trade whose id is not `prefix + 12 hex
 digits` also keeps its id string (none is: every id comes from `Reference._new_id`'s shape)."""
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 _ID_DIGITS = 12
 _NO_PREFIX = 0xFFFF  # the id is kept whole in `_odd_ids`
@@ -65,7 +68,12 @@ class _Interned:
 class TradeArchive:
     """Trades in the order they were made, oldest first; append only."""
 
+    _ids_ascend = False  # an archive restored from a snapshot of before: found by a scan
+    """Every id so far is `prefix + counter` with the counters ascending: one is found by
+    bisection (`position_of`)."""
+
     def __init__(self) -> None:
+        self._ids_ascend = True
         self._seq = array("Q")
         self._prefix = array("H")
         self._ticker = array("I")
@@ -87,9 +95,13 @@ class TradeArchive:
         position = len(self._ts)
         prefix, digits = trade.trade_id[:-_ID_DIGITS], trade.trade_id[-_ID_DIGITS:]
         if _is_hex(digits) and len(self._prefixes.values) < _NO_PREFIX:
-            self._seq.append(int(digits, 16))  # 12 lowercase hex digits: prints back the same
+            seq = int(digits, 16)  # 12 lowercase hex digits: prints back the same
+            if position and seq < self._seq[-1]:
+                self._ids_ascend = False
+            self._seq.append(seq)
             self._prefix.append(self._prefixes.of(prefix))
         else:
+            self._ids_ascend = False
             self._seq.append(0)
             self._prefix.append(_NO_PREFIX)
             self._odd_ids[position] = trade.trade_id
@@ -133,6 +145,63 @@ class TradeArchive:
     def count(self, ticker: str) -> int:
         return len(self._by_ticker.get(ticker, ()))
 
+    def positions(self, ticker: str | None = None) -> Sequence[int]:
+        """The positions of every trade (or of one market's), oldest first."""
+        return range(len(self._ts)) if ticker is None else self._by_ticker.get(ticker, ())
+
+    def ts_at(self, position: int) -> float:  # float-ok: unix seconds
+        return self._ts[position]
+
+    def id_at(self, position: int) -> str:
+        prefix = self._prefix[position]
+        if prefix == _NO_PREFIX:
+            return self._odd_ids[position]
+        return f"{self._prefixes.values[prefix]}{self._seq[position]:0{_ID_DIGITS}x}"
+
+    def ticker_at(self, position: int) -> str:
+        ticker: str = self._tickers.values[self._ticker[position]]
+        return ticker
+
+    def record_at(self, position: int) -> SimTrade:
+        return self.trade(position)
+
+    def position_of(self, trade_id: str) -> int | None:
+        """The position of the trade of that id, or None; no trade is rebuilt."""
+        return _position_of(trade_id, self._seq, self.id_at, self._ids_ascend, self._odd_ids)
+
+
+def _position_of(
+    value: str,
+    seqs: array[int],
+    id_at: Callable[[int], str],
+    ascending: bool,
+    odd: dict[int, str],
+) -> int | None:
+    """The position whose id is `value` (ids are unique), or None: by bisection on the
+    counters when they ascend (then no id is of another shape), else by a scan of the counter
+    column in C and of the ids kept whole."""
+    digits = value[-_ID_DIGITS:]
+    found = [p for p, v in odd.items() if v == value]
+    if not _is_hex(digits):
+        return min(found, default=None)
+    seq = int(digits, 16)
+    if ascending:
+        at = bisect.bisect_left(seqs, seq)
+        while at < len(seqs) and seqs[at] == seq:
+            if id_at(at) == value:
+                return at
+            at += 1
+        return None
+    at = 0
+    while True:
+        try:
+            at = seqs.index(seq, at)
+        except ValueError:
+            return min(found, default=None)
+        if id_at(at) == value:
+            return min([at, *found])
+        at += 1
+
 
 def _is_hex(digits: str) -> bool:
     return len(digits) == _ID_DIGITS and all(c in "0123456789abcdef" for c in digits)
@@ -155,23 +224,35 @@ class _Ids:
     """UUID-shaped ids (`prefix` + 12 hex digits) as a 48-bit counter and a prefix index; any
     other id kept whole."""
 
-    __slots__ = ("odd", "prefix", "prefixes", "seq")
+    __slots__ = ("ascending", "odd", "prefix", "prefixes", "seq")
 
     def __init__(self) -> None:
         self.seq = array("Q")
         self.prefix = array("H")
         self.prefixes = _Interned()
         self.odd: dict[int, str] = {}
+        self.ascending = True
+        """Every id so far is `prefix + counter`, the counters ascending (`position_of`
+        bisects); unset in one restored from a snapshot of before (then it scans)."""
 
     def append(self, value: str) -> None:
         prefix, digits = value[:-_ID_DIGITS], value[-_ID_DIGITS:]
         if _is_hex(digits) and len(self.prefixes.values) < _NO_PREFIX:
-            self.seq.append(int(digits, 16))
+            seq = int(digits, 16)
+            if self.seq and seq < self.seq[-1]:
+                self.ascending = False
+            self.seq.append(seq)
             self.prefix.append(self.prefixes.of(prefix))
         else:
+            self.ascending = False
             self.odd[len(self.seq)] = value
             self.seq.append(0)
             self.prefix.append(_NO_PREFIX)
+
+    def position_of(self, value: str) -> int | None:
+        """The position of that id (ids are unique), or None."""
+        ascending = getattr(self, "ascending", False)
+        return _position_of(value, self.seq, self.__getitem__, ascending, self.odd)
 
     def __getitem__(self, position: int) -> str:
         prefix = self.prefix[position]
@@ -246,6 +327,23 @@ class FillArchive:
             self._ts[position],
             c["charge"],
         )
+
+    def position_of(self, fill_id: str) -> int | None:
+        """The position of the fill of that id, or None; no fill is rebuilt."""
+        return self._fill_id.position_of(fill_id)
+
+    def id_at(self, position: int) -> str:
+        return self._fill_id[position]
+
+    def record_at(self, position: int) -> SimFill:
+        return self.fill(position)
+
+    def ts_at(self, position: int) -> float:  # float-ok: unix seconds
+        return self._ts[position]
+
+    def ticker_at(self, position: int) -> str:
+        ticker: str = self._values.values[self._columns["ticker"][position]]
+        return ticker
 
     def fills(self, since: float | None = None) -> Iterator[SimFill]:
         """Oldest first; only those made at or after `since` when it is given."""
@@ -431,3 +529,88 @@ class TradeTimeline:
         """The first position whose time (or `key` of it) is at or above `value`."""
         ts = self.ts if key is None else lambda i: key(self.ts(i))
         return bisect.bisect_left(range(len(self)), value, key=ts)
+
+
+class NewestFirst(Generic[R]):
+    """Records newest first, read by index without rebuilding any but those asked for: the
+    live list's (held oldest first) from its end, then the archive's positions (oldest first)
+    from theirs, as `Exchange.trades()` and `fills()` list them. A historical page reads its
+    cursor's index (`find`), then the times and tickers of what follows until the page is full
+    (issue #17 item 6, session 9)."""
+
+    def __init__(
+        self,
+        live: Sequence[R],
+        live_id: Callable[[R], str],
+        positions: Sequence[int],
+        archived: _Columns[R] | None,
+    ) -> None:
+        self._live = live
+        self._live_id = live_id
+        self._positions = positions if archived is not None else ()
+        self._archived = archived
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._positions)
+
+    def _where(self, i: int) -> tuple[R | None, int]:
+        """(the live record at index i, -1) or (None, its archive position)."""
+        live = len(self._live)
+        if i < live:
+            return self._live[live - 1 - i], -1
+        return None, self._positions[len(self._positions) - 1 - (i - live)]
+
+    def ts(self, i: int) -> float:  # float-ok: unix seconds
+        record, position = self._where(i)
+        if record is not None:
+            ts: float = getattr(record, "ts")  # noqa: B009 (SimTrade and SimFill alike)
+            return ts
+        assert self._archived is not None
+        return self._archived.ts_at(position)
+
+    def ticker(self, i: int) -> str:
+        record, position = self._where(i)
+        if record is not None:
+            ticker: str = getattr(record, "ticker")  # noqa: B009
+            return ticker
+        assert self._archived is not None
+        return self._archived.ticker_at(position)
+
+    def key(self, i: int) -> str:
+        record, position = self._where(i)
+        if record is not None:
+            return self._live_id(record)
+        assert self._archived is not None
+        return self._archived.id_at(position)
+
+    def record(self, i: int) -> R:
+        record, position = self._where(i)
+        if record is not None:
+            return record
+        assert self._archived is not None
+        return self._archived.record_at(position)
+
+    def find(self, record_id: str) -> int | None:
+        """The index of the record of that id (ids are unique), or None."""
+        live = self._live
+        for back in range(len(live) - 1, -1, -1):  # the live tier: within the lag
+            if self._live_id(live[back]) == record_id:
+                return len(live) - 1 - back
+        if self._archived is None:
+            return None
+        position = self._archived.position_of(record_id)
+        if position is None:
+            return None
+        positions = self._positions
+        at = bisect.bisect_left(positions, position)  # ascending
+        if at == len(positions) or positions[at] != position:
+            return None  # another market's
+        return len(live) + len(positions) - 1 - at
+
+
+class _Columns(Protocol[R_co]):
+    def ts_at(self, position: int) -> float: ...  # float-ok: unix seconds
+    def ticker_at(self, position: int) -> str: ...
+    def id_at(self, position: int) -> str: ...
+    def record_at(self, position: int) -> R_co: ...
+    def position_of(self, record_id: str) -> int | None: ...
