@@ -127,6 +127,7 @@ from kalshi_cli.sim.trade_archive import (
     FillArchive,
     NewestFirst,
     OrderArchive,
+    OrdersNewestFirst,
     TradeArchive,
     TradeTimeline,
     id_counter,
@@ -1177,6 +1178,11 @@ class Exchange(OrderGroups, Subaccounts):
         archived = self._fill_archives.get(account_id)
         positions = range(len(archived)) if archived else range(0)
         return NewestFirst(self._acct(account_id).fills, _fill_id, positions, archived)
+
+    def orders_newest_first(self, account_id: str) -> OrdersNewestFirst:
+        """`orders(account_id)` walked from any order, as `trades_newest_first`."""
+        archived = self._order_archives.get(account_id)
+        return OrdersNewestFirst(self._acct(account_id).orders, archived)
 
     def _keyless(self, account_id: str) -> bool:
         """No client can sign for the account: its user (the ledger's owner: a subaccount has

@@ -451,6 +451,31 @@ class OrderArchive:
             at += 1
         return None
 
+    def index_of(self, order_id: str) -> int | None:
+        """The place in the index by id of the archived order of that id, or None."""
+        digits = order_id[-_ID_DIGITS:]
+        if not _is_hex(digits):
+            return None
+        seq = int(digits, 16)
+        at = bisect.bisect_left(self._sorted_seq, seq)
+        while at < len(self._sorted_seq) and self._sorted_seq[at] == seq:
+            if self._order_id[self._sorted_pos[at]] == order_id:
+                return at
+            at += 1
+        return None
+
+    def head(self, at: int) -> tuple[str, str, float, float]:
+        """(ticker, status, created_time, last_update_time) of the order at place `at` of the
+        index by id, without rebuilding it."""
+        position = self._sorted_pos[at]
+        shape = self._values.values[self._shape[position]]
+        return (
+            shape[_SHAPE_TICKER],
+            shape[_SHAPE_STATUS],
+            self._created[position],
+            self._updated[position],
+        )
+
     def newest_first(self, since: float | None = None) -> Iterator[tuple[int, SimOrder]]:
         """(the id's counter, the order), newest placed first; with `since`, only those last
         updated at or after it (none, without reading any, when `since` is past them all)."""
@@ -476,6 +501,8 @@ _ORDER_SHAPE = (
     "cancel_order_on_pause",
     "order_group_id",
 )
+_SHAPE_TICKER = _ORDER_SHAPE.index("ticker")
+_SHAPE_STATUS = _ORDER_SHAPE.index("status")
 _ORDER_DECIMALS = (
     "price",
     "initial_count",
@@ -614,3 +641,82 @@ class _Columns(Protocol[R_co]):
     def id_at(self, position: int) -> str: ...
     def record_at(self, position: int) -> R_co: ...
     def position_of(self, record_id: str) -> int | None: ...
+
+
+OrderRef = tuple[SimOrder | None, int]
+"""A live order (and -1), or None and an archived order's place in `OrderArchive`'s index."""
+
+
+class OrdersNewestFirst:
+    """`Exchange.orders()`'s list (the live orders and the archived ones merged by their ids'
+    counters, newest placed first, as `core._with_archived`) walked from any record without
+    rebuilding an archived order until asked (issue #17 item 6, session 9). A place in the walk
+    is (the next live order's index, newest first; the next archived one's, newest first)."""
+
+    def __init__(self, live: Sequence[SimOrder], archived: OrderArchive | None) -> None:
+        self._live = live[::-1]
+        self._counters = [id_counter(o.order_id) for o in self._live]
+        self._archived = archived
+
+    def _archived_seq(self, d: int) -> int | None:
+        """The counter of the d-th archived order, newest first (None past the last)."""
+        a = self._archived
+        if a is None or d >= len(a):
+            return None
+        return a._sorted_seq[len(a) - 1 - d]
+
+    def walk(self, j: int = 0, d: int = 0) -> Iterator[OrderRef]:
+        """The records from place (j, d) on, in the list's order."""
+        live, counters = self._live, self._counters
+        n = len(self._archived) if self._archived is not None else 0
+        while j < len(live) or d < n:
+            seq = self._archived_seq(d)
+            if seq is not None and (j == len(live) or seq > counters[j]):
+                yield None, n - 1 - d
+                d += 1
+            else:
+                yield live[j], -1
+                j += 1
+
+    def find(self, order_id: str) -> tuple[OrderRef, tuple[int, int]] | None:
+        """The record of that id and the place just after it in the walk, or None."""
+        live, counters = self._live, self._counters
+        least: int | None = None
+        for j, order in enumerate(live):  # the live tier
+            least = counters[j] if least is None else min(least, counters[j])
+            if order.order_id == order_id:
+                a = self._archived
+                emitted = 0 if a is None else len(a) - bisect.bisect_right(a._sorted_seq, least)
+                return (order, -1), (j + 1, emitted)
+        a = self._archived
+        if a is None:
+            return None
+        at = a.index_of(order_id)
+        if at is None:
+            return None
+        d = len(a) - 1 - at
+        seq = a._sorted_seq[at]
+        j = next((k for k, c in enumerate(counters) if c < seq), len(live))
+        return (None, at), (j, d + 1)
+
+    def head(self, ref: OrderRef) -> tuple[str, str, float, float]:
+        """(ticker, status, created_time, last_update_time) of the record."""
+        order, at = ref
+        if order is not None:
+            return order.ticker, order.status, order.created_time, order.last_update_time
+        assert self._archived is not None
+        return self._archived.head(at)
+
+    def key(self, ref: OrderRef) -> str:
+        order, at = ref
+        if order is not None:
+            return order.order_id
+        assert self._archived is not None
+        return self._archived._order_id[self._archived._sorted_pos[at]]
+
+    def record(self, ref: OrderRef) -> SimOrder:
+        order, at = ref
+        if order is not None:
+            return order
+        assert self._archived is not None
+        return self._archived.order(self._archived._sorted_pos[at])

@@ -14,6 +14,7 @@ no listed record is the first page).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Exchange
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
+from tests.sim.test_order_retention import _orders_as_a_client
 
 T = TypeVar("T")
 STEP_S = 100  # the records' times are this far apart: the reads below move the clock less
@@ -216,3 +218,57 @@ def test_historical_pages_are_the_whole_list_sliced_across_the_cutoff(
     # live again; the historical pages leave those out
     _split_and_compare(sim, manual_clock, me, start, 3.5)
     assert exchange.trade_tiers()[1] == archived_trades
+
+
+# the views the routes read, against the lists they stand for ---------------------------------
+
+
+def test_the_views_walk_the_lists_from_every_record() -> None:
+    """Live orders (resting ones among them, older than archived ones) and archived orders
+    merged by id, trades of all markets and of one, fills: from the place `find` gives for any
+    record's id, the walk goes on exactly as the list does after it; an unknown id is None."""
+    exchange, me, _, _, _ = _orders_as_a_client(2)
+    orders = exchange.orders(me)
+    live, archived = exchange.order_tiers(me)
+    assert live > 10 and archived > 100
+    view = exchange.orders_newest_first(me)
+    ids = [o.order_id for o in orders]
+    assert [view.key(r) for r in view.walk()] == ids
+    assert [repr(view.record(r)) for r in view.walk()][::7] == [repr(o) for o in orders][::7]
+    for k, order_id in enumerate(ids):
+        found = view.find(order_id)
+        assert found is not None
+        ref, after = found
+        assert view.key(ref) == order_id
+        o = orders[k]
+        assert view.head(ref) == (o.ticker, o.status, o.created_time, o.last_update_time)
+        assert [view.key(r) for r in itertools.islice(view.walk(*after), 5)] == ids[k + 1 : k + 6]
+    assert view.find(ids[0][:-12] + "f" * 12) is None
+    assert view.find("not-an-id") is None
+
+    assert exchange.trade_tiers()[0] > 0 and exchange.trade_tiers()[1] > 0
+    ticker = orders[0].ticker
+    for one in (None, ticker):
+        trades = exchange.trades(one)
+        tview = exchange.trades_newest_first(one)
+        assert len(tview) == len(trades)
+        assert [tview.key(i) for i in range(len(tview))] == [t.trade_id for t in trades]
+        assert [(tview.ts(i), tview.ticker(i)) for i in range(len(tview))] == [
+            (t.ts, t.ticker) for t in trades
+        ]
+        for i in range(0, len(trades), 3):
+            assert tview.record(i) == trades[i]
+            assert tview.find(trades[i].trade_id) == i
+    other = next(t for t in exchange.trades() if t.ticker != ticker)
+    assert exchange.trades_newest_first(ticker).find(other.trade_id) is None
+
+    fills = exchange.fills(me)
+    assert exchange.fill_tiers(me)[1] > 0
+    fview = exchange.fills_newest_first(me)
+    assert [fview.key(i) for i in range(len(fview))] == [f.fill_id for f in fills]
+    for i, f in enumerate(fills):
+        assert (fview.ts(i), fview.ticker(i)) == (f.ts, f.ticker)
+        assert fview.find(f.fill_id) == i
+        if i % 5 == 0:
+            assert fview.record(i) == f
+    assert fview.find(fills[0].fill_id[:-12] + "f" * 12) is None

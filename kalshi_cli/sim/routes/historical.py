@@ -9,7 +9,8 @@ no `security`); fills, orders and positions need the account's signature.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import fmt_count, fmt_dollars
@@ -33,6 +34,9 @@ from kalshi_cli.sim.routing import (
     ts_filter,
     within,
 )
+from kalshi_cli.sim.trade_archive import OrderRef
+
+R = TypeVar("R")
 
 
 def archive(state: SimState, now: float | None = None) -> Archive:
@@ -144,24 +148,27 @@ def page_by_index(
 ) -> tuple[list[int], str]:
     """`paginate` over the records 0..n-1 that `keep` keeps, without listing them: the page
     starts after the cursor's record when it is one of them (else at the first, as
-    `paginate`), and reads on only until the page is full and one more record is kept (the
-    next cursor). Returns the page's indexes and the next cursor ("" at the end)."""
+    `paginate`). Returns the page's indexes and the next cursor ("" at the end)."""
     start = 0
     if cursor:
         at = find(cursor)
         if at is not None and keep(at):
             start = at + 1
-    taken: list[int] = []
-    i = start
-    while i < n and len(taken) < limit:
-        if keep(i):
-            taken.append(i)
-        i += 1
-    if not taken:
-        return [], ""
-    while i < n and not keep(i):
-        i += 1
-    return taken, key(taken[-1]) if i < n else ""
+    return page_of(iter(range(start, n)), keep, key, limit)
+
+
+def page_of(
+    records: Iterator[R], keep: Callable[[R], bool], key: Callable[[R], str], limit: int
+) -> tuple[list[R], str]:
+    """The first `limit` records `keep` keeps, read on only until one more is kept (then the
+    next cursor is the page's last key, else ""), as `paginate` cuts a listed page."""
+    taken: list[R] = []
+    for r in records:
+        if keep(r):
+            if len(taken) == limit:
+                return taken, key(taken[-1])
+            taken.append(r)
+    return taken, ""
 
 
 def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -222,6 +229,38 @@ def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
 
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    if other_shard(ctx):
+        return _filtered_orders(state, ctx)
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100  # as _filtered_page reads them
+    ticker = query_str(ctx, "ticker")
+    query_str(ctx, "ticker")
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) != 1:  # several subaccounts' orders merged by time: the whole list
+        return _filtered_orders(state, ctx)
+    cutoff = archive(state, ctx.now).cutoff
+    orders = state.exchange.orders_newest_first(ledgers[0])  # no archived order rebuilt
+
+    def keep(ref: OrderRef) -> bool:
+        t, status, created, updated = orders.head(ref)
+        return (
+            status != "resting"
+            and updated < cutoff
+            and (ticker is None or t == ticker)
+            and within(created, lo, hi)
+        )
+
+    walk = orders.walk()
+    cursor = query_str(ctx, "cursor")
+    if cursor:
+        found = orders.find(cursor)
+        if found is not None and keep(found[0]):
+            walk = orders.walk(*found[1])
+    page, next_cursor = page_of(walk, keep, orders.key, limit)
+    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
+
+
+def _filtered_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
         state,
         ctx,
