@@ -131,6 +131,7 @@ from kalshi_cli.sim.trade_archive import (
     TradeArchive,
     TradeTimeline,
     id_counter,
+    merge_by_counter,
 )
 from kalshi_cli.sim.volume_window import VolumeWindow
 
@@ -1179,6 +1180,11 @@ class Exchange(OrderGroups, Subaccounts):
         positions = range(len(archived)) if archived else range(0)
         return NewestFirst(self._acct(account_id).fills, _fill_id, positions, archived)
 
+    def order_store(self, account_id: str) -> tuple[list[SimOrder], OrderArchive | None]:
+        """The account's live orders (oldest first; the list itself) and its archive of
+        finished ones (append only): what the read replica copies and refers to."""
+        return self._acct(account_id).orders, self._order_archives.get(account_id)
+
     def orders_newest_first(self, account_id: str) -> OrdersNewestFirst:
         """`orders(account_id)` walked from any order, as `trades_newest_first`."""
         archived = self._order_archives.get(account_id)
@@ -1201,20 +1207,4 @@ def _fill_id(fill: SimFill) -> str:
     return fill.fill_id
 
 
-def _with_archived(
-    live: list[SimOrder], archived: Iterator[tuple[int, SimOrder]]
-) -> list[SimOrder]:
-    """The live orders (newest first) and the archived ones (newest first, with their ids'
-    counters) in one list, newest placed first: ids count up as orders are placed."""
-    out: list[SimOrder] = []
-    pending = next(archived, None)
-    for order in live:
-        counter = id_counter(order.order_id)
-        while pending is not None and pending[0] > counter:
-            out.append(pending[1])
-            pending = next(archived, None)
-        out.append(order)
-    while pending is not None:
-        out.append(pending[1])
-        pending = next(archived, None)
-    return out
+_with_archived = merge_by_counter  # (moved to sim/trade_archive.py: the read replica merges too)

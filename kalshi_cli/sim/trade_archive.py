@@ -437,19 +437,13 @@ class OrderArchive:
             shape["order_group_id"],
         )
 
-    def find(self, order_id: str) -> SimOrder | None:
-        """The archived order of that id, or None."""
-        digits = order_id[-_ID_DIGITS:]
-        if not _is_hex(digits):
+    def find(self, order_id: str, upto: int | None = None) -> SimOrder | None:
+        """The archived order of that id (among the first `upto` archived), or None."""
+        at = self.index_of(order_id)
+        if at is None:
             return None
-        seq = int(digits, 16)
-        at = bisect.bisect_left(self._sorted_seq, seq)
-        while at < len(self._sorted_seq) and self._sorted_seq[at] == seq:
-            position = self._sorted_pos[at]
-            if self._order_id[position] == order_id:
-                return self.order(position)
-            at += 1
-        return None
+        position = self._sorted_pos[at]
+        return None if upto is not None and position >= upto else self.order(position)
 
     def index_of(self, order_id: str) -> int | None:
         """The place in the index by id of the archived order of that id, or None."""
@@ -476,15 +470,20 @@ class OrderArchive:
             self._updated[position],
         )
 
-    def newest_first(self, since: float | None = None) -> Iterator[tuple[int, SimOrder]]:
+    def newest_first(
+        self, since: float | None = None, upto: int | None = None
+    ) -> Iterator[tuple[int, SimOrder]]:
         """(the id's counter, the order), newest placed first; with `since`, only those last
-        updated at or after it (none, without reading any, when `since` is past them all)."""
+        updated at or after it (none, without reading any, when `since` is past them all);
+        with `upto`, only the first `upto` archived (the archive as it stood then)."""
         if since is not None and since > self.latest_update:
             return
         updated = self._updated
         seqs, positions = self._sorted_seq, self._sorted_pos
         for at in range(len(seqs) - 1, -1, -1):
             position = positions[at]
+            if upto is not None and position >= upto:
+                continue
             if since is None or updated[position] >= since:
                 yield seqs[at], self.order(position)
 
@@ -514,6 +513,25 @@ _ORDER_DECIMALS = (
     "maker_fees",
     "fee_accumulator",
 )
+
+
+def merge_by_counter(
+    live: list[SimOrder], archived: Iterator[tuple[int, SimOrder]]
+) -> list[SimOrder]:
+    """The live orders (newest first) and the archived ones (newest first, with their ids'
+    counters) in one list, newest placed first: ids count up as orders are placed."""
+    out: list[SimOrder] = []
+    pending = next(archived, None)
+    for order in live:
+        counter = id_counter(order.order_id)
+        while pending is not None and pending[0] > counter:
+            out.append(pending[1])
+            pending = next(archived, None)
+        out.append(order)
+    while pending is not None:
+        out.append(pending[1])
+        pending = next(archived, None)
+    return out
 
 
 def id_counter(order_id: str) -> int:
