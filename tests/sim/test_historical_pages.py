@@ -199,6 +199,9 @@ def _split_and_compare(
     fill_ids = [f.fill_id for f in model.fills]
     order_ids = [o.order_id for o in model.orders]
     assert _compare_every_page(sim, me, "trades", queries, _extra_cursors(trade_ids)) > 100
+    for cursor in ("", trade_ids[-1]):  # the simulator makes no block trades
+        block, _ = _get(sim, "/historical/trades", {"is_block_trade": "true", "cursor": cursor})
+        assert block == {"trades": [], "cursor": ""}
     assert _compare_every_page(sim, me, "fills", queries, _extra_cursors(fill_ids)) > 100
     assert _compare_every_page(sim, me, "orders", queries, _extra_cursors(order_ids)) > 100
 

@@ -178,12 +178,14 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
     if ticker is not None and ticker not in state.exchange.markets:
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    if only_block:
+        return 200, {"trades": [], "cursor": ""}
     cutoff = archive(state, ctx.now).cutoff
     trades = state.exchange.trades_newest_first(ticker)  # read by index, not rebuilt
 
     def keep(i: int) -> bool:
         ts = trades.ts(i)
-        return ts < cutoff and within(ts, lo, hi) and not only_block
+        return ts < cutoff and within(ts, lo, hi)
 
     page, cursor = page_by_index(
         len(trades), keep, trades.key, trades.find, limit=limit, cursor=query_str(ctx, "cursor")
