@@ -125,10 +125,13 @@ from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
+    NewestFirst,
     OrderArchive,
+    OrdersNewestFirst,
     TradeArchive,
     TradeTimeline,
     id_counter,
+    merge_by_counter,
 )
 from kalshi_cli.sim.volume_window import VolumeWindow
 
@@ -1159,6 +1162,34 @@ class Exchange(OrderGroups, Subaccounts):
         archived = self._fill_archives.get(account_id)
         return len(self._acct(account_id).fills), len(archived) if archived else 0
 
+    # historical pages read by index (issue #17 item 6, session 9) ------------------------------
+
+    def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
+        """`trades(ticker)` as a view read by index: a page rebuilds only its own trades."""
+        if ticker is None:
+            live = self._trades
+        else:
+            self._market(ticker)
+            live = self._trades_by_ticker[ticker]
+        archive = self._trade_archive
+        return NewestFirst(live, _trade_id, archive.positions(ticker), archive)
+
+    def fills_newest_first(self, account_id: str) -> NewestFirst[SimFill]:
+        """`fills(account_id)` as a view read by index, as `trades_newest_first`."""
+        archived = self._fill_archives.get(account_id)
+        positions = range(len(archived)) if archived else range(0)
+        return NewestFirst(self._acct(account_id).fills, _fill_id, positions, archived)
+
+    def order_store(self, account_id: str) -> tuple[list[SimOrder], OrderArchive | None]:
+        """The account's live orders (oldest first; the list itself) and its archive of
+        finished ones (append only): what the read replica copies and refers to."""
+        return self._acct(account_id).orders, self._order_archives.get(account_id)
+
+    def orders_newest_first(self, account_id: str) -> OrdersNewestFirst:
+        """`orders(account_id)` walked from any order, as `trades_newest_first`."""
+        archived = self._order_archives.get(account_id)
+        return OrdersNewestFirst(self._acct(account_id).orders, archived)
+
     def _keyless(self, account_id: str) -> bool:
         """No client can sign for the account: its user (the ledger's owner: a subaccount has
         no key of its own) has no public key and none added."""
@@ -1168,20 +1199,12 @@ class Exchange(OrderGroups, Subaccounts):
         )
 
 
-def _with_archived(
-    live: list[SimOrder], archived: Iterator[tuple[int, SimOrder]]
-) -> list[SimOrder]:
-    """The live orders (newest first) and the archived ones (newest first, with their ids'
-    counters) in one list, newest placed first: ids count up as orders are placed."""
-    out: list[SimOrder] = []
-    pending = next(archived, None)
-    for order in live:
-        counter = id_counter(order.order_id)
-        while pending is not None and pending[0] > counter:
-            out.append(pending[1])
-            pending = next(archived, None)
-        out.append(order)
-    while pending is not None:
-        out.append(pending[1])
-        pending = next(archived, None)
-    return out
+def _trade_id(trade: SimTrade) -> str:
+    return trade.trade_id
+
+
+def _fill_id(fill: SimFill) -> str:
+    return fill.fill_id
+
+
+_with_archived = merge_by_counter  # (moved to sim/trade_archive.py: the read replica merges too)

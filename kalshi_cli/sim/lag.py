@@ -19,10 +19,12 @@ write answers themselves (create, cancel, amend, decrease) always see the curren
 Kalshi. Fills, settlements and the balance are not lagged: only orders and positions were seen
 to lag.
 
-Copies older than the lag are dropped as soon as no read can need them. Copying every order of
-every account on each change costs time proportional to the accounts' order history, which is
-why it only happens while the fault is set; accounts that never made an HTTP request (the
-scenario's participants) are never copied and never read. Lag applies to changes made while the
+Copies older than the lag are dropped as soon as no read can need them. Copying every live order
+of every account on each change costs time proportional to the accounts' live orders (a keyed
+account's finished orders past the historical cutoff are not copied: a copy refers to their
+append-only archive as far as it went), which is why it only happens while the fault is set;
+accounts that never made an HTTP request (the scenario's participants) are never copied and
+never read. Lag applies to changes made while the
 knob is set: raising it does not bring back older states.
 """
 
@@ -32,19 +34,36 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from kalshi_cli.sim.trade_archive import merge_by_counter
+
 if TYPE_CHECKING:
     from kalshi_cli.sim.core import Exchange, SimOrder, SimPosition
+    from kalshi_cli.sim.trade_archive import OrderArchive
 
 
 @dataclass(frozen=True)
 class AccountView:
-    """One account's orders (newest first, as `Exchange.orders`) and positions at a moment."""
+    """One account's orders (newest first, as `Exchange.orders`) and positions at a moment:
+    copies of its live orders, and its archive of finished orders (append only, never
+    changed) as far as it then went, so no archived order is copied or rebuilt until a read
+    asks for it (issue #17 item 6)."""
 
-    orders: list[SimOrder]
+    live: list[SimOrder]
+    archived: OrderArchive | None
+    archived_count: int
     positions: list[SimPosition]
 
+    @property
+    def orders(self) -> list[SimOrder]:
+        if self.archived is None:
+            return self.live
+        return merge_by_counter(self.live, self.archived.newest_first(upto=self.archived_count))
+
     def order(self, order_id: str) -> SimOrder | None:
-        return next((o for o in self.orders if o.order_id == order_id), None)
+        found = next((o for o in self.live if o.order_id == order_id), None)
+        if found is None and self.archived is not None:
+            return self.archived.find(order_id, upto=self.archived_count)
+        return found
 
 
 class ReadReplica:
@@ -65,8 +84,11 @@ class ReadReplica:
         self._drop_older_than(now - lag_s)
         views = {}
         for account_id in self._accounts:
+            live, archived = exchange.order_store(account_id)
             views[account_id] = AccountView(
-                [replace(o) for o in exchange.orders(account_id)],
+                [replace(o) for o in reversed(live)],
+                archived,
+                len(archived) if archived is not None else 0,
                 [replace(p) for p in exchange.positions(account_id)],
             )
         self._versions.append((now, views))

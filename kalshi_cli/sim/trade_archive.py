@@ -26,9 +26,9 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.models import BookSide, FeeCharge
 from kalshi_cli.sim.client_ids import IdColumn
@@ -38,6 +38,9 @@ BYTES_PER_TRADE = 35
 """The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +
 count 4 + side 1 + time 8 + the market's list 4. A trade whose id is not `prefix + 12 hex
 digits` also keeps its id string (none is: every id comes from `Reference._new_id`'s shape)."""
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 _ID_DIGITS = 12
 _NO_PREFIX = 0xFFFF  # the id is kept whole in `_odd_ids`
@@ -65,7 +68,12 @@ class _Interned:
 class TradeArchive:
     """Trades in the order they were made, oldest first; append only."""
 
+    _ids_ascend = False  # an archive restored from a snapshot of before: found by a scan
+    """Every id so far is `prefix + counter` with the counters ascending: one is found by
+    bisection (`position_of`)."""
+
     def __init__(self) -> None:
+        self._ids_ascend = True
         self._seq = array("Q")
         self._prefix = array("H")
         self._ticker = array("I")
@@ -87,9 +95,13 @@ class TradeArchive:
         position = len(self._ts)
         prefix, digits = trade.trade_id[:-_ID_DIGITS], trade.trade_id[-_ID_DIGITS:]
         if _is_hex(digits) and len(self._prefixes.values) < _NO_PREFIX:
-            self._seq.append(int(digits, 16))  # 12 lowercase hex digits: prints back the same
+            seq = int(digits, 16)  # 12 lowercase hex digits: prints back the same
+            if position and seq < self._seq[-1]:
+                self._ids_ascend = False
+            self._seq.append(seq)
             self._prefix.append(self._prefixes.of(prefix))
         else:
+            self._ids_ascend = False
             self._seq.append(0)
             self._prefix.append(_NO_PREFIX)
             self._odd_ids[position] = trade.trade_id
@@ -133,6 +145,63 @@ class TradeArchive:
     def count(self, ticker: str) -> int:
         return len(self._by_ticker.get(ticker, ()))
 
+    def positions(self, ticker: str | None = None) -> Sequence[int]:
+        """The positions of every trade (or of one market's), oldest first."""
+        return range(len(self._ts)) if ticker is None else self._by_ticker.get(ticker, ())
+
+    def ts_at(self, position: int) -> float:  # float-ok: unix seconds
+        return self._ts[position]
+
+    def id_at(self, position: int) -> str:
+        prefix = self._prefix[position]
+        if prefix == _NO_PREFIX:
+            return self._odd_ids[position]
+        return f"{self._prefixes.values[prefix]}{self._seq[position]:0{_ID_DIGITS}x}"
+
+    def ticker_at(self, position: int) -> str:
+        ticker: str = self._tickers.values[self._ticker[position]]
+        return ticker
+
+    def record_at(self, position: int) -> SimTrade:
+        return self.trade(position)
+
+    def position_of(self, trade_id: str) -> int | None:
+        """The position of the trade of that id, or None; no trade is rebuilt."""
+        return _position_of(trade_id, self._seq, self.id_at, self._ids_ascend, self._odd_ids)
+
+
+def _position_of(
+    value: str,
+    seqs: array[int],
+    id_at: Callable[[int], str],
+    ascending: bool,
+    odd: dict[int, str],
+) -> int | None:
+    """The position whose id is `value` (ids are unique), or None: by bisection on the
+    counters when they ascend (then no id is of another shape), else by a scan of the counter
+    column in C and of the ids kept whole."""
+    digits = value[-_ID_DIGITS:]
+    found = [p for p, v in odd.items() if v == value]
+    if not _is_hex(digits):
+        return min(found, default=None)
+    seq = int(digits, 16)
+    if ascending:
+        at = bisect.bisect_left(seqs, seq)
+        while at < len(seqs) and seqs[at] == seq:
+            if id_at(at) == value:
+                return at
+            at += 1
+        return None
+    at = 0
+    while True:
+        try:
+            at = seqs.index(seq, at)
+        except ValueError:
+            return min(found, default=None)
+        if id_at(at) == value:
+            return min([at, *found])
+        at += 1
+
 
 def _is_hex(digits: str) -> bool:
     return len(digits) == _ID_DIGITS and all(c in "0123456789abcdef" for c in digits)
@@ -155,23 +224,35 @@ class _Ids:
     """UUID-shaped ids (`prefix` + 12 hex digits) as a 48-bit counter and a prefix index; any
     other id kept whole."""
 
-    __slots__ = ("odd", "prefix", "prefixes", "seq")
+    __slots__ = ("ascending", "odd", "prefix", "prefixes", "seq")
 
     def __init__(self) -> None:
         self.seq = array("Q")
         self.prefix = array("H")
         self.prefixes = _Interned()
         self.odd: dict[int, str] = {}
+        self.ascending = True
+        """Every id so far is `prefix + counter`, the counters ascending (`position_of`
+        bisects); unset in one restored from a snapshot of before (then it scans)."""
 
     def append(self, value: str) -> None:
         prefix, digits = value[:-_ID_DIGITS], value[-_ID_DIGITS:]
         if _is_hex(digits) and len(self.prefixes.values) < _NO_PREFIX:
-            self.seq.append(int(digits, 16))
+            seq = int(digits, 16)
+            if self.seq and seq < self.seq[-1]:
+                self.ascending = False
+            self.seq.append(seq)
             self.prefix.append(self.prefixes.of(prefix))
         else:
+            self.ascending = False
             self.odd[len(self.seq)] = value
             self.seq.append(0)
             self.prefix.append(_NO_PREFIX)
+
+    def position_of(self, value: str) -> int | None:
+        """The position of that id (ids are unique), or None."""
+        ascending = getattr(self, "ascending", False)
+        return _position_of(value, self.seq, self.__getitem__, ascending, self.odd)
 
     def __getitem__(self, position: int) -> str:
         prefix = self.prefix[position]
@@ -246,6 +327,23 @@ class FillArchive:
             self._ts[position],
             c["charge"],
         )
+
+    def position_of(self, fill_id: str) -> int | None:
+        """The position of the fill of that id, or None; no fill is rebuilt."""
+        return self._fill_id.position_of(fill_id)
+
+    def id_at(self, position: int) -> str:
+        return self._fill_id[position]
+
+    def record_at(self, position: int) -> SimFill:
+        return self.fill(position)
+
+    def ts_at(self, position: int) -> float:  # float-ok: unix seconds
+        return self._ts[position]
+
+    def ticker_at(self, position: int) -> str:
+        ticker: str = self._values.values[self._columns["ticker"][position]]
+        return ticker
 
     def fills(self, since: float | None = None) -> Iterator[SimFill]:
         """Oldest first; only those made at or after `since` when it is given."""
@@ -339,29 +437,53 @@ class OrderArchive:
             shape["order_group_id"],
         )
 
-    def find(self, order_id: str) -> SimOrder | None:
-        """The archived order of that id, or None."""
+    def find(self, order_id: str, upto: int | None = None) -> SimOrder | None:
+        """The archived order of that id (among the first `upto` archived), or None."""
+        at = self.index_of(order_id)
+        if at is None:
+            return None
+        position = self._sorted_pos[at]
+        return None if upto is not None and position >= upto else self.order(position)
+
+    def index_of(self, order_id: str) -> int | None:
+        """The place in the index by id of the archived order of that id, or None."""
         digits = order_id[-_ID_DIGITS:]
         if not _is_hex(digits):
             return None
         seq = int(digits, 16)
         at = bisect.bisect_left(self._sorted_seq, seq)
         while at < len(self._sorted_seq) and self._sorted_seq[at] == seq:
-            position = self._sorted_pos[at]
-            if self._order_id[position] == order_id:
-                return self.order(position)
+            if self._order_id[self._sorted_pos[at]] == order_id:
+                return at
             at += 1
         return None
 
-    def newest_first(self, since: float | None = None) -> Iterator[tuple[int, SimOrder]]:
+    def head(self, at: int) -> tuple[str, str, float, float]:
+        """(ticker, status, created_time, last_update_time) of the order at place `at` of the
+        index by id, without rebuilding it."""
+        position = self._sorted_pos[at]
+        shape = self._values.values[self._shape[position]]
+        return (
+            shape[_SHAPE_TICKER],
+            shape[_SHAPE_STATUS],
+            self._created[position],
+            self._updated[position],
+        )
+
+    def newest_first(
+        self, since: float | None = None, upto: int | None = None
+    ) -> Iterator[tuple[int, SimOrder]]:
         """(the id's counter, the order), newest placed first; with `since`, only those last
-        updated at or after it (none, without reading any, when `since` is past them all)."""
+        updated at or after it (none, without reading any, when `since` is past them all);
+        with `upto`, only the first `upto` archived (the archive as it stood then)."""
         if since is not None and since > self.latest_update:
             return
         updated = self._updated
         seqs, positions = self._sorted_seq, self._sorted_pos
         for at in range(len(seqs) - 1, -1, -1):
             position = positions[at]
+            if upto is not None and position >= upto:
+                continue
             if since is None or updated[position] >= since:
                 yield seqs[at], self.order(position)
 
@@ -378,6 +500,8 @@ _ORDER_SHAPE = (
     "cancel_order_on_pause",
     "order_group_id",
 )
+_SHAPE_TICKER = _ORDER_SHAPE.index("ticker")
+_SHAPE_STATUS = _ORDER_SHAPE.index("status")
 _ORDER_DECIMALS = (
     "price",
     "initial_count",
@@ -389,6 +513,25 @@ _ORDER_DECIMALS = (
     "maker_fees",
     "fee_accumulator",
 )
+
+
+def merge_by_counter(
+    live: list[SimOrder], archived: Iterator[tuple[int, SimOrder]]
+) -> list[SimOrder]:
+    """The live orders (newest first) and the archived ones (newest first, with their ids'
+    counters) in one list, newest placed first: ids count up as orders are placed."""
+    out: list[SimOrder] = []
+    pending = next(archived, None)
+    for order in live:
+        counter = id_counter(order.order_id)
+        while pending is not None and pending[0] > counter:
+            out.append(pending[1])
+            pending = next(archived, None)
+        out.append(order)
+    while pending is not None:
+        out.append(pending[1])
+        pending = next(archived, None)
+    return out
 
 
 def id_counter(order_id: str) -> int:
@@ -431,3 +574,167 @@ class TradeTimeline:
         """The first position whose time (or `key` of it) is at or above `value`."""
         ts = self.ts if key is None else lambda i: key(self.ts(i))
         return bisect.bisect_left(range(len(self)), value, key=ts)
+
+
+class NewestFirst(Generic[R]):
+    """Records newest first, read by index without rebuilding any but those asked for: the
+    live list's (held oldest first) from its end, then the archive's positions (oldest first)
+    from theirs, as `Exchange.trades()` and `fills()` list them. A historical page reads its
+    cursor's index (`find`), then the times and tickers of what follows until the page is full
+    (issue #17 item 6, session 9)."""
+
+    def __init__(
+        self,
+        live: Sequence[R],
+        live_id: Callable[[R], str],
+        positions: Sequence[int],
+        archived: _Columns[R] | None,
+    ) -> None:
+        self._live = live
+        self._live_id = live_id
+        self._positions = positions if archived is not None else ()
+        self._archived = archived
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._positions)
+
+    def _where(self, i: int) -> tuple[R | None, int]:
+        """(the live record at index i, -1) or (None, its archive position)."""
+        live = len(self._live)
+        if i < live:
+            return self._live[live - 1 - i], -1
+        return None, self._positions[len(self._positions) - 1 - (i - live)]
+
+    def ts(self, i: int) -> float:  # float-ok: unix seconds
+        record, position = self._where(i)
+        if record is not None:
+            ts: float = getattr(record, "ts")  # noqa: B009 (SimTrade and SimFill alike)
+            return ts
+        assert self._archived is not None
+        return self._archived.ts_at(position)
+
+    def ticker(self, i: int) -> str:
+        record, position = self._where(i)
+        if record is not None:
+            ticker: str = getattr(record, "ticker")  # noqa: B009
+            return ticker
+        assert self._archived is not None
+        return self._archived.ticker_at(position)
+
+    def key(self, i: int) -> str:
+        record, position = self._where(i)
+        if record is not None:
+            return self._live_id(record)
+        assert self._archived is not None
+        return self._archived.id_at(position)
+
+    def record(self, i: int) -> R:
+        record, position = self._where(i)
+        if record is not None:
+            return record
+        assert self._archived is not None
+        return self._archived.record_at(position)
+
+    def find(self, record_id: str) -> int | None:
+        """The index of the record of that id (ids are unique), or None."""
+        live = self._live
+        for back in range(len(live) - 1, -1, -1):  # the live tier: within the lag
+            if self._live_id(live[back]) == record_id:
+                return len(live) - 1 - back
+        if self._archived is None:
+            return None
+        position = self._archived.position_of(record_id)
+        if position is None:
+            return None
+        positions = self._positions
+        at = bisect.bisect_left(positions, position)  # ascending
+        if at == len(positions) or positions[at] != position:
+            return None  # another market's
+        return len(live) + len(positions) - 1 - at
+
+
+class _Columns(Protocol[R_co]):
+    def ts_at(self, position: int) -> float: ...  # float-ok: unix seconds
+    def ticker_at(self, position: int) -> str: ...
+    def id_at(self, position: int) -> str: ...
+    def record_at(self, position: int) -> R_co: ...
+    def position_of(self, record_id: str) -> int | None: ...
+
+
+OrderRef = tuple[SimOrder | None, int]
+"""A live order (and -1), or None and an archived order's place in `OrderArchive`'s index."""
+
+
+class OrdersNewestFirst:
+    """`Exchange.orders()`'s list (the live orders and the archived ones merged by their ids'
+    counters, newest placed first, as `core._with_archived`) walked from any record without
+    rebuilding an archived order until asked (issue #17 item 6, session 9). A place in the walk
+    is (the next live order's index, newest first; the next archived one's, newest first)."""
+
+    def __init__(self, live: Sequence[SimOrder], archived: OrderArchive | None) -> None:
+        self._live = live[::-1]
+        self._counters = [id_counter(o.order_id) for o in self._live]
+        self._archived = archived
+
+    def _archived_seq(self, d: int) -> int | None:
+        """The counter of the d-th archived order, newest first (None past the last)."""
+        a = self._archived
+        if a is None or d >= len(a):
+            return None
+        return a._sorted_seq[len(a) - 1 - d]
+
+    def walk(self, j: int = 0, d: int = 0) -> Iterator[OrderRef]:
+        """The records from place (j, d) on, in the list's order."""
+        live, counters = self._live, self._counters
+        n = len(self._archived) if self._archived is not None else 0
+        while j < len(live) or d < n:
+            seq = self._archived_seq(d)
+            if seq is not None and (j == len(live) or seq > counters[j]):
+                yield None, n - 1 - d
+                d += 1
+            else:
+                yield live[j], -1
+                j += 1
+
+    def find(self, order_id: str) -> tuple[OrderRef, tuple[int, int]] | None:
+        """The record of that id and the place just after it in the walk, or None."""
+        live, counters = self._live, self._counters
+        least: int | None = None
+        for j, order in enumerate(live):  # the live tier
+            least = counters[j] if least is None else min(least, counters[j])
+            if order.order_id == order_id:
+                a = self._archived
+                emitted = 0 if a is None else len(a) - bisect.bisect_right(a._sorted_seq, least)
+                return (order, -1), (j + 1, emitted)
+        a = self._archived
+        if a is None:
+            return None
+        at = a.index_of(order_id)
+        if at is None:
+            return None
+        d = len(a) - 1 - at
+        seq = a._sorted_seq[at]
+        j = next((k for k, c in enumerate(counters) if c < seq), len(live))
+        return (None, at), (j, d + 1)
+
+    def head(self, ref: OrderRef) -> tuple[str, str, float, float]:
+        """(ticker, status, created_time, last_update_time) of the record."""
+        order, at = ref
+        if order is not None:
+            return order.ticker, order.status, order.created_time, order.last_update_time
+        assert self._archived is not None
+        return self._archived.head(at)
+
+    def key(self, ref: OrderRef) -> str:
+        order, at = ref
+        if order is not None:
+            return order.order_id
+        assert self._archived is not None
+        return self._archived._order_id[self._archived._sorted_pos[at]]
+
+    def record(self, ref: OrderRef) -> SimOrder:
+        order, at = ref
+        if order is not None:
+            return order
+        assert self._archived is not None
+        return self._archived.order(self._archived._sorted_pos[at])

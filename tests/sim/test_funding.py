@@ -4,9 +4,12 @@ fills, and deposits/withdrawals as a scenario defines them."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from kalshi_cli.clock import ManualClock
 from tests.conftest import SimHarness
+from tests.sim.test_historical import set_lag
 
 T = "KXFUND-26JAN01-A"
 ORDERS = "/portfolio/events/orders"
@@ -118,3 +121,35 @@ def test_deposits_and_withdrawals_are_the_scenarios_and_only_the_accounts_own(
     assert sim.signed(me, "GET", "/portfolio/withdrawals").json() == {"withdrawals": []}
     refused = sim.http.put(sim.admin_url + "/data/withdrawals", json={"items": [mine]})
     assert refused.status_code == 400  # no account_id
+
+
+def test_archived_fills_and_orders_still_count_for_the_api_usage_level(
+    manual_sim: SimHarness, manual_clock: ManualClock
+) -> None:
+    """The volume and the upgrade read the account's fills and orders past the historical
+    cutoff too (the compact archives: only what each needs, issue #17 item 6)."""
+    sim = manual_sim
+    sim.create_market(T)
+    me, other = sim.account, sim.new_account()
+    assert sim.signed(other, "POST", ORDERS, json=order("bid", "0.40", "7")).status_code == 201
+    sell = order("ask", "0.40", "5", "immediate_or_cancel")
+    assert sim.signed(me, "POST", ORDERS, json=sell).status_code == 201
+    manual_clock.advance(1)
+    set_lag(sim, lag_seconds=0)
+    exchange = sim.running.state.exchange
+    account = exchange.account_by_key(me.key_id)
+    assert account is not None
+    deadline = time.monotonic() + 10
+    while exchange.order_tiers(account.account_id) != (0, 1) or exchange.fill_tiers(
+        account.account_id
+    ) != (0, 1):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    [progress] = sim.signed(me, "GET", "/account/api_usage_level/volume_progress").json()[
+        "volume_progress"
+    ]
+    assert progress["trailing_30d_volume_fp"] == "5.00"
+    upgraded = sim.signed(me, "POST", "/account/api_usage_level/upgrade")
+    assert upgraded.status_code == 201 and not upgraded.content
+    alone = sim.new_account()  # no order at all, live or archived
+    assert sim.signed(alone, "POST", "/account/api_usage_level/upgrade").status_code == 403

@@ -144,9 +144,9 @@ def handle_set_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Js
 
 def handle_volume_progress(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     now = int(ctx.now)
-    volume = sum(
-        (f.count for f in state.exchange.fills(ctx.account_id) if f.ts > now - DAYS_30), ZERO
-    )
+    # archived fills older than the window are not rebuilt (issue #17 item 6)
+    fills = state.exchange.fills(ctx.account_id, since=now - DAYS_30)
+    volume = sum((f.count for f in fills if f.ts > now - DAYS_30), ZERO)
     goals = scenario_data.of(state.exchange).get("api_usage_goals")
     progress = {
         "computed_ts": now,
@@ -157,7 +157,7 @@ def handle_volume_progress(state: SimState, ctx: RequestContext) -> tuple[int, J
 
 
 def handle_upgrade(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    if not state.exchange.orders(ctx.account_id)[:100]:
+    if state.exchange.order_tiers(ctx.account_id) == (0, 0):  # no order, live or archived
         raise ExchangeError(
             403, "forbidden", "no API-created order in the account's latest 100 orders"
         )

@@ -9,6 +9,9 @@ no `security`); fills, orders and positions need the account's signature.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim import serialize as ser
@@ -31,6 +34,9 @@ from kalshi_cli.sim.routing import (
     ts_filter,
     within,
 )
+from kalshi_cli.sim.trade_archive import OrderRef
+
+R = TypeVar("R")
 
 
 def archive(state: SimState, now: float | None = None) -> Archive:
@@ -131,6 +137,40 @@ def handle_get_market_candlesticks_historical(
     return 200, {"ticker": market.ticker, "candlesticks": [_candle_json(c) for c in found]}
 
 
+def page_by_index(
+    n: int,
+    keep: Callable[[int], bool],
+    key: Callable[[int], str],
+    find: Callable[[str], int | None],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[int], str]:
+    """`paginate` over the records 0..n-1 that `keep` keeps, without listing them: the page
+    starts after the cursor's record when it is one of them (else at the first, as
+    `paginate`). Returns the page's indexes and the next cursor ("" at the end)."""
+    start = 0
+    if cursor:
+        at = find(cursor)
+        if at is not None and keep(at):
+            start = at + 1
+    return page_of(iter(range(start, n)), keep, key, limit)
+
+
+def page_of(
+    records: Iterator[R], keep: Callable[[R], bool], key: Callable[[R], str], limit: int
+) -> tuple[list[R], str]:
+    """The first `limit` records `keep` keeps, read on only until one more is kept (then the
+    next cursor is the page's last key, else ""), as `paginate` cuts a listed page."""
+    taken: list[R] = []
+    for r in records:
+        if keep(r):
+            if len(taken) == limit:
+                return taken, key(taken[-1])
+            taken.append(r)
+    return taken, ""
+
+
 def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     limit = query_int(ctx, "limit", 100, 0, 1000) or 100
     ticker = query_str(ctx, "ticker")
@@ -138,14 +178,45 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
     if ticker is not None and ticker not in state.exchange.markets:
         raise ExchangeError(404, "not_found", f"market {ticker} not found")
-    trades = [
-        t for t in archive(state, ctx.now).trades(ticker) if within(t.ts, lo, hi) and not only_block
-    ]
-    page, cursor = paginate(trades, lambda t: t.trade_id, limit, query_str(ctx, "cursor"))
-    return 200, {"trades": [ser.trade_json(t) for t in page], "cursor": cursor}
+    if only_block:
+        return 200, {"trades": [], "cursor": ""}
+    cutoff = archive(state, ctx.now).cutoff
+    trades = state.exchange.trades_newest_first(ticker)  # read by index, not rebuilt
+
+    def keep(i: int) -> bool:
+        ts = trades.ts(i)
+        return ts < cutoff and within(ts, lo, hi)
+
+    page, cursor = page_by_index(
+        len(trades), keep, trades.key, trades.find, limit=limit, cursor=query_str(ctx, "cursor")
+    )
+    return 200, {"trades": [ser.trade_json(trades.record(i)) for i in page], "cursor": cursor}
 
 
 def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    if other_shard(ctx):
+        return _filtered_fills(state, ctx)
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100  # as _filtered_page reads them
+    ticker = query_str(ctx, "ticker")
+    query_str(ctx, "ticker")
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) != 1:  # several subaccounts' fills merged by time: the whole list
+        return _filtered_fills(state, ctx)
+    cutoff = archive(state, ctx.now).cutoff
+    fills = state.exchange.fills_newest_first(ledgers[0])  # read by index, not rebuilt
+
+    def keep(i: int) -> bool:
+        ts = fills.ts(i)
+        return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
+
+    page, cursor = page_by_index(
+        len(fills), keep, fills.key, fills.find, limit=limit, cursor=query_str(ctx, "cursor")
+    )
+    return 200, {"fills": [ser.fill_json(fills.record(i)) for i in page], "cursor": cursor}
+
+
+def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
         state,
         ctx,
@@ -160,6 +231,38 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
 
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    if other_shard(ctx):
+        return _filtered_orders(state, ctx)
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100  # as _filtered_page reads them
+    ticker = query_str(ctx, "ticker")
+    query_str(ctx, "ticker")
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) != 1:  # several subaccounts' orders merged by time: the whole list
+        return _filtered_orders(state, ctx)
+    cutoff = archive(state, ctx.now).cutoff
+    orders = state.exchange.orders_newest_first(ledgers[0])  # no archived order rebuilt
+
+    def keep(ref: OrderRef) -> bool:
+        t, status, created, updated = orders.head(ref)
+        return (
+            status != "resting"
+            and updated < cutoff
+            and (ticker is None or t == ticker)
+            and within(created, lo, hi)
+        )
+
+    walk = orders.walk()
+    cursor = query_str(ctx, "cursor")
+    if cursor:
+        found = orders.find(cursor)
+        if found is not None and keep(found[0]):
+            walk = orders.walk(*found[1])
+    page, next_cursor = page_of(walk, keep, orders.key, limit)
+    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
+
+
+def _filtered_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     return _filtered_page(
         state,
         ctx,
