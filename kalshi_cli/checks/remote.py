@@ -39,13 +39,14 @@ _MS = Decimal("0.001")
 def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | None, list[Position]]]:
     """Each subaccount the check covers with its positions: `subaccount` alone when named, else
     every subaccount the exchange lists (`GET /portfolio/subaccounts/balances`, "including the
-    primary account"). An account with subaccount 0 only is one book numbered None, read with
-    today's request (positions default to subaccount 0), so its output stays as it was."""
+    primary account; a key restricted to one subaccount is shown that one only, and refused any
+    other). An account with subaccount 0 only is one book numbered None, read with today's
+    request (positions default to subaccount 0), so its output stays as it was."""
     from kalshi_cli.client.subaccount_scope import acting_on
 
     if subaccount is None:
-        numbers = sorted({b.subaccount for b in client.subaccount_balances()} | {0})
-        if numbers == [0]:
+        numbers = sorted({b.subaccount for b in client.subaccount_balances()})
+        if numbers in ([], [0]):
             return [(None, client.get_positions())]
     else:
         numbers = [subaccount]

@@ -143,6 +143,12 @@ def test_subaccount_narrows_the_check_to_one(sim: SimHarness, tmp_path: Path) ->
     assert [(b["subaccount"], b["ticker"]) for b in doc["breaches"]] == [(1, "KXSUB-4")]
     exposure_0 = check(tmp_path, "exposure", "--subaccount", "0", environ=env)
     assert exposure_0.exit_code == OK, exposure_0.stdout
+    # `all` hands it to positions and exposure
+    every = json.loads(check(tmp_path, "all", "--subaccount", "0", "--json", environ=env).stdout)
+    by_name = {c["name"]: c for c in every["checks"]}
+    assert by_name["positions"]["status"] == "OK"
+    assert by_name["positions"]["subaccounts"] == [0]
+    assert [e["subaccount"] for e in by_name["exposure"]["exposures"]] == [0]
 
 
 def test_subaccount_is_refused_by_a_check_that_reads_no_positions(tmp_path: Path) -> None:
@@ -205,3 +211,21 @@ EXPOSURE_BEFORE = (
     "KALSHI EXPOSURE OK - total exposure $34.00 of the $500.00 cap (7%) | "
     "'exposure'=34.0000;400;500;0;500\n"
 )
+
+
+def test_a_key_restricted_to_a_subaccount_checks_that_subaccount(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Such a key "may only read and trade on that sub-account": the listing shows it its own,
+    and the check reads that one, rather than asking for subaccount 0 and being refused."""
+    sim.create_market("KXSUB-7")
+    buy_on(sim, 1, "KXSUB-7", 101)
+    with client_for(sim.account) as me:
+        generated = me.generate_api_key("sub-1 only", subaccount=1)
+    pem = tmp_path / "sub1.pem"
+    pem.write_text(generated.private_key_pem)
+    env = {**account_env(sim.account), "KALSHI_API_KEY_ID": generated.api_key_id}
+    env["KALSHI_PRIVATE_KEY_PATH"] = str(pem)
+    result = check(tmp_path, "positions", environ=env)
+    assert result.exit_code == CRITICAL, result.stdout
+    assert "KXSUB-7 101/100 on subaccount 1" in line(result)
