@@ -40,16 +40,22 @@ def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | Non
     """Each subaccount the check covers with its positions: `subaccount` alone when named, else
     every subaccount the exchange lists (`GET /portfolio/subaccounts/balances`, "including the
     primary account; a key restricted to one subaccount is shown that one only, and refused any
-    other). An account with subaccount 0 only is one book numbered None, read with today's
+    other); a named one that is not listed is an error, since the exchange would answer it with
+    no positions. An account with subaccount 0 only is one book numbered None, read with today's
     request (positions default to subaccount 0), so its output stays as it was."""
     from kalshi_cli.client.subaccount_scope import acting_on
 
+    listed = sorted({b.subaccount for b in client.subaccount_balances()})
     if subaccount is None:
-        numbers = sorted({b.subaccount for b in client.subaccount_balances()})
+        numbers = listed
         if numbers in ([], [0]):
             return [(None, client.get_positions())]
-    else:
+    elif subaccount in listed:
         numbers = [subaccount]
+    else:
+        # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
+        have = ", ".join(str(n) for n in listed)
+        raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
     books: list[tuple[int | None, list[Position]]] = []
     for number in numbers:
         with acting_on(client, number):

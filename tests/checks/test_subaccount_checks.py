@@ -229,3 +229,19 @@ def test_a_key_restricted_to_a_subaccount_checks_that_subaccount(
     result = check(tmp_path, "positions", environ=env)
     assert result.exit_code == CRITICAL, result.stdout
     assert "KXSUB-7 101/100 on subaccount 1" in line(result)
+
+
+def test_a_subaccount_the_account_does_not_have_is_unknown_not_ok(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The exchange answers an empty listing for a subaccount never created: a mistyped
+    `--subaccount` in a crontab must not pass as "all 0 positions within limits"."""
+    sim.create_market("KXSUB-8")
+    buy_on(sim, 1, "KXSUB-8", 101)
+    env = account_env(sim.account)
+    for name in ("positions", "exposure"):
+        result = check(tmp_path, name, "--subaccount", "2", environ=env)
+        assert result.exit_code == UNKNOWN, result.stdout
+        assert line(result) == (
+            f"KALSHI {name.upper()} UNKNOWN - subaccount 2 is not one of this account's (0, 1)"
+        )
