@@ -4,7 +4,10 @@ Positions and exposure are read from `GET /portfolio/positions`, not from the st
 exchange is the truth, and a check that trusted the trade loop's books would miss exactly the
 failures it exists for (a fill the loop never saw, an order placed by hand). The limits are the
 risk engine's (`risk.max_position_per_market`, `risk.max_total_exposure`), so the check and the
-loop agree on what "over" means.
+loop agree on what "over" means. They cover every subaccount (`GET /portfolio/positions` alone
+answers for subaccount 0, and `kalshi trade --subaccount N` holds its positions on N): each
+subaccount is graded against the limits, which are one loop's, and a breach names its
+subaccount; an account of subaccount 0 only reads and prints as it always did.
 
 An exchange that does not answer makes positions and exposure UNKNOWN (they cannot tell), but
 makes the api check CRITICAL: reaching the exchange is what it checks.
