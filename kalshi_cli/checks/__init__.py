@@ -142,6 +142,8 @@ class CheckResult:
     status: CheckStatus
     summary: str
     perfdata: Sequence[PerfDatum] = field(default_factory=tuple)
+    # more keys of the `--json` document (positions and exposure name each subaccount there)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "perfdata", tuple(self.perfdata))
@@ -163,6 +165,7 @@ class CheckResult:
             "summary": self.summary,
             "perfdata": [p.as_dict() for p in self.perfdata],
             "line": format_nagios(self),
+            **self.extra,
         }
 
 

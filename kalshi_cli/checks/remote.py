@@ -4,7 +4,10 @@ Positions and exposure are read from `GET /portfolio/positions`, not from the st
 exchange is the truth, and a check that trusted the trade loop's books would miss exactly the
 failures it exists for (a fill the loop never saw, an order placed by hand). The limits are the
 risk engine's (`risk.max_position_per_market`, `risk.max_total_exposure`), so the check and the
-loop agree on what "over" means.
+loop agree on what "over" means. They cover every subaccount (`GET /portfolio/positions` alone
+answers for subaccount 0, and `kalshi trade --subaccount N` holds its positions on N): each
+subaccount is graded against the limits, which are one loop's, and a breach names its
+subaccount; an account of subaccount 0 only reads and prints as it always did.
 
 An exchange that does not answer makes positions and exposure UNKNOWN (they cannot tell), but
 makes the api check CRITICAL: reaching the exchange is what it checks.
@@ -18,8 +21,9 @@ says not active).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
@@ -29,35 +33,95 @@ from kalshi_cli.models import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.models import Position
 
 _CENT = Decimal("0.01")
 _MS = Decimal("0.001")
 
 
-def check_positions(client: KalshiClient, th: Thresholds, limit: Decimal) -> CheckResult:
-    """CRITICAL when a market's position is above `crit` x its limit, WARNING at `warn` x."""
+def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | None, list[Position]]]:
+    """Each subaccount the check covers with its positions: `subaccount` alone when named, else
+    every subaccount the exchange lists (`GET /portfolio/subaccounts/balances`, "including the
+    primary account; a key restricted to one subaccount is shown that one only, and refused any
+    other); a named one that is not listed is an error, since the exchange would answer it with
+    no positions. An account with subaccount 0 only is one book numbered None, read with today's
+    request (positions default to subaccount 0), so its output stays as it was."""
+    from kalshi_cli.client.subaccount_scope import acting_on
+
+    listed = sorted({b.subaccount for b in client.subaccount_balances()})
+    if subaccount is None:
+        numbers = listed
+        if numbers in ([], [0]):
+            return [(None, client.get_positions())]
+    elif subaccount in listed:
+        numbers = [subaccount]
+    else:
+        # the exchange lists an uncreated subaccount's positions as none: that is not "OK"
+        have = ", ".join(str(n) for n in listed)
+        raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
+    books: list[tuple[int | None, list[Position]]] = []
+    for number in numbers:
+        with acting_on(client, number):
+            books.append((number, client.get_positions()))
+    return books
+
+
+def _on(subaccounts: Sequence[int | None]) -> str:
+    """ " on subaccounts 0, 1" for the books read per subaccount; "" for an account of one."""
+    named = [n for n in subaccounts if n is not None]
+    if not named:
+        return ""
+    word = "subaccount" if len(named) == 1 else "subaccounts"
+    return f" on {word} {', '.join(str(n) for n in named)}"
+
+
+def check_positions(
+    client: KalshiClient, th: Thresholds, limit: Decimal, subaccount: int | None = None
+) -> CheckResult:
+    """CRITICAL when a market's position on a subaccount is above `crit` x its limit, WARNING at
+    `warn` x. Every subaccount is covered (the limit is a loop's, and a loop trades one
+    subaccount); `subaccount` narrows to one."""
     warn, crit = th.need("positions", "warn"), th.need("positions", "crit")
-    positions = client.get_positions()
-    over: list[tuple[str, Decimal]] = []
-    near: list[tuple[str, Decimal]] = []
+    books = _books(client, subaccount)
+    over: list[tuple[int | None, str, Decimal]] = []
+    near: list[tuple[int | None, str, Decimal]] = []
     largest = ZERO
-    for p in positions:
-        size = abs(p.position)
-        share = size / limit
-        largest = max(largest, share)
-        if share > crit:
-            over.append((p.ticker, size))
-        elif share >= warn:
-            near.append((p.ticker, size))
+    markets = 0
+    for number, positions in books:
+        markets += len(positions)
+        for p in positions:
+            size = abs(p.position)
+            share = size / limit
+            largest = max(largest, share)
+            if share > crit:
+                over.append((number, p.ticker, size))
+            elif share >= warn:
+                near.append((number, p.ticker, size))
     perf = [
         PerfDatum("over_limit", len(over), 0, 0),
         PerfDatum("near_limit", len(near), 0),
         PerfDatum("largest", pct(largest), pct(warn), pct(crit), 0, uom="%"),
-        PerfDatum("markets", len(positions), min=0),
+        PerfDatum("markets", markets, min=0),
     ]
+    extra: dict[str, Any] = {}
+    if books[0][0] is not None:
+        extra["subaccounts"] = [number for number, _ in books]
+        extra["breaches"] = [
+            {
+                "subaccount": number,
+                "ticker": ticker,
+                "position": f"{plain(size):f}",
+                "limit": f"{plain(limit):f}",
+                "status": status.name,
+            }
+            for status, items in ((CheckStatus.CRITICAL, over), (CheckStatus.WARNING, near))
+            for number, ticker, size in items
+        ]
 
-    def listing(items: list[tuple[str, Decimal]]) -> str:
-        shown = ", ".join(f"{t} {plain(size):f}/{plain(limit):f}" for t, size in items[:5])
+    def listing(items: list[tuple[int | None, str, Decimal]]) -> str:
+        shown = ", ".join(
+            f"{t} {plain(size):f}/{plain(limit):f}{_on([n])}" for n, t, size in items[:5]
+        )
         return shown + (f" and {len(items) - 5} more" if len(items) > 5 else "")
 
     if over:
@@ -67,6 +131,7 @@ def check_positions(client: KalshiClient, th: Thresholds, limit: Decimal) -> Che
             CheckStatus.CRITICAL,
             f"{len(over)} {word} over limit: {listing(over)}",
             perf,
+            extra,
         )
     if near:
         word = "market" if len(near) == 1 else "markets"
@@ -75,32 +140,70 @@ def check_positions(client: KalshiClient, th: Thresholds, limit: Decimal) -> Che
             CheckStatus.WARNING,
             f"{len(near)} {word} at {pct(warn):f}% of the limit or more: {listing(near)}",
             perf,
+            extra,
         )
     return CheckResult(
         "positions",
         CheckStatus.OK,
-        f"all {len(positions)} positions within limits (largest {largest * 100:.0f}% of {limit:f})",
+        f"all {markets} positions within limits{_on([n for n, _ in books])} "
+        f"(largest {largest * 100:.0f}% of {limit:f})",
         perf,
+        extra,
     )
 
 
-def check_exposure(client: KalshiClient, th: Thresholds, cap: Decimal) -> CheckResult:
-    """The exchange's `market_exposure_dollars`, summed over every position, against the cap."""
+def check_exposure(
+    client: KalshiClient, th: Thresholds, cap: Decimal, subaccount: int | None = None
+) -> CheckResult:
+    """The exchange's `market_exposure_dollars`, summed over every position of a subaccount,
+    against the cap. The cap is a loop's (`risk.max_total_exposure`) and a loop trades one
+    subaccount, so each subaccount is graded against it and the account's total is shown beside;
+    an account of subaccount 0 only is one total, as before. `subaccount` narrows to one."""
     warn, crit = th.need("exposure", "warn"), th.need("exposure", "crit")
-    total = sum((p.exposure for p in client.get_positions()), ZERO)
-    share = total / cap
-    if share > crit:
-        status = CheckStatus.CRITICAL
-    elif share >= warn:
-        status = CheckStatus.WARNING
-    else:
-        status = CheckStatus.OK
-    perf = [PerfDatum("exposure", total, plain(warn * cap), plain(crit * cap), 0, cap)]
+
+    def grade(total: Decimal) -> CheckStatus:
+        share = total / cap
+        if share > crit:
+            return CheckStatus.CRITICAL
+        if share >= warn:
+            return CheckStatus.WARNING
+        return CheckStatus.OK
+
+    books = _books(client, subaccount)
+    totals = [(n, sum((p.exposure for p in positions), ZERO)) for n, positions in books]
+    if totals[0][0] is None:
+        total = totals[0][1]
+        share = total / cap
+        perf = [PerfDatum("exposure", total, plain(warn * cap), plain(crit * cap), 0, cap)]
+        return CheckResult(
+            "exposure",
+            grade(total),
+            f"total exposure {fmt_money(total)} of the {fmt_money(cap)} cap ({share * 100:.0f}%)",
+            perf,
+        )
+    ranked = sorted(totals, key=lambda t: -t[1])
+    largest = ranked[0][1]
+    account = sum((t for _, t in totals), ZERO)
+    shown = ", ".join(
+        f"subaccount {n} {fmt_money(t)} ({t / cap * 100:.0f}%)" for n, t in ranked[:5]
+    ) + (f" and {len(ranked) - 5} more" if len(ranked) > 5 else "")
+    perf = [
+        PerfDatum("exposure", largest, plain(warn * cap), plain(crit * cap), 0, cap),
+        PerfDatum("account_exposure", account, min=0),
+    ]
+    extra = {
+        "account_exposure": f"{account:f}",
+        "exposures": [
+            {"subaccount": n, "exposure": f"{t:f}", "status": grade(t).name} for n, t in ranked
+        ],
+    }
     return CheckResult(
         "exposure",
-        status,
-        f"total exposure {fmt_money(total)} of the {fmt_money(cap)} cap ({share * 100:.0f}%)",
+        grade(largest),
+        f"exposure per subaccount against the {fmt_money(cap)} cap: {shown}; "
+        f"account total {fmt_money(account)}",
         perf,
+        extra,
     )
 
 

@@ -82,6 +82,8 @@ class CheckInputs:
     client: Callable[[], KalshiClient] | None = None
     anonymous_client: Callable[[], KalshiClient] | None = None
     clock: Clock = field(default_factory=SystemClock)
+    # positions and exposure: None covers every subaccount, N subaccount N only
+    subaccount: int | None = None
     _store: Store | None = field(default=None, init=False, repr=False)
     _opened: bool = field(default=False, init=False, repr=False)
 
@@ -138,14 +140,19 @@ def _positions(inputs: CheckInputs) -> CheckResult:
     from kalshi_cli.checks.remote import check_positions
 
     return check_positions(
-        inputs.exchange(), inputs.thresholds, inputs.limits.max_position_per_market
+        inputs.exchange(),
+        inputs.thresholds,
+        inputs.limits.max_position_per_market,
+        inputs.subaccount,
     )
 
 
 def _exposure(inputs: CheckInputs) -> CheckResult:
     from kalshi_cli.checks.remote import check_exposure
 
-    return check_exposure(inputs.exchange(), inputs.thresholds, inputs.limits.max_total_exposure)
+    return check_exposure(
+        inputs.exchange(), inputs.thresholds, inputs.limits.max_total_exposure, inputs.subaccount
+    )
 
 
 RUNNERS: dict[str, Callable[[CheckInputs], CheckResult]] = {

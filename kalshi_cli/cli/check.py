@@ -20,7 +20,7 @@ from typer.core import TyperCommand
 from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
 from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import Environment, EnvOpt, JsonOpt
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter
@@ -40,6 +40,10 @@ class CheckName(StrEnum):
     FEED = "feed"
     EXCHANGE = "exchange"
     ALL = "all"
+
+
+# the checks that read positions, which `--subaccount` narrows
+_BY_SUBACCOUNT = frozenset({CheckName.POSITIONS, CheckName.EXPOSURE, CheckName.ALL})
 
 
 class NagiosCommand(TyperCommand):
@@ -93,6 +97,17 @@ def check_command(
     no_alert: Annotated[
         bool, typer.Option("--no-alert", help="Look and print; post nothing.", show_default=False)
     ] = False,
+    subaccount: Annotated[
+        int | None,
+        typer.Option(
+            "--subaccount",
+            min=0,
+            max=63,
+            help="positions, exposure (and all): this subaccount only. Default: every "
+            "subaccount of the account.",
+            show_default=False,
+        ),
+    ] = None,
     env: EnvOpt = None,
 ) -> None:
     """Run a monitoring check once, for cron or Nagios.
@@ -108,6 +123,10 @@ def check_command(
 
     app = current()
     try:
+        if subaccount is not None and name not in _BY_SUBACCOUNT:
+            raise UsageError(
+                f"--subaccount applies to positions, exposure and all, not {name.value}"
+            )
         plan = _plan(
             app, name, warn=warn, crit=crit, overrides=overrides or (), no_alert=no_alert, env=env
         )
@@ -120,6 +139,7 @@ def check_command(
         risk_section=plan.risk,
         client=app.client,
         anonymous_client=lambda: app.client(anonymous=True),
+        subaccount=subaccount,
     )
     shown = run_named(name.value, inputs)
     _render(name, shown, as_json)

@@ -1,0 +1,247 @@
+"""`kalshi check positions` and `kalshi check exposure` cover every subaccount of the account.
+
+`GET /portfolio/positions` without `subaccount` answers for subaccount 0 only (openapi.yaml
+3.31.0, SubaccountQueryDefaultPrimary), while `kalshi trade --subaccount N` holds its positions
+on N: a check that read only 0 passed a loop's breach on N silently. The real command, the real
+simulator over loopback, and a real webhook receiver."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.sim.embed import start_simulator
+from tests.checks.test_check_alerts_e2e import Receiver
+from tests.checks.test_check_cli import account_env, buy, check, client_for, line
+from tests.conftest import SimHarness
+from tests.openapi_check import RECORDER
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimHarness]:
+    """The simulator on the advanced tier: subaccounts need it or above."""
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim", scenario="empty", tier="advanced", response_hook=RECORDER.hook
+        )
+    )
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def alerting(home: Path, receiver: Receiver) -> None:
+    (home / "config.yaml").write_text(
+        "alerts:\n"
+        "  channels:\n"
+        f"    ops: {{type: generic, url: '{receiver.url}', max_attempts: 1}}\n"
+        "  routes: {critical: ops, warning: ops}\n"
+    )
+
+
+def buy_on(sim: SimHarness, subaccount: int, ticker: str, count: int) -> None:
+    """The default account buys `count` YES at 0.40 on `subaccount` (created and funded with
+    $100 first when it is new) from a second account."""
+    seller = sim.new_account()
+    with client_for(sim.account) as me, client_for(seller) as other:
+        if subaccount not in {b.subaccount for b in me.subaccount_balances()}:
+            assert me.create_subaccount() == subaccount
+            me.transfer_between_subaccounts(
+                from_subaccount=0, to_subaccount=subaccount, amount_cents=10_000
+            )
+        me.subaccount = subaccount
+        me.create_order(
+            CreateOrder(
+                ticker=ticker, book_side=BookSide.BID, price=Decimal("0.40"), count=Decimal(count)
+            )
+        )
+        other.create_order(
+            CreateOrder(
+                ticker=ticker,
+                book_side=BookSide.ASK,
+                price=Decimal("0.40"),
+                count=Decimal(count),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+
+
+def test_a_breach_on_subaccount_1_only_is_critical_names_it_and_posts(
+    sim: SimHarness, tmp_path: Path, receiver: Receiver
+) -> None:
+    sim.create_market("KXSUB-1")
+    sim.create_market("KXSUB-0")
+    buy(sim, "KXSUB-0", 10)  # subaccount 0: well within the limit of 100
+    buy_on(sim, 1, "KXSUB-1", 101)  # subaccount 1: over it
+    alerting(tmp_path, receiver)
+    result = check(tmp_path, "positions", environ=account_env(sim.account))
+    assert result.exit_code == CRITICAL, result.stdout
+    assert line(result) == (
+        "KALSHI POSITIONS CRITICAL - 1 market over limit: KXSUB-1 101/100 on subaccount 1 | "
+        "'over_limit'=1;0;0 'near_limit'=0;0 'largest'=101%;80;100;0 'markets'=2;;;0"
+    )
+    assert [(p["status"], p["fingerprint"]) for p in receiver.posts] == [
+        ("firing", "check:positions")
+    ]
+    assert "KXSUB-1 101/100 on subaccount 1" in receiver.posts[0]["summary"]
+
+
+def test_json_names_the_subaccount_of_each_breach(sim: SimHarness, tmp_path: Path) -> None:
+    sim.create_market("KXSUB-2")
+    sim.create_market("KXSUB-3")
+    buy(sim, "KXSUB-2", 85)  # subaccount 0: at 85%, a WARNING
+    buy_on(sim, 1, "KXSUB-3", 101)
+    result = check(tmp_path, "positions", "--json", environ=account_env(sim.account))
+    assert result.exit_code == CRITICAL, result.stdout
+    doc = json.loads(result.stdout)
+    assert doc["subaccounts"] == [0, 1]
+    assert doc["breaches"] == [
+        {
+            "subaccount": 1,
+            "ticker": "KXSUB-3",
+            "position": "101",
+            "limit": "100",
+            "status": "CRITICAL",
+        },
+        {
+            "subaccount": 0,
+            "ticker": "KXSUB-2",
+            "position": "85",
+            "limit": "100",
+            "status": "WARNING",
+        },
+    ]
+
+
+def test_subaccount_narrows_the_check_to_one(sim: SimHarness, tmp_path: Path) -> None:
+    sim.create_market("KXSUB-4")
+    buy_on(sim, 1, "KXSUB-4", 101)
+    env = account_env(sim.account)
+    only_0 = check(tmp_path, "positions", "--subaccount", "0", environ=env)
+    assert only_0.exit_code == OK, only_0.stdout
+    assert line(only_0).startswith(
+        "KALSHI POSITIONS OK - all 0 positions within limits on subaccount 0"
+    )
+    only_1 = check(tmp_path, "positions", "--subaccount", "1", "--json", environ=env)
+    assert only_1.exit_code == CRITICAL, only_1.stdout
+    doc = json.loads(only_1.stdout)
+    assert doc["subaccounts"] == [1]
+    assert [(b["subaccount"], b["ticker"]) for b in doc["breaches"]] == [(1, "KXSUB-4")]
+    exposure_0 = check(tmp_path, "exposure", "--subaccount", "0", environ=env)
+    assert exposure_0.exit_code == OK, exposure_0.stdout
+    # `all` hands it to positions and exposure
+    every = json.loads(check(tmp_path, "all", "--subaccount", "0", "--json", environ=env).stdout)
+    by_name = {c["name"]: c for c in every["checks"]}
+    assert by_name["positions"]["status"] == "OK"
+    assert by_name["positions"]["subaccounts"] == [0]
+    assert [e["subaccount"] for e in by_name["exposure"]["exposures"]] == [0]
+
+
+def test_subaccount_is_refused_by_a_check_that_reads_no_positions(tmp_path: Path) -> None:
+    result = check(tmp_path, "heartbeat", "--subaccount", "1")
+    assert result.exit_code == UNKNOWN, result.stdout
+    assert line(result).startswith("KALSHI HEARTBEAT UNKNOWN - --subaccount applies to")
+
+
+def test_exposure_is_graded_per_subaccount_and_the_account_total_is_shown(
+    sim: SimHarness, tmp_path: Path, receiver: Receiver
+) -> None:
+    sim.create_market("KXSUB-5")
+    sim.create_market("KXSUB-6")
+    buy(sim, "KXSUB-5", 50)  # subaccount 0: $20
+    buy_on(sim, 1, "KXSUB-6", 100)  # subaccount 1: $40
+    alerting(tmp_path, receiver)
+    env = account_env(sim.account)
+    # cap $500: crit above 7% is $35, so 1's $40 breaches it and 0's $20 does not, while the
+    # account's $60 is what neither a check of 0 alone nor the old check saw
+    result = check(tmp_path, "exposure", "--warn", "0.05", "--crit", "0.07", environ=env)
+    assert result.exit_code == CRITICAL, result.stdout
+    assert line(result) == (
+        "KALSHI EXPOSURE CRITICAL - exposure per subaccount against the $500.00 cap: "
+        "subaccount 1 $40.00 (8%), subaccount 0 $20.00 (4%); account total $60.00 | "
+        "'exposure'=40.0000;25;35;0;500 'account_exposure'=60.0000;;;0"
+    )
+    assert [p["fingerprint"] for p in receiver.posts] == ["check:exposure"]
+    assert "subaccount 1 $40.00 (8%)" in receiver.posts[0]["summary"]
+    flags = ("--no-alert", "--json", "--warn", "0.03", "--crit", "0.07")
+    doc = json.loads(check(tmp_path, "exposure", *flags, environ=env).stdout)
+    assert doc["account_exposure"] == "60.0000"
+    assert doc["exposures"] == [
+        {"subaccount": 1, "exposure": "40.0000", "status": "CRITICAL"},
+        {"subaccount": 0, "exposure": "20.0000", "status": "WARNING"},
+    ]
+
+
+def test_an_account_without_subaccounts_prints_and_exits_exactly_as_before(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Cron users parse these lines: an account with subaccount 0 only gets today's output."""
+    sim.create_market("KXONE-1")
+    buy(sim, "KXONE-1", 85)
+    env = account_env(sim.account)
+    positions = check(tmp_path, "positions", environ=env)
+    assert (positions.exit_code, positions.stdout) == (WARNING, POSITIONS_BEFORE)
+    exposure = check(tmp_path, "exposure", environ=env)
+    assert (exposure.exit_code, exposure.stdout) == (OK, EXPOSURE_BEFORE)
+    doc = json.loads(check(tmp_path, "positions", "--json", environ=env).stdout)
+    assert sorted(doc) == ["exit_code", "line", "name", "perfdata", "status", "summary"]
+    doc = json.loads(check(tmp_path, "exposure", "--json", environ=env).stdout)
+    assert sorted(doc) == ["exit_code", "line", "name", "perfdata", "status", "summary"]
+
+
+POSITIONS_BEFORE = (
+    "KALSHI POSITIONS WARNING - 1 market at 80% of the limit or more: KXONE-1 85/100 | "
+    "'over_limit'=0;0;0 'near_limit'=1;0 'largest'=85%;80;100;0 'markets'=1;;;0\n"
+)
+EXPOSURE_BEFORE = (
+    "KALSHI EXPOSURE OK - total exposure $34.00 of the $500.00 cap (7%) | "
+    "'exposure'=34.0000;400;500;0;500\n"
+)
+
+
+def test_a_key_restricted_to_a_subaccount_checks_that_subaccount(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Such a key "may only read and trade on that sub-account": the listing shows it its own,
+    and the check reads that one, rather than asking for subaccount 0 and being refused."""
+    sim.create_market("KXSUB-7")
+    buy_on(sim, 1, "KXSUB-7", 101)
+    with client_for(sim.account) as me:
+        generated = me.generate_api_key("sub-1 only", subaccount=1)
+    pem = tmp_path / "sub1.pem"
+    pem.write_text(generated.private_key_pem)
+    env = {**account_env(sim.account), "KALSHI_API_KEY_ID": generated.api_key_id}
+    env["KALSHI_PRIVATE_KEY_PATH"] = str(pem)
+    result = check(tmp_path, "positions", environ=env)
+    assert result.exit_code == CRITICAL, result.stdout
+    assert "KXSUB-7 101/100 on subaccount 1" in line(result)
+
+
+def test_a_subaccount_the_account_does_not_have_is_unknown_not_ok(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The exchange answers an empty listing for a subaccount never created: a mistyped
+    `--subaccount` in a crontab must not pass as "all 0 positions within limits"."""
+    sim.create_market("KXSUB-8")
+    buy_on(sim, 1, "KXSUB-8", 101)
+    env = account_env(sim.account)
+    for name in ("positions", "exposure"):
+        result = check(tmp_path, name, "--subaccount", "2", environ=env)
+        assert result.exit_code == UNKNOWN, result.stdout
+        assert line(result) == (
+            f"KALSHI {name.upper()} UNKNOWN - subaccount 2 is not one of this account's (0, 1)"
+        )
