@@ -280,6 +280,7 @@ class KillSwitch:
         )
         if self.store is None:
             report.state_error = self.state_error or "no state file"
+            trail.locked = _locked(report.state_error)
         # first, so a running trade loop stops placing while we cancel; but never in their way
         trail.halt(self.halt_wait_s)
         if not report.halted:
@@ -392,6 +393,10 @@ class KillSwitch:
         trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
         if report.halted and not was_halted:
             say("HALTED recorded, after the cancels")
+        if report.proven and not report.halted and trail.locked:
+            # another writer held the lock to the end: a loop waiting for it places next
+            report.proven = False
+            report.errors.append(LOCK_HELD)
         self._forget_groups(unknown_groups)
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
@@ -774,6 +779,7 @@ class _Trail:
         self.reason = reason
         self.source = source
         self.started = started
+        self.locked = False  # a write failed on another writer's lock
 
     def halt(self, wait_s: float) -> None:  # float-ok: seconds
         """HALTED and the `kill_switch` event, unless already recorded."""
@@ -805,8 +811,26 @@ class _Trail:
         report.result_recorded = True
 
     def _failed(self, exc: StoreError) -> None:
+        self.locked = self.locked or _locked(exc.one_line())
         if self.report.state_error is None:
             self.report.state_error = exc.one_line()
+
+
+# Why an empty listing is no proof when HALTED could not be recorded for another writer's lock
+# (the last error of the report, which `kalshi cancel-all` prints after NOT PROVEN).
+LOCK_HELD = (
+    "HALTED is not recorded: another process held the state file's lock for the whole run, and "
+    "a trade loop waiting for that lock places its next order as soon as it gets it "
+    "(find the process holding the state file and stop it, then run `kalshi cancel-all` again)"
+)
+
+
+def _locked(reason: str) -> bool:
+    """Did the state file refuse for another writer's lock? The store words every SQLite
+    BUSY or LOCKED failure so (store/connection.py, `wrap_error`): a writer exists, and it may
+    be a trade loop about to record an intent. A read-only or garbled file refuses everyone,
+    a loop's intent included, and a loop sends no order whose intent it could not record."""
+    return "locked by another" in reason
 
 
 # The order groups of `kalshi trade` sessions (runner/session.py), kept in the state file so that

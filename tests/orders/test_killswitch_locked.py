@@ -1,0 +1,112 @@
+"""The kill switch when another writer holds the state file's lock for the whole run.
+
+A writer exists, and it may be a trade loop blocked on that lock: the moment the lock is
+released it records its next intent (the trading state still ACTIVE, HALTED never written) and
+places the order, after any listing the switch took. So an empty listing is no proof while
+HALTED is not recorded because of a lock; it still is when the file cannot take a write from
+anyone (read-only, garbled), since then no loop can record an intent either, and a loop sends
+nothing whose intent it could not record (tests/runner/test_state_write_faults.py::
+test_an_intent_that_cannot_be_recorded_is_never_sent)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
+from kalshi_cli.store import Store
+from kalshi_cli.store.connection import wrap_error
+from tests.orders.test_killswitch_details import TICKER, Listings
+
+HELD = (
+    "HALTED is not recorded: another process held the state file's lock for the whole run, and "
+    "a trade loop waiting for that lock places its next order as soon as it gets it "
+    "(find the process holding the state file and stop it, then run `kalshi cancel-all` again)"
+)
+
+
+def test_readable_intents_without_halted_recorded_are_no_proof(tmp_path: Path) -> None:
+    """The reviewer's find: the intents read fine, but HALTED never made it past the lock."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # e.g. a long `kalshi reconcile` transaction
+        with closing(holder):
+            switch = KillSwitch(
+                Listings(),
+                store,
+                clock,
+                deadline_s=IN_FLIGHT_S + 30,
+                read_lag_s=0,
+                halt_wait_s=0,
+                record_wait_s=0,
+            )
+            report = switch.run(ticker=TICKER)
+        assert not report.halted
+        assert store.trading_state().state == "ACTIVE"  # what a loop reads next: it places
+        assert not report.proven, "nothing stops a running loop placing after this listing"
+
+
+def test_the_report_says_what_holds_the_proof_and_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(path) as store, Store.open(path) as other, other.transaction():
+        switch = KillSwitch(
+            Listings(), store, ManualClock(), deadline_s=30, halt_wait_s=0, record_wait_s=0
+        )
+        report = switch.run(ticker=TICKER)
+
+    assert not report.proven and report.left == []
+    # the last error is the line `kalshi cancel-all` prints after NOT PROVEN
+    assert report.errors == [HELD]
+    assert report.state_error is not None and "locked by another process" in report.state_error
+
+
+def test_a_state_file_that_cannot_be_opened_for_its_lock_is_no_proof(tmp_path: Path) -> None:
+    """The lock can stop the state file opening at all (its migrations, its journal mode): the
+    writer that holds it is there all the same."""
+    locked = wrap_error(sqlite3.OperationalError("database is locked"), tmp_path / "state.db")
+
+    def cannot_open() -> Store:
+        raise locked
+
+    report = run_kill_switch(Listings(), cannot_open, ManualClock(), ticker=TICKER)
+
+    assert not report.proven and report.errors == [HELD]
+    assert report.state_error == locked.one_line()
+
+
+def test_a_state_file_that_cannot_be_opened_otherwise_still_proves(tmp_path: Path) -> None:
+    """Garbled: no loop can record an intent in it either, so none can place."""
+    garbled = wrap_error(sqlite3.DatabaseError("file is not a database"), tmp_path / "state.db")
+
+    def cannot_open() -> Store:
+        raise garbled
+
+    report = run_kill_switch(Listings(), cannot_open, ManualClock(), ticker=TICKER)
+
+    assert report.proven and report.errors == []
+
+
+def test_a_lock_released_before_the_end_records_halted_late_and_proves(tmp_path: Path) -> None:
+    """The run's last HALTED attempt waits for the lock: recorded then, the listing is proof
+    (a loop that records an intent after HALTED is refused in that very transaction)."""
+    path = tmp_path / "state.db"
+    with Store.open(path) as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with closing(holder):
+
+            def release(n: int) -> None:
+                if holder.in_transaction:  # as the first listing is taken
+                    holder.execute("ROLLBACK")
+
+            switch = KillSwitch(
+                Listings(release), store, ManualClock(), deadline_s=30, halt_wait_s=0
+            )
+            report = switch.run(ticker=TICKER)
+
+        assert report.proven and report.halted and report.errors == []
+        assert store.trading_state().state == "HALTED"
