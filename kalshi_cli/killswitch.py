@@ -290,6 +290,7 @@ class KillSwitch:
         deadline = self.clock.monotonic() + self.deadline_s
         # a listing requested before this reflects neither HALTED nor the last cancel sent
         settled_at = self.clock.monotonic() + self.read_lag_s
+        proof_asked: float | None = None  # float-ok: wall time the proof's listing was asked
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
         landed: set[str] = set()  # client order ids any listing of this run showed
@@ -352,6 +353,7 @@ class KillSwitch:
                         waiting = self._unreadable(exc, asked, halted_at)
                     if waiting is None:
                         report.proven = True
+                        proof_asked = asked_wall
                         break
                     if waiting not in report.errors:
                         report.errors.append(waiting)
@@ -393,6 +395,8 @@ class KillSwitch:
         trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
         if report.halted and not was_halted:
             say("HALTED recorded, after the cancels")
+            if report.proven and proof_asked is not None:
+                self._late_halted(ticker, proof_asked, landed, report)
         if report.proven and not report.halted and trail.locked:
             # another writer held the lock to the end: a loop waiting for it places next
             report.proven = False
@@ -400,6 +404,28 @@ class KillSwitch:
         self._forget_groups(unknown_groups)
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
+
+    def _late_halted(
+        self,
+        ticker: str | None,
+        asked: float,  # float-ok: wall time
+        landed: set[str],
+        report: KillReport,
+    ) -> None:
+        """HALTED was recorded only after the proof's listing (asked at `asked`): a loop that
+        got the state file's lock before the switch may have recorded an intent in between,
+        and sent its order after that listing. The intents are read again, as of that listing:
+        one it cannot account for takes the proof back."""
+        try:
+            waiting = self._waiting(ticker, asked, landed)
+        except StoreError as exc:
+            waiting = f"the state file's order intents cannot be read ({exc.one_line()})"
+        if waiting is not None:
+            report.proven = False
+            report.errors.append(
+                f"HALTED was recorded only after the last listing, and {waiting} "
+                "(run `kalshi cancel-all` again)"
+            )
 
     def _forget_groups(self, group_ids: list[str]) -> None:
         """Drop from the state file the groups the exchange no longer knows (deleted, or never

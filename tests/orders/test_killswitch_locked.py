@@ -11,14 +11,21 @@ test_an_intent_that_cannot_be_recorded_is_never_sent)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import closing
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from kalshi_cli.client.communications import Rfq
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
-from kalshi_cli.store import Store
+from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.orders import check_trading_state
+from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.connection import wrap_error
 from tests.orders.test_killswitch_details import TICKER, Listings
+from tests.orders.test_killswitch_rfqs import _Comms, _rfq
 
 HELD = (
     "HALTED is not recorded: another process held the state file's lock for the whole run, and "
@@ -110,3 +117,82 @@ def test_a_lock_released_before_the_end_records_halted_late_and_proves(tmp_path:
 
         assert report.proven and report.halted and report.errors == []
         assert store.trading_state().state == "HALTED"
+
+
+class RfqsThenHook(_Comms):
+    """One open RFQ of ours; `after_proof()` runs as the RFQs are listed again, which the
+    switch does after the proof's listing of orders and before its last HALTED attempt."""
+
+    def __init__(self, after_proof: Callable[[], None]) -> None:
+        super().__init__([_rfq("rfq-1", TICKER)], [])
+        self.after_proof = after_proof
+
+    def iter_rfqs(self, **filters: Any) -> Iterator[Rfq]:
+        if self.rfq_asks:
+            self.after_proof()
+        return super().iter_rfqs(**filters)
+
+
+def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
+    tmp_path: Path,
+) -> None:
+    """The lock is released after the proof's listing, and a loop that waited for it records
+    its intent (and sends the order) before the switch records HALTED: that order was not in
+    the listing, so the listing proves nothing."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with closing(holder):
+
+            def loop_wins_the_lock() -> None:
+                holder.execute("ROLLBACK")
+                loop.record_intent_if_allowed(
+                    IntentRecord(
+                        "loop-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
+                        Action.BUY,
+                    ),
+                    # what the loop's OrderService checks as it records an intent
+                    lambda state: check_trading_state(
+                        state.state, state.reason, reduce_only=False, what="not sent"
+                    ),
+                )  # fmt: skip
+
+            switch = KillSwitch(
+                Listings(),
+                store,
+                clock,
+                deadline_s=30,
+                read_lag_s=0,
+                halt_wait_s=0,
+                communications=RfqsThenHook(loop_wins_the_lock),
+            )
+            report = switch.run(ticker=TICKER)
+
+        assert report.halted and store.trading_state().state == "HALTED"
+        assert not report.proven
+        assert report.errors[-1] == (
+            "HALTED was recorded only after the last listing, and an order of this state file "
+            "is still awaiting its answer (run `kalshi cancel-all` again)"
+        )
+
+
+def test_a_late_halted_with_no_intent_recorded_meanwhile_still_proves(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(path) as store:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with closing(holder):
+            switch = KillSwitch(
+                Listings(),
+                store,
+                ManualClock(),
+                deadline_s=30,
+                read_lag_s=0,
+                halt_wait_s=0,
+                communications=RfqsThenHook(lambda: holder.execute("ROLLBACK")),
+            )
+            report = switch.run(ticker=TICKER)
+
+        assert report.halted and report.proven and report.rfqs_closed == ["rfq-1"]
