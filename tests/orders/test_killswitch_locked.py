@@ -123,7 +123,7 @@ class RfqsThenHook(_Comms):
     """One open RFQ of ours; `after_proof()` runs as the RFQs are listed again, which the
     switch does after the proof's listing of orders and before its last HALTED attempt."""
 
-    def __init__(self, after_proof: Callable[[], None]) -> None:
+    def __init__(self, after_proof: Callable[[], object]) -> None:
         super().__init__([_rfq("rfq-1", TICKER)], [])
         self.after_proof = after_proof
 
