@@ -57,6 +57,14 @@ end (waiting up to `record_wait_s` for a lock, within the deadline), and the rep
 it was recorded (`halted`, `result_recorded`) and why not or why late (`state_error`). The
 state file changes the proof only where it must: when its order intents cannot be read (step
 4), the proof waits out the window after HALTED, and without HALTED recorded it is not given.
+Nor is it when another writer's lock kept HALTED out to the end (or kept the file from
+opening): a writer exists, and a trade loop waiting for that lock records its next intent and
+places the moment it gets it. A file that refuses every writer (read-only, garbled) still
+allows the proof: a loop cannot record an intent in it either, and it sends no order whose
+intent it could not record (OrderService.submit writes the intent before the request). A
+HALTED recorded only after the proof's listing (the lock released late) keeps the proof only
+when the intents, read again as of that listing, show no order it could have missed (a loop
+that got the lock first).
 
 Every request is retried through 429, 5xx and transport errors with backoff until the deadline
 (the client's own retries run inside each attempt, so the deadline can be overshot by one
