@@ -403,7 +403,7 @@ class KillSwitch:
         trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
         if report.halted and not was_halted:
             say("HALTED recorded, after the cancels")
-            if report.proven and proof_asked is not None:
+            if proof_asked is not None:  # an empty listing counted: HALTED came after it
                 self._late_halted(ticker, proof_asked, landed, report)
         if report.proven and not report.halted and trail.locked:
             # another writer held the lock to the end: a loop waiting for it places next
@@ -423,7 +423,8 @@ class KillSwitch:
         """HALTED was recorded only after the proof's listing (asked at `asked`): a loop that
         got the state file's lock before the switch may have recorded an intent in between,
         and sent its order after that listing. The intents are read again, as of that listing:
-        one it cannot account for takes the proof back."""
+        one it cannot account for takes the proof back (and is named even when the RFQ side
+        took it back already)."""
         try:
             waiting = self._waiting(ticker, asked, landed)
         except StoreError as exc:

@@ -19,8 +19,9 @@ from typing import Any
 
 from kalshi_cli.client.communications import Rfq
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import TransportError
 from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
-from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.models import Action, BookSide, Order, Side
 from kalshi_cli.orders import check_trading_state
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.connection import wrap_error
@@ -196,3 +197,58 @@ def test_a_late_halted_with_no_intent_recorded_meanwhile_still_proves(tmp_path: 
             report = switch.run(ticker=TICKER)
 
         assert report.halted and report.proven and report.rfqs_closed == ["rfq-1"]
+
+
+class Unreachable(Listings):
+    def iter_orders(self, **filters: object) -> Iterator[Order]:
+        raise TransportError("connection refused")
+
+
+def test_a_run_not_proven_for_another_reason_keeps_that_reason_last(tmp_path: Path) -> None:
+    """The lock's reason takes a proof back; with no proof to take back, the run's own reason
+    stays the last error, which `kalshi cancel-all` prints after `NOT PROVEN: the exchange
+    could not be reached:`."""
+    path = tmp_path / "state.db"
+    with Store.open(path) as store, Store.open(path) as other, other.transaction():
+        switch = KillSwitch(
+            Unreachable(), store, ManualClock(), deadline_s=5, halt_wait_s=0, record_wait_s=0
+        )
+        report = switch.run(ticker=TICKER)
+
+    assert not report.proven and report.unreachable
+    assert report.errors[-1] == "connection refused"
+    assert HELD not in report.errors
+
+
+def test_a_loop_placing_before_the_late_halted_is_named_when_the_rfq_side_took_the_proof(
+    tmp_path: Path,
+) -> None:
+    """The RFQ still open after its delete takes the proof back; the order the loop recorded
+    before the late HALTED is named too, so the person knows a run again is needed for it."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with closing(holder):
+
+            def loop_wins_the_lock() -> None:
+                holder.execute("ROLLBACK")
+                loop.record_intent(
+                    IntentRecord(
+                        "loop-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
+                        Action.BUY,
+                    )
+                )  # fmt: skip
+
+            comms = RfqsThenHook(loop_wins_the_lock)
+            comms.stuck = frozenset({"rfq-1"})  # its delete answered yes, and it stays open
+            switch = KillSwitch(
+                Listings(), store, clock, deadline_s=30, read_lag_s=0, halt_wait_s=0,
+                communications=comms,
+            )  # fmt: skip
+            report = switch.run(ticker=TICKER)
+
+        assert report.halted and not report.proven
+        assert report.communications_left == ["rfq-1"]
+        assert report.errors[-1].startswith("HALTED was recorded only after the last listing")
