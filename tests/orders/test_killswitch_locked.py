@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kalshi_cli.client.communications import Rfq
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import TransportError
@@ -134,12 +136,26 @@ class RfqsThenHook(_Comms):
         return super().iter_rfqs(**filters)
 
 
+AWAITING = "an order of this state file is still awaiting its answer"
+LOST = "1 order(s) whose answer was lost may still land (up to 40s after the answer was lost)"
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        ("none yet", AWAITING),
+        ("resting", AWAITING),
+        ("lost", LOST),
+        ("intents unreadable", "the state file's order intents cannot be read ("),
+    ],
+)
 def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
-    tmp_path: Path,
+    tmp_path: Path, answer: str, why: str
 ) -> None:
     """The lock is released after the proof's listing, and a loop that waited for it records
     its intent (and sends the order) before the switch records HALTED: that order was not in
-    the listing, so the listing proves nothing."""
+    the listing, so the listing proves nothing, whatever the loop has heard back by then (or
+    when the intents can no longer be read to tell)."""
     clock = ManualClock()
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
@@ -149,6 +165,7 @@ def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
 
             def loop_wins_the_lock() -> None:
                 holder.execute("ROLLBACK")
+                clock.advance(0.01)  # the loop's intent comes after the proof's listing
                 loop.record_intent_if_allowed(
                     IntentRecord(
                         "loop-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
@@ -159,6 +176,15 @@ def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
                         state.state, state.reason, reduce_only=False, what="not sent"
                     ),
                 )  # fmt: skip
+                if answer == "resting":
+                    loop.mark_sent(
+                        "loop-1", order_id="o-1", status="resting", fill_count=Decimal(0),
+                        remaining_count=Decimal(2),
+                    )  # fmt: skip
+                elif answer == "lost":
+                    loop.mark_unknown("loop-1", reason="read timeout")
+                elif answer == "intents unreadable":
+                    holder.execute("ALTER TABLE orders RENAME TO orders_gone")
 
             switch = KillSwitch(
                 Listings(),
@@ -172,11 +198,39 @@ def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
             report = switch.run(ticker=TICKER)
 
         assert report.halted and store.trading_state().state == "HALTED"
-        assert not report.proven
-        assert report.errors[-1] == (
-            "HALTED was recorded only after the last listing, and an order of this state file "
-            "is still awaiting its answer (run `kalshi cancel-all` again)"
+        assert report.proven is False  # `"proven": false` in --json
+        assert report.errors[-1].startswith(
+            f"HALTED was recorded only after the last listing, and {why}"
         )
+        assert report.errors[-1].endswith("(run `kalshi cancel-all` again)")
+
+
+def test_a_loop_placing_in_another_market_leaves_a_scoped_proof_standing(tmp_path: Path) -> None:
+    """`--ticker`: an order the loop recorded in another market before the late HALTED is
+    outside what this run cancels and proves."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store, Store.open(path, clock=clock) as loop:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with closing(holder):
+
+            def loop_wins_the_lock() -> None:
+                holder.execute("ROLLBACK")
+                loop.record_intent(
+                    IntentRecord(
+                        "loop-1", "KXOTHER-M", BookSide.BID, Decimal("0.20"), Decimal(2),
+                        Side.YES, Action.BUY,
+                    )
+                )  # fmt: skip
+
+            switch = KillSwitch(
+                Listings(), store, clock, deadline_s=30, read_lag_s=0, halt_wait_s=0,
+                communications=RfqsThenHook(loop_wins_the_lock),
+            )  # fmt: skip
+            report = switch.run(ticker=TICKER)
+
+        assert report.halted and report.proven and report.errors == []
 
 
 def test_a_late_halted_with_no_intent_recorded_meanwhile_still_proves(tmp_path: Path) -> None:
