@@ -57,6 +57,14 @@ end (waiting up to `record_wait_s` for a lock, within the deadline), and the rep
 it was recorded (`halted`, `result_recorded`) and why not or why late (`state_error`). The
 state file changes the proof only where it must: when its order intents cannot be read (step
 4), the proof waits out the window after HALTED, and without HALTED recorded it is not given.
+Nor is it when another writer's lock kept HALTED out to the end (or kept the file from
+opening): a writer exists, and a trade loop waiting for that lock records its next intent and
+places the moment it gets it. A file that refuses every writer (read-only, garbled) still
+allows the proof: a loop cannot record an intent in it either, and it sends no order whose
+intent it could not record (OrderService.submit writes the intent before the request). A
+HALTED recorded only after the proof's listing (the lock released late) keeps the proof only
+when the intents, read again as of that listing, show no order it could have missed (a loop
+that got the lock first).
 
 Every request is retried through 429, 5xx and transport errors with backoff until the deadline
 (the client's own retries run inside each attempt, so the deadline can be overshot by one
@@ -280,6 +288,7 @@ class KillSwitch:
         )
         if self.store is None:
             report.state_error = self.state_error or "no state file"
+            trail.locked = _locked(report.state_error)
         # first, so a running trade loop stops placing while we cancel; but never in their way
         trail.halt(self.halt_wait_s)
         if not report.halted:
@@ -289,6 +298,7 @@ class KillSwitch:
         deadline = self.clock.monotonic() + self.deadline_s
         # a listing requested before this reflects neither HALTED nor the last cancel sent
         settled_at = self.clock.monotonic() + self.read_lag_s
+        proof_asked: float | None = None  # float-ok: wall time the proof's listing was asked
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
         landed: set[str] = set()  # client order ids any listing of this run showed
@@ -351,6 +361,7 @@ class KillSwitch:
                         waiting = self._unreadable(exc, asked, halted_at)
                     if waiting is None:
                         report.proven = True
+                        proof_asked = asked_wall
                         break
                     if waiting not in report.errors:
                         report.errors.append(waiting)
@@ -392,9 +403,38 @@ class KillSwitch:
         trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
         if report.halted and not was_halted:
             say("HALTED recorded, after the cancels")
+            if proof_asked is not None:  # an empty listing counted: HALTED came after it
+                self._late_halted(ticker, proof_asked, landed, report)
+        if report.proven and not report.halted and trail.locked:
+            # another writer held the lock to the end: a loop waiting for it places next
+            report.proven = False
+            report.errors.append(LOCK_HELD)
         self._forget_groups(unknown_groups)
         trail.result(self.halt_wait_s if report.halted else 0.0)
         return report
+
+    def _late_halted(
+        self,
+        ticker: str | None,
+        asked: float,  # float-ok: wall time
+        landed: set[str],
+        report: KillReport,
+    ) -> None:
+        """HALTED was recorded only after the proof's listing (asked at `asked`): a loop that
+        got the state file's lock before the switch may have recorded an intent in between,
+        and sent its order after that listing. The intents are read again, as of that listing:
+        one it cannot account for takes the proof back (and is named even when the RFQ side
+        took it back already)."""
+        try:
+            waiting = self._waiting(ticker, asked, landed)
+        except StoreError as exc:
+            waiting = f"the state file's order intents cannot be read ({exc.one_line()})"
+        if waiting is not None:
+            report.proven = False
+            report.errors.append(
+                f"HALTED was recorded only after the last listing, and {waiting} "
+                "(run `kalshi cancel-all` again)"
+            )
 
     def _forget_groups(self, group_ids: list[str]) -> None:
         """Drop from the state file the groups the exchange no longer knows (deleted, or never
@@ -774,6 +814,7 @@ class _Trail:
         self.reason = reason
         self.source = source
         self.started = started
+        self.locked = False  # a write failed on another writer's lock
 
     def halt(self, wait_s: float) -> None:  # float-ok: seconds
         """HALTED and the `kill_switch` event, unless already recorded."""
@@ -805,8 +846,26 @@ class _Trail:
         report.result_recorded = True
 
     def _failed(self, exc: StoreError) -> None:
+        self.locked = self.locked or _locked(exc.one_line())
         if self.report.state_error is None:
             self.report.state_error = exc.one_line()
+
+
+# Why an empty listing is no proof when HALTED could not be recorded for another writer's lock
+# (the last error of the report, which `kalshi cancel-all` prints after NOT PROVEN).
+LOCK_HELD = (
+    "HALTED is not recorded: another process held the state file's lock for the whole run, and "
+    "a trade loop waiting for that lock places its next order as soon as it gets it "
+    "(find the process holding the state file and stop it, then run `kalshi cancel-all` again)"
+)
+
+
+def _locked(reason: str) -> bool:
+    """Did the state file refuse for another writer's lock? The store words every SQLite
+    BUSY or LOCKED failure so (store/connection.py, `wrap_error`): a writer exists, and it may
+    be a trade loop about to record an intent. A read-only or garbled file refuses everyone,
+    a loop's intent included, and a loop sends no order whose intent it could not record."""
+    return "locked by another" in reason
 
 
 # The order groups of `kalshi trade` sessions (runner/session.py), kept in the state file so that

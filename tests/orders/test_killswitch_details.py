@@ -18,6 +18,7 @@ from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.errors import ApiError
 from kalshi_cli.killswitch import (
     IN_FLIGHT_S,
+    LOCK_HELD,
     ORDER_GROUPS_KEY,
     KillSwitch,
     remember_order_group,
@@ -127,12 +128,13 @@ def test_a_state_file_that_cannot_be_opened_is_named_and_the_cancels_go_out() ->
     exchange = Cancels(resting("main-1"))
 
     def cannot_open() -> Store:
-        raise StoreError("state file is locked by another writer")
+        raise StoreError("cannot open state file: unable to open database file")
 
     report = run_kill_switch(exchange, cannot_open, ManualClock(), ticker=TICKER)
 
+    # no loop can record an intent in it either (a locked one: test_killswitch_locked.py)
     assert report.proven and report.cancelled == ["main-1"]
-    assert report.state_error == "state file is locked by another writer"
+    assert report.state_error == "cannot open state file: unable to open database file"
     assert not report.halted and not report.result_recorded
 
 
@@ -217,7 +219,9 @@ def test_a_locked_state_file_keeps_the_first_reason_and_the_cancels_go_out(
 
         report = switch.run(ticker=TICKER)
 
-        assert report.proven and sorted(report.cancelled) == ["main-1", "main-2"]
+        # the cancels went out; with HALTED held back by a writer, the listing is no proof
+        assert sorted(report.cancelled) == ["main-1", "main-2"]
+        assert not report.proven and report.errors[-1] == LOCK_HELD
         assert not report.halted and not report.result_recorded
         assert report.state_error is not None and "locked" in report.state_error
         first = report.state_error
