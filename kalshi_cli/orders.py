@@ -754,7 +754,7 @@ class OrderService:
         return after
 
     def _apply_order(self, order: Order) -> bool:
-        return apply_order(self.store, order, now=self._now())
+        return apply_order(self.store, order, now=self._now(), subaccount=self.client.subaccount)
 
     def _check_trading(self, *, reduce_only: bool, what: str) -> None:
         state = self.store.trading_state()

@@ -477,11 +477,18 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
 
     cursor = store.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # float-ok: time
-    # the cursor is the state file's, not a subaccount's: list every subaccount's fills (the
-    # listing's default) even for a command acting on one, or another subaccount's fills older
-    # than the overlap would be passed over for good
+    # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
+    # even for a command acting on one, or another subaccount's fills older than the overlap
+    # would be passed over for good. Each subaccount's listing on its own, when the account
+    # has several: a fill names its subaccount to direct members only, and one that names
+    # none is the listing's (`sync_fills`); one listing of all would book it on 0 for good.
     with acting_on(client, None):
-        fills, _ = sync_fills(client, store, since_ts=since)
+        numbers = sorted({b.subaccount for b in client.subaccount_balances()})
+    fills = 0
+    for number in numbers if len(numbers) > 1 else [None]:
+        with acting_on(client, number):
+            added, _ = sync_fills(client, store, since_ts=since)
+        fills += added
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)
     settlements = sync_settlements(client, store)
@@ -501,16 +508,23 @@ def moves_backwards(intent: IntentRecord, order: Order) -> bool:
 
 
 def apply_order(
-    store: Store, order: Order, *, now: float, doubtful: Doubtful | None = None
+    store: Store,
+    order: Order,
+    *,
+    now: float,
+    doubtful: Doubtful | None = None,
+    subaccount: int | None = None,
 ) -> bool:
     """Copy an exchange order's state into its intent; True when something changed. With
     `doubtful`, a read that moves the row backwards too soon after it was written (`now` is
-    when the read was requested, or earlier) is kept there instead (module docstring)."""
+    when the read was requested, or earlier) is kept there instead (module docstring). An
+    order the state file does not know is imported (`import_order`, `subaccount`: the one the
+    client that read it acts on)."""
     intent = (
         store.get_intent(order.client_order_id) if order.client_order_id else None
     ) or store.intent_by_order_id(order.order_id)
     if intent is None:
-        import_order(store, order, now=now)
+        import_order(store, order, now=now, subaccount=subaccount)
         return True
     if intent.status in (PENDING, UNKNOWN):
         store.mark_sent(

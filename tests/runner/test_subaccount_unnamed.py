@@ -106,3 +106,58 @@ def test_a_client_on_no_subaccount_still_books_unnamed_fills_on_the_primary(
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
         assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 0}
+
+
+def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
+    tmp_path: Path,
+) -> None:
+    """`kalshi order decrease|amend ID --subaccount 1` on an order placed elsewhere imports it
+    through `apply_order`: as subaccount 1's, the one the client acts on (review rev8d)."""
+    from kalshi_cli.orders import OrderService
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = FakeClient(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    placed = client.create_order(  # placed elsewhere: the state file knows nothing of it
+        CreateOrder(ticker, BookSide.BID, Decimal("0.02"), Decimal(3), TimeInForce.GTC)
+    )
+
+    def unnamed(order_id: str) -> Order:
+        shape = dict(FakeClient.get_order(client, order_id).raw)
+        shape.pop("subaccount_number", None)
+        return Order.from_api(shape)
+
+    client.subaccount = 1
+    client.get_order = unnamed  # type: ignore[method-assign]
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        service = OrderService(client, store, clock=clock, read_lag_s=0.0)
+        service.decrease(placed.order_id, by=Decimal(1))
+        row = store.intent_by_order_id(placed.order_id)
+    assert row is not None and row.subaccount == 1, row
+
+
+def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path: Path) -> None:
+    """`kalshi positions` / `kalshi pnl` catch up every subaccount's fills: listed once for
+    all, a fill naming no subaccount was booked on 0 for good (the start's reconcile on 1 finds
+    it recorded and moves only fills that name theirs). Listed per subaccount, it is 1's."""
+    from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
+    from kalshi_cli.reconcile import catch_up
+
+    clock = ManualClock(START)
+    exchange = new_exchange(clock=clock)
+    client = FakeClient(exchange, trader(exchange), clock=clock)
+    ticker = next(iter(exchange.markets))
+    fill = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
+
+    def iter_fills(**_: Any) -> Any:  # subaccount 1 holds the account's only fill
+        return iter([fill] if client.subaccount in (None, 1) else [])
+
+    client.iter_fills = iter_fills  # type: ignore[method-assign]
+    balances = [SubaccountBalance(n, Decimal(0), 0) for n in (0, 1)]
+    client.subaccount_balances = lambda: balances  # type: ignore[method-assign]
+    client.subaccount = 1  # `kalshi positions --subaccount 1`
+    with Store.open(tmp_path / "s.db", clock=clock) as store:
+        catch_up(client, store, now=clock.wall())
+        reconcile(client, store, clock=clock, read_lag_s=0.0)  # the loop's start on 1
+        assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 1}
