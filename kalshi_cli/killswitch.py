@@ -248,11 +248,13 @@ class KillSwitch:
         state_error: str | None = None,
         read_lag_s: float = DEFAULT_READ_LAG_S,
         communications: ClosesRfqs | None = None,
+        state_fault: KalshiError | None = None,
     ) -> None:
         """`halt_wait_s`: how long HALTED may wait for another writer's lock before the cancels
         go out regardless (a trade loop holds it for milliseconds). `record_wait_s`: how long
         the end of the run waits for it to record what could not be recorded before.
-        `state_error`: why there is no `store` (it could not be opened), for the report.
+        `state_error`: why there is no `store` (it could not be opened), for the report;
+        `state_fault`: that error itself (a lock held by another writer is no proof).
         `read_lag_s`: how long a read may lag a write (see the module docstring).
         `communications`: the account's RFQs and quotes, closed in step 2b (None: none to close,
         as on a paper loop)."""
@@ -265,6 +267,7 @@ class KillSwitch:
         self.halt_wait_s = halt_wait_s
         self.record_wait_s = record_wait_s
         self.state_error = state_error
+        self.state_fault = state_fault
         self.read_lag_s = read_lag_s
         self.communications = communications
 
@@ -288,7 +291,7 @@ class KillSwitch:
         )
         if self.store is None:
             report.state_error = self.state_error or "no state file"
-            trail.locked = _locked(report.state_error)
+            trail.locked = _locked(self.state_fault)
         # first, so a running trade loop stops placing while we cancel; but never in their way
         trail.halt(self.halt_wait_s)
         if not report.halted:
@@ -772,10 +775,11 @@ def run_kill_switch(
     dashboard's kill key both pull the switch through here."""
     store = None
     state_error = None
+    state_fault: KalshiError | None = None
     try:
         store = open_store()
     except KalshiError as exc:
-        state_error = exc.one_line()
+        state_error, state_fault = exc.one_line(), exc
     try:
         switch = KillSwitch(
             client,
@@ -785,6 +789,7 @@ def run_kill_switch(
             state_error=state_error,
             read_lag_s=read_lag_s,
             communications=communications,
+            state_fault=state_fault,
         )
         return switch.run(
             ticker=ticker, event_ticker=event_ticker, source=source, on_progress=on_progress
@@ -846,7 +851,7 @@ class _Trail:
         report.result_recorded = True
 
     def _failed(self, exc: StoreError) -> None:
-        self.locked = self.locked or _locked(exc.one_line())
+        self.locked = self.locked or _locked(exc)
         if self.report.state_error is None:
             self.report.state_error = exc.one_line()
 
@@ -860,12 +865,14 @@ LOCK_HELD = (
 )
 
 
-def _locked(reason: str) -> bool:
-    """Did the state file refuse for another writer's lock? The store words every SQLite
-    BUSY or LOCKED failure so (store/connection.py, `wrap_error`): a writer exists, and it may
-    be a trade loop about to record an intent. A read-only or garbled file refuses everyone,
-    a loop's intent included, and a loop sends no order whose intent it could not record."""
-    return "locked by another" in reason
+def _locked(exc: BaseException | None) -> bool:
+    """Did the state file refuse for another writer's lock (`StateFileLocked`: every SQLite
+    BUSY or LOCKED failure, store/connection.py `wrap_error`)? A writer exists, and it may be a
+    trade loop about to record an intent. A read-only or garbled file refuses everyone, a
+    loop's intent included, and a loop sends no order whose intent it could not record."""
+    from kalshi_cli.store import StateFileLocked
+
+    return isinstance(exc, StateFileLocked)
 
 
 # The order groups of `kalshi trade` sessions (runner/session.py), kept in the state file so that

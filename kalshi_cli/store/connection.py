@@ -41,7 +41,7 @@ from typing import Any
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.store import migrations
-from kalshi_cli.store.errors import NotAStateFile, StateFileMissing, StoreError
+from kalshi_cli.store.errors import NotAStateFile, StateFileLocked, StateFileMissing, StoreError
 
 BUSY_TIMEOUT_SECONDS = 10.0
 # A big import leaves a big WAL; after the next checkpoint SQLite truncates it back to this.
@@ -302,7 +302,7 @@ def configure(conn: sqlite3.Connection, *, readonly: bool, durable: bool = True)
 def wrap_error(exc: sqlite3.Error, path: Path) -> StoreError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return StoreError(
+        return StateFileLocked(
             f"state file {path} is locked by another process",
             hint="another kalshi process is writing it; try again",
         )

@@ -12,6 +12,12 @@ class StoreError(KalshiError):
     """The state file could not be used as asked."""
 
 
+class StateFileLocked(StoreError):
+    """Another connection holds the state file's lock (SQLite BUSY or LOCKED) past the wait:
+    a writer exists, and it may be a trade loop about to record an intent (the kill switch
+    proves nothing while one keeps HALTED out)."""
+
+
 class StateFileMissing(StoreError):
     """A read-only command found no state file; it never creates one."""
 
