@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from email.utils import formatdate
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,7 +38,11 @@ class _Outer:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool | None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIX + "/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return None
+        send = self._dated(send)
+        if not str(scope["path"]).startswith(API_PREFIX + "/"):
             await self.app(scope, receive, send)
             return None
         scope.setdefault("state", {})
@@ -77,6 +82,21 @@ class _Outer:
             except Exception:
                 log.exception("response hook failed")
         return None
+
+    def _dated(self, send: Send) -> Send:
+        """`send` with a `Date` header of the exchange's clock when the answer starts (RFC
+        9110), as the exchange dates its answers: uvicorn's own (turned off in sim/embed.py) is
+        a string renewed once a second by its event loop, a second or more stale on a loaded
+        machine, and `kalshi health-check` reads the clock skew from it."""
+        clock = self.state.clock
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(clock.wall(), usegmt=True).encode("ascii")
+                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
+            await send(message)
+
+        return dated
 
 
 async def _tick_loop(state: SimState) -> None:

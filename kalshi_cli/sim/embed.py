@@ -177,6 +177,7 @@ def prepare(
             ws_ping_interval=heartbeat_s,
             ws_ping_timeout=max(heartbeat_s * 2, 20.0),
             timeout_graceful_shutdown=1,
+            date_header=False,  # the app dates each answer by the exchange's clock (sim/app.py)
         )
         server = uvicorn.Server(config)
         (data_dir / "server.json").write_text(
