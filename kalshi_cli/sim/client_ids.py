@@ -80,6 +80,12 @@ class UsedClientIds:
         else:
             self._numbers.add(number)
 
+    def add_number(self, cid: str, number: int) -> None:
+        """`add(cid)` for an id whose number the caller already has (`uuid_number(cid) ==
+        number`): the exchange's own ids, made from a counter (`Reference._new_id`)."""
+        self._numbers.add(number)
+        self._last = (cid, number)
+
     def discard(self, cid: str) -> None:
         number = uuid_number(cid)
         if number is None:

@@ -376,7 +376,11 @@ class Exchange(OrderGroups, Subaccounts):
         )
         self._orders[order_id] = order
         acct.orders.append(order)
-        acct.client_ids.add(coid)
+        number = None if client_order_id is not None else self._new_id_number(order_id)
+        if number is None:
+            acct.client_ids.add(coid)
+        else:  # the exchange's own id, made from its counter: no parse
+            acct.client_ids.add_number(coid, number)
         if order_group_id is not None:
             self._join_group(order)
         fills = self._execute(order, plan, now)
@@ -648,7 +652,8 @@ class Exchange(OrderGroups, Subaccounts):
                 self.set_market_status(market.ticker, "open")
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.set_market_status(market.ticker, "closed")
-            if self._volume_window[market.ticker].oldest <= now - DAY:
+            window = self._volume_window[market.ticker]
+            if window.pending or window.oldest <= now - DAY:
                 self._trim_volume(market, now)
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
@@ -881,6 +886,8 @@ class Exchange(OrderGroups, Subaccounts):
         for ticker, window in windows.items():
             if not isinstance(window, VolumeWindow):
                 windows[ticker] = VolumeWindow(window)
+            elif not hasattr(window, "pending"):  # a window of before its pending list
+                window.pending = []
 
     def _replay(self, rec: dict[str, Any]) -> None:
         self._replay_ts = float(rec["ts"])  # float-ok: unix seconds

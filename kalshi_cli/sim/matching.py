@@ -462,7 +462,7 @@ class Matcher(Ledger):
         market.volume += count
         market.volume_24h += count
         market.updated_time = now
-        self._volume_window[ticker].add(now, count)
+        self._volume_window[ticker].pending.append((now, count))  # taken in by the tick
 
         # `_new_id` three times, inline: the trade's id, then the taker's and the maker's fill
         seq = self._seq

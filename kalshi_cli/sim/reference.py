@@ -37,6 +37,9 @@ from kalshi_cli.sim.records import (
 )
 from kalshi_cli.sim.volume_window import VolumeWindow
 
+_SEQ_BITS = 48  # `_new_id`'s counter: 12 hex digits
+_ID_LENGTH = 36  # a canonical UUID's
+
 _STATUS_REFUSAL = {
     "unopened": "market_not_open",
     "paused": "trading_paused",
@@ -323,6 +326,16 @@ class ReferenceData:
     def _set_salt(self, value: int) -> None:
         self._salt = value
         self._id_prefix = str(uuid.UUID(int=value, version=4))[:24]
+        # what `client_ids.uuid_number` makes of `_new_id()`: the prefix's 80 bits, then the
+        # counter's 48 (while it fits them: a longer id is no canonical UUID, kept as text)
+        self._id_number = int(self._id_prefix.replace("-", ""), 16) << _SEQ_BITS
+
+    def _new_id_number(self, new_id: str) -> int | None:
+        """`client_ids.uuid_number(new_id)` for an id `_new_id` made, parsing only its counter
+        (tests/sim/test_client_ids.py compares the two)."""
+        if len(new_id) != _ID_LENGTH:  # a counter past 48 bits: no canonical UUID
+            return None
+        return self._id_number | int(new_id[_ID_LENGTH - _SEQ_BITS // 4 :], 16)
 
     def _now(self) -> float:
         return self._clock.wall() if self._replay_ts is None else self._replay_ts

@@ -51,13 +51,17 @@ def _hundredths(count: Decimal) -> int:
 class VolumeWindow:
     """A market's (time, count) entries of the last 24 hours, oldest first."""
 
-    __slots__ = ("_counts", "_head", "_times", "oldest")
+    __slots__ = ("_counts", "_head", "_times", "oldest", "pending")
 
     def __init__(self, entries: Iterable[tuple[float, Decimal]] = ()) -> None:
         self._times = array("d")
         self._counts = array("q")  # hundredths of a contract
         self._head = 0
         self.oldest = math.inf  # float-ok: unix seconds; the oldest entry's time, inf if none
+        # trades not yet in the arrays, in the order made: the matching core appends here (a
+        # list append on the order path, not a call), and every read of the window, the
+        # tick's trim first, takes them in (`_take_pending`) before it answers
+        self.pending: list[tuple[float, Decimal]] = []
         for time, count in entries:
             self.add(time, count)
 
@@ -79,8 +83,16 @@ class VolumeWindow:
             if not hundredths:
                 return
 
+    def _take_pending(self) -> None:
+        pending = self.pending
+        if pending:
+            self.pending = []
+            for time, count in pending:
+                self.add(time, count)
+
     def trim(self, cutoff: float) -> Decimal:  # float-ok: unix seconds
         """Drop the entries whose time is `<= cutoff`; return their contracts (0 if none)."""
+        self._take_pending()
         times, counts = self._times, self._counts
         head, end = self._head, len(times)
         dropped = 0
@@ -98,10 +110,12 @@ class VolumeWindow:
         return Decimal(dropped) / _HUNDRED
 
     def __len__(self) -> int:
+        self._take_pending()
         return len(self._times) - self._head
 
     def entries(self) -> list[tuple[float, Decimal]]:
         """The live entries, oldest first (a count as the Decimal of its hundredths)."""
+        self._take_pending()
         return [
             (self._times[i], Decimal(self._counts[i]) / _HUNDRED)
             for i in range(self._head, len(self._times))

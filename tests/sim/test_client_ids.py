@@ -165,3 +165,17 @@ def test_a_snapshot_of_the_old_layout_is_restored_into_the_compact_ones(tmp_path
         assert all(restored.markets[t].volume_24h == 0 for t in traded)
     finally:
         restored.close()
+
+
+def test_the_exchanges_own_ids_take_the_number_uuid_number_gives_them() -> None:
+    """`place_order` adds an id the exchange made (an order sent without a client id) by the
+    number `Reference._new_id_number` computes from its counter, not by parsing it: the
+    same number `uuid_number` gives, up to and past the counter's 48 bits."""
+    from kalshi_cli.clock import ManualClock
+    from kalshi_cli.sim.core import Exchange
+
+    exchange = Exchange(ManualClock(1_800_000_000.0))
+    for seq in (0, 1, 0xABCDEF, (1 << 48) - 2, (1 << 48) - 1, 1 << 48, (1 << 48) + 5):
+        exchange._seq = seq
+        made = exchange._new_id()
+        assert exchange._new_id_number(made) == uuid_number(made), (seq, made)
