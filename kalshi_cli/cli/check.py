@@ -24,6 +24,7 @@ from kalshi_cli.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter
+    from kalshi_cli.checks.run import CheckInputs
     from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.config import Settings
 
@@ -119,28 +120,24 @@ def check_command(
 
     Example: kalshi check heartbeat --warn 30 --crit 120
     """
-    from kalshi_cli.checks.run import CheckInputs, deliver, run_named
+    from kalshi_cli.checks.run import deliver, run_named
 
     app = current()
     try:
-        if subaccount is not None and name not in _BY_SUBACCOUNT:
-            raise UsageError(
-                f"--subaccount applies to positions, exposure and all, not {name.value}"
-            )
         plan = _plan(
-            app, name, warn=warn, crit=crit, overrides=overrides or (), no_alert=no_alert, env=env
+            app,
+            name,
+            warn=warn,
+            crit=crit,
+            overrides=overrides or (),
+            no_alert=no_alert,
+            env=env,
+            subaccount=subaccount,
         )
     except KalshiError as exc:
         _render(name, [CheckResult(name.value, CheckStatus.UNKNOWN, exc.one_line())], as_json)
         raise typer.Exit(UNKNOWN) from None
-    inputs = CheckInputs(
-        state_path=plan.settings.state,
-        thresholds=plan.thresholds,
-        risk_section=plan.risk,
-        client=app.client,
-        anonymous_client=lambda: app.client(anonymous=True),
-        subaccount=subaccount,
-    )
+    inputs = plan.inputs(app, subaccount)
     shown = run_named(name.value, inputs)
     _render(name, shown, as_json)
     if plan.router is not None:
@@ -157,6 +154,19 @@ class _Plan:
     risk: Mapping[str, Any]
     router: AlertRouter | None
 
+    def inputs(self, app: AppContext, subaccount: int | None) -> CheckInputs:
+        """What the checks read: the state file, the thresholds, the risk limits, the clients."""
+        from kalshi_cli.checks.run import CheckInputs
+
+        return CheckInputs(
+            state_path=self.settings.state,
+            thresholds=self.thresholds,
+            risk_section=self.risk,
+            client=app.client,
+            anonymous_client=lambda: app.client(anonymous=True),
+            subaccount=subaccount,
+        )
+
 
 def _plan(
     app: AppContext,
@@ -167,11 +177,14 @@ def _plan(
     overrides: Sequence[str],
     no_alert: bool,
     env: Environment | None,
+    subaccount: int | None,
 ) -> _Plan:
     """Everything that can make the check unable to run, before it looks."""
     from kalshi_cli.checks.run import load_sections
     from kalshi_cli.checks.thresholds import resolve
 
+    if subaccount is not None and name not in _BY_SUBACCOUNT:
+        raise UsageError(f"--subaccount applies to positions, exposure and all, not {name.value}")
     settings = app.settings(env.value if env else None)
     sections = load_sections(settings.config_path)
     thresholds = resolve(
