@@ -193,18 +193,31 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
     return 200, {"trades": [ser.trade_json(trades.record(i)) for i in page], "cursor": cursor}
 
 
-def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+def _one_ledger(
+    state: SimState, ctx: RequestContext
+) -> tuple[int, str | None, int | None, int | None, str, float] | None:
+    """A fills or orders history request read by index: its limit, ticker, time bounds,
+    ledger and the cutoff, the parameters checked in the order `_filtered_page` checks them;
+    None when the whole list answers it (another shard, or several subaccounts' records
+    merged by time)."""
     if other_shard(ctx):
-        return _filtered_fills(state, ctx)
+        return None
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100  # as _filtered_page reads them
     ticker = query_str(ctx, "ticker")
     query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     ledgers = read_ledgers(state, ctx, all_by_default=True)
-    if len(ledgers) != 1:  # several subaccounts' fills merged by time: the whole list
+    if len(ledgers) != 1:
+        return None
+    return limit, ticker, lo, hi, ledgers[0], archive(state, ctx.now).cutoff
+
+
+def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    query = _one_ledger(state, ctx)
+    if query is None:  # another shard, or several subaccounts' fills merged by time
         return _filtered_fills(state, ctx)
-    cutoff = archive(state, ctx.now).cutoff
-    fills = state.exchange.fills_newest_first(ledgers[0])  # read by index, not rebuilt
+    limit, ticker, lo, hi, ledger, cutoff = query
+    fills = state.exchange.fills_newest_first(ledger)  # read by index, not rebuilt
 
     def keep(i: int) -> bool:
         ts = fills.ts(i)
@@ -231,17 +244,11 @@ def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | N
 
 
 def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    if other_shard(ctx):
+    query = _one_ledger(state, ctx)
+    if query is None:  # another shard, or several subaccounts' orders merged by time
         return _filtered_orders(state, ctx)
-    limit = query_int(ctx, "limit", 100, 1, 1000) or 100  # as _filtered_page reads them
-    ticker = query_str(ctx, "ticker")
-    query_str(ctx, "ticker")
-    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    ledgers = read_ledgers(state, ctx, all_by_default=True)
-    if len(ledgers) != 1:  # several subaccounts' orders merged by time: the whole list
-        return _filtered_orders(state, ctx)
-    cutoff = archive(state, ctx.now).cutoff
-    orders = state.exchange.orders_newest_first(ledgers[0])  # no archived order rebuilt
+    limit, ticker, lo, hi, ledger, cutoff = query
+    orders = state.exchange.orders_newest_first(ledger)  # no archived order rebuilt
 
     def keep(ref: OrderRef) -> bool:
         t, status, created, updated = orders.head(ref)
