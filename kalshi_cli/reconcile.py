@@ -438,15 +438,20 @@ def _realized_again(store: Store) -> None:
         backfill_realized(store)
 
 
-def sync_settlements(client: ReconcileClient, store: Store) -> int:
+def sync_settlements(
+    client: ReconcileClient, store: Store, *, subaccounts: list[int] | None = None
+) -> int:
     """Copy the settlements the state file lacks, listed once per subaccount the account has
     (the client's own only, when it acts on one): the exchange lists a settlement for each
     subaccount that held the market, and the Settlement names none, so each is recorded with
-    the subaccount its listing was made for. All are written at once (Store.record_settlements)."""
+    the subaccount its listing was made for. All are written at once (Store.record_settlements).
+    `subaccounts`: the account's, when the caller has just listed them."""
     from kalshi_cli.pnl import settlement_record_from_api
 
     if client.subaccount is not None:
         numbers = [client.subaccount]
+    elif subaccounts is not None:
+        numbers = subaccounts or [0]
     else:
         # every subaccount the key may read (a restricted key's own only); 0 if none answers
         numbers = sorted({b.subaccount for b in client.subaccount_balances()}) or [0]
@@ -491,7 +496,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
         fills += added
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)
-    settlements = sync_settlements(client, store)
+    settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
     if fills or settlements:
         backfill_realized(store)
     store.set_kv(CATCH_UP_CURSOR, repr(now))
