@@ -260,37 +260,47 @@ def test_the_kill_key_cancels_on_every_subaccount(prime: SimHarness, tmp_path: P
 
 class _KillWhileReading(KalshiClient):
     """The kill key pressed while the panels read subaccount 1's positions: the screen's two
-    workers share one client, so `pending` (a kill on this same client) runs then, once."""
+    workers share one client, so `pending` (a kill on this same client) runs then, once.
+    `scopes` gets what the shared client acts on at every positions read (a handle on a
+    subaccount copies the reference to `shared`)."""
 
     pending: list[Callable[[], None]]
+    shared: KalshiClient
+    scopes: list[int | None]
+    kill_at = 2  # the how-manyth positions read of the refresh (subaccount 1's) runs `pending`
 
     def get_positions(
         self, *, ticker: str | None = None, event_ticker: str | None = None,
         include_flat: bool = False,
     ) -> list[Position]:  # fmt: skip
-        if self.subaccount == 1 and self.pending:
+        self.scopes.append(self.shared.subaccount)
+        if self.subaccount == 1 and len(self.scopes) == self.kill_at and self.pending:
             self.pending.pop()()
         return super().get_positions(
             ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
         )
 
 
+@pytest.mark.parametrize("read", [2, 4], ids=["positions-panel", "positions-check"])
 def test_a_kill_while_the_panels_read_a_subaccount_still_covers_every_subaccount(
-    prime: SimHarness, tmp_path: Path
+    prime: SimHarness, tmp_path: Path, read: int
 ) -> None:
     """Reading subaccount 1 never scopes the shared client to it: a kill switch run on it at
-    that moment cancels and proves on every subaccount (a client scoped to 1 would cancel and
-    prove on 1 only, leaving subaccount 0's bid resting under a PROVEN)."""
+    that moment, while the positions panel (the refresh's 2nd positions read) or the positions
+    check (its 4th) reads subaccount 1, cancels and proves on every subaccount (a client scoped
+    to 1 would cancel and prove on 1 only, leaving subaccount 0's bid resting under a
+    PROVEN)."""
     src = _sources(tmp_path)
     reports: list[KillReport] = []
     with _connect(prime, _KillWhileReading) as client:
         assert isinstance(client, _KillWhileReading)
+        client.kill_at = read
         resting = _two_subaccounts(prime, client, src.state_path)
 
         def kill() -> None:
             reports.append(actions.kill(client, src.state_path, SystemClock()))
 
-        client.pending = [kill]
+        client.pending, client.shared, client.scopes = [kill], client, []
         snap = remote_snapshot(src, client, SystemClock())
         assert client.subaccount is None
         left = list(client.iter_orders(status="resting"))
@@ -299,3 +309,19 @@ def test_a_kill_while_the_panels_read_a_subaccount_still_covers_every_subaccount
     assert report.proven
     assert sorted(report.cancelled) == sorted(resting.values())
     assert left == []
+
+
+def test_no_read_of_a_refresh_sets_the_shared_client_to_a_subaccount(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """Neither the positions panel nor the checks it runs (positions, exposure: per subaccount
+    too) set the client the kill switch shares to one subaccount, even for a moment."""
+    src = _sources(tmp_path)
+    with _connect(prime, _KillWhileReading) as client:
+        assert isinstance(client, _KillWhileReading)
+        _two_subaccounts(prime, client, src.state_path)
+        client.pending, client.shared, client.scopes = [], client, []
+        snap = remote_snapshot(src, client, SystemClock())
+    assert {c.name: c.status for c in snap.checks}["positions"] == "OK"
+    # the panel's two reads and the positions and exposure checks' two each
+    assert client.scopes == [None] * 6
