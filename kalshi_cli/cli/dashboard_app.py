@@ -203,12 +203,15 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return note_text("asking the exchange...")
     if remote.error:
         return note_text(remote.error, "bold red")
-    table = new_table("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
+    sub = remote.names_subaccounts  # a first column naming each row's subaccount
+    columns = ("market", "side", "qty", "entry", "mark", "unreal.", "limit use")
+    table = new_table(*(("sub", *columns) if sub else columns))
     for p in remote.positions:
         if flt not in p.ticker.upper():
             continue
         use = p.limit_use
         table.add_row(
+            *((str(p.subaccount),) if sub else ()),
             p.ticker,
             p.side,
             count_cell(p.contracts),
@@ -217,7 +220,10 @@ def render_positions(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
             money_cell(p.unrealized),
             "-" if use is None else Text(f"{use:.0%}", "bold red" if use > 1 else ""),
         )
-    return table if remote.positions else note_text("no open position")
+    shown: RenderableType = table if remote.positions else note_text("no open position")
+    if remote.subaccounts_note:
+        return Group(shown, note_text(remote.subaccounts_note, "yellow"))
+    return shown
 
 
 def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
@@ -227,10 +233,13 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
         return note_text(remote.error, "bold red")
     if not remote.orders:
         return note_text("no resting order")
-    table = new_table("market", "side", "action", "price", "left", "ahead", "strategy")
+    sub = remote.names_subaccounts
+    columns = ("market", "side", "action", "price", "left", "ahead", "strategy")
+    table = new_table(*(("sub", *columns) if sub else columns))
     for o in remote.orders:
         if flt in o.ticker.upper():
             table.add_row(
+                *((str(o.subaccount),) if sub else ()),
                 o.ticker,
                 o.side,
                 o.action,

@@ -2,7 +2,9 @@
 a client acts on.
 
 `client.subaccount = N` makes every portfolio and order call of the client act on subaccount N
-(client/subaccount_scope.py, applied by the transport to each request).
+(client/subaccount_scope.py, applied by the transport to each request). A client another thread
+uses at the same time is never re-scoped that way (the dashboard's kill switch runs while its
+panels read): `client.on_subaccount(N)` is a second handle on N that leaves it alone.
 
 A transfer is idempotent by its `client_transfer_id` (the exchange answers a repeat with the
 same terms without moving money again), so it is safely retried with the same id; a new id is a
@@ -12,7 +14,7 @@ new transfer.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
@@ -38,6 +40,17 @@ __getattr__ = load_on_first_use(__name__, "kalshi_cli.client.subaccounts_shapes"
 
 class SubaccountsApi(ClientBase):
     """Subaccounts of the account (see the module docstring)."""
+
+    def on_subaccount(self, subaccount: int | None) -> Self:
+        """This client acting on `subaccount` (None: the exchange's defaults), as a second
+        handle: it shares the connection, the rate limits and the stats, and this client keeps
+        acting on what it did, whatever thread is using it. Close this client, never the
+        handle (closing either closes the shared connection)."""
+        import copy
+
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        return handle
 
     def create_subaccount(self) -> int:
         """A new numbered subaccount (1-63); returns its number."""

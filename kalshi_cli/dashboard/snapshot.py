@@ -13,6 +13,21 @@ Two functions, because the two sources fail and cost differently:
   exchange does not answer, every remote panel carries the reason instead of rows
   (`RemoteSnapshot.error`), so the screen says why it is empty.
 
+Positions are the account's, every subaccount's. `/portfolio/positions` answers for one
+subaccount (0 unless named; openapi.yaml 3.31.0), so the subaccounts are listed first
+(`GET /portfolio/subaccounts/balances`: those the key may read) and each one's positions are
+marked against that subaccount's own book in the state file (each fill is booked on its
+subaccount): an average entry is never netted across subaccounts. The order listing already
+covers every subaccount, and each order names its own. Rows carry their subaccount, and the
+screen names it when any but 0 is in sight (`RemoteSnapshot.names_subaccounts`), so an account
+on subaccount 0 alone reads as it always did. An exchange that will not list the subaccounts
+(an older API, a refusal, an answer not understood) leaves the positions of subaccount 0, the
+read's default, with a note saying why (`RemoteSnapshot.subaccounts_note`), never a crash.
+Nothing in a refresh sets the client to one subaccount, even for a moment: the positions and
+the checks (which go subaccount by subaccount too) each read through a handle of their own
+(`client.on_subaccount`), because the dashboard's kill switch uses the same client on another
+thread, and a client set to one subaccount cancels and proves on that one only.
+
 Every figure comes from the library that owns it: the trading state and its trips from the state
 file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positions from
 `positions`, the checks from `monitor` (their own thresholds and verdicts), slippage as
@@ -48,6 +63,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Level, Order, Orderbook
+    from kalshi_cli.positions import PositionRow
     from kalshi_cli.store import Store
 
 LOG_TAIL_BYTES = 256 * 1024
@@ -191,6 +207,7 @@ class PositionLine:
     unrealized: Decimal | None
     exposure: Decimal
     limit: Decimal | None
+    subaccount: int = 0  # the subaccount holding it
 
     @property
     def limit_use(self) -> Decimal | None:
@@ -211,6 +228,7 @@ class OrderLine:
     created: str
     strategy: str | None  # None: not placed through this state file
     queue_ahead: Decimal | None = None  # contracts resting ahead of it at its price; None: unknown
+    subaccount: int = 0  # the subaccount it rests on
 
 
 @dataclass(frozen=True)
@@ -232,6 +250,15 @@ class RemoteSnapshot:
     queue_note: str | None = None  # why no order's queue position is known
     feed: tuple[FeedLine, ...] = ()
     checks: tuple[CheckLine, ...] = ()
+    subaccounts: tuple[int, ...] = (0,)  # whose positions were read
+    subaccounts_note: str | None = None  # why only subaccount 0's positions were read
+
+    @property
+    def names_subaccounts(self) -> bool:
+        """Rows name their subaccount when any but 0 is in sight: an account on subaccount 0
+        alone reads as it did before subaccounts."""
+        seen = {*self.subaccounts, *(p.subaccount for p in self.positions)}
+        return seen | {o.subaccount for o in self.orders} != {0}
 
     @property
     def tickers(self) -> list[str]:
@@ -520,18 +547,19 @@ def remote_snapshot(
     now = clock.wall()
     if client is None:
         return RemoteSnapshot(at=now, error=no_client_reason)
-    from kalshi_cli.positions import mark_to_market
     from kalshi_cli.store import Store
 
     try:
         store = Store.open_readonly(sources.state_path, clock=clock)
     except KalshiError:
         store = None  # the positions are still the exchange's; costs are then unknown
+    listed = client.subaccount or 0  # the subaccount of an order that names none
     try:
-        view = mark_to_market(client, store, limit=sources.limit)
+        numbers, subaccounts_note = _subaccounts(client)
+        rows, unrealized = _positions(client, store, numbers, sources.limit)
         resting = list(client.iter_orders(status="resting"))
         ahead, queue_note = _queue_positions(client, resting)
-        orders = tuple(_order_line(o, store, ahead.get(o.order_id)) for o in resting)
+        orders = tuple(_order_line(o, store, ahead.get(o.order_id), listed) for o in resting)
     except TransportError as exc:
         return RemoteSnapshot(at=now, error=f"exchange unreachable: {exc.one_line()}")
     except KalshiError as exc:
@@ -549,20 +577,64 @@ def remote_snapshot(
             unrealized=r.unrealized,
             exposure=r.exposure,
             limit=r.limit,
+            subaccount=number,
         )
-        for r in view.rows
+        for number, r in rows
     )
     tickers = sorted({p.ticker for p in positions} | {o.ticker for o in orders})
+    for_checks = client.on_subaccount(client.subaccount)
     return RemoteSnapshot(
         at=now,
         error=None,
         positions=positions,
-        unrealized=view.unrealized,
+        unrealized=unrealized,
         orders=orders,
         queue_note=queue_note,
         feed=tuple(_feed_lines(feed, tickers)),
-        checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: client, clock)),
+        # a handle of their own: the positions and exposure checks set the client they are
+        # given to each subaccount in turn, and the kill switch shares `client` (`_positions`)
+        checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: for_checks, clock)),
+        subaccounts=numbers,
+        subaccounts_note=subaccounts_note,
     )
+
+
+def _subaccounts(client: KalshiClient) -> tuple[tuple[int, ...], str | None]:
+    """The subaccounts whose positions to read, and why only 0's when that is all: the
+    client's own when it acts on one; else every one the account lists (those the key may
+    read). An exchange that cannot list them falls back on subaccount 0 with the reason; one
+    that does not answer at all is unreachable for every panel (the caller says so)."""
+    if client.subaccount is not None:
+        return (client.subaccount,), None
+    try:
+        listed = sorted({b.subaccount for b in client.subaccount_balances()})
+    except TransportError:
+        raise
+    except KalshiError as exc:
+        return (0,), f"subaccounts not listed ({exc.one_line()}): subaccount 0's positions only"
+    return tuple(listed) or (0,), None
+
+
+def _positions(
+    client: KalshiClient, store: Store | None, numbers: Sequence[int], limit: Decimal | None
+) -> tuple[list[tuple[int, PositionRow]], Decimal | None]:
+    """(subaccount, row) of every market held on each of `numbers`, each marked against that
+    subaccount's own book and its own resting orders (named even for 0 alone: a listing that
+    names none covers every subaccount's orders, which would count another's bids in 0's
+    exposure), and their unrealized P&L together (None when one is unknown).
+
+    Each is read through a handle on its subaccount (`on_subaccount`), never by re-scoping
+    `client`: the kill switch may be using it on another thread at this moment, and a client
+    scoped to one subaccount cancels and proves on that one only."""
+    from kalshi_cli.positions import PositionsView, mark_to_market
+
+    every = PositionsView()
+    rows: list[tuple[int, PositionRow]] = []
+    for number in numbers:
+        one = mark_to_market(client.on_subaccount(number), store, limit=limit)
+        every.rows += one.rows
+        rows += [(number, r) for r in one.rows]
+    return rows, every.unrealized
 
 
 def _queue_positions(
@@ -581,8 +653,11 @@ def _queue_positions(
         return {}, f"queue positions unknown: {exc.one_line()}"
 
 
-def _order_line(order: Order, store: Store | None, queue_ahead: Decimal | None) -> OrderLine:
-    """In the trader's words: the side its intent named (YES for an order placed elsewhere)."""
+def _order_line(
+    order: Order, store: Store | None, queue_ahead: Decimal | None, listed: int
+) -> OrderLine:
+    """In the trader's words: the side its intent named (YES for an order placed elsewhere).
+    `listed`: the subaccount of an order that names none (the one the listing was of)."""
     coid = order.client_order_id
     intent = store.get_intent(coid) if store is not None and coid else None
     side = intent.side if intent is not None else Side.YES
@@ -597,6 +672,7 @@ def _order_line(order: Order, store: Store | None, queue_ahead: Decimal | None) 
         created=order.created_time,
         strategy=intent.strategy if intent is not None else None,
         queue_ahead=queue_ahead,
+        subaccount=order.subaccount if order.subaccount is not None else listed,
     )
 
 

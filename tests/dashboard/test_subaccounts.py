@@ -1,0 +1,327 @@
+"""The exchange's panels cover every subaccount of the account.
+
+`/portfolio/positions` answers for one subaccount (0 unless named; openapi.yaml 3.31.0) while the
+order listing covers all of them, and the state file books each fill on its subaccount. So the
+dashboard lists the account's subaccounts (`GET /portfolio/subaccounts/balances`), marks each
+one's positions against that subaccount's own book, and names the subaccount of each row when
+the account has more than subaccount 0. An exchange that will not list them leaves the panel on
+subaccount 0, as before, with a note saying so."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal as D
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.dashboard import actions
+from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
+from kalshi_cli.errors import ForbiddenError, KalshiError, NotFoundError
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import BookSide, Position, TimeInForce
+from kalshi_cli.reconcile import catch_up
+from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.dashboard.prepared import TICKER, until
+from tests.openapi_check import RECORDER
+from tests.runner.simproc import client_for
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from kalshi_cli.client.subaccounts import SubaccountBalance
+    from kalshi_cli.killswitch import KillReport
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def prime(tmp_path: Path) -> Iterator[SimHarness]:
+    """A simulator on a tier that has subaccounts (the spec: Advanced and above)."""
+    harness = SimHarness(
+        start_simulator(
+            tmp_path / "sim", scenario="empty", tier="prime", response_hook=RECORDER.hook
+        )
+    )
+    yield harness
+    harness.close()
+
+
+def _sources(tmp_path: Path) -> Sources:
+    return Sources(state_path=tmp_path / "state.db", limit=D(20))
+
+
+def _connect(sim: SimHarness, client_type: type[KalshiClient] = KalshiClient) -> KalshiClient:
+    key, _ = load_private_key(path=Path(sim.account.private_key_path))
+    return client_type(api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key)
+
+
+def _buy(client: KalshiClient, price: str, count: str, subaccount: int | None = None) -> str:
+    client.subaccount = subaccount
+    try:
+        return client.create_order(
+            CreateOrder(TICKER, BookSide.BID, D(price), D(count), time_in_force=TimeInForce.GTC)
+        ).order_id
+    finally:
+        client.subaccount = None
+
+
+def _two_subaccounts(sim: SimHarness, client: KalshiClient, state: Path) -> dict[str, str]:
+    """Subaccount 0 buys 4 YES at 0.40 and rests a bid of 3 at 0.20; subaccount 1 buys 5 YES at
+    0.45 and rests a bid of 2 at 0.25; another account bids 0.35 (the mark). Netted as one book
+    the entry would be 3.85 / 9; each subaccount's is its own price. The state file is brought
+    up to date as `kalshi positions` does (`catch_up`). Returns the resting orders' ids."""
+    sim.create_market(TICKER)
+    assert client.create_subaccount() == 1
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+    with client_for(sim.new_account()) as maker:
+        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
+        _buy(client, "0.40", "4")
+        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.45"), D(5)))
+        _buy(client, "0.45", "5", subaccount=1)
+        maker.create_order(CreateOrder(TICKER, BookSide.BID, D("0.35"), D(1)))
+    resting = {"zero": _buy(client, "0.20", "3"), "one": _buy(client, "0.25", "2", subaccount=1)}
+    with Store.open(state) as store:
+        catch_up(client, store, now=SystemClock().wall())
+    return resting
+
+
+def test_a_position_on_subaccount_1_is_in_the_snapshot_at_its_own_cost(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    src = _sources(tmp_path)
+    with _connect(prime) as client:
+        resting = _two_subaccounts(prime, client, src.state_path)
+        snap = remote_snapshot(src, client, SystemClock())
+    assert snap.error is None
+    # subaccount 1's 5 contracts are listed, each subaccount at its own average entry
+    assert [(p.contracts, p.entry) for p in snap.positions] == [(4, D("0.40")), (5, D("0.45"))]
+    assert snap.subaccounts == (0, 1) and snap.subaccounts_note is None
+    rows = [
+        (p.subaccount, p.ticker, p.side, p.contracts, p.entry, p.mark, p.unrealized, p.exposure)
+        for p in snap.positions
+    ]
+    assert rows == [
+        (0, TICKER, "yes", D(4), D("0.40"), D("0.35"), D("-0.20"), D(7)),
+        (1, TICKER, "yes", D(5), D("0.45"), D("0.35"), D("-0.50"), D(7)),
+    ]
+    assert snap.unrealized == D("-0.70")  # the account's: both subaccounts
+    assert {o.order_id: o.subaccount for o in snap.orders} == {
+        resting["zero"]: 0,
+        resting["one"]: 1,
+    }
+    assert snap.names_subaccounts
+
+
+def _panels(app: DashboardApp, *keys: str) -> dict[str, list[str]]:
+    seen: dict[str, list[str]] = {}
+
+    async def look(pilot: Pilot[None]) -> None:
+        for key in keys:
+            seen[key] = [" ".join(line.split()) for line in app.panel_text(key).splitlines()]
+
+    drive(app, look)
+    return seen
+
+
+def drive(app: DashboardApp, script: Callable[[Pilot[None]], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+def test_each_row_names_its_subaccount_when_the_account_has_several(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    src = _sources(tmp_path)
+    with _connect(prime) as client:
+        _two_subaccounts(prime, client, src.state_path)
+        app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
+        seen = _panels(app, "positions", "orders", "pnl")
+    positions, orders = seen["positions"], seen["orders"]
+    assert positions[0].startswith("sub market side qty")
+    assert f"0 {TICKER} yes 4.00 $0.40 $0.35 -$0.20 35%" in positions
+    assert f"1 {TICKER} yes 5.00 $0.45 $0.35 -$0.50 35%" in positions
+    assert orders[0].startswith("sub market side action")
+    assert f"0 {TICKER} yes buy $0.20 3.00 0.00 -" in orders
+    assert f"1 {TICKER} yes buy $0.25 2.00 0.00 -" in orders
+    assert "unrealized -$0.70" in seen["pnl"]
+
+
+def test_an_account_with_subaccount_0_only_looks_as_before(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """No subaccount column, no note: the rows read exactly as they did before subaccounts."""
+    prime.create_market(TICKER)
+    src = _sources(tmp_path)
+    with _connect(prime) as client, client_for(prime.new_account()) as maker:
+        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
+        _buy(client, "0.40", "4")
+        maker.create_order(CreateOrder(TICKER, BookSide.BID, D("0.35"), D(1)))
+        _buy(client, "0.20", "3")
+        with Store.open(src.state_path) as store:
+            catch_up(client, store, now=SystemClock().wall())
+        snap = remote_snapshot(src, client, SystemClock())
+        app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
+        seen = _panels(app, "positions", "orders")
+    assert snap.subaccounts == (0,) and not snap.names_subaccounts
+    assert [p.subaccount for p in snap.positions] == [0]
+    assert seen["positions"] == [
+        "market side qty entry mark unreal. limit use",
+        f"{TICKER} yes 4.00 $0.40 $0.35 -$0.20 35%",
+    ]
+    assert seen["orders"] == [
+        "market side action price left ahead strategy",
+        f"{TICKER} yes buy $0.20 3.00 0.00 -",
+    ]
+
+
+class _NoSubaccountListing(KalshiClient):
+    """An exchange that will not list the subaccounts: `refusal` is what it answers."""
+
+    refusal: KalshiError = NotFoundError("subaccount balances: not found", status=404)
+
+    def subaccount_balances(self) -> list[SubaccountBalance]:
+        raise self.refusal
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        NotFoundError("not found", status=404),  # an exchange on an older API
+        ForbiddenError("this API key may not read subaccounts", status=403),
+        KalshiError("unexpected subaccount balance from the exchange: KeyError('balance')"),
+    ],
+    ids=["404", "403", "malformed"],
+)
+def test_an_exchange_that_will_not_list_subaccounts_leaves_subaccount_0_with_a_note(
+    prime: SimHarness, tmp_path: Path, refusal: KalshiError
+) -> None:
+    src = _sources(tmp_path)
+    with _connect(prime) as maker_of_state:
+        _two_subaccounts(prime, maker_of_state, src.state_path)
+    with _connect(prime, _NoSubaccountListing) as client:
+        client.refusal = refusal  # type: ignore[attr-defined]
+        snap = remote_snapshot(src, client, SystemClock())
+        app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
+        seen = _panels(app, "positions")
+    assert snap.error is None
+    assert snap.subaccounts == (0,)
+    assert snap.subaccounts_note == (
+        f"subaccounts not listed ({refusal.one_line()}): subaccount 0's positions only"
+    )
+    assert [(p.subaccount, p.contracts, p.entry) for p in snap.positions] == [(0, D(4), D("0.40"))]
+    # the orders listing covers every subaccount whatever: those rows still name theirs
+    assert sorted(o.subaccount for o in snap.orders) == [0, 1]
+    text = " ".join(" ".join(seen["positions"]).split())
+    assert f"0 {TICKER} yes 4.00 $0.40 $0.35 -$0.20 35%" in text
+    assert snap.subaccounts_note in text
+
+
+def test_the_kill_key_cancels_on_every_subaccount(prime: SimHarness, tmp_path: Path) -> None:
+    """`k` runs `kalshi cancel-all` over the whole account: the bid resting on subaccount 1 is
+    cancelled with subaccount 0's, and the proof holds for both."""
+    src = _sources(tmp_path)
+    with _connect(prime) as client:
+        resting = _two_subaccounts(prime, client, src.state_path)
+        app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
+        proof: list[str] = []
+
+        async def kill(pilot: Pilot[None]) -> None:
+            await pilot.press("k")
+            await pilot.press(*"KILL", "enter")
+            await until(pilot, lambda: "PROVEN" in app.panel_text("kill"), "the kill's proof")
+            proof.append(" ".join(app.panel_text("kill").split()))
+
+        drive(app, kill)
+        client.subaccount = 1
+        left_on_one = list(client.iter_orders(status="resting"))
+        client.subaccount = None
+        left = list(client.iter_orders(status="resting"))
+        with Store.open(src.state_path) as store:
+            halted = store.trading_state().state
+    assert left_on_one == [] and left == []
+    assert resting["one"] not in [o.order_id for o in left]
+    assert "PROVEN: no resting order left (every market" in proof[0], proof
+    assert "cancelled: 2 order(s), 5.00 contract(s)" in proof[0], proof
+    assert halted == "HALTED"
+
+
+class _KillWhileReading(KalshiClient):
+    """The kill key pressed while the panels read subaccount 1's positions: the screen's two
+    workers share one client, so `pending` (a kill on this same client) runs then, once.
+    `scopes` gets what the shared client acts on at every positions read (a handle on a
+    subaccount copies the reference to `shared`)."""
+
+    pending: list[Callable[[], None]]
+    shared: KalshiClient
+    scopes: list[int | None]
+    kill_at = 2  # the how-manyth positions read of the refresh (subaccount 1's) runs `pending`
+
+    def get_positions(
+        self, *, ticker: str | None = None, event_ticker: str | None = None,
+        include_flat: bool = False,
+    ) -> list[Position]:  # fmt: skip
+        self.scopes.append(self.shared.subaccount)
+        if self.subaccount == 1 and len(self.scopes) == self.kill_at and self.pending:
+            self.pending.pop()()
+        return super().get_positions(
+            ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
+        )
+
+
+@pytest.mark.parametrize("read", [2, 4], ids=["positions-panel", "positions-check"])
+def test_a_kill_while_the_panels_read_a_subaccount_still_covers_every_subaccount(
+    prime: SimHarness, tmp_path: Path, read: int
+) -> None:
+    """Reading subaccount 1 never scopes the shared client to it: a kill switch run on it at
+    that moment, while the positions panel (the refresh's 2nd positions read) or the positions
+    check (its 4th) reads subaccount 1, cancels and proves on every subaccount (a client scoped
+    to 1 would cancel and prove on 1 only, leaving subaccount 0's bid resting under a
+    PROVEN)."""
+    src = _sources(tmp_path)
+    reports: list[KillReport] = []
+    with _connect(prime, _KillWhileReading) as client:
+        assert isinstance(client, _KillWhileReading)
+        client.kill_at = read
+        resting = _two_subaccounts(prime, client, src.state_path)
+
+        def kill() -> None:
+            reports.append(actions.kill(client, src.state_path, SystemClock()))
+
+        client.pending, client.shared, client.scopes = [kill], client, []
+        snap = remote_snapshot(src, client, SystemClock())
+        assert client.subaccount is None
+        left = list(client.iter_orders(status="resting"))
+    assert snap.error is None and [p.subaccount for p in snap.positions] == [0, 1]
+    (report,) = reports
+    assert report.proven
+    assert sorted(report.cancelled) == sorted(resting.values())
+    assert left == []
+
+
+def test_no_read_of_a_refresh_sets_the_shared_client_to_a_subaccount(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """Neither the positions panel nor the checks it runs (positions, exposure: per subaccount
+    too) set the client the kill switch shares to one subaccount, even for a moment."""
+    src = _sources(tmp_path)
+    with _connect(prime, _KillWhileReading) as client:
+        assert isinstance(client, _KillWhileReading)
+        _two_subaccounts(prime, client, src.state_path)
+        client.pending, client.shared, client.scopes = [], client, []
+        snap = remote_snapshot(src, client, SystemClock())
+    assert {c.name: c.status for c in snap.checks}["positions"] == "OK"
+    # the panel's two reads and the positions and exposure checks' two each
+    assert client.scopes == [None] * 6
