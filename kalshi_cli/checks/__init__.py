@@ -152,6 +152,9 @@ class CheckResult:
     # what a breach covers (positions: the markets and subaccounts, exposure: the subaccounts),
     # without numbers: the alert is sent again at once when it changes (alerts.Alert.scope)
     scope: str | None = None
+    # the subaccount `--subaccount` narrowed a check to: its verdict is that one's alone, so its
+    # alert is its own (`check:NAME:subaccount:N`)
+    narrowed_to: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "perfdata", tuple(self.perfdata))
@@ -193,8 +196,9 @@ def to_json(result: CheckResult) -> str:
 UNKNOWN_SCOPE = "cannot tell"
 
 
-def fingerprint_for(name: str) -> str:
-    return f"check:{name}"
+def fingerprint_for(name: str, narrowed_to: int | None = None) -> str:
+    """`check:NAME`; `check:NAME:subaccount:N` for a check narrowed to subaccount N."""
+    return f"check:{name}" + ("" if narrowed_to is None else f":subaccount:{narrowed_to}")
 
 
 def runbook_for(name: str) -> Runbook:
@@ -222,7 +226,7 @@ def alert_for(result: CheckResult) -> Alert | None:
     if scope is None and result.name in SCOPED_CHECKS and result.status is CheckStatus.UNKNOWN:
         scope = UNKNOWN_SCOPE  # "cannot tell" is news after a breach at the same tier, and back
     return Alert(
-        fingerprint=fingerprint_for(result.name),
+        fingerprint=fingerprint_for(result.name, result.narrowed_to),
         severity=severity,
         title=f"{result.service} {result.status.name}",
         summary=result.summary,
@@ -242,7 +246,7 @@ def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertStateStore) 
     if alert is not None:
         return router.notify(alert, ledger)
     return router.resolve(
-        fingerprint_for(result.name),
+        fingerprint_for(result.name, result.narrowed_to),
         ledger,
         title=f"{result.service} OK",
         summary=result.summary,

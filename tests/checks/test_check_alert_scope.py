@@ -201,3 +201,34 @@ def test_an_alert_open_before_the_upgrade_stays_one_message_and_is_resolved(
     assert check(tmp_path, "positions", environ=env).exit_code == OK
     assert fired(receiver) == [("resolved", "check:positions")]
     assert receiver.posts[0]["summary"].endswith("(was: 1 market over limit: KXUPG-1 101/100)")
+
+
+def test_a_check_narrowed_to_a_subaccount_alerts_apart_and_never_clears_the_whole_one(
+    sim: SimHarness, tmp_path: Path, receiver: Receiver
+) -> None:
+    """`--subaccount N` looks at N alone: its verdict is N's, so it has its own fingerprint. An
+    OK on subaccount 0 does not announce the clearing of subaccount 1's breach, and two crontab
+    lines (every subaccount, and one) do not take turns re-sending each other's alert."""
+    sim.create_market("KXNAR-1")
+    trade(sim, "KXNAR-1", 101, subaccount=1)
+    configure(tmp_path, receiver)
+    env = account_env(sim.account)
+    for _ in range(2):
+        assert check(tmp_path, "positions", environ=env).exit_code == CRITICAL
+        assert check(tmp_path, "positions", "--subaccount", "0", environ=env).exit_code == OK
+        assert check(tmp_path, "positions", "--subaccount", "1", environ=env).exit_code == CRITICAL
+    assert fired(receiver) == [
+        ("firing", "check:positions"),
+        ("firing", "check:positions:subaccount:1"),
+    ]
+    # `all --subaccount 1` shares the narrowed one (its other checks alert under their names)
+    assert check(tmp_path, "all", "--subaccount", "1", environ=env).exit_code == CRITICAL
+    configure(tmp_path, receiver, limit=1000)
+    assert check(tmp_path, "positions", "--subaccount", "1", environ=env).exit_code == OK
+    assert check(tmp_path, "positions", environ=env).exit_code == OK
+    assert [f for f in fired(receiver) if "positions" in f[1]] == [
+        ("firing", "check:positions"),
+        ("firing", "check:positions:subaccount:1"),
+        ("resolved", "check:positions:subaccount:1"),
+        ("resolved", "check:positions"),
+    ]
