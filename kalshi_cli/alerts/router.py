@@ -24,10 +24,10 @@ An alert's `scope` says what the breach covers (for a check: which markets, whic
 so a breach that moves or widens under the same fingerprint is news. The scope last delivered
 is kept in the ledger row's summary, after `SCOPE_MARK` (the ledger keeps one summary per
 fingerprint and nothing else of the alert's words); it never reaches a message, where a changed
-scope shows as the detail `previously`. A send that fails keeps the scope delivered before, so
-the next run sends the change again. A firing row without a scope (written before scopes, or by
-an alert without one) takes the first scope quietly: the breach it was posted for is not posted
-again, and a later change is.
+scope shows as the detail `previously`. A change (of severity or scope) that no channel took
+keeps the severity and scope delivered before, so the next run sends the change again. A
+firing row without a scope (written before scopes, or by an alert without one) takes the first
+scope quietly: the breach it was posted for is not posted again, and a later change is.
 
 Channels are sent to concurrently, each in its own daemon thread that the caller stops waiting
 for at the channel's deadline, so a receiver that accepts the connection and never answers (or
@@ -197,14 +197,16 @@ class AlertRouter:
         failed = [d for d in deliveries if not d.ok]
         problems.extend(f"alert {alert.fingerprint}: {d.describe()}" for d in failed)
         sent = any(d.ok for d in deliveries)
+        # A change not delivered: what the person was last told (tier, scope) stands, so the
+        # next run still sees the change and sends it again.
+        kept = state if not sent and outcome is Outcome.CHANGED else None
         _record(
             state_store,
             alert.fingerprint,
             problems,
             status=AlertStatus.FIRING,
-            severity=alert.severity,
-            # undelivered, the scope last told stands, so the next run sends the change again
-            summary=_with_scope(alert.summary, alert.scope if sent or told is None else told),
+            severity=alert.severity if kept is None else _severity_or_warning(kept.severity),
+            summary=_with_scope(alert.summary, alert.scope if kept is None else told),
             sent=sent,
             error="; ".join(d.describe() for d in failed) or None,
         )

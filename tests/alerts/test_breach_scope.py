@@ -122,3 +122,25 @@ def test_a_row_written_without_a_scope_takes_the_first_one_quietly_then_sees_a_c
     assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
     # taking the scope quietly did not start a new episode
     assert ledger.rows["check:positions"].first_seen_at == began
+
+
+def test_a_severity_change_whose_delivery_failed_is_sent_on_the_next_run(
+    receiver: Receiver,
+) -> None:
+    """warning delivered, critical failed: the person still knows of a warning only, so the
+    next run sends the critical (before, the failed attempt's tier was recorded as told)."""
+    clock = ManualClock()
+    ledger = FakeAlertLedger(clock)
+    router = router_for(receiver, clock)
+    near = Alert("check:positions", Severity.WARNING, "KALSHI POSITIONS WARNING", "near", "r")
+    assert router.notify(near, ledger).outcome is Outcome.SENT
+    receiver.failing = True
+    clock.advance(60)
+    assert not router.notify(over("KXA"), ledger).delivered
+    receiver.failing = False
+    clock.advance(60)
+    retried = router.notify(over("KXA"), ledger)
+    assert retried.outcome is Outcome.CHANGED and retried.delivered
+    clock.advance(60)
+    assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+    assert [p["severity"] for p in receiver.posts] == ["warning", "critical"]
