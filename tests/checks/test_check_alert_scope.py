@@ -23,7 +23,7 @@ from tests.checks.test_check_cli import account_env, check, client_for, line
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 
-OK, WARNING, CRITICAL = 0, 1, 2
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 
 
 @pytest.fixture
@@ -231,4 +231,26 @@ def test_a_check_narrowed_to_a_subaccount_alerts_apart_and_never_clears_the_whol
         ("firing", "check:positions:subaccount:1"),
         ("resolved", "check:positions:subaccount:1"),
         ("resolved", "check:positions"),
+    ]
+
+
+def test_a_check_that_goes_blind_on_a_breach_says_so_and_says_when_it_sees_again(
+    sim: SimHarness, tmp_path: Path, receiver: Receiver
+) -> None:
+    """WARNING and UNKNOWN share a tier: before, a positions WARNING followed by "cannot tell"
+    (the exchange failing) posted nothing, and the person kept trusting the last line."""
+    sim.create_market("KXBLD-1")
+    trade(sim, "KXBLD-1", 85)  # 85% of the limit: WARNING
+    configure(tmp_path, receiver)
+    env = account_env(sim.account)
+    assert check(tmp_path, "positions", environ=env).exit_code == WARNING
+    sim.set_faults(http_5xx_rate=1.0)
+    assert check(tmp_path, "positions", environ=env).exit_code == UNKNOWN
+    assert check(tmp_path, "positions", environ=env).exit_code == UNKNOWN
+    sim.clear_faults()
+    assert check(tmp_path, "positions", environ=env).exit_code == WARNING
+    assert [(p["title"], p["details"].get("previously")) for p in receiver.posts] == [
+        ("KALSHI POSITIONS WARNING", None),
+        ("KALSHI POSITIONS UNKNOWN", "KXBLD-1"),
+        ("KALSHI POSITIONS WARNING", "cannot tell"),
     ]
