@@ -40,7 +40,12 @@ class Runbook(StrEnum):
 
 @dataclass(frozen=True)
 class Alert:
-    """A problem worth a person's attention. `fingerprint` identifies it across runs."""
+    """A problem worth a person's attention. `fingerprint` identifies it across runs.
+
+    `scope` is what the breach covers (which markets, which subaccounts), worded to stay the
+    same while the breach does (no sizes, no amounts): while the fingerprint is firing, a
+    different scope is sent at once, like a different severity. None: the problem has no such
+    dimension, and only the severity and the repeat interval decide."""
 
     fingerprint: str
     severity: Severity
@@ -48,6 +53,7 @@ class Alert:
     summary: str
     runbook: str
     details: Mapping[str, str] = field(default_factory=dict)
+    scope: str | None = None
 
 
 @dataclass(frozen=True)

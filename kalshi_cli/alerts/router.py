@@ -6,6 +6,7 @@ narrow `AlertStateStore` protocol), so it holds across separate cron invocations
     notify(alert)      nothing recorded, or resolved           -> send ("sent")
                        firing, this episode never delivered    -> send again ("retried")
                        firing, a different severity            -> send ("changed")
+                       firing, a different scope                -> send ("changed")
                        firing, last sent >= repeat_interval ago -> send ("repeated")
                        firing, last sent recently              -> nothing ("suppressed")
     resolve(fp)        firing and this episode delivered       -> one "resolved" message
@@ -18,6 +19,15 @@ against that start, never against the last send of an earlier episode: a breach 
 after a resolved one and whose first post fails is retried by the next run, even though the
 resolution was posted minutes ago. A retry is bounded like any send; an undelivered episode is
 retried on every run until it is delivered or resolved.
+
+An alert's `scope` says what the breach covers (for a check: which markets, which subaccounts),
+so a breach that moves or widens under the same fingerprint is news. The scope last delivered
+is kept in the ledger row's summary, after `SCOPE_MARK` (the ledger keeps one summary per
+fingerprint and nothing else of the alert's words); it never reaches a message, where a changed
+scope shows as the detail `previously`. A change (of severity or scope) that no channel took
+keeps the severity and scope delivered before, so the next run sends the change again. A
+firing row without a scope (written before scopes, or by an alert without one) takes the first
+scope quietly: the breach it was posted for is not posted again, and a later change is.
 
 Channels are sent to concurrently, each in its own daemon thread that the caller stops waiting
 for at the channel's deadline, so a receiver that accepts the connection and never answers (or
@@ -57,6 +67,9 @@ from kalshi_cli.errors import ConfigError
 # How long past a channel's own deadline the caller still waits for its thread: the thread clips
 # every timeout to the deadline, so it normally returns well inside this.
 JOIN_GRACE_S = 0.25
+
+# Where a ledger row's summary carries the scope last delivered: `summary [breach: scope]`.
+SCOPE_MARK = " [breach: "
 
 
 class AlertRouter:
@@ -134,8 +147,24 @@ class AlertRouter:
         """Send a firing alert unless the alert state says it was sent recently. Never raises."""
         problems: list[str] = []
         state = _read_state(state_store, alert.fingerprint, problems)
-        outcome = self._firing_outcome(alert, state)
+        told = (
+            _split_scope(state.summary)[1]
+            if state is not None and state.status == AlertStatus.FIRING
+            else None
+        )
+        outcome = self._firing_outcome(alert, state, told)
         if outcome is Outcome.SUPPRESSED:
+            if state is not None and told is None and alert.scope is not None:
+                # a row from before scopes: this breach was posted; remember what it covers
+                _record(
+                    state_store,
+                    alert.fingerprint,
+                    problems,
+                    status=AlertStatus.FIRING,
+                    severity=alert.severity,
+                    summary=_with_scope(state.summary, alert.scope),
+                    sent=False,
+                )
             return SendReport(alert.fingerprint, outcome, (), tuple(problems))
         channels = self.channels_for(alert.severity)
         if not channels:
@@ -145,11 +174,15 @@ class AlertRouter:
                 problems,
                 status=AlertStatus.FIRING,
                 severity=alert.severity,
-                summary=alert.summary,
+                summary=_with_scope(alert.summary, alert.scope),
                 sent=False,
                 error=f"no channel is routed for {alert.severity}",
             )
             return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
+        details = dict(alert.details)
+        moved = told is not None and alert.scope is not None and told != alert.scope
+        if outcome is Outcome.CHANGED and moved:
+            details["previously"] = str(told)
         n = Notification(
             AlertStatus.FIRING,
             alert.fingerprint,
@@ -157,20 +190,24 @@ class AlertRouter:
             alert.title,
             alert.summary,
             self.runbook_link(alert.runbook),
-            dict(alert.details),
+            details,
             self.clock.wall(),
         )
         deliveries = self._send(channels, n)
         failed = [d for d in deliveries if not d.ok]
         problems.extend(f"alert {alert.fingerprint}: {d.describe()}" for d in failed)
+        sent = any(d.ok for d in deliveries)
+        # A change not delivered: what the person was last told (tier, scope) stands, so the
+        # next run still sees the change and sends it again.
+        kept = state if not sent and outcome is Outcome.CHANGED else None
         _record(
             state_store,
             alert.fingerprint,
             problems,
             status=AlertStatus.FIRING,
-            severity=alert.severity,
-            summary=alert.summary,
-            sent=any(d.ok for d in deliveries),
+            severity=alert.severity if kept is None else _severity_or_warning(kept.severity),
+            summary=_with_scope(alert.summary, alert.scope if kept is None else told),
+            sent=sent,
             error="; ".join(d.describe() for d in failed) or None,
         )
         return SendReport(alert.fingerprint, outcome, tuple(deliveries), tuple(problems))
@@ -190,7 +227,8 @@ class AlertRouter:
         if state is None or state.status != AlertStatus.FIRING:
             return SendReport(fingerprint, Outcome.NOT_FIRING, (), tuple(problems))
         severity = _severity_or_warning(state.severity)
-        text = f"{summary} (was: {state.summary})" if summary else f"cleared (was: {state.summary})"
+        was = _split_scope(state.summary)[0]
+        text = f"{summary} (was: {was})" if summary else f"cleared (was: {was})"
         channels = self.channels_for(severity)
         if not _episode_delivered(state) or not channels:
             # Nobody was told it fired, so nobody needs telling it cleared.
@@ -266,13 +304,17 @@ class AlertRouter:
         problems = tuple(f"dead-man {name} ping: {d.describe()}" for d in deliveries if not d.ok)
         return SendReport("deadman", Outcome.PINGED, tuple(deliveries), problems)
 
-    def _firing_outcome(self, alert: Alert, state: AlertStateLike | None) -> Outcome:
+    def _firing_outcome(
+        self, alert: Alert, state: AlertStateLike | None, told: str | None
+    ) -> Outcome:
         if state is None or state.status != AlertStatus.FIRING:
             return Outcome.SENT
         last_sent = state.last_sent_at
         if last_sent is None or not _episode_delivered(state):
             return Outcome.RETRIED
         if state.severity != alert.severity:
+            return Outcome.CHANGED
+        if alert.scope is not None and told is not None and told != alert.scope:
             return Outcome.CHANGED
         if self.clock.wall() - last_sent >= self.repeat_interval_s:
             return Outcome.REPEATED
@@ -289,6 +331,19 @@ def _episode_delivered(state: AlertStateLike) -> bool:
     A send that starts an episode records both times as the same instant, hence `>=`.
     """
     return state.last_sent_at is not None and state.last_sent_at >= state.first_seen_at
+
+
+def _with_scope(summary: str, scope: str | None) -> str:
+    """A ledger row's summary: the alert's, and the scope it covers when it has one."""
+    return summary if scope is None else f"{summary}{SCOPE_MARK}{scope}]"
+
+
+def _split_scope(stored: str) -> tuple[str, str | None]:
+    """A ledger row's summary back into the alert's summary and its scope (None: none kept)."""
+    text, mark, scope = stored.rpartition(SCOPE_MARK)
+    if not mark or not scope.endswith("]"):
+        return stored, None
+    return text, scope[:-1]
 
 
 def _severity_or_warning(value: str) -> Severity:

@@ -20,8 +20,11 @@ A check is a function that looks once and returns a `CheckResult`. The CLI print
 2 CRITICAL, 3 UNKNOWN, which cron wrappers and monitoring systems already understand), and hands
 the result to `dispatch()`, which turns a non-OK result into an alert (fingerprint `check:NAME`,
 so a breach that persists across cron runs is one alert) and an OK one into the clearing of that
-alert. A check that cannot look (the state file is missing, the exchange did not answer) is
-UNKNOWN, never OK: `guarded()` makes an exception into that.
+alert. Positions and exposure also give their breach a `scope` (which markets, which
+subaccounts, no numbers): when it changes while the check stays non-OK (a breach that moves to
+another market or subaccount, or widens), the alert is sent again at once. A check that cannot
+look (the state file is missing, the exchange did not answer) is UNKNOWN, never OK: `guarded()`
+makes an exception into that.
 
 The line follows the Nagios plugin guidelines:
 
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 
 LOCAL_CHECKS = ("heartbeat", "feed", "orders", "pnl")
 REMOTE_CHECKS = ("positions", "exposure", "api", "exchange")
+# the checks whose breach has a scope (which markets, which subaccounts)
+SCOPED_CHECKS = ("positions", "exposure")
 CHECK_NAMES = ("positions", "pnl", "heartbeat", "orders", "exposure", "api", "feed", "exchange")
 
 PREFIX = "KALSHI"
@@ -144,6 +149,12 @@ class CheckResult:
     perfdata: Sequence[PerfDatum] = field(default_factory=tuple)
     # more keys of the `--json` document (positions and exposure name each subaccount there)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # what a breach covers (positions: the markets and subaccounts, exposure: the subaccounts),
+    # without numbers: the alert is sent again at once when it changes (alerts.Alert.scope)
+    scope: str | None = None
+    # the subaccount `--subaccount` narrowed a check to: its verdict is that one's alone, so its
+    # alert is its own (`check:NAME:subaccount:N`)
+    narrowed_to: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "perfdata", tuple(self.perfdata))
@@ -182,8 +193,12 @@ def to_json(result: CheckResult) -> str:
     return json.dumps(result.as_dict(), sort_keys=True)
 
 
-def fingerprint_for(name: str) -> str:
-    return f"check:{name}"
+UNKNOWN_SCOPE = "cannot tell"
+
+
+def fingerprint_for(name: str, narrowed_to: int | None = None) -> str:
+    """`check:NAME`; `check:NAME:subaccount:N` for a check narrowed to subaccount N."""
+    return f"check:{name}" + ("" if narrowed_to is None else f":subaccount:{narrowed_to}")
 
 
 def runbook_for(name: str) -> Runbook:
@@ -207,13 +222,17 @@ def alert_for(result: CheckResult) -> Alert | None:
         )
         value = f"{_num(p.value)}{p.uom}"
         details[p.label] = f"{value} ({limits})" if limits else value
+    scope = result.scope
+    if scope is None and result.name in SCOPED_CHECKS and result.status is CheckStatus.UNKNOWN:
+        scope = UNKNOWN_SCOPE  # "cannot tell" is news after a breach at the same tier, and back
     return Alert(
-        fingerprint=fingerprint_for(result.name),
+        fingerprint=fingerprint_for(result.name, result.narrowed_to),
         severity=severity,
         title=f"{result.service} {result.status.name}",
         summary=result.summary,
         runbook=str(runbook_for(result.name)),
         details=details,
+        scope=scope,
     )
 
 
@@ -227,7 +246,7 @@ def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertStateStore) 
     if alert is not None:
         return router.notify(alert, ledger)
     return router.resolve(
-        fingerprint_for(result.name),
+        fingerprint_for(result.name, result.narrowed_to),
         ledger,
         title=f"{result.service} OK",
         summary=result.summary,

@@ -118,6 +118,10 @@ def check_positions(
             for number, ticker, size in items
         ]
 
+    def scope(items: list[tuple[int | None, str, Decimal]]) -> str:
+        ordered = sorted((-1 if n is None else n, t) for n, t, _ in items)
+        return ", ".join(f"{t}{_on([None if n < 0 else n])}" for n, t in ordered)
+
     def listing(items: list[tuple[int | None, str, Decimal]]) -> str:
         shown = ", ".join(
             f"{t} {plain(size):f}/{plain(limit):f}{_on([n])}" for n, t, size in items[:5]
@@ -132,6 +136,7 @@ def check_positions(
             f"{len(over)} {word} over limit: {listing(over)}",
             perf,
             extra,
+            scope(over),
         )
     if near:
         word = "market" if len(near) == 1 else "markets"
@@ -141,6 +146,7 @@ def check_positions(
             f"{len(near)} {word} at {pct(warn):f}% of the limit or more: {listing(near)}",
             perf,
             extra,
+            scope(near),
         )
     return CheckResult(
         "positions",
@@ -180,6 +186,7 @@ def check_exposure(
             grade(total),
             f"total exposure {fmt_money(total)} of the {fmt_money(cap)} cap ({share * 100:.0f}%)",
             perf,
+            scope="the account",
         )
     ranked = sorted(totals, key=lambda t: -t[1])
     largest = ranked[0][1]
@@ -197,13 +204,16 @@ def check_exposure(
             {"subaccount": n, "exposure": f"{t:f}", "status": grade(t).name} for n, t in ranked
         ],
     }
+    status = grade(largest)
+    graded = sorted(n for n, t in totals if n is not None and grade(t) is status)
     return CheckResult(
         "exposure",
-        grade(largest),
+        status,
         f"exposure per subaccount against the {fmt_money(cap)} cap: {shown}; "
         f"account total {fmt_money(account)}",
         perf,
         extra,
+        ", ".join(f"subaccount {n}" for n in graded),
     )
 
 

@@ -19,12 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.checks import CHECK_NAMES, CheckResult, CheckStatus, PerfDatum, dispatch, guarded
+from kalshi_cli.checks import (
+    CHECK_NAMES,
+    SCOPED_CHECKS,
+    CheckResult,
+    CheckStatus,
+    PerfDatum,
+    dispatch,
+    guarded,
+)
 from kalshi_cli.checks.local import (
     LocalView,
     check_feed,
@@ -169,8 +177,12 @@ assert set(RUNNERS) == set(CHECK_NAMES)
 
 
 def run_check(name: str, inputs: CheckInputs) -> CheckResult:
-    """One check, once; UNKNOWN with the reason when it cannot look."""
-    return guarded(name, lambda: RUNNERS[name](inputs))
+    """One check, once; UNKNOWN with the reason when it cannot look. Narrowed to a subaccount,
+    positions and exposure say so (their alert is that subaccount's)."""
+    result = guarded(name, lambda: RUNNERS[name](inputs))
+    if inputs.subaccount is not None and name in SCOPED_CHECKS:
+        result = replace(result, narrowed_to=inputs.subaccount)
+    return result
 
 
 def run_all(inputs: CheckInputs) -> list[CheckResult]:
