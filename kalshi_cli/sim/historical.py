@@ -29,9 +29,10 @@ scenario (`historical:`) or the admin API (`PUT /sim/v1/historical`) sets anothe
 can archive what it just made. Nothing is copied: the archive is a view over the exchange core's
 own records, so a record is in exactly one tier at any instant, and moving the cutoff moves it.
 What a served exchange does store apart is the trades, keyed accounts' fills and their finished
-orders past the cutoff (`attach_retention`): they move from its live lists into compact archives
-(sim/trade_archive.py) that `Exchange.trades()`, `fills()`, `orders()` and `order()` read back,
-so the split above and every answer stay the same.
+orders more than a minute old (`attach_retention`): they move from its lists of objects into
+compact archives (sim/trade_archive.py) that `Exchange.trades()`, `fills()`, `orders()` and
+`order()` read back, and that the listings of both tiers read by index, so the split above and
+every answer stay the same.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ from kalshi_cli.sim.trade_archive import TradeTimeline
 
 DAY_S = 24 * 3600
 DEFAULT_LAG_S = 90 * DAY_S
+COMPACT_AFTER_S = 60
+"""A trade, a keyed account's fill, or its order finished this long ago is stored compactly
+(`attach_retention`), whichever tier serves it."""
 
 
 class HistoryPolicyError(ValueError):
@@ -60,6 +64,9 @@ class HistoryPolicy:
 
     lag_seconds: int = DEFAULT_LAG_S
     position_buffer_seconds: int = 0
+    compact_after_seconds: int = COMPACT_AFTER_S
+    """Storage only, not the API (`attach_retention`): neither a scenario nor the admin API
+    sets it, and no answer depends on it."""
 
     def update(self, data: dict[str, Any]) -> None:
         """Set from a scenario's `historical:` mapping or the admin API's body; checks every
@@ -169,20 +176,23 @@ class Archive:
 
 
 def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
-    """On every tick, move the trades and the keyed accounts' fills older than the trades'
-    cutoff (`now - lag_seconds`), and those accounts' orders finished before the orders' cutoff
-    (the same instant), out of the exchange's live lists into its compact archives
-    (`Exchange.archive_trades`, `archive_fills`, `archive_orders`, sim/trade_archive.py): a
-    served simulator's live trades, fills and finished orders are then those within the lag,
-    and each older one costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or `BYTES_PER_ORDER` bytes
-    plus its distinct values. Only
-    storage moves: `Archive` above still splits the tiers by time, at the cutoff of each
-    request, so no answer changes (issue #17 item 6)."""
+    """On every tick, move the trades and the keyed accounts' fills made more than
+    `compact_after_seconds` ago (or before the cutoff, `now - lag_seconds`, if that is sooner),
+    and those accounts' orders finished that long ago, out of the exchange's lists of objects
+    into its compact archives (`Exchange.archive_trades`, `archive_fills`, `archive_orders`,
+    sim/trade_archive.py): each then costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or
+    `BYTES_PER_ORDER` bytes plus its distinct values, so a served simulator holds as objects
+    only the last minute's records and its resting orders, whatever the lag (issue #17: before
+    session 9 only records past the cutoff moved, so within the default lag of 90 days every
+    record stayed an object of ~0.4-1 KB). Only storage moves: `Archive` above still splits the
+    tiers by time, at the cutoff of each request, and the listings read either store by index
+    (`NewestFirst`, `OrdersNewestFirst`), so no answer changes."""
 
     def retain(now: float) -> None:
-        exchange.archive_trades(now - policy.lag_seconds)  # trades_created_ts
-        exchange.archive_fills(now - policy.lag_seconds)  # fills: trades_created_ts too
-        exchange.archive_orders(now - policy.lag_seconds)  # orders_updated_ts
+        before = now - min(policy.lag_seconds, policy.compact_after_seconds)
+        exchange.archive_trades(before)
+        exchange.archive_fills(before)
+        exchange.archive_orders(before)
 
     exchange.add_tick_hook(retain)
 

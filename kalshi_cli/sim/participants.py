@@ -136,7 +136,7 @@ def snap(price: Decimal, ranges: tuple[PriceRange, ...], *, up: bool) -> Decimal
     return price
 
 
-FINISHED_KEPT = 1000  # finished orders a participant keeps in the exchange (see above)
+FINISHED_KEPT = 100  # finished orders a participant keeps in the exchange (see above)
 
 
 @dataclass(frozen=True)

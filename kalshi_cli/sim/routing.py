@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -187,6 +187,11 @@ class SimState:
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
         return self.exchange.orders(account_id, since=since) if view is None else view.orders
 
+    def lags(self, account_id: str) -> bool:
+        """Reads of the account's orders see an older state (`read_lag_ms`) right now."""
+        lag = self.faults.read_lag_s
+        return self.replica.view(account_id, self.clock.monotonic(), lag) is not None
+
     def lagged_order(self, account_id: str, order_id: str) -> SimOrder:
         view = self.replica.view(account_id, self.clock.monotonic(), self.faults.read_lag_s)
         if view is None:
@@ -328,6 +333,43 @@ def paginate(
     page = items[start : start + limit]
     more = start + limit < len(items)
     return page, (key(page[-1]) if more and page else "")
+
+
+def page_by_index(
+    spans: Sequence[range],
+    keep: Callable[[int], bool],
+    key: Callable[[int], str],
+    find: Callable[[str], int | None],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[int], str]:
+    """`paginate` over the records of a view read by index that `keep` keeps, without listing
+    them: only the indexes of `spans` (ascending, apart) are read, so a caller leaves out
+    spans it knows hold none that `keep` keeps (`keep` must still refuse everything not in the
+    listing). The page starts after the cursor's record when it is one of them (else at the
+    first, as `paginate`). Returns the page's indexes and the next cursor ("" at the end)."""
+    start = 0
+    if cursor:
+        at = find(cursor)
+        if at is not None and keep(at):
+            start = at + 1
+    indexes = (i for span in spans for i in range(max(span.start, start), span.stop))
+    return page_of(indexes, keep, key, limit)
+
+
+def page_of(
+    records: Iterator[T], keep: Callable[[T], bool], key: Callable[[T], str], limit: int
+) -> tuple[list[T], str]:
+    """The first `limit` records `keep` keeps, read on only until one more is kept (then the
+    next cursor is the page's last key, else ""), as `paginate` cuts a listed page."""
+    taken: list[T] = []
+    for r in records:
+        if keep(r):
+            if len(taken) == limit:
+                return taken, key(taken[-1])
+            taken.append(r)
+    return taken, ""
 
 
 # The Go types of the V2 request bodies (openapi.yaml 3.31.0). Kalshi decodes a body into its

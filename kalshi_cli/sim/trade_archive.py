@@ -72,8 +72,13 @@ class TradeArchive:
     """Every id so far is `prefix + counter` with the counters ascending: one is found by
     bisection (`position_of`)."""
 
+    times_ascend = False  # an archive restored from a snapshot of before: scanned by time
+    """Every trade's time so far is at or after the one before it: a cutoff is found by
+    bisection (`NewestFirst.split`)."""
+
     def __init__(self) -> None:
         self._ids_ascend = True
+        self.times_ascend = True
         self._seq = array("Q")
         self._prefix = array("H")
         self._ticker = array("I")
@@ -109,6 +114,8 @@ class TradeArchive:
         self._price.append(self._decimals.of(trade.price))
         self._count.append(self._decimals.of(trade.count))
         self._side.append(self._sides.of(trade.taker_book_side))
+        if position and trade.ts < self._ts[-1]:
+            self.times_ascend = False  # the wall clock stepped back
         self._ts.append(trade.ts)
         positions = self._by_ticker.get(trade.ticker)
         if positions is None:
@@ -164,6 +171,9 @@ class TradeArchive:
 
     def record_at(self, position: int) -> SimTrade:
         return self.trade(position)
+
+    def order_id_at(self, position: int) -> str:
+        raise TypeError("a trade has no order id")
 
     def position_of(self, trade_id: str) -> int | None:
         """The position of the trade of that id, or None; no trade is rebuilt."""
@@ -286,7 +296,10 @@ class FillArchive:
     values seen (kept by `_exact`, so each reads back as it was), the time a float, the client
     order id as its UUID number (`IdColumn`)."""
 
+    times_ascend = False  # as TradeArchive's
+
     def __init__(self) -> None:
+        self.times_ascend = True
         self._fill_id = _Ids()
         self._trade_id = _Ids()
         self._order_id = _Ids()
@@ -306,6 +319,8 @@ class FillArchive:
         of = self._values.of
         for name, column in self._columns.items():
             column.append(of(getattr(fill, name)))
+        if self._ts and fill.ts < self._ts[-1]:
+            self.times_ascend = False  # the wall clock stepped back
         self._ts.append(fill.ts)
 
     def fill(self, position: int) -> SimFill:
@@ -344,6 +359,9 @@ class FillArchive:
     def ticker_at(self, position: int) -> str:
         ticker: str = self._values.values[self._columns["ticker"][position]]
         return ticker
+
+    def order_id_at(self, position: int) -> str:
+        return self._order_id[position]
 
     def fills(self, since: float | None = None) -> Iterator[SimFill]:
         """Oldest first; only those made at or after `since` when it is given."""
@@ -635,6 +653,41 @@ class NewestFirst(Generic[R]):
         assert self._archived is not None
         return self._archived.record_at(position)
 
+    def order_id(self, i: int) -> str:
+        """The order id of the fill at index i (fills only)."""
+        record, position = self._where(i)
+        if record is not None:
+            order_id: str = getattr(record, "order_id")  # noqa: B009
+            return order_id
+        assert self._archived is not None
+        return self._archived.order_id_at(position)
+
+    def split(self, cutoff: float) -> int | None:  # float-ok: unix seconds
+        """The index from which every archived record is older than `cutoff`, all those
+        before it (down to the live ones) being at or after it; None when the archive's times
+        are not known to ascend (then a reader scans). The live records (the first
+        `len(live)` indexes) are not ordered by this: a reader tests each."""
+        archived = self._archived
+        if archived is None:
+            return len(self._live)
+        if not archived.times_ascend:
+            return None
+        positions = self._positions
+        older = bisect.bisect_left(positions, cutoff, key=archived.ts_at)
+        return len(self._live) + len(positions) - older
+
+    def spans_from(self, cutoff: float) -> list[range]:  # float-ok: unix seconds
+        """The indexes that can hold a record made at or after `cutoff` (the live tier's)."""
+        at = self.split(cutoff)
+        return [range(len(self) if at is None else at)]
+
+    def spans_before(self, cutoff: float) -> list[range]:  # float-ok: unix seconds
+        """The indexes that can hold a record made before `cutoff` (the historical tier's)."""
+        at = self.split(cutoff)
+        if at is None:
+            return [range(len(self))]
+        return [range(len(self._live)), range(at, len(self))]
+
     def find(self, record_id: str) -> int | None:
         """The index of the record of that id (ids are unique), or None."""
         live = self._live
@@ -654,7 +707,10 @@ class NewestFirst(Generic[R]):
 
 
 class _Columns(Protocol[R_co]):
+    times_ascend: bool
+
     def ts_at(self, position: int) -> float: ...  # float-ok: unix seconds
+    def order_id_at(self, position: int) -> str: ...
     def ticker_at(self, position: int) -> str: ...
     def id_at(self, position: int) -> str: ...
     def record_at(self, position: int) -> R_co: ...

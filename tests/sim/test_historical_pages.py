@@ -17,11 +17,15 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Exchange
+from kalshi_cli.sim.records import SimOrder, SimTrade
+from kalshi_cli.sim.trade_archive import NewestFirst, TradeArchive
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 from tests.sim.test_order_retention import _orders_as_a_client
@@ -64,9 +68,19 @@ class _Model:
         self.trades = exchange.trades()
         self.fills = exchange.fills(me)
         self.orders = exchange.orders(me)
+        self.events = {t: m.event_ticker for t, m in exchange.markets.items()}
 
-    def answer(self, route: str, params: dict[str, Any], now: float) -> dict[str, Any]:
+    def answer(
+        self, route: str, params: dict[str, Any], now: float, *, live: bool = False
+    ) -> dict[str, Any]:
+        """The historical route's answer; with `live`, the live route's (`/markets/trades`,
+        `/portfolio/fills`, `/portfolio/orders`: the other side of the cutoff, and their own
+        filters: a fill's order_id, an order's status and event_ticker)."""
         cutoff = now - self.lag
+
+        def tier(ts: float) -> bool:  # float-ok: unix seconds
+            return ts >= cutoff if live else ts < cutoff
+
         limit = params.get("limit") or 100
         ticker = params.get("ticker")
         lo, hi = params.get("min_ts"), params.get("max_ts")
@@ -75,28 +89,35 @@ class _Model:
             trades = [
                 t
                 for t in self.trades
-                if t.ts < cutoff
-                and (ticker is None or t.ticker == ticker)
-                and _within(t.ts, lo, hi)
+                if tier(t.ts) and (ticker is None or t.ticker == ticker) and _within(t.ts, lo, hi)
             ]
             page_t, next_t = _old_paginate(trades, lambda t: t.trade_id, limit, cursor)
             return {"trades": [ser.trade_json(t) for t in page_t], "cursor": next_t}
         if route == "fills":
+            order_id = params.get("order_id")
             fills = [
                 f
                 for f in self.fills
-                if f.ts < cutoff
+                if tier(f.ts)
                 and (ticker is None or f.ticker == ticker)
+                and (order_id is None or f.order_id == order_id)
                 and _within(f.ts, lo, hi)
             ]
             page_f, next_f = _old_paginate(fills, lambda f: f.fill_id, limit, cursor)
             return {"fills": [ser.fill_json(f) for f in page_f], "cursor": next_f}
+        status, event = params.get("status"), params.get("event_ticker")
+
+        def order_tier(o: SimOrder) -> bool:
+            archived = o.status != "resting" and o.last_update_time < cutoff
+            return not archived if live else archived
+
         orders = [
             o
             for o in self.orders
-            if o.status != "resting"
-            and o.last_update_time < cutoff
+            if order_tier(o)
             and (ticker is None or o.ticker == ticker)
+            and (status is None or o.status == status)
+            and (event is None or self.events[o.ticker] == event)
             and _within(o.created_time, lo, hi)
         ]
         page_o, next_o = _old_paginate(orders, lambda o: o.order_id, limit, cursor)
@@ -134,28 +155,43 @@ def _wait(done: Callable[[], bool]) -> None:
         time.sleep(0.01)
 
 
+_LIVE_PATHS = {
+    "trades": "/markets/trades",
+    "fills": "/portfolio/fills",
+    "orders": "/portfolio/orders",
+}
+
+
 def _compare_every_page(
-    sim: SimHarness, me: str, route: str, queries: list[dict[str, Any]], extra: list[str]
+    sim: SimHarness,
+    me: str,
+    route: str,
+    queries: list[dict[str, Any]],
+    extra: list[str],
+    *,
+    live: bool = False,
 ) -> int:
     """Walks every page of each query at page sizes 1, 2, 5 and 1000, and asks each query with
-    each cursor of `extra`, comparing each answer with the model's; how many pages compared."""
+    each cursor of `extra`, comparing each answer with the model's; how many pages compared.
+    With `live`, the live tier's route of the same records."""
     model = _Model(sim, me)
+    path = _LIVE_PATHS[route] if live else f"/historical/{route}"
     compared = 0
     for query in queries:
         for limit in (1, 2, 5, 1000):
             cursor = ""
             while True:
                 params = {**query, "limit": limit, "cursor": cursor}
-                body, now = _get(sim, f"/historical/{route}", params)
-                assert body == model.answer(route, params, now), (route, params)
+                body, now = _get(sim, path, params)
+                assert body == model.answer(route, params, now, live=live), (route, params)
                 compared += 1
                 cursor = body["cursor"]
                 if not cursor:
                     break
         for cursor in extra:
             params = {**query, "limit": 3, "cursor": cursor}
-            body, now = _get(sim, f"/historical/{route}", params)
-            assert body == model.answer(route, params, now), (route, params)
+            body, now = _get(sim, path, params)
+            assert body == model.answer(route, params, now, live=live), (route, params)
             compared += 1
     return compared
 
@@ -204,12 +240,42 @@ def _split_and_compare(
         assert block == {"trades": [], "cursor": ""}
     assert _compare_every_page(sim, me, "fills", queries, _extra_cursors(fill_ids)) > 100
     assert _compare_every_page(sim, me, "orders", queries, _extra_cursors(order_ids)) > 100
+    _compare_live(sim, me, start, model)
+
+
+def _compare_live(sim: SimHarness, me: str, start: float, model: _Model) -> None:
+    """The live routes' pages of the same records: their own filters too."""
+    queries = _queries(start)
+    trade_ids = [t.trade_id for t in model.trades]
+    fill_ids = [f.fill_id for f in model.fills]
+    order_ids = [o.order_id for o in model.orders]
+    assert _compare_every_page(sim, me, "trades", queries, _extra_cursors(trade_ids), live=True)
+    for cursor in ("", trade_ids[-1]):  # the simulator makes no block trades
+        block, _ = _get(sim, "/markets/trades", {"is_block_trade": "true", "cursor": cursor})
+        assert block == {"trades": [], "cursor": ""}
+    taken = sorted({f.order_id for f in model.fills})
+    by_order = [{"order_id": taken[k]} for k in (0, len(taken) // 2, -1)]
+    by_order.append({"order_id": taken[0], "ticker": OTHER})  # nothing
+    assert _compare_every_page(
+        sim, me, "fills", queries + by_order, _extra_cursors(fill_ids), live=True
+    )
+    own = [
+        {"status": "resting"},
+        {"status": "canceled"},
+        {"status": "executed", "ticker": A},
+        {"event_ticker": "KXHIST-26JAN01"},
+        {"event_ticker": "KXHIST-26JAN02", "min_ts": int(start) + 4 * STEP_S},
+    ]
+    assert _compare_every_page(
+        sim, me, "orders", queries + own, _extra_cursors(order_ids), live=True
+    )
 
 
 def test_historical_pages_are_the_whole_list_sliced_across_the_cutoff(
     manual_sim: SimHarness, manual_clock: ManualClock
 ) -> None:
     sim = manual_sim
+    sim.running.state.history.compact_after_seconds = 10**9  # only the cutoff moves records
     me, start = _trade_over_time(sim, manual_clock, 12)
     exchange: Exchange = sim.running.state.exchange
     assert exchange.trade_tiers() == (24, 0)
@@ -221,6 +287,27 @@ def test_historical_pages_are_the_whole_list_sliced_across_the_cutoff(
     # live again; the historical pages leave those out
     _split_and_compare(sim, manual_clock, me, start, 3.5)
     assert exchange.trade_tiers()[1] == archived_trades
+
+
+def test_both_tiers_read_the_same_from_compact_storage(
+    manual_sim: SimHarness, manual_clock: ManualClock
+) -> None:
+    """A served simulator stores a record compactly a minute after it is made (or finished),
+    whatever the lag (`compact_after_seconds`; here at once): at the default lag every finished
+    record is in the archives and served live from there, then at two cutoffs both tiers, and
+    every page of every filter is the whole-list answer (issue #17, session 9)."""
+    sim = manual_sim
+    sim.running.state.history.compact_after_seconds = 0
+    me, start = _trade_over_time(sim, manual_clock, 12)
+    exchange: Exchange = sim.running.state.exchange
+    _wait(lambda: exchange.trade_tiers() == (0, 24))
+    _wait(lambda: exchange.fill_tiers(me)[0] == 0)
+    _wait(lambda: exchange.order_tiers(me)[0] == len(exchange.resting_orders(me)))
+    assert exchange.order_tiers(me)[1] > 20
+    model = _Model(sim, me)
+    _compare_live(sim, me, start, model)
+    _split_and_compare(sim, manual_clock, me, start, 7.5)
+    _split_and_compare(sim, manual_clock, me, start, 3.5)
 
 
 # the views the routes read, against the lists they stand for ---------------------------------
@@ -275,3 +362,80 @@ def test_the_views_walk_the_lists_from_every_record() -> None:
         if i % 5 == 0:
             assert fview.record(i) == f
     assert fview.find(fills[0].fill_id[:-12] + "f" * 12) is None
+
+
+def test_a_record_made_exactly_at_the_cutoff_is_live_from_either_store(
+    manual_sim: SimHarness, manual_clock: ManualClock
+) -> None:
+    """A trade, a fill and an executed order at exactly `now - lag` are the live tier's
+    (Kalshi: archived are those *before* the cutoff), whether they are still objects or
+    already in the compact archives (found there by bisection on the time)."""
+    sim = manual_sim
+    sim.create_market(A, event_ticker="KXHIST-26JAN01", series_ticker="KXHIST")
+    other = sim.new_account(balance_cents=10**9)
+    exchange: Exchange = sim.running.state.exchange
+    account = exchange.account_by_key(sim.account.key_id)
+    assert account is not None
+    me = account.account_id
+    place(sim, other, order(A, "ask", "0.40", "3"))
+    made = manual_clock.wall()
+    taken = place(sim, sim.account, order(A, "bid", "0.40", "1", "immediate_or_cancel"))
+    lag = 30  # whole seconds: `made + lag - lag` is `made` exactly (the same binade)
+    manual_clock.advance(lag)
+    set_lag(sim, lag_seconds=lag)
+
+    for compact_after in (10**9, 0):  # objects, then the archives
+        sim.running.state.history.compact_after_seconds = compact_after
+        if compact_after == 0:
+            _wait(lambda: exchange.fill_tiers(me) == (0, 1))
+            _wait(lambda: exchange.order_tiers(me) == (0, 1))
+            _wait(lambda: exchange.trade_tiers() == (0, 1))
+        assert manual_clock.wall() - lag == made
+        trades = sim.signed(sim.account, "GET", "/markets/trades").json()["trades"]
+        old_trades = sim.signed(sim.account, "GET", "/historical/trades").json()["trades"]
+        fills = sim.signed(sim.account, "GET", "/portfolio/fills").json()["fills"]
+        old_fills = sim.signed(sim.account, "GET", "/historical/fills").json()["fills"]
+        orders = sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"]
+        old_orders = sim.signed(sim.account, "GET", "/historical/orders").json()["orders"]
+        assert (len(trades), len(old_trades)) == (1, 0), compact_after
+        assert ([f["order_id"] for f in fills], old_fills) == ([taken], []), compact_after
+        assert ([o["order_id"] for o in orders], old_orders) == ([taken], []), compact_after
+    manual_clock.advance(1)  # now each is before the cutoff
+    trades = sim.signed(sim.account, "GET", "/markets/trades").json()["trades"]
+    old_fills = sim.signed(sim.account, "GET", "/historical/fills").json()["fills"]
+    assert trades == [] and [f["order_id"] for f in old_fills] == [taken]
+
+
+def _trade(n: int, ts: float) -> SimTrade:  # float-ok: unix seconds
+    return SimTrade(f"t-{n:012x}", A, Decimal("0.40"), Decimal(1), BookSide.BID, ts)
+
+
+def _tier_times(
+    view: NewestFirst[SimTrade], spans: list[range], older: bool, cutoff: float
+) -> list[float]:  # float-ok
+    return sorted(view.ts(i) for span in spans for i in span if (view.ts(i) < cutoff) == older)
+
+
+def test_a_views_spans_hold_every_record_of_its_tier() -> None:
+    """The spans a listing reads (`spans_from`, `spans_before`) hold every record of their
+    tier: live objects on either side of the cutoff (the retention moves them at the next
+    tick), the archive's by bisection when its times ascend, and all of it when a clock
+    stepped back left them out of order."""
+    archive = TradeArchive()
+    for n, ts in enumerate((1.0, 2.0, 3.0, 3.0, 5.0)):
+        archive.append(_trade(n, ts))
+    live = [_trade(10, 2.5), _trade(11, 6.0)]  # one made before the cutoff, not yet moved
+    view = NewestFirst(live, lambda t: t.trade_id, archive.positions(), archive)
+    for cutoff in (0.5, 2.0, 2.5, 3.0, 4.0, 7.0):
+        every = sorted(view.ts(i) for i in range(len(view)))
+        assert _tier_times(view, view.spans_before(cutoff), True, cutoff) == [
+            ts for ts in every if ts < cutoff
+        ], cutoff
+        assert _tier_times(view, view.spans_from(cutoff), False, cutoff) == [
+            ts for ts in every if ts >= cutoff
+        ], cutoff
+    assert view.split(3.0) == 2 + 3  # the live two, then the archive's 5.0 and both 3.0s
+    archive.append(_trade(5, 4.0))  # the clock stepped back: no bisection any more
+    view = NewestFirst(live, lambda t: t.trade_id, archive.positions(), archive)
+    assert not archive.times_ascend and view.split(3.0) is None
+    assert _tier_times(view, view.spans_from(3.0), False, 3.0) == [3.0, 3.0, 4.0, 5.0, 6.0]

@@ -358,6 +358,7 @@ def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(
     manual_sim: SimHarness, manual_clock: ManualClock
 ) -> None:
     sim = manual_sim
+    sim.running.state.history.compact_after_seconds = 10**9  # only the cutoff moves records
     for t in (A, B):
         sim.create_market(t, event_ticker="KXHIST-26JAN01", series_ticker="KXHIST")
     sim.create_market(OTHER, event_ticker="KXHIST-26JAN02", series_ticker="KXHIST")

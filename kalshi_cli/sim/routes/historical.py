@@ -9,15 +9,12 @@ no `security`); fills, orders and positions need the account's signature.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TypeVar
-
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import ExchangeError, SimMarket
 from kalshi_cli.sim.historical import Archive, Candle, candle_window, candles
-from kalshi_cli.sim.routes.portfolio import _filtered_page
+from kalshi_cli.sim.routes.portfolio import _filtered_page, ledger_query
 from kalshi_cli.sim.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.routing import (
     Endpoint,
@@ -26,6 +23,8 @@ from kalshi_cli.sim.routing import (
     SimState,
     bad_request,
     other_shard,
+    page_by_index,
+    page_of,
     paginate,
     query_bool,
     query_int,
@@ -35,8 +34,6 @@ from kalshi_cli.sim.routing import (
     within,
 )
 from kalshi_cli.sim.trade_archive import OrderRef
-
-R = TypeVar("R")
 
 
 def archive(state: SimState, now: float | None = None) -> Archive:
@@ -137,40 +134,6 @@ def handle_get_market_candlesticks_historical(
     return 200, {"ticker": market.ticker, "candlesticks": [_candle_json(c) for c in found]}
 
 
-def page_by_index(
-    n: int,
-    keep: Callable[[int], bool],
-    key: Callable[[int], str],
-    find: Callable[[str], int | None],
-    *,
-    limit: int,
-    cursor: str | None,
-) -> tuple[list[int], str]:
-    """`paginate` over the records 0..n-1 that `keep` keeps, without listing them: the page
-    starts after the cursor's record when it is one of them (else at the first, as
-    `paginate`). Returns the page's indexes and the next cursor ("" at the end)."""
-    start = 0
-    if cursor:
-        at = find(cursor)
-        if at is not None and keep(at):
-            start = at + 1
-    return page_of(iter(range(start, n)), keep, key, limit)
-
-
-def page_of(
-    records: Iterator[R], keep: Callable[[R], bool], key: Callable[[R], str], limit: int
-) -> tuple[list[R], str]:
-    """The first `limit` records `keep` keeps, read on only until one more is kept (then the
-    next cursor is the page's last key, else ""), as `paginate` cuts a listed page."""
-    taken: list[R] = []
-    for r in records:
-        if keep(r):
-            if len(taken) == limit:
-                return taken, key(taken[-1])
-            taken.append(r)
-    return taken, ""
-
-
 def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     limit = query_int(ctx, "limit", 100, 0, 1000) or 100
     ticker = query_str(ctx, "ticker")
@@ -188,7 +151,12 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
         return ts < cutoff and within(ts, lo, hi)
 
     page, cursor = page_by_index(
-        len(trades), keep, trades.key, trades.find, limit=limit, cursor=query_str(ctx, "cursor")
+        trades.spans_before(cutoff),
+        keep,
+        trades.key,
+        trades.find,
+        limit=limit,
+        cursor=query_str(ctx, "cursor"),
     )
     return 200, {"trades": [ser.trade_json(trades.record(i)) for i in page], "cursor": cursor}
 
@@ -197,19 +165,13 @@ def _one_ledger(
     state: SimState, ctx: RequestContext
 ) -> tuple[int, str | None, int | None, int | None, str, float] | None:
     """A fills or orders history request read by index: its limit, ticker, time bounds,
-    ledger and the cutoff, the parameters checked in the order `_filtered_page` checks them;
-    None when the whole list answers it (another shard, or several subaccounts' records
-    merged by time)."""
-    if other_shard(ctx):
+    ledger and the cutoff (`ledger_query`, whose `by` filter is the ticker here); None when
+    the whole list answers it."""
+    query = ledger_query(state, ctx, "ticker")
+    if query is None:
         return None
-    limit = query_int(ctx, "limit", 100, 1, 1000) or 100  # as _filtered_page reads them
-    ticker = query_str(ctx, "ticker")
-    query_str(ctx, "ticker")
-    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
-    ledgers = read_ledgers(state, ctx, all_by_default=True)
-    if len(ledgers) != 1:
-        return None
-    return limit, ticker, lo, hi, ledgers[0], archive(state, ctx.now).cutoff
+    limit, ticker, _, lo, hi, ledger = query
+    return limit, ticker, lo, hi, ledger, archive(state, ctx.now).cutoff
 
 
 def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -224,7 +186,12 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
         return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
 
     page, cursor = page_by_index(
-        len(fills), keep, fills.key, fills.find, limit=limit, cursor=query_str(ctx, "cursor")
+        fills.spans_before(cutoff),
+        keep,
+        fills.key,
+        fills.find,
+        limit=limit,
+        cursor=query_str(ctx, "cursor"),
     )
     return 200, {"fills": [ser.fill_json(fills.record(i)) for i in page], "cursor": cursor}
 

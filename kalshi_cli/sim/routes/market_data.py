@@ -30,6 +30,7 @@ from kalshi_cli.sim.routing import (
     SimState,
     bad_request,
     invalid_status_filter,
+    page_by_index,
     paginate,
     query_bool,
     query_int,
@@ -172,15 +173,24 @@ def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ticker = query_str(ctx, "ticker")
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
-    archive = Archive(state.exchange, state.history, ctx.now)
-    archived = archive.trade
-    trades = [
-        t
-        for t in state.exchange.trades(ticker, since=archive.cutoff)
-        if within(t.ts, lo, hi) and not only_block and not archived(t)
-    ]
-    page, cursor = paginate(trades, lambda t: t.trade_id, limit, query_str(ctx, "cursor"))
-    return 200, {"trades": [ser.trade_json(t) for t in page], "cursor": cursor}
+    cutoff = Archive(state.exchange, state.history, ctx.now).cutoff
+    trades = state.exchange.trades_newest_first(ticker)  # read by index, not rebuilt
+    if only_block:
+        return 200, {"trades": [], "cursor": ""}
+
+    def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+        ts = trades.ts(i)
+        return ts >= cutoff and within(ts, lo, hi)
+
+    page, cursor = page_by_index(
+        trades.spans_from(cutoff),
+        keep,
+        trades.key,
+        trades.find,
+        limit=limit,
+        cursor=query_str(ctx, "cursor"),
+    )
+    return 200, {"trades": [ser.trade_json(trades.record(i)) for i in page], "cursor": cursor}
 
 
 def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

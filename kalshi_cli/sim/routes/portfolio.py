@@ -22,6 +22,8 @@ from kalshi_cli.sim.routing import (
     bad_request,
     invalid_status_filter,
     other_shard,
+    page_by_index,
+    page_of,
     paginate,
     query_int,
     query_list,
@@ -29,6 +31,7 @@ from kalshi_cli.sim.routing import (
     ts_filter,
     within,
 )
+from kalshi_cli.sim.trade_archive import OrderRef, OrdersNewestFirst
 
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -111,6 +114,24 @@ def _newest_first(
     return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
 
 
+def ledger_query(
+    state: SimState, ctx: RequestContext, by: str
+) -> tuple[int, str | None, str | None, int | None, int | None, str] | None:
+    """A listing of one ledger to read by index: its limit, ticker, `by` filter, time bounds
+    and ledger, the parameters read in the order `_filtered_page` reads them; None when the
+    whole list answers it (another shard, or several subaccounts' records merged by time)."""
+    if other_shard(ctx):
+        return None
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    wanted = query_str(ctx, by)
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) != 1:
+        return None
+    return limit, ticker, wanted, lo, hi, ledgers[0]
+
+
 def _filtered_page(
     state: SimState,
     ctx: RequestContext,
@@ -144,6 +165,30 @@ def _filtered_page(
 
 def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
     archive = Archive(state.exchange, state.history, ctx.now)
+    cutoff = archive.cutoff
+    query = ledger_query(state, ctx, "order_id")
+    if query is not None:  # one ledger: read by index, only the page's fills rebuilt
+        limit, ticker, order_id, lo, hi, ledger = query
+        fills = state.exchange.fills_newest_first(ledger)
+
+        def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+            ts = fills.ts(i)
+            return (
+                ts >= cutoff
+                and (ticker is None or fills.ticker(i) == ticker)
+                and (order_id is None or fills.order_id(i) == order_id)
+                and within(ts, lo, hi)
+            )
+
+        page, cursor = page_by_index(
+            fills.spans_from(cutoff),
+            keep,
+            fills.key,
+            fills.find,
+            limit=limit,
+            cursor=query_str(ctx, "cursor"),
+        )
+        return 200, {"fills": [ser.fill_json(fills.record(i)) for i in page], "cursor": cursor}
     archived = archive.fill
     return _filtered_page(
         state,
@@ -185,6 +230,9 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         raise invalid_status_filter()
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
     cut = Archive(state.exchange, state.history, ctx.now)
+    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) == 1 and not state.lags(ledgers[0]):
+        return _orders_by_index(state, ctx, ledgers[0], cut.cutoff, limit)
     archived = cut.order
     orders = (
         []
@@ -212,6 +260,47 @@ def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json |
     ]
     page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
     return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
+
+
+def _orders_by_index(
+    state: SimState, ctx: RequestContext, ledger: str, cutoff: float, limit: int
+) -> tuple[int, Json | None]:
+    """`GET /portfolio/orders` of one ledger, as the whole-list path answers it, walking the
+    orders newest placed first and rebuilding only the page's archived ones; the archive is
+    left out when none of it can be listed (a `resting` filter, or every archived order last
+    updated before the cutoff)."""
+    ticker = query_str(ctx, "ticker")
+    event_tickers = query_list(ctx, "event_ticker")
+    status = query_str(ctx, "status")
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    live, archive = state.exchange.order_store(ledger)
+    if archive is not None and (status == "resting" or archive.latest_update < cutoff):
+        archive = None
+    orders = OrdersNewestFirst(live, archive)
+    markets = state.exchange.markets
+
+    def keep(ref: OrderRef) -> bool:
+        t, st, created, updated = orders.head(ref)
+        if st != "resting" and updated < cutoff:
+            return False  # the historical tier's
+        if event_tickers is not None:
+            market = markets.get(t)
+            if (market.event_ticker if market else None) not in event_tickers:
+                return False
+        return (
+            (ticker is None or t == ticker)
+            and (status is None or st == status)
+            and within(created, lo, hi)
+        )
+
+    walk = orders.walk()
+    cursor = query_str(ctx, "cursor")
+    if cursor:
+        found = orders.find(cursor)
+        if found is not None and keep(found[0]):
+            walk = orders.walk(*found[1])
+    page, next_cursor = page_of(walk, keep, orders.key, limit)
+    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
 
 
 def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
