@@ -259,7 +259,7 @@ def _compare_live(sim: SimHarness, me: str, start: float, model: _Model) -> None
     assert _compare_every_page(
         sim, me, "fills", queries + by_order, _extra_cursors(fill_ids), live=True
     )
-    own = [
+    own: list[dict[str, Any]] = [
         {"status": "resting"},
         {"status": "canceled"},
         {"status": "executed", "ticker": A},
