@@ -151,6 +151,7 @@ class FillLine:
     slippage: Decimal | None  # per contract, against the order's limit; + is worse
     model_fair: Decimal | None
     strategy: str | None
+    subaccount: int = 0  # the subaccount the fill is booked on in the state file
 
 
 @dataclass(frozen=True)
@@ -418,6 +419,7 @@ def _fills(store: Store) -> Iterable[FillLine]:
             slippage=fill_slippage(fill, intent),
             model_fair=intent.model_fair if intent is not None else None,
             strategy=fill.strategy or (intent.strategy if intent is not None else None),
+            subaccount=fill.subaccount,
         )
 
 
