@@ -106,23 +106,27 @@ def _marked(
     limit: Decimal | None,
 ) -> PositionsView:
     """The positions marked to market: of `subaccount` (the client's, when it acts on one),
-    else of every subaccount the account has, each against its own book, in one view."""
-    from kalshi_cli.client.subaccount_scope import acting_on
+    else of every subaccount the account has, each against its own book, in one view. Each
+    is read through a handle on its subaccount (`client.on_subaccount`), never by re-scoping
+    `client`, which stays on its subaccount throughout."""
     from kalshi_cli.positions import PositionsView, mark_to_market
 
     number = subaccount if subaccount is not None else client.subaccount
     if number is not None:
         return mark_to_market(
-            client, store, engine=summary.book(number), limit=limit, include_flat=True
+            client.on_subaccount(number),
+            store,
+            engine=summary.book(number),
+            limit=limit,
+            include_flat=True,
         )
     numbers = sorted(set(summary.books) | {b.subaccount for b in client.subaccount_balances()})
     view = PositionsView()
     for n in numbers or [0]:
         # positions answer for one subaccount (0 when none is named)
-        with acting_on(client, n):
-            one = mark_to_market(
-                client, store, engine=summary.book(n), limit=limit, include_flat=True
-            )
+        one = mark_to_market(
+            client.on_subaccount(n), store, engine=summary.book(n), limit=limit, include_flat=True
+        )
         view.rows += one.rows
         view.flat_differences += one.flat_differences
     return view

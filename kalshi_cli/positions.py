@@ -21,7 +21,9 @@ move to `/historical/positions` once the historical cutoff passes them.
 Each subaccount is its own book: `/portfolio/positions` answers for one subaccount (the client's,
 else 0; openapi.yaml 3.31.0), and the state file's replay is of that subaccount's fills only (the
 state file records each fill's subaccount), so a market held on another subaccount is neither
-counted here nor a difference.
+counted here nor a difference. The resting orders counted in the exposure are that same
+subaccount's: the order listing is asked for it by number, since one that names no subaccount
+covers them all.
 """
 
 from __future__ import annotations
@@ -294,7 +296,12 @@ def mark_to_market(
         listed += [p for p in archived if p.ticker not in known]
     positions = {p.ticker: p for p in listed if p.position != 0}
     flat = [p for p in listed if p.position == 0]
-    resting = list(client.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))
+    # the resting orders of the same subaccount as the positions: a listing that names none
+    # covers every subaccount's (openapi.yaml 3.31.0), which would count another subaccount's
+    # bids in this one's exposure; named, the exchange filters them, whether or not it names
+    # each order's subaccount (it does so to direct members only)
+    own = client.on_subaccount(client.subaccount or 0)
+    resting = list(own.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))
     exposure = exposures(positions.values(), resting)
     tickers = set(positions)
     if event_ticker is None:

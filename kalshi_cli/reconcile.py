@@ -469,7 +469,14 @@ CATCH_UP_CURSOR = "fills_caught_up_at"
 CATCH_UP_OVERLAP_S = 300.0
 
 
-def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
+class CatchUpClient(ReconcileClient, Protocol):
+    """What `catch_up` asks besides: a second handle on a subaccount (`on_subaccount`), so it
+    reads each subaccount without re-scoping the client it is given."""
+
+    def on_subaccount(self, subaccount: int | None) -> ReconcileClient: ...
+
+
+def catch_up(client: CatchUpClient, store: Store, *, now: float) -> int:
     """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
     subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`; every fill the
     first time), whichever subaccount the client acts on, the settlements not yet recorded,
@@ -477,9 +484,11 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
 
     Only what is missing is added: no order row is changed (that is `reconcile`'s, which
     looks orders up and reads again after the lag). Fills of orders placed here are
-    attributed to their intent and strategy, as `reconcile` does."""
-    from kalshi_cli.client.subaccount_scope import acting_on
+    attributed to their intent and strategy, as `reconcile` does.
 
+    Each subaccount is read through a handle on it (`client.on_subaccount`): `client` stays on
+    its subaccount throughout, so another thread using it meanwhile (the dashboard's kill
+    switch) is never moved to another subaccount."""
     cursor = store.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # float-ok: time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
@@ -487,12 +496,10 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     # would be passed over for good. Each subaccount's listing on its own, when the account
     # has several: a fill names its subaccount to direct members only, and one that names
     # none is the listing's (`sync_fills`); one listing of all would book it on 0 for good.
-    with acting_on(client, None):
-        numbers = sorted({b.subaccount for b in client.subaccount_balances()})
+    numbers = sorted({b.subaccount for b in client.on_subaccount(None).subaccount_balances()})
     fills = 0
     for number in numbers if len(numbers) > 1 else [None]:
-        with acting_on(client, number):
-            added, _ = sync_fills(client, store, since_ts=since)
+        added, _ = sync_fills(client.on_subaccount(number), store, since_ts=since)
         fills += added
     # every settlement: the spec promises no order to stop early on, and the client has no
     # time filter for them (they are few beside fills)

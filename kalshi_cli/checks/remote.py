@@ -45,9 +45,8 @@ def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | Non
     primary account; a key restricted to one subaccount is shown that one only, and refused any
     other); a named one that is not listed is an error, since the exchange would answer it with
     no positions. An account with subaccount 0 only is one book numbered None, read with today's
-    request (positions default to subaccount 0), so its output stays as it was."""
-    from kalshi_cli.client.subaccount_scope import acting_on
-
+    request (positions default to subaccount 0), so its output stays as it was. Each is read
+    through a handle on it (`client.on_subaccount`): `client` is never re-scoped."""
     listed = sorted({b.subaccount for b in client.subaccount_balances()})
     if subaccount is None:
         numbers = listed
@@ -61,8 +60,7 @@ def _books(client: KalshiClient, subaccount: int | None) -> list[tuple[int | Non
         raise KalshiError(f"subaccount {subaccount} is not one of this account's ({have})")
     books: list[tuple[int | None, list[Position]]] = []
     for number in numbers:
-        with acting_on(client, number):
-            books.append((number, client.get_positions()))
+        books.append((number, client.on_subaccount(number).get_positions()))
     return books
 
 

@@ -253,17 +253,25 @@ def render_orders(remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     return table
 
 
-def render_fills(local: LocalSnapshot, flt: str) -> RenderableType:
+def render_fills(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) -> RenderableType:
     if not local.fills:
         return note_text(local.error or "no fill yet")
-    return fills_table(local.fills, flt)
+    # the state file's fills are every subaccount's: each names its own when a subaccount but
+    # 0 is in sight, here or on the exchange's panels (an account on 0 alone reads as before)
+    sub = any(f.subaccount != 0 for f in local.fills) or (
+        remote is not None and remote.error is None and remote.names_subaccounts
+    )
+    return fills_table(local.fills, flt, sub=sub)
 
 
-def fills_table(fills: Iterable[FillLine], flt: str) -> Table:
-    table = new_table("time", "market", "trade", "price", "qty", "slip", "model_fair")
+def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> Table:
+    """`sub`: a first column naming each fill's subaccount."""
+    columns = ("time", "market", "trade", "price", "qty", "slip", "model_fair")
+    table = new_table(*(("sub", *columns) if sub else columns))
     for f in fills:
         if flt in f.ticker.upper():
             table.add_row(
+                *((str(f.subaccount),) if sub else ()),
                 time_cell(f.at),
                 f.ticker,
                 f"{f.action} {f.side}",
@@ -551,7 +559,7 @@ class DashboardApp(PanelApp):
         self._set("pnl", render_pnl(local, remote))
         self._set("positions", render_positions(remote, flt))
         self._set("orders", render_orders(remote, flt))
-        self._set("fills", render_fills(local, flt))
+        self._set("fills", render_fills(local, remote, flt))
         self._set("denials", render_denials(local, flt))
         self._set("checks", render_checks(local, remote))
         self._set("alerts", render_alerts(local))

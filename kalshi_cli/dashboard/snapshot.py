@@ -24,8 +24,8 @@ on subaccount 0 alone reads as it always did. An exchange that will not list the
 (an older API, a refusal, an answer not understood) leaves the positions of subaccount 0, the
 read's default, with a note saying why (`RemoteSnapshot.subaccounts_note`), never a crash.
 Nothing in a refresh sets the client to one subaccount, even for a moment: the positions and
-the checks (which go subaccount by subaccount too) each read through a handle of their own
-(`client.on_subaccount`), because the dashboard's kill switch uses the same client on another
+the checks (which go subaccount by subaccount too) read each subaccount through a handle of its
+own (`client.on_subaccount`), because the dashboard's kill switch uses the same client on another
 thread, and a client set to one subaccount cancels and proves on that one only.
 
 Every figure comes from the library that owns it: the trading state and its trips from the state
@@ -151,6 +151,7 @@ class FillLine:
     slippage: Decimal | None  # per contract, against the order's limit; + is worse
     model_fair: Decimal | None
     strategy: str | None
+    subaccount: int = 0  # the subaccount the fill is booked on in the state file
 
 
 @dataclass(frozen=True)
@@ -418,6 +419,7 @@ def _fills(store: Store) -> Iterable[FillLine]:
             slippage=fill_slippage(fill, intent),
             model_fair=intent.model_fair if intent is not None else None,
             strategy=fill.strategy or (intent.strategy if intent is not None else None),
+            subaccount=fill.subaccount,
         )
 
 
@@ -582,7 +584,6 @@ def remote_snapshot(
         for number, r in rows
     )
     tickers = sorted({p.ticker for p in positions} | {o.ticker for o in orders})
-    for_checks = client.on_subaccount(client.subaccount)
     return RemoteSnapshot(
         at=now,
         error=None,
@@ -591,9 +592,9 @@ def remote_snapshot(
         orders=orders,
         queue_note=queue_note,
         feed=tuple(_feed_lines(feed, tickers)),
-        # a handle of their own: the positions and exposure checks set the client they are
-        # given to each subaccount in turn, and the kill switch shares `client` (`_positions`)
-        checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: for_checks, clock)),
+        # the positions and exposure checks read each subaccount through a handle of its own
+        # (checks/remote.py), never re-scoping `client`, which the kill switch shares
+        checks=tuple(_checks(sources, REMOTE_CHECKS, lambda: client, clock)),
         subaccounts=numbers,
         subaccounts_note=subaccounts_note,
     )

@@ -54,7 +54,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
@@ -625,6 +625,15 @@ class VenueClient:
     def __init__(self, venue: LocalVenue) -> None:
         self.venue = venue
         self.subaccount = None
+
+    def on_subaccount(self, subaccount: int | None) -> Self:
+        """This client acting on `subaccount`, as `KalshiClient.on_subaccount`: a second
+        handle on the same venue; this client keeps acting on what it did."""
+        import copy
+
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        return handle
 
     def _number(self, named: int | None = None) -> int:
         """The subaccount a write acts on: the one it names, else the client's, else 0."""

@@ -174,7 +174,7 @@ def test_an_account_with_subaccount_0_only_looks_as_before(
             catch_up(client, store, now=SystemClock().wall())
         snap = remote_snapshot(src, client, SystemClock())
         app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
-        seen = _panels(app, "positions", "orders")
+        seen = _panels(app, "positions", "orders", "fills")
     assert snap.subaccounts == (0,) and not snap.names_subaccounts
     assert [p.subaccount for p in snap.positions] == [0]
     assert seen["positions"] == [
@@ -185,6 +185,29 @@ def test_an_account_with_subaccount_0_only_looks_as_before(
         "market side action price left ahead strategy",
         f"{TICKER} yes buy $0.20 3.00 0.00 -",
     ]
+    assert seen["fills"][0] == "time market trade price qty slip model_fair"
+    assert [_no_time(line) for line in seen["fills"][1:]] == [f"{TICKER} buy yes $0.40 4.00 - -"]
+
+
+def _no_time(line: str) -> str:
+    """A fills row without its time column (the fill's time is the simulator's clock)."""
+    return line.split(" ", 1)[1]
+
+
+def test_each_fill_names_its_subaccount_when_the_account_has_several(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """The Last fills panel lists the state file's fills of every subaccount: it names each
+    one's subaccount (`sub`) as the positions panel does, or a fill on subaccount 1 reads as
+    one of the primary's."""
+    src = _sources(tmp_path)
+    with _connect(prime) as client:
+        _two_subaccounts(prime, client, src.state_path)
+        app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
+        fills = _panels(app, "fills")["fills"]
+    assert fills[0] == "sub time market trade price qty slip model_fair"
+    rows = sorted(f"{line.split()[0]} {_no_time(line.split(' ', 1)[1])}" for line in fills[1:])
+    assert rows == [f"0 {TICKER} buy yes $0.40 4.00 - -", f"1 {TICKER} buy yes $0.45 5.00 - -"]
 
 
 class _NoSubaccountListing(KalshiClient):
@@ -325,3 +348,29 @@ def test_no_read_of_a_refresh_sets_the_shared_client_to_a_subaccount(
     assert {c.name: c.status for c in snap.checks}["positions"] == "OK"
     # the panel's two reads and the positions and exposure checks' two each
     assert client.scopes == [None] * 6
+
+
+def test_fills_on_0_name_it_when_the_account_has_another_subaccount(
+    prime: SimHarness, tmp_path: Path
+) -> None:
+    """Every fill on the primary, but subaccount 1 in sight on the exchange's panels (a bid
+    resting there): the fills name their subaccount too, as the positions and orders do, so a
+    fill without a number is never read as the subaccount the loop trades."""
+    prime.create_market(TICKER)
+    src = _sources(tmp_path)
+    with _connect(prime) as client, client_for(prime.new_account()) as maker:
+        assert client.create_subaccount() == 1
+        client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5000)
+        maker.create_order(CreateOrder(TICKER, BookSide.ASK, D("0.40"), D(4)))
+        _buy(client, "0.40", "4")
+        _buy(client, "0.20", "3", subaccount=1)
+        with Store.open(src.state_path) as store:
+            catch_up(client, store, now=SystemClock().wall())
+        app = DashboardApp(Wiring(sources=src, clock=SystemClock(), client=client))
+        seen = _panels(app, "fills", "orders")
+    assert seen["orders"][0].startswith("sub market")
+    assert seen["fills"][0] == "sub time market trade price qty slip model_fair"
+    (row,) = seen["fills"][1:]
+    assert (
+        f"{row.split()[0]} {_no_time(row.split(' ', 1)[1])}" == f"0 {TICKER} buy yes $0.40 4.00 - -"
+    )

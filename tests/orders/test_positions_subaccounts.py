@@ -54,3 +54,42 @@ def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     (stray,) = rows("--subaccount", "0")
     assert (stray["ticker"], stray["contracts"]) == (other_market, "0.00")
     assert [d["what"] for d in stray["differences"]] == ["position"]
+
+
+def test_exposure_of_subaccount_0_counts_its_own_resting_orders_only(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """`GET /portfolio/orders` without `subaccount` lists every subaccount's orders while
+    `GET /portfolio/positions` answers for subaccount 0 (openapi.yaml 3.31.0): `kalshi
+    positions` without `--subaccount` shows subaccount 0, and its exposure (position plus
+    resting orders, against the limit) must be 0's own, not 0's position plus 1's bids."""
+    (ticker,) = make_markets(prime, 1)
+    number = client.create_subaccount()
+    client.transfer_between_subaccounts(from_subaccount=0, to_subaccount=number, amount_cents=5000)
+    with connect(prime.new_account(balance_cents=100_000)) as other:
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(4)))
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(4)))  # 4 held on 0
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.20"), D(3)))  # 3 resting on 0
+    client.subaccount = number
+    client.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(9)))  # 9 resting on 1
+    client.subaccount = None
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "config.yaml").write_text("limits:\n  max_position_per_market: 10\n")
+
+    def row(*args: str) -> dict[str, Any]:
+        result = kalshi("positions", *args, "--json")
+        assert result.exit_code == 0, result.output
+        (only,) = json.loads(result.stdout)["positions"]
+        assert isinstance(only, dict)
+        return only
+
+    for args in ((), ("--subaccount", "0")):
+        zero = row(*args)
+        assert (zero["ticker"], zero["contracts"]) == (ticker, "4.00"), args
+        # 4 held + 3 resting on 0, under the limit of 10; with 1's bid of 9 it would be 16, over
+        assert (zero["exposure"], zero["limit"], zero["over_limit"]) == ("7.00", "10.00", False)
+    # subaccount 1 holds nothing: no row, whatever bids rest there
+    result = kalshi("positions", "--subaccount", str(number), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["positions"] == []

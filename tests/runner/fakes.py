@@ -3,6 +3,7 @@ books: the trade loop runs on them with a ManualClock, no thread and no socket."
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -275,6 +276,13 @@ class FakeClient:
     def subaccount_balances(self) -> list[SubaccountBalance]:
         """One account: subaccount 0 (the settlement import lists once per subaccount)."""
         return [SubaccountBalance(0, Decimal(0), 0)]
+
+    def on_subaccount(self, subaccount: int | None) -> FakeClient:
+        """A second handle acting on `subaccount`, as `KalshiClient.on_subaccount`: the same
+        exchange and lists, this client left on its own subaccount."""
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        return handle
 
     def get_positions(self, **_: Any) -> list[Position]:
         return [

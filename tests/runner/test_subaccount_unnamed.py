@@ -146,14 +146,14 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
 
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
-    client = FakeClient(exchange, trader(exchange), clock=clock)
     ticker = next(iter(exchange.markets))
     fill = _unnamed_fill("hand-order-on-1", ticker, "bid", "0.4000")
 
-    def iter_fills(**_: Any) -> Any:  # subaccount 1 holds the account's only fill
-        return iter([fill] if client.subaccount in (None, 1) else [])
+    class _OnOneOnly(FakeClient):
+        def iter_fills(self, **_: Any) -> Any:  # subaccount 1 holds the account's only fill
+            return iter([fill] if self.subaccount in (None, 1) else [])
 
-    client.iter_fills = iter_fills  # type: ignore[method-assign]
+    client = _OnOneOnly(exchange, trader(exchange), clock=clock)
     balances = [SubaccountBalance(n, Decimal(0), 0) for n in (0, 1)]
     client.subaccount_balances = lambda: balances  # type: ignore[method-assign]
     client.subaccount = 1  # `kalshi positions --subaccount 1`

@@ -112,6 +112,23 @@ def test_orders_of_a_subaccount_are_its_own_and_the_listing_covers_every_one_by_
         }
 
 
+def test_a_handle_on_a_subaccount_reads_it_and_leaves_the_client_where_it_was() -> None:
+    """`on_subaccount(N)`, as `KalshiClient.on_subaccount`: a second handle on the same venue
+    acting on N (what `reconcile.catch_up` reads each subaccount through), the client itself
+    left on its own subaccount."""
+    two = Two()
+    client = two.venue.client
+    one = client.on_subaccount(1)
+    assert ids(one.iter_orders(status="resting")) == {two.rest1.order_id}
+    assert client.subaccount is None
+    assert ids(client.iter_orders(status="resting")) == {two.rest0.order_id, two.rest1.order_id}
+    with two.on(1):
+        assert ids(client.on_subaccount(0).iter_orders(status="resting")) == {two.rest0.order_id}
+        assert client.subaccount == 1
+    placed = client.on_subaccount(1).create_order(order(BookSide.BID, "0.30", "1", TimeInForce.GTC))
+    assert placed.order_id in ids(one.iter_orders(status="resting"))  # the same venue
+
+
 def test_a_client_order_id_is_found_only_on_the_subaccount_acted_on() -> None:
     two = Two()
     client = two.venue.client
