@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 # json.dumps with `separators` builds a new encoder on every call; one encoder, the same bytes
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -61,7 +61,8 @@ class Journal:
     def restart(self, first: dict[str, Any]) -> None:
         """Replace the journal by one holding only `first`, atomically."""
         self._file.close()
-        _write_atomic(self.path, (json.dumps(first, separators=(",", ":")) + "\n").encode())
+        line = (json.dumps(first, separators=(",", ":")) + "\n").encode()
+        _write_atomic(self.path, lambda f: f.write(line))
         self._file = self.path.open("a", encoding="utf-8")
 
     def close(self) -> None:
@@ -73,7 +74,12 @@ def snapshot_path(journal: Path) -> Path:
 
 
 def write_snapshot(journal: Path, state: dict[str, Any]) -> None:
-    _write_atomic(snapshot_path(journal), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    """Pickled straight into the file, a frame at a time: the whole snapshot is never one bytes
+    object in memory (a served simulator's resident memory stepped up by a snapshot's size at
+    each one; issue #17)."""
+    _write_atomic(
+        snapshot_path(journal), lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+    )
 
 
 def read_snapshot(journal: Path) -> dict[str, Any] | None:
@@ -88,10 +94,10 @@ def read_snapshot(journal: Path) -> dict[str, Any] | None:
     return state
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
-        f.write(data)
+        write(f)
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
