@@ -48,6 +48,8 @@ class TableFormat(StrEnum):
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a listing: the row key it shows, its header and how it is drawn."""
+
     key: str
     header: str
     numeric: bool = False  # right-aligned, and never wrapped in a rich table

@@ -36,12 +36,16 @@ SAFETY_RATE = 0.95
 
 @dataclass(frozen=True)
 class BucketLimit:
+    """One token bucket of a tier: its refill rate and capacity."""
+
     refill_rate: int  # tokens per second
     capacity: int
 
 
 @dataclass(frozen=True)
 class TierLimits:
+    """A tier's two buckets: reads (GET) and writes (everything else)."""
+
     read: BucketLimit
     write: BucketLimit
 

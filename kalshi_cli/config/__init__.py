@@ -75,6 +75,9 @@ class Source(StrEnum):
 
 @dataclass(frozen=True)
 class Origin:
+    """Where a setting's value came from: a flag, the environment, the file (with its line)
+    or the default."""
+
     source: Source
     where: str  # "--env", "KALSHI_ENV", "/home/me/.config/kalshi/config.yaml:3" or "default"
 
@@ -214,6 +217,9 @@ def _lag_seconds(raw: object) -> float:
 
 @dataclass(frozen=True)
 class Key:
+    """One setting of the schema: its name, variable, parser, default, documentation and
+    where it may be set."""
+
     name: str
     env_var: str
     parse: Callable[[object], Any]
@@ -352,6 +358,8 @@ KEYS_BY_NAME = {k.name: k for k in KEYS}
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of one run, resolved, with where each came from (`origins`)."""
+
     env: str
     timeout: float
     read_lag: float
