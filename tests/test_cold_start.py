@@ -469,14 +469,9 @@ def test_an_area_still_exports_the_shapes_it_loads_on_first_use(area: str) -> No
 
 MARKETS_JSON_DATACLASSES = {
     "kalshi_cli.cli._output.Column",
-    "kalshi_cli.client.ratelimit.BucketLimit",
-    "kalshi_cli.client.ratelimit.TierLimits",
     "kalshi_cli.client.retry.RetryPolicy",
     "kalshi_cli.client.stats.EndpointStats",
     "kalshi_cli.config.ConfigDocument",
-    "kalshi_cli.config.Dirs",
-    "kalshi_cli.config.Key",
-    "kalshi_cli.config.Origin",
     "kalshi_cli.config.Settings",
     "kalshi_cli.connection.Connection",
     "kalshi_cli.market.Market",

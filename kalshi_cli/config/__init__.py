@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kalshi_cli.config.sections import CONFIG_FILENAME as CONFIG_FILENAME
 from kalshi_cli.config.sections import NESTED_SECTIONS as NESTED_SECTIONS
@@ -73,8 +73,11 @@ class Source(StrEnum):
     DEFAULT = "default"
 
 
-@dataclass(frozen=True)
-class Origin:
+# `Origin`, `Dirs` and `Key` are named tuples: as immutable as frozen dataclasses, and generating
+# a dataclass compiles its methods at every start of every command that reads the settings (#17).
+
+
+class Origin(NamedTuple):
     """Where a setting's value came from: a flag, the environment, the file (with its line)
     or the default."""
 
@@ -87,8 +90,7 @@ class Origin:
         )
 
 
-@dataclass(frozen=True)
-class Dirs:
+class Dirs(NamedTuple):
     """Where files live by default: under KALSHI_HOME when set, else the per-OS user dirs."""
 
     home: Path | None
@@ -215,8 +217,7 @@ def _lag_seconds(raw: object) -> float:
 # The schema
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     """One setting of the schema: its name, variable, parser, default, documentation and
     where it may be set."""
 
