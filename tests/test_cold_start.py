@@ -471,7 +471,6 @@ MARKETS_JSON_DATACLASSES = {
     "kalshi_cli.cli._output.Column",
     "kalshi_cli.client.retry.RetryPolicy",
     "kalshi_cli.client.stats.EndpointStats",
-    "kalshi_cli.config.ConfigDocument",
     "kalshi_cli.config.Settings",
     "kalshi_cli.connection.Connection",
     "kalshi_cli.market.Market",

@@ -546,9 +546,9 @@ def _parse(key: Key, raw: object, where: str, error: type[KalshiError]) -> Any:
 # The file
 
 
-@dataclass(frozen=True)
-class ConfigDocument:
-    """A parsed config file: values with the line each came from."""
+class ConfigDocument(NamedTuple):
+    """A parsed config file: values with the line each came from. (A named tuple, as the
+    schema's rows above: read by every command, it is not compiled at every start, #17.)"""
 
     path: Path
     exists: bool
