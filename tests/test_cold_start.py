@@ -468,7 +468,6 @@ def test_an_area_still_exports_the_shapes_it_loads_on_first_use(area: str) -> No
 
 
 MARKETS_JSON_DATACLASSES = {
-    "kalshi_cli.cli._output.Column",
     "kalshi_cli.client.retry.RetryPolicy",
     "kalshi_cli.client.stats.EndpointStats",
     "kalshi_cli.config.Settings",
