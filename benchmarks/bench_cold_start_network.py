@@ -8,6 +8,9 @@ reported with its ratio to `python -c "import typer"` (target: at most 2x); with
 median CPU time (user + system) of each process instead.
 
 `--importtime` instead prints the slowest imports (`python -X importtime`) of one such run.
+`--instructions` instead counts the instructions of one run of each command (valgrind's
+cachegrind, `PYTHONHASHSEED=0`, after a warm-up run): the same from run to run whatever the
+machine's load, so a cut of a fraction of a millisecond shows where CPU medians cannot see it.
 `--floor` also times what any httpx-based command joining the simulator must do, as processes of
 their own: importing typer and httpx (without httpx's CLI, as `kalshi_cli` arranges), then one
 plain GET of the markets with httpx, then the same signed with the account's RSA key.
@@ -16,7 +19,7 @@ plain GET of the markets with httpx, then the same signed with the account's RSA
 then run as `python -c` with their directory first on sys.path, so they start alike.
 
     python benchmarks/bench_cold_start_network.py [--runs 20] [--cpu] [--importtime]
-        [--compare-with DIR] [--floor]
+        [--instructions] [--compare-with DIR] [--floor]
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,6 +139,39 @@ def slowest_imports(argv: list[str], env: dict[str, str], top: int = 25) -> None
         print(f"  {cumulative / 1000:7.1f} ms  {name}")
 
 
+def instructions(commands: dict[str, list[str]], env: dict[str, str]) -> None:
+    """Instructions of one run of each command (cachegrind's `I refs`), and each one's ratio
+    to `import typer`'s."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("--instructions needs valgrind")
+    env = {**env, "PYTHONHASHSEED": "0"}  # the same dict and set layouts in every run
+    counts: dict[str, int] = {}
+    for name, argv in commands.items():
+        subprocess.run(argv, env=env, capture_output=True, check=True)  # .pyc files written
+        counted = [
+            valgrind,
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+        ]
+        done = subprocess.run(
+            [*counted, *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        if found is None:
+            sys.exit(f"no instruction count from valgrind for {name}")
+        counts[name] = int(found.group(1).replace(",", ""))
+    base = counts['python -c "import typer"']
+    print("instructions of one run of each (valgrind cachegrind, PYTHONHASHSEED=0)")
+    for name, count in counts.items():
+        print(f"  {name:34} {count / 1e6:7.1f} M  {count / base:5.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -141,6 +179,7 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--compare-with", metavar="DIR")
     parser.add_argument("--floor", action="store_true")
     args = parser.parse_args()
@@ -160,6 +199,9 @@ def main() -> int:
                     commands["  the same, --compare-with tree"] = from_tree(args.compare_with)
                 if args.floor:
                     commands |= floors(Path(home))
+                if args.instructions:
+                    instructions(commands, env)
+                    return 0
                 result = medians(commands, args.runs, env, cpu=args.cpu)
             finally:
                 proc.terminate()

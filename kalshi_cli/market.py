@@ -21,6 +21,8 @@ from kalshi_cli.units import ZERO, fmt_dollars, parse_decimal, parse_dollars, pa
 
 @dataclass(frozen=True)
 class PriceRange:
+    """A band of prices, from `start` to `end`, on which an order's price moves by `step`."""
+
     start: Decimal
     end: Decimal
     step: Decimal
@@ -83,6 +85,9 @@ def text_field(data: dict[str, Any], key: str, default: str = "") -> str:
 
 @dataclass(frozen=True)
 class Market:
+    """A market as the exchange lists it: prices and counts as Decimal, its price grid, and
+    the answer it came from (`raw`)."""
+
     ticker: str
     event_ticker: str
     status: str

@@ -1,4 +1,4 @@
-"""Money, counts and directions: the part of `models` that defines no dataclass but one.
+"""Money, counts and directions: the part of `models` that defines no dataclass.
 
 `models` re-exports every name here, so `from kalshi_cli.models import Side` keeps working;
 the modules a cron check loads (the state file's, the local checks) import from here instead,
@@ -9,10 +9,9 @@ never a float, and the two vocabularies of direction that `to_book`/`from_book` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -149,9 +148,12 @@ class OrderStatus(StrEnum):
     EXECUTED = "executed"
 
 
-@dataclass(frozen=True)
-class BookOrder:
-    """An order in the V2 single-book vocabulary: side of the YES book and a YES price."""
+class BookOrder(NamedTuple):
+    """An order in the V2 single-book vocabulary: side of the YES book and a YES price.
+
+    A named tuple, as immutable as a frozen dataclass: generating that dataclass compiled its
+    methods at every start of every command that imports `units`, most of which never make
+    one (#17, session 9)."""
 
     book_side: BookSide
     yes_price: Decimal

@@ -405,6 +405,33 @@ def test_a_network_command_compiles_no_pattern_of_ours_at_import(tmp_path: Path)
     assert compiled == set()
 
 
+def test_every_dataclass_of_a_network_command_has_its_docstring(tmp_path: Path) -> None:
+    """A dataclass without a docstring gets one made at import from `inspect.signature` of its
+    generated `__init__` (~0.1-0.2 ms each, more with more fields): every dataclass that
+    `kalshi markets --json` generates says what it is itself (#17, session 9)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    keep = (
+        "isinstance(value, type) and dataclasses.is_dataclass(value) "
+        "and value.__module__ == name and (value.__doc__ or '').startswith(value.__name__ + '(')"
+    )
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        undocumented = _names_after(["markets", "--json"], tmp_path, "UNDOCUMENTED", keep)
+    assert undocumented == set()
+
+
+def test_a_network_command_generates_no_typed_dict_of_ours(tmp_path: Path) -> None:
+    """A TypedDict of ours that only annotates (`**options: Unpack[...]`) is a name for the type
+    checker: generated at import, each of its string fields is compiled as a forward reference
+    at every start (~0.4 ms for the simulator's options, #17 session 9)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    keep = "__import__('typing').is_typeddict(value)"
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        generated = _names_after(["markets", "--json"], tmp_path, "TYPEDDICTS", keep)
+    assert generated == set()
+
+
 AREAS_WITH_LAZY_SHAPES = (
     "api_keys",
     "batch_orders",
@@ -441,23 +468,13 @@ def test_an_area_still_exports_the_shapes_it_loads_on_first_use(area: str) -> No
 
 
 MARKETS_JSON_DATACLASSES = {
-    "kalshi_cli.cli._output.Column",
-    "kalshi_cli.cli.app.LazyCommand",
-    "kalshi_cli.client.ratelimit.BucketLimit",
-    "kalshi_cli.client.ratelimit.TierLimits",
     "kalshi_cli.client.retry.RetryPolicy",
     "kalshi_cli.client.stats.EndpointStats",
-    "kalshi_cli.config.ConfigDocument",
-    "kalshi_cli.config.Dirs",
-    "kalshi_cli.config.Key",
-    "kalshi_cli.config.Origin",
     "kalshi_cli.config.Settings",
     "kalshi_cli.connection.Connection",
     "kalshi_cli.market.Market",
     "kalshi_cli.market.PriceRange",
     "kalshi_cli.sim.announce.AccountInfo",
-    "kalshi_cli.sim.embed._Prepared",
-    "kalshi_cli.units.BookOrder",
 }
 
 # A process that runs `kalshi ARGS` in itself, then names each object of a module of ours
@@ -550,3 +567,94 @@ def test_loading_gives_the_collector_back_even_when_the_load_fails() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# The callbacks Typer builds into `kalshi markets`: the root's, its --version option's, the
+# command's
+MARKETS_CALLBACKS = ("root", "_version", "markets_command")
+
+
+def test_a_network_command_evaluates_the_annotations_of_its_options_once(tmp_path: Path) -> None:
+    """Typer reads a command's parameters twice while building it, and each read evaluated
+    every string annotation (`from __future__ import annotations`) twice: four compilations of
+    each `Annotated[..., typer.Option(...)]` of the root and of `markets`, ~2 ms of a cold
+    start. `kalshi_cli.cli.app` evaluates them once before Typer builds the command, so Typer
+    finds no string left to evaluate (#17, session 9)."""
+    from kalshi_cli.sim.embed import start_simulator
+
+    keep = (
+        f"getattr(value, '__name__', None) in {MARKETS_CALLBACKS!r} "
+        "and any(isinstance(a, str) for a in value.__annotations__.values())"
+    )
+    with start_simulator(tmp_path / "sim", scenario="default"):
+        strings_left = _names_after(["markets", "--json"], tmp_path, "STRINGS", keep)
+    assert strings_left == set()
+
+
+# Every command of COMMANDS built twice in one process: first as Typer builds it from the
+# string annotations (the whole module's app, nothing evaluated beforehand), then through
+# `load_command`; each described by its help text and every attribute of its parameters.
+_BUILDS_PROBE = """
+import enum, importlib, json, sys, types
+import typer, typer.main
+from typer._click import Context
+from kalshi_cli.cli.app import COMMANDS, load_command
+
+def describe(value, depth=0):
+    if isinstance(value, enum.Enum):
+        return [type(value).__name__, value.value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [describe(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {str(k): describe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (types.FunctionType, types.MethodType)):
+        return "function " + value.__qualname__
+    if isinstance(value, type):
+        return "class " + value.__qualname__
+    if depth < 3 and hasattr(value, "__dict__"):
+        return [type(value).__name__, describe(vars(value), depth + 1)]
+    return type(value).__name__
+
+def command_of(group, path):
+    for name in path:
+        group = group.commands[name]
+    return group
+
+def shape(command, name):
+    found = {"help": command.get_help(Context(command, info_name=name))}
+    found["params"] = [describe(vars(p)) for p in command.params]
+    subcommands = getattr(command, "commands", {})
+    found["subcommands"] = {n: shape(subcommands[n], n) for n in sorted(subcommands)}
+    return found
+
+typer_built = {}
+for entry in COMMANDS:
+    holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+    importlib.import_module(f"kalshi_cli.cli.{entry.module}").register(holder)
+    whole = typer.main.get_command(holder)
+    command = whole.commands[entry.name] if entry.name in getattr(whole, "commands", {}) else whole
+    typer_built[entry.name] = shape(command, entry.name)
+ours = {entry.name: shape(load_command(entry), entry.name) for entry in COMMANDS}
+print(json.dumps({"typer": typer_built, "ours": ours}))
+"""
+
+
+def test_every_command_is_built_as_typer_builds_it_from_the_strings() -> None:
+    """Evaluating a command's annotations before Typer builds it (`evaluate_callbacks`)
+    changes nothing Typer makes of them: every command, group and subcommand has the same help
+    and the same options, types, defaults and flags as when Typer evaluates the strings."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILDS_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    built = json.loads(done.stdout)
+    assert set(built["ours"]) == set(built["typer"])
+    for name, shape in built["typer"].items():
+        assert built["ours"][name] == shape, name
+    assert any(shape["params"] for shape in built["ours"].values())

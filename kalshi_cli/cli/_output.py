@@ -33,10 +33,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 
 class TableFormat(StrEnum):
@@ -46,8 +45,10 @@ class TableFormat(StrEnum):
     MARKDOWN = "markdown"
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
+    """One column of a listing: the row key it shows, its header and how it is drawn. (A named
+    tuple: a frozen dataclass compiles its methods at every start of every listing, #17.)"""
+
     key: str
     header: str
     numeric: bool = False  # right-aligned, and never wrapped in a rich table

@@ -24,7 +24,7 @@ Tokens are a rate, not money, so they are floats.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.errors import ConfigError
@@ -34,14 +34,20 @@ SAFETY_CAPACITY = 0.90
 SAFETY_RATE = 0.95
 
 
-@dataclass(frozen=True)
-class BucketLimit:
+# The tiers' figures are named tuples, not frozen dataclasses: as immutable, and generating a
+# dataclass compiles its methods at the start of every command that builds a client (#17).
+
+
+class BucketLimit(NamedTuple):
+    """One token bucket of a tier: its refill rate and capacity."""
+
     refill_rate: int  # tokens per second
     capacity: int
 
 
-@dataclass(frozen=True)
-class TierLimits:
+class TierLimits(NamedTuple):
+    """A tier's two buckets: reads (GET) and writes (everything else)."""
+
     read: BucketLimit
     write: BucketLimit
 

@@ -66,6 +66,8 @@ def is_retryable(exc: KalshiError, mode: Resend) -> bool:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long a request is tried, and the waits between tries."""
+
     max_attempts: int = 4
     max_seconds: float = 20.0
     base_delay: float = 0.25

@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kalshi_cli.config.sections import CONFIG_FILENAME as CONFIG_FILENAME
 from kalshi_cli.config.sections import NESTED_SECTIONS as NESTED_SECTIONS
@@ -73,8 +73,14 @@ class Source(StrEnum):
     DEFAULT = "default"
 
 
-@dataclass(frozen=True)
-class Origin:
+# `Origin`, `Dirs` and `Key` are named tuples: as immutable as frozen dataclasses, and generating
+# a dataclass compiles its methods at every start of every command that reads the settings (#17).
+
+
+class Origin(NamedTuple):
+    """Where a setting's value came from: a flag, the environment, the file (with its line)
+    or the default."""
+
     source: Source
     where: str  # "--env", "KALSHI_ENV", "/home/me/.config/kalshi/config.yaml:3" or "default"
 
@@ -84,8 +90,7 @@ class Origin:
         )
 
 
-@dataclass(frozen=True)
-class Dirs:
+class Dirs(NamedTuple):
     """Where files live by default: under KALSHI_HOME when set, else the per-OS user dirs."""
 
     home: Path | None
@@ -212,8 +217,10 @@ def _lag_seconds(raw: object) -> float:
 # The schema
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
+    """One setting of the schema: its name, variable, parser, default, documentation and
+    where it may be set."""
+
     name: str
     env_var: str
     parse: Callable[[object], Any]
@@ -352,6 +359,8 @@ KEYS_BY_NAME = {k.name: k for k in KEYS}
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of one run, resolved, with where each came from (`origins`)."""
+
     env: str
     timeout: float
     read_lag: float
@@ -537,9 +546,9 @@ def _parse(key: Key, raw: object, where: str, error: type[KalshiError]) -> Any:
 # The file
 
 
-@dataclass(frozen=True)
-class ConfigDocument:
-    """A parsed config file: values with the line each came from."""
+class ConfigDocument(NamedTuple):
+    """A parsed config file: values with the line each came from. (A named tuple, as the
+    schema's rows above: read by every command, it is not compiled at every start, #17.)"""
 
     path: Path
     exists: bool

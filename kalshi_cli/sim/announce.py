@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class AccountInfo:
+    """The default account of a serving simulator: its endpoints and key."""
+
     api_base: str
     ws_url: str
     key_id: str

@@ -23,16 +23,33 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from kalshi_cli.sim.announce import AccountInfo
 
 if TYPE_CHECKING:
+    from typing import TypedDict, Unpack
+
     from kalshi_cli.clock import Clock
     from kalshi_cli.sim.routing import ResponseHook, SimState
+
+    class SimulatorOptions(TypedDict, total=False):
+        """What `start_simulator` passes on to `prepare`, whose signature holds the defaults.
+        (A name for the type checker only: generated at import, its fields were compiled at
+        every start of a command that joins a simulator, #17 session 9.)"""
+
+        host: str
+        port: int
+        scenario: str | Path | None
+        speed: float  # float-ok: a clock rate
+        tier: str
+        balance_cents: int
+        clock: Clock | None
+        response_hook: ResponseHook | None
+        heartbeat_s: float  # float-ok: seconds
+        auth_window_s: float | None  # float-ok: seconds; None: sim/auth.py's DEFAULT_WINDOW_S
 
 # The server stack (uvicorn, starlette, the exchange core, the key primitives) is imported by
 # `prepare` only, after it took the data directory's lock: a process that joins a simulator
@@ -100,8 +117,10 @@ def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
     return info
 
 
-@dataclass
-class _Prepared:
+class _Prepared(NamedTuple):
+    """What `prepare` hands to the server's runner (a named tuple: a dataclass is generated at
+    every import, and a process that only joins a simulator never makes one, #17 session 9)."""
+
     state: SimState
     server: Any  # uvicorn.Server
     sock: socket.socket
@@ -249,21 +268,6 @@ class RunningSimulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-class SimulatorOptions(TypedDict, total=False):
-    """What `start_simulator` passes on to `prepare`, whose signature holds the defaults."""
-
-    host: str
-    port: int
-    scenario: str | Path | None
-    speed: float  # float-ok: a clock rate
-    tier: str
-    balance_cents: int
-    clock: Clock | None
-    response_hook: ResponseHook | None
-    heartbeat_s: float  # float-ok: seconds
-    auth_window_s: float | None  # float-ok: seconds; None: sim/auth.py's DEFAULT_WINDOW_S
 
 
 def start_simulator(data_dir: Path, **options: Unpack[SimulatorOptions]) -> RunningSimulator:
