@@ -14,8 +14,7 @@ import pytest
 
 from kalshi_cli.alerts import Alert, AlertRouter, Outcome, Runbook, Severity
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.store import Store
-from kalshi_cli.store import migrations
+from kalshi_cli.store import Store, migrations
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.fakes import FakeAlertLedger
 
@@ -224,5 +223,21 @@ def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resol
     assert receiver.posts[0]["details"]["previously"] == "KXA"
     assert [p["summary"] for p in receiver.posts[1:]] == [
         "all within limits (was: 1 market over limit)",
-        "all within limits (was: subaccount 1 $61.00 (12%))",
+        "all within limits (was: subaccount 1 $60.00 (12%))",  # the words that were posted
     ]
+
+
+def test_a_resolution_that_failed_keeps_the_scope_last_delivered(receiver: Receiver) -> None:
+    """A clearing no channel took leaves the alert firing as far as anyone was told, scope
+    included: a breach elsewhere next run is a change that names the old one."""
+    clock = ManualClock()
+    ledger = FakeAlertLedger(clock)
+    router = router_for(receiver, clock)
+    router.notify(over("KXA"), ledger)
+    receiver.failing = True
+    clock.advance(60)
+    assert not router.resolve("check:positions", ledger, summary="all within limits").delivered
+    receiver.failing = False
+    clock.advance(60)
+    assert router.notify(over("KXB"), ledger).outcome is Outcome.CHANGED
+    assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
