@@ -303,7 +303,9 @@ SETTLEMENT_SUBACCOUNT = Migration(
 # `alerts` and of `alert_log`. A firing row whose summary ends with the marker gets the text
 # after the last marker (without its `]`) as its scope and the text before it as its summary,
 # exactly as that code read it; the recursive CTE finds the last marker, overlapping ones
-# included (SQLite's instr finds the first only). Rows of any other status never carried one.
+# included (SQLite's instr finds the first only): `at` is its 1-based position. Rows of any
+# other status never carried one. Once released, never edit `_move_scope_marks` or the
+# statements below.
 _SCOPE_MARK = "' [breach: '"
 
 
@@ -321,6 +323,7 @@ def _move_scope_marks(table: str, key: str) -> tuple[str, ...]:
         )
         SELECT {key}, max(at) AS at FROM marks GROUP BY {key}
         """,  # noqa: S608
+        f"CREATE UNIQUE INDEX temp.scope_marks_key ON scope_marks ({key})",
         f"UPDATE {table} SET "  # noqa: S608
         f"scope = substr(summary, (SELECT at FROM scope_marks m WHERE m.{key} = {table}.{key}) "
         f"+ length({_SCOPE_MARK}), length(summary) - length({_SCOPE_MARK}) "
