@@ -16,6 +16,7 @@ class FakeAlertState:
     last_sent_at: float | None
     error: str | None
     first_seen_at: float
+    scope: str | None = None
 
 
 class FakeAlertLedger:
@@ -39,11 +40,12 @@ class FakeAlertLedger:
         summary: str,
         sent: bool,
         error: str | None = None,
+        scope: str | None = None,
     ) -> None:
         prev = self.rows.get(fingerprint)
         now = self.clock.wall()
         last = now if sent else (prev.last_sent_at if prev else None)
         began = prev.first_seen_at if prev is not None and prev.status == status else now
         self.rows[fingerprint] = FakeAlertState(
-            fingerprint, status, severity, summary, last, error, began
+            fingerprint, status, severity, summary, last, error, began, scope
         )

@@ -86,6 +86,9 @@ class AlertStateLike(Protocol):
     @property
     def first_seen_at(self) -> float: ...
 
+    @property
+    def scope(self) -> str | None: ...
+
 
 class AlertStateStore(Protocol):
     """Where de-duplication state lives between runs.
@@ -93,7 +96,8 @@ class AlertStateStore(Protocol):
     `record_alert(..., sent=True)` sets `last_sent_at` to now; `sent=False` leaves it as it was
     (a failed delivery must not look like a recent one). `status` is "firing" or "resolved".
     `first_seen_at` is when the current status began: it is set to now when the status recorded
-    differs from the one before, and kept otherwise.
+    differs from the one before, and kept otherwise. `scope` is stored as given, apart from
+    `summary` (None: no scope recorded).
     """
 
     def alert_state(self, fingerprint: str) -> AlertStateLike | None: ...
@@ -107,6 +111,7 @@ class AlertStateStore(Protocol):
         summary: str,
         sent: bool,
         error: str | None = None,
+        scope: str | None = None,
     ) -> object: ...
 
 

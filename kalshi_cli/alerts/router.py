@@ -22,12 +22,12 @@ retried on every run until it is delivered or resolved.
 
 An alert's `scope` says what the breach covers (for a check: which markets, which subaccounts),
 so a breach that moves or widens under the same fingerprint is news. The scope last delivered
-is kept in the ledger row's summary, after `SCOPE_MARK` (the ledger keeps one summary per
-fingerprint and nothing else of the alert's words); it never reaches a message, where a changed
-scope shows as the detail `previously`. A change (of severity or scope) that no channel took
-keeps the severity and scope delivered before, so the next run sends the change again. A
-firing row without a scope (written before scopes, or by an alert without one) takes the first
-scope quietly: the breach it was posted for is not posted again, and a later change is.
+is kept in the ledger row's own `scope`, apart from its summary (which stays the alert's words);
+it never reaches a message, where a changed scope shows as the detail `previously`. A change
+(of severity or scope) that no channel took keeps the severity and scope delivered before, so
+the next run sends the change again. A firing row without a scope (NULL: written before scopes,
+or by an alert without one) takes the first scope quietly: the breach it was posted for is not
+posted again, and a later change is.
 
 Channels are sent to concurrently, each in its own daemon thread that the caller stops waiting
 for at the channel's deadline, so a receiver that accepts the connection and never answers (or
@@ -67,9 +67,6 @@ from kalshi_cli.errors import ConfigError
 # How long past a channel's own deadline the caller still waits for its thread: the thread clips
 # every timeout to the deadline, so it normally returns well inside this.
 JOIN_GRACE_S = 0.25
-
-# Where a ledger row's summary carries the scope last delivered: `summary [breach: scope]`.
-SCOPE_MARK = " [breach: "
 
 
 class AlertRouter:
@@ -147,11 +144,7 @@ class AlertRouter:
         """Send a firing alert unless the alert state says it was sent recently. Never raises."""
         problems: list[str] = []
         state = _read_state(state_store, alert.fingerprint, problems)
-        told = (
-            _split_scope(state.summary)[1]
-            if state is not None and state.status == AlertStatus.FIRING
-            else None
-        )
+        told = state.scope if state is not None and state.status == AlertStatus.FIRING else None
         outcome = self._firing_outcome(alert, state, told)
         if outcome is Outcome.SUPPRESSED:
             if state is not None and told is None and alert.scope is not None:
@@ -162,7 +155,8 @@ class AlertRouter:
                     problems,
                     status=AlertStatus.FIRING,
                     severity=alert.severity,
-                    summary=_with_scope(state.summary, alert.scope),
+                    summary=state.summary,
+                    scope=alert.scope,
                     sent=False,
                 )
             return SendReport(alert.fingerprint, outcome, (), tuple(problems))
@@ -174,7 +168,8 @@ class AlertRouter:
                 problems,
                 status=AlertStatus.FIRING,
                 severity=alert.severity,
-                summary=_with_scope(alert.summary, alert.scope),
+                summary=alert.summary,
+                scope=alert.scope,
                 sent=False,
                 error=f"no channel is routed for {alert.severity}",
             )
@@ -206,7 +201,8 @@ class AlertRouter:
             problems,
             status=AlertStatus.FIRING,
             severity=alert.severity if kept is None else _severity_or_warning(kept.severity),
-            summary=_with_scope(alert.summary, alert.scope if kept is None else told),
+            summary=alert.summary,
+            scope=alert.scope if kept is None else told,
             sent=sent,
             error="; ".join(d.describe() for d in failed) or None,
         )
@@ -227,7 +223,7 @@ class AlertRouter:
         if state is None or state.status != AlertStatus.FIRING:
             return SendReport(fingerprint, Outcome.NOT_FIRING, (), tuple(problems))
         severity = _severity_or_warning(state.severity)
-        was = _split_scope(state.summary)[0]
+        was = state.summary
         text = f"{summary} (was: {was})" if summary else f"cleared (was: {was})"
         channels = self.channels_for(severity)
         if not _episode_delivered(state) or not channels:
@@ -275,6 +271,7 @@ class AlertRouter:
                 status=AlertStatus.FIRING,
                 severity=severity,
                 summary=state.summary,
+                scope=state.scope,
                 sent=False,
                 error="resolution not delivered: " + "; ".join(d.describe() for d in failed),
             )
@@ -333,19 +330,6 @@ def _episode_delivered(state: AlertStateLike) -> bool:
     return state.last_sent_at is not None and state.last_sent_at >= state.first_seen_at
 
 
-def _with_scope(summary: str, scope: str | None) -> str:
-    """A ledger row's summary: the alert's, and the scope it covers when it has one."""
-    return summary if scope is None else f"{summary}{SCOPE_MARK}{scope}]"
-
-
-def _split_scope(stored: str) -> tuple[str, str | None]:
-    """A ledger row's summary back into the alert's summary and its scope (None: none kept)."""
-    text, mark, scope = stored.rpartition(SCOPE_MARK)
-    if not mark or not scope.endswith("]"):
-        return stored, None
-    return text, scope[:-1]
-
-
 def _severity_or_warning(value: str) -> Severity:
     try:
         return Severity(value)
@@ -373,6 +357,7 @@ def _record(
     summary: str,
     sent: bool,
     error: str | None = None,
+    scope: str | None = None,
 ) -> None:
     try:
         state_store.record_alert(
@@ -382,6 +367,7 @@ def _record(
             summary=summary,
             sent=sent,
             error=error,
+            scope=scope,
         )
     except Exception as exc:  # the alert already went out (or not); the caller's verdict stands
         problems.append(f"alert {fingerprint}: could not record it in the alert state: {exc}")

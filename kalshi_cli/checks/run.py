@@ -236,6 +236,7 @@ class _UnavailableLedger:
         summary: str,
         sent: bool,
         error: str | None = None,
+        scope: str | None = None,
     ) -> None:
         raise KalshiError(self.reason)
 

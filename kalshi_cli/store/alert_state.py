@@ -1,5 +1,8 @@
 """What each alert last did (tables `alerts` and `alert_log`): the de-duplication state that
-`kalshi_cli.alerts` reads through its `AlertStateStore` protocol, so it holds across cron runs."""
+`kalshi_cli.alerts` reads through its `AlertStateStore` protocol, so it holds across cron runs.
+
+A row's `scope` (what the breach covers) is a column of its own, written as given: the summary
+is stored as the alert's words, never with anything appended."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ class AlertStateMixin(StoreBase):
     def alert_state(self, fingerprint: str) -> AlertStateRecord | None:
         rows = self._rows(
             "SELECT fingerprint, status, severity, summary, last_sent_at, first_seen_at, "
-            "updated_at, error FROM alerts WHERE fingerprint = ?",
+            "updated_at, error, scope FROM alerts WHERE fingerprint = ?",
             (fingerprint,),
         )
         return AlertStateRecord(*rows[0]) if rows else None
@@ -27,8 +30,10 @@ class AlertStateMixin(StoreBase):
         summary: str,
         sent: bool,
         error: str | None = None,
+        scope: str | None = None,
     ) -> AlertStateRecord:
-        """Remember what was (or failed to be) sent for a fingerprint, and log the attempt."""
+        """Remember what was (or failed to be) sent for a fingerprint, and log the attempt.
+        `scope` is recorded as given (None: no scope)."""
         now = self.clock.wall()
         with self.transaction():
             previous = self.alert_state(fingerprint)
@@ -42,10 +47,12 @@ class AlertStateMixin(StoreBase):
                 first_seen_at=previous.first_seen_at if previous and same_status else now,
                 updated_at=now,
                 error=error,
+                scope=scope,
             )
             self._conn.execute(
                 "INSERT OR REPLACE INTO alerts (fingerprint, status, severity, summary, "
-                "last_sent_at, first_seen_at, updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "last_sent_at, first_seen_at, updated_at, error, scope) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     fingerprint,
                     status,
@@ -55,12 +62,13 @@ class AlertStateMixin(StoreBase):
                     record.first_seen_at,
                     now,
                     error,
+                    scope,
                 ),
             )
             self._conn.execute(
-                "INSERT INTO alert_log (fingerprint, status, severity, summary, sent, error, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (fingerprint, status, severity, summary, int(sent), error, now),
+                "INSERT INTO alert_log (fingerprint, status, severity, summary, sent, error, at, "
+                "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (fingerprint, status, severity, summary, int(sent), error, now, scope),
             )
         return record
 
@@ -71,9 +79,10 @@ class AlertStateMixin(StoreBase):
             ("", []) if fingerprint is None else (" WHERE fingerprint = ?", [fingerprint])
         )
         rows = self._newest(
-            f"SELECT fingerprint, status, severity, summary, sent, error, at FROM alert_log{where}",  # noqa: S608
+            f"SELECT fingerprint, status, severity, summary, sent, error, at, scope "  # noqa: S608
+            f"FROM alert_log{where}",
             params,
             "id",
             limit,
         )
-        return [AlertLogRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
+        return [AlertLogRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7]) for r in rows]

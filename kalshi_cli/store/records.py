@@ -165,6 +165,7 @@ class AlertStateRecord:
 
     `first_seen_at` is when the current status began (it resets when the status changes);
     `last_sent_at` is the last successful delivery for this fingerprint, whatever the status.
+    `scope` is what the breach last delivered covers (None: none recorded).
     """
 
     fingerprint: str
@@ -175,6 +176,7 @@ class AlertStateRecord:
     first_seen_at: float
     updated_at: float
     error: str | None
+    scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,7 @@ class AlertLogRecord:
     sent: bool
     error: str | None
     at: float
+    scope: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ with the state file's semantics, and the state file itself; a real receiver on l
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from kalshi_cli.alerts import Alert, AlertRouter, Outcome, Runbook, Severity
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.store import Store
+from kalshi_cli.store import Store, migrations
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.fakes import FakeAlertLedger
 
@@ -144,3 +145,99 @@ def test_a_severity_change_whose_delivery_failed_is_sent_on_the_next_run(
     clock.advance(60)
     assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
     assert [p["severity"] for p in receiver.posts] == ["warning", "critical"]
+
+
+@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+def test_a_summary_with_breach_text_of_its_own_is_kept_whole_and_is_not_a_scope(
+    receiver: Receiver, tmp_path: Path, ledger_kind: str
+) -> None:
+    """The scope is kept apart from the summary: a summary that itself ends like the old
+    ` [breach: ...]` marker is neither cut short nor read as the scope last delivered."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
+    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    router = router_for(receiver, clock)
+    own = "1 market over limit [breach: KXZ]"
+    try:
+        assert router.notify(over(None, summary=own), ledger).outcome is Outcome.SENT
+        state = ledger.alert_state("check:positions")
+        assert (state.summary, state.scope) == (own, None)
+        clock.advance(60)
+        # no scope was recorded: the first one is taken quietly, not compared with "KXZ"
+        assert router.notify(over("KXA", summary=own), ledger).outcome is Outcome.SUPPRESSED
+        state = ledger.alert_state("check:positions")
+        assert (state.summary, state.scope) == (own, "KXA")
+        clock.advance(60)
+        assert router.notify(over("KXB", summary=own), ledger).outcome is Outcome.CHANGED
+        clock.advance(60)
+        router.resolve("check:positions", ledger, summary="all within limits")
+    finally:
+        if store is not None:
+            store.close()
+    assert [p["details"].get("previously") for p in receiver.posts[:2]] == [None, "KXA"]
+    assert [p["summary"] for p in receiver.posts] == [
+        own,
+        own,
+        f"all within limits (was: {own})",
+    ]
+
+
+def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resolution(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """A state file from before 0005: a firing row of the code that kept the scope in its
+    summary (` [breach: ...]`), and one of 0.1.0 with none. After the migration the first is
+    still de-duplicated against its scope, a moved breach names it as `previously`, and its
+    clearing quotes the summary without the marker; the second takes its first scope quietly."""
+    clock = ManualClock()
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrations.apply_pending(conn, 1.0, list(migrations.MIGRATIONS[:4]))
+        assert migrations.pending(conn) == ["0005_alert_scope"]
+        conn.executemany(
+            "INSERT INTO alerts (fingerprint, status, severity, summary, last_sent_at, "
+            "first_seen_at, updated_at) VALUES (?, 'firing', 'critical', ?, ?, ?, ?)",
+            [
+                ("check:positions", "1 market over limit [breach: KXA]", *[clock.wall()] * 3),
+                ("check:exposure", "subaccount 1 $60.00 (12%)", *[clock.wall()] * 3),
+            ],
+        )
+    finally:
+        conn.close()
+    router = router_for(receiver, clock)
+    clock.advance(60)
+    with Store.open(path, clock=clock) as store:
+        assert router.notify(over("KXA"), store).outcome is Outcome.SUPPRESSED
+        exposure = Alert(
+            "check:exposure", Severity.CRITICAL, "KALSHI EXPOSURE CRITICAL",
+            "subaccount 1 $61.00 (12%)", Runbook.POSITION_LIMIT, scope="subaccount 1",
+        )  # fmt: skip
+        assert router.notify(exposure, store).outcome is Outcome.SUPPRESSED
+        assert receiver.posts == []
+        clock.advance(60)
+        assert router.notify(over("KXA, KXB"), store).outcome is Outcome.CHANGED
+        clock.advance(60)
+        router.resolve("check:positions", store, summary="all within limits")
+        router.resolve("check:exposure", store, summary="all within limits")
+    assert receiver.posts[0]["details"]["previously"] == "KXA"
+    assert [p["summary"] for p in receiver.posts[1:]] == [
+        "all within limits (was: 1 market over limit)",
+        "all within limits (was: subaccount 1 $60.00 (12%))",  # the words that were posted
+    ]
+
+
+def test_a_resolution_that_failed_keeps_the_scope_last_delivered(receiver: Receiver) -> None:
+    """A clearing no channel took leaves the alert firing as far as anyone was told, scope
+    included: a breach elsewhere next run is a change that names the old one."""
+    clock = ManualClock()
+    ledger = FakeAlertLedger(clock)
+    router = router_for(receiver, clock)
+    router.notify(over("KXA"), ledger)
+    receiver.failing = True
+    clock.advance(60)
+    assert not router.resolve("check:positions", ledger, summary="all within limits").delivered
+    receiver.failing = False
+    clock.advance(60)
+    assert router.notify(over("KXB"), ledger).outcome is Outcome.CHANGED
+    assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
