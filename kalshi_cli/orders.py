@@ -88,6 +88,8 @@ class OrderClient(ReconcileClient, Protocol):
 
     def get_positions(self, *, ticker: str | None = ...) -> list[Position]: ...
 
+    def on_subaccount(self, subaccount: int | None) -> OrderClient: ...
+
     def create_order(self, request: CreateOrder) -> CreateOrderResult: ...
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None: ...
@@ -279,13 +281,19 @@ class OrderService:
     # ---------------------------------------------------------------------------- placing
 
     def exposure(self, ticker: str) -> Exposure:
-        """The exchange's position plus its resting orders for one market."""
+        """The exchange's position plus its resting orders for one market, both of the
+        subaccount an order placed now goes to (the client's, else 0)."""
+        # read through a handle naming that subaccount: an order listing that names none covers
+        # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
+        # members only (REFERENCE.md), so another's bids could neither be left out nor told
+        # apart; named, the exchange lists this subaccount's alone
+        own = self.client.on_subaccount(self.client.subaccount or 0)
         position = ZERO
-        for pos in self.client.get_positions(ticker=ticker):
+        for pos in own.get_positions(ticker=ticker):
             if pos.ticker == ticker:
                 position = pos.position
         bids = asks = ZERO
-        for order in self.client.iter_orders(ticker=ticker, status="resting"):
+        for order in own.iter_orders(ticker=ticker, status="resting"):
             if order.book_side is BookSide.BID:
                 bids += order.remaining_count
             else:
