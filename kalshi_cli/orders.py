@@ -4,7 +4,8 @@ The sequence for every new order is fixed:
 
 1. Validate locally (market open, price on the market's tick grid and in range, count positive,
    trading state, position limit counting resting orders, maximum order cost). A refusal raises
-   `ValidationError` with a stable code and nothing is sent or written.
+   `ValidationError` with a stable code and nothing is sent or written. The position limit
+   counts the position and resting orders of the subaccount the order goes to, that one's only.
 2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`, the
    trading state checked again in the same transaction (an intent, and so an order, exists
    only if the state allowed it when it was recorded: none after the kill switch's HALTED).
