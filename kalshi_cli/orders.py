@@ -4,7 +4,8 @@ The sequence for every new order is fixed:
 
 1. Validate locally (market open, price on the market's tick grid and in range, count positive,
    trading state, position limit counting resting orders, maximum order cost). A refusal raises
-   `ValidationError` with a stable code and nothing is sent or written.
+   `ValidationError` with a stable code and nothing is sent or written. The position limit
+   counts the position and resting orders of the subaccount the order goes to, that one's only.
 2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`, the
    trading state checked again in the same transaction (an intent, and so an order, exists
    only if the state allowed it when it was recorded: none after the kill switch's HALTED).
@@ -87,6 +88,8 @@ class OrderClient(ReconcileClient, Protocol):
     def get_market(self, ticker: str) -> Market: ...
 
     def get_positions(self, *, ticker: str | None = ...) -> list[Position]: ...
+
+    def on_subaccount(self, subaccount: int | None) -> OrderClient: ...
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult: ...
 
@@ -279,13 +282,19 @@ class OrderService:
     # ---------------------------------------------------------------------------- placing
 
     def exposure(self, ticker: str) -> Exposure:
-        """The exchange's position plus its resting orders for one market."""
+        """The exchange's position plus its resting orders for one market, both of the
+        subaccount an order placed now goes to (the client's, else 0)."""
+        # read through a handle naming that subaccount: an order listing that names none covers
+        # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
+        # members only (REFERENCE.md), so another's bids could neither be left out nor told
+        # apart; named, the exchange lists this subaccount's alone
+        own = self.client.on_subaccount(self.client.subaccount or 0)
         position = ZERO
-        for pos in self.client.get_positions(ticker=ticker):
+        for pos in own.get_positions(ticker=ticker):
             if pos.ticker == ticker:
                 position = pos.position
         bids = asks = ZERO
-        for order in self.client.iter_orders(ticker=ticker, status="resting"):
+        for order in own.iter_orders(ticker=ticker, status="resting"):
             if order.book_side is BookSide.BID:
                 bids += order.remaining_count
             else:

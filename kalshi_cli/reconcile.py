@@ -64,11 +64,15 @@ DEFAULT_READ_LAG_S = 1.0
 
 
 class ReconcileClient(Protocol):
-    """What reconciliation asks of the exchange: the calls it makes, and no more, and the
-    subaccount the client acts on (None: every one). The `KalshiClient` is one; the local
-    venue's client and a test's fake exchange are others."""
+    """What reconciliation asks of the exchange: the calls it makes, and no more, the
+    subaccount the client acts on (None: every one), and a second handle on another
+    (`on_subaccount`), through which `resolve_unknown` and `catch_up` read a subaccount without
+    re-scoping the client they are given. The `KalshiClient` is one; the local venue's client
+    and a test's fake exchange are others."""
 
     subaccount: int | None
+
+    def on_subaccount(self, subaccount: int | None) -> ReconcileClient: ...
 
     def get_order(self, order_id: str) -> Order: ...
 
@@ -222,18 +226,17 @@ def resolve_unknown(
     # a listing answers the state up to the read lag old: an order that landed at the end of
     # the window shows only that much later
     wait = max(grace_s, LANDING_WINDOW_S) + read_lag_s
-    from kalshi_cli.client.subaccount_scope import acting_on
-
     by_market: dict[tuple[str, int | None], dict[str, Order]] = {}
     for intent in _unsettled(store):
         # a client acting on one subaccount (`kalshi trade --subaccount N`) lists that one's
         # orders only: an intent of another is looked up among its own subaccount's, or an
-        # order resting there would be called never placed
+        # order resting there would be called never placed. It is read through a handle on that
+        # subaccount: `client` never moves, so another thread using it meanwhile (the
+        # dashboard's kill switch) acts on its own subaccount throughout
         scope = None if client.subaccount is None else intent.subaccount
         orders = by_market.get((intent.ticker, scope))
         if orders is None:
-            with acting_on(client, scope):
-                orders = _orders_of_both_tiers(client, intent.ticker)
+            orders = _orders_of_both_tiers(client.on_subaccount(scope), intent.ticker)
             by_market[(intent.ticker, scope)] = orders
         order = orders.get(intent.client_order_id)
         if order is not None:
@@ -469,14 +472,7 @@ CATCH_UP_CURSOR = "fills_caught_up_at"
 CATCH_UP_OVERLAP_S = 300.0
 
 
-class CatchUpClient(ReconcileClient, Protocol):
-    """What `catch_up` asks besides: a second handle on a subaccount (`on_subaccount`), so it
-    reads each subaccount without re-scoping the client it is given."""
-
-    def on_subaccount(self, subaccount: int | None) -> ReconcileClient: ...
-
-
-def catch_up(client: CatchUpClient, store: Store, *, now: float) -> int:
+def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     """What a read command (`positions`, `pnl`) brings in before it computes, quietly: every
     subaccount's fills since its last catch-up (less `CATCH_UP_OVERLAP_S`; every fill the
     first time), whichever subaccount the client acts on, the settlements not yet recorded,

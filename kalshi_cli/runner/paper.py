@@ -111,6 +111,15 @@ class PaperClient:
     def subaccount(self, value: int | None) -> None:
         self._venue_client.subaccount = value
 
+    def on_subaccount(self, subaccount: int | None) -> PaperClient:
+        """This client acting on `subaccount`, as `KalshiClient.on_subaccount`: a second paper
+        client, market data from the same exchange, the rest from a handle on the same venue
+        (`VenueClient.on_subaccount`); this client keeps acting on what it did. Forwarded to the
+        venue client, the handle would be that client alone: no exchange reads by name."""
+        handle = PaperClient(self._exchange, self._venue_client.venue)
+        handle._venue_client = self._venue_client.on_subaccount(subaccount)
+        return handle
+
     @property
     def authenticated(self) -> bool:
         return True

@@ -23,10 +23,10 @@ from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import SystemClock
-from kalshi_cli.models import BookSide
+from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.pnl_report import pnl_report
-from kalshi_cli.reconcile import catch_up
-from kalshi_cli.store import Store
+from kalshi_cli.reconcile import ReconcileReport, catch_up, resolve_unknown
+from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 
 from .conftest import connect, make_markets
@@ -150,5 +150,43 @@ def test_the_positions_checks_read_every_subaccount_without_rescoping_the_caller
     )
     assert sorted(books) == [0, 1]  # every subaccount's positions were read
     assert "/trade-api/v2/portfolio/positions" in paths
+    assert scopes == {scope}
+    assert client.subaccount == scope
+
+
+@pytest.mark.parametrize("scope", [None, 1])
+def test_resolve_unknown_looks_up_another_subaccounts_intent_without_rescoping_the_client(
+    watch: tuple[KalshiClient, _Watch], tmp_path: Path, scope: int | None
+) -> None:
+    """An intent awaiting its answer on subaccount 0, looked up by a client acting on 1 (`kalshi
+    trade --subaccount 1`'s start) or on none: its subaccount's orders are read through a handle
+    on 0, and the caller's client never moves, not even for the length of the listing."""
+    client, transport = watch
+    # subaccount 0's resting bid of 3 at 0.20, recorded as if its answer had been lost
+    (lost,) = client.on_subaccount(0).iter_orders(status="resting")
+    with Store.open(tmp_path / "state.db") as store:
+        store.record_intent(
+            IntentRecord(
+                client_order_id=lost.client_order_id,
+                ticker=lost.ticker,
+                book_side=lost.book_side,
+                price=lost.yes_price,
+                count=lost.remaining_count,
+                side=Side.YES,
+                action=Action.BUY,
+                subaccount=0,
+            )
+        )
+        report = ReconcileReport()
+        scopes, paths = _scopes_during(
+            client,
+            transport,
+            scope,
+            lambda: resolve_unknown(client, store, report, now=SystemClock().wall()),
+        )
+        (found,) = store.intents()
+    assert report.resolved_unknown == [lost.client_order_id]
+    assert (found.order_id, found.status, found.remaining) == (lost.order_id, "resting", D(3))
+    assert "/trade-api/v2/portfolio/orders" in paths
     assert scopes == {scope}
     assert client.subaccount == scope

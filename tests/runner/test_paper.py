@@ -126,6 +126,41 @@ def test_the_paper_client_reads_market_data_from_the_exchange_and_orders_locally
     assert all(name.startswith(("get_", "iter_", "clock_")) for name in EXCHANGE_READS)
 
 
+def test_a_paper_clients_handle_on_a_subaccount_is_a_paper_client_of_the_same_venue(
+    sim: SimHarness,
+) -> None:
+    """`on_subaccount` (reconcile's and the position limit's reads of one subaccount) on a paper
+    client is a paper client too: market data still from the exchange by name, orders, fills
+    and positions from the venue on that subaccount, and the client it came from left where it
+    was."""
+    from kalshi_cli.client.requests import CreateOrder
+
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=0)
+    with client_for(account) as exchange:
+        clock = ManualClock(1_700_000_000.0)
+        venue = LocalVenue(clock, [default_info(TICKER)], balance=Decimal(500))
+        assert venue.exchange.create_subaccount(venue.account) == 1
+        venue.exchange.transfer(
+            venue.account,
+            client_transfer_id="fund-1",
+            from_subaccount=0,
+            to_subaccount=1,
+            amount_cents=20_000,
+        )
+        client = PaperClient(exchange, venue)
+        one = client.on_subaccount(1)
+        assert isinstance(one, PaperClient)
+        assert one.get_exchange_status() == exchange.get_exchange_status()
+        assert one.get_market(TICKER).ticker == TICKER
+        one.create_order(CreateOrder(TICKER, BookSide.BID, Decimal("0.30"), Decimal(2)))
+        assert (client.subaccount, one.subaccount) == (None, 1)
+        assert [o.subaccount for o in client.iter_orders(status="resting")] == [1]
+        assert list(client.on_subaccount(0).iter_orders(status="resting")) == []
+        assert [o.remaining_count for o in one.iter_orders(status="resting")] == [Decimal(2)]
+    assert _writes(sim.stats(), account.key_id) == {}
+
+
 def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue() -> None:
     class Inner:
         def __init__(self, events: list[FeedEvent]) -> None:
