@@ -6,6 +6,7 @@ for a method on request, so every command body and error path runs without a net
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -94,6 +95,13 @@ class FakeClient:
         self.calls.append((name, kwargs))
         if name in self.errors:
             raise self.errors[name]
+
+    def on_subaccount(self, subaccount: int | None) -> FakeClient:
+        """A second handle acting on `subaccount`, as `KalshiClient.on_subaccount`: the same
+        exchange, calls and lists, this client left on its own subaccount."""
+        handle = copy.copy(self)
+        handle.subaccount = subaccount
+        return handle
 
     def close(self) -> None:
         self.closed = True
