@@ -221,8 +221,8 @@ class Exchange(OrderGroups, Subaccounts):
         self._order_groups: dict[str, SimOrderGroup] = {}
         self._trades: list[SimTrade] = []
         self._trades_by_ticker: dict[str, list[SimTrade]] = {}
-        self._trade_archive = TradeArchive()  # trades past the cutoff (archive_trades)
-        self._fill_archives: dict[str, FillArchive] = {}  # account -> fills past the cutoff
+        self._trade_archive = TradeArchive()  # trades a minute old (archive_trades)
+        self._fill_archives: dict[str, FillArchive] = {}  # account -> fills a minute old
         self._order_archives: dict[str, OrderArchive] = {}  # account -> finished orders, too
         self._fills_due = self._orders_due = -math.inf  # archive_fills, archive_orders
         self._volume_window: dict[str, VolumeWindow] = {}
@@ -1044,14 +1044,14 @@ class Exchange(OrderGroups, Subaccounts):
         acct.orders = kept
         return dropped
 
-    # memory: trades past the historical cutoff (issue #17 item 6) ------------------------------
+    # memory: records a minute old, stored compactly (issue #17) --------------------------------
 
     def archive_trades(self, before: float) -> int:
         """Move the trades made before `before` (oldest first, up to the first that is not) out
         of the live lists into the compact `TradeArchive` (sim/trade_archive.py); `trades()`
         still answers with them, equal and in order. A served exchange calls this on every tick
-        with the historical cutoff (`historical.attach_retention`), so its live lists hold the
-        trades within the lag only. Returns how many moved."""
+        (`historical.attach_retention`: records a minute old, or past the historical cutoff), so
+        its lists of objects hold the last minute's trades only. Returns how many moved."""
         trades = self._trades
         moved = 0
         while moved < len(trades) and trades[moved].ts < before:

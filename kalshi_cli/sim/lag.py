@@ -21,8 +21,8 @@ to lag.
 
 Copies older than the lag are dropped as soon as no read can need them. Copying every live order
 of every account on each change costs time proportional to the accounts' live orders (a keyed
-account's finished orders past the historical cutoff are not copied: a copy refers to their
-append-only archive as far as it went), which is why it only happens while the fault is set;
+account's finished orders a minute old are not copied: a copy refers to their append-only
+archive as far as it went), which is why it only happens while the fault is set;
 accounts that never made an HTTP request (the scenario's participants) are never copied and
 never read. Lag applies to changes made while the
 knob is set: raising it does not bring back older states.

@@ -1,23 +1,24 @@
-"""The public trades and keyed accounts' fills past the historical cutoff, held compactly
-(issue #17 item 6).
+"""The public trades, keyed accounts' fills and their finished orders a minute old, held
+compactly (issue #17; until session 9, only those past the historical cutoff).
 
 Kalshi serves a trade made before `trades_created_ts` from `/historical/trades` and no longer
 from `/markets/trades` (openapi.yaml 3.31.0, `GET /historical/cutoff`; sim/historical.py). A
 served simulator's trades grew without bound (~0.45 KB a `SimTrade` with its id, prices and
 float time, ~300 a minute in the 200-market benchmark). So a served exchange moves the trades
-older than the cutoff out of its live lists (`Exchange.archive_trades`, run by the tick hook of
-`historical.attach_retention`) into this store: column arrays of 35 bytes a trade (the id as its
+a minute old (or older than the cutoff) out of its lists of objects
+(`Exchange.archive_trades`, run by the tick hook of `historical.attach_retention`) into this
+store: column arrays of 35 bytes a trade (the id as its
 48-bit counter and an index of its UUID-shaped prefix, the ticker, price, count and side as
 indexes into tables of the distinct values seen, the time as a float, and its position in its
 market's list), the distinct values once each. `Exchange.trades()` answers from both, in the
 order the trades were made, so nothing a request reads changes: each archived trade comes back
 as an equal `SimTrade` (the same id, the same Decimals with their exponents, the same float
-time). The cutoff only decides when a trade moves; the `Archive` view still decides which tier
-serves it, so moving the cutoff back (a longer lag) serves an archived trade live again.
+time). Storage never decides the tier: the `Archive` view does, by time against each request's
+cutoff, so an archived trade within the lag is served live (read by index: `NewestFirst`).
 `FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
 key; a keyless participant's fills are bounded by `forget_finished_orders` instead), and
-`OrderArchive` for one account's finished orders past `orders_updated_ts`
-(`Exchange.archive_orders`, issue #17 session 7). `TradeTimeline` reads one market's trades by
+`OrderArchive` for one account's finished orders (`Exchange.archive_orders`, issue #17
+session 7). `TradeTimeline` reads one market's trades by
 position, so the candle routes bisect to the window they need.
 """
 
@@ -382,7 +383,7 @@ _NO_EXPIRY = -(2**63)
 
 
 class OrderArchive:
-    """One account's finished orders past the cutoff, in the order they moved; append only.
+    """One account's finished orders a minute old, in the order they moved; append only.
     As `FillArchive`: ids as counters, every other value an index into the distinct values (or
     combinations) seen, kept by `_exact` so each reads back as it was, the times as floats. An
     index sorted by the id's counter (the order they were placed in: every id is the exchange's
@@ -728,9 +729,21 @@ class OrdersNewestFirst:
     is (the next live order's index, newest first; the next archived one's, newest first)."""
 
     def __init__(self, live: Sequence[SimOrder], archived: OrderArchive | None) -> None:
-        self._live = live[::-1]
-        self._counters = [id_counter(o.order_id) for o in self._live]
-        self._archived = archived
+        self._live = live  # oldest first: read from its end
+        self._archived = archived if archived else None
+        # an id's counter, by its live order's index newest first: parsed only where the walk
+        # merges with the archive (none without one), not for every live order of a request
+        self._counters: dict[int, int] = {}
+
+    def _order(self, j: int) -> SimOrder:
+        """The j-th live order, newest first."""
+        return self._live[len(self._live) - 1 - j]
+
+    def _counter(self, j: int) -> int:
+        counter = self._counters.get(j)
+        if counter is None:
+            counter = self._counters[j] = id_counter(self._order(j).order_id)
+        return counter
 
     def _archived_seq(self, d: int) -> int | None:
         """The counter of the d-th archived order, newest first (None past the last)."""
@@ -741,28 +754,32 @@ class OrdersNewestFirst:
 
     def walk(self, j: int = 0, d: int = 0) -> Iterator[OrderRef]:
         """The records from place (j, d) on, in the list's order."""
-        live, counters = self._live, self._counters
+        live = len(self._live)
         n = len(self._archived) if self._archived is not None else 0
-        while j < len(live) or d < n:
+        while j < live or d < n:
             seq = self._archived_seq(d)
-            if seq is not None and (j == len(live) or seq > counters[j]):
+            if seq is not None and (j == live or seq > self._counter(j)):
                 yield None, n - 1 - d
                 d += 1
             else:
-                yield live[j], -1
+                yield self._order(j), -1
                 j += 1
 
     def find(self, order_id: str) -> tuple[OrderRef, tuple[int, int]] | None:
         """The record of that id and the place just after it in the walk, or None."""
-        live, counters = self._live, self._counters
-        least: int | None = None
-        for j, order in enumerate(live):  # the live tier
-            least = counters[j] if least is None else min(least, counters[j])
-            if order.order_id == order_id:
-                a = self._archived
-                emitted = 0 if a is None else len(a) - bisect.bisect_right(a._sorted_seq, least)
-                return (order, -1), (j + 1, emitted)
         a = self._archived
+        live = len(self._live)
+        least: int | None = None
+        for j in range(live):  # the live tier
+            order = self._order(j)
+            if a is not None:
+                counter = self._counter(j)
+                least = counter if least is None else min(least, counter)
+            if order.order_id == order_id:
+                if a is None or least is None:
+                    return (order, -1), (j + 1, 0)
+                emitted = len(a) - bisect.bisect_right(a._sorted_seq, least)
+                return (order, -1), (j + 1, emitted)
         if a is None:
             return None
         at = a.index_of(order_id)
@@ -770,7 +787,7 @@ class OrdersNewestFirst:
             return None
         d = len(a) - 1 - at
         seq = a._sorted_seq[at]
-        j = next((k for k, c in enumerate(counters) if c < seq), len(live))
+        j = next((k for k in range(live) if self._counter(k) < seq), live)
         return (None, at), (j, d + 1)
 
     def head(self, ref: OrderRef) -> tuple[str, str, float, float]:

@@ -120,12 +120,12 @@ def ledger_query(
     """A listing of one ledger to read by index: its limit, ticker, `by` filter, time bounds
     and ledger, the parameters read in the order `_filtered_page` reads them; None when the
     whole list answers it (another shard, or several subaccounts' records merged by time)."""
-    if other_shard(ctx):
-        return None
     limit = query_int(ctx, "limit", 100, 1, 1000) or 100
     ticker = query_str(ctx, "ticker")
     wanted = query_str(ctx, by)
     lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    if other_shard(ctx):
+        return None
     ledgers = read_ledgers(state, ctx, all_by_default=True)
     if len(ledgers) != 1:
         return None
