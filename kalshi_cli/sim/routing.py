@@ -40,6 +40,7 @@ from kalshi_cli.sim.ratelimit import (
     Tier,
 )
 from kalshi_cli.sim.schedule import ExchangeSchedule
+from kalshi_cli.sim.trade_archive import OrderRef, OrdersNewestFirst
 
 log = logging.getLogger("kalshi_cli.sim")
 
@@ -356,6 +357,22 @@ def page_by_index(
             start = at + 1
     indexes = (i for span in spans for i in range(max(span.start, start), span.stop))
     return page_of(indexes, keep, key, limit)
+
+
+def orders_page(
+    orders: OrdersNewestFirst,
+    keep: Callable[[OrderRef], bool],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[OrderRef], str]:
+    """`page_of` over a walk of an account's orders, from just after the cursor's order when
+    the listing keeps it (else from the first, as `paginate`)."""
+    walk = orders.walk()
+    if cursor:
+        found = orders.find(cursor)
+        if found is not None and keep(found[0]):
+            walk = orders.walk(*found[1])
+    return page_of(walk, keep, orders.key, limit)
 
 
 def page_of(

@@ -22,9 +22,9 @@ from kalshi_cli.sim.routing import (
     RequestContext,
     SimState,
     bad_request,
+    orders_page,
     other_shard,
     page_by_index,
-    page_of,
     paginate,
     query_bool,
     query_int,
@@ -226,13 +226,7 @@ def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[
             and within(created, lo, hi)
         )
 
-    walk = orders.walk()
-    cursor = query_str(ctx, "cursor")
-    if cursor:
-        found = orders.find(cursor)
-        if found is not None and keep(found[0]):
-            walk = orders.walk(*found[1])
-    page, next_cursor = page_of(walk, keep, orders.key, limit)
+    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
     return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
 
 

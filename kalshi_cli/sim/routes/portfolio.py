@@ -21,9 +21,9 @@ from kalshi_cli.sim.routing import (
     SimState,
     bad_request,
     invalid_status_filter,
+    orders_page,
     other_shard,
     page_by_index,
-    page_of,
     paginate,
     query_int,
     query_list,
@@ -293,13 +293,7 @@ def _orders_by_index(
             and within(created, lo, hi)
         )
 
-    walk = orders.walk()
-    cursor = query_str(ctx, "cursor")
-    if cursor:
-        found = orders.find(cursor)
-        if found is not None and keep(found[0]):
-            walk = orders.walk(*found[1])
-    page, next_cursor = page_of(walk, keep, orders.key, limit)
+    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
     return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
 
 
