@@ -663,31 +663,55 @@ class NewestFirst(Generic[R]):
         assert self._archived is not None
         return self._archived.order_id_at(position)
 
-    def split(self, cutoff: float) -> int | None:  # float-ok: unix seconds
-        """The index from which every archived record is older than `cutoff`, all those
-        before it (down to the live ones) being at or after it; None when the archive's times
-        are not known to ascend (then a reader scans). The live records (the first
-        `len(live)` indexes) are not ordered by this: a reader tests each."""
+    def _archived_between(
+        self, low: float | None, high: float | None, *, high_included: bool
+    ) -> range | None:  # float-ok: unix seconds
+        """The indexes of the archived records made from `low` on and up to `high` (None: no
+        bound), found by bisection; None when the archive's times are not known to ascend
+        (then a reader scans them all)."""
         archived = self._archived
+        live = len(self._live)
         if archived is None:
-            return len(self._live)
+            return range(live, live)
         if not archived.times_ascend:
             return None
         positions = self._positions
-        older = bisect.bisect_left(positions, cutoff, key=archived.ts_at)
-        return len(self._live) + len(positions) - older
+        key = archived.ts_at
+        first = 0 if low is None else bisect.bisect_left(positions, low, key=key)
+        if high is None:
+            end = len(positions)
+        elif high_included:
+            end = bisect.bisect_right(positions, high, key=key)
+        else:
+            end = bisect.bisect_left(positions, high, key=key)
+        total = live + len(positions)
+        return range(total - max(end, first), total - first)
 
-    def spans_from(self, cutoff: float) -> list[range]:  # float-ok: unix seconds
-        """The indexes that can hold a record made at or after `cutoff` (the live tier's)."""
-        at = self.split(cutoff)
-        return [range(len(self) if at is None else at)]
-
-    def spans_before(self, cutoff: float) -> list[range]:  # float-ok: unix seconds
-        """The indexes that can hold a record made before `cutoff` (the historical tier's)."""
-        at = self.split(cutoff)
-        if at is None:
+    def spans_from(
+        self, cutoff: float, lo: float | None = None, hi: float | None = None
+    ) -> list[range]:  # float-ok: unix seconds
+        """The indexes that can hold a record of the live tier (made at or after `cutoff`) made
+        within [lo, hi]: every live record (they are not ordered by time: a reader tests each)
+        and the archived ones the times bound."""
+        archived = self._archived_between(
+            cutoff if lo is None else max(cutoff, lo), hi, high_included=True
+        )
+        if archived is None:
             return [range(len(self))]
-        return [range(len(self._live)), range(at, len(self))]
+        return [range(len(self._live)), archived]
+
+    def spans_before(
+        self, cutoff: float, lo: float | None = None, hi: float | None = None
+    ) -> list[range]:  # float-ok: unix seconds
+        """The indexes that can hold a record of the historical tier (made before `cutoff`)
+        made within [lo, hi], as `spans_from`."""
+        if hi is not None and hi < cutoff:
+            archived = self._archived_between(lo, hi, high_included=True)
+        else:
+            archived = self._archived_between(lo, cutoff, high_included=False)
+        if archived is None:
+            return [range(len(self))]
+        return [range(len(self._live)), archived]
 
     def find(self, record_id: str) -> int | None:
         """The index of the record of that id (ids are unique), or None."""

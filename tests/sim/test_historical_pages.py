@@ -437,8 +437,12 @@ def test_a_views_spans_hold_every_record_of_its_tier() -> None:
         assert _tier_times(view, view.spans_from(cutoff), False, cutoff) == [
             ts for ts in every if ts >= cutoff
         ], cutoff
-    assert view.split(3.0) == 2 + 3  # the live two, then the archive's 5.0 and both 3.0s
+    # the live two, then the archive's 5.0 and both 3.0s; before it, its 1.0 and 2.0
+    assert view.spans_from(3.0) == [range(2), range(2, 5)]
+    assert view.spans_before(3.0) == [range(2), range(5, 7)]
+    assert view.spans_from(0.0, 2.0, 3.0) == [range(2), range(3, 6)]  # 3.0, 3.0, 2.0
+    assert view.spans_before(3.0, None, 1.5) == [range(2), range(6, 7)]  # 1.0
     archive.append(_trade(5, 4.0))  # the clock stepped back: no bisection any more
     view = NewestFirst(live, lambda t: t.trade_id, archive.positions(), archive)
-    assert not archive.times_ascend and view.split(3.0) is None
+    assert not archive.times_ascend and view.spans_from(3.0) == [range(len(view))]
     assert _tier_times(view, view.spans_from(3.0), False, 3.0) == [3.0, 3.0, 4.0, 5.0, 6.0]

@@ -151,7 +151,7 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
         return ts < cutoff and within(ts, lo, hi)
 
     page, cursor = page_by_index(
-        trades.spans_before(cutoff),
+        trades.spans_before(cutoff, lo, hi),
         keep,
         trades.key,
         trades.find,
@@ -186,7 +186,7 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
         return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
 
     page, cursor = page_by_index(
-        fills.spans_before(cutoff),
+        fills.spans_before(cutoff, lo, hi),
         keep,
         fills.key,
         fills.find,

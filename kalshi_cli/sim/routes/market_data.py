@@ -183,7 +183,7 @@ def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         return ts >= cutoff and within(ts, lo, hi)
 
     page, cursor = page_by_index(
-        trades.spans_from(cutoff),
+        trades.spans_from(cutoff, lo, hi),
         keep,
         trades.key,
         trades.find,

@@ -181,7 +181,7 @@ def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
             )
 
         page, cursor = page_by_index(
-            fills.spans_from(cutoff),
+            fills.spans_from(cutoff, lo, hi),
             keep,
             fills.key,
             fills.find,
