@@ -92,6 +92,7 @@ from kalshi_cli.sim.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.matching import DAY
 from kalshi_cli.sim.order_groups import OrderGroups, SimOrderGroup
+from kalshi_cli.sim.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
 from kalshi_cli.sim.records import (
     Account,
     BookChanged,
@@ -125,11 +126,8 @@ from kalshi_cli.sim.reference import check_fee_override, market_from_record
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
-    NewestFirst,
     OrderArchive,
-    OrdersNewestFirst,
     TradeArchive,
-    TradeTimeline,
     id_counter,
     merge_by_counter,
 )

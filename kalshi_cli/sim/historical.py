@@ -45,7 +45,7 @@ from typing import Any
 
 from kalshi_cli.models import ZERO
 from kalshi_cli.sim.core import Exchange, SimFill, SimMarket, SimOrder, SimPosition, SimTrade
-from kalshi_cli.sim.trade_archive import TradeTimeline
+from kalshi_cli.sim.record_views import TradeTimeline
 
 DAY_S = 24 * 3600
 DEFAULT_LAG_S = 90 * DAY_S

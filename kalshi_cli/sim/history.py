@@ -48,7 +48,7 @@ from kalshi_cli.sim.records import (
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core import Exchange
-    from kalshi_cli.sim.trade_archive import TradeTimeline
+    from kalshi_cli.sim.record_views import TradeTimeline
 
 Json = dict[str, Any]
 

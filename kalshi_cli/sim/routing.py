@@ -39,8 +39,8 @@ from kalshi_cli.sim.ratelimit import (
     RateLimiter,
     Tier,
 )
+from kalshi_cli.sim.record_views import OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.schedule import ExchangeSchedule
-from kalshi_cli.sim.trade_archive import OrderRef, OrdersNewestFirst
 
 log = logging.getLogger("kalshi_cli.sim")
 

@@ -18,7 +18,7 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim import trade_archive
+from kalshi_cli.sim import record_views, trade_archive
 from kalshi_cli.sim.core import Exchange, SimMarket
 from kalshi_cli.sim.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
 from tests.conftest import SimHarness
@@ -159,7 +159,7 @@ def test_orders_page_does_not_parse_every_live_order_id(
         calls += 1
         return real(order_id)
 
-    monkeypatch.setattr(trade_archive, "id_counter", counting)
+    monkeypatch.setattr(record_views, "id_counter", counting)
     response = sim.signed(me, "GET", "/portfolio/orders", params={"limit": 10})
     assert response.status_code == 200, response.text
     assert len(response.json()["orders"]) == 10

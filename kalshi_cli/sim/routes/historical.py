@@ -14,6 +14,7 @@ from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import ExchangeError, SimMarket
 from kalshi_cli.sim.historical import Archive, Candle, candle_window, candles
+from kalshi_cli.sim.record_views import OrderRef
 from kalshi_cli.sim.routes.portfolio import _filtered_page, ledger_query
 from kalshi_cli.sim.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.routing import (
@@ -33,7 +34,6 @@ from kalshi_cli.sim.routing import (
     ts_filter,
     within,
 )
-from kalshi_cli.sim.trade_archive import OrderRef
 
 
 def archive(state: SimState, now: float | None = None) -> Archive:

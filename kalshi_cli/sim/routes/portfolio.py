@@ -13,6 +13,7 @@ from kalshi_cli.models import (
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import ExchangeError, not_found
 from kalshi_cli.sim.historical import Archive
+from kalshi_cli.sim.record_views import OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.routes.subaccounts import read_ledger, read_ledgers
 from kalshi_cli.sim.routing import (
     Endpoint,
@@ -31,7 +32,6 @@ from kalshi_cli.sim.routing import (
     ts_filter,
     within,
 )
-from kalshi_cli.sim.trade_archive import OrderRef, OrdersNewestFirst
 
 
 def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
