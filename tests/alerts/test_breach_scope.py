@@ -185,10 +185,11 @@ def test_a_summary_with_breach_text_of_its_own_is_kept_whole_and_is_not_a_scope(
 def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resolution(
     receiver: Receiver, tmp_path: Path
 ) -> None:
-    """A state file from before 0005: a firing row of the code that kept the scope in its
-    summary (` [breach: ...]`), and one of 0.1.0 with none. After the migration the first is
-    still de-duplicated against its scope, a moved breach names it as `previously`, and its
-    clearing quotes the summary without the marker; the second takes its first scope quietly."""
+    """A state file from before 0005: two firing rows, one whose summary ends in text that
+    looks like the unreleased ` [breach: ...]` marker (no released version wrote one: it is the
+    summary's own text) and one without. After the migration both keep their summary whole and
+    no scope, take their first scope quietly (nothing is posted again), a moved breach names
+    that scope as `previously`, and each clearing is one message."""
     clock = ManualClock()
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -215,6 +216,9 @@ def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resol
         )  # fmt: skip
         assert router.notify(exposure, store).outcome is Outcome.SUPPRESSED
         assert receiver.posts == []
+        kept = store.alert_state("check:positions")
+        assert kept is not None
+        assert (kept.summary, kept.scope) == ("1 market over limit [breach: KXA]", "KXA")
         clock.advance(60)
         assert router.notify(over("KXA, KXB"), store).outcome is Outcome.CHANGED
         clock.advance(60)
