@@ -43,8 +43,9 @@ class Alert:
     """A problem worth a person's attention. `fingerprint` identifies it across runs.
 
     `scope` is what the breach covers (which markets, which subaccounts), worded to stay the
-    same while the breach does (no sizes, no amounts): while the fingerprint is firing, a
-    different scope is sent at once, like a different severity. None: the problem has no such
+    same while the breach does (no sizes, no amounts), its items joined by ", ": while the
+    fingerprint is firing, a scope with an item the last delivered one lacked (grown or moved)
+    is sent at once, like a different severity; one that only shrank is not. None: no such
     dimension, and only the severity and the repeat interval decide."""
 
     fingerprint: str

@@ -6,7 +6,7 @@ narrow `AlertStateStore` protocol), so it holds across separate cron invocations
     notify(alert)      nothing recorded, or resolved           -> send ("sent")
                        firing, this episode never delivered    -> send again ("retried")
                        firing, a different severity            -> send ("changed")
-                       firing, a different scope                -> send ("changed")
+                       firing, a scope that grew or moved       -> send ("changed")
                        firing, last sent >= repeat_interval ago -> send ("repeated")
                        firing, last sent recently              -> nothing ("suppressed")
     resolve(fp)        firing and this episode delivered       -> one "resolved" message
@@ -20,10 +20,13 @@ after a resolved one and whose first post fails is retried by the next run, even
 resolution was posted minutes ago. A retry is bounded like any send; an undelivered episode is
 retried on every run until it is delivered or resolved.
 
-An alert's `scope` says what the breach covers (for a check: which markets, which subaccounts),
-so a breach that moves or widens under the same fingerprint is news. The scope last delivered
-is kept in the ledger row's own `scope`, apart from its summary (which stays the alert's words);
-it never reaches a message, where a changed scope shows as the detail `previously`. A change
+An alert's `scope` says what the breach covers (for a check: which markets, which subaccounts,
+items joined by ", "), so a breach that moves or widens under the same fingerprint is news. A
+scope that only shrinks (every item of it was in the scope last delivered) is not: it waits for
+the repeat interval like an unchanged one, and the scope last delivered stays recorded, so a
+return to it is not news either. The scope last delivered is kept in the ledger row's own
+`scope`, apart from its summary (which stays the alert's words); it never reaches a message,
+where a changed scope shows as the detail `previously`. A change
 (of severity or scope) that no channel took keeps the severity and scope delivered before, so
 the next run sends the change again. A firing row without a scope (NULL: written before scopes,
 or by an alert without one) takes the first scope quietly: the breach it was posted for is not
@@ -175,7 +178,7 @@ class AlertRouter:
             )
             return SendReport(alert.fingerprint, Outcome.UNROUTED, (), tuple(problems))
         details = dict(alert.details)
-        moved = told is not None and alert.scope is not None and told != alert.scope
+        moved = told is not None and alert.scope is not None and _news(told, alert.scope)
         if outcome is Outcome.CHANGED and moved:
             details["previously"] = str(told)
         n = Notification(
@@ -311,7 +314,7 @@ class AlertRouter:
             return Outcome.RETRIED
         if state.severity != alert.severity:
             return Outcome.CHANGED
-        if alert.scope is not None and told is not None and told != alert.scope:
+        if alert.scope is not None and told is not None and _news(told, alert.scope):
             return Outcome.CHANGED
         if self.clock.wall() - last_sent >= self.repeat_interval_s:
             return Outcome.REPEATED
@@ -320,6 +323,16 @@ class AlertRouter:
     def _send(self, channels: Sequence[Channel], n: Notification) -> list[Delivery]:
         clock = self.clock
         return _deliver_all([(ch, partial(ch.send, n, clock)) for ch in channels])
+
+
+SCOPE_SEPARATOR = ", "
+
+
+def _news(told: str, scope: str) -> bool:
+    """Does `scope` cover something the person was not told (`told`, the scope last delivered)?
+    A scope is a list of items joined by `SCOPE_SEPARATOR` (`KXA on subaccount 1, KXB`): it is
+    news when it has an item `told` lacks (it grew or moved), not when it only lost some."""
+    return not set(scope.split(SCOPE_SEPARATOR)) <= set(told.split(SCOPE_SEPARATOR))
 
 
 def _episode_delivered(state: AlertStateLike) -> bool:

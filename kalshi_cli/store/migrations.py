@@ -296,52 +296,17 @@ SETTLEMENT_SUBACCOUNT = Migration(
 
 # -- 0005_alert_scope: what an alert's breach covers, a column of its own ----------------------
 # The alert router sends a breach again when what it covers (its scope: markets, subaccounts)
-# changes, so the ledger keeps the scope last delivered. Unreleased code kept it at the end of a
-# firing row's summary, `summary [breach: scope]`, and read it back from the last such marker:
-# a summary with that text of its own was cut short and read as a scope. `scope` (NULL: none
-# recorded, which the router treats as "take the next scope quietly") is now a column of
-# `alerts` and of `alert_log`. A firing row whose summary ends with the marker gets the text
-# after the last marker (without its `]`) as its scope and the text before it as its summary,
-# exactly as that code read it; the recursive CTE finds the last marker, overlapping ones
-# included (SQLite's instr finds the first only): `at` is its 1-based position. Rows of any
-# other status never carried one. Once released, never edit `_move_scope_marks` or the
-# statements below.
-_SCOPE_MARK = "' [breach: '"
-
-
-def _move_scope_marks(table: str, key: str) -> tuple[str, ...]:
-    firing = f"status = 'firing' AND instr(summary, {_SCOPE_MARK}) > 0 AND summary LIKE '%]'"
-    return (
-        f"""
-        CREATE TEMP TABLE scope_marks AS
-        WITH RECURSIVE marks ({key}, at, rest) AS (
-            SELECT {key}, 0, summary FROM {table} WHERE {firing}
-            UNION ALL
-            SELECT {key}, at + instr(rest, {_SCOPE_MARK}),
-                   substr(rest, instr(rest, {_SCOPE_MARK}) + 1)
-            FROM marks WHERE instr(rest, {_SCOPE_MARK}) > 0
-        )
-        SELECT {key}, max(at) AS at FROM marks GROUP BY {key}
-        """,  # noqa: S608
-        f"CREATE UNIQUE INDEX temp.scope_marks_key ON scope_marks ({key})",
-        f"UPDATE {table} SET "  # noqa: S608
-        f"scope = substr(summary, (SELECT at FROM scope_marks m WHERE m.{key} = {table}.{key}) "
-        f"+ length({_SCOPE_MARK}), length(summary) - length({_SCOPE_MARK}) "
-        f"- (SELECT at FROM scope_marks m WHERE m.{key} = {table}.{key})), "
-        f"summary = substr(summary, 1, "
-        f"(SELECT at FROM scope_marks m WHERE m.{key} = {table}.{key}) - 1) "
-        f"WHERE {key} IN (SELECT {key} FROM scope_marks)",
-        "DROP TABLE scope_marks",
-    )
-
-
+# grows or moves, so the ledger keeps the scope last delivered in `scope` (NULL: none recorded,
+# which the router treats as "take the next scope quietly"), a column of `alerts` and of
+# `alert_log`, apart from the summary. Only the columns are added: no summary is read or cut.
+# (Unreleased builds kept the scope at the end of a firing summary, ` [breach: ...]`; no released
+# version wrote that, so in a released file such text is the alert's own words, e.g. an exchange
+# error quoted in an UNKNOWN summary, and stays whole.) Once released, never edit these.
 ALERT_SCOPE = Migration(
     "0005_alert_scope",
     (
         "ALTER TABLE alerts ADD COLUMN scope TEXT",
         "ALTER TABLE alert_log ADD COLUMN scope TEXT",
-        *_move_scope_marks("alerts", "fingerprint"),
-        *_move_scope_marks("alert_log", "id"),
     ),
 )
 

@@ -185,10 +185,11 @@ def test_a_summary_with_breach_text_of_its_own_is_kept_whole_and_is_not_a_scope(
 def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resolution(
     receiver: Receiver, tmp_path: Path
 ) -> None:
-    """A state file from before 0005: a firing row of the code that kept the scope in its
-    summary (` [breach: ...]`), and one of 0.1.0 with none. After the migration the first is
-    still de-duplicated against its scope, a moved breach names it as `previously`, and its
-    clearing quotes the summary without the marker; the second takes its first scope quietly."""
+    """A state file from before 0005: two firing rows, one whose summary ends in text that
+    looks like the unreleased ` [breach: ...]` marker (no released version wrote one: it is the
+    summary's own text) and one without. After the migration both keep their summary whole and
+    no scope, take their first scope quietly (nothing is posted again), a moved breach names
+    that scope as `previously`, and each clearing is one message."""
     clock = ManualClock()
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -215,6 +216,9 @@ def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resol
         )  # fmt: skip
         assert router.notify(exposure, store).outcome is Outcome.SUPPRESSED
         assert receiver.posts == []
+        kept = store.alert_state("check:positions")
+        assert kept is not None
+        assert (kept.summary, kept.scope) == ("1 market over limit [breach: KXA]", "KXA")
         clock.advance(60)
         assert router.notify(over("KXA, KXB"), store).outcome is Outcome.CHANGED
         clock.advance(60)
@@ -241,3 +245,50 @@ def test_a_resolution_that_failed_keeps_the_scope_last_delivered(receiver: Recei
     clock.advance(60)
     assert router.notify(over("KXB"), ledger).outcome is Outcome.CHANGED
     assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
+
+
+@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+def test_a_scope_that_only_shrinks_is_not_news_and_a_return_to_it_neither(
+    receiver: Receiver, tmp_path: Path, ledger_kind: str
+) -> None:
+    """rev9b: a breach that shrinks (KXA, KXB -> KXA) and comes back (-> KXA, KXB) was one
+    message per run. The person was already told of everything a shrunk scope covers: it waits
+    for the repeat interval, and the scope last delivered stays recorded, so the return is
+    quiet too; growth or a move past it is still sent at once, naming it."""
+    clock = ManualClock()
+    store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
+    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    router = router_for(receiver, clock)
+    try:
+        assert router.notify(over("KXA, KXB"), ledger).outcome is Outcome.SENT
+        for _ in range(3):
+            clock.advance(60)
+            assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+            clock.advance(60)
+            assert router.notify(over("KXA, KXB"), ledger).outcome is Outcome.SUPPRESSED
+        state = ledger.alert_state("check:positions")
+        assert state is not None and state.scope == "KXA, KXB"
+        clock.advance(60)
+        assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+        clock.advance(60)
+        # moved: KXC was never told
+        assert router.notify(over("KXA, KXC"), ledger).outcome is Outcome.CHANGED
+        clock.advance(60)
+        assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+        clock.advance(router.repeat_interval_s)
+        # the repeat says what it covers now, and a growth past that is news again
+        assert router.notify(over("KXA"), ledger).outcome is Outcome.REPEATED
+        clock.advance(60)
+        assert router.notify(over("KXA, KXC"), ledger).outcome is Outcome.CHANGED
+        clock.advance(60)
+        assert router.resolve("check:positions", ledger, summary="ok").outcome is Outcome.RESOLVED
+    finally:
+        if store is not None:
+            store.close()
+    assert [(p["status"], p["details"].get("previously")) for p in receiver.posts] == [
+        ("firing", None),
+        ("firing", "KXA, KXB"),
+        ("firing", None),
+        ("firing", "KXA"),
+        ("resolved", None),
+    ]

@@ -114,19 +114,19 @@ def test_a_breach_that_widens_to_another_subaccount_is_posted_again_naming_it(
     trade(sim, "KXWID-2", 30, subaccount=2, sell=True)  # 2 back to 90: only 1 is over
     narrowed = check(tmp_path, "positions", environ=env)
     assert narrowed.exit_code == CRITICAL, narrowed.stdout
-    assert fired(receiver) == [("firing", "check:positions")] * 3
-    third = receiver.posts[2]
-    assert third["summary"].startswith("1 market over limit: KXWID-1 101/100 on subaccount 1")
-    assert third["details"]["previously"] == "KXWID-1 on subaccount 1, KXWID-2 on subaccount 2"
+    # a shrink: the person was told of subaccount 1 already, so it waits for the repeat interval
+    assert fired(receiver) == [("firing", "check:positions")] * 2
 
     configure(tmp_path, receiver, limit=1000)  # every position within the limit: cleared
     assert check(tmp_path, "positions", environ=env).exit_code == OK
     assert check(tmp_path, "positions", environ=env).exit_code == OK
-    assert fired(receiver) == [("firing", "check:positions")] * 3 + [
+    assert fired(receiver) == [("firing", "check:positions")] * 2 + [
         ("resolved", "check:positions")
     ]
-    assert receiver.posts[3]["summary"].endswith(
-        "(was: 1 market over limit: KXWID-1 101/100 on subaccount 1)"
+    # the clearing quotes the last message the person read
+    assert receiver.posts[2]["summary"].endswith(
+        "(was: 2 markets over limit: KXWID-1 101/100 on subaccount 1, "
+        "KXWID-2 120/100 on subaccount 2)"
     )
 
 

@@ -1,6 +1,7 @@
 """The scope of an alert (what its breach covers) is a column of the alert ledger, `scope`, beside
-the summary; migration 0005 moves the scope that unreleased code kept at the end of a firing
-row's summary, after ` [breach: `, into it."""
+the summary; migration 0005 only adds that column: every summary a released state file holds is
+kept whole (` [breach: ` text included: no released version wrote such a marker, so it is the
+alert's own words) and gets no scope."""
 
 from __future__ import annotations
 
@@ -17,15 +18,6 @@ from kalshi_cli.store import migrations as m
 
 BEFORE = [m.INITIAL, m.FILL_INTEGER_UNITS, m.ORDER_FILL_SUBACCOUNT, m.SETTLEMENT_SUBACCOUNT]
 MARK = " [breach: "
-
-
-def marker_reading(stored: str) -> tuple[str, str | None]:
-    """How the code before 0005 read a firing row's summary: the text after the last marker,
-    when it ends in `]`, was the scope last delivered."""
-    text, mark, scope = stored.rpartition(MARK)
-    if not mark or not scope.endswith("]"):
-        return stored, None
-    return text, scope[:-1]
 
 
 def test_scope_is_its_own_column_and_the_summary_is_kept_whole(tmp_path: Path) -> None:
@@ -85,44 +77,44 @@ def migrated(path: Path) -> tuple[dict[str, tuple[str, str | None]], list[tuple[
     return {fp: (summary, scope) for fp, summary, scope in rows}, log
 
 
-def test_the_migration_moves_the_marker_of_firing_rows_into_the_column(tmp_path: Path) -> None:
+def test_the_migration_keeps_every_summary_whole_and_records_no_scope(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     rows = [
-        ("scoped", "firing", "1 market over limit [breach: KXA on subaccount 1]"),
-        ("twice", "firing", "text [breach: mine] [breach: KXA]"),  # the last marker is the scope
+        ("marked", "firing", "1 market over limit [breach: KXA on subaccount 1]"),
+        ("error", "firing", "HTTP 400 bad_request: field [breach: x]"),  # the exchange's words
         ("from-0.1.0", "firing", "1 market over limit: KXA 101/100"),
-        ("no-bracket", "firing", "cut [breach: KXA"),  # not a scope: the old reading left it
-        ("empty", "firing", "empty [breach: ]"),
-        ("resolved", "resolved", "cleared (was: x [breach: y])"),  # never carried one
-        ("trade", "CRITICAL", "halted [breach: KXA]"),  # not a router row of a check
+        ("resolved", "resolved", "cleared (was: x [breach: y])"),
+        ("trade", "CRITICAL", "halted [breach: KXA]"),
     ]
     file_before_0005(path, [(fp, status, summary) for fp, status, summary in rows])
     alerts, log = migrated(path)
-    assert alerts == {
-        "scoped": ("1 market over limit", "KXA on subaccount 1"),
-        "twice": ("text [breach: mine]", "KXA"),
-        "from-0.1.0": ("1 market over limit: KXA 101/100", None),
-        "no-bracket": ("cut [breach: KXA", None),
-        "empty": ("empty", ""),
-        "resolved": ("cleared (was: x [breach: y])", None),
-        "trade": ("halted [breach: KXA]", None),
-    }
-    assert log == [alerts[fp] for fp, _, _ in rows]
+    assert alerts == {fp: (summary, None) for fp, _, summary in rows}
+    assert log == [(summary, None) for _, _, summary in rows]
 
 
 piece = st.sampled_from([MARK, "]", " ", "[", "breach:", "KXA", "x", "é", "%", "_"])
 summaries = st.lists(piece, max_size=8).map("".join)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(summaries, min_size=1, max_size=6))
-def test_the_migration_reads_every_summary_as_the_code_before_it_did(texts: list[str]) -> None:
-    """The SQL of 0005 splits each firing summary exactly where the old reader did (the last
-    marker, overlapping ones included), whatever else the summary holds."""
+def test_the_migration_leaves_any_summary_as_it_was(texts: list[str]) -> None:
+    """Whatever a firing summary holds, markers included, 0005 keeps it byte for byte."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "state.db"
         file_before_0005(path, [(f"fp{i}", "firing", text) for i, text in enumerate(texts)])
         alerts, log = migrated(path)
-    expected = {f"fp{i}": marker_reading(text) for i, text in enumerate(texts)}
-    assert alerts == expected
-    assert log == [expected[f"fp{i}"] for i in range(len(texts))]
+    assert alerts == {f"fp{i}": (text, None) for i, text in enumerate(texts)}
+    assert log == [(text, None) for text in texts]
+
+
+def test_a_released_firing_rows_summary_is_kept_whole(tmp_path: Path) -> None:
+    """rev9b: f1daca2 never wrote a ` [breach: ` marker, so in a released file it is the alert's
+    own text (here the exchange's error in an UNKNOWN summary): kept whole, no scope."""
+    path = tmp_path / "state.db"
+    summary = "HTTP 400 bad_request: field [breach: x]"
+    file_before_0005(path, [("check:positions", "firing", summary)])
+    with Store.open(path) as store:
+        state = store.alert_state("check:positions")
+    assert state is not None
+    assert (state.summary, state.scope) == (summary, None)
