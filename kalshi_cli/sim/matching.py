@@ -429,7 +429,11 @@ class Matcher(Ledger):
         if rate is None:
             rate = self._new_reserve_rate(ticker, maker_own)
         i = 0 if maker_yes else 2
-        agg[i] -= maker_own * count
+        # each side's `count * own` once (the aggregate, the order's fill cost, the position's
+        # total traded): a product of two Decimals is exact, so its digits are the same
+        maker_traded = count * maker_own
+        taker_traded = count * taker_own
+        agg[i] -= maker_traded
         agg[i + 1] -= count
         agg[4] -= rate * count
         taker_acct = self._accounts[taker.account_id]
@@ -441,20 +445,24 @@ class Matcher(Ledger):
             side.change_size(maker_own, -count)
         maker.remaining_count = after
         maker.fill_count += count
-        maker.maker_fill_cost += count * maker_own
+        maker.maker_fill_cost += maker_traded
         maker.maker_fees += maker_fee
         maker.last_update_time = now
         taker.remaining_count -= count
         taker.fill_count += count
-        taker.taker_fill_cost += count * taker_own
+        taker.taker_fill_cost += taker_traded
         taker.taker_fees += taker_fee
 
         # each side into its account
-        oi_change = book_fill(maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash)
+        oi_change = book_fill(
+            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash, maker_traded
+        )
         taker_pos = taker_acct.positions.get(ticker)
         if taker_pos is None:
             taker_pos = self._position_record(taker_acct, ticker, now)
-        oi_change += book_fill(taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash)
+        oi_change += book_fill(
+            taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
+        )
         self._fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
         market.previous_price = market.last_price
