@@ -399,7 +399,9 @@ class Exchange(OrderGroups, Subaccounts):
         fills = self._execute(order, plan, now)
         if self._order_groups:
             self._count_matched(_matched(order, plan.steps), now)
-        return PlaceResult(copy_order(order), fills)
+        # an order that does not rest is final: nothing changes it again (amends, cancels and
+        # decreases take resting orders only), so it is its own snapshot and needs no copy
+        return PlaceResult(copy_order(order) if order.status == "resting" else order, fills)
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
         """Returns the canceled order and the count that was still open (reduced_by). An order
