@@ -395,7 +395,8 @@ class Ledger(ReferenceData):
             else:
                 del acct.held[ticker]
         # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
-        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+        # (the rounding given by position: a keyword to a C method costs a dict each call)
+        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, ROUND_FLOOR)
         account = acct.account
         account.balance = available
         cents = available * HUNDRED
