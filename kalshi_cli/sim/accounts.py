@@ -64,6 +64,7 @@ from kalshi_cli.sim.reference import ReferenceData
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID
+HUNDRED = Decimal(100)  # a Decimal times an int converts the int each time
 _COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
 
 
@@ -94,11 +95,28 @@ def fill_cash(
     return closed * (ONE - own_price) - opened * own_price, closed, new_position
 
 
-def _covered_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Decimal:
-    """Collateral for resting bids of one direction (own price, count), sorted, `free` (above
-    zero) of which would close the opposite position; the free ones are counted against the
-    cheapest orders (worst case)."""
-    # (free contracts covering every order leave `hold` at ZERO: the loop needs no total first)
+def direction_hold(
+    orders: Iterable[SimOrder],
+    bids: bool,
+    free: Decimal,
+    extra: tuple[Decimal, Decimal] | None = None,
+) -> Decimal:
+    """Collateral for one direction's resting `orders` (bids: buying YES), with `extra` (own
+    price, count) after them, when `free` (above zero) of them would close the opposite
+    position: the free ones are counted against the cheapest orders (worst case). One call
+    where the hot path made five (a `_fast_hold`, an `entries` closure and its maker, a
+    `_side_hold`, a `_covered_hold`); the entries are listed, sorted and walked in the same
+    order, so each hold keeps its digits."""
+    # `own_price(o)` without a call: the direction says which price it is
+    if bids:
+        entries = [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
+    else:
+        entries = [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
+    if extra is not None:
+        entries.append(extra)
+    entries.sort()
+    # (once a separate `_covered_hold`) the free contracts against the cheapest first,
+    # then each order left pays its own price for what free ones did not cover
     hold = ZERO
     for price, count in entries:
         if free >= count:
@@ -109,28 +127,6 @@ def _covered_hold(entries: list[tuple[Decimal, Decimal]], free: Decimal) -> Deci
     return hold
 
 
-def direction_hold(
-    orders: Iterable[SimOrder],
-    bids: bool,
-    free: Decimal,
-    extra: tuple[Decimal, Decimal] | None = None,
-) -> Decimal:
-    """`_covered_hold` of one direction's resting `orders` (bids: buying YES), with `extra` (own
-    price, count) after them, when `free` is above zero: the position covers part of them.
-    One call where the hot path made four (a `_fast_hold`, an `entries` closure and its maker,
-    a `_side_hold`); the entries are listed, sorted and walked in the same order, so each hold
-    keeps its digits."""
-    # `own_price(o)` without a call: the direction says which price it is
-    if bids:
-        entries = [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
-    else:
-        entries = [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
-    if extra is not None:
-        entries.append(extra)
-    entries.sort()
-    return _covered_hold(entries, free)
-
-
 def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     acct: AccountState,
     pos: SimPosition,
@@ -139,9 +135,11 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     fee: Decimal,
     now: float,
     cash: tuple[Decimal, Decimal, Decimal],
+    traded: Decimal,
 ) -> Decimal:
     """Move one side of a fill into the account: `pos` is its position record in the
-    market, `cash` what `fill_cash` gave for this fill from that position. Returns the
+    market, `cash` what `fill_cash` gave for this fill from that position, `traded` the
+    caller's `count * own` (exact, so the same digits whichever side computes it). Returns the
     change in open interest."""
     old = pos.position
     delta, closed, new = cash
@@ -157,7 +155,7 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     pos.cost_basis += (count - closed) * own
     pos.position = new
     pos.fees_paid += fee
-    pos.total_traded += count * own
+    pos.total_traded += traded
     pos.volume += count
     pos.last_updated = now
     acct.cash += delta - fee
@@ -397,10 +395,11 @@ class Ledger(ReferenceData):
             else:
                 del acct.held[ticker]
         # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
-        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+        # (the rounding given by position: a keyword to a C method costs a dict each call)
+        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, ROUND_FLOOR)
         account = acct.account
         account.balance = available
-        cents = available * 100
+        cents = available * HUNDRED
         whole = int(cents)  # exact, toward zero: one step down for a negative fraction
         # (`is_signed` first: only a negative amount can have been truncated upwards, and a
         # Decimal compared with an int converts the int each time)

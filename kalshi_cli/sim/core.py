@@ -122,7 +122,13 @@ from kalshi_cli.sim.records import (
     not_found,
 )
 from kalshi_cli.sim.records import owner as owner_of_ledger
-from kalshi_cli.sim.reference import check_fee_override, market_from_record
+from kalshi_cli.sim.reference import (
+    _SEQ_BITS,
+    _VALID_COUNTS,
+    _market_ticks,
+    check_fee_override,
+    market_from_record,
+)
 from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
@@ -282,8 +288,12 @@ class Exchange(OrderGroups, Subaccounts):
         if market is None or market.status != "open":
             self._require_open(self._market(ticker))
             assert market is not None  # `_require_open` refused anything else
-        self._check_price(market, price)
-        self._check_count(market, count)
+        # `_check_price` and `_check_count` where they pass at once (`is_finite` first: a
+        # signalling NaN cannot be hashed); each checks in full and refuses otherwise
+        if not (price.is_finite() and price in _market_ticks(market.price_ranges)):
+            self._check_price(market, price)
+        if not (count.is_finite() and count in _VALID_COUNTS[market.fractional_trading_enabled]):
+            self._check_count(market, count)
         replay_ts = self._replay_ts  # `_now()`, inline
         now = self._clock.wall() if replay_ts is None else replay_ts
         if expiration_time is not None:
@@ -326,7 +336,9 @@ class Exchange(OrderGroups, Subaccounts):
             replacing=None,
             now=now,
         )
-        order_id = self._new_id()
+        seq = self._seq + 1  # `_new_id()`, inline: its number is the prefix's, then `seq`
+        self._seq = seq
+        order_id = f"{self._id_prefix}{seq:012x}"
         coid = client_order_id if client_order_id is not None else order_id
         if self._journal is not None and self._replay_ts is None:  # `_journaling`
             self._log_at(
@@ -374,17 +386,20 @@ class Exchange(OrderGroups, Subaccounts):
         )
         self._orders[order_id] = order
         acct.orders.append(order)
-        number = None if client_order_id is not None else self._new_id_number(order_id)
-        if number is None:
+        # `_new_id_number(order_id)` without the parse: a counter of 48 bits or fewer gives a
+        # canonical UUID, whose number is the prefix's bits then the counter
+        if client_order_id is not None or seq >> _SEQ_BITS:
             acct.client_ids.add(coid)
         else:  # the exchange's own id, made from its counter: no parse
-            acct.client_ids.add_number(coid, number)
+            acct.client_ids.add_number(coid, self._id_number | seq)
         if order_group_id is not None:
             self._join_group(order)
         fills = self._execute(order, plan, now)
         if self._order_groups:
             self._count_matched(_matched(order, plan.steps), now)
-        return PlaceResult(copy_order(order), fills)
+        # an order that does not rest is final: nothing changes it again (amends, cancels and
+        # decreases take resting orders only), so it is its own snapshot and needs no copy
+        return PlaceResult(copy_order(order) if order.status == "resting" else order, fills)
 
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
         """Returns the canceled order and the count that was still open (reduced_by). An order

@@ -58,7 +58,7 @@ DAY = 86_400.0
 # (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
 # At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.
 # Each with its net (`FeeCharge.net`), worked out once.
-_CHARGES: dict[tuple[Decimal, str, Decimal], tuple[FeeCharge, Decimal]] = {}
+_CHARGES: dict[tuple[Decimal | str, str, Decimal], tuple[FeeCharge, Decimal]] = {}
 _CHARGES_KEPT = 4096
 
 
@@ -69,12 +69,16 @@ def _charge(
     charge shared as above: (charge, its net, the accumulator after). A fill that earns a
     rebate goes through `charge_fill` itself."""
     change = revenue - trade_fee
-    rounding = change - change.quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+    # `quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)` with the rounding given by position: a
+    # keyword to a C method costs a dict each call (~40% of the call, docs/benchmarks.md)
+    rounding = change - change.quantize(FEE_QUANTUM, ROUND_FLOOR)
     after = carried + rounding
     if after > CENT:  # `charge_fill` refunds whole cents from here
         charge, after = charge_fill(revenue, trade_fee, carried)
         return charge, charge.net, after
-    key = (trade_fee, str(rounding), ZERO)
+    # a trade fee other than the `ZERO` object is a fresh Decimal, whose hash is dearer than
+    # its text's (~7,000 against ~2,000 instructions); its text says its value (see above)
+    key = (trade_fee if trade_fee is ZERO else str(trade_fee), str(rounding), ZERO)
     shared = _CHARGES.get(key)
     if shared is None:
         charge = FeeCharge(trade_fee, rounding, ZERO)
@@ -92,10 +96,15 @@ class _Plan:
     rest: Decimal  # what will rest on the book afterwards
     # the taker's side of each fill, in step order: its fee charge, the charge's net (the fee),
     # and `fill_cash`'s figures
-    fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal]]]
+    # and the book level's price (the maker's own price, as the key the level has: hashed)
+    fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal], Decimal]]
     accumulator: Decimal  # the taker order's fee accumulator after the plan
     hold: Decimal  # the collateral the account will hold in this market afterwards
     maker_rate: Decimal  # the market's maker fee rate at the order's time (read once an order)
+    # the order's own price (`own_price`), the object `_plan` was given: a NO bid's is made by
+    # a subtraction, and a Decimal made afresh hashes (~7,000 instructions) at its first
+    # look-up, so `_rest` keys the book and the reserve cache with this one, hashed already
+    own: Decimal
 
 
 class Matcher(Ledger):
@@ -155,13 +164,18 @@ class Matcher(Ledger):
         record = acct.positions.get(ticker)
         position = ZERO if record is None else record.position
         cash = acct.cash
-        fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal]]] = []
+        fees: list[tuple[FeeCharge, Decimal, tuple[Decimal, Decimal, Decimal], Decimal]] = []
         carried = replacing.fee_accumulator if replacing is not None else ZERO
         # the market's rates (`fee_model(...).fee`), read once an order and only when it fills
         taker_rate = maker_rate = ZERO
         rates_read = False
-        # `book.crossing(buy_yes, own)` without the call
-        for _, maker in (book.no if buy_yes else book.yes).crossing(ONE - own):
+        # `book.crossing(buy_yes, own)` without the call, and without a generator when the
+        # other side's best price does not reach the order's (nothing crosses)
+        other = book.no if buy_yes else book.yes
+        limit = ONE - own
+        prices = other.prices
+        crossing = other.crossing(limit) if prices and prices[-1] >= limit else ()
+        for level, maker in crossing:
             if not remaining:
                 break
             maker_id = maker.account_id
@@ -195,18 +209,17 @@ class Matcher(Ledger):
             price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
             taker_cash = fill_cash(position, buy_yes, price, take)
             position = taker_cash[2]
-            # `trading_fee(take, price, taker_rate)`, inline (`take` is above zero)
+            # `trading_fee(take, price, taker_rate)`, inline (`take` is above zero); the
+            # rounding given by position (`_charge`)
             charge, net, carried = _charge(
                 taker_cash[0],
-                (taker_rate * take * price * (ONE - price)).quantize(
-                    FEE_QUANTUM, rounding=ROUND_CEILING
-                )
+                (taker_rate * take * price * (ONE - price)).quantize(FEE_QUANTUM, ROUND_CEILING)
                 if taker_rate > ZERO
                 else ZERO,
                 carried,
             )
             cash += taker_cash[0] - net
-            fees.append((charge, net, taker_cash))
+            fees.append((charge, net, taker_cash, level))
         filled = count - remaining
         if time_in_force is TimeInForce.FOK and remaining:
             raise ExchangeError(
@@ -273,7 +286,7 @@ class Matcher(Ledger):
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
             )
-        return _Plan(steps, rest, fees, carried, hold, maker_rate)
+        return _Plan(steps, rest, fees, carried, hold, maker_rate, own)
 
     # internals: applying --------------------------------------------------------------------
 
@@ -286,9 +299,11 @@ class Matcher(Ledger):
         maker_rate = plan.maker_rate
         for kind, maker, amount in plan.steps:
             if kind == "fill":
-                charge, fee, taker_cash = next(fee_iter)
+                charge, fee, taker_cash, level = next(fee_iter)
                 fills.append(
-                    self._fill(order, maker, amount, charge, fee, taker_cash, now, maker_rate)
+                    self._fill(
+                        order, maker, amount, charge, fee, taker_cash, now, maker_rate, level
+                    )
                 )
                 touched.add(maker.account_id)
             else:
@@ -297,7 +312,7 @@ class Matcher(Ledger):
         order.fee_accumulator = plan.accumulator
         acct = self._accounts[order.account_id]
         if plan.rest:
-            self._rest(order, now)
+            self._rest(order, now, plan.own)
         elif order.remaining_count:
             order.remaining_count = ZERO
             order.status = "canceled"
@@ -311,9 +326,9 @@ class Matcher(Ledger):
             self._emit(OrderChanged(copy_order(order)))
         return fills
 
-    def _rest(self, order: SimOrder, now: float) -> None:
+    def _rest(self, order: SimOrder, now: float, own: Decimal) -> None:
+        """Put `order` on the book; `own` is its `own_price` (the plan's: the same digits)."""
         buy_yes = order.book_side is BookSide.BID
-        own = order.price if buy_yes else ONE - order.price  # own_price(order)
         ticker = order.ticker
         size = order.remaining_count
         book = self._books[ticker]
@@ -399,10 +414,13 @@ class Matcher(Ledger):
         taker_cash: tuple[Decimal, Decimal, Decimal],
         now: float,
         maker_rate: Decimal,
+        level: Decimal,
     ) -> SimFill:
         """One fill of `taker` against `maker`; the taker's side (`taker_cash`, `fill_cash`'s
         figures from its position, its fee charge and that charge's net) was worked out by
-        `_plan`."""
+        `_plan`. `level` is the key of the maker's book level: equal to its own price, maybe
+        in other digits (0.5 and 0.50), so it serves the look-ups by value (the book, the
+        reserve cache: its hash is known) and the arithmetic keeps the maker's own digits."""
         ticker = taker.ticker
         market = self._markets[ticker]
         maker_yes = maker.book_side is BookSide.BID
@@ -425,36 +443,44 @@ class Matcher(Ledger):
         # `_track(maker, before, after)`, inline, with what is known here
         agg = maker_acct.agg[ticker]  # the maker rests, so its market has aggregates
         rates = self._reserve_cache.get(ticker)
-        rate = None if rates is None else rates.get(maker_own)
+        rate = None if rates is None else rates.get(level)
         if rate is None:
             rate = self._new_reserve_rate(ticker, maker_own)
         i = 0 if maker_yes else 2
-        agg[i] -= maker_own * count
+        # each side's `count * own` once (the aggregate, the order's fill cost, the position's
+        # total traded): a product of two Decimals is exact, so its digits are the same
+        maker_traded = count * maker_own
+        taker_traded = count * taker_own
+        agg[i] -= maker_traded
         agg[i + 1] -= count
         agg[4] -= rate * count
         taker_acct = self._accounts[taker.account_id]
         if not after:
-            side.remove(maker_own, maker.order_id, before)
+            side.remove(level, maker.order_id, before)
             del maker_acct.resting[ticker][maker.order_id]
             maker.status = "executed"
         else:
-            side.change_size(maker_own, -count)
+            side.change_size(level, -count)
         maker.remaining_count = after
         maker.fill_count += count
-        maker.maker_fill_cost += count * maker_own
+        maker.maker_fill_cost += maker_traded
         maker.maker_fees += maker_fee
         maker.last_update_time = now
         taker.remaining_count -= count
         taker.fill_count += count
-        taker.taker_fill_cost += count * taker_own
+        taker.taker_fill_cost += taker_traded
         taker.taker_fees += taker_fee
 
         # each side into its account
-        oi_change = book_fill(maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash)
+        oi_change = book_fill(
+            maker_acct, maker_pos, maker_own, count, maker_fee, now, maker_cash, maker_traded
+        )
         taker_pos = taker_acct.positions.get(ticker)
         if taker_pos is None:
             taker_pos = self._position_record(taker_acct, ticker, now)
-        oi_change += book_fill(taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash)
+        oi_change += book_fill(
+            taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
+        )
         self._fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
         market.previous_price = market.last_price
