@@ -8,6 +8,7 @@ working (before these merges both worked: an unnamed read is the key's own subac
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -210,3 +211,26 @@ def test_a_primary_keys_unnamed_exposure_is_subaccount_0s(
     with client_for(sim.account) as client, Store.open(tmp_path / "state.db") as store:
         exposure = OrderService(client, store).exposure("KXRK-8")
     assert (exposure.position, exposure.resting_bids) == (D(0), D(40))
+
+
+def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Entry and cost come from the state file's book of the key's subaccount (1), not 0's."""
+    sim.create_market("KXRK-9")
+    buy_on(sim, 1, "KXRK-9", 1)  # creates and funds subaccount 1
+    env = _restricted_env(sim, tmp_path)
+    with client_for(sim.new_account()) as seller:
+        seller.create_order(CreateOrder("KXRK-9", BookSide.ASK, D("0.30"), D(3)))
+    bought = _run(
+        env, "order", "place", "KXRK-9", "--side", "yes", "--action", "buy",
+        "--count", "3", "--price", "0.30", "--json",
+    )  # fmt: skip
+    assert bought.exit_code == 0, bought.stdout + str(bought.stderr)
+    result = _run(env, "positions", "--json")
+    assert result.exit_code == 0, result.stdout + str(result.stderr)
+    (row,) = json.loads(result.stdout)["positions"]
+    # 1 at 0.40 (on 1 before) and 3 at 0.30: the book of subaccount 1, as the exchange has it
+    assert (row["position"], row["average_entry"], row["cost"]) == ("4.00", "0.325000", "1.300000")
+    assert row["differences"] == []
