@@ -12,11 +12,13 @@ import json
 from decimal import Decimal as D
 from pathlib import Path
 
+import httpx
 from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.config import load_settings
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.keys import load_private_key
@@ -234,3 +236,42 @@ def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
     # 1 at 0.40 (on 1 before) and 3 at 0.30: the book of subaccount 1, as the exchange has it
     assert (row["position"], row["average_entry"], row["cost"]) == ("4.00", "0.325000", "1.300000")
     assert row["differences"] == []
+
+
+class _RefusingKeyListing(httpx.BaseTransport):
+    """The real simulator, except that `GET /api_keys` is refused (403), as an exchange may
+    refuse a key it does not let list the keys."""
+
+    def __init__(self) -> None:
+        self._inner = Http11Transport()
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/api_keys"):
+            self.refused += 1
+            body = {"error": {"code": "forbidden", "message": "not allowed", "details": ""}}
+            return httpx.Response(403, json=body)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The key's restriction cannot be told: the exposure is read naming no subaccount, which
+    for an unrestricted key counts every subaccount's bids (60: 0's 40 and 1's 20), more than
+    the order's own, never fewer."""
+    _held_on_1(sim, "KXRK-10")
+    account = sim.account
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    transport = _RefusingKeyListing()
+    client = KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
+    )
+    with client, Store.open(tmp_path / "state.db") as store:
+        exposure = OrderService(client, store).exposure("KXRK-10")
+    assert transport.refused == 1
+    assert (exposure.position, exposure.resting_bids) == (D(0), D(60))
