@@ -24,6 +24,7 @@ from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide
 from kalshi_cli.orders import OrderService
+from kalshi_cli.positions import mark_to_market
 from kalshi_cli.store import Store
 from tests.checks.test_check_cli import account_env, client_for
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
@@ -204,6 +205,22 @@ def test_a_client_naming_its_subaccount_never_reads_the_keys(
     assert "GET api_keys" not in reads
 
 
+
+def test_positions_of_a_client_naming_its_subaccount_are_that_ones(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An unrestricted key on subaccount 1 (`--subaccount 1`, the dashboard's handles): 1's
+    position and bids, read without asking for the key's restriction."""
+    _held_on_1(sim, "KXRK-11")
+    with client_for(sim.account) as client, Store.open(tmp_path / "state.db") as store:
+        client.subaccount = 1
+        (row,) = mark_to_market(client, store).rows
+        reads = client.stats.snapshot()
+    assert (row.ticker, row.exposure) == ("KXRK-11", D(25))
+    assert "GET api_keys" not in reads
+
+
 def test_a_primary_keys_unnamed_exposure_is_subaccount_0s(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
@@ -273,5 +290,7 @@ def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
     )
     with client, Store.open(tmp_path / "state.db") as store:
         exposure = OrderService(client, store).exposure("KXRK-10")
-    assert transport.refused == 1
+        again = OrderService(client, store).exposure("KXRK-10")
+    assert transport.refused == 1  # asked once, refused: not asked again
     assert (exposure.position, exposure.resting_bids) == (D(0), D(60))
+    assert again == exposure
