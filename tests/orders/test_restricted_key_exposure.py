@@ -205,7 +205,6 @@ def test_a_client_naming_its_subaccount_never_reads_the_keys(
     assert "GET api_keys" not in reads
 
 
-
 def test_positions_of_a_client_naming_its_subaccount_are_that_ones(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
