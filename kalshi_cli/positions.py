@@ -44,7 +44,7 @@ from kalshi_cli.models import (
     fmt_dollars,
     side_held,
 )
-from kalshi_cli.orders import Exposure
+from kalshi_cli.orders import Exposure, order_subaccount
 from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_store
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ def mark_to_market(
     `engine` is that subaccount's replayed history when the caller already has it (`kalshi
     pnl`)."""
     # the client's subaccount, else its key's restriction, else 0 (None: not known)
-    number = client.own_subaccount()
+    number = order_subaccount(client)
     if engine is None:
         book = number or 0
         engine = build_engine(store, book) if store is not None else PnlEngine()
