@@ -70,6 +70,8 @@ from kalshi_cli.reconcile import (
 from kalshi_cli.store.records import EXECUTED
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
     from kalshi_cli.clock import Clock
     from kalshi_cli.config import Located
@@ -288,7 +290,9 @@ class OrderService:
         # every subaccount's (openapi.yaml 3.31.0), and an order names its subaccount to direct
         # members only (REFERENCE.md), so another's bids could neither be left out nor told
         # apart; named, the exchange lists this subaccount's alone
-        own = self.client.on_subaccount(self.client.subaccount or 0)
+        number = order_subaccount(self.client)
+        # not known: read unnamed, which counts every subaccount's orders (never fewer)
+        own = self.client if number is None else self.client.on_subaccount(number)
         position = ZERO
         for pos in own.get_positions(ticker=ticker):
             if pos.ticker == ticker:
@@ -396,7 +400,7 @@ class OrderService:
                 time_in_force=create.time_in_force.value,
                 post_only=create.post_only,
                 reduce_only=create.reduce_only,
-                subaccount=self.client.subaccount or 0,
+                subaccount=order_subaccount(self.client) or 0,
             ),
             lambda state: check_trading_state(
                 state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
@@ -914,3 +918,15 @@ def trading_status(state_path: Path) -> TradingStatus:
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),
     )
+
+
+def order_subaccount(client: OrderClient) -> int | None:
+    """The subaccount an order placed now goes to: the client's, else the one its API key is
+    restricted to, else 0 (`own_subaccount`, client/subaccounts.py); None when that cannot be
+    told. A client without `own_subaccount` (the local venue's, a test's fake) has no key
+    restrictions: 0."""
+    if client.subaccount is not None:
+        return client.subaccount
+    # the KalshiClient's key may be restricted; the protocol's other clients have no keys
+    find: Callable[[], int | None] | None = getattr(client, "own_subaccount", None)
+    return 0 if find is None else find()

@@ -44,7 +44,7 @@ from kalshi_cli.models import (
     fmt_dollars,
     side_held,
 )
-from kalshi_cli.orders import Exposure
+from kalshi_cli.orders import Exposure, order_subaccount
 from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_store
 
 if TYPE_CHECKING:
@@ -282,8 +282,10 @@ def mark_to_market(
 
     `engine` is that subaccount's replayed history when the caller already has it (`kalshi
     pnl`)."""
+    # the client's subaccount, else its key's restriction, else 0 (None: not known)
+    number = order_subaccount(client)
     if engine is None:
-        book = client.subaccount or 0
+        book = number or 0
         engine = build_engine(store, book) if store is not None else PnlEngine()
     listed = client.get_positions(
         ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
@@ -300,7 +302,8 @@ def mark_to_market(
     # covers every subaccount's (openapi.yaml 3.31.0), which would count another subaccount's
     # bids in this one's exposure; named, the exchange filters them, whether or not it names
     # each order's subaccount (it does so to direct members only)
-    own = client.on_subaccount(client.subaccount or 0)
+    # (not known: read unnamed, which counts every subaccount's orders, never fewer)
+    own = client if number is None else client.on_subaccount(number)
     resting = list(own.iter_orders(ticker=ticker, event_ticker=event_ticker, status="resting"))
     exposure = exposures(positions.values(), resting)
     tickers = set(positions)

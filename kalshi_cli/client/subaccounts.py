@@ -41,6 +41,44 @@ __getattr__ = load_on_first_use(__name__, "kalshi_cli.client.subaccounts_shapes"
 class SubaccountsApi(ClientBase):
     """Subaccounts of the account (see the module docstring)."""
 
+    # the key's restriction as `own_subaccount` found it: (n,) once known, None before
+    # the key's restriction as `own_subaccount` found it: (n,) or (None,) once asked, None before
+    _key_subaccount: tuple[int | None] | None = None
+
+    def own_subaccount(self) -> int | None:
+        """The subaccount an order or read naming none acts on: `subaccount` when set; else
+        the one this API key is restricted to, 0 for an unrestricted key (GET /api_keys lists
+        each key's `subaccount`: "if set, the API key is restricted to this single
+        sub-account", openapi.yaml 3.31.0). None when it cannot be told (no key, the key not
+        listed, the read refused or failed): the caller then reads unnamed. Asked of the
+        exchange at most once per client, whatever the answer (a handle made after inherits
+        it)."""
+        if self.subaccount is not None:
+            return self.subaccount
+        if self._key_subaccount is None:
+            self._key_subaccount = (self._key_restriction(),)
+        return self._key_subaccount[0]
+
+    def _key_restriction(self) -> int | None:
+        from kalshi_cli.errors import KalshiError
+
+        own_key = self._auth.key_id if self._auth is not None else None
+        if own_key is None:
+            return None
+        try:
+            listed = self._get("/api_keys", auth=True)
+        except KalshiError:
+            return None
+        rows = [k for k in listed.get("api_keys") or [] if k.get("api_key_id") == own_key]
+        if len(rows) != 1:
+            return None
+        restriction = rows[0].get("subaccount")
+        if restriction is None:
+            return 0
+        if isinstance(restriction, bool) or not isinstance(restriction, int):
+            return None
+        return restriction
+
     def on_subaccount(self, subaccount: int | None) -> Self:
         """This client acting on `subaccount` (None: the exchange's defaults), as a second
         handle: it shares the connection, the rate limits and the stats, and this client keeps

@@ -753,7 +753,8 @@ def test_a_403_to_a_create_is_a_refusal_with_its_own_exit_code(
         assert intent is not None and intent.status == "rejected"
     assert info.value.exit_code is ExitCode.FORBIDDEN
     assert "write::trade" in info.value.message
-    assert len(fake.requests) == 1
+    # sent once (the other request is the key's subaccount restriction, GET /api_keys)
+    assert len(fake.sent("POST", ORDERS)) == 1
 
 
 AMEND = "/portfolio/events/orders/o1/amend"
@@ -903,3 +904,33 @@ def test_acting_on_a_subaccount_restores_the_clients_own_even_when_the_block_rai
         assert client.subaccount == 1
         raise RuntimeError("a read failed")
     assert client.subaccount == 3
+
+
+@pytest.mark.parametrize("restriction", ["1", True, 1.0], ids=["text", "bool", "float"])
+def test_a_key_restriction_outside_the_specs_shape_is_not_known(
+    client: KalshiClient, fake: FakeExchange, restriction: Any
+) -> None:
+    """`ApiKey.subaccount` is an integer or null (openapi.yaml 3.31.0); anything else is not
+    taken for a subaccount number (the caller then reads unnamed: never fewer orders), and the
+    listing is not asked again."""
+    keys = {"api_keys": [{"api_key_id": "key-1", "name": "k", "scopes": ["read"]}]}
+    keys["api_keys"][0]["subaccount"] = restriction
+    fake.on("GET", "/api_keys", default=_ok(keys))
+    assert client.own_subaccount() is None
+    assert client.own_subaccount() is None
+    assert len(fake.sent("GET", "/api_keys")) == 1
+
+
+def test_an_unrestricted_or_restricted_keys_own_subaccount(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    keys = {
+        "api_keys": [
+            {"api_key_id": "other", "name": "o", "scopes": ["read"], "subaccount": 7},
+            {"api_key_id": "key-1", "name": "k", "scopes": ["read"], "subaccount": 3},
+        ]
+    }
+    fake.on("GET", "/api_keys", default=_ok(keys))
+    assert client.own_subaccount() == 3
+    client.subaccount = 5
+    assert client.own_subaccount() == 5

@@ -1,0 +1,295 @@
+"""A key restricted to subaccount N, with no --subaccount given (rev9b, tests kept).
+
+Such a key "may only read and trade on that sub-account"; the exchange answers a request that
+names another subaccount with 403. `OrderService.exposure` and `positions.mark_to_market` now
+always name a subaccount (`client.subaccount or 0`), so with such a key and no --subaccount
+they ask for subaccount 0 and are refused: `kalshi positions` and `kalshi order place` stop
+working (before these merges both worked: an unnamed read is the key's own subaccount)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.http11 import Http11Transport
+from kalshi_cli.config import load_settings
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.models import BookSide
+from kalshi_cli.orders import OrderService
+from kalshi_cli.positions import mark_to_market
+from kalshi_cli.store import Store
+from tests.checks.test_check_cli import account_env, client_for
+from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
+from tests.conftest import SimHarness
+
+
+def _restricted_env(sim: SimHarness, tmp_path: Path) -> dict[str, str]:  # noqa: F811
+    with client_for(sim.account) as me:
+        generated = me.generate_api_key("sub-1 only", subaccount=1)
+    pem = tmp_path / "sub1.pem"
+    pem.write_text(generated.private_key_pem)
+    pem.chmod(0o600)
+    env = {**account_env(sim.account), "KALSHI_API_KEY_ID": generated.api_key_id}
+    env["KALSHI_PRIVATE_KEY_PATH"] = str(pem)
+    env["KALSHI_HOME"] = str(tmp_path / "home")
+    return env
+
+
+def _run(env: dict[str, str], *args: str):
+    return CliRunner().invoke(app, list(args), obj=AppContext(environ=env), prog_name="kalshi")
+
+
+def test_positions_with_a_restricted_key_lists_its_subaccount(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sim.create_market("KXRK-1")
+    buy_on(sim, 1, "KXRK-1", 5)
+    env = _restricted_env(sim, tmp_path)
+    result = _run(env, "positions", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "KXRK-1" in result.stdout
+
+
+def test_order_place_with_a_restricted_key_is_not_refused_by_the_exposure_read(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    sim.create_market("KXRK-2")
+    buy_on(sim, 1, "KXRK-2", 5)
+    env = _restricted_env(sim, tmp_path)
+    result = _run(
+        env,
+        "order",
+        "place",
+        "KXRK-2",
+        "--side",
+        "yes",
+        "--action",
+        "buy",
+        "--count",
+        "1",
+        "--price",
+        "0.10",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def test_order_place_with_a_position_limit_and_a_restricted_key(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With `limits.max_position_per_market` set, the exposure is read before every order."""
+    sim.create_market("KXRK-3")
+    buy_on(sim, 1, "KXRK-3", 5)
+    env = _restricted_env(sim, tmp_path)
+    home = Path(env["KALSHI_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.yaml").write_text("limits:\n  max_position_per_market: 50\n")
+    result = _run(
+        env,
+        "order",
+        "place",
+        "KXRK-3",
+        "--side",
+        "yes",
+        "--action",
+        "buy",
+        "--count",
+        "1",
+        "--price",
+        "0.10",
+        "--json",
+    )
+    assert result.exit_code == 0, result.stdout + str(result.stderr)
+
+
+# ------------------------------------------------------------------------------- session 9
+
+
+def _restricted_client(env: dict[str, str]) -> KalshiClient:
+    key, _ = load_private_key(path=Path(env["KALSHI_PRIVATE_KEY_PATH"]))
+    return KalshiClient(
+        api_base=env["KALSHI_API_BASE"], key_id=env["KALSHI_API_KEY_ID"], private_key=key
+    )
+
+
+def _held_on_1(sim: SimHarness, ticker: str) -> None:  # noqa: F811
+    """5 YES held on subaccount 1, a bid of 20 resting on 1 and one of 40 on 0."""
+    sim.create_market(ticker)
+    buy_on(sim, 1, ticker, 5)
+    with client_for(sim.account) as me:
+        me.on_subaccount(1).create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(20)))
+        me.on_subaccount(0).create_order(CreateOrder(ticker, BookSide.BID, D("0.10"), D(40)))
+
+
+def _buy(env: dict[str, str], ticker: str, count: int):
+    return _run(
+        env, "order", "place", ticker, "--side", "yes", "--action", "buy",
+        "--count", str(count), "--price", "0.10", "--json",
+    )  # fmt: skip
+
+
+def test_the_limit_counts_the_restricted_subaccounts_own_position_and_bids(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Never fewer (the unsafe direction): 1's position and bids count, 0's bid does not."""
+    _held_on_1(sim, "KXRK-4")
+    env = _restricted_env(sim, tmp_path)
+    home = Path(env["KALSHI_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.yaml").write_text("limits:\n  max_position_per_market: 30\n")
+    refused = _buy(env, "KXRK-4", 6)  # 5 held + 20 resting + 6 = 31
+    assert refused.exit_code == ExitCode.REJECTED, refused.stdout + str(refused.stderr)
+    assert "would reach 31.00 contracts, over the limit of 30" in refused.stderr
+    accepted = _buy(env, "KXRK-4", 5)  # 30: within (0's bid of 40 is another book)
+    assert accepted.exit_code == 0, accepted.stdout + str(accepted.stderr)
+
+
+def test_a_restricted_keys_order_is_recorded_on_its_subaccount(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The state file books the order on the subaccount the exchange put it on (1), not 0."""
+    sim.create_market("KXRK-5")
+    buy_on(sim, 1, "KXRK-5", 5)
+    env = _restricted_env(sim, tmp_path)
+    result = _buy(env, "KXRK-5", 2)
+    assert result.exit_code == 0, result.stdout + str(result.stderr)
+    with Store.open(load_settings(environ=env).state) as store:
+        (intent,) = [i for i in store.intents() if i.ticker == "KXRK-5"]
+    assert intent.subaccount == 1
+
+
+def test_the_keys_restriction_is_read_once_per_client(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    _held_on_1(sim, "KXRK-6")
+    env = _restricted_env(sim, tmp_path)
+    with (
+        _restricted_client(env) as client,
+        Store.open(tmp_path / "state.db") as store,
+    ):
+        service = OrderService(client, store)
+        first = service.exposure("KXRK-6")
+        second = service.exposure("KXRK-6")
+        reads = client.stats.snapshot()
+    assert (first.position, first.resting_bids) == (D(5), D(20))
+    assert second == first
+    assert sum(reads["GET api_keys"].outcomes.values()) == 1
+
+
+def test_a_client_naming_its_subaccount_never_reads_the_keys(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The trade loop's client names its subaccount: no extra read on its order path."""
+    _held_on_1(sim, "KXRK-7")
+    env = _restricted_env(sim, tmp_path)
+    with _restricted_client(env) as client, Store.open(tmp_path / "state.db") as store:
+        client.subaccount = 1
+        exposure = OrderService(client, store).exposure("KXRK-7")
+        reads = client.stats.snapshot()
+    assert (exposure.position, exposure.resting_bids) == (D(5), D(20))
+    assert "GET api_keys" not in reads
+
+
+def test_positions_of_a_client_naming_its_subaccount_are_that_ones(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An unrestricted key on subaccount 1 (`--subaccount 1`, the dashboard's handles): 1's
+    position and bids, read without asking for the key's restriction."""
+    _held_on_1(sim, "KXRK-11")
+    with client_for(sim.account) as client, Store.open(tmp_path / "state.db") as store:
+        client.subaccount = 1
+        (row,) = mark_to_market(client, store).rows
+        reads = client.stats.snapshot()
+    assert (row.ticker, row.exposure) == ("KXRK-11", D(25))
+    assert "GET api_keys" not in reads
+
+
+def test_a_primary_keys_unnamed_exposure_is_subaccount_0s(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An unrestricted key: 0's bid of 40 counts, 1's position and bid do not."""
+    _held_on_1(sim, "KXRK-8")
+    with client_for(sim.account) as client, Store.open(tmp_path / "state.db") as store:
+        exposure = OrderService(client, store).exposure("KXRK-8")
+    assert (exposure.position, exposure.resting_bids) == (D(0), D(40))
+
+
+def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Entry and cost come from the state file's book of the key's subaccount (1), not 0's."""
+    sim.create_market("KXRK-9")
+    buy_on(sim, 1, "KXRK-9", 1)  # creates and funds subaccount 1
+    env = _restricted_env(sim, tmp_path)
+    with client_for(sim.new_account()) as seller:
+        seller.create_order(CreateOrder("KXRK-9", BookSide.ASK, D("0.30"), D(3)))
+    bought = _run(
+        env, "order", "place", "KXRK-9", "--side", "yes", "--action", "buy",
+        "--count", "3", "--price", "0.30", "--json",
+    )  # fmt: skip
+    assert bought.exit_code == 0, bought.stdout + str(bought.stderr)
+    result = _run(env, "positions", "--json")
+    assert result.exit_code == 0, result.stdout + str(result.stderr)
+    (row,) = json.loads(result.stdout)["positions"]
+    # 1 at 0.40 (on 1 before) and 3 at 0.30: the book of subaccount 1, as the exchange has it
+    assert (row["position"], row["average_entry"], row["cost"]) == ("4.00", "0.325000", "1.300000")
+    assert row["differences"] == []
+
+
+class _RefusingKeyListing(httpx.BaseTransport):
+    """The real simulator, except that `GET /api_keys` is refused (403), as an exchange may
+    refuse a key it does not let list the keys."""
+
+    def __init__(self) -> None:
+        self._inner = Http11Transport()
+        self.refused = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/api_keys"):
+            self.refused += 1
+            body = {"error": {"code": "forbidden", "message": "not allowed", "details": ""}}
+            return httpx.Response(403, json=body)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The key's restriction cannot be told: the exposure is read naming no subaccount, which
+    for an unrestricted key counts every subaccount's bids (60: 0's 40 and 1's 20), more than
+    the order's own, never fewer."""
+    _held_on_1(sim, "KXRK-10")
+    account = sim.account
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    transport = _RefusingKeyListing()
+    client = KalshiClient(
+        api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
+    )
+    with client, Store.open(tmp_path / "state.db") as store:
+        exposure = OrderService(client, store).exposure("KXRK-10")
+        again = OrderService(client, store).exposure("KXRK-10")
+    assert transport.refused == 1  # asked once, refused: not asked again
+    assert (exposure.position, exposure.resting_bids) == (D(0), D(60))
+    assert again == exposure
