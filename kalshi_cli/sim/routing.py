@@ -39,7 +39,7 @@ from kalshi_cli.sim.ratelimit import (
     RateLimiter,
     Tier,
 )
-from kalshi_cli.sim.record_views import OrderRef, OrdersNewestFirst
+from kalshi_cli.sim.record_views import NewestFirst, OrderRef, OrdersNewestFirst
 from kalshi_cli.sim.schedule import ExchangeSchedule
 
 log = logging.getLogger("kalshi_cli.sim")
@@ -357,6 +357,23 @@ def page_by_index(
             start = at + 1
     indexes = (i for span in spans for i in range(max(span.start, start), span.stop))
     return page_of(indexes, keep, key, limit)
+
+
+def view_page(  # noqa: PLR0917 (the listing routes' one call shape)
+    ctx: RequestContext,
+    name: str,
+    view: NewestFirst[T],
+    spans: Sequence[range],
+    keep: Callable[[int], bool],
+    to_json: Callable[[T], Json],
+    limit: int,
+) -> tuple[int, Json]:
+    """The answer of a listing read by index (`page_by_index`): the page's records under
+    `name`, and the next cursor."""
+    page, cursor = page_by_index(
+        spans, keep, view.key, view.find, limit=limit, cursor=query_str(ctx, "cursor")
+    )
+    return 200, {name: [to_json(view.record(i)) for i in page], "cursor": cursor}
 
 
 def orders_page(

@@ -25,13 +25,13 @@ from kalshi_cli.sim.routing import (
     bad_request,
     orders_page,
     other_shard,
-    page_by_index,
     paginate,
     query_bool,
     query_int,
     query_list,
     query_str,
     ts_filter,
+    view_page,
     within,
 )
 
@@ -150,15 +150,9 @@ def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[
         ts = trades.ts(i)
         return ts < cutoff and within(ts, lo, hi)
 
-    page, cursor = page_by_index(
-        trades.spans_before(cutoff, lo, hi),
-        keep,
-        trades.key,
-        trades.find,
-        limit=limit,
-        cursor=query_str(ctx, "cursor"),
+    return view_page(
+        ctx, "trades", trades, trades.spans_before(cutoff, lo, hi), keep, ser.trade_json, limit
     )
-    return 200, {"trades": [ser.trade_json(trades.record(i)) for i in page], "cursor": cursor}
 
 
 def _one_ledger(
@@ -185,15 +179,9 @@ def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[i
         ts = fills.ts(i)
         return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
 
-    page, cursor = page_by_index(
-        fills.spans_before(cutoff, lo, hi),
-        keep,
-        fills.key,
-        fills.find,
-        limit=limit,
-        cursor=query_str(ctx, "cursor"),
+    return view_page(
+        ctx, "fills", fills, fills.spans_before(cutoff, lo, hi), keep, ser.fill_json, limit
     )
-    return 200, {"fills": [ser.fill_json(fills.record(i)) for i in page], "cursor": cursor}
 
 
 def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

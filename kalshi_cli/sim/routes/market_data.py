@@ -30,13 +30,13 @@ from kalshi_cli.sim.routing import (
     SimState,
     bad_request,
     invalid_status_filter,
-    page_by_index,
     paginate,
     query_bool,
     query_int,
     query_list,
     query_str,
     ts_filter,
+    view_page,
     within,
 )
 
@@ -182,15 +182,9 @@ def handle_get_trades(state: SimState, ctx: RequestContext) -> tuple[int, Json |
         ts = trades.ts(i)
         return ts >= cutoff and within(ts, lo, hi)
 
-    page, cursor = page_by_index(
-        trades.spans_from(cutoff, lo, hi),
-        keep,
-        trades.key,
-        trades.find,
-        limit=limit,
-        cursor=query_str(ctx, "cursor"),
+    return view_page(
+        ctx, "trades", trades, trades.spans_from(cutoff, lo, hi), keep, ser.trade_json, limit
     )
-    return 200, {"trades": [ser.trade_json(trades.record(i)) for i in page], "cursor": cursor}
 
 
 def handle_get_market_candlesticks(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

@@ -24,12 +24,12 @@ from kalshi_cli.sim.routing import (
     invalid_status_filter,
     orders_page,
     other_shard,
-    page_by_index,
     paginate,
     query_int,
     query_list,
     query_str,
     ts_filter,
+    view_page,
     within,
 )
 
@@ -180,15 +180,9 @@ def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | 
                 and within(ts, lo, hi)
             )
 
-        page, cursor = page_by_index(
-            fills.spans_from(cutoff, lo, hi),
-            keep,
-            fills.key,
-            fills.find,
-            limit=limit,
-            cursor=query_str(ctx, "cursor"),
+        return view_page(
+            ctx, "fills", fills, fills.spans_from(cutoff, lo, hi), keep, ser.fill_json, limit
         )
-        return 200, {"fills": [ser.fill_json(fills.record(i)) for i in page], "cursor": cursor}
     archived = archive.fill
     return _filtered_page(
         state,
