@@ -16,8 +16,29 @@ from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.announce import AccountInfo
 
+# Key ids of the accounts a test reads at the tier's whole budget (`client_for`) and of those a
+# `kalshi trade` process trades (`trade_env`). One account may not be both: the simulator, as
+# Kalshi, keeps one read budget per account, so a test client polling at the whole of it starves
+# the process, whose reads then meet 429 until its retries give up and it exits 8 (a CI flake
+# twice over). Such a test watches through `observer_for` instead; the guard makes the mistake
+# fail at once rather than now and then.
+_FULL_BUDGET: set[str] = set()
+_TRADED: set[str] = set()
+
+
+def _not_traded(account: AccountInfo) -> None:
+    if account.key_id in _TRADED:
+        raise AssertionError(
+            f"account {account.key_id} is traded by a `kalshi trade` process: "
+            "watch it with observer_for(), not client_for()"
+        )
+
 
 def client_for(account: AccountInfo) -> KalshiClient:
+    """A client of `account` paced to the tier's whole budget: for counterparties and for
+    accounts no `kalshi trade` process uses (see `_FULL_BUDGET`)."""
+    _not_traded(account)
+    _FULL_BUDGET.add(account.key_id)
     key, _ = load_private_key(path=Path(account.private_key_path))
     return KalshiClient(api_base=account.api_base, key_id=account.key_id, private_key=key)
 
@@ -25,6 +46,12 @@ def client_for(account: AccountInfo) -> KalshiClient:
 def trade_env(account: AccountInfo, home: Path, state: Path) -> dict[str, str]:
     """The environment that points `kalshi` at `account` on a running simulator (no config
     file: KALSHI_HOME is an empty directory)."""
+    if account.key_id in _FULL_BUDGET:
+        raise AssertionError(
+            f"account {account.key_id} already has a test client at the whole read budget: "
+            "watch a traded account with observer_for(), not client_for()"
+        )
+    _TRADED.add(account.key_id)
     return {
         **os.environ,
         "KALSHI_HOME": str(home),

@@ -37,7 +37,7 @@ from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import rebuild
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
-from tests.runner.simproc import client_for, log_events, trade_command, trade_env
+from tests.runner.simproc import client_for, log_events, observer_for, trade_command, trade_env
 
 TICKER = "KXKILL-SIM-A"
 KILLS = 20
@@ -146,7 +146,7 @@ def test_sigkill_at_twenty_points_then_restart_loses_nothing(
     sim.create_market(TICKER)
     trader_account = sim.new_account(balance_cents=10_000_000)
     other_account = sim.new_account(balance_cents=10_000_000)
-    trader = client_for(trader_account)
+    trader = observer_for(trader_account)  # not the loop's whole read budget
     other = Counterparty(client_for(other_account), random.Random(SEED + 1))
     other.requote()
     state = tmp_path / "state.db"

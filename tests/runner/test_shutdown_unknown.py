@@ -20,7 +20,14 @@ from kalshi_cli.models import BookSide, Order, TimeInForce
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
-from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    observer_for,
+    trade_command,
+    trade_env,
+)
 
 TICKER = "KXSTOPUNK-SIM-A"
 
@@ -50,7 +57,7 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
     account = sim.new_account(balance_cents=10_000_000)
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.40", "0.60")
-    trader = client_for(account)
+    trader = observer_for(account)  # not the loop's whole read budget
     state, log, err = tmp_path / "state.db", tmp_path / "trade.log", tmp_path / "stderr.txt"
     env = {**trade_env(account, tmp_path / "home", state), "KALSHI_TIMEOUT": "1"}
     command = [
@@ -216,7 +223,7 @@ def test_sigterm_with_the_order_group_the_order_landing_later_is_refused(
     account = sim.new_account(balance_cents=10_000_000)
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.40", "0.60")
-    trader = client_for(account)
+    trader = observer_for(account)  # not the loop's whole read budget
     log, err = tmp_path / "trade.log", tmp_path / "stderr.txt"
     env = {**trade_env(account, tmp_path / "home", tmp_path / "state.db"), "KALSHI_TIMEOUT": "1"}
     command = trade_command("market-maker", TICKER, log, "--duration", "120")
@@ -262,7 +269,7 @@ def test_sigterm_with_the_group_and_an_order_placed_by_hand_leaves_nothing_of_th
     account = sim.new_account(balance_cents=10_000_000)
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.40", "0.60")
-    trader = client_for(account)
+    trader = observer_for(account)  # not the loop's whole read budget
     # the person's own order, far from the market: the loop must leave it alone
     by_hand = Book(trader, TICKER).order(BookSide.BID, "0.05", "1", TimeInForce.GTC)
     log, err = tmp_path / "trade.log", tmp_path / "stderr.txt"

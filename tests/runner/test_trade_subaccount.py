@@ -49,6 +49,7 @@ from tests.runner.simproc import (
     Book,
     client_for,
     log_events,
+    observer_for,
     pause,
     trade_command,
     trade_env,
@@ -156,7 +157,7 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
 ) -> None:
     sim.create_market(TICKER)
     trader = sim.new_account(balance_cents=10_000_000)
-    mine = client_for(trader)
+    mine = observer_for(trader)  # not the loop's whole read budget
     other = client_for(sim.new_account(balance_cents=10_000_000))
     Book(other, TICKER).quote("0.40", "0.60")
     _funded_subaccount(mine)
@@ -247,7 +248,7 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
 def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_path: Path) -> None:
     sim.create_market(TICKER)
     trader = sim.new_account(balance_cents=10_000_000)
-    mine = client_for(trader)
+    mine = observer_for(trader)  # not the loop's whole read budget
     other = client_for(sim.new_account(balance_cents=10_000_000))
     book = Book(other, TICKER)
     book.quote("0.30", "0.70")
@@ -450,7 +451,7 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     now trips the breaker and places nothing."""
     sim.create_market(TICKER)
     trader = sim.new_account(balance_cents=10_000_000)
-    mine = client_for(trader)
+    mine = observer_for(trader)  # not the loop's whole read budget
     other = client_for(sim.new_account(balance_cents=10_000_000))
     book = Book(other, TICKER)
     book.quote("0.40", "0.60")
