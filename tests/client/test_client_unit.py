@@ -890,20 +890,54 @@ def test_every_request_reaches_its_own_url_however_many_paths_were_asked_before(
     assert {str(r.url).split("?")[0] for r in fake.requests} == {f"{BASE}/markets"}
 
 
-def test_acting_on_a_subaccount_restores_the_clients_own_even_when_the_block_raises() -> None:
-    from kalshi_cli.client.subaccount_scope import acting_on
-
-    class Client:
-        subaccount: int | None = 3
-
-    client = Client()
-    with acting_on(client, None):
-        assert client.subaccount is None
+def test_a_handle_on_a_subaccount_acts_on_it_and_never_moves_the_client_even_when_it_fails(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    """`on_subaccount(N)` (client/subaccounts.py): a second handle acting on N (None: the
+    exchange's defaults) while the client stays on its own subaccount, before, during and after
+    the handle's calls, a failed one included; the handle shares the client's rate limits (one
+    write bucket drained by both) and its stats."""
+    limits = TierLimits(BucketLimit(1000, 1000), BucketLimit(20, 20))
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="k",
+        private_key=key,
+        clock=clock,
+        rate_limits=limits,
+        transport=httpx.MockTransport(fake.handler),
+    )
+    empty = {"market_positions": [], "event_positions": [], "cursor": ""}
+    fake.on("GET", "/portfolio/positions", default=_ok(empty))
+    fake.on("DELETE", ORDERS, default=httpx.Response(204))
+    client.subaccount = 3
+    one, unnamed = client.on_subaccount(1), client.on_subaccount(None)
+    assert (one.subaccount, unnamed.subaccount, client.subaccount) == (1, None, 3)
+    one.get_positions()
+    unnamed.get_positions()
+    client.get_positions()
+    sent = [r.url.params.get("subaccount") for r in fake.sent("GET", "/portfolio/positions")]
+    assert sent == ["1", None, "3"]
+    # a call of the handle that fails leaves the client where it was
+    fake.on("GET", "/portfolio/positions", _ok({"code": "bad_request", "message": "no"}, 400))
+    with pytest.raises(BadRequestError):
+        one.get_positions()
     assert client.subaccount == 3
-    with pytest.raises(RuntimeError), acting_on(client, 1):
-        assert client.subaccount == 1
-        raise RuntimeError("a read failed")
-    assert client.subaccount == 3
+    client.get_positions()
+    assert fake.sent("GET", "/portfolio/positions")[-1].url.params["subaccount"] == "3"
+    # one write bucket: 9 cancels (2 tokens each) through the handle fill it, so the client's
+    # next write waits for the refill, as a tenth through the handle would
+    for _ in range(9):
+        one.cancel_all_orders()
+    assert clock.monotonic() == 0
+    client.cancel_all_orders()
+    assert clock.monotonic() > 0
+    assert [r.url.params.get("subaccount") for r in fake.sent("DELETE", ORDERS)] == [
+        *["1"] * 9,
+        "3",
+    ]
+    # one registry of stats: the handle's calls are counted where the client's are read
+    counted = client.stats.snapshot()
+    assert sum(sum(s.outcomes.values()) for s in counted.values()) == len(fake.requests)
 
 
 @pytest.mark.parametrize("restriction", ["1", True, 1.0], ids=["text", "bool", "float"])
