@@ -940,6 +940,50 @@ def test_a_handle_on_a_subaccount_acts_on_it_and_never_moves_the_client_even_whe
     assert sum(sum(s.outcomes.values()) for s in counted.values()) == len(fake.requests)
 
 
+def test_a_handle_on_a_subaccount_names_it_on_every_batch_item(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    """The batch writes name their subaccount per item, not in the query: a handle on 1 puts 1
+    on every item of a batch create and a batch cancel; the client it came from, on none,
+    sends its items as they were (the exchange reads an item naming none as subaccount 0's)."""
+    batched = "/portfolio/events/orders/batched"
+    fake.on("POST", batched, default=_ok({"orders": []}, 201))
+    fake.on("DELETE", batched, default=_ok({"orders": []}))
+    orders = [CreateOrder("KXT", BookSide.BID, Decimal("0.40"), Decimal(n)) for n in (1, 2)]
+    pairs: list[tuple[str, str | None]] = [("o-1", "KXT"), ("o-2", None)]
+    one = client.on_subaccount(1)
+    for sender in (one, client):
+        sender.batch_create_orders(orders)
+        sender.batch_cancel(pairs)
+
+    def named(method: str) -> list[list[int | None]]:
+        sent = [json.loads(r.content)["orders"] for r in fake.sent(method, batched)]
+        return [[item.get("subaccount") for item in items] for items in sent]
+
+    assert named("POST") == [[1, 1], [None, None]]
+    assert named("DELETE") == [[1, 1], [None, None]]
+    assert all(not r.url.params for r in fake.sent("POST", batched) + fake.sent("DELETE", batched))
+    assert client.subaccount is None
+
+
+def test_a_handle_on_a_subaccount_keeps_the_subaccount_a_call_names(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    """A call through a handle on 1 that names a subaccount itself acts on that one: a cancel of
+    subaccount 0's order, a group created on 0; one that names none acts on 1."""
+    fake.on("DELETE", ORDERS + "/o-1", default=_ok({"order_id": "o-1", "reduced_by": "5.00"}))
+    fake.on("POST", "/portfolio/order_groups/create", default=_ok({"order_group_id": "g"}, 201))
+    one = client.on_subaccount(1)
+    one.cancel_order("o-1", subaccount=0)
+    one.cancel_order("o-1")
+    one.create_order_group(Decimal(5), subaccount=0)
+    one.create_order_group(Decimal(5))
+    cancels = fake.sent("DELETE", ORDERS + "/o-1")
+    assert [r.url.params["subaccount"] for r in cancels] == ["0", "1"]
+    creates = fake.sent("POST", "/portfolio/order_groups/create")
+    assert [json.loads(r.content)["subaccount"] for r in creates] == [0, 1]
+
+
 @pytest.mark.parametrize("restriction", ["1", True, 1.0], ids=["text", "bool", "float"])
 def test_a_key_restriction_outside_the_specs_shape_is_not_known(
     client: KalshiClient, fake: FakeExchange, restriction: Any
