@@ -14,9 +14,8 @@ subaccount: it finds an order in any of them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 _LISTINGS = frozenset(
     {
@@ -67,19 +66,3 @@ def scope_request(
     if re.match(_GROUPS, path):
         return query, json
     return params, json
-
-
-class _Scoped(Protocol):
-    subaccount: int | None
-
-
-@contextmanager
-def acting_on(client: _Scoped, subaccount: int | None) -> Iterator[None]:
-    """Inside the block the client acts on `subaccount` (None: the exchange's defaults); after
-    it, on whatever it acted on before, even when the block raises."""
-    before = client.subaccount
-    client.subaccount = subaccount
-    try:
-        yield
-    finally:
-        client.subaccount = before

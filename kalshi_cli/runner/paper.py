@@ -102,9 +102,9 @@ class PaperClient:
 
     @property
     def subaccount(self) -> int | None:
-        """The venue client's: the loop, the kill switch and `acting_on` set and read it here,
-        and the venue acts on it (set on this wrapper alone, the venue's orders, fills and
-        positions were another subaccount's than the one the loop books)."""
+        """The venue client's: the loop and the kill switch set and read it here, and the venue
+        acts on it (set on this wrapper alone, the venue's orders, fills and positions were
+        another subaccount's than the one the loop books)."""
         return self._venue_client.subaccount
 
     @subaccount.setter

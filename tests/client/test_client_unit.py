@@ -890,20 +890,98 @@ def test_every_request_reaches_its_own_url_however_many_paths_were_asked_before(
     assert {str(r.url).split("?")[0] for r in fake.requests} == {f"{BASE}/markets"}
 
 
-def test_acting_on_a_subaccount_restores_the_clients_own_even_when_the_block_raises() -> None:
-    from kalshi_cli.client.subaccount_scope import acting_on
-
-    class Client:
-        subaccount: int | None = 3
-
-    client = Client()
-    with acting_on(client, None):
-        assert client.subaccount is None
+def test_a_handle_on_a_subaccount_acts_on_it_and_never_moves_the_client_even_when_it_fails(
+    fake: FakeExchange, clock: ManualClock, key: rsa.RSAPrivateKey
+) -> None:
+    """`on_subaccount(N)` (client/subaccounts.py): a second handle acting on N (None: the
+    exchange's defaults) while the client stays on its own subaccount, before, during and after
+    the handle's calls, a failed one included; the handle shares the client's rate limits (one
+    write bucket drained by both) and its stats."""
+    limits = TierLimits(BucketLimit(1000, 1000), BucketLimit(20, 20))
+    client = KalshiClient(
+        api_base=BASE,
+        key_id="k",
+        private_key=key,
+        clock=clock,
+        rate_limits=limits,
+        transport=httpx.MockTransport(fake.handler),
+    )
+    empty = {"market_positions": [], "event_positions": [], "cursor": ""}
+    fake.on("GET", "/portfolio/positions", default=_ok(empty))
+    fake.on("DELETE", ORDERS, default=httpx.Response(204))
+    client.subaccount = 3
+    one, unnamed = client.on_subaccount(1), client.on_subaccount(None)
+    assert (one.subaccount, unnamed.subaccount, client.subaccount) == (1, None, 3)
+    one.get_positions()
+    unnamed.get_positions()
+    client.get_positions()
+    sent = [r.url.params.get("subaccount") for r in fake.sent("GET", "/portfolio/positions")]
+    assert sent == ["1", None, "3"]
+    # a call of the handle that fails leaves the client where it was
+    fake.on("GET", "/portfolio/positions", _ok({"code": "bad_request", "message": "no"}, 400))
+    with pytest.raises(BadRequestError):
+        one.get_positions()
     assert client.subaccount == 3
-    with pytest.raises(RuntimeError), acting_on(client, 1):
-        assert client.subaccount == 1
-        raise RuntimeError("a read failed")
-    assert client.subaccount == 3
+    client.get_positions()
+    assert fake.sent("GET", "/portfolio/positions")[-1].url.params["subaccount"] == "3"
+    # one write bucket: 9 cancels (2 tokens each) through the handle fill it, so the client's
+    # next write waits for the refill, as a tenth through the handle would
+    for _ in range(9):
+        one.cancel_all_orders()
+    assert clock.monotonic() == 0
+    client.cancel_all_orders()
+    assert clock.monotonic() > 0
+    assert [r.url.params.get("subaccount") for r in fake.sent("DELETE", ORDERS)] == [
+        *["1"] * 9,
+        "3",
+    ]
+    # one registry of stats: the handle's calls are counted where the client's are read
+    counted = client.stats.snapshot()
+    assert sum(sum(s.outcomes.values()) for s in counted.values()) == len(fake.requests)
+
+
+def test_a_handle_on_a_subaccount_names_it_on_every_batch_item(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    """The batch writes name their subaccount per item, not in the query: a handle on 1 puts 1
+    on every item of a batch create and a batch cancel; the client it came from, on none,
+    sends its items as they were (the exchange reads an item naming none as subaccount 0's)."""
+    batched = "/portfolio/events/orders/batched"
+    fake.on("POST", batched, default=_ok({"orders": []}, 201))
+    fake.on("DELETE", batched, default=_ok({"orders": []}))
+    orders = [CreateOrder("KXT", BookSide.BID, Decimal("0.40"), Decimal(n)) for n in (1, 2)]
+    pairs: list[tuple[str, str | None]] = [("o-1", "KXT"), ("o-2", None)]
+    one = client.on_subaccount(1)
+    for sender in (one, client):
+        sender.batch_create_orders(orders)
+        sender.batch_cancel(pairs)
+
+    def named(method: str) -> list[list[int | None]]:
+        sent = [json.loads(r.content)["orders"] for r in fake.sent(method, batched)]
+        return [[item.get("subaccount") for item in items] for items in sent]
+
+    assert named("POST") == [[1, 1], [None, None]]
+    assert named("DELETE") == [[1, 1], [None, None]]
+    assert all(not r.url.params for r in fake.sent("POST", batched) + fake.sent("DELETE", batched))
+    assert client.subaccount is None
+
+
+def test_a_handle_on_a_subaccount_keeps_the_subaccount_a_call_names(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    """A call through a handle on 1 that names a subaccount itself acts on that one: a cancel of
+    subaccount 0's order, a group created on 0; one that names none acts on 1."""
+    fake.on("DELETE", ORDERS + "/o-1", default=_ok({"order_id": "o-1", "reduced_by": "5.00"}))
+    fake.on("POST", "/portfolio/order_groups/create", default=_ok({"order_group_id": "g"}, 201))
+    one = client.on_subaccount(1)
+    one.cancel_order("o-1", subaccount=0)
+    one.cancel_order("o-1")
+    one.create_order_group(Decimal(5), subaccount=0)
+    one.create_order_group(Decimal(5))
+    cancels = fake.sent("DELETE", ORDERS + "/o-1")
+    assert [r.url.params["subaccount"] for r in cancels] == ["0", "1"]
+    creates = fake.sent("POST", "/portfolio/order_groups/create")
+    assert [json.loads(r.content)["subaccount"] for r in creates] == [0, 1]
 
 
 @pytest.mark.parametrize("restriction", ["1", True, 1.0], ids=["text", "bool", "float"])

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.client.subaccount_scope import acting_on
 from kalshi_cli.models import BookSide, Side, TimeInForce
 from kalshi_cli.paper_kill import ANSWER_KEY, request
 from kalshi_cli.store import Store
@@ -45,8 +44,8 @@ def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Pa
         venue = rig.venue.client
         assert venue.subaccount == 1
         assert [(p.ticker, p.position) for p in venue.get_positions()] == [(bid.ticker, bought)]
-        with acting_on(venue, 0):
-            assert venue.get_positions() == []
+        assert venue.on_subaccount(0).get_positions() == []
+        assert venue.subaccount == 1
 
 
 def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders(
@@ -60,10 +59,10 @@ def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders
         quoted = {o.order_id for o in venue.iter_orders(status="resting")}
         assert quoted, "the market maker quotes on paper"
         ticker = next(iter(rig.loop.portfolio.markets))
-        with acting_on(venue, 0):  # an order of subaccount 0 on the same venue
-            other = venue.create_order(
-                CreateOrder(ticker, BookSide.BID, Decimal("0.01"), Decimal(1), TimeInForce.GTC)
-            )
+        # an order of subaccount 0 on the same venue, through a handle: the loop's stays on 1
+        other = venue.on_subaccount(0).create_order(
+            CreateOrder(ticker, BookSide.BID, Decimal("0.01"), Decimal(1), TimeInForce.GTC)
+        )
         with Store.open(state, clock=rig.clock) as asker:
             request(asker, rig.clock, source="kalshi dashboard")
         rig.step(1.0)

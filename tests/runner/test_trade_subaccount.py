@@ -27,7 +27,6 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.client.subaccount_scope import acting_on
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import OrderOutcomeUnknown, UsageError
 from kalshi_cli.exit_codes import ExitCode
@@ -90,8 +89,7 @@ def kalshi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def resting_on(client: KalshiClient, subaccount: int) -> list[Order]:
-    with acting_on(client, subaccount):
-        return list(client.iter_orders(ticker=TICKER, status="resting"))
+    return list(client.on_subaccount(subaccount).iter_orders(ticker=TICKER, status="resting"))
 
 
 def _funded_subaccount(client: KalshiClient) -> None:
@@ -254,11 +252,11 @@ def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_
     book.quote("0.30", "0.70")
     _funded_subaccount(mine)
     book.order(BookSide.ASK, "0.50", "5", TimeInForce.GTC)
-    with acting_on(mine, 1):  # subaccount 1 buys 5 YES by hand
-        mine.create_order(
-            CreateOrder(TICKER, BookSide.BID, Decimal("0.50"), Decimal(5), TimeInForce.IOC)
-        )
-        assert [(p.ticker, p.position) for p in mine.get_positions()] == [(TICKER, Decimal(5))]
+    on1 = mine.on_subaccount(1)  # subaccount 1 buys 5 YES by hand
+    on1.create_order(
+        CreateOrder(TICKER, BookSide.BID, Decimal("0.50"), Decimal(5), TimeInForce.IOC)
+    )
+    assert [(p.ticker, p.position) for p in on1.get_positions()] == [(TICKER, Decimal(5))]
     other.close()
     mine.close()
     state = tmp_path / "state.db"
@@ -472,9 +470,9 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     before = one_pass(tmp_path / "before.log")
     assert [e for e in before if e["event"] == "order_placed"], "the loop on 1 quotes"
     assert not [e for e in before if e["event"] == "circuit_breaker"]
-    with acting_on(mine, 1):  # quotes left on 1 would meet 0's orders: self-trade prevention
-        for order in resting_on(mine, 1):
-            mine.cancel_order(order.order_id, ticker=TICKER)
+    # quotes left on 1 would meet 0's orders: self-trade prevention
+    for order in resting_on(mine, 1):
+        mine.on_subaccount(1).cancel_order(order.order_id, ticker=TICKER)
     # subaccount 0 (the default) takes the ask and hits the bid: a realized loss of $2 + fees
     book.order(BookSide.ASK, "0.60", "10", TimeInForce.GTC)
     book.order(BookSide.BID, "0.40", "10", TimeInForce.GTC)
