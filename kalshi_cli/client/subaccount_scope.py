@@ -43,8 +43,10 @@ _GROUPS = r"^/portfolio/order_groups(/[^/]+(/reset|/trigger|/limit)?)?$"
 def scope_request(
     method: str, path: str, params: Mapping[str, Any] | None, json: Any, subaccount: int
 ) -> tuple[Mapping[str, Any] | None, Any]:
-    """`params` and `json` of a request, naming `subaccount` where the path takes one (a
-    call that names one itself keeps it)."""
+    """`params` and `json` of a request, naming `subaccount` where the path takes one. A
+    `subaccount` query parameter the call names itself is kept, and so is an order group
+    create body's; a created order and every batch item take `subaccount` whatever they named
+    (the package's order requests never name one: the client's scope is where they go)."""
     if params and params.get("subaccount") is not None:
         return params, json
     query = {**(params or {}), "subaccount": subaccount}
