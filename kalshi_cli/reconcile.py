@@ -47,7 +47,7 @@ from kalshi_cli.models import ZERO, Order, Side, from_book
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from kalshi_cli.client.historical import HistoricalCutoff
     from kalshi_cli.client.subaccounts import SubaccountBalance
@@ -521,13 +521,13 @@ def apply_order(
     *,
     now: float,
     doubtful: Doubtful | None = None,
-    subaccount: int | None = None,
+    subaccount: int | Callable[[], int | None] | None = None,
 ) -> bool:
     """Copy an exchange order's state into its intent; True when something changed. With
     `doubtful`, a read that moves the row backwards too soon after it was written (`now` is
     when the read was requested, or earlier) is kept there instead (module docstring). An
     order the state file does not know is imported (`import_order`, `subaccount`: the one the
-    client that read it acts on)."""
+    client that read it acts on, or what tells it, asked only for an import)."""
     intent = (
         store.get_intent(order.client_order_id) if order.client_order_id else None
     ) or store.intent_by_order_id(order.order_id)
@@ -568,17 +568,25 @@ def apply_order(
     return False
 
 
-def import_order(store: Store, order: Order, *, now: float, subaccount: int | None = None) -> None:
+def import_order(
+    store: Store,
+    order: Order,
+    *,
+    now: float,
+    subaccount: int | Callable[[], int | None] | None = None,
+) -> None:
     """An order the state file did not know (placed elsewhere): record it as external. Its
     subaccount is the one it names (sent to direct members), else `subaccount` (the one the
-    listing was of: a client acting on N lists N's only), else the primary (the spec's
-    default)."""
+    listing was of: a client acting on N lists N's only; a callable is asked for it only
+    here), else the primary (the spec's default)."""
     from kalshi_cli.store import IntentRecord
 
     action, _ = from_book(order.book_side, order.yes_price, Side.YES)
     if order.subaccount is not None:
         subaccount = order.subaccount
-    elif subaccount is None:
+    elif callable(subaccount):
+        subaccount = subaccount()
+    if subaccount is None:
         subaccount = 0
     store.record_intent(
         IntentRecord(
