@@ -12,15 +12,22 @@ from __future__ import annotations
 from decimal import Decimal as D
 from pathlib import Path
 
-from kalshi_cli.client import CreateOrder
+import httpx
+
+from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
 from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide
 from kalshi_cli.store import Store
 from tests.checks.test_check_cli import account_env, client_for
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
-from tests.orders.test_restricted_key_exposure import _restricted_env, _run
+from tests.orders.test_restricted_key_exposure import (
+    _RefusingKeyListing,
+    _restricted_env,
+    _run,
+)
 
 
 def _buy(env: dict[str, str], ticker: str, count: int, *more: str):
@@ -101,3 +108,46 @@ def test_a_kept_restriction_is_never_another_keys(
     with Store.open(load_settings(environ=primary).state) as store:
         booked = sorted((i.count, i.subaccount) for i in store.intents(ticker="KXKC-3"))
     assert booked == [(D(1), 0), (D(2), 1)]
+
+
+class _Kept:
+    """A `KeyMemory` in a dict: what the client recalled and kept."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, int] = {}
+
+    def recall(self, key_id: str) -> int | None:
+        return self.kept.get(key_id)
+
+    def keep(self, key_id: str, subaccount: int) -> None:
+        self.kept[key_id] = subaccount
+
+
+def test_an_unknown_restriction_is_not_kept_and_a_known_one_is_not_asked_again(
+    sim: SimHarness,  # noqa: F811
+) -> None:
+    """A refused key listing keeps nothing (kept, the unnamed fallback that never counts
+    fewer would be lost for good); the next client asks, keeps the answer, and a client after
+    it asks nothing."""
+    account = sim.account
+    key, _ = load_private_key(path=Path(account.private_key_path))
+    memory = _Kept()
+
+    def client(transport: httpx.BaseTransport | None = None) -> KalshiClient:
+        made = KalshiClient(
+            api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
+        )
+        made.key_memory = memory
+        return made
+
+    refusing = _RefusingKeyListing()
+    with client(refusing) as first:
+        assert first.own_subaccount() is None
+    assert (refusing.refused, memory.kept) == (1, {})
+    with client() as second:
+        assert second.own_subaccount() == 0
+    assert memory.kept == {account.key_id: 0}
+    with client() as third:
+        assert third.own_subaccount() == 0
+        assert "GET api_keys" not in third.stats.snapshot()
+    assert _key_listings(sim, account.key_id) == 1
