@@ -714,6 +714,7 @@ class OrderService:
             since_ts=since_ts,
             grace_s=grace_s,
             read_lag_s=self.read_lag_s,
+            unnamed=lambda: order_subaccount(self.client),
         )
 
     def sync_fills(self, *, since_ts: int | None = None) -> int:

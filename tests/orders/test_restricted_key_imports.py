@@ -54,21 +54,24 @@ def test_a_restricted_keys_order_placed_elsewhere_is_imported_on_its_subaccount(
     assert on_1 == [placed.order_id]
 
 
-class _OrdersNamingNoSubaccount(httpx.BaseTransport):
-    """The real simulator, except that orders come back without `subaccount_number` (the spec
-    lets the exchange leave it out)."""
+class _NamingNoSubaccount(httpx.BaseTransport):
+    """The real simulator, except that orders and fills come back without `subaccount_number`
+    (the spec lets the exchange leave it out)."""
 
     def __init__(self) -> None:
         self._inner = Http11Transport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
-        if "/orders" not in request.url.path:
+        if not request.url.path.endswith(("/orders", "/fills")) and "/orders/" not in (
+            request.url.path
+        ):
             return response
         body = json.loads(response.read())
-        for order in [body.get("order"), *(body.get("orders") or [])]:
-            if isinstance(order, dict):
-                order.pop("subaccount_number", None)
+        listed = [*(body.get("orders") or []), *(body.get("fills") or [])]
+        for row in [body.get("order"), *listed]:
+            if isinstance(row, dict):
+                row.pop("subaccount_number", None)
         return httpx.Response(response.status_code, json=body)
 
     def close(self) -> None:
@@ -81,7 +84,7 @@ def _unnamed_client(env: dict[str, str]) -> KalshiClient:
         api_base=env["KALSHI_API_BASE"],
         key_id=env["KALSHI_API_KEY_ID"],
         private_key=key,
-        transport=_OrdersNamingNoSubaccount(),
+        transport=_NamingNoSubaccount(),
     )
 
 
@@ -138,3 +141,21 @@ def test_a_known_order_is_applied_without_asking_the_keys_restriction(
         intent = store.intent_by_order_id(order_id)
     assert intent is not None and (intent.subaccount, intent.remaining) == (1, D(3))
     assert "GET api_keys" not in reads
+
+
+def test_reconcile_books_a_restricted_keys_unnamed_orders_and_fills_on_its_subaccount(
+    sim: SimHarness,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """`kalshi reconcile` with such a key: the resting bid it did not place and the fill of 1
+    it never saw are 1's. Before: both booked on 0, so 1's book in the state file missed a
+    position the exchange shows on 1 (a loop on 1 then refused to start: positions differ)."""
+    env, order_id = _placed_elsewhere(sim, tmp_path, "KXRKI-4")  # 1 held on 1 by buy_on
+    with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
+        OrderService(client, store).reconcile()
+        imported = _imported(store, order_id)
+        fills = [(f.subaccount, f.count) for f in store.iter_fills(ticker="KXRKI-4")]
+        reads = client.stats.snapshot()
+    assert imported == ("external", 1)
+    assert fills == [(1, D(1))]
+    assert sum(reads["GET api_keys"].outcomes.values()) == 1
