@@ -211,3 +211,20 @@ def test_a_restriction_that_cannot_be_told_stops_the_start_before_any_order(
     assert not any(e["event"] == "started" for e in events)
     requests = _requests(sim, key_id)
     assert not any(r.startswith(("POST", "DELETE", "PUT")) for r in requests), requests
+
+
+@pytest.mark.timeout(300)
+def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A paper session's orders and reads are its local venue's: the live key's restriction
+    names none of its subaccounts, so it is not asked, and the venue's 0 is traded."""
+    env, key_id = _key_on_1_holding_5(sim, tmp_path)
+    log = tmp_path / "trade.log"
+    done = kalshi(env, *trade_command("market-maker", TICKER, log, "--once")[3:], "--paper")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "subaccount      0 (the paper venue's primary" in done.stdout
+    (started,) = [e for e in log_events(log) if e["event"] == "started"]
+    assert (started["paper"], started["subaccount"]) == (True, 0)
+    assert not any(e["event"] == "key_subaccount" for e in log_events(log))
+    assert "GET /api_keys" not in _requests(sim, key_id)
