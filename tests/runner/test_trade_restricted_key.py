@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,8 +43,10 @@ from tests.runner.simproc import (
     client_for,
     log_events,
     observer_for,
+    pause,
     trade_command,
     trade_env,
+    wait_for,
 )
 
 TICKER = "KXRESTRICT-26-A"
@@ -228,3 +231,63 @@ def test_a_paper_session_with_a_restricted_key_never_asks_the_key(
     assert (started["paper"], started["subaccount"]) == (True, 0)
     assert not any(e["event"] == "key_subaccount" for e in log_events(log))
     assert "GET /api_keys" not in _requests(sim, key_id)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("group", [(), ("--no-order-group",)], ids=["group", "no-group"])
+def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
+    sim: SimHarness, tmp_path: Path, group: tuple[str, ...]
+) -> None:
+    """Before: with an order group the start asked for subaccount 0's groups and the exchange
+    refused the key (403, exit 16); without one, the loop took its own fills for another
+    subaccount's (the exchange names them 1, the loop thought itself on 0) and dropped them:
+    its position stayed 0 while the exchange held 1, so no limit or stop-loss floor counted
+    it."""
+    sim.create_market(TICKER)
+    trader = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.10", "0.90")
+    mine = observer_for(trader)  # not the loop's whole read budget
+    assert mine.create_subaccount() == 1
+    mine.transfer_between_subaccounts(from_subaccount=0, to_subaccount=1, amount_cents=5_000_000)
+    generated = mine.generate_api_key("loop on 1", subaccount=1)
+    pem = tmp_path / "sub1.pem"
+    pem.write_text(generated.private_key_pem)
+    pem.chmod(0o600)
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    env = trade_env(trader, tmp_path / "home", state)
+    env |= {"KALSHI_API_KEY_ID": generated.api_key_id, "KALSHI_PRIVATE_KEY_PATH": str(pem)}
+
+    def loop_bids() -> list[Decimal]:
+        resting = mine.on_subaccount(1).iter_orders(ticker=TICKER, status="resting")
+        return [o.yes_price for o in resting if o.book_side is BookSide.BID]
+
+    def logged(event: str) -> bool:
+        return any(e["event"] == event for e in log_events(log))
+
+    command = [*trade_command("market-maker", TICKER, log, "--duration", "200"), *group]
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert wait_for(lambda: bool(loop_bids()) or proc.poll() is not None, 60, pause)
+            assert proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
+            # another account sells 1 YES into the loop's bid (above the book's 0.10)
+            Book(other, TICKER).order(BookSide.ASK, str(max(loop_bids())), "1", TimeInForce.IOC)
+            assert wait_for(lambda: logged("fill_received") or proc.poll() is not None, 60, pause)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=60)
+            other.close()
+            mine.close()
+    assert proc.returncode == 0, err[-2000:]
+    assert [e["subaccount"] for e in log_events(log) if e["event"] == "key_subaccount"] == [1]
+    assert logged("fill_received")
+    assert f"open positions  {TICKER} +1" in out
+    with Store.open(state) as store:
+        fills = [(f.subaccount, f.count) for f in store.iter_fills(ticker=TICKER)]
+    assert fills == [(1, Decimal(1))]
