@@ -714,6 +714,7 @@ class OrderService:
             since_ts=since_ts,
             grace_s=grace_s,
             read_lag_s=self.read_lag_s,
+            unnamed=lambda: order_subaccount(self.client),
         )
 
     def sync_fills(self, *, since_ts: int | None = None) -> int:
@@ -767,7 +768,11 @@ class OrderService:
         return after
 
     def _apply_order(self, order: Order) -> bool:
-        return apply_order(self.store, order, now=self._now(), subaccount=self.client.subaccount)
+        # an order placed elsewhere that names no subaccount is imported on the one an order
+        # placed now goes to (a restricted key's own), asked only when there is one to import
+        return apply_order(
+            self.store, order, now=self._now(), subaccount=lambda: order_subaccount(self.client)
+        )
 
     def _check_trading(self, *, reduce_only: bool, what: str) -> None:
         state = self.store.trading_state()

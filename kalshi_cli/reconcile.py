@@ -47,7 +47,7 @@ from kalshi_cli.models import ZERO, Order, Side, from_book
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from kalshi_cli.client.historical import HistoricalCutoff
     from kalshi_cli.client.subaccounts import SubaccountBalance
@@ -154,19 +154,24 @@ def reconcile(
     since_ts: int | None = None,
     grace_s: float = 0.0,
     read_lag_s: float = DEFAULT_READ_LAG_S,
+    unnamed: Callable[[], int | None] | None = None,
 ) -> ReconcileReport:
     """Bring orders, fills and settlements from the exchange into the state file (the four
-    steps of the module docstring, in order, then the reads that came too soon, again)."""
+    steps of the module docstring, in order, then the reads that came too soon, again).
+    `unnamed`: for a client naming no subaccount, what tells the subaccount of an order or fill
+    the exchange lists naming none (the one an unnamed order goes to: a restricted key's own),
+    asked only for such an order or fill; without it, 0."""
     clock = clock or SystemClock()
     now = clock.wall()
     report = ReconcileReport()
     doubtful = Doubtful(read_lag_s)
     resolve_unknown(client, store, report, now=now, grace_s=grace_s, read_lag_s=read_lag_s)
     resting = refresh_resting(client, store, report, now=now, doubtful=doubtful)
-    import_foreign_orders(
-        store, resting, report, now=now, doubtful=doubtful, subaccount=client.subaccount
+    listed = _listed_subaccount(client, unnamed)
+    import_foreign_orders(store, resting, report, now=now, doubtful=doubtful, subaccount=listed)
+    correct_fills(
+        client, store, report, since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed
     )
-    correct_fills(client, store, report, since_ts=since_ts, now=now, doubtful=doubtful)
     doubtful.read_again(client, store, report, clock)
     report.still_unknown = [i.client_order_id for i in store.intents(status=[PENDING, UNKNOWN])]
     return report
@@ -309,10 +314,11 @@ def import_foreign_orders(
     *,
     now: float,
     doubtful: Doubtful | None = None,
-    subaccount: int | None = None,
+    subaccount: int | Callable[[], int | None] | None = None,
 ) -> None:
     """Step 3: resting orders the state file does not know are recorded as `external`
-    (`subaccount`: the one the listing was of, for an order that names none)."""
+    (`subaccount`: the one the listing was of, for an order that names none, or what tells
+    it)."""
     for order in resting.values():
         known = store.intent_by_order_id(order.order_id) or (
             store.get_intent(order.client_order_id) if order.client_order_id else None
@@ -334,10 +340,11 @@ def correct_fills(
     since_ts: int | None = None,
     now: float,
     doubtful: Doubtful | None = None,
+    unnamed: int | Callable[[], int | None] | None = None,
 ) -> None:
     """Step 4: fills and settlements copied, rows marked cancelled that filled first corrected,
-    realized P&L written."""
-    report.fills_added, underfilled = sync_fills(client, store, since_ts=since_ts)
+    realized P&L written (`unnamed`: as `sync_fills`)."""
+    report.fills_added, underfilled = sync_fills(client, store, since_ts=since_ts, unnamed=unnamed)
     for order_id in underfilled:
         # marked canceled here (the kill switch after the exchange's cancel-all) but the
         # exchange has fills beyond what the row says: it filled first
@@ -363,11 +370,33 @@ def _unsettled(store: Store) -> list[IntentRecord]:
     return store.intents(status=[PENDING, UNKNOWN]) + inferred
 
 
+def _listed_subaccount(
+    client: ReconcileClient, unnamed: Callable[[], int | None] | None
+) -> int | Callable[[], int | None] | None:
+    """The subaccount of what the client lists naming none: the one it acts on, else what
+    `unnamed` tells when asked."""
+    return client.subaccount if client.subaccount is not None or unnamed is None else unnamed
+
+
+def _unnamed_fill(
+    fill: Fill, client: ReconcileClient, unnamed: int | Callable[[], int | None] | None
+) -> int | None:
+    """The subaccount of `fill` when it names none (`sync_fills`)."""
+    if unnamed is None or "subaccount_number" in fill.raw:
+        return client.subaccount
+    return unnamed() if callable(unnamed) else unnamed
+
+
 def sync_fills(
-    client: ReconcileClient, store: Store, *, since_ts: int | None
+    client: ReconcileClient,
+    store: Store,
+    *,
+    since_ts: int | None,
+    unnamed: int | Callable[[], int | None] | None = None,
 ) -> tuple[int, list[str]]:
     """(fills added, order ids the state file has as canceled with fewer contracts filled
-    than the exchange's fills show)."""
+    than the exchange's fills show). A fill naming no subaccount and of no known order is of
+    the one the client lists (`client.subaccount`; else `unnamed`, asked only then)."""
     from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.pnl import fill_record_from_api
 
@@ -386,7 +415,7 @@ def sync_fills(
             client_order_id=intent.client_order_id if intent else None,
             strategy=intent.strategy if intent else None,
             # else the one the client lists: a fill naming none is of it
-            subaccount=intent.subaccount if intent else client.subaccount,
+            subaccount=intent.subaccount if intent else _unnamed_fill(fill, client, unnamed),
         )
         records.append(record)
         if record.subaccount and "subaccount_number" in fill.raw:
@@ -521,13 +550,13 @@ def apply_order(
     *,
     now: float,
     doubtful: Doubtful | None = None,
-    subaccount: int | None = None,
+    subaccount: int | Callable[[], int | None] | None = None,
 ) -> bool:
     """Copy an exchange order's state into its intent; True when something changed. With
     `doubtful`, a read that moves the row backwards too soon after it was written (`now` is
     when the read was requested, or earlier) is kept there instead (module docstring). An
     order the state file does not know is imported (`import_order`, `subaccount`: the one the
-    client that read it acts on)."""
+    client that read it acts on, or what tells it, asked only for an import)."""
     intent = (
         store.get_intent(order.client_order_id) if order.client_order_id else None
     ) or store.intent_by_order_id(order.order_id)
@@ -568,17 +597,25 @@ def apply_order(
     return False
 
 
-def import_order(store: Store, order: Order, *, now: float, subaccount: int | None = None) -> None:
+def import_order(
+    store: Store,
+    order: Order,
+    *,
+    now: float,
+    subaccount: int | Callable[[], int | None] | None = None,
+) -> None:
     """An order the state file did not know (placed elsewhere): record it as external. Its
     subaccount is the one it names (sent to direct members), else `subaccount` (the one the
-    listing was of: a client acting on N lists N's only), else the primary (the spec's
-    default)."""
+    listing was of: a client acting on N lists N's only; a callable is asked for it only
+    here), else the primary (the spec's default)."""
     from kalshi_cli.store import IntentRecord
 
     action, _ = from_book(order.book_side, order.yes_price, Side.YES)
     if order.subaccount is not None:
         subaccount = order.subaccount
-    elif subaccount is None:
+    elif callable(subaccount):
+        subaccount = subaccount()
+    if subaccount is None:
         subaccount = 0
     store.record_intent(
         IntentRecord(

@@ -43,8 +43,12 @@ def order_limits(app: AppContext) -> OrderLimits:
 def order_service(app: AppContext, store: Store) -> OrderService:
     from kalshi_cli.orders import OrderService
 
+    client = app.client(auth=True)
+    # the key's subaccount restriction, asked of the exchange once per key and kept in the
+    # state file (client/subaccounts.py `KeyMemory`): a later command asks nothing
+    client.key_memory = _StateFileKeys(store, app.settings().exchange_endpoint)
     return OrderService(
-        app.client(auth=True),
+        client,
         store,
         limits=order_limits(app),
         read_lag_s=app.settings().read_lag,
@@ -64,3 +68,17 @@ def use_subaccount(app: AppContext, subaccount: int | None) -> None:
     call (client/subaccount_scope.py); without it, the exchange's defaults."""
     if subaccount is not None:
         app.client(auth=True).subaccount = subaccount
+
+
+class _StateFileKeys:
+    """API keys' restrictions kept in the state file, per exchange endpoint and key id."""
+
+    def __init__(self, store: Store, endpoint: str) -> None:
+        self._store = store
+        self._endpoint = endpoint
+
+    def recall(self, key_id: str) -> int | None:
+        return self._store.api_key_subaccount(self._endpoint, key_id)
+
+    def keep(self, key_id: str, subaccount: int) -> None:
+        self._store.remember_api_key_subaccount(self._endpoint, key_id, subaccount)

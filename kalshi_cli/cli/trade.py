@@ -119,7 +119,8 @@ def trade_command(
             "is N's, and the risk rules count N's positions and orders (no rule reads a "
             "balance). Still one loop per account: a loop on another subaccount of the same "
             "account is refused. With --paper, the paper venue's subaccount N holds "
-            "--paper-balance. [default: the exchange's, 0]",
+            "--paper-balance. [default: the subaccount the API key is restricted to, else 0; with "
+            "--paper, 0]",
             show_default=False,
         ),
     ] = None,

@@ -14,7 +14,7 @@ new transfer.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from kalshi_cli.client._lazy import load_on_first_use
 from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
@@ -38,12 +38,23 @@ _SHAPES = frozenset({"SubaccountBalance", "SubaccountTransfer"})
 __getattr__ = load_on_first_use(__name__, "kalshi_cli.client.subaccounts_shapes", _SHAPES)
 
 
+class KeyMemory(Protocol):
+    """Where a key's restriction, once learned, is kept for later commands (the state file:
+    cli/_services.py). A restriction never changes once the key is made (openapi.yaml 3.31.0
+    has no operation that changes it) and a key id is unique, so what is kept stays true."""
+
+    def recall(self, key_id: str) -> int | None: ...
+
+    def keep(self, key_id: str, subaccount: int) -> None: ...
+
+
 class SubaccountsApi(ClientBase):
     """Subaccounts of the account (see the module docstring)."""
 
-    # the key's restriction as `own_subaccount` found it: (n,) once known, None before
     # the key's restriction as `own_subaccount` found it: (n,) or (None,) once asked, None before
     _key_subaccount: tuple[int | None] | None = None
+    # where `own_subaccount` looks before asking the exchange, and keeps what it learns
+    key_memory: KeyMemory | None = None
 
     def own_subaccount(self) -> int | None:
         """The subaccount an order or read naming none acts on: `subaccount` when set; else
@@ -52,7 +63,8 @@ class SubaccountsApi(ClientBase):
         sub-account", openapi.yaml 3.31.0). None when it cannot be told (no key, the key not
         listed, the read refused or failed): the caller then reads unnamed. Asked of the
         exchange at most once per client, whatever the answer (a handle made after inherits
-        it)."""
+        it), and not at all when `key_memory` recalls it; a known answer is kept there, an
+        unknown one never (the next client asks again)."""
         if self.subaccount is not None:
             return self.subaccount
         if self._key_subaccount is None:
@@ -60,11 +72,21 @@ class SubaccountsApi(ClientBase):
         return self._key_subaccount[0]
 
     def _key_restriction(self) -> int | None:
-        from kalshi_cli.errors import KalshiError
-
         own_key = self._auth.key_id if self._auth is not None else None
         if own_key is None:
             return None
+        memory = self.key_memory
+        known = memory.recall(own_key) if memory is not None else None
+        if known is not None:
+            return known
+        restriction = self._listed_restriction(own_key)
+        if memory is not None and restriction is not None:
+            memory.keep(own_key, restriction)
+        return restriction
+
+    def _listed_restriction(self, own_key: str) -> int | None:
+        from kalshi_cli.errors import KalshiError
+
         try:
             listed = self._get("/api_keys", auth=True)
         except KalshiError:

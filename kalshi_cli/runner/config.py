@@ -96,8 +96,9 @@ class TradeOptions:
     order_group: bool = True  # run the orders inside one server-side order group
     paper: bool = False  # fill orders locally against the live book (runner/paper.py)
     paper_balance: Decimal = Decimal("1000")  # the paper venue's starting cash, dollars
-    # the subaccount every order, read and risk rule of the loop acts on (None: the exchange's
-    # default, 0); with --paper, the venue's subaccount of that number
+    # the subaccount every order, read and risk rule of the loop acts on (None: the one the API
+    # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
+    # of that number
     subaccount: int | None = None
 
     def __post_init__(self) -> None:

@@ -250,6 +250,38 @@ def check_subaccount(client: KalshiClient, number: int) -> None:
         )
 
 
+def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | None] | None:
+    """The subaccount the loop's API key is restricted to, asked of the exchange once at start
+    when no `--subaccount` names one (`order_subaccount`: the subaccount an unnamed order goes
+    to, `own_subaccount`, client/subaccounts.py: GET /api_keys): (N,), (0,) for an unrestricted
+    key, (None,) when it cannot be told; None when not asked. A restricted key's orders go to
+    its subaccount and its reads are that one's, whatever the loop assumes, so the loop must
+    book what it trades there. A paper session is not asked: its orders and reads are its local
+    venue's, whose subaccounts are its own."""
+    from kalshi_cli.orders import order_subaccount
+
+    if options.subaccount is not None or options.paper:
+        return None
+    return (order_subaccount(client),)
+
+
+def _trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: EventLog) -> None:
+    """A key restricted to N trades exactly as `--subaccount N` (set before the reconcile, as
+    that option is); an unrestricted key as before. One whose restriction cannot be told does
+    not trade: on a guessed book the loop could pass over its own fills and position (and so
+    count less than it holds), and the exchange would refuse every read of another."""
+    log.emit("key_subaccount", {"subaccount": number})
+    if number is None:
+        raise StartupRefused(
+            "cannot tell which subaccount this API key trades on (GET /api_keys did not say "
+            "its restriction); not trading",
+            hint="--subaccount N names it (0: the primary); `kalshi key list` shows each "
+            "key's subaccount",
+        )
+    if number:
+        client.subaccount = number
+
+
 def check_positions(client: LoopParts, portfolio: Portfolio) -> None:
     exchange = {p.ticker: p.position for p in client.get_positions() if p.position != 0}
     ours = {m.ticker: m.position for m in portfolio.open_positions()}
@@ -410,7 +442,10 @@ def describe(
     config: TradeConfig,
     selection: Selection,
     log_path: Path | None,
+    *,
+    restriction: tuple[int | None] | None = None,
 ) -> list[str]:
+    """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
     strategy = get_strategy(options.strategy)
     params = strategy.params(config.strategy_params(options.strategy))
     limits = RiskLimits.from_config(config.risk)
@@ -438,7 +473,7 @@ def describe(
         f"kalshi trade: env {env}, {mode}, {bound}",
         f"strategy        {strategy.name} ({params_text(params)})",
         f"markets         {selection.describe()}",
-        f"subaccount      {_subaccount_text(options)}",
+        f"subaccount      {_subaccount_text(options, restriction)}",
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
         f"state file      intent writes {config.state_durability()}"
@@ -538,9 +573,20 @@ def _wait_fresh(loop: TradeLoop, stop: threading.Event, timeout_s: float) -> Non
         loop.clock.sleep(0.05)
 
 
-def _subaccount_text(options: TradeOptions) -> str:
+def _subaccount_text(options: TradeOptions, restriction: tuple[int | None] | None) -> str:
     n = options.subaccount
     where = "the paper venue's" if options.paper else "the account's"
+    if restriction is not None and restriction[0] is None:
+        return (
+            "unknown (GET /api_keys did not tell this API key's restriction; not trading: "
+            "--subaccount N names the subaccount to trade)"
+        )
+    if restriction is not None and restriction[0]:
+        n = restriction[0]
+        return (
+            f"{n} (this API key is restricted to subaccount {n}: every order, read and "
+            f"position limit of this loop is {n}'s)"
+        )
     if n is None:
         return f"0 ({where} primary, the exchange's default; --subaccount N for another)"
     return f"{n} ({where}: every order, read and position limit of this loop is {n}'s)"
@@ -613,7 +659,8 @@ def trade(
 
         out = cast("TextIO", Prefixed(out or sys.stdout))
         console = cast("TextIO", Prefixed(sys.stderr))
-    print_lines(describe(env, options, config, selection, log_path), out)
+    restriction = key_subaccount(client, options)
+    print_lines(describe(env, options, config, selection, log_path, restriction=restriction), out)
     store = Store.open(state_path, clock=clock)
     store.intent_durability = config.state_durability()
     if bind is not None:
@@ -632,6 +679,8 @@ def trade(
     )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     try:
+        if restriction is not None:
+            _trade_on_the_keys_subaccount(client, restriction[0], log)
         venue = None
         if options.paper:
             from kalshi_cli.runner import paper

@@ -13,6 +13,10 @@ from kalshi_cli.store.values import json_text, where_clause
 _BINDING = "exchange_binding"
 
 
+def _key_subaccount_name(endpoint: str, key_id: str) -> str:
+    return f"api_key_subaccount {endpoint} {key_id}"
+
+
 class EventsMixin(StoreBase):
     """Heartbeats per source, key-value settings, and the append-only event log."""
 
@@ -41,6 +45,17 @@ class EventsMixin(StoreBase):
     def get_kv(self, key: str) -> str | None:
         rows = self._rows("SELECT value FROM kv WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
+
+    def api_key_subaccount(self, endpoint: str, key_id: str) -> int | None:
+        """The subaccount the API key `key_id` of `endpoint` is restricted to (0: none), as
+        kept by `remember_api_key_subaccount`; None when not kept."""
+        raw = self.get_kv(_key_subaccount_name(endpoint, key_id))
+        return None if raw is None else int(raw)
+
+    def remember_api_key_subaccount(self, endpoint: str, key_id: str, subaccount: int) -> None:
+        """Keep what the exchange said of a key's restriction: it never changes (a key is made
+        with it and only ever listed or deleted, openapi.yaml 3.31.0) and a key id is unique."""
+        self.set_kv(_key_subaccount_name(endpoint, key_id), str(subaccount))
 
     def exchange_binding(self) -> ExchangeBinding | None:
         """The exchange endpoint and account this state file belongs to; None until bound."""
