@@ -466,7 +466,8 @@ class _RememberingParametersValidator(V30RequestParametersValidator):
         if not own_value_only:
             return super()._get_parameter(parameters, param)
         location = parameters[where]
-        read_all = getattr(location, "getall", None)
+        # every value the request gives the name, as openapi-core's form style reads them
+        read_all = getattr(location, "getall", None) or getattr(location, "getlist", None)
         values = tuple(read_all(name)) if read_all else (location.get(name, _ABSENT),)
         key = (param.parts, values)
         if key in self._outcomes:
