@@ -25,27 +25,54 @@ Two places where openapi-core reads the spec more strictly than the spec means a
 only those: a field written `{allOf: [$ref], nullable: true}` accepts null
 (`_nullable_refs`), and a query parameter the request did not send is not checked against its
 `default: null` (`_absent_with_null_default`); tests/sim/test_historical.py pins both.
+
+The check runs on thousands of answers per test in the page-walking tests, so it does once what
+depends only on the spec: openapi-core's validators are built with factories that build each
+schema's validator and each parameter's deserializer once, remember the operation found for a
+URL and the outcome of a parameter value already accepted; and a verdict is remembered per
+distinct answer. Every answer is still validated in full, by openapi-core's own code:
+tests/test_openapi_check.py holds the verdicts equal to a stock openapi-core's, and docs/
+benchmarks.md has the figures.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import threading
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import yaml
+from jsonschema_path import SchemaPath
 from openapi_core import OpenAPI
+from openapi_core.datatypes import Parameters, RequestParameters
+from openapi_core.deserializing.styles import style_deserializers
+from openapi_core.deserializing.styles.deserializers import StyleDeserializer
+from openapi_core.deserializing.styles.factories import StyleDeserializersFactory
 from openapi_core.exceptions import OpenAPIError
+from openapi_core.schema.parameters import get_style_and_explode
+from openapi_core.templating.paths.datatypes import PathOperationServer
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from openapi_core.templating.paths.finders import APICallPathFinder
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.util import chainiters
+from openapi_core.validation.request.exceptions import (
+    MissingParameter,
+    ParametersError,
+    ParameterValidationError,
+)
 from openapi_core.validation.request.validators import V30RequestParametersValidator
+from openapi_core.validation.response.validators import V30ResponseValidator
+from openapi_core.validation.schemas.datatypes import FormatValidatorsDict
+from openapi_core.validation.schemas.factories import SchemaValidatorsFactory
+from openapi_core.validation.schemas.validators import SchemaValidator
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "docs" / "kalshi-api" / "openapi.yaml"
 HOST = "https://external-api.kalshi.com"
@@ -178,8 +205,20 @@ def _deref(schema: Any) -> tuple[Any, list[str]]:
     return schema, refs
 
 
+_BRANCHES: dict[int, tuple[Any, tuple[list[Any], list[str]]]] = {}
+
+
 def _branches(schema: Any) -> tuple[list[Any], list[str]]:
-    """The schema and every allOf/oneOf/anyOf member, dereferenced, and the refs seen."""
+    """The schema and every allOf/oneOf/anyOf member, dereferenced, and the refs seen: worked
+    out once per schema node of the spec, known by its id (the entry keeps the node alive, so
+    no other object can take that id); the callers only read what is returned."""
+    known = _BRANCHES.get(id(schema))
+    if known is None:
+        known = _BRANCHES[id(schema)] = (schema, _find_branches(schema))
+    return known[1]
+
+
+def _find_branches(schema: Any) -> tuple[list[Any], list[str]]:
     schema, refs = _deref(schema)
     out = [schema]
     for key in ("allOf", "oneOf", "anyOf"):
@@ -232,15 +271,23 @@ def strict_problems(schema: Any, value: Any, where: str = "$") -> list[str]:
     return problems
 
 
+@cache
+def _templates() -> list[tuple[re.Pattern[str], dict[str, Any]]]:
+    """Each path of the spec as a pattern, with its path item: a literal segment first, so it
+    wins over a template one (/markets/trades, not /markets/{ticker})."""
+    paths = _raw_spec()["paths"]
+    return [
+        (re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))), paths[template])
+        for template in sorted(paths, key=lambda tpl: tpl.count("{"))
+    ]
+
+
+@lru_cache(maxsize=4096)
 def _response_schema(method: str, path: str, status: int) -> Any | None:
     """The JSON schema the spec gives this answer, or None (no such operation or status)."""
     suffix = path.removeprefix("/trade-api/v2")
-    paths = _raw_spec()["paths"]
-    # a literal segment wins over a template one (/markets/trades, not /markets/{ticker})
-    for template in sorted(paths, key=lambda tpl: tpl.count("{")):
-        item = paths[template]
-        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, suffix) and method.lower() in item:
+    for pattern, item in _templates():
+        if pattern.fullmatch(suffix) and method.lower() in item:
             responses = item[method.lower()].get("responses") or {}
             response, _ = _deref(responses.get(str(status)))
             if not isinstance(response, dict):
@@ -263,15 +310,251 @@ def _absent_with_null_default(error: Exception, args: dict[str, str]) -> bool:
     )
 
 
+# --- openapi-core, built once -------------------------------------------------------------------
+# openapi-core rebuilds, for every answer, the objects that depend only on the spec: it finds the
+# path among the spec's templates, builds a jsonschema validator for each schema it meets (with a
+# deep copy of the format checker) and a style deserializer for each query parameter. That was
+# most of the check's cost (docs/benchmarks.md). The validators below are openapi-core's own
+# classes, given through their constructors (openapi-core's extension points) factories that build
+# each of those objects once, with openapi-core's own code, and hand the same one back after: every
+# answer still goes through openapi-core's whole validation, against the same validator, schema
+# and format checks. tests/test_openapi_check.py holds the result equal to a stock openapi-core's
+# on good and bad answers.
+
+_MEMO_LIMIT = 4096  # distinct request paths remembered (paths carry ids: bound the memory)
+
+
+class _BuiltOnceValidators(SchemaValidatorsFactory):
+    """openapi-core's schema validator factory, building each schema's validator once."""
+
+    def __init__(self, stock: SchemaValidatorsFactory) -> None:
+        super().__init__(stock.schema_validator_cls, stock.format_checker)
+        self._built: dict[tuple[Any, ...], SchemaValidator] = {}
+
+    def create(  # noqa: PLR0917 (openapi-core's signature)
+        self,
+        spec: SchemaPath,
+        schema: SchemaPath,
+        format_validators: FormatValidatorsDict | None = None,
+        extra_format_validators: FormatValidatorsDict | None = None,
+        forbid_unspecified_additional_properties: bool = False,
+        enforce_properties_required: bool = False,
+    ) -> SchemaValidator:
+        key = (
+            schema.parts,
+            id(format_validators),
+            id(extra_format_validators),
+            forbid_unspecified_additional_properties,
+            enforce_properties_required,
+        )
+        built = self._built.get(key)
+        if built is None:
+            built = super().create(
+                spec,
+                schema,
+                format_validators,
+                extra_format_validators,
+                forbid_unspecified_additional_properties,
+                enforce_properties_required,
+            )
+            self._built[key] = built
+        return built
+
+
+class _BuiltOnceStyles(StyleDeserializersFactory):
+    """openapi-core's parameter style deserializer factory, building each one once."""
+
+    def __init__(self, stock: type[V30RequestParametersValidator | V30ResponseValidator]) -> None:
+        super().__init__(stock.schema_casters_factory, style_deserializers=style_deserializers)
+        self._built: dict[tuple[Any, ...], StyleDeserializer] = {}
+
+    def create(
+        self, spec: SchemaPath, schema: SchemaPath, style: str, explode: bool, name: str
+    ) -> StyleDeserializer:
+        key = (schema.parts, style, explode, name)
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().create(spec, schema, style, explode, name)
+        return built
+
+
+class _RememberingPathFinder(APICallPathFinder):
+    """openapi-core's path finder, remembering the operation it found for a method and URL (not
+    a failure: that one is found again, and raised afresh)."""
+
+    def __init__(self, spec: SchemaPath, base_url: str | None = None) -> None:
+        super().__init__(spec, base_url=base_url)
+        self._found: dict[tuple[str, str], PathOperationServer] = {}
+
+    def find(self, method: str, name: str) -> PathOperationServer:
+        found = self._found.get((method, name))
+        if found is None:
+            found = super().find(method, name)
+            if len(self._found) >= _MEMO_LIMIT:
+                self._found.clear()
+            self._found[method, name] = found
+        return found
+
+
+_ABSENT = object()  # the outcome of an optional parameter the request did not send
+
+
+class _RememberingParametersValidator(V30RequestParametersValidator):
+    """openapi-core's query and path parameter validator, remembering for each parameter the
+    values it accepted and the absence it let pass (a value it refuses is refused afresh, so its
+    error is openapi-core's own each time). Only parameters whose outcome depends on nothing but
+    their own value are remembered: `form` or `simple` style (what reads the one name), not
+    deprecated (openapi-core warns for each use), not given as `content`."""
+
+    def __init__(self, spec: SchemaPath, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self._facts: dict[tuple[Any, ...], tuple[str, str, bool]] = {}
+        self._lists: dict[tuple[Any, ...], list[SchemaPath]] = {}
+        self._outcomes: dict[tuple[Any, ...], Any] = {}
+
+    def _get_parameters(
+        self, parameters: RequestParameters, operation: SchemaPath, path: SchemaPath
+    ) -> Parameters:
+        """openapi-core's own loop (APICallRequestParametersValidator._get_parameters), reading
+        each declared parameter's name and location once rather than per request."""
+        errors: list[ParameterValidationError] = []
+        seen = set()
+        validated = Parameters()
+        for param in self._declared(operation, path):
+            param_name, param_location, _ = self._param_facts(param)
+            if (param_name, param_location) in seen:
+                continue  # the operation overrides a parameter of its path item
+            seen.add((param_name, param_location))
+            try:
+                value = self._get_parameter(parameters, param)
+            except MissingParameter:
+                continue
+            except ParameterValidationError as exc:
+                errors.append(exc)
+                continue
+            getattr(validated, param_location)[param_name] = value
+        if errors:
+            raise ParametersError(errors=errors, parameters=validated)
+        return validated
+
+    def _declared(self, operation: SchemaPath, path: SchemaPath) -> list[SchemaPath]:
+        """The operation's parameters, then its path item's, as openapi-core lists them."""
+        key = (operation.parts, path.parts)
+        declared = self._lists.get(key)
+        if declared is None:
+            operation_params = operation.get("parameters", SchemaPath.from_dict({}))
+            path_params = path.get("parameters", SchemaPath.from_dict({}))
+            declared = self._lists[key] = list(chainiters(operation_params, path_params))
+        return declared
+
+    def _param_facts(self, param: SchemaPath) -> tuple[str, str, bool]:
+        """(name, location, whether its outcome can be remembered)."""
+        facts = self._facts.get(param.parts)
+        if facts is None:
+            style, _ = get_style_and_explode(param)
+            own_value_only = (
+                style in {"form", "simple"}
+                and not (param / "deprecated").read_bool(default=False)
+                and "content" not in param
+            )
+            facts = ((param / "name").read_str(), (param / "in").read_str(), own_value_only)
+            self._facts[param.parts] = facts
+        return facts
+
+    def _get_parameter(self, parameters: Any, param: SchemaPath) -> Any:
+        name, where, own_value_only = self._param_facts(param)
+        if not own_value_only:
+            return super()._get_parameter(parameters, param)
+        location = parameters[where]
+        # every value the request gives the name, as openapi-core's form style reads them
+        read_all = getattr(location, "getall", None) or getattr(location, "getlist", None)
+        values = tuple(read_all(name)) if read_all else (location.get(name, _ABSENT),)
+        key = (param.parts, values)
+        if key in self._outcomes:
+            outcome = self._outcomes[key]
+            if outcome is _ABSENT:
+                raise MissingParameter(name, where)
+            return outcome
+        try:
+            outcome = super()._get_parameter(parameters, param)
+        except MissingParameter:
+            self._remember(key, _ABSENT)
+            raise
+        self._remember(key, outcome)
+        return outcome
+
+    def _remember(self, key: tuple[Any, ...], outcome: Any) -> None:
+        if len(self._outcomes) >= _MEMO_LIMIT:
+            self._outcomes.clear()
+        self._outcomes[key] = outcome
+
+
 @cache
 def _parameters_validator() -> V30RequestParametersValidator:
-    return V30RequestParametersValidator(spec().spec)
+    stock = V30RequestParametersValidator
+    return _RememberingParametersValidator(
+        spec().spec,
+        style_deserializers_factory=_BuiltOnceStyles(stock),
+        schema_validators_factory=_BuiltOnceValidators(stock.schema_validators_factory),
+        path_finder_cls=_RememberingPathFinder,
+    )
+
+
+@cache
+def _response_validator() -> V30ResponseValidator:
+    """What `spec().validate_response` builds (openapi_core.app.OpenAPI.response_validator),
+    with the factories above."""
+    config = spec().config
+    stock = V30ResponseValidator
+    return stock(
+        spec().spec,
+        base_url=config.server_base_url,
+        style_deserializers_factory=_BuiltOnceStyles(stock),
+        schema_validators_factory=_BuiltOnceValidators(stock.schema_validators_factory),
+        path_finder_cls=_RememberingPathFinder,
+        extra_format_validators=config.extra_format_validators,
+        extra_media_type_deserializers=config.extra_media_type_deserializers,
+        forbid_unspecified_additional_properties=(
+            config.additional_properties_default_policy == "forbid"
+        ),
+        enforce_properties_required=config.response_properties_default_policy == "required",
+    )
+
+
+def mock_call(  # noqa: PLR0917 (check_response's signature)
+    method: str, path: str, query: str, status: int, content_type: str, body: bytes
+) -> tuple[MockRequest, MockResponse]:
+    """The answer as the request and response openapi-core validates (a fresh pair: openapi-core
+    writes the path's variables into the request it validates)."""
+    args = {k: v[0] for k, v in parse_qs(query).items()}
+    request = MockRequest(HOST, method.lower(), path, args=args)
+    mime = content_type.split(";", maxsplit=1)[0]
+    return request, MockResponse(body, status_code=status, content_type=mime)
+
+
+_VERDICTS: dict[tuple[Any, ...], str | None] = {}
 
 
 def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
     method: str, path: str, query: str, status: int, content_type: str, body: bytes
 ) -> str | None:
-    """None when the response conforms; otherwise a one-line description of the violation."""
+    """None when the response conforms; otherwise a one-line description of the violation.
+    The check depends on nothing but its arguments and the spec, so an answer met before (a
+    poll, a page read twice) is given the verdict it was given then, by a digest of its body."""
+    digest = hashlib.blake2b(body, digest_size=16).digest()
+    key = (method, path, query, status, content_type, digest)
+    if key in _VERDICTS:
+        return _VERDICTS[key]
+    verdict = _check(method, path, query, status, content_type, body)
+    if len(_VERDICTS) >= _MEMO_LIMIT:
+        _VERDICTS.clear()
+    _VERDICTS[key] = verdict
+    return verdict
+
+
+def _check(  # noqa: PLR0917 (check_response's signature)
+    method: str, path: str, query: str, status: int, content_type: str, body: bytes
+) -> str | None:
     where = f"{method} {path} -> {status}"
     if status >= 400 and not _declares_own_error(method, path, status):
         shape, problem = _wire_error_shape(status, body)
@@ -279,10 +562,9 @@ def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
             return f"{where}: {problem}"
         if shape != "flat":
             return None  # checked above against the shape seen on the wire, not the spec's
-    args = {k: v[0] for k, v in parse_qs(query).items()}
-    request = MockRequest(HOST, method.lower(), path, args=args)
-    mime = content_type.split(";", maxsplit=1)[0]
-    response = MockResponse(body, status_code=status, content_type=mime)
+    request, response = mock_call(method, path, query, status, content_type, body)
+    args = dict(request.args or {})
+    mime = response.content_type
     if status < 400:
         bad_params = [
             str(error.__cause__ or error)
@@ -295,7 +577,7 @@ def check_response(  # noqa: PLR0917 (the response_hook's positional signature)
     if status == 204 and body:
         return f"{where}: a 204 must have no body"
     try:
-        spec().validate_response(request, response)
+        _response_validator().validate(request, response)
     except ResponseNotFound:
         if status < 400:
             return f"{where}: status not in the spec for this operation"
