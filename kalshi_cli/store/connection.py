@@ -109,10 +109,12 @@ class StoreBase:
             yield
         except BaseException as exc:
             self._depth -= 1
-            if savepoint:
+            if savepoint and conn.in_transaction:
                 conn.execute(f"ROLLBACK TO {savepoint}")
                 conn.execute(f"RELEASE {savepoint}")
-            elif conn.in_transaction:
+            # an error such as SQLITE_FULL may have rolled the whole transaction back already:
+            # its savepoints are gone, and the error to report is that one
+            elif not savepoint and conn.in_transaction:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
                 raise wrap_error(exc, self.path) from exc
