@@ -925,13 +925,13 @@ def trading_status(state_path: Path) -> TradingStatus:
     )
 
 
-def order_subaccount(client: OrderClient) -> int | None:
+def order_subaccount(client: OrderClient, *, strict: bool = False) -> int | None:
     """The subaccount an order placed now goes to: the client's, else the one its API key is
     restricted to, else 0 (`own_subaccount`, client/subaccounts.py); None when that cannot be
-    told. A client without `own_subaccount` (the local venue's, a test's fake) has no key
-    restrictions: 0."""
+    told (`strict`: an exchange that could not answer raises its error). A client without
+    `own_subaccount` (the local venue's, a test's fake) has no key restrictions: 0."""
     if client.subaccount is not None:
         return client.subaccount
     # the KalshiClient's key may be restricted; the protocol's other clients have no keys
-    find: Callable[[], int | None] | None = getattr(client, "own_subaccount", None)
-    return 0 if find is None else find()
+    find: Callable[..., int | None] | None = getattr(client, "own_subaccount", None)
+    return 0 if find is None else find(strict=strict)

@@ -66,7 +66,9 @@ def test_trade_with_the_exchange_unreachable_exits_7(tmp_path: Path, sim: SimHar
     (tmp_path / "home").mkdir()
     done = kalshi("trade", "--strategy", "market-maker", "--max-ticks", "1", home=tmp_path, env=env)
     assert done.returncode == ExitCode.UNREACHABLE, done.stderr
-    assert "reconciliation with the exchange failed" in done.stderr and BUG not in done.stderr
+    # the first read of the start (the key's subaccount, GET /api_keys) is the one that fails
+    assert "exchange which subaccount this API key trades on failed" in done.stderr
+    assert "Connection refused" in done.stderr and BUG not in done.stderr
 
 
 def test_metrics_to_an_unwritable_textfile_is_a_usage_error(tmp_path: Path) -> None:

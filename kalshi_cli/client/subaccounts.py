@@ -56,22 +56,24 @@ class SubaccountsApi(ClientBase):
     # where `own_subaccount` looks before asking the exchange, and keeps what it learns
     key_memory: KeyMemory | None = None
 
-    def own_subaccount(self) -> int | None:
+    def own_subaccount(self, *, strict: bool = False) -> int | None:
         """The subaccount an order or read naming none acts on: `subaccount` when set; else
         the one this API key is restricted to, 0 for an unrestricted key (GET /api_keys lists
         each key's `subaccount`: "if set, the API key is restricted to this single
         sub-account", openapi.yaml 3.31.0). None when it cannot be told (no key, the key not
-        listed, the read refused or failed): the caller then reads unnamed. Asked of the
+        listed, the read refused or failed): the caller then reads unnamed. `strict` (the trade
+        loop's start): an exchange that could not answer (unreachable, 5xx or 429 after the
+        retries) raises that error instead, and nothing is cached. Asked of the
         exchange at most once per client, whatever the answer (a handle made after inherits
         it), and not at all when `key_memory` recalls it; a known answer is kept there, an
         unknown one never (the next client asks again)."""
         if self.subaccount is not None:
             return self.subaccount
         if self._key_subaccount is None:
-            self._key_subaccount = (self._key_restriction(),)
+            self._key_subaccount = (self._key_restriction(strict),)
         return self._key_subaccount[0]
 
-    def _key_restriction(self) -> int | None:
+    def _key_restriction(self, strict: bool) -> int | None:
         own_key = self._auth.key_id if self._auth is not None else None
         if own_key is None:
             return None
@@ -79,16 +81,22 @@ class SubaccountsApi(ClientBase):
         known = memory.recall(own_key) if memory is not None else None
         if known is not None:
             return known
-        restriction = self._listed_restriction(own_key)
+        restriction = self._listed_restriction(own_key, strict)
         if memory is not None and restriction is not None:
             memory.keep(own_key, restriction)
         return restriction
 
-    def _listed_restriction(self, own_key: str) -> int | None:
-        from kalshi_cli.errors import KalshiError
+    def _listed_restriction(self, own_key: str, strict: bool) -> int | None:
+        from kalshi_cli.errors import KalshiError, RateLimitedError, ServerError, TransportError
 
         try:
             listed = self._get("/api_keys", auth=True)
+        except (TransportError, RateLimitedError, ServerError):
+            # not an unknown restriction: an exchange that cannot be traded with now (after the
+            # retries); a strict caller gets its error and exit code, and nothing is cached
+            if strict:
+                raise
+            return None
         except KalshiError:
             return None
         rows = [k for k in listed.get("api_keys") or [] if k.get("api_key_id") == own_key]

@@ -254,15 +254,25 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
     """The subaccount the loop's API key is restricted to, asked of the exchange once at start
     when no `--subaccount` names one (`order_subaccount`: the subaccount an unnamed order goes
     to, `own_subaccount`, client/subaccounts.py: GET /api_keys): (N,), (0,) for an unrestricted
-    key, (None,) when it cannot be told; None when not asked. A restricted key's orders go to
-    its subaccount and its reads are that one's, whatever the loop assumes, so the loop must
-    book what it trades there. A paper session is not asked: its orders and reads are its local
-    venue's, whose subaccounts are its own."""
+    key, (None,) when it cannot be told (the key's listing refused); None when not asked. An
+    exchange that could not answer refuses the start with its error's exit code. A restricted
+    key's orders go to its subaccount and its reads are that one's, whatever the loop assumes,
+    so the loop must book what it trades there. A paper session is not asked: its orders and
+    reads are its local venue's, whose subaccounts are its own."""
     from kalshi_cli.orders import order_subaccount
 
     if options.subaccount is not None or options.paper:
         return None
-    return (order_subaccount(client),)
+    try:
+        return (order_subaccount(client, strict=True),)
+    except KalshiError as exc:  # unreachable, 5xx or 429 after the retries: nothing sent
+        refused = StartupRefused(
+            f"asking the exchange which subaccount this API key trades on failed: "
+            f"{exc.message}; not trading",
+            hint="check the connection (`kalshi health-check`), then start again",
+        )
+        refused.exit_code = exc.exit_code  # an unreachable exchange exits 7, as everywhere
+        raise refused from exc
 
 
 def _trade_on_the_keys_subaccount(client: KalshiClient, number: int | None, log: EventLog) -> None:

@@ -1012,3 +1012,36 @@ def test_an_unrestricted_or_restricted_keys_own_subaccount(
     assert client.own_subaccount() == 3
     client.subaccount = 5
     assert client.own_subaccount() == 5
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (_ok({"error": "too many requests"}, 429), RateLimitedError),
+        (_ok({"code": "internal_server_error", "message": "down"}, 500), ServerError),
+        (httpx.ConnectError("connection refused"), TransportError),
+    ],
+    ids=["429", "5xx", "unreachable"],
+)
+def test_a_strict_key_restriction_the_exchange_could_not_answer_raises_its_error(
+    client: KalshiClient, fake: FakeExchange, answer: Reply, error: type[Exception]
+) -> None:
+    """Asked strictly (the trade loop's start), an exchange that kept failing GET /api_keys
+    (after the retries) is not an unknown restriction but an exchange that cannot be traded
+    with: its error reaches the caller, with its exit code (`kalshi trade` with the exchange
+    unreachable exits 7, not "cannot tell"), and nothing is cached, so the next call asks
+    again. Not strictly (the order path, which must record and resolve its intents), it is an
+    unknown restriction, as a refusal is."""
+    fake.on("GET", "/api_keys", default=answer)
+    with pytest.raises(error):
+        client.own_subaccount(strict=True)
+    keys = {"api_keys": [{"api_key_id": "key-1", "name": "k", "scopes": ["read"]}]}
+    fake.on("GET", "/api_keys", default=_ok(keys))
+    assert client.own_subaccount(strict=True) == 0  # the failure was not kept
+
+
+def test_a_key_restriction_the_exchange_could_not_answer_is_unknown_to_the_order_path(
+    client: KalshiClient, fake: FakeExchange
+) -> None:
+    fake.on("GET", "/api_keys", default=httpx.ConnectError("connection refused"))
+    assert client.own_subaccount() is None
