@@ -23,11 +23,8 @@ from kalshi_cli.store import Store
 from tests.checks.test_check_cli import account_env, client_for
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
-from tests.orders.test_restricted_key_exposure import (
-    _RefusingKeyListing,
-    _restricted_env,
-    _run,
-)
+from tests.key_listing import RefusingKeyListing
+from tests.orders.test_restricted_key_exposure import _restricted_env, _run
 
 
 def _buy(env: dict[str, str], ticker: str, count: int, *more: str):
@@ -140,7 +137,7 @@ def test_an_unknown_restriction_is_not_kept_and_a_known_one_is_not_asked_again(
         made.key_memory = memory
         return made
 
-    refusing = _RefusingKeyListing()
+    refusing = RefusingKeyListing()
     with client(refusing) as first:
         assert first.own_subaccount() is None
     assert (refusing.refused, memory.kept) == (1, {})

@@ -12,13 +12,11 @@ import json
 from decimal import Decimal as D
 from pathlib import Path
 
-import httpx
 from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.config import load_settings
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.keys import load_private_key
@@ -29,6 +27,7 @@ from kalshi_cli.store import Store
 from tests.checks.test_check_cli import account_env, client_for
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
+from tests.key_listing import RefusingKeyListing
 
 
 def _restricted_env(sim: SimHarness, tmp_path: Path) -> dict[str, str]:  # noqa: F811
@@ -254,25 +253,6 @@ def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
     assert row["differences"] == []
 
 
-class _RefusingKeyListing(httpx.BaseTransport):
-    """The real simulator, except that `GET /api_keys` is refused (403), as an exchange may
-    refuse a key it does not let list the keys."""
-
-    def __init__(self) -> None:
-        self._inner = Http11Transport()
-        self.refused = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.endswith("/api_keys"):
-            self.refused += 1
-            body = {"error": {"code": "forbidden", "message": "not allowed", "details": ""}}
-            return httpx.Response(403, json=body)
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
     sim: SimHarness,  # noqa: F811
     tmp_path: Path,
@@ -283,7 +263,7 @@ def test_an_unknown_restriction_reads_unnamed_and_never_counts_fewer(
     _held_on_1(sim, "KXRK-10")
     account = sim.account
     key, _ = load_private_key(path=Path(account.private_key_path))
-    transport = _RefusingKeyListing()
+    transport = RefusingKeyListing()
     client = KalshiClient(
         api_base=account.api_base, key_id=account.key_id, private_key=key, transport=transport
     )

@@ -21,11 +21,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.exit_codes import ExitCode
@@ -37,6 +35,7 @@ from kalshi_cli.runner.session import StartupRefused, trade
 from kalshi_cli.sim.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
+from tests.key_listing import RefusingKeyListing
 from tests.openapi_check import RECORDER
 from tests.runner.simproc import (
     Book,
@@ -157,25 +156,6 @@ def test_a_restricted_key_with_subaccount_given_never_asks_the_key(
     assert "GET /api_keys" not in _requests(sim, key_id)
 
 
-class _RefusingKeyListing(httpx.BaseTransport):
-    """The real simulator, except that `GET /api_keys` is refused (403), as an exchange may
-    refuse a key it does not let list the keys."""
-
-    def __init__(self) -> None:
-        self._inner = Http11Transport()
-        self.refused = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method == "GET" and request.url.path.endswith("/api_keys"):
-            self.refused += 1
-            body = {"error": {"code": "forbidden", "message": "not allowed", "details": ""}}
-            return httpx.Response(403, json=body)
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 def test_a_restriction_that_cannot_be_told_stops_the_start_before_any_order(
     sim: SimHarness, tmp_path: Path
 ) -> None:
@@ -184,7 +164,7 @@ def test_a_restriction_that_cannot_be_told_stops_the_start_before_any_order(
     why, and the refusal says how to name it."""
     env, key_id = _key_on_1_holding_5(sim, tmp_path)
     key, _ = load_private_key(path=Path(env["KALSHI_PRIVATE_KEY_PATH"]))
-    transport = _RefusingKeyListing()
+    transport = RefusingKeyListing()
     client = KalshiClient(
         api_base=env["KALSHI_API_BASE"], key_id=key_id, private_key=key, transport=transport
     )
