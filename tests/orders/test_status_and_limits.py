@@ -1,5 +1,5 @@
-"""What `kalshi status` and the `limits:` section show, and the last of the order service's
-unpinned paths (issue #11 item 3, the session 6 survivors of docs/mutation.md).
+"""What `kalshi status` and the `limits:` section show, and the order service's less travelled
+paths (a batch whose answer was lost, fills copied from the time asked, reconcile's grace).
 
 `kalshi status` runs in process over a state file written by the test with a manual clock, so
 every figure it shows is known exactly; the limits are read from a config file as written.

@@ -1,5 +1,5 @@
-"""`kalshi pnl` speed work of issue #17, session 7 (docs/benchmarks.md, "P&L, issue #17
-session 7 (helper pnl3)"): what each cut must keep.
+"""`kalshi pnl` keeps each strategy's and each subaccount's own figures, and its local path
+leaves out the exchange-side modules.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The survivors of the session-10 whole-module mutation run of `kalshi_cli/orders.py`
-(docs/mutation.md, "orders.py, session 10"): behaviour no in-process test pinned.
+"""`kalshi status --json` names the subaccount of the trade loop whose heartbeat is in the state file,
+and none when no heartbeat names one.
 
 `kalshi status` runs in process over a state file written by the test with a manual clock, so
 every figure it shows is known exactly.

@@ -1,5 +1,5 @@
-"""P&L behaviour that mutation testing of `pnl.py` (session 6, docs/mutation.md) found
-unpinned: each test fails on the mutant its docstring names.
+"""P&L kept per subaccount's book and added up over stretches cut by settlements: the `since`
+moment, legacy settlements, the UTC day of an event.
 """
 
 from __future__ import annotations
