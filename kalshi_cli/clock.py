@@ -8,6 +8,7 @@ intervals with.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -69,4 +70,28 @@ def iso_utc(ts: float) -> str:
 
 
 def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """An ISO 8601 date or time, as an aware datetime: UTC unless the text names an offset (never
+    the machine's own zone, which would move a moment by the hours between it and UTC)."""
+    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def parse_time(text: str) -> float:
+    """A moment written by a person or a file: unix seconds, a date (midnight UTC) or an ISO 8601
+    time (UTC unless it names an offset) -> unix seconds. The one reader of time text, so every
+    command agrees on what a moment means; `ValueError` says what is wrong."""
+    raw = text.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds):
+            raise ValueError(f"{text!r} is not a finite number of unix seconds")
+        return seconds
+    try:
+        return parse_iso(raw).timestamp()
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not unix seconds, a date (YYYY-MM-DD) or an ISO 8601 time"
+        ) from None

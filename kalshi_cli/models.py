@@ -485,11 +485,10 @@ class FeeModel:
                 multiplier = override_multiplier
         waiver = None
         if waiver_expiration_time:
-            from datetime import datetime
+            from kalshi_cli.clock import parse_iso
 
-            text = waiver_expiration_time.replace("Z", "+00:00")
             try:
-                waiver = datetime.fromisoformat(text).timestamp()
+                waiver = parse_iso(waiver_expiration_time).timestamp()
             except ValueError as exc:
                 raise FeeModelError(f"fee_waiver_expiration_time: {exc}") from exc
         return cls(_fee_type(fee_type), _fee_number(multiplier, "fee_multiplier"), waiver)

@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from kalshi_cli.clock import parse_iso
 from kalshi_cli.units import ONE, ZERO, BookSide
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def fill_record_from_api(
     # created_time first: it has milliseconds, and fills within one second must keep their
     # order (average cost is path dependent); `ts` is whole seconds
     if fill.created_time:
-        ts = datetime.fromisoformat(fill.created_time.replace("Z", "+00:00")).timestamp()
+        ts = parse_iso(fill.created_time).timestamp()
     elif fill.ts is not None:
         ts = float(fill.ts)  # float-ok: unix seconds, not money
     else:
@@ -115,11 +116,7 @@ def settlement_record_from_api(s: Settlement, subaccount: int | None = 0) -> Set
     """`subaccount`: the one the listing was made for (the Settlement names none)."""
     from kalshi_cli.store import SettlementRecord
 
-    settled_at = (
-        datetime.fromisoformat(s.settled_time.replace("Z", "+00:00")).timestamp()
-        if s.settled_time
-        else 0.0
-    )
+    settled_at = parse_iso(s.settled_time).timestamp() if s.settled_time else 0.0
     return SettlementRecord(
         ticker=s.ticker,
         event_ticker=s.event_ticker,

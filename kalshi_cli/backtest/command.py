@@ -22,7 +22,7 @@ from kalshi_cli.backtest.sweep import (
     rank,
     run_sweep,
 )
-from kalshi_cli.clock import parse_iso
+from kalshi_cli.clock import parse_time as clock_parse_time
 from kalshi_cli.errors import UsageError
 from kalshi_cli.strategies import get_strategy
 
@@ -138,17 +138,14 @@ def build_request(
 
 
 def parse_time(text: str | None, what: str) -> int | None:
-    """Unix seconds or ISO 8601 (UTC when no offset) -> unix nanoseconds."""
+    """Unix seconds, a date or ISO 8601 (UTC when no offset) -> unix nanoseconds."""
     if text is None:
         return None
     try:
-        return int(float(text) * 1e9)  # float-ok: seconds from the command line
-    except ValueError:
-        pass
-    try:
-        return int(parse_iso(text).timestamp() * 1e9)
+        seconds = clock_parse_time(text)
     except ValueError as exc:
-        raise UsageError(f"{what} {text!r}: expected ISO 8601 or unix seconds") from exc
+        raise UsageError(f"{what} {exc}") from exc
+    return round(Decimal(repr(seconds)) * 1_000_000_000)
 
 
 def backtest(request: BacktestRequest) -> BacktestOutcome:

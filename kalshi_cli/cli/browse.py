@@ -55,21 +55,12 @@ def register(app: typer.Typer) -> None:
 def parse_when(text: str, hint: str) -> int:
     """Unix seconds, a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it
     says otherwise) -> Unix seconds."""
-    from datetime import UTC, datetime
+    from kalshi_cli.clock import parse_time
 
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not Unix seconds, a date (YYYY-MM-DD) or an ISO 8601 time",
-            param_hint=hint,
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+        return int(parse_time(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _iso(ts: int) -> str:

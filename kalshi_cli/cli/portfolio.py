@@ -216,17 +216,12 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
 def parse_since(text: str) -> int:
     """A date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it says otherwise)
     -> unix seconds."""
-    from datetime import UTC, datetime
+    from kalshi_cli.clock import parse_time
 
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", param_hint="--since"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+        return int(parse_time(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
 
 
 def fills_command(

@@ -26,10 +26,10 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
@@ -83,7 +83,7 @@ def _time_ns(wrapper: dict[str, Any]) -> int | None:
             return _number_to_ns(value)
         if isinstance(value, str):
             try:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                moment = parse_iso(value)
             except ValueError:
                 continue
             return int(moment.timestamp() * 1_000_000) * 1_000

@@ -141,8 +141,8 @@ def test_fills_bad_since_is_a_usage_error(tmp_path: Path) -> None:
     result = run(["fills", "--since", "yesterday"], client=FakeClient(), home=tmp_path)
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: Invalid value for --since: 'yesterday' is not a date (YYYY-MM-DD) or an ISO 8601 "
-        "time (see `kalshi fills --help`)\n"
+        "Error: Invalid value for --since: 'yesterday' is not unix seconds, a date (YYYY-MM-DD) "
+        "or an ISO 8601 time (see `kalshi fills --help`)\n"
     )
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import PRICE_STRUCTURES
 from kalshi_cli.sim import scenario_data
 from kalshi_cli.sim import serialize as ser
@@ -91,7 +91,7 @@ def _ts(text: Any) -> float | None:
     if not isinstance(text, str):
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_iso(text).timestamp()
     except ValueError:
         return None
 

@@ -8,9 +8,9 @@ paid_out once `paid_out`).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+from kalshi_cli.clock import parse_iso
 from kalshi_cli.sim import scenario_data
 from kalshi_cli.sim.core import ExchangeError
 from kalshi_cli.sim.routing import (
@@ -40,7 +40,7 @@ def _ts(text: Any) -> float | None:
     if not isinstance(text, str):
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        return parse_iso(text).timestamp()
     except ValueError:
         return None
 
