@@ -60,3 +60,17 @@ def test_dollars_to_cents_is_exact_and_refuses_a_sub_cent_amount() -> None:
 )
 def test_fmt_money_reads_the_same_everywhere(value: str, tick: str | None, shown: str) -> None:
     assert fmt_money(D(value), None if tick is None else D(tick)) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("-6.499999", "-$6.50"),  # an average cost's division, shown to $0.0001 at most
+        ("3.066666", "$3.0667"),
+        ("2.5420073891625615763546798", "$2.542"),
+        ("0.00004", "$0.00"),
+        ("-0.00005", "$0.00"),  # no sign on what rounds to nothing
+    ],
+)
+def test_money_for_people_has_at_most_four_places(value: str, shown: str) -> None:
+    assert fmt_money(D(value)) == shown

@@ -39,12 +39,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import IntEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import KalshiError
+from kalshi_cli.units import MONEY_SHOWN
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import Alert, AlertRouter, AlertStateStore, Runbook, SendReport
@@ -265,9 +266,16 @@ def guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
 
 
 def _num(x: Number | None) -> str:
+    """A plain number for a monitoring system: no unit, no exponent, and no more than four
+    places (a dollar figure to $0.0001, the finest money a person is shown)."""
     if x is None:
         return ""
-    return str(x) if isinstance(x, int) else f"{x:f}"
+    if isinstance(x, int):
+        return str(x)
+    exponent = x.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4:
+        x = x.quantize(MONEY_SHOWN, rounding=ROUND_HALF_EVEN)
+    return f"{x:f}"
 
 
 def _json_num(x: Number | None) -> int | str | None:

@@ -37,7 +37,7 @@ from kalshi_cli.dashboard.snapshot import (
     local_snapshot,
     remote_snapshot,
 )
-from kalshi_cli.models import fmt_dollars, fmt_money
+from kalshi_cli.models import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -89,12 +89,11 @@ def count_cell(value: Decimal | None, places: int = 2) -> str:
 
 
 def dollars_cell(value: Decimal | None) -> str:
-    """Money as every table shows it (`models.fmt_money`: `$0.38`, `-$1,234.50`, `$0.0175`),
-    cut to the micro-dollar as `kalshi positions` does (`fmt_dollars`), so an average entry of
-    136/300 reads `$0.453333`, not 28 digits."""
+    """Money as every table shows it (`units.fmt_money`: `$0.38`, `-$1,234.50`, `$0.0175`, an
+    average entry of 136/300 as `$0.4533`, not 28 digits)."""
     if value is None:
         return "-"
-    return fmt_money(Decimal(fmt_dollars(value, 6)))
+    return fmt_money(value)
 
 
 def money_cell(value: Decimal | None) -> Text:

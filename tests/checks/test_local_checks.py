@@ -335,3 +335,24 @@ def test_pnl_summary_reads_money_as_people_do(store: Store, clock: ManualClock) 
     assert result.summary == "today -$10.00, total -$10.00 realized"
     th = resolve({"pnl": {"total_warn": -1, "total_crit": -20}})
     assert check_pnl(view(store, clock), th, LIMIT).summary == "total realized P&L -$10.00"
+
+
+def test_pnl_check_shows_money_at_a_fixed_precision_in_its_line_and_perfdata(
+    store: Store, clock: ManualClock
+) -> None:
+    # a model's fair value carries every digit its arithmetic gave; a person reads dollars
+    # to at most $0.0001 (Kalshi's fee unit) and perfdata is a plain number of as many places
+    store.record_intent(
+        intent(
+            1,
+            model_fair=Decimal("0.5847333333333333333333333333"),
+            count=Decimal(30),
+            price=Decimal("0.50"),
+        )
+    )
+    store.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
+    result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
+    # 100 contracts at 0.50 against a fair of 0.58473...: $8.47333... of edge
+    assert "of the $8.4733 edge expected today" in result.summary
+    rendered = [p.render() for p in result.perfdata]
+    assert "'expected_edge'=8.4733" in rendered, rendered

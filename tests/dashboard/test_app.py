@@ -230,7 +230,7 @@ def test_money_reads_as_every_other_table(tmp_path: Path) -> None:
     assert "realized today $0.2545" in pnl
     assert "unrealized -$1,234.50" in pnl
     assert "total -$1,234.2455" in pnl
-    assert "$0.453333" in positions and "$0.41" in positions and "-$1,234.50" in positions
+    assert "$0.4533" in positions and "$0.41" in positions and "-$1,234.50" in positions
     assert "$0.305" in orders
     assert "$0.38" in fills and "-$0.02" in fills and "$0.47" in fills
     for text in (pnl, positions, orders, fills):
