@@ -285,7 +285,9 @@ def _from_store(store: Store, now: float) -> list[Family]:
             "Risk rule trips recorded in the state file, by rule.",
             [
                 Sample(n, {"rule": r})
-                for r, n in sorted(_count(t.rule for t in store.risk_trips()).items())
+                for r, n in sorted(
+                    (_zeros(_trip_rules()) | _count(t.rule for t in store.risk_trips())).items()
+                )
             ],
         ),
         Family(
@@ -362,6 +364,24 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
             [Sample(slippage[n], {"strategy": n}) for n in names if n in slippage],
         ),
     ]
+
+
+def _trip_rules() -> list[str]:
+    """Every rule that records a trip: a counter a dashboard graphs reads 0 before its first
+    event, never "no data"."""
+    from kalshi_cli.risk.engine import ApiErrorGuard, CircuitBreaker
+
+    return [CircuitBreaker.RULE, ApiErrorGuard.RULE]
+
+
+def _denial_codes() -> list[str]:
+    from kalshi_cli.risk.rules import Code
+
+    return [str(c) for c in Code]
+
+
+def _zeros(names: Iterable[str]) -> dict[str, int]:
+    return dict.fromkeys(names, 0)
 
 
 def _count(items: Iterable[str]) -> dict[str, int]:
@@ -444,7 +464,7 @@ class LoopTelemetry:
 
     def families(self) -> list[Family]:
         with self._lock:
-            denials = dict(self._denials)
+            denials = _zeros(_denial_codes()) | self._denials
             feed, tickers = self._feed, self._tickers
         families = [
             Family(

@@ -188,3 +188,23 @@ def test_serve_metrics_on_loopback(state: Path) -> None:
         server.stop()
     with pytest.raises(httpx.TransportError):
         httpx.get(server.url, timeout=1)
+
+
+def test_counters_of_events_not_yet_seen_read_zero_so_a_panel_shows_0_not_no_data(
+    state: Path,
+) -> None:
+    from kalshi_cli.metrics import LoopTelemetry
+    from kalshi_cli.risk.rules import Code
+
+    # the state file has no risk trip: every rule that can trip is there at 0
+    values = parse(Collector(state, clock=ManualClock(1_700_000_060.0)).collect())
+    assert values['kalshi_risk_trips_total{rule="circuit_breaker"}'] == "0"
+    assert values['kalshi_risk_trips_total{rule="api_error_guard"}'] == "0"
+    # a loop that has denied nothing has every denial code at 0, and counts from there
+    telemetry = LoopTelemetry()
+    denials = parse(render(telemetry.families()))
+    assert {denials[f'kalshi_risk_denials_total{{code="{c}"}}'] for c in Code} == {"0"}
+    telemetry.observe("risk_denied", {"code": Code.STALE_FEED})
+    denials = parse(render(telemetry.families()))
+    assert denials[f'kalshi_risk_denials_total{{code="{Code.STALE_FEED}"}}'] == "1"
+    assert denials[f'kalshi_risk_denials_total{{code="{Code.HALTED}"}}'] == "0"
