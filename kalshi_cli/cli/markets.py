@@ -116,8 +116,9 @@ def markets_command(
             found = list(client.iter_markets(on_page=progress, **filters))
         finally:
             progress.close()
+        cursor = ""
     else:
-        found, _cursor = client.get_markets_page(limit=limit or 100, **filters)
+        found, cursor = client.get_markets_page(limit=limit or 100, **filters)
     rows = select_markets(
         found,
         min_volume=None if min_volume is None else Decimal(min_volume),
@@ -125,6 +126,13 @@ def markets_command(
         limit=limit if fetch_all else None,
     )
     render_markets(out, rows)
+    if not rows:
+        out.note("no market matched")
+    if cursor:
+        out.note(
+            f"more markets match: this is one page of {limit or 100}; --all pages through "
+            "every one (--limit caps what is shown)"
+        )
 
 
 def _market_filters(

@@ -112,7 +112,9 @@ class FakeClient:
 
     def get_markets_page(self, *, limit: int = 100, **filters: Any) -> tuple[list[Market], str]:
         self._call("get_markets_page", limit=limit, **filters)
-        return [Market.from_api(m) for m in self.markets[:limit]], ""
+        # a cursor when the exchange has more, as Kalshi's listing does
+        cursor = "next" if len(self.markets) > limit else ""
+        return [Market.from_api(m) for m in self.markets[:limit]], cursor
 
     def iter_markets(
         self,

@@ -193,3 +193,23 @@ def test_every_listing_command_has_an_example_in_its_help(tmp_path: Path) -> Non
         assert result.exit_code == 0
         assert "Example: kalshi " in result.stdout, command
         assert "--json" in result.stdout and "--format" in result.stdout, command
+
+
+def test_a_page_that_is_not_the_last_says_more_markets_match(tmp_path: Path) -> None:
+    client = FakeClient(markets=three_markets())
+    result = run(["markets", "--limit", "2"], client=client, home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 3  # the header and the page's two
+    assert "more markets match" in result.stderr and "--all" in result.stderr
+    # the whole set in one page: no hint
+    result = run(["markets", "--limit", "5"], client=client, home=tmp_path)
+    assert result.stderr == ""
+
+
+def test_filters_that_match_nothing_say_so_on_stderr(tmp_path: Path) -> None:
+    client = FakeClient(markets=three_markets())
+    result = run(["markets", "--min-volume", "100000"], client=client, home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == "no market matched\n"
+    result = run(["markets", "--min-volume", "100000", "--json"], client=client, home=tmp_path)
+    assert json.loads(result.stdout)["count"] == 0
