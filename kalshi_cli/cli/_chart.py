@@ -1,8 +1,8 @@
 """A candlestick chart in plain text, for `kalshi candles --chart`.
 
 One column per candle (the latest ones that fit the width), price on the left axis. A candle
-that traded is drawn from its low to its high (`│`) with its body between open and close
-(`█`); a quiet one shows the middle of its closing bid and ask (`·`), so the chart has no holes
+that traded is drawn from its low to its high (`│`) with its body between open and close, solid
+(`█`) when it closed at or above its open and shaded (`░`) when it closed below; a quiet one shows the middle of its closing bid and ask (`·`), so the chart has no holes
 where nothing traded. Characters only: it reads the same in a pipe, a log and over SSH.
 """
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from kalshi_cli.client.exchange import Candle
 
 AXIS = 9  # "$0.5500 ┤"
+UP = "█"  # closed at or above its open
+DOWN = "░"  # closed below its open
 
 
 def candle_chart(candles: list[Candle], *, width: int = 80, height: int = 12) -> list[str]:
@@ -53,7 +55,7 @@ def candle_chart(candles: list[Candle], *, width: int = 80, height: int = 12) ->
                 grid[r][x] = "│"
             body = sorted((row_of(op), row_of(cl)))
             for r in range(body[0], body[1] + 1):
-                grid[r][x] = "█"
+                grid[r][x] = UP if cl >= op else DOWN
         else:
             grid[row_of(pt)][x] = "·"
     lines = []
@@ -61,4 +63,5 @@ def candle_chart(candles: list[Candle], *, width: int = 80, height: int = 12) ->
         price = low + span * r / (rows - 1)
         label = fmt_dollars(price.quantize(Decimal("0.0001"))) if r in (0, rows - 1) else ""
         lines.append(f"{label:>7} ┤{''.join(grid[r])}")
+    lines.append(f"{'':>7}  {UP} up  {DOWN} down  · no trade (bid/ask mid)")
     return lines
