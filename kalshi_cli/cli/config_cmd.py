@@ -109,7 +109,14 @@ def get_command(
     Example: kalshi config get risk.max_orders_per_minute
     """
     app = current()
-    settings = app.settings(env.value if env else None)
+    named = key.split(".", 1)[0] if "." in key else None
+    if named in ENVIRONMENTS and env is not None and env.value != named:
+        raise UsageError(
+            f"{key} is a setting of {named}, not of --env {env.value}",
+            hint=f"drop --env, or ask for {env.value}.{key.split('.', 1)[1]}",
+        )
+    # `demo.tier` is demo's tier whatever environment is selected
+    settings = app.settings(named if named in ENVIRONMENTS else (env.value if env else None))
     out = app.output(as_json=as_json)
     found = find_values(settings, key)
     if as_json:
@@ -166,13 +173,19 @@ def set_command(
     Example: kalshi config set risk.max_orders_per_minute 60
     """
     from kalshi_cli.config import config_file_path
-    from kalshi_cli.config.edit import set_value
+    from kalshi_cli.config.edit import is_null, set_value
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
     keys = file_keys(key, env.value if env else app.root_env)
     line = set_value(path, keys, value, partial(_validate, app))
-    typer.echo(f"{path}:{line}: {'.'.join(keys)} = {value}")
+    dotted = ".".join(keys)
+    if line is None:
+        typer.echo(f"{path}: {dotted} is not set; nothing changed")
+    elif is_null(value):
+        typer.echo(f"{path}:{line}: {dotted} unset (its default is in force)")
+    else:
+        typer.echo(f"{path}:{line}: {dotted} = {value}")
 
 
 def file_keys(key: str, env: str | None) -> list[str]:

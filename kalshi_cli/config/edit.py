@@ -119,16 +119,31 @@ def lookup(entries: list[Entry], key: str) -> list[Entry]:
 # ------------------------------------------------------------------------------------ set
 
 
-def set_value(path: Path, keys: list[str], raw: str, validate: Callable[[Path], None]) -> int:
+def is_null(raw: str) -> bool:
+    """`null`, `~` or nothing: the value that unsets a key."""
+    return _scalar_text(raw, "") == "null"
+
+
+def set_value(
+    path: Path, keys: list[str], raw: str, validate: Callable[[Path], None]
+) -> int | None:
     """Write `raw` (one YAML scalar) at `keys` in the file at `path` (made if missing), keeping
     everything else of the text; `validate` checks the new text as a file before it replaces
-    the old one. Returns the line the value is on."""
+    the old one. Returns the line the value is on. A null unsets: the key's line leaves the
+    file (its default is in force again), and the line it was on is returned; None when it
+    was not in the file, which is then left as it was."""
     value_text = _scalar_text(raw, ".".join(keys))
     try:
         old = path.read_text(encoding="utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    new, line = edit_text(old, keys, value_text, path)
+    if value_text == "null":
+        removed = remove_key(old, keys, path)
+        if removed is None:
+            return None
+        new, line = removed
+    else:
+        new, line = edit_text(old, keys, value_text, path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
@@ -224,6 +239,39 @@ def edit_text(text: str, keys: list[str], value_text: str, path: Path) -> tuple[
     block = "\n".join(lines) + "\n"
     line = text[:at].count("\n") + len(lines)
     return text[:at] + block + text[at:], line
+
+
+def remove_key(text: str, keys: list[str], path: Path) -> tuple[str, int] | None:
+    """`text` without the line of the scalar at `keys` (its comments and every other line
+    kept), and the (1-based) line it was on; None when `keys` is not in the text."""
+    import yaml
+
+    try:
+        node: Any = yaml.compose(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: malformed YAML, not edited: {exc}") from None
+    key_node: Any = None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        pair = next(((k, v) for k, v in node.value if k.value == key), None)
+        if pair is None:
+            return None
+        key_node, node = pair
+    if not isinstance(node, yaml.ScalarNode) or node.end_mark.line != key_node.start_mark.line:
+        raise UsageError(
+            f"{path}:{key_node.start_mark.line + 1}: `{'.'.join(keys)}` is not one value on one "
+            "line; not edited",
+            hint="edit the file by hand",
+        )
+    start = text.rfind("\n", 0, key_node.start_mark.index) + 1
+    if text[start : key_node.start_mark.index].strip():
+        raise UsageError(
+            f"{path}:{key_node.start_mark.line + 1}: `{'.'.join(keys)}` shares its line with "
+            "another key; not edited",
+            hint="edit the file by hand",
+        )
+    return text[:start] + text[_line_end(text, node.end_mark) :], key_node.start_mark.line + 1
 
 
 def _line_end(text: str, mark: Any) -> int:

@@ -1,0 +1,55 @@
+"""`kalshi config get` reads the environment a key names, and `config set KEY null` unsets it:
+the key leaves the file and the default is in force again, as the help says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .fakes import run
+
+
+def test_get_of_an_environment_key_reads_that_environment(tmp_path: Path) -> None:
+    assert run(["config", "set", "demo.tier", "advanced"], home=tmp_path).exit_code == 0
+    result = run(["config", "get", "demo.tier"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "advanced\n"
+    # the simulator's own tier is untouched, and a bare key reads the selected environment
+    assert run(["config", "get", "sim.tier"], home=tmp_path).stdout == "basic\n"
+    assert run(["config", "get", "tier", "--env", "demo"], home=tmp_path).stdout == "advanced\n"
+
+
+def test_get_of_one_environment_with_another_selected_is_refused(tmp_path: Path) -> None:
+    result = run(["config", "get", "demo.tier", "--env", "prod"], home=tmp_path)
+    assert result.exit_code == 2
+    assert "demo.tier" in result.stderr and "prod" in result.stderr
+
+
+def test_set_null_unsets_a_key_whose_value_may_not_be_null(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    assert run(["config", "set", "risk.max_orders_per_minute", "7"], home=tmp_path).exit_code == 0
+    assert "max_orders_per_minute: 7" in config.read_text()
+    result = run(["config", "set", "risk.max_orders_per_minute", "null"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "max_orders_per_minute" not in config.read_text()
+    assert "unset" in result.stdout
+    shown = run(["config", "get", "risk.max_orders_per_minute", "--json"], home=tmp_path)
+    assert '"source": "default"' in shown.stdout
+
+
+def test_set_null_keeps_the_comments_and_the_other_keys(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "# my settings\nrisk:\n  # keep me\n  max_orders_per_minute: 7\n  min_edge: 0.03\n"
+    )
+    result = run(["config", "set", "risk.max_orders_per_minute", "~"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert config.read_text() == "# my settings\nrisk:\n  # keep me\n  min_edge: 0.03\n"
+
+
+def test_set_null_of_a_key_that_is_not_set_changes_nothing_and_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("timeout: 5\n")
+    result = run(["config", "set", "risk.min_edge", "null"], home=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert config.read_text() == "timeout: 5\n"
+    assert "not set" in result.stdout
