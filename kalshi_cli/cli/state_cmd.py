@@ -153,7 +153,15 @@ def bind_command(yes: YesOpt = False, env: EnvOpt = None) -> None:
     settings = app.settings(env.value if env else None)
     confirm_on_prod(app, f"bind {settings.state} to this key", yes=yes)
     app.tolerate_state_mismatch = True  # what this command is for
-    previous = rebind_state(settings, app.connection(auth=True))
+    connection = app.connection(auth=True)
+    previous = rebind_state(settings, connection)
+    if (
+        previous is not None
+        and previous.endpoint == settings.exchange_endpoint
+        and previous.account == connection.key_id
+    ):
+        typer.echo(f"{settings.state}: already bound to this key; nothing changed")
+        return
     was = "unbound" if previous is None else f"{mask(previous.account, partial=True)} at "
     was += "" if previous is None else previous.endpoint
     typer.echo(f"{settings.state}: bound to this key at {settings.exchange_endpoint} (was {was})")

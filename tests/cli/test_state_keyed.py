@@ -174,3 +174,14 @@ def test_state_bind_hands_a_state_file_to_a_new_key_of_the_account(
     # and now the embedded account is the one refused
     embedded = kalshi(tmp_path, "--state", str(theirs), "positions")
     assert embedded.exit_code == ExitCode.STATE_MISMATCH, embedded.output
+
+
+def test_state_bind_to_the_key_it_is_bound_to_says_nothing_changed(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    assert kalshi(tmp_path, "state", "bind", **remote(sim.account)).exit_code == 0
+    again = kalshi(tmp_path, "state", "bind", **remote(sim.account))
+    assert again.exit_code == 0, again.output
+    assert "already bound to this key" in again.stdout
+    assert "(was" not in again.stdout
