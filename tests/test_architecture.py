@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kalshi_cli"
 # Bottom first. The group of `kalshi_cli.X.Y` is `X`; `kalshi_cli` itself is "__init__".
 LAYERS: list[tuple[str, set[str]]] = [
     ("constants", {"__init__", "exit_codes", "clock"}),
-    ("errors and units", {"errors", "units"}),
+    ("errors and units", {"errors", "units", "reference_index"}),
     ("the market's shape", {"market"}),  # below `models`, which re-exports it (#17)
     ("vocabulary", {"models", "keys"}),
     ("decisions", {"decisions"}),

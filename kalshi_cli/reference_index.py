@@ -1,0 +1,70 @@
+"""How a crypto market settles on the reference index Kalshi streams (REFERENCE.md, "Crypto
+settlement and the reference index"), shared by the simulator that settles such markets and the
+fair-value model that prices them, so the two can never disagree on the rule.
+
+- The settlement value is the mean of the index's one-second values in the 60 seconds before
+  the close, after the highest and the lowest 20% of them are left out: of 60 values the 12
+  highest and 12 lowest go, and the 36 left are averaged.
+- The window is `[close - 60 s, close)`: the value stamped at `close - 60` counts, the one
+  stamped at the close does not (the `window_end_ts_exclusive` of asyncapi.yaml's averages).
+  With fewer values than seconds (an index that skipped a second), 20% of those there are is
+  left out at each end, rounded down.
+- Whether that value pays YES is read from the market's fields (`strike_type`, `floor_strike`,
+  `cap_strike`), never from its title: `greater` is strictly above the floor,
+  `greater_or_equal` at or above it, `less` / `less_or_equal` below / at or below the cap, and
+  `between` from the floor to the cap, both included (openapi.yaml: the floor is the "minimum
+  expiration value that leads to a YES settlement", the cap the maximum).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+WINDOW_S = 60
+TRIM_SHARE = Decimal("0.2")
+
+# the strike types whose outcome a single settlement value decides
+STRIKE_TYPES = ("greater", "greater_or_equal", "less", "less_or_equal", "between")
+
+
+class StrikeError(ValueError):
+    """A market whose strike fields do not say how one value settles it."""
+
+
+def window(close_ts: int) -> tuple[int, int]:
+    """The seconds whose values count for a close at `close_ts`: `[start, end)`."""
+    return close_ts - WINDOW_S, close_ts
+
+
+def trimmed_count(n: int) -> int:
+    """How many values are left out at each end of `n`."""
+    return int(n * TRIM_SHARE)
+
+
+def settlement_value(values: Sequence[Decimal]) -> Decimal:
+    """The trimmed mean of the window's values (their order does not matter)."""
+    if not values:
+        raise ValueError("no index value in the settlement window")
+    cut = trimmed_count(len(values))
+    kept = sorted(values)[cut : len(values) - cut]
+    return sum(kept, Decimal(0)) / len(kept)
+
+
+def settles_yes(
+    strike_type: str, floor_strike: Decimal | None, cap_strike: Decimal | None, value: Decimal
+) -> bool:
+    """Whether a market of these strike fields pays YES at this settlement value."""
+    if strike_type in ("greater", "greater_or_equal"):
+        if floor_strike is None:
+            raise StrikeError(f"strike_type {strike_type} without a floor_strike")
+        return value > floor_strike if strike_type == "greater" else value >= floor_strike
+    if strike_type in ("less", "less_or_equal"):
+        if cap_strike is None:
+            raise StrikeError(f"strike_type {strike_type} without a cap_strike")
+        return value < cap_strike if strike_type == "less" else value <= cap_strike
+    if strike_type == "between":
+        if floor_strike is None or cap_strike is None:
+            raise StrikeError("strike_type between needs both floor_strike and cap_strike")
+        return floor_strike <= value <= cap_strike
+    raise StrikeError(f"strike_type {strike_type!r} is not settled by one value")
