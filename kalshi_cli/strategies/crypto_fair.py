@@ -1,0 +1,163 @@
+"""The fair value of a crypto market from the reference index it settles on: the probability that
+the settlement value (kalshi_cli.reference_index: the trimmed mean of the 60 one-second values
+before the close) lands where the market pays YES, from the index level now, the time to the
+close and a volatility estimated from the index's recent returns.
+
+The model, stated so a trader can judge it:
+
+- The index moves as a driftless Brownian motion in price over the minutes to an hourly close,
+  with an instantaneous standard deviation of `spot x sigma` per square-root second (`sigma`:
+  the per-second volatility of log returns, `ewma_volatility`). Over hours the normal and the
+  lognormal differ by far less than a tick; a strategy with days to the close should not use it.
+- The settlement averages a window, so its spread is smaller than the spot's at the close.
+  More than 60 s out, the average of the window `[T-60, T)` has variance
+  `sigma^2 S^2 ((T - 60) + 60 / 3)`. Inside the window, the seconds already printed are known:
+  with `e` seconds observed (mean `m`) and `T` left, the average is `(e m + T F) / 60` where the
+  future part `F` has mean `S` and variance `sigma^2 S^2 T / 3`. At or after the close, with every
+  value known, the value is the exact trimmed mean.
+- The trimming of the top and bottom 20% is not modelled before the close (it narrows the spread
+  a little and removes spikes): the model's spread is a slight overestimate.
+- `drift` (per second, as a fraction of the level) shifts the expected average, for a signal
+  (RSI, MACD, a TWAP deviation) a trader believes in; zero by default.
+
+Indicators of the index for such a signal are here too: `rsi` (Wilder's), `macd` (EMA 12/26 and
+a signal EMA of 9) and `twap` (the index has no volume, so its volume-weighted average is the
+time-weighted one). Everything is a float: these are statistics of a price path, never a price
+sent to the exchange; the strategy turns a probability into a Decimal fair value on the tick grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+
+from kalshi_cli.reference_index import WINDOW_S, settlement_value, settles_yes
+
+
+def _phi(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def ewma_volatility(points: Sequence[tuple[float, float]], *, halflife_s: float = 300.0) -> float:
+    """The per-second volatility of log returns of `(unix seconds, value)` points, oldest
+    first, each return scaled to one second (`ln(v1 / v0) / sqrt(dt)`) and weighted by an
+    exponential decay in time with this half-life. 0.0 with fewer than two points."""
+    var: float | None = None
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+        dt = t1 - t0
+        if dt <= 0 or v0 <= 0 or v1 <= 0:
+            continue
+        r2 = math.log(v1 / v0) ** 2 / dt
+        alpha = 1.0 - math.exp(-math.log(2.0) * dt / halflife_s)
+        var = r2 if var is None else (1.0 - alpha) * var + alpha * r2
+    return math.sqrt(var) if var is not None else 0.0
+
+
+def settlement_distribution(
+    spot: float,
+    sigma: float,
+    seconds_to_close: float,
+    observed: Sequence[float] = (),
+    *,
+    drift: float = 0.0,
+) -> tuple[float, float]:
+    """(mean, standard deviation) of the settlement average, as the module docstring states.
+    `observed` are the window's values already printed (only read inside the window)."""
+    t = max(0.0, seconds_to_close)
+    if t >= WINDOW_S:
+        mean = spot * (1.0 + drift * (t - WINDOW_S / 2))
+        return mean, spot * sigma * math.sqrt((t - WINDOW_S) + WINDOW_S / 3)
+    elapsed = WINDOW_S - t
+    known = sum(observed) / len(observed) if observed else spot
+    future = spot * (1.0 + drift * t / 2)
+    mean = (elapsed * known + t * future) / WINDOW_S
+    return mean, (t / WINDOW_S) * spot * sigma * math.sqrt(t / 3)
+
+
+def probability_yes(
+    strike_type: str,
+    floor_strike: Decimal | None,
+    cap_strike: Decimal | None,
+    *,
+    spot: float,
+    sigma: float,
+    seconds_to_close: float,
+    observed: Sequence[float] = (),
+    drift: float = 0.0,
+) -> float:
+    """The probability that the market pays YES. With no spread left (zero volatility, or the
+    close reached) it is 0.0 or 1.0 by the settlement rule itself; at the close with the whole
+    window printed, the exact trimmed mean decides."""
+    if seconds_to_close <= 0 and len(observed) >= WINDOW_S:
+        value = settlement_value([Decimal(repr(v)) for v in observed])
+        return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
+    mean, sd = settlement_distribution(spot, sigma, seconds_to_close, observed, drift=drift)
+    if sd <= 0.0:
+        value = Decimal(repr(mean))
+        return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
+
+    def below(x: Decimal) -> float:
+        return _phi((float(x) - mean) / sd)
+
+    if strike_type in ("greater", "greater_or_equal") and floor_strike is not None:
+        return 1.0 - below(floor_strike)
+    if strike_type in ("less", "less_or_equal") and cap_strike is not None:
+        return below(cap_strike)
+    if strike_type == "between" and floor_strike is not None and cap_strike is not None:
+        return max(0.0, below(cap_strike) - below(floor_strike))
+    # the rule itself names what is missing
+    settles_yes(strike_type, floor_strike, cap_strike, Decimal(repr(mean)))
+    raise AssertionError("unreachable: settles_yes refuses what is not priced above")
+
+
+# ---------------------------------------------------------------------------------------------
+# Indicators of the index, for a drift or a filter
+
+
+def rsi(values: Sequence[float], period: int = 14) -> float | None:
+    """Wilder's relative strength index of the last value, 0-100; None with too few values."""
+    if len(values) <= period:
+        return None
+    changes = [b - a for a, b in itertools.pairwise(values)]
+    gain = sum(max(c, 0.0) for c in changes[:period]) / period
+    loss = sum(max(-c, 0.0) for c in changes[:period]) / period
+    for c in changes[period:]:
+        gain = (gain * (period - 1) + max(c, 0.0)) / period
+        loss = (loss * (period - 1) + max(-c, 0.0)) / period
+    if loss == 0.0:
+        return 100.0 if gain > 0.0 else 50.0
+    return 100.0 - 100.0 / (1.0 + gain / loss)
+
+
+def ema(values: Sequence[float], span: int) -> list[float]:
+    """The exponential moving average with `alpha = 2 / (span + 1)`, seeded with the first."""
+    alpha = 2.0 / (span + 1)
+    out: list[float] = []
+    for v in values:
+        out.append(v if not out else alpha * v + (1.0 - alpha) * out[-1])
+    return out
+
+
+def macd(
+    values: Sequence[float], fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[float, float, float] | None:
+    """(MACD line, signal line, histogram) at the last value; None with fewer than `slow`."""
+    if len(values) < slow:
+        return None
+    line = [f - s for f, s in zip(ema(values, fast), ema(values, slow), strict=True)]
+    sig = ema(line, signal)
+    return line[-1], sig[-1], line[-1] - sig[-1]
+
+
+def twap(points: Sequence[tuple[float, float]]) -> float | None:
+    """The time-weighted average of `(unix seconds, value)` points, each value held until the
+    next point; None with fewer than two points."""
+    total = weight = 0.0
+    for (t0, v0), (t1, _) in itertools.pairwise(points):
+        dt = t1 - t0
+        if dt > 0:
+            total += v0 * dt
+            weight += dt
+    return total / weight if weight > 0 else None
