@@ -1,4 +1,5 @@
-"""Write docs/dashboard.svg: `kalshi dashboard` at 120x40 on the prepared state of its tests.
+"""Write docs/dashboard.svg: `kalshi dashboard` at 160x40 (three columns of panels) on the
+prepared state of its tests.
 
     python scripts/dashboard_screenshot.py
 
@@ -14,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SIZE = (120, 40)
+SIZE = (160, 40)
 
 
 def screenshot(workdir: Path) -> str:

@@ -1,21 +1,41 @@
 """What the two dashboards' apps share to show their panels: `PanelApp`, a Textual app that
 remembers what each panel shows (`shown`, by widget id) when it sets it (`_set`), so a panel can
-be read back as plain text at its width on screen (`panel_text`, for tests). The live
-dashboard (dashboard_app.py) and a backtest's (dashboard_backtest.py) both derive from it."""
+be read back as plain text at its width on screen (`panel_text`, for tests), and that lays its
+grid of panels out in one scrolling column (its `#grid` gets the class `narrow`) on a terminal
+narrower than `WIDE_COLUMNS`, where three columns of panels would cut what they show. (Two
+columns would not do: a Textual grid cell spanning both columns is clamped to one when it
+follows a single-column cell in its row, so the wide tables would be cut again.) The
+live dashboard (dashboard_app.py) and a backtest's (dashboard_backtest.py) both derive from it."""
 
 from __future__ import annotations
 
 import io
 
 from rich.console import RenderableType
+from textual import events
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.widgets import Static
+
+# three columns of panels from WIDE_COLUMNS, one below it; a table still too wide for its panel
+# falls back to records (dashboard_app.FitTable)
+WIDE_COLUMNS = 150
 
 
 class PanelApp(App[None]):
     def __init__(self) -> None:
         super().__init__()
         self.shown: dict[str, RenderableType] = {}
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        try:
+            grid = self.query_one("#grid")
+        except NoMatches:
+            return  # a modal screen is on top: the grid is laid out when it is back
+        grid.set_class(width < WIDE_COLUMNS, "narrow")
 
     def _set(self, widget_id: str, renderable: RenderableType) -> None:
         self.shown[widget_id] = renderable

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -118,13 +119,46 @@ def time_cell(ts: float | None) -> str:
     return "-" if not ts else utc_datetime(ts).strftime("%H:%M:%S")
 
 
-def new_table(*columns: str) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
-    for n, c in enumerate(columns):
-        # the last column takes what is left and is cut first; the others keep their width
-        last = n == len(columns) - 1
-        table.add_column(c, no_wrap=True, overflow="ellipsis", ratio=1 if last else None)
-    return table
+class FitTable:
+    """A panel's table that never cuts a cell: drawn as a table when every cell fits the panel's
+    width whole, else as records, one `column: value` line each (as the command line's tables
+    fall back to records on a narrow terminal). `add_row` as `rich.table.Table`'s."""
+
+    def __init__(self, *columns: str) -> None:
+        self.columns = columns
+        self.rows: list[tuple[RenderableType, ...]] = []
+
+    def add_row(self, *cells: RenderableType) -> None:
+        self.rows.append(cells)
+
+    def _table(self, *, expand: bool) -> Table:
+        table = Table(box=None, expand=expand, pad_edge=False, header_style="bold")
+        for c in self.columns:
+            table.add_column(c, no_wrap=True)
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        natural = Measurement.get(
+            console, options.update(max_width=10_000), self._table(expand=False)
+        ).maximum
+        if natural <= options.max_width:
+            yield self._table(expand=True)
+            return
+        names = [c or "·" for c in self.columns]
+        pad = max(len(n) for n in names)
+        for n, row in enumerate(self.rows):
+            if n:
+                yield Text("")
+            for name, cell in zip(names, row, strict=False):
+                line = Text(f"{name:<{pad}}  ", style="bold")
+                line.append_text(cell if isinstance(cell, Text) else Text(str(cell)))
+                yield line
+
+
+def new_table(*columns: str) -> FitTable:
+    return FitTable(*columns)
 
 
 def note_text(text: str, style: str = "dim") -> Text:
@@ -263,7 +297,7 @@ def render_fills(local: LocalSnapshot, remote: RemoteSnapshot | None, flt: str) 
     return fills_table(local.fills, flt, sub=sub)
 
 
-def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> Table:
+def fills_table(fills: Iterable[FillLine], flt: str, *, sub: bool = False) -> FitTable:
     """`sub`: a first column naming each fill's subaccount."""
     columns = ("time", "market", "trade", "price", "qty", "slip", "model_fair")
     table = new_table(*(("sub", *columns) if sub else columns))
@@ -451,9 +485,11 @@ class DashboardApp(PanelApp):
     TITLE = "kalshi dashboard"
     CSS = """
     Screen { layout: vertical; }
-    #top { height: 1; background: $boost; }
+    #top { height: auto; background: $boost; }
     #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 9 1fr 1fr 1fr; height: 1fr; }
     #positions, #fills, #orders { column-span: 2; }
+    #grid.narrow { grid-size: 1; grid-columns: 1fr; grid-rows: auto; overflow-y: auto; }
+    #grid.narrow > * { column-span: 1; height: auto; }
     .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
     #pnl-box { border: round $primary; padding: 0 1; height: 100%; }
     #pnl-chart { height: 3; margin-top: 1; }
@@ -496,6 +532,7 @@ class DashboardApp(PanelApp):
         self._leaving.set()
 
     def on_mount(self) -> None:
+        self._lay_out(self.size.width)
         self.refresh_local()
         self.refresh_remote()
         self.set_interval(self.wiring.refresh_s, self.refresh_local)

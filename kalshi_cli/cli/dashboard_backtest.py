@@ -168,8 +168,10 @@ class BacktestApp(PanelApp):
     TITLE = "kalshi dashboard - BACKTEST"
     CSS = """
     Screen { layout: vertical; }
-    #top { height: 1; background: $boost; }
+    #top { height: auto; background: $boost; }
     #grid { grid-size: 3 4; grid-columns: 1fr 1fr 1fr; grid-rows: 17 1fr 7 1fr; height: 1fr; }
+    #grid.narrow { grid-size: 1; grid-columns: 1fr; grid-rows: auto; overflow-y: auto; }
+    #grid.narrow > * { column-span: 1; height: auto; }
     #equity-box, #markets { column-span: 2; }
     #left, #fills { column-span: 3; }
     .panel { border: round $primary; padding: 0 1; height: 100%; overflow: hidden; }
@@ -199,6 +201,7 @@ class BacktestApp(PanelApp):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._lay_out(self.size.width)
         self.render_panels()
 
     def render_panels(self) -> None:

@@ -175,7 +175,7 @@ def test_kill_switch_with_the_typed_word_proves_nothing_is_left(
     assert left == []
 
 
-def test_screenshot_at_120x40(tmp_path: Path) -> None:
+def test_screenshot_at_160x40(tmp_path: Path) -> None:
     """The SVG kept in docs/dashboard.svg is this screen (scripts/dashboard_screenshot.py)."""
     from scripts.dashboard_screenshot import screenshot
 

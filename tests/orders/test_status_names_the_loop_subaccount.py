@@ -1,5 +1,5 @@
-"""`kalshi status --json` names the subaccount of the trade loop whose heartbeat is in the state file,
-and none when no heartbeat names one.
+"""`kalshi status --json` names the subaccount of the trade loop whose heartbeat is in the state
+file, and none when no heartbeat names one.
 
 `kalshi status` runs in process over a state file written by the test with a manual clock, so
 every figure it shows is known exactly.
