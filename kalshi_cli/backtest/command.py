@@ -23,7 +23,7 @@ from kalshi_cli.backtest.sweep import (
     run_sweep,
 )
 from kalshi_cli.clock import parse_time as clock_parse_time
-from kalshi_cli.errors import UsageError
+from kalshi_cli.errors import DataWriteError, UsageError
 from kalshi_cli.strategies import get_strategy
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ def build_request(
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
     get_strategy(strategy)
+    _check_outputs(html, out)
     try:
         if Decimal(balance) <= 0:
             raise UsageError("--balance must be positive")
@@ -187,8 +188,33 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         from kalshi_cli.backtest.html import render_html
 
         assert outcome.report is not None
-        request.html.write_text(render_html(outcome.report), encoding="utf-8")
+        try:
+            request.html.write_text(render_html(outcome.report), encoding="utf-8")
+        except OSError as exc:
+            raise _not_written(request.html, exc) from None
     return outcome
+
+
+def _check_outputs(html: Path | None, out: Path | None) -> None:
+    """Where the run's files go, checked before it runs: an --html file's directory must exist
+    (a typo should not cost a long run), and --out is made now (parents too)."""
+    if html is not None and not html.parent.is_dir():
+        raise UsageError(
+            f"--html {html}: the directory {html.parent} does not exist",
+            hint="create it, or give --html a file in a directory that exists",
+        )
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _not_written(out, exc) from None
+
+
+def _not_written(path: Path, exc: OSError) -> DataWriteError:
+    return DataWriteError(
+        f"cannot write {path}: {exc.strerror or exc}",
+        hint="free space, or choose a directory this user may write",
+    )
 
 
 def _one(spec: BacktestSpec, out: Path | None) -> dict[str, Any]:
@@ -199,7 +225,10 @@ def _one(spec: BacktestSpec, out: Path | None) -> dict[str, Any]:
     for name in ("backtest.db", "backtest.db-wal", "backtest.db-shm", "backtest.log"):
         (out / name).unlink(missing_ok=True)  # a run starts from an empty state file
     report = _run_in(spec, out, log=True)
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    try:
+        (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    except OSError as exc:
+        raise _not_written(out / "report.json", exc) from None
     return report
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.config.sections import NESTED_SECTIONS, Located, load_yaml, read_sections
-from kalshi_cli.errors import ConfigError, KalshiError, UsageError
+from kalshi_cli.errors import ConfigError, DataWriteError, KalshiError, UsageError
 
 MASK = "********"
 _SECRET_WORDS = ("url", "token", "password", "secret", "webhook")
@@ -145,24 +145,42 @@ def set_value(
     else:
         new, line = edit_text(old, keys, value_text, path)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    except OSError as exc:
+        raise _not_written(path, exc) from None
     draft = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(new)
-        os.chmod(draft, mode)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(new)
+            os.chmod(draft, mode)
+        except OSError as exc:
+            raise _not_written(path, exc) from None
         try:
             validate(draft)
         except KalshiError as exc:
             # the refusal names the line the value would have had, in the real file
             message = exc.message.replace(str(draft), str(path))
             raise UsageError(f"not written: {message}", hint=exc.hint) from None
-        os.replace(draft, path)
+        try:
+            os.replace(draft, path)
+        except OSError as exc:
+            raise _not_written(path, exc) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             draft.unlink()
     return line
+
+
+def _not_written(path: Path, exc: OSError) -> DataWriteError:
+    """The config file could not be written (a full disk, a directory this user may not write):
+    the old file is untouched."""
+    return DataWriteError(
+        f"cannot write the config file {path}: {exc.strerror or exc}; it is unchanged",
+        hint="free space, or make its directory writable (or give --config another file)",
+    )
 
 
 def _scalar_text(raw: str, key: str) -> str:

@@ -34,7 +34,7 @@ from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import ZERO
 from kalshi_cli.runner.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.runner.unknown_orders import wait_out_unknown
-from kalshi_cli.store.errors import InvalidTransition, StoreError
+from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable, StoreError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop import TradeLoop
@@ -54,7 +54,7 @@ def is_state_failure(exc: BaseException) -> TypeGuard[StoreError]:
     """A state file that failed as SQLite said (full, failing, read-only, locked): not one
     refused on opening with its own code (17, 20) nor a bug of ours in using it (those stay a
     crash, exit 1)."""
-    return (
+    return isinstance(exc, StateFileUnwritable) or (
         isinstance(exc, StoreError)
         and exc.exit_code is ExitCode.FAILURE
         and not isinstance(exc, InvalidTransition)

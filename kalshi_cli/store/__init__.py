@@ -10,6 +10,7 @@ from kalshi_cli.store.errors import (
     StateFileLocked,
     StateFileMismatch,
     StateFileMissing,
+    StateFileUnwritable,
     StoreError,
 )
 from kalshi_cli.store.records import (
@@ -56,6 +57,7 @@ __all__ = [
     "StateFileLocked",
     "StateFileMismatch",
     "StateFileMissing",
+    "StateFileUnwritable",
     "Store",
     "StoreError",
     "TradingStateRecord",

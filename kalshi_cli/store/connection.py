@@ -41,7 +41,13 @@ from typing import Any
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.store import migrations
-from kalshi_cli.store.errors import NotAStateFile, StateFileLocked, StateFileMissing, StoreError
+from kalshi_cli.store.errors import (
+    NotAStateFile,
+    StateFileLocked,
+    StateFileMissing,
+    StateFileUnwritable,
+    StoreError,
+)
 
 BUSY_TIMEOUT_SECONDS = 10.0
 # A big import leaves a big WAL; after the next checkpoint SQLite truncates it back to this.
@@ -309,14 +315,23 @@ def wrap_error(exc: sqlite3.Error, path: Path) -> StoreError:
             hint="another kalshi process is writing it; try again",
         )
     if "readonly" in text or "read-only" in text:
-        return StoreError(f"state file {path} is open read-only: {text}")
+        return StateFileUnwritable(
+            f"state file {path} is open read-only: {text}",
+            hint="make the file and its directory writable by this user",
+        )
+    if "full" in text or "disk I/O error" in text:
+        return StateFileUnwritable(
+            f"state file {path}: {text}", hint="free space on its disk, or check the disk"
+        )
     if "not a database" in text or "malformed" in text:
-        return StoreError(
+        return NotAStateFile(
             f"{path} is not a usable state file: {text}",
             hint="`kalshi health-check` runs an integrity check; point --state elsewhere",
         )
     if "unable to open" in text:
-        return StoreError(f"cannot open state file {path}: {text}", hint="check its permissions")
+        return StateFileUnwritable(
+            f"cannot open state file {path}: {text}", hint="check its permissions"
+        )
     return StoreError(f"state file {path}: {text}")
 
 

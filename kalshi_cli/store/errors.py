@@ -12,7 +12,15 @@ class StoreError(KalshiError):
     """The state file could not be used as asked."""
 
 
-class StateFileLocked(StoreError):
+class StateFileUnwritable(StoreError):
+    """The state file cannot take a write (read-only, the disk full or failing, the file or its
+    directory cannot be opened): what needed the write did not happen. Trouble on the
+    machine, not a bug: exit STATE_WRITE_FAILED, whichever command met it."""
+
+    exit_code = ExitCode.STATE_WRITE_FAILED
+
+
+class StateFileLocked(StateFileUnwritable):
     """Another connection holds the state file's lock (SQLite BUSY or LOCKED) past the wait:
     a writer exists, and it may be a trade loop about to record an intent (the kill switch
     proves nothing while one keeps HALTED out)."""

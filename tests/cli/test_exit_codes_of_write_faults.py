@@ -1,0 +1,119 @@
+"""Trouble writing a file is never exit 1 ("a bug"): a state file that cannot be written is 21
+(STATE_WRITE_FAILED) for every command that writes it, the config file's directory that cannot
+be written is 18 (DATA_WRITE_FAILED), and an output into a directory that does not exist is a
+usage error (2) before any work is done. Each case runs the installed `kalshi` as a process with
+root's file-permission override dropped, so a read-only file is read-only even under root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.store import Store
+
+# drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, then runs the command
+WITHOUT_ROOT_OVERRIDE = textwrap.dedent(
+    """
+    import ctypes, os, sys
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for cap in (1, 2):
+            if libc.prctl(24, cap, 0, 0, 0) != 0:
+                raise SystemExit(f"cannot drop capability {cap}: errno {ctypes.get_errno()}")
+    os.execv(sys.argv[1], sys.argv[1:])
+    """
+)
+
+
+def kalshi(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert script is not None, "the kalshi script is not installed beside this python"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "KALSHI_HOME": str(home),
+        "HOME": str(home),
+        "NO_COLOR": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_ROOT_OVERRIDE, script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "a bug" not in result.stderr, result.stderr
+    assert result.stderr.startswith("Error: "), result.stderr
+
+
+@pytest.fixture
+def read_only_state(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "state.db"
+    Store.open(path).close()
+    path.chmod(0o400)
+    tmp_path.chmod(0o500)  # no journal or WAL file can be made beside it either
+    yield path
+    tmp_path.chmod(0o700)
+    path.chmod(0o600)
+
+
+@pytest.mark.parametrize("command", [["halt", "--reason", "drill"], ["resume"]])
+def test_a_state_file_that_cannot_be_written_is_exit_21(
+    tmp_path: Path, read_only_state: Path, command: list[str]
+) -> None:
+    home = tmp_path.parent / f"{tmp_path.name}-home"
+    result = kalshi(home, "--state", str(read_only_state), *command)
+    assert result.returncode == ExitCode.STATE_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert str(read_only_state) in result.stderr
+
+
+def test_a_config_file_whose_directory_cannot_be_written_is_exit_18(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = kalshi(tmp_path, "--config", str(locked / "config.yaml"), "config", "set",
+                        "timeout", "5")  # fmt: skip
+    finally:
+        locked.chmod(0o700)
+    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert str(locked) in result.stderr
+    assert not (locked / "config.yaml").exists()
+
+
+def test_a_backtest_report_into_a_missing_directory_is_refused_before_it_runs(
+    tmp_path: Path,
+) -> None:
+    # the data set is not even looked at: the refusal comes first
+    result = kalshi(tmp_path, "backtest", "--strategy", "spike", "--data", str(tmp_path),
+                    "--html", str(tmp_path / "no-such-dir" / "report.html"))  # fmt: skip
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert "no-such-dir" in result.stderr and "--html" in result.stderr
+
+
+def test_a_backtest_out_directory_that_cannot_be_made_is_exit_18(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = kalshi(tmp_path, "backtest", "--strategy", "spike", "--data", str(tmp_path),
+                        "--out", str(locked / "run"))  # fmt: skip
+    finally:
+        locked.chmod(0o700)
+    assert result.returncode == ExitCode.DATA_WRITE_FAILED, result.stderr
+    one_line_no_traceback(result)
+    assert not (locked / "run").exists()
