@@ -53,6 +53,8 @@ def backtest_command(
     markets: Annotated[
         str | None,
         typer.Option(
+            "--tickers",
+            "--ticker",
             "--markets",
             help="Comma-separated tickers. [default: every market of the data]",
             show_default=False,

@@ -66,7 +66,13 @@ def record_command(
     ],
     tickers: Annotated[
         str | None,
-        typer.Option("--tickers", help="Comma-separated market tickers.", show_default=False),
+        typer.Option(
+            "--tickers",
+            "--ticker",
+            "--markets",
+            help="Comma-separated market tickers.",
+            show_default=False,
+        ),
     ] = None,
     series: Annotated[
         str | None,
@@ -291,7 +297,13 @@ def download_command(
     ],
     tickers: Annotated[
         str | None,
-        typer.Option("--tickers", help="Comma-separated market tickers.", show_default=False),
+        typer.Option(
+            "--tickers",
+            "--ticker",
+            "--markets",
+            help="Comma-separated market tickers.",
+            show_default=False,
+        ),
     ] = None,
     series: Annotated[
         str | None,

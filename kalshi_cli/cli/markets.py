@@ -63,7 +63,13 @@ def markets_command(
     ] = None,
     tickers: Annotated[
         str | None,
-        typer.Option("--tickers", help="Comma-separated market tickers.", show_default=False),
+        typer.Option(
+            "--tickers",
+            "--ticker",
+            "--markets",
+            help="Comma-separated market tickers.",
+            show_default=False,
+        ),
     ] = None,
     min_volume: Annotated[
         int | None,
@@ -109,16 +115,7 @@ def markets_command(
     app = current()
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json, fmt=fmt)
-    client = app.client()
-    if fetch_all:
-        progress = out.progress("fetching markets")
-        try:
-            found = list(client.iter_markets(on_page=progress, **filters))
-        finally:
-            progress.close()
-        cursor = ""
-    else:
-        found, cursor = client.get_markets_page(limit=limit or 100, **filters)
+    found, cursor = _fetch(app.client(), out, filters, limit=limit, fetch_all=fetch_all)
     rows = select_markets(
         found,
         min_volume=None if min_volume is None else Decimal(min_volume),
@@ -126,6 +123,25 @@ def markets_command(
         limit=limit if fetch_all else None,
     )
     render_markets(out, rows)
+    _say_what_is_missing(out, rows, cursor, limit)
+
+
+def _fetch(
+    client: Any, out: Output, filters: dict[str, Any], *, limit: int | None, fetch_all: bool
+) -> tuple[list[Market], str]:
+    """Every matching market (with --all, progress on stderr), or one page and its cursor."""
+    if not fetch_all:
+        page, cursor = client.get_markets_page(limit=limit or 100, **filters)
+        return list(page), cursor
+    progress = out.progress("fetching markets")
+    try:
+        return list(client.iter_markets(on_page=progress, **filters)), ""
+    finally:
+        progress.close()
+
+
+def _say_what_is_missing(out: Output, rows: list[Market], cursor: str, limit: int | None) -> None:
+    """On stderr, so pipes and --json stay as they are: nothing matched, or more did."""
     if not rows:
         out.note("no market matched")
     if cursor:

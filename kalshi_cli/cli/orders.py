@@ -565,7 +565,8 @@ def list_command(
         typer.Option("--status", help="resting, executed or canceled.", show_default=False),
     ] = None,
     ticker: Annotated[
-        str | None, typer.Option("--ticker", help="Only this market.", show_default=False)
+        str | None,
+        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 100,
     queue: Annotated[

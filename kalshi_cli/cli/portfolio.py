@@ -91,7 +91,8 @@ def balance_json(balance: Balance) -> dict[str, Any]:
 def positions_command(
     *,
     ticker: Annotated[
-        str | None, typer.Option("--ticker", help="Only this market.", show_default=False)
+        str | None,
+        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
     ] = None,
     event: Annotated[
         str | None, typer.Option("--event", help="Only this event.", show_default=False)
@@ -227,7 +228,8 @@ def parse_since(text: str) -> int:
 def fills_command(
     *,
     ticker: Annotated[
-        str | None, typer.Option("--ticker", help="Only this market.", show_default=False)
+        str | None,
+        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
     ] = None,
     since: Annotated[
         str | None,
@@ -345,7 +347,8 @@ def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, A
 def settlements_command(
     *,
     ticker: Annotated[
-        str | None, typer.Option("--ticker", help="Only this market.", show_default=False)
+        str | None,
+        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
     ] = None,
     limit: LimitOpt = 100,
     as_json: JsonOpt = False,

@@ -288,7 +288,8 @@ def _quote_fields(doc: dict[str, Any]) -> list[tuple[str, str]]:
 def rfq_list_command(
     *,
     market: Annotated[
-        str | None, typer.Option("--market", help="Only this market.", show_default=False)
+        str | None,
+        typer.Option("--ticker", "--market", help="Only this market.", show_default=False),
     ] = None,
     status: Annotated[
         RfqStatus | None,

@@ -49,6 +49,8 @@ def trade_command(
     markets: Annotated[
         str | None,
         typer.Option(
+            "--tickers",
+            "--ticker",
             "--markets",
             help="Comma-separated tickers to trade. On prod one of --markets, --series and "
             "--event (or the config's trade: section) is required.",

@@ -45,7 +45,7 @@ def cancel_all_command(
     *,
     ticker: Annotated[
         str | None,
-        typer.Option("--ticker", help="Only this market's orders.", show_default=False),
+        typer.Option("--ticker", "--market", help="Only this market's orders.", show_default=False),
     ] = None,
     event: Annotated[
         str | None,

@@ -27,6 +27,8 @@ def watch_command(
         str | None,
         typer.Option(
             "--tickers",
+            "--ticker",
+            "--markets",
             help="Comma-separated market tickers (required for orderbook; others: all markets).",
             show_default=False,
         ),
