@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import sys
 import traceback
 import types
@@ -256,7 +257,7 @@ class KalshiGroup(TyperGroup):
         try:
             result = super().main(standalone_mode=False, **kwargs)
         except KalshiError as exc:
-            report(exc.one_line(), exc)
+            report(_with_tier_hint(exc).one_line(), exc)
             return int(exc.exit_code)
         except typer.TyperException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # `kalshi config`: the group's help
@@ -294,6 +295,25 @@ class KalshiGroup(TyperGroup):
         # Non-standalone Click returns the code of a `typer.Exit`, or the command's return value
         # (always None here).
         return result if isinstance(result, int) else int(ExitCode.OK)
+
+
+_TIER_NEEDED = re.compile(r"\b(advanced|premier|paragon|prime)\b[^.;]*\btier\b", re.IGNORECASE)
+
+
+def _with_tier_hint(exc: KalshiError) -> KalshiError:
+    """A refusal for the account's API tier says how to lift it, since on the simulator (the
+    default environment, on the basic tier) it is a setting, not a letter to Kalshi."""
+    from kalshi_cli.errors import ApiError
+
+    found = _TIER_NEEDED.search(exc.message)
+    if isinstance(exc, ApiError) and found is not None:
+        tier = found.group(1).lower()
+        exc.hint = (
+            f"the account's API tier is below {tier}: on the simulator, `kalshi config set "
+            f"sim.tier {tier}` lifts it (a simulator already running keeps its tier until it "
+            "starts again); on Kalshi the tier is the account's"
+        )
+    return exc
 
 
 def _silence_stdout() -> None:

@@ -13,7 +13,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.errors import DataWriteError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings
@@ -231,7 +231,9 @@ def init_command(
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
     if path.exists() and not force:
-        raise UsageError(f"{path} already exists", hint="--force overwrites it")
+        # a config file is there, which is what was asked: `config init && config show` goes on
+        typer.echo(f"{path} already exists; left as it is (--force overwrites it)", err=True)
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # 0600: the file may come to hold a key id or a passphrase.
@@ -239,5 +241,5 @@ def init_command(
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(example_config())
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+        raise DataWriteError(f"cannot write {path}: {exc.strerror}") from None
     typer.echo(f"Wrote {path}")
