@@ -167,12 +167,14 @@ def set_command(
     """
     from kalshi_cli.config import config_file_path
     from kalshi_cli.config.edit import set_value
+    from kalshi_cli.config.secrets import shown
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
     keys = file_keys(key, env.value if env else app.root_env)
     line = set_value(path, keys, value, partial(_validate, app))
-    typer.echo(f"{path}:{line}: {'.'.join(keys)} = {value}")
+    dotted = ".".join(keys)
+    typer.echo(f"{path}:{line}: {dotted} = {shown(dotted, value)}")
 
 
 def file_keys(key: str, env: str | None) -> list[str]:
