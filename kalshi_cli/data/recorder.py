@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.data.lock import lock_directory
-from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
+from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.errors import DataWriteError
 from kalshi_cli.feed.book import EventKind, FeedEvent
@@ -101,6 +101,11 @@ class Recorder:
         self.error: OSError | None = None
         self.started_ns = wall_ns()
         self._last_ns = self.started_ns
+        # segments of earlier runs in this data set (a restart), kept in the manifest
+        self._earlier_segments: dict[str, dict[str, int]] = {}
+        self._earlier_tickers: list[str] = []
+        self._earlier_channels: list[str] = []
+        self._resume(read_manifest(root))
         self._lock = threading.Lock()
         self.stopped = threading.Event()  # writing failed, or closed
         self._closed = False
@@ -233,6 +238,27 @@ class Recorder:
 
     # ---------------------------------------------------------------- internals
 
+    def _resume(self, earlier: dict[str, Any] | None) -> None:
+        """A recorder started in a data set an earlier recorder wrote (systemd restarting it
+        after a crash, a reboot) adds to it: the earlier runs' segments, coverage, tickers and
+        channels stay in the manifest, the data set starts when the first run started, and
+        the outage from the last run's end to now is a gap of the feed. Without this, the new
+        manifest would list this run alone, and the earlier frames and the outage would vanish
+        from `data info` and from the backtests' view of the gaps."""
+        if earlier is None or earlier.get("source") != "record":
+            return
+        segments = earlier.get("segments") or {}
+        self._earlier_segments = {
+            str(name): dict(stats) for name, stats in segments.items() if isinstance(stats, dict)
+        }
+        last = [int(s.get("last_ns", 0)) for s in self._earlier_segments.values()]
+        stopped = int(earlier.get("ended_ns") or max(last, default=self.started_ns))
+        self._last_ns = max(self.started_ns, stopped)  # time order across the runs
+        self.coverage.resume(earlier, stopped_ns=stopped, started_ns=self._last_ns)
+        self.started_ns = min(int(earlier.get("started_ns") or stopped), self.started_ns)
+        self._earlier_tickers = [str(t) for t in earlier.get("tickers") or []]
+        self._earlier_channels = [str(c) for c in earlier.get("channels") or []]
+
     def _flush(self) -> None:
         self.writer.flush()
         self._write_manifest("recording")
@@ -251,9 +277,13 @@ class Recorder:
             "error": None if self.error is None else str(self.error),
             "started_ns": self.started_ns,
             "ended_ns": ended_ns if ended_ns is not None else self._last_ns,
-            "channels": list(self.channels),
-            "tickers": self.tickers,
-            "segments": {name: dict(s) for name, s in self.writer.segments.items()},
+            # every run's: this one records its own, the manifest names what the set holds
+            "channels": list(dict.fromkeys([*self._earlier_channels, *self.channels])),
+            "tickers": list(dict.fromkeys([*self._earlier_tickers, *self.tickers])),
+            "segments": {
+                name: dict(s)
+                for name, s in {**self._earlier_segments, **self.writer.segments}.items()
+            },
             "skipped": {},
             **self.coverage.to_json(),
         }
