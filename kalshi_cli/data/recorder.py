@@ -89,8 +89,8 @@ class Recorder:
         self.channels = tuple(channels)
         self._wall_ns = wall_ns
         self._on_event = on_event
+        make_directory(root)
         try:
-            root.mkdir(parents=True, exist_ok=True)
             self._lock_fd = lock_directory(root)
             self.writer = SegmentWriter(root, level=level, flush_every_s=flush_every_s)
         except OSError as exc:
@@ -109,6 +109,7 @@ class Recorder:
         self._lock = threading.Lock()
         self.stopped = threading.Event()  # writing failed, or closed
         self._closed = False
+        self._stopping = False
         self.feed = WsFeed(
             ws_url,
             self.tickers,
@@ -151,6 +152,8 @@ class Recorder:
                 return
             local = _LOCAL_EVENTS.get(kind)
             if local is None or self.error is not None:
+                return
+            if self._stopping and kind in (EventKind.STALE, EventKind.DISCONNECTED):
                 return
             if kind is EventKind.FRESH and event.ticker:
                 self.coverage.fresh(ns, event.ticker)
@@ -207,6 +210,10 @@ class Recorder:
         return self.summary()
 
     def close(self) -> None:
+        with self._lock:
+            # the books go stale because this recorder stops them: the end of the coverage
+            # (`coverage.close` below), not a gap of each market
+            self._stopping = True
         self.feed.stop()
         with self._lock:
             if self._closed:
@@ -288,6 +295,15 @@ class Recorder:
             **self.coverage.to_json(),
         }
         write_manifest(self.root, manifest)
+
+
+def make_directory(root: Path) -> None:
+    """The data set's directory, made if missing; DataWriteError (exit 18) for a place that
+    cannot hold it. `kalshi record` runs it before anything is asked of the exchange."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(root, exc) from exc
 
 
 def _local_line(ns: int, body: dict[str, Any]) -> bytes:
