@@ -2,9 +2,11 @@
 
 A batch file holds one order per row, in the trader's terms (the columns of `order place`):
 `ticker, side (yes|no), action (buy|sell), count, price` and, optionally, `tif (gtc|ioc|fok),
-post_only, reduce_only, expires (unix seconds or ISO 8601), client_order_id`. A CSV file has a
-header naming its columns; a JSON file is an array of objects with those keys (numbers are read
-as decimals, never through a float).
+post_only, reduce_only, expires (30m, 2h, 1d, unix seconds or ISO 8601), client_order_id`, read
+and checked by `order_terms.read_terms`, the rules `order place` and the order service use. A
+CSV file has a header naming its columns (a byte-order mark is no part of the first); a JSON
+file is an array of objects with those keys (numbers are read as decimals, never through a
+float). A column or a key written twice is refused: read, only its last copy would count.
 
 The sequence, each step finished for every row before the next begins:
 
@@ -16,8 +18,9 @@ The sequence, each step finished for every row before the next begins:
 3. Skip every row whose id is already in the state file: it was recorded by an earlier run (and
    sent, or about to be), so it is never sent again; its recorded status is reported.
 4. Check the other rows against the exchange as `order place` does (`OrderService.prepare`:
-   market open, tick grid, limits, trading state), and the position limit against the rows of
-   the batch taken together. Any refusal: every one is reported with its line, nothing is sent.
+   market open, tick grid, limits, trading state; each market read once for the whole file,
+   `MarketReads`), and the position limit against the rows of the batch taken together. Any
+   refusal: every one is reported with its line, nothing is sent.
 5. Send the rows in batches of the largest size the tier's write budget allows. Before each
    batch is sent, its rows are written to the state file as intents (the trading state checked
    in the same transaction, so nothing is sent after the kill switch), then the batch is sent
