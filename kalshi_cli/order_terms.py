@@ -24,20 +24,13 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import (
-    ZERO,
-    Action,
-    BookSide,
-    Side,
-    TimeInForce,
-    price_bounds,
-    price_on_grid,
-    to_book,
-)
+from kalshi_cli.market import price_bounds, price_on_grid
+from kalshi_cli.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Market
+    from kalshi_cli.market import Market
 
+REDUCE_ONLY_NEEDS_IOC = "REDUCE_ONLY_NEEDS_IOC"
 FIELDS = (
     "ticker",
     "side",
@@ -227,30 +220,47 @@ def terms_problems(request: OrderRequest, *, now: float | None = None) -> list[P
             reader(format(value, "f"))
         except TermsError as exc:
             problems += exc.problems
-    tif = request.time_in_force
-    if request.post_only and tif is not TimeInForce.GTC:
+    problems += combination_problems(
+        request.time_in_force,
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        expiring=request.expiration_time is not None,
+    )
+    if (
+        request.expiration_time is not None
+        and now is not None
+        and request.expiration_time <= now
+        and request.time_in_force is TimeInForce.GTC
+    ):
+        problems.append(
+            Problem(
+                "expires", f"{request.expiration_time} is not in the future", "EXPIRY_IN_THE_PAST"
+            )
+        )
+    return problems
+
+
+def combination_problems(
+    tif: TimeInForce, *, post_only: bool, reduce_only: bool, expiring: bool
+) -> list[Problem]:
+    """The time in force each option needs: post-only and an expiry rest on the book (GTC);
+    reduce-only is accepted by API 3.31.0 only with IOC. `CreateOrder`, the request the client
+    sends, checks its options by these same rules."""
+    problems = []
+    if post_only and tif is not TimeInForce.GTC:
         problems.append(
             Problem(
                 "post_only", "post-only orders rest on the book: use tif gtc", "POST_ONLY_NEEDS_GTC"
             )
         )
-    if request.expiration_time is not None:
-        if tif is not TimeInForce.GTC:
-            problems.append(Problem("expires", "works only with tif gtc", "EXPIRY_NEEDS_GTC"))
-        elif now is not None and request.expiration_time <= now:
-            problems.append(
-                Problem(
-                    "expires",
-                    f"{request.expiration_time} is not in the future",
-                    "EXPIRY_IN_THE_PAST",
-                )
-            )
-    if request.reduce_only and tif is not TimeInForce.IOC:
+    if expiring and tif is not TimeInForce.GTC:
+        problems.append(Problem("expires", "works only with tif gtc", "EXPIRY_NEEDS_GTC"))
+    if reduce_only and tif is not TimeInForce.IOC:
         problems.append(
             Problem(
                 "reduce_only",
                 "works only with tif ioc (API 3.31.0 refuses any other)",
-                "REDUCE_ONLY_NEEDS_IOC",
+                REDUCE_ONLY_NEEDS_IOC,
             )
         )
     return problems
