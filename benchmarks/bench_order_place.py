@@ -27,7 +27,8 @@ import httpx
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import Action, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.sim.embed import start_simulator
 from kalshi_cli.store import Store
 

@@ -2,9 +2,11 @@
 
 A batch file holds one order per row, in the trader's terms (the columns of `order place`):
 `ticker, side (yes|no), action (buy|sell), count, price` and, optionally, `tif (gtc|ioc|fok),
-post_only, reduce_only, expires (unix seconds or ISO 8601), client_order_id`. A CSV file has a
-header naming its columns; a JSON file is an array of objects with those keys (numbers are read
-as decimals, never through a float).
+post_only, reduce_only, expires (30m, 2h, 1d, unix seconds or ISO 8601), client_order_id`, read
+and checked by `order_terms.read_terms`, the rules `order place` and the order service use. A
+CSV file has a header naming its columns (a byte-order mark is no part of the first); a JSON
+file is an array of objects with those keys (numbers are read as decimals, never through a
+float). A column or a key written twice is refused: read, only its last copy would count.
 
 The sequence, each step finished for every row before the next begins:
 
@@ -16,8 +18,9 @@ The sequence, each step finished for every row before the next begins:
 3. Skip every row whose id is already in the state file: it was recorded by an earlier run (and
    sent, or about to be), so it is never sent again; its recorded status is reported.
 4. Check the other rows against the exchange as `order place` does (`OrderService.prepare`:
-   market open, tick grid, limits, trading state), and the position limit against the rows of
-   the batch taken together. Any refusal: every one is reported with its line, nothing is sent.
+   market open, tick grid, limits, trading state; each market read once for the whole file,
+   `MarketReads`), and the position limit against the rows of the batch taken together. Any
+   refusal: every one is reported with its line, nothing is sent.
 5. Send the rows in batches of the largest size the tier's write budget allows. Before each
    batch is sent, its rows are written to the state file as intents (the trading state checked
    in the same transaction, so nothing is sent after the kill switch), then the batch is sent
@@ -35,8 +38,8 @@ import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -47,19 +50,15 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import ZERO, Action, BookSide, Side, TimeInForce
-from kalshi_cli.orders import OrderRequest, check_trading_state
+from kalshi_cli.models import ZERO, BookSide
+from kalshi_cli.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
+from kalshi_cli.orders import MarketReads, check_trading_state
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.orders import OrderService, PreparedOrder
+    from kalshi_cli.orders import Exposure, OrderService, PreparedOrder
 
-REQUIRED = ("ticker", "side", "action", "count", "price")
-OPTIONAL = ("tif", "post_only", "reduce_only", "expires", "client_order_id")
-_TIFS = {"gtc": "gtc", "ioc": "ioc", "fok": "fok"}
-_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
-_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
 
 
@@ -133,7 +132,8 @@ def _batches(service: OrderService) -> SendsBatches:
 def read_batch(path: Path, *, now: float) -> list[BatchRow]:
     """Every row of the file as an order, or `BatchFileError` naming every bad row."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: the byte-order mark spreadsheets write is no part of the first column
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchFileError([f"{path}: cannot be read: {exc}"]) from exc
     if path.suffix.lower() == ".json":
@@ -167,17 +167,17 @@ def read_batch(path: Path, *, now: float) -> list[BatchRow]:
 def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h not in REQUIRED + OPTIONAL]
+    unknown = [h for h in header if h not in FIELDS]
     missing = [h for h in REQUIRED if h not in header]
-    if unknown or missing:
-        parts = []
+    # a column twice would be read as its last copy: two `count` columns, 500 contracts
+    twice = sorted(name for name, n in Counter(header).items() if n > 1)
+    if unknown or missing or twice:
+        parts = [f"column {name} appears twice" for name in twice]
         if unknown:
             parts.append(f"unknown column(s) {', '.join(unknown)}")
         if missing:
             parts.append(f"missing column(s) {', '.join(missing)}")
-        raise BatchFileError(
-            [f"{path}:1: {'; '.join(parts)} (columns: {', '.join(REQUIRED + OPTIONAL)})"]
-        )
+        raise BatchFileError([f"{path}:1: {'; '.join(parts)} (columns: {', '.join(FIELDS)})"])
     reader.fieldnames = header
     records = []
     for raw in reader:
@@ -190,8 +190,25 @@ def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
+class _KeysTwice(dict[str, Any]):
+    """A JSON object that names a key more than once (`twice`); the plain `dict` a decoder
+    builds keeps only the last value, so an order `{"count": 1, ..., "count": 500}` would
+    quietly become 500 contracts."""
+
+    twice: list[str]
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    counts = Counter(key for key, _ in pairs)
+    if all(n == 1 for n in counts.values()):
+        return dict(pairs)
+    duplicated = _KeysTwice(pairs)
+    duplicated.twice = sorted(key for key, n in counts.items() if n > 1)
+    return duplicated
+
+
 def _json_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    decoder = json.JSONDecoder(parse_float=Decimal)
+    decoder = json.JSONDecoder(parse_float=Decimal, object_pairs_hook=_object)
     try:
         document = decoder.decode(text)
     except json.JSONDecodeError as exc:
@@ -211,12 +228,15 @@ def _item_lines(text: str, decoder: json.JSONDecoder) -> list[int]:
     lines: list[int] = []
     pos = text.index("[") + 1
     ws = re.compile(r"[\s,]*")
+    line, counted = 1, 0  # newlines counted up to `counted`, once each: linear in the file
     while True:
         match = ws.match(text, pos)
         pos = match.end() if match else pos
         if pos >= len(text) or text[pos] == "]":
             return lines
-        lines.append(text.count("\n", 0, pos) + 1)
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
         _, pos = decoder.raw_decode(text, pos)
 
 
@@ -227,6 +247,8 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):  # never produced with parse_float=Decimal; refused anyway
         raise ValueError(f"{value!r} is a float")
+    if isinstance(value, dict | list):
+        raise ValueError(f"{value!r} is not a single value")
     return str(value).strip()
 
 
@@ -235,108 +257,33 @@ def _row(line: int, record: dict[str, Any], now: float) -> BatchRow:
         raise ValueError("more cells than the header has columns")
     if "__not_object__" in record:
         raise ValueError("an order must be a JSON object")
-    unknown = sorted(set(record) - set(REQUIRED + OPTIONAL))
+    if isinstance(record, _KeysTwice):
+        raise ValueError("; ".join(f"key {key} appears twice" for key in record.twice))
+    unknown = sorted(set(record) - set(FIELDS))
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}")
-    cells = {name: _text(record.get(name)) for name in REQUIRED + OPTIONAL}
-    problems = []
-    for name in REQUIRED:
-        if not cells[name]:
-            problems.append(f"{name} is missing")
-    if problems:
-        raise ValueError("; ".join(problems))
-    ticker = cells["ticker"]
-    if ticker != ticker.strip() or " " in ticker:
-        problems.append(f"ticker {ticker!r} is not a ticker")
-    side = _choice(cells["side"].lower(), {s.value: s for s in Side}, "side", problems)
-    action = _choice(cells["action"].lower(), {a.value: a for a in Action}, "action", problems)
-    count = _amount(cells["count"], "count", 2, problems)
-    price = _amount(cells["price"], "price", 4, problems)
-    if price is not None and not ZERO < price < 1:
-        problems.append(f"price {price} must be between 0 and 1 (exclusive)")
-    tif = _choice((cells["tif"] or "gtc").lower(), _TIFS, "tif", problems)
-    post_only = _flag(cells["post_only"], "post_only", problems)
-    reduce_only = _flag(cells["reduce_only"], "reduce_only", problems)
-    expires = _expires(cells["expires"], now, problems) if cells["expires"] else None
-    coid = cells["client_order_id"] or None
-    if coid is not None and not _CLIENT_ORDER_ID.match(coid):
-        problems.append("client_order_id: use 1-64 letters, digits, '-', '_', '.' or ':'")
-    if tif and tif != "gtc" and (post_only or expires is not None):
-        problems.append("post_only and expires need tif gtc")
-    if reduce_only and tif != "ioc":
-        problems.append("reduce_only needs tif ioc (API 3.31.0 refuses any other)")
-    if problems:
-        raise ValueError("; ".join(problems))
-    assert side is not None and action is not None and count is not None and price is not None
-    assert tif is not None
-    request = OrderRequest(
-        ticker=ticker,
-        side=side,
-        action=action,
-        count=count,
-        price=price,
-        time_in_force=TimeInForce.from_short(tif),
-        post_only=post_only,
-        reduce_only=reduce_only,
-        expiration_time=expires,
-        client_order_id=coid,
-        strategy="batch",
-    )
-    written = (ticker, side.value, action.value, count, price, tif, post_only, reduce_only)
-    terms = "|".join([*map(str, written), cells["expires"]])
-    return BatchRow(line, request, terms, coid is not None)
-
-
-def _choice(value: str, choices: dict[str, Any], name: str, problems: list[str]) -> Any:
-    if value not in choices:
-        problems.append(f"{name} {value!r} is not one of {', '.join(choices)}")
-        return None
-    return choices[value]
-
-
-def _amount(text: str, name: str, places: int, problems: list[str]) -> Decimal | None:
+    cells = {name: _text(record.get(name)) for name in FIELDS}
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        problems.append(f"{name} {text!r} is not a number")
-        return None
-    if not value.is_finite() or "e" in text.lower():
-        problems.append(f"{name} {text!r} is not a plain decimal number")
-        return None
-    if value <= 0:
-        problems.append(f"{name} must be positive, got {text}")
-        return None
-    if value != value.quantize(Decimal(1).scaleb(-places)):
-        problems.append(f"{name} {text} has more than {places} decimals")
-        return None
+        request = read_terms(cells, now=now, strategy="batch")
+    except TermsError as exc:
+        raise ValueError(exc.message) from None
+    # the terms as written, canonical (1 and 1.00 alike): what a derived id is made from
+    written = (
+        request.ticker,
+        request.side.value,
+        request.action.value,
+        _canonical(request.count),
+        _canonical(request.price),
+        (cells["tif"] or "gtc").lower(),
+        request.post_only,
+        request.reduce_only,
+    )
+    terms = "|".join([*map(str, written), cells["expires"]])
+    return BatchRow(line, request, terms, request.client_order_id is not None)
+
+
+def _canonical(value: Decimal) -> Decimal:
     return value.normalize() if value == value.to_integral_value() else value
-
-
-def _flag(text: str, name: str, problems: list[str]) -> bool:
-    lowered = text.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered not in _FALSE:
-        problems.append(f"{name} {text!r} is not true or false")
-    return False
-
-
-def _expires(text: str, now: float, problems: list[str]) -> int | None:
-    if text.isdigit():
-        moment = float(text)  # float-ok: unix seconds
-    else:
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            problems.append(f"expires {text!r} is not unix seconds or an ISO 8601 time")
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        moment = parsed.timestamp()
-    if moment <= now:
-        problems.append(f"expires {text} is not in the future")
-        return None
-    return int(moment)
 
 
 def derived_client_order_id(batch_id: str, terms: str, occurrence: int) -> str:
@@ -369,6 +316,7 @@ def prepare_batch(
     skipped: list[RowOutcome] = []
     prepared: list[tuple[BatchRow, PreparedOrder]] = []
     problems: list[str] = []
+    reads = MarketReads()  # each market read once, however many rows name it
     for row in rows:
         coid = row.request.client_order_id
         assert coid is not None
@@ -388,17 +336,20 @@ def prepare_batch(
             )
             continue
         try:  # a halted trading state raises here, for the whole batch
-            prepared.append((row, service.prepare(row.request)))
+            prepared.append((row, service.prepare(row.request, reads=reads)))
         except (ValidationError, NotFoundError) as exc:
             problems.append(f"{path}:{row.line}: {exc.one_line()}")
-    problems += _batch_position_problems(service, path, prepared)
+    problems += _batch_position_problems(service, path, prepared, reads)
     if problems:
         raise BatchFileError(problems, code="BATCH_REFUSED")
     return skipped, prepared
 
 
 def _batch_position_problems(
-    service: OrderService, path: Path, prepared: list[tuple[BatchRow, PreparedOrder]]
+    service: OrderService,
+    path: Path,
+    prepared: list[tuple[BatchRow, PreparedOrder]],
+    reads: MarketReads,
 ) -> list[str]:
     """The position limit over the batch's rows together (each row alone was checked by
     `prepare`): the first row of a market that takes it over the limit is named."""
@@ -407,11 +358,11 @@ def _batch_position_problems(
         return []
     problems = []
     extra: dict[str, list[Decimal]] = {}
-    exposures = {}
+    exposures: dict[str, Exposure] = {}
     for row, order in prepared:
         ticker = order.create.ticker
         if ticker not in exposures:
-            exposures[ticker] = service.exposure(ticker)
+            exposures[ticker] = reads.get("exposure", ticker, partial(service.exposure, ticker))
             extra[ticker] = [ZERO, ZERO]
         bids_asks = extra[ticker]
         bids_asks[0 if order.create.book_side is BookSide.BID else 1] += order.create.count

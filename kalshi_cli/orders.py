@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -52,13 +52,11 @@ from kalshi_cli.models import (
     Market,
     Order,
     Side,
-    TimeInForce,
     fmt_count,
     fmt_dollars,
-    price_bounds,
-    price_on_grid,
     to_book,
 )
+from kalshi_cli.order_terms import OrderRequest, check_count, check_price, check_terms
 from kalshi_cli.reconcile import (
     DEFAULT_READ_LAG_S,
     ReconcileClient,
@@ -77,6 +75,8 @@ if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.models import Position
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
+
+_T = TypeVar("_T")
 
 # Trading states in which new exposure may not be added. REDUCING still allows reduce-only.
 BLOCKING_STATES = ("HALTED", "SAFE_MODE")
@@ -116,33 +116,6 @@ class OrderClient(ReconcileClient, Protocol):
     def decrease_order(
         self, order_id: str, *, reduce_by: Decimal | None = ..., reduce_to: Decimal | None = ...
     ) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class OrderRequest:
-    """An order in the trader's terms: the side bought or sold and that side's price."""
-
-    ticker: str
-    side: Side
-    action: Action
-    count: Decimal
-    price: Decimal
-    time_in_force: TimeInForce = TimeInForce.GTC
-    post_only: bool = False
-    reduce_only: bool = False
-    expiration_time: int | None = None
-    client_order_id: str | None = None
-    strategy: str | None = None
-    model_fair: Decimal | None = None
-    reason: str | None = None
-
-    @property
-    def book_side(self) -> BookSide:
-        return to_book(self.side, self.action, self.price).book_side
-
-    @property
-    def yes_price(self) -> Decimal:
-        return to_book(self.side, self.action, self.price).yes_price
 
 
 @dataclass(frozen=True)
@@ -239,26 +212,27 @@ class PlaceOutcome:
     note: str | None = None
 
 
-def validate_price(market: Market, price: Decimal, *, what: str = "price") -> None:
-    low, high = price_bounds(market.price_ranges)
-    if not low <= price <= high:
-        raise ValidationError(
-            f"{what} {price} is outside {market.ticker}'s range {low}..{high}",
-            code="PRICE_OUT_OF_RANGE",
-        )
-    if not price_on_grid(price, market.price_ranges):
-        steps = ", ".join(f"{r.step} from {r.start} to {r.end}" for r in market.price_ranges)
-        raise ValidationError(
-            f"{what} {price} is not on {market.ticker}'s tick grid ({steps})",
-            code="PRICE_OFF_GRID",
-        )
+class MarketReads:
+    """The exchange's answers about markets (the market, a position, the exposure), read once
+    for many orders prepared together: a batch file of 100,000 rows naming two markets reads
+    two markets, not 100,000. A refusal is kept as well, so every row naming an unknown
+    ticker is refused without asking again."""
 
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str], Any] = {}
 
-def validate_count(count: Decimal) -> None:
-    if count <= 0:
-        raise ValidationError(f"count must be positive, got {count}", code="COUNT_NOT_POSITIVE")
-    if count != count.quantize(Decimal("0.01")):
-        raise ValidationError(f"count {count} has more than 2 decimals", code="COUNT_PRECISION")
+    def get(self, kind: str, ticker: str, read: Callable[[], _T]) -> _T:
+        key = (kind, ticker)
+        if key not in self._answers:
+            try:
+                self._answers[key] = read()
+            except (ValidationError, NotFoundError) as exc:
+                self._answers[key] = exc
+        answer = self._answers[key]
+        if isinstance(answer, Exception):
+            raise answer
+        result: _T = answer
+        return result
 
 
 class OrderService:
@@ -305,21 +279,15 @@ class OrderService:
                 asks += order.remaining_count
         return Exposure(position, bids, asks)
 
-    def prepare(self, request: OrderRequest) -> PreparedOrder:
-        """Every local check; raises ValidationError / TradingHaltedError, sends nothing."""
-        from kalshi_cli.client.requests import REDUCE_ONLY_NEEDS_IOC, CreateOrder
+    def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:
+        """Every local check; raises ValidationError / TradingHaltedError, sends nothing.
+        `reads`: the market reads of orders prepared before this one (a batch's rows), asked
+        again of the exchange only for a market none of them named."""
+        from kalshi_cli.client.requests import CreateOrder
 
-        validate_count(request.count)
-        if request.reduce_only and request.time_in_force is not TimeInForce.IOC:
-            raise ValidationError(
-                "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects "
-                "any other time in force)",
-                code=REDUCE_ONLY_NEEDS_IOC,
-            )
-        if request.expiration_time is not None and request.time_in_force is not TimeInForce.GTC:
-            raise ValidationError(
-                "--expires works only with good-till-canceled orders", code="EXPIRY_NEEDS_GTC"
-            )
+        reads = reads or MarketReads()
+
+        check_terms(request, now=self._now())
         if request.client_order_id and self.store.get_intent(request.client_order_id):
             raise ValidationError(
                 f"client order id {request.client_order_id} is already in the state file",
@@ -327,13 +295,15 @@ class OrderService:
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
         self._check_trading(reduce_only=request.reduce_only, what="no new orders")
-        market = open_market(self.client, request.ticker)
-        validate_price(market, request.price)
+        market = reads.get(
+            "market", request.ticker, lambda: open_market(self.client, request.ticker)
+        )
+        check_price(market, request.price)
         book = to_book(request.side, request.action, request.price)
         price = committed_price(book.book_side, book.yes_price)
         cost = request.count * price
-        self._check_order_cost(request.ticker, book.book_side, request.count, price)
-        exposure_after = self._check_position(request.ticker, book.book_side, request.count)
+        self._check_order_cost(request.ticker, book.book_side, request.count, price, reads)
+        exposure_after = self._check_position(request.ticker, book.book_side, request.count, reads)
         create_kwargs: dict[str, Any] = {
             "ticker": market.ticker,
             "book_side": book.book_side,
@@ -637,10 +607,10 @@ class OrderService:
         market = self.client.get_market(order.ticker)
         yes_price = order.yes_price
         if price is not None:
-            validate_price(market, price)
+            check_price(market, price)
             yes_price = price if side is Side.YES else ONE - price
         total = order.fill_count + order.remaining_count if count is None else count
-        validate_count(total)
+        check_count(total)
         if total <= order.fill_count:
             raise ValidationError(
                 f"new total count {total} must exceed the {order.fill_count} already filled",
@@ -724,7 +694,12 @@ class OrderService:
     # ---------------------------------------------------------------------------- helpers
 
     def _check_order_cost(
-        self, ticker: str, book_side: BookSide, count: Decimal, price: Decimal
+        self,
+        ticker: str,
+        book_side: BookSide,
+        count: Decimal,
+        price: Decimal,
+        reads: MarketReads | None = None,
     ) -> None:
         """`limits.max_order_cost` against count x `price`, the price of the side the order
         adds (`committed_price`). Contracts that close a position held on the other side
@@ -734,10 +709,7 @@ class OrderService:
         cost = count * price
         if limit is None or cost <= limit:
             return
-        position = ZERO
-        for pos in self.client.get_positions(ticker=ticker):
-            if pos.ticker == ticker:
-                position = pos.position
+        position = (reads or MarketReads()).get("position", ticker, lambda: self._position(ticker))
         # a bid (YES added) closes NO contracts (negative position); an ask closes YES ones
         closable = max(-position if book_side is BookSide.BID else position, ZERO)
         opening = max(count - closable, ZERO)
@@ -748,13 +720,26 @@ class OrderService:
                 hint="lower --count or raise limits.max_order_cost",
             )
 
-    def _check_position(self, ticker: str, book_side: BookSide, extra: Decimal) -> Decimal | None:
+    def _position(self, ticker: str) -> Decimal:
+        position = ZERO
+        for pos in self.client.get_positions(ticker=ticker):
+            if pos.ticker == ticker:
+                position = pos.position
+        return position
+
+    def _check_position(
+        self,
+        ticker: str,
+        book_side: BookSide,
+        extra: Decimal,
+        reads: MarketReads | None = None,
+    ) -> Decimal | None:
         """`limits.max_position_per_market` with `extra` more contracts resting on
         `book_side`; returns the worst case after, or None when there is no limit."""
         limit = self.limits.max_position_per_market
         if limit is None:
             return None
-        current = self.exposure(ticker)
+        current = (reads or MarketReads()).get("exposure", ticker, lambda: self.exposure(ticker))
         extra_bid = extra if book_side is BookSide.BID else ZERO
         extra_ask = extra if book_side is BookSide.ASK else ZERO
         after = current.worst_case(extra_bid, extra_ask)

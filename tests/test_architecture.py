@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("errors and units", {"errors", "units", "reference_index"}),
     ("the market's shape", {"market"}),  # below `models`, which re-exports it (#17)
     ("vocabulary", {"models", "keys"}),
-    ("decisions", {"decisions"}),
+    ("decisions and order terms", {"decisions", "order_terms"}),
     (
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},

@@ -127,6 +127,10 @@ class Output:
         if self.as_json:
             self.json(document)
             return
+        if not rows and self.format is not TableFormat.CSV:
+            # a bare header reads like a failure to list; CSV keeps its header (an empty table)
+            self.note("nothing matched")
+            return
         if self.format is not TableFormat.CSV:
             rows = [_money_cells(columns, row) for row in rows]
         if self.format is TableFormat.TABLE:

@@ -174,6 +174,7 @@ def set_command(
     """
     from kalshi_cli.config import config_file_path
     from kalshi_cli.config.edit import is_null, set_value
+    from kalshi_cli.config.secrets import shown
 
     app = current()
     path, _origin = config_file_path(app.config_path, app.environ)
@@ -185,7 +186,7 @@ def set_command(
     elif is_null(value):
         typer.echo(f"{path}:{line}: {dotted} unset (its default is in force)")
     else:
-        typer.echo(f"{path}:{line}: {dotted} = {value}")
+        typer.echo(f"{path}:{line}: {dotted} = {shown(dotted, value)}")
 
 
 def file_keys(key: str, env: str | None) -> list[str]:

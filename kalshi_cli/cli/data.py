@@ -100,7 +100,7 @@ def record_command(
     import threading
 
     from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.data.recorder import Recorder
+    from kalshi_cli.data.recorder import Recorder, make_directory
     from kalshi_cli.data.watch import ws_url_for
     from kalshi_cli.errors import UsageError
 
@@ -108,6 +108,7 @@ def record_command(
         raise UsageError("give exactly one of --tickers, --series and --all-open")
     app = current()
     app.settings(env.value if env else None)
+    make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
@@ -133,7 +134,11 @@ def _record_markets(app: AppContext, tickers: str | None, series: str | None) ->
     from kalshi_cli.errors import UsageError
 
     if tickers:
-        return [t for t in tickers.split(",") if t]
+        from kalshi_cli.data.watch import check_tickers
+
+        named = [t for t in tickers.split(",") if t]
+        check_tickers(app.client(), named)  # before the feed: it would wait on nothing
+        return named
     client = app.client()
     found = [m.ticker for m in client.iter_markets(status="open", series_ticker=series)]
     if not found:

@@ -13,9 +13,7 @@ refused after reading the market (exit 9, or 13 when trading is halted).
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,14 +26,15 @@ from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
 from kalshi_cli.cli.trading import cancel_all_command
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import Action, Side, TimeInForce, fmt_count, fmt_dollars
+from kalshi_cli.models import Action, Side, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.models import Order
     from kalshi_cli.order_batch import BatchReport
-    from kalshi_cli.orders import OrderRequest, PlaceOutcome, PreparedOrder
+    from kalshi_cli.order_terms import OrderRequest, TermsError
+    from kalshi_cli.orders import PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
 
 order_app = typer.Typer(
@@ -63,73 +62,52 @@ class ListStatus(StrEnum):
 
 
 # ------------------------------------------------------------------------------------ parsing
+# The rules are `kalshi_cli.order_terms`' (the batch file's and the order service's too); here a
+# broken one becomes a usage error naming the flag.
 
-_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_DURATION = re.compile(r"^\+?(\d+)\s*([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+def usage_error(exc: TermsError) -> typer.BadParameter:
+    """The first problem of `exc` as a usage error under its flag."""
+    first = exc.problems[0]
+    return typer.BadParameter(first.message, param_hint=first.flag)
 
 
 def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
     """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
+    from kalshi_cli import order_terms
+
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise typer.BadParameter(f"{text!r} is not a number", param_hint=flag) from None
-    if not value.is_finite() or "e" in text.lower():
-        raise typer.BadParameter(f"{text!r} is not a plain decimal number", param_hint=flag)
-    if value < 0 or (value == 0 and not allow_zero):
-        raise typer.BadParameter(f"must be positive, got {text}", param_hint=flag)
-    return value
+        return order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero)
+    except order_terms.TermsError as exc:
+        raise usage_error(exc) from None
 
 
 def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -> Decimal:
-    value = parse_amount(text, flag, allow_zero=allow_zero)
-    if value != value.quantize(Decimal("0.01")):
-        raise typer.BadParameter(f"{text} has more than 2 decimals", param_hint=flag)
-    return value
+    from kalshi_cli import order_terms
+
+    try:
+        return order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero)
+    except order_terms.TermsError as exc:
+        raise usage_error(exc) from None
 
 
 def parse_price(text: str, flag: str = "--price") -> Decimal:
-    value = parse_amount(text, flag)
-    if not value < 1:
-        raise typer.BadParameter(
-            f"{text} is not a price in dollars between 0 and 1 (e.g. 0.55)", param_hint=flag
-        )
-    if value != value.quantize(Decimal("0.0001")):
-        raise typer.BadParameter(f"{text} has more than 4 decimals", param_hint=flag)
-    return value
+    from kalshi_cli import order_terms
+
+    try:
+        return order_terms.parse_price(text, flag.lstrip("-"))
+    except order_terms.TermsError as exc:
+        raise usage_error(exc) from None
 
 
 def parse_expires(text: str, now: float) -> int:
     """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
-    raw = text.strip()
-    match = _DURATION.match(raw)
-    if match:
-        moment = now + int(match.group(1)) * _UNITS[match.group(2)]
-    elif raw.isdigit():
-        moment = int(raw)
-    else:
-        try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise typer.BadParameter(
-                f"{text!r} is not a time: use 30m, 2h, 1d, unix seconds or ISO 8601",
-                param_hint="--expires",
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        moment = parsed.timestamp()
-    if moment <= now:
-        raise typer.BadParameter(f"{text} is not in the future", param_hint="--expires")
-    return int(moment)
+    from kalshi_cli import order_terms
 
-
-def parse_client_order_id(text: str) -> str:
-    if not _CLIENT_ORDER_ID.match(text):
-        raise typer.BadParameter(
-            "use 1-64 letters, digits, '-', '_', '.' or ':'", param_hint="--client-order-id"
-        )
-    return text
+    try:
+        return order_terms.parse_expires(text, now)
+    except order_terms.TermsError as exc:
+        raise usage_error(exc) from None
 
 
 # ------------------------------------------------------------------------------------ place
@@ -234,32 +212,26 @@ def order_request(
     expires: str | None,
     client_order_id: str | None,
 ) -> OrderRequest:
-    """`order place`'s flags as an order, or a usage error before anything is read or sent."""
+    """`order place`'s flags as an order, or a usage error before anything is read or sent:
+    the same reading as a row of a batch file (`order_terms.read_terms`)."""
     from kalshi_cli.clock import SystemClock
-    from kalshi_cli.orders import OrderRequest
+    from kalshi_cli.order_terms import TermsError, read_terms
 
-    parsed_count = parse_count(count)
-    parsed_price = parse_price(price)
-    expiration = None if expires is None else parse_expires(expires, SystemClock().wall())
-    coid = None if client_order_id is None else parse_client_order_id(client_order_id)
-    if expiration is not None and tif is not Tif.GTC:
-        raise typer.BadParameter("works only with --tif gtc", param_hint="--expires")
-    if post_only and tif is not Tif.GTC:
-        raise typer.BadParameter(
-            "post-only orders rest on the book: use --tif gtc", param_hint="--post-only"
-        )
-    return OrderRequest(
-        ticker=ticker,
-        side=side,
-        action=action,
-        count=parsed_count,
-        price=parsed_price,
-        time_in_force=TimeInForce.from_short(tif.value),
-        post_only=post_only,
-        expiration_time=expiration,
-        client_order_id=coid,
-        strategy="manual",
-    )
+    cells = {
+        "ticker": ticker,
+        "side": side.value,
+        "action": action.value,
+        "count": count,
+        "price": price,
+        "tif": tif.value,
+        "post_only": "true" if post_only else "",
+        "expires": expires or "",
+        "client_order_id": client_order_id or "",
+    }
+    try:
+        return read_terms(cells, now=SystemClock().wall(), strategy="manual")
+    except TermsError as exc:
+        raise usage_error(exc) from None
 
 
 def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -> None:

@@ -157,13 +157,13 @@ def _quotable(
 ) -> str:
     """The gates of a quote before it is sent: trading allowed, the RFQ's market open, each
     price that does not decline its side on the market's tick grid. Returns the market."""
-    from kalshi_cli.orders import validate_price
+    from kalshi_cli.order_terms import check_price
 
     _trading_allowed(app, "no quote sent")
     market = _open_market(client, client.get_rfq(rfq_id).market_ticker)
     for what, price in (("yes bid", yes_bid), ("no bid", no_bid)):
         if price != 0:
-            validate_price(market, price, what=what)
+            check_price(market, price, what=what)
     return str(market.ticker)
 
 

@@ -55,15 +55,18 @@ def watch_command(
     import sys
 
     from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.data.watch import Watcher, ws_url_for
+    from kalshi_cli.data.watch import Watcher, check_tickers, ws_url_for
 
     app = current()
     app.settings(env.value if env else None)
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
+    named = [t for t in (tickers or "").split(",") if t]
+    if named:  # an unknown ticker or an unreachable exchange ends here, not in the feed
+        check_tickers(app.client(), named)
     watcher = Watcher(
         channel,
-        [t for t in (tickers or "").split(",") if t],
+        named,
         ws_url=ws_url_for(connection.ws_url, connection.api_base),
         auth=KalshiAuth(connection.key_id, connection.private_key),
         out=sys.stdout,

@@ -17,6 +17,7 @@ from typing import Any
 from uuid import uuid4
 
 from kalshi_cli.errors import ValidationError
+from kalshi_cli.order_terms import TermsError, combination_problems
 from kalshi_cli.units import (
     COUNT_QUANTUM,
     DOLLARS_QUANTUM,
@@ -70,9 +71,6 @@ def _enum(enum_type: type[Any], value: object, what: str) -> Any:
         ) from None
 
 
-REDUCE_ONLY_NEEDS_IOC = "REDUCE_ONLY_NEEDS_IOC"
-
-
 @dataclass(frozen=True)
 class CreateOrder:
     """One limit order in V2 terms: `book_side` bid buys YES, ask sells YES; `price` in YES
@@ -118,27 +116,19 @@ class CreateOrder:
                 )
             if self.expiration_time <= 0:
                 raise ValidationError("expiration_time must be positive", code="bad_expiration")
-            if self.time_in_force is not TimeInForce.GTC:
-                raise ValidationError(
-                    "expiration_time works only with good_till_canceled",
-                    code="conflicting_options",
-                )
         if self.order_group_id is not None and (
             not isinstance(self.order_group_id, str) or not self.order_group_id.strip()
         ):
             raise ValidationError("order_group_id must be a non-empty string", code="bad_group")
-        if self.post_only and self.time_in_force is not TimeInForce.GTC:
-            raise ValidationError(
-                "post_only orders rest on the book; they cannot be immediate_or_cancel or "
-                "fill_or_kill",
-                code="conflicting_options",
-            )
-        if self.reduce_only and self.time_in_force is not TimeInForce.IOC:
-            raise ValidationError(
-                "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects "
-                "any other time in force)",
-                code=REDUCE_ONLY_NEEDS_IOC,
-            )
+        # the options' rules are the order terms' own, so no request can say what they refuse
+        problems = combination_problems(
+            self.time_in_force,
+            post_only=self.post_only,
+            reduce_only=self.reduce_only,
+            expiring=self.expiration_time is not None,
+        )
+        if problems:
+            raise TermsError(problems)
 
     def to_api(self) -> dict[str, Any]:
         """The `CreateOrderV2Request` body."""

@@ -418,7 +418,10 @@ class Settings:
             return None
         if KEYS_BY_NAME[name].secret:
             return mask(str(value), partial=name == "api_key_id")
-        return str(value)
+        from kalshi_cli.config.secrets import looks_secret, mask_text
+
+        # a value no key calls secret can still hold one: a URL with a password or a token
+        return mask_text(str(value)) if looks_secret(str(value)) else str(value)
 
 
 def mask(value: str, *, partial: bool = False) -> str:

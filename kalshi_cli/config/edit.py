@@ -5,7 +5,8 @@ environment's), a nested section's value by its path (`risk.max_orders_per_minut
 `strategies.market-maker.spread`, `checks.heartbeat.warn`). `section_entries` lists every value
 of the nested sections, each from the file (with its line) or its default, which is what
 `sections.example.yaml` documents (tests/test_config_sections.py keeps those equal to the code's
-defaults). Secrets (webhook URLs, bot tokens, passwords) are masked.
+defaults). Secrets are masked by what they are (`config/secrets.py`): webhook URLs, header
+values, bot tokens, passwords, URLs carrying credentials.
 
 `set_value` edits the file as text, so comments, order and blank lines are kept: a value that is
 there is replaced in place (its span, not its line: a comment after it stays), a missing one is
@@ -27,11 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.config.secrets import shown
 from kalshi_cli.config.sections import NESTED_SECTIONS, Located, load_yaml, read_sections
 from kalshi_cli.errors import ConfigError, DataWriteError, KalshiError, UsageError
-
-MASK = "********"
-_SECRET_WORDS = ("url", "token", "password", "secret", "webhook")
 
 
 @dataclass(frozen=True)
@@ -47,29 +46,14 @@ class Entry:
         """As `config show` prints it: text, secrets masked, None when unset."""
         if self.value is None:
             return None
-        text = (
-            ", ".join(map(_text, self.value)) if isinstance(self.value, list) else _text(self.value)
-        )
-        return mask_secret(self.key, text)
+        # masked by what each value is, not only by its key (config/secrets.py)
+        if isinstance(self.value, list):
+            return ", ".join(shown(self.key, _text(v)) for v in self.value)
+        return shown(self.key, _text(self.value))
 
 
 def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def is_secret(key: str) -> bool:
-    last = key.rsplit(".", 1)[-1].lower()
-    return not last.endswith("_env") and any(w in last for w in _SECRET_WORDS)
-
-
-def mask_secret(key: str, text: str) -> str:
-    """A secret's text masked; a URL keeps its scheme and host, so a person can tell which."""
-    if not is_secret(key):
-        return text
-    if "://" in text:
-        scheme, _, rest = text.partition("://")
-        return f"{scheme}://{rest.split('/', 1)[0]}/{MASK}"
-    return MASK
 
 
 def defaults() -> Located:

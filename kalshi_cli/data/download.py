@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
@@ -187,7 +188,7 @@ def download(
         markets = _markets(client, request, root / STAGE_DIR)
         summary.markets = len(markets)
         for i, (tier, market) in enumerate(markets, 1):
-            staged = stage / f"{market['ticker']}.ndjson"
+            staged = stage / f"{stage_name(market['ticker'])}.ndjson"
             resumed = staged.exists()
             if resumed:
                 summary.resumed.append(market["ticker"])
@@ -273,6 +274,16 @@ def _mark_failed(root: Path, request: DownloadRequest, error: str) -> None:
         write_manifest(root, _manifest(request, "failed", error))
     except OSError:
         return
+
+
+def stage_name(ticker: object) -> str:
+    """A ticker as a file name inside the staging directory. Kalshi's tickers are letters,
+    digits and `-`, but a file named after whatever an answer holds would land wherever a
+    `/`, a `..` or an absolute path sends it, outside `--out`; so every character but letters,
+    digits, `-` and `_` is percent-encoded (`.` too: `..` is `%2E%2E`), which keeps an ordinary
+    ticker's name as it was (a staged download from before resumes) and makes two tickers two
+    names."""
+    return quote(str(ticker), safe="-_").replace(".", "%2E").replace("~", "%7E")
 
 
 def _line(obj: Any) -> bytes:
@@ -387,8 +398,8 @@ class _Place:
         self.ticker = ticker
         self.index, self.total = index, total
         self._progress = progress
-        self.partial = stage / f"{ticker}.partial.ndjson"
-        self.checkpoint_path = stage / f"{ticker}.checkpoint.json"
+        self.partial = stage / f"{stage_name(ticker)}.partial.ndjson"
+        self.checkpoint_path = stage / f"{stage_name(ticker)}.checkpoint.json"
         self.checkpoint: dict[str, Any] = {}
         if self.checkpoint_path.exists():
             self.checkpoint = json.loads(self.checkpoint_path.read_text(encoding="utf-8"))
@@ -540,7 +551,8 @@ def _build(
 ) -> None:
     stage = root / STAGE_DIR / request.kind
     per_market: dict[str, list[Any]] = {
-        str(m["ticker"]): _read_staged(stage / f"{m['ticker']}.ndjson") for _, m in markets
+        str(m["ticker"]): _read_staged(stage / f"{stage_name(m['ticker'])}.ndjson")
+        for _, m in markets
     }
     coverage: dict[str, dict[str, Any]] = {}
     segments: dict[str, dict[str, int]] = {}

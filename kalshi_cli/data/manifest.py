@@ -12,6 +12,11 @@ frames. Its shape (`format` kalshi-cli-data/1):
                             "frames": n}},
      "gaps": [{"at_ns", "reason"}]}                  gaps of the whole feed (disconnects, ...)
 
+A recorder started again in its own data set (a restart after a crash or a reboot) keeps the
+earlier runs: their segments, ranges and gaps stay listed, `started_ns` stays the first run's,
+and the time between the last run's end and the new start is a feed gap
+`{"at_ns": <end>, "until_ns": <start>, "reason": "not_recording"}`.
+
 A market's range opens when its book becomes exact (a snapshot) and closes when it may no
 longer be (a sequence gap, a bad delta, a disconnect); each close is a gap with its reason.
 """
@@ -88,6 +93,21 @@ class Coverage:
             "markets": {t: m.to_json() for t, m in sorted(self.markets.items())},
             "gaps": list(self.gaps),
         }
+
+    def resume(self, earlier: dict[str, Any], *, stopped_ns: int, started_ns: int) -> None:
+        """Start from an earlier run's coverage (`to_json`'s shape, from its manifest): its
+        ranges, gaps and frame counts are kept, and the time no recorder ran, `stopped_ns` to
+        `started_ns`, is a gap of the feed (`not_recording`)."""
+        for ticker, entry in (earlier.get("markets") or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            market = self._market(str(ticker))
+            market.ranges = [list(r) for r in entry.get("ranges", []) if len(r) == 2]
+            market.gaps = list(entry.get("gaps", []))
+            market.frames = int(entry.get("frames", 0))
+            market.last_ns = max((r[1] for r in market.ranges), default=0)
+        self.gaps = list(earlier.get("gaps") or [])
+        self.gaps.append({"at_ns": stopped_ns, "until_ns": started_ns, "reason": "not_recording"})
 
 
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:

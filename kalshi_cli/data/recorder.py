@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.data.lock import lock_directory
-from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
+from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.errors import DataWriteError
 from kalshi_cli.feed.book import EventKind, FeedEvent
@@ -89,8 +89,8 @@ class Recorder:
         self.channels = tuple(channels)
         self._wall_ns = wall_ns
         self._on_event = on_event
+        make_directory(root)
         try:
-            root.mkdir(parents=True, exist_ok=True)
             self._lock_fd = lock_directory(root)
             self.writer = SegmentWriter(root, level=level, flush_every_s=flush_every_s)
         except OSError as exc:
@@ -101,9 +101,15 @@ class Recorder:
         self.error: OSError | None = None
         self.started_ns = wall_ns()
         self._last_ns = self.started_ns
+        # segments of earlier runs in this data set (a restart), kept in the manifest
+        self._earlier_segments: dict[str, dict[str, int]] = {}
+        self._earlier_tickers: list[str] = []
+        self._earlier_channels: list[str] = []
+        self._resume(read_manifest(root))
         self._lock = threading.Lock()
         self.stopped = threading.Event()  # writing failed, or closed
         self._closed = False
+        self._stopping = False
         self.feed = WsFeed(
             ws_url,
             self.tickers,
@@ -146,6 +152,8 @@ class Recorder:
                 return
             local = _LOCAL_EVENTS.get(kind)
             if local is None or self.error is not None:
+                return
+            if self._stopping and kind in (EventKind.STALE, EventKind.DISCONNECTED):
                 return
             if kind is EventKind.FRESH and event.ticker:
                 self.coverage.fresh(ns, event.ticker)
@@ -202,6 +210,10 @@ class Recorder:
         return self.summary()
 
     def close(self) -> None:
+        with self._lock:
+            # the books go stale because this recorder stops them: the end of the coverage
+            # (`coverage.close` below), not a gap of each market
+            self._stopping = True
         self.feed.stop()
         with self._lock:
             if self._closed:
@@ -233,6 +245,27 @@ class Recorder:
 
     # ---------------------------------------------------------------- internals
 
+    def _resume(self, earlier: dict[str, Any] | None) -> None:
+        """A recorder started in a data set an earlier recorder wrote (systemd restarting it
+        after a crash, a reboot) adds to it: the earlier runs' segments, coverage, tickers and
+        channels stay in the manifest, the data set starts when the first run started, and
+        the outage from the last run's end to now is a gap of the feed. Without this, the new
+        manifest would list this run alone, and the earlier frames and the outage would vanish
+        from `data info` and from the backtests' view of the gaps."""
+        if earlier is None or earlier.get("source") != "record":
+            return
+        segments = earlier.get("segments") or {}
+        self._earlier_segments = {
+            str(name): dict(stats) for name, stats in segments.items() if isinstance(stats, dict)
+        }
+        last = [int(s.get("last_ns", 0)) for s in self._earlier_segments.values()]
+        stopped = int(earlier.get("ended_ns") or max(last, default=self.started_ns))
+        self._last_ns = max(self.started_ns, stopped)  # time order across the runs
+        self.coverage.resume(earlier, stopped_ns=stopped, started_ns=self._last_ns)
+        self.started_ns = min(int(earlier.get("started_ns") or stopped), self.started_ns)
+        self._earlier_tickers = [str(t) for t in earlier.get("tickers") or []]
+        self._earlier_channels = [str(c) for c in earlier.get("channels") or []]
+
     def _flush(self) -> None:
         self.writer.flush()
         self._write_manifest("recording")
@@ -251,13 +284,26 @@ class Recorder:
             "error": None if self.error is None else str(self.error),
             "started_ns": self.started_ns,
             "ended_ns": ended_ns if ended_ns is not None else self._last_ns,
-            "channels": list(self.channels),
-            "tickers": self.tickers,
-            "segments": {name: dict(s) for name, s in self.writer.segments.items()},
+            # every run's: this one records its own, the manifest names what the set holds
+            "channels": list(dict.fromkeys([*self._earlier_channels, *self.channels])),
+            "tickers": list(dict.fromkeys([*self._earlier_tickers, *self.tickers])),
+            "segments": {
+                name: dict(s)
+                for name, s in {**self._earlier_segments, **self.writer.segments}.items()
+            },
             "skipped": {},
             **self.coverage.to_json(),
         }
         write_manifest(self.root, manifest)
+
+
+def make_directory(root: Path) -> None:
+    """The data set's directory, made if missing; DataWriteError (exit 18) for a place that
+    cannot hold it. `kalshi record` runs it before anything is asked of the exchange."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(root, exc) from exc
 
 
 def _local_line(ns: int, body: dict[str, Any]) -> bytes:

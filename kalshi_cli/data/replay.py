@@ -6,7 +6,10 @@ and counted in `skipped` under its reason:
 
     malformed        not JSON, not an object, no integer `recv_ns`, no frame, nested too deep
                      to parse
-    out_of_order     a receive time earlier than the record before it
+    out_of_order     a receive time earlier than the record before it (or one record ahead of
+                     the records on both sides of it: that one is skipped, not those after it)
+    future_time      a receive time more than a day past the reading's clock: a clock set to
+                     another century; read, it would end every time window there
     truncated_tail   a segment cut off mid-line (a crash); the lines before it are read
     corrupt_block    a segment whose compressed data is damaged; the lines before it are read
 
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import json
 import json.scanner
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from decimal import InvalidOperation
@@ -82,6 +86,8 @@ KNOWN_TYPES = frozenset(
         "order_group_updates",
     }
 )
+# how far past the reading's clock a receive time may be (clocks of two machines differ)
+FUTURE_SLACK_NS = 86_400 * 1_000_000_000
 _SEQUENCED = frozenset({"trade", "market_lifecycle_v2"})
 _WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace, all json.loads skips at the end
 # the scanner json.loads runs (the C one when built); typeshed types its argument as a scanner
@@ -116,10 +122,24 @@ def parse_line(line: bytes) -> Any:
 
 
 def iter_records(
-    root: Path, skipped: Counter[str], parse: Callable[[bytes], Any] = parse_line
+    root: Path,
+    skipped: Counter[str],
+    parse: Callable[[bytes], Any] = parse_line,
+    *,
+    now_ns: int | None = None,
 ) -> Iterator[Record]:
-    """`parse` is the line parser: `parse_line`, or `json.loads` for a reference reading."""
-    last = 0
+    """`parse` is the line parser: `parse_line`, or `json.loads` for a reference reading.
+    `now_ns` (default: the system clock) bounds the receive times: one more than a day past it
+    is `future_time`, a clock set to another century, skipped.
+
+    Time order is kept with one record held back: a record earlier than the one before it is
+    `out_of_order`, unless the one before it had jumped ahead of both its neighbours (the
+    records after it go on from the one before it): then that one is skipped instead, so a
+    single bad receive time costs one record, not every record after it. (Before any record
+    is read, the first of two is the one kept.)"""
+    latest = (time.time_ns() if now_ns is None else now_ns) + FUTURE_SLACK_NS
+    last = 0  # the receive time of the last record yielded
+    held: Record | None = None
     for line in iter_lines(root, skipped):
         try:
             rec = parse(line)
@@ -132,26 +152,40 @@ def iter_records(
         if type(ns) is not int:
             skipped["malformed"] += 1
             continue
+        if ns > latest:
+            skipped["future_time"] += 1
+            continue
         if ns < last:
             skipped["out_of_order"] += 1
             continue
-        last = ns
+        record: Record
         if type(frame) is dict:
-            yield ns, frame, False
-            continue
-        local = rec.get("local")
-        if type(local) is dict:
-            yield ns, local, True
-            continue
-        text = rec.get("frame_text")
-        try:
-            frame = json.loads(text) if isinstance(text, str) else None
-        except (ValueError, RecursionError):
-            frame = None
-        if type(frame) is dict:
-            yield ns, frame, False
+            record = (ns, frame, False)
         else:
-            skipped["malformed"] += 1
+            local = rec.get("local")
+            if type(local) is dict:
+                record = (ns, local, True)
+            else:
+                text = rec.get("frame_text")
+                try:
+                    frame = json.loads(text) if isinstance(text, str) else None
+                except (ValueError, RecursionError):
+                    frame = None
+                if type(frame) is not dict:
+                    skipped["malformed"] += 1
+                    continue
+                record = (ns, frame, False)
+        if held is not None and ns < held[0]:
+            skipped["out_of_order"] += 1
+            if not last:  # nothing read before `held` to tell which of the two is wrong
+                continue
+            # `held` jumped ahead of the records on either side of it: it is the one skipped
+        elif held is not None:
+            last = held[0]
+            yield held
+        held = record
+    if held is not None:
+        yield held
 
 
 class BookReplay:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.errors import ConfigError, NotFoundError, UsageError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.ws import Backoff, HeaderSigner, WsFeed
 
@@ -33,7 +33,12 @@ CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"market_lifecycle_v2", "event_lifecycle", "event_fee_update"}),
     ),
 }
+if TYPE_CHECKING:
+    from kalshi_cli.models import Market
+
 _decode = json.JSONDecoder().raw_decode
+# tickers named in one `GET /markets?tickers=...` (a URL of a hundred tickers stays short)
+_TICKERS_PER_REQUEST = 100
 
 
 def ws_url_for(ws_url: str | None, api_base: str) -> str:
@@ -48,6 +53,30 @@ def ws_url_for(ws_url: str | None, api_base: str) -> str:
         raise ConfigError("no WebSocket URL for this environment", hint="set KALSHI_WS_URL")
     ws_scheme = "wss" if scheme == "https" else "ws"
     return f"{ws_scheme}://{host}{path.removesuffix('/v2')}/ws/v2"
+
+
+class ListsMarkets(Protocol):
+    def iter_markets(self, **filters: Any) -> Iterator[Market]: ...
+
+
+def check_tickers(client: ListsMarkets, tickers: list[str]) -> None:
+    """Every ticker names a market of the exchange, asked over REST before the feed is opened:
+    the feed answers an unknown ticker with a subscribe error and an unreachable exchange with
+    reconnects without end, so `watch` and `record` would wait (or exit 0) on nothing. An
+    unknown ticker raises NotFoundError naming each (exit 6), an unreachable exchange the
+    client's TransportError (exit 7), after its bounded retries."""
+    found: set[str] = set()
+    for start in range(0, len(tickers), _TICKERS_PER_REQUEST):
+        chunk = tickers[start : start + _TICKERS_PER_REQUEST]
+        found.update(m.ticker for m in client.iter_markets(tickers=chunk))
+    unknown = [t for t in tickers if t not in found]
+    if unknown:
+        raise NotFoundError(
+            f"unknown ticker{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+            status=404,
+            code="UNKNOWN_TICKER",
+            hint="`kalshi markets` lists tickers",
+        )
 
 
 @dataclass(frozen=True)

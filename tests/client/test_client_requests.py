@@ -77,10 +77,10 @@ def test_sub_penny_prices_keep_their_digits() -> None:
         ({"client_order_id": " "}, "bad_coid"),
         (
             {"time_in_force": TimeInForce.IOC, "expiration_time": 1_900_000_000},
-            "conflicting_options",
+            "EXPIRY_NEEDS_GTC",
         ),
         ({"expiration_time": 1.5}, "bad_expiration"),
-        ({"time_in_force": TimeInForce.FOK, "post_only": True}, "conflicting_options"),
+        ({"time_in_force": TimeInForce.FOK, "post_only": True}, "POST_ONLY_NEEDS_GTC"),
     ],
 )
 def test_bad_requests_are_refused_before_sending(overrides: dict[str, Any], code: str) -> None:

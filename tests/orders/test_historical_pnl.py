@@ -24,7 +24,8 @@ from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.historical import fills_with_history
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.pnl import summarize
 from kalshi_cli.positions import mark_to_market
 from kalshi_cli.sim.embed import start_simulator

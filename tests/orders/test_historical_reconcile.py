@@ -10,7 +10,8 @@ from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import EXECUTED, RESTING
 from tests.conftest import SimHarness

@@ -17,7 +17,8 @@ from kalshi_cli.errors import TradingHaltedError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.models import Action, BookSide, Order, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls

@@ -19,7 +19,8 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
 from kalshi_cli.models import Action, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 

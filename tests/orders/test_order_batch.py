@@ -116,11 +116,11 @@ def test_every_bad_row_is_named_and_nothing_is_sent(
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
     for line, says in [
-        (3, "side 'maybe'"),
-        (4, "count must be positive"),
-        (4, "price 1.5 must be between 0 and 1"),
-        (5, "tif 'day'"),
-        (6, "post_only and expires need tif gtc"),
+        (3, "side: 'maybe' is not one of yes, no"),
+        (4, "count: must be positive"),
+        (4, "price: 1.5 is not a price in dollars between 0 and 1"),
+        (5, "tif: 'day' is not one of gtc, ioc, fok"),
+        (6, "post_only: post-only orders rest on the book: use tif gtc"),
         (7, "not a plain decimal"),
         (9, "also on line 8"),
     ]:

@@ -54,7 +54,7 @@ BAD_FLAGS = [
     (["--tif", "day"], ExitCode.USAGE, "--tif"),
     (["--expires", "yesterday"], ExitCode.USAGE, "is not a time"),
     (["--expires", "2001-01-01"], ExitCode.USAGE, "not in the future"),
-    (["--expires", "2h", "--tif", "ioc"], ExitCode.USAGE, "works only with --tif gtc"),
+    (["--expires", "2h", "--tif", "ioc"], ExitCode.USAGE, "works only with tif gtc"),
     (["--post-only", "--tif", "fok"], ExitCode.USAGE, "post-only"),
     (["--client-order-id", "has spaces"], ExitCode.USAGE, "--client-order-id"),
     (["--client-order-id", "x" * 65], ExitCode.USAGE, "--client-order-id"),

@@ -8,10 +8,10 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.requests import REDUCE_ONLY_NEEDS_IOC
 from kalshi_cli.errors import ValidationError
 from kalshi_cli.models import Action, BookSide, Side, TimeInForce
-from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, committed_price
+from kalshi_cli.order_terms import REDUCE_ONLY_NEEDS_IOC, OrderRequest
+from kalshi_cli.orders import OrderLimits, OrderService, committed_price
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -96,7 +96,7 @@ def test_reduce_only_is_sent_only_as_immediate_or_cancel(
         closing = OrderRequest(
             ticker, Side.YES, Action.SELL, D(1), D("0.40"), time_in_force=tif, reduce_only=True
         )
-        with pytest.raises(ValidationError, match="only with immediate_or_cancel") as local:
+        with pytest.raises(ValidationError, match="only with tif ioc") as local:
             service.prepare(closing)
         assert local.value.code == REDUCE_ONLY_NEEDS_IOC
         with pytest.raises(ValidationError) as built:

@@ -26,7 +26,8 @@ from kalshi_cli.errors import (
 )
 from kalshi_cli.keys import generate_private_key
 from kalshi_cli.models import Action, BookSide, Side, TimeInForce
-from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderLimits, OrderService
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 
@@ -68,8 +69,7 @@ def test_reduce_only_without_immediate_or_cancel_says_the_api_rule(
     refused = refusal(prime, OrderService(client, store), buy_yes(ticker, reduce_only=True))
     assert isinstance(refused, ValidationError)
     assert refused.message == (
-        "reduce_only is accepted only with immediate_or_cancel (API 3.31.0 rejects any other "
-        "time in force)"
+        "reduce_only: works only with tif ioc (API 3.31.0 refuses any other)"
     )
 
 
@@ -83,7 +83,7 @@ def test_an_expiry_on_an_order_that_is_not_good_till_canceled_is_refused(
     assert isinstance(refused, ValidationError)
     assert (refused.code, refused.message) == (
         "EXPIRY_NEEDS_GTC",
-        "--expires works only with good-till-canceled orders",
+        "expires: works only with tif gtc",
     )
 
 
@@ -490,16 +490,21 @@ def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_i
 @pytest.mark.parametrize(
     "case",
     [
-        ("1.00", 1, "PRICE_OUT_OF_RANGE", "price 1.00 is outside {t}'s range 0.0100..0.9900"),
-        ("0", 1, "PRICE_OUT_OF_RANGE", "price 0 is outside {t}'s range 0.0100..0.9900"),
+        (
+            "1.00",
+            1,
+            "PRICE_OUT_OF_RANGE",
+            "price: 1.00 is not a price in dollars between 0 and 1 (e.g. 0.55)",
+        ),
+        ("0", 1, "PRICE_NOT_POSITIVE", "price: must be positive, got 0"),
         (
             "0.305",
             1,
             "PRICE_OFF_GRID",
             "price 0.305 is not on {t}'s tick grid (0.0100 from 0.0100 to 0.9900)",
         ),
-        ("0.30", 0, "COUNT_NOT_POSITIVE", "count must be positive, got 0"),
-        ("0.30", "1.005", "COUNT_PRECISION", "count 1.005 has more than 2 decimals"),
+        ("0.30", 0, "COUNT_NOT_POSITIVE", "count: must be positive, got 0"),
+        ("0.30", "1.005", "COUNT_PRECISION", "count: 1.005 has more than 2 decimals"),
     ],
 )
 def test_a_price_or_count_the_market_cannot_take_is_refused_with_what_it_can(

@@ -21,7 +21,8 @@ from kalshi_cli.errors import (
 )
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.order_batch import place_batch
-from kalshi_cli.orders import Exposure, OrderLimits, OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import Exposure, OrderLimits, OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 

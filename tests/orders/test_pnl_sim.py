@@ -15,7 +15,8 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.errors import ValidationError
 from kalshi_cli.models import Action, BookSide, Side, TimeInForce, parse_decimal
-from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderLimits, OrderService
 from kalshi_cli.pnl import summarize
 from kalshi_cli.positions import mark_to_market
 from kalshi_cli.store import Store

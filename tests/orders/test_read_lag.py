@@ -15,7 +15,8 @@ from kalshi_cli.clock import SystemClock
 from kalshi_cli.errors import BadRequestError, NotFoundError
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.models import Action, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.orders.conftest import resting_count

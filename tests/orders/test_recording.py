@@ -15,7 +15,8 @@ from kalshi_cli.client.requests import CancelResult, CreateOrderResult
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.models import Action, BookSide, Order, Side
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
 from tests.conftest import SimHarness
 

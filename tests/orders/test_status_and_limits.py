@@ -22,7 +22,8 @@ from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import ConfigError, OrderOutcomeUnknown
 from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.order_batch import place_batch
-from kalshi_cli.orders import OrderLimits, OrderRequest, OrderService, load_limits
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderLimits, OrderService, load_limits
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 

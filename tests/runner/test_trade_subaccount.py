@@ -33,7 +33,8 @@ from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import Action, BookSide, Order, Side, TimeInForce
-from kalshi_cli.orders import OrderRequest, OrderService
+from kalshi_cli.order_terms import OrderRequest
+from kalshi_cli.orders import OrderService
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path

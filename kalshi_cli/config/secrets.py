@@ -1,0 +1,136 @@
+"""What a secret looks like, so `config show`, `config get` and `config set` hide it by what it
+is, not only by the last word of its key.
+
+A key's last word (`url`, `token`, `password`, `secret`, `webhook`) still marks its value
+secret, but a secret also hides under keys that say nothing: a generic webhook's
+`headers.Authorization` or `headers.X-Api-Key`, a `Cookie`, a URL with a password in its user
+part or a token in its query or path. So a value is masked when any of these holds:
+
+- its key's last word names a secret (a key ending `_env` only names a variable: shown);
+- it is the value of an HTTP header (`...headers.NAME`) other than a few that carry no secret
+  (`Content-Type`, `Accept`, `User-Agent`...);
+- it reads as a credential: an authorization scheme (`Bearer ...`, `Basic ...`), a JWT, a bot
+  token (`123456:ABC...`), a known token prefix (`xoxb-`, `ghp_`, `sk-`...);
+- it is a URL with a user part, a query, a path on a webhook service whose path is the
+  credential (Slack, Discord, Telegram, healthchecks...), or a path segment that looks like a
+  token (long, or shorter with letters and digits mixed: a ping id, a webhook secret).
+
+A masked URL keeps its scheme and host (`https://hooks.slack.com/********`), so a person can
+tell which service it is; anything else becomes `********`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+MASK = "********"
+_SECRET_WORDS = ("url", "token", "password", "secret", "webhook")
+# headers whose values are no secret; every other header's value is masked
+_PLAIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-language",
+        "cache-control",
+        "content-type",
+        "content-language",
+        "user-agent",
+        "x-request-source",
+    }
+)
+_CREDENTIAL = re.compile(
+    r"""^(?:
+        (?:bearer|basic|token|bot|digest|apikey|api-key)\s+\S+   # an authorization scheme
+      | ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*     # a JWT
+      | \d{5,}:[A-Za-z0-9_-]{20,}                                # a Telegram bot token
+      | (?:xox[abposr]|xapp|ghp|gho|ghs|github_pat|sk|sk_live|rk_live|glpat)[-_]\S{8,}
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_TOKEN_SEGMENT = re.compile(r"^[A-Za-z0-9_.:~-]{16,}$")
+_LONG_SEGMENT = re.compile(r"^[A-Za-z0-9_]{24,}$")
+# webhook services whose URL path is the credential itself
+_WEBHOOK_HOSTS = frozenset(
+    {
+        "hooks.slack.com",
+        "discord.com",
+        "discordapp.com",
+        "ptb.discord.com",
+        "canary.discord.com",
+        "api.telegram.org",
+        "hc-ping.com",
+        "outlook.office.com",
+        "maker.ifttt.com",
+    }
+)
+
+
+def names_secret(key: str) -> bool:
+    """The key's last word names a secret."""
+    last = key.rsplit(".", 1)[-1].lower()
+    return not last.endswith("_env") and any(w in last for w in _SECRET_WORDS)
+
+
+def is_secret(key: str, text: str) -> bool:
+    """`text`, the value of `key` (dotted), is or holds a secret (see the module docstring)."""
+    if names_secret(key):
+        return True
+    parts = key.lower().split(".")
+    if len(parts) >= 2 and parts[-2] == "headers" and parts[-1] not in _PLAIN_HEADERS:
+        return True
+    return looks_secret(text)
+
+
+def looks_secret(text: str) -> bool:
+    """The value itself reads as a credential or a URL carrying one, whatever its key."""
+    value = text.strip()
+    if _CREDENTIAL.match(value):
+        return True
+    return "://" in value and _url_carries_secret(value)
+
+
+def _url_carries_secret(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    if parts.username is not None or parts.password is not None or parts.query:
+        return True
+    if (parts.hostname or "").lower() in _WEBHOOK_HOSTS and parts.path.strip("/"):
+        return True
+    return any(_token_like(segment) for segment in parts.path.split("/"))
+
+
+def _token_like(segment: str) -> bool:
+    return (
+        bool(_LONG_SEGMENT.match(segment))
+        or bool(
+            _TOKEN_SEGMENT.match(segment)
+            and any(c.isdigit() for c in segment)
+            and any(c.isalpha() for c in segment)
+        )
+        or bool(_CREDENTIAL.match(segment))
+    )
+
+
+def mask_text(text: str) -> str:
+    """A secret masked; a URL keeps its scheme and host (never its user part or port's
+    neighbours), so a person can tell which service it is."""
+    if "://" in text:
+        try:
+            parts = urlsplit(text.strip())
+            host = parts.hostname
+            port = parts.port
+        except ValueError:
+            return MASK
+        if parts.scheme and host:
+            where = f"[{host}]" if ":" in host else host
+            if port is not None:
+                where = f"{where}:{port}"
+            return f"{parts.scheme}://{where}/{MASK}"
+    return MASK
+
+
+def shown(key: str, text: str) -> str:
+    """`text` as it may be printed under `key`: masked when it is a secret."""
+    return mask_text(text) if is_secret(key, text) else text

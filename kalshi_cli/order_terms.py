@@ -1,0 +1,346 @@
+"""An order's terms, checked in one place: `order place`'s flags, a row of `order batch`'s file
+and `OrderService.prepare` all go through the rules here, so the three cannot come to disagree
+about what an order may say.
+
+Two stages. `read_terms` turns text (a flag's value, a CSV cell, a JSON value) into an
+`OrderRequest`, reporting every problem of the row at once; `terms_problems` holds the rules an
+order in typed form must meet whatever the market (a count positive with at most 2 decimals, a
+price inside (0, 1) with at most 4, a time in force that allows post-only, reduce-only and an
+expiry, an expiry in the future); `read_terms` ends with it and `OrderService.prepare` starts with
+it. What depends on the market (the tick grid and the price range, `check_price`) is checked
+once the market is read.
+
+Every problem names its field in the file's words (`count`, `post_only`, `expires`); the command
+line shows the same message under the flag (`--count`, `--post-only`, `--expires`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from kalshi_cli.errors import ValidationError
+from kalshi_cli.market import price_bounds, price_on_grid
+from kalshi_cli.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
+
+if TYPE_CHECKING:
+    from kalshi_cli.market import Market
+
+REDUCE_ONLY_NEEDS_IOC = "REDUCE_ONLY_NEEDS_IOC"
+FIELDS = (
+    "ticker",
+    "side",
+    "action",
+    "count",
+    "price",
+    "tif",
+    "post_only",
+    "reduce_only",
+    "expires",
+    "client_order_id",
+)
+REQUIRED = FIELDS[:5]
+
+_TIFS = {"gtc": TimeInForce.GTC, "ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
+_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_DURATION = re.compile(r"^\+?(\d+)\s*([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order in the trader's terms: the side bought or sold and that side's price."""
+
+    ticker: str
+    side: Side
+    action: Action
+    count: Decimal
+    price: Decimal
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+    expiration_time: int | None = None
+    client_order_id: str | None = None
+    strategy: str | None = None
+    model_fair: Decimal | None = None
+    reason: str | None = None
+
+    @property
+    def book_side(self) -> BookSide:
+        return to_book(self.side, self.action, self.price).book_side
+
+    @property
+    def yes_price(self) -> Decimal:
+        return to_book(self.side, self.action, self.price).yes_price
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one field of an order."""
+
+    field: str
+    message: str
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+    @property
+    def flag(self) -> str:
+        """The field as `order place` spells its flag."""
+        return f"--{self.field.replace('_', '-')}"
+
+
+class TermsError(ValidationError):
+    """An order whose terms break a rule of this module; `problems` lists every one."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(map(str, problems)), code=problems[0].code)
+        self.problems = problems
+
+
+def _refuse(field: str, message: str, code: str) -> TermsError:
+    return TermsError([Problem(field, message, code)])
+
+
+# ------------------------------------------------------------------------------------ values
+
+
+def parse_amount(text: str, field: str, *, allow_zero: bool = False) -> Decimal:
+    """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
+    raw = text.strip()
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise _refuse(field, f"{text!r} is not a number", "NOT_A_NUMBER") from None
+    if not value.is_finite() or "e" in raw.lower():
+        raise _refuse(field, f"{text!r} is not a plain decimal number", "NOT_A_NUMBER")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise _refuse(field, f"must be positive, got {raw}", f"{field.upper()}_NOT_POSITIVE")
+    return value
+
+
+def parse_count(text: str, field: str = "count", *, allow_zero: bool = False) -> Decimal:
+    value = parse_amount(text, field, allow_zero=allow_zero)
+    _check_count(value, field)
+    return value
+
+
+def parse_price(text: str, field: str = "price") -> Decimal:
+    value = parse_amount(text, field)
+    _check_price(value, field)
+    return value
+
+
+def parse_expires(text: str, now: float, field: str = "expires") -> int:
+    """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
+    raw = text.strip()
+    match = _DURATION.match(raw)
+    if match:
+        moment = now + int(match.group(1)) * _UNITS[match.group(2)]
+    elif raw.isdigit():
+        moment = int(raw)
+    else:
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise _refuse(
+                field,
+                f"{text!r} is not a time: use 30m, 2h, 1d, unix seconds or ISO 8601",
+                "BAD_EXPIRY",
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        moment = parsed.timestamp()
+    if moment <= now:
+        raise _refuse(field, f"{raw} is not in the future", "EXPIRY_IN_THE_PAST")
+    return int(moment)
+
+
+def parse_client_order_id(text: str) -> str:
+    if not _CLIENT_ORDER_ID.match(text):
+        raise _refuse(
+            "client_order_id", "use 1-64 letters, digits, '-', '_', '.' or ':'", "BAD_CLIENT_ID"
+        )
+    return text
+
+
+def check_count(value: Decimal, field: str = "count") -> None:
+    """A count already read: positive, with at most 2 decimals."""
+    parse_count(format(value, "f"), field)
+
+
+def _check_count(value: Decimal, field: str) -> None:
+    if value != value.quantize(Decimal("0.01")):
+        raise _refuse(field, f"{value} has more than 2 decimals", "COUNT_PRECISION")
+
+
+def _check_price(value: Decimal, field: str) -> None:
+    if not ZERO < value < 1:
+        raise _refuse(
+            field,
+            f"{value} is not a price in dollars between 0 and 1 (e.g. 0.55)",
+            "PRICE_OUT_OF_RANGE",
+        )
+    if value != value.quantize(Decimal("0.0001")):
+        raise _refuse(field, f"{value} has more than 4 decimals", "PRICE_PRECISION")
+
+
+def _choice(text: str, choices: Mapping[str, Any], field: str) -> Any:
+    value = text.strip().lower()
+    if value not in choices:
+        raise _refuse(field, f"{text!r} is not one of {', '.join(choices)}", "BAD_CHOICE")
+    return choices[value]
+
+
+def _flag(text: str, field: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered not in _FALSE:
+        raise _refuse(field, f"{text!r} is not true or false", "BAD_FLAG")
+    return False
+
+
+# ------------------------------------------------------------------------------------ rules
+
+
+def terms_problems(request: OrderRequest, *, now: float | None = None) -> list[Problem]:
+    """Every rule an order's terms must meet whatever the market; `now`, when given, also
+    puts the expiry in the future."""
+    problems = []
+    # a typed count and price meet the rules their text would: written out in full, read back
+    for reader, value in ((parse_count, request.count), (parse_price, request.price)):
+        try:
+            reader(format(value, "f"))
+        except TermsError as exc:
+            problems += exc.problems
+    problems += combination_problems(
+        request.time_in_force,
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+        expiring=request.expiration_time is not None,
+    )
+    if (
+        request.expiration_time is not None
+        and now is not None
+        and request.expiration_time <= now
+        and request.time_in_force is TimeInForce.GTC
+    ):
+        problems.append(
+            Problem(
+                "expires", f"{request.expiration_time} is not in the future", "EXPIRY_IN_THE_PAST"
+            )
+        )
+    return problems
+
+
+def combination_problems(
+    tif: TimeInForce, *, post_only: bool, reduce_only: bool, expiring: bool
+) -> list[Problem]:
+    """The time in force each option needs: post-only and an expiry rest on the book (GTC);
+    reduce-only is accepted by API 3.31.0 only with IOC. `CreateOrder`, the request the client
+    sends, checks its options by these same rules."""
+    problems = []
+    if post_only and tif is not TimeInForce.GTC:
+        problems.append(
+            Problem(
+                "post_only", "post-only orders rest on the book: use tif gtc", "POST_ONLY_NEEDS_GTC"
+            )
+        )
+    if expiring and tif is not TimeInForce.GTC:
+        problems.append(Problem("expires", "works only with tif gtc", "EXPIRY_NEEDS_GTC"))
+    if reduce_only and tif is not TimeInForce.IOC:
+        problems.append(
+            Problem(
+                "reduce_only",
+                "works only with tif ioc (API 3.31.0 refuses any other)",
+                REDUCE_ONLY_NEEDS_IOC,
+            )
+        )
+    return problems
+
+
+def check_terms(request: OrderRequest, *, now: float | None = None) -> None:
+    """`terms_problems`, raised as one `TermsError` naming them all."""
+    problems = terms_problems(request, now=now)
+    if problems:
+        raise TermsError(problems)
+
+
+def check_price(market: Market, price: Decimal, *, what: str = "price") -> None:
+    """The price inside the market's range and on its tick grid."""
+    low, high = price_bounds(market.price_ranges)
+    if not low <= price <= high:
+        raise ValidationError(
+            f"{what} {price} is outside {market.ticker}'s range {low}..{high}",
+            code="PRICE_OUT_OF_RANGE",
+        )
+    if not price_on_grid(price, market.price_ranges):
+        steps = ", ".join(f"{r.step} from {r.start} to {r.end}" for r in market.price_ranges)
+        raise ValidationError(
+            f"{what} {price} is not on {market.ticker}'s tick grid ({steps})",
+            code="PRICE_OFF_GRID",
+        )
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+def read_terms(
+    cells: Mapping[str, str], *, now: float, strategy: str | None = None
+) -> OrderRequest:
+    """An order from its fields as text (`FIELDS`; a missing or empty optional one takes its
+    default), or `TermsError` naming every problem."""
+    problems: list[Problem] = [
+        Problem(name, "is missing", "MISSING") for name in REQUIRED if not cells.get(name, "")
+    ]
+    if problems:
+        raise TermsError(problems)
+    values: dict[str, Any] = {}
+    ticker = cells["ticker"]
+    readers: dict[str, Any] = {
+        "ticker": _ticker,
+        "side": lambda t: _choice(t, {s.value: s for s in Side}, "side"),
+        "action": lambda t: _choice(t, {a.value: a for a in Action}, "action"),
+        "count": parse_count,
+        "price": parse_price,
+        "tif": lambda t: _choice(t or "gtc", _TIFS, "tif"),
+        "post_only": lambda t: _flag(t, "post_only"),
+        "reduce_only": lambda t: _flag(t, "reduce_only"),
+        "expires": lambda t: parse_expires(t, now) if t else None,
+        "client_order_id": lambda t: parse_client_order_id(t) if t else None,
+    }
+    for name, reader in readers.items():
+        try:
+            values[name] = reader(cells.get(name, ""))
+        except TermsError as exc:
+            problems += exc.problems
+    if problems:
+        raise TermsError(problems)
+    request = OrderRequest(
+        ticker=ticker,
+        side=values["side"],
+        action=values["action"],
+        count=values["count"],
+        price=values["price"],
+        time_in_force=values["tif"],
+        post_only=values["post_only"],
+        reduce_only=values["reduce_only"],
+        expiration_time=values["expires"],
+        client_order_id=values["client_order_id"],
+        strategy=strategy,
+    )
+    check_terms(request)
+    return request
+
+
+def _ticker(text: str) -> str:
+    if not text or text != text.strip() or " " in text:
+        raise _refuse("ticker", f"{text!r} is not a ticker", "BAD_TICKER")
+    return text
