@@ -210,6 +210,6 @@ def test_filters_that_match_nothing_say_so_on_stderr(tmp_path: Path) -> None:
     client = FakeClient(markets=three_markets())
     result = run(["markets", "--min-volume", "100000"], client=client, home=tmp_path)
     assert result.exit_code == 0, result.output
-    assert result.stderr == "no market matched\n"
+    assert result.stderr == "nothing matched\n"
     result = run(["markets", "--min-volume", "100000", "--json"], client=client, home=tmp_path)
     assert json.loads(result.stdout)["count"] == 0
