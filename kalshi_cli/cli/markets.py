@@ -143,7 +143,7 @@ def _fetch(
 def _say_what_is_missing(out: Output, rows: list[Market], cursor: str, limit: int | None) -> None:
     """On stderr, so pipes and --json stay as they are: more markets match than one page
     (an empty listing says "nothing matched" itself: `Output.table`)."""
-    if cursor and rows:
+    if cursor:
         out.note(
             f"more markets match: this is one page of {limit or 100}; --all pages through "
             "every one (--limit caps what is shown)"
