@@ -8,7 +8,8 @@ Built from the run's own state file with the production P&L code (`pnl.summarize
 - **marked**: positions left open, at the best bid of the held side (what they could be sold
   for), kept apart from the two above;
 - **net** = realized + settled + marked; it equals the equity at the end less the starting
-  balance (cash, collateral held by resting orders, open positions at the same marks).
+  balance (cash, which includes what resting orders hold, and open positions at the same
+  marks).
 
 A *round trip* runs from a flat position in a market back to flat (or to settlement, or to the
 end of the data: then it is left open and not counted as won or lost). Win rate, expectancy per
