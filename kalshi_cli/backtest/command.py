@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.backtest.engine import BacktestSpec, execute
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
+from kalshi_cli.backtest.stats import deflate
 from kalshi_cli.backtest.sweep import (
     METRICS,
     default_cache_dir,
@@ -62,9 +63,16 @@ class BacktestOutcome:
             params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
             value = "-" if run["value"] is None else f"{run['value']:.4f}"
             cached = "  (cached)" if run["cached"] else ""
+            dsr = run["deflated_sharpe"]["value"]
+            deflated = "-" if dsr is None else f"{dsr:.2f}"
             out.append(
                 f"{n:>3}. {self.rank_by} {value:>10}  net {t['net']:>10}  fills {t['fills']:>4}"
-                f"  trades {t['round_trips']:>3}  {params}{cached}"
+                f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
+            )
+        if self.runs:
+            out.append(
+                f"DSR: the probability that a run's Sharpe beats the best of {len(self.runs)} "
+                "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
             )
         return out
 
@@ -169,6 +177,8 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         results = rank(
             run_sweep(specs, jobs=request.jobs, cache_dir=request.cache_dir), request.rank_by
         )
+        # the best of many tries looks good by luck: each Sharpe is deflated by the trials
+        deflated = deflate([report.get("statistics") for _, report, _ in results])
         return BacktestOutcome(
             rank_by=request.rank_by,
             runs=[
@@ -178,8 +188,9 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                     "value": metric_value(report, request.rank_by),
                     "cached": cached,
                     "totals": report["totals"],
+                    "deflated_sharpe": dsr.to_json(),
                 }
-                for spec, report, cached in results
+                for (spec, report, cached), dsr in zip(results, deflated, strict=True)
             ],
         )
     outcome = BacktestOutcome(report=_one(base, request.out))

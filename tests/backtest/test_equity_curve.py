@@ -52,6 +52,15 @@ def test_quotes_that_never_fill_leave_the_curve_flat_and_no_drawdown(
 
     page = render_html(json.loads((tmp_path / "run" / "report.json").read_text()))
     assert "<th>max drawdown</th><td class=n>$0.00 (-)</td>" in page
+    # and `kalshi dashboard --backtest` of the run: a flat chart, no drawdown
+    from kalshi_cli.cli.dashboard_backtest import BacktestApp
+    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.dashboard.backtest import load_backtest
+    from tests.dashboard.test_backtest_view import _screen
+
+    seen = _screen(BacktestApp(load_backtest(tmp_path / "run", SystemClock())))
+    assert "max drawdown $0.00" in seen["summary"]
+    assert set(seen["chart"]) == {1000.0}
 
 
 def hand_curve(artifacts: object, start: Decimal, at: float) -> tuple[Decimal, Decimal, Decimal]:
