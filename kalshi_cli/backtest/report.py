@@ -343,17 +343,29 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         exits = ", ".join(f"{k} {v}" for k, v in sorted(report["exit_reasons"].items()))
         lines += ["", f"exits: {exits}"]
     if report["assumptions"]["defaults_used"]:
-        lines += [
-            "",
-            "assumed (no reference data): "
-            + "; ".join(
-                f"{t}: {', '.join(a)}" for t, a in report["assumptions"]["defaults_used"].items()
-            ),
-        ]
+        lines += ["", *assumed_lines(report)]
     chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], width=width)
     if chart:
         lines += ["", "equity", *chart]
     return lines
+
+
+def assumed_lines(report: dict[str, Any]) -> list[str]:
+    """What the run assumed for want of reference data, one line per set of assumptions: a data
+    set with none at all (a foreign import) says so once, not once per market."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for ticker, assumed in report["assumptions"]["defaults_used"].items():
+        groups.setdefault(tuple(assumed), []).append(ticker)
+    if len(groups) == 1 and len(next(iter(groups.values()))) == report["data"]["markets"] > 1:
+        ((assumed, tickers),) = groups.items()
+        return [
+            f"assumed for {len(tickers)} markets (no reference data in the data set): "
+            + ", ".join(assumed)
+        ]
+    return [
+        f"assumed (no reference data): {', '.join(tickers)}: {', '.join(assumed)}"
+        for assumed, tickers in groups.items()
+    ]
 
 
 def statistics_lines(st: dict[str, Any]) -> list[str]:

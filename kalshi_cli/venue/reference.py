@@ -2,7 +2,9 @@
 
 A recording holds WebSocket frames only. The reference data comes, best first, from Kalshi's
 REST bodies kept beside the data (`reference.json`: `{"series": [...], "events": [...],
-"markets": [...]}` as `GET /series/{t}`, `/events/{t}` and `/markets/{t}` answer), then from
+"markets": [...], "series_fee_changes": [...], "event_fee_changes": [...]}` as `GET
+/series/{t}`, `/events/{t}`, `/markets/{t}` and the two fee-change lists answer; `kalshi
+record` and `kalshi data download` write it, data/reference.py), then from
 the recording's own `market_lifecycle_v2` `created` frames (tick grid) and `determined` frames
 (the result), and last from defaults a report names: the series taken from the ticker, a
 1-cent grid, Kalshi's standard fees (`quadratic`, multiplier 1: 0.07 taker, no maker fee).
@@ -38,6 +40,11 @@ class MarketInfo:
     result: str = ""  # "yes" or "no" once known
     settlement_floor: Decimal | None = None
     fractional: bool = False
+    # scheduled fee changes (`/series/fee_changes`, `/events/fee_changes`), in time order:
+    # (unix seconds, fee_type, fee_multiplier) of the series; (unix seconds, override type,
+    # override multiplier) of the event, None clearing the override
+    series_fee_changes: tuple[tuple[float, str, str], ...] = ()  # float-ok: unix seconds
+    event_fee_changes: tuple[tuple[float, str | None, str | None], ...] = ()  # float-ok
     # which fields are defaults, not data (the report lists them)
     assumed: tuple[str, ...] = field(default=(), compare=False)
 
@@ -66,7 +73,46 @@ def load_reference(root: Path) -> dict[str, MarketInfo]:
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    return from_rest(data.get("series", []), data.get("events", []), data.get("markets", []))
+    infos = from_rest(data.get("series", []), data.get("events", []), data.get("markets", []))
+    return with_fee_changes(
+        infos, data.get("series_fee_changes") or [], data.get("event_fee_changes") or []
+    )
+
+
+def with_fee_changes(
+    infos: dict[str, MarketInfo],
+    series_changes: Iterable[Mapping[str, Any]],
+    event_changes: Iterable[Mapping[str, Any]],
+) -> dict[str, MarketInfo]:
+    """`infos` with the scheduled fee changes of their series and events (SeriesFeeChange,
+    EventFeeChange as the API sends them), in time order."""
+    by_series: dict[str, list[tuple[float, str, str]]] = {}  # float-ok: unix seconds
+    for c in series_changes:
+        at = parse_iso(str(c["scheduled_ts"])).timestamp()
+        by_series.setdefault(str(c["series_ticker"]), []).append(
+            (at, str(c["fee_type"]), str(c["fee_multiplier"]))
+        )
+    by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}  # float-ok
+    for c in event_changes:
+        at = parse_iso(str(c["scheduled_ts"])).timestamp()
+        kind, multiplier = c.get("fee_type_override"), c.get("fee_multiplier_override")
+        by_event.setdefault(str(c["event_ticker"]), []).append(
+            (
+                at,
+                None if kind is None else str(kind),
+                None if multiplier is None else str(multiplier),
+            )
+        )
+    return {
+        t: replace(
+            info,
+            series_fee_changes=tuple(sorted(by_series.get(info.series_ticker, ()))),
+            event_fee_changes=tuple(
+                sorted(by_event.get(info.event_ticker, ()), key=lambda c: c[0])
+            ),
+        )
+        for t, info in infos.items()
+    }
 
 
 def from_rest(
