@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
 from kalshi_cli.backtest.stats import deflate
@@ -41,6 +42,7 @@ class BacktestRequest:
     jobs: int | None = None
     cache_dir: Path | None = None
     lookahead: bool = False
+    runs_dir: Path | None = None  # where the run is stored (history.py); None: not stored
 
 
 @dataclass
@@ -49,6 +51,7 @@ class BacktestOutcome:
     runs: list[dict[str, Any]] = field(default_factory=list)  # a sweep, ranked
     lookahead: LookAheadReport | None = None
     rank_by: str = "net"
+    run_id: str | None = None  # as stored
 
     def lines(self) -> list[str]:
         """What the terminal shows: the report (and the look-ahead check), or the ranking."""
@@ -56,7 +59,7 @@ class BacktestOutcome:
             lines = render_text(self.report)
             if self.lookahead is not None:
                 lines += ["", *self.lookahead.lines()]
-            return lines
+            return lines + self._stored()
         out = []
         for n, run in enumerate(self.runs, 1):
             t = run["totals"]
@@ -74,7 +77,12 @@ class BacktestOutcome:
                 f"DSR: the probability that a run's Sharpe beats the best of {len(self.runs)} "
                 "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
             )
-        return out
+        return out + self._stored()
+
+    def _stored(self) -> list[str]:
+        if self.run_id is None:
+            return []
+        return ["", f"stored as run {self.run_id} (`kalshi backtest runs show {self.run_id}`)"]
 
     def raise_if_failed(self) -> None:
         if self.lookahead is not None and not self.lookahead.ok:
@@ -89,8 +97,11 @@ class BacktestOutcome:
             doc = dict(self.report)
             if self.lookahead is not None:
                 doc["lookahead"] = self.lookahead.to_json()
-            return doc
-        return {"format": "kalshi-backtest-sweep/1", "runs": self.runs}
+        else:
+            doc = {"format": "kalshi-backtest-sweep/1", "runs": self.runs}
+        if self.run_id is not None:
+            doc["run_id"] = self.run_id
+        return doc
 
 
 def build_request(
@@ -111,6 +122,7 @@ def build_request(
     jobs: int | None,
     cache: bool,
     lookahead: bool,
+    runs_dir: Path | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
@@ -142,6 +154,7 @@ def build_request(
         jobs=jobs,
         cache_dir=default_cache_dir() if cache else None,
         lookahead=lookahead,
+        runs_dir=runs_dir,
     )
 
 
@@ -179,7 +192,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         )
         # the best of many tries looks good by luck: each Sharpe is deflated by the trials
         deflated = deflate([report.get("statistics") for _, report, _ in results])
-        return BacktestOutcome(
+        sweep = BacktestOutcome(
             rank_by=request.rank_by,
             runs=[
                 {
@@ -193,6 +206,16 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                 for (spec, report, cached), dsr in zip(results, deflated, strict=True)
             ],
         )
+        if request.runs_dir is not None:
+            stored = [
+                {**run, "statistics": report.get("statistics")}
+                for run, (_, report, _) in zip(sweep.runs, results, strict=True)
+            ]
+            record = {"kind": "sweep", "axes": sweep_axes, "rank_by": request.rank_by}
+            sweep.run_id = RunStore(request.runs_dir).save(
+                provenance(base) | record | {"runs": stored}
+            )
+        return sweep
     outcome = BacktestOutcome(report=_one(base, request.out))
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
@@ -202,6 +225,9 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
 
         assert outcome.report is not None
         request.html.write_text(render_html(outcome.report), encoding="utf-8")
+    if request.runs_dir is not None:
+        record = provenance(base) | {"kind": "run", "report": outcome.to_json()}
+        outcome.run_id = RunStore(request.runs_dir).save(record)
     return outcome
 
 
