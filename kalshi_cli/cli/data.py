@@ -95,7 +95,7 @@ def record_command(
 
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.data.recorder import Recorder
-    from kalshi_cli.data.reference import save_reference
+    from kalshi_cli.data.reference import refresh_markets, save_reference
     from kalshi_cli.data.watch import ws_url_for
     from kalshi_cli.errors import KalshiError, UsageError
 
@@ -125,7 +125,7 @@ def record_command(
     typer.echo(f"recording {len(markets)} markets to {out}", err=True)
     summary = recorder.run(duration_s=duration, stop=stop)
     try:
-        missing = save_reference(app.client(), out, markets)
+        missing = refresh_markets(app.client(), out, markets)
     except KalshiError as exc:
         missing = [f"the reference data at the end ({exc}); the one read at the start stands"]
     for what in missing:

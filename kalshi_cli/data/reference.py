@@ -10,29 +10,35 @@ the data set's `reference.json`, as Kalshi's REST bodies (`GET /markets/{t}` or
 (`venue/reference.py`): a backtest then charges the fees Kalshi would have charged and settles
 as Kalshi settled.
 
-`kalshi record` writes the file when it starts and again when it stops (a market that settled
-meanwhile then has its result); a reading that fails is not fatal to the recording: the file
-from the start stands, and the command says which objects it could not read. Each series and
-event is read once however many markets share it.
+`kalshi record` writes the file when it starts and reads the markets again when it stops (a
+market that settled meanwhile then has its result; events, series and fee changes are kept from
+the start); a reading that fails is not fatal to the recording: what was read before stands,
+and the command says which objects it could not read. The requests are few whatever the number
+of markets: live markets are listed a hundred at a time, each event and series is read once
+however many markets share it, and the fee changes are two lists.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kalshi_cli.errors import DataWriteError, KalshiError, NotFoundError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
+    from kalshi_cli.market import Market
 
 # the file the venue reads (venue/reference.py REFERENCE_FILE; a test pins that they agree: the
 # data and venue services are peers and do not import each other)
 REFERENCE_FILE = "reference.json"
+MARKETS_PER_LIST = 100  # tickers per `GET /markets?tickers=` (the query stays a short URL)
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,43 +71,91 @@ def collect_reference(
     """Read the reference data of `tickers`. `known` holds market bodies already read (a
     download resolved them with their tier): those are not read again."""
     ref = Reference()
-    events: dict[str, dict[str, Any]] = {}
-    series: dict[str, dict[str, Any]] = {}
-    for ticker in tickers:
-        market = (known or {}).get(ticker) or _market(client, ticker, ref)
-        if market is None:
-            continue
-        ref.markets.append(market)
+    ref.markets = read_markets(client, list(tickers), ref.missing, known=known)
+    events: dict[str, None] = {}
+    series: dict[str, None] = {}
+    for market in ref.markets:
         event_ticker = str(market.get("event_ticker") or "")
         if not event_ticker or event_ticker in events:
             continue
-        event = _read(ref, f"event {event_ticker}", lambda e=event_ticker: client.get_event(e))
-        events[event_ticker] = body = (event or {}).get("event") or {}
+        events[event_ticker] = None
+        event = _read(ref, f"event {event_ticker}", partial(client.get_event, event_ticker))
+        body = (event or {}).get("event") or {}
         if not body:
             continue
         ref.events.append(body)
-        changes = _read(
-            ref,
-            f"event fee changes of {event_ticker}",
-            lambda e=event_ticker: list(client.iter_event_fee_changes(event_ticker=e)),
-        )
-        ref.event_fee_changes += changes or []
         series_ticker = str(body.get("series_ticker") or "")
         if not series_ticker or series_ticker in series:
             continue
-        got = _read(ref, f"series {series_ticker}", lambda s=series_ticker: client.get_series(s))
-        series[series_ticker] = got or {}
+        series[series_ticker] = None
+        got = _read(ref, f"series {series_ticker}", partial(client.get_series, series_ticker))
         if got:
             ref.series.append(got)
-            fee_changes = _read(
-                ref,
-                f"fee changes of series {series_ticker}",
-                lambda s=series_ticker: client.get_series_fee_changes(
-                    series_ticker=s, show_historical=True
-                ),
-            )
-            ref.series_fee_changes += fee_changes or []
+    # every change, past and to come, in one list each, kept for the series and events held
+    series_changes = _read(
+        ref,
+        "series fee changes",
+        lambda: client.get_series_fee_changes(show_historical=True),
+    )
+    ref.series_fee_changes = [
+        c for c in series_changes or [] if str(c.get("series_ticker")) in series
+    ]
+    event_changes = _read(ref, "event fee changes", lambda: list(client.iter_event_fee_changes()))
+    ref.event_fee_changes = [c for c in event_changes or [] if str(c.get("event_ticker")) in events]
     return ref
+
+
+def read_markets(
+    client: KalshiClient,
+    tickers: list[str],
+    missing: list[str],
+    *,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The markets' bodies in the order of `tickers`: those `known`, the live ones listed a
+    hundred at a time (`GET /markets?tickers=`), the rest one by one, live or archived."""
+    found = {t: m for t, m in (known or {}).items() if t in set(tickers)}
+    wanted = [t for t in tickers if t not in found]
+    for i in range(0, len(wanted), MARKETS_PER_LIST):
+        chunk = wanted[i : i + MARKETS_PER_LIST]
+        listed = _read_into(missing, "markets", partial(_listed, client, chunk))
+        for market in listed or []:
+            if market.ticker in chunk:
+                found[market.ticker] = market.raw
+    for ticker in tickers:
+        if ticker not in found:
+            body = _market(client, ticker, missing)
+            if body is not None:
+                found[ticker] = body
+    return [found[t] for t in tickers if t in found]
+
+
+def _listed(client: KalshiClient, tickers: list[str]) -> list[Market]:
+    return list(client.iter_markets(tickers=tickers))
+
+
+def refresh_markets(client: KalshiClient, root: Path, tickers: Iterable[str]) -> list[str]:
+    """Read the markets of `root`'s reference data again (their status, result and settlement
+    after a recording), keeping its events, series and fee changes; what could not be read
+    keeps its earlier body."""
+    path = root / REFERENCE_FILE
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    missing: list[str] = []
+    before = {str(m.get("ticker")): m for m in data.get("markets") or []}
+    fresh = {str(m["ticker"]): m for m in read_markets(client, list(tickers), missing)}
+    ref = Reference(
+        markets=[fresh.get(t) or before[t] for t in tickers if t in fresh or t in before],
+        events=data.get("events") or [],
+        series=data.get("series") or [],
+        series_fee_changes=data.get("series_fee_changes") or [],
+        event_fee_changes=data.get("event_fee_changes") or [],
+        missing=missing,
+    )
+    write_reference(root, ref)
+    return missing
 
 
 def save_reference(
@@ -130,22 +184,26 @@ def write_reference(root: Path, reference: Reference) -> None:
         ) from exc
 
 
-def _market(client: KalshiClient, ticker: str, ref: Reference) -> dict[str, Any] | None:
+def _market(client: KalshiClient, ticker: str, missing: list[str]) -> dict[str, Any] | None:
     try:
         return client.get_market(ticker).raw
     except NotFoundError:
         pass
     except KalshiError as exc:
-        ref.missing.append(f"market {ticker}: {exc}")
+        missing.append(f"market {ticker}: {exc}")
         return None
-    got = _read(ref, f"market {ticker}", lambda: client.get_historical_market(ticker))
+    got = _read_into(missing, f"market {ticker}", lambda: client.get_historical_market(ticker))
     return None if got is None else got.raw
 
 
-def _read(ref: Reference, what: str, call: Any) -> Any:
+def _read(ref: Reference, what: str, call: Callable[[], T]) -> T | None:
+    return _read_into(ref.missing, what, call)
+
+
+def _read_into(missing: list[str], what: str, call: Callable[[], T]) -> T | None:
     """`call()`, or None with `what` noted as missing when the exchange cannot answer."""
     try:
         return call()
     except KalshiError as exc:
-        ref.missing.append(f"{what}: {exc}")
+        missing.append(f"{what}: {exc}")
         return None
