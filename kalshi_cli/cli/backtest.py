@@ -30,8 +30,6 @@ runs_app = typer.Typer(
 
 
 def register(app: typer.Typer) -> None:
-    backtest_app.callback(invoke_without_command=True)(backtest_command)
-    backtest_app.add_typer(runs_app, name="runs")
     app.add_typer(backtest_app, name="backtest")
 
 
@@ -172,6 +170,9 @@ def backtest_command(
             output.line(line)
     outcome.raise_if_failed()
 
+
+backtest_app.callback(invoke_without_command=True)(backtest_command)
+backtest_app.add_typer(runs_app, name="runs")
 
 RunArg = Annotated[
     str, typer.Argument(help="A run's id, a unique start of one, or `last`.", show_default=False)
