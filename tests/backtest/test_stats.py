@@ -210,3 +210,24 @@ def test_a_sweeps_sharpe_ratios_are_deflated_by_its_trials() -> None:
     assert best > middle > worst
     assert figures[3] == Figure(None, "19 daily returns")
     assert deflate([None])[0].reason == "the run's report has no statistics"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(-500, 500), min_size=2, max_size=12),
+    st.integers(0, 2**32 - 1),
+)
+def test_a_bootstrap_interval_lies_within_what_resampling_can_reach(
+    cents: list[int], seed: int
+) -> None:
+    trips = [(Decimal(c) / 100, Decimal(10)) for c in cents]
+    ci = bootstrap(trips, total_pnl, seed=seed, resamples=200)
+    assert ci.low is not None and ci.high is not None
+    n = len(trips)
+    assert n * min(p for p, _ in trips) <= ci.low <= ci.high <= n * max(p for p, _ in trips)
+    assert ci == bootstrap(trips, total_pnl, seed=seed, resamples=200)
+    # shuffling the trips resamples other draws, but what can be reached is the same
+    shuffled = list(reversed(trips))
+    again = bootstrap(shuffled, total_pnl, seed=seed, resamples=200)
+    assert again.low is not None and again.high is not None
+    assert n * min(p for p, _ in trips) <= again.low <= again.high <= n * max(p for p, _ in trips)
