@@ -89,7 +89,8 @@ class RunStore:
         body = {"id": run_id, "stored_at": stamp, **body}
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{run_id}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(body, indent=1, sort_keys=True, default=str), "utf-8")
+        # in the order written: `runs show --json` gives the report as the run printed it
+        tmp.write_text(json.dumps(body, indent=1, default=str), "utf-8")
         tmp.replace(self.root / f"{run_id}.json")
         return run_id
 
