@@ -92,7 +92,7 @@ def render_summary(view: BacktestView) -> RenderableType:
     table.add_row("max exposure", dollars_cell(_dec(t.get("max_exposure"))))
     if st and not st.get("conclusive"):
         # why, in full, is in the text report's NOTE lines and --json's statistics.notes
-        table.add_row("conclusive", note_text("no: see the report's notes", "bold yellow"))
+        table.add_row("conclusive", note_text("no (see notes)", "bold yellow"))
     return table
 
 

@@ -60,6 +60,9 @@ def test_quotes_that_never_fill_leave_the_curve_flat_and_no_drawdown(
 
     seen = _screen(BacktestApp(load_backtest(tmp_path / "run", SystemClock())))
     assert "max drawdown $0.00" in seen["summary"]
+    # no fill, no trade: the dashboard says the figures conclude nothing, per trade
+    assert "Sharpe / Sortino - / - per trade" in seen["summary"]
+    assert "conclusive no (see notes)" in seen["summary"]
     assert set(seen["chart"]) == {1000.0}
 
 
