@@ -33,8 +33,11 @@ class MarketInfo:
     title: str = ""
     price_level_structure: str = "linear_cent"
     price_ranges: tuple[PriceRange, ...] = ()
-    fee_type: str = "quadratic"
+    fee_type: str = "quadratic"  # the series' (its event's override, if any, is apart)
     fee_multiplier: str = "1"
+    # the event's `fee_type_override` and `fee_multiplier_override` (None: the series' own
+    # multiplier): it takes precedence over the series' fees, changed or not
+    fee_override: tuple[str, str | None] | None = None
     fee_waiver_expiration_time: float | None = None  # float-ok: unix seconds
     mutually_exclusive: bool = False
     result: str = ""  # "yes" or "no" once known
@@ -133,10 +136,12 @@ def from_rest(
         assumed = [] if s is not None else ["fees"]
         if not event:
             assumed.append("event")
-        fee_type = event.get("fee_type_override") or (s or {}).get("fee_type") or "quadratic"
-        multiplier = event.get("fee_multiplier_override")
-        if multiplier is None:
-            multiplier = (s or {}).get("fee_multiplier", "1")
+        fee_type = (s or {}).get("fee_type") or "quadratic"
+        multiplier = (s or {}).get("fee_multiplier", "1")
+        override = None
+        if event.get("fee_type_override"):
+            by = event.get("fee_multiplier_override")
+            override = (str(event["fee_type_override"]), None if by is None else str(by))
         waiver = m.get("fee_waiver_expiration_time")
         ranges = tuple(PriceRange.from_api(r) for r in m.get("price_ranges") or ())
         out[ticker] = MarketInfo(
@@ -148,6 +153,7 @@ def from_rest(
             price_ranges=ranges,
             fee_type=str(fee_type),
             fee_multiplier=str(multiplier),
+            fee_override=override,
             fee_waiver_expiration_time=parse_iso(str(waiver)).timestamp() if waiver else None,
             mutually_exclusive=bool(event.get("mutually_exclusive", False)),
             result=str(m.get("result") or ""),

@@ -175,6 +175,8 @@ class LocalVenue:
                     series_ticker=info.series_ticker,
                     title=info.event_ticker,
                     mutually_exclusive=info.mutually_exclusive,
+                    fee_type_override=info.fee_override[0] if info.fee_override else None,
+                    fee_multiplier_override=info.fee_override[1] if info.fee_override else None,
                 )
             )
             for at, override, override_multiplier in info.event_fee_changes:

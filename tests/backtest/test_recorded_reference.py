@@ -146,3 +146,42 @@ def test_the_venue_schedules_the_recorded_fee_changes() -> None:
         )
     finally:
         venue.exchange.close()
+
+
+def test_an_event_override_outlasts_a_series_fee_change() -> None:
+    """EventData: the override "takes precedence over the series-level fee for this event's
+    markets", before and after the series' own fees change."""
+    from kalshi_cli.clock import ManualClock
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.venue.reference import from_rest, with_fee_changes
+
+    t0 = 1_767_225_600.0
+    infos = from_rest(
+        [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 1}],
+        [
+            {
+                "event_ticker": "FEEX-EV",
+                "series_ticker": "FEEX",
+                "fee_type_override": "quadratic_with_maker_fees",
+                "fee_multiplier_override": 2,
+            }
+        ],
+        [{"ticker": "FEEX-EV-A", "event_ticker": "FEEX-EV"}],
+    )
+    change = {
+        "id": "c1",
+        "series_ticker": "FEEX",
+        "fee_type": "quadratic",
+        "fee_multiplier": 3,
+        "scheduled_ts": "2026-01-01T01:00:00Z",
+    }
+    infos = with_fee_changes(infos, [change], [])
+    venue = LocalVenue(ManualClock(t0), infos.values(), balance=Decimal(100))
+    try:
+        for at in (t0, t0 + 7200):
+            fees = venue.exchange.fee_model("FEEX-EV-A", at)
+            assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
+        # the series' own fees did change: a market of another event of it pays them
+        assert venue.exchange.series_fees("FEEX", t0 + 7200).multiplier == 3
+    finally:
+        venue.exchange.close()
