@@ -114,7 +114,8 @@ def read_markets(
 ) -> list[dict[str, Any]]:
     """The markets' bodies in the order of `tickers`: those `known`, the live ones listed a
     hundred at a time (`GET /markets?tickers=`), the rest one by one, live or archived."""
-    found = {t: m for t, m in (known or {}).items() if t in set(tickers)}
+    asked = set(tickers)
+    found = {t: m for t, m in (known or {}).items() if t in asked}
     wanted = [t for t in tickers if t not in found]
     for i in range(0, len(wanted), MARKETS_PER_LIST):
         chunk = wanted[i : i + MARKETS_PER_LIST]
