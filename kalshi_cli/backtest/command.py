@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
+from kalshi_cli.backtest.stats import deflate
 from kalshi_cli.backtest.sweep import (
     METRICS,
     default_cache_dir,
@@ -40,6 +42,7 @@ class BacktestRequest:
     jobs: int | None = None
     cache_dir: Path | None = None
     lookahead: bool = False
+    runs_dir: Path | None = None  # where the run is stored (history.py); None: not stored
 
 
 @dataclass
@@ -48,6 +51,7 @@ class BacktestOutcome:
     runs: list[dict[str, Any]] = field(default_factory=list)  # a sweep, ranked
     lookahead: LookAheadReport | None = None
     rank_by: str = "net"
+    run_id: str | None = None  # as stored
 
     def lines(self) -> list[str]:
         """What the terminal shows: the report (and the look-ahead check), or the ranking."""
@@ -55,18 +59,30 @@ class BacktestOutcome:
             lines = render_text(self.report)
             if self.lookahead is not None:
                 lines += ["", *self.lookahead.lines()]
-            return lines
+            return lines + self._stored()
         out = []
         for n, run in enumerate(self.runs, 1):
             t = run["totals"]
             params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
             value = "-" if run["value"] is None else f"{run['value']:.4f}"
             cached = "  (cached)" if run["cached"] else ""
+            dsr = run["deflated_sharpe"]["value"]
+            deflated = "-" if dsr is None else f"{dsr:.2f}"
             out.append(
                 f"{n:>3}. {self.rank_by} {value:>10}  net {t['net']:>10}  fills {t['fills']:>4}"
-                f"  trades {t['round_trips']:>3}  {params}{cached}"
+                f"  trades {t['round_trips']:>3}  DSR {deflated:>4}  {params}{cached}"
             )
-        return out
+        if self.runs:
+            out.append(
+                f"DSR: the probability that a run's Sharpe beats the best of {len(self.runs)} "
+                "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
+            )
+        return out + self._stored()
+
+    def _stored(self) -> list[str]:
+        if self.run_id is None:
+            return []
+        return ["", f"stored as run {self.run_id} (`kalshi backtest runs show {self.run_id}`)"]
 
     def raise_if_failed(self) -> None:
         if self.lookahead is not None and not self.lookahead.ok:
@@ -81,8 +97,11 @@ class BacktestOutcome:
             doc = dict(self.report)
             if self.lookahead is not None:
                 doc["lookahead"] = self.lookahead.to_json()
-            return doc
-        return {"format": "kalshi-backtest-sweep/1", "runs": self.runs}
+        else:
+            doc = {"format": "kalshi-backtest-sweep/1", "runs": self.runs}
+        if self.run_id is not None:
+            doc["run_id"] = self.run_id
+        return doc
 
 
 def build_request(
@@ -103,6 +122,7 @@ def build_request(
     jobs: int | None,
     cache: bool,
     lookahead: bool,
+    runs_dir: Path | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
@@ -135,6 +155,7 @@ def build_request(
         jobs=jobs,
         cache_dir=default_cache_dir() if cache else None,
         lookahead=lookahead,
+        runs_dir=runs_dir,
     )
 
 
@@ -167,7 +188,9 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         results = rank(
             run_sweep(specs, jobs=request.jobs, cache_dir=request.cache_dir), request.rank_by
         )
-        return BacktestOutcome(
+        # the best of many tries looks good by luck: each Sharpe is deflated by the trials
+        deflated = deflate([report.get("statistics") for _, report, _ in results])
+        sweep = BacktestOutcome(
             rank_by=request.rank_by,
             runs=[
                 {
@@ -176,10 +199,21 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                     "value": metric_value(report, request.rank_by),
                     "cached": cached,
                     "totals": report["totals"],
+                    "deflated_sharpe": dsr.to_json(),
                 }
-                for spec, report, cached in results
+                for (spec, report, cached), dsr in zip(results, deflated, strict=True)
             ],
         )
+        if request.runs_dir is not None:
+            stored = [
+                {**run, "statistics": report.get("statistics")}
+                for run, (_, report, _) in zip(sweep.runs, results, strict=True)
+            ]
+            record = {"kind": "sweep", "axes": sweep_axes, "rank_by": request.rank_by}
+            sweep.run_id = RunStore(request.runs_dir).save(
+                provenance(base) | record | {"runs": stored}
+            )
+        return sweep
     outcome = BacktestOutcome(report=_one(base, request.out))
     if request.lookahead:
         with tempfile.TemporaryDirectory(prefix="kalshi-lookahead-") as tmp:
@@ -192,6 +226,9 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
             request.html.write_text(render_html(outcome.report), encoding="utf-8")
         except OSError as exc:
             raise _not_written(request.html, exc) from None
+    if request.runs_dir is not None:
+        record = provenance(base) | {"kind": "run", "report": outcome.to_json()}
+        outcome.run_id = RunStore(request.runs_dir).save(record)
     return outcome
 
 

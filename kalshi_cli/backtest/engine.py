@@ -448,10 +448,12 @@ def _drive(
 
 
 def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint:
-    """Cash, collateral held by resting orders, and open positions at the best bid of the
-    held side (what they could be sold for: the report's marks); at cost with no bid."""
+    """Cash and open positions at the best bid of the held side (what they could be sold for:
+    the report's marks); at cost with no bid. The exchange's cash already includes what resting
+    orders hold: that money is still the trader's, so placing or cancelling an order moves
+    nothing here (adding the held amount again counted every quote as a gain)."""
     ex = venue.exchange
-    cash = ex.cash_dollars(venue.account) + ex.held_dollars(venue.account)
+    cash = ex.cash_dollars(venue.account)
     value = ZERO
     exposure = ZERO
     for p in ex.positions(venue.account):

@@ -13,6 +13,8 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
+from kalshi_cli.backtest.report import statistics_lines
+from kalshi_cli.backtest.stats import MIN_DAYS
 from kalshi_cli.models import fmt_money
 
 W, H, PAD = 760, 220, 40
@@ -51,7 +53,6 @@ def render_html(report: dict[str, Any]) -> str:
         ("expectancy per contract", _money(t["expectancy_per_contract"])),
         ("profit factor", _num(t["profit_factor"])),
         ("max drawdown", f"{_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})"),
-        ("Sharpe / Sortino", f"{_num(t['sharpe'])} / {_num(t['sortino'])}"),
         ("orders / fills", f"{t['orders']} / {t['fills']}"),
         ("fill ratio", _pct(t["fill_ratio"])),
         ("maker / taker", f"{_pct(t['maker_share'])} / {_pct(t['taker_share'])}"),
@@ -74,6 +75,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"<td class=n>{escape(_money(b['fees']))}</td><td class=n>{b['fills']}</td></tr>"
         for d, b in report["by_day"].items()
     )
+    stats = "".join(f"<li>{escape(line)}</li>" for line in statistics_lines(report["statistics"]))
     exits = ", ".join(f"{escape(k)} {v}" for k, v in sorted(report["exit_reasons"].items()))
     title = f"Backtest: {spec['strategy']} on {spec['data']}"
     params = ", ".join(f"{k}={v}" for k, v in spec["params"]) or "defaults"
@@ -85,6 +87,9 @@ def render_html(report: dict[str, Any]) -> str:
 {spec["latency_ms"]} ms, {report["data"]["markets"]} markets, {report["data"]["book_events"]}
 book events. Assumptions: docs/backtesting.md.</p>
 <table>{rows}</table>
+<h2>Statistics</h2><ul>{stats}</ul>
+<p class=note>Returns per day, or per closed round trip under {MIN_DAYS} days of data; never
+annualized. Intervals: bootstrap of the closed round trips. docs/backtesting.md "Statistics".</p>
 <h2>Equity</h2>{_line_chart(equity, "#1f5fbf", "equity")}
 <h2>Drawdown</h2>{_line_chart(drawdown, "#b00", "drawdown")}
 <h2>Exposure over time</h2>{_line_chart(exposure, "#8a5a00", "exposure")}

@@ -8,25 +8,26 @@ Built from the run's own state file with the production P&L code (`pnl.summarize
 - **marked**: positions left open, at the best bid of the held side (what they could be sold
   for), kept apart from the two above;
 - **net** = realized + settled + marked; it equals the equity at the end less the starting
-  balance (cash, collateral held by resting orders, open positions at the same marks).
+  balance (cash, which includes what resting orders hold, and open positions at the same
+  marks).
 
 A *round trip* runs from a flat position in a market back to flat (or to settlement, or to the
 end of the data: then it is left open and not counted as won or lost). Win rate, expectancy per
 contract and profit factor are over closed round trips; each one's P&L includes the fees of
 every fill in it. Max drawdown is on the equity curve, sampled every `sample_s` and at the end.
-Sharpe and Sortino are the mean of the curve's per-sample changes (as a share of the starting
-balance) over their standard deviation (Sortino: over the downside deviation), annualized by
-the square root of the samples in a year (365 days); with fewer than two samples they are
-null. Money is `Decimal` throughout and printed as strings in `--json`; ratios are floats.
+The equity is cash (which includes what resting orders hold) plus open positions at those
+marks; exposure is the cost of the open positions. Sharpe, Sortino, the probabilistic Sharpe
+ratio, the bootstrap intervals and calibration are `stats.analyse`'s (stats.py): per day or per
+trade, never annualized, null with a reason when the sample is too small. Money is `Decimal`
+throughout and printed as strings in `--json`; ratios are floats.
 
-Shape of `--json` (`format` kalshi-backtest/1): `spec`, `data`, `totals`, `markets` (per
-ticker), `by_day`, `by_strategy`, `exit_reasons`, `left_open`, `equity` ([ts, equity,
-exposure] rows), `audit`, `assumptions`.
+Shape of `--json` (`format` kalshi-backtest/1): `spec`, `data`, `totals`, `statistics`,
+`markets` (per ticker), `by_day`, `by_strategy`, `exit_reasons`, `left_open`, `equity` ([ts,
+equity, exposure] rows), `audit`, `assumptions`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -34,13 +35,13 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.backtest.stats import analyse
 from kalshi_cli.models import ZERO, fmt_count, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts
 
 FORMAT = "kalshi-backtest/1"
-YEAR_S = 365 * 86_400
 
 
 @dataclass
@@ -60,7 +61,8 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     with Store.open(run.state_path, create=False) as store:
         fills = list(store.iter_fills())
         settlements = store.settlements()
-        reasons = {i.order_id: (i.reason or "") for i in store.intents() if i.order_id is not None}
+        intents = store.intents()
+    reasons = {i.order_id: (i.reason or "") for i in intents if i.order_id is not None}
     summary = summarize(fills, settlements)
     engine = PnlEngine()
     realized: Counter[str] = Counter()
@@ -148,12 +150,24 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     total_settled = sum(settled.values(), ZERO)
     total_marked = sum(marked.values(), ZERO)
     drawdown, drawdown_share = _max_drawdown(curve)
-    sharpe, sortino = _ratios(curve, start, run.spec.sample_s)
+    net = total_realized + total_settled + total_marked
+    results = {t: i.result for t, i in run.infos.items() if i.result in ("yes", "no")}
+    statistics = analyse(
+        [(p.ts, p.equity) for p in curve],
+        start,
+        [(t.pnl, t.contracts) for t in closed],
+        net,
+        [
+            (i.ticker, i.model_fair, results[i.ticker] == i.side.value)
+            for i in intents
+            if i.model_fair is not None and i.ticker in results and 0 <= i.model_fair <= 1
+        ],
+    )
     waits = sorted(stats.queue_waits)
     totals = {
         "start_balance": _m(start),
         "end_equity": _m(curve[-1].equity) if curve else _m(start),
-        "net": _m(total_realized + total_settled + total_marked),
+        "net": _m(net),
         "realized": _m(total_realized),
         "settled": _m(total_settled),
         "marked": _m(total_marked),
@@ -173,8 +187,8 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "profit_factor": _ratio(gross_win, gross_loss),
         "max_drawdown": _m(drawdown),
         "max_drawdown_share": drawdown_share,
-        "sharpe": sharpe,
-        "sortino": sortino,
+        "sharpe": statistics["sharpe"]["value"],
+        "sortino": statistics["sortino"]["value"],
         "max_exposure": _m(max((p.exposure for p in curve), default=ZERO)),
         "maker_share": _ratio(stats.maker_contracts, filled),
         "taker_share": _ratio(stats.taker_contracts, filled),
@@ -202,6 +216,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
             "skipped": dict(run.skipped),
         },
         "totals": totals,
+        "statistics": statistics,
         "markets": per_market,
         "by_day": groups["by_day"],
         "by_strategy": groups["by_strategy"],
@@ -271,27 +286,6 @@ def _max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, float | None]:
     return worst, share
 
 
-def _ratios(
-    curve: list[EquityPoint],
-    start: Decimal,
-    sample_s: float,  # float-ok: seconds
-) -> tuple[float | None, float | None]:
-    if len(curve) < 3 or not start:
-        return None, None
-    returns = [
-        float((b.equity - a.equity) / start)  # float-ok: a ratio
-        for a, b in itertools.pairwise(curve)
-    ]
-    n = len(returns)
-    mean = sum(returns) / n
-    var = sum((r - mean) ** 2 for r in returns) / (n - 1)
-    down = sum(min(r, 0.0) ** 2 for r in returns) / (n - 1)
-    scale = math.sqrt(YEAR_S / sample_s)
-    sharpe = mean / math.sqrt(var) * scale if var > 0 else None
-    sortino = mean / math.sqrt(down) * scale if down > 0 else None
-    return sharpe, sortino
-
-
 # ------------------------------------------------------------------ the terminal
 
 
@@ -312,13 +306,14 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         f"round trips      {t['round_trips']} (won {t['wins']}, win rate {_pct(t['win_rate'])})",
         f"expectancy       {_money(t['expectancy_per_contract'])} per contract; profit factor "
         f"{_num(t['profit_factor'])}",
-        f"max drawdown     {_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])}); "
-        f"Sharpe {_num(t['sharpe'])}, Sortino {_num(t['sortino'])}",
+        f"max drawdown     {_money(t['max_drawdown'])} ({_pct(t['max_drawdown_share'])})",
         f"orders           {t['orders']} ({t['rejected']} rejected, {t['cancels']} cancelled); "
         f"fills {t['fills']}; fill ratio {_pct(t['fill_ratio'])}",
         f"maker/taker      {_pct(t['maker_share'])} / {_pct(t['taker_share'])}; queue wait "
         f"mean {_secs(t['queue_wait_s']['mean'])}, median {_secs(t['queue_wait_s']['median'])}",
         f"max exposure     {_money(t['max_exposure'])}",
+        "",
+        *statistics_lines(report["statistics"]),
         "",
     ]
     rows = [
@@ -348,17 +343,68 @@ def render_text(report: dict[str, Any], *, width: int = 72) -> list[str]:
         exits = ", ".join(f"{k} {v}" for k, v in sorted(report["exit_reasons"].items()))
         lines += ["", f"exits: {exits}"]
     if report["assumptions"]["defaults_used"]:
-        lines += [
-            "",
-            "assumed (no reference data): "
-            + "; ".join(
-                f"{t}: {', '.join(a)}" for t, a in report["assumptions"]["defaults_used"].items()
-            ),
-        ]
+        lines += ["", *assumed_lines(report)]
     chart = equity_chart([Decimal(e) for _, e, _ in report["equity"]], width=width)
     if chart:
         lines += ["", "equity", *chart]
     return lines
+
+
+def assumed_lines(report: dict[str, Any]) -> list[str]:
+    """What the run assumed for want of reference data, one line per set of assumptions: a data
+    set with none at all (a foreign import) says so once, not once per market."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for ticker, assumed in report["assumptions"]["defaults_used"].items():
+        groups.setdefault(tuple(assumed), []).append(ticker)
+    if len(groups) == 1 and len(next(iter(groups.values()))) == report["data"]["markets"] > 1:
+        ((assumed, tickers),) = groups.items()
+        return [
+            f"assumed for {len(tickers)} markets (no reference data in the data set): "
+            + ", ".join(assumed)
+        ]
+    return [
+        f"assumed (no reference data): {', '.join(tickers)}: {', '.join(assumed)}"
+        for assumed, tickers in groups.items()
+    ]
+
+
+def statistics_lines(st: dict[str, Any]) -> list[str]:
+    """The statistics block in words: ratios per day or per trade with their sample, the
+    intervals, calibration, then what the sample cannot say."""
+    r = st["returns"]
+    per = "per day" if r["basis"] == "day" else "per trade"
+    unit = "daily" if r["basis"] == "day" else "per-trade"
+    sr, so, psr = st["sharpe"], st["sortino"], st["probabilistic_sharpe"]
+    if sr["value"] is None:
+        ratios = f"Sharpe -, Sortino - ({sr['reason']})"
+    else:
+        ratios = (
+            f"Sharpe {_num(sr['value'])} {per}, Sortino {_num(so['value'])}; "
+            f"P(Sharpe > 0) {_pct(psr['value'])}"
+        )
+    lines = [
+        f"returns          {r['count']} {unit} over {r['span_days']:.2f} days; {ratios}",
+        _interval_line("net P&L", st["net_interval"]),
+        _interval_line("expectancy", st["expectancy_interval"], " per contract"),
+    ]
+    cal = st["calibration"]
+    if cal["brier"] is not None:
+        lines.append(
+            f"calibration      Brier {cal['brier']:.4f} over {cal['forecasts']} fair values "
+            f"on {cal['markets']} settled markets"
+        )
+    lines += [f"NOTE: {note}" for note in st["notes"]]
+    return lines
+
+
+def _interval_line(label: str, ci: dict[str, Any], suffix: str = "") -> str:
+    head = f"{label + ' CI':<17}"
+    if ci["low"] is None:
+        return f"{head}- ({ci['reason']})"
+    return (
+        f"{head}{_money(ci['low'])} to {_money(ci['high'])}{suffix} ({ci['level']:.0%}, "
+        f"bootstrap of {ci['resamples']} resamples, seed {ci['seed']})"
+    )
 
 
 def _table(head: tuple[str, ...], rows: Iterable[tuple[str, ...]]) -> list[str]:

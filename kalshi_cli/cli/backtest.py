@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import JsonOpt
+
+if TYPE_CHECKING:
+    from kalshi_cli.backtest.history import RunStore
 
 
 class FillModelChoice(StrEnum):
@@ -18,26 +21,35 @@ class FillModelChoice(StrEnum):
     PESSIMISTIC = "pessimistic"
 
 
+backtest_app = typer.Typer(name="backtest", rich_markup_mode=None, add_completion=False)
+runs_app = typer.Typer(
+    name="runs",
+    help="The runs and sweeps `kalshi backtest` stored: list, show, compare.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("backtest")(backtest_command)
+    app.add_typer(backtest_app, name="backtest")
 
 
 def backtest_command(
+    ctx: typer.Context,
     *,
     strategy: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--strategy",
             help="spike, mean-reversion, arbitrage or market-maker (docs/strategies.md).",
             show_default=False,
         ),
-    ],
+    ] = None,
     data: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--data", help="A data set `kalshi record` wrote.", file_okay=False, show_default=False
         ),
-    ],
+    ] = None,
     start: Annotated[
         str | None,
         typer.Option(
@@ -125,12 +137,23 @@ def backtest_command(
 ) -> None:
     """Replay recorded data through a strategy, the risk rules and the order bookkeeping.
 
+    Every run and sweep is stored with what produced it: `kalshi backtest runs list`.
+
     Example: kalshi record --tickers KXNBAGAME-SIM-LALGSW-LAL --out recordings/kx --duration 2
     && kalshi backtest --strategy spike --data recordings/kx
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from kalshi_cli.backtest.command import backtest, build_request
+    from kalshi_cli.config import dirs_from
+    from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import load_trade_config
 
+    if strategy is None or data is None:
+        raise UsageError(
+            "kalshi backtest needs --strategy and --data",
+            hint="e.g. kalshi backtest --strategy spike --data recordings/kx",
+        )
     app = current()
     request = build_request(
         load_trade_config(app.settings().config_path),
@@ -138,6 +161,7 @@ def backtest_command(
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
         cache=not no_cache, lookahead=lookahead_check,
+        runs_dir=dirs_from(app.environ).backtest_runs_dir(),
     )  # fmt: skip
     outcome = backtest(request)
     output = app.output(as_json=as_json)
@@ -147,3 +171,110 @@ def backtest_command(
         for line in outcome.lines():
             output.line(line)
     outcome.raise_if_failed()
+
+
+backtest_app.callback(invoke_without_command=True)(backtest_command)
+backtest_app.add_typer(runs_app, name="runs")
+
+RunArg = Annotated[
+    str, typer.Argument(help="A run's id, a unique start of one, or `last`.", show_default=False)
+]
+
+
+def _store() -> RunStore:
+    from kalshi_cli.backtest.history import RunStore
+    from kalshi_cli.config import dirs_from
+
+    return RunStore(dirs_from(current().environ).backtest_runs_dir())
+
+
+@runs_app.command("list")
+def runs_list_command(as_json: JsonOpt = False) -> None:
+    """List the stored runs and sweeps, oldest first: id, strategy, data, net, fills."""
+    from kalshi_cli.cli._output import Column
+
+    runs = _store().summaries()
+    columns = [
+        Column("id", "id", identifier=True),
+        Column("kind", "kind"),
+        Column("strategy", "strategy"),
+        Column("net", "net", numeric=True, money=True),
+        Column("fills", "fills", numeric=True),
+        Column("sharpe", "Sharpe", numeric=True),
+        Column("params", "params"),
+        Column("data", "data"),
+    ]
+    rows = [
+        {
+            "id": r["id"],
+            "kind": r["kind"] if r["kind"] == "run" else f"sweep of {r['runs']}",
+            "strategy": r["strategy"],
+            "net": r["net"] or "",
+            "fills": "" if r["fills"] is None else str(r["fills"]),
+            "sharpe": "-" if r["sharpe"] is None else f"{r['sharpe']:.2f}",
+            "params": " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items())),
+            "data": r["data"],
+        }
+        for r in runs
+    ]
+    output = current().output(as_json=as_json)
+    if not rows and not as_json:
+        output.line("no stored backtest run")
+        return
+    output.table(columns, rows, document={"runs": runs})
+
+
+@runs_app.command("show")
+def runs_show_command(run: RunArg, as_json: JsonOpt = False) -> None:
+    """Show a stored run: what produced it, then its report (a sweep: its ranking)."""
+    from kalshi_cli.backtest.history import describe
+
+    stored = _store().get(run)
+    output = current().output(as_json=as_json)
+    if as_json:
+        output.json(stored)
+        return
+    for line in describe(stored):
+        output.line(line)
+
+
+@runs_app.command("compare")
+def runs_compare_command(a: RunArg, b: RunArg, as_json: JsonOpt = False) -> None:
+    """Two stored runs side by side, figure by figure, with what differs in what produced them."""
+    from kalshi_cli.backtest.history import compare
+    from kalshi_cli.cli._output import Column
+
+    store = _store()
+    diff = compare(store.get(a), store.get(b))
+    output = current().output(as_json=as_json)
+    if as_json:
+        output.json(diff)
+        return
+    for row in diff["inputs"]:
+        output.line(f"{row['what']} differs: a {_brief(row['a'])}; b {_brief(row['b'])}")
+    columns = [
+        Column("figure", "figure"),
+        Column("a", diff["a"], numeric=True),
+        Column("b", diff["b"], numeric=True),
+        Column("difference", "b - a", numeric=True),
+    ]
+    rows = [
+        {k: _cell(row[k]) for k in ("a", "b", "difference")} | {"figure": row["figure"]}
+        for row in diff["figures"]
+    ]
+    output.table(columns, rows, document=diff)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _brief(value: object) -> str:
+    import json
+
+    text = json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -84,8 +84,15 @@ def render_summary(view: BacktestView) -> RenderableType:
         "max drawdown",
         f"{dollars_cell(_dec(t.get('max_drawdown')))} ({_pct(t.get('max_drawdown_share'))})",
     )
-    table.add_row("Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))}")
+    st = view.report.get("statistics") or {}
+    per = (st.get("returns") or {}).get("basis", "trade")
+    table.add_row(
+        "Sharpe / Sortino", f"{_ratio(t.get('sharpe'))} / {_ratio(t.get('sortino'))} per {per}"
+    )
     table.add_row("max exposure", dollars_cell(_dec(t.get("max_exposure"))))
+    if st and not st.get("conclusive"):
+        # why, in full, is in the text report's NOTE lines and --json's statistics.notes
+        table.add_row("conclusive", note_text("no (see notes)", "bold yellow"))
     return table
 
 

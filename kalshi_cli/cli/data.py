@@ -101,8 +101,9 @@ def record_command(
 
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.data.recorder import Recorder, make_directory
+    from kalshi_cli.data.reference import refresh_markets, save_reference
     from kalshi_cli.data.watch import ws_url_for
-    from kalshi_cli.errors import UsageError
+    from kalshi_cli.errors import KalshiError, UsageError
 
     if sum(1 for given in (tickers, series, all_open) if given) != 1:
         raise UsageError("give exactly one of --tickers, --series and --all-open")
@@ -118,11 +119,24 @@ def record_command(
         ws_url=ws_url_for(connection.ws_url, connection.api_base),
         auth=KalshiAuth(connection.key_id, connection.private_key),
     )
+    # the markets' fees, tick grids and rules beside the frames (data/reference.py), read
+    # again at the end for the results of those that settled meanwhile
+    try:
+        save_reference(app.client(), out, markets)
+    except BaseException:
+        recorder.close()
+        raise
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     typer.echo(f"recording {len(markets)} markets to {out}", err=True)
     summary = recorder.run(duration_s=duration, stop=stop)
+    try:
+        missing = refresh_markets(app.client(), out, markets)
+    except KalshiError as exc:
+        missing = [f"the reference data at the end ({exc}); the one read at the start stands"]
+    for what in missing:
+        typer.echo(f"warning: not in the reference data: {what}", err=True)
     typer.echo(
         f"recorded {summary.frames} frames of {summary.markets} markets in {summary.segments} "
         f"segments; {summary.gaps} gaps, {summary.reconnects} reconnects",
@@ -358,6 +372,8 @@ def download_command(
 
     with DownloadDisplay(sys.stderr) as display:
         summary = download(app.client(), request, out, progress=display)
+    for what in summary.reference_missing:
+        typer.echo(f"warning: not in the reference data: {what}", err=True)
     if output.as_json:
         output.json(summary.to_json())
         return

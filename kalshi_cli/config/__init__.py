@@ -118,6 +118,12 @@ class Dirs(NamedTuple):
         exchange endpoint and account; such a file is adopted (connection.choose_state_file)."""
         return self.state_file(env)
 
+    def backtest_runs_dir(self) -> Path:
+        """Where `kalshi backtest` keeps every run it made (backtest/history.py)."""
+        if self.home is not None:
+            return self.home / "backtests"
+        return Path(_platformdirs().user_data_dir(APP_NAME)) / "backtests"
+
     def sim_data_dir(self) -> Path:
         if self.home is not None:
             return self.home / "sim"

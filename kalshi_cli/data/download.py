@@ -37,6 +37,9 @@ What is built (docs/data.md "Downloads"):
 - `markets`: `rest/markets.ndjson.gz`, one line per market: `{"tier", "market"}`.
 - `settlements`: `rest/settlements.ndjson.gz`, one line per settlement of the account in the
   markets: `{"tier", "settlement"}` (settlements are not partitioned: always the live tier).
+- every kind: `reference.json`, the markets (as resolved, from their tier), their events and
+  series and the fee changes of both (data/reference.py), so a backtest of a download charges
+  Kalshi's fees and knows each market's result.
 
 The manifest says `"source": "download"`, the request, per market the rows and the range asked
 for, the rows per tier, and `status` (`downloading` until complete; `failed` with the error).
@@ -56,6 +59,7 @@ from urllib.parse import quote
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
+from kalshi_cli.data.reference import save_reference
 from kalshi_cli.data.segments import FRAMES_DIR, SegmentWriter, segment_paths
 from kalshi_cli.errors import (
     DataWriteError,
@@ -116,6 +120,8 @@ class DownloadSummary:
     files: list[str] = field(default_factory=list)
     # markets fetched this run from a checkpoint an earlier run left inside them
     continued: list[str] = field(default_factory=list)
+    # what of the reference data the exchange could not answer (the command warns of each)
+    reference_missing: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -214,6 +220,11 @@ def download(
                 ticker = str(market["ticker"])
                 progress(MarketDone(request.kind, ticker, i, len(markets), count, resumed))
         _build(request, root, markets, summary)
+        # the markets' fees, tick grids, rules and results, for the replay's venue
+        summary.reference_missing = save_reference(
+            client, root, [str(m["ticker"]) for _, m in markets],
+            known={str(m["ticker"]): m for _, m in markets},
+        )  # fmt: skip
     except OSError as exc:
         _mark_failed(root, request, str(exc))
         raise DataWriteError(

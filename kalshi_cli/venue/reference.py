@@ -2,7 +2,9 @@
 
 A recording holds WebSocket frames only. The reference data comes, best first, from Kalshi's
 REST bodies kept beside the data (`reference.json`: `{"series": [...], "events": [...],
-"markets": [...]}` as `GET /series/{t}`, `/events/{t}` and `/markets/{t}` answer), then from
+"markets": [...], "series_fee_changes": [...], "event_fee_changes": [...]}` as `GET
+/series/{t}`, `/events/{t}`, `/markets/{t}` and the two fee-change lists answer; `kalshi
+record` and `kalshi data download` write it, data/reference.py), then from
 the recording's own `market_lifecycle_v2` `created` frames (tick grid) and `determined` frames
 (the result), and last from defaults a report names: the series taken from the ticker, a
 1-cent grid, Kalshi's standard fees (`quadratic`, multiplier 1: 0.07 taker, no maker fee).
@@ -31,13 +33,21 @@ class MarketInfo:
     title: str = ""
     price_level_structure: str = "linear_cent"
     price_ranges: tuple[PriceRange, ...] = ()
-    fee_type: str = "quadratic"
+    fee_type: str = "quadratic"  # the series' (its event's override, if any, is apart)
     fee_multiplier: str = "1"
+    # the event's `fee_type_override` and `fee_multiplier_override` (None: the series' own
+    # multiplier): it takes precedence over the series' fees, changed or not
+    fee_override: tuple[str, str | None] | None = None
     fee_waiver_expiration_time: float | None = None  # float-ok: unix seconds
     mutually_exclusive: bool = False
     result: str = ""  # "yes" or "no" once known
     settlement_floor: Decimal | None = None
     fractional: bool = False
+    # scheduled fee changes (`/series/fee_changes`, `/events/fee_changes`), in time order:
+    # (unix seconds, fee_type, fee_multiplier) of the series; (unix seconds, override type,
+    # override multiplier) of the event, None clearing the override
+    series_fee_changes: tuple[tuple[float, str, str], ...] = ()  # float-ok: unix seconds
+    event_fee_changes: tuple[tuple[float, str | None, str | None], ...] = ()  # float-ok
     # which fields are defaults, not data (the report lists them)
     assumed: tuple[str, ...] = field(default=(), compare=False)
 
@@ -66,7 +76,46 @@ def load_reference(root: Path) -> dict[str, MarketInfo]:
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    return from_rest(data.get("series", []), data.get("events", []), data.get("markets", []))
+    infos = from_rest(data.get("series", []), data.get("events", []), data.get("markets", []))
+    return with_fee_changes(
+        infos, data.get("series_fee_changes") or [], data.get("event_fee_changes") or []
+    )
+
+
+def with_fee_changes(
+    infos: dict[str, MarketInfo],
+    series_changes: Iterable[Mapping[str, Any]],
+    event_changes: Iterable[Mapping[str, Any]],
+) -> dict[str, MarketInfo]:
+    """`infos` with the scheduled fee changes of their series and events (SeriesFeeChange,
+    EventFeeChange as the API sends them), in time order."""
+    by_series: dict[str, list[tuple[float, str, str]]] = {}  # float-ok: unix seconds
+    for c in series_changes:
+        at = parse_iso(str(c["scheduled_ts"])).timestamp()
+        by_series.setdefault(str(c["series_ticker"]), []).append(
+            (at, str(c["fee_type"]), str(c["fee_multiplier"]))
+        )
+    by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}  # float-ok
+    for c in event_changes:
+        at = parse_iso(str(c["scheduled_ts"])).timestamp()
+        kind, multiplier = c.get("fee_type_override"), c.get("fee_multiplier_override")
+        by_event.setdefault(str(c["event_ticker"]), []).append(
+            (
+                at,
+                None if kind is None else str(kind),
+                None if multiplier is None else str(multiplier),
+            )
+        )
+    return {
+        t: replace(
+            info,
+            series_fee_changes=tuple(sorted(by_series.get(info.series_ticker, ()))),
+            event_fee_changes=tuple(
+                sorted(by_event.get(info.event_ticker, ()), key=lambda c: c[0])
+            ),
+        )
+        for t, info in infos.items()
+    }
 
 
 def from_rest(
@@ -87,10 +136,12 @@ def from_rest(
         assumed = [] if s is not None else ["fees"]
         if not event:
             assumed.append("event")
-        fee_type = event.get("fee_type_override") or (s or {}).get("fee_type") or "quadratic"
-        multiplier = event.get("fee_multiplier_override")
-        if multiplier is None:
-            multiplier = (s or {}).get("fee_multiplier", "1")
+        fee_type = (s or {}).get("fee_type") or "quadratic"
+        multiplier = (s or {}).get("fee_multiplier", "1")
+        override = None
+        if event.get("fee_type_override"):
+            by = event.get("fee_multiplier_override")
+            override = (str(event["fee_type_override"]), None if by is None else str(by))
         waiver = m.get("fee_waiver_expiration_time")
         ranges = tuple(PriceRange.from_api(r) for r in m.get("price_ranges") or ())
         out[ticker] = MarketInfo(
@@ -102,6 +153,7 @@ def from_rest(
             price_ranges=ranges,
             fee_type=str(fee_type),
             fee_multiplier=str(multiplier),
+            fee_override=override,
             fee_waiver_expiration_time=parse_iso(str(waiver)).timestamp() if waiver else None,
             mutually_exclusive=bool(event.get("mutually_exclusive", False)),
             result=str(m.get("result") or ""),

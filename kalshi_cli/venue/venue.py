@@ -165,6 +165,9 @@ class LocalVenue:
                     fee_multiplier=info.fee_multiplier,
                 )
             )
+            # the core prices each fill by the change in force at its time, as Kalshi does
+            for at, fee_type, multiplier in info.series_fee_changes:
+                ex.schedule_fee_change(info.series_ticker, fee_type, multiplier, at)
         if info.event_ticker not in ex.events:
             ex.add_event(
                 SimEvent(
@@ -172,8 +175,12 @@ class LocalVenue:
                     series_ticker=info.series_ticker,
                     title=info.event_ticker,
                     mutually_exclusive=info.mutually_exclusive,
+                    fee_type_override=info.fee_override[0] if info.fee_override else None,
+                    fee_multiplier_override=info.fee_override[1] if info.fee_override else None,
                 )
             )
+            for at, override, override_multiplier in info.event_fee_changes:
+                ex.schedule_event_fee_change(info.event_ticker, override, override_multiplier, at)
         now = self.clock.wall()
         ex.add_market(
             SimMarket(

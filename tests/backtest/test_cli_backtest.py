@@ -88,6 +88,10 @@ def test_a_sweep_runs_the_grid_ranks_it_and_caches_it(data: Path, tmp_path: Path
     nets = [float(r["totals"]["net"]) for r in runs]
     assert nets == sorted(nets, reverse=True)
     assert not any(r["cached"] for r in runs)
+    # each run's Sharpe deflated by the three tried: here too few trades to have one, and why
+    for r in runs:
+        assert r["deflated_sharpe"]["value"] is None
+        assert r["deflated_sharpe"]["reason"].endswith("per-trade returns; at least 20 are needed")
     second = json.loads(kalshi(args, tmp_path).stdout)["runs"]
     assert all(r["cached"] for r in second)
     assert [r["totals"] for r in second] == [r["totals"] for r in runs]

@@ -45,11 +45,11 @@ def json_commands() -> set[str]:
     """Every command path (`order place`) that takes `--json`."""
 
     def walk(command: Any, path: str) -> Iterator[str]:
-        if hasattr(command, "commands"):
-            for name, sub in command.commands.items():
-                yield from walk(sub, f"{path} {name}".strip())
-        elif any("--json" in getattr(p, "opts", ()) for p in command.params):
+        # a group can be a command of its own too (`kalshi backtest`, beside `backtest runs`)
+        if any("--json" in getattr(p, "opts", ()) for p in command.params):
             yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}".strip())
 
     found: set[str] = set()
     for entry in COMMANDS:
@@ -317,6 +317,11 @@ def _premier_outputs(sim: SimHarness, home: Path) -> dict[str, Any]:
     )
     assert imported.exit_code == 0, imported.output
     out["backtest"] = run.json("backtest", "--strategy", "spike", "--data", str(home / "set"))
+    # the run just stored, as the run store lists, shows and compares it
+    out["backtest runs list"] = run.json("backtest", "runs", "list")
+    out["backtest runs show"] = run.json("backtest", "runs", "show", "last")
+    stored = out["backtest"]["run_id"]
+    out["backtest runs compare"] = run.json("backtest", "runs", "compare", stored, stored)
     return out
 
 
@@ -338,6 +343,9 @@ REAL_PREMIER = [
     "key delete",
     "data download",
     "backtest",
+    "backtest runs list",
+    "backtest runs show",
+    "backtest runs compare",
 ]
 
 

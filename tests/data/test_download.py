@@ -375,3 +375,23 @@ def test_the_account_s_settlements_of_the_markets_are_the_api_rows(
         expected = [s.raw for s in client.iter_settlements()]
     assert [r["settlement"] for r in rows] == expected
     assert [r["settlement"]["ticker"] for r in rows] == [A]
+
+
+def test_a_download_keeps_the_reference_data_of_its_markets(
+    traded: SimHarness, tmp_path: Path
+) -> None:
+    from kalshi_cli.venue.reference import load_reference
+
+    out = tmp_path / "trades"
+    result = kalshi(traded, tmp_path, "data", "download", "trades", "--series", SERIES,
+                    "--out", str(out), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "not in the reference data" not in result.stderr
+    reference = json.loads((out / "reference.json").read_text())
+    assert sorted(m["ticker"] for m in reference["markets"]) == [A, B]
+    assert [s["ticker"] for s in reference["series"]] == [SERIES]
+    assert [e["event_ticker"] for e in reference["events"]] == [EVENT]
+    infos = load_reference(out)
+    # A settled before the download (and is archived): its result is in the data set
+    assert (infos[A].result, infos[B].result) == ("yes", "")
+    assert infos[A].assumed == () and infos[B].assumed == ()

@@ -1,0 +1,244 @@
+"""Runs you can find again: every backtest and sweep the command runs is kept with what produced
+it, so a figure a trader acted on can be traced, shown again and compared.
+
+A stored run is one JSON file in the runs directory (`$KALSHI_HOME/backtests`, else the user
+data directory's `kalshi/backtests`), named by its id: the UTC time it was stored and the first
+hex digits of the SHA-256 of its contents (`20260101T120000Z-3f2a1b9c`), so names sort by time
+and two runs never share one. It holds (format `kalshi-backtest-run/1`):
+
+- `kind`: `run` or `sweep`;
+- `spec`: the whole `BacktestSpec` (data set, strategy, parameters, fill model, latency,
+  balance, risk and trade sections);
+- `strategy`: its name, the file of its module and the SHA-256 of that file's bytes (a changed
+  strategy gives another hash, however the run was named);
+- `data`: the data set's path and fingerprint (sweep.py `fingerprint`: manifest, reference
+  data, segment names, sizes and times);
+- `version`: kalshi-cli's version;
+- `report`: the run's report (`report.py`), or for a sweep `runs`: each run's parameters,
+  totals, statistics and deflated Sharpe ratio (not each equity curve).
+
+`compare` sets two runs' figures side by side: their totals and statistics, figure by figure,
+with the difference of those that are numbers, and what differs in what produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.sweep import fingerprint
+from kalshi_cli.errors import KalshiError, UsageError
+from kalshi_cli.exit_codes import ExitCode
+
+FORMAT = "kalshi-backtest-run/1"
+
+
+class RunNotFound(KalshiError):
+    """No stored run by that id."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+def strategy_source(name: str) -> dict[str, str | None]:
+    """The strategy's module file and the SHA-256 of its bytes (None when it has no file)."""
+    from kalshi_cli.strategies import get_strategy
+
+    strategy = get_strategy(name)
+    module = inspect.getmodule(getattr(strategy, "decide_fn", None) or strategy)
+    path = getattr(module, "__file__", None)
+    if not path or not Path(path).is_file():
+        return {"name": name, "file": None, "sha256": None}
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"name": name, "file": str(path), "sha256": digest}
+
+
+def provenance(spec: BacktestSpec) -> dict[str, Any]:
+    """What produced a run of `spec`, besides the spec itself."""
+    from kalshi_cli import __version__
+
+    data = Path(spec.data)
+    return {
+        "spec": json.loads(json.dumps(asdict(spec), default=str)),
+        "params": dict(spec.params),
+        "strategy": strategy_source(spec.strategy),
+        "data": {"path": str(data.resolve()), "fingerprint": fingerprint(data)},
+        "version": __version__,
+    }
+
+
+class RunStore:
+    """The stored runs in `root`; a listing or a reading never creates it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def save(self, record: Mapping[str, Any], *, now: float | None = None) -> str:  # float-ok
+        body = {"format": FORMAT, **record}
+        text = json.dumps(body, sort_keys=True, default=str)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+        run_id = f"{stamp}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        body = {"id": run_id, "stored_at": stamp, **body}
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{run_id}.{os.getpid()}.tmp"
+        # in the order written: `runs show --json` gives the report as the run printed it
+        tmp.write_text(json.dumps(body, indent=1, default=str), "utf-8")
+        tmp.replace(self.root / f"{run_id}.json")
+        return run_id
+
+    def ids(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.json"))
+
+    def get(self, ref: str) -> dict[str, Any]:
+        """A run by its id, a unique start of one, or `last`."""
+        ids = self.ids()
+        if ref == "last":
+            found = ids[-1:]
+        else:
+            found = [i for i in ids if i == ref] or [i for i in ids if i.startswith(ref)]
+        if not found:
+            raise RunNotFound(
+                f"no stored backtest run {ref!r}", hint="`kalshi backtest runs list` lists them"
+            )
+        if len(found) > 1:
+            raise UsageError(
+                f"{ref!r} names {len(found)} runs", hint="give more of the id: " + ", ".join(found)
+            )
+        data: dict[str, Any] = json.loads((self.root / f"{found[0]}.json").read_text("utf-8"))
+        return data
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """One line's worth of each run, oldest first."""
+        return [summary(self.get(i)) for i in self.ids()]
+
+
+def summary(run: Mapping[str, Any]) -> dict[str, Any]:
+    totals = _totals(run)
+    best = None
+    if run.get("kind") == "sweep" and run.get("runs"):
+        best = run["runs"][0]["params"]
+    return {
+        "id": run["id"],
+        "kind": run.get("kind"),
+        "strategy": run["strategy"]["name"],
+        "data": run["data"]["path"],
+        "params": run.get("params", {}),
+        "runs": len(run.get("runs") or []) if run.get("kind") == "sweep" else 1,
+        "net": totals.get("net"),
+        "fills": totals.get("fills"),
+        "sharpe": totals.get("sharpe"),
+        "best_params": best,
+        "version": run.get("version"),
+    }
+
+
+def _totals(run: Mapping[str, Any]) -> dict[str, Any]:
+    if run.get("kind") == "sweep":
+        runs = run.get("runs") or []
+        return dict(runs[0]["totals"]) if runs else {}
+    return dict((run.get("report") or {}).get("totals") or {})
+
+
+def _figures(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures of a run, flat: totals, then statistics (`statistics.sharpe.value`...)."""
+    out: dict[str, Any] = {}
+    for key, value in _totals(run).items():
+        _flatten(out, f"totals.{key}", value)
+    stats = (run.get("report") or {}).get("statistics")
+    if run.get("kind") == "sweep" and run.get("runs"):
+        stats = run["runs"][0].get("statistics")
+    for key, value in (stats or {}).items():
+        if key not in ("notes", "calibration"):
+            _flatten(out, f"statistics.{key}", value)
+    if stats and stats.get("calibration"):
+        out["statistics.calibration.brier"] = stats["calibration"].get("brier")
+    return out
+
+
+def _flatten(out: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(out, f"{key}.{k}", v)
+    elif not isinstance(value, list):
+        out[key] = value
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Two runs side by side: what produced each where they differ, then every figure of
+    either with the difference (b - a) of those that are numbers in both."""
+    inputs = []
+    for key in ("strategy", "params", "data", "version"):
+        left, right = a.get(key), b.get(key)
+        if left != right:
+            inputs.append({"what": key, "a": left, "b": right})
+    spec_a, spec_b = a.get("spec") or {}, b.get("spec") or {}
+    for key in dict.fromkeys([*spec_a, *spec_b]):
+        if key not in ("params", "data", "strategy") and spec_a.get(key) != spec_b.get(key):
+            inputs.append({"what": f"spec.{key}", "a": spec_a.get(key), "b": spec_b.get(key)})
+    fa, fb = _figures(a), _figures(b)
+    rows = []
+    for key in list(dict.fromkeys([*fa, *fb])):
+        left, right = fa.get(key), fb.get(key)
+        rows.append({"figure": key, "a": left, "b": right, "difference": _difference(left, right)})
+    return {"a": a["id"], "b": b["id"], "inputs": inputs, "figures": rows}
+
+
+def _difference(left: Any, right: Any) -> str | float | None:  # float-ok: ratios
+    if isinstance(left, bool) or isinstance(right, bool) or left is None or right is None:
+        return None
+    if isinstance(left, str) and isinstance(right, str):
+        try:
+            return format(Decimal(right) - Decimal(left), "f")  # money stays Decimal
+        except InvalidOperation:
+            return None
+    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+        return right - left
+    return None
+
+
+def describe(run: Mapping[str, Any]) -> list[str]:
+    """A stored run for a terminal: what produced it, then its report or its ranking."""
+    from kalshi_cli.backtest.report import render_text
+
+    strategy, data = run["strategy"], run["data"]
+    params = " ".join(f"{k}={v}" for k, v in sorted((run.get("params") or {}).items()))
+    lines = [
+        f"run {run['id']} ({run.get('kind')}), stored {run.get('stored_at')}, "
+        f"kalshi-cli {run.get('version')}",
+        f"strategy {strategy['name']} ({strategy.get('file')}, sha256 {strategy.get('sha256')})",
+        f"params   {params or 'defaults'}",
+        f"data     {data['path']} (fingerprint {data['fingerprint']})",
+        "",
+    ]
+    if run.get("kind") == "sweep":
+        for n, r in enumerate(run.get("runs") or [], 1):
+            p = " ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))
+            dsr = (r.get("deflated_sharpe") or {}).get("value")
+            lines.append(
+                f"{n:>3}. net {r['totals']['net']:>10}  fills {r['totals']['fills']:>4}  "
+                f"DSR {'-' if dsr is None else format(dsr, '.2f'):>4}  {p}"
+            )
+        return lines
+    return lines + render_text(run["report"])
+
+
+__all__ = [
+    "FORMAT",
+    "RunNotFound",
+    "RunStore",
+    "compare",
+    "describe",
+    "provenance",
+    "strategy_source",
+    "summary",
+]

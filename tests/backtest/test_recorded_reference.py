@@ -1,0 +1,187 @@
+"""A recording carries its reference data: `kalshi record` keeps the series, events and markets
+of what it records (fees, fee changes, tick grids, rules, results) in the data set's
+`reference.json`, and a backtest of it charges the fees Kalshi charges (here a series with maker
+fees at twice the standard rate) and assumes nothing. A data set without them says so once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kalshi_cli.backtest.report import render_text
+from kalshi_cli.data.replay import replay
+from kalshi_cli.store import Store
+from kalshi_cli.venue.reference import load_reference
+from tests.backtest.test_cli_backtest import kalshi
+from tests.cli.test_cli_data import environ, start
+from tests.feed.helpers import SimBooks, wait_until
+
+if TYPE_CHECKING:
+    from tests.conftest import SimHarness
+
+TICKER = "FEEX-EV-A"
+
+
+def test_a_recording_keeps_its_fees_and_a_backtest_charges_them(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    books = SimBooks(sim)
+    sim.create_market(TICKER, fee_type="quadratic_with_maker_fees", fee_multiplier="2")
+    later = int(time.time()) + 86_400
+    change = {"fee_type": "quadratic", "fee_multiplier": 3, "scheduled_ts": later}
+    sim._admin("POST", "/series/FEEX/fee_changes", change)
+    for side, price in (("bid", "0.4000"), ("ask", "0.6000")):
+        books.order(
+            books.maker, TICKER, side=side, price=price, count="50.00", tif="good_till_canceled"
+        )
+    out = tmp_path / "rec"
+    proc = start(["record", "--tickers", TICKER, "--out", str(out)], environ(sim, tmp_path))
+    try:
+
+        def recorded(kind: str) -> bool:
+            if not (out / "frames").is_dir():
+                return False
+            return replay(out).frames.get(kind, 0) > 0
+
+        wait_until(lambda: recorded("orderbook_snapshot"), timeout=30, what="the book recorded")
+        # a taker sells YES into the 0.40 bid: a public trade a resting quote above it meets
+        books.order(
+            books.taker, TICKER, side="ask", price="0.4000", count="10.00",
+            tif="immediate_or_cancel",
+        )  # fmt: skip
+        wait_until(lambda: recorded("trade"), timeout=30, what="the trade recorded")
+        sim.settle(TICKER, "no")  # while recording: the reference read at the end has it
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "not in the reference data" not in err
+    reference = json.loads((out / "reference.json").read_text())
+    (series,) = reference["series"]
+    assert (series["ticker"], series["fee_type"]) == ("FEEX", "quadratic_with_maker_fees")
+    assert Decimal(str(series["fee_multiplier"])) == 2
+    assert [(m["ticker"], m["result"]) for m in reference["markets"]] == [(TICKER, "no")]
+    assert [e["event_ticker"] for e in reference["events"]] == ["FEEX-EV"]
+    (scheduled,) = reference["series_fee_changes"]
+    assert scheduled["fee_type"] == "quadratic"
+    info = load_reference(out)[TICKER]
+    assert info.assumed == ()
+    ((at, fee_type, multiplier),) = info.series_fee_changes
+    assert (at, fee_type, Decimal(multiplier)) == (later, "quadratic", 3)
+
+    run = tmp_path / "run"
+    args = ["backtest", "--strategy", "market-maker", "--data", str(out)]
+    done = kalshi([*args, "--out", str(run), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["assumptions"]["defaults_used"] == {}
+    assert not any(line.startswith("assumed") for line in render_text(report))
+    with Store.open(run / "backtest.db", create=False) as store:
+        fills = list(store.iter_fills())
+    assert fills, "the recorded trade must meet the market maker's quote"
+    for f in fills:
+        assert not f.is_taker
+        # maker fees of this series: ceil(0.0175 x 2 x C x P x (1 - P)) to $0.0001 (the same
+        # for the YES price and the NO price)
+        raw = Decimal("0.0175") * 2 * f.count * f.yes_price * (1 - f.yes_price)
+        assert f.fee == raw.quantize(Decimal("0.0001"), rounding=ROUND_CEILING) > 0
+    assert Decimal(report["totals"]["fees"]) == sum(f.fee for f in fills)
+    # settled as Kalshi settled: the market maker's YES bought at its quote pays nothing
+    assert report["markets"][TICKER]["result"] == "no"
+    held = sum(f.count * f.yes_price for f in fills if f.book_side.value == "bid")
+    assert Decimal(report["markets"][TICKER]["settled"]) == -held
+
+
+def test_a_data_set_without_reference_data_says_so_once(tmp_path: Path) -> None:
+    from kalshi_cli.backtest.scenario import record_scenario
+
+    data = record_scenario("default", tmp_path / "d", seconds=30)
+    (data / "reference.json").unlink()
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(data)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assumed = [line for line in done.stdout.splitlines() if "assumed" in line]
+    markets = json.loads((data / "manifest.json").read_text())["markets"]
+    assert len(markets) > 1
+    assert assumed == [
+        f"assumed for {len(markets)} markets (no reference data in the data set): "
+        "event, series, tick grid, fees"
+    ]
+
+
+def test_the_recorder_and_the_venue_name_the_same_file() -> None:
+    from kalshi_cli.data import reference as data_reference
+    from kalshi_cli.venue import reference as venue_reference
+
+    assert data_reference.REFERENCE_FILE == venue_reference.REFERENCE_FILE == "reference.json"
+
+
+def test_the_venue_schedules_the_recorded_fee_changes() -> None:
+    from dataclasses import replace
+
+    from kalshi_cli.clock import ManualClock
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.venue.reference import default_info
+
+    info = replace(
+        default_info("FEEX-EV-A"),
+        series_fee_changes=((1_767_229_200.0, "quadratic_with_maker_fees", "2"),),
+        event_fee_changes=((1_767_232_800.0, "quadratic", "3"),),
+    )
+    venue = LocalVenue(ManualClock(1_767_225_600.0), [info], balance=Decimal(100))
+    try:
+        (change,) = venue.client.get_series_fee_changes(series_ticker="FEEX")
+        assert (change["fee_type"], Decimal(str(change["fee_multiplier"]))) == (
+            "quadratic_with_maker_fees",
+            2,
+        )
+        (event_change,) = venue.exchange.event_fee_changes("FEEX-EV")
+        assert (event_change.fee_type_override, event_change.scheduled_ts) == (
+            "quadratic",
+            1_767_232_800.0,
+        )
+    finally:
+        venue.exchange.close()
+
+
+def test_an_event_override_outlasts_a_series_fee_change() -> None:
+    """EventData: the override "takes precedence over the series-level fee for this event's
+    markets", before and after the series' own fees change."""
+    from kalshi_cli.clock import ManualClock
+    from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.venue.reference import from_rest, with_fee_changes
+
+    t0 = 1_767_225_600.0
+    infos = from_rest(
+        [{"ticker": "FEEX", "fee_type": "quadratic", "fee_multiplier": 1}],
+        [
+            {
+                "event_ticker": "FEEX-EV",
+                "series_ticker": "FEEX",
+                "fee_type_override": "quadratic_with_maker_fees",
+                "fee_multiplier_override": 2,
+            }
+        ],
+        [{"ticker": "FEEX-EV-A", "event_ticker": "FEEX-EV"}],
+    )
+    change = {
+        "id": "c1",
+        "series_ticker": "FEEX",
+        "fee_type": "quadratic",
+        "fee_multiplier": 3,
+        "scheduled_ts": "2026-01-01T01:00:00Z",
+    }
+    infos = with_fee_changes(infos, [change], [])
+    venue = LocalVenue(ManualClock(t0), infos.values(), balance=Decimal(100))
+    try:
+        for at in (t0, t0 + 7200):
+            fees = venue.exchange.fee_model("FEEX-EV-A", at)
+            assert (fees.fee_type.value, fees.multiplier) == ("quadratic_with_maker_fees", 2)
+        # the series' own fees did change: a market of another event of it pays them
+        assert venue.exchange.series_fees("FEEX", t0 + 7200).multiplier == 3
+    finally:
+        venue.exchange.close()
