@@ -297,7 +297,7 @@ class KalshiGroup(TyperGroup):
         return result if isinstance(result, int) else int(ExitCode.OK)
 
 
-_TIER_NEEDED = re.compile(r"\b(advanced|premier|paragon|prime)\b[^.;]*\btier\b", re.IGNORECASE)
+_TIER_NEEDED = r"\b(advanced|premier|paragon|prime)\b[^.;]*\btier\b"
 
 
 def _with_tier_hint(exc: KalshiError) -> KalshiError:
@@ -305,7 +305,7 @@ def _with_tier_hint(exc: KalshiError) -> KalshiError:
     default environment, on the basic tier) it is a setting, not a letter to Kalshi."""
     from kalshi_cli.errors import ApiError
 
-    found = _TIER_NEEDED.search(exc.message)
+    found = re.search(_TIER_NEEDED, exc.message, re.IGNORECASE)
     if isinstance(exc, ApiError) and found is not None:
         tier = found.group(1).lower()
         exc.hint = (

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import JsonOpt
+from kalshi_cli.cli._output import Column
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.history import RunStore
@@ -24,7 +25,8 @@ class FillModelChoice(StrEnum):
 backtest_app = typer.Typer(name="backtest", rich_markup_mode=None, add_completion=False)
 runs_app = typer.Typer(
     name="runs",
-    help="The runs and sweeps `kalshi backtest` stored: list, show, compare.",
+    help="The runs and sweeps `kalshi backtest` stored: list, show, compare.\n\n"
+    "Example: kalshi backtest runs list --json",
     no_args_is_help=True,
 )
 
@@ -181,6 +183,18 @@ RunArg = Annotated[
 ]
 
 
+_RUN_COLUMNS = [
+    Column("id", "id", identifier=True),
+    Column("kind", "kind"),
+    Column("strategy", "strategy"),
+    Column("net", "net", numeric=True, money=True),
+    Column("fills", "fills", numeric=True),
+    Column("sharpe", "Sharpe", numeric=True),
+    Column("params", "params"),
+    Column("data", "data"),
+]
+
+
 def _store() -> RunStore:
     from kalshi_cli.backtest.history import RunStore
     from kalshi_cli.config import dirs_from
@@ -191,37 +205,25 @@ def _store() -> RunStore:
 @runs_app.command("list")
 def runs_list_command(as_json: JsonOpt = False) -> None:
     """List the stored runs and sweeps, oldest first: id, strategy, data, net, fills."""
-    from kalshi_cli.cli._output import Column
-
     runs = _store().summaries()
-    columns = [
-        Column("id", "id", identifier=True),
-        Column("kind", "kind"),
-        Column("strategy", "strategy"),
-        Column("net", "net", numeric=True, money=True),
-        Column("fills", "fills", numeric=True),
-        Column("sharpe", "Sharpe", numeric=True),
-        Column("params", "params"),
-        Column("data", "data"),
-    ]
-    rows = [
-        {
-            "id": r["id"],
-            "kind": r["kind"] if r["kind"] == "run" else f"sweep of {r['runs']}",
-            "strategy": r["strategy"],
-            "net": r["net"] or "",
-            "fills": "" if r["fills"] is None else str(r["fills"]),
-            "sharpe": "-" if r["sharpe"] is None else f"{r['sharpe']:.2f}",
-            "params": " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items())),
-            "data": r["data"],
-        }
-        for r in runs
-    ]
     output = current().output(as_json=as_json)
-    if not rows and not as_json:
+    if not runs and not as_json:
         output.line("no stored backtest run")
         return
-    output.table(columns, rows, document={"runs": runs})
+    output.table(_RUN_COLUMNS, [_run_row(r) for r in runs], document={"runs": runs})
+
+
+def _run_row(r: dict[str, Any]) -> dict[str, str]:
+    return {
+        "id": r["id"],
+        "kind": r["kind"] if r["kind"] == "run" else f"sweep of {r['runs']}",
+        "strategy": r["strategy"],
+        "net": r["net"] or "",
+        "fills": "" if r["fills"] is None else str(r["fills"]),
+        "sharpe": "-" if r["sharpe"] is None else f"{r['sharpe']:.2f}",
+        "params": " ".join(f"{k}={v}" for k, v in sorted((r["params"] or {}).items())),
+        "data": r["data"],
+    }
 
 
 @runs_app.command("show")
@@ -242,7 +244,6 @@ def runs_show_command(run: RunArg, as_json: JsonOpt = False) -> None:
 def runs_compare_command(a: RunArg, b: RunArg, as_json: JsonOpt = False) -> None:
     """Two stored runs side by side, figure by figure, with what differs in what produced them."""
     from kalshi_cli.backtest.history import compare
-    from kalshi_cli.cli._output import Column
 
     store = _store()
     diff = compare(store.get(a), store.get(b))

@@ -96,14 +96,8 @@ def record_command(
 
     Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 5
     """
-    import signal
-    import threading
-
-    from kalshi_cli.client.signing import KalshiAuth
-    from kalshi_cli.data.recorder import Recorder, make_directory
-    from kalshi_cli.data.reference import refresh_markets, save_reference
-    from kalshi_cli.data.watch import ws_url_for
-    from kalshi_cli.errors import KalshiError, UsageError
+    from kalshi_cli.data.recorder import make_directory
+    from kalshi_cli.errors import UsageError
 
     if sum(1 for given in (tickers, series, all_open) if given) != 1:
         raise UsageError("give exactly one of --tickers, --series and --all-open")
@@ -111,6 +105,21 @@ def record_command(
     app.settings(env.value if env else None)
     make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
+    _record(app, out, markets, duration)
+
+
+def _record(app: AppContext, out: Path, markets: list[str], duration: float | None) -> None:
+    """The recorder over the feed until --duration or a stop signal, with the markets'
+    reference data beside the frames, and its summary on stderr."""
+    import signal
+    import threading
+
+    from kalshi_cli.client.signing import KalshiAuth
+    from kalshi_cli.data.recorder import Recorder
+    from kalshi_cli.data.reference import refresh_markets, save_reference
+    from kalshi_cli.data.watch import ws_url_for
+    from kalshi_cli.errors import KalshiError
+
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
     recorder = Recorder(

@@ -111,11 +111,12 @@ def check_one(line: str) -> None:
     code, text = help_of(path)
     assert code == 0, f"{line!r}: `kalshi {tokens[0]}` is not a command"
     rest = tokens[1:]
-    if "Commands:" in text and rest and not rest[0].startswith("-"):
+    # down the groups (`kalshi backtest runs list`) to the command the flags belong to
+    while "Commands:" in text and rest and not rest[0].startswith("-"):
         alternatives = rest[0].split("|")
         for sub in alternatives:
             sub_code, _ = help_of((*path, sub))
-            assert sub_code == 0, f"{line!r}: `kalshi {tokens[0]} {sub}` is not a command"
+            assert sub_code == 0, f"{line!r}: `kalshi {' '.join(path)} {sub}` is not a command"
         if len(alternatives) > 1:
             return
         path = (*path, rest[0])
