@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.models import Level
 from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.ledger import LoopLedger
@@ -57,6 +58,9 @@ class LoopSettings:
     # a stop-loss whose close did not fill is sent again at once only if the held side's best
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
+    # failed strategy decisions in a row in one market: an alert, then SAFE_MODE
+    strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
+    strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,9 @@ class LoopBase:
         self._breached: set[str] = set()
         self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._stops: dict[str, StopAttempt] = {}
+        # ticker -> the strategy's failed decisions there in a row (runner/market_pass.py)
+        self._strategy_errors: dict[str, int] = {}
+        self.strategy_error_count = 0  # failed decisions of this run, every market
         # ticker -> the inputs of the strategy's last call there, when it decided nothing
         self._quiet: dict[str, tuple[Strategy[Any], MarketSnapshot, PositionView]] = {}
         # the strategy's window reaches back at least as far as the mids the loop keeps, so a

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kalshi_cli.errors import UsageError
-from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, spike
+from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, model, spike
 from kalshi_cli.strategies.base import (
     Cancel,
     Decision,
@@ -92,6 +92,8 @@ _REGISTRY: dict[str, Strategy[Any]] = {
             reads_mids=False,
             clock_free=_always,
         ),
+        # asks its source on every call (the answer may change with nothing else): never quiet
+        Strategy(model.NAME, model.ModelParams, model.decide),
     )
 }
 

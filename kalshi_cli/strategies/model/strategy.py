@@ -1,0 +1,155 @@
+"""The `model` strategy: trade a fair-value source (docs/models.md).
+
+For each market it asks its source (`sources.py`) for the probability that the market settles
+YES. An answer below `min_confidence` is not traded. Otherwise, for the side whose ask the
+probability clears, it buys at that ask (IOC, on the market's grid) a fraction of the Kelly
+stake: buying a contract at price p with fee f per contract costs c = p + f and pays 1 with
+probability q, so the Kelly share of the bankroll is (q - c) / (1 - c); the order is
+`kelly_fraction` of that share of `bankroll`, in whole contracts, less the contracts of that
+side already held, and at most `max_count` and what the ask offers. It goes out only when its
+edge after fees (at its actual count, the fee rounded up) is at least `min_edge`; the risk
+engine then judges it like any other. Every order's reason names the source, the model's
+version, its fair value and confidence, and the Kelly share.
+
+The source's errors are not caught here: a late, malformed or out-of-range answer, a crash or a
+dead process raises `ModelError` out of `decide`, and the trade loop's containment
+(runner/market_pass.py) skips the decision, counts it, withdraws the market's quotes, alerts
+and, past its threshold, enters SAFE_MODE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+
+from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
+from kalshi_cli.strategies.base import (
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    best_ask,
+    require,
+    snap_to_grid,
+)
+from kalshi_cli.strategies.model.sources import Answer, ModelError, Source, parse_source
+
+NAME = "model"
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    # python:package.module:function | command:COMMAND | file:PATH (or `--model`)
+    source: str = ""
+    min_edge: Decimal = Decimal("0.02")  # per contract, after fees
+    kelly_fraction: Decimal = Decimal("0.25")
+    bankroll: Decimal = Decimal("100")  # dollars the Kelly stake is a share of
+    max_count: Decimal = Decimal("50")  # contracts per order, at most
+    min_confidence: Decimal = Decimal("0")
+    timeout_ms: int = 500  # the deadline of one answer (python and command sources)
+    max_age_s: float = 60.0  # a file source's value older than this is never traded on
+
+    def __post_init__(self) -> None:
+        require(self.min_edge >= 0, "min_edge must not be negative")
+        require(0 < self.kelly_fraction <= 1, "kelly_fraction must be in (0, 1]")
+        require(self.bankroll > 0, "bankroll must be positive")
+        require(self.max_count > 0, "max_count must be positive")
+        require(0 <= self.min_confidence <= 1, "min_confidence must be in [0, 1]")
+        require(self.timeout_ms > 0, "timeout_ms must be positive")
+        require(self.max_age_s > 0, "max_age_s must be positive")
+        live = (
+            parse_source(self.source, timeout_ms=self.timeout_ms, max_age_s=self.max_age_s)
+            if self.source
+            else None
+        )
+        # the running source (a child process, a worker thread, a file's last reading): one
+        # per params object, i.e. one per loop; not a field, so not compared nor printed
+        object.__setattr__(self, "_live", live)
+
+    @property
+    def live_source(self) -> Source:
+        live: Source | None = getattr(self, "_live", None)
+        if live is None:
+            raise ModelError("the model strategy has no source: give --model")
+        return live
+
+
+def decide(snap: MarketSnapshot, pos: PositionView, params: ModelParams) -> Sequence[Decision]:
+    source = params.live_source
+    answer = source.ask(snap)
+    if answer is None or answer.confidence < params.min_confidence:
+        return []
+    best: Intent | None = None
+    for side in (Side.YES, Side.NO):
+        intent = _buy(snap, pos, params, answer, side=side, label=source.label)
+        if intent is not None and (best is None or intent.edge_after_fees > best.edge_after_fees):
+            best = intent
+    return [] if best is None else [best]
+
+
+def kelly_share(fair: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
+    """The Kelly share of the bankroll for buying at `price` a contract that pays $1 with
+    probability `fair`, the fee (unrounded) counted in its cost; zero without an edge."""
+    cost = price + fee_rate * price * (ONE - price)
+    if cost >= ONE:
+        return ZERO
+    return max((fair - cost) / (ONE - cost), ZERO)
+
+
+def kelly_count(
+    fair: Decimal, price: Decimal, fee_rate: Decimal, *, fraction: Decimal, bankroll: Decimal
+) -> Decimal:
+    """Whole contracts of `fraction` of the Kelly stake at `price` (the contracts to hold)."""
+    share = kelly_share(fair, price, fee_rate)
+    cost = price + fee_rate * price * (ONE - price)
+    return (fraction * share * bankroll / cost).to_integral_value(rounding=ROUND_FLOOR)
+
+
+def _buy(
+    snap: MarketSnapshot,
+    pos: PositionView,
+    params: ModelParams,
+    answer: Answer,
+    *,
+    side: Side,
+    label: str,
+) -> Intent | None:
+    ask = best_ask(snap.book, side)
+    price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
+    if ask is None or price is None:
+        return None
+    fair = answer.fair if side is Side.YES else ONE - answer.fair
+    share = kelly_share(fair, price, snap.fee_rate)
+    if share <= 0:
+        return None
+    target = kelly_count(
+        fair, price, snap.fee_rate, fraction=params.kelly_fraction, bankroll=params.bankroll
+    )
+    held = pos.contracts if pos.held_side is side else ZERO
+    count = min(target - held, params.max_count, ask[1])
+    if count < 1:
+        return None
+    version = f" version {answer.version}" if answer.version else ""
+    intent = Intent(
+        ticker=snap.ticker,
+        side=side,
+        action=Action.BUY,
+        price=price,
+        count=count,
+        model_fair=fair,
+        reason="",
+        strategy=NAME,
+        time_in_force=TimeInForce.IOC,
+        fee_rate=snap.fee_rate,
+    )
+    edge = intent.edge_after_fees
+    if edge < params.min_edge:
+        return None
+    reason = (
+        f"model {label}{version}: fair YES {answer.fair} (confidence {answer.confidence}), "
+        f"{side.value} at {price}, edge {edge.quantize(Decimal('0.0001'))} after fees, "
+        f"kelly {share.quantize(Decimal('0.0001'))} x {params.kelly_fraction} of "
+        f"{params.bankroll} -> {target} held"
+    )
+    return replace(intent, reason=reason)
