@@ -145,7 +145,8 @@ def _probability(value: Any, what: str) -> Decimal:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    text = str(value) if number else repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -378,9 +379,10 @@ class CommandSource:
 
 def _read_lines(proc: subprocess.Popen[bytes], lines: queue.SimpleQueue[bytes | None]) -> None:
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.strip():
-            lines.put(line)
+    with proc.stdout, contextlib.suppress(OSError, ValueError):
+        for line in proc.stdout:
+            if line.strip():
+                lines.put(line)
     lines.put(None)  # end of output: the process is going or gone
 
 

@@ -1,0 +1,176 @@
+"""A strategy (or its model) that raises, hangs past its deadline or answers garbage is
+contained per market by the trade loop (runner/market_pass.py): the decision is skipped and
+counted, the loop's adding quotes in that market are withdrawn, the `strategy_errors_alert`-th
+failure in a row alerts and the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE.
+On the fakes, with a ManualClock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import Action, Side
+from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
+from kalshi_cli.strategies import (
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    get_strategy,
+    register_strategy,
+    strategy_names,
+)
+from tests.fakes import FakeAlertLedger
+from tests.runner.fakes import Rig, make_rig
+
+CRASHES = f"python:{Path(__file__).parents[1] / 'strategies' / 'models_under_test.py'}:crashes"
+
+
+@dataclass
+class _Report:
+    problems: tuple[str, ...] = ()
+
+
+class RecordingRouter:
+    channels = ("webhook",)
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def notify(self, alert: Any, ledger: Any) -> _Report:
+        self.sent.append(alert)
+        return _Report()
+
+    def beat(self, signal: str, *, body: str = "") -> _Report:
+        return _Report()
+
+
+# a market maker whose decisions fail while `FLAKY["fail"]` is set; and strategies that answer
+# what the loop must refuse to read
+FLAKY = {"fail": False}
+
+
+def _flaky(snap: MarketSnapshot, pos: PositionView, params: Any) -> Sequence[Decision]:
+    if FLAKY["fail"]:
+        raise RuntimeError("flaky strategy failed")
+    return get_strategy("market-maker").decide(snap, pos, params)
+
+
+def _intent(snap: MarketSnapshot, **changes: Any) -> Intent:
+    base = Intent(
+        snap.ticker, Side.YES, Action.BUY, Decimal("0.01"), Decimal(1), Decimal("0.5"), ""
+    )
+    return replace(base, **changes)
+
+
+GARBAGE: dict[str, Any] = {
+    "garbage-not-a-decision": lambda snap, pos, params: ["buy!"],
+    "garbage-nan-fair": lambda snap, pos, params: [_intent(snap, model_fair=Decimal("NaN"))],
+    "garbage-fair-above-one": lambda snap, pos, params: [_intent(snap, model_fair=Decimal("1.5"))],
+    "garbage-other-market": lambda snap, pos, params: [_intent(snap, ticker="ELSEWHERE")],
+    "garbage-not-a-list": lambda snap, pos, params: (d for d in [_intent(snap)]),
+}
+
+_mm = get_strategy("market-maker")
+for _name, _fn in {"flaky-market-maker": _flaky, **GARBAGE}.items():
+    if _name not in strategy_names():
+        register_strategy(replace(_mm, name=_name, decide_fn=_fn, clock_free=None))
+
+
+def events(rig: Rig, log: Path, kind: str) -> list[dict[str, Any]]:
+    rig.loop.log.close()  # flushed and closed: the rig's steps in a test come before this
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    return [r for r in rows if r["event"] == kind]
+
+
+def with_alerts(rig: Rig) -> tuple[RecordingRouter, TradeAlerts]:
+    router = RecordingRouter()
+    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    rig.loop.alerts = alerts
+    return router, alerts
+
+
+def test_a_crashing_model_is_counted_alerted_then_puts_trading_into_safe_mode(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log)
+    router, alerts = with_alerts(rig)
+    markets = sorted(rig.loop.portfolio.markets)
+    for _ in range(STRATEGY_ERRORS_ALERT):
+        rig.step(1.0)
+    assert rig.store.trading_state().state == "ACTIVE"
+    for _ in range(STRATEGY_ERRORS_SAFE_MODE - STRATEGY_ERRORS_ALERT):
+        rig.step(1.0)
+    state = rig.store.trading_state()
+    assert state.state == "SAFE_MODE" and state.source == "strategy_guard"
+    assert [t.rule for t in rig.store.risk_trips(rule="strategy_guard")]
+    failed = events(rig, log, "strategy_error")
+    assert {e["ticker"] for e in failed} == set(markets)
+    assert all("the model's data feed is gone" in e["error"] for e in failed)
+    assert events(rig, log, "safe_mode")
+    alerts.close()
+    sent = [a.fingerprint for a in router.sent]
+    # one alert per market at the alert threshold, then SAFE_MODE's
+    assert sorted(f for f in sent if f.startswith("trade.strategy_error.")) == [
+        f"trade.strategy_error.{t}" for t in markets
+    ]
+    assert "trade.safe_mode" in sent
+    assert rig.loop.strategy_error_count >= STRATEGY_ERRORS_SAFE_MODE * len(markets)
+
+
+def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: Path) -> None:
+    FLAKY["fail"] = False
+    rig = make_rig(tmp_path / "s.db", strategy="flaky-market-maker")
+    rig.step(0.1)
+    me = rig.client.account_id
+    resting = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    assert resting, "the market maker quotes"
+    FLAKY["fail"] = True
+    try:
+        rig.step(1.0)
+    finally:
+        FLAKY["fail"] = False
+    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    assert rig.store.trading_state().state == "ACTIVE"  # one failure: withdrawn, not halted
+
+
+def test_a_good_decision_resets_the_count(tmp_path: Path) -> None:
+    log = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy="flaky-market-maker", log_path=log)
+    router, alerts = with_alerts(rig)
+    try:
+        for _ in range(3):
+            FLAKY["fail"] = True
+            for _ in range(STRATEGY_ERRORS_ALERT - 1):
+                rig.step(1.0)
+            FLAKY["fail"] = False
+            rig.step(1.0)
+    finally:
+        FLAKY["fail"] = False
+    alerts.close()
+    assert (
+        max(e["in_a_row"] for e in events(rig, log, "strategy_error")) == STRATEGY_ERRORS_ALERT - 1
+    )
+    assert router.sent == []
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE))
+def test_garbage_from_a_strategy_is_refused_before_the_risk_engine(
+    name: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "trade.log"
+    rig = make_rig(tmp_path / "s.db", strategy=name, log_path=log)
+    rig.step(1.0)
+    failed = events(rig, log, "strategy_error")
+    assert failed and all(e["kind"] == "ValueError" for e in failed)
+    assert rig.store.intents() == []
+    assert rig.exchange.orders(rig.client.account_id) == []
