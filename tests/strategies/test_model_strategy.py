@@ -174,7 +174,9 @@ def test_a_python_model_that_hangs_costs_its_deadline_and_is_then_refused_at_onc
 
 
 def test_a_command_answers_each_request_by_its_id() -> None:
-    source = CommandSource("t", f"{sys.executable} {UNDER_TEST} echo", timeout_ms=5000)
+    source = CommandSource(
+        "t", f"{sys.executable} {UNDER_TEST} echo", timeout_ms=5000, start_s=10.0
+    )
     try:
         first, second = source.ask(snap()), source.ask(snap())
     finally:
@@ -188,11 +190,11 @@ def test_a_late_answer_is_no_trade_and_is_never_taken_for_the_next_request(
 ) -> None:
     release = tmp_path / "release"
     source = CommandSource(
-        "t", f"{sys.executable} {UNDER_TEST} late-first {release}", timeout_ms=100
+        "t", f"{sys.executable} {UNDER_TEST} late-first {release}", timeout_ms=100, start_s=0.1
     )
     try:
         with pytest.raises(ModelError, match="no answer within 100 ms"):
-            source.ask(snap())
+            source.ask(snap())  # its start took 0.1 s of the deadline at most
         release.write_text("")
         # the answer to request 1 arrives now; request 2 must get its own (fair 0.02)
         answer = source.ask(snap())
@@ -203,7 +205,9 @@ def test_a_late_answer_is_no_trade_and_is_never_taken_for_the_next_request(
 
 
 def test_a_command_that_dies_is_down_then_restarted_after_its_backoff() -> None:
-    source = CommandSource("t", f"{sys.executable} {UNDER_TEST} exit-after-one", timeout_ms=5000)
+    source = CommandSource(
+        "t", f"{sys.executable} {UNDER_TEST} exit-after-one", timeout_ms=5000, start_s=10.0
+    )
     try:
         assert source.ask(snap()) is not None
         with pytest.raises(ModelDown):
@@ -224,7 +228,9 @@ def test_a_command_that_dies_is_down_then_restarted_after_its_backoff() -> None:
 
 
 def test_a_command_that_never_answers_is_taken_for_hung_and_restarted() -> None:
-    source = CommandSource("t", f"{sys.executable} {UNDER_TEST} silent", timeout_ms=30)
+    source = CommandSource(
+        "t", f"{sys.executable} {UNDER_TEST} silent", timeout_ms=30, start_s=0.01
+    )
     try:
         for _ in range(3):
             with pytest.raises(ModelError, match="no answer within 30 ms"):
@@ -238,7 +244,7 @@ def test_a_command_that_never_answers_is_taken_for_hung_and_restarted() -> None:
 
 @pytest.mark.parametrize(("mode", "message"), [("garbage", "got 1.5"), ("not-json", "not a JSON")])
 def test_a_command_answering_garbage_is_a_model_error(mode: str, message: str) -> None:
-    params = ModelParams(source=command_source(mode), timeout_ms=5000)
+    params = ModelParams(source=command_source(mode), timeout_ms=5000, start_s=10.0)
     try:
         with pytest.raises(ModelError, match=message):
             decide(snap(), FLAT, params)

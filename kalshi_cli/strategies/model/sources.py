@@ -80,7 +80,7 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def parse_source(spec: str, *, timeout_ms: int, max_age_s: float) -> Source:
+def parse_source(spec: str, *, timeout_ms: int, max_age_s: float, start_s: float = 10.0) -> Source:
     """The source a `--model` string names; a ValueError says what is wrong with it."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS or not rest.strip():
@@ -90,7 +90,7 @@ def parse_source(spec: str, *, timeout_ms: int, max_age_s: float) -> Source:
     if kind == "python":
         return PythonSource(spec, rest, timeout_ms=timeout_ms)
     if kind == "command":
-        return CommandSource(spec, _unquote(rest), timeout_ms=timeout_ms)
+        return CommandSource(spec, _unquote(rest), timeout_ms=timeout_ms, start_s=start_s)
     return FileSource(spec, Path(_unquote(rest)).expanduser(), max_age_s=max_age_s)
 
 
@@ -265,16 +265,22 @@ class CommandSource:
     `id`. A late answer is dropped when it arrives; a dead or hung process is restarted after
     a backoff that doubles from RESTART_BASE_S to RESTART_MAX_S, and resets on an answer."""
 
-    def __init__(self, label: str, command: str, *, timeout_ms: int) -> None:
+    def __init__(self, label: str, command: str, *, timeout_ms: int, start_s: float) -> None:
         self.label = label
         self.command = command
         self._timeout_s = timeout_ms / 1000
+        # the first answer of the first process may take this long (its start); a restarted
+        # process misses deadlines while it starts, but is taken for hung only after this long
+        self._start_s = start_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._lines: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._ids = itertools.count(1)
         self._restarts = 0
         self._next_start = 0.0  # monotonic
         self._missed = 0
+        self._answered = False  # any line ever read: the first start is over
+        self._warm = False  # a line read from the running process
+        self._started_at = 0.0  # monotonic
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.starts = 0  # processes started: one, unless it died or hung
 
@@ -288,7 +294,9 @@ class CommandSource:
         except OSError as exc:
             self._down()
             raise ModelDown(f"{self.label}: the process is gone ({exc})") from None
-        deadline = time.monotonic() + self._timeout_s
+        # the very first answer may take the model's start (an interpreter, a model loaded)
+        timeout_s = self._timeout_s if self._answered else max(self._timeout_s, self._start_s)
+        deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
             try:
@@ -296,15 +304,18 @@ class CommandSource:
                     raise queue.Empty
                 line = self._lines.get(timeout=left)
             except queue.Empty:
-                self._missed += 1
+                # a restarted process still starting is late, not yet hung
+                if self._warm or time.monotonic() - self._started_at > self._start_s:
+                    self._missed += 1
                 if self._missed >= HUNG_AFTER:
                     self._down()
                 raise ModelError(
-                    f"{self.label}: no answer within {self._timeout_s * 1000:g} ms"
+                    f"{self.label}: no answer within {timeout_s * 1000:g} ms"
                 ) from None
             if line is None:  # its output closed: it exited, or is about to
                 self._down()
                 raise ModelDown(f"{self.label}: the process exited")
+            self._warm = self._answered = True
             doc = self._decode(line)
             if doc.get("id") != request_id:
                 continue  # a late answer to an earlier request: that request is long decided
@@ -352,6 +363,8 @@ class CommandSource:
         self._proc = proc
         self._lines = queue.SimpleQueue()
         self._missed = 0
+        self._warm = False
+        self._started_at = time.monotonic()
         threading.Thread(
             target=_read_lines, args=(proc, self._lines), name="model-command", daemon=True
         ).start()

@@ -49,6 +49,7 @@ class ModelParams:
     min_confidence: Decimal = Decimal("0")
     timeout_ms: int = 500  # the deadline of one answer (python and command sources)
     max_age_s: float = 60.0  # a file source's value older than this is never traded on
+    start_s: float = 10.0  # a command's first answer may take this long (its start)
 
     def __post_init__(self) -> None:
         require(self.min_edge >= 0, "min_edge must not be negative")
@@ -58,8 +59,14 @@ class ModelParams:
         require(0 <= self.min_confidence <= 1, "min_confidence must be in [0, 1]")
         require(self.timeout_ms > 0, "timeout_ms must be positive")
         require(self.max_age_s > 0, "max_age_s must be positive")
+        require(self.start_s > 0, "start_s must be positive")
         live = (
-            parse_source(self.source, timeout_ms=self.timeout_ms, max_age_s=self.max_age_s)
+            parse_source(
+                self.source,
+                timeout_ms=self.timeout_ms,
+                max_age_s=self.max_age_s,
+                start_s=self.start_s,
+            )
             if self.source
             else None
         )
