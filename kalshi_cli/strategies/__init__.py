@@ -100,7 +100,7 @@ _REGISTRY: dict[str, Strategy[Any]] = {
 
 def register_strategy(strategy: Strategy[Any]) -> None:
     """Add a strategy of your own (a plugin's, a test's): chosen by name from then on, like the
-    four built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
+    five built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
     taken is refused."""
     if strategy.name in _REGISTRY:
         raise UsageError(f"a strategy called {strategy.name!r} exists already")
