@@ -138,7 +138,8 @@ class MarketPass(LoopBase):
         quotes in that market that would add to the position are withdrawn (they were placed
         on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
         market alerts; the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE, which
-        withdraws every quote and waits for a person (`kalshi resume`)."""
+        withdraws every quote and waits for a person (`kalshi resume`); a dry run only logs
+        it."""
         count = self._strategy_errors.get(ticker, 0) + 1
         self._strategy_errors[ticker] = count
         self.strategy_error_count += 1
@@ -161,6 +162,11 @@ class MarketPass(LoopBase):
             self._alert("strategy_error", ticker, summary, {"ticker": ticker})
         if count == self.settings.strategy_errors_safe_mode:
             detail = f"strategy {self.settings.strategy_name}: {summary}"
+            if self.settings.dry_run:
+                # nothing was sent: a dry run tries a model out, and leaves the state file's
+                # trading state (which a live loop on it would start in) as it found it
+                self.log.emit("safe_mode", {"detail": detail, "dry_run": True})
+                return
             self.ledger.record_risk_trip(
                 rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
             )

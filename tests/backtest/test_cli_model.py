@@ -200,13 +200,20 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("home")  # one embedded simulator for the trade runs
 
 
-@pytest.mark.parametrize("kind", sorted(ANCHOR))
+@pytest.mark.parametrize("kind", [*sorted(ANCHOR), "file"])
 def test_each_example_answers_a_dry_run_of_kalshi_trade(
     kind: str, home: Path, tmp_path: Path
 ) -> None:
+    if kind == "file":
+        # the example CSV, written now: a file untouched for max_age_s is stale, as it should be
+        csv = tmp_path / "fair_values.csv"
+        csv.write_text((EXAMPLES / "fair_values.csv").read_text())
+        model = f"file:{csv}"
+    else:
+        model = ANCHOR[kind]
     log = tmp_path / "trade.log"
     done = kalshi(
-        ["trade", "--strategy", "model", "--model", ANCHOR[kind], "--dry-run", "--once",
+        ["trade", "--strategy", "model", "--model", model, "--dry-run", "--once",
          "--markets", LAL, "--log-file", str(log)],
         home,
     )  # fmt: skip
@@ -229,3 +236,19 @@ def test_a_dry_run_of_kalshi_trade_logs_the_models_order(home: Path, tmp_path: P
     assert (order["side"], order["action"], order["model_fair"]) == ("yes", "buy", "0.9")
     assert f"file:{fair} version csv-9" in order["reason"]
     assert Decimal(order["edge"]) >= Decimal("0.02")
+
+
+def test_paper_trading_places_and_fills_the_models_order(tmp_path: Path) -> None:
+    fair = tmp_path / "fair.csv"
+    fair.write_text(f"ticker,fair,version\n{LAL},0.9,csv-9\n")
+    log = tmp_path / "trade.log"
+    done = kalshi(
+        ["trade", "--strategy", "model", "--model", f"file:{fair}", "--paper", "--once",
+         "--markets", LAL, "--log-file", str(log)],
+        tmp_path / "home",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (placed,) = events(log, "order_placed")
+    assert (placed["side"], placed["model_fair"]) == ("yes", "0.9")
+    assert "version csv-9" in placed["reason"]
+    assert events(log, "fill_received")

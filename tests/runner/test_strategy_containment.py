@@ -174,3 +174,18 @@ def test_garbage_from_a_strategy_is_refused_before_the_risk_engine(
     assert failed and all(e["kind"] == "ValueError" for e in failed)
     assert rig.store.intents() == []
     assert rig.exchange.orders(rig.client.account_id) == []
+
+
+def test_a_dry_run_logs_the_safe_mode_it_would_enter_and_leaves_the_state_file_alone(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "trade.log"
+    rig = make_rig(
+        tmp_path / "s.db", strategy="model", params={"source": CRASHES}, log_path=log, dry_run=True
+    )
+    for _ in range(STRATEGY_ERRORS_SAFE_MODE):
+        rig.step(1.0)
+    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.risk_trips(rule="strategy_guard") == []
+    (first, *_) = events(rig, log, "safe_mode")
+    assert first["dry_run"] is True

@@ -35,6 +35,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -213,12 +214,18 @@ def _load(label: str, name: str) -> ModuleType:
     try:
         if not name.endswith(".py"):
             return importlib.import_module(name)
-        path = Path(name).expanduser()
-        spec = importlib.util.spec_from_file_location(f"kalshi_model_{path.stem}", path)
+        path = Path(name).expanduser().resolve()
+        # loaded once per process, as an import is: the config check, the start banner and
+        # the loop each read the params, and a model may load its weights when imported
+        key = f"kalshi_model:{path}"
+        if key in sys.modules:
+            return sys.modules[key]
+        spec = importlib.util.spec_from_file_location(key, path)
         if spec is None or spec.loader is None:
             raise ImportError(f"no module at {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        sys.modules[key] = module
         return module
     except (ImportError, OSError) as exc:
         raise ValueError(f"source {label!r}: cannot import {name}: {exc}") from exc
