@@ -139,7 +139,7 @@ FAILING = {
     "python-garbage": ("python:{ut}:above_one", "got 1.5"),
     "command-hangs": ("command:{py} {ut} silent", "no answer within (50|200) ms|down"),
     "command-crashes": ("command:{py} {ut} exit-after-one", "exited|down"),
-    "command-garbage": ("command:{py} {ut} not-json", "not a JSON"),
+    "command-garbage": ("command:{py} {ut} not-json", "not a JSON|down"),
 }
 
 

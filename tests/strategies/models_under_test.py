@@ -5,7 +5,9 @@ command source speaking the JSON-lines protocol (docs/models.md), in the mode na
 first argument: `echo` answers fair = id / 100 (so a test can see which request an answer was
 for), `late-first` answers the first request only once the file named by its second argument
 exists (the test writes it), `silent` reads and never answers, `exit-after-one` answers one
-request and exits, `garbage` answers fair 1.5, `not-json` answers a line that is not JSON.
+request and exits, `garbage` answers fair 1.5, `not-json` answers a line that is not JSON,
+`flood` never reads and writes lines that are not JSON as fast as it can, `deaf` never reads
+and answers ids 1 to 5000 at once (so that its answers are on time while its input fills).
 """
 
 from __future__ import annotations
@@ -54,6 +56,13 @@ def a_string(snapshot: Any) -> str:
 
 
 def _serve(mode: str, release: Path | None) -> None:
+    if mode == "flood":
+        while True:
+            print("y", flush=True)
+    if mode == "deaf":
+        for n in range(1, 5001):
+            print(json.dumps({"id": n, "fair": 0.5}), flush=True)
+        threading.Event().wait()
     for n, line in enumerate(sys.stdin):
         request = json.loads(line)
         if mode == "silent":

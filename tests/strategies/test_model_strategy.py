@@ -306,3 +306,35 @@ def test_a_malformed_file_is_a_model_error(tmp_path: Path, text: str) -> None:
 def test_a_missing_file_is_a_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="cannot read"):
         FileSource("f", tmp_path / "nope.csv", max_age_s=60.0).ask(snap())
+
+
+def test_a_command_whose_output_is_not_json_is_restarted_and_its_flood_never_piles_up() -> None:
+    source = CommandSource(
+        "t", f"{sys.executable} {UNDER_TEST} flood", timeout_ms=200, start_s=10.0
+    )
+    try:
+        with pytest.raises(ModelError, match="not a JSON line"):
+            source.ask(snap())
+        with pytest.raises(ModelDown, match="restarting in"):
+            source.ask(snap())
+    finally:
+        source.close()
+    assert source.starts == 1
+
+
+def test_a_command_that_stops_reading_its_input_never_blocks_the_loop() -> None:
+    """Its answers are on time, but it reads none of the requests: once the pipe is full a
+    blocking write would hold the loop forever, past every deadline. The write is refused
+    instead, and the process restarted."""
+    source = CommandSource(
+        "t", f"{sys.executable} {UNDER_TEST} deaf", timeout_ms=2000, start_s=10.0
+    )
+    answered = 0
+    try:
+        with pytest.raises(ModelDown, match="stopped reading its input"):
+            for _ in range(5000):
+                assert source.ask(snap()) is not None
+                answered += 1
+    finally:
+        source.close()
+    assert 10 < answered < 5000  # a pipe holds some requests, never all of them

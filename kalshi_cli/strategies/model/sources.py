@@ -295,12 +295,19 @@ class CommandSource:
         proc = self._running()
         request_id = next(self._ids)
         assert proc.stdin is not None
+        request = request_json(request_id, snapshot)
         try:
-            proc.stdin.write(request_json(request_id, snapshot))
-            proc.stdin.flush()
+            # stdin does not block (`_start`): a process that stops reading its input while
+            # the pipe fills would otherwise hold the loop on this write, past any deadline
+            written = os.write(proc.stdin.fileno(), request)  # one write, whole or refused
+        except BlockingIOError:
+            written = 0
         except OSError as exc:
             self._down()
             raise ModelDown(f"{self.label}: the process is gone ({exc})") from None
+        if written != len(request):
+            self._down()
+            raise ModelDown(f"{self.label}: it stopped reading its input; restarting it")
         # the very first answer may take the model's start (an interpreter, a model loaded)
         timeout_s = self._timeout_s if self._answered else max(self._timeout_s, self._start_s)
         deadline = time.monotonic() + timeout_s
@@ -333,11 +340,16 @@ class CommandSource:
             return answer_from(doc)
 
     def _decode(self, line: bytes) -> dict[str, Any]:
+        """One answer; a line that is not a JSON object breaks the protocol (a stray print,
+        a process writing something else): its output cannot be trusted to be in step with
+        the requests any more, so it is restarted."""
         try:
             doc = _DECODER.decode(line)
         except msgspec.DecodeError as exc:
+            self._down()
             raise ModelError(f"{self.label}: not a JSON line: {_short(line)} ({exc})") from None
         if not isinstance(doc, dict):
+            self._down()
             raise ModelError(f"{self.label}: an answer must be a JSON object: {_short(doc)}")
         return doc
 
@@ -366,6 +378,8 @@ class CommandSource:
         except OSError as exc:
             self._schedule_restart()
             raise ModelDown(f"{self.label}: cannot start it: {exc}") from None
+        assert proc.stdin is not None
+        os.set_blocking(proc.stdin.fileno(), False)
         self.starts += 1
         self._proc = proc
         self._lines = queue.SimpleQueue()
