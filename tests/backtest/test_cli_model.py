@@ -252,3 +252,24 @@ def test_paper_trading_places_and_fills_the_models_order(tmp_path: Path) -> None
     assert (placed["side"], placed["model_fair"]) == ("yes", "0.9")
     assert "version csv-9" in placed["reason"]
     assert events(log, "fill_received")
+
+
+def test_quote_mode_from_the_command_line_and_the_config_rests_post_only_bids(
+    data: Path, tmp_path: Path
+) -> None:
+    """`--param quote=true` (text), and `quote: true` in the config (YAML's boolean, which the
+    backtest carries as text), both turn the quotes on."""
+    run = backtest(data, ANCHOR["python-file"], tmp_path / "flag", "quote=true")
+    placed = events(tmp_path / "flag" / "backtest.log", "order_placed")
+    assert placed and all(e["tif"] == "good_till_canceled" for e in placed)
+    assert run["report"]["totals"]["fills"] >= 1
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("strategies:\n  model:\n    quote: true\n")
+    done = kalshi(
+        ["backtest", "--strategy", "model", "--model", ANCHOR["python-file"], "--data", str(data),
+         "--out", str(tmp_path / "config"), "--json"],
+        home,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert orders(tmp_path / "config") == orders(tmp_path / "flag")

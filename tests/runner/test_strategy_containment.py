@@ -7,6 +7,9 @@ On the fakes, with a ManualClock."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,10 +31,12 @@ from kalshi_cli.strategies import (
     register_strategy,
     strategy_names,
 )
+from kalshi_cli.strategies.model.sources import CommandSource
 from tests.fakes import FakeAlertLedger
 from tests.runner.fakes import Rig, make_rig
 
-CRASHES = f"python:{Path(__file__).parents[1] / 'strategies' / 'models_under_test.py'}:crashes"
+UNDER_TEST = Path(__file__).parents[1] / "strategies" / "models_under_test.py"
+CRASHES = f"python:{UNDER_TEST}:crashes"
 
 
 @dataclass
@@ -189,3 +194,26 @@ def test_a_dry_run_logs_the_safe_mode_it_would_enter_and_leaves_the_state_file_a
     assert rig.store.risk_trips(rule="strategy_guard") == []
     (first, *_) = events(rig, log, "safe_mode")
     assert first["dry_run"] is True
+
+
+def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> None:
+    log = tmp_path / "trade.log"
+    fixed = f"command:{sys.executable} {UNDER_TEST} fixed"
+    rig = make_rig(
+        tmp_path / "s.db",
+        strategy="model",
+        params={"source": fixed, "quote": True},
+        log_path=log,
+    )
+    me = rig.client.account_id
+    rig.step(0.1)
+    quoted = [o for o in rig.exchange.orders(me) if o.status == "resting"]
+    assert quoted, "fair 0.9: the model quotes"
+    source = rig.loop.settings.params.live_source
+    assert isinstance(source, CommandSource) and source.pid is not None
+    os.killpg(source.pid, signal.SIGKILL)
+    rig.step(1.0)
+    assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
+    failed = events(rig, log, "strategy_error")
+    assert failed and {e["kind"] for e in failed} <= {"ModelDown", "ModelError"}
+    source.close()

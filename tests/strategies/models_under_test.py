@@ -3,9 +3,10 @@
 As a module, its functions are python sources: `python:<this file>:NAME`. As a script, it is a
 command source speaking the JSON-lines protocol (docs/models.md), in the mode named by its
 first argument: `echo` answers fair = id / 100 (so a test can see which request an answer was
-for), `late-first` answers the first request only once the file named by its second argument
-exists (the test writes it), `silent` reads and never answers, `exit-after-one` answers one
-request and exits, `garbage` answers fair 1.5, `not-json` answers a line that is not JSON,
+for), `fixed` answers fair 0.9, `late-first` answers the first request only once the file
+named by its second argument exists (the test writes it), `silent` reads and never answers,
+`exit-after-one` answers one request and exits, `garbage` answers fair 1.5, `not-json`
+answers a line that is not JSON,
 `flood` never reads and writes lines that are not JSON as fast as it can, `deaf` never reads
 and answers ids 1 to 5000 at once (so that its answers are on time while its input fills).
 """
@@ -71,6 +72,8 @@ def _serve(mode: str, release: Path | None) -> None:
             while release is not None and not release.exists():
                 threading.Event().wait(0.01)
         answer: Any = {"id": request["id"], "fair": request["id"] / 100}
+        if mode == "fixed":
+            answer["fair"] = 0.9
         if mode == "garbage":
             answer["fair"] = 1.5
         out = "this is not json" if mode == "not-json" else json.dumps(answer)

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -18,7 +18,15 @@ import pytest
 
 from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import Action, Orderbook, Side, TimeInForce
-from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView, get_strategy
+from kalshi_cli.strategies import (
+    Cancel,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    RestingOrder,
+    get_strategy,
+)
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
 
@@ -111,7 +119,7 @@ def test_an_edge_after_fees_below_min_edge_is_not_traded() -> None:
 def test_a_fair_below_the_bid_buys_no_at_its_ask() -> None:
     # fair YES 0.70 against a YES bid of 0.80 (a NO ask of 0.20): NO is worth 0.30
     params = ModelParams(source=python_source("constant"), kelly_fraction=D("0.1"))
-    (intent,) = decide(snap(yes_ask="0.60", yes_bid="0.80"), FLAT, params)
+    (intent,) = decide(snap(yes_ask="0.85", yes_bid="0.80"), FLAT, params)
     assert isinstance(intent, Intent)
     assert (intent.side, intent.price, intent.model_fair) == (Side.NO, D("0.20"), D("0.3"))
 
@@ -190,11 +198,11 @@ def test_a_late_answer_is_no_trade_and_is_never_taken_for_the_next_request(
 ) -> None:
     release = tmp_path / "release"
     source = CommandSource(
-        "t", f"{sys.executable} {UNDER_TEST} late-first {release}", timeout_ms=100, start_s=0.1
+        "t", f"{sys.executable} {UNDER_TEST} late-first {release}", timeout_ms=1000, start_s=1.0
     )
     try:
-        with pytest.raises(ModelError, match="no answer within 100 ms"):
-            source.ask(snap())  # its start took 0.1 s of the deadline at most
+        with pytest.raises(ModelError, match="no answer within 1000 ms"):
+            source.ask(snap())
         release.write_text("")
         # the answer to request 1 arrives now; request 2 must get its own (fair 0.02)
         answer = source.ask(snap())
@@ -338,3 +346,56 @@ def test_a_command_that_stops_reading_its_input_never_blocks_the_loop() -> None:
     finally:
         source.close()
     assert 10 < answered < 5000  # a pipe holds some requests, never all of them
+
+
+# -------------------------------------------------------------------------------- quote
+
+
+def quotes(decisions: Sequence[Decision]) -> dict[Side, Intent]:
+    out = {d.side: d for d in decisions if isinstance(d, Intent)}
+    assert len(out) == len(decisions)
+    return out
+
+
+def test_a_quote_rests_post_only_at_the_best_tick_below_the_ask_sized_at_its_price() -> None:
+    # YES: fair 0.70 - min_edge 0.02 = 0.68 is at or above the ask 0.65: the tick below, 0.64.
+    # maker rate 0.0175: c = 0.64 + 0.0175 x 0.64 x 0.36 = 0.644032; share = 0.055968 / 0.355968;
+    # 0.5 x share x $100 = $7.8614, / c = 12.2 -> 12 contracts; fee 0.0175 x 12 x 0.2304 =
+    # 0.048384 -> 0.0484. NO: fair 0.30 - 0.02 = 0.28, below its ask 0.40; the maker fee
+    # 0.0175 x 0.28 x 0.72 = 0.0035 leaves 0.0165 < 0.02: one tick lower, 0.27
+    params = ModelParams(source=python_source("constant"), kelly_fraction=D("0.5"), quote=True)
+    both = quotes(decide(snap(yes_ask="0.65", yes_bid="0.60"), FLAT, params))
+    yes, no = both[Side.YES], both[Side.NO]
+    assert (yes.price, yes.count) == (D("0.64"), D(12))
+    assert yes.post_only and yes.time_in_force is TimeInForce.GTC
+    assert yes.fee_rate == D("0.0175")
+    assert yes.edge_after_fees == D("0.06") - D("0.0484") / 12
+    assert no.price == D("0.27") and no.post_only
+
+
+def test_a_quote_is_kept_moved_or_cancelled_as_the_answer_says() -> None:
+    params = ModelParams(source=python_source("constant"), kelly_fraction=D("0.5"), quote=True)
+    book = snap(yes_ask="0.65", yes_bid="0.60")
+    no = quotes(decide(book, FLAT, params))[Side.NO]
+    no_order = RestingOrder("n1", Side.NO, Action.BUY, no.price, no.count)
+    same = PositionView(
+        "T", resting=(RestingOrder("o1", Side.YES, Action.BUY, D("0.64"), D(12)), no_order)
+    )
+    assert decide(book, same, params) == []
+    moved = PositionView(
+        "T", resting=(RestingOrder("o1", Side.YES, Action.BUY, D("0.63"), D(12)), no_order)
+    )
+    (intent,) = decide(book, moved, params)
+    assert isinstance(intent, Intent) and intent.replaces == ("o1",) and intent.price == D("0.64")
+    mute = ModelParams(source=python_source("no_opinion"), quote=True)
+    assert decide(book, moved, mute) == [
+        Cancel("T", "o1", "model: no quote to keep"),
+        Cancel("T", "n1", "model: no quote to keep"),
+    ]
+
+
+def test_a_quote_steps_down_a_tick_when_the_maker_fee_takes_the_edge() -> None:
+    # fair 0.70 - 0.02 = 0.68 (below the ask 0.80): 0.70 - 0.68 - 0.0175 x 0.68 x 0.32 < 0.02
+    params = ModelParams(source=python_source("constant"), kelly_fraction=D("0.5"), quote=True)
+    yes = quotes(decide(snap(yes_ask="0.80", yes_bid="0.60"), FLAT, params))[Side.YES]
+    assert yes.price == D("0.67")

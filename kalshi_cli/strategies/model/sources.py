@@ -291,6 +291,11 @@ class CommandSource:
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.starts = 0  # processes started: one, unless it died or hung
 
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (its process group's too); None while it is down."""
+        return None if self._proc is None else self._proc.pid
+
     def ask(self, snapshot: MarketSnapshot) -> Answer | None:
         proc = self._running()
         request_id = next(self._ids)
