@@ -235,6 +235,12 @@ MODEL_SOURCES = {
             )
             for kind, source in MODEL_SOURCES.items()
         ),
+        pytest.param(
+            "model",
+            (*MODEL_SIZING, ("quote", "true"), ("source", MODEL_SOURCES["python"])),
+            "spike_data",
+            id="model-quote",
+        ),
     ],
 )
 def test_backtest_and_paper_on_a_replay_place_the_same_orders(
