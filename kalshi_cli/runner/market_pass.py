@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.errors import KalshiError
-from kalshi_cli.models import BookSide, Level, Orderbook, PriceRange
+from kalshi_cli.models import Level, Orderbook, PriceRange
 from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.loop_base import LoopBase, StopAttempt
 from kalshi_cli.strategies import (
@@ -149,35 +149,30 @@ class MarketPass(LoopBase):
             {"ticker": ticker, "error": text, "kind": type(error).__name__, "in_a_row": count},
         )
         if not self.settings.dry_run:
-            position = self.portfolio.position(ticker)
-            for order in self.portfolio.resting(ticker):
-                towards_yes = order.view.book_side is BookSide.BID
-                reduces = position != 0 and (position > 0) != towards_yes
-                if self._placed_by_us(order) and not reduces:
-                    self.executor.cancel_order(
-                        ticker, order.order_id, "strategy error", withdraw=True
-                    )
+            self._cancel_adding("strategy error", lambda o: o.ticker == ticker)
         summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
         if count == self.settings.strategy_errors_alert:
             self._alert("strategy_error", ticker, summary, {"ticker": ticker})
-        if count == self.settings.strategy_errors_safe_mode:
-            detail = f"strategy {self.settings.strategy_name}: {summary}"
-            if self.settings.dry_run:
-                # nothing was sent: a dry run tries a model out, and leaves the state file's
-                # trading state (which a live loop on it would start in) as it found it
-                self.log.emit("safe_mode", {"detail": detail, "dry_run": True})
-                return
-            self.ledger.record_risk_trip(
-                rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
-            )
-            if not current_state(self.ledger).needs_person:
-                self.ledger.set_trading_state(
-                    TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD
-                )
-            self.log.emit("safe_mode", {"detail": detail})
-            self._alert("safe_mode", "", detail, {"ticker": ticker})
-            # the tick withdraws every quote at the end of this pass (runner/loop.py)
-            self.executor.safe_mode_tripped = True
+        if count < self.settings.strategy_errors_safe_mode:
+            return
+        detail = f"strategy {self.settings.strategy_name}: {summary}"
+        if self.settings.dry_run:
+            # nothing was sent: a dry run tries a model out, and leaves the state file's
+            # trading state (which a live loop on it would start in) as it found it
+            self._strategy_errors.clear()
+            self.log.emit("safe_mode", {"detail": detail, "dry_run": True})
+            return
+        if current_state(self.ledger).needs_person:
+            return  # trading already waits for a person; `kalshi resume` starts a fresh count
+        self._strategy_errors.clear()
+        self.ledger.record_risk_trip(
+            rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
+        )
+        self.ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD)
+        self.log.emit("safe_mode", {"detail": detail})
+        self._alert("safe_mode", "", detail, {"ticker": ticker})
+        # the tick withdraws every quote at the end of this pass (runner/loop.py)
+        self.executor.safe_mode_tripped = True
 
     def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:  # float-ok
         """When this market's book last had data (its last data message or poll), never the

@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 
+from kalshi_cli import strategies
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import Action, Side
+from kalshi_cli.risk.state import resume
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
 from kalshi_cli.strategies import (
@@ -29,7 +31,6 @@ from kalshi_cli.strategies import (
     PositionView,
     get_strategy,
     register_strategy,
-    strategy_names,
 )
 from kalshi_cli.strategies.model.sources import CommandSource
 from tests.fakes import FakeAlertLedger
@@ -84,10 +85,19 @@ GARBAGE: dict[str, Any] = {
     "garbage-not-a-list": lambda snap, pos, params: (d for d in [_intent(snap)]),
 }
 
-_mm = get_strategy("market-maker")
-for _name, _fn in {"flaky-market-maker": _flaky, **GARBAGE}.items():
-    if _name not in strategy_names():
-        register_strategy(replace(_mm, name=_name, decide_fn=_fn, clock_free=None))
+
+@pytest.fixture(scope="module", autouse=True)
+def _registered() -> Iterator[None]:
+    base = get_strategy("market-maker")
+    names = {"flaky-market-maker": _flaky, **GARBAGE}
+    for name, fn in names.items():
+        register_strategy(replace(base, name=name, decide_fn=fn, clock_free=None))
+    try:
+        yield
+    finally:
+        # registered for this module only: `trade --help` lists every registered name
+        for name in names:
+            strategies._REGISTRY.pop(name, None)
 
 
 def events(rig: Rig, log: Path, kind: str) -> list[dict[str, Any]]:
@@ -217,3 +227,22 @@ def test_a_models_quotes_are_withdrawn_when_its_process_dies(tmp_path: Path) -> 
     failed = events(rig, log, "strategy_error")
     assert failed and {e["kind"] for e in failed} <= {"ModelDown", "ModelError"}
     source.close()
+
+
+def test_a_model_still_failing_after_kalshi_resume_puts_trading_into_safe_mode_again(
+    tmp_path: Path,
+) -> None:
+    """`kalshi resume` is a person's word that the model is fixed: if it is not, the same count
+    trips SAFE_MODE again, and while SAFE_MODE holds no trip is recorded again."""
+    rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES})
+    for _ in range(STRATEGY_ERRORS_SAFE_MODE * 3):
+        rig.step(1.0)
+    assert len(rig.store.risk_trips(rule="strategy_guard")) == 1
+    resume(rig.store)
+    rig.step(1.0)
+    assert rig.store.trading_state().state == "ACTIVE"
+    for _ in range(STRATEGY_ERRORS_SAFE_MODE - 1):
+        rig.step(1.0)
+    state = rig.store.trading_state()
+    assert (state.state, state.source) == ("SAFE_MODE", "strategy_guard")
+    assert len(rig.store.risk_trips(rule="strategy_guard")) == 2
