@@ -223,6 +223,9 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is bool:
         if isinstance(value, bool):
             return value
+        # `--param NAME=true`, and a YAML boolean a backtest spec carries as its text ("True")
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
         raise ConfigError(f"{key}: expected true or false, got {value!r}")
     if isinstance(value, bool):
         raise ConfigError(f"{key}: expected a number, got {value!r}")

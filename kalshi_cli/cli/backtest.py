@@ -42,7 +42,16 @@ def backtest_command(
         str | None,
         typer.Option(
             "--strategy",
-            help="spike, mean-reversion, arbitrage or market-maker (docs/strategies.md).",
+            help="spike, mean-reversion, arbitrage, market-maker or model (docs/strategies.md).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="The model strategy's source of fair values: python:package.module:function, "
+            "command:'COMMAND' or file:PATH (docs/models.md).",
             show_default=False,
         ),
     ] = None,
@@ -158,7 +167,7 @@ def backtest_command(
         )
     app = current()
     request = build_request(
-        load_trade_config(app.settings().config_path),
+        load_trade_config(app.settings().config_path).with_model(strategy, model),
         strategy=strategy, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,

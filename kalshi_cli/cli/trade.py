@@ -41,11 +41,20 @@ def trade_command(
         str,
         typer.Option(
             "--strategy",
-            help="market-maker, spike, mean-reversion or arbitrage (docs/strategies.md).",
+            help="market-maker, spike, mean-reversion, arbitrage or model (docs/strategies.md).",
             show_default=False,
             autocompletion=_strategy_names,
         ),
     ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="The model strategy's source of fair values: python:package.module:function, "
+            "command:'COMMAND' or file:PATH (docs/models.md).",
+            show_default=False,
+        ),
+    ] = None,
     markets: Annotated[
         str | None,
         typer.Option(
@@ -167,7 +176,7 @@ def trade_command(
         env=settings.env,
         state_path=_state_path(settings, options),
         # every section checked, and the refusals made, before the client below exists
-        config=_checked_config(settings, options),
+        config=_checked_config(settings, options).with_model(strategy, model),
         client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,

@@ -60,6 +60,11 @@ KINDS: dict[str, tuple[Severity, str, str]] = {
         Runbook.CIRCUIT_BREAKER,
     ),
     "safe_mode": (Severity.CRITICAL, "Trading entered SAFE_MODE", Runbook.SAFE_MODE),
+    "strategy_error": (
+        Severity.WARNING,
+        "Strategy or model failing in a market",
+        Runbook.SAFE_MODE,
+    ),
     "kill_switch": (Severity.CRITICAL, "Kill switch used: trading HALTED", Runbook.KILL_SWITCH),
     "stop_loss": (Severity.WARNING, "Stop-loss fired", Runbook.POSITION_LIMIT),
     "position_breach": (Severity.CRITICAL, "Position over its limit", Runbook.POSITION_LIMIT),

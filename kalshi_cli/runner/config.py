@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,8 +55,15 @@ TRADE_KEYS = frozenset(
         "deadman_interval_s",
         "order_group_limit",
         "state_durability",
+        "strategy_errors_alert",
+        "strategy_errors_safe_mode",
     }
 )
+
+# failed strategy decisions in a row in one market (it raised, its model was late, down or
+# answered garbage) before an alert, and before SAFE_MODE (runner/market_pass.py)
+STRATEGY_ERRORS_ALERT = 3
+STRATEGY_ERRORS_SAFE_MODE = 10
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,41 @@ class TradeConfig:
             )
         return str(value)
 
+    def strategy_error_limits(self) -> tuple[int, int]:
+        """`trade.strategy_errors_alert` and `trade.strategy_errors_safe_mode`: failed
+        decisions in a row in one market before an alert, and before SAFE_MODE."""
+        alert = self.whole("strategy_errors_alert", STRATEGY_ERRORS_ALERT)
+        safe = self.whole("strategy_errors_safe_mode", STRATEGY_ERRORS_SAFE_MODE)
+        if safe < alert:
+            raise ConfigError(
+                f"trade.strategy_errors_safe_mode ({safe}) must be at least "
+                f"trade.strategy_errors_alert ({alert})"
+            )
+        return alert, safe
+
+    def with_model(self, strategy: str, source: str | None) -> TradeConfig:
+        """The config with `--model SOURCE` laid over `strategies.model.source`. `--model` with
+        another strategy, or the model strategy with no source anywhere, is refused."""
+        from kalshi_cli.strategies.model import NAME
+
+        if source is not None and strategy != NAME:
+            raise UsageError(
+                f"--model is the source of the {NAME} strategy, not of {strategy}",
+                hint=f"use --strategy {NAME} --model SOURCE",
+            )
+        if strategy != NAME:
+            return self
+        params = dict(self.strategy_params(NAME))
+        if source is not None:
+            params["source"] = source
+        if not params.get("source"):
+            raise UsageError(
+                f"the {NAME} strategy needs a source of fair values",
+                hint="--model python:package.module:function, command:'COMMAND' or file:PATH "
+                "(or strategies.model.source in the config); see docs/models.md",
+            )
+        return replace(self, strategies={**self.strategies, NAME: params})
+
     def whole(self, key: str, default: int) -> int:
         """A positive whole number (a size in bytes, a count of files)."""
         value = self.trade.get(key, default)
@@ -266,6 +308,7 @@ def _trade(trade: Located) -> Mapping[str, Any]:
             config.seconds(key, default)
         if trade.get("order_group_limit") is not None:
             config.whole("order_group_limit", 1)
+        config.strategy_error_limits()
         config.state_durability()
     except ConfigError as exc:
         raise at_line(trade, exc, dotted="trade") from None

@@ -1,7 +1,8 @@
 """What every part of the trade loop (`TradeLoop`, runner/loop.py) shares: its settings
 (`LoopSettings`), the record of a market's last stop-loss (`StopAttempt`), and `LoopBase`, the
-state set up once a run and kept from tick to tick, with the two questions every part asks:
-is this order the loop's own (`_placed_by_us`), and the alert to post (`_alert`).
+state set up once a run and kept from tick to tick, with what every part asks: is this order
+the loop's own (`_placed_by_us`), withdraw its adding quotes (`_cancel_adding`: a blocking state,
+a stale market, a strategy failing in a market), and the alert to post (`_alert`).
 
 The loop is layered as the simulator's exchange is (sim/core.py): `MarketPass`
 (runner/market_pass.py, one market's stop-loss and strategy call) and `LoopWatch`
@@ -18,9 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.models import Level
+from kalshi_cli.models import BookSide, Level
 from kalshi_cli.risk import RiskEngine, utc_day
 from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.ledger import LoopLedger
@@ -57,6 +59,9 @@ class LoopSettings:
     # a stop-loss whose close did not fill is sent again at once only if the held side's best
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
+    # failed strategy decisions in a row in one market: an alert, then SAFE_MODE
+    strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
+    strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class LoopBase:
         self._breached: set[str] = set()
         self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
         self._stops: dict[str, StopAttempt] = {}
+        # ticker -> the strategy's failed decisions there in a row (runner/market_pass.py)
+        self._strategy_errors: dict[str, int] = {}
+        self.strategy_error_count = 0  # failed decisions of this run, every market
         # ticker -> the inputs of the strategy's last call there, when it decided nothing
         self._quiet: dict[str, tuple[Strategy[Any], MarketSnapshot, PositionView]] = {}
         # the strategy's window reaches back at least as far as the mids the loop keeps, so a
@@ -150,6 +158,27 @@ class LoopBase:
         """Sent by this loop, or resting under this strategy's name from an earlier run: an
         order placed by hand or by another strategy is not ours to cancel."""
         return order.order_id in self.executor.sent or order.strategy == self.settings.strategy_name
+
+    def _cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
+        """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
+        An order the other way reduces it only as far as the position goes: once the orders
+        placed by hand, then this loop's oldest first, would close all of it, the rest would
+        open the opposite position, so they go too."""
+        orders = list(self.portfolio.orders.values())
+        closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
+        for order in sorted(orders, key=self._placed_by_us):  # orders placed by hand first
+            if not wanted(order):
+                continue
+            position = self.portfolio.position(order.ticker)
+            towards_yes = order.view.book_side is BookSide.BID
+            reduces = position != 0 and (position > 0) != towards_yes
+            if reduces:
+                after = closing.get(order.ticker, Decimal(0)) + order.remaining
+                if after <= abs(position) or not self._placed_by_us(order):
+                    closing[order.ticker] = after
+                    continue
+            if self._placed_by_us(order):
+                self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
         if self.alerts is not None:

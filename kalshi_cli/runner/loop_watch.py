@@ -7,14 +7,14 @@ is stale, and positions over the limit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Side, parse_count
 from kalshi_cli.runner.loop_base import LoopBase
-from kalshi_cli.runner.portfolio import OpenOrder, open_order
+from kalshi_cli.runner.portfolio import open_order
 
 CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
 
@@ -122,8 +122,10 @@ class LoopWatch(LoopBase):
         first = not self._state
         if not first and row.state == "ACTIVE" and self._state in ("HALTED", "SAFE_MODE"):
             # `kalshi resume`: a person has looked; the backoff of the errors that led to
-            # SAFE_MODE must not keep the loop idle for another minute
+            # SAFE_MODE must not keep the loop idle for another minute, and a strategy still
+            # failing is counted afresh toward SAFE_MODE (runner/market_pass.py)
             self.executor.lift_backoff()
+            self._strategy_errors.clear()
         self._state = row.state
         self.log.emit(
             "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
@@ -174,27 +176,6 @@ class LoopWatch(LoopBase):
             }
             if stale:
                 self._cancel_adding("stale feed", lambda o: o.ticker in stale)
-
-    def _cancel_adding(self, why: str, wanted: Callable[[OpenOrder], bool]) -> None:
-        """Cancel this loop's orders (of the markets `wanted`) that would add to a position.
-        An order the other way reduces it only as far as the position goes: once the orders
-        placed by hand, then this loop's oldest first, would close all of it, the rest would
-        open the opposite position, so they go too."""
-        orders = list(self.portfolio.orders.values())
-        closing: dict[str, Decimal] = {}  # ticker -> contracts already set to close it
-        for order in sorted(orders, key=self._placed_by_us):  # orders placed by hand first
-            if not wanted(order):
-                continue
-            position = self.portfolio.position(order.ticker)
-            towards_yes = order.view.book_side is BookSide.BID
-            reduces = position != 0 and (position > 0) != towards_yes
-            if reduces:
-                after = closing.get(order.ticker, Decimal(0)) + order.remaining
-                if after <= abs(position) or not self._placed_by_us(order):
-                    closing[order.ticker] = after
-                    continue
-            if self._placed_by_us(order):
-                self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
 
     def _check_breaches(self) -> None:
         limit = self.risk.limits.max_position_per_market

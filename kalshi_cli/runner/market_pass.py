@@ -16,10 +16,41 @@ from typing import Any
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import Level, Orderbook, PriceRange
+from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.loop_base import LoopBase, StopAttempt
-from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, Strategy
+from kalshi_cli.strategies import (
+    Cancel,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    Strategy,
+)
 from kalshi_cli.strategies.base import Complement, best_bid
 from kalshi_cli.strategies.window import MidWindow
+
+STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
+
+
+def checked(
+    decisions: Sequence[Decision], ticker: str, complement: Complement | None
+) -> Sequence[Decision]:
+    """What a strategy returned, refused whole (ValueError) unless it is a sequence of
+    `Intent`s and `Cancel`s for this market (or its complement) whose fair values are
+    probabilities: a wrong answer from user code never reaches the risk engine half-read."""
+    if not isinstance(decisions, list | tuple):
+        raise ValueError(f"decide returned {type(decisions).__name__}, not a list of decisions")
+    markets = {ticker} if complement is None else {ticker, complement.ticker}
+    for decision in decisions:
+        if not isinstance(decision, Intent | Cancel):
+            raise ValueError(f"decide returned {decision!r}, not an Intent or a Cancel")
+        if decision.ticker not in markets:
+            raise ValueError(f"decide for {ticker} returned a decision for {decision.ticker}")
+        if isinstance(decision, Intent):
+            fair = decision.model_fair
+            if not isinstance(fair, Decimal) or not fair.is_finite() or not 0 <= fair <= 1:
+                raise ValueError(f"intent model_fair {fair!r} is not a probability")
+    return decisions
 
 
 class MarketPass(LoopBase):
@@ -76,10 +107,13 @@ class MarketPass(LoopBase):
         fresh = self.feed.is_fresh(ticker)
         last_data_at = self._last_data_at(ticker, now, fresh)
         try:
-            decisions = self.strategy.decide(snapshot, view, self.settings.params)
+            decisions = checked(
+                self.strategy.decide(snapshot, view, self.settings.params), ticker, complement
+            )
         except Exception as exc:  # a strategy bug must not take the loop (and its stops) down
-            self.log.emit("strategy_error", {"ticker": ticker, "error": repr(exc)})
+            self._strategy_failed(ticker, exc)
             return
+        self._strategy_errors.pop(ticker, None)
         if decisions or self.strategy.clock_free is None:
             self._quiet.pop(ticker, None)
         else:
@@ -97,6 +131,48 @@ class MarketPass(LoopBase):
             return
         for intent in intents:
             self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+    def _strategy_failed(self, ticker: str, error: Exception) -> None:
+        """Containment of a strategy (or its model) that raised, hung past its deadline or
+        answered garbage, per market: the decision is skipped and counted, and the loop's
+        quotes in that market that would add to the position are withdrawn (they were placed
+        on the view that now fails). The `strategy_errors_alert`-th failure in a row in one
+        market alerts; the `strategy_errors_safe_mode`-th puts trading into SAFE_MODE, which
+        withdraws every quote and waits for a person (`kalshi resume`); a dry run only logs
+        it."""
+        count = self._strategy_errors.get(ticker, 0) + 1
+        self._strategy_errors[ticker] = count
+        self.strategy_error_count += 1
+        text = str(error) or repr(error)
+        self.log.emit(
+            "strategy_error",
+            {"ticker": ticker, "error": text, "kind": type(error).__name__, "in_a_row": count},
+        )
+        if not self.settings.dry_run:
+            self._cancel_adding("strategy error", lambda o: o.ticker == ticker)
+        summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
+        if count == self.settings.strategy_errors_alert:
+            self._alert("strategy_error", ticker, summary, {"ticker": ticker})
+        if count < self.settings.strategy_errors_safe_mode:
+            return
+        detail = f"strategy {self.settings.strategy_name}: {summary}"
+        if self.settings.dry_run:
+            # nothing was sent: a dry run tries a model out, and leaves the state file's
+            # trading state (which a live loop on it would start in) as it found it
+            self._strategy_errors.clear()
+            self.log.emit("safe_mode", {"detail": detail, "dry_run": True})
+            return
+        if current_state(self.ledger).needs_person:
+            return  # trading already waits for a person; `kalshi resume` starts a fresh count
+        self._strategy_errors.clear()
+        self.ledger.record_risk_trip(
+            rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
+        )
+        self.ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD)
+        self.log.emit("safe_mode", {"detail": detail})
+        self._alert("safe_mode", "", detail, {"ticker": ticker})
+        # the tick withdraws every quote at the end of this pass (runner/loop.py)
+        self.executor.safe_mode_tripped = True
 
     def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:  # float-ok
         """When this market's book last had data (its last data message or poll), never the

@@ -352,6 +352,7 @@ def build_loop(
         ) from exc
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
+    errors_alert, errors_safe_mode = config.strategy_error_limits()
     settings = LoopSettings(
         strategy_name=strategy.name,
         params=params,
@@ -363,6 +364,8 @@ def build_loop(
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # float-ok: secs
         pause_file=pause_file,
+        strategy_errors_alert=errors_alert,
+        strategy_errors_safe_mode=errors_safe_mode,
     )
     loop = TradeLoop(
         client=parts.client,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kalshi_cli.errors import UsageError
-from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, spike
+from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, model, spike
 from kalshi_cli.strategies.base import (
     Cancel,
     Decision,
@@ -92,13 +92,15 @@ _REGISTRY: dict[str, Strategy[Any]] = {
             reads_mids=False,
             clock_free=_always,
         ),
+        # asks its source on every call (the answer may change with nothing else): never quiet
+        Strategy(model.NAME, model.ModelParams, model.decide),
     )
 }
 
 
 def register_strategy(strategy: Strategy[Any]) -> None:
     """Add a strategy of your own (a plugin's, a test's): chosen by name from then on, like the
-    four built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
+    five built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
     taken is refused."""
     if strategy.name in _REGISTRY:
         raise UsageError(f"a strategy called {strategy.name!r} exists already")

@@ -212,11 +212,35 @@ def _chain(first: Record, rest: Iterator[Record]) -> Iterator[Record]:
     yield from rest
 
 
+EXAMPLES = Path(__file__).parents[2] / "examples" / "models"
+# the model strategy, sized to trade often: the anchor model of examples/models/ from each kind
+# of source, and the example CSV
+MODEL_SIZING = (("bankroll", "1000"), ("max_count", "5"))
+MODEL_SOURCES = {
+    "python": f"python:{EXAMPLES / 'anchor.py'}:fair",
+    "command": f"command:{sys.executable} {EXAMPLES / 'anchor_command.py'}",
+    "jq": f"command:sh {EXAMPLES / 'anchor.sh'}",
+    "file": f"file:{EXAMPLES / 'fair_values.csv'}",
+}
+
+
 @pytest.mark.parametrize(
     ("strategy", "params", "data"),
     [
         ("spike", (("take_profit", "0.06"), ("order_count", "20")), "spike_data"),
         ("market-maker", (), "default_data"),
+        *(
+            pytest.param(
+                "model", (*MODEL_SIZING, ("source", source)), "spike_data", id=f"model-{kind}"
+            )
+            for kind, source in MODEL_SOURCES.items()
+        ),
+        pytest.param(
+            "model",
+            (*MODEL_SIZING, ("quote", "true"), ("source", MODEL_SOURCES["python"])),
+            "spike_data",
+            id="model-quote",
+        ),
     ],
 )
 def test_backtest_and_paper_on_a_replay_place_the_same_orders(

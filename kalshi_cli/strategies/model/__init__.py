@@ -1,0 +1,24 @@
+"""The `model` strategy and its fair-value sources (docs/models.md): `strategy.py` decides,
+`sources.py` asks the trader's model (a Python callable, a child process speaking JSON lines,
+or a file another program rewrites)."""
+
+from kalshi_cli.strategies.model.sources import Answer, ModelDown, ModelError, parse_source
+from kalshi_cli.strategies.model.strategy import (
+    NAME,
+    ModelParams,
+    decide,
+    kelly_count,
+    kelly_share,
+)
+
+__all__ = [
+    "NAME",
+    "Answer",
+    "ModelDown",
+    "ModelError",
+    "ModelParams",
+    "decide",
+    "kelly_count",
+    "kelly_share",
+    "parse_source",
+]

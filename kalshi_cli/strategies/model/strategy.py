@@ -1,0 +1,218 @@
+"""The `model` strategy: trade a fair-value source (docs/models.md).
+
+For each market it asks its source (`sources.py`) for the probability that the market settles
+YES. An answer below `min_confidence` is not traded. Otherwise, for the side whose ask the
+probability clears, it buys at that ask (IOC, on the market's grid) a fraction of the Kelly
+stake: buying a contract at price p with fee f per contract costs c = p + f and pays 1 with
+probability q, so the Kelly share of the bankroll is (q - c) / (1 - c); the order is
+`kelly_fraction` of that share of `bankroll`, in whole contracts, less the contracts of that
+side already held, and at most `max_count` and what the ask offers. It goes out only when its
+edge after fees (at its actual count, the fee rounded up) is at least `min_edge`; the risk
+engine then judges it like any other. Every order's reason names the source, the model's
+version, its fair value and confidence, and the Kelly share.
+
+With `quote`, it rests instead of taking, on both sides of the fair value: for each side a
+post-only bid at the highest tick below that side's ask that still clears `min_edge` after the
+maker fee, sized the same way at that price. A quote is kept while the answer keeps it where it
+is, replaced when it moves, and cancelled when its side no longer clears or the model has no
+(confident) opinion; when the model fails, the loop withdraws the quotes (below).
+
+The source's errors are not caught here: a late, malformed or out-of-range answer, a crash or a
+dead process raises `ModelError` out of `decide`, and the trade loop's containment
+(runner/market_pass.py) skips the decision, counts it, withdraws the market's quotes, alerts
+and, past its threshold, enters SAFE_MODE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+
+from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
+from kalshi_cli.strategies.base import (
+    Cancel,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    PositionView,
+    best_ask,
+    require,
+    snap_to_grid,
+)
+from kalshi_cli.strategies.model.sources import Answer, ModelError, Source, parse_source
+
+NAME = "model"
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    # python:package.module:function | command:COMMAND | file:PATH (or `--model`)
+    source: str = ""
+    min_edge: Decimal = Decimal("0.02")  # per contract, after fees
+    kelly_fraction: Decimal = Decimal("0.25")
+    bankroll: Decimal = Decimal("100")  # dollars the Kelly stake is a share of
+    max_count: Decimal = Decimal("50")  # contracts per order, at most
+    min_confidence: Decimal = Decimal("0")
+    # rest a post-only bid at the best price that clears min_edge (below the ask), kept while
+    # the model's fair value holds it there, instead of taking the ask
+    quote: bool = False
+    timeout_ms: int = 500  # the deadline of one answer (python and command sources)
+    max_age_s: float = 60.0  # a file source's value older than this is never traded on
+    start_s: float = 10.0  # a command's first answer may take this long (its start)
+
+    def __post_init__(self) -> None:
+        require(self.min_edge >= 0, "min_edge must not be negative")
+        require(0 < self.kelly_fraction <= 1, "kelly_fraction must be in (0, 1]")
+        require(self.bankroll > 0, "bankroll must be positive")
+        require(self.max_count > 0, "max_count must be positive")
+        require(0 <= self.min_confidence <= 1, "min_confidence must be in [0, 1]")
+        require(self.timeout_ms > 0, "timeout_ms must be positive")
+        require(self.max_age_s > 0, "max_age_s must be positive")
+        require(self.start_s > 0, "start_s must be positive")
+        live = (
+            parse_source(
+                self.source,
+                timeout_ms=self.timeout_ms,
+                max_age_s=self.max_age_s,
+                start_s=self.start_s,
+            )
+            if self.source
+            else None
+        )
+        # the running source (a child process, a worker thread, a file's last reading): one
+        # per params object, i.e. one per loop; not a field, so not compared nor printed
+        object.__setattr__(self, "_live", live)
+
+    @property
+    def live_source(self) -> Source:
+        live: Source | None = getattr(self, "_live", None)
+        if live is None:
+            raise ModelError("the model strategy has no source: give --model")
+        return live
+
+
+def decide(snap: MarketSnapshot, pos: PositionView, params: ModelParams) -> Sequence[Decision]:
+    source = params.live_source
+    answer = source.ask(snap)
+    wanted: dict[Side, Intent | None] = dict.fromkeys((Side.YES, Side.NO))
+    if answer is not None and answer.confidence >= params.min_confidence:
+        for side in wanted:
+            wanted[side] = _buy(snap, pos, params, answer, side=side, label=source.label)
+    if params.quote:
+        return _requote(pos, wanted)
+    # the side with the larger edge (on a book whose asks add up to $1 or more, the only one)
+    found = [i for i in wanted.values() if i is not None]
+    return [max(found, key=lambda i: i.edge_after_fees)] if found else []
+
+
+def _requote(pos: PositionView, wanted: dict[Side, Intent | None]) -> Sequence[Decision]:
+    """A quote per side, around the fair value: kept when one rests already at its price and
+    count, else placed in place of that side's resting orders (`replaces`); a side with none
+    to rest (no edge left, no opinion, not confident enough) has its resting orders cancelled."""
+    out: list[Decision] = []
+    for side, quote in wanted.items():
+        mine = [o for o in pos.resting if o.side is side]
+        if quote is None:
+            out += [Cancel(pos.ticker, o.order_id, "model: no quote to keep") for o in mine]
+            continue
+        if len(mine) == 1 and (mine[0].price, mine[0].remaining) == (quote.price, quote.count):
+            continue
+        out.append(replace(quote, replaces=tuple(o.order_id for o in mine)))
+    return out
+
+
+def kelly_share(fair: Decimal, price: Decimal, fee_rate: Decimal) -> Decimal:
+    """The Kelly share of the bankroll for buying at `price` a contract that pays $1 with
+    probability `fair`, the fee (unrounded) counted in its cost; zero without an edge."""
+    cost = price + fee_rate * price * (ONE - price)
+    if cost >= ONE:
+        return ZERO
+    return max((fair - cost) / (ONE - cost), ZERO)
+
+
+def kelly_count(
+    fair: Decimal, price: Decimal, fee_rate: Decimal, *, fraction: Decimal, bankroll: Decimal
+) -> Decimal:
+    """Whole contracts of `fraction` of the Kelly stake at `price` (the contracts to hold)."""
+    share = kelly_share(fair, price, fee_rate)
+    cost = price + fee_rate * price * (ONE - price)
+    return (fraction * share * bankroll / cost).to_integral_value(rounding=ROUND_FLOOR)
+
+
+def _buy(
+    snap: MarketSnapshot,
+    pos: PositionView,
+    params: ModelParams,
+    answer: Answer,
+    *,
+    side: Side,
+    label: str,
+) -> Intent | None:
+    ask = best_ask(snap.book, side)
+    fair = answer.fair if side is Side.YES else ONE - answer.fair
+    if params.quote:
+        rate = snap.maker_fee_rate
+        price = _quote_price(snap, fair, params.min_edge, below=None if ask is None else ask[0])
+        depth = params.max_count
+    else:
+        rate = snap.fee_rate
+        price = None if ask is None else snap_to_grid(ask[0], snap.price_ranges, up=False)
+        depth = ZERO if ask is None else ask[1]
+    if price is None:
+        return None
+    share = kelly_share(fair, price, rate)
+    if share <= 0:
+        return None
+    target = kelly_count(
+        fair, price, rate, fraction=params.kelly_fraction, bankroll=params.bankroll
+    )
+    held = pos.contracts if pos.held_side is side else ZERO
+    count = min(target - held, params.max_count, depth)
+    if count < 1:
+        return None
+    version = f" version {answer.version}" if answer.version else ""
+    intent = Intent(
+        ticker=snap.ticker,
+        side=side,
+        action=Action.BUY,
+        price=price,
+        count=count,
+        model_fair=fair,
+        reason="",
+        strategy=NAME,
+        post_only=params.quote,
+        time_in_force=TimeInForce.GTC if params.quote else TimeInForce.IOC,
+        fee_rate=rate,
+    )
+    edge = intent.edge_after_fees
+    if edge < params.min_edge:
+        return None
+    reason = (
+        f"model {label}{version}: fair YES {answer.fair} (confidence {answer.confidence}), "
+        f"{side.value} at {price}, edge {edge.quantize(Decimal('0.0001'))} after fees, "
+        f"kelly {share.quantize(Decimal('0.0001'))} x {params.kelly_fraction} of "
+        f"{params.bankroll} -> {target} held"
+    )
+    return replace(intent, reason=reason)
+
+
+# below the smallest tick of any documented grid: a price this much lower snaps to the next tick
+_UNDER_A_TICK = Decimal("0.00001")
+
+
+def _quote_price(
+    snap: MarketSnapshot, fair: Decimal, min_edge: Decimal, *, below: Decimal | None
+) -> Decimal | None:
+    """The highest tick at which a resting bid clears `min_edge` before its maker fee (the
+    caller checks the edge after it), strictly below the ask so that it never takes."""
+    price = snap_to_grid(fair - min_edge, snap.price_ranges, up=False)
+    if price is not None and below is not None and price >= below:
+        price = snap_to_grid(below - _UNDER_A_TICK, snap.price_ranges, up=False)
+    if price is None:
+        return None
+    # the maker fee, rounded up per order, can take a tick's worth of edge: one tick lower
+    fee = snap.maker_fee_rate * price * (ONE - price)
+    if fair - price - fee < min_edge:
+        price = snap_to_grid(price - _UNDER_A_TICK, snap.price_ranges, up=False)
+    return price
