@@ -92,7 +92,7 @@ def test_completion_offers_commands_subcommands_and_choices(tmp_path: Path) -> N
         COMP_WORDS="kalshi trade --strategy m",
         COMP_CWORD="3",
     )
-    assert strategy.stdout.split() == ["mean-reversion", "market-maker"]
+    assert strategy.stdout.split() == ["mean-reversion", "market-maker", "model"]
     assert "--install-completion" in run(tmp_path, "--help").stdout
 
 
