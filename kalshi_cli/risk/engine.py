@@ -13,6 +13,7 @@ row, so a new engine over the same ledger picks both up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import deque
@@ -271,7 +272,8 @@ class RiskEngine:
     def stop_loss(self, position: PositionView, book: Orderbook) -> list[Intent]:
         """Close a position whose mark (best bid for the held side x contracts) is below
         stop_loss_share x entry cost: reducing IOC sells at that bid, split to the max order
-        size, the first one replacing resting orders that would add to the position."""
+        size as every reducing order is (`split`), the first one replacing resting orders that
+        would add to the position."""
         held = position.held_side
         share = self.limits.stop_loss_share
         if held is None or share == 0:
@@ -294,24 +296,38 @@ class RiskEngine:
             f"stop-loss: mark {mark} x {position.contracts} < {share} x entry cost "
             f"{position.entry_cost}"
         )
-        intents: list[Intent] = []
-        left = position.contracts
+        whole = Intent(
+            ticker=position.ticker,
+            side=held,
+            action=Action.SELL,
+            price=mark,
+            count=position.contracts,
+            model_fair=mark,
+            reason=reason,
+            strategy="stop-loss",
+            reduce_only=True,
+            time_in_force=TimeInForce.IOC,
+            replaces=replaces,
+        )
+        return self.split(whole)
+
+    def split(self, intent: Intent) -> list[Intent]:
+        """A reducing order (`reduce_only`) larger than `max_order_count`, as orders of at most
+        that size, the first one cancelling what the whole replaced: a position built from
+        orders within the limit must close the same way, whoever closes it (a strategy's exit,
+        the stop-loss). Any other intent is returned whole, for MAX_ORDER_SIZE to judge: an
+        order that adds exposure beyond the limit is refused, never cut to fit."""
+        limit = self.limits.max_order_count
+        if not intent.reduce_only or intent.count <= limit:
+            return [intent]
+        chunks: list[Intent] = []
+        left = intent.count
         while left > 0:
-            chunk = min(left, self.limits.max_order_count)
-            intents.append(
-                Intent(
-                    ticker=position.ticker,
-                    side=held,
-                    action=Action.SELL,
-                    price=mark,
-                    count=chunk,
-                    model_fair=mark,
-                    reason=reason,
-                    strategy="stop-loss",
-                    reduce_only=True,
-                    time_in_force=TimeInForce.IOC,
-                    replaces=() if intents else replaces,
+            count = min(left, limit)
+            chunks.append(
+                dataclasses.replace(
+                    intent, count=count, replaces=intent.replaces if not chunks else ()
                 )
             )
-            left -= chunk
-        return intents
+            left -= count
+        return chunks
