@@ -4,6 +4,7 @@ out. The command (cli/backtest.py) only parses flags into a `BacktestRequest` an
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -108,10 +109,13 @@ def build_request(
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
     get_strategy(strategy)
     try:
-        if Decimal(balance) <= 0:
-            raise UsageError("--balance must be positive")
+        cash = Decimal(balance)
     except InvalidOperation as exc:
         raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
+    if not cash.is_finite():
+        raise UsageError(f"--balance {balance!r} is not an amount of dollars")
+    if cash <= 0:
+        raise UsageError("--balance must be positive")
     spec = BacktestSpec(
         data=str(data),
         strategy=strategy,
@@ -142,9 +146,13 @@ def parse_time(text: str | None, what: str) -> int | None:
     if text is None:
         return None
     try:
-        return int(float(text) * 1e9)  # float-ok: seconds from the command line
+        seconds = float(text)  # float-ok: seconds from the command line
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise UsageError(f"{what} {text!r}: expected ISO 8601 or unix seconds")
+        return int(seconds * 1e9)
     try:
         return int(parse_iso(text).timestamp() * 1e9)
     except ValueError as exc:

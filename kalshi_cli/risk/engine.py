@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.decisions import Intent, PositionView, best_bid, parse_params, require
-from kalshi_cli.errors import RateLimitedError, ServerError, TransportError
+from kalshi_cli.errors import ConfigError, RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
@@ -70,6 +70,7 @@ class RiskLimits:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")
         require(self.max_total_exposure > 0, "max_total_exposure must be positive")
         require(self.max_order_count > 0, "max_order_count must be positive")
+        require(self.min_edge < 1, "min_edge must be below 1 dollar per contract")
         require(0 <= self.stop_loss_share < 1, "stop_loss_share must be in [0, 1)")
         require(self.daily_loss_limit > 0, "daily_loss_limit must be positive")
         require(self.max_consecutive_errors >= 1, "max_consecutive_errors must be at least 1")
@@ -79,7 +80,12 @@ class RiskLimits:
 
     @classmethod
     def from_config(cls, raw: Mapping[str, object] | None) -> RiskLimits:
-        return parse_params(cls, raw, where="risk")
+        limits = parse_params(cls, raw, where="risk")
+        # a negative floor lets through orders a strategy expects to lose on: never from a
+        # person's config (a test may build one to look at the other rules alone)
+        if limits.min_edge < 0:
+            raise ConfigError(f"risk.min_edge: must be at least 0, got {limits.min_edge}")
+        return limits
 
 
 class OrderRateCap:
