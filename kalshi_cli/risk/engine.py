@@ -61,6 +61,9 @@ class RiskLimits:
     stop_loss_share: Decimal = Decimal("0.5")
     daily_loss_limit: Decimal = Decimal("100")
     max_consecutive_errors: int = 5
+    # seconds of an exchange failing every call: SAFE_MODE then, however few calls the backoff
+    # let through (a count alone climbs slowly while the loop backs off)
+    api_outage_s: float = 20.0
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_orders_per_minute: int = 120
@@ -74,6 +77,7 @@ class RiskLimits:
         require(0 <= self.stop_loss_share < 1, "stop_loss_share must be in [0, 1)")
         require(self.daily_loss_limit > 0, "daily_loss_limit must be positive")
         require(self.max_consecutive_errors >= 1, "max_consecutive_errors must be at least 1")
+        require(self.api_outage_s > 0, "api_outage_s must be positive")
         require(0 < self.backoff_base_s <= self.backoff_max_s, "need 0 < backoff_base_s <= max")
         require(self.max_orders_per_minute >= 1, "max_orders_per_minute must be at least 1")
         require(self.stale_after_s > 0, "stale_after_s must be positive")
@@ -157,18 +161,26 @@ class GuardVerdict:
 
 
 class ApiErrorGuard:
-    """Consecutive 429s, 5xx and transport failures back off exponentially; the
-    `max_consecutive_errors`-th in a row puts trading into SAFE_MODE until a person resumes.
-    A success resets the count; an error that says nothing about the exchange's health (a 400
-    rejection, a 404) neither counts nor resets."""
+    """Consecutive 429s, 5xx and transport failures, of any call (orders, cancels, fill reads,
+    order lookups), back off exponentially; trading goes into SAFE_MODE until a person resumes
+    on the `max_consecutive_errors`-th in a row, or on a failure `api_outage_s` seconds or more
+    after the first of an unbroken run (an outage: while the loop backs off it makes few calls,
+    so the count alone climbs slowly; 5 errors at 1, 2, 4, 8 s apart plus each call's own
+    retries took longer than 30 s). A backoff never runs past that deadline, so the first call
+    after it is made and, failing, trips. A success resets both; an error that says nothing
+    about the exchange's health (a 400 rejection, a 404) neither counts nor resets."""
 
     RULE = "api_error_guard"
 
-    def __init__(self, ledger: RiskLedger, limits: RiskLimits, sink: EventSink) -> None:
+    def __init__(
+        self, ledger: RiskLedger, limits: RiskLimits, sink: EventSink, clock: Clock
+    ) -> None:
         self._ledger = ledger
         self._limits = limits
         self._sink = sink
+        self._clock = clock
         self.consecutive = 0
+        self._failing_since: float | None = None  # monotonic: the first error of the run
 
     @staticmethod
     def counts(error: BaseException) -> bool:
@@ -176,20 +188,33 @@ class ApiErrorGuard:
 
     def record_success(self) -> None:
         self.consecutive = 0
+        self._failing_since = None
 
     def record_error(self, error: BaseException) -> GuardVerdict:
         if not self.counts(error):
             return GuardVerdict(0.0, False)
+        now = self._clock.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
         self.consecutive += 1
-        if self.consecutive < self._limits.max_consecutive_errors:
-            return GuardVerdict(self.backoff_s(self.consecutive), False)
-        detail = f"{self.consecutive} consecutive API errors, last: {error}"
+        failing_s = now - self._failing_since
+        outage_s = self._limits.api_outage_s
+        if self.consecutive < self._limits.max_consecutive_errors and failing_s < outage_s:
+            return GuardVerdict(min(self.backoff_s(self.consecutive), outage_s - failing_s), False)
+        if failing_s >= outage_s:
+            detail = (
+                f"API outage: every call failed for {failing_s:.1f}s ({self.consecutive} errors "
+                f"in a row; risk.api_outage_s {outage_s:g}), last: {error}"
+            )
+        else:
+            detail = f"{self.consecutive} consecutive API errors, last: {error}"
         self._ledger.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
         if not current_state(self._ledger).needs_person:
             self._ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=self.RULE)
         self._sink("safe_mode", {"detail": detail})
         # the persisted state now holds trading; a fresh count awaits `kalshi resume`
         self.consecutive = 0
+        self._failing_since = None
         return GuardVerdict(self._limits.backoff_max_s, True)
 
     def backoff_s(self, errors: int) -> float:
@@ -211,7 +236,7 @@ class RiskEngine:
         self._sink = sink
         self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock)
         self.breaker = CircuitBreaker(ledger, self.limits.daily_loss_limit, sink)
-        self.api_guard = ApiErrorGuard(ledger, self.limits, sink)
+        self.api_guard = ApiErrorGuard(ledger, self.limits, sink, clock)
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()

@@ -30,8 +30,8 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("stop-loss", "close when mark < share x entry cost", ("stop_loss_share",)),
     (
         "API error guard",
-        "backoff on consecutive errors, SAFE_MODE past the maximum",
-        ("max_consecutive_errors", "backoff_base_s", "backoff_max_s"),
+        "backoff on consecutive errors, SAFE_MODE past the maximum or the outage",
+        ("max_consecutive_errors", "api_outage_s", "backoff_base_s", "backoff_max_s"),
     ),
 )
 

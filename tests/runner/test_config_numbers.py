@@ -68,7 +68,7 @@ def _refused(tmp_path: Path, text: str) -> str:
 
 def test_the_walk_finds_the_keys() -> None:
     keys = _keys()
-    assert ("risk", "min_edge") in keys
+    assert ("risk", "min_edge") in keys and ("risk", "api_outage_s") in keys
     assert ("strategies", "spike", "max_hold_s") in keys
     assert len(keys) > 60
 
