@@ -28,6 +28,7 @@ from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInFor
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
     Code,
+    MaintenanceRule,
     MaxExposureRule,
     MaxOrderSizeRule,
     MinEdgeRule,
@@ -50,6 +51,31 @@ def log_event(kind: str, data: Mapping[str, str]) -> None:
     _log.warning("%s %s", kind, json.dumps(dict(data), sort_keys=True))
 
 
+MAINTENANCE_WITHDRAW = ("quotes", "all", "none")
+
+
+class MaintenanceWindows:
+    """The exchange's announced maintenance windows (unix seconds, from
+    `GET /exchange/schedule`), as the trade loop last read them."""
+
+    def __init__(self) -> None:
+        self.windows: tuple[tuple[float, float], ...] = ()
+
+    def set(self, windows: list[tuple[float, float]]) -> bool:
+        """Replace them; True when they changed."""
+        new = tuple(sorted(windows))
+        changed = new != self.windows
+        self.windows = new
+        return changed
+
+    def window_at(self, now: float, lead_s: float) -> tuple[float, float] | None:
+        """The window that holds at `now`, counting `lead_s` before its start."""
+        for start, end in self.windows:
+            if start - lead_s <= now < end:
+                return start, end
+        return None
+
+
 @dataclass(frozen=True)
 class RiskLimits:
     """`risk.*` in the config; documented with these defaults in docs/risk.md."""
@@ -68,6 +94,11 @@ class RiskLimits:
     backoff_max_s: float = 60.0
     max_orders_per_minute: int = 120
     stale_after_s: float = 10.0
+    # an announced maintenance window: no new adding order from this many seconds before it,
+    # and what the loop withdraws for it: "quotes" (its orders that would add), "all" (every
+    # order it placed) or "none"
+    maintenance_lead_s: float = 60.0
+    maintenance_withdraw: str = "quotes"
 
     def __post_init__(self) -> None:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")
@@ -81,6 +112,11 @@ class RiskLimits:
         require(0 < self.backoff_base_s <= self.backoff_max_s, "need 0 < backoff_base_s <= max")
         require(self.max_orders_per_minute >= 1, "max_orders_per_minute must be at least 1")
         require(self.stale_after_s > 0, "stale_after_s must be positive")
+        require(self.maintenance_lead_s >= 0, "maintenance_lead_s must be at least 0")
+        require(
+            self.maintenance_withdraw in MAINTENANCE_WITHDRAW,
+            f"maintenance_withdraw must be one of {', '.join(MAINTENANCE_WITHDRAW)}",
+        )
 
     @classmethod
     def from_config(cls, raw: Mapping[str, object] | None) -> RiskLimits:
@@ -240,6 +276,7 @@ class RiskEngine:
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
+        self.maintenance = MaintenanceWindows()
         self.rules: tuple[Rule, ...] = (
             TradingStateRule(),
             CircuitBreakerRule(self.breaker),
@@ -249,6 +286,7 @@ class RiskEngine:
             PositionLimitRule(self.limits.max_position_per_market),
             MaxExposureRule(self.limits.max_total_exposure),
             MinEdgeRule(self.limits.min_edge),
+            MaintenanceRule(self.maintenance, self.limits.maintenance_lead_s),
         )
 
     def state(self) -> TradingState:

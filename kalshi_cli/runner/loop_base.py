@@ -57,6 +57,8 @@ class LoopSettings:
     # a stop-loss whose close did not fill is sent again at once only if the held side's best
     # bid or the position changed; against the same book, only after this long
     stop_loss_retry_s: float = 2.0
+    # how often the exchange's announced maintenance windows are read again
+    schedule_poll_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class LoopBase:
         self._next_resolve = self._started
         self._breached: set[str] = set()
         self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
+        self._next_schedule = self._started  # when the maintenance windows are read again
+        self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
         self._stops: dict[str, StopAttempt] = {}
         # ticker -> the inputs of the strategy's last call there, when it decided nothing
         self._quiet: dict[str, tuple[Strategy[Any], MarketSnapshot, PositionView]] = {}

@@ -60,8 +60,10 @@ def test_an_exchange_failing_every_request_puts_the_loop_in_safe_mode(
     )
     try:
         quoting = wait_for(
-            lambda: len(list(mine.iter_orders(ticker=TICKER, status="resting"))) == 2
-            or proc.poll() is not None,
+            lambda: (
+                len(list(mine.iter_orders(ticker=TICKER, status="resting"))) == 2
+                or proc.poll() is not None
+            ),
             30,
             pause,
         )
@@ -69,8 +71,9 @@ def test_an_exchange_failing_every_request_puts_the_loop_in_safe_mode(
         sim.set_faults(http_5xx_rate=1.0)
         began = time.monotonic()
         tripped = wait_for(
-            lambda: any(e["event"] == "safe_mode" for e in log_events(log))
-            or proc.poll() is not None,
+            lambda: (
+                any(e["event"] == "safe_mode" for e in log_events(log)) or proc.poll() is not None
+            ),
             outage_s + 20,
             pause,
         )
