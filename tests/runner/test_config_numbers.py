@@ -100,3 +100,16 @@ def test_a_config_number_out_of_its_range_is_refused_with_file_and_line(
 ) -> None:
     line = _refused(tmp_path, _yaml(key, value))
     assert f"config.yaml:{len(key)}" in line and ".".join(key[1:]) in line, line
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "Infinity"])
+@pytest.mark.parametrize("variable", ["KALSHI_TIMEOUT", "KALSHI_READ_LAG"])
+def test_a_number_in_the_environment_that_is_not_finite_is_refused(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    result = run(
+        ["trade", "--strategy", "spike", "--dry-run"], home=tmp_path, environ={variable: value}
+    )
+    assert result.exit_code == ExitCode.CONFIG, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {variable}:"), result.stderr
