@@ -155,6 +155,9 @@ class LoopBase:
         order placed by hand or by another strategy is not ours to cancel."""
         return order.order_id in self.executor.sent or order.strategy == self.settings.strategy_name
 
+    def _beat_if_due(self, now_m: float) -> None:  # float-ok: monotonic seconds
+        """Write the heartbeat when it is due (`TradeLoop`, runner/loop.py)."""
+
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
         if self.alerts is not None:
             self.alerts.post(kind, key, summary, details)

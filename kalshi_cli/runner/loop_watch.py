@@ -219,9 +219,7 @@ class LoopWatch(LoopBase):
                 if why == "maintenance" and self.risk.limits.maintenance_withdraw == "all":
                     for order in list(self.portfolio.orders.values()):
                         if self._placed_by_us(order):
-                            self.executor.cancel_order(
-                                order.ticker, order.order_id, why, withdraw=True
-                            )
+                            self._withdraw_one(order, why)
                 else:
                     self._cancel_adding(why, lambda _: True)
             return
@@ -253,7 +251,14 @@ class LoopWatch(LoopBase):
                     closing[order.ticker] = after
                     continue
             if self._placed_by_us(order):
-                self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+                self._withdraw_one(order, why)
+
+    def _withdraw_one(self, order: OpenOrder, why: str) -> None:
+        """One withdraw cancel, then the heartbeat if it is due: during an outage each cancel
+        fails only after the client's retries (seconds), and a dozen of them in one tick made a
+        halted loop look dead (no heartbeat for 71 s) while it was doing its job."""
+        self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+        self._beat_if_due(self.clock.monotonic())
 
     def _check_breaches(self) -> None:
         limit = self.risk.limits.max_position_per_market

@@ -18,6 +18,7 @@ from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import ServerError
 from kalshi_cli.risk import TradingState, halt
 from kalshi_cli.store import Store
 from tests.runner.fakes import Rig, make_rig
@@ -101,3 +102,30 @@ def test_status_of_a_loop_that_stopped_while_paused_is_its_stored_state(tmp_path
     code, out = _kalshi(["status"], tmp_path, state)
     assert code == 0, out
     assert out.splitlines()[0] == "trading state: ACTIVE"
+
+
+def test_the_heartbeat_goes_on_while_slow_withdrawals_fail(tmp_path: Path) -> None:
+    """HALTED during an outage: each withdraw cancel fails after the client's retries (5 s on
+    the loop's clock here). The withdrawal of a dozen quotes takes a minute; a loop that beat
+    only at the end of its tick looked dead to `kalshi check heartbeat` meanwhile."""
+    state = tmp_path / "s.db"
+    rig = make_rig(state, strategy="market-maker")
+    for _ in range(6):
+        rig.step(0.5)
+    quotes = len(rig.loop.portfolio.orders)
+    assert quotes >= 6, quotes
+    ages: list[float] = []
+
+    def slow_failing_cancel(order_id: str, **_: object) -> object:
+        rig.clock.advance(5.0)
+        beat = rig.store.last_heartbeat("trade")
+        assert beat is not None
+        ages.append(rig.clock.wall() - beat.at)
+        raise ServerError("DELETE /portfolio/events/orders: 503", status=503)
+
+    rig.client.cancel_order = slow_failing_cancel  # type: ignore[method-assign,assignment]
+    _block(state, "halted", rig)
+    rig.step(0.5)
+    assert len(ages) >= quotes  # every quote's cancel was tried, and failed
+    assert max(ages) <= 5.0 + rig.loop.settings.heartbeat_interval_s, ages
+    rig.loop.log.close()
