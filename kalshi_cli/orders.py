@@ -857,6 +857,8 @@ class TradingStatus:
     # the subaccount the loop of that heartbeat trades (`kalshi trade --subaccount`), when the
     # heartbeat names one (a loop before it did not)
     loop_subaccount: int | None = None
+    # a live trade loop is paused (SIGUSR1 or its pause file): `state` then says PAUSED
+    loop_paused: bool = False
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -869,6 +871,7 @@ class TradingStatus:
             document["last_heartbeat"] = self.last_heartbeat
             if self.loop_subaccount is not None:
                 document["loop_subaccount"] = self.loop_subaccount
+            document["loop_paused"] = self.loop_paused
             document["history"] = list(self.history)
         return document
 
@@ -878,8 +881,11 @@ def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
     return number if isinstance(number, int) else None
 
 
-def trading_status(state_path: Path) -> TradingStatus:
-    """The state file's trading state, its open orders and the last heartbeat, read-only."""
+def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:  # float-ok
+    """The state file's trading state, its open orders and the last heartbeat, read-only; the
+    state is PAUSED while a live trade loop (its heartbeat younger than `LIVE_BEAT_S` at `now`,
+    unix seconds) is paused."""
+    from kalshi_cli.clock import SystemClock
     from kalshi_cli.store import Store
 
     store = Store.open_readonly(state_path)
@@ -889,14 +895,27 @@ def trading_status(state_path: Path) -> TradingStatus:
         row = store.trading_state()
         open_orders = store.open_orders()
         beat = store.last_heartbeat()
+        loop_beat = (
+            beat if beat is None or beat.source == "trade" else store.last_heartbeat("trade")
+        )
         history = store.trading_state_history(limit=5)
+    shown = (
+        row.state
+        if loop_beat is None
+        else loop_beat.shown_state(row.state, SystemClock().wall() if now is None else now)
+    )
+    paused = shown == "PAUSED"
     return TradingStatus(
-        row.state,
-        row.reason,
-        row.source,
+        shown,
+        "the trade loop is paused (SIGUSR1 or its pause file): no new orders, stop-losses "
+        "still go out"
+        if paused
+        else row.reason,
+        "trade loop" if paused else row.source,
         row.at,
         state_path,
         True,
+        loop_paused=paused,
         open_orders=len(open_orders),
         unknown_orders=tuple(
             i.client_order_id for i in open_orders if i.status in ("pending", "unknown")

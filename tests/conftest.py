@@ -63,6 +63,10 @@ class SimHarness:
     def clear_faults(self) -> None:
         self._admin("DELETE", "/faults")
 
+    def schedule_maintenance(self, start_ts: int, end_ts: int) -> None:
+        """Announce a maintenance window (unix seconds, the exchange's clock)."""
+        self._admin("POST", "/exchange/maintenance", {"start_ts": start_ts, "end_ts": end_ts})
+
     def settle(self, ticker: str, result: str) -> None:
         self._admin("POST", f"/markets/{ticker}/settle", {"result": result})
 

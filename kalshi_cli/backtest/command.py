@@ -129,10 +129,13 @@ def build_request(
     get_strategy(strategy)
     _check_outputs(html, out)
     try:
-        if Decimal(balance) <= 0:
-            raise UsageError("--balance must be positive")
+        cash = Decimal(balance)
     except InvalidOperation as exc:
         raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
+    if not cash.is_finite():
+        raise UsageError(f"--balance {balance!r} is not an amount of dollars")
+    if cash <= 0:
+        raise UsageError("--balance must be positive")
     spec = BacktestSpec(
         data=str(data),
         strategy=strategy,

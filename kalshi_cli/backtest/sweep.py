@@ -26,6 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,21 @@ def parse_params(raw: Iterable[str]) -> dict[str, list[str]]:
         choices = [v.strip() for v in values.split(",") if v.strip()]
         if not choices:
             raise UsageError(f"--param {key}: no value")
+        for choice in choices:
+            _finite_if_a_number(key, choice)
         axes[key] = choices
     return axes
+
+
+def _finite_if_a_number(key: str, value: str) -> None:
+    """A value that reads as a number must be a finite one: a NaN passes every comparison of a
+    parameter's range, and an infinite window or share is no setting at all."""
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return  # not a number: the strategy's own parameters say what they take
+    if not number.is_finite():
+        raise UsageError(f"--param {key}={value}: not a finite number")
 
 
 def grid(base: BacktestSpec, axes: Mapping[str, Sequence[str]]) -> list[BacktestSpec]:

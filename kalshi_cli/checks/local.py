@@ -92,11 +92,12 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
             f"no heartbeat: the trade loop has never written one to {view.path}",
         )
     age = view.now - beat.at
+    # liveness and the trading state are two facts: the age grades the loop's liveness (a
+    # halted, paused or SAFE_MODE loop still beats), and the state is the state file's now, not
+    # the one the beat saw (a `kalshi halt` after the last beat of a stuck loop is HALTED)
     status = grade_ceiling(seconds(age), warn, crit)
-    state = beat.detail.get("state")
-    summary = f"last heartbeat {describe_age(age)} ago"
-    if state:
-        summary += f", trading state {state}"
+    state = beat.shown_state(view.store.trading_state().state, view.now)
+    summary = f"last heartbeat {describe_age(age)} ago, trading state {state}"
     return CheckResult(
         "heartbeat",
         status,

@@ -8,9 +8,10 @@ sit on the root (`kalshi --env demo balance`); `--env` is also accepted after a 
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -89,3 +90,39 @@ SubaccountOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+class FiniteFloat:
+    """A float option's parser (`typer.Option(parser=FiniteFloat(min=...))`): a finite number
+    inside [min, max], or a usage error (exit 2).
+
+    Click's FLOAT and FloatRange take `nan` and `inf` (a NaN passes every comparison of a
+    range), so `--duration nan` was a session without a time limit. Every float option of every
+    command is parsed by one of these; tests/cli/test_numeric_options.py walks the command tree
+    to hold it so."""
+
+    __name__ = "float"  # Typer names the option's type after its parser
+
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:
+        self.min = min
+        self.max = max
+
+    def __call__(self, value: Any) -> float:
+        if isinstance(value, float):  # a default, already a number
+            return value
+        try:
+            number = float(value)  # float-ok: seconds and rates of a command line, never money
+        except (TypeError, ValueError):
+            raise typer.BadParameter(f"{value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise typer.BadParameter(f"{value!r} is not a finite number")
+        if (self.min is not None and number < self.min) or (
+            self.max is not None and number > self.max
+        ):
+            raise typer.BadParameter(f"{value} is not in the range {self.describe()}")
+        return number
+
+    def describe(self) -> str:
+        low = "" if self.min is None else f"{self.min:g}<="
+        high = "" if self.max is None else f"<={self.max:g}"
+        return f"{low}x{high}"

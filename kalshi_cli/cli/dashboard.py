@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, StateOpt
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat, StateOpt
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
@@ -31,16 +31,17 @@ def dashboard_command(
     refresh: Annotated[
         float,
         typer.Option(
-            "--refresh", min=0.2, max=60.0, help="Seconds between redraws of the local panels."
+            "--refresh",
+            parser=FiniteFloat(min=0.2, max=60.0),
+            help="Seconds between redraws of the local panels (0.2 to 60).",
         ),
     ] = 1.0,
     remote: Annotated[
         float,
         typer.Option(
             "--remote-every",
-            min=1.0,
-            max=600.0,
-            help="Seconds between questions to the exchange (positions, orders, checks).",
+            parser=FiniteFloat(min=1.0, max=600.0),
+            help="Seconds between questions to the exchange (positions, orders, checks; 1 to 600).",
         ),
     ] = 5.0,
     state: StateOpt = None,

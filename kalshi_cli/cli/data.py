@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, JsonOpt
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat, JsonOpt
 from kalshi_cli.cli._output import Column, is_tty, no_color
 
 if TYPE_CHECKING:
@@ -83,7 +83,12 @@ def record_command(
     ] = False,
     duration: Annotated[
         float | None,
-        typer.Option("--duration", min=0, help="Stop after this many seconds.", show_default=False),
+        typer.Option(
+            "--duration",
+            parser=FiniteFloat(min=0),
+            help="Stop after this many seconds (0 or more).",
+            show_default=False,
+        ),
     ] = None,
     env: EnvOpt = None,
 ) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, TickerArg
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat, FormatOpt, JsonOpt, TickerArg
 from kalshi_cli.cli._output import Column, Output, TableFormat
 
 if TYPE_CHECKING:
@@ -350,7 +350,12 @@ def orderbook_command(
     ] = 10,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh until Ctrl-C.")] = False,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.2, help="Seconds between refreshes with --watch.")
+        float,
+        typer.Option(
+            "--interval",
+            parser=FiniteFloat(min=0.2),
+            help="Seconds between refreshes with --watch (at least 0.2).",
+        ),
     ] = 2.0,
     count: Annotated[
         int | None,

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
+from kalshi_cli.cli._options import FiniteFloat
 
 sim_app = typer.Typer(
     name="sim",
@@ -27,7 +28,10 @@ def parse_balance(text: str) -> int:
     from kalshi_cli.models import dollars_to_cents
 
     try:
-        cents = dollars_to_cents(Decimal(text))
+        dollars = Decimal(text)
+        if not dollars.is_finite():
+            raise ValueError(text)
+        cents = dollars_to_cents(dollars)
     except (InvalidOperation, ValueError):
         raise typer.BadParameter(
             f"{text!r} is not an amount in dollars and cents", param_hint="--balance"
@@ -55,7 +59,11 @@ def serve_command(
         str, typer.Option(help="Builtin scenario (default, quiet, empty) or a YAML file.")
     ] = "default",
     speed: Annotated[
-        float, typer.Option(min=0.0, help="Scenario clock speed (2 = twice real time).")
+        float,
+        typer.Option(
+            parser=FiniteFloat(min=0.0),
+            help="Scenario clock speed (2 = twice real time; at least 0).",
+        ),
     ] = 1.0,
     tier: Annotated[
         str,

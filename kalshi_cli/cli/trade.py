@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,7 +80,12 @@ def trade_command(
     once: Annotated[bool, typer.Option("--once", help="One pass, then exit (for cron).")] = False,
     duration: Annotated[
         float | None,
-        typer.Option("--duration", help="Stop after this many seconds.", show_default=False),
+        typer.Option(
+            "--duration",
+            parser=FiniteFloat(),
+            help="Stop after this many seconds (a finite number above 0).",
+            show_default=False,
+        ),
     ] = None,
     max_ticks: Annotated[
         int | None, typer.Option("--max-ticks", help="Stop after N ticks.", show_default=False)

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, YesOpt
+from kalshi_cli.cli._options import (
+    EnvOpt,
+    FiniteFloat,
+    FormatOpt,
+    JsonOpt,
+    SubaccountOpt,
+    YesOpt,
+)
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
 
@@ -54,7 +61,9 @@ def cancel_all_command(
     deadline: Annotated[
         float,
         typer.Option(
-            "--deadline", min=1.0, max=3600.0, help="Give up proving after this many seconds."
+            "--deadline",
+            parser=FiniteFloat(min=1.0, max=3600.0),
+            help="Give up proving after this many seconds (1 to 3600).",
         ),
     ] = DEFAULT_DEADLINE_S,
     yes: YesOpt = False,
@@ -283,11 +292,11 @@ def reconcile_command(
         float,
         typer.Option(
             "--grace",
-            min=0.0,
+            parser=FiniteFloat(min=0.0),
             help="Leave an intent the exchange does not list for at least this many seconds "
-            "after it was last written before calling it never placed. Never shorter than the "
-            "time in which a request sent for it can still land (the exchange's signature "
-            "window plus a margin, docs/orders.md).",
+            "(0 or more) after it was last written before calling it never placed. Never "
+            "shorter than the time in which a request sent for it can still land (the "
+            "exchange's signature window plus a margin, docs/orders.md).",
         ),
     ] = 0.0,
     as_json: JsonOpt = False,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from kalshi_cli.cli._context import current
-from kalshi_cli.cli._options import EnvOpt
+from kalshi_cli.cli._options import EnvOpt, FiniteFloat
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +41,12 @@ def watch_command(
     ] = None,
     duration: Annotated[
         float | None,
-        typer.Option("--duration", min=0, help="Stop after this many seconds.", show_default=False),
+        typer.Option(
+            "--duration",
+            parser=FiniteFloat(min=0),
+            help="Stop after this many seconds (0 or more).",
+            show_default=False,
+        ),
     ] = None,
     env: EnvOpt = None,
 ) -> None:

@@ -13,6 +13,7 @@ row, so a new engine over the same ledger picks both up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import deque
@@ -22,11 +23,12 @@ from decimal import Decimal
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.decisions import Intent, PositionView, best_bid, parse_params, require
-from kalshi_cli.errors import RateLimitedError, ServerError, TransportError
+from kalshi_cli.errors import ConfigError, RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
     Code,
+    MaintenanceRule,
     MaxExposureRule,
     MaxOrderSizeRule,
     MinEdgeRule,
@@ -49,6 +51,31 @@ def log_event(kind: str, data: Mapping[str, str]) -> None:
     _log.warning("%s %s", kind, json.dumps(dict(data), sort_keys=True))
 
 
+MAINTENANCE_WITHDRAW = ("quotes", "all", "none")
+
+
+class MaintenanceWindows:
+    """The exchange's announced maintenance windows (unix seconds, from
+    `GET /exchange/schedule`), as the trade loop last read them."""
+
+    def __init__(self) -> None:
+        self.windows: tuple[tuple[float, float], ...] = ()
+
+    def set(self, windows: list[tuple[float, float]]) -> bool:
+        """Replace them; True when they changed."""
+        new = tuple(sorted(windows))
+        changed = new != self.windows
+        self.windows = new
+        return changed
+
+    def window_at(self, now: float, lead_s: float) -> tuple[float, float] | None:
+        """The window that holds at `now`, counting `lead_s` before its start."""
+        for start, end in self.windows:
+            if start - lead_s <= now < end:
+                return start, end
+        return None
+
+
 @dataclass(frozen=True)
 class RiskLimits:
     """`risk.*` in the config; documented with these defaults in docs/risk.md."""
@@ -60,25 +87,45 @@ class RiskLimits:
     stop_loss_share: Decimal = Decimal("0.5")
     daily_loss_limit: Decimal = Decimal("100")
     max_consecutive_errors: int = 5
+    # seconds of an exchange failing every call: SAFE_MODE then, however few calls the backoff
+    # let through (a count alone climbs slowly while the loop backs off)
+    api_outage_s: float = 20.0
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_orders_per_minute: int = 120
     stale_after_s: float = 10.0
+    # an announced maintenance window: no new adding order from this many seconds before it,
+    # and what the loop withdraws for it: "quotes" (its orders that would add), "all" (every
+    # order it placed) or "none"
+    maintenance_lead_s: float = 60.0
+    maintenance_withdraw: str = "quotes"
 
     def __post_init__(self) -> None:
         require(self.max_position_per_market > 0, "max_position_per_market must be positive")
         require(self.max_total_exposure > 0, "max_total_exposure must be positive")
         require(self.max_order_count > 0, "max_order_count must be positive")
+        require(self.min_edge < 1, "min_edge must be below 1 dollar per contract")
         require(0 <= self.stop_loss_share < 1, "stop_loss_share must be in [0, 1)")
         require(self.daily_loss_limit > 0, "daily_loss_limit must be positive")
         require(self.max_consecutive_errors >= 1, "max_consecutive_errors must be at least 1")
+        require(self.api_outage_s > 0, "api_outage_s must be positive")
         require(0 < self.backoff_base_s <= self.backoff_max_s, "need 0 < backoff_base_s <= max")
         require(self.max_orders_per_minute >= 1, "max_orders_per_minute must be at least 1")
         require(self.stale_after_s > 0, "stale_after_s must be positive")
+        require(self.maintenance_lead_s >= 0, "maintenance_lead_s must be at least 0")
+        require(
+            self.maintenance_withdraw in MAINTENANCE_WITHDRAW,
+            f"maintenance_withdraw must be one of {', '.join(MAINTENANCE_WITHDRAW)}",
+        )
 
     @classmethod
     def from_config(cls, raw: Mapping[str, object] | None) -> RiskLimits:
-        return parse_params(cls, raw, where="risk")
+        limits = parse_params(cls, raw, where="risk")
+        # a negative floor lets through orders a strategy expects to lose on: never from a
+        # person's config (a test may build one to look at the other rules alone)
+        if limits.min_edge < 0:
+            raise ConfigError(f"risk.min_edge: must be at least 0, got {limits.min_edge}")
+        return limits
 
 
 class OrderRateCap:
@@ -150,18 +197,26 @@ class GuardVerdict:
 
 
 class ApiErrorGuard:
-    """Consecutive 429s, 5xx and transport failures back off exponentially; the
-    `max_consecutive_errors`-th in a row puts trading into SAFE_MODE until a person resumes.
-    A success resets the count; an error that says nothing about the exchange's health (a 400
-    rejection, a 404) neither counts nor resets."""
+    """Consecutive 429s, 5xx and transport failures, of any call (orders, cancels, fill reads,
+    order lookups), back off exponentially; trading goes into SAFE_MODE until a person resumes
+    on the `max_consecutive_errors`-th in a row, or on a failure `api_outage_s` seconds or more
+    after the first of an unbroken run (an outage: while the loop backs off it makes few calls,
+    so the count alone climbs slowly; 5 errors at 1, 2, 4, 8 s apart plus each call's own
+    retries took longer than 30 s). A backoff never runs past that deadline, so the first call
+    after it is made and, failing, trips. A success resets both; an error that says nothing
+    about the exchange's health (a 400 rejection, a 404) neither counts nor resets."""
 
     RULE = "api_error_guard"
 
-    def __init__(self, ledger: RiskLedger, limits: RiskLimits, sink: EventSink) -> None:
+    def __init__(
+        self, ledger: RiskLedger, limits: RiskLimits, sink: EventSink, clock: Clock
+    ) -> None:
         self._ledger = ledger
         self._limits = limits
         self._sink = sink
+        self._clock = clock
         self.consecutive = 0
+        self._failing_since: float | None = None  # monotonic: the first error of the run
 
     @staticmethod
     def counts(error: BaseException) -> bool:
@@ -169,20 +224,33 @@ class ApiErrorGuard:
 
     def record_success(self) -> None:
         self.consecutive = 0
+        self._failing_since = None
 
     def record_error(self, error: BaseException) -> GuardVerdict:
         if not self.counts(error):
             return GuardVerdict(0.0, False)
+        now = self._clock.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
         self.consecutive += 1
-        if self.consecutive < self._limits.max_consecutive_errors:
-            return GuardVerdict(self.backoff_s(self.consecutive), False)
-        detail = f"{self.consecutive} consecutive API errors, last: {error}"
+        failing_s = now - self._failing_since
+        outage_s = self._limits.api_outage_s
+        if self.consecutive < self._limits.max_consecutive_errors and failing_s < outage_s:
+            return GuardVerdict(min(self.backoff_s(self.consecutive), outage_s - failing_s), False)
+        if failing_s >= outage_s:
+            detail = (
+                f"API outage: every call failed for {failing_s:.1f}s ({self.consecutive} errors "
+                f"in a row; risk.api_outage_s {outage_s:g}), last: {error}"
+            )
+        else:
+            detail = f"{self.consecutive} consecutive API errors, last: {error}"
         self._ledger.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
         if not current_state(self._ledger).needs_person:
             self._ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=self.RULE)
         self._sink("safe_mode", {"detail": detail})
         # the persisted state now holds trading; a fresh count awaits `kalshi resume`
         self.consecutive = 0
+        self._failing_since = None
         return GuardVerdict(self._limits.backoff_max_s, True)
 
     def backoff_s(self, errors: int) -> float:
@@ -204,10 +272,11 @@ class RiskEngine:
         self._sink = sink
         self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock)
         self.breaker = CircuitBreaker(ledger, self.limits.daily_loss_limit, sink)
-        self.api_guard = ApiErrorGuard(ledger, self.limits, sink)
+        self.api_guard = ApiErrorGuard(ledger, self.limits, sink, clock)
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
+        self.maintenance = MaintenanceWindows()
         self.rules: tuple[Rule, ...] = (
             TradingStateRule(),
             CircuitBreakerRule(self.breaker),
@@ -217,6 +286,7 @@ class RiskEngine:
             PositionLimitRule(self.limits.max_position_per_market),
             MaxExposureRule(self.limits.max_total_exposure),
             MinEdgeRule(self.limits.min_edge),
+            MaintenanceRule(self.maintenance, self.limits.maintenance_lead_s),
         )
 
     def state(self) -> TradingState:
@@ -271,7 +341,8 @@ class RiskEngine:
     def stop_loss(self, position: PositionView, book: Orderbook) -> list[Intent]:
         """Close a position whose mark (best bid for the held side x contracts) is below
         stop_loss_share x entry cost: reducing IOC sells at that bid, split to the max order
-        size, the first one replacing resting orders that would add to the position."""
+        size as every reducing order is (`split`), the first one replacing resting orders that
+        would add to the position."""
         held = position.held_side
         share = self.limits.stop_loss_share
         if held is None or share == 0:
@@ -294,24 +365,38 @@ class RiskEngine:
             f"stop-loss: mark {mark} x {position.contracts} < {share} x entry cost "
             f"{position.entry_cost}"
         )
-        intents: list[Intent] = []
-        left = position.contracts
+        whole = Intent(
+            ticker=position.ticker,
+            side=held,
+            action=Action.SELL,
+            price=mark,
+            count=position.contracts,
+            model_fair=mark,
+            reason=reason,
+            strategy="stop-loss",
+            reduce_only=True,
+            time_in_force=TimeInForce.IOC,
+            replaces=replaces,
+        )
+        return self.split(whole)
+
+    def split(self, intent: Intent) -> list[Intent]:
+        """A reducing order (`reduce_only`) larger than `max_order_count`, as orders of at most
+        that size, the first one cancelling what the whole replaced: a position built from
+        orders within the limit must close the same way, whoever closes it (a strategy's exit,
+        the stop-loss). Any other intent is returned whole, for MAX_ORDER_SIZE to judge: an
+        order that adds exposure beyond the limit is refused, never cut to fit."""
+        limit = self.limits.max_order_count
+        if not intent.reduce_only or intent.count <= limit:
+            return [intent]
+        chunks: list[Intent] = []
+        left = intent.count
         while left > 0:
-            chunk = min(left, self.limits.max_order_count)
-            intents.append(
-                Intent(
-                    ticker=position.ticker,
-                    side=held,
-                    action=Action.SELL,
-                    price=mark,
-                    count=chunk,
-                    model_fair=mark,
-                    reason=reason,
-                    strategy="stop-loss",
-                    reduce_only=True,
-                    time_in_force=TimeInForce.IOC,
-                    replaces=() if intents else replaces,
+            count = min(left, limit)
+            chunks.append(
+                dataclasses.replace(
+                    intent, count=count, replaces=intent.replaces if not chunks else ()
                 )
             )
-            left -= chunk
-        return intents
+            left -= count
+        return chunks

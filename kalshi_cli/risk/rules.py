@@ -8,6 +8,8 @@ strings for logs, alerts and tests.
 What a rule lets through on purpose: reduce_only intents pass the circuit breaker and min-edge
 rules, and an intent that adds no exposure passes the exposure rule (closing a position is never
 the riskier choice); nothing passes HALTED, SAFE_MODE, a stale feed or the order-rate cap.
+An announced maintenance window holds orders that add from its lead time on, and every order
+inside it (the exchange refuses creates then: each would only become an unknown outcome).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from kalshi_cli.clock import utc_datetime
 from kalshi_cli.decisions import Intent, PositionView
 from kalshi_cli.models import ZERO, BookSide
 from kalshi_cli.risk.state import TradingState, utc_day
@@ -33,6 +36,7 @@ class Code(StrEnum):
     POSITION_LIMIT = "POSITION_LIMIT"
     MAX_EXPOSURE = "MAX_EXPOSURE"
     MIN_EDGE = "MIN_EDGE"
+    MAINTENANCE = "MAINTENANCE"
 
 
 @dataclass(frozen=True)
@@ -183,3 +187,31 @@ class MinEdgeRule:
         if intent.reduce_only or edge >= self.min_edge:
             return _ok(self.code)
         return _deny(self.code, f"edge after fees {edge:.4f} < min {self.min_edge}")
+
+
+class Windows(Protocol):
+    def window_at(self, now: float, lead_s: float) -> tuple[float, float] | None: ...
+
+
+@dataclass
+class MaintenanceRule:
+    """No order that adds from `lead_s` before an announced maintenance window until it ends,
+    and none at all inside it."""
+
+    windows: Windows
+    lead_s: float
+    code: Code = Code.MAINTENANCE
+
+    def check(self, intent: Intent, ctx: RiskContext) -> Verdict:
+        window = self.windows.window_at(ctx.now, self.lead_s)
+        if window is None:
+            return _ok(self.code)
+        start, end = window
+        if intent.reduce_only and ctx.now < start:
+            return _ok(self.code)
+        return _deny(
+            self.code,
+            f"exchange maintenance from {utc_datetime(start):%Y-%m-%d %H:%M:%S} to "
+            f"{utc_datetime(end):%H:%M:%S} UTC: no new orders from {self.lead_s:g}s before it "
+            "until it ends",
+        )

@@ -289,6 +289,7 @@ _TRADE_KINDS: dict[str, object] = {
     "status_interval_s": float,
     "tick_interval_s": float,
     "deadman_interval_s": float,
+    "log_coalesce_s": float,
     "state_durability": str,
 }
 
@@ -299,15 +300,19 @@ def _trade(trade: Located) -> Mapping[str, Any]:
     refuse_unknown(trade, TRADE_KEYS, "trade")
     check_kinds(trade, "trade", {**_TRADE_KINDS, "markets": TICKERS})
     config = TradeConfig(trade=trade)
+    # every number here is checked now, with its line, before a client is built: not first by
+    # the code that reads it once the session is under way
     try:
         for key, default in (
             ("status_interval_s", 60.0),
             ("tick_interval_s", 1.0),
             ("deadman_interval_s", 60.0),
+            ("log_coalesce_s", 60.0),
         ):
             config.seconds(key, default)
-        if trade.get("order_group_limit") is not None:
-            config.whole("order_group_limit", 1)
+        for key in ("order_group_limit", "log_max_bytes", "log_backups"):
+            if trade.get(key) is not None:
+                config.whole(key, 1)
         config.strategy_error_limits()
         config.state_durability()
     except ConfigError as exc:

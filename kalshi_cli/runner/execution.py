@@ -43,8 +43,19 @@ class Executor(FillSync, Cancels):
     # ---------------------------------------------------------------- intents
 
     def execute(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
-        """Evaluate and, when allowed, send; True when an order went out (or would have)."""
-        return self._execute(intent, last_data_at=last_data_at, in_sync=in_sync) is not None
+        """Evaluate and, when allowed, send; True when an order went out (or would have). A
+        reducing order larger than the order-size limit goes out in pieces (`RiskEngine.split`),
+        each evaluated and sent in turn, until one does not fill in full: the bid it sold into
+        is gone, and the pieces after it would only be killed, each a slot of the rate cap."""
+        sent = False
+        for piece in self.risk.split(intent):
+            filled = self._execute(piece, last_data_at=last_data_at, in_sync=in_sync)
+            if filled is None:
+                return sent
+            sent = True
+            if filled < piece.count:
+                break
+        return sent
 
     def _execute(
         self, intent: Intent, *, last_data_at: float | None, in_sync: bool

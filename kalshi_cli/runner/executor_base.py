@@ -119,6 +119,14 @@ class ExecutorBase:
         if verdict.safe_mode:
             self.safe_mode_tripped = True
 
+    def note_read_ok(self) -> None:
+        """A read the loop makes besides orders, fills and lookups (the exchange schedule)
+        answered: the guard hears it as any call."""
+        self._ok()
+
+    def note_read_failed(self, error: BaseException) -> None:
+        self._failed(error)
+
     def lift_backoff(self) -> None:
         """`kalshi resume`: new orders and fill reads may go out again at once."""
         if self.backing_off:

@@ -119,12 +119,7 @@ class TradeLoop(MarketPass, LoopWatch):
     # ---------------------------------------------------------------- heartbeat and status
 
     def _housekeeping(self, now_m: float) -> None:
-        if now_m >= self._next_heartbeat:
-            self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
-            self._heartbeat()
-            if self.alerts is not None and now_m >= self._next_deadman:
-                self._next_deadman = now_m + self.settings.deadman_interval_s
-                self.alerts.beat("", self.beat_text("alive"))
+        self._beat_if_due(now_m)
         if now_m >= self._next_status:
             self._next_status = now_m + self.settings.status_interval_s
             self.log.emit("status", self.summary().to_json())
@@ -133,6 +128,17 @@ class TradeLoop(MarketPass, LoopWatch):
             text = f"{self._day}: realized P&L {self.store.daily_realized_pnl(self._day)}"
             self._alert("daily_summary", self._day, text, {"day": self._day})
             self._day = day
+
+    def _beat_if_due(self, now_m: float) -> None:
+        """The heartbeat row (and the dead-man ping) when due: at the end of a tick, and
+        between the exchange calls of a long withdrawal (LoopWatch), so liveness never waits
+        on an exchange that answers slowly or not at all."""
+        if now_m >= self._next_heartbeat:
+            self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
+            self._heartbeat()
+            if self.alerts is not None and now_m >= self._next_deadman:
+                self._next_deadman = now_m + self.settings.deadman_interval_s
+                self.alerts.beat("", self.beat_text("alive"))
 
     def _heartbeat(self) -> None:
         now = self.clock.wall()

@@ -62,6 +62,8 @@ class LoopSettings:
     # failed strategy decisions in a row in one market: an alert, then SAFE_MODE
     strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
     strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
+    # how often the exchange's announced maintenance windows are read again
+    schedule_poll_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class LoopBase:
         self._next_resolve = self._started
         self._breached: set[str] = set()
         self._blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
+        self._next_schedule = self._started  # when the maintenance windows are read again
+        self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
         self._stops: dict[str, StopAttempt] = {}
         # ticker -> the strategy's failed decisions there in a row (runner/market_pass.py)
         self._strategy_errors: dict[str, int] = {}
@@ -178,7 +182,17 @@ class LoopBase:
                     closing[order.ticker] = after
                     continue
             if self._placed_by_us(order):
-                self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+                self._withdraw_one(order, why)
+
+    def _withdraw_one(self, order: OpenOrder, why: str) -> None:
+        """One withdraw cancel, then the heartbeat if it is due: during an outage each cancel
+        fails only after the client's retries (seconds), and a dozen of them in one tick made a
+        halted loop look dead (no heartbeat for 71 s) while it was doing its job."""
+        self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+        self._beat_if_due(self.clock.monotonic())
+
+    def _beat_if_due(self, now_m: float) -> None:  # float-ok: monotonic seconds
+        """Write the heartbeat when it is due (`TradeLoop`, runner/loop.py)."""
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
         if self.alerts is not None:

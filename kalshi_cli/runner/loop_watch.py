@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from kalshi_cli.clock import iso_utc
+from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Side, parse_count
 from kalshi_cli.runner.loop_base import LoopBase
@@ -141,7 +143,56 @@ class LoopWatch(LoopBase):
             return "circuit breaker"
         if self.paused:
             return "paused"
+        if self._maintenance is not None and self.risk.limits.maintenance_withdraw != "none":
+            return "maintenance"
         return None
+
+    # ---------------------------------------------------------------- maintenance windows
+
+    def _watch_maintenance(self) -> None:
+        """Read the exchange's announced maintenance windows (`GET /exchange/schedule`) at the
+        start and every `schedule_poll_s`, not while the API error guard asks for a backoff (a
+        failed read counts, as every read does; the windows last read stay in force), and
+        note when the loop enters or leaves one, its lead time counted. While in one, the risk
+        engine's MAINTENANCE rule holds new orders, and `_withdraw` pulls what
+        `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows")."""
+        read = getattr(self.client, "get_exchange_schedule", None)
+        now_m = self.clock.monotonic()
+        if read is not None and now_m >= self._next_schedule and not self.executor.backing_off:
+            self._next_schedule = now_m + self.settings.schedule_poll_s
+            try:
+                schedule = read()
+            except KalshiError as exc:
+                self.executor.note_read_failed(exc)
+                self.log.emit("schedule_unavailable", {"error": exc.one_line()})
+            else:
+                self.executor.note_read_ok()
+                windows = [
+                    (w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows
+                ]
+                if self.risk.maintenance.set(windows) and windows:
+                    self.log.emit(
+                        "maintenance_scheduled",
+                        {"windows": [[iso_utc(a), iso_utc(b)] for a, b in sorted(windows)]},
+                    )
+        window = self.risk.maintenance.window_at(
+            self.clock.wall(), self.risk.limits.maintenance_lead_s
+        )
+        if window != self._maintenance:
+            if window is not None:
+                start, end = window
+                self.log.emit(
+                    "maintenance",
+                    {
+                        "start": iso_utc(start),
+                        "end": iso_utc(end),
+                        "lead_s": self.risk.limits.maintenance_lead_s,
+                        "withdraw": self.risk.limits.maintenance_withdraw,
+                    },
+                )
+            else:
+                self.log.emit("maintenance_over", {})
+            self._maintenance = window
 
     def _stale(self, ticker: str) -> bool:
         """The stale-feed rule's reading of this market: no fresh book, or no market data for it
@@ -159,6 +210,7 @@ class LoopWatch(LoopBase):
         guard's backoff does not hold these cancels back: they are what makes waiting safe.
         Orders that only reduce stay (the stop-loss and exits may still be working), and
         orders placed by hand are left to the person who placed them."""
+        self._watch_maintenance()
         why = self._blocked(tripped)
         new_block = why is not None and why != self._blocked_by
         self._blocked_by = why
@@ -166,7 +218,12 @@ class LoopWatch(LoopBase):
             return
         if why is not None:
             if full or new_block:
-                self._cancel_adding(why, lambda _: True)
+                if why == "maintenance" and self.risk.limits.maintenance_withdraw == "all":
+                    for order in list(self.portfolio.orders.values()):
+                        if self._placed_by_us(order):
+                            self._withdraw_one(order, why)
+                else:
+                    self._cancel_adding(why, lambda _: True)
             return
         if full or went_stale:
             stale = {

@@ -29,9 +29,14 @@ RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("min edge", "expected profit per contract after fees", ("min_edge",)),
     ("stop-loss", "close when mark < share x entry cost", ("stop_loss_share",)),
     (
+        "maintenance",
+        "no new orders before and during a window; withdraw",
+        ("maintenance_lead_s", "maintenance_withdraw"),
+    ),
+    (
         "API error guard",
-        "backoff on consecutive errors, SAFE_MODE past the maximum",
-        ("max_consecutive_errors", "backoff_base_s", "backoff_max_s"),
+        "backoff on consecutive errors, SAFE_MODE past the maximum or the outage",
+        ("max_consecutive_errors", "api_outage_s", "backoff_base_s", "backoff_max_s"),
     ),
 )
 

@@ -193,11 +193,26 @@ class AlertLogRecord:
     scope: str | None = None
 
 
+# A trade loop's heartbeat younger than this is a live loop, whose pause (SIGUSR1, the pause
+# file: it lives in the loop, not in the state file) is current: the heartbeat check's
+# default WARNING age (checks/thresholds.py)
+LIVE_BEAT_S = 60.0
+
+
 @dataclass(frozen=True)
 class HeartbeatRecord:
     source: str
     at: float
     detail: dict[str, Any]
+
+    def shown_state(self, stored: str, now: float) -> str:  # float-ok: unix seconds
+        """The trading state to show a person: the state file's (`stored`), or PAUSED when it
+        is ACTIVE and this is a live trade loop's beat saying it is paused (no new orders,
+        stop-losses still go out)."""
+        live = self.source == "trade" and now - self.at < LIVE_BEAT_S
+        if stored == "ACTIVE" and live and self.detail.get("paused") is True:
+            return "PAUSED"
+        return stored
 
 
 @dataclass(frozen=True)

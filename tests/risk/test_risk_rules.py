@@ -152,5 +152,5 @@ def test_circuit_breaker_rule_denies_new_orders_on_the_tripped_day_only():
 def test_codes_are_stable_strings():
     assert {c.value for c in Code} == {
         "HALTED", "SAFE_MODE", "REDUCING", "CIRCUIT_BREAKER", "STALE_FEED", "ORDER_RATE",
-        "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE",
+        "MAX_ORDER_SIZE", "POSITION_LIMIT", "MAX_EXPOSURE", "MIN_EDGE", "MAINTENANCE",
     }  # fmt: skip

@@ -1,0 +1,174 @@
+"""Every number a person gives on the command line is finite and in its range, or refused with
+one line and exit 2 before anything is built or sent.
+
+The walk covers the whole command tree: every float option takes `FiniteFloat` (Click's own
+FLOAT takes `nan` and `inf`: `kalshi trade --duration nan` ran with no time limit), and each is
+given nan, inf and -inf; every option given as text that holds a number (a count, a price, an
+amount, a threshold) is listed in NUMERIC_TEXT and given the same, and a text option that is in
+neither list fails the walk until someone says which it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from kalshi_cli.cli._options import FiniteFloat
+from kalshi_cli.cli.app import COMMANDS, load_command
+from kalshi_cli.exit_codes import ExitCode
+
+from .fakes import run
+
+BAD = ("nan", "inf", "-inf", "NaN", "Infinity", "-Infinity")
+
+
+def _walk() -> Iterator[tuple[tuple[str, ...], Any]]:
+    seen: set[str] = set()
+    for entry in COMMANDS:
+        if entry.name in seen:
+            continue
+        seen.add(entry.name)
+        stack: list[tuple[tuple[str, ...], Any]] = [((entry.name,), load_command(entry))]
+        while stack:
+            path, command = stack.pop()
+            yield path, command
+            if hasattr(command, "list_commands"):  # a group (Typer's own Click, duck-typed)
+                ctx = command.context_class(command)
+                for name in command.list_commands(ctx):
+                    stack.append(((*path, name), command.get_command(ctx, name)))
+
+
+def _params() -> list[tuple[tuple[str, ...], Any, Any]]:
+    return [(path, command, p) for path, command in _walk() for p in command.params]
+
+
+def _parser(param: Any) -> Any:
+    return getattr(param.type, "func", None)
+
+
+FLOAT_OPTIONS = [
+    (path, param.opts[0]) for path, _, param in _params() if isinstance(_parser(param), FiniteFloat)
+]
+
+# options given as text that hold a number: (command path, option, the other arguments it needs)
+NUMERIC_TEXT: list[tuple[tuple[str, ...], str, list[str]]] = [
+    (("order", "place"), "--count", ["X", "--side", "yes", "--action", "buy", "--price", "0.5"]),
+    (("order", "place"), "--price", ["X", "--side", "yes", "--action", "buy", "--count", "1"]),
+    (("order", "amend"), "--price", ["OID", "--count", "1"]),
+    (("order", "amend"), "--count", ["OID", "--price", "0.5"]),
+    (("order", "decrease"), "--by", ["OID"]),
+    (("order", "decrease"), "--to", ["OID"]),
+    (("order-group", "create"), "--limit", []),
+    (("order-group", "limit"), "--limit", ["GID"]),
+    (("subaccount", "transfer"), "--amount", ["--from", "0", "--to", "1"]),
+    (("rfq", "create"), "--count", ["X"]),
+    (("rfq", "create"), "--target-cost", ["X"]),
+    (("quote", "create"), "--yes-bid", ["RID", "--no-bid", "0.5"]),
+    (("quote", "create"), "--no-bid", ["RID", "--yes-bid", "0.5"]),
+    (("trade",), "--paper-balance", ["--strategy", "spike", "--paper"]),
+    (("sim", "serve"), "--balance", []),
+    (("backtest",), "--balance", ["--strategy", "spike", "--data", "."]),
+    (("check",), "--warn", ["heartbeat"]),
+    (("check",), "--crit", ["heartbeat"]),
+]
+# a check is a Nagios plugin: its usage errors are UNKNOWN (exit 3), one line on stdout
+NAGIOS = {("check",)}
+# text options that are not numbers (names, tickers, ids, times, KEY=VALUE pairs checked below)
+NOT_NUMBERS = {
+    "series", "event", "tickers", "ticker", "since", "strategy", "markets", "overrides", "key",
+    "value", "host", "scenario", "tier", "expires", "client_order_id", "order_id", "batch_id",
+    "order_group_id", "start", "end", "from_", "to", "param", "rank_by", "channel", "words",
+    "event_ticker", "category", "client_transfer_id", "name", "scope", "key_id", "market",
+    "rfq_id", "rfq", "quote_id", "reason",
+}  # fmt: skip
+
+
+def test_every_float_option_is_parsed_as_a_finite_number() -> None:
+    plain = [
+        (" ".join(path), param.name)
+        for path, _, param in _params()
+        if type(param.type).__name__ in ("FloatParamType", "FloatRange")
+    ]
+    assert plain == [], "a float option without FiniteFloat takes nan and inf"
+    assert len(FLOAT_OPTIONS) >= 9  # the walk found them: trade, cancel-all, dashboard...
+
+
+def test_every_text_option_is_known_to_hold_a_number_or_not() -> None:
+    numeric = {(path, option) for path, option, _ in NUMERIC_TEXT}
+    unknown = [
+        (" ".join(path), param.opts[0])
+        for path, _, param in _params()
+        if type(param.type).__name__ == "StringParamType"
+        and param.name not in NOT_NUMBERS
+        and (path, param.opts[0]) not in numeric
+    ]
+    assert unknown == []
+
+
+def _args_for(path: tuple[str, ...], option: str, value: str) -> list[str]:
+    command = dict(_walk())[path]
+    needed = ["X" for p in command.params if p.param_type_name == "argument" and p.required]
+    return [*path, *needed, f"{option}={value}"]
+
+
+@pytest.mark.parametrize("value", BAD)
+@pytest.mark.parametrize(
+    ("path", "option"), FLOAT_OPTIONS, ids=lambda x: " ".join(x) if isinstance(x, tuple) else x
+)
+def test_a_float_option_refuses_what_is_not_a_finite_number(
+    tmp_path: Path, path: tuple[str, ...], option: str, value: str
+) -> None:
+    result = run(_args_for(path, option, value), home=tmp_path)  # no client: nothing is sent
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "finite" in lines[0] and option in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("value", BAD)
+@pytest.mark.parametrize(
+    ("path", "option", "rest"),
+    NUMERIC_TEXT,
+    ids=lambda x: " ".join(x) if isinstance(x, tuple) else x if isinstance(x, str) else "",
+)
+def test_a_number_given_as_text_refuses_what_is_not_finite(
+    tmp_path: Path, path: tuple[str, ...], option: str, rest: list[str], value: str
+) -> None:
+    result = run([*path, *rest, f"{option}={value}"], home=tmp_path)
+    if path in NAGIOS:
+        assert result.exit_code == 3, result.stdout
+        assert "UNKNOWN" in result.stdout and "finite" in result.stdout, result.stdout
+        return
+    assert result.exit_code == ExitCode.USAGE, (result.exit_code, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+
+
+@pytest.mark.parametrize("value", BAD)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "heartbeat", "--set", "warn=%s"],
+        ["backtest", "--strategy", "spike", "--data", ".", "--param", "take_profit=%s"],
+    ],
+    ids=["check --set", "backtest --param"],
+)
+def test_a_number_in_key_value_pairs_refuses_what_is_not_finite(
+    tmp_path: Path, args: list[str], value: str
+) -> None:
+    result = run([a.replace("%s", value) for a in args], home=tmp_path)
+    if args[0] == "check":
+        assert result.exit_code == 3, result.stdout
+        assert "UNKNOWN" in result.stdout and "finite" in result.stdout, result.stdout
+        return
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "finite" in lines[0], result.stderr
+
+
+def test_typer_is_the_source_of_the_bad_parameter() -> None:
+    # FiniteFloat raises Typer's own BadParameter: the one the app turns into exit 2
+    with pytest.raises(typer.BadParameter):
+        FiniteFloat(min=0)("nan")

@@ -1,0 +1,62 @@
+"""The MAINTENANCE rule: no adding order from the lead time before an announced window, and no
+order at all inside it; nothing held once it is over."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from kalshi_cli.errors import ConfigError
+from kalshi_cli.models import Action, Side, TimeInForce
+from kalshi_cli.risk import Code, RiskLimits
+from kalshi_cli.strategies import Intent, PositionView
+from tests.risk.test_risk_engine import START, buy, make
+
+START_W, END_W = START + 600, START + 900
+
+
+def _codes(engine, intent) -> list[Code]:
+    ctx = engine.context(
+        PositionView("T", position=D(10), avg_entry_price=D("0.40"), entry_cost=D(4)),
+        total_exposure=D(0),
+        last_data_at=engine.clock.wall(),
+    )
+    return [v.code for v in engine.evaluate(intent, ctx)]
+
+
+def _sell() -> Intent:
+    return Intent(
+        "T", Side.YES, Action.SELL, D("0.40"), D(5), D("0.40"), "exit", reduce_only=True,
+        time_in_force=TimeInForce.IOC,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("at", "adding_held", "reducing_held"),
+    [
+        (START_W - 61, False, False),  # before the lead time
+        (START_W - 60, True, False),  # the lead time: nothing new that adds
+        (START_W, True, True),  # inside: the exchange refuses creates
+        (END_W - 1, True, True),
+        (END_W, False, False),  # over: trading again
+    ],
+)
+def test_the_window_and_its_lead_time(at: float, adding_held: bool, reducing_held: bool) -> None:
+    engine, _, clock, _ = make(RiskLimits(maintenance_lead_s=60.0))
+    engine.maintenance.set([(START_W, END_W)])
+    clock.advance(at - START)
+    assert (Code.MAINTENANCE in _codes(engine, buy())) is adding_held
+    assert (Code.MAINTENANCE in _codes(engine, _sell())) is reducing_held
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"maintenance_lead_s": -1}, "maintenance_lead_s"),
+        ({"maintenance_withdraw": "some"}, "maintenance_withdraw"),
+    ],
+)
+def test_the_maintenance_settings_are_checked(raw: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        RiskLimits.from_config(raw)

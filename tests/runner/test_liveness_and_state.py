@@ -1,0 +1,131 @@
+"""Liveness and trading state are two facts: a halted, paused or SAFE_MODE loop still beats its
+heartbeat, `kalshi check heartbeat` grades the beat's age and names the trading state of the
+state file (not the one the beat saw), and `kalshi status` says PAUSED while a live loop is
+paused."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kalshi_cli.checks import CheckStatus
+from kalshi_cli.checks.local import LocalView, check_heartbeat
+from kalshi_cli.checks.thresholds import resolve
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.errors import ServerError
+from kalshi_cli.risk import TradingState, halt
+from kalshi_cli.store import Store
+from tests.runner.fakes import Rig, make_rig
+
+
+def _block(state_path: Path, how: str, rig: Rig) -> None:
+    if how == "paused":
+        rig.loop.toggle_pause()
+        return
+    with Store.open(state_path, clock=rig.clock) as other:
+        if how == "halted":
+            halt(other, reason="a person looks", source="kalshi halt")
+        else:
+            other.set_trading_state(TradingState.SAFE_MODE, reason="errors", source="test")
+
+
+@pytest.mark.parametrize(
+    ("how", "shown"), [("halted", "HALTED"), ("paused", "PAUSED"), ("safe", "SAFE_MODE")]
+)
+def test_a_blocked_loop_keeps_beating_and_the_check_names_its_state(
+    tmp_path: Path, how: str, shown: str
+) -> None:
+    state = tmp_path / "s.db"
+    rig = make_rig(state)
+    for _ in range(4):
+        rig.step(0.5)
+    _block(state, how, rig)
+    # five minutes blocked: past the check's WARNING (60 s) and CRITICAL (300 s) ages
+    for _ in range(620):
+        rig.step(0.5)
+    beat = rig.store.last_heartbeat("trade")
+    assert beat is not None
+    assert rig.clock.wall() - beat.at <= 1.0
+    reader = Store.open_readonly(state)
+    assert reader is not None
+    with reader:
+        result = check_heartbeat(LocalView(reader, state, rig.clock.wall()), resolve(None))
+    assert result.status is CheckStatus.OK, result.summary
+    assert f"trading state {shown}" in result.summary
+    rig.loop.log.close()
+
+
+def _kalshi(args: list[str], home: Path, state: Path) -> tuple[int, str]:
+    context = AppContext(environ={"KALSHI_HOME": str(home), "KALSHI_STATE": str(state)})
+    result = CliRunner().invoke(app, args, obj=context, env={"COLUMNS": "120"}, prog_name="kalshi")
+    return result.exit_code, result.stdout
+
+
+def _beat(state: Path, ago_s: float = 0.0, **detail: object) -> None:
+    with Store.open(state, clock=ManualClock(time.time() - ago_s)) as store:
+        store.heartbeat(source="trade", detail={"state": "ACTIVE", "paused": False, **detail})
+
+
+def test_the_heartbeat_check_reads_the_trading_state_from_the_state_file(tmp_path: Path) -> None:
+    """The beat was written while ACTIVE; `kalshi halt` came after it: the check says HALTED."""
+    state = tmp_path / "state.db"
+    _beat(state)
+    with Store.open(state) as store:
+        halt(store, reason="a person looks", source="kalshi halt")
+    code, out = _kalshi(["check", "heartbeat"], tmp_path, state)
+    assert code == 0, out
+    assert "trading state HALTED" in out
+    assert "ACTIVE" not in out
+
+
+def test_status_says_paused_while_a_live_loop_is_paused(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    _beat(state, paused=True)
+    code, out = _kalshi(["status"], tmp_path, state)
+    assert code == 0, out
+    assert out.splitlines()[0] == "trading state: PAUSED"
+    code, out = _kalshi(["status", "--json"], tmp_path, state)
+    document = json.loads(out)
+    assert (document["state"], document["loop_paused"]) == ("PAUSED", True)
+
+
+def test_status_of_a_loop_that_stopped_while_paused_is_its_stored_state(tmp_path: Path) -> None:
+    """A pause lives in the loop: a heartbeat older than the check's WARNING age is no loop."""
+    state = tmp_path / "state.db"
+    _beat(state, ago_s=600, paused=True)
+    code, out = _kalshi(["status"], tmp_path, state)
+    assert code == 0, out
+    assert out.splitlines()[0] == "trading state: ACTIVE"
+
+
+def test_the_heartbeat_goes_on_while_slow_withdrawals_fail(tmp_path: Path) -> None:
+    """HALTED during an outage: each withdraw cancel fails after the client's retries (5 s on
+    the loop's clock here). The withdrawal of a dozen quotes takes a minute; a loop that beat
+    only at the end of its tick looked dead to `kalshi check heartbeat` meanwhile."""
+    state = tmp_path / "s.db"
+    rig = make_rig(state, strategy="market-maker")
+    for _ in range(6):
+        rig.step(0.5)
+    quotes = len(rig.loop.portfolio.orders)
+    assert quotes >= 6, quotes
+    ages: list[float] = []
+
+    def slow_failing_cancel(order_id: str, **_: object) -> object:
+        rig.clock.advance(5.0)
+        beat = rig.store.last_heartbeat("trade")
+        assert beat is not None
+        ages.append(rig.clock.wall() - beat.at)
+        raise ServerError("DELETE /portfolio/events/orders: 503", status=503)
+
+    rig.client.cancel_order = slow_failing_cancel  # type: ignore[method-assign,assignment]
+    _block(state, "halted", rig)
+    rig.step(0.5)
+    assert len(ages) >= quotes  # every quote's cancel was tried, and failed
+    assert max(ages) <= 5.0 + rig.loop.settings.heartbeat_interval_s, ages
+    rig.loop.log.close()

@@ -1,0 +1,87 @@
+"""Announced maintenance windows, end to end: `kalshi trade` as a process on the simulator over
+loopback, with a window scheduled through the simulator's admin API (`GET /exchange/schedule`
+lists it, as Kalshi announces its windows).
+
+From `risk.maintenance_lead_s` before the window the loop places nothing and withdraws its
+quotes (the default `risk.maintenance_withdraw: quotes`); inside the window it sends no order
+(the exchange would refuse each with a 503: an unknown outcome each); once the window is over it
+quotes again."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.models import Order
+from tests.conftest import SimHarness
+from tests.runner.simproc import (
+    Book,
+    client_for,
+    log_events,
+    observer_for,
+    pause,
+    trade_command,
+    trade_env,
+    wait_for,
+)
+
+TICKER = "KXMAINT-SIM-A"
+LEAD_S = 10
+SENDS = ("order_placed", "order_unknown", "order_rejected")
+
+
+def _at(event: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(event["ts"]).replace("Z", "+00:00")).timestamp()
+
+
+@pytest.mark.slow
+def test_the_loop_stops_before_a_window_withdraws_its_quotes_and_resumes_after(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    trader = sim.new_account(balance_cents=10_000_000)
+    mine = observer_for(trader)
+    Book(client_for(sim.new_account(balance_cents=10_000_000)), TICKER).quote("0.40", "0.60")
+    start = int(time.time()) + 40
+    end = start + 10
+    sim.schedule_maintenance(start, end)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(f"risk:\n  maintenance_lead_s: {LEAD_S}\n", encoding="utf-8")
+    state, log = tmp_path / "state.db", tmp_path / "trade.log"
+    proc = subprocess.Popen(
+        trade_command("market-maker", TICKER, log, "--duration", "120"),
+        env=trade_env(trader, home, state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def resting() -> list[Order]:
+        return list(mine.iter_orders(ticker=TICKER, status="resting"))
+
+    try:
+        quoting = wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 25, pause)
+        assert quoting and proc.poll() is None, proc.communicate(timeout=60)[1][-2000:]
+        assert time.time() < start - LEAD_S, "the loop took too long to start for this test"
+        # withdrawn within the lead time, before the window begins
+        assert wait_for(lambda: resting() == [], start - time.time(), pause), resting()
+        assert time.time() < start
+        # quoting again once the window is over
+        assert wait_for(lambda: len(resting()) == 2 or proc.poll() is not None, 40, pause)
+        assert proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=60)
+    events = log_events(log)
+    entered = [e for e in events if e["event"] == "maintenance"]
+    assert entered and entered[0]["withdraw"] == "quotes", entered
+    held = [e for e in events if e["event"] in SENDS and start - LEAD_S + 1 <= _at(e) < end]
+    assert held == [], held  # nothing sent from the lead time to the end of the window
+    assert [e for e in events if e["event"] == "order_unknown"] == []
+    assert any(e["event"] == "order_placed" and _at(e) >= end for e in events)
