@@ -347,12 +347,11 @@ def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
         assert not [m for m in modules if m.startswith("pyarrow")], args
 
 
-def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_cli(
+def test_a_network_command_joining_a_simulator_imports_no_server_stack(
     tmp_path: Path,
 ) -> None:
     """`kalshi markets --json` joining a simulator another process serves needs the client
-    only: not the simulator's server stack (starlette, uvicorn, the exchange core), nor the CLI
-    that `import httpx` would drag in (click's siblings rich and pygments)."""
+    only: not the simulator's server stack (starlette, uvicorn, the exchange core)."""
     from kalshi_cli.sim.embed import start_simulator
 
     with start_simulator(tmp_path / "sim", scenario="default") as sim:
@@ -361,12 +360,7 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
         assert sim.data_dir == (tmp_path / "sim").resolve()
     assert code == 0
     assert "kalshi_cli.client.client" in modules  # it did go over the network
-    # (`httpx._main` itself stays listed: kalshi_cli's stand-in for it, see kalshi_cli/__init__)
-    loaded = sorted(
-        m
-        for m in modules
-        if m.startswith(("uvicorn", "starlette", "rich", "pygments", "kalshi_cli.sim."))
-    )
+    loaded = sorted(m for m in modules if m.startswith(("uvicorn", "starlette", "kalshi_cli.sim.")))
     assert loaded == ["kalshi_cli.sim.announce", "kalshi_cli.sim.embed"]
     # a public read opens no state file, so it imports neither the store nor sqlite3 (#17)
     assert not [m for m in modules if m.startswith(("kalshi_cli.store", "sqlite3", "_sqlite3"))]
@@ -388,9 +382,6 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     # the markets may generate (the order request shapes of `client.requests` load with the
     # first order call, the config file's parsed document only with a config file) (#17)
     assert generated <= MARKETS_JSON_DATACLASSES, sorted(generated - MARKETS_JSON_DATACLASSES)
-    # the client's own HTTP/1.1 transport: not httpx's, whose httpcore, h11 and anyio cost
-    # 15-30 ms of every network command's start (#17, session 8)
-    assert not [m for m in modules if m.startswith(("httpcore", "h11", "anyio"))]
 
 
 def test_a_network_command_compiles_no_pattern_of_ours_at_import(tmp_path: Path) -> None:
@@ -527,23 +518,6 @@ def dataclasses_after(args: list[str], home: Path) -> set[str]:
 def patterns_after(args: list[str], home: Path) -> set[str]:
     """The compiled regular expressions that modules of ours hold after `kalshi ARGS`."""
     return _names_after(args, home, "PATTERNS", "isinstance(value, re.Pattern)")
-
-
-def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
-    """The stand-in for `httpx._main` (kalshi_cli/__init__) defers httpx's CLI, never removes
-    it: its names load the real module on first use."""
-    probe = (
-        "import sys, kalshi_cli, httpx\n"
-        "assert 'rich' not in sys.modules and 'pygments' not in sys.modules\n"
-        "from httpx._main import print_help\n"
-        "assert 'rich' in sys.modules and sys.modules['httpx._main'].print_help is print_help\n"
-        "httpx.main(['--help'])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert "A next generation HTTP client." in done.stdout
 
 
 def test_loading_gives_the_collector_back_even_when_the_load_fails() -> None:

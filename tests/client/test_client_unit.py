@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
-from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -787,8 +786,6 @@ def test_an_amend_without_a_clear_answer_is_an_unknown_outcome_never_resent(
 
 def _tls_context(client: KalshiClient) -> ssl.SSLContext:
     transport = client._http._transport
-    if isinstance(transport, Http11Transport):  # the client's own (no proxy): built on use
-        return transport.tls_context()
     context: ssl.SSLContext = transport._pool._ssl_context  # type: ignore[attr-defined]
     return context
 
