@@ -97,7 +97,10 @@ class TradingApi(ClientBase):
             params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
-        return self._parse(CancelResult.from_api, self._body(response), "cancel result")
+        result = self._parse(CancelResult.from_api, self._body(response), "cancel result")
+        if result.error is not None:
+            raise KalshiError(f"cancel of order {order_id}: {result.error}")
+        return result
 
     def cancel_all_orders(self) -> None:
         """Cancel every resting order of every subaccount (`DELETE /portfolio/events/orders`)."""
