@@ -26,7 +26,7 @@ from kalshi_cli.models import BookSide, Order, Position
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
-from .conftest import TIER, Kalshi, make_markets, state_path
+from .conftest import TIER, Kalshi, connect, make_markets, state_path
 
 PLACE = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
 CREATE_PATH = "/trade-api/v2/portfolio/events/orders"
@@ -169,3 +169,36 @@ def test_a_listing_whose_order_lacks_its_status_fails_the_read(prime: SimHarness
         client.create_order(CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(1)))
         with pytest.raises(KalshiError, match="status"):
             list(client.iter_orders(status="resting"))
+
+
+def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """Quotes whose create answers lacked `remaining_count` were recorded cancelled, so the
+    loop's stop (which cancels what it knows rests) left them on the book, with no order group
+    to take them down: they are looked up instead, known to rest, and cancelled at the stop."""
+    (ticker,) = make_markets(prime, 1)
+    maker = prime.new_account(balance_cents=100_000)
+    with connect(maker) as other:  # a book to quote inside: a bid and an ask of another account
+        other.create_order(CreateOrder(ticker, BookSide.BID, D("0.30"), D(5)))
+        other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.70"), D(5)))
+    before = prime.stats()["order_create_requests"]
+    ran = kalshi(
+        "trade",
+        "--strategy",
+        "market-maker",
+        "--markets",
+        ticker,
+        "--no-order-group",
+        "--max-ticks",
+        "3",
+        "--log-file",
+        str(tmp_path / "trade.log"),
+        client=lambda: _client_of(prime, Stripping(_create_without("remaining_count"))),
+    )
+    assert ran.exit_code == 0, ran.output
+    placed = prime.stats()["order_create_requests"] - before
+    assert placed > 0, "the loop placed no quote: nothing was proven"
+    with _client_of(prime, httpx.HTTPTransport()) as client:
+        left = [o.order_id for o in client.iter_orders(status="resting")]
+    assert left == [], f"{len(left)} quote(s) left resting after the loop stopped"
