@@ -191,6 +191,24 @@ def test_the_client_sends_through_httpx_transport_held_to_deadlines() -> None:
         assert isinstance(transport._pool._network_backend, DeadlineBackend)
 
 
+def test_a_proxy_from_the_environment_is_held_to_deadlines_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx makes a transport of its own for a proxy named in the environment: it keeps the
+    request's deadline as the default one does."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
+        proxies = [t for t in client._http._mounts.values() if t is not None]
+    assert proxies, "httpx made no transport for the proxy"
+    for transport in proxies:
+        assert isinstance(transport, httpx.HTTPTransport)
+        assert isinstance(transport._pool._network_backend, DeadlineBackend)
+
+
 def test_a_no_proxy_list_alone_still_holds_requests_to_deadlines(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
