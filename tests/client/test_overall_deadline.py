@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.clock import Deadline, ManualClock, SystemClock
 from kalshi_cli.errors import OrderOutcomeUnknown, TransportError
@@ -271,3 +271,32 @@ def test_kalshi_cancel_all_against_a_trickling_exchange_ends_at_its_deadline(
     assert code == ExitCode.NOT_PROVEN, output
     assert trickle.bytes_sent >= 1
     assert took < 3.0 + START_MARGIN_S, f"cancel-all --deadline 3 took {took:.1f}s: {output}"
+
+
+def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
+    """A read bucket of one token a second, emptied: the next read would wait ~10 s for its
+    tokens. Under a 2 s deadline the wait ends there and the read is not sent at all."""
+    clock = ManualClock()
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"balance": 1, "portfolio_value": 0})
+
+    client = KalshiClient(
+        api_base="http://exchange.invalid/trade-api/v2",
+        key_id="deadline-test",
+        private_key=generate_private_key(),
+        clock=clock,
+        transport=httpx.MockTransport(answer),
+        rate_limits=TierLimits(read=BucketLimit(1, 10), write=BucketLimit(1, 10)),
+    )
+    client.get_balance()  # takes the bucket's tokens
+    assert len(sent) == 1
+    started = clock.monotonic()
+    with Deadline.within(clock, 2.0), pytest.raises(TransportError) as caught:
+        client.get_balance()
+    waited = clock.monotonic() - started
+    assert waited <= 2.0, f"the wait ran {waited:.1f}s"
+    assert nothing_sent(caught.value)
+    assert len(sent) == 1
