@@ -635,7 +635,11 @@ def test_decrease_needs_exactly_one_amount(client: KalshiClient, fake: FakeExcha
         client.decrease_order("o1")
     with pytest.raises(ValidationError):
         client.decrease_order("o1", reduce_by=Decimal(1), reduce_to=Decimal(2))
-    fake.on("POST", "/portfolio/events/orders/o1/decrease", default=_ok({"order_id": "o1"}))
+    fake.on(
+        "POST",
+        "/portfolio/events/orders/o1/decrease",
+        default=_ok({"order_id": "o1", "remaining_count": "0.00", "ts_ms": 1}),
+    )
     client.decrease_order("o1", reduce_to=Decimal(0))
     assert json.loads(fake.requests[0].content) == {"reduce_to": "0.00"}
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult, KalshiClient
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.errors import AmendOutcomeUnknown, KalshiError
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, Order, Position
 from kalshi_cli.store import Store
@@ -202,3 +202,21 @@ def test_a_trade_loop_without_an_order_group_leaves_no_quote_behind(
     with _client_of(prime, httpx.HTTPTransport()) as client:
         left = [o.order_id for o in client.iter_orders(status="resting")]
     assert left == [], f"{len(left)} quote(s) left resting after the loop stopped"
+
+
+def test_a_decrease_answer_without_remaining_count_is_an_unknown_outcome(
+    prime: SimHarness,
+) -> None:
+    """The decrease answer's `remaining_count` (required by the spec) is what rests now: left
+    out, the decrease may or may not have been applied, and the order is to be looked up."""
+    make_markets(prime, 1)
+
+    def strip(request: httpx.Request) -> tuple[str, ...]:
+        return ("remaining_count",) if request.url.path.endswith("/decrease") else ()
+
+    with _client_of(prime, Stripping(strip)) as client:
+        placed = client.create_order(CreateOrder("KXT-EV-M00", BookSide.BID, D("0.40"), D(3)))
+        with pytest.raises(AmendOutcomeUnknown) as caught:
+            client.decrease_order(placed.order_id, reduce_by=D(1))
+        assert caught.value.order_id == placed.order_id
+        assert client.get_order(placed.order_id).remaining_count == D(2)  # it was applied
