@@ -10,9 +10,6 @@ Timed here, interleaved so drift hits all alike:
   transport  the presigned request built by hand and handed to an httpx.HTTPTransport: no
              httpx.Client middleware; with one signature, the floor of a client on httpx's
              transport (httpcore + h11)
-  ours       the same handed to the client's own transport (client/http11.py, issue #17
-             session 8): with one signature, the floor of our client; absent when the tree
-             measured predates it
   signed     the same request signed in the call (`KalshiAuth.sign`, the third account): the
              floor with the signature's cost in context, which a tight loop understates
   authed     the same with the signing `KalshiAuth` on a plain httpx.Client: the least any
@@ -110,9 +107,6 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     auth = KalshiAuth(account["third_key_id"], third_key)
     parsed = httpx.URL(url)
     timeouts = httpx.Timeout(10.0).as_dict()
-    ours = _our_transport()
-    if ours is not None:
-        times["ours"] = []
 
     def to_transport_signed(transport: httpx.BaseTransport) -> object:
         request = httpx.Request("GET", parsed, extensions={"timeout": timeouts})
@@ -150,8 +144,6 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
             _timed(times, "plain", lambda: plain.get(url).json())
             _timed(times, "presigned", lambda: presigned.get(url).json())
             _timed(times, "transport", lambda: to_transport(transport))
-            if ours is not None:
-                _timed(times, "ours", lambda: to_transport(ours))
             _timed(times, "signed", lambda: to_transport_signed(transport))
             _timed(times, "authed", lambda: authed.get(url).json())
             _timed(times, "client", lambda: client.get_market(TICKER))
@@ -160,8 +152,6 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
                 _timed(times, "pykalshi", lambda: peer.get_market(TICKER))
     if peer is not None:
         peer.close()
-    if ours is not None:
-        ours.close()
     stats = httpx.get(f"{account['admin_url']}/stats").json()
     refused = stats["rate_limited"]
     if refused:
@@ -170,15 +160,6 @@ def _measure(account: dict[str, str], rounds: int) -> dict[str, list[float]]:
     times["sign"] = [_time_us(lambda: sign_message(key, message)) for _ in range(rounds)]
     times["sign_ed"] = [_time_us(lambda: sign_message(ed_key, message)) for _ in range(rounds)]
     return times
-
-
-def _our_transport() -> httpx.BaseTransport | None:
-    """The client's own transport, or None in a tree from before it (`--compare-with`)."""
-    try:
-        from kalshi_cli.client.http11 import Http11Transport
-    except ImportError:
-        return None
-    return Http11Transport()
 
 
 def _pykalshi_client(account: dict[str, str]) -> Any:
@@ -299,29 +280,20 @@ def compare(tree: str, rounds: int, calls: int) -> int:
         cpu_floor = median(lambda r: (r["presigned_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
         cpu_bare = median(lambda r: (r["transport_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
         in_call = median(lambda r: r["signed"] / r["pykalshi"], runs)
-        has_ours = all("ours" in r for r in runs)
-        ours = median(lambda r: (r["ours"] + r["sign"]) / r["pykalshi"], runs) if has_ours else 0
-        cpu_ours = (
-            median(lambda r: (r["ours_cpu"] + r["sign"]) / r["pykalshi_cpu"], runs)
-            if has_ours
-            else 0
-        )
-        ours_text = f", our transport, presigned + signature {ours:.2f}x" if has_ours else ""
-        cpu_ours_text = f", our transport {cpu_ours:.2f}x" if has_ours else ""
         cpu_in_call = median(lambda r: r["signed_cpu"] / r["pykalshi_cpu"], runs)
         print(
             f"  {name:15} client RSA {median(lambda r: r['client'], runs):7.1f} us "
             f"= {rsa:.2f}x pykalshi ({median(lambda r: r['pykalshi'], runs):.1f} us), "
             f"Ed25519 {ed:.2f}x; floors: presigned + signature {floor:.2f}x, the same sent "
             f"to httpx's transport {bare:.2f}x, signed there in the call {in_call:.2f}x"
-            f"{ours_text}; "
+            "; "
             f"per round RSA {per_round}"
         )
         print(
             f"  {'':15} CPU in the calling process: client RSA "
             f"{median(lambda r: r['client_cpu'], runs):.1f} us = {cpu:.2f}x pykalshi's "
             f"({median(lambda r: r['pykalshi_cpu'], runs):.1f} us); floors "
-            f"{cpu_floor:.2f}x, {cpu_bare:.2f}x and {cpu_in_call:.2f}x{cpu_ours_text}"
+            f"{cpu_floor:.2f}x, {cpu_bare:.2f}x and {cpu_in_call:.2f}x"
         )
     print(f"target <= {PEER_TARGET}x; load average {os.getloadavg()[0]:.2f}")
     return 0
@@ -356,8 +328,6 @@ def main(rounds: int = 300) -> int:
     print(f"  KalshiClient.get_market             {med['client']:8.1f} us")
     print(f"  one RSA-PSS signature (2048-bit)    {med['sign']:8.1f} us")
     print(f"  presigned, httpx's transport        {med['transport']:8.1f} us")
-    if "ours" in med:
-        print(f"  presigned, our transport            {med['ours']:8.1f} us")
     print(f"  client overhead over plain httpx    {overhead:8.1f} us")
     print(f"    of which server-side verification {med['presigned'] - med['plain']:8.1f} us")
     print(f"    of which our wrapper (vs authed)  {med['client'] - med['authed']:8.1f} us")

@@ -36,7 +36,6 @@ import httpx
 from sim_process import admin, client_for, start_simulator, stop_simulator
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.clock import SystemClock
@@ -78,9 +77,9 @@ class TimedConnection:
         self.conn.shutdown()
 
 
-class TimedTransport(Http11Transport):
+class TimedTransport(httpx.HTTPTransport):
     """Notes when an order POST is handed over to be written to the socket (through the
-    client's own transport, as `KalshiClient` sends it)."""
+    transport `KalshiClient` sends it through)."""
 
     def __init__(self, on_order: Callable[[float], None]) -> None:
         super().__init__()

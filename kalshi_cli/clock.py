@@ -11,8 +11,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import random  # the callers' generator; a cron check that never backs off imports none
 
 
 class Clock(Protocol):
@@ -58,6 +64,98 @@ class ManualClock:
         with self._lock:
             self._wall += seconds
             self._mono += seconds
+
+
+class Deadline:
+    """A moment on a clock by which something must be over, and the one a caller runs under.
+
+    A caller that promises an end (the kill switch's `--deadline`) runs its work `within` one,
+    and everything below reads it through `Deadline.current()` without being handed it: the
+    client's retries start no wait and no attempt past it, and each request's network reads
+    and writes are capped to the time it leaves (client/deadline.py). Scopes nest: an inner one
+    never reaches past an outer one. The scope is per thread (a context variable), as the
+    client is synchronous: a request runs on the thread that made it.
+    """
+
+    __slots__ = ("at", "clock")
+
+    def __init__(self, clock: Clock, at: float) -> None:  # float-ok: monotonic
+        self.clock = clock
+        self.at = at
+
+    @classmethod
+    def after(cls, clock: Clock, seconds: float) -> Deadline:  # float-ok: seconds
+        return cls(clock, clock.monotonic() + seconds)
+
+    def remaining(self) -> float:  # float-ok: seconds
+        return self.at - self.clock.monotonic()
+
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+    def earliest(self, other: Deadline | None) -> Deadline:
+        """This deadline or `other`, whichever leaves less time."""
+        if other is None or self.remaining() <= other.remaining():
+            return self
+        return other
+
+    @staticmethod
+    def current() -> Deadline | None:
+        """The deadline the calling code runs under, if any."""
+        return _CURRENT.get()
+
+    @classmethod
+    @contextmanager
+    def within(cls, clock: Clock, seconds: float) -> Iterator[Deadline]:  # float-ok: seconds
+        """Run the block under a deadline `seconds` from now (or an outer one, if sooner)."""
+        with cls.after(clock, seconds).scope() as deadline:
+            yield deadline
+
+    @contextmanager
+    def scope(self) -> Iterator[Deadline]:
+        """Run the block under this deadline (or an outer one, if sooner)."""
+        deadline = self.earliest(_CURRENT.get())
+        token = _CURRENT.set(deadline)
+        try:
+            yield deadline
+        finally:
+            _CURRENT.reset(token)
+
+
+_CURRENT: ContextVar[Deadline | None] = ContextVar("kalshi_deadline", default=None)
+
+
+class Backoff:
+    """The waits between tries, and the one rule for when a deadline stops them.
+
+    Exponential with full jitter (a uniform draw between 0 and `base * 2**(n-1)`, capped at
+    `cap`), so many clients backing off together spread out instead of returning in step. A
+    wait that would end at or past the deadline is not started: the caller gives up instead.
+    The client's retry policy (client/retry.py) and the kill switch's retries around the client
+    both wait through this, under the same deadline, so the retries nested inside a kill switch
+    attempt never carry it past its own.
+    """
+
+    __slots__ = ("base", "cap")
+
+    def __init__(self, base: float, cap: float) -> None:  # float-ok: seconds
+        self.base = base
+        self.cap = cap
+
+    def delay(self, retry_number: int, rng: random.Random) -> float:  # float-ok: seconds
+        """The wait before retry `retry_number` (1 for the first retry)."""
+        return rng.uniform(0.0, min(self.cap, self.base * 2 ** (retry_number - 1)))
+
+    def next_delay(
+        self, retry_number: int, deadline: Deadline | None, rng: random.Random
+    ) -> float | None:  # float-ok: seconds
+        """The wait before retry `retry_number`; None (give up) when it would end at or past
+        `deadline` or the deadline the caller runs under, whichever is sooner."""
+        delay = self.delay(retry_number, rng)
+        bound = Deadline.current() if deadline is None else deadline.earliest(Deadline.current())
+        if bound is not None and delay >= bound.remaining():
+            return None
+        return delay
 
 
 def utc_datetime(ts: float) -> datetime:

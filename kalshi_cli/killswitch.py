@@ -66,11 +66,13 @@ HALTED recorded only after the proof's listing (the lock released late) keeps th
 when the intents, read again as of that listing, show no order it could have missed (a loop
 that got the lock first).
 
-Every request is retried through 429, 5xx and transport errors with backoff until the deadline
-(the client's own retries run inside each attempt, so the deadline can be overshot by one
-call's retry budget). Only an empty listing counts as proof: `proven` is False in every other
-case, including when the exchange could not be reached at all (`unreachable`; a 4xx answer means
-it was reached).
+Every request is retried through 429, 5xx and transport errors with backoff until the deadline.
+The whole run is one `clock.Deadline` the client runs under: its own retries inside each
+attempt wait through the same `clock.Backoff` rule and start no wait past it, and each request
+is cut off by the transport when it is spent (client/deadline.py), so an exchange that answers
+slowly, or one byte at a time, cannot carry the run past it. Only an empty listing counts as
+proof: `proven` is False in every other case, including when the exchange could not be reached
+at all (`unreachable`; a 4xx answer means it was reached).
 
 What the state file learns: every order the exchange confirms cancelled is marked `canceled` in
 one transaction (a thousand single commits would each pay an fsync). After the exchange's
@@ -97,7 +99,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from kalshi_cli.clock import parse_iso
+from kalshi_cli.clock import Backoff, Deadline, parse_iso
 from kalshi_cli.errors import (
     ApiError,
     KalshiError,
@@ -233,6 +235,11 @@ class _DeadlinePassed(Exception):
     pass
 
 
+# between tries of one request and between proof rounds: 0.1 s doubling, capped at 2 s, with
+# full jitter (the client's own retries inside each try wait by the same rule)
+_BACKOFF = Backoff(0.1, 2.0)
+
+
 class KillSwitch:
     def __init__(
         self,
@@ -296,9 +303,25 @@ class KillSwitch:
         trail.halt(self.halt_wait_s)
         if not report.halted:
             say(f"HALTED not recorded ({report.state_error}); cancelling anyway")
+        # the client's requests run under the deadline too (the module docstring)
+        with Deadline.after(self.clock, self.deadline_s).scope() as deadline:
+            return self._cancel_and_prove(
+                report, trail, say, ticker, event_ticker, deadline=deadline.at
+            )
+
+    def _cancel_and_prove(
+        self,
+        report: KillReport,
+        trail: _Trail,
+        say: Callable[[str], None],
+        ticker: str | None,
+        event_ticker: str | None,
+        *,
+        deadline: float,  # float-ok: monotonic
+    ) -> KillReport:
+        """Steps 2 to 4, HALTED having been tried (step 1)."""
         # when HALTED was recorded (None: not yet): no order intent is recorded after it
         halted_at = self.clock.monotonic() if report.halted else None
-        deadline = self.clock.monotonic() + self.deadline_s
         # a listing requested before this reflects neither HALTED nor the last cancel sent
         settled_at = self.clock.monotonic() + self.read_lag_s
         proof_asked: float | None = None  # float-ok: wall time the proof's listing was asked
@@ -731,6 +754,8 @@ class KillSwitch:
     def _retry(self, call: Callable[[], T], deadline: float, report: KillReport) -> T:
         attempt = 0
         while True:
+            if self.clock.monotonic() >= deadline:
+                raise _DeadlinePassed
             try:
                 result = call()
                 report.unreachable = False
@@ -749,10 +774,10 @@ class KillSwitch:
             attempt += 1
             self._pause(attempt, deadline)
 
-    def _pause(self, attempt: int, deadline: float) -> None:
-        """Back off before trying again (full jitter, capped at 2 s); past the deadline, stop."""
-        delay = self._rng.uniform(0, min(2.0, 0.05 * 2**attempt))
-        if self.clock.monotonic() + delay >= deadline:
+    def _pause(self, attempt: int, deadline: float) -> None:  # float-ok: monotonic
+        """Back off before trying again; past the deadline, stop."""
+        delay = _BACKOFF.next_delay(attempt, Deadline(self.clock, deadline), self._rng)
+        if delay is None:
             raise _DeadlinePassed
         self.clock.sleep(delay)
 

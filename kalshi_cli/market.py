@@ -77,6 +77,23 @@ def decimal_field(data: dict[str, Any], key: str, default: Decimal = ZERO) -> De
     return default if value is None or value == "" else parse_decimal(value, what=key)
 
 
+def required_decimal(data: dict[str, Any], key: str) -> Decimal:
+    """`data[key]` as a Decimal, for a field a safety decision rests on: missing, empty or
+    garbled raises (KeyError, ValueError), never a default (an order's counts, a position)."""
+    value = data.get(key)
+    if value is None or value == "":
+        raise KeyError(key)
+    return parse_decimal(value, what=key)
+
+
+def required_text(data: dict[str, Any], key: str) -> str:
+    """`data[key]` as text, for a field a safety decision rests on (an order's status)."""
+    value = data.get(key)
+    if value is None or value == "":
+        raise KeyError(key)
+    return str(value)
+
+
 def text_field(data: dict[str, Any], key: str, default: str = "") -> str:
     """`data[key]` as text; `default` when it is missing."""
     value = data.get(key)

@@ -34,6 +34,8 @@ from kalshi_cli.market import (
     min_tick,
     price_bounds,
     price_on_grid,
+    required_decimal,
+    required_text,
 )
 from kalshi_cli.market import decimal_field as _decimal_field
 from kalshi_cli.market import text_field as _text_field
@@ -196,10 +198,11 @@ class Order:
             client_order_id=_text_field(data, "client_order_id"),
             ticker=_text_field(data, "ticker"),
             book_side=BookSide(book_side),
-            status=_text_field(data, "status"),
+            # what reconciliation and the kill switch's proof decide on: never a default
+            status=required_text(data, "status"),
             yes_price=_decimal_field(data, "yes_price_dollars"),
-            fill_count=_decimal_field(data, "fill_count_fp"),
-            remaining_count=_decimal_field(data, "remaining_count_fp"),
+            fill_count=required_decimal(data, "fill_count_fp"),
+            remaining_count=required_decimal(data, "remaining_count_fp"),
             initial_count=_decimal_field(data, "initial_count_fp"),
             fees=_decimal_field(data, "taker_fees_dollars")
             + _decimal_field(data, "maker_fees_dollars"),
@@ -269,7 +272,7 @@ class Position:
     def from_api(cls, data: dict[str, Any]) -> Position:
         return cls(
             ticker=_text_field(data, "ticker"),
-            position=_decimal_field(data, "position_fp"),
+            position=required_decimal(data, "position_fp"),  # never "flat" by default
             exposure=_decimal_field(data, "market_exposure_dollars"),
             realized_pnl=_decimal_field(data, "realized_pnl_dollars"),
             fees_paid=_decimal_field(data, "fees_paid_dollars"),

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import httpx
 
-from kalshi_cli.client.http11 import Http11Transport
-
 
 class RefusingKeyListing(httpx.BaseTransport):
     """The real simulator, except that `GET /api_keys` is refused (403), as an exchange may
     refuse a key it does not let list the keys."""
 
     def __init__(self) -> None:
-        self._inner = Http11Transport()
+        self._inner = httpx.HTTPTransport()
         self.refused = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

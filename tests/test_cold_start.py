@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -167,9 +166,6 @@ def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: P
     assert code == 0  # OK: the heartbeat was just written, and the config was read
     loaded = sorted(m for m in modules if m.startswith(("kalshi_cli.risk", "kalshi_cli.decisions")))
     assert loaded == []
-    # the state file and the local checks take money and directions from `units`, so the
-    # exchange's response dataclasses in `models` are never generated (#17)
-    assert "kalshi_cli.models" not in modules
     assert "kalshi_cli.units" in modules
     # reading the state file needs no temporary file (only creating one does), and so
     # neither tempfile nor the random and hashlib modules it loads (#17)
@@ -185,159 +181,6 @@ def test_heartbeat_check_still_refuses_a_bad_risk_section(tmp_path: Path) -> Non
     assert "kalshi_cli.risk" in modules
 
 
-def test_commands_run_with_the_collector_on(tmp_path: Path) -> None:
-    """The entry point turns garbage collection off only while it imports the app: the root
-    callback, and so every command body after it (a trade loop runs for days), finds it on."""
-    probe = (
-        "import gc, sys\n"
-        "import kalshi_cli.cli.app as cli\n"
-        "activate = cli.activate\n"
-        "def probe(context):\n"
-        "    sys.stderr.write(f'GC {gc.isenabled()}\\n')\n"
-        "    activate(context)\n"
-        "cli.activate = probe\n"
-        "sys.argv = ['kalshi', 'config', 'show']\n"
-        "from kalshi_cli.__main__ import main\n"
-        "main()\n"
-    )
-    env = {"KALSHI_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "GC True" in done.stderr.splitlines()
-
-
-GC_PROBE = """
-import gc, json, sys
-sys.argv = ["kalshi", *json.loads(sys.argv[1])]
-LOADS = {"load_command", "settings", "_build_client"}
-during = []
-def watch(phase, info):
-    if phase == "start":
-        frame, names = sys._getframe(1), set()
-        while frame is not None:
-            if "kalshi_cli/cli/" in frame.f_code.co_filename:
-                names.add(frame.f_code.co_name)
-            frame = frame.f_back
-        if names & LOADS:
-            during.append(sorted(names & LOADS))
-gc.callbacks.append(watch)
-from kalshi_cli.__main__ import main
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-sys.stdout.flush()
-found = {"during": during, "on": gc.isenabled(), "tracked": len(gc.get_objects()),
-         "frozen": gc.get_freeze_count(), "code": code}
-sys.stderr.write("\\nGC " + json.dumps(found) + "\\n")
-"""
-
-
-def collector_after(args: list[str], home: Path) -> dict[str, Any]:
-    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", GC_PROBE, json.dumps(args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert "\nGC " in done.stderr, done.stderr
-    found: dict[str, Any] = json.loads(done.stderr.rsplit("\nGC ", 1)[1].splitlines()[0])
-    return found
-
-
-def test_a_network_command_loads_its_client_without_collecting_and_freezes_it(
-    tmp_path: Path,
-) -> None:
-    """What `kalshi markets --json` loads to keep until it exits (the command's module, the
-    settings, the client with httpx, cryptography and the key) is built with the collector
-    paused, and frozen out of later collections: the young collections those imports triggered
-    walked tens of thousands of objects that are never garbage, ~6 ms of its cold start (#17,
-    session 8). The collector is on again afterwards (a trade loop builds its client the same
-    way and collects for days)."""
-    from kalshi_cli.sim.embed import start_simulator
-
-    with start_simulator(tmp_path / "sim", scenario="default"):
-        found = collector_after(["markets", "--json"], tmp_path)
-    assert found["code"] == 0
-    assert found["during"] == []
-    assert found["on"] is True
-    # what is left for the collector to walk is what the command made after its loads (the
-    # page of markets and its output): a small part of what the process froze
-    assert found["tracked"] * 20 < found["frozen"], found
-
-
-EXIT_PROBE = """
-import atexit, json, os, sys, threading
-
-quick_exit = os._exit
-def seen_exit(code):  # the process ends here, without the interpreter's teardown
-    os.write(2, b"QUICK EXIT %d\\n" % code)
-    quick_exit(code)
-os._exit = seen_exit
-atexit.register(lambda: sys.stderr.write("ATEXIT\\n"))
-if sys.argv[2] == "thread":
-    def late_writer():
-        threading.main_thread().join(60)  # the interpreter's shutdown waits for this thread
-        sys.stderr.write("THREAD\\n")
-    threading.Thread(target=late_writer).start()
-sys.argv = ["kalshi", *json.loads(sys.argv[1])]
-from kalshi_cli.__main__ import run  # the console script's entry point (pyproject.toml)
-run()
-"""
-
-
-def exit_of(
-    args: list[str], home: Path, *, thread: bool = False
-) -> subprocess.CompletedProcess[str]:
-    env = {"KALSHI_HOME": str(home), "PATH": "/usr/bin:/bin", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-c", EXIT_PROBE, json.dumps(args), "thread" if thread else "-"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.mark.parametrize(
-    ("args", "code"),
-    [(["config", "show", "--json"], 0), (["--config", "/nonexistent.yaml", "config", "show"], 3)],
-)
-def test_the_console_script_exits_without_the_interpreter_teardown(
-    tmp_path: Path, args: list[str], code: int
-) -> None:
-    """Once the command is done, `kalshi` runs the atexit handlers, flushes its output and exits
-    with the command's code, without tearing the interpreter's modules down one object at a
-    time (~7 ms of every cold start, #17 session 8): whatever must happen at exit is closed
-    explicitly or is an atexit handler."""
-    done = exit_of(args, tmp_path)
-    assert done.returncode == code, done.stderr
-    assert done.stderr.splitlines()[-2:] == ["ATEXIT", f"QUICK EXIT {code}"]
-    if code == 0:
-        assert json.loads(done.stdout)["settings"]["env"]["value"] == "sim"  # all of it, flushed
-
-
-def test_with_a_thread_still_running_the_console_script_exits_as_python_does(
-    tmp_path: Path,
-) -> None:
-    """A thread that is not a daemon is waited for, as the interpreter does, so the quick exit is
-    only taken when nothing but the main thread (and daemons) is left."""
-    done = exit_of(["config", "show", "--json"], tmp_path, thread=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines() == ["THREAD", "ATEXIT"]
-
-
 def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
     """pyarrow loads only for `data export --format parquet`, never to list or describe."""
     (tmp_path / "set" / "frames").mkdir(parents=True)
@@ -347,26 +190,19 @@ def test_data_listing_does_not_import_pyarrow(tmp_path: Path) -> None:
         assert not [m for m in modules if m.startswith("pyarrow")], args
 
 
-def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_cli(
+def test_a_network_command_joining_a_simulator_imports_no_server_stack(
     tmp_path: Path,
 ) -> None:
     """`kalshi markets --json` joining a simulator another process serves needs the client
-    only: not the simulator's server stack (starlette, uvicorn, the exchange core), nor the CLI
-    that `import httpx` would drag in (click's siblings rich and pygments)."""
+    only: not the simulator's server stack (starlette, uvicorn, the exchange core)."""
     from kalshi_cli.sim.embed import start_simulator
 
     with start_simulator(tmp_path / "sim", scenario="default") as sim:
         modules, code = modules_after(["markets", "--json"], tmp_path)
-        generated = dataclasses_after(["markets", "--json"], tmp_path)
         assert sim.data_dir == (tmp_path / "sim").resolve()
     assert code == 0
     assert "kalshi_cli.client.client" in modules  # it did go over the network
-    # (`httpx._main` itself stays listed: kalshi_cli's stand-in for it, see kalshi_cli/__init__)
-    loaded = sorted(
-        m
-        for m in modules
-        if m.startswith(("uvicorn", "starlette", "rich", "pygments", "kalshi_cli.sim."))
-    )
+    loaded = sorted(m for m in modules if m.startswith(("uvicorn", "starlette", "kalshi_cli.sim.")))
     assert loaded == ["kalshi_cli.sim.announce", "kalshi_cli.sim.embed"]
     # a public read opens no state file, so it imports neither the store nor sqlite3 (#17)
     assert not [m for m in modules if m.startswith(("kalshi_cli.store", "sqlite3", "_sqlite3"))]
@@ -376,60 +212,6 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack_or_httpx_
     assert "kalshi_cli.keys" in modules
     # with no config file, no YAML parser either; JSON output needs no table renderer (#17)
     assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
-    # a read of the markets generates Market's dataclasses (`market`), not the ten other response
-    # dataclasses of `models`: the client's areas import those in the calls that return them
-    # (#17, session 7)
-    assert "kalshi_cli.market" in modules
-    assert "kalshi_cli.models" not in modules
-    # nor the response dataclasses of the client's other areas: each area module loads its
-    # shapes (`client/*_shapes.py`) on first use (#17, session 7)
-    assert not [m for m in modules if m.endswith("_shapes")]
-    # every dataclass of ours costs ~0.8 ms to generate at each start; these are all a read of
-    # the markets may generate (the order request shapes of `client.requests` load with the
-    # first order call, the config file's parsed document only with a config file) (#17)
-    assert generated <= MARKETS_JSON_DATACLASSES, sorted(generated - MARKETS_JSON_DATACLASSES)
-    # the client's own HTTP/1.1 transport: not httpx's, whose httpcore, h11 and anyio cost
-    # 15-30 ms of every network command's start (#17, session 8)
-    assert not [m for m in modules if m.startswith(("httpcore", "h11", "anyio"))]
-
-
-def test_a_network_command_compiles_no_pattern_of_ours_at_import(tmp_path: Path) -> None:
-    """A module of ours that `kalshi markets --json` loads keeps no compiled regular expression:
-    each pattern it does not use on this path (an order's path in the rate limits and the
-    subaccount scope, a config refusal's leading key) compiles on first use, not at every start
-    (#17, session 8)."""
-    from kalshi_cli.sim.embed import start_simulator
-
-    with start_simulator(tmp_path / "sim", scenario="default"):
-        compiled = patterns_after(["markets", "--json"], tmp_path)
-    assert compiled == set()
-
-
-def test_every_dataclass_of_a_network_command_has_its_docstring(tmp_path: Path) -> None:
-    """A dataclass without a docstring gets one made at import from `inspect.signature` of its
-    generated `__init__` (~0.1-0.2 ms each, more with more fields): every dataclass that
-    `kalshi markets --json` generates says what it is itself (#17, session 9)."""
-    from kalshi_cli.sim.embed import start_simulator
-
-    keep = (
-        "isinstance(value, type) and dataclasses.is_dataclass(value) "
-        "and value.__module__ == name and (value.__doc__ or '').startswith(value.__name__ + '(')"
-    )
-    with start_simulator(tmp_path / "sim", scenario="default"):
-        undocumented = _names_after(["markets", "--json"], tmp_path, "UNDOCUMENTED", keep)
-    assert undocumented == set()
-
-
-def test_a_network_command_generates_no_typed_dict_of_ours(tmp_path: Path) -> None:
-    """A TypedDict of ours that only annotates (`**options: Unpack[...]`) is a name for the type
-    checker: generated at import, each of its string fields is compiled as a forward reference
-    at every start (~0.4 ms for the simulator's options, #17 session 9)."""
-    from kalshi_cli.sim.embed import start_simulator
-
-    keep = "__import__('typing').is_typeddict(value)"
-    with start_simulator(tmp_path / "sim", scenario="default"):
-        generated = _names_after(["markets", "--json"], tmp_path, "TYPEDDICTS", keep)
-    assert generated == set()
 
 
 AREAS_WITH_LAZY_SHAPES = (
@@ -467,20 +249,10 @@ def test_an_area_still_exports_the_shapes_it_loads_on_first_use(area: str) -> No
     assert done.stdout.strip() != "[]"
 
 
-MARKETS_JSON_DATACLASSES = {
-    "kalshi_cli.client.retry.RetryPolicy",
-    "kalshi_cli.client.stats.EndpointStats",
-    "kalshi_cli.config.Settings",
-    "kalshi_cli.connection.Connection",
-    "kalshi_cli.market.Market",
-    "kalshi_cli.market.PriceRange",
-    "kalshi_cli.sim.announce.AccountInfo",
-}
-
 # A process that runs `kalshi ARGS` in itself, then names each object of a module of ours
 # that KEEP(name, value) selects, on stderr after LABEL (`_names_after`).
 _NAMES_PROBE = """
-import dataclasses, json, re, sys
+import json, sys
 sys.argv = ["kalshi", *json.loads(sys.argv[1])]
 from kalshi_cli.__main__ import main
 try:
@@ -516,61 +288,6 @@ def _names_after(args: list[str], home: Path, label: str, keep: str) -> set[str]
     return set(json.loads(done.stderr.rsplit(f"{label} ", 1)[1].splitlines()[0]))
 
 
-def dataclasses_after(args: list[str], home: Path) -> set[str]:
-    """The dataclasses of ours that `kalshi ARGS` generated (defined in a loaded module)."""
-    keep = (
-        "isinstance(value, type) and dataclasses.is_dataclass(value) and value.__module__ == name"
-    )
-    return _names_after(args, home, "DATACLASSES", keep)
-
-
-def patterns_after(args: list[str], home: Path) -> set[str]:
-    """The compiled regular expressions that modules of ours hold after `kalshi ARGS`."""
-    return _names_after(args, home, "PATTERNS", "isinstance(value, re.Pattern)")
-
-
-def test_httpx_keeps_its_cli_when_asked_for_it() -> None:
-    """The stand-in for `httpx._main` (kalshi_cli/__init__) defers httpx's CLI, never removes
-    it: its names load the real module on first use."""
-    probe = (
-        "import sys, kalshi_cli, httpx\n"
-        "assert 'rich' not in sys.modules and 'pygments' not in sys.modules\n"
-        "from httpx._main import print_help\n"
-        "assert 'rich' in sys.modules and sys.modules['httpx._main'].print_help is print_help\n"
-        "httpx.main(['--help'])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert "A next generation HTTP client." in done.stdout
-
-
-def test_loading_gives_the_collector_back_even_when_the_load_fails() -> None:
-    """A failed load (a bad key, an unreachable simulator) leaves the collector on, so a
-    process that goes on (a retry, a trade loop) still collects; a caller that had turned it
-    off (the console script while it imports the app) finds it off still."""
-    import gc
-
-    from kalshi_cli.cli._context import loading
-    from kalshi_cli.errors import ConfigError
-
-    assert gc.isenabled()
-    with pytest.raises(ConfigError), loading():
-        assert not gc.isenabled()
-        raise ConfigError("no key")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with loading():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-# The callbacks Typer builds into `kalshi markets`: the root's, its --version option's, the
-# command's
 MARKETS_CALLBACKS = ("root", "_version", "markets_command")
 
 

@@ -8,22 +8,12 @@ when a connection is needed, so every command works with no account anywhere.
 
 Tests construct an `AppContext(client_factory=...)` and pass it as `obj=` to Typer's runner; the
 command bodies then talk to a fake client without any patching.
-
-What a command loads to keep until it exits (its module, the settings, the client with httpx,
-cryptography and the key) is loaded with the collector paused (`loading`): those imports build
-tens of thousands of objects that are never garbage, and the young collections they would trigger
-walk them all, ~6 ms of the cold start of `kalshi markets --json` (#17). In the console script
-(`freeze_loads`, called by `kalshi_cli.__main__`, which does the same for the app itself) they are
-then frozen out of later collections; the collector is on again before the command goes on, so a
-trade loop collects as usual.
 """
 
 from __future__ import annotations
 
-import gc
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
@@ -72,15 +62,14 @@ class AppContext:
     def settings(self, env: str | None = None) -> Settings:
         """Resolved once per process; a command's own `--env` wins over the root `--env`."""
         if self._settings is None:
-            with loading():
-                from kalshi_cli.config import load_settings
+            from kalshi_cli.config import load_settings
 
-                flags: dict[str, object | None] = {"env": env or self.root_env, "state": self.state}
-                from kalshi_cli.connection import choose_state_file
+            flags: dict[str, object | None] = {"env": env or self.root_env, "state": self.state}
+            from kalshi_cli.connection import choose_state_file
 
-                self._settings = choose_state_file(
-                    load_settings(flags=flags, config_path=self.config_path, environ=self.environ)
-                )
+            self._settings = choose_state_file(
+                load_settings(flags=flags, config_path=self.config_path, environ=self.environ)
+            )
         return self._settings
 
     def output(self, *, as_json: bool = False, fmt: TableFormat | None = None) -> Output:
@@ -155,49 +144,20 @@ class AppContext:
 
 
 def _build_client(app: AppContext, settings: Settings, anonymous: bool) -> KalshiClient:
-    with loading():
-        from kalshi_cli.client import KalshiClient
+    from kalshi_cli.client import KalshiClient
 
-        connection = app.connection(auth=False, anonymous=anonymous)
-        build = partial(
-            KalshiClient,
-            api_base=connection.api_base,
-            key_id=connection.key_id,
-            private_key=connection.private_key,
-            tier=settings.tier,
-            timeout=settings.timeout,
-        )
-        if app.retry_budget_s is None:
-            return build()
-        return build(max_retry_seconds=app.retry_budget_s)
-
-
-# Set by the console script alone: a process that runs many commands (Typer's test runner) keeps
-# its collections as they are, since a freeze would also keep whatever garbage its earlier
-# commands left for the collector, and their unclosed files would then never be reported.
-_FREEZE = {"loads": False}
-
-
-def freeze_loads() -> None:
-    """This process runs one command: what it loads is frozen out of later collections."""
-    _FREEZE["loads"] = True
-
-
-@contextmanager
-def loading() -> Iterator[None]:
-    """The collector paused while the command loads what it keeps until it exits, and (with
-    `freeze_loads`) those objects frozen afterwards. Nested or with the collector already off
-    (the console script while it imports the app), it leaves the collector alone."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-        if _FREEZE["loads"]:
-            gc.freeze()
-    finally:
-        gc.enable()
+    connection = app.connection(auth=False, anonymous=anonymous)
+    build = partial(
+        KalshiClient,
+        api_base=connection.api_base,
+        key_id=connection.key_id,
+        private_key=connection.private_key,
+        tier=settings.tier,
+        timeout=settings.timeout,
+    )
+    if app.retry_budget_s is None:
+        return build()
+    return build(max_retry_seconds=app.retry_budget_s)
 
 
 _CURRENT: ContextVar[AppContext] = ContextVar("kalshi_app_context")

@@ -31,7 +31,7 @@ import typer
 from typer.core import TyperGroup
 
 from kalshi_cli import __version__
-from kalshi_cli.cli._context import AppContext, activate, loading
+from kalshi_cli.cli._context import AppContext, activate
 from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.exit_codes import ExitCode
@@ -117,8 +117,7 @@ COMMANDS = (
 
 def load_command(entry: LazyCommand) -> Any:
     """Import the command's module and build its Click command (Typer's documented bridge)."""
-    with loading():
-        return _load_command(entry)
+    return _load_command(entry)
 
 
 def _load_command(entry: LazyCommand) -> Any:

@@ -4,9 +4,12 @@ Each request goes through the same four steps:
 
 1. The rate limiter takes the request's tokens from the read or write bucket, waiting if the
    bucket is short, so bursts are paced before the exchange has to refuse them (ratelimit.py).
-2. The client's HTTP/1.1 transport (http11.py; httpx's own with a proxy) sends it with explicit
-   timeouts; `KalshiAuth` signs every attempt afresh
-   (`_send`: with no proxy configured, straight to the transport, as httpx.Client would).
+2. `httpx.Client.send` sends it on httpx's own transport (`httpx.HTTPTransport`, proxies from
+   the environment honoured as httpx does); `KalshiAuth` signs every attempt afresh. Each
+   request has an overall deadline, not only a timeout per socket read: the client's `timeout`
+   from the moment it is sent, or sooner the `clock.Deadline` the caller runs under (the kill
+   switch's, the retry policy's). The transport cuts connect, write and the whole answer off
+   when it is spent (client/deadline.py), so an answer trickled a byte at a time ends there.
 3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
    becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
    `TransportError` naming the host.
@@ -28,26 +31,23 @@ from __future__ import annotations
 import os
 import random
 import ssl
-import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
-from urllib.request import getproxies
 
 import httpx
 
 from kalshi_cli import __version__
-from kalshi_cli.client.http11 import Http11Transport
+from kalshi_cli.client.deadline import hold_to_deadlines
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.ratelimit import RateLimiter, TierLimits, tier_limits
 from kalshi_cli.client.retry import Resend, RetryPolicy
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.client.subaccount_scope import scope_request
-from kalshi_cli.clock import Clock, SystemClock
+from kalshi_cli.clock import Clock, Deadline, SystemClock
 from kalshi_cli.errors import (
     ApiError,
     AuthError,
@@ -82,42 +82,6 @@ URL_CACHE_MAX = 1024  # parsed request URLs kept per client (`ClientBase._url`)
 
 
 _PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
-# Methods whose request without a body httpx sends with no Content-Length (a POST, PUT or PATCH
-# without one says `Content-Length: 0`), and the empty body they carry.
-_BODILESS = frozenset({"GET", "DELETE"})
-_NO_BODY = httpx.ByteStream(b"")
-
-
-class _Cookies(httpx.Cookies):
-    """Cookies that read a response only when it sets some.
-
-    httpx hands every response to its cookies, which wrap the request as a
-    `urllib.request.Request` and the response's headers as an email message for the jar to look
-    for `Set-Cookie`: 15-30 us of CPU per request on this machine (docs/benchmarks.md, "Client"),
-    though the exchange's API sets no cookie on a signed request. A response that does set one
-    is processed as before.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if response.headers.get_list("set-cookie"):
-            super().extract_cookies(response)
-
-
-class _Http(httpx.Client):
-    """httpx's client with `_Cookies` in place of its own (through the public `cookies`
-    property, which is all httpx reads and writes them by)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._kalshi_cookies = _Cookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._kalshi_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        self._kalshi_cookies = _Cookies(cookies)
 
 
 def _tls_for(base: httpx.URL) -> ssl.SSLContext | bool:
@@ -178,32 +142,22 @@ class ClientBase:
             else None
         )
         self._timeout = timeout
-        # With no proxy configured, httpx.Client sends every request to its one transport, so
-        # `_send` hands requests there itself (`_direct`): the client's own transport
-        # (http11.py), which builds its TLS context (`_tls_for`) only when it first connects
-        # over https. A proxy from the environment is honoured, as httpx does, only when no
-        # transport is given; then httpx picks one per URL and every request goes through
-        # `httpx.Client.request` as before. httpx.Client reads `verify` only for the
-        # transports it makes for proxies, so it is computed only when there are some.
-        proxies = {scheme: url for scheme, url in getproxies().items() if scheme != "no"}
-        self._direct: httpx.BaseTransport | None = None
-        if transport is not None or not proxies:
-            transport = self._direct = transport or Http11Transport(verify=lambda: _tls_for(base))
         # full URLs and no empty params: httpx merging a base URL or an empty query costs
         # about 12 microseconds each per request (benchmarks/bench_client.py)
-        self._http = _Http(
+        self._http = httpx.Client(
             auth=self._auth,
             timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
             transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
-            verify=_tls_for(base) if proxies else True,
+            verify=_tls_for(base),
         )
-        self._timeouts = self._http.timeout.as_dict()
-        self._extensions = {"timeout": self._timeouts}
-        # what `httpx.Request` makes of the client's headers for a request without a body: the
-        # Host first, then the client's own (`_send`); made once, not ~9 us per request
-        self._bodiless_headers = httpx.Headers([(b"Host", base.netloc), *self._http.headers.raw])
+        # httpx's transports (its default one or the one given, and one per proxy from the
+        # environment) hold each request to its overall deadline; a fake a test gives has no
+        # socket to hold and is used as it is
+        for made in (self._http._transport, *self._http._mounts.values()):
+            if made is not None:
+                hold_to_deadlines(made)
         # each path's URL parsed once: httpx parses a URL string character by character, about
         # 20 us per request (docs/benchmarks.md, "Client"); a parsed `httpx.URL` it takes as is
         self._urls: dict[str, httpx.URL] = {}
@@ -254,13 +208,20 @@ class ClientBase:
             params, json = scope_request(method, path, params, json, self.subaccount)
         query = {k: v for k, v in params.items() if v is not None} if params else None
         started = self._clock.monotonic()
-        try:
-            response = self._send(method, self._url(path), query or None, json, signed)
-        except httpx.RequestError as exc:
-            self.stats.record(method, path, None, None)
-            raise TransportError(
-                f"{what}: no answer from {self.host}: {self._reason(exc)}", hint=REACHABILITY_HINT
-            ) from exc
+        # the request's overall deadline: its timeout, or sooner the caller's (client/deadline.py)
+        outer = Deadline.current()
+        limit = self._timeout if outer is None else max(0.0, min(self._timeout, outer.remaining()))
+        with Deadline.after(self._clock, limit).scope():
+            try:
+                if limit <= 0:
+                    raise httpx.ConnectTimeout("its deadline had passed before it was sent")
+                response = self._send(method, self._url(path), query or None, json, signed)
+            except httpx.RequestError as exc:
+                self.stats.record(method, path, None, None)
+                raise TransportError(
+                    f"{what}: no answer from {self.host}: {self._reason(exc, limit)}",
+                    hint=REACHABILITY_HINT,
+                ) from exc
         elapsed = self._clock.monotonic() - started
         self.last_latency_ms = elapsed * 1000.0
         self.stats.record(method, path, response.status_code, elapsed)
@@ -273,67 +234,9 @@ class ClientBase:
     def _send(
         self, method: str, url: httpx.URL, query: Params | None, json: Any, signed: bool
     ) -> httpx.Response:
-        """One request, as `httpx.Client.request` would send it with this client's settings.
-
-        Without a proxy, the request is built and handed to the client's one transport here:
-        httpx.Client.send's auth flow, redirect and event-hook loops, per-URL transport choice
-        and response wrapping cost ~90 us of CPU per call (docs/benchmarks.md, "Client per
-        request, issue #17 fourth round") and do nothing for this client: its auth is the
-        signature added below, it follows no redirect, has no hooks and one transport. What
-        the client's requests carry is the same: its headers (httpx's defaults and ours), its
-        timeouts (the `timeout` request extension httpx.Client sets), its cookies; the
-        transport maps every failure to httpx's exceptions as before.
-        """
-        transport = self._direct
-        if transport is None or self._http.is_closed:  # a proxy, or the client's own refusal
-            return self._http.request(
-                method,
-                url,
-                params=query,
-                json=json,
-                auth=httpx.USE_CLIENT_DEFAULT if signed else None,
-            )
-        if json is None and method in _BODILESS:
-            # the headers httpx would compute are made once (`_bodiless_headers`); a stream
-            # given keeps `httpx.Request` from computing them again
-            request = httpx.Request(
-                method,
-                url,
-                params=query,
-                headers=self._bodiless_headers,
-                stream=_NO_BODY,
-                extensions=self._extensions,
-            )
-            request.read()  # its empty `content` readable, as httpx.Request leaves it
-        else:
-            request = httpx.Request(
-                method,
-                url,
-                params=query,
-                json=json,
-                headers=self._http.headers,
-                extensions=self._extensions,
-            )
-        if signed and self._auth is not None:
-            self._auth.sign(request)
-        cookies = self._http.cookies
-        if cookies:
-            cookies.set_cookie_header(request)
-        started = time.perf_counter()  # float-ok: a duration, as httpx times `elapsed`
-        try:
-            response = transport.handle_request(request)
-            response.request = request
-            try:
-                response.read()
-            except BaseException:
-                response.close()
-                raise
-        except httpx.RequestError as exc:
-            exc.request = request  # as httpx.Client names the request of its failures
-            raise
-        response.elapsed = timedelta(seconds=time.perf_counter() - started)
-        cookies.extract_cookies(response)
-        return response
+        """One request through `httpx.Client.send`, its answer read whole."""
+        request = self._http.build_request(method, url, params=query, json=json)
+        return self._http.send(request, auth=httpx.USE_CLIENT_DEFAULT if signed else None)
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -343,11 +246,15 @@ class ClientBase:
             url = self._urls[path] = httpx.URL(self.api_base + path)
         return url
 
-    def _reason(self, exc: httpx.RequestError) -> str:
+    @staticmethod
+    def _reason(exc: httpx.RequestError, limit: float) -> str:  # float-ok: seconds
+        """Why no answer came; `limit`: the seconds the request had."""
         if isinstance(exc, httpx.ConnectTimeout):
-            return f"connecting timed out after {self._timeout:g}s"
+            if limit <= 0:
+                return "not sent: its deadline had passed"
+            return f"connecting timed out after {round(limit, 2):g}s"
         if isinstance(exc, httpx.TimeoutException):
-            return f"no response within {self._timeout:g}s"
+            return f"no response within {round(limit, 2):g}s"
         text = " ".join(str(exc).split())
         return text or type(exc).__name__
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple
 
-from kalshi_cli.clock import Clock
+from kalshi_cli.clock import Clock, Deadline
 from kalshi_cli.errors import ConfigError
 
 DEFAULT_COST = 10
@@ -134,11 +134,16 @@ class TokenBucket:
             return self._tokens
 
     def acquire(self, cost: float) -> float:
-        """Take `cost` tokens, waiting until the bucket has covered them; returns the wait."""
+        """Take `cost` tokens, waiting until the bucket has covered them, or only until the
+        deadline the caller runs under (`clock.Deadline`: the request then finds none left and
+        is not sent); returns the wait."""
         with self._lock:
             self._refill()
             self._tokens -= cost
             wait = -self._tokens / self.refill_rate if self._tokens < 0 else 0.0
+        deadline = Deadline.current()
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline.remaining()))
         if wait > 0:
             self._clock.sleep(wait)
         return wait

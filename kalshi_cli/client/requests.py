@@ -6,7 +6,11 @@ a `ValidationError` before anything leaves the machine, and `to_api()` writes ex
 the market's tick grid needs the market, so that check belongs to the caller
 (`models.price_on_grid`).
 
-The results parse the V2 write responses and ignore fields they do not know.
+The results parse the V2 write responses and ignore fields they do not know. A field a safety
+decision rests on (how much of an order rests or filled, how much a cancel took off) is never
+given a default: missing or garbled, the answer cannot be read, and the caller treats the
+outcome as unknown and looks the order up (a create: `OrderOutcomeUnknown`; a cancel item: an
+error of that item, so the next listing decides).
 """
 
 from __future__ import annotations
@@ -167,8 +171,8 @@ class CreateOrderResult:
         return cls(
             order_id=str(data["order_id"]),
             client_order_id=None if coid is None else str(coid),
-            fill_count=parse_count(data.get("fill_count", "0")),
-            remaining_count=parse_count(data.get("remaining_count", "0")),
+            fill_count=parse_count(data["fill_count"]),
+            remaining_count=parse_count(data["remaining_count"]),
             average_fill_price=parse_optional_dollars(data.get("average_fill_price")),
             average_fee_paid=parse_optional_dollars(data.get("average_fee_paid")),
             ts_ms=int(data.get("ts_ms", 0)),
@@ -184,11 +188,19 @@ class CancelResult:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> CancelResult:
-        return cls(
-            order_id=str(data["order_id"]),
-            reduced_by=parse_count(data.get("reduced_by") or "0"),
-            error=_error_text(data.get("error")),
-        )
+        """An answer that names no error but does not say what it took off is no confirmed
+        cancel: it comes back as an error of its own, never as a cancel of nothing."""
+        error = _error_text(data.get("error"))
+        reduced_by = ZERO
+        if error is None:
+            try:
+                reduced_by = parse_count(data["reduced_by"])
+            except (KeyError, TypeError, ValueError):
+                error = (
+                    f"the answer did not say what was cancelled (reduced_by "
+                    f"{data.get('reduced_by', 'missing')!r}); the order must be looked up"
+                )
+        return cls(order_id=str(data["order_id"]), reduced_by=reduced_by, error=error)
 
 
 def _error_text(error: Any) -> str | None:

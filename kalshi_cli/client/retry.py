@@ -10,9 +10,11 @@ What may be retried depends on what a repeat could do, so each request names a `
 - `Resend.NEVER` for order creation: never re-sent. The caller turns an ambiguous failure into
   `OrderOutcomeUnknown` and reconciles by looking the order up.
 
-Waits are exponential with full jitter (a uniform draw between 0 and `base * 2**n`, capped), so
-many clients backing off together spread out instead of returning in step. A retry is bounded
-both by attempts and by total elapsed time; the wait happens on the injected clock.
+Waits are `clock.Backoff`'s (exponential, full jitter), on the injected clock. A retry is
+bounded by attempts and by a deadline: `max_seconds` from the first try, or sooner the deadline
+the caller runs under (`clock.Deadline`, e.g. the kill switch's). Each attempt runs under that
+deadline too, so the transport cuts an attempt off when it is spent (client/deadline.py), and no
+wait is started that would end past it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import TypeVar
 
 import httpx
 
-from kalshi_cli.clock import Clock
+from kalshi_cli.clock import Backoff, Clock, Deadline
 from kalshi_cli.errors import (
     KalshiError,
     OrderOutcomeUnknown,
@@ -79,8 +81,7 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """The wait before retry `retry_number` (1 for the first retry): full jitter."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
-        return rng.uniform(0.0, ceiling)
+        return Backoff(self.base_delay, self.max_delay).delay(retry_number, rng)
 
     def run(
         self,
@@ -93,24 +94,25 @@ class RetryPolicy:
     ) -> T:
         """Run `call`, retrying the failures `mode` allows until attempts or time run out;
         the last error is raised as is."""
-        started = clock.monotonic()
-        attempt = 1
-        while True:
-            try:
-                return call()
-            except KalshiError as exc:
-                if attempt >= self.max_attempts or not is_retryable(exc, mode):
-                    raise
-                delay = self.backoff(attempt, rng)
-                if clock.monotonic() - started + delay > self.max_seconds:
-                    raise
-                log.info(
-                    "retrying %s after %s (attempt %d of %d, in %.2fs)",
-                    what,
-                    exc.message,
-                    attempt + 1,
-                    self.max_attempts,
-                    delay,
-                )
-                clock.sleep(delay)
-                attempt += 1
+        backoff = Backoff(self.base_delay, self.max_delay)
+        with Deadline.after(clock, self.max_seconds).scope() as deadline:
+            attempt = 1
+            while True:
+                try:
+                    return call()
+                except KalshiError as exc:
+                    if attempt >= self.max_attempts or not is_retryable(exc, mode):
+                        raise
+                    delay = backoff.next_delay(attempt, deadline, rng)
+                    if delay is None:
+                        raise
+                    log.info(
+                        "retrying %s after %s (attempt %d of %d, in %.2fs)",
+                        what,
+                        exc.message,
+                        attempt + 1,
+                        self.max_attempts,
+                        delay,
+                    )
+                    clock.sleep(delay)
+                    attempt += 1

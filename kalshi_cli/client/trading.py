@@ -25,6 +25,7 @@ from kalshi_cli.units import (
     BookSide,
     fmt_count,
     fmt_dollars,
+    parse_count,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +98,10 @@ class TradingApi(ClientBase):
             params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
-        return self._parse(CancelResult.from_api, self._body(response), "cancel result")
+        result = self._parse(CancelResult.from_api, self._body(response), "cancel result")
+        if result.error is not None:
+            raise KalshiError(f"cancel of order {order_id}: {result.error}")
+        return result
 
     def cancel_all_orders(self) -> None:
         """Cancel every resting order of every subaccount (`DELETE /portfolio/events/orders`)."""
@@ -215,7 +219,9 @@ class TradingApi(ClientBase):
         reduce_by: Decimal | None = None,
         reduce_to: Decimal | None = None,
     ) -> dict[str, Any]:
-        """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them)."""
+        """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them).
+        Retried only when the exchange certainly did not act; an answer without the order id
+        or what rests now (`remaining_count`) is `AmendOutcomeUnknown`: look the order up."""
         from kalshi_cli.client.requests import check_count
 
         if (reduce_by is None) == (reduce_to is None):
@@ -236,4 +242,19 @@ class TradingApi(ClientBase):
             mode=Resend.IF_UNSENT,
             auth=True,
         )
-        return self._body(response)
+        answer = self._body(response)
+        what = f"the decrease of order {order_id}"
+        missing = no_order_reason(response.status_code, answer, what)
+        if missing:
+            raise AmendOutcomeUnknown(missing, order_id=order_id)
+        try:
+            parse_count(answer["remaining_count"])
+        except (KeyError, TypeError, ValueError):
+            # what rests now is what the answer is for: without it, unknown (never "0 left")
+            raise AmendOutcomeUnknown(
+                f"the exchange answered {what} without what rests now (remaining_count "
+                f"{answer.get('remaining_count', 'missing')!r}); it may or may not have been "
+                "applied",
+                order_id=order_id,
+            ) from None
+        return answer

@@ -160,7 +160,7 @@ class FillSync(UnknownOrders):
         row = self.store.intent_by_order_id(order_id) if order_id else None
         if row is None:
             return True  # placed elsewhere: the loop still counts it, the state file does not
-        filled = parse_count(data.get("fill_count_fp", "0"))
+        filled = parse_count(data["fill_count_fp"])  # read whole by the caller (loop_watch.py)
         if row.status in (EXECUTED, CANCELED) or filled < row.filled:
             if row.status in (EXECUTED, CANCELED):
                 self.portfolio.update_order(order_id, remaining=ZERO, status=row.status)
@@ -170,7 +170,7 @@ class FillSync(UnknownOrders):
                 order_id=order_id,
                 status=status,
                 fill_count=filled,
-                remaining_count=parse_count(data.get("remaining_count_fp", "0")),
+                remaining_count=parse_count(data["remaining_count_fp"]),
             )
             if status != RESTING:
                 self._filled.pop(order_id, None)

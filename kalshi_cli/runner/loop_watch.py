@@ -14,7 +14,8 @@ from typing import Any
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, Side, parse_count
+from kalshi_cli.market import required_decimal, required_text
+from kalshi_cli.models import BookSide, Side
 from kalshi_cli.runner.loop_base import LoopBase
 from kalshi_cli.runner.portfolio import open_order
 
@@ -56,9 +57,17 @@ class LoopWatch(LoopBase):
             return  # another subaccount's order: another book, never this loop's
         order_id = str(data.get("order_id", ""))
         ticker = str(data.get("ticker", ""))
-        status = str(data.get("status", ""))
-        remaining = parse_count(data.get("remaining_count_fp", "0"))
-        if parse_count(data.get("fill_count_fp", "0")) > 0:
+        try:
+            status = required_text(data, "status")
+            remaining = required_decimal(data, "remaining_count_fp")
+            filled = required_decimal(data, "fill_count_fp")
+        except (KeyError, TypeError, ValueError) as exc:
+            # missing means unknown, never "0 resting": the order stays as the loop knew it,
+            # and the fills read it makes now (and the next reconcile) decide what it became
+            self.executor.fills_due = True
+            self.log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
+            return
+        if filled > 0:
             self.executor.fills_due = True
         if not self.executor.order_message(data):
             return

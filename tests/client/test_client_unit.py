@@ -16,7 +16,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
-from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
@@ -636,7 +635,11 @@ def test_decrease_needs_exactly_one_amount(client: KalshiClient, fake: FakeExcha
         client.decrease_order("o1")
     with pytest.raises(ValidationError):
         client.decrease_order("o1", reduce_by=Decimal(1), reduce_to=Decimal(2))
-    fake.on("POST", "/portfolio/events/orders/o1/decrease", default=_ok({"order_id": "o1"}))
+    fake.on(
+        "POST",
+        "/portfolio/events/orders/o1/decrease",
+        default=_ok({"order_id": "o1", "remaining_count": "0.00", "ts_ms": 1}),
+    )
     client.decrease_order("o1", reduce_to=Decimal(0))
     assert json.loads(fake.requests[0].content) == {"reduce_to": "0.00"}
 
@@ -787,8 +790,6 @@ def test_an_amend_without_a_clear_answer_is_an_unknown_outcome_never_resent(
 
 def _tls_context(client: KalshiClient) -> ssl.SSLContext:
     transport = client._http._transport
-    if isinstance(transport, Http11Transport):  # the client's own (no proxy): built on use
-        return transport.tls_context()
     context: ssl.SSLContext = transport._pool._ssl_context  # type: ignore[attr-defined]
     return context
 

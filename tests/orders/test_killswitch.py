@@ -186,6 +186,7 @@ class OneOrderStuck(UnexpectedCalls):
                 "book_side": "bid",
                 "status": "resting",
                 "yes_price_dollars": "0.2000",
+                "fill_count_fp": "0.00",
                 "remaining_count_fp": "1.00",
             }
         )

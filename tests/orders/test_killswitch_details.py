@@ -40,6 +40,7 @@ def resting(order_id: str, count: str = "2.00", subaccount: int | None = None) -
         "book_side": "bid",
         "status": "resting",
         "yes_price_dollars": "0.2000",
+        "fill_count_fp": "0.00",
         "remaining_count_fp": count,
         "created_time": "2026-11-22T10:00:00Z",
     }
@@ -266,6 +267,7 @@ def order_created(order_id: str, created: str, count: str) -> Order:
             "book_side": "bid",
             "status": "resting",
             "yes_price_dollars": "0.2000",
+            "fill_count_fp": "0.00",
             "remaining_count_fp": count,
             "created_time": created,
         }

@@ -339,6 +339,7 @@ class StuckUntilRound(UnexpectedCalls):
                 "book_side": "bid",
                 "status": "resting",
                 "yes_price_dollars": "0.2000",
+                "fill_count_fp": "0.00",
                 "remaining_count_fp": "3.00",
             }
         )

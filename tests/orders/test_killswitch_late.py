@@ -108,6 +108,7 @@ def _lands(coid: str) -> Order:
             "book_side": "bid",
             "status": "resting",
             "yes_price_dollars": "0.2000",
+            "fill_count_fp": "0.00",
             "remaining_count_fp": "2.00",
             "created_time": "2026-11-22T10:00:00Z",
         }

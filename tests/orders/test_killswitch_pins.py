@@ -119,6 +119,7 @@ class OneOrderStuck(UnexpectedCalls):
                 "book_side": "bid",
                 "status": "resting",
                 "yes_price_dollars": "0.2000",
+                "fill_count_fp": "0.00",
                 "remaining_count_fp": "1.00",
             }
         )
@@ -245,6 +246,7 @@ class LandsLate(UnexpectedCalls):
                 "book_side": "bid",
                 "status": "resting",
                 "yes_price_dollars": "0.2000",
+                "fill_count_fp": "0.00",
                 "remaining_count_fp": "2.00",
             }
         )

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.http11 import Http11Transport
 from kalshi_cli.config import load_settings
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide
@@ -59,7 +58,7 @@ class _NamingNoSubaccount(httpx.BaseTransport):
     (the spec lets the exchange leave it out)."""
 
     def __init__(self) -> None:
-        self._inner = Http11Transport()
+        self._inner = httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)

@@ -144,3 +144,22 @@ def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: 
     assert order.order_id not in rig.loop.portfolio.orders
     row = rig.store.intent_by_order_id(order.order_id)
     assert row is not None and row.status == "canceled"
+
+
+@pytest.mark.parametrize("field", ["remaining_count_fp", "fill_count_fp", "status"])
+def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
+    tmp_path: Path, field: str
+) -> None:
+    """A message that leaves out what rests, what filled or the status is unknown, never
+    "0 resting": the quote stays counted in the loop's view and the state file as the
+    exchange has it, and the loop reads fills to find out."""
+    rig = _quotes(tmp_path)
+    order = next(iter(rig.loop.portfolio.orders.values()))
+    message = ser.ws_user_order_msg(rig.exchange.order(rig.client.account_id, order.order_id))
+    message.pop(field)
+    rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, message)], full=False)
+    kept = rig.loop.portfolio.orders.get(order.order_id)
+    assert kept is not None and kept.remaining == order.remaining
+    row = rig.store.intent_by_order_id(order.order_id)
+    assert row is not None and (row.status, row.remaining) == ("resting", order.remaining)
+    assert _state_file_resting(rig) == _exchange_resting(rig)

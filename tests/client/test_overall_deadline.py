@@ -1,0 +1,302 @@
+"""An exchange that trickles its answer never holds a request, a command or the kill switch past
+its deadline.
+
+A socket read timeout alone is no bound: an answer sent one byte a second resets it with every
+byte, so a 10 s timeout could wait for minutes. The client bounds each request as a whole
+(connect, write and the whole answer, headers included) by its timeout and by any deadline the
+caller runs it under (`clock.Deadline`), and its retries and the kill switch's never start a
+wait or an attempt past that deadline.
+
+The trickling server is a plain socket server: it reads the request head, then sends a valid
+answer one byte a second, and gives up after `TRICKLE_FOR_S` (so a client without the bound
+fails the test in bounded time instead of hanging it). Every wait is on a condition with a
+deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
+from kalshi_cli.client.retry import nothing_sent
+from kalshi_cli.clock import Deadline, ManualClock, SystemClock
+from kalshi_cli.errors import OrderOutcomeUnknown, TransportError
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.keys import generate_private_key, private_key_pem
+from kalshi_cli.killswitch import KillSwitch
+from kalshi_cli.models import BookSide
+
+TRICKLE_FOR_S = 20.0  # float-ok: how long the server keeps trickling before it hangs up
+BYTE_EVERY_S = 1.0  # float-ok: one byte a second
+BODY = b'{"balance": 100000, "portfolio_value": 0, "orders": [], "cursor": ""}'
+ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(BODY)).encode()
+    + b"\r\n\r\n"
+    + BODY
+)
+# what a command may take on top of its deadline: starting Python and the app, writing the
+# state file, printing (generous: the machine is shared)
+START_MARGIN_S = 4.0
+
+
+class TrickleServer:
+    """Accepts connections on loopback; on each, reads the request head and then sends
+    `ANSWER` one byte every `BYTE_EVERY_S`, until it is sent, `TRICKLE_FOR_S` has passed or the
+    server is stopped."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stopped = threading.Event()
+        self.connections = 0
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        accept = threading.Thread(target=self._accept, daemon=True)
+        accept.start()
+        self._threads.append(accept)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/trade-api/v2"
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            worker = threading.Thread(target=self._trickle, args=(conn,), daemon=True)
+            worker.start()
+            self._threads.append(worker)
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5.0)
+            head = b""
+            try:
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+            except OSError:
+                return
+            until = time.monotonic() + TRICKLE_FOR_S
+            for byte in ANSWER:
+                if self.stopped.wait(BYTE_EVERY_S) or time.monotonic() >= until:
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                with self._lock:
+                    self.bytes_sent += 1
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+
+
+@pytest.fixture
+def trickle() -> Iterator[TrickleServer]:
+    server = TrickleServer()
+    yield server
+    server.close()
+
+
+def _client(url: str, *, timeout: float, **kwargs: object) -> KalshiClient:
+    return KalshiClient(
+        api_base=url,
+        key_id="deadline-test",
+        private_key=generate_private_key(),
+        tier="prime",
+        timeout=timeout,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_a_trickled_answer_is_cut_off_at_the_timeout(trickle: TrickleServer) -> None:
+    with _client(trickle.url, timeout=2.0, max_attempts=1) as client:
+        started = time.monotonic()
+        with pytest.raises(TransportError) as caught:
+            client.get_balance()
+        took = time.monotonic() - started
+    assert took < 2.0 + 1.5, f"a 2 s timeout held the request {took:.1f}s"
+    assert trickle.bytes_sent >= 1, "the server never started answering: nothing was proven"
+    assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+    assert not nothing_sent(caught.value)
+
+
+def test_an_order_cut_off_at_its_deadline_is_an_unknown_outcome(trickle: TrickleServer) -> None:
+    order = CreateOrder(
+        ticker="KXT-M",
+        book_side=BookSide.BID,
+        price=Decimal("0.50"),
+        count=Decimal(1),
+        client_order_id="cid-1",
+    )
+    with _client(trickle.url, timeout=2.0) as client:
+        started = time.monotonic()
+        with pytest.raises(OrderOutcomeUnknown) as caught:
+            client.create_order(order)
+        took = time.monotonic() - started
+    assert took < 2.0 + 1.5
+    assert caught.value.client_order_id == "cid-1"
+    assert trickle.connections == 1, "an order whose answer was lost was sent again"
+
+
+def test_a_callers_deadline_bounds_the_client_retries(trickle: TrickleServer) -> None:
+    # each attempt could take its whole 2 s timeout and four of them 8 s, with waits between:
+    # the caller's 3 s deadline holds them all
+    clock = SystemClock()
+    with _client(trickle.url, timeout=2.0, max_attempts=4, max_retry_seconds=60.0) as client:
+        started = time.monotonic()
+        with Deadline.within(clock, 3.0), pytest.raises(TransportError):
+            client.get_balance()
+        took = time.monotonic() - started
+    assert took < 3.0 + 1.0, f"a 3 s deadline held the retries {took:.1f}s"
+
+
+class _SlowFailures(httpx.BaseTransport):
+    """Every request takes `each_s` of the manual clock and is answered 503."""
+
+    def __init__(self, clock: ManualClock, each_s: float) -> None:
+        self.clock = clock
+        self.each_s = each_s
+        self.requests = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        self.clock.advance(self.each_s)
+        return httpx.Response(503, json={"error": {"code": "unavailable"}})
+
+
+def test_the_kill_switch_deadline_holds_under_the_clients_own_retries() -> None:
+    # the kill switch retries around a client that retries inside each call: ten attempts of
+    # 1 s each with waits between, 60 s of retry budget, under a 5 s deadline
+    clock = ManualClock()
+    transport = _SlowFailures(clock, each_s=1.0)
+    client = KalshiClient(
+        api_base="http://exchange.invalid/trade-api/v2",
+        key_id="deadline-test",
+        private_key=generate_private_key(),
+        tier="prime",
+        clock=clock,
+        transport=transport,
+        max_attempts=10,
+        max_retry_seconds=60.0,
+    )
+    started = clock.monotonic()
+    report = KillSwitch(client, None, clock, deadline_s=5.0).run()
+    spent = clock.monotonic() - started
+    assert not report.proven
+    assert transport.requests >= 2, "the switch gave up before trying"
+    # one attempt already under way when the deadline comes cannot be cut on this clock
+    assert spent <= 5.0 + transport.each_s, f"the 5 s deadline ran {spent:.1f}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# through the command line
+
+
+def _kalshi_binary() -> str:
+    script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert script is not None, "the kalshi script is not installed beside this python"
+    return script
+
+
+def _run(tmp_path: Path, url: str, *args: str, **extra: str) -> tuple[int, float, str]:
+    key = tmp_path / "key.pem"
+    key.write_bytes(private_key_pem(generate_private_key()))
+    key.chmod(0o600)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "COLUMNS": "120",
+        "NO_COLOR": "1",
+        "KALSHI_HOME": str(tmp_path / "home"),
+        "KALSHI_API_BASE": url,
+        "KALSHI_API_KEY_ID": "deadline-test",
+        "KALSHI_PRIVATE_KEY_PATH": str(key),
+        "KALSHI_TIER": "prime",
+        **extra,
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [_kalshi_binary(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TRICKLE_FOR_S * 6,
+        check=False,
+    )
+    return done.returncode, time.monotonic() - started, done.stdout + done.stderr
+
+
+def test_kalshi_balance_against_a_trickling_exchange_ends_within_its_timeouts(
+    trickle: TrickleServer, tmp_path: Path
+) -> None:
+    # KALSHI_TIMEOUT 2 s per request; a read is tried at most 4 times, with waits of at most
+    # 0.25 + 0.5 + 1 s between: 10 s in all, against the minutes the trickle would take
+    code, took, output = _run(tmp_path, trickle.url, "balance", KALSHI_TIMEOUT="2")
+    assert code != 0, output
+    assert trickle.bytes_sent >= 1
+    assert took < 4 * 2.0 + 1.75 + START_MARGIN_S, f"kalshi balance took {took:.1f}s: {output}"
+
+
+def test_kalshi_cancel_all_against_a_trickling_exchange_ends_at_its_deadline(
+    trickle: TrickleServer, tmp_path: Path
+) -> None:
+    code, took, output = _run(tmp_path, trickle.url, "cancel-all", "--yes", "--deadline", "3")
+    assert code == ExitCode.NOT_PROVEN, output
+    assert trickle.bytes_sent >= 1
+    assert took < 3.0 + START_MARGIN_S, f"cancel-all --deadline 3 took {took:.1f}s: {output}"
+
+
+def test_the_rate_limiters_wait_ends_at_the_callers_deadline() -> None:
+    """A read bucket of one token a second, emptied: the next read would wait ~10 s for its
+    tokens. Under a 2 s deadline the wait ends there and the read is not sent at all."""
+    clock = ManualClock()
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"balance": 1, "portfolio_value": 0})
+
+    client = KalshiClient(
+        api_base="http://exchange.invalid/trade-api/v2",
+        key_id="deadline-test",
+        private_key=generate_private_key(),
+        clock=clock,
+        transport=httpx.MockTransport(answer),
+        rate_limits=TierLimits(read=BucketLimit(1, 10), write=BucketLimit(1, 10)),
+    )
+    client.get_balance()  # takes the bucket's tokens
+    assert len(sent) == 1
+    started = clock.monotonic()
+    with Deadline.within(clock, 2.0), pytest.raises(TransportError) as caught:
+        client.get_balance()
+    waited = clock.monotonic() - started
+    assert waited <= 2.0, f"the wait ran {waited:.1f}s"
+    assert nothing_sent(caught.value)
+    assert len(sent) == 1

@@ -1,0 +1,397 @@
+"""The client's transport (httpx's own) against raw loopback socket servers: the exceptions the
+client's retry and unknown-outcome rules decide on (client/retry.py `_UNSENT`, trading.py
+`OrderOutcomeUnknown`). "Nothing was sent" only for a failure to connect (the TCP connect or the
+TLS handshake); anything after the first byte of the request may have been written is an
+unknown outcome for an order, never re-sent.
+
+Each server is a thread that accepts connections one after another and runs a scripted
+handler on each; every wait is on a condition with a deadline, never a sleep.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from kalshi_cli.client import CreateOrder, KalshiClient
+from kalshi_cli.client.deadline import DeadlineBackend
+from kalshi_cli.client.retry import nothing_sent
+from kalshi_cli.errors import OrderOutcomeUnknown, TransportError
+from kalshi_cli.keys import generate_private_key
+from kalshi_cli.models import BookSide
+
+DEADLINE_S = 10.0
+Handler = Callable[[socket.socket, int], None]
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """One whole request (head and Content-Length body) as it came off the wire; b"" at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def answer(status: str, body: bytes = b"", *headers: str) -> bytes:
+    lines = [f"HTTP/1.1 {status}", *headers]
+    if not any(h.lower().startswith(("content-length", "transfer-encoding")) for h in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class RawServer:
+    """A loopback TCP server: the n-th accepted connection (from 0) goes to `handler(conn, n)`;
+    what each connection received is in `requests`."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.release = threading.Event()  # handlers that hold a connection wait on this
+        self.errors: list[BaseException] = []
+        self._workers: list[threading.Thread] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            n = self.connections
+            self.connections += 1
+            worker = threading.Thread(target=self._handle, args=(conn, n), daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    def _handle(self, conn: socket.socket, n: int) -> None:
+        with conn:
+            try:
+                self.handler(conn, n)
+            except OSError:
+                pass
+            except BaseException as exc:  # a failed handler fails the test in close()
+                self.errors.append(exc)
+
+    def serve(self, conn: socket.socket, reply: bytes) -> bytes:
+        request = read_request(conn)
+        self.requests.append(request)
+        conn.sendall(reply)
+        return request
+
+    def close(self) -> None:
+        self.release.set()
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (closing alone does not)
+        self.listener.close()
+        self._thread.join(DEADLINE_S)
+        for worker in self._workers:
+            worker.join(DEADLINE_S)
+        assert not self.errors
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Handler], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(handler: Handler) -> RawServer:
+        server = RawServer(handler)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def transport() -> Iterator[httpx.HTTPTransport]:
+    made = httpx.HTTPTransport()
+    yield made
+    made.close()
+
+
+TIMEOUTS = {"connect": DEADLINE_S, "read": DEADLINE_S, "write": DEADLINE_S, "pool": DEADLINE_S}
+
+
+def get(
+    transport: httpx.BaseTransport, url: str, method: str = "GET", **timeouts: float
+) -> httpx.Response:
+    request = httpx.Request(method, url, extensions={"timeout": {**TIMEOUTS, **timeouts}})
+    response = transport.handle_request(request)
+    response.read()
+    return response
+
+
+def refused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def order_client(base: str) -> KalshiClient:
+    return KalshiClient(
+        api_base=base + "/trade-api/v2",
+        key_id="key-1",
+        private_key=generate_private_key(),
+        timeout=DEADLINE_S,
+    )
+
+
+def new_order() -> CreateOrder:
+    return CreateOrder(
+        ticker="KXT",
+        book_side=BookSide.ASK,
+        price=Decimal("0.60"),
+        count=Decimal(3),
+        client_order_id="coid-7",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the exceptions: what the retry and unknown-outcome rules decide on
+
+
+@pytest.fixture
+def direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy from the environment: the client uses httpx's default transport."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.mark.usefixtures("direct")
+def test_the_client_sends_through_httpx_transport_held_to_deadlines() -> None:
+    with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
+        transport = client._http._transport
+        assert isinstance(transport, httpx.HTTPTransport)
+        assert isinstance(transport._pool._network_backend, DeadlineBackend)
+
+
+def test_a_proxy_from_the_environment_is_held_to_deadlines_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx makes a transport of its own for a proxy named in the environment: it keeps the
+    request's deadline as the default one does."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
+        proxies = [t for t in client._http._mounts.values() if t is not None]
+    assert proxies, "httpx made no transport for the proxy"
+    for transport in proxies:
+        assert isinstance(transport, httpx.HTTPTransport)
+        assert isinstance(transport._pool._network_backend, DeadlineBackend)
+
+
+def test_a_no_proxy_list_alone_still_holds_requests_to_deadlines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """NO_PROXY names hosts to reach directly: the transports httpx makes for it are held to
+    the deadline as the default one is."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    with KalshiClient(api_base="http://127.0.0.1:9/trade-api/v2") as client:
+        made = [client._http._transport, *client._http._mounts.values()]
+    for transport in made:
+        if isinstance(transport, httpx.HTTPTransport):
+            assert isinstance(transport._pool._network_backend, DeadlineBackend)
+
+
+@pytest.mark.usefixtures("direct")
+def test_a_refused_connection_is_a_connect_error_and_nothing_sent() -> None:
+    port = refused_port()
+    with pytest.raises(httpx.ConnectError) as raw:
+        get(httpx.HTTPTransport(), f"http://127.0.0.1:{port}/x")
+    assert "Connection refused" in str(raw.value)
+    with order_client(f"http://127.0.0.1:{port}") as client, pytest.raises(TransportError) as info:
+        client.create_order(new_order())
+    assert not isinstance(info.value, OrderOutcomeUnknown)
+    assert nothing_sent(info.value)
+
+
+def test_an_unknown_host_is_a_connect_error() -> None:
+    with pytest.raises(httpx.ConnectError):
+        get(httpx.HTTPTransport(), "http://no-such-host.invalid/x")
+
+
+def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
+    with pytest.raises(httpx.UnsupportedProtocol):
+        get(httpx.HTTPTransport(), "ftp://127.0.0.1/x")
+
+
+@pytest.mark.usefixtures("direct")
+def test_an_order_whose_connection_closes_before_an_answer_is_unknown_and_not_resent(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    def close_after_reading(conn: socket.socket, n: int) -> None:
+        server.requests.append(read_request(conn))
+
+    server = serve(close_after_reading)
+    with order_client(server.base) as client, pytest.raises(OrderOutcomeUnknown) as info:
+        client.create_order(new_order())
+    assert info.value.client_order_id == "coid-7"
+    assert not nothing_sent(info.value.__cause__ or info.value)
+    cause = info.value.__cause__
+    assert isinstance(cause, TransportError)
+    assert isinstance(cause.__cause__, httpx.RemoteProtocolError)
+    assert "Server disconnected without sending a response." in str(cause.__cause__)
+    assert len(server.requests) == 1 and b"coid-7" in server.requests[0]
+    assert server.connections == 1
+
+
+def test_a_server_that_reads_and_stalls_is_a_read_timeout(
+    serve: Callable[[Handler], RawServer], transport: httpx.HTTPTransport
+) -> None:
+    def stall(conn: socket.socket, n: int) -> None:
+        server.requests.append(read_request(conn))
+        server.release.wait(DEADLINE_S)
+
+    server = serve(stall)
+    with pytest.raises(httpx.ReadTimeout):
+        get(transport, server.base + "/x", read=0.05)
+
+
+@pytest.mark.usefixtures("direct")
+def test_an_order_that_times_out_is_unknown(serve: Callable[[Handler], RawServer]) -> None:
+    def stall(conn: socket.socket, n: int) -> None:
+        server.requests.append(read_request(conn))
+        server.release.wait(DEADLINE_S)
+
+    server = serve(stall)
+    client = KalshiClient(
+        api_base=server.base + "/trade-api/v2",
+        key_id="key-1",
+        private_key=generate_private_key(),
+        timeout=0.05,
+    )
+    with client, pytest.raises(OrderOutcomeUnknown):
+        client.create_order(new_order())
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        b"HTTP/1.1 200 OK\r\nContent-Le",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+        b"SMTP ready\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"1" * 5000 + b"\r\n\r\n{}",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+        b"HTTP/1.1 099 Odd\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+)
+def test_a_malformed_or_truncated_answer_is_a_remote_protocol_error(
+    serve: Callable[[Handler], RawServer], transport: httpx.HTTPTransport, reply: bytes
+) -> None:
+    server = serve(lambda conn, n: (server.serve(conn, reply), None)[1])
+    with pytest.raises(httpx.RemoteProtocolError):
+        get(transport, server.base + "/x")
+
+
+@pytest.mark.usefixtures("direct")
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"1" * 5000 + b"\r\n\r\n{}",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+        b"HTTP/1.1 099 Odd\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+    ids=["truncated-body", "huge-length", "101", "status-099"],
+)
+def test_an_order_answered_with_a_malformed_answer_is_unknown(
+    serve: Callable[[Handler], RawServer], reply: bytes
+) -> None:
+    """The order was sent: whatever came back that is not a readable answer, its outcome is
+    unknown (looked up, never re-sent, never recorded as refused)."""
+    server = serve(lambda conn, n: (server.serve(conn, reply), None)[1])
+    with order_client(server.base) as client, pytest.raises(OrderOutcomeUnknown):
+        client.create_order(new_order())
+    assert len(server.requests) == 1
+
+
+def test_a_tls_handshake_failure_is_a_connect_error_and_nothing_sent(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    """A server that answers the ClientHello with plain text: the handshake fails before any
+    byte of the request is written, so this is one of the "unsent" classes."""
+    server = serve(lambda conn, n: conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"))
+    with pytest.raises(httpx.ConnectError):
+        get(httpx.HTTPTransport(), f"https://127.0.0.1:{server.port}/x")
+
+
+def test_a_tls_alert_answering_the_hello_is_a_connect_error(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    """A server that answers the ClientHello with a fatal alert (handshake_failure): nothing of
+    the request was written, so a ConnectError."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    server = serve(lambda conn, n: conn.sendall(b"\x15\x03\x03\x00\x02\x02\x28"))  # TLS alert
+    with pytest.raises(httpx.ConnectError):
+        get(httpx.HTTPTransport(verify=context), f"https://127.0.0.1:{server.port}/x")
+
+
+def test_a_request_refused_mid_write_is_never_called_unsent(
+    serve: Callable[[Handler], RawServer], transport: httpx.HTTPTransport
+) -> None:
+    """The server answers after the head and closes without reading the 8 MB body: whatever
+    the write or the read then meets, the failure is not one of the "unsent" classes, and an
+    answer the server did send is returned (as httpcore does after a failed write)."""
+
+    def early(conn: socket.socket, n: int) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        conn.sendall(answer("413 Payload Too Large", b"no", "Connection: close"))
+        conn.shutdown(socket.SHUT_WR)
+
+    server = serve(early)
+    request = httpx.Request(
+        "POST", server.base + "/x", content=b"x" * 8_000_000, extensions={"timeout": TIMEOUTS}
+    )
+    try:
+        response = transport.handle_request(request)
+    except httpx.RequestError as exc:
+        assert not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        assert isinstance(exc, (httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError))
+    else:
+        assert response.status_code == 413
+        assert response.read() == b"no"
