@@ -61,6 +61,7 @@ def test_status_json_names_the_subaccount_the_trade_loops_heartbeat_names(
         "unknown_orders": 0,
         "last_heartbeat": "trade at 1767225600",
         "loop_subaccount": number,
+        "loop_paused": False,
         "history": document["history"],
     }
 
