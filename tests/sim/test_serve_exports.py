@@ -24,7 +24,7 @@ def test_the_printed_exports_point_another_shell_at_the_served_simulator(tmp_pat
     ) as server:
         try:
             assert server.stderr is not None
-            exports = []
+            exports: list[str] = []
             while not exports or not exports[-1].startswith("export KALSHI_PRIVATE_KEY_PATH="):
                 line = server.stderr.readline()
                 assert line, "the server ended before printing its exports"
