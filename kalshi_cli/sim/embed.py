@@ -490,9 +490,18 @@ def simulator_status(data_dir: Path) -> dict[str, Any]:
         "ws_url": info.ws_url,
         "key_id": info.key_id,
         "private_key_path": info.private_key_path,
-        "started": server.get("started"),
+        "started": _iso(server.get("started")),
         "idle_stop_s": server.get("idle_stop_s"),
     }
+
+
+def _iso(unix_s: object) -> str | None:
+    if not isinstance(unix_s, int | float):
+        return None
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(unix_s, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def stop_simulator(data_dir: Path) -> dict[str, Any] | None:
