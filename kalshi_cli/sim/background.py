@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +30,31 @@ from kalshi_cli.sim.embed import BUSY_EXIT, DEFAULT_IDLE_STOP_S, SimulatorBusy, 
 class IdleWatch:
     """ASGI around the app that counts the clients in flight and when the last one left."""
 
-    def __init__(self, app: ASGIApp, idle_stop_s: float) -> None:  # float-ok: seconds
+    def __init__(
+        self,
+        app: ASGIApp,
+        idle_stop_s: float,  # float-ok: seconds
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.idle_stop_s = idle_stop_s
+        self.monotonic = monotonic
         self.in_flight = 0  # requests being answered and WebSockets open
-        self.last_seen = time.monotonic()
+        self.last_seen = monotonic()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         self.in_flight += 1
-        self.last_seen = time.monotonic()
+        self.last_seen = self.monotonic()
         try:
             return await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
-            self.last_seen = time.monotonic()
+            self.last_seen = self.monotonic()
 
     def idle_for(self) -> float:  # float-ok: seconds
-        return 0.0 if self.in_flight else time.monotonic() - self.last_seen
+        return 0.0 if self.in_flight else self.monotonic() - self.last_seen
 
     async def stop_when_idle(self, server: Any) -> None:
         """Ask `server` (uvicorn's) to exit once no client came for `idle_stop_s`."""
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except SimulatorBusy:
         return BUSY_EXIT  # the starter joins the one that serves it
+    os.chdir(prepared.state.data_dir)  # hold no directory of the command that started it
     try:
         from kalshi_cli.sim.serve import tune_gc
 

@@ -179,3 +179,41 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_an_open_websocket_or_request_keeps_the_simulator_from_idling() -> None:
+    """A `kalshi watch` that only listens is a client: the idle period starts when the last
+    connection closes, not at the last request."""
+    import asyncio
+
+    from kalshi_cli.sim.background import IdleWatch
+
+    now = [1000.0]
+    opened, release = asyncio.Event(), asyncio.Event()
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        opened.set()
+        await release.wait()  # a WebSocket held open
+
+    async def receive() -> dict[str, object]:
+        return {}
+
+    async def send(message: object) -> None:
+        return None
+
+    async def scenario() -> list[float]:
+        watch = IdleWatch(app, 60.0, monotonic=lambda: now[0])
+        seen = [watch.idle_for()]
+        now[0] += 30
+        seen.append(watch.idle_for())  # 30 s with no client
+        connection = asyncio.create_task(watch({"type": "websocket"}, receive, send))
+        await opened.wait()
+        now[0] += 3600
+        seen.append(watch.idle_for())  # an hour with the WebSocket open
+        release.set()
+        await connection
+        now[0] += 10
+        seen.append(watch.idle_for())  # 10 s after it closed
+        return seen
+
+    assert asyncio.run(scenario()) == [0.0, 30.0, 0.0, 10.0]
