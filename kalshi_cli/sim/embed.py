@@ -323,7 +323,9 @@ def _serving_elsewhere(data_dir: Path, timeout_s: float) -> AccountInfo | None:
             info = AccountInfo(
                 **{k: account[k] for k in AccountInfo.__dataclass_fields__ if k in account}
             )
-            if info.api_base.startswith(server["base_url"]):
+            # a server.json left by a killed simulator names a dead pid: its port may serve
+            # something else by now
+            if info.api_base.startswith(server["base_url"]) and _alive(server["pid"]):
                 host, port = server["base_url"].rsplit("//", 1)[1].rsplit(":", 1)
                 with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
                     return info
@@ -332,6 +334,18 @@ def _serving_elsewhere(data_dir: Path, timeout_s: float) -> AccountInfo | None:
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.05)
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 def _lock_held(data_dir: Path) -> bool:
@@ -372,7 +386,7 @@ def _log_tail(data_dir: Path, lines: int = 5) -> str:
 
 def _spawn(data_dir: Path, scenario: str | Path | None, tier: str, idle_stop_s: float) -> int:
     """Start `background.py` detached (its own session, no terminal, output to server.log) and
-    return its pid and the read end of the pipe it announces itself on."""
+    return the read end of the pipe it announces itself on."""
     if scenario is not None and Path(scenario).expanduser().is_file():
         scenario = Path(scenario).expanduser().resolve()  # the daemon runs elsewhere
     read_end, write_end = os.pipe()

@@ -217,3 +217,20 @@ def test_an_open_websocket_or_request_keeps_the_simulator_from_idling() -> None:
         return seen
 
     assert asyncio.run(scenario()) == [0.0, 30.0, 0.0, 10.0]
+
+
+def test_a_killed_simulator_is_started_again_by_the_next_command(home: Home) -> None:
+    """kill -9 leaves server.json behind, naming a dead pid: the next command starts a new
+    simulator on the same exchange state instead of joining nothing."""
+    assert home.run("balance", "--json").returncode == 0
+    first = home.status()
+    pid = first["pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), "the simulator to die")
+    assert home.server() is not None  # left behind
+    again = home.run("balance", "--json")
+    assert again.returncode == 0, again.stderr
+    second = home.status()
+    assert second["running"] is True and second["pid"] != pid
+    assert second["key_id"] == first["key_id"]  # the same account, from the journal
