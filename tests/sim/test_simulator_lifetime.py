@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -97,27 +98,53 @@ def home(tmp_path: Path) -> Iterator[Home]:
     the_home.run("sim", "stop")
 
 
+def next_line_after(proc: subprocess.Popen[str], after_ms: int) -> dict[str, object]:
+    """The first NDJSON message `proc` prints stamped (`ts_ms`) later than `after_ms`."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        message = json.loads(line)
+        if int(message["msg"]["ts_ms"]) > after_ms:
+            return dict(message)
+    raise AssertionError("no message after the first command was killed")
+
+
 def test_quitting_the_command_that_started_the_simulator_leaves_it_to_the_others(
     home: Home,
 ) -> None:
     first = home.start("watch", "ticker")
+    second: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: home.answering() or first.poll() is not None, "a simulator")
         assert first.poll() is None, first.communicate()
         server = home.server()
         assert server is not None
         api_base = f"{server['base_url']}/trade-api/v2"
-        second = home.run("balance", "--json")
-        assert second.returncode == 0, second.stderr
-        assert json.loads(second.stdout)["balance"] == "1000.00"
         # the simulator is a process of its own, not the command that started it
         assert server["pid"] != first.pid
-    finally:
+        second = home.start("watch", "ticker")  # a long-lived command joined to it
+        next_line_after(second, 0)
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=10)
-    assert answers(api_base), "quitting the first command took the exchange away"
-    assert home.run("balance", "--json").returncode == 0
-    assert home.server() == server  # the same simulator, not a new one
+        killed_ms = int(time.time() * 1000)
+        # the second command goes on streaming from the same exchange
+        next_line_after(second, killed_ms)
+        assert answers(api_base), "quitting the first command took the exchange away"
+        done = home.run("balance", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["balance"] == "1000.00"
+        assert home.server() == server  # the same simulator, not a new one
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate(timeout=10)
 
 
 def test_sim_stop_stops_it_and_status_says_so(home: Home) -> None:
