@@ -82,7 +82,17 @@ KNOWN_TYPES = frozenset(
         "order_group_updates",
     }
 )
-_SEQUENCED = frozenset({"trade", "market_lifecycle_v2"})
+# the sequenced messages other than the book's: the lifecycle channels' event messages take
+# their subscription's numbers too (asyncapi `eventLifecyclePayload`, `eventFeeUpdatePayload`)
+_SEQUENCED = frozenset(
+    {
+        "trade",
+        "market_lifecycle_v2",
+        "event_lifecycle",
+        "event_fee_update",
+        "multivariate_market_lifecycle",
+    }
+)
 _WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace, all json.loads skips at the end
 # the scanner json.loads runs (the C one when built); typeshed types its argument as a scanner
 _scan = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))
