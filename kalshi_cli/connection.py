@@ -243,17 +243,20 @@ def stop_simulator(settings: Settings, data_dir: Path | None) -> dict[str, objec
 
 
 def simulator_exports(settings: Settings, data_dir: Path | None) -> str:
-    """`kalshi sim env`: the export lines of the simulator serving the data directory."""
+    """`kalshi sim env`: the export lines of the simulator serving the data directory, started
+    in the background (as any `env: sim` command starts it) when none does."""
     from kalshi_cli.errors import TransportError
-    from kalshi_cli.sim.embed import serving_account
+    from kalshi_cli.sim.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
 
     where = data_dir or settings.data_dir
-    account = serving_account(where)
-    if account is None:
-        raise TransportError(
-            f"no simulator serves {where}",
-            hint="start one with `kalshi sim serve`, or run any command with env sim",
+    try:
+        account = ensure_simulator(
+            where, scenario=settings.scenario, tier=settings.tier, idle_stop_s=settings.idle_stop
         )
+    except (SimulatorBusy, SimulatorFailed) as exc:
+        raise TransportError(
+            str(exc), hint=f"see {Path(where) / 'server.log'}; `kalshi sim status` says more"
+        ) from None
     return account.exports()
 
 

@@ -146,10 +146,11 @@ def stop_command(*, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> No
 @sim_app.command("env")
 def env_command(*, data_dir: DataDirOpt = None) -> None:
     """Print the `export` lines that point another shell at the simulator serving the data
-    directory: KALSHI_ENV, KALSHI_API_BASE, KALSHI_WS_URL, KALSHI_API_KEY_ID and
-    KALSHI_PRIVATE_KEY_PATH. It starts none: nothing running is an error.
+    directory (KALSHI_ENV, KALSHI_API_BASE, KALSHI_WS_URL, KALSHI_API_KEY_ID,
+    KALSHI_PRIVATE_KEY_PATH), starting it in the background if none does. In a shell:
+    eval "$(kalshi sim env)".
 
-    Example: eval "$(kalshi sim env --data-dir ./sim-data)"
+    Example: kalshi sim env
     """
     from kalshi_cli.connection import simulator_exports
 

@@ -66,6 +66,11 @@ def test_the_printed_exports_point_another_shell_at_the_served_simulator(tmp_pat
         finally:
             server.terminate()
             server.wait(timeout=10)
-    # nothing served: `kalshi sim env` says so instead of printing stale lines
-    gone = home.run("sim", "env", "--data-dir", str(data_dir))
-    assert gone.returncode == 7 and "no simulator serves" in gone.stderr
+    # nothing serves it any more: `kalshi sim env` starts the background simulator there, as
+    # any command would, and prints its lines, not the stopped server's
+    fresh = home.run("sim", "env", "--data-dir", str(data_dir))
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.strip() != block
+    status = home.run("sim", "status", "--json", "--data-dir", str(data_dir))
+    assert json.loads(status.stdout)["mode"] == "background"
+    assert home.run("sim", "stop", "--data-dir", str(data_dir)).returncode == 0
