@@ -1,8 +1,9 @@
 """Where to connect and as whom: the endpoint, key id and private key decided from settings.
 
 `resolve_connection(settings)` is the one place credentials are resolved. With `env: sim` and no
-`api_base`, it starts (or joins) the simulator in this process through
-`kalshi_cli.sim.embed.ensure_simulator` (imported only then), and the simulator's default
+`api_base`, it joins the simulator of the data directory, started as a background process of its
+own if none serves it, through `kalshi_cli.sim.embed.ensure_simulator` (imported only then;
+no command's exit stops it), and the simulator's default
 account supplies the endpoint and the key. Otherwise the configured `api_base`, `ws_url`,
 `api_key_id` and key (PEM text from the environment wins over a path: it is the more deliberate
 choice) are used; a key id without a key, or a key without an id, is an error before anything is
@@ -83,12 +84,25 @@ def resolve_connection(settings: Settings, *, anonymous: bool, warn: Warn) -> Co
     return Connection(
         env=settings.env,
         api_base=settings.api_base,
-        ws_url=settings.ws_url,
+        ws_url=settings.ws_url or _simulator_ws_url(settings),
         key_id=key_id,
         private_key=key,
         private_key_path=None if settings.private_key else settings.private_key_path,
         embedded=False,
     )
+
+
+def _simulator_ws_url(settings: Settings) -> str | None:
+    """A simulator served elsewhere (`KALSHI_API_BASE` alone) has its WebSocket beside its REST
+    base, as Kalshi lays them out (`http://H/trade-api/v2` -> `ws://H/trade-api/ws/v2`): without
+    it the trade loop would poll REST. Only for sim: demo and prod have their own defaults."""
+    base = settings.api_base
+    if settings.env != "sim" or base is None or not base.endswith("/trade-api/v2"):
+        return None
+    scheme, sep, rest = base.partition("://")
+    if not sep:
+        return None
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest.removesuffix('/v2')}/ws/v2"
 
 
 def no_credentials(settings: Settings) -> CredentialsError:
@@ -102,9 +116,22 @@ def no_credentials(settings: Settings) -> CredentialsError:
 
 
 def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
-    from kalshi_cli.sim.embed import ensure_simulator
+    from kalshi_cli.errors import TransportError
+    from kalshi_cli.sim.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
 
-    account = ensure_simulator(settings.data_dir, scenario=settings.scenario, tier=settings.tier)
+    try:
+        account = ensure_simulator(
+            settings.data_dir,
+            scenario=settings.scenario,
+            tier=settings.tier,
+            idle_stop_s=settings.idle_stop,
+        )
+    except (SimulatorBusy, SimulatorFailed) as exc:
+        raise TransportError(
+            str(exc),
+            hint=f"see {settings.data_dir / 'server.log'}; `kalshi sim status` says what "
+            "serves it, `kalshi sim stop` stops it",
+        ) from None
     if settings.api_key_id or settings.private_key_path or settings.private_key:
         warn(
             "the embedded simulator uses its own account; the configured sim key is "
@@ -199,6 +226,38 @@ def serve_simulator(
         raise
     except KeyboardInterrupt:
         return  # Ctrl-C is how a foreground server is meant to stop
+
+
+def stop_simulator(settings: Settings, data_dir: Path | None) -> dict[str, object] | None:
+    """`kalshi sim stop`: the status the stopped simulator had, or None when none ran."""
+    from kalshi_cli.errors import KalshiError
+    from kalshi_cli.sim.embed import SimulatorBusy
+    from kalshi_cli.sim.embed import stop_simulator as stop
+
+    try:
+        return stop(data_dir or settings.data_dir)
+    except SimulatorBusy as exc:
+        raise KalshiError(
+            str(exc), hint="stop the process that serves it (Ctrl-C or kill PID)"
+        ) from None
+
+
+def simulator_exports(settings: Settings, data_dir: Path | None) -> str:
+    """`kalshi sim env`: the export lines of the simulator serving the data directory, started
+    in the background (as any `env: sim` command starts it) when none does."""
+    from kalshi_cli.errors import TransportError
+    from kalshi_cli.sim.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+
+    where = data_dir or settings.data_dir
+    try:
+        account = ensure_simulator(
+            where, scenario=settings.scenario, tier=settings.tier, idle_stop_s=settings.idle_stop
+        )
+    except (SimulatorBusy, SimulatorFailed) as exc:
+        raise TransportError(
+            str(exc), hint=f"see {Path(where) / 'server.log'}; `kalshi sim status` says more"
+        ) from None
+    return account.exports()
 
 
 # ------------------------------------------------------------------------------ the state file

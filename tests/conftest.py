@@ -3,6 +3,7 @@ that every response it gave the test conforms to openapi.yaml (see tests/openapi
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from kalshi_cli.clock import Clock, ManualClock
 from kalshi_cli.keys import load_private_key, signed_headers
-from kalshi_cli.sim.embed import AccountInfo, RunningSimulator, start_simulator
+from kalshi_cli.sim.embed import AccountInfo, RunningSimulator, start_simulator, stop_simulator
 from tests.openapi_check import RECORDER
 
 
@@ -154,3 +155,33 @@ def _responses_conform_to_openapi() -> Iterator[None]:
     violations = RECORDER.drain_violations()
     if violations:
         pytest.fail("responses off the openapi.yaml spec:\n" + "\n".join(violations))
+
+
+def _stop_background_simulators(root: Path) -> None:
+    """Stop the background simulators (started by commands with env sim) serving under root."""
+    for server in root.glob("**/server.json"):
+        try:
+            mode = json.loads(server.read_text()).get("mode")
+        except (OSError, ValueError):
+            continue
+        if mode == "background":
+            stop_simulator(server.parent)
+
+
+@pytest.fixture(autouse=True)
+def _no_background_simulator_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A command run by a test may start a background simulator in the test's directory; it
+    would otherwise serve on until its idle stop, long after the test."""
+    # asked for here, before the test, so that tmp_path is torn down after this fixture
+    tmp_path = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp_path is not None:
+        _stop_background_simulators(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_background_simulator_outlives_the_session(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    yield
+    _stop_background_simulators(tmp_path_factory.getbasetemp())

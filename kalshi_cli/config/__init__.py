@@ -207,6 +207,18 @@ def _seconds(raw: object) -> float:
     return value
 
 
+def _idle_seconds(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("must be a number of seconds")
+    try:
+        value = float(_text(raw))  # float-ok: a duration in seconds
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= 604_800:
+        raise ValueError("must be at least 0 (never) and at most 604800 seconds (a week)")
+    return value
+
+
 def _lag_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
@@ -269,8 +281,8 @@ KEYS: tuple[Key, ...] = (
         "KALSHI_API_BASE",
         _url("http", "https"),
         lambda env, dirs: _API_BASES.get(env),
-        "REST base URL, ending in /trade-api/v2. For sim, unset means: start the embedded "
-        "simulator in the same process.",
+        "REST base URL, ending in /trade-api/v2. For sim, unset means: join the embedded "
+        "simulator of data_dir, starting it as a background process if none serves it.",
         section="env",
     ),
     Key(
@@ -355,6 +367,15 @@ KEYS: tuple[Key, ...] = (
         "Scenario of the embedded simulator: default, quiet, empty, or a YAML file.",
         section="sim",
     ),
+    Key(
+        "idle_stop",
+        "KALSHI_SIM_IDLE_STOP",
+        _idle_seconds,
+        lambda env, dirs: 900.0,
+        "Seconds the embedded simulator's background process waits with no request and no "
+        "WebSocket open before it stops by itself (0: never; `kalshi sim stop` stops it now).",
+        section="sim",
+    ),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 
@@ -380,6 +401,7 @@ class Settings:
     state: Path
     data_dir: Path
     scenario: str
+    idle_stop: float  # float-ok: seconds
     config_path: Path
     config_exists: bool
     home: Path | None
@@ -387,7 +409,8 @@ class Settings:
 
     @property
     def embedded_simulator(self) -> bool:
-        """True when commands should start (or join) the simulator in this process."""
+        """True when commands join the simulator of `data_dir`, starting it in the background
+        if none serves it."""
         return self.env == "sim" and self.api_base is None
 
     @property

@@ -88,7 +88,17 @@ KNOWN_TYPES = frozenset(
 )
 # how far past the reading's clock a receive time may be (clocks of two machines differ)
 FUTURE_SLACK_NS = 86_400 * 1_000_000_000
-_SEQUENCED = frozenset({"trade", "market_lifecycle_v2"})
+# the sequenced messages other than the book's: the lifecycle channels' event messages take
+# their subscription's numbers too (asyncapi `eventLifecyclePayload`, `eventFeeUpdatePayload`)
+_SEQUENCED = frozenset(
+    {
+        "trade",
+        "market_lifecycle_v2",
+        "event_lifecycle",
+        "event_fee_update",
+        "multivariate_market_lifecycle",
+    }
+)
 _WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace, all json.loads skips at the end
 # the scanner json.loads runs (the C one when built); typeshed types its argument as a scanner
 _scan = json.scanner.make_scanner(cast(Any, json.JSONDecoder()))

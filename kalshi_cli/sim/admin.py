@@ -42,7 +42,13 @@ from kalshi_cli.sim.announce import AccountInfo
 from kalshi_cli.sim.core import Account, ExchangeError, MarketStatus, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.faults import FaultError
 from kalshi_cli.sim.historical import HistoryPolicyError
-from kalshi_cli.sim.routing import API_PREFIX, WS_PATH, SimState, flat_error_response
+from kalshi_cli.sim.routing import (
+    API_PREFIX,
+    WS_PATH,
+    SimState,
+    flat_error_response,
+    loads_body,
+)
 from kalshi_cli.sim.scenario_data import handle_get_data, handle_put_data
 from kalshi_cli.sim.server import is_loopback
 
@@ -99,10 +105,7 @@ async def _json_object(request: Request, *, optional: bool = False) -> Json:
     raw = await request.body()
     if not raw.strip() and optional:
         return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ExchangeError(400, "bad_request", "the request body is not valid JSON") from None
+    body = loads_body(raw)  # bad JSON, too deep, too long a number, a lone surrogate: 400
     if not isinstance(body, dict):
         raise ExchangeError(400, "bad_request", "expected a JSON object")
     return body

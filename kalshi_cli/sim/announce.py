@@ -8,6 +8,7 @@ so joining costs no starlette, uvicorn or exchange core (tests/test_cold_start.p
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import asdict, dataclass
 
 
@@ -23,3 +24,14 @@ class AccountInfo:
 
     def to_json(self) -> dict[str, str]:
         return asdict(self)
+
+    def exports(self) -> str:
+        """The shell lines that point `kalshi` in another shell at this account, for `eval`."""
+        pairs = (
+            ("KALSHI_ENV", "sim"),
+            ("KALSHI_API_BASE", self.api_base),
+            ("KALSHI_WS_URL", self.ws_url),
+            ("KALSHI_API_KEY_ID", self.key_id),
+            ("KALSHI_PRIVATE_KEY_PATH", self.private_key_path),
+        )
+        return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in pairs)

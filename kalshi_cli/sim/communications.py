@@ -1,6 +1,6 @@
 """RFQs and quotes (openapi.yaml tag `communications`): a requester asks for a price on a size,
-makers quote, the requester accepts one side of a quote, the maker confirms, and the exchange
-places both orders on the public book.
+makers quote, the requester accepts one side of a quote, the maker confirms, and the two trade
+with each other at the quote's price, off the public book.
 
 What each step does, and where it comes from:
 
@@ -20,12 +20,15 @@ What each step does, and where it comes from:
   takes the other side at one minus it. With a target cost the size is the most whole contracts
   whose cost (plus the taker fee at the standard rate, unless `target_cost_excludes_fees`) fits.
 - **Confirm**, by the quote's maker, of an accepted quote: "starts a timer for order execution";
-  the simulator's timer is zero, so the orders are placed at once: the maker's order first (GTC,
-  post-only when the quote is, its remainder cancelled unless the quote rests it), then the
-  requester's (immediate-or-cancel, or GTC when the RFQ rests its remainder), each through the
-  exchange core's ordinary order path (balances, fees, self-trade prevention, the book). If either
-  is refused the other is cancelled, the quote is cancelled with the refusal as its reason, and
-  the refusal is the answer. On success the quote is `executed` and the RFQ closed.
+  the simulator's timer is zero, so the quote executes at once, as a trade between the two
+  parties at the quote's price: one order each (`Quote.creator_order_id`,
+  `rfq_creator_order_id`), placed through the exchange core's ordinary order path (balances,
+  fees, positions) but on the market's private book (`Exchange.off_book`), where the maker's
+  order rests alone and the requester's immediate-or-cancel order takes it. The public book
+  takes no part and never shows them; the trade is printed like any. Both are for the whole
+  size, so nothing remains to rest. If either is refused the other is cancelled, the quote is
+  cancelled with the refusal as its reason, and the refusal is the answer. On success the quote
+  is `executed` and the RFQ closed.
 
 Subaccounts: an RFQ or quote belongs to its user (`creator`; every ownership and visibility check
 compares users) and trades on one of the user's subaccounts (`subaccount`, the request's, 0 when
@@ -179,6 +182,8 @@ class Core(Protocol):
     ) -> PlaceResult: ...
 
     def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
+
+    def off_book(self, ticker: str) -> AbstractContextManager[None]: ...
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -505,35 +510,35 @@ class Communications:
         maker_side = BookSide.ASK if buys_yes else BookSide.BID
         exchange = self.exchange
         maker_ledger = ledger_id(quote.creator, quote.subaccount)
-        maker = exchange.place_order(
-            maker_ledger,
-            ticker=quote.market_ticker,
-            book_side=maker_side,
-            price=yes_price,
-            count=count,
-            time_in_force=TimeInForce.GTC,
-            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-            client_order_id=maker_coid,
-            post_only=quote.post_only,
-        ).order
-        try:
-            requester = exchange.place_order(
-                ledger_id(rfq.creator, rfq.subaccount),
+        with exchange.off_book(quote.market_ticker):
+            # the maker's order rests on the market's private book, the only order there; the
+            # requester's order takes it, so the two trade with each other at the quote's price
+            maker = exchange.place_order(
+                maker_ledger,
                 ticker=quote.market_ticker,
-                book_side=requester_side,
+                book_side=maker_side,
                 price=yes_price,
                 count=count,
-                time_in_force=TimeInForce.GTC if rfq.rest_remainder else TimeInForce.IOC,
+                time_in_force=TimeInForce.GTC,
                 self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                client_order_id=requester_coid,
+                client_order_id=maker_coid,
+                post_only=quote.post_only,
             ).order
-        except ExchangeError:
-            if exchange.order(maker_ledger, maker.order_id).status == "resting":
-                exchange.cancel_order(maker_ledger, maker.order_id)
-            raise
-        resting = exchange.order(maker_ledger, maker.order_id).status == "resting"
-        if resting and not quote.rest_remainder:
-            exchange.cancel_order(maker_ledger, maker.order_id)
+            try:
+                requester = exchange.place_order(
+                    ledger_id(rfq.creator, rfq.subaccount),
+                    ticker=quote.market_ticker,
+                    book_side=requester_side,
+                    price=yes_price,
+                    count=count,
+                    time_in_force=TimeInForce.IOC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    client_order_id=requester_coid,
+                ).order
+            finally:
+                # nothing of the private book may outlive the execution
+                if exchange.order(maker_ledger, maker.order_id).status == "resting":
+                    exchange.cancel_order(maker_ledger, maker.order_id)
         quote.status = "executed"
         quote.executed_ts = quote.updated_ts = now
         quote.order_id, quote.client_order_id = maker.order_id, maker.client_order_id or ""

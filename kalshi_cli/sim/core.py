@@ -96,6 +96,7 @@ from kalshi_cli.sim.record_views import NewestFirst, OrdersNewestFirst, TradeTim
 from kalshi_cli.sim.records import (
     Account,
     BookChanged,
+    EventCreated,
     EventFeeUpdated,
     ExchangeError,
     FillHappened,
@@ -142,6 +143,7 @@ from kalshi_cli.sim.volume_window import VolumeWindow
 __all__ = [
     "Account",
     "BookChanged",
+    "EventCreated",
     "EventFeeUpdated",
     "Exchange",
     "ExchangeError",

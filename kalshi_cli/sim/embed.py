@@ -1,28 +1,38 @@
-"""Run the simulator inside this process, or find the one another process serves.
+"""Run the simulator inside this process, as a background process of its own, or find the one
+another process serves.
 
 `start_simulator` builds the exchange from `DATA_DIR` (its journal keeps accounts, orders and
 history across restarts), makes sure the default account exists, binds a loopback socket
 (port 0 = a free one), writes `account.json` and `server.json`, and serves uvicorn in a daemon
-thread; it returns once the server accepts connections. `serve.py` uses the same preparation
-and runs uvicorn in the foreground instead.
+thread; it returns once the server accepts connections (tests and benchmarks use it).
+`serve.py` uses the same preparation and runs uvicorn in the foreground instead, and
+`background.py` is that foreground server detached from any terminal.
 
 One data directory is served by one simulator at a time: the server holds an exclusive
 `flock` on `DATA_DIR/server.lock` while it runs (the OS releases it when the process dies,
-even on kill -9). `ensure_simulator` uses that lock to tell "someone serves this directory"
-(reuse it, so two `kalshi` processes see the same exchange) from "nobody does" (start one
-here, stopped at exit).
+even on kill -9), and `server.json` names its pid, address and mode. `ensure_simulator`, what
+every command with `env: sim` and no `api_base` calls, joins the simulator that serves the
+directory, or starts one as a background process of its own (its own session, no terminal,
+output to `DATA_DIR/server.log`): the exchange must outlive the command that happened to start
+it, since a `kalshi trade` joined later trades on it. Starters take `DATA_DIR/start.lock` in
+turn, so two commands starting at once start one simulator and both join it. The background
+simulator stops on `kalshi sim stop` (`stop_simulator`: SIGTERM, then the lock proves it gone)
+or after `idle_stop_s` with no request and no WebSocket open.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import json
 import os
+import select
+import signal
 import socket
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
@@ -59,17 +69,28 @@ __all__ = [
     "AccountInfo",
     "RunningSimulator",
     "SimulatorBusy",
+    "SimulatorFailed",
     "ensure_simulator",
+    "serving_account",
+    "simulator_status",
     "start_simulator",
+    "stop_simulator",
 ]
 
 DEFAULT_BALANCE_CENTS = 100_000
 DEFAULT_HEARTBEAT_S = 10.0
+DEFAULT_IDLE_STOP_S = 900.0  # 15 minutes with no request and no WebSocket open
 STARTUP_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 15.0
+BUSY_EXIT = 3  # background.py's exit status when another simulator holds the directory
 
 
 class SimulatorBusy(RuntimeError):
     """Another simulator already serves this data directory."""
+
+
+class SimulatorFailed(RuntimeError):
+    """The background simulator did not start; the message ends with its last log lines."""
 
 
 def _lock(data_dir: Path) -> TextIO | None:
@@ -142,6 +163,8 @@ def prepare(
     heartbeat_s: float = DEFAULT_HEARTBEAT_S,
     auth_window_s: float | None = None,  # None: sim/auth.py's DEFAULT_WINDOW_S
     log_level: str = "warning",
+    mode: str = "in-process",  # server.json's: in-process, foreground or background
+    idle_stop_s: float | None = None,  # float-ok: seconds; announced only (background.py)
 ) -> _Prepared:
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -200,7 +223,15 @@ def prepare(
         )
         server = uvicorn.Server(config)
         (data_dir / "server.json").write_text(
-            json.dumps({"pid": os.getpid(), "base_url": state.base_url, "started": time.time()})
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "base_url": state.base_url,
+                    "started": time.time(),
+                    "mode": mode,
+                    "idle_stop_s": idle_stop_s,
+                }
+            )
         )
     except BaseException:
         lock.close()
@@ -281,50 +312,228 @@ def start_simulator(data_dir: Path, **options: Unpack[SimulatorOptions]) -> Runn
     return sim
 
 
-_in_process: dict[Path, RunningSimulator] = {}
-_registry_lock = threading.Lock()
-
-
 def _serving_elsewhere(data_dir: Path, timeout_s: float) -> AccountInfo | None:
-    """The account of the simulator another process serves on `data_dir`, once it answers."""
+    """The account of the simulator serving `data_dir`, once it answers (one look when
+    `timeout_s` is 0)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         try:
             server = json.loads((data_dir / "server.json").read_text())
             account = json.loads((data_dir / "account.json").read_text())
             info = AccountInfo(
                 **{k: account[k] for k in AccountInfo.__dataclass_fields__ if k in account}
             )
-            if info.api_base.startswith(server["base_url"]):
+            # a server.json left by a killed simulator names a dead pid: its port may serve
+            # something else by now
+            if info.api_base.startswith(server["base_url"]) and _alive(server["pid"]):
                 host, port = server["base_url"].rsplit("//", 1)[1].rsplit(":", 1)
                 with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
                     return info
         except (OSError, ValueError, KeyError, TypeError):
             pass
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(0.05)
-    return None
 
 
-def ensure_simulator(data_dir: Path, **kwargs: Any) -> AccountInfo:
-    """The account of the simulator serving `data_dir`, starting one here if none does.
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
-    A simulator started here is stopped when this process exits.
-    """
+
+def _lock_held(data_dir: Path) -> bool:
+    """Whether a simulator holds the directory's server lock (a probe: taken and given back)."""
+    handle = _lock(data_dir)
+    if handle is None:
+        return True
+    handle.close()
+    return False
+
+
+@contextlib.contextmanager
+def _starting(data_dir: Path) -> Iterator[None]:
+    """The starters' lock: one command at a time decides whether to start a simulator."""
+    with (data_dir / "start.lock").open("a+") as handle:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S * 2
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SimulatorBusy(
+                        f"another command has been starting the simulator of {data_dir} "
+                        f"for {STARTUP_TIMEOUT_S * 2:.0f} s"
+                    ) from None
+                time.sleep(0.02)
+        yield  # closing the file gives the lock back
+
+
+def _log_tail(data_dir: Path, lines: int = 5) -> str:
+    try:
+        text = (data_dir / "server.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(line for line in text.strip().splitlines()[-lines:])
+
+
+def _spawn(data_dir: Path, scenario: str | Path | None, tier: str, idle_stop_s: float) -> int:
+    """Start `background.py` detached (its own session, no terminal, output to server.log) and
+    return the read end of the pipe it announces itself on."""
+    if scenario is not None and Path(scenario).expanduser().is_file():
+        scenario = Path(scenario).expanduser().resolve()  # the daemon runs elsewhere
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    log = os.open(data_dir / "server.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    argv = [
+        sys.executable,
+        "-m",
+        "kalshi_cli.sim.background",
+        "--data-dir",
+        str(data_dir),
+        "--tier",
+        tier,
+        "--idle-stop",
+        repr(idle_stop_s),
+        "--ready-fd",
+        str(write_end),
+    ]
+    if scenario is not None:
+        argv += ["--scenario", str(scenario)]
+    try:
+        # posix_spawn, not subprocess.Popen: the child must not be a Popen this process reaps
+        # (or warns about) at exit; it belongs to no one
+        os.posix_spawn(
+            sys.executable,
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log, 1),
+                (os.POSIX_SPAWN_DUP2, log, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(write_end)
+        os.close(log)
+    return read_end
+
+
+def _await_announcement(read_end: int) -> bytes:
+    """What the background simulator wrote on its pipe before closing it: its account once it
+    listens, nothing if it died first."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([read_end], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+    return b"".join(chunks)
+
+
+def ensure_simulator(
+    data_dir: Path,
+    *,
+    scenario: str | Path | None = "default",
+    tier: str = "basic",
+    idle_stop_s: float = DEFAULT_IDLE_STOP_S,  # float-ok: seconds
+) -> AccountInfo:
+    """The account of the simulator serving `data_dir`, starting one in the background if none
+    does. No command's exit stops it: `stop_simulator` or `idle_stop_s` without a client does."""
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    with _registry_lock:
-        running = _in_process.get(data_dir)
-        if running is not None:
-            return running.account
-        for _attempt in range(3):
-            try:
-                sim = start_simulator(data_dir, **kwargs)
-            except SimulatorBusy:
-                info = _serving_elsewhere(data_dir, STARTUP_TIMEOUT_S)
-                if info is not None:
-                    return info
-                continue  # the other server went away meanwhile: try to serve it here
-            _in_process[data_dir] = sim
-            atexit.register(sim.stop)
-            return sim.account
-    raise SimulatorBusy(f"{data_dir} is locked by a simulator that does not answer")
+    info = _serving_elsewhere(data_dir, 0)
+    if info is not None:
+        return info
+    with _starting(data_dir):
+        info = _serving_elsewhere(data_dir, 0)
+        if info is not None:
+            return info
+        if not _lock_held(data_dir):
+            announced = _await_announcement(_spawn(data_dir, scenario, tier, idle_stop_s))
+            if announced:
+                fields = json.loads(announced)
+                return AccountInfo(**{k: fields[k] for k in AccountInfo.__dataclass_fields__})
+        # a simulator started some other way (`kalshi sim serve`) is on its way up, or ours
+        # found the directory taken by one: join it
+        info = _serving_elsewhere(data_dir, STARTUP_TIMEOUT_S)
+        if info is not None:
+            return info
+    raise SimulatorFailed(f"the simulator of {data_dir} did not start: {_log_tail(data_dir)}")
+
+
+def serving_account(data_dir: Path) -> AccountInfo | None:
+    """The account of the simulator serving `data_dir` now, or None; starts nothing."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    return _serving_elsewhere(data_dir, 0) if data_dir.is_dir() else None
+
+
+def simulator_status(data_dir: Path) -> dict[str, Any]:
+    """What serves `data_dir`: `running`, and when it does its pid, mode (background,
+    foreground or in-process), endpoints, start time and idle stop."""
+    data_dir = Path(data_dir).expanduser().resolve()
+    status: dict[str, Any] = {"data_dir": str(data_dir), "running": False}
+    info = serving_account(data_dir)
+    if info is None:
+        return status
+    try:
+        server = json.loads((data_dir / "server.json").read_text())
+    except (OSError, ValueError):
+        return status
+    return {
+        **status,
+        "running": True,
+        "pid": server.get("pid"),
+        "mode": server.get("mode"),
+        "api_base": info.api_base,
+        "ws_url": info.ws_url,
+        "key_id": info.key_id,
+        "private_key_path": info.private_key_path,
+        "started": _iso(server.get("started")),
+        "idle_stop_s": server.get("idle_stop_s"),
+    }
+
+
+def _iso(unix_s: object) -> str | None:
+    if not isinstance(unix_s, int | float):
+        return None
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(unix_s, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stop_simulator(data_dir: Path) -> dict[str, Any] | None:
+    """Stop the simulator serving `data_dir` (SIGTERM; it finishes its requests and closes its
+    journal) and return the status it had, or None when none ran. Returns once its lock is
+    free, which proves it gone; SimulatorBusy if that takes longer than STOP_TIMEOUT_S."""
+    status = simulator_status(data_dir)
+    if not status["running"]:
+        return None
+    data_dir = Path(status["data_dir"])
+    pid = status["pid"]
+    if status["mode"] == "in-process" or not isinstance(pid, int) or pid == os.getpid():
+        raise SimulatorBusy(f"the simulator of {data_dir} runs inside process {pid}")
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _lock_held(data_dir):
+        if time.monotonic() > deadline:
+            raise SimulatorBusy(f"the simulator of {data_dir} (pid {pid}) did not stop")
+        time.sleep(0.05)
+    return status

@@ -8,7 +8,8 @@ taking orders off the book. The third layer of the `Exchange` (sim/core.py), on 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
@@ -35,12 +36,14 @@ from kalshi_cli.sim.accounts import (
     direction_hold,
     fill_cash,
 )
+from kalshi_cli.sim.book import Book
 from kalshi_cli.sim.records import (
     BookChanged,
     ExchangeError,
     FillHappened,
     OrderChanged,
     PositionChanged,
+    SimEventT,
     SimFill,
     SimMarket,
     SimOrder,
@@ -121,6 +124,33 @@ class Matcher(Ledger):
         self._market(ticker)
         book = self._books[ticker]
         return book.yes.depth(depth), book.no.depth(depth)
+
+    @contextmanager
+    def off_book(self, ticker: str) -> Iterator[None]:
+        """Orders placed inside meet only each other, never the market's public book, which
+        neither changes nor shows them: the execution of an RFQ quote, a trade between its two
+        parties at the quote's price (sim/communications.py). Inside, the market has a private,
+        empty book; whatever rests there must be cancelled before the block ends. The events
+        of the block are held and given to the listeners once the public book is back (so a
+        ticker computed on a trade reads the public book), without the private book's
+        changes."""
+        public = self._books[ticker]
+        listeners = self._listeners
+        held: list[SimEventT] = []
+        self._books[ticker] = Book()
+        self._listeners = [held.append]
+        try:
+            yield
+        finally:
+            private = self._books[ticker]
+            self._books[ticker] = public
+            self._listeners = listeners
+            if listeners:
+                for event in held:
+                    if not (isinstance(event, BookChanged) and event.ticker == ticker):
+                        self._emit(event)
+        if private.yes.prices or private.no.prices:
+            raise AssertionError(f"an order was left resting off the book of {ticker}")
 
     def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
         """(best YES bid, best NO bid), each in its own side's price; None for an empty side."""

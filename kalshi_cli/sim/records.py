@@ -282,6 +282,14 @@ class MarketLifecycle:
 
 
 @dataclass
+class EventCreated:
+    """An event was added (asyncapi `event_lifecycle`: "Event creation notification")."""
+
+    event_ticker: str
+    ts: float = 0.0
+
+
+@dataclass
 class OrderGroupChanged:
     """An order group was created, triggered, reset, deleted or had its limit updated (the
     `order_group_updates` channel); `contracts_limit` is set for created and limit_updated."""
@@ -307,6 +315,7 @@ SimEventT = (
     | OrderChanged
     | PositionChanged
     | MarketLifecycle
+    | EventCreated
     | OrderGroupChanged
     | EventFeeUpdated
 )

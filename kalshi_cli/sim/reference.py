@@ -23,6 +23,7 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim.book import Book
 from kalshi_cli.sim.records import (
+    EventCreated,
     ExchangeError,
     Listener,
     MarketLifecycle,
@@ -239,6 +240,8 @@ class ReferenceData:
         check_fee_override(event.fee_type_override, event.fee_multiplier_override)
         self._log("event", event=plain_record(event))
         self._events[event.event_ticker] = event
+        if self._listeners:
+            self._emit(EventCreated(event.event_ticker, self._now()))
 
     def add_market(self, market: SimMarket) -> None:
         if market.ticker in self._markets:

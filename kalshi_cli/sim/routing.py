@@ -95,6 +95,49 @@ class UndecodableBody(ExchangeError):
         super().__init__(400, "bad_request", "bad request", details)
 
 
+# a \uD800-\uDFFF escape: only then can the decoded text hold a lone surrogate
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def loads_body(raw: bytes) -> Any:
+    """A request body decoded as JSON, or UndecodableBody: never another exception, so no body
+    gives a 500. Python's decoder goes further than what a request may be in three ways, each
+    refused here: it recurses once per level of nesting (RecursionError; no Kalshi request nests
+    more than three), refuses to convert an integer longer than 4,300 digits (a ValueError; no
+    request field holds one), and decodes a lone UTF-16 surrogate escape ("\\ud800") into a
+    string that cannot be encoded as UTF-8 again (the journal and the answer would fail on it)."""
+    try:
+        body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise UndecodableBody("invalid character in the request body (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise UndecodableBody(f"invalid JSON: {exc.msg} at offset {exc.pos}") from None
+    except RecursionError:
+        raise UndecodableBody("the request body is nested too deeply") from None
+    except ValueError:
+        raise UndecodableBody("a number in the request body is too long") from None
+    if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(body):
+        raise UndecodableBody("invalid \\u escape in a string (a lone UTF-16 surrogate)")
+    return body
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class InvalidQuery(ExchangeError):
     """A query parameter that fails Kalshi's parameter validation: answered bare,
     `{"msg": "Parameter validation failed for <Operation>: ..."}`."""

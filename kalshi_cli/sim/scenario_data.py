@@ -14,7 +14,6 @@ given in. This data lives in memory beside the exchange (`of(exchange)`), not in
 
 from __future__ import annotations
 
-import json
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from kalshi_cli.sim.core import Exchange, ExchangeError
-from kalshi_cli.sim.routing import SimState
+from kalshi_cli.sim.routing import SimState, loads_body
 
 Json = dict[str, Any]
 
@@ -220,10 +219,7 @@ def _owner_by_key(exchange: Exchange, item: Any) -> Any:
 
 async def handle_put_data(state: SimState, request: Request) -> Response:
     kind = str(request.path_params["kind"])
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise ExchangeError(400, "invalid_parameters", "the body is not JSON") from None
+    body = loads_body(await request.body() or b"{}")
     if not isinstance(body, dict):
         raise ExchangeError(400, "invalid_parameters", 'the body is {"items": [...]}')
     items = body.get("items")

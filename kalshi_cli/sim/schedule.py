@@ -113,7 +113,8 @@ class ExchangeSchedule:
 
     def schedule_json(self, created: float, now: float) -> dict[str, object]:  # float-ok
         """GetExchangeScheduleResponse: open around the clock since the simulator's creation."""
-        every_day = [{"open_time": "00:00", "close_time": "24:00"}]
+        # midnight to midnight, as the real schedule writes a whole day (never "24:00")
+        every_day = [{"open_time": "00:00", "close_time": "00:00"}]
         weekly: dict[str, object] = {"start_time": iso_utc(created), "end_time": FOREVER}
         weekly.update({day: list(every_day) for day in WEEKDAYS})
         return {

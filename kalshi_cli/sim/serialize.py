@@ -492,6 +492,32 @@ def ws_lifecycle_msg(m: SimMarket, event_type: str, ts: float) -> Json:
     return msg
 
 
+# the event types asyncapi's `multivariateMarketLifecyclePayload` lists
+MVE_LIFECYCLE_EVENTS = frozenset(
+    {"created", "activated", "deactivated", "close_date_updated", "determined", "settled"}
+)
+
+
+def ws_mve_lifecycle_msg(m: SimMarket, event_type: str, ts: float) -> Json:
+    """A `multivariate_market_lifecycle` message: the `market_lifecycle_v2` keys that payload
+    schema has (no `price_ranges`)."""
+    msg = ws_lifecycle_msg(m, event_type, ts)
+    msg.pop("price_ranges", None)
+    return msg
+
+
+def ws_event_lifecycle_msg(ev: SimEvent) -> Json:
+    """An `event_lifecycle` message (asyncapi `eventLifecyclePayload`): an event was created."""
+    return {
+        "event_ticker": ev.event_ticker,
+        "exchange_index": EXCHANGE_INDEX,
+        "title": ev.title,
+        "subtitle": ev.sub_title,
+        "collateral_return_type": "MECNET" if ev.mutually_exclusive else "",
+        "series_ticker": ev.series_ticker,
+    }
+
+
 def ws_position_msg(account_id: str, ticker: str, p: SimPosition | None) -> Json:
     user, subaccount = owner(account_id)
     return {

@@ -1,7 +1,9 @@
 """`kalshi sim serve`: the simulator in the foreground, until Ctrl-C or SIGTERM.
 
 It prints the default account (the five keys of `account.json`) as JSON on stdout once the
-socket is bound, so a script can read where to connect and with which key.
+socket is bound, so a script can read where to connect and with which key, and on stderr the
+`export` lines (`AccountInfo.exports`) that point `kalshi` in another shell at it: the REST base
+alone is not enough, the trade loop needs the WebSocket URL and the key too.
 
 The process is the simulator's own, so it tunes the cyclic garbage collector for latency: once
 the state is loaded, everything alive (modules, the replayed book) is frozen out of collection,
@@ -54,11 +56,16 @@ def serve(  # noqa: PLR0917 (the positional signature the CLI calls)
         tier=tier,
         balance_cents=balance_cents,
         log_level="info",
+        mode="foreground",
     )
     try:
         tune_gc()
         sys.stdout.write(json.dumps(prepared.account.to_json(), indent=2) + "\n")
         sys.stdout.flush()
+        sys.stderr.write(
+            "# in another shell, to use this simulator:\n" + prepared.account.exports() + "\n"
+        )
+        sys.stderr.flush()
         prepared.server.run(sockets=[prepared.sock])
     finally:
         release(prepared)

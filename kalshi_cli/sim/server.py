@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -80,6 +79,7 @@ from kalshi_cli.sim.routing import (
     decode_body,
     error_response,
     flat_error_response,
+    loads_body,
     refusal,
 )
 
@@ -115,15 +115,7 @@ async def _read_json(request: Request, struct: str) -> Any:
         if struct in OPTIONAL_BODIES:
             return {}
         raise UndecodableBody("unexpected end of JSON input")
-    try:
-        body = json.loads(raw)
-    except UnicodeDecodeError:
-        raise UndecodableBody("invalid character in the request body (not UTF-8)") from None
-    except json.JSONDecodeError as exc:
-        raise UndecodableBody(f"invalid JSON: {exc.msg} at offset {exc.pos}") from None
-    except RecursionError:
-        # the decoder recurses once per level; no Kalshi request body nests more than three
-        raise UndecodableBody("the request body is nested too deeply") from None
+    body = loads_body(raw)
     decode_body(body, struct)
     return body
 

@@ -8,12 +8,13 @@ replies and channel messages leave in the order they were produced.
 The hub is an exchange listener. The core calls it synchronously on the event loop for every
 state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
 ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade`,
-`market_lifecycle_v2`, `communications` and `order_group_updates` (starting at 1 with the
-snapshot); `ticker`, `fill`, `user_orders` and `market_positions` carry none, as in
-asyncapi.yaml. RFQ and quote events come from sim/communications.py's own listener list
-(`on_comms`), not the exchange core's. Faults act here: a sequence gap skips a number when it
-is assigned, silence discards outbound messages
-in the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
+`market_lifecycle_v2`, `multivariate_market_lifecycle`, `communications` and
+`order_group_updates` (starting at 1 with the snapshot; an `ok` to `update_subscription` and the
+`unsubscribed` answer each take the next one); `ticker`, `fill`, `user_orders` and
+`market_positions` carry none, as in asyncapi.yaml. RFQ and quote events come from
+sim/communications.py's own listener list (`on_comms`), not the exchange core's. Faults act
+here: a sequence gap skips a number when it is assigned, silence discards outbound messages in
+the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
 ping frames sent by uvicorn.
 """
 
@@ -37,6 +38,7 @@ from kalshi_cli.sim.communications import CommsEvent
 from kalshi_cli.sim.core import (
     Account,
     BookChanged,
+    EventCreated,
     EventFeeUpdated,
     FillHappened,
     MarketLifecycle,
@@ -48,6 +50,7 @@ from kalshi_cli.sim.core import (
 )
 from kalshi_cli.sim.records import owner, same_user
 from kalshi_cli.sim.routes import communications as rfqs
+from kalshi_cli.sim.routes import multivariate
 from kalshi_cli.sim.routing import WS_PATH, SimState, nested_error_body
 
 log = logging.getLogger("kalshi_cli.sim.ws")
@@ -60,14 +63,30 @@ CHANNELS = (
     "user_orders",
     "market_positions",
     "market_lifecycle_v2",
+    "multivariate_market_lifecycle",
     "communications",
     "order_group_updates",
 )
 SEQUENCED = frozenset(
-    {"orderbook_delta", "trade", "market_lifecycle_v2", "communications", "order_group_updates"}
+    {
+        "orderbook_delta",
+        "trade",
+        "market_lifecycle_v2",
+        "multivariate_market_lifecycle",
+        "communications",
+        "order_group_updates",
+    }
 )
 # channels that ignore the market tickers of a subscribe (asyncapi: "Market specification ignored")
-ALL_MARKETS = frozenset({"market_lifecycle_v2", "communications", "order_group_updates"})
+ALL_MARKETS = frozenset(
+    {
+        "market_lifecycle_v2",
+        "multivariate_market_lifecycle",
+        "communications",
+        "order_group_updates",
+    }
+)
+LIFECYCLE = frozenset({"market_lifecycle_v2", "multivariate_market_lifecycle"})
 NEEDS_MARKET = frozenset({"orderbook_delta"})
 
 Json = dict[str, Any]
@@ -277,6 +296,9 @@ class WsHub:
             sub = conn.subs.pop(sid, None) if isinstance(sid, int) else None
             if sub is None:
                 raise CommandError(7, "Unknown subscription ID")
+            # the answer takes the subscription's next number, as `ok` does (REFERENCE.md
+            # "Observed on the real wire"); asyncapi requires a `seq` of at least 1 here
+            sub.seq += 1
             reply: Json = {"type": "unsubscribed", "sid": sub.sid, "seq": sub.seq}
             if isinstance(cmd_id, int):
                 reply["id"] = cmd_id
@@ -317,12 +339,14 @@ class WsHub:
                     self._snapshot(conn, sub, ticker)
         else:
             sub.tickers.difference_update(tickers)
-        reply: Json = {
-            "type": "ok",
-            "sid": sub.sid,
-            "seq": sub.seq,
-            "msg": {"market_tickers": sorted(sub.tickers)},
-        }
+        reply: Json = {"type": "ok", "sid": sub.sid}
+        if sub.channel in SEQUENCED:
+            # Kalshi's `ok` consumes a sequence number, interleaved with the snapshots and
+            # deltas (REFERENCE.md "Observed on the real wire"): repeating the last one would
+            # read as a duplicate, and a client counting numbers would see a gap later
+            sub.seq += 1
+            reply["seq"] = sub.seq
+        reply["msg"] = {"market_tickers": sorted(sub.tickers)}
         if isinstance(cmd_id, int):
             reply["id"] = cmd_id
         conn.reply(reply)
@@ -414,11 +438,14 @@ class WsHub:
                         "market_position",
                         ser.ws_position_msg(event.account_id, event.ticker, position),
                     )
-            elif isinstance(event, MarketLifecycle) and channel == "market_lifecycle_v2":
-                market = self.state.exchange.markets.get(event.ticker)
-                if market is not None:
-                    msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
-                    conn.emit(sub, "market_lifecycle_v2", msg)
+            elif isinstance(event, MarketLifecycle) and channel in LIFECYCLE:
+                self._lifecycle(conn, sub, event)
+            elif isinstance(event, EventCreated) and channel in LIFECYCLE:
+                ev = self.state.exchange.events.get(event.event_ticker)
+                if ev is not None and (
+                    channel == "market_lifecycle_v2" or self._multivariate_event(ev.event_ticker)
+                ):
+                    conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
             elif (
                 isinstance(event, OrderGroupChanged)
                 and channel == "order_group_updates"
@@ -428,6 +455,26 @@ class WsHub:
             elif isinstance(event, EventFeeUpdated) and channel == "market_lifecycle_v2":
                 # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
                 conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
+
+    def _lifecycle(self, conn: Connection, sub: Subscription, event: MarketLifecycle) -> None:
+        market = self.state.exchange.markets.get(event.ticker)
+        if market is None:
+            return
+        if sub.channel == "market_lifecycle_v2":
+            msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+            conn.emit(sub, "market_lifecycle_v2", msg)
+        elif event.event_type in ser.MVE_LIFECYCLE_EVENTS and market.ticker in multivariate.combos(
+            self.state.exchange
+        ):
+            # asyncapi: "Only emits lifecycle updates for multivariate events"
+            msg = ser.ws_mve_lifecycle_msg(market, event.event_type, event.ts)
+            conn.emit(sub, "multivariate_market_lifecycle", msg)
+
+    def _multivariate_event(self, event_ticker: str) -> bool:
+        return any(
+            c.event_ticker == event_ticker
+            for c in multivariate.combos(self.state.exchange).values()
+        )
 
     def on_comms(self, event: CommsEvent) -> None:
         """RFQ events go to every `communications` subscriber, quote events only to the quote's

@@ -169,10 +169,17 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     assert imported.exit_code == 0, imported.output
     out["data ls"] = run.json("data", "ls", str(data))
     out["data info"] = run.json("data", "info", str(data / "set"))
+    out["sim status"] = run.json("sim", "status", "--data-dir", str(sim.data_dir))
+    assert out["sim status"]["running"] is True
+    # nothing serves this directory: stopping is a no-op, said as such
+    out["sim stop"] = run.json("sim", "stop", "--data-dir", str(home / "no-sim"))
+    assert out["sim stop"] == {"stopped": False, "pid": None}
     return out
 
 
 REAL = [
+    "sim status",
+    "sim stop",
     "order place",
     "order list",
     "order show",

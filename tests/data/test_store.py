@@ -150,6 +150,30 @@ def test_replay_marks_a_sequence_gap_and_resumes_at_the_next_snapshot() -> None:
     assert books.books["B"].fresh is False
 
 
+def test_replay_counts_event_messages_on_the_lifecycle_subscription() -> None:
+    """`event_lifecycle` and `event_fee_update` come on the `market_lifecycle_v2` subscription
+    and take its sequence numbers (asyncapi; REFERENCE.md "Channels and payloads"): skipping
+    them read the next market message as a gap."""
+    events: list[tuple[str, str | None, str]] = []
+    books = BookReplay(lambda ns, kind, ticker, reason: events.append((kind, ticker, reason)))
+    frames: list[dict[str, Any]] = [
+        {"type": "event_lifecycle", "sid": 4, "seq": 1, "msg": {"event_ticker": "E"}},
+        {"type": "market_lifecycle_v2", "sid": 4, "seq": 2, "msg": {"market_ticker": "E-A"}},
+        {"type": "event_fee_update", "sid": 4, "seq": 3, "msg": {"event_ticker": "E"}},
+        {"type": "market_lifecycle_v2", "sid": 4, "seq": 4, "msg": {"market_ticker": "E-A"}},
+        {"type": "multivariate_market_lifecycle", "sid": 5, "seq": 1, "msg": {}},
+        {"type": "event_lifecycle", "sid": 5, "seq": 2, "msg": {"event_ticker": "M"}},
+        {"type": "multivariate_market_lifecycle", "sid": 5, "seq": 3, "msg": {}},
+    ]
+    for i, frame in enumerate(frames):
+        books.apply(i, frame)
+    assert books.skipped == Counter()
+    assert events == []
+    # a number really lost is still a gap
+    books.apply(9, {"type": "market_lifecycle_v2", "sid": 4, "seq": 6, "msg": {}})
+    assert books.skipped == Counter(market_lifecycle_v2_seq_gap=1)
+
+
 @pytest.mark.parametrize(
     "wrap",
     [

@@ -560,6 +560,31 @@ def test_sim_snapshot_then_deltas_equal_rest_book(sim: Any) -> None:
         feed.stop()
 
 
+def test_sim_markets_added_and_removed_mid_stream_leave_no_false_gap(sim: Any) -> None:
+    """The simulator's `ok` to `update_subscription` takes the subscription's next `seq`, as
+    Kalshi's does: the feed counts it, so the deltas after it are no gap."""
+    books = SimBooks(sim)
+    first, second = books.market("FEED-ADD-A"), books.market("FEED-ADD-B")
+    events: list[FeedEvent] = []
+    feed = books.feed([first], events)
+    feed.start()
+    try:
+        wait_until(lambda: feed.is_fresh(first))
+        feed.add_markets([second])
+        wait_until(lambda: feed.is_fresh(second))
+        books.rest_orders(first, 3)
+        books.rest_orders(second, 3)
+        books.wait_equal(feed, first)
+        books.wait_equal(feed, second)
+        feed.remove_markets([second])
+        books.rest_orders(first, 3)
+        books.wait_equal(feed, first)
+        assert [e for e in events if e.reason == "seq_gap"] == []
+        assert feed.connections == 1
+    finally:
+        feed.stop()
+
+
 def test_sim_sequence_gap_resnapshots_to_the_sim_book(sim: Any) -> None:
     books = SimBooks(sim)
     ticker = books.market("FEED-GAP")

@@ -242,6 +242,17 @@ def test_trading_pauses_during_a_maintenance_window(
     assert place(sim, me, order(T, "bid", "0.32", "1")).status_code == 201
 
 
+def test_trading_around_the_clock_is_written_as_the_real_schedule_writes_it(
+    clocked: tuple[SimHarness, ManualClock, int],
+) -> None:
+    """A day's session from midnight to midnight is `00:00`-`00:00` on the real schedule, not
+    `24:00` (DailySchedule: "HH:MM", and no hour 24)."""
+    sim, _, _ = clocked
+    [weekly] = public(sim, "/exchange/schedule").json()["schedule"]["standard_hours"]
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"):
+        assert weekly[day] == [{"open_time": "00:00", "close_time": "00:00"}], day
+
+
 def test_user_data_timestamp_is_when_the_portfolio_reads_were_true(
     clocked: tuple[SimHarness, ManualClock, int],
 ) -> None:

@@ -133,3 +133,28 @@ def test_a_combo_settles_from_its_legs(sim: SimHarness) -> None:
     sim.settle(B1, "no")
     wait_until(lambda: "" not in (result(win), result(lose)), 10, "the combos to settle")
     assert (result(win), result(lose)) == ("yes", "no")
+
+
+def test_a_size_max_of_zero_means_no_maximum(sim: SimHarness) -> None:
+    """Real collections write `size_max: 0` for "no maximum" (the spec's null means the same);
+    taken as a maximum of 0, it refused every combo."""
+    setup(
+        sim,
+        size_min=1,
+        size_max=0,
+        is_single_market_per_event=False,
+        associated_events=[
+            {
+                "ticker": "KXGAMEA-26JAN01",
+                "is_yes_only": False,
+                "size_max": 0,
+                "active_quoters": [],
+            },
+            {"ticker": "KXGAMEB-26JAN01", "is_yes_only": False, "active_quoters": []},
+        ],
+    )
+    for picks in (((A1, "yes"),), ((A1, "yes"), (A2, "no"), (B1, "yes"))):
+        answer = sim.signed(sim.account, "POST", PATH, json=legs(*picks))
+        assert answer.status_code == 200, (picks, answer.text)
+    # a size_min still binds
+    assert sim.signed(sim.account, "POST", PATH, json={"selected_markets": []}).status_code == 400

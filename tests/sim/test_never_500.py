@@ -374,3 +374,93 @@ def _one_request(
     assert problem is None, problem
     if method != "GET":
         fuzz_sim.signed(me, "DELETE", ORDERS)  # a clean book for the next one
+
+
+# --------------------------------------------------------------------------------------------
+# Bodies Python's decoder takes badly: too deep, a lone surrogate, an integer too long to convert
+
+DEEP = 100_000
+LONE_SURROGATE = b'"\\ud800"'
+LONG_INTEGER = b"1" * 4_301  # past Python's 4,300-digit limit on converting an int
+
+
+def admin_write_routes(sim: SimHarness) -> list[tuple[str, str]]:
+    """Every (method, path) of the admin API that takes a body, path ids filled in."""
+    from starlette.routing import Route
+
+    from kalshi_cli.sim.admin import admin_routes
+
+    found = []
+    for route in admin_routes(sim.running.state):
+        assert isinstance(route, Route)
+        ticker = (
+            T.split("-", maxsplit=1)[0]
+            if route.path.startswith("/series/")
+            else T.rsplit("-", 1)[0]
+            if route.path.startswith("/events/")
+            else T
+        )
+        path = route.path.replace("{ticker}", ticker).replace("{kind}", "incentive_programs")
+        found += [(m, path) for m in sorted(route.methods or ()) if m in ("POST", "PUT")]
+    return found
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"ticker": ' + b"[" * DEEP + b"]" * DEEP + b"}",
+        b'{"ticker": ' + LONE_SURROGATE + b"}",
+        b'{"ticker": ' + LONG_INTEGER + b"}",
+    ],
+    ids=["nested", "lone-surrogate", "long-integer"],
+)
+def test_no_admin_write_route_answers_500_to_a_body_python_decodes_badly(
+    sim: SimHarness, raw: bytes
+) -> None:
+    sim.create_market(T)
+    routes = admin_write_routes(sim)
+    assert len(routes) == 11
+    for method, path in routes:
+        answer = sim.http.request(method, sim.admin_url + path, content=raw)
+        assert answer.status_code == 400, (method, path, answer.text[:200])
+        error_of(answer)
+
+
+@pytest.mark.parametrize(
+    "field", ["ticker", "client_order_id", "price", "count", "time_in_force", "subaccount"]
+)
+def test_a_lone_surrogate_in_an_order_or_amend_is_a_400(sim: SimHarness, field: str) -> None:
+    sim.create_market(T)
+    placed = sim.signed(sim.account, "POST", ORDERS, json=order())
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["order_id"]
+    amend = {"ticker": T, "side": "bid", "price": "0.41", "count": "1"}
+    for path, body in ((ORDERS, order()), (f"{ORDERS}/{order_id}/amend", amend)):
+        fields = {**body, field: "x"}
+        raw = json.dumps(fields).replace('"x"', LONE_SURROGATE.decode()).encode()
+        answer = post_raw(sim, path, raw)
+        assert answer.status_code == 400, (path, answer.text[:200])
+        assert error_of(answer)["code"] == "bad_request"
+    orders = sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"]
+    assert [(o["order_id"], o["yes_price_dollars"]) for o in orders] == [(order_id, "0.4000")]
+
+
+def test_a_paired_surrogate_escape_is_one_character_not_a_refusal(sim: SimHarness) -> None:
+    sim.create_market(T)
+    raw = json.dumps(order(client_order_id="x")).replace('"x"', '"a\\ud83d\\ude00"').encode()
+    answer = post_raw(sim, ORDERS, raw)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["client_order_id"] == "a\U0001f600"
+
+
+@pytest.mark.parametrize("path", [ORDERS, ORDERS + "/batched"])
+def test_an_integer_too_long_to_convert_is_a_400(sim: SimHarness, path: str) -> None:
+    sim.create_market(T)
+    for raw in (
+        b'{"ticker": "' + T.encode() + b'", "count": ' + LONG_INTEGER + b"}",
+        b'{"orders": [{"expiration_time": ' + LONG_INTEGER + b"}]}",
+    ):
+        answer = post_raw(sim, path, raw)
+        assert answer.status_code == 400, answer.text[:200]
+        assert error_of(answer)["code"] == "bad_request"
+    assert sim.signed(sim.account, "GET", "/portfolio/orders").json()["orders"] == []

@@ -326,3 +326,90 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
         assert again.communications.rfq(rfq.rfq_id).subaccount == 1  # issue #12
     finally:
         again.close()
+
+
+def test_an_executed_quote_is_a_trade_between_the_two_parties_off_the_public_book(
+    sim: SimHarness,
+) -> None:
+    """An executed quote trades the requester against the maker at the quote's price (openapi
+    `Quote`: one order each, `creator_order_id` and `rfq_creator_order_id`); a better price
+    resting on the public book takes no part, and the book never shows the two orders."""
+    sim.create_market(T)
+    requester, maker, bystander = sim.account, sim.new_account(), sim.new_account()
+    # the bystander sells YES at 0.30, better than the quote's 0.40, and bids YES at 0.45,
+    # which the maker's NO at 0.60 would cross on the public book
+    resting = {
+        side: ok(
+            sim.signed(
+                bystander,
+                "POST",
+                "/portfolio/events/orders",
+                json={
+                    "ticker": T,
+                    "side": side,
+                    "price": price,
+                    "count": "5",
+                    "time_in_force": "good_till_canceled",
+                    "self_trade_prevention_type": "taker_at_cross",
+                },
+            ),
+            201,
+        )["order_id"]
+        for side, price in (("ask", "0.30"), ("bid", "0.25"))
+    }
+    book_before = ok(sim.http.get(f"{requester.api_base}/markets/{T}/orderbook"))
+    cash_before = {
+        who.key_id: ok(sim.signed(who, "GET", "/portfolio/balance"))["balance"]
+        for who in (requester, maker)
+    }
+    ws = Ws(requester)
+    ws.subscribe(["orderbook_delta"], market_ticker=T)
+    assert ws.recv()["type"] == "orderbook_snapshot"
+
+    rfq_id = create_rfq(sim, requester)
+    quote_id = quote(sim, maker, rfq_id, "0.40", "0.55")
+    scoped = f"{RFQS}/{rfq_id}/quotes/{quote_id}"
+    ok(sim.signed(requester, "PUT", scoped + "/accept", json={"accepted_side": "yes"}), 204)
+    ok(sim.signed(maker, "PUT", scoped + "/confirm"), 204)
+    done = ok(sim.signed(maker, "GET", scoped))["quote"]
+    assert done["status"] == "executed"
+
+    # the two traded with each other: 10 contracts at 0.40, the requester taking
+    assert (position(sim, requester), position(sim, maker)) == (Decimal(10), Decimal(-10))
+    fills = {
+        who.key_id: ok(sim.signed(who, "GET", "/portfolio/fills"))["fills"]
+        for who in (requester, maker)
+    }
+    [taken] = fills[requester.key_id]
+    [made] = fills[maker.key_id]
+    assert taken["trade_id"] == made["trade_id"]
+    assert (taken["yes_price_dollars"], taken["count_fp"], taken["is_taker"]) == (
+        "0.4000",
+        "10.00",
+        True,
+    )
+    assert (made["yes_price_dollars"], made["count_fp"], made["is_taker"]) == (
+        "0.4000",
+        "10.00",
+        False,
+    )
+    assert made["order_id"] == done["creator_order_id"]
+    # each paid its side's price and its fee, to the cent (balance is truncated cents)
+    for who, fill, cost in (
+        (requester, taken, Decimal("4.00")),
+        (maker, made, Decimal("6.00")),
+    ):
+        after = ok(sim.signed(who, "GET", "/portfolio/balance"))["balance"]
+        paid = (cost + Decimal(fill["fee_cost"])) * 100
+        assert Decimal(cash_before[who.key_id]) - after == paid.to_integral_value(
+            rounding="ROUND_CEILING"
+        ), who
+    # the public book is as it was, and never showed the execution
+    assert ok(sim.http.get(f"{requester.api_base}/markets/{T}/orderbook")) == book_before
+    for order_id in resting.values():
+        order = ok(sim.signed(bystander, "GET", f"/portfolio/orders/{order_id}"))["order"]
+        assert (order["status"], order["fill_count_fp"]) == ("resting", "0.00")
+    sim.signed(bystander, "DELETE", f"/portfolio/events/orders/{resting['bid']}")
+    marker = ws.recv()  # the bystander's cancel is the first book change seen
+    assert (marker["type"], marker["msg"]["price_dollars"]) == ("orderbook_delta", "0.2500")
+    ws.close()

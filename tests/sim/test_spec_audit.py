@@ -38,6 +38,8 @@ WS_MESSAGES = {
     "user_order": "userOrder",
     "market_position": "marketPosition",
     "market_lifecycle_v2": "marketLifecycleV2",
+    "event_lifecycle": "eventLifecycle",
+    "multivariate_market_lifecycle": "multivariateMarketLifecycle",
     # the communications channel (RFQs and quotes)
     "rfq_created": "rfqCreated",
     "rfq_deleted": "rfqDeleted",
@@ -327,10 +329,11 @@ def test_ws_lifecycle_created_and_pause_messages_carry_their_keys(sim: SimHarnes
     sim.create_market(T)
     sim.set_status(T, "paused")
     sim.set_status(T, "open")
-    messages = [ws.recv() for _ in range(3)]
+    messages = [ws.recv() for _ in range(4)]
     ws.close()
     assert [p for m in messages for p in ws_problems(m)] == []
-    created, paused, resumed = (m["msg"] for m in messages)
+    event, created, paused, resumed = (m["msg"] for m in messages)
+    assert event["event_ticker"] == T.rsplit("-", 1)[0]
     assert created["event_type"] == "created"
     assert created["exchange_index"] == 0
     assert created["price_level_structure"] == "linear_cent"

@@ -3,9 +3,9 @@ resting orders, its target balance allocation across exchange indexes, and its A
 
 - `GET /portfolio/deposits` and `/portfolio/withdrawals`: the account's records as a scenario
   defines them (sim/scenario_data.py kinds `deposits`, `withdrawals`), newest first as given.
-- `GET /portfolio/summary/total_resting_order_value`: real, from the account's resting orders:
-  each one's remaining contracts times the price of the side it buys (the cost of filling them
-  all), in cents rounded up, with the same total as a dollar string for exchange index 0.
+- `GET /portfolio/summary/total_resting_order_value`: 403 `forbidden`. The operation "is only
+  intended for use by FCM members", Kalshi's demo answered an ordinary account 403, and no
+  simulated account is an FCM member.
 - `GET`/`POST /portfolio/target_balance_allocation`: stored per account. Percentages must total
   100, or the list be empty (which "disables automatic rebalancing"); the reservation is one of
   `none`, `max`, `sum` (default `sum`). The simulator has one exchange index (0), so an
@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from kalshi_cli.models import ONE, ZERO, BookSide, fmt_count, fmt_dollars
+from kalshi_cli.models import ZERO, fmt_count
 from kalshi_cli.sim import scenario_data
 from kalshi_cli.sim.core import Exchange, ExchangeError
+from kalshi_cli.sim.routes.subaccounts import forbidden
 from kalshi_cli.sim.routing import (
     Endpoint,
     Json,
@@ -84,22 +84,8 @@ def handle_withdrawals(state: SimState, ctx: RequestContext) -> tuple[int, Json 
     return _records(state, ctx, "withdrawals")
 
 
-def resting_order_value(exchange: Exchange, account_id: str) -> Decimal:
-    """Dollars: every resting order's remaining contracts at the price of the side it buys."""
-    total = ZERO
-    for order in exchange.resting_orders(account_id):
-        own = order.price if order.book_side is BookSide.BID else ONE - order.price
-        total += order.remaining_count * own
-    return total
-
-
 def handle_resting_order_value(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
-    value = resting_order_value(state.exchange, ctx.account_id)
-    cents = int((value * 100).to_integral_value(rounding=ROUND_CEILING))
-    return 200, {
-        "total_resting_order_value": cents,
-        "resting_order_value_breakdown": [{"exchange_index": 0, "balance": fmt_dollars(value)}],
-    }
+    raise forbidden("total resting order value is for FCM members; the simulator has none")
 
 
 def handle_get_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

@@ -9,7 +9,8 @@ market for a selection of legs, with the collection's rules enforced: each leg's
 collection's `associated_event_tickers` and its market in that event, YES only where the
 collection `is_all_yes` or the associated event `is_yes_only`, one market per event where
 `is_single_market_per_event`, the number of legs within `size_min`..`size_max` (and each
-associated event's own bounds), and the legs' order significant only where `is_ordered`. The
+associated event's own bounds; a `size_max` of 0, as real collections write it, or null is no
+maximum), and the legs' order significant only where `is_ordered`. The
 same selection always names the same market (its ticker is a digest of the legs). The combo is
 an ordinary market of the exchange core (in the collection's series, in an event of its own), so
 it trades, shows in the book and journals like any market. It settles by itself: once every leg
@@ -171,14 +172,23 @@ def _check(exchange: Exchange, collection: Json, legs: tuple[Leg, ...]) -> None:
     events = [leg.event_ticker for leg in legs]
     if collection.get("is_single_market_per_event") and len(set(events)) != len(events):
         raise bad_request("one market per event in this collection")
-    lo, hi = collection.get("size_min"), collection.get("size_max")
-    if (isinstance(lo, int) and len(legs) < lo) or (isinstance(hi, int) and len(legs) > hi):
-        raise bad_request(f"select between {lo} and {hi} markets")
+    lo, hi = collection.get("size_min"), _size_max(collection)
+    if (isinstance(lo, int) and len(legs) < lo) or (hi is not None and len(legs) > hi):
+        raise bad_request(f"select between {lo} and {hi or 'any number of'} markets")
     for ticker, event in associated.items():
         n = events.count(ticker)
-        lo, hi = event.get("size_min"), event.get("size_max")
-        if (isinstance(lo, int) and n < lo) or (isinstance(hi, int) and n > hi):
-            raise bad_request(f"select between {lo} and {hi} markets of event {ticker}")
+        lo, hi = event.get("size_min"), _size_max(event)
+        if (isinstance(lo, int) and n < lo) or (hi is not None and n > hi):
+            raise bad_request(
+                f"select between {lo} and {hi or 'any number of'} markets of event {ticker}"
+            )
+
+
+def _size_max(rules: Json) -> int | None:
+    """The maximum number of markets, or None for none: the spec's null, and the 0 real
+    collections write for "no maximum" (a maximum of 0 would refuse every combo)."""
+    hi = rules.get("size_max")
+    return hi if isinstance(hi, int) and not isinstance(hi, bool) and hi > 0 else None
 
 
 def handle_create_market(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
@@ -202,8 +212,13 @@ def handle_create_market(state: SimState, ctx: RequestContext) -> tuple[int, Jso
     market_ticker = f"{event_ticker}-1"
     known = combos(exchange)
     if market_ticker not in exchange.markets:
-        _create(exchange, collection, (event_ticker, market_ticker), ordered, ctx.now)
+        # known before it exists: the WebSocket's lifecycle messages of its creation ask
         known[market_ticker] = Combo(ticker, event_ticker, market_ticker, ordered)
+        try:
+            _create(exchange, collection, (event_ticker, market_ticker), ordered, ctx.now)
+        except BaseException:
+            del known[market_ticker]
+            raise
     answer: Json = {"event_ticker": event_ticker, "market_ticker": market_ticker}
     if field_bool(body, "with_market_payload"):
         answer["market"] = ser.market_json(exchange, exchange.markets[market_ticker])
