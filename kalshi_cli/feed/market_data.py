@@ -13,10 +13,10 @@ the WebSocket's and returns None when neither is fresh, so a stale book is never
 
 Events: a book change is reported once per market until the next `drain_events()` (the book
 itself is read with `book()`) and carries `at`, the feed clock's monotonic time of the first
-change since the last drain (what the loop measures its lag from), freshness is reported as the combined STALE/FRESH transitions of
-a market (`source="feed"`), and the rest (ticker, fill, user order, lifecycle, connection,
-errors, mode switches) in arrival order. The queue is bounded; when nobody drains it, the oldest
-events are dropped and counted in `dropped_events`.
+change since the last drain (what the loop measures its lag from), freshness is reported as the
+combined STALE/FRESH transitions of a market (`source="feed"`), and the rest (ticker, fill,
+user order, lifecycle, connection, errors, mode switches) in arrival order. The queue is
+bounded; when nobody drains it, the oldest events are dropped and counted in `dropped_events`.
 """
 
 from __future__ import annotations
