@@ -37,6 +37,7 @@ from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.loop_watch import LoopWatch
 from kalshi_cli.runner.market_pass import MarketPass
 from kalshi_cli.runner.portfolio import OpenOrder
+from kalshi_cli.runner.schedule import LagReport
 from kalshi_cli.runner.summary import Summary
 
 
@@ -60,8 +61,8 @@ class TradeLoop(MarketPass, LoopWatch):
                 break
             events = self.feed.drain_events()
             full = now >= next_full
-            if events or full:
-                self.tick(events, full=full)
+            if events or full or self.schedule.pending:
+                self.tick(events, full=full, budget_s=self.settings.tick_budget_s)
                 if full:
                     next_full = now + self.settings.tick_interval_s
             elif self._wait_for_events is None:
@@ -72,13 +73,25 @@ class TradeLoop(MarketPass, LoopWatch):
                     wait_s = min(wait_s, deadline - now)
                 self._wait_for_events(max(wait_s, 0.0))
 
-    def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
+    def tick(
+        self,
+        events: Iterable[FeedEvent] = (),
+        *,
+        full: bool = True,
+        budget_s: float = math.inf,
+    ) -> None:
+        """One tick: the feed's events, the timer work when `full`, risk exits of held
+        positions, then markets from the schedule (news first, then the sweep a `full` tick
+        starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
+        on its own (`--once`, a backtest, a test) has no budget: it visits every market."""
         self.ticks += 1
         changed, went_stale = self._handle_events(events)
+        now_m = self.clock.monotonic()
+        for ticker, at in changed.items():
+            self.schedule.changed(ticker, now_m if at is None else at)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
-        now_m = self.clock.monotonic()
         # while trading is blocked an order of unknown outcome may rest: it is looked up through
         # the backoff, as the withdrawing cancels go, so it is withdrawn once found
         may_look = self._blocked_by is not None or not self.executor.backing_off
@@ -99,15 +112,12 @@ class TradeLoop(MarketPass, LoopWatch):
             tripped = self.risk.check_circuit_breaker()
         self._withdraw(tripped, full=full, went_stale=went_stale)
         self._check_breaches()
-        tickers = (
-            self.portfolio.markets if full else [t for t in changed if t in self.portfolio.markets]
-        )
         if full:
             self._read_queue_positions()
-        # the pause file is read once a pass, not once per market
+            self.schedule.start_sweep()
+        # the pause file is read once a tick, not once per market
         self._pass_paused = self.paused
-        for ticker in tickers:
-            self._trade(ticker)
+        self._serve(now_m + budget_s)
         if self.executor.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
@@ -117,6 +127,40 @@ class TradeLoop(MarketPass, LoopWatch):
         self._housekeeping(now_m)
 
     # ---------------------------------------------------------------- heartbeat and status
+
+    def _serve(self, until: float) -> None:
+        """Held positions first, whatever the budget: each whose book or position view changed
+        since its last visit, or that is due in the sweep, gets its whole turn (stop-loss,
+        then the strategy: a take-profit is its exit); the others' stop-loss is looked at
+        again. Then markets from the schedule until the loop's clock reaches `until`."""
+        schedule = self.schedule
+        for m in self.portfolio.open_positions():
+            ticker = m.ticker
+            if ticker not in schedule.visited:
+                continue
+            view = self.portfolio.view(ticker)
+            if (
+                ticker in schedule.news
+                or schedule.in_sweep(ticker)
+                or view is not self._seen_views.get(ticker)
+                or ticker in self._stops  # a close that did not fill: its retry is due by time
+            ):
+                self._visit(ticker)
+        while True:
+            turn = schedule.next_market(self.clock.monotonic())
+            if turn is None:
+                return
+            self._visit(turn)
+            if self.clock.monotonic() >= until:
+                return
+
+    def _visit(self, ticker: str) -> None:
+        self._trade(ticker)
+        self.schedule.visit(ticker, self.clock.monotonic())
+        if self.portfolio.position(ticker) != 0:
+            self._seen_views[ticker] = self.portfolio.view(ticker)
+        else:
+            self._seen_views.pop(ticker, None)
 
     def _housekeeping(self, now_m: float) -> None:
         if now_m >= self._next_heartbeat:
@@ -137,6 +181,7 @@ class TradeLoop(MarketPass, LoopWatch):
     def _heartbeat(self) -> None:
         now = self.clock.wall()
         age = self.feed.last_message_age()
+        lag = self._lag_report()
         detail = {
             "ticks": self.ticks,
             "orders": self.executor.counters.orders,
@@ -145,6 +190,9 @@ class TradeLoop(MarketPass, LoopWatch):
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
             "subaccount": self.client.subaccount or 0,
+            **lag.to_json(),
+            "max_revisit_s": self.settings.max_revisit_s,
+            "behind": self._behind,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place
@@ -153,6 +201,18 @@ class TradeLoop(MarketPass, LoopWatch):
             if age != math.inf:
                 self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self.log.emit("heartbeat", detail)
+
+    def _lag_report(self) -> LagReport:
+        """The lag figures since the last heartbeat; says so when the loop falls behind its
+        fairness bound (a market unvisited, or news undecided, for `max_revisit_s`) and when
+        it catches up again."""
+        lag = self.lag = self.schedule.report(self.clock.monotonic())
+        bound = self.settings.max_revisit_s
+        behind = lag.revisit_max_s > bound or (lag.lag_max_s or 0.0) > bound
+        if behind != self._behind:
+            self._behind = behind
+            self.log.emit("loop_behind" if behind else "loop_caught_up", lag.to_json())
+        return lag
 
     def beat_text(self, what: str) -> str:
         """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
@@ -178,6 +238,9 @@ class TradeLoop(MarketPass, LoopWatch):
             unrealized_pnl=self.portfolio.unrealized(books),
             trading_state=self.store.trading_state().state,
             subaccount=self.client.subaccount or 0,
+            lag_p99_s=None if self.lag is None else self.lag.lag_p99_s,
+            revisit_max_s=None if self.lag is None else self.lag.revisit_max_s,
+            behind=self._behind,
         )
 
     # ---------------------------------------------------------------- the end
