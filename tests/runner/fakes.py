@@ -421,6 +421,7 @@ def make_rig(
     dry_run: bool = False,
     log_path: Path | None = None,
     read_lag_s: float | None = None,
+    trade: dict[str, Any] | None = None,
 ) -> Rig:
     from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
@@ -433,7 +434,7 @@ def make_rig(
     feed = FakeFeed(exchange, account_id, clock)
     store = Store.open(state_path, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
-    config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {})
+    config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {}, trade=trade or {})
     markets = [client.get_market(t) for t in exchange.markets]
     parts = Parts(client, store, feed, clock, log)
     if read_lag_s is not None:

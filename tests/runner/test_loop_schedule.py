@@ -180,3 +180,20 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     result = check_heartbeat(here, resolve(None))
     assert result.status is CheckStatus.WARNING
     assert result.summary.startswith("alive but behind: p99 book change to decision")
+
+
+def test_the_fairness_bound_comes_from_trade_max_revisit_s(tmp_path: Path) -> None:
+    def behind_after_a_3s_wait(trade: dict[str, Any]) -> bool:
+        clock = ManualClock(START)
+        small = make_rig(tmp_path / f"{len(trade)}.db", clock=clock, trade=trade)
+        ticker = next(iter(small.loop.portfolio.markets))
+        small.loop.tick()  # the first heartbeat
+        clock.advance(1.0)
+        small.loop.tick([FeedEvent(EventKind.BOOK, ticker, at=clock.monotonic() - 3.0)])
+        beat = small.store.last_heartbeat("trade")
+        small.store.close()
+        assert beat is not None and beat.detail["lag_max_s"] == 3.0
+        return bool(beat.detail["behind"])
+
+    assert behind_after_a_3s_wait({}) is False  # the default bound: 10 s
+    assert behind_after_a_3s_wait({"max_revisit_s": 2}) is True
