@@ -872,6 +872,8 @@ class TradingStatus:
     # the subaccount the loop of that heartbeat trades (`kalshi trade --subaccount`), when the
     # heartbeat names one (a loop before it did not)
     loop_subaccount: int | None = None
+    # the loop's lag from that heartbeat (docs/trade-loop.md "Lag"), when it reports one
+    loop_lag: dict[str, Any] | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -884,6 +886,8 @@ class TradingStatus:
             document["last_heartbeat"] = self.last_heartbeat
             if self.loop_subaccount is not None:
                 document["loop_subaccount"] = self.loop_subaccount
+            if self.loop_lag is not None:
+                document["loop_lag"] = self.loop_lag
             document["history"] = list(self.history)
         return document
 
@@ -891,6 +895,15 @@ class TradingStatus:
 def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
     number = beat.detail.get("subaccount") if beat is not None and beat.source == "trade" else None
     return number if isinstance(number, int) else None
+
+
+LAG_KEYS = ("lag_p50_s", "lag_p99_s", "lag_max_s", "revisit_max_s", "waiting", "behind")
+
+
+def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
+    if beat is None or beat.source != "trade" or "revisit_max_s" not in beat.detail:
+        return None
+    return {key: beat.detail.get(key) for key in LAG_KEYS}
 
 
 def trading_status(state_path: Path) -> TradingStatus:
@@ -919,6 +932,7 @@ def trading_status(state_path: Path) -> TradingStatus:
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
         heartbeat_at=None if beat is None else beat.at,
         loop_subaccount=_loop_subaccount(beat),
+        loop_lag=_loop_lag(beat),
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from kalshi_cli.checks import CheckStatus
 from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
+from kalshi_cli.cli._context import AppContext
+from kalshi_cli.cli.app import app
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
@@ -180,6 +183,30 @@ def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig)
     result = check_heartbeat(here, resolve(None))
     assert result.status is CheckStatus.WARNING
     assert result.summary.startswith("alive but behind: p99 book change to decision")
+    status = _kalshi(rig, "status", "--json")
+    assert status["loop_lag"]["behind"] is True
+    assert status["loop_lag"]["lag_p99_s"] == beat.detail["lag_p99_s"]
+    people = _kalshi_text(rig, "status")
+    assert f"loop lag: p99 {beat.detail['lag_p99_s']}s book change to decision" in people
+    assert ", BEHIND" in people
+
+
+def _kalshi_text(rig: Rig, *args: str) -> str:
+    context = AppContext(environ={"KALSHI_HOME": str(rig.store.path.parent / "home")})
+    done = CliRunner().invoke(
+        app,
+        ["--state", str(rig.store.path), *args],
+        obj=context,
+        env={"COLUMNS": "200", "NO_COLOR": "1"},
+        prog_name="kalshi",
+    )
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def _kalshi(rig: Rig, *args: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(_kalshi_text(rig, *args))
+    return document
 
 
 def test_the_fairness_bound_comes_from_trade_max_revisit_s(tmp_path: Path) -> None:
