@@ -6,19 +6,24 @@ while the API error guard asks for a backoff), note trading-state changes made b
 processes (`kalshi halt`, `cancel-all`, `resume`, which also lifts the API backoff), check the
 daily circuit breaker, withdraw this loop's resting orders that would add to a position while
 trading is blocked (outside ACTIVE, the breaker tripped, paused, or the market stale: at once
-when the block begins, backoff or not, then on each full pass), then for each market (those
-whose book changed, or all of them on a full pass) run the stop-loss and the strategy and send
-what the risk engine allows. It ends with the
-heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
+when the block begins, backoff or not, then on each full pass), then visit markets: each held
+position whose book or position changed first (its stop-loss, then the strategy, whose
+take-profit is an exit), outside any budget, then markets from the schedule
+(runner/schedule.py: those whose book changed, oldest change first, then the sweep over every
+market that a full tick starts, a market unvisited for `max_revisit_s` ahead of the news) until
+the tick's budget is spent; each visit runs the stop-loss and the strategy and sends what the
+risk engine allows. It ends with the heartbeat row (with the lag figures) and the feed age in
+the state file, and every `status_interval_s` a status line.
 
-`run` repeats ticks: one as soon as the feed has something and a full pass at least every
-`tick_interval_s` (the timer work, heartbeats, fill polls, lookups of unknown orders, rides on
-it). A feed that offers `wait_for_events` (MarketData) wakes the loop the moment it queues an
-event; the wait never outlasts the next full pass, the run's deadline or `idle_wait_s` (how
-soon a stop is seen), so it neither spins nor delays the timer work. A feed without it (a
-recorded one on a simulated clock) is polled every `poll_s` of its clock. Nothing in a tick
-sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a fake feed
-and a fake client, thousands of ticks a second.
+`run` repeats ticks: one as soon as the feed has something or the schedule has work left, and a
+full tick at least every `tick_interval_s` (the timer work, heartbeats, fill polls, lookups of
+unknown orders, rides on it), each with `tick_budget_s` of market visits, so news never waits
+for a pass over every market. A feed that offers `wait_for_events` (MarketData) wakes the loop
+the moment it queues an event; the wait never outlasts the next full pass, the run's deadline or
+`idle_wait_s` (how soon a stop is seen), so it neither spins nor delays the timer work. A feed
+without it (a recorded one on a simulated clock) is polled every `poll_s` of its clock. Nothing
+in a tick sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a
+fake feed and a fake client, thousands of ticks a second.
 
 The loop's other parts each have their module: its settings and the state it keeps
 (runner/loop_base.py), one market's turn (runner/market_pass.py), and what it watches besides
