@@ -131,13 +131,14 @@ class TradeLoop(MarketPass, LoopWatch):
             self._withdraw(tripped, full=False, went_stale=set())
         self._housekeeping(now_m)
 
-    # ---------------------------------------------------------------- heartbeat and status
+    # ---------------------------------------------------------------- which markets
 
     def _serve(self, until: float) -> None:
         """Held positions first, whatever the budget: each whose book or position view changed
-        since its last visit, or that is due in the sweep, gets its whole turn (stop-loss,
-        then the strategy: a take-profit is its exit); the others' stop-loss is looked at
-        again. Then markets from the schedule until the loop's clock reaches `until`."""
+        since its last visit, whose stop-loss waits for its retry, or that is due in the
+        sweep, gets its whole turn (stop-loss, then the strategy: a take-profit is its exit);
+        the others' stop-loss would answer as it did (it reads only the book and the view).
+        Then markets from the schedule, at least one, until the loop's clock reaches `until`."""
         schedule = self.schedule
         for m in self.portfolio.open_positions():
             ticker = m.ticker
@@ -166,6 +167,8 @@ class TradeLoop(MarketPass, LoopWatch):
             self._seen_views[ticker] = self.portfolio.view(ticker)
         else:
             self._seen_views.pop(ticker, None)
+
+    # ---------------------------------------------------------------- heartbeat and status
 
     def _housekeeping(self, now_m: float) -> None:
         if now_m >= self._next_heartbeat:
