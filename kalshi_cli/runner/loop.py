@@ -134,24 +134,24 @@ class TradeLoop(MarketPass, LoopWatch):
     # ---------------------------------------------------------------- which markets
 
     def _serve(self, until: float) -> None:
-        """Held positions first, whatever the budget: each whose book or position view changed
-        since its last visit, whose stop-loss waits for its retry, or that is due in the
-        sweep, gets its whole turn (stop-loss, then the strategy: a take-profit is its exit);
-        the others' stop-loss would answer as it did (it reads only the book and the view).
-        Then markets from the schedule, at least one, until the loop's clock reaches `until`."""
+        """Held positions first, whatever the budget: each whose book changed or that is due in
+        the sweep gets its whole turn (stop-loss, then the strategy: a take-profit is its
+        exit); each whose position view changed since (a fill read, an order's update) or whose
+        stop-loss waits for its retry gets its stop-loss; the others' stop-loss would answer as
+        it did (it reads only the book and the view). Then markets from the schedule, at least
+        one, until the loop's clock reaches `until`."""
         schedule = self.schedule
         for m in self.portfolio.open_positions():
             ticker = m.ticker
             if ticker not in schedule.visited:
                 continue
-            view = self.portfolio.view(ticker)
-            if (
-                ticker in schedule.news
-                or schedule.in_sweep(ticker)
-                or view is not self._seen_views.get(ticker)
-                or ticker in self._stops  # a close that did not fill: its retry is due by time
-            ):
+            if ticker in schedule.news or schedule.in_sweep(ticker):
                 self._visit(ticker)
+            elif self.portfolio.view(ticker) is not self._seen_views.get(ticker) or (
+                ticker in self._stops  # a close that did not fill: its retry is due by time
+            ):
+                self._exit(ticker)
+                self._seen_views[ticker] = self.portfolio.view(ticker)
         while True:
             turn = schedule.next_market(self.clock.monotonic())
             if turn is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,30 @@ def test_a_held_positions_stop_loss_goes_out_in_the_first_tick_with_500_markets_
     assert rig.client.sent_at[0] - (rig.clock.monotonic() - took) < 0.05
     assert took < 0.2
     assert any(e["event"] == "stop_loss" and e["ticker"] == LAST for e in _events(rig))
+
+
+def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_without_news(
+    rig: Rig,
+) -> None:
+    rig.loop.risk.limits = replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
+    # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
+    rig.exchange.place_order(
+        rig.client.account_id,
+        ticker=LAST,
+        book_side=BookSide.BID,
+        price=Decimal("0.51"),
+        count=Decimal("10"),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    # the fill's news alone (its book change was decided on before the fill was read): no book
+    # change and no sweep brings the market up, only its new position
+    fill_news = [e for e in rig.feed.drain_events() if e.kind is not EventKind.BOOK]
+    rig.clock.advance(0.01)
+    rig.loop.tick(fill_news, full=False)
+    (close,) = rig.client.requests
+    assert close.ticker == LAST and close.reduce_only and close.book_side is BookSide.ASK
+    assert rig.loop.portfolio.position(LAST) == 0  # the close sold into the bids
 
 
 def test_the_loop_reports_its_lag_and_the_check_says_when_it_is_behind(rig: Rig) -> None:
