@@ -19,17 +19,19 @@ unvisited. Budget: p99 decision lag under 2 s and every market revisited within 
 default `trade.max_revisit_s`) at 500 markets on this machine.
 
     python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
-        [--strategy spike|market-maker] [--dry-run]
+        [--strategy spike|market-maker] [--dry-run] [--no-budget]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bench_loop_memory import scenario
@@ -64,6 +66,12 @@ def main() -> int:
         action="store_true",
         help="decide but send nothing: the loop's own lag, without the exchange's answers",
     )
+    parser.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="every tick visits every market with news and the whole sweep before it looks at "
+        "the feed again (the pass the loop made before it had a tick budget), for comparison",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-lag-"))
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
@@ -96,9 +104,12 @@ def main() -> int:
             config,
             markets,
         )
+        if args.no_budget:
+            loop.settings = replace(loop.settings, tick_budget_s=math.inf)
         print(
             f"loop lag: {len(markets)} markets, strategy {args.strategy}"
-            f"{' (dry run)' if args.dry_run else ''}, warm-up "
+            f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
+            "warm-up "
             f"{args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
             flush=True,
         )
