@@ -307,6 +307,7 @@ def _from_store(store: Store, now: float) -> list[Family]:
                 _secs(beat.at),
             )
         )
+        families.extend(_loop_lag(beat.detail))
     feed = store.get_kv("feed.last_message_at")
     if feed is not None:
         families.append(
@@ -314,6 +315,57 @@ def _from_store(store: Store, now: float) -> list[Family]:
                 "kalshi_feed_last_message_timestamp_seconds",
                 "When the trade loop last received market data (unix seconds).",
                 Decimal(feed),
+            )
+        )
+    return families
+
+
+def _loop_lag(detail: Mapping[str, object]) -> list[Family]:
+    """The trade loop's lag from its last heartbeat (docs/trade-loop.md "Lag"): book change to
+    decision over the heartbeat's window, the longest a market went unvisited, the markets with
+    news still waiting, and whether it is past its fairness bound. A loop that reports none
+    (one from before, or a heartbeat with no decision on news) leaves them out."""
+    families: list[Family] = []
+    quantiles = [
+        Sample(round(v, 3), {"quantile": q})
+        for q, key in (("0.5", "lag_p50_s"), ("0.99", "lag_p99_s"), ("1", "lag_max_s"))
+        if isinstance(v := detail.get(key), int | float)
+    ]
+    if quantiles:
+        families.append(
+            Family(
+                "kalshi_loop_decision_lag_seconds",
+                "gauge",
+                "Seconds from a book change to the trade loop's decision on it, over the last "
+                "heartbeat's window, by quantile (1 = the longest).",
+                quantiles,
+            )
+        )
+    for key, name, text in (
+        (
+            "revisit_max_s",
+            "kalshi_loop_revisit_max_seconds",
+            "The longest any market went "
+            "unvisited by the trade loop, over the last heartbeat's window or still open.",
+        ),
+        (
+            "waiting",
+            "kalshi_loop_markets_waiting",
+            "Markets whose book change the trade loop "
+            "has not yet decided on, at its last heartbeat.",
+        ),
+    ):
+        value = detail.get(key)
+        if isinstance(value, int | float):
+            families.append(gauge(name, text, round(value, 3)))
+    behind = detail.get("behind")
+    if isinstance(behind, bool):
+        families.append(
+            gauge(
+                "kalshi_loop_behind",
+                "1 while the trade loop is past its fairness bound (trade.max_revisit_s): a "
+                "market unvisited, or a book change undecided, for longer.",
+                int(behind),
             )
         )
     return families

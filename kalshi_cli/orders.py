@@ -859,6 +859,8 @@ class TradingStatus:
     loop_subaccount: int | None = None
     # a live trade loop is paused (SIGUSR1 or its pause file): `state` then says PAUSED
     loop_paused: bool = False
+    # the loop's lag from that heartbeat (docs/trade-loop.md "Lag"), when it reports one
+    loop_lag: dict[str, Any] | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -872,6 +874,8 @@ class TradingStatus:
             if self.loop_subaccount is not None:
                 document["loop_subaccount"] = self.loop_subaccount
             document["loop_paused"] = self.loop_paused
+            if self.loop_lag is not None:
+                document["loop_lag"] = self.loop_lag
             document["history"] = list(self.history)
         return document
 
@@ -879,6 +883,15 @@ class TradingStatus:
 def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
     number = beat.detail.get("subaccount") if beat is not None and beat.source == "trade" else None
     return number if isinstance(number, int) else None
+
+
+LAG_KEYS = ("lag_p50_s", "lag_p99_s", "lag_max_s", "revisit_max_s", "waiting", "behind")
+
+
+def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
+    if beat is None or beat.source != "trade" or "revisit_max_s" not in beat.detail:
+        return None
+    return {key: beat.detail.get(key) for key in LAG_KEYS}
 
 
 def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:  # float-ok
@@ -923,6 +936,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
         heartbeat_at=None if beat is None else beat.at,
         loop_subaccount=_loop_subaccount(beat),
+        loop_lag=_loop_lag(beat),
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

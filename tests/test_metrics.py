@@ -123,6 +123,23 @@ def test_collector_reads_the_state_file(state: Path) -> None:
     assert values["kalshi_feed_last_message_timestamp_seconds"] == "1699999999.500"
 
 
+def test_the_loops_lag_from_its_heartbeat_is_exported(tmp_path: Path) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    path = tmp_path / "state.db"
+    with Store.open(path, clock=clock) as store:
+        # the lag figures as the trade loop writes them (kalshi_cli/runner/loop.py, _heartbeat)
+        detail = {"lag_p50_s": 0.012, "lag_p99_s": 7.25, "lag_max_s": 9.5}
+        detail |= {"revisit_max_s": 41.0, "waiting": 312, "behind": True}
+        store.heartbeat(source="trade", detail=detail)
+    values = parse(Collector(path, clock=clock).collect())
+    assert values['kalshi_loop_decision_lag_seconds{quantile="0.5"}'] == "0.012"
+    assert values['kalshi_loop_decision_lag_seconds{quantile="0.99"}'] == "7.25"
+    assert values['kalshi_loop_decision_lag_seconds{quantile="1"}'] == "9.5"
+    assert values["kalshi_loop_revisit_max_seconds"] == "41.0"
+    assert values["kalshi_loop_markets_waiting"] == "312"
+    assert values["kalshi_loop_behind"] == "1"
+
+
 def test_a_missing_state_file_is_source_down_not_a_failure(tmp_path: Path) -> None:
     collector = Collector(tmp_path / "nope.db")
     values = parse(collector.collect())

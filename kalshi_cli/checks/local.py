@@ -98,12 +98,38 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
     status = grade_ceiling(seconds(age), warn, crit)
     state = beat.shown_state(view.store.trading_state().state, view.now)
     summary = f"last heartbeat {describe_age(age)} ago, trading state {state}"
-    return CheckResult(
-        "heartbeat",
-        status,
-        summary,
-        [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")],
-    )
+    perfdata = [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")]
+    behind, lag_perf = _behind(beat.detail, th)
+    perfdata += lag_perf
+    if behind and status is not CheckStatus.CRITICAL:
+        # alive (the heartbeat is recent) but not keeping up with its markets: a different
+        # trouble from a dead loop, and said first so it is not mistaken for one
+        status = CheckStatus.WARNING
+        summary = f"alive but behind: {'; '.join(behind)}; {summary}"
+    return CheckResult("heartbeat", status, summary, perfdata)
+
+
+def _behind(detail: dict[str, object], th: Thresholds) -> tuple[list[str], list[PerfDatum]]:
+    """What the loop's last heartbeat says about its lag (runner/schedule.py), against
+    `lag_warn` and `revisit_warn`: the reasons it is behind, and the perfdata. A heartbeat of a
+    loop that measured no lag has neither."""
+    lag_warn, revisit_warn = th.need("heartbeat", "lag_warn"), th.need("heartbeat", "revisit_warn")
+    reasons: list[str] = []
+    perfdata: list[PerfDatum] = []
+    lag, revisit = detail.get("lag_p99_s"), detail.get("revisit_max_s")
+    if isinstance(lag, int | float):
+        perfdata.append(PerfDatum("lag_p99", seconds(lag), lag_warn, None, 0, uom="s"))
+        if seconds(lag) >= lag_warn:
+            reasons.append(
+                f"p99 book change to decision {describe_age(lag)} (warn {plain(lag_warn)}s)"
+            )
+    if isinstance(revisit, int | float):
+        perfdata.append(PerfDatum("revisit_max", seconds(revisit), revisit_warn, None, 0, uom="s"))
+        if seconds(revisit) >= revisit_warn:
+            reasons.append(
+                f"a market unvisited for {describe_age(revisit)} (warn {plain(revisit_warn)}s)"
+            )
+    return reasons, perfdata
 
 
 def check_feed(view: LocalView, th: Thresholds) -> CheckResult:

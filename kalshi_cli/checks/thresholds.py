@@ -41,6 +41,19 @@ def _threshold(check: str, key: str, default: str | None, doc: str) -> Threshold
 THRESHOLDS: tuple[Threshold, ...] = (
     _threshold("heartbeat", "warn", "60", "seconds since the trade loop's last heartbeat: WARNING"),
     _threshold("heartbeat", "crit", "300", "seconds since the last heartbeat: CRITICAL"),
+    _threshold(
+        "heartbeat",
+        "lag_warn",
+        "5",
+        "seconds from a book change to the trade loop's decision on it (p99 of the last "
+        "heartbeat's window): WARNING, the loop is alive but behind",
+    ),
+    _threshold(
+        "heartbeat",
+        "revisit_warn",
+        "30",
+        "seconds a market went unvisited by the trade loop: WARNING, the loop is alive but behind",
+    ),
     _threshold("feed", "warn", "30", "seconds since the last market-data message: WARNING"),
     _threshold("feed", "crit", "120", "seconds since the last market-data message: CRITICAL"),
     _threshold(

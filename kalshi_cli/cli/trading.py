@@ -258,6 +258,15 @@ def local_time(at: float) -> str:  # float-ok: unix seconds
     return datetime.fromtimestamp(at).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def lag_text(lag: dict[str, Any]) -> str:
+    """The loop's lag as a person reads it: `p99 0.012s book change to decision, every market
+    visited within 1.0s` (and `, BEHIND` past its fairness bound)."""
+    p99 = lag.get("lag_p99_s")
+    text = "no book change decided on" if p99 is None else f"p99 {p99}s book change to decision"
+    text += f", every market visited within {lag.get('revisit_max_s')}s"
+    return text + (", BEHIND" if lag.get("behind") else "")
+
+
 def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     """Show the trading state and why.
 
@@ -275,6 +284,8 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     if not as_json and status.heartbeat_at is not None:  # people read dates, not epochs
         source = str(status.last_heartbeat).split(" at ", 1)[0]
         details["last_heartbeat"] = f"{source} at {local_time(status.heartbeat_at)}"
+    if not as_json and status.loop_lag is not None:
+        details["loop_lag"] = lag_text(status.loop_lag)
     render_state(out, status.state, status.reason, status.source, status.at, extra=details)
     for h in details.get("history", []) if not as_json else []:
         out.line(f"  {local_time(h['at'])}  {h['state']:<9} {h['source']}: {h['reason']}")

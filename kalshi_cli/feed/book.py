@@ -52,6 +52,9 @@ class FeedEvent:
     data: Mapping[str, Any] | None = None  # the channel message's `msg` object, untouched
     reason: str = ""
     source: str = "ws"  # "ws", "rest" or "feed"
+    # a BOOK event from MarketData: when (the feed clock's monotonic seconds) the first change
+    # not yet drained arrived, so the loop can tell how long a change waited for its decision
+    at: float | None = None  # float-ok: monotonic seconds
 
 
 EventSink = Callable[[FeedEvent], None]

@@ -12,10 +12,11 @@ switched off. A market is fresh when either source holds a fresh book for it; `b
 the WebSocket's and returns None when neither is fresh, so a stale book is never traded on.
 
 Events: a book change is reported once per market until the next `drain_events()` (the book
-itself is read with `book()`), freshness is reported as the combined STALE/FRESH transitions of
-a market (`source="feed"`), and the rest (ticker, fill, user order, lifecycle, connection,
-errors, mode switches) in arrival order. The queue is bounded; when nobody drains it, the oldest
-events are dropped and counted in `dropped_events`.
+itself is read with `book()`) and carries `at`, the feed clock's monotonic time of the first
+change since the last drain (what the loop measures its lag from), freshness is reported as the
+combined STALE/FRESH transitions of a market (`source="feed"`), and the rest (ticker, fill,
+user order, lifecycle, connection, errors, mode switches) in arrival order. The queue is
+bounded; when nobody drains it, the oldest events are dropped and counted in `dropped_events`.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class MarketData:
         self.tickers = list(dict.fromkeys(tickers))
         self.fallback_after = fallback_after
         clock = clock or SystemClock()
+        self._clock = clock
         self._lock = threading.Lock()
         self._events: deque[FeedEvent] = deque(maxlen=max_events)
         self._queued = threading.Event()  # set while an event waits to be drained
@@ -213,7 +215,10 @@ class MarketData:
                 if event.ticker in self._dirty:
                     return
                 self._dirty.add(event.ticker or "")
-            self._push(event)
+            # one event per market per drain: stamped with the first change's arrival
+            self._push(
+                FeedEvent(kind, event.ticker, source=event.source, at=self._clock.monotonic())
+            )
             return
         if kind is EventKind.STALE or kind is EventKind.FRESH:
             if event.ticker is not None:

@@ -12,7 +12,9 @@ and line before anything reaches the exchange, never found by a reconcile alread
       log_file: PATH           # default <state dir>/trade.log
       pause_file: PATH         # default <state dir>/trade.pause
       status_interval_s: 60
-      tick_interval_s: 1.0     # a full pass over every market at least this often
+      tick_interval_s: 1.0     # a sweep over every market starts at least this often
+      max_revisit_s: 10        # the fairness bound: a market unvisited this long goes ahead of
+                               # markets with news; past it the loop says it is behind
       log_max_bytes: 52428800  # the log rotates at this size (50 MiB) ...
       log_backups: 5           # ... keeping this many older files (trade.log.1 ...)
       log_coalesce_s: 60       # repeats of one denial or signal: one summary line per interval
@@ -49,6 +51,7 @@ TRADE_KEYS = frozenset(
         "pause_file",
         "status_interval_s",
         "tick_interval_s",
+        "max_revisit_s",
         "log_max_bytes",
         "log_backups",
         "log_coalesce_s",
@@ -288,6 +291,7 @@ _TRADE_KINDS: dict[str, object] = {
     "pause_file": str,
     "status_interval_s": float,
     "tick_interval_s": float,
+    "max_revisit_s": float,
     "deadman_interval_s": float,
     "log_coalesce_s": float,
     "state_durability": str,
@@ -306,6 +310,7 @@ def _trade(trade: Located) -> Mapping[str, Any]:
         for key, default in (
             ("status_interval_s", 60.0),
             ("tick_interval_s", 1.0),
+            ("max_revisit_s", 10.0),
             ("deadman_interval_s", 60.0),
             ("log_coalesce_s", 60.0),
         ):

@@ -6,19 +6,24 @@ while the API error guard asks for a backoff), note trading-state changes made b
 processes (`kalshi halt`, `cancel-all`, `resume`, which also lifts the API backoff), check the
 daily circuit breaker, withdraw this loop's resting orders that would add to a position while
 trading is blocked (outside ACTIVE, the breaker tripped, paused, or the market stale: at once
-when the block begins, backoff or not, then on each full pass), then for each market (those
-whose book changed, or all of them on a full pass) run the stop-loss and the strategy and send
-what the risk engine allows. It ends with the
-heartbeat row and the feed age in the state file, and every `status_interval_s` a status line.
+when the block begins, backoff or not, then on each full pass), then visit markets: each held
+position whose book or position changed first (its stop-loss, then the strategy, whose
+take-profit is an exit), outside any budget, then markets from the schedule
+(runner/schedule.py: those whose book changed, oldest change first, then the sweep over every
+market that a full tick starts, a market unvisited for `max_revisit_s` ahead of the news) until
+the tick's budget is spent; each visit runs the stop-loss and the strategy and sends what the
+risk engine allows. It ends with the heartbeat row (with the lag figures) and the feed age in
+the state file, and every `status_interval_s` a status line.
 
-`run` repeats ticks: one as soon as the feed has something and a full pass at least every
-`tick_interval_s` (the timer work, heartbeats, fill polls, lookups of unknown orders, rides on
-it). A feed that offers `wait_for_events` (MarketData) wakes the loop the moment it queues an
-event; the wait never outlasts the next full pass, the run's deadline or `idle_wait_s` (how
-soon a stop is seen), so it neither spins nor delays the timer work. A feed without it (a
-recorded one on a simulated clock) is polled every `poll_s` of its clock. Nothing in a tick
-sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a fake feed
-and a fake client, thousands of ticks a second.
+`run` repeats ticks: one as soon as the feed has something or the schedule has work left, and a
+full tick at least every `tick_interval_s` (the timer work, heartbeats, fill polls, lookups of
+unknown orders, rides on it), each with `tick_budget_s` of market visits, so news never waits
+for a pass over every market. A feed that offers `wait_for_events` (MarketData) wakes the loop
+the moment it queues an event; the wait never outlasts the next full pass, the run's deadline or
+`idle_wait_s` (how soon a stop is seen), so it neither spins nor delays the timer work. A feed
+without it (a recorded one on a simulated clock) is polled every `poll_s` of its clock. Nothing
+in a tick sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a
+fake feed and a fake client, thousands of ticks a second.
 
 The loop's other parts each have their module: its settings and the state it keeps
 (runner/loop_base.py), one market's turn (runner/market_pass.py), and what it watches besides
@@ -37,6 +42,7 @@ from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.loop_watch import LoopWatch
 from kalshi_cli.runner.market_pass import MarketPass
 from kalshi_cli.runner.portfolio import OpenOrder
+from kalshi_cli.runner.schedule import LagReport
 from kalshi_cli.runner.summary import Summary
 
 
@@ -60,8 +66,8 @@ class TradeLoop(MarketPass, LoopWatch):
                 break
             events = self.feed.drain_events()
             full = now >= next_full
-            if events or full:
-                self.tick(events, full=full)
+            if events or full or self.schedule.pending:
+                self.tick(events, full=full, budget_s=self.settings.tick_budget_s)
                 if full:
                     next_full = now + self.settings.tick_interval_s
             elif self._wait_for_events is None:
@@ -72,13 +78,25 @@ class TradeLoop(MarketPass, LoopWatch):
                     wait_s = min(wait_s, deadline - now)
                 self._wait_for_events(max(wait_s, 0.0))
 
-    def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
+    def tick(
+        self,
+        events: Iterable[FeedEvent] = (),
+        *,
+        full: bool = True,
+        budget_s: float = math.inf,
+    ) -> None:
+        """One tick: the feed's events, the timer work when `full`, risk exits of held
+        positions, then markets from the schedule (news first, then the sweep a `full` tick
+        starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
+        on its own (`--once`, a backtest, a test) has no budget: it visits every market."""
         self.ticks += 1
         changed, went_stale = self._handle_events(events)
+        now_m = self.clock.monotonic()
+        for ticker, at in changed.items():
+            self.schedule.changed(ticker, now_m if at is None else at)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
                 self.log.emit("fee_change", change.to_json())
-        now_m = self.clock.monotonic()
         # while trading is blocked an order of unknown outcome may rest: it is looked up through
         # the backoff, as the withdrawing cancels go, so it is withdrawn once found
         may_look = self._blocked_by is not None or not self.executor.backing_off
@@ -99,15 +117,12 @@ class TradeLoop(MarketPass, LoopWatch):
             tripped = self.risk.check_circuit_breaker()
         self._withdraw(tripped, full=full, went_stale=went_stale)
         self._check_breaches()
-        tickers = (
-            self.portfolio.markets if full else [t for t in changed if t in self.portfolio.markets]
-        )
         if full:
             self._read_queue_positions()
-        # the pause file is read once a pass, not once per market
+            self.schedule.start_sweep()
+        # the pause file is read once a tick, not once per market
         self._pass_paused = self.paused
-        for ticker in tickers:
-            self._trade(ticker)
+        self._serve(now_m + budget_s)
         if self.executor.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
@@ -115,6 +130,43 @@ class TradeLoop(MarketPass, LoopWatch):
             self._watch_state()
             self._withdraw(tripped, full=False, went_stale=set())
         self._housekeeping(now_m)
+
+    # ---------------------------------------------------------------- which markets
+
+    def _serve(self, until: float) -> None:
+        """Held positions first, whatever the budget: each whose book changed or that is due in
+        the sweep gets its whole turn (stop-loss, then the strategy: a take-profit is its
+        exit); each whose position view changed since (a fill read, an order's update) or whose
+        stop-loss waits for its retry gets its stop-loss; the others' stop-loss would answer as
+        it did (it reads only the book and the view). Then markets from the schedule, at least
+        one, until the loop's clock reaches `until`."""
+        schedule = self.schedule
+        for m in self.portfolio.open_positions():
+            ticker = m.ticker
+            if ticker not in schedule.visited:
+                continue
+            if ticker in schedule.news or schedule.in_sweep(ticker):
+                self._visit(ticker)
+            elif self.portfolio.view(ticker) is not self._seen_views.get(ticker) or (
+                ticker in self._stops  # a close that did not fill: its retry is due by time
+            ):
+                self._exit(ticker)
+                self._seen_views[ticker] = self.portfolio.view(ticker)
+        while True:
+            turn = schedule.next_market(self.clock.monotonic())
+            if turn is None:
+                return
+            self._visit(turn)
+            if self.clock.monotonic() >= until:
+                return
+
+    def _visit(self, ticker: str) -> None:
+        self._trade(ticker)
+        self.schedule.visit(ticker, self.clock.monotonic())
+        if self.portfolio.position(ticker) != 0:
+            self._seen_views[ticker] = self.portfolio.view(ticker)
+        else:
+            self._seen_views.pop(ticker, None)
 
     # ---------------------------------------------------------------- heartbeat and status
 
@@ -143,6 +195,7 @@ class TradeLoop(MarketPass, LoopWatch):
     def _heartbeat(self) -> None:
         now = self.clock.wall()
         age = self.feed.last_message_age()
+        lag = self._lag_report()
         detail = {
             "ticks": self.ticks,
             "orders": self.executor.counters.orders,
@@ -151,6 +204,9 @@ class TradeLoop(MarketPass, LoopWatch):
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
             "subaccount": self.client.subaccount or 0,
+            **lag.to_json(),
+            "max_revisit_s": self.settings.max_revisit_s,
+            "behind": self._behind,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place
@@ -159,6 +215,18 @@ class TradeLoop(MarketPass, LoopWatch):
             if age != math.inf:
                 self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self.log.emit("heartbeat", detail)
+
+    def _lag_report(self) -> LagReport:
+        """The lag figures since the last heartbeat; says so when the loop falls behind its
+        fairness bound (a market unvisited, or news undecided, for `max_revisit_s`) and when
+        it catches up again."""
+        lag = self.lag = self.schedule.report(self.clock.monotonic())
+        bound = self.settings.max_revisit_s
+        behind = lag.revisit_max_s > bound or (lag.lag_max_s or 0.0) > bound
+        if behind != self._behind:
+            self._behind = behind
+            self.log.emit("loop_behind" if behind else "loop_caught_up", lag.to_json())
+        return lag
 
     def beat_text(self, what: str) -> str:
         """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
@@ -184,6 +252,9 @@ class TradeLoop(MarketPass, LoopWatch):
             unrealized_pnl=self.portfolio.unrealized(books),
             trading_state=self.store.trading_state().state,
             subaccount=self.client.subaccount or 0,
+            lag_p99_s=None if self.lag is None else self.lag.lag_p99_s,
+            revisit_max_s=None if self.lag is None else self.lag.revisit_max_s,
+            behind=self._behind,
         )
 
     # ---------------------------------------------------------------- the end

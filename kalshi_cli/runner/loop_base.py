@@ -28,6 +28,7 @@ from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.portfolio import MidHistory, OpenOrder, Portfolio
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
+from kalshi_cli.runner.schedule import LagReport, MarketSchedule
 from kalshi_cli.strategies import MarketSnapshot, PositionView, Strategy
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ class LoopSettings:
     poll_s: float = 0.001  # a feed without `wait_for_events` is polled this often
     # the longest the idle loop waits for a feed event before it looks at `stop` again
     idle_wait_s: float = 0.05
+    # the time a tick of `run` spends visiting markets before it goes back to the feed for
+    # news (risk exits of held positions are not counted against it): docs/trade-loop.md
+    tick_budget_s: float = 0.1
+    # the fairness bound: a market not visited for this long goes ahead of markets with news
+    # (`trade.max_revisit_s`); a loop past it, or whose news waits longer, is behind
+    max_revisit_s: float = 10.0
     # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
     # strategy without one reads no mids, so a minute is plenty
     history_s: float = 60.0
@@ -148,6 +155,15 @@ class LoopBase:
         # window over unchanged mids is unchanged (docs: `history_s` is set to `window_s`)
         window_s = getattr(settings.params, "window_s", None)
         self._window_is_horizon = window_s is None or settings.history_s <= window_s
+        # which market a tick visits next, and the lag figures (runner/schedule.py)
+        self.schedule = MarketSchedule(
+            portfolio.markets, now=self._started, revisit_s=settings.max_revisit_s
+        )
+        # ticker -> the position view a held market's last visit saw: a new one (a fill, an
+        # order) is news for its risk exits
+        self._seen_views: dict[str, PositionView] = {}
+        self.lag: LagReport | None = None  # the last heartbeat's figures
+        self._behind = False
         self._pass_paused = False
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged

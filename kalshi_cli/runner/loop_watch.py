@@ -25,16 +25,19 @@ CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
 class LoopWatch(LoopBase):
     # ---------------------------------------------------------------- events from the feed
 
-    def _handle_events(self, events: Iterable[FeedEvent]) -> tuple[dict[str, None], set[str]]:
-        """The markets whose book changed (in the order their news arrived: a set's order
-        changes with the process's hash seed, and with it the order of the pass's orders), and
-        those the feed has just called stale."""
-        changed: dict[str, None] = {}
+    def _handle_events(
+        self, events: Iterable[FeedEvent]
+    ) -> tuple[dict[str, float | None], set[str]]:
+        """The markets whose book changed, each with when its first change arrived if the feed
+        says (in the order their news arrived: a set's order changes with the process's hash
+        seed, and with it the order of the pass's orders), and those the feed has just called
+        stale."""
+        changed: dict[str, float | None] = {}
         went_stale: set[str] = set()
         for event in events:
             kind, ticker = event.kind, event.ticker
             if kind is EventKind.BOOK and ticker is not None:
-                changed[ticker] = None
+                changed.setdefault(ticker, event.at)
             elif kind is EventKind.FILL:
                 self.executor.fills_due = True
             elif kind is EventKind.USER_ORDER and event.data is not None:

@@ -68,13 +68,8 @@ class MarketPass(LoopBase):
         view = self.portfolio.view(ticker)
         if view.resting:  # `_own_view`, whose answer is this view when nothing rests
             view = self._own_view(ticker)
-        stops = self.risk.stop_loss(view, book)
-        if stops:
-            fresh = self.feed.is_fresh(ticker)
-            against = (best_bid(book, stops[0].side), view.contracts)
-            self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
+        if self._stopped(ticker, now, book, view):
             return
-        self._stops.pop(ticker, None)
         if self.executor.backing_off or self._pass_paused:
             return
         price_ranges = self.portfolio.markets[ticker].price_ranges
@@ -173,6 +168,38 @@ class MarketPass(LoopBase):
         self._alert("safe_mode", "", detail, {"ticker": ticker})
         # the tick withdraws every quote at the end of this pass (runner/loop.py)
         self.executor.safe_mode_tripped = True
+
+    def _exit(self, ticker: str) -> None:
+        """A held market's stop-loss alone: for a tick that brings it no book change but a new
+        position view (a fill read, an order's update) or a stop waiting for its retry. The
+        strategy is called on a book change and on the sweep, as before; the stop-loss, which
+        reads only the book and the view, does not wait for either."""
+        if ticker in self.closed:
+            return
+        book = self.feed.book(ticker)
+        if book is None:
+            return
+        view = self.portfolio.view(ticker)
+        if view.resting:
+            view = self._own_view(ticker)
+        self._stopped(ticker, self.clock.wall(), book, view)
+
+    def _stopped(
+        self,
+        ticker: str,
+        now: float,  # float-ok: unix seconds
+        book: Orderbook,
+        view: PositionView,
+    ) -> bool:
+        """Fire the market's stop-loss if it asks to close (True), else forget its last one."""
+        stops = self.risk.stop_loss(view, book)
+        if stops:
+            fresh = self.feed.is_fresh(ticker)
+            against = (best_bid(book, stops[0].side), view.contracts)
+            self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
+            return True
+        self._stops.pop(ticker, None)
+        return False
 
     def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:  # float-ok
         """When this market's book last had data (its last data message or poll), never the

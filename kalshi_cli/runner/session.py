@@ -360,6 +360,7 @@ def build_loop(
         status_interval_s=config.seconds("status_interval_s", 60.0),
         tick_interval_s=config.seconds("tick_interval_s", 1.0),
         deadman_interval_s=config.seconds("deadman_interval_s", LoopSettings.deadman_interval_s),
+        max_revisit_s=config.seconds("max_revisit_s", LoopSettings.max_revisit_s),
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # float-ok: secs

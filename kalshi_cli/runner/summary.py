@@ -69,6 +69,10 @@ class Summary:
     unrealized_pnl: Decimal
     trading_state: str
     subaccount: int = 0  # the one the loop acts on (`--subaccount`; 0, the exchange's default)
+    # the lag figures of the last heartbeat (runner/schedule.py); None before the first
+    lag_p99_s: float | None = None  # book change to the decision that saw it
+    revisit_max_s: float | None = None  # the longest a market went unvisited
+    behind: bool = False  # past the loop's fairness bound (`trade.max_revisit_s`)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,7 +95,16 @@ class Summary:
             f"unrealized P&L  {_money(self.unrealized_pnl)}",
             f"trading state   {self.trading_state}",
             f"subaccount      {self.subaccount}",
+            f"loop lag        {self._lag_text()}",
         ]
+
+    def _lag_text(self) -> str:
+        if self.revisit_max_s is None:
+            return "not measured yet"
+        p99 = "no news" if self.lag_p99_s is None else f"p99 {self.lag_p99_s:.3f}s"
+        text = f"{p99} book change to decision, every market visited within "
+        text += f"{self.revisit_max_s:.1f}s"
+        return text + (" (BEHIND)" if self.behind else "")
 
 
 def _money(value: Decimal) -> str:

@@ -95,6 +95,52 @@ def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock)
     assert check_heartbeat(view(store, clock), th).status is CheckStatus.WARNING
 
 
+def _lagging_beat(store: Store, lag_p99_s: float, revisit_max_s: float) -> None:
+    # the lag figures as the trade loop writes them (kalshi_cli/runner/loop.py, _heartbeat)
+    detail = {"state": "ACTIVE", "lag_p99_s": lag_p99_s, "revisit_max_s": revisit_max_s}
+    store.heartbeat(source="trade", detail=detail)
+
+
+def test_a_loop_alive_but_behind_is_a_warning_that_says_so(
+    store: Store, clock: ManualClock
+) -> None:
+    _lagging_beat(store, lag_p99_s=0.4, revisit_max_s=1.2)
+    clock.advance(1)
+    keeping_up = check_heartbeat(view(store, clock), DEFAULTS)
+    assert keeping_up.status is CheckStatus.OK
+    assert "behind" not in keeping_up.summary
+    assert perf(keeping_up, "lag_p99") == Decimal("0.4")
+    _lagging_beat(store, lag_p99_s=7.25, revisit_max_s=1.2)
+    slow_decisions = check_heartbeat(view(store, clock), DEFAULTS)
+    assert slow_decisions.status is CheckStatus.WARNING
+    assert slow_decisions.summary.startswith("alive but behind: p99 book change to decision 7.2s")
+    _lagging_beat(store, lag_p99_s=0.4, revisit_max_s=95.0)
+    starved = check_heartbeat(view(store, clock), DEFAULTS)
+    assert starved.status is CheckStatus.WARNING
+    assert "alive but behind: a market unvisited for 95.0s (warn 30s)" in starved.summary
+    assert "'revisit_max'=95.000s;30;;0" in format_nagios(starved)
+
+
+def test_a_dead_loop_is_critical_and_never_called_alive(store: Store, clock: ManualClock) -> None:
+    _lagging_beat(store, lag_p99_s=9.0, revisit_max_s=95.0)
+    clock.advance(400)
+    result = check_heartbeat(view(store, clock), DEFAULTS)
+    assert result.status is CheckStatus.CRITICAL
+    assert "alive" not in result.summary
+    assert result.summary.startswith("last heartbeat 6.7min ago")
+
+
+def test_the_lag_thresholds_come_from_the_config_and_flags(
+    store: Store, clock: ManualClock
+) -> None:
+    _lagging_beat(store, lag_p99_s=3.0, revisit_max_s=12.0)
+    assert check_heartbeat(view(store, clock), DEFAULTS).status is CheckStatus.OK
+    th = resolve({"heartbeat": {"lag_warn": 2}})
+    assert check_heartbeat(view(store, clock), th).status is CheckStatus.WARNING
+    th = resolve(None, check="heartbeat", overrides=["revisit_warn=10"])
+    assert "unvisited for 12.0s" in check_heartbeat(view(store, clock), th).summary
+
+
 # --------------------------------------------------------------------------------------------
 # feed
 

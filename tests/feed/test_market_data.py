@@ -7,6 +7,7 @@ the poller thread share one clock, and only real time keeps them in step.
 from __future__ import annotations
 
 import socket
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +77,30 @@ def test_ws_book_events_are_coalesced_and_freshness_reported_once() -> None:
         assert md.drain_events() == []
         assert md.mode == "ws"
         assert md.last_message_age() < 0.3
+
+
+def test_a_book_event_carries_when_the_first_change_since_the_last_drain_arrived() -> None:
+    server = wire.FakeServer()
+    server.books["A"] = ([["0.3000", "1.00"]], [])
+    md = fake_md(server, None)
+    with md:
+        wait_until(lambda: md.is_fresh("A"))
+        md.drain_events()
+        conn = server.connections[0]
+        before = time.monotonic()
+        conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
+        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(2)),), ()))
+        first_seen = time.monotonic()  # the second change arrives after this
+        conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
+        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(3)),), ()))
+        drained_at = time.monotonic()
+        (event,) = [e for e in md.drain_events() if e.kind is EventKind.BOOK]
+        # the loop measures a change's wait from the first change it has not yet seen
+        assert event.at is not None and before <= event.at <= first_seen
+        conn.push(wire.delta(1, server.next_seq(1), "A", "yes 0.3000 1.00"))
+        wait_until(lambda: md.book("A") == Orderbook("A", ((D("0.30"), D(4)),), ()))
+        (after_drain,) = [e for e in md.drain_events() if e.kind is EventKind.BOOK]
+        assert after_drain.at is not None and after_drain.at > drained_at
 
 
 def test_silence_makes_the_market_stale_until_resynced() -> None:

@@ -85,6 +85,8 @@ class FakeClient:
     # held creates: (monotonic time the exchange takes it, the request, what to run then)
     held: list[tuple[float, CreateOrder, Held]] = field(default_factory=list)
     clock: ManualClock | None = None  # the rig's, for held creates
+    # the rig clock's monotonic time of each create, beside `requests`
+    sent_at: list[float] = field(default_factory=list)
 
     def _market(self, ticker: str) -> SimMarket:
         m = self.exchange.markets.get(ticker)
@@ -135,6 +137,8 @@ class FakeClient:
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.requests.append(request)
+        if self.clock is not None:
+            self.sent_at.append(self.clock.monotonic())
         if self.create_errors:
             error = self.create_errors.pop(0)
             if isinstance(error, BaseException):
@@ -333,6 +337,8 @@ class FakeFeed:
         self.silent = False  # no events, and the age grows
         self.events: list[FeedEvent] = []
         self.last_at = clock.monotonic()
+        # what reading one book costs the loop's clock: a pass over many markets takes time
+        self.read_cost_s = 0.0
         exchange.add_listener(self._on)
 
     def _on(self, event: Any) -> None:
@@ -361,6 +367,7 @@ class FakeFeed:
         self.events.append(FeedEvent(EventKind.BOOK, book.ticker))
 
     def book(self, ticker: str) -> Orderbook | None:
+        self.clock.advance(self.read_cost_s)
         if ticker in self.shown:
             return self.shown[ticker]
         yes, no = self.exchange.book(ticker)
@@ -414,6 +421,7 @@ def make_rig(
     dry_run: bool = False,
     log_path: Path | None = None,
     read_lag_s: float | None = None,
+    trade: dict[str, Any] | None = None,
 ) -> Rig:
     from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
@@ -426,7 +434,7 @@ def make_rig(
     feed = FakeFeed(exchange, account_id, clock)
     store = Store.open(state_path, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
-    config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {})
+    config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {}, trade=trade or {})
     markets = [client.get_market(t) for t in exchange.markets]
     parts = Parts(client, store, feed, clock, log)
     if read_lag_s is not None:

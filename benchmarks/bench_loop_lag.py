@@ -1,0 +1,165 @@
+"""Loop lag at 500 markets: how long a book change waits for the trade loop's decision on it,
+and how long a market goes unvisited.
+
+The loop runs in this process as `kalshi trade` builds it (MarketData over the WebSocket with
+every market subscribed, the signed client, the risk engine, the state file, the JSON log),
+against `kalshi sim serve` in another process serving the memory benchmark's scenario at
+`--markets` markets: a liquidity provider requotes every book around drifting prices each
+second and noise traders trade, so books change all the time. The strategy is `spike` (the default
+of `kalshi trade`), or `--strategy market-maker` (one contract a side, so the simulator
+account's cash covers every market's quotes), with the order-rate and exposure limits raised so
+nothing is held back: each order is an intent written to the state file and a round trip, so a
+pass over every market that sends orders costs seconds. `--dry-run` decides but sends nothing:
+the loop's own lag, the exchange's answers taken out.
+
+After `--warmup` seconds (the first quotes on every market), the loop's own measurements
+(runner/schedule.py) are kept for `--seconds`: every decision lag (the feed's receipt of a
+change to the decision that saw it), and from each heartbeat the longest any market went
+unvisited. Budget: p99 decision lag under 2 s and every market revisited within 10 s (the
+default `trade.max_revisit_s`) at 500 markets on this machine.
+
+    python benchmarks/bench_loop_lag.py [--markets 500] [--seconds 60] [--warmup 20]
+        [--strategy spike|market-maker] [--dry-run] [--no-budget]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from bench_loop_memory import scenario
+from sim_process import client_for, start_simulator, stop_simulator
+
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.clock import SystemClock, iso_utc
+from kalshi_cli.feed import MarketData
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.schedule import quantile
+from kalshi_cli.store import Store
+
+BUDGET_P99_S = 2.0
+BUDGET_REVISIT_S = 10.0
+
+
+def load() -> str:
+    with open("/proc/loadavg", encoding="ascii") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--markets", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--strategy", default="spike")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="decide but send nothing: the loop's own lag, without the exchange's answers",
+    )
+    parser.add_argument(
+        "--no-budget",
+        action="store_true",
+        help="every tick visits every market with news and the whole sweep before it looks at "
+        "the feed again (the pass the loop made before it had a tick budget), for comparison",
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-lag-"))
+    (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
+    sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
+    try:
+        clock = SystemClock()
+        client = client_for(account)
+        markets = [m for m in client.iter_markets(status="open") if m.ticker.startswith("KXMEM")]
+        key, _ = load_private_key(path=Path(account["private_key_path"]))
+        feed = MarketData(
+            [m.ticker for m in markets],
+            ws_url=account["ws_url"],
+            auth=KalshiAuth(account["key_id"], key),
+            rest=client,
+            clock=clock,
+        )
+        store = Store.open(work / "state.db", clock=clock)
+        log_path = work / "trade.log"
+        log = EventLog(clock, path=log_path, stderr=None)
+        config = TradeConfig(
+            strategies={"market-maker": {"quote_count": "1"}},
+            risk={
+                "max_orders_per_minute": 1_000_000,
+                "max_total_exposure": "100000",
+            },
+        )
+        loop = build_loop(
+            Parts(client, store, feed, clock, log),
+            TradeOptions(strategy=args.strategy, dry_run=args.dry_run),
+            config,
+            markets,
+        )
+        if args.no_budget:
+            loop.settings = replace(loop.settings, tick_budget_s=math.inf)
+        print(
+            f"loop lag: {len(markets)} markets, strategy {args.strategy}"
+            f"{' (dry run)' if args.dry_run else ''}{' (no budget)' if args.no_budget else ''}, "
+            "warm-up "
+            f"{args.warmup:g} s, measured {args.seconds:g} s, load {load()}",
+            flush=True,
+        )
+        stop = threading.Event()
+        measured_from = [0.0]
+
+        def measure() -> None:
+            if stop.wait(args.warmup):
+                return
+            loop.schedule.kept = []  # the loop's thread appends; a list append is atomic
+            measured_from[0] = time.time()
+
+        feed.start()
+        threading.Thread(target=measure, daemon=True).start()
+        try:
+            loop.run(stop=stop, duration_s=args.warmup + args.seconds)
+        finally:
+            stop.set()
+            loop.shutdown(cancel_resting=True)
+            feed.stop()
+            store.close()
+            log.close()
+        lags = sorted(loop.schedule.kept or [])
+        beats = [
+            json.loads(line)
+            for line in log_path.read_text(encoding="utf-8").splitlines()
+            if '"heartbeat"' in line
+        ]
+        revisits = [
+            b["revisit_max_s"]
+            for b in beats
+            if b.get("event") == "heartbeat" and b["ts"] >= iso_utc(measured_from[0])
+        ]
+        c = loop.executor.counters
+        print(f"  orders {c.orders}, denied {c.denied}, ticks {loop.ticks}, load {load()}")
+    finally:
+        stop_simulator(sim)
+    if not lags or not revisits:
+        raise SystemExit("no decision measured: run longer than --warmup")
+    p50, p99 = quantile(lags, 0.5), quantile(lags, 0.99)
+    revisit = max(revisits)
+    met = p99 < BUDGET_P99_S and revisit < BUDGET_REVISIT_S
+    print(
+        f"loop lag: book change to decision p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+        f"max {lags[-1] * 1000:.1f} ms over {len(lags)} decisions; longest market revisit "
+        f"{revisit:.2f} s (budget p99 < {BUDGET_P99_S:g} s, revisit < {BUDGET_REVISIT_S:g} s: "
+        f"{'met' if met else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

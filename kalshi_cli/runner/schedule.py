@@ -1,0 +1,142 @@
+"""Which markets a tick of the trade loop visits, in which order, and how far behind it runs.
+
+A pass over every market used to be the loop's only unit of work: at 500 markets a pass that
+places quotes takes tens of seconds (each order is an intent written to the state file and a
+round trip), and a market whose book changed just after the pass went by waited for the whole
+next pass. The loop now takes its markets one at a time from `MarketSchedule`, within a time
+budget a tick, and goes back to the feed between ticks, so news preempts the backlog:
+
+1. markets with news (a book change not yet decided on), oldest news first;
+2. the sweep: every market once per `tick_interval_s` timer tick, in a fixed round-robin order,
+   for what changes without news (a strategy's window sliding, a time stop). A sweep that has
+   not finished by the next timer tick is continued, never restarted, so its tail is not
+   starved. The fairness bound: a market of the sweep not visited for `revisit_s` goes ahead
+   of the news, so a quiet market waits at most about `revisit_s` however busy the others are.
+
+Held positions are the loop's business (runner/loop.py): their risk exits run every tick,
+outside the budget.
+
+The schedule also measures the loop's lag: for each decision on news, the time from the
+feed's receipt of the first change not yet decided on to the decision (`decision lag`), and for
+each market the time since its last visit (`revisit`). `report` returns the figures since the
+last report (the heartbeat's), for the heartbeat row, the status line and the checks. It reads
+no clock: the loop passes its monotonic time in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LagReport:
+    """The loop's lag over one reporting window (docs/trade-loop.md "Lag")."""
+
+    decisions: int  # decisions on news in the window
+    lag_p50_s: float | None  # book change to the decision that saw it; None without decisions
+    lag_p99_s: float | None
+    lag_max_s: float | None
+    revisit_max_s: float  # the longest any market went unvisited, the window's or still open
+    waiting: int  # markets with news not yet decided on, at the report
+
+    def to_json(self) -> dict[str, Any]:
+        def r(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {
+            "decisions": self.decisions,
+            "lag_p50_s": r(self.lag_p50_s),
+            "lag_p99_s": r(self.lag_p99_s),
+            "lag_max_s": r(self.lag_max_s),
+            "revisit_max_s": round(self.revisit_max_s, 3),
+            "waiting": self.waiting,
+        }
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    """The nearest-rank quantile of an ascending, non-empty list."""
+    rank = max(1, math.ceil(len(ordered) * q))
+    return ordered[min(len(ordered), rank) - 1]
+
+
+class MarketSchedule:
+    def __init__(self, tickers: Iterable[str], *, now: float, revisit_s: float) -> None:
+        self.revisit_s = revisit_s
+        self._order = list(dict.fromkeys(tickers))
+        # ticker -> when the first change not yet decided on arrived (insertion: oldest first)
+        self.news: dict[str, float] = {}
+        self._sweep: dict[str, None] = {}  # the current sweep's markets not yet visited
+        # a market counts as visited at the start: its revisit is measured from there
+        self.visited: dict[str, float] = dict.fromkeys(self._order, now)
+        self._lags: list[float] = []
+        self._revisit_max = 0.0
+        # every decision lag of the run, when a benchmark or test asks for the whole
+        # distribution (the reports keep only a window)
+        self.kept: list[float] | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Work left over: news not yet decided on, or a sweep not yet finished."""
+        return bool(self.news or self._sweep)
+
+    def in_sweep(self, ticker: str) -> bool:
+        return ticker in self._sweep
+
+    def changed(self, ticker: str, at: float) -> None:
+        """A change of the market's book arrived at `at`; the first one not yet decided on is
+        what its lag is measured from."""
+        if ticker in self.visited:
+            self.news.setdefault(ticker, at)
+
+    def start_sweep(self) -> None:
+        """A timer tick: every market once more, unless the last sweep is still going."""
+        if not self._sweep:
+            self._sweep = dict.fromkeys(self._order)
+
+    def next_market(self, now: float) -> str | None:
+        """The market to visit next, or None when there is nothing left to do."""
+        front = next(iter(self._sweep), None)
+        if front is not None and now - self.visited[front] >= self.revisit_s:
+            return front  # overdue: the fairness bound goes ahead of the news
+        if self.news:
+            return next(iter(self.news))
+        return front
+
+    def visit(self, ticker: str, now: float) -> None:
+        """The loop decided on the market at `now` (or found nothing to decide on)."""
+        at = self.news.pop(ticker, None)
+        if at is not None:
+            lag = max(now - at, 0.0)
+            self._lags.append(lag)
+            if self.kept is not None:
+                self.kept.append(lag)
+        last = self.visited.get(ticker)
+        if last is not None:
+            self._revisit_max = max(self._revisit_max, now - last)
+        self.visited[ticker] = now
+        self._sweep.pop(ticker, None)
+
+    def remove(self, ticker: str) -> None:
+        """A market the loop no longer trades (closed): it waits for nothing."""
+        self.news.pop(ticker, None)
+        self._sweep.pop(ticker, None)
+        self.visited.pop(ticker, None)
+        self._order = [t for t in self._order if t != ticker]
+
+    def report(self, now: float) -> LagReport:
+        """The figures since the last report, and a new window."""
+        lags, self._lags = sorted(self._lags), []
+        oldest = min(self.visited.values(), default=now)
+        revisit = max(self._revisit_max, now - oldest)
+        self._revisit_max = 0.0
+        return LagReport(
+            decisions=len(lags),
+            lag_p50_s=quantile(lags, 0.5) if lags else None,
+            lag_p99_s=quantile(lags, 0.99) if lags else None,
+            lag_max_s=lags[-1] if lags else None,
+            revisit_max_s=revisit,
+            waiting=len(self.news),
+        )
