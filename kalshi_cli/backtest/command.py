@@ -24,7 +24,8 @@ from kalshi_cli.backtest.sweep import (
 )
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import UsageError
-from kalshi_cli.strategies import get_strategy
+from kalshi_cli.strategies import get_strategy, strategy_source
+from kalshi_cli.strategy_api import params_dict
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -103,10 +104,13 @@ def build_request(
     jobs: int | None,
     cache: bool,
     lookahead: bool,
+    params_file: Path | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
-    get_strategy(strategy)
+    loaded = get_strategy(strategy)
+    # validated as a whole here, with file and line, before anything runs
+    validated = config.params_for(loaded, params_file)
     try:
         if Decimal(balance) <= 0:
             raise UsageError("--balance must be positive")
@@ -114,8 +118,9 @@ def build_request(
         raise UsageError(f"--balance {balance!r} is not an amount of dollars") from exc
     spec = BacktestSpec(
         data=str(data),
-        strategy=strategy,
-        params=tuple(sorted((k, str(v)) for k, v in config.strategy_params(strategy).items())),
+        strategy=loaded.spec or loaded.name,
+        params=tuple(sorted((k, str(v)) for k, v in params_dict(validated).items())),
+        strategy_source=strategy_source(loaded),
         markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
         start_ns=parse_time(start, "--from"),
         end_ns=parse_time(end, "--to"),
@@ -162,6 +167,10 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         request.spec, params=tuple(sorted((dict(request.spec.params) | singles).items()))
     )
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
+    strategy = get_strategy(base.strategy)
+    for spec in grid(base, sweep_axes):
+        # every combination validated as a whole before the first run starts
+        strategy.params(dict(spec.params))
     if sweep_axes:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")

@@ -28,7 +28,8 @@ def backtest_command(
         str,
         typer.Option(
             "--strategy",
-            help="spike, mean-reversion, arbitrage or market-maker (docs/strategies.md).",
+            help="A built-in (spike, mean-reversion, arbitrage, market-maker), a .py file, "
+            "package.module:attr or an installed entry point (docs/strategies.md).",
             show_default=False,
         ),
     ],
@@ -55,6 +56,15 @@ def backtest_command(
         typer.Option(
             "--markets",
             help="Comma-separated tickers. [default: every market of the data]",
+            show_default=False,
+        ),
+    ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params",
+            help="The strategy's parameters (YAML) instead of the config's strategies.NAME.",
+            dir_okay=False,
             show_default=False,
         ),
     ] = None,
@@ -135,7 +145,7 @@ def backtest_command(
         strategy=strategy, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
-        cache=not no_cache, lookahead=lookahead_check,
+        cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
     )  # fmt: skip
     outcome = backtest(request)
     output = app.output(as_json=as_json)

@@ -41,11 +41,22 @@ def trade_command(
         str,
         typer.Option(
             "--strategy",
-            help="market-maker, spike, mean-reversion or arbitrage (docs/strategies.md).",
+            help="A built-in (spike, mean-reversion, arbitrage, market-maker), a .py file, "
+            "package.module:attr or an installed entry point (docs/strategies.md).",
             show_default=False,
             autocompletion=_strategy_names,
         ),
     ],
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params",
+            help="The strategy's parameters (YAML) instead of the config's strategies.NAME; "
+            "kill -HUP reloads the fields it marks updatable.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     markets: Annotated[
         str | None,
         typer.Option(
@@ -157,6 +168,7 @@ def trade_command(
         log_file=log_file,
         order_group=order_group,
         venue=(paper, paper_balance, subaccount),
+        params_file=params_file,
     )
     app = current()
     settings = app.settings(env.value if env else None)
@@ -190,9 +202,11 @@ def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
     with nothing sent."""
     from kalshi_cli.runner import load_trade_config
     from kalshi_cli.runner.session import check_start
+    from kalshi_cli.strategies import get_strategy
 
     config = load_trade_config(settings.config_path)
     check_start(settings.env, options, config)
+    config.params_for(get_strategy(options.strategy), options.params_file)
     return config
 
 
@@ -214,6 +228,7 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
+    params_file: Path | None = None,
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
     `--subaccount`)."""
@@ -223,7 +238,9 @@ def _options(
     from kalshi_cli.runner import Selection, TradeOptions
     from kalshi_cli.strategies import get_strategy
 
-    get_strategy(strategy)  # a misspelled name is refused before any config, client or lock
+    # a misspelled name, or a file that does not load, is refused before any config, client
+    # or lock; a file is named by its absolute path from here on
+    loaded = get_strategy(strategy)
 
     markets, series, event = selected
     duration, max_ticks = bounds
@@ -237,7 +254,8 @@ def _options(
     if not balance.is_finite():
         raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars")
     return TradeOptions(
-        strategy=strategy,
+        strategy=loaded.spec or loaded.name,
+        params_file=params_file,
         selection=Selection(_split(markets), series, event),
         dry_run=dry_run,
         once=once,

@@ -37,6 +37,7 @@ from kalshi_cli.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.strategy_api import Strategy
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
@@ -100,6 +101,9 @@ class TradeOptions:
     # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
     # of that number
     subaccount: int | None = None
+    # --params FILE.yaml: the strategy's parameters, instead of the config's `strategies.NAME`;
+    # `kill -HUP` reads it again (the fields marked Updatable change together, or none do)
+    params_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.paper and (self.live or self.dry_run):
@@ -132,6 +136,12 @@ class TradeConfig:
 
     def strategy_params(self, name: str) -> Mapping[str, Any]:
         return self.strategies.get(name) or {}
+
+    def params_for(self, strategy: Strategy[Any], params_file: Path | None) -> Any:
+        """The strategy's params, validated as a whole: from `--params FILE` when given (a
+        flag beats the config file), else the config's `strategies.NAME` section."""
+        raw = read_params_file(params_file) if params_file is not None else None
+        return strategy.params(raw if raw is not None else self.strategy_params(strategy.name))
 
     def selection(self) -> Selection:
         raw = self.trade.get("markets")
@@ -215,7 +225,7 @@ def load_risk_limits(path: Path | None) -> RiskLimits:
 
 
 def _strategies(strategies: Located) -> dict[str, Mapping[str, Any]]:
-    from kalshi_cli.config import Located, check_params, refuse_unknown
+    from kalshi_cli.config import Located, refuse_unknown
     from kalshi_cli.strategies import get_strategy, strategy_names
 
     refuse_unknown(strategies, strategy_names(), "strategies", what="strategy")
@@ -225,8 +235,7 @@ def _strategies(strategies: Located) -> dict[str, Mapping[str, Any]]:
             continue
         if not isinstance(params, Located):
             raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
-        strategy = get_strategy(name)
-        check_params(params, f"strategies.{name}", strategy.params_type, strategy.params)
+        get_strategy(name).params(params)  # refusals name the file and line of the key
         result[name] = params
     return result
 
@@ -283,3 +292,19 @@ def _alerts(alerts: Located) -> Mapping[str, Any]:
     except ConfigError as exc:
         raise at_line(alerts, exc, dotted="alerts") from None
     return alerts
+
+
+def read_params_file(path: Path) -> Mapping[str, Any]:
+    """A params YAML file as a line-aware mapping (every refusal names `file:line`)."""
+    from kalshi_cli.config import Located, load_yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"params file {path} cannot be read: {exc.strerror}") from None
+    document = load_yaml(text, path)
+    if document is None:
+        return Located(path, 1)
+    if not isinstance(document, Located):
+        raise ConfigError(f"{path}:1: expected a mapping of parameter: value")
+    return document

@@ -18,8 +18,8 @@ from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import Level, Orderbook, PriceRange
 from kalshi_cli.runner.loop_base import LoopBase, StopAttempt
 from kalshi_cli.strategies import Cancel, Intent, MarketSnapshot, PositionView, Strategy
-from kalshi_cli.strategies.base import Complement, best_bid
-from kalshi_cli.strategies.window import MidWindow
+from kalshi_cli.strategy_api import Complement, best_bid
+from kalshi_cli.strategy_api.window import MidWindow
 
 
 class MarketPass(LoopBase):

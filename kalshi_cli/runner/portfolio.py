@@ -29,7 +29,7 @@ from kalshi_cli.models import (
 from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
 from kalshi_cli.runner.fees import FeeChange
 from kalshi_cli.strategies import PositionView, RestingOrder
-from kalshi_cli.strategies.window import MidSeries, MidWindow
+from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 
 
 @dataclass
@@ -237,7 +237,7 @@ class MidHistory:
 
     def record(self, ticker: str, ts: float, book: Orderbook) -> MidWindow:
         """The market's points after this one, as a window that later points leave unchanged
-        (O(1): strategies/window.py)."""
+        (O(1): strategy_api/window.py)."""
         points = self._points.get(ticker)
         if points is None:
             points = self._points[ticker] = MidSeries()

@@ -335,7 +335,7 @@ def build_loop(
     from kalshi_cli.orders import OrderService
 
     strategy = get_strategy(options.strategy)
-    params = strategy.params(config.strategy_params(options.strategy))
+    params = config.params_for(strategy, options.params_file)
     limits = RiskLimits.from_config(config.risk)
     sink = _Sink(parts.log, parts.alerts, parts.on_event)
     ledger = LoopLedger(parts.store)
@@ -457,7 +457,7 @@ def describe(
 ) -> list[str]:
     """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
     strategy = get_strategy(options.strategy)
-    params = strategy.params(config.strategy_params(options.strategy))
+    params = config.params_for(strategy, options.params_file)
     limits = RiskLimits.from_config(config.risk)
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
@@ -481,7 +481,7 @@ def describe(
         )
     return [
         f"kalshi trade: env {env}, {mode}, {bound}",
-        f"strategy        {strategy.name} ({params_text(params)})",
+        f"strategy        {strategy.name}{_origin_text(strategy)} ({params_text(params)})",
         f"markets         {selection.describe()}",
         f"subaccount      {_subaccount_text(options, restriction)}",
         f"log file        {log_path}",
@@ -491,6 +491,10 @@ def describe(
         "risk rules:",
         *risk_lines(limits),
     ]
+
+
+def _origin_text(strategy: Any) -> str:
+    return "" if strategy.origin == "built-in" else f" [{strategy.origin}: {strategy.spec}]"
 
 
 @contextmanager
@@ -749,7 +753,8 @@ def trade(
         log.emit(
             "started",
             {
-                "strategy": options.strategy,
+                "strategy": loop.settings.strategy_name,
+                "strategy_spec": options.strategy,
                 "markets": len(markets),
                 "env": env,
                 "subaccount": client.subaccount or 0,

@@ -24,17 +24,27 @@ flags mutually exclusive and whose event has exactly two.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ONE, Action, Side, TimeInForce, trading_fee
-from kalshi_cli.strategies.base import Decision, Intent, MarketSnapshot, PositionView, require
+from kalshi_cli.strategy_api import (
+    ONE,
+    Action,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    Params,
+    PositionView,
+    Side,
+    Strategy,
+    TimeInForce,
+    require,
+    trading_fee,
+)
 
 NAME = "arbitrage"
 
 
-@dataclass(frozen=True)
-class ArbitrageParams:
+class ArbitrageParams(Params, frozen=True):
     max_count: Decimal = Decimal("50")
     min_edge: Decimal = Decimal("0.01")
 
@@ -108,3 +118,17 @@ def _pair(
             )
         )
     return legs
+
+
+def _always(_: PositionView) -> bool:
+    return True
+
+
+STRATEGY = Strategy(
+    NAME,
+    ArbitrageParams,
+    decide,
+    uses_complements=True,
+    reads_mids=False,
+    clock_free=_always,
+)

@@ -11,25 +11,26 @@ orders rest in the market.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ONE, Side
-from kalshi_cli.strategies.base import (
+from kalshi_cli.strategy_api import (
+    ONE,
     Decision,
     MarketSnapshot,
+    Params,
     PositionView,
+    Side,
+    Strategy,
     buy_at_ask,
     close_at_bid,
     require,
 )
-from kalshi_cli.strategies.window import EXACT, MidWindow
+from kalshi_cli.strategy_api.window import EXACT, MidWindow
 
 NAME = "mean-reversion"
 
 
-@dataclass(frozen=True)
-class MeanReversionParams:
+class MeanReversionParams(Params, frozen=True):
     window_s: float = 300.0
     min_samples: int = 20
     entry_z: Decimal = Decimal("2.0")
@@ -101,3 +102,10 @@ def decide(
         min_edge=params.min_edge,
     )
     return [] if intent is None else [intent]
+
+
+def _always(_: PositionView) -> bool:
+    return True
+
+
+STRATEGY = Strategy(NAME, MeanReversionParams, decide, clock_free=_always)

@@ -13,14 +13,16 @@ left the window and does not trigger the same trade again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import ONE, Side
-from kalshi_cli.strategies.base import (
+from kalshi_cli.strategy_api import (
+    ONE,
     Decision,
     MarketSnapshot,
+    Params,
     PositionView,
+    Side,
+    Strategy,
     best_bid,
     buy_at_ask,
     close_at_bid,
@@ -30,8 +32,7 @@ from kalshi_cli.strategies.base import (
 NAME = "spike"
 
 
-@dataclass(frozen=True)
-class SpikeParams:
+class SpikeParams(Params, frozen=True):
     window_s: float = 60.0
     spike_share: Decimal = Decimal("0.10")
     reversion: Decimal = Decimal("0.5")
@@ -91,3 +92,11 @@ def _exit(
     fair = bid[0] if mid is None else (mid if held is Side.YES else ONE - mid)
     exit_ = close_at_bid(snap, pos, fair=fair, reason=why, strategy=NAME)
     return [] if exit_ is None else [exit_]
+
+
+def _when_flat(position: PositionView) -> bool:
+    # the time stop reads the clock while a position is held
+    return position.held_side is None
+
+
+STRATEGY = Strategy(NAME, SpikeParams, decide, clock_free=_when_flat)

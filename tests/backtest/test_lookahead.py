@@ -19,7 +19,7 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.models import Side
 from kalshi_cli.strategies import Strategy, register_strategy
-from kalshi_cli.strategies.base import Decision, MarketSnapshot, PositionView, buy_at_ask
+from kalshi_cli.strategy_api import Decision, MarketSnapshot, PositionView, buy_at_ask
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 PEEK = "test-peek-at-the-future"

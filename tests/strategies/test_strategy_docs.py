@@ -1,6 +1,7 @@
 import re
-from dataclasses import fields
 from pathlib import Path
+
+from msgspec.structs import fields
 
 from kalshi_cli.strategies import get_strategy, strategy_names
 
