@@ -108,7 +108,7 @@ def build_request(
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
-    loaded = get_strategy(strategy)
+    loaded = get_strategy(config.strategy_spec(strategy))
     # validated as a whole here, with file and line, before anything runs
     validated = config.params_for(loaded, params_file)
     try:

@@ -3,6 +3,7 @@ the metrics endpoint around it are `kalshi_cli.runner.launch`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -172,12 +173,13 @@ def trade_command(
     )
     app = current()
     settings = app.settings(env.value if env else None)
+    # every section checked, and the refusals made, before the client below exists
+    options, config = _checked_config(settings, options)
     run_trade(
         options,
         env=settings.env,
         state_path=_state_path(settings, options),
-        # every section checked, and the refusals made, before the client below exists
-        config=_checked_config(settings, options),
+        config=config,
         client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
@@ -196,7 +198,7 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     return paper_state_path(settings.state, settings.env)
 
 
-def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
+def _checked_config(settings: Settings, options: TradeOptions) -> tuple[TradeOptions, TradeConfig]:
     """Every section of the config file checked, and the refusals that need no exchange (prod:
     `--live` and a market selection), before a client or a key exists: a mistake is refused
     with nothing sent."""
@@ -205,9 +207,11 @@ def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
     from kalshi_cli.strategies import get_strategy
 
     config = load_trade_config(settings.config_path)
+    strategy = get_strategy(config.strategy_spec(options.strategy))
+    options = replace(options, strategy=strategy.spec or strategy.name)
     check_start(settings.env, options, config)
-    config.params_for(get_strategy(options.strategy), options.params_file)
-    return config
+    config.params_for(strategy, options.params_file)
+    return options, config
 
 
 def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
@@ -236,11 +240,17 @@ def _options(
 
     from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
-    from kalshi_cli.strategies import get_strategy
+    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies.loader import is_path_spec
 
-    # a misspelled name, or a file that does not load, is refused before any config, client
-    # or lock; a file is named by its absolute path from here on
-    loaded = get_strategy(strategy)
+    # a file that does not load is refused before any config, client or lock, and is named by
+    # its absolute path from here on; a name may be the config's (`strategies.NAME.source`),
+    # so an unknown one is refused once the config is read (`_checked_config`), still before
+    # any client
+    spec = strategy
+    if is_path_spec(strategy) or strategy in strategy_names():
+        loaded = get_strategy(strategy)
+        spec = loaded.spec or loaded.name
 
     markets, series, event = selected
     duration, max_ticks = bounds
@@ -254,7 +264,7 @@ def _options(
     if not balance.is_finite():
         raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars")
     return TradeOptions(
-        strategy=loaded.spec or loaded.name,
+        strategy=spec,
         params_file=params_file,
         selection=Selection(_split(markets), series, event),
         dry_run=dry_run,

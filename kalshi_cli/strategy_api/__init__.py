@@ -16,6 +16,7 @@ break; adding a field with a default does not change it.
 from __future__ import annotations
 
 from kalshi_cli.decisions import (
+    FLAT,
     Cancel,
     Decision,
     Holding,
@@ -64,6 +65,7 @@ from kalshi_cli.strategy_api.window import MidWindow
 STRATEGY_API_VERSION = 1
 
 __all__ = [
+    "FLAT",
     "LINEAR_CENT",
     "ONE",
     "STRATEGY_API_VERSION",
