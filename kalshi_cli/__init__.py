@@ -40,7 +40,32 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "run_sweep": ("kalshi_cli.backtest.sweep", "run_sweep"),
 }
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = [
+    "__version__",
+    "Action",
+    "BacktestSpec",
+    "Balance",
+    "Fill",
+    "KalshiClient",
+    "KalshiError",
+    "Level",
+    "Market",
+    "Order",
+    "Orderbook",
+    "Position",
+    "STRATEGY_API_VERSION",
+    "Settlement",
+    "Side",
+    "Strategy",
+    "check_strategy",
+    "load_params",
+    "load_strategy",
+    "run_backtest",
+    "run_sweep",
+]
+
+
+assert set(__all__) == {"__version__", *_PUBLIC}  # one list, spelt twice for static readers
 
 
 def __getattr__(name: str) -> Any:

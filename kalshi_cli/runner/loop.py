@@ -74,6 +74,8 @@ class TradeLoop(MarketPass, LoopWatch):
 
     def tick(self, events: Iterable[FeedEvent] = (), *, full: bool = True) -> None:
         self.ticks += 1
+        if self.reload_requested.is_set():
+            self.reload_params()
         changed, went_stale = self._handle_events(events)
         if self.portfolio.fee_changes:
             for change in self.portfolio.apply_fee_changes(self.clock.wall()):
@@ -115,6 +117,54 @@ class TradeLoop(MarketPass, LoopWatch):
             self._watch_state()
             self._withdraw(tripped, full=False, went_stale=set())
         self._housekeeping(now_m)
+
+    # ---------------------------------------------------------------- params reload
+
+    def reload_params(self) -> bool:
+        """Read the params file again (`kill -HUP`, between two ticks): the fields the strategy
+        marks `Updatable` change together, and only if the whole file validates and no other
+        field changed; otherwise the running params stay and the refusal is logged and
+        alerted. True when the params changed."""
+        from dataclasses import replace
+
+        from kalshi_cli.config import read_params_file
+        from kalshi_cli.errors import KalshiError
+        from kalshi_cli.strategy_api import params_dict, reload_params
+
+        self.reload_requested.clear()
+        name = self.settings.strategy_name
+        if self.params_file is None:
+            why = "no --params file to read: the loop was started without one"
+            self._refuse_reload(why)
+            return False
+        try:
+            raw = read_params_file(self.params_file)
+            fresh, changed = reload_params(self.settings.params, raw, where=f"strategies.{name}")
+        except KalshiError as exc:
+            self._refuse_reload(exc.message)
+            return False
+        if not changed:
+            self.log.emit("params_reloaded", {"file": str(self.params_file), "changed": {}})
+            return False
+        self.settings = replace(self.settings, params=fresh)
+        # a market skipped as quiet was judged with the old params
+        self._quiet.clear()
+        now = params_dict(fresh)
+        self.log.emit(
+            "params_reloaded",
+            {"file": str(self.params_file), "changed": {k: now[k] for k in changed}},
+        )
+        return True
+
+    def _refuse_reload(self, why: str) -> None:
+        detail = {"file": str(self.params_file), "error": why}
+        self.log.emit("params_reload_refused", detail)
+        self._alert(
+            "params_reload_refused",
+            str(self.params_file),
+            f"{self.settings.strategy_name}: params reload refused, the running params stay: {why}",
+            detail,
+        )
 
     # ---------------------------------------------------------------- heartbeat and status
 

@@ -12,6 +12,7 @@ both.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -137,6 +138,9 @@ class LoopBase:
         window_s = getattr(settings.params, "window_s", None)
         self._window_is_horizon = window_s is None or settings.history_s <= window_s
         self._pass_paused = False
+        # `kill -HUP`: the params file read again at the next tick (TradeLoop.reload_params)
+        self.params_file: Path | None = None
+        self.reload_requested = threading.Event()
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
         self._wait_for_events: Callable[[float], bool] | None = getattr(

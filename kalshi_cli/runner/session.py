@@ -382,6 +382,7 @@ def build_loop(
         complements=find_complements(parts.client, markets) if strategy.uses_complements else {},
     )
     loop.executor.load_seen(fills)
+    loop.params_file = options.params_file
     if options.paper:
         from kalshi_cli.runner.paper import PaperClient, answer_kill
 
@@ -503,9 +504,11 @@ def signals(
     on_pause: Callable[[], None],
     *,
     abandon: threading.Event | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """SIGTERM/SIGINT set `stop`, and a second one while stopping sets `abandon`; SIGUSR1
-    toggles the pause. Only in the main thread."""
+    toggles the pause; SIGHUP calls `on_reload` (the loop reads its params file again at its
+    next tick). Only in the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -520,6 +523,8 @@ def signals(
         signal.SIGINT: on_stop,
         signal.SIGUSR1: lambda *_: on_pause(),
     }
+    if on_reload is not None:
+        handlers[signal.SIGHUP] = lambda *_: on_reload()
     previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
     try:
         yield
@@ -546,7 +551,7 @@ def run(
         alerts.beat("start", loop.beat_text("starting"))
     loop.feed.start()
     try:
-        with signals(stop, loop.toggle_pause, abandon=abandon):
+        with signals(stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reload_requested.set):
             try:
                 if options.once:
                     _wait_fresh(loop, stop, fresh_timeout_s)
