@@ -41,7 +41,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
-    "__version__",
+    "STRATEGY_API_VERSION",
     "Action",
     "BacktestSpec",
     "Balance",
@@ -53,10 +53,10 @@ __all__ = [
     "Order",
     "Orderbook",
     "Position",
-    "STRATEGY_API_VERSION",
     "Settlement",
     "Side",
     "Strategy",
+    "__version__",
     "check_strategy",
     "load_params",
     "load_strategy",
