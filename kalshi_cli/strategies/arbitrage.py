@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Annotated
 
 from kalshi_cli.strategy_api import (
     ONE,
@@ -37,6 +38,7 @@ from kalshi_cli.strategy_api import (
     Side,
     Strategy,
     TimeInForce,
+    Updatable,
     require,
     trading_fee,
 )
@@ -45,8 +47,8 @@ NAME = "arbitrage"
 
 
 class ArbitrageParams(Params, frozen=True):
-    max_count: Decimal = Decimal("50")
-    min_edge: Decimal = Decimal("0.01")
+    max_count: Annotated[Decimal, Updatable] = Decimal("50")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")
 
     def __post_init__(self) -> None:
         require(self.max_count > 0, "max_count must be positive")

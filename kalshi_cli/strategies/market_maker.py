@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
+from typing import Annotated
 
 from kalshi_cli.strategy_api import (
     ONE,
@@ -46,6 +47,7 @@ from kalshi_cli.strategy_api import (
     Side,
     Strategy,
     TimeInForce,
+    Updatable,
     min_tick,
     require,
     snap_to_grid,
@@ -55,12 +57,12 @@ NAME = "market-maker"
 
 
 class MarketMakerParams(Params, frozen=True):
-    spread: Decimal = Decimal("0.04")
-    quote_count: Decimal = Decimal("10")
+    spread: Annotated[Decimal, Updatable] = Decimal("0.04")
+    quote_count: Annotated[Decimal, Updatable] = Decimal("10")
     max_inventory: Decimal = Decimal("50")
-    skew: Decimal = Decimal("0.02")
-    min_edge: Decimal = Decimal("0.005")
-    requote_tolerance: Decimal = Decimal("0.02")
+    skew: Annotated[Decimal, Updatable] = Decimal("0.02")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.005")
+    requote_tolerance: Annotated[Decimal, Updatable] = Decimal("0.02")
 
     def __post_init__(self) -> None:
         require(self.spread > 0, "spread must be positive")

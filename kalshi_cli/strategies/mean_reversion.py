@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Annotated
 
 from kalshi_cli.strategy_api import (
     ONE,
@@ -21,6 +22,7 @@ from kalshi_cli.strategy_api import (
     PositionView,
     Side,
     Strategy,
+    Updatable,
     buy_at_ask,
     close_at_bid,
     require,
@@ -33,10 +35,10 @@ NAME = "mean-reversion"
 class MeanReversionParams(Params, frozen=True):
     window_s: float = 300.0
     min_samples: int = 20
-    entry_z: Decimal = Decimal("2.0")
-    exit_z: Decimal = Decimal("0.5")
-    order_count: Decimal = Decimal("10")
-    min_edge: Decimal = Decimal("0.01")
+    entry_z: Annotated[Decimal, Updatable] = Decimal("2.0")
+    exit_z: Annotated[Decimal, Updatable] = Decimal("0.5")
+    order_count: Annotated[Decimal, Updatable] = Decimal("10")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")
 
     def __post_init__(self) -> None:
         require(self.window_s > 0, "window_s must be positive")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Annotated
 
 from kalshi_cli.strategy_api import (
     ONE,
@@ -23,6 +24,7 @@ from kalshi_cli.strategy_api import (
     PositionView,
     Side,
     Strategy,
+    Updatable,
     best_bid,
     buy_at_ask,
     close_at_bid,
@@ -36,10 +38,10 @@ class SpikeParams(Params, frozen=True):
     window_s: float = 60.0
     spike_share: Decimal = Decimal("0.10")
     reversion: Decimal = Decimal("0.5")
-    take_profit: Decimal = Decimal("0.03")
+    take_profit: Annotated[Decimal, Updatable] = Decimal("0.03")
     max_hold_s: float = 300.0
-    order_count: Decimal = Decimal("10")
-    min_edge: Decimal = Decimal("0.01")
+    order_count: Annotated[Decimal, Updatable] = Decimal("10")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")
 
     def __post_init__(self) -> None:
         require(self.window_s > 0, "window_s must be positive")
