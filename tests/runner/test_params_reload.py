@@ -31,7 +31,9 @@ def _events(log: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
-def _wait_for(log: Path, what: Callable[[dict[str, Any]], bool], *, after: int = 0) -> dict[str, Any]:
+def _wait_for(
+    log: Path, what: Callable[[dict[str, Any]], bool], *, after: int = 0
+) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = [e for e in _events(log)[after:] if what(e)]
