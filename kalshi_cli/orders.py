@@ -872,6 +872,8 @@ class TradingStatus:
     # the subaccount the loop of that heartbeat trades (`kalshi trade --subaccount`), when the
     # heartbeat names one (a loop before it did not)
     loop_subaccount: int | None = None
+    # the strategy that loop runs, and how it was named (a built-in, a file, an import path)
+    loop_strategy: str | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -884,8 +886,18 @@ class TradingStatus:
             document["last_heartbeat"] = self.last_heartbeat
             if self.loop_subaccount is not None:
                 document["loop_subaccount"] = self.loop_subaccount
+            if self.loop_strategy is not None:
+                document["loop_strategy"] = self.loop_strategy
             document["history"] = list(self.history)
         return document
+
+
+def _loop_strategy(beat: HeartbeatRecord | None) -> str | None:
+    """`NAME` for a built-in, `NAME (SPEC)` for a strategy loaded from a file or a package."""
+    if beat is None or beat.source != "trade" or not isinstance(beat.detail.get("strategy"), str):
+        return None
+    name, spec = beat.detail["strategy"], beat.detail.get("strategy_spec")
+    return name if spec in (None, name) else f"{name} ({spec})"
 
 
 def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
@@ -919,6 +931,7 @@ def trading_status(state_path: Path) -> TradingStatus:
         last_heartbeat=None if beat is None else f"{beat.source} at {beat.at:.0f}",
         heartbeat_at=None if beat is None else beat.at,
         loop_subaccount=_loop_subaccount(beat),
+        loop_strategy=_loop_strategy(beat),
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -195,6 +195,9 @@ class TradeLoop(MarketPass, LoopWatch):
             "paused": self._paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
             "subaccount": self.client.subaccount or 0,
+            # what runs: `kalshi status` and the dashboard show it
+            "strategy": self.settings.strategy_name,
+            "strategy_spec": self.strategy.spec or self.strategy.name,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place

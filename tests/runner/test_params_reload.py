@@ -45,6 +45,7 @@ def _wait_for(
 
 @pytest.fixture
 def loop(sim: SimHarness, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
+    """A dry-run loop of the example strategy file with --params, its params file and log."""
     sim.create_market(T)
     account = sim.account
     home = tmp_path / "home"
@@ -112,4 +113,20 @@ def test_a_bad_file_leaves_the_running_params(loop: Any, text: str, why: str) ->
     # nothing changed: a valid file with only `edge` changed names `edge` alone
     after = _reload(proc, params, log, GOOD.replace("0.02", "0.03"))
     assert (after["event"], after["changed"]) == ("params_reloaded", {"edge": "0.03"})
+    assert proc.poll() is None
+
+
+def test_status_names_the_strategy_file_a_loop_runs(loop: Any, tmp_path: Path) -> None:
+    proc, _, log = loop
+    _wait_for(log, lambda e: e["event"] == "heartbeat")
+    done = subprocess.run(
+        [sys.executable, "-m", "kalshi_cli", "status", "--json"],
+        env={**os.environ, "KALSHI_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["loop_strategy"] == f"fair-value ({EXAMPLE})"
     assert proc.poll() is None
