@@ -84,6 +84,15 @@ def test_backtest_runs_the_example_file(data: Path, tmp_path: Path) -> None:
     assert list(report["by_strategy"]) == ["fair-value"]
 
 
+def test_the_lookahead_check_loads_the_file_for_its_cut_runs(data: Path, tmp_path: Path) -> None:
+    args = ["--strategy", str(EXAMPLE), "--params", str(EXAMPLE_PARAMS), "--data", str(data)]
+    done = kalshi(["backtest", *args, "--lookahead-check", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    check = json.loads(done.stdout)["lookahead"]
+    assert check["ok"] is True
+    assert check["signals"] > 0 and check["checked"]  # cut copies run again, the file loaded
+
+
 def test_a_relative_path_works_from_where_the_trader_stands(data: Path, tmp_path: Path) -> None:
     done = kalshi(
         ["backtest", "--strategy", "examples/strategies/fair_value.py", "--data", str(data)],
