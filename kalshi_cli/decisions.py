@@ -12,8 +12,8 @@ contract and net of the fee (`edge_after_fees`). A market maker that wants to mo
 the orders it replaces (`Intent.replaces`): the loop cancels them first and places the new order
 only if the cancels succeeded, and the risk engine counts the position as if they were gone.
 
-`parse_params` reads a params dataclass from a config section (`strategies.NAME.*`, `risk.*`):
-strategies and the risk engine share it so every section refuses the same mistakes the same way.
+`parse_params` reads the risk engine's params dataclass from the config's `risk:` section (a
+strategy's params are a `msgspec.Struct` with a validator of their own: strategy_api/params.py).
 """
 
 from __future__ import annotations
