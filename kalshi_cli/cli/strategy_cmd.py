@@ -103,7 +103,8 @@ def check_command(
     """Load a strategy, validate its params and run it over a short synthetic market (no
     exchange); print what it decided.
 
-    Example: kalshi strategy check strategies/fair_value.py --params strategies/fair_value.yaml
+    Example: kalshi strategy new fair-value --dir strategies && kalshi strategy check
+    strategies/fair_value.py --params strategies/fair_value.yaml
     """
     from kalshi_cli.runner import load_trade_config
     from kalshi_cli.strategies import get_strategy

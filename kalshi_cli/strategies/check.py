@@ -128,7 +128,7 @@ def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
             if isinstance(decision, Cancel):
                 resting = [o for o in resting if o.order_id != decision.order_id]
                 result.decisions.append(
-                    {"t": t, "kind": "cancel", "order_id": decision.order_id,
+                    {**_NO_ORDER, "t": t, "kind": "cancel", "order_id": decision.order_id,
                      "reason": decision.reason}
                 )  # fmt: skip
                 continue
@@ -177,6 +177,12 @@ def _decide(
         ) from None
 
 
+# every decision has the same keys (`--json`'s shape is one): a cancel names no order terms
+_NO_ORDER: dict[str, Any] = dict.fromkeys(
+    ("side", "action", "price", "count", "model_fair", "time_in_force", "reduce_only")
+)
+
+
 def _intent_json(t: int, intent: Intent) -> dict[str, Any]:
     return {
         "t": t,
@@ -188,6 +194,7 @@ def _intent_json(t: int, intent: Intent) -> dict[str, Any]:
         "model_fair": str(intent.model_fair),
         "time_in_force": intent.time_in_force.value,
         "reduce_only": intent.reduce_only,
+        "order_id": None,
         "reason": intent.reason,
     }
 

@@ -169,6 +169,9 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     assert imported.exit_code == 0, imported.output
     out["data ls"] = run.json("data", "ls", str(data))
     out["data info"] = run.json("data", "info", str(data / "set"))
+    out["strategy list"] = run.json("strategy", "list")
+    out["strategy check"] = run.json("strategy", "check", "spike")
+    assert out["strategy check"]["decisions"]  # a first item to hold to the documented one
     return out
 
 
@@ -192,6 +195,8 @@ REAL = [
     "config get",
     "data ls",
     "data info",
+    "strategy list",
+    "strategy check",
 ]
 
 

@@ -32,15 +32,26 @@ def _events(log: Path) -> list[dict[str, Any]]:
 
 
 def _wait_for(
-    log: Path, what: Callable[[dict[str, Any]], bool], *, after: int = 0
+    log: Path,
+    what: Callable[[dict[str, Any]], bool],
+    *,
+    after: int = 0,
+    proc: subprocess.Popen[str] | None = None,
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # a loaded machine starts a loop slowly
     while time.monotonic() < deadline:
         found = [e for e in _events(log)[after:] if what(e)]
         if found:
             return found[0]
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the loop exited {proc.returncode}: {_stderr(log)}")
         time.sleep(0.05)  # polling a file for a condition, with a deadline
-    raise AssertionError(f"not seen in {log}: {_events(log)[after:]}")
+    raise AssertionError(f"not seen in {log}: {_events(log)[after:]} {_stderr(log)}")
+
+
+def _stderr(log: Path) -> str:
+    path = log.with_suffix(".stderr")
+    return path.read_text() if path.exists() else ""
 
 
 @pytest.fixture
@@ -58,27 +69,29 @@ def loop(sim: SimHarness, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str
     params, log = tmp_path / "fv.yaml", tmp_path / "loop.log"
     params.write_text(GOOD)
     args = ["trade", "--strategy", str(EXAMPLE), "--params", str(params), "--markets", T]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kalshi_cli", *args, "--dry-run", "--duration", "90",
-         "--log-file", str(log)],
-        env={**os.environ, "KALSHI_HOME": str(home)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        _wait_for(log, lambda e: e["event"] == "started")
-        yield proc, params, log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+    # the loop's console lines go to a file: a pipe nobody reads would fill and block it
+    with log.with_suffix(".stderr").open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kalshi_cli", *args, "--dry-run", "--duration", "300",
+             "--log-file", str(log)],
+            env={**os.environ, "KALSHI_HOME": str(home)},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )  # fmt: skip
+        try:
+            _wait_for(log, lambda e: e["event"] == "started", proc=proc)
+            yield proc, params, log
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
 
 
 def _reload(proc: subprocess.Popen[str], params: Path, log: Path, text: str) -> dict[str, Any]:
     seen = len(_events(log))
     params.write_text(text)
     proc.send_signal(signal.SIGHUP)
-    return _wait_for(log, lambda e: e["event"].startswith("params_reload"), after=seen)
+    return _wait_for(log, lambda e: e["event"].startswith("params_reload"), after=seen, proc=proc)
 
 
 def test_a_good_file_changes_the_updatable_fields_together(loop: Any) -> None:
@@ -118,7 +131,7 @@ def test_a_bad_file_leaves_the_running_params(loop: Any, text: str, why: str) ->
 
 def test_status_names_the_strategy_file_a_loop_runs(loop: Any, tmp_path: Path) -> None:
     proc, _, log = loop
-    _wait_for(log, lambda e: e["event"] == "heartbeat")
+    _wait_for(log, lambda e: e["event"] == "heartbeat", proc=proc)
     done = subprocess.run(
         [sys.executable, "-m", "kalshi_cli", "status", "--json"],
         env={**os.environ, "KALSHI_HOME": str(tmp_path / "home")},
