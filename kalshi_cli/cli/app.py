@@ -94,7 +94,7 @@ COMMANDS = (
     LazyCommand(
         "strategy",
         "strategy_cmd",
-        "Write, list and check strategies (built in, installed, your own).",
+        "Write, list and check strategies (built in, installed, your own files).",
     ),
     LazyCommand(
         "backtest",

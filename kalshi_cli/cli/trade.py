@@ -160,17 +160,10 @@ def trade_command(
     from kalshi_cli.runner.launch import run_trade
 
     options = _options(
-        strategy,
-        selected=(markets, series, event),
-        dry_run=dry_run,
-        once=once,
-        bounds=(duration, max_ticks),
-        live=live,
-        log_file=log_file,
-        order_group=order_group,
-        venue=(paper, paper_balance, subaccount),
-        params_file=params_file,
-    )
+        strategy, selected=(markets, series, event), dry_run=dry_run, once=once,
+        bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
+        venue=(paper, paper_balance, subaccount), params_file=params_file,
+    )  # fmt: skip
     app = current()
     settings = app.settings(env.value if env else None)
     # every section checked, and the refusals made, before the client below exists
