@@ -84,6 +84,14 @@ def test_backtest_runs_the_example_file(data: Path, tmp_path: Path) -> None:
     assert list(report["by_strategy"]) == ["fair-value"]
 
 
+def test_a_built_in_is_keyed_on_the_package_version(data: Path, tmp_path: Path) -> None:
+    from kalshi_cli import __version__
+
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(data), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["spec"]["strategy_source"] == f"kalshi-cli=={__version__}"
+
+
 def test_the_lookahead_check_loads_the_file_for_its_cut_runs(data: Path, tmp_path: Path) -> None:
     args = ["--strategy", str(EXAMPLE), "--params", str(EXAMPLE_PARAMS), "--data", str(data)]
     done = kalshi(["backtest", *args, "--lookahead-check", "--json"], tmp_path)
