@@ -80,5 +80,5 @@ def test_a_reload_changes_the_updatable_fields_together() -> None:
 
 
 def test_a_reload_that_changes_a_fixed_field_is_refused_whole() -> None:
-    with pytest.raises(ConfigError, match="s.window_s cannot change while the loop runs"):
+    with pytest.raises(ConfigError, match=r"s\.window_s cannot change while the loop runs"):
         reload_params(Knobs(), {"share": "0.2", "window_s": 30}, where="s")
