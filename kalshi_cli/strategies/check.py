@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from kalshi_cli.errors import UsageError
@@ -45,6 +46,7 @@ _DEPTH = Decimal("100")
 # (seconds, YES mid in cents at the end of the leg): walked one cent a second
 _PATH = ((0, 50), (30, 50), (42, 62), (72, 62), (94, 40), (124, 40), (139, 55), (160, 55))
 _HORIZON_S = 300.0
+_PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
 
 
 def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # float-ok: unix seconds
@@ -162,15 +164,13 @@ def _decide(
     try:
         return strategy.decide(snapshot, view, params)
     except Exception as exc:
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = next(
-            (
-                f"{f.filename}:{f.lineno}"
-                for f in reversed(frames)
-                if "kalshi_cli" not in f.filename
-            ),
-            f"{frames[-1].filename}:{frames[-1].lineno}" if frames else strategy.name,
-        )
+        # the innermost line of the strategy's own code, not of the helpers it called
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if not Path(f.filename).resolve().is_relative_to(_PACKAGE)
+        ]
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else strategy.name
         raise UsageError(
             f"{where}: {strategy.name}: decide raised {type(exc).__name__}: {exc} "
             f"(synthetic market at t+{int(snapshot.ts - START_TS)}s)"

@@ -77,6 +77,8 @@ def _exec_file(path: str, digest: str) -> ModuleType:
     # registered before it runs: msgspec and dataclasses resolve the module's annotations
     # through sys.modules
     sys.modules[name] = module
+    # a helper module kept beside the strategy file imports as it would with `python FILE`
+    sys.path.insert(0, str(Path(path).parent))
     try:
         spec.loader.exec_module(module)
     except BaseException as exc:
@@ -84,6 +86,8 @@ def _exec_file(path: str, digest: str) -> ModuleType:
         if isinstance(exc, KeyboardInterrupt):
             raise
         raise _import_error(path, exc) from None
+    finally:
+        sys.path.remove(str(Path(path).parent))
     return module
 
 

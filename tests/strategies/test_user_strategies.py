@@ -281,6 +281,32 @@ def test_a_bad_strategy_file_is_refused_with_its_file_and_line(
         assert not (tmp_path / "sim").exists()  # no simulator started, nothing sent
 
 
+def test_check_names_the_line_where_decide_raised(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.py"
+    text = EXAMPLE.read_text()
+    marker = "    own = position.own"
+    assert marker in text
+    mine.write_text(text.replace(marker, f"{marker}\n    1 / (snapshot.ts - snapshot.ts)"))
+    line = mine.read_text().splitlines().index("    1 / (snapshot.ts - snapshot.ts)") + 1
+    done = kalshi(["strategy", "check", str(mine)], tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    first = done.stderr.strip().splitlines()[0]
+    assert f"{mine}:{line}: fair-value: decide raised ZeroDivisionError" in first, done.stderr
+
+
+def test_a_helper_module_beside_the_file_imports(tmp_path: Path) -> None:
+    (tmp_path / "fair_helpers.py").write_text('FAIR = "0.58"\n')
+    mine = tmp_path / "mine.py"
+    text = EXAMPLE.read_text()
+    text = text.replace(
+        'NAME = "fair-value"', 'from fair_helpers import FAIR\n\nNAME = "fair-value"'
+    )
+    mine.write_text(text.replace('Updatable] = Decimal("0.50")', "Updatable] = Decimal(FAIR)"))
+    done = kalshi(["strategy", "check", str(mine), "--json"], tmp_path, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["params"]["fair"] == "0.58"
+
+
 # --------------------------------------------------------------------------------------------
 # Params: validated as a whole, with the file and line of the key
 
