@@ -243,6 +243,8 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
     from kalshi_cli.strategies import get_strategy, strategy_names
     from kalshi_cli.strategies.loader import entry_point_names
 
+    if not strategies:
+        return {}, {}  # no installed distribution's metadata read for nothing
     known = [*strategy_names(), *entry_point_names()]
     plain = Located(strategies.path, strategies.line)
     for name, params in strategies.items():
