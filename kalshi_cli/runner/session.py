@@ -499,6 +499,22 @@ def _origin_text(strategy: Any) -> str:
 
 
 @contextmanager
+def reload_signal() -> Iterator[threading.Event]:
+    """SIGHUP sets the event this yields, from now on: a `systemctl reload` while the loop is
+    still starting is kept for its first tick instead of ending the process (SIGHUP's default).
+    Only in the main thread."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGHUP, lambda *_: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+@contextmanager
 def signals(
     stop: threading.Event,
     on_pause: Callable[[], None],
@@ -658,6 +674,7 @@ def trade(
     clock: Clock | None = None,
     telemetry: LoopTelemetry | None = None,
     bind: Callable[[Store], None] | None = None,
+    reload: threading.Event | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
@@ -753,6 +770,8 @@ def trade(
             markets,
             pause_file=config.path("pause_file", state_dir / "trade.pause"),
         )
+        if reload is not None:  # a SIGHUP while starting is answered at the first tick
+            loop.reload_requested = reload
         group = _open_group(client, store, config, log) if _wants_group(options) else None
         loop.executor.order_group_id = group
         log.emit(

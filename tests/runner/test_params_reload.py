@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -54,9 +54,9 @@ def _stderr(log: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-@pytest.fixture
-def loop(sim: SimHarness, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
-    """A dry-run loop of the example strategy file with --params, its params file and log."""
+def _start(
+    sim: SimHarness, tmp_path: Path, stderr: IO[str]
+) -> tuple[subprocess.Popen[str], Path, Path]:
     sim.create_market(T)
     account = sim.account
     home = tmp_path / "home"
@@ -69,22 +69,59 @@ def loop(sim: SimHarness, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str
     params, log = tmp_path / "fv.yaml", tmp_path / "loop.log"
     params.write_text(GOOD)
     args = ["trade", "--strategy", str(EXAMPLE), "--params", str(params), "--markets", T]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kalshi_cli", *args, "--dry-run", "--duration", "300",
+         "--log-file", str(log)],
+        env={**os.environ, "KALSHI_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    )  # fmt: skip
+    return proc, params, log
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+def test_a_reload_while_the_loop_is_starting_is_kept_for_its_first_tick(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """`systemctl reload` can come while the loop still reconciles: SIGHUP's default would end
+    the process; the loop instead reads the file at its first tick."""
+    with (tmp_path / "loop.stderr").open("w") as stderr:
+        proc, params, log = _start(sim, tmp_path, stderr)
+        try:
+            # the start-up's reconcile is logged before the loop's own signal handlers exist
+            _wait_for(log, lambda e: e["event"] == "reconciled", proc=proc)
+            params.write_text(GOOD.replace("0.02", "0.03"))
+            proc.send_signal(signal.SIGHUP)
+            event = _wait_for(log, lambda e: e["event"].startswith("params_reload"), proc=proc)
+            # {} when the start read the file after it was written: either way 0.03 now runs
+            assert event["event"] == "params_reloaded" and event["changed"] in (
+                {"edge": "0.03"},
+                {},
+            )
+            back = _reload(proc, params, log, GOOD)
+            assert (back["event"], back["changed"]) == ("params_reloaded", {"edge": "0.02"})
+            assert proc.poll() is None
+        finally:
+            _stop(proc)
+
+
+@pytest.fixture
+def loop(sim: SimHarness, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path]]:
+    """A dry-run loop of the example strategy file with --params, its params file and log."""
     # the loop's console lines go to a file: a pipe nobody reads would fill and block it
-    with log.with_suffix(".stderr").open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kalshi_cli", *args, "--dry-run", "--duration", "300",
-             "--log-file", str(log)],
-            env={**os.environ, "KALSHI_HOME": str(home)},
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            text=True,
-        )  # fmt: skip
+    with (tmp_path / "loop.stderr").open("w") as stderr:
+        proc, params, log = _start(sim, tmp_path, stderr)
         try:
             _wait_for(log, lambda e: e["event"] == "started", proc=proc)
             yield proc, params, log
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
+            _stop(proc)
 
 
 def _reload(proc: subprocess.Popen[str], params: Path, log: Path, text: str) -> dict[str, Any]:
