@@ -2,4 +2,76 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
+
+# The public library API (docs/library.md): these names, and `kalshi_cli.strategy_api`'s, are
+# what a program may import from kalshi-cli and count on; every other module is private. Each
+# is loaded on first use (`import kalshi_cli` stays the version and nothing else, so every
+# command's cold start pays for none of them, and the package root, layer 0 of
+# ARCHITECTURE.md, imports nothing above it: the names are resolved through `importlib`).
+_PUBLIC: dict[str, tuple[str, str]] = {
+    # the client
+    "KalshiClient": ("kalshi_cli.client", "KalshiClient"),
+    "KalshiError": ("kalshi_cli.errors", "KalshiError"),
+    # models: what the exchange sends, parsed (Decimal money and counts)
+    "Market": ("kalshi_cli.models", "Market"),
+    "Orderbook": ("kalshi_cli.models", "Orderbook"),
+    "Level": ("kalshi_cli.models", "Level"),
+    "Order": ("kalshi_cli.models", "Order"),
+    "Fill": ("kalshi_cli.models", "Fill"),
+    "Position": ("kalshi_cli.models", "Position"),
+    "Settlement": ("kalshi_cli.models", "Settlement"),
+    "Balance": ("kalshi_cli.models", "Balance"),
+    "Side": ("kalshi_cli.models", "Side"),
+    "Action": ("kalshi_cli.models", "Action"),
+    # strategies: the API itself is `kalshi_cli.strategy_api`
+    "STRATEGY_API_VERSION": ("kalshi_cli.strategy_api", "STRATEGY_API_VERSION"),
+    "Strategy": ("kalshi_cli.strategy_api", "Strategy"),
+    "load_strategy": ("kalshi_cli.strategies", "get_strategy"),
+    "load_params": ("kalshi_cli.runner.config", "load_params"),
+    "check_strategy": ("kalshi_cli.strategies.check", "check_strategy"),
+    # backtests
+    "BacktestSpec": ("kalshi_cli.backtest", "BacktestSpec"),
+    "run_backtest": ("kalshi_cli.backtest", "run_backtest"),
+    "run_sweep": ("kalshi_cli.backtest.sweep", "run_sweep"),
+}
+
+__all__ = [
+    "STRATEGY_API_VERSION",
+    "Action",
+    "BacktestSpec",
+    "Balance",
+    "Fill",
+    "KalshiClient",
+    "KalshiError",
+    "Level",
+    "Market",
+    "Order",
+    "Orderbook",
+    "Position",
+    "Settlement",
+    "Side",
+    "Strategy",
+    "__version__",
+    "check_strategy",
+    "load_params",
+    "load_strategy",
+    "run_backtest",
+    "run_sweep",
+]
+
+
+assert set(__all__) == {"__version__", *_PUBLIC}  # one list, spelt twice for static readers
+
+
+def __getattr__(name: str) -> Any:
+    where = _PUBLIC.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(where[0]), where[1])
+    globals()[name] = value
+    return value

@@ -12,8 +12,8 @@ contract and net of the fee (`edge_after_fees`). A market maker that wants to mo
 the orders it replaces (`Intent.replaces`): the loop cancels them first and places the new order
 only if the cancels succeeded, and the risk engine counts the position as if they were gone.
 
-`parse_params` reads a params dataclass from a config section (`strategies.NAME.*`, `risk.*`):
-strategies and the risk engine share it so every section refuses the same mistakes the same way.
+`parse_params` reads the risk engine's params dataclass from the config's `risk:` section (a
+strategy's params are a `msgspec.Struct` with a validator of their own: strategy_api/params.py).
 """
 
 from __future__ import annotations
@@ -64,8 +64,37 @@ class RestingOrder:
 
 
 @dataclass(frozen=True)
+class Holding:
+    """Contracts held in one market (+YES / -NO) and what was paid for them."""
+
+    position: Decimal = ZERO
+    avg_entry_price: Decimal = ZERO  # per contract, of the held side
+    entry_cost: Decimal = ZERO  # dollars paid for the contracts held
+    opened_at: float | None = None
+
+    @property
+    def held_side(self) -> Side | None:
+        if self.position > 0:
+            return Side.YES
+        return Side.NO if self.position < 0 else None
+
+    @property
+    def contracts(self) -> Decimal:
+        return abs(self.position)
+
+
+FLAT = Holding()
+
+
+@dataclass(frozen=True)
 class PositionView:
-    """One market's position (+YES / -NO contracts), what was paid for it, and resting orders."""
+    """One market's position (+YES / -NO contracts), what was paid for it, and resting orders.
+
+    `position` and its cost are the account's whole position in the market, as the risk rules
+    count it; `own` is the part the fills of this run's own orders built (its average cost
+    theirs alone), so a strategy's exit never sells contracts a person or an earlier run
+    bought. Outside a loop (a test, `kalshi strategy check`) `own` is whatever the caller says,
+    flat by default."""
 
     ticker: str
     position: Decimal = ZERO
@@ -73,6 +102,7 @@ class PositionView:
     entry_cost: Decimal = ZERO  # dollars paid for the contracts held
     opened_at: float | None = None
     resting: tuple[RestingOrder, ...] = ()
+    own: Holding = FLAT
 
     @property
     def held_side(self) -> Side | None:

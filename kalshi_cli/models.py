@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kalshi_cli.market import (
     PRICE_STRUCTURES,
@@ -105,7 +105,13 @@ __all__ = [
     "to_book",
 ]
 
-Level = tuple[Decimal, Decimal]  # (price, size)
+
+class Level(NamedTuple):
+    """One price level of a book side: its price and the contracts bid there (`size`). A
+    tuple, so `price, size = level` and `level[0]` read it as before the fields had names."""
+
+    price: Decimal
+    size: Decimal
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,23 @@ class Orderbook:
     ticker: str
     yes_bids: tuple[Level, ...]
     no_bids: tuple[Level, ...]
+
+    if TYPE_CHECKING:
+        # levels may be given as bare (price, size) pairs; `__post_init__` names them
+        def __init__(
+            self,
+            ticker: str,
+            yes_bids: tuple[tuple[Decimal, Decimal], ...],
+            no_bids: tuple[tuple[Decimal, Decimal], ...],
+        ) -> None: ...
+
+    def __post_init__(self) -> None:
+        # levels given as bare (price, count) pairs get their names; the feed, the venue and
+        # `from_api` build `Level`s already, so this costs them one type check per side
+        for name in ("yes_bids", "no_bids"):
+            levels = getattr(self, name)
+            if levels and type(levels[0]) is not Level:
+                object.__setattr__(self, name, tuple(Level(*lv) for lv in levels))
 
     @classmethod
     def from_api(cls, ticker: str, data: dict[str, Any]) -> Orderbook:
@@ -140,12 +163,12 @@ class Orderbook:
     def yes_ask(self) -> Level | None:
         """The implied YES ask: 1 - best NO bid, with that bid's size."""
         best = self.best_no_bid
-        return (ONE - best[0], best[1]) if best else None
+        return Level(ONE - best[0], best[1]) if best else None
 
     @property
     def no_ask(self) -> Level | None:
         best = self.best_yes_bid
-        return (ONE - best[0], best[1]) if best else None
+        return Level(ONE - best[0], best[1]) if best else None
 
     @property
     def spread(self) -> Decimal | None:
@@ -159,7 +182,7 @@ class Orderbook:
 
 
 def _levels(raw: list[Any]) -> tuple[Level, ...]:
-    levels = [(parse_dollars(p), parse_count(q)) for p, q in raw]
+    levels = [Level(parse_dollars(p), parse_count(q)) for p, q in raw]
     levels.sort(key=lambda lv: lv[0], reverse=True)
     return tuple(levels)
 

@@ -861,6 +861,8 @@ class TradingStatus:
     loop_paused: bool = False
     # the loop's lag from that heartbeat (docs/trade-loop.md "Lag"), when it reports one
     loop_lag: dict[str, Any] | None = None
+    # the strategy that loop runs, and how it was named (a built-in, a file, an import path)
+    loop_strategy: str | None = None
 
     def details(self) -> dict[str, Any]:
         """Everything beside the state itself, as `kalshi status --json` names it."""
@@ -876,8 +878,18 @@ class TradingStatus:
             document["loop_paused"] = self.loop_paused
             if self.loop_lag is not None:
                 document["loop_lag"] = self.loop_lag
+            if self.loop_strategy is not None:
+                document["loop_strategy"] = self.loop_strategy
             document["history"] = list(self.history)
         return document
+
+
+def _loop_strategy(beat: HeartbeatRecord | None) -> str | None:
+    """`NAME` for a built-in, `NAME (SPEC)` for a strategy loaded from a file or a package."""
+    if beat is None or beat.source != "trade" or not isinstance(beat.detail.get("strategy"), str):
+        return None
+    name, spec = beat.detail["strategy"], beat.detail.get("strategy_spec")
+    return name if spec in (None, name) else f"{name} ({spec})"
 
 
 def _loop_subaccount(beat: HeartbeatRecord | None) -> int | None:
@@ -937,6 +949,7 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
         heartbeat_at=None if beat is None else beat.at,
         loop_subaccount=_loop_subaccount(beat),
         loop_lag=_loop_lag(beat),
+        loop_strategy=_loop_strategy(beat),
         history=tuple(
             {"state": h.state, "reason": h.reason, "source": h.source, "at": h.at} for h in history
         ),

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("the market's shape", {"market"}),  # below `models`, which re-exports it (#17)
     ("vocabulary", {"models", "keys"}),
     ("decisions and order terms", {"decisions", "order_terms"}),
+    ("the strategy API", {"strategy_api"}),
     (
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},

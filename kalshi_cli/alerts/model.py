@@ -36,6 +36,7 @@ class Runbook(StrEnum):
     KEY_ROTATION = "runbooks/09-key-rotation.md"
     DEMO_TO_PROD = "runbooks/10-demo-to-prod.md"
     MAINTENANCE = "runbooks/11-exchange-maintenance.md"
+    PARAMS_RELOAD = "runbooks/12-params-reload-refused.md"
 
 
 @dataclass(frozen=True)

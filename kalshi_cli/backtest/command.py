@@ -26,7 +26,8 @@ from kalshi_cli.backtest.sweep import (
 )
 from kalshi_cli.clock import parse_time as clock_parse_time
 from kalshi_cli.errors import DataWriteError, UsageError
-from kalshi_cli.strategies import get_strategy
+from kalshi_cli.strategies import get_strategy, strategy_source
+from kalshi_cli.strategy_api import params_dict
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
@@ -123,10 +124,13 @@ def build_request(
     cache: bool,
     lookahead: bool,
     runs_dir: Path | None = None,
+    params_file: Path | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
-    get_strategy(strategy)
+    loaded = get_strategy(config.strategy_spec(strategy))
+    # validated as a whole here, with file and line, before anything runs
+    validated = config.params_for(loaded, params_file)
     _check_outputs(html, out)
     try:
         cash = Decimal(balance)
@@ -138,8 +142,9 @@ def build_request(
         raise UsageError("--balance must be positive")
     spec = BacktestSpec(
         data=str(data),
-        strategy=strategy,
-        params=tuple(sorted((k, str(v)) for k, v in config.strategy_params(strategy).items())),
+        strategy=loaded.spec or loaded.name,
+        params=tuple(sorted((k, str(v)) for k, v in params_dict(validated).items())),
+        strategy_source=strategy_source(loaded),
         markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
         start_ns=parse_time(start, "--from"),
         end_ns=parse_time(end, "--to"),
@@ -184,6 +189,10 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         request.spec, params=tuple(sorted((dict(request.spec.params) | singles).items()))
     )
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
+    strategy = get_strategy(base.strategy)
+    for spec in grid(base, sweep_axes):
+        # every combination validated as a whole before the first run starts
+        strategy.params(dict(spec.params))
     if sweep_axes:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")

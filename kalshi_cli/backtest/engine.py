@@ -67,7 +67,7 @@ class BacktestSpec:
     (the sweep's cache key is its hash with the data set's)."""
 
     data: str  # the data set's directory
-    strategy: str
+    strategy: str  # a built-in's name, an absolute .py path, an import path, an entry point
     params: tuple[tuple[str, str], ...] = ()  # strategy parameters, as given on the command line
     markets: tuple[str, ...] = ()  # empty: every market of the data set
     start_ns: int | None = None
@@ -78,6 +78,10 @@ class BacktestSpec:
     risk: tuple[tuple[str, Any], ...] = ()  # the config's `risk:` section
     trade: tuple[tuple[str, Any], ...] = ()  # the config's `trade:` section (tick_interval_s)
     sample_s: float = 10.0  # float-ok: seconds between points of the equity curve
+    # the fingerprint of the strategy's code (a file's hash, a distribution's version, the
+    # package's version for a built-in): a changed strategy is a new spec, so no cached
+    # report of the old code is taken for the new one
+    strategy_source: str = ""
 
     def params_dict(self) -> dict[str, str]:
         return dict(self.params)
@@ -338,8 +342,13 @@ def execute(
     try:
         client = cast("KalshiClient", venue.client)
         markets = [venue.client.get_market(t) for t in tickers]
+        from kalshi_cli.strategies import get_strategy
+
+        # a file or import path is loaded here, in the process that runs (a sweep's worker
+        # loads the same file by its path)
+        name = get_strategy(spec.strategy).name
         config = TradeConfig(
-            strategies={spec.strategy: spec.params_dict()},
+            strategies={name: spec.params_dict()},
             risk=dict(spec.risk),
             trade=dict(spec.trade),
         )

@@ -1,11 +1,14 @@
 """Parameter sweeps: the grid of `--param k=v1,v2` values, one process per run, ranked, cached.
 
 `grid` turns the parameters into one `BacktestSpec` per combination; `run_sweep` maps the pure
-top-level `run_backtest` over them with a `ProcessPoolExecutor` (one worker per core by default:
-each run is single-threaded Python), and `rank` orders the reports by a metric of their totals.
+top-level `run_backtest` over them, each in a fresh interpreter (`python -m
+kalshi_cli.backtest.worker`, one at a time per core by default: each run is single-threaded
+Python), and `rank` orders the reports by a metric of their totals.
 
 Cache: each report is kept as JSON under `cache_dir`, named by the SHA-256 of the data set's
-fingerprint and the spec. The fingerprint is the manifest and `reference.json` (their bytes)
+fingerprint and the spec (which holds the strategy's source fingerprint: a file's hash, a
+distribution's version, the package's version for a built-in, so a changed strategy is run
+again). The fingerprint is the manifest and `reference.json` (their bytes)
 and each segment's name, size and modification time: a data set that grows (a recording still
 running) or is replaced gets a new key, and reading it costs no pass over the frames. A run
 that fails is not cached.
@@ -21,10 +24,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import multiprocessing
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -33,7 +37,7 @@ from typing import Any
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.runs import run_backtest
 from kalshi_cli.data.segments import segment_paths
-from kalshi_cli.errors import UsageError
+from kalshi_cli.errors import KalshiError, UsageError
 
 # metric -> (path in the report's totals, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -141,14 +145,14 @@ def run_sweep(
         results.append(_cached(cache_dir, key))
     todo = [i for i, r in enumerate(results) if r is None]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    if workers == 1:
+    if workers == 1 or run is not run_backtest:
         fresh = [run(specs[i]) for i in todo]
     else:
-        # spawn: a worker inherits nothing of this process (open files, threads, the state
-        # of a previous run), as a Ray or Dask worker would not
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            fresh = list(pool.map(run, [specs[i] for i in todo]))
+        # a fresh interpreter per run (backtest/worker.py): it inherits nothing of this
+        # process (open files, threads, the state of a previous run, the launcher's
+        # `__main__`), as a Ray or Dask worker would not
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            fresh = list(pool.map(_in_worker, [specs[i] for i in todo]))
     for i, report in zip(todo, fresh, strict=True):
         results[i] = report
         _store(cache_dir, keys[i], report)
@@ -157,6 +161,28 @@ def run_sweep(
         for i, (spec, report) in enumerate(zip(specs, results, strict=True))
         if report is not None
     ]
+
+
+def _in_worker(spec: BacktestSpec) -> dict[str, Any]:
+    from kalshi_cli.backtest.worker import spec_to_json
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kalshi_cli.backtest.worker"],
+        input=spec_to_json(spec),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        answer: dict[str, Any] = json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise KalshiError(f"a sweep worker failed (exit {done.returncode}): {last}") from None
+    if "error" in answer:
+        params = " ".join(f"{k}={v}" for k, v in spec.params)
+        raise KalshiError(f"the run with {params or 'the base params'} failed: {answer['error']}")
+    report: dict[str, Any] = answer["report"]
+    return report
 
 
 def _cached(cache_dir: Path | None, key: str | None) -> dict[str, Any] | None:

@@ -93,6 +93,11 @@ COMMANDS = (
         "Exchange-side order groups: a contracts limit per 15 s, and a kill switch.",
     ),
     LazyCommand(
+        "strategy",
+        "strategy_cmd",
+        "Write, list and check strategies (built in, installed, your own files).",
+    ),
+    LazyCommand(
         "backtest",
         "backtest",
         "Replay recorded data through a strategy, the risk rules and the order bookkeeping.",

@@ -42,7 +42,8 @@ def backtest_command(
         str | None,
         typer.Option(
             "--strategy",
-            help="spike, mean-reversion, arbitrage, market-maker or model (docs/strategies.md).",
+            help="A built-in (spike, mean-reversion, arbitrage, market-maker, model), a .py file, "
+            "package.module:attr or an installed entry point (docs/strategies.md).",
             show_default=False,
         ),
     ] = None,
@@ -80,6 +81,15 @@ def backtest_command(
             "--ticker",
             "--markets",
             help="Comma-separated tickers. [default: every market of the data]",
+            show_default=False,
+        ),
+    ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params",
+            help="The strategy's parameters (YAML) instead of the config's strategies.NAME.",
+            dir_okay=False,
             show_default=False,
         ),
     ] = None,
@@ -171,7 +181,7 @@ def backtest_command(
         strategy=strategy, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
-        cache=not no_cache, lookahead=lookahead_check,
+        cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
         runs_dir=dirs_from(app.environ).backtest_runs_dir(),
     )  # fmt: skip
     outcome = backtest(request)

@@ -171,10 +171,12 @@ def note_text(text: str, style: str = "dim") -> Text:
 def render_trading(local: LocalSnapshot) -> RenderableType:
     t = local.trading
     sub = local.health.loop_subaccount  # the state is the account's, the loop trades `sub`
+    strategy = local.health.loop_strategy
     lines = [
         Text.assemble(
             (t.state, STATE_STYLE.get(t.state, "bold")),
             (f"  loop on subaccount {sub}" if sub is not None else "", "bold cyan"),
+            (f"  strategy {strategy}" if strategy else "", "cyan"),
             ("  PAUSED (pause file)" if t.paused else "", "bold yellow"),
         ),
         Text(f"why: {t.reason}"),

@@ -3,6 +3,7 @@ the metrics endpoint around it are `kalshi_cli.runner.launch`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,7 +42,8 @@ def trade_command(
         str,
         typer.Option(
             "--strategy",
-            help="market-maker, spike, mean-reversion, arbitrage or model (docs/strategies.md).",
+            help="A built-in (spike, mean-reversion, arbitrage, market-maker, model), a .py file, "
+            "package.module:attr or an installed entry point (docs/strategies.md).",
             show_default=False,
             autocompletion=_strategy_names,
         ),
@@ -52,6 +54,16 @@ def trade_command(
             "--model",
             help="The model strategy's source of fair values: python:package.module:function, "
             "command:'COMMAND' or file:PATH (docs/models.md).",
+            show_default=False,
+        ),
+    ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params",
+            help="The strategy's parameters (YAML) instead of the config's strategies.NAME; "
+            "kill -HUP reloads the fields it marks updatable.",
+            dir_okay=False,
             show_default=False,
         ),
     ] = None,
@@ -164,24 +176,19 @@ def trade_command(
     from kalshi_cli.runner.launch import run_trade
 
     options = _options(
-        strategy,
-        selected=(markets, series, event),
-        dry_run=dry_run,
-        once=once,
-        bounds=(duration, max_ticks),
-        live=live,
-        log_file=log_file,
-        order_group=order_group,
-        venue=(paper, paper_balance, subaccount),
-    )
+        strategy, selected=(markets, series, event), dry_run=dry_run, once=once,
+        bounds=(duration, max_ticks), live=live, log_file=log_file, order_group=order_group,
+        venue=(paper, paper_balance, subaccount), params_file=params_file,
+    )  # fmt: skip
     app = current()
     settings = app.settings(env.value if env else None)
+    # every section checked, and the refusals made, before the client below exists
+    options, config = _checked_config(settings, options)
     run_trade(
         options,
         env=settings.env,
         state_path=_state_path(settings, options),
-        # every section checked, and the refusals made, before the client below exists
-        config=_checked_config(settings, options).with_model(strategy, model),
+        config=config.with_model(strategy, model),
         client=app.client(auth=True, retry_budget_s=CLIENT_RETRY_BUDGET_S),  # first: its budget
         connection=app.connection(auth=True),
         metrics_port=metrics_port,
@@ -200,16 +207,20 @@ def _state_path(settings: Settings, options: TradeOptions) -> Path:
     return paper_state_path(settings.state, settings.env)
 
 
-def _checked_config(settings: Settings, options: TradeOptions) -> TradeConfig:
+def _checked_config(settings: Settings, options: TradeOptions) -> tuple[TradeOptions, TradeConfig]:
     """Every section of the config file checked, and the refusals that need no exchange (prod:
     `--live` and a market selection), before a client or a key exists: a mistake is refused
     with nothing sent."""
     from kalshi_cli.runner import load_trade_config
     from kalshi_cli.runner.session import check_start
+    from kalshi_cli.strategies import get_strategy
 
     config = load_trade_config(settings.config_path)
+    strategy = get_strategy(config.strategy_spec(options.strategy))
+    options = replace(options, strategy=strategy.spec or strategy.name)
     check_start(settings.env, options, config)
-    return config
+    config.params_for(strategy, options.params_file)
+    return options, config
 
 
 def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
@@ -230,6 +241,7 @@ def _options(
     log_file: Path | None,
     order_group: bool = True,
     venue: tuple[bool, str, int | None] = (False, "1000", None),
+    params_file: Path | None = None,
 ) -> TradeOptions:
     """The options of one run; `venue` is where its orders go: (`--paper`, `--paper-balance`,
     `--subaccount`)."""
@@ -237,9 +249,17 @@ def _options(
 
     from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
-    from kalshi_cli.strategies import get_strategy
+    from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies.loader import is_path_spec
 
-    get_strategy(strategy)  # a misspelled name is refused before any config, client or lock
+    # a file that does not load is refused before any config, client or lock, and is named by
+    # its absolute path from here on; a name may be the config's (`strategies.NAME.source`),
+    # so an unknown one is refused once the config is read (`_checked_config`), still before
+    # any client
+    spec = strategy
+    if is_path_spec(strategy) or strategy in strategy_names():
+        loaded = get_strategy(strategy)
+        spec = loaded.spec or loaded.name
 
     markets, series, event = selected
     duration, max_ticks = bounds
@@ -253,7 +273,8 @@ def _options(
     if not balance.is_finite():
         raise UsageError(f"--paper-balance {paper_balance!r} is not an amount of dollars")
     return TradeOptions(
-        strategy=strategy,
+        strategy=spec,
+        params_file=params_file,
         selection=Selection(_split(markets), series, event),
         dry_run=dry_run,
         once=once,

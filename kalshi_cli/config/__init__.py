@@ -44,6 +44,7 @@ from kalshi_cli.config.sections import at_line as at_line
 from kalshi_cli.config.sections import check_kinds as check_kinds
 from kalshi_cli.config.sections import check_params as check_params
 from kalshi_cli.config.sections import load_yaml as load_yaml
+from kalshi_cli.config.sections import read_params_file as read_params_file
 from kalshi_cli.config.sections import read_sections as read_sections
 from kalshi_cli.config.sections import refuse_unknown as refuse_unknown
 from kalshi_cli.config.sections import section as section

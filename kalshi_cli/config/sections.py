@@ -143,6 +143,23 @@ def read_sections(path: Path | None) -> Located:
     return document
 
 
+def read_params_file(path: Path) -> Located:
+    """A strategy's params file (`--params FILE.yaml`): a mapping of parameter: value, every key
+    with its line, so a refusal names `file:line`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"params file {path} cannot be read: {reason}") from None
+    document = load_yaml(text, path)
+    if document is None:
+        return Located(path, 1)
+    if not isinstance(document, Located):
+        raise ConfigError(f"{path}:1: expected a mapping of parameter: value")
+    _refuse_non_finite(document, "params")
+    return document
+
+
 def section(document: Located, name: str) -> Located:
     """The nested section `name`, or an empty one at the document's place when it is absent."""
     value = document.get(name)

@@ -129,6 +129,8 @@ class Health:
     # the subaccount the loop trades (`kalshi trade --subaccount N`), from its heartbeat; None
     # when the heartbeat names none (a loop from before the option)
     loop_subaccount: int | None = None
+    # the strategy the loop runs (its name; its file or import path when it is not a built-in)
+    loop_strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -377,7 +379,15 @@ def _health(store: Store, now: float) -> Health:
         ticks=int(ticks) if isinstance(ticks, int) else None,
         loop_feed_age=feed_age,
         loop_subaccount=subaccount,
+        loop_strategy=_strategy_text(beat.detail),
     )
+
+
+def _strategy_text(detail: dict[str, Any]) -> str | None:
+    name, spec = detail.get("strategy"), detail.get("strategy_spec")
+    if not isinstance(name, str):
+        return None
+    return name if spec in (None, name) else f"{name} ({spec})"
 
 
 def _pnl(store: Store, day: str) -> Pnl:

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from kalshi_cli.models import ONE, ZERO, Orderbook
+from kalshi_cli.models import ONE, ZERO, Level, Orderbook
 
 
 class EventKind(StrEnum):
@@ -125,8 +125,8 @@ class LocalBook:
     def to_orderbook(self) -> Orderbook:
         return Orderbook(
             ticker=self.ticker,
-            yes_bids=tuple(sorted(self.yes.items(), reverse=True)),
-            no_bids=tuple(sorted(self.no.items(), reverse=True)),
+            yes_bids=tuple(map(Level._make, sorted(self.yes.items(), reverse=True))),
+            no_bids=tuple(map(Level._make, sorted(self.no.items(), reverse=True))),
         )
 
 

@@ -70,6 +70,11 @@ KINDS: dict[str, tuple[Severity, str, str]] = {
     "position_breach": (Severity.CRITICAL, "Position over its limit", Runbook.POSITION_LIMIT),
     "feed_stale": (Severity.WARNING, "Market data feed stale", Runbook.STALE_FEED),
     "daily_summary": (Severity.INFO, "Trade loop daily summary", Runbook.INDEX),
+    "params_reload_refused": (
+        Severity.WARNING,
+        "Strategy params reload refused: the running params stay",
+        Runbook.PARAMS_RELOAD,
+    ),
     "state_file_failed": (
         Severity.CRITICAL,
         "Trade loop stopped: its state file cannot be written",

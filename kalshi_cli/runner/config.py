@@ -39,6 +39,7 @@ from kalshi_cli.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
     from kalshi_cli.risk import RiskLimits
+    from kalshi_cli.strategy_api import Strategy
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
@@ -110,6 +111,9 @@ class TradeOptions:
     # key is restricted to, else 0: session.key_subaccount); with --paper, the venue's subaccount
     # of that number
     subaccount: int | None = None
+    # --params FILE.yaml: the strategy's parameters, instead of the config's `strategies.NAME`;
+    # `kill -HUP` reads it again (the fields marked Updatable change together, or none do)
+    params_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.paper and (self.live or self.dry_run):
@@ -139,9 +143,23 @@ class TradeConfig:
     risk: Mapping[str, Any] = field(default_factory=dict)
     trade: Mapping[str, Any] = field(default_factory=dict)
     alerts: Mapping[str, Any] = field(default_factory=dict)
+    # strategies of the trader's own that the config names (`strategies.NAME.source`)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def strategy_spec(self, spec: str) -> str:
+        """`--strategy NAME` of a configured strategy is its source; any other spec as given."""
+        return self.sources.get(spec, spec)
 
     def strategy_params(self, name: str) -> Mapping[str, Any]:
         return self.strategies.get(name) or {}
+
+    def params_for(self, strategy: Strategy[Any], params_file: Path | None) -> Any:
+        """The strategy's params, validated as a whole: from `--params FILE` when given (a
+        flag beats the config file), else the config's `strategies.NAME` section."""
+        from kalshi_cli.config import read_params_file
+
+        raw = read_params_file(params_file) if params_file is not None else None
+        return strategy.params(raw if raw is not None else self.strategy_params(strategy.name))
 
     def selection(self) -> Selection:
         raw = self.trade.get("markets")
@@ -235,8 +253,10 @@ def load_trade_config(path: Path | None) -> TradeConfig:
     from kalshi_cli.config import read_sections, section
 
     document = read_sections(path)
+    strategies, sources = _strategies(section(document, "strategies"))
     config = TradeConfig(
-        strategies=_strategies(section(document, "strategies")),
+        strategies=strategies,
+        sources=sources,
         risk=_risk(section(document, "risk")),
         trade=_trade(section(document, "trade")),
         alerts=_alerts(section(document, "alerts")),
@@ -259,21 +279,71 @@ def load_risk_limits(path: Path | None) -> RiskLimits:
     return RiskLimits.from_config(_risk(section(read_sections(path), "risk")))
 
 
-def _strategies(strategies: Located) -> dict[str, Mapping[str, Any]]:
-    from kalshi_cli.config import Located, check_params, refuse_unknown
+def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict[str, str]]:
+    """Each `strategies.NAME` section checked against its strategy's params: a built-in's, an
+    installed one's, or (with `source:`, a .py file relative to the config file or
+    package.module:attr) a strategy of the trader's own. Returns the params sections and the
+    configured sources by name."""
+    from kalshi_cli.config import Located, refuse_unknown
     from kalshi_cli.strategies import get_strategy, strategy_names
+    from kalshi_cli.strategies.loader import entry_point_names
 
-    refuse_unknown(strategies, strategy_names(), "strategies", what="strategy")
-    result: dict[str, Mapping[str, Any]] = {}
+    if not strategies:
+        return {}, {}  # no installed distribution's metadata read for nothing
+    known = [*strategy_names(), *entry_point_names()]
+    plain = Located(strategies.path, strategies.line)
     for name, params in strategies.items():
-        if params is None:
+        if not (isinstance(params, Located) and "source" in params):
+            plain[name] = params
+            plain.lines[name] = strategies.lines[name]
+    refuse_unknown(plain, known, "strategies", what="strategy")
+    result: dict[str, Mapping[str, Any]] = {}
+    sources: dict[str, str] = {}
+    for name, section in strategies.items():
+        if section is None:
             continue
-        if not isinstance(params, Located):
+        if not isinstance(section, Located):
             raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
-        strategy = get_strategy(name)
-        check_params(params, f"strategies.{name}", strategy.params_type, strategy.params)
+        spec, params = name, section
+        if "source" in params:
+            spec = sources[name] = _source(params, name)
+            loaded = get_strategy(spec)
+            if loaded.name != name:
+                raise ConfigError(
+                    f"{params.where('source')}: strategies.{name}.source defines the strategy "
+                    f"{loaded.name!r}, not {name!r}",
+                    hint=f"name the section {loaded.name}",
+                )
+            params = _without(params, "source")
+        get_strategy(spec).params(params)  # refusals name the file and line of the key
         result[name] = params
-    return result
+    return result, sources
+
+
+def _source(params: Located, name: str) -> str:
+    from kalshi_cli.strategies.loader import is_path_spec
+
+    source = params["source"]
+    if not isinstance(source, str) or not is_path_spec(source):
+        raise ConfigError(
+            f"{params.where('source')}: strategies.{name}.source: expected a .py file or "
+            f"package.module:attr, not {source!r}"
+        )
+    if ":" in source and not source.endswith(".py"):
+        return source
+    path = Path(source).expanduser()
+    return str(path if path.is_absolute() else (params.path.parent / path).resolve())
+
+
+def _without(node: Located, key: str) -> Located:
+    from kalshi_cli.config import Located
+
+    copy = Located(node.path, node.line)
+    for k, v in node.items():
+        if k != key:
+            copy[k] = v
+            copy.lines[k] = node.lines[k]
+    return copy
 
 
 def _risk(risk: Located) -> Mapping[str, Any]:
@@ -336,3 +406,10 @@ def _alerts(alerts: Located) -> Mapping[str, Any]:
     except ConfigError as exc:
         raise at_line(alerts, exc, dotted="alerts") from None
     return alerts
+
+
+def load_params(strategy: Strategy[Any], path: Path | None = None) -> Any:
+    """A strategy's params from a YAML file (None: its defaults), validated as a whole."""
+    from kalshi_cli.config import read_params_file
+
+    return strategy.params(None if path is None else read_params_file(path))

@@ -106,6 +106,7 @@ class FillSync(UnknownOrders):
             fill.fee,
             ts=record.ts,
             strategy=strategy,
+            own=sent is not None,
         )
         with self.store.transaction():  # one commit for the fill and its order's row
             new = self.store.record_fill(replace(record, realized_pnl=event.net))

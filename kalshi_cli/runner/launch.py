@@ -41,7 +41,7 @@ def run_trade(
     `bind` binds the state file to the exchange endpoint and account once it is open."""
     from kalshi_cli.client.signing import KalshiAuth
     from kalshi_cli.runner.lock import acquire
-    from kalshi_cli.runner.session import trade
+    from kalshi_cli.runner.session import reload_signal, trade
     from kalshi_cli.runner.state_fault import is_state_failure, refused_by_state_file
     from kalshi_cli.store import StoreError
 
@@ -50,7 +50,10 @@ def run_trade(
     sends = not (options.dry_run or options.paper)
     account = f"{connection.key_id}@{connection.api_base}" if sends else None
     now = time.time()  # float-ok: wall time
-    with acquire(state_path, account=account, now=now, subaccount=options.subaccount):
+    with (
+        reload_signal() as reload,
+        acquire(state_path, account=account, now=now, subaccount=options.subaccount),
+    ):
         telemetry: LoopTelemetry | None = None
         stop_metrics: Callable[[], None] | None = None
         if metrics_port:
@@ -70,6 +73,7 @@ def run_trade(
                 read_lag_s=read_lag_s,
                 telemetry=telemetry,
                 bind=bind,
+                reload=reload,
             )
         except StoreError as exc:
             # the loop itself turns a failure while it trades into StateFileFailed; one here

@@ -90,6 +90,8 @@ class TradeLoop(MarketPass, LoopWatch):
         starts) until `budget_s` of the loop's clock is spent or none is left. A tick called
         on its own (`--once`, a backtest, a test) has no budget: it visits every market."""
         self.ticks += 1
+        if self.reload_requested.is_set():
+            self.reload_params()
         changed, went_stale = self._handle_events(events)
         now_m = self.clock.monotonic()
         for ticker, at in changed.items():
@@ -168,6 +170,54 @@ class TradeLoop(MarketPass, LoopWatch):
         else:
             self._seen_views.pop(ticker, None)
 
+    # ---------------------------------------------------------------- params reload
+
+    def reload_params(self) -> bool:
+        """Read the params file again (`kill -HUP`, between two ticks): the fields the strategy
+        marks `Updatable` change together, and only if the whole file validates and no other
+        field changed; otherwise the running params stay and the refusal is logged and
+        alerted. True when the params changed."""
+        from dataclasses import replace
+
+        from kalshi_cli.config import read_params_file
+        from kalshi_cli.errors import KalshiError
+        from kalshi_cli.strategy_api import params_dict, reload_params
+
+        self.reload_requested.clear()
+        name = self.settings.strategy_name
+        if self.params_file is None:
+            why = "no --params file to read: the loop was started without one"
+            self._refuse_reload(why)
+            return False
+        try:
+            raw = read_params_file(self.params_file)
+            fresh, changed = reload_params(self.settings.params, raw, where=f"strategies.{name}")
+        except KalshiError as exc:
+            self._refuse_reload(exc.message)
+            return False
+        if not changed:
+            self.log.emit("params_reloaded", {"file": str(self.params_file), "changed": {}})
+            return False
+        self.settings = replace(self.settings, params=fresh)
+        # a market skipped as quiet was judged with the old params
+        self._quiet.clear()
+        now = params_dict(fresh)
+        self.log.emit(
+            "params_reloaded",
+            {"file": str(self.params_file), "changed": {k: now[k] for k in changed}},
+        )
+        return True
+
+    def _refuse_reload(self, why: str) -> None:
+        detail = {"file": str(self.params_file), "error": why}
+        self.log.emit("params_reload_refused", detail)
+        self._alert(
+            "params_reload_refused",
+            str(self.params_file),
+            f"{self.settings.strategy_name}: params reload refused, the running params stay: {why}",
+            detail,
+        )
+
     # ---------------------------------------------------------------- heartbeat and status
 
     def _housekeeping(self, now_m: float) -> None:
@@ -207,6 +257,9 @@ class TradeLoop(MarketPass, LoopWatch):
             **lag.to_json(),
             "max_revisit_s": self.settings.max_revisit_s,
             "behind": self._behind,
+            # what runs: `kalshi status` and the dashboard show it
+            "strategy": self.settings.strategy_name,
+            "strategy_spec": self.strategy.spec or self.strategy.name,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place

@@ -13,6 +13,7 @@ both.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -165,6 +166,9 @@ class LoopBase:
         self.lag: LagReport | None = None  # the last heartbeat's figures
         self._behind = False
         self._pass_paused = False
+        # `kill -HUP`: the params file read again at the next tick (TradeLoop.reload_params)
+        self.params_file: Path | None = None
+        self.reload_requested = threading.Event()
         # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
         # on a simulated clock) keeps working unchanged
         self._wait_for_events: Callable[[float], bool] | None = getattr(

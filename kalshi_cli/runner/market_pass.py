@@ -26,8 +26,8 @@ from kalshi_cli.strategies import (
     PositionView,
     Strategy,
 )
-from kalshi_cli.strategies.base import Complement, best_bid
-from kalshi_cli.strategies.window import MidWindow
+from kalshi_cli.strategy_api import Complement, best_bid
+from kalshi_cli.strategy_api.window import MidWindow
 
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
 

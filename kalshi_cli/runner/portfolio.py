@@ -28,8 +28,8 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
 from kalshi_cli.runner.fees import FeeChange
-from kalshi_cli.strategies import PositionView, RestingOrder
-from kalshi_cli.strategies.window import MidSeries, MidWindow
+from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
+from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 
 
 @dataclass
@@ -78,6 +78,10 @@ class Portfolio:
         self.pnl = PnlEngine()
         self.orders: dict[str, OpenOrder] = {}  # order id -> resting order
         self.opened_at: dict[str, float] = {}
+        # the positions the fills of this loop's own orders built (`PositionView.own`): what
+        # a strategy may close without touching what a person or an earlier run opened
+        self.own = PnlEngine()
+        self.own_opened_at: dict[str, float] = {}
         # the risk engine reads every market's view for each intent (total exposure); a view
         # only changes with a fill, a settlement or an order of its market, so it is kept
         self._views: dict[str, PositionView] = {}
@@ -125,17 +129,15 @@ class Portfolio:
         *,
         ts: float,
         strategy: str | None,
+        own: bool = False,
     ) -> RealizedEvent:
+        """One fill into the account's position; `own`: an order this loop sent, so into the
+        strategy's own position too."""
         self._forget(ticker)
-        before = self.position(ticker)
-        event = self.pnl.apply_fill(
-            ticker, book_side, yes_price, count, fee, ts=ts, strategy=strategy
-        )
-        after = self.position(ticker)
-        if after == 0:
-            self.opened_at.pop(ticker, None)
-        elif before == 0 or (before > 0) != (after > 0):
-            self.opened_at[ticker] = ts
+        fill = (ticker, book_side, yes_price, count, fee, ts, strategy)
+        event = _apply(self.pnl, self.opened_at, fill)
+        if own:
+            _apply(self.own, self.own_opened_at, fill)
         return event
 
     def apply_settlement(
@@ -151,6 +153,10 @@ class Portfolio:
         self.pnl.apply_settlement(ticker, result, ts=ts, fee=fee, yes_value=yes_value)
         if self.position(ticker) == 0:
             self.opened_at.pop(ticker, None)
+        mine = self.own.markets.get(ticker)
+        if mine is not None and mine.position != 0:
+            self.own.apply_settlement(ticker, result, ts=ts, fee=ZERO, yes_value=yes_value)
+            self.own_opened_at.pop(ticker, None)
 
     def open_positions(self) -> list[MarketPnl]:
         return [m for m in self.pnl.markets.values() if m.position != 0]
@@ -202,6 +208,22 @@ class Portfolio:
             entry_cost=m.basis,
             opened_at=self.opened_at.get(ticker),
             resting=resting,
+            own=self._own_holding(ticker, m.position),
+        )
+
+    def _own_holding(self, ticker: str, whole: Decimal) -> Holding:
+        """This loop's own part of a position: never more contracts than the account holds,
+        never the other side (a person who sold what the loop bought has taken it back)."""
+        mine = self.own.markets.get(ticker)
+        if mine is None or mine.position == 0 or (mine.position > 0) != (whole > 0):
+            return FLAT
+        held = min(abs(mine.position), abs(whole))
+        per = mine.basis / abs(mine.position)
+        return Holding(
+            position=held if whole > 0 else -held,
+            avg_entry_price=per,
+            entry_cost=per * held,
+            opened_at=self.own_opened_at.get(ticker),
         )
 
     def total_exposure(self) -> Decimal:
@@ -225,6 +247,23 @@ class Portfolio:
         return total
 
 
+# (ticker, book side, YES price, count, fee, unix seconds, strategy)
+_Fill = tuple[str, BookSide, Decimal, Decimal, Decimal, float, str | None]
+
+
+def _apply(pnl: PnlEngine, opened_at: dict[str, float], fill: _Fill) -> RealizedEvent:
+    ticker, book_side, yes_price, count, fee, ts, strategy = fill
+    held = pnl.markets.get(ticker)
+    before = ZERO if held is None else held.position
+    event = pnl.apply_fill(ticker, book_side, yes_price, count, fee, ts=ts, strategy=strategy)
+    after = pnl.markets[ticker].position
+    if after == 0:
+        opened_at.pop(ticker, None)
+    elif before == 0 or (before > 0) != (after > 0):
+        opened_at[ticker] = ts
+    return event
+
+
 class MidHistory:
     """Each market's (ts, YES mid) points within `horizon_s`: a point when the mid changes, and
     at least one every `resample_s` while it does not, so a window always starts near its edge
@@ -237,7 +276,7 @@ class MidHistory:
 
     def record(self, ticker: str, ts: float, book: Orderbook) -> MidWindow:
         """The market's points after this one, as a window that later points leave unchanged
-        (O(1): strategies/window.py)."""
+        (O(1): strategy_api/window.py)."""
         points = self._points.get(ticker)
         if points is None:
             points = self._points[ticker] = MidSeries()

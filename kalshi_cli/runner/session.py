@@ -335,7 +335,7 @@ def build_loop(
     from kalshi_cli.orders import OrderService
 
     strategy = get_strategy(options.strategy)
-    params = strategy.params(config.strategy_params(options.strategy))
+    params = config.params_for(strategy, options.params_file)
     limits = RiskLimits.from_config(config.risk)
     sink = _Sink(parts.log, parts.alerts, parts.on_event)
     ledger = LoopLedger(parts.store)
@@ -386,6 +386,7 @@ def build_loop(
         complements=find_complements(parts.client, markets) if strategy.uses_complements else {},
     )
     loop.executor.load_seen(fills)
+    loop.params_file = options.params_file
     if options.paper:
         from kalshi_cli.runner.paper import PaperClient, answer_kill
 
@@ -461,7 +462,7 @@ def describe(
 ) -> list[str]:
     """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
     strategy = get_strategy(options.strategy)
-    params = strategy.params(config.strategy_params(options.strategy))
+    params = config.params_for(strategy, options.params_file)
     limits = RiskLimits.from_config(config.risk)
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
@@ -485,7 +486,7 @@ def describe(
         )
     return [
         f"kalshi trade: env {env}, {mode}, {bound}",
-        f"strategy        {strategy.name} ({params_text(params)})",
+        f"strategy        {strategy.name}{_origin_text(strategy)} ({params_text(params)})",
         f"markets         {selection.describe()}",
         f"subaccount      {_subaccount_text(options, restriction)}",
         f"log file        {log_path}",
@@ -497,15 +498,37 @@ def describe(
     ]
 
 
+def _origin_text(strategy: Any) -> str:
+    return "" if strategy.origin == "built-in" else f" [{strategy.origin}: {strategy.spec}]"
+
+
+@contextmanager
+def reload_signal() -> Iterator[threading.Event]:
+    """SIGHUP sets the event this yields, from now on: a `systemctl reload` while the loop is
+    still starting is kept for its first tick instead of ending the process (SIGHUP's default).
+    Only in the main thread."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGHUP, lambda *_: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 @contextmanager
 def signals(
     stop: threading.Event,
     on_pause: Callable[[], None],
     *,
     abandon: threading.Event | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """SIGTERM/SIGINT set `stop`, and a second one while stopping sets `abandon`; SIGUSR1
-    toggles the pause. Only in the main thread."""
+    toggles the pause; SIGHUP calls `on_reload` (the loop reads its params file again at its
+    next tick). Only in the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -520,6 +543,8 @@ def signals(
         signal.SIGINT: on_stop,
         signal.SIGUSR1: lambda *_: on_pause(),
     }
+    if on_reload is not None:
+        handlers[signal.SIGHUP] = lambda *_: on_reload()
     previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
     try:
         yield
@@ -546,7 +571,7 @@ def run(
         alerts.beat("start", loop.beat_text("starting"))
     loop.feed.start()
     try:
-        with signals(stop, loop.toggle_pause, abandon=abandon):
+        with signals(stop, loop.toggle_pause, abandon=abandon, on_reload=loop.reload_requested.set):
             try:
                 if options.once:
                     _wait_fresh(loop, stop, fresh_timeout_s)
@@ -653,6 +678,7 @@ def trade(
     clock: Clock | None = None,
     telemetry: LoopTelemetry | None = None,
     bind: Callable[[Store], None] | None = None,
+    reload: threading.Event | None = None,
 ) -> Summary:
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
@@ -748,12 +774,15 @@ def trade(
             markets,
             pause_file=config.path("pause_file", state_dir / "trade.pause"),
         )
+        if reload is not None:  # a SIGHUP while starting is answered at the first tick
+            loop.reload_requested = reload
         group = _open_group(client, store, config, log) if _wants_group(options) else None
         loop.executor.order_group_id = group
         log.emit(
             "started",
             {
-                "strategy": options.strategy,
+                "strategy": loop.settings.strategy_name,
+                "strategy_spec": options.strategy,
                 "markets": len(markets),
                 "env": env,
                 "subaccount": client.subaccount or 0,

@@ -50,6 +50,11 @@ def risk_lines(limits: RiskLimits) -> list[str]:
 
 
 def params_text(params: Any) -> str:
+    from kalshi_cli.strategy_api import Params
+    from kalshi_cli.strategy_api import params_text as struct_text
+
+    if isinstance(params, Params):
+        return struct_text(params)
     if not is_dataclass(params) or isinstance(params, type):
         return str(params)
     return ", ".join(f"{f.name}={getattr(params, f.name)}" for f in fields(params))

@@ -24,19 +24,31 @@ flags mutually exclusive and whose event has exactly two.)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 
-from kalshi_cli.models import ONE, Action, Side, TimeInForce, trading_fee
-from kalshi_cli.strategies.base import Decision, Intent, MarketSnapshot, PositionView, require
+from kalshi_cli.strategy_api import (
+    ONE,
+    Action,
+    Decision,
+    Intent,
+    MarketSnapshot,
+    Params,
+    PositionView,
+    Side,
+    Strategy,
+    TimeInForce,
+    Updatable,
+    require,
+    trading_fee,
+)
 
 NAME = "arbitrage"
 
 
-@dataclass(frozen=True)
-class ArbitrageParams:
-    max_count: Decimal = Decimal("50")
-    min_edge: Decimal = Decimal("0.01")
+class ArbitrageParams(Params, frozen=True):
+    max_count: Annotated[Decimal, Updatable] = Decimal("50")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")
 
     def __post_init__(self) -> None:
         require(self.max_count > 0, "max_count must be positive")
@@ -108,3 +120,17 @@ def _pair(
             )
         )
     return legs
+
+
+def _always(_: PositionView) -> bool:
+    return True
+
+
+STRATEGY = Strategy(
+    NAME,
+    ArbitrageParams,
+    decide,
+    uses_complements=True,
+    reads_mids=False,
+    clock_free=_always,
+)

@@ -30,17 +30,25 @@ never keeps an order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
+from typing import Annotated
 
-from kalshi_cli.models import ONE, Action, Side, TimeInForce, min_tick
-from kalshi_cli.strategies.base import (
+from kalshi_cli.strategy_api import (
+    ONE,
+    Action,
     Cancel,
     Decision,
     Intent,
     MarketSnapshot,
+    Params,
     PositionView,
     RestingOrder,
+    Side,
+    Strategy,
+    TimeInForce,
+    Updatable,
+    min_tick,
     require,
     snap_to_grid,
 )
@@ -48,14 +56,13 @@ from kalshi_cli.strategies.base import (
 NAME = "market-maker"
 
 
-@dataclass(frozen=True)
-class MarketMakerParams:
-    spread: Decimal = Decimal("0.04")
-    quote_count: Decimal = Decimal("10")
+class MarketMakerParams(Params, frozen=True):
+    spread: Annotated[Decimal, Updatable] = Decimal("0.04")
+    quote_count: Annotated[Decimal, Updatable] = Decimal("10")
     max_inventory: Decimal = Decimal("50")
-    skew: Decimal = Decimal("0.02")
-    min_edge: Decimal = Decimal("0.005")
-    requote_tolerance: Decimal = Decimal("0.02")
+    skew: Annotated[Decimal, Updatable] = Decimal("0.02")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.005")
+    requote_tolerance: Annotated[Decimal, Updatable] = Decimal("0.02")
 
     def __post_init__(self) -> None:
         require(self.spread > 0, "spread must be positive")
@@ -136,3 +143,17 @@ def _still_good(
         order.price - min_tick(snap.price_ranges), snap.price_ranges, up=False
     )
     return order.queue_position == 0 and quote.price == one_tick_below
+
+
+def _always(_: PositionView) -> bool:
+    return True
+
+
+STRATEGY = Strategy(
+    NAME,
+    MarketMakerParams,
+    decide,
+    uses_queue_positions=True,
+    reads_mids=False,
+    clock_free=_always,
+)

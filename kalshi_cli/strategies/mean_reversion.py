@@ -11,31 +11,34 @@ orders rest in the market.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 
-from kalshi_cli.models import ONE, Side
-from kalshi_cli.strategies.base import (
+from kalshi_cli.strategy_api import (
+    ONE,
     Decision,
     MarketSnapshot,
+    Params,
     PositionView,
+    Side,
+    Strategy,
+    Updatable,
     buy_at_ask,
     close_at_bid,
     require,
 )
-from kalshi_cli.strategies.window import EXACT, MidWindow
+from kalshi_cli.strategy_api.window import EXACT, MidWindow
 
 NAME = "mean-reversion"
 
 
-@dataclass(frozen=True)
-class MeanReversionParams:
+class MeanReversionParams(Params, frozen=True):
     window_s: float = 300.0
     min_samples: int = 20
-    entry_z: Decimal = Decimal("2.0")
-    exit_z: Decimal = Decimal("0.5")
-    order_count: Decimal = Decimal("10")
-    min_edge: Decimal = Decimal("0.01")
+    entry_z: Annotated[Decimal, Updatable] = Decimal("2.0")
+    exit_z: Annotated[Decimal, Updatable] = Decimal("0.5")
+    order_count: Annotated[Decimal, Updatable] = Decimal("10")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")
 
     def __post_init__(self) -> None:
         require(self.window_s > 0, "window_s must be positive")
@@ -101,3 +104,10 @@ def decide(
         min_edge=params.min_edge,
     )
     return [] if intent is None else [intent]
+
+
+def _always(_: PositionView) -> bool:
+    return True
+
+
+STRATEGY = Strategy(NAME, MeanReversionParams, decide, clock_free=_always)

@@ -13,14 +13,18 @@ left the window and does not trigger the same trade again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 
-from kalshi_cli.models import ONE, Side
-from kalshi_cli.strategies.base import (
+from kalshi_cli.strategy_api import (
+    ONE,
     Decision,
     MarketSnapshot,
+    Params,
     PositionView,
+    Side,
+    Strategy,
+    Updatable,
     best_bid,
     buy_at_ask,
     close_at_bid,
@@ -30,15 +34,14 @@ from kalshi_cli.strategies.base import (
 NAME = "spike"
 
 
-@dataclass(frozen=True)
-class SpikeParams:
+class SpikeParams(Params, frozen=True):
     window_s: float = 60.0
     spike_share: Decimal = Decimal("0.10")
     reversion: Decimal = Decimal("0.5")
-    take_profit: Decimal = Decimal("0.03")
+    take_profit: Annotated[Decimal, Updatable] = Decimal("0.03")
     max_hold_s: float = 300.0
-    order_count: Decimal = Decimal("10")
-    min_edge: Decimal = Decimal("0.01")
+    order_count: Annotated[Decimal, Updatable] = Decimal("10")
+    min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")
 
     def __post_init__(self) -> None:
         require(self.window_s > 0, "window_s must be positive")
@@ -91,3 +94,11 @@ def _exit(
     fair = bid[0] if mid is None else (mid if held is Side.YES else ONE - mid)
     exit_ = close_at_bid(snap, pos, fair=fair, reason=why, strategy=NAME)
     return [] if exit_ is None else [exit_]
+
+
+def _when_flat(position: PositionView) -> bool:
+    # the time stop reads the clock while a position is held
+    return position.held_side is None
+
+
+STRATEGY = Strategy(NAME, SpikeParams, decide, clock_free=_when_flat)

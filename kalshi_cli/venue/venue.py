@@ -68,6 +68,7 @@ from kalshi_cli.models import (
     BookSide,
     FeeModel,
     Fill,
+    Level,
     Market,
     Order,
     Orderbook,
@@ -283,8 +284,8 @@ class LocalVenue:
         yes, no = levels
         return Orderbook(
             ticker=ticker,
-            yes_bids=tuple(sorted(yes.items(), reverse=True)),
-            no_bids=tuple(sorted(no.items(), reverse=True)),
+            yes_bids=tuple(map(Level._make, sorted(yes.items(), reverse=True))),
+            no_bids=tuple(map(Level._make, sorted(no.items(), reverse=True))),
         )
 
     # ------------------------------------------------------------------ matching

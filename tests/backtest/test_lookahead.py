@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,14 +18,13 @@ from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.models import Side
 from kalshi_cli.strategies import Strategy, register_strategy
-from kalshi_cli.strategies.base import Decision, MarketSnapshot, PositionView, buy_at_ask
+from kalshi_cli.strategy_api import Decision, MarketSnapshot, Params, PositionView, buy_at_ask
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 PEEK = "test-peek-at-the-future"
 
 
-@dataclass(frozen=True)
-class PeekParams:
+class PeekParams(Params, frozen=True):
     data: str = ""
     horizon_s: float = 20.0
 

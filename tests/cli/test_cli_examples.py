@@ -46,6 +46,7 @@ GROUPS = {
     ("key",),
     ("rfq",),
     ("quote",),
+    ("strategy",),
 }
 # need a tier above the default simulator's basic one (the spec: subaccounts from Advanced, a key
 # from one's own public key from Premier): only the command line is checked; they run in
@@ -54,6 +55,10 @@ NEEDS_TIER = {("subaccount", "create"), ("subaccount", "transfer"), ("key", "cre
 BATCH_FILE = "ticker,side,action,count,price\nKXBTCD-SIM-T97000,yes,buy,1,0.05\n"
 PLACEHOLDER_ID = "5c3e0b9e-..."
 PLACEHOLDER_GROUP = "7f1c2d3e-..."  # an order group id: one the test creates
+
+
+# directories an example writes or reads, made under the test's home rather than the cwd
+HOME_DIRS = ("recordings", "strategies")
 
 
 def command_paths() -> list[tuple[str, ...]]:
@@ -112,12 +117,13 @@ def adjusted(
     example: str, home: Path, environ: dict[str, str], sim: SimHarness | None = None
 ) -> list[tuple[list[str], Path | None]]:
     """Each command of the example, and the file its stdout is redirected to (` > FILE`).
-    Paths under `recordings/` (the data commands' examples) are made under the test's home."""
+    Paths under `recordings/` (the data commands' examples) and `strategies/` (`kalshi strategy
+    new` and `check`) are made under the test's home."""
     runs = []
     for part in example.split(" && "):
         command, _, target = part.partition(" > ")
         args = [
-            str(home / a) if a.startswith("recordings/") or a == "recordings" else a
+            str(home / a) if a.startswith(HOME_DIRS) or a in HOME_DIRS else a
             for a in shlex.split(command)[1:]
         ]
         redirect = home / target.strip() if target else None

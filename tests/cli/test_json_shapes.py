@@ -174,6 +174,9 @@ def outputs(sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory) -
     # nothing serves this directory: stopping is a no-op, said as such
     out["sim stop"] = run.json("sim", "stop", "--data-dir", str(home / "no-sim"))
     assert out["sim stop"] == {"stopped": False, "pid": None}
+    out["strategy list"] = run.json("strategy", "list")
+    out["strategy check"] = run.json("strategy", "check", "spike")
+    assert out["strategy check"]["decisions"]  # a first item to hold to the documented one
     return out
 
 
@@ -199,6 +202,8 @@ REAL = [
     "config get",
     "data ls",
     "data info",
+    "strategy list",
+    "strategy check",
 ]
 
 

@@ -401,3 +401,27 @@ def test_the_trading_panel_names_the_loops_subaccount_from_its_heartbeat(tmp_pat
     before, after = seen
     assert "subaccount" not in before
     assert after.startswith("REDUCING loop on subaccount 1"), after
+
+
+def test_the_trading_panel_names_the_strategy_file_a_loop_runs(tmp_path: Path) -> None:
+    """A loop's heartbeat names its strategy and how it was chosen: a strategy of one's own
+    shows with its file, a built-in by its name alone."""
+    sources = _sources(tmp_path)
+    clock = prepare(sources.state_path, tmp_path / "trade.log")
+    seen: list[str] = []
+
+    async def look(pilot: Pilot[None]) -> None:
+        seen.append(" ".join(app.panel_text("trading").split()))
+
+    for name, spec in (("fair-value", "/srv/strategies/fair_value.py"), ("spike", "spike")):
+        with Store.open(sources.state_path, clock=clock) as store:
+            store.heartbeat(
+                source="trade",
+                detail={"ticks": 7, "state": "ACTIVE", "subaccount": 0, "strategy": name,
+                        "strategy_spec": spec},
+            )  # fmt: skip
+        app = DashboardApp(Wiring(sources=sources, clock=clock))
+        drive(app, look)
+    mine, built_in = seen
+    assert "strategy fair-value (/srv/strategies/fair_value.py)" in mine, mine
+    assert "strategy spike" in built_in and "(spike)" not in built_in, built_in

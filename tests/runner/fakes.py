@@ -434,7 +434,12 @@ def make_rig(
     feed = FakeFeed(exchange, account_id, clock)
     store = Store.open(state_path, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
-    config = TradeConfig(strategies={strategy: params or {}}, risk=risk or {}, trade=trade or {})
+    from kalshi_cli.strategies import get_strategy
+
+    # params sit under the strategy's name, whatever spelling (a file's path) chose it
+    config = TradeConfig(
+        strategies={get_strategy(strategy).name: params or {}}, risk=risk or {}, trade=trade or {}
+    )
     markets = [client.get_market(t) for t in exchange.markets]
     parts = Parts(client, store, feed, clock, log)
     if read_lag_s is not None:

@@ -54,7 +54,7 @@ def test_max_count_caps_the_size():
 def pair_snap(ticker: str, other: str, ask_here: str, ask_there: str, depth: int = 40):
     """Two markets of a mutually exclusive event, each a normal (uncrossed) book whose YES ask
     is `ask` (a NO bid at 1 - ask) and whose YES bid sits 2 cents lower."""
-    from kalshi_cli.strategies.base import Complement
+    from kalshi_cli.strategy_api import Complement
 
     def book(t: str, ask: str) -> Orderbook:
         yes_bid = D(ask) - D("0.02")

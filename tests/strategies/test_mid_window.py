@@ -1,4 +1,4 @@
-"""The incremental mid windows (strategies/window.py, runner/portfolio.py `MidHistory`) against
+"""The incremental mid windows (strategy_api/window.py, runner/portfolio.py `MidHistory`) against
 the computations they replaced: the same points, the same window, the same z-score.
 
 The references below are the old code, kept here verbatim as the specification: `MidHistory`
@@ -18,7 +18,7 @@ from kalshi_cli.models import Orderbook
 from kalshi_cli.runner.portfolio import MidHistory
 from kalshi_cli.strategies import MarketSnapshot
 from kalshi_cli.strategies.mean_reversion import zscore
-from kalshi_cli.strategies.window import MidWindow
+from kalshi_cli.strategy_api.window import MidWindow
 
 ZERO = D(0)
 

@@ -13,8 +13,8 @@ from kalshi_cli.models import (
     trading_fee,
 )
 from kalshi_cli.strategies import get_strategy, strategy_names
-from kalshi_cli.strategies.base import snap_to_grid
 from kalshi_cli.strategies.spike import SpikeParams
+from kalshi_cli.strategy_api import snap_to_grid
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):
@@ -40,10 +40,10 @@ def test_params_from_config_are_typed_and_yaml_floats_become_exact_decimals():
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"spike_pct": 1}, r"strategies\.spike: unknown parameter spike_pct"),
-        ({"spike_share": "lots"}, r"strategies\.spike\.spike_share: expected a decimal"),
-        ({"spike_share": True}, r"strategies\.spike\.spike_share: expected a number"),
-        ({"window_s": "soon"}, r"strategies\.spike\.window_s: expected a number"),
+        ({"spike_pct": 1}, r"unknown parameter `strategies\.spike\.spike_pct`"),
+        ({"spike_share": "lots"}, r"strategies\.spike\.spike_share: invalid decimal"),
+        ({"spike_share": True}, r"strategies\.spike\.spike_share: expected `decimal`, got `bool`"),
+        ({"window_s": "soon"}, r"strategies\.spike\.window_s: expected `float`, got `str`"),
         ({"window_s": 600}, r"strategies\.spike: max_hold_s must be at least window_s"),
         ({"spike_share": 0}, r"strategies\.spike: spike_share must be positive"),
     ],
@@ -54,7 +54,7 @@ def test_bad_params_are_config_errors_naming_the_key(raw, message):
 
 
 def test_whole_number_params_refuse_fractions():
-    with pytest.raises(ConfigError, match="min_samples: expected a whole number"):
+    with pytest.raises(ConfigError, match="min_samples: expected `int`, got `float`"):
         get_strategy("mean-reversion").params({"min_samples": 2.5})
 
 

@@ -5,6 +5,7 @@ or a file another program rewrites)."""
 from kalshi_cli.strategies.model.sources import Answer, ModelDown, ModelError, parse_source
 from kalshi_cli.strategies.model.strategy import (
     NAME,
+    STRATEGY,
     ModelParams,
     decide,
     kelly_count,
@@ -13,6 +14,7 @@ from kalshi_cli.strategies.model.strategy import (
 
 __all__ = [
     "NAME",
+    "STRATEGY",
     "Answer",
     "ModelDown",
     "ModelError",

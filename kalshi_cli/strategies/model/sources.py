@@ -53,7 +53,7 @@ import msgspec
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import ONE, ZERO, Side
-from kalshi_cli.strategies.base import MarketSnapshot, best_ask, best_bid
+from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
 
 KINDS = ("python", "command", "file")
 

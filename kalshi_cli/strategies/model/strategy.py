@@ -26,50 +26,51 @@ and, past its threshold, enters SAFE_MODE.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import ROUND_FLOOR, Decimal
+from typing import Annotated
+
+import msgspec
 
 from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
-from kalshi_cli.strategies.base import (
+from kalshi_cli.strategies.model.sources import Answer, ModelError, Source, parse_source
+from kalshi_cli.strategy_api import (
     Cancel,
     Decision,
     Intent,
     MarketSnapshot,
+    Params,
     PositionView,
+    Range,
+    Strategy,
+    Updatable,
     best_ask,
-    require,
     snap_to_grid,
 )
-from kalshi_cli.strategies.model.sources import Answer, ModelError, Source, parse_source
 
 NAME = "model"
 
 
-@dataclass(frozen=True)
-class ModelParams:
+class ModelParams(Params, frozen=True, dict=True):
     # python:package.module:function | command:COMMAND | file:PATH (or `--model`)
     source: str = ""
-    min_edge: Decimal = Decimal("0.02")  # per contract, after fees
-    kelly_fraction: Decimal = Decimal("0.25")
-    bankroll: Decimal = Decimal("100")  # dollars the Kelly stake is a share of
-    max_count: Decimal = Decimal("50")  # contracts per order, at most
-    min_confidence: Decimal = Decimal("0")
+    min_edge: Annotated[Decimal, Range(ge=0), Updatable] = Decimal("0.02")  # after fees
+    kelly_fraction: Annotated[Decimal, Range(gt=0, le=1), Updatable] = Decimal("0.25")
+    # dollars the Kelly stake is a share of
+    bankroll: Annotated[Decimal, Range(gt=0), Updatable] = Decimal("100")
+    max_count: Annotated[Decimal, Range(gt=0), Updatable] = Decimal("50")  # per order
+    min_confidence: Annotated[Decimal, Range(ge=0, le=1), Updatable] = Decimal("0")
     # rest a post-only bid at the best price that clears min_edge (below the ask), kept while
     # the model's fair value holds it there, instead of taking the ask
     quote: bool = False
-    timeout_ms: int = 500  # the deadline of one answer (python and command sources)
-    max_age_s: float = 60.0  # a file source's value older than this is never traded on
-    start_s: float = 10.0  # a command's first answer may take this long (its start)
+    # the deadline of one answer (python and command sources)
+    timeout_ms: Annotated[int, msgspec.Meta(gt=0)] = 500
+    # a file source's value older than this is never traded on
+    max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    # a command's first answer may take this long (its start)
+    start_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
     def __post_init__(self) -> None:
-        require(self.min_edge >= 0, "min_edge must not be negative")
-        require(0 < self.kelly_fraction <= 1, "kelly_fraction must be in (0, 1]")
-        require(self.bankroll > 0, "bankroll must be positive")
-        require(self.max_count > 0, "max_count must be positive")
-        require(0 <= self.min_confidence <= 1, "min_confidence must be in [0, 1]")
-        require(self.timeout_ms > 0, "timeout_ms must be positive")
-        require(self.max_age_s > 0, "max_age_s must be positive")
-        require(self.start_s > 0, "start_s must be positive")
         live = (
             parse_source(
                 self.source,
@@ -81,12 +82,13 @@ class ModelParams:
             else None
         )
         # the running source (a child process, a worker thread, a file's last reading): one
-        # per params object, i.e. one per loop; not a field, so not compared nor printed
-        object.__setattr__(self, "_live", live)
+        # per params object, i.e. one per loop; kept beside the fields (`dict=True`), so
+        # neither compared nor printed nor validated
+        self.__dict__["_live"] = live
 
     @property
     def live_source(self) -> Source:
-        live: Source | None = getattr(self, "_live", None)
+        live: Source | None = self.__dict__.get("_live")
         if live is None:
             raise ModelError("the model strategy has no source: give --model")
         return live
@@ -216,3 +218,7 @@ def _quote_price(
     if fair - price - fee < min_edge:
         price = snap_to_grid(price - _UNDER_A_TICK, snap.price_ranges, up=False)
     return price
+
+
+# asks its source on every call (the answer may change with nothing else): never quiet
+STRATEGY = Strategy(NAME, ModelParams, decide)

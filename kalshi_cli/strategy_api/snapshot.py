@@ -1,11 +1,5 @@
-"""What a strategy sees, and the book and grid helpers the strategies share.
-
-A strategy is a pure function `decide(snapshot, position, params)`: no I/O, no clock (time is
-`snapshot.ts`), Decimal for every price and count. It returns `Intent`s (orders it would like
-placed, each with the fair value it believes in and a reason) and `Cancel`s (resting orders it
-wants gone). The trade loop sends every intent through the risk engine before anything is sent.
-What it returns, and the `PositionView` it is handed, are defined in `kalshi_cli.decisions`,
-which the risk engine reads too; this module re-exports them for the strategies.
+"""What `decide` is handed: one market at one moment (`MarketSnapshot`), and the book and price
+grid helpers every strategy may use (the four built in use these and nothing more).
 """
 
 from __future__ import annotations
@@ -14,17 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.decisions import (
-    Cancel,
-    Decision,
-    Intent,
-    PositionView,
-    RestingOrder,
-    best_ask,
-    best_bid,
-    parse_params,
-    require,
-)
+from kalshi_cli.decisions import Holding, Intent, PositionView, best_ask, best_bid
 from kalshi_cli.models import (
     MAKER_FEE_RATE,
     PRICE_STRUCTURES,
@@ -35,7 +19,7 @@ from kalshi_cli.models import (
     Side,
     TimeInForce,
 )
-from kalshi_cli.strategies.window import MidWindow
+from kalshi_cli.strategy_api.window import MidWindow
 
 LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 
@@ -83,10 +67,16 @@ class MarketSnapshot:
 
 
 def close_at_bid(
-    snap: MarketSnapshot, pos: PositionView, *, fair: Decimal, reason: str, strategy: str
+    snap: MarketSnapshot,
+    pos: PositionView | Holding,
+    *,
+    fair: Decimal,
+    reason: str,
+    strategy: str,
 ) -> Intent | None:
-    """A reducing IOC sell of the whole position at the best bid for the held side (Kalshi has
-    no market orders); None when flat or nobody bids."""
+    """A reducing IOC sell of `pos` at the best bid for the held side (Kalshi has no market
+    orders); None when flat or nobody bids. Hand it `position.own` to close only what this
+    run's orders bought, the whole `position` to close the account's."""
     held = pos.held_side
     bid = None if held is None else best_bid(snap.book, held)
     if held is None or bid is None:
@@ -161,24 +151,3 @@ def snap_to_grid(price: Decimal, ranges: tuple[PriceRange, ...], *, up: bool) ->
     if not candidates:
         return None
     return min(candidates) if up else max(candidates)
-
-
-# what a strategy module reads from here, wherever it is defined (`kalshi_cli.decisions` holds
-# what the risk engine shares with the strategies)
-__all__ = [
-    "LINEAR_CENT",
-    "Cancel",
-    "Decision",
-    "Intent",
-    "MarketSnapshot",
-    "MidWindow",
-    "PositionView",
-    "RestingOrder",
-    "best_ask",
-    "best_bid",
-    "buy_at_ask",
-    "close_at_bid",
-    "parse_params",
-    "require",
-    "snap_to_grid",
-]

@@ -1,0 +1,217 @@
+"""`kalshi strategy check`: a strategy over a short synthetic replay, with no exchange.
+
+The replay is one market whose YES mid walks a fixed path (calm at 0.50, a jump to 0.62, a
+slide to 0.40, back to 0.50), a book one cent wide with 100 contracts a side, one step a second.
+The strategy is handed each moment as the loop would hand it (the book, the mids of the last
+five minutes, the fee rates, its position); what it decides is recorded, and an immediate order
+is taken as filled at its price in full (into `position` and `own` alike), a resting one rests
+until it is cancelled. It proves the strategy loads, its params validate and `decide` runs and
+returns `Intent`s and `Cancel`s; it says nothing about profit (that is `kalshi backtest`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.errors import UsageError
+from kalshi_cli.strategy_api import (
+    FLAT,
+    ZERO,
+    Action,
+    Cancel,
+    Holding,
+    Intent,
+    Level,
+    MarketSnapshot,
+    Orderbook,
+    Params,
+    PositionView,
+    RestingOrder,
+    Side,
+    Strategy,
+    TimeInForce,
+    params_dict,
+)
+
+TICKER = "KXCHECK-SYNTHETIC"
+START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+_CENT = Decimal("0.01")
+_DEPTH = Decimal("100")
+# (seconds, YES mid in cents at the end of the leg): walked one cent a second
+_PATH = ((0, 50), (30, 50), (42, 62), (72, 62), (94, 40), (124, 40), (139, 55), (160, 55))
+_HORIZON_S = 300.0
+_PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
+
+
+def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # float-ok: unix seconds
+    """One market's book a second along `_PATH`: YES bid = mid - 1c, YES ask = mid + 1c."""
+    for (t0, c0), (t1, c1) in itertools.pairwise(_PATH):
+        for t in range(t0, t1):
+            cents = c0 + (c1 - c0) * (t - t0) // max(t1 - t0, 1)
+            mid = Decimal(cents) * _CENT
+            yield (
+                START_TS + t,
+                Orderbook(
+                    TICKER,
+                    yes_bids=(Level(mid - _CENT, _DEPTH),),
+                    no_bids=(Level(1 - mid - _CENT, _DEPTH),),
+                ),
+            )
+
+
+@dataclass
+class CheckResult:
+    strategy: Strategy[Any]
+    params: Params
+    steps: int = 0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    position: Decimal = ZERO
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy.name,
+            "spec": self.strategy.spec or self.strategy.name,
+            "origin": self.strategy.origin,
+            "params": params_dict(self.params),
+            "steps": self.steps,
+            "decisions": self.decisions,
+            "final_position": str(self.position),
+        }
+
+    def lines(self) -> list[str]:
+        head = (
+            f"{self.strategy.name} ({self.strategy.origin}): {self.steps} steps of a synthetic "
+            f"market, {len(self.decisions)} decisions, final position {self.position}"
+        )
+        rows = [
+            f"  t+{d['t']:>3}s  {d['kind']:<6} "
+            + (
+                f"{d['action']} {d['count']} {d['side']} @ {d['price']}  {d['reason']}"
+                if d["kind"] == "intent"
+                else f"{d['order_id']}  {d['reason']}"
+            )
+            for d in self.decisions
+        ]
+        return [head, *rows]
+
+
+def check_strategy(strategy: Strategy[Any], params: Params) -> CheckResult:
+    result = CheckResult(strategy, params)
+    mids: list[tuple[float, Decimal]] = []
+    held = FLAT
+    resting: list[RestingOrder] = []
+    next_id = 0
+    for ts, book in synthetic_books():
+        mid = book.mid
+        if mid is not None:
+            mids.append((ts, mid))
+        while mids and mids[0][0] < ts - _HORIZON_S:
+            mids.pop(0)
+        snapshot = MarketSnapshot(TICKER, ts, book, tuple(mids))
+        view = PositionView(
+            TICKER,
+            position=held.position,
+            avg_entry_price=held.avg_entry_price,
+            entry_cost=held.entry_cost,
+            opened_at=held.opened_at,
+            resting=tuple(resting),
+            own=held,
+        )
+        decisions = _decide(strategy, snapshot, view, params)
+        result.steps += 1
+        for decision in decisions:
+            t = int(ts - START_TS)
+            if isinstance(decision, Cancel):
+                resting = [o for o in resting if o.order_id != decision.order_id]
+                result.decisions.append(
+                    {**_NO_ORDER, "t": t, "kind": "cancel", "order_id": decision.order_id,
+                     "reason": decision.reason}
+                )  # fmt: skip
+                continue
+            if not isinstance(decision, Intent):
+                raise UsageError(
+                    f"{strategy.name}: decide returned {type(decision).__name__}, "
+                    "not an Intent or a Cancel"
+                )
+            result.decisions.append(_intent_json(t, decision))
+            resting = [o for o in resting if o.order_id not in decision.replaces]
+            if decision.time_in_force is TimeInForce.IOC:
+                held = _filled(held, decision, ts)
+            else:
+                next_id += 1
+                resting.append(
+                    RestingOrder(
+                        f"check-{next_id}",
+                        decision.side,
+                        decision.action,
+                        decision.price,
+                        decision.count,
+                    )
+                )
+    result.position = held.position
+    return result
+
+
+def _decide(
+    strategy: Strategy[Any], snapshot: MarketSnapshot, view: PositionView, params: Params
+) -> Sequence[Intent | Cancel]:
+    try:
+        return strategy.decide(snapshot, view, params)
+    except Exception as exc:
+        # the innermost line of the strategy's own code, not of the helpers it called
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if not Path(f.filename).resolve().is_relative_to(_PACKAGE)
+        ]
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else strategy.name
+        raise UsageError(
+            f"{where}: {strategy.name}: decide raised {type(exc).__name__}: {exc} "
+            f"(synthetic market at t+{int(snapshot.ts - START_TS)}s)"
+        ) from None
+
+
+# every decision has the same keys (`--json`'s shape is one): a cancel names no order terms
+_NO_ORDER: dict[str, Any] = dict.fromkeys(
+    ("side", "action", "price", "count", "model_fair", "time_in_force", "reduce_only")
+)
+
+
+def _intent_json(t: int, intent: Intent) -> dict[str, Any]:
+    return {
+        "t": t,
+        "kind": "intent",
+        "side": intent.side.value,
+        "action": intent.action.value,
+        "price": str(intent.price),
+        "count": str(intent.count),
+        "model_fair": str(intent.model_fair),
+        "time_in_force": intent.time_in_force.value,
+        "reduce_only": intent.reduce_only,
+        "order_id": None,
+        "reason": intent.reason,
+    }
+
+
+def _filled(held: Holding, intent: Intent, ts: float) -> Holding:  # float-ok: unix seconds
+    """The holding after an immediate order filled in full at its price."""
+    signed = intent.count if intent.side is Side.YES else -intent.count
+    if intent.action is Action.SELL:
+        signed = -signed
+    after = held.position + signed
+    if after == 0:
+        return FLAT
+    if held.position == 0 or (held.position > 0) != (after > 0):
+        # opened, or flipped: the new contracts' cost alone
+        cost = abs(after) * intent.price
+        return Holding(after, intent.price, cost, ts)
+    if abs(after) > abs(held.position):
+        cost = held.entry_cost + intent.count * intent.price
+        return replace(held, position=after, avg_entry_price=cost / abs(after), entry_cost=cost)
+    return replace(held, position=after, entry_cost=held.avg_entry_price * abs(after))

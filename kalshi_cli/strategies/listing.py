@@ -1,0 +1,48 @@
+"""`kalshi strategy list`: every strategy there is, with where it comes from and its params."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib import metadata
+from typing import Any
+
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.strategies import get_strategy, strategy_names
+from kalshi_cli.strategies.loader import ENTRY_POINT_GROUP
+from kalshi_cli.strategy_api import Strategy, param_fields
+
+
+def list_strategies(configured: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Built-in (and registered) first, then installed (entry points), then configured (the
+    config's `strategies.NAME.source`). An installed or configured one that does not load is
+    listed with its error, not left out."""
+    docs = [_doc(get_strategy(name), "built-in") for name in strategy_names()]
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        docs.append(_loaded(ep.name, "installed", ep.value))
+    for name, source in configured.items():
+        docs.append(_loaded(source, "configured", source, name=name))
+    return docs
+
+
+def _loaded(spec: str, kind: str, shown: str, *, name: str | None = None) -> dict[str, Any]:
+    try:
+        return _doc(get_strategy(spec), kind)
+    except KalshiError as exc:
+        return {
+            "name": name or spec,
+            "origin": kind,
+            "spec": shown,
+            "source": None,
+            "params": [],
+            "error": exc.message,
+        }
+
+
+def _doc(strategy: Strategy[Any], kind: str) -> dict[str, Any]:
+    return {
+        "name": strategy.name,
+        "origin": kind,
+        "spec": strategy.spec or strategy.name,
+        "source": strategy.source or None,
+        "params": [f.to_json() for f in param_fields(strategy.params_type)],
+    }

@@ -1,0 +1,107 @@
+"""The strategy API: the one import a strategy needs (`from kalshi_cli.strategy_api import ...`).
+
+A strategy is a pure function `decide(snapshot, position, params)`: no I/O, no clock (time is
+`snapshot.ts`), `Decimal` for every price and count. It is handed one market at one moment
+(`MarketSnapshot`: the book, whose levels are `Level(price, count)`, the recent mids, the fee
+rates, the price grid), the market's `PositionView` (the account's whole position, and `own`,
+the part this run's own orders built) and its `Params`; it returns `Intent`s (orders it would
+like placed, each with the fair value it believes in and a reason) and `Cancel`s. The trade
+loop sends every intent through the risk engine before anything is sent. A module exposes it as
+a `Strategy(name, params_type, decide)`; docs/strategies.md, "Write your own".
+
+`STRATEGY_API_VERSION` changes only when a strategy written for the previous version would
+break; adding a field with a default does not change it.
+"""
+
+from __future__ import annotations
+
+from kalshi_cli.decisions import (
+    FLAT,
+    Cancel,
+    Decision,
+    Holding,
+    Intent,
+    PositionView,
+    RestingOrder,
+    best_ask,
+    best_bid,
+    require,
+)
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    Action,
+    Level,
+    Orderbook,
+    PriceRange,
+    Side,
+    TimeInForce,
+    min_tick,
+    trading_fee,
+)
+from kalshi_cli.strategy_api.params import (
+    ParamField,
+    Params,
+    Range,
+    Updatable,
+    param_fields,
+    params_dict,
+    params_text,
+    reload_params,
+    updatable_fields,
+    validate_params,
+)
+from kalshi_cli.strategy_api.snapshot import (
+    LINEAR_CENT,
+    Complement,
+    MarketSnapshot,
+    buy_at_ask,
+    close_at_bid,
+    snap_to_grid,
+)
+from kalshi_cli.strategy_api.strategy import Strategy
+from kalshi_cli.strategy_api.window import MidWindow
+
+STRATEGY_API_VERSION = 1
+
+__all__ = [
+    "FLAT",
+    "LINEAR_CENT",
+    "ONE",
+    "STRATEGY_API_VERSION",
+    "ZERO",
+    "Action",
+    "Cancel",
+    "Complement",
+    "Decision",
+    "Holding",
+    "Intent",
+    "Level",
+    "MarketSnapshot",
+    "MidWindow",
+    "Orderbook",
+    "ParamField",
+    "Params",
+    "PositionView",
+    "PriceRange",
+    "Range",
+    "RestingOrder",
+    "Side",
+    "Strategy",
+    "TimeInForce",
+    "Updatable",
+    "best_ask",
+    "best_bid",
+    "buy_at_ask",
+    "close_at_bid",
+    "min_tick",
+    "param_fields",
+    "params_dict",
+    "params_text",
+    "reload_params",
+    "require",
+    "snap_to_grid",
+    "trading_fee",
+    "updatable_fields",
+    "validate_params",
+]

@@ -1,0 +1,190 @@
+"""A strategy's parameters: one frozen `msgspec.Struct`, validated as a whole.
+
+A strategy declares its parameters as a subclass of `Params` (frozen, unknown fields
+forbidden): the field's type is what a value must be (a YAML `0.05` reaches a `Decimal` field
+as the decimal written, through its shortest repr), `msgspec.Meta(ge=..., le=...)` bounds an
+`int` or `float`, `Range(...)` bounds a `Decimal` (msgspec's constraints are for ints and
+floats), a `__post_init__` raising `ValueError` states a rule between fields, and `Updatable`
+marks a field that `kill -HUP` may change while a loop runs.
+
+`validate_params` is the one validator: the config's `strategies.NAME` section, a
+`--params FILE.yaml`, a sweep's `--param k=v` strings and the default of each field all go
+through it, and every refusal names the file and line of the key (a mapping read by the config's
+line-aware loader carries them) with a "did you mean" for a misspelt name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import msgspec
+
+from kalshi_cli.errors import ConfigError
+
+
+class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The base of every strategy's parameters; a subclass lists its fields with defaults."""
+
+
+P = TypeVar("P", bound=Params)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a `Decimal` parameter: `Annotated[Decimal, Range(gt=0, le=1)]`."""
+
+    ge: Decimal | int | str | None = None
+    gt: Decimal | int | str | None = None
+    le: Decimal | int | str | None = None
+    lt: Decimal | int | str | None = None
+
+    def problem(self, value: Decimal) -> str | None:
+        checks: tuple[tuple[Decimal | int | str | None, Callable[[Any, Any], bool], str], ...] = (
+            (self.ge, operator.ge, ">="),
+            (self.gt, operator.gt, ">"),
+            (self.le, operator.le, "<="),
+            (self.lt, operator.lt, "<"),
+        )
+        for bound, holds, sign in checks:
+            if bound is not None and not holds(value, Decimal(bound)):
+                return f"must be {sign} {bound}, got {value}"
+        return None
+
+
+class _Updatable:
+    def __repr__(self) -> str:
+        return "Updatable"
+
+
+Updatable = _Updatable()
+"""`Annotated[T, Updatable]`: the field may change while a loop runs (`kill -HUP`)."""
+
+
+@dataclass(frozen=True)
+class ParamField:
+    """One field of a params type, as `kalshi strategy list` shows it."""
+
+    name: str
+    type: str
+    default: Any
+    updatable: bool
+
+    def to_json(self) -> dict[str, Any]:
+        default = self.default
+        return {
+            "name": self.name,
+            "type": self.type,
+            "default": str(default) if isinstance(default, Decimal) else default,
+            "updatable": self.updatable,
+        }
+
+
+def _extras(cls: type[Params]) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+    """field -> (its bare type, its Annotated metadata)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for name in cls.__struct_fields__:
+        hint = hints[name]
+        if typing.get_origin(hint) is typing.Annotated:
+            out[name] = (typing.get_args(hint)[0], tuple(hint.__metadata__))
+        else:
+            out[name] = (hint, ())
+    return out
+
+
+def updatable_fields(cls: type[Params]) -> frozenset[str]:
+    return frozenset(n for n, (_, meta) in _extras(cls).items() if Updatable in meta)
+
+
+def param_fields(cls: type[Params]) -> list[ParamField]:
+    defaults = cls()
+    return [
+        ParamField(
+            name,
+            getattr(kind, "__name__", str(kind)),
+            getattr(defaults, name),
+            Updatable in meta,
+        )
+        for name, (kind, meta) in _extras(cls).items()
+    ]
+
+
+def params_dict(params: Params) -> dict[str, Any]:
+    """The params as plain values (Decimals as their text), for a report or `--json`."""
+    return {
+        k: str(v) if isinstance(v, Decimal) else v
+        for k, v in msgspec.structs.asdict(params).items()
+    }
+
+
+def params_text(params: Params) -> str:
+    return ", ".join(f"{k}={v}" for k, v in msgspec.structs.asdict(params).items())
+
+
+def _at(raw: Mapping[str, Any] | None, key: str | None) -> str:
+    """`file:line: ` of `key` when `raw` came from the config's line-aware loader, else ''."""
+    locate = getattr(raw, "where", None)
+    return f"{locate(key)}: " if callable(locate) else ""
+
+
+def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
+    """The params of `cls` from `raw` (None: every default), checked as a whole; a ConfigError
+    naming `file:line` (or `where` alone for a mapping without lines) and the key otherwise."""
+    values = dict(raw or {})
+    known = list(cls.__struct_fields__)
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(known)}"
+            raise ConfigError(f"{_at(raw, key)}unknown parameter `{where}.{key}`", hint=hint)
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"{_at(raw, key)}{where}.{key}: expected a finite number, not {value}"
+            )
+    try:
+        params = msgspec.convert(values, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        found = re.search(r" - at `\$\.(\w+)`$", text)
+        if found:
+            field = found.group(1)
+            problem = text[: found.start()]
+            raise ConfigError(
+                f"{_at(raw, field)}{where}.{field}: {problem[:1].lower()}{problem[1:]}"
+            ) from None
+        # a rule between fields (`__post_init__`): at the line of the first field it names
+        named = [k for k in known if k in values and re.search(rf"\b{re.escape(k)}\b", text)]
+        raise ConfigError(f"{_at(raw, named[0] if named else None)}{where}: {text}") from None
+    for key, (_, meta) in _extras(cls).items():
+        for bound in meta:
+            if isinstance(bound, Range):
+                refused = bound.problem(getattr(params, key))
+                if refused:
+                    raise ConfigError(f"{_at(raw, key)}{where}.{key}: {refused}")
+    return params
+
+
+def reload_params(current: P, raw: Mapping[str, Any] | None, *, where: str) -> tuple[P, list[str]]:
+    """The params a reload would run with, and the names of the fields it changes: the whole
+    of `raw` validated first, then refused if a field not marked `Updatable` would change (a
+    running loop keeps `current` either way until this returns)."""
+    cls = type(current)
+    fresh = validate_params(cls, raw, where=where)
+    changed = [k for k in cls.__struct_fields__ if getattr(fresh, k) != getattr(current, k)]
+    fixed = sorted(set(changed) - updatable_fields(cls))
+    if fixed:
+        raise ConfigError(
+            f"{_at(raw, fixed[0])}{where}.{fixed[0]} cannot change while the loop "
+            f"runs (updatable: {', '.join(sorted(updatable_fields(cls))) or 'none'})",
+            hint="restart the loop to change it",
+        )
+    return fresh, changed

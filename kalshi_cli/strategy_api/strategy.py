@@ -1,0 +1,45 @@
+"""`Strategy`: a name, a params type and a pure `decide`, plus what the loop must know about
+what `decide` reads (so it hands no more than needed, and skips calls that cannot change)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic
+
+from kalshi_cli.decisions import Decision, PositionView
+from kalshi_cli.strategy_api.params import P, validate_params
+from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+
+
+@dataclass(frozen=True)
+class Strategy(Generic[P]):
+    name: str
+    params_type: type[P]
+    decide_fn: Callable[[MarketSnapshot, PositionView, P], Sequence[Decision]]
+    # reads `snapshot.complement`: the loop pairs the markets of two-outcome events for it
+    uses_complements: bool = False
+    # reads `RestingOrder.queue_position`: the loop reads the queue positions of its orders
+    uses_queue_positions: bool = False
+    # reads `snapshot.mids`: without it the loop keeps no mid history and hands none
+    reads_mids: bool = True
+    # for a position like this one, `decide` reads the time only through the mids of its
+    # window (`snapshot.window(snapshot.ts - window_s)`, `window_s` being the loop's history
+    # horizon), so with the same book, mids, position and fees it decides the same: the loop
+    # skips such a call after one that decided nothing (runner/loop.py, "quiet markets").
+    # None (the default): it may read the clock, and is always called
+    clock_free: Callable[[PositionView], bool] | None = None
+    # set by the loader (kalshi_cli.strategies.loader), not by the strategy: how it was named
+    # on the command line, where it came from, and the fingerprint of its source (a file's
+    # hash, a distribution's version) that backtest caches are keyed on
+    spec: str = ""
+    origin: str = "built-in"
+    source: str = ""
+
+    def params(self, raw: Mapping[str, Any] | None = None) -> P:
+        return validate_params(self.params_type, raw, where=f"strategies.{self.name}")
+
+    def decide(
+        self, snapshot: MarketSnapshot, position: PositionView, params: P
+    ) -> Sequence[Decision]:
+        return self.decide_fn(snapshot, position, params)

@@ -1,0 +1,60 @@
+"""A strategy's take-profit sells what its own orders bought, never contracts bought by hand:
+`PositionView.own` is built from the fills of orders this loop sent, beside the account's
+whole position."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from tests.runner.fakes import START, make_rig, new_exchange, trader
+from tests.runner.test_strategy_scenarios import SCENARIO, TICKER, Mover
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
+# YES bought at 0.51 (0.60 - 0.51 - fee > 0.02); after the move to 0.55 / 0.57 the bid pays
+# the take-profit (0.55 >= 0.51 + 0.03) and the ask no longer has the edge to buy again
+PARAMS = {"fair": "0.60", "edge": "0.02", "take_profit": "0.03", "order_count": "5"}
+
+
+def test_the_take_profit_leaves_a_hand_opened_position_alone(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    clock = ManualClock(START)
+    exchange = new_exchange(scenario, clock)
+    mover = Mover(exchange)
+    mover.quote("0.49", "0.51")
+    account = trader(exchange)
+    rig = make_rig(
+        tmp_path / "state.db",
+        strategy=str(EXAMPLE),
+        exchange=exchange,
+        clock=clock,
+        account_id=account,
+        params=PARAMS,
+    )
+    # the person buys 10 YES by hand, on the account the loop trades
+    exchange.place_order(
+        account,
+        ticker=TICKER,
+        book_side=BookSide.BID,
+        price=Decimal("0.51"),
+        count=Decimal("10"),
+        time_in_force=TimeInForce.IOC,
+        self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+    )
+    for _ in range(3):
+        rig.step(1.0)
+    view = rig.loop.portfolio.view(TICKER)
+    assert view.position == Decimal("15")  # 10 by hand, 5 by the strategy
+    assert view.own.position == Decimal("5")
+    assert view.own.avg_entry_price == Decimal("0.51")
+    mover.quote("0.55", "0.57")
+    for _ in range(3):
+        rig.step(1.0)
+    sells = [r for r in rig.client.requests if r.book_side is BookSide.ASK]
+    assert [(r.count, r.reduce_only) for r in sells] == [(Decimal("5"), True)]
+    (held,) = [p for p in rig.client.get_positions() if p.ticker == TICKER]
+    assert held.position == Decimal("10")  # what the person bought is still held
+    assert rig.loop.portfolio.view(TICKER).own.held_side is None

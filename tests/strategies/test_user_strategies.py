@@ -1,0 +1,380 @@
+"""A trader's own strategy, through the installed `kalshi` script: a `.py` file, an import path
+and an installed distribution's entry point; its params from a YAML file, validated with file
+and line; `kalshi strategy new|list|check`; refusals before anything runs (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.exit_codes import ExitCode
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "strategies" / "fair_value.py"
+EXAMPLE_PARAMS = ROOT / "examples" / "strategies" / "fair_value.yaml"
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+
+
+def script() -> str:
+    found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
+    assert found is not None
+    return found
+
+
+def kalshi(
+    args: list[str], home: Path, *, pythonpath: Path | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALSHI_")}
+    env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [script(), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("us"), seconds=200, tickers=[LAL])
+
+
+# --------------------------------------------------------------------------------------------
+# The example strategy file, through `strategy check` and `backtest`
+
+
+def test_check_runs_the_example_file_and_shows_what_it_decided(tmp_path: Path) -> None:
+    done = kalshi(
+        ["strategy", "check", str(EXAMPLE), "--params", str(EXAMPLE_PARAMS), "--json"], tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["strategy"] == "fair-value"
+    assert result["origin"] == "file"
+    assert result["params"]["fair"] == "0.55"  # the params file's, not the default 0.50
+    kinds = [(d["action"], d["side"]) for d in result["decisions"]]
+    # the synthetic mid starts at 0.50 (YES offered at 0.51 < 0.55 - 0.02), then jumps to 0.62
+    assert kinds[:2] == [("buy", "yes"), ("sell", "yes")], result["decisions"]
+    sell = result["decisions"][1]
+    assert sell["reduce_only"] is True
+    assert sell["reason"].startswith("fair-value: take-profit")
+
+
+def test_backtest_runs_the_example_file(data: Path, tmp_path: Path) -> None:
+    args = ["--strategy", str(EXAMPLE), "--params", str(EXAMPLE_PARAMS), "--data", str(data)]
+    done = kalshi(["backtest", *args, "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["spec"]["strategy"] == str(EXAMPLE)
+    assert report["spec"]["strategy_source"].startswith("sha256:")
+    assert dict(report["spec"]["params"])["fair"] == "0.55"
+    assert report["totals"]["orders"] > 0
+    assert list(report["by_strategy"]) == ["fair-value"]
+
+
+def test_a_built_in_is_keyed_on_the_package_version(data: Path, tmp_path: Path) -> None:
+    from kalshi_cli import __version__
+
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(data), "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["spec"]["strategy_source"] == f"kalshi-cli=={__version__}"
+
+
+def test_the_lookahead_check_loads_the_file_for_its_cut_runs(data: Path, tmp_path: Path) -> None:
+    args = ["--strategy", str(EXAMPLE), "--params", str(EXAMPLE_PARAMS), "--data", str(data)]
+    done = kalshi(["backtest", *args, "--lookahead-check", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    check = json.loads(done.stdout)["lookahead"]
+    assert check["ok"] is True
+    assert check["signals"] > 0 and check["checked"]  # cut copies run again, the file loaded
+
+
+def test_a_relative_path_works_from_where_the_trader_stands(data: Path, tmp_path: Path) -> None:
+    done = kalshi(
+        ["backtest", "--strategy", "examples/strategies/fair_value.py", "--data", str(data)],
+        tmp_path,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fair_value.py" in done.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps: each worker loads the file; the cache follows the file's contents
+
+
+def _sweep(strategy: Path, data: Path, home: Path) -> list[dict[str, object]]:
+    args = ["backtest", "--strategy", str(strategy), "--data", str(data)]
+    done = kalshi([*args, "--param", "edge=0.02,0.05", "--jobs", "2", "--json"], home)
+    assert done.returncode == 0, done.stderr
+    runs: list[dict[str, object]] = json.loads(done.stdout)["runs"]
+    return runs
+
+
+def test_a_changed_strategy_file_is_run_again_not_taken_from_the_cache(
+    data: Path, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.py"
+    shutil.copy(EXAMPLE, mine)
+    first = _sweep(mine, data, tmp_path)
+    assert [r["cached"] for r in first] == [False, False]
+    again = _sweep(mine, data, tmp_path)
+    assert [r["cached"] for r in again] == [True, True]
+    assert [r["totals"] for r in again] == [r["totals"] for r in first]
+    # the trader edits the strategy: a larger order per entry
+    text = mine.read_text()
+    old = 'order_count: Annotated[Decimal, Range(gt=0)] = Decimal("5")'
+    mine.write_text(text.replace(old, old.replace('"5"', '"7"')))
+    assert mine.read_text() != text
+    edited = _sweep(mine, data, tmp_path)
+    assert [r["cached"] for r in edited] == [False, False]
+    assert [r["totals"] for r in edited] != [r["totals"] for r in first]
+
+
+LAUNCHER = """\
+from pathlib import Path
+from kalshi_cli import BacktestSpec, run_sweep
+
+specs = [
+    BacktestSpec(data={data!r}, strategy={strategy!r}, params=(("edge", edge),))
+    for edge in ("0.02", "0.05")
+]
+results = run_sweep(specs, jobs=2)
+print("runs", len(results), sorted(r["totals"]["orders"] for _, r, _ in results))
+"""
+
+
+def test_a_launcher_without_a_main_guard_runs_a_sweep(data: Path, tmp_path: Path) -> None:
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER.format(data=str(data), strategy=str(EXAMPLE)))
+    done = subprocess.run(
+        [sys.executable, str(launcher)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("runs 2") == 1, done.stdout  # the launcher ran once, not per worker
+
+
+# --------------------------------------------------------------------------------------------
+# Import paths and entry points
+
+
+def _package(site: Path) -> Path:
+    """A package `userstrats` holding the example strategy, under `site`."""
+    pkg = site / "userstrats"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    shutil.copy(EXAMPLE, pkg / "fv.py")
+    return pkg
+
+
+def test_an_import_path_names_a_strategy(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _package(site)
+    done = kalshi(
+        ["strategy", "check", "userstrats.fv:STRATEGY", "--json"], tmp_path, pythonpath=site
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["strategy"], result["origin"]) == ("fair-value", "import path")
+    assert result["decisions"]
+
+
+def test_an_installed_entry_point_is_listed_and_runs(tmp_path: Path, data: Path) -> None:
+    site = tmp_path / "site"
+    _package(site)
+    dist = site / "userstrats-1.2.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: userstrats\nVersion: 1.2\n")
+    (dist / "entry_points.txt").write_text(
+        "[kalshi_cli.strategies]\nfair-value = userstrats.fv:STRATEGY\n"
+    )
+    (dist / "top_level.txt").write_text("userstrats\n")
+    listed = kalshi(["strategy", "list", "--json"], tmp_path, pythonpath=site)
+    assert listed.returncode == 0, listed.stderr
+    docs = {d["name"]: d for d in json.loads(listed.stdout)["strategies"]}
+    assert docs["fair-value"]["origin"] == "installed"
+    assert docs["fair-value"]["source"] == "userstrats==1.2"
+    assert {p["name"] for p in docs["fair-value"]["params"]} == {
+        "fair", "edge", "take_profit", "order_count"
+    }  # fmt: skip
+    assert docs["spike"]["origin"] == "built-in"
+    done = kalshi(
+        ["backtest", "--strategy", "fair-value", "--data", str(data), "--json"],
+        tmp_path,
+        pythonpath=site,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["spec"]["strategy_source"] == "userstrats==1.2"
+    assert list(report["by_strategy"]) == ["fair-value"]
+
+
+# --------------------------------------------------------------------------------------------
+# Refused before anything runs: one line with the file and line, exit 2
+
+BAD_FILES = {
+    "syntax": ("from kalshi_cli.strategy_api import Strategy\n\ndef decide(:\n", 3, "cannot load"),
+    "raises": ("import math\nVALUE = 1 / 0\n", 2, "ZeroDivisionError"),
+    "empty": ("X = 1\n", 1, "defines no strategy"),
+    "params": (
+        "from dataclasses import dataclass\n"
+        "from kalshi_cli.strategy_api import Strategy\n"
+        "@dataclass(frozen=True)\n"
+        "class P:\n"
+        "    x: int = 1\n"
+        "def decide(s, p, q):\n"
+        "    return []\n"
+        "STRATEGY = Strategy('mine', P, decide)\n",
+        3,
+        "is not a subclass of kalshi_cli.strategy_api.Params",
+    ),
+    "arity": (
+        "from kalshi_cli.strategy_api import Params, Strategy\n"
+        "class P(Params, frozen=True):\n"
+        "    x: int = 1\n"
+        "def decide(snapshot):\n"
+        "    return []\n"
+        "STRATEGY = Strategy('mine', P, decide)\n",
+        4,
+        "decide must take (snapshot, position, params)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+@pytest.mark.parametrize("command", ["check", "backtest", "trade"])
+def test_a_bad_strategy_file_is_refused_with_its_file_and_line(
+    tmp_path: Path, case: str, command: str, data: Path
+) -> None:
+    text, line, why = BAD_FILES[case]
+    bad = tmp_path / f"{case}.py"
+    bad.write_text(text)
+    args = {
+        "check": ["strategy", "check", str(bad)],
+        "backtest": ["backtest", "--strategy", str(bad), "--data", str(data)],
+        "trade": ["trade", "--strategy", str(bad), "--dry-run", "--once"],
+    }[command]
+    done = kalshi(args, tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    first = done.stderr.strip().splitlines()[0]
+    assert f"{bad}:{line}:" in first, done.stderr
+    assert why in first, done.stderr
+    assert "Traceback" not in done.stderr
+    if command == "trade":
+        assert not (tmp_path / "sim").exists()  # no simulator started, nothing sent
+
+
+def test_check_names_the_line_where_decide_raised(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.py"
+    text = EXAMPLE.read_text()
+    marker = "    own = position.own"
+    assert marker in text
+    mine.write_text(text.replace(marker, f"{marker}\n    1 / (snapshot.ts - snapshot.ts)"))
+    line = mine.read_text().splitlines().index("    1 / (snapshot.ts - snapshot.ts)") + 1
+    done = kalshi(["strategy", "check", str(mine)], tmp_path)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    first = done.stderr.strip().splitlines()[0]
+    assert f"{mine}:{line}: fair-value: decide raised ZeroDivisionError" in first, done.stderr
+
+
+def test_a_helper_module_beside_the_file_imports(tmp_path: Path) -> None:
+    (tmp_path / "fair_helpers.py").write_text('FAIR = "0.58"\n')
+    mine = tmp_path / "mine.py"
+    text = EXAMPLE.read_text()
+    text = text.replace(
+        'NAME = "fair-value"', 'from fair_helpers import FAIR\n\nNAME = "fair-value"'
+    )
+    mine.write_text(text.replace('Updatable] = Decimal("0.50")', "Updatable] = Decimal(FAIR)"))
+    done = kalshi(["strategy", "check", str(mine), "--json"], tmp_path, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["params"]["fair"] == "0.58"
+
+
+# --------------------------------------------------------------------------------------------
+# Params: validated as a whole, with the file and line of the key
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "why"),
+    [
+        ("fair: 0.55\nedg: 0.02\n", 2, "unknown parameter `strategies.fair-value.edg`"),
+        ("fair: 1.5\n", 1, "strategies.fair-value.fair: must be < 1, got 1.5"),
+        ("edge: 0.02\norder_count: lots\n", 2, "strategies.fair-value.order_count: invalid"),
+        ("edge: true\n", 1, "strategies.fair-value.edge: expected `decimal`, got `bool`"),
+    ],
+)
+def test_bad_params_are_refused_at_their_line(
+    tmp_path: Path, text: str, line: int, why: str
+) -> None:
+    params = tmp_path / "p.yaml"
+    params.write_text(text)
+    done = kalshi(["strategy", "check", str(EXAMPLE), "--params", str(params)], tmp_path)
+    assert done.returncode == ExitCode.CONFIG, done.stderr
+    first = done.stderr.strip().splitlines()[0]
+    assert f"{params}:{line}: " in first and why in first, done.stderr
+    if "edg:" in text:
+        assert "did you mean `edge`?" in done.stderr
+
+
+def test_a_configured_strategy_takes_its_params_from_the_config(tmp_path: Path) -> None:
+    (tmp_path / "strats").mkdir()
+    shutil.copy(EXAMPLE, tmp_path / "strats" / "fv.py")
+    config = tmp_path / "config.yaml"
+    config.write_text("strategies:\n  fair-value:\n    source: strats/fv.py\n    fair: 0.6\n")
+    listed = kalshi(["strategy", "list", "--json"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    docs = {d["name"]: d for d in json.loads(listed.stdout)["strategies"]}
+    assert docs["fair-value"]["origin"] == "configured"
+    assert docs["fair-value"]["spec"] == str(tmp_path / "strats" / "fv.py")
+    done = kalshi(["strategy", "check", "fair-value", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["params"]["fair"] == "0.6"
+    config.write_text("strategies:\n  fair-value:\n    source: strats/fv.py\n    fiar: 0.6\n")
+    bad = kalshi(["strategy", "check", "fair-value"], tmp_path)
+    assert bad.returncode == ExitCode.CONFIG, bad.stderr
+    assert f"{config}:4: unknown parameter `strategies.fair-value.fiar`" in bad.stderr
+    assert "did you mean `fair`?" in bad.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# strategy new
+
+
+def test_new_writes_a_strategy_its_params_and_a_test_that_passes(tmp_path: Path) -> None:
+    done = kalshi(["strategy", "new", "my-edge", "--dir", str(tmp_path / "s")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = sorted(Path(p).name for p in done.stdout.split())
+    assert written == ["my_edge.py", "my_edge.yaml", "test_my_edge.py"]
+    checked = kalshi(["strategy", "check", str(tmp_path / "s" / "my_edge.py"), "--json"], tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["strategy"] == "my-edge"
+    tested = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_my_edge.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path / "s",
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 passed" in tested.stdout
+    again = kalshi(["strategy", "new", "my-edge", "--dir", str(tmp_path / "s")], tmp_path)
+    assert again.returncode == ExitCode.USAGE
+    assert "exists already" in again.stderr
