@@ -135,6 +135,17 @@ def _at(raw: Mapping[str, Any] | None, key: str | None) -> str:
     return f"{locate(key)}: " if callable(locate) else ""
 
 
+def _not_finite(value: Any) -> bool:
+    """A float NaN or infinity, or text that a number field would read as one ('nan', '-inf':
+    a quoted YAML value, a `--param` string): refused before any rule compares with it."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, str):
+        text = value.strip().lower().lstrip("+-")
+        return text in ("nan", "snan", "inf", "infinity")
+    return False
+
+
 def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
     """The params of `cls` from `raw` (None: every default), checked as a whole; a ConfigError
     naming `file:line` (or `where` alone for a mapping without lines) and the key otherwise."""
@@ -146,7 +157,7 @@ def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) 
             hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(known)}"
             raise ConfigError(f"{_at(raw, key)}unknown parameter `{where}.{key}`", hint=hint)
     for key, value in values.items():
-        if isinstance(value, float) and not math.isfinite(value):
+        if _not_finite(value):
             raise ConfigError(
                 f"{_at(raw, key)}{where}.{key}: expected a finite number, not {value}"
             )
@@ -164,6 +175,15 @@ def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) 
         # a rule between fields (`__post_init__`): at the line of the first field it names
         named = [k for k in known if k in values and re.search(rf"\b{re.escape(k)}\b", text)]
         raise ConfigError(f"{_at(raw, named[0] if named else None)}{where}: {text}") from None
+    for key in known:
+        value = getattr(params, key)
+        if (isinstance(value, Decimal) and not value.is_finite()) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            # a text 'nan' or 'inf' (a YAML string, a --param value) decodes to one
+            raise ConfigError(
+                f"{_at(raw, key)}{where}.{key}: expected a finite number, not {value}"
+            )
     for key, (_, meta) in _extras(cls).items():
         for bound in meta:
             if isinstance(bound, Range):

@@ -34,6 +34,21 @@ TRADE_NUMBERS = (
 
 
 def _fields(cls: type) -> list[str]:
+    """The numeric fields of a dataclass (the risk limits) or of a strategy's params Struct
+    (their `Annotated[Decimal, Range(...)]` types read as the type they annotate)."""
+    import typing
+
+    import msgspec
+
+    if isinstance(cls, type) and issubclass(cls, msgspec.Struct):
+        hints = typing.get_type_hints(cls)
+        return [
+            f.name
+            for f in msgspec.structs.fields(cls)
+            if typing.get_origin(hints[f.name]) is typing.Annotated
+            and typing.get_args(hints[f.name])[0] in NUMBER_KINDS
+            or hints[f.name] in NUMBER_KINDS
+        ]
     return [f.name for f in dataclasses.fields(cls) if f.type in NUMBER_KINDS]
 
 
