@@ -84,8 +84,11 @@ class RunStore:
     def save(self, record: Mapping[str, Any], *, now: float | None = None) -> str:  # float-ok
         body = {"format": FORMAT, **record}
         text = json.dumps(body, sort_keys=True, default=str)
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-        run_id = f"{stamp}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        moment = time.time() if now is None else now
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(moment))
+        # the milliseconds keep ids in the order stored (`last`) for runs of one second
+        millis = int(moment * 1000) % 1000
+        run_id = f"{stamp}{millis:03d}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
         body = {"id": run_id, "stored_at": stamp, **body}
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{run_id}.{os.getpid()}.tmp"
@@ -179,6 +182,11 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     inputs = []
     for key in ("strategy", "params", "data", "version"):
         left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            # only the entries that differ: a run stores every param, most at their default
+            keys = [k for k in dict.fromkeys([*left, *right]) if left.get(k) != right.get(k)]
+            left = {k: left[k] for k in keys if k in left}
+            right = {k: right[k] for k in keys if k in right}
         if left != right:
             inputs.append({"what": key, "a": left, "b": right})
     spec_a, spec_b = a.get("spec") or {}, b.get("spec") or {}

@@ -143,7 +143,7 @@ class TradeConfig:
     risk: Mapping[str, Any] = field(default_factory=dict)
     trade: Mapping[str, Any] = field(default_factory=dict)
     alerts: Mapping[str, Any] = field(default_factory=dict)
-    # strategies of the trader's own that the config names (`strategies.NAME.source`)
+    # strategies of the trader's own that the config names (`strategies.NAME.strategy`)
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def strategy_spec(self, spec: str) -> str:
@@ -293,7 +293,7 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
     known = [*strategy_names(), *entry_point_names()]
     plain = Located(strategies.path, strategies.line)
     for name, params in strategies.items():
-        if not (isinstance(params, Located) and "source" in params):
+        if not (isinstance(params, Located) and "strategy" in params):
             plain[name] = params
             plain.lines[name] = strategies.lines[name]
     refuse_unknown(plain, known, "strategies", what="strategy")
@@ -305,16 +305,16 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
         if not isinstance(section, Located):
             raise ConfigError(f"{strategies.where(name)}: `strategies.{name}` must be a mapping")
         spec, params = name, section
-        if "source" in params:
+        if "strategy" in params:
             spec = sources[name] = _source(params, name)
             loaded = get_strategy(spec)
             if loaded.name != name:
                 raise ConfigError(
-                    f"{params.where('source')}: strategies.{name}.source defines the strategy "
+                    f"{params.where('strategy')}: strategies.{name}.strategy defines the strategy "
                     f"{loaded.name!r}, not {name!r}",
                     hint=f"name the section {loaded.name}",
                 )
-            params = _without(params, "source")
+            params = _without(params, "strategy")
         get_strategy(spec).params(params)  # refusals name the file and line of the key
         result[name] = params
     return result, sources
@@ -323,10 +323,10 @@ def _strategies(strategies: Located) -> tuple[dict[str, Mapping[str, Any]], dict
 def _source(params: Located, name: str) -> str:
     from kalshi_cli.strategies.loader import is_path_spec
 
-    source = params["source"]
+    source = params["strategy"]
     if not isinstance(source, str) or not is_path_spec(source):
         raise ConfigError(
-            f"{params.where('source')}: strategies.{name}.source: expected a .py file or "
+            f"{params.where('strategy')}: strategies.{name}.strategy: expected a .py file or "
             f"package.module:attr, not {source!r}"
         )
     if ":" in source and not source.endswith(".py"):

@@ -14,7 +14,7 @@ from kalshi_cli.strategy_api import Strategy, param_fields
 
 def list_strategies(configured: Mapping[str, str]) -> list[dict[str, Any]]:
     """Built-in (and registered) first, then installed (entry points), then configured (the
-    config's `strategies.NAME.source`). An installed or configured one that does not load is
+    config's `strategies.NAME.strategy`). An installed or configured one that does not load is
     listed with its error, not left out."""
     docs = [_doc(get_strategy(name), "built-in") for name in strategy_names()]
     for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):

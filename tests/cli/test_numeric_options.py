@@ -82,7 +82,7 @@ NOT_NUMBERS = {
     "value", "host", "scenario", "tier", "expires", "client_order_id", "order_id", "batch_id",
     "order_group_id", "start", "end", "from_", "to", "param", "rank_by", "channel", "words",
     "event_ticker", "category", "client_transfer_id", "name", "scope", "key_id", "market",
-    "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b",
+    "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b", "spec",
 }  # fmt: skip
 
 

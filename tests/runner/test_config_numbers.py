@@ -45,8 +45,10 @@ def _fields(cls: type) -> list[str]:
         return [
             f.name
             for f in msgspec.structs.fields(cls)
-            if typing.get_origin(hints[f.name]) is typing.Annotated
-            and typing.get_args(hints[f.name])[0] in NUMBER_KINDS
+            if (
+                typing.get_origin(hints[f.name]) is typing.Annotated
+                and typing.get_args(hints[f.name])[0] in NUMBER_KINDS
+            )
             or hints[f.name] in NUMBER_KINDS
         ]
     return [f.name for f in dataclasses.fields(cls) if f.type in NUMBER_KINDS]

@@ -5,8 +5,10 @@ and when the bid pays its take-profit it sells those 5 and only those: the perso
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +37,10 @@ def _fills(log: Path) -> list[dict[str, object]]:
     return [e for e in log_events(log) if e["event"] == "fill_received"]
 
 
+# the installed script beside this interpreter (the venv's bin need not be on PATH)
+KALSHI = shutil.which("kalshi", path=str(Path(sys.executable).parent)) or "kalshi"
+
+
 @pytest.mark.timeout(240)
 def test_a_take_profit_through_the_cli_leaves_the_hand_bought_contracts(
     sim: SimHarness, tmp_path: Path
@@ -45,7 +51,7 @@ def test_a_take_profit_through_the_cli_leaves_the_hand_bought_contracts(
     trader = sim.new_account(balance_cents=10_000_000)
     env = trade_env(trader, tmp_path / "home", tmp_path / "state.db")
     hand = subprocess.run(
-        ["kalshi", "order", "place", TICKER, "--side", "yes", "--action", "buy",
+        [KALSHI, "order", "place", TICKER, "--side", "yes", "--action", "buy",
          "--count", "10", "--price", "0.51", "--yes"],
         env={**env, "PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=60,
         check=False,

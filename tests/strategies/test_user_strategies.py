@@ -337,7 +337,7 @@ def test_a_configured_strategy_takes_its_params_from_the_config(tmp_path: Path) 
     (tmp_path / "strats").mkdir()
     shutil.copy(EXAMPLE, tmp_path / "strats" / "fv.py")
     config = tmp_path / "config.yaml"
-    config.write_text("strategies:\n  fair-value:\n    source: strats/fv.py\n    fair: 0.6\n")
+    config.write_text("strategies:\n  fair-value:\n    strategy: strats/fv.py\n    fair: 0.6\n")
     listed = kalshi(["strategy", "list", "--json"], tmp_path)
     assert listed.returncode == 0, listed.stderr
     docs = {d["name"]: d for d in json.loads(listed.stdout)["strategies"]}
@@ -346,7 +346,7 @@ def test_a_configured_strategy_takes_its_params_from_the_config(tmp_path: Path) 
     done = kalshi(["strategy", "check", "fair-value", "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["params"]["fair"] == "0.6"
-    config.write_text("strategies:\n  fair-value:\n    source: strats/fv.py\n    fiar: 0.6\n")
+    config.write_text("strategies:\n  fair-value:\n    strategy: strats/fv.py\n    fiar: 0.6\n")
     bad = kalshi(["strategy", "check", "fair-value"], tmp_path)
     assert bad.returncode == ExitCode.CONFIG, bad.stderr
     assert f"{config}:4: unknown parameter `strategies.fair-value.fiar`" in bad.stderr
