@@ -49,7 +49,7 @@ from kalshi_cli.feed.ws import FeedSession
 MARKETS = [f"KXBENCH-26JAN01-T{i:03d}" for i in range(100)]
 MARKET_ID = "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1"
 TARGET = 200_000
-FRAMES_PER_MARKET_S = 2.0  # float-ok: the assumed rate of a busy market, for bytes per hour
+FRAMES_PER_MARKET_S = 2.0  # the assumed rate of a busy market, for bytes per hour
 START_NS = 1_767_225_600 * 10**9
 
 

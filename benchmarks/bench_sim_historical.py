@@ -104,7 +104,7 @@ for route, handler, key, id_key in (
     ):
         body = call(handler, query)
         digest.update(json.dumps(body, sort_keys=True).encode())
-        best = float("inf")  # float-ok: seconds
+        best = float("inf")
         for _ in range(rounds):
             started = time.process_time()
             for _ in range(requests):

@@ -127,7 +127,7 @@ def main() -> int:
             samples: dict[str, list[float]] = {name: [] for name in calls}
             server_cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
             client_cpu: dict[str, float] = dict.fromkeys(calls, 0.0)
-            wall: dict[str, float] = dict.fromkeys(calls, 0.0)  # float-ok: seconds
+            wall: dict[str, float] = dict.fromkeys(calls, 0.0)
             for call in calls.values():  # warm up
                 for i in range(2 * ACCOUNTS * 5):
                     call(i).raise_for_status()

@@ -48,7 +48,7 @@ def clean_env(environ: dict[str, str], home: str) -> dict[str, str]:
 
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime  # float-ok: seconds of CPU
+    return usage.ru_utime + usage.ru_stime
 
 
 def timed(argv: list[str], env: dict[str, str], *, cpu: bool = False) -> float:

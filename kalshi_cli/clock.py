@@ -79,15 +79,15 @@ class Deadline:
 
     __slots__ = ("at", "clock")
 
-    def __init__(self, clock: Clock, at: float) -> None:  # float-ok: monotonic
+    def __init__(self, clock: Clock, at: float) -> None:  # monotonic
         self.clock = clock
         self.at = at
 
     @classmethod
-    def after(cls, clock: Clock, seconds: float) -> Deadline:  # float-ok: seconds
+    def after(cls, clock: Clock, seconds: float) -> Deadline:
         return cls(clock, clock.monotonic() + seconds)
 
-    def remaining(self) -> float:  # float-ok: seconds
+    def remaining(self) -> float:
         return self.at - self.clock.monotonic()
 
     def passed(self) -> bool:
@@ -106,7 +106,7 @@ class Deadline:
 
     @classmethod
     @contextmanager
-    def within(cls, clock: Clock, seconds: float) -> Iterator[Deadline]:  # float-ok: seconds
+    def within(cls, clock: Clock, seconds: float) -> Iterator[Deadline]:
         """Run the block under a deadline `seconds` from now (or an outer one, if sooner)."""
         with cls.after(clock, seconds).scope() as deadline:
             yield deadline
@@ -138,17 +138,17 @@ class Backoff:
 
     __slots__ = ("base", "cap")
 
-    def __init__(self, base: float, cap: float) -> None:  # float-ok: seconds
+    def __init__(self, base: float, cap: float) -> None:
         self.base = base
         self.cap = cap
 
-    def delay(self, retry_number: int, rng: random.Random) -> float:  # float-ok: seconds
+    def delay(self, retry_number: int, rng: random.Random) -> float:
         """The wait before retry `retry_number` (1 for the first retry)."""
         return rng.uniform(0.0, min(self.cap, self.base * 2 ** (retry_number - 1)))
 
     def next_delay(
         self, retry_number: int, deadline: Deadline | None, rng: random.Random
-    ) -> float | None:  # float-ok: seconds
+    ) -> float | None:
         """The wait before retry `retry_number`; None (give up) when it would end at or past
         `deadline` or the deadline the caller runs under, whichever is sooner."""
         delay = self.delay(retry_number, rng)

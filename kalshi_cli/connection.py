@@ -184,7 +184,7 @@ def serve_simulator(
     port: int,
     data_dir: Path | None,
     scenario: str,
-    speed: float,  # float-ok: a clock rate
+    speed: float,  # a clock rate
     tier: str,
     balance_cents: int,
 ) -> None:

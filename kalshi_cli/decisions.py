@@ -272,7 +272,7 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected a whole number, got {value!r}")
     if kind is float:
         try:
-            number = float(value)  # float-ok: float-typed params are durations
+            number = float(value)  # float-typed params are durations
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{key}: expected a number of seconds, got {value!r}") from exc
         if not math.isfinite(number):

@@ -228,7 +228,7 @@ class KillReport:
 
 # How long the switch keeps cancelling and listing before it gives up proving (docs/kill-switch.md):
 # `kalshi cancel-all`, the dashboard's kill key and the class itself share this one default.
-DEFAULT_DEADLINE_S = 60.0  # float-ok: seconds
+DEFAULT_DEADLINE_S = 60.0
 
 
 class _DeadlinePassed(Exception):
@@ -317,14 +317,14 @@ class KillSwitch:
         ticker: str | None,
         event_ticker: str | None,
         *,
-        deadline: float,  # float-ok: monotonic
+        deadline: float,  # monotonic
     ) -> KillReport:
         """Steps 2 to 4, HALTED having been tried (step 1)."""
         # when HALTED was recorded (None: not yet): no order intent is recorded after it
         halted_at = self.clock.monotonic() if report.halted else None
         # a listing requested before this reflects neither HALTED nor the last cancel sent
         settled_at = self.clock.monotonic() + self.read_lag_s
-        proof_asked: float | None = None  # float-ok: wall time the proof's listing was asked
+        proof_asked: float | None = None  # wall time the proof's listing was asked
         listed: dict[str, Order] = {}
         latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
         landed: set[str] = set()  # client order ids any listing of this run showed
@@ -345,7 +345,7 @@ class KillSwitch:
             return orders
 
         cancel_all_sent = False
-        closed_at: float | None = None  # float-ok: monotonic; when step 2b's deletes were answered
+        closed_at: float | None = None  # monotonic; when step 2b's deletes were answered
         unknown_groups: list[str] = []
         if ticker is None and event_ticker is None:
             unknown_groups = self._trigger_groups(deadline, report, say)
@@ -442,7 +442,7 @@ class KillSwitch:
     def _late_halted(
         self,
         ticker: str | None,
-        asked: float,  # float-ok: wall time
+        asked: float,  # wall time
         landed: set[str],
         report: KillReport,
     ) -> None:
@@ -540,7 +540,7 @@ class KillSwitch:
         deadline: float,
         report: KillReport,
         say: Callable[[str], None],
-    ) -> float | None:  # float-ok: monotonic
+    ) -> float | None:  # monotonic
         """Step 2b: delete the open RFQs and our open or accepted quotes in scope. Returns
         when the last delete was answered (None when nothing was sent); a failure is reported
         and never holds the order cancels back."""
@@ -577,8 +577,8 @@ class KillSwitch:
         self,
         ticker: str | None,
         event_ticker: str | None,
-        settled_at: float,  # float-ok: monotonic
-        deadline: float,  # float-ok: monotonic
+        settled_at: float,  # monotonic
+        deadline: float,  # monotonic
         report: KillReport,
     ) -> bool:
         """The proof of step 2b, once it sent a delete (refused or not): a listing requested
@@ -609,7 +609,7 @@ class KillSwitch:
     def _waiting(
         self,
         ticker: str | None,
-        asked: float,  # float-ok: wall time
+        asked: float,  # wall time
         landed: set[str],
     ) -> str | None:
         """Why an empty listing requested at `asked` is no proof, by the state file's order
@@ -628,7 +628,7 @@ class KillSwitch:
             f"(up to {LANDING_WINDOW_S:g}s after the answer was lost)"
         )
 
-    def _in_flight(self, ticker: str | None, asked: float) -> bool:  # float-ok: wall time
+    def _in_flight(self, ticker: str | None, asked: float) -> bool:  # wall time
         """Could an order of this state file be missing from a listing requested at `asked`?
         An intent recorded just before HALTED (`pending`) is sent anyway: an empty listing taken
         before that order lands proves nothing, so the proof waits for the answer. A pending
@@ -667,8 +667,8 @@ class KillSwitch:
     def _unreadable(
         self,
         exc: StoreError,
-        asked: float,  # float-ok: monotonic
-        halted_at: float | None,  # float-ok: monotonic
+        asked: float,  # monotonic
+        halted_at: float | None,  # monotonic
     ) -> str | None:
         """Why an empty listing requested at `asked` is no proof when the state file's order
         intents cannot be read (None: it is proof). No row can say whether an order of this
@@ -719,7 +719,7 @@ class KillSwitch:
                 report.cancelled.append(order.order_id)
                 report.contracts_cancelled += left
 
-    def _wait_until(self, moment: float, deadline: float) -> None:  # float-ok: monotonic
+    def _wait_until(self, moment: float, deadline: float) -> None:  # monotonic
         delay = moment - self.clock.monotonic()
         if delay <= 0:
             return
@@ -774,7 +774,7 @@ class KillSwitch:
             attempt += 1
             self._pause(attempt, deadline)
 
-    def _pause(self, attempt: int, deadline: float) -> None:  # float-ok: monotonic
+    def _pause(self, attempt: int, deadline: float) -> None:  # monotonic
         """Back off before trying again; past the deadline, stop."""
         delay = _BACKOFF.next_delay(attempt, Deadline(self.clock, deadline), self._rng)
         if delay is None:
@@ -787,8 +787,8 @@ def run_kill_switch(
     open_store: Callable[[], Store],
     clock: Clock,
     *,
-    deadline_s: float = DEFAULT_DEADLINE_S,  # float-ok: seconds
-    read_lag_s: float = DEFAULT_READ_LAG_S,  # float-ok: seconds
+    deadline_s: float = DEFAULT_DEADLINE_S,
+    read_lag_s: float = DEFAULT_READ_LAG_S,
     ticker: str | None = None,
     event_ticker: str | None = None,
     source: str = "cancel-all",
@@ -846,7 +846,7 @@ class _Trail:
         self.started = started
         self.locked = False  # a write failed on another writer's lock
 
-    def halt(self, wait_s: float) -> None:  # float-ok: seconds
+    def halt(self, wait_s: float) -> None:
         """HALTED and the `kill_switch` event, unless already recorded."""
         store = self.store
         if store is None or self.report.halted:
@@ -860,7 +860,7 @@ class _Trail:
             return
         self.report.halted = True
 
-    def result(self, wait_s: float) -> None:  # float-ok: seconds
+    def result(self, wait_s: float) -> None:
         """The orders confirmed cancelled and the `kill_switch_result` event, in one go."""
         store, report = self.store, self.report
         if store is None or report.result_recorded:

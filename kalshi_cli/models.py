@@ -453,7 +453,7 @@ def trading_fee(count: Decimal, price: Decimal, rate: Decimal = TAKER_FEE_RATE) 
 def _fee_number(value: Any, what: str) -> Decimal:
     """`fee_multiplier` is a JSON number in the spec; read it through its shortest text."""
     if isinstance(value, float):
-        value = repr(value)  # float-ok: the wire sends a JSON number; its text is exact enough
+        value = repr(value)  # the wire sends a JSON number; its text is exact enough
     try:
         number = parse_decimal(value, what=what)
     except (TypeError, ValueError) as exc:
@@ -485,7 +485,7 @@ class FeeModel:
 
     fee_type: FeeType = FeeType.QUADRATIC
     multiplier: Decimal = ONE
-    waiver_until: float | None = None  # float-ok: unix seconds
+    waiver_until: float | None = None  # unix seconds
 
     def __post_init__(self) -> None:
         _fee_type(self.fee_type)
@@ -519,7 +519,7 @@ class FeeModel:
                 raise FeeModelError(f"fee_waiver_expiration_time: {exc}") from exc
         return cls(_fee_type(fee_type), _fee_number(multiplier, "fee_multiplier"), waiver)
 
-    def rates(self, *, at: float) -> tuple[Decimal, Decimal]:  # float-ok: unix seconds
+    def rates(self, *, at: float) -> tuple[Decimal, Decimal]:  # unix seconds
         """(taker rate, maker rate) at time `at`."""
         if self.waiver_until is not None and at < self.waiver_until:
             return ZERO, ZERO

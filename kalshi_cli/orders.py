@@ -846,14 +846,14 @@ class TradingStatus:
     state: str
     reason: str
     source: str
-    at: float | None  # float-ok: unix seconds
+    at: float | None  # unix seconds
     state_file: Path
     exists: bool
     open_orders: int = 0
     unknown_orders: tuple[str, ...] = ()
     last_heartbeat: str | None = None  # "SOURCE at UNIX_SECONDS", as --json has always had it
     history: tuple[dict[str, Any], ...] = ()
-    heartbeat_at: float | None = None  # float-ok: unix seconds of that heartbeat
+    heartbeat_at: float | None = None  # unix seconds of that heartbeat
     # the subaccount the loop of that heartbeat trades (`kalshi trade --subaccount`), when the
     # heartbeat names one (a loop before it did not)
     loop_subaccount: int | None = None
@@ -906,7 +906,7 @@ def _loop_lag(beat: HeartbeatRecord | None) -> dict[str, Any] | None:
     return {key: beat.detail.get(key) for key in LAG_KEYS}
 
 
-def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:  # float-ok
+def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     """The state file's trading state, its open orders and the last heartbeat, read-only; the
     state is PAUSED while a live trade loop (its heartbeat younger than `LIVE_BEAT_S` at `now`,
     unix seconds) is paused."""

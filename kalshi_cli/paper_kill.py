@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 REQUEST_KEY = "paper_kill.request"
 ANSWER_KEY = "paper_kill.answer"
-POLL_S = 0.05  # float-ok: seconds between looks at the state file while waiting for the loop
+POLL_S = 0.05
 
 
 def trade_lock_path(state_path: Path) -> Path:
@@ -96,7 +96,7 @@ class PaperKillReport:
     left: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     records_left_open: int = 0  # open order records of a gone session (no loop running)
-    heartbeat_age: float | None = None  # float-ok: seconds, when the loop did not answer
+    heartbeat_age: float | None = None
 
     def lines(self) -> list[str]:
         """The proof, as `kalshi cancel-all` words it, for a paper loop."""
@@ -277,7 +277,7 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
     return None
 
 
-def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:  # float-ok: seconds
+def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:
     from kalshi_cli.store import Store
 
     try:

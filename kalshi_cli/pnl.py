@@ -84,7 +84,7 @@ def fill_record_from_api(
     if fill.created_time:
         ts = parse_iso(fill.created_time).timestamp()
     elif fill.ts is not None:
-        ts = float(fill.ts)  # float-ok: unix seconds, not money
+        ts = float(fill.ts)  # unix seconds, not money
     else:
         ts = 0.0
     return FillRecord(

@@ -181,7 +181,7 @@ class Doubtful:
     """Orders whose read came too soon after the state file learned more (module docstring):
     each is read again once the read lag has passed since its row was written."""
 
-    def __init__(self, read_lag_s: float) -> None:  # float-ok: seconds
+    def __init__(self, read_lag_s: float) -> None:
         self.read_lag_s = read_lag_s
         self.settle_at: dict[str, float] = {}  # order id -> wall time a read can be trusted
 
@@ -515,7 +515,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     its subaccount throughout, so another thread using it meanwhile (the dashboard's kill
     switch) is never moved to another subaccount."""
     cursor = store.get_kv(CATCH_UP_CURSOR)
-    since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # float-ok: time
+    since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
     # even for a command acting on one, or another subaccount's fills older than the overlap
     # would be passed over for good. Each subaccount's listing on its own, when the account

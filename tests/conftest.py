@@ -129,7 +129,7 @@ def sim(tmp_path: Path) -> Iterator[SimHarness]:
 @pytest.fixture
 def manual_clock() -> ManualClock:
     """A clock that moves only when the test says; pass it to `manual_sim`."""
-    return ManualClock(time.time())  # float-ok: now, so the first signatures are fresh
+    return ManualClock(time.time())  # now, so the first signatures are fresh
 
 
 @pytest.fixture

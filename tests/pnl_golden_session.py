@@ -67,7 +67,7 @@ def load_fills() -> list[FillRecord]:
                 count=Decimal(r["count"]),
                 fee=Decimal(r["fee"]),
                 is_taker=r["is_taker"] == "1",
-                ts=float(r["ts"]),  # float-ok: unix seconds
+                ts=float(r["ts"]),  # unix seconds
                 strategy=r["strategy"] or None,
             )
             for r in csv.DictReader(f)
@@ -87,7 +87,7 @@ def load_settlements() -> list[SettlementRecord]:
                 no_total_cost=Decimal(r["no_total_cost"]),
                 revenue=Decimal(r["revenue"]),
                 fee=Decimal(r["fee"]),
-                settled_at=float(r["settled_at"]),  # float-ok: unix seconds
+                settled_at=float(r["settled_at"]),  # unix seconds
             )
             for r in csv.DictReader(f)
         ]

@@ -108,7 +108,7 @@ def _positive(where: str, value: Any, default: float) -> float:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"{where} must be a positive number of seconds, got {value!r}")
-    return float(value)  # float-ok: seconds to wait
+    return float(value)
 
 
 def _no_unknown_keys(where: str, cfg: Mapping[str, Any], known: set[str]) -> None:

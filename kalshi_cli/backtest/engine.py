@@ -77,7 +77,7 @@ class BacktestSpec:
     balance: str = "1000"
     risk: tuple[tuple[str, Any], ...] = ()  # the config's `risk:` section
     trade: tuple[tuple[str, Any], ...] = ()  # the config's `trade:` section (tick_interval_s)
-    sample_s: float = 10.0  # float-ok: seconds between points of the equity curve
+    sample_s: float = 10.0
     # the fingerprint of the strategy's code (a file's hash, a distribution's version, the
     # package's version for a built-in): a changed strategy is a new spec, so no cached
     # report of the old code is taken for the new one
@@ -89,7 +89,7 @@ class BacktestSpec:
 
 @dataclass
 class EquityPoint:
-    ts: float  # float-ok: unix seconds
+    ts: float  # unix seconds
     equity: Decimal
     exposure: Decimal
 
@@ -100,7 +100,7 @@ class Audit:
     could have read."""
 
     decisions: int = 0
-    latest_gap_s: float = math.inf  # float-ok: the smallest (decision time - newest data)
+    latest_gap_s: float = math.inf  # the smallest (decision time - newest data)
 
 
 @dataclass
@@ -119,8 +119,8 @@ class RunArtifacts:
     audit: Audit
     signals: list[dict[str, Any]]  # kept only with `keep_signals` (the look-ahead check)
     signal_count: int
-    started: float  # float-ok: unix seconds
-    ended: float  # float-ok: unix seconds
+    started: float  # unix seconds
+    ended: float  # unix seconds
 
 
 class ReplayClock:
@@ -128,7 +128,7 @@ class ReplayClock:
     driver moved it to); `monotonic` counts from the start. Only the driver moves it, and only
     forward."""
 
-    def __init__(self, start: float) -> None:  # float-ok: unix seconds
+    def __init__(self, start: float) -> None:  # unix seconds
         self._wall = start
         self._start = start
 
@@ -141,7 +141,7 @@ class ReplayClock:
     def sleep(self, seconds: float) -> None:
         self._wall += max(0.0, seconds)
 
-    def set(self, t: float) -> None:  # float-ok: unix seconds
+    def set(self, t: float) -> None:  # unix seconds
         self._wall = max(self._wall, t)
 
 
@@ -154,8 +154,8 @@ class ReplayFeed:
         self.replay = BookReplay(self._on_replay)
         self.events: list[FeedEvent] = []
         self.changed: dict[str, None] = {}  # in the order of their first change, as live
-        self.data_at: dict[str, float] = {}  # float-ok: ticker -> time of its last book data
-        self.latest = -math.inf  # float-ok: the newest data applied
+        self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
+        self.latest = -math.inf  # the newest data applied
         self._books: dict[str, Orderbook] = {}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
@@ -234,10 +234,10 @@ class Driver:
         self.clock = clock
         self.infos = infos
         self.book_events = 0
-        self.pending_since: float | None = None  # float-ok: time of the first unseen news
+        self.pending_since: float | None = None  # time of the first unseen news
         self.audit = Audit()
 
-    def advance_to(self, t: float) -> None:  # float-ok: unix seconds
+    def advance_to(self, t: float) -> None:  # unix seconds
         """Apply every record received before `t`, then set the clock to `t` (latency)."""
         while self.next is not None and self.next[0] / 1e9 < t:
             self._apply(self.next)
@@ -415,7 +415,7 @@ def _drive(
     next_sample = clock.wall()
     equity: list[EquityPoint] = []
 
-    def tick_until(t: float) -> None:  # float-ok: unix seconds
+    def tick_until(t: float) -> None:  # unix seconds
         nonlocal next_full, next_sample
         while True:
             news_at = math.inf if driver.pending_since is None else driver.pending_since + poll

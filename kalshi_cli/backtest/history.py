@@ -81,7 +81,7 @@ class RunStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def save(self, record: Mapping[str, Any], *, now: float | None = None) -> str:  # float-ok
+    def save(self, record: Mapping[str, Any], *, now: float | None = None) -> str:
         body = {"format": FORMAT, **record}
         text = json.dumps(body, sort_keys=True, default=str)
         moment = time.time() if now is None else now
@@ -201,7 +201,7 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     return {"a": a["id"], "b": b["id"], "inputs": inputs, "figures": rows}
 
 
-def _difference(left: Any, right: Any) -> str | float | None:  # float-ok: ratios
+def _difference(left: Any, right: Any) -> str | float | None:  # ratios
     if isinstance(left, bool) or isinstance(right, bool) or left is None or right is None:
         return None
     if isinstance(left, str) and isinstance(right, str):

@@ -32,8 +32,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 def render_html(report: dict[str, Any]) -> str:
     t = report["totals"]
     spec = report["spec"]
-    equity = [(float(ts), Decimal(e)) for ts, e, _ in report["equity"]]  # float-ok: time axis
-    exposure = [(float(ts), Decimal(x)) for ts, _, x in report["equity"]]  # float-ok: time axis
+    equity = [(float(ts), Decimal(e)) for ts, e, _ in report["equity"]]  # time axis
+    exposure = [(float(ts), Decimal(x)) for ts, _, x in report["equity"]]  # time axis
     peak = None
     drawdown = []
     for ts, e in equity:
@@ -106,23 +106,23 @@ annualized. Intervals: bootstrap of the closed round trips. docs/backtesting.md 
 
 
 def _line_chart(
-    points: list[tuple[float, Decimal]],  # float-ok: times
+    points: list[tuple[float, Decimal]],  # times
     color: str,
     chart_id: str,
 ) -> str:
     if len(points) < 2:
         return "<p class=note>not enough points</p>"
     xs = [p[0] for p in points]
-    ys = [float(p[1]) for p in points]  # float-ok: pixels
+    ys = [float(p[1]) for p in points]  # pixels
     x0, x1 = min(xs), max(xs)
     y0, y1 = min(ys), max(ys)
     if y1 == y0:
         y0, y1 = y0 - 1, y1 + 1
 
-    def sx(x: float) -> float:  # float-ok: pixels
+    def sx(x: float) -> float:  # pixels
         return PAD + (x - x0) / ((x1 - x0) or 1) * (W - 2 * PAD)
 
-    def sy(y: float) -> float:  # float-ok: pixels
+    def sy(y: float) -> float:  # pixels
         return H - PAD + (y - y0) / (y1 - y0) * -(H - 2 * PAD)
 
     path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys, strict=True))
@@ -148,7 +148,7 @@ def _bar_chart(bars: list[tuple[str, Decimal]]) -> str:
     mid = W / 2
     parts = []
     for i, (name, value) in enumerate(bars):
-        width = float(abs(value) / top) * (W / 2 - 160)  # float-ok: pixels
+        width = float(abs(value) / top) * (W / 2 - 160)  # pixels
         x = mid if value >= 0 else mid - width
         color = "#070" if value >= 0 else "#b00"
         y = 5 + i * row

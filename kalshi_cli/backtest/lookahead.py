@@ -41,7 +41,7 @@ class LookAheadFound(KalshiError):
 @dataclass
 class LookAheadReport:
     signals: int
-    checked: list[float] = field(default_factory=list)  # float-ok: the cut times
+    checked: list[float] = field(default_factory=list)  # the cut times
     differences: list[dict[str, Any]] = field(default_factory=list)
 
     @property

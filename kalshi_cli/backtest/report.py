@@ -47,8 +47,8 @@ FORMAT = "kalshi-backtest/1"
 @dataclass
 class RoundTrip:
     ticker: str
-    opened: float  # float-ok: unix seconds
-    closed: float | None = None  # float-ok: unix seconds
+    opened: float  # unix seconds
+    closed: float | None = None  # unix seconds
     pnl: Decimal = ZERO
     contracts: Decimal = ZERO  # contracts opened in it
     exit: str = ""
@@ -269,7 +269,7 @@ def _m(amount: Decimal | int) -> str:
 def _ratio(a: Decimal | int, b: Decimal | int) -> float | None:
     if not b:
         return None
-    return float(Decimal(a) / Decimal(b))  # float-ok: a ratio for people, not money
+    return float(Decimal(a) / Decimal(b))  # a ratio for people, not money
 
 
 def _max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, float | None]:
@@ -282,7 +282,7 @@ def _max_drawdown(curve: list[EquityPoint]) -> tuple[Decimal, float | None]:
         drop = peak - p.equity
         if drop > worst:
             worst = drop
-            share = float(drop / peak) if peak else None  # float-ok: a ratio
+            share = float(drop / peak) if peak else None  # a ratio
     return worst, share
 
 

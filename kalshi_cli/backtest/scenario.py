@@ -86,10 +86,10 @@ def record_scenario(
     scenario: str | Path,
     out: Path,
     *,
-    seconds: float,  # float-ok: simulated duration
-    step_s: float = 0.1,  # float-ok: how often the scenario's participants move
-    start: float = 1_767_225_600.0,  # float-ok: 2026-01-01T00:00Z
-    settle: Mapping[str, tuple[float, str]] | None = None,  # float-ok: ticker -> (at s, result)
+    seconds: float,  # simulated duration
+    step_s: float = 0.1,  # how often the scenario's participants move
+    start: float = 1_767_225_600.0,  # 2026-01-01T00:00Z
+    settle: Mapping[str, tuple[float, str]] | None = None,  # ticker -> (at s, result)
     tickers: list[str] | None = None,
 ) -> Path:
     """Run `scenario` for `seconds` of simulated time and write it to the data set `out`."""

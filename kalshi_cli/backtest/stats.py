@@ -37,7 +37,7 @@ from typing import Any
 
 from kalshi_cli.models import ZERO
 
-MIN_DAYS = 3  # float-ok: a run shorter than this has per-trade returns
+MIN_DAYS = 3  # a run shorter than this has per-trade returns
 MIN_RETURNS = 20  # fewer returns give no Sharpe: its error would be as large as itself
 MIN_TRIPS = 2  # fewer closed round trips give no interval
 MIN_SETTLED = 10  # fewer settled markets: calibration is shown but said to be too small
@@ -52,7 +52,7 @@ _NORMAL = statistics.NormalDist()
 class Figure:
     """A statistic, or null with the reason it is not given."""
 
-    value: float | None  # float-ok: a ratio, not money
+    value: float | None  # a ratio, not money
     reason: str | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -62,7 +62,7 @@ class Figure:
 # ------------------------------------------------------------------------- returns
 
 
-def daily_equity(curve: Sequence[tuple[float, Decimal]]) -> list[tuple[str, Decimal]]:  # float-ok
+def daily_equity(curve: Sequence[tuple[float, Decimal]]) -> list[tuple[str, Decimal]]:
     """The last equity of each UTC day the curve has a sample in, in order."""
     days: dict[str, Decimal] = {}
     for ts, equity in curve:
@@ -72,30 +72,30 @@ def daily_equity(curve: Sequence[tuple[float, Decimal]]) -> list[tuple[str, Deci
 
 def daily_returns(curve: Sequence[tuple[float, Decimal]], start: Decimal) -> list[float]:
     """Each day's change of equity over the day before's close (the first day's over `start`)."""
-    out: list[float] = []  # float-ok: returns
+    out: list[float] = []  # returns
     before = start
     for _, equity in daily_equity(curve):
         if before > 0:
-            out.append(float((equity - before) / before))  # float-ok: a return
+            out.append(float((equity - before) / before))  # a return
         before = equity
     return out
 
 
-def trade_returns(pnls: Sequence[Decimal], start: Decimal) -> list[float]:  # float-ok
+def trade_returns(pnls: Sequence[Decimal], start: Decimal) -> list[float]:
     """Each closed round trip's P&L as a share of the starting balance."""
     if start <= 0:
         return []
-    return [float(p / start) for p in pnls]  # float-ok: returns
+    return [float(p / start) for p in pnls]  # returns
 
 
-def span_days(first: float, last: float) -> float:  # float-ok: unix seconds -> days
+def span_days(first: float, last: float) -> float:  # unix seconds -> days
     return max(last - first, 0.0) / 86_400
 
 
 # ------------------------------------------------------------------------- ratios
 
 
-def moments(returns: Sequence[float]) -> tuple[float, float, float, float]:  # float-ok
+def moments(returns: Sequence[float]) -> tuple[float, float, float, float]:
     """Mean, sample standard deviation, skewness and (non-excess) kurtosis; a normal
     distribution has skewness 0 and kurtosis 3. Zero variance gives skewness 0, kurtosis 3."""
     n = len(returns)
@@ -109,10 +109,10 @@ def moments(returns: Sequence[float]) -> tuple[float, float, float, float]:  # f
     return mean, sd, skew, kurt
 
 
-_TINY = 1e-12  # float-ok: relative spread below which a series is constant (rounding noise)
+_TINY = 1e-12  # relative spread below which a series is constant (rounding noise)
 
 
-def _enough(returns: Sequence[float], unit: str) -> str | None:  # float-ok
+def _enough(returns: Sequence[float], unit: str) -> str | None:
     if len(returns) < MIN_RETURNS:
         return f"{len(returns)} {unit} returns; at least {MIN_RETURNS} are needed"
     mean, sd, _, _ = moments(returns)
@@ -121,7 +121,7 @@ def _enough(returns: Sequence[float], unit: str) -> str | None:  # float-ok
     return None
 
 
-def sharpe(returns: Sequence[float], unit: str = "daily") -> Figure:  # float-ok
+def sharpe(returns: Sequence[float], unit: str = "daily") -> Figure:
     """Mean over sample standard deviation, per period (not annualized)."""
     why = _enough(returns, unit)
     if why:
@@ -130,7 +130,7 @@ def sharpe(returns: Sequence[float], unit: str = "daily") -> Figure:  # float-ok
     return Figure(mean / sd)
 
 
-def sortino(returns: Sequence[float], unit: str = "daily") -> Figure:  # float-ok
+def sortino(returns: Sequence[float], unit: str = "daily") -> Figure:
     """Mean over the downside deviation (root mean square of the shortfalls below zero)."""
     why = _enough(returns, unit)
     if why:
@@ -142,12 +142,12 @@ def sortino(returns: Sequence[float], unit: str = "daily") -> Figure:  # float-o
 
 
 def probabilistic_sharpe(
-    sr: float,  # float-ok: the observed per-period Sharpe
+    sr: float,  # the observed per-period Sharpe
     n: int,
-    skew: float,  # float-ok
-    kurtosis: float,  # float-ok: non-excess (normal: 3)
-    benchmark: float = 0.0,  # float-ok: the Sharpe to beat, per period
-) -> float:  # float-ok: a probability
+    skew: float,
+    kurtosis: float,  # non-excess (normal: 3)
+    benchmark: float = 0.0,  # the Sharpe to beat, per period
+) -> float:  # a probability
     """P(true Sharpe > benchmark): Φ((SR - SR*) √(n-1) / √(1 - γ₃ SR + (γ₄ - 1)/4 SR²))."""
     if n < 2:
         raise ValueError("the probabilistic Sharpe ratio needs at least two returns")
@@ -158,7 +158,7 @@ def probabilistic_sharpe(
     return _NORMAL.cdf((sr - benchmark) * math.sqrt(n - 1) / math.sqrt(var))
 
 
-def expected_max_sharpe(trials: int, variance: float) -> float:  # float-ok
+def expected_max_sharpe(trials: int, variance: float) -> float:
     """The Sharpe the best of `trials` independent unskilled tries reaches by luck, when their
     Sharpe ratios vary by `variance` (False Strategy theorem)."""
     if trials < 1:
@@ -171,14 +171,14 @@ def expected_max_sharpe(trials: int, variance: float) -> float:  # float-ok
 
 
 def deflated_sharpe(
-    sr: float,  # float-ok
+    sr: float,
     n: int,
-    skew: float,  # float-ok
-    kurtosis: float,  # float-ok
+    skew: float,
+    kurtosis: float,
     *,
     trials: int,
-    variance: float,  # float-ok: of the Sharpe ratios over the trials
-) -> float:  # float-ok: a probability
+    variance: float,  # of the Sharpe ratios over the trials
+) -> float:  # a probability
     """The probabilistic Sharpe ratio against `expected_max_sharpe(trials, variance)`."""
     return probabilistic_sharpe(sr, n, skew, kurtosis, expected_max_sharpe(trials, variance))
 
@@ -212,7 +212,7 @@ class Interval:
     low: Decimal | None
     high: Decimal | None
     reason: str | None = None
-    level: float = LEVEL  # float-ok: a probability
+    level: float = LEVEL  # a probability
     resamples: int = RESAMPLES
     seed: int = SEED
 
@@ -235,7 +235,7 @@ def bootstrap(
     statistic: Callable[[Sequence[tuple[Decimal, Decimal]]], Decimal | None],
     *,
     resamples: int = RESAMPLES,
-    level: float = LEVEL,  # float-ok
+    level: float = LEVEL,
     seed: int = SEED,
 ) -> Interval:
     """The percentile interval of `statistic` over resamples (with replacement) of `items`,
@@ -275,7 +275,7 @@ MONEY = Decimal("0.0001")
 
 @dataclass(frozen=True)
 class Calibration:
-    brier: float | None  # float-ok: a score
+    brier: float | None  # a score
     forecasts: int
     markets: int
     bins: list[dict[str, object]]
@@ -298,7 +298,7 @@ def calibration(forecasts: Sequence[tuple[str, Decimal, bool]], *, bins: int = 1
     if not forecasts:
         return Calibration(None, 0, 0, [], "no fair value stated on a market that settled")
     markets = len({m for m, _, _ in forecasts})
-    errors = [(float(p) - (1.0 if won else 0.0)) ** 2 for _, p, won in forecasts]  # float-ok
+    errors = [(float(p) - (1.0 if won else 0.0)) ** 2 for _, p, won in forecasts]
     brier = math.fsum(errors) / len(errors)
     table: list[dict[str, object]] = []
     for b in range(bins):
@@ -312,7 +312,7 @@ def calibration(forecasts: Sequence[tuple[str, Decimal, bool]], *, bins: int = 1
                 "from": str(lo),
                 "to": str(hi),
                 "forecasts": len(inside),
-                "mean_fair": float(sum((p for p, _ in inside), ZERO) / len(inside)),  # float-ok
+                "mean_fair": float(sum((p for p, _ in inside), ZERO) / len(inside)),
                 "settled_share": sum(1 for _, won in inside if won) / len(inside),
             }
         )
@@ -329,7 +329,7 @@ def calibration(forecasts: Sequence[tuple[str, Decimal, bool]], *, bins: int = 1
 
 
 def analyse(
-    curve: Sequence[tuple[float, Decimal]],  # float-ok: (unix seconds, equity)
+    curve: Sequence[tuple[float, Decimal]],  # (unix seconds, equity)
     start: Decimal,
     trips: Sequence[tuple[Decimal, Decimal]],
     net: Decimal,
@@ -379,7 +379,7 @@ def verdict(
     trips: int,
     *,
     basis: str,
-    returns: Sequence[float],  # float-ok
+    returns: Sequence[float],
     sr: Figure,
     net_ci: Interval,
     cal: Calibration,

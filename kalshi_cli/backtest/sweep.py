@@ -208,7 +208,7 @@ def _store(cache_dir: Path | None, key: str | None, report: dict[str, Any]) -> N
 def metric_value(report: Mapping[str, Any], metric: str) -> float | None:
     key, _ = METRICS[metric]
     value = report["totals"].get(key)
-    return None if value is None else float(value)  # float-ok: ranking only
+    return None if value is None else float(value)  # ranking only
 
 
 def rank(

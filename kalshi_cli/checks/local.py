@@ -148,7 +148,7 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
             "feed", CheckStatus.CRITICAL, "the trade loop has not received any market data"
         )
     try:
-        at = float(raw)  # float-ok: unix seconds, not money
+        at = float(raw)  # unix seconds, not money
     except ValueError:
         return CheckResult("feed", CheckStatus.UNKNOWN, f"{FEED_KEY} is not a time: {raw!r}")
     age = view.now - at
@@ -177,7 +177,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
             (CheckStatus.CRITICAL, f"{unknown} order(s) in UNKNOWN state: run `kalshi reconcile`")
         )
 
-    max_age = float(th.need("orders", "resting_max_age_s"))  # float-ok: seconds
+    max_age = float(th.need("orders", "resting_max_age_s"))
     resting = [o for o in store.open_orders() if o.status == "resting"]
     stale = [o for o in resting if view.now - o.created_at > max_age]
     if stale:
@@ -190,7 +190,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
             )
         )
 
-    window = float(th.need("orders", "window_s"))  # float-ok: seconds
+    window = float(th.need("orders", "window_s"))
     horizon = view.now - window
     decided = [
         o

@@ -281,7 +281,7 @@ def _in(seconds: Decimal) -> str:
     return f"{minutes}m" if minutes else f"{int(seconds)}s"
 
 
-def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckResult:  # float-ok
+def check_exchange(client: KalshiClient, th: Thresholds, now: float) -> CheckResult:
     """The next maintenance window against `warn`/`crit` seconds of notice (see the module
     docstring); `now` is Unix seconds."""
     warn, crit = th.need("exchange", "warn"), th.need("exchange", "crit")

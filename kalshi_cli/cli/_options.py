@@ -111,7 +111,7 @@ class FiniteFloat:
         if isinstance(value, float):  # a default, already a number
             return value
         try:
-            number = float(value)  # float-ok: seconds and rates of a command line, never money
+            number = float(value)
         except (TypeError, ValueError):
             raise typer.BadParameter(f"{value!r} is not a number") from None
         if not math.isfinite(number):

@@ -94,8 +94,8 @@ def build_wiring(
     app: AppContext,
     env: str | None,
     *,
-    refresh_s: float = 1.0,  # float-ok: seconds
-    remote_s: float = 5.0,  # float-ok: seconds
+    refresh_s: float = 1.0,
+    remote_s: float = 5.0,
 ) -> tuple[Wiring, MarketData | None]:
     """What the screen reads: the sources from the config file, the client when there are
     credentials, and the dashboard's own WebSocket feed (not started: the caller starts and

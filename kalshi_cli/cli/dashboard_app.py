@@ -602,7 +602,7 @@ class DashboardApp(PanelApp):
         self._set("checks", render_checks(local, remote))
         self._set("alerts", render_alerts(local))
         chart = self.query_one("#pnl-chart", Sparkline)
-        chart.data = [float(v) for _, v in local.pnl.series]  # float-ok: pixels, not money
+        chart.data = [float(v) for _, v in local.pnl.series]  # pixels, not money
         kill = self.query_one("#kill", Static)
         if self.kill_text is not None:
             kill.display = True

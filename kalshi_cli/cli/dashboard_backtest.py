@@ -55,11 +55,11 @@ BACKTEST_PANELS = (
 )
 
 
-def _pct(value: float | None) -> str:  # float-ok: a ratio
+def _pct(value: float | None) -> str:  # a ratio
     return "-" if value is None else f"{value:.1%}"
 
 
-def _ratio(value: float | None) -> str:  # float-ok: a ratio
+def _ratio(value: float | None) -> str:  # a ratio
     return "-" if value is None else f"{value:.2f}"
 
 
@@ -101,7 +101,7 @@ def render_equity(view: BacktestView) -> RenderableType:
     if not curve:
         return note_text("no equity sample")
     first, last = curve[0], curve[-1]
-    start, end = float(first[0]), float(last[0])  # float-ok: unix seconds of the samples
+    start, end = float(first[0]), float(last[0])  # unix seconds of the samples
     return Text(
         f"{len(curve)} samples, {time_cell(start)} -> {time_cell(end)} UTC: "
         f"{dollars_cell(Decimal(first[1]))} -> {dollars_cell(Decimal(last[1]))}"
@@ -236,8 +236,8 @@ class BacktestApp(PanelApp):
         chart = self.query_one("#equity-chart", Sparkline)
         chart.data = self.equity_points()
 
-    def equity_points(self) -> list[float]:  # float-ok: pixels, not money
-        return [float(e) for _, e, _ in self.view.report.get("equity") or []]  # float-ok: pixels
+    def equity_points(self) -> list[float]:  # pixels, not money
+        return [float(e) for _, e, _ in self.view.report.get("equity") or []]  # pixels
 
     def action_not_a_loop(self, key: str) -> None:
         self.message = f"{key}: {NOT_A_LOOP}"

@@ -243,7 +243,7 @@ def info_command(root: DirArg, as_json: JsonOpt = False) -> None:
         out.line(f"{'import':<9} {_counts(info['import_skipped'])}")
     out.line(f"{'gaps':<9} {len(info['feed_gaps'])} of the feed")
     for market in info["market_list"]:
-        covered = sum(b - a for a, b in market["ranges"]) / 1e9  # float-ok: seconds shown
+        covered = sum(b - a for a, b in market["ranges"]) / 1e9
         out.line(
             f"  {market['ticker']}: {market['rows']} rows, {len(market['ranges'])} ranges "
             f"({covered:.0f} s covered), {len(market['gaps'])} gaps"
@@ -406,7 +406,7 @@ class DownloadDisplay:
     market (`download: [2/5] TICKER: 1234 trades`), and inside a long market one
     (`... so far (N rows/s)`) at most every `PLAIN_EVERY_S` seconds. Nothing goes to stdout."""
 
-    PLAIN_EVERY_S = 60.0  # float-ok: seconds
+    PLAIN_EVERY_S = 60.0
 
     def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._stream = stream
@@ -505,4 +505,4 @@ def _iso(ns: Any) -> str:
         return "-"
     from kalshi_cli.clock import iso_utc
 
-    return iso_utc(ns / 1e9)  # float-ok: a display time
+    return iso_utc(ns / 1e9)  # a display time

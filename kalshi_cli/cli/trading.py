@@ -250,7 +250,7 @@ def render_state(
             out.line(f"{key.replace('_', ' ')}: {value}")
 
 
-def local_time(at: float) -> str:  # float-ok: unix seconds
+def local_time(at: float) -> str:  # unix seconds
     """A time as a person reads it here: the local date and time with the zone's name (the
     JSON keeps UTC and Unix seconds, for scripts)."""
     from datetime import datetime

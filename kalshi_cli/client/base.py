@@ -247,7 +247,7 @@ class ClientBase:
         return url
 
     @staticmethod
-    def _reason(exc: httpx.RequestError, limit: float) -> str:  # float-ok: seconds
+    def _reason(exc: httpx.RequestError, limit: float) -> str:
         """Why no answer came; `limit`: the seconds the request had."""
         if isinstance(exc, httpx.ConnectTimeout):
             if limit <= 0:

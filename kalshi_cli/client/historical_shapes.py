@@ -15,10 +15,10 @@ from kalshi_cli.clock import parse_iso
 class HistoricalCutoff:
     """The boundary between the tiers, as unix seconds (GetHistoricalCutoffResponse)."""
 
-    market_settled_ts: float  # float-ok: unix seconds
-    trades_created_ts: float  # float-ok: unix seconds
-    orders_updated_ts: float  # float-ok: unix seconds
-    market_positions_last_updated_ts: float | None  # float-ok: unix seconds; optional field
+    market_settled_ts: float  # unix seconds
+    trades_created_ts: float  # unix seconds
+    orders_updated_ts: float  # unix seconds
+    market_positions_last_updated_ts: float | None  # unix seconds; optional field
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> HistoricalCutoff:

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 # Upper bounds in seconds; Prometheus adds +Inf. Spaced for a REST API answering in 20-500 ms.
-LATENCY_BUCKETS: tuple[float, ...] = (  # float-ok: seconds
+LATENCY_BUCKETS: tuple[float, ...] = (
     0.005,
     0.01,
     0.025,
@@ -98,7 +98,7 @@ class EndpointStats:
     outcomes: dict[str, int] = field(default_factory=dict)
     buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
-    latency_sum: float = 0.0  # float-ok: seconds
+    latency_sum: float = 0.0
 
     def copy(self) -> EndpointStats:
         return EndpointStats(

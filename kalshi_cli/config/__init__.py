@@ -200,7 +200,7 @@ def _seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
     try:
-        value = float(_text(raw))  # float-ok: a duration in seconds
+        value = float(_text(raw))  # a duration in seconds
     except ValueError:
         raise ValueError(f"must be a number of seconds, not {raw!r}") from None
     if not 0 < value <= 600:
@@ -212,7 +212,7 @@ def _idle_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
     try:
-        value = float(_text(raw))  # float-ok: a duration in seconds
+        value = float(_text(raw))  # a duration in seconds
     except ValueError:
         raise ValueError(f"must be a number of seconds, not {raw!r}") from None
     if not 0 <= value <= 604_800:
@@ -224,7 +224,7 @@ def _lag_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
     try:
-        value = float(_text(raw))  # float-ok: a duration in seconds
+        value = float(_text(raw))  # a duration in seconds
     except ValueError:
         raise ValueError(f"must be a number of seconds, not {raw!r}") from None
     if not 0 <= value <= 60:
@@ -402,7 +402,7 @@ class Settings:
     state: Path
     data_dir: Path
     scenario: str
-    idle_stop: float  # float-ok: seconds
+    idle_stop: float
     config_path: Path
     config_exists: bool
     home: Path | None

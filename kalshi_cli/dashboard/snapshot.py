@@ -363,7 +363,7 @@ def _health(store: Store, now: float) -> Health:
     feed_age = None
     if raw is not None:
         try:
-            feed_age = max(0.0, now - float(raw))  # float-ok: unix seconds
+            feed_age = max(0.0, now - float(raw))  # unix seconds
         except ValueError:
             feed_age = None
     if beat is None:

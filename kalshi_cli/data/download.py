@@ -460,7 +460,7 @@ def _fetch_trades(
         if request.from_ts is None or request.from_ts < cutoff:
             tiers.append("historical")
         state = {"cutoff": cutoff, "tiers": tiers, "cursor": None}
-    cutoff = float(state["cutoff"])  # float-ok: unix seconds, as the API's cutoff
+    cutoff = float(state["cutoff"])  # unix seconds, as the API's cutoff
     seen = {str(row["trade"]["trade_id"]) for row in place.rows}
     tiers = list(state["tiers"])
     cursor: str | None = state["cursor"]
@@ -498,7 +498,7 @@ def _trade_order(row: dict[str, Any]) -> tuple[int, str]:
     return _ns(row["trade"]["created_time"]), str(row["trade"]["trade_id"])
 
 
-def _ts(iso: str) -> float:  # float-ok: unix seconds
+def _ts(iso: str) -> float:  # unix seconds
     return parse_iso(iso).timestamp()
 
 

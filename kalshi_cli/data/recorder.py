@@ -76,11 +76,11 @@ class Recorder:
         ws_url: str,
         auth: HeaderSigner | None,
         channels: Iterable[str] = RECORD_CHANNELS,
-        flush_every_s: float = 1.0,  # float-ok: a duration
+        flush_every_s: float = 1.0,  # a duration
         level: int = 6,
         connector: Connector = websocket_connect,
         backoff: Backoff | None = None,
-        idle_timeout: float = 30.0,  # float-ok: a duration
+        idle_timeout: float = 30.0,  # a duration
         on_event: Callable[[FeedEvent], None] | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
     ) -> None:

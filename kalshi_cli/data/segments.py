@@ -61,7 +61,7 @@ class SegmentWriter:
         root: Path,
         *,
         level: int = 6,
-        flush_every_s: float = 1.0,  # float-ok: a duration
+        flush_every_s: float = 1.0,  # a duration
         monotonic: Callable[[], float] = time.monotonic,
         fsync: bool = True,
     ) -> None:

@@ -98,7 +98,7 @@ class Watcher:
         err: TextIO,
         max_events: int | None = None,
         backoff: Backoff | None = None,
-        idle_timeout: float = 30.0,  # float-ok: a duration
+        idle_timeout: float = 30.0,  # a duration
     ) -> None:
         if channel not in CHANNELS:
             raise UsageError(f"unknown channel {channel!r}", hint=f"one of {', '.join(CHANNELS)}")

@@ -23,7 +23,7 @@ class BackgroundThread:
         self._thread = threading.Thread(target=self._target, name=self._name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:  # float-ok: seconds
+    def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)

@@ -54,7 +54,7 @@ class FeedEvent:
     source: str = "ws"  # "ws", "rest" or "feed"
     # a BOOK event from MarketData: when (the feed clock's monotonic seconds) the first change
     # not yet drained arrived, so the loop can tell how long a change waited for its decision
-    at: float | None = None  # float-ok: monotonic seconds
+    at: float | None = None  # monotonic seconds
 
 
 EventSink = Callable[[FeedEvent], None]

@@ -173,7 +173,7 @@ class MarketData:
             self._queued.clear()
         return events
 
-    def wait_for_events(self, timeout_s: float) -> bool:  # float-ok: seconds
+    def wait_for_events(self, timeout_s: float) -> bool:
         """Block until an event is queued (True) or `timeout_s` passed (False): the trade
         loop's wake-up, instead of polling `drain_events`. Set under the queue's lock with the
         event and cleared with the drain, so an event is never missed and a drained queue

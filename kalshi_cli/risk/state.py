@@ -93,7 +93,7 @@ def utc_day(ts: float) -> str:
     return name
 
 
-# float-ok: (from, to, day) of the last `utc_day`, replaced whole (threads may share it)
+# (from, to, day) of the last `utc_day`, replaced whole (threads may share it)
 _last_day: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
 
 

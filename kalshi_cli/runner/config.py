@@ -181,7 +181,7 @@ class TradeConfig:
     def seconds(self, key: str, default: float) -> float:
         value = self.trade.get(key, default)
         try:
-            seconds = float(value)  # float-ok: a duration in seconds
+            seconds = float(value)  # a duration in seconds
         except (TypeError, ValueError):
             raise ConfigError(f"trade.{key}: expected a number of seconds, got {value!r}") from None
         if not (math.isfinite(seconds) and seconds > 0):

@@ -54,7 +54,7 @@ class FeeChange:
     """From `at` (unix seconds) on, market `ticker` is priced by `fees` (a series fee change)."""
 
     ticker: str
-    at: float  # float-ok: unix seconds
+    at: float  # unix seconds
     fees: FeeModel
     series_ticker: str
     change_id: str
@@ -79,7 +79,7 @@ def load_fees(
     client: FeeReads,
     markets: list[Market],
     *,
-    now: float | None = None,  # float-ok
+    now: float | None = None,
 ) -> tuple[dict[str, FeeModel], list[FeeChange]]:
     """Ticker -> its fee model now, and the scheduled changes still to come (by time); one
     event, one series and one fee-change lookup of each, however many markets share them.
@@ -127,7 +127,7 @@ def load_fees(
                 if now is None or _at(c) > now
             ]
         # the market's fees at each change: the series' fees then, under the event's override then
-        timeline: list[tuple[float, str, str, dict[str, Any]]] = [  # float-ok: unix seconds
+        timeline: list[tuple[float, str, str, dict[str, Any]]] = [  # unix seconds
             (_at(c), "series", str(c["id"]), c)
             for c in upcoming
             if c.get("series_ticker", series_ticker) == series_ticker
@@ -161,7 +161,7 @@ def load_fees(
     return models, changes
 
 
-def _at(change: dict[str, Any]) -> float:  # float-ok: unix seconds
+def _at(change: dict[str, Any]) -> float:  # unix seconds
     try:
         return parse_iso(str(change["scheduled_ts"])).timestamp()
     except (KeyError, ValueError) as exc:

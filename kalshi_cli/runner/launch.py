@@ -34,7 +34,7 @@ def run_trade(
     connection: Connection,
     metrics_port: int | None,
     announce: Callable[[str], None],
-    read_lag_s: float,  # float-ok: seconds (the `read_lag` setting)
+    read_lag_s: float,
     bind: Callable[[Store], None] | None = None,
 ) -> None:
     """Lock, serve metrics if asked (`announce` tells where), and run the loop to its end.
@@ -49,7 +49,7 @@ def run_trade(
     # a dry run and a paper session send no order: they lock only their own file
     sends = not (options.dry_run or options.paper)
     account = f"{connection.key_id}@{connection.api_base}" if sends else None
-    now = time.time()  # float-ok: wall time
+    now = time.time()  # wall time
     with (
         reload_signal() as reload,
         acquire(state_path, account=account, now=now, subaccount=options.subaccount),

@@ -211,7 +211,7 @@ class LoopBase:
         self.executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
         self._beat_if_due(self.clock.monotonic())
 
-    def _beat_if_due(self, now_m: float) -> None:  # float-ok: monotonic seconds
+    def _beat_if_due(self, now_m: float) -> None:  # monotonic seconds
         """Write the heartbeat when it is due (`TradeLoop`, runner/loop.py)."""
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:

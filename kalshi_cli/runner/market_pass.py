@@ -187,7 +187,7 @@ class MarketPass(LoopBase):
     def _stopped(
         self,
         ticker: str,
-        now: float,  # float-ok: unix seconds
+        now: float,  # unix seconds
         book: Orderbook,
         view: PositionView,
     ) -> bool:
@@ -201,7 +201,7 @@ class MarketPass(LoopBase):
         self._stops.pop(ticker, None)
         return False
 
-    def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:  # float-ok
+    def _last_data_at(self, ticker: str, now: float, fresh: bool) -> float | None:
         """When this market's book last had data (its last data message or poll), never the
         feed's last frame: pings arrive every 10 s while data can stall behind them. Read only
         when an order may go out."""
@@ -211,7 +211,7 @@ class MarketPass(LoopBase):
     def _still_quiet(
         self,
         ticker: str,
-        now: float,  # float-ok: unix seconds
+        now: float,  # unix seconds
         book: Orderbook,
         view: PositionView,
         *,
@@ -258,7 +258,7 @@ class MarketPass(LoopBase):
     def _untouched(
         self,
         ticker: str,
-        now: float,  # float-ok: unix seconds
+        now: float,  # unix seconds
         book: Orderbook,
         last: tuple[Strategy[Any], MarketSnapshot, PositionView],
     ) -> bool:

@@ -90,7 +90,7 @@ class Portfolio:
         # market on every pass; a new model (a fee change) is a new object and is read afresh
         self._rates: dict[str, tuple[FeeModel, tuple[Decimal, Decimal]]] = {}
 
-    def fee_rates(self, ticker: str, at: float) -> tuple[Decimal, Decimal]:  # float-ok: unix s
+    def fee_rates(self, ticker: str, at: float) -> tuple[Decimal, Decimal]:  # unix s
         """(taker, maker) fee rates of a market at time `at`."""
         fees = self.fees.get(ticker)
         if fees is None:
@@ -102,7 +102,7 @@ class Portfolio:
             cached = self._rates[ticker] = (fees, fees.rates(at=at))
         return cached[1]
 
-    def apply_fee_changes(self, now: float) -> list[FeeChange]:  # float-ok: unix seconds
+    def apply_fee_changes(self, now: float) -> list[FeeChange]:  # unix seconds
         """Switch the fees of every market whose scheduled change is due at `now`; the
         changes applied, in order."""
         due = 0

@@ -147,7 +147,7 @@ def reconcile(
     client: OrderClient,
     store: Store,
     clock: Clock,
-    read_lag_s: float = DEFAULT_READ_LAG_S,  # float-ok: seconds
+    read_lag_s: float = DEFAULT_READ_LAG_S,
 ) -> Any:
     from kalshi_cli.orders import OrderService
 
@@ -363,7 +363,7 @@ def build_loop(
         max_revisit_s=config.seconds("max_revisit_s", LoopSettings.max_revisit_s),
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
-        history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # float-ok: secs
+        history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # secs
         pause_file=pause_file,
         strategy_errors_alert=errors_alert,
         strategy_errors_safe_mode=errors_safe_mode,
@@ -674,7 +674,7 @@ def trade(
     ws_url: str | None,
     signer: Any,
     out: TextIO | None = None,
-    read_lag_s: float,  # float-ok: seconds
+    read_lag_s: float,
     clock: Clock | None = None,
     telemetry: LoopTelemetry | None = None,
     bind: Callable[[Store], None] | None = None,

@@ -249,14 +249,14 @@ async def handle_create_market(state: SimState, request: Request) -> Response:
         price_level_structure=structure,
         price_ranges=PRICE_STRUCTURES[structure],
         open_time=now,
-        close_time=float(close_time),  # float-ok: unix seconds
-        latest_expiration_time=float(close_time),  # float-ok: unix seconds
+        close_time=float(close_time),  # unix seconds
+        latest_expiration_time=float(close_time),  # unix seconds
         created_time=now,
         updated_time=now,
         rules_primary=str(body.get("rules_primary", "")),
         rules_secondary=str(body.get("rules_secondary", "")),
         settlement_floor=floor,
-        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # float-ok: unix s
+        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # unix s
     )
     exchange.add_market(market)
     created = exchange.markets[ticker]
@@ -278,7 +278,7 @@ async def handle_schedule_fee_change(state: SimState, request: Request) -> Respo
         str(request.path_params["ticker"]),
         fee_type,
         str(multiplier),
-        float(scheduled),  # float-ok: unix seconds
+        float(scheduled),  # unix seconds
     )
     return JSONResponse(ser.fee_change_json(change), status_code=201)
 
@@ -303,7 +303,7 @@ async def handle_schedule_event_fee_change(state: SimState, request: Request) ->
         str(request.path_params["ticker"]),
         fee_type,
         None if multiplier is None else str(multiplier),
-        float(scheduled),  # float-ok: unix seconds
+        float(scheduled),  # unix seconds
     )
     return JSONResponse(ser.event_fee_change_json(change), status_code=201)
 
@@ -318,7 +318,7 @@ async def handle_add_maintenance(state: SimState, request: Request) -> Response:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
     assert isinstance(start, int) and isinstance(end, int)
-    state.schedule.add(float(start), float(end))  # float-ok: unix seconds
+    state.schedule.add(float(start), float(end))  # unix seconds
     state.before_change()
     state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
     now = state.clock.wall()
@@ -351,7 +351,7 @@ async def handle_add_forecast(state: SimState, request: Request) -> Response:
         if isinstance(value, bool) or not number.is_finite():
             raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
         values[int(key)] = number
-    state.market_history.add_forecast(ticker, float(ts), values)  # float-ok: unix seconds
+    state.market_history.add_forecast(ticker, float(ts), values)  # unix seconds
     return JSONResponse(
         {
             "event_ticker": ticker,

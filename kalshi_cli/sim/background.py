@@ -33,7 +33,7 @@ class IdleWatch:
     def __init__(
         self,
         app: ASGIApp,
-        idle_stop_s: float,  # float-ok: seconds
+        idle_stop_s: float,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
@@ -53,7 +53,7 @@ class IdleWatch:
             self.in_flight -= 1
             self.last_seen = self.monotonic()
 
-    def idle_for(self) -> float:  # float-ok: seconds
+    def idle_for(self) -> float:
         return 0.0 if self.in_flight else self.monotonic() - self.last_seen
 
     async def stop_when_idle(self, server: Any) -> None:

@@ -731,7 +731,7 @@ class Exchange(OrderGroups, Subaccounts):
             series_ticker,
             fee_type,
             str(fee_multiplier),
-            float(scheduled_ts),  # float-ok: unix seconds
+            float(scheduled_ts),  # unix seconds
         )
         self._log(
             "fee_change",
@@ -751,7 +751,7 @@ class Exchange(OrderGroups, Subaccounts):
         event_ticker: str,
         fee_type_override: str | None,
         fee_multiplier_override: str | None,
-        scheduled_ts: float,  # float-ok: unix seconds
+        scheduled_ts: float,  # unix seconds
     ) -> SimEventFeeChange:
         """Schedule a change of an event's fee override (GET /events/fee_changes lists it):
         fills in the event's markets at or after `scheduled_ts` pay the override (a None type
@@ -768,7 +768,7 @@ class Exchange(OrderGroups, Subaccounts):
             event.series_ticker,
             fee_type_override,
             fee_multiplier_override,
-            float(scheduled_ts),  # float-ok: unix seconds
+            float(scheduled_ts),  # unix seconds
         )
         self._log(
             "event_fee_change",
@@ -865,7 +865,7 @@ class Exchange(OrderGroups, Subaccounts):
         if first.get("op") != "init":
             raise JournalError(f"{journal.path}: does not start with an init record")
         self._set_salt(int(first["salt"], 16))
-        self.created_time = float(first["ts"])  # float-ok: unix seconds
+        self.created_time = float(first["ts"])  # unix seconds
         self._generation = int(first.get("generation", 0))
         skip = False
         if snapshot is not None:
@@ -905,7 +905,7 @@ class Exchange(OrderGroups, Subaccounts):
                 window.pending = []
 
     def _replay(self, rec: dict[str, Any]) -> None:
-        self._replay_ts = float(rec["ts"])  # float-ok: unix seconds
+        self._replay_ts = float(rec["ts"])  # unix seconds
         op = rec["op"]
         try:
             if op == "series":
@@ -917,14 +917,14 @@ class Exchange(OrderGroups, Subaccounts):
                     rec["series_ticker"],
                     rec["fee_type"],
                     rec["fee_multiplier"],
-                    float(rec["scheduled_ts"]),  # float-ok: unix seconds
+                    float(rec["scheduled_ts"]),  # unix seconds
                 )
             elif op == "event_fee_change":
                 self.schedule_event_fee_change(
                     rec["event_ticker"],
                     rec["fee_type_override"],
                     rec["fee_multiplier_override"],
-                    float(rec["scheduled_ts"]),  # float-ok: unix seconds
+                    float(rec["scheduled_ts"]),  # unix seconds
                 )
             elif op == "market":
                 self.add_market(market_from_record(rec["market"]))

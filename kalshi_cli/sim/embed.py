@@ -53,13 +53,13 @@ if TYPE_CHECKING:
         host: str
         port: int
         scenario: str | Path | None
-        speed: float  # float-ok: a clock rate
+        speed: float  # a clock rate
         tier: str
         balance_cents: int
         clock: Clock | None
         response_hook: ResponseHook | None
-        heartbeat_s: float  # float-ok: seconds
-        auth_window_s: float | None  # float-ok: seconds; None: sim/auth.py's DEFAULT_WINDOW_S
+        heartbeat_s: float
+        auth_window_s: float | None
 
 # The server stack (uvicorn, starlette, the exchange core, the key primitives) is imported by
 # `prepare` only, after it took the data directory's lock: a process that joins a simulator
@@ -164,7 +164,7 @@ def prepare(
     auth_window_s: float | None = None,  # None: sim/auth.py's DEFAULT_WINDOW_S
     log_level: str = "warning",
     mode: str = "in-process",  # server.json's: in-process, foreground or background
-    idle_stop_s: float | None = None,  # float-ok: seconds; announced only (background.py)
+    idle_stop_s: float | None = None,
 ) -> _Prepared:
     data_dir = Path(data_dir).expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -451,7 +451,7 @@ def ensure_simulator(
     *,
     scenario: str | Path | None = "default",
     tier: str = "basic",
-    idle_stop_s: float = DEFAULT_IDLE_STOP_S,  # float-ok: seconds
+    idle_stop_s: float = DEFAULT_IDLE_STOP_S,
 ) -> AccountInfo:
     """The account of the simulator serving `data_dir`, starting one in the background if none
     does. No command's exit stops it: `stop_simulator` or `idle_stop_s` without a client does."""

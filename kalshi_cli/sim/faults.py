@@ -94,7 +94,7 @@ class Faults:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise FaultError(f"{name} must be a number")
-            number = float(value)  # float-ok: a fault rate or latency
+            number = float(value)  # a fault rate or latency
             if number < 0 or (name in (*_RATES, *_WS_RATES) and number > 1):
                 raise FaultError(f"{name} out of range")
             clean[name] = number

@@ -205,7 +205,7 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     exchange.add_tick_hook(retain)
 
 
-def bucket_end(ts: float, period_s: int) -> int:  # float-ok: unix seconds
+def bucket_end(ts: float, period_s: int) -> int:  # unix seconds
     """The end of the period a trade made at `ts` belongs to (one exactly on a boundary
     belongs to the next period); never lower for a later `ts`."""
     end = math.ceil(ts / period_s) * period_s
@@ -221,7 +221,7 @@ def candle_window(
     bisection, so a request rebuilds no archived trade outside its window (issue #17)."""
     period = period_min * 60
 
-    def end_of(ts: float) -> float:  # float-ok: unix seconds
+    def end_of(ts: float) -> float:  # unix seconds
         return bucket_end(ts, period)
 
     first = timeline.bisect_left(start_ts, end_of)

@@ -59,9 +59,9 @@ class _Track:
     times are a float array (8 bytes a sample, not a float object and a list slot: issue #17
     session 7); the values are references to the history's one object per distinct value."""
 
-    quote_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))  # float-ok
+    quote_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))
     quotes: list[tuple[Decimal, Decimal]] = field(default_factory=list)
-    interest_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))  # float-ok
+    interest_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))
     interest: list[Decimal] = field(default_factory=list)
     quote_from: int = 0  # where the current minute's quote samples start
     interest_from: int = 0  # where the current minute's open interest samples start
@@ -75,7 +75,7 @@ class _Track:
 MINUTE_S = 60
 
 
-def _minute(ts: float) -> int:  # float-ok: unix seconds
+def _minute(ts: float) -> int:  # unix seconds
     return math.ceil(ts / MINUTE_S)  # the minute (end - 60, end] the sample falls in
 
 
@@ -91,9 +91,9 @@ def _quote_kept(values: list[tuple[Decimal, Decimal]], lo: int, hi: int) -> set[
 
 
 def _put(
-    times: MutableSequence[float],  # float-ok: unix seconds
+    times: MutableSequence[float],  # unix seconds
     values: list[Any],
-    ts: float,  # float-ok: unix seconds
+    ts: float,  # unix seconds
     value: Any,
     start: int,
     *,
@@ -154,7 +154,7 @@ class MarketHistory:
         assert self._clock is not None
         self._sample(ticker, self._clock.wall())
 
-    def _sample(self, ticker: str, now: float) -> None:  # float-ok: unix seconds
+    def _sample(self, ticker: str, now: float) -> None:  # unix seconds
         assert self._exchange is not None
         market = self._exchange.markets.get(ticker)
         if market is None:
@@ -184,9 +184,7 @@ class MarketHistory:
 
     # event forecasts --------------------------------------------------------------------------
 
-    def add_forecast(
-        self, event_ticker: str, ts: float, values: dict[int, Decimal]
-    ) -> None:  # float-ok
+    def add_forecast(self, event_ticker: str, ts: float, values: dict[int, Decimal]) -> None:
         """A forecast of an event at `ts`: percentile (0-9999) -> the forecast value. The
         simulator has no forecasting of its own: a scenario or test sets these (admin API)."""
         times, samples = self._forecasts.setdefault(event_ticker, ([], []))
@@ -194,7 +192,7 @@ class MarketHistory:
         times.insert(at, ts)
         samples.insert(at, dict(values))
 
-    def forecast_at(self, event_ticker: str, ts: float) -> dict[int, Decimal] | None:  # float-ok
+    def forecast_at(self, event_ticker: str, ts: float) -> dict[int, Decimal] | None:
         """The event's forecast in effect at `ts` (the last set at or before it), if any."""
         times, samples = self._forecasts.get(event_ticker, ([], []))
         i = bisect.bisect_right(times, ts)
@@ -210,7 +208,7 @@ def period_ends(start_ts: int, end_ts: int, period_s: int, created: float, now: 
     return list(range(first_end, last_end + 1, period_s))
 
 
-def _at(times: Sequence[float], values: list[Any], ts: float, default: Any) -> Any:  # float-ok
+def _at(times: Sequence[float], values: list[Any], ts: float, default: Any) -> Any:
     """The value in effect at `ts` (the last sample at or before it; before any sample, the
     first one)."""
     i = bisect.bisect_right(times, ts)

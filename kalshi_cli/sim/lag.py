@@ -76,7 +76,7 @@ class ReadReplica:
         """An account that talks to the exchange over HTTP: its reads can lag."""
         self._accounts.add(account_id)
 
-    def before_change(self, exchange: Exchange, now: float, lag_s: float) -> None:  # float-ok
+    def before_change(self, exchange: Exchange, now: float, lag_s: float) -> None:
         """Keep the state as it stands, just before a change at `now`."""
         if lag_s <= 0:
             self._versions.clear()
@@ -93,7 +93,7 @@ class ReadReplica:
             )
         self._versions.append((now, views))
 
-    def view(self, account_id: str, now: float, lag_s: float) -> AccountView | None:  # float-ok
+    def view(self, account_id: str, now: float, lag_s: float) -> AccountView | None:
         """The account's state as of `now - lag_s`, or None when that is the current state."""
         if lag_s <= 0:
             return None
@@ -106,7 +106,7 @@ class ReadReplica:
                 return views[account_id]
         return None
 
-    def _drop_older_than(self, as_of: float) -> None:  # float-ok: monotonic seconds
+    def _drop_older_than(self, as_of: float) -> None:  # monotonic seconds
         # a version stamped at or before `as_of` describes a state that ended before it
         while self._versions and self._versions[0][0] <= as_of:
             self._versions.popleft()

@@ -51,7 +51,7 @@ from kalshi_cli.sim.records import (
 )
 from kalshi_cli.sim.settlement import Settler
 
-WINDOW_S = 15.0  # float-ok: seconds, the spec's rolling window
+WINDOW_S = 15.0
 
 
 @dataclass

@@ -31,7 +31,7 @@ class TradeTimeline:
     def __len__(self) -> int:
         return len(self._positions) + len(self._live)
 
-    def ts(self, i: int) -> float:  # float-ok: unix seconds
+    def ts(self, i: int) -> float:  # unix seconds
         archived = len(self._positions)
         return (
             self._archive._ts[self._positions[i]] if i < archived else self._live[i - archived].ts
@@ -83,7 +83,7 @@ class NewestFirst(Generic[R]):
             return self._live[live - 1 - i], -1
         return None, self._positions[len(self._positions) - 1 - (i - live)]
 
-    def ts(self, i: int) -> float:  # float-ok: unix seconds
+    def ts(self, i: int) -> float:  # unix seconds
         record, position = self._where(i)
         if record is not None:
             ts: float = getattr(record, "ts")  # noqa: B009 (SimTrade and SimFill alike)
@@ -124,7 +124,7 @@ class NewestFirst(Generic[R]):
 
     def _archived_between(
         self, low: float | None, high: float | None, *, high_included: bool
-    ) -> range | None:  # float-ok: unix seconds
+    ) -> range | None:  # unix seconds
         """The indexes of the archived records made from `low` on and up to `high` (None: no
         bound), found by bisection; None when the archive's times are not known to ascend
         (then a reader scans them all)."""
@@ -148,7 +148,7 @@ class NewestFirst(Generic[R]):
 
     def spans_from(
         self, cutoff: float, lo: float | None = None, hi: float | None = None
-    ) -> list[range]:  # float-ok: unix seconds
+    ) -> list[range]:  # unix seconds
         """The indexes that can hold a record of the live tier (made at or after `cutoff`) made
         within [lo, hi]: every live record (they are not ordered by time: a reader tests each)
         and the archived ones the times bound."""
@@ -161,7 +161,7 @@ class NewestFirst(Generic[R]):
 
     def spans_before(
         self, cutoff: float, lo: float | None = None, hi: float | None = None
-    ) -> list[range]:  # float-ok: unix seconds
+    ) -> list[range]:  # unix seconds
         """The indexes that can hold a record of the historical tier (made before `cutoff`)
         made within [lo, hi], as `spans_from`."""
         if hi is not None and hi < cutoff:
@@ -193,7 +193,7 @@ class NewestFirst(Generic[R]):
 class _Columns(Protocol[R_co]):
     times_ascend: bool
 
-    def ts_at(self, position: int) -> float: ...  # float-ok: unix seconds
+    def ts_at(self, position: int) -> float: ...  # unix seconds
     def order_id_at(self, position: int) -> str: ...
     def ticker_at(self, position: int) -> str: ...
     def id_at(self, position: int) -> str: ...

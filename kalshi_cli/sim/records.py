@@ -65,7 +65,7 @@ class SimFeeChange:
     series_ticker: str
     fee_type: str
     fee_multiplier: str  # a decimal string (kept as text for the journal)
-    scheduled_ts: float  # float-ok: unix seconds
+    scheduled_ts: float  # unix seconds
 
 
 @dataclass
@@ -94,7 +94,7 @@ class SimEventFeeChange:
     series_ticker: str
     fee_type_override: str | None
     fee_multiplier_override: str | None  # a decimal string (kept as text for the journal)
-    scheduled_ts: float  # float-ok: unix seconds
+    scheduled_ts: float  # unix seconds
 
 
 @dataclass

@@ -144,7 +144,7 @@ class _MarketSpec:
     quote: Quote | None
     book: dict[str, list[list[str]]]
     close_after: float
-    fee_waiver: float | None = None  # float-ok: seconds after install with no fees
+    fee_waiver: float | None = None
 
 
 def build_exchange(
@@ -249,7 +249,7 @@ def _fee_changes(s: dict[str, Any]) -> list[tuple[str, str, float]]:
             FeeModel.from_api(c["fee_type"], multiplier)
         except FeeModelError as exc:
             raise ScenarioError(f"{what}: {exc}") from exc
-        out.append((str(c["fee_type"]), multiplier, float(c["after_seconds"])))  # float-ok: s
+        out.append((str(c["fee_type"]), multiplier, float(c["after_seconds"])))  # s
     return out
 
 
@@ -284,7 +284,7 @@ def _event_fee_changes(e: dict[str, Any]) -> list[tuple[str | None, str | None, 
             (
                 None if fee_type is None else str(fee_type),
                 multiplier,
-                float(c["after_seconds"]),  # float-ok: seconds
+                float(c["after_seconds"]),
             )
         )
     return out
@@ -294,7 +294,7 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
     structure = m.get("price_level_structure", "linear_cent")
     if structure not in PRICE_STRUCTURES:
         raise ScenarioError(f"{m['ticker']}: unknown price_level_structure {structure!r}")
-    close_after = float(m.get("close_after_seconds", _DEFAULT_CLOSE))  # float-ok: seconds
+    close_after = float(m.get("close_after_seconds", _DEFAULT_CLOSE))
     market = SimMarket(
         ticker=m["ticker"],
         event_ticker=event.event_ticker,
@@ -330,7 +330,7 @@ def _market_spec(m: dict[str, Any], event: SimEvent) -> _MarketSpec:
         quote,
         m.get("book") or {},
         close_after,
-        None if waiver is None else float(waiver),  # float-ok: seconds
+        None if waiver is None else float(waiver),
     )
 
 
@@ -404,17 +404,17 @@ def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> Pri
             return DriftPath(
                 _dec(spec["low"], f"{ticker}.path.low"),
                 _dec(spec["high"], f"{ticker}.path.high"),
-                float(spec["period"]),  # float-ok: seconds
+                float(spec["period"]),
             )
         if kind == "spike":
             return SpikePath(
                 _dec(spec["base"], f"{ticker}.path.base"),
                 _dec(spec["peak"], f"{ticker}.path.peak"),
-                float(spec["period"]),  # float-ok: seconds
-                float(spec.get("start", 0)),  # float-ok: seconds
-                float(spec["rise"]),  # float-ok: seconds
-                float(spec["hold"]),  # float-ok: seconds
-                float(spec["revert"]),  # float-ok: seconds
+                float(spec["period"]),
+                float(spec.get("start", 0)),
+                float(spec["rise"]),
+                float(spec["hold"]),
+                float(spec["revert"]),
             )
         if kind == "complement":
             other = paths[spec["of"]]
@@ -423,9 +423,9 @@ def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> Pri
                 path = DipWindow(
                     path,
                     _dec(spec["dip"], f"{ticker}.path.dip"),
-                    float(spec["period"]),  # float-ok: seconds
-                    float(spec.get("start", 0)),  # float-ok: seconds
-                    float(spec["duration"]),  # float-ok: seconds
+                    float(spec["period"]),
+                    float(spec.get("start", 0)),
+                    float(spec["duration"]),
                 )
             return path
     except KeyError as exc:
@@ -454,7 +454,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
                 quoted,
                 origin=exchange.created_time,
                 speed=speed,
-                refresh=float(lp.get("refresh_seconds", 1.0)),  # float-ok: seconds
+                refresh=float(lp.get("refresh_seconds", 1.0)),
             )
         )
     noise = data.get("noise_traders")
@@ -471,7 +471,7 @@ def _attach(exchange: Exchange, data: dict[str, Any], specs: list[Any], speed: f
                     account.account_id,
                     tickers,
                     rng=random.Random(seed + n),
-                    mean_interval=float(noise.get("mean_interval_seconds", 8.0)),  # float-ok
+                    mean_interval=float(noise.get("mean_interval_seconds", 8.0)),
                     max_size=int(noise.get("max_size", 5)),
                 )
             )

@@ -48,10 +48,10 @@ FOREVER = "9999-12-31T23:59:59Z"  # the end of a weekly schedule that never stop
 
 @dataclass(frozen=True)
 class MaintenanceWindow:
-    start: float  # float-ok: unix seconds
-    end: float  # float-ok: unix seconds
+    start: float  # unix seconds
+    end: float  # unix seconds
 
-    def covers(self, now: float) -> bool:  # float-ok: unix seconds
+    def covers(self, now: float) -> bool:  # unix seconds
         return self.start <= now < self.end
 
 
@@ -66,10 +66,10 @@ class ExchangeSchedule:
         self._exchange = exchange
         exchange.add_tick_hook(self.on_tick)
 
-    def add(self, start: float, end: float) -> MaintenanceWindow:  # float-ok: unix seconds
+    def add(self, start: float, end: float) -> MaintenanceWindow:  # unix seconds
         if end <= start:
             raise ExchangeError(400, "invalid_parameters", "end_ts must be after start_ts")
-        window = MaintenanceWindow(float(start), float(end))  # float-ok: unix seconds
+        window = MaintenanceWindow(float(start), float(end))  # unix seconds
         self._windows.append(window)
         self._windows.sort(key=lambda w: w.start)
         return window
@@ -78,16 +78,16 @@ class ExchangeSchedule:
         self._windows.clear()
         self._swept.clear()
 
-    def current(self, now: float) -> MaintenanceWindow | None:  # float-ok: unix seconds
+    def current(self, now: float) -> MaintenanceWindow | None:  # unix seconds
         """The window the exchange is in at `now` (the one ending last, if they overlap)."""
         covering = [w for w in self._windows if w.covers(now)]
         return max(covering, key=lambda w: w.end) if covering else None
 
-    def pending(self, now: float) -> list[MaintenanceWindow]:  # float-ok: unix seconds
+    def pending(self, now: float) -> list[MaintenanceWindow]:  # unix seconds
         """The windows not over yet, by start."""
         return [w for w in self._windows if w.end > now]
 
-    def on_tick(self, now: float) -> None:  # float-ok: unix seconds
+    def on_tick(self, now: float) -> None:  # unix seconds
         window = self.current(now)
         if window is None or window in self._swept or self._exchange is None:
             return
@@ -98,7 +98,7 @@ class ExchangeSchedule:
                 if order.cancel_order_on_pause:
                     exchange.cancel_order(account.account_id, order.order_id)
 
-    def refusal(self, endpoint: str, now: float) -> ExchangeError | None:  # float-ok: unix s
+    def refusal(self, endpoint: str, now: float) -> ExchangeError | None:  # unix s
         """The 503 an order write meets during a window, else None."""
         if endpoint not in PAUSED_WRITES:
             return None
@@ -111,7 +111,7 @@ class ExchangeSchedule:
             f"the exchange is under maintenance until {iso_utc(window.end)}",
         )
 
-    def schedule_json(self, created: float, now: float) -> dict[str, object]:  # float-ok
+    def schedule_json(self, created: float, now: float) -> dict[str, object]:
         """GetExchangeScheduleResponse: open around the clock since the simulator's creation."""
         # midnight to midnight, as the real schedule writes a whole day (never "24:00")
         every_day = [{"open_time": "00:00", "close_time": "00:00"}]

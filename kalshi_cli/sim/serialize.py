@@ -173,7 +173,7 @@ def event_json(
 
 def _fee_number(multiplier: str | None) -> float | None:
     """A fee multiplier as the spec's JSON number (double)."""
-    return None if multiplier is None else float(Decimal(multiplier))  # float-ok: JSON number
+    return None if multiplier is None else float(Decimal(multiplier))  # JSON number
 
 
 def event_fee_change_json(c: SimEventFeeChange) -> Json:
@@ -208,7 +208,7 @@ def series_json(s: SimSeries, fees: FeeModel) -> Json:
         "contract_url": "",
         "contract_terms_url": "",
         "fee_type": fees.fee_type.value,
-        "fee_multiplier": float(fees.multiplier),  # float-ok: a JSON number in the spec
+        "fee_multiplier": float(fees.multiplier),  # a JSON number in the spec
         "additional_prohibitions": [],
         "exchange_index": EXCHANGE_INDEX,
     }
@@ -219,7 +219,7 @@ def fee_change_json(c: SimFeeChange) -> Json:
         "id": c.id,
         "series_ticker": c.series_ticker,
         "fee_type": c.fee_type,
-        "fee_multiplier": float(Decimal(c.fee_multiplier)),  # float-ok: a JSON number (spec)
+        "fee_multiplier": float(Decimal(c.fee_multiplier)),  # a JSON number (spec)
         "scheduled_ts": iso_utc(c.scheduled_ts),
     }
 

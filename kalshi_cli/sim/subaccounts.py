@@ -54,7 +54,7 @@ class SimTransfer:
     from_subaccount: int
     to_subaccount: int
     amount_cents: int
-    created_ts: float  # float-ok: unix seconds
+    created_ts: float  # unix seconds
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ class TradeArchive:
         """The positions of every trade (or of one market's), oldest first."""
         return range(len(self._ts)) if ticker is None else self._by_ticker.get(ticker, ())
 
-    def ts_at(self, position: int) -> float:  # float-ok: unix seconds
+    def ts_at(self, position: int) -> float:  # unix seconds
         return self._ts[position]
 
     def id_at(self, position: int) -> str:
@@ -354,7 +354,7 @@ class FillArchive:
     def record_at(self, position: int) -> SimFill:
         return self.fill(position)
 
-    def ts_at(self, position: int) -> float:  # float-ok: unix seconds
+    def ts_at(self, position: int) -> float:  # unix seconds
         return self._ts[position]
 
     def ticker_at(self, position: int) -> str:

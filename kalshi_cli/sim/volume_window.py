@@ -57,7 +57,7 @@ class VolumeWindow:
         self._times = array("d")
         self._counts = array("q")  # hundredths of a contract
         self._head = 0
-        self.oldest = math.inf  # float-ok: unix seconds; the oldest entry's time, inf if none
+        self.oldest = math.inf  # unix seconds; the oldest entry's time, inf if none
         # trades not yet in the arrays, in the order made: the matching core appends here (a
         # list append on the order path, not a call), and every read of the window, the
         # tick's trim first, takes them in (`_take_pending`) before it answers
@@ -65,7 +65,7 @@ class VolumeWindow:
         for time, count in entries:
             self.add(time, count)
 
-    def add(self, time: float, count: Decimal) -> None:  # float-ok: unix seconds
+    def add(self, time: float, count: Decimal) -> None:  # unix seconds
         hundredths = _HUNDREDTHS.get(count)
         if hundredths is None:
             hundredths = _hundredths(count)
@@ -90,7 +90,7 @@ class VolumeWindow:
             for time, count in pending:
                 self.add(time, count)
 
-    def trim(self, cutoff: float) -> Decimal:  # float-ok: unix seconds
+    def trim(self, cutoff: float) -> Decimal:  # unix seconds
         """Drop the entries whose time is `<= cutoff`; return their contracts (0 if none)."""
         self._take_pending()
         times, counts = self._times, self._counts

@@ -91,7 +91,7 @@ class StoreBase:
             self._rows("PRAGMA synchronous = FULL")
 
     @contextmanager
-    def busy_timeout(self, seconds: float) -> Iterator[None]:  # float-ok: seconds
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
         """Inside the block, wait at most `seconds` for another writer's lock (instead of the
         usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than
         wait, like the kill switch, whose cancels must not queue behind a stuck writer."""

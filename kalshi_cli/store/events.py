@@ -66,7 +66,7 @@ class EventsMixin(StoreBase):
         return ExchangeBinding(
             str(data["endpoint"]),
             str(data["account"]),
-            float(data["bound_at"]),  # float-ok: time
+            float(data["bound_at"]),  # time
         )
 
     def bind_exchange(self, endpoint: str, account: str) -> ExchangeBinding:

@@ -167,14 +167,14 @@ class FillsMixin(StoreBase):
         where, params = time_range("ts", at, None)
         where = _and_subaccount(where, params, subaccount)
         found = self._rows(f"SELECT min(ts) FROM fills{where}", params)[0][0]  # noqa: S608
-        return None if found is None else float(found)  # float-ok: unix seconds
+        return None if found is None else float(found)  # unix seconds
 
     def last_fill_ts(self, ticker: str, *, subaccount: int | None = None) -> float | None:
         """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
         params: list[object] = [ticker]
         where = _and_subaccount(" WHERE ticker = ?", params, subaccount)
         found = self._rows(f"SELECT max(ts) FROM fills{where}", params)[0][0]  # noqa: S608
-        return None if found is None else float(found)  # float-ok: unix seconds
+        return None if found is None else float(found)  # unix seconds
 
     def fill_subaccounts(self) -> list[int]:
         """The subaccounts the state file has fills of, in order: the numbered ones from the
@@ -279,7 +279,7 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         dec_text(f.count),
         dec_text(f.fee),
         int(bool(f.is_taker)),
-        float(f.ts),  # float-ok: unix seconds
+        float(f.ts),  # unix seconds
         f.strategy,
         opt_dec_text(f.realized_pnl),
         _subaccount_number(f.subaccount),

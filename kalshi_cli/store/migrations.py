@@ -331,7 +331,7 @@ def applied(conn: sqlite3.Connection) -> list[tuple[str, float]]:
     if not has_table:
         return []
     rows = conn.execute("SELECT name, applied_at FROM schema_migrations ORDER BY rowid").fetchall()
-    return [(str(name), float(at)) for name, at in rows]  # float-ok: applied-at seconds
+    return [(str(name), float(at)) for name, at in rows]  # applied-at seconds
 
 
 def check_known(recorded: Sequence[str], migrations: Sequence[Migration]) -> None:

@@ -205,7 +205,7 @@ class HeartbeatRecord:
     at: float
     detail: dict[str, Any]
 
-    def shown_state(self, stored: str, now: float) -> str:  # float-ok: unix seconds
+    def shown_state(self, stored: str, now: float) -> str:  # unix seconds
         """The trading state to show a person: the state file's (`stored`), or PAUSED when it
         is ACTIVE and this is a live trade loop's beat saying it is paused (no new orders,
         stop-losses still go out)."""

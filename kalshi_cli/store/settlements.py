@@ -51,7 +51,7 @@ class SettlementsMixin(StoreBase):
                         dec_text(s.no_total_cost),
                         dec_text(s.revenue),
                         dec_text(s.fee),
-                        float(s.settled_at),  # float-ok: unix seconds
+                        float(s.settled_at),  # unix seconds
                     ),
                 )
                 added += cur.rowcount == 1

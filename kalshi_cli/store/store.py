@@ -180,7 +180,7 @@ class Store(
     # ------------------------------------------------------------------------------ schema
 
     def applied_migrations(self) -> list[tuple[str, float]]:
-        return [(str(n), float(at)) for n, at in self._rows(APPLIED_SQL)]  # float-ok: seconds
+        return [(str(n), float(at)) for n, at in self._rows(APPLIED_SQL)]
 
     @staticmethod
     def known_migrations() -> list[str]:

@@ -25,7 +25,7 @@ class TradingStateMixin(StoreBase):
             "ACTIVE",
             "never set",
             "default",
-            float(first[0][1]) if first else 0.0,  # float-ok
+            float(first[0][1]) if first else 0.0,
         )
 
     def set_trading_state(self, state: str, *, reason: str, source: str) -> TradingStateRecord:

@@ -49,7 +49,7 @@ _HORIZON_S = 300.0
 _PACKAGE = Path(__file__).resolve().parents[1]  # kalshi_cli/
 
 
-def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # float-ok: unix seconds
+def synthetic_books() -> Iterator[tuple[float, Orderbook]]:  # unix seconds
     """One market's book a second along `_PATH`: YES bid = mid - 1c, YES ask = mid + 1c."""
     for (t0, c0), (t1, c1) in itertools.pairwise(_PATH):
         for t in range(t0, t1):
@@ -199,7 +199,7 @@ def _intent_json(t: int, intent: Intent) -> dict[str, Any]:
     }
 
 
-def _filled(held: Holding, intent: Intent, ts: float) -> Holding:  # float-ok: unix seconds
+def _filled(held: Holding, intent: Intent, ts: float) -> Holding:  # unix seconds
     """The holding after an immediate order filled in full at its price."""
     signed = intent.count if intent.side is Side.YES else -intent.count
     if intent.action is Action.SELL:

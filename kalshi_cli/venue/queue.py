@@ -39,7 +39,7 @@ class FillModel(StrEnum):
     PESSIMISTIC = "pessimistic"
 
 
-MATCH_WINDOW_S = 1.0  # float-ok: seconds a level decrease waits for its trade frame
+MATCH_WINDOW_S = 1.0
 
 
 @dataclass
@@ -51,7 +51,7 @@ class QueueSpot:
     level: Decimal  # the recorded size at our price when last seen (ours not included)
     model: FillModel
     # level decreases not (yet) matched by a trade: (time, count), oldest first
-    pending: list[tuple[float, Decimal]] = field(default_factory=list)  # float-ok: times
+    pending: list[tuple[float, Decimal]] = field(default_factory=list)  # times
     # trade volume at our price whose level decrease has not arrived yet
     unmatched_trades: Decimal = ZERO
     filled: Decimal = ZERO
@@ -63,7 +63,7 @@ class QueueSpot:
     def _pending_total(self) -> Decimal:
         return sum((c for _, c in self.pending), ZERO)
 
-    def level_changed(self, size: Decimal, now: float) -> None:  # float-ok: time
+    def level_changed(self, size: Decimal, now: float) -> None:  # time
         """The recorded size at our price is now `size`."""
         delta = size - self.level
         self.level = size
@@ -76,7 +76,7 @@ class QueueSpot:
                 self.pending.append((now, decrease))
         self.expire(now)
 
-    def expire(self, now: float) -> None:  # float-ok: time
+    def expire(self, now: float) -> None:  # time
         """Decreases older than the match window are cancels."""
         cancelled = ZERO
         while self.pending and now - self.pending[0][0] > MATCH_WINDOW_S:
@@ -89,7 +89,7 @@ class QueueSpot:
         # what is ahead of us is still on the level, or in a decrease awaiting its trade
         self.ahead = min(self.ahead, self.level + self._pending_total())
 
-    def traded_at_our_price(self, count: Decimal, now: float) -> Decimal:  # float-ok: time
+    def traded_at_our_price(self, count: Decimal, now: float) -> Decimal:  # time
         """A recorded trade of `count` at our price; returns what fills us."""
         self.expire(now)
         matched = min(count, self._pending_total())

@@ -38,7 +38,7 @@ class MarketInfo:
     # the event's `fee_type_override` and `fee_multiplier_override` (None: the series' own
     # multiplier): it takes precedence over the series' fees, changed or not
     fee_override: tuple[str, str | None] | None = None
-    fee_waiver_expiration_time: float | None = None  # float-ok: unix seconds
+    fee_waiver_expiration_time: float | None = None  # unix seconds
     mutually_exclusive: bool = False
     result: str = ""  # "yes" or "no" once known
     settlement_floor: Decimal | None = None
@@ -46,8 +46,8 @@ class MarketInfo:
     # scheduled fee changes (`/series/fee_changes`, `/events/fee_changes`), in time order:
     # (unix seconds, fee_type, fee_multiplier) of the series; (unix seconds, override type,
     # override multiplier) of the event, None clearing the override
-    series_fee_changes: tuple[tuple[float, str, str], ...] = ()  # float-ok: unix seconds
-    event_fee_changes: tuple[tuple[float, str | None, str | None], ...] = ()  # float-ok
+    series_fee_changes: tuple[tuple[float, str, str], ...] = ()  # unix seconds
+    event_fee_changes: tuple[tuple[float, str | None, str | None], ...] = ()
     # which fields are defaults, not data (the report lists them)
     assumed: tuple[str, ...] = field(default=(), compare=False)
 
@@ -89,13 +89,13 @@ def with_fee_changes(
 ) -> dict[str, MarketInfo]:
     """`infos` with the scheduled fee changes of their series and events (SeriesFeeChange,
     EventFeeChange as the API sends them), in time order."""
-    by_series: dict[str, list[tuple[float, str, str]]] = {}  # float-ok: unix seconds
+    by_series: dict[str, list[tuple[float, str, str]]] = {}  # unix seconds
     for c in series_changes:
         at = parse_iso(str(c["scheduled_ts"])).timestamp()
         by_series.setdefault(str(c["series_ticker"]), []).append(
             (at, str(c["fee_type"]), str(c["fee_multiplier"]))
         )
-    by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}  # float-ok
+    by_event: dict[str, list[tuple[float, str | None, str | None]]] = {}
     for c in event_changes:
         at = parse_iso(str(c["scheduled_ts"])).timestamp()
         kind, multiplier = c.get("fee_type_override"), c.get("fee_multiplier_override")

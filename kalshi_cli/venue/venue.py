@@ -103,7 +103,7 @@ class VenueStats:
     taker_contracts: Decimal = ZERO
     maker_contracts: Decimal = ZERO
     contracts_ordered: Decimal = ZERO
-    queue_waits: list[float] = field(default_factory=list)  # float-ok: seconds to first fill
+    queue_waits: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -112,10 +112,10 @@ class _Resting:
     ticker: str
     yes: bool  # a YES bid (book side bid), else a NO bid (ask)
     own: Decimal  # its price on its own side (YES price for a bid, NO price for an ask)
-    arrived: float  # float-ok: time
+    arrived: float  # time
     spot: QueueSpot
     ledger: str  # the core's account of the subaccount it rests on
-    first_fill: float | None = None  # float-ok: time
+    first_fill: float | None = None  # time
 
 
 class LocalVenue:
@@ -126,8 +126,8 @@ class LocalVenue:
         *,
         balance: Decimal,
         fill_model: FillModel = FillModel.OPTIMISTIC,
-        latency_s: float = 0.0,  # float-ok: seconds
-        advance: Callable[[float], None] | None = None,  # float-ok: time
+        latency_s: float = 0.0,
+        advance: Callable[[float], None] | None = None,  # time
     ) -> None:
         self.clock = clock
         self.fill_model = fill_model

@@ -213,4 +213,4 @@ def test_a_backtest_writes_its_heartbeat_once_a_simulated_minute(
     span = times[-1] - times[0]
     assert span > 240, "the recording covers five simulated minutes"
     # at the start, once a minute, and at the end: never once a second
-    assert 2 <= len(beats) <= span / 60 + 2, [b["ts"] for b in beats]  # float-ok: seconds
+    assert 2 <= len(beats) <= span / 60 + 2, [b["ts"] for b in beats]

@@ -31,7 +31,7 @@ def chart_points(page: str, chart: str) -> list[tuple[float, Decimal]]:
     match = re.search(rf'<svg id="{chart}"[^>]* data-points="([^"]*)"', page)
     assert match is not None, f"no {chart} chart"
     pairs = [p.split(",") for p in match.group(1).split(";")]
-    return [(float(ts), Decimal(v)) for ts, v in pairs]  # float-ok: the time axis
+    return [(float(ts), Decimal(v)) for ts, v in pairs]  # the time axis
 
 
 def test_the_exposure_over_time_chart_carries_the_reports_exposure(

@@ -265,7 +265,7 @@ def test_backtest_and_paper_on_a_replay_place_the_same_orders(
     # driver hands each frame to the venue as it applies it, a paper session's venue learns it
     # when the loop drains the feed, which is at most one poll (`poll_s`, 1 ms) later
     for (paper_ts, *_), (ts, *_) in zip(paper_fills, fills, strict=True):
-        assert 0 <= paper_ts - ts <= POLL_S + 1e-6  # float-ok: simulated seconds
+        assert 0 <= paper_ts - ts <= POLL_S + 1e-6  # simulated seconds
 
 
 # one backtest, its orders printed in the order they were placed

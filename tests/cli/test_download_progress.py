@@ -15,9 +15,9 @@ class Ticks:
     """A monotonic clock the test moves by hand."""
 
     def __init__(self) -> None:
-        self.now = 0.0  # float-ok: seconds
+        self.now = 0.0
 
-    def __call__(self) -> float:  # float-ok: seconds
+    def __call__(self) -> float:
         return self.now
 
 

@@ -164,7 +164,7 @@ def test_a_burst_of_60_reads_never_trips_the_limiter(tmp_path: Path) -> None:
     # The client and the simulator share one ManualClock: the client's pacing waits advance it
     # and the simulator's buckets refill by it, so the arithmetic is exact however slowly this
     # machine runs (on real clocks a loaded machine refilled the bucket between slow requests).
-    clock = ManualClock(time.time())  # float-ok: now, so signatures are fresh
+    clock = ManualClock(time.time())  # now, so signatures are fresh
     running = start_simulator(
         tmp_path, scenario="empty", tier="basic", clock=clock, response_hook=RECORDER.hook
     )

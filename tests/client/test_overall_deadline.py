@@ -38,8 +38,8 @@ from kalshi_cli.keys import generate_private_key, private_key_pem
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.models import BookSide
 
-TRICKLE_FOR_S = 20.0  # float-ok: how long the server keeps trickling before it hangs up
-BYTE_EVERY_S = 1.0  # float-ok: one byte a second
+TRICKLE_FOR_S = 20.0  # how long the server keeps trickling before it hangs up
+BYTE_EVERY_S = 1.0  # one byte a second
 BODY = b'{"balance": 100000, "portfolio_value": 0, "orders": [], "cursor": ""}'
 ANSWER = (
     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "

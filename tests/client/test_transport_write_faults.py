@@ -37,7 +37,7 @@ from kalshi_cli.keys import generate_private_key
 from kalshi_cli.models import BookSide
 
 DEADLINE_S = 10.0
-WRITE_TIMEOUT_S = 0.2  # float-ok: the write timeout the never-reading server runs into
+WRITE_TIMEOUT_S = 0.2  # the write timeout the never-reading server runs into
 BUFFER = 4096  # the server's SO_RCVBUF and the client's SO_SNDBUF (the kernel doubles them)
 SMALL_SEND = ((socket.SOL_SOCKET, socket.SO_SNDBUF, BUFFER),)
 BIG = 2_000_000  # bytes of body (or of a header, through the client): far past both buffers

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TICKER = "KXDASH-A"
-DEADLINE_S = 30.0  # float-ok: seconds; a bound on a wait, never a measure
+DEADLINE_S = 30.0
 
 
 async def until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:

@@ -268,7 +268,7 @@ def test_queue_position_per_resting_order_follows_the_exchange(
         mine.order(BookSide.BID, "0.30", "2", TimeInForce.GTC)  # behind the other's 5
         mine.order(BookSide.BID, "0.25", "1", TimeInForce.GTC)  # alone at its price
         wiring = Wiring(sources=_sources(tmp_path), clock=SystemClock(), client=client)
-        wiring.remote_s = 0.1  # float-ok: seconds
+        wiring.remote_s = 0.1
         app = DashboardApp(wiring)
         rows: list[str] = []
 

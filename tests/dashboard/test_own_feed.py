@@ -45,7 +45,7 @@ def test_a_book_change_and_a_fill_on_the_simulator_reach_the_dashboard(
     context = AppContext(environ=_environ(sim, tmp_path))
     wiring, feed = build_wiring(context, None)
     assert feed is not None and wiring.client is not None
-    wiring.refresh_s, wiring.remote_s = 0.1, 0.1  # float-ok: seconds
+    wiring.refresh_s, wiring.remote_s = 0.1, 0.1
     Store.open(wiring.sources.state_path).close()
     other = client_for(sim.new_account())
     Book(wiring.client, TICKER).order(BookSide.BID, "0.30", "6", TimeInForce.GTC)  # ours, rests

@@ -33,7 +33,7 @@ from tests.openapi_check import RECORDER
 from . import conftest
 from .conftest import TIER, Kalshi, connect, make_markets
 
-AGO_S = 1000.0  # float-ok: seconds
+AGO_S = 1000.0
 
 
 class _Behind(SystemClock):

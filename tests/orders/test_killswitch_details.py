@@ -181,9 +181,9 @@ class RecordingJitter(random.Random):
 
     def __init__(self) -> None:
         super().__init__(0)
-        self.ranges: list[tuple[float, float]] = []  # float-ok: seconds
+        self.ranges: list[tuple[float, float]] = []
 
-    def uniform(self, a: float, b: float) -> float:  # float-ok: seconds
+    def uniform(self, a: float, b: float) -> float:
         self.ranges.append((a, b))
         return a
 

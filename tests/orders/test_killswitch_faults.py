@@ -98,7 +98,7 @@ def cancel_all_requests(prime: SimHarness) -> int:
     return counts.get(CANCEL_ALL, 0)
 
 
-def wait_until(condition: Any, what: str, timeout: float = 30.0) -> None:  # float-ok: seconds
+def wait_until(condition: Any, what: str, timeout: float = 30.0) -> None:
     clock = SystemClock()
     deadline = clock.monotonic() + timeout
     while not condition():

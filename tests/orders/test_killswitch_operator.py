@@ -189,7 +189,7 @@ def test_an_order_awaiting_its_answer_is_said_each_round_and_reported_once(
 class CancelTakesUntil(Cancels):
     """`Cancels`, whose batch cancel is answered exactly at `moment` on `clock`."""
 
-    def __init__(self, clock: ManualClock, moment: float, *orders: Order) -> None:  # float-ok
+    def __init__(self, clock: ManualClock, moment: float, *orders: Order) -> None:
         super().__init__(*orders)
         self.clock = clock
         self.moment = moment
@@ -479,7 +479,7 @@ def test_the_order_listing_waits_the_read_lag_of_the_last_rfq_delete() -> None:
     """A delete answered late (after a 503 and a pause) moves the first order listing to a read
     lag after that answer, not after HALTED: a listing any sooner could predate the delete."""
     clock = ManualClock()
-    asked: list[float] = []  # float-ok: monotonic
+    asked: list[float] = []  # monotonic
     exchange = Listings(lambda n: asked.append(clock.monotonic()))
     comms = FailingComms([_rfq("r-1")], [], {"delete_rfq": [BUSY]})
     switch = KillSwitch(

@@ -34,9 +34,9 @@ class RecordingClock(ManualClock):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sleeps: list[float] = []  # float-ok: seconds
+        self.sleeps: list[float] = []
 
-    def sleep(self, seconds: float) -> None:  # float-ok: seconds
+    def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         super().sleep(seconds)
 
@@ -44,7 +44,7 @@ class RecordingClock(ManualClock):
 class MaxJitter(random.Random):
     """Full jitter that always draws its upper bound: the backoff's ceiling, made visible."""
 
-    def uniform(self, a: float, b: float) -> float:  # float-ok: seconds
+    def uniform(self, a: float, b: float) -> float:
         return b
 
 

@@ -104,7 +104,7 @@ class _OneRestingOrder(UnexpectedCalls):
     def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.resting = [_order("o-1")]
-        self.cancelled_at: list[float] = []  # float-ok: monotonic
+        self.cancelled_at: list[float] = []  # monotonic
 
     def iter_orders(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ TRADE_NUMBERS = (
 )
 
 
-def _fields(cls: type) -> list[str]:
+def _fields(cls: Any) -> list[str]:
     """The numeric fields of a dataclass (the risk limits) or of a strategy's params Struct
     (their `Annotated[Decimal, Range(...)]` types read as the type they annotate)."""
     import typing

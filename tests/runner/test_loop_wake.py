@@ -36,7 +36,7 @@ class WakingFeed(FakeFeed):
         self.arrivals: list[tuple[float, Orderbook]] = []
         self.reads: list[tuple[float, str]] = []  # (when, ticker) of each book read
 
-    def wait_for_events(self, timeout_s: float) -> bool:  # float-ok: seconds
+    def wait_for_events(self, timeout_s: float) -> bool:
         now = self.clock.monotonic()
         self.waits.append((now, timeout_s))
         if self.events:

@@ -10,7 +10,7 @@ from kalshi_cli.runner.summary import Summary
 
 def test_summary_money_is_dollars_to_the_cent_with_the_sign_first() -> None:
     summary = Summary(
-        uptime_s=1.0,  # float-ok: a duration
+        uptime_s=1.0,  # a duration
         ticks=1,
         orders=1,
         fills=1,

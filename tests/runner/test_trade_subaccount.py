@@ -365,7 +365,7 @@ def test_a_loop_on_1_never_calls_an_order_of_0_whose_answer_was_lost_never_place
     mine = client_for(account)
     _funded_subaccount(mine)
     key, _ = load_private_key(path=Path(account.private_key_path))
-    clock = ManualClock(time.time())  # float-ok: wall time
+    clock = ManualClock(time.time())  # wall time
     with (
         HeldInTheNetwork(api_base=account.api_base, key_id=account.key_id, private_key=key) as held,
         Store.open(tmp_path / "state.db", clock=clock) as store,

@@ -79,7 +79,7 @@ class _Model:
         filters: a fill's order_id, an order's status and event_ticker)."""
         cutoff = now - self.lag
 
-        def tier(ts: float) -> bool:  # float-ok: unix seconds
+        def tier(ts: float) -> bool:  # unix seconds
             return ts >= cutoff if live else ts < cutoff
 
         limit = params.get("limit") or 100
@@ -428,13 +428,13 @@ def test_a_record_made_exactly_at_the_cutoff_is_live_from_either_store(
     assert trades == [] and [f["order_id"] for f in old_fills] == [taken]
 
 
-def _trade(n: int, ts: float) -> SimTrade:  # float-ok: unix seconds
+def _trade(n: int, ts: float) -> SimTrade:  # unix seconds
     return SimTrade(f"t-{n:012x}", A, Decimal("0.40"), Decimal(1), BookSide.BID, ts)
 
 
 def _tier_times(
     view: NewestFirst[SimTrade], spans: list[range], older: bool, cutoff: float
-) -> list[float]:  # float-ok
+) -> list[float]:
     return sorted(view.ts(i) for span in spans for i in span if (view.ts(i) < cutoff) == older)
 
 

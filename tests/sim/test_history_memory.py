@@ -33,7 +33,7 @@ def _run() -> tuple[MarketHistory, dict[str, _Track], list[int], Exchange, int, 
     history.attach(exchange, clock)
     full: dict[str, _Track] = {}  # every sample, as recorded before the bound
 
-    def keep_all(times: MutableSequence[float], values: list[Any], value: Any) -> None:  # float-ok
+    def keep_all(times: MutableSequence[float], values: list[Any], value: Any) -> None:
         if values and values[-1] == value:
             return
         if times and times[-1] >= clock.wall():

@@ -20,7 +20,7 @@ class TickingClock(ManualClock):
     """Each read of the wall clock is a millisecond after the one before."""
 
     def wall(self) -> float:
-        self.advance(0.001)  # float-ok: seconds
+        self.advance(0.001)
         return super().wall()
 
 

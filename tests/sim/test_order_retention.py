@@ -58,7 +58,7 @@ def _orders_as_a_client(
     me = exchange.create_account(key_id="k", public_key_pem="pem", cash_cents=10**10).account_id
     seen: list[str] = []
 
-    def before_retention(now: float) -> None:  # float-ok: unix seconds
+    def before_retention(now: float) -> None:  # unix seconds
         before.append(repr(exchange.orders(me)))
 
     before: list[str] = []

@@ -251,7 +251,7 @@ def _tls() -> ssl.SSLContext:
 
 
 def _backoff(attempt: int) -> float:
-    return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))  # float-ok
+    return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
 
 
 def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
@@ -259,7 +259,7 @@ def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
     raw = resp.headers.get("retry-after")
     if raw:
         try:
-            return max(0.0, float(raw))  # float-ok: seconds to wait
+            return max(0.0, float(raw))
         except ValueError:
             try:
                 # imported here: email.utils costs ~6 ms, paid only when a 429 gives a date
@@ -278,7 +278,7 @@ def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
     params = body.get("parameters")
     for where in (body, params if isinstance(params, dict) else {}):
         if isinstance(where.get("retry_after"), int | float):
-            return max(0.0, float(where["retry_after"]))  # float-ok: seconds to wait
+            return max(0.0, float(where["retry_after"]))
     return None
 
 

@@ -197,7 +197,7 @@ class EmailChannel(Channel):
             return _tls()
         return ssl.create_default_context(cafile=self.ca_file)
 
-    def _once(self, msg: EmailMessage, timeout: float) -> None:  # float-ok: seconds
+    def _once(self, msg: EmailMessage, timeout: float) -> None:
         smtp: smtplib.SMTP
         if self.tls == "tls":
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=timeout, context=self._context())

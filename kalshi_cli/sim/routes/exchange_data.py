@@ -168,8 +168,8 @@ def handle_get_forecast_history(state: SimState, ctx: RequestContext) -> tuple[i
                 "percentile_points": [
                     {
                         "percentile": p,
-                        "raw_numerical_forecast": float(forecast[p]),  # float-ok: JSON number
-                        "numerical_forecast": float(forecast[p]),  # float-ok: JSON number
+                        "raw_numerical_forecast": float(forecast[p]),  # JSON number
+                        "numerical_forecast": float(forecast[p]),  # JSON number
                         "formatted_forecast": f"{forecast[p].normalize():f}",
                     }
                     for p in percentiles

@@ -137,7 +137,7 @@ def _probability(value: Any, what: str) -> Decimal:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ModelError(f"{what} must be a number in [0, 1], got {value!r}")
-        number = Decimal(repr(value))  # float-ok: a probability; its shortest text is exact
+        number = Decimal(repr(value))  # a probability; its shortest text is exact
     else:
         number = Decimal(value)
     if not number.is_finite() or not ZERO <= number <= ONE:
@@ -446,7 +446,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @dataclass(frozen=True)
 class _Row:
-    time: float | None  # float-ok: unix seconds; None: the file's time (its mtime)
+    time: float | None  # unix seconds; None: the file's time (its mtime)
     answer: Answer
 
 
@@ -568,11 +568,11 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _time(value: Any, n: int) -> float | None:  # float-ok: unix seconds
+def _time(value: Any, n: int) -> float | None:  # unix seconds
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     try:
-        return float(value)  # float-ok: unix seconds
+        return float(value)  # unix seconds
     except (TypeError, ValueError):
         pass
     try:
