@@ -309,7 +309,9 @@ class KillSwitch:
                 report, trail, say, ticker, event_ticker, deadline=deadline.at
             )
 
-    def _cancel_and_prove(
+    # complexity: the rounds of cancel and proof, each exit a line of docs/kill-switch.md; next to
+    # be split into its steps
+    def _cancel_and_prove(  # noqa: C901
         self,
         report: KillReport,
         trail: _Trail,

@@ -160,7 +160,9 @@ class Matcher(Ledger):
 
     # planning -------------------------------------------------------------------------------
 
-    def _plan(
+    # complexity: one pass of price-time matching with self-trade prevention, post-only and
+    # reduce-only (the core's hot path)
+    def _plan(  # noqa: C901
         self,
         acct: AccountState,
         ticker: str,

@@ -338,7 +338,8 @@ def _all_markets(specs: list[Any]) -> list[_MarketSpec]:
     return [ms for _, events in specs for _, markets in events for ms in markets]
 
 
-def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: float) -> None:
+# complexity: one branch per section of a scenario file
+def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: float) -> None:  # noqa: C901
     for series, events in specs:
         exchange.add_series(series)
         for event, markets in events:

@@ -126,7 +126,8 @@ _WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
 _INJECTED_503 = "service unavailable (injected fault)"
 
 
-async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:
+# complexity: the request pipeline: auth, rate limit, faults, read lag, route
+async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:  # noqa: C901
     faults = state.faults
     method = request.method
     endpoint_name = f"{method} {ep.template}"
