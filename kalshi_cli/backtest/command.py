@@ -144,7 +144,7 @@ def build_request(
         data=str(data),
         strategy=loaded.spec or loaded.name,
         params=tuple(sorted((k, str(v)) for k, v in params_dict(validated).items())),
-        strategy_source=strategy_source(loaded),
+        strategy_source=_source_key(loaded, validated),
         markets=tuple(t.strip() for t in (markets or "").split(",") if t.strip()),
         start_ns=parse_time(start, "--from"),
         end_ns=parse_time(end, "--to"),
@@ -242,6 +242,14 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         record = provenance(base) | {"kind": "run", "report": outcome.to_json()}
         outcome.run_id = RunStore(request.runs_dir).save(record)
     return outcome
+
+
+def _source_key(loaded: Any, params: Any) -> str:
+    """The strategy's code, and what its params point at that is code too (the model strategy's
+    source: `code_fingerprint`), for the cache's key."""
+    key = strategy_source(loaded)
+    extra = getattr(params, "code_fingerprint", None)
+    return f"{key}+{extra()}" if callable(extra) and extra() else key
 
 
 def _check_outputs(html: Path | None, out: Path | None) -> None:

@@ -273,3 +273,37 @@ def test_quote_mode_from_the_command_line_and_the_config_rests_post_only_bids(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert orders(tmp_path / "config") == orders(tmp_path / "flag")
+
+
+def _model_sweep(data: Path, model: str, home: Path) -> list[dict[str, Any]]:
+    args = ["backtest", "--strategy", "model", "--model", model, "--data", str(data)]
+    done = kalshi([*args, "--param", "min_edge=0.01,0.02", "--jobs", "2", "--json"], home)
+    assert done.returncode == 0, done.stderr
+    runs: list[dict[str, Any]] = json.loads(done.stdout)["runs"]
+    return runs
+
+
+@pytest.mark.parametrize("kind", ["file", "python", "command"])
+def test_a_changed_model_is_run_again_not_taken_from_the_cache(
+    data: Path, tmp_path: Path, kind: str
+) -> None:
+    # the model's own code or file is part of a sweep's cache key, as a strategy file's is
+    if kind == "file":
+        mine = tmp_path / "fair.csv"
+        shutil.copy(EXAMPLES / "fair_values.csv", mine)
+        model = f"file:{mine}"
+    elif kind == "python":
+        mine = tmp_path / "anchor_copy.py"
+        shutil.copy(EXAMPLES / "anchor.py", mine)
+        model = f"python:{mine}:fair"
+    else:
+        mine = tmp_path / "anchor_cmd.py"
+        shutil.copy(EXAMPLES / "anchor_command.py", mine)
+        model = f"command:{sys.executable} {mine}"
+    first = _model_sweep(data, model, tmp_path)
+    assert [r["cached"] for r in first] == [False, False]
+    again = _model_sweep(data, model, tmp_path)
+    assert [r["cached"] for r in again] == [True, True]
+    mine.write_text(mine.read_text() + "\n# edited\n")
+    edited = _model_sweep(data, model, tmp_path)
+    assert [r["cached"] for r in edited] == [False, False]

@@ -95,6 +95,45 @@ def parse_source(spec: str, *, timeout_ms: int, max_age_s: float, start_s: float
     return FileSource(spec, Path(_unquote(rest)).expanduser(), max_age_s=max_age_s)
 
 
+def fingerprint(spec: str) -> str:
+    """What a backtest cache is keyed on for a model's own code or data: the SHA-256 of the
+    files its source names (a python source's module file, the files a command names, a file
+    source's file), so a changed model is run again rather than answered from the cache. A
+    name that is no file here (an installed module, a program on PATH) counts by its text."""
+    import hashlib
+    import importlib.util
+    import shlex
+
+    kind, _, rest = spec.partition(":")
+    paths: list[Path] = []
+    if kind == "python":
+        module = rest.rsplit(":", 1)[0]
+        if module.endswith(".py"):
+            paths.append(Path(module).expanduser())
+        else:
+            try:
+                found = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                found = None
+            if found is not None and found.origin and found.origin.endswith(".py"):
+                paths.append(Path(found.origin))
+    elif kind == "command":
+        try:
+            words = shlex.split(_unquote(rest))
+        except ValueError:
+            words = []
+        paths += [Path(w).expanduser() for w in words[1:] if Path(w).expanduser().is_file()]
+    elif kind == "file":
+        paths.append(Path(_unquote(rest)).expanduser())
+    h = hashlib.sha256(spec.encode())
+    for path in paths:
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"<unreadable>")
+    return h.hexdigest()[:16]
+
+
 def _unquote(text: str) -> str:
     """`command:'python3 m.py'` as a shell would hand it when quoted twice."""
     text = text.strip()

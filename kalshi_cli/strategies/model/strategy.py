@@ -33,7 +33,13 @@ from typing import Annotated
 import msgspec
 
 from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
-from kalshi_cli.strategies.model.sources import Answer, ModelError, Source, parse_source
+from kalshi_cli.strategies.model.sources import (
+    Answer,
+    ModelError,
+    Source,
+    fingerprint,
+    parse_source,
+)
 from kalshi_cli.strategy_api import (
     Cancel,
     Decision,
@@ -85,6 +91,10 @@ class ModelParams(Params, frozen=True, dict=True):
         # per params object, i.e. one per loop; kept beside the fields (`dict=True`), so
         # neither compared nor printed nor validated
         self.__dict__["_live"] = live
+
+    def code_fingerprint(self) -> str:
+        """The model's own files, for a backtest cache's key (`sources.fingerprint`)."""
+        return fingerprint(self.source) if self.source else ""
 
     @property
     def live_source(self) -> Source:
