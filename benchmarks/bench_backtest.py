@@ -16,7 +16,7 @@ noise traders) for `--seconds` of simulated time (kalshi_cli/backtest/scenario.p
 - sweep: `--sweep-runs` parameter sets of `spike` over the first 10 minutes, with 1 process and
   with 2 (no cache); the speed-up is their ratio.
 
-Goal (issue #14): at least 50,000 book events per second per core through strategy and risk
+Goal: at least 50,000 book events per second per core through strategy and risk
 when no order is placed.
 
 Before/after in one run: `--compare-with DIR` (another source tree, e.g. `git worktree add

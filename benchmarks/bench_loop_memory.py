@@ -7,7 +7,7 @@ whose books a liquidity provider requotes around drifting prices, with noise tra
 read from /proc every `--every` seconds; the slope is a least-squares fit over the second half of
 the run (after the books, histories and caches have filled), in MB per minute. Targets: under
 100 MB RSS, and flat. The simulator process's RSS is sampled alongside and printed with its own
-slope (issue #17: it should stay flat too).
+slope: it should stay flat too.
 
     python benchmarks/bench_loop_memory.py [--minutes 10] [--markets 200] [--strategy spike]
 """
@@ -97,7 +97,7 @@ def main() -> int:
     (work / "scenario.yaml").write_text(scenario(args.markets), encoding="utf-8")
     sim, account = start_simulator(work / "sim", scenario=str(work / "scenario.yaml"))
     samples: list[tuple[float, float]] = []
-    sim_samples: list[tuple[float, float]] = []  # the simulator process's RSS (issue #17)
+    sim_samples: list[tuple[float, float]] = []  # the simulator process's RSS
     try:
         clock = SystemClock()
         client = client_for(account)

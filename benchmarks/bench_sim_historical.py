@@ -1,4 +1,4 @@
-"""CPU per request of the historical listings over a long archive (issue #17 item 6).
+"""CPU per request of the historical listings over a long archive.
 
 `/historical/trades`, `/historical/fills` and `/historical/orders` once rebuilt every record of
 the tier they list for each page (their cursor was looked up in the whole filtered list); they

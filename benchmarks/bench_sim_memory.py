@@ -1,4 +1,4 @@
-"""The served simulator's Python heap over a long run, by tracemalloc, simulated time (issue #17).
+"""The served simulator's Python heap over a long run, by tracemalloc, simulated time.
 
 The simulator as `kalshi sim serve` assembles it (`create_app`: the exchange with the
 candle history, the schedule and, where the tree has it, the trade retention of

@@ -1,7 +1,7 @@
 """CPU per request of finding a simulator route: the `SegmentRouter` (a dict lookup on the first
 path segment, then the few routes under it) against Starlette's linear scan over the same routes.
 
-Issue #12 routes every path of openapi.yaml (the unserved ones answer `not_implemented`), about
+The simulator routes every path of openapi.yaml (the unserved ones answer `not_implemented`), about
 100 routes where there were 24; scanned in turn, `GET /markets/{ticker}` would try some 80 routes
 before its own. This measures only the route lookup, in process, so it is not blurred by the
 network or by other work on the machine: the best of 7 runs of N lookups each, CPU time.
@@ -55,8 +55,8 @@ def lookup_us(
 
 
 def pick_us(method: str, path: str, router: SegmentRouter, n: int) -> float:
-    """`SegmentRouter.pick` as the server calls it: the exact lookup of a parameterless path
-    (issue #17), then the scan of the path's first segment."""
+    """`SegmentRouter.pick` as the server calls it: the exact lookup of a parameterless path,
+    then the scan of the path's first segment."""
     best = float("inf")
     for _ in range(7):
         started = time.process_time()

@@ -3,7 +3,7 @@
 Split out of `models` (which re-exports every name here) so that `kalshi markets` and the
 client's market calls import two response dataclasses, not the twelve of `models`: each frozen
 dataclass has its methods generated from source at import, ~0.8 ms apiece on Python 3.11, paid
-by every process that imports the module (#17). `decimal_field` and `text_field` are the
+by every process that imports the module. `decimal_field` and `text_field` are the
 tolerant field readers every response object of `models` uses too.
 """
 

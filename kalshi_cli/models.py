@@ -15,9 +15,9 @@ are strict about what they send.
 
 The parsing, formatting and direction helpers are defined in `units` and re-exported here:
 importing them from `units` skips generating this module's dataclasses, which a cron check
-(`kalshi check heartbeat`, reading the state file) would otherwise pay for on every run (#17).
+(`kalshi check heartbeat`, reading the state file) would otherwise pay for on every run.
 Likewise `Market` and its price grid are defined in `market` and re-exported here, so a read of
-the markets (`kalshi markets`) generates none of the other response dataclasses (#17).
+the markets (`kalshi markets`) generates none of the other response dataclasses.
 """
 
 from __future__ import annotations

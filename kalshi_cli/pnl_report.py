@@ -62,7 +62,7 @@ def pnl_report(
         raise ValueError(f"P&L is grouped by one of {GROUPINGS}, not {by!r}")
     client, limit = exchange() if exchange is not None else (None, None)
     # with the exchange, what the state file lacks is brought in first; --local reads it as is
-    # (and leaves out `positions`, with the order and reconcile modules it imports: #17)
+    # (and leaves out `positions`, with the order and reconcile modules it imports)
     caught_up: CaughtUp | None = None
     if client is None:
         store = Store.open_readonly(state)

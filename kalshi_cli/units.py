@@ -3,7 +3,7 @@
 `models` re-exports every name here, so `from kalshi_cli.models import Side` keeps working;
 the modules a cron check loads (the state file's, the local checks) import from here instead,
 because generating `models`' response dataclasses costs more at import than everything else a
-`kalshi check heartbeat` runs (#17). See `models` for the conventions: Decimal at the boundary,
+`kalshi check heartbeat` runs. See `models` for the conventions: Decimal at the boundary,
 never a float, and the two vocabularies of direction that `to_book`/`from_book` convert between.
 """
 
@@ -159,7 +159,7 @@ class BookOrder(NamedTuple):
 
     A named tuple, as immutable as a frozen dataclass: generating that dataclass compiled its
     methods at every start of every command that imports `units`, most of which never make
-    one (#17, session 9)."""
+    one."""
 
     book_side: BookSide
     yes_price: Decimal

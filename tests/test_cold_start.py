@@ -156,7 +156,7 @@ def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> 
 
 def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: Path) -> None:
     """The heartbeat compares no risk limit: with no `risk:` section there is nothing to check,
-    so neither the risk package nor what it shares with the strategies is loaded (#17)."""
+    so neither the risk package nor what it shares with the strategies is loaded."""
     from kalshi_cli.store import Store
 
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
@@ -168,7 +168,7 @@ def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: P
     assert loaded == []
     assert "kalshi_cli.units" in modules
     # reading the state file needs no temporary file (only creating one does), and so
-    # neither tempfile nor the random and hashlib modules it loads (#17)
+    # neither tempfile nor the random and hashlib modules it loads
     assert not [m for m in modules if m in ("tempfile", "random", "hashlib")]
 
 
@@ -204,13 +204,13 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack(
     assert "kalshi_cli.client.client" in modules  # it did go over the network
     loaded = sorted(m for m in modules if m.startswith(("uvicorn", "starlette", "kalshi_cli.sim.")))
     assert loaded == ["kalshi_cli.sim.announce", "kalshi_cli.sim.embed"]
-    # a public read opens no state file, so it imports neither the store nor sqlite3 (#17)
+    # a public read opens no state file, so it imports neither the store nor sqlite3
     assert not [m for m in modules if m.startswith(("kalshi_cli.store", "sqlite3", "_sqlite3"))]
     # the key loads through cryptography's PEM loader alone, not its serialization package
-    # (whose SSH support imports ciphers, bcrypt and elliptic curves) (#17)
+    # (whose SSH support imports ciphers, bcrypt and elliptic curves)
     assert not [m for m in modules if m.startswith("cryptography.hazmat.primitives.serialization")]
     assert "kalshi_cli.keys" in modules
-    # with no config file, no YAML parser either; JSON output needs no table renderer (#17)
+    # with no config file, no YAML parser either; JSON output needs no table renderer
     assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
 
 
@@ -296,7 +296,7 @@ def test_a_network_command_evaluates_the_annotations_of_its_options_once(tmp_pat
     every string annotation (`from __future__ import annotations`) twice: four compilations of
     each `Annotated[..., typer.Option(...)]` of the root and of `markets`, ~2 ms of a cold
     start. `kalshi_cli.cli.app` evaluates them once before Typer builds the command, so Typer
-    finds no string left to evaluate (#17, session 9)."""
+    finds no string left to evaluate."""
     from kalshi_cli.sim.embed import start_simulator
 
     keep = (

@@ -140,8 +140,8 @@ def test_released_basis_on_an_exact_tie_rounds_half_even(second_price: str, rele
         assert m.realized_gross == D("0.005") - released
 
 
-# ---------------------------------------------------- found by the 2026-11-22 session 5 run
-# (docs/mutation.md, "pnl.py, session 5"): each test below fails on the mutants it names.
+# ------------------------------------------------------------- found by mutation testing
+# (docs/mutation.md, `pnl.py`): each test below fails on the mutants it names.
 
 
 def test_a_fill_body_becomes_the_record_the_state_file_keeps() -> None:

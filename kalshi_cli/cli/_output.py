@@ -47,7 +47,7 @@ class TableFormat(StrEnum):
 
 class Column(NamedTuple):
     """One column of a listing: the row key it shows, its header and how it is drawn. (A named
-    tuple: a frozen dataclass compiles its methods at every start of every listing, #17.)"""
+    tuple: a frozen dataclass compiles its methods at every start of every listing.)"""
 
     key: str
     header: str

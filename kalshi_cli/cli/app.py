@@ -39,7 +39,7 @@ from kalshi_cli.exit_codes import ExitCode
 
 class LazyCommand(NamedTuple):
     """A row of the command table (a named tuple: generating a frozen dataclass compiles its
-    methods at every start, ~0.7 ms of each cold start for a constant table, #17 session 9)."""
+    methods at every start, ~0.7 ms of each cold start for a constant table)."""
 
     name: str
     module: str  # under kalshi_cli.cli
@@ -109,10 +109,10 @@ COMMANDS = (
     LazyCommand("trades", "browse", "The trades tape of one market, newest first."),
     LazyCommand("candles", "browse", "Candlesticks of one market, as a table or a chart."),
     LazyCommand("search", "browse", "Find series and open events by words in their title."),
-    # issue #12: subaccounts and API keys
+    # subaccounts and API keys
     LazyCommand("subaccount", "subaccount_cmd", "List, create and fund subaccounts."),
     LazyCommand("key", "key_cmd", "List, create, generate and delete API keys."),
-    # issue #12: RFQs and quotes
+    # RFQs and quotes
     LazyCommand("rfq", "rfq", "Requests for quote: ask makers for a price on a size."),
     LazyCommand(
         "quote", "rfq", "Quotes on RFQs: answer one, accept one on your RFQ, confirm yours."
@@ -157,7 +157,7 @@ def evaluate_callbacks(typer_app: typer.Typer) -> None:
     Under `from __future__ import annotations` each annotation is a string, and Typer reads a
     callback's parameters twice per build, each time evaluating every string twice
     (`inspect.signature(eval_str=True)`, then `typing.get_type_hints`): four compilations of
-    each `Annotated[..., typer.Option(...)]`, ~2 ms of a cold start (#17, session 9). Evaluated
+    each `Annotated[..., typer.Option(...)]`, ~2 ms of a cold start. Evaluated
     here as the first of those does it, Typer finds the objects and evaluates nothing again.
     """
     infos: list[Any] = [typer_app.registered_callback, *typer_app.registered_commands]

@@ -1,4 +1,4 @@
-"""Browsing market data (issue #13 item 1): `events`, `event`, `series`, `trades`, `candles`,
+"""Browsing market data: `events`, `event`, `series`, `trades`, `candles`,
 `search`.
 
 Each body is parse -> one client call -> render. The `--json` documents are the stable shapes

@@ -2,7 +2,7 @@
 
 The order request shapes (`CreateOrder`, `CreateOrderResult`, `CancelResult`, from `requests`)
 are exported here too but load on first use: a client that only reads generates none of their
-dataclasses (#17).
+dataclasses.
 """
 
 from typing import TYPE_CHECKING, Any

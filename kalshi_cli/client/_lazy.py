@@ -10,7 +10,7 @@ from typing import Any
 def load_on_first_use(module: str, source: str, names: frozenset[str]) -> Callable[[str], Any]:
     """The module `__getattr__` of `module`: each of `names` is read from `source` when first
     used, so a client that never calls an area does not generate its response dataclasses at
-    start-up (issue #17); any other name is the usual AttributeError."""
+    start-up; any other name is the usual AttributeError."""
 
     def __getattr__(name: str) -> Any:
         if name in names:

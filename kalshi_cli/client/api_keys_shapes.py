@@ -1,6 +1,6 @@
 """An API key as `client/api_keys.py` lists or generates it (`ApiKeyInfo`, `GeneratedKey`),
 re-exported by that module and loaded on first use, so a client that never asks for them does
-not generate their dataclasses (#17).
+not generate their dataclasses.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
 
 if TYPE_CHECKING:
-    # `requests` (its three dataclasses) loads with the first order call, not with the client (#17)
+    # `requests` (its three dataclasses) loads with the first order call, not with the client
     from kalshi_cli.client.batch_orders_shapes import (
         BatchItem,
     )

@@ -1,6 +1,6 @@
 """One order's outcome in a batch as `client/batch_orders.py` returns it (`BatchItem`),
 re-exported by that module and loaded on first use, so a client that never sends a batch does
-not generate its dataclass (#17).
+not generate its dataclass.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ API on top, one module each (`markets.py`, `portfolio.py`, `trading.py`, `queue.
 
 Every area is imported by every process that builds a client, so an area's response
 dataclasses live in its `<area>_shapes.py`, re-exported by the area module and loaded by the
-calls that return them (each costs ~0.8 ms to generate at start on Python 3.11; #17), and the
+calls that return them (each costs ~0.8 ms to generate at start on Python 3.11), and the
 shapes of `models` and `requests` are imported inside those calls too.
 """
 

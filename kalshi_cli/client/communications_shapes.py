@@ -1,6 +1,6 @@
 """An RFQ and a quote as `client/communications.py` returns them (`Rfq`, `Quote`), re-exported
 by that module and loaded on first use, so a client that never asks for them does not generate
-their dataclasses (#17).
+their dataclasses.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The exchange's schedule and market history: maintenance windows, the user-data timestamp,
 series listings, event fee changes, candlesticks (one market, a batch, an event) and batch
-order books (openapi 3.31.0; issue #12).
+order books (openapi 3.31.0).
 
 Candles come back as `Candle`, prices and counts as `Decimal` parsed at the boundary; a price
 the exchange leaves out or sends as null (no trade in the period) is None.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         MaintenanceWindow,
         Ohlc,
     )
-    from kalshi_cli.models import Orderbook  # loaded by the call that returns one (#17)
+    from kalshi_cli.models import Orderbook  # loaded by the call that returns one
 
 __all__ = [
     "BATCH_MAX",

@@ -1,6 +1,6 @@
 """The exchange's schedule and candlesticks as `client/exchange.py` returns them (`Candle`,
 `Ohlc`, `ExchangeSchedule`, `MaintenanceWindow`), re-exported by that module and loaded on
-first use, so a client that never asks for them does not generate their dataclasses (#17).
+first use, so a client that never asks for them does not generate their dataclasses.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from kalshi_cli.market import Market
 
 if TYPE_CHECKING:
     # loaded by the calls that return them: a client that only reads the markets generates none
-    # of these dataclasses (#17)
+    # of these dataclasses
     from kalshi_cli.client.historical_shapes import HistoricalCutoff
     from kalshi_cli.models import Fill, Order, Position, Trade
 

@@ -1,6 +1,6 @@
 """The historical cutoff as `client/historical.py` returns it (`HistoricalCutoff`), re-exported by
 that module and loaded on first use, so a client that never asks for it does not generate its
-dataclass (#17).
+dataclass.
 """
 
 from __future__ import annotations

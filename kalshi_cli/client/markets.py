@@ -23,7 +23,7 @@ from kalshi_cli.market import Market
 
 if TYPE_CHECKING:
     # the other response shapes load with the call that returns one: a read of the markets
-    # generates no dataclass of `models` but Market's (#17)
+    # generates no dataclass of `models` but Market's
     from kalshi_cli.models import ExchangeStatus, Orderbook, Trade
 
 

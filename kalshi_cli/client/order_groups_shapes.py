@@ -1,6 +1,6 @@
 """An order group as `client/order_groups.py` returns it (`OrderGroup`), re-exported by that
 module and loaded on first use, so a client that never asks for one does not generate its
-dataclass (#17).
+dataclass.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from kalshi_cli.units import ZERO
 
 if TYPE_CHECKING:
     # loaded by the calls that return them, so a client that only reads the markets generates
-    # none of these dataclasses (#17)
+    # none of these dataclasses
     from kalshi_cli.models import Balance, Fill, Order, Position, Settlement
 
 

@@ -11,7 +11,7 @@ from kalshi_cli.errors import NotFoundError
 from kalshi_cli.units import parse_count
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Order  # loaded by the call that returns one (#17)
+    from kalshi_cli.models import Order  # loaded by the call that returns one
 
 
 class QueueApi(ClientBase):

@@ -1,6 +1,6 @@
 """A subaccount's balance and a transfer as `client/subaccounts.py` returns them
 (`SubaccountBalance`, `SubaccountTransfer`), re-exported by that module and loaded on first
-use, so a client that never asks for them does not generate their dataclasses (#17).
+use, so a client that never asks for them does not generate their dataclasses.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from kalshi_cli.units import (
 )
 
 if TYPE_CHECKING:
-    # `requests` (its three dataclasses) loads with the first order call, not with the client (#17)
+    # `requests` (its three dataclasses) loads with the first order call, not with the client
     from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 
 

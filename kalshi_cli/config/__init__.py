@@ -75,7 +75,7 @@ class Source(StrEnum):
 
 
 # `Origin`, `Dirs` and `Key` are named tuples: as immutable as frozen dataclasses, and generating
-# a dataclass compiles its methods at every start of every command that reads the settings (#17).
+# a dataclass compiles its methods at every start of every command that reads the settings.
 
 
 class Origin(NamedTuple):
@@ -145,7 +145,7 @@ def exchange_slug(
     written in a path). The embedded simulator is known by its data directory: it always
     serves that directory's one account, whatever port it listens on this time."""
     if embedded and data_dir.expanduser() == dirs.sim_data_dir():
-        return "embedded"  # the common case, before importing hashlib (cold start, #17)
+        return "embedded"  # the common case, before importing hashlib (cold start)
     import hashlib
 
     if embedded:
@@ -581,7 +581,7 @@ def _parse(key: Key, raw: object, where: str, error: type[KalshiError]) -> Any:
 
 class ConfigDocument(NamedTuple):
     """A parsed config file: values with the line each came from. (A named tuple, as the
-    schema's rows above: read by every command, it is not compiled at every start, #17.)"""
+    schema's rows above: read by every command, it is not compiled at every start.)"""
 
     path: Path
     exists: bool

@@ -242,7 +242,7 @@ def _kind_problem(value: object, kind: object) -> str | None:
     return None  # a kind this check does not know: the owner's parser decides
 
 
-# compiled (and cached by `re`) on the first refusal, not at every start (#17)
+# compiled (and cached by `re`) on the first refusal, not at every start
 _LEADING_KEY = r"[A-Za-z_][\w-]*(?:\.[\w-]+)*"
 
 

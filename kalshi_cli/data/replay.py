@@ -39,7 +39,7 @@ float's range) parse to what they always did, and anything else raises the `Valu
 counted as malformed. `loads_stdlib` runs the standard library's C scanner straight on the
 line's UTF-8 text, which is what `json.loads` runs after its encoding sniffing and whitespace
 handling, and sends what the scanner refuses to `json.loads` itself. msgspec was chosen by
-benchmark (docs/benchmarks.md "Decoding with msgspec, issue #13") over orjson (the same speed
+benchmark (docs/benchmarks.md) over orjson (the same speed
 here, but it turns an integer beyond 64 bits into a float without a word) and over a decoded
 side-car cache (a second copy of every recording to keep in step with the raw file, for a
 decode that is no longer the wall). A line nested deeper than msgspec allows also goes to the

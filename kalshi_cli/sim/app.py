@@ -114,7 +114,7 @@ def create_app(state: SimState) -> _Outer:
     hub = WsHub(state)
     state.market_history.attach(state.exchange, state.clock)
     state.schedule.attach(state.exchange)
-    attach_retention(state.exchange, state.history)  # records a minute old: compact (#17)
+    attach_retention(state.exchange, state.history)  # records a minute old: compact
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

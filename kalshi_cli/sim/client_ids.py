@@ -1,4 +1,4 @@
-"""An account's used client order ids, a UUID as a 128-bit number (issue #17 session 8).
+"""An account's used client order ids, a UUID as a 128-bit number.
 
 Kalshi refuses a `client_order_id` that any order of the account ever had, one cancelled long
 ago included ("client ids are never freed": REFERENCE.md "Observed on the real wire", 409

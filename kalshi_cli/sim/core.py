@@ -891,7 +891,7 @@ class Exchange(OrderGroups, Subaccounts):
             journal.restart(self._init_record(self._generation))
 
     def _upgrade_snapshot(self) -> None:
-        """A snapshot written before issue #17 session 8 holds each account's used client ids
+        """A snapshot written by an older version holds each account's used client ids
         as a `set[str]` and each 24-hour volume window as a deque of `(time, count)`: into a
         `UsedClientIds` and a `VolumeWindow` (the same ids, the same entries)."""
         for acct in self._accounts.values():
@@ -988,7 +988,7 @@ class Exchange(OrderGroups, Subaccounts):
                 f"journal record {op} at {rec['ts']} no longer applies: {exc}"
             ) from exc
 
-    # queue positions (issue #12) ----------------------------------------------------------------
+    # queue positions ----------------------------------------------------------------------------
 
     def queue_position(self, account_id: str, order_id: str) -> Decimal:
         """The contracts resting ahead of a resting order at its price: what must trade before
@@ -1002,7 +1002,7 @@ class Exchange(OrderGroups, Subaccounts):
         ahead = side.ahead_of(order.price if buy_yes else ONE - order.price, order_id)
         return sum((o.remaining_count for o in ahead), ZERO)
 
-    # RFQs and quotes (issue #12) --------------------------------------------------------------
+    # RFQs and quotes --------------------------------------------------------------------------
 
     @contextmanager
     def journaled(self, op: str, **fields: Any) -> Iterator[float]:
@@ -1024,13 +1024,13 @@ class Exchange(OrderGroups, Subaccounts):
         finally:
             self._replay_ts = None
 
-    # memory: finished orders of keyless participants (issue #17) ------------------------------
+    # memory: finished orders of keyless participants ------------------------------------------
 
     def forget_finished_orders(self, account_id: str, keep: int) -> int:
         """Drop all but the newest `keep` finished (canceled or executed) orders of an account
         no client can sign for: a scenario's liquidity provider or noise trader (no public key
         and none added). Without this a long run kept every quote the provider ever replaced
-        (issue #17: 62 -> 124 MB over ten minutes of 200 quoted markets). No request can read
+        (62 -> 124 MB over ten minutes of 200 quoted markets). No request can read
         such an account's orders or fills, so nothing a client sees changes: its positions and
         the public trades stay; of its fills only the newest `keep` do. An order with an expiry
         or in an order group is kept (their indexes name it). Returns how many orders were
@@ -1061,7 +1061,7 @@ class Exchange(OrderGroups, Subaccounts):
         acct.orders = kept
         return dropped
 
-    # memory: records a minute old, stored compactly (issue #17) --------------------------------
+    # memory: records a minute old, stored compactly --------------------------------------------
 
     def archive_trades(self, before: float) -> int:
         """Move the trades made before `before` (oldest first, up to the first that is not) out
@@ -1186,7 +1186,7 @@ class Exchange(OrderGroups, Subaccounts):
         archived = self._fill_archives.get(account_id)
         return len(self._acct(account_id).fills), len(archived) if archived else 0
 
-    # historical pages read by index (issue #17 item 6, session 9) ------------------------------
+    # historical pages read by index ------------------------------------------------------------
 
     def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
         """`trades(ticker)` as a view read by index: a page rebuilds only its own trades."""

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     class SimulatorOptions(TypedDict, total=False):
         """What `start_simulator` passes on to `prepare`, whose signature holds the defaults.
         (A name for the type checker only: generated at import, its fields were compiled at
-        every start of a command that joins a simulator, #17 session 9.)"""
+        every start of a command that joins a simulator.)"""
 
         host: str
         port: int
@@ -140,7 +140,7 @@ def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
 
 class _Prepared(NamedTuple):
     """What `prepare` hands to the server's runner (a named tuple: a dataclass is generated at
-    every import, and a process that only joins a simulator never makes one, #17 session 9)."""
+    every import, and a process that only joins a simulator never makes one)."""
 
     state: SimState
     server: Any  # uvicorn.Server

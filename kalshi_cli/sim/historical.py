@@ -186,16 +186,16 @@ def attach_retention(exchange: Exchange, policy: HistoryPolicy) -> None:
     into its compact archives (`Exchange.archive_trades`, `archive_fills`, `archive_orders`,
     sim/trade_archive.py): each then costs `BYTES_PER_TRADE`, `BYTES_PER_FILL` or
     `BYTES_PER_ORDER` bytes plus its distinct values, so a served simulator holds as objects
-    only the last minute's records and its resting orders, whatever the lag (issue #17: before
-    session 9 only records past the cutoff moved, so within the default lag of 90 days every
-    record stayed an object of ~0.4-1 KB). Only storage moves: `Archive` above still splits the
+    only the last minute's records and its resting orders, whatever the lag
+    (were only records past the cutoff moved, within the default lag of 90 days every record
+    would stay an object of ~0.4-1 KB). Only storage moves: `Archive` above still splits the
     tiers by time, at the cutoff of each request, and the listings read either store by index
     (`NewestFirst`, `OrdersNewestFirst`), so no answer changes."""
 
     def retain(now: float) -> None:
-        # the cutoff's moves at once (as before session 9); the minute-old records' in steps:
+        # the cutoff's moves at once; the minute-old records' in steps:
         # each pass looks at every live order of every keyed account, and with the boundary
-        # moving every tick a busy exchange had one due on nearly every tick (review rev9a)
+        # moving every tick a busy exchange had one due on nearly every tick
         compact = now - policy.compact_after_seconds
         before = max(now - policy.lag_seconds, compact - compact % COMPACT_EVERY_S)
         exchange.archive_trades(before)
@@ -218,7 +218,7 @@ def candle_window(
     """The trades `candles` needs for the periods ending in [start_ts, end_ts], newest first
     (as `Exchange.trades`): those periods' trades and the whole last period before them that
     saw one (its close is the first candle's `previous`), read from the market's timeline by
-    bisection, so a request rebuilds no archived trade outside its window (issue #17)."""
+    bisection, so a request rebuilds no archived trade outside its window."""
     period = period_min * 60
 
     def end_of(ts: float) -> float:  # unix seconds

@@ -56,8 +56,8 @@ Json = dict[str, Any]
 @dataclass
 class _Track:
     """One market's samples: times, and (best YES bid, best YES ask) and open interest. The
-    times are a float array (8 bytes a sample, not a float object and a list slot: issue #17
-    session 7); the values are references to the history's one object per distinct value."""
+    times are a float array (8 bytes a sample, not a float object and a list
+    slot); the values are references to the history's one object per distinct value."""
 
     quote_ts: MutableSequence[float] = field(default_factory=lambda: array("d"))
     quotes: list[tuple[Decimal, Decimal]] = field(default_factory=list)
@@ -132,7 +132,7 @@ class MarketHistory:
         self._forecasts: dict[str, tuple[list[float], list[dict[int, Decimal]]]] = {}
         self._exchange: Exchange | None = None
         self._clock: Clock | None = None
-        # each distinct quote and open interest once (issue #17 item 6): a candle reads them by
+        # each distinct quote and open interest once: a candle reads them by
         # value only (min, max, ==, fmt_dollars), so equal ones may be one object
         self._values: dict[Any, Any] = {}
 
@@ -230,7 +230,7 @@ def candle_trades(timeline: TradeTimeline, ends: list[int], period_s: int) -> li
     """The trades `candlesticks` reads for the periods ending at `ends`, oldest first: those
     periods' and the last one before them (the first period's `previous`, the synthetic
     candle's). Read from the market's timeline by bisection, so a request rebuilds no archived
-    trade outside its window (issue #17); `candlesticks` answers the same as from every trade."""
+    trade outside its window; `candlesticks` answers the same as from every trade."""
     if not ends:
         return []
     first = timeline.bisect_right(ends[0] - period_s)

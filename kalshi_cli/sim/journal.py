@@ -76,7 +76,7 @@ def snapshot_path(journal: Path) -> Path:
 def write_snapshot(journal: Path, state: dict[str, Any]) -> None:
     """Pickled straight into the file, a frame at a time: the whole snapshot is never one bytes
     object in memory (a served simulator's resident memory stepped up by a snapshot's size at
-    each one; issue #17)."""
+    each one)."""
     _write_atomic(
         snapshot_path(journal), lambda f: pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
     )

@@ -46,7 +46,7 @@ class AccountView:
     """One account's orders (newest first, as `Exchange.orders`) and positions at a moment:
     copies of its live orders, and its archive of finished orders (append only, never
     changed) as far as it then went, so no archived order is copied or rebuilt until a read
-    asks for it (issue #17 item 6)."""
+    asks for it."""
 
     live: list[SimOrder]
     archived: OrderArchive | None

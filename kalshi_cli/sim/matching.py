@@ -55,8 +55,8 @@ from kalshi_cli.sim.records import (
 
 DAY = 86_400.0
 # Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept
-# per fill, which the cyclic GC would otherwise scan again and again (docs/benchmarks.md
-# "Matching core, one pass over the fill path" and "... session 7"). Keyed by the trade fee
+# per fill, which the cyclic GC would otherwise scan again and again (the matching
+# core's figure in docs/benchmarks.md). Keyed by the trade fee
 # (`ZERO` or rounded up to $0.0001, so its value says its digits), the rounding fee's text
 # (its exponent is kept: 0.0000 and 0E-6 are two keys) and the rebate (`ZERO` or whole cents).
 # At most `_CHARGES_KEPT` are kept; a charge met after that is the fill's own.

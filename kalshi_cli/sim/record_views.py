@@ -1,5 +1,5 @@
 """Views that read the exchange's records, live and archived, by position without rebuilding
-them (issue #17): a market's trades oldest first (`TradeTimeline`, the candle routes bisect on
+them: a market's trades oldest first (`TradeTimeline`, the candle routes bisect on
 it), trades and fills newest first (`NewestFirst`, the listing routes' pages), and an account's
 orders newest placed first (`OrdersNewestFirst`). The stores themselves are sim/trade_archive.py.
 """
@@ -58,8 +58,7 @@ class NewestFirst(Generic[R]):
     """Records newest first, read by index without rebuilding any but those asked for: the
     live list's (held oldest first) from its end, then the archive's positions (oldest first)
     from theirs, as `Exchange.trades()` and `fills()` list them. A historical page reads its
-    cursor's index (`find`), then the times and tickers of what follows until the page is full
-    (issue #17 item 6, session 9)."""
+    cursor's index (`find`), then the times and tickers of what follows until the page is full."""
 
     def __init__(
         self,
@@ -208,7 +207,7 @@ OrderRef = tuple[SimOrder | None, int]
 class OrdersNewestFirst:
     """`Exchange.orders()`'s list (the live orders and the archived ones merged by their ids'
     counters, newest placed first, as `core._with_archived`) walked from any record without
-    rebuilding an archived order until asked (issue #17 item 6, session 9). A place in the walk
+    rebuilding an archived order until asked. A place in the walk
     is (the next live order's index, newest first; the next archived one's, newest first)."""
 
     def __init__(self, live: Sequence[SimOrder], archived: OrderArchive | None) -> None:

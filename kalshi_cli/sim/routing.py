@@ -215,7 +215,7 @@ class SimState:
     stats: Stats = field(default_factory=Stats)
     replica: ReadReplica = field(default_factory=ReadReplica)
     history: HistoryPolicy = field(default_factory=HistoryPolicy)  # the historical tier's cutoff
-    # market data (issue #12): top of book and open interest over time, for candlesticks; the
+    # market data: top of book and open interest over time, for candlesticks; the
     # exchange's maintenance windows (both attached to the exchange in `sim/app.py`)
     market_history: MarketHistory = field(default_factory=MarketHistory)
     schedule: ExchangeSchedule = field(default_factory=ExchangeSchedule)

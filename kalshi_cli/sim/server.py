@@ -263,12 +263,12 @@ class SegmentRouter(Router):
     """Starlette's Router, except that a request is matched only against the routes whose first
     path segment is the request's (a dict lookup), not against all of them in turn: with every
     path of the spec routed (most to `not_implemented`) a linear scan cost `GET
-    /markets/{ticker}` about 0.1 ms of CPU per request (docs/benchmarks.md, issue #12). Within
+    /markets/{ticker}` about 0.1 ms of CPU per request (docs/benchmarks.md). Within
     a segment the order is the list's (a literal segment before a parameter); no redirects.
 
     A path that is exactly a template without parameters (`/portfolio/events/orders`) is looked
     up first in `literal`: under `/portfolio` some twenty routes precede that one, ~10 us of
-    CPU per order placed (issue #17). It is the route the scan would find first anyway (every
+    CPU per order placed. It is the route the scan would find first anyway (every
     other template matching the same path has a parameter where it has a literal, so sorts
     after it); when its method is not served, the scan runs as before."""
 

@@ -1,5 +1,5 @@
 """The public trades, keyed accounts' fills and their finished orders a minute old, held
-compactly (issue #17; until session 9, only those past the historical cutoff).
+compactly, whether or not they are past the historical cutoff.
 
 Kalshi serves a trade made before `trades_created_ts` from `/historical/trades` and no longer
 from `/markets/trades` (openapi.yaml 3.31.0, `GET /historical/cutoff`; sim/historical.py). A
@@ -17,9 +17,9 @@ time). Storage never decides the tier: the `Archive` view does, by time against 
 cutoff, so an archived trade within the lag is served live (read by index: `NewestFirst`).
 `FillArchive` does the same for one account's fills (`Exchange.archive_fills`: accounts with a
 key; a keyless participant's fills are bounded by `forget_finished_orders` instead), and
-`OrderArchive` for one account's finished orders (`Exchange.archive_orders`, issue #17
-session 7). `TradeTimeline` reads one market's trades by
-position, so the candle routes bisect to the window they need.
+`OrderArchive` for one account's finished orders (`Exchange.archive_orders`).
+`TradeTimeline` reads one market's trades by position, so the candle routes bisect to the
+window they need.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""One market's trades of the last 24 hours, for `volume_24h`, in 16 bytes a trade time
-(issue #17 session 8).
+"""One market's trades of the last 24 hours, for `volume_24h`, in 16 bytes a trade time.
 
 `volume_24h` is the contracts traded in the last 24 hours: a trade adds its count when it is
 made (`Matching`), and `Exchange.tick()` takes it off again at the first tick whose `now`

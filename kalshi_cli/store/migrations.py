@@ -190,7 +190,7 @@ INITIAL = Migration(
 )
 
 
-# -- 0002_fill_integer_units (issue #17: `kalshi pnl` over integers) --------------------------
+# -- 0002_fill_integer_units (`kalshi pnl` over integers) ------------------------------------
 # Each fill's price, count and fee also as an integer of a fixed unit, beside the TEXT that
 # stays the record: the price in 1e-6 dollars, the count in 1e-2 contracts, the fee in 1e-8
 # dollars (the units of `pnl.FIXED`; cents would not hold a sub-penny price or a fee to

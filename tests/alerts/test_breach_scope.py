@@ -251,7 +251,7 @@ def test_a_resolution_that_failed_keeps_the_scope_last_delivered(receiver: Recei
 def test_a_scope_that_only_shrinks_is_not_news_and_a_return_to_it_neither(
     receiver: Receiver, tmp_path: Path, ledger_kind: str
 ) -> None:
-    """rev9b: a breach that shrinks (KXA, KXB -> KXA) and comes back (-> KXA, KXB) was one
+    """A breach that shrinks (KXA, KXB -> KXA) and comes back (-> KXA, KXB) is not one
     message per run. The person was already told of everything a shrunk scope covers: it waits
     for the repeat interval, and the scope last delivered stays recorded, so the return is
     quiet too; growth or a move past it is still sent at once, naming it."""

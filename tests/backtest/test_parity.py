@@ -1,4 +1,4 @@
-"""Parity (issue #14 item 7): the same strategy on the same recording places the same orders in
+"""Parity: the same strategy on the same recording places the same orders in
 `kalshi backtest` and in `kalshi trade --paper` fed by a replay of that recording.
 
 The paper side is a paper session's own adapters, put together as `runner.session` puts them

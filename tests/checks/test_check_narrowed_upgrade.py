@@ -1,6 +1,6 @@
 """A `check:positions` row left firing by a `--subaccount N` check of an unreleased build.
 
-rev9b found that the development builds before `check:NAME:subaccount:N` (f1daca2) filed a
+The development builds before `check:NAME:subaccount:N` filed a
 narrowed check's breach under `check:positions`, which the narrowed check no longer touches. No
 released version can have written such a row: `kalshi check --subaccount` is new since 0.1.0
 (CHANGELOG.md, Unreleased), and 0.1.0's `check:positions` is the check of the whole account,

@@ -1,4 +1,4 @@
-"""A breach whose scope only narrows and comes back is one message, not one per cron run (rev9b).
+"""A breach whose scope only narrows and comes back is one message, not one per cron run.
 
 A WARNING on KXFLA-1 stays a WARNING throughout; KXFLA-2 moves between 75% and 85% of the
 limit (a market maker's inventory near the warn line). Every move changes the scope

@@ -1,4 +1,4 @@
-"""Browse commands (issue #13 item 1) and `kalshi exchange` end to end: the real commands
+"""Browse commands and `kalshi exchange` end to end: the real commands
 against the simulator over loopback, on the manual clock of tests/sim/test_market_data_ops.py
 (the first minute: an ask of 10 at 0.60, a bid of 3 at 0.40, 4 bought at 0.60; the third
 minute: an ask of 2 at 0.55)."""

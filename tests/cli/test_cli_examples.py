@@ -161,7 +161,7 @@ def adjusted(
     return runs
 
 
-# issue #12: the RFQ and quote ids of the `rfq`/`quote` examples, made here; the other party of
+# the RFQ and quote ids of the `rfq`/`quote` examples, made here; the other party of
 # each is a second account. The example's own RFQs go on another market than `rfq create`'s, and
 # replace the account's open ones, so that example never meets an open RFQ of its own there.
 PLACEHOLDER_RFQ = "6f1c2d3e-..."

@@ -1,4 +1,4 @@
-"""Conventions users expect (issue #15, item 10): shell completion, `status` in local dates,
+"""Conventions users expect: shell completion, `status` in local dates,
 `positions` against the trade loop's own limit, `config show` with every section, and `config
 get` / `config set`.
 

@@ -1,5 +1,4 @@
-"""Every `--json` output validates against the shape docs/output.md documents for it (issue #15,
-item 11).
+"""Every `--json` output validates against the shape docs/output.md documents for it.
 
 Each command with a `--json` flag is found the way `kalshi` finds its commands; each must have
 a `### \\`kalshi COMMAND --json\\`` section in docs/output.md, and its example there is the schema
@@ -369,7 +368,7 @@ def test_premier_output_has_the_documented_shape(
     same_shape(premier_outputs[command], docs[command])
 
 
-# issue #12: RFQs and quotes, between two accounts of the default simulator
+# RFQs and quotes, between two accounts of the default simulator
 @pytest.fixture(scope="module")
 def rfq_outputs(
     sim_default: SimHarness, tmp_path_factory: pytest.TempPathFactory

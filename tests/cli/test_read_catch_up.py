@@ -1,4 +1,4 @@
-"""Read commands catch up by themselves (issue #15, item 4).
+"""Read commands catch up by themselves.
 
 A fill made outside this state file (on the website, by another tool) used to leave
 `positions` without an entry price, a mark or P&L and `pnl` warning until `kalshi reconcile`

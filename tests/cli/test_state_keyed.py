@@ -1,5 +1,4 @@
-"""The state file follows the exchange endpoint and account, not only the environment name
-(issue #15, item 3).
+"""The state file follows the exchange endpoint and account, not only the environment name.
 
 The embedded simulator and a simulator started elsewhere (`kalshi sim serve`, here the suite's
 loopback one) are two exchanges with two accounts: each gets its own default state file. A

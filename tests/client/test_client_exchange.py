@@ -1,4 +1,4 @@
-"""The client's market history and schedule calls against the simulator (issue #12): what
+"""The client's market history and schedule calls against the simulator: what
 they return is what the simulator serves, parsed to Decimal at the boundary."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What every request of KalshiClient carries and where it goes, however it is handed to httpx.
 
-The client sends a request straight to its transport when no proxy is configured (issue #17:
-httpx.Client.send's middleware is ~90 us of a signed round trip, docs/benchmarks.md); these
+The client sends a request straight to its transport when no proxy is configured
+(httpx.Client.send's middleware is ~90 us of a signed round trip, docs/benchmarks.md); these
 tests pin what that path must keep from httpx.Client: the timeouts, the default headers, no
 redirect followed, cookies, a proxy from the environment, a closed client sending nothing.
 """

@@ -217,7 +217,7 @@ def test_settled_markets_handed_over_to_the_historical_tier_are_still_cross_chec
     are read, so a fill lost from the state file is still seen."""
     kalshi_in(history, tmp_path / "home")("reconcile", "--json")
     set_lag(history, 0)
-    # the state file `kalshi reconcile` wrote: keyed by the endpoint and account since issue #15
+    # the state file `kalshi reconcile` wrote: keyed by the endpoint and account
     (state,) = (tmp_path / "home" / "state").rglob("state.db")
     with Store.open(state) as store:
         sparse = summarize(

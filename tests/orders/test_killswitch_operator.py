@@ -1,5 +1,5 @@
 """What an operator and the state file see of a kill switch run, pinned where mutation testing
-found it loose (docs/mutation.md, "session 5"): the HALTED reason and source, every progress
+found it loose (docs/mutation.md): the HALTED reason and source, every progress
 line, the end-of-run HALTED retry, the deadline, what a run that never saw the cancel-all's
 result counts, a state file that cannot be written, and the RFQ step's failures. Every exchange
 here is a fake that states the calls it expects (`UnexpectedCalls`)."""

@@ -1,4 +1,4 @@
-"""A key restricted to subaccount N, with no --subaccount given (rev9b, tests kept).
+"""A key restricted to subaccount N, with no --subaccount given.
 
 Such a key "may only read and trade on that sub-account"; the exchange answers a request that
 names another subaccount with 403. `OrderService.exposure` and `positions.mark_to_market` now
@@ -112,7 +112,7 @@ def test_order_place_with_a_position_limit_and_a_restricted_key(
     assert result.exit_code == 0, result.stdout + str(result.stderr)
 
 
-# ------------------------------------------------------------------------------- session 9
+# ------------------------------------------------------------------------------------------
 
 
 def _restricted_client(env: dict[str, str]) -> KalshiClient:

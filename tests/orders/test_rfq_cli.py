@@ -233,7 +233,7 @@ def test_an_rfq_and_a_quote_on_subaccounts_trade_on_them_end_to_end(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     """`--subaccount` on `rfq create` and `quote create` puts each side's trade on that
-    subaccount (issue #12); `rfq list --subaccount` lists the caller's RFQs there."""
+    subaccount; `rfq list --subaccount` lists the caller's RFQs there."""
     prime.create_market(T)
     maker = as_account(prime, prime.new_account(), tmp_path / "maker")
     requester = kalshi

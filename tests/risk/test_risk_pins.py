@@ -1,7 +1,7 @@
 """What the risk layer *says*: each denial's code and exact detail, each logged event's fields,
 each trip row and trading-state row it writes (a person reads them in the log, in alerts, in
 `kalshi status` and the state history). Mutation testing of `kalshi_cli/risk/` found these
-unpinned (docs/mutation.md, "risk/ (2026-11-22, session 5)"): a message emptied, an event field
+unpinned (docs/mutation.md, `risk/`): a message emptied, an event field
 dropped, a guard's count not reset, went unnoticed by tests that checked only the codes."""
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""SAFE_MODE, REDUCING, HALTED and `--dry-run` log once per change and a count per interval
-(issue #15, item 9).
+"""SAFE_MODE, REDUCING, HALTED and `--dry-run` log once per change and a count per interval.
 
 A blocking trading state denies every market's intents on every tick, and a dry run "sends"
 the same order on every tick; both used to write a line per market per tick to the console (or,

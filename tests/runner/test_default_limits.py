@@ -1,5 +1,4 @@
-"""Each strategy's defaults fit the default risk limits on the default scenario (issue #15,
-item 9).
+"""Each strategy's defaults fit the default risk limits on the default scenario.
 
 A person who runs `kalshi trade --strategy NAME` with no config gets the strategy's default
 parameters and the default risk limits. Those must work together: the market maker's default

@@ -1,5 +1,5 @@
 """The loop reads the trading state, the day's trips and P&L again only when the state file
-changed (issue #14), and still sees every change on its next tick.
+changed, and still sees every change on its next tick.
 
 What must hold, whatever is cached: a HALTED, SAFE_MODE or circuit-breaker trip written by
 another process (`kalshi halt`, `cancel-all`, a second connection) between two ticks is seen on

@@ -2,7 +2,7 @@
 
 Kalshi sends `subaccount_number` on a fill or an order only to direct members (REFERENCE.md:
 the field is optional); a client acting on N (`kalshi trade --subaccount N`) lists N's only, so
-whatever it lists that names no subaccount is N's. Booked as 0's (the review find of session 8),
+whatever it lists that names no subaccount is N's. Booked as 0's,
 the next start on N rebuilt a position without it and refused to start (positions differ), and
 a loop on 0 would have counted it.
 """
@@ -112,7 +112,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
     tmp_path: Path,
 ) -> None:
     """`kalshi order decrease|amend ID --subaccount 1` on an order placed elsewhere imports it
-    through `apply_order`: as subaccount 1's, the one the client acts on (review rev8d)."""
+    through `apply_order`: as subaccount 1's, the one the client acts on."""
     from kalshi_cli.orders import OrderService
 
     clock = ManualClock(START)

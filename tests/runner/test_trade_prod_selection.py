@@ -1,4 +1,4 @@
-"""`kalshi trade` on prod trades only what it is told to (issue #15, item 9).
+"""`kalshi trade` on prod trades only what it is told to.
 
 With no `--markets`, `--series` or `--event` (and none in the config's `trade:` section) the loop
 selects every open market; on prod that is thousands of real markets. It is refused before any

@@ -1,6 +1,6 @@
 """An account's used client order ids held as 128-bit numbers answer exactly as the set of
-strings did, and the archives keep ids without their strings (issue #17 session 8,
-sim/client_ids.py).
+strings did, and the archives keep ids without their strings
+(sim/client_ids.py).
 
 Kalshi never frees a client order id (REFERENCE.md: a reuse, even of a long-cancelled order's
 id, is 409 `order_already_exists`), so the set grows with every order. These tests drive

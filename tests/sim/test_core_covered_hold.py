@@ -1,5 +1,5 @@
 """The collateral of an account whose position covers part of one direction's resting orders
-(issue #17, the matching core's hot path): the free contracts are counted against the
+(the matching core's hot path): the free contracts are counted against the
 cheapest orders, and the held amount keeps the digits of the sum it is, order by order (the
 golden record compares held amounts exactly). Prices given as 0.5 and 0.40 (the API's two
 price forms give both) carry different exponents, so a hold worked out another way (the

@@ -1,4 +1,4 @@
-"""The matching core's faster paths (docs/benchmarks.md "Matching core, issue #17") give what
+"""The matching core's faster paths (docs/benchmarks.md, matching core) give what
 the code they replaced gave: `floor_cents` by truncation equals flooring through
 `to_integral_value`, and a market's tick set found by the identity of its `price_ranges` equals
 the one computed from the ranges' values, for a tuple built anew (a journal restore builds one

@@ -1,4 +1,4 @@
-"""Golden pin of the matching core (issue #17): a seeded random stream of orders, cancels,
+"""Golden pin of the matching core: a seeded random stream of orders, cancels,
 amends and decreases over markets of every price structure (whole-cent, deci-cent, tapered
 sub-penny ticks), whole and fractional counts, and three fee schedules (taker only, maker
 fees, combo maker fees at a multiplier that makes the fee and rounding fees arise), answered

@@ -1,4 +1,4 @@
-"""What `Exchange.place_order` hands back is a snapshot of the order as placed (issue #17: an
+"""What `Exchange.place_order` hands back is a snapshot of the order as placed (an
 order that does not rest is finished, so the exchange hands it back without a copy; a resting
 one is copied, since fills, amends and cancels change it in place). Whatever the exchange
 does afterwards (more fills, cancels, settlement, archiving), a caller's result keeps what it

@@ -1,4 +1,4 @@
-"""What the matching core shares between orders to keep fewer objects (issue #17, session 7):
+"""What the matching core shares between orders to keep fewer objects:
 a fee charge shared by fills whose charges print the same, and a count remembered as valid
 once. Neither may change what a later fill or order gets."""
 

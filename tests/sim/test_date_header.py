@@ -2,8 +2,8 @@
 
 `kalshi health-check` and `kalshi check api` read the clock skew from it. uvicorn's own header
 is a string it renews once a second from its event loop, so on a loaded machine it ran a second
-or more behind, and both reported a skew of -1.2 s against a simulator on the same host (CI,
-session 8). The real exchange's header is the time it answered, to the second (RFC 9110).
+or more behind, and both reported a skew of -1.2 s against a simulator on the same host (in
+CI). The real exchange's header is the time it answered, to the second (RFC 9110).
 """
 
 from __future__ import annotations

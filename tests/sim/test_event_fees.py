@@ -1,4 +1,4 @@
-"""Event-level fees (issue #10): an event's `fee_type_override`/`fee_multiplier_override`
+"""Event-level fees: an event's `fee_type_override`/`fee_multiplier_override`
 take precedence over its series' fees on every fill in the event's markets, scheduled event
 fee changes (`GET /events/fee_changes`) set or clear the override at their time, and each
 taking effect is announced as `event_fee_update` on `market_lifecycle_v2` (asyncapi.yaml)."""

@@ -119,7 +119,7 @@ def test_archived_fills_and_orders_still_count_for_the_api_usage_level(
     manual_sim: SimHarness, manual_clock: ManualClock
 ) -> None:
     """The volume and the upgrade read the account's fills and orders past the historical
-    cutoff too (the compact archives: only what each needs, issue #17 item 6)."""
+    cutoff too (the compact archives: only what each needs)."""
     sim = manual_sim
     sim.create_market(T)
     me, other = sim.account, sim.new_account()

@@ -1,6 +1,5 @@
 """`/historical/trades`, `/historical/fills` and `/historical/orders` page by page, across the
-cutoff, against the answer the routes gave when each page was cut from the whole filtered list
-(issue #17 item 6, session 9).
+cutoff, against the answer the routes gave when each page was cut from the whole filtered list.
 
 Each route now reads from its cursor's place in the tier instead of rebuilding the whole tier
 for every page; these tests pin that every page, cursor included, is what the list-then-slice
@@ -318,7 +317,7 @@ def test_both_tiers_read_the_same_from_compact_storage(
     """A served simulator stores a record compactly a minute after it is made (or finished),
     whatever the lag (`compact_after_seconds`; here at once): at the default lag every finished
     record is in the archives and served live from there, then at a cutoff both tiers, and
-    every page of every filter is the whole-list answer (issue #17, session 9)."""
+    every page of every filter is the whole-list answer."""
     sim = manual_sim
     sim.running.state.history.compact_after_seconds = 0
     me, start = _trade_over_time(sim, manual_clock, 12)

@@ -1,4 +1,4 @@
-"""The candle history stays bounded by count per market-minute, and answers as before (issue #17).
+"""The candle history stays bounded by count per market-minute, and answers as before.
 
 `MarketHistory` recorded every change of a market's top of book: served on the wall clock (no
 two changes share an instant) 200 quoted markets added samples without end. A minute that has

@@ -1,7 +1,7 @@
 """The read-lag replica (`read_lag_ms`, sim/lag.py) over an account whose finished orders sit
 in the compact archive: a copy taken before a change answers, after it, the orders as they
 stood (newest first, each field the same; looked up by id alone too), whatever the archive
-took in since; it copies only the live orders (issue #17 item 6, session 9)."""
+took in since; it copies only the live orders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Market data operations of issue #12, each built from the simulator's own books and trades:
+"""Market data operations, each built from the simulator's own books and trades:
 candlesticks (one market, a batch, an event), batch order books, the exchange schedule with a
 maintenance window during which trading pauses, and the user-data timestamp.
 

@@ -1,6 +1,5 @@
 """A keyed account's finished orders past `orders_updated_ts` leave the live list for a compact
-archive and every answer stays the same; candles read only their window of trades (issue #17,
-session 7).
+archive and every answer stays the same; candles read only their window of trades.
 
 A served simulator kept every order its clients ever placed as a `SimOrder` (~1 KB each with
 its ids and Decimals), so its memory grew with time. Kalshi serves an order canceled or

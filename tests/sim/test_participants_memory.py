@@ -1,4 +1,4 @@
-"""The simulator's memory over a long run is bounded by count, not by time (issue #17).
+"""The simulator's memory over a long run is bounded by count, not by time.
 
 A scenario's liquidity provider replaces its quotes as prices move: before this bound every
 replaced quote stayed in the exchange for good (62 -> 124 MB over ten minutes of 200 quoted

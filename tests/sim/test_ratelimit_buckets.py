@@ -1,4 +1,4 @@
-"""The write bucket's size per tier, which bench_cancel_all.py's floor reads (issue #17 item 7).
+"""The write bucket's size per tier, which bench_cancel_all.py's floor reads.
 
 openapi.yaml 3.31.0 `BucketLimit.bucket_capacity`: "write buckets at non-Basic tiers hold two
 seconds of budget"; Basic's write bucket, like every read bucket, holds one second.

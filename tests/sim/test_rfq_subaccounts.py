@@ -1,4 +1,4 @@
-"""RFQs and quotes on subaccounts (issue #12): the `subaccount` of CreateRFQ and CreateQuote
+"""RFQs and quotes on subaccounts: the `subaccount` of CreateRFQ and CreateQuote
 puts the RFQ or quote on that subaccount of its user, so the orders an executed quote places
 are that subaccount's (its cash, fills and positions); `creator_subaccount` and
 `rfq_creator_subaccount` report it to the owner; GetRFQs' `subaccount` filters on it; the user

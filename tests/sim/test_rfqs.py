@@ -323,7 +323,7 @@ def test_rfqs_and_quotes_survive_compaction(tmp_path: Path) -> None:
     try:
         assert again.communications.quote(q.quote_id).status == "accepted"
         assert again.communications.rfq(rfq.rfq_id).market_ticker == QUIET
-        assert again.communications.rfq(rfq.rfq_id).subaccount == 1  # issue #12
+        assert again.communications.rfq(rfq.rfq_id).subaccount == 1
     finally:
         again.close()
 

@@ -1,6 +1,6 @@
 """The simulator's `SegmentRouter` picks, for every path of the spec and every method, the route
-Starlette's linear scan over the same routes would pick (issue #17 added an exact lookup of
-parameterless paths before the per-segment scan)."""
+Starlette's linear scan over the same routes would pick (with an exact
+lookup of parameterless paths before the per-segment scan)."""
 
 from __future__ import annotations
 

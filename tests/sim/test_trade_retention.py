@@ -1,6 +1,5 @@
 """Trades and keyed accounts' fills past the historical cutoff leave the live lists for compact
-archives, and every answer stays the same; the candle history holds each quote once (issue #17
-item 6).
+archives, and every answer stays the same; the candle history holds each quote once.
 
 A served simulator kept every public trade and fill as objects in its live lists for as long as
 it ran. Kalshi serves a trade or fill older than `trades_created_ts` from `/historical/*` only

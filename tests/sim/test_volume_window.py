@@ -1,5 +1,5 @@
 """The 24-hour volume window in 16 bytes a trade time answers exactly as the per-trade window
-did (issue #17 session 8, sim/volume_window.py).
+did (sim/volume_window.py).
 
 The old window kept a `(time, count)` tuple a trade and, at each tick, took off the counts of
 the trades with `time <= now - DAY`. `_OldWindow` below is that code, fed the same trades; every

@@ -1,4 +1,4 @@
-"""The volume window at its limits (review finds of session 8): a count past an int64 of
+"""The volume window at its limits: a count past an int64 of
 hundredths, and days of trades through the compaction of its arrays."""
 
 from decimal import Decimal as D

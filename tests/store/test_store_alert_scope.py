@@ -109,7 +109,7 @@ def test_the_migration_leaves_any_summary_as_it_was(texts: list[str]) -> None:
 
 
 def test_a_released_firing_rows_summary_is_kept_whole(tmp_path: Path) -> None:
-    """rev9b: f1daca2 never wrote a ` [breach: ` marker, so in a released file it is the alert's
+    """No released version wrote a ` [breach: ` marker, so in a released file it is the alert's
     own text (here the exchange's error in an UNKNOWN summary): kept whole, no scope."""
     path = tmp_path / "state.db"
     summary = "HTTP 400 bad_request: field [breach: x]"

@@ -1,4 +1,4 @@
-"""YES/NO price conversion through the local venue (issue #14 item 7), on both sides: the
+"""YES/NO price conversion through the local venue, on both sides: the
 backtest's (the venue's client) and the paper session's (`PaperClient`, with the book and the
 public trades reaching the venue through `PaperFeed` as the live feed's events):
 an order in the trader's terms (side, action, price of the side traded) goes through the

@@ -1,4 +1,4 @@
-"""Market data routes added for issue #12: event fee changes, the exchange schedule and its
+"""Market data routes: event fee changes, the exchange schedule and its
 maintenance windows, the user-data timestamp, batch order books and candlesticks, and event
 candlesticks. Public like the rest of the market data (REFERENCE.md section 2), except where
 the spec asks for a signature. Every answer is built from the exchange core's own state: its

@@ -1,5 +1,6 @@
-"""Review rev9a of the session-9 compaction (records stored compactly a minute after they are
-made; the live listings read by index): each test failed on the first version of it.
+"""The compaction (records stored compactly a minute after they are made; the live listings
+read by index) keeps the answers and costs it had before: each test failed on a first version of
+it.
 
 F1  GET /portfolio/fills refused its query parameters in another order than before: the shard
     parameters (`subaccount`, `exchange_index`, last in the spec) were checked first.
@@ -114,7 +115,7 @@ def test_the_minute_old_records_move_in_steps_not_every_tick() -> None:
     """With a keyed account finishing an order every tick (10 a second), the compaction of
     minute-old records runs once per `COMPACT_EVERY_S`, not on nearly every tick: each pass
     walks every live order of every keyed account, so a pass a tick cost a busy simulator up
-    to a quarter of its event loop (review rev9a: 27 ms a tick at 100 keyed orders a second)."""
+    to a quarter of its event loop (27 ms a tick at 100 keyed orders a second)."""
     ex, clock = _exchange()
     keyed = ex.create_account(key_id="k0", public_key_pem="PEM", cash_cents=10**12).account_id
     other = ex.create_account(key_id="k1", public_key_pem="", cash_cents=10**12).account_id
