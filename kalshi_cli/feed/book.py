@@ -55,6 +55,9 @@ class FeedEvent:
     # a BOOK event from MarketData: when (the feed clock's monotonic seconds) the first change
     # not yet drained arrived, so the loop can tell how long a change waited for its decision
     at: float | None = None  # monotonic seconds
+    # an ERROR event of a failed request (a REST poll): the error itself, so the loop's API
+    # error guard judges it as it judges any call's (a 5xx counts, a 404 does not)
+    error: BaseException | None = None
 
 
 EventSink = Callable[[FeedEvent], None]

@@ -93,7 +93,11 @@ class RestPoller:
             try:
                 orderbook = self._source.get_orderbook(ticker)
             except KalshiError as exc:
-                self._sink(FeedEvent(EventKind.ERROR, ticker, reason=exc.one_line(), source="rest"))
+                self._sink(
+                    FeedEvent(
+                        EventKind.ERROR, ticker, reason=exc.one_line(), source="rest", error=exc
+                    )
+                )
                 self.books.mark_stale([ticker], "poll_failed")
                 continue
             self._last_ok[ticker] = self._last_any = self._clock.monotonic()

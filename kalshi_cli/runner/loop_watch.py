@@ -52,6 +52,9 @@ class LoopWatch(LoopBase):
                 self._lifecycle(event.data)
             elif kind is not EventKind.TICKER:
                 self.log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+                if event.error is not None:
+                    # a failed book poll is a failed call: the API error guard counts it
+                    self.executor.note_read_failed(event.error)
         return changed, went_stale
 
     def _order_update(self, data: Any) -> None:

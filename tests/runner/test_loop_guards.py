@@ -212,3 +212,39 @@ def test_the_market_maker_never_cancels_an_order_placed_by_hand(tmp_path: Path) 
     assert rig.exchange.order(me, by_hand.order_id).status == "resting"
     # it still counts toward the limits
     assert by_hand.order_id in {o.order_id for o in rig.loop.portfolio.resting(LAL)}
+
+
+def test_failed_book_polls_count_toward_the_api_error_guard(tmp_path: Path) -> None:
+    """With the WebSocket down the loop's books come from REST polls: an exchange that fails
+    every poll is an exchange failing every request, and SAFE_MODE trips on it as on failed
+    orders and fill reads."""
+    from kalshi_cli.feed.book import EventKind, FeedEvent
+
+    rig = make_rig(tmp_path / "s.db", risk={"max_consecutive_errors": 3})
+    rig.step(0.1)
+    for n in range(3):
+        rig.clock.advance(2.0)  # past each backoff
+        polls = [
+            FeedEvent(
+                EventKind.ERROR, "KXM-1", reason="HTTP 503", source="rest", error=_server_error()
+            )
+        ]
+        rig.loop.tick(polls, full=True)
+        if n < 2:
+            assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading_state().state == "SAFE_MODE"
+    trips = rig.store.risk_trips(rule="api_error_guard")
+    assert trips and "3 consecutive API errors" in trips[-1].detail
+
+
+def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
+    from kalshi_cli.errors import NotFoundError
+    from kalshi_cli.feed.book import EventKind, FeedEvent
+
+    rig = make_rig(tmp_path / "s.db", risk={"max_consecutive_errors": 2})
+    rig.step(0.1)
+    for _ in range(5):
+        rig.clock.advance(2.0)
+        gone = NotFoundError("not found", status=404)
+        rig.loop.tick([FeedEvent(EventKind.ERROR, "KXM-1", source="rest", error=gone)], full=True)
+    assert rig.store.trading_state().state == "ACTIVE"
