@@ -487,6 +487,8 @@ def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
         "status": order.status,
         "fees": fmt_dollars(order.fees),
         "created_time": order.created_time or None,
+        # as the exchange holds it now (an amend may have moved it); null: good till cancelled
+        "expiration_time": order.expiration_time or None,
         "strategy": intent.strategy if intent is not None else None,
         "local_status": intent.status if intent is not None else None,
     }
@@ -524,6 +526,7 @@ def render_order(out: Any, order: Order, intent: IntentRecord | None) -> None:
     exact = [(p.header, row[p.key]) for c in ORDER_COLUMNS for p in (c.parts or (c,))]
     for listing in (fields, exact):
         listing.insert(1, ("client order id", doc["client_order_id"] or "-"))
+        listing.append(("expires", doc["expiration_time"] or "good till cancelled"))
         if intent is not None and intent.error:
             listing.append(("note", intent.error))
     out.record(fields, document={"order": doc}, csv_fields=exact)
@@ -633,14 +636,39 @@ def show_command(
         if store is not None:
             store.close()
     if as_json:
-        doc = order_json(order, intent)
-        doc["history"] = [
-            {"status": h.status, "filled": str(h.filled), "note": h.note, "at": h.at}
-            for h in history
-        ]
-        out.json({"order": doc})
+        out.json({"order": order_json(order, intent) | {"history": _history_json(history)}})
         return
     render_order(out, order, intent)
+    _render_history(out, history)
+
+
+def _history_json(history: list[Any]) -> list[dict[str, Any]]:
+    from kalshi_cli.clock import iso_utc
+
+    return [
+        {
+            "status": h.status,
+            "filled": str(h.filled),
+            "note": h.note,
+            "at": h.at,
+            "time": iso_utc(h.at),
+        }
+        for h in history
+    ]
+
+
+def _render_history(out: Any, history: list[Any]) -> None:
+    """What the state file saw happen to the order, oldest first (an amend, a fill, a
+    decrease...), under its record; not in CSV or markdown, whose shape is the record's."""
+    from kalshi_cli.cli._output import TableFormat
+    from kalshi_cli.clock import iso_utc
+
+    if not history or out.format not in (TableFormat.TABLE, TableFormat.PLAIN):
+        return
+    out.line("")
+    out.line("history (state file, UTC)")
+    for h in history:
+        out.line(f"  {iso_utc(h.at)}  {h.note or '':<10} {h.status:<9} filled {h.filled}")
 
 
 # ------------------------------------------------------------------------------------ alias

@@ -198,7 +198,7 @@ class OrdersMixin(StoreBase):
                 f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
                 (*(wanted[c] for c in changed), now, coid),
             )
-            self._history(coid, "update", now)
+            self._history(coid, _change_name(changed, wanted), now)
         return True
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
@@ -299,6 +299,23 @@ class OrdersMixin(StoreBase):
             "FROM orders WHERE client_order_id = ?",
             (note, at, client_order_id),
         )
+
+
+def _change_name(changed: dict[str, object], wanted: dict[str, object]) -> str:
+    """What an exchange update did to an order, as a person says it (`changed` holds the old
+    values, `wanted` the new): a new price is an amend, a new status its name, more filled a
+    fill, less resting without a fill a decrease, more resting an amend of its size."""
+    if "price" in changed:
+        return "amend"
+    if "status" in changed:
+        return str(wanted["status"])
+    if "filled" in changed:
+        return "fill"
+    if "remaining" in changed or "count" in changed:
+        column = "remaining" if "remaining" in changed else "count"
+        before, after = Decimal(str(changed[column])), Decimal(str(wanted[column]))
+        return "decrease" if after < before else "amend"
+    return "update"
 
 
 def _intent(r: Sequence[Any]) -> IntentRecord:

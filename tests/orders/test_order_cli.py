@@ -380,3 +380,24 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
     assert "keeps its place in the queue only when the amend changes just the" in " ".join(
         help_text.split()
     )
+
+
+def test_order_show_names_each_change_and_shows_the_amended_expiry(
+    prime: SimHarness, client: KalshiClient, kalshi: Kalshi, store: Store
+) -> None:
+    """`order show` says what happened to an order (amend, decrease), with UTC times, and the
+    expiry an amend moved; it said only `update` with epoch times, and no expiry at all."""
+    make_markets(prime, 1)
+    placed = kalshi(*place_args(count="5", price="0.40"), "--expires", "1h", "--json")
+    oid = json.loads(placed.stdout)["order"]["order_id"]
+    assert kalshi("order", "amend", oid, "--price", "0.41", "--json").exit_code == 0
+    assert kalshi("order", "decrease", oid, "--by", "2", "--json").exit_code == 0
+    assert kalshi("order", "amend", oid, "--expires", "2d", "--json").exit_code == 0
+    expiry = client.get_order(oid).expiration_time
+    shown = json.loads(kalshi("order", "show", oid, "--json").stdout)["order"]
+    notes = [h["note"] for h in shown["history"]]
+    assert "amend" in notes and "decrease" in notes, notes
+    assert all(h["time"].endswith("Z") and h["time"].startswith("20") for h in shown["history"])
+    assert shown["expiration_time"] == expiry
+    text = kalshi("order", "show", oid).stdout
+    assert expiry in text and "amend" in text and "decrease" in text, text

@@ -232,3 +232,15 @@ def test_sql_errors_inside_a_transaction_become_store_errors(store: Store) -> No
     with pytest.raises(StoreError), store.transaction():
         store._conn.execute("INSERT INTO no_such_table VALUES (1)")
     assert not store._conn.in_transaction
+
+
+def test_each_change_of_an_order_is_named_in_its_history(store: Store) -> None:
+    # an amend, a fill, a decrease and the cancel read as what they were, not 'update'
+    store.record_intent(intent("h1"))
+    store.mark_sent("h1", order_id="o-h1", status="resting", fill_count=D(0), remaining_count=D(3))
+    store.update_order(client_order_id="h1", price=D("0.6100"), count=D(3))
+    store.update_order(client_order_id="h1", fill_count=D(1), remaining_count=D(2))
+    store.update_order(client_order_id="h1", remaining_count=D(1))
+    store.update_order(client_order_id="h1", status="canceled", remaining_count=D(0))
+    notes = [h.note for h in store.order_history("h1")]
+    assert notes[-4:] == ["amend", "fill", "decrease", "canceled"]
