@@ -44,6 +44,7 @@ class BacktestRequest:
     cache_dir: Path | None = None
     lookahead: bool = False
     runs_dir: Path | None = None  # where the run is stored (history.py); None: not stored
+    best_params: Path | None = None  # a sweep writes its best run's params here (YAML)
 
 
 @dataclass
@@ -125,6 +126,7 @@ def build_request(
     lookahead: bool,
     runs_dir: Path | None = None,
     params_file: Path | None = None,
+    best_params: Path | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
@@ -164,6 +166,7 @@ def build_request(
         cache_dir=default_cache_dir() if cache else None,
         lookahead=lookahead,
         runs_dir=runs_dir,
+        best_params=best_params,
     )
 
 
@@ -193,6 +196,10 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     for spec in grid(base, sweep_axes):
         # every combination validated as a whole before the first run starts
         strategy.params(dict(spec.params))
+    if request.best_params is not None and not sweep_axes:
+        raise UsageError(
+            "--best-params takes a sweep", hint="give a --param NAME=V1,V2 with several values"
+        )
     if sweep_axes:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
@@ -216,6 +223,8 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
                 for (spec, report, cached), dsr in zip(results, deflated, strict=True)
             ],
         )
+        if request.best_params is not None and sweep.runs:
+            _write_params(request.best_params, sweep.runs[0]["params"], request.rank_by)
         if request.runs_dir is not None:
             stored = [
                 {**run, "statistics": report.get("statistics")}
@@ -250,6 +259,17 @@ def _source_key(loaded: Any, params: Any) -> str:
     key = strategy_source(loaded)
     extra = getattr(params, "code_fingerprint", None)
     return f"{key}+{extra()}" if callable(extra) and extra() else key
+
+
+def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
+    """The best run's params, every one, as YAML `--params` reads back (the same run again)."""
+    import yaml
+
+    header = f"# the best run of a sweep, ranked by {rank_by} (kalshi backtest --best-params)\n"
+    try:
+        path.write_text(header + yaml.safe_dump(dict(params), sort_keys=True), encoding="utf-8")
+    except OSError as exc:
+        raise _not_written(path, exc) from None
 
 
 def _check_outputs(html: Path | None, out: Path | None) -> None:

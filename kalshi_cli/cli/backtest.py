@@ -93,6 +93,15 @@ def backtest_command(
             show_default=False,
         ),
     ] = None,
+    best_params: Annotated[
+        Path | None,
+        typer.Option(
+            "--best-params",
+            help="A sweep writes its best-ranked run's params here (YAML), for --params.",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -182,6 +191,7 @@ def backtest_command(
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
         cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
+        best_params=best_params,
         runs_dir=dirs_from(app.environ).backtest_runs_dir(),
     )  # fmt: skip
     outcome = backtest(request)

@@ -378,3 +378,23 @@ def test_new_writes_a_strategy_its_params_and_a_test_that_passes(tmp_path: Path)
     again = kalshi(["strategy", "new", "my-edge", "--dir", str(tmp_path / "s")], tmp_path)
     assert again.returncode == ExitCode.USAGE
     assert "exists already" in again.stderr
+
+
+def test_a_sweep_writes_its_best_params_to_a_file_params_reads_back(
+    data: Path, tmp_path: Path
+) -> None:
+    best = tmp_path / "best.yaml"
+    args = ["backtest", "--strategy", str(EXAMPLE), "--data", str(data)]
+    swept = kalshi(
+        [*args, "--param", "edge=0.02,0.05", "--jobs", "2", "--best-params", str(best), "--json"],
+        tmp_path,
+    )
+    assert swept.returncode == 0, swept.stderr
+    top = json.loads(swept.stdout)["runs"][0]
+    assert best.exists(), "the best params are written"
+    again = kalshi([*args, "--params", str(best), "--json"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    # the file holds the top run's params, every one: the run they make is that run
+    assert report["totals"] == top["totals"]
+    assert {k: str(v) for k, v in top["params"].items()} == dict(report["spec"]["params"])
