@@ -3,9 +3,10 @@
 The sequence for every new order is fixed:
 
 1. Validate locally (market open, price on the market's tick grid and in range, count positive,
-   trading state, position limit counting resting orders, maximum order cost). A refusal raises
-   `ValidationError` with a stable code and nothing is sent or written. The position limit
-   counts the position and resting orders of the subaccount the order goes to, that one's only.
+   trading state, the subaccount named exists, position limit counting resting orders, maximum
+   order cost, a buy's cost within the balance). A refusal raises `ValidationError` with a
+   stable code and nothing is sent or written. The position limit counts the position and
+   resting orders of the subaccount the order goes to, that one's only; so does the balance.
 2. Write the intent, with its fresh `client_order_id`, to the state file as `pending`, the
    trading state checked again in the same transaction (an intent, and so an order, exists
    only if the state allowed it when it was recorded: none after the kill switch's HALTED).
@@ -55,6 +56,7 @@ from kalshi_cli.models import (
     fmt_count,
     fmt_dollars,
     to_book,
+    trading_fee,
 )
 from kalshi_cli.order_terms import OrderRequest, check_count, check_price, check_terms
 from kalshi_cli.reconcile import (
@@ -71,9 +73,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
+    from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
     from kalshi_cli.clock import Clock
     from kalshi_cli.config import Located
-    from kalshi_cli.models import Position
+    from kalshi_cli.models import Balance, Position
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
 
 _T = TypeVar("_T")
@@ -88,6 +91,10 @@ class OrderClient(ReconcileClient, Protocol):
     test's fake exchange are others."""
 
     def get_market(self, ticker: str) -> Market: ...
+
+    def get_balance(self) -> Balance: ...
+
+    def subaccount_balances(self) -> list[SubaccountBalance]: ...
 
     def get_positions(self, *, ticker: str | None = ...) -> list[Position]: ...
 
@@ -220,6 +227,8 @@ class MarketReads:
 
     def __init__(self) -> None:
         self._answers: dict[tuple[str, str], Any] = {}
+        # what the buys prepared so far may cost at most, spent from the one balance read
+        self.spent = ZERO
 
     def get(self, kind: str, ticker: str, read: Callable[[], _T]) -> _T:
         key = (kind, ticker)
@@ -295,6 +304,7 @@ class OrderService:
                 hint="every order needs a fresh one; leave --client-order-id out for a UUID",
             )
         self._check_trading(reduce_only=request.reduce_only, what="no new orders")
+        self._check_subaccount(reads)
         market = reads.get(
             "market", request.ticker, lambda: open_market(self.client, request.ticker)
         )
@@ -304,6 +314,7 @@ class OrderService:
         cost = request.count * price
         self._check_order_cost(request.ticker, book.book_side, request.count, price, reads)
         exposure_after = self._check_position(request.ticker, book.book_side, request.count, reads)
+        self._check_balance(request, book.book_side, price, reads)  # last: it spends the balance
         create_kwargs: dict[str, Any] = {
             "ticker": market.ticker,
             "book_side": book.book_side,
@@ -720,6 +731,63 @@ class OrderService:
                 hint="lower --count or raise limits.max_order_cost",
             )
 
+    def _check_subaccount(self, reads: MarketReads) -> None:
+        """`--subaccount N` names one the account has (0 always is), or the exchange refuses
+        every order to it: the account's subaccounts are read once for all the orders."""
+        number = self.client.subaccount
+        if not number:
+            return
+        numbers = reads.get("subaccounts", "", self._subaccount_numbers)
+        if number not in numbers:
+            raise ValidationError(
+                f"the account has no subaccount {number}",
+                code="UNKNOWN_SUBACCOUNT",
+                hint="`kalshi subaccount list` shows them; `kalshi subaccount create` adds the "
+                "next one and `kalshi subaccount transfer` funds it",
+            )
+
+    def _subaccount_numbers(self) -> frozenset[int]:
+        return frozenset(b.subaccount for b in self.client.subaccount_balances())
+
+    def _check_balance(
+        self, request: OrderRequest, book_side: BookSide, price: Decimal, reads: MarketReads
+    ) -> None:
+        """A buy costs at most count x `price` (the price of the side bought) plus the taker
+        fee on every contract (`trading_fee`, models.py); over the balance the exchange reports
+        for the order's subaccount, less what the orders prepared before it (a batch's rows)
+        may cost, it is refused. Sells and reduce-only orders release money and are not held
+        to it, nor the contracts of a buy that close a position held on the other side (the
+        position read only when the whole buy does not fit)."""
+        if request.action is not Action.BUY or request.reduce_only:
+            return
+        need = request.count * price + trading_fee(request.count, price)
+        available = reads.get("balance", "", self._balance) - reads.spent
+        if need > available:
+            ticker = request.ticker
+            position = reads.get("position", ticker, lambda: self._position(ticker))
+            closable = max(-position if book_side is BookSide.BID else position, ZERO)
+            opening = max(request.count - closable, ZERO)
+            opening_need = opening * price + trading_fee(opening, price)
+            if opening_need > available:
+                left = " left" if reads.spent else ""
+                raise ValidationError(
+                    f"buying {fmt_count(request.count)} {request.side.value} at "
+                    f"${_money(price)} costs up to ${_money(opening_need)} with the taker fee; "
+                    f"the balance{left} is ${_money(available)}: short by "
+                    f"${_money(opening_need - available)}",
+                    code="INSUFFICIENT_BALANCE",
+                    hint="lower --count or the price, or fund the account",
+                )
+            need = opening_need
+        reads.spent += need
+
+    def _balance(self) -> Decimal:
+        """The balance of the subaccount an order placed now goes to (the client's, else the
+        API key's, else 0's), as the exchange reports it."""
+        number = order_subaccount(self.client)
+        own = self.client if number is None else self.client.on_subaccount(number)
+        return own.get_balance().balance
+
     def _position(self, ticker: str) -> Decimal:
         position = ZERO
         for pos in self.client.get_positions(ticker=ticker):
@@ -792,6 +860,12 @@ class OrderService:
         """Record an order found on the exchange by its client order id after its answer was
         lost (its fills, status and order id)."""
         self._apply_order(order)
+
+
+def _money(value: Decimal) -> str:
+    """Dollars for a person: cents, or the fee's sub-cent digits when it has them."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"{cents:f}" if cents == value else fmt_dollars(value)
 
 
 def open_market(client: OrderClient, ticker: str) -> Market:

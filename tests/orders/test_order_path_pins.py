@@ -352,11 +352,16 @@ def test_a_refusal_by_the_exchange_is_recorded_rejected_with_its_reason(
     prime: SimHarness, store: Store
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    poor = prime.new_account(balance_cents=100)
-    with connect(poor) as client:
+    # a post-only bid at a resting ask's price would take: only the exchange's book says so
+    with connect(prime.new_account()) as seller:
+        seller.create_order(
+            CreateOrder(ticker=ticker, book_side=BookSide.ASK, price=D("0.30"), count=D(5))
+        )
+    with connect(prime.account) as client:
         service = OrderService(client, store)
+        request = buy_yes(ticker, count=10, client_order_id="c-2", post_only=True)
         with pytest.raises(ApiError) as refused:
-            service.place(service.prepare(buy_yes(ticker, count=10, client_order_id="c-2")))
+            service.place(service.prepare(request))
 
     assert refused.value.status == 400
     intent = store.get_intent("c-2")

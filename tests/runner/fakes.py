@@ -18,6 +18,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import (
+    Balance,
     BookSide,
     Fill,
     Market,
@@ -276,6 +277,13 @@ class FakeClient:
     def iter_settlements(self, **_: Any) -> Iterator[Settlement]:
         for s in self.exchange.settlements(self.account_id):
             yield Settlement.from_api(ser.settlement_json(s))
+
+    def get_balance(self) -> Balance:
+        """The account's available cash, as the exchange reports it (GET /portfolio/balance)."""
+        account = self.exchange.account(self.account_id)
+        return Balance.from_api(
+            {"balance": account.cash_cents, "balance_dollars": str(account.balance)}
+        )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         """One account: subaccount 0 (the settlement import lists once per subaccount)."""

@@ -1,0 +1,187 @@
+"""Orders the exchange is sure to refuse are refused before anything is sent: one on a
+subaccount the account does not have, and a buy the balance cannot pay for (its cost plus the
+taker fee at most). Exit 9, one line naming what is wrong, no intent written, no order request
+sent; a batch file's rows spend one balance read down row by row."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.client import CreateOrder
+from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.models import BookSide
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+
+from .conftest import Kalshi, connect, make_markets, state_path
+
+BUY = ("order", "place", "KXT-EV-M00", "--side", "yes", "--action", "buy")
+HEADER = "ticker,side,action,count,price,tif,post_only,client_order_id\n"
+BALANCE = "GET /portfolio/balance"
+
+
+def requests(harness: SimHarness) -> dict[str, int]:
+    """The simulator's count of the account's requests, by "METHOD /path"."""
+    counts: dict[str, int] = (
+        harness.stats()["accounts"].get(harness.account.key_id, {}).get("requests", {})
+    )
+    return counts
+
+
+def order_writes(harness: SimHarness) -> int:
+    """Requests that create orders (one at a time or batched) the account sent."""
+    return sum(
+        n
+        for key, n in requests(harness).items()
+        if key.startswith("POST /portfolio/") and "/orders" in key
+    )
+
+
+def intents(tmp_path: Path) -> list[str]:
+    db = state_path(tmp_path)
+    if not db.exists():
+        return []
+    with Store.open(db) as store:
+        return [i.status for i in store.intents()]
+
+
+def one_error_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["place", "batch"])
+def test_an_order_on_a_subaccount_the_account_lacks_is_refused_before_anything_is_sent(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path, command: str
+) -> None:
+    make_markets(prime, 1)
+    if command == "place":
+        result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", "5")
+    else:
+        path = tmp_path / "orders.csv"
+        path.write_text(HEADER + "KXT-EV-M00,yes,buy,1,0.40,gtc,,\n")
+        result = kalshi("order", "batch", "--file", str(path), "--subaccount", "5")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    # `order place` says it on one line; `order batch` names the row under its summary line
+    line = one_error_line(result.stderr) if command == "place" else result.stderr
+    assert "no subaccount 5" in line and "kalshi subaccount create" in line
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+
+
+def test_a_buy_the_balance_cannot_pay_for_is_refused_with_the_shortfall(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $1,000.00 on the account; 2,600 at $0.40 is $1,040.00 plus at most $43.68 taker fee
+    result = kalshi(*BUY, "--count", "2600", "--price", "0.40")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    line = one_error_line(result.stderr)
+    assert "$1083.68" in line and "$1000.00" in line and "short by $83.68" in line
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+    assert requests(prime)[BALANCE] == 1
+
+
+def test_the_taker_fee_counts_against_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # $980.00 of contracts fits the $1,000.00; with the $41.16 taker fee it does not
+    result = kalshi(*BUY, "--count", "2450", "--price", "0.40")
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert "short by $21.16" in one_error_line(result.stderr)
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+
+
+def test_the_balance_read_is_the_subaccount_the_order_goes_to(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    with connect(prime.account) as client:
+        number = client.create_subaccount()  # a new subaccount holds $0.00
+    result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", str(number))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert "short by $0.4168" in one_error_line(result.stderr)
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+    # the primary account's $1,000.00 pays for the same order
+    placed = kalshi(*BUY, "--count", "1", "--price", "0.40")
+    assert placed.exit_code == 0, placed.output
+    assert intents(tmp_path) == ["resting"]
+
+
+def test_a_sell_is_not_held_to_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    # five YES contracts held: a second account's resting ask, bought by this one
+    with connect(prime.new_account()) as seller:
+        seller.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.50"), count=D(5))
+        )
+    with connect(prime.account) as client:
+        client.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.50"), count=D(5))
+        )
+    before = requests(prime).get(BALANCE, 0)
+    # selling held contracts releases money: it goes to the exchange, no balance asked
+    sell = kalshi(
+        "order", "place", "KXT-EV-M00", "--side", "yes", "--action", "sell", "--count", "5",
+        "--price", "0.99",
+    )  # fmt: skip
+    assert sell.exit_code == 0, sell.output
+    assert requests(prime).get(BALANCE, 0) == before
+    assert intents(tmp_path) == ["resting"]
+
+
+def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    small = prime.new_account(balance_cents=500)  # $5.00
+    # ten NO contracts held at $0.30 ($3.00 and a $0.147 fee): $1.853 left
+    with connect(prime.new_account()) as buyer:
+        buyer.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.BID, price=D("0.70"), count=D(10))
+        )
+    with connect(small) as client:
+        client.create_order(
+            CreateOrder(ticker="KXT-EV-M00", book_side=BookSide.ASK, price=D("0.70"), count=D(10))
+        )
+    as_small = {
+        "KALSHI_API_KEY_ID": small.key_id,
+        "KALSHI_PRIVATE_KEY_PATH": small.private_key_path,
+    }
+    # buying ten YES at $0.70 ($7.00) closes the ten NO: nothing of it opens, so it is sent
+    closing = kalshi(*BUY, "--count", "10", "--price", "0.70", **as_small)
+    assert closing.exit_code == 0, closing.output
+    # three more than the position open three, $2.10 and at most $0.0441 fee: over $1.853
+    opening = kalshi(*BUY, "--count", "13", "--price", "0.70", **as_small)
+    assert opening.exit_code == ExitCode.REJECTED, opening.output
+    assert "short by $0.2911" in one_error_line(opening.stderr)
+    with Store.open(state_path(tmp_path, **as_small)) as store:
+        assert [i.status for i in store.intents()] == ["resting"]
+
+
+def test_a_batch_spends_one_balance_read_down_row_by_row(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    make_markets(prime, 1)
+    path = tmp_path / "orders.csv"
+    # each row alone is $600.00 plus at most $25.20 fee; the second does not fit after the first
+    path.write_text(
+        HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n"
+    )
+    result = kalshi("order", "batch", "--file", str(path))
+    assert result.exit_code == ExitCode.REJECTED, result.output
+    assert f"{path}:3:" in result.stderr and "short by $250.40" in result.stderr
+    assert f"{path}:2:" not in result.stderr
+    assert intents(tmp_path) == []
+    assert order_writes(prime) == 0
+    assert requests(prime)[BALANCE] == 1
