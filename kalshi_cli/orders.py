@@ -53,6 +53,7 @@ from kalshi_cli.models import (
     Market,
     Order,
     Side,
+    TimeInForce,
     fmt_count,
     fmt_dollars,
     to_book,
@@ -752,27 +753,36 @@ class OrderService:
     def _check_balance(
         self, request: OrderRequest, book_side: BookSide, price: Decimal, reads: MarketReads
     ) -> None:
-        """A buy costs at most count x `price` (the price of the side bought) plus the taker
-        fee on every contract (`trading_fee`, models.py); over the balance the exchange reports
+        """A buy costs count x `price` (the price of the side bought), plus the taker fee on
+        every contract for an order that takes or dies (IOC, FOK: `trading_fee`, models.py); a
+        GTC order may rest, and the exchange holds it to its cost alone, so only that is
+        checked (a fee it may owe on a fill is the exchange's to refuse, never ours to guess).
+        Over the balance the exchange reports
         for the order's subaccount, less what the orders prepared before it (a batch's rows)
         may cost, it is refused. Sells and reduce-only orders release money and are not held
         to it, nor the contracts of a buy that close a position held on the other side (the
         position read only when the whole buy does not fit)."""
         if request.action is not Action.BUY or request.reduce_only:
             return
-        need = request.count * price + trading_fee(request.count, price)
+        takes = request.time_in_force is not TimeInForce.GTC
+
+        def cost(count: Decimal) -> Decimal:
+            return count * price + (trading_fee(count, price) if takes else ZERO)
+
+        need = cost(request.count)
         available = reads.get("balance", "", self._balance) - reads.spent
         if need > available:
             ticker = request.ticker
             position = reads.get("position", ticker, lambda: self._position(ticker))
             closable = max(-position if book_side is BookSide.BID else position, ZERO)
             opening = max(request.count - closable, ZERO)
-            opening_need = opening * price + trading_fee(opening, price)
+            opening_need = cost(opening)
             if opening_need > available:
                 left = " left" if reads.spent else ""
                 raise ValidationError(
                     f"buying {fmt_count(request.count)} {request.side.value} at "
-                    f"${_money(price)} costs up to ${_money(opening_need)} with the taker fee; "
+                    f"${_money(price)} costs up to ${_money(opening_need)}"
+                    f"{' with the taker fee' if takes else ''}; "
                     f"the balance{left} is ${_money(available)}: short by "
                     f"${_money(opening_need - available)}",
                     code="INSUFFICIENT_BALANCE",

@@ -77,11 +77,11 @@ def test_a_buy_the_balance_cannot_pay_for_is_refused_with_the_shortfall(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     make_markets(prime, 1)
-    # $1,000.00 on the account; 2,600 at $0.40 is $1,040.00 plus at most $43.68 taker fee
+    # $1,000.00 on the account; 2,600 at $0.40 is $1,040.00 (a GTC: its cost alone)
     result = kalshi(*BUY, "--count", "2600", "--price", "0.40")
     assert result.exit_code == ExitCode.REJECTED, result.output
     line = one_error_line(result.stderr)
-    assert "$1083.68" in line and "$1000.00" in line and "short by $83.68" in line
+    assert "$1040.00" in line and "$1000.00" in line and "short by $40.00" in line
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
     assert requests(prime)[BALANCE] == 1
@@ -91,12 +91,24 @@ def test_the_taker_fee_counts_against_the_balance(
     prime: SimHarness, kalshi: Kalshi, tmp_path: Path
 ) -> None:
     make_markets(prime, 1)
-    # $980.00 of contracts fits the $1,000.00; with the $41.16 taker fee it does not
-    result = kalshi(*BUY, "--count", "2450", "--price", "0.40")
+    # $980.00 of contracts fits the $1,000.00; an IOC takes, and with the $41.16 taker fee it
+    # does not fit
+    result = kalshi(*BUY, "--count", "2450", "--price", "0.40", "--tif", "ioc")
     assert result.exit_code == ExitCode.REJECTED, result.output
     assert "short by $21.16" in one_error_line(result.stderr)
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
+
+
+def test_a_gtc_order_that_may_rest_is_held_to_its_cost_alone(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    # the same $980.00 as a GTC rests on the exchange, which takes it: refusing it here would
+    # refuse what the exchange accepts
+    make_markets(prime, 1)
+    placed = kalshi(*BUY, "--count", "2450", "--price", "0.40")
+    assert placed.exit_code == 0, placed.output
+    assert order_writes(prime) == 1
 
 
 def test_the_balance_read_is_the_subaccount_the_order_goes_to(
@@ -107,7 +119,7 @@ def test_the_balance_read_is_the_subaccount_the_order_goes_to(
         number = client.create_subaccount()  # a new subaccount holds $0.00
     result = kalshi(*BUY, "--count", "1", "--price", "0.40", "--subaccount", str(number))
     assert result.exit_code == ExitCode.REJECTED, result.output
-    assert "short by $0.4168" in one_error_line(result.stderr)
+    assert "short by $0.40" in one_error_line(result.stderr)
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
     # the primary account's $1,000.00 pays for the same order
@@ -161,10 +173,10 @@ def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
     # buying ten YES at $0.70 ($7.00) closes the ten NO: nothing of it opens, so it is sent
     closing = kalshi(*BUY, "--count", "10", "--price", "0.70", **as_small)
     assert closing.exit_code == 0, closing.output
-    # three more than the position open three, $2.10 and at most $0.0441 fee: over $1.853
+    # three more than the position open three, $2.10 (a GTC: its cost alone): over $1.853
     opening = kalshi(*BUY, "--count", "13", "--price", "0.70", **as_small)
     assert opening.exit_code == ExitCode.REJECTED, opening.output
-    assert "short by $0.2911" in one_error_line(opening.stderr)
+    assert "short by $0.2470" in one_error_line(opening.stderr)
     with Store.open(state_path(tmp_path, **as_small)) as store:
         assert [i.status for i in store.intents()] == ["resting"]
 
@@ -174,13 +186,13 @@ def test_a_batch_spends_one_balance_read_down_row_by_row(
 ) -> None:
     make_markets(prime, 1)
     path = tmp_path / "orders.csv"
-    # each row alone is $600.00 plus at most $25.20 fee; the second does not fit after the first
+    # each row alone is $600.00 (GTC: its cost alone); the second does not fit after the first
     path.write_text(
         HEADER + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n" + "KXT-EV-M00,yes,buy,1500,0.40,gtc,,\n"
     )
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.REJECTED, result.output
-    assert f"{path}:3:" in result.stderr and "short by $250.40" in result.stderr
+    assert f"{path}:3:" in result.stderr and "short by $200.00" in result.stderr
     assert f"{path}:2:" not in result.stderr
     assert intents(tmp_path) == []
     assert order_writes(prime) == 0
