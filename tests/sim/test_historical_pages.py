@@ -32,6 +32,7 @@ from tests.sim.test_order_retention import _orders_as_a_client
 
 T = TypeVar("T")
 STEP_S = 100  # the records' times are this far apart: the reads below move the clock less
+TRADES_PER_STEP = 2  # `_trade_over_time`: two IOC bids fill against the step's ask
 
 
 def _old_paginate(
@@ -234,6 +235,10 @@ def _split_and_compare(
     lag = int(clock.wall() - (start + cut_at_step * STEP_S))
     set_lag(sim, lag_seconds=lag)
     exchange: Exchange = sim.running.state.exchange
+    # the simulator's retention thread moves the trades due at its next tick: read the model
+    # only once they have moved (a read during the move, from this thread, saw neither tier)
+    steps_before = int(cut_at_step) + (cut_at_step % 1 > 0)  # the steps k < cut_at_step
+    _wait(lambda: exchange.trade_tiers()[1] >= TRADES_PER_STEP * steps_before)
     model = _Model(sim, me)
     cutoff = clock.wall() - lag
     # the retention moves what is due at the next tick: wait until the store holds it
