@@ -33,7 +33,7 @@ def test_a_credential_is_known_by_its_shape(value: str) -> None:
     [
         "https://demo-api.kalshi.co/trade-api/v2",
         "wss://api.elections.kalshi.com/trade-api/ws/v2",
-        "/home/me/.local/state/kalshi/state-prod.db",
+        "~/.local/state/kalshi/state-prod.db",
         "0.01",
         "market-maker",
         "application/json",

@@ -196,37 +196,31 @@ def _path(raw: object) -> Path:
     return Path(_text(raw)).expanduser()
 
 
-def _seconds(raw: object) -> float:
+def _number_of_seconds(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("must be a number of seconds")
     try:
-        value = float(_text(raw))  # a duration in seconds
+        return float(_text(raw))  # a duration in seconds
     except ValueError:
         raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+
+
+def _seconds(raw: object) -> float:
+    value = _number_of_seconds(raw)
     if not 0 < value <= 600:
         raise ValueError("must be more than 0 and at most 600 seconds")
     return value
 
 
 def _idle_seconds(raw: object) -> float:
-    if isinstance(raw, bool):
-        raise ValueError("must be a number of seconds")
-    try:
-        value = float(_text(raw))  # a duration in seconds
-    except ValueError:
-        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+    value = _number_of_seconds(raw)
     if not 0 <= value <= 604_800:
         raise ValueError("must be at least 0 (never) and at most 604800 seconds (a week)")
     return value
 
 
 def _lag_seconds(raw: object) -> float:
-    if isinstance(raw, bool):
-        raise ValueError("must be a number of seconds")
-    try:
-        value = float(_text(raw))  # a duration in seconds
-    except ValueError:
-        raise ValueError(f"must be a number of seconds, not {raw!r}") from None
+    value = _number_of_seconds(raw)
     if not 0 <= value <= 60:
         raise ValueError("must be at least 0 and at most 60 seconds")
     return value

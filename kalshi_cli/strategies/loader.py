@@ -77,7 +77,7 @@ def _exec_file(path: str, digest: str) -> ModuleType:
     # registered before it runs: msgspec and dataclasses resolve the module's annotations
     # through sys.modules
     sys.modules[name] = module
-    # a helper module kept beside the strategy file imports as it would with `python FILE`
+    # a module kept beside the strategy file imports as it would with `python FILE`
     sys.path.insert(0, str(Path(path).parent))
     try:
         spec.loader.exec_module(module)
