@@ -87,10 +87,12 @@ def _public(sim: SimHarness, path: str, **params: Any) -> Any:
     return response.json()
 
 
-def _answers(sim: SimHarness) -> dict[str, Any]:
+def _answers(sim: SimHarness, end_ts: int) -> dict[str, Any]:
     """What the public reads of trades answer: the live and historical listings (all, and per
-    market) and each market's candlesticks, which read its trades."""
-    window = {"start_ts": 0, "end_ts": int(time.time()) + 3600, "period_interval": 1}
+    market) and each market's candlesticks up to `end_ts`, which read its trades. Reads compared
+    with each other pass one `end_ts`: a window open to the future gains an empty period when
+    the minute turns between them."""
+    window = {"start_ts": 0, "end_ts": end_ts, "period_interval": 1}
     out: dict[str, Any] = {
         "live": _public(sim, "/markets/trades", limit=1000)["trades"],
         "historical": _public(sim, "/historical/trades", limit=1000)["trades"],
@@ -113,7 +115,8 @@ def _wait_archived(exchange: Exchange, count: int) -> None:
 
 def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness) -> None:
     trade_both_markets(sim)
-    before = _answers(sim)
+    end_ts = math.ceil(time.time() / 60) * 60  # the end of the minute the trades fell in
+    before = _answers(sim, end_ts)
     assert len(before["live"]) == 3 and before["historical"] == []
     assert any(c["volume_fp"] != "0.00" for c in before[f"{A} candles"]["candlesticks"])
     exchange = sim.running.state.exchange
@@ -126,14 +129,14 @@ def test_a_served_trade_moved_to_the_archive_is_served_as_before(sim: SimHarness
     _wait_archived(exchange, 3)  # the tick loop moved them out of the live lists
     assert exchange.trade_tiers() == (0, 3)
     assert exchange.fill_tiers(me) == (0, 3)  # the account's three fills
-    archived = _answers(sim)
+    archived = _answers(sim, end_ts)
     assert archived["live"] == [] and archived["historical"] == before["live"]
     assert archived["fills"] == [] and archived["historical fills"] == before["fills"]
 
     set_lag(sim, lag_seconds=DEFAULT_LAG_S)  # the cutoff moves back: the same trades are live
     assert exchange.trade_tiers() == (0, 3)
     assert exchange.fill_tiers(me) == (0, 3)
-    assert _answers(sim) == before
+    assert _answers(sim, end_ts) == before
 
 
 def test_ids_of_another_shape_and_decimal_exponents_read_back_exactly() -> None:
