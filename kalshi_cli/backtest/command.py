@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
@@ -203,6 +203,7 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     if sweep_axes:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
+        markets_of(base)  # no data set is refused here, once, not as a failure of every run
         specs = grid(base, sweep_axes)
         results = rank(
             run_sweep(specs, jobs=request.jobs, cache_dir=request.cache_dir), request.rank_by

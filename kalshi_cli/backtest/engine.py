@@ -313,12 +313,8 @@ def execute(
     from kalshi_cli.store import Store
 
     root = Path(spec.data)
-    if not root.is_dir():
-        raise NoDataError(
-            f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
-        )
     skipped: Counter[str] = Counter()
-    tickers = _tickers(spec, root, skipped)
+    tickers = markets_of(spec, skipped)
     infos = _infos(root, tickers)
     records = _bounded(iter_records(root, skipped), spec)
     first = next(records, None)
@@ -480,6 +476,17 @@ def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint
 def _last_book(feed: ReplayFeed, ticker: str) -> Orderbook | None:
     book = feed.replay.books.get(ticker)
     return None if book is None else book.to_orderbook()
+
+
+def markets_of(spec: BacktestSpec, skipped: Counter[str] | None = None) -> list[str]:
+    """The markets a run of `spec` replays; `NoDataError` if its data set is not there or holds
+    none (checked once before a sweep, whose runs happen in workers)."""
+    root = Path(spec.data)
+    if not root.is_dir():
+        raise NoDataError(
+            f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
+        )
+    return _tickers(spec, root, Counter() if skipped is None else skipped)
 
 
 def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]:

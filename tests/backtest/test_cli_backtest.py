@@ -114,6 +114,19 @@ def test_no_data_and_bad_flags_exit_with_their_codes(tmp_path: Path) -> None:
     assert done.returncode == ExitCode.USAGE
 
 
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "empty"])
+def test_a_sweep_over_no_data_exits_with_no_data_before_any_run(tmp_path: Path, made: bool) -> None:
+    """A sweep's runs happen in workers: a data set that is not there must be refused before the
+    first of them, with the single run's code, not reported as a failed run (exit 1, a bug)."""
+    data = tmp_path / "recordings"
+    if made:
+        data.mkdir()
+    sweep = ["--param", "window_s=30,60"]
+    done = kalshi(["backtest", "--strategy", "spike", "--data", str(data), *sweep], tmp_path)
+    assert done.returncode == ExitCode.NO_DATA, done.stderr
+    assert "failed" not in done.stderr and str(data) in done.stderr
+
+
 def test_the_lookahead_check_of_an_honest_strategy_passes_and_a_failed_one_exits_12(
     data: Path, tmp_path: Path
 ) -> None:
