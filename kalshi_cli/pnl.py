@@ -58,7 +58,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from kalshi_cli.clock import parse_iso
-from kalshi_cli.units import ONE, ZERO, BookSide
+from kalshi_cli.units import ONE, ZERO, BookSide, fmt_exact_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.models import Fill, Orderbook, Settlement
@@ -492,9 +492,9 @@ GROUPINGS = ("market", "day", "strategy")
 
 
 def plain_text(value: Decimal) -> str:
-    """A figure of the document in plain digits: `str` would write a value under 1e-6 as
-    `1E-9` (only inputs finer than Kalshi's units produce one)."""
-    return format(value, "f")
+    """A figure of the document in plain digits (`str` would write a value under 1e-6 as
+    `1E-9`), at the one precision money has in documents (`units.fmt_exact_dollars`)."""
+    return fmt_exact_dollars(value)
 
 
 @dataclass

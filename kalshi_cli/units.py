@@ -66,6 +66,18 @@ def fmt_dollars(value: Decimal, places: int = 4) -> str:
     return f"{q:f}"
 
 
+def fmt_exact_dollars(value: Decimal) -> str:
+    """Money in a document for scripts (`--json`, CSV): at least Kalshi's 4 places, and every
+    further digit the value has, never rounded (an average cost's sixth place), with no zero
+    trailing past the fourth: `"0.0000"`, `"-0.0484"`, `"3.066666"`, never `"0"` or `"0.640000"`."""
+    if value == 0:
+        return "0.0000"
+    exact = value.normalize()
+    if exact.as_tuple().exponent >= -4:  # type: ignore[operator]
+        return f"{value.quantize(Decimal('0.0001')):f}"
+    return f"{exact:f}"
+
+
 def fmt_count(value: Decimal) -> str:
     """Kalshi's FixedPointCount: always 2 decimals."""
     return f"{value.quantize(COUNT_QUANTUM, rounding=ROUND_HALF_EVEN):f}"

@@ -64,7 +64,7 @@ def test_since_still_counts_only_later_events_when_a_settlement_is_finer_than_th
     since = START + 200
     document = stored(fills, [settlement("A", "yes", START + 300, fee="1E-9")], since).to_json()
     # only the settlement: 5 held at 0.40 each paid $1
-    assert document["realized_gross"] == "3"
+    assert document["realized_gross"] == "3.0000"
     assert document["fees"] == "0.000000001"
     assert document["by_market"]["A"]["fills"] == 0
     assert document["by_market"]["A"]["settlements"] == 1
@@ -80,8 +80,8 @@ def test_a_settlement_copied_before_subaccounts_were_kept_is_counted_in_the_file
     )
     summary = stored(fills, [legacy])
     document = summary.to_json()
-    assert document["realized_gross"] == "6"
-    assert document["fees"] == "0.03"
+    assert document["realized_gross"] == "6.0000"
+    assert document["fees"] == "0.0300"
     assert document["by_market"]["A"]["settlements"] == 1
     assert summary.book(0).market("A").position == 0
 
@@ -100,7 +100,7 @@ def test_a_file_of_one_subaccount_counts_a_legacy_settlement_of_a_market_it_did_
         "B", "E", "no", D(0), D(0), D(0), D(0), D(0), D("0.02"), START + 100, subaccount=None
     )
     document = stored(fills, [legacy]).to_json()
-    assert document["fees"] == "0.03"
+    assert document["fees"] == "0.0300"
     assert document["by_market"]["B"]["settlements"] == 1
 
 
@@ -122,7 +122,7 @@ def test_since_counts_only_later_events_in_every_subaccounts_book() -> None:
         )
     ]
     summary = stored(fills, [], since=START + 50)
-    assert summary.to_json()["realized_gross"] == "0.5"
+    assert summary.to_json()["realized_gross"] == "0.5000"
     assert summary.groups["market"]["A"].fills == 2
     assert (summary.book(0).market("A").position, summary.book(1).market("A").position) == (7, 7)
 
@@ -163,7 +163,7 @@ def test_a_settlement_is_recorded_for_the_subaccount_its_listing_was_made_for() 
     summary = stored(fills, [record])
     assert summary.book(2).market("KX-A").position == 0  # settled, 6.00 gained
     assert summary.book(0).market("KX-A").position == 5  # still held on the primary
-    assert summary.to_json()["realized_gross"] == "6"
+    assert summary.to_json()["realized_gross"] == "6.0000"
 
 
 def test_each_settlement_goes_to_the_books_it_belongs_to() -> None:
@@ -201,7 +201,7 @@ def test_each_settlement_goes_to_the_books_it_belongs_to() -> None:
     assert zero.market("B").fees == D("0.02")
     by_market = summary.to_json()["by_market"]
     assert {t: b["settlements"] for t, b in by_market.items()} == {"A": 1, "B": 1, "C": 2, "D": 1}
-    assert summary.to_json()["realized_gross"] == "24"  # A, C twice and D: 10 x 0.60 each
+    assert summary.to_json()["realized_gross"] == "24.0000"  # A, C twice and D: 10 x 0.60 each
 
 
 def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Path) -> None:
@@ -265,14 +265,14 @@ def test_a_days_realized_adds_up_over_stretches_cut_by_a_settlement() -> None:
     ]
     document = stored(fills, [settlement("B", "yes", START + 30)]).to_json()
     assert document["by_market"]["A"] == {
-        "realized_gross": "0.8",
-        "fees": "0.06",
-        "realized": "0.74",
+        "realized_gross": "0.8000",
+        "fees": "0.0600",
+        "realized": "0.7400",
         "fills": 3,
         "settlements": 0,
     }
-    assert document["by_strategy"]["manual"]["realized_gross"] == "0.8"
-    assert document["realized_gross"] == "4.3"  # and B's 5 x 0.70 at settlement
+    assert document["by_strategy"]["manual"]["realized_gross"] == "0.8000"
+    assert document["realized_gross"] == "4.3000"  # and B's 5 x 0.70 at settlement
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_a_subaccounts_book_on_the_text_path_holds_its_own_fills_only() -> None:
     summary = stored(fills, [])
     assert summary.book(0).market("A").position == 10
     assert summary.book(1).market("A").position == D("-0.005")
-    assert summary.to_json()["realized_gross"] == "0"  # a sale on 1 closes nothing of 0's
+    assert summary.to_json()["realized_gross"] == "0.0000"  # a sale on 1 closes nothing of 0's
 
 
 @pytest.mark.parametrize(
@@ -346,5 +346,5 @@ def test_a_fill_at_the_since_moment_is_counted() -> None:
     since = 1_795_305_600.0  # 2026-11-22T00:00:00Z
     fills = [fill(1, "A", BID, "10 @ 0.40", since - 60), fill(2, "A", ASK, "2 @ 0.50", since)]
     document = stored(fills, [], since=since).to_json()
-    assert document["realized_gross"] == "0.2"
+    assert document["realized_gross"] == "0.2000"
     assert document["by_day"]["2026-11-22"]["fills"] == 1

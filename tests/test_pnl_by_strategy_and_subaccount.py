@@ -79,9 +79,9 @@ def test_pnl_local_leaves_out_the_exchange_side_modules(tmp_path: Path) -> None:
     document = json.loads(done.stdout)
     # 4 sold at 0.55 against an average cost of 0.40: 0.60 gross, 0.03 fees
     assert (document["realized_gross"], document["fees"], document["realized"]) == (
-        "0.6",
-        "0.03",
-        "0.57",
+        "0.6000",
+        "0.0300",
+        "0.5700",
     )
     assert "kalshi_cli.pnl" in modules
     assert not {"kalshi_cli.positions", "kalshi_cli.orders", "kalshi_cli.reconcile"} & modules
@@ -119,9 +119,9 @@ def test_strategies_taking_turns_in_one_market_each_keep_their_own_figures(
     assert {
         k: (v["realized_gross"], v["fees"], v["fills"]) for k, v in document["by_strategy"].items()
     } == {
-        "mm": ("0.6", "0.05", 2),
-        "spike": ("0.5", "0.34", 2),
-        "manual": ("0.2", "0.24", 2),
+        "mm": ("0.6000", "0.0500", 2),
+        "spike": ("0.5000", "0.3400", 2),
+        "manual": ("0.2000", "0.2400", 2),
     }
     a = summary.engine.market("A")
     assert (a.realized_gross, a.fees, a.fills, a.traded, a.position, a.basis) == (
@@ -189,7 +189,7 @@ def test_an_account_of_several_subaccounts_has_their_positions_not_a_sum(tmp_pat
     assert (yes.position, yes.basis, no.position, no.basis) == (6, D("2.4"), -5, D("3.5"))
     document = summary.to_json()
     assert (document["realized_gross"], document["fees"], document["realized"]) == (
-        "0.4",
-        "0.03",
-        "0.37",
+        "0.4000",
+        "0.0300",
+        "0.3700",
     )

@@ -241,12 +241,18 @@ def test_counts_made_before_the_pass_goes_on_in_decimal_are_kept() -> None:
         # released 4.00 x 0.005 / 10 = 0.002; sold for 0.005 x 0.1234567
         "A": {
             "realized_gross": "-0.0013827165",
-            "fees": "0",
+            "fees": "0.0000",
             "realized": "-0.0013827165",
             "fills": 2,
             "settlements": 0,
         },
-        "B": {"realized_gross": "-2", "fees": "0", "realized": "-2", "fills": 1, "settlements": 1},
+        "B": {
+            "realized_gross": "-2.0000",
+            "fees": "0.0000",
+            "realized": "-2.0000",
+            "fills": 1,
+            "settlements": 1,
+        },
     }
     assert document["by_day"]["1970-01-01"]["fills"] == 3
     assert document["by_day"]["1970-01-01"]["settlements"] == 1

@@ -42,6 +42,28 @@ def same_shape(real: Any, doc: Any, where: str = "$") -> None:
             same_shape(real[0], doc[0], f"{where}[0]")
     elif doc is not None and real is not None:
         assert type(real) is type(doc), f"{where}: {type(real).__name__} vs {type(doc).__name__}"
+        if isinstance(doc, str) and DECIMAL.fullmatch(doc) and not FREE_FORM.search(where):
+            same_precision(real, doc, where)
+
+
+# values written as the person gave them, not money or counts: a strategy's params and the
+# config's settings ("60.0" if the file says 60.0)
+FREE_FORM = re.compile(r"\.params\.|^\$\.sections\.")
+DECIMAL = re.compile(r"-?\d+(?:\.(\d+))?")
+
+
+def same_precision(real: str, doc: str, where: str) -> None:
+    """A decimal string has the example's number of places, or more only when the value needs
+    them (a fee in $0.0001s on a field shown to the cent, an average's sixth place): never
+    `"0"` or `"0.2"` where the example reads `"0.0000"`, nor `"0.640000"` for `"0.6400"`."""
+    match = DECIMAL.fullmatch(real)
+    assert match is not None, f"{where}: {real!r} is not a decimal like {doc!r}"
+    places = len(DECIMAL.fullmatch(doc).group(1) or "")  # type: ignore[union-attr]
+    digits = match.group(1) or ""
+    assert len(digits) >= places, f"{where}: {real!r} has fewer places than {doc!r}"
+    assert len(digits) == places or not digits.endswith("0"), (
+        f"{where}: {real!r} has more places than {doc!r} and the value needs"
+    )
 
 
 COMMANDS = {
