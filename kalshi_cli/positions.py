@@ -76,7 +76,7 @@ class Difference:
 
     def to_json(self) -> dict[str, Any]:
         def fmt(value: Decimal) -> str:
-            return fmt_count(value) if self.what == "position" else fmt_dollars(value, 6)
+            return fmt_count(value) if self.what == "position" else fmt_dollars(value)
 
         return {
             "ticker": self.ticker,
@@ -132,7 +132,7 @@ class PositionRow:
 
     def to_json(self) -> dict[str, Any]:
         def dollars_or_none(value: Decimal | None) -> str | None:
-            return None if value is None else fmt_dollars(value, 6)
+            return None if value is None else fmt_dollars(value)
 
         return {
             "ticker": self.ticker,
@@ -140,14 +140,14 @@ class PositionRow:
             "position": fmt_count(self.position),
             "contracts": fmt_count(self.contracts),
             "average_entry": dollars_or_none(self.average_entry),
-            "cost": fmt_dollars(self.cost, 6),
+            "cost": fmt_dollars(self.cost),
             "mark_bid": dollars_or_none(self.mark_bid),
             "mark_mid": dollars_or_none(self.mark_mid),
             "unrealized_pnl": dollars_or_none(self.unrealized),
             "unrealized_pnl_mid": dollars_or_none(self.unrealized_mid),
-            "realized_pnl_gross": fmt_dollars(self.realized_gross, 6),
-            "fees": fmt_dollars(self.fees, 6),
-            "realized_pnl": fmt_dollars(self.realized, 6),
+            "realized_pnl_gross": fmt_dollars(self.realized_gross),
+            "fees": fmt_dollars(self.fees),
+            "realized_pnl": fmt_dollars(self.realized),
             "exposure": fmt_count(self.exposure),
             "limit": None if self.limit is None else fmt_count(self.limit),
             "over_limit": self.over_limit,
@@ -188,8 +188,8 @@ class PositionsView:
         return {
             "positions": [r.to_json() for r in self.rows],
             "count": len(self.rows),
-            "unrealized_pnl": None if unrealized is None else fmt_dollars(unrealized, 6),
-            "cost": fmt_dollars(sum((r.cost for r in self.rows), ZERO), 6),
+            "unrealized_pnl": None if unrealized is None else fmt_dollars(unrealized),
+            "cost": fmt_dollars(sum((r.cost for r in self.rows), ZERO)),
         }
 
 

@@ -77,7 +77,7 @@ def test_positions(tmp_path: Path) -> None:
         "KXA-1",
         "no",
         "-3.00",
-        "1.650000",
+        "1.6500",
     )
     assert row["exchange"] == {
         "position": "-3.00",

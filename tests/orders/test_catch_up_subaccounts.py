@@ -90,7 +90,7 @@ def test_a_report_on_one_subaccount_leaves_no_other_subaccounts_fill_behind(
     assert one["by_market"][ticker]["fills"] == 1
     # then subaccount 0's positions and the account's P&L: subaccount 0's fill is there
     (zero,) = _json(kalshi, "positions")["positions"]
-    assert (zero["contracts"], zero["average_entry"]) == ("10.00", "0.400000")
+    assert (zero["contracts"], zero["average_entry"]) == ("10.00", "0.4000")
     assert zero["differences"] == []
     whole = _json(kalshi, "pnl")
     assert whole["differences"] == []
@@ -116,7 +116,7 @@ def test_orders_placed_here_on_two_subaccounts_show_in_every_report_without_a_re
         other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(5)))
         other.create_order(CreateOrder(ticker, BookSide.BID, D("0.60"), D(5)))
     (one,) = _json(kalshi, "positions", "--subaccount", "1")["positions"]
-    assert (one["side"], one["contracts"], one["average_entry"]) == ("no", "5.00", "0.400000")
+    assert (one["side"], one["contracts"], one["average_entry"]) == ("no", "5.00", "0.4000")
     assert one["differences"] == []
     whole = _json(kalshi, "pnl")
     assert whole["differences"] == []

@@ -177,7 +177,7 @@ def test_since_counts_only_later_events_on_the_text_path_too() -> None:
     summary, integer = stored_summary(fills, [], fills[2].ts)
     assert not integer
     document = summary.to_json()
-    assert document["fees"] == "0.02"
-    assert document["realized_gross"] == "1"  # 5 sold at 0.60 that cost 0.40 each
+    assert document["fees"] == "0.0200"
+    assert document["realized_gross"] == "1.0000"  # 5 sold at 0.60 that cost 0.40 each
     assert document["by_market"]["A"]["fills"] == 1
     assert summary.engine.market("A").position == D("4.995")

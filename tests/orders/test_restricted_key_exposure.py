@@ -249,7 +249,7 @@ def test_positions_of_a_restricted_key_replay_its_subaccounts_book(
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     (row,) = json.loads(result.stdout)["positions"]
     # 1 at 0.40 (on 1 before) and 3 at 0.30: the book of subaccount 1, as the exchange has it
-    assert (row["position"], row["average_entry"], row["cost"]) == ("4.00", "0.325000", "1.300000")
+    assert (row["position"], row["average_entry"], row["cost"]) == ("4.00", "0.3250", "1.3000")
     assert row["differences"] == []
 
 

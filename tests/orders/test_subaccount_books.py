@@ -75,13 +75,13 @@ def test_positions_per_subaccount_come_from_that_subaccounts_fills(
     (zero,) = _json(kalshi, "positions", "--subaccount", "0")["positions"]
     assert (zero["ticker"], zero["side"], zero["contracts"]) == (ticker, "yes", "6.00")
     # 6 of the 10 bought at 0.40 left: the sale on subaccount 1 closed none of them
-    assert (zero["average_entry"], zero["cost"]) == ("0.400000", "2.400000")
+    assert (zero["average_entry"], zero["cost"]) == ("0.4000", "2.4000")
     assert D(zero["realized_pnl_gross"]) == D("0.60")
     assert D(zero["fees"]) == _fees(fills, 0)
     assert zero["differences"] == []
     (one,) = _json(kalshi, "positions", "--subaccount", "1")["positions"]
     assert (one["ticker"], one["side"], one["contracts"]) == (ticker, "no", "5.00")
-    assert (one["average_entry"], one["cost"]) == ("0.500000", "2.500000")
+    assert (one["average_entry"], one["cost"]) == ("0.5000", "2.5000")
     assert D(one["realized_pnl_gross"]) == 0
     assert D(one["fees"]) == _fees(fills, 1)
     assert one["differences"] == []
@@ -185,7 +185,7 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
     finally:
         conn.close()
     (one,) = _json(kalshi, "positions", "--subaccount", "1")["positions"]
-    assert (one["side"], one["contracts"], one["cost"]) == ("no", "5.00", "2.500000")
+    assert (one["side"], one["contracts"], one["cost"]) == ("no", "5.00", "2.5000")
     assert one["differences"] == []
     with Store.open(path) as store:
         assert "0003_order_fill_subaccount" in [n for n, _ in store.applied_migrations()]
