@@ -221,6 +221,14 @@ class IndexFeed:
             return []
         return [v for s, v in index.seconds if start_s <= s < end_s]
 
+    def points(self, index_id: str) -> list[tuple[float, float]]:
+        """The retained whole-second values as `(unix seconds, value)` floats, oldest first: the
+        statistics of the path (a volatility estimate), never a price."""
+        index = self._indices.get(index_id)
+        if index is None:
+            return []
+        return [(float(s), float(v)) for s, v in index.seconds]
+
     def last_second(self, index_id: str) -> int | None:
         index = self._indices.get(index_id)
         return index.seconds[-1][0] if index is not None and index.seconds else None

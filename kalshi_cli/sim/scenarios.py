@@ -68,7 +68,7 @@ from kalshi_cli.models import (
     TimeInForce,
     parse_decimal,
 )
-from kalshi_cli.sim import indices
+from kalshi_cli.sim import crypto, indices
 from kalshi_cli.sim.core import (
     Exchange,
     SimEvent,
@@ -168,6 +168,11 @@ def build_exchange(
     if not exchange.restored:
         _install(exchange, data, specs, clock.wall())
     _indices(exchange, data.get("indices") or [], _base_dir(scenario))
+    if data.get("crypto") is not None:
+        try:
+            crypto.attach(exchange, data["crypto"])
+        except crypto.CryptoSpecError as exc:
+            raise ScenarioError(str(exc)) from exc
     _attach(exchange, data, specs, speed)
     return exchange
 
