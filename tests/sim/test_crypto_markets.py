@@ -27,6 +27,8 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.reference_index import settlement_value, settles_yes
+from kalshi_cli.sim import indices
+from kalshi_cli.sim.scenarios import build_exchange
 from tests.conftest import SimHarness, _start
 
 C = 1_800_000_000  # 2027-01-15 03:00 EST: an hourly close
@@ -256,3 +258,29 @@ def test_the_builtin_crypto_scenario_quotes_every_market_around_its_fair_value(
     # a higher strike is less likely to settle YES: its quotes are lower
     assert bids == sorted(bids, reverse=True) and bids[0] > bids[-1]
     assert bids[0] >= Decimal("0.60") and asks[-1] <= Decimal("0.40")
+
+
+def test_a_restarted_simulator_settles_the_markets_it_listed_before(tmp_path: Path) -> None:
+    journal = tmp_path / "exchange.journal"
+    clock = ManualClock(float(ORIGIN))
+    first = build_exchange("crypto", clock=clock, journal=journal)
+    first.tick()
+    listed = {t for t in first.markets if t.startswith("KXBTCD-27JAN1503-")}
+    assert len(listed) == 7
+    first.close()
+
+    clock.advance(60)
+    again = build_exchange("crypto", clock=clock, journal=journal)
+    again.tick()
+    assert {t for t in again.markets if t.startswith("KXBTCD-27JAN1503-")} == listed
+    clock.advance(C - ORIGIN - 60 + 1)
+    again.tick()
+    feed = indices.of(again)
+    value = settlement_value(feed.values("BRTI", C - 60, C))
+    for ticker in listed:
+        market = again.markets[ticker]
+        assert market.status == "settled"
+        assert market.expiration_value == str(value.quantize(Decimal("0.00000001")))
+        yes = settles_yes(market.strike_type, market.floor_strike, market.cap_strike, value)
+        assert market.result == ("yes" if yes else "no")
+    again.close()
