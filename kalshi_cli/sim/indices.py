@@ -5,9 +5,9 @@ and the reference index").
 
 An index moves along a path the scenario names: a seeded random walk (a per-second volatility of
 log returns and occasional jumps) or a series replayed from a CSV file. The feed steps every
-index on a 200 ms grid from its origin (the exchange's creation, floored to the second), in
+index on a 200 ms grid from its origin (when the scenario is built, floored to the second), in
 order, on the exchange's tick (so a clock that jumps, as a test's does, catches up second by
-second and nothing is skipped):
+second, up to the retained 15 minutes):
 
 - a CF Benchmarks index of the 5 Hz set (BTC `BRTI`, `ETHUSD_RTI`, `SOLUSD_RTI`, `XRPUSD_RTI`,
   `DOGEUSD_RTI`) ticks at every grid point, five times a second; its whole-second values are
@@ -26,7 +26,7 @@ second and nothing is skipped):
   it, so a crypto market closing in it finds no values and stays closed, unsettled.
 
 Index state lives in memory beside the exchange (`of(exchange)`), not in its journal: a restarted
-simulator walks its indices again from their start values.
+simulator starts its walks again from their start values and its replays from their first row.
 """
 
 from __future__ import annotations
