@@ -168,6 +168,14 @@ class Market:
         )
 
     @property
+    def whole_contracts(self) -> bool | None:
+        """True when the answer says the market trades whole contracts only, False when it
+        says fractions are allowed, None when it does not say (3.31.0 dropped
+        `fractional_trading_enabled` from the market; earlier answers carried it)."""
+        flag = self.raw.get("fractional_trading_enabled")
+        return None if not isinstance(flag, bool) else not flag
+
+    @property
     def is_open(self) -> bool:
         # the list filter says `open`; the object says `active`
         return self.status in ("active", "open")

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import ValidationError
@@ -286,6 +286,17 @@ def check_price(market: Market, price: Decimal, *, what: str = "price") -> None:
         raise ValidationError(
             f"{what} {price} is not on {market.ticker}'s tick grid ({steps})",
             code="PRICE_OFF_GRID",
+        )
+
+
+def check_market_count(market: Market, count: Decimal, *, what: str = "count") -> None:
+    """A fractional count only where the market says it trades fractions. 3.31.0's market
+    answer no longer says (`whole_contracts` is None): then the exchange decides."""
+    if market.whole_contracts and count % 1:
+        raise ValidationError(
+            f"{what} {count}: {market.ticker} trades whole contracts only",
+            code="WHOLE_CONTRACTS",
+            hint=f"give a whole number, e.g. {count.to_integral_value(rounding=ROUND_DOWN)}",
         )
 
 

@@ -59,7 +59,13 @@ from kalshi_cli.models import (
     to_book,
     trading_fee,
 )
-from kalshi_cli.order_terms import OrderRequest, check_count, check_price, check_terms
+from kalshi_cli.order_terms import (
+    OrderRequest,
+    check_count,
+    check_market_count,
+    check_price,
+    check_terms,
+)
 from kalshi_cli.reconcile import (
     DEFAULT_READ_LAG_S,
     ReconcileClient,
@@ -310,6 +316,7 @@ class OrderService:
             "market", request.ticker, lambda: open_market(self.client, request.ticker)
         )
         check_price(market, request.price)
+        check_market_count(market, request.count)
         book = to_book(request.side, request.action, request.price)
         price = committed_price(book.book_side, book.yes_price)
         cost = request.count * price
@@ -623,6 +630,7 @@ class OrderService:
             yes_price = price if side is Side.YES else ONE - price
         total = order.fill_count + order.remaining_count if count is None else count
         check_count(total)
+        check_market_count(market, total, what="new total count")
         if total <= order.fill_count:
             raise ValidationError(
                 f"new total count {total} must exceed the {order.fill_count} already filled",
