@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -68,6 +68,8 @@ def decode_config(
     `file:line` (when `raw` came from the line-aware loader), the dotted key from `where` down,
     and what is wrong. `what` names an unknown key in the refusal ("unknown parameter ...")."""
     values: Mapping[str, Any] = {} if raw is None else raw
+    # before msgspec: a NaN would reach a `__post_init__` comparison (a Decimal NaN raises there)
+    _refuse_non_finite(cls, values, where, _at(values, None))
     try:
         decoded = msgspec.convert(values, cls, strict=False)
     except msgspec.ValidationError as exc:
@@ -137,11 +139,76 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         )
     if _not_finite(node):
         return ConfigError(_text(where, dotted, f"expected a finite number, not {node}"))
+    mismatch = re.fullmatch(r"Expected `(\w+)`, got `\w+`", problem)
+    if mismatch and mismatch.group(1) in _KINDS:
+        return ConfigError(
+            _text(where, dotted, f"expected {_KINDS[mismatch.group(1)]}, not {_shown(node)}")
+        )
+    choices = _choices(kind)
+    if problem.startswith("Invalid enum value") and choices:
+        return ConfigError(
+            _text(where, dotted, f"expected one of {', '.join(choices)}, not {_shown(node)}")
+        )
+    if problem.startswith("Invalid decimal"):
+        return ConfigError(_text(where, dotted, f"expected a number, not {_shown(node)}"))
     if isinstance(node, Mapping) and not problem.startswith(("Expected", "Object")):
         # a rule between fields (a `__post_init__`): at the line of the first field it names
         named = [k for k in node if re.search(rf"\b{re.escape(str(k))}\b", problem)]
         return ConfigError(_text(_at(node, named[0]) if named else where, dotted, problem))
     return ConfigError(_text(where, dotted, problem[:1].lower() + problem[1:]))
+
+
+# msgspec's names of kinds, as a person who writes YAML says them
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "decimal": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()  # as YAML spells it
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _choices(kind: Any) -> list[str]:
+    """The values a `Literal[...]` field takes, as text."""
+    return [
+        str(v)
+        for m in _members(kind)
+        if typing.get_origin(m) is Literal
+        for v in typing.get_args(m)
+    ]
+
+
+def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
+    """A NaN or infinity (a YAML `.nan`, a text 'inf') at any number field, at its line."""
+    if not isinstance(raw, Mapping):
+        return
+    fields = {n for s in _structs(kind) for n in _hints(s)}
+    for key, value in raw.items():
+        if fields:
+            sub = _field_type(kind, str(key)) if key in fields else None
+        else:
+            sub = _item_type(kind)
+        if sub is None or sub is Any:
+            continue
+        here = _at(raw, str(key)) or where
+        numeric = any(m in (int, float, Decimal) for m in _members(sub))
+        if numeric and _not_finite(value):
+            raise ConfigError(
+                _text(here, f"{dotted}.{key}", f"expected a finite number, not {value}")
+            )
+        _refuse_non_finite(sub, value, f"{dotted}.{key}", here)
 
 
 def _in_mapping(kind: Any, node: object, dotted: str, where: str, what: str) -> ConfigError:
@@ -208,6 +275,22 @@ def _item_type(kind: Any) -> Any:
 # What msgspec decoded but does not check: non-finite numbers and Decimal ranges
 
 
+def _ranges(hint: Any) -> list[Range]:
+    """The `Range`s of a field's type: `Annotated[Decimal, Range(...)]`, optional or not."""
+    kinds = (
+        [hint, *typing.get_args(hint)]
+        if typing.get_origin(hint) is not typing.Annotated
+        else [hint]
+    )
+    return [
+        bound
+        for kind in kinds
+        if typing.get_origin(kind) is typing.Annotated
+        for bound in kind.__metadata__
+        if isinstance(bound, Range)
+    ]
+
+
 def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
     if isinstance(value, msgspec.Struct):
         hints = typing.get_type_hints(type(value), include_extras=True)
@@ -222,8 +305,8 @@ def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
             ):
                 shown = sub if sub is not None else item
                 raise ConfigError(_text(here, key_path, f"expected a finite number, not {shown}"))
-            for bound in getattr(hints[field.name], "__metadata__", ()):
-                if isinstance(bound, Range) and isinstance(item, Decimal):
+            for bound in _ranges(hints[field.name]):
+                if isinstance(item, Decimal):
                     refused = bound.problem(item)
                     if refused:
                         raise ConfigError(_text(here, key_path, refused))
