@@ -139,11 +139,11 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         )
     if _not_finite(node):
         return ConfigError(_text(where, dotted, f"expected a finite number, not {node}"))
-    mismatch = re.fullmatch(r"Expected `(\w+)`, got `\w+`", problem)
-    if mismatch and mismatch.group(1) in _KINDS:
-        return ConfigError(
-            _text(where, dotted, f"expected {_KINDS[mismatch.group(1)]}, not {_shown(node)}")
-        )
+    mismatch = re.fullmatch(r"Expected `([\w |]+)`, got `\w+`", problem)
+    kinds = [k for k in mismatch.group(1).split(" | ") if k != "null"] if mismatch else []
+    if kinds and all(k in _KINDS for k in kinds):
+        wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
+        return ConfigError(_text(where, dotted, f"expected {wanted}, not {_shown(node)}"))
     choices = _choices(kind)
     if problem.startswith("Invalid enum value") and choices:
         return ConfigError(
