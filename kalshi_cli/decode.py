@@ -121,10 +121,13 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
             kind = _item_type(kind)
             dotted = f"{dotted}[{index}]"
             continue
+        kind = _narrow(kind, node)
         where = _at(node, name) or where
         node = node.get(name) if isinstance(node, Mapping) else None
-        kind = _field_type(kind, name)
+        tags = [t for t in _tags(kind, name) if t]
+        kind = _field_type(kind, name) if not tags else Literal[tuple(tags)]
         dotted = f"{dotted}.{name}"
+    union, kind = kind, _narrow(kind, node)
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
     if unknown:
         key = unknown.group(1)
@@ -133,10 +136,21 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
         close = close or difflib.get_close_matches(key, names, n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        # a key of another member of a tagged union (`headers` of a slack channel)
+        takers = [
+            str(s.__struct_config__.tag)
+            for s in _structs(union)
+            if s is not kind and key in _hints(s) and s.__struct_config__.tag is not None
+        ]
+        if takers:
+            hint = f"`{key}` is only for type {', '.join(takers)}"
         place = _at(node, key) or where
         return ConfigError(
             f"{place + ': ' if place else ''}unknown {what} `{dotted}.{key}`", hint=hint
         )
+    missing = re.fullmatch(r"Object missing required field `(.+)`", problem)
+    if missing:
+        return ConfigError(_text(where, dotted, f"needs `{missing.group(1)}`"))
     if _not_finite(node):
         return ConfigError(_text(where, dotted, f"expected a finite number, not {node}"))
     mismatch = re.fullmatch(r"Expected `([\w |]+)`, got `\w+`", problem)
@@ -145,9 +159,10 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
         return ConfigError(_text(where, dotted, f"expected {wanted}, not {_shown(node)}"))
     choices = _choices(kind)
-    if problem.startswith("Invalid enum value") and choices:
+    if problem.startswith(("Invalid enum value", "Invalid value")) and choices:
         return ConfigError(
-            _text(where, dotted, f"expected one of {', '.join(choices)}, not {_shown(node)}")
+            _text(where, dotted, f"expected one of {', '.join(choices)}, not {_shown(node)}"),
+            hint=f"use one of: {', '.join(choices)}",
         )
     if problem.startswith("Invalid decimal"):
         return ConfigError(_text(where, dotted, f"expected a number, not {_shown(node)}"))
@@ -178,6 +193,27 @@ def _shown(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return repr(value)
+
+
+def _narrow(kind: Any, node: object) -> Any:
+    """The member of a tagged union of Structs that `node`'s tag names, else `kind`."""
+    structs = _structs(kind)
+    if len(structs) < 2 or not isinstance(node, Mapping):
+        return kind
+    for struct in structs:
+        config = struct.__struct_config__
+        if config.tag_field is not None and node.get(config.tag_field) == config.tag:
+            return struct
+    return kind
+
+
+def _tags(kind: Any, name: str) -> list[str]:
+    """The tags of a tagged union of Structs whose tag field is `name` (a channel's `type`)."""
+    return [
+        str(s.__struct_config__.tag)
+        for s in _structs(kind)
+        if s.__struct_config__.tag_field == name and s.__struct_config__.tag is not None
+    ]
 
 
 def _choices(kind: Any) -> list[str]:

@@ -643,18 +643,18 @@ def slack_cfg(**extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        ({"chanels": {}}, "unknown key(s): chanels"),
-        (slack_cfg(type="teams"), "type is 'teams'"),
+        ({"chanels": {}}, "unknown key `alerts.chanels` (did you mean `channels`?)"),
+        (slack_cfg(type="teams"), "alerts.channels.x.type: expected one of slack, discord"),
         (slack_cfg(url=None), "needs a url"),
         (slack_cfg(url=None, url_env="NOPE"), "NOPE, which is not set"),
         (slack_cfg(url=f"ftp://h/{TOKEN}"), "ftp://h/***"),
-        (slack_cfg(max_attempts=50), "1 and 10"),
-        (slack_cfg(timeout_s=0), "positive"),
-        (slack_cfg(retries=2), "unknown key(s): retries"),
-        (slack_cfg(headers={"A": "b"}), "only for type generic"),
+        (slack_cfg(max_attempts=50), "alerts.channels.x.max_attempts: expected `int` <= 10"),
+        (slack_cfg(timeout_s=0), "alerts.channels.x.timeout_s: expected `float` > 0.0"),
+        (slack_cfg(retries=2), "unknown key `alerts.channels.x.retries`"),
+        (slack_cfg(headers={"A": "b"}), "`headers` is only for type generic"),
         ({"routes": {"critical": ["missing"]}}, "'missing', which is not defined"),
-        ({"routes": {"page": ["x"]}}, "unknown tier 'page'"),
-        ({"repeat_interval_s": -5}, "repeat_interval_s must be a positive"),
+        ({"routes": {"page": ["x"]}}, "unknown key `alerts.routes.page`"),
+        ({"repeat_interval_s": -5}, "alerts.repeat_interval_s: expected `float` > 0.0"),
     ],
 )
 def test_bad_config_is_one_clear_config_error(cfg: dict[str, Any], message: str) -> None:

@@ -1,4 +1,4 @@
-"""What every channel shares: its settings, its config, and a POST bounded by a deadline.
+"""What every channel shares: its settings, its config's base, and a POST bounded by a deadline.
 
 `Channel` is any receiver (an SMTP server too); `HttpChannel` is one reached by HTTP POST.
 
@@ -15,56 +15,37 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kalshi_cli import __version__
+from kalshi_cli.alerts.config import (
+    ChannelConfig,
+    ChannelSettings,
+    check_http_url,
+    need_one,
+    secret,
+)
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
 from kalshi_cli.clock import Clock, iso_utc
-from kalshi_cli.errors import ConfigError
 
 if TYPE_CHECKING:
     import ssl
 
     import httpx
 
-DEFAULT_TIMEOUT_S = 5.0
-DEFAULT_MAX_ATTEMPTS = 3
-MAX_ATTEMPTS_LIMIT = 10
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 4.0
 ERROR_BODY_MAX = 200
-
-
-@dataclass(frozen=True)
-class ChannelSettings:
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    deadline_s: float | None = None
-
-    @property
-    def deadline(self) -> float:
-        """The hard bound on one send, retries and waits included."""
-        return (
-            self.deadline_s if self.deadline_s is not None else self.timeout_s * self.max_attempts
-        )
-
-
-# the keys every channel takes; each channel type adds its own `config_keys`
-COMMON_KEYS = frozenset({"type", "timeout_s", "max_attempts", "deadline_s"})
 
 
 class Channel(ABC):
     """One receiver of notifications: a name, delivery settings, a masked target, a send."""
 
     kind = "channel"
-    # the config keys this type takes besides COMMON_KEYS
-    config_keys: frozenset[str] = frozenset()
-    # whether `headers:` may be configured (only a receiver we do not know needs them)
-    takes_headers = False
+    # its `alerts.channels.NAME` keys, tagged with `kind` (alerts/config.py)
+    config_type: ClassVar[type[ChannelConfig]]
     name: str
     settings: ChannelSettings
 
@@ -86,55 +67,27 @@ class Channel(ABC):
 
     @classmethod
     @abstractmethod
-    def from_config(
-        cls,
-        name: str,
-        cfg: Mapping[str, Any],
-        settings: ChannelSettings,
-        *,
-        environ: Mapping[str, str],
-    ) -> Channel:
-        """Build from its `alerts.channels.NAME` mapping (keys already checked); ConfigError if
-        a value is wrong."""
+    def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
+        """The channel its decoded config describes (the config's own rules already held); a
+        ValueError for what only the environment decides (a `_env` variable not set)."""
 
 
-def secret_setting(
-    where: str, cfg: Mapping[str, Any], key: str, environ: Mapping[str, str], *, required: bool
-) -> str | None:
-    """`key` inline or `key_env` naming an environment variable (not both); a ConfigError if
-    required and missing. The value is never quoted in a message."""
-    value = cfg.get(key)
-    env_key = f"{key}_env"
-    if cfg.get(env_key) is not None:
-        if value is not None:
-            raise ConfigError(f"{where} sets both {key} and {env_key}", hint="keep one")
-        var = str(cfg[env_key])
-        value = environ.get(var)
-        if not value:
-            raise ConfigError(f"{where}.{env_key} names {var}, which is not set in the environment")
-    if value is None or value == "":
-        if required:
-            raise ConfigError(
-                f"{where} needs a {key} (or {env_key} naming an environment variable)"
-            )
-        return None
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ConfigError(f"{where}.{key} must be a string")
-    return str(value)
+class HttpConfig(ChannelConfig, frozen=True):
+    """A channel reached by HTTP POST: `url`, or `url_env` naming a variable that holds it."""
 
+    url: str | None = None
+    url_env: str | None = None
 
-def http_url_setting(where: str, key: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}.{key} must be an http(s) URL, got {mask_url(url)}")
-    return url
+    def __post_init__(self) -> None:
+        need_one(self.url, self.url_env, "url")
+        if self.url:
+            check_http_url(self.url, "url")
 
 
 class HttpChannel(Channel):
     """A channel reached by HTTP POST; subclasses decide the URL and the body."""
 
     kind = "http"
-    config_keys = frozenset({"url", "url_env", "headers"})
 
     def __init__(
         self,
@@ -157,24 +110,11 @@ class HttpChannel(Channel):
         return f"{type(self).__name__}(name={self.name!r}, url={self.target!r})"
 
     @classmethod
-    def from_config(
-        cls,
-        name: str,
-        cfg: Mapping[str, Any],
-        settings: ChannelSettings,
-        *,
-        environ: Mapping[str, str],
-    ) -> Channel:
-        where = f"alerts.channels.{name}"
-        url = secret_setting(where, cfg, "url", environ, required=True)
-        assert url is not None  # required=True
-        http_url_setting(where, "url", url)
-        headers = cfg.get("headers") or {}  # config.py refused it for a type without headers
-        if not isinstance(headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ConfigError(f"{where}.headers must map header names to strings")
-        return cls(name, url, settings, headers=headers)
+    def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
+        url = secret(cfg.url, cfg.url_env, "url", environ)
+        assert url is not None  # HttpConfig needs one of url and url_env
+        check_http_url(url, "url")
+        return cls(name, url, cfg.settings, headers=getattr(cfg, "headers", None))
 
     def secret_values(self) -> list[str]:
         """Everything that must not appear in an error message."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from kalshi_cli.alerts.channels.base import HttpChannel, headline
+from kalshi_cli.alerts.channels.base import HttpChannel, HttpConfig, headline
 from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
 from kalshi_cli.clock import Clock
 
 # healthchecks.io's signals: a run starts, the process is alive (the base URL), it failed
 BEATS = ("start", "", "fail")
+
+
+class DeadManConfig(HttpConfig, frozen=True, tag="deadman"):
+    """`alerts.channels.NAME` of `type: deadman`."""
 
 
 class DeadManPing(HttpChannel):
@@ -19,6 +23,7 @@ class DeadManPing(HttpChannel):
     """
 
     kind = "deadman"
+    config_type = DeadManConfig
 
     def url_for(self, suffix: str = "") -> str:
         base = self._url.rstrip("/")

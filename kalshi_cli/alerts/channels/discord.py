@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.alerts.channels.base import JsonWebhook, clip, headline
+from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
 from kalshi_cli.alerts.model import AlertStatus, Notification, Severity
 from kalshi_cli.clock import iso_utc
 
@@ -20,10 +20,15 @@ _DISCORD_COLOUR = {Severity.CRITICAL: 0xD32F2F, Severity.WARNING: 0xF9A825, Seve
 _RESOLVED_COLOUR = 0x2E7D32
 
 
+class DiscordConfig(HttpConfig, frozen=True, tag="discord"):
+    """`alerts.channels.NAME` of `type: discord`."""
+
+
 class DiscordWebhook(JsonWebhook):
     """Discord webhook: `content` (at most 2000 characters) plus one embed, mentions disabled."""
 
     kind = "discord"
+    config_type = DiscordConfig
 
     def payload(self, n: Notification) -> dict[str, Any]:
         resolved = n.status is AlertStatus.RESOLVED

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.alerts.channels.base import JsonWebhook
+import msgspec
+
+from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook
 from kalshi_cli.alerts.model import Notification
 from kalshi_cli.clock import iso_utc
 
 GENERIC_SCHEMA_VERSION = 1
 
 
+class GenericConfig(HttpConfig, frozen=True, tag="generic"):
+    """`alerts.channels.NAME` of `type: generic`: the only type that takes `headers:` (only a
+    receiver we do not know needs them)."""
+
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class GenericWebhook(JsonWebhook):
     """A JSON document in kalshi-cli's own schema (docs/alerts.md), for any receiver."""
 
     kind = "generic"
-    takes_headers = True
+    config_type = GenericConfig
 
     def payload(self, n: Notification) -> dict[str, Any]:
         return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.alerts.channels.base import JsonWebhook, clip, headline
+from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
 from kalshi_cli.alerts.model import AlertStatus, Notification, Severity
 from kalshi_cli.clock import iso_utc
 
@@ -25,10 +25,15 @@ _SLACK_ICON = {
 }
 
 
+class SlackConfig(HttpConfig, frozen=True, tag="slack"):
+    """`alerts.channels.NAME` of `type: slack`."""
+
+
 class SlackWebhook(JsonWebhook):
     """Slack incoming webhook: `text` (the notification fallback) plus Block Kit `blocks`."""
 
     kind = "slack"
+    config_type = SlackConfig
 
     def payload(self, n: Notification) -> dict[str, Any]:
         resolved = n.status is AlertStatus.RESOLVED
