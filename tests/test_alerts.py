@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from kalshi_cli.alerts import (
@@ -24,7 +25,6 @@ from kalshi_cli.alerts import (
     DiscordWebhook,
     GenericWebhook,
     HttpChannel,
-    Notification,
     Outcome,
     Runbook,
     Severity,
@@ -509,7 +509,7 @@ def test_a_broken_ledger_does_not_silence_the_alert_or_raise(receiver: Receiver)
 class ExplodingChannel(HttpChannel):
     kind = "exploding"
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         raise RuntimeError(f"boom posting to {self.url_for_test}")
 
     @property
@@ -710,7 +710,7 @@ def test_every_runbook_exists_and_the_index_lists_it() -> None:
             assert "`kalshi " in text, f"{rb} names no kalshi command"
 
 
-DOC_NOTIFICATION = Notification(
+DOC_NOTIFICATION = Alert(
     status=AlertStatus.FIRING,
     fingerprint="check:positions",
     severity=Severity.CRITICAL,
@@ -733,15 +733,13 @@ def test_the_payload_examples_in_docs_are_what_is_sent() -> None:
     assert set(examples) >= {*channels, "generic_resolved"}
     for name, channel in channels.items():
         assert json.loads(examples[name]) == channel.payload(DOC_NOTIFICATION), name
-    resolved = Notification(
-        **{
-            **DOC_NOTIFICATION.__dict__,
-            "status": AlertStatus.RESOLVED,
-            "title": "KALSHI POSITIONS OK",
-            "summary": "all within limits (was: 1 market over limit)",
-            "details": {},
-            "ts": 1_700_000_600.0,
-        }
+    resolved = msgspec.structs.replace(
+        DOC_NOTIFICATION,
+        status=AlertStatus.RESOLVED,
+        title="KALSHI POSITIONS OK",
+        summary="all within limits (was: 1 market over limit)",
+        details={},
+        ts=1_700_000_600.0,
     )
     assert json.loads(examples["generic_resolved"]) == channels["generic"].payload(resolved)
 

@@ -27,7 +27,7 @@ from kalshi_cli.alerts.config import (
     secret,
 )
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
-from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
+from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
 from kalshi_cli.clock import Clock, iso_utc
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Channel(ABC):
         return f"{type(self).__name__}(name={self.name!r}, target={self.target!r})"
 
     @abstractmethod
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         """Deliver one notification within this channel's deadline; never raises."""
 
     @abstractmethod
@@ -232,13 +232,13 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def headline(n: Notification) -> str:
+def headline(n: Alert) -> str:
     if n.status is AlertStatus.RESOLVED:
         return f"[RESOLVED] {n.title}"
     return f"[{n.severity.upper()}] {n.title}"
 
 
-def plain_text(n: Notification) -> str:
+def plain_text(n: Alert) -> str:
     """A notification as plain text (Telegram, email): headline, summary, fields, runbook."""
     lines = [headline(n), n.summary, "", f"Severity: {n.severity}", f"Status: {n.status}"]
     lines.extend(f"{k}: {v}" for k, v in n.details.items())
@@ -250,9 +250,9 @@ class JsonWebhook(HttpChannel):
     """A webhook that takes one JSON document per notification."""
 
     @abstractmethod
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         """The JSON body for `n`, in the receiving service's documented format."""
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         body = json.dumps(self.payload(n)).encode()
         return self._post(self._url, body, "application/json", clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
-from kalshi_cli.alerts.model import AlertStatus, Notification, Severity
+from kalshi_cli.alerts.model import Alert, AlertStatus, Severity
 from kalshi_cli.clock import iso_utc
 
 DISCORD_CONTENT_MAX = 2000
@@ -30,7 +30,7 @@ class DiscordWebhook(JsonWebhook):
     kind = "discord"
     config_type = DiscordConfig
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         resolved = n.status is AlertStatus.RESOLVED
         fields: list[dict[str, Any]] = [
             {"name": "Severity", "value": str(n.severity), "inline": True},

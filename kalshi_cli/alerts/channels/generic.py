@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook
-from kalshi_cli.alerts.model import Notification
+from kalshi_cli.alerts.model import Alert
 from kalshi_cli.clock import iso_utc
 
 GENERIC_SCHEMA_VERSION = 1
@@ -26,7 +26,7 @@ class GenericWebhook(JsonWebhook):
     kind = "generic"
     config_type = GenericConfig
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         return {
             "version": GENERIC_SCHEMA_VERSION,
             "source": "kalshi-cli",

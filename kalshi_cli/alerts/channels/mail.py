@@ -21,7 +21,7 @@ import msgspec
 from kalshi_cli.alerts.channels.base import Channel, _backoff, _tls, headline, plain_text
 from kalshi_cli.alerts.config import ChannelConfig, ChannelSettings, need_one, secret
 from kalshi_cli.alerts.masking import scrub
-from kalshi_cli.alerts.model import Delivery, Notification
+from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock
 
 TLS_MODES = ("starttls", "tls", "none")
@@ -123,7 +123,7 @@ class EmailChannel(Channel):
             ca_file=cfg.ca_file,
         )
 
-    def message(self, n: Notification) -> EmailMessage:
+    def message(self, n: Alert) -> EmailMessage:
         msg = EmailMessage()
         msg["Subject"] = headline(n)
         msg["From"] = self.sender
@@ -133,7 +133,7 @@ class EmailChannel(Channel):
         msg.set_content(plain_text(n) + "\n")
         return msg
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         try:
             return self._send(self.message(n), clock)
         except Exception as exc:  # an alert must never break the caller, whatever went wrong

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
-from kalshi_cli.alerts.model import AlertStatus, Notification, Severity
+from kalshi_cli.alerts.model import Alert, AlertStatus, Severity
 from kalshi_cli.clock import iso_utc
 
 SLACK_HEADER_MAX = 150
@@ -35,7 +35,7 @@ class SlackWebhook(JsonWebhook):
     kind = "slack"
     config_type = SlackConfig
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         resolved = n.status is AlertStatus.RESOLVED
         icon = ":white_check_mark:" if resolved else _SLACK_ICON[n.severity]
         fields = [

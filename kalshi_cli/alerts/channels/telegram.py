@@ -20,7 +20,7 @@ from kalshi_cli.alerts.config import (
     need_one,
     secret,
 )
-from kalshi_cli.alerts.model import Delivery, Notification
+from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock
 
 TELEGRAM_API_URL = "https://api.telegram.org"
@@ -70,14 +70,14 @@ class TelegramBot(HttpChannel):
     def secret_values(self) -> list[str]:
         return [*super().secret_values(), self._token, f"bot{self._token}"]
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         return {
             "chat_id": self.chat_id,
             "text": clip(plain_text(n), TELEGRAM_TEXT_MAX),
             "disable_web_page_preview": True,
         }
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         body = json.dumps(self.payload(n)).encode()
         return self._post(self._url, body, "application/json", clock)
 
