@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -59,6 +59,16 @@ class Range:
             if bound is not None and not holds(value, Decimal(bound)):
                 return f"must be {sign} {bound}, got {value}"
         return None
+
+
+class _Secret:
+    def __repr__(self) -> str:
+        return "SECRET"
+
+
+SECRET = _Secret()
+"""`Annotated[T, SECRET]`: a refusal of this field never quotes what was written (a password,
+a token, a webhook URL, a header), whatever its kind."""
 
 
 def decode_config(
@@ -124,9 +134,11 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
         kind = _narrow(kind, node)
         where = _at(node, name) or where
         node = node.get(name) if isinstance(node, Mapping) else None
-        tags = [t for t in _tags(kind, name) if t]
+        tags = _tags(kind, name)
         kind = _field_type(kind, name) if not tags else Literal[tuple(tags)]
         dotted = f"{dotted}.{name}"
+    hidden = _is_secret(kind)
+    shown = "a value not shown (a secret)" if hidden else _shown(node)
     union, kind = kind, _narrow(kind, node)
     unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
     if unknown:
@@ -151,25 +163,27 @@ def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: 
     missing = re.fullmatch(r"Object missing required field `(.+)`", problem)
     if missing:
         return ConfigError(_text(where, dotted, f"needs `{missing.group(1)}`"))
-    if _not_finite(node):
+    if _not_finite(node) and not hidden:
         return ConfigError(_text(where, dotted, f"expected a finite number, not {node}"))
     mismatch = re.fullmatch(r"Expected `([\w |]+)`, got `\w+`", problem)
     kinds = [k for k in mismatch.group(1).split(" | ") if k != "null"] if mismatch else []
     if kinds and all(k in _KINDS for k in kinds):
         wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
-        return ConfigError(_text(where, dotted, f"expected {wanted}, not {_shown(node)}"))
+        return ConfigError(_text(where, dotted, f"expected {wanted}, not {shown}"))
     choices = _choices(kind)
     if problem.startswith(("Invalid enum value", "Invalid value")) and choices:
         return ConfigError(
-            _text(where, dotted, f"expected one of {', '.join(choices)}, not {_shown(node)}"),
+            _text(where, dotted, f"expected one of {', '.join(choices)}, not {shown}"),
             hint=f"use one of: {', '.join(choices)}",
         )
     if problem.startswith("Invalid decimal"):
-        return ConfigError(_text(where, dotted, f"expected a number, not {_shown(node)}"))
+        return ConfigError(_text(where, dotted, f"expected a number, not {shown}"))
     if isinstance(node, Mapping) and not problem.startswith(("Expected", "Object")):
         # a rule between fields (a `__post_init__`): at the line of the first field it names
         named = [k for k in node if re.search(rf"\b{re.escape(str(k))}\b", problem)]
         return ConfigError(_text(_at(node, named[0]) if named else where, dotted, problem))
+    if hidden:  # msgspec's own words may quote the value
+        return ConfigError(_text(where, dotted, f"cannot be read: {shown}"))
     return ConfigError(_text(where, dotted, problem[:1].lower() + problem[1:]))
 
 
@@ -193,6 +207,13 @@ def _shown(value: object) -> str:
     if isinstance(value, list):
         return "a list"
     return repr(value)
+
+
+def _is_secret(kind: Any) -> bool:
+    """Whether `kind` (or, for an optional field, a member of it) is `Annotated[..., SECRET]`."""
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    candidates = [kind, *(typing.get_args(kind) if optional else ())]
+    return any(m is SECRET for c in candidates for m in getattr(c, "__metadata__", ()))
 
 
 def _narrow(kind: Any, node: object) -> Any:
@@ -250,6 +271,8 @@ def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
 def _in_mapping(kind: Any, node: object, dotted: str, where: str, what: str) -> ConfigError:
     """msgspec's `[...]`: the value of a `dict[str, X]` that failed, found by decoding each."""
     value_type = _item_type(kind)
+    if _is_secret(kind):  # a secret mapping's values are secrets (a webhook's headers)
+        value_type = Annotated[value_type, SECRET]
     entries = node if isinstance(node, Mapping) else {}
     for key, value in entries.items():
         try:

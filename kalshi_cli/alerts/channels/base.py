@@ -16,7 +16,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from kalshi_cli import __version__
 from kalshi_cli.alerts.config import (
@@ -29,6 +29,7 @@ from kalshi_cli.alerts.config import (
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
 from kalshi_cli.clock import Clock, iso_utc
+from kalshi_cli.decode import SECRET
 
 if TYPE_CHECKING:
     import ssl
@@ -75,7 +76,7 @@ class Channel(ABC):
 class HttpConfig(ChannelConfig, frozen=True):
     """A channel reached by HTTP POST: `url`, or `url_env` naming a variable that holds it."""
 
-    url: str | None = None
+    url: Annotated[str, SECRET] | None = None
     url_env: str | None = None
 
     def __post_init__(self) -> None:

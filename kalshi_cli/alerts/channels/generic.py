@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook
 from kalshi_cli.alerts.model import Alert
 from kalshi_cli.clock import iso_utc
+from kalshi_cli.decode import SECRET
 
 GENERIC_SCHEMA_VERSION = 1
 
@@ -17,7 +18,7 @@ class GenericConfig(HttpConfig, frozen=True, tag="generic"):
     """`alerts.channels.NAME` of `type: generic`: the only type that takes `headers:` (only a
     receiver we do not know needs them)."""
 
-    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    headers: Annotated[dict[str, str], SECRET] = msgspec.field(default_factory=dict)
 
 
 class GenericWebhook(JsonWebhook):

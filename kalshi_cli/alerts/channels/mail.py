@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -23,6 +23,7 @@ from kalshi_cli.alerts.config import ChannelConfig, ChannelSettings, need_one, s
 from kalshi_cli.alerts.masking import scrub
 from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock
+from kalshi_cli.decode import SECRET
 
 TLS_MODES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -36,7 +37,7 @@ class EmailConfig(ChannelConfig, frozen=True, tag="email"):
     tls: Literal["starttls", "tls", "none"] = "starttls"
     ca_file: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: Annotated[str, SECRET] | None = None
     password_env: str | None = None
     sender: str | None = msgspec.field(default=None, name="from")
     to: str | list[str] | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from kalshi_cli.alerts.channels.base import Channel, HttpChannel, clip, plain_text
 from kalshi_cli.alerts.config import (
@@ -22,6 +22,7 @@ from kalshi_cli.alerts.config import (
 )
 from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock
+from kalshi_cli.decode import SECRET
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 TELEGRAM_TEXT_MAX = 4096
@@ -30,7 +31,7 @@ TELEGRAM_TEXT_MAX = 4096
 class TelegramConfig(ChannelConfig, frozen=True, tag="telegram"):
     """`alerts.channels.NAME` of `type: telegram`."""
 
-    token: str | None = None
+    token: Annotated[str, SECRET] | None = None
     token_env: str | None = None
     chat_id: str | int | None = None
     api_url: str = TELEGRAM_API_URL
