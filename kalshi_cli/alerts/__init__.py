@@ -24,7 +24,11 @@ from __future__ import annotations
 from kalshi_cli.alerts.channels.base import (
     BACKOFF_BASE_S,
     BACKOFF_MAX_S,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
     ERROR_BODY_MAX,
+    MAX_ATTEMPTS_LIMIT,
+    ChannelSettings,
     HttpChannel,
     JsonWebhook,
 )
@@ -45,13 +49,7 @@ from kalshi_cli.alerts.channels.slack import (
     SLACK_TEXT_MAX,
     SlackWebhook,
 )
-from kalshi_cli.alerts.config import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_REPEAT_INTERVAL_S,
-    DEFAULT_TIMEOUT_S,
-    MAX_ATTEMPTS_LIMIT,
-    ChannelSettings,
-)
+from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S
 from kalshi_cli.alerts.masking import mask_url
 from kalshi_cli.alerts.model import (
     Alert,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from kalshi_cli.alerts.channels.base import Channel, HttpChannel, JsonWebhook
-from kalshi_cli.alerts.config import ChannelSettings
+from kalshi_cli.alerts.channels.base import Channel, ChannelSettings, HttpChannel, JsonWebhook
 
 __all__ = ["Channel", "ChannelSettings", "HttpChannel", "JsonWebhook", "channel_types"]
 

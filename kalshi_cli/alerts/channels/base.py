@@ -15,17 +15,14 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from urllib.parse import urlsplit
+
+import msgspec
 
 from kalshi_cli import __version__
-from kalshi_cli.alerts.config import (
-    ChannelConfig,
-    ChannelSettings,
-    check_http_url,
-    need_one,
-    secret,
-)
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
 from kalshi_cli.clock import Clock, iso_utc
@@ -36,9 +33,73 @@ if TYPE_CHECKING:
 
     import httpx
 
+DEFAULT_TIMEOUT_S = 5.0
+DEFAULT_MAX_ATTEMPTS = 3
+MAX_ATTEMPTS_LIMIT = 10
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 4.0
 ERROR_BODY_MAX = 200
+
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """How one channel delivers: each attempt's timeout, the attempts, the hard deadline."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    deadline_s: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        """The hard bound on one send, retries and waits included."""
+        return (
+            self.deadline_s if self.deadline_s is not None else self.timeout_s * self.max_attempts
+        )
+
+
+class ChannelConfig(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag_field="type"
+):
+    """What every `alerts.channels.NAME` takes; a channel module adds its own keys."""
+
+    timeout_s: Seconds = DEFAULT_TIMEOUT_S
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=MAX_ATTEMPTS_LIMIT)] = DEFAULT_MAX_ATTEMPTS
+    deadline_s: Seconds | None = None
+
+    @property
+    def settings(self) -> ChannelSettings:
+        return ChannelSettings(self.timeout_s, self.max_attempts, self.deadline_s)
+
+
+def need_one(inline: object, env: object, key: str, *, required: bool = True) -> None:
+    """For a `__post_init__`: `key` inline or `key_env` naming a variable, not both."""
+    if inline is not None and env is not None:
+        raise ValueError(f"sets both {key} and {key}_env; keep one")
+    if required and (inline is None or inline == "") and env is None:
+        raise ValueError(f"needs a {key} (or {key}_env naming an environment variable)")
+
+
+def check_http_url(url: str, key: str) -> None:
+    """For a `__post_init__` and the router: an http(s) URL, shown masked if it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} must be an http(s) URL, got {mask_url(url)}")
+
+
+def secret(
+    inline: str | int | None, env: str | None, key: str, environ: Mapping[str, str]
+) -> str | None:
+    """The value of `key`: inline, or from the variable `key_env` names (a ValueError when that
+    is not set). Never quoted in a message."""
+    if env is not None:
+        value = environ.get(env)
+        if not value:
+            raise ValueError(f"{key}_env names {env}, which is not set in the environment")
+        return value
+    return None if inline is None or inline == "" else str(inline)
 
 
 class Channel(ABC):

@@ -18,8 +18,17 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from kalshi_cli.alerts.channels.base import Channel, _backoff, _tls, headline, plain_text
-from kalshi_cli.alerts.config import ChannelConfig, ChannelSettings, need_one, secret
+from kalshi_cli.alerts.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelSettings,
+    _backoff,
+    _tls,
+    headline,
+    need_one,
+    plain_text,
+    secret,
+)
 from kalshi_cli.alerts.masking import scrub
 from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock

@@ -12,12 +12,15 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from kalshi_cli.alerts.channels.base import Channel, HttpChannel, clip, plain_text
-from kalshi_cli.alerts.config import (
+from kalshi_cli.alerts.channels.base import (
+    Channel,
     ChannelConfig,
     ChannelSettings,
+    HttpChannel,
     check_http_url,
+    clip,
     need_one,
+    plain_text,
     secret,
 )
 from kalshi_cli.alerts.model import Alert, Delivery
