@@ -181,6 +181,14 @@ class TradeConfig:
         return strategy.params(raw if raw is not None else self.strategy_params(strategy.name))
 
     @cached_property
+    def limits(self) -> RiskLimits:
+        """The `risk:` section, decoded (refusals name its file and line when it came from the
+        config file)."""
+        from kalshi_cli.risk import RiskLimits
+
+        return RiskLimits.from_config(self.risk)
+
+    @cached_property
     def settings(self) -> TradeSection:
         """The `trade:` section, decoded (refusals name its file and line when it came from
         the config file; `load_trade_config` decodes it before anything else runs)."""

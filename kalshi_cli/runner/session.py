@@ -29,7 +29,7 @@ from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import FeeModelError, Market
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
-from kalshi_cli.risk import RiskEngine, RiskLimits
+from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
@@ -335,7 +335,7 @@ def build_loop(
 
     strategy = get_strategy(options.strategy)
     params = config.params_for(strategy, options.params_file)
-    limits = RiskLimits.from_config(config.risk)
+    limits = config.limits
     sink = _Sink(parts.log, parts.alerts, parts.on_event)
     ledger = LoopLedger(parts.store)
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
@@ -462,7 +462,7 @@ def describe(
     """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
     strategy = get_strategy(options.strategy)
     params = config.params_for(strategy, options.params_file)
-    limits = RiskLimits.from_config(config.risk)
+    limits = config.limits
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
         mode = (
@@ -749,7 +749,7 @@ def trade(
             clock=clock,
             # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
             # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
-            stale_after=RiskLimits.from_config(config.risk).stale_after_s,
+            stale_after=config.limits.stale_after_s,
             channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
         )
         if venue is not None:
