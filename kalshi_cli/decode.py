@@ -251,6 +251,7 @@ def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
     """A NaN or infinity (a YAML `.nan`, a text 'inf') at any number field, at its line."""
     if not isinstance(raw, Mapping):
         return
+    kind = _narrow(kind, raw)  # a channel's own keys, by its `type:`
     fields = {n for s in _structs(kind) for n in _hints(s)}
     for key, value in raw.items():
         if fields:
