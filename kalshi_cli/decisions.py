@@ -12,19 +12,15 @@ contract and net of the fee (`edge_after_fees`). A market maker that wants to mo
 the orders it replaces (`Intent.replaces`): the loop cancels them first and places the new order
 only if the cancels succeeded, and the risk engine counts the position as if they were gone.
 
-`parse_params` reads the risk engine's params dataclass from the config's `risk:` section (a
-strategy's params are a `msgspec.Struct` with a validator of their own: strategy_api/params.py).
+`require` states a rule of a params `__post_init__` (a strategy's params, the risk limits): its
+ValueError becomes a refusal naming the key (`kalshi_cli.decode`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
-from kalshi_cli.errors import ConfigError
 from kalshi_cli.models import (
     ONE,
     TAKER_FEE_RATE,
@@ -35,13 +31,9 @@ from kalshi_cli.models import (
     Orderbook,
     Side,
     TimeInForce,
-    parse_decimal,
     to_book,
     trading_fee,
 )
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
 
 # --------------------------------------------------------------------------------------------
 # A market's position as the risk rules count it
@@ -225,62 +217,7 @@ def best_ask(book: Orderbook, side: Side) -> Level | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Parameters from the config (`strategies.NAME.*`, `risk.*`)
-
-P = TypeVar("P", bound="DataclassInstance")
-
-
-def parse_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
-    """Build the params dataclass `cls` from a config mapping: defaults for what is missing,
-    every value converted to the field's type, unknown keys and ill-typed values refused with
-    the full key in the message (`strategies.spike.window_s: ...`)."""
-    values = dict(raw or {})
-    known = [f.name for f in fields(cls)]
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown parameter {', '.join(unknown)}", hint=f"known: {', '.join(known)}"
-        )
-    hints = get_type_hints(cls)
-    typed = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-    try:
-        return cls(**typed)
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def _coerce(value: Any, kind: Any, key: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        # `--param NAME=true`, and a YAML boolean a backtest spec carries as its text ("True")
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if kind is Decimal:
-        # YAML reads `0.05` as a float; its shortest repr is the decimal the person wrote
-        text = repr(value) if isinstance(value, float) else value
-        try:
-            return parse_decimal(text, what=key)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{key}: expected a decimal number, got {value!r}") from exc
-    if kind is int:
-        if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
-            return int(value)
-        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
-    if kind is float:
-        try:
-            number = float(value)  # float-typed params are durations
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{key}: expected a number of seconds, got {value!r}") from exc
-        if not math.isfinite(number):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        return number
-    if kind is str and isinstance(value, str):
-        return value
-    raise ConfigError(f"{key}: unexpected value {value!r}")
+# The rules of parameters from the config (`strategies.NAME.*`, `risk.*`)
 
 
 def require(condition: bool, message: str) -> None:

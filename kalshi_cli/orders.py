@@ -32,13 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
+import msgspec
+
+from kalshi_cli.decode import Range, decode_config
 from kalshi_cli.errors import (
     AmendOutcomeUnknown,
     ApiError,
     BadRequestError,
-    ConfigError,
     NotFoundError,
     OrderOutcomeUnknown,
     TradingHaltedError,
@@ -132,15 +134,16 @@ class OrderClient(ReconcileClient, Protocol):
     ) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
-class OrderLimits:
-    """Local limits checked before any order is sent; None means no limit."""
+class OrderLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Local limits checked before any order is sent (the config's `limits:`); None means no
+    limit. Decoded by `kalshi_cli.decode`, which refuses an unknown key, a value that is not a
+    finite number, and one that is not positive, at its file and line."""
 
-    max_position_per_market: Decimal | None = None
-    max_order_cost: Decimal | None = None
+    max_position_per_market: Annotated[Decimal, Range(gt=0)] | None = None
+    max_order_cost: Annotated[Decimal, Range(gt=0)] | None = None
 
 
-LIMIT_KEYS = ("max_position_per_market", "max_order_cost")
+LIMIT_KEYS = tuple(OrderLimits.__struct_fields__)
 
 
 def load_limits(config_path: Path) -> OrderLimits:
@@ -161,23 +164,9 @@ def load_limits(config_path: Path) -> OrderLimits:
 
 def limits_from(document: Located) -> OrderLimits:
     """`OrderLimits` from a strictly read config document (see `load_limits`)."""
-    from kalshi_cli.config import check_kinds, refuse_unknown, section
+    from kalshi_cli.config import section
 
-    limits = section(document, "limits")
-    refuse_unknown(limits, LIMIT_KEYS, "limits", what="limit")
-    check_kinds(limits, "limits", dict.fromkeys(LIMIT_KEYS, Decimal))
-    values: dict[str, Decimal] = {}
-    for name in LIMIT_KEYS:
-        raw = limits.get(name)
-        if raw is None:
-            continue
-        value = Decimal(str(raw).strip())  # check_kinds made it a finite number
-        if value <= 0:
-            raise ConfigError(
-                f"{limits.where(name)}: limits.{name} must be a positive number, not {raw!r}"
-            )
-        values[name] = value
-    return OrderLimits(**values)
+    return decode_config(OrderLimits, section(document, "limits"), where="limits", what="limit")
 
 
 @dataclass(frozen=True)

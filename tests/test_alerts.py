@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from kalshi_cli.alerts import (
@@ -24,7 +25,6 @@ from kalshi_cli.alerts import (
     DiscordWebhook,
     GenericWebhook,
     HttpChannel,
-    Notification,
     Outcome,
     Runbook,
     Severity,
@@ -509,7 +509,7 @@ def test_a_broken_ledger_does_not_silence_the_alert_or_raise(receiver: Receiver)
 class ExplodingChannel(HttpChannel):
     kind = "exploding"
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         raise RuntimeError(f"boom posting to {self.url_for_test}")
 
     @property
@@ -643,18 +643,18 @@ def slack_cfg(**extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("cfg", "message"),
     [
-        ({"chanels": {}}, "unknown key(s): chanels"),
-        (slack_cfg(type="teams"), "type is 'teams'"),
+        ({"chanels": {}}, "unknown key `alerts.chanels` (did you mean `channels`?)"),
+        (slack_cfg(type="teams"), "alerts.channels.x.type: expected one of slack, discord"),
         (slack_cfg(url=None), "needs a url"),
         (slack_cfg(url=None, url_env="NOPE"), "NOPE, which is not set"),
         (slack_cfg(url=f"ftp://h/{TOKEN}"), "ftp://h/***"),
-        (slack_cfg(max_attempts=50), "1 and 10"),
-        (slack_cfg(timeout_s=0), "positive"),
-        (slack_cfg(retries=2), "unknown key(s): retries"),
-        (slack_cfg(headers={"A": "b"}), "only for type generic"),
+        (slack_cfg(max_attempts=50), "alerts.channels.x.max_attempts: expected `int` <= 10"),
+        (slack_cfg(timeout_s=0), "alerts.channels.x.timeout_s: expected `float` > 0.0"),
+        (slack_cfg(retries=2), "unknown key `alerts.channels.x.retries`"),
+        (slack_cfg(headers={"A": "b"}), "`headers` is only for type generic"),
         ({"routes": {"critical": ["missing"]}}, "'missing', which is not defined"),
-        ({"routes": {"page": ["x"]}}, "unknown tier 'page'"),
-        ({"repeat_interval_s": -5}, "repeat_interval_s must be a positive"),
+        ({"routes": {"page": ["x"]}}, "unknown key `alerts.routes.page`"),
+        ({"repeat_interval_s": -5}, "alerts.repeat_interval_s: expected `float` > 0.0"),
     ],
 )
 def test_bad_config_is_one_clear_config_error(cfg: dict[str, Any], message: str) -> None:
@@ -710,7 +710,7 @@ def test_every_runbook_exists_and_the_index_lists_it() -> None:
             assert "`kalshi " in text, f"{rb} names no kalshi command"
 
 
-DOC_NOTIFICATION = Notification(
+DOC_NOTIFICATION = Alert(
     status=AlertStatus.FIRING,
     fingerprint="check:positions",
     severity=Severity.CRITICAL,
@@ -733,15 +733,13 @@ def test_the_payload_examples_in_docs_are_what_is_sent() -> None:
     assert set(examples) >= {*channels, "generic_resolved"}
     for name, channel in channels.items():
         assert json.loads(examples[name]) == channel.payload(DOC_NOTIFICATION), name
-    resolved = Notification(
-        **{
-            **DOC_NOTIFICATION.__dict__,
-            "status": AlertStatus.RESOLVED,
-            "title": "KALSHI POSITIONS OK",
-            "summary": "all within limits (was: 1 market over limit)",
-            "details": {},
-            "ts": 1_700_000_600.0,
-        }
+    resolved = msgspec.structs.replace(
+        DOC_NOTIFICATION,
+        status=AlertStatus.RESOLVED,
+        title="KALSHI POSITIONS OK",
+        summary="all within limits (was: 1 market over limit)",
+        details={},
+        ts=1_700_000_600.0,
     )
     assert json.loads(examples["generic_resolved"]) == channels["generic"].payload(resolved)
 

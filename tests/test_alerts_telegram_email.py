@@ -138,7 +138,7 @@ def test_telegram_retries_are_bounded_by_max_attempts(bot_api: Receiver) -> None
         ({}, {}, "TG_TOKEN, which is not set"),
         ({"chat_id": None}, {"TG_TOKEN": BOT_TOKEN}, "needs a chat_id"),
         ({"api_url": "ftp://x/y"}, {"TG_TOKEN": BOT_TOKEN}, "api_url must be an http(s) URL"),
-        ({"url": "https://x"}, {"TG_TOKEN": BOT_TOKEN}, "unknown key(s): url"),
+        ({"url": "https://x"}, {"TG_TOKEN": BOT_TOKEN}, "unknown key `alerts.channels.tg.url`"),
     ],
 )
 def test_bad_telegram_config_is_a_config_error(
@@ -282,13 +282,13 @@ def test_email_password_comes_from_the_environment_and_is_never_shown() -> None:
     ("extra", "message"),
     [
         ({"host": None}, "needs a host"),
-        ({"tls": "ssl"}, "tls is 'ssl'"),
+        ({"tls": "ssl"}, "tls: expected one of starttls, tls, none, not 'ssl'"),
         ({"to": []}, "to must be an address or a list"),
         ({"from": None}, "needs a from address"),
         ({"port": 70000}, "port must be a port number"),
         ({"username": "u", "password": SMTP_PASSWORD}, "clear text (tls: none)"),
         ({"password": SMTP_PASSWORD}, "password without a username"),
-        ({"url": "https://x"}, "unknown key(s): url"),
+        ({"url": "https://x"}, "unknown key `alerts.channels.mail.url`"),
     ],
 )
 def test_bad_email_config_is_a_config_error(extra: dict[str, Any], message: str) -> None:

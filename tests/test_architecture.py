@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kalshi_cli"
 LAYERS: list[tuple[str, set[str]]] = [
     ("constants", {"__init__", "exit_codes", "clock"}),
     ("errors and units", {"errors", "units", "reference_index"}),
+    ("the config decoder", {"decode"}),
     ("the market's shape", {"market"}),  # below `models`, which re-exports it
     ("vocabulary", {"models", "keys"}),
     ("decisions and order terms", {"decisions", "order_terms"}),

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.alerts import (
+    Alert,
     AlertRouter,
     AlertStatus,
     Delivery,
     HttpChannel,
-    Notification,
     Outcome,
     Runbook,
     Severity,
@@ -188,9 +188,9 @@ class RecordingChannel(HttpChannel):
 
     def __init__(self) -> None:
         super().__init__("rec", "https://example.invalid/hook")
-        self.sent: list[Notification] = []
+        self.sent: list[Alert] = []
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         self.sent.append(n)
         return Delivery(self.name, self.target, ok=True, attempts=1, status_code=200)
 

@@ -17,7 +17,7 @@ from kalshi_cli.config import example_config
 from kalshi_cli.orders import OrderLimits, load_limits
 from kalshi_cli.risk.engine import RiskLimits
 from kalshi_cli.runner import eventlog
-from kalshi_cli.runner.config import TRADE_KEYS
+from kalshi_cli.runner.config import TRADE_KEYS, TradeConfig, TradeSection
 from kalshi_cli.runner.loop_base import LoopSettings
 from kalshi_cli.strategies import get_strategy, strategy_names
 
@@ -26,7 +26,7 @@ EXAMPLE: dict[str, Any] = yaml.safe_load(example_config())
 
 def test_risk_section_is_every_limit_at_its_default() -> None:
     section = EXAMPLE["risk"]
-    assert set(section) == {f.name for f in fields(RiskLimits)}
+    assert set(section) == set(RiskLimits.__struct_fields__)
     assert RiskLimits.from_config(section) == RiskLimits()
 
 
@@ -51,6 +51,9 @@ def test_trade_section_lists_every_key_and_the_loop_defaults() -> None:
     assert section["log_backups"] == eventlog.BACKUPS
     assert section["log_coalesce_s"] == eventlog.COALESCE_S
     assert all(section[k] is None for k in ("markets", "series", "event", "log_file", "pause_file"))
+    # the loop's defaults are the decoded section's: the example as written decodes to them
+    assert TradeConfig(trade=section).settings == TradeSection()
+    assert section["max_revisit_s"] == loop["max_revisit_s"] == TradeSection().max_revisit_s
 
 
 def test_checks_section_is_every_threshold_at_its_default() -> None:
@@ -68,7 +71,7 @@ def test_limits_section_means_no_limits(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(example_config(), encoding="utf-8")
     assert load_limits(path) == OrderLimits()
-    assert set(EXAMPLE["limits"]) == {f.name for f in fields(OrderLimits)}
+    assert set(EXAMPLE["limits"]) == set(OrderLimits.__struct_fields__)
 
 
 def test_the_commented_alerts_example_is_a_valid_alerts_section() -> None:

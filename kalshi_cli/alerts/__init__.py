@@ -6,7 +6,7 @@ to follow. `AlertRouter.from_config()` reads the `alerts:` section of the config
 webhook, a healthchecks-style dead-man ping) and routes from each tier to channel names. The
 package:
 
-    model.py      Alert, Notification, the alert-state protocol, Delivery and SendReport
+    model.py      Alert (the one record), the alert-state protocol, Delivery and SendReport
     masking.py    mask_url and scrubbing: a webhook URL is a secret
     channels/     one module per receiver (slack, discord, telegram, mail, generic, deadman)
                   over base.py, which bounds every send by the channel's deadline
@@ -57,7 +57,6 @@ from kalshi_cli.alerts.model import (
     AlertStateStore,
     AlertStatus,
     Delivery,
-    Notification,
     Outcome,
     Runbook,
     SendReport,
@@ -96,7 +95,6 @@ __all__ = [
     "GenericWebhook",
     "HttpChannel",
     "JsonWebhook",
-    "Notification",
     "Outcome",
     "Runbook",
     "SendReport",

@@ -1,30 +1,49 @@
 """The `alerts:` section of the config file: named channels and routes from each tier to them.
 
-A channel's `type` is the `kind` of one of the channel modules (see `channels/__init__.py`).
+The section is frozen msgspec Structs decoded by the one config decoder (`kalshi_cli.decode`),
+so every refusal names the file and line of its key: `channels.base.ChannelConfig` holds what
+every channel takes (`type`, `timeout_s`, `max_attempts`, `deadline_s`) and each channel
+module declares its own keys as a subclass tagged with its `kind` (the `type:` a config names),
+so the channels are one tagged union and an unknown key or type is refused like any other.
+What a channel's rules need no environment for (a URL set both inline and by `_env`, a
+password without a username) is its Struct's `__post_init__`; what needs the environment (a
+`url_env` naming a variable that is not set) is checked when the router builds the channel,
+and refused at the channel's line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.alerts.channels import channel_types
-from kalshi_cli.alerts.channels.base import (
-    COMMON_KEYS,
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_TIMEOUT_S,
-    MAX_ATTEMPTS_LIMIT,
-    Channel,
-    ChannelSettings,
-)
+import msgspec
+
+from kalshi_cli.alerts.channels.base import Seconds
 from kalshi_cli.alerts.model import Severity
 from kalshi_cli.errors import ConfigError
 
-_TOP_KEYS = {"channels", "routes", "repeat_interval_s", "runbook_base_url"}
-
+if TYPE_CHECKING:
+    from kalshi_cli.alerts.channels.base import Channel
 
 DEFAULT_REPEAT_INTERVAL_S = 3600.0
+
+
+class Routes(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Each tier's channels: one name or a list of names."""
+
+    critical: str | list[str] | None = None
+    warning: str | list[str] | None = None
+    info: str | list[str] | None = None
+
+    def by_severity(self) -> dict[Severity, list[str]]:
+        routes: dict[Severity, list[str]] = {}
+        for sev in Severity:
+            names = getattr(self, str(sev))
+            if names is not None:
+                routes[sev] = [names] if isinstance(names, str) else list(names)
+        return routes
 
 
 @dataclass(frozen=True)
@@ -38,83 +57,55 @@ class RouterSettings:
     runbook_base_url: str | None
 
 
+@cache
+def section_type() -> type[Any]:
+    """The `alerts:` section as a Struct: its channels the tagged union of every channel
+    module's config (`channels.channel_types()`), built once the modules are found."""
+    from kalshi_cli.alerts.channels import channel_types
+
+    configs = tuple(c.config_type for c in channel_types().values())
+    channel = configs[0] if len(configs) == 1 else Any if not configs else _union(configs)
+    return msgspec.defstruct(
+        "AlertsSection",
+        [
+            ("channels", dict[str, channel], {}),  # type: ignore[valid-type]
+            ("routes", Routes, Routes()),
+            ("repeat_interval_s", Seconds, DEFAULT_REPEAT_INTERVAL_S),
+            ("runbook_base_url", str | None, None),
+        ],
+        frozen=True,
+        forbid_unknown_fields=True,
+        kw_only=True,
+    )
+
+
+def _union(members: tuple[type[Any], ...]) -> Any:
+    from typing import Union
+
+    return Union[members]  # noqa: UP007 - built from a tuple at run time
+
+
 def parse_alerts_section(
     section: Mapping[str, Any], *, environ: Mapping[str, str]
 ) -> RouterSettings:
-    if not isinstance(section, Mapping):
-        raise ConfigError("alerts: must be a mapping", hint="see docs/alerts.md")
-    _no_unknown_keys("alerts", section, _TOP_KEYS)
-    channels_cfg = section.get("channels") or {}
-    if not isinstance(channels_cfg, Mapping):
-        raise ConfigError("alerts.channels must be a mapping of name -> channel")
-    channels = {
-        str(name): _parse_channel(str(name), cfg, environ) for name, cfg in channels_cfg.items()
-    }
-    routes_cfg = section.get("routes") or {}
-    if not isinstance(routes_cfg, Mapping):
-        raise ConfigError("alerts.routes must map a tier (critical, warning, info) to channels")
-    routes: dict[Severity, list[str]] = {}
-    for tier, names in routes_cfg.items():
+    """The `alerts:` section decoded (refusals at file and line) and its channels built."""
+    from kalshi_cli.alerts.channels import channel_types
+    from kalshi_cli.decode import decode_config
+
+    decoded = decode_config(section_type(), section, where="alerts")
+    by_config = {c.config_type: c for c in channel_types().values()}
+    raw_channels = section.get("channels")
+    channels: dict[str, Channel] = {}
+    for name, cfg in decoded.channels.items():
         try:
-            sev = Severity(str(tier))
-        except ValueError:
-            raise ConfigError(
-                f"alerts.routes has an unknown tier {tier!r}",
-                hint="the tiers are critical, warning and info",
-            ) from None
-        listed = [names] if isinstance(names, str) else names
-        if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
-            raise ConfigError(f"alerts.routes.{sev} must be a channel name or a list of names")
-        routes[sev] = listed
-    repeat = _positive(
-        "alerts.repeat_interval_s", section.get("repeat_interval_s"), DEFAULT_REPEAT_INTERVAL_S
+            channels[name] = by_config[type(cfg)].build(name, cfg, environ)
+        except ValueError as exc:
+            locate = getattr(raw_channels, "where", None)
+            at = f"{locate(name)}: " if callable(locate) else ""
+            raise ConfigError(f"{at}alerts.channels.{name}: {exc}") from None
+    return RouterSettings(
+        channels,
+        decoded.routes.by_severity(),
+        repeat_interval_s=decoded.repeat_interval_s,
+        runbook_base_url=decoded.runbook_base_url,
     )
-    base = section.get("runbook_base_url")
-    if base is not None and not isinstance(base, str):
-        raise ConfigError("alerts.runbook_base_url must be a URL string")
-    return RouterSettings(channels, routes, repeat_interval_s=repeat, runbook_base_url=base)
-
-
-def _parse_channel(name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
-    where = f"alerts.channels.{name}"
-    if not isinstance(cfg, Mapping):
-        raise ConfigError(f"{where} must be a mapping with a type")
-    kind = cfg.get("type")
-    types = channel_types()
-    if kind not in types:
-        raise ConfigError(
-            f"{where}.type is {kind!r}",
-            hint=f"use one of: {', '.join(types)}",
-        )
-    channel_type = types[kind]
-    if cfg.get("headers") and not channel_type.takes_headers:
-        takers = ", ".join(k for k, c in types.items() if c.takes_headers)
-        raise ConfigError(f"{where}.headers is only for type {takers}")
-    _no_unknown_keys(where, cfg, set(COMMON_KEYS | channel_type.config_keys))
-    timeout = _positive(f"{where}.timeout_s", cfg.get("timeout_s"), DEFAULT_TIMEOUT_S)
-    attempts = cfg.get("max_attempts", DEFAULT_MAX_ATTEMPTS)
-    if isinstance(attempts, bool) or not isinstance(attempts, int):
-        raise ConfigError(f"{where}.max_attempts must be a whole number")
-    if not 1 <= attempts <= MAX_ATTEMPTS_LIMIT:
-        raise ConfigError(f"{where}.max_attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}")
-    deadline = cfg.get("deadline_s")
-    deadline_s = None if deadline is None else _positive(f"{where}.deadline_s", deadline, 0.0)
-    settings = ChannelSettings(timeout_s=timeout, max_attempts=attempts, deadline_s=deadline_s)
-    return channel_type.from_config(name, cfg, settings, environ=environ)
-
-
-def _positive(where: str, value: Any, default: float) -> float:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def _no_unknown_keys(where: str, cfg: Mapping[str, Any], known: set[str]) -> None:
-    unknown = sorted(str(k) for k in cfg if k not in known)
-    if unknown:
-        raise ConfigError(
-            f"{where} has unknown key(s): {', '.join(unknown)}",
-            hint=f"known keys: {', '.join(sorted(known))}",
-        )

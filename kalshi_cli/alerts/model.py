@@ -1,13 +1,15 @@
-"""What alerting speaks of: an `Alert`, the `Notification` sent for it, the state kept between
-runs (`AlertStateStore`, implemented by the state file) and the results (`Delivery`,
-`SendReport`). No I/O here."""
+"""What alerting speaks of: an `Alert` (the one record, fired or cleared, that every channel
+renders), the state kept between runs (`AlertStateStore`, implemented by the state file) and
+the results (`Delivery`, `SendReport`). No I/O here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+
+import msgspec
 
 
 class Severity(StrEnum):
@@ -39,37 +41,30 @@ class Runbook(StrEnum):
     PARAMS_RELOAD = "runbooks/12-params-reload-refused.md"
 
 
-@dataclass(frozen=True)
-class Alert:
-    """A problem worth a person's attention. `fingerprint` identifies it across runs.
+class Alert(msgspec.Struct, frozen=True):
+    """The one alert record: what a check's breach, the trade loop's risk events and the
+    router's sends all are, and what every channel renders. `fingerprint` identifies it across
+    runs.
 
     `scope` is what the breach covers (which markets, which subaccounts), worded to stay the
     same while the breach does (no sizes, no amounts), its items joined by ", ": while the
     fingerprint is firing, a scope with an item the last delivered one lacked (grown or moved)
     is sent at once, like a different severity; one that only shrank is not. None: no such
-    dimension, and only the severity and the repeat interval decide."""
+    dimension, and only the severity and the repeat interval decide. It never reaches a
+    message.
+
+    `status` and `ts` are the router's to set when it sends: a clearing is the same record with
+    status RESOLVED, and `ts` is when it was sent (unix seconds; 0 until then)."""
 
     fingerprint: str
     severity: Severity
     title: str
     summary: str
     runbook: str
-    details: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, str] = msgspec.field(default_factory=dict)
     scope: str | None = None
-
-
-@dataclass(frozen=True)
-class Notification:
-    """What is actually sent: an alert (or its clearing) at a moment, runbook as a link."""
-
-    status: AlertStatus
-    fingerprint: str
-    severity: Severity
-    title: str
-    summary: str
-    runbook: str
-    details: Mapping[str, str]
-    ts: float
+    status: AlertStatus = AlertStatus.FIRING
+    ts: float = 0.0
 
 
 class AlertStateLike(Protocol):

@@ -48,6 +48,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+import msgspec
+
 from kalshi_cli.alerts.channels.base import Channel
 from kalshi_cli.alerts.channels.deadman import DeadManPing
 from kalshi_cli.alerts.config import DEFAULT_REPEAT_INTERVAL_S, parse_alerts_section
@@ -58,7 +60,6 @@ from kalshi_cli.alerts.model import (
     AlertStateStore,
     AlertStatus,
     Delivery,
-    Notification,
     Outcome,
     Runbook,
     SendReport,
@@ -181,15 +182,8 @@ class AlertRouter:
         moved = told is not None and alert.scope is not None and _news(told, alert.scope)
         if outcome is Outcome.CHANGED and moved:
             details["previously"] = str(told)
-        n = Notification(
-            AlertStatus.FIRING,
-            alert.fingerprint,
-            alert.severity,
-            alert.title,
-            alert.summary,
-            self.runbook_link(alert.runbook),
-            details,
-            self.clock.wall(),
+        n = msgspec.structs.replace(
+            alert, runbook=self.runbook_link(alert.runbook), details=details, ts=self.clock.wall()
         )
         deliveries = self._send(channels, n)
         failed = [d for d in deliveries if not d.ok]
@@ -241,15 +235,14 @@ class AlertRouter:
                 sent=False,
             )
             return SendReport(fingerprint, Outcome.RESOLVED_QUIETLY, (), tuple(problems))
-        n = Notification(
-            AlertStatus.RESOLVED,
+        n = Alert(
             fingerprint,
             severity,
             title or fingerprint,
             text,
             self.runbook_link(runbook or Runbook.INDEX),
-            {},
-            self.clock.wall(),
+            status=AlertStatus.RESOLVED,
+            ts=self.clock.wall(),
         )
         deliveries = self._send(channels, n)
         failed = [d for d in deliveries if not d.ok]
@@ -320,7 +313,7 @@ class AlertRouter:
             return Outcome.REPEATED
         return Outcome.SUPPRESSED
 
-    def _send(self, channels: Sequence[Channel], n: Notification) -> list[Delivery]:
+    def _send(self, channels: Sequence[Channel], n: Alert) -> list[Delivery]:
         clock = self.clock
         return _deliver_all([(ch, partial(ch.send, n, clock)) for ch in channels])
 

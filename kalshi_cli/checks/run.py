@@ -59,7 +59,7 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     before any check looks at anything (every refusal names file and line); a missing file has
     none."""
     from kalshi_cli.checks.thresholds import check_section
-    from kalshi_cli.config import at_line, check_params, read_sections, section
+    from kalshi_cli.config import read_sections, section
 
     document = read_sections(path)
     check_section(document)
@@ -67,15 +67,12 @@ def load_sections(path: Path | None) -> dict[str, Mapping[str, Any]]:
     if risk:  # an empty section is the defaults, valid as they are: no risk import (cold start)
         from kalshi_cli.risk import RiskLimits
 
-        check_params(risk, "risk", RiskLimits, RiskLimits.from_config)
+        RiskLimits.from_config(risk)  # refusals name the file and line of the key
     alerts = section(document, "alerts")
     if alerts:  # no section, no channels: the router is not even imported (cold start)
         from kalshi_cli.alerts import AlertRouter
 
-        try:
-            AlertRouter.from_config(alerts)
-        except ConfigError as exc:
-            raise at_line(alerts, exc, dotted="alerts") from None
+        AlertRouter.from_config(alerts)  # refusals name the file and line of the key
     return {name: section(document, name) for name in SECTIONS}
 
 
@@ -105,13 +102,9 @@ class CheckInputs:
 
     @cached_property
     def limits(self) -> RiskLimits:
-        from kalshi_cli.errors import ValidationError
         from kalshi_cli.risk import RiskLimits
 
-        try:
-            return RiskLimits.from_config(self.risk_section)
-        except (ValueError, ValidationError) as exc:
-            raise ConfigError(f"risk: {exc}") from None
+        return RiskLimits.from_config(self.risk_section)
 
     def exchange(self) -> KalshiClient:
         if self.client is None:

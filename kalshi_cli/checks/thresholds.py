@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any
 
 from kalshi_cli.errors import ConfigError, UsageError
 
@@ -168,7 +169,8 @@ def resolve(
     crit: str | None = None,
     overrides: Sequence[str] = (),
 ) -> Thresholds:
-    """Defaults, then the `checks:` section, then `--warn/--crit` (for `check`) and `--set`.
+    """Defaults, then the `checks:` section (decoded by `file_thresholds`), then `--warn/--crit`
+    (for `check`) and `--set`.
 
     A bad value in the file is a ConfigError, a bad flag a UsageError; the check command reports
     both as UNKNOWN.
@@ -176,23 +178,12 @@ def resolve(
     values: dict[tuple[str, str], Decimal | None] = {
         (t.check, t.key): t.default for t in THRESHOLDS
     }
+    values.update(file_thresholds(section))
     checks = {t.check for t in THRESHOLDS}
-    for name, entries in (section or {}).items():
-        where = f"checks.{name}"
-        if name not in checks:
-            raise ConfigError(
-                f"{where} is not a check", hint=f"the checks are {', '.join(sorted(checks))}"
-            )
-        if entries is None:
-            continue
-        if not isinstance(entries, Mapping):
-            raise ConfigError(f"{where} must be a mapping of threshold: value")
-        for key, raw in entries.items():
-            _store(values, str(name), str(key), raw, error=ConfigError, prefix="checks.")
     if check is not None:
         for key, raw in (("warn", warn), ("crit", crit)):
             if raw is not None:
-                _store(values, check, key, raw, error=UsageError, prefix="--")
+                _store(values, check, key, raw, prefix="--")
     elif warn is not None or crit is not None:
         raise UsageError("--warn and --crit need one check; use --set CHECK.KEY=VALUE with all")
     for item in overrides:
@@ -206,32 +197,84 @@ def resolve(
             target = check
         if target not in checks:
             raise UsageError(f"--set {item!r}: {target!r} is not a check")
-        _store(values, target, key, raw, error=UsageError, prefix="--set ")
-    _check_pairs(values)
+        _store(values, target, key, raw, prefix="--set ")
+    for check_name in checks:
+        problem = pair_problem(check_name, values)
+        if problem:
+            raise UsageError(f"{check_name}: {problem}")
     return Thresholds(values)
 
 
-def check_section(document: Located) -> Thresholds:
-    """The `checks:` section of a strictly read config (`config.read_sections`): unknown checks
-    and thresholds, and values that are not finite numbers, refused at their line; then the
-    pairs, as `resolve` judges them."""
-    from kalshi_cli.config import Located, at_line, check_kinds, refuse_unknown, section
+def check_section(document: Located) -> None:
+    """The `checks:` section of a strictly read config (`config.read_sections`), decoded: see
+    `file_thresholds`."""
+    from kalshi_cli.config import section
 
-    checks = section(document, "checks")
-    refuse_unknown(checks, {t.check for t in THRESHOLDS}, "checks", what="check")
-    for name, entries in checks.items():
-        if entries is None:
-            continue
-        if not isinstance(entries, Located):
-            raise ConfigError(
-                f"{checks.where(name)}: checks.{name} must be a mapping of threshold: value"
-            )
-        refuse_unknown(entries, known_keys(name), f"checks.{name}", what="threshold")
-        check_kinds(entries, f"checks.{name}", dict.fromkeys(known_keys(name), Decimal))
-    try:
-        return resolve(checks)
-    except (ConfigError, UsageError) as exc:
-        raise at_line(checks, exc, dotted="checks") from None
+    file_thresholds(section(document, "checks"))
+
+
+def file_thresholds(section: Mapping[str, Any] | None) -> dict[tuple[str, str], Decimal]:
+    """The thresholds the `checks:` section sets, decoded by the one config decoder
+    (`kalshi_cli.decode`) into `section_type()`: an unknown check or threshold, a value that is
+    not a finite number (or is negative, but for the P&L floors), and a pair the wrong way round
+    once the defaults fill in, refused at their file and line."""
+    if not section:
+        return {}  # no section, no decoder: a cron check without one never loads msgspec
+    import msgspec
+
+    from kalshi_cli.decode import decode_config
+
+    decoded = decode_config(section_type(), section, where="checks")
+    found: dict[tuple[str, str], Decimal] = {}
+    for name, entries in msgspec.structs.asdict(decoded).items():
+        for key, value in msgspec.structs.asdict(entries).items() if entries else ():
+            if value is not None:
+                found[(name, key)] = value
+    return found
+
+
+@cache
+def section_type() -> type[Any]:
+    """The `checks:` section as a frozen msgspec Struct, built from `THRESHOLDS` (the one
+    schema: the flags, docs/checks.md and this decode all read it) on first use: one Struct per
+    check, each threshold `Decimal | None` (None: the default), at least 0 but for the signed
+    P&L floors, its warn/crit pairs judged in `__post_init__` with the defaults filled in."""
+    import msgspec
+
+    from kalshi_cli.decode import Range
+
+    non_negative = Annotated[Decimal, Range(ge=0)]
+    per_check: dict[str, type[Any]] = {}
+    for name in dict.fromkeys(t.check for t in THRESHOLDS):
+        fields = [
+            (t.key, (Decimal if (name, t.key) in _SIGNED else non_negative) | None, None)
+            for t in THRESHOLDS
+            if t.check == name
+        ]
+
+        def post_init(self: Any, check: str = name) -> None:
+            values = {(t.check, t.key): t.default for t in THRESHOLDS if t.check == check} | {
+                (check, k): v for k, v in msgspec.structs.asdict(self).items() if v is not None
+            }
+            problem = pair_problem(check, values)
+            if problem:
+                raise ValueError(problem)
+
+        per_check[name] = msgspec.defstruct(
+            f"{name.title()}Thresholds",
+            fields,
+            namespace={"__post_init__": post_init},
+            frozen=True,
+            forbid_unknown_fields=True,
+            kw_only=True,
+        )
+    return msgspec.defstruct(
+        "ChecksSection",
+        [(n, c | None, None) for n, c in per_check.items()],
+        frozen=True,
+        forbid_unknown_fields=True,
+        kw_only=True,
+    )
 
 
 def _store(
@@ -240,9 +283,10 @@ def _store(
     key: str,
     raw: object,
     *,
-    error: type[ConfigError] | type[UsageError],
     prefix: str,
 ) -> None:
+    """A flag's threshold (`--warn`, `--set KEY=VALUE`), checked; a UsageError if it is bad."""
+    error = UsageError
     where = f"{prefix}{check}.{key}" if prefix != "--" else f"--{key}"
     if (check, key) not in values:
         raise error(
@@ -261,12 +305,16 @@ def _store(
     values[(check, key)] = value
 
 
-def _check_pairs(values: Mapping[tuple[str, str], Decimal | None]) -> None:
-    for check, lo, hi, kind in _PAIRS:
-        warn, crit = values[(check, lo)], values[(check, hi)]
+def pair_problem(check: str, values: Mapping[tuple[str, str], Decimal | None]) -> str | None:
+    """What is wrong with `check`'s warn/crit pairs in `values`, or None."""
+    for name, lo, hi, kind in _PAIRS:
+        if name != check:
+            continue
+        warn, crit = values.get((check, lo)), values.get((check, hi))
         if warn is None or crit is None:
             continue
         if kind == "ceiling" and warn > crit:
-            raise UsageError(f"{check}: {lo} {warn} is above {hi} {crit}; warn comes first")
+            return f"{lo} {warn} is above {hi} {crit}; warn comes first"
         if kind == "floor" and warn < crit:
-            raise UsageError(f"{check}: {lo} {warn} is below {hi} {crit}; a floor warns first")
+            return f"{lo} {warn} is below {hi} {crit}; a floor warns first"
+    return None

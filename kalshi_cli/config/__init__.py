@@ -38,11 +38,7 @@ from typing import Any, NamedTuple
 
 from kalshi_cli.config.sections import CONFIG_FILENAME as CONFIG_FILENAME
 from kalshi_cli.config.sections import NESTED_SECTIONS as NESTED_SECTIONS
-from kalshi_cli.config.sections import TICKERS as TICKERS
 from kalshi_cli.config.sections import Located as Located
-from kalshi_cli.config.sections import at_line as at_line
-from kalshi_cli.config.sections import check_kinds as check_kinds
-from kalshi_cli.config.sections import check_params as check_params
 from kalshi_cli.config.sections import load_yaml as load_yaml
 from kalshi_cli.config.sections import read_params_file as read_params_file
 from kalshi_cli.config.sections import read_sections as read_sections

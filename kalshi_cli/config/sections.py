@@ -5,10 +5,11 @@ alerts) are read by `read_sections()`, strictly, because a mistake there can rem
 without a word: a key set twice in one mapping (YAML would keep the last), a NaN or an infinity
 anywhere, a section that is not a mapping, a key that is not a plain name, all refused with file
 and line. Every mapping it returns is a `Located` dict that remembers the line of each key, so
-the layers that own a section (`orders.limits_from`, `checks.run.load_sections`,
-`runner.config.load_trade_config`) check names and kinds with `refuse_unknown` and
-`check_kinds` and point at the line of the mistake, and `at_line` puts the line on their own
-refusals.
+the layers that own a section decode it into their frozen msgspec Structs through the one
+config decoder (`kalshi_cli.decode.decode_config`: `OrderLimits`, `RiskLimits`, `TradeSection`,
+the checks' and the alerts' sections), which walks msgspec's error path through these lines to
+the line of the mistake. `refuse_unknown` is for a mapping whose names are not a Struct's (the
+strategies, found by name at run time).
 
 This is one seam of `kalshi_cli.config` (which re-exports all of it): the settings and their
 provenance are `kalshi_cli.config` itself, what `kalshi config get` and `set` read and write is
@@ -19,13 +20,11 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
-from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kalshi_cli.errors import ConfigError, KalshiError
+from kalshi_cli.errors import ConfigError
 
 CONFIG_FILENAME = "config.yaml"
 T = TypeVar("T")
@@ -190,91 +189,3 @@ def refuse_unknown(node: Located, known: Iterable[str], dotted: str, *, what: st
         close = close or difflib.get_close_matches(key, names, n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
         raise ConfigError(f"{node.where(key)}: unknown {what} `{dotted}.{key}`", hint=hint)
-
-
-# What `check_kinds` accepts: a number (Decimal, int and float alike: an int, a finite float
-# or a numeric string; never a bool), a bool, text, or TICKERS (text or a list of text).
-TICKERS = "tickers"
-
-
-def check_kinds(node: Located, dotted: str, kinds: Mapping[str, object]) -> None:
-    """Each value of `node` whose key `kinds` names must be of that kind; null passes (the owner
-    decides what unset means). Ranges and relations are left to the owner."""
-    for key, value in node.items():
-        kind = kinds.get(key)
-        if kind is None or value is None:
-            continue
-        problem = _kind_problem(value, kind)
-        if problem:
-            raise ConfigError(f"{node.where(key)}: {dotted}.{key}: {problem}")
-
-
-def _kind_problem(value: object, kind: object) -> str | None:
-    shape = (
-        "a list"
-        if isinstance(value, list)
-        else "a mapping"
-        if isinstance(value, dict)
-        else str(value).lower()  # as YAML spells it
-        if isinstance(value, bool)
-        else None
-    )
-    if kind in (Decimal, int, float):
-        if shape or isinstance(value, bool) or not isinstance(value, int | float | str):
-            return f"expected a number, not {shape or repr(value)}"
-        try:
-            number = Decimal(str(value).strip())
-        except InvalidOperation:
-            return f"expected a number, not {value!r}"
-        return None if number.is_finite() else f"expected a finite number, not {value!r}"
-    if kind is bool:
-        return (
-            None if isinstance(value, bool) else f"expected true or false, not {shape or value!r}"
-        )
-    if kind is str:
-        return None if isinstance(value, str) else f"expected text, not {shape or repr(value)}"
-    if kind == TICKERS:
-        if isinstance(value, str) or (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            return None
-        return f"expected a ticker or a list of tickers, not {value!r}"
-    return None  # a kind this check does not know: the owner's parser decides
-
-
-# compiled (and cached by `re`) on the first refusal, not at every start
-_LEADING_KEY = r"[A-Za-z_][\w-]*(?:\.[\w-]+)*"
-
-
-def at_line(node: Located, exc: KalshiError, *, dotted: str) -> ConfigError:
-    """A section owner's refusal as a ConfigError at the line of the key it names. `node` is the
-    mapping at `dotted` (`risk`, `strategies.spike`); the message starts with the key, in full
-    (`risk.min_edge: ...`) or below `dotted` (`heartbeat: ...` under `checks`)."""
-    found = re.match(_LEADING_KEY, exc.message)
-    tokens = found.group(0).split(".") if found else []
-    own = dotted.split(".")
-    if tokens[: len(own)] == own:
-        tokens = tokens[len(own) :]
-    where = node.where()
-    current: object = node
-    for token in tokens:
-        if not isinstance(current, Located) or token not in current:
-            break
-        where = current.where(token)
-        current = current[token]
-    return ConfigError(f"{where}: {exc.message}", hint=exc.hint)
-
-
-def check_params(node: Located, dotted: str, cls: type[Any], parse: Callable[[Located], T]) -> T:
-    """A params dataclass's section: its field names (refused with a "did you mean" at the
-    line), the kinds of its type hints, then `parse` (the owner's own rules) with its refusal
-    put at the line of the key it names."""
-    import dataclasses
-    from typing import get_type_hints
-
-    refuse_unknown(node, [f.name for f in dataclasses.fields(cls)], dotted, what="parameter")
-    check_kinds(node, dotted, get_type_hints(cls))
-    try:
-        return parse(node)
-    except KalshiError as exc:
-        raise at_line(node, exc, dotted=dotted) from None

@@ -20,10 +20,14 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
+
+import msgspec
 
 from kalshi_cli.clock import Clock
-from kalshi_cli.decisions import Intent, PositionView, best_bid, parse_params, require
-from kalshi_cli.errors import ConfigError, RateLimitedError, ServerError, TransportError
+from kalshi_cli.decisions import Intent, PositionView, best_bid, require
+from kalshi_cli.decode import Range, decode_config
+from kalshi_cli.errors import RateLimitedError, ServerError, TransportError
 from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
@@ -76,14 +80,17 @@ class MaintenanceWindows:
         return None
 
 
-@dataclass(frozen=True)
-class RiskLimits:
-    """`risk.*` in the config; documented with these defaults in docs/risk.md."""
+class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`risk.*` in the config; documented with these defaults in docs/risk.md. Its rules are
+    checked on every construction (`__post_init__`); `from_config` decodes the section through
+    the one config decoder, which also holds `min_edge` to at least 0."""
 
     max_position_per_market: Decimal = Decimal("100")
     max_total_exposure: Decimal = Decimal("500")
     max_order_count: Decimal = Decimal("50")
-    min_edge: Decimal = Decimal("0.005")
+    # a negative floor lets through orders a strategy expects to lose on: never from a person's
+    # config (the decoder checks `Range`), while a test may build one to look at the other rules
+    min_edge: Annotated[Decimal, Range(ge=0)] = Decimal("0.005")
     stop_loss_share: Decimal = Decimal("0.5")
     daily_loss_limit: Decimal = Decimal("100")
     max_consecutive_errors: int = 5
@@ -120,12 +127,9 @@ class RiskLimits:
 
     @classmethod
     def from_config(cls, raw: Mapping[str, object] | None) -> RiskLimits:
-        limits = parse_params(cls, raw, where="risk")
-        # a negative floor lets through orders a strategy expects to lose on: never from a
-        # person's config (a test may build one to look at the other rules alone)
-        if limits.min_edge < 0:
-            raise ConfigError(f"risk.min_edge: must be at least 0, got {limits.min_edge}")
-        return limits
+        """The `risk:` section (None: every default), refusals at the file and line of the key
+        when `raw` came from the config's line-aware loader."""
+        return decode_config(cls, raw, where="risk", what="parameter")
 
 
 class OrderRateCap:

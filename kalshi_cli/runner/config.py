@@ -27,14 +27,17 @@ and line before anything reaches the exchange, never found by a reconcile alread
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
 
 from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.runner import eventlog
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
@@ -43,31 +46,47 @@ if TYPE_CHECKING:
 
 MAX_SUBACCOUNT = 63  # 0 the primary account, 1-63 the numbered ones (as `--subaccount` elsewhere)
 
-TRADE_KEYS = frozenset(
-    {
-        "markets",
-        "series",
-        "event",
-        "log_file",
-        "pause_file",
-        "status_interval_s",
-        "tick_interval_s",
-        "max_revisit_s",
-        "log_max_bytes",
-        "log_backups",
-        "log_coalesce_s",
-        "deadman_interval_s",
-        "order_group_limit",
-        "state_durability",
-        "strategy_errors_alert",
-        "strategy_errors_safe_mode",
-    }
-)
-
 # failed strategy decisions in a row in one market (it raised, its model was late, down or
 # answered garbage) before an alert, and before SAFE_MODE (runner/market_pass.py)
 STRATEGY_ERRORS_ALERT = 3
 STRATEGY_ERRORS_SAFE_MODE = 10
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+Whole = Annotated[int, msgspec.Meta(ge=1)]  # a size in bytes, a count of files or decisions
+
+
+class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The config's `trade:` section (see the module docstring), decoded by the one config
+    decoder (`kalshi_cli.decode`): every number is checked when the file is read, with its
+    line, before a client is built, never first by the code that reads it once the session is
+    under way."""
+
+    markets: str | list[str] | None = None  # tickers: a list or "A,B"
+    series: str | None = None
+    event: str | None = None
+    log_file: str | None = None
+    pause_file: str | None = None
+    status_interval_s: Seconds = 60.0
+    tick_interval_s: Seconds = 1.0
+    max_revisit_s: Seconds = 10.0
+    log_max_bytes: Whole = eventlog.MAX_BYTES
+    log_backups: Whole = eventlog.BACKUPS
+    log_coalesce_s: Seconds = eventlog.COALESCE_S
+    deadman_interval_s: Seconds = 60.0
+    order_group_limit: Whole | None = None  # None: max_order_count x max_orders_per_minute
+    state_durability: Literal["full", "normal"] = "full"  # store.INTENT_DURABILITIES
+    strategy_errors_alert: Whole = STRATEGY_ERRORS_ALERT
+    strategy_errors_safe_mode: Whole = STRATEGY_ERRORS_SAFE_MODE
+
+    def __post_init__(self) -> None:
+        if self.strategy_errors_safe_mode < self.strategy_errors_alert:
+            raise ValueError(
+                f"strategy_errors_safe_mode ({self.strategy_errors_safe_mode}) must be at least "
+                f"strategy_errors_alert ({self.strategy_errors_alert})"
+            )
+
+
+TRADE_KEYS = frozenset(TradeSection.__struct_fields__)
 
 
 @dataclass(frozen=True)
@@ -161,56 +180,33 @@ class TradeConfig:
         raw = read_params_file(params_file) if params_file is not None else None
         return strategy.params(raw if raw is not None else self.strategy_params(strategy.name))
 
+    @cached_property
+    def limits(self) -> RiskLimits:
+        """The `risk:` section, decoded (refusals name its file and line when it came from the
+        config file)."""
+        from kalshi_cli.risk import RiskLimits
+
+        return RiskLimits.from_config(self.risk)
+
+    @cached_property
+    def settings(self) -> TradeSection:
+        """The `trade:` section, decoded (refusals name its file and line when it came from
+        the config file; `load_trade_config` decodes it before anything else runs)."""
+        from kalshi_cli.decode import decode_config
+
+        return decode_config(TradeSection, self.trade, where="trade")
+
     def selection(self) -> Selection:
-        raw = self.trade.get("markets")
+        raw = self.settings.markets
         if isinstance(raw, str):
             tickers = tuple(t.strip() for t in raw.split(",") if t.strip())
-        elif isinstance(raw, list):
-            tickers = tuple(str(t) for t in raw)
-        elif raw is None:
-            tickers = ()
         else:
-            raise ConfigError("trade.markets: expected a list of tickers")
-        series, event = self.trade.get("series"), self.trade.get("event")
-        return Selection(tickers, None if series is None else str(series), _opt(event))
+            tickers = tuple(raw or ())
+        return Selection(tickers, self.settings.series, self.settings.event)
 
-    def path(self, key: str, default: Path) -> Path:
-        value = self.trade.get(key)
-        return default if value is None else Path(str(value)).expanduser()
-
-    def seconds(self, key: str, default: float) -> float:
-        value = self.trade.get(key, default)
-        try:
-            seconds = float(value)  # a duration in seconds
-        except (TypeError, ValueError):
-            raise ConfigError(f"trade.{key}: expected a number of seconds, got {value!r}") from None
-        if not (math.isfinite(seconds) and seconds > 0):
-            raise ConfigError(f"trade.{key}: must be a positive number of seconds, got {value!r}")
-        return seconds
-
-    def state_durability(self) -> str:
-        """`trade.state_durability`: "full" (the default) or "normal" (see docs/safety.md)."""
-        from kalshi_cli.store.connection import INTENT_DURABILITIES
-
-        value = self.trade.get("state_durability", "full")
-        if value not in INTENT_DURABILITIES:
-            raise ConfigError(
-                f"trade.state_durability: expected one of {', '.join(INTENT_DURABILITIES)}, "
-                f"got {value!r}"
-            )
-        return str(value)
-
-    def strategy_error_limits(self) -> tuple[int, int]:
-        """`trade.strategy_errors_alert` and `trade.strategy_errors_safe_mode`: failed
-        decisions in a row in one market before an alert, and before SAFE_MODE."""
-        alert = self.whole("strategy_errors_alert", STRATEGY_ERRORS_ALERT)
-        safe = self.whole("strategy_errors_safe_mode", STRATEGY_ERRORS_SAFE_MODE)
-        if safe < alert:
-            raise ConfigError(
-                f"trade.strategy_errors_safe_mode ({safe}) must be at least "
-                f"trade.strategy_errors_alert ({alert})"
-            )
-        return alert, safe
+    def path(self, key: Literal["log_file", "pause_file"], default: Path) -> Path:
+        value = getattr(self.settings, key)
+        return default if value is None else Path(value).expanduser()
 
     def with_model(self, strategy: str, source: str | None) -> TradeConfig:
         """The config with `--model SOURCE` laid over `strategies.model.source`. `--model` with
@@ -234,17 +230,6 @@ class TradeConfig:
                 "(or strategies.model.source in the config); see docs/models.md",
             )
         return replace(self, strategies={**self.strategies, NAME: params})
-
-    def whole(self, key: str, default: int) -> int:
-        """A positive whole number (a size in bytes, a count of files)."""
-        value = self.trade.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"trade.{key}: expected a whole number of at least 1, got {value!r}")
-        return value
-
-
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def load_trade_config(path: Path | None) -> TradeConfig:
@@ -347,51 +332,14 @@ def _without(node: Located, key: str) -> Located:
 
 
 def _risk(risk: Located) -> Mapping[str, Any]:
-    from kalshi_cli.config import check_params
     from kalshi_cli.risk import RiskLimits
 
-    check_params(risk, "risk", RiskLimits, RiskLimits.from_config)
+    RiskLimits.from_config(risk)  # refusals name the file and line of the key
     return risk
 
 
-_TRADE_KINDS: dict[str, object] = {
-    "series": str,
-    "event": str,
-    "log_file": str,
-    "pause_file": str,
-    "status_interval_s": float,
-    "tick_interval_s": float,
-    "max_revisit_s": float,
-    "deadman_interval_s": float,
-    "log_coalesce_s": float,
-    "state_durability": str,
-}
-
-
 def _trade(trade: Located) -> Mapping[str, Any]:
-    from kalshi_cli.config import TICKERS, at_line, check_kinds, refuse_unknown
-
-    refuse_unknown(trade, TRADE_KEYS, "trade")
-    check_kinds(trade, "trade", {**_TRADE_KINDS, "markets": TICKERS})
-    config = TradeConfig(trade=trade)
-    # every number here is checked now, with its line, before a client is built: not first by
-    # the code that reads it once the session is under way
-    try:
-        for key, default in (
-            ("status_interval_s", 60.0),
-            ("tick_interval_s", 1.0),
-            ("max_revisit_s", 10.0),
-            ("deadman_interval_s", 60.0),
-            ("log_coalesce_s", 60.0),
-        ):
-            config.seconds(key, default)
-        for key in ("order_group_limit", "log_max_bytes", "log_backups"):
-            if trade.get(key) is not None:
-                config.whole(key, 1)
-        config.strategy_error_limits()
-        config.state_durability()
-    except ConfigError as exc:
-        raise at_line(trade, exc, dotted="trade") from None
+    TradeConfig(trade=trade).settings  # noqa: B018 - decoded now, to refuse with its line
     return trade
 
 
@@ -399,12 +347,8 @@ def _alerts(alerts: Located) -> Mapping[str, Any]:
     if not alerts:
         return alerts
     from kalshi_cli.alerts import AlertRouter
-    from kalshi_cli.config import at_line
 
-    try:
-        AlertRouter.from_config(alerts)
-    except ConfigError as exc:
-        raise at_line(alerts, exc, dotted="alerts") from None
+    AlertRouter.from_config(alerts)  # refusals name the file and line of the key
     return alerts
 
 

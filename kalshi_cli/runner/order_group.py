@@ -33,7 +33,6 @@ from kalshi_cli.killswitch import (
     remember_order_group,
     session_order_group_places,
 )
-from kalshi_cli.risk import RiskLimits
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -47,10 +46,10 @@ GROUP_TRIGGERED = "order_group_triggered"
 
 
 def contracts_limit(config: TradeConfig) -> Decimal:
-    limits = RiskLimits.from_config(config.risk)
-    if config.trade.get("order_group_limit") is None:
+    limits = config.limits
+    if config.settings.order_group_limit is None:
         return Decimal(math.ceil(limits.max_order_count * limits.max_orders_per_minute))
-    return Decimal(config.whole("order_group_limit", 1))
+    return Decimal(config.settings.order_group_limit)
 
 
 def open_session_group(

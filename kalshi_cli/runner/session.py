@@ -29,8 +29,7 @@ from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.models import FeeModelError, Market
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
-from kalshi_cli.risk import RiskEngine, RiskLimits
-from kalshi_cli.runner import eventlog
+from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
@@ -336,7 +335,7 @@ def build_loop(
 
     strategy = get_strategy(options.strategy)
     params = config.params_for(strategy, options.params_file)
-    limits = RiskLimits.from_config(config.risk)
+    limits = config.limits
     sink = _Sink(parts.log, parts.alerts, parts.on_event)
     ledger = LoopLedger(parts.store)
     risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
@@ -352,21 +351,21 @@ def build_loop(
         ) from exc
     # the exchange's positions the start compares with are the client's subaccount's (else 0)
     fills = rebuild(parts.store, portfolio, parts.client.subaccount or 0)
-    errors_alert, errors_safe_mode = config.strategy_error_limits()
+    trade = config.settings
     settings = LoopSettings(
         strategy_name=strategy.name,
         params=params,
         dry_run=options.dry_run,
-        status_interval_s=config.seconds("status_interval_s", 60.0),
-        tick_interval_s=config.seconds("tick_interval_s", 1.0),
-        deadman_interval_s=config.seconds("deadman_interval_s", LoopSettings.deadman_interval_s),
-        max_revisit_s=config.seconds("max_revisit_s", LoopSettings.max_revisit_s),
+        status_interval_s=trade.status_interval_s,
+        tick_interval_s=trade.tick_interval_s,
+        deadman_interval_s=trade.deadman_interval_s,
+        max_revisit_s=trade.max_revisit_s,
         # the mids a strategy reads are those of its window; keeping more costs time and memory
         # (200 markets x 10 minutes of mids is ~20 MB)
         history_s=float(getattr(params, "window_s", LoopSettings.history_s)),  # secs
         pause_file=pause_file,
-        strategy_errors_alert=errors_alert,
-        strategy_errors_safe_mode=errors_safe_mode,
+        strategy_errors_alert=trade.strategy_errors_alert,
+        strategy_errors_safe_mode=trade.strategy_errors_safe_mode,
     )
     loop = TradeLoop(
         client=parts.client,
@@ -463,7 +462,7 @@ def describe(
     """The start banner; `restriction`: what `key_subaccount` found, when it asked."""
     strategy = get_strategy(options.strategy)
     params = config.params_for(strategy, options.params_file)
-    limits = RiskLimits.from_config(config.risk)
+    limits = config.limits
     mode = "dry run (nothing is sent)" if options.dry_run else "live orders"
     if options.paper:
         mode = (
@@ -491,8 +490,8 @@ def describe(
         f"subaccount      {_subaccount_text(options, restriction)}",
         f"log file        {log_path}",
         f"order group     {_group_text(options, config)}",
-        f"state file      intent writes {config.state_durability()}"
-        + ("" if config.state_durability() == "full" else " (no fsync: see docs/safety.md)"),
+        f"state file      intent writes {config.settings.state_durability}"
+        + ("" if config.settings.state_durability == "full" else " (no fsync: see docs/safety.md)"),
         "risk rules:",
         *risk_lines(limits),
     ]
@@ -702,7 +701,7 @@ def trade(
     restriction = key_subaccount(client, options)
     print_lines(describe(env, options, config, selection, log_path, restriction=restriction), out)
     store = Store.open(state_path, clock=clock)
-    store.intent_durability = config.state_durability()
+    store.intent_durability = config.settings.state_durability
     if bind is not None:
         try:
             bind(store)  # a state file of another endpoint or account: nothing is sent
@@ -713,9 +712,9 @@ def trade(
         clock,
         path=log_path,
         stderr=console or sys.stderr,
-        coalesce_s=config.seconds("log_coalesce_s", eventlog.COALESCE_S),
-        max_bytes=config.whole("log_max_bytes", eventlog.MAX_BYTES),
-        backups=config.whole("log_backups", eventlog.BACKUPS),
+        coalesce_s=config.settings.log_coalesce_s,
+        max_bytes=config.settings.log_max_bytes,
+        backups=config.settings.log_backups,
     )
     alerts = TradeAlerts.from_config(config.alerts, state_path)
     try:
@@ -750,7 +749,7 @@ def trade(
             clock=clock,
             # the feed marks books stale (and probes quiet subscriptions) on the risk rule's
             # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
-            stale_after=RiskLimits.from_config(config.risk).stale_after_s,
+            stale_after=config.limits.stale_after_s,
             channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
         )
         if venue is not None:

@@ -27,6 +27,7 @@ from kalshi_cli.decisions import (
     best_bid,
     require,
 )
+from kalshi_cli.decode import Range
 from kalshi_cli.models import (
     ONE,
     ZERO,
@@ -42,7 +43,6 @@ from kalshi_cli.models import (
 from kalshi_cli.strategy_api.params import (
     ParamField,
     Params,
-    Range,
     Updatable,
     param_fields,
     params_dict,

@@ -7,26 +7,25 @@ as the decimal written, through its shortest repr), `msgspec.Meta(ge=..., le=...
 floats), a `__post_init__` raising `ValueError` states a rule between fields, and `Updatable`
 marks a field that `kill -HUP` may change while a loop runs.
 
-`validate_params` is the one validator: the config's `strategies.NAME` section, a
-`--params FILE.yaml`, a sweep's `--param k=v` strings and the default of each field all go
-through it, and every refusal names the file and line of the key (a mapping read by the config's
-line-aware loader carries them) with a "did you mean" for a misspelt name.
+`validate_params` is the one config decoder (`kalshi_cli.decode`) under its name here: the
+config's `strategies.NAME` section, a `--params FILE.yaml`, a sweep's `--param k=v` strings and
+the default of each field all go through it, and every refusal names the file and line of the
+key (a mapping read by the config's line-aware loader carries them) with a "did you mean" for a
+misspelt name. `Range` (the bounds of a `Decimal` field) is the decoder's, exported by
+`kalshi_cli.strategy_api`.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import operator
-import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
 
+from kalshi_cli.decode import decode_config
 from kalshi_cli.errors import ConfigError
 
 
@@ -35,28 +34,6 @@ class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 
 P = TypeVar("P", bound=Params)
-
-
-@dataclass(frozen=True)
-class Range:
-    """Bounds of a `Decimal` parameter: `Annotated[Decimal, Range(gt=0, le=1)]`."""
-
-    ge: Decimal | int | str | None = None
-    gt: Decimal | int | str | None = None
-    le: Decimal | int | str | None = None
-    lt: Decimal | int | str | None = None
-
-    def problem(self, value: Decimal) -> str | None:
-        checks: tuple[tuple[Decimal | int | str | None, Callable[[Any, Any], bool], str], ...] = (
-            (self.ge, operator.ge, ">="),
-            (self.gt, operator.gt, ">"),
-            (self.le, operator.le, "<="),
-            (self.lt, operator.lt, "<"),
-        )
-        for bound, holds, sign in checks:
-            if bound is not None and not holds(value, Decimal(bound)):
-                return f"must be {sign} {bound}, got {value}"
-        return None
 
 
 class _Updatable:
@@ -135,62 +112,11 @@ def _at(raw: Mapping[str, Any] | None, key: str | None) -> str:
     return f"{locate(key)}: " if callable(locate) else ""
 
 
-def _not_finite(value: Any) -> bool:
-    """A float NaN or infinity, or text that a number field would read as one ('nan', '-inf':
-    a quoted YAML value, a `--param` string): refused before any rule compares with it."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, str):
-        text = value.strip().lower().lstrip("+-")
-        return text in ("nan", "snan", "inf", "infinity")
-    return False
-
-
 def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
-    """The params of `cls` from `raw` (None: every default), checked as a whole; a ConfigError
-    naming `file:line` (or `where` alone for a mapping without lines) and the key otherwise."""
-    values = dict(raw or {})
-    known = list(cls.__struct_fields__)
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(known)}"
-            raise ConfigError(f"{_at(raw, key)}unknown parameter `{where}.{key}`", hint=hint)
-    for key, value in values.items():
-        if _not_finite(value):
-            raise ConfigError(
-                f"{_at(raw, key)}{where}.{key}: expected a finite number, not {value}"
-            )
-    try:
-        params = msgspec.convert(values, cls, strict=False)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        found = re.search(r" - at `\$\.(\w+)`$", text)
-        if found:
-            field = found.group(1)
-            problem = text[: found.start()]
-            raise ConfigError(
-                f"{_at(raw, field)}{where}.{field}: {problem[:1].lower()}{problem[1:]}"
-            ) from None
-        # a rule between fields (`__post_init__`): at the line of the first field it names
-        named = [k for k in known if k in values and re.search(rf"\b{re.escape(k)}\b", text)]
-        raise ConfigError(f"{_at(raw, named[0] if named else None)}{where}: {text}") from None
-    for key in known:
-        value = getattr(params, key)
-        if (isinstance(value, Decimal) and not value.is_finite()) or (
-            isinstance(value, float) and not math.isfinite(value)
-        ):
-            # a text 'nan' or 'inf' (a YAML string, a --param value) decodes to one
-            raise ConfigError(
-                f"{_at(raw, key)}{where}.{key}: expected a finite number, not {value}"
-            )
-    for key, (_, meta) in _extras(cls).items():
-        for bound in meta:
-            if isinstance(bound, Range):
-                refused = bound.problem(getattr(params, key))
-                if refused:
-                    raise ConfigError(f"{_at(raw, key)}{where}.{key}: {refused}")
-    return params
+    """The params of `cls` from `raw` (None: every default), checked as a whole by the one
+    config decoder (`kalshi_cli.decode`); a ConfigError naming `file:line` (or `where` alone
+    for a mapping without lines) and the key otherwise."""
+    return decode_config(cls, raw, where=where, what="parameter")
 
 
 def reload_params(current: P, raw: Mapping[str, Any] | None, *, where: str) -> tuple[P, list[str]]:

@@ -202,7 +202,7 @@ def test_a_limit_that_is_not_positive_is_refused_with_its_file_line_and_key(
         load_limits(path)
     shown = {"0": "0", "-5": "-5", "0.0": "0.0"}[value]
     assert refused.value.message == (
-        f"{path}:{line}: limits.max_order_cost must be a positive number, not {shown}"
+        f"{path}:{line}: limits.max_order_cost: must be > 0, got {shown}"
     )
 
 
@@ -211,7 +211,7 @@ def test_a_position_limit_of_zero_is_refused_too(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as refused:
         load_limits(path)
     assert refused.value.message == (
-        f"{path}:2: limits.max_position_per_market must be a positive number, not 0"
+        f"{path}:2: limits.max_position_per_market: must be > 0, got 0"
     )
 
 

@@ -1,8 +1,8 @@
 import re
-from dataclasses import fields
 from pathlib import Path
 
 import yaml
+from msgspec.structs import fields
 
 from kalshi_cli.risk import RiskLimits
 

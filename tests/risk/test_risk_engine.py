@@ -158,7 +158,7 @@ def test_record_sent_feeds_the_order_rate_cap():
 def test_limits_from_config_use_defaults_and_refuse_unknown_keys():
     limits = RiskLimits.from_config({"daily_loss_limit": 25, "stale_after_s": 3})
     assert limits == RiskLimits(daily_loss_limit=D(25), stale_after_s=3.0)
-    with pytest.raises(ConfigError, match=r"risk: unknown parameter max_loss"):
+    with pytest.raises(ConfigError, match=r"unknown parameter `risk\.max_loss`"):
         RiskLimits.from_config({"max_loss": 5})
     with pytest.raises(ConfigError, match=r"risk: stop_loss_share must be in \[0, 1\)"):
         RiskLimits.from_config({"stop_loss_share": 1})

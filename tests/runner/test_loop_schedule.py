@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace as struct_replace
 from typer.testing import CliRunner
 
 from kalshi_cli.checks import CheckStatus
@@ -152,7 +152,7 @@ def test_a_held_positions_stop_loss_goes_out_in_the_first_tick_with_500_markets_
 def test_a_fill_that_puts_a_position_under_its_stop_fires_it_in_the_next_tick_without_news(
     rig: Rig,
 ) -> None:
-    rig.loop.risk.limits = replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
+    rig.loop.risk.limits = struct_replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
     # bought at the ask: the mark at the bid (0.49 x 10) is under 0.99 x 5.10 at once
     rig.exchange.place_order(
         rig.client.account_id,

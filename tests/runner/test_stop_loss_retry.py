@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from msgspec.structs import replace as struct_replace
+
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
@@ -55,7 +57,7 @@ def _stopped_rig(tmp_path: Path, **risk: Any) -> tuple[Rig, str]:
     rig.step(0.1)
     assert rig.loop.portfolio.position(T60) == 10
     assert rig.client.requests == []
-    rig.loop.risk.limits = replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
+    rig.loop.risk.limits = struct_replace(rig.loop.risk.limits, stop_loss_share=Decimal("0.99"))
     return rig, bid
 
 

@@ -35,7 +35,7 @@ def statements_of(store: Store, write: object) -> list[str]:
 
 
 def test_the_default_is_full_for_every_write(tmp_path: Path) -> None:
-    assert TradeConfig().state_durability() == "full"
+    assert TradeConfig().settings.state_durability == "full"
     with Store.open(tmp_path / "state.db") as store:
         assert store.intent_durability == "full"
         seen = statements_of(store, lambda: store.record_intent(intent("a")))
@@ -133,4 +133,4 @@ def test_an_unknown_durability_is_refused_with_its_line(tmp_path: Path) -> None:
     assert "state_durability" in str(info.value)
     assert "full, normal" in str(info.value)
     config.write_text("trade:\n  state_durability: normal\n", encoding="utf-8")
-    assert load_trade_config(config).state_durability() == "normal"
+    assert load_trade_config(config).settings.state_durability == "normal"

@@ -41,9 +41,9 @@ def test_params_from_config_are_typed_and_yaml_floats_become_exact_decimals():
     ("raw", "message"),
     [
         ({"spike_pct": 1}, r"unknown parameter `strategies\.spike\.spike_pct`"),
-        ({"spike_share": "lots"}, r"strategies\.spike\.spike_share: invalid decimal"),
-        ({"spike_share": True}, r"strategies\.spike\.spike_share: expected `decimal`, got `bool`"),
-        ({"window_s": "soon"}, r"strategies\.spike\.window_s: expected `float`, got `str`"),
+        ({"spike_share": "lots"}, r"strategies\.spike\.spike_share: expected a number, not 'lots'"),
+        ({"spike_share": True}, r"strategies\.spike\.spike_share: expected a number, not true"),
+        ({"window_s": "soon"}, r"strategies\.spike\.window_s: expected a number, not 'soon'"),
         ({"window_s": 600}, r"strategies\.spike: max_hold_s must be at least window_s"),
         ({"spike_share": 0}, r"strategies\.spike: spike_share must be positive"),
     ],
@@ -54,7 +54,7 @@ def test_bad_params_are_config_errors_naming_the_key(raw, message):
 
 
 def test_whole_number_params_refuse_fractions():
-    with pytest.raises(ConfigError, match="min_samples: expected `int`, got `float`"):
+    with pytest.raises(ConfigError, match=r"min_samples: expected a whole number, not 2\.5"):
         get_strategy("mean-reversion").params({"min_samples": 2.5})
 
 

@@ -1,4 +1,4 @@
-"""What every channel shares: its settings, its config, and a POST bounded by a deadline.
+"""What every channel shares: its settings, its config's base, and a POST bounded by a deadline.
 
 `Channel` is any receiver (an SMTP server too); `HttpChannel` is one reached by HTTP POST.
 
@@ -17,14 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from urllib.parse import urlsplit
+
+import msgspec
 
 from kalshi_cli import __version__
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
-from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
+from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
 from kalshi_cli.clock import Clock, iso_utc
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.decode import SECRET
 
 if TYPE_CHECKING:
     import ssl
@@ -39,8 +41,13 @@ BACKOFF_MAX_S = 4.0
 ERROR_BODY_MAX = 200
 
 
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
 @dataclass(frozen=True)
 class ChannelSettings:
+    """How one channel delivers: each attempt's timeout, the attempts, the hard deadline."""
+
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     deadline_s: float | None = None
@@ -53,18 +60,54 @@ class ChannelSettings:
         )
 
 
-# the keys every channel takes; each channel type adds its own `config_keys`
-COMMON_KEYS = frozenset({"type", "timeout_s", "max_attempts", "deadline_s"})
+class ChannelConfig(
+    msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag_field="type"
+):
+    """What every `alerts.channels.NAME` takes; a channel module adds its own keys."""
+
+    timeout_s: Seconds = DEFAULT_TIMEOUT_S
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=MAX_ATTEMPTS_LIMIT)] = DEFAULT_MAX_ATTEMPTS
+    deadline_s: Seconds | None = None
+
+    @property
+    def settings(self) -> ChannelSettings:
+        return ChannelSettings(self.timeout_s, self.max_attempts, self.deadline_s)
+
+
+def need_one(inline: object, env: object, key: str, *, required: bool = True) -> None:
+    """For a `__post_init__`: `key` inline or `key_env` naming a variable, not both."""
+    if inline is not None and env is not None:
+        raise ValueError(f"sets both {key} and {key}_env; keep one")
+    if required and (inline is None or inline == "") and env is None:
+        raise ValueError(f"needs a {key} (or {key}_env naming an environment variable)")
+
+
+def check_http_url(url: str, key: str) -> None:
+    """For a `__post_init__` and the router: an http(s) URL, shown masked if it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} must be an http(s) URL, got {mask_url(url)}")
+
+
+def secret(
+    inline: str | int | None, env: str | None, key: str, environ: Mapping[str, str]
+) -> str | None:
+    """The value of `key`: inline, or from the variable `key_env` names (a ValueError when that
+    is not set). Never quoted in a message."""
+    if env is not None:
+        value = environ.get(env)
+        if not value:
+            raise ValueError(f"{key}_env names {env}, which is not set in the environment")
+        return value
+    return None if inline is None or inline == "" else str(inline)
 
 
 class Channel(ABC):
     """One receiver of notifications: a name, delivery settings, a masked target, a send."""
 
     kind = "channel"
-    # the config keys this type takes besides COMMON_KEYS
-    config_keys: frozenset[str] = frozenset()
-    # whether `headers:` may be configured (only a receiver we do not know needs them)
-    takes_headers = False
+    # its `alerts.channels.NAME` keys, tagged with `kind` (alerts/config.py)
+    config_type: ClassVar[type[ChannelConfig]]
     name: str
     settings: ChannelSettings
 
@@ -77,7 +120,7 @@ class Channel(ABC):
         return f"{type(self).__name__}(name={self.name!r}, target={self.target!r})"
 
     @abstractmethod
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         """Deliver one notification within this channel's deadline; never raises."""
 
     @abstractmethod
@@ -86,55 +129,27 @@ class Channel(ABC):
 
     @classmethod
     @abstractmethod
-    def from_config(
-        cls,
-        name: str,
-        cfg: Mapping[str, Any],
-        settings: ChannelSettings,
-        *,
-        environ: Mapping[str, str],
-    ) -> Channel:
-        """Build from its `alerts.channels.NAME` mapping (keys already checked); ConfigError if
-        a value is wrong."""
+    def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
+        """The channel its decoded config describes (the config's own rules already held); a
+        ValueError for what only the environment decides (a `_env` variable not set)."""
 
 
-def secret_setting(
-    where: str, cfg: Mapping[str, Any], key: str, environ: Mapping[str, str], *, required: bool
-) -> str | None:
-    """`key` inline or `key_env` naming an environment variable (not both); a ConfigError if
-    required and missing. The value is never quoted in a message."""
-    value = cfg.get(key)
-    env_key = f"{key}_env"
-    if cfg.get(env_key) is not None:
-        if value is not None:
-            raise ConfigError(f"{where} sets both {key} and {env_key}", hint="keep one")
-        var = str(cfg[env_key])
-        value = environ.get(var)
-        if not value:
-            raise ConfigError(f"{where}.{env_key} names {var}, which is not set in the environment")
-    if value is None or value == "":
-        if required:
-            raise ConfigError(
-                f"{where} needs a {key} (or {env_key} naming an environment variable)"
-            )
-        return None
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise ConfigError(f"{where}.{key} must be a string")
-    return str(value)
+class HttpConfig(ChannelConfig, frozen=True):
+    """A channel reached by HTTP POST: `url`, or `url_env` naming a variable that holds it."""
 
+    url: Annotated[str, SECRET] | None = None
+    url_env: str | None = None
 
-def http_url_setting(where: str, key: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where}.{key} must be an http(s) URL, got {mask_url(url)}")
-    return url
+    def __post_init__(self) -> None:
+        need_one(self.url, self.url_env, "url")
+        if self.url:
+            check_http_url(self.url, "url")
 
 
 class HttpChannel(Channel):
     """A channel reached by HTTP POST; subclasses decide the URL and the body."""
 
     kind = "http"
-    config_keys = frozenset({"url", "url_env", "headers"})
 
     def __init__(
         self,
@@ -157,24 +172,11 @@ class HttpChannel(Channel):
         return f"{type(self).__name__}(name={self.name!r}, url={self.target!r})"
 
     @classmethod
-    def from_config(
-        cls,
-        name: str,
-        cfg: Mapping[str, Any],
-        settings: ChannelSettings,
-        *,
-        environ: Mapping[str, str],
-    ) -> Channel:
-        where = f"alerts.channels.{name}"
-        url = secret_setting(where, cfg, "url", environ, required=True)
-        assert url is not None  # required=True
-        http_url_setting(where, "url", url)
-        headers = cfg.get("headers") or {}  # config.py refused it for a type without headers
-        if not isinstance(headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise ConfigError(f"{where}.headers must map header names to strings")
-        return cls(name, url, settings, headers=headers)
+    def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
+        url = secret(cfg.url, cfg.url_env, "url", environ)
+        assert url is not None  # HttpConfig needs one of url and url_env
+        check_http_url(url, "url")
+        return cls(name, url, cfg.settings, headers=getattr(cfg, "headers", None))
 
     def secret_values(self) -> list[str]:
         """Everything that must not appear in an error message."""
@@ -292,13 +294,13 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def headline(n: Notification) -> str:
+def headline(n: Alert) -> str:
     if n.status is AlertStatus.RESOLVED:
         return f"[RESOLVED] {n.title}"
     return f"[{n.severity.upper()}] {n.title}"
 
 
-def plain_text(n: Notification) -> str:
+def plain_text(n: Alert) -> str:
     """A notification as plain text (Telegram, email): headline, summary, fields, runbook."""
     lines = [headline(n), n.summary, "", f"Severity: {n.severity}", f"Status: {n.status}"]
     lines.extend(f"{k}: {v}" for k, v in n.details.items())
@@ -310,9 +312,9 @@ class JsonWebhook(HttpChannel):
     """A webhook that takes one JSON document per notification."""
 
     @abstractmethod
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         """The JSON body for `n`, in the receiving service's documented format."""
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         body = json.dumps(self.payload(n)).encode()
         return self._post(self._url, body, "application/json", clock)

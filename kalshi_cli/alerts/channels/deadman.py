@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from kalshi_cli.alerts.channels.base import HttpChannel, headline
-from kalshi_cli.alerts.model import AlertStatus, Delivery, Notification
+from kalshi_cli.alerts.channels.base import HttpChannel, HttpConfig, headline
+from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
 from kalshi_cli.clock import Clock
 
 # healthchecks.io's signals: a run starts, the process is alive (the base URL), it failed
 BEATS = ("start", "", "fail")
+
+
+class DeadManConfig(HttpConfig, frozen=True, tag="deadman"):
+    """`alerts.channels.NAME` of `type: deadman`."""
 
 
 class DeadManPing(HttpChannel):
@@ -19,12 +23,13 @@ class DeadManPing(HttpChannel):
     """
 
     kind = "deadman"
+    config_type = DeadManConfig
 
     def url_for(self, suffix: str = "") -> str:
         base = self._url.rstrip("/")
         return f"{base}/{suffix}" if suffix else base
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         suffix = "fail" if n.status is AlertStatus.FIRING else ""
         body = f"{headline(n)}\n{n.summary}\nrunbook: {n.runbook}\n"
         return self._post(self.url_for(suffix), body.encode(), "text/plain; charset=utf-8", clock)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.alerts.channels.base import JsonWebhook, clip, headline
-from kalshi_cli.alerts.model import AlertStatus, Notification, Severity
+from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
+from kalshi_cli.alerts.model import Alert, AlertStatus, Severity
 from kalshi_cli.clock import iso_utc
 
 DISCORD_CONTENT_MAX = 2000
@@ -20,12 +20,17 @@ _DISCORD_COLOUR = {Severity.CRITICAL: 0xD32F2F, Severity.WARNING: 0xF9A825, Seve
 _RESOLVED_COLOUR = 0x2E7D32
 
 
+class DiscordConfig(HttpConfig, frozen=True, tag="discord"):
+    """`alerts.channels.NAME` of `type: discord`."""
+
+
 class DiscordWebhook(JsonWebhook):
     """Discord webhook: `content` (at most 2000 characters) plus one embed, mentions disabled."""
 
     kind = "discord"
+    config_type = DiscordConfig
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         resolved = n.status is AlertStatus.RESOLVED
         fields: list[dict[str, Any]] = [
             {"name": "Severity", "value": str(n.severity), "inline": True},

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from kalshi_cli.alerts.channels.base import JsonWebhook
-from kalshi_cli.alerts.model import Notification
+import msgspec
+
+from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook
+from kalshi_cli.alerts.model import Alert
 from kalshi_cli.clock import iso_utc
+from kalshi_cli.decode import SECRET
 
 GENERIC_SCHEMA_VERSION = 1
+
+
+class GenericConfig(HttpConfig, frozen=True, tag="generic"):
+    """`alerts.channels.NAME` of `type: generic`: the only type that takes `headers:` (only a
+    receiver we do not know needs them)."""
+
+    headers: Annotated[dict[str, str], SECRET] = msgspec.field(default_factory=dict)
 
 
 class GenericWebhook(JsonWebhook):
     """A JSON document in kalshi-cli's own schema (docs/alerts.md), for any receiver."""
 
     kind = "generic"
-    takes_headers = True
+    config_type = GenericConfig
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         return {
             "version": GENERIC_SCHEMA_VERSION,
             "source": "kalshi-cli",

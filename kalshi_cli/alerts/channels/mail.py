@@ -14,33 +14,71 @@ import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from kalshi_cli.alerts.channels.base import (
     Channel,
+    ChannelConfig,
     ChannelSettings,
     _backoff,
     _tls,
     headline,
+    need_one,
     plain_text,
-    secret_setting,
+    secret,
 )
 from kalshi_cli.alerts.masking import scrub
-from kalshi_cli.alerts.model import Delivery, Notification
+from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.decode import SECRET
 
 TLS_MODES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class EmailConfig(ChannelConfig, frozen=True, tag="email"):
+    """`alerts.channels.NAME` of `type: email`."""
+
+    host: str | None = None
+    port: int | None = None
+    tls: Literal["starttls", "tls", "none"] = "starttls"
+    ca_file: str | None = None
+    username: str | None = None
+    password: Annotated[str, SECRET] | None = None
+    password_env: str | None = None
+    sender: str | None = msgspec.field(default=None, name="from")
+    to: str | list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            raise ValueError("needs a host (the SMTP server)")
+        if self.port is not None and not 0 < self.port < 65536:
+            raise ValueError(f"port must be a port number, got {self.port}")
+        if not self.sender or "@" not in self.sender:
+            raise ValueError("needs a from address")
+        listed = [self.to] if isinstance(self.to, str) else self.to
+        if not listed or not all("@" in a for a in listed):
+            raise ValueError("to must be an address or a list of addresses")
+        if self.ca_file is not None and self.tls == "none":
+            raise ValueError("ca_file must be a path, and only with tls: starttls or tls")
+        need_one(self.password, self.password_env, "password", required=False)
+        has_password = self.password is not None or self.password_env is not None
+        if has_password and self.username is None:
+            raise ValueError("sets a password without a username")
+        if self.username is not None and self.tls == "none":
+            raise ValueError(
+                "would send its password in clear text (tls: none); use tls: starttls or tls, "
+                "or drop the login for a local relay"
+            )
 
 
 class EmailChannel(Channel):
     """Mail to a list of addresses through one SMTP server."""
 
     kind = "email"
-    config_keys = frozenset(
-        {"host", "port", "tls", "ca_file", "username", "password", "password_env", "from", "to"}
-    )
+    config_type = EmailConfig
 
     def __init__(
         self,
@@ -77,65 +115,25 @@ class EmailChannel(Channel):
         return [self._password] if self._password else []
 
     @classmethod
-    def from_config(
-        cls,
-        name: str,
-        cfg: Mapping[str, Any],
-        settings: ChannelSettings,
-        *,
-        environ: Mapping[str, str],
-    ) -> Channel:
-        where = f"alerts.channels.{name}"
-        host = cfg.get("host")
-        if not isinstance(host, str) or not host:
-            raise ConfigError(f"{where} needs a host (the SMTP server)")
-        tls = cfg.get("tls", "starttls")
-        if tls not in TLS_MODES:
-            raise ConfigError(f"{where}.tls is {tls!r}", hint=f"use one of: {', '.join(TLS_MODES)}")
-        port = cfg.get("port")
-        if port is not None and (
-            isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
-        ):
-            raise ConfigError(f"{where}.port must be a port number, got {port!r}")
-        sender = cfg.get("from")
-        if not isinstance(sender, str) or "@" not in sender:
-            raise ConfigError(f"{where} needs a from address")
-        to = cfg.get("to")
-        listed = [to] if isinstance(to, str) else to
-        if (
-            not isinstance(listed, list)
-            or not listed
-            or not all(isinstance(a, str) and "@" in a for a in listed)
-        ):
-            raise ConfigError(f"{where}.to must be an address or a list of addresses")
-        ca_file = cfg.get("ca_file")
-        if ca_file is not None and (not isinstance(ca_file, str) or tls == "none"):
-            raise ConfigError(f"{where}.ca_file must be a path, and only with tls: starttls or tls")
-        username = cfg.get("username")
-        if username is not None and not isinstance(username, str):
-            raise ConfigError(f"{where}.username must be a string")
-        password = secret_setting(where, cfg, "password", environ, required=username is not None)
-        if password is not None and username is None:
-            raise ConfigError(f"{where} sets a password without a username")
-        if username is not None and tls == "none":
-            raise ConfigError(
-                f"{where} would send its password in clear text (tls: none)",
-                hint="use tls: starttls or tls, or drop the login for a local relay",
-            )
+    def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
+        password = secret(cfg.password, cfg.password_env, "password", environ)
+        if cfg.username is not None and password is None:
+            raise ValueError("needs a password (or password_env naming an environment variable)")
+        to = [cfg.to] if isinstance(cfg.to, str) else list(cfg.to)
         return cls(
             name,
-            host=host,
-            sender=sender,
-            to=listed,
-            settings=settings,
-            port=port,
-            tls=tls,
-            username=username,
+            host=cfg.host,
+            sender=cfg.sender,
+            to=to,
+            settings=cfg.settings,
+            port=cfg.port,
+            tls=cfg.tls,
+            username=cfg.username,
             password=password,
-            ca_file=ca_file,
+            ca_file=cfg.ca_file,
         )
 
-    def message(self, n: Notification) -> EmailMessage:
+    def message(self, n: Alert) -> EmailMessage:
         msg = EmailMessage()
         msg["Subject"] = headline(n)
         msg["From"] = self.sender
@@ -145,7 +143,7 @@ class EmailChannel(Channel):
         msg.set_content(plain_text(n) + "\n")
         return msg
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         try:
             return self._send(self.message(n), clock)
         except Exception as exc:  # an alert must never break the caller, whatever went wrong

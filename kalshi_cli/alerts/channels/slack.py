@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.alerts.channels.base import JsonWebhook, clip, headline
-from kalshi_cli.alerts.model import AlertStatus, Notification, Severity
+from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
+from kalshi_cli.alerts.model import Alert, AlertStatus, Severity
 from kalshi_cli.clock import iso_utc
 
 SLACK_HEADER_MAX = 150
@@ -25,12 +25,17 @@ _SLACK_ICON = {
 }
 
 
+class SlackConfig(HttpConfig, frozen=True, tag="slack"):
+    """`alerts.channels.NAME` of `type: slack`."""
+
+
 class SlackWebhook(JsonWebhook):
     """Slack incoming webhook: `text` (the notification fallback) plus Block Kit `blocks`."""
 
     kind = "slack"
+    config_type = SlackConfig
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         resolved = n.status is AlertStatus.RESOLVED
         icon = ":white_check_mark:" if resolved else _SLACK_ICON[n.severity]
         fields = [

@@ -10,30 +10,47 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from kalshi_cli.alerts.channels.base import (
     Channel,
+    ChannelConfig,
     ChannelSettings,
     HttpChannel,
+    check_http_url,
     clip,
-    http_url_setting,
+    need_one,
     plain_text,
-    secret_setting,
+    secret,
 )
-from kalshi_cli.alerts.model import Delivery, Notification
+from kalshi_cli.alerts.model import Alert, Delivery
 from kalshi_cli.clock import Clock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.decode import SECRET
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 TELEGRAM_TEXT_MAX = 4096
+
+
+class TelegramConfig(ChannelConfig, frozen=True, tag="telegram"):
+    """`alerts.channels.NAME` of `type: telegram`."""
+
+    token: Annotated[str, SECRET] | None = None
+    token_env: str | None = None
+    chat_id: str | int | None = None
+    api_url: str = TELEGRAM_API_URL
+
+    def __post_init__(self) -> None:
+        need_one(self.token, self.token_env, "token")
+        if self.chat_id is None or self.chat_id == "":
+            raise ValueError("needs a chat_id (the numeric id or @channelusername of the chat)")
+        check_http_url(self.api_url, "api_url")
 
 
 class TelegramBot(HttpChannel):
     """A Telegram chat, reached by a bot: `token` (or `token_env`) and `chat_id`."""
 
     kind = "telegram"
-    config_keys = frozenset({"token", "token_env", "chat_id", "api_url"})
+    config_type = TelegramConfig
 
     def __init__(
         self,
@@ -49,36 +66,22 @@ class TelegramBot(HttpChannel):
         self.chat_id = chat_id
 
     @classmethod
-    def from_config(
-        cls,
-        name: str,
-        cfg: Mapping[str, Any],
-        settings: ChannelSettings,
-        *,
-        environ: Mapping[str, str],
-    ) -> Channel:
-        where = f"alerts.channels.{name}"
-        token = secret_setting(where, cfg, "token", environ, required=True)
-        assert token is not None  # required=True
-        chat_id = cfg.get("chat_id")
-        if isinstance(chat_id, bool) or not isinstance(chat_id, str | int) or chat_id == "":
-            raise ConfigError(
-                f"{where} needs a chat_id", hint="the numeric id or @channelusername of the chat"
-            )
-        api_url = http_url_setting(where, "api_url", str(cfg.get("api_url") or TELEGRAM_API_URL))
-        return cls(name, token, str(chat_id), settings, api_url=api_url)
+    def build(cls, name: str, cfg: Any, environ: Mapping[str, str]) -> Channel:
+        token = secret(cfg.token, cfg.token_env, "token", environ)
+        assert token is not None  # TelegramConfig needs one of token and token_env
+        return cls(name, token, str(cfg.chat_id), cfg.settings, api_url=cfg.api_url)
 
     def secret_values(self) -> list[str]:
         return [*super().secret_values(), self._token, f"bot{self._token}"]
 
-    def payload(self, n: Notification) -> dict[str, Any]:
+    def payload(self, n: Alert) -> dict[str, Any]:
         return {
             "chat_id": self.chat_id,
             "text": clip(plain_text(n), TELEGRAM_TEXT_MAX),
             "disable_web_page_preview": True,
         }
 
-    def send(self, n: Notification, clock: Clock) -> Delivery:
+    def send(self, n: Alert, clock: Clock) -> Delivery:
         body = json.dumps(self.payload(n)).encode()
         return self._post(self._url, body, "application/json", clock)
 

@@ -1,0 +1,381 @@
+"""The one decoder of what a person writes (a config section, a params file) into a typed,
+frozen `msgspec.Struct`, every refusal at the file and line of the key it is about.
+
+A section is declared once, as Structs (frozen, `forbid_unknown_fields=True`): a field's type
+says what a value must be (a YAML `0.05` reaches a `Decimal` field as the decimal written,
+through its shortest repr), `msgspec.Meta(ge=..., gt=...)` bounds an `int` or `float`,
+`Range(...)` bounds a `Decimal` (msgspec's constraints are for ints and floats), and a
+`__post_init__` raising `ValueError` states a rule between fields. `decode_config` runs msgspec
+over the whole mapping and turns its one error (`... - at $.channels[...].url`) into
+`file:line: alerts.channels.ops.url: ...`: the mapping came from the config's line-aware loader
+(`config.Located`: each mapping knows its file and the line of each key), and the error's path
+is walked through it. msgspec does not say which key of a `dict[str, Struct]` failed (`[...]`),
+so each value of that mapping is decoded alone until the one that fails is found. An unknown
+key gets a "did you mean"; a NaN or an infinity anywhere, written as a number or as text that a
+number field would read, is refused as not finite, never compared with a bound.
+
+Only `errors` and msgspec are imported, so every layer that owns a section (orders, checks,
+risk, alerts, the trade loop, the strategy API) decodes through this one function.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import operator
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from kalshi_cli.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds of a `Decimal` field: `Annotated[Decimal, Range(gt=0, le=1)]`."""
+
+    ge: Decimal | int | str | None = None
+    gt: Decimal | int | str | None = None
+    le: Decimal | int | str | None = None
+    lt: Decimal | int | str | None = None
+
+    def problem(self, value: Decimal) -> str | None:
+        checks: tuple[tuple[Decimal | int | str | None, Callable[[Any, Any], bool], str], ...] = (
+            (self.ge, operator.ge, ">="),
+            (self.gt, operator.gt, ">"),
+            (self.le, operator.le, "<="),
+            (self.lt, operator.lt, "<"),
+        )
+        for bound, holds, sign in checks:
+            if bound is not None and not holds(value, Decimal(bound)):
+                return f"must be {sign} {bound}, got {value}"
+        return None
+
+
+class _Secret:
+    def __repr__(self) -> str:
+        return "SECRET"
+
+
+SECRET = _Secret()
+"""`Annotated[T, SECRET]`: a refusal of this field never quotes what was written (a password,
+a token, a webhook URL, a header), whatever its kind."""
+
+
+def decode_config(
+    cls: type[T], raw: Mapping[str, Any] | None, *, where: str, what: str = "key"
+) -> T:
+    """`raw` (None: every default) as `cls`, checked as a whole; a ConfigError naming
+    `file:line` (when `raw` came from the line-aware loader), the dotted key from `where` down,
+    and what is wrong. `what` names an unknown key in the refusal ("unknown parameter ...")."""
+    values: Mapping[str, Any] = {} if raw is None else raw
+    # before msgspec: a NaN would reach a `__post_init__` comparison (a Decimal NaN raises there)
+    _refuse_non_finite(cls, values, where, _at(values, None))
+    try:
+        decoded = msgspec.convert(values, cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _refusal(
+            cls, values, str(exc), dotted=where, where=_at(values, None), what=what
+        ) from None
+    _check_values(decoded, values, where, _at(values, None))
+    return decoded
+
+
+# --------------------------------------------------------------------------------------------
+# From msgspec's error to the person's file and line
+
+
+def _at(node: object, key: str | None) -> str:
+    """`file:line` of `key` in a mapping from the line-aware loader (of the mapping itself for
+    None), else ''."""
+    locate = getattr(node, "where", None)
+    return str(locate(key)) if callable(locate) else ""
+
+
+def _text(where: str, key_path: str, problem: str) -> str:
+    return f"{where}: {key_path}: {problem}" if where else f"{key_path}: {problem}"
+
+
+def _not_finite(value: object) -> bool:
+    """A float NaN or infinity, or text a number field would read as one ('nan', '-inf')."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, str):
+        return value.strip().lower().lstrip("+-") in ("nan", "snan", "inf", "infinity")
+    return False
+
+
+_PATH = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _refusal(tp: Any, raw: object, text: str, *, dotted: str, where: str, what: str) -> ConfigError:
+    found = re.fullmatch(r"(.*) - at `\$(.*)`", text, re.DOTALL)
+    problem, path = (found.group(1), found.group(2)) if found else (text, "")
+    node, kind = raw, tp
+    for name, index in _PATH.findall(path):
+        if index == "...":
+            return _in_mapping(kind, node, dotted, where, what)
+        if index:
+            items = node if isinstance(node, list) else []
+            position = int(index)
+            node = items[position] if position < len(items) else None
+            kind = _item_type(kind)
+            dotted = f"{dotted}[{index}]"
+            continue
+        kind = _narrow(kind, node)
+        where = _at(node, name) or where
+        node = node.get(name) if isinstance(node, Mapping) else None
+        tags = _tags(kind, name)
+        kind = _field_type(kind, name) if not tags else Literal[tuple(tags)]
+        dotted = f"{dotted}.{name}"
+    hidden = _is_secret(kind)
+    shown = "a value not shown (a secret)" if hidden else _shown(node)
+    union, kind = kind, _narrow(kind, node)
+    unknown = re.fullmatch(r"Object contains unknown field `(.+)`", problem)
+    if unknown:
+        key = unknown.group(1)
+        names = _field_names(kind)
+        # `market_maker` for `market-maker`: the one spelling is matched before the fuzzy ones
+        close = [n for n in names if n.replace("-", "_") == key.replace("-", "_")]
+        close = close or difflib.get_close_matches(key, names, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(names)}"
+        # a key of another member of a tagged union (`headers` of a slack channel)
+        takers = [
+            str(s.__struct_config__.tag)
+            for s in _structs(union)
+            if s is not kind and key in _hints(s) and s.__struct_config__.tag is not None
+        ]
+        if takers:
+            hint = f"`{key}` is only for type {', '.join(takers)}"
+        place = _at(node, key) or where
+        return ConfigError(
+            f"{place + ': ' if place else ''}unknown {what} `{dotted}.{key}`", hint=hint
+        )
+    missing = re.fullmatch(r"Object missing required field `(.+)`", problem)
+    if missing:
+        return ConfigError(_text(where, dotted, f"needs `{missing.group(1)}`"))
+    if _not_finite(node) and not hidden:
+        return ConfigError(_text(where, dotted, f"expected a finite number, not {node}"))
+    mismatch = re.fullmatch(r"Expected `([\w |]+)`, got `\w+`", problem)
+    kinds = [k for k in mismatch.group(1).split(" | ") if k != "null"] if mismatch else []
+    if kinds and all(k in _KINDS for k in kinds):
+        wanted = " or ".join(dict.fromkeys(_KINDS[k] for k in kinds))
+        return ConfigError(_text(where, dotted, f"expected {wanted}, not {shown}"))
+    choices = _choices(kind)
+    if problem.startswith(("Invalid enum value", "Invalid value")) and choices:
+        return ConfigError(
+            _text(where, dotted, f"expected one of {', '.join(choices)}, not {shown}"),
+            hint=f"use one of: {', '.join(choices)}",
+        )
+    if problem.startswith("Invalid decimal"):
+        return ConfigError(_text(where, dotted, f"expected a number, not {shown}"))
+    if isinstance(node, Mapping) and not problem.startswith(("Expected", "Object")):
+        # a rule between fields (a `__post_init__`): at the line of the first field it names
+        named = [k for k in node if re.search(rf"\b{re.escape(str(k))}\b", problem)]
+        return ConfigError(_text(_at(node, named[0]) if named else where, dotted, problem))
+    if hidden:  # msgspec's own words may quote the value
+        return ConfigError(_text(where, dotted, f"cannot be read: {shown}"))
+    return ConfigError(_text(where, dotted, problem[:1].lower() + problem[1:]))
+
+
+# msgspec's names of kinds, as a person who writes YAML says them
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "decimal": "a number",
+    "str": "text",
+    "bool": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()  # as YAML spells it
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _is_secret(kind: Any) -> bool:
+    """Whether `kind` (or, for an optional field, a member of it) is `Annotated[..., SECRET]`."""
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
+    candidates = [kind, *(typing.get_args(kind) if optional else ())]
+    return any(m is SECRET for c in candidates for m in getattr(c, "__metadata__", ()))
+
+
+def _narrow(kind: Any, node: object) -> Any:
+    """The member of a tagged union of Structs that `node`'s tag names, else `kind`."""
+    structs = _structs(kind)
+    if len(structs) < 2 or not isinstance(node, Mapping):
+        return kind
+    for struct in structs:
+        config = struct.__struct_config__
+        if config.tag_field is not None and node.get(config.tag_field) == config.tag:
+            return struct
+    return kind
+
+
+def _tags(kind: Any, name: str) -> list[str]:
+    """The tags of a tagged union of Structs whose tag field is `name` (a channel's `type`)."""
+    return [
+        str(s.__struct_config__.tag)
+        for s in _structs(kind)
+        if s.__struct_config__.tag_field == name and s.__struct_config__.tag is not None
+    ]
+
+
+def _choices(kind: Any) -> list[str]:
+    """The values a `Literal[...]` field takes, as text."""
+    return [
+        str(v)
+        for m in _members(kind)
+        if typing.get_origin(m) is Literal
+        for v in typing.get_args(m)
+    ]
+
+
+def _refuse_non_finite(kind: Any, raw: object, dotted: str, where: str) -> None:
+    """A NaN or infinity (a YAML `.nan`, a text 'inf') at any number field, at its line."""
+    if not isinstance(raw, Mapping):
+        return
+    kind = _narrow(kind, raw)  # a channel's own keys, by its `type:`
+    fields = {n for s in _structs(kind) for n in _hints(s)}
+    for key, value in raw.items():
+        if fields:
+            sub = _field_type(kind, str(key)) if key in fields else None
+        else:
+            sub = _item_type(kind)
+        if sub is None or sub is Any:
+            continue
+        here = _at(raw, str(key)) or where
+        numeric = any(m in (int, float, Decimal) for m in _members(sub))
+        if numeric and _not_finite(value):
+            raise ConfigError(
+                _text(here, f"{dotted}.{key}", f"expected a finite number, not {value}")
+            )
+        _refuse_non_finite(sub, value, f"{dotted}.{key}", here)
+
+
+def _in_mapping(kind: Any, node: object, dotted: str, where: str, what: str) -> ConfigError:
+    """msgspec's `[...]`: the value of a `dict[str, X]` that failed, found by decoding each."""
+    value_type = _item_type(kind)
+    if _is_secret(kind):  # a secret mapping's values are secrets (a webhook's headers)
+        value_type = Annotated[value_type, SECRET]
+    entries = node if isinstance(node, Mapping) else {}
+    for key, value in entries.items():
+        try:
+            msgspec.convert(value, value_type, strict=False)
+        except msgspec.ValidationError as exc:
+            here = _at(entries, key) or where
+            return _refusal(
+                value_type, value, str(exc), dotted=f"{dotted}.{key}", where=here, what=what
+            )
+    return ConfigError(_text(where, dotted, "cannot be read"))  # msgspec refused it once
+
+
+def _bare(kind: Any) -> Any:
+    while typing.get_origin(kind) is typing.Annotated:
+        kind = typing.get_args(kind)[0]
+    return kind
+
+
+def _members(kind: Any) -> tuple[Any, ...]:
+    kind = _bare(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return tuple(_bare(k) for k in typing.get_args(kind) if k is not type(None))
+    return (kind,)
+
+
+@cache
+def _hints(cls: type[msgspec.Struct]) -> dict[str, Any]:
+    """field's encoded name (`from` for `sender`) -> its type, Annotated kept."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {f.encode_name: hints[f.name] for f in msgspec.structs.fields(cls)}
+
+
+def _structs(kind: Any) -> list[type[msgspec.Struct]]:
+    return [k for k in _members(kind) if isinstance(k, type) and issubclass(k, msgspec.Struct)]
+
+
+def _field_type(kind: Any, name: str) -> Any:
+    for struct in _structs(kind):
+        if name in _hints(struct):
+            return _hints(struct)[name]
+    return Any
+
+
+def _field_names(kind: Any) -> list[str]:
+    return sorted({name for struct in _structs(kind) for name in _hints(struct)})
+
+
+def _item_type(kind: Any) -> Any:
+    for member in _members(kind):
+        args = typing.get_args(member)
+        if typing.get_origin(member) in (dict, Mapping) and len(args) == 2:
+            return args[1]
+        if typing.get_origin(member) in (list, tuple) and args:
+            return args[0]
+    return Any
+
+
+# --------------------------------------------------------------------------------------------
+# What msgspec decoded but does not check: non-finite numbers and Decimal ranges
+
+
+def _ranges(hint: Any) -> list[Range]:
+    """The `Range`s of a field's type: `Annotated[Decimal, Range(...)]`, optional or not."""
+    kinds = (
+        [hint, *typing.get_args(hint)]
+        if typing.get_origin(hint) is not typing.Annotated
+        else [hint]
+    )
+    return [
+        bound
+        for kind in kinds
+        if typing.get_origin(kind) is typing.Annotated
+        for bound in kind.__metadata__
+        if isinstance(bound, Range)
+    ]
+
+
+def _check_values(value: object, raw: object, dotted: str, where: str) -> None:
+    if isinstance(value, msgspec.Struct):
+        hints = typing.get_type_hints(type(value), include_extras=True)
+        for field in msgspec.structs.fields(value):
+            item = getattr(value, field.name)
+            name = field.encode_name
+            here = _at(raw, name) or where
+            key_path = f"{dotted}.{name}"
+            sub = raw.get(name) if isinstance(raw, Mapping) else None
+            if (isinstance(item, Decimal) and not item.is_finite()) or (
+                isinstance(item, float) and not math.isfinite(item)
+            ):
+                shown = sub if sub is not None else item
+                raise ConfigError(_text(here, key_path, f"expected a finite number, not {shown}"))
+            for bound in _ranges(hints[field.name]):
+                if isinstance(item, Decimal):
+                    refused = bound.problem(item)
+                    if refused:
+                        raise ConfigError(_text(here, key_path, refused))
+            _check_values(item, sub, key_path, here)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            sub = raw.get(key) if isinstance(raw, Mapping) else None
+            _check_values(item, sub, f"{dotted}.{key}", _at(raw, key) or where)
+    elif isinstance(value, list | tuple):
+        items = raw if isinstance(raw, list) else []
+        for i, item in enumerate(value):
+            _check_values(item, items[i] if i < len(items) else None, f"{dotted}[{i}]", where)
