@@ -312,7 +312,7 @@ def runs_list_command(as_json: JsonOpt = False) -> None:
 def _run_row(r: dict[str, Any]) -> dict[str, str]:
     return {
         "id": r["id"],
-        "kind": r["kind"] if r["kind"] == "run" else f"sweep of {r['runs']}",
+        "kind": r["kind"] if r["kind"] == "run" else f"{r['kind']} of {r['runs']}",
         "strategy": r["strategy"],
         "net": r["net"] or "",
         "fills": "" if r["fills"] is None else str(r["fills"]),

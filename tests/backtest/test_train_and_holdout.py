@@ -175,6 +175,15 @@ def test_walk_forward_chooses_in_each_window_and_tests_on_the_part_after_it(
         total_net += Decimal(tested["net"])
     assert Decimal(doc["out_of_sample"]["net"]) == total_net
     assert doc["chosen"] == doc["windows"][-1]["params"]
+    # stored, and listed with the test parts' net
+    listed = kalshi(["backtest", "runs", "list", "--json"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (stored,) = [r for r in json.loads(listed.stdout)["runs"] if r["id"] == doc["run_id"]]
+    assert (stored["kind"], stored["runs"]) == ("walk-forward", 2)
+    assert Decimal(stored["net"]) == total_net
+    shown = kalshi(["backtest", "runs", "show", doc["run_id"]], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert f"out of sample: net {doc['out_of_sample']['net']} over 2 windows" in shown.stdout
 
 
 def test_bad_split_flags_exit_2(data: Path, tmp_path: Path) -> None:
