@@ -203,6 +203,26 @@ def test_a_study_named_again_for_other_ranges_is_refused(data: Path, tmp_path: P
     assert listed.returncode == ExitCode.USAGE and "tries ranges, not lists" in listed.stderr
 
 
+def test_a_new_strategys_declared_ranges_are_searched(data: Path, tmp_path: Path) -> None:
+    made = kalshi(["strategy", "new", "my-edge", "--dir", str(tmp_path / "s")], tmp_path)
+    assert made.returncode == 0, made.stderr
+    done = kalshi(
+        ["backtest", "--strategy", str(tmp_path / "s" / "my_edge.py"), "--data", str(data),
+         "--search", "random", "--trials", "3", "--jobs", "1", "--json"],
+        tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["search"]["space"] == {
+        "edge": {"low": "0.01", "high": "0.06", "step": "0.01", "values": 6},
+        "take_profit": {"low": "0.02", "high": "0.10", "step": "0.02", "values": 5},
+    }
+    assert doc["search"]["trials"]["ran"] == 3
+    for r in doc["runs"]:
+        assert r["params"]["edge"] in [f"0.0{n}" for n in range(1, 7)]
+        assert r["params"]["take_profit"] in ["0.02", "0.04", "0.06", "0.08", "0.10"]
+
+
 def test_the_space_is_the_given_ranges_else_the_declared_ones() -> None:
     spike = get_strategy("spike")
     declared = space(spike, {}, [])
