@@ -3,6 +3,7 @@ walk-forward windows roll forward, and the gap between training and holdout, by 
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -82,3 +83,21 @@ def test_a_share_outside_zero_and_one_is_refused(bad: str) -> None:
     with pytest.raises(UsageError):
         parse_share(bad)
     assert parse_share("0.25") == Decimal("0.25")
+
+
+def test_the_span_is_the_first_and_last_record_with_or_without_a_manifest(tmp_path) -> None:
+    from kalshi_cli.backtest.scenario import record_scenario
+    from kalshi_cli.backtest.split import data_span
+
+    data = record_scenario(
+        "default", tmp_path / "d", seconds=5, tickers=["KXNBAGAME-SIM-LALGSW-LAL"]
+    )
+    manifest = json.loads((data / "manifest.json").read_text())
+    first, last = manifest["started_ns"], manifest["ended_ns"]
+    assert data_span(data, None, None) == Window(first, last + 1)
+    # --from and --to narrow it; a bound outside the data does not widen it
+    assert data_span(data, first + 10, last - 10) == Window(first + 10, last - 10)
+    assert data_span(data, first - 10, last + 10) == Window(first, last + 1)
+    # without a manifest the records are read for the same span
+    (data / "manifest.json").unlink()
+    assert data_span(data, None, None) == Window(first, last + 1)
