@@ -224,7 +224,14 @@ def search(
     storage_dir.mkdir(parents=True, exist_ok=True)
     path = storage_dir / STUDIES
     name = name or study_name(base, axes, sampler, rank_by)
-    identity = {"axes": {a.name: a.to_json() for a in axes}, "sampler": sampler, "rank_by": rank_by}
+    # what the trials' figures depend on: a study's trials are only comparable under one
+    identity = {
+        "spec": _plain(asdict(replace(base, params=()))),
+        "params": {k: v for k, v in base.params if k not in _names(axes)},
+        "axes": {a.name: a.to_json() for a in axes},
+        "sampler": sampler,
+        "rank_by": rank_by,
+    }
     with _locked(storage_dir, name):
         study = optuna.create_study(
             study_name=name,
@@ -361,10 +368,11 @@ def _check_identity(study: optuna.Study, name: str, identity: dict[str, Any]) ->
     known = study.user_attrs.get("identity")
     if known is None:
         study.set_user_attr("identity", identity)
-    elif known != json.loads(json.dumps(identity)):
+    elif known != _plain(identity):
+        differs = [k for k in identity if known.get(k) != _plain(identity[k])]
         raise UsageError(
-            f"the study {name} searched other ranges, sampler or metric",
-            hint="give another --study NAME, or the same ranges to continue it",
+            f"the study {name} was another search; what differs: {', '.join(differs)}",
+            hint="give another --study NAME, or the same search to continue it",
         )
 
 

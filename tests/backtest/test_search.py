@@ -192,13 +192,21 @@ def test_a_set_the_strategy_refuses_is_a_failed_trial_with_its_reason(
     assert "max_hold_s must be at least window_s" in refused["reason"]
 
 
-def test_a_study_named_again_for_other_ranges_is_refused(data: Path, tmp_path: Path) -> None:
+def test_a_study_named_again_for_other_ranges_or_data_is_refused(
+    data: Path, tmp_path: Path
+) -> None:
     base = ["backtest", "--strategy", "spike", "--data", str(data), "--search", "grid",
             "--jobs", "1", "--study", "mine"]  # fmt: skip
     assert kalshi([*base, "--param", "take_profit=0.02..0.04:0.02"], tmp_path).returncode == 0
     done = kalshi([*base, "--param", "take_profit=0.02..0.06:0.02"], tmp_path)
     assert done.returncode == ExitCode.USAGE
-    assert "the study mine searched other ranges" in done.stderr
+    assert "the study mine was another search; what differs: axes" in done.stderr
+    # nor on other data: the trials of two data sets are not one study
+    other = record_scenario("default", tmp_path / "other", seconds=20, tickers=[LAL])
+    moved = [*base[:4], str(other), *base[5:], "--param", "take_profit=0.02..0.04:0.02"]
+    done = kalshi(moved, tmp_path)
+    assert done.returncode == ExitCode.USAGE
+    assert "what differs: spec" in done.stderr
     listed = kalshi([*base[:5], "--param", "take_profit=0.02,0.04", "--search", "tpe"], tmp_path)
     assert listed.returncode == ExitCode.USAGE and "tries ranges, not lists" in listed.stderr
 
