@@ -243,11 +243,19 @@ def search(
         interrupted = _retry_interrupted(study)
         ran_before = len(_ran(study))
         study.sampler = _sampler(sampler, seed + len(study.trials))
-        ran_now, refused = _trials(
-            study, base, strategy=strategy, axes=axes, wanted=trials - ran_before,
-            rank_by=rank_by, jobs=jobs, cache_dir=cache_dir, run=run, progress=progress,
-            grid=sampler == "grid",
-        )  # fmt: skip
+        try:
+            ran_now, refused = _trials(
+                study, base, strategy=strategy, axes=axes, wanted=trials - ran_before,
+                rank_by=rank_by, jobs=jobs, cache_dir=cache_dir, run=run, progress=progress,
+                grid=sampler == "grid",
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            if progress is not None:
+                progress(
+                    f"stopped: the study {name} keeps the {len(_ran(study))} trials that ran; "
+                    "the same command continues it"
+                )
+            raise
         results = [
             (_spec_of(base, t.user_attrs["params"]), _report_of(t), t.user_attrs["cached"])
             for t in _ran(study)

@@ -149,8 +149,13 @@ def test_a_search_stopped_half_way_continues_with_the_trials_done(
             seen.append(line)
     proc.send_signal(stop)
     proc.wait(timeout=30)
-    proc.stderr.close()
     assert proc.returncode != 0  # stopped, not finished
+    if stop == signal.SIGINT:  # Ctrl-C says how to go on
+        assert proc.returncode == ExitCode.INTERRUPTED
+        told = proc.stderr.read()
+        assert "stopped: the study resumable keeps the" in told
+        assert "the same command continues it" in told
+    proc.stderr.close()
     done_before = [x for x in seen if x.startswith("trial ")]
     # started again, asking the study to hold two more trials than it reported before the stop
     # (it may have finished one more between the last line read and the signal)
