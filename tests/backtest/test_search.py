@@ -123,6 +123,25 @@ def test_a_search_with_a_holdout_chooses_on_training(data: Path, tmp_path: Path)
     assert train_best["chosen"] and doc["chosen"] == train_best["params"]
 
 
+def test_a_walk_forward_search_keeps_a_study_per_window(data: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest", "--strategy", "spike", "--data", str(data), "--search", "grid",
+        "--param", "take_profit=0.04..0.06:0.02", "--walk-forward", "2", "--holdout", "0.3",
+        "--study", "wf", "--jobs", "1", "--json",
+    ]  # fmt: skip
+    done = kalshi(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    windows = json.loads(done.stdout)["windows"]
+    assert [w["search"]["study"] for w in windows] == ["wf-w1of2", "wf-w2of2"]
+    for w in windows:
+        assert w["search"]["trials"]["ran"] == 2 and w["tried"] == 2
+    # again: each window's study holds its points, nothing runs, the same choices
+    again = json.loads(kalshi(args, tmp_path).stdout)["windows"]
+    assert [w["search"]["trials"]["ran_now"] for w in again] == [0, 0]
+    assert [w["params"] for w in again] == [w["params"] for w in windows]
+    assert [w["test"]["totals"] for w in again] == [w["test"]["totals"] for w in windows]
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
 def test_a_search_stopped_half_way_continues_with_the_trials_done(
     data: Path, tmp_path: Path, stop: signal.Signals
