@@ -89,14 +89,19 @@ class ParamField:
     type: str
     default: Any
     updatable: bool
+    search: Search | None = None  # the range a search tries, when the field declares one
 
     def to_json(self) -> dict[str, Any]:
         default = self.default
+        found = self.search
         return {
             "name": self.name,
             "type": self.type,
             "default": str(default) if isinstance(default, Decimal) else default,
             "updatable": self.updatable,
+            "search": None
+            if found is None
+            else {"low": str(found.low), "high": str(found.high), "step": str(found.step)},
         }
 
 
@@ -119,12 +124,14 @@ def updatable_fields(cls: type[Params]) -> frozenset[str]:
 
 def param_fields(cls: type[Params]) -> list[ParamField]:
     defaults = cls()
+    ranges = search_ranges(cls)
     return [
         ParamField(
             name,
             getattr(kind, "__name__", str(kind)),
             getattr(defaults, name),
             Updatable in meta,
+            ranges.get(name),
         )
         for name, (kind, meta) in _extras(cls).items()
     ]

@@ -255,6 +255,18 @@ def test_a_new_strategys_declared_ranges_are_searched(data: Path, tmp_path: Path
         assert r["params"]["take_profit"] in ["0.02", "0.04", "0.06", "0.08", "0.10"]
 
 
+def test_strategy_list_shows_the_ranges_a_search_tries(tmp_path: Path) -> None:
+    done = kalshi(["strategy", "list", "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    spike = next(s for s in json.loads(done.stdout)["strategies"] if s["name"] == "spike")
+    listed = {p["name"]: p["search"] for p in spike["params"] if p["search"] is not None}
+    searched = {a.name: a.to_json() for a in space(get_strategy("spike"), {}, [])}
+    assert listed == {
+        name: {k: axis[k] for k in ("low", "high", "step")} for name, axis in searched.items()
+    }
+    assert listed["take_profit"] == {"low": "0.01", "high": "0.10", "step": "0.01"}
+
+
 def test_the_space_is_the_given_ranges_else_the_declared_ones() -> None:
     spike = get_strategy("spike")
     declared = space(spike, {}, [])
