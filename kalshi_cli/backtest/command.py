@@ -4,26 +4,30 @@ out. The command (cli/backtest.py) only parses flags into a `BacktestRequest` an
 from __future__ import annotations
 
 import json
+import math
+import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.backtest import split
 from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
-from kalshi_cli.backtest.stats import deflate
-from kalshi_cli.backtest.sweep import (
-    METRICS,
-    default_cache_dir,
-    grid,
-    metric_value,
-    parse_params,
-    rank,
-    run_sweep,
+from kalshi_cli.backtest.research import (
+    Trials,
+    out_of_sample,
+    ranked_runs,
+    walk_forward,
+    with_holdout,
 )
+from kalshi_cli.backtest.search import is_range, space
+from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
+from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
 from kalshi_cli.clock import parse_time as clock_parse_time
 from kalshi_cli.errors import DataWriteError, UsageError
 from kalshi_cli.strategies import get_strategy, strategy_source
@@ -31,6 +35,15 @@ from kalshi_cli.strategy_api import params_dict
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig
+
+DEFAULT_TRIALS = 20  # a search's trials when --trials is not given (a grid: all its points)
+WALK_FORWARD_SHARE = Decimal("0.25")  # each window's test part, when --holdout is not given
+
+
+def default_studies_dir() -> Path:
+    """Where a search keeps its studies when runs are not stored (a library call)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kalshi" / "studies"
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,14 @@ class BacktestRequest:
     lookahead: bool = False
     runs_dir: Path | None = None  # where the run is stored (history.py); None: not stored
     best_params: Path | None = None  # a sweep writes its best run's params here (YAML)
+    holdout: Decimal | None = None  # the last share of the span, held out (split.py)
+    walk_forward: int | None = None  # windows; `holdout` (or WALK_FORWARD_SHARE) their test share
+    search: str | None = None  # tpe, random or grid (search.py)
+    trials: int | None = None  # the trials the study should hold
+    study: str | None = None
+    seed: int = 0
+    overfit_gap: Decimal = OVERFIT_GAP
+    progress: Callable[[str], None] | None = None  # a line per search trial
 
 
 @dataclass
@@ -54,6 +75,12 @@ class BacktestOutcome:
     lookahead: LookAheadReport | None = None
     rank_by: str = "net"
     run_id: str | None = None  # as stored
+    search: dict[str, Any] | None = None  # the study a search ran (search.SearchOutcome)
+    holdout: dict[str, Any] | None = None  # the split: share, the two parts
+    chosen: dict[str, Any] | None = None  # the set chosen on training data
+    windows: list[dict[str, Any]] | None = None  # walk-forward
+    out_of_sample: dict[str, Any] | None = None
+    statistics: list[Any] | None = None  # a plain sweep's, for the stored record only
 
     def lines(self) -> list[str]:
         """What the terminal shows: the report (and the look-ahead check), or the ranking."""
@@ -62,7 +89,11 @@ class BacktestOutcome:
             if self.lookahead is not None:
                 lines += ["", *self.lookahead.lines()]
             return lines + self._stored()
-        out = []
+        if self.windows is not None:
+            return self._walk_forward_lines() + self._stored()
+        if self.holdout is not None:
+            return self._holdout_lines() + self._stored()
+        out = self._search_lines()
         for n, run in enumerate(self.runs, 1):
             t = run["totals"]
             params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
@@ -80,6 +111,61 @@ class BacktestOutcome:
                 "unskilled tries (deflated Sharpe ratio); - where the Sharpe is not given"
             )
         return out + self._stored()
+
+    def _search_lines(self) -> list[str]:
+        if self.search is None:
+            return []
+        t = self.search["trials"]
+        return [
+            f"study {self.search['study']} ({self.search['sampler']}) in {self.search['storage']}: "
+            f"{t['ran']} trials ran ({t['ran_before']} before, {t['ran_now']} now), "
+            f"{t['refused']} refused by the strategy, {t['interrupted']} interrupted and retried"
+        ]
+
+    def _holdout_lines(self) -> list[str]:
+        assert self.holdout is not None
+        h = self.holdout
+        out = [
+            *self._search_lines(),
+            f"train {_when(h['train']['from'])} .. {_when(h['train']['to'])}, holdout (the last "
+            f"{h['share']}) {_when(h['holdout']['from'])} .. {_when(h['holdout']['to'])}; "
+            f"ranked by the holdout's {self.rank_by}",
+        ]
+        for n, run in enumerate(self.runs, 1):
+            params = " ".join(f"{k}={v}" for k, v in sorted(run["params"].items()))
+            flag = "  OVERFIT" if run["overfit"] else ""
+            chosen = "  (chosen on training)" if run["chosen"] else ""
+            out.append(
+                f"{n:>3}. holdout {_figure(run['value']):>10}  train "
+                f"{_figure(run['train']['value']):>10}  gap {run['gap'] or '-':>7}"
+                f"  fills {run['totals']['fills']:>4}/{run['train']['totals']['fills']:<4}"
+                f"  {params}{chosen}{flag}"
+            )
+        out.append(
+            f"gap: the share of the training {self.rank_by} the holdout lost (net and fees per "
+            f"hour of each part); OVERFIT above {h['overfit_gap']}"
+        )
+        return out
+
+    def _walk_forward_lines(self) -> list[str]:
+        assert self.windows is not None and self.out_of_sample is not None
+        out = []
+        for w in self.windows:
+            params = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
+            flag = "  OVERFIT" if w["overfit"] else ""
+            out.append(
+                f"window {w['window']}: train {_when(w['train_part']['from'])} .. "
+                f"{_when(w['train_part']['to'])} ({w['tried']} tried), test .. "
+                f"{_when(w['test_part']['to'])}: {self.rank_by} train "
+                f"{_figure(w['train']['value'])} test {_figure(w['test']['value'])} "
+                f"gap {w['gap'] or '-'}{flag}  {params}"
+            )
+        o = self.out_of_sample
+        out.append(
+            f"out of sample: net {o['net']} over {o['windows']} test parts, fees {o['fees']}, "
+            f"fills {o['fills']}; {o['overfit_windows']} windows flagged OVERFIT"
+        )
+        return out
 
     def _stored(self) -> list[str]:
         if self.run_id is None:
@@ -99,11 +185,33 @@ class BacktestOutcome:
             doc = dict(self.report)
             if self.lookahead is not None:
                 doc["lookahead"] = self.lookahead.to_json()
+        elif self.windows is not None:
+            doc = {
+                "format": "kalshi-backtest-walk-forward/1",
+                "rank_by": self.rank_by,
+                "windows": self.windows,
+                "out_of_sample": self.out_of_sample,
+                "chosen": self.chosen,
+            }
         else:
             doc = {"format": "kalshi-backtest-sweep/1", "runs": self.runs}
+            if self.holdout is not None:
+                doc |= {"holdout": self.holdout, "chosen": self.chosen}
+        if self.search is not None:
+            doc["search"] = self.search
         if self.run_id is not None:
             doc["run_id"] = self.run_id
         return doc
+
+
+def _when(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def build_request(
@@ -127,6 +235,14 @@ def build_request(
     runs_dir: Path | None = None,
     params_file: Path | None = None,
     best_params: Path | None = None,
+    holdout: str | None = None,
+    walk_forward: int | None = None,
+    search: str | None = None,
+    trials: int | None = None,
+    study: str | None = None,
+    seed: int = 0,
+    overfit_gap: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
@@ -167,7 +283,25 @@ def build_request(
         lookahead=lookahead,
         runs_dir=runs_dir,
         best_params=best_params,
+        holdout=None if holdout is None else split.parse_share(holdout),
+        walk_forward=walk_forward,
+        search=search,
+        trials=trials,
+        study=study,
+        seed=seed,
+        overfit_gap=OVERFIT_GAP if overfit_gap is None else _gap_share(overfit_gap),
+        progress=progress,
     )
+
+
+def _gap_share(text: str) -> Decimal:
+    try:
+        share = Decimal(text)
+    except InvalidOperation:
+        share = Decimal("NaN")
+    if not share.is_finite() or share < 0:
+        raise UsageError(f"--overfit-gap {text!r}: expected a share of at least 0, e.g. 0.5")
+    return share
 
 
 def parse_time(text: str | None, what: str) -> int | None:
@@ -187,53 +321,54 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
             f"--rank-by {request.rank_by!r}", hint=f"choose one of: {', '.join(METRICS)}"
         )
     axes = parse_params(request.params)
-    singles = {k: v[0] for k, v in axes.items() if len(v) == 1}
+    ranges = {k: v[0] for k, v in axes.items() if len(v) == 1 and is_range(v[0])}
+    singles = {k: v[0] for k, v in axes.items() if len(v) == 1 and k not in ranges}
     base = replace(
         request.spec, params=tuple(sorted((dict(request.spec.params) | singles).items()))
     )
     sweep_axes = {k: v for k, v in axes.items() if len(v) > 1}
     strategy = get_strategy(base.strategy)
+    _check_research(request, ranges, sweep_axes)
     for spec in grid(base, sweep_axes):
         # every combination validated as a whole before the first run starts
         strategy.params(dict(spec.params))
-    if request.best_params is not None and not sweep_axes:
+    research = sweep_axes or request.search or request.holdout or request.walk_forward
+    if request.best_params is not None and not research:
         raise UsageError(
-            "--best-params takes a sweep", hint="give a --param NAME=V1,V2 with several values"
+            "--best-params takes a sweep or a search",
+            hint="give a --param NAME=V1,V2 with several values, or --search",
         )
-    if sweep_axes:
+    if research:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
         markets_of(base)  # no data set is refused here, once, not as a failure of every run
-        specs = grid(base, sweep_axes)
-        results = rank(
-            run_sweep(specs, jobs=request.jobs, cache_dir=request.cache_dir), request.rank_by
-        )
-        # the best of many tries looks good by luck: each Sharpe is deflated by the trials
-        deflated = deflate([report.get("statistics") for _, report, _ in results])
-        sweep = BacktestOutcome(
+        searched = space(strategy, ranges, list(singles)) if request.search else []
+        points = math.prod(a.count for a in searched)
+        trials = Trials(
+            strategy=strategy,
             rank_by=request.rank_by,
-            runs=[
-                {
-                    "params": dict(spec.params),
-                    "rank_by": request.rank_by,
-                    "value": metric_value(report, request.rank_by),
-                    "cached": cached,
-                    "totals": report["totals"],
-                    "deflated_sharpe": dsr.to_json(),
-                }
-                for (spec, report, cached), dsr in zip(results, deflated, strict=True)
-            ],
+            sweep_axes=sweep_axes,
+            sampler=request.search,
+            axes=tuple(searched),
+            trials=request.trials or (points if request.search == "grid" else DEFAULT_TRIALS),
+            study=request.study,
+            seed=request.seed,
+            studies_dir=request.runs_dir or default_studies_dir(),
+            jobs=request.jobs,
+            cache_dir=request.cache_dir,
+            progress=request.progress,
         )
-        if request.best_params is not None and sweep.runs:
-            _write_params(request.best_params, sweep.runs[0]["params"], request.rank_by)
+        sweep = _research(request, trials, base)
+        if request.best_params is not None and sweep.chosen:
+            _write_params(request.best_params, sweep.chosen, request.rank_by)
         if request.runs_dir is not None:
-            stored = [
-                {**run, "statistics": report.get("statistics")}
-                for run, (_, report, _) in zip(sweep.runs, results, strict=True)
-            ]
-            record = {"kind": "sweep", "axes": sweep_axes, "rank_by": request.rank_by}
+            record = {
+                "kind": "walk-forward" if sweep.windows is not None else "sweep",
+                "axes": sweep_axes or ranges,
+                "rank_by": request.rank_by,
+            }
             sweep.run_id = RunStore(request.runs_dir).save(
-                provenance(base) | record | {"runs": stored}
+                provenance(base) | record | _stored(sweep)
             )
         return sweep
     outcome = BacktestOutcome(report=_one(base, request.out))
@@ -254,6 +389,71 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
     return outcome
 
 
+def _check_research(
+    request: BacktestRequest, ranges: dict[str, str], sweep_axes: dict[str, list[str]]
+) -> None:
+    if ranges and request.search is None:
+        raise UsageError(
+            f"--param {next(iter(ranges))}={next(iter(ranges.values()))}: a range takes --search",
+            hint="add --search tpe|random|grid, or list the values: NAME=V1,V2",
+        )
+    if request.search is not None and sweep_axes:
+        raise UsageError(
+            f"--param {next(iter(sweep_axes))}: --search tries ranges, not lists",
+            hint="give NAME=LO..HI[:STEP], or drop --search to sweep the list",
+        )
+    if request.search is None and (request.trials is not None or request.study is not None):
+        raise UsageError("--trials and --study take --search")
+    if request.walk_forward is not None and request.walk_forward < 1:
+        raise UsageError("--walk-forward takes at least 1 window")
+
+
+def _research(request: BacktestRequest, trials: Trials, base: BacktestSpec) -> BacktestOutcome:
+    """A sweep or a search: on the whole span, with a holdout, or walking forward."""
+    out = BacktestOutcome(rank_by=request.rank_by)
+    if request.walk_forward is not None:
+        share = request.holdout or WALK_FORWARD_SHARE
+        span = data_span(Path(base.data), base.start_ns, base.end_ns)
+        out.windows = walk_forward(
+            trials, base, split.walk_forward(span, request.walk_forward, share),
+            request.overfit_gap,
+        )  # fmt: skip
+        out.out_of_sample = out_of_sample(out.windows)
+        # the set the last window chose: chosen on the most recent data
+        out.chosen = out.windows[-1]["params"]
+        return out
+    if request.holdout is not None:
+        span = data_span(Path(base.data), base.start_ns, base.end_ns)
+        fold = split.holdout(span, request.holdout)
+        out.runs, tried = with_holdout(trials, base, fold, request.overfit_gap)
+        out.holdout = {
+            "share": str(request.holdout),
+            "train": fold.train.to_json(),
+            "holdout": fold.test.to_json(),
+            "overfit_gap": str(request.overfit_gap),
+        }
+        out.chosen = next(run["params"] for run in out.runs if run["chosen"])
+    else:
+        tried = trials.run(base)
+        out.runs = ranked_runs(tried.results, request.rank_by)
+        out.chosen = out.runs[0]["params"] if out.runs else None
+        out.statistics = [r.get("statistics") for _, r, _ in tried.results]
+    if tried.search is not None:
+        out.search = tried.search.to_json()
+    return out
+
+
+def _stored(sweep: BacktestOutcome) -> dict[str, Any]:
+    doc = sweep.to_json()
+    doc.pop("format", None)
+    if sweep.statistics is not None:  # the rows of a plain sweep print none; keep them
+        doc["runs"] = [
+            {**run, "statistics": stats}
+            for run, stats in zip(doc["runs"], sweep.statistics, strict=True)
+        ]
+    return doc
+
+
 def _source_key(loaded: Any, params: Any) -> str:
     """The strategy's code, and what its params point at that is code too (the model strategy's
     source: `code_fingerprint`), for the cache's key."""
@@ -266,7 +466,10 @@ def _write_params(path: Path, params: dict[str, Any], rank_by: str) -> None:
     """The best run's params, every one, as YAML `--params` reads back (the same run again)."""
     import yaml
 
-    header = f"# the best run of a sweep, ranked by {rank_by} (kalshi backtest --best-params)\n"
+    header = (
+        f"# the set a sweep or search chose by {rank_by} (on the training data when held out;"
+        " kalshi backtest --best-params)\n"
+    )
     try:
         path.write_text(header + yaml.safe_dump(dict(params), sort_keys=True), encoding="utf-8")
     except OSError as exc:

@@ -136,7 +136,7 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
         "strategy": run["strategy"]["name"],
         "data": run["data"]["path"],
         "params": run.get("params", {}),
-        "runs": len(run.get("runs") or []) if run.get("kind") == "sweep" else 1,
+        "runs": _count(run),
         "net": totals.get("net"),
         "fills": totals.get("fills"),
         "sharpe": totals.get("sharpe"),
@@ -145,7 +145,17 @@ def summary(run: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _count(run: Mapping[str, Any]) -> int:
+    if run.get("kind") == "sweep":
+        return len(run.get("runs") or [])
+    if run.get("kind") == "walk-forward":
+        return len(run.get("windows") or [])
+    return 1
+
+
 def _totals(run: Mapping[str, Any]) -> dict[str, Any]:
+    if run.get("kind") == "walk-forward":  # the test parts together
+        return dict(run.get("out_of_sample") or {})
     if run.get("kind") == "sweep":
         runs = run.get("runs") or []
         return dict(runs[0]["totals"]) if runs else {}
@@ -228,6 +238,16 @@ def describe(run: Mapping[str, Any]) -> list[str]:
         f"data     {data['path']} (fingerprint {data['fingerprint']})",
         "",
     ]
+    if run.get("kind") == "walk-forward":
+        for w in run.get("windows") or []:
+            p = " ".join(f"{k}={v}" for k, v in sorted(w["params"].items()))
+            lines.append(
+                f"window {w['window']}: {w['train']['rank_by']} train {w['train']['value']} "
+                f"test {w['test']['value']}  net {w['test']['totals']['net']}"
+                f"{'  OVERFIT' if w['overfit'] else ''}  {p}"
+            )
+        out = run.get("out_of_sample") or {}
+        return [*lines, f"out of sample: net {out.get('net')} over {out.get('windows')} windows"]
     if run.get("kind") == "sweep":
         for n, r in enumerate(run.get("runs") or [], 1):
             p = " ".join(f"{k}={v}" for k, v in sorted(r["params"].items()))

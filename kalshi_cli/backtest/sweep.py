@@ -215,14 +215,14 @@ def rank(
     results: Sequence[tuple[BacktestSpec, dict[str, Any], bool]], metric: str
 ) -> list[tuple[BacktestSpec, dict[str, Any], bool]]:
     """Best first by `metric`; runs where it is undefined (no trades) last."""
+    return sorted(results, key=lambda item: order_key(item[1], metric))
+
+
+def order_key(report: Mapping[str, Any], metric: str) -> tuple[int, float]:
+    """Sorts reports best first by `metric`, those where it is undefined last."""
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}", hint=f"choose one of: {', '.join(METRICS)}")
-    higher = METRICS[metric][1]
-
-    def key(item: tuple[BacktestSpec, dict[str, Any], bool]) -> tuple[int, float]:
-        value = metric_value(item[1], metric)
-        if value is None:
-            return (1, 0.0)
-        return (0, -value if higher else value)
-
-    return sorted(results, key=key)
+    value = metric_value(report, metric)
+    if value is None:
+        return (1, 0.0)
+    return (0, -value if METRICS[metric][1] else value)

@@ -22,6 +22,12 @@ class FillModelChoice(StrEnum):
     PESSIMISTIC = "pessimistic"
 
 
+class SearchChoice(StrEnum):
+    TPE = "tpe"
+    RANDOM = "random"
+    GRID = "grid"
+
+
 backtest_app = typer.Typer(name="backtest", rich_markup_mode=None, add_completion=False)
 runs_app = typer.Typer(
     name="runs",
@@ -97,7 +103,7 @@ def backtest_command(
         Path | None,
         typer.Option(
             "--best-params",
-            help="A sweep writes its best-ranked run's params here (YAML), for --params.",
+            help="A sweep or search writes the params it chose here (YAML), for --params.",
             dir_okay=False,
             show_default=False,
         ),
@@ -106,7 +112,65 @@ def backtest_command(
         list[str] | None,
         typer.Option(
             "--param",
-            help="A strategy parameter, NAME=VALUE; NAME=V1,V2,... sweeps it (repeatable).",
+            help="A strategy parameter, NAME=VALUE; NAME=V1,V2,... sweeps it; NAME=LO..HI[:STEP] "
+            "is a range --search tries (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    search: Annotated[
+        SearchChoice | None,
+        typer.Option(
+            "--search",
+            help="Search the ranges the strategy declares and the --param ranges on Optuna; the "
+            "study is kept, so the same command again continues it.",
+            show_default=False,
+        ),
+    ] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            help="The trials the study should hold. [default: 20; grid: every point]",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="The study's name. [default: one named by what it searches]",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="The search sampler's seed.")] = 0,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            "--holdout",
+            help="Keep the last SHARE of the data's time span apart: choose on the rest, report "
+            "on it (e.g. 0.25).",
+            metavar="SHARE",
+            show_default=False,
+        ),
+    ] = None,
+    walk_forward: Annotated[
+        int | None,
+        typer.Option(
+            "--walk-forward",
+            help="Choose on each of N windows rolling forward in time, test on the part after "
+            "it (its share: --holdout, default 0.25).",
+            metavar="N",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    overfit_gap: Annotated[
+        str | None,
+        typer.Option(
+            "--overfit-gap",
+            help="Flag OVERFIT when the holdout loses more than this share of the training "
+            "figure. [default: 0.5]",
             show_default=False,
         ),
     ] = None,
@@ -193,6 +257,9 @@ def backtest_command(
         cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
         best_params=best_params,
         runs_dir=dirs_from(app.environ).backtest_runs_dir(),
+        holdout=holdout, walk_forward=walk_forward,
+        search=None if search is None else search.value, trials=trials, study=study,
+        seed=seed, overfit_gap=overfit_gap, progress=app.output(as_json=as_json).note,
     )  # fmt: skip
     outcome = backtest(request)
     output = app.output(as_json=as_json)
@@ -245,7 +312,7 @@ def runs_list_command(as_json: JsonOpt = False) -> None:
 def _run_row(r: dict[str, Any]) -> dict[str, str]:
     return {
         "id": r["id"],
-        "kind": r["kind"] if r["kind"] == "run" else f"sweep of {r['runs']}",
+        "kind": r["kind"] if r["kind"] == "run" else f"{r['kind']} of {r['runs']}",
         "strategy": r["strategy"],
         "net": r["net"] or "",
         "fills": "" if r["fills"] is None else str(r["fills"]),

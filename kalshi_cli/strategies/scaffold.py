@@ -23,6 +23,7 @@ from kalshi_cli.strategy_api import (
     Params,
     PositionView,
     Range,
+    Search,
     Side,
     Strategy,
     Updatable,
@@ -36,8 +37,13 @@ NAME = "{name}"
 
 class {cls}(Params, frozen=True):
     fair: Annotated[Decimal, Range(gt=0, lt=1), Updatable] = Decimal("0.50")
-    edge: Annotated[Decimal, Range(ge=0, lt=1), Updatable] = Decimal("0.03")
-    take_profit: Annotated[Decimal, Range(gt=0, lt=1)] = Decimal("0.05")
+    # Search: the values `kalshi backtest --search` tries (low, high, step)
+    edge: Annotated[Decimal, Range(ge=0, lt=1), Updatable, Search("0.01", "0.06", "0.01")] = (
+        Decimal("0.03")
+    )
+    take_profit: Annotated[Decimal, Range(gt=0, lt=1), Search("0.02", "0.10", "0.02")] = (
+        Decimal("0.05")
+    )
     order_count: Annotated[Decimal, Range(gt=0)] = Decimal("5")
 
 

@@ -22,6 +22,7 @@ from kalshi_cli.strategy_api import (
     MarketSnapshot,
     Params,
     PositionView,
+    Search,
     Side,
     Strategy,
     Updatable,
@@ -35,10 +36,12 @@ NAME = "spike"
 
 
 class SpikeParams(Params, frozen=True):
-    window_s: float = 60.0
-    spike_share: Decimal = Decimal("0.10")
-    reversion: Decimal = Decimal("0.5")
-    take_profit: Annotated[Decimal, Updatable] = Decimal("0.03")
+    # the Search ranges are what `kalshi backtest --search` tries (window_s stays below the
+    # default max_hold_s, which must be at least it)
+    window_s: Annotated[float, Search(15, 120, 15)] = 60.0
+    spike_share: Annotated[Decimal, Search("0.04", "0.20", "0.02")] = Decimal("0.10")
+    reversion: Annotated[Decimal, Search("0.2", "1.0", "0.2")] = Decimal("0.5")
+    take_profit: Annotated[Decimal, Updatable, Search("0.01", "0.10", "0.01")] = Decimal("0.03")
     max_hold_s: float = 300.0
     order_count: Annotated[Decimal, Updatable] = Decimal("10")
     min_edge: Annotated[Decimal, Updatable] = Decimal("0.01")

@@ -4,8 +4,10 @@ A strategy declares its parameters as a subclass of `Params` (frozen, unknown fi
 forbidden): the field's type is what a value must be (a YAML `0.05` reaches a `Decimal` field
 as the decimal written, through its shortest repr), `msgspec.Meta(ge=..., le=...)` bounds an
 `int` or `float`, `Range(...)` bounds a `Decimal` (msgspec's constraints are for ints and
-floats), a `__post_init__` raising `ValueError` states a rule between fields, and `Updatable`
-marks a field that `kill -HUP` may change while a loop runs.
+floats), a `__post_init__` raising `ValueError` states a rule between fields, `Updatable`
+marks a field that `kill -HUP` may change while a loop runs, and `Search(low, high, step)` is the
+range `kalshi backtest --search` tries for a field (validation bounds say what is allowed; a
+search range says what is worth trying, so it is declared apart).
 
 `validate_params` is the one config decoder (`kalshi_cli.decode`) under its name here: the
 config's `strategies.NAME` section, a `--params FILE.yaml`, a sweep's `--param k=v` strings and
@@ -36,6 +38,17 @@ class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 P = TypeVar("P", bound=Params)
 
 
+@dataclass(frozen=True)
+class Search:
+    """The values a search tries for a field: `low`, `low + step`, ... up to `high` (both
+    included), e.g. `Annotated[Decimal, Search("0.01", "0.10", "0.01")]`. Written as text or
+    ints so every value is an exact decimal (no float is ever a parameter value)."""
+
+    low: Decimal | int | str
+    high: Decimal | int | str
+    step: Decimal | int | str
+
+
 class _Updatable:
     def __repr__(self) -> str:
         return "Updatable"
@@ -53,14 +66,19 @@ class ParamField:
     type: str
     default: Any
     updatable: bool
+    search: Search | None = None  # the range a search tries, when the field declares one
 
     def to_json(self) -> dict[str, Any]:
         default = self.default
+        found = self.search
         return {
             "name": self.name,
             "type": self.type,
             "default": str(default) if isinstance(default, Decimal) else default,
             "updatable": self.updatable,
+            "search": None
+            if found is None
+            else {"low": str(found.low), "high": str(found.high), "step": str(found.step)},
         }
 
 
@@ -83,15 +101,27 @@ def updatable_fields(cls: type[Params]) -> frozenset[str]:
 
 def param_fields(cls: type[Params]) -> list[ParamField]:
     defaults = cls()
+    ranges = search_ranges(cls)
     return [
         ParamField(
             name,
             getattr(kind, "__name__", str(kind)),
             getattr(defaults, name),
             Updatable in meta,
+            ranges.get(name),
         )
         for name, (kind, meta) in _extras(cls).items()
     ]
+
+
+def search_ranges(cls: type[Params]) -> dict[str, Search]:
+    """field -> the `Search` range it declares, for the fields that declare one."""
+    return {
+        name: bound
+        for name, (_, meta) in _extras(cls).items()
+        for bound in meta
+        if isinstance(bound, Search)
+    }
 
 
 def params_dict(params: Params) -> dict[str, Any]:

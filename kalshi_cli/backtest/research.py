@@ -1,0 +1,195 @@
+"""Choosing parameters honestly: which sets are tried (a grid sweep or an Optuna search), on
+which part of the data (all of it, the training part of a holdout, or each walk-forward
+window), and how the choice is reported.
+
+`Trials.run(base)` tries the sets on `base`'s time window and ranks them. `with_holdout` tries
+them on the training part, runs every one of them on the holdout, and lists them side by side
+ranked by the holdout, the chosen set (the training part's best) marked; the choice reads the
+training reports only, and the training runs read no record of the holdout (split.py).
+`walk_forward` chooses on each window's training part and runs the chosen set on its test part.
+The deflated Sharpe of every list counts every set tried for it (stats.deflate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.search import Axis, SearchOutcome, search
+from kalshi_cli.backtest.split import Fold, Window, gap, overfit
+from kalshi_cli.backtest.stats import deflate
+from kalshi_cli.backtest.sweep import METRICS, grid, metric_value, order_key, rank, run_sweep
+from kalshi_cli.strategy_api import Strategy
+
+Result = tuple[BacktestSpec, dict[str, Any], bool]  # as run_sweep gives them
+
+
+@dataclass(frozen=True)
+class Tried:
+    results: list[Result]  # best first
+    search: SearchOutcome | None
+
+
+@dataclass(frozen=True)
+class Trials:
+    """How the parameter sets are tried: the grid of `sweep_axes`, or a search of `axes`."""
+
+    strategy: Strategy[Any]
+    rank_by: str
+    sweep_axes: dict[str, list[str]]
+    sampler: str | None = None
+    axes: tuple[Axis, ...] = ()
+    trials: int = 20
+    study: str | None = None
+    seed: int = 0
+    studies_dir: Path | None = None
+    jobs: int | None = None
+    cache_dir: Path | None = None
+    progress: Callable[[str], None] | None = None
+
+    def run(self, base: BacktestSpec, *, label: str = "") -> Tried:
+        if self.sampler is None:
+            done = run_sweep(grid(base, self.sweep_axes), jobs=self.jobs, cache_dir=self.cache_dir)
+            return Tried(rank(done, self.rank_by), None)
+        assert self.studies_dir is not None
+        outcome = search(
+            base,
+            self.strategy,
+            self.axes,
+            sampler=self.sampler,
+            trials=self.trials,
+            rank_by=self.rank_by,
+            storage_dir=self.studies_dir,
+            name=f"{self.study}{label}" if self.study else None,
+            seed=self.seed,
+            jobs=self.jobs,
+            cache_dir=self.cache_dir,
+            progress=self.progress,
+        )
+        return Tried(rank(outcome.results, self.rank_by), outcome)
+
+    def on(self, specs: Sequence[BacktestSpec]) -> list[Result]:
+        """The same sets on another window, in the order given."""
+        return run_sweep(list(specs), jobs=self.jobs, cache_dir=self.cache_dir)
+
+
+def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]:
+    """A sweep's `runs` (best first), each Sharpe deflated by the number of sets tried."""
+    deflated = deflate([report.get("statistics") for _, report, _ in results])
+    return [
+        {
+            "params": dict(spec.params),
+            "rank_by": rank_by,
+            "value": metric_value(report, rank_by),
+            "cached": cached,
+            "totals": report["totals"],
+            "deflated_sharpe": dsr.to_json(),
+        }
+        for (spec, report, cached), dsr in zip(results, deflated, strict=True)
+    ]
+
+
+def _figures(report: dict[str, Any], rank_by: str, dsr: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rank_by": rank_by,
+        "value": metric_value(report, rank_by),
+        "totals": report["totals"],
+        "deflated_sharpe": dsr,
+        "statistics": report.get("statistics"),
+    }
+
+
+def _windowed(spec: BacktestSpec, window: Window) -> BacktestSpec:
+    return replace(spec, start_ns=window.start_ns, end_ns=window.end_ns)
+
+
+def _gap(
+    train: dict[str, Any], test: dict[str, Any], rank_by: str, fold: Fold, threshold: Decimal
+) -> dict[str, Any]:
+    key, higher = METRICS[rank_by]
+    lost = gap(
+        train["totals"],
+        test["totals"],
+        key,
+        higher_is_better=higher,
+        train_window=fold.train,
+        test_window=fold.test,
+    )
+    return {"gap": None if lost is None else str(lost), "overfit": overfit(lost, threshold)}
+
+
+def with_holdout(
+    trials: Trials, base: BacktestSpec, fold: Fold, threshold: Decimal
+) -> tuple[list[dict[str, Any]], Tried]:
+    """Every set tried on the training part, then on the holdout: rows ranked by the holdout,
+    the training part's best marked `chosen`."""
+    tried = trials.run(_windowed(base, fold.train))
+    tested = trials.on([_windowed(spec, fold.test) for spec, _, _ in tried.results])
+    train_dsr = deflate([r.get("statistics") for _, r, _ in tried.results])
+    test_dsr = deflate([r.get("statistics") for _, r, _ in tested])
+    rows = []
+    for n, ((spec, train, _), (_, test, cached), a, b) in enumerate(
+        zip(tried.results, tested, train_dsr, test_dsr, strict=True)
+    ):
+        rows.append(
+            {
+                "params": dict(spec.params),
+                **_figures(test, trials.rank_by, b.to_json()),
+                "cached": cached,
+                "train": _figures(train, trials.rank_by, a.to_json()),
+                **_gap(train, test, trials.rank_by, fold, threshold),
+                "chosen": n == 0,
+            }
+        )
+    order = sorted(range(len(rows)), key=lambda i: (order_key(tested[i][1], trials.rank_by), i))
+    return [rows[i] for i in order], tried
+
+
+def walk_forward(
+    trials: Trials, base: BacktestSpec, folds: Sequence[Fold], threshold: Decimal
+) -> list[dict[str, Any]]:
+    """Each window: the sets tried on its training part, the best run on its test part."""
+    windows = []
+    for i, fold in enumerate(folds, 1):
+        tried = trials.run(_windowed(base, fold.train), label=f"-w{i}of{len(folds)}")
+        spec, train, _ = tried.results[0]
+        deflated = deflate([r.get("statistics") for _, r, _ in tried.results])[0]
+        ((_, test, cached),) = trials.on([_windowed(spec, fold.test)])
+        windows.append(
+            {
+                "window": i,
+                "train_part": fold.train.to_json(),
+                "test_part": fold.test.to_json(),
+                "params": dict(spec.params),
+                "tried": len(tried.results),
+                "train": _figures(train, trials.rank_by, deflated.to_json()),
+                "test": {
+                    "rank_by": trials.rank_by,
+                    "value": metric_value(test, trials.rank_by),
+                    "totals": test["totals"],
+                    "statistics": test.get("statistics"),
+                },
+                "cached": cached,
+                "search": None if tried.search is None else tried.search.to_json(),
+                **_gap(train, test, trials.rank_by, fold, threshold),
+            }
+        )
+    return windows
+
+
+def out_of_sample(windows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The test parts together: what the walk-forward would have made, each window trading
+    the set chosen on the data before it."""
+    net = sum((Decimal(w["test"]["totals"]["net"]) for w in windows), Decimal(0))
+    fees = sum((Decimal(w["test"]["totals"]["fees"]) for w in windows), Decimal(0))
+    return {
+        "net": str(net),
+        "fees": str(fees),
+        "fills": sum(int(w["test"]["totals"]["fills"]) for w in windows),
+        "windows": len(windows),
+        "overfit_windows": sum(1 for w in windows if w["overfit"]),
+    }
