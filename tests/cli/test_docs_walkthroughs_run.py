@@ -10,7 +10,8 @@ checks that their commands and flags exist.
 What cannot run here is left out of a walkthrough, each for a stated reason (`SKIPPED_LINES`),
 and the few adjustments are the ones a person trying the walkthrough on the simulator makes by
 hand (`adjusted`): a recording or a paper session of minutes or an hour runs for a few seconds,
-and `my_model.py` is the worked example script of docs/models.md.
+`my_model.py` is the worked example script of docs/models.md, and a data set a walkthrough reads
+without recording it is recorded first (200 s of the default scenario, in simulated time).
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def adjusted(line: str, home: Path) -> tuple[list[str], Path | None]:
     return args, (home / target.strip() if target else None)
 
 
+def record(data: Path) -> None:
+    """The recording a walkthrough reads when no line of it makes one (a person records first):
+    200 s of the simulator's default scenario, recorded in simulated time."""
+    from kalshi_cli.backtest.scenario import record_scenario
+
+    record_scenario("default", data, seconds=200, tickers=["KXNBAGAME-SIM-LALGSW-LAL"])
+
+
 def test_the_docs_hold_the_walkthroughs_a_person_pastes() -> None:
     """The collector finds the walkthroughs of the backtest, strategy and config pages (a change
     to the fences or the placeholder rule that lost them would make the test below vacuous)."""
@@ -142,6 +151,8 @@ def test_walkthrough_runs_as_written(
             assert tests.returncode == 0, f"{line}\n{tests.stdout}{tests.stderr}"
             continue
         args, redirect = adjusted(line, tmp_path)
+        if "--data" in args and not Path(args[args.index("--data") + 1]).exists():
+            record(Path(args[args.index("--data") + 1]))
         result = invoke(args, tmp_path, environ)
         if error is not None:
             assert result.exit_code not in (0, 1), f"{line}\n{result.output}"
