@@ -76,18 +76,21 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.clock import Clock
+from kalshi_cli.market import PriceRange
 from kalshi_cli.models import (
     ONE,
     ZERO,
     BookSide,
+    FeeCharge,
     FeeModel,
     FeeModelError,
+    FeeType,
     SelfTradePrevention,
     TimeInForce,
 )
 from kalshi_cli.sim.accounts import AccountState
-from kalshi_cli.sim.book import Book
-from kalshi_cli.sim.client_ids import UsedClientIds
+from kalshi_cli.sim.book import Book, BookSideLevels
+from kalshi_cli.sim.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.matching import DAY
@@ -130,7 +133,8 @@ from kalshi_cli.sim.reference import (
     check_fee_override,
     market_from_record,
 )
-from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
+from kalshi_cli.sim.subaccounts import Keyring, SimApiKey, SimTransfer, Subaccounts, UserAccounts
+from kalshi_cli.sim.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
     OrderArchive,
@@ -139,6 +143,7 @@ from kalshi_cli.sim.trade_archive import (
     merge_by_counter,
 )
 from kalshi_cli.sim.volume_window import VolumeWindow
+from kalshi_cli.units import Action, OrderStatus, Side
 
 __all__ = [
     "Account",
@@ -171,10 +176,45 @@ __all__ = [
     "not_found",
 ]
 
-# Snapshots written before the core was split into modules pickled the account state as this
-# module's `_Acct` (and the records under this module's names, re-exported above): keep that
-# name loadable (tests/sim/test_journal.py, a snapshot written before the split).
-_Acct = AccountState
+# Every class whose objects the persisted state holds (`Exchange._PERSISTED`): a snapshot
+# names no other, and reading one creates no other (sim/journal.py).
+_SNAPSHOT_TYPES: tuple[type, ...] = (
+    Account,
+    AccountState,
+    Book,
+    BookSideLevels,
+    IdColumn,
+    UsedClientIds,
+    VolumeWindow,
+    Keyring,
+    UserAccounts,
+    SimApiKey,
+    SimTransfer,
+    SimSeries,
+    SimFeeChange,
+    SimEvent,
+    SimEventFeeChange,
+    SimMarket,
+    SimOrder,
+    SimFill,
+    SimTrade,
+    SimPosition,
+    SimSettlement,
+    SimOrderGroup,
+    SimRfq,
+    SimQuote,
+    FeeModel,
+    FeeCharge,
+    FeeType,
+    PriceRange,
+    BookSide,
+    Side,
+    Action,
+    TimeInForce,
+    SelfTradePrevention,
+    OrderStatus,
+    *ARCHIVE_SNAPSHOT_TYPES,
+)
 
 
 def _matched(
@@ -253,7 +293,12 @@ class Exchange(OrderGroups, Subaccounts):
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
         if journal is not None:
-            self._open_journal(Journal(journal, fsync=fsync))
+            opened = Journal(journal, fsync=fsync)
+            try:
+                self._open_journal(opened)
+            except BaseException:
+                opened.close()  # refused: no file of it is left open
+                raise
 
     # listeners and hooks --------------------------------------------------------------------
 
@@ -840,7 +885,9 @@ class Exchange(OrderGroups, Subaccounts):
             return
         generation = self._generation + 1
         state = {name: getattr(self, name) for name in self._PERSISTED}
-        write_snapshot(self._journal.path, {"generation": generation, "state": state})
+        write_snapshot(
+            self._journal.path, {"generation": generation, "state": state}, _SNAPSHOT_TYPES
+        )
         self._journal.restart(self._init_record(generation))
         self._generation = generation
         self._since_snapshot = 0
@@ -856,7 +903,7 @@ class Exchange(OrderGroups, Subaccounts):
     def _open_journal(self, journal: Journal) -> None:
         records = journal.records()
         first = next(records, None)
-        snapshot = read_snapshot(journal.path)
+        snapshot = read_snapshot(journal.path, _SNAPSHOT_TYPES)
         if first is None:
             if snapshot is not None:
                 raise JournalError(f"{journal.path}: empty, but a snapshot exists beside it")
@@ -875,7 +922,6 @@ class Exchange(OrderGroups, Subaccounts):
                 raise JournalError(f"{journal.path}: snapshot and journal do not belong together")
             for name, value in snapshot["state"].items():
                 setattr(self, name, value)
-            self._upgrade_snapshot()
             self.restored = True
             skip = ahead == 1  # crashed after the snapshot, before the journal restarted
         for record in records:
@@ -889,21 +935,6 @@ class Exchange(OrderGroups, Subaccounts):
         if skip:
             self._generation += 1
             journal.restart(self._init_record(self._generation))
-
-    def _upgrade_snapshot(self) -> None:
-        """A snapshot written by an older version holds each account's used client ids
-        as a `set[str]` and each 24-hour volume window as a deque of `(time, count)`: into a
-        `UsedClientIds` and a `VolumeWindow` (the same ids, the same entries)."""
-        for acct in self._accounts.values():
-            ids: Any = acct.client_ids
-            if not isinstance(ids, UsedClientIds):  # a set[str] before
-                acct.client_ids = UsedClientIds(ids)
-        windows: dict[str, Any] = self._volume_window
-        for ticker, window in windows.items():
-            if not isinstance(window, VolumeWindow):
-                windows[ticker] = VolumeWindow(window)
-            elif not hasattr(window, "pending"):  # a window of before its pending list
-                window.pending = []
 
     # complexity: one branch per kind of journal record
     def _replay(self, rec: dict[str, Any]) -> None:  # noqa: C901
