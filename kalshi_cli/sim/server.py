@@ -49,6 +49,7 @@ from kalshi_cli.sim.operations import OPERATIONS
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
+from kalshi_cli.sim.request_bodies import OPTIONAL_BODIES
 from kalshi_cli.sim.routes import (
     api_keys,
     communications,
@@ -71,7 +72,6 @@ from kalshi_cli.sim.routes.api_keys import scope_refusal
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
-    OPTIONAL_BODIES,
     Endpoint,
     RequestContext,
     SimState,
