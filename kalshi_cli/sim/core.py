@@ -936,76 +936,15 @@ class Exchange(OrderGroups, Subaccounts):
             self._generation += 1
             journal.restart(self._init_record(self._generation))
 
-    # complexity: one branch per kind of journal record
-    def _replay(self, rec: dict[str, Any]) -> None:  # noqa: C901
+    def _replay(self, rec: dict[str, Any]) -> None:
+        """Apply one journal record again, at its time: the core's own kinds (`_REPLAYS`), then
+        those of the parts the core has (order groups, subaccounts, RFQs and quotes)."""
         self._replay_ts = float(rec["ts"])  # unix seconds
         op = rec["op"]
         try:
-            if op == "series":
-                self.add_series(SimSeries(**rec["series"]))
-            elif op == "event":
-                self.add_event(SimEvent(**rec["event"]))
-            elif op == "fee_change":
-                self.schedule_fee_change(
-                    rec["series_ticker"],
-                    rec["fee_type"],
-                    rec["fee_multiplier"],
-                    float(rec["scheduled_ts"]),  # unix seconds
-                )
-            elif op == "event_fee_change":
-                self.schedule_event_fee_change(
-                    rec["event_ticker"],
-                    rec["fee_type_override"],
-                    rec["fee_multiplier_override"],
-                    float(rec["scheduled_ts"]),  # unix seconds
-                )
-            elif op == "market":
-                self.add_market(market_from_record(rec["market"]))
-            elif op == "status":
-                self.set_market_status(rec["ticker"], rec["status"])
-            elif op == "settle":
-                self.settle(rec["ticker"], rec["result"])
-            elif op == "account":
-                self.create_account(
-                    key_id=rec["key_id"],
-                    public_key_pem=rec["public_key_pem"],
-                    cash_cents=int(rec["cash_cents"]),
-                )
-            elif op == "place":
-                self.place_order(
-                    rec["account_id"],
-                    ticker=rec["ticker"],
-                    book_side=BookSide(rec["book_side"]),
-                    price=Decimal(rec["price"]),
-                    count=Decimal(rec["count"]),
-                    time_in_force=TimeInForce(rec["time_in_force"]),
-                    self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
-                    client_order_id=rec["client_order_id"],
-                    post_only=bool(rec["post_only"]),
-                    reduce_only=bool(rec["reduce_only"]),
-                    expiration_time=rec["expiration_time"],
-                    cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
-                    order_group_id=rec.get("order_group_id"),
-                )
-            elif op == "cancel":
-                self.cancel_order(rec["account_id"], rec["order_id"])
-            elif op == "cancel_all":
-                self.cancel_all(rec["account_id"], ticker=rec["ticker"])
-            elif op == "amend":
-                self.amend_order(
-                    rec["account_id"],
-                    rec["order_id"],
-                    ticker=rec["ticker"],
-                    book_side=BookSide(rec["book_side"]),
-                    price=Decimal(rec["price"]),
-                    count=Decimal(rec["count"]),
-                    updated_client_order_id=rec["updated_client_order_id"],
-                    expiration_time=rec.get("expiration_time"),
-                )
-            elif op == "decrease":
-                self._decrease(self._orders[rec["order_id"]], Decimal(rec["cut"]))
-            elif op == "expire":
-                self._expire(rec["order_id"])
+            replay = _REPLAYS.get(op)
+            if replay is not None:
+                replay(self, rec)
             elif op.startswith("order_group_"):
                 self.replay_order_group(rec)
             elif self._replay_subaccounts(rec):
@@ -1018,6 +957,58 @@ class Exchange(OrderGroups, Subaccounts):
             raise JournalError(
                 f"journal record {op} at {rec['ts']} no longer applies: {exc}"
             ) from exc
+
+    def _replay_place(self, rec: dict[str, Any]) -> None:
+        self.place_order(
+            rec["account_id"],
+            ticker=rec["ticker"],
+            book_side=BookSide(rec["book_side"]),
+            price=Decimal(rec["price"]),
+            count=Decimal(rec["count"]),
+            time_in_force=TimeInForce(rec["time_in_force"]),
+            self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
+            client_order_id=rec["client_order_id"],
+            post_only=bool(rec["post_only"]),
+            reduce_only=bool(rec["reduce_only"]),
+            expiration_time=rec["expiration_time"],
+            cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
+            order_group_id=rec.get("order_group_id"),
+        )
+
+    def _replay_amend(self, rec: dict[str, Any]) -> None:
+        self.amend_order(
+            rec["account_id"],
+            rec["order_id"],
+            ticker=rec["ticker"],
+            book_side=BookSide(rec["book_side"]),
+            price=Decimal(rec["price"]),
+            count=Decimal(rec["count"]),
+            updated_client_order_id=rec["updated_client_order_id"],
+            expiration_time=rec.get("expiration_time"),
+        )
+
+    def _replay_fee_change(self, rec: dict[str, Any]) -> None:
+        self.schedule_fee_change(
+            rec["series_ticker"],
+            rec["fee_type"],
+            rec["fee_multiplier"],
+            float(rec["scheduled_ts"]),  # unix seconds
+        )
+
+    def _replay_event_fee_change(self, rec: dict[str, Any]) -> None:
+        self.schedule_event_fee_change(
+            rec["event_ticker"],
+            rec["fee_type_override"],
+            rec["fee_multiplier_override"],
+            float(rec["scheduled_ts"]),  # unix seconds
+        )
+
+    def _replay_account(self, rec: dict[str, Any]) -> None:
+        self.create_account(
+            key_id=rec["key_id"],
+            public_key_pem=rec["public_key_pem"],
+            cash_cents=int(rec["cash_cents"]),
+        )
 
     # queue positions ----------------------------------------------------------------------------
 
@@ -1263,3 +1254,22 @@ def _fill_id(fill: SimFill) -> str:
 
 
 _with_archived = merge_by_counter  # (moved to sim/trade_archive.py: the read replica merges too)
+
+
+# The core's own kinds of journal record, each replayed through the call that wrote it.
+_REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
+    "series": lambda ex, rec: ex.add_series(SimSeries(**rec["series"])),
+    "event": lambda ex, rec: ex.add_event(SimEvent(**rec["event"])),
+    "fee_change": Exchange._replay_fee_change,
+    "event_fee_change": Exchange._replay_event_fee_change,
+    "market": lambda ex, rec: ex.add_market(market_from_record(rec["market"])),
+    "status": lambda ex, rec: ex.set_market_status(rec["ticker"], rec["status"]),
+    "settle": lambda ex, rec: ex.settle(rec["ticker"], rec["result"]),
+    "account": Exchange._replay_account,
+    "place": Exchange._replay_place,
+    "cancel": lambda ex, rec: ex.cancel_order(rec["account_id"], rec["order_id"]),
+    "cancel_all": lambda ex, rec: ex.cancel_all(rec["account_id"], ticker=rec["ticker"]),
+    "amend": Exchange._replay_amend,
+    "decrease": lambda ex, rec: ex._decrease(ex._orders[rec["order_id"]], Decimal(rec["cut"])),
+    "expire": lambda ex, rec: ex._expire(rec["order_id"]),
+}
