@@ -226,6 +226,29 @@ def _matched(
     return [(order, taken), *fills] if fills else []
 
 
+def _refuse_terms(
+    time_in_force: TimeInForce,
+    expiration_time: int | None,
+    post_only: bool,
+    reduce_only: bool,
+    now: float,  # unix seconds
+) -> None:
+    """Refuse an order whose terms do not go together, in the order Kalshi checks them."""
+    if expiration_time is not None:
+        if time_in_force is not TimeInForce.GTC:
+            raise ExchangeError(
+                400, "invalid_parameters", "expiration_time needs good_till_canceled"
+            )
+        if expiration_time <= now:
+            raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
+    if post_only and time_in_force is not TimeInForce.GTC:
+        raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+    if reduce_only and time_in_force is not TimeInForce.IOC:
+        # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
+        # time_in_force is immediate_or_cancel."
+        raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
+
+
 def _order_exists() -> ExchangeError:
     """A client_order_id already used by any order of the account, even one long cancelled:
     Kalshi never frees them."""
@@ -309,8 +332,7 @@ class Exchange(OrderGroups, Subaccounts):
 
     # orders ---------------------------------------------------------------------------------
 
-    # complexity: the spec's refusals of an order, in the order Kalshi gives them
-    def place_order(  # noqa: C901
+    def place_order(
         self,
         account_id: str,
         *,
@@ -344,19 +366,7 @@ class Exchange(OrderGroups, Subaccounts):
             self._check_count(market, count)
         replay_ts = self._replay_ts  # `_now()`, inline
         now = self._clock.wall() if replay_ts is None else replay_ts
-        if expiration_time is not None:
-            if time_in_force is not TimeInForce.GTC:
-                raise ExchangeError(
-                    400, "invalid_parameters", "expiration_time needs good_till_canceled"
-                )
-            if expiration_time <= now:
-                raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
-        if post_only and time_in_force is not TimeInForce.GTC:
-            raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
-        if reduce_only and time_in_force is not TimeInForce.IOC:
-            # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
-            # time_in_force is immediate_or_cancel."
-            raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
+        _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
         if order_group_id is not None:
