@@ -247,6 +247,10 @@ class _Writer:
         self.keep: list[Any] = []  # what `refs` numbers, alive until the snapshot is written
         self.schemas: dict[tuple[type, tuple[str, ...]], int] = {}
         self.slots: dict[type, tuple[str, ...]] = {}
+        # one tagged value for each distinct decimal and member (the same few prices, counts
+        # and sides over and over): the frames hold them once in memory, not once per use
+        self.decimals: dict[str, list[Any]] = {}
+        self.members: dict[enum.Enum, list[Any]] = {}
 
     def value(self, value: Any) -> Any:
         kind = type(value)
@@ -255,9 +259,16 @@ class _Writer:
         if kind is int:
             return value if _INT64[0] <= value <= _INT64[1] else [_Tag.BIG, format(value, "x")]
         if kind is Decimal:
-            return [_Tag.DECIMAL, str(value)]
+            text = str(value)
+            tagged = self.decimals.get(text)
+            if tagged is None:
+                tagged = self.decimals[text] = [_Tag.DECIMAL, text]
+            return tagged
         if isinstance(value, enum.Enum):
-            return [_Tag.ENUM, self._name(kind), value.value]
+            tagged = self.members.get(value)
+            if tagged is None:
+                tagged = self.members[value] = [_Tag.ENUM, self._name(kind), value.value]
+            return tagged
         if kind is tuple:
             return [_Tag.TUPLE, *map(self.value, value)]
         if kind is frozenset:
