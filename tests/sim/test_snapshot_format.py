@@ -19,6 +19,7 @@ import msgspec
 import pytest
 
 from kalshi_cli.clock import ManualClock
+from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.sim.core import Exchange
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from kalshi_cli.sim.journal import SNAPSHOT_MAGIC, SNAPSHOT_VERSION, JournalError, snapshot_path
@@ -155,16 +156,19 @@ def test_kalshi_sim_serve_refuses_a_pickle_snapshot_in_one_line(tmp_path: Path) 
     journal = tmp_path / "exchange.journal"
     journal.write_bytes((PICKLED / "compacted.jsonl").read_bytes())
     snapshot_path(journal).write_bytes((PICKLED / "compacted.jsonl.snapshot").read_bytes())
-    kalshi = Path(sys.executable).with_name("kalshi")
+    environ = {**os.environ, "KALSHI_HOME": str(tmp_path / "home"), "KALSHI_DEBUG": ""}
+    for name in ("KALSHI_ENV", "KALSHI_STATE", "KALSHI_CONFIG"):
+        environ.pop(name, None)
+    serve = ["sim", "serve", "--port", "0", "--data-dir", str(tmp_path)]
     done = subprocess.run(
-        [str(kalshi), "sim", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "kalshi_cli", *serve],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "KALSHI_DEBUG": ""},
+        env=environ,
     )
-    assert done.returncode == 1
+    assert done.returncode == ExitCode.FAILURE, done.stderr
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("Error: the simulator's state cannot be restored: ")
     assert "a pickle" in line and "aside to start the simulator afresh" in line
