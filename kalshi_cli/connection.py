@@ -196,6 +196,7 @@ def serve_simulator(
 
     from kalshi_cli.errors import KalshiError, UsageError
     from kalshi_cli.sim.embed import SimulatorBusy
+    from kalshi_cli.sim.journal import JournalError
     from kalshi_cli.sim.scenarios import ScenarioError
     from kalshi_cli.sim.serve import serve
 
@@ -216,6 +217,8 @@ def serve_simulator(
         ) from exc
     except ScenarioError as exc:
         raise UsageError(str(exc), hint="see `kalshi sim serve --help`") from None
+    except JournalError as exc:  # its message says what to do
+        raise KalshiError(f"the simulator's state cannot be restored: {exc}") from None
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             what = "is in use" if exc.errno == errno.EADDRINUSE else "cannot be used"

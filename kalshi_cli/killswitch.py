@@ -235,6 +235,33 @@ class _DeadlinePassed(Exception):
     pass
 
 
+@dataclass
+class _Run:
+    """One pull of the switch: what each step leaves for the steps after it."""
+
+    report: KillReport
+    trail: _Trail
+    say: Callable[[str], None]
+    ticker: str | None
+    event_ticker: str | None
+    deadline: float = 0.0  # monotonic; the whole run's, set once HALTED was tried
+    # when HALTED was recorded (None: not yet): no order intent is recorded after it
+    halted_at: float | None = None  # monotonic
+    # a listing requested before this reflects neither HALTED nor the last cancel sent
+    settled_at: float = 0.0  # monotonic
+    cancelled_since_listing: bool = False
+    closed_at: float | None = None  # monotonic; when step 2b's deletes were answered
+    proof_asked: float | None = None  # wall time the proof's listing was asked
+    listed: dict[str, Order] = field(default_factory=dict)  # every order any listing showed
+    latest: set[str] | None = None  # order ids of the latest listing
+    landed: set[str] = field(default_factory=set)  # client order ids any listing showed
+    unknown_groups: list[str] = field(default_factory=list)  # step 2's, forgotten at the end
+
+    @property
+    def every_market(self) -> bool:
+        return self.ticker is None and self.event_ticker is None
+
+
 # between tries of one request and between proof rounds: 0.1 s doubling, capped at 2 s, with
 # full jitter (the client's own retries inside each try wait by the same rule)
 _BACKOFF = Backoff(0.1, 2.0)
@@ -286,8 +313,35 @@ class KillSwitch:
         source: str = "cancel-all",
         on_progress: Callable[[str], None] | None = None,
     ) -> KillReport:
+        """The steps of docs/kill-switch.md, in the order they go out."""
+        run = self._start(ticker, event_ticker, source, on_progress)
+        self._halt(run)  # 1
+        # the client's requests run under the deadline too (the module docstring)
+        with Deadline.after(self.clock, self.deadline_s).scope() as deadline:
+            run.deadline = deadline.at
+            self._trigger_order_groups(run)  # 2
+            try:
+                self._exchange_cancel_all(run)  # 3, with no filter
+                self._close_rfq_side(run)  # 2b
+                self._cancel_and_prove_in_rounds(run)  # 3 with a filter, and 4
+            except _DeadlinePassed:
+                run.report.proven = False
+            self._prove_rfq_side_closed(run)
+            self._count_what_the_cancel_all_cancelled(run)
+            self._record_halted_at_last(run)
+            self._refuse_proof_behind_a_held_lock(run)
+            self._forget_groups(run.unknown_groups)
+            self._record_result(run)
+        return run.report
+
+    def _start(
+        self,
+        ticker: str | None,
+        event_ticker: str | None,
+        source: str,
+        on_progress: Callable[[str], None] | None,
+    ) -> _Run:
         report = KillReport()
-        say = on_progress or (lambda _msg: None)
         scope = ticker or event_ticker or "all markets"
         trail = _Trail(
             self.store,
@@ -299,147 +353,181 @@ class KillSwitch:
         if self.store is None:
             report.state_error = self.state_error or "no state file"
             trail.locked = _locked(self.state_fault)
-        # first, so a running trade loop stops placing while we cancel; but never in their way
-        trail.halt(self.halt_wait_s)
-        if not report.halted:
-            say(f"HALTED not recorded ({report.state_error}); cancelling anyway")
-        # the client's requests run under the deadline too (the module docstring)
-        with Deadline.after(self.clock, self.deadline_s).scope() as deadline:
-            return self._cancel_and_prove(
-                report, trail, say, ticker, event_ticker, deadline=deadline.at
-            )
+        return _Run(
+            report=report,
+            trail=trail,
+            say=on_progress or (lambda _msg: None),
+            ticker=ticker,
+            event_ticker=event_ticker,
+        )
 
-    # complexity: the rounds of cancel and proof, each exit a line of docs/kill-switch.md; next to
-    # be split into its steps
-    def _cancel_and_prove(  # noqa: C901
-        self,
-        report: KillReport,
-        trail: _Trail,
-        say: Callable[[str], None],
-        ticker: str | None,
-        event_ticker: str | None,
-        *,
-        deadline: float,  # monotonic
-    ) -> KillReport:
-        """Steps 2 to 4, HALTED having been tried (step 1)."""
-        # when HALTED was recorded (None: not yet): no order intent is recorded after it
-        halted_at = self.clock.monotonic() if report.halted else None
-        # a listing requested before this reflects neither HALTED nor the last cancel sent
-        settled_at = self.clock.monotonic() + self.read_lag_s
-        proof_asked: float | None = None  # wall time the proof's listing was asked
-        listed: dict[str, Order] = {}
-        latest: set[str] | None = None  # order ids of the latest listing after any cancel-all
-        landed: set[str] = set()  # client order ids any listing of this run showed
+    def _halt(self, run: _Run) -> None:
+        """Step 1: HALTED first, so a running trade loop stops placing while we cancel; but
+        never in their way (it waits at most `halt_wait_s` for another writer's lock)."""
+        run.trail.halt(self.halt_wait_s)
+        if run.report.halted:
+            run.halted_at = self.clock.monotonic()
+        else:
+            run.say(f"HALTED not recorded ({run.report.state_error}); cancelling anyway")
+        run.settled_at = self.clock.monotonic() + self.read_lag_s
 
-        def list_resting() -> list[Order]:
-            orders = self._retry(
-                lambda: list(
-                    self.client.iter_orders(
-                        ticker=ticker, event_ticker=event_ticker, status="resting"
-                    )
-                ),
-                deadline,
-                report,
-            )
-            for order in orders:
-                listed.setdefault(order.order_id, order)
-                landed.add(order.client_order_id)
-            return orders
+    def _halt_again(self, run: _Run) -> None:
+        """HALTED, if the state file has become writable since, without waiting."""
+        run.trail.halt(0.0)
+        if run.halted_at is None and run.report.halted:
+            run.halted_at = self.clock.monotonic()
 
-        cancel_all_sent = False
-        closed_at: float | None = None  # monotonic; when step 2b's deletes were answered
-        unknown_groups: list[str] = []
-        if ticker is None and event_ticker is None:
-            unknown_groups = self._trigger_groups(deadline, report, say)
+    def _trigger_order_groups(self, run: _Run) -> None:
+        """Step 2, with no filter only (a group spans all of a loop's markets)."""
+        if run.every_market:
+            run.unknown_groups = self._trigger_groups(run.deadline, run.report, run.say)
+
+    def _exchange_cancel_all(self, run: _Run) -> None:
+        """Step 3 with no filter: list the resting orders once (so the report can name them),
+        then the exchange's own cancel-all. A failed first listing must not hold it back."""
+        if not run.every_market:
+            return
+        with suppress(_DeadlinePassed):
+            self._list_resting(run)
+        self._retry(self.client.cancel_all_orders, run.deadline, run.report)
+        run.report.exchange_cancel_all = True
+        self._cancels_sent(run)
+        run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")
+
+    def _close_rfq_side(self, run: _Run) -> None:
+        """Step 2b, right after the exchange's cancel-all (first, with a filter)."""
+        run.closed_at = self._close_communications(
+            run.ticker, run.event_ticker, run.deadline, run.report, run.say
+        )
+        if run.closed_at is not None:
+            run.settled_at = max(run.settled_at, run.closed_at + self.read_lag_s)
+            run.cancelled_since_listing = True
+
+    def _cancel_and_prove_in_rounds(self, run: _Run) -> None:
+        """Step 4 (with a filter its first round is step 3's listing and cancels): list,
+        cancel what is still resting, until a listing that counts as proof comes back empty
+        or the deadline passes."""
+        while not self._proof_round(run):
+            pass
+
+    def _proof_round(self, run: _Run) -> bool:
+        """One listing and what it calls for. True: it is the proof."""
+        report = run.report
+        report.rounds += 1
+        if run.cancelled_since_listing:
+            # a listing any sooner could still show what was just cancelled
+            self._wait_until(run.settled_at, run.deadline)
+        asked, asked_wall = self.clock.monotonic(), self.clock.wall()
+        resting = self._list_resting(run)
+        run.latest = {o.order_id for o in resting}
+        report.left = [o.order_id for o in resting]
+        if resting:
+            self._cancel_round(run, resting)
+            return False
+        if asked < run.settled_at:
+            # it may predate HALTED: an order placed just before may not be listed yet
+            run.say(f"round {report.rounds}: none resting, listing again after the read lag")
+            self._wait_until(run.settled_at, run.deadline)
+            return False
+        waiting = self._why_empty_is_no_proof(run, asked, asked_wall)
+        if waiting is None:
+            report.proven = True
+            run.proof_asked = asked_wall
+            return True
+        if waiting not in report.errors:
+            report.errors.append(waiting)
+        run.say(f"round {report.rounds}: none resting, but {waiting}")
+        self._pause(report.rounds, run.deadline)
+        return False
+
+    def _cancel_round(self, run: _Run, resting: list[Order]) -> None:
+        """Cancel in batches what a listing still showed resting."""
+        report = run.report
+        run.say(f"round {report.rounds}: {len(resting)} resting, cancelling")
+        self._halt_again(run)
+        self._cancel_batch(resting, run.deadline, report)
+        self._cancels_sent(run)
+        if report.rounds > 1:
+            # an order the exchange keeps refusing to cancel must not turn the proof into a
+            # loop that spends the whole rate budget until the deadline
+            self._pause(report.rounds - 1, run.deadline)
+        if self.clock.monotonic() >= run.deadline:
+            raise _DeadlinePassed
+
+    def _cancels_sent(self, run: _Run) -> None:
+        """Cancels were answered: a listing requested within the read lag may not show them."""
+        run.settled_at = self.clock.monotonic() + self.read_lag_s
+        run.cancelled_since_listing = True
+
+    def _list_resting(self, run: _Run) -> list[Order]:
+        orders = self._retry(
+            lambda: list(
+                self.client.iter_orders(
+                    ticker=run.ticker, event_ticker=run.event_ticker, status="resting"
+                )
+            ),
+            run.deadline,
+            run.report,
+        )
+        for order in orders:
+            run.listed.setdefault(order.order_id, order)
+            run.landed.add(order.client_order_id)
+        return orders
+
+    def _why_empty_is_no_proof(self, run: _Run, asked: float, asked_wall: float) -> str | None:
+        """Why an empty listing requested at `asked` is no proof, by the state file's order
+        intents, or, when they cannot be read, by the time since HALTED (None: it is proof)."""
         try:
-            if ticker is None and event_ticker is None:
-                # a failed first listing must not hold back the cancel-all itself
-                with suppress(_DeadlinePassed):
-                    list_resting()
-                self._retry(self.client.cancel_all_orders, deadline, report)
-                cancel_all_sent = report.exchange_cancel_all = True
-                settled_at = self.clock.monotonic() + self.read_lag_s
-                say(f"exchange cancel-all sent ({len(listed)} resting before)")
-            closed_at = self._close_communications(ticker, event_ticker, deadline, report, say)
-            if closed_at is not None:
-                settled_at = max(settled_at, closed_at + self.read_lag_s)
-            cancelled_since_listing = cancel_all_sent or closed_at is not None
-            while True:
-                report.rounds += 1
-                if cancelled_since_listing:
-                    # a listing any sooner could still show what was just cancelled
-                    self._wait_until(settled_at, deadline)
-                asked, asked_wall = self.clock.monotonic(), self.clock.wall()
-                resting = list_resting()
-                latest = {o.order_id for o in resting}
-                report.left = [o.order_id for o in resting]
-                if not resting and asked < settled_at:
-                    # it may predate HALTED: an order placed just before may not be listed yet
-                    say(f"round {report.rounds}: none resting, listing again after the read lag")
-                    self._wait_until(settled_at, deadline)
-                    continue
-                if not resting:
-                    try:
-                        waiting = self._waiting(ticker, asked_wall, landed)
-                    except StoreError as exc:
-                        # no row can say what is still in the network: only time since HALTED
-                        if halted_at is None:
-                            trail.halt(0.0)  # if it has become writable since, without waiting
-                            halted_at = self.clock.monotonic() if report.halted else None
-                        waiting = self._unreadable(exc, asked, halted_at)
-                    if waiting is None:
-                        report.proven = True
-                        proof_asked = asked_wall
-                        break
-                    if waiting not in report.errors:
-                        report.errors.append(waiting)
-                    say(f"round {report.rounds}: none resting, but {waiting}")
-                    self._pause(report.rounds, deadline)
-                    continue
-                say(f"round {report.rounds}: {len(resting)} resting, cancelling")
-                trail.halt(0.0)  # if the state file has become writable since, without waiting
-                if halted_at is None and report.halted:
-                    halted_at = self.clock.monotonic()
-                self._cancel_batch(resting, deadline, report)
-                settled_at = self.clock.monotonic() + self.read_lag_s
-                cancelled_since_listing = True
-                if report.rounds > 1:
-                    # an order the exchange keeps refusing to cancel must not turn the proof
-                    # into a loop that spends the whole rate budget until the deadline
-                    self._pause(report.rounds - 1, deadline)
-                if self.clock.monotonic() >= deadline:
-                    raise _DeadlinePassed
-        except _DeadlinePassed:
-            report.proven = False
-        # every RFQ or quote step 2b found is listed again, whether its delete was answered
-        # yes or not: one whose delete was refused is still open
-        if closed_at is not None and self._communications_left(
-            ticker, event_ticker, settled_at, deadline, report
+            return self._waiting(run.ticker, asked_wall, run.landed)
+        except StoreError as exc:
+            # no row can say what is still in the network: only time since HALTED
+            if run.halted_at is None:
+                self._halt_again(run)
+            return self._unreadable(exc, asked, run.halted_at)
+
+    def _prove_rfq_side_closed(self, run: _Run) -> None:
+        """Step 2b's proof: every RFQ or quote it found is listed again, whether its delete
+        was answered yes or not (one whose delete was refused is still open)."""
+        if run.closed_at is not None and self._communications_left(
+            run.ticker, run.event_ticker, run.settled_at, run.deadline, run.report
         ):
-            report.proven = False
-        if cancel_all_sent and latest is not None:
-            confirmed = set(report.cancelled)
-            gone = [
-                order
-                for order_id, order in listed.items()
-                if order_id not in latest and order_id not in confirmed
-            ]
-            self._count_cancelled_by_cancel_all(gone, deadline, report)
-        # what could not be recorded yet gets one more chance, waiting for a lock a little
-        remaining = max(0.0, deadline - self.clock.monotonic())
+            run.report.proven = False
+
+    def _count_what_the_cancel_all_cancelled(self, run: _Run) -> None:
+        """The orders of the first listing that the latest no longer shows, and that no batch
+        confirmed, were taken off by the exchange's cancel-all or filled: their fills decide."""
+        if not run.report.exchange_cancel_all or run.latest is None:
+            return
+        confirmed = set(run.report.cancelled)
+        gone = [
+            order
+            for order_id, order in run.listed.items()
+            if order_id not in run.latest and order_id not in confirmed
+        ]
+        self._count_cancelled_by_cancel_all(gone, run.deadline, run.report)
+
+    def _record_halted_at_last(self, run: _Run) -> None:
+        """What could not be recorded yet gets one more chance, waiting for a lock a little;
+        a HALTED recorded only after the proof's listing must not have let an order by."""
+        report = run.report
+        remaining = max(0.0, run.deadline - self.clock.monotonic())
         was_halted = report.halted
-        trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
+        run.trail.halt(max(self.halt_wait_s, min(remaining, self.record_wait_s)))
         if report.halted and not was_halted:
-            say("HALTED recorded, after the cancels")
-            if proof_asked is not None:  # an empty listing counted: HALTED came after it
-                self._late_halted(ticker, proof_asked, landed, report)
-        if report.proven and not report.halted and trail.locked:
-            # another writer held the lock to the end: a loop waiting for it places next
+            run.say("HALTED recorded, after the cancels")
+            if run.proof_asked is not None:  # an empty listing counted: HALTED came after it
+                self._late_halted(run.ticker, run.proof_asked, run.landed, report)
+
+    def _refuse_proof_behind_a_held_lock(self, run: _Run) -> None:
+        """Another writer held the lock to the end: a loop waiting for it places next."""
+        report = run.report
+        if report.proven and not report.halted and run.trail.locked:
             report.proven = False
             report.errors.append(LOCK_HELD)
-        self._forget_groups(unknown_groups)
-        trail.result(self.halt_wait_s if report.halted else 0.0)
-        return report
+
+    def _record_result(self, run: _Run) -> None:
+        """The orders confirmed cancelled and the `kill_switch_result` event."""
+        run.trail.result(self.halt_wait_s if run.report.halted else 0.0)
 
     def _late_halted(
         self,

@@ -1,25 +1,30 @@
-"""Write kalshi_cli/sim/operations.py, the table of every operation in the pinned openapi.yaml
-(or, with --check, fail if it is stale).
+"""Write kalshi_cli/sim/operations.py, the table of every operation in the pinned openapi.yaml,
+and kalshi_cli/sim/request_bodies.py, the Go structs their JSON bodies decode into (or, with
+--check, fail if either is stale).
 
-    python scripts/gen_sim_operations.py          # rewrite the table
-    python scripts/gen_sim_operations.py --check  # exit 1 when it differs from the spec
+    python scripts/gen_sim_operations.py          # rewrite the tables
+    python scripts/gen_sim_operations.py --check  # exit 1 when one differs from the spec
     python scripts/gen_sim_operations.py --list   # print what the simulator serves and not
 
 The simulator answers each operation it does not serve with a "not implemented" 404 built from
-this table; it is generated so that the simulator need not parse the 1 MB spec when it starts.
-tests/sim/test_unserved.py runs the check.
+the first table, and refuses a body that would not decode into its operation's struct with the
+second (sim/routing.py `decode_body`, as Kalshi's Go decoder does: REFERENCE.md "Error bodies
+come in three shapes"); they are generated so that the simulator need not parse the 1 MB spec
+when it starts. tests/sim/test_unserved.py runs the check.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "kalshi-api" / "openapi.yaml"
 TABLE = ROOT / "kalshi_cli" / "sim" / "operations.py"
+BODIES = ROOT / "kalshi_cli" / "sim" / "request_bodies.py"
 METHODS = ("get", "post", "put", "patch", "delete")
 HEADER = '''"""Every operation of openapi.yaml {version}: (method, path template, operationId),
 in the spec's order. Generated from docs/kalshi-api/openapi.yaml by
@@ -53,6 +58,142 @@ def render() -> str:
     return "".join(lines)
 
 
+BODIES_HEADER = '''"""The request bodies of openapi.yaml {version}.
+
+The Go struct each operation's JSON body decodes into, and the Go type of each field a decode
+can refuse. Generated from docs/kalshi-api/openapi.yaml by
+`python scripts/gen_sim_operations.py`; tests/sim/test_unserved.py fails when it is stale.
+sim/routing.py `decode_body` refuses, as Kalshi's decoder does, a body whose field has another
+JSON type (REFERENCE.md: "json: cannot unmarshal number into Go struct field
+CreateOrderV2Request.count of type string").
+
+A field's Go type is its schema's, through `$ref` and `allOf`: `string` (enums and fixed-point
+strings included), `bool`, `int` (an integer without a format), `int64`, and `[]T` for an array
+of strings (T the item schema's name). A field that is an object, or an array of objects, is
+not here: the handler of its operation checks it.
+"""
+
+from __future__ import annotations
+
+# operationId -> the struct its body decodes into
+REQUEST_BODIES: dict[str, str] = {{
+'''
+
+
+def _resolve(schema: dict[str, Any], schemas: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A schema through its `$ref` and a one-part `allOf`, and the name of the last schema
+    referred to (None for an inline one)."""
+    name = None
+    while True:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[1]
+            schema = schemas[name]
+        elif len(schema.get("allOf", ())) == 1 and "type" not in schema:
+            schema = schema["allOf"][0]
+        else:
+            return schema, name
+
+
+def _go_type(field: dict[str, Any], schemas: dict[str, Any]) -> str | None:
+    schema, _ = _resolve(field, schemas)
+    kind = schema.get("type")
+    if kind == "string":
+        return "string"
+    if kind == "boolean":
+        return "bool"
+    if kind == "integer" and schema.get("format") in (None, "int64"):
+        return "int64" if schema.get("format") else "int"
+    if kind in ("integer", "number"):  # none yet in a request body: teach decode_body first
+        raise SystemExit(f"a request body field of type {kind} {schema.get('format')}")
+    if kind == "array":
+        item, name = _resolve(schema["items"], schemas)
+        if item.get("type") == "string":
+            return f"[]{name or 'string'}"
+    return None  # an object or an array of objects: its handler checks it
+
+
+# A batch's items: the struct named by the array's `$ref`, or for an inline item (the spec gives
+# it no name) the one Kalshi's Go types give it, its struct's name and the field's singular, as
+# oapi-codegen names an inline array item.
+BATCH_FIELD = "orders"
+
+
+def _batch_item(struct: str, field: dict[str, Any], schemas: dict[str, Any]) -> str | None:
+    schema, _ = _resolve(field, schemas)
+    if schema.get("type") != "array":
+        return None
+    item, name = _resolve(schema["items"], schemas)
+    if item.get("type") != "object":
+        return None
+    return name or f"{struct}Order"
+
+
+def _entry(key: str, value: str) -> str:
+    one_line = f"    {key}: {value},\n"
+    return one_line if len(one_line) <= 101 else f"    {key}: (\n        {value}\n    ),\n"
+
+
+def render_bodies(spec_path: Path = SPEC) -> str:
+    """request_bodies.py: every operation's request body struct, in the spec's order."""
+    spec = yaml.safe_load(spec_path.read_text())
+    schemas = spec["components"]["schemas"]
+    by_operation: list[tuple[str, str]] = []
+    optional: set[str] = set()
+    for item in spec["paths"].values():
+        for method in METHODS:
+            body = item.get(method, {}).get("requestBody")
+            if body is None:
+                continue
+            _, struct = _resolve(body["content"]["application/json"]["schema"], schemas)
+            assert struct is not None, "an inline request body has no struct name"
+            by_operation.append((item[method]["operationId"], struct))
+            if not body.get("required", False):
+                optional.add(struct)
+    structs: dict[str, dict[str, str]] = {}
+    batches: dict[str, str] = {}
+    for _, struct in by_operation:
+        properties = schemas[struct].get("properties", {})
+        item = _batch_item(struct, properties.get(BATCH_FIELD, {}), schemas)
+        if item is not None:
+            batches[struct] = item
+            item_schema, _ = _resolve(properties[BATCH_FIELD]["items"], schemas)
+            properties = {}  # the batch itself has only its items
+            structs.setdefault(item, _fields(item_schema, schemas))
+        structs.setdefault(struct, _fields({"properties": properties}, schemas))
+    lines = [BODIES_HEADER.format(version=spec["info"]["version"])]
+    lines += [_entry(f'"{op}"', f'"{struct}"') for op, struct in by_operation]
+    lines.append(
+        "}\n\n# the structs whose body the spec marks `required: false`: "
+        "an empty one decodes as {}\n"
+    )
+    lines.append("OPTIONAL_BODIES: frozenset[str] = frozenset(\n    {\n")
+    lines += [f'        "{struct}",\n' for struct in sorted(optional)]
+    lines.append(
+        "    }\n)\n\n# struct -> field -> Go type\nGO_STRUCTS: dict[str, dict[str, str]] = {\n"
+    )
+    for struct, fields in structs.items():
+        if not fields:
+            lines.append(f'    "{struct}": {{}},\n')
+            continue
+        lines.append(f'    "{struct}": {{\n')
+        lines += [f'        "{name}": "{go}",\n' for name, go in fields.items()]
+        lines.append("    },\n")
+    lines.append(f"}}\n\n# a batch's struct -> the struct of each item of its `{BATCH_FIELD}`\n")
+    lines.append("GO_BATCHES: dict[str, str] = {\n")
+    lines += [_entry(f'"{batch}"', f'"{item}"') for batch, item in batches.items()]
+    lines.append("}\n")
+    return "".join(lines)
+
+
+def _fields(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, str]:
+    fields = {}
+    for name, field in schema.get("properties", {}).items():
+        go = _go_type(field, schemas)
+        if go is not None:
+            fields[name] = go
+    return fields
+
+
 def served_list() -> str:
     """Markdown: every operation of the spec, served or answered `not_implemented`."""
     from kalshi_cli.sim.operations import OPERATIONS
@@ -72,13 +213,14 @@ def main() -> int:
     if "--list" in sys.argv[1:]:
         print(served_list())
         return 0
-    text = render()
+    tables = {TABLE: render(), BODIES: render_bodies()}
     if "--check" in sys.argv[1:]:
-        if TABLE.read_text() != text:
-            print(f"{TABLE} is stale: run python scripts/gen_sim_operations.py", file=sys.stderr)
-            return 1
-        return 0
-    TABLE.write_text(text)
+        stale = [path for path, text in tables.items() if path.read_text() != text]
+        for path in stale:
+            print(f"{path} is stale: run python scripts/gen_sim_operations.py", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in tables.items():
+        path.write_text(text)
     return 0
 
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kalshi_cli.sim.embed import BUSY_EXIT, DEFAULT_IDLE_STOP_S, SimulatorBusy, prepare, release
+from kalshi_cli.sim.journal import JournalError
 
 
 class IdleWatch:
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except SimulatorBusy:
         return BUSY_EXIT  # the starter joins the one that serves it
+    except JournalError as exc:  # one line, the log's last, which the starter shows
+        print(f"the simulator's state cannot be restored: {exc}", file=sys.stderr)
+        return 1
     os.chdir(prepared.state.data_dir)  # hold no directory of the command that started it
     try:
         from kalshi_cli.sim.serve import tune_gc

@@ -76,18 +76,21 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.clock import Clock
+from kalshi_cli.market import PriceRange
 from kalshi_cli.models import (
     ONE,
     ZERO,
     BookSide,
+    FeeCharge,
     FeeModel,
     FeeModelError,
+    FeeType,
     SelfTradePrevention,
     TimeInForce,
 )
 from kalshi_cli.sim.accounts import AccountState
-from kalshi_cli.sim.book import Book
-from kalshi_cli.sim.client_ids import UsedClientIds
+from kalshi_cli.sim.book import Book, BookSideLevels
+from kalshi_cli.sim.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
 from kalshi_cli.sim.matching import DAY
@@ -130,7 +133,8 @@ from kalshi_cli.sim.reference import (
     check_fee_override,
     market_from_record,
 )
-from kalshi_cli.sim.subaccounts import Keyring, Subaccounts, UserAccounts
+from kalshi_cli.sim.subaccounts import Keyring, SimApiKey, SimTransfer, Subaccounts, UserAccounts
+from kalshi_cli.sim.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
     OrderArchive,
@@ -139,6 +143,7 @@ from kalshi_cli.sim.trade_archive import (
     merge_by_counter,
 )
 from kalshi_cli.sim.volume_window import VolumeWindow
+from kalshi_cli.units import Action, OrderStatus, Side
 
 __all__ = [
     "Account",
@@ -171,10 +176,45 @@ __all__ = [
     "not_found",
 ]
 
-# Snapshots written before the core was split into modules pickled the account state as this
-# module's `_Acct` (and the records under this module's names, re-exported above): keep that
-# name loadable (tests/sim/test_journal.py, a snapshot written before the split).
-_Acct = AccountState
+# Every class whose objects the persisted state holds (`Exchange._PERSISTED`): a snapshot
+# names no other, and reading one creates no other (sim/journal.py).
+_SNAPSHOT_TYPES: tuple[type, ...] = (
+    Account,
+    AccountState,
+    Book,
+    BookSideLevels,
+    IdColumn,
+    UsedClientIds,
+    VolumeWindow,
+    Keyring,
+    UserAccounts,
+    SimApiKey,
+    SimTransfer,
+    SimSeries,
+    SimFeeChange,
+    SimEvent,
+    SimEventFeeChange,
+    SimMarket,
+    SimOrder,
+    SimFill,
+    SimTrade,
+    SimPosition,
+    SimSettlement,
+    SimOrderGroup,
+    SimRfq,
+    SimQuote,
+    FeeModel,
+    FeeCharge,
+    FeeType,
+    PriceRange,
+    BookSide,
+    Side,
+    Action,
+    TimeInForce,
+    SelfTradePrevention,
+    OrderStatus,
+    *ARCHIVE_SNAPSHOT_TYPES,
+)
 
 
 def _matched(
@@ -184,6 +224,29 @@ def _matched(
     fills = [(maker, amount) for kind, maker, amount in steps if kind == "fill"]
     taken = sum((amount for _, amount in fills), ZERO)
     return [(order, taken), *fills] if fills else []
+
+
+def _refuse_terms(
+    time_in_force: TimeInForce,
+    expiration_time: int | None,
+    post_only: bool,
+    reduce_only: bool,
+    now: float,  # unix seconds
+) -> None:
+    """Refuse an order whose terms do not go together, in the order Kalshi checks them."""
+    if expiration_time is not None:
+        if time_in_force is not TimeInForce.GTC:
+            raise ExchangeError(
+                400, "invalid_parameters", "expiration_time needs good_till_canceled"
+            )
+        if expiration_time <= now:
+            raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
+    if post_only and time_in_force is not TimeInForce.GTC:
+        raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
+    if reduce_only and time_in_force is not TimeInForce.IOC:
+        # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
+        # time_in_force is immediate_or_cancel."
+        raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
 
 
 def _order_exists() -> ExchangeError:
@@ -253,7 +316,12 @@ class Exchange(OrderGroups, Subaccounts):
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
         if journal is not None:
-            self._open_journal(Journal(journal, fsync=fsync))
+            opened = Journal(journal, fsync=fsync)
+            try:
+                self._open_journal(opened)
+            except BaseException:
+                opened.close()  # refused: no file of it is left open
+                raise
 
     # listeners and hooks --------------------------------------------------------------------
 
@@ -264,8 +332,7 @@ class Exchange(OrderGroups, Subaccounts):
 
     # orders ---------------------------------------------------------------------------------
 
-    # complexity: the spec's refusals of an order, in the order Kalshi gives them
-    def place_order(  # noqa: C901
+    def place_order(
         self,
         account_id: str,
         *,
@@ -299,19 +366,7 @@ class Exchange(OrderGroups, Subaccounts):
             self._check_count(market, count)
         replay_ts = self._replay_ts  # `_now()`, inline
         now = self._clock.wall() if replay_ts is None else replay_ts
-        if expiration_time is not None:
-            if time_in_force is not TimeInForce.GTC:
-                raise ExchangeError(
-                    400, "invalid_parameters", "expiration_time needs good_till_canceled"
-                )
-            if expiration_time <= now:
-                raise ExchangeError(400, "invalid_parameters", "expiration_time is in the past")
-        if post_only and time_in_force is not TimeInForce.GTC:
-            raise ExchangeError(400, "invalid_parameters", "post_only needs good_till_canceled")
-        if reduce_only and time_in_force is not TimeInForce.IOC:
-            # API 3.31.0: "Orders with reduce_only set to true will be rejected unless
-            # time_in_force is immediate_or_cancel."
-            raise ExchangeError(400, "invalid_parameters", "reduce_only needs immediate_or_cancel")
+        _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
         if order_group_id is not None:
@@ -840,7 +895,9 @@ class Exchange(OrderGroups, Subaccounts):
             return
         generation = self._generation + 1
         state = {name: getattr(self, name) for name in self._PERSISTED}
-        write_snapshot(self._journal.path, {"generation": generation, "state": state})
+        write_snapshot(
+            self._journal.path, {"generation": generation, "state": state}, _SNAPSHOT_TYPES
+        )
         self._journal.restart(self._init_record(generation))
         self._generation = generation
         self._since_snapshot = 0
@@ -856,7 +913,7 @@ class Exchange(OrderGroups, Subaccounts):
     def _open_journal(self, journal: Journal) -> None:
         records = journal.records()
         first = next(records, None)
-        snapshot = read_snapshot(journal.path)
+        snapshot = read_snapshot(journal.path, _SNAPSHOT_TYPES)
         if first is None:
             if snapshot is not None:
                 raise JournalError(f"{journal.path}: empty, but a snapshot exists beside it")
@@ -875,7 +932,6 @@ class Exchange(OrderGroups, Subaccounts):
                 raise JournalError(f"{journal.path}: snapshot and journal do not belong together")
             for name, value in snapshot["state"].items():
                 setattr(self, name, value)
-            self._upgrade_snapshot()
             self.restored = True
             skip = ahead == 1  # crashed after the snapshot, before the journal restarted
         for record in records:
@@ -890,91 +946,15 @@ class Exchange(OrderGroups, Subaccounts):
             self._generation += 1
             journal.restart(self._init_record(self._generation))
 
-    def _upgrade_snapshot(self) -> None:
-        """A snapshot written by an older version holds each account's used client ids
-        as a `set[str]` and each 24-hour volume window as a deque of `(time, count)`: into a
-        `UsedClientIds` and a `VolumeWindow` (the same ids, the same entries)."""
-        for acct in self._accounts.values():
-            ids: Any = acct.client_ids
-            if not isinstance(ids, UsedClientIds):  # a set[str] before
-                acct.client_ids = UsedClientIds(ids)
-        windows: dict[str, Any] = self._volume_window
-        for ticker, window in windows.items():
-            if not isinstance(window, VolumeWindow):
-                windows[ticker] = VolumeWindow(window)
-            elif not hasattr(window, "pending"):  # a window of before its pending list
-                window.pending = []
-
-    # complexity: one branch per kind of journal record
-    def _replay(self, rec: dict[str, Any]) -> None:  # noqa: C901
+    def _replay(self, rec: dict[str, Any]) -> None:
+        """Apply one journal record again, at its time: the core's own kinds (`_REPLAYS`), then
+        those of the parts the core has (order groups, subaccounts, RFQs and quotes)."""
         self._replay_ts = float(rec["ts"])  # unix seconds
         op = rec["op"]
         try:
-            if op == "series":
-                self.add_series(SimSeries(**rec["series"]))
-            elif op == "event":
-                self.add_event(SimEvent(**rec["event"]))
-            elif op == "fee_change":
-                self.schedule_fee_change(
-                    rec["series_ticker"],
-                    rec["fee_type"],
-                    rec["fee_multiplier"],
-                    float(rec["scheduled_ts"]),  # unix seconds
-                )
-            elif op == "event_fee_change":
-                self.schedule_event_fee_change(
-                    rec["event_ticker"],
-                    rec["fee_type_override"],
-                    rec["fee_multiplier_override"],
-                    float(rec["scheduled_ts"]),  # unix seconds
-                )
-            elif op == "market":
-                self.add_market(market_from_record(rec["market"]))
-            elif op == "status":
-                self.set_market_status(rec["ticker"], rec["status"])
-            elif op == "settle":
-                self.settle(rec["ticker"], rec["result"], rec.get("expiration_value", ""))
-            elif op == "account":
-                self.create_account(
-                    key_id=rec["key_id"],
-                    public_key_pem=rec["public_key_pem"],
-                    cash_cents=int(rec["cash_cents"]),
-                )
-            elif op == "place":
-                self.place_order(
-                    rec["account_id"],
-                    ticker=rec["ticker"],
-                    book_side=BookSide(rec["book_side"]),
-                    price=Decimal(rec["price"]),
-                    count=Decimal(rec["count"]),
-                    time_in_force=TimeInForce(rec["time_in_force"]),
-                    self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
-                    client_order_id=rec["client_order_id"],
-                    post_only=bool(rec["post_only"]),
-                    reduce_only=bool(rec["reduce_only"]),
-                    expiration_time=rec["expiration_time"],
-                    cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
-                    order_group_id=rec.get("order_group_id"),
-                )
-            elif op == "cancel":
-                self.cancel_order(rec["account_id"], rec["order_id"])
-            elif op == "cancel_all":
-                self.cancel_all(rec["account_id"], ticker=rec["ticker"])
-            elif op == "amend":
-                self.amend_order(
-                    rec["account_id"],
-                    rec["order_id"],
-                    ticker=rec["ticker"],
-                    book_side=BookSide(rec["book_side"]),
-                    price=Decimal(rec["price"]),
-                    count=Decimal(rec["count"]),
-                    updated_client_order_id=rec["updated_client_order_id"],
-                    expiration_time=rec.get("expiration_time"),
-                )
-            elif op == "decrease":
-                self._decrease(self._orders[rec["order_id"]], Decimal(rec["cut"]))
-            elif op == "expire":
-                self._expire(rec["order_id"])
+            replay = _REPLAYS.get(op)
+            if replay is not None:
+                replay(self, rec)
             elif op.startswith("order_group_"):
                 self.replay_order_group(rec)
             elif self._replay_subaccounts(rec):
@@ -987,6 +967,58 @@ class Exchange(OrderGroups, Subaccounts):
             raise JournalError(
                 f"journal record {op} at {rec['ts']} no longer applies: {exc}"
             ) from exc
+
+    def _replay_place(self, rec: dict[str, Any]) -> None:
+        self.place_order(
+            rec["account_id"],
+            ticker=rec["ticker"],
+            book_side=BookSide(rec["book_side"]),
+            price=Decimal(rec["price"]),
+            count=Decimal(rec["count"]),
+            time_in_force=TimeInForce(rec["time_in_force"]),
+            self_trade_prevention=SelfTradePrevention(rec["self_trade_prevention"]),
+            client_order_id=rec["client_order_id"],
+            post_only=bool(rec["post_only"]),
+            reduce_only=bool(rec["reduce_only"]),
+            expiration_time=rec["expiration_time"],
+            cancel_order_on_pause=bool(rec.get("cancel_order_on_pause", False)),
+            order_group_id=rec.get("order_group_id"),
+        )
+
+    def _replay_amend(self, rec: dict[str, Any]) -> None:
+        self.amend_order(
+            rec["account_id"],
+            rec["order_id"],
+            ticker=rec["ticker"],
+            book_side=BookSide(rec["book_side"]),
+            price=Decimal(rec["price"]),
+            count=Decimal(rec["count"]),
+            updated_client_order_id=rec["updated_client_order_id"],
+            expiration_time=rec.get("expiration_time"),
+        )
+
+    def _replay_fee_change(self, rec: dict[str, Any]) -> None:
+        self.schedule_fee_change(
+            rec["series_ticker"],
+            rec["fee_type"],
+            rec["fee_multiplier"],
+            float(rec["scheduled_ts"]),  # unix seconds
+        )
+
+    def _replay_event_fee_change(self, rec: dict[str, Any]) -> None:
+        self.schedule_event_fee_change(
+            rec["event_ticker"],
+            rec["fee_type_override"],
+            rec["fee_multiplier_override"],
+            float(rec["scheduled_ts"]),  # unix seconds
+        )
+
+    def _replay_account(self, rec: dict[str, Any]) -> None:
+        self.create_account(
+            key_id=rec["key_id"],
+            public_key_pem=rec["public_key_pem"],
+            cash_cents=int(rec["cash_cents"]),
+        )
 
     # queue positions ----------------------------------------------------------------------------
 
@@ -1232,3 +1264,24 @@ def _fill_id(fill: SimFill) -> str:
 
 
 _with_archived = merge_by_counter  # (moved to sim/trade_archive.py: the read replica merges too)
+
+
+# The core's own kinds of journal record, each replayed through the call that wrote it.
+_REPLAYS: dict[str, Callable[[Exchange, dict[str, Any]], object]] = {
+    "series": lambda ex, rec: ex.add_series(SimSeries(**rec["series"])),
+    "event": lambda ex, rec: ex.add_event(SimEvent(**rec["event"])),
+    "fee_change": Exchange._replay_fee_change,
+    "event_fee_change": Exchange._replay_event_fee_change,
+    "market": lambda ex, rec: ex.add_market(market_from_record(rec["market"])),
+    "status": lambda ex, rec: ex.set_market_status(rec["ticker"], rec["status"]),
+    "settle": lambda ex, rec: ex.settle(
+        rec["ticker"], rec["result"], rec.get("expiration_value", "")
+    ),
+    "account": Exchange._replay_account,
+    "place": Exchange._replay_place,
+    "cancel": lambda ex, rec: ex.cancel_order(rec["account_id"], rec["order_id"]),
+    "cancel_all": lambda ex, rec: ex.cancel_all(rec["account_id"], ticker=rec["ticker"]),
+    "amend": Exchange._replay_amend,
+    "decrease": lambda ex, rec: ex._decrease(ex._orders[rec["order_id"]], Decimal(rec["cut"])),
+    "expire": lambda ex, rec: ex._expire(rec["order_id"]),
+}

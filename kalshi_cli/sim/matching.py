@@ -160,9 +160,7 @@ class Matcher(Ledger):
 
     # planning -------------------------------------------------------------------------------
 
-    # complexity: one pass of price-time matching with self-trade prevention, post-only and
-    # reduce-only (the core's hot path)
-    def _plan(  # noqa: C901
+    def _plan(
         self,
         acct: AccountState,
         ticker: str,
@@ -221,15 +219,7 @@ class Matcher(Ledger):
             available = maker.remaining_count
             maker_bid = maker.book_side is BookSide.BID
             if maker.reduce_only:
-                # a reduce-only maker reduces its position as the plan so far leaves it
-                pos = self._position_of(self._accounts[maker_id], ticker)
-                for kind, planned, amount in steps:
-                    if kind == "fill" and planned.account_id == maker_id:
-                        pos += amount if planned.book_side is BookSide.BID else -amount
-                reducible = max(-pos if maker_bid else pos, ZERO)
-                if reducible < available:
-                    steps.append(("cut", maker, available - reducible))
-                    available = reducible
+                available = self._reducible(maker, ticker, steps)
                 if not available:
                     continue
             take = available if available < remaining else remaining  # min(), no call
@@ -262,9 +252,54 @@ class Matcher(Ledger):
         rest = remaining if time_in_force is TimeInForce.GTC and not stopped else ZERO
 
         # the account's cash and collateral after the whole plan
-        # `gone`: the self-trade cancels, gathered in the loop
         if replacing is not None:
             gone.append(replacing)
+        hold = self._hold_after(
+            acct, ticker, buy_yes=buy_yes, own=own, rest=rest, position=position, gone=gone
+        )
+        others = acct.held_total - acct.held.get(ticker, ZERO)
+        if cash - others - hold < ZERO:
+            need = ceil_cents(others + hold - cash)
+            raise ExchangeError(
+                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
+            )
+        return _Plan(steps, rest, fees, carried, hold, maker_rate, own)
+
+    def _reducible(
+        self,
+        maker: SimOrder,
+        ticker: str,
+        steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]],
+    ) -> Decimal:
+        """What of a reduce-only maker may fill: it reduces its position as the plan so far
+        leaves it; the rest is cut (a step of the plan)."""
+        maker_id = maker.account_id
+        available = maker.remaining_count
+        maker_bid = maker.book_side is BookSide.BID
+        pos = self._position_of(self._accounts[maker_id], ticker)
+        for kind, planned, amount in steps:
+            if kind == "fill" and planned.account_id == maker_id:
+                pos += amount if planned.book_side is BookSide.BID else -amount
+        reducible = max(-pos if maker_bid else pos, ZERO)
+        if reducible < available:
+            steps.append(("cut", maker, available - reducible))
+            available = reducible
+        return available
+
+    def _hold_after(
+        self,
+        acct: AccountState,
+        ticker: str,
+        *,
+        buy_yes: bool,
+        own: Decimal,
+        rest: Decimal,
+        position: Decimal,
+        gone: list[SimOrder],
+    ) -> Decimal:
+        """What the account must hold for `ticker` once a plan is applied: its resting orders
+        without `gone` (the self-trade cancels, and the order an amend replaces), with `rest`
+        resting at `own`, against the `position` the plan leaves."""
         agg = acct.agg.get(ticker) or EMPTY_AGG
         if gone:
             agg = list(agg)
@@ -312,13 +347,7 @@ class Matcher(Ledger):
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
-        others = acct.held_total - acct.held.get(ticker, ZERO)
-        if cash - others - hold < ZERO:
-            need = ceil_cents(others + hold - cash)
-            raise ExchangeError(
-                400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
-            )
-        return _Plan(steps, rest, fees, carried, hold, maker_rate, own)
+        return hold
 
     # internals: applying --------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from kalshi_cli.sim.ratelimit import (
     Tier,
 )
 from kalshi_cli.sim.record_views import NewestFirst, OrderRef, OrdersNewestFirst
+from kalshi_cli.sim.request_bodies import GO_BATCHES, GO_STRUCTS
 from kalshi_cli.sim.schedule import ExchangeSchedule
 
 log = logging.getLogger("kalshi_cli.sim")
@@ -449,129 +450,10 @@ def page_of(
     return taken, ""
 
 
-# The Go types of the V2 request bodies (openapi.yaml 3.31.0). Kalshi decodes a body into its
-# struct before anything else looks at it: a JSON value of another type is refused as a whole,
-# in the flat shape, before any item of a batch is acted on. Unknown fields are ignored and
-# null leaves a field unset, as encoding/json does.
-_CANCEL_ITEM = "BatchCancelOrdersV2RequestOrder"
-GO_STRUCTS: dict[str, dict[str, str]] = {
-    "CreateOrderV2Request": {
-        "ticker": "string",
-        "client_order_id": "string",
-        "side": "string",
-        "count": "string",
-        "price": "string",
-        "expiration_time": "int64",
-        "time_in_force": "string",
-        "post_only": "bool",
-        "self_trade_prevention_type": "string",
-        "cancel_order_on_pause": "bool",
-        "reduce_only": "bool",
-        "subaccount": "int",
-        "order_group_id": "string",
-        "exchange_index": "int",
-    },
-    "AmendOrderV2Request": {
-        "ticker": "string",
-        "side": "string",
-        "price": "string",
-        "count": "string",
-        "client_order_id": "string",
-        "updated_client_order_id": "string",
-        "expiration_time": "int64",
-        "exchange_index": "int",
-    },
-    "DecreaseOrderV2Request": {
-        "reduce_by": "string",
-        "reduce_to": "string",
-        "exchange_index": "int",
-        "market_ticker": "string",
-    },
-    _CANCEL_ITEM: {
-        "order_id": "string",
-        "subaccount": "int",
-        "exchange_index": "int",
-        "market_ticker": "string",
-    },
-    # RFQs and quotes (sim/routes/communications.py)
-    "CreateRFQRequest": {
-        "contracts": "int",
-        "contracts_fp": "string",
-        "market_ticker": "string",
-        "obscure_creator_id": "bool",
-        "replace_existing": "bool",
-        "rest_remainder": "bool",
-        "subaccount": "int",
-        "subtrader_id": "string",
-        "target_cost_centi_cents": "int64",
-        "target_cost_dollars": "string",
-        "target_cost_excludes_fees": "bool",
-    },
-    "CreateQuoteRequest": {
-        "no_bid": "string",
-        "post_only": "bool",
-        "rest_remainder": "bool",
-        "rfq_id": "string",
-        "subaccount": "int",
-        "yes_bid": "string",
-    },
-    "AcceptQuoteRequest": {"accepted_side": "string"},
-    # sim/routes/funding.py (`allocations`, an array, is checked by its handler)
-    "SetTargetBalanceAllocationRequest": {"resting_margin_reservation": "string"},
-    # sim/routes/multivariate.py (`selected_markets` is checked by its handler)
-    "CreateMarketInMultivariateEventCollectionRequest": {"with_market_payload": "bool"},
-    # order groups (routes/order_groups.py)
-    "CreateOrderGroupRequest": {
-        "subaccount": "int",
-        "contracts_limit": "int64",
-        "contracts_limit_fp": "string",
-        "exchange_index": "int",
-    },
-    "UpdateOrderGroupLimitRequest": {
-        "contracts_limit": "int64",
-        "contracts_limit_fp": "string",
-    },
-    # subaccounts and API keys (sim/routes/subaccounts.py, sim/routes/api_keys.py)
-    "CreateSubaccountRequest": {"exchange_index": "int"},
-    "ApplySubaccountTransferRequest": {
-        "client_transfer_id": "string",
-        "from_subaccount": "int",
-        "to_subaccount": "int",
-        "amount_cents": "int64",
-        "exchange_index": "int",
-    },
-    "UpdateSubaccountNettingRequest": {"subaccount_number": "int", "enabled": "bool"},
-    "CreateApiKeyRequest": {
-        "name": "string",
-        "public_key": "string",
-        "scopes": "[]ApiKeyScope",
-        "subaccount": "int",
-        "fcm_subtrader_id": "string",
-    },
-    "GenerateApiKeyRequest": {
-        "name": "string",
-        "key_type": "string",
-        "scopes": "[]ApiKeyScope",
-        "subaccount": "int",
-        "fcm_subtrader_id": "string",
-    },
-    # intra-exchange-instance transfers (sim/routes/intra_transfers.py)
-    "IntraExchangeInstanceTransferRequest": {
-        "source": "string",
-        "destination": "string",
-        "amount": "int64",
-        "source_exchange_shard": "int",
-        "destination_exchange_shard": "int",
-        "source_subaccount": "int",
-        "destination_subaccount": "int",
-    },
-}
-# bodies the spec marks `required: false`: an empty one decodes as {}
-OPTIONAL_BODIES = frozenset({"CreateSubaccountRequest"})
-GO_BATCHES = {
-    "BatchCreateOrdersV2Request": "CreateOrderV2Request",
-    "BatchCancelOrdersV2Request": _CANCEL_ITEM,
-}
+# Kalshi decodes a body into its Go struct (request_bodies.py, generated from openapi.yaml) before
+# anything else looks at it: a JSON value of another type is refused as a whole, in the flat
+# shape, before any item of a batch is acted on. Unknown fields are ignored and null leaves a
+# field unset, as encoding/json does.
 
 
 def _json_kind(value: Any) -> str:

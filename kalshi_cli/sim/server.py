@@ -32,7 +32,7 @@ import ipaddress
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -49,6 +49,7 @@ from kalshi_cli.sim.operations import OPERATIONS
 from kalshi_cli.sim.ratelimit import (
     request_cost,
 )
+from kalshi_cli.sim.request_bodies import OPTIONAL_BODIES
 from kalshi_cli.sim.routes import (
     api_keys,
     communications,
@@ -71,7 +72,6 @@ from kalshi_cli.sim.routes.api_keys import scope_refusal
 from kalshi_cli.sim.routes.orders import _batch_items
 from kalshi_cli.sim.routing import (
     DROP_RESPONSE,
-    OPTIONAL_BODIES,
     Endpoint,
     RequestContext,
     SimState,
@@ -82,6 +82,11 @@ from kalshi_cli.sim.routing import (
     loads_body,
     refusal,
 )
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.faults import Faults
+    from kalshi_cli.sim.routing import Json
+    from kalshi_cli.sim.subaccounts import SimApiKey
 
 log = logging.getLogger("kalshi_cli.sim")
 
@@ -126,11 +131,30 @@ _WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
 _INJECTED_503 = "service unavailable (injected fault)"
 
 
-# complexity: the request pipeline: auth, rate limit, faults, read lag, route
-async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:  # noqa: C901
-    faults = state.faults
-    method = request.method
-    endpoint_name = f"{method} {ep.template}"
+async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response:
+    """The request pipeline, in order: the network's faults, authentication, the key's scopes,
+    the injected and scheduled refusals, then the route (body, rate limit, handler) and the
+    faults that strike after it committed."""
+    endpoint_name = f"{request.method} {ep.template}"
+    await _network_delays(state.faults, request, endpoint_name)
+    stats_key = request.headers.get("KALSHI-ACCESS-KEY") or "anonymous"
+    account = _authenticated(state, ep, request, stats_key, endpoint_name)
+    if isinstance(account, Response):
+        return account
+    # scopes and a subaccount restriction bind private paths; a public one needs no key at all
+    key = state.exchange.api_key(stats_key) if account is not None and ep.private else None
+    refused = _refused_before_route(
+        state, ep, method=request.method, key=key, stats_key=stats_key, endpoint_name=endpoint_name
+    )
+    if refused is not None:
+        return refused
+    answer = await _routed(state, ep, request, account=account, key=key, stats_key=stats_key)
+    if isinstance(answer, Response):
+        return answer
+    return _after_commit(state.faults, request, endpoint_name, *answer)
+
+
+async def _network_delays(faults: Faults, request: Request, endpoint_name: str) -> None:
     if endpoint_name == _CREATE:
         hold = faults.take_hold()
         if hold > 0:
@@ -140,17 +164,38 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             await asyncio.sleep(hold)
     if faults.latency_s > 0:
         await asyncio.sleep(faults.latency_s)
+
+
+def _authenticated(
+    state: SimState, ep: Endpoint, request: Request, stats_key: str, endpoint_name: str
+) -> Account | Response | None:
+    """The request's account (None: anonymous on a public path), or the 401 refusing it; the
+    request is counted either way."""
     account: Account | None = None
-    stats_key = request.headers.get("KALSHI-ACCESS-KEY") or "anonymous"
     if ep.private or state.auth.has_credentials(request.headers):
         try:
-            account = state.auth.authenticate(method, received_path(request.scope), request.headers)
+            account = state.auth.authenticate(
+                request.method, received_path(request.scope), request.headers
+            )
         except AuthFailure as exc:
             state.stats.record(stats_key, endpoint_name)
             return error_response(401, exc.code, exc.message, exc.details)
     state.stats.record(stats_key, endpoint_name)
-    # scopes and a subaccount restriction bind private paths; a public one needs no key at all
-    key = state.exchange.api_key(stats_key) if account is not None and ep.private else None
+    return account
+
+
+def _refused_before_route(
+    state: SimState,
+    ep: Endpoint,
+    *,
+    method: str,
+    key: SimApiKey | None,
+    stats_key: str,
+    endpoint_name: str,
+) -> Response | None:
+    """A refusal before the route runs: the key's scopes, then the injected 5xx, 429 and 503,
+    then a maintenance window."""
+    faults = state.faults
     if key is not None:
         denied = scope_refusal(key, method, ep.operation)  # scopes: sim/routes/api_keys.py
         if denied is not None:
@@ -169,6 +214,21 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
     maintenance = state.schedule.refusal(endpoint_name, state.clock.wall())
     if maintenance is not None:  # a 5xx in the spec's flat ErrorResponse, as the injected 503
         return flat_error_response(maintenance.status, maintenance.code, maintenance.message)
+    return None
+
+
+async def _routed(
+    state: SimState,
+    ep: Endpoint,
+    request: Request,
+    *,
+    account: Account | None,
+    key: SimApiKey | None,
+    stats_key: str,
+) -> tuple[int, Json | None] | Response:
+    """The route's answer (status, payload), or a refusal: an undecodable body, the rate
+    limit, the exchange's own refusal, or a 500 for a handler that failed."""
+    method = request.method
     try:
         body = await _read_json(request, ep.body) if ep.body else None
         if account is not None:
@@ -190,15 +250,22 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
             state.replica.watch(account.account_id)
             if method != "GET":
                 state.before_change()
-        status, payload = ep.handler(state, ctx)
+        return ep.handler(state, ctx)
     except ExchangeError as exc:
         return refusal(exc)
     except Exception:
-        log.exception("simulator handler failed: %s", endpoint_name)
+        log.exception("simulator handler failed: %s %s", method, ep.template)
         return flat_error_response(500, "internal_server_error", "internal error")
+
+
+def _after_commit(
+    faults: Faults, request: Request, endpoint_name: str, status: int, payload: Json | None
+) -> Response:
+    """The answer, unless a fault strikes after the change was committed: a 503 instead of it,
+    or no answer at all (the connection dropped)."""
     if endpoint_name in _WRITES_WITH_503 and status < 300 and faults.write_503_after_commit():
         return flat_error_response(503, "service_unavailable", _INJECTED_503)
-    if method != "GET" and status < 300 and faults.drop_after_commit():
+    if request.method != "GET" and status < 300 and faults.drop_after_commit():
         request.state.__setattr__(DROP_RESPONSE, True)
     if payload is None:
         return Response(status_code=status)

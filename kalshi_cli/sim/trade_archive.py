@@ -57,6 +57,14 @@ class _Interned:
         self.values: list[Any] = []
         self.index: dict[Any, int] = {}
 
+    def __getstate__(self) -> list[Any]:
+        """A snapshot holds the values (sim/journal.py); the index is made again from them."""
+        return self.values
+
+    def __setstate__(self, values: list[Any]) -> None:
+        self.values = values
+        self.index = {_exact(value): at for at, value in enumerate(values)}
+
     def of(self, value: Any) -> int:
         key = _exact(value)
         found = self.index.get(key)
@@ -557,3 +565,7 @@ def id_counter(order_id: str) -> int:
     """The counter of an exchange id (`prefix` + 12 hex digits); -1 for any other shape."""
     digits = order_id[-_ID_DIGITS:]
     return int(digits, 16) if _is_hex(digits) else -1
+
+
+# The classes of this module a simulator snapshot holds (sim/journal.py).
+SNAPSHOT_TYPES = (TradeArchive, FillArchive, OrderArchive, _Interned, _Ids)

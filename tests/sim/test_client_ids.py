@@ -14,17 +14,13 @@ import random
 import tracemalloc
 import uuid
 from collections.abc import Callable
-from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.client_ids import IdColumn, UsedClientIds, uuid_number, uuid_text
 from kalshi_cli.sim.core import Exchange, ExchangeError
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
-from tests.sim.test_journal import BEFORE_SPLIT
 
 
 def _ids(rng: random.Random) -> list[str]:
@@ -132,47 +128,10 @@ def test_the_exchange_refuses_the_same_reuses() -> None:
     assert env.ex.orders(env.a)[0].client_order_id == taken
 
 
-def test_a_snapshot_of_the_old_layout_is_restored_into_the_compact_ones(tmp_path: Path) -> None:
-    """tests/sim/data/before_split's snapshot holds `set[str]` client ids and deque volume
-    windows: restored, the same ids are refused and the windows trim as before."""
-    for name in ("compacted.jsonl", "compacted.jsonl.snapshot"):
-        (tmp_path / name).write_bytes((BEFORE_SPLIT / name).read_bytes())
-    clock = ManualClock(start=1_800_000_000.0)
-    restored = Exchange(clock, journal=tmp_path / "compacted.jsonl")
-    try:
-        assert restored.restored
-        b = restored.account_by_key("b")
-        assert b is not None
-        used = [o.client_order_id for o in restored.orders(b.account_id)]
-        assert used
-        for cid in used:
-            with pytest.raises(ExchangeError) as refused:
-                restored.place_order(
-                    b.account_id,
-                    ticker=restored.orders(b.account_id)[0].ticker,
-                    book_side=BookSide.BID,
-                    price=D("0.01"),
-                    count=D(1),
-                    time_in_force=TimeInForce.GTC,
-                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
-                    client_order_id=cid,
-                )
-            assert refused.value.code == "order_already_exists"
-        traded = {t: m.volume_24h for t, m in restored.markets.items() if m.volume_24h}
-        assert traded  # the IOC fill of the recorded history
-        clock.advance(86_400 + 60)
-        restored.tick()
-        assert all(restored.markets[t].volume_24h == 0 for t in traded)
-    finally:
-        restored.close()
-
-
 def test_the_exchanges_own_ids_take_the_number_uuid_number_gives_them() -> None:
     """`place_order` adds an id the exchange made (an order sent without a client id) by the
     number `Reference._new_id_number` computes from its counter, not by parsing it: the
     same number `uuid_number` gives, up to and past the counter's 48 bits."""
-    from kalshi_cli.clock import ManualClock
-    from kalshi_cli.sim.core import Exchange
 
     exchange = Exchange(ManualClock(1_800_000_000.0))
     for seq in (0, 1, 0xABCDEF, (1 << 48) - 2, (1 << 48) - 1, 1 << 48, (1 << 48) + 5):

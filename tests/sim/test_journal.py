@@ -284,29 +284,3 @@ def test_a_scheduled_fee_change_replays_identically(tmp_path: Path, journaled: J
     again.compact()
     third = journaled("quiet", clock=ManualClock(start=clock.wall() + 200), journal=journal)
     assert third.fee_changes(series) == [change] and state(third) == before
-
-
-BEFORE_SPLIT = Path(__file__).parent / "data" / "before_split"
-
-
-def test_a_snapshot_written_before_the_core_was_split_still_loads(
-    tmp_path: Path, journaled: Journaled
-) -> None:
-    """data/before_split was written by the simulator when sim/core.py held every class (its
-    snapshot pickles `kalshi_cli.sim.core._Acct`, `...core.SimOrder` and so on): the quiet
-    scenario, two accounts, an IOC fill, an amend, an expiring and a plain resting order, a
-    settlement, then `compact()` and one more order. `full.jsonl` is the same history as plain
-    journal records; `compacted.jsonl` with its snapshot must restore the very same state."""
-    for name in ("full.jsonl", "compacted.jsonl", "compacted.jsonl.snapshot"):
-        (tmp_path / name).write_bytes((BEFORE_SPLIT / name).read_bytes())
-    clock = ManualClock(start=1_800_000_000.0)
-    replayed = journaled(None, clock=clock, journal=tmp_path / "full.jsonl")
-    restored = journaled(None, clock=clock, journal=tmp_path / "compacted.jsonl")
-    assert restored.restored
-    assert state(restored) == state(replayed)
-    b = restored.account_by_key("b")
-    assert b is not None
-    assert len(restored.resting_orders(b.account_id)) == 2
-    clock.advance(51)
-    restored.tick()  # the restored expiry heap still fires
-    assert [o.price for o in restored.resting_orders(b.account_id)] == [D("0.69")]
