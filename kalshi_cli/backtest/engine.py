@@ -9,7 +9,8 @@ parts a live run gets. Three parts differ:
 - the **client** is the local venue's `VenueClient` (kalshi_cli/venue/): no network;
 - the **feed** is `ReplayFeed`: the recorded frames applied to `feed.book.LocalBook`s by the
   data layer's `BookReplay`, reporting book changes, freshness and lifecycle events as the live
-  feed does;
+  feed does, and the recorded reference index values to an `IndexBoard` (an `INDEX` event
+  each), so a strategy reading the index sees the value the recording held at its time;
 - the **clock** is `ReplayClock`: it reads the receive time of the data, and only the driver
   moves it.
 
@@ -42,8 +43,10 @@ from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
 from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
 from kalshi_cli.venue.reference import with_lifecycle
 
@@ -157,6 +160,8 @@ class ReplayFeed:
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
         self.latest = -math.inf  # the newest data applied
         self._books: dict[str, Orderbook] = {}
+        self.index = IndexBoard()
+        self.index_changed: dict[str, None] = {}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None:
@@ -203,17 +208,23 @@ class ReplayFeed:
     def last_message_age(self) -> float:
         return math.inf if self.latest == -math.inf else max(self.clock.wall() - self.latest, 0.0)
 
+    def index_view(self, index_id: str) -> IndexView | None:
+        return self.index.view(index_id)
+
     def drain_events(self) -> list[FeedEvent]:
         events = self.events
         for ticker in self.changed:
             events.append(FeedEvent(EventKind.BOOK, ticker, source="replay"))
+        for index_id in self.index_changed:
+            events.append(FeedEvent(EventKind.INDEX, index_id, source="replay"))
         self.events = []
         self.changed = {}
+        self.index_changed = {}
         return events
 
     @property
     def pending(self) -> bool:
-        return bool(self.events or self.changed)
+        return bool(self.events or self.changed or self.index_changed)
 
 
 class Driver:
@@ -257,6 +268,9 @@ class Driver:
         msg = obj.get("msg")
         if not isinstance(msg, dict):
             return
+        if kind in VALUE_TYPES:
+            self._index(t, obj)
+            return
         ticker = msg.get("market_ticker")
         if ticker not in feed.tickers:
             return
@@ -295,6 +309,20 @@ class Driver:
             feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, data=msg, source="replay"))
         if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
             self.pending_since = t
+
+    def _index(self, t: float, obj: dict[str, Any]) -> None:
+        """A recorded index value, news for a strategy that reads the index."""
+        feed = self.feed
+        try:
+            tick = decode_tick(obj)
+        except IndexMessageError:
+            feed.replay.skipped["bad_index"] += 1
+            return
+        if feed.index.apply(tick):
+            feed.latest = t
+            feed.index_changed[tick.index_id] = None
+            if self.pending_since is None:
+                self.pending_since = t
 
 
 def execute(

@@ -39,6 +39,7 @@ from kalshi_cli.models import (
     min_tick,
     trading_fee,
 )
+from kalshi_cli.strategy_api.index import IndexView, MarketTerms
 from kalshi_cli.strategy_api.params import (
     ParamField,
     Params,
@@ -75,9 +76,11 @@ __all__ = [
     "Complement",
     "Decision",
     "Holding",
+    "IndexView",
     "Intent",
     "Level",
     "MarketSnapshot",
+    "MarketTerms",
     "MidWindow",
     "Orderbook",
     "ParamField",

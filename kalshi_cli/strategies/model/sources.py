@@ -1,8 +1,9 @@
 """Where the `model` strategy's fair values come from: a Python callable, a child process
 speaking JSON lines, or a file another program rewrites (docs/models.md).
 
-A source is given as one string: `python:package.module:function`, `command:ANY COMMAND` or
-`file:PATH` (`parse_source`). Each answers `ask(snapshot)` with an `Answer` (the probability
+A source is given as one string: `python:package.module:function`, `command:ANY COMMAND`,
+`file:PATH` or a model shipped with the package, `builtin:crypto` (`parse_source`; the crypto
+model of `crypto.py`). Each answers `ask(snapshot)` with an `Answer` (the probability
 that the market settles YES, a confidence and the model's version), with None when it has no
 opinion on that market (a file that does not list it, a callable returning None), or raises
 `ModelError` when the answer cannot be traded on: late, missing, malformed, out of range, stale,
@@ -53,9 +54,11 @@ import msgspec
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import ONE, ZERO, Side
+from kalshi_cli.strategies.model.crypto import VERSION, CryptoConfig, StaleIndex, crypto_fair
 from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
 
-KINDS = ("python", "command", "file")
+KINDS = ("python", "command", "file", "builtin")
+BUILTIN = ("crypto",)
 
 
 class ModelError(Exception):
@@ -86,12 +89,17 @@ def parse_source(spec: str, *, timeout_ms: int, max_age_s: float, start_s: float
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS or not rest.strip():
         raise ValueError(
-            f"source {spec!r} must be python:package.module:function, command:COMMAND or file:PATH"
+            f"source {spec!r} must be python:package.module:function, command:COMMAND, "
+            "file:PATH or builtin:crypto"
         )
     if kind == "python":
         return PythonSource(spec, rest, timeout_ms=timeout_ms)
     if kind == "command":
         return CommandSource(spec, _unquote(rest), timeout_ms=timeout_ms, start_s=start_s)
+    if kind == "builtin":
+        if rest.strip() not in BUILTIN:
+            raise ValueError(f"source {spec!r}: the built-in models are {', '.join(BUILTIN)}")
+        return CryptoSource(spec, CryptoConfig())
     return FileSource(spec, Path(_unquote(rest)).expanduser(), max_age_s=max_age_s)
 
 
@@ -268,6 +276,29 @@ def _load(label: str, name: str) -> ModuleType:
         return module
     except (ImportError, OSError) as exc:
         raise ValueError(f"source {label!r}: cannot import {name}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------
+# builtin:crypto
+
+
+class CryptoSource:
+    """The crypto model shipped with the package (`crypto.py`), in the loop's thread: it does
+    no I/O and answers in microseconds, so it needs no worker or deadline."""
+
+    def __init__(self, label: str, config: CryptoConfig) -> None:
+        self.label = label
+        self.config = config
+
+    def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+        try:
+            found = crypto_fair(snapshot, self.config)
+        except StaleIndex as exc:
+            raise ModelError(f"{self.label}: {exc}") from None
+        return None if found is None else Answer(found.probability, ONE, VERSION)
+
+    def close(self) -> None:
+        return None
 
 
 # --------------------------------------------------------------------------------------------
