@@ -213,7 +213,9 @@ class FeedSession:
         self.unfiltered = unfiltered
         self._sink = sink
         self._clock = clock
-        self.channels = tuple(channels)
+        base = tuple(channels)
+        # an index channel joins the channels subscribed when ids are wanted on it
+        self.channels = (*base, *(c for c in self.indices if c not in base))
         self.resnapshot_timeout = resnapshot_timeout
         self.stale_after = stale_after
         self.probe_after = stale_after / 2 if probe_after is None else probe_after
@@ -578,8 +580,6 @@ class WsFeed:
     ) -> None:
         self.url = url
         # the reference indices followed (channel -> ids): their channels join `channels`
-        indices = {c: list(ids) for c, ids in (indices or {}).items() if ids}
-        channels = (*channels, *(c for c in indices if c not in channels))
         self.index = IndexBoard()
         self._frame_sink = frame_sink
         self._wall_ns = wall_ns
