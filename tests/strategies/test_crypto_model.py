@@ -16,7 +16,13 @@ from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategies.model import ModelError
 from kalshi_cli.strategies.model.crypto import CryptoConfig, StaleIndex, crypto_fair
 from kalshi_cli.strategies.model.sources import parse_source
-from kalshi_cli.strategy_api import IndexView, MarketSnapshot, MarketTerms, PositionView
+from kalshi_cli.strategy_api import (
+    IndexView,
+    Intent,
+    MarketSnapshot,
+    MarketTerms,
+    PositionView,
+)
 
 SPOT = 68_000.0
 R = 0.0001  # the size of every log return of the test paths, per second
@@ -134,10 +140,10 @@ def test_no_opinion_without_enough_returns_an_index_or_a_single_value_strike():
 
 def test_a_stale_index_is_refused_and_the_source_says_so():
     old = snapshot(zigzag(60), ts=NOW + 10.5)
-    with pytest.raises(StaleIndex, match="10.5 s old"):
+    with pytest.raises(StaleIndex, match=r"10\.5 s old"):
         crypto_fair(old, CryptoConfig())
     source = parse_source("builtin:crypto", timeout_ms=500, max_age_s=60)
-    with pytest.raises(ModelError, match="builtin:crypto: the index BRTI is 10.5 s old"):
+    with pytest.raises(ModelError, match=r"builtin:crypto: the index BRTI is 10\.5 s old"):
         source.ask(old)
     answer = source.ask(snapshot(zigzag(60)))
     assert answer is not None and answer.version == "crypto-1"
@@ -203,6 +209,7 @@ def test_the_crypto_strategy_buys_the_side_its_model_prices_above_the_ask():
     fair = crypto_fair(snap, CryptoConfig())
     assert fair is not None and fair.probability > D("0.68")
     [intent] = strategy.decide(snap, PositionView("KXBTC-T"), params)
+    assert isinstance(intent, Intent)
     assert (intent.side, intent.action, intent.price) == (Side.YES, Action.BUY, D("0.60"))
     assert intent.time_in_force is TimeInForce.IOC
     assert intent.model_fair == fair.probability
