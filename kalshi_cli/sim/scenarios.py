@@ -68,6 +68,7 @@ from kalshi_cli.models import (
     TimeInForce,
     parse_decimal,
 )
+from kalshi_cli.sim import indices
 from kalshi_cli.sim.core import (
     Exchange,
     SimEvent,
@@ -166,8 +167,68 @@ def build_exchange(
     exchange = Exchange(clock, fees=fees, journal=journal)
     if not exchange.restored:
         _install(exchange, data, specs, clock.wall())
+    _indices(exchange, data.get("indices") or [], _base_dir(scenario))
     _attach(exchange, data, specs, speed)
     return exchange
+
+
+def _base_dir(scenario: str | Path | None) -> Path:
+    """Where a scenario's relative file names (an index's `replay`) are found: beside it."""
+    if isinstance(scenario, Path) or (scenario or "").endswith((".yaml", ".yml")):
+        return Path(str(scenario)).parent
+    return _scenario_dir()
+
+
+def _indices(exchange: Exchange, specs: list[Any], base: Path) -> None:
+    """The scenario's reference indices (sim/indices.py), each a `walk` or a `replay`:
+
+    indices:
+      - id: BRTI                    # a CF Benchmarks index id, or a Pyth underlying
+        source: cfbenchmarks        # or pyth
+        walk: {start: "95000.00", volatility: "0.0001", jumps_per_hour: "2",
+               jump_size: "0.003", seed: 1, places: "0.01"}
+      - id: ETHUSD_RTI
+        replay: eth.csv             # offset_s,value rows, beside the scenario file
+    """
+    feed = indices.of(exchange)
+    for spec in specs:
+        if not isinstance(spec, dict) or "id" not in spec:
+            raise ScenarioError("indices: each index is a mapping with an id")
+        index_id = str(spec["id"])
+        what = f"indices.{index_id}"
+        unknown = set(spec) - {"id", "source", "walk", "replay"}
+        if unknown:
+            raise ScenarioError(f"{what}: unknown key(s) {sorted(unknown)}")
+        source = spec.get("source", "cfbenchmarks")
+        if source not in ("cfbenchmarks", "pyth"):
+            raise ScenarioError(f"{what}: source is cfbenchmarks or pyth, not {source!r}")
+        if ("walk" in spec) == ("replay" in spec):
+            raise ScenarioError(f"{what}: give exactly one of walk and replay")
+        path: indices.RandomWalk | indices.Replay
+        try:
+            if "replay" in spec:
+                path = indices.Replay.read(base / str(spec["replay"]))
+            else:
+                path = _walk(spec["walk"], what)
+            feed.add(index_id, source, path)
+        except indices.IndexSpecError as exc:
+            raise ScenarioError(f"{what}: {exc}") from exc
+
+
+def _walk(w: Any, what: str) -> indices.RandomWalk:
+    if not isinstance(w, dict) or "start" not in w or "volatility" not in w:
+        raise ScenarioError(f"{what}.walk: needs start and volatility")
+    unknown = set(w) - {"start", "volatility", "jumps_per_hour", "jump_size", "seed", "places"}
+    if unknown:
+        raise ScenarioError(f"{what}.walk: unknown key(s) {sorted(unknown)}")
+    return indices.RandomWalk(
+        _dec(w["start"], f"{what}.walk.start"),
+        volatility=_dec(w["volatility"], f"{what}.walk.volatility"),
+        jumps_per_hour=_dec(w.get("jumps_per_hour", "0"), f"{what}.walk.jumps_per_hour"),
+        jump_size=_dec(w.get("jump_size", "0"), f"{what}.walk.jump_size"),
+        seed=int(w.get("seed", 0)),
+        places=_dec(w.get("places", "0.01"), f"{what}.walk.places"),
+    )
 
 
 def _fees(data: dict[str, Any]) -> FeeModel:

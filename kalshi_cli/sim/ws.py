@@ -12,7 +12,9 @@ ordered without locks. Sequence numbers are per subscription on `orderbook_delta
 `order_group_updates` (starting at 1 with the snapshot; an `ok` to `update_subscription` and the
 `unsubscribed` answer each take the next one); `ticker`, `fill`, `user_orders` and
 `market_positions` carry none, as in asyncapi.yaml. RFQ and quote events come from
-sim/communications.py's own listener list (`on_comms`), not the exchange core's. Faults act
+sim/communications.py's own listener list (`on_comms`), not the exchange core's, and reference
+index values from sim/indices.py's feed (`on_index`): the three index channels take ids
+(`index_ids`, `underlying_tickers`) instead of market tickers and are sequenced. Faults act
 here: a sequence gap skips a number when it is assigned, silence discards outbound messages in
 the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
 ping frames sent by uvicorn.
@@ -32,6 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kalshi_cli.models import fmt_count, fmt_dollars
+from kalshi_cli.sim import indices
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.auth import AuthFailure
 from kalshi_cli.sim.communications import CommsEvent
@@ -66,6 +69,9 @@ CHANNELS = (
     "multivariate_market_lifecycle",
     "communications",
     "order_group_updates",
+    "cfbenchmarks_value",
+    "cfbenchmarks_value_5hz",
+    "pyth_value",
 )
 SEQUENCED = frozenset(
     {
@@ -75,6 +81,9 @@ SEQUENCED = frozenset(
         "multivariate_market_lifecycle",
         "communications",
         "order_group_updates",
+        "cfbenchmarks_value",
+        "cfbenchmarks_value_5hz",
+        "pyth_value",
     }
 )
 # channels that ignore the market tickers of a subscribe (asyncapi: "Market specification ignored")
@@ -88,6 +97,62 @@ ALL_MARKETS = frozenset(
 )
 LIFECYCLE = frozenset({"market_lifecycle_v2", "multivariate_market_lifecycle"})
 NEEDS_MARKET = frozenset({"orderbook_delta"})
+MARKET_PARAMS = ("market_ticker", "market_tickers", "market_id", "market_ids")
+
+
+@dataclass(frozen=True)
+class IndexChannel:
+    """A channel of reference-index values (asyncapi `cfbenchmarks_value`,
+    `cfbenchmarks_value_5hz`, `pyth_value`): which ids it takes, under which parameter, its
+    `update_subscription` actions (add, remove, list), the list message and the error code of
+    an add or remove without ids."""
+
+    source: indices.Source
+    five_hz: bool
+    param: str
+    add: str
+    remove: str
+    listing: str
+    list_type: str
+    missing_code: int
+    missing_msg: str
+
+
+INDEX_CHANNELS = {
+    "cfbenchmarks_value": IndexChannel(
+        "cfbenchmarks",
+        False,
+        "index_ids",
+        "subscribe_indices",
+        "unsubscribe_indices",
+        "indexlist",
+        "cfbenchmarks_value_indexlist",
+        24,
+        "Index IDs required",
+    ),
+    "cfbenchmarks_value_5hz": IndexChannel(
+        "cfbenchmarks",
+        True,
+        "index_ids",
+        "subscribe_indices",
+        "unsubscribe_indices",
+        "indexlist",
+        "cfbenchmarks_value_5hz_indexlist",
+        24,
+        "Index IDs required",
+    ),
+    "pyth_value": IndexChannel(
+        "pyth",
+        False,
+        "underlying_tickers",
+        "subscribe_underlyings",
+        "unsubscribe_underlyings",
+        "underlying_list",
+        "pyth_value_underlying_list",
+        28,
+        "Underlying tickers required",
+    ),
+}
 
 Json = dict[str, Any]
 
@@ -106,6 +171,8 @@ class Subscription:
     tickers: set[str] | None  # None: every market
     seq: int = 0
     last_ticker: dict[str, Json] = field(default_factory=dict)
+    # an index channel's ids (index_ids or underlying_tickers); "all" tracks every one
+    ids: set[str] = field(default_factory=set)
 
     def covers(self, ticker: str) -> bool:
         return self.tickers is None or ticker in self.tickers
@@ -159,6 +226,7 @@ class WsHub:
         self.connections: set[Connection] = set()
         state.exchange.add_listener(self.on_event)
         rfqs.comms(state).listeners.append(self.on_comms)
+        indices.of(state.exchange).add_listener(self.on_index)
 
     # -- connection lifecycle ---------------------------------------------------------------
 
@@ -269,13 +337,14 @@ class WsHub:
         for channel in channels:
             if channel not in CHANNELS:
                 raise CommandError(8, f"Unknown channel name {channel}")
+        index_ids = _index_ids(channels, params)
         tickers = self._tickers(params)
         for channel in channels:
             if channel in NEEDS_MARKET and tickers is None:
                 raise CommandError(14, "Market Ticker required")
         for channel in dict.fromkeys(channels):
             cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
-            sub = Subscription(conn.new_sid(), channel, cover)
+            sub = Subscription(conn.new_sid(), channel, cover, ids=set(index_ids.get(channel, ())))
             conn.subs[sub.sid] = sub
             reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
             if isinstance(cmd_id, int):
@@ -309,8 +378,6 @@ class WsHub:
         action = params.get("action")
         if action is None:
             raise CommandError(15, "Action required")
-        if action not in ("add_markets", "delete_markets", "get_snapshot"):
-            raise CommandError(13, "Unsupported action")
         sids = params.get("sids")
         if "sid" in params:
             sid = params["sid"]
@@ -321,6 +388,11 @@ class WsHub:
         sub = conn.subs.get(sid) if isinstance(sid, int) else None
         if sub is None:
             raise CommandError(7, "Unknown subscription ID")
+        if sub.channel in INDEX_CHANNELS:
+            self._update_ids(conn, cmd_id, sub, action, params)
+            return
+        if action not in ("add_markets", "delete_markets", "get_snapshot"):
+            raise CommandError(13, "Unsupported action")
         tickers = self._tickers(params)
         if action == "get_snapshot":
             if sub.channel != "orderbook_delta":
@@ -348,6 +420,35 @@ class WsHub:
             sub.seq += 1
             reply["seq"] = sub.seq
         reply["msg"] = {"market_tickers": sorted(sub.tickers)}
+        if isinstance(cmd_id, int):
+            reply["id"] = cmd_id
+        conn.reply(reply)
+
+    def _update_ids(
+        self, conn: Connection, cmd_id: Any, sub: Subscription, action: Any, params: Json
+    ) -> None:
+        """`update_subscription` on an index channel: add or remove ids (an `ok` taking the
+        next `seq`), or list the ids available (the channel's list message, which takes it
+        too: asyncapi's examples number it), the subscription unchanged."""
+        kind = INDEX_CHANNELS[sub.channel]
+        if action not in (kind.add, kind.remove, kind.listing):
+            raise CommandError(13, "Unsupported action")
+        reply: Json
+        if action == kind.listing:
+            sub.seq += 1
+            listed = indices.of(self.state.exchange).ids(kind.source, five_hz=kind.five_hz)
+            reply = {"type": kind.list_type, "sid": sub.sid, "seq": sub.seq}
+            reply["msg"] = {kind.param: listed}
+        else:
+            ids = _ids(params, kind.param)
+            if not ids:
+                raise CommandError(kind.missing_code, kind.missing_msg)
+            if action == kind.add:
+                sub.ids.update(ids)
+            else:
+                sub.ids.difference_update(ids)
+            sub.seq += 1
+            reply = {"type": "ok", "sid": sub.sid, "seq": sub.seq}
         if isinstance(cmd_id, int):
             reply["id"] = cmd_id
         conn.reply(reply)
@@ -493,6 +594,25 @@ class WsHub:
         except Exception:
             log.exception("websocket fan-out failed")
 
+    def on_index(self, tick: indices.IndexTick) -> None:
+        """An index value to every subscription of a channel that carries it and tracks its
+        id (or "all")."""
+        try:
+            for conn in list(self.connections):
+                for sub in list(conn.subs.values()):
+                    kind = INDEX_CHANNELS.get(sub.channel)
+                    if (
+                        kind is None
+                        or kind.source != tick.source
+                        or (kind.five_hz and tick.index_id not in indices.FIVE_HZ)
+                        or (not kind.five_hz and not tick.whole_second)
+                        or not (tick.index_id in sub.ids or "all" in sub.ids)
+                    ):
+                        continue
+                    conn.emit(sub, sub.channel, _index_msg(sub.channel, tick))
+        except Exception:
+            log.exception("websocket fan-out failed")
+
     def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
         msg: Json = {
             "market_ticker": event.ticker,
@@ -506,3 +626,64 @@ class WsHub:
             msg["client_order_id"] = event.client_order_id
             msg["subaccount"] = owner(event.account_id)[1]
         return msg
+
+
+def _index_ids(channels: list[Any], params: Json) -> dict[str, list[str]]:
+    """The ids each index channel of a subscribe seeds (none when its parameter is absent)."""
+    out: dict[str, list[str]] = {}
+    for channel in channels:
+        kind = INDEX_CHANNELS.get(channel)
+        if kind is None:
+            continue
+        # asyncapi: market_ticker(s)/market_id(s) "are not supported for this channel"
+        for name in MARKET_PARAMS:
+            if name in params:
+                raise CommandError(11, f"Invalid parameter: {name} is not supported on {channel}")
+        out[channel] = _ids(params, kind.param) or []
+    return out
+
+
+def _ids(params: Json, name: str) -> list[str] | None:
+    """An index channel's ids parameter: None when absent, else a non-empty list of strings."""
+    if name not in params:
+        return None
+    value = params[name]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise CommandError(11, f"Invalid parameter: {name}")
+    return list(dict.fromkeys(value))
+
+
+def _index_msg(channel: str, tick: indices.IndexTick) -> Json:
+    """The `msg` of an index value, in asyncapi's shape for the channel: the raw upstream frame
+    in `data` (CF Benchmarks' `{"type":"value","id",...,"time","value"}`), the values to 8
+    places where the spec says so."""
+    value_8 = str(tick.value.quantize(indices.AVERAGE_PLACES))
+    if channel == "pyth_value":
+        return {
+            "underlying_ticker": tick.index_id,
+            "value_usd": value_8,
+            "source_ts_ms": tick.ts_ms,
+            "received_at": tick.received_ms,
+        }
+    frame = json.dumps(
+        {"type": "value", "id": tick.index_id, "time": tick.ts_ms, "value": str(tick.value)},
+        separators=(",", ":"),
+    )
+    if channel == "cfbenchmarks_value_5hz":
+        return {
+            "index_id": tick.index_id,
+            "value_usd": value_8,
+            "source_ts_ms": tick.ts_ms,
+            "received_at": tick.received_ms,
+            "data": frame,
+        }
+    assert tick.avg_60s is not None  # every 1 Hz CF Benchmarks tick has it
+    msg: Json = {
+        "index_id": tick.index_id,
+        "received_at": tick.received_ms,
+        "data": frame,
+        "avg_60s_data": tick.avg_60s.to_json(),
+    }
+    if tick.quarter is not None:
+        msg["last_60s_windowed_average_15min"] = tick.quarter.to_json()
+    return msg

@@ -48,6 +48,13 @@ WS_MESSAGES = {
     "quote_executed": "quoteExecuted",
     "order_group_updates": "orderGroupUpdates",
     "event_fee_update": "eventFeeUpdate",
+    # the reference indices
+    "cfbenchmarks_value": "cfbenchmarksValue",
+    "cfbenchmarks_value_indexlist": "cfbenchmarksIndexList",
+    "cfbenchmarks_value_5hz": "cfbenchmarksValue5Hz",
+    "cfbenchmarks_value_5hz_indexlist": "cfbenchmarks5HzIndexList",
+    "pyth_value": "pythValue",
+    "pyth_value_underlying_list": "pythUnderlyingList",
 }
 
 

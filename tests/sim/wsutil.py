@@ -13,11 +13,13 @@ from kalshi_cli.sim.embed import AccountInfo
 
 
 class Ws:
-    def __init__(self, account: AccountInfo, timeout: float = 3.0) -> None:
+    def __init__(
+        self, account: AccountInfo, timeout: float = 3.0, *, now_ms: int | None = None
+    ) -> None:
+        """`now_ms`: sign at this time (a simulator on a test's clock), else the system's."""
         key, _ = load_private_key(path=account.private_key_path)
-        headers = signed_headers(
-            key, account.key_id, "GET", "/trade-api/ws/v2", int(time.time() * 1000)
-        )
+        stamp = int(time.time() * 1000) if now_ms is None else now_ms
+        headers = signed_headers(key, account.key_id, "GET", "/trade-api/ws/v2", stamp)
         self.conn = websocket.create_connection(
             account.ws_url, header=[f"{k}: {v}" for k, v in headers.items()], timeout=timeout
         )
