@@ -31,6 +31,7 @@ set's path, the strategy, its parameters, the fill model...) returning a `Backte
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -44,11 +45,11 @@ from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
-from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
+from kalshi_cli.models import ZERO, Market, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
-from kalshi_cli.venue.reference import with_lifecycle
+from kalshi_cli.venue.reference import REFERENCE_FILE, with_lifecycle
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -369,7 +370,7 @@ def execute(
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
         client = cast("KalshiClient", venue.client)
-        markets = [venue.client.get_market(t) for t in tickers]
+        markets = _with_terms([venue.client.get_market(t) for t in tickers], root)
         from kalshi_cli.strategies import get_strategy
 
         # a file or import path is loaded here, in the process that runs (a sweep's worker
@@ -508,6 +509,34 @@ def _equity_point(venue: LocalVenue, feed: ReplayFeed, at: float) -> EquityPoint
 def _last_book(feed: ReplayFeed, ticker: str) -> Orderbook | None:
     book = feed.replay.books.get(ticker)
     return None if book is None else book.to_orderbook()
+
+
+# what a market's terms are read from (strategy_api.MarketTerms): the recorded body's, which the
+# local venue's market (its exchange's, for matching and fees) does not carry
+_TERM_FIELDS = (
+    "strike_type",
+    "floor_strike",
+    "cap_strike",
+    "close_time",
+    "rules_primary",
+    "rules_secondary",
+)
+
+
+def _with_terms(markets: list[Market], root: Path) -> list[Market]:
+    """The markets with their recorded strike fields, close and rules (reference.json), so a
+    strategy sees the terms it would have seen live."""
+    try:
+        data = json.loads((root / REFERENCE_FILE).read_text("utf-8"))
+        bodies = {str(m.get("ticker")): m for m in data.get("markets") or []}
+    except (OSError, ValueError, AttributeError):
+        return markets
+    out = []
+    for market in markets:
+        body = bodies.get(market.ticker) or {}
+        terms = {k: body[k] for k in _TERM_FIELDS if body.get(k) not in (None, "")}
+        out.append(replace(market, raw={**market.raw, **terms}) if terms else market)
+    return out
 
 
 def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]:
