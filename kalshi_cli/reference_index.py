@@ -17,11 +17,18 @@ fair-value model that prices them, so the two can never disagree on the rule.
 - Which index a market settles on is read from its rules text (`rules_primary`, then
   `rules_secondary`), where Kalshi names it ("CF Benchmarks' Bitcoin Real-Time Index (BRTI)"):
   the first CF Benchmarks index ID of asyncapi.yaml's table that the text names as a word.
-  No market field carries it; a trader's own mapping (the crypto strategy's `index_id`) wins.
+  No market field carries it.
+
+The fair value of such a market (`probability_yes`, `settlement_distribution`,
+`ewma_volatility`) is here too, as pure functions of floats: the model is stated in
+kalshi_cli/strategies/crypto_fair.py, whose strategy prices with it, and the simulator's market
+makers quote around it.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -115,3 +122,79 @@ def settles_yes(
             raise StrikeError("strike_type between needs both floor_strike and cap_strike")
         return floor_strike <= value <= cap_strike
     raise StrikeError(f"strike_type {strike_type!r} is not settled by one value")
+
+
+def _phi(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def ewma_volatility(points: Sequence[tuple[float, float]], *, halflife_s: float = 300.0) -> float:
+    """The per-second volatility of log returns of `(unix seconds, value)` points, oldest
+    first, each return scaled to one second (`ln(v1 / v0) / sqrt(dt)`) and weighted by an
+    exponential decay in time with this half-life. 0.0 with fewer than two points."""
+    var: float | None = None
+    for (t0, v0), (t1, v1) in itertools.pairwise(points):
+        dt = t1 - t0
+        if dt <= 0 or v0 <= 0 or v1 <= 0:
+            continue
+        r2 = math.log(v1 / v0) ** 2 / dt
+        alpha = 1.0 - math.exp(-math.log(2.0) * dt / halflife_s)
+        var = r2 if var is None else (1.0 - alpha) * var + alpha * r2
+    return math.sqrt(var) if var is not None else 0.0
+
+
+def settlement_distribution(
+    spot: float,
+    sigma: float,
+    seconds_to_close: float,
+    observed: Sequence[float] = (),
+    *,
+    drift: float = 0.0,
+) -> tuple[float, float]:
+    """(mean, standard deviation) of the settlement average, as the module docstring states.
+    `observed` are the window's values already printed (only read inside the window)."""
+    t = max(0.0, seconds_to_close)
+    if t >= WINDOW_S:
+        mean = spot * (1.0 + drift * (t - WINDOW_S / 2))
+        return mean, spot * sigma * math.sqrt((t - WINDOW_S) + WINDOW_S / 3)
+    elapsed = WINDOW_S - t
+    known = sum(observed) / len(observed) if observed else spot
+    future = spot * (1.0 + drift * t / 2)
+    mean = (elapsed * known + t * future) / WINDOW_S
+    return mean, (t / WINDOW_S) * spot * sigma * math.sqrt(t / 3)
+
+
+def probability_yes(
+    strike_type: str,
+    floor_strike: Decimal | None,
+    cap_strike: Decimal | None,
+    *,
+    spot: float,
+    sigma: float,
+    seconds_to_close: float,
+    observed: Sequence[float] = (),
+    drift: float = 0.0,
+) -> float:
+    """The probability that the market pays YES. With no spread left (zero volatility, or the
+    close reached) it is 0.0 or 1.0 by the settlement rule itself; at the close with the whole
+    window printed, the exact trimmed mean decides."""
+    if seconds_to_close <= 0 and len(observed) >= WINDOW_S:
+        value = settlement_value([Decimal(repr(v)) for v in observed])
+        return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
+    mean, sd = settlement_distribution(spot, sigma, seconds_to_close, observed, drift=drift)
+    if sd <= 0.0:
+        value = Decimal(repr(mean))
+        return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
+
+    def below(x: Decimal) -> float:
+        return _phi((float(x) - mean) / sd)
+
+    if strike_type in ("greater", "greater_or_equal") and floor_strike is not None:
+        return 1.0 - below(floor_strike)
+    if strike_type in ("less", "less_or_equal") and cap_strike is not None:
+        return below(cap_strike)
+    if strike_type == "between" and floor_strike is not None and cap_strike is not None:
+        return max(0.0, below(cap_strike) - below(floor_strike))
+    # the rule itself names what is missing
+    settles_yes(strike_type, floor_strike, cap_strike, Decimal(repr(mean)))
+    raise AssertionError("unreachable: settles_yes refuses what is not priced above")

@@ -933,7 +933,7 @@ class Exchange(OrderGroups, Subaccounts):
             elif op == "status":
                 self.set_market_status(rec["ticker"], rec["status"])
             elif op == "settle":
-                self.settle(rec["ticker"], rec["result"])
+                self.settle(rec["ticker"], rec["result"], rec.get("expiration_value", ""))
             elif op == "account":
                 self.create_account(
                     key_id=rec["key_id"],

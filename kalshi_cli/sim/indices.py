@@ -5,9 +5,9 @@ and the reference index").
 
 An index moves along a path the scenario names: a seeded random walk (a per-second volatility of
 log returns and occasional jumps) or a series replayed from a CSV file. The feed steps every
-index on a 200 ms grid from its origin (the exchange's creation, floored to the second), in
+index on a 200 ms grid from its origin (when the scenario is built, floored to the second), in
 order, on the exchange's tick (so a clock that jumps, as a test's does, catches up second by
-second and nothing is skipped):
+second, up to the retained 15 minutes):
 
 - a CF Benchmarks index of the 5 Hz set (BTC `BRTI`, `ETHUSD_RTI`, `SOLUSD_RTI`, `XRPUSD_RTI`,
   `DOGEUSD_RTI`) ticks at every grid point, five times a second; its whole-second values are
@@ -21,9 +21,12 @@ second and nothing is skipped):
   time, and the simulator sends that, although the quarter-hour window includes the tick.
 - a replayed series holds each row's value until the next row and says nothing before its first
   row or after its last: an index that does not tick, as a real feed that stops.
+- a clock that jumps more than the retained 15 minutes skips the older part: each path takes one
+  step across it (a walk's Brownian increment over the whole gap), and nothing is emitted for
+  it, so a crypto market closing in it finds no values and stays closed, unsettled.
 
 Index state lives in memory beside the exchange (`of(exchange)`), not in its journal: a restarted
-simulator walks its indices again from their start values.
+simulator starts its walks again from their start values and its replays from their first row.
 """
 
 from __future__ import annotations
@@ -111,15 +114,17 @@ class RandomWalk:
         self.jump_size = float(jump_size)
         self.places = places
         self.rng = random.Random(seed)
-        self._started = False
+        self._last_ms: int | None = None
 
-    def step(self, dt_s: float) -> Decimal | None:
-        if self._started:
+    def at(self, offset_ms: int) -> Decimal | None:
+        """The level at `offset_ms` after the origin (offsets ascending; the first is `start`)."""
+        if self._last_ms is not None:
+            dt_s = (offset_ms - self._last_ms) / 1000
             r = self.rng.gauss(0.0, self.volatility * math.sqrt(dt_s))
             if self.jump_size and self.rng.random() < self.jump_rate * dt_s:
                 r += self.rng.gauss(0.0, self.jump_size)
             self.level *= Decimal(repr(r)).exp()
-        self._started = True
+        self._last_ms = offset_ms
         return self.level.quantize(self.places)
 
 
@@ -130,8 +135,6 @@ class Replay:
     def __init__(self, rows: list[tuple[int, Decimal]]) -> None:  # (offset ms, value)
         self.rows = rows
         self._i = -1
-        self._t_ms = 0
-        self._begun = False
 
     @classmethod
     def read(cls, path: Path) -> Replay:
@@ -157,16 +160,12 @@ class Replay:
             raise IndexSpecError(f"{path}: no rows")
         return cls(rows)
 
-    def step(self, dt_s: float) -> Decimal | None:
-        """The value at the next grid point (`dt_s` after the last; the first call is offset 0):
-        None before the first row and after the last."""
-        if self._begun:
-            self._t_ms += round(dt_s * 1000)
-        self._begun = True
-        t = self._t_ms
-        while self._i + 1 < len(self.rows) and self.rows[self._i + 1][0] <= t:
+    def at(self, offset_ms: int) -> Decimal | None:
+        """The value at `offset_ms` after the origin (offsets ascending): the last row at or
+        before it; None before the first row and after the last."""
+        while self._i + 1 < len(self.rows) and self.rows[self._i + 1][0] <= offset_ms:
             self._i += 1
-        if self._i < 0 or t > self.rows[-1][0]:
+        if self._i < 0 or offset_ms > self.rows[-1][0]:
             return None
         return self.rows[self._i][1]
 
@@ -192,7 +191,7 @@ class IndexFeed:
     """The indices of one exchange, stepped on its tick (see the module docstring)."""
 
     def __init__(self, origin_s: float) -> None:
-        self.origin_ms = math.floor(origin_s) * 1000
+        self.origin_ms = math.floor(origin_s) * 1000  # whole seconds: the 1 Hz ticks are on them
         self._next_ms = self.origin_ms
         self._indices: dict[str, _Index] = {}
         self._listeners: list[Callable[[IndexTick], None]] = []
@@ -221,6 +220,14 @@ class IndexFeed:
             return []
         return [v for s, v in index.seconds if start_s <= s < end_s]
 
+    def points(self, index_id: str) -> list[tuple[float, float]]:
+        """The retained whole-second values as `(unix seconds, value)` floats, oldest first: the
+        statistics of the path (a volatility estimate), never a price."""
+        index = self._indices.get(index_id)
+        if index is None:
+            return []
+        return [(float(s), float(v)) for s, v in index.seconds]
+
     def last_second(self, index_id: str) -> int | None:
         index = self._indices.get(index_id)
         return index.seconds[-1][0] if index is not None and index.seconds else None
@@ -230,18 +237,25 @@ class IndexFeed:
         return index.seconds[-1][1] if index is not None and index.seconds else None
 
     def on_tick(self, now: float) -> None:
-        """Step every index to `now` (unix seconds), emitting each tick in time order."""
+        """Step every index to `now` (unix seconds), emitting each tick in time order. A clock
+        that jumps further than the retained seconds skips the older part: one step of each
+        path across it, no tick."""
         if not self._indices:
             return
         now_ms = math.floor(now * 1000)
         received = now_ms
+        skip_to = now_ms - now_ms % 1000 - RETAINED_S * 1000
+        if self._next_ms < skip_to:
+            for index in self._indices.values():
+                index.path.at(skip_to - STEP_MS - self.origin_ms)
+            self._next_ms = skip_to
         while self._next_ms <= now_ms:
             t = self._next_ms
             self._next_ms += STEP_MS
             for index in self._indices.values():
                 if (t - self.origin_ms) % index.step_ms:
                     continue
-                value = index.path.step(index.step_ms / 1000)
+                value = index.path.at(t - self.origin_ms)
                 if value is None:
                     continue
                 for tick in self._ticks(index, t, value, received):
@@ -274,11 +288,14 @@ def _mean(values: list[Decimal]) -> Decimal:
 _BY_EXCHANGE: weakref.WeakKeyDictionary[Exchange, IndexFeed] = weakref.WeakKeyDictionary()
 
 
-def of(exchange: Exchange) -> IndexFeed:
-    """The exchange's index feed (an empty one until a scenario defines indices)."""
+def of(exchange: Exchange, *, origin_s: float | None = None) -> IndexFeed:
+    """The exchange's index feed (an empty one until a scenario defines indices), made on the
+    first call: its paths start at `origin_s` (unix seconds; the exchange's creation by
+    default). A scenario passes the time it is built, so a restarted simulator starts its
+    walks now instead of catching up since the journal began."""
     feed = _BY_EXCHANGE.get(exchange)
     if feed is None:
-        feed = IndexFeed(exchange.created_time)
+        feed = IndexFeed(exchange.created_time if origin_s is None else origin_s)
         _BY_EXCHANGE[exchange] = feed
         exchange.add_tick_hook(feed.on_tick)
     return feed

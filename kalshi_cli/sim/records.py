@@ -126,6 +126,14 @@ class SimMarket:
     # settlement_bounds_type "floor": the lowest value YES settles at (a NO result pays YES
     # this and NO the rest); None is "default", YES settles at $1.00 or $0.00
     settlement_floor: Decimal | None = None
+    # how one expiration value settles the market (openapi Market: `strike_type`, `floor_strike`
+    # the lowest value that pays YES, `cap_strike` the highest); "" and None where none is set
+    strike_type: str = ""
+    floor_strike: Decimal | None = None
+    cap_strike: Decimal | None = None
+    # "the value that was considered for the settlement" (a crypto market's index value); ""
+    # serves the result, as on a market settled by a person
+    expiration_value: str = ""
 
     @property
     def yes_settlement_value(self) -> Decimal:

@@ -380,13 +380,17 @@ _MARKET_DECIMALS = (
 )
 
 
+_MARKET_OPTIONAL_DECIMALS = ("settlement_floor", "floor_strike", "cap_strike")
+
+
 def market_record(market: SimMarket) -> dict[str, Any]:
     data = dict(vars(market))
     data["price_ranges"] = [[str(r.start), str(r.end), str(r.step)] for r in market.price_ranges]
     for key in _MARKET_DECIMALS:
         data[key] = str(data[key])
-    if market.settlement_floor is not None:
-        data["settlement_floor"] = str(market.settlement_floor)
+    for key in _MARKET_OPTIONAL_DECIMALS:
+        if data[key] is not None:
+            data[key] = str(data[key])
     return data
 
 
@@ -398,6 +402,7 @@ def market_from_record(data: dict[str, Any]) -> SimMarket:
     )
     for key in _MARKET_DECIMALS:
         fields[key] = Decimal(fields[key])
-    if fields.get("settlement_floor") is not None:
-        fields["settlement_floor"] = Decimal(fields["settlement_floor"])
+    for key in _MARKET_OPTIONAL_DECIMALS:
+        if fields.get(key) is not None:
+            fields[key] = Decimal(fields[key])
     return SimMarket(**fields)

@@ -68,7 +68,7 @@ from kalshi_cli.models import (
     TimeInForce,
     parse_decimal,
 )
-from kalshi_cli.sim import indices
+from kalshi_cli.sim import crypto, indices
 from kalshi_cli.sim.core import (
     Exchange,
     SimEvent,
@@ -167,7 +167,12 @@ def build_exchange(
     exchange = Exchange(clock, fees=fees, journal=journal)
     if not exchange.restored:
         _install(exchange, data, specs, clock.wall())
-    _indices(exchange, data.get("indices") or [], _base_dir(scenario))
+    _indices(exchange, data.get("indices") or [], _base_dir(scenario), clock.wall())
+    if data.get("crypto") is not None:
+        try:
+            crypto.attach(exchange, data["crypto"])
+        except crypto.CryptoSpecError as exc:
+            raise ScenarioError(str(exc)) from exc
     _attach(exchange, data, specs, speed)
     return exchange
 
@@ -179,7 +184,7 @@ def _base_dir(scenario: str | Path | None) -> Path:
     return _scenario_dir()
 
 
-def _indices(exchange: Exchange, specs: list[Any], base: Path) -> None:
+def _indices(exchange: Exchange, specs: list[Any], base: Path, now: float) -> None:
     """The scenario's reference indices (sim/indices.py), each a `walk` or a `replay`:
 
     indices:
@@ -190,7 +195,7 @@ def _indices(exchange: Exchange, specs: list[Any], base: Path) -> None:
       - id: ETHUSD_RTI
         replay: eth.csv             # offset_s,value rows, beside the scenario file
     """
-    feed = indices.of(exchange)
+    feed = indices.of(exchange, origin_s=now)
     for spec in specs:
         if not isinstance(spec, dict) or "id" not in spec:
             raise ScenarioError("indices: each index is a mapping with an id")

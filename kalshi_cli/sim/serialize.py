@@ -122,7 +122,7 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
         "notional_value_dollars": _ONE_DOLLAR,
         "result": m.result,
         "can_close_early": True,
-        "expiration_value": m.result if settled else "",
+        "expiration_value": (m.expiration_value or m.result) if settled else "",
         "rules_primary": m.rules_primary,
         "rules_secondary": m.rules_secondary,
         "price_level_structure": m.price_level_structure,
@@ -134,6 +134,14 @@ def market_json(exchange: Exchange, m: SimMarket) -> Json:
         data["settlement_floor_dollars"] = fmt_dollars(m.settlement_floor)
     if m.fee_waiver_expiration_time is not None:
         data["fee_waiver_expiration_time"] = iso_utc(m.fee_waiver_expiration_time)
+    if m.strike_type:  # x-omitempty, as floor_strike and cap_strike
+        data["strike_type"] = m.strike_type
+    # the spec's strikes are JSON numbers (`format: double`): the shortest text of the
+    # float reads back as the same decimal (114999.99, never 114999.98999)
+    if m.floor_strike is not None:
+        data["floor_strike"] = float(m.floor_strike)
+    if m.cap_strike is not None:
+        data["cap_strike"] = float(m.cap_strike)
     if settled:
         data["settlement_value_dollars"] = fmt_dollars(m.yes_settlement_value)
         if m.settled_time is not None:

@@ -59,17 +59,25 @@ class Settler(Matcher):
                     self._rehold(acct, ticker)
         return market
 
-    def settle(self, ticker: str, result: Literal["yes", "no"]) -> SimMarket:
+    def settle(
+        self, ticker: str, result: Literal["yes", "no"], expiration_value: str = ""
+    ) -> SimMarket:
         """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
         the winning side; on a floored market a NO result still pays YES the floor and NO
-        the rest), records settlements."""
+        the rest), records settlements. `expiration_value`: the value the result was read
+        from (a crypto market's index value), served as the market's `expiration_value`."""
         market = self._market(ticker)
         if result not in ("yes", "no"):
             raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
         if market.status == "settled":
             raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
         now = self._now()
-        self._log_at(now, "settle", ticker=ticker, result=result)
+        if expiration_value:
+            self._log_at(
+                now, "settle", ticker=ticker, result=result, expiration_value=expiration_value
+            )
+        else:
+            self._log_at(now, "settle", ticker=ticker, result=result)
         for acct in self._accounts.values():
             resting = acct.resting.get(ticker)
             if resting:
@@ -77,6 +85,7 @@ class Settler(Matcher):
                     self._take_off(order, order.remaining_count, now, cause=order)
                 self._rehold(acct, ticker)
         market.result = result
+        market.expiration_value = expiration_value
         market.status = "settled"
         market.settled_time = now
         market.updated_time = now

@@ -29,87 +29,25 @@ sent to the exchange; the strategy turns a probability into a Decimal fair value
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
-from decimal import Decimal
 
-from kalshi_cli.reference_index import WINDOW_S, settlement_value, settles_yes
+# the model itself lives beside the settlement rule, where the simulator's market makers price
+# with it too (the simulator may not import strategies); its names stay importable from here
+from kalshi_cli.reference_index import (
+    ewma_volatility,
+    probability_yes,
+    settlement_distribution,
+)
 
-
-def _phi(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
-def ewma_volatility(points: Sequence[tuple[float, float]], *, halflife_s: float = 300.0) -> float:
-    """The per-second volatility of log returns of `(unix seconds, value)` points, oldest
-    first, each return scaled to one second (`ln(v1 / v0) / sqrt(dt)`) and weighted by an
-    exponential decay in time with this half-life. 0.0 with fewer than two points."""
-    var: float | None = None
-    for (t0, v0), (t1, v1) in itertools.pairwise(points):
-        dt = t1 - t0
-        if dt <= 0 or v0 <= 0 or v1 <= 0:
-            continue
-        r2 = math.log(v1 / v0) ** 2 / dt
-        alpha = 1.0 - math.exp(-math.log(2.0) * dt / halflife_s)
-        var = r2 if var is None else (1.0 - alpha) * var + alpha * r2
-    return math.sqrt(var) if var is not None else 0.0
-
-
-def settlement_distribution(
-    spot: float,
-    sigma: float,
-    seconds_to_close: float,
-    observed: Sequence[float] = (),
-    *,
-    drift: float = 0.0,
-) -> tuple[float, float]:
-    """(mean, standard deviation) of the settlement average, as the module docstring states.
-    `observed` are the window's values already printed (only read inside the window)."""
-    t = max(0.0, seconds_to_close)
-    if t >= WINDOW_S:
-        mean = spot * (1.0 + drift * (t - WINDOW_S / 2))
-        return mean, spot * sigma * math.sqrt((t - WINDOW_S) + WINDOW_S / 3)
-    elapsed = WINDOW_S - t
-    known = sum(observed) / len(observed) if observed else spot
-    future = spot * (1.0 + drift * t / 2)
-    mean = (elapsed * known + t * future) / WINDOW_S
-    return mean, (t / WINDOW_S) * spot * sigma * math.sqrt(t / 3)
-
-
-def probability_yes(
-    strike_type: str,
-    floor_strike: Decimal | None,
-    cap_strike: Decimal | None,
-    *,
-    spot: float,
-    sigma: float,
-    seconds_to_close: float,
-    observed: Sequence[float] = (),
-    drift: float = 0.0,
-) -> float:
-    """The probability that the market pays YES. With no spread left (zero volatility, or the
-    close reached) it is 0.0 or 1.0 by the settlement rule itself; at the close with the whole
-    window printed, the exact trimmed mean decides."""
-    if seconds_to_close <= 0 and len(observed) >= WINDOW_S:
-        value = settlement_value([Decimal(repr(v)) for v in observed])
-        return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
-    mean, sd = settlement_distribution(spot, sigma, seconds_to_close, observed, drift=drift)
-    if sd <= 0.0:
-        value = Decimal(repr(mean))
-        return 1.0 if settles_yes(strike_type, floor_strike, cap_strike, value) else 0.0
-
-    def below(x: Decimal) -> float:
-        return _phi((float(x) - mean) / sd)
-
-    if strike_type in ("greater", "greater_or_equal") and floor_strike is not None:
-        return 1.0 - below(floor_strike)
-    if strike_type in ("less", "less_or_equal") and cap_strike is not None:
-        return below(cap_strike)
-    if strike_type == "between" and floor_strike is not None and cap_strike is not None:
-        return max(0.0, below(cap_strike) - below(floor_strike))
-    # the rule itself names what is missing
-    settles_yes(strike_type, floor_strike, cap_strike, Decimal(repr(mean)))
-    raise AssertionError("unreachable: settles_yes refuses what is not priced above")
+__all__ = [
+    "ema",
+    "ewma_volatility",
+    "macd",
+    "probability_yes",
+    "rsi",
+    "settlement_distribution",
+    "twap",
+]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 import websocket
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.sim.indices import IndexFeed, IndexTick, RandomWalk, Replay
+from kalshi_cli.sim.indices import RETAINED_S, IndexFeed, IndexTick, RandomWalk, Replay
 from tests.conftest import SimHarness, _start
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws
@@ -291,7 +291,7 @@ def test_the_index_channels_need_a_signed_handshake(index_sim: SimHarness) -> No
 def test_a_seeded_walk_repeats_and_moves_by_its_volatility() -> None:
     def path(seed: int) -> list[Decimal]:
         walk = RandomWalk(Decimal("100000"), volatility=Decimal("0.001"), seed=seed)
-        return [v for v in (walk.step(0.2) for _ in range(20_000)) if v is not None]
+        return [v for v in (walk.at(200 * n) for n in range(20_000)) if v is not None]
 
     a, b, c = path(3), path(3), path(4)
     assert a == b and a != c
@@ -299,7 +299,7 @@ def test_a_seeded_walk_repeats_and_moves_by_its_volatility() -> None:
     sd = math.sqrt(sum(r * r for r in returns) / len(returns))
     assert sd == pytest.approx(0.001 * math.sqrt(0.2), rel=0.05)
     still = RandomWalk(Decimal("50.5"), volatility=Decimal(0), seed=1)
-    assert {still.step(1.0) for _ in range(10)} == {Decimal("50.50")}
+    assert {still.at(1000 * n) for n in range(10)} == {Decimal("50.50")}
 
 
 def test_a_walk_jumps_as_often_as_it_says() -> None:
@@ -311,6 +311,17 @@ def test_a_walk_jumps_as_often_as_it_says() -> None:
         seed=9,
         places=Decimal("0.00000001"),
     )
-    values = [walk.step(1.0) for _ in range(36_001)]
+    values = [walk.at(1000 * n) for n in range(36_001)]
     jumps = sum(1 for x, y in itertools.pairwise(values) if x != y)
     assert jumps == pytest.approx(3600, rel=0.1)
+
+
+def test_a_clock_jump_past_the_retained_seconds_skips_the_older_part() -> None:
+    feed = IndexFeed(float(ORIGIN))
+    feed.add("BNBUSD_RTI", "cfbenchmarks", RandomWalk(Decimal(600), volatility=Decimal("0.001")))
+    ticks: list[IndexTick] = []
+    feed.add_listener(ticks.append)
+    feed.on_tick(ORIGIN + 2 * 3600.0)  # two hours at once
+    seconds = [t.ts_ms // 1000 for t in ticks]
+    assert seconds == list(range(ORIGIN + 2 * 3600 - RETAINED_S, ORIGIN + 2 * 3600 + 1))
+    assert feed.values("BNBUSD_RTI", ORIGIN, ORIGIN + 3600) == []  # nothing of the gap
