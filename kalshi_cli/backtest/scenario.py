@@ -104,29 +104,47 @@ def record_scenario(
     start: float = 1_767_225_600.0,  # 2026-01-01T00:00Z
     settle: Mapping[str, tuple[float, str]] | None = None,  # ticker -> (at s, result)
     tickers: list[str] | None = None,
+    series: list[str] | None = None,
 ) -> Path:
-    """Run `scenario` for `seconds` of simulated time and write it to the data set `out`."""
+    """Run `scenario` for `seconds` of simulated time and write it to the data set `out`: the
+    markets `tickers` names, else those of the `series` named, else every market; a market
+    listed during the run (a crypto series lists its next period's) is followed from its
+    creation, its book snapshotted empty then."""
     clock = ManualClock(start)
     exchange = build_exchange(scenario, clock=clock)
-    chosen = tickers or list(exchange.markets)
+
+    def wanted(ticker: str) -> bool:
+        if tickers:
+            return ticker in tickers
+        market = exchange.markets.get(ticker)
+        return series is None or (market is not None and market.series_ticker in series)
+
+    chosen = [t for t in (tickers or list(exchange.markets)) if wanted(t)]
     out.mkdir(parents=True, exist_ok=True)
     writer = _Writer(out, exchange, clock)
     for ticker in chosen:
         writer.snapshot(ticker)
+    followed = _indices_named(exchange, chosen)
 
     def listen(event: SimEventT) -> None:
         ticker = getattr(event, "ticker", None) or getattr(
             getattr(event, "trade", None), "ticker", None
         )
+        if (
+            isinstance(event, MarketLifecycle)
+            and event.event_type == "created"
+            and ticker not in chosen
+            and wanted(event.ticker)
+        ):
+            chosen.append(event.ticker)
+            writer.snapshot(event.ticker)
+            for channel, ids in _indices_named(exchange, [event.ticker]).items():
+                known = followed.setdefault(channel, [])
+                known.extend(i for i in ids if i not in known)
         if ticker in chosen:
             writer(event)
 
     exchange.add_listener(listen)
-    followed = channels_for(
-        i
-        for t in chosen
-        if (i := index_for_market(ser.market_json(exchange, exchange.markets[t]))) is not None
-    )
 
     def index_tick(tick: indices.IndexTick) -> None:
         channel = CFB if tick.whole_second else CFB_5HZ
@@ -170,6 +188,15 @@ def record_scenario(
     )
     _write_reference(out, exchange, chosen)
     return out
+
+
+def _indices_named(exchange: Exchange, tickers: list[str]) -> dict[str, list[str]]:
+    """The index channels and ids `kalshi record` follows for these markets (their rules')."""
+    return channels_for(
+        i
+        for t in tickers
+        if (i := index_for_market(ser.market_json(exchange, exchange.markets[t]))) is not None
+    )
 
 
 def _write_reference(out: Path, exchange: Exchange, tickers: list[str]) -> None:

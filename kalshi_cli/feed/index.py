@@ -143,12 +143,14 @@ def _average(raw: Any) -> Average | None:
 
 
 class _Series:
-    __slots__ = ("avg_tick", "history", "latest")
+    __slots__ = ("avg_tick", "history", "latest", "view")
 
     def __init__(self) -> None:
         self.latest: IndexTick | None = None
         self.avg_tick: IndexTick | None = None  # the latest tick of the 1 Hz channel
         self.history: deque[tuple[float, Decimal]] = deque()
+        # the view of the latest tick, built once for every market and decision that reads it
+        self.view: IndexView | None = None
 
 
 class IndexBoard:
@@ -169,11 +171,13 @@ class IndexBoard:
                 series = self._series[tick.index_id] = _Series()
             if tick.channel == CFB:
                 series.avg_tick = tick
+                series.view = None
             last = series.latest
             if last is not None and tick.ts <= last.ts:
                 self.ignored += 1
                 return False
             series.latest = tick
+            series.view = None
             history = series.history
             history.append((tick.ts, tick.value))
             horizon = tick.ts - self.keep_s
@@ -193,18 +197,21 @@ class IndexBoard:
             series = self._series.get(index_id)
             if series is None or series.latest is None:
                 return None
+            if series.view is not None:
+                return series.view
             history = tuple(series.history)
             avg_tick = series.avg_tick
-        ts, value = history[-1]
-        avg = None if avg_tick is None else avg_tick.avg_60s
-        settle = None if avg_tick is None else avg_tick.settlement
-        return IndexView(
-            index_id=index_id,
-            ts=ts,
-            value=value,
-            avg_60s=None if avg is None else avg.value,
-            avg_60s_count=0 if avg is None else avg.count,
-            settlement_avg=None if settle is None else settle.value,
-            settlement_count=0 if settle is None else settle.count,
-            history=history,
-        )
+            ts, value = history[-1]
+            avg = None if avg_tick is None else avg_tick.avg_60s
+            settle = None if avg_tick is None else avg_tick.settlement
+            series.view = IndexView(
+                index_id=index_id,
+                ts=ts,
+                value=value,
+                avg_60s=None if avg is None else avg.value,
+                avg_60s_count=0 if avg is None else avg.count,
+                settlement_avg=None if settle is None else settle.value,
+                settlement_count=0 if settle is None else settle.count,
+                history=history,
+            )
+            return series.view

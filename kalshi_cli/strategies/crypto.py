@@ -6,14 +6,17 @@ loop follows that index for it) and has no opinion on the others.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated
 
 import msgspec
 
-from kalshi_cli.strategies.model import ModelParams, decide
+from kalshi_cli.strategies import model
+from kalshi_cli.strategies.model import ModelParams
 from kalshi_cli.strategies.model.crypto import CryptoConfig
 from kalshi_cli.strategies.model.sources import CryptoSource
-from kalshi_cli.strategy_api import Strategy
+from kalshi_cli.strategy_api import Decision, Intent, MarketSnapshot, PositionView, Strategy
 
 NAME = "crypto"
 SOURCE = "builtin:crypto"
@@ -76,6 +79,15 @@ class CryptoParams(ModelParams, frozen=True, dict=True):
             vwap_weight=self.vwap_weight,
         )
         self.__dict__["_live"] = CryptoSource(SOURCE, config)
+
+
+def decide(snap: MarketSnapshot, pos: PositionView, params: CryptoParams) -> Sequence[Decision]:
+    """The model strategy's decisions, its orders named for this strategy (the P&L by
+    strategy, the state file's intents)."""
+    return [
+        replace(d, strategy=NAME) if isinstance(d, Intent) else d
+        for d in model.decide(snap, pos, params)
+    ]
 
 
 STRATEGY = Strategy(NAME, CryptoParams, decide, reads_mids=False, reads_index=True)

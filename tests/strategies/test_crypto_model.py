@@ -214,6 +214,7 @@ def test_the_crypto_strategy_buys_the_side_its_model_prices_above_the_ask():
     assert intent.time_in_force is TimeInForce.IOC
     assert intent.model_fair == fair.probability
     assert "builtin:crypto version crypto-1" in intent.reason
+    assert intent.strategy == "crypto"  # its orders are the crypto strategy's, by name
 
 
 def test_the_crypto_strategy_refuses_another_source_and_checks_its_params():

@@ -5,7 +5,7 @@ It reads only the snapshot: the market's terms (`strike_type`, `floor_strike`, `
 and `close_time`, its fields, never its title) and the index (`snapshot.index`, its recent
 values). The probability is `crypto_fair.probability_yes` (docs/models.md, "The crypto model"):
 
-- `sigma` is `crypto_fair.ewma_volatility` of the index's recent values: the per-second
+- `sigma` is `crypto_fair.ewma_volatility` of the index's values: the per-second
   volatility of log returns, each return scaled to one second, weighted by an exponential decay
   in time with the half-life `halflife_s`. With fewer than `min_returns` returns there is no
   opinion (None): a volatility of two points is noise. `min_sigma` is a floor under it.
@@ -26,17 +26,14 @@ values). The probability is `crypto_fair.probability_yes` (docs/models.md, "The 
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from kalshi_cli.reference_index import STRIKE_TYPES, WINDOW_S
-from kalshi_cli.strategies.crypto_fair import (
-    ewma_volatility,
-    macd,
-    probability_yes,
-    rsi,
-    twap,
-)
+from kalshi_cli.strategies.crypto_fair import macd, probability_yes, rsi, twap
 from kalshi_cli.strategy_api import IndexView, MarketSnapshot
 
 VERSION = "crypto-1"
@@ -74,9 +71,45 @@ class CryptoFair:
     seconds_to_close: float
 
 
-def crypto_fair(snapshot: MarketSnapshot, config: CryptoConfig) -> CryptoFair | None:
+class Volatility:
+    """`crypto_fair.ewma_volatility` of one index, fed each value once in time order: a source
+    keeps one per index, so a decision costs the values that arrived since the last one, not the
+    whole history (a 5 Hz index holds 9,000 values in its 30 minutes). Its estimate is then over
+    every value seen since the first decision, as the EWMA's own weights would have it."""
+
+    def __init__(self, halflife_s: float) -> None:
+        self.halflife_s = halflife_s
+        self.last: tuple[float, float] | None = None
+        self.var: float | None = None
+        self.returns = 0
+
+    def update(self, history: Sequence[tuple[float, Decimal]]) -> float:
+        start = 0 if self.last is None else bisect_right(history, self.last[0], key=_time)
+        decay = math.log(2.0) / self.halflife_s
+        for t1, value in history[start:]:
+            v1 = float(value)
+            if self.last is not None:
+                t0, v0 = self.last
+                dt = t1 - t0
+                if dt > 0 and v0 > 0 and v1 > 0:
+                    r2 = math.log(v1 / v0) ** 2 / dt
+                    alpha = 1.0 - math.exp(-decay * dt)
+                    self.var = r2 if self.var is None else (1.0 - alpha) * self.var + alpha * r2
+                    self.returns += 1
+            self.last = (t1, v1)
+        return math.sqrt(self.var) if self.var is not None else 0.0
+
+
+def _time(point: tuple[float, Decimal]) -> float:
+    return point[0]
+
+
+def crypto_fair(
+    snapshot: MarketSnapshot, config: CryptoConfig, volatility: Volatility | None = None
+) -> CryptoFair | None:
     """The model's answer, or None when it has no opinion (not a market of one settlement
-    value, no index, too few values, filtered out); raises `StaleIndex` (module docstring)."""
+    value, no index, too few values, filtered out); raises `StaleIndex` (module docstring).
+    `volatility` is the index's running estimate (a fresh one reads the whole history)."""
     terms, index = snapshot.terms, snapshot.index
     if terms is None or terms.strike_type not in STRIKE_TYPES or terms.close_ts is None:
         return None
@@ -88,16 +121,23 @@ def crypto_fair(snapshot: MarketSnapshot, config: CryptoConfig) -> CryptoFair | 
             f"the index {index.index_id} is {age:.1f} s old "
             f"(max_index_age_s {config.max_index_age_s:g})"
         )
-    points = [(t, float(v)) for t, v in index.history]
-    if len(points) - 1 < config.min_returns:
+    tracker = volatility or Volatility(config.halflife_s)
+    sigma = max(tracker.update(index.history), config.min_sigma)
+    if tracker.returns < config.min_returns:
         return None
-    sigma = max(ewma_volatility(points, halflife_s=config.halflife_s), config.min_sigma)
-    bars = _bars(points, config.bar_s)
     level = float(index.value)
-    value_rsi = rsi(bars, config.rsi_period)
-    if value_rsi is not None and not config.rsi_low <= value_rsi <= config.rsi_high:
-        return None
-    drift = _drift(points, bars, level, value_rsi, config)
+    drift = 0.0
+    if _reads_bars(config):
+        bars = _bars(index.history, config.bar_s)
+        value_rsi = rsi(bars, config.rsi_period)
+        if value_rsi is not None and not config.rsi_low <= value_rsi <= config.rsi_high:
+            return None
+        drift += _bar_drift(bars, level, value_rsi, config)
+    if config.vwap_weight and level > 0:
+        since = index.ts - config.vwap_window_s
+        average = twap([(t, float(v)) for t, v in index.history if t >= since])
+        if average is not None:
+            drift += config.vwap_weight * (level - average) / level
     to_close = terms.close_ts - snapshot.ts
     p = probability_yes(
         terms.strike_type,
@@ -113,12 +153,14 @@ def crypto_fair(snapshot: MarketSnapshot, config: CryptoConfig) -> CryptoFair | 
     return CryptoFair(probability, sigma, drift, to_close)
 
 
-def _drift(
-    points: list[tuple[float, float]],
-    bars: list[float],
-    level: float,
-    value_rsi: float | None,
-    config: CryptoConfig,
+def _reads_bars(config: CryptoConfig) -> bool:
+    return bool(
+        config.rsi_weight or config.macd_weight or config.rsi_low > 0 or config.rsi_high < 100
+    )
+
+
+def _bar_drift(
+    bars: list[float], level: float, value_rsi: float | None, config: CryptoConfig
 ) -> float:
     drift = 0.0
     if config.rsi_weight and value_rsi is not None:
@@ -127,24 +169,19 @@ def _drift(
         found = macd(bars, config.macd_fast, config.macd_slow, config.macd_signal)
         if found is not None:
             drift += config.macd_weight * found[2] / level
-    if config.vwap_weight and level > 0:
-        since = points[-1][0] - config.vwap_window_s
-        average = twap([p for p in points if p[0] >= since])
-        if average is not None:
-            drift += config.vwap_weight * (level - average) / level
     return drift
 
 
-def _bars(points: list[tuple[float, float]], bar_s: float) -> list[float]:
+def _bars(points: Sequence[tuple[float, Decimal]], bar_s: float) -> list[float]:
     """The last value of each `bar_s` bar, oldest first (a 5 Hz index and a 1 Hz one alike)."""
     out: list[float] = []
     last_bar: int | None = None
     for t, v in points:
         bar = int(t // bar_s)
         if bar == last_bar:
-            out[-1] = v
+            out[-1] = float(v)
         else:
-            out.append(v)
+            out.append(float(v))
             last_bar = bar
     return out
 
@@ -154,9 +191,11 @@ def _observed(index: IndexView, close_ts: float) -> list[float]:
     Kalshi's running settlement average standing for them when it counts more."""
     start = close_ts - WINDOW_S
     seconds: dict[int, float] = {}
-    for t, v in index.history:
-        if start <= t < close_ts:
-            seconds[int(t)] = float(v)
+    for t, v in reversed(index.history):  # newest first: the window is at the end
+        if t < start:
+            break
+        if t < close_ts:
+            seconds.setdefault(int(t), float(v))  # the last value of each second
     if index.settlement_avg is not None and index.settlement_count > len(seconds):
         return [float(index.settlement_avg)] * index.settlement_count
     return list(seconds.values())

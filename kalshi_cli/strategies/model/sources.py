@@ -54,7 +54,13 @@ import msgspec
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import ONE, ZERO, Side
-from kalshi_cli.strategies.model.crypto import VERSION, CryptoConfig, StaleIndex, crypto_fair
+from kalshi_cli.strategies.model.crypto import (
+    VERSION,
+    CryptoConfig,
+    StaleIndex,
+    Volatility,
+    crypto_fair,
+)
 from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
 
 KINDS = ("python", "command", "file", "builtin")
@@ -289,10 +295,18 @@ class CryptoSource:
     def __init__(self, label: str, config: CryptoConfig) -> None:
         self.label = label
         self.config = config
+        self._volatility: dict[str, Volatility] = {}  # the running estimate of each index
 
     def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+        index = snapshot.index
+        tracker = None
+        if index is not None:
+            tracker = self._volatility.get(index.index_id)
+            if tracker is None:
+                tracker = Volatility(self.config.halflife_s)
+                self._volatility[index.index_id] = tracker
         try:
-            found = crypto_fair(snapshot, self.config)
+            found = crypto_fair(snapshot, self.config, tracker)
         except StaleIndex as exc:
             raise ModelError(f"{self.label}: {exc}") from None
         return None if found is None else Answer(found.probability, ONE, VERSION)
