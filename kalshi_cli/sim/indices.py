@@ -270,15 +270,27 @@ class IndexFeed:
         s = t // 1000
         avg = quarter = None
         if index.source == "cfbenchmarks":
-            prior = [v for sec, v in index.seconds if s - AVERAGE_S <= sec < s]
+            prior = _since(index.seconds, s - AVERAGE_S)
             avg = Average(_mean(prior) if prior else value, len(prior), (s - AVERAGE_S) * 1000, t)
             close = -(-s // QUARTER_S) * QUARTER_S  # this second's quarter-hour close
             if close - s < AVERAGE_S:
-                window = [v for sec, v in index.seconds if close - AVERAGE_S < sec < s]
+                window = _since(index.seconds, close - AVERAGE_S + 1)
                 window.append(value)
                 quarter = Average(_mean(window), len(window), (close - AVERAGE_S) * 1000, t)
         index.seconds.append((s, value))
         yield IndexTick(index.index_id, index.source, t, value, received, True, avg, quarter)
+
+
+def _since(seconds: deque[tuple[int, Decimal]], start: int) -> list[Decimal]:
+    """The values stamped at `start` or later, oldest first, read from the newest end (the
+    deque is in time order and every value in it is older than the tick being made)."""
+    out: list[Decimal] = []
+    for sec, value in reversed(seconds):
+        if sec < start:
+            break
+        out.append(value)
+    out.reverse()
+    return out
 
 
 def _mean(values: list[Decimal]) -> Decimal:

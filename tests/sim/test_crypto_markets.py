@@ -249,6 +249,10 @@ def test_the_builtin_crypto_scenario_quotes_every_market_around_its_fair_value(
             )
 
         hour = wait_for(sim, "KXBTCD-27JAN1503", quoted)
+        # the other series of the scenario: ETH's range event (6 buckets and 2 tails) and the
+        # 15-minute events of the current quarter (02:30 to 02:45 New York time)
+        eth = markets(sim, "KXETH-27JAN1503")
+        quarter = markets(sim, "KXBTC15M-27JAN150245")
     finally:
         sim.close()
     by_strike = sorted(hour.values(), key=lambda m: m["floor_strike"])
@@ -258,6 +262,9 @@ def test_the_builtin_crypto_scenario_quotes_every_market_around_its_fair_value(
     # a higher strike is less likely to settle YES: its quotes are lower
     assert bids == sorted(bids, reverse=True) and bids[0] > bids[-1]
     assert bids[0] >= Decimal("0.60") and asks[-1] <= Decimal("0.40")
+    assert sorted(m["strike_type"] for m in eth.values()) == ["between"] * 6 + ["greater", "less"]
+    assert len(quarter) == 5
+    assert {m["close_time"] for m in quarter.values()} == {"2027-01-15T07:45:00.000Z"}
 
 
 def test_a_restarted_simulator_settles_the_markets_it_listed_before(tmp_path: Path) -> None:
