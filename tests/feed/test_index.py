@@ -25,7 +25,7 @@ from kalshi_cli.feed.index import (
     decode_tick,
 )
 from kalshi_cli.feed.market_data import MarketData
-from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.feed.ws import FeedSession, WsFeed
 from tests.feed import wire
 
 ASYNCAPI = Path(__file__).resolve().parents[2] / "docs" / "kalshi-api" / "asyncapi.yaml"
@@ -283,3 +283,52 @@ def test_market_data_reports_an_index_once_per_drain_and_answers_its_view():
     assert view is not None and view.value == D("4")
     feed._on_event(FeedEvent(EventKind.INDEX, "BRTI", reason=CFB_5HZ))
     assert len(feed.drain_events()) == 1  # news again after the drain
+
+
+# ---------------------------------------------------------------------------------------------
+# against the simulator streaming a scenario's indices over a real socket
+
+INDEX_SCENARIO = """
+description: reference indices for the feed tests
+indices:
+  - id: BRTI
+    walk: {start: "95000.00", volatility: "0.0001", seed: 3}
+  - id: ETHUSD_RTI
+    walk: {start: "3000.00", volatility: "0.0002", seed: 4}
+"""
+
+
+def test_the_feed_follows_an_index_adds_another_and_lists_them_on_the_simulator(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import _start
+    from tests.feed.helpers import SimBooks, wait_until
+
+    (tmp_path / "indices.yaml").write_text(INDEX_SCENARIO)
+    sim = _start(tmp_path / "sim", str(tmp_path / "indices.yaml"))
+    events: list[FeedEvent] = []
+    try:
+        feed = WsFeed(
+            sim.account.ws_url,
+            [],
+            sink=events.append,
+            auth=SimBooks(sim).signer(),
+            indices={CFB: ["BRTI"]},
+        )
+        feed.start()
+        try:
+            wait_until(lambda: feed.index.view("BRTI") is not None, what="a BRTI value")
+            view = feed.index.view("BRTI")
+            assert view is not None and view.avg_60s is not None
+            assert feed.index.view("ETHUSD_RTI") is None  # not followed yet
+            feed.add_indices(CFB, ["ETHUSD_RTI"])
+            wait_until(lambda: feed.index.view("ETHUSD_RTI") is not None, what="an ETH value")
+            assert feed.session.list_indices(CFB) != 0
+            wait_until(lambda: any(e.kind is EventKind.INDEX_LIST for e in events))
+            listed = next(e for e in events if e.kind is EventKind.INDEX_LIST)
+            assert listed.data == {"ids": ["BRTI", "ETHUSD_RTI"]} and listed.reason == CFB
+            assert not [e for e in events if e.kind is EventKind.ERROR]
+        finally:
+            feed.stop()
+    finally:
+        sim.close()

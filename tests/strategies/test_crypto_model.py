@@ -223,3 +223,35 @@ def test_the_crypto_strategy_refuses_another_source_and_checks_its_params():
         strategy.params({"source": "file:x.csv"})
     with pytest.raises(Exception, match="rsi_low must not be above rsi_high"):
         strategy.params({"rsi_low": "70", "rsi_high": "30"})
+
+
+def test_the_running_volatility_fed_in_pieces_is_the_ewma_of_the_whole_path():
+    from kalshi_cli.strategies.crypto_fair import ewma_volatility
+    from kalshi_cli.strategies.model.crypto import Volatility
+
+    rng = __import__("random").Random(9)
+    path = [
+        (NOW + k * 0.2, D(repr(round(68_000 * math.exp(rng.gauss(0, 0.0005)), 2))))
+        for k in range(400)
+    ]
+    whole = ewma_volatility([(t, float(v)) for t, v in path], halflife_s=30.0)
+    running = Volatility(30.0)
+    # decisions see growing histories whose oldest values have aged out, as the board's do
+    # (each window starts no later than the last one ended: every value is seen once)
+    for end in (50, 51, 120, 200, 290, 380, 400):
+        found = running.update(tuple(path[max(0, end - 100) : end]))
+    assert found == pytest.approx(whole, rel=1e-12) and running.returns == 399
+    # the source keeps one per index: the same answer as the pure function on the whole path
+    snap = snapshot(tuple(path), close_in=600.0, floor="68010", ts=path[-1][0])
+    source = parse_source("builtin:crypto", timeout_ms=500, max_age_s=60)
+    for end in (50, 150, 250, 350, 400):
+        answer = source.ask(
+            snapshot(
+                tuple(path[max(0, end - 100) : end]),
+                close_in=600.0,
+                floor="68010",
+                ts=path[end - 1][0],
+            )
+        )
+    fair = crypto_fair(snap, CryptoConfig(), Volatility(300.0))
+    assert answer is not None and fair is not None and answer.fair == fair.probability
