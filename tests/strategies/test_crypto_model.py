@@ -26,7 +26,7 @@ from kalshi_cli.strategy_api import (
 
 SPOT = 68_000.0
 R = 0.0001  # the size of every log return of the test paths, per second
-NOW = 1_000_000.0
+NOW = 1_000_771.0  # 29 s before a quarter-hour close (1_000_800 = 900 x 1112)
 BOOK = Orderbook("KXBTC-T", ((D("0.40"), D(100)),), ((D("0.40"), D(100)),))
 
 
@@ -117,6 +117,24 @@ def test_kalshis_running_settlement_average_stands_for_values_the_feed_did_not_s
     mean = (31 * 68_010 + 29 * SPOT) / 60
     sd = (29 / 60) * SPOT * R * math.sqrt(29 / 3)
     assert close_to(found.probability, 1 - phi((68_005 - mean) / sd))
+    # the running average is the quarter-hour's: a market closing a second later is not priced
+    # on it, only on the values the feed saw
+    other = crypto_fair(
+        snapshot(
+            history,
+            close_in=30.0,
+            floor="68005",
+            settlement_avg=D("68010"),
+            settlement_count=31,
+        ),
+        CryptoConfig(min_returns=10),
+    )
+    assert other is not None
+    seen = [float(v) for t, v in history if t >= NOW - 30]
+    # 30 s of the window are past: what the feed saw of them stands for them all
+    mean = (30 * (sum(seen) / len(seen)) + 30 * SPOT) / 60
+    sd = (30 / 60) * SPOT * R * math.sqrt(30 / 3)
+    assert close_to(other.probability, 1 - phi((68_005 - mean) / sd))
 
 
 def test_a_volatility_floor_holds_when_the_index_has_not_moved():

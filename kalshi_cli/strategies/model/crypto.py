@@ -37,6 +37,7 @@ from kalshi_cli.strategies.crypto_fair import macd, probability_yes, rsi, twap
 from kalshi_cli.strategy_api import IndexView, MarketSnapshot
 
 VERSION = "crypto-1"
+QUARTER_S = 900  # Kalshi's running settlement average is streamed before each quarter-hour
 _PROBABILITY_STEP = Decimal("0.0001")
 
 
@@ -196,6 +197,9 @@ def _observed(index: IndexView, close_ts: float) -> list[float]:
             break
         if t < close_ts:
             seconds.setdefault(int(t), float(v))  # the last value of each second
-    if index.settlement_avg is not None and index.settlement_count > len(seconds):
+    # Kalshi's running average is that of the quarter-hour close less than a minute away: it
+    # stands for this market's window only when that is the market's close
+    ours = close_ts % QUARTER_S == 0 and 0 <= close_ts - index.ts < WINDOW_S
+    if ours and index.settlement_avg is not None and index.settlement_count > len(seconds):
         return [float(index.settlement_avg)] * index.settlement_count
     return list(seconds.values())
