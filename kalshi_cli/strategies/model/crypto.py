@@ -13,7 +13,8 @@ values). The probability is `crypto_fair.probability_yes` (docs/models.md, "The 
   spread is narrower than the spot's; inside the window the values already printed are known
   and only the rest is uncertain (`settlement_distribution`). The printed values are the
   index's own in `[close - 60 s, now]`; when the feed holds fewer of them than Kalshi's running
-  settlement average counts (a feed started inside the window), that average stands for them.
+  settlement average counts (a feed started inside the window), that average stands for them,
+  for a market that closes at that quarter-hour.
 - An optional drift, a fraction of the level per second, adds signals a trader believes in:
   `rsi_weight x (RSI - 50) / 50`, `macd_weight x histogram / level` and
   `vwap_weight x (level - VWAP) / level`, each on bars of `bar_s` seconds (the last value of
