@@ -273,3 +273,32 @@ def test_the_running_volatility_fed_in_pieces_is_the_ewma_of_the_whole_path():
         )
     fair = crypto_fair(snap, CryptoConfig(), Volatility(300.0))
     assert answer is not None and fair is not None and answer.fair == fair.probability
+
+
+def test_a_command_model_is_sent_the_markets_terms_and_its_index():
+    import json
+
+    from kalshi_cli.strategies.model.sources import request_json
+
+    snap = snapshot(
+        zigzag(2), floor="68100", avg_60s=D("68000.5"), settlement_avg=None, settlement_count=0
+    )
+    line = json.loads(request_json(3, snap))
+    assert line["terms"] == {
+        "strike_type": "greater",
+        "floor_strike": 68100,
+        "cap_strike": None,
+        "close_ts": NOW + 3600,
+        "index_id": "BRTI",
+    }
+    assert line["index"] == {
+        "id": "BRTI",
+        "ts": NOW,
+        "value": 68000.0,
+        "avg_60s": 68000.5,
+        "settlement_avg": None,
+        "settlement_count": 0,
+    }
+    # a market with no strike and no index: the line is the book's alone, as before
+    plain = json.loads(request_json(4, MarketSnapshot("KXBTC-T", NOW, BOOK)))
+    assert "terms" not in plain and "index" not in plain

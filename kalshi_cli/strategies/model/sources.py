@@ -321,11 +321,13 @@ class CryptoSource:
 
 def request_json(request_id: int, snapshot: MarketSnapshot) -> bytes:
     """One request line: the market's best prices (dollars of each side, as JSON numbers
-    written from their Decimal text), sizes, mid and spread, and the last mids."""
+    written from their Decimal text), sizes, mid and spread; with them, for a market whose
+    fields give a strike, its `terms`, and the reference `index` its rules name when the loop
+    has it."""
     book = snapshot.book
     yes_bid, no_bid = best_bid(book, Side.YES), best_bid(book, Side.NO)
     yes_ask, no_ask = best_ask(book, Side.YES), best_ask(book, Side.NO)
-    doc = {
+    doc: dict[str, Any] = {
         "id": request_id,
         "ticker": snapshot.ticker,
         "ts": snapshot.ts,
@@ -340,6 +342,27 @@ def request_json(request_id: int, snapshot: MarketSnapshot) -> bytes:
             "spread": None if yes_bid is None or yes_ask is None else yes_ask[0] - yes_bid[0],
         },
     }
+    terms, index = snapshot.terms, snapshot.index
+    if terms is not None and terms.strike_type:
+        # how the market settles, from its fields (a crypto model's strike and close)
+        doc["terms"] = {
+            "strike_type": terms.strike_type,
+            "floor_strike": terms.floor_strike,
+            "cap_strike": terms.cap_strike,
+            "close_ts": terms.close_ts,
+            "index_id": terms.index_id,
+        }
+    if index is not None:
+        # the reference index now (its recent values stay in the process: a model that wants
+        # them keeps the values it is sent)
+        doc["index"] = {
+            "id": index.index_id,
+            "ts": index.ts,
+            "value": index.value,
+            "avg_60s": index.avg_60s,
+            "settlement_avg": index.settlement_avg,
+            "settlement_count": index.settlement_count,
+        }
     return _ENCODER.encode(doc) + b"\n"
 
 
