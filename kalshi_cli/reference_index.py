@@ -14,6 +14,10 @@ fair-value model that prices them, so the two can never disagree on the rule.
   `greater_or_equal` at or above it, `less` / `less_or_equal` below / at or below the cap, and
   `between` from the floor to the cap, both included (openapi.yaml: the floor is the "minimum
   expiration value that leads to a YES settlement", the cap the maximum).
+- Which index a market settles on is read from its rules text (`rules_primary`, then
+  `rules_secondary`), where Kalshi names it ("CF Benchmarks' Bitcoin Real-Time Index (BRTI)"):
+  the first CF Benchmarks index ID of asyncapi.yaml's table that the text names as a word.
+  No market field carries it.
 
 The fair value of such a market (`probability_yes`, `settlement_distribution`,
 `ewma_volatility`) is here too, as pure functions of floats: the model is stated in
@@ -25,14 +29,57 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 WINDOW_S = 60
 TRIM_SHARE = Decimal("0.2")
 
 # the strike types whose outcome a single settlement value decides
 STRIKE_TYPES = ("greater", "greater_or_equal", "less", "less_or_equal", "between")
+
+
+# asyncapi.yaml `cfbenchmarks_value`, "Coins and index IDs"
+CF_INDEX_IDS = (
+    "AAVEUSD_RTI",
+    "ADAUSD_RTI",
+    "BCHUSD_RTI",
+    "BNBUSD_RTI",
+    "BRTI",
+    "DOGEUSD_RTI",
+    "DOTUSD_RTI",
+    "ETHUSD_RTI",
+    "HBARUSD_RTI",
+    "HYPEUSD_RTI",
+    "LINKUSD_RTI",
+    "LTCUSD_RTI",
+    "NEARUSD_RTI",
+    "SHIBUSD_RTI",
+    "SOLUSD_RTI",
+    "SUIUSD_RTI",
+    "VVVUSD_RTI",
+    "WLDUSD_RTI",
+    "XLMUSD_RTI",
+    "XRPUSD_RTI",
+    "ZECUSD_RTI",
+)
+# the indices the 5 Hz sibling channel carries (asyncapi.yaml `cfbenchmarks_value_5hz`)
+FIVE_HZ_INDEX_IDS = frozenset({"BRTI", "ETHUSD_RTI", "SOLUSD_RTI", "XRPUSD_RTI", "DOGEUSD_RTI"})
+_INDEX_WORD = re.compile(r"\b(" + "|".join(CF_INDEX_IDS) + r")\b")
+
+
+def index_for_market(market: Mapping[str, Any]) -> str | None:
+    """The CF Benchmarks index a market's rules name (module docstring); None when they name
+    none."""
+    for key in ("rules_primary", "rules_secondary"):
+        text = market.get(key)
+        if isinstance(text, str):
+            found = _INDEX_WORD.search(text)
+            if found is not None:
+                return found.group(1)
+    return None
 
 
 class StrikeError(ValueError):

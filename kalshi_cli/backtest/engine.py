@@ -9,7 +9,8 @@ parts a live run gets. Three parts differ:
 - the **client** is the local venue's `VenueClient` (kalshi_cli/venue/): no network;
 - the **feed** is `ReplayFeed`: the recorded frames applied to `feed.book.LocalBook`s by the
   data layer's `BookReplay`, reporting book changes, freshness and lifecycle events as the live
-  feed does;
+  feed does, and the recorded reference index values to an `IndexBoard` (an `INDEX` event
+  each), so a strategy reading the index sees the value the recording held at its time;
 - the **clock** is `ReplayClock`: it reads the receive time of the data, and only the driver
   moves it.
 
@@ -30,6 +31,7 @@ set's path, the strategy, its parameters, the fill model...) returning a `Backte
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -42,10 +44,12 @@ from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
+from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
+from kalshi_cli.models import ZERO, Market, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
-from kalshi_cli.venue.reference import with_lifecycle
+from kalshi_cli.venue.reference import REFERENCE_FILE, with_lifecycle
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -157,6 +161,8 @@ class ReplayFeed:
         self.data_at: dict[str, float] = {}  # ticker -> time of its last book data
         self.latest = -math.inf  # the newest data applied
         self._books: dict[str, Orderbook] = {}
+        self.index = IndexBoard()
+        self.index_changed: dict[str, None] = {}
 
     def _on_replay(self, ns: int, kind: str, ticker: str | None, reason: str) -> None:
         if ticker is not None:
@@ -203,17 +209,23 @@ class ReplayFeed:
     def last_message_age(self) -> float:
         return math.inf if self.latest == -math.inf else max(self.clock.wall() - self.latest, 0.0)
 
+    def index_view(self, index_id: str) -> IndexView | None:
+        return self.index.view(index_id)
+
     def drain_events(self) -> list[FeedEvent]:
         events = self.events
         for ticker in self.changed:
             events.append(FeedEvent(EventKind.BOOK, ticker, source="replay"))
+        for index_id in self.index_changed:
+            events.append(FeedEvent(EventKind.INDEX, index_id, source="replay"))
         self.events = []
         self.changed = {}
+        self.index_changed = {}
         return events
 
     @property
     def pending(self) -> bool:
-        return bool(self.events or self.changed)
+        return bool(self.events or self.changed or self.index_changed)
 
 
 class Driver:
@@ -257,6 +269,9 @@ class Driver:
         msg = obj.get("msg")
         if not isinstance(msg, dict):
             return
+        if kind in VALUE_TYPES:
+            self._index(t, obj)
+            return
         ticker = msg.get("market_ticker")
         if ticker not in feed.tickers:
             return
@@ -295,6 +310,20 @@ class Driver:
             feed.events.append(FeedEvent(EventKind.LIFECYCLE, ticker, data=msg, source="replay"))
         if self.pending_since is None and (feed.events or feed.changed):  # `pending`, inline
             self.pending_since = t
+
+    def _index(self, t: float, obj: dict[str, Any]) -> None:
+        """A recorded index value, news for a strategy that reads the index."""
+        feed = self.feed
+        try:
+            tick = decode_tick(obj)
+        except IndexMessageError:
+            feed.replay.skipped["bad_index"] += 1
+            return
+        if feed.index.apply(tick):
+            feed.latest = t
+            feed.index_changed[tick.index_id] = None
+            if self.pending_since is None:
+                self.pending_since = t
 
 
 def execute(
@@ -337,7 +366,7 @@ def execute(
     log = _SignalLog(clock, log_path, keep=keep_signals)
     try:
         client = cast("KalshiClient", venue.client)
-        markets = [venue.client.get_market(t) for t in tickers]
+        markets = _with_terms([venue.client.get_market(t) for t in tickers], root)
         from kalshi_cli.strategies import get_strategy
 
         # a file or import path is loaded here, in the process that runs (a sweep's worker
@@ -487,6 +516,34 @@ def markets_of(spec: BacktestSpec, skipped: Counter[str] | None = None) -> list[
             f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
         )
     return _tickers(spec, root, Counter() if skipped is None else skipped)
+
+
+# what a market's terms are read from (strategy_api.MarketTerms): the recorded body's, which the
+# local venue's market (its exchange's, for matching and fees) does not carry
+_TERM_FIELDS = (
+    "strike_type",
+    "floor_strike",
+    "cap_strike",
+    "close_time",
+    "rules_primary",
+    "rules_secondary",
+)
+
+
+def _with_terms(markets: list[Market], root: Path) -> list[Market]:
+    """The markets with their recorded strike fields, close and rules (reference.json), so a
+    strategy sees the terms it would have seen live."""
+    try:
+        data = json.loads((root / REFERENCE_FILE).read_text("utf-8"))
+        bodies = {str(m.get("ticker")): m for m in data.get("markets") or []}
+    except (OSError, ValueError, AttributeError):
+        return markets
+    out = []
+    for market in markets:
+        body = bodies.get(market.ticker) or {}
+        terms = {k: body[k] for k in _TERM_FIELDS if body.get(k) not in (None, "")}
+        out.append(replace(market, raw={**market.raw, **terms}) if terms else market)
+    return out
 
 
 def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]:

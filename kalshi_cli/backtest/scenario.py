@@ -3,7 +3,9 @@ core runs in-process on a manual clock, and every book change, trade and lifecyc
 written as the WebSocket frame the simulator would have sent a subscriber of every market
 (`orderbook_snapshot` first, then `orderbook_delta`, `trade`, `market_lifecycle_v2`, each channel
 with its own sequence), in the recording format of docs/data.md, with `reference.json` beside it
-(the markets, events and series as the REST API answers them).
+(the markets, events and series as the REST API answers them). The scenario's reference indices
+that the markets' rules name are written as `kalshi record` keeps them: `cfbenchmarks_value`
+once a second and `cfbenchmarks_value_5hz` for the five it carries, in the simulator's messages.
 
 It is what the backtest's tests and benchmark replay, and a way to try `kalshi backtest` with
 no recording at hand. `settle` settles markets at given times, so a data set can hold a market
@@ -21,12 +23,22 @@ from typing import Any
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.data.manifest import FORMAT, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
+from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
 from kalshi_cli.models import fmt_count, fmt_dollars
+from kalshi_cli.reference_index import index_for_market
+from kalshi_cli.sim import indices
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import BookChanged, Exchange, MarketLifecycle, SimEventT, TradeHappened
 from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.ws import _index_msg
 
-_SIDS = {"orderbook_delta": 1, "trade": 2, "market_lifecycle_v2": 3}
+_SIDS = {
+    "orderbook_delta": 1,
+    "trade": 2,
+    "market_lifecycle_v2": 3,
+    CFB: 4,
+    CFB_5HZ: 5,
+}
 
 
 class _Writer:
@@ -51,7 +63,8 @@ class _Writer:
         self.last_ns = ns
         raw = json.dumps(frame, separators=(",", ":")).encode()
         self.segments.write(ns, frame_line(ns, raw))
-        self.frames[ticker] = self.frames.get(ticker, 0) + 1
+        if ticker:
+            self.frames[ticker] = self.frames.get(ticker, 0) + 1
 
     def snapshot(self, ticker: str) -> None:
         yes, no = self.exchange.book(ticker, 0)
@@ -91,24 +104,58 @@ def record_scenario(
     start: float = 1_767_225_600.0,  # 2026-01-01T00:00Z
     settle: Mapping[str, tuple[float, str]] | None = None,  # ticker -> (at s, result)
     tickers: list[str] | None = None,
+    series: list[str] | None = None,
 ) -> Path:
-    """Run `scenario` for `seconds` of simulated time and write it to the data set `out`."""
+    """Run `scenario` for `seconds` of simulated time and write it to the data set `out`: the
+    markets `tickers` names, else those of the `series` named, else every market; a market
+    listed during the run (a crypto series lists its next period's) is followed from its
+    creation, its book snapshotted empty then."""
     clock = ManualClock(start)
     exchange = build_exchange(scenario, clock=clock)
-    chosen = tickers or list(exchange.markets)
+
+    def wanted(ticker: str) -> bool:
+        if tickers:
+            return ticker in tickers
+        market = exchange.markets.get(ticker)
+        return series is None or (market is not None and market.series_ticker in series)
+
+    chosen = [t for t in (tickers or list(exchange.markets)) if wanted(t)]
     out.mkdir(parents=True, exist_ok=True)
     writer = _Writer(out, exchange, clock)
     for ticker in chosen:
         writer.snapshot(ticker)
+    followed = _indices_named(exchange, chosen)
 
     def listen(event: SimEventT) -> None:
         ticker = getattr(event, "ticker", None) or getattr(
             getattr(event, "trade", None), "ticker", None
         )
+        if (
+            isinstance(event, MarketLifecycle)
+            and event.event_type == "created"
+            and ticker not in chosen
+            and wanted(event.ticker)
+        ):
+            chosen.append(event.ticker)
+            writer.snapshot(event.ticker)
+            for channel, ids in _indices_named(exchange, [event.ticker]).items():
+                known = followed.setdefault(channel, [])
+                known.extend(i for i in ids if i not in known)
         if ticker in chosen:
             writer(event)
 
     exchange.add_listener(listen)
+
+    def index_tick(tick: indices.IndexTick) -> None:
+        channel = CFB if tick.whole_second else CFB_5HZ
+        wanted = followed.get(CFB, [])
+        if tick.source == "cfbenchmarks" and tick.index_id in wanted:
+            writer.emit(channel, channel, _index_msg(channel, tick), "")
+            if channel == CFB and tick.index_id in followed.get(CFB_5HZ, []):
+                # the 5 Hz channel carries the whole second too
+                writer.emit(CFB_5HZ, CFB_5HZ, _index_msg(CFB_5HZ, tick), "")
+
+    indices.of(exchange).add_listener(index_tick)
     pending = dict(settle or {})
     steps = int(seconds / step_s)
     for _ in range(steps):
@@ -129,7 +176,7 @@ def record_scenario(
             "error": None,
             "started_ns": writer.first_ns,
             "ended_ns": writer.last_ns,
-            "channels": list(_SIDS),
+            "channels": [c for c in _SIDS if c not in (CFB, CFB_5HZ) or c in followed],
             "skipped": {},
             "segments": writer.segments.segments,
             "markets": {
@@ -141,6 +188,15 @@ def record_scenario(
     )
     _write_reference(out, exchange, chosen)
     return out
+
+
+def _indices_named(exchange: Exchange, tickers: list[str]) -> dict[str, list[str]]:
+    """The index channels and ids `kalshi record` follows for these markets (their rules')."""
+    return channels_for(
+        i
+        for t in tickers
+        if (i := index_for_market(ser.market_json(exchange, exchange.markets[t]))) is not None
+    )
 
 
 def _write_reference(out: Path, exchange: Exchange, tickers: list[str]) -> None:

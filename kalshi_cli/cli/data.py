@@ -22,6 +22,7 @@ from kalshi_cli.cli._output import Column, is_tty, no_color
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.data.download import MarketDone, PageDone
+    from kalshi_cli.market import Market
 
 
 class ExportFormat(StrEnum):
@@ -81,6 +82,15 @@ def record_command(
     all_open: Annotated[
         bool, typer.Option("--all-open", help="Every open market.", show_default=False)
     ] = False,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            help="Comma-separated CF Benchmarks index IDs to record too (e.g. BRTI); those "
+            "the markets' rules name are recorded anyway.",
+            show_default=False,
+        ),
+    ] = None,
     duration: Annotated[
         float | None,
         typer.Option(
@@ -110,12 +120,21 @@ def record_command(
     app.settings(env.value if env else None)
     make_directory(out)  # a place that cannot be written fails before the exchange is asked
     markets = _record_markets(app, tickers, series)
-    _record(app, out, markets, duration)
+    wanted = [i for i in (index or "").split(",") if i]
+    _record(app, out, markets, duration, index_ids=wanted)
 
 
-def _record(app: AppContext, out: Path, markets: list[str], duration: float | None) -> None:
+def _record(
+    app: AppContext,
+    out: Path,
+    markets: list[Market],
+    duration: float | None,
+    *,
+    index_ids: list[str],
+) -> None:
     """The recorder over the feed until --duration or a stop signal, with the markets'
-    reference data beside the frames, and its summary on stderr."""
+    reference data beside the frames, and its summary on stderr. The reference indices the
+    markets' rules name are recorded too, with those of `index_ids`."""
     import signal
     import threading
 
@@ -124,29 +143,36 @@ def _record(app: AppContext, out: Path, markets: list[str], duration: float | No
     from kalshi_cli.data.reference import refresh_markets, save_reference
     from kalshi_cli.data.watch import ws_url_for
     from kalshi_cli.errors import KalshiError
+    from kalshi_cli.feed.index import channels_for
+    from kalshi_cli.reference_index import index_for_market
 
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
+    named = [i for m in markets if (i := index_for_market(m.raw)) is not None]
+    tickers = [m.ticker for m in markets]
     recorder = Recorder(
         out,
-        markets,
+        tickers,
         ws_url=ws_url_for(connection.ws_url, connection.api_base),
         auth=KalshiAuth(connection.key_id, connection.private_key),
+        indices=channels_for([*named, *index_ids]),
     )
     # the markets' fees, tick grids and rules beside the frames (data/reference.py), read
     # again at the end for the results of those that settled meanwhile
     try:
-        save_reference(app.client(), out, markets)
+        save_reference(app.client(), out, tickers)
     except BaseException:
         recorder.close()
         raise
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    typer.echo(f"recording {len(markets)} markets to {out}", err=True)
+    followed = ", ".join(recorder.indices.get("cfbenchmarks_value", []))
+    also = f" and the indices {followed}" if followed else ""
+    typer.echo(f"recording {len(markets)} markets{also} to {out}", err=True)
     summary = recorder.run(duration_s=duration, stop=stop)
     try:
-        missing = refresh_markets(app.client(), out, markets)
+        missing = refresh_markets(app.client(), out, tickers)
     except KalshiError as exc:
         missing = [f"the reference data at the end ({exc}); the one read at the start stands"]
     for what in missing:
@@ -158,20 +184,21 @@ def _record(app: AppContext, out: Path, markets: list[str], duration: float | No
     )
 
 
-def _record_markets(app: AppContext, tickers: str | None, series: str | None) -> list[str]:
+def _record_markets(app: AppContext, tickers: str | None, series: str | None) -> list[Market]:
     from kalshi_cli.errors import UsageError
 
     if tickers:
         from kalshi_cli.data.watch import check_tickers
 
         named = [t for t in tickers.split(",") if t]
-        check_tickers(app.client(), named)  # before the feed: it would wait on nothing
-        return named
+        # before the feed: it would wait on nothing
+        found = {m.ticker: m for m in check_tickers(app.client(), named)}
+        return [found[t] for t in named]
     client = app.client()
-    found = [m.ticker for m in client.iter_markets(status="open", series_ticker=series)]
-    if not found:
+    found_open = list(client.iter_markets(status="open", series_ticker=series))
+    if not found_open:
         raise UsageError(f"no open market{f' in series {series}' if series else ''}")
-    return found
+    return found_open
 
 
 # --------------------------------------------------------------------------------------------

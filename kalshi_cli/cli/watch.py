@@ -18,7 +18,8 @@ def watch_command(
     channel: Annotated[
         str,
         typer.Argument(
-            help="orderbook, ticker, trades, fills, orders, positions or lifecycle.",
+            help="orderbook, ticker, trades, fills, orders, positions, lifecycle, "
+            "cfbenchmarks, cfbenchmarks5hz or pyth.",
             show_default=False,
         ),
     ],
@@ -33,6 +34,23 @@ def watch_command(
             show_default=False,
         ),
     ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option(
+            "--index",
+            help="Comma-separated index IDs for cfbenchmarks and cfbenchmarks5hz (e.g. BRTI), "
+            "underlying tickers for pyth (default: every one).",
+            show_default=False,
+        ),
+    ] = None,
+    list_ids: Annotated[
+        bool,
+        typer.Option(
+            "--list",
+            help="First print which index IDs (or underlyings) the channel offers.",
+            show_default=False,
+        ),
+    ] = False,
     max_events: Annotated[
         int | None,
         typer.Option(
@@ -53,7 +71,8 @@ def watch_command(
     """Stream a WebSocket channel as NDJSON, one message per line.
 
     Each message is printed exactly as the exchange sent it; reconnects, resubscriptions and
-    sequence gaps are reported on stderr, one line each.
+    sequence gaps are reported on stderr, one line each. The reference index channels
+    (cfbenchmarks, cfbenchmarks5hz, pyth) follow --index instead of markets.
 
     Example: kalshi watch orderbook --tickers KXBTCD-SIM-T97000 --max-events 1 > book.jsonl
     """
@@ -77,6 +96,8 @@ def watch_command(
         out=sys.stdout,
         err=sys.stderr,
         max_events=max_events,
+        index_ids=[i for i in (index or "").split(",") if i],
+        list_ids=list_ids,
     )
     try:
         watcher.run(duration_s=duration)

@@ -24,7 +24,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,10 +83,14 @@ class Recorder:
         idle_timeout: float = 30.0,  # a duration
         on_event: Callable[[FeedEvent], None] | None = None,
         wall_ns: Callable[[], int] = time.time_ns,
+        indices: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.root = root
         self.tickers = list(dict.fromkeys(tickers))
-        self.channels = tuple(channels)
+        # the reference indices kept beside the books (channel -> ids; feed/index.py)
+        self.indices = {c: list(ids) for c, ids in (indices or {}).items() if ids}
+        base = tuple(channels)
+        self.channels = (*base, *(c for c in self.indices if c not in base))
         self._wall_ns = wall_ns
         self._on_event = on_event
         make_directory(root)
@@ -121,6 +125,7 @@ class Recorder:
             idle_timeout=idle_timeout,
             frame_sink=self._frame,
             wall_ns=wall_ns,
+            indices=self.indices,
         )
         self._write_manifest("recording")
 

@@ -62,6 +62,7 @@ import msgspec
 
 from kalshi_cli.data.segments import iter_lines
 from kalshi_cli.feed.book import LocalBook
+from kalshi_cli.feed.index import LIST_TYPES, VALUE_TYPES
 
 Record = tuple[int, dict[str, Any], bool]
 # (recv_ns, kind, ticker, reason): "fresh", "stale" or "gap" (a channel without snapshots)
@@ -84,6 +85,9 @@ KNOWN_TYPES = frozenset(
         "event_fee_update",
         "multivariate_market_lifecycle",
         "order_group_updates",
+        # the reference indices (feed/index.py): read by the backtest's driver, not the books
+        *VALUE_TYPES,
+        *LIST_TYPES,
     }
 )
 # how far past the reading's clock a receive time may be (clocks of two machines differ)

@@ -4,7 +4,10 @@ The feed (`WsFeed`) does the work: the signed connection, reconnects with backof
 resubscription, `get_snapshot` after an orderbook sequence gap. Its frame sink prints every
 frame of the watched channel exactly as it came (command replies are not printed), its event
 sink prints one line on stderr for each disconnect, reconnect and gap. Private channels (fills,
-orders, positions) and lifecycle need no market; orderbook does.
+orders, positions) and lifecycle need no market; orderbook does. The reference index channels
+(`cfbenchmarks`, `cfbenchmarks5hz`, `pyth`) take index ids instead of markets (every one, `all`,
+unless named); with `list_ids` the channel is asked which ids it offers, and its answer is
+printed first.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from kalshi_cli.errors import ConfigError, NotFoundError, UsageError
 from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, PYTH
 from kalshi_cli.feed.ws import Backoff, HeaderSigner, WsFeed
 
 # name on the command line -> (WebSocket channel, message types printed)
@@ -32,6 +36,10 @@ CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
         "market_lifecycle_v2",
         frozenset({"market_lifecycle_v2", "event_lifecycle", "event_fee_update"}),
     ),
+    # the reference indices (feed/index.py), followed by id (`--index`; every one by default)
+    "cfbenchmarks": (CFB, frozenset({CFB, "cfbenchmarks_value_indexlist"})),
+    "cfbenchmarks5hz": (CFB_5HZ, frozenset({CFB_5HZ, "cfbenchmarks_value_5hz_indexlist"})),
+    "pyth": (PYTH, frozenset({PYTH, "pyth_value_underlying_list"})),
 }
 if TYPE_CHECKING:
     from kalshi_cli.models import Market
@@ -59,16 +67,17 @@ class ListsMarkets(Protocol):
     def iter_markets(self, **filters: Any) -> Iterator[Market]: ...
 
 
-def check_tickers(client: ListsMarkets, tickers: list[str]) -> None:
+def check_tickers(client: ListsMarkets, tickers: list[str]) -> list[Market]:
     """Every ticker names a market of the exchange, asked over REST before the feed is opened:
     the feed answers an unknown ticker with a subscribe error and an unreachable exchange with
     reconnects without end, so `watch` and `record` would wait (or exit 0) on nothing. An
     unknown ticker raises NotFoundError naming each (exit 6), an unreachable exchange the
-    client's TransportError (exit 7), after its bounded retries."""
-    found: set[str] = set()
+    client's TransportError (exit 7), after its bounded retries. Returns the markets read."""
+    markets: dict[str, Market] = {}
     for start in range(0, len(tickers), _TICKERS_PER_REQUEST):
         chunk = tickers[start : start + _TICKERS_PER_REQUEST]
-        found.update(m.ticker for m in client.iter_markets(tickers=chunk))
+        markets.update((m.ticker, m) for m in client.iter_markets(tickers=chunk))
+    found = set(markets)
     unknown = [t for t in tickers if t not in found]
     if unknown:
         raise NotFoundError(
@@ -77,6 +86,7 @@ def check_tickers(client: ListsMarkets, tickers: list[str]) -> None:
             code="UNKNOWN_TICKER",
             hint="`kalshi markets` lists tickers",
         )
+    return list(markets.values())
 
 
 @dataclass(frozen=True)
@@ -99,12 +109,26 @@ class Watcher:
         max_events: int | None = None,
         backoff: Backoff | None = None,
         idle_timeout: float = 30.0,  # a duration
+        index_ids: list[str] | None = None,
+        list_ids: bool = False,
     ) -> None:
         if channel not in CHANNELS:
             raise UsageError(f"unknown channel {channel!r}", hint=f"one of {', '.join(CHANNELS)}")
         ws_channel, self.types = CHANNELS[channel]
         if ws_channel == "orderbook_delta" and not tickers:
             raise UsageError("watch orderbook needs --tickers", hint="e.g. --tickers KXBTCD-X")
+        if ws_channel in INDEX_CHANNELS and tickers:
+            raise UsageError(
+                f"watch {channel} follows indices, not markets",
+                hint="give --index BRTI (or none for every index) instead of --tickers",
+            )
+        if index_ids and ws_channel not in INDEX_CHANNELS:
+            raise UsageError(
+                f"--index is for cfbenchmarks, cfbenchmarks5hz and pyth, not {channel}"
+            )
+        self.ws_channel = ws_channel
+        self.list_ids = list_ids and ws_channel in INDEX_CHANNELS
+        indices = {ws_channel: index_ids or ["all"]} if ws_channel in INDEX_CHANNELS else None
         self.out, self.err = out, err
         self.max_events = max_events
         self.events = self.reconnects = self.gaps = 0
@@ -121,6 +145,7 @@ class Watcher:
             idle_timeout=idle_timeout,
             frame_sink=self._frame,
             unfiltered=True,
+            indices=indices,
         )
 
     def _frame(self, data: bytes, recv_ns: int) -> None:
@@ -172,10 +197,13 @@ class Watcher:
     ) -> WatchSummary:
         deadline = None if duration_s is None else time.monotonic() + duration_s
         self.feed.start()
+        asked = not self.list_ids
         try:
             while not self.done.is_set() and not stop():
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+                if not asked:  # once subscribed: the action names the subscription
+                    asked = self.feed.session.list_indices(self.ws_channel) != 0
                 self.done.wait(0.05)
         finally:
             self.feed.stop()

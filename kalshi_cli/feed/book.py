@@ -43,6 +43,8 @@ class EventKind(StrEnum):
     GAP = "gap"  # a sequence gap on a channel that has no snapshot to resync from
     ERROR = "error"  # the server refused a command
     MODE = "mode"  # MarketData switched between the WebSocket and REST polling
+    INDEX = "index"  # a reference index has a new value (`ticker` is its id; feed/index.py)
+    INDEX_LIST = "index_list"  # the ids an index channel offers (`data["ids"]`)
 
 
 @dataclass(frozen=True, slots=True)

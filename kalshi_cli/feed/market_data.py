@@ -12,7 +12,8 @@ switched off. A market is fresh when either source holds a fresh book for it; `b
 the WebSocket's and returns None when neither is fresh, so a stale book is never traded on.
 
 Events: a book change is reported once per market until the next `drain_events()` (the book
-itself is read with `book()`) and carries `at`, the feed clock's monotonic time of the first
+itself is read with `book()`), a reference index's new value once per index (read with
+`index_view()`) and carries `at`, the feed clock's monotonic time of the first
 change since the last drain (what the loop measures its lag from), freshness is reported as the
 combined STALE/FRESH transitions of a market (`source="feed"`), and the rest (ticker, fill,
 user order, lifecycle, connection, errors, mode switches) in arrival order. The queue is
@@ -24,7 +25,8 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
 
 from kalshi_cli.clock import Clock, SystemClock
@@ -42,6 +44,7 @@ from kalshi_cli.feed.ws import (
     websocket_connect,
 )
 from kalshi_cli.models import Orderbook
+from kalshi_cli.strategy_api.index import IndexView
 
 
 class MarketData:
@@ -62,6 +65,7 @@ class MarketData:
         channels: Iterable[str] = DEFAULT_CHANNELS,
         connector: Connector = websocket_connect,
         max_events: int = 100_000,
+        indices: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         if ws_url is None and rest is None:
             raise ValueError("MarketData needs a WebSocket URL, a REST source, or both")
@@ -73,6 +77,7 @@ class MarketData:
         self._events: deque[FeedEvent] = deque(maxlen=max_events)
         self._queued = threading.Event()  # set while an event waits to be drained
         self._dirty: set[str] = set()
+        self._dirty_index: set[str] = set()  # indices with a value not yet drained
         self._fresh: dict[str, bool] = {}
         self.dropped_events = 0
         self.ws = (
@@ -88,6 +93,7 @@ class MarketData:
                 resnapshot_timeout=resnapshot_timeout,
                 connector=connector,
                 stale_after=stale_after,
+                indices=indices,
             )
             if ws_url is not None
             else None
@@ -165,11 +171,17 @@ class MarketData:
             ages.append(self.poller.last_message_age())
         return min(ages)
 
+    def index_view(self, index_id: str) -> IndexView | None:
+        """The reference index as the WebSocket last gave it (None before its first value, or
+        with no WebSocket: REST polling has no index). Its `ts` says how old it is."""
+        return None if self.ws is None else self.ws.index.view(index_id)
+
     def drain_events(self) -> list[FeedEvent]:
         with self._lock:
             events = list(self._events)
             self._events.clear()
             self._dirty.clear()
+            self._dirty_index.clear()
             self._queued.clear()
         return events
 
@@ -219,6 +231,14 @@ class MarketData:
             self._push(
                 FeedEvent(kind, event.ticker, source=event.source, at=self._clock.monotonic())
             )
+            return
+        if kind is EventKind.INDEX:
+            # like a book: once per index per drain (a 5 Hz index would flood the queue)
+            with self._lock:
+                if event.ticker in self._dirty_index:
+                    return
+                self._dirty_index.add(event.ticker or "")
+            self._push(replace(event, at=self._clock.monotonic()))
             return
         if kind is EventKind.STALE or kind is EventKind.FRESH:
             if event.ticker is not None:

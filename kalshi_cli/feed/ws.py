@@ -35,6 +35,15 @@ Recovery rules:
 - A sequence gap on `trade` (like lifecycle) has no snapshot to resync from: it is reported as a
   `GAP` event for the consumer to mark.
 
+Reference indices (`feed/index.py`): the channels `cfbenchmarks_value`, `cfbenchmarks_value_5hz`
+and `pyth_value` are subscribed with the ids wanted (`index_ids`, `underlying_tickers`), never
+with markets, and grow with `subscribe_indices` / `subscribe_underlyings`; a channel with no id
+wanted is not subscribed (nothing would flow). Each value message goes to the `IndexBoard` and
+is reported as an `INDEX` event; the answer to a list action (`indexlist`, `underlying_list`) as
+an `INDEX_LIST` event with the ids. An error answering an update without ids (24, 28) is an
+`ERROR` event like any refused command. Index data is market data for the idle watchdog, but a
+book's freshness is its own subscription's alone.
+
 Raw frames: a `frame_sink` given to `WsFeed` is called on the feed thread with every text frame
 exactly as received and its local receive time in Unix nanoseconds, before the session handles
 it (so a recorder writes a frame before any event it causes). `kalshi record` and `kalshi watch`
@@ -62,6 +71,17 @@ import websocket
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
+from kalshi_cli.feed.index import (
+    ACTIONS,
+    ID_PARAM,
+    INDEX_CHANNELS,
+    LIST_TYPES,
+    VALUE_TYPES,
+    IndexBoard,
+    IndexMessageError,
+    decode_tick,
+    listed_ids,
+)
 from kalshi_cli.models import Orderbook
 
 log = logging.getLogger(__name__)
@@ -179,14 +199,23 @@ class FeedSession:
         stale_after: float = STALE_AFTER_S,
         probe_after: float | None = None,
         unfiltered: bool = False,
+        indices: Mapping[str, Iterable[str]] | None = None,
+        index_board: IndexBoard | None = None,
     ) -> None:
         self._books = books
+        # channel -> the index ids (or Pyth underlyings) wanted on it, in order
+        self.indices: dict[str, dict[str, None]] = {
+            c: dict.fromkeys(ids) for c, ids in (indices or {}).items()
+        }
+        self.index_board = index_board if index_board is not None else IndexBoard()
         # with no market: subscribe the channels that allow it to every market (`kalshi watch
         # trades`); the orderbook channel always needs markets
         self.unfiltered = unfiltered
         self._sink = sink
         self._clock = clock
-        self.channels = tuple(channels)
+        base = tuple(channels)
+        # an index channel joins the channels subscribed when ids are wanted on it
+        self.channels = (*base, *(c for c in self.indices if c not in base))
         self.resnapshot_timeout = resnapshot_timeout
         self.stale_after = stale_after
         self.probe_after = stale_after / 2 if probe_after is None else probe_after
@@ -237,7 +266,12 @@ class FeedSession:
         """Subscribe one channel (one command per channel, so each reply names its `sid`)."""
         with self._lock:
             params: dict[str, Any] = {"channels": [channel]}
-            if channel in MARKET_CHANNELS:
+            if channel in INDEX_CHANNELS:
+                ids = list(self.indices.get(channel, ()))
+                if not ids:
+                    return 0  # subscribed without ids, nothing flows: wait for one
+                params[ID_PARAM[channel]] = ids
+            elif channel in MARKET_CHANNELS:
                 tickers = self._books.tickers()
                 if tickers:
                     params["market_tickers"] = tickers
@@ -260,6 +294,37 @@ class FeedSession:
             channel = self._channel_of.get(sid, "")
             params = {"sids": [sid], "market_tickers": tickers, "action": action}
             return self._command("update_subscription", params, action, channel)
+
+    def add_indices(self, channel: str, ids: list[str]) -> None:
+        """Follow more indices on an index channel (`subscribe_indices`, or
+        `subscribe_underlyings` on Pyth), subscribing it first if it is not yet."""
+        with self._lock:
+            wanted = self.indices.setdefault(channel, {})
+            new = [i for i in ids if i not in wanted]
+            wanted.update(dict.fromkeys(new))
+            if channel not in self.channels:
+                self.channels = (*self.channels, channel)
+            sid = self.sids.get(channel)
+            if sid is not None:
+                if new:
+                    self._update_ids(sid, channel, ACTIONS[channel][0], new)
+            elif not any(p == ("subscribe", channel) for p in self._pending.values()):
+                self.subscribe(channel)
+
+    def list_indices(self, channel: str) -> int:
+        """Ask an index channel which ids it offers (`indexlist`, `underlying_list`); the answer
+        comes as an `INDEX_LIST` event. 0 when the channel is not subscribed."""
+        with self._lock:
+            sid = self.sids.get(channel)
+            if sid is None:
+                return 0
+            return self._update_ids(sid, channel, ACTIONS[channel][2], None)
+
+    def _update_ids(self, sid: int, channel: str, action: str, ids: list[str] | None) -> int:
+        params: dict[str, Any] = {"sid": sid, "action": action}
+        if ids is not None:
+            params[ID_PARAM[channel]] = ids
+        return self._command("update_subscription", params, action, channel)
 
     def add_markets(self, tickers: list[str]) -> None:
         with self._lock:
@@ -353,7 +418,11 @@ class FeedSession:
                 self._on_pass_through(kind, msg)
             elif kind in _LIFECYCLE_TYPES:
                 self._on_lifecycle(msg)
+            elif kind in VALUE_TYPES:
+                self._on_index(msg)
             else:
+                if kind in LIST_TYPES:
+                    self._on_index_list(msg)
                 if kind == "subscribed":
                     self._on_subscribed(msg)
                 elif kind == "ok":
@@ -429,6 +498,31 @@ class FeedSession:
         if msg["type"] == "market_lifecycle_v2" and self._books.get(ticker or "") is not None:
             self._sink(FeedEvent(EventKind.LIFECYCLE, ticker, body))
 
+    def _on_index(self, msg: dict[str, Any]) -> None:
+        sid, seq = msg.get("sid"), msg.get("seq")
+        if sid in self._dead:
+            return
+        if isinstance(sid, int) and isinstance(seq, int) and not self._seq.accept(sid, seq):
+            # a lost value has nothing to resync from; the next one supersedes it
+            self._sink(FeedEvent(EventKind.GAP, reason=str(msg["type"])))
+        try:
+            tick = decode_tick(msg)
+        except IndexMessageError as exc:  # one bad value: no book is touched by it
+            self._sink(FeedEvent(EventKind.ERROR, reason=f"bad index message: {exc}"[:200]))
+            return
+        if self.index_board.apply(tick):
+            self._sink(FeedEvent(EventKind.INDEX, tick.index_id, reason=tick.channel))
+
+    def _on_index_list(self, msg: dict[str, Any]) -> None:
+        _, channel = self._pending.pop(msg.get("id", 0), ("", ""))
+        sid, seq = msg.get("sid"), msg.get("seq")
+        if isinstance(sid, int) and isinstance(seq, int):
+            self._seq.accept_if_next(sid, seq)
+        if not channel and isinstance(sid, int):
+            channel = self._channel_of.get(sid, "")
+        ids = listed_ids(msg)
+        self._sink(FeedEvent(EventKind.INDEX_LIST, data={"ids": ids}, reason=channel))
+
     def _on_subscribed(self, msg: dict[str, Any]) -> None:
         self._pending.pop(msg.get("id", 0), None)
         body = msg.get("msg") or {}
@@ -482,8 +576,11 @@ class WsFeed:
         frame_sink: FrameSink | None = None,
         unfiltered: bool = False,
         wall_ns: Callable[[], int] = time.time_ns,
+        indices: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.url = url
+        # the reference indices followed (channel -> ids): their channels join `channels`
+        self.index = IndexBoard()
         self._frame_sink = frame_sink
         self._wall_ns = wall_ns
         self.stale_after = stale_after
@@ -508,6 +605,8 @@ class WsFeed:
             # a live subscription answers a probe with data before either limit is reached
             probe_after=min(stale_after, idle_timeout) / 2,
             unfiltered=unfiltered,
+            indices=indices,
+            index_board=self.index,
         )
         self._watchdog = Watchdog(idle_timeout, self._clock)
         self._background = BackgroundThread(self._run, "kalshi-ws-feed")
@@ -534,6 +633,9 @@ class WsFeed:
         if new:
             self.books.add(new)
             self.session.add_markets(new)
+
+    def add_indices(self, channel: str, ids: Iterable[str]) -> None:
+        self.session.add_indices(channel, list(ids))
 
     def remove_markets(self, tickers: Iterable[str]) -> None:
         gone = [t for t in tickers if self.books.get(t) is not None]

@@ -31,6 +31,7 @@ from kalshi_cli.runner.portfolio import MidHistory, OpenOrder, Portfolio
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
 from kalshi_cli.runner.schedule import LagReport, MarketSchedule
 from kalshi_cli.strategies import MarketSnapshot, PositionView, Strategy
+from kalshi_cli.strategy_api import MarketTerms
 
 if TYPE_CHECKING:
     from kalshi_cli.clock import Clock
@@ -111,6 +112,13 @@ class LoopBase:
         self.strategy = strategy
         self.risk = risk
         self.portfolio = portfolio
+        # how each market settles (its strike fields, close, the index its rules name), and the
+        # markets of each index: a new value of an index is news for them
+        self.terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
+        self.index_markets: dict[str, list[str]] = {}
+        for ticker, terms in self.terms.items():
+            if terms.index_id is not None:
+                self.index_markets.setdefault(terms.index_id, []).append(ticker)
         self.log = log
         self.settings = settings
         self.alerts = alerts

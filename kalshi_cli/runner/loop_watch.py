@@ -50,6 +50,11 @@ class LoopWatch(LoopBase):
                 self.log.emit("feed_fresh", {"ticker": ticker})
             elif kind is EventKind.LIFECYCLE and event.data is not None:
                 self._lifecycle(event.data)
+            elif kind is EventKind.INDEX:
+                # a strategy that prices from the index decides again when it moves
+                if self.strategy.reads_index:
+                    for market in self.index_markets.get(ticker or "", ()):
+                        changed.setdefault(market, event.at)
             elif kind is not EventKind.TICKER:
                 self.log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
                 if event.error is not None:

@@ -18,6 +18,7 @@ from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import Level, Orderbook, PriceRange
 from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.loop_base import LoopBase, StopAttempt
+from kalshi_cli.runner.ports import IndexFeed
 from kalshi_cli.strategies import (
     Cancel,
     Decision,
@@ -26,7 +27,7 @@ from kalshi_cli.strategies import (
     PositionView,
     Strategy,
 )
-from kalshi_cli.strategy_api import Complement, best_bid
+from kalshi_cli.strategy_api import Complement, IndexView, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
@@ -97,6 +98,8 @@ class MarketPass(LoopBase):
             fee_rate=taker_rate,
             maker_fee_rate=maker_rate,
             complement=complement,
+            terms=self.terms.get(ticker),
+            index=self._index_of(ticker) if self.strategy.reads_index else None,
         )
         # the book's freshness and age are read only when an order may go out
         fresh = self.feed.is_fresh(ticker)
@@ -126,6 +129,14 @@ class MarketPass(LoopBase):
             return
         for intent in intents:
             self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+
+    def _index_of(self, ticker: str) -> IndexView | None:
+        """The reference index the market's rules name, as the feed last gave it."""
+        terms = self.terms.get(ticker)
+        feed = self.feed
+        if terms is None or terms.index_id is None or not isinstance(feed, IndexFeed):
+            return None
+        return feed.index_view(terms.index_id)
 
     def _strategy_failed(self, ticker: str, error: Exception) -> None:
         """Containment of a strategy (or its model) that raised, hung past its deadline or

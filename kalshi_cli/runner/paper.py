@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import Market, Orderbook, Side, parse_count
-from kalshi_cli.runner.ports import MarketFeed
+from kalshi_cli.runner.ports import IndexFeed, MarketFeed
+from kalshi_cli.strategy_api import IndexView
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -186,6 +187,10 @@ class PaperFeed:
     @property
     def mode(self) -> str:
         return self.inner.mode
+
+    def index_view(self, index_id: str) -> IndexView | None:
+        inner = self.inner
+        return inner.index_view(index_id) if isinstance(inner, IndexFeed) else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

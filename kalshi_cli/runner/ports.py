@@ -6,11 +6,12 @@ the loop itself."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.models import Orderbook
 from kalshi_cli.orders import OrderClient
+from kalshi_cli.strategy_api import IndexView
 
 
 class MarketFeed(Protocol):
@@ -29,6 +30,14 @@ class MarketFeed(Protocol):
     def last_message_age(self) -> float: ...
 
     def drain_events(self) -> list[FeedEvent]: ...
+
+
+@runtime_checkable
+class IndexFeed(Protocol):
+    """A feed that also carries the reference indices (`MarketData`, the paper and replay
+    feeds): the loop hands a strategy that `reads_index` the index of its market."""
+
+    def index_view(self, index_id: str) -> IndexView | None: ...
 
 
 class LoopClient(OrderClient, Protocol):

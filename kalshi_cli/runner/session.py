@@ -684,8 +684,10 @@ def trade(
     `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds."""
     from kalshi_cli.clock import SystemClock
     from kalshi_cli.feed import MarketData
+    from kalshi_cli.feed.index import channels_for
     from kalshi_cli.feed.ws import DEFAULT_CHANNELS
     from kalshi_cli.store import Store
+    from kalshi_cli.strategy_api import MarketTerms
 
     clock = clock or SystemClock()
     selection = check_start(env, options, config)
@@ -751,6 +753,10 @@ def trade(
             # limit, so a `feed_stale` event and alert accompany every STALE_FEED denial
             stale_after=config.limits.stale_after_s,
             channels=paper.PAPER_CHANNELS if venue is not None else DEFAULT_CHANNELS,
+            # the reference indices the markets' rules name (a crypto model prices from them)
+            indices=channels_for(
+                i for m in markets if (i := MarketTerms.from_market(m.raw).index_id) is not None
+            ),
         )
         if venue is not None:
             feed = paper.PaperFeed(cast("MarketData", feed), venue)

@@ -1,6 +1,6 @@
 """Strategies by name, by file and by import path: `get_strategy(spec)`.
 
-The five built in are ordinary users of `kalshi_cli.strategy_api` (each module's `STRATEGY`);
+The six built in are ordinary users of `kalshi_cli.strategy_api` (each module's `STRATEGY`);
 `register_strategy` adds one by name in this process. `get_strategy` reads a spec the way
 `--strategy` does: a registered name, then an installed distribution's entry point (group
 `kalshi_cli.strategies`), a path to a `.py` file, or an import path `package.module:attr`
@@ -13,7 +13,7 @@ import difflib
 from typing import Any
 
 from kalshi_cli.errors import UsageError
-from kalshi_cli.strategies import arbitrage, market_maker, mean_reversion, model, spike
+from kalshi_cli.strategies import arbitrage, crypto, market_maker, mean_reversion, model, spike
 from kalshi_cli.strategy_api import (
     Cancel,
     Decision,
@@ -30,6 +30,7 @@ BUILT_IN: tuple[Strategy[Any], ...] = (
     arbitrage.STRATEGY,
     market_maker.STRATEGY,
     model.STRATEGY,
+    crypto.STRATEGY,
 )
 
 _REGISTRY: dict[str, Strategy[Any]] = {s.name: s for s in BUILT_IN}
@@ -37,7 +38,7 @@ _REGISTRY: dict[str, Strategy[Any]] = {s.name: s for s in BUILT_IN}
 
 def register_strategy(strategy: Strategy[Any]) -> None:
     """Add a strategy of your own (a plugin's, a test's): chosen by name from then on, like the
-    five built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
+    six built in, by `kalshi trade` and `kalshi backtest` run in this process. A name already
     taken is refused."""
     if strategy.name in _REGISTRY:
         raise UsageError(f"a strategy called {strategy.name!r} exists already")

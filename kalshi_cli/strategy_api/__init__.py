@@ -40,6 +40,7 @@ from kalshi_cli.models import (
     min_tick,
     trading_fee,
 )
+from kalshi_cli.strategy_api.index import IndexView, MarketTerms
 from kalshi_cli.strategy_api.params import (
     ParamField,
     Params,
@@ -77,9 +78,11 @@ __all__ = [
     "Complement",
     "Decision",
     "Holding",
+    "IndexView",
     "Intent",
     "Level",
     "MarketSnapshot",
+    "MarketTerms",
     "MidWindow",
     "Orderbook",
     "ParamField",

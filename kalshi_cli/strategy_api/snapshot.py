@@ -19,6 +19,7 @@ from kalshi_cli.models import (
     Side,
     TimeInForce,
 )
+from kalshi_cli.strategy_api.index import IndexView, MarketTerms
 from kalshi_cli.strategy_api.window import MidWindow
 
 LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
@@ -43,7 +44,10 @@ class MarketSnapshot:
     """One market at one moment. `mids` is the recent (ts, YES mid) history, oldest first, and
     includes the current mid when the book has one (the loop hands a `MidWindow`, which
     `window` reads in O(log n); any sequence of pairs works). `complement` is set by the loop
-    for a market whose event pairs it with exactly one other, mutually exclusive market."""
+    for a market whose event pairs it with exactly one other, mutually exclusive market.
+    `terms` are how the market settles (its strike fields, close and the index its rules name);
+    `index` is that reference index at this moment, handed to a strategy that `reads_index`
+    when the feed has one (strategy_api/index.py)."""
 
     ticker: str
     ts: float
@@ -53,6 +57,8 @@ class MarketSnapshot:
     fee_rate: Decimal = TAKER_FEE_RATE
     maker_fee_rate: Decimal = MAKER_FEE_RATE
     complement: Complement | None = None
+    terms: MarketTerms | None = None
+    index: IndexView | None = None
 
     def mids_since(self, since: float) -> list[Decimal]:
         return self.window(since).values()

@@ -23,6 +23,9 @@ class Strategy(Generic[P]):
     uses_queue_positions: bool = False
     # reads `snapshot.mids`: without it the loop keeps no mid history and hands none
     reads_mids: bool = True
+    # reads `snapshot.index`: the loop follows the reference index of each market whose rules
+    # name one, and hands its latest values
+    reads_index: bool = False
     # for a position like this one, `decide` reads the time only through the mids of its
     # window (`snapshot.window(snapshot.ts - window_s)`, `window_s` being the loop's history
     # horizon), so with the same book, mids, position and fees it decides the same: the loop

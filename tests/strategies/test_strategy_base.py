@@ -21,8 +21,15 @@ def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.5
     return Intent("T", side, action, D(price), D(count), D(fair), "test", **kw)
 
 
-def test_registry_has_the_five_strategies_and_refuses_unknown_names():
-    assert strategy_names() == ["spike", "mean-reversion", "arbitrage", "market-maker", "model"]
+def test_registry_has_the_six_strategies_and_refuses_unknown_names():
+    assert strategy_names() == [
+        "spike",
+        "mean-reversion",
+        "arbitrage",
+        "market-maker",
+        "model",
+        "crypto",
+    ]
     for name in strategy_names():
         strategy = get_strategy(name)
         assert strategy.name == name

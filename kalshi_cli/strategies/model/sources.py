@@ -1,8 +1,9 @@
 """Where the `model` strategy's fair values come from: a Python callable, a child process
 speaking JSON lines, or a file another program rewrites (docs/models.md).
 
-A source is given as one string: `python:package.module:function`, `command:ANY COMMAND` or
-`file:PATH` (`parse_source`). Each answers `ask(snapshot)` with an `Answer` (the probability
+A source is given as one string: `python:package.module:function`, `command:ANY COMMAND`,
+`file:PATH` or a model shipped with the package, `builtin:crypto` (`parse_source`; the crypto
+model of `crypto.py`). Each answers `ask(snapshot)` with an `Answer` (the probability
 that the market settles YES, a confidence and the model's version), with None when it has no
 opinion on that market (a file that does not list it, a callable returning None), or raises
 `ModelError` when the answer cannot be traded on: late, missing, malformed, out of range, stale,
@@ -53,9 +54,17 @@ import msgspec
 
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.models import ONE, ZERO, Side
+from kalshi_cli.strategies.model.crypto import (
+    VERSION,
+    CryptoConfig,
+    StaleIndex,
+    Volatility,
+    crypto_fair,
+)
 from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
 
-KINDS = ("python", "command", "file")
+KINDS = ("python", "command", "file", "builtin")
+BUILTIN = ("crypto",)
 
 
 class ModelError(Exception):
@@ -86,12 +95,17 @@ def parse_source(spec: str, *, timeout_ms: int, max_age_s: float, start_s: float
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS or not rest.strip():
         raise ValueError(
-            f"source {spec!r} must be python:package.module:function, command:COMMAND or file:PATH"
+            f"source {spec!r} must be python:package.module:function, command:COMMAND, "
+            "file:PATH or builtin:crypto"
         )
     if kind == "python":
         return PythonSource(spec, rest, timeout_ms=timeout_ms)
     if kind == "command":
         return CommandSource(spec, _unquote(rest), timeout_ms=timeout_ms, start_s=start_s)
+    if kind == "builtin":
+        if rest.strip() not in BUILTIN:
+            raise ValueError(f"source {spec!r}: the built-in models are {', '.join(BUILTIN)}")
+        return CryptoSource(spec, CryptoConfig())
     return FileSource(spec, Path(_unquote(rest)).expanduser(), max_age_s=max_age_s)
 
 
@@ -271,16 +285,49 @@ def _load(label: str, name: str) -> ModuleType:
 
 
 # --------------------------------------------------------------------------------------------
+# builtin:crypto
+
+
+class CryptoSource:
+    """The crypto model shipped with the package (`crypto.py`), in the loop's thread: it does
+    no I/O and answers in microseconds, so it needs no worker or deadline."""
+
+    def __init__(self, label: str, config: CryptoConfig) -> None:
+        self.label = label
+        self.config = config
+        self._volatility: dict[str, Volatility] = {}  # the running estimate of each index
+
+    def ask(self, snapshot: MarketSnapshot) -> Answer | None:
+        index = snapshot.index
+        tracker = None
+        if index is not None:
+            tracker = self._volatility.get(index.index_id)
+            if tracker is None:
+                tracker = Volatility(self.config.halflife_s)
+                self._volatility[index.index_id] = tracker
+        try:
+            found = crypto_fair(snapshot, self.config, tracker)
+        except StaleIndex as exc:
+            raise ModelError(f"{self.label}: {exc}") from None
+        return None if found is None else Answer(found.probability, ONE, VERSION)
+
+    def close(self) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
 # command:ANY COMMAND
 
 
 def request_json(request_id: int, snapshot: MarketSnapshot) -> bytes:
     """One request line: the market's best prices (dollars of each side, as JSON numbers
-    written from their Decimal text), sizes, mid and spread, and the last mids."""
+    written from their Decimal text), sizes, mid and spread; with them, for a market whose
+    fields give a strike, its `terms`, and the reference `index` its rules name when the loop
+    has it."""
     book = snapshot.book
     yes_bid, no_bid = best_bid(book, Side.YES), best_bid(book, Side.NO)
     yes_ask, no_ask = best_ask(book, Side.YES), best_ask(book, Side.NO)
-    doc = {
+    doc: dict[str, Any] = {
         "id": request_id,
         "ticker": snapshot.ticker,
         "ts": snapshot.ts,
@@ -295,6 +342,27 @@ def request_json(request_id: int, snapshot: MarketSnapshot) -> bytes:
             "spread": None if yes_bid is None or yes_ask is None else yes_ask[0] - yes_bid[0],
         },
     }
+    terms, index = snapshot.terms, snapshot.index
+    if terms is not None and terms.strike_type:
+        # how the market settles, from its fields (a crypto model's strike and close)
+        doc["terms"] = {
+            "strike_type": terms.strike_type,
+            "floor_strike": terms.floor_strike,
+            "cap_strike": terms.cap_strike,
+            "close_ts": terms.close_ts,
+            "index_id": terms.index_id,
+        }
+    if index is not None:
+        # the reference index now (its recent values stay in the process: a model that wants
+        # them keeps the values it is sent)
+        doc["index"] = {
+            "id": index.index_id,
+            "ts": index.ts,
+            "value": index.value,
+            "avg_60s": index.avg_60s,
+            "settlement_avg": index.settlement_avg,
+            "settlement_count": index.settlement_count,
+        }
     return _ENCODER.encode(doc) + b"\n"
 
 

@@ -230,5 +230,6 @@ def _quote_price(
     return price
 
 
-# asks its source on every call (the answer may change with nothing else): never quiet
-STRATEGY = Strategy(NAME, ModelParams, decide)
+# asks its source on every call (the answer may change with nothing else): never quiet; a
+# model may price from the reference index (`builtin:crypto` does), so the loop hands it
+STRATEGY = Strategy(NAME, ModelParams, decide, reads_index=True)

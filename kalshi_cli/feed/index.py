@@ -1,0 +1,217 @@
+"""The reference indices Kalshi streams: their messages decoded, and the latest of each kept.
+
+Three channels carry them (asyncapi.yaml): `cfbenchmarks_value` about once a second, its value in
+the raw CF Benchmarks frame (`data`, a JSON text with `value` and `time`), with the trailing
+60-second average (`avg_60s_data`) and, in the final minute before a quarter-hour close, the
+running settlement average (`last_60s_windowed_average_15min`); `cfbenchmarks_value_5hz`, up to
+five raw ticks a second for five indices (`value_usd`, `source_ts_ms`), no averages; and
+`pyth_value` for other underlyings (`value_usd`, `source_ts_ms`, keyed by `underlying_ticker`).
+
+`decode_tick` turns one value message into an `IndexTick` (Decimal values exactly as sent; the
+source's time, not the arrival's). `IndexBoard` keeps, per index, the latest tick, the latest
+averages of the 1 Hz channel, and the values of the last `keep_s` seconds; like the channels, it
+ignores a tick whose source time is not after the last one's (a duplicate from the other
+channel of the same index, or one out of order). `view` answers a strategy's `IndexView`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kalshi_cli.reference_index import FIVE_HZ_INDEX_IDS
+from kalshi_cli.strategy_api.index import IndexView
+
+CFB = "cfbenchmarks_value"
+CFB_5HZ = "cfbenchmarks_value_5hz"
+PYTH = "pyth_value"
+INDEX_CHANNELS = (CFB, CFB_5HZ, PYTH)
+# the message types of the value updates, and of the answers to a list action
+VALUE_TYPES = frozenset(INDEX_CHANNELS)
+LIST_TYPES = frozenset(
+    {
+        "cfbenchmarks_value_indexlist",
+        "cfbenchmarks_value_5hz_indexlist",
+        "pyth_value_underlying_list",
+    }
+)
+# the ids a channel is subscribed with, and its update_subscription actions (add, remove, list)
+ID_PARAM = {CFB: "index_ids", CFB_5HZ: "index_ids", PYTH: "underlying_tickers"}
+ACTIONS = {
+    CFB: ("subscribe_indices", "unsubscribe_indices", "indexlist"),
+    CFB_5HZ: ("subscribe_indices", "unsubscribe_indices", "indexlist"),
+    PYTH: ("subscribe_underlyings", "unsubscribe_underlyings", "underlying_list"),
+}
+# the error codes of an update without its ids (asyncapi.yaml, "Error codes")
+INDEX_IDS_REQUIRED = 24
+UNDERLYING_TICKERS_REQUIRED = 28
+KEEP_S = 1800.0  # seconds of values kept per index (a volatility's half-life is minutes)
+
+
+def channels_for(index_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The subscriptions that follow these CF Benchmarks indices: every one on the 1 Hz channel
+    (it alone carries the averages), and those the 5 Hz channel carries on it too."""
+    ids = list(dict.fromkeys(index_ids))
+    found = {CFB: ids, CFB_5HZ: [i for i in ids if i in FIVE_HZ_INDEX_IDS]}
+    return {channel: wanted for channel, wanted in found.items() if wanted}
+
+
+class IndexMessageError(ValueError):
+    """A value message without the fields its channel's shape requires."""
+
+
+@dataclass(frozen=True, slots=True)
+class Average:
+    value: Decimal
+    count: int  # `window_size`
+    start_ts: float  # `window_start_ts_ms`, unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class IndexTick:
+    channel: str
+    index_id: str  # the CF Benchmarks index ID, or the Pyth underlying ticker
+    ts: float  # the source's time, unix seconds
+    value: Decimal
+    avg_60s: Average | None = None
+    settlement: Average | None = None  # `last_60s_windowed_average_15min`
+
+
+def decode_tick(msg: Mapping[str, Any]) -> IndexTick:
+    """One value message (the whole frame: `type` and `msg`) as an `IndexTick`."""
+    kind = msg.get("type")
+    body = msg.get("msg")
+    if not isinstance(body, Mapping):
+        raise IndexMessageError(f"{kind} without a msg object")
+    try:
+        if kind == CFB:
+            raw = json.loads(body["data"])
+            return IndexTick(
+                CFB,
+                str(body["index_id"]),
+                _seconds(raw.get("time", body["received_at"])),
+                _decimal(raw["value"]),
+                _average(body["avg_60s_data"]),
+                _average(body.get("last_60s_windowed_average_15min")),
+            )
+        if kind in (CFB_5HZ, PYTH):
+            key = "index_id" if kind == CFB_5HZ else "underlying_ticker"
+            return IndexTick(
+                str(kind),
+                str(body[key]),
+                _seconds(body["source_ts_ms"]),
+                _decimal(body["value_usd"]),
+            )
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise IndexMessageError(f"{kind}: {exc!r}") from exc
+    raise IndexMessageError(f"{kind!r} is not an index value message")
+
+
+def listed_ids(msg: Mapping[str, Any]) -> list[str]:
+    """The ids an `indexlist` / `underlying_list` answer names."""
+    body = msg.get("msg") or {}
+    ids = body.get("index_ids", body.get("underlying_tickers")) or []
+    return [str(i) for i in ids]
+
+
+def _seconds(ms: Any) -> float:
+    if isinstance(ms, bool) or not isinstance(ms, int | float):
+        raise ValueError(f"a time in milliseconds, got {ms!r}")
+    return float(ms) / 1000.0
+
+
+def _decimal(text: Any) -> Decimal:
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise ValueError(f"a decimal text, got {text!r}")
+    value = Decimal(text)
+    if not value.is_finite():
+        raise ValueError(f"a finite value, got {text!r}")
+    return value
+
+
+def _average(raw: Any) -> Average | None:
+    if raw is None:
+        return None
+    return Average(
+        _decimal(raw["value"]), int(raw["window_size"]), _seconds(raw["window_start_ts_ms"])
+    )
+
+
+class _Series:
+    __slots__ = ("avg_tick", "history", "latest", "view")
+
+    def __init__(self) -> None:
+        self.latest: IndexTick | None = None
+        self.avg_tick: IndexTick | None = None  # the latest tick of the 1 Hz channel
+        self.history: deque[tuple[float, Decimal]] = deque()
+        # the view of the latest tick, built once for every market and decision that reads it
+        self.view: IndexView | None = None
+
+
+class IndexBoard:
+    """The latest of every index seen, and its recent values. Thread-safe: the feed thread
+    writes, the loop reads."""
+
+    def __init__(self, keep_s: float = KEEP_S) -> None:
+        self.keep_s = keep_s
+        self._lock = threading.Lock()
+        self._series: dict[str, _Series] = {}
+        self.ignored = 0  # ticks not after the last one of their index
+
+    def apply(self, tick: IndexTick) -> bool:
+        """Take one tick; False when its source time is not after the index's last."""
+        with self._lock:
+            series = self._series.get(tick.index_id)
+            if series is None:
+                series = self._series[tick.index_id] = _Series()
+            if tick.channel == CFB:
+                series.avg_tick = tick
+                series.view = None
+            last = series.latest
+            if last is not None and tick.ts <= last.ts:
+                self.ignored += 1
+                return False
+            series.latest = tick
+            series.view = None
+            history = series.history
+            history.append((tick.ts, tick.value))
+            horizon = tick.ts - self.keep_s
+            while history and history[0][0] < horizon:
+                history.popleft()
+            return True
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._series)
+
+    def view(self, index_id: str) -> IndexView | None:
+        """The index as a strategy sees it. The averages are those of the latest 1 Hz tick:
+        Kalshi omits the settlement average outside a close's final minute, so the first tick
+        after a close clears it."""
+        with self._lock:
+            series = self._series.get(index_id)
+            if series is None or series.latest is None:
+                return None
+            if series.view is not None:
+                return series.view
+            history = tuple(series.history)
+            avg_tick = series.avg_tick
+            ts, value = history[-1]
+            avg = None if avg_tick is None else avg_tick.avg_60s
+            settle = None if avg_tick is None else avg_tick.settlement
+            series.view = IndexView(
+                index_id=index_id,
+                ts=ts,
+                value=value,
+                avg_60s=None if avg is None else avg.value,
+                avg_60s_count=0 if avg is None else avg.count,
+                settlement_avg=None if settle is None else settle.value,
+                settlement_count=0 if settle is None else settle.count,
+                history=history,
+            )
+            return series.view

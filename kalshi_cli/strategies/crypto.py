@@ -1,0 +1,93 @@
+"""The `crypto` strategy: the `model` strategy on the built-in crypto model (`builtin:crypto`,
+strategies/model/crypto.py), with the model's own parameters beside the model strategy's
+(docs/strategies.md, "crypto"). It trades markets whose rules name a CF Benchmarks index (the
+loop follows that index for it) and has no opinion on the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Annotated
+
+import msgspec
+
+from kalshi_cli.strategies import model
+from kalshi_cli.strategies.model import ModelParams
+from kalshi_cli.strategies.model.crypto import CryptoConfig
+from kalshi_cli.strategies.model.sources import CryptoSource
+from kalshi_cli.strategy_api import Decision, Intent, MarketSnapshot, PositionView, Strategy
+
+NAME = "crypto"
+SOURCE = "builtin:crypto"
+
+_Seconds = Annotated[float, msgspec.Meta(gt=0)]
+_Weight = Annotated[float, msgspec.Meta(ge=-1, le=1)]
+_Period = Annotated[int, msgspec.Meta(ge=2)]
+_Rsi = Annotated[float, msgspec.Meta(ge=0, le=100)]
+
+
+class CryptoParams(ModelParams, frozen=True, dict=True):
+    # the EWMA half-life of the volatility estimate, seconds
+    halflife_s: _Seconds = 300.0
+    # fewer returns of the index than this: no opinion
+    min_returns: Annotated[int, msgspec.Meta(ge=1)] = 30
+    # a floor under the volatility, per square-root second
+    min_sigma: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # an index value older than this at the decision is never priced on
+    max_index_age_s: _Seconds = 10.0
+    # the bars the indicators are computed on, seconds
+    bar_s: _Seconds = 1.0
+    rsi_period: _Period = 14
+    # drift per second per unit of (RSI - 50) / 50, as a fraction of the level
+    rsi_weight: _Weight = 0.0
+    # no opinion unless rsi_low <= RSI <= rsi_high
+    rsi_low: _Rsi = 0.0
+    rsi_high: _Rsi = 100.0
+    macd_fast: _Period = 12
+    macd_slow: _Period = 26
+    macd_signal: _Period = 9
+    # drift per second per unit of the MACD histogram over the level
+    macd_weight: _Weight = 0.0
+    # the window of the index's VWAP (time-weighted: the index has no volume), seconds
+    vwap_window_s: _Seconds = 300.0
+    # drift per second per unit of (level - VWAP) / level
+    vwap_weight: _Weight = 0.0
+
+    def __post_init__(self) -> None:
+        if self.source not in ("", SOURCE):
+            raise ValueError(f"the crypto strategy's source is {SOURCE}; for another, use `model`")
+        if not self.rsi_low <= self.rsi_high:
+            raise ValueError("rsi_low must not be above rsi_high")
+        if not self.macd_fast < self.macd_slow:
+            raise ValueError("macd_fast must be shorter than macd_slow")
+        config = CryptoConfig(
+            halflife_s=self.halflife_s,
+            min_returns=self.min_returns,
+            min_sigma=self.min_sigma,
+            max_index_age_s=self.max_index_age_s,
+            bar_s=self.bar_s,
+            rsi_period=self.rsi_period,
+            rsi_weight=self.rsi_weight,
+            rsi_low=self.rsi_low,
+            rsi_high=self.rsi_high,
+            macd_fast=self.macd_fast,
+            macd_slow=self.macd_slow,
+            macd_signal=self.macd_signal,
+            macd_weight=self.macd_weight,
+            vwap_window_s=self.vwap_window_s,
+            vwap_weight=self.vwap_weight,
+        )
+        self.__dict__["_live"] = CryptoSource(SOURCE, config)
+
+
+def decide(snap: MarketSnapshot, pos: PositionView, params: CryptoParams) -> Sequence[Decision]:
+    """The model strategy's decisions, its orders named for this strategy (the P&L by
+    strategy, the state file's intents)."""
+    return [
+        replace(d, strategy=NAME) if isinstance(d, Intent) else d
+        for d in model.decide(snap, pos, params)
+    ]
+
+
+STRATEGY = Strategy(NAME, CryptoParams, decide, reads_mids=False, reads_index=True)

@@ -1,0 +1,206 @@
+"""The built-in crypto fair-value model (`builtin:crypto`, and the `crypto` strategy): the
+probability that a crypto market settles YES, from the reference index its rules name.
+
+It reads only the snapshot: the market's terms (`strike_type`, `floor_strike`, `cap_strike`
+and `close_time`, its fields, never its title) and the index (`snapshot.index`, its recent
+values). The probability is `crypto_fair.probability_yes` (docs/models.md, "The crypto model"):
+
+- `sigma` is `crypto_fair.ewma_volatility` of the index's values: the per-second
+  volatility of log returns, each return scaled to one second, weighted by an exponential decay
+  in time with the half-life `halflife_s`. With fewer than `min_returns` returns there is no
+  opinion (None): a volatility of two points is noise. `min_sigma` is a floor under it.
+- The settlement window is taken into account: more than 60 s before the close the average's
+  spread is narrower than the spot's; inside the window the values already printed are known
+  and only the rest is uncertain (`settlement_distribution`). The printed values are the
+  index's own in `[close - 60 s, now]`; when the feed holds fewer of them than Kalshi's running
+  settlement average counts (a feed started inside the window), that average stands for them,
+  for a market that closes at that quarter-hour.
+- An optional drift, a fraction of the level per second, adds signals a trader believes in:
+  `rsi_weight x (RSI - 50) / 50`, `macd_weight x histogram / level` and
+  `vwap_weight x (level - VWAP) / level`, each on bars of `bar_s` seconds (the last value of
+  each bar). The index has no volume, so its VWAP is the time-weighted average over
+  `vwap_window_s` (`crypto_fair.twap`). All weights are 0 by default: no drift.
+- An optional filter: with `rsi_low` < RSI < `rsi_high` not holding, no opinion.
+- An index older than `max_index_age_s` at the snapshot is refused (`StaleIndex`): a model is
+  never traded on a value that may have moved.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kalshi_cli.reference_index import STRIKE_TYPES, WINDOW_S
+from kalshi_cli.strategies.crypto_fair import macd, probability_yes, rsi, twap
+from kalshi_cli.strategy_api import IndexView, MarketSnapshot
+
+VERSION = "crypto-1"
+QUARTER_S = 900  # Kalshi's running settlement average is streamed before each quarter-hour
+_PROBABILITY_STEP = Decimal("0.0001")
+
+
+class StaleIndex(ValueError):
+    """The index's latest value is too old to price on."""
+
+
+@dataclass(frozen=True)
+class CryptoConfig:
+    halflife_s: float = 300.0
+    min_returns: int = 30
+    min_sigma: float = 0.0
+    max_index_age_s: float = 10.0
+    bar_s: float = 1.0
+    rsi_period: int = 14
+    rsi_weight: float = 0.0
+    rsi_low: float = 0.0
+    rsi_high: float = 100.0
+    macd_fast: int = 12
+    macd_slow: int = 26
+    macd_signal: int = 9
+    macd_weight: float = 0.0
+    vwap_window_s: float = 300.0
+    vwap_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class CryptoFair:
+    probability: Decimal  # that the market settles YES, on a grid of 0.0001
+    sigma: float
+    drift: float
+    seconds_to_close: float
+
+
+class Volatility:
+    """`crypto_fair.ewma_volatility` of one index, fed each value once in time order: a source
+    keeps one per index, so a decision costs the values that arrived since the last one, not the
+    whole history (a 5 Hz index holds 9,000 values in its 30 minutes). Its estimate is then over
+    every value seen since the first decision, as the EWMA's own weights would have it."""
+
+    def __init__(self, halflife_s: float) -> None:
+        self.halflife_s = halflife_s
+        self.last: tuple[float, float] | None = None
+        self.var: float | None = None
+        self.returns = 0
+
+    def update(self, history: Sequence[tuple[float, Decimal]]) -> float:
+        start = 0 if self.last is None else bisect_right(history, self.last[0], key=_time)
+        decay = math.log(2.0) / self.halflife_s
+        for t1, value in history[start:]:
+            v1 = float(value)
+            if self.last is not None:
+                t0, v0 = self.last
+                dt = t1 - t0
+                if dt > 0 and v0 > 0 and v1 > 0:
+                    r2 = math.log(v1 / v0) ** 2 / dt
+                    alpha = 1.0 - math.exp(-decay * dt)
+                    self.var = r2 if self.var is None else (1.0 - alpha) * self.var + alpha * r2
+                    self.returns += 1
+            self.last = (t1, v1)
+        return math.sqrt(self.var) if self.var is not None else 0.0
+
+
+def _time(point: tuple[float, Decimal]) -> float:
+    return point[0]
+
+
+def crypto_fair(
+    snapshot: MarketSnapshot, config: CryptoConfig, volatility: Volatility | None = None
+) -> CryptoFair | None:
+    """The model's answer, or None when it has no opinion (not a market of one settlement
+    value, no index, too few values, filtered out); raises `StaleIndex` (module docstring).
+    `volatility` is the index's running estimate (a fresh one reads the whole history)."""
+    terms, index = snapshot.terms, snapshot.index
+    if terms is None or terms.strike_type not in STRIKE_TYPES or terms.close_ts is None:
+        return None
+    if index is None or not index.history:
+        return None
+    age = snapshot.ts - index.ts
+    if age > config.max_index_age_s:
+        raise StaleIndex(
+            f"the index {index.index_id} is {age:.1f} s old "
+            f"(max_index_age_s {config.max_index_age_s:g})"
+        )
+    tracker = volatility or Volatility(config.halflife_s)
+    sigma = max(tracker.update(index.history), config.min_sigma)
+    if tracker.returns < config.min_returns:
+        return None
+    level = float(index.value)
+    drift = 0.0
+    if _reads_bars(config):
+        bars = _bars(index.history, config.bar_s)
+        value_rsi = rsi(bars, config.rsi_period)
+        if value_rsi is not None and not config.rsi_low <= value_rsi <= config.rsi_high:
+            return None
+        drift += _bar_drift(bars, level, value_rsi, config)
+    if config.vwap_weight and level > 0:
+        since = index.ts - config.vwap_window_s
+        average = twap([(t, float(v)) for t, v in index.history if t >= since])
+        if average is not None:
+            drift += config.vwap_weight * (level - average) / level
+    to_close = terms.close_ts - snapshot.ts
+    p = probability_yes(
+        terms.strike_type,
+        terms.floor_strike,
+        terms.cap_strike,
+        spot=level,
+        sigma=sigma,
+        seconds_to_close=to_close,
+        observed=_observed(index, terms.close_ts),
+        drift=drift,
+    )
+    probability = Decimal(repr(min(max(p, 0.0), 1.0))).quantize(_PROBABILITY_STEP)
+    return CryptoFair(probability, sigma, drift, to_close)
+
+
+def _reads_bars(config: CryptoConfig) -> bool:
+    return bool(
+        config.rsi_weight or config.macd_weight or config.rsi_low > 0 or config.rsi_high < 100
+    )
+
+
+def _bar_drift(
+    bars: list[float], level: float, value_rsi: float | None, config: CryptoConfig
+) -> float:
+    drift = 0.0
+    if config.rsi_weight and value_rsi is not None:
+        drift += config.rsi_weight * (value_rsi - 50.0) / 50.0
+    if config.macd_weight and level > 0:
+        found = macd(bars, config.macd_fast, config.macd_slow, config.macd_signal)
+        if found is not None:
+            drift += config.macd_weight * found[2] / level
+    return drift
+
+
+def _bars(points: Sequence[tuple[float, Decimal]], bar_s: float) -> list[float]:
+    """The last value of each `bar_s` bar, oldest first (a 5 Hz index and a 1 Hz one alike)."""
+    out: list[float] = []
+    last_bar: int | None = None
+    for t, v in points:
+        bar = int(t // bar_s)
+        if bar == last_bar:
+            out[-1] = float(v)
+        else:
+            out.append(float(v))
+            last_bar = bar
+    return out
+
+
+def _observed(index: IndexView, close_ts: float) -> list[float]:
+    """The window's values already printed (one a second: the last of each second), or
+    Kalshi's running settlement average standing for them when it counts more."""
+    start = close_ts - WINDOW_S
+    seconds: dict[int, float] = {}
+    for t, v in reversed(index.history):  # newest first: the window is at the end
+        if t < start:
+            break
+        if t < close_ts:
+            seconds.setdefault(int(t), float(v))  # the last value of each second
+    # Kalshi's running average is that of the quarter-hour close less than a minute away: it
+    # stands for this market's window only when that is the market's close
+    ours = close_ts % QUARTER_S == 0 and 0 <= close_ts - index.ts < WINDOW_S
+    if ours and index.settlement_avg is not None and index.settlement_count > len(seconds):
+        return [float(index.settlement_avg)] * index.settlement_count
+    return list(seconds.values())

@@ -1,0 +1,81 @@
+"""What a strategy sees of a market's terms and of the reference index it settles on.
+
+`MarketTerms` are the market's own fields (openapi.yaml `Market`): how one settlement value
+decides it (`strike_type`, `floor_strike`, `cap_strike`, never a title), when it closes, and the
+index its rules name. `IndexView` is that index at the snapshot's moment, as Kalshi streams it
+(asyncapi.yaml `cfbenchmarks_value`, `cfbenchmarks_value_5hz`, `pyth_value`): the latest value,
+the trailing 60-second average Kalshi computes, and in the last minute before a quarter-hour
+close the running settlement average (`last_60s_windowed_average_15min`), with the recent values
+oldest first. A backtest hands the one the recording held at the decision's time, as live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kalshi_cli.clock import parse_iso
+from kalshi_cli.reference_index import index_for_market
+
+
+@dataclass(frozen=True)
+class IndexView:
+    """A reference index at one moment. Times are unix seconds of the source (the index's own
+    timestamp, not when it arrived); values are the index's, in USD."""
+
+    index_id: str  # a CF Benchmarks index ID ("BRTI") or a Pyth underlying ticker
+    ts: float
+    value: Decimal
+    # Kalshi's trailing average over [ts - 60 s, ts) and how many prior values it holds
+    # (None: the channel carries none, e.g. the 5 Hz one before a 1 Hz value arrived)
+    avg_60s: Decimal | None = None
+    avg_60s_count: int = 0
+    # the running settlement average of the quarter-hour close that is less than a minute
+    # away, over (close - 60 s, ts], and its count (1 at :01 ... 60 at the close); None
+    # outside that final minute
+    settlement_avg: Decimal | None = None
+    settlement_count: int = 0
+    # (ts, value) of the recent values, oldest first, the latest included
+    history: Sequence[tuple[float, Decimal]] = ()
+
+
+@dataclass(frozen=True)
+class MarketTerms:
+    """How a market settles, from its fields."""
+
+    strike_type: str = ""
+    floor_strike: Decimal | None = None
+    cap_strike: Decimal | None = None
+    close_ts: float | None = None  # unix seconds
+    index_id: str | None = None  # the reference index its rules name, when they name one
+
+    @classmethod
+    def from_market(cls, raw: Mapping[str, Any]) -> MarketTerms:
+        """From a market's REST body (`GET /markets/{ticker}`)."""
+        close = raw.get("close_time")
+        close_ts: float | None = None
+        if isinstance(close, str) and close:
+            try:
+                close_ts = parse_iso(close).timestamp()
+            except ValueError:
+                close_ts = None
+        return cls(
+            strike_type=str(raw.get("strike_type") or ""),
+            floor_strike=_strike(raw.get("floor_strike")),
+            cap_strike=_strike(raw.get("cap_strike")),
+            close_ts=close_ts,
+            index_id=index_for_market(raw),
+        )
+
+
+def _strike(value: Any) -> Decimal | None:
+    """A strike as JSON carries it (a number, or a text), exactly as written."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        strike = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return strike if strike.is_finite() else None

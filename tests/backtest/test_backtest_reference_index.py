@@ -1,0 +1,105 @@
+"""A backtest hands a strategy the reference index as it was recorded: a scenario with an index
+walk and a market whose rules name it, recorded (the index frames beside the book), then
+replayed through the production loop: every decision of a strategy that reads the index sees
+exactly the latest index value received before it (its averages included), never a later one,
+and an index value alone is news that wakes the strategy."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from kalshi_cli.backtest import BacktestSpec, execute
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.data.replay import iter_records
+from kalshi_cli.feed.index import IndexTick, decode_tick
+from kalshi_cli.strategies import register_strategy
+from kalshi_cli.strategy_api import (
+    Decision,
+    IndexView,
+    MarketSnapshot,
+    Params,
+    PositionView,
+    Strategy,
+)
+
+TICKER = "KXBTCSIM-26JAN01H01-T95000"
+SCENARIO = f"""
+description: a BTC market and its index
+indices:
+  - id: BRTI
+    walk: {{start: "95000.00", volatility: "0.0001", seed: 11}}
+series:
+  - ticker: KXBTCSIM
+    title: Bitcoin price
+    category: Crypto
+    frequency: hourly
+    events:
+      - event_ticker: KXBTCSIM-26JAN01H01
+        title: Bitcoin at 1 AM
+        markets:
+          - ticker: {TICKER}
+            title: Bitcoin above 95000
+            rules_primary: "If the simple average of the sixty seconds of CF Benchmarks'
+              Bitcoin Real-Time Index (BRTI) before 1 AM is above 95000, the market resolves
+              to Yes."
+            close_after_seconds: 3600
+            path: {{kind: flat, price: "0.50"}}
+            quote: {{half_spread: "0.02", size: "50"}}
+"""
+
+
+class ProbeParams(Params, frozen=True):
+    pass
+
+
+SEEN: list[tuple[float, IndexView | None]] = []
+
+
+def probe(snap: MarketSnapshot, pos: PositionView, params: ProbeParams) -> Sequence[Decision]:
+    SEEN.append((snap.ts, snap.index))
+    assert snap.terms is not None and snap.terms.index_id == "BRTI"
+    return []
+
+
+register_strategy(Strategy("index-probe", ProbeParams, probe, reads_mids=False, reads_index=True))
+
+
+def test_each_decision_sees_the_index_value_last_received_before_it(tmp_path: Path) -> None:
+    (tmp_path / "btc.yaml").write_text(SCENARIO)
+    data = record_scenario(tmp_path / "btc.yaml", tmp_path / "data", seconds=40)
+    received: list[tuple[float, IndexTick]] = [
+        (ns / 1e9, decode_tick(obj))
+        for ns, obj, local in iter_records(data, Counter())
+        if not local and obj.get("type") in ("cfbenchmarks_value", "cfbenchmarks_value_5hz")
+    ]
+    kinds = Counter(t.channel for _, t in received)
+    assert kinds["cfbenchmarks_value"] >= 39 and kinds["cfbenchmarks_value_5hz"] >= 5 * 39
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert "cfbenchmarks_value_5hz" in manifest["channels"]
+
+    SEEN.clear()
+    artifacts = execute(BacktestSpec(data=str(data), strategy="index-probe"), tmp_path / "run")
+    artifacts.venue.exchange.close()
+    assert artifacts.skipped["unknown_type"] == 0 and artifacts.skipped["bad_index"] == 0
+    assert len(SEEN) > 40
+    checked = 0
+    for ts, view in SEEN:
+        before = [t for at, t in received if at < ts]
+        if not before:
+            assert view is None
+            continue
+        latest = max(before, key=lambda t: t.ts)
+        assert view is not None
+        assert (view.ts, view.value) == (latest.ts, latest.value)
+        assert view.ts <= ts  # never a value from the decision's future
+        one_hz = [t for t in before if t.channel == "cfbenchmarks_value"]
+        if one_hz:
+            assert one_hz[-1].avg_60s is not None
+            assert view.avg_60s == one_hz[-1].avg_60s.value
+        checked += 1
+    assert checked > 40
+    # five index values a second and a quiet book: most decisions were woken by the index
+    assert len(SEEN) > 2 * artifacts.book_events

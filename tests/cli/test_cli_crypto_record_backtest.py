@@ -1,0 +1,57 @@
+"""A crypto recording as a user makes and judges one: `kalshi record --series` on the simulator's
+live crypto scenario keeps the books and the index the markets' rules name, and `kalshi backtest
+--strategy crypto` over it trades from that index (its orders priced by the built-in model)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.data.replay import iter_records
+from tests.cli.test_cli_data import environ, run
+from tests.conftest import SimHarness, _start
+
+
+@pytest.fixture
+def crypto_sim(tmp_path: Path) -> Iterator[SimHarness]:
+    harness = _start(tmp_path / "sim", "crypto")
+    yield harness
+    harness.close()
+
+
+@pytest.mark.timeout(240)
+def test_record_then_backtest_a_crypto_series(crypto_sim: SimHarness, tmp_path: Path) -> None:
+    env = environ(crypto_sim, tmp_path)
+    out = tmp_path / "rec"
+    recorded = run(["record", "--series", "KXBTC15M", "--out", str(out), "--duration", "15"], env)
+    assert recorded.returncode == 0, recorded.stderr
+    assert "and the indices BRTI to" in recorded.stderr
+    kinds = Counter(obj.get("type") for _, obj, local in iter_records(out, Counter()) if not local)
+    assert kinds["cfbenchmarks_value"] >= 10 and kinds["cfbenchmarks_value_5hz"] >= 50
+    assert kinds["orderbook_snapshot"] >= 5
+
+    tested = run(
+        [
+            "backtest",
+            "--strategy",
+            "crypto",
+            "--data",
+            str(out),
+            # every strike near an even chance: the model disagrees with the outer quotes
+            "--param",
+            "min_sigma=0.001",
+            "--param",
+            "min_returns=10",
+            "--json",
+        ],
+        env,
+    )
+    assert tested.returncode == 0, tested.stderr
+    report = json.loads(tested.stdout)
+    assert report["totals"]["orders"] > 0 and report["totals"]["fills"] > 0
+    assert report["data"]["skipped"].get("unknown_type", 0) == 0
+    assert report["data"]["frames"]["cfbenchmarks_value"] == kinds["cfbenchmarks_value"]

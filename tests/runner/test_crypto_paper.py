@@ -1,0 +1,76 @@
+"""`kalshi trade --strategy crypto --paper` on the simulator's live crypto scenario: the loop
+follows the index the markets' rules name over the signed WebSocket, the built-in model prices
+each market from it, and where it disagrees with the market maker's book it buys, filled
+locally (nothing reaches the exchange's order book)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SimHarness, _start
+from tests.feed.helpers import wait_until
+from tests.runner.simproc import client_for, log_events, observer_for, trade_command, trade_env
+
+
+@pytest.fixture
+def crypto_sim(tmp_path: Path) -> Iterator[SimHarness]:
+    harness = _start(tmp_path / "sim", "crypto")
+    yield harness
+    harness.close()
+
+
+@pytest.mark.timeout(180)
+def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
+    crypto_sim: SimHarness, tmp_path: Path
+) -> None:
+    watcher = client_for(crypto_sim.new_account(balance_cents=0))
+    found: list[str] = []
+
+    def listed() -> bool:
+        found[:] = [
+            m.ticker
+            for m in watcher.iter_markets(series_ticker="KXBTC15M", status="open")
+            if m.yes_ask > 0
+        ]
+        return len(found) == 5
+
+    wait_until(listed, timeout=30, what="the quarter's five BTC markets quoted")
+    params = tmp_path / "crypto.yaml"
+    # a volatility far above the index's own puts every strike near an even chance, so the
+    # model disagrees with the market maker's quotes on the outer strikes and buys there
+    params.write_text("min_sigma: 0.001\nmin_returns: 10\nmax_count: 5\n")
+    log = tmp_path / "trade.log"
+    paper = crypto_sim.new_account(balance_cents=0)
+    command = [
+        *trade_command("crypto", ",".join(found), log, "--duration", "20"),
+        "--paper",
+        "--params",
+        str(params),
+    ]
+    done = subprocess.run(
+        command,
+        env=trade_env(paper, tmp_path / "home", tmp_path / "state.db"),
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "PAPER" in done.stderr
+    events = log_events(log)
+    placed = [e for e in events if e["event"] == "order_placed"]
+    assert placed, [e["event"] for e in events]
+    mine = [e for e in placed if e["strategy"] == "crypto"]
+    # the model's orders, and perhaps the risk engine's stop-loss closing one of them
+    assert mine and {e["strategy"] for e in placed} <= {"crypto", "stop-loss"}, placed
+    for e in mine:
+        assert "model builtin:crypto version crypto-1" in str(e["reason"])
+        assert Decimal("0.4") <= Decimal(str(e["model_fair"])) <= Decimal("0.6")
+    assert [e for e in events if e["event"] == "fill_received"], "no paper fill"
+    # the exchange never saw an order of the paper account
+    assert list(observer_for(paper).iter_orders()) == []
