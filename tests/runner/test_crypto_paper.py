@@ -70,7 +70,10 @@ def test_the_crypto_strategy_trades_on_paper_from_the_live_index(
     assert mine and {e["strategy"] for e in placed} <= {"crypto", "stop-loss"}, placed
     for e in mine:
         assert "model builtin:crypto version crypto-1" in str(e["reason"])
-        assert Decimal("0.4") <= Decimal(str(e["model_fair"])) <= Decimal("0.6")
+        # a buy only where the model's fair value of the side beats its ask (the fair value
+        # itself depends on how far the quarter has run, so it is not pinned)
+        assert e["action"] == "buy"
+        assert Decimal(str(e["price"])) < Decimal(str(e["model_fair"])) < 1
     assert [e for e in events if e["event"] == "fill_received"], "no paper fill"
     # the exchange never saw an order of the paper account
     assert list(observer_for(paper).iter_orders()) == []
