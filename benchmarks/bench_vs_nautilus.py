@@ -43,8 +43,8 @@ from kalshi_cli.data.replay import iter_records
 
 HERE = Path(__file__).resolve().parent
 OURS = {
-    "book only": HERE / "strategies" / "book_only.py",
-    "join": HERE / "strategies" / "join_best.py",
+    "book only": HERE / "strategy_book_only.py",
+    "join": HERE / "strategy_join_best.py",
 }
 WIDE_RISK = (
     ("max_orders_per_minute", 10**6),
