@@ -31,12 +31,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.stats import analyse
 from kalshi_cli.models import ZERO, fmt_count, fmt_money
+from kalshi_cli.pnl import PnlEngine, merge_settlements, summarize
+from kalshi_cli.store.records import FillRecord, SettlementRecord
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts
@@ -55,51 +57,28 @@ class RoundTrip:
 
 
 def build_report(run: RunArtifacts) -> dict[str, Any]:
-    from kalshi_cli.pnl import PnlEngine, merge_settlements, summarize
-    from kalshi_cli.store import SettlementRecord, Store
+    from kalshi_cli.store import Store
 
+    results = {t: i.result for t, i in run.infos.items() if i.result in ("yes", "no")}
+    # the fills and intents are streamed from the state file, never held all at once: a
+    # quoting strategy places an order every few events, and the report's memory must not
+    # grow with them. What is kept per order is only what a figure needs: the reason of an
+    # order that filled, and each (market, fair value, won) forecast once with its count
+    forecasts: Counter[tuple[str, Decimal, bool]] = Counter()
+    reasons: dict[str, str] = {}
     with Store.open(run.state_path, create=False) as store:
-        fills = list(store.iter_fills())
         settlements = store.settlements()
-        intents = store.intents()
-    reasons = {i.order_id: (i.reason or "") for i in intents if i.order_id is not None}
-    summary = summarize(fills, settlements)
-    engine = PnlEngine()
-    realized: Counter[str] = Counter()
-    settled: Counter[str] = Counter()
-    trips: list[RoundTrip] = []
-    open_trips: dict[str, RoundTrip] = {}
-    exits: Counter[str] = Counter()
-    for event in merge_settlements(fills, settlements):
-        ticker = event.ticker
-        before = engine.market(ticker).position
-        if isinstance(event, SettlementRecord):
-            happened = engine.settle(event)
-            settled[ticker] += happened.net  # type: ignore[assignment]
-            ts = event.settled_at
-            why = "settlement"
-        else:
-            happened = engine.fill(event)
-            realized[ticker] += happened.net  # type: ignore[assignment]
-            ts = event.ts
-            why = _reason(reasons.get(event.order_id, ""))
-        after = engine.market(ticker).position
-        flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
-        trip = open_trips.get(ticker)
-        if trip is None and after != 0:
-            trip = open_trips[ticker] = RoundTrip(ticker, ts)
-        if trip is None:
-            continue
-        trip.pnl += happened.net
-        if after == 0 or flipped:
-            trip.closed, trip.exit = ts, why
-            trips.append(trip)
-            exits[why] += 1
-            del open_trips[ticker]
-            if flipped:
-                open_trips[ticker] = RoundTrip(ticker, ts, contracts=abs(after))
-        elif abs(after) > abs(before):
-            trip.contracts += abs(after) - abs(before)
+        filled_orders = {f.order_id for f in store.iter_fills()}
+        for i in store.iter_intents():
+            if i.order_id is not None and i.order_id in filled_orders:
+                reasons[i.order_id] = i.reason or ""
+            if i.model_fair is not None and i.ticker in results and 0 <= i.model_fair <= 1:
+                forecasts[(i.ticker, i.model_fair, results[i.ticker] == i.side.value)] += 1
+        summary = summarize(store.iter_fills(), settlements)
+        book = _Trips(reasons)
+        for event in merge_settlements(store.iter_fills(), settlements):
+            book.add(event)
+    engine, realized, settled, exits = book.engine, book.realized, book.settled, book.exits
     left_open = []
     marked: dict[str, Decimal] = {}
     for ticker, m in sorted(engine.markets.items()):
@@ -119,7 +98,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
             }
         )
         exits["left open"] += 1
-    closed = [t for t in trips if t.closed is not None]
+    closed = book.closed
     wins = [t for t in closed if t.pnl > 0]
     losses = [t for t in closed if t.pnl < 0]
     gross_win = sum((t.pnl for t in wins), ZERO)
@@ -151,17 +130,12 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     total_marked = sum(marked.values(), ZERO)
     drawdown, drawdown_share = _max_drawdown(curve)
     net = total_realized + total_settled + total_marked
-    results = {t: i.result for t, i in run.infos.items() if i.result in ("yes", "no")}
     statistics = analyse(
         [(p.ts, p.equity) for p in curve],
         start,
         [(t.pnl, t.contracts) for t in closed],
         net,
-        [
-            (i.ticker, i.model_fair, results[i.ticker] == i.side.value)
-            for i in intents
-            if i.model_fair is not None and i.ticker in results and 0 <= i.model_fair <= 1
-        ],
+        forecasts.elements(),
     )
     waits = sorted(stats.queue_waits)
     totals = {
@@ -172,7 +146,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
         "settled": _m(total_settled),
         "marked": _m(total_marked),
         "fees": _m(summary.fees),
-        "fills": len(fills),
+        "fills": book.fills,
         "orders": stats.orders,
         "rejected": stats.rejected,
         "cancels": stats.cancels,
@@ -243,6 +217,54 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+@dataclass
+class _Trips:
+    """The fills and settlements through the production P&L engine, one event at a time: the
+    realized and settled P&L by market, the round trips (closed, and open by market) and the
+    exits by reason."""
+
+    reasons: dict[str, str]  # order id -> its intent's reason (the orders that filled)
+    engine: PnlEngine = field(default_factory=PnlEngine)
+    realized: Counter[str] = field(default_factory=Counter)
+    settled: Counter[str] = field(default_factory=Counter)
+    closed: list[RoundTrip] = field(default_factory=list)
+    open: dict[str, RoundTrip] = field(default_factory=dict)
+    exits: Counter[str] = field(default_factory=Counter)
+    fills: int = 0
+
+    def add(self, event: FillRecord | SettlementRecord) -> None:
+        engine, ticker = self.engine, event.ticker
+        before = engine.market(ticker).position
+        if isinstance(event, SettlementRecord):
+            happened = engine.settle(event)
+            self.settled[ticker] += happened.net  # type: ignore[assignment]
+            ts = event.settled_at
+            why = "settlement"
+        else:
+            happened = engine.fill(event)
+            self.realized[ticker] += happened.net  # type: ignore[assignment]
+            self.fills += 1
+            ts = event.ts
+            why = _reason(self.reasons.get(event.order_id, ""))
+        after = engine.market(ticker).position
+        flipped = before != 0 and after != 0 and (after > 0) != (before > 0)
+        trip = self.open.get(ticker)
+        if trip is None and after != 0:
+            trip = self.open[ticker] = RoundTrip(ticker, ts)
+        if trip is None:
+            return
+        trip.pnl += happened.net
+        if after == 0 or flipped:
+            trip.closed, trip.exit = ts, why
+            self.closed.append(trip)
+            self.exits[why] += 1
+            del self.open[ticker]
+            if flipped:
+                self.open[ticker] = RoundTrip(ticker, ts, contracts=abs(after))
+        elif abs(after) > abs(before):
+            trip.contracts += abs(after) - abs(before)
 
 
 def _reason(text: str) -> str:

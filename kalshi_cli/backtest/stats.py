@@ -26,10 +26,12 @@ distribution is the standard library's `statistics.NormalDist`: nothing here nee
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -291,29 +293,42 @@ class Calibration:
         }
 
 
-def calibration(forecasts: Sequence[tuple[str, Decimal, bool]], *, bins: int = 10) -> Calibration:
+def calibration(forecasts: Iterable[tuple[str, Decimal, bool]], *, bins: int = 10) -> Calibration:
     """Forecasts are (market, stated probability of the side, did the side settle): the Brier
     score (mean squared error, 0 is perfect, 0.25 a coin) and `bins` equal bins of the
-    probability with their mean forecast and the share that settled."""
-    if not forecasts:
+    probability with their mean forecast and the share that settled. They are counted as they
+    come, each distinct one once: a quoting strategy states a fair value with every order, and
+    what is held grows with the distinct prices, not with the run's length."""
+    counted = Counter(forecasts)
+    if not counted:
         return Calibration(None, 0, 0, [], "no fair value stated on a market that settled")
-    markets = len({m for m, _, _ in forecasts})
-    errors = [(float(p) - (1.0 if won else 0.0)) ** 2 for _, p, won in forecasts]
-    brier = math.fsum(errors) / len(errors)
+    total = sum(counted.values())
+    markets = len({m for m, _, _ in counted})
+    errors = (
+        error
+        for (_, p, won), times in counted.items()
+        for error in itertools.repeat((float(p) - (1.0 if won else 0.0)) ** 2, times)
+    )
+    brier = math.fsum(errors) / total  # exact whatever the order: as over the forecasts one by one
     table: list[dict[str, object]] = []
     for b in range(bins):
         lo, hi = Decimal(b) / bins, Decimal(b + 1) / bins
         last = b == bins - 1  # the last bin holds 1 itself
-        inside = [(p, won) for _, p, won in forecasts if lo <= p < hi or (last and p == hi)]
+        inside = [
+            (p, won, times)
+            for (_, p, won), times in counted.items()
+            if lo <= p < hi or (last and p == hi)
+        ]
         if not inside:
             continue
+        count = sum(times for _, _, times in inside)
         table.append(
             {
                 "from": str(lo),
                 "to": str(hi),
-                "forecasts": len(inside),
-                "mean_fair": float(sum((p for p, _ in inside), ZERO) / len(inside)),
-                "settled_share": sum(1 for _, won in inside if won) / len(inside),
+                "forecasts": count,
+                "mean_fair": float(sum((p * times for p, _, times in inside), ZERO) / count),
+                "settled_share": sum(times for _, won, times in inside if won) / count,
             }
         )
     reason = None
@@ -322,7 +337,7 @@ def calibration(forecasts: Sequence[tuple[str, Decimal, bool]], *, bins: int = 1
             f"{markets} settled markets; at least {MIN_SETTLED} are needed to judge calibration "
             "(forecasts on one market are not independent)"
         )
-    return Calibration(brier, len(forecasts), markets, table, reason)
+    return Calibration(brier, total, markets, table, reason)
 
 
 # ------------------------------------------------------------------------- the report's block
@@ -333,7 +348,7 @@ def analyse(
     start: Decimal,
     trips: Sequence[tuple[Decimal, Decimal]],
     net: Decimal,
-    forecasts: Sequence[tuple[str, Decimal, bool]],
+    forecasts: Iterable[tuple[str, Decimal, bool]],
     *,
     seed: int = SEED,
 ) -> dict[str, Any]:

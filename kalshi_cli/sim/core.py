@@ -69,7 +69,7 @@ from __future__ import annotations
 import heapq
 import math
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -1126,12 +1126,14 @@ class Exchange(OrderGroups, Subaccounts):
         """(trades held live, trades archived compactly)."""
         return len(self._trades), len(self._trade_archive)
 
-    def archive_fills(self, before: float) -> int:
+    def archive_fills(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
         """As `archive_trades`, for the fills of every account a client can read (a key): each
         account's fills made before `before` (oldest first, up to the first that is not) move
         into its compact `FillArchive`; `fills()` still answers with them. A keyless
         participant's fills stay live: `forget_finished_orders` bounds them. Returns how many
-        moved.
+        moved. `read_in_process` names keyless users a client reads all the same, in the same
+        process (the local venue's trader, kalshi_cli/venue): theirs are archived as a keyed
+        account's.
 
         A call with nothing due returns at once: each pass notes the oldest fill it left live
         (or its own time: a later fill is newer), and until `before` passes that no account is
@@ -1149,7 +1151,7 @@ class Exchange(OrderGroups, Subaccounts):
             if fills[0].ts >= before:  # nothing to move (a keyless account only notes sooner)
                 due = min(due, fills[0].ts)
                 continue
-            if self._keyless(account_id):
+            if self._unread(account_id, read_in_process):
                 continue
             moved = 0
             while moved < len(fills) and fills[moved].ts < before:
@@ -1167,19 +1169,20 @@ class Exchange(OrderGroups, Subaccounts):
         self._fills_due = due
         return moved_all
 
-    def archive_orders(self, before: float) -> int:
+    def archive_orders(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
         """As `archive_fills`, for the finished (canceled or executed) orders of every account
         a client can read, last updated before `before` (`orders_updated_ts`; a resting order
         never moves): they leave the live list, the order index and nothing else (the account's
         used client order ids keep theirs, so a reused one is still refused) for the account's
         compact `OrderArchive`. `orders()` and `order()` still answer with them, equal, in the
-        order placed. Returns how many moved. Nothing due, nothing looked at, as above."""
+        order placed. Returns how many moved. Nothing due, nothing looked at, as above;
+        `read_in_process` as there."""
         if before <= self._orders_due:
             return 0
         due = self._now()
         moved_all = 0
         for account_id, acct in self._accounts.items():
-            if not acct.orders or self._keyless(account_id):
+            if not acct.orders or self._unread(account_id, read_in_process):
                 continue
             kept: list[SimOrder] = []
             moved: list[SimOrder] = []
@@ -1245,6 +1248,11 @@ class Exchange(OrderGroups, Subaccounts):
         """`orders(account_id)` walked from any order, as `trades_newest_first`."""
         archived = self._order_archives.get(account_id)
         return OrdersNewestFirst(self._acct(account_id).orders, archived)
+
+    def _unread(self, account_id: str, read_in_process: Collection[str]) -> bool:
+        """No client reads the account's records: it is keyless and its user is not one read
+        in-process."""
+        return self._keyless(account_id) and owner_of_ledger(account_id)[0] not in read_in_process
 
     def _keyless(self, account_id: str) -> bool:
         """No client can sign for the account: its user (the ledger's owner: a subaccount has

@@ -22,6 +22,12 @@ the recorded book; this module puts the two together:
   the venue first asks its feeder to `advance` to that time (a replay applies the frames in
   between, which the strategy will only see afterwards), then acts.
 - **Settlement** at the result the data gives (`settle`), through the core's own settlement.
+- **Memory.** A venue runs as long as its data (a backtest of months, paper trading for weeks),
+  so what it keeps must not grow with every order: every `COMPACT_EVERY_S` of the data's time
+  it stores as the served simulator does (`sim.historical.attach_retention`) the trades, our
+  fills and our finished orders a minute old in the core's compact archives (every answer the
+  client reads stays the same), and drops the market account's finished orders and fills,
+  which nothing reads (`Exchange.forget_finished_orders`).
 - **Expiry.** An order sent with an `expiration_time` expires as the simulator expires it on its
   clock (`Exchange.tick`): the first time the venue is touched (a feed call, a request, a read)
   with the simulated clock at or past that time, before anything else happens, so data stamped
@@ -82,6 +88,7 @@ from kalshi_cli.models import (
 )
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
 from kalshi_cli.sim.records import ledger_id, not_found, owner
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
@@ -151,6 +158,7 @@ class LocalVenue:
         self._resting: dict[str, _Resting] = {}
         self._by_ticker: dict[str, set[str]] = {}
         self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, our order id)
+        self._compact_at = self.clock.wall() + COMPACT_EVERY_S  # time
         self.client = VenueClient(self)
 
     # ------------------------------------------------------------------ reference data
@@ -216,6 +224,8 @@ class LocalVenue:
         are read, not copied, until the next call for this market."""
         if self._expiries:
             self.expire_due()
+        if self.clock.wall() >= self._compact_at:
+            self.compact()
         self._books[ticker] = (yes, no)
         if self._consumed:
             self._release_consumed(ticker, yes, no)
@@ -230,6 +240,19 @@ class LocalVenue:
             own_side = yes if r.yes else no
             r.spot.level_changed(own_side.get(r.own, ZERO), now)
         self._trade_through(ticker, yes, no)
+
+    def compact(self) -> None:
+        """Store the records a minute old compactly and drop the market account's finished
+        ones (module docstring, "Memory"); nothing a client reads changes."""
+        now = self.clock.wall()
+        self._compact_at = now + COMPACT_EVERY_S
+        before = now - COMPACT_AFTER_S
+        before -= before % COMPACT_EVERY_S
+        ex = self.exchange
+        ex.archive_trades(before)
+        ex.archive_fills(before, read_in_process=(self.account,))
+        ex.archive_orders(before, read_in_process=(self.account,))
+        ex.forget_finished_orders(self._market_acct, keep=0)
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at

@@ -1,0 +1,271 @@
+"""`kalshi backtest` against nautilus_trader on the same book events, per CPU-second.
+
+The data set is `bench_backtest.py`'s (a simulator scenario of `--markets` markets recorded for
+`--seconds`). Both engines replay its book events through two strategies:
+
+- **book only** (benchmarks/strategy_book_only.py, `BookOnly` below): reads each changed
+  market's best bid and ask, never orders;
+- **join the best bid and ask** (benchmarks/strategy_join_best.py, `JoinBest` below): a
+  YES bid at the best YES bid and a YES ask at the best YES ask (ours: a NO bid at the best
+  NO bid, the same order), 10 contracts, post-only; a quote no longer at the best is replaced
+  (ours: one replacing intent; nautilus: cancel, then a new order).
+
+Ours is `run_backtest` end to end (decoding the gzip segments included), on book changes only
+(`tick_interval_s: 3600`: no full pass every second), with risk limits too wide to refuse a
+quote. Nautilus's is `BacktestEngine.run` over `OrderBookDelta`s built beforehand from the same
+records (each recorded level change becomes the level's new size, YES bids on the bid side,
+NO bids at p as asks at 1 - p), an L2 book per market, a margin account; building them is timed
+apart. Figures: book events per CPU-second (`time.process_time`), and the CPU time per order
+action (orders placed plus cancels) of the joining run over the book-only one.
+
+nautilus_trader is a benchmark dependency only (`pip install -e '.[bench]'`), never one of
+`kalshi`'s.
+
+    python benchmarks/bench_vs_nautilus.py [--markets 20] [--seconds 1200] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench_backtest import ensure_data
+
+from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.data.replay import iter_records
+
+HERE = Path(__file__).resolve().parent
+OURS = {
+    "book only": HERE / "strategy_book_only.py",
+    "join": HERE / "strategy_join_best.py",
+}
+WIDE_RISK = (
+    ("max_orders_per_minute", 10**6),
+    ("max_position_per_market", "1000000"),
+    ("max_total_exposure", "100000000"),
+    ("min_edge", "0"),
+)
+
+
+def run_ours(data: Path, strategy: str) -> dict[str, Any]:
+    spec = BacktestSpec(
+        data=str(data),
+        strategy=str(OURS[strategy]),
+        balance="100000000",
+        risk=WIDE_RISK,
+        trade=(("tick_interval_s", 3600),),
+    )
+    began = time.process_time()
+    report = run_backtest(spec)
+    cpu = time.process_time() - began
+    totals = report["totals"]
+    return {
+        "cpu": cpu,
+        "events": report["data"]["book_events"],
+        "actions": totals["orders"] + totals["cancels"],
+        "fills": totals["fills"],
+    }
+
+
+# ------------------------------------------------------------------------------ nautilus
+
+
+def nautilus_data(data: Path) -> tuple[list[Any], list[Any]]:
+    """The recording's book events as nautilus `OrderBookDelta`s, and an instrument a market."""
+    from nautilus_trader.model.currencies import USD
+    from nautilus_trader.model.data import BookOrder, OrderBookDelta
+    from nautilus_trader.model.enums import AssetClass, BookAction, OrderSide, RecordFlag
+    from nautilus_trader.model.identifiers import InstrumentId, Symbol, Venue
+    from nautilus_trader.model.instruments import BinaryOption
+    from nautilus_trader.model.objects import Price, Quantity
+
+    venue = Venue("KALSHI")
+    instruments: dict[str, Any] = {}
+    levels: dict[tuple[str, str, Decimal], Decimal] = {}
+    deltas: list[Any] = []
+    last = RecordFlag.F_LAST
+
+    def instrument(ticker: str) -> Any:
+        got = instruments.get(ticker)
+        if got is None:
+            symbol = Symbol(ticker)
+            got = instruments[ticker] = BinaryOption(
+                instrument_id=InstrumentId(symbol, venue),
+                raw_symbol=symbol,
+                outcome="Yes",
+                description=ticker,
+                asset_class=AssetClass.ALTERNATIVE,
+                currency=USD,
+                price_precision=2,
+                price_increment=Price.from_str("0.01"),
+                size_precision=2,
+                size_increment=Quantity.from_str("0.01"),
+                activation_ns=0,
+                expiration_ns=2**62,
+                max_quantity=None,
+                min_quantity=Quantity.from_str("1"),
+                maker_fee=Decimal(0),
+                taker_fee=Decimal(0),
+                ts_event=0,
+                ts_init=0,
+            )
+        return got
+
+    for ns, frame, is_local in iter_records(data, Counter()):
+        kind = frame.get("type")
+        msg = frame.get("msg")
+        if is_local or not isinstance(msg, dict):
+            continue
+        ticker = str(msg.get("market_ticker"))
+        if kind == "orderbook_snapshot":
+            iid = instrument(ticker).id
+            deltas.append(OrderBookDelta.clear(iid, 0, ns, ns))
+            for side in ("yes", "no"):
+                for price, size in msg.get(f"{side}_dollars_fp") or ():
+                    levels[(ticker, side, Decimal(price))] = Decimal(size)
+        elif kind == "orderbook_delta":
+            iid = instrument(ticker).id
+            side, price = msg["side"], Decimal(msg["price_dollars"])
+            key = (ticker, side, price)
+            before = levels.get(key, Decimal(0))
+            size = before + Decimal(msg["delta_fp"])
+            if size > 0:
+                levels[key] = size
+                action = BookAction.UPDATE if before > 0 else BookAction.ADD
+            else:
+                levels.pop(key, None)
+                action, size = BookAction.DELETE, Decimal(0)
+            yes_price = price if side == "yes" else 1 - price
+            order = BookOrder(
+                OrderSide.BUY if side == "yes" else OrderSide.SELL,
+                Price(float(yes_price), 2),
+                Quantity(float(size), 2),
+                0,
+            )
+            deltas.append(OrderBookDelta(iid, action, order, last, 0, ns, ns))
+    return list(instruments.values()), deltas
+
+
+def run_nautilus(instruments: list[Any], deltas: list[Any], strategy: str) -> dict[str, Any]:
+    from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+    from nautilus_trader.config import LoggingConfig, StrategyConfig
+    from nautilus_trader.model.currencies import USD
+    from nautilus_trader.model.enums import AccountType, BookType, OmsType, OrderSide
+    from nautilus_trader.model.identifiers import Venue
+    from nautilus_trader.model.objects import Money, Quantity
+    from nautilus_trader.trading.strategy import Strategy
+
+    class Config(StrategyConfig, frozen=True):
+        join: bool = False
+
+    class Bench(Strategy):  # type: ignore[misc]
+        def __init__(self, config: Config) -> None:
+            super().__init__(config)
+            self.join = config.join
+            self.quotes: dict[tuple[Any, Any], Any] = {}  # (instrument, side) -> order
+            self.actions = 0
+            self.size = Quantity.from_str("10.00")
+
+        def on_start(self) -> None:
+            for inst in instruments:
+                self.subscribe_order_book_deltas(inst.id, BookType.L2_MBP)
+
+        def on_order_book_deltas(self, deltas: Any) -> None:
+            book = self.cache.order_book(deltas.instrument_id)
+            bid, ask = book.best_bid_price(), book.best_ask_price()
+            if not self.join:
+                return
+            for side, price in ((OrderSide.BUY, bid), (OrderSide.SELL, ask)):
+                key = (deltas.instrument_id, side)
+                order = self.quotes.get(key)
+                if order is not None and order.is_open and order.price == price:
+                    continue
+                if order is not None and order.is_open:
+                    self.cancel_order(order)
+                    self.actions += 1
+                if price is None:
+                    self.quotes.pop(key, None)
+                    continue
+                new = self.order_factory.limit(
+                    deltas.instrument_id, side, self.size, price, post_only=True
+                )
+                self.submit_order(new)
+                self.quotes[key] = new
+                self.actions += 1
+
+    engine = BacktestEngine(
+        BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR", bypass_logging=True))
+    )
+    engine.add_venue(
+        Venue("KALSHI"),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        base_currency=USD,
+        starting_balances=[Money(100_000_000, USD)],
+        book_type=BookType.L2_MBP,
+    )
+    for inst in instruments:
+        engine.add_instrument(inst)
+    engine.add_data(deltas)
+    bench = Bench(Config(join=strategy == "join"))
+    engine.add_strategy(bench)
+    began = time.process_time()
+    engine.run()
+    cpu = time.process_time() - began
+    fills = len(engine.cache.orders_closed()) if strategy == "join" else 0
+    engine.dispose()
+    return {"cpu": cpu, "events": len(deltas), "actions": bench.actions, "fills": fills}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--markets", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=1200)
+    default_data = Path(tempfile.gettempdir()) / "kalshi-bench-vs-nautilus"
+    parser.add_argument("--data", type=Path, default=default_data)
+    args = parser.parse_args()
+    try:
+        import nautilus_trader
+    except ImportError:
+        sys.exit("nautilus_trader is not installed: pip install -e '.[bench]'")
+
+    print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"nautilus_trader {nautilus_trader.__version__}")
+    data, _ = ensure_data(args.data, args.markets, args.seconds)
+    began = time.process_time()
+    instruments, deltas = nautilus_data(data)
+    print(
+        f"{len(deltas):,} book events of {len(instruments)} markets; building nautilus's "
+        f"deltas took {time.process_time() - began:.2f} CPU-s (not counted below)"
+    )
+    rows = {}
+    for strategy in ("book only", "join"):
+        rows[("ours", strategy)] = run_ours(data, strategy)
+        rows[("nautilus", strategy)] = run_nautilus(instruments, deltas, strategy)
+    print(f"{'engine':<9} {'strategy':<10} {'CPU s':>7} {'events/CPU-s':>12} {'actions':>8} "
+          f"{'ms/action':>9}")  # fmt: skip
+    for (engine, strategy), r in rows.items():
+        per_action = ""
+        if strategy == "join" and r["actions"]:
+            extra = r["cpu"] - rows[(engine, "book only")]["cpu"]
+            per_action = f"{extra / r['actions'] * 1000:.3f}"
+        print(
+            f"{engine:<9} {strategy:<10} {r['cpu']:>7.2f} {r['events'] / r['cpu']:>12,.0f} "
+            f"{r['actions']:>8} {per_action:>9}"
+        )
+    for strategy in ("book only", "join"):
+        ours, theirs = rows[("ours", strategy)], rows[("nautilus", strategy)]
+        ratio = (theirs["events"] / theirs["cpu"]) / (ours["events"] / ours["cpu"])
+        print(f"{strategy}: nautilus {ratio:.2f}x ours, book events per CPU-second")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

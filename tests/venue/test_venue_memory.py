@@ -1,0 +1,51 @@
+"""The local venue runs as long as its data: what it keeps must not grow with every order.
+Records a minute old move to the exchange core's compact archives and the recorded market's
+own finished orders are dropped, and every answer the client reads stays the same."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kalshi_cli.client import CreateOrder
+from kalshi_cli.clock import ManualClock
+from kalshi_cli.models import BookSide, TimeInForce
+from kalshi_cli.venue import LocalVenue, MarketInfo
+
+D = Decimal
+T = "KXTEST-26JAN01-A"
+
+
+def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> None:
+    clock = ManualClock()
+    v = LocalVenue(clock, [MarketInfo(T, "KXTEST-26JAN01", "KXTEST")], balance=D(10_000))
+    yes = {D("0.40"): D(1000)}
+    no = {D("0.45"): D(1000)}  # a YES ask at 0.55
+    v.book_changed(T, yes, no)
+    for _ in range(30):  # a taking order and a quote cancelled, within the same second
+        v.client.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(1), TimeInForce.IOC))
+        quote = v.client.create_order(
+            CreateOrder(T, BookSide.BID, D("0.30"), D(1), TimeInForce.GTC)
+        )
+        v.client.cancel_order(quote.order_id)
+        v.book_changed(T, yes, no)
+    orders = list(v.client.iter_orders())
+    fills = list(v.client.iter_fills())
+    assert len(orders) == 60 and len(fills) == 30
+    ex = v.exchange
+    assert ex.order_tiers(v.account) == (60, 0)
+    market_orders_before = ex.order_tiers(v._market_acct)[0]
+    assert market_orders_before >= 30  # the recorded liquidity placed for each taking order
+    clock.advance(120)
+    v.book_changed(T, yes, no)  # the data moves on: the venue compacts
+    live, archived = ex.order_tiers(v.account)
+    assert (live, archived) == (0, 60)
+    assert ex.fill_tiers(v.account) == (0, 30)
+    assert ex.order_tiers(v._market_acct)[0] == 0  # nothing reads the market's own orders
+    # the client reads the same orders and fills, and each order by its id
+    assert list(v.client.iter_orders()) == orders
+    assert list(v.client.iter_fills()) == fills
+    for o in orders[:3]:
+        assert v.client.get_order(o.order_id) == o
+    # and trading goes on as before
+    more = v.client.create_order(CreateOrder(T, BookSide.BID, D("0.55"), D(2), TimeInForce.IOC))
+    assert more.fill_count == 2
