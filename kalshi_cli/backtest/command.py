@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec, execute
+from kalshi_cli.backtest.executors import Progress, open_executor
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
@@ -45,6 +46,9 @@ class BacktestRequest:
     lookahead: bool = False
     runs_dir: Path | None = None  # where the run is stored (history.py); None: not stored
     best_params: Path | None = None  # a sweep writes its best run's params here (YAML)
+    executor: str = "local"  # where a sweep's runs go (executors.py): local or dask
+    scheduler: str | None = None  # a Dask scheduler's address (dask: else a local cluster)
+    progress: Progress | None = None  # (runs done, runs in all) as a sweep's runs finish
 
 
 @dataclass
@@ -127,6 +131,9 @@ def build_request(
     runs_dir: Path | None = None,
     params_file: Path | None = None,
     best_params: Path | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    progress: Progress | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
@@ -167,6 +174,9 @@ def build_request(
         lookahead=lookahead,
         runs_dir=runs_dir,
         best_params=best_params,
+        executor=executor,
+        scheduler=scheduler,
+        progress=progress,
     )
 
 
@@ -200,13 +210,22 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
         raise UsageError(
             "--best-params takes a sweep", hint="give a --param NAME=V1,V2 with several values"
         )
+    if (request.executor != "local" or request.scheduler) and not sweep_axes:
+        raise UsageError(
+            "--executor and --scheduler take a sweep",
+            hint="give a --param NAME=V1,V2 with several values",
+        )
     if sweep_axes:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
         specs = grid(base, sweep_axes)
-        results = rank(
-            run_sweep(specs, jobs=request.jobs, cache_dir=request.cache_dir), request.rank_by
-        )
+        with open_executor(
+            request.executor, jobs=request.jobs, scheduler=request.scheduler
+        ) as executor:
+            swept = run_sweep(
+                specs, cache_dir=request.cache_dir, executor=executor, progress=request.progress
+            )
+        results = rank(swept, request.rank_by)
         # the best of many tries looks good by luck: each Sharpe is deflated by the trials
         deflated = deflate([report.get("statistics") for _, report, _ in results])
         sweep = BacktestOutcome(

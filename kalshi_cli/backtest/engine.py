@@ -38,8 +38,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.replay import BookReplay
 from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import ZERO, Orderbook, Side, parse_count
@@ -82,6 +83,9 @@ class BacktestSpec:
     # package's version for a built-in): a changed strategy is a new spec, so no cached
     # report of the old code is taken for the new one
     strategy_source: str = ""
+    # the data set's fingerprint (dataset.py) as the sweep saw it: a worker whose copy differs
+    # refuses the run; empty: whatever is at `data` when the run opens it
+    data_fingerprint: str = ""
 
     def params_dict(self) -> dict[str, str]:
         return dict(self.params)
@@ -303,10 +307,12 @@ def execute(
     *,
     log_path: Path | None = None,
     keep_signals: bool = False,
+    source: DataSet | None = None,
 ) -> RunArtifacts:
     """The run itself: the state file is written into `workdir`, the loop's event log to
     `log_path` (none by default: formatting every event costs a busy replay a third of its
-    time)."""
+    time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
+    the records are read from `spec.data`'s files."""
     from kalshi_cli.reconcile import sync_settlements
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.session import Parts, build_loop
@@ -318,9 +324,9 @@ def execute(
             f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
         )
     skipped: Counter[str] = Counter()
-    tickers = _tickers(spec, root, skipped)
+    tickers = _tickers(spec, root, skipped, source)
     infos = _infos(root, tickers)
-    records = _bounded(iter_records(root, skipped), spec)
+    records = _bounded((source or DataSet(root, "")).records(skipped), spec)
     first = next(records, None)
     if first is None:
         raise NoDataError(f"no records in {root} between the given times")
@@ -482,7 +488,9 @@ def _last_book(feed: ReplayFeed, ticker: str) -> Orderbook | None:
     return None if book is None else book.to_orderbook()
 
 
-def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]:
+def _tickers(
+    spec: BacktestSpec, root: Path, skipped: Counter[str], source: DataSet | None = None
+) -> list[str]:
     if spec.markets:
         return list(spec.markets)
     manifest = read_manifest(root) or {}
@@ -490,7 +498,7 @@ def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]
     if found:
         return sorted(found)
     seen: dict[str, None] = {}
-    for _, obj, is_local in iter_records(root, Counter()):
+    for _, obj, is_local in (source or DataSet(root, "")).records(Counter()):
         msg = obj.get("msg")
         if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
             seen[msg["market_ticker"]] = None
