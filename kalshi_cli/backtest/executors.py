@@ -43,6 +43,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import IO, Any, Protocol, Self
 
 from kalshi_cli.backtest.dataset import dataset_stats
@@ -225,9 +226,7 @@ class LocalPool:
 
     def _run(self, spec: BacktestSpec) -> Any:
         worker = self._take()
-        from kalshi_cli.backtest.worker import spec_to_dict
-
-        answer = worker.ask({"spec": spec_to_dict(spec)})
+        answer = worker.ask({"spec": asdict(spec)})
         if answer is None:
             how = worker.death()
             self._drop(worker)
@@ -291,13 +290,15 @@ class DaskExecutor:
         self.address: str | None = scheduler or dask.config.get("scheduler-address", None)
         try:
             if self.address:
-                self.client: Any = distributed.Client(self.address, timeout="10s")
+                # how long to try: Dask's own `distributed.comm.timeouts.connect` (30 s)
+                self.client: Any = distributed.Client(self.address)
             else:
                 self._cluster = distributed.LocalCluster(
                     n_workers=max(1, jobs or os.cpu_count() or 1),
                     threads_per_worker=1,  # a run is single-threaded Python
                     processes=True,
-                    dashboard_address=None,
+                    host="127.0.0.1",  # this machine only, dashboard included
+                    dashboard_address="127.0.0.1:0",
                 )
                 self.client = distributed.Client(self._cluster)
         except (OSError, TimeoutError) as exc:

@@ -127,7 +127,16 @@ def run_sweep(
         keys.append(key)
         results.append(_cached(cache_dir, key))
     todo = [i for i, r in enumerate(results) if r is None]
-    pinned = [replace(specs[i], data_fingerprint=fingerprints[specs[i].data]) for i in todo]
+    # a worker elsewhere (another directory, another machine) finds the data set by its
+    # absolute path, and refuses it unless it is the one seen here
+    pinned = [
+        replace(
+            specs[i],
+            data=str(Path(specs[i].data).absolute()),
+            data_fingerprint=fingerprints[specs[i].data],
+        )
+        for i in todo
+    ]
     if run is not None:
         fresh = [run(spec) for spec in pinned]
     elif executor is not None:

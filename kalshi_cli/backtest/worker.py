@@ -20,16 +20,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from kalshi_cli.backtest.dataset import dataset_stats
 from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.executors import failure
 from kalshi_cli.backtest.runs import run_backtest
-
-
-def spec_to_dict(spec: BacktestSpec) -> dict[str, Any]:
-    return asdict(spec)
 
 
 def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
@@ -50,8 +47,6 @@ def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
 def answer(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("stats"):
         return {"stats": dataset_stats()}
-    from kalshi_cli.backtest.executors import failure
-
     try:
         return {"report": run_backtest(spec_from_dict(request["spec"]))}
     except Exception as exc:  # the launcher shows it as the run's failure, in one line
