@@ -2,8 +2,9 @@
 of two worker processes, started here and closed after. Its reports equal the local executor's
 figure by figure and each worker reads the data set once; a worker killed mid-run has its run
 rerun elsewhere with the same result; a run that kills every worker it lands on fails the sweep
-naming it (exit 22); `kalshi backtest --executor dask --scheduler ADDRESS` gives the local
-executor's figures, ranked; a scheduler nobody answers at is one line and exit 22."""
+naming it (exit 22); `kalshi backtest --executor dask` joining the cluster by
+DASK_SCHEDULER_ADDRESS gives the local executor's figures, ranked; a `--scheduler` nobody answers
+at is one line and exit 22; with neither, the sweep starts a Dask cluster of its own."""
 
 from __future__ import annotations
 
@@ -59,6 +60,14 @@ def cluster() -> Iterator[LocalCluster]:
         local.close()
 
 
+def joined(cluster: LocalCluster) -> DaskExecutor:
+    """An executor on the test's cluster, once both its workers are up (an earlier test here
+    may have had one killed; its nanny starts another)."""
+    executor = DaskExecutor(scheduler=cluster.scheduler_address)
+    executor.client.wait_for_workers(2, timeout=60)
+    return executor
+
+
 def specs_of(data: Path, *params: str) -> list[BacktestSpec]:
     return grid(BacktestSpec(data=str(data), strategy=UNRULY), parse_params(params))
 
@@ -87,7 +96,9 @@ def test_a_sweep_on_a_dask_cluster_equals_the_local_one_and_reads_the_data_once_
 ) -> None:
     specs = specs_of(data, "fair=0.55,0.6,0.7", "take_profit=0.02,0.06")
     progress: list[int] = []
-    with DaskExecutor(scheduler=cluster.scheduler_address) as dask_executor:
+    key = str(data.absolute())
+    with joined(cluster) as dask_executor:
+        before = sum(s["opens"].get(key, 0) for s in dask_executor.worker_stats())
         on_dask = run_sweep(
             specs, executor=dask_executor, progress=lambda done, _n: progress.append(done)
         )
@@ -95,10 +106,12 @@ def test_a_sweep_on_a_dask_cluster_equals_the_local_one_and_reads_the_data_once_
     assert reports(on_dask) == locally(specs)  # every figure of every run
     assert len({r["totals"]["net"] for r in reports(on_dask)}) > 3
     assert progress == [1, 2, 3, 4, 5, 6]
-    key = str(data.absolute())
-    assert len(stats) == 2 and sum(s["opens"].get(key, 0) for s in stats) == 6
-    # each worker that ran any of the six read the data set's files once
-    assert [s["disk_reads"][key] for s in stats if s["opens"].get(key)] in ([1], [1, 1])
+    # two worker processes ran the six; each has read the data set's files once in its life
+    # (every test here sweeps this one data set)
+    assert len({s["pid"] for s in stats}) == 2
+    assert sum(s["opens"].get(key, 0) for s in stats) == before + 6
+    assert all(s["disk_reads"].get(key, 0) <= 1 for s in stats)
+    assert sum(s["disk_reads"].get(key, 0) for s in stats) >= 1
 
 
 def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(
@@ -107,7 +120,7 @@ def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(
     marker = tmp_path / "hanging"
     specs = specs_of(data, "act=trade,hang-once", "fair=0.6", f"marker={marker}")
     with (
-        DaskExecutor(scheduler=cluster.scheduler_address) as dask_executor,
+        joined(cluster) as dask_executor,
         ThreadPoolExecutor(1) as background,
     ):
         before = set(dask_executor.client.run(os.getpid).values())
@@ -141,11 +154,16 @@ def test_the_dask_command_ranks_as_the_local_executor(
 ) -> None:
     args = [
         "backtest", "--strategy", UNRULY, "--data", str(data), "--no-cache", "--json",
-        "--param", "fair=0.55,0.6", "--param", "take_profit=0.02,0.06",
-        "--executor", "dask", "--scheduler", cluster.scheduler_address,
+        "--param", "fair=0.55,0.6", "--param", "take_profit=0.02,0.06", "--executor", "dask",
     ]  # fmt: skip
-    done = kalshi(args, tmp_path)
-    assert done.returncode == 0, done.stderr
+    key = str(data.absolute())
+    with joined(cluster) as watching:
+        before = sum(s["opens"].get(key, 0) for s in watching.worker_stats())
+        # the scheduler named by Dask's own setting (`--scheduler` is the other way)
+        done = kalshi(args, tmp_path, DASK_SCHEDULER_ADDRESS=cluster.scheduler_address)
+        assert done.returncode == 0, done.stderr
+        # the four runs ran on this cluster's workers
+        assert sum(s["opens"].get(key, 0) for s in watching.worker_stats()) == before + 4
     runs = json.loads(done.stdout)["runs"]
     specs = specs_of(data, "fair=0.55,0.6", "take_profit=0.02,0.06")
     here = {(dict(s.params)["fair"], dict(s.params)["take_profit"]): r["totals"]
@@ -178,7 +196,7 @@ def test_a_run_that_kills_every_worker_it_lands_on_fails_the_sweep_naming_it(
 ) -> None:
     specs = specs_of(data, "act=trade,die", "fair=0.6")
     with (
-        DaskExecutor(scheduler=cluster.scheduler_address) as dask_executor,
+        joined(cluster) as dask_executor,
         pytest.raises(ExecutorError) as lost,
     ):
         run_sweep(specs, executor=dask_executor)
@@ -186,12 +204,13 @@ def test_a_run_that_kills_every_worker_it_lands_on_fails_the_sweep_naming_it(
     assert "the run with act=die fair=0.6 lost every worker that ran it" in lost.value.one_line()
 
 
-def kalshi(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+def kalshi(args: list[str], home: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     found = shutil.which("kalshi", path=str(Path(sys.executable).parent))
     assert found is not None
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KALSHI_", "DASK_"))}
     env.update(KALSHI_HOME=str(home), XDG_CACHE_HOME=str(home / "cache"), HOME=str(home))
     env["DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT"] = "2s"  # an absent scheduler, told sooner
+    env.update(extra)
     return subprocess.run(
         [found, *args], capture_output=True, text=True, env=env, timeout=120, check=False
     )
