@@ -24,7 +24,8 @@ interval first (the loop is waiting for the answer, so it sees them only afterwa
 
 `run_backtest(spec)` (runs.py) is a pure top-level function of a `BacktestSpec` (picklable: the data
 set's path, the strategy, its parameters, the fill model...) returning a `BacktestResult`
-(plain data): the shape a process pool, Ray or Dask maps over a grid of parameters.
+(plain data): what a sweep's executor (executors.py: local worker processes or a Dask
+cluster) maps over a grid of parameters.
 """
 
 from __future__ import annotations
