@@ -27,7 +27,7 @@ from distributed import LocalCluster
 
 from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.command import BacktestRequest, backtest
-from kalshi_cli.backtest.executors import DaskExecutor, ExecutorError, open_executor
+from kalshi_cli.backtest.executors import DaskExecutor, ExecutorError, RunFailed, open_executor
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
 from kalshi_cli.errors import UsageError
@@ -132,6 +132,20 @@ def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(
     # the marker is there now, so the run again trades: as it does locally
     assert reports(results) == locally(specs)
     assert reports(results)[1]["totals"]["fills"] > 0
+
+
+def test_a_runs_own_error_on_a_worker_keeps_its_message_and_exit_code(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    missing = tmp_path / "not-on-the-workers"
+    specs = [BacktestSpec(data=str(missing), strategy="spike", params=(("take_profit", "0.06"),))]
+    with joined(cluster) as dask_executor, pytest.raises(RunFailed) as failed:
+        run_sweep(specs, executor=dask_executor)
+    assert failed.value.exit_code is ExitCode.NO_DATA
+    assert failed.value.one_line() == (
+        f"the run with take_profit=0.06 failed: no data set at {missing} "
+        "(give --data a directory `kalshi record` wrote)"
+    )
 
 
 def test_without_a_scheduler_the_sweep_starts_a_cluster_of_its_own(
