@@ -301,6 +301,15 @@ class DaskExecutor:
                     dashboard_address="127.0.0.1:0",
                 )
                 self.client = distributed.Client(self._cluster)
+        except ValueError as exc:  # Dask's word for an address it cannot parse
+            self.close()
+            if not self.address:
+                raise
+            named = "--scheduler" if scheduler else "DASK_SCHEDULER_ADDRESS"
+            raise UsageError(
+                f"{named} {self.address!r} is not an address: {exc}",
+                hint="give the scheduler's as `dask scheduler` prints it, tcp://HOST:8786",
+            ) from None
         except (OSError, TimeoutError) as exc:
             self.close()
             where = self.address or "a local Dask cluster"

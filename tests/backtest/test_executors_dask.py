@@ -196,6 +196,14 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_22(data: Path, tmp_path: 
     assert len(nobody.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("address", ["localhost", "http://localhost:8786"])
+def test_a_scheduler_address_that_is_no_address_is_a_usage_error(address: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        DaskExecutor(scheduler=address)
+    assert refused.value.one_line().startswith(f"--scheduler {address!r} is not an address")
+    assert "tcp://HOST:8786" in refused.value.one_line()
+
+
 def test_the_cluster_options_are_refused_where_they_do_not_apply(data: Path) -> None:
     one_run = BacktestRequest(spec=BacktestSpec(data=str(data), strategy="spike"), executor="dask")
     with pytest.raises(UsageError, match="--executor and --scheduler take a sweep"):
