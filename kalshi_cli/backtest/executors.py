@@ -77,7 +77,7 @@ class Executor(Protocol):
         ...
 
     def worker_stats(self) -> list[dict[str, Any]]:
-        """Each worker's `dataset_stats()`."""
+        """Each worker's `dataset_stats()` (between maps)."""
         ...
 
     def close(self) -> None: ...
@@ -203,13 +203,19 @@ class LocalPool:
     def worker_stats(self) -> list[dict[str, Any]]:
         if self.jobs == 1:
             return [dataset_stats()]
+        # the idle workers only: one running a run has its answer on the way
+        idle = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                idle.append(self._idle.get_nowait())
         stats = []
-        with self._lock:
-            workers = list(self._all)
-        for worker in workers:
+        for worker in idle:
             answer = worker.ask({"stats": True})
-            if answer is not None:
-                stats.append(answer["stats"])
+            if answer is None:
+                self._drop(worker)
+                continue
+            stats.append(answer["stats"])
+            self._idle.put(worker)
         return stats
 
     def close(self) -> None:
