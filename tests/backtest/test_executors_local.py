@@ -6,6 +6,7 @@ exit code."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,3 +78,18 @@ def test_a_runs_own_error_keeps_its_exit_code(tmp_path: Path) -> None:
         run_sweep(specs, executor=pool)
     assert failed.value.exit_code is ExitCode.NO_DATA
     assert failed.value.one_line().startswith("the run with take_profit=0.06 failed: no data set")
+
+
+def test_a_worker_answers_a_run_its_error_and_its_stats(data: Path, tmp_path: Path) -> None:
+    """What `python -m kalshi_cli.backtest.worker` answers each request line, here in process."""
+    from dataclasses import asdict
+
+    from kalshi_cli.backtest.worker import answer
+
+    spec = specs_of(data, "fair=0.6,0.7")[0]
+    ran = answer({"spec": json.loads(json.dumps(asdict(spec)))})  # as the line carries it
+    assert ran["report"]["totals"] == run_backtest(spec)["totals"]
+    missing = answer({"spec": {"data": str(tmp_path / "none"), "strategy": "spike"}})
+    assert missing["exit_code"] == ExitCode.NO_DATA and "no data set at" in missing["error"]
+    stats = answer({"stats": True})["stats"]
+    assert stats["pid"] == os.getpid() and stats["opens"][str(data.absolute())] >= 2
