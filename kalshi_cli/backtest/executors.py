@@ -294,6 +294,15 @@ class DaskExecutor:
         self._distributed = distributed
         self._cluster: Any = None
         self.address: str | None = scheduler or dask.config.get("scheduler-address", None)
+        if self.address:
+            try:  # parsed before any connection (and any thread of Dask's) is made
+                distributed.comm.get_address_host_port(self.address)
+            except ValueError as exc:
+                named = "--scheduler" if scheduler else "DASK_SCHEDULER_ADDRESS"
+                raise UsageError(
+                    f"{named} {self.address!r} is not an address: {exc}",
+                    hint="give the scheduler's as `dask scheduler` prints it, tcp://HOST:8786",
+                ) from None
         try:
             if self.address:
                 # how long to try: Dask's own `distributed.comm.timeouts.connect` (30 s)
@@ -307,15 +316,6 @@ class DaskExecutor:
                     dashboard_address="127.0.0.1:0",
                 )
                 self.client = distributed.Client(self._cluster)
-        except ValueError as exc:  # Dask's word for an address it cannot parse
-            self.close()
-            if not self.address:
-                raise
-            named = "--scheduler" if scheduler else "DASK_SCHEDULER_ADDRESS"
-            raise UsageError(
-                f"{named} {self.address!r} is not an address: {exc}",
-                hint="give the scheduler's as `dask scheduler` prints it, tcp://HOST:8786",
-            ) from None
         except (OSError, TimeoutError) as exc:
             self.close()
             where = self.address or "a local Dask cluster"
