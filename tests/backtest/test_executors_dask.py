@@ -60,12 +60,19 @@ def cluster() -> Iterator[LocalCluster]:
         local.close()
 
 
-def joined(cluster: LocalCluster) -> DaskExecutor:
-    """An executor on the test's cluster, once both its workers are up (an earlier test here
-    may have had one killed; its nanny starts another)."""
-    executor = DaskExecutor(scheduler=cluster.scheduler_address)
-    executor.client.wait_for_workers(2, timeout=60)
-    return executor
+@pytest.fixture(scope="module")
+def joined(cluster: LocalCluster) -> Iterator[DaskExecutor]:
+    """One executor on the test's cluster for the module, as a search keeps one open."""
+    with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
+        yield executor
+
+
+@pytest.fixture
+def dask_executor(joined: DaskExecutor) -> DaskExecutor:
+    """The module's executor once both workers are up (an earlier test here may have had one
+    killed; its nanny starts another)."""
+    joined.client.wait_for_workers(2, timeout=60)
+    return joined
 
 
 def specs_of(data: Path, *params: str) -> list[BacktestSpec]:
@@ -92,17 +99,16 @@ def wait_for(what: Callable[[], Any], seconds: float = 60) -> Any:
 
 
 def test_a_sweep_on_a_dask_cluster_equals_the_local_one_and_reads_the_data_once_per_worker(
-    cluster: LocalCluster, data: Path
+    dask_executor: DaskExecutor, data: Path
 ) -> None:
     specs = specs_of(data, "fair=0.55,0.6,0.7", "take_profit=0.02,0.06")
     progress: list[int] = []
     key = str(data.absolute())
-    with joined(cluster) as dask_executor:
-        before = sum(s["opens"].get(key, 0) for s in dask_executor.worker_stats())
-        on_dask = run_sweep(
-            specs, executor=dask_executor, progress=lambda done, _n: progress.append(done)
-        )
-        stats = dask_executor.worker_stats()
+    before = sum(s["opens"].get(key, 0) for s in dask_executor.worker_stats())
+    on_dask = run_sweep(
+        specs, executor=dask_executor, progress=lambda done, _n: progress.append(done)
+    )
+    stats = dask_executor.worker_stats()
     assert reports(on_dask) == locally(specs)  # every figure of every run
     assert len({r["totals"]["net"] for r in reports(on_dask)}) > 3
     assert progress == [1, 2, 3, 4, 5, 6]
@@ -115,14 +121,11 @@ def test_a_sweep_on_a_dask_cluster_equals_the_local_one_and_reads_the_data_once_
 
 
 def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(
-    cluster: LocalCluster, data: Path, tmp_path: Path
+    dask_executor: DaskExecutor, data: Path, tmp_path: Path
 ) -> None:
     marker = tmp_path / "hanging"
     specs = specs_of(data, "act=trade,hang-once", "fair=0.6", f"marker={marker}")
-    with (
-        joined(cluster) as dask_executor,
-        ThreadPoolExecutor(1) as background,
-    ):
+    with ThreadPoolExecutor(1) as background:
         before = set(dask_executor.client.run(os.getpid).values())
         sweep = background.submit(run_sweep, specs, executor=dask_executor)
         pid = wait_for(lambda: marker.exists() and int(marker.read_text()))
@@ -135,11 +138,11 @@ def test_a_worker_killed_mid_run_has_its_run_rerun_elsewhere(
 
 
 def test_a_runs_own_error_on_a_worker_keeps_its_message_and_exit_code(
-    cluster: LocalCluster, tmp_path: Path
+    dask_executor: DaskExecutor, tmp_path: Path
 ) -> None:
     missing = tmp_path / "not-on-the-workers"
     specs = [BacktestSpec(data=str(missing), strategy="spike", params=(("take_profit", "0.06"),))]
-    with joined(cluster) as dask_executor, pytest.raises(RunFailed) as failed:
+    with pytest.raises(RunFailed) as failed:
         run_sweep(specs, executor=dask_executor)
     assert failed.value.exit_code is ExitCode.NO_DATA
     assert failed.value.one_line() == (
@@ -164,20 +167,19 @@ def test_without_a_scheduler_the_sweep_starts_a_cluster_of_its_own(
 
 
 def test_the_dask_command_ranks_as_the_local_executor(
-    cluster: LocalCluster, data: Path, tmp_path: Path
+    cluster: LocalCluster, dask_executor: DaskExecutor, data: Path, tmp_path: Path
 ) -> None:
     args = [
         "backtest", "--strategy", UNRULY, "--data", str(data), "--no-cache", "--json",
         "--param", "fair=0.55,0.6", "--param", "take_profit=0.02,0.06", "--executor", "dask",
     ]  # fmt: skip
     key = str(data.absolute())
-    with joined(cluster) as watching:
-        before = sum(s["opens"].get(key, 0) for s in watching.worker_stats())
-        # the scheduler named by Dask's own setting (`--scheduler` is the other way)
-        done = kalshi(args, tmp_path, DASK_SCHEDULER_ADDRESS=cluster.scheduler_address)
-        assert done.returncode == 0, done.stderr
-        # the four runs ran on this cluster's workers
-        assert sum(s["opens"].get(key, 0) for s in watching.worker_stats()) == before + 4
+    before = sum(s["opens"].get(key, 0) for s in dask_executor.worker_stats())
+    # the scheduler named by Dask's own setting (`--scheduler` is the other way)
+    done = kalshi(args, tmp_path, DASK_SCHEDULER_ADDRESS=cluster.scheduler_address)
+    assert done.returncode == 0, done.stderr
+    # the four runs ran on this cluster's workers
+    assert sum(s["opens"].get(key, 0) for s in dask_executor.worker_stats()) == before + 4
     runs = json.loads(done.stdout)["runs"]
     specs = specs_of(data, "fair=0.55,0.6", "take_profit=0.02,0.06")
     here = {(dict(s.params)["fair"], dict(s.params)["take_profit"]): r["totals"]
@@ -214,13 +216,10 @@ def test_the_cluster_options_are_refused_where_they_do_not_apply(data: Path) -> 
 
 
 def test_a_run_that_kills_every_worker_it_lands_on_fails_the_sweep_naming_it(
-    cluster: LocalCluster, data: Path
+    dask_executor: DaskExecutor, data: Path
 ) -> None:
     specs = specs_of(data, "act=trade,die", "fair=0.6")
-    with (
-        joined(cluster) as dask_executor,
-        pytest.raises(ExecutorError) as lost,
-    ):
+    with pytest.raises(ExecutorError) as lost:
         run_sweep(specs, executor=dask_executor)
     assert lost.value.exit_code == ExitCode.EXECUTOR_FAILED
     assert "the run with act=die fair=0.6 lost every worker that ran it" in lost.value.one_line()
