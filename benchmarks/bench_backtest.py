@@ -14,7 +14,8 @@ noise traders) for `--seconds` of simulated time (kalshi_cli/backtest/scenario.p
   strategy every `tick_interval_s`), and with `tick_interval_s: 3600` (the strategy runs only
   on book changes), which isolates the per-event cost.
 - sweep: `--sweep-runs` parameter sets of `spike` over the first 10 minutes, with 1 process and
-  with 2 (no cache); the speed-up is their ratio.
+  with 2 (no cache); the speed-up is their ratio; then on a Dask `LocalCluster` of 2 worker
+  processes when Dask is installed (the time to start it apart).
 
 Goal: at least 50,000 book events per second per core through strategy and risk
 when no order is placed.
@@ -48,6 +49,7 @@ from typing import Any
 import yaml
 
 from kalshi_cli.backtest import BacktestSpec, engine, run_backtest
+from kalshi_cli.backtest.executors import open_executor
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.backtest.sweep import grid, run_sweep
 from kalshi_cli.data.manifest import read_manifest
@@ -264,6 +266,17 @@ def main() -> None:
             f"sweep of {len(specs)} runs (spike, first 600 s): 1 process {timings[1]:.1f} s, "
             f"2 processes {timings[2]:.1f} s, speed-up x{timings[1] / timings[2]:.2f}"
         )
+        try:
+            import distributed  # noqa: F401  (the `cluster` extra)
+        except ImportError:
+            print("no Dask (pip install 'kalshi-cli[cluster]'): the cluster sweep is not timed")
+        else:
+            started = time.perf_counter()
+            with open_executor("dask", jobs=2) as cluster:
+                up = time.perf_counter() - started
+                run_sweep(specs, executor=cluster, cache_dir=None)
+            ran = time.perf_counter() - started - up
+            print(f"the same on a Dask LocalCluster of 2 processes: {ran:.1f} s (+ {up:.1f} s up)")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -162,7 +162,8 @@ def run_nautilus(instruments: list[Any], deltas: list[Any], strategy: str) -> di
     from nautilus_trader.model.objects import Money, Quantity
     from nautilus_trader.trading.strategy import Strategy
 
-    class Config(StrategyConfig, frozen=True):
+    # without the `bench` extra StrategyConfig is Any, and `frozen=` an unknown class argument
+    class Config(StrategyConfig, frozen=True):  # type: ignore[call-arg, unused-ignore]
         join: bool = False
 
     class Bench(Strategy):  # type: ignore[misc]

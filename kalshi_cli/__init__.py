@@ -36,6 +36,7 @@ _PUBLIC: dict[str, tuple[str, str]] = {
     "BacktestSpec": ("kalshi_cli.backtest", "BacktestSpec"),
     "run_backtest": ("kalshi_cli.backtest", "run_backtest"),
     "run_sweep": ("kalshi_cli.backtest.sweep", "run_sweep"),
+    "open_executor": ("kalshi_cli.backtest.executors", "open_executor"),
 }
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "check_strategy",
     "load_params",
     "load_strategy",
+    "open_executor",
     "run_backtest",
     "run_sweep",
 ]

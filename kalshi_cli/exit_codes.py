@@ -31,5 +31,6 @@ class ExitCode(IntEnum):
     NO_DATA = 19  # the data directory or import file holds nothing readable
     STATE_MISMATCH = 20  # the state file belongs to another exchange endpoint or account
     STATE_WRITE_FAILED = 21  # trade: the state file stopped taking writes; the loop stopped
+    EXECUTOR_FAILED = 22  # backtest sweep: a worker died, or the Dask scheduler was unreachable
     INTERRUPTED = 130  # Ctrl-C
     BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, quietly

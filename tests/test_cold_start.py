@@ -28,6 +28,8 @@ HEAVY = (
     "websocket",
     "kalshi_cli.data",
     "msgspec",  # the replay's decoder: data and backtest commands only
+    "dask",  # backtest --executor dask only
+    "distributed",
 )
 
 PROBE = """

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli import errors
+from kalshi_cli.backtest.executors import ExecutorError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.runner.state_fault import StateFileFailed
 from kalshi_cli.store import NotAStateFile, StateFileMismatch
@@ -37,6 +38,7 @@ PINNED = {
     "NO_DATA": 19,
     "STATE_MISMATCH": 20,
     "STATE_WRITE_FAILED": 21,
+    "EXECUTOR_FAILED": 22,
     "INTERRUPTED": 130,
     "BROKEN_PIPE": 141,
 }
@@ -78,6 +80,7 @@ def test_every_code_is_documented_with_its_value() -> None:
         (errors.NoDataError("x"), ExitCode.NO_DATA),
         (StateFileMismatch("x"), ExitCode.STATE_MISMATCH),
         (StateFileFailed("x"), ExitCode.STATE_WRITE_FAILED),
+        (ExecutorError("x"), ExitCode.EXECUTOR_FAILED),
     ],
 )
 def test_each_error_class_carries_its_code(error: errors.KalshiError, code: ExitCode) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest import split
 from kalshi_cli.backtest.engine import BacktestSpec, execute, markets_of
+from kalshi_cli.backtest.executors import Progress, open_executor
 from kalshi_cli.backtest.history import RunStore, provenance
 from kalshi_cli.backtest.lookahead import LookAheadFound, LookAheadReport, check_lookahead
 from kalshi_cli.backtest.report import build_report, render_text
@@ -66,6 +67,9 @@ class BacktestRequest:
     seed: int = 0
     overfit_gap: Decimal = OVERFIT_GAP
     progress: Callable[[str], None] | None = None  # a line per search trial
+    executor: str = "local"  # where a sweep's runs go (executors.py): local or dask
+    scheduler: str | None = None  # a Dask scheduler's address (dask: else a local cluster)
+    run_progress: Progress | None = None  # (runs done, runs in all) as a sweep's runs finish
 
 
 @dataclass
@@ -243,6 +247,9 @@ def build_request(
     seed: int = 0,
     overfit_gap: str | None = None,
     progress: Callable[[str], None] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    run_progress: Progress | None = None,
 ) -> BacktestRequest:
     """The command line and the config file's sections (`strategies.NAME`, `risk`, `trade`)
     as one request; a misspelled strategy or a bad amount is refused before anything runs."""
@@ -290,6 +297,9 @@ def build_request(
         study=study,
         seed=seed,
         overfit_gap=OVERFIT_GAP if overfit_gap is None else _gap_share(overfit_gap),
+        executor=executor,
+        scheduler=scheduler,
+        run_progress=run_progress,
         progress=progress,
     )
 
@@ -338,6 +348,11 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
             "--best-params takes a sweep or a search",
             hint="give a --param NAME=V1,V2 with several values, or --search",
         )
+    if (request.executor != "local" or request.scheduler) and not research:
+        raise UsageError(
+            "--executor and --scheduler take a sweep or a search",
+            hint="give a --param NAME=V1,V2 with several values, or --search",
+        )
     if research:
         if request.lookahead or request.html or request.out:
             raise UsageError("--lookahead-check, --html and --out take one run, not a sweep")
@@ -357,8 +372,12 @@ def backtest(request: BacktestRequest) -> BacktestOutcome:
             jobs=request.jobs,
             cache_dir=request.cache_dir,
             progress=request.progress,
+            run_progress=request.run_progress,
         )
-        sweep = _research(request, trials, base)
+        with open_executor(
+            request.executor, jobs=request.jobs, scheduler=request.scheduler
+        ) as executor:
+            sweep = _research(request, replace(trials, executor=executor), base)
         if request.best_params is not None and sweep.chosen:
             _write_params(request.best_params, sweep.chosen, request.rank_by)
         if request.runs_dir is not None:

@@ -25,7 +25,8 @@ interval first (the loop is waiting for the answer, so it sees them only afterwa
 
 `run_backtest(spec)` (runs.py) is a pure top-level function of a `BacktestSpec` (picklable: the data
 set's path, the strategy, its parameters, the fill model...) returning a `BacktestResult`
-(plain data): the shape a process pool, Ray or Dask maps over a grid of parameters.
+(plain data): what a sweep's executor (executors.py: local worker processes or a Dask
+cluster) maps over a grid of parameters.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.data.replay import BookReplay, iter_records
+from kalshi_cli.data.replay import BookReplay
 from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
@@ -86,6 +88,9 @@ class BacktestSpec:
     # package's version for a built-in): a changed strategy is a new spec, so no cached
     # report of the old code is taken for the new one
     strategy_source: str = ""
+    # the data set's fingerprint (dataset.py) as the sweep saw it: a worker whose copy differs
+    # refuses the run; empty: whatever is at `data` when the run opens it
+    data_fingerprint: str = ""
 
     def params_dict(self) -> dict[str, str]:
         return dict(self.params)
@@ -332,10 +337,12 @@ def execute(
     *,
     log_path: Path | None = None,
     keep_signals: bool = False,
+    source: DataSet | None = None,
 ) -> RunArtifacts:
     """The run itself: the state file is written into `workdir`, the loop's event log to
     `log_path` (none by default: formatting every event costs a busy replay a third of its
-    time)."""
+    time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
+    the records are read from `spec.data`'s files."""
     from kalshi_cli.reconcile import sync_settlements
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.session import Parts, build_loop
@@ -343,9 +350,9 @@ def execute(
 
     root = Path(spec.data)
     skipped: Counter[str] = Counter()
-    tickers = markets_of(spec, skipped)
+    tickers = markets_of(spec, skipped, source)
     infos = _infos(root, tickers)
-    records = _bounded(iter_records(root, skipped), spec)
+    records = _bounded((source or DataSet(root, "")).records(skipped), spec)
     first = next(records, None)
     if first is None:
         raise NoDataError(f"no records in {root} between the given times")
@@ -507,7 +514,9 @@ def _last_book(feed: ReplayFeed, ticker: str) -> Orderbook | None:
     return None if book is None else book.to_orderbook()
 
 
-def markets_of(spec: BacktestSpec, skipped: Counter[str] | None = None) -> list[str]:
+def markets_of(
+    spec: BacktestSpec, skipped: Counter[str] | None = None, source: DataSet | None = None
+) -> list[str]:
     """The markets a run of `spec` replays; `NoDataError` if its data set is not there or holds
     none (checked once before a sweep, whose runs happen in workers)."""
     root = Path(spec.data)
@@ -515,7 +524,7 @@ def markets_of(spec: BacktestSpec, skipped: Counter[str] | None = None) -> list[
         raise NoDataError(
             f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
         )
-    return _tickers(spec, root, Counter() if skipped is None else skipped)
+    return _tickers(spec, root, Counter() if skipped is None else skipped, source)
 
 
 # what a market's terms are read from (strategy_api.MarketTerms): the recorded body's, which the
@@ -546,7 +555,9 @@ def _with_terms(markets: list[Market], root: Path) -> list[Market]:
     return out
 
 
-def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]:
+def _tickers(
+    spec: BacktestSpec, root: Path, skipped: Counter[str], source: DataSet | None = None
+) -> list[str]:
     if spec.markets:
         return list(spec.markets)
     manifest = read_manifest(root) or {}
@@ -554,7 +565,7 @@ def _tickers(spec: BacktestSpec, root: Path, skipped: Counter[str]) -> list[str]
     if found:
         return sorted(found)
     seen: dict[str, None] = {}
-    for _, obj, is_local in iter_records(root, Counter()):
+    for _, obj, is_local in (source or DataSet(root, "")).records(Counter()):
         msg = obj.get("msg")
         if not is_local and isinstance(msg, dict) and isinstance(msg.get("market_ticker"), str):
             seen[msg["market_ticker"]] = None

@@ -11,7 +11,7 @@ and two runs never share one. It holds (format `kalshi-backtest-run/1`):
   balance, risk and trade sections);
 - `strategy`: its name, the file of its module and the SHA-256 of that file's bytes (a changed
   strategy gives another hash, however the run was named);
-- `data`: the data set's path and fingerprint (sweep.py `fingerprint`: manifest, reference
+- `data`: the data set's path and fingerprint (dataset.py `fingerprint`: manifest, reference
   data, segment names, sizes and times);
 - `version`: kalshi-cli's version;
 - `report`: the run's report (`report.py`), or for a sweep `runs`: each run's parameters,
@@ -34,8 +34,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.sweep import fingerprint
 from kalshi_cli.errors import KalshiError, UsageError
 from kalshi_cli.exit_codes import ExitCode
 

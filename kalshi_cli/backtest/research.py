@@ -16,12 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.search import Axis, SearchOutcome, search
 from kalshi_cli.backtest.split import Fold, Window, gap, overfit
 from kalshi_cli.backtest.stats import deflate
+
+if TYPE_CHECKING:
+    from kalshi_cli.backtest.executors import Executor, Progress
 from kalshi_cli.backtest.sweep import METRICS, grid, metric_value, order_key, rank, run_sweep
 from kalshi_cli.strategy_api import Strategy
 
@@ -49,11 +52,13 @@ class Trials:
     studies_dir: Path | None = None
     jobs: int | None = None
     cache_dir: Path | None = None
-    progress: Callable[[str], None] | None = None
+    progress: Callable[[str], None] | None = None  # a line per search trial
+    run_progress: Progress | None = None  # (runs done, runs in all) of each batch of runs
+    executor: Executor | None = None  # where the runs go (executors.py); None: a local pool
 
     def run(self, base: BacktestSpec, *, label: str = "") -> Tried:
         if self.sampler is None:
-            done = run_sweep(grid(base, self.sweep_axes), jobs=self.jobs, cache_dir=self.cache_dir)
+            done = self.on(grid(base, self.sweep_axes))
             return Tried(rank(done, self.rank_by), None)
         assert self.studies_dir is not None
         outcome = search(
@@ -69,12 +74,19 @@ class Trials:
             jobs=self.jobs,
             cache_dir=self.cache_dir,
             progress=self.progress,
+            executor=self.executor,
         )
         return Tried(rank(outcome.results, self.rank_by), outcome)
 
     def on(self, specs: Sequence[BacktestSpec]) -> list[Result]:
         """The same sets on another window, in the order given."""
-        return run_sweep(list(specs), jobs=self.jobs, cache_dir=self.cache_dir)
+        return run_sweep(
+            list(specs),
+            jobs=self.jobs,
+            cache_dir=self.cache_dir,
+            executor=self.executor,
+            progress=self.run_progress,
+        )
 
 
 def ranked_runs(results: Sequence[Result], rank_by: str) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """`run_backtest`: one backtest as a pure top-level function of its spec, returning its report.
 
-Plain data in (a `BacktestSpec`, picklable), plain data out (the report's JSON-ready dict):
-the shape a process pool maps over a parameter grid, and the one Ray (`ray.remote`) or Dask
-(`client.map`) would map on a cluster (docs/backtesting.md, "Sweeps").
+Plain data in (a `BacktestSpec`, picklable: the data set's path and fingerprint, never its
+contents), plain data out (the report's JSON-ready dict): what every executor of a sweep maps,
+a local pool of worker processes or a Dask cluster (executors.py; docs/backtesting.md,
+"On a cluster").
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.backtest.dataset import open_dataset
 from kalshi_cli.backtest.engine import BacktestSpec, execute
 from kalshi_cli.backtest.report import build_report
 
 
 def run_backtest(spec: BacktestSpec) -> dict[str, Any]:
     """Run `spec` and return its report. The state file lives in a temporary directory that
-    is gone afterwards."""
+    is gone afterwards. The data set is opened through this process's cache (dataset.py): a
+    worker reads it once for all the runs it is given."""
+    source = open_dataset(spec.data, spec.data_fingerprint)
     with tempfile.TemporaryDirectory(prefix="kalshi-backtest-") as tmp:
-        artifacts = execute(spec, Path(tmp))
+        artifacts = execute(spec, Path(tmp), source=source)
         try:
             return build_report(artifacts)
         finally:

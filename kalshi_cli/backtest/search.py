@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.runs import run_backtest
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
 from kalshi_cli.errors import ConfigError, UsageError
 from kalshi_cli.strategy_api import search_ranges
@@ -47,6 +46,7 @@ from kalshi_cli.strategy_api import search_ranges
 if TYPE_CHECKING:
     import optuna
 
+    from kalshi_cli.backtest.executors import Executor
     from kalshi_cli.strategy_api import Strategy
 
 SAMPLERS = ("tpe", "random", "grid")
@@ -205,8 +205,9 @@ def search(
     seed: int = 0,
     jobs: int | None = None,
     cache_dir: Path | None = None,
-    run: Callable[[BacktestSpec], dict[str, Any]] = run_backtest,
+    run: Callable[[BacktestSpec], dict[str, Any]] | None = None,  # a function of this process
     progress: Callable[[str], None] | None = None,
+    executor: Executor | None = None,  # where the runs go (executors.py); None: a local pool
 ) -> SearchOutcome:
     """Run the study until `trials` trials of it have run (or a grid is done)."""
     if sampler not in SAMPLERS:
@@ -247,7 +248,7 @@ def search(
             ran_now, refused = _trials(
                 study, base, strategy=strategy, axes=axes, wanted=trials - ran_before,
                 rank_by=rank_by, jobs=jobs, cache_dir=cache_dir, run=run, progress=progress,
-                grid=sampler == "grid",
+                grid=sampler == "grid", executor=executor,
             )  # fmt: skip
         except KeyboardInterrupt:
             if progress is not None:
@@ -283,9 +284,10 @@ def _trials(
     rank_by: str,
     jobs: int | None,
     cache_dir: Path | None,
-    run: Callable[[BacktestSpec], dict[str, Any]],
+    run: Callable[[BacktestSpec], dict[str, Any]] | None,
     progress: Callable[[str], None] | None,
     grid: bool,
+    executor: Executor | None,
 ) -> tuple[int, list[dict[str, Any]]]:
     from optuna.trial import TrialState
 
@@ -324,7 +326,13 @@ def _trials(
             batch.append((trial, _spec_of(base, params)))
         if not batch:
             continue
-        done = run_sweep([spec for _, spec in batch], jobs=jobs, cache_dir=cache_dir, run=run)
+        done = run_sweep(
+            [spec for _, spec in batch],
+            jobs=jobs,
+            cache_dir=cache_dir,
+            run=run,
+            executor=executor,
+        )
         for (trial, _), (_, report, cached) in zip(batch, done, strict=True):
             trial.set_user_attr("totals", _plain(report["totals"]))
             trial.set_user_attr("statistics", _plain(report.get("statistics")))

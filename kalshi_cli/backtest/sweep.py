@@ -1,22 +1,19 @@
-"""Parameter sweeps: the grid of `--param k=v1,v2` values, one process per run, ranked, cached.
+"""Parameter sweeps: the grid of `--param k=v1,v2` values, mapped over an executor, ranked,
+cached.
 
 `grid` turns the parameters into one `BacktestSpec` per combination; `run_sweep` maps the pure
-top-level `run_backtest` over them, each in a fresh interpreter (`python -m
-kalshi_cli.backtest.worker`, one at a time per core by default: each run is single-threaded
-Python), and `rank` orders the reports by a metric of their totals.
+top-level `run_backtest` over them on an executor (executors.py: a local pool of worker
+processes, one per core by default, or a Dask cluster), and `rank` orders the reports by a
+metric of their totals.
 
 Cache: each report is kept as JSON under `cache_dir`, named by the SHA-256 of the data set's
-fingerprint and the spec (which holds the strategy's source fingerprint: a file's hash, a
-distribution's version, the package's version for a built-in, so a changed strategy is run
-again). The fingerprint is the manifest and `reference.json` (their bytes)
-and each segment's name, size and modification time: a data set that grows (a recording still
-running) or is replaced gets a new key, and reading it costs no pass over the frames. A run
-that fails is not cached.
-
-On a cluster the same map runs on Ray (`ray.get([ray.remote(run_backtest).remote(s) for s in
-specs])`) or Dask (`client.gather(client.map(run_backtest, specs))`): `run_backtest` needs
-only its spec, and the data set's path must be readable where it runs (a shared file system,
-or the data set copied to each node first). docs/backtesting.md, "Sweeps".
+fingerprint (dataset.py) and the spec (which holds the strategy's source fingerprint: a file's
+hash, a distribution's version, the package's version for a built-in, so a changed strategy is
+run again). The fingerprint is the manifest and `reference.json` (their bytes) and each
+segment's name, size and modification time: a data set that grows (a recording still running)
+or is replaced gets a new key, and reading it costs no pass over the frames. A run that fails
+is not cached. The fingerprint taken here goes with each spec to its worker, which refuses a
+data set that is not the same (docs/backtesting.md, "On a cluster").
 """
 
 from __future__ import annotations
@@ -25,19 +22,16 @@ import hashlib
 import itertools
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.backtest.runs import run_backtest
-from kalshi_cli.data.segments import segment_paths
-from kalshi_cli.errors import KalshiError, UsageError
+from kalshi_cli.backtest.executors import Executor, Progress, open_executor
+from kalshi_cli.errors import UsageError
 
 # metric -> (path in the report's totals, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -92,19 +86,6 @@ def grid(base: BacktestSpec, axes: Mapping[str, Sequence[str]]) -> list[Backtest
     return specs
 
 
-def fingerprint(data: Path) -> str:
-    h = hashlib.sha256()
-    for name in ("manifest.json", "reference.json"):
-        path = data / name
-        if path.exists():
-            h.update(name.encode())
-            h.update(path.read_bytes())
-    for path in segment_paths(data):
-        st = path.stat()
-        h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()
-
-
 def cache_key(spec: BacktestSpec, data_fingerprint: str) -> str:
     from kalshi_cli import __version__
 
@@ -126,33 +107,43 @@ def run_sweep(
     *,
     jobs: int | None = None,
     cache_dir: Path | None = None,
-    run: Callable[[BacktestSpec], dict[str, Any]] = run_backtest,
+    run: Callable[[BacktestSpec], dict[str, Any]] | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
 ) -> list[tuple[BacktestSpec, dict[str, Any], bool]]:
     """Every spec's report (spec, report, from the cache?), in the order of `specs`. Runs not
-    in the cache go to a pool of `jobs` processes (default: one per core; 1: in this
-    process)."""
+    in the cache go to `executor` (executors.py; default: a local pool of `jobs` processes,
+    one per core by default, 1: this process, opened for this call), each spec carrying the
+    data set's fingerprint as seen here, so a worker whose data set differs refuses its run.
+    `run` maps a function of this process instead (tests)."""
     fingerprints: dict[str, str] = {}
     keys: list[str | None] = []
     results: list[dict[str, Any] | None] = []
     for spec in specs:
-        key = None
-        if cache_dir is not None:
-            fp = fingerprints.get(spec.data)
-            if fp is None:
-                fp = fingerprints[spec.data] = fingerprint(Path(spec.data))
-            key = cache_key(spec, fp)
+        fp = fingerprints.get(spec.data)
+        if fp is None:
+            fp = fingerprints[spec.data] = fingerprint(Path(spec.data))
+        key = None if cache_dir is None else cache_key(spec, fp)
         keys.append(key)
         results.append(_cached(cache_dir, key))
     todo = [i for i, r in enumerate(results) if r is None]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    if workers == 1 or run is not run_backtest:
-        fresh = [run(specs[i]) for i in todo]
+    # a worker elsewhere (another directory, another machine) finds the data set by its
+    # absolute path, and refuses it unless it is the one seen here
+    pinned = [
+        replace(
+            specs[i],
+            data=str(Path(specs[i].data).absolute()),
+            data_fingerprint=fingerprints[specs[i].data],
+        )
+        for i in todo
+    ]
+    if run is not None:
+        fresh = [run(spec) for spec in pinned]
+    elif executor is not None:
+        fresh = executor.map(pinned, progress)
     else:
-        # a fresh interpreter per run (backtest/worker.py): it inherits nothing of this
-        # process (open files, threads, the state of a previous run, the launcher's
-        # `__main__`), as a Ray or Dask worker would not
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            fresh = list(pool.map(_in_worker, [specs[i] for i in todo]))
+        with open_executor("local", jobs=jobs) as local:
+            fresh = local.map(pinned, progress)
     for i, report in zip(todo, fresh, strict=True):
         results[i] = report
         _store(cache_dir, keys[i], report)
@@ -161,28 +152,6 @@ def run_sweep(
         for i, (spec, report) in enumerate(zip(specs, results, strict=True))
         if report is not None
     ]
-
-
-def _in_worker(spec: BacktestSpec) -> dict[str, Any]:
-    from kalshi_cli.backtest.worker import spec_to_json
-
-    done = subprocess.run(
-        [sys.executable, "-m", "kalshi_cli.backtest.worker"],
-        input=spec_to_json(spec),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        answer: dict[str, Any] = json.loads(done.stdout)
-    except ValueError:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise KalshiError(f"a sweep worker failed (exit {done.returncode}): {last}") from None
-    if "error" in answer:
-        params = " ".join(f"{k}={v}" for k, v in spec.params)
-        raise KalshiError(f"the run with {params or 'the base params'} failed: {answer['error']}")
-    report: dict[str, Any] = answer["report"]
-    return report
 
 
 def _cached(cache_dir: Path | None, key: str | None) -> dict[str, Any] | None:

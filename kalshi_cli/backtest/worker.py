@@ -1,33 +1,39 @@
-"""One run of a sweep in a process of its own: `python -m kalshi_cli.backtest.worker` reads a
-`BacktestSpec` as JSON on stdin and writes its report as JSON on stdout.
+"""A local sweep's worker process: `python -m kalshi_cli.backtest.worker` serves runs one after
+another, one JSON request a line on stdin, one JSON answer a line on stdout, until stdin closes.
 
-A sweep starts its workers this way rather than through `multiprocessing`, whose spawned
-workers import the launcher's `__main__` again (so a script without an
-`if __name__ == "__main__":` guard would start the sweep once more in every worker, and a
-strategy it registered would not be there). A worker knows only the spec: the strategy it
+    {"spec": {...a BacktestSpec...}}  ->  {"report": {...}} or {"error": "...", "exit_code": N}
+    {"stats": true}                   ->  {"stats": {...dataset_stats()...}}
+
+The local pool (executors.py) starts its workers this way rather than through
+`multiprocessing`, whose spawned workers import the launcher's `__main__` again (so a script
+without an `if __name__ == "__main__":` guard would start the sweep once more in every worker,
+and a strategy it registered would not be there). A worker knows only the spec: the strategy it
 names (a built-in, an absolute `.py` path, an import path or an entry point) is loaded here,
-from its source, as the launcher loaded it.
+from its source, as the launcher loaded it; the data set is opened by its path, once for all
+the runs of this process (dataset.py).
+
+What a run prints (a user's strategy may) goes to stderr: stdout carries the answers only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
+from kalshi_cli.backtest.dataset import dataset_stats
 from kalshi_cli.backtest.engine import BacktestSpec
+from kalshi_cli.backtest.executors import failure
 from kalshi_cli.backtest.runs import run_backtest
 
 
-def spec_to_json(spec: BacktestSpec) -> str:
-    return json.dumps(asdict(spec))
-
-
-def spec_from_json(text: str) -> BacktestSpec:
-    raw = json.loads(text)
+def spec_from_dict(raw: dict[str, Any]) -> BacktestSpec:
     values: dict[str, Any] = {}
     for f in fields(BacktestSpec):
+        if f.name not in raw:
+            continue  # the field's default
         value = raw[f.name]
         # JSON has no tuples: the spec's pairs and lists come back as lists
         if f.name in ("params", "risk", "trade"):
@@ -38,15 +44,23 @@ def spec_from_json(text: str) -> BacktestSpec:
     return BacktestSpec(**values)
 
 
-def main() -> int:
-    spec = spec_from_json(sys.stdin.read())
+def answer(request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("stats"):
+        return {"stats": dataset_stats()}
     try:
-        report = run_backtest(spec)
+        return {"report": run_backtest(spec_from_dict(request["spec"]))}
     except Exception as exc:  # the launcher shows it as the run's failure, in one line
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        sys.stdout.write(json.dumps({"error": message}))
-        return 1
-    sys.stdout.write(json.dumps({"report": report}, default=str))
+        message, code = failure(exc)
+        return {"error": message, "exit_code": code}
+
+
+def main() -> int:
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    with answers:
+        for line in sys.stdin:
+            answers.write(json.dumps(answer(json.loads(line)), default=str) + "\n")
+            answers.flush()
     return 0
 
 

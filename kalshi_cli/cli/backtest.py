@@ -28,6 +28,11 @@ class SearchChoice(StrEnum):
     GRID = "grid"
 
 
+class ExecutorChoice(StrEnum):
+    LOCAL = "local"
+    DASK = "dask"
+
+
 backtest_app = typer.Typer(name="backtest", rich_markup_mode=None, add_completion=False)
 runs_app = typer.Typer(
     name="runs",
@@ -212,8 +217,24 @@ def backtest_command(
         int | None,
         typer.Option(
             "--jobs",
-            help="Processes for a sweep. [default: one per core]",
+            help="Processes for a sweep (local, or a local Dask cluster). [default: one per core]",
             min=1,
+            show_default=False,
+        ),
+    ] = None,
+    executor: Annotated[
+        ExecutorChoice,
+        typer.Option(
+            "--executor",
+            help="Where a sweep's runs go: local worker processes, or a Dask cluster.",
+        ),
+    ] = ExecutorChoice.LOCAL,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="--executor dask: the scheduler's address, tcp://HOST:8786. "
+            "[default: DASK_SCHEDULER_ADDRESS, else a Dask cluster on this machine]",
             show_default=False,
         ),
     ] = None,
@@ -249,20 +270,25 @@ def backtest_command(
             hint="e.g. kalshi backtest --strategy spike --data recordings/kx",
         )
     app = current()
+    output = app.output(as_json=as_json)
+    shown = output.progress("sweep runs done")  # on a terminal's stderr only
     request = build_request(
         load_trade_config(app.settings().config_path).with_model(strategy, model),
         strategy=strategy, data=data, start=start, end=end, markets=markets,
         params=tuple(param or ()), fill_model=fill_model.value, latency_ms=latency_ms,
         balance=balance, html=html, out=out, rank_by=rank_by, jobs=jobs,
         cache=not no_cache, lookahead=lookahead_check, params_file=params_file,
-        best_params=best_params,
+        best_params=best_params, executor=executor.value, scheduler=scheduler,
+        run_progress=lambda done, _total: shown(done),
         runs_dir=dirs_from(app.environ).backtest_runs_dir(),
         holdout=holdout, walk_forward=walk_forward,
         search=None if search is None else search.value, trials=trials, study=study,
         seed=seed, overfit_gap=overfit_gap, progress=app.output(as_json=as_json).note,
     )  # fmt: skip
-    outcome = backtest(request)
-    output = app.output(as_json=as_json)
+    try:
+        outcome = backtest(request)
+    finally:
+        shown.close()
     if as_json:
         output.json(outcome.to_json())
     else:

@@ -53,7 +53,7 @@ import json
 import json.scanner
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import InvalidOperation
 from pathlib import Path
 from typing import Any, cast
@@ -141,10 +141,12 @@ def iter_records(
     parse: Callable[[bytes], Any] = parse_line,
     *,
     now_ns: int | None = None,
+    lines: Iterable[bytes] | None = None,
 ) -> Iterator[Record]:
     """`parse` is the line parser: `parse_line`, or `json.loads` for a reference reading.
     `now_ns` (default: the system clock) bounds the receive times: one more than a day past it
-    is `future_time`, a clock set to another century, skipped.
+    is `future_time`, a clock set to another century, skipped. `lines` are the segments' lines
+    when they are already at hand (held in memory); by default they are read from `root`.
 
     Time order is kept with one record held back: a record earlier than the one before it is
     `out_of_order`, unless the one before it had jumped ahead of both its neighbours (the
@@ -154,7 +156,7 @@ def iter_records(
     latest = (time.time_ns() if now_ns is None else now_ns) + FUTURE_SLACK_NS
     last = 0  # the receive time of the last record yielded
     held: Record | None = None
-    for line in iter_lines(root, skipped):
+    for line in iter_lines(root, skipped) if lines is None else lines:
         try:
             rec = parse(line)
             ns = rec["recv_ns"]

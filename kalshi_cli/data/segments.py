@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 FRAMES_DIR = "frames"
 SUFFIX = ".ndjson.gz"
@@ -144,29 +145,35 @@ def segment_paths(root: Path) -> list[Path]:
 
 def iter_segment_lines(path: Path, skipped: Counter[str]) -> Iterator[bytes]:
     """The complete lines of one segment; a cut-off tail (a crash) is counted, not raised."""
+    with path.open("rb") as fh:
+        yield from iter_gzip_lines(fh, skipped)
+
+
+def iter_gzip_lines(fh: BinaryIO, skipped: Counter[str]) -> Iterator[bytes]:
+    """The complete lines of one segment read from `fh`: its file, or its bytes held in memory
+    (`io.BytesIO`)."""
     z = zlib.decompressobj(wbits=31)
     rest = b""
-    with path.open("rb") as fh:
-        while True:
-            chunk = fh.read(_CHUNK)
-            if not chunk:
-                break
-            try:
-                data = z.decompress(chunk)
-                while z.eof and z.unused_data:  # another gzip member follows
-                    tail = z.unused_data
-                    z = zlib.decompressobj(wbits=31)
-                    data += z.decompress(tail)
-            except zlib.error:
-                skipped["corrupt_block"] += 1
-                break
-            if not data:
-                continue
-            data = rest + data
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield from data[:cut].splitlines()
+    while True:
+        chunk = fh.read(_CHUNK)
+        if not chunk:
+            break
+        try:
+            data = z.decompress(chunk)
+            while z.eof and z.unused_data:  # another gzip member follows
+                tail = z.unused_data
+                z = zlib.decompressobj(wbits=31)
+                data += z.decompress(tail)
+        except zlib.error:
+            skipped["corrupt_block"] += 1
+            break
+        if not data:
+            continue
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if cut:
+            yield from data[:cut].splitlines()
     if rest:
         skipped["truncated_tail"] += 1
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli import __version__
+from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.backtest.sweep import fingerprint
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.strategies import spike
 from tests.backtest.test_cli_backtest import kalshi

@@ -1,0 +1,155 @@
+"""A data set as a sweep's worker holds it: opened by its path once per process, its segments'
+bytes kept for the process's later runs of the same data set.
+
+A sweep maps `run_backtest(spec)` over many specs of one data set, on a local pool or a
+cluster (backtest/executors.py). A spec carries the data set's path and fingerprint, never its
+contents: nothing of the data is pickled per task. The first run in a process reads the
+segment files (`open_dataset`); every later run of the same data set there replays the bytes
+already read, so a sweep of hundreds of runs reads a data set once per worker, not once per
+run, which matters most when it sits on a network file system.
+
+What is held is each segment's bytes as they are on disk (gzip), not the decoded frames:
+decoding is a few percent of a run's time (docs/benchmarks.md: the replay decodes 235,000 book
+events per CPU-second, a strategy's run handles 4,000 to 10,000), and decoded frames take
+several times the memory; each run decodes as it goes, so its memory stays what a run from
+disk takes. One data set is held per process (a sweep's, or a search's over time windows of
+it), up to `KALSHI_DATA_CACHE_MB` (default 1024) of segments; a larger one is read from its
+files by every run, as a single run reads it.
+
+The fingerprint (`fingerprint`: the manifest and reference data, each segment's name, size and
+modification time) is taken again at every open: a worker whose data set is not the one the
+sweep started with (a recording still being written, or another copy at the same path on a
+cluster's node) refuses the run, because runs ranked against each other must have read the
+same data.
+
+`dataset_stats()` is what a worker exposes about it: per data set, how many times its files
+were read in this process and how many runs opened it (`kalshi_cli.backtest.executors`
+collects it from every worker).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.data.replay import Record, iter_records
+from kalshi_cli.data.segments import iter_gzip_lines, segment_paths
+from kalshi_cli.errors import ConfigError, NoDataError
+
+CACHE_ENV = "KALSHI_DATA_CACHE_MB"
+DEFAULT_CACHE_MB = 1024
+
+
+class DataSetChanged(NoDataError):
+    """The data set at a path is not the one a sweep was given."""
+
+
+def fingerprint(data: Path) -> str:
+    """The data set's identity without a pass over its frames: the manifest and
+    `reference.json` (their bytes), and each segment's name, size and modification time."""
+    h = hashlib.sha256()
+    for name in ("manifest.json", "reference.json"):
+        path = data / name
+        if path.exists():
+            h.update(name.encode())
+            h.update(path.read_bytes())
+    for path in segment_paths(data):
+        st = path.stat()
+        h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """One data set, its segments' bytes held (`held`) or read from the files by each run."""
+
+    root: Path
+    fingerprint: str
+    held: tuple[bytes, ...] | None = None
+
+    def records(self, skipped: Counter[str]) -> Iterator[Record]:
+        """Every record in time order, as `data.replay.iter_records` reads them from disk."""
+        if self.held is None:
+            _STATS["disk_reads"][str(self.root)] += 1
+            return iter_records(self.root, skipped)
+        lines = itertools.chain.from_iterable(
+            iter_gzip_lines(io.BytesIO(blob), skipped) for blob in self.held
+        )
+        return iter_records(self.root, skipped, lines=lines)
+
+
+_LOCK = threading.Lock()  # a worker's threads open the data set once between them
+_HELD: dict[Path, DataSet] = {}  # at most one: the data set this process read last
+_STATS: dict[str, Counter[str]] = {"disk_reads": Counter(), "opens": Counter()}
+
+
+def open_dataset(path: str, expected: str = "") -> DataSet:
+    """The data set at `path`, from this process's memory when it holds it. `expected` is the
+    fingerprint the sweep saw (empty: whatever is there now); another one is refused."""
+    root = Path(path).absolute()
+    if not root.is_dir():
+        raise NoDataError(
+            f"no data set at {root}", hint="give --data a directory `kalshi record` wrote"
+        )
+    budget = _budget()
+    with _LOCK:
+        _STATS["opens"][str(root)] += 1
+        current = fingerprint(root)
+        if expected and current != expected:
+            raise DataSetChanged(
+                f"the data set at {root} is not the one this sweep was given "
+                "(its files changed, or this machine holds another copy)",
+                hint="sweep a finished recording, with the same copy at that path on every worker",
+            )
+        held = _HELD.get(root)
+        if held is not None and held.fingerprint == current:
+            return held
+        paths = segment_paths(root)
+        if sum(p.stat().st_size for p in paths) > budget:
+            _HELD.clear()
+            return DataSet(root, current)
+        _STATS["disk_reads"][str(root)] += 1
+        blobs = tuple(p.read_bytes() for p in paths)
+        if fingerprint(root) != current:
+            raise DataSetChanged(
+                f"the data set at {root} changed while it was read",
+                hint="sweep a finished recording, or a copy of one still being written",
+            )
+        _HELD.clear()
+        _HELD[root] = DataSet(root, current, blobs)
+        return _HELD[root]
+
+
+def _budget() -> int:
+    raw = os.environ.get(CACHE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CACHE_MB * 1024 * 1024
+    try:
+        megabytes = int(raw)
+    except ValueError:
+        megabytes = -1
+    if megabytes < 0:
+        raise ConfigError(
+            f"{CACHE_ENV}={raw!r} is not a number of megabytes",
+            hint=f"set it to 0 or more (default {DEFAULT_CACHE_MB}), or unset it",
+        )
+    return megabytes * 1024 * 1024
+
+
+def dataset_stats() -> dict[str, Any]:
+    """This process's reads of each data set's files (`disk_reads`), and the runs that opened
+    it (`opens`), by the data set's absolute path."""
+    with _LOCK:
+        return {
+            "pid": os.getpid(),
+            "disk_reads": dict(_STATS["disk_reads"]),
+            "opens": dict(_STATS["opens"]),
+        }

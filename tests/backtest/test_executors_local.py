@@ -1,0 +1,95 @@
+"""The local executor (kalshi_cli/backtest/executors.py): worker processes that each read the
+data set once and give the reports a run in this process gives; a run's printing does not break
+them; a worker that dies fails the sweep naming the run (exit 22); a run's own error keeps its
+exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kalshi_cli.backtest import BacktestSpec, run_backtest
+from kalshi_cli.backtest.dataset import fingerprint
+from kalshi_cli.backtest.executors import ExecutorError, LocalPool, RunFailed, open_executor
+from kalshi_cli.backtest.scenario import record_scenario
+from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
+from kalshi_cli.exit_codes import ExitCode
+
+LAL = "KXNBAGAME-SIM-LALGSW-LAL"
+UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record_scenario("default", tmp_path_factory.mktemp("pool"), seconds=200, tickers=[LAL])
+
+
+def specs_of(data: Path, *params: str) -> list[BacktestSpec]:
+    return grid(BacktestSpec(data=str(data), strategy=UNRULY), parse_params(params))
+
+
+def test_local_workers_read_the_data_set_once_each_and_match_a_run_in_this_process(
+    data: Path,
+) -> None:
+    specs = specs_of(data, "fair=0.55,0.6,0.7", "take_profit=0.02,0.06")
+    progress: list[tuple[int, int]] = []
+    with open_executor("local", jobs=2) as pool:
+        results = run_sweep(specs, executor=pool, progress=lambda *p: progress.append(p))
+        stats = pool.worker_stats()
+    # every figure of every run, as this process computes it for the spec pinned to the data
+    pinned = [replace(s, data_fingerprint=fingerprint(data)) for s in specs]
+    reports = [report for _, report, _ in results]
+    assert reports == [json.loads(json.dumps(run_backtest(s), default=str)) for s in pinned]
+    assert len({r["totals"]["net"] for r in reports}) > 3
+    # two processes served six runs, each reading the data set's files once
+    key = str(data.absolute())
+    assert len(stats) == 2 and len({s["pid"] for s in stats}) == 2
+    assert sorted(s["disk_reads"].get(key, 0) for s in stats) == [1, 1]
+    assert sum(s["opens"][key] for s in stats) == 6
+    assert progress[-1] == (6, 6) and [d for d, _ in progress] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_run_that_prints_to_stdout_does_not_break_its_worker(data: Path) -> None:
+    specs = specs_of(data, "act=print,trade", "fair=0.6")
+    with LocalPool(2) as pool:
+        results = run_sweep(specs, executor=pool)
+    printed, quiet = (report for _, report, _ in results)
+    assert printed["totals"] == quiet["totals"] and printed["totals"]["fills"] > 0
+
+
+def test_a_worker_that_dies_fails_the_sweep_naming_the_run(data: Path) -> None:
+    specs = specs_of(data, "act=trade,die", "fair=0.6")
+    with LocalPool(2) as pool, pytest.raises(ExecutorError) as died:
+        run_sweep(specs, executor=pool)
+    assert died.value.exit_code == ExitCode.EXECUTOR_FAILED == 22
+    line = died.value.one_line()
+    assert "a sweep worker died running the run with act=die fair=0.6" in line
+    assert "killed by signal 9" in line
+
+
+def test_a_runs_own_error_keeps_its_exit_code(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing-here"
+    specs = [BacktestSpec(data=str(missing), strategy="spike", params=(("take_profit", "0.06"),))]
+    with LocalPool(2) as pool, pytest.raises(RunFailed) as failed:
+        run_sweep(specs, executor=pool)
+    assert failed.value.exit_code is ExitCode.NO_DATA
+    assert failed.value.one_line().startswith("the run with take_profit=0.06 failed: no data set")
+
+
+def test_a_worker_answers_a_run_its_error_and_its_stats(data: Path, tmp_path: Path) -> None:
+    """What `python -m kalshi_cli.backtest.worker` answers each request line, here in process."""
+    from dataclasses import asdict
+
+    from kalshi_cli.backtest.worker import answer
+
+    spec = specs_of(data, "fair=0.6,0.7")[0]
+    ran = answer({"spec": json.loads(json.dumps(asdict(spec)))})  # as the line carries it
+    assert ran["report"]["totals"] == run_backtest(spec)["totals"]
+    missing = answer({"spec": {"data": str(tmp_path / "none"), "strategy": "spike"}})
+    assert missing["exit_code"] == ExitCode.NO_DATA and "no data set at" in missing["error"]
+    stats = answer({"stats": True})["stats"]
+    assert stats["pid"] == os.getpid() and stats["opens"][str(data.absolute())] >= 2

@@ -1,0 +1,81 @@
+"""A strategy file whose runs misbehave on demand, for the executors' tests: it trades as the
+example fair-value strategy does (`act: trade`), or, on its first decision, prints to stdout
+(`print`), kills its own process (`die`), or (`hang-once`) writes its process id to `marker`
+and waits to be killed, unless `marker` is there already (the run again after the kill trades).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+from kalshi_cli.strategy_api import (
+    Decision,
+    MarketSnapshot,
+    Params,
+    PositionView,
+    Range,
+    Side,
+    Strategy,
+    best_bid,
+    buy_at_ask,
+    close_at_bid,
+)
+
+NAME = "unruly"
+
+
+class UnrulyParams(Params, frozen=True):
+    fair: Annotated[Decimal, Range(gt=0, lt=1)] = Decimal("0.50")
+    edge: Annotated[Decimal, Range(ge=0, lt=1)] = Decimal("0.03")
+    take_profit: Annotated[Decimal, Range(gt=0, lt=1)] = Decimal("0.04")
+    act: str = "trade"
+    marker: str = ""
+
+
+def misbehave(params: UnrulyParams) -> None:
+    if params.act == "print":
+        print("a strategy's own output, on stdout")
+    elif params.act == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif params.act == "hang-once" and not Path(params.marker).exists():
+        tmp = Path(f"{params.marker}.{os.getpid()}")
+        tmp.write_text(str(os.getpid()))
+        tmp.rename(params.marker)  # whole, or not there: the test reads the id once it is
+        threading.Event().wait(60)  # the test kills this process long before
+        raise RuntimeError("hang-once: nobody killed this worker")
+
+
+def decide(
+    snapshot: MarketSnapshot, position: PositionView, params: UnrulyParams
+) -> list[Decision]:
+    misbehave(params)
+    own = position.own
+    if own.held_side is not None:
+        bid = best_bid(snapshot.book, own.held_side)
+        if bid is None or bid.price < own.avg_entry_price + params.take_profit:
+            return []
+        exit_ = close_at_bid(snapshot, own, fair=bid.price, reason="take-profit", strategy=NAME)
+        return [] if exit_ is None else [exit_]
+    if position.resting:
+        return []
+    for side, fair in ((Side.YES, params.fair), (Side.NO, 1 - params.fair)):
+        intent = buy_at_ask(
+            snapshot,
+            side,
+            count=Decimal(5),
+            fair=fair,
+            reason=f"{side.value} below {fair} - {params.edge}",
+            strategy=NAME,
+            min_edge=params.edge,
+        )
+        if intent is not None:
+            return [intent]
+    return []
+
+
+STRATEGY = Strategy(NAME, UnrulyParams, decide)
