@@ -151,9 +151,9 @@ def test_fill_moves_name_the_usual_strategy_with_none(tmp_path: Path) -> None:
         assert store.last_fill_strategy() is None
         store.record_fills(fills)
         assert list(store.iter_fill_moves(10.0, 20.0, usual="s")) == [
-            ("A", None, 300, 420_000, 2_000_000),
-            ("B", "", -150, 700_000, 0),
-            ("A", "t", -100, 100_000, 0),
+            ("A", None, "3", "0.42", "0.02"),
+            ("B", "", "-1.5", "1-0.3", "0"),
+            ("A", "t", "-1", "1-0.9", "0"),
         ]
         assert [m[1] for m in store.iter_fill_moves(0.0, 20.0)] == ["u", "s", None, "t"]
         assert [m[1] for m in store.iter_fill_moves(0.0, 20.0, subaccount=2, usual="u")] == [None]
