@@ -98,7 +98,7 @@ def _fill(i: int, side: BookSide, trade: str, fee: str, strategy: str | None) ->
 def test_strategies_taking_turns_in_one_market_each_keep_their_own_figures(
     tmp_path: Path,
 ) -> None:
-    """One market, one stretch of the integer pass, traded in turn by `mm`, `spike`, no
+    """One market, one stretch of the state-file pass, traded in turn by `mm`, `spike`, no
     strategy and one named "manual", `spike` last (so its fills cross as None): each strategy's
     realized gross, fees and fills are its own sales' (no strategy and "manual" both count as
     "manual", as on the text path), and the market's figures are all of them."""
