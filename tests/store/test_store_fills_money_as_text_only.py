@@ -160,3 +160,28 @@ def test_state_migrate_lists_and_applies_the_migration(tmp_path: Path) -> None:
     assert applied["0006_fill_money_text_only"] is not None
     table = kalshi(home, "state", "migrate", "--list").stdout
     assert "0006_fill_money_text_only" in table
+
+
+def test_a_file_from_before_the_integer_copies_migrates_through_both(tmp_path: Path) -> None:
+    """A file of 0001 alone gets 0002's copies and 0006's drop in one open: its fills are kept,
+    in order, on the primary, and sum as before."""
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        m.apply_pending(conn, 1.0, [m.INITIAL])
+        conn.executemany(
+            "INSERT INTO fills (fill_id, order_id, ticker, book_side, yes_price, count, fee, "
+            "is_taker, ts) VALUES (?, 'o', 'A', ?, ?, ?, '0.01', 1, 7.0)",
+            [("f1", "bid", "0.4000", "10.00"), ("f2", "ask", "0.5000", "4.00")],
+        )
+    finally:
+        conn.close()
+    with Store.open(path, clock=ManualClock(10.0)) as store:
+        assert [n for n, _ in store.applied_migrations()][-1] == "0006_fill_money_text_only"
+        columns, _ = fills_schema(store._conn)
+        assert not UNIT_COLUMNS & {str(c[1]) for c in columns}
+        fills = list(store.iter_fills())
+        assert [(f.fill_id, f.subaccount) for f in fills] == [("f1", 0), ("f2", 0)]
+        summary = summarize_store(store)
+    assert summary.realized_gross == D("0.40")  # 4 sold at 0.50 that cost 0.40
+    assert summary.engine.market("A").position == D(6)
