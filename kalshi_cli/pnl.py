@@ -19,32 +19,30 @@ sold for now) and, for reference, at the mid.
 
 How the code is laid out (docs/pnl.md, "The engine"):
 
-- one arithmetic, `apply_fill_to` and `settle_holding`, written once over a number type and its
-  `Units`: Decimal dollars (`DECIMAL`) or integers of a fixed unit (`FIXED`: prices in 1e-6
-  dollars, counts in 1e-2 contracts, amounts in 1e-8 dollars, exact for every value Kalshi
-  sends);
+- one arithmetic: `move`, the running cost basis of one market (close the opposite side
+  first, releasing basis by average cost; open the rest), and `settle_holding`, written once
+  over a number type and its `Units`: Decimal dollars (`DECIMAL`) or integers of a fixed unit
+  (`FIXED`: prices in 1e-6 dollars, counts in 1e-2 contracts, amounts in 1e-8 dollars, exact
+  for every value Kalshi sends). Every realized figure in the package comes from it;
 - one settlement merge, `SettlementQueue`: a settlement is applied before the first fill at or
   after its time; `merge_settlements` is the same order as one stream of events;
 - `PnlEngine` feeds events one at a time in Decimal (the trade loop, `replay_into`,
-  `realized_per_fill`); `summarize_rows` streams a whole history in `FIXED` units, one pass, into
-  per-(day, strategy, market) cells rolled up at the end into the three groupings. A value finer
-  than the fixed unit switches the pass to `DECIMAL` where it stands (the state so far converts
-  exactly), so no input is ever refused or rounded;
-- `summarize_store` (what `kalshi pnl` runs) reads the state file's integer columns instead,
-  already in `FIXED` units, through `_StretchPass`: one query per stretch of fills (a UTC day
-  between settlements and the `since` cutoff, `Store.iter_fill_moves`), SQLite folding the side
-  into a signed count and the cost of the side bought, the path-independent sums (fees, fills,
-  volume) folded per (market, strategy) once a stretch, and only the average-cost arithmetic
-  run per fill. A history with any value those columns cannot hold goes through
+  `realized_per_fill`, the backtest report); `summarize_rows` streams a whole history in
+  `FIXED` units, one pass, into per-(day, strategy, market) cells rolled up at the end into
+  the three groupings. A value finer than the fixed unit switches the pass to `DECIMAL` where
+  it stands (the state so far converts exactly), so no input is ever refused or rounded;
+- `summarize_store` (what `kalshi pnl` runs) reads the state file through `_StretchPass`: one
+  query per stretch of fills (a UTC day between settlements and the `since` cutoff,
+  `Store.iter_fill_moves`), SQLite folding the side into a signed count and the cost of the
+  side bought, each distinct text parsed once to `FIXED` units (`_Parsed`), the
+  path-independent sums (fees, fills, volume) folded per (market, strategy) once a stretch, and
+  only `move` run per fill. A history with a value finer than the units goes through
   `summarize_rows` over the text.
 
-Memory grows with the number of markets and days, not of fills.
-
-Why one module of this length: the P&L arithmetic is written out more than once on purpose
-(over Decimal text in `summarize_rows`, the reference; over the state file's integers one
-stretch at a time in `_StretchPass`, the fast path `kalshi pnl` runs; fill by fill in
-`PnlEngine`, which the trade loop keeps) and the property tests hold them equal to the cent.
-Side by side, a change to one is made and read beside the others.
+Memory grows with the number of markets and days, not of fills. Decimal all the way would be
+simpler, but the same stretch pass in Decimal takes about 1.4 times the CPU of the fixed units
+over a million fills, past `kalshi pnl`'s budget (docs/benchmarks.md); the fixed units are
+exact, and go back to Decimal once, at the edge (`Units.dollars`, `Units.contracts`).
 """
 
 from __future__ import annotations
@@ -218,34 +216,46 @@ class Holding(Protocol[N]):
 
     position: N  # + YES, - NO
     basis: N  # what was paid for the open contracts
-    realized_gross: N
 
 
-def apply_fill_to(h: Holding[N], buying_yes: bool, price: N, count: N, units: Units[N]) -> N:
-    """One fill against a holding: close the opposite side first (releasing basis by average
-    cost), open the rest. Returns the realized gross of the close (zero if none)."""
+def move(h: Holding[N], count: N, cost: N, units: Units[N]) -> N:
+    """The one average-cost step every P&L figure comes from: a fill of `count` contracts
+    (positive buys YES, negative buys NO) at `cost` a contract of the side bought (the YES price,
+    or $1 less it for NO). It closes the opposite side first, releasing basis by average cost,
+    and opens the rest. Returns the realized gross of the close (zero if none): the contracts
+    closed sold at $1 less `cost` (selling YES at p is buying NO at 1 - p), less the basis
+    released."""
     position = h.position
-    gross = units.zero
-    if position != 0 and (position > 0) != buying_yes:
-        held = position if position > 0 else -position
-        closed = count if count <= held else held  # as min(): the count when equal
-        released = h.basis if closed == held else units.release(h.basis, closed, held)
-        h.basis -= released
-        # selling YES at p, or selling NO at 1 - p (= buying YES at p)
-        gross = closed * (price if position > 0 else units.dollar - price) - released
-        h.realized_gross += gross
-        position += -closed if position > 0 else closed
-        count -= closed
-    if count != 0:
-        h.basis += count * (price if buying_yes else units.dollar - price)
-        position += count if buying_yes else -count
-    h.position = position
-    return gross
+    if count > 0:
+        if position >= 0:
+            h.basis += count * cost
+            h.position = position + count
+            return units.zero
+        bought, held = count, -position
+    else:
+        if position <= 0:
+            h.basis -= count * cost
+            h.position = position + count
+            return units.zero
+        bought, held = -count, position
+    basis = h.basis
+    if bought >= held:
+        closed, released = held, basis
+    else:
+        closed, released = bought, units.release(basis, bought, held)
+    h.basis = basis - released + (bought - closed) * cost
+    h.position = position + count
+    return closed * (units.dollar - cost) - released
+
+
+def fill_move(buying_yes: bool, price: N, count: N, units: Units[N]) -> tuple[N, N]:
+    """A fill by its side and YES price as `move`'s (signed count, cost)."""
+    return (count, price) if buying_yes else (-count, units.dollar - price)
 
 
 def settle_holding(h: Holding[N], yes_paid: N | None, units: Units[N]) -> N:
     """Close the whole holding at `yes_paid` a YES contract (1 - it a NO one), or at its cost
-    when None (a void or scalar result). Returns the realized gross."""
+    when None (a void or scalar result). Returns the realized gross (the caller adds it)."""
     if h.position == 0:
         return units.zero
     held = abs(h.position)
@@ -255,7 +265,6 @@ def settle_holding(h: Holding[N], yes_paid: N | None, units: Units[N]) -> N:
         else held * (yes_paid if h.position > 0 else units.dollar - yes_paid)
     )
     gross = payout - h.basis
-    h.realized_gross += gross
     h.position = units.zero
     h.basis = units.zero
     return gross
@@ -410,7 +419,9 @@ class PnlEngine:
         m.fills += 1
         m.traded += count
         m.fees += fee
-        gross = apply_fill_to(m, book_side is BookSide.BID, yes_price, count, DECIMAL)
+        signed, cost = fill_move(book_side is BookSide.BID, yes_price, count, DECIMAL)
+        gross = move(m, signed, cost, DECIMAL)
+        m.realized_gross += gross
         return RealizedEvent(ts, ticker, gross, fee, strategy)
 
     def apply_settlement(
@@ -427,6 +438,7 @@ class PnlEngine:
         it, $1 to the winning side and $0 to the other. `scalar`/`void` keep cost."""
         m = self.market(ticker)
         gross = settle_holding(m, yes_paid(result, yes_value), DECIMAL)
+        m.realized_gross += gross
         m.fees += fee
         m.settled = True
         return RealizedEvent(ts, ticker, gross, fee, None, is_settlement=True)
@@ -672,7 +684,9 @@ class _Pass(Generic[N]):
             t.fees += fee
             t.traded += count
             t.fills += 1
-            gross = apply_fill_to(t, side == "bid", price, count, units)
+            signed, cost = fill_move(side == "bid", price, count, units)
+            gross = move(t, signed, cost, units)
+            t.realized_gross += gross
             if ts >= cutoff:
                 key = (int(ts // 86_400), strategy or "manual", ticker)
                 c = cells.get(key) or cell(key)
@@ -687,6 +701,7 @@ class _Pass(Generic[N]):
         fee = self.units.amount(s.fee)
         t = self.tally(s.ticker)
         gross = settle_holding(t, yes, self.units)
+        t.realized_gross += gross
         t.fees += fee
         t.settled = True
         if s.settled_at >= self.cutoff:
@@ -763,15 +778,36 @@ class _Run:
         self.gross = self.fees = self.fills = self.traded = 0
 
 
+class _Parsed(dict[str, int]):
+    """Texts parsed to `FIXED` units on first sight: a history repeats a few hundred prices,
+    counts and fees, so a fill costs a dict look-up per value. A leading '-' negates (a count
+    that buys NO); a leading "1-" is $1 less the price after it (the cost of NO)."""
+
+    def __init__(self, parse: Callable[[str], int]) -> None:
+        super().__init__()
+        self.parse = parse
+
+    def __missing__(self, text: str) -> int:
+        if text.startswith("1-"):
+            value = FIXED.dollar - self.parse(text[2:])
+        elif text.startswith("-"):
+            value = -self.parse(text[1:])
+        else:
+            value = self.parse(text)
+        self[text] = value
+        return value
+
+
 class _StretchPass(_Pass[int]):
-    """The summary pass over the state file's integer columns, one stretch at a time: a UTC
-    day's fills between two settlements (and the `since` cutoff), each read by its own query
+    """The summary pass over a state file, one stretch at a time: a UTC day's fills between
+    two settlements (and the `since` cutoff), each read by its own query
     (`Store.iter_fill_moves`). Within a stretch every fill has the same day, no settlement
     falls and all or none are counted, so no fill carries its time to Python; SQLite folds
     the side into a signed count and the cost of the side bought; the fees, fills and volume
     are summed per (market, strategy) and folded into the tallies and cells once a stretch.
-    Only the average-cost arithmetic, which depends on the order of a market's fills, runs
-    per fill: `apply_fill_to` written out for `int` over (signed count, cost).
+    Only the average-cost step, `move`, which depends on the order of a market's fills, runs
+    per fill. A value finer than the `FIXED` units raises `_Inexact` (the caller sums the
+    history over the text in Decimal instead).
 
     It must equal the Decimal engine fill for fill; `tests/orders/test_pnl_units.py` holds it
     to `PnlEngine` on random histories (same-time fills, several days, settlements at a fill's
@@ -781,6 +817,9 @@ class _StretchPass(_Pass[int]):
         super().__init__(FIXED, since)
         self.subaccount = subaccount  # the book replayed (None: the whole file)
         self.usual: str | None = None  # the strategy a move names with None
+        self.count_of = _Parsed(FIXED.count)
+        self.cost_of = _Parsed(FIXED.price)
+        self.fee_of = _Parsed(FIXED.amount)
 
     def run_store(
         self, store: Store, settlements: list[SettlementRecord], queue: SettlementQueue
@@ -817,53 +856,25 @@ class _StretchPass(_Pass[int]):
             at = store.next_fill_ts(until, subaccount=book)
 
     def stretch(
-        self, moves: Iterable[tuple[str, str | None, int, int, int]], day: int, counted: bool
+        self, moves: Iterable[tuple[str, str | None, str, str, str]], day: int, counted: bool
     ) -> None:
         """One stretch's fills: (ticker, strategy, signed count, cost, fee), in time order; a
         strategy of None is `usual`'s, '' none."""
         runs: dict[str, _Run] = {}
-        get, dollar, unit, tally = runs.get, FIXED.dollar, _RELEASE_UNIT, self.tally
-        for ticker, strategy, count, cost, fee in moves:
+        get, tally = runs.get, self.tally
+        counts, costs, fee_of = self.count_of, self.cost_of, self.fee_of
+        for ticker, strategy, count_text, cost_text, fee_text in moves:
             r = get(ticker)
             if r is None:
                 t = tally(ticker)
                 r = runs[ticker] = _Run(t, strategy, t.position, t.basis)
             elif strategy != r.strategy:
                 r.switch(strategy)
-            r.fees += fee
+            count = counts[count_text]
+            r.fees += fee_of[fee_text]
             r.fills += 1
-            position = r.position
-            # apply_fill_to, for int: close the opposite side first, open the rest
-            if count > 0:  # buys YES
-                n = count
-                r.traded += n
-                if position >= 0:
-                    r.basis += n * cost
-                    r.position = position + n
-                    continue
-                held = -position
-            else:  # buys NO
-                n = -count
-                r.traded += n
-                if position <= 0:
-                    r.basis += n * cost
-                    r.position = position - n
-                    continue
-                held = position
-            basis = r.basis
-            if n >= held:
-                closed, released = held, basis
-            else:  # _fixed_release, written out: basis x closed / held, half even
-                closed = n
-                denominator = held * unit
-                q, rest = divmod(basis * closed, denominator)
-                if 2 * rest > denominator or (2 * rest == denominator and q % 2 == 1):
-                    q += 1
-                released = q * unit
-            # selling the side held at $1 less the cost of the side bought
-            r.gross += closed * (dollar - cost) - released
-            r.basis = basis - released + (n - closed) * cost
-            r.position = position + count
+            r.traded += count if count > 0 else -count
+            r.gross += move(r, count, costs[cost_text], FIXED)
         for ticker, r in runs.items():
             t = r.tally
             t.position, t.basis = r.position, r.basis
@@ -884,8 +895,9 @@ class _StretchPass(_Pass[int]):
 def summarize_store(
     store: Store, *, since: float | None = None, subaccount: int | None = None
 ) -> PnlSummary:
-    """The summary of a whole state file: over its integer columns when every fill and
-    settlement fits `FIXED`'s units (always, for what Kalshi sends), else over the text.
+    """The summary of a whole state file: one stretch at a time in `FIXED` units
+    (`_StretchPass`) when every fill and settlement fits them (always, for what Kalshi sends),
+    else by `summarize_rows`, which goes on in Decimal from the first value that does not.
 
     Each subaccount is its own book (Kalshi keeps a position per subaccount and market): with
     `subaccount`, that one's fills only, and its own settlements (one copied before they were
@@ -927,14 +939,18 @@ def _summarize_book(
     subaccount: int | None,
     settlements: list[SettlementRecord],
 ) -> PnlSummary:
-    if not (_fits(settlements) and store.fills_fit_units(subaccount=subaccount)):
-        return summarize_rows(store.iter_fill_rows(subaccount=subaccount), settlements, since=since)
-    queue = SettlementQueue(settlements)
-    state = _StretchPass(since, subaccount)
-    state.run_store(store, settlements, queue)
-    for s in queue.rest():
-        state.settle(s)
-    return state.summary(since)
+    if _fits(settlements):
+        queue = SettlementQueue(settlements)
+        state = _StretchPass(since, subaccount)
+        try:
+            state.run_store(store, settlements, queue)
+        except _Inexact:
+            pass  # a value finer than the units (never one Kalshi sends): the text, in Decimal
+        else:
+            for s in queue.rest():
+                state.settle(s)
+            return state.summary(since)
+    return summarize_rows(store.iter_fill_rows(subaccount=subaccount), settlements, since=since)
 
 
 def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:

@@ -236,7 +236,7 @@ def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Pat
 
 
 def test_a_markets_realized_gross_adds_up_over_every_stretch() -> None:
-    """A market that realizes on two UTC days (two stretches of the integer pass): its
+    """A market that realizes on two UTC days (two stretches of the state-file pass): its
     realized gross, the figure `kalshi positions` and `kalshi pnl` show per market and check
     against the exchange's `realized_pnl`, is the sum of both. (`_StretchPass.stretch` mutant
     90 kept only the last stretch's.)"""
@@ -253,7 +253,7 @@ def test_a_markets_realized_gross_adds_up_over_every_stretch() -> None:
 
 def test_a_days_realized_adds_up_over_stretches_cut_by_a_settlement() -> None:
     """B settles at the time of one of its fills, which cuts the day into two stretches of the
-    integer pass; A realizes in both. The document's figures for A and for the day (what
+    state-file pass; A realizes in both. The document's figures for A and for the day (what
     `kalshi pnl` prints and `kalshi check pnl` grades) count both sales. (`_StretchPass.stretch`
     mutants 103 and 105 kept only the last stretch's gross and fees in the cell.)"""
     fills = [

@@ -98,7 +98,7 @@ def _fill(i: int, side: BookSide, trade: str, fee: str, strategy: str | None) ->
 def test_strategies_taking_turns_in_one_market_each_keep_their_own_figures(
     tmp_path: Path,
 ) -> None:
-    """One market, one stretch of the integer pass, traded in turn by `mm`, `spike`, no
+    """One market, one stretch of the state-file pass, traded in turn by `mm`, `spike`, no
     strategy and one named "manual", `spike` last (so its fills cross as None): each strategy's
     realized gross, fees and fills are its own sales' (no strategy and "manual" both count as
     "manual", as on the text path), and the market's figures are all of them."""
@@ -151,9 +151,9 @@ def test_fill_moves_name_the_usual_strategy_with_none(tmp_path: Path) -> None:
         assert store.last_fill_strategy() is None
         store.record_fills(fills)
         assert list(store.iter_fill_moves(10.0, 20.0, usual="s")) == [
-            ("A", None, 300, 420_000, 2_000_000),
-            ("B", "", -150, 700_000, 0),
-            ("A", "t", -100, 100_000, 0),
+            ("A", None, "3", "0.42", "0.02"),
+            ("B", "", "-1.5", "1-0.3", "0"),
+            ("A", "t", "-1", "1-0.9", "0"),
         ]
         assert [m[1] for m in store.iter_fill_moves(0.0, 20.0)] == ["u", "s", None, "t"]
         assert [m[1] for m in store.iter_fill_moves(0.0, 20.0, subaccount=2, usual="u")] == [None]

@@ -1,9 +1,7 @@
 """Fills (table `fills`): stored once by fill_id, streamed in time order at flat memory.
 
-Each fill's price, count and fee are stored twice: as canonical Decimal TEXT (the record) and as
-integers of a fixed unit (`yes_price_e6` in 1e-6 dollars, `count_e2` in 1e-2 contracts, `fee_e8`
-in 1e-8 dollars; migration 0002), NULL where the value does not fit the unit exactly.
-`iter_fill_units` streams the integers to `kalshi pnl`, which sums them without parsing a string.
+Each fill's price, count and fee are stored once, as canonical Decimal TEXT (the integer copies
+migration 0002 added were dropped by 0006): `kalshi pnl` parses each distinct text once.
 """
 
 from __future__ import annotations
@@ -28,13 +26,10 @@ _FILL_COLUMNS = (
     "fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, fee, is_taker, ts, "
     "strategy, realized_pnl, subaccount"
 )
-_UNIT_COLUMNS = "yes_price_e6, count_e2, fee_e8"
 _INSERT_FILL_SQL = (
-    f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}, {_UNIT_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * 16)})"
+    f"INSERT OR IGNORE INTO fills ({_FILL_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * 13)})"
 )
-PRICE_SCALE, COUNT_SCALE, FEE_SCALE = 6, 2, 8
-_UNITS_CACHE: dict[tuple[str, int], int | None] = {}
 _BOOK_SIDE_TEXT: dict[object, str] = {side.value: side.value for side in BookSide}
 
 
@@ -122,45 +117,6 @@ class FillsMixin(StoreBase):
         cursor.arraysize = 1000
         return cursor
 
-    def iter_fill_units(
-        self,
-        *,
-        since: float | None = None,
-        until: float | None = None,
-        subaccount: int | None = None,
-    ) -> Iterator[tuple[str, int, int, int, int, float, str | None]] | None:
-        """(ticker, buys_yes, yes_price_e6, count_e2, fee_e8, ts, strategy) in time order, the
-        money and counts as integers of their fixed units (see the module docstring) and
-        `buys_yes` 1 for a bid, 0 for an ask; None when a fill in the range has no integers
-        (a value finer than the units), for the caller to read `iter_fill_rows` instead."""
-        where, params = time_range("ts", since, until)
-        where = _and_subaccount(where, params, subaccount)
-        inexact = "yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL"
-        try:
-            # answered from the partial index `fills_without_units`, which is empty in practice
-            if self._conn.execute(
-                f"SELECT 1 FROM fills{where}{' AND' if where else ' WHERE'} ({inexact}) LIMIT 1",  # noqa: S608
-                params,
-            ).fetchone():
-                return None
-            cursor = self._conn.execute(
-                "SELECT ticker, book_side = 'bid', yes_price_e6, count_e2, fee_e8, ts, strategy "  # noqa: S608
-                f"FROM fills{where} ORDER BY ts, rowid",
-                params,
-            )
-        except sqlite3.Error as exc:
-            raise wrap_error(exc, self.path) from exc
-        cursor.arraysize = 1000
-        return cursor
-
-    def fills_fit_units(self, *, subaccount: int | None = None) -> bool:
-        """Whether every fill has its integers (none holds a value finer than the units);
-        answered from the partial index `fills_without_units`, empty in practice."""
-        inexact = "yes_price_e6 IS NULL OR count_e2 IS NULL OR fee_e8 IS NULL"
-        params: list[object] = []
-        where = _and_subaccount(f" WHERE ({inexact})", params, subaccount)
-        return not self._rows(f"SELECT 1 FROM fills{where} LIMIT 1", params)  # noqa: S608
-
     def next_fill_ts(self, at: float | None, *, subaccount: int | None = None) -> float | None:
         """The time of the first fill at or after `at` (of all, if None): one seek in the
         `ts` index."""
@@ -222,14 +178,13 @@ class FillsMixin(StoreBase):
         *,
         subaccount: int | None = None,
         usual: str | None = None,
-    ) -> Iterator[tuple[str, str | None, int, int, int]]:
-        """(ticker, strategy, signed count_e2, cost_e6, fee_e8) of the fills with `since` <= ts <
-        `until`, in time order: the count positive for a bid (buys YES), negative for an ask
-        (buys NO), and `cost_e6` what one contract of the side bought costs (the YES price for
-        a bid, $1 less it for an ask). Only for fills that fit the units (`fills_fit_units`).
-        SQLite folds the side into the count and the price, so `kalshi pnl` reads five
-        columns, not seven, and no time: its caller asks for one UTC day between settlements
-        at a time.
+    ) -> Iterator[tuple[str, str | None, str, str, str]]:
+        """(ticker, strategy, signed count, cost, fee) of the fills with `since` <= ts < `until`,
+        in time order, as their canonical text: the count as is for a bid (buys YES) and with a
+        leading '-' for an ask (buys NO); the cost of one contract of the side bought, the YES
+        price for a bid and "1-" before it for an ask ($1 less it, the NO side's cost). SQLite
+        folds the side into the count and the price, so `kalshi pnl` reads five columns, not
+        seven, and no time: its caller asks for one UTC day between settlements at a time.
 
         With `usual` (a strategy, e.g. `last_fill_strategy`'s), a fill of that strategy comes
         with None and a fill of none with '': Python's sqlite3 makes no string for a NULL, and
@@ -243,9 +198,9 @@ class FillsMixin(StoreBase):
         try:
             cursor = self._conn.execute(
                 f"SELECT ticker, {strategy}, "  # noqa: S608
-                "CASE WHEN book_side = 'bid' THEN count_e2 ELSE -count_e2 END, "
-                "CASE WHEN book_side = 'bid' THEN yes_price_e6 ELSE 1000000 - yes_price_e6 END, "
-                f"fee_e8 FROM fills{where} ORDER BY ts, rowid",
+                "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
+                "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
+                f"fee FROM fills{where} ORDER BY ts, rowid",
                 params,
             )
         except sqlite3.Error as exc:
@@ -283,33 +238,7 @@ def _fill_row(f: FillRecord) -> tuple[object, ...]:
         f.strategy,
         opt_dec_text(f.realized_pnl),
         _subaccount_number(f.subaccount),
-        fixed_units(dec_text(f.yes_price), PRICE_SCALE),
-        fixed_units(dec_text(f.count), COUNT_SCALE),
-        fixed_units(dec_text(f.fee), FEE_SCALE),
     )
-
-
-def fixed_units(text: str, scale: int) -> int | None:
-    """A canonical Decimal text as an integer of 10**-scale, or None where it does not fit
-    exactly (more decimals than `scale`, more than 9 digits before the point). The same string
-    rule as migration 0002's backfill (`migrations._text_to_units`), so old and new fills agree."""
-    key = (text, scale)
-    if key in _UNITS_CACHE:
-        return _UNITS_CACHE[key]
-    negative = text[:1] == "-"
-    whole, _, fraction = (text[1:] if negative else text).partition(".")
-    units: int | None = None
-    if (
-        0 < len(whole) <= 9
-        and len(fraction) <= scale
-        and (whole + fraction).isascii()
-        and (whole + fraction).isdigit()
-    ):
-        units = int(whole) * 10**scale + int(fraction.ljust(scale, "0"))
-        units = -units if negative else units
-    if len(_UNITS_CACHE) < DECIMAL_CACHE_SIZE:
-        _UNITS_CACHE[key] = units
-    return units
 
 
 def _subaccount_number(value: object) -> int:

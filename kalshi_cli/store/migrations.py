@@ -196,9 +196,9 @@ INITIAL = Migration(
 # dollars (the units of `pnl.FIXED`; cents would not hold a sub-penny price or a fee to
 # $0.000001 exactly). NULL where the text does not fit exactly: more decimals than the unit has,
 # or more than 9 digits before the point. The backfill parses the canonical text as a string (no
-# REAL arithmetic, so nothing rounds); `store.fills.fixed_units` applies the same rule to new
-# fills. The partial index holds only the fills without integers, so `kalshi pnl` learns in one
-# look-up whether the integer pass can take the whole history.
+# REAL arithmetic, so nothing rounds); the store applied the same rule to new fills until 0006
+# dropped these columns again. The partial index holds only the fills without integers, so
+# `kalshi pnl` learned in one look-up whether the integer pass could take the whole history.
 # Part of a released migration: never edit `_text_to_units` or the statements below.
 
 
@@ -310,12 +310,54 @@ ALERT_SCOPE = Migration(
     ),
 )
 
+# -- 0006_fill_money_text_only: a fill's money once, as its text ------------------------------
+# The integer copies of each fill's price, count and fee (0002) are dropped with their partial
+# index: `kalshi pnl` parses the text itself (a history repeats a few hundred distinct values,
+# each parsed once), so the copies only cost a second record to keep in step with the first.
+# The table is rebuilt rather than altered: `ALTER TABLE ... DROP COLUMN` needs SQLite 3.35,
+# and Python may be linked against an older one (Debian 11 ships 3.34). Every row keeps its
+# rowid, which orders fills of one moment; the constraints and indexes are those 0001 and 0003
+# made. Once released, never edit these.
+FILL_MONEY_TEXT_ONLY = Migration(
+    "0006_fill_money_text_only",
+    (
+        "DROP INDEX fills_without_units",
+        """
+        CREATE TABLE fills_text_only (
+            fill_id TEXT NOT NULL UNIQUE,
+            order_id TEXT NOT NULL,
+            client_order_id TEXT,
+            ticker TEXT NOT NULL,
+            book_side TEXT NOT NULL CHECK (book_side IN ('bid', 'ask')),
+            yes_price TEXT NOT NULL,
+            count TEXT NOT NULL,
+            fee TEXT NOT NULL,
+            is_taker INTEGER NOT NULL CHECK (is_taker IN (0, 1)),
+            ts REAL NOT NULL,
+            strategy TEXT,
+            realized_pnl TEXT,
+            subaccount INTEGER NOT NULL DEFAULT 0 CHECK (subaccount BETWEEN 0 AND 63)
+        )
+        """,
+        "INSERT INTO fills_text_only (rowid, fill_id, order_id, client_order_id, ticker, "
+        "book_side, yes_price, count, fee, is_taker, ts, strategy, realized_pnl, subaccount) "
+        "SELECT rowid, fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, "
+        "fee, is_taker, ts, strategy, realized_pnl, subaccount FROM fills ORDER BY rowid",
+        "DROP TABLE fills",
+        "ALTER TABLE fills_text_only RENAME TO fills",
+        "CREATE INDEX fills_ts ON fills (ts)",
+        "CREATE INDEX fills_ticker_ts ON fills (ticker, ts)",
+        "CREATE INDEX fills_subaccount ON fills (subaccount, ts) WHERE subaccount != 0",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     INITIAL,
     FILL_INTEGER_UNITS,
     ORDER_FILL_SUBACCOUNT,
     SETTLEMENT_SUBACCOUNT,
     ALERT_SCOPE,
+    FILL_MONEY_TEXT_ONLY,
 )
 
 

@@ -195,7 +195,7 @@ def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resol
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         migrations.apply_pending(conn, 1.0, list(migrations.MIGRATIONS[:4]))
-        assert migrations.pending(conn) == ["0005_alert_scope"]
+        assert migrations.pending(conn)[:1] == ["0005_alert_scope"]
         conn.executemany(
             "INSERT INTO alerts (fingerprint, status, severity, summary, last_sent_at, "
             "first_seen_at, updated_at) VALUES (?, 'firing', 'critical', ?, ?, ?, ?)",

@@ -1,6 +1,6 @@
-"""`kalshi pnl` over the state file's integer columns (`summarize_store`, migration 0002) against
-the Decimal reference engine (`PnlEngine` through `replay_into`): the same figures to the last
-digit on any history, and the text path where a fill does not fit the integer units."""
+"""`kalshi pnl` over a state file (`summarize_store`: the stretch pass in fixed units) against the
+Decimal reference engine (`PnlEngine` through `replay_into`): the same figures to the last digit
+on any history, and over the text in Decimal where a fill does not fit the fixed units."""
 
 from __future__ import annotations
 
@@ -44,9 +44,8 @@ def records(raw: list[tuple[Any, ...]], steps: list[float]) -> list[FillRecord]:
 
 def stored_summary(
     fills: list[FillRecord], settlements: list[SettlementRecord], since: float | None
-) -> tuple[PnlSummary, bool]:
-    """The summary `kalshi pnl` computes from a state file holding these, and whether it came
-    from the integer columns."""
+) -> PnlSummary:
+    """The summary `kalshi pnl` computes from a state file holding these."""
     with (
         tempfile.TemporaryDirectory() as tmp,
         Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store,
@@ -54,8 +53,7 @@ def stored_summary(
         store.record_fills(fills)
         for s in settlements:
             store.record_settlement(s)
-        integer = store.iter_fill_units() is not None
-        return summarize_store(store, since=since), integer
+        return summarize_store(store, since=since)
 
 
 def assert_equals_the_decimal_engine(
@@ -98,11 +96,11 @@ def assert_equals_the_decimal_engine(
     st.integers(min_value=0, max_value=49),
     st.sampled_from([None, START + 40_000.0, START + 200_000.0]),
 )
-def test_the_integer_columns_give_the_decimal_engines_figures(
+def test_the_state_file_pass_gives_the_decimal_engines_figures(
     raw, steps, results, settle_after, since
 ) -> None:
     """Random fills (same-time fills, several UTC days, positions that close, flip and reopen)
-    and settlements, written to a state file: the integer pass equals the Decimal engine on
+    and settlements, written to a state file: the stretch pass equals the Decimal engine on
     every market's position, basis, realized gross, fees and volume, and on every group."""
     fills = records(raw, steps)
     settle_ts = fills[settle_after].ts if settle_after < len(fills) else START + 1e6
@@ -110,16 +108,15 @@ def test_the_integer_columns_give_the_decimal_engines_figures(
         SettlementRecord(t, "E", r, D(0), D(0), D(0), D(0), D(0), D("0.02"), settle_ts)
         for t, r in sorted(results.items())
     ]
-    summary, integer = stored_summary(fills, settlements, since)
-    assert integer
+    summary = stored_summary(fills, settlements, since)
     assert_equals_the_decimal_engine(summary, fills, settlements, since)
     text = summarize(fills, settlements, since=since)
     assert summary.to_json() == text.to_json()
 
 
 def test_a_fill_finer_than_the_units_reads_the_text_and_stays_exact() -> None:
-    """A count of 0.005 has no integer in 1e-2 contracts (its column is NULL): the whole history
-    is summed from the text instead, exactly."""
+    """A count of 0.005 has no integer in 1e-2 contracts: the whole history is summed from the
+    text in Decimal instead, exactly."""
     fills = records(
         [
             ("A", BookSide.BID, D("0.40"), D(10), D("0.0168"), "spike"),
@@ -128,19 +125,17 @@ def test_a_fill_finer_than_the_units_reads_the_text_and_stays_exact() -> None:
         ],
         [30_000.0],
     )
-    summary, integer = stored_summary(fills, [], None)
-    assert not integer
+    summary = stored_summary(fills, [], None)
     assert_equals_the_decimal_engine(summary, fills, [], None)
     assert summary.engine.market("A").traded == D("14.005")
 
 
-def test_a_floored_settlement_is_paid_exactly_from_the_integer_columns() -> None:
+def test_a_floored_settlement_is_paid_exactly_in_fixed_units() -> None:
     """A floored NO result paying YES $0.25 a contract: the settlement's payout fits the units,
-    so the integer pass applies it, and agrees with the Decimal engine."""
+    so the stretch pass applies it, and agrees with the Decimal engine."""
     fills = records([("A", BookSide.BID, D("0.40"), D(4), D("0.01"), None)], [1.0])
     settlements = [SettlementRecord("A", "E", "no", D(4), D(0), D("1.60"), D(0), D(1), D(0), 2e9)]
-    summary, integer = stored_summary(fills, settlements, None)
-    assert integer
+    summary = stored_summary(fills, settlements, None)
     assert_equals_the_decimal_engine(summary, fills, settlements, None)
     assert summary.engine.market("A").realized_gross == D("-0.60")
 
@@ -156,15 +151,14 @@ def test_a_full_close_releases_the_whole_basis_not_a_rounded_one() -> None:
         ],
         [1.0],
     )
-    summary, integer = stored_summary(fills, [], None)
-    assert integer
+    summary = stored_summary(fills, [], None)
     a = summary.engine.market("A")
     assert (a.position, a.basis) == (0, 0)
     assert summary.to_json()["by_market"]["A"]["realized_gross"] == "0.00376543"
 
 
 def test_since_counts_only_later_events_on_the_text_path_too() -> None:
-    """A history with a fill finer than the integer units is summed over the text: `--since`
+    """A history with a fill finer than the fixed units is summed over the text: `--since`
     still counts only what happened at or after it (positions from the whole history)."""
     fills = records(
         [
@@ -174,8 +168,7 @@ def test_since_counts_only_later_events_on_the_text_path_too() -> None:
         ],
         [100.0],
     )
-    summary, integer = stored_summary(fills, [], fills[2].ts)
-    assert not integer
+    summary = stored_summary(fills, [], fills[2].ts)
     document = summary.to_json()
     assert document["fees"] == "0.0200"
     assert document["realized_gross"] == "1.0000"  # 5 sold at 0.60 that cost 0.40 each
