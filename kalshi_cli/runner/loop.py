@@ -125,6 +125,8 @@ class TradeLoop(MarketPass, LoopWatch):
         # the pause file is read once a tick, not once per market
         self._pass_paused = self.paused
         self._serve(now_m + budget_s)
+        # the orders the visits decided go out together, before anything else of the tick
+        self.executor.flush()
         if self.executor.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
