@@ -1,10 +1,13 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view.
 
-An intent goes: risk `evaluate` (in memory, the trading state read fresh from the state file)
--> cancels of the orders it `replaces` (the intent is dropped unless every cancel succeeded) ->
-`OrderService.submit` (intent written, request sent once, answer written). No REST call is
-made on the way, so the time from a book change to the order on the wire is the strategy, the
-risk rules, one SQLite write and one HTTP POST. After every exchange call the API error guard
+An intent goes: risk `evaluate` (in memory, the trading state read fresh from the state file,
+the orders waiting in the tick's batch counted) -> cancels of the orders it `replaces` (the
+intent is dropped unless every cancel succeeded) -> `OrderService.submit` (intent written,
+request sent once, answer written), or, for an order that adds to a position decided in a
+market's turn, the tick's batch (runner/outbox.py: at most `batch_wait_s` later, with the
+others, one transaction and one request). No REST call is made on the way, so the time from a
+book change to the order on the wire is the strategy, the risk rules, one SQLite write and one
+HTTP POST, plus that wait for a batched one. After every exchange call the API error guard
 hears how it went; while it asks for a backoff, nothing is sent.
 
 The other parts of the `Executor` each have their module: the state and the API error guard
@@ -160,10 +163,11 @@ class Executor(Outbox):
         for intent in intents:
             if not intent.reduce_only and self.holds_unknown(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
-            view = self.portfolio.view(intent.ticker)
+            # the orders waiting in the tick's batch count, as for a single intent
+            view = self.queued_view(intent.ticker)
             ctx = self.risk.context(
                 view,
-                total_exposure=self.portfolio.total_exposure() + added,
+                total_exposure=self.portfolio.total_exposure() + self.queued_exposure + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
             )

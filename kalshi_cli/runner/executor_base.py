@@ -113,6 +113,7 @@ class ExecutorBase:
         # exposure they add (runner/outbox.py)
         self.queued: list[Intent] = []
         self.queued_exposure = ZERO
+        self.queued_since = 0.0  # monotonic, when the oldest of them was queued
 
     # ---------------------------------------------------------------- guard
 

@@ -5,8 +5,9 @@ Sent one by one as the strategy decides them, each order cost the loop's thread 
 commit, a round trip and the commit of its answer before the next market could be looked at,
 and each fill one more round trip to read it: at 500 markets that held a book change up to 12 s
 behind its decision (docs/benchmarks.md). Now the orders a tick's markets want, once the risk
-engine allows them, wait in the outbox until the tick's visits end (or it holds a full batch),
-then go out at once:
+engine allows them, wait in the outbox until the tick's visits end, the first of them has
+waited `batch_wait_s` (20 ms: a tick-to-order cost nobody notices, the orders of some twenty
+visits), or they fill a batch, then go out at once:
 
 1. their intents are written in one transaction, the trading state read inside it for each, so
    an intent exists only if the state allowed it when it was recorded, and every intent is on
@@ -72,6 +73,8 @@ class Outbox(FillSync, Cancels):
         self.queued_exposure += view.after(intent).exposure() - view.exposure()
         # its slot of the order-rate cap is taken now, so the decisions after it count it
         self.risk.record_sent()
+        if not self.queued:
+            self.queued_since = self.clock.monotonic()
         self.queued.append(intent)
         return ZERO
 

@@ -11,6 +11,7 @@ messages arrive.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -65,9 +66,11 @@ def rig(
     params: dict[str, Any],
     risk: dict[str, Any] | None = None,
     quote: tuple[str, str] = ("0.40", "0.60"),
+    batch_wait_s: float = math.inf,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
-    every market's book."""
+    every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
+    end of its visits however slowly a loaded machine makes them."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -92,7 +95,7 @@ def rig(
         [client.get_market(t) for t in tickers],
     )
     # no timer read of fills during a test: every read it sees is one the loop chose to make
-    loop.settings = replace(loop.settings, fill_poll_s=3600.0)
+    loop.settings = replace(loop.settings, fill_poll_s=3600.0, batch_wait_s=batch_wait_s)
     loop._next_fill_poll = loop.clock.monotonic() + 3600.0
     feed.start()
     try:
@@ -134,6 +137,22 @@ def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
         assert {o.order_id for o in resting} <= set(rows)
         assert all(rows[o.order_id].status == "resting" for o in resting)
         assert len(r.events("order_placed")) == 8
+
+
+def test_an_order_waits_no_longer_than_batch_wait_s_for_others(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """With `batch_wait_s` 0, no order waits for another market's visit: each market's bid and
+    ask go out as their own batch, three markets three requests, in the order visited."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "ABC"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        sent = r.requests(sim)
+        assert sent.get(BATCH) == 3, sent
+        assert sent.get(SINGLE, 0) == 0, sent
+        placed = [e["ticker"] for e in r.events("order_placed")]
+        assert len(placed) == 6
+        assert [placed[0], placed[2], placed[4]] == [placed[1], placed[3], placed[5]]
 
 
 def test_the_position_limit_counts_the_orders_waiting_in_the_batch(
