@@ -90,8 +90,7 @@ class Outbox(FillSync, Cancels):
             items = self.client.batch_create_orders(creates)  # type: ignore[attr-defined]
         except OrderOutcomeUnknown as exc:
             self._failed(exc)
-            for intent, create in recorded:
-                self._lost(intent, create, exc.message)
+            self._lost(recorded, exc.message)
             return
         except (ApiError, TransportError) as exc:
             # the request as a whole was refused, or never left: none of its orders exists
@@ -103,13 +102,15 @@ class Outbox(FillSync, Cancels):
         self._ok()
         answered = {item.client_order_id: item for item in items}
         placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
+        unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
         try:
             with self.store.transaction():  # one commit for the batch's answers
+                self._lost(unnamed, "the batch answer did not name this order")
                 for intent, create in recorded:
                     item = answered.get(create.client_order_id)
                     if item is None:
-                        self._lost(intent, create, "the batch answer did not name this order")
-                    elif item.result is None:
+                        continue  # lost, above
+                    if item.result is None:
                         reason = item.error or "refused"
                         self.store.mark_rejected(create.client_order_id, reason=reason)
                         self.log.emit("order_rejected", {**intent_fields(intent), "error": reason})
@@ -193,16 +194,22 @@ class Outbox(FillSync, Cancels):
                 recorded.append((intent, create))
         return recorded
 
-    def _lost(self, intent: Intent, create: CreateOrder, why: str) -> None:
-        """An order of the batch that may exist: known to the loop first (its market takes no
-        new order, the lookups find it), then marked in the state file."""
-        coid = create.client_order_id
-        self.unknown[coid] = Unknown(intent.ticker, self.clock.monotonic())
-        self.fills_due = True
-        self.orders.record_unknown(create, why)
-        self.log.emit(
-            "order_unknown", {**intent_fields(intent), "client_order_id": coid, "error": why}
-        )
+    def _lost(self, lost: list[tuple[Intent, CreateOrder]], why: str) -> None:
+        """Orders of the batch that may exist: every one known to the loop first (its market
+        takes no new order, the lookups find it, a stop on a failing state file waits for it),
+        then each marked unknown in the state file; a mark that fails ends the marking
+        (OrderNotRecorded), the loop still knowing them all."""
+        now = self.clock.monotonic()
+        for intent, create in lost:
+            self.unknown[create.client_order_id] = Unknown(intent.ticker, now)
+        if lost:
+            self.fills_due = True
+        for intent, create in lost:
+            self.orders.record_unknown(create, why)
+            self.log.emit(
+                "order_unknown",
+                {**intent_fields(intent), "client_order_id": create.client_order_id, "error": why},
+            )
 
     # ---------------------------------------------------------------- what every send shares
 
