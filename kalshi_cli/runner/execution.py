@@ -21,7 +21,6 @@ from decimal import Decimal
 
 from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
 from kalshi_cli.models import ZERO
-from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.executor_base import Unknown
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.outbox import Outbox, intent_fields
@@ -30,16 +29,6 @@ from kalshi_cli.strategies import Intent
 
 
 class Executor(Outbox):
-    def _group_triggered(self, intent: Intent, exc: ApiError) -> None:
-        """The exchange refused the order because the session's order group is triggered (its
-        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
-        reason = f"the exchange triggered order group {self.order_group_id}"
-        self.log.emit(
-            "order_group_triggered",
-            {**intent_fields(intent), "order_group_id": self.order_group_id, "error": exc.message},
-        )
-        halt(self.ledger, reason=reason, source="order group")
-
     # ---------------------------------------------------------------- intents
 
     def execute(
@@ -230,7 +219,7 @@ class Executor(Outbox):
             return None
         except (ApiError, TransportError) as exc:
             if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
-                self._group_triggered(intent, exc)
+                self._group_triggered(intent, exc.message)
                 return None
             self._failed(exc)
             self.log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})

@@ -31,13 +31,16 @@ test's fake) sends each order on its own, as before.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
 from kalshi_cli.models import ZERO, to_book
+from kalshi_cli.order_batch import SendsBatches
+from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.cancels import Cancels
 from kalshi_cli.runner.executor_base import MAX_REMEMBERED, Sent, Unknown
 from kalshi_cli.runner.fills import FillSync
+from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.portfolio import OpenOrder, open_order
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
 
@@ -53,10 +56,9 @@ class Outbox(FillSync, Cancels):
 
     def batch_size(self) -> int:
         """How many orders one request may carry (1: this client sends one at a time)."""
-        sizer = getattr(self.client, "batch_size", None)
-        if sizer is None or not hasattr(self.client, "batch_create_orders"):
+        if not isinstance(self.client, SendsBatches):
             return 1
-        size = sizer()
+        size = self.client.batch_size()
         return size if isinstance(size, int) and size > 1 else 1
 
     def queued_view(self, ticker: str) -> PositionView:
@@ -86,23 +88,28 @@ class Outbox(FillSync, Cancels):
             return
         sent_at = self.clock.monotonic()
         creates = [create for _, create in recorded]
+        sender = cast(SendsBatches, self.client)  # batch_size() said so
         try:
-            items = self.client.batch_create_orders(creates)  # type: ignore[attr-defined]
+            items = sender.batch_create_orders(creates)
         except OrderOutcomeUnknown as exc:
             self._failed(exc)
             self._lost(recorded, exc.message)
             return
         except (ApiError, TransportError) as exc:
             # the request as a whole was refused, or never left: none of its orders exists
-            self._failed(exc)
             for intent, create in recorded:
                 self.store.mark_rejected(create.client_order_id, reason=exc.message)
                 self.log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
+            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
+                self._group_triggered(recorded[0][0], exc.message)
+            else:
+                self._failed(exc)
             return
         self._ok()
         answered = {item.client_order_id: item for item in items}
         placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
         unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
+        triggered: tuple[Intent, str] | None = None  # an item refused for the order group
         try:
             with self.store.transaction():  # one commit for the batch's answers
                 self._lost(unnamed, "the batch answer did not name this order")
@@ -114,11 +121,15 @@ class Outbox(FillSync, Cancels):
                         reason = item.error or "refused"
                         self.store.mark_rejected(create.client_order_id, reason=reason)
                         self.log.emit("order_rejected", {**intent_fields(intent), "error": reason})
+                        if reason.split(":")[0] == GROUP_TRIGGERED and self.order_group_id:
+                            triggered = triggered or (intent, reason)
                     else:
                         status = self.orders.record_answer(create, item.result)
                         placed.append((intent, create, item.result, status))
         except StoreError as exc:
             raise self._unrecorded(recorded, answered, exc) from exc
+        if triggered is not None:
+            self._group_triggered(*triggered)
         for intent, create, result, status in placed:
             self._placed(
                 intent,
@@ -212,6 +223,16 @@ class Outbox(FillSync, Cancels):
             )
 
     # ---------------------------------------------------------------- what every send shares
+
+    def _group_triggered(self, intent: Intent, error: str) -> None:
+        """The exchange refused the order because the session's order group is triggered (its
+        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
+        reason = f"the exchange triggered order group {self.order_group_id}"
+        self.log.emit(
+            "order_group_triggered",
+            {**intent_fields(intent), "order_group_id": self.order_group_id, "error": error},
+        )
+        halt(self.ledger, reason=reason, source="order group")
 
     def _create(self, intent: Intent) -> CreateOrder:
         """The request for an intent, with its fresh client order id."""

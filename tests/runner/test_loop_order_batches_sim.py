@@ -28,6 +28,7 @@ from kalshi_cli.keys import load_private_key
 from kalshi_cli.risk import TradingState
 from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, log_events, pause, wait_for
@@ -214,6 +215,24 @@ class _HaltOnSecondMarket:
                 other.set_trading_state(TradingState.HALTED, reason="test", source="cancel-all")
             self.halted = True
         return self.decide(snapshot, position, params)
+
+
+def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The session's order group is triggered on the exchange (its limit, or a kill switch
+    there): the next pass's batch is refused item by item for it, and the loop halts, as it
+    does when a single order is refused so."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
+        group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
+        r.loop.executor.order_group_id = group
+        r.client.trigger_order_group(group)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.requests(sim).get(BATCH) == 1
+        assert r.events("order_group_triggered")
+        assert r.store.trading_state().state == "HALTED"
+        assert list(r.client.iter_orders(status="resting")) == []
 
 
 def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_resent(
