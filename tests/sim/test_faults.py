@@ -206,6 +206,8 @@ def test_a_held_batch_of_orders_lands_after_the_client_gave_up(sim: SimHarness) 
             timeout=0.3,
         )
     assert _orders(sim) == []  # still in the network
+    # the admin's count, not the order listing: polling that spends the account's read budget
+    _until(lambda: _creates(sim) == 1, 10, "the held batch to arrive")
     _until(lambda: len(_orders(sim)) == 2, 10, "the held batch to land")
     assert sorted(o["client_order_id"] for o in _orders(sim)) == ["held-batch-1", "held-batch-2"]
 
