@@ -350,7 +350,53 @@ class OrderService:
         reason: str | None = None,
     ) -> PlaceOutcome:
         """The one path by which an order reaches the exchange (the CLI after `prepare`, the
-        trade loop after its risk engine): intent written first, sent once, answer recorded."""
+        trade loop after its risk engine): intent written first, sent once, answer recorded.
+        A batch (`kalshi order batch`, the trade loop's) takes the same steps through
+        `record_intent`, `record_answer` and `record_unknown`."""
+        self.record_intent(
+            create,
+            side=side,
+            action=action,
+            strategy=strategy,
+            model_fair=model_fair,
+            reason=reason,
+        )
+        try:
+            result = self.client.create_order(create)
+        except OrderOutcomeUnknown as exc:
+            self._record_unknown(create, exc)
+            return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
+        except ApiError as exc:
+            self.store.mark_rejected(create.client_order_id, reason=exc.message)
+            raise
+        except TransportError as exc:
+            # nothing reached the exchange (connect failed before sending)
+            self.store.mark_rejected(create.client_order_id, reason=exc.message)
+            raise
+        status = _status_after_create(result.fill_count, result.remaining_count, create)
+        self._record_accepted(create.client_order_id, result.order_id, status, result)
+        return PlaceOutcome(
+            create.client_order_id,
+            status,
+            result.order_id,
+            result.fill_count,
+            result.remaining_count,
+            result.average_fill_price,
+        )
+
+    def record_intent(
+        self,
+        create: CreateOrder,
+        *,
+        side: Side,
+        action: Action,
+        strategy: str | None = None,
+        model_fair: Decimal | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Step 2 of `submit`: the intent written as pending, the trading state read in the
+        same transaction (TradingHaltedError, and nothing written, unless it allows the order).
+        The trade loop's batches record each of theirs through this, inside one transaction."""
         from kalshi_cli.store import IntentRecord
 
         now = self._now()
@@ -383,28 +429,6 @@ class OrderService:
             lambda state: check_trading_state(
                 state.state, state.reason, reduce_only=create.reduce_only, what="not sent"
             ),
-        )
-        try:
-            result = self.client.create_order(create)
-        except OrderOutcomeUnknown as exc:
-            self._record_unknown(create, exc)
-            return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
-        except ApiError as exc:
-            self.store.mark_rejected(create.client_order_id, reason=exc.message)
-            raise
-        except TransportError as exc:
-            # nothing reached the exchange (connect failed before sending)
-            self.store.mark_rejected(create.client_order_id, reason=exc.message)
-            raise
-        status = _status_after_create(result.fill_count, result.remaining_count, create)
-        self._record_accepted(create.client_order_id, result.order_id, status, result)
-        return PlaceOutcome(
-            create.client_order_id,
-            status,
-            result.order_id,
-            result.fill_count,
-            result.remaining_count,
-            result.average_fill_price,
         )
 
     def _record_accepted(
@@ -446,15 +470,18 @@ class OrderService:
             ) from exc
 
     def _record_unknown(self, create: CreateOrder, exc: OrderOutcomeUnknown) -> None:
+        self.record_unknown(create, exc.message)
+
+    def record_unknown(self, create: CreateOrder, reason: str) -> None:
         """Mark the intent unknown. The request was sent, so a state file that cannot take
         the mark must not read as "not placed" either: the order may be on the exchange."""
         from kalshi_cli.store import OrderNotRecorded, StoreError
 
         try:
-            self.store.mark_unknown(create.client_order_id, reason=exc.message)
+            self.store.mark_unknown(create.client_order_id, reason=reason)
         except StoreError as store_exc:
             raise OrderNotRecorded(
-                f"order {create.client_order_id} MAY HAVE BEEN PLACED ({exc.message}), and the "
+                f"order {create.client_order_id} MAY HAVE BEEN PLACED ({reason}), and the "
                 f"state file could not record it: {store_exc.message}",
                 hint="do not place it again; `kalshi reconcile` finds it once the state file "
                 "can be written",

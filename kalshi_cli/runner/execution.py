@@ -1,10 +1,13 @@
 """From a strategy's decision to the exchange, and fills back into the loop's view.
 
-An intent goes: risk `evaluate` (in memory, the trading state read fresh from the state file)
--> cancels of the orders it `replaces` (the intent is dropped unless every cancel succeeded) ->
-`OrderService.submit` (intent written, request sent once, answer written). No REST call is
-made on the way, so the time from a book change to the order on the wire is the strategy, the
-risk rules, one SQLite write and one HTTP POST. After every exchange call the API error guard
+An intent goes: risk `evaluate` (in memory, the trading state read fresh from the state file,
+the orders waiting in the tick's batch counted) -> cancels of the orders it `replaces` (the
+intent is dropped unless every cancel succeeded) -> `OrderService.submit` (intent written,
+request sent once, answer written), or, for an order that adds to a position decided in a
+market's turn, the tick's batch (runner/outbox.py: at most `batch_wait_s` later, with the
+others, one transaction and one request). No REST call is made on the way, so the time from a
+book change to the order on the wire is the strategy, the risk rules, one SQLite write and one
+HTTP POST, plus that wait for a batched one. After every exchange call the API error guard
 hears how it went; while it asks for a backoff, nothing is sent.
 
 The other parts of the `Executor` each have their module: the state and the API error guard
@@ -15,41 +18,36 @@ The other parts of the `Executor` each have their module: the state and the API 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
-from kalshi_cli.models import ZERO, to_book
-from kalshi_cli.risk.state import halt
-from kalshi_cli.runner.cancels import Cancels
-from kalshi_cli.runner.executor_base import MAX_REMEMBERED, Sent, Unknown
-from kalshi_cli.runner.fills import FillSync
+from kalshi_cli.models import ZERO
+from kalshi_cli.runner.executor_base import Unknown
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
-from kalshi_cli.runner.portfolio import OpenOrder, open_order
+from kalshi_cli.runner.outbox import Outbox, intent_fields
 from kalshi_cli.store.errors import OrderNotRecorded
 from kalshi_cli.strategies import Intent
 
 
-class Executor(FillSync, Cancels):
-    def _group_triggered(self, intent: Intent, exc: ApiError) -> None:
-        """The exchange refused the order because the session's order group is triggered (its
-        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
-        reason = f"the exchange triggered order group {self.order_group_id}"
-        self.log.emit(
-            "order_group_triggered",
-            {**_intent_fields(intent), "order_group_id": self.order_group_id, "error": exc.message},
-        )
-        halt(self.ledger, reason=reason, source="order group")
-
+class Executor(Outbox):
     # ---------------------------------------------------------------- intents
 
-    def execute(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
-        """Evaluate and, when allowed, send; True when an order went out (or would have). A
-        reducing order larger than the order-size limit goes out in pieces (`RiskEngine.split`),
-        each evaluated and sent in turn, until one does not fill in full: the bid it sold into
-        is gone, and the pieces after it would only be killed, each a slot of the rate cap."""
+    def execute(
+        self,
+        intent: Intent,
+        *,
+        last_data_at: float | None,
+        in_sync: bool,
+        batch: bool = False,
+    ) -> bool:
+        """Evaluate and, when allowed, send; True when an order went out (or would have, or
+        waits in the tick's batch). A reducing order larger than the order-size limit goes out
+        in pieces (`RiskEngine.split`), each evaluated and sent in turn, until one does not
+        fill in full: the bid it sold into is gone, and the pieces after it would only be
+        killed, each a slot of the rate cap. `batch`: an order that adds to a position waits
+        for `flush` with the tick's others (runner/outbox.py); one that reduces goes at once."""
         sent = False
         for piece in self.risk.split(intent):
-            filled = self._execute(piece, last_data_at=last_data_at, in_sync=in_sync)
+            filled = self._execute(piece, last_data_at=last_data_at, in_sync=in_sync, batch=batch)
             if filled is None:
                 return sent
             sent = True
@@ -58,11 +56,11 @@ class Executor(FillSync, Cancels):
         return sent
 
     def _execute(
-        self, intent: Intent, *, last_data_at: float | None, in_sync: bool
+        self, intent: Intent, *, last_data_at: float | None, in_sync: bool, batch: bool = False
     ) -> Decimal | None:
         """What `execute` does; the count filled at once (all of it in a dry run), or None
         when nothing went out."""
-        self.log.emit("signal", _intent_fields(intent))
+        self.log.emit("signal", intent_fields(intent))
         if self.backing_off:
             # an earlier call of this same pass failed: the rest of the pass waits it out too
             self.log.emit(
@@ -78,7 +76,7 @@ class Executor(FillSync, Cancels):
         if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
             return None
         if self.dry_run:
-            self.log.emit("dry_run_order", _intent_fields(intent))
+            self.log.emit("dry_run_order", intent_fields(intent))
             return intent.count
         if intent.replaces:
             shortfalls = self._cancel_shortfalls
@@ -96,12 +94,41 @@ class Executor(FillSync, Cancels):
                     intent, last_data_at=last_data_at, in_sync=in_sync
                 ):
                     return None
-        return self._submit(intent)
+        size = self.batch_size() if batch and not intent.reduce_only else 1
+        if size == 1:
+            return self._submit(intent)
+        queued = self._queue(intent)
+        if len(self.queued) >= size:
+            self.flush()
+        return queued
+
+    def flush(self) -> None:
+        """Send what waits in the tick's batch (runner/outbox.py): one request a batch, a lone
+        order as a single one."""
+        queued, self.queued = self.queued, []
+        self.queued_exposure = ZERO
+        size = self.batch_size()
+        for start in range(0, len(queued), size):
+            if self.backing_off:
+                # an earlier call of this tick failed: what waits is held, as a pass's rest is
+                for intent in queued[start:]:
+                    self.log.emit(
+                        "intent_held",
+                        {"ticker": intent.ticker, "reason": "backing off after API errors"},
+                    )
+                return
+            chunk = queued[start : start + size]
+            if len(chunk) == 1:
+                self._submit(chunk[0], slot_taken=True)
+            else:
+                self._submit_batch(chunk)
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
+        """The risk engine's verdict, the orders waiting in the tick's batch counted as
+        resting (their market's view, the account's exposure)."""
         ctx = self.risk.context(
-            self.portfolio.view(intent.ticker),
-            total_exposure=self.portfolio.total_exposure(),
+            self.queued_view(intent.ticker),
+            total_exposure=self.portfolio.total_exposure() + self.queued_exposure,
             last_data_at=last_data_at,
             in_sync=in_sync,
         )
@@ -125,10 +152,11 @@ class Executor(FillSync, Cancels):
         for intent in intents:
             if not intent.reduce_only and self.holds_unknown(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
-            view = self.portfolio.view(intent.ticker)
+            # the orders waiting in the tick's batch count, as for a single intent
+            view = self.queued_view(intent.ticker)
             ctx = self.risk.context(
                 view,
-                total_exposure=self.portfolio.total_exposure() + added,
+                total_exposure=self.portfolio.total_exposure() + self.queued_exposure + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
             )
@@ -154,21 +182,10 @@ class Executor(FillSync, Cancels):
         self.log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
         return False
 
-    def _submit(self, intent: Intent) -> Decimal | None:
-        """Send it once; the count filled at once, or None when it did not go out."""
-        from kalshi_cli.client.requests import CreateOrder
-
-        book = to_book(intent.side, intent.action, intent.price)
-        create = CreateOrder(
-            ticker=intent.ticker,
-            book_side=book.book_side,
-            price=book.yes_price,
-            count=intent.count,
-            time_in_force=intent.time_in_force,
-            post_only=intent.post_only,
-            reduce_only=intent.reduce_only,
-            order_group_id=self.order_group_id,
-        )
+    def _submit(self, intent: Intent, *, slot_taken: bool = False) -> Decimal | None:
+        """Send it once; the count filled at once, or None when it did not go out.
+        `slot_taken`: its order-rate slot was taken when it was queued."""
+        create = self._create(intent)
         sent_at = self.clock.monotonic()
         try:
             outcome = self.orders.submit(
@@ -186,7 +203,7 @@ class Executor(FillSync, Cancels):
             self.log.emit(
                 "order_unknown",
                 {
-                    **_intent_fields(intent),
+                    **intent_fields(intent),
                     "client_order_id": create.client_order_id,
                     "error": exc.message,
                 },
@@ -202,99 +219,25 @@ class Executor(FillSync, Cancels):
             return None
         except (ApiError, TransportError) as exc:
             if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
-                self._group_triggered(intent, exc)
+                self._group_triggered(intent, exc.message)
                 return None
             self._failed(exc)
-            self.log.emit("order_rejected", {**_intent_fields(intent), "error": exc.message})
+            self.log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             return None
         finally:
-            self.risk.record_sent()
+            if not slot_taken:
+                self.risk.record_sent()
         self._ok()
-        self.counters.orders += 1
-        if outcome.order_id:
-            if len(self.sent) >= MAX_REMEMBERED:
-                self.sent.popitem(last=False)
-            self.sent[outcome.order_id] = Sent(
-                create.client_order_id,
-                intent.side,
-                intent.action,
-                intent.price,
-                intent.model_fair,
-                intent.strategy,
-                sent_at,
-            )
-        self.log.emit(
-            "order_placed",
-            {
-                **_intent_fields(intent),
-                "client_order_id": create.client_order_id,
-                "order_id": outcome.order_id,
-                "status": outcome.status,
-                "filled": outcome.fill_count,
-                "remaining": outcome.remaining_count,
-            },
+        self._placed(
+            intent,
+            create,
+            sent_at,
+            order_id=outcome.order_id,
+            status=outcome.status,
+            fill_count=outcome.fill_count,
+            remaining=outcome.remaining_count,
         )
-        if outcome.order_id and outcome.remaining_count > 0 and outcome.status == "resting":
-            self.portfolio.add_order(
-                OpenOrder(
-                    outcome.order_id,
-                    create.client_order_id,
-                    intent.ticker,
-                    intent.side,
-                    intent.action,
-                    intent.price,
-                    outcome.remaining_count,
-                    intent.strategy,
-                )
-            )
         if outcome.fill_count > 0:
             # the position must be known before the next decision in this market
             self.sync_fills()
         return outcome.fill_count
-
-    def _not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
-        """The order reached the exchange (or may have) and the state file could not take its
-        answer: the loop still knows of it, so the stop that follows withdraws it
-        (runner/state_fault.py)."""
-        if exc.order_id is None:
-            self.unknown[exc.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
-            return
-        if exc.remaining > 0:
-            book = to_book(intent.side, intent.action, intent.price)
-            self.portfolio.add_order(
-                open_order(
-                    order_id=exc.order_id,
-                    client_order_id=exc.client_order_id,
-                    ticker=intent.ticker,
-                    book_side=book.book_side,
-                    yes_price=book.yes_price,
-                    side=intent.side,
-                    remaining=exc.remaining,
-                    strategy=intent.strategy,
-                )
-            )
-        self.sent[exc.order_id] = Sent(
-            exc.client_order_id,
-            intent.side,
-            intent.action,
-            intent.price,
-            intent.model_fair,
-            intent.strategy,
-            self.clock.monotonic(),
-        )
-
-
-def _intent_fields(intent: Intent) -> dict[str, Any]:
-    return {
-        "ticker": intent.ticker,
-        "side": intent.side,
-        "action": intent.action,
-        "price": intent.price,
-        "count": intent.count,
-        "model_fair": intent.model_fair,
-        "edge": intent.edge_after_fees.quantize(Decimal("0.0001")),
-        "tif": intent.time_in_force,
-        "reduce_only": intent.reduce_only,
-        "strategy": intent.strategy,
-        "reason": intent.reason,
-    }

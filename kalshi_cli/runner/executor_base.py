@@ -6,7 +6,8 @@ it asks for a backoff, nothing is sent; an error that trips SAFE_MODE is flagged
 
 The executor is layered as the simulator's exchange is (sim/core.py): `UnknownOrders`
 (runner/unknown_orders.py) and `Cancels` (runner/cancels.py) on this base, `FillSync`
-(runner/fills.py) on `UnknownOrders`, and `Executor` (placing) on both.
+(runner/fills.py) on `UnknownOrders`, `Outbox` (runner/outbox.py: a tick's orders sent as one
+batch) on both, and `Executor` (placing) on that.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.models import Action, Side
+from kalshi_cli.models import ZERO, Action, Side
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.ledger import LoopLedger
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from kalshi_cli.clock import Clock
     from kalshi_cli.orders import OrderClient, OrderService
     from kalshi_cli.store import Store
+    from kalshi_cli.strategies import Intent
 
 
 MAX_REMEMBERED = 10_000
@@ -99,8 +101,19 @@ class ExecutorBase:
         # row may still be resting (replayed at start for those, then kept as fills arrive)
         self._filled: dict[str, Decimal] = {}
         self._last_fill_ts = clock.wall()
+        # what this run has applied, to tell a `fill` or `user_order` message that brings news
+        # (a fill not yet read) from one about a fill already read (runner/fills.py): each
+        # (order id, trade id) applied, and the contracts applied per order (the oldest
+        # forgotten past MAX_REMEMBERED: a message about those is read, as any news)
+        self._applied_trades: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._applied_counts: OrderedDict[str, Decimal] = OrderedDict()
         # the session's order group (runner/order_group.py): every order goes into it
         self.order_group_id: str | None = None
+        # orders the risk engine allowed this tick, waiting to go out together, and the
+        # exposure they add (runner/outbox.py)
+        self.queued: list[Intent] = []
+        self.queued_exposure = ZERO
+        self.queued_since = 0.0  # monotonic, when the oldest of them was queued
 
     # ---------------------------------------------------------------- guard
 

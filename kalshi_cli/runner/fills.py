@@ -1,12 +1,16 @@
 """Fills back into the trade loop's view, for its `Executor` (runner/execution.py).
 
 Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
-the record: each one (and each order answer that reports a fill, and a timer as the fallback for
-a lost message) makes the loop read new fills from `GET /portfolio/fills`. Each fill is applied
-once (by fill id) to the in-memory view and written to the state file with its realized P&L,
-which is what the daily circuit breaker adds up; the same transaction moves its order's row on
-(filled, remaining, executed), as a `user_orders` message does with the exchange's own counts,
-so the state file never keeps a filled quote `resting`.
+the record: each one that brings news (and each order answer that reports a fill, and a timer
+as the fallback for a lost message) makes the loop read new fills from `GET /portfolio/fills`.
+A message is no news when it is about a fill this run has already applied: a `fill` whose
+(order id, trade id) was applied, a `user_order` whose fill count the order's applied fills
+already reach. An order that fills at once is read right after its answer, so its own messages,
+arriving after, no longer cost a read each. Each fill is applied once (by fill id) to the
+in-memory view and written to the state file with its realized P&L, which is what the daily
+circuit breaker adds up; the same transaction moves its order's row on (filled, remaining,
+executed), as a `user_orders` message does with the exchange's own counts, so the state file
+never keeps a filled quote `resting`. The fills of one read are written in one transaction.
 """
 
 from __future__ import annotations
@@ -52,9 +56,40 @@ class FillSync(UnknownOrders):
             and not self._known(f)
         ]
         new.sort(key=lambda f: (f.ts or 0, f.created_time))
-        for fill in new:
-            self._apply(fill)
+        if any(self._perhaps_unknown(f) for f in new):
+            # perhaps an order of unknown outcome that landed late: found before its fills are
+            # recorded (and before the write lock is taken), so they are its strategy's
+            self.resolve_unknown()
+        if new:
+            with self.store.transaction():  # one commit for the read's fills and their orders
+                for fill in new:
+                    self._apply(fill)
         return len(new)
+
+    def _perhaps_unknown(self, fill: Fill) -> bool:
+        return (
+            fill.order_id not in self.sent
+            and self.holds_unknown(fill.ticker)
+            and self.store.intent_by_order_id(fill.order_id) is None
+        )
+
+    def fill_is_news(self, data: Any) -> bool:
+        """A `fill` message about a fill this run has not applied yet."""
+        key = (str(data.get("order_id", "")), str(data.get("trade_id", "")))
+        return key not in self._applied_trades
+
+    def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
+        """A `user_order` message counting more contracts filled than this run has applied."""
+        return filled > self._applied_counts.get(order_id, ZERO)
+
+    def _note_applied(self, fill: Fill) -> None:
+        self._applied_trades[(fill.order_id, fill.trade_id)] = None
+        self._applied_counts[fill.order_id] = (
+            self._applied_counts.pop(fill.order_id, ZERO) + fill.count
+        )
+        for kept in (self._applied_trades, self._applied_counts):
+            while len(kept) > MAX_REMEMBERED:
+                kept.popitem(last=False)
 
     def _since(self) -> int:
         # fills are read with a margin: a fill of the same second may land after a read
@@ -86,11 +121,6 @@ class FillSync(UnknownOrders):
     def _apply(self, fill: Fill) -> None:
         sent = self.sent.get(fill.order_id)
         intent = self.store.intent_by_order_id(fill.order_id)
-        if sent is None and intent is None and self.holds_unknown(fill.ticker):
-            # perhaps an order of unknown outcome that landed late: find it before the fill
-            # is recorded, so the fill is its strategy's
-            self.resolve_unknown()
-            intent = self.store.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
         # a fill that names no subaccount (sent to direct members only) is of the one the
@@ -117,6 +147,7 @@ class FillSync(UnknownOrders):
         else:  # another process (a reconcile) copied it first: the file has its P&L
             self.ledger.forget_realized(record.ts)
         self._seen[fill.fill_id] = record.ts
+        self._note_applied(fill)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
         self.counters.fills += 1

@@ -125,6 +125,8 @@ class TradeLoop(MarketPass, LoopWatch):
         # the pause file is read once a tick, not once per market
         self._pass_paused = self.paused
         self._serve(now_m + budget_s)
+        # the orders the visits decided go out together, before anything else of the tick
+        self.executor.flush()
         if self.executor.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
@@ -141,7 +143,8 @@ class TradeLoop(MarketPass, LoopWatch):
         exit); each whose position view changed since (a fill read, an order's update) or whose
         stop-loss waits for its retry gets its stop-loss; the others' stop-loss would answer as
         it did (it reads only the book and the view). Then markets from the schedule, at least
-        one, until the loop's clock reaches `until`."""
+        one, until the loop's clock reaches `until`; the orders they decide go out as a batch
+        once the first has waited `batch_wait_s` (the rest at the end of the tick)."""
         schedule = self.schedule
         for m in self.portfolio.open_positions():
             ticker = m.ticker
@@ -159,6 +162,10 @@ class TradeLoop(MarketPass, LoopWatch):
             if turn is None:
                 return
             self._visit(turn)
+            now = self.clock.monotonic()
+            executor = self.executor
+            if executor.queued and now - executor.queued_since >= self.settings.batch_wait_s:
+                executor.flush()  # the first order of the batch has waited long enough
             if self.clock.monotonic() >= until:
                 return
 

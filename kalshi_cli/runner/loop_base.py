@@ -58,6 +58,10 @@ class LoopSettings:
     # the time a tick of `run` spends visiting markets before it goes back to the feed for
     # news (risk exits of held positions are not counted against it): docs/trade-loop.md
     tick_budget_s: float = 0.1
+    # the longest an order that adds waits for others to join its batch before the batch goes
+    # out anyway (runner/outbox.py): a tick-to-order cost a trader would not notice, a batch
+    # of the orders some twenty visits decide
+    batch_wait_s: float = 0.02
     # the fairness bound: a market not visited for this long goes ahead of markets with news
     # (`trade.max_revisit_s`); a loop past it, or whose news waits longer, is behind
     max_revisit_s: float = 10.0

@@ -39,7 +39,9 @@ class LoopWatch(LoopBase):
             if kind is EventKind.BOOK and ticker is not None:
                 changed.setdefault(ticker, event.at)
             elif kind is EventKind.FILL:
-                self.executor.fills_due = True
+                # a fill already read (an order that filled at once) is no news
+                if event.data is None or self.executor.fill_is_news(event.data):
+                    self.executor.fills_due = True
             elif kind is EventKind.USER_ORDER and event.data is not None:
                 self._order_update(event.data)
             elif kind is EventKind.STALE and ticker is not None:
@@ -78,7 +80,7 @@ class LoopWatch(LoopBase):
             self.executor.fills_due = True
             self.log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
             return
-        if filled > 0:
+        if filled > 0 and self.executor.order_fills_are_news(order_id, filled):
             self.executor.fills_due = True
         if not self.executor.order_message(data):
             return

@@ -128,7 +128,8 @@ class MarketPass(LoopBase):
             self.executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
             return
         for intent in intents:
-            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+            # an order that adds waits for the tick's batch; one that reduces goes at once
+            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""

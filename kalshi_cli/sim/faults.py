@@ -4,12 +4,13 @@ HTTP knobs act on requests under /trade-api/v2 only (never on the admin API):
 `http_5xx_rate` and `http_429_rate` answer before the handler runs, so nothing changes;
 `latency_ms` delays every answer; `drop_response_after_commit_rate` lets a write run and commit,
 then closes the connection without an answer (the case a client must reconcile, never re-send).
-`hold_request_s` holds the next order-creating request (`POST /portfolio/events/orders`) that
-long in the network before the exchange sees it: its body is taken in at once (it is on its
-way), then the request goes through the whole pipeline, signature timestamp check included,
-only when the hold is over. The client has usually given up by then; the order still lands if
-its signature is still inside the window, as a request delayed by a proxy or a congested link
-does on Kalshi. One request is held, then the knob returns to 0.
+`hold_request_s` holds the next order-creating request (`POST /portfolio/events/orders`, or a
+batch of them on `.../orders/batched`) that long in the network before the exchange sees it:
+its body is taken in at once (it is on its way), then the request goes through the whole
+pipeline, signature timestamp check included, only when the hold is over. The client has
+usually given up by then; the order still lands if its signature is still inside the window,
+as a request delayed by a proxy or a congested link does on Kalshi. One request is held, then
+the knob returns to 0.
 `write_503_rate` answers an order create or amend with 503 `service_unavailable` before the
 exchange acts; `write_503_after_commit_rate` lets it act, then answers 503 all the same (a
 gateway that gave up waiting for a backend that did the work). The 3.31.0 spec documents

@@ -126,6 +126,8 @@ async def _read_json(request: Request, struct: str) -> Any:
 
 
 _CREATE = "POST /portfolio/events/orders"
+# a request held in the network is held whatever it carries: one order or a batch of them
+_HELD = (_CREATE, "POST /portfolio/events/orders/batched")
 # the order writes for which the 3.31.0 spec documents 503 ServiceUnavailableError
 _WRITES_WITH_503 = (_CREATE, "POST /portfolio/events/orders/{order_id}/amend")
 _INJECTED_503 = "service unavailable (injected fault)"
@@ -155,7 +157,7 @@ async def _dispatch(state: SimState, ep: Endpoint, request: Request) -> Response
 
 
 async def _network_delays(faults: Faults, request: Request, endpoint_name: str) -> None:
-    if endpoint_name == _CREATE:
+    if endpoint_name in _HELD:
         hold = faults.take_hold()
         if hold > 0:
             # held in the network: the body is already on its way (the client may give up and

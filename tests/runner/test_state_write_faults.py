@@ -271,7 +271,8 @@ def test_an_order_whose_answer_cannot_be_recorded_is_cancelled_on_the_exchange(
             pipe_in.write("release\n")
             pipe_in.flush()
     placed = s.orders()
-    assert len(placed) == 1, "the first quote reached the exchange, and nothing after it"
+    # the market maker's bid and ask go out as one batch request: that request, nothing after
+    assert len(placed) == 2, "the first request reached the exchange, and nothing after it"
     assert s.resting() == [], "the order whose answer was not recorded is not left resting"
     _assert_stopped_on_the_state_file(s, error, "locked")
     _assert_reconcile_recovers(s)

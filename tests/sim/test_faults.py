@@ -192,6 +192,26 @@ def test_a_held_order_request_lands_after_the_client_gave_up(sim: SimHarness) ->
     assert [(o["client_order_id"], o["status"]) for o in _orders(sim)] == [("held-1", "resting")]
 
 
+def test_a_held_batch_of_orders_lands_after_the_client_gave_up(sim: SimHarness) -> None:
+    """A network hold does not look at what a request carries: a batch create is held too."""
+    sim.create_market(T)
+    sim.set_faults(hold_request_s=1.5)
+    batch = [{**ORDER, "client_order_id": f"held-batch-{n}"} for n in (1, 2)]
+    with pytest.raises(httpx.ReadTimeout):
+        sim.signed(
+            sim.account,
+            "POST",
+            "/portfolio/events/orders/batched",
+            json={"orders": batch},
+            timeout=0.3,
+        )
+    assert _orders(sim) == []  # still in the network
+    # the admin's count, not the order listing: polling that spends the account's read budget
+    _until(lambda: _creates(sim) == 1, 10, "the held batch to arrive")
+    _until(lambda: len(_orders(sim)) == 2, 10, "the held batch to land")
+    assert sorted(o["client_order_id"] for o in _orders(sim)) == ["held-batch-1", "held-batch-2"]
+
+
 def test_a_request_held_past_the_signature_window_is_refused_on_arrival(tmp_path: Path) -> None:
     harness = SimHarness(
         start_simulator(

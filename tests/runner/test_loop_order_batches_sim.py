@@ -1,0 +1,336 @@
+"""The trade loop against the real simulator over loopback: what it sends and reads per order.
+
+The orders one tick decides in several markets go out together, as one batch request whose
+intents are one state-file transaction written before it leaves, instead of a commit and a
+round trip each; what the risk engine allows counts the orders already waiting in that batch;
+a halt written before the batch leaves stops all of it; an answer lost for the batch leaves
+every order of it unknown, looked up and never sent again. A fill the loop has already read
+(an order filled at once) is not read again from REST when its `fill` and `user_order`
+messages arrive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.client import KalshiClient
+from kalshi_cli.client.signing import KalshiAuth
+from kalshi_cli.clock import SystemClock
+from kalshi_cli.feed import MarketData
+from kalshi_cli.feed.book import EventKind, FeedEvent
+from kalshi_cli.keys import load_private_key
+from kalshi_cli.risk import TradingState
+from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.order_group import open_session_group
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.simproc import Book, client_for, log_events, pause, wait_for
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "fair_value.py"
+BATCH = "POST /portfolio/events/orders/batched"
+SINGLE = "POST /portfolio/events/orders"
+FILLS = "GET /portfolio/fills"
+
+
+@dataclass
+class Rig:
+    loop: TradeLoop
+    store: Store
+    client: KalshiClient
+    feed: MarketData
+    key_id: str
+    log: Path
+    books: dict[str, Book]
+
+    def requests(self, sim: SimHarness) -> dict[str, int]:
+        counts: dict[str, int] = sim.stats()["accounts"].get(self.key_id, {}).get("requests", {})
+        return counts
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return [e for e in log_events(self.log) if e["event"] == name]
+
+
+@contextmanager
+def rig(
+    sim: SimHarness,
+    tmp_path: Path,
+    tickers: list[str],
+    *,
+    strategy: str,
+    params: dict[str, Any],
+    risk: dict[str, Any] | None = None,
+    quote: tuple[str, str] = ("0.40", "0.60"),
+    batch_wait_s: float = math.inf,
+) -> Iterator[Rig]:
+    """A loop built as `kalshi trade` builds it, on its own account; a second account makes
+    every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
+    end of its visits however slowly a loaded machine makes them."""
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    books = {}
+    for ticker in tickers:
+        sim.create_market(ticker)
+        books[ticker] = Book(other, ticker)
+        books[ticker].quote(*quote)
+    trader = sim.new_account(balance_cents=10_000_000)
+    key, _ = load_private_key(path=Path(trader.private_key_path))
+    client = KalshiClient(api_base=trader.api_base, key_id=trader.key_id, private_key=key)
+    clock = SystemClock()
+    feed = MarketData(
+        tickers, ws_url=trader.ws_url, auth=KalshiAuth(trader.key_id, key), clock=clock
+    )
+    log_path = tmp_path / "trade.log"
+    store = Store.open(tmp_path / "state.db", clock=clock)
+    log = EventLog(clock, path=log_path, stderr=None)
+    name = "fair-value" if strategy == str(EXAMPLE) else strategy
+    loop = build_loop(
+        Parts(client, store, feed, clock, log),
+        TradeOptions(strategy=strategy, order_group=False),
+        TradeConfig(strategies={name: params}, risk=risk or {}),
+        [client.get_market(t) for t in tickers],
+    )
+    # no timer read of fills during a test: every read it sees is one the loop chose to make
+    loop.settings = replace(loop.settings, fill_poll_s=3600.0, batch_wait_s=batch_wait_s)
+    loop._next_fill_poll = loop.clock.monotonic() + 3600.0
+    feed.start()
+    try:
+        assert wait_for(lambda: all(feed.is_fresh(t) for t in tickers), 20, pause)
+        yield Rig(loop, store, client, feed, trader.key_id, log_path, books)
+    finally:
+        feed.stop()
+        log.close()
+        store.close()
+        other.close()
+        client.close()
+
+
+def _until(r: Rig, kept: list[FeedEvent], wanted: Callable[[list[FeedEvent]], bool]) -> bool:
+    """Drain the feed into `kept` until `wanted(kept)`, within a deadline."""
+
+    def look() -> bool:
+        kept.extend(r.feed.drain_events())
+        return wanted(kept)
+
+    return wait_for(look, 20, pause)
+
+
+def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """Four markets, a bid and an ask each: one full pass sends the eight orders as one batch
+    request, never one request an order, and every one rests on the exchange with its intent
+    in the state file under the order id the exchange gave it."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "ABCD"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        sent = r.requests(sim)
+        assert sent.get(BATCH) == 1, sent
+        assert sent.get(SINGLE, 0) == 0, sent
+        resting = list(r.client.iter_orders(status="resting"))
+        assert len(resting) == 8
+        rows = {i.order_id: i for i in r.store.intents()}
+        assert {o.order_id for o in resting} <= set(rows)
+        assert all(rows[o.order_id].status == "resting" for o in resting)
+        assert len(r.events("order_placed")) == 8
+
+
+def test_an_order_waits_no_longer_than_batch_wait_s_for_others(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """With `batch_wait_s` 0, no order waits for another market's visit: each market's bid and
+    ask go out as their own batch, three markets three requests, in the order visited."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "ABC"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, batch_wait_s=0.0) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        sent = r.requests(sim)
+        assert sent.get(BATCH) == 3, sent
+        assert sent.get(SINGLE, 0) == 0, sent
+        placed = [e["ticker"] for e in r.events("order_placed")]
+        assert len(placed) == 6
+        assert [placed[0], placed[2], placed[4]] == [placed[1], placed[3], placed[5]]
+
+
+def test_the_position_limit_counts_the_orders_waiting_in_the_batch(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A limit of one contract a market: the market maker's bid (one YES) fits, its ask (one
+    NO) fits too; with the limit at one and the maker quoting two a side, neither fits, and
+    with a total exposure limit that holds only three markets' bids, the fourth market's
+    orders are denied though none of the first three has reached the exchange yet."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "ABCD"]
+    # each bid commits 0.40 and each ask 0.40 (NO at 0.60 sold, YES ask 0.60 -> 1 - 0.60)
+    risk = {"max_total_exposure": "2.5"}
+    params = {"quote_count": "1"}
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params=params, risk=risk) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        resting = list(r.client.iter_orders(status="resting"))
+        committed = sum(
+            (o.yes_price if o.book_side.value == "bid" else 1 - o.yes_price) * o.remaining_count
+            for o in resting
+        )
+        assert committed <= Decimal("2.5"), resting
+        assert r.events("risk_denied"), "the exposure limit denied nothing"
+        assert r.requests(sim).get(BATCH) == 1
+
+
+def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The kill switch's HALTED lands while a pass is deciding (here: between the pass's
+    decisions and its send, written by another connection to the state file, as `kalshi
+    cancel-all` writes it): no order of the pass reaches the exchange, and no intent of it
+    is left pending."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
+        halt_once = _HaltOnSecondMarket(r, tmp_path / "state.db")
+        r.loop.strategy = replace(r.loop.strategy, decide_fn=halt_once)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert halt_once.halted
+        sent = r.requests(sim)
+        assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 0, sent
+        assert list(r.client.iter_orders(status="resting")) == []
+        assert [i for i in r.store.intents() if i.status == "pending"] == []
+
+
+class _HaltOnSecondMarket:
+    """The market maker's decision, but the second call first writes HALTED through its own
+    connection to the state file."""
+
+    def __init__(self, r: Rig, state: Path) -> None:
+        self.decide = r.loop.strategy.decide_fn
+        self.state = state
+        self.calls = 0
+        self.halted = False
+
+    def __call__(self, snapshot: Any, position: Any, params: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            with Store.open(self.state) as other:
+                other.set_trading_state(TradingState.HALTED, reason="test", source="cancel-all")
+            self.halted = True
+        return self.decide(snapshot, position, params)
+
+
+def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The session's order group is triggered on the exchange (its limit, or a kill switch
+    there): the next pass's batch is refused item by item for it, and the loop halts, as it
+    does when a single order is refused so."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
+        group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
+        r.loop.executor.order_group_id = group
+        r.client.trigger_order_group(group)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.requests(sim).get(BATCH) == 1
+        assert r.events("order_group_triggered")
+        assert r.store.trading_state().state == "HALTED"
+        assert list(r.client.iter_orders(status="resting")) == []
+
+
+def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_resent(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The exchange takes the batch and its answer is lost: every order of it is unknown, its
+    markets take no new order, and the lookups find each resting; the batch went out once."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
+        sim.set_faults(drop_response_after_commit_rate=1.0)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        sim.clear_faults()
+        assert len(r.loop.executor.unknown) == 4
+        assert {i.status for i in r.store.intents()} == {"unknown"}
+        r.loop.executor.backoff_until = 0.0
+        r.loop.executor.resolve_unknown()
+        assert r.loop.executor.unknown == {}
+        assert {i.status for i in r.store.intents()} == {"resting"}
+        sent = r.requests(sim)
+        assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 1, sent
+        assert len(list(r.client.iter_orders(status="resting"))) == 4
+
+
+def test_a_take_profit_goes_out_at_once_not_in_the_batch_behind_the_quotes(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The example strategy holds YES in one market, bought at 0.45; then its bid pays the
+    take-profit there while two other markets offer YES below fair. The pass sends the
+    reducing sell on its own, at once, and the two buys together as one batch."""
+    held, others = "KXBATCH-SIM-H", ["KXBATCH-SIM-J", "KXBATCH-SIM-K"]
+    params = {"fair": "0.50", "edge": "0.03", "take_profit": "0.05", "order_count": "1"}
+    with rig(
+        sim, tmp_path, [held, *others], strategy=str(EXAMPLE), params=params, quote=("0.49", "0.51")
+    ) as r:
+        r.books[held].quote("0.43", "0.45")
+        assert wait_for(lambda: _yes_ask(r, held) == Decimal("0.45"), 20, pause)
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.loop.portfolio.position(held) == 1, log_events(r.log)
+        before = r.requests(sim)
+        r.books[held].quote("0.52", "0.54")
+        for ticker in others:
+            r.books[ticker].quote("0.43", "0.45")
+        assert wait_for(
+            lambda: (
+                _yes_bid(r, held) == Decimal("0.52")
+                and all(_yes_ask(r, t) == Decimal("0.45") for t in others)
+            ),
+            20,
+            pause,
+        )
+        r.loop.tick(r.feed.drain_events(), full=True)
+        after = r.requests(sim)
+        assert after.get(SINGLE, 0) - before.get(SINGLE, 0) == 1, after
+        assert after.get(BATCH, 0) - before.get(BATCH, 0) == 1, after
+        assert r.loop.portfolio.position(held) == 0
+        assert all(r.loop.portfolio.position(t) == 1 for t in others)
+        placed = [e["ticker"] for e in r.events("order_placed")]
+        assert placed[1] == held, placed
+
+
+def _yes_ask(r: Rig, ticker: str) -> Decimal | None:
+    book = r.feed.book(ticker)
+    return None if book is None or book.yes_ask is None else book.yes_ask[0]
+
+
+def _yes_bid(r: Rig, ticker: str) -> Decimal | None:
+    book = r.feed.book(ticker)
+    return None if book is None or book.best_yes_bid is None else book.best_yes_bid[0]
+
+
+def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The example strategy buys YES offered at 0.45 (fair 0.50): its order fills at once and
+    the loop reads that fill right after the answer. The `fill` and `user_order` messages of
+    the same fill arrive afterwards: they are no news, and the next tick reads no fills."""
+    ticker = "KXBATCH-SIM-F"
+    params = {"fair": "0.50", "edge": "0.03", "order_count": "1"}
+    with rig(
+        sim, tmp_path, [ticker], strategy=str(EXAMPLE), params=params, quote=("0.43", "0.45")
+    ) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert len(r.events("fill_received")) == 1, log_events(r.log)
+        reads = r.requests(sim).get(FILLS, 0)
+        assert reads >= 1
+        kept: list[FeedEvent] = []
+
+        def both(events: list[FeedEvent]) -> bool:
+            kinds = {e.kind for e in events}
+            return EventKind.FILL in kinds and any(
+                e.kind is EventKind.USER_ORDER
+                and e.data is not None
+                and e.data.get("status") == "executed"
+                for e in events
+            )
+
+        assert _until(r, kept, both), kept
+        r.loop.tick(kept, full=False)
+        assert r.requests(sim).get(FILLS, 0) == reads
+        assert r.loop.portfolio.position(ticker) == 1
+        assert len(r.store.fills()) == 1
