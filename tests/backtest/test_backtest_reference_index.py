@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import pytest
+
+from kalshi_cli import strategies
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
@@ -64,10 +67,22 @@ def probe(snap: MarketSnapshot, pos: PositionView, params: ProbeParams) -> Seque
     return []
 
 
-register_strategy(Strategy("index-probe", ProbeParams, probe, reads_mids=False, reads_index=True))
+@pytest.fixture
+def index_probe() -> Iterator[str]:
+    """The probe, registered for this test only: every registered name is listed (`trade
+    --help`, the registry's own test), so it must not outlive the test in this process."""
+    register_strategy(
+        Strategy("index-probe", ProbeParams, probe, reads_mids=False, reads_index=True)
+    )
+    try:
+        yield "index-probe"
+    finally:
+        strategies._REGISTRY.pop("index-probe", None)
 
 
-def test_each_decision_sees_the_index_value_last_received_before_it(tmp_path: Path) -> None:
+def test_each_decision_sees_the_index_value_last_received_before_it(
+    tmp_path: Path, index_probe: str
+) -> None:
     (tmp_path / "btc.yaml").write_text(SCENARIO)
     data = record_scenario(tmp_path / "btc.yaml", tmp_path / "data", seconds=40)
     received: list[tuple[float, IndexTick]] = [
@@ -81,7 +96,7 @@ def test_each_decision_sees_the_index_value_last_received_before_it(tmp_path: Pa
     assert "cfbenchmarks_value_5hz" in manifest["channels"]
 
     SEEN.clear()
-    artifacts = execute(BacktestSpec(data=str(data), strategy="index-probe"), tmp_path / "run")
+    artifacts = execute(BacktestSpec(data=str(data), strategy=index_probe), tmp_path / "run")
     artifacts.venue.exchange.close()
     assert artifacts.skipped["unknown_type"] == 0 and artifacts.skipped["bad_index"] == 0
     assert len(SEEN) > 40
