@@ -1021,6 +1021,32 @@ def session_order_group_places(store: Store) -> list[tuple[str, int]]:
     return places
 
 
+ORDER_GROUP_ACTIONS_KEY = "order_group_actions"
+
+
+def note_order_group_action(store: Store, group_id: str, action: str, by: str) -> None:
+    """Record that `by` (a command) `action`ed (`triggered`, `reset`) a group: the exchange's
+    answer for a group does not say whether it is triggered, so `order-group show` says what
+    this state file saw last."""
+    with store.transaction():
+        actions = _order_group_actions(store)
+        actions[group_id] = {"action": action, "at": store.clock.wall(), "by": by}
+        store.set_kv(ORDER_GROUP_ACTIONS_KEY, json.dumps(actions))
+
+
+def order_group_action(store: Store, group_id: str) -> dict[str, Any] | None:
+    """What this state file saw done to the group last ({action, at, by}), or None."""
+    return _order_group_actions(store).get(group_id)
+
+
+def _order_group_actions(store: Store) -> dict[str, dict[str, Any]]:
+    try:
+        actions = json.loads(store.get_kv(ORDER_GROUP_ACTIONS_KEY) or "{}")
+    except ValueError:
+        return {}
+    return actions if isinstance(actions, dict) else {}
+
+
 def session_order_groups(store: Store) -> list[str]:
     """The ids of the order groups the trade loop created and has not deleted, oldest first."""
     return [group_id for group_id, _ in session_order_group_places(store)]

@@ -74,6 +74,38 @@ def _session_groups(app: AppContext, env: str | None) -> set[str]:
         return set(session_order_groups(store))
 
 
+def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, Any] | None:
+    """What the state file saw done to the group last (killswitch.note_order_group_action),
+    read only; None when it saw nothing or there is no state file."""
+    from kalshi_cli.killswitch import order_group_action
+    from kalshi_cli.store import Store, StoreError
+
+    try:
+        store = Store.open_readonly(app.settings(env).state)
+    except StoreError:
+        return None
+    if store is None:
+        return None
+    with store:
+        return order_group_action(store, group_id)
+
+
+def _note_action(app: AppContext, group_id: str, action: str) -> str | None:
+    """Record a trigger or reset the exchange took in the state file; the exchange acted
+    either way, so a state file that cannot take it is a warning (returned), not a failure."""
+    from kalshi_cli.cli._services import open_store
+    from kalshi_cli.errors import KalshiError
+    from kalshi_cli.killswitch import note_order_group_action
+
+    verb = "trigger" if action == "triggered" else "reset"
+    try:
+        with open_store(app) as store:
+            note_order_group_action(store, group_id, action, f"kalshi order-group {verb}")
+    except KalshiError as exc:
+        return f"not recorded in the state file ({exc.one_line()}): `order-group show` cannot say"
+    return None
+
+
 def _group_json(group: OrderGroup, session: set[str]) -> dict[str, Any]:
     limit = group.contracts_limit
     return {
@@ -174,16 +206,30 @@ def show_command(
     app.settings(settings_env)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
+    from kalshi_cli.clock import iso_utc
+
     group = app.client(auth=True).get_order_group(group_id)
+    # the exchange's answer does not say whether the group is triggered: what this state file
+    # saw done to it last does, when it saw anything
+    last = _last_action(app, settings_env, group_id)
+    seen = None if last is None else f"{last['by']} at {iso_utc(float(last['at']))}"
     document = {
         **_group_json(group, _session_groups(app, settings_env)),
         "orders": list(group.orders),
+        "triggered": None if last is None else last["action"] == "triggered",
+        "triggered_seen": seen,
     }
+    triggered = (
+        "unknown (the exchange does not say; `order-group reset` reopens it either way)"
+        if last is None
+        else f"{'yes' if document['triggered'] else 'no'} ({seen})"
+    )
     fields = [
         ("order group", group.order_group_id),
         ("limit / 15 s", document["contracts_limit"] or "none"),
         ("auto cancel", "yes" if group.auto_cancel else "no"),
         ("kalshi trade", "yes" if document["trade_session"] else "no"),
+        ("triggered", triggered),
         ("orders", str(len(group.orders))),
     ]
     out.record(fields, document=document)
@@ -214,6 +260,10 @@ def _act(
         getattr(client, call)(group_id)
     else:
         getattr(client, call)(group_id, limit)
+    if done in ("triggered", "reset"):
+        warning = _note_action(app, group_id, done)
+        if warning is not None:
+            out.note(f"warning: order group {group_id} {done}, {warning}")
     document: dict[str, Any] = {"order_group_id": group_id, "result": done}
     if limit is not None:
         document["contracts_limit"] = str(limit)

@@ -98,3 +98,28 @@ def test_an_unknown_group_is_one_line_with_the_not_found_exit_code(kalshi: Kalsh
     result = kalshi("order-group", "trigger", "no-such-group")
     assert result.exit_code == ExitCode.NOT_FOUND, result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_show_says_a_group_this_tool_triggered_is_triggered_until_it_is_reset(
+    prime: SimHarness, kalshi: Kalshi
+) -> None:
+    """The exchange's answer for a group has no field saying it was triggered: `show` says
+    what the state file saw (a `kalshi order-group trigger`, then a `reset`), and "unknown" for
+    a group it saw neither of."""
+    created = json.loads(kalshi("order-group", "create", "--limit", "25", "--json").stdout)
+    group = created["order_group_id"]
+    shown = json.loads(kalshi("order-group", "show", group, "--json").stdout)
+    assert shown["triggered"] is None and shown["triggered_seen"] is None
+    assert "unknown" in kalshi("order-group", "show", group).stdout
+
+    assert kalshi("order-group", "trigger", group, "--yes").exit_code == 0
+    shown = json.loads(kalshi("order-group", "show", group, "--json").stdout)
+    assert shown["triggered"] is True
+    assert shown["triggered_seen"].startswith("kalshi order-group trigger at 20")
+    plain = kalshi("order-group", "show", group).stdout
+    assert "triggered" in plain and "yes" in plain
+
+    assert kalshi("order-group", "reset", group, "--yes").exit_code == 0
+    shown = json.loads(kalshi("order-group", "show", group, "--json").stdout)
+    assert shown["triggered"] is False
+    assert shown["triggered_seen"].startswith("kalshi order-group reset at 20")
