@@ -469,6 +469,9 @@ def _record_answer(
     if item is None:
         # the exchange answered the batch without this order: it may exist; look it up
         return _resolve_unknown(service, row, "the batch answer did not name this order")
+    if item.unknown:
+        # the item does not say plainly whether the order exists: look it up
+        return _resolve_unknown(service, row, item.error or "the batch answer was unclear")
     if item.result is None:
         service.store.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)

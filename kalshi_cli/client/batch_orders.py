@@ -81,7 +81,7 @@ class BatchOrdersApi(ClientBase):
             answered = self._body(response).get("orders")
             if not isinstance(answered, list):
                 raise TypeError("no orders list")
-            return [_item(raw) for raw in answered]
+            return _items(answered)
         except (KalshiError, KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange answered HTTP {response.status_code} to {what} but its answer "
@@ -90,17 +90,53 @@ class BatchOrdersApi(ClientBase):
             ) from exc
 
 
+# item error codes that are the exchange's own trouble, not a refusal of the order: the order
+# may exist (REFERENCE.md: a 5xx is an unknown outcome; an item can carry one too)
+_TROUBLE = ("internal", "unavailable", "timeout", "timed_out")
+
+
+def _items(answered: list[Any]) -> list[BatchItem]:
+    """The answer's items, one per client order id: an order the answer names twice is unknown
+    (which of the two is true cannot be told)."""
+    from kalshi_cli.client.batch_orders_shapes import BatchItem
+
+    items = [_item(raw) for raw in answered]
+    named: dict[str, int] = {}
+    for item in items:
+        named[item.client_order_id] = named.get(item.client_order_id, 0) + 1
+    out: list[BatchItem] = []
+    for item in items:
+        times = named.pop(item.client_order_id, 0)
+        if times == 1:
+            out.append(item)
+        elif times > 1:
+            why = f"the batch answer named this order {times} times"
+            out.append(BatchItem(item.client_order_id, None, why, unknown=True))
+    return out
+
+
 def _item(raw: Any) -> BatchItem:
+    """One item: the order it created, a refusal (an error and no order id), or unknown when it
+    says neither plainly (every field of a batch-create item is optional in the spec)."""
     from kalshi_cli.client.batch_orders_shapes import BatchItem
     from kalshi_cli.client.requests import CreateOrderResult
 
     if not isinstance(raw, dict):
         raise TypeError("a batch item is not an object")
     coid = str(raw.get("client_order_id") or "")
-    error = raw.get("error")
-    if error or not raw.get("order_id"):
-        inner = error if isinstance(error, dict) else {"message": str(error or "no order id")}
-        text = ": ".join(str(inner[k]) for k in ("code", "message", "details") if inner.get(k))
+    error, order_id = raw.get("error"), raw.get("order_id")
+    inner = error if isinstance(error, dict) else {"message": str(error)} if error else {}
+    text = ": ".join(str(inner[k]) for k in ("code", "message", "details") if inner.get(k))
+    if error and not order_id:
+        code = str(inner.get("code") or "").lower()
+        if any(word in code for word in _TROUBLE):
+            return BatchItem(coid, None, f"the exchange's trouble, not a refusal: {text}", True)
         return BatchItem(coid, None, text or "refused")
+    if not order_id:
+        return BatchItem(coid, None, "the batch answer gave no order id and no error", True)
+    if error:
+        return BatchItem(
+            coid, None, f"the batch answer gave an order id and an error: {text}", True
+        )
     result = CreateOrderResult.from_api(raw)
     return BatchItem(coid or (result.client_order_id or ""), result, None)

@@ -16,4 +16,7 @@ if TYPE_CHECKING:
 class BatchItem:
     client_order_id: str
     result: CreateOrderResult | None  # the order, when it was created
-    error: str | None  # why not, in the exchange's words
+    error: str | None  # why not, in the exchange's words (or why its outcome is unknown)
+    # the item does not say plainly whether the order exists (no order id and no error, both,
+    # the exchange's own trouble, named twice): it is looked up, never taken for a refusal
+    unknown: bool = False

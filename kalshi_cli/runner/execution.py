@@ -117,7 +117,22 @@ class Executor(Outbox):
                         {"ticker": intent.ticker, "reason": "backing off after API errors"},
                     )
                 return
-            chunk = queued[start : start + size]
+            chunk = []
+            for intent in queued[start : start + size]:
+                # an earlier batch of this flush may have left an order of unknown outcome in
+                # its market: no new adding order goes beside it (as `_execute` holds one)
+                if self.holds_unknown(intent.ticker):
+                    self.log.emit(
+                        "intent_held",
+                        {
+                            "ticker": intent.ticker,
+                            "reason": "an order of unknown outcome in this market",
+                        },
+                    )
+                else:
+                    chunk.append(intent)
+            if not chunk:
+                continue
             if len(chunk) == 1:
                 self._submit(chunk[0], slot_taken=True)
             else:

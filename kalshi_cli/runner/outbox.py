@@ -106,13 +106,16 @@ class Outbox(FillSync, Cancels):
                 self._failed(exc)
             return
         self._ok()
-        answered = {item.client_order_id: item for item in items}
+        # an item that does not say plainly is no answer: its order is looked up, as one the
+        # answer left out (client/batch_orders.py `_item`)
+        unclear = {item.client_order_id: item.error for item in items if item.unknown}
+        answered = {item.client_order_id: item for item in items if not item.unknown}
         placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
         unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
         triggered: tuple[Intent, str] | None = None  # an item refused for the order group
         try:
             with self.store.transaction():  # one commit for the batch's answers
-                self._lost(unnamed, "the batch answer did not name this order")
+                self._lost(unnamed, "the batch answer did not name this order", unclear)
                 for intent, create in recorded:
                     item = answered.get(create.client_order_id)
                     if item is None:
@@ -205,21 +208,31 @@ class Outbox(FillSync, Cancels):
                 recorded.append((intent, create))
         return recorded
 
-    def _lost(self, lost: list[tuple[Intent, CreateOrder]], why: str) -> None:
+    def _lost(
+        self,
+        lost: list[tuple[Intent, CreateOrder]],
+        why: str,
+        reasons: dict[str, str | None] | None = None,
+    ) -> None:
         """Orders of the batch that may exist: every one known to the loop first (its market
         takes no new order, the lookups find it, a stop on a failing state file waits for it),
-        then each marked unknown in the state file; a mark that fails ends the marking
-        (OrderNotRecorded), the loop still knowing them all."""
+        then each marked unknown in the state file (`why`, or its own reason in `reasons`); a
+        mark that fails ends the marking (OrderNotRecorded), the loop still knowing them all."""
         now = self.clock.monotonic()
         for intent, create in lost:
             self.unknown[create.client_order_id] = Unknown(intent.ticker, now)
         if lost:
             self.fills_due = True
         for intent, create in lost:
-            self.orders.record_unknown(create, why)
+            because = (reasons or {}).get(create.client_order_id) or why
+            self.orders.record_unknown(create, because)
             self.log.emit(
                 "order_unknown",
-                {**intent_fields(intent), "client_order_id": create.client_order_id, "error": why},
+                {
+                    **intent_fields(intent),
+                    "client_order_id": create.client_order_id,
+                    "error": because,
+                },
             )
 
     # ---------------------------------------------------------------- what every send shares
