@@ -53,8 +53,8 @@ def backtest_command(
         str | None,
         typer.Option(
             "--strategy",
-            help="A built-in (spike, mean-reversion, arbitrage, market-maker, model), a .py file, "
-            "package.module:attr or an installed entry point (docs/strategies.md).",
+            help="A built-in (spike, mean-reversion, arbitrage, market-maker, model, crypto), a "
+            ".py file, package.module:attr or an installed entry point (docs/strategies.md).",
             show_default=False,
         ),
     ] = None,

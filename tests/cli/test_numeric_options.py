@@ -71,6 +71,8 @@ NUMERIC_TEXT: list[tuple[tuple[str, ...], str, list[str]]] = [
     (("trade",), "--paper-balance", ["--strategy", "spike", "--paper"]),
     (("sim", "serve"), "--balance", []),
     (("backtest",), "--balance", ["--strategy", "spike", "--data", "."]),
+    (("backtest",), "--holdout", ["--strategy", "spike", "--data", "."]),
+    (("backtest",), "--overfit-gap", ["--strategy", "spike", "--data", ".", "--holdout", "0.3"]),
     (("check",), "--warn", ["heartbeat"]),
     (("check",), "--crit", ["heartbeat"]),
 ]
@@ -82,7 +84,8 @@ NOT_NUMBERS = {
     "value", "host", "scenario", "tier", "expires", "client_order_id", "order_id", "batch_id",
     "order_group_id", "start", "end", "from_", "to", "param", "rank_by", "channel", "words",
     "event_ticker", "category", "client_transfer_id", "name", "scope", "key_id", "market",
-    "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b", "spec",
+    "rfq_id", "rfq", "quote_id", "reason", "model", "run", "a", "b", "spec", "index", "study",
+    "scheduler",
 }  # fmt: skip
 
 

@@ -142,7 +142,7 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
         calls["n"] += 1
         return raws[1:] if calls["n"] == 1 else raws
 
-    rig, sent = _rig(tmp_path, first_loses_its_first_item, size=2)
+    rig, _sent = _rig(tmp_path, first_loses_its_first_item, size=2)
     executor = rig.loop.executor
     a, b = list(rig.exchange.markets)[:2]
     for intent in (_bid(a), _bid(b), _bid(a, Side.NO), _bid(b, Side.NO)):
