@@ -90,6 +90,22 @@ def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, A
         return order_group_action(store, group_id)
 
 
+def _triggered(
+    app: AppContext, env: str | None, group_id: str
+) -> tuple[bool | None, str | None, str]:
+    """Whether the group is triggered, as far as the state file saw (the exchange's answer does
+    not say): the flag (None: unknown), which command and when, and the words for a person."""
+    from kalshi_cli.clock import iso_utc
+
+    last = _last_action(app, env, group_id)
+    if last is None:
+        unknown = "unknown (the exchange does not say; `order-group reset` reopens it either way)"
+        return None, None, unknown
+    triggered = last["action"] == "triggered"
+    seen = f"{last['by']} at {iso_utc(float(last['at']))}"
+    return triggered, seen, f"{'yes' if triggered else 'no'} ({seen})"
+
+
 def _note_action(app: AppContext, group_id: str, action: str) -> str | None:
     """Record a trigger or reset the exchange took in the state file; the exchange acted
     either way, so a state file that cannot take it is a warning (returned), not a failure."""
@@ -206,30 +222,20 @@ def show_command(
     app.settings(settings_env)
     use_subaccount(app, subaccount)
     out = app.output(as_json=as_json, fmt=fmt)
-    from kalshi_cli.clock import iso_utc
-
     group = app.client(auth=True).get_order_group(group_id)
-    # the exchange's answer does not say whether the group is triggered: what this state file
-    # saw done to it last does, when it saw anything
-    last = _last_action(app, settings_env, group_id)
-    seen = None if last is None else f"{last['by']} at {iso_utc(float(last['at']))}"
+    triggered, seen, shown = _triggered(app, settings_env, group_id)
     document = {
         **_group_json(group, _session_groups(app, settings_env)),
         "orders": list(group.orders),
-        "triggered": None if last is None else last["action"] == "triggered",
+        "triggered": triggered,
         "triggered_seen": seen,
     }
-    triggered = (
-        "unknown (the exchange does not say; `order-group reset` reopens it either way)"
-        if last is None
-        else f"{'yes' if document['triggered'] else 'no'} ({seen})"
-    )
     fields = [
         ("order group", group.order_group_id),
         ("limit / 15 s", document["contracts_limit"] or "none"),
         ("auto cancel", "yes" if group.auto_cancel else "no"),
         ("kalshi trade", "yes" if document["trade_session"] else "no"),
-        ("triggered", triggered),
+        ("triggered", shown),
         ("orders", str(len(group.orders))),
     ]
     out.record(fields, document=document)
