@@ -102,6 +102,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from kalshi_cli.clock import Backoff, Deadline, parse_iso
 from kalshi_cli.errors import (
     ApiError,
+    AuthError,
+    ForbiddenError,
     KalshiError,
     NotFoundError,
     RateLimitedError,
@@ -389,7 +391,26 @@ class KillSwitch:
             return
         with suppress(_DeadlinePassed):
             self._list_resting(run)
-        self._retry(self.client.cancel_all_orders, run.deadline, run.report)
+        refused: list[ApiError] = []
+
+        def cancel_all() -> None:
+            try:
+                self.client.cancel_all_orders()
+            except (RateLimitedError, ServerError):
+                raise  # retried
+            except ApiError as exc:
+                if isinstance(exc, AuthError) and not isinstance(exc, ForbiddenError):
+                    raise  # a refused key: every other call would be refused too
+                refused.append(exc)
+
+        self._retry(cancel_all, run.deadline, run.report)
+        if refused:
+            # refused for this call (a 400, a 403 for a key that may cancel only its own
+            # subaccount's orders): one way less, not the end; the rounds below cancel what
+            # rests order by order, and prove it
+            run.report.errors.append(refused[0].one_line())
+            run.say("the exchange refused its cancel-all: cancelling order by order")
+            return
         run.report.exchange_cancel_all = True
         self._cancels_sent(run)
         run.say(f"exchange cancel-all sent ({len(run.listed)} resting before)")

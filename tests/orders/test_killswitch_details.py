@@ -653,3 +653,25 @@ def test_the_reports_json_document_has_the_documented_keys(store: Store) -> None
         "quotes_cancelled": [],
         "communications_left": [],
     }
+
+
+@pytest.mark.parametrize("status", [400, 403])
+def test_a_cancel_all_the_exchange_refuses_still_cancels_order_by_order(
+    store: Store, status: int
+) -> None:
+    """The exchange's cancel-all refused for this call (a 400; a 403, as for a key that may
+    cancel only its own subaccount's orders) is one way less, not the end of the run: the rounds
+    list what rests and cancel it order by order, and prove it. It ended the run, NOT PROVEN
+    with the orders still resting. (A 401, a refused key, still ends it: every call would be.)"""
+
+    class Refused(Cancels):
+        def cancel_all_orders(self) -> None:
+            raise ApiError.from_response(status, {"code": "refused", "message": "not this call"})
+
+    exchange = Refused(resting("main-1"), resting("main-2"))
+
+    report = KillSwitch(exchange, store, ManualClock(), deadline_s=30).run()
+
+    assert exchange.orders == [] and sorted(report.cancelled) == ["main-1", "main-2"]
+    assert report.proven and not report.exchange_cancel_all
+    assert any(str(status) in error for error in report.errors)
