@@ -246,3 +246,38 @@ def test_a_halted_state_sends_nothing(prime: SimHarness, kalshi: Kalshi, tmp_pat
     result = kalshi("order", "batch", "--file", str(path))
     assert result.exit_code == ExitCode.HALTED, result.output
     assert creates(prime) == 0 and intents(tmp_path) == []
+
+
+def test_an_item_that_does_not_say_plainly_is_looked_up_not_rejected(
+    prime: SimHarness, kalshi: Kalshi, tmp_path: Path
+) -> None:
+    """The exchange's batch answer names the first order without its order id and without an
+    error: it may exist, so it is looked up by its client order id (found resting), never
+    recorded `rejected` while it rests."""
+    import httpx
+
+    from tests.orders.test_missing_means_unknown import Stripping, _client_of
+
+    def unclear(request: httpx.Request) -> tuple[str, ...]:
+        return ()
+
+    class FirstItemWithoutOrderId(Stripping):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = self._inner.handle_request(request)
+            if request.method != "POST" or not request.url.path.endswith("/orders/batched"):
+                return response
+            body = json.loads(response.read())
+            body["orders"][0].pop("order_id", None)
+            return httpx.Response(response.status_code, json=body)
+
+    tickers = make_markets(prime, 2)
+    path = tmp_path / "orders.csv"
+    path.write_text(ladder(tickers, 2))
+    result = kalshi(
+        "order", "batch", "--file", str(path), "--json",
+        client=lambda: _client_of(prime, FirstItemWithoutOrderId(unclear)),
+    )  # fmt: skip
+    rows = json.loads(result.stdout)["batch"]["rows"]
+    assert [r["status"] for r in rows] == ["resting", "resting"], result.output
+    assert sorted(intents(tmp_path)) == ["resting", "resting"]
+    assert creates(prime) == 2  # looked up, never sent again
