@@ -156,6 +156,19 @@ def _wait(done: Callable[[], bool]) -> None:
         time.sleep(0.01)
 
 
+def _wait_still(read: Callable[[], object]) -> None:
+    """Until two reads 50 ms apart agree (no move under way on the simulator's thread)."""
+    deadline = time.monotonic() + 10
+    last = read()
+    while True:
+        time.sleep(0.05)
+        now = read()
+        if now == last:
+            return
+        assert time.monotonic() < deadline
+        last = now
+
+
 _LIVE_PATHS = {
     "trades": "/markets/trades",
     "fills": "/portfolio/fills",
@@ -239,13 +252,15 @@ def _split_and_compare(
     # only once they have moved (a read during the move, from this thread, saw neither tier)
     steps_before = int(cut_at_step) + (cut_at_step % 1 > 0)  # the steps k < cut_at_step
     _wait(lambda: exchange.trade_tiers()[1] >= TRADES_PER_STEP * steps_before)
-    model = _Model(sim, me)
+    # one tick moves the trades, then the fills, then the orders (on the simulator's thread):
+    # wait for the last of them, and for the tiers to hold still, before the model is read
     cutoff = clock.wall() - lag
-    # the retention moves what is due at the next tick: wait until the store holds it
+    _wait(lambda: exchange.order_tiers(me)[1] > 0)
+    _wait_still(lambda: (exchange.trade_tiers(), exchange.fill_tiers(me), exchange.order_tiers(me)))
+    model = _Model(sim, me)
     due_trades = sum(t.ts < cutoff for t in model.trades)
-    _wait(lambda: exchange.trade_tiers()[1] >= due_trades)
-    _wait(lambda: exchange.fill_tiers(me)[1] >= sum(f.ts < cutoff for f in model.fills))
-    assert exchange.order_tiers(me)[1] > 0
+    assert exchange.trade_tiers()[1] >= due_trades
+    assert exchange.fill_tiers(me)[1] >= sum(f.ts < cutoff for f in model.fills)
     queries = _queries(start)
     trade_ids = [t.trade_id for t in model.trades]
     fill_ids = [f.fill_id for f in model.fills]
