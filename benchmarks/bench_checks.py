@@ -4,7 +4,7 @@ positions` against the simulator.
 The heartbeat check reads only the state file: each run is a fresh process, alternating with the
 typer import so machine noise hits both alike, against a state file holding a fresh heartbeat
 (the OK path, which sends nothing), interleaved with the baselines of coldstart.py. Its median
-is reported with its ratio to the typer import (target: at most 1.5x).
+is reported with its ratio to the typer import (budget: under 0.5 s wall; the ratio is reported).
 The positions check runs as a fresh process too, against a simulator on loopback started once
 by this script, with a few open positions; its p50 and p90 are reported, since a cron check
 pays the whole process each time.
@@ -29,7 +29,7 @@ from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 
-TARGET_RATIO = 1.5
+BUDGET_S = 0.5  # docs/benchmarks.md: heartbeat cold start, median wall
 
 
 def client(account: AccountInfo) -> KalshiClient:
@@ -109,7 +109,12 @@ def main() -> int:
 
     p50 = statistics.median(positions_s)
     p90 = positions_s[int(0.9 * (len(positions_s) - 1))]
-    report(result, args.runs, f"heartbeat at most {TARGET_RATIO}x", cpu=args.cpu)
+    report(
+        result,
+        args.runs,
+        f"heartbeat < {BUDGET_S} s wall; the ratio to typer is reported",
+        cpu=args.cpu,
+    )
     print(f"kalshi check positions on the simulator (5 positions), {args.runs} runs")
     print(f"  p50 {p50 * 1000:7.1f} ms   p90 {p90 * 1000:7.1f} ms")
     return 0

@@ -4,8 +4,8 @@ The simulator is served by its own `kalshi sim serve` process on the default sim
 of a temporary KALSHI_HOME, so `kalshi markets --json` (env `sim`, no api_base) finds it through
 `ensure_simulator` and only joins it, as a second terminal or a cron job would. Each command runs
 as a fresh process, interleaved with the baselines (coldstart.py); the median wall time of each is
-reported with its ratio to `python -c "import typer"` (target: at most 2x); with `--cpu`, the
-median CPU time (user + system) of each process instead.
+reported with its ratio to `python -c "import typer"` (budget: under 1 s wall; the ratio is
+reported); with `--cpu`, the median CPU time (user + system) of each process instead.
 
 `--importtime` instead prints the slowest imports (`python -X importtime`) of one such run.
 `--instructions` instead counts the instructions of one run of each command (valgrind's
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from coldstart import BASELINES, clean_env, kalshi, medians, report
 
-TARGET_RATIO = 2.0
+BUDGET_S = 1.0  # docs/benchmarks.md: markets --json cold start, median wall
 # the tree's console-script entry point: `run` (the quick exit) where it has one, else `main`
 FROM_TREE = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); import kalshi_cli.__main__ as entry; "
@@ -207,7 +207,12 @@ def main() -> int:
                 proc.terminate()
                 proc.wait(10)
     print(f"load average {os.getloadavg()[0]:.2f}")
-    report(result, args.runs, f"kalshi markets --json at most {TARGET_RATIO}x", cpu=args.cpu)
+    report(
+        result,
+        args.runs,
+        f"kalshi markets --json < {BUDGET_S:g} s wall; the ratio to typer is reported",
+        cpu=args.cpu,
+    )
     return 0
 
 

@@ -79,6 +79,6 @@ def medians(
 def report(result: dict[str, float], runs: int, target: str, *, cpu: bool = False) -> None:
     base = result['python -c "import typer"']
     what = "CPU time (user + system)" if cpu else "wall time"
-    print(f"median {what} of {runs} cold starts each (target: {target})")
+    print(f"median {what} of {runs} cold starts each (budget: {target})")
     for name, seconds in result.items():
         print(f"  {name:34} {seconds * 1000:7.1f} ms  {seconds / base:5.2f}x")
