@@ -1,28 +1,60 @@
-"""Cancels for the trade loop's `Executor` (runner/execution.py): one the strategy decided,
-the orders an intent replaces (all must go before it is sent), and the loop's withdrawals and
-shutdown cancels; a cancel refused because the order no longer rests reads the order back.
+"""Cancels, a part of the trade loop's `Executor` (runner/execution.py): one the strategy
+decided, the orders an intent replaces (all must go before it is sent), and the loop's
+withdrawals and shutdown cancels; a cancel refused because the order no longer rests reads the
+order back. A cancel that found less resting than the view held is counted (`shortfalls`): the
+rest filled unseen, so fills are due.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from kalshi_cli.errors import BadRequestError, KalshiError, NotFoundError
 from kalshi_cli.models import ZERO
-from kalshi_cli.runner.executor_base import ExecutorBase
 from kalshi_cli.strategies import Cancel
 
+if TYPE_CHECKING:
+    from kalshi_cli.orders import OrderClient
+    from kalshi_cli.runner.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.store import Store
 
-class Cancels(ExecutorBase):
+
+class Cancels:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        portfolio: Portfolio,
+        log: EventLog,
+        guard: CallGuard,
+        counters: Counters,
+        fills_due: threading.Event,
+        dry_run: bool,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._portfolio = portfolio
+        self._log = log
+        self._guard = guard
+        self._counters = counters
+        self._fills_due = fills_due
+        self._dry_run = dry_run
+        self.shortfalls = 0  # cancels that found less resting than the view held
+
     def cancel(self, decision: Cancel) -> bool:
-        if self.dry_run:
-            self.log.emit(
+        if self._dry_run:
+            self._log.emit(
                 "dry_run_cancel", {"ticker": decision.ticker, "order_id": decision.order_id}
             )
             return True
-        return self._cancel_all(decision.ticker, (decision.order_id,), decision.reason)
+        return self.cancel_all(decision.ticker, (decision.order_id,), decision.reason)
 
-    def _cancel_all(self, ticker: str, order_ids: Iterable[str], reason: str) -> bool:
+    def cancel_all(self, ticker: str, order_ids: Iterable[str], reason: str) -> bool:
         ok = True
         for order_id in order_ids:
             ok = self.cancel_order(ticker, order_id, reason) and ok
@@ -36,28 +68,28 @@ class Cancels(ExecutorBase):
         SAFE_MODE: the loop tries it again on its next pass, and the client's rate limiter
         still paces it."""
         try:
-            result = self.client.cancel_order(order_id, ticker=ticker)
+            result = self._client.cancel_order(order_id, ticker=ticker)
         except KalshiError as exc:
             if withdraw:
-                self.counters.errors += 1
+                self._counters.errors += 1
             else:
-                self._failed(exc)
-            self.log.emit(
+                self._guard.failed(exc)
+            self._log.emit(
                 "cancel_failed", {"ticker": ticker, "order_id": order_id, "error": exc.one_line()}
             )
             if isinstance(exc, (BadRequestError, NotFoundError)):
                 self._refresh_order(order_id)
             return False
-        self._ok()
-        self.counters.cancels += 1
-        believed = self.portfolio.orders.get(order_id)
+        self._guard.ok()
+        self._counters.cancels += 1
+        believed = self._portfolio.orders.get(order_id)
         if believed is not None and result.reduced_by < believed.remaining:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
-            self._cancel_shortfalls += 1
-            self.fills_due = True
-        self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
-        self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-        self.log.emit(
+            self.shortfalls += 1
+            self._fills_due.set()
+        self._store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+        self._log.emit(
             "order_cancelled",
             {
                 "ticker": ticker,
@@ -74,27 +106,27 @@ class Cancels(ExecutorBase):
         order once. Left as it was, the loop would count it as resting and try to cancel it on
         every tick."""
         try:
-            order = self.client.get_order(order_id)
+            order = self._client.get_order(order_id)
         except NotFoundError:
-            self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             return
         except KalshiError as exc:
-            self._failed(exc)
+            self._guard.failed(exc)
             return
-        self._ok()
+        self._guard.ok()
         if order.status == "resting":
             # the refusal says it no longer rests: this read lags the write that ended it
             # (reads lag writes on Kalshi). Not written back; the view stops counting it, and
             # fills decide what it became
-            self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
-            self.fills_due = True
+            self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
+            self._fills_due.set()
             return
-        self.store.update_order(
+        self._store.update_order(
             order_id=order_id,
             status=order.status,
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
         )
-        self.portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
+        self._portfolio.update_order(order_id, remaining=order.remaining_count, status=order.status)
         if order.fill_count > 0:
-            self.fills_due = True
+            self._fills_due.set()

@@ -10,25 +10,133 @@ book change to the order on the wire is the strategy, the risk rules, one SQLite
 HTTP POST, plus that wait for a batched one. After every exchange call the API error guard
 hears how it went; while it asks for a backoff, nothing is sent.
 
-The other parts of the `Executor` each have their module: the state and the API error guard
-(runner/executor_base.py), orders whose answer was lost (runner/unknown_orders.py), fills
-(runner/fills.py) and cancels (runner/cancels.py).
+The `Executor` decides (the risk verdict, the hold on a market with an order of unknown
+outcome, a group's legs) and has a part for each of the rest, each a plain object with its own
+state, built here with what it needs:
+
+- `guard` (runner/call_guard.py): the API error guard's backoff and SAFE_MODE flag, which every
+  exchange call reports to; `counters`, the run's figures;
+- `unknown` (runner/unknown_orders.py): orders whose answer was lost, and their lookups;
+- `fills` (runner/fills.py): fills read back and applied once; `sent`, what this run placed;
+- `cancels` (runner/cancels.py): cancels, and the read-back of an order a cancel found gone;
+- `sender` (runner/sender.py): one order to the exchange, and what every send shares;
+- `outbox` (runner/outbox.py): the tick's orders that add, sent together.
+
+The parts that learn a fill may have happened raise one flag (`fills_due`) that the loop reads
+and `fills.sync` clears. The methods below that only hand on to a part are the executor's
+face to the loop and its session, so they need not know its parts.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
 from kalshi_cli.models import ZERO
-from kalshi_cli.runner.executor_base import Unknown
-from kalshi_cli.runner.order_group import GROUP_TRIGGERED
-from kalshi_cli.runner.outbox import Outbox, intent_fields
-from kalshi_cli.store.errors import OrderNotRecorded
-from kalshi_cli.strategies import Intent
+from kalshi_cli.runner.call_guard import CallGuard, Counters
+from kalshi_cli.runner.cancels import Cancels
+from kalshi_cli.runner.fills import FillSync, SentOrders
+from kalshi_cli.runner.outbox import Outbox
+from kalshi_cli.runner.sender import Sender, intent_fields
+from kalshi_cli.runner.unknown_orders import Unknown, UnknownOrders
+from kalshi_cli.strategies import Cancel, Intent
+
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.orders import OrderClient, OrderService
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.ledger import LoopLedger
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.store import FillRecord, Store
 
 
-class Executor(Outbox):
+class Executor:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        orders: OrderService,
+        risk: RiskEngine,
+        ledger: LoopLedger,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        dry_run: bool = False,
+    ) -> None:
+        self.orders = orders
+        self._risk = risk
+        self._portfolio = portfolio
+        self._log = log
+        self.dry_run = dry_run
+        self.counters = Counters()
+        self.guard = CallGuard(risk=risk, clock=clock, log=log, counters=self.counters)
+        self._fills_due = threading.Event()
+        self.unknown_orders = UnknownOrders(
+            client=client,
+            store=store,
+            portfolio=portfolio,
+            log=log,
+            clock=clock,
+            guard=self.guard,
+            fills_due=self._fills_due,
+        )
+        self.sent = SentOrders()
+        self.fills = FillSync(
+            client=client,
+            store=store,
+            ledger=ledger,
+            portfolio=portfolio,
+            log=log,
+            clock=clock,
+            guard=self.guard,
+            counters=self.counters,
+            unknown=self.unknown_orders,
+            sent=self.sent,
+            due=self._fills_due,
+        )
+        self.cancels = Cancels(
+            client=client,
+            store=store,
+            portfolio=portfolio,
+            log=log,
+            guard=self.guard,
+            counters=self.counters,
+            fills_due=self._fills_due,
+            dry_run=dry_run,
+        )
+        self.sender = Sender(
+            orders=orders,
+            risk=risk,
+            ledger=ledger,
+            portfolio=portfolio,
+            log=log,
+            clock=clock,
+            guard=self.guard,
+            counters=self.counters,
+            unknown=self.unknown_orders,
+            fills=self.fills,
+            fills_due=self._fills_due,
+            sent=self.sent,
+        )
+        self.outbox = Outbox(
+            client=client,
+            store=store,
+            orders=orders,
+            risk=risk,
+            portfolio=portfolio,
+            log=log,
+            clock=clock,
+            guard=self.guard,
+            unknown=self.unknown_orders,
+            fills=self.fills,
+            fills_due=self._fills_due,
+            sender=self.sender,
+        )
+
     # ---------------------------------------------------------------- intents
 
     def execute(
@@ -46,7 +154,7 @@ class Executor(Outbox):
         killed, each a slot of the rate cap. `batch`: an order that adds to a position waits
         for `flush` with the tick's others (runner/outbox.py); one that reduces goes at once."""
         sent = False
-        for piece in self.risk.split(intent):
+        for piece in self._risk.split(intent):
             filled = self._execute(piece, last_data_at=last_data_at, in_sync=in_sync, batch=batch)
             if filled is None:
                 return sent
@@ -60,15 +168,15 @@ class Executor(Outbox):
     ) -> Decimal | None:
         """What `execute` does; the count filled at once (all of it in a dry run), or None
         when nothing went out."""
-        self.log.emit("signal", intent_fields(intent))
-        if self.backing_off:
+        self._log.emit("signal", intent_fields(intent))
+        if self.guard.backing_off:
             # an earlier call of this same pass failed: the rest of the pass waits it out too
-            self.log.emit(
+            self._log.emit(
                 "intent_held", {"ticker": intent.ticker, "reason": "backing off after API errors"}
             )
             return None
-        if not intent.reduce_only and self.holds_unknown(intent.ticker):
-            self.log.emit(
+        if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
+            self._log.emit(
                 "intent_held",
                 {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
             )
@@ -76,78 +184,42 @@ class Executor(Outbox):
         if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):
             return None
         if self.dry_run:
-            self.log.emit("dry_run_order", intent_fields(intent))
+            self._log.emit("dry_run_order", intent_fields(intent))
             return intent.count
         if intent.replaces:
-            shortfalls = self._cancel_shortfalls
-            if not self._cancel_all(intent.ticker, intent.replaces, "replaced"):
-                self.log.emit(
+            shortfalls = self.cancels.shortfalls
+            if not self.cancels.cancel_all(intent.ticker, intent.replaces, "replaced"):
+                self._log.emit(
                     "intent_dropped",
                     {"ticker": intent.ticker, "reason": "a replaced order could not be cancelled"},
                 )
                 return None
-            if self._cancel_shortfalls != shortfalls:
+            if self.cancels.shortfalls != shortfalls:
                 # a replaced order filled before its cancel landed, and the view has not seen
                 # that fill: read it, and ask the risk engine again with it counted
-                self.sync_fills()
-                if self.backing_off or self._denied(
+                self.fills.sync()
+                if self.guard.backing_off or self._denied(
                     intent, last_data_at=last_data_at, in_sync=in_sync
                 ):
                     return None
-        size = self.batch_size() if batch and not intent.reduce_only else 1
+        size = self.outbox.batch_size() if batch and not intent.reduce_only else 1
         if size == 1:
-            return self._submit(intent)
-        queued = self._queue(intent)
-        if len(self.queued) >= size:
-            self.flush()
+            return self.sender.submit(intent)
+        queued = self.outbox.queue(intent)
+        if len(self.outbox.queued) >= size:
+            self.outbox.flush()
         return queued
-
-    def flush(self) -> None:
-        """Send what waits in the tick's batch (runner/outbox.py): one request a batch, a lone
-        order as a single one."""
-        queued, self.queued = self.queued, []
-        self.queued_exposure = ZERO
-        size = self.batch_size()
-        for start in range(0, len(queued), size):
-            if self.backing_off:
-                # an earlier call of this tick failed: what waits is held, as a pass's rest is
-                for intent in queued[start:]:
-                    self.log.emit(
-                        "intent_held",
-                        {"ticker": intent.ticker, "reason": "backing off after API errors"},
-                    )
-                return
-            chunk = []
-            for intent in queued[start : start + size]:
-                # an earlier batch of this flush may have left an order of unknown outcome in
-                # its market: no new adding order goes beside it (as `_execute` holds one)
-                if self.holds_unknown(intent.ticker):
-                    self.log.emit(
-                        "intent_held",
-                        {
-                            "ticker": intent.ticker,
-                            "reason": "an order of unknown outcome in this market",
-                        },
-                    )
-                else:
-                    chunk.append(intent)
-            if not chunk:
-                continue
-            if len(chunk) == 1:
-                self._submit(chunk[0], slot_taken=True)
-            else:
-                self._submit_batch(chunk)
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """The risk engine's verdict, the orders waiting in the tick's batch counted as
         resting (their market's view, the account's exposure)."""
-        ctx = self.risk.context(
-            self.queued_view(intent.ticker),
-            total_exposure=self.portfolio.total_exposure() + self.queued_exposure,
+        ctx = self._risk.context(
+            self.outbox.queued_view(intent.ticker),
+            total_exposure=self._portfolio.total_exposure() + self.outbox.queued_exposure,
             last_data_at=last_data_at,
             in_sync=in_sync,
         )
-        if self.risk.evaluate(intent, ctx):
+        if self._risk.evaluate(intent, ctx):
             self.counters.denied += 1
             return True
         return False
@@ -161,21 +233,22 @@ class Executor(Outbox):
         a leg denied, rejected or killed at the exchange never leaves its partner alone. The
         one leg risk left (the first fills, the second is then killed) is the position limit's
         and the stop-loss's."""
-        if self.risk.rate_cap.count() + len(intents) > self.risk.rate_cap.limit:
+        if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
         added = ZERO
+        queued = self.outbox.queued_exposure
         for intent in intents:
-            if not intent.reduce_only and self.holds_unknown(intent.ticker):
+            if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
             # the orders waiting in the tick's batch count, as for a single intent
-            view = self.queued_view(intent.ticker)
-            ctx = self.risk.context(
+            view = self.outbox.queued_view(intent.ticker)
+            ctx = self._risk.context(
                 view,
-                total_exposure=self.portfolio.total_exposure() + self.queued_exposure + added,
+                total_exposure=self._portfolio.total_exposure() + queued + added,
                 last_data_at=last_data_at,
                 in_sync=in_sync,
             )
-            if self.risk.evaluate(intent, ctx):
+            if self._risk.evaluate(intent, ctx):
                 self.counters.denied += 1
                 return self._drop_group(intent, "a leg was denied by the risk engine")
             added += view.after(intent).exposure() - view.exposure()
@@ -183,7 +256,7 @@ class Executor(Outbox):
             filled = self._execute(intent, last_data_at=last_data_at, in_sync=in_sync)
             if filled is None or filled < intent.count:
                 if n + 1 < len(intents):
-                    self.log.emit(
+                    self._log.emit(
                         "group_broken",
                         {
                             "ticker": intent.ticker,
@@ -194,65 +267,100 @@ class Executor(Outbox):
         return True
 
     def _drop_group(self, intent: Intent, reason: str) -> bool:
-        self.log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
+        self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
         return False
 
-    def _submit(self, intent: Intent, *, slot_taken: bool = False) -> Decimal | None:
-        """Send it once; the count filled at once, or None when it did not go out.
-        `slot_taken`: its order-rate slot was taken when it was queued."""
-        create = self._create(intent)
-        sent_at = self.clock.monotonic()
-        try:
-            outcome = self.orders.submit(
-                create,
-                side=intent.side,
-                action=intent.action,
-                strategy=intent.strategy,
-                model_fair=intent.model_fair,
-                reason=intent.reason,
-            )
-        except OrderOutcomeUnknown as exc:
-            self._failed(exc)
-            self.unknown[create.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
-            self.fills_due = True
-            self.log.emit(
-                "order_unknown",
-                {
-                    **intent_fields(intent),
-                    "client_order_id": create.client_order_id,
-                    "error": exc.message,
-                },
-            )
-            return None
-        except OrderNotRecorded as exc:
-            self._not_recorded(intent, exc)
-            raise
-        except TradingHaltedError as exc:
-            # HALTED (or SAFE_MODE) written after the risk engine read the state: the intent
-            # was refused in the transaction that would have recorded it, and nothing was sent
-            self.log.emit("intent_dropped", {"ticker": intent.ticker, "reason": exc.message})
-            return None
-        except (ApiError, TransportError) as exc:
-            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
-                self._group_triggered(intent, exc.message)
-                return None
-            self._failed(exc)
-            self.log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
-            return None
-        finally:
-            if not slot_taken:
-                self.risk.record_sent()
-        self._ok()
-        self._placed(
-            intent,
-            create,
-            sent_at,
-            order_id=outcome.order_id,
-            status=outcome.status,
-            fill_count=outcome.fill_count,
-            remaining=outcome.remaining_count,
-        )
-        if outcome.fill_count > 0:
-            # the position must be known before the next decision in this market
-            self.sync_fills()
-        return outcome.fill_count
+    # ---------------------------------------------------------------- the parts, handed on
+
+    def flush(self) -> None:
+        """Send what waits in the tick's batch (runner/outbox.py)."""
+        self.outbox.flush()
+
+    @property
+    def queued(self) -> list[Intent]:
+        return self.outbox.queued
+
+    @property
+    def queued_since(self) -> float:  # monotonic
+        return self.outbox.queued_since
+
+    def cancel(self, decision: Cancel) -> bool:
+        return self.cancels.cancel(decision)
+
+    def cancel_order(
+        self, ticker: str, order_id: str, reason: str, *, withdraw: bool = False
+    ) -> bool:
+        return self.cancels.cancel_order(ticker, order_id, reason, withdraw=withdraw)
+
+    @property
+    def fills_due(self) -> bool:
+        return self._fills_due.is_set()
+
+    @fills_due.setter
+    def fills_due(self, due: bool) -> None:
+        if due:
+            self._fills_due.set()
+        else:
+            self._fills_due.clear()
+
+    def sync_fills(self, *, since_ts: int | None = None) -> int:
+        return self.fills.sync(since_ts=since_ts)
+
+    def load_seen(self, records: Iterable[FillRecord]) -> None:
+        self.fills.load_seen(records)
+
+    def fill_is_news(self, data: Any) -> bool:
+        return self.fills.fill_is_news(data)
+
+    def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
+        return self.fills.order_fills_are_news(order_id, filled)
+
+    def order_message(self, data: Any) -> bool:
+        return self.fills.order_message(data)
+
+    @property
+    def unknown(self) -> dict[str, Unknown]:
+        return self.unknown_orders.unknown
+
+    def holds_unknown(self, ticker: str) -> bool:
+        return self.unknown_orders.holds(ticker)
+
+    def resolve_unknown(self, *, guarded: bool = True) -> None:
+        self.unknown_orders.resolve(guarded=guarded)
+
+    def see_unknown_through(
+        self, abandon: threading.Event | None = None, *, wait: bool = True
+    ) -> list[str]:
+        return self.unknown_orders.see_through(abandon, wait=wait)
+
+    @property
+    def order_group_id(self) -> str | None:
+        return self.sender.order_group_id
+
+    @order_group_id.setter
+    def order_group_id(self, group: str | None) -> None:
+        self.sender.order_group_id = group
+
+    @property
+    def backing_off(self) -> bool:
+        return self.guard.backing_off
+
+    @property
+    def safe_mode_tripped(self) -> bool:
+        return self.guard.safe_mode_tripped
+
+    @safe_mode_tripped.setter
+    def safe_mode_tripped(self, tripped: bool) -> None:
+        self.guard.safe_mode_tripped = tripped
+
+    def note_read_ok(self) -> None:
+        """A read the loop makes besides orders, fills and lookups (the exchange schedule)
+        answered: the guard hears it as any call."""
+        self.guard.ok()
+
+    def note_read_failed(self, error: BaseException) -> None:
+        self.guard.failed(error)
+
+    def lift_backoff(self) -> None:
+        """`kalshi resume`: new orders and fill reads may go out again at once."""
+        self.guard.lift()

@@ -1,4 +1,4 @@
-"""Fills back into the trade loop's view, for its `Executor` (runner/execution.py).
+"""Fills back into the trade loop's view, a part of its `Executor` (runner/execution.py).
 
 Fills arrive on the `fill` channel, but that message carries no fill id, so it is a signal, not
 the record: each one that brings news (and each order answer that reports a fill, and a timer
@@ -11,47 +11,136 @@ in-memory view and written to the state file with its realized P&L, which is wha
 circuit breaker adds up; the same transaction moves its order's row on (filled, remaining,
 executed), as a `user_orders` message does with the exchange's own counts, so the state file
 never keeps a filled quote `resting`. The fills of one read are written in one transaction.
+
+`FillSync` reads and applies them; the executor's other parts raise the flag it clears
+(`fills_due`: an order that filled at once, a cancel that found less resting, an order found
+after its answer was lost), and it attributes each fill through `SentOrders`, what this run
+placed, which the sender fills in.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count
 from kalshi_cli.pnl import fill_record_from_api, fill_subaccount
-from kalshi_cli.runner.executor_base import MAX_REMEMBERED, Sent
-from kalshi_cli.runner.unknown_orders import UnknownOrders
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
 
 if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
     from kalshi_cli.models import Fill
-    from kalshi_cli.store import FillRecord, IntentRecord
+    from kalshi_cli.orders import OrderClient
+    from kalshi_cli.runner.call_guard import CallGuard, Counters
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.ledger import LoopLedger
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.unknown_orders import UnknownOrders
+    from kalshi_cli.store import FillRecord, IntentRecord, Store
 
 
-class FillSync(UnknownOrders):
-    def sync_fills(self, *, since_ts: int | None = None) -> int:
+MAX_REMEMBERED = 10_000
+
+
+@dataclass
+class Sent:
+    """What the loop remembers of an order it sent, for fill latency and slippage."""
+
+    client_order_id: str
+    side: Side
+    action: Action
+    price: Decimal
+    model_fair: Decimal
+    strategy: str
+    sent_at: float  # monotonic
+
+
+class SentOrders:
+    """Order id -> what was sent, for every order this run placed (the oldest forgotten past
+    MAX_REMEMBERED: a loop runs for weeks; a fill of a forgotten order is attributed from the
+    state file instead)."""
+
+    def __init__(self) -> None:
+        self._sent: OrderedDict[str, Sent] = OrderedDict()
+
+    def remember(self, order_id: str, sent: Sent) -> None:
+        if order_id not in self._sent and len(self._sent) >= MAX_REMEMBERED:
+            self._sent.popitem(last=False)
+        self._sent[order_id] = sent
+
+    def get(self, order_id: str) -> Sent | None:
+        return self._sent.get(order_id)
+
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._sent
+
+    def __len__(self) -> int:
+        return len(self._sent)
+
+
+class FillSync:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        ledger: LoopLedger,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        guard: CallGuard,
+        counters: Counters,
+        unknown: UnknownOrders,
+        sent: SentOrders,
+        due: threading.Event,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._ledger = ledger
+        self._portfolio = portfolio
+        self._log = log
+        self._clock = clock
+        self._guard = guard
+        self._counters = counters
+        self._unknown = unknown
+        self._sent = sent
+        self.due = due  # a read is due: the next tick makes it (not during a backoff)
+        self._seen: dict[str, float] = {}  # fill id applied -> its time
+        # order id -> contracts filled, counted fill by fill, for the orders whose state-file
+        # row may still be resting (replayed at start for those, then kept as fills arrive)
+        self._filled: dict[str, Decimal] = {}
+        self._last_fill_ts = clock.wall()
+        # what this run has applied, to tell a `fill` or `user_order` message that brings news
+        # (a fill not yet read) from one about a fill already read: each (order id, trade id)
+        # applied, and the contracts applied per order (the oldest forgotten past
+        # MAX_REMEMBERED: a message about those is read, as any news)
+        self._applied_trades: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._applied_counts: OrderedDict[str, Decimal] = OrderedDict()
+
+    def sync(self, *, since_ts: int | None = None) -> int:
         """Read new fills from the exchange; apply and record each one once."""
-        self.fills_due = False
+        self.due.clear()
         try:
             fills = list(
-                self.client.iter_fills(min_ts=since_ts if since_ts is not None else self._since())
+                self._client.iter_fills(min_ts=since_ts if since_ts is not None else self._since())
             )
         except KalshiError as exc:
-            self._failed(exc)
-            self.fills_due = True
-            self.log.emit("fill_sync_failed", {"error": exc.one_line()})
+            self._guard.failed(exc)
+            self.due.set()
+            self._log.emit("fill_sync_failed", {"error": exc.one_line()})
             return 0
-        self._ok()
+        self._guard.ok()
         # the listing covers every subaccount: another's fills are another book, not the loop's
-        here = self.client.subaccount or 0
+        here = self._client.subaccount or 0
         new = [
             f
             for f in fills
-            if f.ticker in self.portfolio.markets
+            if f.ticker in self._portfolio.markets
             and fill_subaccount(f, here) == here
             and not self._known(f)
         ]
@@ -59,18 +148,18 @@ class FillSync(UnknownOrders):
         if any(self._perhaps_unknown(f) for f in new):
             # perhaps an order of unknown outcome that landed late: found before its fills are
             # recorded (and before the write lock is taken), so they are its strategy's
-            self.resolve_unknown()
+            self._unknown.resolve()
         if new:
-            with self.store.transaction():  # one commit for the read's fills and their orders
+            with self._store.transaction():  # one commit for the read's fills and their orders
                 for fill in new:
-                    self._apply(fill)
+                    self.apply(fill)
         return len(new)
 
     def _perhaps_unknown(self, fill: Fill) -> bool:
         return (
-            fill.order_id not in self.sent
-            and self.holds_unknown(fill.ticker)
-            and self.store.intent_by_order_id(fill.order_id) is None
+            fill.order_id not in self._sent
+            and self._unknown.holds(fill.ticker)
+            and self._store.intent_by_order_id(fill.order_id) is None
         )
 
     def fill_is_news(self, data: Any) -> bool:
@@ -100,7 +189,7 @@ class FillSync(UnknownOrders):
 
     def load_seen(self, records: Iterable[FillRecord]) -> None:
         """The fills already applied (replayed from the state file at start)."""
-        open_ids = set(self.portfolio.orders)
+        open_ids = set(self._portfolio.orders)
         for record in records:
             self._seen[record.fill_id] = record.ts
             self._last_fill_ts = max(self._last_fill_ts, record.ts)
@@ -118,17 +207,18 @@ class FillSync(UnknownOrders):
         horizon = self._since() - 60
         self._seen = {k: ts for k, ts in self._seen.items() if ts >= horizon}
 
-    def _apply(self, fill: Fill) -> None:
-        sent = self.sent.get(fill.order_id)
-        intent = self.store.intent_by_order_id(fill.order_id)
+    def apply(self, fill: Fill) -> None:
+        """One fill read: into the view, the state file (with its order's row) and the log."""
+        sent = self._sent.get(fill.order_id)
+        intent = self._store.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
         # a fill that names no subaccount (sent to direct members only) is of the one the
         # client lists: the loop's
         record = fill_record_from_api(
-            fill, client_order_id=coid, strategy=strategy, subaccount=self.client.subaccount
+            fill, client_order_id=coid, strategy=strategy, subaccount=self._client.subaccount
         )
-        event = self.portfolio.apply_fill(
+        event = self._portfolio.apply_fill(
             fill.ticker,
             fill.book_side,
             fill.yes_price,
@@ -138,20 +228,20 @@ class FillSync(UnknownOrders):
             strategy=strategy,
             own=sent is not None,
         )
-        with self.store.transaction():  # one commit for the fill and its order's row
-            new = self.store.record_fill(replace(record, realized_pnl=event.net))
+        with self._store.transaction():  # one commit for the fill and its order's row
+            new = self._store.record_fill(replace(record, realized_pnl=event.net))
             if intent is not None:
                 self._order_filled(intent, fill.count)
         if new:
-            self.ledger.add_realized(record.ts, event.net)
+            self._ledger.add_realized(record.ts, event.net)
         else:  # another process (a reconcile) copied it first: the file has its P&L
-            self.ledger.forget_realized(record.ts)
+            self._ledger.forget_realized(record.ts)
         self._seen[fill.fill_id] = record.ts
         self._note_applied(fill)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)
         self._forget_old_fills()
-        self.counters.fills += 1
-        self.log.emit("fill_received", self._fill_fields(fill, sent, event.net))
+        self._counters.fills += 1
+        self._log.emit("fill_received", self._fill_fields(fill, sent, event.net))
 
     def _order_filled(self, row: IntentRecord, count: Decimal) -> None:
         """A fill of an order the state file knows: its row follows (filled, remaining,
@@ -173,10 +263,10 @@ class FillSync(UnknownOrders):
         if row.remaining is not None:
             remaining = min(remaining, row.remaining)
         status = EXECUTED if remaining == 0 else RESTING
-        self.store.update_order(
+        self._store.update_order(
             order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
         )
-        self.portfolio.update_order(order_id, remaining=remaining, status=status)
+        self._portfolio.update_order(order_id, remaining=remaining, status=status)
         if status == RESTING:
             self._filled[order_id] = total
         else:
@@ -189,16 +279,16 @@ class FillSync(UnknownOrders):
         bring back an order whose cancel was answered."""
         order_id = str(data.get("order_id", ""))
         status = str(data.get("status", ""))
-        row = self.store.intent_by_order_id(order_id) if order_id else None
+        row = self._store.intent_by_order_id(order_id) if order_id else None
         if row is None:
             return True  # placed elsewhere: the loop still counts it, the state file does not
         filled = parse_count(data["fill_count_fp"])  # read whole by the caller (loop_watch.py)
         if row.status in (EXECUTED, CANCELED) or filled < row.filled:
             if row.status in (EXECUTED, CANCELED):
-                self.portfolio.update_order(order_id, remaining=ZERO, status=row.status)
+                self._portfolio.update_order(order_id, remaining=ZERO, status=row.status)
             return False
         if status in SENT_STATUSES and row.status == RESTING:
-            self.store.update_order(
+            self._store.update_order(
                 order_id=order_id,
                 status=status,
                 fill_count=filled,
@@ -221,11 +311,11 @@ class FillSync(UnknownOrders):
             "order_id": fill.order_id,
             "fill_id": fill.fill_id,
             "realized_pnl": realized,
-            "position": self.portfolio.position(fill.ticker),
+            "position": self._portfolio.position(fill.ticker),
         }
         if sent is not None:
             worse = price - sent.price if sent.action is Action.BUY else sent.price - price
-            fields["latency_ms"] = round((self.clock.monotonic() - sent.sent_at) * 1000, 3)
+            fields["latency_ms"] = round((self._clock.monotonic() - sent.sent_at) * 1000, 3)
             fields["slippage"] = worse
             fields["model_fair"] = sent.model_fair
             fields["strategy"] = sent.strategy

@@ -1,5 +1,5 @@
-"""The orders a tick of the trade loop decided, sent together, for its `Executor`
-(runner/execution.py).
+"""The orders a tick of the trade loop decided, sent together: the outbox, a part of its
+`Executor` (runner/execution.py).
 
 Sent one by one as the strategy decides them, each order cost the loop's thread a state-file
 commit, a round trip and the commit of its answer before the next market could be looked at,
@@ -26,59 +26,140 @@ exposure as if every order queued before it rested (`PositionView.after`, as the
 group are counted). Orders that reduce a position (a stop-loss, a take-profit) never wait
 here: they go out at once, ahead of the batch. A client without batches (the paper venue, a
 test's fake) sends each order on its own, as before.
+
+`Outbox` keeps the queue (`queued`, the exposure it adds, since when its oldest waits) and sends
+it (`flush`); what a batch shares with a single order (the request, an accepted order's
+bookkeeping, a triggered order group) is the `Sender`'s (runner/sender.py), which also sends a
+lone order.
 """
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
-from kalshi_cli.models import ZERO, to_book
+from kalshi_cli.models import ZERO
 from kalshi_cli.order_batch import SendsBatches
-from kalshi_cli.risk.state import halt
-from kalshi_cli.runner.cancels import Cancels
-from kalshi_cli.runner.executor_base import MAX_REMEMBERED, Sent, Unknown
-from kalshi_cli.runner.fills import FillSync
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
-from kalshi_cli.runner.portfolio import OpenOrder, open_order
+from kalshi_cli.runner.sender import intent_fields
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders_shapes import BatchItem
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+    from kalshi_cli.clock import Clock
     from kalshi_cli.decisions import PositionView
+    from kalshi_cli.orders import OrderClient, OrderService
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.call_guard import CallGuard
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.fills import FillSync
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.sender import Sender
+    from kalshi_cli.runner.unknown_orders import UnknownOrders
+    from kalshi_cli.store import Store
     from kalshi_cli.strategies import Intent
 
 
-class Outbox(FillSync, Cancels):
+class Outbox:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        orders: OrderService,
+        risk: RiskEngine,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        guard: CallGuard,
+        unknown: UnknownOrders,
+        fills: FillSync,
+        fills_due: threading.Event,
+        sender: Sender,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._orders = orders
+        self._risk = risk
+        self._portfolio = portfolio
+        self._log = log
+        self._clock = clock
+        self._guard = guard
+        self._unknown = unknown
+        self._fills = fills
+        self._fills_due = fills_due
+        self._sender = sender
+        # orders the risk engine allowed this tick, waiting to go out together, and the
+        # exposure they add
+        self.queued: list[Intent] = []
+        self.queued_exposure = ZERO
+        self.queued_since = 0.0  # monotonic, when the oldest of them was queued
+
     # ---------------------------------------------------------------- waiting
 
     def batch_size(self) -> int:
         """How many orders one request may carry (1: this client sends one at a time)."""
-        if not isinstance(self.client, SendsBatches):
+        if not isinstance(self._client, SendsBatches):
             return 1
-        size = self.client.batch_size()
+        size = self._client.batch_size()
         return size if isinstance(size, int) and size > 1 else 1
 
     def queued_view(self, ticker: str) -> PositionView:
         """The market's view as if each order queued for it rested."""
-        view = self.portfolio.view(ticker)
+        view = self._portfolio.view(ticker)
         for intent in self.queued:
             if intent.ticker == ticker:
                 view = view.after(intent)
         return view
 
-    def _queue(self, intent: Intent) -> Decimal:
+    def queue(self, intent: Intent) -> Decimal:
         """Hold an allowed order for the tick's batch; nothing of it is filled yet."""
         view = self.queued_view(intent.ticker)
         self.queued_exposure += view.after(intent).exposure() - view.exposure()
         # its slot of the order-rate cap is taken now, so the decisions after it count it
-        self.risk.record_sent()
+        self._risk.record_sent()
         if not self.queued:
-            self.queued_since = self.clock.monotonic()
+            self.queued_since = self._clock.monotonic()
         self.queued.append(intent)
         return ZERO
+
+    def flush(self) -> None:
+        """Send what waits: one request a batch, a lone order as a single one."""
+        queued, self.queued = self.queued, []
+        self.queued_exposure = ZERO
+        size = self.batch_size()
+        for start in range(0, len(queued), size):
+            if self._guard.backing_off:
+                # an earlier call of this tick failed: what waits is held, as a pass's rest is
+                for intent in queued[start:]:
+                    self._log.emit(
+                        "intent_held",
+                        {"ticker": intent.ticker, "reason": "backing off after API errors"},
+                    )
+                return
+            chunk = []
+            for intent in queued[start : start + size]:
+                # an earlier batch of this flush may have left an order of unknown outcome in
+                # its market: no new adding order goes beside it (as the executor holds one)
+                if self._unknown.holds(intent.ticker):
+                    self._log.emit(
+                        "intent_held",
+                        {
+                            "ticker": intent.ticker,
+                            "reason": "an order of unknown outcome in this market",
+                        },
+                    )
+                else:
+                    chunk.append(intent)
+            if not chunk:
+                continue
+            if len(chunk) == 1:
+                self._sender.submit(chunk[0], slot_taken=True)
+            else:
+                self._submit_batch(chunk)
 
     # ---------------------------------------------------------------- sending
 
@@ -86,26 +167,30 @@ class Outbox(FillSync, Cancels):
         recorded = self._record_intents(chunk)
         if not recorded:
             return
-        sent_at = self.clock.monotonic()
+        sent_at = self._clock.monotonic()
         creates = [create for _, create in recorded]
-        sender = cast(SendsBatches, self.client)  # batch_size() said so
+        batches = cast(SendsBatches, self._client)  # batch_size() said so
         try:
-            items = sender.batch_create_orders(creates)
+            items = batches.batch_create_orders(creates)
         except OrderOutcomeUnknown as exc:
-            self._failed(exc)
+            self._guard.failed(exc)
             self._lost(recorded, exc.message)
             return
         except (ApiError, TransportError) as exc:
             # the request as a whole was refused, or never left: none of its orders exists
             for intent, create in recorded:
-                self.store.mark_rejected(create.client_order_id, reason=exc.message)
-                self.log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
-            if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
-                self._group_triggered(recorded[0][0], exc.message)
+                self._store.mark_rejected(create.client_order_id, reason=exc.message)
+                self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
+            if (
+                self._sender.order_group_id
+                and isinstance(exc, ApiError)
+                and exc.code == GROUP_TRIGGERED
+            ):
+                self._sender.group_triggered(recorded[0][0], exc.message)
             else:
-                self._failed(exc)
+                self._guard.failed(exc)
             return
-        self._ok()
+        self._guard.ok()
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
         unclear = {item.client_order_id: item.error for item in items if item.unknown}
@@ -114,7 +199,7 @@ class Outbox(FillSync, Cancels):
         unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
         triggered: tuple[Intent, str] | None = None  # an item refused for the order group
         try:
-            with self.store.transaction():  # one commit for the batch's answers
+            with self._store.transaction():  # one commit for the batch's answers
                 self._lost(unnamed, "the batch answer did not name this order", unclear)
                 for intent, create in recorded:
                     item = answered.get(create.client_order_id)
@@ -122,19 +207,19 @@ class Outbox(FillSync, Cancels):
                         continue  # lost, above
                     if item.result is None:
                         reason = item.error or "refused"
-                        self.store.mark_rejected(create.client_order_id, reason=reason)
-                        self.log.emit("order_rejected", {**intent_fields(intent), "error": reason})
-                        if reason.split(":")[0] == GROUP_TRIGGERED and self.order_group_id:
+                        self._store.mark_rejected(create.client_order_id, reason=reason)
+                        self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
+                        if reason.split(":")[0] == GROUP_TRIGGERED and self._sender.order_group_id:
                             triggered = triggered or (intent, reason)
                     else:
-                        status = self.orders.record_answer(create, item.result)
+                        status = self._orders.record_answer(create, item.result)
                         placed.append((intent, create, item.result, status))
         except StoreError as exc:
             raise self._unrecorded(recorded, answered, exc) from exc
         if triggered is not None:
-            self._group_triggered(*triggered)
+            self._sender.group_triggered(*triggered)
         for intent, create, result, status in placed:
-            self._placed(
+            self._sender.placed(
                 intent,
                 create,
                 sent_at,
@@ -145,7 +230,7 @@ class Outbox(FillSync, Cancels):
             )
         if any(result.fill_count > 0 for _, _, result, _ in placed):
             # the positions must be known before the next decision in these markets
-            self.sync_fills()
+            self._fills.sync()
 
     def _unrecorded(
         self,
@@ -172,7 +257,7 @@ class Outbox(FillSync, Cancels):
                 order_id=result.order_id,
                 remaining=result.remaining_count,
             )
-            self._not_recorded(intent, exc)
+            self._sender.not_recorded(intent, exc)
             first = first or exc
         if first is not None:
             return first
@@ -188,11 +273,11 @@ class Outbox(FillSync, Cancels):
         """Every intent of the batch in one transaction (one commit), each only if the trading
         state, read inside that transaction, allows it; those refused are dropped, unsent."""
         recorded: list[tuple[Intent, CreateOrder]] = []
-        with self.store.transaction():
+        with self._store.transaction():
             for intent in chunk:
-                create = self._create(intent)
+                create = self._sender.create(intent)
                 try:
-                    self.orders.record_intent(
+                    self._orders.record_intent(
                         create,
                         side=intent.side,
                         action=intent.action,
@@ -201,7 +286,7 @@ class Outbox(FillSync, Cancels):
                         reason=intent.reason,
                     )
                 except TradingHaltedError as exc:
-                    self.log.emit(
+                    self._log.emit(
                         "intent_dropped", {"ticker": intent.ticker, "reason": exc.message}
                     )
                     continue
@@ -218,15 +303,14 @@ class Outbox(FillSync, Cancels):
         takes no new order, the lookups find it, a stop on a failing state file waits for it),
         then each marked unknown in the state file (`why`, or its own reason in `reasons`); a
         mark that fails ends the marking (OrderNotRecorded), the loop still knowing them all."""
-        now = self.clock.monotonic()
         for intent, create in lost:
-            self.unknown[create.client_order_id] = Unknown(intent.ticker, now)
+            self._unknown.lost(create.client_order_id, intent.ticker)
         if lost:
-            self.fills_due = True
+            self._fills_due.set()
         for intent, create in lost:
             because = (reasons or {}).get(create.client_order_id) or why
-            self.orders.record_unknown(create, because)
-            self.log.emit(
+            self._orders.record_unknown(create, because)
+            self._log.emit(
                 "order_unknown",
                 {
                     **intent_fields(intent),
@@ -234,129 +318,3 @@ class Outbox(FillSync, Cancels):
                     "error": because,
                 },
             )
-
-    # ---------------------------------------------------------------- what every send shares
-
-    def _group_triggered(self, intent: Intent, error: str) -> None:
-        """The exchange refused the order because the session's order group is triggered (its
-        contracts limit hit, or a kill switch): stop placing, as the kill switch would."""
-        reason = f"the exchange triggered order group {self.order_group_id}"
-        self.log.emit(
-            "order_group_triggered",
-            {**intent_fields(intent), "order_group_id": self.order_group_id, "error": error},
-        )
-        halt(self.ledger, reason=reason, source="order group")
-
-    def _create(self, intent: Intent) -> CreateOrder:
-        """The request for an intent, with its fresh client order id."""
-        from kalshi_cli.client.requests import CreateOrder
-
-        book = to_book(intent.side, intent.action, intent.price)
-        return CreateOrder(
-            ticker=intent.ticker,
-            book_side=book.book_side,
-            price=book.yes_price,
-            count=intent.count,
-            time_in_force=intent.time_in_force,
-            post_only=intent.post_only,
-            reduce_only=intent.reduce_only,
-            order_group_id=self.order_group_id,
-        )
-
-    def _placed(
-        self,
-        intent: Intent,
-        create: CreateOrder,
-        sent_at: float,  # monotonic
-        *,
-        order_id: str | None,
-        status: str,
-        fill_count: Decimal,
-        remaining: Decimal,
-    ) -> None:
-        """An order the exchange accepted (and the state file recorded): counted, remembered
-        for its fills' latency and slippage, logged, and resting in the view if it rests."""
-        self.counters.orders += 1
-        if order_id:
-            if len(self.sent) >= MAX_REMEMBERED:
-                self.sent.popitem(last=False)
-            self.sent[order_id] = Sent(
-                create.client_order_id,
-                intent.side,
-                intent.action,
-                intent.price,
-                intent.model_fair,
-                intent.strategy,
-                sent_at,
-            )
-        self.log.emit(
-            "order_placed",
-            {
-                **intent_fields(intent),
-                "client_order_id": create.client_order_id,
-                "order_id": order_id,
-                "status": status,
-                "filled": fill_count,
-                "remaining": remaining,
-            },
-        )
-        if order_id and remaining > 0 and status == "resting":
-            self.portfolio.add_order(
-                OpenOrder(
-                    order_id,
-                    create.client_order_id,
-                    intent.ticker,
-                    intent.side,
-                    intent.action,
-                    intent.price,
-                    remaining,
-                    intent.strategy,
-                )
-            )
-
-    def _not_recorded(self, intent: Intent, exc: OrderNotRecorded) -> None:
-        """The order reached the exchange (or may have) and the state file could not take its
-        answer: the loop still knows of it, so the stop that follows withdraws it
-        (runner/state_fault.py)."""
-        if exc.order_id is None:
-            self.unknown[exc.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
-            return
-        if exc.remaining > 0:
-            book = to_book(intent.side, intent.action, intent.price)
-            self.portfolio.add_order(
-                open_order(
-                    order_id=exc.order_id,
-                    client_order_id=exc.client_order_id,
-                    ticker=intent.ticker,
-                    book_side=book.book_side,
-                    yes_price=book.yes_price,
-                    side=intent.side,
-                    remaining=exc.remaining,
-                    strategy=intent.strategy,
-                )
-            )
-        self.sent[exc.order_id] = Sent(
-            exc.client_order_id,
-            intent.side,
-            intent.action,
-            intent.price,
-            intent.model_fair,
-            intent.strategy,
-            self.clock.monotonic(),
-        )
-
-
-def intent_fields(intent: Intent) -> dict[str, Any]:
-    return {
-        "ticker": intent.ticker,
-        "side": intent.side,
-        "action": intent.action,
-        "price": intent.price,
-        "count": intent.count,
-        "model_fair": intent.model_fair,
-        "edge": intent.edge_after_fees.quantize(Decimal("0.0001")),
-        "tif": intent.time_in_force,
-        "reduce_only": intent.reduce_only,
-        "strategy": intent.strategy,
-        "reason": intent.reason,
-    }

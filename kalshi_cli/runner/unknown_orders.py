@@ -1,4 +1,4 @@
-"""Orders whose answer was lost, for the trade loop's `Executor` (runner/execution.py).
+"""Orders whose answer was lost, a part of the trade loop's `Executor` (runner/execution.py).
 
 An order whose answer was lost (a timeout, a dropped connection, a 5xx) and that
 `OrderService` could not find right away is never sent again: it is looked up by its client
@@ -10,12 +10,17 @@ placed. A request held in the network can land late within that time, so until t
 market takes no new order, except reducing ones (nautilus_trader's rule: no further order
 commands while a write's outcome is unknown), and a strategy that still sees no position there
 cannot double it.
+
+`UnknownOrders` keeps them (client order id -> `Unknown`); the sender adds one (`lost`), the
+executor's other parts ask whether a market holds one (`holds`), and the lookups report to the
+API error guard and raise the flag that fills are due when a found order had filled.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -23,16 +28,25 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.executor_base import ExecutorBase, Unknown
 from kalshi_cli.runner.portfolio import open_order
 
 if TYPE_CHECKING:
     from kalshi_cli.clock import Clock
     from kalshi_cli.models import Order
+    from kalshi_cli.orders import OrderClient
+    from kalshi_cli.runner.call_guard import CallGuard
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.store import Store
 
 
 # why an order of unknown outcome is left after a stop under the session's order group
 ONE_LOOK = "not found at the one look; the session's order group refuses it if it lands"
+
+
+@dataclass(frozen=True)
+class Unknown:
+    ticker: str
+    since: float  # monotonic, when the failure was seen (after the request was signed)
 
 
 def wait_out_unknown(
@@ -58,11 +72,37 @@ def wait_out_unknown(
         clock.sleep(1.0)
 
 
-class UnknownOrders(ExecutorBase):
-    def holds_unknown(self, ticker: str) -> bool:
+class UnknownOrders:
+    def __init__(
+        self,
+        *,
+        client: OrderClient,
+        store: Store,
+        portfolio: Portfolio,
+        log: EventLog,
+        clock: Clock,
+        guard: CallGuard,
+        fills_due: threading.Event,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._portfolio = portfolio
+        self._log = log
+        self._clock = clock
+        self._guard = guard
+        self._fills_due = fills_due  # raised when an order found had filled
+        # client order id -> an order whose answer was lost; its market takes no new
+        # (non-reducing) order until the exchange says what became of it
+        self.unknown: dict[str, Unknown] = {}
+
+    def holds(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())
 
-    def resolve_unknown(self, *, guarded: bool = True) -> None:
+    def lost(self, client_order_id: str, ticker: str) -> None:
+        """An order whose answer was lost (or could not be recorded), from now."""
+        self.unknown[client_order_id] = Unknown(ticker, self._clock.monotonic())
+
+    def resolve(self, *, guarded: bool = True) -> None:
         """Look each order of unknown outcome up by its client order id: found, it takes the
         exchange's state (and counts as resting or filled); still missing LANDING_WINDOW_S
         after its failure, it can no longer land and was never placed. Never sent again.
@@ -71,32 +111,32 @@ class UnknownOrders(ExecutorBase):
         neither extends the backoff nor trips SAFE_MODE again through these lookups."""
         for client_order_id, lost in list(self.unknown.items()):
             try:
-                order = self.client.find_order_by_client_id(client_order_id, lost.ticker)
+                order = self._client.find_order_by_client_id(client_order_id, lost.ticker)
             except KalshiError as exc:
                 if guarded:
-                    self._failed(exc)
+                    self._guard.failed(exc)
                 return
             if guarded:
-                self._ok()
+                self._guard.ok()
             if order is None:
-                if self.clock.monotonic() - lost.since < LANDING_WINDOW_S:
+                if self._clock.monotonic() - lost.since < LANDING_WINDOW_S:
                     continue
                 reason = (
                     f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
                     "the signature window; never placed"
                 )
-                self.store.mark_rejected(client_order_id, reason=reason)
+                self._store.mark_rejected(client_order_id, reason=reason)
                 status = "rejected"
             else:
                 self._adopt(client_order_id, order)
                 status = order.status
             del self.unknown[client_order_id]
-            self.log.emit(
+            self._log.emit(
                 "order_resolved",
                 {"ticker": lost.ticker, "client_order_id": client_order_id, "status": status},
             )
 
-    def see_unknown_through(
+    def see_through(
         self, abandon: threading.Event | None = None, *, wait: bool = True
     ) -> list[str]:
         """At shutdown: look the orders of unknown outcome up once a second until each is found
@@ -110,36 +150,36 @@ class UnknownOrders(ExecutorBase):
         window has passed with the exchange not answering the lookups, or after the one look
         (`shutdown_unknown_left`; `kalshi reconcile` settles them)."""
         if not wait:
-            self.resolve_unknown(guarded=False)
+            self.resolve(guarded=False)
         else:
-            look = partial(self.resolve_unknown, guarded=False)
-            wait_out_unknown(self.unknown, look, self.clock, self.log, abandon)
+            look = partial(self.resolve, guarded=False)
+            wait_out_unknown(self.unknown, look, self._clock, self._log, abandon)
         left = sorted(self.unknown)
         if left and abandon is not None and abandon.is_set():
-            self.log.emit(
+            self._log.emit(
                 "shutdown_abandoned", {"unknown_left": left, "reason": "interrupted again"}
             )
         elif left:
             reason = "the exchange did not answer the lookups" if wait else ONE_LOOK
-            self.log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
+            self._log.emit("shutdown_unknown_left", {"unknown_left": left, "reason": reason})
         return left
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
-        self.store.mark_sent(
+        self._store.mark_sent(
             client_order_id,
             order_id=order.order_id,
             status=order.status,
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
         )
-        intent = self.store.get_intent(client_order_id)
+        intent = self._store.get_intent(client_order_id)
         if intent is not None:
             # fills read while the order was still unknown here carry no intent yet
-            self.store.attribute_fills(
+            self._store.attribute_fills(
                 order.order_id, client_order_id=client_order_id, strategy=intent.strategy
             )
         if order.status == "resting" and intent is not None:
-            self.portfolio.add_order(
+            self._portfolio.add_order(
                 open_order(
                     order_id=order.order_id,
                     client_order_id=client_order_id,
@@ -152,4 +192,4 @@ class UnknownOrders(ExecutorBase):
                 )
             )
         if order.fill_count > 0:
-            self.fills_due = True
+            self._fills_due.set()

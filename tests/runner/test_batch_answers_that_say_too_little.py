@@ -106,7 +106,7 @@ def test_an_item_that_does_not_say_plainly_leaves_its_order_unknown(
     executor = rig.loop.executor
     tickers = list(rig.exchange.markets)[:2]
     for ticker in tickers:
-        executor._queue(_bid(ticker))
+        executor.outbox.queue(_bid(ticker))
     executor.flush()
     (first, second) = sent[0]
     assert _resting(rig, first)  # the exchange placed it
@@ -127,7 +127,7 @@ def test_an_item_refused_in_plain_words_is_rejected(tmp_path: Path) -> None:
     rig, sent = _rig(tmp_path, refused)
     executor = rig.loop.executor
     for ticker in list(rig.exchange.markets)[:2]:
-        executor._queue(_bid(ticker))
+        executor.outbox.queue(_bid(ticker))
     executor.flush()
     assert _status(rig, sent[0][0]) == "rejected"
     assert sent[0][0] not in executor.unknown
@@ -146,7 +146,7 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
     executor = rig.loop.executor
     a, b = list(rig.exchange.markets)[:2]
     for intent in (_bid(a), _bid(b), _bid(a, Side.NO), _bid(b, Side.NO)):
-        executor._queue(intent)
+        executor.outbox.queue(intent)
     executor.flush()
     assert executor.holds_unknown(a)
     recorded = [i.ticker for i in rig.store.intents()]

@@ -35,7 +35,7 @@ def test_an_intent_passed_by_risk_before_halted_is_not_sent_after_it(tmp_path: P
     with Store.open(tmp_path / "s.db") as kill_switch:
         kill_switch.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
 
-    assert rig.loop.executor._submit(intent) is None
+    assert rig.loop.executor.sender.submit(intent) is None
     rig.loop.log.close()
 
     assert len(rig.client.requests) == before

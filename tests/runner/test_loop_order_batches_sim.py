@@ -247,7 +247,7 @@ def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_rese
         sim.clear_faults()
         assert len(r.loop.executor.unknown) == 4
         assert {i.status for i in r.store.intents()} == {"unknown"}
-        r.loop.executor.backoff_until = 0.0
+        r.loop.executor.guard.backoff_until = 0.0
         r.loop.executor.resolve_unknown()
         assert r.loop.executor.unknown == {}
         assert {i.status for i in r.store.intents()} == {"resting"}

@@ -339,7 +339,7 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
                 "2026-01-01T00:00:00Z", ts, {},
             )  # fmt: skip
 
-        rig.loop.executor._apply(fill("f1", BookSide.BID, "0.40"))  # buys 10 YES at 0.40
+        rig.loop.executor.fills.apply(fill("f1", BookSide.BID, "0.40"))  # buys 10 YES at 0.40
         rig.loop.toggle_pause()  # full passes that place nothing
         rig.loop.tick([], full=True)
         sell = fill("f2", BookSide.ASK, "0.60")  # sells them at 0.60: +2.00
@@ -349,7 +349,7 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
         day = utc_day(rig.clock.wall())
         rig.loop.risk.state()  # an order's risk context: the other commit is seen
         assert rig.loop.ledger.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
-        rig.loop.executor._apply(sell)  # then the loop's own fill listing brings it
+        rig.loop.executor.fills.apply(sell)  # then the loop's own fill listing brings it
         assert rig.store.daily_realized_pnl(day) == Decimal(2)
         for _ in range(3):
             rig.clock.advance(1.0)

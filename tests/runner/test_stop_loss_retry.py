@@ -132,7 +132,7 @@ def test_an_unfilled_stop_loss_goes_out_again_after_the_retry_interval(tmp_path:
 
 def test_a_stop_loss_held_by_the_backoff_goes_out_when_it_ends(tmp_path: Path) -> None:
     rig, _ = _stopped_rig(tmp_path)
-    rig.loop.executor.backoff_until = rig.clock.monotonic() + 0.5
+    rig.loop.executor.guard.backoff_until = rig.clock.monotonic() + 0.5
     _ticks(rig, 20)  # 0.2 s, still backing off
     assert _closes(rig) == []
     assert rig.loop.log.counts["stop_loss"] == 1, "signalled once, not on every held tick"
