@@ -6,7 +6,7 @@
 
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions, load_trade_config
 from kalshi_cli.runner.loop import TradeLoop
-from kalshi_cli.runner.loop_base import LoopSettings
+from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.ports import MarketFeed
 from kalshi_cli.runner.session import (
     CLIENT_RETRY_BUDGET_S,

@@ -25,28 +25,204 @@ without it (a recorded one on a simulated clock) is polled every `poll_s` of its
 in a tick sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a
 fake feed and a fake client, thousands of ticks a second.
 
-The loop's other parts each have their module: its settings and the state it keeps
-(runner/loop_base.py), one market's turn (runner/market_pass.py), and what it watches besides
-the books: the feed's events, the trading state, the pause, withdrawals and breaches
-(runner/loop_watch.py).
+`TradeLoop` has its parts, each a plain object with its own state, built here and handed
+what it needs: the `Executor` (runner/execution.py: intents to the exchange, fills back), the
+loop's own orders and their withdrawal (`OwnOrders`, runner/own_orders.py), one market's turn
+(`MarketPass`, runner/market_pass.py), what it watches besides the books (`LoopWatch`,
+runner/loop_watch.py: the feed's events, the trading state, the pause, withdrawals, breaches)
+and which market is visited next (`MarketSchedule`, runner/schedule.py). The loop itself keeps
+the run's timers (heartbeat, status, fill reads, lookups), which markets' position views it has
+seen, the lag figures, and the settings and strategy, which it hands on again when they are
+replaced (a params reload; a test swapping the strategy).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.risk import utc_day
+from kalshi_cli.risk import RiskEngine, utc_day
+from kalshi_cli.runner.alerting import TradeAlerts
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.execution import Executor
+from kalshi_cli.runner.ledger import LoopLedger
+from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.loop_watch import LoopWatch
 from kalshi_cli.runner.market_pass import MarketPass
-from kalshi_cli.runner.portfolio import OpenOrder
-from kalshi_cli.runner.schedule import LagReport
+from kalshi_cli.runner.own_orders import OwnOrders
+from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
+from kalshi_cli.runner.ports import LoopClient, MarketFeed
+from kalshi_cli.runner.schedule import LagReport, MarketSchedule
 from kalshi_cli.runner.summary import Summary
+from kalshi_cli.strategies import PositionView, Strategy
+from kalshi_cli.strategy_api import MarketTerms
+
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.orders import OrderService
+    from kalshi_cli.store import Store
 
 
-class TradeLoop(MarketPass, LoopWatch):
+class TradeLoop:
+    def __init__(
+        self,
+        *,
+        client: LoopClient,
+        store: Store,
+        orders: OrderService,
+        feed: MarketFeed,
+        clock: Clock,
+        strategy: Strategy[Any],
+        risk: RiskEngine,
+        ledger: LoopLedger,
+        portfolio: Portfolio,
+        log: EventLog,
+        settings: LoopSettings,
+        alerts: TradeAlerts | None = None,
+        complements: Mapping[str, str] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.feed = feed
+        self.clock = clock
+        self.risk = risk
+        self.ledger = ledger
+        self.portfolio = portfolio
+        self.log = log
+        self.alerts = alerts
+        self._settings = settings
+        self._strategy = strategy
+        self.executor = Executor(
+            client=client,
+            store=store,
+            orders=orders,
+            risk=risk,
+            ledger=ledger,
+            portfolio=portfolio,
+            log=log,
+            clock=clock,
+            dry_run=settings.dry_run,
+        )
+        self.own = OwnOrders(
+            executor=self.executor,
+            portfolio=portfolio,
+            strategy_name=settings.strategy_name,
+            after_each=self._beat_now,
+        )
+        # how each market settles (its strike fields, close, the index its rules name), and the
+        # markets of each index: a new value of an index is news for them
+        terms = {t: MarketTerms.from_market(m.raw) for t, m in portfolio.markets.items()}
+        index_markets: dict[str, list[str]] = {}
+        for ticker, market_terms in terms.items():
+            if market_terms.index_id is not None:
+                index_markets.setdefault(market_terms.index_id, []).append(ticker)
+        # markets closed, determined or settled: the watch adds them, the pass skips them
+        self.closed: set[str] = set()
+        self.market_pass = MarketPass(
+            client=client,
+            feed=feed,
+            clock=clock,
+            strategy=strategy,
+            risk=risk,
+            ledger=ledger,
+            portfolio=portfolio,
+            executor=self.executor,
+            own=self.own,
+            log=log,
+            settings=settings,
+            alert=self._alert,
+            terms=terms,
+            complements=complements or {},
+            closed=self.closed,
+        )
+        self.watch = LoopWatch(
+            client=client,
+            feed=feed,
+            clock=clock,
+            strategy=strategy,
+            risk=risk,
+            ledger=ledger,
+            portfolio=portfolio,
+            executor=self.executor,
+            own=self.own,
+            log=log,
+            settings=settings,
+            alert=self._alert,
+            index_markets=index_markets,
+            closed=self.closed,
+            on_resume=self.market_pass.forget_errors,
+        )
+        self.ticks = 0
+        self._day = utc_day(clock.wall())
+        self._started = clock.monotonic()
+        self._realized_at_start = portfolio.pnl.realized
+        self._next_heartbeat = self._started
+        self._next_deadman = self._started
+        self._next_status = self._started + settings.status_interval_s
+        self._next_fill_poll = self._started + settings.fill_poll_s
+        self._next_resolve = self._started
+        # which market a tick visits next, and the lag figures (runner/schedule.py)
+        self.schedule = MarketSchedule(
+            portfolio.markets, now=self._started, revisit_s=settings.max_revisit_s
+        )
+        # ticker -> the position view a held market's last visit saw: a new one (a fill, an
+        # order) is news for its risk exits
+        self._seen_views: dict[str, PositionView] = {}
+        self.lag: LagReport | None = None  # the last heartbeat's figures
+        self._behind = False
+        # `kill -HUP`: the params file read again at the next tick (reload_params)
+        self.params_file: Path | None = None
+        self.reload_requested = threading.Event()
+        # optional: MarketFeed does not require it, so a feed that cannot wake (recorded data
+        # on a simulated clock) keeps working unchanged
+        self._wait_for_events: Callable[[float], bool] | None = getattr(
+            feed, "wait_for_events", None
+        )
+        # a paper loop answers its kill switch here, on each full pass while HALTED
+        # (runner/paper.py `answer_kill`, paper_kill.py)
+        self.on_halted: Callable[[], None] | None = None
+
+    # ---------------------------------------------------------------- what the parts share
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: LoopSettings) -> None:
+        """New settings (a params reload, a backtest's heartbeat) reach every part that reads
+        them."""
+        self._settings = self.market_pass.settings = self.watch.settings = settings
+
+    @property
+    def strategy(self) -> Strategy[Any]:
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, strategy: Strategy[Any]) -> None:
+        self._strategy = self.market_pass.strategy = self.watch.strategy = strategy
+
+    @property
+    def strategy_error_count(self) -> int:
+        """The strategy's failed decisions of this run, every market."""
+        return self.market_pass.strategy_error_count
+
+    @property
+    def paused(self) -> bool:
+        return self.watch.paused
+
+    def toggle_pause(self) -> None:
+        """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
+        self.watch.toggle_pause()
+
+    def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
+        if self.alerts is not None:
+            self.alerts.post(kind, key, summary, details)
+
     # ---------------------------------------------------------------- running
 
     def run(
@@ -92,7 +268,7 @@ class TradeLoop(MarketPass, LoopWatch):
         self.ticks += 1
         if self.reload_requested.is_set():
             self.reload_params()
-        changed, went_stale = self._handle_events(events)
+        changed, went_stale = self.watch.handle_events(events)
         now_m = self.clock.monotonic()
         for ticker, at in changed.items():
             self.schedule.changed(ticker, now_m if at is None else at)
@@ -101,7 +277,7 @@ class TradeLoop(MarketPass, LoopWatch):
                 self.log.emit("fee_change", change.to_json())
         # while trading is blocked an order of unknown outcome may rest: it is looked up through
         # the backoff, as the withdrawing cancels go, so it is withdrawn once found
-        may_look = self._blocked_by is not None or not self.executor.backing_off
+        may_look = self.watch.blocked_by is not None or not self.executor.backing_off
         if self.executor.unknown and now_m >= self._next_resolve and may_look:
             self.executor.resolve_unknown(guarded=not self.executor.backing_off)
             self._next_resolve = now_m + self.settings.resolve_s
@@ -113,17 +289,17 @@ class TradeLoop(MarketPass, LoopWatch):
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         # one look at the state file for the tick's own questions (docs/trade-loop.md)
         with self.ledger.tick(full=full):
-            self._watch_state()
-            if full and self.on_halted is not None and self._state == "HALTED":
+            self.watch.watch_state()
+            if full and self.on_halted is not None and self.watch.state == "HALTED":
                 self.on_halted()
             tripped = self.risk.check_circuit_breaker()
-        self._withdraw(tripped, full=full, went_stale=went_stale)
-        self._check_breaches()
+        self.watch.withdraw(tripped, full=full, went_stale=went_stale)
+        self.watch.check_breaches()
         if full:
-            self._read_queue_positions()
+            self.market_pass.read_queue_positions()
             self.schedule.start_sweep()
         # the pause file is read once a tick, not once per market
-        self._pass_paused = self.paused
+        self.market_pass.paused = self.watch.paused
         self._serve(now_m + budget_s)
         # the orders the visits decided go out together, before anything else of the tick
         self.executor.flush()
@@ -131,8 +307,8 @@ class TradeLoop(MarketPass, LoopWatch):
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
             self.executor.safe_mode_tripped = False
-            self._watch_state()
-            self._withdraw(tripped, full=False, went_stale=set())
+            self.watch.watch_state()
+            self.watch.withdraw(tripped, full=False, went_stale=set())
         self._housekeeping(now_m)
 
     # ---------------------------------------------------------------- which markets
@@ -153,9 +329,9 @@ class TradeLoop(MarketPass, LoopWatch):
             if ticker in schedule.news or schedule.in_sweep(ticker):
                 self._visit(ticker)
             elif self.portfolio.view(ticker) is not self._seen_views.get(ticker) or (
-                ticker in self._stops  # a close that did not fill: its retry is due by time
+                self.market_pass.stop_waiting(ticker)  # a close that did not fill: its retry
             ):
-                self._exit(ticker)
+                self.market_pass.exit(ticker)
                 self._seen_views[ticker] = self.portfolio.view(ticker)
         while True:
             turn = schedule.next_market(self.clock.monotonic())
@@ -170,7 +346,7 @@ class TradeLoop(MarketPass, LoopWatch):
                 return
 
     def _visit(self, ticker: str) -> None:
-        self._trade(ticker)
+        self.market_pass.trade(ticker)
         self.schedule.visit(ticker, self.clock.monotonic())
         if self.portfolio.position(ticker) != 0:
             self._seen_views[ticker] = self.portfolio.view(ticker)
@@ -206,8 +382,7 @@ class TradeLoop(MarketPass, LoopWatch):
             self.log.emit("params_reloaded", {"file": str(self.params_file), "changed": {}})
             return False
         self.settings = replace(self.settings, params=fresh)
-        # a market skipped as quiet was judged with the old params
-        self._quiet.clear()
+        self.market_pass.forget_quiet()
         now = params_dict(fresh)
         self.log.emit(
             "params_reloaded",
@@ -240,14 +415,18 @@ class TradeLoop(MarketPass, LoopWatch):
 
     def _beat_if_due(self, now_m: float) -> None:
         """The heartbeat row (and the dead-man ping) when due: at the end of a tick, and
-        between the exchange calls of a long withdrawal (LoopWatch), so liveness never waits
-        on an exchange that answers slowly or not at all."""
+        between the exchange calls of a long withdrawal (`_beat_now`), so liveness never
+        waits on an exchange that answers slowly or not at all."""
         if now_m >= self._next_heartbeat:
             self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
             self._heartbeat()
             if self.alerts is not None and now_m >= self._next_deadman:
                 self._next_deadman = now_m + self.settings.deadman_interval_s
                 self.alerts.beat("", self.beat_text("alive"))
+
+    def _beat_now(self) -> None:
+        """Between two withdraw cancels (OwnOrders): the heartbeat, if it is due."""
+        self._beat_if_due(self.clock.monotonic())
 
     def _heartbeat(self) -> None:
         now = self.clock.wall()
@@ -257,8 +436,8 @@ class TradeLoop(MarketPass, LoopWatch):
             "ticks": self.ticks,
             "orders": self.executor.counters.orders,
             "fills": self.executor.counters.fills,
-            "state": self._state,
-            "paused": self._paused,
+            "state": self.watch.state,
+            "paused": self.watch.last_paused,
             "feed_age_s": round(age, 3) if age != math.inf else None,
             "subaccount": self.client.subaccount or 0,
             **lag.to_json(),
@@ -321,7 +500,7 @@ class TradeLoop(MarketPass, LoopWatch):
 
     def own_resting(self) -> list[OpenOrder]:
         """The resting orders this loop placed: those its shutdown cancels (not one by hand)."""
-        return [o for o in list(self.portfolio.orders.values()) if self._placed_by_us(o)]
+        return self.own.resting()
 
     def _cancel_own(self, abandon: threading.Event | None) -> bool:
         """Cancel the resting orders this loop placed; True when `abandon` stopped it."""

@@ -1,31 +1,91 @@
-"""What the trade loop (`TradeLoop`, runner/loop.py) watches besides the markets' books: the
+"""What the trade loop (`TradeLoop`, runner/loop.py) watches besides the markets' books, a part
+the loop has: the
 feed's events (fills due, order updates, staleness, markets closing), the trading state in the
 state file (a halt, SAFE_MODE or `kalshi resume` from another process), the pause (file or
 SIGUSR1), the withdrawal of this loop's adding quotes while a blocking state holds or a market
 is stale, and positions over the limit.
+
+`LoopWatch` keeps what it has seen: the trading state, the pause, the blocking state the
+quotes were last withdrawn for, the maintenance window holding now, the markets over the
+limit, and the markets closed (a set the market pass reads). `kalshi resume` is handed on to
+`on_resume` (the market pass counts a strategy's failures afresh).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.market import required_decimal, required_text
 from kalshi_cli.models import BookSide, Side
-from kalshi_cli.runner.loop_base import LoopBase
 from kalshi_cli.runner.portfolio import open_order
+
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.execution import Executor
+    from kalshi_cli.runner.ledger import LoopLedger
+    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.market_pass import Alert
+    from kalshi_cli.runner.own_orders import OwnOrders
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.ports import LoopClient, MarketFeed
+    from kalshi_cli.strategies import Strategy
 
 CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
 
 
-class LoopWatch(LoopBase):
+class LoopWatch:
+    def __init__(
+        self,
+        *,
+        client: LoopClient,
+        feed: MarketFeed,
+        clock: Clock,
+        strategy: Strategy[Any],
+        risk: RiskEngine,
+        ledger: LoopLedger,
+        portfolio: Portfolio,
+        executor: Executor,
+        own: OwnOrders,
+        log: EventLog,
+        settings: LoopSettings,
+        alert: Alert,
+        index_markets: Mapping[str, Sequence[str]],
+        closed: set[str],
+        on_resume: Callable[[], None],
+    ) -> None:
+        self._client = client
+        self._feed = feed
+        self._clock = clock
+        self.strategy = strategy
+        self._risk = risk
+        self._ledger = ledger
+        self._portfolio = portfolio
+        self._executor = executor
+        self._own = own
+        self._log = log
+        self.settings = settings
+        self._alert = alert
+        self._index_markets = index_markets  # an index -> the markets that settle on it
+        self._closed = closed  # written here as markets close; the market pass reads it
+        self._on_resume = on_resume
+        self.paused_by_signal = False
+        self._paused = False  # as last logged
+        self.state = ""  # the trading state last read ("" before the first read)
+        self.blocked_by: str | None = None  # the blocking state the quotes were withdrawn for
+        self._breached: set[str] = set()
+        self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
+        self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
+
     # ---------------------------------------------------------------- events from the feed
 
-    def _handle_events(
+    def handle_events(
         self, events: Iterable[FeedEvent]
     ) -> tuple[dict[str, float | None], set[str]]:
         """The markets whose book changed, each with when its first change arrived if the feed
@@ -40,33 +100,33 @@ class LoopWatch(LoopBase):
                 changed.setdefault(ticker, event.at)
             elif kind is EventKind.FILL:
                 # a fill already read (an order that filled at once) is no news
-                if event.data is None or self.executor.fill_is_news(event.data):
-                    self.executor.fills_due = True
+                if event.data is None or self._executor.fill_is_news(event.data):
+                    self._executor.fills_due = True
             elif kind is EventKind.USER_ORDER and event.data is not None:
                 self._order_update(event.data)
             elif kind is EventKind.STALE and ticker is not None:
                 went_stale.add(ticker)
-                self.log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
+                self._log.emit("feed_stale", {"ticker": ticker, "reason": event.reason})
                 self._alert("feed_stale", ticker, f"{ticker}: {event.reason}", {"ticker": ticker})
             elif kind is EventKind.FRESH and ticker is not None:
-                self.log.emit("feed_fresh", {"ticker": ticker})
+                self._log.emit("feed_fresh", {"ticker": ticker})
             elif kind is EventKind.LIFECYCLE and event.data is not None:
                 self._lifecycle(event.data)
             elif kind is EventKind.INDEX:
                 # a strategy that prices from the index decides again when it moves
                 if self.strategy.reads_index:
-                    for market in self.index_markets.get(ticker or "", ()):
+                    for market in self._index_markets.get(ticker or "", ()):
                         changed.setdefault(market, event.at)
             elif kind is not EventKind.TICKER:
-                self.log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
+                self._log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
                 if event.error is not None:
                     # a failed book poll is a failed call: the API error guard counts it
-                    self.executor.note_read_failed(event.error)
+                    self._executor.note_read_failed(event.error)
         return changed, went_stale
 
     def _order_update(self, data: Any) -> None:
         number = data.get("subaccount_number")  # the channel covers every subaccount
-        if isinstance(number, int) and number != (self.client.subaccount or 0):
+        if isinstance(number, int) and number != (self._client.subaccount or 0):
             return  # another subaccount's order: another book, never this loop's
         order_id = str(data.get("order_id", ""))
         ticker = str(data.get("ticker", ""))
@@ -77,18 +137,18 @@ class LoopWatch(LoopBase):
         except (KeyError, TypeError, ValueError) as exc:
             # missing means unknown, never "0 resting": the order stays as the loop knew it,
             # and the fills read it makes now (and the next reconcile) decide what it became
-            self.executor.fills_due = True
-            self.log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
+            self._executor.fills_due = True
+            self._log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
             return
-        if filled > 0 and self.executor.order_fills_are_news(order_id, filled):
-            self.executor.fills_due = True
-        if not self.executor.order_message(data):
+        if filled > 0 and self._executor.order_fills_are_news(order_id, filled):
+            self._executor.fills_due = True
+        if not self._executor.order_message(data):
             return
-        known = self.portfolio.orders.get(order_id)
+        known = self._portfolio.orders.get(order_id)
         if known is not None and status == "resting" and remaining > 0:
             # an amend (by hand, or on the website) can move the price as well as the count;
             # the exposure rule prices every resting order
-            self.portfolio.add_order(
+            self._portfolio.add_order(
                 open_order(
                     order_id=order_id,
                     client_order_id=known.client_order_id,
@@ -101,10 +161,10 @@ class LoopWatch(LoopBase):
                 )
             )
         elif known is not None:
-            self.portfolio.update_order(order_id, remaining=remaining, status=status)
-        elif status == "resting" and ticker in self.portfolio.markets:
+            self._portfolio.update_order(order_id, remaining=remaining, status=status)
+        elif status == "resting" and ticker in self._portfolio.markets:
             # placed elsewhere (by hand): it still counts toward the position limit
-            self.portfolio.add_order(
+            self._portfolio.add_order(
                 open_order(
                     order_id=order_id,
                     client_order_id=str(data.get("client_order_id", "")),
@@ -120,9 +180,13 @@ class LoopWatch(LoopBase):
     def _lifecycle(self, data: Any) -> None:
         ticker = str(data.get("market_ticker", ""))
         kind = str(data.get("event_type", ""))
-        if ticker in self.portfolio.markets and kind in CLOSED_EVENTS and ticker not in self.closed:
-            self.closed.add(ticker)
-            self.log.emit("market_closed", {"ticker": ticker, "event_type": kind})
+        if (
+            ticker in self._portfolio.markets
+            and kind in CLOSED_EVENTS
+            and ticker not in self._closed
+        ):
+            self._closed.add(ticker)
+            self._log.emit("market_closed", {"ticker": ticker, "event_type": kind})
 
     # ---------------------------------------------------------------- state, pause, breaches
 
@@ -132,26 +196,31 @@ class LoopWatch(LoopBase):
         paused = self.paused_by_signal or (pause_file is not None and pause_file.exists())
         if paused != self._paused:
             self._paused = paused
-            self.log.emit("paused" if paused else "unpaused", {"pause_file": pause_file})
+            self._log.emit("paused" if paused else "unpaused", {"pause_file": pause_file})
         return paused
+
+    @property
+    def last_paused(self) -> bool:
+        """The pause as last read: the heartbeat reports it without reading the file again."""
+        return self._paused
 
     def toggle_pause(self) -> None:
         """SIGUSR1: pause new orders, or resume them (stop-losses always go out)."""
         self.paused_by_signal = not self.paused_by_signal
 
-    def _watch_state(self) -> None:
-        row = self.ledger.trading_state()
-        if row.state == self._state:
+    def watch_state(self) -> None:
+        row = self._ledger.trading_state()
+        if row.state == self.state:
             return
-        first = not self._state
-        if not first and row.state == "ACTIVE" and self._state in ("HALTED", "SAFE_MODE"):
+        first = not self.state
+        if not first and row.state == "ACTIVE" and self.state in ("HALTED", "SAFE_MODE"):
             # `kalshi resume`: a person has looked; the backoff of the errors that led to
             # SAFE_MODE must not keep the loop idle for another minute, and a strategy still
-            # failing is counted afresh toward SAFE_MODE (runner/market_pass.py)
-            self.executor.lift_backoff()
-            self._strategy_errors.clear()
-        self._state = row.state
-        self.log.emit(
+            # failing is counted afresh toward SAFE_MODE (runner/market_pass.py `forget_errors`)
+            self._executor.lift_backoff()
+            self._on_resume()
+        self.state = row.state
+        self._log.emit(
             "trading_state", {"state": row.state, "reason": row.reason, "source": row.source}
         )
         if not first and row.state == "HALTED":
@@ -159,13 +228,13 @@ class LoopWatch(LoopBase):
 
     def _blocked(self, tripped: bool) -> str | None:
         """Why no order that adds to a position may go out in any market now, if so."""
-        if self._state != "ACTIVE":
-            return self._state
+        if self.state != "ACTIVE":
+            return self.state
         if tripped:
             return "circuit breaker"
         if self.paused:
             return "paused"
-        if self._maintenance is not None and self.risk.limits.maintenance_withdraw != "none":
+        if self._maintenance is not None and self._risk.limits.maintenance_withdraw != "none":
             return "maintenance"
         return None
 
@@ -176,54 +245,54 @@ class LoopWatch(LoopBase):
         start and every `schedule_poll_s`, not while the API error guard asks for a backoff (a
         failed read counts, as every read does; the windows last read stay in force), and
         note when the loop enters or leaves one, its lead time counted. While in one, the risk
-        engine's MAINTENANCE rule holds new orders, and `_withdraw` pulls what
+        engine's MAINTENANCE rule holds new orders, and `withdraw` pulls what
         `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows")."""
-        read = getattr(self.client, "get_exchange_schedule", None)
-        now_m = self.clock.monotonic()
-        if read is not None and now_m >= self._next_schedule and not self.executor.backing_off:
+        read = getattr(self._client, "get_exchange_schedule", None)
+        now_m = self._clock.monotonic()
+        if read is not None and now_m >= self._next_schedule and not self._executor.backing_off:
             self._next_schedule = now_m + self.settings.schedule_poll_s
             try:
                 schedule = read()
             except KalshiError as exc:
-                self.executor.note_read_failed(exc)
-                self.log.emit("schedule_unavailable", {"error": exc.one_line()})
+                self._executor.note_read_failed(exc)
+                self._log.emit("schedule_unavailable", {"error": exc.one_line()})
             else:
-                self.executor.note_read_ok()
+                self._executor.note_read_ok()
                 windows = [
                     (w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows
                 ]
-                if self.risk.maintenance.set(windows) and windows:
-                    self.log.emit(
+                if self._risk.maintenance.set(windows) and windows:
+                    self._log.emit(
                         "maintenance_scheduled",
                         {"windows": [[iso_utc(a), iso_utc(b)] for a, b in sorted(windows)]},
                     )
-        window = self.risk.maintenance.window_at(
-            self.clock.wall(), self.risk.limits.maintenance_lead_s
+        window = self._risk.maintenance.window_at(
+            self._clock.wall(), self._risk.limits.maintenance_lead_s
         )
         if window != self._maintenance:
             if window is not None:
                 start, end = window
-                self.log.emit(
+                self._log.emit(
                     "maintenance",
                     {
                         "start": iso_utc(start),
                         "end": iso_utc(end),
-                        "lead_s": self.risk.limits.maintenance_lead_s,
-                        "withdraw": self.risk.limits.maintenance_withdraw,
+                        "lead_s": self._risk.limits.maintenance_lead_s,
+                        "withdraw": self._risk.limits.maintenance_withdraw,
                     },
                 )
             else:
-                self.log.emit("maintenance_over", {})
+                self._log.emit("maintenance_over", {})
             self._maintenance = window
 
     def _stale(self, ticker: str) -> bool:
         """The stale-feed rule's reading of this market: no fresh book, or no market data for it
         for `risk.stale_after_s` (its own book age, pings excluded: docs/feed.md)."""
-        if not self.feed.is_fresh(ticker):
+        if not self._feed.is_fresh(ticker):
             return True
-        return self.feed.data_age(ticker) >= self.risk.limits.stale_after_s
+        return self._feed.data_age(ticker) >= self._risk.limits.stale_after_s
 
-    def _withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
+    def withdraw(self, tripped: bool, *, full: bool, went_stale: set[str]) -> None:
         """While a blocking state holds (SAFE_MODE, HALTED, REDUCING, the circuit breaker, the
         pause) no order that adds to a position may be sent, and one the loop left resting
         would add one all the same when it fills, so it is cancelled: in the tick that first
@@ -234,35 +303,35 @@ class LoopWatch(LoopBase):
         orders placed by hand are left to the person who placed them."""
         self._watch_maintenance()
         why = self._blocked(tripped)
-        new_block = why is not None and why != self._blocked_by
-        self._blocked_by = why
+        new_block = why is not None and why != self.blocked_by
+        self.blocked_by = why
         if self.settings.dry_run:
             return
         if why is not None:
             if full or new_block:
-                if why == "maintenance" and self.risk.limits.maintenance_withdraw == "all":
-                    for order in list(self.portfolio.orders.values()):
-                        if self._placed_by_us(order):
-                            self._withdraw_one(order, why)
+                if why == "maintenance" and self._risk.limits.maintenance_withdraw == "all":
+                    for order in list(self._portfolio.orders.values()):
+                        if self._own.placed_by_us(order):
+                            self._own.withdraw(order, why)
                 else:
-                    self._cancel_adding(why, lambda _: True)
+                    self._own.cancel_adding(why, lambda _: True)
             return
         if full or went_stale:
             stale = {
                 t
-                for t in {o.ticker for o in self.portfolio.orders.values()}
+                for t in {o.ticker for o in self._portfolio.orders.values()}
                 if (full or t in went_stale) and self._stale(t)
             }
             if stale:
-                self._cancel_adding("stale feed", lambda o: o.ticker in stale)
+                self._own.cancel_adding("stale feed", lambda o: o.ticker in stale)
 
-    def _check_breaches(self) -> None:
-        limit = self.risk.limits.max_position_per_market
-        for m in self.portfolio.open_positions():
+    def check_breaches(self) -> None:
+        limit = self._risk.limits.max_position_per_market
+        for m in self._portfolio.open_positions():
             if abs(m.position) > limit and m.ticker not in self._breached:
                 self._breached.add(m.ticker)
                 detail = f"{m.ticker}: position {m.position} over the limit {limit}"
-                self.log.emit("position_breach", {"ticker": m.ticker, "position": m.position})
+                self._log.emit("position_breach", {"ticker": m.ticker, "position": m.position})
                 self._alert("position_breach", m.ticker, detail, {"ticker": m.ticker})
             elif abs(m.position) <= limit:
                 self._breached.discard(m.ticker)

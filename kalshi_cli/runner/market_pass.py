@@ -1,23 +1,31 @@
-"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop.py): its stop-loss
+"""One market's turn in a tick of the trade loop (`TradeLoop`, runner/loop.py), a part the loop
+has: its stop-loss
 (at most once per `stop_loss_retry_s` against the same book), then the strategy's call on a
 snapshot of the book, the position view (this loop's own resting orders, with their queue
 positions) and the complement's book, and what it decided sent through the `Executor` (legs
 that only pay together as a group). A quiet market (docs/trade-loop.md "Quiet markets") skips
 the call when nothing it reads has changed.
+
+`MarketPass` keeps what a market's turn remembers from one to the next: its mid history, the
+queue positions of the loop's orders (read each full tick), the last stop-loss fired in each
+market (`StopAttempt`), the strategy's failed decisions in a row there, and the inputs of its
+last quiet call. It is handed what it reads (the feed, the portfolio, the settings and the
+strategy, which the loop replaces when they change) and what it acts through (the executor,
+the loop's own orders, the alert to post); the loop sets `paused` once a tick.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.models import Level, Orderbook, PriceRange
 from kalshi_cli.risk import Code, TradingState, current_state
-from kalshi_cli.runner.loop_base import LoopBase, StopAttempt
+from kalshi_cli.runner.portfolio import MidHistory
 from kalshi_cli.runner.ports import IndexFeed
 from kalshi_cli.strategies import (
     Cancel,
@@ -27,10 +35,34 @@ from kalshi_cli.strategies import (
     PositionView,
     Strategy,
 )
-from kalshi_cli.strategy_api import Complement, IndexView, best_bid
+from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
 
+if TYPE_CHECKING:
+    from kalshi_cli.clock import Clock
+    from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.runner.execution import Executor
+    from kalshi_cli.runner.ledger import LoopLedger
+    from kalshi_cli.runner.loop_settings import LoopSettings
+    from kalshi_cli.runner.own_orders import OwnOrders
+    from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.ports import LoopClient, MarketFeed
+
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
+
+# kind, key, summary, details: the loop's alert (runner/alerting.py), or nothing without one
+Alert = Callable[[str, str, str, dict[str, str]], None]
+
+
+@dataclass(frozen=True)
+class StopAttempt:
+    """The last firing of a market's stop-loss: when, against which best bid of the held side
+    and which position, and whether its closes were tried (not held by the API backoff)."""
+
+    at: float  # monotonic
+    against: tuple[Level | None, Decimal]
+    tried: bool
 
 
 def checked(
@@ -54,28 +86,92 @@ def checked(
     return decisions
 
 
-class MarketPass(LoopBase):
-    def _trade(self, ticker: str) -> None:
-        if ticker in self.closed:
+class MarketPass:
+    def __init__(
+        self,
+        *,
+        client: LoopClient,
+        feed: MarketFeed,
+        clock: Clock,
+        strategy: Strategy[Any],
+        risk: RiskEngine,
+        ledger: LoopLedger,
+        portfolio: Portfolio,
+        executor: Executor,
+        own: OwnOrders,
+        log: EventLog,
+        settings: LoopSettings,
+        alert: Alert,
+        terms: Mapping[str, MarketTerms],
+        complements: Mapping[str, str],
+        closed: set[str],
+    ) -> None:
+        self._client = client
+        self._feed = feed
+        self._clock = clock
+        self.strategy = strategy
+        self._risk = risk
+        self._ledger = ledger
+        self._portfolio = portfolio
+        self._executor = executor
+        self._own = own
+        self._log = log
+        self.settings = settings
+        self._alert = alert
+        # how each market settles (its strike fields, close, the index its rules name)
+        self._terms = terms
+        # ticker -> the other market of its two-outcome, mutually exclusive event
+        self._complements = complements
+        self._closed = closed  # markets closed, determined or settled: no more turns
+        self.history = MidHistory(settings.history_s)
+        # order id -> contracts ahead of it, read each full tick for a strategy that uses it
+        self.queue_positions: dict[str, Decimal] = {}
+        self.paused = False  # new orders paused: read once a tick by the loop
+        self._stops: dict[str, StopAttempt] = {}
+        # ticker -> the strategy's failed decisions there in a row
+        self._strategy_errors: dict[str, int] = {}
+        self.strategy_error_count = 0  # failed decisions of this run, every market
+        # ticker -> the inputs of the strategy's last call there, when it decided nothing
+        self._quiet: dict[str, tuple[Strategy[Any], MarketSnapshot, PositionView]] = {}
+        # the strategy's window reaches back at least as far as the mids the loop keeps, so a
+        # window over unchanged mids is unchanged (docs: `history_s` is set to `window_s`)
+        window_s = getattr(settings.params, "window_s", None)
+        self._window_is_horizon = window_s is None or settings.history_s <= window_s
+
+    def stop_waiting(self, ticker: str) -> bool:
+        """A stop-loss fired in this market whose close did not fill: its retry is due by
+        time, not only on a new book."""
+        return ticker in self._stops
+
+    def forget_quiet(self) -> None:
+        """The params changed: a market skipped as quiet was judged with the old ones."""
+        self._quiet.clear()
+
+    def forget_errors(self) -> None:
+        """`kalshi resume`: a strategy still failing is counted afresh toward SAFE_MODE."""
+        self._strategy_errors.clear()
+
+    def trade(self, ticker: str) -> None:
+        if ticker in self._closed:
             return
-        book = self.feed.book(ticker)
+        book = self._feed.book(ticker)
         if book is None:
             return
-        now = self.clock.wall()
+        now = self._clock.wall()
         last = self._quiet.get(ticker)
         if last is not None and self._untouched(ticker, now, book, last):
             return
         mids = self.history.record(ticker, now, book) if self.strategy.reads_mids else ()
-        view = self.portfolio.view(ticker)
+        view = self._portfolio.view(ticker)
         if view.resting:  # `_own_view`, whose answer is this view when nothing rests
             view = self._own_view(ticker)
         if self._stopped(ticker, now, book, view):
             return
-        if self.executor.backing_off or self._pass_paused:
+        if self._executor.backing_off or self.paused:
             return
-        price_ranges = self.portfolio.markets[ticker].price_ranges
-        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
-        complement = self._complement(ticker) if ticker in self.complements else None
+        price_ranges = self._portfolio.markets[ticker].price_ranges
+        taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
+        complement = self._complement(ticker) if ticker in self._complements else None
         # the snapshot is built only for a call: a quiet market's full pass costs no allocation
         if self._still_quiet(
             ticker,
@@ -98,11 +194,11 @@ class MarketPass(LoopBase):
             fee_rate=taker_rate,
             maker_fee_rate=maker_rate,
             complement=complement,
-            terms=self.terms.get(ticker),
+            terms=self._terms.get(ticker),
             index=self._index_of(ticker) if self.strategy.reads_index else None,
         )
         # the book's freshness and age are read only when an order may go out
-        fresh = self.feed.is_fresh(ticker)
+        fresh = self._feed.is_fresh(ticker)
         last_data_at = self._last_data_at(ticker, now, fresh)
         try:
             decisions = checked(
@@ -119,22 +215,22 @@ class MarketPass(LoopBase):
         intents = [d for d in decisions if not isinstance(d, Cancel)]
         for decision in decisions:
             if isinstance(decision, Cancel):
-                self.executor.cancel(decision)
+                self._executor.cancel(decision)
         if len(intents) > 1 and (
             len({i.ticker for i in intents}) > 1 or self.strategy.uses_complements
         ):
             # legs that only pay together (an arbitrage pair, in two markets or in one) go out
             # together or not at all
-            self.executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
+            self._executor.execute_group(intents, last_data_at=last_data_at, in_sync=fresh)
             return
         for intent in intents:
             # an order that adds waits for the tick's batch; one that reduces goes at once
-            self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
+            self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh, batch=True)
 
     def _index_of(self, ticker: str) -> IndexView | None:
         """The reference index the market's rules name, as the feed last gave it."""
-        terms = self.terms.get(ticker)
-        feed = self.feed
+        terms = self._terms.get(ticker)
+        feed = self._feed
         if terms is None or terms.index_id is None or not isinstance(feed, IndexFeed):
             return None
         return feed.index_view(terms.index_id)
@@ -151,12 +247,12 @@ class MarketPass(LoopBase):
         self._strategy_errors[ticker] = count
         self.strategy_error_count += 1
         text = str(error) or repr(error)
-        self.log.emit(
+        self._log.emit(
             "strategy_error",
             {"ticker": ticker, "error": text, "kind": type(error).__name__, "in_a_row": count},
         )
         if not self.settings.dry_run:
-            self._cancel_adding("strategy error", lambda o: o.ticker == ticker)
+            self._own.cancel_adding("strategy error", lambda o: o.ticker == ticker)
         summary = f"{ticker}: {count} failed decisions in a row, last: {text}"
         if count == self.settings.strategy_errors_alert:
             self._alert("strategy_error", ticker, summary, {"ticker": ticker})
@@ -167,34 +263,34 @@ class MarketPass(LoopBase):
             # nothing was sent: a dry run tries a model out, and leaves the state file's
             # trading state (which a live loop on it would start in) as it found it
             self._strategy_errors.clear()
-            self.log.emit("safe_mode", {"detail": detail, "dry_run": True})
+            self._log.emit("safe_mode", {"detail": detail, "dry_run": True})
             return
-        if current_state(self.ledger).needs_person:
+        if current_state(self._ledger).needs_person:
             return  # trading already waits for a person; `kalshi resume` starts a fresh count
         self._strategy_errors.clear()
-        self.ledger.record_risk_trip(
+        self._ledger.record_risk_trip(
             rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
         )
-        self.ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD)
-        self.log.emit("safe_mode", {"detail": detail})
+        self._ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD)
+        self._log.emit("safe_mode", {"detail": detail})
         self._alert("safe_mode", "", detail, {"ticker": ticker})
         # the tick withdraws every quote at the end of this pass (runner/loop.py)
-        self.executor.safe_mode_tripped = True
+        self._executor.safe_mode_tripped = True
 
-    def _exit(self, ticker: str) -> None:
+    def exit(self, ticker: str) -> None:
         """A held market's stop-loss alone: for a tick that brings it no book change but a new
         position view (a fill read, an order's update) or a stop waiting for its retry. The
         strategy is called on a book change and on the sweep, as before; the stop-loss, which
         reads only the book and the view, does not wait for either."""
-        if ticker in self.closed:
+        if ticker in self._closed:
             return
-        book = self.feed.book(ticker)
+        book = self._feed.book(ticker)
         if book is None:
             return
-        view = self.portfolio.view(ticker)
+        view = self._portfolio.view(ticker)
         if view.resting:
             view = self._own_view(ticker)
-        self._stopped(ticker, self.clock.wall(), book, view)
+        self._stopped(ticker, self._clock.wall(), book, view)
 
     def _stopped(
         self,
@@ -204,9 +300,9 @@ class MarketPass(LoopBase):
         view: PositionView,
     ) -> bool:
         """Fire the market's stop-loss if it asks to close (True), else forget its last one."""
-        stops = self.risk.stop_loss(view, book)
+        stops = self._risk.stop_loss(view, book)
         if stops:
-            fresh = self.feed.is_fresh(ticker)
+            fresh = self._feed.is_fresh(ticker)
             against = (best_bid(book, stops[0].side), view.contracts)
             self._stop_loss(ticker, stops, against, self._last_data_at(ticker, now, fresh), fresh)
             return True
@@ -217,7 +313,7 @@ class MarketPass(LoopBase):
         """When this market's book last had data (its last data message or poll), never the
         feed's last frame: pings arrive every 10 s while data can stall behind them. Read only
         when an order may go out."""
-        age = self.feed.data_age(ticker) if fresh else math.inf
+        age = self._feed.data_age(ticker) if fresh else math.inf
         return now - age if age != math.inf else None
 
     def _still_quiet(
@@ -291,37 +387,37 @@ class MarketPass(LoopBase):
             return False
         if book is not before.book or before_view.resting:
             return False
-        view = self.portfolio.view(ticker)
+        view = self._portfolio.view(ticker)
         if view is not before_view or strategy.clock_free is None:
             return False
         if not strategy.clock_free(view):
             return False
         complement = before.complement
         if complement is None:
-            if ticker in self.complements and self._complement(ticker) is not None:
+            if ticker in self._complements and self._complement(ticker) is not None:
                 return False
         else:
-            other = self.complements.get(ticker)
+            other = self._complements.get(ticker)
             if (
                 other != complement.ticker
-                or other in self.closed
-                or self.feed.book(other) is not complement.book
-                or self.portfolio.markets[other].price_ranges is not complement.price_ranges
+                or other in self._closed
+                or self._feed.book(other) is not complement.book
+                or self._portfolio.markets[other].price_ranges is not complement.price_ranges
             ):
                 return False
-        if self.portfolio.markets[ticker].price_ranges is not before.price_ranges:
+        if self._portfolio.markets[ticker].price_ranges is not before.price_ranges:
             return False
-        taker_rate, maker_rate = self.portfolio.fee_rates(ticker, now)
+        taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
         return taker_rate == before.fee_rate and maker_rate == before.maker_fee_rate
 
     def _own_view(self, ticker: str) -> PositionView:
         """The market's view with only this loop's resting orders: what the strategy and the
         stop-loss may cancel or replace. Orders placed by hand are the person's; the risk
         engine still counts them (it reads the whole view)."""
-        view = self.portfolio.view(ticker)
+        view = self._portfolio.view(ticker)
         if not view.resting:
             return view
-        mine = {o.order_id for o in self.portfolio.resting(ticker) if self._placed_by_us(o)}
+        mine = {o.order_id for o in self._portfolio.resting(ticker) if self._own.placed_by_us(o)}
         if len(mine) != len(view.resting):
             view = replace(view, resting=tuple(o for o in view.resting if o.order_id in mine))
         if self.queue_positions:
@@ -330,7 +426,7 @@ class MarketPass(LoopBase):
             view = replace(view, resting=tuple(resting))
         return view
 
-    def _read_queue_positions(self) -> None:
+    def read_queue_positions(self) -> None:
         """The queue positions of this loop's resting orders, for a strategy that requotes by
         them (the market maker). A failed read leaves them unknown, which never keeps an order
         that would otherwise be replaced."""
@@ -338,25 +434,25 @@ class MarketPass(LoopBase):
         if (
             not self.strategy.uses_queue_positions
             or self.settings.dry_run
-            or self.executor.backing_off
+            or self._executor.backing_off
         ):
             return
-        tickers = {o.ticker for o in self.portfolio.orders.values() if self._placed_by_us(o)}
+        tickers = {o.ticker for o in self._portfolio.orders.values() if self._own.placed_by_us(o)}
         if not tickers:
             return
         try:
-            self.queue_positions = self.client.get_queue_positions(market_tickers=sorted(tickers))
+            self.queue_positions = self._client.get_queue_positions(market_tickers=sorted(tickers))
         except KalshiError as exc:
-            self.log.emit("queue_positions_unavailable", {"error": str(exc)})
+            self._log.emit("queue_positions_unavailable", {"error": str(exc)})
 
     def _complement(self, ticker: str) -> Complement | None:
-        other = self.complements.get(ticker)
-        if other is None or other in self.closed:
+        other = self._complements.get(ticker)
+        if other is None or other in self._closed:
             return None
-        book = self.feed.book(other)  # None unless fresh
+        book = self._feed.book(other)  # None unless fresh
         if book is None:
             return None
-        return Complement(other, book, self.portfolio.markets[other].price_ranges)
+        return Complement(other, book, self._portfolio.markets[other].price_ranges)
 
     def _stop_loss(
         self,
@@ -371,7 +467,7 @@ class MarketPass(LoopBase):
         go out on every tick: a slot of the order-rate cap each time, which every other market
         shares, and a `stop_loss` event and alert each time. A new bid or a partial fill (a
         new position) makes it fire at once."""
-        now = self.clock.monotonic()
+        now = self._clock.monotonic()
         last = self._stops.get(ticker)
         if (
             last is not None
@@ -379,16 +475,16 @@ class MarketPass(LoopBase):
             and now < last.at + self.settings.stop_loss_retry_s
         ):
             # closes held by the backoff go out as soon as it is over, without a new signal
-            if last.tried or self.executor.backing_off:
+            if last.tried or self._executor.backing_off:
                 return
         else:
             first = stops[0]
-            self.log.emit(
+            self._log.emit(
                 "stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)}
             )
             self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
-        tried = not self.executor.backing_off
+        tried = not self._executor.backing_off
         self._stops[ticker] = StopAttempt(now, against, tried)
         if tried:
             for intent in stops:
-                self.executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)
+                self._executor.execute(intent, last_data_at=last_data_at, in_sync=fresh)

@@ -36,7 +36,7 @@ from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.fees import FeeReads, load_fees
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import TradeLoop
-from kalshi_cli.runner.loop_base import LoopSettings
+from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.order_group import (
     contracts_limit,
     end_session_group,

@@ -128,7 +128,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     failure), as at a shutdown (`execution.wait_out_unknown`). A second Ctrl-C (`abandon`) stops
     the cancelling and the wait; what is left is reported."""
     client, done = loop.client, Withdrawal()
-    own = [o for o in list(loop.portfolio.orders.values()) if loop._placed_by_us(o)]
+    own = loop.own_resting()
     for order in own:
         if abandon is not None and abandon.is_set():
             done.left.append(order.order_id)

@@ -50,7 +50,7 @@ from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.runner import paper
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.loop_base import LoopSettings
+from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.session import Parts, reconcile, select_markets, start_loop
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, load_reference

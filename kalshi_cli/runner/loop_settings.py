@@ -1,0 +1,52 @@
+"""The trade loop's settings (`LoopSettings`): what `kalshi trade` (runner/session.py) and a
+backtest set, read by `TradeLoop` (runner/loop.py) and the parts it hands them to. Frozen: a
+params reload (`kill -HUP`) replaces them whole, and the loop hands the new ones on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    strategy_name: str
+    params: Any
+    dry_run: bool = False
+    status_interval_s: float = 60.0
+    tick_interval_s: float = 1.0
+    heartbeat_interval_s: float = 1.0
+    # a `deadman` alert channel is pinged from the heartbeat at most this often (healthchecks'
+    # shortest period is a minute; more often only costs requests)
+    deadman_interval_s: float = 60.0
+    fill_poll_s: float = 5.0
+    resolve_s: float = 1.0  # how often an order of unknown outcome is looked up
+    poll_s: float = 0.001  # a feed without `wait_for_events` is polled this often
+    # the longest the idle loop waits for a feed event before it looks at `stop` again
+    idle_wait_s: float = 0.05
+    # the time a tick of `run` spends visiting markets before it goes back to the feed for
+    # news (risk exits of held positions are not counted against it): docs/trade-loop.md
+    tick_budget_s: float = 0.1
+    # the longest an order that adds waits for others to join its batch before the batch goes
+    # out anyway (runner/outbox.py): a tick-to-order cost a trader would not notice, a batch
+    # of the orders some twenty visits decide
+    batch_wait_s: float = 0.02
+    # the fairness bound: a market not visited for this long goes ahead of markets with news
+    # (`trade.max_revisit_s`); a loop past it, or whose news waits longer, is behind
+    max_revisit_s: float = 10.0
+    # seconds of mid history kept per market: the strategy's window (build_loop sets it); a
+    # strategy without one reads no mids, so a minute is plenty
+    history_s: float = 60.0
+    pause_file: Path | None = None
+    # a stop-loss whose close did not fill is sent again at once only if the held side's best
+    # bid or the position changed; against the same book, only after this long
+    stop_loss_retry_s: float = 2.0
+    # failed strategy decisions in a row in one market: an alert, then SAFE_MODE
+    strategy_errors_alert: int = STRATEGY_ERRORS_ALERT
+    strategy_errors_safe_mode: int = STRATEGY_ERRORS_SAFE_MODE
+    # how often the exchange's announced maintenance windows are read again
+    schedule_poll_s: float = 60.0
