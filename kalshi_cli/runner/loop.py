@@ -29,11 +29,12 @@ fake feed and a fake client, thousands of ticks a second.
 what it needs: the `Executor` (runner/execution.py: intents to the exchange, fills back), the
 loop's own orders and their withdrawal (`OwnOrders`, runner/own_orders.py), one market's turn
 (`MarketPass`, runner/market_pass.py), what it watches besides the books (`LoopWatch`,
-runner/loop_watch.py: the feed's events, the trading state, the pause, withdrawals, breaches)
-and which market is visited next (`MarketSchedule`, runner/schedule.py). The loop itself keeps
-the run's timers (heartbeat, status, fill reads, lookups), which markets' position views it has
-seen, the lag figures, and the settings and strategy, which it hands on again when they are
-replaced (a params reload; a test swapping the strategy).
+runner/loop_watch.py: the feed's events, the trading state, the pause, withdrawals, breaches),
+which market is visited next (`MarketSchedule`, runner/schedule.py) and what it says of itself
+(`Heartbeat`, runner/heartbeat.py: the heartbeat row, the dead-man ping, status, the summary).
+The loop itself keeps the tick count, the timers of its reads (fills, lookups of unknown
+orders), which markets' position views it has seen, and the settings and strategy, which it
+hands on again when they are replaced (a params reload; a test swapping the strategy).
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.risk import RiskEngine, utc_day
+from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
+from kalshi_cli.runner.heartbeat import Heartbeat
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.loop_watch import LoopWatch
@@ -93,7 +95,7 @@ class TradeLoop:
         self.ledger = ledger
         self.portfolio = portfolio
         self.log = log
-        self.alerts = alerts
+        self._alerts = alerts
         self._settings = settings
         self._strategy = strategy
         self.executor = Executor(
@@ -157,12 +159,7 @@ class TradeLoop:
             on_resume=self.market_pass.forget_errors,
         )
         self.ticks = 0
-        self._day = utc_day(clock.wall())
         self._started = clock.monotonic()
-        self._realized_at_start = portfolio.pnl.realized
-        self._next_heartbeat = self._started
-        self._next_deadman = self._started
-        self._next_status = self._started + settings.status_interval_s
         self._next_fill_poll = self._started + settings.fill_poll_s
         self._next_resolve = self._started
         # which market a tick visits next, and the lag figures (runner/schedule.py)
@@ -172,8 +169,24 @@ class TradeLoop:
         # ticker -> the position view a held market's last visit saw: a new one (a fill, an
         # order) is news for its risk exits
         self._seen_views: dict[str, PositionView] = {}
-        self.lag: LagReport | None = None  # the last heartbeat's figures
-        self._behind = False
+        self.heartbeat = Heartbeat(
+            client=client,
+            store=store,
+            ledger=ledger,
+            feed=feed,
+            clock=clock,
+            portfolio=portfolio,
+            executor=self.executor,
+            watch=self.watch,
+            schedule=self.schedule,
+            log=log,
+            alerts=alerts,
+            alert=self._alert,
+            settings=settings,
+            strategy=strategy,
+            ticks=lambda: self.ticks,
+            started=self._started,
+        )
         # `kill -HUP`: the params file read again at the next tick (reload_params)
         self.params_file: Path | None = None
         self.reload_requested = threading.Event()
@@ -196,7 +209,8 @@ class TradeLoop:
     def settings(self, settings: LoopSettings) -> None:
         """New settings (a params reload, a backtest's heartbeat) reach every part that reads
         them."""
-        self._settings = self.market_pass.settings = self.watch.settings = settings
+        self._settings = settings
+        self.market_pass.settings = self.watch.settings = self.heartbeat.settings = settings
 
     @property
     def strategy(self) -> Strategy[Any]:
@@ -204,7 +218,16 @@ class TradeLoop:
 
     @strategy.setter
     def strategy(self, strategy: Strategy[Any]) -> None:
-        self._strategy = self.market_pass.strategy = self.watch.strategy = strategy
+        self._strategy = strategy
+        self.market_pass.strategy = self.watch.strategy = self.heartbeat.strategy = strategy
+
+    @property
+    def alerts(self) -> TradeAlerts | None:
+        return self._alerts
+
+    @alerts.setter
+    def alerts(self, alerts: TradeAlerts | None) -> None:
+        self._alerts = self.heartbeat.alerts = alerts
 
     @property
     def strategy_error_count(self) -> int:
@@ -220,8 +243,8 @@ class TradeLoop:
         self.watch.toggle_pause()
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
-        if self.alerts is not None:
-            self.alerts.post(kind, key, summary, details)
+        if self._alerts is not None:
+            self._alerts.post(kind, key, summary, details)
 
     # ---------------------------------------------------------------- running
 
@@ -309,7 +332,7 @@ class TradeLoop:
             self.executor.safe_mode_tripped = False
             self.watch.watch_state()
             self.watch.withdraw(tripped, full=False, went_stale=set())
-        self._housekeeping(now_m)
+        self.heartbeat.end_of_tick(now_m)
 
     # ---------------------------------------------------------------- which markets
 
@@ -400,101 +423,23 @@ class TradeLoop:
             detail,
         )
 
-    # ---------------------------------------------------------------- heartbeat and status
-
-    def _housekeeping(self, now_m: float) -> None:
-        self._beat_if_due(now_m)
-        if now_m >= self._next_status:
-            self._next_status = now_m + self.settings.status_interval_s
-            self.log.emit("status", self.summary().to_json())
-        day = utc_day(self.clock.wall())
-        if day != self._day:
-            text = f"{self._day}: realized P&L {self.store.daily_realized_pnl(self._day)}"
-            self._alert("daily_summary", self._day, text, {"day": self._day})
-            self._day = day
-
-    def _beat_if_due(self, now_m: float) -> None:
-        """The heartbeat row (and the dead-man ping) when due: at the end of a tick, and
-        between the exchange calls of a long withdrawal (`_beat_now`), so liveness never
-        waits on an exchange that answers slowly or not at all."""
-        if now_m >= self._next_heartbeat:
-            self._next_heartbeat = now_m + self.settings.heartbeat_interval_s
-            self._heartbeat()
-            if self.alerts is not None and now_m >= self._next_deadman:
-                self._next_deadman = now_m + self.settings.deadman_interval_s
-                self.alerts.beat("", self.beat_text("alive"))
+    # ---------------------------------------------------------------- what it says of itself
 
     def _beat_now(self) -> None:
         """Between two withdraw cancels (OwnOrders): the heartbeat, if it is due."""
-        self._beat_if_due(self.clock.monotonic())
+        self.heartbeat.beat_if_due(self.clock.monotonic())
 
-    def _heartbeat(self) -> None:
-        now = self.clock.wall()
-        age = self.feed.last_message_age()
-        lag = self._lag_report()
-        detail = {
-            "ticks": self.ticks,
-            "orders": self.executor.counters.orders,
-            "fills": self.executor.counters.fills,
-            "state": self.watch.state,
-            "paused": self.watch.last_paused,
-            "feed_age_s": round(age, 3) if age != math.inf else None,
-            "subaccount": self.client.subaccount or 0,
-            **lag.to_json(),
-            "max_revisit_s": self.settings.max_revisit_s,
-            "behind": self._behind,
-            # what runs: `kalshi status` and the dashboard show it
-            "strategy": self.settings.strategy_name,
-            "strategy_spec": self.strategy.spec or self.strategy.name,
-        }
-        # one transaction, so one fsync of the state file per heartbeat rather than two; rows
-        # the ledger does not answer from, so they leave its answers in place
-        with self.ledger.writing_heartbeat(), self.store.transaction():
-            self.store.heartbeat(source="trade", detail=detail)
-            if age != math.inf:
-                self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
-        self.log.emit("heartbeat", detail)
-
-    def _lag_report(self) -> LagReport:
-        """The lag figures since the last heartbeat; says so when the loop falls behind its
-        fairness bound (a market unvisited, or news undecided, for `max_revisit_s`) and when
-        it catches up again."""
-        lag = self.lag = self.schedule.report(self.clock.monotonic())
-        bound = self.settings.max_revisit_s
-        behind = lag.revisit_max_s > bound or (lag.lag_max_s or 0.0) > bound
-        if behind != self._behind:
-            self._behind = behind
-            self.log.emit("loop_behind" if behind else "loop_caught_up", lag.to_json())
-        return lag
+    @property
+    def lag(self) -> LagReport | None:
+        """The last heartbeat's lag figures."""
+        return self.heartbeat.lag
 
     def beat_text(self, what: str) -> str:
         """The body of a dead-man ping (healthchecks.io shows it in the check's log)."""
-        c = self.executor.counters
-        return (
-            f"kalshi trade {self.settings.strategy_name}: {what}; ticks {self.ticks}, "
-            f"orders {c.orders}, fills {c.fills}"
-        )
+        return self.heartbeat.text(what)
 
     def summary(self) -> Summary:
-        books = {m.ticker: self.feed.book(m.ticker) for m in self.portfolio.open_positions()}
-        c = self.executor.counters
-        return Summary(
-            uptime_s=self.clock.monotonic() - self._started,
-            ticks=self.ticks,
-            orders=c.orders,
-            fills=c.fills,
-            denied=c.denied,
-            open_positions={m.ticker: m.position for m in self.portfolio.open_positions()},
-            resting_orders=len(self.portfolio.orders),
-            realized_pnl=self.portfolio.pnl.realized - self._realized_at_start,
-            daily_pnl=self.store.daily_realized_pnl(utc_day(self.clock.wall())),
-            unrealized_pnl=self.portfolio.unrealized(books),
-            trading_state=self.store.trading_state().state,
-            subaccount=self.client.subaccount or 0,
-            lag_p99_s=None if self.lag is None else self.lag.lag_p99_s,
-            revisit_max_s=None if self.lag is None else self.lag.revisit_max_s,
-            behind=self._behind,
-        )
+        return self.heartbeat.summary()
 
     # ---------------------------------------------------------------- the end
 
@@ -532,7 +477,7 @@ class TradeLoop:
                 abandoned = self._cancel_own(abandon) or bool(abandon and abandon.is_set())
         if not abandoned:
             self.executor.sync_fills()
-        self._heartbeat()
+        self.heartbeat.beat()
         summary = self.summary()
         self.log.emit("stopped", summary.to_json())
         return summary
