@@ -184,3 +184,32 @@ def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
     assert found["kalshi_cli.models"] == {("kalshi_cli.runner.loop", 1)}
     assert found["kalshi_cli.runner.loop"] == {("kalshi_cli.models", 1)}
     assert RANK[_group("kalshi_cli.runner.loop")] > RANK[_group("kalshi_cli.models")]
+
+
+def _classes_built_on_ours(package: str) -> list[str]:
+    """The classes of `package`'s modules that derive from another class of kalshi_cli, but
+    for exceptions (one tree, errors.py) and Protocols (what a part reads through)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    found = []
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
+        module = importlib.import_module(info.name)
+        for name, cls in vars(module).items():
+            if not inspect.isclass(cls) or cls.__module__ != info.name:
+                continue
+            if issubclass(cls, BaseException) or getattr(cls, "_is_protocol", False):
+                continue
+            bases = [
+                b.__qualname__ for b in cls.__mro__[1:] if b.__module__.startswith(PACKAGE.name)
+            ]
+            if bases:
+                found.append(f"{info.name}.{name} on {', '.join(bases)}")
+    return found
+
+
+def test_the_trade_loop_and_its_executor_have_their_parts_rather_than_inherit_them() -> None:
+    """STYLE.md: an object has its parts. A class split over modules by inheritance shares its
+    state through `self`, so no part can be read, tested or changed on its own."""
+    assert _classes_built_on_ours("kalshi_cli.runner") == []
