@@ -377,7 +377,7 @@ class MarketPass:
         on each fill, order or settlement of the market), complement book and price ranges,
         equal fee rates, the clock not stepped back, for a strategy that reads no mids (a mid
         strategy's window moves with the clock: it takes the full path) and is `clock_free`
-        for that view. The rest of `_trade` could then only end where it ended last time: the
+        for that view. The rest of `trade` could then only end where it ended last time: the
         stop-loss gave nothing for this view and book (it reads only them, and answers the
         same), the backoff and the pause only hold back a call, and `_still_quiet` would skip
         the call. So a full pass over markets whose books did not move costs a few look-ups
