@@ -125,8 +125,8 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
     unknown outcome, writing nothing (cancelling one found resting); trigger the session's
     order group when something may still rest. Without a group, an order of unknown outcome is
     looked up once a second until it shows or can no longer land (LANDING_WINDOW_S after its
-    failure), as at a shutdown (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`) stops
-    the cancelling and the wait; what is left is reported."""
+    failure), as at a shutdown (`unknown_orders.wait_out_unknown`). A second Ctrl-C (`abandon`)
+    stops the cancelling and the wait; what is left is reported."""
     client, done = loop.client, Withdrawal()
     own = loop.own_resting()
     for order in own:
