@@ -23,7 +23,7 @@ from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError,
 from kalshi_cli.models import ZERO
 from kalshi_cli.runner.executor_base import Unknown
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
-from kalshi_cli.runner.outbox import Outbox, intent_fields
+from kalshi_cli.runner.outbox import Outbox, added_exposure, intent_fields
 from kalshi_cli.store.errors import OrderNotRecorded
 from kalshi_cli.strategies import Intent
 
@@ -140,10 +140,13 @@ class Executor(Outbox):
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """The risk engine's verdict, the orders waiting in the tick's batch counted as
-        resting (their market's view, the account's exposure)."""
+        resting (their market's view, the account's exposure), and in the exposure the orders
+        of unknown outcome too (they may rest)."""
         ctx = self.risk.context(
             self.queued_view(intent.ticker),
-            total_exposure=self.portfolio.total_exposure() + self.queued_exposure,
+            total_exposure=self.portfolio.total_exposure()
+            + self.queued_exposure
+            + self.unknown_exposure(),
             last_data_at=last_data_at,
             in_sync=in_sync,
         )
@@ -163,7 +166,7 @@ class Executor(Outbox):
         and the stop-loss's."""
         if self.risk.rate_cap.count() + len(intents) > self.risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
-        added = ZERO
+        added = self.unknown_exposure()  # orders that may rest count as resting ones
         for intent in intents:
             if not intent.reduce_only and self.holds_unknown(intent.ticker):
                 return self._drop_group(intent, "an order of unknown outcome here")
@@ -213,7 +216,10 @@ class Executor(Outbox):
             )
         except OrderOutcomeUnknown as exc:
             self._failed(exc)
-            self.unknown[create.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
+            exposure = added_exposure(self.portfolio.view(intent.ticker), intent)
+            self.unknown[create.client_order_id] = Unknown(
+                intent.ticker, self.clock.monotonic(), exposure
+            )
             self.fills_due = True
             self.log.emit(
                 "order_unknown",

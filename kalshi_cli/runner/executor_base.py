@@ -37,6 +37,9 @@ MAX_REMEMBERED = 10_000
 class Unknown:
     ticker: str
     since: float  # monotonic, when the failure was seen (after the request was signed)
+    # what the order would add to the total exposure if it rests: the limit counts it until
+    # the lookups find it (then the view holds it) or it can no longer land
+    exposure: Decimal = ZERO
 
 
 @dataclass

@@ -71,8 +71,7 @@ class Outbox(FillSync, Cancels):
 
     def _queue(self, intent: Intent) -> Decimal:
         """Hold an allowed order for the tick's batch; nothing of it is filled yet."""
-        view = self.queued_view(intent.ticker)
-        self.queued_exposure += view.after(intent).exposure() - view.exposure()
+        self.queued_exposure += added_exposure(self.queued_view(intent.ticker), intent)
         # its slot of the order-rate cap is taken now, so the decisions after it count it
         self.risk.record_sent()
         if not self.queued:
@@ -219,8 +218,12 @@ class Outbox(FillSync, Cancels):
         then each marked unknown in the state file (`why`, or its own reason in `reasons`); a
         mark that fails ends the marking (OrderNotRecorded), the loop still knowing them all."""
         now = self.clock.monotonic()
+        views: dict[str, PositionView] = {}
         for intent, create in lost:
-            self.unknown[create.client_order_id] = Unknown(intent.ticker, now)
+            view = views.get(intent.ticker) or self.portfolio.view(intent.ticker)
+            views[intent.ticker] = view.after(intent)
+            exposure = added_exposure(view, intent)
+            self.unknown[create.client_order_id] = Unknown(intent.ticker, now, exposure)
         if lost:
             self.fills_due = True
         for intent, create in lost:
@@ -319,7 +322,10 @@ class Outbox(FillSync, Cancels):
         answer: the loop still knows of it, so the stop that follows withdraws it
         (runner/state_fault.py)."""
         if exc.order_id is None:
-            self.unknown[exc.client_order_id] = Unknown(intent.ticker, self.clock.monotonic())
+            exposure = added_exposure(self.portfolio.view(intent.ticker), intent)
+            self.unknown[exc.client_order_id] = Unknown(
+                intent.ticker, self.clock.monotonic(), exposure
+            )
             return
         if exc.remaining > 0:
             book = to_book(intent.side, intent.action, intent.price)
@@ -344,6 +350,11 @@ class Outbox(FillSync, Cancels):
             intent.strategy,
             self.clock.monotonic(),
         )
+
+
+def added_exposure(view: PositionView, intent: Intent) -> Decimal:
+    """What the intent adds to the total exposure if it rests beside the market's `view`."""
+    return view.after(intent).exposure() - view.exposure()
 
 
 def intent_fields(intent: Intent) -> dict[str, Any]:

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import KalshiError
+from kalshi_cli.models import ZERO
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.executor_base import ExecutorBase, Unknown
@@ -61,6 +63,12 @@ def wait_out_unknown(
 class UnknownOrders(ExecutorBase):
     def holds_unknown(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())
+
+    def unknown_exposure(self) -> Decimal:
+        """What the orders of unknown outcome would add to the total exposure if they rest: a
+        lost batch's orders may all land, and the markets after it must not fill the limit
+        again beside them."""
+        return sum((u.exposure for u in self.unknown.values()), start=ZERO)
 
     def resolve_unknown(self, *, guarded: bool = True) -> None:
         """Look each order of unknown outcome up by its client order id: found, it takes the

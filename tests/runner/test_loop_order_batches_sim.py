@@ -68,10 +68,12 @@ def rig(
     risk: dict[str, Any] | None = None,
     quote: tuple[str, str] = ("0.40", "0.60"),
     batch_wait_s: float = math.inf,
+    timeout: float = 10.0,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
-    end of its visits however slowly a loaded machine makes them."""
+    end of its visits however slowly a loaded machine makes them. `timeout`: the client's
+    deadline for each request."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -80,7 +82,9 @@ def rig(
         books[ticker].quote(*quote)
     trader = sim.new_account(balance_cents=10_000_000)
     key, _ = load_private_key(path=Path(trader.private_key_path))
-    client = KalshiClient(api_base=trader.api_base, key_id=trader.key_id, private_key=key)
+    client = KalshiClient(
+        api_base=trader.api_base, key_id=trader.key_id, private_key=key, timeout=timeout
+    )
     clock = SystemClock()
     feed = MarketData(
         tickers, ws_url=trader.ws_url, auth=KalshiAuth(trader.key_id, key), clock=clock
