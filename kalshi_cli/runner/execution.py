@@ -107,6 +107,15 @@ class Executor(Outbox):
         order as a single one."""
         queued, self.queued = self.queued, []
         self.queued_exposure = ZERO
+        if queued and self.risk.check_circuit_breaker():
+            # a loss realized since they were allowed (a stop-loss of this pass) tripped the
+            # daily circuit breaker: none of them would be allowed now, so none goes
+            for intent in queued:
+                self.log.emit(
+                    "intent_dropped",
+                    {"ticker": intent.ticker, "reason": "the daily circuit breaker tripped"},
+                )
+            return
         size = self.batch_size()
         for start in range(0, len(queued), size):
             if self.backing_off:

@@ -23,9 +23,10 @@ visits), or they fill a batch, then go out at once:
 While they wait, the risk engine counts them: each takes its order-rate slot when it is
 queued, and the position limit and the total exposure see the market's view and the account's
 exposure as if every order queued before it rested (`PositionView.after`, as the legs of a
-group are counted). Orders that reduce a position (a stop-loss, a take-profit) never wait
-here: they go out at once, ahead of the batch. A client without batches (the paper venue, a
-test's fake) sends each order on its own, as before.
+group are counted); before they leave, the daily circuit breaker is checked again (a loss a
+stop-loss realized meanwhile stops them all). Orders that reduce a position (a stop-loss, a
+take-profit) never wait here: they go out at once, ahead of the batch. A client without batches
+(the paper venue, a test's fake) sends each order on its own, as before.
 """
 
 from __future__ import annotations

@@ -3,14 +3,16 @@ batch whose answer never came can still cost, and what the limits must count mea
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.models import BookSide
+from kalshi_cli.risk import utc_day
 from tests.conftest import SimHarness
-from tests.runner.simproc import pause, wait_for
-from tests.runner.test_loop_order_batches_sim import BATCH, rig
+from tests.runner.simproc import log_events, pause, wait_for
+from tests.runner.test_loop_order_batches_sim import BATCH, Rig, _yes_ask, _yes_bid, rig
 
 
 def _committed(client: KalshiClient) -> Decimal:
@@ -56,3 +58,73 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
         committed = _committed(r.client)
         assert committed <= Decimal("2.5"), (committed, r.requests(sim))
         assert r.requests(sim).get(BATCH) == 1
+
+
+# a strategy of one's own that buys one YES at the ask whenever it is at most `below`, held or
+# not: an order that adds to a position in every market whose ask is low
+BUY_LOW = """
+from decimal import Decimal
+
+from kalshi_cli.strategy_api import Params, Side, Strategy, buy_at_ask
+
+
+class BuyLowParams(Params, frozen=True):
+    below: Decimal = Decimal("0.50")
+
+
+def decide(snapshot, position, params):
+    ask = snapshot.book.yes_ask
+    if ask is None or ask[0] > params.below:
+        return []
+    intent = buy_at_ask(
+        snapshot, Side.YES, count=Decimal(1), fair=Decimal("0.90"), reason="low ask",
+        strategy="buy-low", min_edge=Decimal("0.01"),
+    )
+    return [] if intent is None else [intent]
+
+
+STRATEGY = Strategy("buy-low", BuyLowParams, decide)
+"""
+
+
+def _books_show(r: Rig, want: dict[str, tuple[str, str]]) -> bool:
+    for ticker, (bid, ask) in want.items():
+        if _yes_bid(r, ticker) != Decimal(bid) or _yes_ask(r, ticker) != Decimal(ask):
+            return False
+    return True
+
+
+def _quote(r: Rig, want: dict[str, tuple[str, str]]) -> None:
+    for ticker, (bid, ask) in want.items():
+        r.books[ticker].quote(bid, ask)
+    assert wait_for(lambda: _books_show(r, want), 20, pause)
+
+
+def test_a_loss_that_trips_the_circuit_breaker_stops_the_orders_waiting_in_the_batch(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """The loop holds one YES in J and one in H, bought at 0.45; the daily loss limit is 0.30.
+    In one pass J's ask is low again (its strategy queues one more buy) and H's bid collapses
+    to 0.05: H's stop-loss sells at a loss of 0.40, past the limit. The buy waiting in the
+    batch was allowed before that loss: it must not go out after it."""
+    strategy = tmp_path / "buy_low.py"
+    strategy.write_text(BUY_LOW)
+    j, h = "KXBATCHF-SIM-J", "KXBATCHF-SIM-H"
+    risk = {"daily_loss_limit": "0.30"}
+    with rig(
+        sim, tmp_path, [j, h], strategy=str(strategy), params={}, risk=risk, quote=("0.58", "0.60")
+    ) as r:
+        # J is bought first, then H: the held positions are visited J first
+        _quote(r, {j: ("0.43", "0.45")})
+        r.loop.tick(r.feed.drain_events(), full=True)
+        _quote(r, {j: ("0.58", "0.60"), h: ("0.43", "0.45")})
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert [m.ticker for m in r.loop.portfolio.open_positions()] == [j, h]
+        _quote(r, {j: ("0.43", "0.45"), h: ("0.05", "0.95")})
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.loop.portfolio.position(h) == 0, log_events(r.log)
+        assert r.store.daily_realized_pnl(utc_day(time.time())) <= Decimal("-0.30")
+        assert r.loop.portfolio.position(j) == 1, log_events(r.log)
+        buys = [i for i in r.store.intents() if i.ticker == j]
+        assert len(buys) == 1, buys
+        assert r.store.trading_state().state == "REDUCING"
