@@ -16,7 +16,9 @@ The sequence, each step finished for every row before the next begins:
    batch's id (by default the file's absolute path), the row's order terms as written and how
    many identical rows came before it. Running the same file again gives every row the same id.
 3. Skip every row whose id is already in the state file: it was recorded by an earlier run (and
-   sent, or about to be), so it is never sent again; its recorded status is reported.
+   sent, or about to be), so it is never sent again; its recorded status is reported. One
+   whose outcome that run never learned (`unknown`, `pending`) is looked up by its id: found,
+   it is recorded and reported as the exchange has it; not found, it is reported `unknown`.
 4. Check the other rows against the exchange as `order place` does (`OrderService.prepare`:
    market open, tick grid, limits, trading state; each market read once for the whole file,
    `MarketReads`), and the position limit against the rows of the batch taken together. Any
@@ -532,6 +534,39 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
     )
 
 
+def _look_up_unsettled(service: OrderService, skipped: RowOutcome) -> RowOutcome:
+    """A row an earlier run recorded without learning what became of it (`unknown`: its answer
+    was lost; `pending`: that run was killed mid-request) is looked up by its id, never sent
+    again: found, it is recorded and reported as the exchange has it; not found, its outcome is
+    still unknown (exit 10), not merely skipped."""
+    from kalshi_cli.store.records import PENDING, UNKNOWN
+
+    recorded = service.store.get_intent(skipped.client_order_id)
+    if recorded is None or recorded.status not in (PENDING, UNKNOWN):
+        return skipped
+    try:
+        order = service.client.find_order_by_client_id(
+            skipped.client_order_id, skipped.request.ticker
+        )
+    except (ApiError, TransportError):
+        order = None
+    if order is None:
+        note = (
+            f"recorded by an earlier run as {recorded.status} and not found on the exchange "
+            "yet: `kalshi reconcile` settles it, never a resend"
+        )
+        return replace(skipped, status="unknown", note=note)
+    service.record_found(order)
+    return replace(
+        skipped,
+        status=order.status,
+        order_id=order.order_id,
+        fill_count=order.fill_count,
+        remaining_count=order.remaining_count,
+        note="an earlier run lost its answer; found on the exchange, not sent again",
+    )
+
+
 def place_batch(
     service: OrderService,
     path: Path,
@@ -553,6 +588,7 @@ def place_batch(
             for row, _ in prepared
         ]
     else:
+        skipped = [_look_up_unsettled(service, outcome) for outcome in skipped]
         sent, report.halted = send_batch(service, prepared, batch_size=size, subaccount=subaccount)
         report.rows = skipped + sent
     report.rows.sort(key=lambda r: r.line)
