@@ -105,13 +105,26 @@ class Outbox(FillSync, Cancels):
             else:
                 self._failed(exc)
             return
-        self._ok()
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
         unclear = {item.client_order_id: item.error for item in items if item.unknown}
         answered = {item.client_order_id: item for item in items if not item.unknown}
         placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
         unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
+        trouble = [item for item in items if item.trouble]
+        if trouble:
+            # items that are the exchange's own trouble are a 5xx in other words: the API error
+            # guard counts the batch as one failed call (an item that only leaves out its order
+            # id or its client order id, all optional in the spec, does not count)
+            self._failed(
+                OrderOutcomeUnknown(
+                    f"{len(trouble)} order(s) of a batch answered with the exchange's trouble "
+                    f"({trouble[0].error})",
+                    client_order_id=trouble[0].client_order_id,
+                )
+            )
+        else:
+            self._ok()
         triggered: tuple[Intent, str] | None = None  # an item refused for the order group
         try:
             with self.store.transaction():  # one commit for the batch's answers
