@@ -183,6 +183,22 @@ def test_the_position_limit_counts_the_orders_waiting_in_the_batch(
         assert r.requests(sim).get(BATCH) == 1
 
 
+def test_the_order_rate_cap_counts_the_orders_waiting_in_the_batch(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A cap of five orders a minute and four markets of a bid and an ask each: one pass sends
+    five in its batch, none of which has reached the exchange when the sixth is decided, and
+    the rate rule denies the rest."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "ABCD"]
+    risk = {"max_orders_per_minute": 5}
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, risk=risk) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.requests(sim).get(BATCH) == 1
+        assert len(list(r.client.iter_orders(status="resting"))) == 5
+        assert len(r.store.intents()) == 5
+        assert any(e["code"] == "ORDER_RATE" for e in r.events("risk_denied"))
+
+
 def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(
     sim: SimHarness, tmp_path: Path
 ) -> None:
