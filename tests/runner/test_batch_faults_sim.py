@@ -4,8 +4,10 @@ batch whose answer never came can still cost, and what the limits must count mea
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.models import BookSide
@@ -128,3 +130,42 @@ def test_a_loss_that_trips_the_circuit_breaker_stops_the_orders_waiting_in_the_b
         buys = [i for i in r.store.intents() if i.ticker == j]
         assert len(buys) == 1, buys
         assert r.store.trading_state().state == "REDUCING"
+
+
+class _CloseFirstMarketOnSecondDecision:
+    """The market maker's decision, but before the second market's the first market closes on
+    the exchange (its orders already waiting in the batch)."""
+
+    def __init__(self, r: Rig, sim: SimHarness, ticker: str) -> None:
+        self.decide = r.loop.strategy.decide_fn
+        self.sim = sim
+        self.ticker = ticker
+        self.calls = 0
+
+    def __call__(self, snapshot: Any, position: Any, params: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            self.sim.set_status(self.ticker, "closed")
+        return self.decide(snapshot, position, params)
+
+
+def test_a_batch_whose_items_for_a_closed_market_are_refused_places_the_others(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A market closes while its quotes wait in the batch: the exchange refuses those items and
+    places the others. The refused orders are recorded rejected (no lookup, no hold on their
+    market), the others resting under their order ids, and a refusal is no API error."""
+    a, b = "KXBATCHF-SIM-A", "KXBATCHF-SIM-B"
+    with rig(sim, tmp_path, [a, b], strategy="market-maker", params={}) as r:
+        r.loop.strategy = replace(
+            r.loop.strategy, decide_fn=_CloseFirstMarketOnSecondDecision(r, sim, a)
+        )
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.requests(sim).get(BATCH) == 1
+        intents = r.store.intents()
+        by_market = {t: sorted(i.status for i in intents if i.ticker == t) for t in (a, b)}
+        assert by_market == {a: ["rejected", "rejected"], b: ["resting", "resting"]}, by_market
+        resting = {o.client_order_id for o in r.client.iter_orders(status="resting")}
+        assert resting == {i.client_order_id for i in r.store.intents() if i.ticker == b}
+        assert r.loop.executor.unknown == {}
+        assert not r.loop.executor.backing_off
