@@ -16,17 +16,21 @@ The sequence, each step finished for every row before the next begins:
    batch's id (by default the file's absolute path), the row's order terms as written and how
    many identical rows came before it. Running the same file again gives every row the same id.
 3. Skip every row whose id is already in the state file: it was recorded by an earlier run (and
-   sent, or about to be), so it is never sent again; its recorded status is reported.
+   sent, or about to be), so it is never sent again; its recorded status is reported. One
+   whose outcome that run never learned (`unknown`, `pending`) is looked up by its id: found,
+   it is recorded and reported as the exchange has it; not found, it is reported `unknown`.
 4. Check the other rows against the exchange as `order place` does (`OrderService.prepare`:
    market open, tick grid, limits, trading state; each market read once for the whole file,
    `MarketReads`), and the position limit against the rows of the batch taken together. Any
    refusal: every one is reported with its line, nothing is sent.
 5. Send the rows in batches of the largest size the tier's write budget allows. Before each
-   batch is sent, its rows are written to the state file as intents (the trading state checked
-   in the same transaction, so nothing is sent after the kill switch), then the batch is sent
-   once. An item refused by the exchange is marked rejected; an accepted one sent. A batch
-   whose answer is lost marks its rows unknown, looks each up once by its id, and stops: the
-   rows after it were never recorded, and a rerun sends them (and skips the rest).
+   batch is sent, its rows are written to the state file as intents in one transaction (the
+   trading state checked in it, so nothing is sent after the kill switch, and a halt refuses
+   the batch's rows all or none: the rows of a halted run are reported `not_sent`, after those
+   placed before it), then the batch is sent once. An item refused by the exchange is marked
+   rejected; an accepted one sent. A batch whose answer is lost marks its rows unknown, looks
+   each up once by its id, and stops: the rows after it were never recorded, and a rerun sends
+   them (and skips the rest).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from kalshi_cli.errors import (
     ApiError,
     NotFoundError,
     OrderOutcomeUnknown,
+    TradingHaltedError,
     TransportError,
     ValidationError,
 )
@@ -101,6 +106,7 @@ class BatchReport:
     batch_id: str
     batch_size: int
     rows: list[RowOutcome] = field(default_factory=list)
+    halted: str | None = None  # why trading stopped the rows after a batch sent (the kill switch)
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rows if r.status in statuses)
@@ -383,14 +389,26 @@ def send_batch(
     *,
     batch_size: int,
     subaccount: int | None = None,
-) -> list[RowOutcome]:
-    """Step 5 (see the module docstring)."""
+) -> tuple[list[RowOutcome], str | None]:
+    """Step 5 (see the module docstring): each row's outcome, and why trading stopped the rows
+    not sent (None: it did not)."""
     sender = _batches(service)
     outcomes: list[RowOutcome] = []
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start : start + batch_size]
-        for row, order in chunk:
-            _record_intent(service, row, order.create, subaccount)
+        try:
+            # one transaction: a halt (the kill switch) refuses every row of the batch or none,
+            # so no row is left recorded and never sent
+            with service.store.transaction():
+                for row, order in chunk:
+                    _record_intent(service, row, order.create, subaccount)
+        except TradingHaltedError as exc:
+            # the batches before it were placed: the report says so, and nothing more is sent
+            outcomes += [
+                RowOutcome(row.line, row.request, _coid(row), "not_sent", note=exc.message)
+                for row, _ in prepared[start:]
+            ]
+            return outcomes, exc.message
         creates = [order.create for _, order in chunk]
         try:
             items = sender.batch_create_orders(creates, subaccount=subaccount)
@@ -401,7 +419,7 @@ def send_batch(
                 RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
                 for row, _ in prepared[start + batch_size :]
             ]
-            return outcomes
+            return outcomes, None
         except (ApiError, TransportError) as exc:
             for row, _ in chunk:
                 service.store.mark_rejected(_coid(row), reason=exc.message)
@@ -412,11 +430,11 @@ def send_batch(
                 RowOutcome(row.line, row.request, _coid(row), "not_sent", note="after a refusal")
                 for row, _ in prepared[start + batch_size :]
             ]
-            return outcomes
+            return outcomes, None
         answered = {item.client_order_id: item for item in items}
         for row, order in chunk:
             outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
-    return outcomes
+    return outcomes, None
 
 
 def _coid(row: BatchRow) -> str:
@@ -516,6 +534,39 @@ def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOu
     )
 
 
+def _look_up_unsettled(service: OrderService, skipped: RowOutcome) -> RowOutcome:
+    """A row an earlier run recorded without learning what became of it (`unknown`: its answer
+    was lost; `pending`: that run was killed mid-request) is looked up by its id, never sent
+    again: found, it is recorded and reported as the exchange has it; not found, its outcome is
+    still unknown (exit 10), not merely skipped."""
+    from kalshi_cli.store.records import PENDING, UNKNOWN
+
+    recorded = service.store.get_intent(skipped.client_order_id)
+    if recorded is None or recorded.status not in (PENDING, UNKNOWN):
+        return skipped
+    try:
+        order = service.client.find_order_by_client_id(
+            skipped.client_order_id, skipped.request.ticker
+        )
+    except (ApiError, TransportError):
+        order = None
+    if order is None:
+        note = (
+            f"recorded by an earlier run as {recorded.status} and not found on the exchange "
+            "yet: `kalshi reconcile` settles it, never a resend"
+        )
+        return replace(skipped, status="unknown", note=note)
+    service.record_found(order)
+    return replace(
+        skipped,
+        status=order.status,
+        order_id=order.order_id,
+        fill_count=order.fill_count,
+        remaining_count=order.remaining_count,
+        note="an earlier run lost its answer; found on the exchange, not sent again",
+    )
+
+
 def place_batch(
     service: OrderService,
     path: Path,
@@ -537,7 +588,8 @@ def place_batch(
             for row, _ in prepared
         ]
     else:
-        sent = send_batch(service, prepared, batch_size=size, subaccount=subaccount)
+        skipped = [_look_up_unsettled(service, outcome) for outcome in skipped]
+        sent, report.halted = send_batch(service, prepared, batch_size=size, subaccount=subaccount)
         report.rows = skipped + sent
     report.rows.sort(key=lambda r: r.line)
     return report

@@ -76,7 +76,7 @@ from kalshi_cli.reconcile import (
     reconcile,
     sync_fills,
 )
-from kalshi_cli.store.records import EXECUTED
+from kalshi_cli.store.records import EXECUTED, PENDING, UNKNOWN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -176,6 +176,8 @@ class Exposure:
     position: Decimal
     resting_bids: Decimal
     resting_asks: Decimal
+    # of the resting contracts, those of orders of unknown outcome (counted: they may land)
+    unknown: Decimal = ZERO
 
     def worst_case(self, extra_bid: Decimal = ZERO, extra_ask: Decimal = ZERO) -> Decimal:
         yes = self.position + self.resting_bids + extra_bid
@@ -277,12 +279,28 @@ class OrderService:
             if pos.ticker == ticker:
                 position = pos.position
         bids = asks = ZERO
+        listed: set[str] = set()
         for order in own.iter_orders(ticker=ticker, status="resting"):
+            listed.add(order.client_order_id)
             if order.book_side is BookSide.BID:
                 bids += order.remaining_count
             else:
                 asks += order.remaining_count
-        return Exposure(position, bids, asks)
+        # an order of this state file whose answer was lost (or whose run was killed mid-request)
+        # may still land: it counts as resting until the exchange lists it or `kalshi reconcile`
+        # settles it, or an order placed beside it meanwhile could pass the limit
+        unknown = ZERO
+        for intent in self.store.intents(status=[PENDING, UNKNOWN], ticker=ticker):
+            if intent.client_order_id in listed:
+                continue
+            if number is not None and intent.subaccount != number:
+                continue
+            unknown += intent.count
+            if intent.book_side is BookSide.BID:
+                bids += intent.count
+            else:
+                asks += intent.count
+        return Exposure(position, bids, asks, unknown)
 
     def prepare(self, request: OrderRequest, *, reads: MarketReads | None = None) -> PreparedOrder:
         """Every local check; raises ValidationError / TradingHaltedError, sends nothing.
@@ -846,12 +864,15 @@ class OrderService:
         extra_ask = extra if book_side is BookSide.ASK else ZERO
         after = current.worst_case(extra_bid, extra_ask)
         if after > current.worst_case() and after > limit:
-            raise ValidationError(
-                f"{ticker}: position plus resting orders would reach {after} contracts, "
-                f"over the limit of {limit}",
-                code="POSITION_LIMIT",
-                hint="lower --count, cancel resting orders, or raise the limit",
+            text = (
+                f"{ticker}: position plus resting orders would reach {after} contracts, over "
+                f"the limit of {limit}"
             )
+            hint = "lower --count, cancel resting orders, or raise the limit"
+            if current.unknown > 0:
+                text += f" ({current.unknown} of them in orders of unknown outcome)"
+                hint += "; `kalshi reconcile` settles the orders of unknown outcome"
+            raise ValidationError(text, code="POSITION_LIMIT", hint=hint)
         return after
 
     def _apply_order(self, order: Order) -> bool:

@@ -751,8 +751,9 @@ def batch_command(
 
 
 def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
-    """The batch's rows, then its exit code: 10 if an outcome is unknown, 9 if a row was
-    rejected or not sent, else 0."""
+    """The batch's rows, then its exit code: 10 if an outcome is unknown, 13 if a halt (the
+    kill switch) stopped the rows after a batch sent, 9 if a row was rejected or not sent,
+    else 0."""
     rows = [
         {
             "line": str(r.line),
@@ -793,5 +794,7 @@ def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
     out.table(BATCH_COLUMNS, rows, document=document)
     if report.count("unknown"):
         raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
+    if report.halted is not None:
+        raise typer.Exit(int(ExitCode.HALTED))
     if report.count("rejected", "not_sent") and not dry_run:
         raise typer.Exit(int(ExitCode.REJECTED))

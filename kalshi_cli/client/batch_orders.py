@@ -130,7 +130,8 @@ def _item(raw: Any) -> BatchItem:
     if error and not order_id:
         code = str(inner.get("code") or "").lower()
         if any(word in code for word in _TROUBLE):
-            return BatchItem(coid, None, f"the exchange's trouble, not a refusal: {text}", True)
+            why = f"the exchange's trouble, not a refusal: {text}"
+            return BatchItem(coid, None, why, unknown=True, trouble=True)
         return BatchItem(coid, None, text or "refused")
     if not order_id:
         return BatchItem(coid, None, "the batch answer gave no order id and no error", True)

@@ -20,3 +20,6 @@ class BatchItem:
     # the item does not say plainly whether the order exists (no order id and no error, both,
     # the exchange's own trouble, named twice): it is looked up, never taken for a refusal
     unknown: bool = False
+    # its error is the exchange's own trouble (an internal error, unavailable, a timeout): a 5xx
+    # for this one order, which the trade loop's API error guard counts as one
+    trouble: bool = False

@@ -34,7 +34,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.models import ZERO
 from kalshi_cli.runner.call_guard import CallGuard, Counters
 from kalshi_cli.runner.cancels import Cancels
 from kalshi_cli.runner.fills import FillSync, SentOrders
@@ -212,10 +211,13 @@ class Executor:
 
     def _denied(self, intent: Intent, *, last_data_at: float | None, in_sync: bool) -> bool:
         """The risk engine's verdict, the orders waiting in the tick's batch counted as
-        resting (their market's view, the account's exposure)."""
+        resting (their market's view, the account's exposure), and in the exposure the orders
+        of unknown outcome too (they may rest)."""
         ctx = self._risk.context(
             self.outbox.queued_view(intent.ticker),
-            total_exposure=self._portfolio.total_exposure() + self.outbox.queued_exposure,
+            total_exposure=self._portfolio.total_exposure()
+            + self.outbox.queued_exposure
+            + self.unknown_orders.exposure(),
             last_data_at=last_data_at,
             in_sync=in_sync,
         )
@@ -235,7 +237,7 @@ class Executor:
         and the stop-loss's."""
         if self._risk.rate_cap.count() + len(intents) > self._risk.rate_cap.limit:
             return self._drop_group(intents[0], "the order-rate cap has no room for every leg")
-        added = ZERO
+        added = self.unknown_orders.exposure()  # orders that may rest count as resting ones
         queued = self.outbox.queued_exposure
         for intent in intents:
             if not intent.reduce_only and self.unknown_orders.holds(intent.ticker):

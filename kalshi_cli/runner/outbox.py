@@ -23,9 +23,10 @@ visits), or they fill a batch, then go out at once:
 While they wait, the risk engine counts them: each takes its order-rate slot when it is
 queued, and the position limit and the total exposure see the market's view and the account's
 exposure as if every order queued before it rested (`PositionView.after`, as the legs of a
-group are counted). Orders that reduce a position (a stop-loss, a take-profit) never wait
-here: they go out at once, ahead of the batch. A client without batches (the paper venue, a
-test's fake) sends each order on its own, as before.
+group are counted); before they leave, the daily circuit breaker is checked again (a loss a
+stop-loss realized meanwhile stops them all). Orders that reduce a position (a stop-loss, a
+take-profit) never wait here: they go out at once, ahead of the batch. A client without batches
+(the paper venue, a test's fake) sends each order on its own, as before.
 
 `Outbox` keeps the queue (`queued`, the exposure it adds, since when its oldest waits) and sends
 it (`flush`); what a batch shares with a single order (the request, an accepted order's
@@ -43,7 +44,7 @@ from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError,
 from kalshi_cli.models import ZERO
 from kalshi_cli.order_batch import SendsBatches
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
-from kalshi_cli.runner.sender import intent_fields
+from kalshi_cli.runner.sender import added_exposure, intent_fields
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
 
 if TYPE_CHECKING:
@@ -117,8 +118,7 @@ class Outbox:
 
     def queue(self, intent: Intent) -> Decimal:
         """Hold an allowed order for the tick's batch; nothing of it is filled yet."""
-        view = self.queued_view(intent.ticker)
-        self.queued_exposure += view.after(intent).exposure() - view.exposure()
+        self.queued_exposure += added_exposure(self.queued_view(intent.ticker), intent)
         # its slot of the order-rate cap is taken now, so the decisions after it count it
         self._risk.record_sent()
         if not self.queued:
@@ -130,6 +130,15 @@ class Outbox:
         """Send what waits: one request a batch, a lone order as a single one."""
         queued, self.queued = self.queued, []
         self.queued_exposure = ZERO
+        if queued and self._risk.check_circuit_breaker():
+            # a loss realized since they were allowed (a stop-loss of this pass) tripped the
+            # daily circuit breaker: none of them would be allowed now, so none goes
+            for intent in queued:
+                self._log.emit(
+                    "intent_dropped",
+                    {"ticker": intent.ticker, "reason": "the daily circuit breaker tripped"},
+                )
+            return
         size = self.batch_size()
         for start in range(0, len(queued), size):
             if self._guard.backing_off:
@@ -190,13 +199,26 @@ class Outbox:
             else:
                 self._guard.failed(exc)
             return
-        self._guard.ok()
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
         unclear = {item.client_order_id: item.error for item in items if item.unknown}
         answered = {item.client_order_id: item for item in items if not item.unknown}
         placed: list[tuple[Intent, CreateOrder, CreateOrderResult, str]] = []
         unnamed = [(i, c) for i, c in recorded if c.client_order_id not in answered]
+        trouble = [item for item in items if item.trouble]
+        if trouble:
+            # items that are the exchange's own trouble are a 5xx in other words: the API error
+            # guard counts the batch as one failed call (an item that only leaves out its order
+            # id or its client order id, all optional in the spec, does not count)
+            self._guard.failed(
+                OrderOutcomeUnknown(
+                    f"{len(trouble)} order(s) of a batch answered with the exchange's trouble "
+                    f"({trouble[0].error})",
+                    client_order_id=trouble[0].client_order_id,
+                )
+            )
+        else:
+            self._guard.ok()
         triggered: tuple[Intent, str] | None = None  # an item refused for the order group
         try:
             with self._store.transaction():  # one commit for the batch's answers
@@ -303,8 +325,12 @@ class Outbox:
         takes no new order, the lookups find it, a stop on a failing state file waits for it),
         then each marked unknown in the state file (`why`, or its own reason in `reasons`); a
         mark that fails ends the marking (OrderNotRecorded), the loop still knowing them all."""
+        views: dict[str, PositionView] = {}
         for intent, create in lost:
-            self._unknown.lost(create.client_order_id, intent.ticker)
+            view = views.get(intent.ticker) or self._portfolio.view(intent.ticker)
+            views[intent.ticker] = view.after(intent)
+            exposure = added_exposure(view, intent)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
         if lost:
             self._fills_due.set()
         for intent, create in lost:

@@ -28,6 +28,7 @@ from kalshi_cli.store.errors import OrderNotRecorded
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.clock import Clock
+    from kalshi_cli.decisions import PositionView
     from kalshi_cli.orders import OrderService
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.call_guard import CallGuard, Counters
@@ -87,7 +88,8 @@ class Sender:
             )
         except OrderOutcomeUnknown as exc:
             self._guard.failed(exc)
-            self._unknown.lost(create.client_order_id, intent.ticker)
+            exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
+            self._unknown.lost(create.client_order_id, intent.ticker, exposure)
             self._fills_due.set()
             self._log.emit(
                 "order_unknown",
@@ -214,7 +216,8 @@ class Sender:
         answer: the loop still knows of it, so the stop that follows withdraws it
         (runner/state_fault.py)."""
         if exc.order_id is None:
-            self._unknown.lost(exc.client_order_id, intent.ticker)
+            exposure = added_exposure(self._portfolio.view(intent.ticker), intent)
+            self._unknown.lost(exc.client_order_id, intent.ticker, exposure)
             return
         if exc.remaining > 0:
             book = to_book(intent.side, intent.action, intent.price)
@@ -242,6 +245,11 @@ class Sender:
                 self._clock.monotonic(),
             ),
         )
+
+
+def added_exposure(view: PositionView, intent: Intent) -> Decimal:
+    """What the intent adds to the total exposure if it rests beside the market's `view`."""
+    return view.after(intent).exposure() - view.exposure()
 
 
 def intent_fields(intent: Intent) -> dict[str, Any]:

@@ -21,11 +21,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.errors import KalshiError
+from kalshi_cli.models import ZERO
 from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.portfolio import open_order
@@ -47,6 +49,9 @@ ONE_LOOK = "not found at the one look; the session's order group refuses it if i
 class Unknown:
     ticker: str
     since: float  # monotonic, when the failure was seen (after the request was signed)
+    # what the order would add to the total exposure if it rests: the limit counts it until
+    # the lookups find it (then the view holds it) or it can no longer land
+    exposure: Decimal = ZERO
 
 
 def wait_out_unknown(
@@ -98,9 +103,16 @@ class UnknownOrders:
     def holds(self, ticker: str) -> bool:
         return any(u.ticker == ticker for u in self.unknown.values())
 
-    def lost(self, client_order_id: str, ticker: str) -> None:
-        """An order whose answer was lost (or could not be recorded), from now."""
-        self.unknown[client_order_id] = Unknown(ticker, self._clock.monotonic())
+    def lost(self, client_order_id: str, ticker: str, exposure: Decimal = ZERO) -> None:
+        """An order whose answer was lost (or could not be recorded), from now; `exposure`:
+        what it would add to the total exposure if it rests."""
+        self.unknown[client_order_id] = Unknown(ticker, self._clock.monotonic(), exposure)
+
+    def exposure(self) -> Decimal:
+        """What the orders of unknown outcome would add to the total exposure if they rest: a
+        lost batch's orders may all land, and the markets after it must not fill the limit
+        again beside them."""
+        return sum((u.exposure for u in self.unknown.values()), start=ZERO)
 
     def resolve(self, *, guarded: bool = True) -> None:
         """Look each order of unknown outcome up by its client order id: found, it takes the

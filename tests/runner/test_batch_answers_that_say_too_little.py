@@ -152,3 +152,55 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
     recorded = [i.ticker for i in rig.store.intents()]
     # a held: no new adding order beside an order of unknown outcome; b's second goes out
     assert recorded.count(a) == 1 and recorded.count(b) == 2
+
+
+def _all_trouble(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "client_order_id": raw["client_order_id"],
+            "error": {"code": "internal_server_error", "message": "timed out"},
+        }
+        for raw in raws
+    ]
+
+
+def test_a_batch_answered_with_the_exchanges_trouble_counts_as_an_api_error(
+    tmp_path: Path,
+) -> None:
+    """Every item of the answer is the exchange's own trouble: each order's outcome is unknown,
+    as after a 5xx, and the API error guard counts it as it counts a 5xx: the loop backs off,
+    and batch after batch so answered put trading into SAFE_MODE."""
+    rig, sent = _rig(tmp_path, _all_trouble)
+    executor = rig.loop.executor
+    tickers = list(rig.exchange.markets)
+    limit = rig.loop.risk.limits.max_consecutive_errors
+    assert len(tickers) >= limit
+    for n, ticker in enumerate(tickers[:limit], start=1):
+        executor.guard.backoff_until = 0.0  # each batch as the first after a backoff
+        executor.outbox.queue(_bid(ticker))
+        executor.outbox.queue(_bid(ticker, Side.NO))
+        executor.flush()
+        assert len(sent) == n
+        assert all(coid in executor.unknown for coid in sent[-1])
+        assert executor.guard.backing_off, f"batch {n}: no backoff after the exchange's trouble"
+    assert executor.guard.safe_mode_tripped
+    assert rig.store.trading_state().state == "SAFE_MODE"
+
+
+def test_items_that_only_leave_out_their_ids_do_not_count_as_api_errors(tmp_path: Path) -> None:
+    """Every field of a batch item is optional in the spec: an answer whose items name no client
+    order id leaves every order unknown (looked up), but it is no failure of the exchange, so
+    the loop neither backs off nor heads for SAFE_MODE."""
+
+    def without_client_order_ids(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in raw.items() if k != "client_order_id"} for raw in raws]
+
+    rig, sent = _rig(tmp_path, without_client_order_ids)
+    executor = rig.loop.executor
+    ticker = next(iter(rig.exchange.markets))
+    executor.outbox.queue(_bid(ticker))
+    executor.outbox.queue(_bid(ticker, Side.NO))
+    executor.flush()
+    assert all(coid in executor.unknown for coid in sent[0])
+    assert not executor.guard.backing_off
+    assert rig.loop.risk.api_guard.consecutive == 0

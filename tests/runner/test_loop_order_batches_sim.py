@@ -68,10 +68,12 @@ def rig(
     risk: dict[str, Any] | None = None,
     quote: tuple[str, str] = ("0.40", "0.60"),
     batch_wait_s: float = math.inf,
+    timeout: float = 10.0,
 ) -> Iterator[Rig]:
     """A loop built as `kalshi trade` builds it, on its own account; a second account makes
     every market's book. `batch_wait_s` is infinite unless said: a pass's orders wait for the
-    end of its visits however slowly a loaded machine makes them."""
+    end of its visits however slowly a loaded machine makes them. `timeout`: the client's
+    deadline for each request."""
     other = client_for(sim.new_account(balance_cents=10_000_000))
     books = {}
     for ticker in tickers:
@@ -80,7 +82,9 @@ def rig(
         books[ticker].quote(*quote)
     trader = sim.new_account(balance_cents=10_000_000)
     key, _ = load_private_key(path=Path(trader.private_key_path))
-    client = KalshiClient(api_base=trader.api_base, key_id=trader.key_id, private_key=key)
+    client = KalshiClient(
+        api_base=trader.api_base, key_id=trader.key_id, private_key=key, timeout=timeout
+    )
     clock = SystemClock()
     feed = MarketData(
         tickers, ws_url=trader.ws_url, auth=KalshiAuth(trader.key_id, key), clock=clock
@@ -177,6 +181,22 @@ def test_the_position_limit_counts_the_orders_waiting_in_the_batch(
         assert committed <= Decimal("2.5"), resting
         assert r.events("risk_denied"), "the exposure limit denied nothing"
         assert r.requests(sim).get(BATCH) == 1
+
+
+def test_the_order_rate_cap_counts_the_orders_waiting_in_the_batch(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    """A cap of five orders a minute and four markets of a bid and an ask each: one pass sends
+    five in its batch, none of which has reached the exchange when the sixth is decided, and
+    the rate rule denies the rest."""
+    tickers = [f"KXBATCH-SIM-{c}" for c in "ABCD"]
+    risk = {"max_orders_per_minute": 5}
+    with rig(sim, tmp_path, tickers, strategy="market-maker", params={}, risk=risk) as r:
+        r.loop.tick(r.feed.drain_events(), full=True)
+        assert r.requests(sim).get(BATCH) == 1
+        assert len(list(r.client.iter_orders(status="resting"))) == 5
+        assert len(r.store.intents()) == 5
+        assert any(e["code"] == "ORDER_RATE" for e in r.events("risk_denied"))
 
 
 def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(

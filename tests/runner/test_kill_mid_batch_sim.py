@@ -1,0 +1,86 @@
+"""`kalshi trade` killed (SIGKILL) while its batch is in the network: the intents are on disk,
+the answer never recorded. The batch lands after the kill; the restart's reconciliation finds
+every order of it, and the loop places none of them again."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kalshi_cli.errors import KalshiError
+from kalshi_cli.store import Store
+from tests.conftest import SimHarness
+from tests.runner.simproc import Book, client_for, observer_for, trade_command, trade_env
+
+TICKER = "KXKILLBATCH-SIM-A"
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, err: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out: " + err.read_text()[-2000:]
+        time.sleep(0.05)
+
+
+def _pending(state: Path) -> set[str]:
+    if not state.exists():
+        return set()
+    try:
+        with Store.open(state) as store:
+            return {i.client_order_id for i in store.intents(status=["pending"])}
+    except KalshiError:  # the loop is still creating the file
+        return set()
+
+
+def test_a_loop_killed_with_its_batch_in_the_network_finds_every_order_at_restart(
+    sim: SimHarness, tmp_path: Path
+) -> None:
+    sim.create_market(TICKER)
+    account = sim.new_account(balance_cents=10_000_000)
+    other = client_for(sim.new_account(balance_cents=10_000_000))
+    Book(other, TICKER).quote("0.40", "0.60")
+    trader = observer_for(account)
+    state, log, err = tmp_path / "state.db", tmp_path / "trade.log", tmp_path / "stderr.txt"
+    env = {**trade_env(account, tmp_path / "home", state), "KALSHI_TIMEOUT": "10"}
+    command = [*trade_command("market-maker", TICKER, log, "--duration", "120"), "--no-order-group"]
+    # the loop's first create (the market maker's bid and ask, one batch) is held in the network
+    sim.set_faults(hold_request_s=4)
+    try:
+        with err.open("w") as stderr:
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+            try:
+                _wait(lambda: len(_pending(state)) == 2, 60, err)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        batch = _pending(state)
+        assert len(batch) == 2, batch
+        # the held batch lands after the kill
+        _wait(
+            lambda: batch <= {o.client_order_id for o in trader.iter_orders(ticker=TICKER)}, 30, err
+        )
+
+        with err.open("w") as stderr:
+            again = subprocess.run(
+                [*trade_command("market-maker", TICKER, log, "--once"), "--no-order-group"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                timeout=120,
+                check=False,
+            )
+        assert again.returncode == 0, err.read_text()[-2000:]
+        resting = list(trader.iter_orders(ticker=TICKER, status="resting"))
+        assert {o.client_order_id for o in resting} == batch, resting  # none placed twice
+        with Store.open(state) as store:
+            rows = {i.client_order_id: i.status for i in store.intents()}
+        assert rows == dict.fromkeys(batch, "resting"), rows
+    finally:
+        other.close()
+        trader.close()
