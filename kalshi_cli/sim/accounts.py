@@ -1,6 +1,7 @@
 """The simulated exchange's accounts: cash, positions, collateral held for resting orders,
-the maker fee reserve, and how one side of a fill moves an account. The second layer of the
-`Exchange` (sim/core.py), on top of `ReferenceData` (reference.py).
+the maker fee reserve, and how one side of a fill moves an account. `Ledger` is a part of the
+`Exchange` (sim/core.py) over its `Reference` (reference.py); the matching engine
+(matching.py) reaches it through the narrow `EngineAccounts` it implements.
 
 Money. Cash is held exactly, as Decimal dollars, and `Account.balance` (what the balance
 endpoint reports as `balance_dollars`) is the *available* cash, floored to $0.0001: exact cash
@@ -60,7 +61,7 @@ from kalshi_cli.sim.records import (
     SimSettlement,
     own_price,
 )
-from kalshi_cli.sim.reference import ReferenceData
+from kalshi_cli.sim.reference import Reference
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID
@@ -162,6 +163,18 @@ def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
     return (ZERO if new < ZERO else new) - (ZERO if old < ZERO else old)  # max(x, ZERO)
 
 
+def agg_add(
+    agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
+) -> None:
+    """Add `delta` contracts (negative: remove) at `own` to an account's aggregates of one
+    market (`AccountState.agg`); `reserve` is the maker fee reserve per contract at that price
+    (`Ledger.reserve_rate`)."""
+    i = 0 if buy_yes else 2
+    agg[i] += own * delta
+    agg[i + 1] += delta
+    agg[4] += reserve * delta
+
+
 class AccountState:
     """Everything the exchange keeps for one account."""
 
@@ -200,51 +213,60 @@ class AccountState:
         self.account.cash_cents = floor_cents(available)
 
 
-class Ledger(ReferenceData):
-    """Accounts, their cash, positions and collateral (see the module docstring)."""
+class Ledger:
+    """Accounts, their cash, positions and collateral (see the module docstring): the accounts
+    the matching engine works on (`matching.EngineAccounts`)."""
 
-    _accounts: dict[str, AccountState]
-    _by_key: dict[str, str]
-    _deposited: Decimal
-    _fees_collected: Decimal
-    _reserve_cache: dict[str, dict[Decimal, Decimal]]
+    def __init__(self, reference: Reference) -> None:
+        self._ref = reference
+        self.states: dict[str, AccountState] = {}  # ledger id -> everything kept for it
+        self.by_key: dict[str, str] = {}  # the key an account was created with -> its id
+        self.holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
+        self._deposited = ZERO
+        # ticker -> own price -> the maker fee reserve per contract (`reserve_rate`)
+        self.reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
+
+    def open_market(self, ticker: str) -> None:
+        self.holders[ticker] = set()
 
     def create_account(self, *, key_id: str, public_key_pem: str, cash_cents: int) -> Account:
-        if key_id in self._by_key:
+        if key_id in self.by_key:
             raise ExchangeError(409, "account_exists", f"key {key_id} already has an account")
         if cash_cents < 0:
             raise ExchangeError(400, "invalid_parameters", "cash_cents must not be negative")
-        self._log("account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents)
-        account = Account(
-            self._new_id(), key_id, public_key_pem, cash_cents, Decimal(cash_cents) / 100
+        self._ref.log(
+            "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents
         )
-        self._accounts[account.account_id] = AccountState(account, Decimal(cash_cents) / 100)
-        self._by_key[key_id] = account.account_id
+        account = Account(
+            self._ref.new_id(), key_id, public_key_pem, cash_cents, Decimal(cash_cents) / 100
+        )
+        self.states[account.account_id] = AccountState(account, Decimal(cash_cents) / 100)
+        self.by_key[key_id] = account.account_id
         self._deposited += Decimal(cash_cents) / 100
         return account
 
     def account(self, account_id: str) -> Account:
-        return self._acct(account_id).account
+        return self.acct(account_id).account
 
     def account_by_key(self, key_id: str) -> Account | None:
-        account_id = self._by_key.get(key_id)
-        return None if account_id is None else self._accounts[account_id].account
+        account_id = self.by_key.get(key_id)
+        return None if account_id is None else self.states[account_id].account
 
     @property
     def accounts(self) -> list[Account]:
-        return [a.account for a in self._accounts.values()]
+        return [a.account for a in self.states.values()]
 
     def resting_collateral_cents(self, account_id: str) -> int:
-        return ceil_cents(self._acct(account_id).held_total)
+        return ceil_cents(self.acct(account_id).held_total)
 
     def portfolio_value_cents(self, account_id: str) -> int:
         """The open positions marked at each market's last trade price (at cost before the
         first trade), floored to the cent."""
         value = ZERO
-        for ticker, pos in self._acct(account_id).positions.items():
+        for ticker, pos in self.acct(account_id).positions.items():
             if pos.position == 0:
                 continue
-            last = self._markets[ticker].last_price
+            last = self._ref.markets[ticker].last_price
             if last == 0:
                 value += pos.cost_basis
             elif pos.position > 0:
@@ -257,14 +279,10 @@ class Ledger(ReferenceData):
 
     def cash_dollars(self, account_id: str) -> Decimal:
         """Exact cash, including what is held for resting orders."""
-        return self._acct(account_id).cash
+        return self.acct(account_id).cash
 
     def held_dollars(self, account_id: str) -> Decimal:
-        return self._acct(account_id).held_total
-
-    @property
-    def fees_collected(self) -> Decimal:
-        return self._fees_collected
+        return self.acct(account_id).held_total
 
     @property
     def deposited(self) -> Decimal:
@@ -273,46 +291,36 @@ class Ledger(ReferenceData):
 
     def open_interest(self) -> Decimal:
         """Outstanding YES/NO pairs over all markets; each is $1.00 locked until settlement."""
-        return sum((m.open_interest for m in self._markets.values()), ZERO)
+        return sum((m.open_interest for m in self._ref.markets.values()), ZERO)
 
     # internals ------------------------------------------------------------------------------
 
-    def _acct(self, account_id: str) -> AccountState:
-        acct = self._accounts.get(account_id)
+    def acct(self, account_id: str) -> AccountState:
+        acct = self.states.get(account_id)
         if acct is None:
             raise ExchangeError(404, "account_not_found", f"account {account_id} not found")
         return acct
 
-    def _position_of(self, acct: AccountState, ticker: str) -> Decimal:
+    def position_of(self, acct: AccountState, ticker: str) -> Decimal:
         pos = acct.positions.get(ticker)
         return ZERO if pos is None else pos.position
 
     # collateral -----------------------------------------------------------------------------
 
-    def _agg_add(
-        self, agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
-    ) -> None:
-        """Add `delta` contracts (negative: remove) at `own` to an aggregate; `reserve` is the
-        maker fee reserve per contract at that price (`_reserve_rate`)."""
-        i = 0 if buy_yes else 2
-        agg[i] += own * delta
-        agg[i + 1] += delta
-        agg[4] += reserve * delta
-
-    def _reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+    def reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
         """The fee reserve per contract of a resting order at `own`: per tradable unit, one
         unit's trade fee at the series' maker rate (a waiver ignored: it may expire while the
         order rests) plus $0.0001 when a unit's revenue has digits below $0.0001 (more than a
         rounding fee can be). Linear in the count, and never less than what fills charge."""
         rate = self._reserve_rates(ticker).get(own)
-        return self._new_reserve_rate(ticker, own) if rate is None else rate
+        return self.new_reserve_rate(ticker, own) if rate is None else rate
 
     def _reserve_rates(self, ticker: str) -> dict[Decimal, Decimal]:
-        return self._reserve_cache.setdefault(ticker, {})
+        return self.reserve_cache.setdefault(ticker, {})
 
-    def _new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
-        market = self._markets[ticker]
-        maker_rate = self._reserve_fees(market.series_ticker, market.event_ticker)
+    def new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        market = self._ref.markets[ticker]
+        maker_rate = self._ref.reserve_fees(market.series_ticker, market.event_ticker)
         unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
         per_unit = trading_fee(unit, own, maker_rate)
         if unit * own != (unit * own).quantize(FEE_QUANTUM):
@@ -321,50 +329,50 @@ class Ledger(ReferenceData):
         self._reserve_rates(ticker)[own] = rate
         return rate
 
-    def _track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
+    def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
         """Keep the account's aggregates in step with a resting order's remaining count."""
-        # `_agg_add` and `_reserve_rate` inlined: this runs for every fill, rest and cancel
-        acct = self._accounts[order.account_id]
+        # `agg_add` and `reserve_rate` inlined: this runs for every fill, rest and cancel
+        acct = self.states[order.account_id]
         ticker = order.ticker
         agg = acct.agg.get(ticker)
         if agg is None:
             agg = acct.agg[ticker] = list(EMPTY_AGG)
         bid = order.book_side is BookSide.BID
         own = order.price if bid else ONE - order.price
-        rates = self._reserve_cache.get(ticker)
+        rates = self.reserve_cache.get(ticker)
         rate = None if rates is None else rates.get(own)
         if rate is None:
-            rate = self._new_reserve_rate(ticker, own)
+            rate = self.new_reserve_rate(ticker, own)
         delta = after - before
         i = 0 if bid else 2
         agg[i] += own * delta
         agg[i + 1] += delta
         agg[4] += rate * delta
 
-    def _rebuild_reserves(self, series_ticker: str) -> None:
+    def rebuild_reserves(self, series_ticker: str) -> None:
         """Recompute the aggregates and holds of the resting orders in a series' markets after
         its reserve rate may have changed."""
-        tickers = [t for t, m in self._markets.items() if m.series_ticker == series_ticker]
+        tickers = [t for t, m in self._ref.markets.items() if m.series_ticker == series_ticker]
         for ticker in tickers:
-            self._reserve_cache.pop(ticker, None)
-        for acct in self._accounts.values():
+            self.reserve_cache.pop(ticker, None)
+        for acct in self.states.values():
             for ticker in tickers:
                 if ticker not in acct.agg:
                     continue
                 agg = list(EMPTY_AGG)
                 for o in acct.resting.get(ticker, {}).values():
                     own = own_price(o)
-                    self._agg_add(
+                    agg_add(
                         agg,
                         o.book_side is BookSide.BID,
                         own,
                         o.remaining_count,
-                        self._reserve_rate(ticker, own),
+                        self.reserve_rate(ticker, own),
                     )
                 acct.agg[ticker] = agg
-                self._rehold(acct, ticker)
+                self.rehold(acct, ticker)
 
-    def _rehold(self, acct: AccountState, ticker: str) -> None:
+    def rehold(self, acct: AccountState, ticker: str) -> None:
         agg = acct.agg.get(ticker)
         if agg is None:
             return
@@ -384,9 +392,9 @@ class Ledger(ReferenceData):
             hold = reserve + bid_cost
         else:
             hold = reserve + bid_cost + ask_cost
-        self._set_hold(acct, ticker, hold)
+        self.set_hold(acct, ticker, hold)
 
-    def _set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
+    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
         old = acct.held.get(ticker, ZERO)
         if hold != old:
             acct.held_total += hold - old
@@ -405,12 +413,12 @@ class Ledger(ReferenceData):
         # Decimal compared with an int converts the int each time)
         account.cash_cents = whole - 1 if cents.is_signed() and cents < whole else whole
 
-    def _position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
+    def position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
         """The account's position record in a market, made (flat) on its first fill."""
         pos = acct.positions.get(ticker)
         if pos is None:
             pos = acct.positions[ticker] = SimPosition(
                 ticker, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, now
             )
-            self._holders[ticker].add(acct.account.account_id)
+            self.holders[ticker].add(acct.account.account_id)
         return pos

@@ -5,7 +5,7 @@ ago included ("client ids are never freed": REFERENCE.md "Observed on the real w
 `order_already_exists`), so the set of used ids grows with every order an account places, for
 as long as the exchange runs, and must: it cannot be bounded without changing which requests
 are refused. A `set[str]` held each id as its string (~85 bytes for 36 characters) and a set
-slot. Most ids are UUID-shaped: the exchange's own (`Reference._new_id`: a UUID-shaped prefix
+slot. Most ids are UUID-shaped: the exchange's own (`Reference.new_id`: a UUID-shaped prefix
 and a 48-bit counter, the order's client id when it is sent none) and this project's
 (`str(uuid4())`, client/requests.py). An id written exactly as `str(uuid.UUID(...))` writes it
 (36 characters, lowercase hex, hyphens at 8, 13, 18, 23) is one 128-bit number and back, so
@@ -82,7 +82,7 @@ class UsedClientIds:
 
     def add_number(self, cid: str, number: int) -> None:
         """`add(cid)` for an id whose number the caller already has (`uuid_number(cid) ==
-        number`): the exchange's own ids, made from a counter (`Reference._new_id`)."""
+        number`): the exchange's own ids, made from a counter (`Reference.new_id`)."""
         self._numbers.add(number)
         self._last = (cid, number)
 

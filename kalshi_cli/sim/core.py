@@ -1,14 +1,19 @@
 """The simulated exchange: markets, books, matching, accounts, fees and settlement. No I/O
 except the optional journal (sim/journal.py); time comes from the injected clock.
 
-`Exchange` is built in layers, one module each, every layer inheriting the one before:
-`ReferenceData` (reference.py: series, events, markets, validation, ids and listeners),
-`Ledger` (accounts.py: cash, positions, collateral and fees; its docstring has the money, fee
-and collateral rules), `Matcher` (matching.py: books, planning and applying orders), `Settler`
-(settlement.py: market status and settlement), `OrderGroups` (order_groups.py: contracts limits
-over a rolling 15 s, trigger, reset; its refusals are listed there), and `Exchange` here: the
-request-level API the server calls (place, amend, decrease, cancel, the reads), time, and the
-journal with its snapshot and replay. The data types are in records.py and re-exported here.
+`Exchange` *has* its parts, each an object of its own with its own state, built once here and
+handed only the parts it needs: `Reference` (reference.py: series, events, markets and their
+fees, validation, and the clock, ids, listeners and journal every part shares), `Ledger`
+(accounts.py: cash, positions, collateral; its docstring has the money, fee and collateral
+rules), `MatchingEngine` (matching.py: the books, planning and applying orders, the trades; it
+reaches the accounts only through `EngineAccounts`, the narrow interface `Ledger` implements),
+`Settlement` (settlement.py: market status and settlement), `OrderGroups` (order_groups.py:
+contracts limits over a rolling 15 s, trigger, reset; its refusals are listed there) and
+`Subaccounts` (subaccounts.py: subaccounts, transfers, netting settings, API keys). `Exchange`
+here is the request-level API the server calls (place, amend, decrease, cancel, the reads), time,
+the archives of old records, and the journal with its snapshot and replay; a method of a part
+the callers use is forwarded at its facade. The data types are in records.py and re-exported
+here.
 
 The public names and signatures below are the contract with the routes (`sim/routes/`) and
 the WebSocket.
@@ -58,22 +63,20 @@ entirely, `canceled` when the rest was taken off (cancel, decrease to zero, IOC 
 self-trade prevention, expiry, settlement, a reduce-only cut).
 
 Why one module of this length: this is the exchange's request-level API, one method per
-operation, each checking, journaling and then changing, in that order. Matching
-(`matching.py`), books (`book.py`), collateral (`accounts.py`), settlement, order groups and
-subaccounts already live apart; split further, the journal-before-change order of an operation
-would be spread over modules that each see only part of it.
+operation, each checking, journaling and then changing, in that order, and each a few calls
+into the parts above; split further, the journal-before-change order of an operation would be
+spread over modules that each see only part of it.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import secrets
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from kalshi_cli.clock import Clock
 from kalshi_cli.market import PriceRange
@@ -83,17 +86,16 @@ from kalshi_cli.models import (
     BookSide,
     FeeCharge,
     FeeModel,
-    FeeModelError,
     FeeType,
     SelfTradePrevention,
     TimeInForce,
 )
-from kalshi_cli.sim.accounts import AccountState
+from kalshi_cli.sim.accounts import AccountState, Ledger
 from kalshi_cli.sim.book import Book, BookSideLevels
 from kalshi_cli.sim.client_ids import IdColumn, UsedClientIds
 from kalshi_cli.sim.communications import Communications, SimQuote, SimRfq
 from kalshi_cli.sim.journal import Journal, JournalError, read_snapshot, write_snapshot
-from kalshi_cli.sim.matching import DAY
+from kalshi_cli.sim.matching import DAY, MatchingEngine
 from kalshi_cli.sim.order_groups import OrderGroups, SimOrderGroup
 from kalshi_cli.sim.record_views import NewestFirst, OrdersNewestFirst, TradeTimeline
 from kalshi_cli.sim.records import (
@@ -129,11 +131,19 @@ from kalshi_cli.sim.records import owner as owner_of_ledger
 from kalshi_cli.sim.reference import (
     _SEQ_BITS,
     _VALID_COUNTS,
+    Reference,
     _market_ticks,
-    check_fee_override,
     market_from_record,
 )
-from kalshi_cli.sim.subaccounts import Keyring, SimApiKey, SimTransfer, Subaccounts, UserAccounts
+from kalshi_cli.sim.settlement import Settlement
+from kalshi_cli.sim.subaccounts import (
+    DEFAULT_SCOPES,
+    Keyring,
+    SimApiKey,
+    SimTransfer,
+    Subaccounts,
+    UserAccounts,
+)
 from kalshi_cli.sim.trade_archive import SNAPSHOT_TYPES as ARCHIVE_SNAPSHOT_TYPES
 from kalshi_cli.sim.trade_archive import (
     FillArchive,
@@ -255,7 +265,7 @@ def _order_exists() -> ExchangeError:
     return ExchangeError(409, "order_already_exists", "order already exists")
 
 
-class Exchange(OrderGroups, Subaccounts):
+class Exchange:
     def __init__(
         self,
         clock: Clock,
@@ -270,51 +280,27 @@ class Exchange(OrderGroups, Subaccounts):
         even after a kill -9 (no acknowledged order may be lost). `fsync` also forces each
         record to disk (survives a power cut; much slower). After `snapshot_every` records,
         `tick()` compacts the journal into a snapshot so a restart stays fast."""
-        self._clock = clock
-        self.default_fees = fees or FeeModel()
-        """The fee model of every series that sets none of its own."""
-        self._listeners: list[Listener] = []
+        self._ref = Reference(clock, fees)
+        self._ledger = Ledger(self._ref)
+        self._engine = MatchingEngine(self._ref, self._ledger)
+        self._settlement = Settlement(self._ref, self._ledger, self._engine)
+        self._groups = OrderGroups(self._ref, self._ledger, self._engine, self._live_order)
+        self._subaccounts = Subaccounts(self._ref, self._ledger)
         self._tick_hooks: list[Callable[[float], None]] = []
-        self._series: dict[str, SimSeries] = {}
-        self._series_fees: dict[str, FeeModel] = {}
-        self._fee_changes: dict[str, list[SimFeeChange]] = {}
-        self._events: dict[str, SimEvent] = {}
-        self._event_fee_changes: dict[str, list[SimEventFeeChange]] = {}
         # (scheduled_ts, id) of event fee changes not yet announced (`event_fee_update`)
         self._event_fees_due: list[tuple[float, str]] = []
-        self._markets: dict[str, SimMarket] = {}
-        self._books: dict[str, Book[SimOrder]] = {}
-        self._accounts: dict[str, AccountState] = {}
-        self._by_key: dict[str, str] = {}
-        self._orders: dict[str, SimOrder] = {}
-        self._order_groups: dict[str, SimOrderGroup] = {}
-        self._trades: list[SimTrade] = []
-        self._trades_by_ticker: dict[str, list[SimTrade]] = {}
+        self._orders: dict[str, SimOrder] = {}  # order id -> every live order
         self._trade_archive = TradeArchive()  # trades a minute old (archive_trades)
         self._fill_archives: dict[str, FillArchive] = {}  # account -> fills a minute old
         self._order_archives: dict[str, OrderArchive] = {}  # account -> finished orders, too
         self._fills_due = self._orders_due = -math.inf  # archive_fills, archive_orders
-        self._volume_window: dict[str, VolumeWindow] = {}
-        self._holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
-        self._expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
-        self._fees_collected = ZERO
-        self._reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
-        self._deposited = ZERO
-        self._users: dict[str, UserAccounts] = {}  # subaccounts.py
-        self._keyring = Keyring()
-        self._seq = 0
-        self._set_salt(secrets.randbits(128))
-        self.created_time = clock.wall()
-        self._replay_ts: float | None = None
         self.rfqs: dict[str, SimRfq] = {}  # RFQs and quotes: sim/communications.py
         self.quotes: dict[str, SimQuote] = {}
         self.communications = Communications(self)
-        self._journal: Journal | None = None
         self.restored = False
         """True when state was restored from an existing journal."""
         self._generation = 0
         self._snapshot_every = snapshot_every
-        self._since_snapshot = 0
         if journal is not None:
             opened = Journal(journal, fsync=fsync)
             try:
@@ -329,6 +315,224 @@ class Exchange(OrderGroups, Subaccounts):
         """`hook(now)` runs on every `tick()`, after expiries and the market schedule (the
         scenario's background participants are such hooks)."""
         self._tick_hooks.append(hook)
+
+    # the parts the exchange has, at its facade ----------------------------------------------
+    # (the routes, the WebSocket, the venue and the tests call these; each forwards to the
+    # part that owns it)
+
+    @property
+    def default_fees(self) -> FeeModel:
+        """The fee model of every series that sets none of its own."""
+        return self._ref.default_fees
+
+    @property
+    def created_time(self) -> float:
+        return self._ref.created_time
+
+    @property
+    def fees_collected(self) -> Decimal:
+        return self._engine.fees_collected
+
+    def add_market(self, market: SimMarket) -> None:
+        self._ref.add_market(market)
+        self._engine.open_market(market.ticker)
+        self._ledger.open_market(market.ticker)
+        self._ref.announce_market(market)
+
+    # Reference (reference.py) -----------------------------------------------
+
+    def add_listener(self, listener: Listener) -> None:
+        self._ref.add_listener(listener)
+
+    def add_series(self, series: SimSeries) -> None:
+        self._ref.add_series(series)
+
+    def series_fees(self, series_ticker: str, at: float | None = None) -> FeeModel:
+        return self._ref.series_fees(series_ticker, at)
+
+    def fee_changes(self, series_ticker: str | None = None) -> list[SimFeeChange]:
+        return self._ref.fee_changes(series_ticker)
+
+    def event_fee_override(
+        self, event_ticker: str, at: float | None = None
+    ) -> tuple[str, str | None] | None:
+        return self._ref.event_fee_override(event_ticker, at)
+
+    def event_fee_changes(self, event_ticker: str | None = None) -> list[SimEventFeeChange]:
+        return self._ref.event_fee_changes(event_ticker)
+
+    def fee_model(self, ticker: str, at: float | None = None) -> FeeModel:
+        return self._ref.fee_model(ticker, at)
+
+    def add_event(self, event: SimEvent) -> None:
+        self._ref.add_event(event)
+
+    @property
+    def series(self) -> dict[str, SimSeries]:
+        return self._ref.series
+
+    @property
+    def events(self) -> dict[str, SimEvent]:
+        return self._ref.events
+
+    @property
+    def markets(self) -> dict[str, SimMarket]:
+        return self._ref.markets
+
+    # Ledger (accounts.py) ---------------------------------------------------
+
+    def create_account(self, *, key_id: str, public_key_pem: str, cash_cents: int) -> Account:
+        return self._ledger.create_account(
+            key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents
+        )
+
+    def account(self, account_id: str) -> Account:
+        return self._ledger.account(account_id)
+
+    @property
+    def accounts(self) -> list[Account]:
+        return self._ledger.accounts
+
+    def resting_collateral_cents(self, account_id: str) -> int:
+        return self._ledger.resting_collateral_cents(account_id)
+
+    def portfolio_value_cents(self, account_id: str) -> int:
+        return self._ledger.portfolio_value_cents(account_id)
+
+    def cash_dollars(self, account_id: str) -> Decimal:
+        return self._ledger.cash_dollars(account_id)
+
+    def held_dollars(self, account_id: str) -> Decimal:
+        return self._ledger.held_dollars(account_id)
+
+    @property
+    def deposited(self) -> Decimal:
+        return self._ledger.deposited
+
+    def open_interest(self) -> Decimal:
+        return self._ledger.open_interest()
+
+    # MatchingEngine (matching.py) -------------------------------------------
+
+    def book(
+        self, ticker: str, depth: int = 0
+    ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
+        return self._engine.book(ticker, depth)
+
+    def off_book(self, ticker: str) -> AbstractContextManager[None]:
+        return self._engine.off_book(ticker)
+
+    def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
+        return self._engine.best_bids(ticker)
+
+    # Settlement (settlement.py) ---------------------------------------------
+
+    def set_market_status(self, ticker: str, status: MarketStatus) -> SimMarket:
+        return self._settlement.set_market_status(ticker, status)
+
+    def settle(
+        self, ticker: str, result: Literal["yes", "no"], expiration_value: str = ""
+    ) -> SimMarket:
+        return self._settlement.settle(ticker, result, expiration_value)
+
+    # OrderGroups (order_groups.py) ------------------------------------------
+
+    def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
+        return self._groups.create_order_group(account_id, contracts_limit)
+
+    def order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        return self._groups.order_group(account_id, order_group_id)
+
+    def order_groups(self, *account_ids: str) -> list[SimOrderGroup]:
+        return self._groups.order_groups(*account_ids)
+
+    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        return self._groups.trigger_order_group(account_id, order_group_id)
+
+    def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        return self._groups.reset_order_group(account_id, order_group_id)
+
+    def set_order_group_limit(
+        self, account_id: str, order_group_id: str, contracts_limit: Decimal
+    ) -> SimOrderGroup:
+        return self._groups.set_order_group_limit(account_id, order_group_id, contracts_limit)
+
+    def delete_order_group(self, account_id: str, order_group_id: str) -> None:
+        self._groups.delete_order_group(account_id, order_group_id)
+
+    # Subaccounts (subaccounts.py) -------------------------------------------
+
+    def subaccount_numbers(self, user: str) -> list[int]:
+        return self._subaccounts.subaccount_numbers(user)
+
+    def subaccount_ledger(self, user: str, subaccount: int) -> str:
+        return self._subaccounts.subaccount_ledger(user, subaccount)
+
+    def create_subaccount(self, user: str) -> int:
+        return self._subaccounts.create_subaccount(user)
+
+    def transfer(
+        self,
+        user: str,
+        *,
+        client_transfer_id: str,
+        from_subaccount: int,
+        to_subaccount: int,
+        amount_cents: int,
+    ) -> SimTransfer:
+        return self._subaccounts.transfer(
+            user,
+            client_transfer_id=client_transfer_id,
+            from_subaccount=from_subaccount,
+            to_subaccount=to_subaccount,
+            amount_cents=amount_cents,
+        )
+
+    def transfers(self, user: str) -> list[SimTransfer]:
+        return self._subaccounts.transfers(user)
+
+    def balance_updated(self, user: str, subaccount: int) -> float:
+        return self._subaccounts.balance_updated(user, subaccount)
+
+    def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
+        self._subaccounts.set_netting(user, subaccount, enabled)
+
+    def netting(self, user: str) -> dict[int, bool]:
+        return self._subaccounts.netting(user)
+
+    def account_by_key(self, key_id: str) -> Account | None:
+        return self._subaccounts.account_by_key(key_id)
+
+    def api_key(self, key_id: str) -> SimApiKey | None:
+        return self._subaccounts.api_key(key_id)
+
+    def public_key_of(self, key_id: str) -> str | None:
+        return self._subaccounts.public_key_of(key_id)
+
+    def api_keys(self, user: str) -> list[SimApiKey]:
+        return self._subaccounts.api_keys(user)
+
+    def add_api_key(
+        self,
+        user: str,
+        *,
+        name: str,
+        public_key_pem: str,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        subaccount: int | None = None,
+        key_id: str | None = None,
+    ) -> SimApiKey:
+        return self._subaccounts.add_api_key(
+            user,
+            name=name,
+            public_key_pem=public_key_pem,
+            scopes=scopes,
+            subaccount=subaccount,
+            key_id=key_id,
+        )
+
+    def delete_api_key(self, user: str, key_id: str) -> None:
+        self._subaccounts.delete_api_key(user, key_id)
 
     # orders ---------------------------------------------------------------------------------
 
@@ -351,29 +555,29 @@ class Exchange(OrderGroups, Subaccounts):
     ) -> PlaceResult:
         # `_acct`, `_market` and `_require_open` read without a call where they pass (the hot
         # path); each one refuses as it always did otherwise
-        acct = self._accounts.get(account_id)
+        acct = self._ledger.states.get(account_id)
         if acct is None:
-            acct = self._acct(account_id)
-        market = self._markets.get(ticker)
+            acct = self._ledger.acct(account_id)
+        market = self._ref.markets.get(ticker)
         if market is None or market.status != "open":
-            self._require_open(self._market(ticker))
+            self._ref.require_open(self._ref.market(ticker))
             assert market is not None  # `_require_open` refused anything else
         # `_check_price` and `_check_count` where they pass at once (`is_finite` first: a
         # signalling NaN cannot be hashed); each checks in full and refuses otherwise
         if not (price.is_finite() and price in _market_ticks(market.price_ranges)):
-            self._check_price(market, price)
+            self._ref.check_price(market, price)
         if not (count.is_finite() and count in _VALID_COUNTS[market.fractional_trading_enabled]):
-            self._check_count(market, count)
-        replay_ts = self._replay_ts  # `_now()`, inline
-        now = self._clock.wall() if replay_ts is None else replay_ts
+            self._ref.check_count(market, count)
+        replay_ts = self._ref.replay_ts  # `_now()`, inline
+        now = self._ref.clock.wall() if replay_ts is None else replay_ts
         _refuse_terms(time_in_force, expiration_time, post_only, reduce_only, now)
         if client_order_id is not None and client_order_id in acct.client_ids:
             raise _order_exists()
         if order_group_id is not None:
-            self._open_group(account_id, order_group_id)
+            self._groups.open_group(account_id, order_group_id)
         buy_yes = book_side is BookSide.BID
         if reduce_only:
-            position = self._position_of(acct, ticker)
+            position = self._ledger.position_of(acct, ticker)
             reducible = -position if buy_yes else position
             if count > reducible:
                 raise ExchangeError(
@@ -382,7 +586,7 @@ class Exchange(OrderGroups, Subaccounts):
                     f"a reduce-only order may close at most {max(reducible, ZERO)} contracts",
                 )
         own = price if buy_yes else ONE - price
-        plan = self._plan(
+        plan = self._engine.plan(
             acct,
             ticker,
             buy_yes=buy_yes,
@@ -394,12 +598,13 @@ class Exchange(OrderGroups, Subaccounts):
             replacing=None,
             now=now,
         )
-        seq = self._seq + 1  # `_new_id()`, inline: its number is the prefix's, then `seq`
-        self._seq = seq
-        order_id = f"{self._id_prefix}{seq:012x}"
+        # `Reference.new_id()`, inline: its number is the prefix's, then `seq`
+        seq = self._ref.seq + 1
+        self._ref.seq = seq
+        order_id = f"{self._ref.id_prefix}{seq:012x}"
         coid = client_order_id if client_order_id is not None else order_id
-        if self._journal is not None and self._replay_ts is None:  # `_journaling`
-            self._log_at(
+        if self._ref.journal is not None and self._ref.replay_ts is None:  # `_journaling`
+            self._ref.log_at(
                 now,
                 "place",
                 account_id=account_id,
@@ -449,12 +654,12 @@ class Exchange(OrderGroups, Subaccounts):
         if client_order_id is not None or seq >> _SEQ_BITS:
             acct.client_ids.add(coid)
         else:  # the exchange's own id, made from its counter: no parse
-            acct.client_ids.add_number(coid, self._id_number | seq)
+            acct.client_ids.add_number(coid, self._ref.id_number | seq)
         if order_group_id is not None:
-            self._join_group(order)
-        fills = self._execute(order, plan, now)
-        if self._order_groups:
-            self._count_matched(_matched(order, plan.steps), now)
+            self._groups.join(order)
+        fills = self._engine.apply(order, plan, now)
+        if self._groups.groups:
+            self._groups.count_matched(_matched(order, plan.steps), now)
         # an order that does not rest is final: nothing changes it again (amends, cancels and
         # decreases take resting orders only), so it is its own snapshot and needs no copy
         return PlaceResult(copy_order(order) if order.status == "resting" else order, fills)
@@ -462,23 +667,23 @@ class Exchange(OrderGroups, Subaccounts):
     def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]:
         """Returns the canceled order and the count that was still open (reduced_by). An order
         that no longer rests is `not_found`, byte for byte like one that never existed."""
-        self._acct(account_id)
+        self._ledger.acct(account_id)
         order = self.order(account_id, order_id)
         if order.status != "resting":
             raise not_found()
-        now = self._now()
-        self._log_at(now, "cancel", account_id=account_id, order_id=order_id)
+        now = self._ref.now()
+        self._ref.log_at(now, "cancel", account_id=account_id, order_id=order_id)
         reduced_by = order.remaining_count
-        self._take_off(order, reduced_by, now, cause=order)
-        self._rehold(self._accounts[account_id], order.ticker)
+        self._engine.take_off(order, reduced_by, now, cause=order)
+        self._ledger.rehold(self._ledger.states[account_id], order.ticker)
         return copy_order(order), reduced_by
 
     def cancel_all(
         self, account_id: str, *, ticker: str | None = None
     ) -> list[tuple[SimOrder, Decimal]]:
         """Cancels every resting order of the account (of one market when `ticker` is given)."""
-        acct = self._acct(account_id)
-        now = self._now()
+        acct = self._ledger.acct(account_id)
+        now = self._ref.now()
         targets = [
             o
             for t, orders in acct.resting.items()
@@ -487,14 +692,14 @@ class Exchange(OrderGroups, Subaccounts):
         ]
         if not targets:
             return []
-        self._log_at(now, "cancel_all", account_id=account_id, ticker=ticker)
+        self._ref.log_at(now, "cancel_all", account_id=account_id, ticker=ticker)
         result = []
         for order in targets:
             reduced_by = order.remaining_count
-            self._take_off(order, reduced_by, now, cause=order)
+            self._engine.take_off(order, reduced_by, now, cause=order)
             result.append((copy_order(order), reduced_by))
         for t in {o.ticker for o in targets}:
-            self._rehold(acct, t)
+            self._ledger.rehold(acct, t)
         return result
 
     def amend_order(
@@ -518,15 +723,15 @@ class Exchange(OrderGroups, Subaccounts):
         does not grow (an amend of the expiry alone, or a decrease); otherwise it goes to the
         back of its new level, and may cross and fill (as a taker) on the way."""
         order = self._owned_resting(account_id, order_id)
-        acct = self._accounts[account_id]
+        acct = self._ledger.states[account_id]
         if ticker != order.ticker or book_side is not order.book_side:
             raise ExchangeError(
                 400, "invalid_parameters", "ticker and side must match the order being amended"
             )
-        market = self._market(ticker)
-        self._require_open(market)
-        self._check_price(market, price)
-        self._check_count(market, count)
+        market = self._ref.market(ticker)
+        self._ref.require_open(market)
+        self._ref.check_price(market, price)
+        self._ref.check_count(market, count)
         if count <= order.fill_count:
             raise ExchangeError(
                 400,
@@ -539,14 +744,14 @@ class Exchange(OrderGroups, Subaccounts):
             and updated_client_order_id in acct.client_ids
         ):
             raise _order_exists()
-        now = self._now()
+        now = self._ref.now()
         if expiration_time is not None and (expiration_time < 0 or 0 < expiration_time <= now):
             raise ExchangeError(
                 400, "invalid_parameters", "expiration_time must be 0 or in the future"
             )
         new_remaining = count - order.fill_count
         if order.reduce_only:
-            position = self._position_of(acct, ticker)
+            position = self._ledger.position_of(acct, ticker)
             reducible = position if book_side is BookSide.ASK else -position
             if new_remaining > max(reducible, order.remaining_count):
                 raise ExchangeError(
@@ -557,7 +762,7 @@ class Exchange(OrderGroups, Subaccounts):
         own = price if buy_yes else ONE - price
         plan = None
         if not keeps_place:
-            plan = self._plan(
+            plan = self._engine.plan(
                 acct,
                 ticker,
                 buy_yes=buy_yes,
@@ -569,7 +774,7 @@ class Exchange(OrderGroups, Subaccounts):
                 replacing=order,
                 now=now,
             )
-        self._log_at(
+        self._ref.log_at(
             now,
             "amend",
             account_id=account_id,
@@ -589,22 +794,22 @@ class Exchange(OrderGroups, Subaccounts):
             order.expiration_time = expiration_time or None
         fills: list[SimFill] = []
         if plan is None:
-            self._shrink(order, order.remaining_count - new_remaining, now)
+            self._engine.shrink(order, order.remaining_count - new_remaining, now)
             if expiration_time:  # a re-rested order is queued for expiry by `_rest`
-                heapq.heappush(self._expiries, (expiration_time, order.order_id))
+                heapq.heappush(self._engine.expiries, (expiration_time, order.order_id))
         else:
-            self._take_off(order, order.remaining_count, now, cause=order, final=False)
+            self._engine.take_off(order, order.remaining_count, now, cause=order, final=False)
             order.price = price
             order.remaining_count = new_remaining
             order.status = "resting"
-            fills = self._execute(order, plan, now)
-            if self._order_groups:
-                self._count_matched(_matched(order, plan.steps), now)
+            fills = self._engine.apply(order, plan, now)
+            if self._groups.groups:
+                self._groups.count_matched(_matched(order, plan.steps), now)
         order.initial_count = count
         order.last_update_time = now
-        self._rehold(acct, ticker)
-        if plan is None and self._listeners:
-            self._emit(OrderChanged(copy_order(order)))
+        self._ledger.rehold(acct, ticker)
+        if plan is None and self._ref.listeners:
+            self._ref.emit(OrderChanged(copy_order(order)))
         return old, copy_order(order), fills
 
     def decrease_order(
@@ -618,7 +823,7 @@ class Exchange(OrderGroups, Subaccounts):
         """Exactly one of `reduce_by` (capped at what is left) or `reduce_to` (at most what is
         left); reaching zero cancels the order. The order keeps its place in the queue."""
         order = self._owned_resting(account_id, order_id)
-        market = self._markets[order.ticker]
+        market = self._ref.markets[order.ticker]
         if (reduce_by is None) == (reduce_to is None):
             raise ExchangeError(
                 400, "invalid_parameters", "send exactly one of reduce_by, reduce_to"
@@ -626,7 +831,7 @@ class Exchange(OrderGroups, Subaccounts):
         if reduce_by is not None:
             if reduce_by <= 0:
                 raise ExchangeError(400, "invalid_count", "reduce_by must be positive")
-            self._check_count(market, reduce_by)
+            self._ref.check_count(market, reduce_by)
             cut = min(reduce_by, order.remaining_count)
         else:
             assert reduce_to is not None
@@ -635,18 +840,18 @@ class Exchange(OrderGroups, Subaccounts):
                     400, "invalid_count", f"reduce_to must be between 0 and {order.remaining_count}"
                 )
             if reduce_to:
-                self._check_count(market, reduce_to)
+                self._ref.check_count(market, reduce_to)
             cut = order.remaining_count - reduce_to
-        now = self._now()
-        self._log_at(now, "decrease", account_id=account_id, order_id=order_id, cut=str(cut))
+        now = self._ref.now()
+        self._ref.log_at(now, "decrease", account_id=account_id, order_id=order_id, cut=str(cut))
         self._decrease(order, cut, now)
         return copy_order(order)
 
     def _decrease(self, order: SimOrder, cut: Decimal, now: float | None = None) -> None:
-        self._shrink(order, cut, self._now() if now is None else now)
-        self._rehold(self._accounts[order.account_id], order.ticker)
-        if self._listeners and order.status == "resting":
-            self._emit(OrderChanged(copy_order(order)))
+        self._engine.shrink(order, cut, self._ref.now() if now is None else now)
+        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
+        if self._ref.listeners and order.status == "resting":
+            self._ref.emit(OrderChanged(copy_order(order)))
 
     # reads ----------------------------------------------------------------------------------
 
@@ -661,14 +866,14 @@ class Exchange(OrderGroups, Subaccounts):
     def orders(self, account_id: str, *, since: float | None = None) -> list[SimOrder]:
         """All orders of the account, newest first (of those `archive_orders` moved out, with
         `since`, only the ones last updated at or after it, as `fills`)."""
-        live = self._acct(account_id).orders[::-1]
+        live = self._ledger.acct(account_id).orders[::-1]
         archived = self._order_archives.get(account_id)
         return _with_archived(live, archived.newest_first(since)) if archived else live
 
     def resting_orders(self, account_id: str, ticker: str | None = None) -> list[SimOrder]:
         """The account's resting orders (of one market when `ticker` is given), oldest first;
         cheap, unlike filtering `orders()`."""
-        resting = self._acct(account_id).resting
+        resting = self._ledger.acct(account_id).resting
         if ticker is not None:
             return list(resting.get(ticker, {}).values())
         return [o for orders in resting.values() for o in orders.values()]
@@ -677,26 +882,26 @@ class Exchange(OrderGroups, Subaccounts):
         """Newest first: the live ones, then those `archive_fills` moved out (of these, with
         `since`, only the ones made at or after it: a listing of the live tier asks for none
         older than its cutoff, so they are not rebuilt)."""
-        live = self._acct(account_id).fills[::-1]
+        live = self._ledger.acct(account_id).fills[::-1]
         archived = self._fill_archives.get(account_id)
         return live + list(archived.fills(since))[::-1] if archived else live
 
     def positions(self, account_id: str) -> list[SimPosition]:
         """Every market the account has traded, flat ones included (the server filters)."""
-        return list(self._acct(account_id).positions.values())
+        return list(self._ledger.acct(account_id).positions.values())
 
     def settlements(self, account_id: str) -> list[SimSettlement]:
         """Newest first."""
-        return self._acct(account_id).settlements[::-1]
+        return self._ledger.acct(account_id).settlements[::-1]
 
     def trades(self, ticker: str | None = None, *, since: float | None = None) -> list[SimTrade]:
         """Newest first: the live ones, then those `archive_trades` moved out (with `since`,
         only those made at or after it, as `fills`)."""
         if ticker is None:
-            live = self._trades
+            live = self._engine.trades
         else:
-            self._market(ticker)
-            live = self._trades_by_ticker[ticker]
+            self._ref.market(ticker)
+            live = self._engine.trades_by_ticker[ticker]
         if not self._trade_archive:
             return live[::-1]
         return live[::-1] + list(self._trade_archive.trades(ticker, since))[::-1]
@@ -706,9 +911,9 @@ class Exchange(OrderGroups, Subaccounts):
     def tick(self) -> None:
         """Advance to the clock's now: expire orders past their expiration_time, move the
         background participants along their price paths, open/close markets on schedule."""
-        now = self._clock.wall()
-        while self._expiries and self._expiries[0][0] <= now:
-            _, order_id = heapq.heappop(self._expiries)
+        now = self._ref.clock.wall()
+        while self._engine.expiries and self._engine.expiries[0][0] <= now:
+            _, order_id = heapq.heappop(self._engine.expiries)
             order = self._orders.get(order_id)  # None: finished and archived (archive_orders)
             expires = None if order is None else order.expiration_time
             if (
@@ -718,55 +923,42 @@ class Exchange(OrderGroups, Subaccounts):
                 and expires <= now
             ):
                 self._expire(order_id)
-        for market in self._markets.values():
+        for market in self._ref.markets.values():
             if market.status == "unopened" and market.open_time <= now < market.close_time:
                 self.set_market_status(market.ticker, "open")
             elif market.status in ("open", "paused") and market.close_time <= now:
                 self.set_market_status(market.ticker, "closed")
-            window = self._volume_window[market.ticker]
+            window = self._engine.volume_window[market.ticker]
             if window.pending or window.oldest <= now - DAY:
-                self._trim_volume(market, now)
+                self._engine.trim_volume(market, now)
         while self._event_fees_due and self._event_fees_due[0][0] <= now:
             _, change_id = heapq.heappop(self._event_fees_due)
-            self._announce_event_fee(change_id)
+            self._ref.announce_event_fee(change_id)
         for hook in self._tick_hooks:
             hook(now)
-        if self._journal is not None and self._since_snapshot >= self._snapshot_every:
+        if self._ref.journal is not None and self._ref.since_snapshot >= self._snapshot_every:
             self.compact()
 
     def _expire(self, order_id: str) -> None:
         order = self._orders[order_id]
-        now = self._now()
-        self._log_at(now, "expire", order_id=order_id)
-        self._take_off(order, order.remaining_count, now, cause=order)
-        self._rehold(self._accounts[order.account_id], order.ticker)
+        now = self._ref.now()
+        self._ref.log_at(now, "expire", order_id=order_id)
+        self._engine.take_off(order, order.remaining_count, now, cause=order)
+        self._ledger.rehold(self._ledger.states[order.account_id], order.ticker)
 
     # internals: validation ------------------------------------------------------------------
 
+    def _live_order(self, order_id: str) -> SimOrder | None:
+        return self._orders.get(order_id)
+
     def _owned_resting(self, account_id: str, order_id: str) -> SimOrder:
-        self._acct(account_id)
+        self._ledger.acct(account_id)
         order = self.order(account_id, order_id)
         if order.status != "resting":
             raise ExchangeError(400, "order_not_resting", f"order {order_id} is {order.status}")
         return order
 
-    # journal --------------------------------------------------------------------------------
-
-    @property
-    def _journaling(self) -> bool:
-        return self._journal is not None and self._replay_ts is None
-
-    def _log(self, op: str, **fields: Any) -> None:
-        if self._journal is not None and self._replay_ts is None:
-            self._journal.append({"op": op, "ts": self._clock.wall(), **fields})
-            self._since_snapshot += 1
-
-    def _log_at(self, now: float, op: str, **fields: Any) -> None:
-        """`_log` at `now`, the time the change is applied at: a replay (which runs at the
-        record's time) then gives the times that were served, and the clock is read once."""
-        if self._journal is not None and self._replay_ts is None:
-            self._journal.append({"op": op, "ts": now, **fields})
-            self._since_snapshot += 1
+    # scheduled fee changes ------------------------------------------------------------------
 
     def schedule_fee_change(
         self, series_ticker: str, fee_type: str, fee_multiplier: str, scheduled_ts: float
@@ -776,30 +968,10 @@ class Exchange(OrderGroups, Subaccounts):
         reserve of every market of the series is the highest maker rate among its own fees and
         all its changes, so it covers the fills on either side of a change; scheduling a change
         that raises it re-holds the resting orders of the series' markets at the new rate."""
-        if series_ticker not in self._series:
-            raise ExchangeError(404, "not_found", f"series {series_ticker} not found")
-        try:
-            FeeModel.from_api(fee_type, fee_multiplier)
-        except FeeModelError as exc:
-            raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
-        change = SimFeeChange(
-            self._new_id(),
-            series_ticker,
-            fee_type,
-            str(fee_multiplier),
-            float(scheduled_ts),  # unix seconds
+        change = self._ref.schedule_fee_change(
+            series_ticker, fee_type, fee_multiplier, scheduled_ts
         )
-        self._log(
-            "fee_change",
-            series_ticker=series_ticker,
-            fee_type=fee_type,
-            fee_multiplier=change.fee_multiplier,
-            scheduled_ts=change.scheduled_ts,
-        )
-        changes = self._fee_changes.setdefault(series_ticker, [])
-        changes.append(change)
-        changes.sort(key=lambda c: c.scheduled_ts)
-        self._rebuild_reserves(series_ticker)
+        self._ledger.rebuild_reserves(series_ticker)
         return change
 
     def schedule_event_fee_change(
@@ -814,99 +986,83 @@ class Exchange(OrderGroups, Subaccounts):
         clears it: the series' fees again). It is announced on `market_lifecycle_v2` as an
         `event_fee_update` when it takes effect. Resting orders of the event's markets are
         re-held when the change raises their maker reserve."""
-        event = self._events.get(event_ticker)
-        if event is None:
-            raise ExchangeError(404, "not_found", f"event {event_ticker} not found")
-        check_fee_override(fee_type_override, fee_multiplier_override)
-        change = SimEventFeeChange(
-            self._new_id(),
-            event_ticker,
-            event.series_ticker,
-            fee_type_override,
-            fee_multiplier_override,
-            float(scheduled_ts),  # unix seconds
+        change = self._ref.schedule_event_fee_change(
+            event_ticker, fee_type_override, fee_multiplier_override, scheduled_ts
         )
-        self._log(
-            "event_fee_change",
-            event_ticker=event_ticker,
-            fee_type_override=fee_type_override,
-            fee_multiplier_override=fee_multiplier_override,
-            scheduled_ts=change.scheduled_ts,
-        )
-        changes = self._event_fee_changes.setdefault(event_ticker, [])
-        changes.append(change)
-        changes.sort(key=lambda c: c.scheduled_ts)
-        self._rebuild_reserves(event.series_ticker)
-        if change.scheduled_ts <= self._now():
-            self._announce_event_fee(change.id)
+        self._ledger.rebuild_reserves(change.series_ticker)
+        if change.scheduled_ts <= self._ref.now():
+            self._ref.announce_event_fee(change.id)
         else:
             heapq.heappush(self._event_fees_due, (change.scheduled_ts, change.id))
         return change
 
-    def _announce_event_fee(self, change_id: str) -> None:
-        if not self._listeners:
-            return
-        for changes in self._event_fee_changes.values():
-            for change in changes:
-                if change.id == change_id:
-                    self._emit(EventFeeUpdated(change))
-                    return
+    # journal --------------------------------------------------------------------------------
 
-    _PERSISTED = (
-        "_series",
-        "_series_fees",
-        "_fee_changes",
-        "_event_fee_changes",
-        "_event_fees_due",
-        "_events",
-        "_markets",
-        "_books",
-        "_accounts",
-        "_by_key",
-        "_orders",
-        "_order_groups",
-        "_trades",
-        "_trades_by_ticker",
-        "_volume_window",
-        "_holders",
-        "_expiries",
-        "_fees_collected",
-        "_deposited",
-        "_seq",
-        "created_time",
-        "_users",
-        "_keyring",
-        "rfqs",
-        "quotes",
-        "_trade_archive",
-        "_fill_archives",
-        "_order_archives",
-    )
+    # The persisted state: each snapshot key (the name the state had when the exchange was one
+    # object, kept so an existing snapshot still reads) and the part that owns it, by the
+    # part's attribute here ("" for the exchange itself) and its own attribute name. Each value
+    # has exactly one owner, and no part keeps another's, so a snapshot is restored by setting
+    # each value in its one place.
+    _PERSISTED: ClassVar[dict[str, tuple[str, str]]] = {
+        "_series": ("_ref", "_series"),
+        "_series_fees": ("_ref", "_series_fees"),
+        "_fee_changes": ("_ref", "_fee_changes"),
+        "_event_fee_changes": ("_ref", "_event_fee_changes"),
+        "_event_fees_due": ("", "_event_fees_due"),
+        "_events": ("_ref", "_events"),
+        "_markets": ("_ref", "_markets"),
+        "_books": ("_engine", "books"),
+        "_accounts": ("_ledger", "states"),
+        "_by_key": ("_ledger", "by_key"),
+        "_orders": ("", "_orders"),
+        "_order_groups": ("_groups", "groups"),
+        "_trades": ("_engine", "trades"),
+        "_trades_by_ticker": ("_engine", "trades_by_ticker"),
+        "_volume_window": ("_engine", "volume_window"),
+        "_holders": ("_ledger", "holders"),
+        "_expiries": ("_engine", "expiries"),
+        "_fees_collected": ("_engine", "fees_collected"),
+        "_deposited": ("_ledger", "_deposited"),
+        "_seq": ("_ref", "seq"),
+        "created_time": ("_ref", "created_time"),
+        "_users": ("_subaccounts", "users"),
+        "_keyring": ("_subaccounts", "keyring"),
+        "rfqs": ("", "rfqs"),
+        "quotes": ("", "quotes"),
+        "_trade_archive": ("", "_trade_archive"),
+        "_fill_archives": ("", "_fill_archives"),
+        "_order_archives": ("", "_order_archives"),
+    }
+
+    def _owner(self, part: str) -> object:
+        return getattr(self, part) if part else self
 
     def close(self) -> None:
         """Close the journal (every record is already flushed); the exchange is done with."""
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        if self._ref.journal is not None:
+            self._ref.journal.close()
+            self._ref.journal = None
 
     def compact(self) -> None:
         """Write a snapshot of the whole state and start the journal afresh (see journal.py)."""
-        if self._journal is None:
+        if self._ref.journal is None:
             return
         generation = self._generation + 1
-        state = {name: getattr(self, name) for name in self._PERSISTED}
+        state = {
+            key: getattr(self._owner(part), name) for key, (part, name) in self._PERSISTED.items()
+        }
         write_snapshot(
-            self._journal.path, {"generation": generation, "state": state}, _SNAPSHOT_TYPES
+            self._ref.journal.path, {"generation": generation, "state": state}, _SNAPSHOT_TYPES
         )
-        self._journal.restart(self._init_record(generation))
+        self._ref.journal.restart(self._init_record(generation))
         self._generation = generation
-        self._since_snapshot = 0
+        self._ref.since_snapshot = 0
 
     def _init_record(self, generation: int) -> dict[str, Any]:
         return {
             "op": "init",
-            "ts": self.created_time,
-            "salt": format(self._salt, "x"),
+            "ts": self._ref.created_time,
+            "salt": format(self._ref.salt, "x"),
             "generation": generation,
         }
 
@@ -918,20 +1074,21 @@ class Exchange(OrderGroups, Subaccounts):
             if snapshot is not None:
                 raise JournalError(f"{journal.path}: empty, but a snapshot exists beside it")
             journal.append(self._init_record(0))
-            self._journal = journal
+            self._ref.journal = journal
             return
         if first.get("op") != "init":
             raise JournalError(f"{journal.path}: does not start with an init record")
-        self._set_salt(int(first["salt"], 16))
-        self.created_time = float(first["ts"])  # unix seconds
+        self._ref.set_salt(int(first["salt"], 16))
+        self._ref.created_time = float(first["ts"])  # unix seconds
         self._generation = int(first.get("generation", 0))
         skip = False
         if snapshot is not None:
             ahead = int(snapshot["generation"]) - self._generation
             if ahead not in (0, 1):
                 raise JournalError(f"{journal.path}: snapshot and journal do not belong together")
-            for name, value in snapshot["state"].items():
-                setattr(self, name, value)
+            for key, value in snapshot["state"].items():
+                part, name = self._PERSISTED[key]
+                setattr(self._owner(part), name, value)
             self.restored = True
             skip = ahead == 1  # crashed after the snapshot, before the journal restarted
         for record in records:
@@ -939,9 +1096,9 @@ class Exchange(OrderGroups, Subaccounts):
                 continue
             self._replay(record)
             self.restored = True
-            self._since_snapshot += 1
-        self._replay_ts = None
-        self._journal = journal
+            self._ref.since_snapshot += 1
+        self._ref.replay_ts = None
+        self._ref.journal = journal
         if skip:
             self._generation += 1
             journal.restart(self._init_record(self._generation))
@@ -949,15 +1106,15 @@ class Exchange(OrderGroups, Subaccounts):
     def _replay(self, rec: dict[str, Any]) -> None:
         """Apply one journal record again, at its time: the core's own kinds (`_REPLAYS`), then
         those of the parts the core has (order groups, subaccounts, RFQs and quotes)."""
-        self._replay_ts = float(rec["ts"])  # unix seconds
+        self._ref.replay_ts = float(rec["ts"])  # unix seconds
         op = rec["op"]
         try:
             replay = _REPLAYS.get(op)
             if replay is not None:
                 replay(self, rec)
             elif op.startswith("order_group_"):
-                self.replay_order_group(rec)
-            elif self._replay_subaccounts(rec):
+                self._groups.replay(rec)
+            elif self._subaccounts.replay(rec):
                 pass
             elif op in Communications.OPS:
                 self.communications.replay(rec)
@@ -1030,7 +1187,7 @@ class Exchange(OrderGroups, Subaccounts):
         if order.status != "resting":
             raise not_found()
         buy_yes = order.book_side is BookSide.BID
-        side = self._books[order.ticker].side(buy_yes)
+        side = self._engine.books[order.ticker].side(buy_yes)
         ahead = side.ahead_of(order.price if buy_yes else ONE - order.price, order_id)
         return sum((o.remaining_count for o in ahead), ZERO)
 
@@ -1043,18 +1200,18 @@ class Exchange(OrderGroups, Subaccounts):
         written first; inside the block the core journals nothing of its own and its time stands
         still at the record's, as it will when the record is replayed (which runs the same block
         again). Yields that time."""
-        if self._replay_ts is not None:  # replaying, or inside another such block
-            yield self._replay_ts
+        if self._ref.replay_ts is not None:  # replaying, or inside another such block
+            yield self._ref.replay_ts
             return
-        now = self._clock.wall()
-        if self._journal is not None:
-            self._journal.append({"op": op, "ts": now, **fields})
-            self._since_snapshot += 1
-        self._replay_ts = now
+        now = self._ref.clock.wall()
+        if self._ref.journal is not None:
+            self._ref.journal.append({"op": op, "ts": now, **fields})
+            self._ref.since_snapshot += 1
+        self._ref.replay_ts = now
         try:
             yield now
         finally:
-            self._replay_ts = None
+            self._ref.replay_ts = None
 
     # memory: finished orders of keyless participants ------------------------------------------
 
@@ -1067,7 +1224,7 @@ class Exchange(OrderGroups, Subaccounts):
         the public trades stay; of its fills only the newest `keep` do. An order with an expiry
         or in an order group is kept (their indexes name it). Returns how many orders were
         dropped."""
-        acct = self._acct(account_id)
+        acct = self._ledger.acct(account_id)
         if not self._keyless(account_id):
             raise ValueError(f"account {account_id} has a key: its orders are readable")
         if len(acct.fills) > keep:
@@ -1101,7 +1258,7 @@ class Exchange(OrderGroups, Subaccounts):
         still answers with them, equal and in order. A served exchange calls this on every tick
         (`historical.attach_retention`: records a minute old, or past the historical cutoff), so
         its lists of objects hold the last minute's trades only. Returns how many moved."""
-        trades = self._trades
+        trades = self._engine.trades
         moved = 0
         while moved < len(trades) and trades[moved].ts < before:
             moved += 1
@@ -1113,18 +1270,18 @@ class Exchange(OrderGroups, Subaccounts):
             per_ticker[trade.ticker] = per_ticker.get(trade.ticker, 0) + 1
         del trades[:moved]
         for ticker, count in per_ticker.items():
-            del self._trades_by_ticker[ticker][:count]
+            del self._engine.trades_by_ticker[ticker][:count]
         return moved
 
     def trade_timeline(self, ticker: str) -> TradeTimeline:
         """One market's trades oldest first, archived and live, read by position (candles read
         the window they need, not every trade)."""
-        self._market(ticker)
-        return TradeTimeline(self._trade_archive, ticker, self._trades_by_ticker[ticker])
+        self._ref.market(ticker)
+        return TradeTimeline(self._trade_archive, ticker, self._engine.trades_by_ticker[ticker])
 
     def trade_tiers(self) -> tuple[int, int]:
         """(trades held live, trades archived compactly)."""
-        return len(self._trades), len(self._trade_archive)
+        return len(self._engine.trades), len(self._trade_archive)
 
     def archive_fills(self, before: float, *, read_in_process: Collection[str] = ()) -> int:
         """As `archive_trades`, for the fills of every account a client can read (a key): each
@@ -1142,9 +1299,9 @@ class Exchange(OrderGroups, Subaccounts):
         note only delays a move: which tier serves a fill is `Archive`'s, by time."""
         if before <= self._fills_due:
             return 0
-        due = self._now()
+        due = self._ref.now()
         moved_all = 0
-        for account_id, acct in self._accounts.items():
+        for account_id, acct in self._ledger.states.items():
             fills = acct.fills
             if not fills:
                 continue
@@ -1179,9 +1336,9 @@ class Exchange(OrderGroups, Subaccounts):
         `read_in_process` as there."""
         if before <= self._orders_due:
             return 0
-        due = self._now()
+        due = self._ref.now()
         moved_all = 0
-        for account_id, acct in self._accounts.items():
+        for account_id, acct in self._ledger.states.items():
             if not acct.orders or self._unread(account_id, read_in_process):
                 continue
             kept: list[SimOrder] = []
@@ -1210,7 +1367,7 @@ class Exchange(OrderGroups, Subaccounts):
     def order_tiers(self, account_id: str) -> tuple[int, int]:
         """(the account's orders held live, its orders archived compactly)."""
         archived = self._order_archives.get(account_id)
-        return len(self._acct(account_id).orders), len(archived) if archived else 0
+        return len(self._ledger.acct(account_id).orders), len(archived) if archived else 0
 
     def _archived_order(self, account_id: str, order_id: str) -> SimOrder | None:
         archived = self._order_archives.get(account_id)
@@ -1219,17 +1376,17 @@ class Exchange(OrderGroups, Subaccounts):
     def fill_tiers(self, account_id: str) -> tuple[int, int]:
         """(the account's fills held live, its fills archived compactly)."""
         archived = self._fill_archives.get(account_id)
-        return len(self._acct(account_id).fills), len(archived) if archived else 0
+        return len(self._ledger.acct(account_id).fills), len(archived) if archived else 0
 
     # historical pages read by index ------------------------------------------------------------
 
     def trades_newest_first(self, ticker: str | None = None) -> NewestFirst[SimTrade]:
         """`trades(ticker)` as a view read by index: a page rebuilds only its own trades."""
         if ticker is None:
-            live = self._trades
+            live = self._engine.trades
         else:
-            self._market(ticker)
-            live = self._trades_by_ticker[ticker]
+            self._ref.market(ticker)
+            live = self._engine.trades_by_ticker[ticker]
         archive = self._trade_archive
         return NewestFirst(live, _trade_id, archive.positions(ticker), archive)
 
@@ -1237,17 +1394,17 @@ class Exchange(OrderGroups, Subaccounts):
         """`fills(account_id)` as a view read by index, as `trades_newest_first`."""
         archived = self._fill_archives.get(account_id)
         positions = range(len(archived)) if archived else range(0)
-        return NewestFirst(self._acct(account_id).fills, _fill_id, positions, archived)
+        return NewestFirst(self._ledger.acct(account_id).fills, _fill_id, positions, archived)
 
     def order_store(self, account_id: str) -> tuple[list[SimOrder], OrderArchive | None]:
         """The account's live orders (oldest first; the list itself) and its archive of
         finished ones (append only): what the read replica copies and refers to."""
-        return self._acct(account_id).orders, self._order_archives.get(account_id)
+        return self._ledger.acct(account_id).orders, self._order_archives.get(account_id)
 
     def orders_newest_first(self, account_id: str) -> OrdersNewestFirst:
         """`orders(account_id)` walked from any order, as `trades_newest_first`."""
         archived = self._order_archives.get(account_id)
-        return OrdersNewestFirst(self._acct(account_id).orders, archived)
+        return OrdersNewestFirst(self._ledger.acct(account_id).orders, archived)
 
     def _unread(self, account_id: str, read_in_process: Collection[str]) -> bool:
         """No client reads the account's records: it is keyless and its user is not one read
@@ -1258,8 +1415,8 @@ class Exchange(OrderGroups, Subaccounts):
         """No client can sign for the account: its user (the ledger's owner: a subaccount has
         no key of its own) has no public key and none added."""
         user = owner_of_ledger(account_id)[0]
-        return not self._accounts[user].account.public_key_pem and not any(
-            key.account_id == user for key in self._keyring.added.values()
+        return not self._ledger.states[user].account.public_key_pem and not any(
+            key.account_id == user for key in self._subaccounts.keyring.added.values()
         )
 
 

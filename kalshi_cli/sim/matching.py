@@ -1,8 +1,11 @@
 """The simulated exchange's matching: one book per market, an incoming order planned against
 it without touching anything (fills in price-time priority, self-trade prevention, reduce-only
 cuts, the account's cash and collateral afterwards), then applied: fills, trades, resting and
-taking orders off the book. The third layer of the `Exchange` (sim/core.py), on top of `Ledger`
-(accounts.py); the book itself is sim/book.py.
+taking orders off the book. `MatchingEngine` is an object of its own: it owns the books, the
+trades, the markets' volume windows, the expiry queue and the fees collected, and reaches the
+accounts only through `EngineAccounts` (what matching needs of them; `accounts.Ledger` is the
+one implementation) and the reference data through `Reference` (reference.py). The `Exchange`
+(sim/core.py) has one, and so does nothing else; the book itself is sim/book.py.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Literal
+from typing import Literal, Protocol
 
 from kalshi_cli.models import (
     CENT,
@@ -30,7 +33,7 @@ from kalshi_cli.models import (
 from kalshi_cli.sim.accounts import (
     EMPTY_AGG,
     AccountState,
-    Ledger,
+    agg_add,
     book_fill,
     ceil_cents,
     direction_hold,
@@ -47,11 +50,14 @@ from kalshi_cli.sim.records import (
     SimFill,
     SimMarket,
     SimOrder,
+    SimPosition,
     SimTrade,
     TradeHappened,
     copy_order,
     own_price,
 )
+from kalshi_cli.sim.reference import Reference
+from kalshi_cli.sim.volume_window import VolumeWindow
 
 DAY = 86_400.0
 # Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept
@@ -92,7 +98,7 @@ def _charge(
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What an incoming order would do, worked out without changing anything."""
 
     steps: list[tuple[Literal["fill", "cancel", "cut"], SimOrder, Decimal]]
@@ -110,19 +116,60 @@ class _Plan:
     own: Decimal
 
 
-class Matcher(Ledger):
+class EngineAccounts(Protocol):
+    """What matching needs of the accounts (`accounts.Ledger` is the one implementation): each
+    account's record by its ledger id (the engine moves a fill into it with `book_fill` and
+    keeps its resting orders and aggregates), the maker fee reserve per contract at a price
+    (`reserve_cache`, read first on the hot path, then `new_reserve_rate`), the position record
+    a first fill makes, and the collateral brought up to date after a change."""
+
+    @property
+    def states(self) -> dict[str, AccountState]: ...
+
+    @property
+    def reserve_cache(self) -> dict[str, dict[Decimal, Decimal]]: ...
+
+    def new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal: ...
+
+    def reserve_rate(self, ticker: str, own: Decimal) -> Decimal: ...
+
+    def position_of(self, acct: AccountState, ticker: str) -> Decimal: ...
+
+    def position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition: ...
+
+    def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None: ...
+
+    def rehold(self, acct: AccountState, ticker: str) -> None: ...
+
+    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None: ...
+
+
+class MatchingEngine:
     """Books, planning and applying orders (see the module docstring)."""
 
-    _trades: list[SimTrade]
-    _expiries: list[tuple[int, str]]  # heap of (expiration_time, order_id)
+    def __init__(self, reference: Reference, accounts: EngineAccounts) -> None:
+        self._ref = reference
+        self._accounts = accounts
+        self.books: dict[str, Book[SimOrder]] = {}
+        self.trades: list[SimTrade] = []  # oldest first (the exchange archives the old ones)
+        self.trades_by_ticker: dict[str, list[SimTrade]] = {}
+        self.volume_window: dict[str, VolumeWindow] = {}  # ticker -> its last 24 h of volume
+        self.expiries: list[tuple[int, str]] = []  # heap of (expiration_time, order_id)
+        self.fees_collected = ZERO  # every fee the fills charged
+
+    def open_market(self, ticker: str) -> None:
+        """An empty book, trade list and volume window for a market just added."""
+        self.books[ticker] = Book()
+        self.trades_by_ticker[ticker] = []
+        self.volume_window[ticker] = VolumeWindow()
 
     def book(
         self, ticker: str, depth: int = 0
     ) -> tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]:
         """(yes_bids, no_bids) as (price, size) aggregated per level, each sorted ascending by
         price (Kalshi's wire order: best bid last); `depth` 0 = all levels, else the best N."""
-        self._market(ticker)
-        book = self._books[ticker]
+        self._ref.market(ticker)
+        book = self.books[ticker]
         return book.yes.depth(depth), book.no.depth(depth)
 
     @contextmanager
@@ -134,33 +181,33 @@ class Matcher(Ledger):
         of the block are held and given to the listeners once the public book is back (so a
         ticker computed on a trade reads the public book), without the private book's
         changes."""
-        public = self._books[ticker]
-        listeners = self._listeners
+        public = self.books[ticker]
+        listeners = self._ref.listeners
         held: list[SimEventT] = []
-        self._books[ticker] = Book()
-        self._listeners = [held.append]
+        self.books[ticker] = Book()
+        self._ref.listeners = [held.append]
         try:
             yield
         finally:
-            private = self._books[ticker]
-            self._books[ticker] = public
-            self._listeners = listeners
+            private = self.books[ticker]
+            self.books[ticker] = public
+            self._ref.listeners = listeners
             if listeners:
                 for event in held:
                     if not (isinstance(event, BookChanged) and event.ticker == ticker):
-                        self._emit(event)
+                        self._ref.emit(event)
         if private.yes.prices or private.no.prices:
             raise AssertionError(f"an order was left resting off the book of {ticker}")
 
     def best_bids(self, ticker: str) -> tuple[Decimal | None, Decimal | None]:
         """(best YES bid, best NO bid), each in its own side's price; None for an empty side."""
-        self._market(ticker)
-        book = self._books[ticker]
+        self._ref.market(ticker)
+        book = self.books[ticker]
         return book.yes.best(), book.no.best()
 
     # planning -------------------------------------------------------------------------------
 
-    def _plan(
+    def plan(
         self,
         acct: AccountState,
         ticker: str,
@@ -173,11 +220,11 @@ class Matcher(Ledger):
         time_in_force: TimeInForce,
         replacing: SimOrder | None,
         now: float | None = None,
-    ) -> _Plan:
+    ) -> Plan:
         """Work out an incoming order (or an amended one, `replacing`) against the book and
         the account without changing either; raise if any rule refuses it. `now` is the
         caller's time of the request (read from the clock when not given)."""
-        book = self._books[ticker]
+        book = self.books[ticker]
         account_id = acct.account.account_id
         user = account_id.partition("/")[0]  # `same_user`, inline (records.ledger_id)
         if post_only and next(book.crossing(buy_yes, own), None) is not None:
@@ -187,7 +234,7 @@ class Matcher(Ledger):
         remaining = count
         stopped = False
         if now is None:
-            now = self._now()
+            now = self._ref.now()
         # the taker's side of each fill is worked out as it is met (one pass): its cash change
         # before fees, contracts closed and position after (`fill_cash`), and its fee charge;
         # `_fill` applies these figures rather than computing them again
@@ -226,7 +273,7 @@ class Matcher(Ledger):
             steps.append(("fill", maker, take))
             remaining -= take
             if not rates_read:
-                taker_rate, maker_rate = self.fee_model(ticker, now).rates(at=now)
+                taker_rate, maker_rate = self._ref.fee_model(ticker, now).rates(at=now)
                 rates_read = True
             price = ONE - maker.price if maker_bid else maker.price  # the maker's price, paid
             taker_cash = fill_cash(position, buy_yes, price, take)
@@ -263,7 +310,7 @@ class Matcher(Ledger):
             raise ExchangeError(
                 400, "insufficient_balance", f"insufficient balance: {need} more cents needed"
             )
-        return _Plan(steps, rest, fees, carried, hold, maker_rate, own)
+        return Plan(steps, rest, fees, carried, hold, maker_rate, own)
 
     def _reducible(
         self,
@@ -276,7 +323,7 @@ class Matcher(Ledger):
         maker_id = maker.account_id
         available = maker.remaining_count
         maker_bid = maker.book_side is BookSide.BID
-        pos = self._position_of(self._accounts[maker_id], ticker)
+        pos = self._accounts.position_of(self._accounts.states[maker_id], ticker)
         for kind, planned, amount in steps:
             if kind == "fill" and planned.account_id == maker_id:
                 pos += amount if planned.book_side is BookSide.BID else -amount
@@ -305,20 +352,20 @@ class Matcher(Ledger):
             agg = list(agg)
             for o in gone:
                 o_own = own_price(o)
-                self._agg_add(
+                agg_add(
                     agg,
                     o.book_side is BookSide.BID,
                     o_own,
                     -o.remaining_count,
-                    self._reserve_rate(ticker, o_own),
+                    self._accounts.reserve_rate(ticker, o_own),
                 )
         bid_cost, bid_count, ask_cost, ask_count, reserve = agg
         if rest:
-            # `_agg_add(agg, buy_yes, own, rest, self._reserve_rate(ticker, own))`, inline
-            rates = self._reserve_cache.get(ticker)
+            # `agg_add(agg, buy_yes, own, rest, reserve_rate(ticker, own))`, inline
+            rates = self._accounts.reserve_cache.get(ticker)
             rate = None if rates is None else rates.get(own)
             if rate is None:
-                rate = self._new_reserve_rate(ticker, own)
+                rate = self._accounts.new_reserve_rate(ticker, own)
             if buy_yes:
                 bid_cost += own * rest
                 bid_count += rest
@@ -351,7 +398,7 @@ class Matcher(Ledger):
 
     # internals: applying --------------------------------------------------------------------
 
-    def _execute(self, order: SimOrder, plan: _Plan, now: float) -> list[SimFill]:
+    def apply(self, order: SimOrder, plan: Plan, now: float) -> list[SimFill]:
         """Apply a plan for `order` (not on the book yet): fills, self-trade cancels and
         reduce-only cuts in book order, then rest or cancel what is left."""
         fills: list[SimFill] = []
@@ -368,10 +415,10 @@ class Matcher(Ledger):
                 )
                 touched.add(maker.account_id)
             else:
-                self._take_off(maker, amount, now, cause=maker)
+                self.take_off(maker, amount, now, cause=maker)
                 touched.add(maker.account_id)
         order.fee_accumulator = plan.accumulator
-        acct = self._accounts[order.account_id]
+        acct = self._accounts.states[order.account_id]
         if plan.rest:
             self._rest(order, now, plan.own)
         elif order.remaining_count:
@@ -381,10 +428,10 @@ class Matcher(Ledger):
             order.status = "executed"
         order.last_update_time = now
         for account_id in touched:
-            self._rehold(self._accounts[account_id], order.ticker)
-        self._set_hold(acct, order.ticker, plan.hold)
-        if self._listeners:
-            self._emit(OrderChanged(copy_order(order)))
+            self._accounts.rehold(self._accounts.states[account_id], order.ticker)
+        self._accounts.set_hold(acct, order.ticker, plan.hold)
+        if self._ref.listeners:
+            self._ref.emit(OrderChanged(copy_order(order)))
         return fills
 
     def _rest(self, order: SimOrder, now: float, own: Decimal) -> None:
@@ -392,9 +439,9 @@ class Matcher(Ledger):
         buy_yes = order.book_side is BookSide.BID
         ticker = order.ticker
         size = order.remaining_count
-        book = self._books[ticker]
+        book = self.books[ticker]
         (book.yes if buy_yes else book.no).add(own, order.order_id, order, size)
-        acct = self._accounts[order.account_id]
+        acct = self._accounts.states[order.account_id]
         resting = acct.resting.get(ticker)  # not `setdefault(ticker, {})`: no dict made each time
         if resting is None:
             resting = acct.resting[ticker] = {}
@@ -403,18 +450,18 @@ class Matcher(Ledger):
         agg = acct.agg.get(ticker)
         if agg is None:
             agg = acct.agg[ticker] = list(EMPTY_AGG)
-        rates = self._reserve_cache.get(ticker)
+        rates = self._accounts.reserve_cache.get(ticker)
         rate = None if rates is None else rates.get(own)
         if rate is None:
-            rate = self._new_reserve_rate(ticker, own)
+            rate = self._accounts.new_reserve_rate(ticker, own)
         i = 0 if buy_yes else 2
         agg[i] += own * size
         agg[i + 1] += size
         agg[4] += rate * size
         if order.expiration_time is not None:
-            heapq.heappush(self._expiries, (order.expiration_time, order.order_id))
-        if self._listeners:
-            self._emit(
+            heapq.heappush(self.expiries, (order.expiration_time, order.order_id))
+        if self._ref.listeners:
+            self._ref.emit(
                 BookChanged(
                     order.ticker,
                     Side.YES if buy_yes else Side.NO,
@@ -426,19 +473,19 @@ class Matcher(Ledger):
                 )
             )
 
-    def _take_off(
+    def take_off(
         self, order: SimOrder, amount: Decimal, now: float, *, cause: SimOrder, final: bool = True
     ) -> None:
         """Remove `amount` of a resting order from the book; the order is canceled when
         nothing is left (unless `final` is False: an amend about to re-place it)."""
         own = own_price(order)
         buy_yes = order.book_side is BookSide.BID
-        side = self._books[order.ticker].side(buy_yes)
+        side = self.books[order.ticker].side(buy_yes)
         before = order.remaining_count
-        self._track(order, before, max(before - amount, ZERO))
+        self._accounts.track(order, before, max(before - amount, ZERO))
         if amount >= before:
             side.remove(own, order.order_id, before)
-            del self._accounts[order.account_id].resting[order.ticker][order.order_id]
+            del self._accounts.states[order.account_id].resting[order.ticker][order.order_id]
             order.remaining_count = ZERO
             if final:
                 order.status = "canceled"
@@ -446,8 +493,8 @@ class Matcher(Ledger):
             side.change_size(own, -amount)
             order.remaining_count = before - amount
         order.last_update_time = now
-        if self._listeners:
-            self._emit(
+        if self._ref.listeners:
+            self._ref.emit(
                 BookChanged(
                     order.ticker,
                     Side.YES if buy_yes else Side.NO,
@@ -459,11 +506,11 @@ class Matcher(Ledger):
                 )
             )
             if final:
-                self._emit(OrderChanged(copy_order(order)))
+                self._ref.emit(OrderChanged(copy_order(order)))
 
-    def _shrink(self, order: SimOrder, amount: Decimal, now: float) -> None:
+    def shrink(self, order: SimOrder, amount: Decimal, now: float) -> None:
         if amount:
-            self._take_off(order, amount, now, cause=order)
+            self.take_off(order, amount, now, cause=order)
 
     def _fill(  # noqa: PLR0917 (the hot path: positional)
         self,
@@ -483,30 +530,30 @@ class Matcher(Ledger):
         in other digits (0.5 and 0.50), so it serves the look-ups by value (the book, the
         reserve cache: its hash is known) and the arithmetic keeps the maker's own digits."""
         ticker = taker.ticker
-        market = self._markets[ticker]
+        market = self._ref.markets[ticker]
         maker_yes = maker.book_side is BookSide.BID
         maker_own = maker.price if maker_yes else ONE - maker.price  # own_price(maker)
         taker_own = ONE - maker_own
         before = maker.remaining_count
         after = before - count
-        maker_acct = self._accounts[maker.account_id]
+        maker_acct = self._accounts.states[maker.account_id]
         maker_pos = maker_acct.positions.get(ticker)
         if maker_pos is None:
-            maker_pos = self._position_record(maker_acct, ticker, now)
+            maker_pos = self._accounts.position_record(maker_acct, ticker, now)
         maker_cash = fill_cash(maker_pos.position, maker_yes, maker_own, count)
         maker_charge, maker_fee, maker.fee_accumulator = _charge(
             maker_cash[0],
             trading_fee(count, maker_own, maker_rate) if maker_rate > ZERO else ZERO,
             maker.fee_accumulator,
         )
-        book = self._books[ticker]
+        book = self.books[ticker]
         side = book.yes if maker_yes else book.no
         # `_track(maker, before, after)`, inline, with what is known here
         agg = maker_acct.agg[ticker]  # the maker rests, so its market has aggregates
-        rates = self._reserve_cache.get(ticker)
+        rates = self._accounts.reserve_cache.get(ticker)
         rate = None if rates is None else rates.get(level)
         if rate is None:
-            rate = self._new_reserve_rate(ticker, maker_own)
+            rate = self._accounts.new_reserve_rate(ticker, maker_own)
         i = 0 if maker_yes else 2
         # each side's `count * own` once (the aggregate, the order's fill cost, the position's
         # total traded): a product of two Decimals is exact, so its digits are the same
@@ -515,7 +562,7 @@ class Matcher(Ledger):
         agg[i] -= maker_traded
         agg[i + 1] -= count
         agg[4] -= rate * count
-        taker_acct = self._accounts[taker.account_id]
+        taker_acct = self._accounts.states[taker.account_id]
         if not after:
             side.remove(level, maker.order_id, before)
             del maker_acct.resting[ticker][maker.order_id]
@@ -538,28 +585,29 @@ class Matcher(Ledger):
         )
         taker_pos = taker_acct.positions.get(ticker)
         if taker_pos is None:
-            taker_pos = self._position_record(taker_acct, ticker, now)
+            taker_pos = self._accounts.position_record(taker_acct, ticker, now)
         oi_change += book_fill(
             taker_acct, taker_pos, taker_own, count, taker_fee, now, taker_cash, taker_traded
         )
-        self._fees_collected += maker_fee + taker_fee
+        self.fees_collected += maker_fee + taker_fee
         market.open_interest += oi_change
         market.previous_price = market.last_price
         market.last_price = maker.price
         market.volume += count
         market.volume_24h += count
         market.updated_time = now
-        self._volume_window[ticker].pending.append((now, count))  # taken in by the tick
+        self.volume_window[ticker].pending.append((now, count))  # taken in by the tick
 
-        # `_new_id` three times, inline: the trade's id, then the taker's and the maker's fill
-        seq = self._seq
-        self._seq = seq + 3
-        prefix = self._id_prefix
+        # `Reference.new_id` three times, inline: the trade's id, then the taker's and the
+        # maker's fill
+        seq = self._ref.seq
+        self._ref.seq = seq + 3
+        prefix = self._ref.id_prefix
         trade = SimTrade(
             f"{prefix}{seq + 1:012x}", ticker, maker.price, count, taker.book_side, now
         )
-        self._trades.append(trade)
-        self._trades_by_ticker[ticker].append(trade)
+        self.trades.append(trade)
+        self.trades_by_ticker[ticker].append(trade)
         taker_fill = SimFill(
             f"{prefix}{seq + 2:012x}",
             trade.trade_id,
@@ -594,8 +642,8 @@ class Matcher(Ledger):
         )
         taker_acct.fills.append(taker_fill)
         maker_acct.fills.append(maker_fill)
-        if self._listeners:
-            self._emit(
+        if self._ref.listeners:
+            self._ref.emit(
                 BookChanged(
                     ticker,
                     Side.YES if maker_yes else Side.NO,
@@ -606,15 +654,13 @@ class Matcher(Ledger):
                     now,
                 )
             )
-            self._emit(TradeHappened(trade))
-            self._emit(FillHappened(taker_fill))
-            self._emit(FillHappened(maker_fill))
-            self._emit(OrderChanged(copy_order(maker)))
-            self._emit(PositionChanged(maker.account_id, ticker))
-            self._emit(PositionChanged(taker.account_id, ticker))
+            self._ref.emit(TradeHappened(trade))
+            self._ref.emit(FillHappened(taker_fill))
+            self._ref.emit(FillHappened(maker_fill))
+            self._ref.emit(OrderChanged(copy_order(maker)))
+            self._ref.emit(PositionChanged(maker.account_id, ticker))
+            self._ref.emit(PositionChanged(taker.account_id, ticker))
         return taker_fill
 
-    def _trim_volume(self, market: SimMarket, now: float) -> None:
-        market.volume_24h -= self._volume_window[market.ticker].trim(now - DAY)
-
-    # internals: ids, time, journal ----------------------------------------------------------
+    def trim_volume(self, market: SimMarket, now: float) -> None:
+        market.volume_24h -= self.volume_window[market.ticker].trim(now - DAY)

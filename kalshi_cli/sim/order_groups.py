@@ -1,7 +1,8 @@
 """Order groups on the simulated exchange: a contracts limit over a rolling 15-second window
 that, when hit, cancels the group's orders and refuses new ones until the group is reset
-(openapi.yaml 3.31.0, the `order-groups` operations; REFERENCE.md "Order groups"). The fifth
-layer of the `Exchange` (sim/core.py), on top of `Settler` (settlement.py).
+(openapi.yaml 3.31.0, the `order-groups` operations; REFERENCE.md "Order groups"). A part of
+the `Exchange` (sim/core.py), which calls its hooks on the order path; it cancels through the
+matching engine and re-holds through the ledger.
 
 Semantics, each traced to the spec:
 - A group belongs to the ledger account it was created on: one subaccount of a user
@@ -28,7 +29,7 @@ Semantics, each traced to the spec:
   group shapes; the `order_group_updates` channel says so ("triggered", "reset"), and so does
   `SimOrderGroup.triggered` for the admin API and tests.
 
-Every change is journaled (`order_group_*` records) and replayed by `replay_order_group`;
+Every change is journaled (`order_group_*` records) and replayed by `OrderGroups.replay`;
 triggering by the limit is not journaled of its own, since replaying the order that caused it
 triggers the group again at the same recorded time.
 """
@@ -36,11 +37,14 @@ triggers the group again at the same recorded time.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from kalshi_cli.models import ZERO
+from kalshi_cli.sim.accounts import Ledger
+from kalshi_cli.sim.matching import MatchingEngine
 from kalshi_cli.sim.records import (
     ExchangeError,
     OrderGroupChanged,
@@ -49,7 +53,7 @@ from kalshi_cli.sim.records import (
     owner,
     same_user,
 )
-from kalshi_cli.sim.settlement import Settler
+from kalshi_cli.sim.reference import Reference
 
 WINDOW_S = 15.0
 
@@ -76,38 +80,52 @@ def _check_limit(limit: Decimal) -> None:
         raise ExchangeError(400, "invalid_parameters", "contracts_limit must be at least 1")
 
 
-class OrderGroups(Settler):
+class OrderGroups:
     """Order groups (see the module docstring)."""
 
-    _order_groups: dict[str, SimOrderGroup]
-    _orders: dict[str, SimOrder]
+    def __init__(
+        self,
+        reference: Reference,
+        ledger: Ledger,
+        engine: MatchingEngine,
+        live_order: Callable[[str], SimOrder | None],
+    ) -> None:
+        """`live_order(order_id)`: the exchange's live order of that id (None once it is
+        finished and archived)."""
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+        self._live_order = live_order
+        self.groups: dict[str, SimOrderGroup] = {}
 
     # the request-level API ------------------------------------------------------------------
 
     def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
-        self._acct(account_id)
+        self._ledger.acct(account_id)
         _check_limit(contracts_limit)
-        now = self._now()
-        self._log_at(now, "order_group_create", account_id=account_id, limit=str(contracts_limit))
-        group = SimOrderGroup(self._new_id(), account_id, contracts_limit, now)
-        self._order_groups[group.order_group_id] = group
+        now = self._ref.now()
+        self._ref.log_at(
+            now, "order_group_create", account_id=account_id, limit=str(contracts_limit)
+        )
+        group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now)
+        self.groups[group.order_group_id] = group
         self._group_event(group, "created", now, contracts_limit)
         return group
 
     def order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
-        group = self._order_groups.get(order_group_id)
+        group = self.groups.get(order_group_id)
         if group is None or group.account_id != account_id:
             raise not_found()
         return group
 
     def order_groups(self, *account_ids: str) -> list[SimOrderGroup]:
         """The groups of these accounts (a user's subaccounts, say), oldest first."""
-        return [g for g in self._order_groups.values() if g.account_id in account_ids]
+        return [g for g in self.groups.values() if g.account_id in account_ids]
 
     def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
-        now = self._now()
-        self._log_at(
+        now = self._ref.now()
+        self._ref.log_at(
             now, "order_group_trigger", account_id=account_id, order_group_id=order_group_id
         )
         self._trigger(group, now)
@@ -115,8 +133,10 @@ class OrderGroups(Settler):
 
     def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
-        now = self._now()
-        self._log_at(now, "order_group_reset", account_id=account_id, order_group_id=order_group_id)
+        now = self._ref.now()
+        self._ref.log_at(
+            now, "order_group_reset", account_id=account_id, order_group_id=order_group_id
+        )
         group.matched.clear()
         group.triggered = False
         self._group_event(group, "reset", now)
@@ -127,8 +147,8 @@ class OrderGroups(Settler):
     ) -> SimOrderGroup:
         group = self.order_group(account_id, order_group_id)
         _check_limit(contracts_limit)
-        now = self._now()
-        self._log_at(
+        now = self._ref.now()
+        self._ref.log_at(
             now,
             "order_group_limit",
             account_id=account_id,
@@ -143,15 +163,15 @@ class OrderGroups(Settler):
 
     def delete_order_group(self, account_id: str, order_group_id: str) -> None:
         group = self.order_group(account_id, order_group_id)
-        now = self._now()
-        self._log_at(
+        now = self._ref.now()
+        self._ref.log_at(
             now, "order_group_delete", account_id=account_id, order_group_id=order_group_id
         )
         self._cancel_group_orders(group, now)
-        del self._order_groups[order_group_id]
+        del self.groups[order_group_id]
         self._group_event(group, "deleted", now)
 
-    def replay_order_group(self, rec: dict[str, Any]) -> None:
+    def replay(self, rec: dict[str, Any]) -> None:
         """Apply one journaled `order_group_*` record (sim/core.py `_replay`)."""
         op = rec["op"]
         if op == "order_group_create":
@@ -171,11 +191,11 @@ class OrderGroups(Settler):
 
     # the hooks the order path calls (sim/core.py) -------------------------------------------
 
-    def _open_group(self, account_id: str, order_group_id: str | None) -> None:
+    def open_group(self, account_id: str, order_group_id: str | None) -> None:
         """Refuse an order for a group it may not be placed in (before anything changes)."""
         if order_group_id is None:
             return
-        group = self._order_groups.get(order_group_id)
+        group = self.groups.get(order_group_id)
         if group is None or not same_user(group.account_id, account_id):
             raise ExchangeError(
                 400, "invalid_order_group", f"order group {order_group_id} not found"
@@ -194,17 +214,17 @@ class OrderGroups(Settler):
                 f"order group {order_group_id} is triggered: reset it to place orders in it",
             )
 
-    def _join_group(self, order: SimOrder) -> None:
+    def join(self, order: SimOrder) -> None:
         if order.order_group_id is not None:
-            self._order_groups[order.order_group_id].order_ids.append(order.order_id)
+            self.groups[order.order_group_id].order_ids.append(order.order_id)
 
-    def _count_matched(self, matched: list[tuple[SimOrder, Decimal]], now: float) -> None:
+    def count_matched(self, matched: list[tuple[SimOrder, Decimal]], now: float) -> None:
         """After a match: count each group order's matched contracts and trigger every group
         whose rolling count reached its limit."""
         hit: dict[str, SimOrderGroup] = {}
         for order, count in matched:
             group_id = order.order_group_id
-            group = self._order_groups.get(group_id) if group_id is not None else None
+            group = self.groups.get(group_id) if group_id is not None else None
             if group is None or not count:
                 continue
             group.matched.append((now, count))
@@ -221,20 +241,20 @@ class OrderGroups(Settler):
         self._group_event(group, "triggered", now)
 
     def _cancel_group_orders(self, group: SimOrderGroup, now: float) -> None:
-        acct = self._acct(group.account_id)
+        acct = self._ledger.acct(group.account_id)
         tickers: set[str] = set()
         for order_id in group.order_ids:
-            order = self._orders.get(order_id)  # None: finished and archived (archive_orders)
+            order = self._live_order(order_id)  # None: finished and archived (archive_orders)
             if order is not None and order.status == "resting":
-                self._take_off(order, order.remaining_count, now, cause=order)
+                self._engine.take_off(order, order.remaining_count, now, cause=order)
                 tickers.add(order.ticker)
         for ticker in sorted(tickers):
-            self._rehold(acct, ticker)
+            self._ledger.rehold(acct, ticker)
 
     def _group_event(
         self, group: SimOrderGroup, event_type: str, now: float, limit: Decimal | None = None
     ) -> None:
-        if self._listeners:
-            self._emit(
+        if self._ref.listeners:
+            self._ref.emit(
                 OrderGroupChanged(group.account_id, group.order_group_id, event_type, limit, now)
             )

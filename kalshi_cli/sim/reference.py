@@ -1,13 +1,14 @@
-"""The simulated exchange's reference data and plumbing: series (and their fee models),
-events and markets, the validation of a market, price and count, and the clock, ids and event
-listeners every other part shares. The first layer of the `Exchange` (sim/core.py), which
-inherits it through `Ledger` (accounts.py), `Matcher` (matching.py) and `Settler`
-(settlement.py); the state itself is created in `Exchange.__init__` and only declared here.
+"""The simulated exchange's reference data and plumbing: series (and their fee models and
+scheduled fee changes), events and markets, the validation of a market, price and count, and
+the clock, ids, event listeners and journal every other part shares. `Reference` is the one
+part of the `Exchange` (sim/core.py) every other part holds: the ledger (accounts.py), the
+matching engine (matching.py), settlement, order groups and subaccounts.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -21,9 +22,10 @@ from kalshi_cli.models import (
     price_bounds,
     price_on_grid,
 )
-from kalshi_cli.sim.book import Book
+from kalshi_cli.sim.journal import Journal
 from kalshi_cli.sim.records import (
     EventCreated,
+    EventFeeUpdated,
     ExchangeError,
     Listener,
     MarketLifecycle,
@@ -32,13 +34,10 @@ from kalshi_cli.sim.records import (
     SimEventT,
     SimFeeChange,
     SimMarket,
-    SimOrder,
     SimSeries,
-    SimTrade,
 )
-from kalshi_cli.sim.volume_window import VolumeWindow
 
-_SEQ_BITS = 48  # `_new_id`'s counter: 12 hex digits
+_SEQ_BITS = 48  # `new_id`'s counter: 12 hex digits
 _ID_LENGTH = 36  # a canonical UUID's
 
 _STATUS_REFUSAL = {
@@ -82,37 +81,39 @@ def _market_ticks(ranges: tuple[PriceRange, ...]) -> frozenset[Decimal]:
     return ticks
 
 
-class ReferenceData:
+class Reference:
     """Series, events and markets, and the shared plumbing (see the module docstring)."""
 
-    _clock: Clock
-    default_fees: FeeModel
-    _listeners: list[Listener]
-    _series: dict[str, SimSeries]
-    _series_fees: dict[str, FeeModel]
-    # series -> its scheduled fee changes, by scheduled_ts (see `Exchange.schedule_fee_change`)
-    _fee_changes: dict[str, list[SimFeeChange]]
-    _events: dict[str, SimEvent]
-    # event -> its scheduled fee override changes, by scheduled_ts
-    # (see `Exchange.schedule_event_fee_change`)
-    _event_fee_changes: dict[str, list[SimEventFeeChange]]
-    _markets: dict[str, SimMarket]
-    _books: dict[str, Book[SimOrder]]
-    _holders: dict[str, set[str]]  # ticker -> accounts that ever held a position
-    _trades_by_ticker: dict[str, list[SimTrade]]
-    _volume_window: dict[str, VolumeWindow]
-    _seq: int
-    _salt: int
-    _id_prefix: str
-    _replay_ts: float | None
+    def __init__(self, clock: Clock, fees: FeeModel | None = None) -> None:
+        self.clock = clock
+        self.default_fees = fees or FeeModel()
+        """The fee model of every series that sets none of its own."""
+        self.listeners: list[Listener] = []
+        self._series: dict[str, SimSeries] = {}
+        self._series_fees: dict[str, FeeModel] = {}
+        # series -> its scheduled fee changes, by scheduled_ts (`schedule_fee_change`)
+        self._fee_changes: dict[str, list[SimFeeChange]] = {}
+        self._events: dict[str, SimEvent] = {}
+        # event -> its scheduled fee override changes, by scheduled_ts
+        # (`schedule_event_fee_change`)
+        self._event_fee_changes: dict[str, list[SimEventFeeChange]] = {}
+        self._markets: dict[str, SimMarket] = {}
+        self.seq = 0
+        self.set_salt(secrets.randbits(128))
+        self.created_time = clock.wall()
+        # the journal every part writes through (`log`), set by `Exchange` once it is open;
+        # `replay_ts` is the time of the record being replayed (or of a `journaled` block)
+        self.journal: Journal | None = None
+        self.replay_ts: float | None = None
+        self.since_snapshot = 0  # records written since the last snapshot
 
     # listeners ------------------------------------------------------------------------------
 
     def add_listener(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+        self.listeners.append(listener)
 
-    def _emit(self, event: SimEventT) -> None:
-        for listener in self._listeners:
+    def emit(self, event: SimEventT) -> None:
+        for listener in self.listeners:
             listener(event)
 
     # reference data -------------------------------------------------------------------------
@@ -121,7 +122,7 @@ class ReferenceData:
         if series.ticker in self._series:
             raise ExchangeError(409, "series_exists", f"series {series.ticker} already exists")
         if not series.updated_time:
-            series.updated_time = self._now()
+            series.updated_time = self.now()
         fees = self.default_fees
         if series.fee_type is not None or series.fee_multiplier is not None:
             try:
@@ -131,7 +132,7 @@ class ReferenceData:
                 )
             except FeeModelError as exc:
                 raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
-        self._log("series", series=plain_record(series))
+        self.log("series", series=plain_record(series))
         self._series[series.ticker] = series
         self._series_fees[series.ticker] = fees
 
@@ -139,7 +140,7 @@ class ReferenceData:
         """The fee type and multiplier a series charges at `at` (default: now, the exchange's
         clock): the last of its fee changes scheduled at or before then, else its own fees.
         No waiver: that is per market."""
-        when = self._now() if at is None else at
+        when = self.now() if at is None else at
         for change in reversed(self._fee_changes.get(series_ticker, ())):
             if change.scheduled_ts <= when:
                 return FeeModel.from_api(change.fee_type, change.fee_multiplier)
@@ -155,7 +156,7 @@ class ReferenceData:
         ]
         return sorted(out, key=lambda c: (c.scheduled_ts, c.id))
 
-    def _reserve_fees(self, series_ticker: str, event_ticker: str | None = None) -> Decimal:
+    def reserve_fees(self, series_ticker: str, event_ticker: str | None = None) -> Decimal:
         """The maker rate a resting order's fee reserve is held at: the highest of the series'
         own and all its scheduled fees, each also under every override the event has or will
         have, so a change while the order rests is covered."""
@@ -196,7 +197,7 @@ class ReferenceData:
         event = self._events.get(event_ticker)
         if event is None:
             return None
-        when = self._now() if at is None else at
+        when = self.now() if at is None else at
         for change in reversed(self._event_fee_changes.get(event_ticker, ())):
             if change.scheduled_ts <= when:
                 if change.fee_type_override is None:
@@ -220,8 +221,8 @@ class ReferenceData:
         """The fees of one market at `at` (default: now): its series' model, under its event's
         fee override when it has one (EventData: "takes precedence over the series-level fee
         for this event's markets"), with the market's fee waiver."""
-        market = self._market(ticker)
-        when = self._now() if at is None else at
+        market = self.market(ticker)
+        when = self.now() if at is None else at
         fees = self.series_fees(market.series_ticker, when)
         override = self.event_fee_override(market.event_ticker, when)
         if override is not None:
@@ -236,27 +237,27 @@ class ReferenceData:
         if event.event_ticker in self._events:
             raise ExchangeError(409, "event_exists", f"event {event.event_ticker} already exists")
         if not event.updated_time:
-            event.updated_time = self._now()
+            event.updated_time = self.now()
         check_fee_override(event.fee_type_override, event.fee_multiplier_override)
-        self._log("event", event=plain_record(event))
+        self.log("event", event=plain_record(event))
         self._events[event.event_ticker] = event
-        if self._listeners:
-            self._emit(EventCreated(event.event_ticker, self._now()))
+        if self.listeners:
+            self.emit(EventCreated(event.event_ticker, self.now()))
 
     def add_market(self, market: SimMarket) -> None:
+        """Check, journal and list a market; `announce_market` reports it once the parts of
+        the exchange that keep something per market have opened theirs."""
         if market.ticker in self._markets:
             raise ExchangeError(409, "market_exists", f"market {market.ticker} already exists")
         if not market.price_ranges:
             raise ExchangeError(400, "invalid_parameters", "a market needs price_ranges")
-        self._log("market", market=market_record(market))
+        self.log("market", market=market_record(market))
         self._markets[market.ticker] = market
-        self._books[market.ticker] = Book()
-        self._holders[market.ticker] = set()
-        self._trades_by_ticker[market.ticker] = []
-        self._volume_window[market.ticker] = VolumeWindow()
-        if self._listeners:
-            self._emit(
-                MarketLifecycle(market.ticker, "created", {"status": market.status}, self._now())
+
+    def announce_market(self, market: SimMarket) -> None:
+        if self.listeners:
+            self.emit(
+                MarketLifecycle(market.ticker, "created", {"status": market.status}, self.now())
             )
 
     @property
@@ -274,19 +275,19 @@ class ReferenceData:
 
     # validation -------------------------------------------------------------------------------
 
-    def _market(self, ticker: str) -> SimMarket:
+    def market(self, ticker: str) -> SimMarket:
         market = self._markets.get(ticker)
         if market is None:
             raise ExchangeError(404, "market_not_found", f"market {ticker} not found")
         return market
 
-    def _require_open(self, market: SimMarket) -> None:
+    def require_open(self, market: SimMarket) -> None:
         if market.status != "open":
             raise ExchangeError(
                 409, _STATUS_REFUSAL[market.status], f"{market.ticker} is {market.status}"
             )
 
-    def _check_price(self, market: SimMarket, price: Decimal) -> None:
+    def check_price(self, market: SimMarket, price: Decimal) -> None:
         if not price.is_finite():
             raise ExchangeError(400, "invalid_price", "price must be a number")
         if price in _market_ticks(market.price_ranges):
@@ -303,7 +304,7 @@ class ReferenceData:
                 f"price {price} is not on the {market.price_level_structure} grid",
             )
 
-    def _check_count(self, market: SimMarket, count: Decimal) -> None:
+    def check_count(self, market: SimMarket, count: Decimal) -> None:
         # `is_finite` first: a signalling NaN cannot be hashed
         valid = _VALID_COUNTS[market.fractional_trading_enabled]
         if count.is_finite() and count in valid:
@@ -321,35 +322,115 @@ class ReferenceData:
 
     # ids, time, journal ---------------------------------------------------------------------
 
-    def _new_id(self) -> str:
+    def new_id(self) -> str:
         # a UUID-shaped id: a random version-4 prefix per journal, then a 48-bit counter
-        self._seq += 1
-        return f"{self._id_prefix}{self._seq:012x}"
+        self.seq += 1
+        return f"{self.id_prefix}{self.seq:012x}"
 
-    def _set_salt(self, value: int) -> None:
-        self._salt = value
-        self._id_prefix = str(uuid.UUID(int=value, version=4))[:24]
-        # what `client_ids.uuid_number` makes of `_new_id()`: the prefix's 80 bits, then the
+    def set_salt(self, value: int) -> None:
+        self.salt = value
+        self.id_prefix = str(uuid.UUID(int=value, version=4))[:24]
+        # what `client_ids.uuid_number` makes of `new_id()`: the prefix's 80 bits, then the
         # counter's 48 (while it fits them: a longer id is no canonical UUID, kept as text)
-        self._id_number = int(self._id_prefix.replace("-", ""), 16) << _SEQ_BITS
+        self.id_number = int(self.id_prefix.replace("-", ""), 16) << _SEQ_BITS
 
-    def _new_id_number(self, new_id: str) -> int | None:
-        """`client_ids.uuid_number(new_id)` for an id `_new_id` made, parsing only its counter
+    def new_id_number(self, new_id: str) -> int | None:
+        """`client_ids.uuid_number(new_id)` for an id `new_id` made, parsing only its counter
         (tests/sim/test_client_ids.py compares the two)."""
         if len(new_id) != _ID_LENGTH:  # a counter past 48 bits: no canonical UUID
             return None
-        return self._id_number | int(new_id[_ID_LENGTH - _SEQ_BITS // 4 :], 16)
+        return self.id_number | int(new_id[_ID_LENGTH - _SEQ_BITS // 4 :], 16)
 
-    def _now(self) -> float:
-        return self._clock.wall() if self._replay_ts is None else self._replay_ts
+    def now(self) -> float:
+        return self.clock.wall() if self.replay_ts is None else self.replay_ts
 
-    def _log(self, op: str, **fields: Any) -> None:
-        """Journal one state change before it is applied (`Exchange._log`, sim/core.py)."""
-        raise NotImplementedError
+    def log(self, op: str, **fields: Any) -> None:
+        """Journal one state change before it is applied (nothing while a record is replayed,
+        or inside `Exchange.journaled`'s block)."""
+        if self.journal is not None and self.replay_ts is None:
+            self.journal.append({"op": op, "ts": self.clock.wall(), **fields})
+            self.since_snapshot += 1
 
-    def _log_at(self, now: float, op: str, **fields: Any) -> None:
-        """`_log` at `now`, the time the change is applied at (`Exchange._log_at`)."""
-        raise NotImplementedError
+    def log_at(self, now: float, op: str, **fields: Any) -> None:
+        """`log` at `now`, the time the change is applied at: a replay (which runs at the
+        record's time) then gives the times that were served, and the clock is read once."""
+        if self.journal is not None and self.replay_ts is None:
+            self.journal.append({"op": op, "ts": now, **fields})
+            self.since_snapshot += 1
+
+    # scheduled fee changes --------------------------------------------------------------------
+
+    def schedule_fee_change(
+        self, series_ticker: str, fee_type: str, fee_multiplier: str, scheduled_ts: float
+    ) -> SimFeeChange:
+        """Check, journal and list a change of a series' fees (`Exchange.schedule_fee_change`
+        says what it does to fills and reserves)."""
+        if series_ticker not in self._series:
+            raise ExchangeError(404, "not_found", f"series {series_ticker} not found")
+        try:
+            FeeModel.from_api(fee_type, fee_multiplier)
+        except FeeModelError as exc:
+            raise ExchangeError(400, "invalid_parameters", str(exc)) from exc
+        change = SimFeeChange(
+            self.new_id(),
+            series_ticker,
+            fee_type,
+            str(fee_multiplier),
+            float(scheduled_ts),  # unix seconds
+        )
+        self.log(
+            "fee_change",
+            series_ticker=series_ticker,
+            fee_type=fee_type,
+            fee_multiplier=change.fee_multiplier,
+            scheduled_ts=change.scheduled_ts,
+        )
+        changes = self._fee_changes.setdefault(series_ticker, [])
+        changes.append(change)
+        changes.sort(key=lambda c: c.scheduled_ts)
+        return change
+
+    def schedule_event_fee_change(
+        self,
+        event_ticker: str,
+        fee_type_override: str | None,
+        fee_multiplier_override: str | None,
+        scheduled_ts: float,  # unix seconds
+    ) -> SimEventFeeChange:
+        """Check, journal and list a change of an event's fee override
+        (`Exchange.schedule_event_fee_change`)."""
+        event = self._events.get(event_ticker)
+        if event is None:
+            raise ExchangeError(404, "not_found", f"event {event_ticker} not found")
+        check_fee_override(fee_type_override, fee_multiplier_override)
+        change = SimEventFeeChange(
+            self.new_id(),
+            event_ticker,
+            event.series_ticker,
+            fee_type_override,
+            fee_multiplier_override,
+            float(scheduled_ts),  # unix seconds
+        )
+        self.log(
+            "event_fee_change",
+            event_ticker=event_ticker,
+            fee_type_override=fee_type_override,
+            fee_multiplier_override=fee_multiplier_override,
+            scheduled_ts=change.scheduled_ts,
+        )
+        changes = self._event_fee_changes.setdefault(event_ticker, [])
+        changes.append(change)
+        changes.sort(key=lambda c: c.scheduled_ts)
+        return change
+
+    def announce_event_fee(self, change_id: str) -> None:
+        if not self.listeners:
+            return
+        for changes in self._event_fee_changes.values():
+            for change in changes:
+                if change.id == change_id:
+                    self.emit(EventFeeUpdated(change))
+                    return
 
 
 def check_fee_override(fee_type: str | None, multiplier: str | None) -> None:

@@ -1,5 +1,5 @@
-"""Subaccounts and API keys of the simulated exchange: a side layer of the `Exchange`
-(sim/core.py), on top of `Ledger` (accounts.py).
+"""Subaccounts and API keys of the simulated exchange: a part of the `Exchange` (sim/core.py)
+over its ledger (accounts.py), whose accounts the subaccounts are.
 
 Subaccounts (openapi.yaml 3.31.0, REFERENCE.md "Changes in 3.30"): a user's primary account is
 subaccount 0; `create_subaccount` adds 1, 2, ... up to 63. Each subaccount is a ledger account
@@ -31,6 +31,7 @@ from typing import Any
 from kalshi_cli.models import ZERO
 from kalshi_cli.sim.accounts import AccountState, Ledger
 from kalshi_cli.sim.records import Account, ExchangeError, ledger_id
+from kalshi_cli.sim.reference import Reference
 
 MAX_SUBACCOUNT = 63
 # the scopes of a key created without any (the spec's default: "full access")
@@ -86,20 +87,22 @@ class Keyring:
     deleted: set[str] = field(default_factory=set)
 
 
-class Subaccounts(Ledger):
+class Subaccounts:
     """Subaccounts, transfers, netting settings and API keys (see the module docstring)."""
 
-    _users: dict[str, UserAccounts]
-    _keyring: Keyring
-    created_time: float
+    def __init__(self, reference: Reference, ledger: Ledger) -> None:
+        self._ref = reference
+        self._ledger = ledger
+        self.users: dict[str, UserAccounts] = {}
+        self.keyring = Keyring()
 
     # subaccounts -----------------------------------------------------------------------------
 
     def _user(self, user: str) -> UserAccounts:
-        self._acct(user)
-        found = self._users.get(user)
+        self._ledger.acct(user)
+        found = self.users.get(user)
         if found is None:
-            found = self._users[user] = UserAccounts()
+            found = self.users[user] = UserAccounts()
         return found
 
     def subaccount_numbers(self, user: str) -> list[int]:
@@ -121,12 +124,12 @@ class Subaccounts(Ledger):
                 "invalid_parameters",
                 f"at most {MAX_SUBACCOUNT} numbered subaccounts per user",
             )
-        now = self._now()
-        self._log_at(now, "subaccount", account_id=user)
+        now = self._ref.now()
+        self._ref.log_at(now, "subaccount", account_id=user)
         accounts.count += 1
         number = accounts.count
         lid = ledger_id(user, number)
-        self._accounts[lid] = AccountState(Account(lid, "", "", 0, ZERO), ZERO)
+        self._ledger.states[lid] = AccountState(Account(lid, "", "", 0, ZERO), ZERO)
         accounts.updated[number] = now
         return number
 
@@ -153,8 +156,8 @@ class Subaccounts(Ledger):
                     f"client_transfer_id {client_transfer_id} was used for another transfer",
                 )
             return earlier
-        source = self._acct(self.subaccount_ledger(user, from_subaccount))
-        target = self._acct(self.subaccount_ledger(user, to_subaccount))
+        source = self._ledger.acct(self.subaccount_ledger(user, from_subaccount))
+        target = self._ledger.acct(self.subaccount_ledger(user, to_subaccount))
         if from_subaccount == to_subaccount:
             raise ExchangeError(400, "invalid_parameters", "a transfer needs two subaccounts")
         if amount_cents <= 0:
@@ -165,8 +168,8 @@ class Subaccounts(Ledger):
                 "insufficient_balance",
                 f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
             )
-        now = self._now()
-        self._log_at(
+        now = self._ref.now()
+        self._ref.log_at(
             now,
             "transfer",
             account_id=user,
@@ -181,7 +184,12 @@ class Subaccounts(Ledger):
         source.sync()
         target.sync()
         made = SimTransfer(
-            self._new_id(), client_transfer_id, from_subaccount, to_subaccount, amount_cents, now
+            self._ref.new_id(),
+            client_transfer_id,
+            from_subaccount,
+            to_subaccount,
+            amount_cents,
+            now,
         )
         accounts.transfers.append(made)
         accounts.by_client_id[client_transfer_id] = made
@@ -195,11 +203,11 @@ class Subaccounts(Ledger):
     def balance_updated(self, user: str, subaccount: int) -> float:
         """When the subaccount's balance was last changed by a transfer or its creation (the
         account's creation for 0 when nothing moved yet)."""
-        return self._user(user).updated.get(subaccount, self.created_time)
+        return self._user(user).updated.get(subaccount, self._ref.created_time)
 
     def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
         self.subaccount_ledger(user, subaccount)
-        self._log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
+        self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
         self._user(user).netting[subaccount] = enabled
 
     def netting(self, user: str) -> dict[int, bool]:
@@ -209,17 +217,17 @@ class Subaccounts(Ledger):
     # API keys --------------------------------------------------------------------------------
 
     def account_by_key(self, key_id: str) -> Account | None:
-        added = self._keyring.added.get(key_id)
+        added = self.keyring.added.get(key_id)
         if added is not None:
-            return self._accounts[added.account_id].account
-        if key_id in self._keyring.deleted:
+            return self._ledger.states[added.account_id].account
+        if key_id in self.keyring.deleted:
             return None
-        return super().account_by_key(key_id)
+        return self._ledger.account_by_key(key_id)
 
     def api_key(self, key_id: str) -> SimApiKey | None:
         """The key with its scopes and restriction, or None for a key that does not (or no
         longer) authenticate."""
-        added = self._keyring.added.get(key_id)
+        added = self.keyring.added.get(key_id)
         if added is not None:
             return added
         account = self.account_by_key(key_id)
@@ -233,9 +241,9 @@ class Subaccounts(Ledger):
 
     def api_keys(self, user: str) -> list[SimApiKey]:
         """The user's keys, the first one first."""
-        account = self._acct(user).account
+        account = self._ledger.acct(user).account
         first = self.api_key(account.key_id) if account.key_id else None
-        added = [k for k in self._keyring.added.values() if k.account_id == user]
+        added = [k for k in self.keyring.added.values() if k.account_id == user]
         return ([first] if first is not None else []) + added
 
     def add_api_key(
@@ -249,7 +257,7 @@ class Subaccounts(Ledger):
         key_id: str | None = None,
     ) -> SimApiKey:
         """Register a public key (PEM, already checked by the caller) for `user`."""
-        self._acct(user)
+        self._ledger.acct(user)
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
             raise ExchangeError(400, "invalid_parameters", f"unknown scope {unknown[0]!r}")
@@ -259,8 +267,8 @@ class Subaccounts(Ledger):
             )
         if subaccount is not None:
             self.subaccount_ledger(user, subaccount)
-        new_id = key_id or self._new_id()
-        self._log(
+        new_id = key_id or self._ref.new_id()
+        self._ref.log(
             "api_key",
             account_id=user,
             key_id=new_id,
@@ -270,20 +278,20 @@ class Subaccounts(Ledger):
             subaccount=subaccount,
         )
         key = SimApiKey(new_id, user, name, public_key_pem, tuple(scopes), subaccount)
-        self._keyring.added[new_id] = key
+        self.keyring.added[new_id] = key
         return key
 
     def delete_api_key(self, user: str, key_id: str) -> None:
         key = self.api_key(key_id)
         if key is None or key.account_id != user:
             raise ExchangeError(404, "not_found", "API key not found")
-        self._log("api_key_delete", account_id=user, key_id=key_id)
-        if self._keyring.added.pop(key_id, None) is None:
-            self._keyring.deleted.add(key_id)
+        self._ref.log("api_key_delete", account_id=user, key_id=key_id)
+        if self.keyring.added.pop(key_id, None) is None:
+            self.keyring.deleted.add(key_id)
 
     # the journal -----------------------------------------------------------------------------
 
-    def _replay_subaccounts(self, rec: dict[str, Any]) -> bool:
+    def replay(self, rec: dict[str, Any]) -> bool:
         """Apply a journal record of this layer; False when the record is not one of them."""
         op = rec["op"]
         user = rec.get("account_id", "")

@@ -38,7 +38,7 @@ from kalshi_cli.sim.records import SimFill, SimOrder, SimTrade
 BYTES_PER_TRADE = 35
 """The columns' bytes per archived trade: id counter 8 + prefix 2 + ticker 4 + price 4 +
 count 4 + side 1 + time 8 + the market's list 4. A trade whose id is not `prefix + 12 hex
-digits` also keeps its id string (none is: every id comes from `Reference._new_id`'s shape)."""
+digits` also keeps its id string (none is: every id comes from `Reference.new_id`'s shape)."""
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -395,7 +395,7 @@ class OrderArchive:
     As `FillArchive`: ids as counters, every other value an index into the distinct values (or
     combinations) seen, kept by `_exact` so each reads back as it was, the times as floats. An
     index sorted by the id's counter (the order they were placed in: every id is the exchange's
-    prefix and its counter, `Reference._new_id`) finds one by id and lists them newest first."""
+    prefix and its counter, `Reference.new_id`) finds one by id and lists them newest first."""
 
     def __init__(self) -> None:
         self._order_id = _Ids()

@@ -7,7 +7,7 @@ satisfies `time <= now - DAY` (the edge as it was: a trade at `t` still counts a
 window held a `(time, count)` tuple a trade (~0.19 KB with the float and the count Decimal it
 kept alive once the trade was archived). It now holds two arrays: the time as a float and
 the count in hundredths of a contract as an int64 (a count is a multiple of 0.01:
-`Reference._check_count`), one entry per distinct trade time (the trades of one taker's sweep
+`Reference.check_count`), one entry per distinct trade time (the trades of one taker's sweep
 share their time and one entry). A trim takes the sum of the entries it drops, as one Decimal
 of exact value; the market's `volume_24h` keeps the same value and the same exponent as when
 each count was taken off in turn, because its own exponent is already at most every count's

@@ -214,7 +214,7 @@ def check(ex: Exchange, accounts: list[str]) -> None:
                 ex.default_fees.rates(at=0.0)[1],
                 ticker in FRACTIONAL,
             )
-            assert ex._accounts[a].held.get(ticker, D(0)) == expected
+            assert ex._ledger.states[a].held.get(ticker, D(0)) == expected
     for ticker in TICKERS:
         yes, no = ex.book(ticker)
         if yes and no:

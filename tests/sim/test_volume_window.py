@@ -116,11 +116,11 @@ def test_the_window_keeps_one_entry_per_trade_time_of_the_last_day() -> None:
         _advance_to(env, T0 + minute * 1800.0)
         _trade(env, "M", ["1", "1", "2"])
         _tick(env, old)
-        window = env.ex._volume_window["M"]
+        window = env.ex._engine.volume_window["M"]
         # the old window held three tuples a sweep; this one entry a trade time, of the last day
         assert len(window) == min(minute + 1, 48)
         assert len(old.window["M"]) == 3 * len(window)
-    assert [c for _, c in env.ex._volume_window["M"].entries()] == [D(4)] * 48
+    assert [c for _, c in env.ex._engine.volume_window["M"].entries()] == [D(4)] * 48
 
 
 def test_a_restored_snapshot_keeps_the_window() -> None:
