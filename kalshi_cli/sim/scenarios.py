@@ -404,8 +404,18 @@ def _all_markets(specs: list[Any]) -> list[_MarketSpec]:
     return [ms for _, events in specs for _, markets in events for ms in markets]
 
 
-# complexity: one branch per section of a scenario file
-def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: float) -> None:  # noqa: C901
+def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: float) -> None:
+    """Put a scenario on a new exchange, one section at a time, in this order: its reference
+    data, its scheduled fee changes, its participants' accounts, the books it starts with."""
+    _install_reference(exchange, specs, now)
+    _install_fee_changes(exchange, data, now)
+    markets = _all_markets(specs)
+    _install_participants(exchange, data, markets)
+    _install_books(exchange, data, markets)
+
+
+def _install_reference(exchange: Exchange, specs: list[Any], now: float) -> None:
+    """The series, events and markets, each market's times set from `now`."""
     for series, events in specs:
         exchange.add_series(series)
         for event, markets in events:
@@ -419,6 +429,10 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
                 if ms.fee_waiver is not None:
                     m.fee_waiver_expiration_time = now + ms.fee_waiver
                 exchange.add_market(m)
+
+
+def _install_fee_changes(exchange: Exchange, data: dict[str, Any], now: float) -> None:
+    """The series' and events' fee changes, scheduled from `now`."""
     for s in data.get("series") or []:
         for fee_type, multiplier, after in _fee_changes(s):
             exchange.schedule_fee_change(s["ticker"], fee_type, multiplier, now + after)
@@ -427,7 +441,13 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
                 exchange.schedule_event_fee_change(
                     e["event_ticker"], override, override_multiplier, now + after
                 )
-    markets = _all_markets(specs)
+
+
+def _install_participants(
+    exchange: Exchange, data: dict[str, Any], markets: list[_MarketSpec]
+) -> None:
+    """The accounts of the liquidity provider (when a market is quoted) and the noise
+    traders."""
     lp = data.get("liquidity_provider")
     if lp is not None and any(ms.quote for ms in markets):
         exchange.create_account(
@@ -441,25 +461,31 @@ def _install(exchange: Exchange, data: dict[str, Any], specs: list[Any], now: fl
                 public_key_pem="",
                 cash_cents=int(noise.get("cash_cents", 10_000_000)),
             )
-    if any(ms.book for ms in markets):
-        maker = exchange.create_account(
-            key_id=BOOK_MAKER_KEY,
-            public_key_pem="",
-            cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
-        )
-        for ms in markets:
-            for side_name, book_side in (("yes_bids", BookSide.BID), ("no_bids", BookSide.ASK)):
-                for price, size in ms.book.get(side_name, []):
-                    own = _dec(price, f"{ms.market.ticker}.book.{side_name}")
-                    exchange.place_order(
-                        maker.account_id,
-                        ticker=ms.market.ticker,
-                        book_side=book_side,
-                        price=own if book_side is BookSide.BID else 1 - own,
-                        count=_dec(size, f"{ms.market.ticker}.book.{side_name}"),
-                        time_in_force=TimeInForce.GTC,
-                        self_trade_prevention=SelfTradePrevention.MAKER,
-                    )
+
+
+def _install_books(exchange: Exchange, data: dict[str, Any], markets: list[_MarketSpec]) -> None:
+    """The books the markets start with, rested by the book maker's account (made only when
+    a market has one)."""
+    if not any(ms.book for ms in markets):
+        return
+    maker = exchange.create_account(
+        key_id=BOOK_MAKER_KEY,
+        public_key_pem="",
+        cash_cents=int(data.get("book_maker_cash_cents", 100_000_000)),
+    )
+    for ms in markets:
+        for side_name, book_side in (("yes_bids", BookSide.BID), ("no_bids", BookSide.ASK)):
+            for price, size in ms.book.get(side_name, []):
+                own = _dec(price, f"{ms.market.ticker}.book.{side_name}")
+                exchange.place_order(
+                    maker.account_id,
+                    ticker=ms.market.ticker,
+                    book_side=book_side,
+                    price=own if book_side is BookSide.BID else 1 - own,
+                    count=_dec(size, f"{ms.market.ticker}.book.{side_name}"),
+                    time_in_force=TimeInForce.GTC,
+                    self_trade_prevention=SelfTradePrevention.MAKER,
+                )
 
 
 def _path(spec: dict[str, Any], ticker: str, paths: dict[str, PricePath]) -> PricePath:

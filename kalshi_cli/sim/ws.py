@@ -373,11 +373,27 @@ class WsHub:
                 reply["id"] = cmd_id
             conn.reply(reply)
 
-    # complexity: one branch per update_subscription action of the spec
-    def _update(self, conn: Connection, cmd_id: Any, params: Json) -> None:  # noqa: C901
+    def _update(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        """`update_subscription`: the one subscription it names, then what the action asks of
+        it (the spec's actions, each a step below; an index channel has actions of its own)."""
         action = params.get("action")
         if action is None:
             raise CommandError(15, "Action required")
+        sub = self._named_subscription(conn, params)
+        if sub.channel in INDEX_CHANNELS:
+            self._update_ids(conn, cmd_id, sub, action, params)
+            return
+        if action not in ("add_markets", "delete_markets", "get_snapshot"):
+            raise CommandError(13, "Unsupported action")
+        tickers = self._tickers(params)
+        if action == "get_snapshot":
+            self._resend_snapshots(conn, sub, tickers)
+        else:
+            self._update_markets(conn, cmd_id, sub, action == "add_markets", tickers)
+
+    @staticmethod
+    def _named_subscription(conn: Connection, params: Json) -> Subscription:
+        """The one subscription an `update_subscription` names (`sid`, or `sids` of one)."""
         sids = params.get("sids")
         if "sid" in params:
             sid = params["sid"]
@@ -388,23 +404,33 @@ class WsHub:
         sub = conn.subs.get(sid) if isinstance(sid, int) else None
         if sub is None:
             raise CommandError(7, "Unknown subscription ID")
-        if sub.channel in INDEX_CHANNELS:
-            self._update_ids(conn, cmd_id, sub, action, params)
-            return
-        if action not in ("add_markets", "delete_markets", "get_snapshot"):
-            raise CommandError(13, "Unsupported action")
-        tickers = self._tickers(params)
-        if action == "get_snapshot":
-            if sub.channel != "orderbook_delta":
-                raise CommandError(13, "Unsupported action: get_snapshot is for orderbook_delta")
-            for ticker in tickers or sorted(sub.tickers or ()):
-                self._snapshot(conn, sub, ticker)
-            return
+        return sub
+
+    def _resend_snapshots(
+        self, conn: Connection, sub: Subscription, tickers: list[str] | None
+    ) -> None:
+        """`get_snapshot`: an orderbook snapshot of each market asked for (default: every
+        market the subscription covers), on the subscription's own sequence."""
+        if sub.channel != "orderbook_delta":
+            raise CommandError(13, "Unsupported action: get_snapshot is for orderbook_delta")
+        for ticker in tickers or sorted(sub.tickers or ()):
+            self._snapshot(conn, sub, ticker)
+
+    def _update_markets(
+        self,
+        conn: Connection,
+        cmd_id: Any,
+        sub: Subscription,
+        add: bool,
+        tickers: list[str] | None,
+    ) -> None:
+        """`add_markets` (`add`) or `delete_markets` on a subscription of named markets; the
+        markets added to an orderbook subscription get a snapshot each, then the `ok`."""
         if sub.tickers is None:
             raise CommandError(13, "Unsupported action: this subscription covers every market")
         if tickers is None:
             raise CommandError(14, "Market Ticker required")
-        if action == "add_markets":
+        if add:
             new = [t for t in tickers if t not in sub.tickers]
             sub.tickers.update(new)
             if sub.channel == "orderbook_delta":
@@ -490,74 +516,105 @@ class WsHub:
         except Exception:
             log.exception("websocket fan-out failed")
 
-    # complexity: one branch per channel's delivery rule
-    def _deliver(self, conn: Connection, event: SimEventT) -> None:  # noqa: C901
+    def _deliver(self, conn: Connection, event: SimEventT) -> None:
+        """One event to each of the connection's subscriptions whose channel carries it, by
+        the kind of event: public market data, an account's own records, or the lifecycle of
+        markets and events."""
         mine = conn.account.account_id
         for sub in list(conn.subs.values()):
-            channel = sub.channel
-            if isinstance(event, BookChanged):
-                if channel == "orderbook_delta" and sub.covers(event.ticker):
-                    conn.emit(sub, "orderbook_delta", self._delta_msg(event, mine))
-                elif channel == "ticker" and sub.covers(event.ticker):
-                    self._ticker(conn, sub, event.ticker, Decimal(0))
-            elif isinstance(event, TradeHappened):
-                trade = event.trade
-                if channel == "trade" and sub.covers(trade.ticker):
-                    conn.emit(sub, "trade", ser.ws_trade_msg(trade))
-                elif channel == "ticker" and sub.covers(trade.ticker):
-                    self._ticker(conn, sub, trade.ticker, trade.count)
-            elif isinstance(event, FillHappened):
-                fill = event.fill
-                if (
-                    channel == "fill"
-                    and owner(fill.account_id)[0] == mine
-                    and sub.covers(fill.ticker)
-                ):
-                    conn.emit(sub, "fill", ser.ws_fill_msg(fill))
-            elif isinstance(event, OrderChanged):
-                order = event.order
-                if (
-                    channel == "user_orders"
-                    and owner(order.account_id)[0] == mine
-                    and sub.covers(order.ticker)
-                ):
-                    conn.emit(sub, "user_order", ser.ws_user_order_msg(order))
-            elif isinstance(event, PositionChanged):
-                if (
-                    channel == "market_positions"
-                    and owner(event.account_id)[0] == mine
-                    and sub.covers(event.ticker)
-                ):
-                    position = next(
-                        (
-                            p
-                            for p in self.state.exchange.positions(event.account_id)
-                            if p.ticker == event.ticker
-                        ),
-                        None,
-                    )
-                    conn.emit(
-                        sub,
-                        "market_position",
-                        ser.ws_position_msg(event.account_id, event.ticker, position),
-                    )
-            elif isinstance(event, MarketLifecycle) and channel in LIFECYCLE:
-                self._lifecycle(conn, sub, event)
-            elif isinstance(event, EventCreated) and channel in LIFECYCLE:
-                ev = self.state.exchange.events.get(event.event_ticker)
-                if ev is not None and (
-                    channel == "market_lifecycle_v2" or self._multivariate_event(ev.event_ticker)
-                ):
-                    conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
-            elif (
-                isinstance(event, OrderGroupChanged)
-                and channel == "order_group_updates"
-                and owner(event.account_id)[0] == mine
+            if isinstance(event, (BookChanged, TradeHappened)):
+                self._deliver_market_data(conn, sub, event)
+            elif isinstance(
+                event, (FillHappened, OrderChanged, PositionChanged, OrderGroupChanged)
             ):
-                conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
-            elif isinstance(event, EventFeeUpdated) and channel == "market_lifecycle_v2":
-                # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
-                conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
+                self._deliver_own(conn, sub, event, mine)
+            else:
+                self._deliver_lifecycle(conn, sub, event)
+
+    def _deliver_market_data(
+        self, conn: Connection, sub: Subscription, event: BookChanged | TradeHappened
+    ) -> None:
+        """A book change to `orderbook_delta`, a trade to `trade`; either to `ticker`."""
+        channel = sub.channel
+        if isinstance(event, BookChanged):
+            if channel == "orderbook_delta" and sub.covers(event.ticker):
+                conn.emit(sub, "orderbook_delta", self._delta_msg(event, conn.account.account_id))
+            elif channel == "ticker" and sub.covers(event.ticker):
+                self._ticker(conn, sub, event.ticker, Decimal(0))
+            return
+        trade = event.trade
+        if channel == "trade" and sub.covers(trade.ticker):
+            conn.emit(sub, "trade", ser.ws_trade_msg(trade))
+        elif channel == "ticker" and sub.covers(trade.ticker):
+            self._ticker(conn, sub, trade.ticker, trade.count)
+
+    def _deliver_own(
+        self,
+        conn: Connection,
+        sub: Subscription,
+        event: FillHappened | OrderChanged | PositionChanged | OrderGroupChanged,
+        mine: str,
+    ) -> None:
+        """A fill, an order, a position or an order group, to its channel on the connections
+        of the user whose (sub)account it is."""
+        channel = sub.channel
+        if isinstance(event, FillHappened):
+            fill = event.fill
+            if channel == "fill" and owner(fill.account_id)[0] == mine and sub.covers(fill.ticker):
+                conn.emit(sub, "fill", ser.ws_fill_msg(fill))
+        elif isinstance(event, OrderChanged):
+            order = event.order
+            if (
+                channel == "user_orders"
+                and owner(order.account_id)[0] == mine
+                and sub.covers(order.ticker)
+            ):
+                conn.emit(sub, "user_order", ser.ws_user_order_msg(order))
+        elif isinstance(event, PositionChanged):
+            if (
+                channel == "market_positions"
+                and owner(event.account_id)[0] == mine
+                and sub.covers(event.ticker)
+            ):
+                position = next(
+                    (
+                        p
+                        for p in self.state.exchange.positions(event.account_id)
+                        if p.ticker == event.ticker
+                    ),
+                    None,
+                )
+                conn.emit(
+                    sub,
+                    "market_position",
+                    ser.ws_position_msg(event.account_id, event.ticker, position),
+                )
+        elif channel == "order_group_updates" and owner(event.account_id)[0] == mine:
+            conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
+
+    def _deliver_lifecycle(
+        self,
+        conn: Connection,
+        sub: Subscription,
+        event: MarketLifecycle | EventCreated | EventFeeUpdated,
+    ) -> None:
+        """A market's or an event's lifecycle, and an event's fee update, to the lifecycle
+        channels."""
+        channel = sub.channel
+        if isinstance(event, MarketLifecycle):
+            if channel in LIFECYCLE:
+                self._lifecycle(conn, sub, event)
+        elif isinstance(event, EventCreated):
+            ev = self.state.exchange.events.get(event.event_ticker)
+            if (
+                channel in LIFECYCLE
+                and ev is not None
+                and (channel == "market_lifecycle_v2" or self._multivariate_event(ev.event_ticker))
+            ):
+                conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
+        elif channel == "market_lifecycle_v2":
+            # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
+            conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
 
     def _lifecycle(self, conn: Connection, sub: Subscription, event: MarketLifecycle) -> None:
         market = self.state.exchange.markets.get(event.ticker)
