@@ -12,6 +12,7 @@ guide shows. One exchange shard (`exchange_index` 0) and subaccount 0 only.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 from collections import defaultdict
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
+from kalshi_cli.sim import indices
 from kalshi_cli.sim.core import (
     Exchange,
     MarketStatus,
@@ -559,4 +561,40 @@ def ws_order_group_msg(event: OrderGroupChanged) -> Json:
     if event.contracts_limit is not None:
         msg["contracts_limit_fp"] = fmt_count(event.contracts_limit)
     msg["ts_ms"] = ts_ms(event.ts)
+    return msg
+
+
+def ws_index_msg(channel: str, tick: indices.IndexTick) -> Json:
+    """The `msg` of an index value, in asyncapi's shape for the channel: the raw upstream frame
+    in `data` (CF Benchmarks' `{"type":"value","id",...,"time","value"}`), the values to 8
+    places where the spec says so."""
+    value_8 = str(tick.value.quantize(indices.AVERAGE_PLACES))
+    if channel == "pyth_value":
+        return {
+            "underlying_ticker": tick.index_id,
+            "value_usd": value_8,
+            "source_ts_ms": tick.ts_ms,
+            "received_at": tick.received_ms,
+        }
+    frame = json.dumps(
+        {"type": "value", "id": tick.index_id, "time": tick.ts_ms, "value": str(tick.value)},
+        separators=(",", ":"),
+    )
+    if channel == "cfbenchmarks_value_5hz":
+        return {
+            "index_id": tick.index_id,
+            "value_usd": value_8,
+            "source_ts_ms": tick.ts_ms,
+            "received_at": tick.received_ms,
+            "data": frame,
+        }
+    assert tick.avg_60s is not None  # every 1 Hz CF Benchmarks tick has it
+    msg: Json = {
+        "index_id": tick.index_id,
+        "received_at": tick.received_ms,
+        "data": frame,
+        "avg_60s_data": tick.avg_60s.to_json(),
+    }
+    if tick.quarter is not None:
+        msg["last_60s_windowed_average_15min"] = tick.quarter.to_json()
     return msg

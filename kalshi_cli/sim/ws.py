@@ -666,7 +666,7 @@ class WsHub:
                         or not (tick.index_id in sub.ids or "all" in sub.ids)
                     ):
                         continue
-                    conn.emit(sub, sub.channel, _index_msg(sub.channel, tick))
+                    conn.emit(sub, sub.channel, ser.ws_index_msg(sub.channel, tick))
         except Exception:
             log.exception("websocket fan-out failed")
 
@@ -708,39 +708,3 @@ def _ids(params: Json, name: str) -> list[str] | None:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise CommandError(11, f"Invalid parameter: {name}")
     return list(dict.fromkeys(value))
-
-
-def _index_msg(channel: str, tick: indices.IndexTick) -> Json:
-    """The `msg` of an index value, in asyncapi's shape for the channel: the raw upstream frame
-    in `data` (CF Benchmarks' `{"type":"value","id",...,"time","value"}`), the values to 8
-    places where the spec says so."""
-    value_8 = str(tick.value.quantize(indices.AVERAGE_PLACES))
-    if channel == "pyth_value":
-        return {
-            "underlying_ticker": tick.index_id,
-            "value_usd": value_8,
-            "source_ts_ms": tick.ts_ms,
-            "received_at": tick.received_ms,
-        }
-    frame = json.dumps(
-        {"type": "value", "id": tick.index_id, "time": tick.ts_ms, "value": str(tick.value)},
-        separators=(",", ":"),
-    )
-    if channel == "cfbenchmarks_value_5hz":
-        return {
-            "index_id": tick.index_id,
-            "value_usd": value_8,
-            "source_ts_ms": tick.ts_ms,
-            "received_at": tick.received_ms,
-            "data": frame,
-        }
-    assert tick.avg_60s is not None  # every 1 Hz CF Benchmarks tick has it
-    msg: Json = {
-        "index_id": tick.index_id,
-        "received_at": tick.received_ms,
-        "data": frame,
-        "avg_60s_data": tick.avg_60s.to_json(),
-    }
-    if tick.quarter is not None:
-        msg["last_60s_windowed_average_15min"] = tick.quarter.to_json()
-    return msg
