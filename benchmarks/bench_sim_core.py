@@ -36,7 +36,7 @@ from pathlib import Path
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.core import Exchange, SimMarket
+from kalshi_cli.sim.core.exchange import Exchange, SimMarket
 
 TARGET = 20_000
 # Fewer young-generation collections: most of the core's allocations (orders, fills, trades)

@@ -26,10 +26,16 @@ from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.reference_index import index_for_market
-from kalshi_cli.sim import indices
-from kalshi_cli.sim import serialize as ser
-from kalshi_cli.sim.core import BookChanged, Exchange, MarketLifecycle, SimEventT, TradeHappened
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core import indices
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import (
+    BookChanged,
+    Exchange,
+    MarketLifecycle,
+    SimEventT,
+    TradeHappened,
+)
+from kalshi_cli.sim.core.scenarios import build_exchange
 
 _SIDS = {
     "orderbook_delta": 1,

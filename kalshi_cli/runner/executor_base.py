@@ -4,7 +4,7 @@ counters, and `ExecutorBase`, the state set up once a run and the API error guar
 exchange call reports to: after each call the guard hears how it went (`_ok`, `_failed`); while
 it asks for a backoff, nothing is sent; an error that trips SAFE_MODE is flagged for the loop.
 
-The executor is layered as the simulator's exchange is (sim/core.py): `UnknownOrders`
+The executor is layered as the simulator's exchange is (sim/core/exchange.py): `UnknownOrders`
 (runner/unknown_orders.py) and `Cancels` (runner/cancels.py) on this base, `FillSync`
 (runner/fills.py) on `UnknownOrders`, `Outbox` (runner/outbox.py: a tick's orders sent as one
 batch) on both, and `Executor` (placing) on that.

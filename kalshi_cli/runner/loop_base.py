@@ -4,7 +4,7 @@ state set up once a run and kept from tick to tick, with what every part asks: i
 the loop's own (`_placed_by_us`), withdraw its adding quotes (`_cancel_adding`: a blocking state,
 a stale market, a strategy failing in a market), and the alert to post (`_alert`).
 
-The loop is layered as the simulator's exchange is (sim/core.py): `MarketPass`
+The loop is layered as the simulator's exchange is (sim/core/exchange.py): `MarketPass`
 (runner/market_pass.py, one market's stop-loss and strategy call) and `LoopWatch`
 (runner/loop_watch.py, the feed's events, the trading state, the pause, withdrawals and
 breaches) on this base, and `TradeLoop` (the run, the tick, heartbeat and status, shutdown) on

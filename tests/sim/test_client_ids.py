@@ -1,6 +1,6 @@
 """An account's used client order ids held as 128-bit numbers answer exactly as the set of
 strings did, and the archives keep ids without their strings
-(sim/client_ids.py).
+(sim/core/client_ids.py).
 
 Kalshi never frees a client order id (REFERENCE.md: a reuse, even of a long-cancelled order's
 id, is 409 `order_already_exists`), so the set grows with every order. These tests drive
@@ -18,9 +18,9 @@ from collections.abc import Callable
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.sim.client_ids import IdColumn, UsedClientIds, uuid_number, uuid_text
-from kalshi_cli.sim.core import ExchangeError
-from kalshi_cli.sim.reference import Reference
+from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds, uuid_number, uuid_text
+from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.reference import Reference
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
 
 

@@ -30,7 +30,7 @@ from kalshi_cli.models import (
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.sim.core import Exchange, ExchangeError, SimMarket, SimOrder
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimMarket, SimOrder
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
 PRICES = {

@@ -10,8 +10,8 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import kalshi_cli.sim
-from kalshi_cli.sim.accounts import Ledger
-from kalshi_cli.sim.matching import EngineAccounts, MatchingEngine
+from kalshi_cli.sim.core.accounts import Ledger
+from kalshi_cli.sim.core.matching import EngineAccounts, MatchingEngine
 from tests.sim.test_core import ASK, BID, Env
 
 CORE_MODULES = (
@@ -22,7 +22,7 @@ CORE_MODULES = (
     "settlement",
     "order_groups",
     "subaccounts",
-    "core",
+    "exchange",
 )
 
 
@@ -41,7 +41,7 @@ def test_no_class_of_the_exchange_core_inherits_a_class_of_the_simulator() -> No
     ours = _sim_classes()
     towers = []
     for module in CORE_MODULES:
-        tree = ast.parse((root / f"{module}.py").read_text(encoding="utf-8"))
+        tree = ast.parse((root / "core" / f"{module}.py").read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 bases = [b.id for b in node.bases if isinstance(b, ast.Name)]

@@ -1,5 +1,5 @@
 """The 24-hour volume window in 16 bytes a trade time answers exactly as the per-trade window
-did (sim/volume_window.py).
+did (sim/core/volume_window.py).
 
 The old window kept a `(time, count)` tuple a trade and, at each tick, took off the counts of
 the trades with `time <= now - DAY`. `_OldWindow` below is that code, fed the same trades; every
@@ -14,10 +14,10 @@ import pickle
 from collections import deque
 from decimal import Decimal as D
 
-from kalshi_cli.sim.core import Exchange, SimEventT, TradeHappened
-from kalshi_cli.sim.matching import DAY
-from kalshi_cli.sim.serialize import market_json
-from kalshi_cli.sim.volume_window import VolumeWindow
+from kalshi_cli.sim.core.exchange import Exchange, SimEventT, TradeHappened
+from kalshi_cli.sim.core.matching import DAY
+from kalshi_cli.sim.core.serialize import market_json
+from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.units import fmt_count
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
 
@@ -25,7 +25,7 @@ T0 = 1_700_000_000.0
 
 
 class _OldWindow:
-    """The per-trade window as it was before (sim/matching.py `_trim_volume`, core.py tick)."""
+    """The per-trade window as it was before (sim/core/matching.py `_trim_volume`, core.py tick)."""
 
     def __init__(self, exchange: Exchange) -> None:
         self.volume: dict[str, D] = {t: m.volume_24h for t, m in exchange.markets.items()}
