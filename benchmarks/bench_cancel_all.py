@@ -36,8 +36,8 @@ from kalshi_cli.clock import SystemClock
 from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.killswitch import KillSwitch
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
-from kalshi_cli.sim.ratelimit import tier_named
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.ratelimit import tier_named
 from kalshi_cli.store import Store
 
 ORDERS, MARKETS, EVENT = 1000, 20, "KXBENCH-EV"

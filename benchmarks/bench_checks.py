@@ -26,7 +26,7 @@ from coldstart import BASELINES, clean_env, kalshi, medians, report, timed
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 
 BUDGET_S = 0.5  # docs/benchmarks.md: heartbeat cold start, median wall

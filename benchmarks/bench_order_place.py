@@ -29,7 +29,7 @@ from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import Action, Side
 from kalshi_cli.order_terms import OrderRequest
 from kalshi_cli.orders import OrderService
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 
 TICKER = "KXBENCH-PLACE-M00"

@@ -36,7 +36,11 @@ from pathlib import Path
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.core import Exchange, SimMarket
+
+try:
+    from kalshi_cli.sim.core.exchange import Exchange, SimMarket
+except ModuleNotFoundError:  # a tree from before the simulator's core was a package of its own
+    from kalshi_cli.sim.core import Exchange, SimMarket  # type: ignore[no-redef,attr-defined]
 
 TARGET = 20_000
 # Fewer young-generation collections: most of the core's allocations (orders, fills, trades)

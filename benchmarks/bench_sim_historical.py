@@ -34,19 +34,24 @@ from pathlib import Path
 from starlette.requests import Request
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.app import create_app
-from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
-from kalshi_cli.sim.faults import Faults
-from kalshi_cli.sim.historical import HistoryPolicy
-from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
-from kalshi_cli.sim.routes import historical as routes
-from kalshi_cli.sim.routing import RequestContext, SimState
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.server.app import create_app
+from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
+from kalshi_cli.sim.server.faults import Faults
+from kalshi_cli.sim.core.historical import HistoryPolicy
+from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
+from kalshi_cli.sim.server.routes import historical as routes
+from kalshi_cli.sim.server.routing import RequestContext, SimState
+from kalshi_cli.sim.core.scenarios import build_exchange
 
 trades, requests, rounds = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 clock = ManualClock(1_700_000_000.0)
 exchange = build_exchange("default", clock=clock)
-exchange._set_salt(1)  # the same ids in both trees: the answers are compared
+# the same ids in both trees: the answers are compared (a tree from before the exchange had
+# parts sets its salt on the exchange itself)
+if hasattr(exchange, "_ref"):
+    exchange._ref.set_salt(1)
+else:
+    exchange._set_salt(1)  # type: ignore[attr-defined]
 tier = tier_named("basic")
 state = SimState(
     exchange=exchange, clock=clock, data_dir=Path(tempfile.mkdtemp()), tier=tier,

@@ -56,7 +56,7 @@ def process_cpu_s(pid: int) -> float | None:
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
     code = (
-        "from kalshi_cli.sim.serve import serve; "
+        "from kalshi_cli.sim.server.serve import serve; "
         f"serve('127.0.0.1', 0, {str(data_dir)!r}, 'empty', 1.0, 'prime', 100000)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -37,12 +37,12 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 import kalshi_cli
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.sim.app import create_app
-from kalshi_cli.sim.auth import DEFAULT_WINDOW_S, Authenticator
-from kalshi_cli.sim.faults import Faults
-from kalshi_cli.sim.ratelimit import RateLimiter, tier_named
-from kalshi_cli.sim.routing import SimState
-from kalshi_cli.sim.scenarios import build_exchange, scenario_history
+from kalshi_cli.sim.server.app import create_app
+from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
+from kalshi_cli.sim.server.faults import Faults
+from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
+from kalshi_cli.sim.server.routing import SimState
+from kalshi_cli.sim.core.scenarios import build_exchange, scenario_history
 
 path, minutes, data = sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 clock = ManualClock()

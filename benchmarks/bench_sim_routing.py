@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from starlette.routing import Match, Route
 
-from kalshi_cli.sim.server import SegmentRouter, api_routes
+from kalshi_cli.sim.server.server import SegmentRouter, api_routes
 
 PREFIX = "/trade-api/v2"
 REQUESTS = (("GET", "/markets/KXBENCH-26-A"), ("POST", "/portfolio/events/orders"))

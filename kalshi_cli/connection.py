@@ -2,7 +2,7 @@
 
 `resolve_connection(settings)` is the one place credentials are resolved. With `env: sim` and no
 `api_base`, it joins the simulator of the data directory, started as a background process of its
-own if none serves it, through `kalshi_cli.sim.embed.ensure_simulator` (imported only then;
+own if none serves it, through `kalshi_cli.sim.server.embed.ensure_simulator` (imported only then;
 no command's exit stops it), and the simulator's default
 account supplies the endpoint and the key. Otherwise the configured `api_base`, `ws_url`,
 `api_key_id` and key (PEM text from the environment wins over a path: it is the more deliberate
@@ -117,7 +117,7 @@ def no_credentials(settings: Settings) -> CredentialsError:
 
 def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
     from kalshi_cli.errors import TransportError
-    from kalshi_cli.sim.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
 
     try:
         account = ensure_simulator(
@@ -195,10 +195,10 @@ def serve_simulator(
     import errno
 
     from kalshi_cli.errors import KalshiError, UsageError
-    from kalshi_cli.sim.embed import SimulatorBusy
-    from kalshi_cli.sim.journal import JournalError
-    from kalshi_cli.sim.scenarios import ScenarioError
-    from kalshi_cli.sim.serve import serve
+    from kalshi_cli.sim.core.journal import JournalError
+    from kalshi_cli.sim.core.scenarios import ScenarioError
+    from kalshi_cli.sim.server.embed import SimulatorBusy
+    from kalshi_cli.sim.server.serve import serve
 
     try:
         serve(
@@ -234,8 +234,8 @@ def serve_simulator(
 def stop_simulator(settings: Settings, data_dir: Path | None) -> dict[str, object] | None:
     """`kalshi sim stop`: the status the stopped simulator had, or None when none ran."""
     from kalshi_cli.errors import KalshiError
-    from kalshi_cli.sim.embed import SimulatorBusy
-    from kalshi_cli.sim.embed import stop_simulator as stop
+    from kalshi_cli.sim.server.embed import SimulatorBusy
+    from kalshi_cli.sim.server.embed import stop_simulator as stop
 
     try:
         return stop(data_dir or settings.data_dir)
@@ -249,7 +249,7 @@ def simulator_exports(settings: Settings, data_dir: Path | None) -> str:
     """`kalshi sim env`: the export lines of the simulator serving the data directory, started
     in the background (as any `env: sim` command starts it) when none does."""
     from kalshi_cli.errors import TransportError
-    from kalshi_cli.sim.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+    from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
 
     where = data_dir or settings.data_dir
     try:

@@ -2,7 +2,7 @@
 
 The bottom layer under both sides of the wire: the client signs with these functions
 (`client/signing.py` wraps them in an `httpx.Auth`) and the simulator verifies with the very
-same ones (`sim/auth.py`), so the two cannot drift apart.
+same ones (`sim/server/auth.py`), so the two cannot drift apart.
 
 Every authenticated request carries three headers: the key id, a millisecond timestamp, and a
 signature over `timestamp_ms + METHOD + path`, where the path includes `/trade-api/v2`, is exactly

@@ -1,6 +1,6 @@
-"""Write kalshi_cli/sim/operations.py, the table of every operation in the pinned openapi.yaml,
-and kalshi_cli/sim/request_bodies.py, the Go structs their JSON bodies decode into (or, with
---check, fail if either is stale).
+"""Write kalshi_cli/sim/server/operations.py, the table of every operation in the pinned
+openapi.yaml, and kalshi_cli/sim/server/request_bodies.py, the Go structs their JSON bodies decode
+into (or, with --check, fail if either is stale).
 
     python scripts/gen_sim_operations.py          # rewrite the tables
     python scripts/gen_sim_operations.py --check  # exit 1 when one differs from the spec
@@ -8,7 +8,7 @@ and kalshi_cli/sim/request_bodies.py, the Go structs their JSON bodies decode in
 
 The simulator answers each operation it does not serve with a "not implemented" 404 built from
 the first table, and refuses a body that would not decode into its operation's struct with the
-second (sim/routing.py `decode_body`, as Kalshi's Go decoder does: REFERENCE.md "Error bodies
+second (sim/server/routing.py `decode_body`, as Kalshi's Go decoder does: REFERENCE.md "Error bodies
 come in three shapes"); they are generated so that the simulator need not parse the 1 MB spec
 when it starts. tests/sim/test_unserved.py runs the check.
 """
@@ -23,13 +23,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "docs" / "kalshi-api" / "openapi.yaml"
-TABLE = ROOT / "kalshi_cli" / "sim" / "operations.py"
-BODIES = ROOT / "kalshi_cli" / "sim" / "request_bodies.py"
+TABLE = ROOT / "kalshi_cli" / "sim" / "server" / "operations.py"
+BODIES = ROOT / "kalshi_cli" / "sim" / "server" / "request_bodies.py"
 METHODS = ("get", "post", "put", "patch", "delete")
 HEADER = '''"""Every operation of openapi.yaml {version}: (method, path template, operationId),
 in the spec's order. Generated from docs/kalshi-api/openapi.yaml by
 `python scripts/gen_sim_operations.py`; tests/sim/test_unserved.py fails when it is stale. The
-simulator answers each one it does not serve with a "not implemented" 404 (sim/server.py), so
+simulator answers each one it does not serve with a "not implemented" 404 (sim/server/server.py), so
 what is unserved shrinks by itself as routes are added.
 """
 
@@ -63,8 +63,8 @@ BODIES_HEADER = '''"""The request bodies of openapi.yaml {version}.
 The Go struct each operation's JSON body decodes into, and the Go type of each field a decode
 can refuse. Generated from docs/kalshi-api/openapi.yaml by
 `python scripts/gen_sim_operations.py`; tests/sim/test_unserved.py fails when it is stale.
-sim/routing.py `decode_body` refuses, as Kalshi's decoder does, a body whose field has another
-JSON type (REFERENCE.md: "json: cannot unmarshal number into Go struct field
+sim/server/routing.py `decode_body` refuses, as Kalshi's decoder does, a body whose field has
+another JSON type (REFERENCE.md: "json: cannot unmarshal number into Go struct field
 CreateOrderV2Request.count of type string").
 
 A field's Go type is its schema's, through `$ref` and `allOf`: `string` (enums and fixed-point
@@ -196,8 +196,8 @@ def _fields(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, str]:
 
 def served_list() -> str:
     """Markdown: every operation of the spec, served or answered `not_implemented`."""
-    from kalshi_cli.sim.operations import OPERATIONS
-    from kalshi_cli.sim.server import ENDPOINTS
+    from kalshi_cli.sim.server.operations import OPERATIONS
+    from kalshi_cli.sim.server.server import ENDPOINTS
 
     served = {(ep.method, ep.template) for ep in ENDPOINTS}
     lines = []

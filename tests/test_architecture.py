@@ -99,6 +99,28 @@ def test_imports_only_flow_downward() -> None:
     assert not wrong, "imports against the layers:\n" + "\n".join(wrong)
 
 
+# What runs the exchange in-process (the local venue, the backtests) and the exchange core itself
+# never import the simulator's server: the server is reached only over the network.
+SERVER = "kalshi_cli.sim.server"
+NO_SERVER = ("kalshi_cli.venue", "kalshi_cli.backtest", "kalshi_cli.sim.core")
+
+
+def _imports_of_the_server(modules: dict[str, Path]) -> list[str]:
+    found = []
+    for importer, targets in _imports(modules).items():
+        if not importer.startswith(tuple(f"{p}." for p in NO_SERVER) + NO_SERVER):
+            continue
+        for target, line in sorted(targets):
+            if target == SERVER or target.startswith(SERVER + "."):
+                found.append(f"{modules[importer]}:{line}: {importer} imports {target}")
+    return found
+
+
+def test_the_venue_the_backtests_and_the_exchange_core_never_import_the_simulator_server() -> None:
+    wrong = _imports_of_the_server(_modules())
+    assert not wrong, "imports of the simulator's server:\n" + "\n".join(wrong)
+
+
 def test_no_import_cycles() -> None:
     modules = _modules()
     graph = {m: {t for t, _ in targets} for m, targets in _imports(modules).items()}

@@ -197,7 +197,7 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack(
 ) -> None:
     """`kalshi markets --json` joining a simulator another process serves needs the client
     only: not the simulator's server stack (starlette, uvicorn, the exchange core)."""
-    from kalshi_cli.sim.embed import start_simulator
+    from kalshi_cli.sim.server.embed import start_simulator
 
     with start_simulator(tmp_path / "sim", scenario="default") as sim:
         modules, code = modules_after(["markets", "--json"], tmp_path)
@@ -205,7 +205,12 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack(
     assert code == 0
     assert "kalshi_cli.client.client" in modules  # it did go over the network
     loaded = sorted(m for m in modules if m.startswith(("uvicorn", "starlette", "kalshi_cli.sim.")))
-    assert loaded == ["kalshi_cli.sim.announce", "kalshi_cli.sim.embed"]
+    # (the package `kalshi_cli.sim.server` itself is a docstring: it imports nothing)
+    assert loaded == [
+        "kalshi_cli.sim.server",
+        "kalshi_cli.sim.server.announce",
+        "kalshi_cli.sim.server.embed",
+    ]
     # a public read opens no state file, so it imports neither the store nor sqlite3
     assert not [m for m in modules if m.startswith(("kalshi_cli.store", "sqlite3", "_sqlite3"))]
     # the key loads through cryptography's PEM loader alone, not its serialization package
@@ -299,7 +304,7 @@ def test_a_network_command_evaluates_the_annotations_of_its_options_once(tmp_pat
     each `Annotated[..., typer.Option(...)]` of the root and of `markets`, ~2 ms of a cold
     start. `kalshi_cli.cli.app` evaluates them once before Typer builds the command, so Typer
     finds no string left to evaluate."""
-    from kalshi_cli.sim.embed import start_simulator
+    from kalshi_cli.sim.server.embed import start_simulator
 
     keep = (
         f"getattr(value, '__name__', None) in {MARKETS_CALLBACKS!r} "

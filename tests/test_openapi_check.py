@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from openapi_core.validation.request.validators import V30RequestParametersValidator
 
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import (
     RECORDER,

@@ -26,11 +26,16 @@ from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
 from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.reference_index import index_for_market
-from kalshi_cli.sim import indices
-from kalshi_cli.sim import serialize as ser
-from kalshi_cli.sim.core import BookChanged, Exchange, MarketLifecycle, SimEventT, TradeHappened
-from kalshi_cli.sim.scenarios import build_exchange
-from kalshi_cli.sim.ws import _index_msg
+from kalshi_cli.sim.core import indices
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import (
+    BookChanged,
+    Exchange,
+    MarketLifecycle,
+    SimEventT,
+    TradeHappened,
+)
+from kalshi_cli.sim.core.scenarios import build_exchange
 
 _SIDS = {
     "orderbook_delta": 1,
@@ -150,10 +155,10 @@ def record_scenario(
         channel = CFB if tick.whole_second else CFB_5HZ
         wanted = followed.get(CFB, [])
         if tick.source == "cfbenchmarks" and tick.index_id in wanted:
-            writer.emit(channel, channel, _index_msg(channel, tick), "")
+            writer.emit(channel, channel, ser.ws_index_msg(channel, tick), "")
             if channel == CFB and tick.index_id in followed.get(CFB_5HZ, []):
                 # the 5 Hz channel carries the whole second too
-                writer.emit(CFB_5HZ, CFB_5HZ, _index_msg(CFB_5HZ, tick), "")
+                writer.emit(CFB_5HZ, CFB_5HZ, ser.ws_index_msg(CFB_5HZ, tick), "")
 
     indices.of(exchange).add_listener(index_tick)
     pending = dict(settle or {})

@@ -110,7 +110,7 @@ def status_command(*, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> 
 
     Example: kalshi sim status --json
     """
-    from kalshi_cli.sim.embed import simulator_status
+    from kalshi_cli.sim.server.embed import simulator_status
 
     app = current()
     status = simulator_status(data_dir or app.settings("sim").data_dir)

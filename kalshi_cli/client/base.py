@@ -67,7 +67,7 @@ MARKETS_PAGE_MAX = 1000
 EVENTS_PAGE_MAX = 200
 PORTFOLIO_PAGE_MAX = 1000
 # The exchange acts on a signed request only while its KALSHI-ACCESS-TIMESTAMP is within this
-# many seconds of its own clock: the simulator's window (sim/auth.py DEFAULT_WINDOW_S; a test
+# many seconds of its own clock: the simulator's window (sim/server/auth.py DEFAULT_WINDOW_S; a test
 # keeps this at least as long); Kalshi's is shorter (5 s accepted, 30 s refused: REFERENCE.md,
 # "Observed on the real wire").
 SIGNATURE_WINDOW_S = 30.0

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.store import Store
 
-# the code the simulator answers an order for a triggered group with (sim/order_groups.py);
+# the code the simulator answers an order for a triggered group with (sim/core/order_groups.py);
 # Kalshi documents 409 for order create but names no code for this case
 GROUP_TRIGGERED = "order_group_triggered"
 

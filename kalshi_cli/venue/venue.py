@@ -1,6 +1,6 @@
 """A local venue: our orders matched against a book someone else recorded (or is streaming).
 
-The simulator's exchange core (`sim.core.Exchange`, in-process, no HTTP) is the matching
+The simulator's exchange core (`sim.core.exchange.Exchange`, in-process, no HTTP) is the matching
 engine and the ledger: it checks, places, fills, charges fees (taker and maker, per series, the
 waiver), prevents self-trades, holds collateral, nets YES against NO and settles, exactly as it
 does for every test of this project. What it cannot know is the rest of the market, which is
@@ -86,10 +86,10 @@ from kalshi_cli.models import (
     fmt_count,
     fmt_dollars,
 )
-from kalshi_cli.sim import serialize as ser
-from kalshi_cli.sim.core import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
-from kalshi_cli.sim.records import ledger_id, not_found, owner
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
+from kalshi_cli.sim.core.records import ledger_id, not_found, owner
 from kalshi_cli.venue.queue import FillModel, QueueSpot
 from kalshi_cli.venue.reference import MarketInfo
 

@@ -22,7 +22,7 @@ from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
 
 if TYPE_CHECKING:
-    from kalshi_cli.sim.embed import AccountInfo
+    from kalshi_cli.sim.server.embed import AccountInfo
     from tests.conftest import SimHarness
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3

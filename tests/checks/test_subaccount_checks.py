@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.client import CreateOrder
 from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, buy, check, client_for, line
 from tests.conftest import SimHarness

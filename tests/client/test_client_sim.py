@@ -29,7 +29,7 @@ from kalshi_cli.errors import (
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.keys import generate_private_key, load_private_key
 from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from tests.openapi_check import RECORDER
 
 if TYPE_CHECKING:

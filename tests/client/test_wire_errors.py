@@ -21,7 +21,7 @@ from kalshi_cli.errors import (
 )
 from kalshi_cli.keys import generate_private_key, load_private_key
 from kalshi_cli.models import BookSide
-from kalshi_cli.sim.embed import AccountInfo
+from kalshi_cli.sim.server.embed import AccountInfo
 from tests.client.test_client_sim import SkewedClock
 from tests.conftest import SimHarness
 

@@ -26,7 +26,7 @@ from kalshi_cli.errors import ForbiddenError, KalshiError, NotFoundError
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, Position, TimeInForce
 from kalshi_cli.reconcile import catch_up
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.dashboard.prepared import TICKER, until

@@ -28,7 +28,7 @@ from kalshi_cli.errors import TransportError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, TimeInForce, Trade
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.orders.conftest import TIER, cli_env, connect

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.orders.conftest import TIER
 

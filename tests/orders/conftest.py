@@ -17,7 +17,7 @@ from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.keys import load_private_key
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

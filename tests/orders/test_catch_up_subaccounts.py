@@ -26,7 +26,7 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.clock import SystemClock
 from kalshi_cli.models import BookSide
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 

@@ -28,7 +28,7 @@ from kalshi_cli.order_terms import OrderRequest
 from kalshi_cli.orders import OrderService
 from kalshi_cli.pnl import summarize
 from kalshi_cli.positions import mark_to_market
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

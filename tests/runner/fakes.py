@@ -28,8 +28,8 @@ from kalshi_cli.models import (
     SelfTradePrevention,
     Settlement,
 )
-from kalshi_cli.sim import serialize as ser
-from kalshi_cli.sim.core import (
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import (
     BookChanged,
     Exchange,
     ExchangeError,
@@ -37,7 +37,7 @@ from kalshi_cli.sim.core import (
     OrderChanged,
     SimMarket,
 )
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.scenarios import build_exchange
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

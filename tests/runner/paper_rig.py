@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.feed import MarketData
     from kalshi_cli.runner.loop import TradeLoop
-    from kalshi_cli.sim.core import Exchange
+    from kalshi_cli.sim.core.exchange import Exchange
     from kalshi_cli.venue import LocalVenue
 
 WRITES = frozenset(

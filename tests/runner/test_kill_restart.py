@@ -36,7 +36,7 @@ from kalshi_cli.orders import OrderService
 from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import rebuild
-from kalshi_cli.sim.announce import AccountInfo
+from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.runner.simproc import client_for, log_events, trade_command, trade_env

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.auth import DEFAULT_WINDOW_S
+from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
 from tests.runner.fakes import Held, Rig, make_rig
 
 # the default cap of orders a minute is no part of these tests

@@ -17,7 +17,7 @@ from kalshi_cli.risk import RiskLimits
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.session import check_live, reconcile, start_loop
-from kalshi_cli.sim.core import Exchange
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import FillRecord, Store
 from tests.runner.fakes import START, FakeClient, FakeFeed, make_rig, new_exchange, trader
 

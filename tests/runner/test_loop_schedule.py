@@ -28,7 +28,7 @@ from kalshi_cli.cli.app import app
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.scenarios import build_exchange
 from tests.runner.fakes import START, Rig, make_rig, trader
 
 MARKETS = 500

@@ -13,7 +13,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import Orderbook
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.sim.core import Exchange
+from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
 from tests.runner.fakes import (
     START,

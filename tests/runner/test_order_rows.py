@@ -17,7 +17,7 @@ import pytest
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim import serialize as ser
+from kalshi_cli.sim.core import serialize as ser
 from tests.runner.fakes import Rig, make_rig
 
 

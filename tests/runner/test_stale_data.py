@@ -28,7 +28,7 @@ from kalshi_cli.feed.ws import Connection, websocket_connect
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.feed.helpers import wait_until

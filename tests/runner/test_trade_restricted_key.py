@@ -32,7 +32,7 @@ from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.config import Selection, load_trade_config
 from kalshi_cli.runner.session import StartupRefused, trade
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.key_listing import RefusingKeyListing

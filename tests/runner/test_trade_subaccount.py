@@ -39,8 +39,8 @@ from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path
 from kalshi_cli.runner.session import reconcile
-from kalshi_cli.sim import serialize as ser
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER

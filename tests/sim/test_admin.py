@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from kalshi_cli.sim.app import create_app
-from kalshi_cli.sim.embed import prepare, release
+from kalshi_cli.sim.server.app import create_app
+from kalshi_cli.sim.server.embed import prepare, release
 from tests.conftest import SimHarness
 
 

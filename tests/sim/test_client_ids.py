@@ -1,6 +1,6 @@
 """An account's used client order ids held as 128-bit numbers answer exactly as the set of
 strings did, and the archives keep ids without their strings
-(sim/client_ids.py).
+(sim/core/client_ids.py).
 
 Kalshi never frees a client order id (REFERENCE.md: a reuse, even of a long-cancelled order's
 id, is 409 `order_already_exists`), so the set grows with every order. These tests drive
@@ -18,8 +18,9 @@ from collections.abc import Callable
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.sim.client_ids import IdColumn, UsedClientIds, uuid_number, uuid_text
-from kalshi_cli.sim.core import Exchange, ExchangeError
+from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds, uuid_number, uuid_text
+from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.reference import Reference
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
 
 
@@ -130,11 +131,11 @@ def test_the_exchange_refuses_the_same_reuses() -> None:
 
 def test_the_exchanges_own_ids_take_the_number_uuid_number_gives_them() -> None:
     """`place_order` adds an id the exchange made (an order sent without a client id) by the
-    number `Reference._new_id_number` computes from its counter, not by parsing it: the
+    number `Reference.new_id_number` computes from its counter, not by parsing it: the
     same number `uuid_number` gives, up to and past the counter's 48 bits."""
 
-    exchange = Exchange(ManualClock(1_800_000_000.0))
+    reference = Reference(ManualClock(1_800_000_000.0))
     for seq in (0, 1, 0xABCDEF, (1 << 48) - 2, (1 << 48) - 1, 1 << 48, (1 << 48) + 5):
-        exchange._seq = seq
-        made = exchange._new_id()
-        assert exchange._new_id_number(made) == uuid_number(made), (seq, made)
+        reference.seq = seq
+        made = reference.new_id()
+        assert reference.new_id_number(made) == uuid_number(made), (seq, made)

@@ -19,9 +19,9 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim import record_views, trade_archive
-from kalshi_cli.sim.core import Exchange, SimMarket
-from kalshi_cli.sim.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
+from kalshi_cli.sim.core import record_views, trade_archive
+from kalshi_cli.sim.core.exchange import Exchange, SimMarket
+from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
 from tests.conftest import SimHarness
 
 # ---------------------------------------------------------------------------------- F1

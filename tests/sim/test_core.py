@@ -19,7 +19,7 @@ from kalshi_cli.models import (
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.sim.core import (
+from kalshi_cli.sim.core.exchange import (
     BookChanged,
     Exchange,
     ExchangeError,

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kalshi_cli.models import PRICE_STRUCTURES, PriceRange
-from kalshi_cli.sim.accounts import floor_cents
-from kalshi_cli.sim.reference import _market_ticks, _ticks
+from kalshi_cli.sim.core.accounts import floor_cents
+from kalshi_cli.sim.core.reference import _market_ticks, _ticks
 
 
 def reference_floor_cents(dollars: Decimal) -> int:

@@ -32,7 +32,7 @@ from kalshi_cli.models import (
     SelfTradePrevention,
     TimeInForce,
 )
-from kalshi_cli.sim.core import (
+from kalshi_cli.sim.core.exchange import (
     BookChanged,
     Exchange,
     ExchangeError,
@@ -43,8 +43,8 @@ from kalshi_cli.sim.core import (
     SimSeries,
     TradeHappened,
 )
-from kalshi_cli.sim.records import copy_order
-from kalshi_cli.sim.serialize import (
+from kalshi_cli.sim.core.records import copy_order
+from kalshi_cli.sim.core.serialize import (
     fill_json,
     order_json,
     orderbook_json,

@@ -30,7 +30,7 @@ from kalshi_cli.models import (
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.sim.core import Exchange, ExchangeError, SimMarket, SimOrder
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimMarket, SimOrder
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
 PRICES = {
@@ -214,7 +214,7 @@ def check(ex: Exchange, accounts: list[str]) -> None:
                 ex.default_fees.rates(at=0.0)[1],
                 ticker in FRACTIONAL,
             )
-            assert ex._accounts[a].held.get(ticker, D(0)) == expected
+            assert ex._ledger.states[a].held.get(ticker, D(0)) == expected
     for ticker in TICKERS:
         yes, no = ex.book(ticker)
         if yes and no:

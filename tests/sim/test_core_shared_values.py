@@ -17,7 +17,7 @@ from kalshi_cli.models import (
     charge_fill,
     trading_fee,
 )
-from kalshi_cli.sim.core import (
+from kalshi_cli.sim.core.exchange import (
     Exchange,
     ExchangeError,
     PlaceResult,

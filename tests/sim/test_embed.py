@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kalshi_cli.sim.embed import SimulatorBusy, ensure_simulator, start_simulator
+from kalshi_cli.sim.server.embed import SimulatorBusy, ensure_simulator, start_simulator
 from tests.conftest import SimHarness
 
 
@@ -58,7 +58,7 @@ def test_one_data_dir_one_simulator(tmp_path: Path) -> None:
 
 def test_serve_answers_and_another_process_reuses_it(tmp_path: Path) -> None:
     code = (
-        "from kalshi_cli.sim.serve import serve; "
+        "from kalshi_cli.sim.server.serve import serve; "
         f"serve('127.0.0.1', 0, {str(tmp_path)!r}, 'empty', 1.0, 'basic', 100000)"
     )
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:

@@ -14,7 +14,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import FeeModel, FeeType, Market
 from kalshi_cli.runner.fees import load_fee_models
-from kalshi_cli.sim.core import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
+from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
 from tests.conftest import SimHarness
 from tests.sim.test_core import ASK, BID, Env, market, refused
 from tests.sim.test_spec_audit import ws_problems

@@ -1,5 +1,5 @@
-"""Event metadata and the weather index (sim/routes/event_metadata.py, weather.py): what Kalshi
-only reports, defined by a scenario (admin `PUT /sim/v1/data/{kind}`), served in the spec's
+"""Event metadata and the weather index (sim/server/routes/event_metadata.py, weather.py): what
+Kalshi only reports, defined by a scenario (admin `PUT /sim/v1/data/{kind}`), served in the spec's
 shapes with the spec's window, `detailed` and unknown-city rules. Every answer is also checked
 against openapi.yaml by the autouse fixture in conftest.py."""
 

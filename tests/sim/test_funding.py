@@ -1,5 +1,5 @@
-"""The account's money beyond trading (sim/routes/funding.py): the resting order value from the
-real resting orders, the target balance allocation's rules, the API usage level from the real
+"""The account's money beyond trading (sim/server/routes/funding.py): the resting order value from
+the real resting orders, the target balance allocation's rules, the API usage level from the real
 fills, and deposits/withdrawals as a scenario defines them."""
 
 from __future__ import annotations

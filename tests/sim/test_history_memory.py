@@ -12,16 +12,16 @@ from typing import Any
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import ONE, ZERO
-from kalshi_cli.sim.core import Exchange
-from kalshi_cli.sim.history import MarketHistory, _Track, candlesticks
-from kalshi_cli.sim.records import (
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.records import (
     BookChanged,
     MarketLifecycle,
     PositionChanged,
     SimEventT,
     TradeHappened,
 )
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.sim.server.history import MarketHistory, _Track, candlesticks
 
 MINUTES = 6
 

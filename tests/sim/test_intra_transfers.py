@@ -1,4 +1,4 @@
-"""Intra-exchange-instance transfers over the simulator's REST API (sim/routes/
+"""Intra-exchange-instance transfers over the simulator's REST API (sim/server/routes/
 intra_transfers.py): on the one instance and shard the simulator runs, a transfer is the
 spec's subaccount transfer (money moves between subaccounts and the id appears in the
 subaccount transfer history); anything to or from another instance or shard is refused and moves
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.sim.test_subaccounts_server import balances, generated_key

@@ -17,9 +17,9 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.core import Exchange, ExchangeError
-from kalshi_cli.sim.journal import JournalError
-from kalshi_cli.sim.scenarios import LP_KEY, build_exchange
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.journal import JournalError
+from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 
 Journaled = Callable[..., Exchange]
 
@@ -156,7 +156,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.scenarios import build_exchange
 
 ex = build_exchange("quiet", clock=ManualClock(), journal=Path(sys.argv[1]))
 acct = ex.create_account(key_id="k", public_key_pem="", cash_cents=10**9).account_id

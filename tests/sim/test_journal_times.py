@@ -13,7 +13,7 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.core import Exchange, SimMarket
+from kalshi_cli.sim.core.exchange import Exchange, SimMarket
 
 
 class TickingClock(ManualClock):

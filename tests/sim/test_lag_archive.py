@@ -1,4 +1,4 @@
-"""The read-lag replica (`read_lag_ms`, sim/lag.py) over an account whose finished orders sit
+"""The read-lag replica (`read_lag_ms`, sim/server/lag.py) over an account whose finished orders sit
 in the compact archive: a copy taken before a change answers, after it, the orders as they
 stood (newest first, each field the same; looked up by id alone too), whatever the archive
 took in since; it copies only the live orders."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.lag import ReadReplica
+from kalshi_cli.sim.server.lag import ReadReplica
 from tests.sim.test_order_retention import _orders_as_a_client
 
 

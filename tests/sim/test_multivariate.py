@@ -1,4 +1,4 @@
-"""Multivariate collections and combo markets (sim/routes/multivariate.py): a collection a
+"""Multivariate collections and combo markets (sim/server/routes/multivariate.py): a collection a
 scenario defines, a combo market created from legs under the collection's rules, trading like
 any market, and settling by itself from its legs."""
 

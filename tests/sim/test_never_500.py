@@ -1,7 +1,7 @@
 """The simulator never answers 500 to a client's input: whatever the body of an order request,
 it is accepted or refused with a 4xx in Kalshi's error shape, and nothing it accepted can break a
-later read. And every served operation (each `Endpoint` of sim/server.py, so a new route is fuzzed
-as soon as it exists), given any path ids, any values of the spec's query parameters and any
+later read. And every served operation (each `Endpoint` of sim/server/server.py, so a new route is
+fuzzed as soon as it exists), given any path ids, any values of the spec's query parameters and any
 JSON body, answers without a 500 and with an answer openapi.yaml allows."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.keys import load_private_key, signed_headers
-from kalshi_cli.sim.embed import start_simulator
-from kalshi_cli.sim.server import ENDPOINTS
+from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.sim.server.server import ENDPOINTS
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER, SPEC_PATH, check_response
 
@@ -388,7 +388,7 @@ def admin_write_routes(sim: SimHarness) -> list[tuple[str, str]]:
     """Every (method, path) of the admin API that takes a body, path ids filled in."""
     from starlette.routing import Route
 
-    from kalshi_cli.sim.admin import admin_routes
+    from kalshi_cli.sim.server.admin import admin_routes
 
     found = []
     for route in admin_routes(sim.running.state):

@@ -1,4 +1,4 @@
-"""Order groups in the exchange core (sim/order_groups.py): the rolling 15 s contracts limit,
+"""Order groups in the exchange core (sim/core/order_groups.py): the rolling 15 s contracts limit,
 trigger, reset, a new limit, delete, who may use a group, and the journal."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import BookSide
-from kalshi_cli.sim.core import (
+from kalshi_cli.sim.core.exchange import (
     Exchange,
     ExchangeError,
     OrderGroupChanged,

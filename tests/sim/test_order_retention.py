@@ -3,8 +3,8 @@ archive and every answer stays the same; candles read only their window of trade
 
 A served simulator kept every order its clients ever placed as a `SimOrder` (~1 KB each with
 its ids and Decimals), so its memory grew with time. Kalshi serves an order canceled or
-executed before `orders_updated_ts` from `/historical/orders` only (sim/historical.py); the
-served exchange now moves such orders, on each tick, into `sim/trade_archive.py`'s
+executed before `orders_updated_ts` from `/historical/orders` only (sim/core/historical.py); the
+served exchange now moves such orders, on each tick, into `sim/core/trade_archive.py`'s
 `OrderArchive` and reads them back from there (listings, lookups by id, the refusals that name
 an order). The candle routes read the market's trades by bisection, only the window a request
 needs, instead of rebuilding every archived trade.
@@ -24,8 +24,8 @@ import pytest
 
 from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.core import Exchange, ExchangeError
-from kalshi_cli.sim.historical import (
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.core.historical import (
     DEFAULT_LAG_S,
     HistoryPolicy,
     attach_retention,
@@ -33,9 +33,9 @@ from kalshi_cli.sim.historical import (
     candle_window,
     candles,
 )
-from kalshi_cli.sim.history import MarketHistory, candle_trades, candlesticks, period_ends
-from kalshi_cli.sim.records import SimOrder
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.records import SimOrder
+from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.sim.server.history import MarketHistory, candle_trades, candlesticks, period_ends
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 
@@ -435,7 +435,7 @@ def test_served_orders_fills_trades_and_candles_read_the_same_across_the_cutoff(
 
 
 def test_the_order_archive_reads_back_odd_values_exactly() -> None:
-    from kalshi_cli.sim.trade_archive import OrderArchive
+    from kalshi_cli.sim.core.trade_archive import OrderArchive
 
     base = SimOrder(
         "abcdefgh-0000-4000-8000-00000000000a",

@@ -15,8 +15,8 @@ import pytest
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.keys import generate_private_key, public_key_pem
 from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.participants import FINISHED_KEPT
-from kalshi_cli.sim.scenarios import LP_KEY, build_exchange
+from kalshi_cli.sim.core.participants import FINISHED_KEPT
+from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
 
 from .test_core import Env
 

@@ -1,6 +1,6 @@
-"""Data a scenario defines (admin `PUT /sim/v1/data/{kind}`, sim/scenario_data.py) served by the
-public reference routes (sim/routes/reference_data.py) with the spec's filters and paging; every
-answer also passes the suite's openapi.yaml check."""
+"""Data a scenario defines (admin `PUT /sim/v1/data/{kind}`, sim/server/scenario_data.py) served by
+the public reference routes (sim/server/routes/reference_data.py) with the spec's filters and
+paging; every answer also passes the suite's openapi.yaml check."""
 
 from __future__ import annotations
 

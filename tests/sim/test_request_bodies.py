@@ -12,9 +12,14 @@ from types import ModuleType
 import pytest
 import yaml
 
-from kalshi_cli.sim.request_bodies import GO_BATCHES, GO_STRUCTS, OPTIONAL_BODIES, REQUEST_BODIES
-from kalshi_cli.sim.routing import UndecodableBody, decode_body
-from kalshi_cli.sim.server import ENDPOINTS
+from kalshi_cli.sim.server.request_bodies import (
+    GO_BATCHES,
+    GO_STRUCTS,
+    OPTIONAL_BODIES,
+    REQUEST_BODIES,
+)
+from kalshi_cli.sim.server.routing import UndecodableBody, decode_body
+from kalshi_cli.sim.server.server import ENDPOINTS
 from tests.openapi_check import SPEC_PATH
 
 ROOT = Path(__file__).resolve().parents[2]

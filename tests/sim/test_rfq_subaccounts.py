@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 

@@ -1,4 +1,4 @@
-"""RFQs and quotes on the simulator (sim/communications.py): create, list, quote, accept,
+"""RFQs and quotes on the simulator (sim/core/communications.py): create, list, quote, accept,
 confirm, delete, with the execution placing real orders on the book, each caller seeing only
 what the spec lets it see, and the `communications` WebSocket channel validated against
 asyncapi.yaml."""
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from tests.conftest import SimHarness
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws

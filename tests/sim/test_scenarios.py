@@ -17,9 +17,9 @@ from kalshi_cli.models import (
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.sim.core import Exchange
-from kalshi_cli.sim.participants import SpikePath
-from kalshi_cli.sim.scenarios import (
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.participants import SpikePath
+from kalshi_cli.sim.core.scenarios import (
     ScenarioError,
     build_exchange,
     list_scenarios,

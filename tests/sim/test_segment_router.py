@@ -9,7 +9,7 @@ import re
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from kalshi_cli.sim.server import SegmentRouter, api_routes
+from kalshi_cli.sim.server.server import SegmentRouter, api_routes
 
 PREFIX = "/trade-api/v2"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")

@@ -197,7 +197,7 @@ def test_two_commands_starting_at_once_join_one_simulator(home: Home) -> None:
         pid
         for pid in os.listdir("/proc")
         if pid.isdigit()
-        and "kalshi_cli.sim.background" in _cmdline(pid)
+        and "kalshi_cli.sim.server.background" in _cmdline(pid)
         and str(home.data_dir.resolve()) in _cmdline(pid)
     ]
     assert serving == [str(status["pid"])]
@@ -215,7 +215,7 @@ def test_an_open_websocket_or_request_keeps_the_simulator_from_idling() -> None:
     connection closes, not at the last request."""
     import asyncio
 
-    from kalshi_cli.sim.background import IdleWatch
+    from kalshi_cli.sim.server.background import IdleWatch
 
     now = [1000.0]
     opened, release = asyncio.Event(), asyncio.Event()

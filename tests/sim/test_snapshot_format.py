@@ -20,10 +20,15 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.sim.core import Exchange
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
-from kalshi_cli.sim.journal import SNAPSHOT_MAGIC, SNAPSHOT_VERSION, JournalError, snapshot_path
-from kalshi_cli.sim.scenarios import build_exchange
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.journal import (
+    SNAPSHOT_MAGIC,
+    SNAPSHOT_VERSION,
+    JournalError,
+    snapshot_path,
+)
+from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from tests.conftest import SimHarness
 
 T = "KXSNAP-26JAN01-A"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.keys import generate_private_key, public_key_pem
-from kalshi_cli.sim.admin import write_private_key
-from kalshi_cli.sim.embed import AccountInfo, start_simulator
+from kalshi_cli.sim.server.admin import write_private_key
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.wire import flat_code, nested_code

@@ -3,8 +3,8 @@ archives, and every answer stays the same; the candle history holds each quote o
 
 A served simulator kept every public trade and fill as objects in its live lists for as long as
 it ran. Kalshi serves a trade or fill older than `trades_created_ts` from `/historical/*` only
-(sim/historical.py); the served exchange now moves such records, on each tick, into
-`sim/trade_archive.py`'s column arrays, and reads them back from there.
+(sim/core/historical.py); the served exchange now moves such records, on each tick, into
+`sim/core/trade_archive.py`'s column arrays, and reads them back from there.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import pytest
 
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
-from kalshi_cli.sim.core import Exchange
-from kalshi_cli.sim.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
-from kalshi_cli.sim.history import MarketHistory
-from kalshi_cli.sim.records import FillHappened, SimEventT, SimFill, SimTrade, TradeHappened
-from kalshi_cli.sim.scenarios import build_exchange
-from kalshi_cli.sim.trade_archive import TradeArchive
+from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
+from kalshi_cli.sim.core.records import FillHappened, SimEventT, SimFill, SimTrade, TradeHappened
+from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.sim.core.trade_archive import TradeArchive
+from kalshi_cli.sim.server.history import MarketHistory
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, listing, set_lag, trade_both_markets
 
@@ -181,7 +181,7 @@ def test_a_restart_keeps_the_archived_trades_and_fills(tmp_path: Path) -> None:
 
 
 def test_the_candle_history_holds_each_distinct_quote_once() -> None:
-    """A passed minute's quote samples (at most 5 a market-minute, sim/history.py) shared the
+    """A passed minute's quote samples (at most 5 a market-minute, sim/server/history.py) shared the
     time's float only: each was its own (bid, ask) tuple of two Decimals, ~170 bytes. Equal
     quotes are now one object (candles read them by value only: min, max, fmt_dollars)."""
     clock = ManualClock()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from kalshi_cli.sim.operations import OPERATIONS
-from kalshi_cli.sim.server import ENDPOINTS
+from kalshi_cli.sim.server.operations import OPERATIONS
+from kalshi_cli.sim.server.server import ENDPOINTS
 from tests.conftest import SimHarness
 from tests.openapi_check import SPEC_PATH
 

@@ -1,5 +1,5 @@
 """The 24-hour volume window in 16 bytes a trade time answers exactly as the per-trade window
-did (sim/volume_window.py).
+did (sim/core/volume_window.py).
 
 The old window kept a `(time, count)` tuple a trade and, at each tick, took off the counts of
 the trades with `time <= now - DAY`. `_OldWindow` below is that code, fed the same trades; every
@@ -14,10 +14,10 @@ import pickle
 from collections import deque
 from decimal import Decimal as D
 
-from kalshi_cli.sim.core import Exchange, SimEventT, TradeHappened
-from kalshi_cli.sim.matching import DAY
-from kalshi_cli.sim.serialize import market_json
-from kalshi_cli.sim.volume_window import VolumeWindow
+from kalshi_cli.sim.core.exchange import Exchange, SimEventT, TradeHappened
+from kalshi_cli.sim.core.matching import DAY
+from kalshi_cli.sim.core.serialize import market_json
+from kalshi_cli.sim.core.volume_window import VolumeWindow
 from kalshi_cli.units import fmt_count
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
 
@@ -25,7 +25,7 @@ T0 = 1_700_000_000.0
 
 
 class _OldWindow:
-    """The per-trade window as it was before (sim/matching.py `_trim_volume`, core.py tick)."""
+    """The per-trade window as it was before (sim/core/matching.py `_trim_volume`, core.py tick)."""
 
     def __init__(self, exchange: Exchange) -> None:
         self.volume: dict[str, D] = {t: m.volume_24h for t, m in exchange.markets.items()}
@@ -116,11 +116,11 @@ def test_the_window_keeps_one_entry_per_trade_time_of_the_last_day() -> None:
         _advance_to(env, T0 + minute * 1800.0)
         _trade(env, "M", ["1", "1", "2"])
         _tick(env, old)
-        window = env.ex._volume_window["M"]
+        window = env.ex._engine.volume_window["M"]
         # the old window held three tuples a sweep; this one entry a trade time, of the last day
         assert len(window) == min(minute + 1, 48)
         assert len(old.window["M"]) == 3 * len(window)
-    assert [c for _, c in env.ex._volume_window["M"].entries()] == [D(4)] * 48
+    assert [c for _, c in env.ex._engine.volume_window["M"].entries()] == [D(4)] * 48
 
 
 def test_a_restored_snapshot_keeps_the_window() -> None:

@@ -3,8 +3,8 @@ hundredths, and days of trades through the compaction of its arrays."""
 
 from decimal import Decimal as D
 
-from kalshi_cli.sim.matching import DAY
-from kalshi_cli.sim.volume_window import VolumeWindow
+from kalshi_cli.sim.core.matching import DAY
+from kalshi_cli.sim.core.volume_window import VolumeWindow
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
 
 

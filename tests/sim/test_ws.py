@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import websocket
 
-from kalshi_cli.sim.embed import start_simulator
+from kalshi_cli.sim.server.embed import start_simulator
 from tests.conftest import SimHarness
 from tests.sim.wsutil import Ws
 

@@ -1,5 +1,5 @@
 """The venue client acting on a subaccount answers as the exchange does (openapi.yaml 3.31.0;
-sim/routes/subaccounts.py): a read for subaccount N sees only N's orders, fills, positions,
+sim/server/routes/subaccounts.py): a read for subaccount N sees only N's orders, fills, positions,
 settlements, balance and queue positions; a write lands on N; the listings cover every
 subaccount and the balance, positions and queue positions are subaccount 0's when the client
 names none. Each venue here holds one order and one fill on subaccount 0 and one of each on
@@ -17,7 +17,7 @@ from kalshi_cli.client import CreateOrder
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import BadRequestError, NotFoundError
 from kalshi_cli.models import BookSide, Order, Side, TimeInForce
-from kalshi_cli.sim.records import ledger_id
+from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, VenueClient
 
 D = Decimal

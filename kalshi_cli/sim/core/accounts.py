@@ -1,0 +1,424 @@
+"""The simulated exchange's accounts: cash, positions, collateral held for resting orders,
+the maker fee reserve, and how one side of a fill moves an account. `Ledger` is a part of the
+`Exchange` (sim/core/exchange.py) over its `Reference` (reference.py); the matching engine
+(matching.py) reaches it through the narrow `EngineAccounts` it implements.
+
+Money. Cash is held exactly, as Decimal dollars, and `Account.balance` (what the balance
+endpoint reports as `balance_dollars`) is the *available* cash, floored to $0.0001: exact cash
+minus the collateral held for resting orders; `Account.cash_cents` is that truncated to the
+cent (`balance`). `resting_collateral_cents` rounds the held amount up, so the two never report
+more than the account has.
+
+Fees (the one fee model, models.py "Fees"). Each market is priced by `fee_model(ticker)`: its
+series' fee type and multiplier (or the exchange's default), under its event's fee override
+when the event has one, and the market's fee waiver. Every
+fill, taker or maker, pays the trade fee `rate x count x P x (1 - P)` rounded up to $0.0001 at
+its own price, then Kalshi's fee-rounding page is applied per order (`charge_fill`): the balance
+moves by (revenue - trade fee) floored to $0.0001 (a direct member's precision), the floored
+part is a rounding fee kept in the order's accumulator, and each whole cent the accumulator
+passes is refunded. A fill's `fee` (the wire's `fee_cost`) is that net charge, so a fill's
+revenue minus its fee is exactly the balance change. Rounding only arises where revenue has
+digits below $0.0001 (a sub-penny price times a fractional count). The maker reserve held for a
+resting order is linear in its remaining count: per tradable unit (1 contract, or 0.01 on a
+fractional market) the trade fee of one unit plus $0.0001 when a unit's revenue can need
+rounding, at the highest maker rate the series and the event have or are scheduled to have,
+without the waiver; since a fee rounded up per fill is at
+most the sum of its units' fees, the reserve always covers what the fills charge.
+
+Collateral. A resting order holds collateral only for the part that would open new exposure:
+for each direction, the contracts that would close the opposite position are free, and the
+rest cost their own price; the free contracts are counted against the cheapest orders, so the
+hold is the worst case whichever order fills first. With a maker fee rate above zero every
+resting order also holds its maker fee (closing ones too). The hold is brought up to date for
+the account and market after every change, from per-direction sums kept incrementally (so it
+is O(1) unless the position covers part of one direction's orders). With that rule a maker
+fill, a cancel or a decrease can only lower the hold by at least what the fill costs, so a
+maker's available cash never goes below zero; a taker's (or an amend's) whole plan, fills and
+fees and the new hold, is checked against its available cash before it is applied
+("insufficient_balance" otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from kalshi_cli.models import (
+    COUNT_QUANTUM,
+    FEE_QUANTUM,
+    ONE,
+    ZERO,
+    BookSide,
+    trading_fee,
+)
+from kalshi_cli.sim.core.client_ids import UsedClientIds
+from kalshi_cli.sim.core.records import (
+    Account,
+    ExchangeError,
+    SimFill,
+    SimOrder,
+    SimPosition,
+    SimSettlement,
+    own_price,
+)
+from kalshi_cli.sim.core.reference import Reference
+
+EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
+BID = BookSide.BID
+HUNDRED = Decimal(100)  # a Decimal times an int converts the int each time
+_COST_QUANTUM = Decimal("0.000001")  # a count (2 places) times a price (4 places)
+
+
+def floor_cents(dollars: Decimal) -> int:
+    cents = dollars * 100
+    whole = int(cents)  # exact, toward zero: one step down for a negative fraction
+    return whole - 1 if cents < whole else whole
+
+
+def ceil_cents(dollars: Decimal) -> int:
+    return int((dollars * 100).to_integral_value(rounding=ROUND_CEILING))
+
+
+def fill_cash(
+    position: Decimal, buy_yes: bool, own_price: Decimal, count: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(cash change before fees, contracts closed, new position) for buying `count` contracts
+    of YES (`buy_yes`) or NO at `own_price`. A closed contract redeems a YES/NO pair for $1."""
+    # `min(count, ...)` without a call, and ZERO rather than 0 (a Decimal compared with an int
+    # converts the int each time): the hot path
+    if buy_yes:
+        closed = (-position if -position < count else count) if position < ZERO else ZERO
+        new_position = position + count
+    else:
+        closed = (position if position < count else count) if position > ZERO else ZERO
+        new_position = position - count
+    opened = count - closed
+    return closed * (ONE - own_price) - opened * own_price, closed, new_position
+
+
+def direction_hold(
+    orders: Iterable[SimOrder],
+    bids: bool,
+    free: Decimal,
+    extra: tuple[Decimal, Decimal] | None = None,
+) -> Decimal:
+    """Collateral for one direction's resting `orders` (bids: buying YES), with `extra` (own
+    price, count) after them, when `free` (above zero) of them would close the opposite
+    position: the free ones are counted against the cheapest orders (worst case). One call
+    where the hot path made five (a `_fast_hold`, an `entries` closure and its maker, a
+    `_side_hold`, a `_covered_hold`); the entries are listed, sorted and walked in the same
+    order, so each hold keeps its digits."""
+    # `own_price(o)` without a call: the direction says which price it is
+    if bids:
+        entries = [(o.price, o.remaining_count) for o in orders if o.book_side is BID]
+    else:
+        entries = [(ONE - o.price, o.remaining_count) for o in orders if o.book_side is not BID]
+    if extra is not None:
+        entries.append(extra)
+    entries.sort()
+    # (once a separate `_covered_hold`) the free contracts against the cheapest first,
+    # then each order left pays its own price for what free ones did not cover
+    hold = ZERO
+    for price, count in entries:
+        if free >= count:
+            free -= count
+            continue
+        hold += price * (count - free)
+        free = ZERO
+    return hold
+
+
+def book_fill(  # noqa: PLR0917 (the hot path: positional, no re-computation)
+    acct: AccountState,
+    pos: SimPosition,
+    own: Decimal,
+    count: Decimal,
+    fee: Decimal,
+    now: float,
+    cash: tuple[Decimal, Decimal, Decimal],
+    traded: Decimal,
+) -> Decimal:
+    """Move one side of a fill into the account: `pos` is its position record in the
+    market, `cash` what `fill_cash` gave for this fill from that position, `traded` the
+    caller's `count * own` (exact, so the same digits whichever side computes it). Returns the
+    change in open interest."""
+    old = pos.position
+    delta, closed, new = cash
+    if closed:
+        held = abs(old)
+        removed = (
+            pos.cost_basis
+            if closed == held
+            else (pos.cost_basis * closed / held).quantize(_COST_QUANTUM)
+        )
+        pos.realized_pnl += closed * (ONE - own) - removed
+        pos.cost_basis -= removed
+    pos.cost_basis += (count - closed) * own
+    pos.position = new
+    pos.fees_paid += fee
+    pos.total_traded += traded
+    pos.volume += count
+    pos.last_updated = now
+    acct.cash += delta - fee
+    return (ZERO if new < ZERO else new) - (ZERO if old < ZERO else old)  # max(x, ZERO)
+
+
+def agg_add(
+    agg: list[Decimal], buy_yes: bool, own: Decimal, delta: Decimal, reserve: Decimal
+) -> None:
+    """Add `delta` contracts (negative: remove) at `own` to an account's aggregates of one
+    market (`AccountState.agg`); `reserve` is the maker fee reserve per contract at that price
+    (`Ledger.reserve_rate`)."""
+    i = 0 if buy_yes else 2
+    agg[i] += own * delta
+    agg[i + 1] += delta
+    agg[4] += reserve * delta
+
+
+class AccountState:
+    """Everything the exchange keeps for one account."""
+
+    __slots__ = (
+        "account",
+        "agg",
+        "cash",
+        "client_ids",
+        "fills",
+        "held",
+        "held_total",
+        "orders",
+        "positions",
+        "resting",
+        "settlements",
+    )
+
+    def __init__(self, account: Account, cash: Decimal) -> None:
+        self.account = account
+        self.cash = cash  # exact dollars, including what is held for resting orders
+        self.held: dict[str, Decimal] = {}
+        self.held_total = ZERO
+        self.positions: dict[str, SimPosition] = {}
+        self.orders: list[SimOrder] = []  # oldest first
+        self.client_ids = UsedClientIds()  # every id any order had (sim/core/client_ids.py)
+        self.fills: list[SimFill] = []
+        self.settlements: list[SimSettlement] = []
+        self.resting: dict[str, dict[str, SimOrder]] = {}  # ticker -> order id -> order
+        # ticker -> [YES bids' cost, YES bids' count, NO bids' cost, NO bids' count, maker fee
+        # reserve] over the resting orders, kept up to date so a hold is O(1) in the usual case
+        self.agg: dict[str, list[Decimal]] = {}
+
+    def sync(self) -> None:
+        available = (self.cash - self.held_total).quantize(FEE_QUANTUM, rounding=ROUND_FLOOR)
+        self.account.balance = available
+        self.account.cash_cents = floor_cents(available)
+
+
+class Ledger:
+    """Accounts, their cash, positions and collateral (see the module docstring): the accounts
+    the matching engine works on (`matching.EngineAccounts`)."""
+
+    def __init__(self, reference: Reference) -> None:
+        self._ref = reference
+        self.states: dict[str, AccountState] = {}  # ledger id -> everything kept for it
+        self.by_key: dict[str, str] = {}  # the key an account was created with -> its id
+        self.holders: dict[str, set[str]] = {}  # ticker -> accounts that ever held a position
+        self._deposited = ZERO
+        # ticker -> own price -> the maker fee reserve per contract (`reserve_rate`)
+        self.reserve_cache: dict[str, dict[Decimal, Decimal]] = {}
+
+    def open_market(self, ticker: str) -> None:
+        self.holders[ticker] = set()
+
+    def create_account(self, *, key_id: str, public_key_pem: str, cash_cents: int) -> Account:
+        if key_id in self.by_key:
+            raise ExchangeError(409, "account_exists", f"key {key_id} already has an account")
+        if cash_cents < 0:
+            raise ExchangeError(400, "invalid_parameters", "cash_cents must not be negative")
+        self._ref.log(
+            "account", key_id=key_id, public_key_pem=public_key_pem, cash_cents=cash_cents
+        )
+        account = Account(
+            self._ref.new_id(), key_id, public_key_pem, cash_cents, Decimal(cash_cents) / 100
+        )
+        self.states[account.account_id] = AccountState(account, Decimal(cash_cents) / 100)
+        self.by_key[key_id] = account.account_id
+        self._deposited += Decimal(cash_cents) / 100
+        return account
+
+    def account(self, account_id: str) -> Account:
+        return self.acct(account_id).account
+
+    def account_by_key(self, key_id: str) -> Account | None:
+        account_id = self.by_key.get(key_id)
+        return None if account_id is None else self.states[account_id].account
+
+    @property
+    def accounts(self) -> list[Account]:
+        return [a.account for a in self.states.values()]
+
+    def resting_collateral_cents(self, account_id: str) -> int:
+        return ceil_cents(self.acct(account_id).held_total)
+
+    def portfolio_value_cents(self, account_id: str) -> int:
+        """The open positions marked at each market's last trade price (at cost before the
+        first trade), floored to the cent."""
+        value = ZERO
+        for ticker, pos in self.acct(account_id).positions.items():
+            if pos.position == 0:
+                continue
+            last = self._ref.markets[ticker].last_price
+            if last == 0:
+                value += pos.cost_basis
+            elif pos.position > 0:
+                value += pos.position * last
+            else:
+                value += -pos.position * (ONE - last)
+        return floor_cents(value)
+
+    # exact figures for audits and the conservation tests
+
+    def cash_dollars(self, account_id: str) -> Decimal:
+        """Exact cash, including what is held for resting orders."""
+        return self.acct(account_id).cash
+
+    def held_dollars(self, account_id: str) -> Decimal:
+        return self.acct(account_id).held_total
+
+    @property
+    def deposited(self) -> Decimal:
+        """All cash ever credited to accounts at creation."""
+        return self._deposited
+
+    def open_interest(self) -> Decimal:
+        """Outstanding YES/NO pairs over all markets; each is $1.00 locked until settlement."""
+        return sum((m.open_interest for m in self._ref.markets.values()), ZERO)
+
+    # internals ------------------------------------------------------------------------------
+
+    def acct(self, account_id: str) -> AccountState:
+        acct = self.states.get(account_id)
+        if acct is None:
+            raise ExchangeError(404, "account_not_found", f"account {account_id} not found")
+        return acct
+
+    def position_of(self, acct: AccountState, ticker: str) -> Decimal:
+        pos = acct.positions.get(ticker)
+        return ZERO if pos is None else pos.position
+
+    # collateral -----------------------------------------------------------------------------
+
+    def reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        """The fee reserve per contract of a resting order at `own`: per tradable unit, one
+        unit's trade fee at the series' maker rate (a waiver ignored: it may expire while the
+        order rests) plus $0.0001 when a unit's revenue has digits below $0.0001 (more than a
+        rounding fee can be). Linear in the count, and never less than what fills charge."""
+        rate = self._reserve_rates(ticker).get(own)
+        return self.new_reserve_rate(ticker, own) if rate is None else rate
+
+    def _reserve_rates(self, ticker: str) -> dict[Decimal, Decimal]:
+        return self.reserve_cache.setdefault(ticker, {})
+
+    def new_reserve_rate(self, ticker: str, own: Decimal) -> Decimal:
+        market = self._ref.markets[ticker]
+        maker_rate = self._ref.reserve_fees(market.series_ticker, market.event_ticker)
+        unit = COUNT_QUANTUM if market.fractional_trading_enabled else ONE
+        per_unit = trading_fee(unit, own, maker_rate)
+        if unit * own != (unit * own).quantize(FEE_QUANTUM):
+            per_unit += FEE_QUANTUM  # rounding fees arise with or without a maker rate
+        rate = per_unit / unit
+        self._reserve_rates(ticker)[own] = rate
+        return rate
+
+    def track(self, order: SimOrder, before: Decimal, after: Decimal) -> None:
+        """Keep the account's aggregates in step with a resting order's remaining count."""
+        # `agg_add` and `reserve_rate` inlined: this runs for every fill, rest and cancel
+        acct = self.states[order.account_id]
+        ticker = order.ticker
+        agg = acct.agg.get(ticker)
+        if agg is None:
+            agg = acct.agg[ticker] = list(EMPTY_AGG)
+        bid = order.book_side is BookSide.BID
+        own = order.price if bid else ONE - order.price
+        rates = self.reserve_cache.get(ticker)
+        rate = None if rates is None else rates.get(own)
+        if rate is None:
+            rate = self.new_reserve_rate(ticker, own)
+        delta = after - before
+        i = 0 if bid else 2
+        agg[i] += own * delta
+        agg[i + 1] += delta
+        agg[4] += rate * delta
+
+    def rebuild_reserves(self, series_ticker: str) -> None:
+        """Recompute the aggregates and holds of the resting orders in a series' markets after
+        its reserve rate may have changed."""
+        tickers = [t for t, m in self._ref.markets.items() if m.series_ticker == series_ticker]
+        for ticker in tickers:
+            self.reserve_cache.pop(ticker, None)
+        for acct in self.states.values():
+            for ticker in tickers:
+                if ticker not in acct.agg:
+                    continue
+                agg = list(EMPTY_AGG)
+                for o in acct.resting.get(ticker, {}).values():
+                    own = own_price(o)
+                    agg_add(
+                        agg,
+                        o.book_side is BookSide.BID,
+                        own,
+                        o.remaining_count,
+                        self.reserve_rate(ticker, own),
+                    )
+                acct.agg[ticker] = agg
+                self.rehold(acct, ticker)
+
+    def rehold(self, acct: AccountState, ticker: str) -> None:
+        agg = acct.agg.get(ticker)
+        if agg is None:
+            return
+        pos = acct.positions.get(ticker)
+        position = ZERO if pos is None else pos.position
+        # the aggregates alone give the hold unless the position covers part of one direction
+        bid_cost, bid_count, ask_cost, ask_count, reserve = agg
+        if position < ZERO and -position < bid_count:
+            orders = acct.resting.get(ticker, {}).values()
+            hold = reserve + ask_cost + direction_hold(orders, True, -position)
+        elif ZERO < position < ask_count:
+            orders = acct.resting.get(ticker, {}).values()
+            hold = reserve + bid_cost + direction_hold(orders, False, position)
+        elif position < ZERO:
+            hold = reserve + ask_cost
+        elif position > ZERO:
+            hold = reserve + bid_cost
+        else:
+            hold = reserve + bid_cost + ask_cost
+        self.set_hold(acct, ticker, hold)
+
+    def set_hold(self, acct: AccountState, ticker: str, hold: Decimal) -> None:
+        old = acct.held.get(ticker, ZERO)
+        if hold != old:
+            acct.held_total += hold - old
+            if hold:
+                acct.held[ticker] = hold
+            else:
+                del acct.held[ticker]
+        # `acct.sync()` with `floor_cents`, inline: this runs for every account an order touches
+        # (the rounding given by position: a keyword to a C method costs a dict each call)
+        available = (acct.cash - acct.held_total).quantize(FEE_QUANTUM, ROUND_FLOOR)
+        account = acct.account
+        account.balance = available
+        cents = available * HUNDRED
+        whole = int(cents)  # exact, toward zero: one step down for a negative fraction
+        # (`is_signed` first: only a negative amount can have been truncated upwards, and a
+        # Decimal compared with an int converts the int each time)
+        account.cash_cents = whole - 1 if cents.is_signed() and cents < whole else whole
+
+    def position_record(self, acct: AccountState, ticker: str, now: float) -> SimPosition:
+        """The account's position record in a market, made (flat) on its first fill."""
+        pos = acct.positions.get(ticker)
+        if pos is None:
+            pos = acct.positions[ticker] = SimPosition(
+                ticker, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, now
+            )
+            self.holders[ticker].add(acct.account.account_id)
+        return pos

@@ -1,0 +1,616 @@
+"""RFQs and quotes (openapi.yaml tag `communications`): a requester asks for a price on a size,
+makers quote, the requester accepts one side of a quote, the maker confirms, and the two trade
+with each other at the quote's price, off the public book.
+
+What each step does, and where it comes from:
+
+- **RFQ** (`CreateRFQRequest`): one market, a size as `contracts`/`contracts_fp` (which must
+  agree) or as `target_cost_dollars` (exactly one of the two), and `rest_remainder`. One open RFQ
+  per creator and market: a second is a 409 `already_exists` (REFERENCE.md "Observed on the real
+  wire") unless `replace_existing`, which closes the creator's open RFQs first; at most 100 open
+  RFQs per creator (the operation's description). `obscure_creator_id` shows `creator_id` "0" to
+  everyone else until the RFQ executes (REFERENCE.md "Changes in 3.31.0"). Deleting closes it.
+- **Quote** (`CreateQuoteRequest`): on an open RFQ of someone else, `yes_bid` and `no_bid`, each
+  on the market's price grid or "0" to decline that side, not both "0". A maker's new quote on an
+  RFQ cancels its previous open one there. A quote is seen only by its maker and by the RFQ's
+  creator (asyncapi `communications`: quote events go only to those two).
+- **Accept** (`AcceptQuoteRequest.accepted_side`), by the RFQ's creator, of an open quote on an
+  open RFQ. The reading the simulator takes [U]: the requester buys `accepted_side` at that
+  side's price in the quote (`yes_bid` is the price per YES contract, `no_bid` per NO); the maker
+  takes the other side at one minus it. With a target cost the size is the most whole contracts
+  whose cost (plus the taker fee at the standard rate, unless `target_cost_excludes_fees`) fits.
+- **Confirm**, by the quote's maker, of an accepted quote: "starts a timer for order execution";
+  the simulator's timer is zero, so the quote executes at once, as a trade between the two
+  parties at the quote's price: one order each (`Quote.creator_order_id`,
+  `rfq_creator_order_id`), placed through the exchange core's ordinary order path (balances,
+  fees, positions) but on the market's private book (`Exchange.off_book`), where the maker's
+  order rests alone and the requester's immediate-or-cancel order takes it. The public book
+  takes no part and never shows them; the trade is printed like any. Both are for the whole
+  size, so nothing remains to rest. If either is refused the other is cancelled, the quote is
+  cancelled with the refusal as its reason, and the refusal is the answer. On success the quote
+  is `executed` and the RFQ closed.
+
+Subaccounts: an RFQ or quote belongs to its user (`creator`; every ownership and visibility check
+compares users) and trades on one of the user's subaccounts (`subaccount`, the request's, 0 when
+it names none): the orders an execution places are that subaccount's ledger's (`ledger_id`).
+
+Persistence: RFQs and quotes are part of the exchange's state (`Exchange.rfqs`/`quotes`, kept in
+its snapshots), and every write is one journal record (`rfq_create`, `rfq_delete`,
+`quote_create`, `quote_delete`, `quote_accept`, `quote_confirm`) written through
+`Exchange.journaled` after validation and before any change, carrying the ids the write made (the
+RFQ's or quote's, and the client order ids of the two orders a confirmation places). Replaying a
+record runs the same method again at the record's time, so a restarted simulator has the same
+RFQs and quotes; a confirmation's two orders are not journaled on their own (that would place
+them twice on replay), they are placed again by replaying the confirmation, with the same ids and
+the same outcome, a refusal included (`ExecutionRefused`).
+
+This module does not import the exchange core (the core owns the `Communications` of each
+exchange and replays its records); `Core` names the part of `Exchange` it uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, Literal, Protocol
+
+from kalshi_cli.models import (
+    ONE,
+    TAKER_FEE_RATE,
+    ZERO,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    price_on_grid,
+    trading_fee,
+)
+from kalshi_cli.sim.core.records import (
+    Account,
+    ExchangeError,
+    PlaceResult,
+    SimMarket,
+    SimOrder,
+    ledger_id,
+    not_found,
+)
+
+MAX_OPEN_RFQS = 100
+RfqStatus = Literal["open", "closed"]
+QuoteStatus = Literal["open", "accepted", "confirmed", "executed", "cancelled"]
+
+
+@dataclass
+class SimRfq:
+    rfq_id: str
+    creator: str  # account id
+    market_ticker: str
+    event_ticker: str
+    contracts: Decimal | None
+    target_cost: Decimal | None
+    rest_remainder: bool
+    obscure_creator_id: bool
+    target_cost_excludes_fees: bool
+    created_ts: float
+    status: RfqStatus = "open"
+    updated_ts: float = 0.0
+    cancelled_ts: float | None = None
+    cancellation_reason: str = ""
+    executed: bool = False
+    order_id: str = ""  # the requester's order, once executed
+    subaccount: int = 0  # the creator's subaccount whose ledger trades it
+
+
+@dataclass
+class SimQuote:
+    quote_id: str
+    rfq_id: str
+    creator: str  # account id
+    market_ticker: str
+    yes_bid: Decimal
+    no_bid: Decimal
+    yes_contracts: Decimal
+    no_contracts: Decimal
+    rest_remainder: bool
+    post_only: bool
+    created_ts: float
+    status: QuoteStatus = "open"
+    updated_ts: float = 0.0
+    accepted_side: str | None = None
+    accepted_ts: float | None = None
+    confirmed_ts: float | None = None
+    executed_ts: float | None = None
+    cancelled_ts: float | None = None
+    cancellation_reason: str = ""
+    order_id: str = ""  # the maker's order, once executed
+    client_order_id: str = ""
+    rfq_order_id: str = ""
+    rfq_client_order_id: str = ""
+    subaccount: int = 0  # the maker's subaccount whose ledger trades it
+
+
+@dataclass
+class CommsEvent:
+    """One `communications` message: `kind` is its asyncapi `type` (rfq_created, rfq_deleted,
+    quote_created, quote_accepted, quote_executed); `to` the accounts that may see it (None:
+    everyone subscribed to the channel)."""
+
+    kind: str
+    to: frozenset[str] | None
+    rfq: SimRfq
+    quote: SimQuote | None = None
+
+
+CommsListener = Callable[[CommsEvent], None]
+
+
+class ExecutionRefused(ExchangeError):
+    """A confirmed quote whose orders the exchange refused (the quote is cancelled): the answer
+    to the confirmation, and on replay the expected outcome of its record."""
+
+
+class Core(Protocol):
+    """What of `Exchange` (sim/core/exchange.py) the RFQs use."""
+
+    rfqs: dict[str, SimRfq]
+    quotes: dict[str, SimQuote]
+
+    @property
+    def markets(self) -> dict[str, SimMarket]: ...
+
+    def account(self, account_id: str) -> Account: ...
+
+    def order(self, account_id: str, order_id: str) -> SimOrder: ...
+
+    def cancel_order(self, account_id: str, order_id: str) -> tuple[SimOrder, Decimal]: ...
+
+    def place_order(
+        self,
+        account_id: str,
+        *,
+        ticker: str,
+        book_side: BookSide,
+        price: Decimal,
+        count: Decimal,
+        time_in_force: TimeInForce,
+        self_trade_prevention: SelfTradePrevention,
+        client_order_id: str | None = None,
+        post_only: bool = False,
+    ) -> PlaceResult: ...
+
+    def journaled(self, op: str, **fields: Any) -> AbstractContextManager[float]: ...
+
+    def off_book(self, ticker: str) -> AbstractContextManager[None]: ...
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _undec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _uuid_or_400(value: str, what: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ExchangeError(400, "invalid_parameters", f"{what} is not a UUID") from None
+    return value
+
+
+@dataclass
+class Communications:
+    exchange: Core
+    listeners: list[CommsListener] = field(default_factory=list)
+
+    @property
+    def rfqs(self) -> dict[str, SimRfq]:
+        return self.exchange.rfqs
+
+    @property
+    def quotes(self) -> dict[str, SimQuote]:
+        return self.exchange.quotes
+
+    # identities ---------------------------------------------------------------------------
+
+    @staticmethod
+    def communications_id(account_id: str) -> str:
+        """A public id for an account that does not reveal the account id."""
+        return hashlib.sha256(("communications:" + account_id).encode()).hexdigest()[:32]
+
+    def _emit(self, event: CommsEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    # RFQs ---------------------------------------------------------------------------------
+
+    def create_rfq(
+        self,
+        account_id: str,
+        *,
+        market_ticker: str,
+        contracts: Decimal | None,
+        target_cost: Decimal | None,
+        rest_remainder: bool,
+        replace_existing: bool = False,
+        obscure_creator_id: bool = False,
+        target_cost_excludes_fees: bool = False,
+        subaccount: int = 0,
+        rfq_id: str | None = None,
+    ) -> SimRfq:
+        """`rfq_id`: given only by the replay of its journal record."""
+        self.exchange.account(ledger_id(account_id, subaccount))
+        market = self.exchange.markets.get(market_ticker)
+        if market is None:
+            raise ExchangeError(404, "market_not_found", f"market {market_ticker} not found")
+        if market.status != "open":
+            raise ExchangeError(400, "market_closed", f"{market_ticker} is {market.status}")
+        if (contracts is None) == (target_cost is None):
+            raise ExchangeError(
+                400, "invalid_parameters", "give exactly one of contracts and target_cost_dollars"
+            )
+        if contracts is not None and contracts <= 0:
+            raise ExchangeError(400, "invalid_count", "contracts must be positive")
+        if target_cost is not None and target_cost <= 0:
+            raise ExchangeError(400, "invalid_parameters", "target_cost_dollars must be positive")
+        if target_cost_excludes_fees and target_cost is None:
+            raise ExchangeError(
+                400,
+                "invalid_parameters",
+                "target_cost_excludes_fees is only valid together with a target cost",
+            )
+        mine = [r for r in self.rfqs.values() if r.creator == account_id and r.status == "open"]
+        if not replace_existing:  # replacing closes them all first
+            if any(r.market_ticker == market_ticker for r in mine):
+                raise ExchangeError(
+                    409, "already_exists", "an open RFQ on this market already exists"
+                )
+            if len(mine) >= MAX_OPEN_RFQS:
+                raise ExchangeError(
+                    400, "too_many_rfqs", f"at most {MAX_OPEN_RFQS} open RFQs at a time"
+                )
+        rfq_id = rfq_id or str(uuid.uuid4())
+        with self.exchange.journaled(
+            "rfq_create",
+            account_id=account_id,
+            rfq_id=rfq_id,
+            market_ticker=market_ticker,
+            contracts=_dec(contracts),
+            target_cost=_dec(target_cost),
+            rest_remainder=rest_remainder,
+            replace_existing=replace_existing,
+            obscure_creator_id=obscure_creator_id,
+            target_cost_excludes_fees=target_cost_excludes_fees,
+            subaccount=subaccount,
+        ) as now:
+            if replace_existing:
+                for old in mine:
+                    self._close(old, "replaced by a new RFQ", now)
+            rfq = SimRfq(
+                rfq_id,
+                account_id,
+                market.ticker,
+                market.event_ticker,
+                contracts,
+                target_cost,
+                rest_remainder,
+                obscure_creator_id,
+                target_cost_excludes_fees,
+                now,
+                updated_ts=now,
+                subaccount=subaccount,
+            )
+            self.rfqs[rfq.rfq_id] = rfq
+            self._emit(CommsEvent("rfq_created", None, rfq))
+        return rfq
+
+    def rfq(self, rfq_id: str) -> SimRfq:
+        found = self.rfqs.get(_uuid_or_400(rfq_id, "rfq_id"))
+        if found is None:
+            raise not_found()
+        return found
+
+    def delete_rfq(self, account_id: str, rfq_id: str) -> None:
+        rfq = self.rfq(rfq_id)
+        if rfq.creator != account_id or rfq.status != "open":
+            raise not_found()
+        with self.exchange.journaled("rfq_delete", account_id=account_id, rfq_id=rfq_id) as now:
+            self._close(rfq, "deleted by its creator", now)
+
+    def _close(self, rfq: SimRfq, reason: str, now: float) -> None:
+        rfq.status = "closed"
+        rfq.updated_ts = rfq.cancelled_ts = now
+        rfq.cancellation_reason = reason
+        for quote in self.quotes.values():
+            if quote.rfq_id == rfq.rfq_id and quote.status in ("open", "accepted"):
+                self._cancel(quote, "the RFQ was closed", now)
+        self._emit(CommsEvent("rfq_deleted", None, rfq))
+
+    def creator_id_seen(self, rfq: SimRfq, viewer: str) -> str:
+        if rfq.obscure_creator_id and viewer != rfq.creator and not rfq.executed:
+            return "0"
+        return self.communications_id(rfq.creator)
+
+    # quotes -------------------------------------------------------------------------------
+
+    def create_quote(
+        self,
+        account_id: str,
+        *,
+        rfq_id: str,
+        yes_bid: Decimal,
+        no_bid: Decimal,
+        rest_remainder: bool,
+        post_only: bool = False,
+        subaccount: int = 0,
+        quote_id: str | None = None,
+    ) -> SimQuote:
+        """`quote_id`: given only by the replay of its journal record."""
+        self.exchange.account(ledger_id(account_id, subaccount))
+        rfq = self.rfq(rfq_id)
+        if rfq.status != "open":
+            raise ExchangeError(400, "rfq_closed", "the RFQ is closed")
+        if rfq.creator == account_id:
+            raise ExchangeError(400, "invalid_parameters", "you cannot quote on your own RFQ")
+        if yes_bid == 0 and no_bid == 0:
+            raise ExchangeError(400, "invalid_price", "yes_bid and no_bid cannot both be 0")
+        market = self.exchange.markets[rfq.market_ticker]
+        for name, price in (("yes_bid", yes_bid), ("no_bid", no_bid)):
+            if price != 0 and not price_on_grid(price, market.price_ranges):
+                raise ExchangeError(400, "invalid_price", f"{name} is not on the market's grid")
+        yes_contracts = self._size(rfq, yes_bid)
+        no_contracts = self._size(rfq, no_bid)
+        quote_id = quote_id or str(uuid.uuid4())
+        with self.exchange.journaled(
+            "quote_create",
+            account_id=account_id,
+            quote_id=quote_id,
+            rfq_id=rfq.rfq_id,
+            yes_bid=str(yes_bid),
+            no_bid=str(no_bid),
+            rest_remainder=rest_remainder,
+            post_only=post_only,
+            subaccount=subaccount,
+        ) as now:
+            for old in self.quotes.values():
+                if old.rfq_id == rfq.rfq_id and old.creator == account_id and old.status == "open":
+                    self._cancel(old, "replaced by a new quote", now)
+            return self._add_quote(
+                SimQuote(
+                    quote_id,
+                    rfq.rfq_id,
+                    account_id,
+                    rfq.market_ticker,
+                    yes_bid,
+                    no_bid,
+                    yes_contracts,
+                    no_contracts,
+                    rest_remainder,
+                    post_only,
+                    now,
+                    updated_ts=now,
+                    subaccount=subaccount,
+                )
+            )
+
+    def _add_quote(self, quote: SimQuote) -> SimQuote:
+        self.quotes[quote.quote_id] = quote
+        self._emit_quote("quote_created", quote)
+        return quote
+
+    def _size(self, rfq: SimRfq, price: Decimal) -> Decimal:
+        """The contracts a side of a quote is for: the RFQ's, or what its target cost buys."""
+        if rfq.contracts is not None:
+            return rfq.contracts
+        assert rfq.target_cost is not None
+        if price == 0:
+            return ZERO
+        count = (rfq.target_cost / price).to_integral_value(rounding=ROUND_FLOOR)
+        if not rfq.target_cost_excludes_fees:
+            while count > 0 and count * price + trading_fee(count, price, TAKER_FEE_RATE) > (
+                rfq.target_cost
+            ):
+                count -= 1
+        return count
+
+    def quote(self, quote_id: str, rfq_id: str | None = None) -> SimQuote:
+        found = self.quotes.get(_uuid_or_400(quote_id, "quote_id"))
+        if rfq_id is not None:
+            self.rfq(rfq_id)
+            if found is not None and found.rfq_id != rfq_id:
+                found = None
+        if found is None:
+            raise not_found()
+        return found
+
+    def visible(self, quote: SimQuote, account_id: str) -> bool:
+        return account_id in (quote.creator, self.rfqs[quote.rfq_id].creator)
+
+    def delete_quote(self, account_id: str, quote_id: str, rfq_id: str | None = None) -> None:
+        quote = self.quote(quote_id, rfq_id)
+        if quote.creator != account_id or quote.status not in ("open", "accepted"):
+            raise not_found()
+        with self.exchange.journaled(
+            "quote_delete", account_id=account_id, quote_id=quote.quote_id
+        ) as now:
+            self._cancel(quote, "deleted by its creator", now)
+
+    def _cancel(self, quote: SimQuote, reason: str, now: float) -> None:
+        quote.status = "cancelled"
+        quote.updated_ts = quote.cancelled_ts = now
+        quote.cancellation_reason = reason
+
+    def accept_quote(
+        self, account_id: str, quote_id: str, side: str, rfq_id: str | None = None
+    ) -> SimQuote:
+        quote = self.quote(quote_id, rfq_id)
+        rfq = self.rfqs[quote.rfq_id]
+        if rfq.creator != account_id:
+            raise not_found()
+        if side not in ("yes", "no"):
+            raise ExchangeError(400, "invalid_parameters", "accepted_side must be yes or no")
+        if quote.status != "open" or rfq.status != "open":
+            raise ExchangeError(400, "quote_not_open", f"the quote is {quote.status}")
+        if (quote.yes_bid if side == "yes" else quote.no_bid) == 0:
+            raise ExchangeError(400, "invalid_parameters", f"the quote declines the {side} side")
+        if (quote.yes_contracts if side == "yes" else quote.no_contracts) <= 0:
+            raise ExchangeError(400, "invalid_count", "the target cost buys no whole contract")
+        with self.exchange.journaled(
+            "quote_accept", account_id=account_id, quote_id=quote.quote_id, side=side
+        ) as now:
+            quote.status = "accepted"
+            quote.accepted_side = side
+            quote.accepted_ts = quote.updated_ts = now
+            self._emit_quote("quote_accepted", quote)
+        return quote
+
+    def confirm_quote(
+        self,
+        account_id: str,
+        quote_id: str,
+        rfq_id: str | None = None,
+        *,
+        client_order_ids: tuple[str, str] | None = None,
+    ) -> SimQuote:
+        """`client_order_ids` (the maker's order's, the requester's): given only by the replay
+        of its journal record. A refused execution raises `ExecutionRefused`."""
+        quote = self.quote(quote_id, rfq_id)
+        if quote.creator != account_id:
+            raise not_found()
+        if quote.status != "accepted":
+            raise ExchangeError(400, "quote_not_accepted", f"the quote is {quote.status}")
+        maker_coid, requester_coid = client_order_ids or (str(uuid.uuid4()), str(uuid.uuid4()))
+        with self.exchange.journaled(
+            "quote_confirm",
+            account_id=account_id,
+            quote_id=quote.quote_id,
+            client_order_id=maker_coid,
+            rfq_client_order_id=requester_coid,
+        ) as now:
+            quote.status = "confirmed"
+            quote.confirmed_ts = quote.updated_ts = now
+            try:
+                self._execute(quote, maker_coid, requester_coid, now)
+            except ExchangeError as exc:
+                self._cancel(quote, f"execution refused: {exc.message}", now)
+                raise ExecutionRefused(exc.status, exc.code, exc.message) from exc
+        return quote
+
+    def _execute(self, quote: SimQuote, maker_coid: str, requester_coid: str, now: float) -> None:
+        rfq = self.rfqs[quote.rfq_id]
+        buys_yes = quote.accepted_side == "yes"
+        price = quote.yes_bid if buys_yes else quote.no_bid
+        count = quote.yes_contracts if buys_yes else quote.no_contracts
+        yes_price = price if buys_yes else ONE - price
+        requester_side = BookSide.BID if buys_yes else BookSide.ASK
+        maker_side = BookSide.ASK if buys_yes else BookSide.BID
+        exchange = self.exchange
+        maker_ledger = ledger_id(quote.creator, quote.subaccount)
+        with exchange.off_book(quote.market_ticker):
+            # the maker's order rests on the market's private book, the only order there; the
+            # requester's order takes it, so the two trade with each other at the quote's price
+            maker = exchange.place_order(
+                maker_ledger,
+                ticker=quote.market_ticker,
+                book_side=maker_side,
+                price=yes_price,
+                count=count,
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                client_order_id=maker_coid,
+                post_only=quote.post_only,
+            ).order
+            try:
+                requester = exchange.place_order(
+                    ledger_id(rfq.creator, rfq.subaccount),
+                    ticker=quote.market_ticker,
+                    book_side=requester_side,
+                    price=yes_price,
+                    count=count,
+                    time_in_force=TimeInForce.IOC,
+                    self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+                    client_order_id=requester_coid,
+                ).order
+            finally:
+                # nothing of the private book may outlive the execution
+                if exchange.order(maker_ledger, maker.order_id).status == "resting":
+                    exchange.cancel_order(maker_ledger, maker.order_id)
+        quote.status = "executed"
+        quote.executed_ts = quote.updated_ts = now
+        quote.order_id, quote.client_order_id = maker.order_id, maker.client_order_id or ""
+        quote.rfq_order_id = requester.order_id
+        quote.rfq_client_order_id = requester.client_order_id or ""
+        rfq.executed = True
+        rfq.order_id = requester.order_id
+        rfq.status = "closed"
+        rfq.updated_ts = now
+        for other in self.quotes.values():
+            if other.rfq_id == rfq.rfq_id and other.status in ("open", "accepted"):
+                self._cancel(other, "the RFQ was executed", now)
+        self._emit_quote("quote_executed", quote)
+
+    def _emit_quote(self, kind: str, quote: SimQuote) -> None:
+        rfq = self.rfqs[quote.rfq_id]
+        self._emit(CommsEvent(kind, frozenset({quote.creator, rfq.creator}), rfq, quote))
+
+    # the journal --------------------------------------------------------------------------
+
+    OPS = frozenset(
+        {
+            "rfq_create",
+            "rfq_delete",
+            "quote_create",
+            "quote_delete",
+            "quote_accept",
+            "quote_confirm",
+        }
+    )
+
+    def replay(self, rec: dict[str, Any]) -> None:
+        """Apply one journal record again (`Exchange._replay`, at the record's time)."""
+        op, account_id = rec["op"], rec["account_id"]
+        if op == "rfq_create":
+            contracts, target_cost = _undec(rec["contracts"]), _undec(rec["target_cost"])
+            self.create_rfq(
+                account_id,
+                market_ticker=rec["market_ticker"],
+                contracts=contracts,
+                target_cost=target_cost,
+                rest_remainder=bool(rec["rest_remainder"]),
+                replace_existing=bool(rec["replace_existing"]),
+                obscure_creator_id=bool(rec["obscure_creator_id"]),
+                target_cost_excludes_fees=bool(rec["target_cost_excludes_fees"]),
+                subaccount=int(rec.get("subaccount", 0)),  # absent from older journals
+                rfq_id=rec["rfq_id"],
+            )
+        elif op == "rfq_delete":
+            self.delete_rfq(account_id, rec["rfq_id"])
+        elif op == "quote_create":
+            self.create_quote(
+                account_id,
+                rfq_id=rec["rfq_id"],
+                yes_bid=Decimal(rec["yes_bid"]),
+                no_bid=Decimal(rec["no_bid"]),
+                rest_remainder=bool(rec["rest_remainder"]),
+                post_only=bool(rec["post_only"]),
+                subaccount=int(rec.get("subaccount", 0)),  # absent from older journals
+                quote_id=rec["quote_id"],
+            )
+        elif op == "quote_delete":
+            self.delete_quote(account_id, rec["quote_id"])
+        elif op == "quote_accept":
+            self.accept_quote(account_id, rec["quote_id"], rec["side"])
+        elif op == "quote_confirm":
+            # a refusal was the outcome when it was made too: the quote is cancelled again
+            with suppress(ExecutionRefused):
+                self.confirm_quote(
+                    account_id,
+                    rec["quote_id"],
+                    client_order_ids=(rec["client_order_id"], rec["rfq_client_order_id"]),
+                )
+        else:
+            raise ValueError(f"not an RFQ record: {op!r}")

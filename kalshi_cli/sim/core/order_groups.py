@@ -1,0 +1,260 @@
+"""Order groups on the simulated exchange: a contracts limit over a rolling 15-second window
+that, when hit, cancels the group's orders and refuses new ones until the group is reset
+(openapi.yaml 3.31.0, the `order-groups` operations; REFERENCE.md "Order groups"). A part of
+the `Exchange` (sim/core/exchange.py), which calls its hooks on the order path; it cancels through
+the matching engine and re-holds through the ledger.
+
+Semantics, each traced to the spec:
+- A group belongs to the ledger account it was created on: one subaccount of a user
+  (sim/core/subaccounts.py; the routes resolve which, with the spec's defaults). Every other account
+  is answered as if it did not exist (404 `not_found` on the group paths, as for an order).
+  Only the orders of that subaccount may join it, so its count, trigger, reset and delete
+  touch that subaccount's orders alone.
+- Every contract matched by an order of the group counts, whether the order took or made
+  liquidity, at the time of the match. When the contracts matched in the last 15 s reach the
+  limit ("when the limit is hit"), the group is triggered: its resting orders are cancelled and
+  no new order may be placed in it until a reset. The limit is checked when an order's match is
+  complete, so one match can carry the count past the limit (the spec does not say Kalshi stops
+  a match part way; the simulator does not).
+- `trigger` does the same by hand; `reset` sets the matched count to zero and lets orders in
+  again; `limit` sets a new limit and triggers the group at once if the count already reaches
+  it; `delete` cancels the group's orders and removes the group.
+- An order placed with an unknown group (or another user's) is refused 400
+  `invalid_order_group`; one placed with a group of another subaccount of the same user the
+  same, with a message naming both subaccounts (the spec is silent on this case); one placed in
+  a triggered group 409 `order_group_triggered`. The spec documents 400 and 409 for order
+  create but names no code: these codes are the simulator's own.
+- `is_auto_cancel_enabled` is true for every group: each has a contracts limit, and hitting it
+  cancels the group's orders automatically. Whether a group is triggered is not in the spec's
+  group shapes; the `order_group_updates` channel says so ("triggered", "reset"), and so does
+  `SimOrderGroup.triggered` for the admin API and tests.
+
+Every change is journaled (`order_group_*` records) and replayed by `OrderGroups.replay`;
+triggering by the limit is not journaled of its own, since replaying the order that caused it
+triggers the group again at the same recorded time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import ZERO
+from kalshi_cli.sim.core.accounts import Ledger
+from kalshi_cli.sim.core.matching import MatchingEngine
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    OrderGroupChanged,
+    SimOrder,
+    not_found,
+    owner,
+    same_user,
+)
+from kalshi_cli.sim.core.reference import Reference
+
+WINDOW_S = 15.0
+
+
+@dataclass
+class SimOrderGroup:
+    order_group_id: str
+    account_id: str
+    contracts_limit: Decimal
+    created_time: float
+    triggered: bool = False
+    order_ids: list[str] = field(default_factory=list)  # every order placed in it, oldest first
+    matched: deque[tuple[float, Decimal]] = field(default_factory=deque)  # (ts, contracts)
+
+    def matched_since(self, now: float) -> Decimal:
+        """Contracts matched in the rolling window ending at `now` (older entries dropped)."""
+        while self.matched and self.matched[0][0] <= now - WINDOW_S:
+            self.matched.popleft()
+        return sum((count for _, count in self.matched), ZERO)
+
+
+def _check_limit(limit: Decimal) -> None:
+    if limit <= 0:
+        raise ExchangeError(400, "invalid_parameters", "contracts_limit must be at least 1")
+
+
+class OrderGroups:
+    """Order groups (see the module docstring)."""
+
+    def __init__(
+        self,
+        reference: Reference,
+        ledger: Ledger,
+        engine: MatchingEngine,
+        live_order: Callable[[str], SimOrder | None],
+    ) -> None:
+        """`live_order(order_id)`: the exchange's live order of that id (None once it is
+        finished and archived)."""
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+        self._live_order = live_order
+        self.groups: dict[str, SimOrderGroup] = {}
+
+    # the request-level API ------------------------------------------------------------------
+
+    def create_order_group(self, account_id: str, contracts_limit: Decimal) -> SimOrderGroup:
+        self._ledger.acct(account_id)
+        _check_limit(contracts_limit)
+        now = self._ref.now()
+        self._ref.log_at(
+            now, "order_group_create", account_id=account_id, limit=str(contracts_limit)
+        )
+        group = SimOrderGroup(self._ref.new_id(), account_id, contracts_limit, now)
+        self.groups[group.order_group_id] = group
+        self._group_event(group, "created", now, contracts_limit)
+        return group
+
+    def order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        group = self.groups.get(order_group_id)
+        if group is None or group.account_id != account_id:
+            raise not_found()
+        return group
+
+    def order_groups(self, *account_ids: str) -> list[SimOrderGroup]:
+        """The groups of these accounts (a user's subaccounts, say), oldest first."""
+        return [g for g in self.groups.values() if g.account_id in account_ids]
+
+    def trigger_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        group = self.order_group(account_id, order_group_id)
+        now = self._ref.now()
+        self._ref.log_at(
+            now, "order_group_trigger", account_id=account_id, order_group_id=order_group_id
+        )
+        self._trigger(group, now)
+        return group
+
+    def reset_order_group(self, account_id: str, order_group_id: str) -> SimOrderGroup:
+        group = self.order_group(account_id, order_group_id)
+        now = self._ref.now()
+        self._ref.log_at(
+            now, "order_group_reset", account_id=account_id, order_group_id=order_group_id
+        )
+        group.matched.clear()
+        group.triggered = False
+        self._group_event(group, "reset", now)
+        return group
+
+    def set_order_group_limit(
+        self, account_id: str, order_group_id: str, contracts_limit: Decimal
+    ) -> SimOrderGroup:
+        group = self.order_group(account_id, order_group_id)
+        _check_limit(contracts_limit)
+        now = self._ref.now()
+        self._ref.log_at(
+            now,
+            "order_group_limit",
+            account_id=account_id,
+            order_group_id=order_group_id,
+            limit=str(contracts_limit),
+        )
+        group.contracts_limit = contracts_limit
+        self._group_event(group, "limit_updated", now, contracts_limit)
+        if not group.triggered and group.matched_since(now) >= contracts_limit:
+            self._trigger(group, now)
+        return group
+
+    def delete_order_group(self, account_id: str, order_group_id: str) -> None:
+        group = self.order_group(account_id, order_group_id)
+        now = self._ref.now()
+        self._ref.log_at(
+            now, "order_group_delete", account_id=account_id, order_group_id=order_group_id
+        )
+        self._cancel_group_orders(group, now)
+        del self.groups[order_group_id]
+        self._group_event(group, "deleted", now)
+
+    def replay(self, rec: dict[str, Any]) -> None:
+        """Apply one journaled `order_group_*` record (sim/core/exchange.py `_replay`)."""
+        op = rec["op"]
+        if op == "order_group_create":
+            self.create_order_group(rec["account_id"], Decimal(rec["limit"]))
+        elif op == "order_group_trigger":
+            self.trigger_order_group(rec["account_id"], rec["order_group_id"])
+        elif op == "order_group_reset":
+            self.reset_order_group(rec["account_id"], rec["order_group_id"])
+        elif op == "order_group_limit":
+            self.set_order_group_limit(
+                rec["account_id"], rec["order_group_id"], Decimal(rec["limit"])
+            )
+        elif op == "order_group_delete":
+            self.delete_order_group(rec["account_id"], rec["order_group_id"])
+        else:
+            raise ExchangeError(500, "internal_server_error", f"unknown record {op!r}")
+
+    # the hooks the order path calls (sim/core/exchange.py) ----------------------------------------
+
+    def open_group(self, account_id: str, order_group_id: str | None) -> None:
+        """Refuse an order for a group it may not be placed in (before anything changes)."""
+        if order_group_id is None:
+            return
+        group = self.groups.get(order_group_id)
+        if group is None or not same_user(group.account_id, account_id):
+            raise ExchangeError(
+                400, "invalid_order_group", f"order group {order_group_id} not found"
+            )
+        if group.account_id != account_id:
+            raise ExchangeError(
+                400,
+                "invalid_order_group",
+                f"order group {order_group_id} belongs to subaccount "
+                f"{owner(group.account_id)[1]}, the order to subaccount {owner(account_id)[1]}",
+            )
+        if group.triggered:
+            raise ExchangeError(
+                409,
+                "order_group_triggered",
+                f"order group {order_group_id} is triggered: reset it to place orders in it",
+            )
+
+    def join(self, order: SimOrder) -> None:
+        if order.order_group_id is not None:
+            self.groups[order.order_group_id].order_ids.append(order.order_id)
+
+    def count_matched(self, matched: list[tuple[SimOrder, Decimal]], now: float) -> None:
+        """After a match: count each group order's matched contracts and trigger every group
+        whose rolling count reached its limit."""
+        hit: dict[str, SimOrderGroup] = {}
+        for order, count in matched:
+            group_id = order.order_group_id
+            group = self.groups.get(group_id) if group_id is not None else None
+            if group is None or not count:
+                continue
+            group.matched.append((now, count))
+            if not group.triggered and group.matched_since(now) >= group.contracts_limit:
+                hit[group.order_group_id] = group
+        for group in hit.values():
+            self._trigger(group, now)
+
+    # internals ------------------------------------------------------------------------------
+
+    def _trigger(self, group: SimOrderGroup, now: float) -> None:
+        group.triggered = True
+        self._cancel_group_orders(group, now)
+        self._group_event(group, "triggered", now)
+
+    def _cancel_group_orders(self, group: SimOrderGroup, now: float) -> None:
+        acct = self._ledger.acct(group.account_id)
+        tickers: set[str] = set()
+        for order_id in group.order_ids:
+            order = self._live_order(order_id)  # None: finished and archived (archive_orders)
+            if order is not None and order.status == "resting":
+                self._engine.take_off(order, order.remaining_count, now, cause=order)
+                tickers.add(order.ticker)
+        for ticker in sorted(tickers):
+            self._ledger.rehold(acct, ticker)
+
+    def _group_event(
+        self, group: SimOrderGroup, event_type: str, now: float, limit: Decimal | None = None
+    ) -> None:
+        if self._ref.listeners:
+            self._ref.emit(
+                OrderGroupChanged(group.account_id, group.order_group_id, event_type, limit, now)
+            )

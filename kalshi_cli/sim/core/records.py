@@ -1,0 +1,388 @@
+"""What the simulated exchange is made of and what it reports: the reference data (series,
+events, markets), orders, fills, trades, positions, settlements, accounts, the refusal
+`ExchangeError` and the events the WebSocket layer listens to. Plain data, no behaviour beyond
+a property or two; `sim/core/exchange.py` re-exports every public name here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from kalshi_cli.models import (
+    ONE,
+    ZERO,
+    BookSide,
+    FeeCharge,
+    PriceRange,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+
+MarketStatus = Literal["unopened", "open", "paused", "closed", "settled"]
+
+
+class ExchangeError(Exception):
+    """A refusal in Kalshi's terms: HTTP status, error code string, message."""
+
+    def __init__(self, status: int, code: str, message: str, details: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def not_found() -> ExchangeError:
+    """Kalshi's 404 for an order: the same bytes whether it was cancelled, executed, never
+    existed or belongs to someone else, so the answer reveals nothing."""
+    return ExchangeError(404, "not_found", "not found")
+
+
+@dataclass
+class SimSeries:
+    """`fee_type`/`fee_multiplier` None: the exchange's default fee model (a scenario's `fees`)."""
+
+    ticker: str
+    title: str
+    category: str = "Simulated"
+    frequency: str = "daily"
+    tags: list[str] = field(default_factory=list)
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+    fee_type: str | None = None
+    fee_multiplier: str | None = None  # a decimal string (kept as text for the journal)
+
+
+@dataclass
+class SimFeeChange:
+    """A scheduled change of a series' fees (openapi SeriesFeeChange): from `scheduled_ts`
+    (unix seconds, the exchange's clock) on, the series charges `fee_type` x `fee_multiplier`."""
+
+    id: str
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: str  # a decimal string (kept as text for the journal)
+    scheduled_ts: float  # unix seconds
+
+
+@dataclass
+class SimEvent:
+    event_ticker: str
+    series_ticker: str
+    title: str
+    sub_title: str = ""
+    mutually_exclusive: bool = False
+    updated_time: float = 0.0  # unix seconds; set when added (the simulator never edits one)
+    # EventData `fee_type_override`/`fee_multiplier_override`: None is no override (the
+    # series' fees); a multiplier without a type is refused (they are a pair)
+    fee_type_override: str | None = None
+    fee_multiplier_override: str | None = None  # a decimal string (kept as text for the journal)
+
+
+@dataclass
+class SimEventFeeChange:
+    """A scheduled change of an event's fee override (openapi EventFeeChange): from
+    `scheduled_ts` on, the event's markets charge `fee_type_override` x
+    `fee_multiplier_override` (the series' multiplier when that is None); a None type clears
+    the override, and the series' fees apply again."""
+
+    id: str
+    event_ticker: str
+    series_ticker: str
+    fee_type_override: str | None
+    fee_multiplier_override: str | None  # a decimal string (kept as text for the journal)
+    scheduled_ts: float  # unix seconds
+
+
+@dataclass
+class SimMarket:
+    ticker: str
+    event_ticker: str
+    series_ticker: str
+    title: str
+    yes_sub_title: str
+    no_sub_title: str
+    status: MarketStatus
+    price_level_structure: str
+    price_ranges: tuple[PriceRange, ...]
+    open_time: float  # unix seconds
+    close_time: float
+    latest_expiration_time: float
+    created_time: float
+    updated_time: float
+    rules_primary: str = ""
+    rules_secondary: str = ""
+    result: str = ""  # "", "yes", "no"
+    settled_time: float | None = None
+    last_price: Decimal = Decimal(0)
+    previous_price: Decimal = Decimal(0)
+    volume: Decimal = Decimal(0)
+    volume_24h: Decimal = Decimal(0)
+    open_interest: Decimal = Decimal(0)
+    fractional_trading_enabled: bool = False
+    # settlement_bounds_type "floor": the lowest value YES settles at (a NO result pays YES
+    # this and NO the rest); None is "default", YES settles at $1.00 or $0.00
+    settlement_floor: Decimal | None = None
+    # how one expiration value settles the market (openapi Market: `strike_type`, `floor_strike`
+    # the lowest value that pays YES, `cap_strike` the highest); "" and None where none is set
+    strike_type: str = ""
+    floor_strike: Decimal | None = None
+    cap_strike: Decimal | None = None
+    # "the value that was considered for the settlement" (a crypto market's index value); ""
+    # serves the result, as on a market settled by a person
+    expiration_value: str = ""
+
+    @property
+    def yes_settlement_value(self) -> Decimal:
+        """What one YES contract pays on this market's result (NO pays the rest of $1.00)."""
+        if self.result == "yes":
+            return ONE
+        return self.settlement_floor if self.settlement_floor is not None else ZERO
+
+    fee_waiver_expiration_time: float | None = None  # unix seconds: no fees before it
+
+
+@dataclass
+class SimOrder:
+    order_id: str
+    account_id: str
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    price: Decimal  # YES price
+    initial_count: Decimal
+    fill_count: Decimal
+    remaining_count: Decimal
+    status: Literal["resting", "canceled", "executed"]
+    time_in_force: TimeInForce
+    post_only: bool
+    reduce_only: bool
+    self_trade_prevention: SelfTradePrevention
+    expiration_time: int | None  # unix seconds
+    created_time: float
+    last_update_time: float
+    taker_fill_cost: Decimal = Decimal(0)
+    maker_fill_cost: Decimal = Decimal(0)
+    taker_fees: Decimal = Decimal(0)
+    maker_fees: Decimal = Decimal(0)
+    cancel_order_on_pause: bool = False  # cancelled when its market's trading is paused
+    fee_accumulator: Decimal = Decimal(0)  # rounding paid and not yet refunded (charge_fill)
+    order_group_id: str | None = None  # the order group it was placed in (sim/core/order_groups.py)
+
+
+@dataclass
+class SimFill:
+    fill_id: str
+    trade_id: str
+    order_id: str
+    account_id: str
+    client_order_id: str
+    ticker: str
+    book_side: BookSide
+    price: Decimal  # YES price
+    count: Decimal
+    is_taker: bool
+    fee: Decimal  # the net charge: trade fee + rounding fee - rebate (the wire's fee_cost)
+    post_position: Decimal
+    ts: float
+    charge: FeeCharge | None = None  # its parts, for the simulator's own accounting
+
+
+@dataclass
+class SimTrade:
+    trade_id: str
+    ticker: str
+    price: Decimal  # YES price
+    count: Decimal
+    taker_book_side: BookSide
+    ts: float
+
+
+@dataclass
+class SimPosition:
+    ticker: str
+    position: Decimal  # + YES, - NO
+    cost_basis: Decimal  # dollars paid for the open contracts
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    total_traded: Decimal
+    volume: Decimal
+    last_updated: float
+
+
+@dataclass
+class SimSettlement:
+    ticker: str
+    event_ticker: str
+    market_result: str
+    yes_count: Decimal
+    yes_total_cost: Decimal
+    no_count: Decimal
+    no_total_cost: Decimal
+    revenue_cents: int
+    fee_cost: Decimal
+    settled_time: float
+    yes_value: Decimal | None = None  # what one YES contract paid, in dollars
+
+
+@dataclass
+class Account:
+    account_id: str  # also the user_id Kalshi shows
+    key_id: str
+    public_key_pem: str
+    cash_cents: int  # available: exact cash minus collateral held, truncated to the cent
+    balance: Decimal = Decimal(0)  # the same, floored to $0.0001 (balance_dollars)
+
+
+@dataclass
+class PlaceResult:
+    order: SimOrder
+    fills: list[SimFill]  # this order's own fills (taker side)
+
+
+# Events for the WebSocket layer ------------------------------------------------------------
+
+
+@dataclass
+class BookChanged:
+    """A change of size at one price level; `side` is the bid side in Kalshi's orderbook terms
+    (yes bids or no bids), `price` that side's own price, `delta` signed."""
+
+    ticker: str
+    side: Side
+    price: Decimal
+    delta: Decimal
+    account_id: str | None = None
+    client_order_id: str | None = None
+    ts: float = 0.0
+
+
+@dataclass
+class TradeHappened:
+    trade: SimTrade
+
+
+@dataclass
+class FillHappened:
+    fill: SimFill
+
+
+@dataclass
+class OrderChanged:
+    order: SimOrder
+
+
+@dataclass
+class PositionChanged:
+    account_id: str
+    ticker: str
+
+
+@dataclass
+class MarketLifecycle:
+    ticker: str
+    event_type: str  # created, activated, deactivated, close_date_updated, determined, settled
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float = 0.0
+
+
+@dataclass
+class EventCreated:
+    """An event was added (asyncapi `event_lifecycle`: "Event creation notification")."""
+
+    event_ticker: str
+    ts: float = 0.0
+
+
+@dataclass
+class OrderGroupChanged:
+    """An order group was created, triggered, reset, deleted or had its limit updated (the
+    `order_group_updates` channel); `contracts_limit` is set for created and limit_updated."""
+
+    account_id: str
+    order_group_id: str
+    event_type: str
+    contracts_limit: Decimal | None
+    ts: float
+
+
+@dataclass
+class EventFeeUpdated:
+    """An event's fee override took effect or was cleared (asyncapi `event_fee_update`)."""
+
+    change: SimEventFeeChange
+
+
+SimEventT = (
+    BookChanged
+    | TradeHappened
+    | FillHappened
+    | OrderChanged
+    | PositionChanged
+    | MarketLifecycle
+    | EventCreated
+    | OrderGroupChanged
+    | EventFeeUpdated
+)
+Listener = Callable[[SimEventT], None]
+
+
+def copy_order(o: SimOrder) -> SimOrder:
+    """A snapshot (orders change in place; callers keep what they were given). Field by field,
+    not through `__dict__`: reading an instance's `__dict__` makes Python build a separate dict
+    for it (and for the copy), which the cyclic GC then scans on every pass (docs/benchmarks.md
+    "Matching core, integer-free cuts"); tests/sim/test_core_golden.py checks every field."""
+    return SimOrder(
+        o.order_id,
+        o.account_id,
+        o.client_order_id,
+        o.ticker,
+        o.book_side,
+        o.price,
+        o.initial_count,
+        o.fill_count,
+        o.remaining_count,
+        o.status,
+        o.time_in_force,
+        o.post_only,
+        o.reduce_only,
+        o.self_trade_prevention,
+        o.expiration_time,
+        o.created_time,
+        o.last_update_time,
+        o.taker_fill_cost,
+        o.maker_fill_cost,
+        o.taker_fees,
+        o.maker_fees,
+        o.cancel_order_on_pause,
+        o.fee_accumulator,
+        o.order_group_id,
+    )
+
+
+def own_price(order: SimOrder) -> Decimal:
+    """The price of the side the order buys: YES for a bid, NO for an ask."""
+    return order.price if order.book_side is BookSide.BID else ONE - order.price
+
+
+# Subaccounts (sim/core/subaccounts.py) ------------------------------------------------------------
+
+_SUB_SEP = "/"
+
+
+def ledger_id(user: str, subaccount: int) -> str:
+    """The ledger account that holds subaccount `subaccount` of `user`."""
+    return user if subaccount == 0 else f"{user}{_SUB_SEP}{subaccount}"
+
+
+def owner(ledger: str) -> tuple[str, int]:
+    """(user, subaccount number) of a ledger account id."""
+    user, _, number = ledger.partition(_SUB_SEP)
+    return user, int(number) if number else 0
+
+
+def same_user(a: str, b: str) -> bool:
+    return a == b or a.partition(_SUB_SEP)[0] == b.partition(_SUB_SEP)[0]

@@ -1,0 +1,138 @@
+"""The simulated exchange's market lifecycle and settlement: opening, pausing and closing a
+market (pausing cancels the orders placed with `cancel_order_on_pause`), and settling one:
+resting orders are cancelled and each contract pays its side's settlement value, $1.00 to the
+winning side or, on a market with a settlement floor, YES the floor on a NO result and NO the
+rest. A part of the `Exchange` (sim/core/exchange.py) over its reference data, ledger and matching
+engine (which takes the resting orders off the book).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from kalshi_cli.models import ONE, ZERO
+from kalshi_cli.sim.core.accounts import Ledger
+from kalshi_cli.sim.core.matching import MatchingEngine
+from kalshi_cli.sim.core.records import (
+    ExchangeError,
+    MarketLifecycle,
+    MarketStatus,
+    PositionChanged,
+    SimMarket,
+    SimSettlement,
+)
+from kalshi_cli.sim.core.reference import Reference
+
+_LIFECYCLE_EVENT = {
+    "open": "activated",
+    "paused": "deactivated",
+    "closed": "deactivated",
+    "unopened": "deactivated",
+}
+
+
+class Settlement:
+    """Market status changes and settlement (see the module docstring)."""
+
+    def __init__(self, reference: Reference, ledger: Ledger, engine: MatchingEngine) -> None:
+        self._ref = reference
+        self._ledger = ledger
+        self._engine = engine
+
+    def set_market_status(self, ticker: str, status: MarketStatus) -> SimMarket:
+        """Closing or pausing cancels nothing by itself (as Kalshi), except that pausing
+        cancels the resting orders placed with `cancel_order_on_pause`; orders cannot be placed
+        unless the market is open."""
+        market = self._ref.market(ticker)
+        if market.status == "settled":
+            raise ExchangeError(409, "market_already_settled", f"{ticker} is settled")
+        if status not in _LIFECYCLE_EVENT:
+            raise ExchangeError(400, "invalid_parameters", f"cannot set status {status!r}")
+        if status == market.status:
+            return market
+        now = self._ref.now()
+        self._ref.log_at(now, "status", ticker=ticker, status=status)
+        market.status = status
+        market.updated_time = now
+        if self._ref.listeners:
+            self._ref.emit(
+                MarketLifecycle(ticker, _LIFECYCLE_EVENT[status], {"status": status}, now)
+            )
+        if status == "paused":
+            for acct in self._ledger.states.values():
+                pausing = [
+                    o for o in acct.resting.get(ticker, {}).values() if o.cancel_order_on_pause
+                ]
+                for order in pausing:
+                    self._engine.take_off(order, order.remaining_count, now, cause=order)
+                if pausing:
+                    self._ledger.rehold(acct, ticker)
+        return market
+
+    def settle(
+        self, ticker: str, result: Literal["yes", "no"], expiration_value: str = ""
+    ) -> SimMarket:
+        """Cancels resting orders, pays each contract its side's settlement value ($1.00 to
+        the winning side; on a floored market a NO result still pays YES the floor and NO
+        the rest), records settlements. `expiration_value`: the value the result was read
+        from (a crypto market's index value), served as the market's `expiration_value`."""
+        market = self._ref.market(ticker)
+        if result not in ("yes", "no"):
+            raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
+        if market.status == "settled":
+            raise ExchangeError(409, "market_already_settled", f"{ticker} is already settled")
+        now = self._ref.now()
+        if expiration_value:
+            self._ref.log_at(
+                now, "settle", ticker=ticker, result=result, expiration_value=expiration_value
+            )
+        else:
+            self._ref.log_at(now, "settle", ticker=ticker, result=result)
+        for acct in self._ledger.states.values():
+            resting = acct.resting.get(ticker)
+            if resting:
+                for order in list(resting.values()):
+                    self._engine.take_off(order, order.remaining_count, now, cause=order)
+                self._ledger.rehold(acct, ticker)
+        market.result = result
+        market.expiration_value = expiration_value
+        market.status = "settled"
+        market.settled_time = now
+        market.updated_time = now
+        if self._ref.listeners:
+            self._ref.emit(MarketLifecycle(ticker, "determined", {"result": result}, now))
+        for account_id in self._ledger.holders[ticker]:
+            acct = self._ledger.states[account_id]
+            pos = acct.positions[ticker]
+            if pos.position == 0:
+                continue
+            yes = pos.position > 0
+            value = market.yes_settlement_value if yes else ONE - market.yes_settlement_value
+            payout = abs(pos.position) * value
+            acct.settlements.append(
+                SimSettlement(
+                    ticker=ticker,
+                    event_ticker=market.event_ticker,
+                    market_result=result,
+                    yes_count=pos.position if yes else ZERO,
+                    yes_total_cost=pos.cost_basis if yes else ZERO,
+                    no_count=ZERO if yes else -pos.position,
+                    no_total_cost=ZERO if yes else pos.cost_basis,
+                    revenue_cents=int(payout * 100),
+                    fee_cost=ZERO,
+                    settled_time=now,
+                    yes_value=market.yes_settlement_value,
+                )
+            )
+            acct.cash += payout
+            pos.realized_pnl += payout - pos.cost_basis
+            pos.cost_basis = ZERO
+            pos.position = ZERO
+            pos.last_updated = now
+            acct.sync()
+            if self._ref.listeners:
+                self._ref.emit(PositionChanged(account_id, ticker))
+        market.open_interest = ZERO
+        if self._ref.listeners:
+            self._ref.emit(MarketLifecycle(ticker, "settled", {"result": result}, now))
+        return market

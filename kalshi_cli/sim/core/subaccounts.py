@@ -1,0 +1,323 @@
+"""Subaccounts and API keys of the simulated exchange: a part of the `Exchange`
+(sim/core/exchange.py) over its ledger (accounts.py), whose accounts the subaccounts are.
+
+Subaccounts (openapi.yaml 3.31.0, REFERENCE.md "Changes in 3.30"): a user's primary account is
+subaccount 0; `create_subaccount` adds 1, 2, ... up to 63. Each subaccount is a ledger account
+of its own (its own cash, positions, collateral, orders, fills and settlements), so matching,
+fees and settlement are those of any account and need no change: the ledger id of subaccount n
+of user U is U itself for n = 0 and `U/n` otherwise (`ledger_id`, `owner`). Self-trade
+prevention compares users, not ledger ids (the spec: "another order from the same user"), so
+two subaccounts of one user never trade with each other. Cash moves between a user's
+subaccounts only by `transfer` (whole cents of available cash, idempotent by the client's
+`client_transfer_id`: the same id again with the same terms changes nothing and answers the
+first transfer; with other terms it is refused). The netting setting of each subaccount is
+kept and reported (the simulator nets positions per market only; it has no cross-market
+netting for the setting to switch on or off, and reports every subaccount as not netting
+until one is set).
+
+API keys: every account starts with the key it was created with (scopes `read`, `write`,
+unrestricted). `add_api_key` registers another public key (RSA or Ed25519) with scopes and an
+optional subaccount restriction; `delete_api_key` removes any key, the first one included, after
+which it no longer authenticates. Only public keys are kept, and every change is journaled, so
+a restarted simulator keeps subaccounts, balances, transfers, settings and keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import ZERO
+from kalshi_cli.sim.core.accounts import AccountState, Ledger
+from kalshi_cli.sim.core.records import Account, ExchangeError, ledger_id
+from kalshi_cli.sim.core.reference import Reference
+
+MAX_SUBACCOUNT = 63
+# the scopes of a key created without any (the spec's default: "full access")
+DEFAULT_SCOPES = ("read", "write")
+SCOPES = (
+    "read",
+    "write",
+    "read::block_trade_accept",
+    "read::portfolio_balance",
+    "write::trade",
+    "write::transfer",
+    "write::fcm_risk",
+    "write::block_trade_accept",
+)
+
+
+@dataclass(frozen=True)
+class SimTransfer:
+    transfer_id: str
+    client_transfer_id: str
+    from_subaccount: int
+    to_subaccount: int
+    amount_cents: int
+    created_ts: float  # unix seconds
+
+
+@dataclass(frozen=True)
+class SimApiKey:
+    api_key_id: str
+    account_id: str  # the user
+    name: str
+    public_key_pem: str
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    subaccount: int | None = None  # restricted to this subaccount when set
+
+
+@dataclass
+class UserAccounts:
+    """What the exchange keeps per user beyond the ledger: its subaccounts and their history."""
+
+    count: int = 0  # numbered subaccounts created (1..count exist)
+    transfers: list[SimTransfer] = field(default_factory=list)  # oldest first
+    by_client_id: dict[str, SimTransfer] = field(default_factory=dict)
+    netting: dict[int, bool] = field(default_factory=dict)
+    updated: dict[int, float] = field(default_factory=dict)  # subaccount -> last balance change
+
+
+@dataclass
+class Keyring:
+    """The keys added after an account was created, and the first keys since deleted."""
+
+    added: dict[str, SimApiKey] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+
+
+class Subaccounts:
+    """Subaccounts, transfers, netting settings and API keys (see the module docstring)."""
+
+    def __init__(self, reference: Reference, ledger: Ledger) -> None:
+        self._ref = reference
+        self._ledger = ledger
+        self.users: dict[str, UserAccounts] = {}
+        self.keyring = Keyring()
+
+    # subaccounts -----------------------------------------------------------------------------
+
+    def _user(self, user: str) -> UserAccounts:
+        self._ledger.acct(user)
+        found = self.users.get(user)
+        if found is None:
+            found = self.users[user] = UserAccounts()
+        return found
+
+    def subaccount_numbers(self, user: str) -> list[int]:
+        return list(range(self._user(user).count + 1))
+
+    def subaccount_ledger(self, user: str, subaccount: int) -> str:
+        """The ledger id of an existing subaccount; 400 for one the user has not created."""
+        if not 0 <= subaccount <= self._user(user).count:
+            raise ExchangeError(
+                400, "invalid_parameters", f"subaccount {subaccount} does not exist"
+            )
+        return ledger_id(user, subaccount)
+
+    def create_subaccount(self, user: str) -> int:
+        accounts = self._user(user)
+        if accounts.count >= MAX_SUBACCOUNT:
+            raise ExchangeError(
+                400,
+                "invalid_parameters",
+                f"at most {MAX_SUBACCOUNT} numbered subaccounts per user",
+            )
+        now = self._ref.now()
+        self._ref.log_at(now, "subaccount", account_id=user)
+        accounts.count += 1
+        number = accounts.count
+        lid = ledger_id(user, number)
+        self._ledger.states[lid] = AccountState(Account(lid, "", "", 0, ZERO), ZERO)
+        accounts.updated[number] = now
+        return number
+
+    def transfer(
+        self,
+        user: str,
+        *,
+        client_transfer_id: str,
+        from_subaccount: int,
+        to_subaccount: int,
+        amount_cents: int,
+    ) -> SimTransfer:
+        accounts = self._user(user)
+        earlier = accounts.by_client_id.get(client_transfer_id)
+        if earlier is not None:
+            if (earlier.from_subaccount, earlier.to_subaccount, earlier.amount_cents) != (
+                from_subaccount,
+                to_subaccount,
+                amount_cents,
+            ):
+                raise ExchangeError(
+                    400,
+                    "invalid_parameters",
+                    f"client_transfer_id {client_transfer_id} was used for another transfer",
+                )
+            return earlier
+        source = self._ledger.acct(self.subaccount_ledger(user, from_subaccount))
+        target = self._ledger.acct(self.subaccount_ledger(user, to_subaccount))
+        if from_subaccount == to_subaccount:
+            raise ExchangeError(400, "invalid_parameters", "a transfer needs two subaccounts")
+        if amount_cents <= 0:
+            raise ExchangeError(400, "invalid_parameters", "amount_cents must be positive")
+        if amount_cents > source.account.cash_cents:
+            raise ExchangeError(
+                400,
+                "insufficient_balance",
+                f"subaccount {from_subaccount} has {source.account.cash_cents} cents available",
+            )
+        now = self._ref.now()
+        self._ref.log_at(
+            now,
+            "transfer",
+            account_id=user,
+            client_transfer_id=client_transfer_id,
+            from_subaccount=from_subaccount,
+            to_subaccount=to_subaccount,
+            amount_cents=amount_cents,
+        )
+        amount = Decimal(amount_cents) / 100
+        source.cash -= amount
+        target.cash += amount
+        source.sync()
+        target.sync()
+        made = SimTransfer(
+            self._ref.new_id(),
+            client_transfer_id,
+            from_subaccount,
+            to_subaccount,
+            amount_cents,
+            now,
+        )
+        accounts.transfers.append(made)
+        accounts.by_client_id[client_transfer_id] = made
+        accounts.updated[from_subaccount] = accounts.updated[to_subaccount] = now
+        return made
+
+    def transfers(self, user: str) -> list[SimTransfer]:
+        """Newest first."""
+        return self._user(user).transfers[::-1]
+
+    def balance_updated(self, user: str, subaccount: int) -> float:
+        """When the subaccount's balance was last changed by a transfer or its creation (the
+        account's creation for 0 when nothing moved yet)."""
+        return self._user(user).updated.get(subaccount, self._ref.created_time)
+
+    def set_netting(self, user: str, subaccount: int, enabled: bool) -> None:
+        self.subaccount_ledger(user, subaccount)
+        self._ref.log("netting", account_id=user, subaccount=subaccount, enabled=enabled)
+        self._user(user).netting[subaccount] = enabled
+
+    def netting(self, user: str) -> dict[int, bool]:
+        accounts = self._user(user)
+        return {n: accounts.netting.get(n, False) for n in range(accounts.count + 1)}
+
+    # API keys --------------------------------------------------------------------------------
+
+    def account_by_key(self, key_id: str) -> Account | None:
+        added = self.keyring.added.get(key_id)
+        if added is not None:
+            return self._ledger.states[added.account_id].account
+        if key_id in self.keyring.deleted:
+            return None
+        return self._ledger.account_by_key(key_id)
+
+    def api_key(self, key_id: str) -> SimApiKey | None:
+        """The key with its scopes and restriction, or None for a key that does not (or no
+        longer) authenticate."""
+        added = self.keyring.added.get(key_id)
+        if added is not None:
+            return added
+        account = self.account_by_key(key_id)
+        if account is None:
+            return None
+        return SimApiKey(key_id, account.account_id, "default", account.public_key_pem)
+
+    def public_key_of(self, key_id: str) -> str | None:
+        key = self.api_key(key_id)
+        return None if key is None else key.public_key_pem
+
+    def api_keys(self, user: str) -> list[SimApiKey]:
+        """The user's keys, the first one first."""
+        account = self._ledger.acct(user).account
+        first = self.api_key(account.key_id) if account.key_id else None
+        added = [k for k in self.keyring.added.values() if k.account_id == user]
+        return ([first] if first is not None else []) + added
+
+    def add_api_key(
+        self,
+        user: str,
+        *,
+        name: str,
+        public_key_pem: str,
+        scopes: tuple[str, ...] = DEFAULT_SCOPES,
+        subaccount: int | None = None,
+        key_id: str | None = None,
+    ) -> SimApiKey:
+        """Register a public key (PEM, already checked by the caller) for `user`."""
+        self._ledger.acct(user)
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:
+            raise ExchangeError(400, "invalid_parameters", f"unknown scope {unknown[0]!r}")
+        if "write" in scopes and "read" not in scopes:
+            raise ExchangeError(
+                400, "invalid_parameters", "a key with the write scope needs the read scope too"
+            )
+        if subaccount is not None:
+            self.subaccount_ledger(user, subaccount)
+        new_id = key_id or self._ref.new_id()
+        self._ref.log(
+            "api_key",
+            account_id=user,
+            key_id=new_id,
+            name=name,
+            public_key_pem=public_key_pem,
+            scopes=list(scopes),
+            subaccount=subaccount,
+        )
+        key = SimApiKey(new_id, user, name, public_key_pem, tuple(scopes), subaccount)
+        self.keyring.added[new_id] = key
+        return key
+
+    def delete_api_key(self, user: str, key_id: str) -> None:
+        key = self.api_key(key_id)
+        if key is None or key.account_id != user:
+            raise ExchangeError(404, "not_found", "API key not found")
+        self._ref.log("api_key_delete", account_id=user, key_id=key_id)
+        if self.keyring.added.pop(key_id, None) is None:
+            self.keyring.deleted.add(key_id)
+
+    # the journal -----------------------------------------------------------------------------
+
+    def replay(self, rec: dict[str, Any]) -> bool:
+        """Apply a journal record of this layer; False when the record is not one of them."""
+        op = rec["op"]
+        user = rec.get("account_id", "")
+        if op == "subaccount":
+            self.create_subaccount(user)
+        elif op == "transfer":
+            self.transfer(
+                user,
+                client_transfer_id=rec["client_transfer_id"],
+                from_subaccount=int(rec["from_subaccount"]),
+                to_subaccount=int(rec["to_subaccount"]),
+                amount_cents=int(rec["amount_cents"]),
+            )
+        elif op == "netting":
+            self.set_netting(user, int(rec["subaccount"]), bool(rec["enabled"]))
+        elif op == "api_key":
+            self.add_api_key(
+                user,
+                name=rec["name"],
+                public_key_pem=rec["public_key_pem"],
+                scopes=tuple(rec["scopes"]),
+                subaccount=rec["subaccount"],
+                key_id=rec["key_id"],
+            )
+        elif op == "api_key_delete":
+            self.delete_api_key(user, rec["key_id"])
+        else:
+            return False
+        return True

@@ -1,0 +1,472 @@
+"""Accounts, keys and the admin API (`/sim/v1`), outside Kalshi's paths and loopback only.
+
+An account is a core account plus a key pair, RSA (the default) or Ed25519 (API 3.31.0
+`ApiKeyType`): the public key goes into the exchange (and its journal), the private key to
+`DATA_DIR/keys/KEY_ID.pem` with mode 0600 in the PEM form Kalshi hands out (PKCS#1 for RSA,
+PKCS#8 for Ed25519), so a restarted simulator keeps every account usable. `AccountInfo` is what
+a client needs to trade as that account: exactly the five keys of `account.json`.
+
+The admin API lets a test set the stage through HTTP, as a second process would: create a
+counterparty account, create a market with an empty book (with default settlement bounds, or
+floored with `settlement_floor_dollars`), settle it or change its status,
+inject faults, read request statistics, and set the historical tier's lag. Every answer uses
+Kalshi's error shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from kalshi_cli.keys import (
+    KEY_TYPES,
+    KeyType,
+    generate_private_key,
+    key_type,
+    load_public_key,
+    private_key_pem,
+    public_key_pem,
+)
+from kalshi_cli.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import (
+    Account,
+    ExchangeError,
+    MarketStatus,
+    SimEvent,
+    SimMarket,
+    SimSeries,
+)
+from kalshi_cli.sim.core.historical import HistoryPolicyError
+from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.sim.server.faults import FaultError
+from kalshi_cli.sim.server.routing import (
+    API_PREFIX,
+    WS_PATH,
+    SimState,
+    flat_error_response,
+    loads_body,
+)
+from kalshi_cli.sim.server.scenario_data import handle_get_data, handle_put_data
+from kalshi_cli.sim.server.server import is_loopback
+
+Json = dict[str, Any]
+DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600
+
+
+def account_info(state: SimState, key_id: str) -> AccountInfo:
+    host = state.base_url.split("://", 1)[1]
+    account = state.exchange.account_by_key(key_id)
+    kind = "rsa" if account is None else key_type(load_public_key(account.public_key_pem))
+    return AccountInfo(
+        api_base=state.base_url + API_PREFIX,
+        ws_url=f"ws://{host}{WS_PATH}",
+        key_id=key_id,
+        private_key_path=str(key_path(state.data_dir, key_id)),
+        key_type=kind,
+    )
+
+
+def key_path(data_dir: Path, key_id: str) -> Path:
+    return data_dir / "keys" / f"{key_id}.pem"
+
+
+def write_private_key(path: Path, pem: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    path.chmod(0o600)
+
+
+def new_account(state: SimState, balance_cents: int, kind: KeyType = "rsa") -> Account:
+    """A fresh key pair of `kind` and a core account holding `balance_cents`."""
+    key = generate_private_key(kind)
+    key_id = str(uuid.uuid4())
+    write_private_key(key_path(state.data_dir, key_id), private_key_pem(key))
+    return state.exchange.create_account(
+        key_id=key_id, public_key_pem=public_key_pem(key), cash_cents=balance_cents
+    )
+
+
+def write_account_json(data_dir: Path, info: AccountInfo) -> None:
+    path = data_dir / "account.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info.to_json(), indent=2) + "\n")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+async def _json_object(request: Request, *, optional: bool = False) -> Json:
+    raw = await request.body()
+    if not raw.strip() and optional:
+        return {}
+    body = loads_body(raw)  # bad JSON, too deep, too long a number, a lone surrogate: 400
+    if not isinstance(body, dict):
+        raise ExchangeError(400, "bad_request", "expected a JSON object")
+    return body
+
+
+def _str(body: Json, name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-empty string")
+    return value
+
+
+def _floor(body: Json) -> Decimal | None:
+    """`settlement_floor_dollars`: absent or null for a market with default bounds, else a
+    dollar string strictly between 0 and 1 with at most 4 decimals."""
+    value = body.get("settlement_floor_dollars")
+    if value is None:
+        return None
+    message = "settlement_floor_dollars must be a dollar string between 0 and 1 (exclusive)"
+    if not isinstance(value, str):
+        raise ExchangeError(400, "invalid_parameters", message)
+    try:
+        floor = parse_dollars(value)
+    except ValueError:
+        raise ExchangeError(400, "invalid_parameters", message) from None
+    if not ZERO < floor < ONE or floor != floor.quantize(Decimal("0.0001")):
+        raise ExchangeError(400, "invalid_parameters", message)
+    return floor
+
+
+def _int(body: Json, name: str, default: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ExchangeError(400, "invalid_parameters", f"{name} must be a non-negative integer")
+    return value
+
+
+AdminHandler = Callable[[SimState, Request], Awaitable[Response]]
+
+
+def _guard(state: SimState, handler: AdminHandler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        if not is_loopback(request.client.host if request.client else None):
+            return flat_error_response(
+                403, "forbidden", "the admin API answers loopback clients only"
+            )
+        try:
+            if request.method != "GET":
+                state.before_change()  # a settle changes positions: lagged reads keep the old
+            return await handler(state, request)
+        except ExchangeError as exc:
+            return flat_error_response(exc.status, exc.code, exc.message, exc.details)
+
+    return endpoint
+
+
+async def handle_create_account(state: SimState, request: Request) -> Response:
+    body = await _json_object(request, optional=True)
+    balance = _int(body, "balance_cents", 100_000)
+    kind = body.get("key_type", "rsa")
+    if kind not in KEY_TYPES:
+        raise ExchangeError(400, "invalid_parameters", "key_type must be rsa or ed25519")
+    account = new_account(state, balance, kind)
+    return JSONResponse(account_info(state, account.key_id).to_json(), status_code=201)
+
+
+async def handle_create_market(state: SimState, request: Request) -> Response:
+    body = await _json_object(request)
+    exchange = state.exchange
+    ticker = _str(body, "ticker")
+    event_ticker = _str(body, "event_ticker")
+    series_ticker = _str(body, "series_ticker")
+    title = _str(body, "title")
+    if ticker in exchange.markets:
+        raise ExchangeError(409, "conflict", f"market {ticker} already exists")
+    structure = _str(body, "price_level_structure", "linear_cent")
+    if structure not in PRICE_STRUCTURES:
+        raise ExchangeError(
+            400,
+            "invalid_parameters",
+            f"price_level_structure must be one of {sorted(PRICE_STRUCTURES)}",
+        )
+    floor = _floor(body)
+    now = state.clock.wall()
+    close_time = _int(body, "close_time", int(now + DEFAULT_MARKET_LIFETIME_S))
+    if close_time <= now:
+        raise ExchangeError(400, "invalid_parameters", "close_time must be in the future")
+    existing_event = exchange.events.get(event_ticker)
+    if existing_event is not None and existing_event.series_ticker != series_ticker:
+        raise ExchangeError(
+            400,
+            "invalid_parameters",
+            f"event {event_ticker} belongs to series {existing_event.series_ticker}",
+        )
+    fee_type = body.get("fee_type")
+    fee_multiplier = body.get("fee_multiplier")
+    if fee_type is not None and not isinstance(fee_type, str):
+        raise ExchangeError(400, "invalid_parameters", "fee_type must be a string")
+    if fee_multiplier is not None and (
+        isinstance(fee_multiplier, bool) or not isinstance(fee_multiplier, (str, int, float))
+    ):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
+    if series_ticker not in exchange.series:
+        exchange.add_series(
+            SimSeries(
+                ticker=series_ticker,
+                title=series_ticker,
+                fee_type=fee_type,
+                fee_multiplier=None if fee_multiplier is None else str(fee_multiplier),
+            )
+        )
+    elif fee_type is not None or fee_multiplier is not None:
+        raise ExchangeError(
+            400, "invalid_parameters", f"series {series_ticker} exists: its fees are set"
+        )
+    waiver = body.get("fee_waiver_expiration_time")
+    if waiver is not None and (isinstance(waiver, bool) or not isinstance(waiver, int)):
+        raise ExchangeError(
+            400, "invalid_parameters", "fee_waiver_expiration_time must be unix seconds"
+        )
+    mutually_exclusive = body.get("mutually_exclusive", False)
+    if not isinstance(mutually_exclusive, bool):
+        raise ExchangeError(400, "invalid_parameters", "mutually_exclusive must be a boolean")
+    if existing_event is None:
+        exchange.add_event(
+            SimEvent(
+                event_ticker=event_ticker,
+                series_ticker=series_ticker,
+                title=title,
+                mutually_exclusive=mutually_exclusive,
+            )
+        )
+    market = SimMarket(
+        ticker=ticker,
+        event_ticker=event_ticker,
+        series_ticker=series_ticker,
+        title=title,
+        yes_sub_title=_str(body, "yes_sub_title", title),
+        no_sub_title=_str(body, "no_sub_title", title),
+        status="open",
+        price_level_structure=structure,
+        price_ranges=PRICE_STRUCTURES[structure],
+        open_time=now,
+        close_time=float(close_time),  # unix seconds
+        latest_expiration_time=float(close_time),  # unix seconds
+        created_time=now,
+        updated_time=now,
+        rules_primary=str(body.get("rules_primary", "")),
+        rules_secondary=str(body.get("rules_secondary", "")),
+        settlement_floor=floor,
+        fee_waiver_expiration_time=None if waiver is None else float(waiver),  # unix s
+    )
+    exchange.add_market(market)
+    created = exchange.markets[ticker]
+    return JSONResponse({"market": ser.market_json(exchange, created)}, status_code=201)
+
+
+async def handle_schedule_fee_change(state: SimState, request: Request) -> Response:
+    """Schedule a change of a series' fees: {fee_type, fee_multiplier, scheduled_ts (unix
+    seconds)}; answers the SeriesFeeChange as GET /series/fee_changes lists it."""
+    body = await _json_object(request)
+    fee_type = _str(body, "fee_type")
+    multiplier = body.get("fee_multiplier")
+    if isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float)):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier must be a number")
+    scheduled = body.get("scheduled_ts")
+    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
+        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    change = state.exchange.schedule_fee_change(
+        str(request.path_params["ticker"]),
+        fee_type,
+        str(multiplier),
+        float(scheduled),  # unix seconds
+    )
+    return JSONResponse(ser.fee_change_json(change), status_code=201)
+
+
+async def handle_schedule_event_fee_change(state: SimState, request: Request) -> Response:
+    """Schedule a change of an event's fee override: {fee_type_override, fee_multiplier_override
+    (both null or absent: clear the override), scheduled_ts (unix seconds)}; answers the
+    EventFeeChange as GET /events/fee_changes lists it."""
+    body = await _json_object(request)
+    fee_type = body.get("fee_type_override")
+    if fee_type is not None and not isinstance(fee_type, str):
+        raise ExchangeError(400, "invalid_parameters", "fee_type_override must be a string")
+    multiplier = body.get("fee_multiplier_override")
+    if multiplier is not None and (
+        isinstance(multiplier, bool) or not isinstance(multiplier, (str, int, float))
+    ):
+        raise ExchangeError(400, "invalid_parameters", "fee_multiplier_override must be a number")
+    scheduled = body.get("scheduled_ts")
+    if isinstance(scheduled, bool) or not isinstance(scheduled, int):
+        raise ExchangeError(400, "invalid_parameters", "scheduled_ts must be unix seconds")
+    change = state.exchange.schedule_event_fee_change(
+        str(request.path_params["ticker"]),
+        fee_type,
+        None if multiplier is None else str(multiplier),
+        float(scheduled),  # unix seconds
+    )
+    return JSONResponse(ser.event_fee_change_json(change), status_code=201)
+
+
+async def handle_add_maintenance(state: SimState, request: Request) -> Response:
+    """Schedule a maintenance window: {start_ts, end_ts} (unix seconds, the exchange's clock).
+    During it trading pauses (sim/server/schedule.py); answers the schedule as GET
+    /exchange/schedule does."""
+    body = await _json_object(request)
+    start, end = body.get("start_ts"), body.get("end_ts")
+    for name, value in (("start_ts", start), ("end_ts", end)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ExchangeError(400, "invalid_parameters", f"{name} must be unix seconds")
+    assert isinstance(start, int) and isinstance(end, int)
+    state.schedule.add(float(start), float(end))  # unix seconds
+    state.before_change()
+    state.schedule.on_tick(state.clock.wall())  # a window already begun pauses at once
+    now = state.clock.wall()
+    return JSONResponse(
+        state.schedule.schedule_json(state.exchange.created_time, now), status_code=201
+    )
+
+
+async def handle_add_forecast(state: SimState, request: Request) -> Response:
+    """Set an event's forecast from a time on: {ts (unix seconds), percentiles: {"5000":
+    "97000.5", ...}} (percentile 0-9999 -> a decimal); GetEventForecastPercentilesHistory
+    serves it."""
+    ticker = str(request.path_params["ticker"])
+    if ticker not in state.exchange.events:
+        raise ExchangeError(404, "not_found", f"event {ticker} not found")
+    body = await _json_object(request)
+    ts, raw = body.get("ts"), body.get("percentiles")
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise ExchangeError(400, "invalid_parameters", "ts must be unix seconds")
+    if not isinstance(raw, dict) or not raw:
+        raise ExchangeError(400, "invalid_parameters", "percentiles must be a non-empty object")
+    values: dict[int, Decimal] = {}
+    for key, value in raw.items():
+        if not str(key).isdigit() or not 0 <= int(key) <= 9999:
+            raise ExchangeError(400, "invalid_parameters", f"percentile {key!r} is not 0-9999")
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            number = Decimal("NaN")
+        if isinstance(value, bool) or not number.is_finite():
+            raise ExchangeError(400, "invalid_parameters", f"percentile {key}: not a number")
+        values[int(key)] = number
+    state.market_history.add_forecast(ticker, float(ts), values)  # unix seconds
+    return JSONResponse(
+        {
+            "event_ticker": ticker,
+            "ts": ts,
+            "percentiles": {str(k): str(v) for k, v in values.items()},
+        },
+        status_code=201,
+    )
+
+
+async def handle_clear_maintenance(state: SimState, request: Request) -> Response:
+    state.schedule.clear()
+    return JSONResponse(state.schedule.schedule_json(state.exchange.created_time, 0.0))
+
+
+def _known_market(state: SimState, request: Request) -> str:
+    ticker = str(request.path_params["ticker"])
+    if ticker not in state.exchange.markets:
+        raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    return ticker
+
+
+async def handle_settle_market(state: SimState, request: Request) -> Response:
+    ticker = _known_market(state, request)
+    body = await _json_object(request)
+    result = body.get("result")
+    if result not in ("yes", "no"):
+        raise ExchangeError(400, "invalid_parameters", "result must be yes or no")
+    market = state.exchange.settle(ticker, "yes" if result == "yes" else "no")
+    return JSONResponse({"market": ser.market_json(state.exchange, market)})
+
+
+_STATUSES: dict[str, MarketStatus] = {"open": "open", "paused": "paused", "closed": "closed"}
+
+
+async def handle_set_market_status(state: SimState, request: Request) -> Response:
+    ticker = _known_market(state, request)
+    body = await _json_object(request)
+    status = _STATUSES.get(str(body.get("status")))
+    if status is None:
+        raise ExchangeError(400, "invalid_parameters", "status must be open, paused or closed")
+    market = state.exchange.set_market_status(ticker, status)
+    return JSONResponse({"market": ser.market_json(state.exchange, market)})
+
+
+async def handle_get_faults(state: SimState, request: Request) -> Response:
+    return JSONResponse(state.faults.as_json())
+
+
+async def handle_put_faults(state: SimState, request: Request) -> Response:
+    body = await _json_object(request)
+    try:
+        state.faults.update(body)
+    except FaultError as exc:
+        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+    return JSONResponse(state.faults.as_json())
+
+
+async def handle_clear_faults(state: SimState, request: Request) -> Response:
+    state.faults.clear()
+    return JSONResponse(state.faults.as_json())
+
+
+async def handle_get_stats(state: SimState, request: Request) -> Response:
+    return JSONResponse(state.stats.as_json())
+
+
+async def handle_get_historical(state: SimState, request: Request) -> Response:
+    return JSONResponse(state.history.as_json())
+
+
+async def handle_put_historical(state: SimState, request: Request) -> Response:
+    """Set how far the historical tier's cutoff runs behind the clock: {lag_seconds,
+    position_buffer_seconds} (sim/core/historical.py)."""
+    body = await _json_object(request)
+    try:
+        state.history.update(body)
+    except HistoryPolicyError as exc:
+        raise ExchangeError(400, "invalid_parameters", str(exc)) from None
+    return JSONResponse(state.history.as_json())
+
+
+def admin_routes(state: SimState) -> list[BaseRoute]:
+    def route(path: str, methods: dict[str, AdminHandler]) -> Route:
+        guarded = {m: _guard(state, h) for m, h in methods.items()}
+
+        async def endpoint(request: Request) -> Response:
+            return await guarded[request.method](request)
+
+        return Route(path, endpoint, methods=list(methods))
+
+    return [
+        route("/accounts", {"POST": handle_create_account}),
+        route("/markets", {"POST": handle_create_market}),
+        route("/series/{ticker}/fee_changes", {"POST": handle_schedule_fee_change}),
+        route("/markets/{ticker}/settle", {"POST": handle_settle_market}),
+        route("/markets/{ticker}/status", {"POST": handle_set_market_status}),
+        route(
+            "/faults",
+            {"GET": handle_get_faults, "PUT": handle_put_faults, "DELETE": handle_clear_faults},
+        ),
+        route("/stats", {"GET": handle_get_stats}),
+        route("/data/{kind}", {"GET": handle_get_data, "PUT": handle_put_data}),
+        route("/historical", {"GET": handle_get_historical, "PUT": handle_put_historical}),
+        route("/events/{ticker}/fee_changes", {"POST": handle_schedule_event_fee_change}),
+        route(
+            "/exchange/maintenance",
+            {"POST": handle_add_maintenance, "DELETE": handle_clear_maintenance},
+        ),
+        route("/events/{ticker}/forecasts", {"POST": handle_add_forecast}),
+    ]

@@ -1,0 +1,140 @@
+"""The whole simulator as one ASGI app: Kalshi's REST paths, the WebSocket and the admin API.
+
+`_Outer` wraps the Starlette app as plain ASGI to do two things Starlette cannot: hand every
+finished response under /trade-api/v2 to a `response_hook` (tests validate them against
+openapi.yaml), and drop a committed write's response on purpose. For the drop it sends nothing
+and returns a non-None value from the ASGI callable, which makes uvicorn close the connection
+without an answer; the client sees a transport error, exactly as when a real connection dies
+after the exchange accepted the order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from email.utils import formatdate
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, WebSocketRoute
+from starlette.types import Message, Receive, Scope, Send
+
+from kalshi_cli.sim.core.historical import attach_retention
+from kalshi_cli.sim.server.admin import admin_routes
+from kalshi_cli.sim.server.routing import ADMIN_PREFIX, API_PREFIX, DROP_RESPONSE, WS_PATH, SimState
+from kalshi_cli.sim.server.server import api_router, http_error
+from kalshi_cli.sim.server.ws import WsHub
+
+log = logging.getLogger("kalshi_cli.sim")
+
+
+class _Outer:
+    """Plain ASGI around the app: the response hook and the dropped-after-commit answers."""
+
+    def __init__(self, app: Starlette, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool | None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return None
+        send = self._dated(send)
+        if not str(scope["path"]).startswith(API_PREFIX + "/"):
+            await self.app(scope, receive, send)
+            return None
+        scope.setdefault("state", {})
+        started: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            if scope["state"].get(DROP_RESPONSE):
+                return
+            if message["type"] == "http.response.start":
+                started["status"] = message["status"]
+                started["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        if scope["state"].get(DROP_RESPONSE):
+            # A non-None return makes uvicorn close the transport with nothing sent.
+            return True
+        hook = self.state.response_hook
+        if hook is not None and "status" in started:
+            content_type = ""
+            for name, value in started["headers"]:
+                if name.lower() == b"content-type":
+                    content_type = value.decode("latin-1")
+            query = scope.get("query_string", b"").decode("latin-1")
+            try:
+                hook(
+                    scope["method"],
+                    scope["path"],
+                    query,
+                    started["status"],
+                    content_type,
+                    b"".join(chunks),
+                )
+            except Exception:
+                log.exception("response hook failed")
+        return None
+
+    def _dated(self, send: Send) -> Send:
+        """`send` with a `Date` header of the exchange's clock when the answer starts (RFC
+        9110), as the exchange dates its answers: uvicorn's own (turned off in sim/server/embed.py)
+        is a string renewed once a second by its event loop, a second or more stale on a loaded
+        machine, and `kalshi health-check` reads the clock skew from it."""
+        clock = self.state.clock
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = formatdate(clock.wall(), usegmt=True).encode("ascii")
+                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
+            await send(message)
+
+        return dated
+
+
+async def _tick_loop(state: SimState) -> None:
+    while True:
+        try:
+            state.before_change()
+            state.exchange.tick()
+        except Exception:
+            log.exception("exchange tick failed")
+        await asyncio.sleep(state.tick_interval_s)
+
+
+def create_app(state: SimState) -> _Outer:
+    """The whole simulator as one ASGI app: Kalshi REST, the WebSocket and the admin API."""
+    hub = WsHub(state)
+    state.market_history.attach(state.exchange, state.clock)
+    state.schedule.attach(state.exchange)
+    attach_retention(state.exchange, state.history)  # records a minute old: compact
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_tick_loop(state))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await hub.close_all()
+
+    routes: list[BaseRoute] = [
+        Mount(API_PREFIX, app=api_router(state)),
+        WebSocketRoute(WS_PATH, hub.endpoint),
+        Mount(ADMIN_PREFIX, routes=admin_routes(state)),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: http_error, 405: http_error},
+        lifespan=lifespan,
+    )
+    # Kalshi's paths have no redirects: a path ending in "/" (an empty id) is a 404, not a 307
+    app.router.redirect_slashes = False
+    return _Outer(app, state)

@@ -1,0 +1,151 @@
+"""Fault injection knobs for the simulator, set through `PUT /sim/v1/faults`.
+
+HTTP knobs act on requests under /trade-api/v2 only (never on the admin API):
+`http_5xx_rate` and `http_429_rate` answer before the handler runs, so nothing changes;
+`latency_ms` delays every answer; `drop_response_after_commit_rate` lets a write run and commit,
+then closes the connection without an answer (the case a client must reconcile, never re-send).
+`hold_request_s` holds the next order-creating request (`POST /portfolio/events/orders`, or a
+batch of them on `.../orders/batched`) that long in the network before the exchange sees it:
+its body is taken in at once (it is on its way), then the request goes through the whole
+pipeline, signature timestamp check included, only when the hold is over. The client has
+usually given up by then; the order still lands if its signature is still inside the window,
+as a request delayed by a proxy or a congested link does on Kalshi. One request is held, then
+the knob returns to 0.
+`write_503_rate` answers an order create or amend with 503 `service_unavailable` before the
+exchange acts; `write_503_after_commit_rate` lets it act, then answers 503 all the same (a
+gateway that gave up waiting for a backend that did the work). The 3.31.0 spec documents
+`ServiceUnavailableError` (503) on exactly these two operations, and a client cannot tell the
+two cases apart: either is an unknown outcome, resolved by looking the order up.
+`read_lag_ms` makes reads lag writes: `GET /portfolio/orders[/{id}]` and
+`GET /portfolio/positions` answer the state as it stood that long ago (sim/server/lag.py; the ~360
+ms lag observed on Kalshi after a cancel, REFERENCE.md "Observed on the real wire").
+WebSocket knobs: `ws_silence_s` suppresses every message (data and command replies) for that
+many seconds from the moment it is set, while the heartbeat pings go on (they are uvicorn's ping
+frames, not queued messages): the data stall behind live pings observed on Kalshi (a 45 s data
+silence with the 10 s pings continuing; REFERENCE.md: deltas seen 4-20 s old under load);
+`ws_drop_rate` closes a connection instead of sending a message;
+`ws_seq_gap_rate` skips a sequence number. Draws come from one seeded `random.Random`, so a test
+that sets `seed` gets the same sequence of faults each run.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from kalshi_cli.clock import Clock
+
+_RATES = (
+    "http_5xx_rate",
+    "http_429_rate",
+    "drop_response_after_commit_rate",
+    "write_503_rate",
+    "write_503_after_commit_rate",
+)
+_WS_RATES = ("ws_drop_rate", "ws_seq_gap_rate")
+_NON_NEGATIVE = ("latency_ms", "ws_silence_s", "hold_request_s", "read_lag_ms")
+
+
+@dataclass
+class FaultSettings:
+    http_5xx_rate: float = 0.0
+    http_429_rate: float = 0.0
+    latency_ms: float = 0.0
+    drop_response_after_commit_rate: float = 0.0
+    hold_request_s: float = 0.0
+    write_503_rate: float = 0.0
+    write_503_after_commit_rate: float = 0.0
+    read_lag_ms: float = 0.0
+    ws_silence_s: float = 0.0
+    ws_drop_rate: float = 0.0
+    ws_seq_gap_rate: float = 0.0
+    seed: int | None = None
+
+
+class FaultError(ValueError):
+    """A knob with a wrong name, type or range."""
+
+
+class Faults:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.settings = FaultSettings()
+        self._rng = random.Random()
+        self._silence_until = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self.settings)
+
+    def update(self, knobs: Any) -> None:
+        """Validate every knob first, then apply them all (a bad one changes nothing)."""
+        if not isinstance(knobs, dict):
+            raise FaultError("expected a JSON object of fault knobs")
+        allowed = {*_RATES, *_WS_RATES, *_NON_NEGATIVE, "seed"}
+        clean: dict[str, Any] = {}
+        for name, value in knobs.items():
+            if name not in allowed:
+                raise FaultError(
+                    f"unknown fault knob {name!r}; known: {', '.join(sorted(allowed))}"
+                )
+            if name == "seed":
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                    raise FaultError("seed must be an integer")
+                clean[name] = value
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise FaultError(f"{name} must be a number")
+            number = float(value)  # a fault rate or latency
+            if number < 0 or (name in (*_RATES, *_WS_RATES) and number > 1):
+                raise FaultError(f"{name} out of range")
+            clean[name] = number
+        for name, value in clean.items():
+            setattr(self.settings, name, value)
+        if "seed" in clean:
+            self._rng.seed(clean["seed"])
+        if "ws_silence_s" in clean:
+            self._silence_until = self._clock.monotonic() + clean["ws_silence_s"]
+
+    def clear(self) -> None:
+        self.settings = FaultSettings()
+        self._silence_until = 0.0
+
+    def _draw(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+    def inject_5xx(self) -> bool:
+        return self._draw(self.settings.http_5xx_rate)
+
+    def inject_429(self) -> bool:
+        return self._draw(self.settings.http_429_rate)
+
+    def drop_after_commit(self) -> bool:
+        return self._draw(self.settings.drop_response_after_commit_rate)
+
+    def take_hold(self) -> float:
+        """The hold for this order-creating request (then no more), in seconds."""
+        hold, self.settings.hold_request_s = self.settings.hold_request_s, 0.0
+        return hold
+
+    def write_503(self) -> bool:
+        return self._draw(self.settings.write_503_rate)
+
+    def write_503_after_commit(self) -> bool:
+        return self._draw(self.settings.write_503_after_commit_rate)
+
+    @property
+    def latency_s(self) -> float:
+        return self.settings.latency_ms / 1000.0
+
+    @property
+    def read_lag_s(self) -> float:
+        return self.settings.read_lag_ms / 1000.0
+
+    def ws_silent(self) -> bool:
+        return self._clock.monotonic() < self._silence_until
+
+    def ws_drop(self) -> bool:
+        return self._draw(self.settings.ws_drop_rate)
+
+    def ws_seq_gap(self) -> bool:
+        return self._draw(self.settings.ws_seq_gap_rate)

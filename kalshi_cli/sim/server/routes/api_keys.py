@@ -1,0 +1,192 @@
+"""API keys on the wire (list, create, generate, delete; openapi.yaml 3.31.0) and the scope
+check every authenticated request passes (`scope_refusal`, called by the pipeline in
+sim/server/server.py right after the signature is verified).
+
+Scopes (the spec's `ApiKeyScope`): `read` grants every GET and `write` every other method;
+child scopes grant only their group without the parent: `read::portfolio_balance` the balance,
+`write::trade` the order writes (create, amend, decrease, cancel, batches, cancel-all, order
+groups), `write::transfer` the transfers. A key restricted to a subaccount "may only read and
+trade on that sub-account; it cannot act on other sub-accounts, transfer funds between
+sub-accounts, or create sub-accounts": any write outside the order writes is refused, and the
+routes refuse another subaccount (sim/server/routes/subaccounts.py). A refusal is a 403 in Kalshi's
+nested shape.
+
+Creating a key from one's own public key needs the Premier tier or above (the spec: "users
+with Premier or Market Maker API usage levels"; 403 otherwise); generating one does not. A
+generated private key (PKCS#1 for RSA, PKCS#8 for Ed25519, as the spec says) is in that one
+answer only: the simulator keeps the public key. FCM subtrader bindings are refused (403: the
+simulator has no FCM members).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kalshi_cli.keys import (
+    KEY_TYPES,
+    generate_private_key,
+    load_public_key,
+    private_key_pem,
+    public_key_pem,
+)
+from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.subaccounts import DEFAULT_SCOPES, SimApiKey
+from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, forbidden
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    field_req,
+    field_str,
+    query_str,
+)
+
+TRADE_OPERATIONS = frozenset(
+    {
+        "CreateOrder",
+        "CancelOrder",
+        "AmendOrder",
+        "DecreaseOrder",
+        "BatchCreateOrders",
+        "BatchCancelOrders",
+        "CreateOrderV2",
+        "CancelOrderV2",
+        "AmendOrderV2",
+        "DecreaseOrderV2",
+        "BatchCreateOrdersV2",
+        "BatchCancelOrdersV2",
+        "CancelAllOrders",
+        "CreateOrderGroup",
+        "DeleteOrderGroup",
+        "ResetOrderGroup",
+        "TriggerOrderGroup",
+        "UpdateOrderGroupLimit",
+    }
+)
+TRANSFER_OPERATIONS = frozenset({"ApplySubaccountTransfer", "IntraExchangeInstanceTransfer"})
+_PREMIER_TIERS = ("premier", "paragon", "prime")
+
+
+def scope_refusal(key: SimApiKey, method: str, operation: str) -> ExchangeError | None:
+    """Why `key` may not call `operation` (None when it may)."""
+    granted = set(key.scopes)
+    if method == "GET":
+        allowed = "read" in granted or (
+            operation == "GetBalance" and "read::portfolio_balance" in granted
+        )
+    else:
+        allowed = (
+            "write" in granted
+            or (operation in TRADE_OPERATIONS and "write::trade" in granted)
+            or (operation in TRANSFER_OPERATIONS and "write::transfer" in granted)
+        )
+    if not allowed:
+        return forbidden(
+            f"this API key's scopes ({', '.join(key.scopes)}) do not allow {operation}"
+        )
+    if key.subaccount is not None and method != "GET" and operation not in TRADE_OPERATIONS:
+        return forbidden(
+            f"this API key is restricted to subaccount {key.subaccount}: "
+            "it may only read and trade on it"
+        )
+    return None
+
+
+def key_json(key: SimApiKey) -> Json:
+    return {
+        "api_key_id": key.api_key_id,
+        "name": key.name,
+        "scopes": list(key.scopes),
+        "subaccount": key.subaccount,
+    }
+
+
+def _scopes(body: Json) -> tuple[str, ...]:
+    scopes = body.get("scopes")
+    return DEFAULT_SCOPES if scopes is None else tuple(scopes)
+
+
+def _subaccount(body: Json) -> int | None:
+    value: Any = body.get("subaccount")
+    if value is None:
+        return None
+    if not 0 <= value <= MAX_SUBACCOUNT:
+        raise bad_request(f"subaccount must be from 0 to {MAX_SUBACCOUNT}")
+    return int(value)
+
+
+def _no_fcm(body: Json) -> None:
+    if field_str(body, "fcm_subtrader_id", required=False) is not None:
+        raise forbidden("fcm_subtrader_id needs an FCM member; the simulator has none")
+
+
+def handle_list(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    keys = state.exchange.api_keys(ctx.account_id)
+    if query_str(ctx, "fcm_subtrader_id") is not None:
+        keys = []  # no key is bound to an FCM subtrader here
+    return 200, {"api_keys": [key_json(k) for k in keys]}
+
+
+def handle_create(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    body = ctx.body
+    _no_fcm(body)
+    name = field_req(body, "name")
+    pem = field_req(body, "public_key")
+    if state.tier.name not in _PREMIER_TIERS:
+        raise forbidden("creating an API key from a public key needs the Premier tier or above")
+    try:
+        load_public_key(pem)
+    except (ValueError, TypeError, UnicodeError):
+        raise bad_request("public_key must be an RSA or Ed25519 public key in PEM") from None
+    key = state.exchange.add_api_key(
+        ctx.account_id,
+        name=name,
+        public_key_pem=pem,
+        scopes=_scopes(body),
+        subaccount=_subaccount(body),
+    )
+    return 201, {"api_key_id": key.api_key_id}
+
+
+def handle_generate(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    body = ctx.body
+    _no_fcm(body)
+    name = field_req(body, "name")
+    kind = field_str(body, "key_type", required=False) or "rsa"
+    if kind not in KEY_TYPES:
+        raise bad_request("key_type must be rsa or ed25519")
+    scopes, subaccount = _scopes(body), _subaccount(body)
+    private = generate_private_key("ed25519" if kind == "ed25519" else "rsa")
+    key = state.exchange.add_api_key(
+        ctx.account_id,
+        name=name,
+        public_key_pem=public_key_pem(private),
+        scopes=scopes,
+        subaccount=subaccount,
+    )
+    return 201, {
+        "api_key_id": key.api_key_id,
+        "key_type": kind,
+        "private_key": private_key_pem(private).decode("ascii"),
+    }
+
+
+def handle_delete(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    state.exchange.delete_api_key(ctx.account_id, ctx.path_param("api_key"))
+    return 204, None
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api_keys", handle_list, "GetApiKeys"),
+    Endpoint("POST", "/api_keys", handle_create, "CreateApiKey", body="CreateApiKeyRequest"),
+    Endpoint(
+        "POST",
+        "/api_keys/generate",
+        handle_generate,
+        "GenerateApiKey",
+        body="GenerateApiKeyRequest",
+    ),
+    Endpoint("DELETE", "/api_keys/{api_key}", handle_delete, "DeleteApiKey"),
+)

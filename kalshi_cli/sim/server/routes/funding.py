@@ -1,0 +1,187 @@
+"""The account's money beyond trading: deposit and withdrawal history, the total value of its
+resting orders, its target balance allocation across exchange indexes, and its API usage level.
+
+- `GET /portfolio/deposits` and `/portfolio/withdrawals`: the account's records as a scenario
+  defines them (sim/server/scenario_data.py kinds `deposits`, `withdrawals`), newest first as given.
+- `GET /portfolio/summary/total_resting_order_value`: 403 `forbidden`. The operation "is only
+  intended for use by FCM members", Kalshi's demo answered an ordinary account 403, and no
+  simulated account is an FCM member.
+- `GET`/`POST /portfolio/target_balance_allocation`: stored per account. Percentages must total
+  100, or the list be empty (which "disables automatic rebalancing"); the reservation is one of
+  `none`, `max`, `sum` (default `sum`). The simulator has one exchange index (0), so an
+  allocation naming another is refused.
+- `GET /account/api_usage_level/volume_progress`: real, the contracts the account traded (its
+  fills) over the trailing 30 days, computed now; the goals are the scenario's
+  (`api_usage_goals`). `POST /account/api_usage_level/upgrade`: 201 when at least one of the
+  account's last 100 orders exists (every order reaches the simulator through its API), else
+  403, as the operation's description says. The grant is not reflected in the tier the
+  simulator's rate limits use.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from kalshi_cli.models import ZERO, fmt_count
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.sim.server import scenario_data
+from kalshi_cli.sim.server.routes.subaccounts import forbidden
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    paginate,
+    query_int,
+    query_str,
+)
+
+DAYS_30 = 30 * 86_400
+RESERVATIONS = ("none", "max", "sum")
+
+
+@dataclass
+class Allocation:
+    allocations: list[Json] = field(default_factory=list)
+    reservation: str = "sum"
+
+
+_ALLOCATIONS: weakref.WeakKeyDictionary[Exchange, dict[str, Allocation]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _allocations(exchange: Exchange) -> dict[str, Allocation]:
+    found = _ALLOCATIONS.get(exchange)
+    if found is None:
+        found = _ALLOCATIONS[exchange] = {}
+    return found
+
+
+def _records(state: SimState, ctx: RequestContext, kind: str) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 500)
+    assert limit is not None
+    mine = [
+        scenario_data.public(kind, i)
+        for i in scenario_data.of(state.exchange).get(kind)
+        if i.get("account_id") == ctx.account_id
+    ]
+    page, cursor = paginate(mine, lambda i: str(i["id"]), limit, query_str(ctx, "cursor"))
+    body: Json = {kind: page}
+    if cursor:
+        body["cursor"] = cursor
+    return 200, body
+
+
+def handle_deposits(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _records(state, ctx, "deposits")
+
+
+def handle_withdrawals(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _records(state, ctx, "withdrawals")
+
+
+def handle_resting_order_value(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    raise forbidden("total resting order value is for FCM members; the simulator has none")
+
+
+def handle_get_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    found = _allocations(state.exchange).get(ctx.account_id, Allocation())
+    return 200, {
+        "allocations": found.allocations,
+        "resting_margin_reservation": found.reservation,
+    }
+
+
+def _percent_item(item: Any) -> Json:
+    if not isinstance(item, dict):
+        raise bad_request("each allocation is an object")
+    index, percent = item.get("exchange_index"), item.get("percent")
+    for name, value in (("exchange_index", index), ("percent", percent)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad_request(f"{name} is required and must be an integer")
+    assert isinstance(index, int) and isinstance(percent, int)
+    if not 0 <= percent <= 100:
+        raise bad_request("percent must be between 0 and 100")
+    if index != 0:
+        raise bad_request(f"exchange_index {index} does not exist")
+    return {"exchange_index": index, "percent": percent}
+
+
+def handle_set_allocation(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    body: Json = ctx.body
+    raw = body.get("allocations")
+    if not isinstance(raw, list):
+        raise bad_request("allocations is required", "missing_parameters")
+    if len(raw) > 101:
+        raise bad_request("at most 101 allocations")
+    items = [_percent_item(i) for i in raw]
+    if items and sum(i["percent"] for i in items) != 100:
+        raise bad_request("percentages must total 100")
+    reservation = body.get("resting_margin_reservation") or "sum"
+    if reservation not in RESERVATIONS:
+        raise bad_request("resting_margin_reservation must be none, max or sum")
+    _allocations(state.exchange)[ctx.account_id] = Allocation(items, str(reservation))
+    return 200, {}
+
+
+def handle_volume_progress(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    now = int(ctx.now)
+    # archived fills older than the window are not rebuilt
+    fills = state.exchange.fills(ctx.account_id, since=now - DAYS_30)
+    volume = sum((f.count for f in fills if f.ts > now - DAYS_30), ZERO)
+    goals = scenario_data.of(state.exchange).get("api_usage_goals")
+    progress = {
+        "computed_ts": now,
+        "trailing_30d_volume_fp": fmt_count(volume),
+        "goals": [scenario_data.public("api_usage_goals", g) for g in goals],
+    }
+    return 200, {"volume_progress": [progress]}
+
+
+def handle_upgrade(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    if state.exchange.order_tiers(ctx.account_id) == (0, 0):  # no order, live or archived
+        raise ExchangeError(
+            403, "forbidden", "no API-created order in the account's latest 100 orders"
+        )
+    return 201, None
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/portfolio/deposits", handle_deposits, "GetDeposits"),
+    Endpoint("GET", "/portfolio/withdrawals", handle_withdrawals, "GetWithdrawals"),
+    Endpoint(
+        "GET",
+        "/portfolio/summary/total_resting_order_value",
+        handle_resting_order_value,
+        "GetPortfolioRestingOrderTotalValue",
+    ),
+    Endpoint(
+        "GET",
+        "/portfolio/target_balance_allocation",
+        handle_get_allocation,
+        "GetTargetBalanceAllocation",
+    ),
+    Endpoint(
+        "POST",
+        "/portfolio/target_balance_allocation",
+        handle_set_allocation,
+        "SetTargetBalanceAllocation",
+        body="SetTargetBalanceAllocationRequest",
+    ),
+    Endpoint(
+        "GET",
+        "/account/api_usage_level/volume_progress",
+        handle_volume_progress,
+        "GetAccountApiUsageLevelVolumeProgress",
+    ),
+    Endpoint(
+        "POST",
+        "/account/api_usage_level/upgrade",
+        handle_upgrade,
+        "UpgradeAccountApiUsageLevel",
+    ),
+)

@@ -1,0 +1,312 @@
+"""The historical tier's routes (openapi.yaml 3.31.0, tag `historical`): the cutoff, archived
+markets and their candlesticks, trades, and the account's archived fills, orders and positions.
+Which records are archived is `sim/core/historical.py`'s `Archive`; the live routes drop exactly
+those (`archive(state)`), so each record is served by one tier at a time.
+
+`/historical/cutoff`, markets, market, candlesticks and trades are public (the spec gives them
+no `security`); fills, orders and positions need the account's signature.
+"""
+
+from __future__ import annotations
+
+from kalshi_cli.clock import iso_utc
+from kalshi_cli.models import fmt_count, fmt_dollars
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
+from kalshi_cli.sim.core.historical import Archive, Candle, candle_window, candles
+from kalshi_cli.sim.core.record_views import OrderRef
+from kalshi_cli.sim.server.routes.portfolio import _filtered_page, ledger_query
+from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    orders_page,
+    other_shard,
+    paginate,
+    query_bool,
+    query_int,
+    query_list,
+    query_str,
+    ts_filter,
+    view_page,
+    within,
+)
+
+
+def archive(state: SimState, now: float | None = None) -> Archive:
+    """The exchange's records split at the cutoffs of `now` (default: the clock's now)."""
+    return Archive(state.exchange, state.history, state.clock.wall() if now is None else now)
+
+
+def handle_get_historical_cutoff(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    cut = archive(state, ctx.now)
+    return 200, {
+        "market_settled_ts": iso_utc(cut.cutoff),
+        "trades_created_ts": iso_utc(cut.cutoff),
+        "orders_updated_ts": iso_utc(cut.cutoff),
+        "market_positions_last_updated_ts": iso_utc(cut.positions_cutoff),
+    }
+
+
+def handle_get_historical_markets(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 0, 1000) or 100
+    tickers = query_list(ctx, "tickers")
+    event_ticker = query_str(ctx, "event_ticker")
+    series_ticker = query_str(ctx, "series_ticker")
+    mve_filter = query_str(ctx, "mve_filter")
+    if mve_filter not in (None, "exclude"):
+        raise bad_request("mve_filter must be exclude")
+    used = [
+        name
+        for name, value in (
+            ("tickers", tickers),
+            ("event_ticker", event_ticker),
+            ("series_ticker", series_ticker),
+        )
+        if value is not None
+    ]
+    if len(used) > 1:
+        # GetHistoricalMarkets: "Filters are mutually exclusive."
+        raise bad_request(f"filters {' and '.join(used)} cannot be combined")
+    markets = [
+        m
+        for m in archive(state, ctx.now).markets()
+        if (tickers is None or m.ticker in tickers)
+        and (event_ticker is None or m.event_ticker == event_ticker)
+        and (series_ticker is None or m.series_ticker == series_ticker)
+    ]
+    page, cursor = paginate(markets, lambda m: m.ticker, limit, query_str(ctx, "cursor"))
+    return 200, {"markets": [ser.market_json(state.exchange, m) for m in page], "cursor": cursor}
+
+
+def _archived_market(state: SimState, ctx: RequestContext) -> SimMarket:
+    """The archived market of the path; a live one is not in the historical database."""
+    ticker = ctx.path_param("ticker")
+    market = state.exchange.markets.get(ticker)
+    if market is None or not archive(state, ctx.now).market(market):
+        raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    return market
+
+
+def handle_get_historical_market(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return 200, {"market": ser.market_json(state.exchange, _archived_market(state, ctx))}
+
+
+def _candle_json(c: Candle) -> Json:
+    ohlc = {
+        "open": fmt_dollars(c.open),
+        "low": fmt_dollars(c.low),
+        "high": fmt_dollars(c.high),
+        "close": fmt_dollars(c.close),
+    }
+    return {
+        "end_period_ts": c.end_period_ts,
+        "yes_bid": dict(ohlc),
+        "yes_ask": dict(ohlc),
+        "price": {
+            **ohlc,
+            "mean": fmt_dollars(c.mean),
+            "previous": None if c.previous is None else fmt_dollars(c.previous),
+        },
+        "volume": fmt_count(c.volume),
+        "open_interest": fmt_count(c.open_interest),
+    }
+
+
+def handle_get_market_candlesticks_historical(
+    state: SimState, ctx: RequestContext
+) -> tuple[int, Json | None]:
+    start = query_int(ctx, "start_ts", None)
+    end = query_int(ctx, "end_ts", None)
+    period = query_int(ctx, "period_interval", None)
+    if start is None or end is None or period is None:
+        raise bad_request("start_ts, end_ts and period_interval are required", "missing_parameters")
+    if period not in (1, 60, 1440):
+        raise bad_request("period_interval must be 1, 60 or 1440")
+    if end < start:
+        raise bad_request("end_ts must not be before start_ts")
+    market = _archived_market(state, ctx)
+    window = candle_window(state.exchange.trade_timeline(market.ticker), start, end, period)
+    found = candles(window, start, end, period, market.open_interest)
+    return 200, {"ticker": market.ticker, "candlesticks": [_candle_json(c) for c in found]}
+
+
+def handle_get_trades_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 0, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    only_block = query_bool(ctx, "is_block_trade")  # the simulator has no block trades
+    if ticker is not None and ticker not in state.exchange.markets:
+        raise ExchangeError(404, "not_found", f"market {ticker} not found")
+    if only_block:
+        return 200, {"trades": [], "cursor": ""}
+    cutoff = archive(state, ctx.now).cutoff
+    trades = state.exchange.trades_newest_first(ticker)  # read by index, not rebuilt
+
+    def keep(i: int) -> bool:
+        ts = trades.ts(i)
+        return ts < cutoff and within(ts, lo, hi)
+
+    return view_page(
+        ctx, "trades", trades, trades.spans_before(cutoff, lo, hi), keep, ser.trade_json, limit
+    )
+
+
+def _one_ledger(
+    state: SimState, ctx: RequestContext
+) -> tuple[int, str | None, int | None, int | None, str, float] | None:
+    """A fills or orders history request read by index: its limit, ticker, time bounds,
+    ledger and the cutoff (`ledger_query`, whose `by` filter is the ticker here); None when
+    the whole list answers it."""
+    query = ledger_query(state, ctx, "ticker")
+    if query is None:
+        return None
+    limit, ticker, _, lo, hi, ledger = query
+    return limit, ticker, lo, hi, ledger, archive(state, ctx.now).cutoff
+
+
+def handle_get_fills_historical(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    query = _one_ledger(state, ctx)
+    if query is None:  # another shard, or several subaccounts' fills merged by time
+        return _filtered_fills(state, ctx)
+    limit, ticker, lo, hi, ledger, cutoff = query
+    fills = state.exchange.fills_newest_first(ledger)  # read by index, not rebuilt
+
+    def keep(i: int) -> bool:
+        ts = fills.ts(i)
+        return ts < cutoff and (ticker is None or fills.ticker(i) == ticker) and within(ts, lo, hi)
+
+    return view_page(
+        ctx, "fills", fills, fills.spans_before(cutoff, lo, hi), keep, ser.fill_json, limit
+    )
+
+
+def _filtered_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        state,
+        ctx,
+        "fills",
+        rows=archive(state, ctx.now).fills,
+        by="ticker",  # GetFillsHistorical has no order_id filter: ticker alone
+        field=lambda f: f.ticker,
+        when=lambda f: f.ts,
+        cursor_key=lambda f: f.fill_id,
+        to_json=ser.fill_json,
+    )
+
+
+def handle_get_historical_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    query = _one_ledger(state, ctx)
+    if query is None:  # another shard, or several subaccounts' orders merged by time
+        return _filtered_orders(state, ctx)
+    limit, ticker, lo, hi, ledger, cutoff = query
+    orders = state.exchange.orders_newest_first(ledger)  # no archived order rebuilt
+
+    def keep(ref: OrderRef) -> bool:
+        t, status, created, updated = orders.head(ref)
+        return (
+            status != "resting"
+            and updated < cutoff
+            and (ticker is None or t == ticker)
+            and within(created, lo, hi)
+        )
+
+    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
+    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
+
+
+def _filtered_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        state,
+        ctx,
+        "orders",
+        rows=archive(state, ctx.now).orders,
+        by="ticker",  # GetHistoricalOrders filters by ticker alone
+        field=lambda o: o.ticker,
+        when=lambda o: o.created_time,
+        cursor_key=lambda o: o.order_id,
+        to_json=ser.order_json,
+    )
+
+
+def handle_get_historical_positions(
+    state: SimState, ctx: RequestContext
+) -> tuple[int, Json | None]:
+    ticker = query_str(ctx, "ticker")
+    event_ticker = query_str(ctx, "event_ticker")
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    # SubaccountQueryDefaultPrimary: the named subaccount's archived positions, 0's if omitted
+    cut = archive(state, ctx.now)
+    positions = (
+        []
+        if other_shard(ctx)
+        else [
+            p
+            for ledger in read_ledgers(state, ctx, all_by_default=False)
+            for p in cut.positions(ledger)
+        ]
+    )
+
+    def event_of(t: str) -> str | None:
+        market = state.exchange.markets.get(t)
+        return market.event_ticker if market else None
+
+    selected = [
+        p
+        for p in positions
+        if (ticker is None or p.ticker == ticker)
+        and (event_ticker is None or event_of(p.ticker) == event_ticker)
+    ]
+    page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
+    return 200, {
+        "market_positions": [ser.position_json(p) for p in page],
+        "event_positions": ser.event_positions_json(state.exchange, page),
+        "cursor": cursor,
+    }
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET",
+        "/historical/cutoff",
+        handle_get_historical_cutoff,
+        "GetHistoricalCutoff",
+        private=False,
+    ),
+    Endpoint(
+        "GET",
+        "/historical/markets",
+        handle_get_historical_markets,
+        "GetHistoricalMarkets",
+        private=False,
+    ),
+    Endpoint(
+        "GET",
+        "/historical/markets/{ticker}",
+        handle_get_historical_market,
+        "GetHistoricalMarket",
+        private=False,
+    ),
+    Endpoint(
+        "GET",
+        "/historical/markets/{ticker}/candlesticks",
+        handle_get_market_candlesticks_historical,
+        "GetMarketCandlesticksHistorical",
+        private=False,
+    ),
+    Endpoint(
+        "GET",
+        "/historical/trades",
+        handle_get_trades_historical,
+        "GetTradesHistorical",
+        private=False,
+    ),
+    Endpoint("GET", "/historical/fills", handle_get_fills_historical, "GetFillsHistorical"),
+    Endpoint("GET", "/historical/orders", handle_get_historical_orders, "GetHistoricalOrders"),
+    Endpoint(
+        "GET", "/historical/positions", handle_get_historical_positions, "GetHistoricalPositions"
+    ),
+)

@@ -1,0 +1,316 @@
+"""Multivariate (combo) event collections and the combo markets made from them (openapi.yaml tag
+`multivariate`, `GET /events/multivariate`).
+
+A collection is data a scenario defines (sim/server/scenario_data.py kind
+`multivariate_event_collections`, in the spec's `MultivariateEventCollection` shape); its
+`status` filter follows the simulator's clock (unopened before `open_date`, closed from
+`close_date`). `POST /multivariate_event_collections/{ticker}` creates, or finds, the combo
+market for a selection of legs, with the collection's rules enforced: each leg's event among the
+collection's `associated_event_tickers` and its market in that event, YES only where the
+collection `is_all_yes` or the associated event `is_yes_only`, one market per event where
+`is_single_market_per_event`, the number of legs within `size_min`..`size_max` (and each
+associated event's own bounds; a `size_max` of 0, as real collections write it, or null is no
+maximum), and the legs' order significant only where `is_ordered`. The
+same selection always names the same market (its ticker is a digest of the legs). The combo is
+an ordinary market of the exchange core (in the collection's series, in an event of its own), so
+it trades, shows in the book and journals like any market. It settles by itself: once every leg
+has settled, YES if each leg settled on its chosen side, else NO (checked on every exchange
+tick). Not enforced: the 5000-creations-a-week limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from kalshi_cli.clock import parse_iso
+from kalshi_cli.models import PRICE_STRUCTURES
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.server import scenario_data
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    InvalidQuery,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    field_bool,
+    paginate,
+    query_bool,
+    query_int,
+    query_str,
+)
+
+KIND = "multivariate_event_collections"
+
+
+@dataclass(frozen=True)
+class Leg:
+    event_ticker: str
+    market_ticker: str
+    side: str
+
+
+@dataclass(frozen=True)
+class Combo:
+    collection_ticker: str
+    event_ticker: str
+    market_ticker: str
+    legs: tuple[Leg, ...]
+
+
+_COMBOS: weakref.WeakKeyDictionary[Exchange, dict[str, Combo]] = weakref.WeakKeyDictionary()
+
+
+def combos(exchange: Exchange) -> dict[str, Combo]:
+    """market ticker -> the combo it is; the first use adds the settling tick hook."""
+    found = _COMBOS.get(exchange)
+    if found is None:
+        found = _COMBOS[exchange] = {}
+        exchange.add_tick_hook(lambda _now: _settle_combos(exchange, found))
+    return found
+
+
+def _settle_combos(exchange: Exchange, known: dict[str, Combo]) -> None:
+    for combo in known.values():
+        market = exchange.markets.get(combo.market_ticker)
+        if market is None or market.status == "settled":
+            continue
+        legs = [exchange.markets.get(leg.market_ticker) for leg in combo.legs]
+        if all(m is not None and m.status == "settled" for m in legs):
+            won = all(
+                m is not None and m.result == leg.side
+                for m, leg in zip(legs, combo.legs, strict=True)
+            )
+            exchange.settle(combo.market_ticker, "yes" if won else "no")
+
+
+def _ts(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_iso(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _status(collection: Json, now: float) -> str:
+    opens, closes = _ts(collection.get("open_date")), _ts(collection.get("close_date"))
+    if opens is not None and now < opens:
+        return "unopened"
+    if closes is not None and now >= closes:
+        return "closed"
+    return "open"
+
+
+def _collection(state: SimState, ticker: str) -> Json:
+    found = scenario_data.of(state.exchange).find(KIND, ticker)
+    if found is None:
+        raise ExchangeError(404, "not_found", f"multivariate event collection {ticker} not found")
+    return found
+
+
+def handle_collections(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    status = query_str(ctx, "status")
+    if status is not None and status not in ("unopened", "open", "closed"):
+        raise InvalidQuery(ctx.operation, "status: value is not one of [unopened open closed]")
+    event = query_str(ctx, "associated_event_ticker")
+    series = query_str(ctx, "series_ticker")
+    limit = query_int(ctx, "limit", 100, 1, 200)
+    assert limit is not None
+    rows = [
+        c
+        for c in scenario_data.of(state.exchange).get(KIND)
+        if (status is None or _status(c, ctx.now) == status)
+        and (event is None or event in (c.get("associated_event_tickers") or []))
+        and (series is None or c.get("series_ticker") == series)
+    ]
+    key = "collection_ticker"
+    page, cursor = paginate(rows, lambda c: str(c[key]), limit, query_str(ctx, "cursor"))
+    return 200, {"multivariate_contracts": page, "cursor": cursor}
+
+
+def handle_collection(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return 200, {"multivariate_contract": _collection(state, ctx.path_param("collection_ticker"))}
+
+
+def _legs(raw: Any) -> tuple[Leg, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("selected_markets is required", "missing_parameters")
+    legs = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise bad_request("each selected market is an object")
+        event, market, side = (item.get(k) for k in ("event_ticker", "market_ticker", "side"))
+        if not (isinstance(event, str) and isinstance(market, str) and isinstance(side, str)):
+            raise bad_request("a selected market needs event_ticker, market_ticker and side")
+        legs.append(Leg(event, market, side))
+    return tuple(legs)
+
+
+def _check(exchange: Exchange, collection: Json, legs: tuple[Leg, ...]) -> None:
+    associated = {e.get("ticker"): e for e in collection.get("associated_events") or []}
+    allowed = set(collection.get("associated_event_tickers") or []) | set(associated)
+    for leg in legs:
+        if leg.side not in ("yes", "no"):
+            raise bad_request(f"side {leg.side!r} must be yes or no")
+        if leg.event_ticker not in allowed:
+            raise bad_request(f"event {leg.event_ticker} is not in this collection")
+        market = exchange.markets.get(leg.market_ticker)
+        if market is None or market.event_ticker != leg.event_ticker:
+            raise bad_request(f"market {leg.market_ticker} is not in event {leg.event_ticker}")
+        yes_only = collection.get("is_all_yes") or associated.get(leg.event_ticker, {}).get(
+            "is_yes_only"
+        )
+        if yes_only and leg.side != "yes":
+            raise bad_request(f"event {leg.event_ticker} takes the yes side only")
+    if len({leg.market_ticker for leg in legs}) != len(legs):
+        raise bad_request("a market is selected twice")
+    events = [leg.event_ticker for leg in legs]
+    if collection.get("is_single_market_per_event") and len(set(events)) != len(events):
+        raise bad_request("one market per event in this collection")
+    lo, hi = collection.get("size_min"), _size_max(collection)
+    if (isinstance(lo, int) and len(legs) < lo) or (hi is not None and len(legs) > hi):
+        raise bad_request(f"select between {lo} and {hi or 'any number of'} markets")
+    for ticker, event in associated.items():
+        n = events.count(ticker)
+        lo, hi = event.get("size_min"), _size_max(event)
+        if (isinstance(lo, int) and n < lo) or (hi is not None and n > hi):
+            raise bad_request(
+                f"select between {lo} and {hi or 'any number of'} markets of event {ticker}"
+            )
+
+
+def _size_max(rules: Json) -> int | None:
+    """The maximum number of markets, or None for none: the spec's null, and the 0 real
+    collections write for "no maximum" (a maximum of 0 would refuse every combo)."""
+    hi = rules.get("size_max")
+    return hi if isinstance(hi, int) and not isinstance(hi, bool) and hi > 0 else None
+
+
+def handle_create_market(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    exchange = state.exchange
+    ticker = ctx.path_param("collection_ticker")
+    collection = _collection(state, ticker)
+    body: Json = ctx.body
+    legs = _legs(body.get("selected_markets"))
+    if _status(collection, ctx.now) != "open":
+        raise bad_request(f"collection {ticker} is {_status(collection, ctx.now)}")
+    _check(exchange, collection, legs)
+    ordered = (
+        legs if collection.get("is_ordered") else tuple(sorted(legs, key=lambda g: g.market_ticker))
+    )
+    digest = (
+        hashlib.sha256("|".join(f"{g.market_ticker}:{g.side}" for g in ordered).encode())
+        .hexdigest()[:10]
+        .upper()
+    )
+    event_ticker = f"{ticker}-{digest}"
+    market_ticker = f"{event_ticker}-1"
+    known = combos(exchange)
+    if market_ticker not in exchange.markets:
+        # known before it exists: the WebSocket's lifecycle messages of its creation ask
+        known[market_ticker] = Combo(ticker, event_ticker, market_ticker, ordered)
+        try:
+            _create(exchange, collection, (event_ticker, market_ticker), ordered, ctx.now)
+        except BaseException:
+            del known[market_ticker]
+            raise
+    answer: Json = {"event_ticker": event_ticker, "market_ticker": market_ticker}
+    if field_bool(body, "with_market_payload"):
+        answer["market"] = ser.market_json(exchange, exchange.markets[market_ticker])
+    return 200, answer
+
+
+def _create(
+    exchange: Exchange,
+    collection: Json,
+    combo: tuple[str, str],
+    legs: tuple[Leg, ...],
+    now: float,
+) -> None:
+    event_ticker, market_ticker = combo
+    series_ticker = str(collection["series_ticker"])
+    if series_ticker not in exchange.series:
+        exchange.add_series(SimSeries(ticker=series_ticker, title=str(collection["title"])))
+    title = " & ".join(f"{g.side} {g.market_ticker}" for g in legs)
+    exchange.add_event(SimEvent(event_ticker, series_ticker, str(collection["title"]), title))
+    closes = min(exchange.markets[g.market_ticker].close_time for g in legs)
+    exchange.add_market(
+        SimMarket(
+            ticker=market_ticker,
+            event_ticker=event_ticker,
+            series_ticker=series_ticker,
+            title=title,
+            yes_sub_title=title,
+            no_sub_title=title,
+            status="open",
+            price_level_structure="linear_cent",
+            price_ranges=PRICE_STRUCTURES["linear_cent"],
+            open_time=now,
+            close_time=closes,
+            latest_expiration_time=closes,
+            created_time=now,
+            updated_time=now,
+        )
+    )
+
+
+def handle_multivariate_events(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    exchange = state.exchange
+    limit = query_int(ctx, "limit", 100, 1, 200)
+    assert limit is not None
+    series = query_str(ctx, "series_ticker")
+    collection = query_str(ctx, "collection_ticker")
+    nested = query_bool(ctx, "with_nested_markets")
+    rows = [
+        c
+        for c in combos(exchange).values()
+        if c.event_ticker in exchange.events
+        and (collection is None or c.collection_ticker == collection)
+        and (series is None or exchange.events[c.event_ticker].series_ticker == series)
+    ]
+    page, cursor = paginate(rows, lambda c: c.event_ticker, limit, query_str(ctx, "cursor"))
+    events = []
+    for combo in page:
+        event = exchange.events[combo.event_ticker]
+        markets = (
+            [ser.market_json(exchange, exchange.markets[combo.market_ticker])] if nested else None
+        )
+        events.append(ser.event_json(event, exchange.series.get(event.series_ticker), markets))
+    return 200, {"events": events, "cursor": cursor}
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET",
+        "/events/multivariate",
+        handle_multivariate_events,
+        "GetMultivariateEvents",
+        private=False,
+    ),
+    Endpoint(
+        "GET",
+        "/multivariate_event_collections",
+        handle_collections,
+        "GetMultivariateEventCollections",
+        private=False,
+    ),
+    Endpoint(
+        "GET",
+        "/multivariate_event_collections/{collection_ticker}",
+        handle_collection,
+        "GetMultivariateEventCollection",
+        private=False,
+    ),
+    Endpoint(
+        "POST",
+        "/multivariate_event_collections/{collection_ticker}",
+        handle_create_market,
+        "CreateMarketInMultivariateEventCollection",
+        body="CreateMarketInMultivariateEventCollectionRequest",
+    ),
+)

@@ -1,0 +1,158 @@
+"""Order groups (openapi.yaml 3.31.0, tag `order-groups`): create, list, get, delete, reset,
+trigger and a new limit, each a call into the exchange core (sim/core/order_groups.py has the
+semantics).
+
+A group belongs to one subaccount (one ledger account of the core, sim/core/subaccounts.py), with
+the spec's defaults (sim/server/routes/subaccounts.py resolves them, a key restricted to a
+subaccount included): create acts on the body's `subaccount`, else 0 (`CreateOrderGroupRequest`);
+the listing and the single read take `SubaccountQuery` ("If omitted, defaults to all
+subaccounts"); delete, reset, trigger and limit take `SubaccountQueryDefaultPrimary`
+("Defaults to 0"), so a group on another subaccount is not found there unless the query names
+it. The simulator has shard 0 only: a request for another shard finds no group."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kalshi_cli.models import fmt_count
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import SimOrderGroup, not_found
+from kalshi_cli.sim.core.records import owner
+from kalshi_cli.sim.server.routes.orders import parse_shard_fields
+from kalshi_cli.sim.server.routes.subaccounts import lookup_ledger, read_ledgers, write_ledger
+from kalshi_cli.sim.server.routing import (
+    INT64_MAX,
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    other_shard,
+    parse_count,
+)
+
+
+def parse_limit(body: Json) -> Decimal:
+    """`contracts_limit` (whole contracts, >= 1; 0 counts as omitted, as Go's `omitempty`
+    does) or `contracts_limit_fp`; when both are given they must match."""
+    whole = body.get("contracts_limit")
+    if whole is not None and (not isinstance(whole, int) or isinstance(whole, bool)):
+        raise bad_request("contracts_limit must be an integer")
+    if whole is not None and not 0 <= whole <= INT64_MAX:
+        raise bad_request("contracts_limit must be at least 1")
+    fixed = parse_count(body, "contracts_limit_fp", required=False)
+    if not whole and fixed is None:
+        raise bad_request("send contracts_limit or contracts_limit_fp", "missing_parameters")
+    if whole and fixed is not None and Decimal(whole) != fixed:
+        raise bad_request(
+            f"contracts_limit {whole} and contracts_limit_fp {fmt_count(fixed)} do not match"
+        )
+    if fixed is not None:
+        return fixed
+    assert whole  # one of the two is given (checked above)
+    return Decimal(whole)
+
+
+def _read_ledgers(state: SimState, ctx: RequestContext) -> list[str]:
+    """The ledgers a read covers: every subaccount unless the query names one (none on
+    another shard)."""
+    if other_shard(ctx):
+        return []
+    return read_ledgers(state, ctx, all_by_default=True)
+
+
+def _write_ledger(ctx: RequestContext) -> str:
+    """The ledger a group write acts on: the query's `subaccount`, else 0. A shard the
+    simulator does not have, or a subaccount not created, holds no group: 404, the only
+    error these operations document besides 401 and 500."""
+    if other_shard(ctx, auto_route=True):
+        raise not_found()
+    return lookup_ledger(ctx)
+
+
+def _group(state: SimState, ctx: RequestContext) -> SimOrderGroup:
+    """The group of the path on the subaccount a write acts on."""
+    return state.exchange.order_group(_write_ledger(ctx), ctx.path_param("order_group_id"))
+
+
+def handle_get_order_groups(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    groups = state.exchange.order_groups(*_read_ledgers(state, ctx))
+    return 200, {"order_groups": [ser.order_group_json(g) for g in groups]}
+
+
+def handle_create_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    body = ctx.body
+    limit = parse_limit(body)
+    parse_shard_fields(body)
+    ledger = write_ledger(state, ctx, body.get("subaccount"))
+    group = state.exchange.create_order_group(ledger, limit)
+    return 201, {
+        "order_group_id": group.order_group_id,
+        "subaccount": owner(ledger)[1],
+        "exchange_index": ser.EXCHANGE_INDEX,
+    }
+
+
+def handle_get_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    group_id = ctx.path_param("order_group_id")
+    found = state.exchange.order_groups(*_read_ledgers(state, ctx))
+    group = next((g for g in found if g.order_group_id == group_id), None)
+    if group is None:
+        raise not_found()
+    return 200, {
+        "is_auto_cancel_enabled": True,
+        "contracts_limit_fp": fmt_count(group.contracts_limit),
+        "orders": list(group.order_ids),
+        "exchange_index": ser.EXCHANGE_INDEX,
+    }
+
+
+def handle_delete_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    group = _group(state, ctx)
+    state.exchange.delete_order_group(group.account_id, group.order_group_id)
+    return 200, {}
+
+
+def handle_reset_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    group = _group(state, ctx)
+    state.exchange.reset_order_group(group.account_id, group.order_group_id)
+    return 200, {}
+
+
+def handle_trigger_order_group(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    group = _group(state, ctx)
+    state.exchange.trigger_order_group(group.account_id, group.order_group_id)
+    return 200, {}
+
+
+def handle_update_order_group_limit(
+    state: SimState, ctx: RequestContext
+) -> tuple[int, Json | None]:
+    group = _group(state, ctx)
+    limit = parse_limit(ctx.body)
+    state.exchange.set_order_group_limit(group.account_id, group.order_group_id, limit)
+    return 200, {}
+
+
+_ONE = "/portfolio/order_groups/{order_group_id}"
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/portfolio/order_groups", handle_get_order_groups, "GetOrderGroups"),
+    Endpoint(
+        "POST",
+        "/portfolio/order_groups/create",
+        handle_create_order_group,
+        "CreateOrderGroup",
+        body="CreateOrderGroupRequest",
+    ),
+    Endpoint("GET", _ONE, handle_get_order_group, "GetOrderGroup"),
+    Endpoint("DELETE", _ONE, handle_delete_order_group, "DeleteOrderGroup"),
+    Endpoint("PUT", _ONE + "/reset", handle_reset_order_group, "ResetOrderGroup"),
+    Endpoint("PUT", _ONE + "/trigger", handle_trigger_order_group, "TriggerOrderGroup"),
+    Endpoint(
+        "PUT",
+        _ONE + "/limit",
+        handle_update_order_group_limit,
+        "UpdateOrderGroupLimit",
+        body="UpdateOrderGroupLimitRequest",
+    ),
+)

@@ -1,0 +1,360 @@
+"""The V2 order writes: create (one and batched), cancel (one, batched, all), amend and
+decrease; each body is parsed into the core's terms before the core is called."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from kalshi_cli.models import (
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    fmt_count,
+    price_bounds,
+    price_on_grid,
+)
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import (
+    ExchangeError,
+    SimMarket,
+    not_found,
+)
+from kalshi_cli.sim.server.ratelimit import (
+    max_batch_items,
+)
+from kalshi_cli.sim.server.routes.subaccounts import read_ledgers, write_ledger
+from kalshi_cli.sim.server.routing import (
+    DOLLARS_TEXT,
+    INT64_MAX,
+    INT64_MIN,
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    error_body,
+    field_bool,
+    field_decimal,
+    field_req,
+    field_str,
+    other_shard,
+    parse_count,
+)
+
+
+def market_or_400(state: SimState, ticker: str) -> SimMarket:
+    market = state.exchange.markets.get(ticker)
+    if market is None:
+        raise bad_request(f"market {ticker} not found", "market_not_found")
+    return market
+
+
+def parse_price(body: Json, market: SimMarket) -> Decimal:
+    price = field_decimal(body, "price", DOLLARS_TEXT, "invalid_price")
+    assert price is not None
+    low, high = price_bounds(market.price_ranges)
+    if not low <= price <= high:
+        raise bad_request(f"price {price} is outside {low}-{high}", "invalid_price")
+    if not price_on_grid(price, market.price_ranges):
+        raise bad_request(
+            f"price {price} is not on the tick grid of {market.ticker} "
+            f"({market.price_level_structure})",
+            "invalid_price",
+        )
+    return price
+
+
+def parse_book_side(body: Json) -> BookSide:
+    side = field_req(body, "side")
+    try:
+        return BookSide(side)
+    except ValueError:
+        raise bad_request("side must be bid or ask") from None
+
+
+def parse_shard_fields(body: Json) -> None:
+    """The shard a write names (the subaccount is `write_ledger`'s to resolve)."""
+    shard = body.get("exchange_index")
+    if shard is not None and (isinstance(shard, bool) or shard not in (0, -1)):
+        raise bad_request("the simulator has exchange_index 0 only")
+
+
+# The spec types expiration_time as int64 Unix seconds, and every answer that carries it names
+# it as an RFC 3339 date-time, whose years end at 9999: a value past either bound cannot be
+# served back, so it is an invalid request rather than an order no listing could show.
+LAST_DATE_TIME_S = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def parse_expiration_time(body: Json, tif: TimeInForce) -> int | None:
+    expiration = body.get("expiration_time")
+    if expiration is None:
+        return None
+    if isinstance(expiration, bool) or not isinstance(expiration, int):
+        raise bad_request("expiration_time must be an integer (Unix seconds)")
+    check_expiration_range(expiration)
+    if tif is not TimeInForce.GTC:
+        raise bad_request("expiration_time is only allowed with good_till_canceled")
+    return expiration
+
+
+def check_expiration_range(expiration: int) -> None:
+    """An expiry every answer that carries it can name as a date-time (create and amend)."""
+    if not INT64_MIN <= expiration <= INT64_MAX:
+        raise bad_request(
+            "expiration_time does not fit the int64 Unix seconds the spec asks for", "bad_request"
+        )
+    if expiration > LAST_DATE_TIME_S:
+        raise bad_request(
+            f"expiration_time {expiration} is later than 9999-12-31T23:59:59Z "
+            f"({LAST_DATE_TIME_S}), the last second a date-time can name"
+        )
+
+
+def parse_create(state: SimState, body: Any) -> Json:
+    if not isinstance(body, dict):
+        raise bad_request("an order must be a JSON object", "bad_request")
+    ticker = field_req(body, "ticker")
+    market = market_or_400(state, ticker)
+    book_side = parse_book_side(body)
+    count = parse_count(body, "count")
+    price = parse_price(body, market)
+    try:
+        tif = TimeInForce(field_req(body, "time_in_force"))
+    except ValueError:
+        raise bad_request(
+            "time_in_force must be fill_or_kill, good_till_canceled or immediate_or_cancel"
+        ) from None
+    try:
+        stp = SelfTradePrevention(field_req(body, "self_trade_prevention_type"))
+    except ValueError:
+        raise bad_request("self_trade_prevention_type must be taker_at_cross or maker") from None
+    expiration = parse_expiration_time(body, tif)
+    parse_shard_fields(body)
+    return {
+        "ticker": ticker,
+        "book_side": book_side,
+        "price": price,
+        "count": count,
+        "time_in_force": tif,
+        "self_trade_prevention": stp,
+        "client_order_id": field_str(body, "client_order_id", required=False),
+        "post_only": field_bool(body, "post_only"),
+        "reduce_only": field_bool(body, "reduce_only"),
+        "expiration_time": expiration,
+        "cancel_order_on_pause": field_bool(body, "cancel_order_on_pause"),
+        "order_group_id": field_str(body, "order_group_id", required=False) or None,
+    }
+
+
+def _create_one(state: SimState, ctx: RequestContext, body: Any) -> Json:
+    request = parse_create(state, body)
+    ledger = write_ledger(state, ctx, body.get("subaccount"))
+    result = state.exchange.place_order(ledger, **request)
+    order = result.order
+    response: Json = {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "fill_count": fmt_count(order.fill_count),
+        "remaining_count": fmt_count(order.remaining_count),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+    response.update(ser.fill_averages(result.fills))
+    return response
+
+
+def handle_create_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return 201, _create_one(state, ctx, ctx.body)
+
+
+def _batch_items(state: SimState, body: Any, method: str) -> list[Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("orders"), list):
+        raise bad_request('expected {"orders": [...]}', "bad_request")
+    items: list[Any] = body["orders"]
+    if not items:
+        raise bad_request("orders must not be empty")
+    limit = max_batch_items(state.tier, method)
+    if len(items) > limit:
+        raise bad_request(f"at most {limit} orders per batch on the {state.tier.name} tier")
+    return items
+
+
+def handle_batch_create_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    results: list[Json] = []
+    for item in _batch_items(state, ctx.body, "POST"):
+        client_order_id = item.get("client_order_id") if isinstance(item, dict) else None
+        try:
+            results.append(_create_one(state, ctx, item))
+        except ExchangeError as exc:
+            results.append(
+                {
+                    "client_order_id": client_order_id
+                    if isinstance(client_order_id, str)
+                    else None,
+                    "error": error_body(exc.code, exc.message, exc.details),
+                }
+            )
+    return 201, {"orders": results}
+
+
+def handle_batch_cancel_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    results: list[Json] = []
+    for item in _batch_items(state, ctx.body, "DELETE"):
+        order_id = item.get("order_id") if isinstance(item, dict) else None
+        if not isinstance(order_id, str):
+            raise bad_request("every item needs an order_id string", "missing_parameters")
+        try:
+            parse_shard_fields(item)
+            ledger = write_ledger(state, ctx, item.get("subaccount"))
+            order, reduced = state.exchange.cancel_order(ledger, order_id)
+            results.append(
+                {
+                    "order_id": order.order_id,
+                    "client_order_id": order.client_order_id,
+                    "reduced_by": fmt_count(reduced),
+                    "ts_ms": ser.ts_ms(state.clock.wall()),
+                }
+            )
+        except ExchangeError as exc:
+            results.append(
+                {
+                    "order_id": order_id,
+                    "reduced_by": fmt_count(Decimal(0)),
+                    "error": error_body(exc.code, exc.message, exc.details),
+                }
+            )
+    return 200, {"orders": results}
+
+
+def _check_single_order_query(ctx: RequestContext) -> None:
+    if other_shard(ctx, auto_route=True):
+        raise not_found()
+
+
+def handle_cancel_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    _check_single_order_query(ctx)
+    ledger = write_ledger(state, ctx)
+    # an order cancelled, executed or unknown: one identical 404 `not_found` (the core's)
+    order, reduced = state.exchange.cancel_order(ledger, ctx.path_param("order_id"))
+    return 200, {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "reduced_by": fmt_count(reduced),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+
+
+def handle_cancel_all_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    if not other_shard(ctx):
+        for ledger in read_ledgers(state, ctx, all_by_default=True):
+            state.exchange.cancel_all(ledger)
+    return 204, None
+
+
+def handle_amend_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    _check_single_order_query(ctx)
+    body = ctx.body
+    if not isinstance(body, dict):
+        raise bad_request("expected a JSON object", "bad_request")
+    ticker = field_req(body, "ticker")
+    market = market_or_400(state, ticker)
+    book_side = parse_book_side(body)
+    price = parse_price(body, market)
+    count = parse_count(body, "count")
+    assert count is not None
+    field_str(body, "client_order_id", required=False)
+    updated = field_str(body, "updated_client_order_id", required=False)
+    expiration = body.get("expiration_time")
+    if expiration is not None:
+        if isinstance(expiration, bool) or not isinstance(expiration, int) or expiration < 0:
+            raise bad_request("expiration_time must be Unix seconds (0 removes the expiry)")
+        check_expiration_range(expiration)
+    parse_shard_fields(body)
+    _old, new, fills = state.exchange.amend_order(
+        write_ledger(state, ctx),
+        ctx.path_param("order_id"),
+        ticker=ticker,
+        book_side=book_side,
+        price=price,
+        count=count,
+        updated_client_order_id=updated,
+        expiration_time=expiration,
+    )
+    response: Json = {
+        "order_id": new.order_id,
+        "client_order_id": new.client_order_id,
+        "remaining_count": fmt_count(new.remaining_count),
+        "fill_count": fmt_count(new.fill_count),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+    response.update(ser.fill_averages(fills))
+    return 200, response
+
+
+def handle_decrease_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    _check_single_order_query(ctx)
+    body = ctx.body
+    if not isinstance(body, dict):
+        raise bad_request("expected a JSON object", "bad_request")
+    reduce_by = parse_count(body, "reduce_by", required=False)
+    reduce_to = parse_count(body, "reduce_to", allow_zero=True, required=False)
+    if (reduce_by is None) == (reduce_to is None):
+        raise bad_request("send exactly one of reduce_by or reduce_to")
+    if body.get("market_ticker") is not None:
+        field_str(body, "market_ticker")
+    parse_shard_fields(body)
+    order = state.exchange.decrease_order(
+        write_ledger(state, ctx),
+        ctx.path_param("order_id"),
+        reduce_by=reduce_by,
+        reduce_to=reduce_to,
+    )
+    return 200, {
+        "order_id": order.order_id,
+        "client_order_id": order.client_order_id,
+        "remaining_count": fmt_count(order.remaining_count),
+        "ts_ms": ser.ts_ms(state.clock.wall()),
+    }
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders",
+        handle_create_order,
+        "CreateOrderV2",
+        body="CreateOrderV2Request",
+    ),
+    Endpoint("DELETE", "/portfolio/events/orders", handle_cancel_all_orders, "CancelAllOrders"),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders/batched",
+        handle_batch_create_orders,
+        "BatchCreateOrdersV2",
+        body="BatchCreateOrdersV2Request",
+        batch=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/portfolio/events/orders/batched",
+        handle_batch_cancel_orders,
+        "BatchCancelOrdersV2",
+        body="BatchCancelOrdersV2Request",
+        batch=True,
+    ),
+    Endpoint("DELETE", "/portfolio/events/orders/{order_id}", handle_cancel_order, "CancelOrderV2"),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders/{order_id}/amend",
+        handle_amend_order,
+        "AmendOrderV2",
+        body="AmendOrderV2Request",
+    ),
+    Endpoint(
+        "POST",
+        "/portfolio/events/orders/{order_id}/decrease",
+        handle_decrease_order,
+        "DecreaseOrderV2",
+        body="DecreaseOrderV2Request",
+    ),
+)

@@ -1,0 +1,329 @@
+"""Portfolio reads (balance, positions, fills, settlements, orders) and the account's rate
+limits and endpoint costs. Reads of orders and positions go through the read replica, so a
+`read_lag_ms` fault shows what the wire showed: reads lagging writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from kalshi_cli.models import (
+    fmt_dollars,
+)
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import ExchangeError, not_found
+from kalshi_cli.sim.core.historical import Archive
+from kalshi_cli.sim.core.record_views import OrderRef, OrdersNewestFirst
+from kalshi_cli.sim.server.routes.subaccounts import read_ledger, read_ledgers
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    invalid_status_filter,
+    orders_page,
+    other_shard,
+    paginate,
+    query_int,
+    query_list,
+    query_str,
+    ts_filter,
+    view_page,
+    within,
+)
+
+
+def handle_get_balance(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    other_shard(ctx)
+    ledger = read_ledger(state, ctx)
+    account = state.exchange.account(ledger)
+    # exact cash less what is held, floored to $0.0001; `balance` is that truncated to the cent
+    balance_dollars = fmt_dollars(account.balance)
+    answer: Json = {
+        "balance": account.cash_cents,
+        "balance_dollars": balance_dollars,
+        "portfolio_value": state.exchange.portfolio_value_cents(ledger),
+        "updated_ts": int(ctx.now),
+    }
+    if ctx.key_subaccount is None:
+        # the spec: "omitted only when using a subaccount-restricted API key"
+        answer["balance_breakdown"] = [{"exchange_index": 0, "balance": balance_dollars}]
+    return 200, answer
+
+
+def handle_get_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    event_ticker = query_str(ctx, "event_ticker")
+    filters = query_list(ctx, "count_filter") or []
+    if any(f not in ("position", "total_traded") for f in filters):
+        raise bad_request("count_filter takes position and/or total_traded")
+    positions = (
+        []
+        if other_shard(ctx)
+        else [
+            p
+            for ledger in read_ledgers(state, ctx, all_by_default=False)
+            for p in state.lagged_positions(ledger)
+        ]
+    )
+    archived = Archive(state.exchange, state.history, ctx.now).position
+
+    def keep(p: Any) -> bool:
+        market = state.exchange.markets.get(p.ticker)
+        return (
+            not archived(p)
+            and (ticker is None or p.ticker == ticker)
+            and (
+                event_ticker is None or (market is not None and market.event_ticker == event_ticker)
+            )
+            and ("position" not in filters or p.position != 0)
+            and ("total_traded" not in filters or p.total_traded != 0)
+        )
+
+    selected = [p for p in positions if keep(p)]
+    page, cursor = paginate(selected, lambda p: p.ticker, limit, query_str(ctx, "cursor"))
+    return 200, {
+        "market_positions": [ser.position_json(p) for p in page],
+        "event_positions": ser.event_positions_json(state.exchange, page),
+        "cursor": cursor,
+    }
+
+
+class _TickerRow(Protocol):
+    @property
+    def ticker(self) -> str: ...
+
+
+R = TypeVar("R", bound=_TickerRow)
+
+
+def _newest_first(
+    state: SimState,
+    ctx: RequestContext,
+    rows: Callable[[str], Sequence[R]],
+    when: Callable[[R], float | None],
+) -> Sequence[R]:
+    """The rows of every subaccount the request covers (all unless it names one), newest
+    first."""
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) == 1:
+        return rows(ledgers[0])
+    merged = [r for ledger in ledgers for r in rows(ledger)]
+    return sorted(merged, key=lambda r: when(r) or 0.0, reverse=True)
+
+
+def ledger_query(
+    state: SimState, ctx: RequestContext, by: str
+) -> tuple[int, str | None, str | None, int | None, int | None, str] | None:
+    """A listing of one ledger to read by index: its limit, ticker, `by` filter, time bounds
+    and ledger, the parameters read in the order `_filtered_page` reads them; None when the
+    whole list answers it (another shard, or several subaccounts' records merged by time)."""
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    wanted = query_str(ctx, by)
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    if other_shard(ctx):
+        return None
+    ledgers = read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) != 1:
+        return None
+    return limit, ticker, wanted, lo, hi, ledgers[0]
+
+
+def _filtered_page(
+    state: SimState,
+    ctx: RequestContext,
+    name: str,
+    *,
+    rows: Callable[[str], Sequence[R]],
+    by: str,
+    field: Callable[[R], str | None],
+    when: Callable[[R], float | None],
+    cursor_key: Callable[[R], str],
+    to_json: Callable[[R], Json],
+) -> tuple[int, Json | None]:
+    """A portfolio listing filtered by `ticker`, the query parameter `by` (matched against
+    `field`) and `min_ts`/`max_ts` (against `when`), then paginated; the query parameters are
+    read in this order, so the first bad one is the one refused."""
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    wanted = query_str(ctx, by)
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    found = [] if other_shard(ctx) else _newest_first(state, ctx, rows, when)
+    selected = [
+        r
+        for r in found
+        if (ticker is None or r.ticker == ticker)
+        and (wanted is None or field(r) == wanted)
+        and within(when(r), lo, hi)
+    ]
+    page, cursor = paginate(selected, cursor_key, limit, query_str(ctx, "cursor"))
+    return 200, {name: [to_json(r) for r in page], "cursor": cursor}
+
+
+def handle_get_fills(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    archive = Archive(state.exchange, state.history, ctx.now)
+    cutoff = archive.cutoff
+    query = ledger_query(state, ctx, "order_id")
+    if query is not None:  # one ledger: read by index, only the page's fills rebuilt
+        limit, ticker, order_id, lo, hi, ledger = query
+        fills = state.exchange.fills_newest_first(ledger)
+
+        def keep(i: int) -> bool:  # the live tier: made at or after the cutoff
+            ts = fills.ts(i)
+            return (
+                ts >= cutoff
+                and (ticker is None or fills.ticker(i) == ticker)
+                and (order_id is None or fills.order_id(i) == order_id)
+                and within(ts, lo, hi)
+            )
+
+        return view_page(
+            ctx, "fills", fills, fills.spans_from(cutoff, lo, hi), keep, ser.fill_json, limit
+        )
+    archived = archive.fill
+    return _filtered_page(
+        state,
+        ctx,
+        "fills",
+        rows=lambda account_id: [
+            f for f in state.exchange.fills(account_id, since=archive.cutoff) if not archived(f)
+        ],
+        by="order_id",
+        field=lambda f: f.order_id,
+        when=lambda f: f.ts,
+        cursor_key=lambda f: f.fill_id,
+        to_json=ser.fill_json,
+    )
+
+
+def handle_get_settlements(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    return _filtered_page(
+        state,
+        ctx,
+        "settlements",
+        rows=state.exchange.settlements,
+        by="event_ticker",
+        field=lambda s: s.event_ticker,
+        when=lambda s: s.settled_time,
+        cursor_key=lambda s: s.ticker,
+        to_json=ser.settlement_json,
+    )
+
+
+def handle_get_orders(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    ticker = query_str(ctx, "ticker")
+    event_tickers = query_list(ctx, "event_ticker")
+    if event_tickers is not None and len(event_tickers) > 10:
+        raise bad_request("at most 10 event tickers")
+    status = query_str(ctx, "status")
+    if status is not None and status not in ("resting", "canceled", "executed"):
+        raise invalid_status_filter()
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    cut = Archive(state.exchange, state.history, ctx.now)
+    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=True)
+    if len(ledgers) == 1 and not state.lags(ledgers[0]):
+        return _orders_by_index(state, ctx, ledgers[0], cut.cutoff, limit)
+    archived = cut.order
+    orders = (
+        []
+        if other_shard(ctx)
+        else _newest_first(
+            state,
+            ctx,
+            lambda ledger: state.lagged_orders(ledger, since=cut.cutoff),
+            lambda o: o.created_time,
+        )
+    )
+
+    def event_of(ticker: str) -> str | None:
+        market = state.exchange.markets.get(ticker)
+        return market.event_ticker if market else None
+
+    selected = [
+        o
+        for o in orders
+        if not archived(o)
+        and (ticker is None or o.ticker == ticker)
+        and (event_tickers is None or event_of(o.ticker) in event_tickers)
+        and (status is None or o.status == status)
+        and within(o.created_time, lo, hi)
+    ]
+    page, cursor = paginate(selected, lambda o: o.order_id, limit, query_str(ctx, "cursor"))
+    return 200, {"orders": [ser.order_json(o) for o in page], "cursor": cursor}
+
+
+def _orders_by_index(
+    state: SimState, ctx: RequestContext, ledger: str, cutoff: float, limit: int
+) -> tuple[int, Json | None]:
+    """`GET /portfolio/orders` of one ledger, as the whole-list path answers it, walking the
+    orders newest placed first and rebuilding only the page's archived ones; the archive is
+    left out when none of it can be listed (a `resting` filter, or every archived order last
+    updated before the cutoff)."""
+    ticker = query_str(ctx, "ticker")
+    event_tickers = query_list(ctx, "event_ticker")
+    status = query_str(ctx, "status")
+    lo, hi = ts_filter(ctx, "min_ts", "max_ts")
+    live, archive = state.exchange.order_store(ledger)
+    if archive is not None and (status == "resting" or archive.latest_update < cutoff):
+        archive = None
+    orders = OrdersNewestFirst(live, archive)
+    markets = state.exchange.markets
+
+    def keep(ref: OrderRef) -> bool:
+        t, st, created, updated = orders.head(ref)
+        if st != "resting" and updated < cutoff:
+            return False  # the historical tier's
+        if event_tickers is not None:
+            market = markets.get(t)
+            if (market.event_ticker if market else None) not in event_tickers:
+                return False
+        return (
+            (ticker is None or t == ticker)
+            and (status is None or st == status)
+            and within(created, lo, hi)
+        )
+
+    page, next_cursor = orders_page(orders, keep, query_str(ctx, "cursor"), limit)
+    return 200, {"orders": [ser.order_json(orders.record(r)) for r in page], "cursor": next_cursor}
+
+
+def handle_get_order(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    order_id = ctx.path_param("order_id")
+    # the spec gives this path no subaccount: the order of any subaccount the key may read
+    missing = not_found()
+    archive = Archive(state.exchange, state.history, ctx.now)
+    for ledger in read_ledgers(state, ctx, all_by_default=True):
+        try:
+            order = state.lagged_order(ledger, order_id)
+        except ExchangeError as exc:
+            missing = exc
+            continue
+        if archive.order(order):
+            raise not_found()  # archived: only GET /historical/orders lists it
+        return 200, {"order": ser.order_json(order)}
+    raise missing
+
+
+def handle_get_account_api_limits(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    tier = state.tier
+    return 200, {
+        "usage_tier": tier.name,
+        "read": {"refill_rate": tier.read_per_s, "bucket_capacity": tier.read_capacity},
+        "write": {"refill_rate": tier.write_per_s, "bucket_capacity": tier.write_capacity},
+        "grants": [],
+    }
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/portfolio/balance", handle_get_balance, "GetBalance"),
+    Endpoint("GET", "/portfolio/positions", handle_get_positions, "GetPositions"),
+    Endpoint("GET", "/portfolio/fills", handle_get_fills, "GetFills"),
+    Endpoint("GET", "/portfolio/settlements", handle_get_settlements, "GetSettlements"),
+    Endpoint("GET", "/portfolio/orders", handle_get_orders, "GetOrders"),
+    Endpoint("GET", "/portfolio/orders/{order_id}", handle_get_order, "GetOrder"),
+    Endpoint("GET", "/account/limits", handle_get_account_api_limits, "GetAccountApiLimits"),
+)

@@ -1,0 +1,66 @@
+"""Queue positions (`GET /portfolio/orders/queue_positions`, `GET /portfolio/orders/{order_id}/
+queue_position`): for each resting order, the contracts resting ahead of it at its price, read
+from the book's real FIFO (`Exchange.queue_position`). The spec: "the number of preceding shares
+before the order in the queue ... determined using price-time priority"; REFERENCE.md "Changes in
+3.31.0": an amend of the expiry alone or a decrease keeps the place, a price change or a size
+increase sends the order to the back. Computed from the live book (not the lagged replica)."""
+
+from __future__ import annotations
+
+from kalshi_cli.models import fmt_count
+from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    other_shard,
+    query_list,
+    query_str,
+)
+
+
+def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    tickers = query_list(ctx, "market_tickers")
+    event_ticker = query_str(ctx, "event_ticker")
+    exchange = state.exchange
+    rows: list[Json] = []
+    # SubaccountQueryDefaultPrimary ("Defaults to 0"): subaccount 0's orders unless one is named
+    ledgers = [] if other_shard(ctx) else read_ledgers(state, ctx, all_by_default=False)
+    for ledger in ledgers:
+        for order in exchange.resting_orders(ledger):
+            if tickers is not None and order.ticker not in tickers:
+                continue
+            market = exchange.markets[order.ticker]
+            if event_ticker is not None and market.event_ticker != event_ticker:
+                continue
+            position = exchange.queue_position(ledger, order.order_id)
+            rows.append(
+                {
+                    "order_id": order.order_id,
+                    "market_ticker": order.ticker,
+                    "queue_position_fp": fmt_count(position),
+                }
+            )
+    return 200, {"queue_positions": rows}
+
+
+def handle_queue_position(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    position = state.exchange.queue_position(ctx.account_id, ctx.path_param("order_id"))
+    return 200, {"queue_position_fp": fmt_count(position)}
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "GET",
+        "/portfolio/orders/queue_positions",
+        handle_queue_positions,
+        "GetOrderQueuePositions",
+    ),
+    Endpoint(
+        "GET",
+        "/portfolio/orders/{order_id}/queue_position",
+        handle_queue_position,
+        "GetOrderQueuePosition",
+    ),
+)

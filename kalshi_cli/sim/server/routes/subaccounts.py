@@ -1,0 +1,229 @@
+"""Subaccounts on the wire: create, balances, transfers, netting (openapi.yaml 3.31.0), and
+which subaccount (ledger account, sim/core/subaccounts.py) each portfolio and order route acts on.
+
+The spec's defaults: a write acts on subaccount 0 unless the request names one (the body's
+`subaccount`, or the `subaccount` query parameter of the single-order paths); the order, fill
+and settlement listings and cancel-all cover every subaccount unless one is named; positions,
+the balance and the queue positions default to 0. A key restricted to a subaccount acts on
+that one: naming another is a 403 (the spec: "If supplied, `subaccount` must match the key's
+restriction"), and what it omits means its own. A subaccount the user has not created is a
+400 for a write and the balance, and an empty answer for a listing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kalshi_cli.models import fmt_dollars
+from kalshi_cli.sim.core.exchange import ExchangeError
+from kalshi_cli.sim.core.records import ledger_id
+from kalshi_cli.sim.server.routing import (
+    Endpoint,
+    Json,
+    RequestContext,
+    SimState,
+    bad_request,
+    field_bool,
+    field_req,
+    paginate,
+    query_int,
+    query_str,
+)
+
+MAX_SUBACCOUNT = 63
+
+
+def forbidden(message: str) -> ExchangeError:
+    """A key that may not do this: 403, in Kalshi's nested error shape (the spec's
+    ForbiddenError; no 403 code was observed on the wire, so the simulator names it plainly)."""
+    return ExchangeError(403, "forbidden", message)
+
+
+def _restricted(ctx: RequestContext, wanted: int | None) -> int | None:
+    """`wanted` as the key's restriction allows it: its own subaccount when omitted, 403 for
+    another."""
+    own = ctx.key_subaccount
+    if own is None:
+        return wanted
+    if wanted is not None and wanted != own:
+        raise forbidden(f"this API key is restricted to subaccount {own}")
+    return own
+
+
+def _number(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SUBACCOUNT:
+        raise bad_request(f"{name} must be a subaccount number from 0 to {MAX_SUBACCOUNT}")
+    return value
+
+
+def write_ledger(state: SimState, ctx: RequestContext, value: Any = None) -> str:
+    """The ledger a write acts on: `value` (a body field) or the `subaccount` query parameter,
+    else 0."""
+    wanted = _number(value, "subaccount")
+    if wanted is None:
+        wanted = query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT)
+    number = _restricted(ctx, wanted)
+    return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
+
+
+def read_ledgers(state: SimState, ctx: RequestContext, *, all_by_default: bool) -> list[str]:
+    """The ledgers a listing covers (empty for a subaccount not created)."""
+    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    numbers = state.exchange.subaccount_numbers(ctx.account_id)
+    if number is None:
+        return [ledger_id(ctx.account_id, n) for n in (numbers if all_by_default else [0])]
+    return [ledger_id(ctx.account_id, number)] if number in numbers else []
+
+
+def read_ledger(state: SimState, ctx: RequestContext) -> str:
+    """The one ledger a read that defaults to 0 acts on (400 for one not created)."""
+    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    return state.exchange.subaccount_ledger(ctx.account_id, number or 0)
+
+
+def lookup_ledger(ctx: RequestContext) -> str:
+    """The ledger a write that defaults to 0 finds its object in (order groups): the
+    `subaccount` query parameter, else 0. A subaccount not created holds nothing, so the
+    caller's lookup answers 404 rather than a 400 the operation does not document."""
+    number = _restricted(ctx, query_int(ctx, "subaccount", None, 0, MAX_SUBACCOUNT))
+    return ledger_id(ctx.account_id, number or 0)
+
+
+def _visible(ctx: RequestContext, numbers: list[int]) -> list[int]:
+    own = ctx.key_subaccount
+    return numbers if own is None else [n for n in numbers if n == own]
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _no_other_shard(body: Json) -> None:
+    shard = body.get("exchange_index")
+    if shard is not None and shard != 0:
+        raise bad_request("the simulator has exchange_index 0 only")
+
+
+def handle_create_subaccount(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    _no_other_shard(ctx.body or {})
+    if state.tier.name == "basic":
+        # the spec: "available to all users on the Advanced API tier and above"
+        raise bad_request("subaccounts need the Advanced API tier or above")
+    return 201, {"subaccount_number": state.exchange.create_subaccount(ctx.account_id)}
+
+
+def handle_transfer(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    body = ctx.body
+    _no_other_shard(body)
+    client_transfer_id = field_req(body, "client_transfer_id")
+    try:
+        uuid.UUID(client_transfer_id)
+    except ValueError:
+        raise bad_request("client_transfer_id must be a UUID") from None
+    numbers = {}
+    for name in ("from_subaccount", "to_subaccount", "amount_cents"):
+        if body.get(name) is None:
+            raise bad_request(f"{name} is required", "missing_parameters")
+        numbers[name] = body[name]
+    source = _number(numbers["from_subaccount"], "from_subaccount")
+    target = _number(numbers["to_subaccount"], "to_subaccount")
+    assert source is not None and target is not None
+    state.exchange.transfer(
+        ctx.account_id,
+        client_transfer_id=client_transfer_id,
+        from_subaccount=source,
+        to_subaccount=target,
+        amount_cents=int(numbers["amount_cents"]),
+    )
+    return 200, {}
+
+
+def handle_balances(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    user = ctx.account_id
+    rows = []
+    for n in _visible(ctx, state.exchange.subaccount_numbers(user)):
+        account = state.exchange.account(ledger_id(user, n))
+        rows.append(
+            {
+                "subaccount_number": n,
+                "exchange_index": 0,
+                "balance": fmt_dollars(account.balance),
+                "updated_ts": int(state.exchange.balance_updated(user, n)),
+            }
+        )
+    return 200, {"subaccount_balances": rows}
+
+
+def handle_transfers(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    limit = query_int(ctx, "limit", 100, 1, 1000) or 100
+    own = ctx.key_subaccount
+    found = [
+        t
+        for t in state.exchange.transfers(ctx.account_id)
+        if own is None or own in (t.from_subaccount, t.to_subaccount)
+    ]
+    page, cursor = paginate(found, lambda t: t.transfer_id, limit, query_str(ctx, "cursor"))
+    return 200, {
+        "transfers": [
+            {
+                "transfer_id": t.transfer_id,
+                "from_subaccount": t.from_subaccount,
+                "to_subaccount": t.to_subaccount,
+                "amount_cents": t.amount_cents,
+                "created_ts": int(t.created_ts),
+                "exchange_index": 0,
+            }
+            for t in page
+        ],
+        "cursor": cursor,
+    }
+
+
+def handle_update_netting(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    body = ctx.body
+    if body.get("subaccount_number") is None or body.get("enabled") is None:
+        raise bad_request("subaccount_number and enabled are required", "missing_parameters")
+    number = _number(body["subaccount_number"], "subaccount_number")
+    assert number is not None
+    state.exchange.set_netting(ctx.account_id, number, field_bool(body, "enabled"))
+    return 200, None
+
+
+def handle_get_netting(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:
+    settings = state.exchange.netting(ctx.account_id)
+    return 200, {
+        "netting_configs": [
+            {"subaccount_number": n, "enabled": settings[n], "exchange_index": 0}
+            for n in _visible(ctx, sorted(settings))
+        ]
+    }
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST",
+        "/portfolio/subaccounts",
+        handle_create_subaccount,
+        "CreateSubaccount",
+        body="CreateSubaccountRequest",
+    ),
+    Endpoint(
+        "POST",
+        "/portfolio/subaccounts/transfer",
+        handle_transfer,
+        "ApplySubaccountTransfer",
+        body="ApplySubaccountTransferRequest",
+    ),
+    Endpoint("GET", "/portfolio/subaccounts/balances", handle_balances, "GetSubaccountBalances"),
+    Endpoint("GET", "/portfolio/subaccounts/transfers", handle_transfers, "GetSubaccountTransfers"),
+    Endpoint(
+        "PUT",
+        "/portfolio/subaccounts/netting",
+        handle_update_netting,
+        "UpdateSubaccountNetting",
+        body="UpdateSubaccountNettingRequest",
+    ),
+    Endpoint("GET", "/portfolio/subaccounts/netting", handle_get_netting, "GetSubaccountNetting"),
+)

@@ -1,0 +1,128 @@
+"""The exchange's schedule: standard hours (the simulator trades around the clock) and the
+maintenance windows a test or scenario sets through the admin API.
+
+What the spec says, and what the simulator does with it (openapi 3.31.0):
+- `GET /exchange/schedule` (GetExchangeSchedule) lists `standard_hours` and
+  `maintenance_windows` ("Scheduled maintenance windows, during which the exchange may be
+  unavailable"). The simulator lists every window that has not ended yet.
+- `ExchangeStatus.exchange_active` is "True unless we are under maintenance", `trading_active`
+  "True if we are currently permitting trading", and `exchange_estimated_resume_time` the
+  "Estimated downtime for the current exchange maintenance window". During a window both flags
+  are false and the resume time is the window's end.
+- Orders: the spec documents `503 ServiceUnavailableError` on exactly two writes, create and
+  amend (`POST /portfolio/events/orders`, `.../{order_id}/amend`); during a window those, and
+  a batch create (which creates orders the same way), are refused with a 503 in the spec's flat
+  `ErrorResponse` (as the injected 503 fault: the nested shape was seen on 4xx only), code
+  `exchange_unavailable` (the code is ours: the wire has not shown one).
+  Cancels and decreases go through, as on a paused market: they take risk off.
+- `cancel_order_on_pause`: "the order will be canceled if the order is open and trading on the
+  exchange is paused for any reason." When a window begins, every resting order placed with it
+  is cancelled (a journaled cancel, as its owner's would be); other orders rest through it.
+
+Windows live in memory (not in the journal): a restarted simulator has none until set again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kalshi_cli.clock import iso_utc
+from kalshi_cli.sim.core.records import ExchangeError
+
+if TYPE_CHECKING:
+    from kalshi_cli.sim.core.exchange import Exchange
+
+# The order writes a maintenance window refuses: the two the spec documents 503 on, and the
+# batch create that places orders the same way.
+PAUSED_WRITES = frozenset(
+    {
+        "POST /portfolio/events/orders",
+        "POST /portfolio/events/orders/{order_id}/amend",
+        "POST /portfolio/events/orders/batched",
+    }
+)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+FOREVER = "9999-12-31T23:59:59Z"  # the end of a weekly schedule that never stops applying
+
+
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    start: float  # unix seconds
+    end: float  # unix seconds
+
+    def covers(self, now: float) -> bool:  # unix seconds
+        return self.start <= now < self.end
+
+
+class ExchangeSchedule:
+    def __init__(self) -> None:
+        self._windows: list[MaintenanceWindow] = []
+        self._swept: set[MaintenanceWindow] = set()
+        self._exchange: Exchange | None = None
+
+    def attach(self, exchange: Exchange) -> None:
+        """Sweep `cancel_order_on_pause` orders when a window begins (on the exchange's tick)."""
+        self._exchange = exchange
+        exchange.add_tick_hook(self.on_tick)
+
+    def add(self, start: float, end: float) -> MaintenanceWindow:  # unix seconds
+        if end <= start:
+            raise ExchangeError(400, "invalid_parameters", "end_ts must be after start_ts")
+        window = MaintenanceWindow(float(start), float(end))  # unix seconds
+        self._windows.append(window)
+        self._windows.sort(key=lambda w: w.start)
+        return window
+
+    def clear(self) -> None:
+        self._windows.clear()
+        self._swept.clear()
+
+    def current(self, now: float) -> MaintenanceWindow | None:  # unix seconds
+        """The window the exchange is in at `now` (the one ending last, if they overlap)."""
+        covering = [w for w in self._windows if w.covers(now)]
+        return max(covering, key=lambda w: w.end) if covering else None
+
+    def pending(self, now: float) -> list[MaintenanceWindow]:  # unix seconds
+        """The windows not over yet, by start."""
+        return [w for w in self._windows if w.end > now]
+
+    def on_tick(self, now: float) -> None:  # unix seconds
+        window = self.current(now)
+        if window is None or window in self._swept or self._exchange is None:
+            return
+        self._swept.add(window)
+        exchange = self._exchange
+        for account in exchange.accounts:
+            for order in exchange.resting_orders(account.account_id):
+                if order.cancel_order_on_pause:
+                    exchange.cancel_order(account.account_id, order.order_id)
+
+    def refusal(self, endpoint: str, now: float) -> ExchangeError | None:  # unix s
+        """The 503 an order write meets during a window, else None."""
+        if endpoint not in PAUSED_WRITES:
+            return None
+        window = self.current(now)
+        if window is None:
+            return None
+        return ExchangeError(
+            503,
+            "exchange_unavailable",
+            f"the exchange is under maintenance until {iso_utc(window.end)}",
+        )
+
+    def schedule_json(self, created: float, now: float) -> dict[str, object]:
+        """GetExchangeScheduleResponse: open around the clock since the simulator's creation."""
+        # midnight to midnight, as the real schedule writes a whole day (never "24:00")
+        every_day = [{"open_time": "00:00", "close_time": "00:00"}]
+        weekly: dict[str, object] = {"start_time": iso_utc(created), "end_time": FOREVER}
+        weekly.update({day: list(every_day) for day in WEEKDAYS})
+        return {
+            "schedule": {
+                "standard_hours": [weekly],
+                "maintenance_windows": [
+                    {"start_datetime": iso_utc(w.start), "end_datetime": iso_utc(w.end)}
+                    for w in self.pending(now)
+                ],
+            }
+        }

@@ -1,0 +1,710 @@
+"""Kalshi's WebSocket v2 on the simulator: commands, channels, sequence numbers and faults.
+
+The handshake carries the same three signed headers as REST (signed over
+`GET /trade-api/ws/v2`); a bad one is refused with an HTTP 401 before the upgrade. Each
+connection has a reader (commands) and a writer task draining one outbound queue, so command
+replies and channel messages leave in the order they were produced.
+
+The hub is an exchange listener. The core calls it synchronously on the event loop for every
+state change, so a snapshot taken while handling `subscribe` and the deltas that follow it are
+ordered without locks. Sequence numbers are per subscription on `orderbook_delta`, `trade`,
+`market_lifecycle_v2`, `multivariate_market_lifecycle`, `communications` and
+`order_group_updates` (starting at 1 with the snapshot; an `ok` to `update_subscription` and the
+`unsubscribed` answer each take the next one); `ticker`, `fill`, `user_orders` and
+`market_positions` carry none, as in asyncapi.yaml. RFQ and quote events come from
+sim/core/communications.py's own listener list (`on_comms`), not the exchange core's, and reference
+index values from sim/core/indices.py's feed (`on_index`): the three index channels take ids
+(`index_ids`, `underlying_tickers`) instead of market tickers and are sequenced. Faults act
+here: a sequence gap skips a number when it is assigned, silence discards outbound messages in
+the writer, a drop closes the connection instead of sending. Heartbeat pings are WebSocket
+ping frames sent by uvicorn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from kalshi_cli.models import fmt_count, fmt_dollars
+from kalshi_cli.sim.core import indices
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.communications import CommsEvent
+from kalshi_cli.sim.core.exchange import (
+    Account,
+    BookChanged,
+    EventCreated,
+    EventFeeUpdated,
+    FillHappened,
+    MarketLifecycle,
+    OrderChanged,
+    OrderGroupChanged,
+    PositionChanged,
+    SimEventT,
+    TradeHappened,
+)
+from kalshi_cli.sim.core.records import owner, same_user
+from kalshi_cli.sim.server.auth import AuthFailure
+from kalshi_cli.sim.server.routes import communications as rfqs
+from kalshi_cli.sim.server.routes import multivariate
+from kalshi_cli.sim.server.routing import WS_PATH, SimState, nested_error_body
+
+log = logging.getLogger("kalshi_cli.sim.server.ws")
+
+CHANNELS = (
+    "orderbook_delta",
+    "ticker",
+    "trade",
+    "fill",
+    "user_orders",
+    "market_positions",
+    "market_lifecycle_v2",
+    "multivariate_market_lifecycle",
+    "communications",
+    "order_group_updates",
+    "cfbenchmarks_value",
+    "cfbenchmarks_value_5hz",
+    "pyth_value",
+)
+SEQUENCED = frozenset(
+    {
+        "orderbook_delta",
+        "trade",
+        "market_lifecycle_v2",
+        "multivariate_market_lifecycle",
+        "communications",
+        "order_group_updates",
+        "cfbenchmarks_value",
+        "cfbenchmarks_value_5hz",
+        "pyth_value",
+    }
+)
+# channels that ignore the market tickers of a subscribe (asyncapi: "Market specification ignored")
+ALL_MARKETS = frozenset(
+    {
+        "market_lifecycle_v2",
+        "multivariate_market_lifecycle",
+        "communications",
+        "order_group_updates",
+    }
+)
+LIFECYCLE = frozenset({"market_lifecycle_v2", "multivariate_market_lifecycle"})
+NEEDS_MARKET = frozenset({"orderbook_delta"})
+MARKET_PARAMS = ("market_ticker", "market_tickers", "market_id", "market_ids")
+
+
+@dataclass(frozen=True)
+class IndexChannel:
+    """A channel of reference-index values (asyncapi `cfbenchmarks_value`,
+    `cfbenchmarks_value_5hz`, `pyth_value`): which ids it takes, under which parameter, its
+    `update_subscription` actions (add, remove, list), the list message and the error code of
+    an add or remove without ids."""
+
+    source: indices.Source
+    five_hz: bool
+    param: str
+    add: str
+    remove: str
+    listing: str
+    list_type: str
+    missing_code: int
+    missing_msg: str
+
+
+INDEX_CHANNELS = {
+    "cfbenchmarks_value": IndexChannel(
+        "cfbenchmarks",
+        False,
+        "index_ids",
+        "subscribe_indices",
+        "unsubscribe_indices",
+        "indexlist",
+        "cfbenchmarks_value_indexlist",
+        24,
+        "Index IDs required",
+    ),
+    "cfbenchmarks_value_5hz": IndexChannel(
+        "cfbenchmarks",
+        True,
+        "index_ids",
+        "subscribe_indices",
+        "unsubscribe_indices",
+        "indexlist",
+        "cfbenchmarks_value_5hz_indexlist",
+        24,
+        "Index IDs required",
+    ),
+    "pyth_value": IndexChannel(
+        "pyth",
+        False,
+        "underlying_tickers",
+        "subscribe_underlyings",
+        "unsubscribe_underlyings",
+        "underlying_list",
+        "pyth_value_underlying_list",
+        28,
+        "Underlying tickers required",
+    ),
+}
+
+Json = dict[str, Any]
+
+
+class CommandError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Subscription:
+    sid: int
+    channel: str
+    tickers: set[str] | None  # None: every market
+    seq: int = 0
+    last_ticker: dict[str, Json] = field(default_factory=dict)
+    # an index channel's ids (index_ids or underlying_tickers); "all" tracks every one
+    ids: set[str] = field(default_factory=set)
+
+    def covers(self, ticker: str) -> bool:
+        return self.tickers is None or ticker in self.tickers
+
+
+class Connection:
+    def __init__(self, hub: WsHub, websocket: WebSocket, account: Account) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.account = account
+        self.subs: dict[int, Subscription] = {}
+        self.queue: asyncio.Queue[Json | None] = asyncio.Queue()
+        self._next_sid = 1
+
+    def new_sid(self) -> int:
+        sid = self._next_sid
+        self._next_sid += 1
+        return sid
+
+    def reply(self, message: Json) -> None:
+        self.queue.put_nowait(message)
+
+    def emit(self, sub: Subscription, kind: str, msg: Json, *, snapshot: bool = False) -> None:
+        envelope: Json = {"type": kind, "sid": sub.sid}
+        if sub.channel in SEQUENCED:
+            sub.seq += 1
+            if not snapshot and self.hub.state.faults.ws_seq_gap():
+                sub.seq += 1
+            envelope["seq"] = sub.seq
+        envelope["msg"] = msg
+        self.queue.put_nowait(envelope)
+
+    async def writer(self) -> None:
+        faults = self.hub.state.faults
+        while True:
+            message = await self.queue.get()
+            if message is None:
+                return
+            if faults.ws_silent():
+                continue
+            if faults.ws_drop():
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(code=1011)
+                return
+            await self.websocket.send_text(json.dumps(message))
+
+
+class WsHub:
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self.connections: set[Connection] = set()
+        state.exchange.add_listener(self.on_event)
+        rfqs.comms(state).listeners.append(self.on_comms)
+        indices.of(state.exchange).add_listener(self.on_index)
+
+    # -- connection lifecycle ---------------------------------------------------------------
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        try:
+            account = self.state.auth.authenticate("GET", WS_PATH, websocket.headers)
+        except AuthFailure as exc:
+            body = nested_error_body(exc.code, exc.message, exc.details)
+            if "websocket.http.response" in websocket.scope.get("extensions", {}):
+                await websocket.send_denial_response(JSONResponse(body, status_code=401))
+            else:
+                await websocket.close(code=1008)
+            return
+        await websocket.accept()
+        conn = Connection(self, websocket, account)
+        self.connections.add(conn)
+        writer = asyncio.create_task(conn.writer())
+        reader = asyncio.create_task(self._read(conn))
+        try:
+            await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.connections.discard(conn)
+            for task in (writer, reader):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    async def _read(self, conn: Connection) -> None:
+        try:
+            while True:
+                text = await conn.websocket.receive_text()
+                self.handle_command(conn, text)
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    async def close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await conn.websocket.close(code=1001)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def handle_command(self, conn: Connection, text: str) -> None:
+        cmd_id: Any = None
+        try:
+            try:
+                command = json.loads(text)
+            except ValueError:
+                raise CommandError(1, "Unable to process message: invalid JSON") from None
+            if not isinstance(command, dict):
+                raise CommandError(1, "Unable to process message: expected an object")
+            cmd_id = command.get("id")
+            name = command.get("cmd")
+            params = command.get("params")
+            if name == "list_subscriptions":
+                self._list(conn, cmd_id)
+                return
+            if name not in ("subscribe", "unsubscribe", "update_subscription"):
+                raise CommandError(5, "Unknown command")
+            if not isinstance(params, dict):
+                raise CommandError(2, "Params required")
+            if name == "subscribe":
+                self._subscribe(conn, cmd_id, params)
+            elif name == "unsubscribe":
+                self._unsubscribe(conn, cmd_id, params)
+            else:
+                self._update(conn, cmd_id, params)
+        except CommandError as exc:
+            reply: Json = {"type": "error", "msg": {"code": exc.code, "msg": exc.message}}
+            if isinstance(cmd_id, int):
+                reply["id"] = cmd_id
+            conn.reply(reply)
+
+    def _tickers(self, params: Json) -> list[str] | None:
+        tickers: list[str] = []
+        if "market_ticker" in params:
+            if not isinstance(params["market_ticker"], str):
+                raise CommandError(11, "Invalid parameter: market_ticker")
+            tickers.append(params["market_ticker"])
+        if "market_tickers" in params:
+            value = params["market_tickers"]
+            if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+                raise CommandError(11, "Invalid parameter: market_tickers")
+            tickers.extend(value)
+        ids: list[Any] = []
+        if "market_id" in params:
+            ids.append(params["market_id"])
+        if isinstance(params.get("market_ids"), list):
+            ids.extend(params["market_ids"])
+        if ids:
+            by_id = {ser.market_id(t): t for t in self.state.exchange.markets}
+            for market_id in ids:
+                if market_id not in by_id:
+                    raise CommandError(11, f"Invalid parameter: unknown market_id {market_id}")
+                tickers.append(by_id[market_id])
+        if not tickers:
+            return None
+        for ticker in tickers:
+            if ticker not in self.state.exchange.markets:
+                raise CommandError(11, f"Invalid parameter: unknown market ticker {ticker}")
+        return list(dict.fromkeys(tickers))
+
+    def _subscribe(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        channels = params.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise CommandError(3, "Channels required")
+        for channel in channels:
+            if channel not in CHANNELS:
+                raise CommandError(8, f"Unknown channel name {channel}")
+        index_ids = _index_ids(channels, params)
+        tickers = self._tickers(params)
+        for channel in channels:
+            if channel in NEEDS_MARKET and tickers is None:
+                raise CommandError(14, "Market Ticker required")
+        for channel in dict.fromkeys(channels):
+            cover = None if channel in ALL_MARKETS or tickers is None else set(tickers)
+            sub = Subscription(conn.new_sid(), channel, cover, ids=set(index_ids.get(channel, ())))
+            conn.subs[sub.sid] = sub
+            reply: Json = {"type": "subscribed", "msg": {"channel": channel, "sid": sub.sid}}
+            if isinstance(cmd_id, int):
+                reply["id"] = cmd_id
+            conn.reply(reply)
+            if channel == "orderbook_delta":
+                for ticker in tickers or []:
+                    self._snapshot(conn, sub, ticker)
+            elif channel == "ticker" and params.get("send_initial_snapshot") is True:
+                for ticker in tickers or list(self.state.exchange.markets):
+                    self._ticker(conn, sub, ticker, Decimal(0))
+
+    def _unsubscribe(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        sids = params.get("sids")
+        if not isinstance(sids, list) or not sids:
+            raise CommandError(4, "Subscription IDs required")
+        for sid in sids:
+            sub = conn.subs.pop(sid, None) if isinstance(sid, int) else None
+            if sub is None:
+                raise CommandError(7, "Unknown subscription ID")
+            # the answer takes the subscription's next number, as `ok` does (REFERENCE.md
+            # "Observed on the real wire"); asyncapi requires a `seq` of at least 1 here
+            sub.seq += 1
+            reply: Json = {"type": "unsubscribed", "sid": sub.sid, "seq": sub.seq}
+            if isinstance(cmd_id, int):
+                reply["id"] = cmd_id
+            conn.reply(reply)
+
+    def _update(self, conn: Connection, cmd_id: Any, params: Json) -> None:
+        """`update_subscription`: the one subscription it names, then what the action asks of
+        it (the spec's actions, each a step below; an index channel has actions of its own)."""
+        action = params.get("action")
+        if action is None:
+            raise CommandError(15, "Action required")
+        sub = self._named_subscription(conn, params)
+        if sub.channel in INDEX_CHANNELS:
+            self._update_ids(conn, cmd_id, sub, action, params)
+            return
+        if action not in ("add_markets", "delete_markets", "get_snapshot"):
+            raise CommandError(13, "Unsupported action")
+        tickers = self._tickers(params)
+        if action == "get_snapshot":
+            self._resend_snapshots(conn, sub, tickers)
+        else:
+            self._update_markets(conn, cmd_id, sub, action == "add_markets", tickers)
+
+    @staticmethod
+    def _named_subscription(conn: Connection, params: Json) -> Subscription:
+        """The one subscription an `update_subscription` names (`sid`, or `sids` of one)."""
+        sids = params.get("sids")
+        if "sid" in params:
+            sid = params["sid"]
+        elif isinstance(sids, list) and len(sids) == 1:
+            sid = sids[0]
+        else:
+            raise CommandError(12, "Exactly one subscription ID is required")
+        sub = conn.subs.get(sid) if isinstance(sid, int) else None
+        if sub is None:
+            raise CommandError(7, "Unknown subscription ID")
+        return sub
+
+    def _resend_snapshots(
+        self, conn: Connection, sub: Subscription, tickers: list[str] | None
+    ) -> None:
+        """`get_snapshot`: an orderbook snapshot of each market asked for (default: every
+        market the subscription covers), on the subscription's own sequence."""
+        if sub.channel != "orderbook_delta":
+            raise CommandError(13, "Unsupported action: get_snapshot is for orderbook_delta")
+        for ticker in tickers or sorted(sub.tickers or ()):
+            self._snapshot(conn, sub, ticker)
+
+    def _update_markets(
+        self,
+        conn: Connection,
+        cmd_id: Any,
+        sub: Subscription,
+        add: bool,
+        tickers: list[str] | None,
+    ) -> None:
+        """`add_markets` (`add`) or `delete_markets` on a subscription of named markets; the
+        markets added to an orderbook subscription get a snapshot each, then the `ok`."""
+        if sub.tickers is None:
+            raise CommandError(13, "Unsupported action: this subscription covers every market")
+        if tickers is None:
+            raise CommandError(14, "Market Ticker required")
+        if add:
+            new = [t for t in tickers if t not in sub.tickers]
+            sub.tickers.update(new)
+            if sub.channel == "orderbook_delta":
+                for ticker in new:
+                    self._snapshot(conn, sub, ticker)
+        else:
+            sub.tickers.difference_update(tickers)
+        reply: Json = {"type": "ok", "sid": sub.sid}
+        if sub.channel in SEQUENCED:
+            # Kalshi's `ok` consumes a sequence number, interleaved with the snapshots and
+            # deltas (REFERENCE.md "Observed on the real wire"): repeating the last one would
+            # read as a duplicate, and a client counting numbers would see a gap later
+            sub.seq += 1
+            reply["seq"] = sub.seq
+        reply["msg"] = {"market_tickers": sorted(sub.tickers)}
+        if isinstance(cmd_id, int):
+            reply["id"] = cmd_id
+        conn.reply(reply)
+
+    def _update_ids(
+        self, conn: Connection, cmd_id: Any, sub: Subscription, action: Any, params: Json
+    ) -> None:
+        """`update_subscription` on an index channel: add or remove ids (an `ok` taking the
+        next `seq`), or list the ids available (the channel's list message, which takes it
+        too: asyncapi's examples number it), the subscription unchanged."""
+        kind = INDEX_CHANNELS[sub.channel]
+        if action not in (kind.add, kind.remove, kind.listing):
+            raise CommandError(13, "Unsupported action")
+        reply: Json
+        if action == kind.listing:
+            sub.seq += 1
+            listed = indices.of(self.state.exchange).ids(kind.source, five_hz=kind.five_hz)
+            reply = {"type": kind.list_type, "sid": sub.sid, "seq": sub.seq}
+            reply["msg"] = {kind.param: listed}
+        else:
+            ids = _ids(params, kind.param)
+            if not ids:
+                raise CommandError(kind.missing_code, kind.missing_msg)
+            if action == kind.add:
+                sub.ids.update(ids)
+            else:
+                sub.ids.difference_update(ids)
+            sub.seq += 1
+            reply = {"type": "ok", "sid": sub.sid, "seq": sub.seq}
+        if isinstance(cmd_id, int):
+            reply["id"] = cmd_id
+        conn.reply(reply)
+
+    def _list(self, conn: Connection, cmd_id: Any) -> None:
+        reply: Json = {
+            "type": "ok",
+            "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()],
+        }
+        reply["id"] = cmd_id if isinstance(cmd_id, int) else 0
+        conn.reply(reply)
+
+    # -- channel messages -------------------------------------------------------------------
+
+    def _snapshot(self, conn: Connection, sub: Subscription, ticker: str) -> None:
+        yes, no = self.state.exchange.book(ticker, 0)
+        msg: Json = {"market_ticker": ticker, "market_id": ser.market_id(ticker)}
+        if yes:
+            msg["yes_dollars_fp"] = ser.levels_json(yes)
+        if no:
+            msg["no_dollars_fp"] = ser.levels_json(no)
+        conn.emit(sub, "orderbook_snapshot", msg, snapshot=True)
+
+    def _ticker(self, conn: Connection, sub: Subscription, ticker: str, size: Decimal) -> None:
+        market = self.state.exchange.markets.get(ticker)
+        if market is None:
+            return
+        msg = ser.ws_ticker_msg(self.state.exchange, market, size, self.state.clock.wall())
+        comparable = {k: v for k, v in msg.items() if k not in ("ts", "ts_ms", "time")}
+        if sub.last_ticker.get(ticker) == comparable:
+            return
+        sub.last_ticker[ticker] = comparable
+        conn.emit(sub, "ticker", msg)
+
+    def on_event(self, event: SimEventT) -> None:
+        try:
+            for conn in list(self.connections):
+                self._deliver(conn, event)
+        except Exception:
+            log.exception("websocket fan-out failed")
+
+    def _deliver(self, conn: Connection, event: SimEventT) -> None:
+        """One event to each of the connection's subscriptions whose channel carries it, by
+        the kind of event: public market data, an account's own records, or the lifecycle of
+        markets and events."""
+        mine = conn.account.account_id
+        for sub in list(conn.subs.values()):
+            if isinstance(event, (BookChanged, TradeHappened)):
+                self._deliver_market_data(conn, sub, event)
+            elif isinstance(
+                event, (FillHappened, OrderChanged, PositionChanged, OrderGroupChanged)
+            ):
+                self._deliver_own(conn, sub, event, mine)
+            else:
+                self._deliver_lifecycle(conn, sub, event)
+
+    def _deliver_market_data(
+        self, conn: Connection, sub: Subscription, event: BookChanged | TradeHappened
+    ) -> None:
+        """A book change to `orderbook_delta`, a trade to `trade`; either to `ticker`."""
+        channel = sub.channel
+        if isinstance(event, BookChanged):
+            if channel == "orderbook_delta" and sub.covers(event.ticker):
+                conn.emit(sub, "orderbook_delta", self._delta_msg(event, conn.account.account_id))
+            elif channel == "ticker" and sub.covers(event.ticker):
+                self._ticker(conn, sub, event.ticker, Decimal(0))
+            return
+        trade = event.trade
+        if channel == "trade" and sub.covers(trade.ticker):
+            conn.emit(sub, "trade", ser.ws_trade_msg(trade))
+        elif channel == "ticker" and sub.covers(trade.ticker):
+            self._ticker(conn, sub, trade.ticker, trade.count)
+
+    def _deliver_own(
+        self,
+        conn: Connection,
+        sub: Subscription,
+        event: FillHappened | OrderChanged | PositionChanged | OrderGroupChanged,
+        mine: str,
+    ) -> None:
+        """A fill, an order, a position or an order group, to its channel on the connections
+        of the user whose (sub)account it is."""
+        channel = sub.channel
+        if isinstance(event, FillHappened):
+            fill = event.fill
+            if channel == "fill" and owner(fill.account_id)[0] == mine and sub.covers(fill.ticker):
+                conn.emit(sub, "fill", ser.ws_fill_msg(fill))
+        elif isinstance(event, OrderChanged):
+            order = event.order
+            if (
+                channel == "user_orders"
+                and owner(order.account_id)[0] == mine
+                and sub.covers(order.ticker)
+            ):
+                conn.emit(sub, "user_order", ser.ws_user_order_msg(order))
+        elif isinstance(event, PositionChanged):
+            if (
+                channel == "market_positions"
+                and owner(event.account_id)[0] == mine
+                and sub.covers(event.ticker)
+            ):
+                position = next(
+                    (
+                        p
+                        for p in self.state.exchange.positions(event.account_id)
+                        if p.ticker == event.ticker
+                    ),
+                    None,
+                )
+                conn.emit(
+                    sub,
+                    "market_position",
+                    ser.ws_position_msg(event.account_id, event.ticker, position),
+                )
+        elif channel == "order_group_updates" and owner(event.account_id)[0] == mine:
+            conn.emit(sub, "order_group_updates", ser.ws_order_group_msg(event))
+
+    def _deliver_lifecycle(
+        self,
+        conn: Connection,
+        sub: Subscription,
+        event: MarketLifecycle | EventCreated | EventFeeUpdated,
+    ) -> None:
+        """A market's or an event's lifecycle, and an event's fee update, to the lifecycle
+        channels."""
+        channel = sub.channel
+        if isinstance(event, MarketLifecycle):
+            if channel in LIFECYCLE:
+                self._lifecycle(conn, sub, event)
+        elif isinstance(event, EventCreated):
+            ev = self.state.exchange.events.get(event.event_ticker)
+            if (
+                channel in LIFECYCLE
+                and ev is not None
+                and (channel == "market_lifecycle_v2" or self._multivariate_event(ev.event_ticker))
+            ):
+                conn.emit(sub, "event_lifecycle", ser.ws_event_lifecycle_msg(ev))
+        elif channel == "market_lifecycle_v2":
+            # asyncapi: "Delivered on the `market_lifecycle_v2` channel only."
+            conn.emit(sub, "event_fee_update", ser.ws_event_fee_msg(event.change))
+
+    def _lifecycle(self, conn: Connection, sub: Subscription, event: MarketLifecycle) -> None:
+        market = self.state.exchange.markets.get(event.ticker)
+        if market is None:
+            return
+        if sub.channel == "market_lifecycle_v2":
+            msg = ser.ws_lifecycle_msg(market, event.event_type, event.ts)
+            conn.emit(sub, "market_lifecycle_v2", msg)
+        elif event.event_type in ser.MVE_LIFECYCLE_EVENTS and market.ticker in multivariate.combos(
+            self.state.exchange
+        ):
+            # asyncapi: "Only emits lifecycle updates for multivariate events"
+            msg = ser.ws_mve_lifecycle_msg(market, event.event_type, event.ts)
+            conn.emit(sub, "multivariate_market_lifecycle", msg)
+
+    def _multivariate_event(self, event_ticker: str) -> bool:
+        return any(
+            c.event_ticker == event_ticker
+            for c in multivariate.combos(self.state.exchange).values()
+        )
+
+    def on_comms(self, event: CommsEvent) -> None:
+        """RFQ events go to every `communications` subscriber, quote events only to the quote's
+        maker and the RFQ's creator (asyncapi.yaml, channel `communications`)."""
+        try:
+            c = rfqs.comms(self.state)
+            for conn in list(self.connections):
+                mine = conn.account.account_id
+                if event.to is not None and mine not in event.to:
+                    continue
+                for sub in list(conn.subs.values()):
+                    if sub.channel == "communications":
+                        conn.emit(sub, event.kind, rfqs.ws_message(c, event, mine))
+        except Exception:
+            log.exception("websocket fan-out failed")
+
+    def on_index(self, tick: indices.IndexTick) -> None:
+        """An index value to every subscription of a channel that carries it and tracks its
+        id (or "all")."""
+        try:
+            for conn in list(self.connections):
+                for sub in list(conn.subs.values()):
+                    kind = INDEX_CHANNELS.get(sub.channel)
+                    if (
+                        kind is None
+                        or kind.source != tick.source
+                        or (kind.five_hz and tick.index_id not in indices.FIVE_HZ)
+                        or (not kind.five_hz and not tick.whole_second)
+                        or not (tick.index_id in sub.ids or "all" in sub.ids)
+                    ):
+                        continue
+                    conn.emit(sub, sub.channel, ser.ws_index_msg(sub.channel, tick))
+        except Exception:
+            log.exception("websocket fan-out failed")
+
+    def _delta_msg(self, event: BookChanged, account_id: str) -> Json:
+        msg: Json = {
+            "market_ticker": event.ticker,
+            "market_id": ser.market_id(event.ticker),
+            "price_dollars": fmt_dollars(event.price),
+            "delta_fp": fmt_count(event.delta),
+            "side": event.side.value,
+            "ts_ms": ser.ts_ms(event.ts or self.state.clock.wall()),
+        }
+        if event.client_order_id and event.account_id and same_user(event.account_id, account_id):
+            msg["client_order_id"] = event.client_order_id
+            msg["subaccount"] = owner(event.account_id)[1]
+        return msg
+
+
+def _index_ids(channels: list[Any], params: Json) -> dict[str, list[str]]:
+    """The ids each index channel of a subscribe seeds (none when its parameter is absent)."""
+    out: dict[str, list[str]] = {}
+    for channel in channels:
+        kind = INDEX_CHANNELS.get(channel)
+        if kind is None:
+            continue
+        # asyncapi: market_ticker(s)/market_id(s) "are not supported for this channel"
+        for name in MARKET_PARAMS:
+            if name in params:
+                raise CommandError(11, f"Invalid parameter: {name} is not supported on {channel}")
+        out[channel] = _ids(params, kind.param) or []
+    return out
+
+
+def _ids(params: Json, name: str) -> list[str] | None:
+    """An index channel's ids parameter: None when absent, else a non-empty list of strings."""
+    if name not in params:
+        return None
+    value = params[name]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise CommandError(11, f"Invalid parameter: {name}")
+    return list(dict.fromkeys(value))
