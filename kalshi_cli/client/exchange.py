@@ -256,7 +256,7 @@ class ExchangeDataApi(ClientBase):
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
-        from kalshi_cli.models import Orderbook
+        from kalshi_cli.models import decode_orderbook
 
         out: dict[str, Orderbook] = {}
         for i in range(0, len(tickers), BATCH_MAX):
@@ -264,7 +264,7 @@ class ExchangeDataApi(ClientBase):
             out.update(
                 self._parse(
                     lambda b: {
-                        o["ticker"]: Orderbook.from_api(o["ticker"], o) for o in b["orderbooks"]
+                        o["ticker"]: decode_orderbook(o["ticker"], o) for o in b["orderbooks"]
                     },
                     body,
                     "orderbooks",

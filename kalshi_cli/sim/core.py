@@ -76,7 +76,6 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.clock import Clock
-from kalshi_cli.market import PriceRange
 from kalshi_cli.models import (
     ONE,
     ZERO,
@@ -85,6 +84,7 @@ from kalshi_cli.models import (
     FeeModel,
     FeeModelError,
     FeeType,
+    PriceRange,
     SelfTradePrevention,
     TimeInForce,
 )

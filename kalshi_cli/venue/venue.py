@@ -83,6 +83,7 @@ from kalshi_cli.models import (
     Settlement,
     Side,
     TimeInForce,
+    decode_answer,
     fmt_count,
     fmt_dollars,
 )
@@ -708,7 +709,7 @@ class VenueClient:
         market = self._ex.markets.get(ticker)
         if market is None:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return Market.from_api(ser.market_json(self._ex, market))
+        return decode_answer(Market, ser.market_json(self._ex, market))
 
     def iter_markets(
         self,
@@ -723,7 +724,7 @@ class VenueClient:
         event = filters.get("event_ticker")
         n = 0
         for m in self._ex.markets.values():
-            market = Market.from_api(ser.market_json(self._ex, m))
+            market = decode_answer(Market, ser.market_json(self._ex, m))
             if status == "open" and not market.is_open:
                 continue
             if series and m.series_ticker != series:
@@ -771,13 +772,14 @@ class VenueClient:
         """The client's subaccount's (0's when it names none; 400 for one not created)."""
         ledger = self.venue.ledger(self._number())
         account = self._ex.account(ledger)
-        return Balance.from_api(
+        return decode_answer(
+            Balance,
             {
                 "balance": account.cash_cents,
                 "balance_dollars": fmt_dollars(account.balance),
                 "portfolio_value": self._ex.portfolio_value_cents(ledger),
                 "updated_ts": int(self.venue.clock.wall()),
-            }
+            },
         )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
@@ -861,7 +863,7 @@ class VenueClient:
             market = self._ex.markets.get(p.ticker)
             if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
                 continue
-            position = Position.from_api(ser.position_json(p))
+            position = decode_answer(Position, ser.position_json(p))
             if include_flat or position.position != ZERO:
                 out.append(position)
         return out
@@ -890,7 +892,7 @@ class VenueClient:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield Fill.from_api(ser.fill_json(f))
+            yield decode_answer(Fill, ser.fill_json(f))
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -902,7 +904,7 @@ class VenueClient:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield Settlement.from_api(ser.settlement_json(s))
+            yield decode_answer(Settlement, ser.settlement_json(s))
 
     def iter_orders(
         self,
@@ -924,7 +926,7 @@ class VenueClient:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield Order.from_api(ser.order_json(o))
+            yield decode_answer(Order, ser.order_json(o))
 
     def get_order(self, order_id: str) -> Order:
         """The order on any subaccount: the exchange's read of one order names none."""
@@ -932,7 +934,7 @@ class VenueClient:
         user = self.venue.account
         for n in ex.subaccount_numbers(user):
             try:
-                return Order.from_api(ser.order_json(ex.order(ledger_id(user, n), order_id)))
+                return decode_answer(Order, ser.order_json(ex.order(ledger_id(user, n), order_id)))
             except ExchangeError:
                 continue
         raise _api_error(not_found())

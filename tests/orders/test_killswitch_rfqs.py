@@ -137,11 +137,7 @@ def _order(order_id: str) -> Order:
         fill_count=Decimal(0),
         remaining_count=Decimal(5),
         initial_count=Decimal(5),
-        fees=Decimal(0),
-        fill_cost=Decimal(0),
         created_time="2026-11-22T10:00:00Z",
-        expiration_time="",
-        raw={},
     )
 
 

@@ -22,7 +22,7 @@ import pytest
 from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult, KalshiClient
 from kalshi_cli.errors import AmendOutcomeUnknown, KalshiError
 from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, Order, Position
+from kalshi_cli.models import BookSide, Order, Position, decode_answer
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -135,16 +135,16 @@ ORDER: dict[str, Any] = {
 
 @pytest.mark.parametrize("field", ["status", "fill_count_fp", "remaining_count_fp"])
 def test_an_order_read_without_its_status_or_counts_is_refused(field: str) -> None:
-    assert Order.from_api(ORDER).remaining_count == D(2)
+    assert decode_answer(Order, ORDER).remaining_count == D(2)
     with pytest.raises((KeyError, TypeError, ValueError)):
-        Order.from_api({k: v for k, v in ORDER.items() if k != field})
+        decode_answer(Order, {k: v for k, v in ORDER.items() if k != field})
 
 
 def test_a_position_read_without_its_size_is_refused() -> None:
     position = {"ticker": "KXT", "position_fp": "3.00"}
-    assert Position.from_api(position).position == D(3)
+    assert decode_answer(Position, position).position == D(3)
     with pytest.raises((KeyError, TypeError, ValueError)):
-        Position.from_api({"ticker": "KXT"})
+        decode_answer(Position, {"ticker": "KXT"})
 
 
 def test_a_listing_whose_order_lacks_its_status_fails_the_read(prime: SimHarness) -> None:
