@@ -120,6 +120,7 @@ def _item(raw: Any) -> BatchItem:
     says neither plainly (every field of a batch-create item is optional in the spec)."""
     from kalshi_cli.client.batch_orders_shapes import BatchItem
     from kalshi_cli.client.requests import CreateOrderResult
+    from kalshi_cli.models import decode_answer
 
     if not isinstance(raw, dict):
         raise TypeError("a batch item is not an object")
@@ -138,5 +139,5 @@ def _item(raw: Any) -> BatchItem:
         return BatchItem(
             coid, None, f"the batch answer gave an order id and an error: {text}", True
         )
-    result = CreateOrderResult.from_api(raw)
+    result = decode_answer(CreateOrderResult, raw)
     return BatchItem(coid or (result.client_order_id or ""), result, None)

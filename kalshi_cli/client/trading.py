@@ -45,6 +45,7 @@ class TradingApi(ClientBase):
         a dropped connection or a 5xx raises `OrderOutcomeUnknown`.
         """
         from kalshi_cli.client.requests import CreateOrderResult
+        from kalshi_cli.models import decode_answer
 
         path = "/portfolio/events/orders"
         coid = request.client_order_id
@@ -78,7 +79,7 @@ class TradingApi(ClientBase):
         if missing:
             raise OrderOutcomeUnknown(missing, client_order_id=coid)
         try:
-            return CreateOrderResult.from_api(body)
+            return decode_answer(CreateOrderResult, body)
         except (KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange accepted {what} but its answer could not be read",
@@ -90,7 +91,7 @@ class TradingApi(ClientBase):
     ) -> CancelResult:
         """Cancel one order (retried: cancelling is idempotent). `ticker` lets the exchange
         route the cancel to the right shard; `subaccount` names the order's (default 0)."""
-        from kalshi_cli.client.requests import CancelResult
+        from kalshi_cli.client.requests import decode_cancel_result
 
         response = self._request(
             "DELETE",
@@ -98,7 +99,7 @@ class TradingApi(ClientBase):
             params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
-        result = self._parse(CancelResult.from_api, self._body(response), "cancel result")
+        result = self._parse(decode_cancel_result, self._body(response), "cancel result")
         if result.error is not None:
             raise KalshiError(f"cancel of order {order_id}: {result.error}")
         return result
@@ -116,7 +117,7 @@ class TradingApi(ClientBase):
         """Cancel (order_id, ticker) pairs in batches; per-order failures come back as
         `CancelResult.error`, not as an exception. `subaccounts` names an order's subaccount
         (an item without one is subaccount 0's, as the exchange reads it)."""
-        from kalshi_cli.client.requests import CancelResult
+        from kalshi_cli.client.requests import decode_cancel_result
 
         path = "/portfolio/events/orders/batched"
         size = min(BATCH_CANCEL_MAX, self._limiter.max_batch_items(per_item=2))
@@ -135,7 +136,7 @@ class TradingApi(ClientBase):
             )
             body = self._body(response)
             results.extend(
-                self._parse(CancelResult.from_api, item, "cancel result")
+                self._parse(decode_cancel_result, item, "cancel result")
                 for item in body.get("orders") or []
             )
         return results

@@ -646,8 +646,8 @@ def _api_error(exc: ExchangeError) -> ApiError:
 class VenueClient:
     """The part of `KalshiClient` the trade loop, the order service and the start-up checks
     use, answered by a `LocalVenue`. Signatures follow `KalshiClient` (pinned by
-    tests/venue/test_venue.py); answers go through the same wire shapes and `from_api`
-    parsers. There is no HTTP here: a write can only reach the local venue."""
+    tests/venue/test_venue.py); answers go through the same wire shapes and Structs.
+    There is no HTTP here: a write can only reach the local venue."""
 
     # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the exchange's
     # defaults): the venue's subaccounts are the core's (`Exchange.create_subaccount` on
@@ -960,20 +960,14 @@ class VenueClient:
             expiration_time=request.expiration_time,
             subaccount=self._number(),
         )
-        return CreateOrderResult.from_api(answer)
+        return decode_answer(CreateOrderResult, answer)
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
     ) -> CancelResult:
         """The order on `subaccount` (else the client's, else 0): another's is not found."""
         order, reduced = self.venue.cancel(order_id, subaccount=self._number(subaccount))
-        return CancelResult.from_api(
-            {
-                "order_id": order["order_id"],
-                "client_order_id": order["client_order_id"],
-                "reduced_by": fmt_count(reduced),
-            }
-        )
+        return CancelResult(order_id=order["order_id"], reduced_by=reduced)
 
     def cancel_all_orders(self) -> None:
         """Every resting order of the client's subaccount (of every subaccount when it names

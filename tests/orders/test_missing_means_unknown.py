@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.errors import AmendOutcomeUnknown, KalshiError
 from kalshi_cli.keys import load_private_key
 from kalshi_cli.models import BookSide, Order, Position, decode_answer
@@ -102,22 +103,22 @@ def test_an_order_answer_without_its_counts_is_looked_up_and_recorded_resting(
 
 def test_the_create_answer_reader_refuses_missing_or_garbled_counts() -> None:
     whole = {"order_id": "o1", "fill_count": "0.00", "remaining_count": "2.00", "ts_ms": 1}
-    assert CreateOrderResult.from_api(whole).remaining_count == D(2)
+    assert decode_answer(CreateOrderResult, whole).remaining_count == D(2)
     for name in ("fill_count", "remaining_count"):
         with pytest.raises((KeyError, TypeError, ValueError)):
-            CreateOrderResult.from_api({k: v for k, v in whole.items() if k != name})
+            decode_answer(CreateOrderResult, {k: v for k, v in whole.items() if k != name})
         with pytest.raises((KeyError, TypeError, ValueError)):
-            CreateOrderResult.from_api({**whole, name: "lots"})
+            decode_answer(CreateOrderResult, {**whole, name: "lots"})
 
 
 def test_a_cancel_answer_without_reduced_by_is_no_confirmed_cancel() -> None:
     """The kill switch counts an item without an error as cancelled: one whose answer does not
     say what it reduced is an error of that round, and the next listing decides."""
     whole = {"order_id": "o1", "reduced_by": "3.00"}
-    assert CancelResult.from_api(whole).error is None
-    result = CancelResult.from_api({"order_id": "o1"})
+    assert decode_cancel_result(whole).error is None
+    result = decode_cancel_result({"order_id": "o1"})
     assert result.error is not None and "reduced_by" in result.error
-    assert CancelResult.from_api({"order_id": "o1", "reduced_by": None}).error is not None
+    assert decode_cancel_result({"order_id": "o1", "reduced_by": None}).error is not None
 
 
 ORDER: dict[str, Any] = {

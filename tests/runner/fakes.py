@@ -186,13 +186,14 @@ class FakeClient:
         except ExchangeError as exc:
             raise _api_error(exc) from None
         o = result.order
-        return CreateOrderResult.from_api(
+        return decode_answer(
+            CreateOrderResult,
             {
                 "order_id": o.order_id,
                 "client_order_id": o.client_order_id,
                 "fill_count": str(o.fill_count),
                 "remaining_count": str(o.remaining_count),
-            }
+            },
         )
 
     def cancel_order(
