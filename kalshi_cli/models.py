@@ -126,7 +126,7 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True, dict=True):
 
 
 _WIRE = "_wire"  # an Answer's bytes as sent, in its `__dict__` (no field: never decoded into)
-A = TypeVar("A", bound=Answer)
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 @cache
@@ -134,16 +134,18 @@ def _decoder(cls: type[Any]) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(cls)
 
 
-def decode_answer(cls: type[A], data: bytes | msgspec.Raw | Mapping[str, Any]) -> A:
+def decode_answer(cls: type[S], data: bytes | msgspec.Raw | Mapping[str, Any]) -> S:
     """`data` (the JSON bytes of one item, or the item already decoded, as a WebSocket message
-    is) as `cls`, keeping it as `raw`. Raises `msgspec.ValidationError` (a ValueError) for an
-    answer that lacks or garbles a field without a default."""
+    is) as `cls`, an `Answer` keeping it as `raw`. Raises `msgspec.ValidationError` (a
+    ValueError) for an answer that lacks or garbles a field without a default."""
     if isinstance(data, Mapping):
         item = msgspec.convert(data, cls)
-        item.__dict__["raw"] = data if isinstance(data, dict) else dict(data)
+        if isinstance(item, Answer):
+            item.__dict__["raw"] = data if isinstance(data, dict) else dict(data)
         return item
     item = _decoder(cls).decode(data)
-    item.__dict__[_WIRE] = data
+    if isinstance(item, Answer):
+        item.__dict__[_WIRE] = data
     return item
 
 

@@ -60,10 +60,10 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.keys import PrivateKey
-from kalshi_cli.models import Answer, decode_answer
+from kalshi_cli.models import decode_answer
 
 T = TypeVar("T")
-A = TypeVar("A", bound=Answer)
+S = TypeVar("S", bound=msgspec.Struct)
 Params = dict[str, str | int | list[str] | None]  # a list: the parameter repeated
 
 REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
@@ -338,7 +338,7 @@ class ClientBase:
     ) -> dict[str, msgspec.Raw]:
         return self._fields(self._request("GET", path, params=params, auth=auth))
 
-    def _answer(self, cls: type[A], response: httpx.Response, what: str) -> A:
+    def _answer(self, cls: type[S], response: httpx.Response, what: str) -> S:
         """The whole answer as `cls`; a KalshiError when it does not decode."""
         return self._decode(response, lambda content: decode_answer(cls, content), what)
 
@@ -352,7 +352,12 @@ class ClientBase:
             self._body(response)  # raises the one-line error of a body that is no JSON
             raise
 
-    def _item(self, cls: type[A], fields: dict[str, msgspec.Raw], key: str, what: str) -> A:
+    def _items(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> list[S]:
+        """The answer's list `key` (missing or null: none), each item as `cls`."""
+        items = self._parse(listed_items, fields.get(key), what)
+        return [self._parse(lambda b: decode_answer(cls, b), item, what) for item in items]
+
+    def _item(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> S:
         """The answer's field `key` (`{"order": {...}}`) as `cls`; a KalshiError when the
         answer lacks it or it does not decode."""
         return self._parse(lambda f: decode_answer(cls, f[key]), fields, what)
@@ -380,13 +385,11 @@ class ClientBase:
         fields = self._get_fields(
             path, params={**params, "limit": limit, "cursor": cursor}, auth=auth
         )
-        items = self._parse(_page_items, fields.get(key), key)
-        if isinstance(parse, type) and issubclass(parse, Answer):
-            cls: type[Answer] = parse
-            answers = [self._parse(lambda b: decode_answer(cls, b), i, key) for i in items]
-            decoded = cast("list[T]", answers)
+        if isinstance(parse, type) and issubclass(parse, msgspec.Struct):
+            decoded = cast("list[T]", self._items(parse, fields, key, key))
         else:
             convert = cast("Callable[[Any], T]", parse)
+            items = self._parse(listed_items, fields.get(key), key)
             decoded = [self._parse(convert, msgspec.json.decode(i), key) for i in items]
         cursor_raw = fields.get("cursor")
         next_cursor = self._parse(_cursor, cursor_raw, "cursor") if cursor_raw else ""
@@ -446,7 +449,7 @@ _ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _CURSOR = msgspec.json.Decoder(str | None)
 
 
-def _page_items(raw: msgspec.Raw | None) -> list[msgspec.Raw]:
+def listed_items(raw: msgspec.Raw | None) -> list[msgspec.Raw]:
     """A page's list of items, each its bytes; none for a missing or null list."""
     return (_ITEMS.decode(raw) if raw is not None else None) or []
 

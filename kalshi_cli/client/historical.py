@@ -14,9 +14,11 @@ means one that moves meanwhile is found on the second read rather than lost).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import (
     MARKETS_PAGE_MAX,
     Params,
@@ -28,9 +30,6 @@ from kalshi_cli.client.listing import Listings, time_window
 from kalshi_cli.errors import NotFoundError
 from kalshi_cli.models import Fill, Market, Order, Position, Trade
 
-if TYPE_CHECKING:
-    from kalshi_cli.client.historical_shapes import HistoricalCutoff
-
 __all__ = [
     "FillSource",
     "HistoricalApi",
@@ -40,11 +39,39 @@ __all__ = [
     "trades_with_history",
 ]
 
-_SHAPES = frozenset({"HistoricalCutoff"})
+
+class HistoricalCutoff(msgspec.Struct, frozen=True):
+    """The boundary between the tiers, as unix seconds (GetHistoricalCutoffResponse)."""
+
+    market_settled_ts: float  # unix seconds
+    trades_created_ts: float  # unix seconds
+    orders_updated_ts: float  # unix seconds
+    market_positions_last_updated_ts: float | None  # unix seconds; optional field
 
 
-# the response shapes above load from `historical_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.historical_shapes", _SHAPES)
+class _CutoffAnswer(msgspec.Struct, frozen=True):
+    """The answer as sent: each boundary an RFC 3339 time."""
+
+    market_settled_ts: datetime
+    trades_created_ts: datetime
+    orders_updated_ts: datetime
+    market_positions_last_updated_ts: datetime | None = None
+
+
+def _seconds(moment: datetime) -> float:
+    # a time without an offset is UTC (as `clock.parse_iso` reads one), never the machine's zone
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _cutoff(content: bytes) -> HistoricalCutoff:
+    sent = msgspec.json.decode(content, type=_CutoffAnswer)
+    positions = sent.market_positions_last_updated_ts
+    return HistoricalCutoff(
+        _seconds(sent.market_settled_ts),
+        _seconds(sent.trades_created_ts),
+        _seconds(sent.orders_updated_ts),
+        None if positions is None else _seconds(positions),
+    )
 
 
 T = TypeVar("T")
@@ -54,10 +81,8 @@ class HistoricalApi(Listings):
     """The historical tier (see the module docstring)."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
-        from kalshi_cli.client.historical_shapes import HistoricalCutoff
-
-        body = self._get("/historical/cutoff")
-        return self._parse(HistoricalCutoff.from_api, body, "historical cutoff")
+        response = self._request("GET", "/historical/cutoff")
+        return self._decode(response, _cutoff, "historical cutoff")
 
     def iter_historical_markets(
         self,

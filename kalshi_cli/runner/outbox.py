@@ -45,7 +45,7 @@ from kalshi_cli.runner.portfolio import OpenOrder, open_order
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
 
 if TYPE_CHECKING:
-    from kalshi_cli.client.batch_orders_shapes import BatchItem
+    from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
     from kalshi_cli.decisions import PositionView
     from kalshi_cli.strategies import Intent

@@ -141,7 +141,7 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
     """`kalshi positions` / `kalshi pnl` catch up every subaccount's fills: listed once for
     all, a fill naming no subaccount was booked on 0 for good (the start's reconcile on 1 finds
     it recorded and moves only fills that name theirs). Listed per subaccount, it is 1's."""
-    from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
+    from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.reconcile import catch_up
 
     clock = ManualClock(START)
