@@ -85,7 +85,6 @@ from kalshi_cli.models import (
     TimeInForce,
     decode_answer,
     fmt_count,
-    fmt_dollars,
 )
 from kalshi_cli.sim import serialize as ser
 from kalshi_cli.sim.core import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
@@ -772,14 +771,11 @@ class VenueClient:
         """The client's subaccount's (0's when it names none; 400 for one not created)."""
         ledger = self.venue.ledger(self._number())
         account = self._ex.account(ledger)
-        return decode_answer(
-            Balance,
-            {
-                "balance": account.cash_cents,
-                "balance_dollars": fmt_dollars(account.balance),
-                "portfolio_value": self._ex.portfolio_value_cents(ledger),
-                "updated_ts": int(self.venue.clock.wall()),
-            },
+        return Balance(
+            balance_cents=account.cash_cents,
+            balance_dollars=account.balance,
+            portfolio_value_cents=self._ex.portfolio_value_cents(ledger),
+            updated_ts=int(self.venue.clock.wall()),
         )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
@@ -863,7 +859,14 @@ class VenueClient:
             market = self._ex.markets.get(p.ticker)
             if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
                 continue
-            position = decode_answer(Position, ser.position_json(p))
+            position = Position(
+                ticker=p.ticker,
+                position=p.position,
+                exposure=p.cost_basis,
+                realized_pnl=p.realized_pnl,
+                fees_paid=p.fees_paid,
+                total_traded=p.total_traded,
+            )
             if include_flat or position.position != ZERO:
                 out.append(position)
         return out
