@@ -38,6 +38,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
 import msgspec
+from msgspec import field
 
 from kalshi_cli.units import (
     CENT,
@@ -98,8 +99,6 @@ __all__ = [
     "to_book",
 ]
 
-field = msgspec.field
-
 # --------------------------------------------------------------------------------------------
 # Decoding an answer
 
@@ -107,8 +106,8 @@ field = msgspec.field
 class Answer(msgspec.Struct, frozen=True, kw_only=True, dict=True):
     """Something the exchange sent, decoded (see the module docstring). `raw` is the item as
     sent: kept as the bytes of the answer it came in and decoded to a dict the first time it is
-    read, so a listing nobody prints verbatim never builds those dicts. It is no field: it is
-    neither compared nor shown."""
+    read, so a listing nobody prints verbatim never builds those dicts (an Answer built in code
+    has an empty one). It is no field: it is neither compared nor shown."""
 
     @cached_property
     def raw(self) -> dict[str, Any]:
