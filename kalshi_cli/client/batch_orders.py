@@ -11,17 +11,15 @@ Within an answered batch, each item is either an order (`BatchItem.result`) or a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from kalshi_cli.client.base import ClientBase
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
-
-if TYPE_CHECKING:
-    # `requests` (and `order_terms` under it) loads with the first order call, not the client
-    from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
+from kalshi_cli.models import decode_answer
 
 __all__ = [
     "BATCH_CREATE_ITEM_COST",
@@ -119,9 +117,6 @@ def _items(answered: list[Any]) -> list[BatchItem]:
 def _item(raw: Any) -> BatchItem:
     """One item: the order it created, a refusal (an error and no order id), or unknown when it
     says neither plainly (every field of a batch-create item is optional in the spec)."""
-    from kalshi_cli.client.requests import CreateOrderResult
-    from kalshi_cli.models import decode_answer
-
     if not isinstance(raw, dict):
         raise TypeError("a batch item is not an object")
     coid = str(raw.get("client_order_id") or "")

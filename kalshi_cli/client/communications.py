@@ -27,6 +27,7 @@ from typing import Any, Literal
 import msgspec
 
 from kalshi_cli.client.base import ClientBase, Params, path_segment
+from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.errors import (
     KalshiError,
@@ -195,8 +196,6 @@ class CommunicationsApi(ClientBase):
     ) -> str:
         """Ask for quotes on `contracts` of `market_ticker`, or on what `target_cost` dollars
         buy (exactly one of the two); returns the RFQ's id."""
-        from kalshi_cli.client.requests import check_count
-
         if (contracts is None) == (target_cost is None):
             raise ValidationError(
                 "give exactly one of contracts and target_cost", code="bad_rfq_size"

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from kalshi_cli.client.base import ClientBase, Params, listed_items, path_segment
+from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.errors import KalshiError, ValidationError
 from kalshi_cli.models import Answer, decode_answer
@@ -74,8 +75,6 @@ def _group_id(order_group_id: str) -> str:
 
 
 def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
-    from kalshi_cli.client.requests import check_count
-
     return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
 
 
