@@ -808,7 +808,9 @@ class KillSwitch:
         if not gone:
             return
         try:
-            since: int | None = min(int(parse_iso(o.created_time).timestamp()) for o in gone) - 1
+            since: int | None = (
+                min(int(parse_iso(o.created_time or "").timestamp()) for o in gone) - 1
+            )
         except ValueError:
             since = None  # a creation time that does not parse: every fill
         try:

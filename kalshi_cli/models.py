@@ -9,36 +9,37 @@ one book per market in YES terms, where `bid` buys YES and `ask` sells YES. Buyi
 same as selling YES at 1 - p, so `buy no @ 0.40` is `ask @ 0.60`. `to_book()` and `from_book()`
 convert between the two and are the only place that mapping is written.
 
-The response dataclasses are tolerant of what they receive (unknown fields ignored, optional
-fields may be missing) and keep the raw dict for `--json` output; request builders in `client/`
-are strict about what they send.
+What the exchange answers is decoded by msgspec straight from the answer's bytes into frozen
+`Answer` Structs (`decode_answer`; a WebSocket message already a dict goes through the same
+function): fixed-point strings become `Decimal`, unknown fields are ignored (new fields never
+break a read), optional fields may be missing, and the spec's name of a field maps onto ours
+(`fill_count_fp` is `fill_count`). Where the wire differs from the spec (REFERENCE.md: an older
+order or fill without `book_side`, a fill's `ticker` vs `market_ticker`, a fill without
+`fill_id`) both shapes are read. A field a safety decision rests on (an order's `status`,
+`fill_count_fp`, `remaining_count_fp`; a position's `position_fp`) has no default: an answer
+without it, or with it garbled, fails to decode (`msgspec.ValidationError`, a `ValueError`), and
+the caller treats the read as failed, never as flat or cancelled. Each Answer keeps the item as
+sent (`raw`, for `--json` output and the data download), decoded from its bytes only when read.
+
+Request builders in `client/` are strict about what they send.
 
 The parsing, formatting and direction helpers are defined in `units` and re-exported here:
-importing them from `units` skips generating this module's dataclasses, which a cron check
-(`kalshi check heartbeat`, reading the state file) would otherwise pay for on every run.
-Likewise `Market` and its price grid are defined in `market` and re-exported here, so a read of
-the markets (`kalshi markets`) generates none of the other response dataclasses.
+`units` imports neither msgspec nor anything of this module, so what a cron check loads (the
+state file, the local checks) stays small.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 
-from kalshi_cli.market import (
-    PRICE_STRUCTURES,
-    Market,
-    PriceRange,
-    min_tick,
-    price_bounds,
-    price_on_grid,
-    required_decimal,
-    required_text,
-)
-from kalshi_cli.market import decimal_field as _decimal_field
-from kalshi_cli.market import text_field as _text_field
+import msgspec
+from msgspec import field
+
 from kalshi_cli.units import (
     CENT,
     COUNT_QUANTUM,
@@ -68,21 +69,17 @@ from kalshi_cli.units import (
     to_book,
 )
 
-# `units` and `market` hold these (light to import, see there); they stay part of this module's
-# interface.
+# `units` holds these (light to import, see there); they stay part of this module's interface.
 __all__ = [
     "CENT",
     "COUNT_QUANTUM",
     "DOLLARS_QUANTUM",
     "ONE",
-    "PRICE_STRUCTURES",
     "ZERO",
     "Action",
     "BookOrder",
     "BookSide",
-    "Market",
     "OrderStatus",
-    "PriceRange",
     "SelfTradePrevention",
     "Side",
     "TimeInForce",
@@ -93,32 +90,202 @@ __all__ = [
     "fmt_dollars",
     "fmt_money",
     "from_book",
-    "min_tick",
     "outcome_side_of",
     "parse_count",
     "parse_decimal",
     "parse_dollars",
     "parse_optional_dollars",
-    "price_bounds",
-    "price_on_grid",
     "side_held",
     "to_book",
 ]
 
+# --------------------------------------------------------------------------------------------
+# Decoding an answer
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True, dict=True):
+    """Something the exchange sent, decoded (see the module docstring). `raw` is the item as
+    sent: kept as the bytes of the answer it came in and decoded to a dict the first time it is
+    read, so a listing nobody prints verbatim never builds those dicts (an Answer built in code
+    has an empty one). It is no field: it is neither compared nor shown."""
+
+    @cached_property
+    def raw(self) -> dict[str, Any]:
+        wire = self.__dict__.get(_WIRE)
+        if wire is None:
+            return {}
+        decoded: dict[str, Any] = msgspec.json.decode(wire)
+        return decoded
+
+    def with_raw(self, raw: Mapping[str, Any]) -> Self:
+        """A copy whose `raw` is `raw` (the backtest adds a market's terms to what it read)."""
+        copy = msgspec.structs.replace(self)
+        copy.__dict__["raw"] = dict(raw)
+        return copy
+
+
+_WIRE = "_wire"  # an Answer's bytes as sent, in its `__dict__` (no field: never decoded into)
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+@cache
+def _decoder(cls: type[Any]) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(cls)
+
+
+def decode_answer(cls: type[S], data: bytes | msgspec.Raw | Mapping[str, Any]) -> S:
+    """`data` (the JSON bytes of one item, or the item already decoded, as a WebSocket message
+    is) as `cls`, an `Answer` keeping it as `raw`. Raises `msgspec.ValidationError` (a
+    ValueError) for an answer that lacks or garbles a field without a default."""
+    if isinstance(data, Mapping):
+        item = msgspec.convert(data, cls)
+        if isinstance(item, Answer):
+            item.__dict__["raw"] = data if isinstance(data, dict) else dict(data)
+        return item
+    item = _decoder(cls).decode(data)
+    if isinstance(item, Answer):
+        item.__dict__[_WIRE] = data
+    return item
+
+
+def _require_text(value: str, name: str) -> None:
+    """Refuse an empty `value` of a field a safety decision rests on (an order's status):
+    present but empty says no more than absent."""
+    if not value:
+        raise ValueError(f"`{name}` is empty")
+
+
+def _set(item: msgspec.Struct, name: str, value: Any) -> None:
+    """Set a field of a frozen Struct in its `__post_init__` (a value derived from the wire)."""
+    msgspec.structs.force_setattr(item, name, value)
+
+
+def _book_side(side: str, action: str) -> BookSide:
+    """An older order or fill without `book_side`: derived from its side and action."""
+    return to_book(Side(side or "yes"), Action(action or "buy"), ZERO).book_side
+
+
+# --------------------------------------------------------------------------------------------
+# Price grid
+
+
+class PriceRange(msgspec.Struct, frozen=True):
+    """A band of prices, from `start` to `end`, on which an order's price moves by `step`."""
+
+    start: Decimal
+    end: Decimal
+    step: Decimal
+
+    def to_api(self) -> dict[str, str]:
+        return {
+            "start": fmt_dollars(self.start),
+            "end": fmt_dollars(self.end),
+            "step": fmt_dollars(self.step),
+        }
+
+
+# The structures Kalshi documents; a market's own `price_ranges` always win when present.
+PRICE_STRUCTURES: dict[str, tuple[PriceRange, ...]] = {
+    "linear_cent": (PriceRange(Decimal("0.01"), Decimal("0.99"), Decimal("0.01")),),
+    "deci_cent": (PriceRange(Decimal("0.001"), Decimal("0.999"), Decimal("0.001")),),
+    "tapered_deci_cent": (
+        PriceRange(Decimal("0.001"), Decimal("0.1"), Decimal("0.001")),
+        PriceRange(Decimal("0.1"), Decimal("0.9"), Decimal("0.01")),
+        PriceRange(Decimal("0.9"), Decimal("0.999"), Decimal("0.001")),
+    ),
+}
+
+
+def price_on_grid(price: Decimal, ranges: tuple[PriceRange, ...] | list[PriceRange]) -> bool:
+    """True when `price` is a valid tick: inside some range and a whole number of steps from
+    its start. Range ends are inclusive (adjacent ranges share their boundary)."""
+    return any(r.start <= price <= r.end and (price - r.start) % r.step == 0 for r in ranges)
+
+
+def price_bounds(ranges: tuple[PriceRange, ...] | list[PriceRange]) -> tuple[Decimal, Decimal]:
+    return min(r.start for r in ranges), max(r.end for r in ranges)
+
+
+def min_tick(ranges: tuple[PriceRange, ...] | list[PriceRange]) -> Decimal:
+    return min(r.step for r in ranges)
+
+
+def price_ranges_of(data: Any) -> tuple[PriceRange, ...]:
+    """A market's `price_ranges` as sent (a list of `{start, end, step}`), or () for none."""
+    return msgspec.convert(data or (), tuple[PriceRange, ...])
+
+
+# --------------------------------------------------------------------------------------------
+# Markets
+
+
+class Market(Answer, frozen=True, kw_only=True):
+    """A market as the exchange lists it: prices and counts as Decimal, its price grid (the
+    market's own `price_ranges`, else the documented ones of its `price_level_structure`)."""
+
+    ticker: str = ""
+    event_ticker: str = ""
+    status: str = ""
+    title: str = ""  # the market's `yes_sub_title` when it has no title
+    yes_sub_title: str = ""
+    yes_bid: Decimal = field(default=ZERO, name="yes_bid_dollars")
+    yes_ask: Decimal = field(default=ZERO, name="yes_ask_dollars")
+    no_bid: Decimal = field(default=ZERO, name="no_bid_dollars")
+    no_ask: Decimal = field(default=ZERO, name="no_ask_dollars")
+    last_price: Decimal = field(default=ZERO, name="last_price_dollars")
+    volume: Decimal = field(default=ZERO, name="volume_fp")
+    volume_24h: Decimal = field(default=ZERO, name="volume_24h_fp")
+    open_interest: Decimal = field(default=ZERO, name="open_interest_fp")
+    open_time: str = ""
+    close_time: str = ""
+    latest_expiration_time: str = ""
+    result: str = ""
+    price_level_structure: str = "linear_cent"
+    price_ranges: tuple[PriceRange, ...] = ()
+    rules_primary: str = ""
+    rules_secondary: str = ""
+    # 3.31.0: "default" (YES settles at $1.00 or $0.00) or "floor" (YES settles at
+    # `settlement_floor` or above, so a NO result still pays YES the floor and NO the rest)
+    settlement_bounds_type: str = "default"
+    settlement_floor: Decimal | None = field(default=None, name="settlement_floor_dollars")
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            _set(self, "title", self.yes_sub_title)
+        if not self.price_ranges:
+            grid = PRICE_STRUCTURES.get(self.price_level_structure, PRICE_STRUCTURES["linear_cent"])
+            _set(self, "price_ranges", grid)
+        if not self.settlement_bounds_type:
+            _set(self, "settlement_bounds_type", "default")
+
+    @property
+    def whole_contracts(self) -> bool | None:
+        """True when the answer says the market trades whole contracts only, False when it
+        says fractions are allowed, None when it does not say (3.31.0 dropped
+        `fractional_trading_enabled` from the market; earlier answers carried it)."""
+        flag = self.raw.get("fractional_trading_enabled")
+        return None if not isinstance(flag, bool) else not flag
+
+    @property
+    def is_open(self) -> bool:
+        # the list filter says `open`; the object says `active`
+        return self.status in ("active", "open")
+
 
 class Level(NamedTuple):
     """One price level of a book side: its price and the contracts bid there (`size`). A
-    tuple, so `price, size = level` and `level[0]` read it as before the fields had names."""
+    tuple, so `price, size = level` and `level[0]` read it as before the fields had names; the
+    wire's `["0.5600", "10.00"]` decodes to one."""
 
     price: Decimal
     size: Decimal
 
 
-@dataclass(frozen=True)
-class Orderbook:
+class Orderbook(msgspec.Struct, frozen=True):
     """Bids only, as Kalshi sends them. A YES bid at p is a NO ask at 1 - p.
 
-    Levels are kept sorted best first (highest price first) whatever order the wire used.
+    Levels given as bare (price, size) pairs are named; `decode_orderbook` keeps them sorted
+    best first (highest price first) whatever order the wire used.
     """
 
     ticker: str
@@ -135,21 +302,12 @@ class Orderbook:
         ) -> None: ...
 
     def __post_init__(self) -> None:
-        # levels given as bare (price, count) pairs get their names; the feed, the venue and
-        # `from_api` build `Level`s already, so this costs them one type check per side
+        # the feed, the venue and `decode_orderbook` build `Level`s already, so this costs them
+        # one type check per side
         for name in ("yes_bids", "no_bids"):
             levels = getattr(self, name)
             if levels and type(levels[0]) is not Level:
-                object.__setattr__(self, name, tuple(Level(*lv) for lv in levels))
-
-    @classmethod
-    def from_api(cls, ticker: str, data: dict[str, Any]) -> Orderbook:
-        book = data.get("orderbook_fp", data)
-        return cls(
-            ticker=ticker,
-            yes_bids=_levels(book.get("yes_dollars") or []),
-            no_bids=_levels(book.get("no_dollars") or []),
-        )
+                _set(self, name, tuple(Level(*lv) for lv in levels))
 
     @property
     def best_yes_bid(self) -> Level | None:
@@ -181,99 +339,102 @@ class Orderbook:
         return (bid[0] + ask[0]) / 2 if bid and ask else None
 
 
-def _levels(raw: list[Any]) -> tuple[Level, ...]:
-    levels = [Level(parse_dollars(p), parse_count(q)) for p, q in raw]
-    levels.sort(key=lambda lv: lv[0], reverse=True)
-    return tuple(levels)
+class _BookSides(msgspec.Struct, frozen=True):
+    # a side with no bids may be sent empty or null
+    yes_dollars: list[Level] | None = None
+    no_dollars: list[Level] | None = None
 
 
-def _subaccount_field(data: dict[str, Any]) -> int | None:
-    value = data.get("subaccount_number")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+class _BookAnswer(_BookSides, frozen=True):
+    """`GET /markets/{ticker}/orderbook`'s `{"orderbook_fp": {...}}`, an item of
+    `GET /markets/orderbooks` (which adds `ticker`), or the sides alone."""
+
+    ticker: str = ""
+    orderbook_fp: _BookSides | None = None
 
 
-@dataclass(frozen=True)
-class Order:
-    order_id: str
-    client_order_id: str
-    ticker: str
-    book_side: BookSide
+def _best_first(levels: list[Level] | None) -> tuple[Level, ...]:
+    return tuple(sorted(levels or (), key=lambda lv: lv[0], reverse=True))
+
+
+def decode_orderbook(ticker: str, data: bytes | msgspec.Raw | Mapping[str, Any]) -> Orderbook:
+    """An order book answer (see `_BookAnswer`) as the `Orderbook` of `ticker`."""
+    if isinstance(data, Mapping):
+        answer = msgspec.convert(data, _BookAnswer)
+    else:
+        answer = _decoder(_BookAnswer).decode(data)
+    sides: _BookSides = answer.orderbook_fp or answer
+    return Orderbook(ticker, _best_first(sides.yes_dollars), _best_first(sides.no_dollars))
+
+
+# --------------------------------------------------------------------------------------------
+# The portfolio
+
+
+class Order(Answer, frozen=True, kw_only=True):
+    """An order as the exchange shows it. `status`, `fill_count` and `remaining_count` are what
+    reconciliation and the kill switch's proof decide on: never a default (module docstring)."""
+
+    order_id: str = ""
+    client_order_id: str = ""
+    ticker: str = ""
+    # absent in the older shape: derived from `side`/`action` (`__post_init__`)
+    book_side: BookSide = None  # type: ignore[assignment]
+    side: str = ""
+    action: str = ""
     status: str
-    yes_price: Decimal
-    fill_count: Decimal
-    remaining_count: Decimal
-    initial_count: Decimal
-    fees: Decimal
-    fill_cost: Decimal
-    created_time: str
-    expiration_time: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-    subaccount: int | None = None  # `subaccount_number`: where a cancel must name it
+    yes_price: Decimal = field(default=ZERO, name="yes_price_dollars")
+    fill_count: Decimal = field(name="fill_count_fp")
+    remaining_count: Decimal = field(name="remaining_count_fp")
+    initial_count: Decimal = field(default=ZERO, name="initial_count_fp")
+    taker_fees: Decimal = field(default=ZERO, name="taker_fees_dollars")
+    maker_fees: Decimal = field(default=ZERO, name="maker_fees_dollars")
+    taker_fill_cost: Decimal = field(default=ZERO, name="taker_fill_cost_dollars")
+    maker_fill_cost: Decimal = field(default=ZERO, name="maker_fill_cost_dollars")
+    created_time: str | None = None
+    expiration_time: str | None = None
+    subaccount: int | None = field(default=None, name="subaccount_number")  # a cancel names it
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Order:
-        book_side = data.get("book_side")
-        if book_side is None:  # older shape: derive from side/action
-            side, action = Side(data.get("side", "yes")), Action(data.get("action", "buy"))
-            book_side = to_book(side, action, ZERO).book_side
-        return cls(
-            order_id=_text_field(data, "order_id"),
-            client_order_id=_text_field(data, "client_order_id"),
-            ticker=_text_field(data, "ticker"),
-            book_side=BookSide(book_side),
-            # what reconciliation and the kill switch's proof decide on: never a default
-            status=required_text(data, "status"),
-            yes_price=_decimal_field(data, "yes_price_dollars"),
-            fill_count=required_decimal(data, "fill_count_fp"),
-            remaining_count=required_decimal(data, "remaining_count_fp"),
-            initial_count=_decimal_field(data, "initial_count_fp"),
-            fees=_decimal_field(data, "taker_fees_dollars")
-            + _decimal_field(data, "maker_fees_dollars"),
-            fill_cost=_decimal_field(data, "taker_fill_cost_dollars")
-            + _decimal_field(data, "maker_fill_cost_dollars"),
-            created_time=_text_field(data, "created_time"),
-            expiration_time=_text_field(data, "expiration_time"),
-            raw=data,
-            subaccount=_subaccount_field(data),
-        )
+    def __post_init__(self) -> None:
+        _require_text(self.status, "status")
+        if self.book_side is None:  # absent on the wire (the annotation holds once set here)
+            _set(self, "book_side", _book_side(self.side, self.action))  # type: ignore[unreachable]
+
+    @property
+    def fees(self) -> Decimal:
+        return self.taker_fees + self.maker_fees
+
+    @property
+    def fill_cost(self) -> Decimal:
+        return self.taker_fill_cost + self.maker_fill_cost
 
 
-@dataclass(frozen=True)
-class Fill:
-    fill_id: str
-    trade_id: str
-    order_id: str
-    ticker: str
-    book_side: BookSide
-    count: Decimal
-    yes_price: Decimal
-    is_taker: bool
-    fee: Decimal
-    created_time: str
-    ts: int | None
-    raw: dict[str, Any] = field(repr=False, compare=False)
+class Fill(Answer, frozen=True, kw_only=True):
+    """One fill. The spec's `ticker` and `market_ticker` are the same market (the wire has
+    sent either); a fill without `fill_id` is named by its `trade_id`."""
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Fill:
-        book_side = data.get("book_side")
-        if book_side is None:
-            side, action = Side(data.get("side", "yes")), Action(data.get("action", "buy"))
-            book_side = to_book(side, action, ZERO).book_side
-        ts = data.get("ts")
-        return cls(
-            fill_id=_text_field(data, "fill_id") or _text_field(data, "trade_id"),
-            trade_id=_text_field(data, "trade_id"),
-            order_id=_text_field(data, "order_id"),
-            ticker=_text_field(data, "market_ticker") or _text_field(data, "ticker"),
-            book_side=BookSide(book_side),
-            count=_decimal_field(data, "count_fp"),
-            yes_price=_decimal_field(data, "yes_price_dollars"),
-            is_taker=bool(data.get("is_taker", False)),
-            fee=_decimal_field(data, "fee_cost"),
-            created_time=_text_field(data, "created_time"),
-            ts=int(ts) if isinstance(ts, int) else None,
-            raw=data,
-        )
+    fill_id: str = ""
+    trade_id: str = ""
+    order_id: str = ""
+    ticker: str = ""
+    market_ticker: str = ""
+    book_side: BookSide = None  # type: ignore[assignment]  # see Order
+    side: str = ""
+    action: str = ""
+    count: Decimal = field(default=ZERO, name="count_fp")
+    yes_price: Decimal = field(default=ZERO, name="yes_price_dollars")
+    is_taker: bool = False
+    fee: Decimal = field(default=ZERO, name="fee_cost")
+    created_time: str = ""
+    ts: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.book_side is None:  # absent on the wire (the annotation holds once set here)
+            _set(self, "book_side", _book_side(self.side, self.action))  # type: ignore[unreachable]
+        if self.market_ticker:
+            _set(self, "ticker", self.market_ticker)
+        if not self.fill_id:
+            _set(self, "fill_id", self.trade_id)
 
     @property
     def signed_count(self) -> Decimal:
@@ -281,118 +442,75 @@ class Fill:
         return self.count if self.book_side is BookSide.BID else -self.count
 
 
-@dataclass(frozen=True)
-class Position:
-    ticker: str
-    position: Decimal  # positive YES, negative NO
-    exposure: Decimal
-    realized_pnl: Decimal
-    fees_paid: Decimal
-    total_traded: Decimal
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Position:
-        return cls(
-            ticker=_text_field(data, "ticker"),
-            position=required_decimal(data, "position_fp"),  # never "flat" by default
-            exposure=_decimal_field(data, "market_exposure_dollars"),
-            realized_pnl=_decimal_field(data, "realized_pnl_dollars"),
-            fees_paid=_decimal_field(data, "fees_paid_dollars"),
-            total_traded=_decimal_field(data, "total_traded_dollars"),
-            raw=data,
-        )
+class Position(Answer, frozen=True, kw_only=True):
+    ticker: str = ""
+    position: Decimal = field(name="position_fp")  # positive YES, negative NO; never a default
+    exposure: Decimal = field(default=ZERO, name="market_exposure_dollars")
+    realized_pnl: Decimal = field(default=ZERO, name="realized_pnl_dollars")
+    fees_paid: Decimal = field(default=ZERO, name="fees_paid_dollars")
+    total_traded: Decimal = field(default=ZERO, name="total_traded_dollars")
 
     @property
     def side(self) -> Side | None:
         return side_held(self.position)
 
 
-@dataclass(frozen=True)
-class Settlement:
-    ticker: str
-    event_ticker: str
-    market_result: str
-    yes_count: Decimal
-    yes_total_cost: Decimal
-    no_count: Decimal
-    no_total_cost: Decimal
-    revenue: Decimal  # dollars (the wire sends integer cents)
-    fee: Decimal
-    settled_time: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
+class Settlement(Answer, frozen=True, kw_only=True):
+    ticker: str = ""
+    event_ticker: str = ""
+    market_result: str = ""
+    yes_count: Decimal = field(default=ZERO, name="yes_count_fp")
+    yes_total_cost: Decimal = field(default=ZERO, name="yes_total_cost_dollars")
+    no_count: Decimal = field(default=ZERO, name="no_count_fp")
+    no_total_cost: Decimal = field(default=ZERO, name="no_total_cost_dollars")
+    revenue_cents: int = field(default=0, name="revenue")  # the wire sends integer cents
+    fee: Decimal = field(default=ZERO, name="fee_cost")
+    settled_time: str = ""
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Settlement:
-        return cls(
-            ticker=_text_field(data, "ticker"),
-            event_ticker=_text_field(data, "event_ticker"),
-            market_result=_text_field(data, "market_result"),
-            yes_count=_decimal_field(data, "yes_count_fp"),
-            yes_total_cost=_decimal_field(data, "yes_total_cost_dollars"),
-            no_count=_decimal_field(data, "no_count_fp"),
-            no_total_cost=_decimal_field(data, "no_total_cost_dollars"),
-            revenue=cents_to_dollars(int(data.get("revenue", 0))),
-            fee=_decimal_field(data, "fee_cost"),
-            settled_time=_text_field(data, "settled_time"),
-            raw=data,
-        )
+    @property
+    def revenue(self) -> Decimal:
+        """In dollars."""
+        return cents_to_dollars(self.revenue_cents)
 
 
-@dataclass(frozen=True)
-class Balance:
+class Balance(Answer, frozen=True, kw_only=True):
     """`balance` in dollars from `balance_dollars` (4 decimals: fees are charged to $0.0001, so
     the balance has sub-cent digits); the integer-cent `balance` truncates them and is used
-    only when `balance_dollars` is missing (before spec 3.29)."""
+    only when `balance_dollars` is missing (before spec 3.29). An answer with neither is
+    refused."""
 
-    balance: Decimal
-    portfolio_value: Decimal
-    updated_ts: int
-    raw: dict[str, Any] = field(repr=False, compare=False)
+    balance_cents: int | None = field(default=None, name="balance")
+    balance_dollars: Decimal | None = None
+    portfolio_value_cents: int = field(default=0, name="portfolio_value")
+    updated_ts: int = 0
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Balance:
-        exact = parse_optional_dollars(data.get("balance_dollars"))
-        return cls(
-            balance=cents_to_dollars(int(data["balance"])) if exact is None else exact,
-            portfolio_value=cents_to_dollars(int(data.get("portfolio_value", 0))),
-            updated_ts=int(data.get("updated_ts", 0)),
-            raw=data,
-        )
+    def __post_init__(self) -> None:
+        if self.balance_cents is None and self.balance_dollars is None:
+            raise ValueError("no `balance_dollars` and no `balance`")
 
+    @property
+    def balance(self) -> Decimal:
+        if self.balance_dollars is not None:
+            return self.balance_dollars
+        return cents_to_dollars(self.balance_cents or 0)
 
-@dataclass(frozen=True)
-class Trade:
-    trade_id: str
-    ticker: str
-    count: Decimal
-    yes_price: Decimal
-    taker_book_side: str
-    created_time: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Trade:
-        return cls(
-            trade_id=_text_field(data, "trade_id"),
-            ticker=_text_field(data, "ticker"),
-            count=_decimal_field(data, "count_fp"),
-            yes_price=_decimal_field(data, "yes_price_dollars"),
-            taker_book_side=_text_field(data, "taker_book_side"),
-            created_time=_text_field(data, "created_time"),
-            raw=data,
-        )
+    @property
+    def portfolio_value(self) -> Decimal:
+        return cents_to_dollars(self.portfolio_value_cents)
 
 
-@dataclass(frozen=True)
-class ExchangeStatus:
-    exchange_active: bool
-    trading_active: bool
-    raw: dict[str, Any] = field(repr=False, compare=False)
+class Trade(Answer, frozen=True, kw_only=True):
+    trade_id: str = ""
+    ticker: str = ""
+    count: Decimal = field(default=ZERO, name="count_fp")
+    yes_price: Decimal = field(default=ZERO, name="yes_price_dollars")
+    taker_book_side: str = ""
+    created_time: str = ""
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> ExchangeStatus:
-        return cls(bool(data.get("exchange_active")), bool(data.get("trading_active")), data)
+
+class ExchangeStatus(Answer, frozen=True, kw_only=True):
+    exchange_active: bool = False
+    trading_active: bool = False
 
 
 # --------------------------------------------------------------------------------------------

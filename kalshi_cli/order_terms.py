@@ -24,11 +24,11 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.errors import ValidationError
-from kalshi_cli.market import price_bounds, price_on_grid
+from kalshi_cli.models import price_bounds, price_on_grid
 from kalshi_cli.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
 
 if TYPE_CHECKING:
-    from kalshi_cli.market import Market
+    from kalshi_cli.models import Market
 
 REDUCE_ONLY_NEEDS_IOC = "REDUCE_ONLY_NEEDS_IOC"
 FIELDS = (

@@ -82,7 +82,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
-    from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
+    from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.clock import Clock
     from kalshi_cli.config import Located
     from kalshi_cli.models import Balance, Position

@@ -21,7 +21,6 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("constants", {"__init__", "exit_codes", "clock"}),
     ("errors and units", {"errors", "units", "reference_index"}),
     ("the config decoder", {"decode"}),
-    ("the market's shape", {"market"}),  # below `models`, which re-exports it
     ("vocabulary", {"models", "keys"}),
     ("decisions and order terms", {"decisions", "order_terms"}),
     ("the strategy API", {"strategy_api"}),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Fill, Settlement
+from kalshi_cli.models import BookSide, Fill, Settlement, decode_answer
 from kalshi_cli.pnl import (
     PnlSummary,
     fill_record_from_api,
@@ -150,7 +150,7 @@ def test_a_settlement_is_recorded_for_the_subaccount_its_listing_was_made_for() 
         "fee_cost": "0.0200",
         "settled_time": "2026-11-22T10:00:01.500Z",
     }
-    record = settlement_record_from_api(Settlement.from_api(body), 2)
+    record = settlement_record_from_api(decode_answer(Settlement, body), 2)
     assert record.subaccount == 2
     fills = [
         FillRecord(
@@ -335,7 +335,7 @@ def test_a_fill_is_recorded_in_the_book_of_the_subaccount_it_names(
     }
     if number is not None:
         body["subaccount_number"] = number
-    record = fill_record_from_api(Fill.from_api(body), subaccount=order_subaccount)
+    record = fill_record_from_api(decode_answer(Fill, body), subaccount=order_subaccount)
     assert record.subaccount == book
 
 

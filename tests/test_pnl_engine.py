@@ -5,7 +5,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.models import BookSide, Orderbook
+from kalshi_cli.models import BookSide, decode_orderbook
 from kalshi_cli.pnl import PnlEngine, replay_into, summarize
 from kalshi_cli.store import FillRecord, SettlementRecord
 
@@ -74,7 +74,7 @@ def test_settlement_yes_pays_a_dollar_and_no_pays_nothing() -> None:
 def test_marks_use_the_best_bid_of_the_held_side() -> None:
     e = PnlEngine()
     e.apply_fill("M", ASK, D("0.60"), D("10"), D("0"))  # 10 NO at 0.40
-    book = Orderbook.from_api(
+    book = decode_orderbook(
         "M", {"orderbook_fp": {"yes_dollars": [["0.55", "5"]], "no_dollars": [["0.42", "7"]]}}
     )
     bid, mid = e.market("M").mark(book)

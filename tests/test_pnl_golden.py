@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.models import Orderbook
+from kalshi_cli.models import Orderbook, decode_orderbook
 from kalshi_cli.pnl import PnlEngine, realized_per_fill, replay_into, summarize
 from kalshi_cli.store import Store
 from tests.pnl_golden_session import DATA, load_fills, load_settlements
@@ -66,7 +66,7 @@ def book(ticker: str) -> Orderbook:
     k = sum(map(ord, ticker)) % 40
     yes_bid = Decimal(30 + k) / 100
     no_bid = Decimal(69 - k - 2) / 100
-    return Orderbook.from_api(
+    return decode_orderbook(
         ticker,
         {
             "orderbook_fp": {

@@ -14,7 +14,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.models import BookSide, Fill, Orderbook, Settlement
+from kalshi_cli.models import BookSide, Fill, Orderbook, Settlement, decode_answer, decode_orderbook
 from kalshi_cli.pnl import (
     PnlEngine,
     fill_record_from_api,
@@ -40,7 +40,7 @@ def settlement(ticker: str, result: str, ts: float) -> SettlementRecord:
 
 def book() -> Orderbook:
     """Best YES bid 0.55 for 7 contracts, best NO bid 0.42 for 9: prices and sizes differ."""
-    return Orderbook.from_api(
+    return decode_orderbook(
         "M", {"orderbook_fp": {"yes_dollars": [["0.55", "7"]], "no_dollars": [["0.42", "9"]]}}
     )
 
@@ -161,13 +161,15 @@ def test_a_fill_body_becomes_the_record_the_state_file_keeps() -> None:
         "created_time": "2026-11-22T10:00:01.250Z",
         "ts": 1795341601,
     }
-    record = fill_record_from_api(Fill.from_api(body), client_order_id="c-1", strategy="spike")
+    record = fill_record_from_api(
+        decode_answer(Fill, body), client_order_id="c-1", strategy="spike"
+    )
     assert record == FillRecord(
         "F1", "O1", "c-1", "KX-A", ASK, D("0.42"), D(3), D("0.0123"), True,
         1795341601.25, "spike", None,
     )  # fmt: skip
     assert record.realized_pnl is None
-    bare = fill_record_from_api(Fill.from_api(body))
+    bare = fill_record_from_api(decode_answer(Fill, body))
     assert (bare.client_order_id, bare.strategy) == (None, None)
 
 
@@ -182,9 +184,9 @@ def test_a_fill_body_without_created_time_takes_ts_or_zero() -> None:
         "fee_cost": "0",
         "ts": 1795341601,
     }
-    assert fill_record_from_api(Fill.from_api(body)).ts == 1795341601.0
+    assert fill_record_from_api(decode_answer(Fill, body)).ts == 1795341601.0
     del body["ts"]
-    assert fill_record_from_api(Fill.from_api(body)).ts == 0.0
+    assert fill_record_from_api(decode_answer(Fill, body)).ts == 0.0
 
 
 def test_a_settlement_body_becomes_the_record_the_state_file_keeps() -> None:
@@ -200,19 +202,19 @@ def test_a_settlement_body_becomes_the_record_the_state_file_keeps() -> None:
         "fee_cost": "0.0200",
         "settled_time": "2026-11-22T10:00:01.500Z",
     }
-    record = settlement_record_from_api(Settlement.from_api(body))
+    record = settlement_record_from_api(decode_answer(Settlement, body))
     assert record == SettlementRecord(
         "KX-A", "KX", "no", D(2), D(5), D("0.80"), D("3.05"), D(5), D("0.02"), 1795341601.5
     )
     del body["settled_time"]
-    assert settlement_record_from_api(Settlement.from_api(body)).settled_at == 0.0
+    assert settlement_record_from_api(decode_answer(Settlement, body)).settled_at == 0.0
 
 
 def one_sided_book(side: str) -> Orderbook:
     """Bids on one side only: no bid on the other and no mid."""
     levels: dict[str, list[list[str]]] = {"yes_dollars": [], "no_dollars": []}
     levels[side] = [["0.55", "7"]]
-    return Orderbook.from_api("M", {"orderbook_fp": levels})
+    return decode_orderbook("M", {"orderbook_fp": levels})
 
 
 @pytest.mark.parametrize(("side", "price"), [(BID, "0.40"), (ASK, "0.60")])

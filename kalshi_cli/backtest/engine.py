@@ -551,7 +551,7 @@ def _with_terms(markets: list[Market], root: Path) -> list[Market]:
     for market in markets:
         body = bodies.get(market.ticker) or {}
         terms = {k: body[k] for k in _TERM_FIELDS if body.get(k) not in (None, "")}
-        out.append(replace(market, raw={**market.raw, **terms}) if terms else market)
+        out.append(market.with_raw({**market.raw, **terms}) if terms else market)
     return out
 
 

@@ -127,7 +127,7 @@ EVENT_COLUMNS = (
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:
     from kalshi_cli.cli.markets import market_summary_json
-    from kalshi_cli.models import Market
+    from kalshi_cli.models import Market, decode_answer
 
     document = {
         "event_ticker": event.get("event_ticker"),
@@ -140,7 +140,7 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
     }
     if "markets" in event:
         document["markets"] = [
-            market_summary_json(Market.from_api(m)) for m in event.get("markets") or []
+            market_summary_json(decode_answer(Market, m)) for m in event.get("markets") or []
         ]
     return document
 
@@ -181,7 +181,7 @@ def event_command(
 
 def render_event(out: Output, body: dict[str, Any]) -> None:
     from kalshi_cli.cli.markets import render_markets
-    from kalshi_cli.models import Market
+    from kalshi_cli.models import Market, decode_answer
 
     event = dict(body.get("event") or {})
     event["markets"] = body.get("markets") or []
@@ -201,7 +201,7 @@ def render_event(out: Output, body: dict[str, Any]) -> None:
         fields.append(("fee override", f"{override} x {multiplier if multiplier else 'series'}"))
     out.record([(k, v) for k, v in fields if v], document=None)
     out.line()
-    render_markets(out, [Market.from_api(m) for m in event["markets"]])
+    render_markets(out, [decode_answer(Market, m) for m in event["markets"]])
 
 
 def series_command(

@@ -22,7 +22,7 @@ from kalshi_cli.cli._output import Column, is_tty, no_color
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.data.download import MarketDone, PageDone
-    from kalshi_cli.market import Market
+    from kalshi_cli.models import Market
 
 
 class ExportFormat(StrEnum):

@@ -268,13 +268,13 @@ def market_command(
 
 def _tick(m: Market) -> str:
     """The market's finest tick: its prices are shown to that many digits."""
-    from kalshi_cli.market import min_tick
+    from kalshi_cli.models import min_tick
 
     return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
 def market_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.market import min_tick
+    from kalshi_cli.models import min_tick
     from kalshi_cli.units import fmt_dollars
 
     document = market_summary_json(m)

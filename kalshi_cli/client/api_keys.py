@@ -7,16 +7,11 @@ logs or prints it. Listing never carries a private key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import ClientBase, path_segment
-
-if TYPE_CHECKING:
-    from kalshi_cli.client.api_keys_shapes import (
-        ApiKeyInfo,
-        GeneratedKey,
-    )
 
 __all__ = [
     "ApiKeyInfo",
@@ -24,11 +19,28 @@ __all__ = [
     "GeneratedKey",
 ]
 
-_SHAPES = frozenset({"ApiKeyInfo", "GeneratedKey"})
+
+class ApiKeyInfo(msgspec.Struct, frozen=True):
+    api_key_id: str
+    name: str = ""
+    scopes: tuple[str, ...] = ()
+    subaccount: int | None = None  # the one subaccount the key is restricted to, if any
 
 
-# the response shapes above load from `api_keys_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.api_keys_shapes", _SHAPES)
+class GeneratedKey(msgspec.Struct, frozen=True):
+    api_key_id: str
+    key_type: str
+    private_key_pem: str
+
+    def __repr__(self) -> str:
+        # never the private key, so never in a log line or a traceback
+        return f"GeneratedKey(api_key_id={self.api_key_id!r}, key_type={self.key_type!r})"
+
+
+class _GeneratedAnswer(msgspec.Struct, frozen=True):
+    api_key_id: str
+    private_key: str
+    key_type: str = ""
 
 
 def _key_body(name: str, scopes: tuple[str, ...] | None, subaccount: int | None) -> dict[str, Any]:
@@ -44,10 +56,9 @@ class ApiKeysApi(ClientBase):
     """The account's API keys (see the module docstring)."""
 
     def list_api_keys(self) -> list[ApiKeyInfo]:
-        from kalshi_cli.client.api_keys_shapes import ApiKeyInfo
-
-        body = self._get("/api_keys", auth=True)
-        return [self._parse(ApiKeyInfo.from_api, k, "API key") for k in body.get("api_keys") or []]
+        return self._items(
+            ApiKeyInfo, self._get_fields("/api_keys", auth=True), "api_keys", "API key"
+        )
 
     def create_api_key(
         self,
@@ -74,19 +85,15 @@ class ApiKeysApi(ClientBase):
     ) -> GeneratedKey:
         """A key pair made by the exchange; the answer is the only copy of its private key.
         Sent once: a lost answer is a key whose private half nobody has (delete it)."""
-        from kalshi_cli.client.api_keys_shapes import GeneratedKey
-
         body = _key_body(name, scopes, subaccount) | {"key_type": key_type}
         self._require_key("generating an API key")
         response = self._send_once("POST", "/api_keys/generate", json=body, what="a new API key")
-        answer = self._body(response)
-        return self._parse(
-            lambda b: GeneratedKey(
-                str(b["api_key_id"]), str(b.get("key_type") or key_type), str(b["private_key"])
-            ),
-            answer,
+        sent = self._decode(
+            response,
+            lambda content: msgspec.json.decode(content, type=_GeneratedAnswer),
             "generated API key",
         )
+        return GeneratedKey(sent.api_key_id, sent.key_type or key_type, sent.private_key)
 
     def delete_api_key(self, api_key_id: str) -> None:
         self._request("DELETE", f"/api_keys/{path_segment(api_key_id)}", auth=True)

@@ -22,8 +22,10 @@ Each request goes through the same four steps:
    Such a request can still land until its signature leaves the exchange's acceptance window:
    `LANDING_WINDOW_S` below.
 
-Lists follow cursors through pagination.py. Responses are parsed into the tolerant models of
-`kalshi_cli.models`: unknown fields are ignored, prices and counts are `Decimal`.
+Lists follow cursors through pagination.py. Answers are decoded from their bytes by msgspec into
+the tolerant Structs of `kalshi_cli.models` (`decode_answer`): unknown fields are ignored, prices
+and counts are `Decimal`. A page is split into its items' bytes (`msgspec.Raw`) first, so each
+item is decoded straight into its Struct and kept as bytes for its `raw`.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 from kalshi_cli import __version__
 from kalshi_cli.client.deadline import hold_to_deadlines
@@ -57,8 +60,10 @@ from kalshi_cli.errors import (
     TransportError,
 )
 from kalshi_cli.keys import PrivateKey
+from kalshi_cli.models import decode_answer
 
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 Params = dict[str, str | int | list[str] | None]  # a list: the parameter repeated
 
 REACHABILITY_HINT = "is the exchange reachable? `kalshi health-check`"
@@ -316,8 +321,46 @@ class ClientBase:
             )
         return data
 
+    @classmethod
+    def _fields(cls, response: httpx.Response) -> dict[str, msgspec.Raw]:
+        """The answer's top-level fields, each still its bytes."""
+        try:
+            return _FIELDS.decode(response.content)
+        except msgspec.DecodeError:
+            cls._body(response)  # raises the one-line error of a body that is no JSON object
+            raise
+
     def _get(self, path: str, *, params: Params | None = None, auth: bool = False) -> Any:
         return self._body(self._request("GET", path, params=params, auth=auth))
+
+    def _get_fields(
+        self, path: str, *, params: Params | None = None, auth: bool = False
+    ) -> dict[str, msgspec.Raw]:
+        return self._fields(self._request("GET", path, params=params, auth=auth))
+
+    def _answer(self, cls: type[S], response: httpx.Response, what: str) -> S:
+        """The whole answer as `cls`; a KalshiError when it does not decode."""
+        return self._decode(response, lambda content: decode_answer(cls, content), what)
+
+    def _decode(self, response: httpx.Response, decode: Callable[[bytes], T], what: str) -> T:
+        """`decode` of the answer's bytes; a KalshiError when they do not decode."""
+        try:
+            return decode(response.content)
+        except (KeyError, TypeError, msgspec.ValidationError) as exc:
+            raise KalshiError(f"unexpected {what} from the exchange: {exc!r}") from exc
+        except msgspec.DecodeError:
+            self._body(response)  # raises the one-line error of a body that is no JSON
+            raise
+
+    def _items(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> list[S]:
+        """The answer's list `key` (missing or null: none), each item as `cls`."""
+        items = self._parse(listed_items, fields.get(key), what)
+        return [self._parse(lambda b: decode_answer(cls, b), item, what) for item in items]
+
+    def _item(self, cls: type[S], fields: dict[str, msgspec.Raw], key: str, what: str) -> S:
+        """The answer's field `key` (`{"order": {...}}`) as `cls`; a KalshiError when the
+        answer lacks it or it does not decode."""
+        return self._parse(lambda f: decode_answer(cls, f[key]), fields, what)
 
     @staticmethod
     def _parse(parse: Callable[[Any], T], data: Any, what: str) -> T:
@@ -330,22 +373,33 @@ class ClientBase:
         self,
         path: str,
         key: str,
-        parse: Callable[[Any], T],
+        parse: Callable[[Any], T] | type[T],
         *,
         cursor: str | None,
         limit: int,
         params: Params,
         auth: bool,
     ) -> tuple[list[T], str]:
-        body = self._get(path, params={**params, "limit": limit, "cursor": cursor}, auth=auth)
-        items = [self._parse(parse, item, key) for item in body.get(key) or []]
-        return items, str(body.get("cursor") or "")
+        """One page: its items, each decoded by `parse` (an Answer Struct, decoded from the
+        item's bytes; or a function of the item as a dict), and the next cursor."""
+        fields = self._get_fields(
+            path, params={**params, "limit": limit, "cursor": cursor}, auth=auth
+        )
+        if isinstance(parse, type) and issubclass(parse, msgspec.Struct):
+            decoded = cast("list[T]", self._items(parse, fields, key, key))
+        else:
+            convert = cast("Callable[[Any], T]", parse)
+            items = self._parse(listed_items, fields.get(key), key)
+            decoded = [self._parse(convert, msgspec.json.decode(i), key) for i in items]
+        cursor_raw = fields.get("cursor")
+        next_cursor = self._parse(_cursor, cursor_raw, "cursor") if cursor_raw else ""
+        return decoded, next_cursor
 
     def _iterate(
         self,
         path: str,
         key: str,
-        parse: Callable[[Any], T],
+        parse: Callable[[Any], T] | type[T],
         *,
         params: Params,
         limit: int | None,
@@ -388,6 +442,20 @@ class ClientBase:
             raise KalshiError(f"{self.host} sent an unreadable Date header: {date!r}") from None
         # the header truncates to the second: the exchange's clock read somewhere in [D, D + 1)
         return server + 0.5 - (before + after) / 2
+
+
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ITEMS = msgspec.json.Decoder(list[msgspec.Raw] | None)
+_CURSOR = msgspec.json.Decoder(str | None)
+
+
+def listed_items(raw: msgspec.Raw | None) -> list[msgspec.Raw]:
+    """A page's list of items, each its bytes; none for a missing or null list."""
+    return (_ITEMS.decode(raw) if raw is not None else None) or []
+
+
+def _cursor(raw: msgspec.Raw) -> str:
+    return _CURSOR.decode(raw) or ""
 
 
 def _what(response: httpx.Response) -> str:

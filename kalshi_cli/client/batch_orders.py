@@ -11,19 +11,15 @@ Within an answered batch, each item is either an order (`BatchItem.result`) or a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import ClientBase
+from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
-
-if TYPE_CHECKING:
-    # `requests` (its three dataclasses) loads with the first order call, not with the client
-    from kalshi_cli.client.batch_orders_shapes import (
-        BatchItem,
-    )
-    from kalshi_cli.client.requests import CreateOrder
+from kalshi_cli.models import decode_answer
 
 __all__ = [
     "BATCH_CREATE_ITEM_COST",
@@ -31,11 +27,19 @@ __all__ = [
     "BatchOrdersApi",
 ]
 
-_SHAPES = frozenset({"BatchItem"})
 
+class BatchItem(msgspec.Struct, frozen=True):
+    """One order's outcome in a batch."""
 
-# the response shapes above load from `batch_orders_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.batch_orders_shapes", _SHAPES)
+    client_order_id: str
+    result: CreateOrderResult | None  # the order, when it was created
+    error: str | None  # why not, in the exchange's words (or why its outcome is unknown)
+    # the item does not say plainly whether the order exists (no order id and no error, both,
+    # the exchange's own trouble, named twice): it is looked up, never taken for a refusal
+    unknown: bool = False
+    # its error is the exchange's own trouble (an internal error, unavailable, a timeout): a 5xx
+    # for this one order, which the trade loop's API error guard counts as one
+    trouble: bool = False
 
 
 # "The maximum batch size scales with your tier's write budget" (openapi.yaml 3.31.0): the
@@ -98,8 +102,6 @@ _TROUBLE = ("internal", "unavailable", "timeout", "timed_out")
 def _items(answered: list[Any]) -> list[BatchItem]:
     """The answer's items, one per client order id: an order the answer names twice is unknown
     (which of the two is true cannot be told)."""
-    from kalshi_cli.client.batch_orders_shapes import BatchItem
-
     items = [_item(raw) for raw in answered]
     named: dict[str, int] = {}
     for item in items:
@@ -118,9 +120,6 @@ def _items(answered: list[Any]) -> list[BatchItem]:
 def _item(raw: Any) -> BatchItem:
     """One item: the order it created, a refusal (an error and no order id), or unknown when it
     says neither plainly (every field of a batch-create item is optional in the spec)."""
-    from kalshi_cli.client.batch_orders_shapes import BatchItem
-    from kalshi_cli.client.requests import CreateOrderResult
-
     if not isinstance(raw, dict):
         raise TypeError("a batch item is not an object")
     coid = str(raw.get("client_order_id") or "")
@@ -139,5 +138,5 @@ def _item(raw: Any) -> BatchItem:
         return BatchItem(
             coid, None, f"the batch answer gave an order id and an error: {text}", True
         )
-    result = CreateOrderResult.from_api(raw)
+    result = decode_answer(CreateOrderResult, raw)
     return BatchItem(coid or (result.client_order_id or ""), result, None)

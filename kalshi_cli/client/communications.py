@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import ClientBase, Params, path_segment
+from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.errors import (
     KalshiError,
@@ -34,18 +36,13 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
+from kalshi_cli.models import Answer
 from kalshi_cli.units import (
     ONE,
     ZERO,
     fmt_count,
     fmt_dollars,
 )
-
-if TYPE_CHECKING:
-    from kalshi_cli.client.communications_shapes import (
-        Quote,
-        Rfq,
-    )
 
 __all__ = [
     "QUOTES",
@@ -57,11 +54,51 @@ __all__ = [
     "check_bid",
 ]
 
-_SHAPES = frozenset({"Quote", "Rfq"})
+
+class Rfq(Answer, frozen=True, kw_only=True):
+    """A request for quote as the exchange shows it to the caller (`creator_user_id` only to
+    its creator: `mine`)."""
+
+    rfq_id: str = msgspec.field(name="id")
+    market_ticker: str
+    status: str
+    contracts: Decimal = msgspec.field(name="contracts_fp")
+    target_cost: Decimal | None = msgspec.field(default=None, name="target_cost_dollars")
+    rest_remainder: bool = False
+    creator_id: str
+    created_ts: str
+    cancellation_reason: str = ""
+    creator_user_id: str = ""
+
+    @property
+    def mine(self) -> bool:
+        return bool(self.creator_user_id)
 
 
-# the response shapes above load from `communications_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.communications_shapes", _SHAPES)
+class Quote(Answer, frozen=True, kw_only=True):
+    """A quote as the exchange shows it: to its maker and to the RFQ's creator only (`mine`:
+    to its maker). The order ids of an execution are there for the party whose order it is."""
+
+    quote_id: str = msgspec.field(name="id")
+    rfq_id: str
+    market_ticker: str
+    status: str
+    yes_bid: Decimal = msgspec.field(name="yes_bid_dollars")
+    no_bid: Decimal = msgspec.field(name="no_bid_dollars")
+    yes_contracts: Decimal | None = msgspec.field(default=None, name="yes_contracts_fp")
+    no_contracts: Decimal | None = msgspec.field(default=None, name="no_contracts_fp")
+    contracts: Decimal = msgspec.field(name="contracts_fp")
+    accepted_side: str | None = None
+    created_ts: str
+    updated_ts: str
+    creator_order_id: str = ""
+    rfq_creator_order_id: str = ""
+    cancellation_reason: str = ""
+    creator_user_id: str = ""
+
+    @property
+    def mine(self) -> bool:
+        return bool(self.creator_user_id)
 
 
 RFQS = "/communications/rfqs"
@@ -120,8 +157,6 @@ class CommunicationsApi(ClientBase):
         page_size: int = 100,
     ) -> Iterator[Rfq]:
         """RFQs, newest first, across every page; `mine`: only the caller's."""
-        from kalshi_cli.client.communications_shapes import Rfq
-
         params: Params = {
             "market_ticker": market_ticker,
             "event_ticker": event_ticker,
@@ -133,7 +168,7 @@ class CommunicationsApi(ClientBase):
         return self._iterate(
             RFQS,
             "rfqs",
-            Rfq.from_api,
+            Rfq,
             params=params,
             limit=limit,
             page_size=min(page_size, 100),
@@ -144,10 +179,8 @@ class CommunicationsApi(ClientBase):
         return list(self.iter_rfqs(**filters))
 
     def get_rfq(self, rfq_id: str) -> Rfq:
-        from kalshi_cli.client.communications_shapes import Rfq
-
-        body = self._get(f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True)
-        return self._parse(lambda d: Rfq.from_api(d["rfq"]), body, "RFQ")
+        fields = self._get_fields(f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}", auth=True)
+        return self._item(Rfq, fields, "rfq", "RFQ")
 
     def create_rfq(
         self,
@@ -163,8 +196,6 @@ class CommunicationsApi(ClientBase):
     ) -> str:
         """Ask for quotes on `contracts` of `market_ticker`, or on what `target_cost` dollars
         buy (exactly one of the two); returns the RFQ's id."""
-        from kalshi_cli.client.requests import check_count
-
         if (contracts is None) == (target_cost is None):
             raise ValidationError(
                 "give exactly one of contracts and target_cost", code="bad_rfq_size"
@@ -219,8 +250,6 @@ class CommunicationsApi(ClientBase):
     ) -> Iterator[Quote]:
         """Quotes the caller may see (its own, and those on its RFQs), newest first; `mine`:
         only its own; `on_my_rfqs`: only those on its RFQs."""
-        from kalshi_cli.client.communications_shapes import Quote
-
         params: Params = {
             "rfq_id": rfq_id,
             "status": status,
@@ -230,7 +259,7 @@ class CommunicationsApi(ClientBase):
         return self._iterate(
             QUOTES,
             "quotes",
-            Quote.from_api,
+            Quote,
             params=params,
             limit=limit,
             page_size=min(page_size, 500),
@@ -247,10 +276,8 @@ class CommunicationsApi(ClientBase):
         return f"{RFQS}/{path_segment(_id(rfq_id, 'an RFQ id'))}/quotes/{quote}"
 
     def get_quote(self, quote_id: str, *, rfq_id: str | None = None) -> Quote:
-        from kalshi_cli.client.communications_shapes import Quote
-
-        body = self._get(self._quote_path(quote_id, rfq_id), auth=True)
-        return self._parse(lambda d: Quote.from_api(d["quote"]), body, "quote")
+        fields = self._get_fields(self._quote_path(quote_id, rfq_id), auth=True)
+        return self._item(Quote, fields, "quote", "quote")
 
     def create_quote(
         self,

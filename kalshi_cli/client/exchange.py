@@ -9,10 +9,12 @@ the exchange leaves out or sends as null (no trade in the period) is None.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import (
     EVENTS_PAGE_MAX,
     ClientBase,
@@ -22,15 +24,10 @@ from kalshi_cli.client.base import (
 )
 from kalshi_cli.clock import parse_iso
 from kalshi_cli.errors import NotFoundError
+from kalshi_cli.models import ZERO, Answer, decode_answer
 
 if TYPE_CHECKING:
-    from kalshi_cli.client.exchange_shapes import (
-        Candle,
-        ExchangeSchedule,
-        MaintenanceWindow,
-        Ohlc,
-    )
-    from kalshi_cli.models import Orderbook  # loaded by the call that returns one
+    from kalshi_cli.models import Orderbook
 
 __all__ = [
     "BATCH_MAX",
@@ -41,11 +38,62 @@ __all__ = [
     "MaintenanceWindow",
     "Ohlc",
 ]
-_SHAPES = frozenset({"Candle", "ExchangeSchedule", "MaintenanceWindow", "Ohlc"})
 
 
-# the response shapes above load from `exchange_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.exchange_shapes", _SHAPES)
+class Ohlc(msgspec.Struct, frozen=True):
+    """One side's prices over a candle's period; a price the exchange leaves out or sends as
+    null (no trade in the period) is None. `previous` is the traded price's only."""
+
+    open: Decimal | None = msgspec.field(default=None, name="open_dollars")
+    low: Decimal | None = msgspec.field(default=None, name="low_dollars")
+    high: Decimal | None = msgspec.field(default=None, name="high_dollars")
+    close: Decimal | None = msgspec.field(default=None, name="close_dollars")
+    previous: Decimal | None = msgspec.field(default=None, name="previous_dollars")
+
+
+_NO_PRICES = Ohlc()
+
+
+class Candle(Answer, frozen=True, kw_only=True):
+    """One `MarketCandlestick`: the period ending at `end_ts` (inclusive, Unix seconds)."""
+
+    end_ts: int = msgspec.field(name="end_period_ts")
+    yes_bid: Ohlc = _NO_PRICES
+    yes_ask: Ohlc = _NO_PRICES
+    price: Ohlc = _NO_PRICES  # traded YES price; all None when nothing traded
+    volume: Decimal = msgspec.field(default=ZERO, name="volume_fp")
+    open_interest: Decimal = msgspec.field(default=ZERO, name="open_interest_fp")
+
+    @property
+    def previous_price(self) -> Decimal | None:
+        return self.price.previous
+
+
+class MaintenanceWindow(msgspec.Struct, frozen=True):
+    start: datetime = msgspec.field(name="start_datetime")
+    end: datetime = msgspec.field(name="end_datetime")
+
+    def __post_init__(self) -> None:
+        # a time without an offset is UTC (as `clock.parse_iso` reads one), never this machine's
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment.tzinfo is None:
+                msgspec.structs.force_setattr(self, name, moment.replace(tzinfo=UTC))
+
+
+class ExchangeSchedule(msgspec.Struct, frozen=True):
+    """`GET /exchange/schedule`: the weekly standard hours (as sent, times in ET) and the
+    maintenance windows, by start."""
+
+    standard_hours: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    maintenance_windows: list[MaintenanceWindow] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.maintenance_windows.sort(key=lambda w: w.start)
+
+
+class _ScheduleAnswer(msgspec.Struct, frozen=True):
+    schedule: ExchangeSchedule
 
 
 CANDLE_PERIODS = {"1m": 1, "1h": 60, "1d": 1440}  # the spec's period_interval, in minutes
@@ -56,10 +104,11 @@ class ExchangeDataApi(ClientBase):
     """The schedule, series, event fee changes, candlesticks and batch order books."""
 
     def get_exchange_schedule(self) -> ExchangeSchedule:
-        from kalshi_cli.client.exchange_shapes import ExchangeSchedule
-
-        return self._parse(
-            ExchangeSchedule.from_api, self._get("/exchange/schedule"), "exchange schedule"
+        response = self._request("GET", "/exchange/schedule")
+        return self._decode(
+            response,
+            lambda content: msgspec.json.decode(content, type=_ScheduleAnswer).schedule,
+            "exchange schedule",
         )
 
     def get_user_data_timestamp(self) -> datetime:
@@ -98,8 +147,6 @@ class ExchangeDataApi(ClientBase):
         end_ts: int,
         period_minutes: int,
     ) -> list[Candle]:
-        from kalshi_cli.client.exchange_shapes import Candle
-
         try:
             body = self._get(
                 f"/series/{path_segment(series_ticker)}/markets/{path_segment(ticker)}"
@@ -111,15 +158,13 @@ class ExchangeDataApi(ClientBase):
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
         return self._parse(
-            lambda b: [Candle.from_api(c) for c in b["candlesticks"]], body, "candlesticks"
+            lambda b: [decode_answer(Candle, c) for c in b["candlesticks"]], body, "candlesticks"
         )
 
     def batch_market_candlesticks(
         self, tickers: list[str], *, start_ts: int, end_ts: int, period_minutes: int
     ) -> dict[str, list[Candle]]:
         """`GET /markets/candlesticks`: ticker -> its candles, up to 100 tickers a request."""
-        from kalshi_cli.client.exchange_shapes import Candle
-
         out: dict[str, list[Candle]] = {}
         for i in range(0, len(tickers), BATCH_MAX):
             body = self._get(
@@ -134,7 +179,7 @@ class ExchangeDataApi(ClientBase):
             out.update(
                 self._parse(
                     lambda b: {
-                        m["market_ticker"]: [Candle.from_api(c) for c in m["candlesticks"]]
+                        m["market_ticker"]: [decode_answer(Candle, c) for c in m["candlesticks"]]
                         for m in b["markets"]
                     },
                     body,
@@ -154,8 +199,6 @@ class ExchangeDataApi(ClientBase):
     ) -> tuple[dict[str, list[Candle]], int]:
         """`GET /series/{s}/events/{e}/candlesticks`: ticker -> candles for every market of
         the event, and the end the exchange cut the range at (`adjusted_end_ts`)."""
-        from kalshi_cli.client.exchange_shapes import Candle
-
         body = self._get(
             f"/series/{path_segment(series_ticker)}/events/{path_segment(event_ticker)}"
             "/candlesticks",
@@ -164,7 +207,7 @@ class ExchangeDataApi(ClientBase):
 
         def parse(b: dict[str, Any]) -> tuple[dict[str, list[Candle]], int]:
             candles = {
-                ticker: [Candle.from_api(c) for c in cs]
+                ticker: [decode_answer(Candle, c) for c in cs]
                 for ticker, cs in zip(b["market_tickers"], b["market_candlesticks"], strict=True)
             }
             return candles, int(b["adjusted_end_ts"])
@@ -256,7 +299,7 @@ class ExchangeDataApi(ClientBase):
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
-        from kalshi_cli.models import Orderbook
+        from kalshi_cli.models import decode_orderbook
 
         out: dict[str, Orderbook] = {}
         for i in range(0, len(tickers), BATCH_MAX):
@@ -264,7 +307,7 @@ class ExchangeDataApi(ClientBase):
             out.update(
                 self._parse(
                     lambda b: {
-                        o["ticker"]: Orderbook.from_api(o["ticker"], o) for o in b["orderbooks"]
+                        o["ticker"]: decode_orderbook(o["ticker"], o) for o in b["orderbooks"]
                     },
                     body,
                     "orderbooks",

@@ -14,9 +14,11 @@ means one that moves meanwhile is found on the second read rather than lost).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import (
     MARKETS_PAGE_MAX,
     Params,
@@ -26,13 +28,7 @@ from kalshi_cli.client.base import (
 )
 from kalshi_cli.client.listing import Listings, time_window
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.market import Market
-
-if TYPE_CHECKING:
-    # loaded by the calls that return them: a client that only reads the markets generates none
-    # of these dataclasses
-    from kalshi_cli.client.historical_shapes import HistoricalCutoff
-    from kalshi_cli.models import Fill, Order, Position, Trade
+from kalshi_cli.models import Fill, Market, Order, Position, Trade
 
 __all__ = [
     "FillSource",
@@ -43,11 +39,39 @@ __all__ = [
     "trades_with_history",
 ]
 
-_SHAPES = frozenset({"HistoricalCutoff"})
+
+class HistoricalCutoff(msgspec.Struct, frozen=True):
+    """The boundary between the tiers, as unix seconds (GetHistoricalCutoffResponse)."""
+
+    market_settled_ts: float  # unix seconds
+    trades_created_ts: float  # unix seconds
+    orders_updated_ts: float  # unix seconds
+    market_positions_last_updated_ts: float | None  # unix seconds; optional field
 
 
-# the response shapes above load from `historical_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.historical_shapes", _SHAPES)
+class _CutoffAnswer(msgspec.Struct, frozen=True):
+    """The answer as sent: each boundary an RFC 3339 time."""
+
+    market_settled_ts: datetime
+    trades_created_ts: datetime
+    orders_updated_ts: datetime
+    market_positions_last_updated_ts: datetime | None = None
+
+
+def _seconds(moment: datetime) -> float:
+    # a time without an offset is UTC (as `clock.parse_iso` reads one), never the machine's zone
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _cutoff(content: bytes) -> HistoricalCutoff:
+    sent = msgspec.json.decode(content, type=_CutoffAnswer)
+    positions = sent.market_positions_last_updated_ts
+    return HistoricalCutoff(
+        _seconds(sent.market_settled_ts),
+        _seconds(sent.trades_created_ts),
+        _seconds(sent.orders_updated_ts),
+        None if positions is None else _seconds(positions),
+    )
 
 
 T = TypeVar("T")
@@ -57,10 +81,8 @@ class HistoricalApi(Listings):
     """The historical tier (see the module docstring)."""
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
-        from kalshi_cli.client.historical_shapes import HistoricalCutoff
-
-        body = self._get("/historical/cutoff")
-        return self._parse(HistoricalCutoff.from_api, body, "historical cutoff")
+        response = self._request("GET", "/historical/cutoff")
+        return self._decode(response, _cutoff, "historical cutoff")
 
     def iter_historical_markets(
         self,
@@ -76,18 +98,16 @@ class HistoricalApi(Listings):
             "event_ticker": event_ticker,
             "series_ticker": series_ticker,
         }
-        return self._listing(
-            "/historical/markets", "markets", Market.from_api, params, limit, private=False
-        )
+        return self._listing("/historical/markets", "markets", Market, params, limit, private=False)
 
     def get_historical_market(self, ticker: str) -> Market:
         try:
-            body = self._get(f"/historical/markets/{path_segment(ticker)}")
+            fields = self._get_fields(f"/historical/markets/{path_segment(ticker)}")
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"no archived market {ticker}", "a market settled recently is still live"
             ) from exc
-        return self._parse(lambda b: Market.from_api(b["market"]), body, "market")
+        return self._item(Market, fields, "market", "market")
 
     def get_historical_candlesticks(
         self, ticker: str, *, start_ts: int, end_ts: int, period_interval: int
@@ -127,12 +147,8 @@ class HistoricalApi(Listings):
     ) -> Iterator[Trade]:
         """`GET /markets/trades` within a time range: the live tier's half of
         `trades_with_history`."""
-        from kalshi_cli.models import Trade
-
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing(
-            "/markets/trades", "trades", Trade.from_api, params, limit, private=False
-        )
+        return self._listing("/markets/trades", "trades", Trade, params, limit, private=False)
 
     def iter_historical_trades(
         self,
@@ -142,12 +158,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Trade]:
-        from kalshi_cli.models import Trade
-
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing(
-            "/historical/trades", "trades", Trade.from_api, params, limit, private=False
-        )
+        return self._listing("/historical/trades", "trades", Trade, params, limit, private=False)
 
     def get_trades_page(
         self,
@@ -162,12 +174,10 @@ class HistoricalApi(Listings):
         """One page of `GET /markets/trades` (or `/historical/trades`): (trades, next cursor;
         "" on the last page). For a reader that keeps its place between pages, as a resumable
         download does."""
-        from kalshi_cli.models import Trade
-
         params: Params = {"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts}
         path = "/historical/trades" if historical else "/markets/trades"
         return self._page(
-            path, "trades", Trade.from_api, cursor=cursor, limit=limit, params=params, auth=False
+            path, "trades", Trade, cursor=cursor, limit=limit, params=params, auth=False
         )
 
     def iter_historical_fills(
@@ -178,12 +188,8 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
-        from kalshi_cli.models import Fill
-
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing(
-            "/historical/fills", "fills", Fill.from_api, params, limit, private=True
-        )
+        return self._listing("/historical/fills", "fills", Fill, params, limit, private=True)
 
     def iter_historical_orders(
         self,
@@ -193,22 +199,16 @@ class HistoricalApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
-        from kalshi_cli.models import Order
-
         params = time_window(ticker, min_ts, max_ts)
-        return self._listing(
-            "/historical/orders", "orders", Order.from_api, params, limit, private=True
-        )
+        return self._listing("/historical/orders", "orders", Order, params, limit, private=True)
 
     def iter_historical_positions(
         self, *, ticker: str | None = None, event_ticker: str | None = None
     ) -> Iterator[Position]:
         """Settled positions archived by whole event (never split with the live listing)."""
-        from kalshi_cli.models import Position
-
         params: Params = {"ticker": ticker, "event_ticker": event_ticker}
         return self._listing(
-            "/historical/positions", "market_positions", Position.from_api, params, private=True
+            "/historical/positions", "market_positions", Position, params, private=True
         )
 
 

@@ -28,7 +28,7 @@ class Listings(ClientBase):
         self,
         path: str,
         key: str,
-        parse: Callable[[Any], T],
+        parse: Callable[[Any], T] | type[T],
         params: Params,
         limit: int | None = None,
         *,

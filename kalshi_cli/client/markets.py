@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_cli.client.base import (
     EVENTS_PAGE_MAX,
@@ -19,21 +19,14 @@ from kalshi_cli.client.pagination import paginate
 from kalshi_cli.errors import (
     NotFoundError,
 )
-from kalshi_cli.market import Market
-
-if TYPE_CHECKING:
-    # the other response shapes load with the call that returns one: a read of the markets
-    # generates no dataclass of `models` but Market's
-    from kalshi_cli.models import ExchangeStatus, Orderbook, Trade
+from kalshi_cli.models import ExchangeStatus, Market, Orderbook, Trade, decode_orderbook
 
 
 class MarketDataApi(ClientBase):
     """Market data: the exchange's status, markets, order books, events, series and trades."""
 
     def get_exchange_status(self) -> ExchangeStatus:
-        from kalshi_cli.models import ExchangeStatus
-
-        return self._parse(ExchangeStatus.from_api, self._get("/exchange/status"), "status")
+        return self._answer(ExchangeStatus, self._request("GET", "/exchange/status"), "status")
 
     def get_markets_page(
         self,
@@ -58,7 +51,7 @@ class MarketDataApi(ClientBase):
         return self._page(
             "/markets",
             "markets",
-            Market.from_api,
+            Market,
             cursor=cursor,
             limit=limit,
             params=params,
@@ -85,27 +78,27 @@ class MarketDataApi(ClientBase):
 
     def get_market(self, ticker: str) -> Market:
         try:
-            body = self._get(f"/markets/{path_segment(ticker)}")
+            fields = self._get_fields(f"/markets/{path_segment(ticker)}")
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
-        return self._parse(lambda b: Market.from_api(b["market"]), body, "market")
+        return self._item(Market, fields, "market", "market")
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         try:
             # public since API 3.31.0 (3.13-3.30 required a signature): with a key it is signed
             # all the same, so a server that still wants one gets it
-            body = self._get(
-                f"/markets/{path_segment(ticker)}/orderbook", params={"depth": depth or None}
+            response = self._request(
+                "GET", f"/markets/{path_segment(ticker)}/orderbook", params={"depth": depth or None}
             )
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"unknown ticker {ticker}", "`kalshi markets` lists them"
             ) from exc
-        from kalshi_cli.models import Orderbook
-
-        return self._parse(lambda b: Orderbook.from_api(ticker, b), body, "orderbook")
+        return self._decode(
+            response, lambda content: decode_orderbook(ticker, content), "orderbook"
+        )
 
     def get_event(self, event_ticker: str, *, with_nested_markets: bool = False) -> dict[str, Any]:
         """The `GET /events/{event_ticker}` body as sent: `{"event": {...}, "markets": [...]}`."""
@@ -180,12 +173,10 @@ class MarketDataApi(ClientBase):
         on_page: Callable[[int], None] | None = None,
     ) -> Iterator[Trade]:
         """The trades tape, newest first; `min_ts`/`max_ts` in Unix seconds."""
-        from kalshi_cli.models import Trade
-
         return self._iterate(
             "/markets/trades",
             "trades",
-            Trade.from_api,
+            Trade,
             params={"ticker": ticker, "min_ts": min_ts, "max_ts": max_ts},
             limit=limit,
             page_size=min(page_size, 1000),

@@ -17,19 +17,18 @@ every subaccount.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kalshi_cli.client._lazy import load_on_first_use
-from kalshi_cli.client.base import ClientBase, Params, path_segment
+import msgspec
+
+from kalshi_cli.client.base import ClientBase, Params, listed_items, path_segment
+from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
 from kalshi_cli.errors import KalshiError, ValidationError
+from kalshi_cli.models import Answer, decode_answer
 from kalshi_cli.units import fmt_count
-
-if TYPE_CHECKING:
-    from kalshi_cli.client.order_groups_shapes import (
-        OrderGroup,
-    )
 
 __all__ = [
     "GROUPS",
@@ -38,11 +37,32 @@ __all__ = [
     "OrderGroupsApi",
 ]
 
-_SHAPES = frozenset({"OrderGroup"})
+
+class OrderGroup(Answer, frozen=True):
+    """A group as the exchange shows it. `orders` (the ids of the orders placed in it) comes
+    with `get_order_group` only; a listing leaves it empty. A listed group is named by its
+    `id`; `get_order_group`'s answer names none, so it is the id asked for."""
+
+    order_group_id: str = msgspec.field(default="", name="id")
+    contracts_limit: Decimal | None = msgspec.field(default=None, name="contracts_limit_fp")
+    auto_cancel: bool = msgspec.field(default=False, name="is_auto_cancel_enabled")
+    orders: tuple[str, ...] = ()
 
 
-# the response shapes above load from `order_groups_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.order_groups_shapes", _SHAPES)
+def _listed_group(item: msgspec.Raw) -> OrderGroup:
+    group = decode_answer(OrderGroup, item)
+    if not group.order_group_id:
+        raise KeyError("id")
+    return group
+
+
+def _group_answer(group_id: str) -> Callable[[bytes], OrderGroup]:
+    def decode(content: bytes) -> OrderGroup:
+        group = decode_answer(OrderGroup, content)
+        msgspec.structs.force_setattr(group, "order_group_id", group_id)
+        return group
+
+    return decode
 
 
 GROUPS = "/portfolio/order_groups"
@@ -55,8 +75,6 @@ def _group_id(order_group_id: str) -> str:
 
 
 def _limit_body(contracts_limit: Decimal) -> dict[str, str]:
-    from kalshi_cli.client.requests import check_count
-
     return {"contracts_limit_fp": fmt_count(check_count(contracts_limit, "contracts limit"))}
 
 
@@ -94,22 +112,18 @@ class OrderGroupsApi(ClientBase):
     def list_order_groups(self, *, subaccount: int | None = None) -> list[OrderGroup]:
         """The groups of `subaccount`; of every subaccount when None (and the client has
         none)."""
-        from kalshi_cli.client.order_groups_shapes import OrderGroup
-
-        body = self._get(GROUPS, params=_subaccount(subaccount), auth=True)
+        fields = self._get_fields(GROUPS, params=_subaccount(subaccount), auth=True)
         return [
-            self._parse(OrderGroup.from_api, item, "order group")
-            for item in body.get("order_groups") or []
+            self._parse(_listed_group, item, "order group")
+            for item in self._parse(listed_items, fields.get("order_groups"), "order groups")
         ]
 
     def get_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> OrderGroup:
-        from kalshi_cli.client.order_groups_shapes import OrderGroup
-
         group_id = _group_id(order_group_id)
-        body = self._get(
-            f"{GROUPS}/{path_segment(group_id)}", params=_subaccount(subaccount), auth=True
+        response = self._request(
+            "GET", f"{GROUPS}/{path_segment(group_id)}", params=_subaccount(subaccount), auth=True
         )
-        return self._parse(lambda d: OrderGroup.from_api(d, group_id), body, "order group")
+        return self._decode(response, _group_answer(group_id), "order group")
 
     def delete_order_group(self, order_group_id: str, *, subaccount: int | None = None) -> None:
         """Delete the group; the exchange cancels its orders."""

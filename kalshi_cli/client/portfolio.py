@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_cli.client.base import Params, not_found_with_hint, path_segment
 from kalshi_cli.client.listing import Listings
 from kalshi_cli.errors import (
     NotFoundError,
 )
-from kalshi_cli.units import ZERO
-
-if TYPE_CHECKING:
-    # loaded by the calls that return them, so a client that only reads the markets generates
-    # none of these dataclasses
-    from kalshi_cli.models import Balance, Fill, Order, Position, Settlement
+from kalshi_cli.models import ZERO, Balance, Fill, Order, Position, Settlement
 
 
 class PortfolioApi(Listings):
     """The portfolio: balance, positions, fills, settlements, orders and the account's limits."""
 
     def get_balance(self) -> Balance:
-        from kalshi_cli.models import Balance
-
-        return self._parse(Balance.from_api, self._get("/portfolio/balance", auth=True), "balance")
+        response = self._request("GET", "/portfolio/balance", auth=True)
+        return self._answer(Balance, response, "balance")
 
     def get_positions(
         self,
@@ -35,8 +29,6 @@ class PortfolioApi(Listings):
     ) -> list[Position]:
         """Every market position that is not flat, across all pages; with `include_flat`, also
         the markets traded and since closed out (for cross-checking realized P&L and fees)."""
-        from kalshi_cli.models import Position
-
         count_filter = "total_traded" if include_flat else "position"
         params: Params = {
             "ticker": ticker,
@@ -44,7 +36,7 @@ class PortfolioApi(Listings):
             "count_filter": count_filter,
         }
         positions = self._listing(
-            "/portfolio/positions", "market_positions", Position.from_api, params, private=True
+            "/portfolio/positions", "market_positions", Position, params, private=True
         )
         return [p for p in positions if include_flat or p.position != ZERO]
 
@@ -57,17 +49,13 @@ class PortfolioApi(Listings):
         max_ts: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Fill]:
-        from kalshi_cli.models import Fill
-
         params: Params = {
             "ticker": ticker,
             "order_id": order_id,
             "min_ts": min_ts,
             "max_ts": max_ts,
         }
-        return self._listing(
-            "/portfolio/fills", "fills", Fill.from_api, params, limit, private=True
-        )
+        return self._listing("/portfolio/fills", "fills", Fill, params, limit, private=True)
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -75,13 +63,11 @@ class PortfolioApi(Listings):
         """The settlements of `subaccount` (the client's own when None; every subaccount's when
         that is None too, the spec's default). The Settlement names no subaccount: list one
         subaccount at a time to know whose each is."""
-        from kalshi_cli.models import Settlement
-
         params: Params = {"ticker": ticker, "subaccount": subaccount}
         return self._listing(
             "/portfolio/settlements",
             "settlements",
-            Settlement.from_api,
+            Settlement,
             params,
             limit,
             private=True,
@@ -95,23 +81,17 @@ class PortfolioApi(Listings):
         status: str | None = None,
         limit: int | None = None,
     ) -> Iterator[Order]:
-        from kalshi_cli.models import Order
-
         params: Params = {"ticker": ticker, "event_ticker": event_ticker, "status": status}
-        return self._listing(
-            "/portfolio/orders", "orders", Order.from_api, params, limit, private=True
-        )
+        return self._listing("/portfolio/orders", "orders", Order, params, limit, private=True)
 
     def get_order(self, order_id: str) -> Order:
-        from kalshi_cli.models import Order
-
         try:
-            body = self._get(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
+            fields = self._get_fields(f"/portfolio/orders/{path_segment(order_id)}", auth=True)
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"unknown order {order_id}", "`kalshi order list` shows them"
             ) from exc
-        return self._parse(lambda b: Order.from_api(b["order"]), body, "order")
+        return self._item(Order, fields, "order", "order")
 
     def find_order_by_client_id(self, client_order_id: str, ticker: str) -> Order | None:
         """The order placed with `client_order_id` on `ticker`, whatever its status, or None if

@@ -4,14 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING
+
+import msgspec
 
 from kalshi_cli.client.base import ClientBase, Params, not_found_with_hint, path_segment
 from kalshi_cli.errors import NotFoundError
-from kalshi_cli.units import parse_count
+from kalshi_cli.models import Order
 
-if TYPE_CHECKING:
-    from kalshi_cli.models import Order  # loaded by the call that returns one
+
+class _QueuePosition(msgspec.Struct, frozen=True):
+    """`GET /portfolio/orders/{id}/queue_position`: the contracts ahead of that order."""
+
+    queue_position: Decimal = msgspec.field(name="queue_position_fp")
+
+
+class _OrderQueuePosition(_QueuePosition, frozen=True, kw_only=True):
+    order_id: str
+
+
+class _QueuePositions(msgspec.Struct, frozen=True):
+    queue_positions: list[_OrderQueuePosition] | None  # required; null when nothing rests
+
+
+def _ahead(content: bytes) -> dict[str, Decimal]:
+    rows = msgspec.json.decode(content, type=_QueuePositions).queue_positions or []
+    return {row.order_id: row.queue_position for row in rows}
+
+
+def _one(content: bytes) -> Decimal:
+    return msgspec.json.decode(content, type=_QueuePosition).queue_position
 
 
 class QueueApi(ClientBase):
@@ -32,15 +53,10 @@ class QueueApi(ClientBase):
             "event_ticker": event_ticker,
             "subaccount": subaccount,
         }
-        body = self._get("/portfolio/orders/queue_positions", params=params, auth=True)
-        return self._parse(
-            lambda b: {
-                str(row["order_id"]): parse_count(row["queue_position_fp"])
-                for row in b["queue_positions"] or []
-            },
-            body,
-            "queue positions",
+        response = self._request(
+            "GET", "/portfolio/orders/queue_positions", params=params, auth=True
         )
+        return self._decode(response, _ahead, "queue positions")
 
     def queue_positions_of(
         self, orders: Iterable[Order], *, market_tickers: list[str] | None = None
@@ -60,9 +76,9 @@ class QueueApi(ClientBase):
         """The contracts resting ahead of one resting order at its price."""
         path = f"/portfolio/orders/{path_segment(order_id)}/queue_position"
         try:
-            body = self._get(path, auth=True)
+            response = self._request("GET", path, auth=True)
         except NotFoundError as exc:
             raise not_found_with_hint(
                 exc, f"no resting order {order_id}", "`kalshi order list` shows them"
             ) from exc
-        return self._parse(lambda b: parse_count(b["queue_position_fp"]), body, "queue position")
+        return self._decode(response, _one, "queue position")

@@ -6,7 +6,8 @@ a `ValidationError` before anything leaves the machine, and `to_api()` writes ex
 the market's tick grid needs the market, so that check belongs to the caller
 (`models.price_on_grid`).
 
-The results parse the V2 write responses and ignore fields they do not know. A field a safety
+The results decode the V2 write responses (msgspec, as `models.Answer`) and ignore fields they
+do not know. A field a safety
 decision rests on (how much of an order rests or filled, how much a cancel took off) is never
 given a default: missing or garbled, the answer cannot be read, and the caller treats the
 outcome as unknown and looks the order up (a create: `OrderOutcomeUnknown`; a cancel item: an
@@ -15,12 +16,16 @@ error of that item, so the next listing decides).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
+import msgspec
+
 from kalshi_cli.errors import ValidationError
+from kalshi_cli.models import Answer
 from kalshi_cli.order_terms import TermsError, combination_problems
 from kalshi_cli.units import (
     COUNT_QUANTUM,
@@ -32,8 +37,6 @@ from kalshi_cli.units import (
     TimeInForce,
     fmt_count,
     fmt_dollars,
-    parse_count,
-    parse_optional_dollars,
 )
 
 MAX_PRICE_PLACES = 4  # requests take 2-4 decimal places for dollars (DOLLARS_QUANTUM)
@@ -154,53 +157,49 @@ class CreateOrder:
         return body
 
 
-@dataclass(frozen=True)
-class CreateOrderResult:
+class CreateOrderResult(Answer, frozen=True, kw_only=True):
+    """`CreateOrderV2Response`. The counts have no default: an answer without them, or with
+    them garbled, does not decode (module docstring)."""
+
     order_id: str
-    client_order_id: str | None
+    client_order_id: str | None = None
     fill_count: Decimal
     remaining_count: Decimal
-    average_fill_price: Decimal | None
-    average_fee_paid: Decimal | None
-    ts_ms: int
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> CreateOrderResult:
-        coid = data.get("client_order_id")
-        return cls(
-            order_id=str(data["order_id"]),
-            client_order_id=None if coid is None else str(coid),
-            fill_count=parse_count(data["fill_count"]),
-            remaining_count=parse_count(data["remaining_count"]),
-            average_fill_price=parse_optional_dollars(data.get("average_fill_price")),
-            average_fee_paid=parse_optional_dollars(data.get("average_fee_paid")),
-            ts_ms=int(data.get("ts_ms", 0)),
-            raw=data,
-        )
+    average_fill_price: Decimal | None = None
+    average_fee_paid: Decimal | None = None
+    ts_ms: int = 0
 
 
-@dataclass(frozen=True)
-class CancelResult:
+class CancelResult(msgspec.Struct, frozen=True):
     order_id: str
     reduced_by: Decimal
     error: str | None = None
 
-    @classmethod
-    def from_api(cls, data: dict[str, Any]) -> CancelResult:
-        """An answer that names no error but does not say what it took off is no confirmed
-        cancel: it comes back as an error of its own, never as a cancel of nothing."""
-        error = _error_text(data.get("error"))
-        reduced_by = ZERO
-        if error is None:
-            try:
-                reduced_by = parse_count(data["reduced_by"])
-            except (KeyError, TypeError, ValueError):
-                error = (
-                    f"the answer did not say what was cancelled (reduced_by "
-                    f"{data.get('reduced_by', 'missing')!r}); the order must be looked up"
-                )
-        return cls(order_id=str(data["order_id"]), reduced_by=reduced_by, error=error)
+
+class _CancelAnswer(msgspec.Struct, frozen=True):
+    """A cancel's answer, or one item of a batch cancel's, before it is judged."""
+
+    order_id: str
+    reduced_by: Any = None
+    error: Any = None
+
+
+def decode_cancel_result(data: Mapping[str, Any]) -> CancelResult:
+    """An answer that names no error but does not say what it took off is no confirmed
+    cancel: it comes back as an error of its own, never as a cancel of nothing."""
+    answer = msgspec.convert(data, _CancelAnswer)
+    error = _error_text(answer.error)
+    reduced_by = ZERO
+    if error is None:
+        try:
+            reduced_by = msgspec.convert(answer.reduced_by, Decimal)
+        except msgspec.ValidationError:
+            shown = "missing" if "reduced_by" not in data else repr(answer.reduced_by)
+            error = (
+                f"the answer did not say what was cancelled (reduced_by {shown}); "
+                "the order must be looked up"
+            )
+    return CancelResult(order_id=answer.order_id, reduced_by=reduced_by, error=error)
 
 
 def _error_text(error: Any) -> str | None:

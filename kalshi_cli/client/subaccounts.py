@@ -14,16 +14,12 @@ new transfer.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Protocol, Self
+from decimal import Decimal
+from typing import Protocol, Self
 
-from kalshi_cli.client._lazy import load_on_first_use
+import msgspec
+
 from kalshi_cli.client.base import PORTFOLIO_PAGE_MAX, ClientBase
-
-if TYPE_CHECKING:
-    from kalshi_cli.client.subaccounts_shapes import (
-        SubaccountBalance,
-        SubaccountTransfer,
-    )
 
 __all__ = [
     "SubaccountBalance",
@@ -31,11 +27,19 @@ __all__ = [
     "SubaccountsApi",
 ]
 
-_SHAPES = frozenset({"SubaccountBalance", "SubaccountTransfer"})
+
+class SubaccountBalance(msgspec.Struct, frozen=True):
+    subaccount: int = msgspec.field(name="subaccount_number")
+    balance: Decimal  # dollars
+    updated_ts: int
 
 
-# the response shapes above load from `subaccounts_shapes` on first use
-__getattr__ = load_on_first_use(__name__, "kalshi_cli.client.subaccounts_shapes", _SHAPES)
+class SubaccountTransfer(msgspec.Struct, frozen=True):
+    transfer_id: str
+    from_subaccount: int
+    to_subaccount: int
+    amount_cents: int
+    created_ts: int
 
 
 class KeyMemory(Protocol):
@@ -127,13 +131,8 @@ class SubaccountsApi(ClientBase):
         return self._parse(lambda b: int(b["subaccount_number"]), body, "subaccount")
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
-        from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
-
-        body = self._get("/portfolio/subaccounts/balances", auth=True)
-        return [
-            self._parse(SubaccountBalance.from_api, row, "subaccount balance")
-            for row in body.get("subaccount_balances") or []
-        ]
+        fields = self._get_fields("/portfolio/subaccounts/balances", auth=True)
+        return self._items(SubaccountBalance, fields, "subaccount_balances", "subaccount balance")
 
     def transfer_between_subaccounts(
         self,
@@ -159,13 +158,11 @@ class SubaccountsApi(ClientBase):
         return transfer_id
 
     def subaccount_transfers(self, *, limit: int | None = None) -> list[SubaccountTransfer]:
-        from kalshi_cli.client.subaccounts_shapes import SubaccountTransfer
-
         return list(
             self._iterate(
                 "/portfolio/subaccounts/transfers",
                 "transfers",
-                SubaccountTransfer.from_api,
+                SubaccountTransfer,
                 params={},
                 limit=limit,
                 page_size=PORTFOLIO_PAGE_MAX,

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_cli.client.base import (
     BATCH_CANCEL_MAX,
     ClientBase,
     no_order_reason,
     path_segment,
+)
+from kalshi_cli.client.requests import (
+    CancelResult,
+    CreateOrder,
+    CreateOrderResult,
+    check_count,
+    check_price,
+    decode_cancel_result,
 )
 from kalshi_cli.client.retry import Resend, nothing_sent
 from kalshi_cli.errors import (
@@ -21,16 +29,13 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
+from kalshi_cli.models import decode_answer
 from kalshi_cli.units import (
     BookSide,
     fmt_count,
     fmt_dollars,
     parse_count,
 )
-
-if TYPE_CHECKING:
-    # `requests` (its three dataclasses) loads with the first order call, not with the client
-    from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 
 
 class TradingApi(ClientBase):
@@ -44,8 +49,6 @@ class TradingApi(ClientBase):
         failure to connect raises `TransportError` (nothing reached the exchange); a timeout,
         a dropped connection or a 5xx raises `OrderOutcomeUnknown`.
         """
-        from kalshi_cli.client.requests import CreateOrderResult
-
         path = "/portfolio/events/orders"
         coid = request.client_order_id
         what = f"order {coid}"
@@ -78,7 +81,7 @@ class TradingApi(ClientBase):
         if missing:
             raise OrderOutcomeUnknown(missing, client_order_id=coid)
         try:
-            return CreateOrderResult.from_api(body)
+            return decode_answer(CreateOrderResult, body)
         except (KeyError, TypeError, ValueError) as exc:
             raise OrderOutcomeUnknown(
                 f"the exchange accepted {what} but its answer could not be read",
@@ -90,15 +93,13 @@ class TradingApi(ClientBase):
     ) -> CancelResult:
         """Cancel one order (retried: cancelling is idempotent). `ticker` lets the exchange
         route the cancel to the right shard; `subaccount` names the order's (default 0)."""
-        from kalshi_cli.client.requests import CancelResult
-
         response = self._request(
             "DELETE",
             f"/portfolio/events/orders/{path_segment(order_id)}",
             params={"market_ticker": ticker, "subaccount": subaccount},
             auth=True,
         )
-        result = self._parse(CancelResult.from_api, self._body(response), "cancel result")
+        result = self._parse(decode_cancel_result, self._body(response), "cancel result")
         if result.error is not None:
             raise KalshiError(f"cancel of order {order_id}: {result.error}")
         return result
@@ -116,8 +117,6 @@ class TradingApi(ClientBase):
         """Cancel (order_id, ticker) pairs in batches; per-order failures come back as
         `CancelResult.error`, not as an exception. `subaccounts` names an order's subaccount
         (an item without one is subaccount 0's, as the exchange reads it)."""
-        from kalshi_cli.client.requests import CancelResult
-
         path = "/portfolio/events/orders/batched"
         size = min(BATCH_CANCEL_MAX, self._limiter.max_batch_items(per_item=2))
         results: list[CancelResult] = []
@@ -135,7 +134,7 @@ class TradingApi(ClientBase):
             )
             body = self._body(response)
             results.extend(
-                self._parse(CancelResult.from_api, item, "cancel result")
+                self._parse(decode_cancel_result, item, "cancel result")
                 for item in body.get("orders") or []
             )
         return results
@@ -155,8 +154,6 @@ class TradingApi(ClientBase):
         should rest. `expiration_time` (unix seconds): None keeps the expiry, 0 removes it,
         anything else must be in the future. Retried only when the exchange certainly did not
         act on the first attempt."""
-        from kalshi_cli.client.requests import check_count, check_price
-
         check_price(price)
         check_count(count)
         if expiration_time is not None and (
@@ -222,8 +219,6 @@ class TradingApi(ClientBase):
         """Shrink a resting order by `reduce_by`, or to `reduce_to` (exactly one of them).
         Retried only when the exchange certainly did not act; an answer without the order id
         or what rests now (`remaining_count`) is `AmendOutcomeUnknown`: look the order up."""
-        from kalshi_cli.client.requests import check_count
-
         if (reduce_by is None) == (reduce_to is None):
             raise ValidationError(
                 "give exactly one of reduce_by and reduce_to", code="conflicting_options"

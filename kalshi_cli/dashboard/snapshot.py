@@ -680,7 +680,7 @@ def _order_line(
         action=action.value,
         price=price,
         remaining=order.remaining_count,
-        created=order.created_time,
+        created=order.created_time or "",
         strategy=intent.strategy if intent is not None else None,
         queue_ahead=queue_ahead,
         subaccount=order.subaccount if order.subaccount is not None else listed,

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.clock import iso_utc
 from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.market import required_decimal, required_text
-from kalshi_cli.models import BookSide, Side
+from kalshi_cli.models import BookSide, Order, Side, decode_answer
 from kalshi_cli.runner.portfolio import open_order
 
 if TYPE_CHECKING:
@@ -131,15 +130,15 @@ class LoopWatch:
         order_id = str(data.get("order_id", ""))
         ticker = str(data.get("ticker", ""))
         try:
-            status = required_text(data, "status")
-            remaining = required_decimal(data, "remaining_count_fp")
-            filled = required_decimal(data, "fill_count_fp")
+            # decoded as an order: its status and counts have no default (`models.Order`)
+            update = decode_answer(Order, data)
         except (KeyError, TypeError, ValueError) as exc:
             # missing means unknown, never "0 resting": the order stays as the loop knew it,
             # and the fills read it makes now (and the next reconcile) decide what it became
             self._executor.fills_due = True
             self._log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
             return
+        status, remaining, filled = update.status, update.remaining_count, update.fill_count
         if filled > 0 and self._executor.order_fills_are_news(order_id, filled):
             self._executor.fills_due = True
         if not self._executor.order_message(data):

@@ -48,7 +48,7 @@ from kalshi_cli.runner.sender import added_exposure, intent_fields
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
 
 if TYPE_CHECKING:
-    from kalshi_cli.client.batch_orders_shapes import BatchItem
+    from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
     from kalshi_cli.clock import Clock
     from kalshi_cli.decisions import PositionView

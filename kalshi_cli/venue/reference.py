@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.clock import parse_iso
-from kalshi_cli.models import PRICE_STRUCTURES, PriceRange, parse_optional_dollars
+from kalshi_cli.models import (
+    PRICE_STRUCTURES,
+    PriceRange,
+    parse_optional_dollars,
+    price_ranges_of,
+)
 
 REFERENCE_FILE = "reference.json"
 
@@ -143,7 +148,7 @@ def from_rest(
             by = event.get("fee_multiplier_override")
             override = (str(event["fee_type_override"]), None if by is None else str(by))
         waiver = m.get("fee_waiver_expiration_time")
-        ranges = tuple(PriceRange.from_api(r) for r in m.get("price_ranges") or ())
+        ranges = price_ranges_of(m.get("price_ranges"))
         out[ticker] = MarketInfo(
             ticker=ticker,
             event_ticker=event_ticker,
@@ -168,7 +173,7 @@ def with_lifecycle(info: MarketInfo, msg: Mapping[str, Any]) -> MarketInfo:
     """`info` updated by a recorded `market_lifecycle_v2` message (tick grid, result)."""
     kind = msg.get("event_type")
     if kind == "created" and msg.get("price_level_structure"):
-        ranges = tuple(PriceRange.from_api(r) for r in msg.get("price_ranges") or ())
+        ranges = price_ranges_of(msg.get("price_ranges"))
         assumed = tuple(a for a in info.assumed if a != "tick grid")
         return replace(
             info,

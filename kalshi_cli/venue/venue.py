@@ -83,8 +83,8 @@ from kalshi_cli.models import (
     Settlement,
     Side,
     TimeInForce,
+    decode_answer,
     fmt_count,
-    fmt_dollars,
 )
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
@@ -645,8 +645,8 @@ def _api_error(exc: ExchangeError) -> ApiError:
 class VenueClient:
     """The part of `KalshiClient` the trade loop, the order service and the start-up checks
     use, answered by a `LocalVenue`. Signatures follow `KalshiClient` (pinned by
-    tests/venue/test_venue.py); answers go through the same wire shapes and `from_api`
-    parsers. There is no HTTP here: a write can only reach the local venue."""
+    tests/venue/test_venue.py); answers go through the same wire shapes and Structs.
+    There is no HTTP here: a write can only reach the local venue."""
 
     # the subaccount the client acts on, as `KalshiClient.subaccount` (None: the exchange's
     # defaults): the venue's subaccounts are the core's (`Exchange.create_subaccount` on
@@ -708,7 +708,7 @@ class VenueClient:
         market = self._ex.markets.get(ticker)
         if market is None:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return Market.from_api(ser.market_json(self._ex, market))
+        return decode_answer(Market, ser.market_json(self._ex, market))
 
     def iter_markets(
         self,
@@ -723,7 +723,7 @@ class VenueClient:
         event = filters.get("event_ticker")
         n = 0
         for m in self._ex.markets.values():
-            market = Market.from_api(ser.market_json(self._ex, m))
+            market = decode_answer(Market, ser.market_json(self._ex, m))
             if status == "open" and not market.is_open:
                 continue
             if series and m.series_ticker != series:
@@ -771,13 +771,11 @@ class VenueClient:
         """The client's subaccount's (0's when it names none; 400 for one not created)."""
         ledger = self.venue.ledger(self._number())
         account = self._ex.account(ledger)
-        return Balance.from_api(
-            {
-                "balance": account.cash_cents,
-                "balance_dollars": fmt_dollars(account.balance),
-                "portfolio_value": self._ex.portfolio_value_cents(ledger),
-                "updated_ts": int(self.venue.clock.wall()),
-            }
+        return Balance(
+            balance_cents=account.cash_cents,
+            balance_dollars=account.balance,
+            portfolio_value_cents=self._ex.portfolio_value_cents(ledger),
+            updated_ts=int(self.venue.clock.wall()),
         )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
@@ -861,7 +859,14 @@ class VenueClient:
             market = self._ex.markets.get(p.ticker)
             if event_ticker is not None and (market is None or market.event_ticker != event_ticker):
                 continue
-            position = Position.from_api(ser.position_json(p))
+            position = Position(
+                ticker=p.ticker,
+                position=p.position,
+                exposure=p.cost_basis,
+                realized_pnl=p.realized_pnl,
+                fees_paid=p.fees_paid,
+                total_traded=p.total_traded,
+            )
             if include_flat or position.position != ZERO:
                 out.append(position)
         return out
@@ -890,7 +895,7 @@ class VenueClient:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield Fill.from_api(ser.fill_json(f))
+            yield decode_answer(Fill, ser.fill_json(f))
 
     def iter_settlements(
         self, *, ticker: str | None = None, limit: int | None = None, subaccount: int | None = None
@@ -902,7 +907,7 @@ class VenueClient:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield Settlement.from_api(ser.settlement_json(s))
+            yield decode_answer(Settlement, ser.settlement_json(s))
 
     def iter_orders(
         self,
@@ -924,7 +929,7 @@ class VenueClient:
             if limit is not None and n >= limit:
                 return
             n += 1
-            yield Order.from_api(ser.order_json(o))
+            yield decode_answer(Order, ser.order_json(o))
 
     def get_order(self, order_id: str) -> Order:
         """The order on any subaccount: the exchange's read of one order names none."""
@@ -932,7 +937,7 @@ class VenueClient:
         user = self.venue.account
         for n in ex.subaccount_numbers(user):
             try:
-                return Order.from_api(ser.order_json(ex.order(ledger_id(user, n), order_id)))
+                return decode_answer(Order, ser.order_json(ex.order(ledger_id(user, n), order_id)))
             except ExchangeError:
                 continue
         raise _api_error(not_found())
@@ -958,20 +963,14 @@ class VenueClient:
             expiration_time=request.expiration_time,
             subaccount=self._number(),
         )
-        return CreateOrderResult.from_api(answer)
+        return decode_answer(CreateOrderResult, answer)
 
     def cancel_order(
         self, order_id: str, *, ticker: str | None = None, subaccount: int | None = None
     ) -> CancelResult:
         """The order on `subaccount` (else the client's, else 0): another's is not found."""
         order, reduced = self.venue.cancel(order_id, subaccount=self._number(subaccount))
-        return CancelResult.from_api(
-            {
-                "order_id": order["order_id"],
-                "client_order_id": order["client_order_id"],
-                "reduced_by": fmt_count(reduced),
-            }
-        )
+        return CancelResult(order_id=order["order_id"], reduced_by=reduced)
 
     def cancel_all_orders(self) -> None:
         """Every resting order of the client's subaccount (of every subaccount when it names

@@ -29,6 +29,8 @@ from kalshi_cli.models import (
     Orderbook,
     Position,
     Settlement,
+    decode_answer,
+    decode_orderbook,
 )
 
 
@@ -108,13 +110,13 @@ class FakeClient:
 
     def get_exchange_status(self) -> ExchangeStatus:
         self._call("get_exchange_status")
-        return ExchangeStatus.from_api(self.exchange)
+        return decode_answer(ExchangeStatus, self.exchange)
 
     def get_markets_page(self, *, limit: int = 100, **filters: Any) -> tuple[list[Market], str]:
         self._call("get_markets_page", limit=limit, **filters)
         # a cursor when the exchange has more, as Kalshi's listing does
         cursor = "next" if len(self.markets) > limit else ""
-        return [Market.from_api(m) for m in self.markets[:limit]], cursor
+        return [decode_answer(Market, m) for m in self.markets[:limit]], cursor
 
     def iter_markets(
         self,
@@ -128,7 +130,7 @@ class FakeClient:
         for start in range(0, len(self.markets), self.page_size):
             page = self.markets[start : start + self.page_size]
             for item in page:
-                yield Market.from_api(item)
+                yield decode_answer(Market, item)
             seen += len(page)
             if on_page is not None:
                 on_page(seen)
@@ -137,21 +139,21 @@ class FakeClient:
         self._call("get_market", ticker=ticker)
         for item in self.markets:
             if item["ticker"] == ticker:
-                return Market.from_api(item)
+                return decode_answer(Market, item)
         raise NotFoundError(f"unknown ticker {ticker}", status=404)
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
         self._call("get_orderbook", ticker=ticker, depth=depth)
         if ticker not in self.books:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return Orderbook.from_api(ticker, self.books[ticker])
+        return decode_orderbook(ticker, self.books[ticker])
 
     def get_balance(self) -> Balance:
         self._call("get_balance")
         data: dict[str, Any] = {"balance": self.balance_cents, "portfolio_value": 2500}
         if self.balance_dollars is not None:
             data["balance_dollars"] = self.balance_dollars
-        return Balance.from_api(data)
+        return decode_answer(Balance, data)
 
     def get_positions(
         self,
@@ -163,20 +165,20 @@ class FakeClient:
         self._call(
             "get_positions", ticker=ticker, event_ticker=event_ticker, include_flat=include_flat
         )
-        listed = [Position.from_api(p) for p in self.positions]
+        listed = [decode_answer(Position, p) for p in self.positions]
         return [p for p in listed if include_flat or p.position != 0]
 
     def iter_orders(self, **kwargs: Any) -> Iterator[Order]:
         self._call("iter_orders", **kwargs)
-        return iter([Order.from_api(o) for o in self.orders])
+        return iter([decode_answer(Order, o) for o in self.orders])
 
     def iter_fills(self, **kwargs: Any) -> Iterator[Fill]:
         self._call("iter_fills", **kwargs)
-        return iter([Fill.from_api(f) for f in self.fills])
+        return iter([decode_answer(Fill, f) for f in self.fills])
 
     def iter_settlements(self, **kwargs: Any) -> Iterator[Settlement]:
         self._call("iter_settlements", **kwargs)
-        return iter([Settlement.from_api(s) for s in self.settlements])
+        return iter([decode_answer(Settlement, s) for s in self.settlements])
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
         """Subaccount 0 only (the settlement import lists once per subaccount)."""
@@ -197,11 +199,11 @@ class FakeClient:
 
     def iter_historical_fills(self, **kwargs: Any) -> Iterator[Fill]:
         self._call("iter_historical_fills", **kwargs)
-        return iter([Fill.from_api(f) for f in self.historical_fills])
+        return iter([decode_answer(Fill, f) for f in self.historical_fills])
 
     def iter_historical_positions(self, **kwargs: Any) -> Iterator[Position]:
         self._call("iter_historical_positions", **kwargs)
-        return iter([Position.from_api(p) for p in self.historical_positions])
+        return iter([decode_answer(Position, p) for p in self.historical_positions])
 
     def iter_historical_orders(self, **kwargs: Any) -> Iterator[Order]:
         self._call("iter_historical_orders", **kwargs)

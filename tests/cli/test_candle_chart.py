@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from kalshi_cli.cli._chart import DOWN, UP, candle_chart
-from kalshi_cli.client.exchange_shapes import Candle
+from kalshi_cli.client.exchange import Candle
+from kalshi_cli.models import decode_answer
 
 
 def candle(end: int, open_: str, close: str, low: str, high: str) -> Candle:
     quote: dict[str, Any] = {"close_dollars": "0.50"}
-    return Candle.from_api(
+    return decode_answer(
+        Candle,
         {
             "end_period_ts": end,
             "yes_bid": quote,
@@ -24,7 +26,7 @@ def candle(end: int, open_: str, close: str, low: str, high: str) -> Candle:
             },
             "volume_fp": "10.00",
             "open_interest_fp": "0.00",
-        }
+        },
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kalshi_cli.cli.markets import MarketSort, select_markets, watch_loop
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Market
+from kalshi_cli.models import Market, decode_answer
 
 from .fakes import FakeClient, market, run
 
@@ -85,7 +85,7 @@ def test_markets_all_pages_through_with_limit(tmp_path: Path) -> None:
 
 
 def test_select_markets_close_sort_puts_unknown_last() -> None:
-    markets = [Market.from_api(m) for m in three_markets()]
+    markets = [decode_answer(Market, m) for m in three_markets()]
     ordered = select_markets(markets, sort=MarketSort.CLOSE)
     assert [m.ticker for m in ordered] == ["KXA-1", "KXB-1", "KXC-1"]
     assert select_markets(markets, min_volume=Decimal("50")) == [markets[1], markets[2]]

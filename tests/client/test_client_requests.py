@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult
+from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce, decode_answer
 
 
 def _order(**overrides: Any) -> CreateOrder:
@@ -90,7 +91,8 @@ def test_bad_requests_are_refused_before_sending(overrides: dict[str, Any], code
 
 
 def test_create_result_parses_decimals_and_ignores_new_fields() -> None:
-    result = CreateOrderResult.from_api(
+    result = decode_answer(
+        CreateOrderResult,
         {
             "order_id": "o1",
             "client_order_id": "c1",
@@ -101,24 +103,25 @@ def test_create_result_parses_decimals_and_ignores_new_fields() -> None:
             "ts_ms": 1715793600123,
             "exchange_index": 0,
             "something_new": {"nested": True},
-        }
+        },
     )
     assert result.fill_count == Decimal("3")
     assert result.remaining_count == Decimal("7")
     assert result.average_fill_price == Decimal("0.5550")
     assert result.average_fee_paid == Decimal("0.0175")
     assert result.ts_ms == 1715793600123
-    resting = CreateOrderResult.from_api(
-        {"order_id": "o2", "fill_count": "0.00", "remaining_count": "1.00", "ts_ms": 1}
+    resting = decode_answer(
+        CreateOrderResult,
+        {"order_id": "o2", "fill_count": "0.00", "remaining_count": "1.00", "ts_ms": 1},
     )
     assert resting.client_order_id is None
     assert resting.average_fill_price is None
 
 
 def test_cancel_result_carries_a_per_item_error() -> None:
-    ok = CancelResult.from_api({"order_id": "o1", "reduced_by": "4.00", "ts_ms": 1})
+    ok = decode_cancel_result({"order_id": "o1", "reduced_by": "4.00", "ts_ms": 1})
     assert ok == CancelResult("o1", Decimal("4"), None)
-    failed = CancelResult.from_api(
+    failed = decode_cancel_result(
         {"order_id": "o2", "reduced_by": "0.00", "error": {"code": "not_found", "message": "gone"}}
     )
     assert failed.reduced_by == 0

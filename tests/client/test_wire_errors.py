@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.client.requests import CancelResult
+from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.errors import (
     ApiError,
     AuthError,
@@ -122,8 +122,8 @@ def test_every_wire_shape_becomes_a_typed_error_with_its_fields(
 def test_a_batch_item_error_is_read_in_either_object_shape() -> None:
     flat = {"order_id": "o1", "error": {"code": "not_found", "message": "not found"}}
     nested = {"order_id": "o1", "error": {"error": {"code": "not_found", "message": "not found"}}}
-    assert CancelResult.from_api(flat).error == "not_found: not found"
-    assert CancelResult.from_api(nested).error == "not_found: not found"
+    assert decode_cancel_result(flat).error == "not_found: not found"
+    assert decode_cancel_result(nested).error == "not_found: not found"
 
 
 def _client(account: AccountInfo, **kwargs: Any) -> KalshiClient:

@@ -13,7 +13,7 @@ from kalshi_cli.errors import NotFoundError
 from kalshi_cli.feed.book import EventSink, FeedEvent
 from kalshi_cli.feed.ws import Backoff, WsFeed
 from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Orderbook
+from kalshi_cli.models import Orderbook, decode_orderbook
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
@@ -107,7 +107,7 @@ class SimBooks:
         response = self._send(self.maker, "GET", f"/markets/{ticker}/orderbook")
         if response.status_code == 404:
             raise NotFoundError(f"unknown ticker {ticker}", status=404)
-        return Orderbook.from_api(ticker, response.json())
+        return decode_orderbook(ticker, response.json())
 
     def signer(self) -> KalshiAuth:
         key, _ = load_private_key(path=self.maker.private_key_path)

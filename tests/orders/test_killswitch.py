@@ -16,7 +16,7 @@ from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.errors import TradingHaltedError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.models import Action, BookSide, Order, Side
+from kalshi_cli.models import Action, BookSide, Order, Side, decode_answer
 from kalshi_cli.order_terms import OrderRequest
 from kalshi_cli.orders import OrderService
 from kalshi_cli.store import Store
@@ -179,7 +179,8 @@ class OneOrderStuck(UnexpectedCalls):
 
     def __init__(self) -> None:
         self.listings = 0
-        self.order = Order.from_api(
+        self.order = decode_answer(
+            Order,
             {
                 "order_id": "stuck-1",
                 "ticker": "KXT-EV-M00",
@@ -188,7 +189,7 @@ class OneOrderStuck(UnexpectedCalls):
                 "yes_price_dollars": "0.2000",
                 "fill_count_fp": "0.00",
                 "remaining_count_fp": "1.00",
-            }
+            },
         )
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:

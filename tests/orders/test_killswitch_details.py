@@ -25,7 +25,7 @@ from kalshi_cli.killswitch import (
     run_kill_switch,
     session_order_groups,
 )
-from kalshi_cli.models import Action, BookSide, Fill, Order, Side
+from kalshi_cli.models import Action, BookSide, Fill, Order, Side, decode_answer
 from kalshi_cli.store import IntentRecord, Store, StoreError
 from tests.orders.exchange_fakes import UnexpectedCalls
 from tests.orders.test_killswitch_pins import MaxJitter, RecordingClock
@@ -46,7 +46,7 @@ def resting(order_id: str, count: str = "2.00", subaccount: int | None = None) -
     }
     if subaccount is not None:
         body["subaccount_number"] = subaccount
-    return Order.from_api(body)
+    return decode_answer(Order, body)
 
 
 class Cancels(UnexpectedCalls):
@@ -260,7 +260,8 @@ class SweptByCancelAll(UnexpectedCalls):
 
 
 def order_created(order_id: str, created: str, count: str) -> Order:
-    return Order.from_api(
+    return decode_answer(
+        Order,
         {
             "order_id": order_id,
             "ticker": TICKER,
@@ -270,12 +271,13 @@ def order_created(order_id: str, created: str, count: str) -> Order:
             "fill_count_fp": "0.00",
             "remaining_count_fp": count,
             "created_time": created,
-        }
+        },
     )
 
 
 def fill_of(order_id: str, count: str) -> Fill:
-    return Fill.from_api(
+    return decode_answer(
+        Fill,
         {
             "fill_id": f"f-{order_id}-{count}",
             "trade_id": f"t-{order_id}-{count}",
@@ -288,7 +290,7 @@ def fill_of(order_id: str, count: str) -> Fill:
             "no_price_dollars": "0.8000",
             "is_taker": False,
             "created_time": "2026-11-22T10:00:05Z",
-        }
+        },
     )
 
 

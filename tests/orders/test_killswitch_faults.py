@@ -23,7 +23,7 @@ from kalshi_cli.client.requests import CancelResult
 from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import LOCK_HELD, KillSwitch
-from kalshi_cli.models import Order
+from kalshi_cli.models import Order, decode_answer
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
@@ -332,7 +332,8 @@ class StuckUntilRound(UnexpectedCalls):
         self.rounds = rounds
         self.on_listing = on_listing
         self.listings = 0
-        self.order = Order.from_api(
+        self.order = decode_answer(
+            Order,
             {
                 "order_id": "slow-1",
                 "ticker": "KXT-EV-M00",
@@ -341,7 +342,7 @@ class StuckUntilRound(UnexpectedCalls):
                 "yes_price_dollars": "0.2000",
                 "fill_count_fp": "0.00",
                 "remaining_count_fp": "3.00",
-            }
+            },
         )
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:

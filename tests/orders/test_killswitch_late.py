@@ -23,7 +23,7 @@ from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch
-from kalshi_cli.models import Action, BookSide, Order, Side
+from kalshi_cli.models import Action, BookSide, Order, Side, decode_answer
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 from tests.orders.test_killswitch_details import TICKER, Cancels, Listings
@@ -100,7 +100,8 @@ def _lost(store: Store, coid: str, ticker: str = TICKER) -> None:
 
 
 def _lands(coid: str) -> Order:
-    return Order.from_api(
+    return decode_answer(
+        Order,
         {
             "order_id": "late-1",
             "client_order_id": coid,
@@ -111,7 +112,7 @@ def _lands(coid: str) -> Order:
             "fill_count_fp": "0.00",
             "remaining_count_fp": "2.00",
             "created_time": "2026-11-22T10:00:00Z",
-        }
+        },
     )
 
 

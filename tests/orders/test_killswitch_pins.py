@@ -18,7 +18,7 @@ from kalshi_cli.clock import ManualClock
 from kalshi_cli.errors import ApiError, KalshiError, TransportError
 from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch
-from kalshi_cli.models import Action, BookSide, Order, Side
+from kalshi_cli.models import Action, BookSide, Order, Side, decode_answer
 from kalshi_cli.store import IntentRecord, Store
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
@@ -112,7 +112,8 @@ class OneOrderStuck(UnexpectedCalls):
     """An exchange that lists one resting order and refuses every cancel of it."""
 
     def __init__(self) -> None:
-        self.order = Order.from_api(
+        self.order = decode_answer(
+            Order,
             {
                 "order_id": "stuck-1",
                 "ticker": "KXT-EV-M00",
@@ -121,7 +122,7 @@ class OneOrderStuck(UnexpectedCalls):
                 "yes_price_dollars": "0.2000",
                 "fill_count_fp": "0.00",
                 "remaining_count_fp": "1.00",
-            }
+            },
         )
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:
@@ -238,7 +239,8 @@ class LandsLate(UnexpectedCalls):
         self.client_order_id = client_order_id
         self.listings = 0
         self.cancelled: list[str] = []
-        self.order = Order.from_api(
+        self.order = decode_answer(
+            Order,
             {
                 "order_id": "late-1",
                 "client_order_id": client_order_id,
@@ -248,7 +250,7 @@ class LandsLate(UnexpectedCalls):
                 "yes_price_dollars": "0.2000",
                 "fill_count_fp": "0.00",
                 "remaining_count_fp": "2.00",
-            }
+            },
         )
 
     def iter_orders(self, **filters: object) -> Iterator[Order]:

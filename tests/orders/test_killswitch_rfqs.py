@@ -137,11 +137,7 @@ def _order(order_id: str) -> Order:
         fill_count=Decimal(0),
         remaining_count=Decimal(5),
         initial_count=Decimal(5),
-        fees=Decimal(0),
-        fill_cost=Decimal(0),
         created_time="2026-11-22T10:00:00Z",
-        expiration_time="",
-        raw={},
     )
 
 
@@ -165,15 +161,29 @@ def test_an_rfq_service_that_never_answers_holds_the_order_cancels_back_only_bri
 
 
 def _rfq(rfq_id: str, ticker: str = "KXRFQ-A") -> Rfq:
-    return Rfq(rfq_id, ticker, "open", Decimal(10), None, False, "c-1", "2026-11-22T10:00:00Z")
+    return Rfq(
+        rfq_id=rfq_id,
+        market_ticker=ticker,
+        status="open",
+        contracts=Decimal(10),
+        creator_id="c-1",
+        created_ts="2026-11-22T10:00:00Z",
+    )
 
 
 def _quote(quote_id: str, status: str, ticker: str = "KXRFQ-A") -> Quote:
     return Quote(
-        quote_id, f"rfq-of-{quote_id}", ticker, status, Decimal("0.40"), Decimal("0.55"),
-        None, None, Decimal(10), "yes" if status == "accepted" else None,
-        "2026-11-22T10:00:00Z", "2026-11-22T10:00:00Z",
-    )  # fmt: skip
+        quote_id=quote_id,
+        rfq_id=f"rfq-of-{quote_id}",
+        market_ticker=ticker,
+        status=status,
+        yes_bid=Decimal("0.40"),
+        no_bid=Decimal("0.55"),
+        contracts=Decimal(10),
+        accepted_side="yes" if status == "accepted" else None,
+        created_ts="2026-11-22T10:00:00Z",
+        updated_ts="2026-11-22T10:00:00Z",
+    )
 
 
 class _Comms:

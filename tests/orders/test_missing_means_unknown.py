@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
+from kalshi_cli.client.requests import decode_cancel_result
 from kalshi_cli.errors import AmendOutcomeUnknown, KalshiError
 from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, Order, Position
+from kalshi_cli.models import BookSide, Order, Position, decode_answer
 from kalshi_cli.store import Store
 from tests.conftest import SimHarness
 
@@ -102,22 +103,22 @@ def test_an_order_answer_without_its_counts_is_looked_up_and_recorded_resting(
 
 def test_the_create_answer_reader_refuses_missing_or_garbled_counts() -> None:
     whole = {"order_id": "o1", "fill_count": "0.00", "remaining_count": "2.00", "ts_ms": 1}
-    assert CreateOrderResult.from_api(whole).remaining_count == D(2)
+    assert decode_answer(CreateOrderResult, whole).remaining_count == D(2)
     for name in ("fill_count", "remaining_count"):
         with pytest.raises((KeyError, TypeError, ValueError)):
-            CreateOrderResult.from_api({k: v for k, v in whole.items() if k != name})
+            decode_answer(CreateOrderResult, {k: v for k, v in whole.items() if k != name})
         with pytest.raises((KeyError, TypeError, ValueError)):
-            CreateOrderResult.from_api({**whole, name: "lots"})
+            decode_answer(CreateOrderResult, {**whole, name: "lots"})
 
 
 def test_a_cancel_answer_without_reduced_by_is_no_confirmed_cancel() -> None:
     """The kill switch counts an item without an error as cancelled: one whose answer does not
     say what it reduced is an error of that round, and the next listing decides."""
     whole = {"order_id": "o1", "reduced_by": "3.00"}
-    assert CancelResult.from_api(whole).error is None
-    result = CancelResult.from_api({"order_id": "o1"})
+    assert decode_cancel_result(whole).error is None
+    result = decode_cancel_result({"order_id": "o1"})
     assert result.error is not None and "reduced_by" in result.error
-    assert CancelResult.from_api({"order_id": "o1", "reduced_by": None}).error is not None
+    assert decode_cancel_result({"order_id": "o1", "reduced_by": None}).error is not None
 
 
 ORDER: dict[str, Any] = {
@@ -135,16 +136,16 @@ ORDER: dict[str, Any] = {
 
 @pytest.mark.parametrize("field", ["status", "fill_count_fp", "remaining_count_fp"])
 def test_an_order_read_without_its_status_or_counts_is_refused(field: str) -> None:
-    assert Order.from_api(ORDER).remaining_count == D(2)
+    assert decode_answer(Order, ORDER).remaining_count == D(2)
     with pytest.raises((KeyError, TypeError, ValueError)):
-        Order.from_api({k: v for k, v in ORDER.items() if k != field})
+        decode_answer(Order, {k: v for k, v in ORDER.items() if k != field})
 
 
 def test_a_position_read_without_its_size_is_refused() -> None:
     position = {"ticker": "KXT", "position_fp": "3.00"}
-    assert Position.from_api(position).position == D(3)
+    assert decode_answer(Position, position).position == D(3)
     with pytest.raises((KeyError, TypeError, ValueError)):
-        Position.from_api({"ticker": "KXT"})
+        decode_answer(Position, {"ticker": "KXT"})
 
 
 def test_a_listing_whose_order_lacks_its_status_fails_the_read(prime: SimHarness) -> None:

@@ -342,7 +342,7 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
     (ticker,) = make_markets(prime, 1)
     placed = kalshi(*place_args(count="5", price="0.40"), "--expires", "1h", "--json")
     oid = json.loads(placed.stdout)["order"]["order_id"]
-    first_expiry = client.get_order(oid).expiration_time
+    first_expiry = client.get_order(oid).expiration_time or ""
     assert first_expiry
     with connect(prime.new_account(balance_cents=1_000_000)) as other:
         behind = other.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
@@ -350,7 +350,7 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
         later = kalshi("order", "amend", oid, "--expires", "2d", "--json")
         assert later.exit_code == 0, later.output
         moved = client.get_order(oid)
-        assert moved.expiration_time > first_expiry
+        assert (moved.expiration_time or "") > first_expiry
         assert (moved.yes_price, moved.remaining_count) == (D("0.40"), D(5))
 
         kept = kalshi("order", "amend", oid, "--price", "0.40", "--json")
@@ -359,7 +359,7 @@ def test_amend_expires_sets_keeps_and_removes_the_expiry_in_the_queue(
 
         removed = kalshi("order", "amend", oid, "--expires", "0", "--json")
         assert removed.exit_code == 0, removed.output
-        assert client.get_order(oid).expiration_time == ""
+        assert client.get_order(oid).expiration_time is None  # the spec: nullable
 
         sent = amend_requests(prime)
         for past in ("2001-01-01", str(int(time.time()) - 5)):
@@ -393,7 +393,7 @@ def test_order_show_names_each_change_and_shows_the_amended_expiry(
     assert kalshi("order", "amend", oid, "--price", "0.41", "--json").exit_code == 0
     assert kalshi("order", "decrease", oid, "--by", "2", "--json").exit_code == 0
     assert kalshi("order", "amend", oid, "--expires", "2d", "--json").exit_code == 0
-    expiry = client.get_order(oid).expiration_time
+    expiry = client.get_order(oid).expiration_time or ""
     shown = json.loads(kalshi("order", "show", oid, "--json").stdout)["order"]
     notes = [h["note"] for h in shown["history"]]
     assert "amend" in notes and "decrease" in notes, notes

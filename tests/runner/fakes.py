@@ -27,6 +27,8 @@ from kalshi_cli.models import (
     Position,
     SelfTradePrevention,
     Settlement,
+    decode_answer,
+    decode_orderbook,
 )
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
@@ -96,7 +98,7 @@ class FakeClient:
         return m
 
     def get_market(self, ticker: str) -> Market:
-        return Market.from_api(ser.market_json(self.exchange, self._market(ticker)))
+        return decode_answer(Market, ser.market_json(self.exchange, self._market(ticker)))
 
     def iter_markets(self, **filters: Any) -> Iterator[Market]:
         for m in self.exchange.markets.values():
@@ -104,7 +106,7 @@ class FakeClient:
                 continue
             if filters.get("event_ticker") and m.event_ticker != filters["event_ticker"]:
                 continue
-            yield Market.from_api(ser.market_json(self.exchange, m))
+            yield decode_answer(Market, ser.market_json(self.exchange, m))
 
     def get_event(self, event_ticker: str, **_: Any) -> dict[str, Any]:
         event = self.exchange.events[event_ticker]
@@ -134,7 +136,7 @@ class FakeClient:
         ]
 
     def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
-        return Orderbook.from_api(ticker, ser.orderbook_json(self.exchange, ticker, depth))
+        return decode_orderbook(ticker, ser.orderbook_json(self.exchange, ticker, depth))
 
     def create_order(self, request: CreateOrder) -> CreateOrderResult:
         self.requests.append(request)
@@ -184,13 +186,14 @@ class FakeClient:
         except ExchangeError as exc:
             raise _api_error(exc) from None
         o = result.order
-        return CreateOrderResult.from_api(
+        return decode_answer(
+            CreateOrderResult,
             {
                 "order_id": o.order_id,
                 "client_order_id": o.client_order_id,
                 "fill_count": str(o.fill_count),
                 "remaining_count": str(o.remaining_count),
-            }
+            },
         )
 
     def cancel_order(
@@ -248,11 +251,13 @@ class FakeClient:
                 continue
             if filters.get("status") and o.status != filters["status"]:
                 continue
-            yield Order.from_api(ser.order_json(o))
+            yield decode_answer(Order, ser.order_json(o))
 
     def get_order(self, order_id: str) -> Order:
         try:
-            return Order.from_api(ser.order_json(self.exchange.order(self.account_id, order_id)))
+            return decode_answer(
+                Order, ser.order_json(self.exchange.order(self.account_id, order_id))
+            )
         except ExchangeError as exc:
             raise _api_error(exc) from None
 
@@ -272,17 +277,17 @@ class FakeClient:
             raise self.fills_error
         for f in self.exchange.fills(self.account_id):
             if min_ts is None or f.ts >= min_ts:
-                yield Fill.from_api(ser.fill_json(f))
+                yield decode_answer(Fill, ser.fill_json(f))
 
     def iter_settlements(self, **_: Any) -> Iterator[Settlement]:
         for s in self.exchange.settlements(self.account_id):
-            yield Settlement.from_api(ser.settlement_json(s))
+            yield decode_answer(Settlement, ser.settlement_json(s))
 
     def get_balance(self) -> Balance:
         """The account's available cash, as the exchange reports it (GET /portfolio/balance)."""
         account = self.exchange.account(self.account_id)
-        return Balance.from_api(
-            {"balance": account.cash_cents, "balance_dollars": str(account.balance)}
+        return decode_answer(
+            Balance, {"balance": account.cash_cents, "balance_dollars": str(account.balance)}
         )
 
     def subaccount_balances(self) -> list[SubaccountBalance]:
@@ -298,7 +303,7 @@ class FakeClient:
 
     def get_positions(self, **_: Any) -> list[Position]:
         return [
-            Position.from_api(ser.position_json(p))
+            decode_answer(Position, ser.position_json(p))
             for p in self.exchange.positions(self.account_id)
             if p.position != 0
         ]

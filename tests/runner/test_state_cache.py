@@ -335,8 +335,9 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
 
         def fill(n: str, side: BookSide, price: str) -> Fill:
             return Fill(
-                n, n, "o-" + n, ticker, side, Decimal(10), Decimal(price), True, Decimal(0),
-                "2026-01-01T00:00:00Z", ts, {},
+                fill_id=n, trade_id=n, order_id="o-" + n, ticker=ticker, book_side=side,
+                count=Decimal(10), yes_price=Decimal(price), is_taker=True, fee=Decimal(0),
+                created_time="2026-01-01T00:00:00Z", ts=ts,
             )  # fmt: skip
 
         rig.loop.executor.fills.apply(fill("f1", BookSide.BID, "0.40"))  # buys 10 YES at 0.40

@@ -15,7 +15,7 @@ from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Fill, Order, TimeInForce, to_book
+from kalshi_cli.models import BookSide, Fill, Order, TimeInForce, decode_answer, to_book
 from kalshi_cli.reconcile import reconcile
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import rebuild
@@ -39,7 +39,7 @@ def _unnamed_fill(order_id: str, ticker: str, book_side: str, yes_price: str) ->
         "ts": 1_767_225_601,
         # no "subaccount_number": not a direct member
     }
-    return Fill.from_api(data)
+    return decode_answer(Fill, data)
 
 
 def test_the_loops_fill_sync_books_an_unnamed_fill_on_its_subaccount(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_the_start_reconcile_on_a_subaccount_imports_an_unnamed_order_there(
     shape = dict(client.get_order(placed.order_id).raw)
     shape.pop("subaccount_number", None)  # not a direct member: the field is left out
     client.subaccount = 1
-    client.iter_orders = lambda **_: iter([Order.from_api(shape)])  # type: ignore[method-assign]
+    client.iter_orders = lambda **_: iter([decode_answer(Order, shape)])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
         row = store.intent_by_order_id(placed.order_id)
@@ -126,7 +126,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
     def unnamed(order_id: str) -> Order:
         shape = dict(FakeClient.get_order(client, order_id).raw)
         shape.pop("subaccount_number", None)
-        return Order.from_api(shape)
+        return decode_answer(Order, shape)
 
     client.subaccount = 1
     client.get_order = unnamed  # type: ignore[method-assign]
@@ -141,7 +141,7 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
     """`kalshi positions` / `kalshi pnl` catch up every subaccount's fills: listed once for
     all, a fill naming no subaccount was booked on 0 for good (the start's reconcile on 1 finds
     it recorded and moves only fills that name theirs). Listed per subaccount, it is 1's."""
-    from kalshi_cli.client.subaccounts_shapes import SubaccountBalance
+    from kalshi_cli.client.subaccounts import SubaccountBalance
     from kalshi_cli.reconcile import catch_up
 
     clock = ManualClock(START)

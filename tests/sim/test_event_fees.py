@@ -12,7 +12,7 @@ from typing import Any
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.clock import ManualClock
 from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import FeeModel, FeeType, Market
+from kalshi_cli.models import FeeModel, FeeType, Market, decode_answer
 from kalshi_cli.runner.fees import load_fee_models
 from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
 from tests.conftest import SimHarness
@@ -164,7 +164,7 @@ def test_the_served_event_fee_override_is_what_a_fill_is_charged(sim: SimHarness
         api_base=sim.account.api_base, key_id=sim.account.key_id, private_key=key
     ) as client:
         raw = sim.signed(sim.account, "GET", f"/markets/{T}").json()["market"]
-        models = load_fee_models(client, [Market.from_api(raw)])
+        models = load_fee_models(client, [decode_answer(Market, raw)])
     assert models[T].fee(D(1), D("0.52"), taker=True, at=now) == D("0.0350")
 
 

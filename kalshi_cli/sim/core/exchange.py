@@ -79,7 +79,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from kalshi_cli.clock import Clock
-from kalshi_cli.market import PriceRange
 from kalshi_cli.models import (
     ONE,
     ZERO,
@@ -87,6 +86,7 @@ from kalshi_cli.models import (
     FeeCharge,
     FeeModel,
     FeeType,
+    PriceRange,
     SelfTradePrevention,
     TimeInForce,
 )

@@ -1,0 +1,242 @@
+"""The exchange's answers decode from their bytes into the Structs of `models`: the spec's shape
+and the shapes the wire has sent both read, unknown fields are ignored, a field a safety
+decision rests on is never given a default, and `raw` is the item as sent."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from typing import Any
+
+import msgspec
+import pytest
+
+from kalshi_cli.models import (
+    Balance,
+    BookSide,
+    ExchangeStatus,
+    Fill,
+    Market,
+    Order,
+    Position,
+    PriceRange,
+    Settlement,
+    Trade,
+    decode_answer,
+    decode_orderbook,
+)
+
+
+def _both(cls: type[Any], item: dict[str, Any]) -> Any:
+    """`item` decoded from its bytes and from the dict, which must agree."""
+    from_bytes = decode_answer(cls, json.dumps(item).encode())
+    from_dict = decode_answer(cls, item)
+    assert from_bytes == from_dict
+    assert from_bytes.raw == item == from_dict.raw
+    return from_bytes
+
+
+SPEC_ORDER: dict[str, Any] = {
+    "order_id": "o1",
+    "user_id": "u1",
+    "client_order_id": "c1",
+    "ticker": "KXT",
+    "side": "no",
+    "action": "buy",
+    "outcome_side": "no",
+    "book_side": "ask",
+    "type": "limit",
+    "status": "resting",
+    "yes_price_dollars": "0.6000",
+    "no_price_dollars": "0.4000",
+    "fill_count_fp": "1.00",
+    "remaining_count_fp": "2.00",
+    "initial_count_fp": "3.00",
+    "taker_fill_cost_dollars": "0.4000",
+    "maker_fill_cost_dollars": "0.0000",
+    "taker_fees_dollars": "0.0168",
+    "maker_fees_dollars": "0.0100",
+    "expiration_time": None,
+    "created_time": "2026-06-01T00:00:00Z",
+    "subaccount_number": 2,
+    "a_field_from_a_later_spec": {"anything": [1, 2]},
+}
+
+
+def test_an_order_of_the_spec_decodes_into_our_vocabulary() -> None:
+    order = _both(Order, SPEC_ORDER)
+    assert (order.book_side, order.yes_price) == (BookSide.ASK, D("0.6000"))
+    assert (order.fill_count, order.remaining_count, order.initial_count) == (D(1), D(2), D(3))
+    assert order.fees == D("0.0268")  # taker + maker
+    assert order.fill_cost == D("0.4000")
+    assert order.expiration_time is None  # nullable in the spec
+    assert order.subaccount == 2
+    assert order.raw["a_field_from_a_later_spec"] == {"anything": [1, 2]}
+
+
+def test_an_older_order_without_book_side_is_read_from_its_side_and_action() -> None:
+    older = {k: v for k, v in SPEC_ORDER.items() if k != "book_side"}
+    assert decode_answer(Order, older).book_side is BookSide.ASK  # buy NO sells YES
+    bought_yes = {**older, "side": "yes"}
+    assert decode_answer(Order, bought_yes).book_side is BookSide.BID
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", None),
+        ("status", ""),
+        ("fill_count_fp", None),
+        ("fill_count_fp", ""),
+        ("fill_count_fp", "lots"),
+        ("remaining_count_fp", None),
+        ("remaining_count_fp", "lots"),
+    ],
+)
+def test_an_order_whose_safety_field_is_missing_empty_or_garbled_is_refused(
+    field: str, value: Any
+) -> None:
+    absent = {k: v for k, v in SPEC_ORDER.items() if k != field}
+    with pytest.raises(msgspec.ValidationError):
+        decode_answer(Order, json.dumps(absent).encode())
+    if value is not None:
+        with pytest.raises(msgspec.ValidationError):
+            decode_answer(Order, json.dumps({**SPEC_ORDER, field: value}).encode())
+
+
+def test_a_position_without_its_size_is_refused_never_flat() -> None:
+    spec = {
+        "ticker": "KXT",
+        "total_traded_dollars": "1.0000",
+        "position_fp": "-3.00",
+        "market_exposure_dollars": "1.2000",
+        "realized_pnl_dollars": "0.5000",
+        "fees_paid_dollars": "0.0200",
+        "last_updated_ts": "2026-06-01T00:00:00Z",
+    }
+    position = _both(Position, spec)
+    assert (position.position, position.exposure, position.fees_paid) == (
+        D(-3),
+        D("1.2"),
+        D("0.02"),
+    )
+    with pytest.raises(msgspec.ValidationError):
+        decode_answer(Position, b'{"ticker": "KXT", "market_exposure_dollars": "0"}')
+
+
+def test_a_fill_reads_the_spec_shape_and_the_wire_shapes() -> None:
+    spec = {
+        "fill_id": "f1",
+        "trade_id": "t1",
+        "order_id": "o1",
+        "ticker": "KXT",
+        "market_ticker": "KXT",
+        "side": "yes",
+        "action": "sell",
+        "book_side": "ask",
+        "count_fp": "2.00",
+        "yes_price_dollars": "0.5200",
+        "is_taker": True,
+        "fee_cost": "0.017500",
+        "ts": 1780000000,
+    }
+    fill = _both(Fill, spec)
+    assert (fill.fill_id, fill.ticker, fill.signed_count, fill.fee) == (
+        "f1",
+        "KXT",
+        D(-2),
+        D("0.0175"),
+    )
+    # the wire has sent fills with only one of the tickers, without fill_id or book_side
+    older = {k: v for k, v in spec.items() if k not in ("fill_id", "ticker", "book_side")}
+    fill = decode_answer(Fill, json.dumps(older).encode())
+    assert (fill.fill_id, fill.ticker, fill.book_side) == ("t1", "KXT", BookSide.ASK)
+    only_ticker = {k: v for k, v in spec.items() if k != "market_ticker"}
+    assert decode_answer(Fill, only_ticker).ticker == "KXT"
+
+
+def test_a_settlement_and_a_balance_read_cents_as_dollars() -> None:
+    settlement = _both(
+        Settlement,
+        {
+            "ticker": "KXT",
+            "event_ticker": "KXT-EV",
+            "market_result": "yes",
+            "yes_count_fp": "3.00",
+            "yes_total_cost_dollars": "1.2000",
+            "no_count_fp": "0.00",
+            "no_total_cost_dollars": "0.0000",
+            "revenue": 300,
+            "settled_time": "2026-06-01T00:00:00Z",
+            "fee_cost": "0.0000",
+        },
+    )
+    assert (settlement.revenue, settlement.yes_count) == (D("3.00"), D(3))
+    spec = {"balance": 1234, "balance_dollars": "12.3456", "portfolio_value": 500, "updated_ts": 7}
+    balance = _both(Balance, spec)
+    assert (balance.balance, balance.portfolio_value) == (D("12.3456"), D("5.00"))
+    # before spec 3.29: integer cents only
+    assert decode_answer(Balance, b'{"balance": 1234}').balance == D("12.34")
+    with pytest.raises(msgspec.ValidationError):
+        decode_answer(Balance, b'{"portfolio_value": 500}')
+
+
+def test_a_market_gets_its_grid_and_the_fallbacks_of_the_old_parser() -> None:
+    market = _both(
+        Market,
+        {
+            "ticker": "KXT",
+            "yes_sub_title": "Above 5",
+            "yes_bid_dollars": "0.4500",
+            "volume_fp": "10.00",
+            "price_level_structure": "deci_cent",
+            "settlement_bounds_type": "",
+            "fractional_trading_enabled": False,
+        },
+    )
+    assert (market.title, market.yes_bid, market.volume) == ("Above 5", D("0.45"), D(10))
+    assert market.price_ranges == (PriceRange(D("0.001"), D("0.999"), D("0.001")),)
+    assert market.settlement_bounds_type == "default"
+    assert market.whole_contracts is True
+    own = decode_answer(
+        Market, {"ticker": "K", "price_ranges": [{"start": "0.1", "end": "0.5", "step": "0.05"}]}
+    )
+    assert own.price_ranges == (PriceRange(D("0.1"), D("0.5"), D("0.05")),)
+
+
+def test_a_trade_and_the_exchange_status() -> None:
+    trade = _both(
+        Trade,
+        {
+            "trade_id": "t1",
+            "ticker": "KXT",
+            "count_fp": "4.00",
+            "yes_price_dollars": "0.3300",
+            "taker_book_side": "bid",
+            "created_time": "2026-06-01T00:00:00Z",
+            "is_block_trade": False,
+        },
+    )
+    assert (trade.count, trade.yes_price, trade.taker_book_side) == (D(4), D("0.33"), "bid")
+    status = _both(
+        ExchangeStatus,
+        {"exchange_active": True, "trading_active": False, "exchange_estimated_resume_time": None},
+    )
+    assert (status.exchange_active, status.trading_active) == (True, False)
+
+
+def test_an_order_book_reads_either_wrapping_and_sorts_best_first() -> None:
+    body = {"orderbook_fp": {"yes_dollars": [["0.40", "5.00"], ["0.45", "1.00"]], "no_dollars": []}}
+    book = decode_orderbook("KXT", json.dumps(body).encode())
+    assert [lv.price for lv in book.yes_bids] == [D("0.45"), D("0.40")]
+    assert book.no_bids == ()
+    item = {"ticker": "KXT", "orderbook_fp": {"yes_dollars": None, "no_dollars": [["0.5", "2"]]}}
+    book = decode_orderbook("KXT", item)
+    assert (book.yes_bids, book.best_no_bid) == ((), (D("0.5"), D(2)))
+
+
+def test_raw_is_decoded_from_the_bytes_only_when_read() -> None:
+    order = decode_answer(Order, json.dumps(SPEC_ORDER).encode())
+    assert "raw" not in order.__dict__  # nothing decoded to a dict yet
+    assert order.raw["user_id"] == "u1"
+    assert order.raw is order.raw  # decoded once
