@@ -320,7 +320,7 @@ def prepare_batch(
     for row in rows:
         coid = row.request.client_order_id
         assert coid is not None
-        recorded = service.store.get_intent(coid)
+        recorded = service.store.orders.get_intent(coid)
         if recorded is not None:
             skipped.append(
                 RowOutcome(
@@ -404,7 +404,7 @@ def send_batch(
             return outcomes
         except (ApiError, TransportError) as exc:
             for row, _ in chunk:
-                service.store.mark_rejected(_coid(row), reason=exc.message)
+                service.store.orders.mark_rejected(_coid(row), reason=exc.message)
                 outcomes.append(
                     RowOutcome(row.line, row.request, _coid(row), "rejected", note=exc.message)
                 )
@@ -473,7 +473,7 @@ def _record_answer(
         # the item does not say plainly whether the order exists: look it up
         return _resolve_unknown(service, row, item.error or "the batch answer was unclear")
     if item.result is None:
-        service.store.mark_rejected(coid, reason=item.error or "refused")
+        service.store.orders.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
     result = item.result
     status = service.record_answer(create, result)
@@ -490,7 +490,7 @@ def _record_answer(
 
 def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOutcome:
     coid = _coid(row)
-    service.store.mark_unknown(coid, reason=reason)
+    service.store.orders.mark_unknown(coid, reason=reason)
     try:
         order = service.client.find_order_by_client_id(coid, row.request.ticker)
     except (ApiError, TransportError):

@@ -55,7 +55,7 @@ class Cancels(ExecutorBase):
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self._cancel_shortfalls += 1
             self.fills_due = True
-        self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self.store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self.log.emit(
             "order_cancelled",
@@ -89,7 +89,7 @@ class Cancels(ExecutorBase):
             self.portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             self.fills_due = True
             return
-        self.store.update_order(
+        self.store.orders.update_order(
             order_id=order_id,
             status=order.status,
             fill_count=order.fill_count,

@@ -70,7 +70,7 @@ class FillSync(UnknownOrders):
         return (
             fill.order_id not in self.sent
             and self.holds_unknown(fill.ticker)
-            and self.store.intent_by_order_id(fill.order_id) is None
+            and self.store.orders.intent_by_order_id(fill.order_id) is None
         )
 
     def fill_is_news(self, data: Any) -> bool:
@@ -120,7 +120,7 @@ class FillSync(UnknownOrders):
 
     def _apply(self, fill: Fill) -> None:
         sent = self.sent.get(fill.order_id)
-        intent = self.store.intent_by_order_id(fill.order_id)
+        intent = self.store.orders.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
         # a fill that names no subaccount (sent to direct members only) is of the one the
@@ -139,7 +139,7 @@ class FillSync(UnknownOrders):
             own=sent is not None,
         )
         with self.store.transaction():  # one commit for the fill and its order's row
-            new = self.store.record_fill(replace(record, realized_pnl=event.net))
+            new = self.store.fills.record_fill(replace(record, realized_pnl=event.net))
             if intent is not None:
                 self._order_filled(intent, fill.count)
         if new:
@@ -173,7 +173,7 @@ class FillSync(UnknownOrders):
         if row.remaining is not None:
             remaining = min(remaining, row.remaining)
         status = EXECUTED if remaining == 0 else RESTING
-        self.store.update_order(
+        self.store.orders.update_order(
             order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
         )
         self.portfolio.update_order(order_id, remaining=remaining, status=status)
@@ -189,7 +189,7 @@ class FillSync(UnknownOrders):
         bring back an order whose cancel was answered."""
         order_id = str(data.get("order_id", ""))
         status = str(data.get("status", ""))
-        row = self.store.intent_by_order_id(order_id) if order_id else None
+        row = self.store.orders.intent_by_order_id(order_id) if order_id else None
         if row is None:
             return True  # placed elsewhere: the loop still counts it, the state file does not
         filled = parse_count(data["fill_count_fp"])  # read whole by the caller (loop_watch.py)
@@ -198,7 +198,7 @@ class FillSync(UnknownOrders):
                 self.portfolio.update_order(order_id, remaining=ZERO, status=row.status)
             return False
         if status in SENT_STATUSES and row.status == RESTING:
-            self.store.update_order(
+            self.store.orders.update_order(
                 order_id=order_id,
                 status=status,
                 fill_count=filled,

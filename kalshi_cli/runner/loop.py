@@ -234,7 +234,7 @@ class TradeLoop(MarketPass, LoopWatch):
             self.log.emit("status", self.summary().to_json())
         day = utc_day(self.clock.wall())
         if day != self._day:
-            text = f"{self._day}: realized P&L {self.store.daily_realized_pnl(self._day)}"
+            text = f"{self._day}: realized P&L {self.store.trading.daily_realized_pnl(self._day)}"
             self._alert("daily_summary", self._day, text, {"day": self._day})
             self._day = day
 
@@ -271,9 +271,9 @@ class TradeLoop(MarketPass, LoopWatch):
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place
         with self.ledger.writing_heartbeat(), self.store.transaction():
-            self.store.heartbeat(source="trade", detail=detail)
+            self.store.events.heartbeat(source="trade", detail=detail)
             if age != math.inf:
-                self.store.set_kv("feed.last_message_at", f"{now - age:.3f}")
+                self.store.events.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self.log.emit("heartbeat", detail)
 
     def _lag_report(self) -> LagReport:
@@ -308,9 +308,9 @@ class TradeLoop(MarketPass, LoopWatch):
             open_positions={m.ticker: m.position for m in self.portfolio.open_positions()},
             resting_orders=len(self.portfolio.orders),
             realized_pnl=self.portfolio.pnl.realized - self._realized_at_start,
-            daily_pnl=self.store.daily_realized_pnl(utc_day(self.clock.wall())),
+            daily_pnl=self.store.trading.daily_realized_pnl(utc_day(self.clock.wall())),
             unrealized_pnl=self.portfolio.unrealized(books),
-            trading_state=self.store.trading_state().state,
+            trading_state=self.store.trading.trading_state().state,
             subaccount=self.client.subaccount or 0,
             lag_p99_s=None if self.lag is None else self.lag.lag_p99_s,
             revisit_max_s=None if self.lag is None else self.lag.revisit_max_s,

@@ -98,7 +98,7 @@ class Outbox(FillSync, Cancels):
         except (ApiError, TransportError) as exc:
             # the request as a whole was refused, or never left: none of its orders exists
             for intent, create in recorded:
-                self.store.mark_rejected(create.client_order_id, reason=exc.message)
+                self.store.orders.mark_rejected(create.client_order_id, reason=exc.message)
                 self.log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             if self.order_group_id and isinstance(exc, ApiError) and exc.code == GROUP_TRIGGERED:
                 self._group_triggered(recorded[0][0], exc.message)
@@ -122,7 +122,7 @@ class Outbox(FillSync, Cancels):
                         continue  # lost, above
                     if item.result is None:
                         reason = item.error or "refused"
-                        self.store.mark_rejected(create.client_order_id, reason=reason)
+                        self.store.orders.mark_rejected(create.client_order_id, reason=reason)
                         self.log.emit("order_rejected", {**intent_fields(intent), "error": reason})
                         if reason.split(":")[0] == GROUP_TRIGGERED and self.order_group_id:
                             triggered = triggered or (intent, reason)

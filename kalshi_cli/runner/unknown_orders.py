@@ -85,7 +85,7 @@ class UnknownOrders(ExecutorBase):
                     f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
                     "the signature window; never placed"
                 )
-                self.store.mark_rejected(client_order_id, reason=reason)
+                self.store.orders.mark_rejected(client_order_id, reason=reason)
                 status = "rejected"
             else:
                 self._adopt(client_order_id, order)
@@ -125,17 +125,17 @@ class UnknownOrders(ExecutorBase):
         return left
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
-        self.store.mark_sent(
+        self.store.orders.mark_sent(
             client_order_id,
             order_id=order.order_id,
             status=order.status,
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
         )
-        intent = self.store.get_intent(client_order_id)
+        intent = self.store.orders.get_intent(client_order_id)
         if intent is not None:
             # fills read while the order was still unknown here carry no intent yet
-            self.store.attribute_fills(
+            self.store.fills.attribute_fills(
                 order.order_id, client_order_id=client_order_id, strategy=intent.strategy
             )
         if order.status == "resting" and intent is not None:

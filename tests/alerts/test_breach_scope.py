@@ -209,21 +209,21 @@ def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resol
     router = router_for(receiver, clock)
     clock.advance(60)
     with Store.open(path, clock=clock) as store:
-        assert router.notify(over("KXA"), store).outcome is Outcome.SUPPRESSED
+        assert router.notify(over("KXA"), store.alerts).outcome is Outcome.SUPPRESSED
         exposure = Alert(
             "check:exposure", Severity.CRITICAL, "KALSHI EXPOSURE CRITICAL",
             "subaccount 1 $61.00 (12%)", Runbook.POSITION_LIMIT, scope="subaccount 1",
         )  # fmt: skip
-        assert router.notify(exposure, store).outcome is Outcome.SUPPRESSED
+        assert router.notify(exposure, store.alerts).outcome is Outcome.SUPPRESSED
         assert receiver.posts == []
-        kept = store.alert_state("check:positions")
+        kept = store.alerts.alert_state("check:positions")
         assert kept is not None
         assert (kept.summary, kept.scope) == ("1 market over limit [breach: KXA]", "KXA")
         clock.advance(60)
-        assert router.notify(over("KXA, KXB"), store).outcome is Outcome.CHANGED
+        assert router.notify(over("KXA, KXB"), store.alerts).outcome is Outcome.CHANGED
         clock.advance(60)
-        router.resolve("check:positions", store, summary="all within limits")
-        router.resolve("check:exposure", store, summary="all within limits")
+        router.resolve("check:positions", store.alerts, summary="all within limits")
+        router.resolve("check:exposure", store.alerts, summary="all within limits")
     assert receiver.posts[0]["details"]["previously"] == "KXA"
     assert [p["summary"] for p in receiver.posts[1:]] == [
         "all within limits (was: 1 market over limit)",

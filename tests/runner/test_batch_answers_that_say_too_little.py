@@ -62,7 +62,7 @@ def _bid(ticker: str, side: Side = Side.YES) -> Intent:
 
 
 def _status(rig: Rig, coid: str) -> str:
-    return str(next(i for i in rig.store.intents() if i.client_order_id == coid).status)
+    return str(next(i for i in rig.store.orders.intents() if i.client_order_id == coid).status)
 
 
 def _resting(rig: Rig, coid: str) -> bool:
@@ -149,6 +149,6 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
         executor._queue(intent)
     executor.flush()
     assert executor.holds_unknown(a)
-    recorded = [i.ticker for i in rig.store.intents()]
+    recorded = [i.ticker for i in rig.store.orders.intents()]
     # a held: no new adding order beside an order of unknown outcome; b's second goes out
     assert recorded.count(a) == 1 and recorded.count(b) == 2
