@@ -442,7 +442,7 @@ def test_a_returning_breach_whose_delivery_failed_is_retried_next_run(
             ledger: Any = memory
             return _run(router, ledger, firing)
         with Store.open(tmp_path / "state.sqlite", clock=clock) as store:
-            return _run(router, store, firing)
+            return _run(router, store.alerts, firing)
 
     def _run(router: AlertRouter, ledger: Any, firing: bool) -> Outcome:
         if firing:

@@ -54,7 +54,7 @@ def test_a_changed_scope_is_sent_at_once_and_an_unchanged_one_is_not(
 ) -> None:
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
     router = router_for(receiver, clock)
     try:
         assert router.notify(over("KXA on subaccount 1"), ledger).outcome is Outcome.SENT
@@ -155,7 +155,7 @@ def test_a_summary_with_breach_text_of_its_own_is_kept_whole_and_is_not_a_scope(
     ` [breach: ...]` marker is neither cut short nor read as the scope last delivered."""
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
     router = router_for(receiver, clock)
     own = "1 market over limit [breach: KXZ]"
     try:
@@ -257,7 +257,7 @@ def test_a_scope_that_only_shrinks_is_not_news_and_a_return_to_it_neither(
     quiet too; growth or a move past it is still sent at once, naming it."""
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
     router = router_for(receiver, clock)
     try:
         assert router.notify(over("KXA, KXB"), ledger).outcome is Outcome.SENT
