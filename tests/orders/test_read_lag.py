@@ -158,9 +158,9 @@ def test_reconcile_does_not_flip_a_cancelled_order_back_to_resting(
     order_id = _buy(service, "0.10", "2")
     prime.set_faults(read_lag_ms=LAG_MS)
     service.cancel(order_id)
-    history = len(
-        store.orders.order_history(store.orders.intent_by_order_id(order_id).client_order_id)
-    )  # type: ignore[union-attr]
+    intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None
+    history = len(store.orders.order_history(intent.client_order_id))
 
     # at once: the listing still shows the order resting
     first = service.reconcile()
