@@ -68,13 +68,10 @@ class Database:
     it, and every repository of the store is handed the same one, so a transaction opened
     through any of them spans them all (one connection, one depth of nesting)."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, path: Path, clock: Clock, *, readonly: bool
-    ) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
         self.conn = conn
         self.path = path
         self.clock = clock
-        self.readonly = readonly
         self.depth = 0  # transactions open: 0 outside, 1 in BEGIN, more in savepoints
         self.intent_durability = "full"  # see the module docstring
 

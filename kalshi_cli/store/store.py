@@ -90,7 +90,7 @@ class Store:
         self, conn: sqlite3.Connection, path: Path, clock: Clock, *, readonly: bool
     ) -> None:
         self._conn = conn
-        self._db = db = Database(conn, path, clock, readonly=readonly)
+        self._db = db = Database(conn, path, clock)
         self.path = path
         self.clock = clock
         self.readonly = readonly
