@@ -135,13 +135,13 @@ def write(path: Path, n: int) -> None:
 
     started = time.perf_counter()
     with Store.open(path, clock=ManualClock(START)) as store:
-        store.record_fills(mixed_fills(n))
+        store.fills.record_fills(mixed_fills(n))
         end = START + n * 0.1
         for m in range(0, 200, 4):  # a quarter of the markets settle, spread over the run
             ticker = f"KXBENCH-25JAN{m:03d}"
             at = START + (end - START) * m / 200
             result = "yes" if m % 8 else "no"
-            store.record_settlement(
+            store.settlements.record_settlement(
                 SettlementRecord(ticker, "KXBENCH", result, ZERO, ZERO, ZERO, ZERO, ZERO, ZERO, at)
             )
     print(f"state file: {n:,} fills written in {time.perf_counter() - started:.1f} s")

@@ -110,7 +110,7 @@ def write_phase(path: Path, n: int) -> None:
     print(f"build the records alone               {build}")
 
     with Store.open(path, clock=ManualClock(START)) as store, Timer() as insert:
-        added = store.record_fills(synthetic_fills(n))
+        added = store.fills.record_fills(synthetic_fills(n))
     print(f"record_fills (one transaction)        {insert}  {added / insert.wall:,.0f} fills/s")
     print(f"  of which the store                  {insert.wall - build.wall:6.2f} s wall")
     print(f"  peak RSS of the writing process     {peak_mb():6.1f} MB")
@@ -123,20 +123,20 @@ def read_phase(path: Path) -> None:
         count = 0
         contracts = Decimal(0)
         with Timer() as stream:
-            for fill in store.iter_fills():
+            for fill in store.fills.iter_fills():
                 count += 1
                 contracts += fill.count
         print(f"iter_fills (+ one sum)                {stream}  {count / stream.wall:,.0f} fills/s")
         print(f"  peak RSS of a fresh reading process {peak_mb():6.1f} MB")
 
         with Timer() as daily:
-            day = store.daily_realized_pnl("2023-11-14")
+            day = store.trading.daily_realized_pnl("2023-11-14")
         print(f"daily_realized_pnl over a full day    {daily}  = {day}")
 
         from kalshi_cli.pnl import summarize
 
         with Timer() as pnl:
-            summary = summarize(store.iter_fills(), store.settlements())
+            summary = summarize(store.fills.iter_fills(), store.settlements.settlements())
         print(f"pnl.summarize over iter_fills         {pnl}  realized {summary.engine.realized}")
         print(f"  peak RSS                            {peak_mb():6.1f} MB")
         print(f"ratio: summarize / iter_fills         {pnl.cpu / stream.cpu:6.1f}x (cpu)")

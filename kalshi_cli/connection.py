@@ -325,7 +325,7 @@ def check_state_binding(
             return None
         try:
             with Store.open(settings.state, create=False) as store, store.busy_timeout(0.2):
-                binding = store.bind_exchange(settings.exchange_endpoint, connection.key_id)
+                binding = store.events.bind_exchange(settings.exchange_endpoint, connection.key_id)
         except StoreError:
             return None  # read-only (or locked): used unbound, checked again next time
     return mismatch(settings, binding, connection.key_id)
@@ -336,7 +336,7 @@ def bind_state(settings: Settings, store: Store, connection: Connection | None) 
     account; StateFileMismatch if another bound it first."""
     if connection is None or connection.key_id is None:
         return
-    binding = store.bind_exchange(settings.exchange_endpoint, connection.key_id)
+    binding = store.events.bind_exchange(settings.exchange_endpoint, connection.key_id)
     error = mismatch(settings, binding, connection.key_id)
     if error is not None:
         raise error
@@ -350,7 +350,7 @@ def rebind_state(settings: Settings, connection: Connection) -> ExchangeBinding 
     if connection.key_id is None:
         raise no_credentials(settings)
     with Store.open(settings.state) as store:
-        return store.rebind_exchange(settings.exchange_endpoint, connection.key_id)
+        return store.events.rebind_exchange(settings.exchange_endpoint, connection.key_id)
 
 
 def mismatch(settings: Settings, binding: ExchangeBinding, key_id: str) -> StoreError | None:
@@ -393,6 +393,6 @@ def _same_exchange(binding: ExchangeBinding, settings: Settings, key_id: str | N
 
 def _closing_binding(store: Store) -> ExchangeBinding | None:
     try:
-        return store.exchange_binding()
+        return store.events.exchange_binding()
     finally:
         store.close()

@@ -748,7 +748,7 @@ class KillSwitch:
         read lag before the listing was requested may not be listed yet."""
         if self.store is None:
             return False
-        unsettled = self.store.intents(status=[PENDING, RESTING], ticker=ticker)
+        unsettled = self.store.orders.intents(status=[PENDING, RESTING], ticker=ticker)
         now = self.clock.wall()
         return any(
             now - intent.created_at < IN_FLIGHT_S
@@ -767,7 +767,7 @@ class KillSwitch:
 
         if self.store is None:
             return 0
-        lost = self.store.intents(status=UNKNOWN, ticker=ticker)
+        lost = self.store.orders.intents(status=UNKNOWN, ticker=ticker)
         now = self.clock.wall()
         return sum(
             1
@@ -966,8 +966,8 @@ class _Trail:
             return
         try:
             with store.busy_timeout(wait_s), store.transaction():
-                store.set_trading_state("HALTED", reason=self.reason, source=self.source)
-                store.log_event("kill_switch", self.started)
+                store.trading.set_trading_state("HALTED", reason=self.reason, source=self.source)
+                store.events.log_event("kill_switch", self.started)
         except StoreError as exc:
             self._failed(exc)
             return
@@ -981,8 +981,10 @@ class _Trail:
         try:
             with store.busy_timeout(wait_s), store.transaction():
                 for order_id in report.cancelled:
-                    store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
-                store.log_event("kill_switch_result", report.to_json())
+                    store.orders.update_order(
+                        order_id=order_id, status="canceled", remaining_count=ZERO
+                    )
+                store.events.log_event("kill_switch_result", report.to_json())
         except StoreError as exc:
             self._failed(exc)
             return
@@ -1024,7 +1026,7 @@ ORDER_GROUPS_KEY = "trade_order_groups"
 def session_order_group_places(store: Store) -> list[tuple[str, int]]:
     """(id, subaccount) of the order groups the trade loop created and has not deleted,
     oldest first."""
-    text = store.get_kv(ORDER_GROUPS_KEY)
+    text = store.events.get_kv(ORDER_GROUPS_KEY)
     if not text:
         return []
     try:
@@ -1054,7 +1056,7 @@ def note_order_group_action(store: Store, group_id: str, action: str, by: str) -
     with store.transaction():
         actions = _order_group_actions(store)
         actions[group_id] = {"action": action, "at": store.clock.wall(), "by": by}
-        store.set_kv(ORDER_GROUP_ACTIONS_KEY, json.dumps(actions))
+        store.events.set_kv(ORDER_GROUP_ACTIONS_KEY, json.dumps(actions))
 
 
 def order_group_action(store: Store, group_id: str) -> dict[str, Any] | None:
@@ -1064,7 +1066,7 @@ def order_group_action(store: Store, group_id: str) -> dict[str, Any] | None:
 
 def _order_group_actions(store: Store) -> dict[str, dict[str, Any]]:
     try:
-        actions = json.loads(store.get_kv(ORDER_GROUP_ACTIONS_KEY) or "{}")
+        actions = json.loads(store.events.get_kv(ORDER_GROUP_ACTIONS_KEY) or "{}")
     except ValueError:
         return {}
     return actions if isinstance(actions, dict) else {}
@@ -1077,7 +1079,7 @@ def session_order_groups(store: Store) -> list[str]:
 
 def _write_places(store: Store, places: list[tuple[str, int]]) -> None:
     entries = [g if n == 0 else {"order_group_id": g, "subaccount": n} for g, n in places]
-    store.set_kv(ORDER_GROUPS_KEY, json.dumps(entries))
+    store.events.set_kv(ORDER_GROUPS_KEY, json.dumps(entries))
 
 
 def remember_order_group(store: Store, group_id: str, *, subaccount: int = 0) -> None:

@@ -239,11 +239,11 @@ def _from_store(store: Store, now: float) -> list[Family]:
 
     day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
     pnl = summarize_store(store)  # each subaccount's book on its own, added
-    intents = store.intents()
+    intents = store.orders.intents()
     by_status: dict[str, int] = {}
     for intent in intents:
         by_status[intent.status] = by_status.get(intent.status, 0) + 1
-    state = store.trading_state().state
+    state = store.trading.trading_state().state
     families = [
         gauge(
             "kalshi_daily_realized_pnl_dollars",
@@ -277,7 +277,7 @@ def _from_store(store: Store, now: float) -> list[Family]:
             "kalshi_fills_total",
             "counter",
             "Fills recorded in the state file.",
-            [Sample(store.count_fills())],
+            [Sample(store.fills.count_fills())],
         ),
         Family(
             "kalshi_risk_trips_total",
@@ -286,7 +286,9 @@ def _from_store(store: Store, now: float) -> list[Family]:
             [
                 Sample(n, {"rule": r})
                 for r, n in sorted(
-                    (_zeros(_trip_rules()) | _count(t.rule for t in store.risk_trips())).items()
+                    (
+                        _zeros(_trip_rules()) | _count(t.rule for t in store.trading.risk_trips())
+                    ).items()
                 )
             ],
         ),
@@ -298,7 +300,7 @@ def _from_store(store: Store, now: float) -> list[Family]:
         ),
     ]
     families.extend(_strategy_fills(store, {i.client_order_id: i for i in intents}))
-    beat = store.last_heartbeat("trade")
+    beat = store.events.last_heartbeat("trade")
     if beat is not None:
         families.append(
             gauge(
@@ -308,7 +310,7 @@ def _from_store(store: Store, now: float) -> list[Family]:
             )
         )
         families.extend(_loop_lag(beat.detail))
-    feed = store.get_kv("feed.last_message_at")
+    feed = store.events.get_kv("feed.last_message_at")
     if feed is not None:
         families.append(
             gauge(
@@ -386,7 +388,7 @@ def _strategy_fills(store: Store, intents: Mapping[str, IntentRecord]) -> list[F
     fills: dict[str, int] = {}
     contracts: dict[str, Decimal] = {}
     slippage: dict[str, Decimal] = {}
-    for fill in store.iter_fills():
+    for fill in store.fills.iter_fills():
         strategy = fill.strategy or "none"
         fills[strategy] = fills.get(strategy, 0) + 1
         contracts[strategy] = contracts.get(strategy, Decimal(0)) + fill.count

@@ -326,7 +326,7 @@ def prepare_batch(
     for row in rows:
         coid = row.request.client_order_id
         assert coid is not None
-        recorded = service.store.get_intent(coid)
+        recorded = service.store.orders.get_intent(coid)
         if recorded is not None:
             skipped.append(
                 RowOutcome(
@@ -422,7 +422,7 @@ def send_batch(
             return outcomes, None
         except (ApiError, TransportError) as exc:
             for row, _ in chunk:
-                service.store.mark_rejected(_coid(row), reason=exc.message)
+                service.store.orders.mark_rejected(_coid(row), reason=exc.message)
                 outcomes.append(
                     RowOutcome(row.line, row.request, _coid(row), "rejected", note=exc.message)
                 )
@@ -491,7 +491,7 @@ def _record_answer(
         # the item does not say plainly whether the order exists: look it up
         return _resolve_unknown(service, row, item.error or "the batch answer was unclear")
     if item.result is None:
-        service.store.mark_rejected(coid, reason=item.error or "refused")
+        service.store.orders.mark_rejected(coid, reason=item.error or "refused")
         return RowOutcome(row.line, row.request, coid, "rejected", note=item.error)
     result = item.result
     status = service.record_answer(create, result)
@@ -508,7 +508,7 @@ def _record_answer(
 
 def _resolve_unknown(service: OrderService, row: BatchRow, reason: str) -> RowOutcome:
     coid = _coid(row)
-    service.store.mark_unknown(coid, reason=reason)
+    service.store.orders.mark_unknown(coid, reason=reason)
     try:
         order = service.client.find_order_by_client_id(coid, row.request.ticker)
     except (ApiError, TransportError):
@@ -541,7 +541,7 @@ def _look_up_unsettled(service: OrderService, skipped: RowOutcome) -> RowOutcome
     still unknown (exit 10), not merely skipped."""
     from kalshi_cli.store.records import PENDING, UNKNOWN
 
-    recorded = service.store.get_intent(skipped.client_order_id)
+    recorded = service.store.orders.get_intent(skipped.client_order_id)
     if recorded is None or recorded.status not in (PENDING, UNKNOWN):
         return skipped
     try:

@@ -290,7 +290,7 @@ class OrderService:
         # may still land: it counts as resting until the exchange lists it or `kalshi reconcile`
         # settles it, or an order placed beside it meanwhile could pass the limit
         unknown = ZERO
-        for intent in self.store.intents(status=[PENDING, UNKNOWN], ticker=ticker):
+        for intent in self.store.orders.intents(status=[PENDING, UNKNOWN], ticker=ticker):
             if intent.client_order_id in listed:
                 continue
             if number is not None and intent.subaccount != number:
@@ -311,7 +311,7 @@ class OrderService:
         reads = reads or MarketReads()
 
         check_terms(request, now=self._now())
-        if request.client_order_id and self.store.get_intent(request.client_order_id):
+        if request.client_order_id and self.store.orders.get_intent(request.client_order_id):
             raise ValidationError(
                 f"client order id {request.client_order_id} is already in the state file",
                 code="DUPLICATE_CLIENT_ORDER_ID",
@@ -385,11 +385,11 @@ class OrderService:
             self._record_unknown(create, exc)
             return self._resolve_after_unknown(create.client_order_id, create.ticker, exc)
         except ApiError as exc:
-            self.store.mark_rejected(create.client_order_id, reason=exc.message)
+            self.store.orders.mark_rejected(create.client_order_id, reason=exc.message)
             raise
         except TransportError as exc:
             # nothing reached the exchange (connect failed before sending)
-            self.store.mark_rejected(create.client_order_id, reason=exc.message)
+            self.store.orders.mark_rejected(create.client_order_id, reason=exc.message)
             raise
         status = _status_after_create(result.fill_count, result.remaining_count, create)
         self._record_accepted(create.client_order_id, result.order_id, status, result)
@@ -459,7 +459,7 @@ class OrderService:
 
         try:
             try:
-                self.store.mark_sent(
+                self.store.orders.mark_sent(
                     client_order_id,
                     order_id=order_id,
                     status=status,
@@ -469,7 +469,7 @@ class OrderService:
             except InvalidTransition:
                 # another process (a reconcile) answered the intent while the request was in
                 # flight, perhaps "never placed" because the exchange did not have it yet
-                self.store.update_order(
+                self.store.orders.update_order(
                     client_order_id=client_order_id,
                     order_id=order_id,
                     status=status,
@@ -496,7 +496,7 @@ class OrderService:
         from kalshi_cli.store import OrderNotRecorded, StoreError
 
         try:
-            self.store.mark_unknown(create.client_order_id, reason=reason)
+            self.store.orders.mark_unknown(create.client_order_id, reason=reason)
         except StoreError as store_exc:
             raise OrderNotRecorded(
                 f"order {create.client_order_id} MAY HAVE BEEN PLACED ({reason}), and the "
@@ -601,7 +601,7 @@ class OrderService:
                     code=exc.code,
                 ) from exc
             return ZERO
-        self.store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self.store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         return result.reduced_by
 
     def _other_subaccount(self, order_id: str) -> int | None:
@@ -883,11 +883,11 @@ class OrderService:
         )
 
     def _check_trading(self, *, reduce_only: bool, what: str) -> None:
-        state = self.store.trading_state()
+        state = self.store.trading.trading_state()
         check_trading_state(state.state, state.reason, reduce_only=reduce_only, what=what)
 
     def _local_by_order_id(self, order_id: str) -> IntentRecord | None:
-        return self.store.intent_by_order_id(order_id)
+        return self.store.orders.intent_by_order_id(order_id)
 
     def _now(self) -> float:
         if self._clock is not None:
@@ -1046,13 +1046,13 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     if store is None:
         return TradingStatus("ACTIVE", "no state file yet", "default", None, state_path, False)
     with store:
-        row = store.trading_state()
-        open_orders = store.open_orders()
-        beat = store.last_heartbeat()
+        row = store.trading.trading_state()
+        open_orders = store.orders.open_orders()
+        beat = store.events.last_heartbeat()
         loop_beat = (
-            beat if beat is None or beat.source == "trade" else store.last_heartbeat("trade")
+            beat if beat is None or beat.source == "trade" else store.events.last_heartbeat("trade")
         )
-        history = store.trading_state_history(limit=5)
+        history = store.trading.trading_state_history(limit=5)
     shown = (
         row.state
         if loop_beat is None

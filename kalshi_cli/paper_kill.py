@@ -157,8 +157,8 @@ def request(store: Store, clock: Clock, *, source: str) -> str:
 
     request_id = uuid.uuid4().hex
     at = clock.wall()
-    store.set_kv(REQUEST_KEY, json.dumps({"id": request_id, "at": at, "source": source}))
-    halt(store, reason="paper kill switch", source=source)
+    store.events.set_kv(REQUEST_KEY, json.dumps({"id": request_id, "at": at, "source": source}))
+    halt(store.trading, reason="paper kill switch", source=source)
     return request_id
 
 
@@ -170,11 +170,11 @@ def answer(
     deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> PaperKillReport | None:
     """The paper loop's side: run a request not yet answered (None when there is none)."""
-    raw = store.get_kv(REQUEST_KEY)
+    raw = store.events.get_kv(REQUEST_KEY)
     if raw is None:
         return None
     request_id = _id(raw)
-    done = store.get_kv(ANSWER_KEY)
+    done = store.events.get_kv(ANSWER_KEY)
     if request_id is None or (done is not None and _id(done) == request_id):
         return None
     kill = KillSwitch(client, store, clock, deadline_s=deadline_s, read_lag_s=0.0)
@@ -189,7 +189,7 @@ def answer(
         left=list(report.left),
         errors=list(report.errors),
     )
-    store.set_kv(ANSWER_KEY, json.dumps({"id": request_id, **result.to_json()}))
+    store.events.set_kv(ANSWER_KEY, json.dumps({"id": request_id, **result.to_json()}))
     return result
 
 
@@ -212,9 +212,11 @@ def kill_paper_loop(
     try:
         with Store.open(state_path, clock=clock) as store:
             request_id = request(store, clock, source=source)
-            report.halted = store.trading_state().state == "HALTED"
+            report.halted = store.trading.trading_state().state == "HALTED"
             if not report.loop_running:
-                report.records_left_open = len(store.intents(status=[PENDING, RESTING, UNKNOWN]))
+                report.records_left_open = len(
+                    store.orders.intents(status=[PENDING, RESTING, UNKNOWN])
+                )
     except KalshiError as exc:
         # the state file is the only way to the loop: a running one cannot be asked (NOT
         # PROVEN); with none running, no venue exists and nothing can rest all the same
@@ -266,7 +268,7 @@ def _read_answer(state_path: Path, clock: Clock) -> dict[str, Any] | None:
     if store is None:
         return None
     try:
-        raw = store.get_kv(ANSWER_KEY)
+        raw = store.events.get_kv(ANSWER_KEY)
     finally:
         store.close()
     if raw is None:
@@ -287,7 +289,7 @@ def _heartbeat_age(state_path: Path, clock: Clock) -> float | None:
     if store is None:
         return None
     try:
-        beat = store.last_heartbeat("trade")
+        beat = store.events.last_heartbeat("trade")
     finally:
         store.close()
     return None if beat is None else max(0.0, clock.wall() - beat.at)

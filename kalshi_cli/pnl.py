@@ -836,13 +836,13 @@ class _StretchPass(_Pass[int]):
         last: dict[str, float | None] = {}
         for s in settlements:
             if s.ticker not in last:
-                last[s.ticker] = store.last_fill_ts(s.ticker, subaccount=book)
+                last[s.ticker] = store.fills.last_fill_ts(s.ticker, subaccount=book)
         bounds = SettlementQueue(
             s for s in settlements if (ts := last[s.ticker]) is not None and ts >= s.settled_at
         )
         # the strategy most fills name comes as None (`Store.iter_fill_moves`)
-        self.usual = store.last_fill_strategy(subaccount=book)
-        at = store.next_fill_ts(None, subaccount=book)
+        self.usual = store.fills.last_fill_strategy(subaccount=book)
+        at = store.fills.next_fill_ts(None, subaccount=book)
         while at is not None:
             for s in queue.due(at):
                 self.settle(s)
@@ -851,9 +851,9 @@ class _StretchPass(_Pass[int]):
             until = min((day + 1) * 86_400, bounds.next_at)
             if at < self.cutoff:
                 until = min(until, self.cutoff)
-            moves = store.iter_fill_moves(at, until, subaccount=book, usual=self.usual)
+            moves = store.fills.iter_fill_moves(at, until, subaccount=book, usual=self.usual)
             self.stretch(moves, int(day), at >= self.cutoff)
-            at = store.next_fill_ts(until, subaccount=book)
+            at = store.fills.next_fill_ts(until, subaccount=book)
 
     def stretch(
         self, moves: Iterable[tuple[str, str | None, str, str, str]], day: int, counted: bool
@@ -907,20 +907,20 @@ def summarize_store(
     never closes another's purchase."""
     if subaccount is None:
         numbers = sorted(
-            set(store.fill_subaccounts())
-            | {s.subaccount for s in store.settlements() if s.subaccount is not None}
+            set(store.fills.fill_subaccounts())
+            | {s.subaccount for s in store.settlements.settlements() if s.subaccount is not None}
         )
         if len(numbers) > 1:
             return add_books(
                 {n: summarize_store(store, since=since, subaccount=n) for n in numbers}, since
             )
-        whole = _summarize_book(store, since, None, store.settlements())
+        whole = _summarize_book(store, since, None, store.settlements.settlements())
         whole.books = {numbers[0]: whole.engine} if numbers else {}
         return whole
-    everyone = store.settlements()
-    traded = store.fill_tickers(subaccount=subaccount)
+    everyone = store.settlements.settlements()
+    traded = store.fills.fill_tickers(subaccount=subaccount)
     if subaccount == 0:
-        traded |= {s.ticker for s in everyone} - store.fill_tickers()
+        traded |= {s.ticker for s in everyone} - store.fills.fill_tickers()
     # its own settlements, each once; one copied before they were kept per subaccount (None)
     # goes to every book that traded its market
     settlements = [
@@ -950,7 +950,9 @@ def _summarize_book(
             for s in queue.rest():
                 state.settle(s)
             return state.summary(since)
-    return summarize_rows(store.iter_fill_rows(subaccount=subaccount), settlements, since=since)
+    return summarize_rows(
+        store.fills.iter_fill_rows(subaccount=subaccount), settlements, since=since
+    )
 
 
 def add_books(books: dict[int, PnlSummary], since: float | None) -> PnlSummary:

@@ -173,7 +173,9 @@ def reconcile(
         client, store, report, since_ts=since_ts, now=now, doubtful=doubtful, unnamed=listed
     )
     doubtful.read_again(client, store, report, clock)
-    report.still_unknown = [i.client_order_id for i in store.intents(status=[PENDING, UNKNOWN])]
+    report.still_unknown = [
+        i.client_order_id for i in store.orders.intents(status=[PENDING, UNKNOWN])
+    ]
     return report
 
 
@@ -246,7 +248,7 @@ def resolve_unknown(
         order = orders.get(intent.client_order_id)
         if order is not None:
             apply_order(store, order, now=now)
-            store.attribute_fills(
+            store.fills.attribute_fills(
                 order.order_id,
                 client_order_id=intent.client_order_id,
                 strategy=intent.strategy,
@@ -254,7 +256,7 @@ def resolve_unknown(
             found = report.found_after_rejection if intent.status == REJECTED else None
             (found if found is not None else report.resolved_unknown).append(intent.client_order_id)
         elif intent.status != REJECTED and now - intent.updated_at >= wait:
-            store.mark_rejected(
+            store.orders.mark_rejected(
                 intent.client_order_id,
                 reason=f"{NOT_ON_EXCHANGE} {wait:g}s after an {intent.status} outcome, past "
                 "the signature window; never placed",
@@ -273,7 +275,7 @@ def refresh_resting(
     """Step 2: the state file's resting orders brought up to date; returns the exchange's
     resting orders by order id (step 3 reads them)."""
     resting = {o.order_id: o for o in client.iter_orders(status="resting")}
-    for intent in store.intents(status=RESTING):
+    for intent in store.orders.intents(status=RESTING):
         if not intent.order_id:
             continue
         order = resting.get(intent.order_id)
@@ -320,8 +322,8 @@ def import_foreign_orders(
     (`subaccount`: the one the listing was of, for an order that names none, or what tells
     it)."""
     for order in resting.values():
-        known = store.intent_by_order_id(order.order_id) or (
-            store.get_intent(order.client_order_id) if order.client_order_id else None
+        known = store.orders.intent_by_order_id(order.order_id) or (
+            store.orders.get_intent(order.client_order_id) if order.client_order_id else None
         )
         if known is None:
             import_order(store, order, now=now, subaccount=subaccount)
@@ -364,10 +366,10 @@ def _unsettled(store: Store) -> list[IntentRecord]:
     them (see `resolve_unknown`)."""
     inferred = [
         i
-        for i in store.intents(status=REJECTED)
+        for i in store.orders.intents(status=REJECTED)
         if i.order_id is None and (i.error or "").startswith(NOT_ON_EXCHANGE)
     ]
-    return store.intents(status=[PENDING, UNKNOWN]) + inferred
+    return store.orders.intents(status=[PENDING, UNKNOWN]) + inferred
 
 
 def _listed_subaccount(
@@ -400,7 +402,7 @@ def sync_fills(
     from kalshi_cli.client.historical import fills_with_history
     from kalshi_cli.pnl import fill_record_from_api
 
-    known_orders = {i.order_id: i for i in store.intents() if i.order_id}
+    known_orders = {i.order_id: i for i in store.orders.intents() if i.order_id}
     records = []
     named: dict[str, int] = {}  # fill id -> the subaccount the exchange lists it under
     filled: dict[str, Decimal] = {}
@@ -429,9 +431,9 @@ def sync_fills(
         and intent.status == CANCELED
         and count > intent.filled
     ]
-    added = store.record_fills(records)
+    added = store.fills.record_fills(records)
     # a fill recorded before the state file kept subaccounts is the primary's until now
-    if named and store.correct_subaccounts(named):
+    if named and store.fills.correct_subaccounts(named):
         _realized_again(store)
     return added, underfilled
 
@@ -443,18 +445,18 @@ def backfill_realized(store: Store) -> int:
     Returns how many were written."""
     from kalshi_cli.pnl import book_settlements, realized_per_fill
 
-    settlements = store.settlements()
+    settlements = store.settlements.settlements()
     missing = [
         (fill.fill_id, event.net)
-        for number in store.fill_subaccounts()
+        for number in store.fills.fill_subaccounts()
         for fill, event in realized_per_fill(
-            store.iter_fills(subaccount=number), book_settlements(settlements, number)
+            store.fills.iter_fills(subaccount=number), book_settlements(settlements, number)
         )
         if fill.realized_pnl is None
     ]
     with store.transaction():
         for fill_id, net in missing:
-            store.set_fill_realized_pnl(fill_id, net)
+            store.fills.set_fill_realized_pnl(fill_id, net)
     return len(missing)
 
 
@@ -463,10 +465,10 @@ def _realized_again(store: Store) -> None:
     book, so every fill's is computed again, in one transaction (a trade loop's circuit
     breaker reading the day's realized P&L meanwhile sees the old figures or the new, never
     the blanks between)."""
-    ids = [fill.fill_id for fill in store.iter_fills()]
+    ids = [fill.fill_id for fill in store.fills.iter_fills()]
     with store.transaction():
         for fill_id in ids:
-            store.set_fill_realized_pnl(fill_id, None)
+            store.fills.set_fill_realized_pnl(fill_id, None)
         backfill_realized(store)
 
 
@@ -492,7 +494,7 @@ def sync_settlements(
         for number in numbers
         for settlement in client.iter_settlements(subaccount=number)
     ]
-    return store.record_settlements(records)
+    return store.settlements.record_settlements(records)
 
 
 # `catch_up`'s cursor (kv), and how far back of it each catch-up reads again: a fill the
@@ -514,7 +516,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     Each subaccount is read through a handle on it (`client.on_subaccount`): `client` stays on
     its subaccount throughout, so another thread using it meanwhile (the dashboard's kill
     switch) is never moved to another subaccount."""
-    cursor = store.get_kv(CATCH_UP_CURSOR)
+    cursor = store.events.get_kv(CATCH_UP_CURSOR)
     since = None if cursor is None else int(float(cursor) - CATCH_UP_OVERLAP_S)  # time
     # the cursor is the state file's, not a subaccount's: every subaccount's fills are read
     # even for a command acting on one, or another subaccount's fills older than the overlap
@@ -531,7 +533,7 @@ def catch_up(client: ReconcileClient, store: Store, *, now: float) -> int:
     settlements = sync_settlements(client, store, subaccounts=numbers)  # listed once
     if fills or settlements:
         backfill_realized(store)
-    store.set_kv(CATCH_UP_CURSOR, repr(now))
+    store.events.set_kv(CATCH_UP_CURSOR, repr(now))
     return fills + settlements
 
 
@@ -558,13 +560,13 @@ def apply_order(
     order the state file does not know is imported (`import_order`, `subaccount`: the one the
     client that read it acts on, or what tells it, asked only for an import)."""
     intent = (
-        store.get_intent(order.client_order_id) if order.client_order_id else None
-    ) or store.intent_by_order_id(order.order_id)
+        store.orders.get_intent(order.client_order_id) if order.client_order_id else None
+    ) or store.orders.intent_by_order_id(order.order_id)
     if intent is None:
         import_order(store, order, now=now, subaccount=subaccount)
         return True
     if intent.status in (PENDING, UNKNOWN):
-        store.mark_sent(
+        store.orders.mark_sent(
             intent.client_order_id,
             order_id=order.order_id,
             status=order.status,
@@ -583,7 +585,7 @@ def apply_order(
         or intent.price != order.yes_price
         or moved
     ):
-        store.update_order(
+        store.orders.update_order(
             client_order_id=intent.client_order_id,
             order_id=order.order_id,
             status=order.status,
@@ -617,7 +619,7 @@ def import_order(
         subaccount = subaccount()
     if subaccount is None:
         subaccount = 0
-    store.record_intent(
+    store.orders.record_intent(
         IntentRecord(
             client_order_id=order.client_order_id or f"external-{order.order_id}",
             ticker=order.ticker,
@@ -642,7 +644,7 @@ def import_order(
             subaccount=subaccount,
         )
     )
-    store.mark_sent(
+    store.orders.mark_sent(
         order.client_order_id or f"external-{order.order_id}",
         order_id=order.order_id,
         status=order.status,

@@ -344,8 +344,8 @@ def test_the_state_file_keeps_de_duplication_across_processes(
         router = AlertRouter.from_config(config(receiver), clock=clock)
         with Store.open(state_file, clock=clock) as store:  # each run opens the file afresh
             if still_failing:
-                return router.notify(breach(), store).outcome
-            return router.resolve("check:positions", store).outcome
+                return router.notify(breach(), store.alerts).outcome
+            return router.resolve("check:positions", store.alerts).outcome
 
     assert cron_run(True) is Outcome.SENT
     clock.advance(300)
@@ -442,7 +442,7 @@ def test_a_returning_breach_whose_delivery_failed_is_retried_next_run(
             ledger: Any = memory
             return _run(router, ledger, firing)
         with Store.open(tmp_path / "state.sqlite", clock=clock) as store:
-            return _run(router, store, firing)
+            return _run(router, store.alerts, firing)
 
     def _run(router: AlertRouter, ledger: Any, firing: bool) -> Outcome:
         if firing:

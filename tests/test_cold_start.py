@@ -150,7 +150,7 @@ def test_heartbeat_check_imports_no_alerting_or_network_code(tmp_path: Path) -> 
     from kalshi_cli.store import Store
 
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.heartbeat(source="trade")
+        store.events.heartbeat(source="trade")
     modules, code = modules_after(
         ["check", "heartbeat", "--warn", "3600", "--crit", "7200"], tmp_path
     )
@@ -165,7 +165,7 @@ def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: P
     from kalshi_cli.store import Store
 
     with Store.open(tmp_path / "state" / "sim" / "state.db") as store:
-        store.heartbeat(source="trade")
+        store.events.heartbeat(source="trade")
     (tmp_path / "config.yaml").write_text("checks:\n  heartbeat:\n    warn: 120\n")
     modules, code = modules_after(["check", "heartbeat"], tmp_path)
     assert code == 0  # OK: the heartbeat was just written, and the config was read

@@ -69,15 +69,15 @@ def state(tmp_path: Path) -> Path:
     with Store.open(path, clock=clock) as store:
         for n, outcome in enumerate(["resting", "rejected", "rejected", "executed"]):
             coid = f"c{n}"
-            store.record_intent(
+            store.orders.record_intent(
                 IntentRecord(
                     coid, "KXM-1", BookSide.BID, Decimal("0.40"), Decimal(5), Side.YES, Action.BUY
                 )
             )
             if outcome == "rejected":
-                store.mark_rejected(coid, reason="no")
+                store.orders.mark_rejected(coid, reason="no")
             else:
-                store.mark_sent(
+                store.orders.mark_sent(
                     coid,
                     order_id=f"o{n}",
                     status=outcome,
@@ -85,7 +85,7 @@ def state(tmp_path: Path) -> Path:
                     remaining_count=Decimal(5),
                 )
         for n, (side, price) in enumerate([(BookSide.BID, "0.40"), (BookSide.ASK, "0.45")]):
-            store.record_fill(
+            store.fills.record_fill(
                 FillRecord(
                     f"f{n}",
                     f"o{n}",
@@ -99,9 +99,9 @@ def state(tmp_path: Path) -> Path:
                     clock.wall(),
                 )
             )
-        store.set_trading_state("HALTED", reason="test", source="test")
-        store.heartbeat(source="trade")
-        store.set_kv("feed.last_message_at", "1699999999.500")
+        store.trading.set_trading_state("HALTED", reason="test", source="test")
+        store.events.heartbeat(source="trade")
+        store.events.set_kv("feed.last_message_at", "1699999999.500")
     return path
 
 
@@ -130,7 +130,7 @@ def test_the_loops_lag_from_its_heartbeat_is_exported(tmp_path: Path) -> None:
         # the lag figures as the trade loop writes them (kalshi_cli/runner/loop.py, _heartbeat)
         detail = {"lag_p50_s": 0.012, "lag_p99_s": 7.25, "lag_max_s": 9.5}
         detail |= {"revisit_max_s": 41.0, "waiting": 312, "behind": True}
-        store.heartbeat(source="trade", detail=detail)
+        store.events.heartbeat(source="trade", detail=detail)
     values = parse(Collector(path, clock=clock).collect())
     assert values['kalshi_loop_decision_lag_seconds{quantile="0.5"}'] == "0.012"
     assert values['kalshi_loop_decision_lag_seconds{quantile="0.99"}'] == "7.25"

@@ -134,13 +134,13 @@ def test_loop_telemetry_counts_the_risk_engines_denials_by_code(tmp_path: Path) 
     clock = ManualClock(START)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         engine = RiskEngine(
-            store, RiskLimits(max_order_count=D(5)), clock=clock, sink=telemetry.observe
+            store.trading, RiskLimits(max_order_count=D(5)), clock=clock, sink=telemetry.observe
         )
         intent = Intent("T", Side.YES, Action.BUY, D("0.40"), D(10), D("0.50"), "test")
         ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
         for _ in range(2):
             assert [d.code for d in engine.evaluate(intent, ctx)] == [Code.MAX_ORDER_SIZE]
-        store.set_trading_state("HALTED", reason="t", source="t")
+        store.trading.set_trading_state("HALTED", reason="t", source="t")
         ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
         engine.evaluate(intent, ctx)
     telemetry.watch_feed(_Feed({"A": 1.25, "B": float("inf")}), ["A", "B"])
@@ -173,13 +173,13 @@ def test_fills_and_slippage_per_strategy_from_the_state_file(tmp_path: Path) -> 
     path = tmp_path / "state.db"
     with Store.open(path, clock=clock) as store:
         # buy YES limit 0.40, filled at 0.38: 2 cents better on 10 contracts
-        store.record_intent(_intent("c1", BookSide.BID, "0.40", Side.YES, Action.BUY))
-        store.record_fill(_fill(1, "c1", BookSide.BID, "0.38", "spike"))
+        store.orders.record_intent(_intent("c1", BookSide.BID, "0.40", Side.YES, Action.BUY))
+        store.fills.record_fill(_fill(1, "c1", BookSide.BID, "0.38", "spike"))
         # buy NO limit 0.45 (YES 0.55, an ask), filled at YES 0.56 (NO 0.44): 1 cent better
-        store.record_intent(_intent("c2", BookSide.ASK, "0.55", Side.NO, Action.BUY))
-        store.record_fill(_fill(2, "c2", BookSide.ASK, "0.56", "spike"))
+        store.orders.record_intent(_intent("c2", BookSide.ASK, "0.55", Side.NO, Action.BUY))
+        store.fills.record_fill(_fill(2, "c2", BookSide.ASK, "0.56", "spike"))
         # a fill placed by hand: counted, no slippage
-        store.record_fill(_fill(3, None, BookSide.BID, "0.40", None))
+        store.fills.record_fill(_fill(3, None, BookSide.BID, "0.40", None))
     values = parse(Collector(path, clock=clock).collect())
     assert values['kalshi_strategy_fills_total{strategy="spike"}'] == "2"
     assert values['kalshi_strategy_fills_total{strategy="none"}'] == "1"

@@ -47,9 +47,9 @@ def stored(
         tempfile.TemporaryDirectory() as tmp,
         Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store,
     ):
-        store.record_fills(fills)
+        store.fills.record_fills(fills)
         for s in settlements:
-            store.record_settlement(s)
+            store.settlements.record_settlement(s)
         return summarize_store(store, since=since)
 
 
@@ -222,8 +222,8 @@ def test_the_trade_loop_starts_from_its_own_books_settlements_only(tmp_path: Pat
         ),
     ]
     with Store.open(tmp_path / "state.db", clock=ManualClock(START)) as store:
-        store.record_fills(fills)
-        store.record_settlements(
+        store.fills.record_fills(fills)
+        store.settlements.record_settlements(
             [
                 replace(settlement("A", "yes", START + 100), subaccount=0),
                 replace(settlement("B", "no", START + 100), subaccount=None),

@@ -40,7 +40,7 @@ def test_pnl_local_leaves_out_the_exchange_side_modules(tmp_path: Path) -> None:
     the report."""
     state = tmp_path / "state.db"
     with Store.open(state, clock=ManualClock(START)) as store:
-        store.record_fills(
+        store.fills.record_fills(
             [
                 FillRecord(
                     "f1", "o1", None, "A", BookSide.BID, D("0.40"), D("10"), D("0.01"), True, START
@@ -112,8 +112,8 @@ def test_strategies_taking_turns_in_one_market_each_keep_their_own_figures(
         _fill(6, ask, "1 @ 0.70", "0.32", "spike"),  # +0.30, back to a strategy seen before
     ]
     with Store.open(tmp_path / "state.db", clock=ManualClock(START)) as store:
-        store.record_fills(fills)
-        assert store.last_fill_strategy() == "spike"
+        store.fills.record_fills(fills)
+        assert store.fills.last_fill_strategy() == "spike"
         summary = summarize_store(store)
     document = summary.to_json()
     assert {
@@ -148,23 +148,25 @@ def test_fill_moves_name_the_usual_strategy_with_none(tmp_path: Path) -> None:
         ),
     ]
     with Store.open(tmp_path / "state.db", clock=ManualClock(2.0)) as store:
-        assert store.last_fill_strategy() is None
-        store.record_fills(fills)
-        assert list(store.iter_fill_moves(10.0, 20.0, usual="s")) == [
+        assert store.fills.last_fill_strategy() is None
+        store.fills.record_fills(fills)
+        assert list(store.fills.iter_fill_moves(10.0, 20.0, usual="s")) == [
             ("A", None, "3", "0.42", "0.02"),
             ("B", "", "-1.5", "1-0.3", "0"),
             ("A", "t", "-1", "1-0.9", "0"),
         ]
-        assert [m[1] for m in store.iter_fill_moves(0.0, 20.0)] == ["u", "s", None, "t"]
-        assert [m[1] for m in store.iter_fill_moves(0.0, 20.0, subaccount=2, usual="u")] == [None]
-        assert store.last_fill_strategy() == "t"
-        assert store.last_fill_strategy(subaccount=2) == "u"
-        assert store.last_fill_strategy(subaccount=0) == "t"
-        assert store.last_fill_strategy(subaccount=3) is None
-        store.record_fill(
+        assert [m[1] for m in store.fills.iter_fill_moves(0.0, 20.0)] == ["u", "s", None, "t"]
+        assert [m[1] for m in store.fills.iter_fill_moves(0.0, 20.0, subaccount=2, usual="u")] == [
+            None
+        ]
+        assert store.fills.last_fill_strategy() == "t"
+        assert store.fills.last_fill_strategy(subaccount=2) == "u"
+        assert store.fills.last_fill_strategy(subaccount=0) == "t"
+        assert store.fills.last_fill_strategy(subaccount=3) is None
+        store.fills.record_fill(
             FillRecord("f5", "o", None, "B", BookSide.BID, D("0.5"), D(1), D(0), True, 13.0)
         )
-        assert store.last_fill_strategy() is None
+        assert store.fills.last_fill_strategy() is None
 
 
 def test_an_account_of_several_subaccounts_has_their_positions_not_a_sum(tmp_path: Path) -> None:
@@ -181,7 +183,7 @@ def test_an_account_of_several_subaccounts_has_their_positions_not_a_sum(tmp_pat
         FillRecord("f3", "o3", None, "A", ask, D("0.50"), D(4), D(0), True, START + 2),  # +0.40
     ]
     with Store.open(tmp_path / "state.db", clock=ManualClock(START)) as store:
-        store.record_fills(fills)
+        store.fills.record_fills(fills)
         summary = summarize_store(store)
     with pytest.raises(ValueError, match=r"one set of positions per subaccount: read book\(n\)"):
         _ = summary.engine

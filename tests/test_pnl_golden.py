@@ -33,9 +33,9 @@ SINCES = (None, "2026-01-03", "2026-01-05T00:16:40Z")  # the last: the second D 
 def state_file(tmp: Path) -> Path:
     path = tmp / "state.db"
     with Store.open(path) as store:
-        store.record_fills(load_fills())
+        store.fills.record_fills(load_fills())
         for s in load_settlements():
-            store.record_settlement(s)
+            store.settlements.record_settlement(s)
     return path
 
 

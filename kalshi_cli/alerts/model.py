@@ -1,5 +1,5 @@
 """What alerting speaks of: an `Alert` (the one record, fired or cleared, that every channel
-renders), the state kept between runs (`AlertStateStore`, implemented by the state file) and
+renders), the state kept between runs (`AlertStateStore`, the state file's `store.alerts`) and
 the results (`Delivery`, `SendReport`). No I/O here."""
 
 from __future__ import annotations

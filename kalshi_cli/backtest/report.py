@@ -67,16 +67,16 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     forecasts: Counter[tuple[str, Decimal, bool]] = Counter()
     reasons: dict[str, str] = {}
     with Store.open(run.state_path, create=False) as store:
-        settlements = store.settlements()
-        filled_orders = {f.order_id for f in store.iter_fills()}
-        for i in store.iter_intents():
+        settlements = store.settlements.settlements()
+        filled_orders = {f.order_id for f in store.fills.iter_fills()}
+        for i in store.orders.iter_intents():
             if i.order_id is not None and i.order_id in filled_orders:
                 reasons[i.order_id] = i.reason or ""
             if i.model_fair is not None and i.ticker in results and 0 <= i.model_fair <= 1:
                 forecasts[(i.ticker, i.model_fair, results[i.ticker] == i.side.value)] += 1
-        summary = summarize(store.iter_fills(), settlements)
+        summary = summarize(store.fills.iter_fills(), settlements)
         book = _Trips(reasons)
-        for event in merge_settlements(store.iter_fills(), settlements):
+        for event in merge_settlements(store.fills.iter_fills(), settlements):
             book.add(event)
     engine, realized, settled, exits = book.engine, book.realized, book.settled, book.exits
     left_open = []

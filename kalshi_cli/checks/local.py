@@ -84,7 +84,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "heartbeat", CheckStatus.CRITICAL, f"no heartbeat: no state file at {view.path}"
         )
-    beat = view.store.last_heartbeat(HEARTBEAT_SOURCE)
+    beat = view.store.events.last_heartbeat(HEARTBEAT_SOURCE)
     if beat is None:
         return CheckResult(
             "heartbeat",
@@ -96,7 +96,7 @@ def check_heartbeat(view: LocalView, th: Thresholds) -> CheckResult:
     # halted, paused or SAFE_MODE loop still beats), and the state is the state file's now, not
     # the one the beat saw (a `kalshi halt` after the last beat of a stuck loop is HALTED)
     status = grade_ceiling(seconds(age), warn, crit)
-    state = beat.shown_state(view.store.trading_state().state, view.now)
+    state = beat.shown_state(view.store.trading.trading_state().state, view.now)
     summary = f"last heartbeat {describe_age(age)} ago, trading state {state}"
     perfdata = [PerfDatum("age", seconds(age), warn, crit, 0, uom="s")]
     behind, lag_perf = _behind(beat.detail, th)
@@ -138,9 +138,9 @@ def check_feed(view: LocalView, th: Thresholds) -> CheckResult:
         return CheckResult(
             "feed", CheckStatus.UNKNOWN, f"no market data recorded: no state file at {view.path}"
         )
-    raw = view.store.get_kv(FEED_KEY)
+    raw = view.store.events.get_kv(FEED_KEY)
     if raw is None:
-        if view.store.last_heartbeat(HEARTBEAT_SOURCE) is None:
+        if view.store.events.last_heartbeat(HEARTBEAT_SOURCE) is None:
             return CheckResult(
                 "feed", CheckStatus.UNKNOWN, "no market data recorded: the trade loop has not run"
             )
@@ -170,7 +170,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     store = view.store
     parts: list[tuple[CheckStatus, str]] = []
 
-    unknown = len(store.unknown_intents())
+    unknown = len(store.orders.unknown_intents())
     unknown_crit = th.need("orders", "unknown_crit")
     if unknown and unknown >= unknown_crit:
         parts.append(
@@ -178,7 +178,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
         )
 
     max_age = float(th.need("orders", "resting_max_age_s"))
-    resting = [o for o in store.open_orders() if o.status == "resting"]
+    resting = [o for o in store.orders.open_orders() if o.status == "resting"]
     stale = [o for o in resting if view.now - o.created_at > max_age]
     if stale:
         oldest = max(view.now - o.created_at for o in stale)
@@ -194,7 +194,7 @@ def check_orders(view: LocalView, th: Thresholds) -> CheckResult:
     horizon = view.now - window
     decided = [
         o
-        for o in store.intents(limit=10_000)
+        for o in store.orders.intents(limit=10_000)
         if o.created_at >= horizon and o.status not in ("pending", "unknown")
     ]
     rejected = sum(1 for o in decided if o.status == "rejected")
@@ -305,12 +305,12 @@ def _expected_edge(store: Store, day: str) -> Decimal:
     start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
     total = ZERO
     fair: dict[str, Decimal | None] = {}
-    for fill in store.fills(since=start):
+    for fill in store.fills.fills(since=start):
         coid = fill.client_order_id
         if coid is None:
             continue
         if coid not in fair:
-            intent = store.get_intent(coid)
+            intent = store.orders.get_intent(coid)
             fair[coid] = intent.model_fair if intent is not None else None
         value = fair[coid]
         if value is None:

@@ -46,7 +46,7 @@ from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.errors import ConfigError, CredentialsError, KalshiError
 
 if TYPE_CHECKING:
-    from kalshi_cli.alerts import AlertRouter, AlertStateLike, SendReport
+    from kalshi_cli.alerts import AlertRouter, AlertStateLike, AlertStateStore, SendReport
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.risk import RiskLimits
     from kalshi_cli.store import Store
@@ -245,9 +245,10 @@ def deliver(
 
     problems: list[str] = []
     store: Store | None = None
+    ledger: AlertStateStore
     try:
         store = Store.open(state_path, clock=clock)
-        ledger: Any = store
+        ledger = store.alerts
     except KalshiError as exc:
         ledger = _UnavailableLedger(f"alert ledger unavailable: {exc.one_line()}")
     try:

@@ -407,7 +407,7 @@ def amend_command(
         order = order_service(app, store).amend(
             order_id, price=new_price, count=new_count, expiration_time=expiration
         )
-        render_order(out, order, store.intent_by_order_id(order.order_id))
+        render_order(out, order, store.orders.intent_by_order_id(order.order_id))
 
 
 @order_app.command("decrease")
@@ -439,7 +439,7 @@ def decrease_command(
     out = app.output(as_json=as_json, fmt=fmt)
     with open_store(app) as store:
         order = order_service(app, store).decrease(order_id, by=amount_by, to=amount_to)
-        render_order(out, order, store.intent_by_order_id(order.order_id))
+        render_order(out, order, store.orders.intent_by_order_id(order.order_id))
 
 
 # ------------------------------------------------------------------------------------ read
@@ -575,7 +575,8 @@ def list_command(
     store = Store.open_readonly(settings.state)
     try:
         docs = [
-            order_json(o, store.intent_by_order_id(o.order_id) if store else None) for o in orders
+            order_json(o, store.orders.intent_by_order_id(o.order_id) if store else None)
+            for o in orders
         ]
     finally:
         if store is not None:
@@ -630,8 +631,8 @@ def show_command(
     order = app.client(auth=True).get_order(order_id)
     store = Store.open_readonly(settings.state)
     try:
-        intent = store.intent_by_order_id(order_id) if store else None
-        history = store.order_history(intent.client_order_id) if store and intent else []
+        intent = store.orders.intent_by_order_id(order_id) if store else None
+        history = store.orders.order_history(intent.client_order_id) if store and intent else []
     finally:
         if store is not None:
             store.close()

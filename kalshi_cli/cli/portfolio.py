@@ -279,7 +279,9 @@ def _traded(f: Fill, store: Any) -> tuple[Action, Side]:
     the fill added, bought."""
     from kalshi_cli.models import Action, Side, outcome_side_of
 
-    intent = store.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
+    intent = (
+        store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
+    )
     if intent is not None:
         return intent.action, intent.side
     action, side = f.raw.get("action"), f.raw.get("side")

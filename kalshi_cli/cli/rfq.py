@@ -142,7 +142,7 @@ def _trading_allowed(app: AppContext, what: str) -> None:
     from kalshi_cli.orders import check_trading_state
 
     with open_store(app) as store:
-        state = store.trading_state()
+        state = store.trading.trading_state()
     check_trading_state(state.state, state.reason, reduce_only=False, what=what)
 
 

@@ -62,7 +62,7 @@ def _binding(path: Path) -> dict[str, str] | None:
     if store is None:
         return None
     with store:
-        binding = store.exchange_binding()
+        binding = store.events.exchange_binding()
     if binding is None:
         return None
     return {"endpoint": binding.endpoint, "account": mask(binding.account, partial=True)}

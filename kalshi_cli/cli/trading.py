@@ -198,8 +198,8 @@ def halt_command(
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
     with open_store(app) as store:
-        halt(store, reason=reason, source="kalshi halt")
-        row = store.trading_state()
+        halt(store.trading, reason=reason, source="kalshi halt")
+        row = store.trading.trading_state()
     render_state(out, row.state, row.reason, row.source, row.at)
 
 
@@ -215,8 +215,8 @@ def resume_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
     app.settings(env.value if env else None)
     out = app.output(as_json=as_json)
     with open_store(app) as store:
-        before = resume(store)
-        row = store.trading_state()
+        before = resume(store.trading)
+        row = store.trading.trading_state()
     if not as_json:
         out.note(f"lifted {before}")
     render_state(out, row.state, row.reason, row.source, row.at, previous=str(before))

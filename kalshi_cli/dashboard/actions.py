@@ -47,7 +47,7 @@ def halt(state_path: Path, *, reason: str = "halted from the dashboard") -> None
     from kalshi_cli.store import Store
 
     with Store.open(state_path) as store:
-        halt_trading(store, reason=reason, source=SOURCE)
+        halt_trading(store.trading, reason=reason, source=SOURCE)
 
 
 def kill(

@@ -345,8 +345,8 @@ def _empty_local(
 
 
 def _trading(store: Store, day: str, paused: bool) -> Trading:
-    row = store.trading_state()
-    trips = sorted(store.risk_trips(day=day), key=lambda t: t.at, reverse=True)
+    row = store.trading.trading_state()
+    trips = sorted(store.trading.risk_trips(day=day), key=lambda t: t.at, reverse=True)
     return Trading(
         state=row.state,
         reason=row.reason,
@@ -358,8 +358,8 @@ def _trading(store: Store, day: str, paused: bool) -> Trading:
 
 
 def _health(store: Store, now: float) -> Health:
-    beat = store.last_heartbeat(HEARTBEAT_SOURCE)
-    raw = store.get_kv(FEED_KEY)
+    beat = store.events.last_heartbeat(HEARTBEAT_SOURCE)
+    raw = store.events.get_kv(FEED_KEY)
     feed_age = None
     if raw is not None:
         try:
@@ -393,11 +393,11 @@ def _strategy_text(detail: dict[str, Any]) -> str | None:
 def _pnl(store: Store, day: str) -> Pnl:
     from kalshi_cli.risk.state import utc_day
 
-    realized = store.daily_realized_pnl(day)
+    realized = store.trading.daily_realized_pnl(day)
     series: list[tuple[float, Decimal]] = []
     total = ZERO
     # the fills of today, oldest first, with the realized P&L the loop wrote on each
-    for fill in sorted(store.fills(since=_day_start(day)), key=lambda f: f.ts):
+    for fill in sorted(store.fills.fills(since=_day_start(day)), key=lambda f: f.ts):
         if utc_day(fill.ts) != day:
             continue
         total += fill.realized_pnl or ZERO
@@ -414,8 +414,8 @@ def _day_start(day: str) -> float:
 def _fills(store: Store) -> Iterable[FillLine]:
     from kalshi_cli.metrics import fill_slippage
 
-    for fill in reversed(store.fills(limit=RECENT_FILLS)):  # newest first
-        intent = store.get_intent(fill.client_order_id) if fill.client_order_id else None
+    for fill in reversed(store.fills.fills(limit=RECENT_FILLS)):  # newest first
+        intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
         side = intent.side if intent is not None else Side.YES
         action, price = from_book(fill.book_side, fill.yes_price, side)
         yield FillLine(
@@ -434,7 +434,7 @@ def _fills(store: Store) -> Iterable[FillLine]:
 
 
 def _alerts(store: Store) -> Iterable[AlertLine]:
-    for a in store.alert_log(limit=RECENT_ALERTS):
+    for a in store.alerts.alert_log(limit=RECENT_ALERTS):
         yield AlertLine(a.at, a.fingerprint, a.status, a.severity, a.summary, a.sent, a.error)
 
 
@@ -670,7 +670,7 @@ def _order_line(
     """In the trader's words: the side its intent named (YES for an order placed elsewhere).
     `listed`: the subaccount of an order that names none (the one the listing was of)."""
     coid = order.client_order_id
-    intent = store.get_intent(coid) if store is not None and coid else None
+    intent = store.orders.get_intent(coid) if store is not None and coid else None
     side = intent.side if intent is not None else Side.YES
     action, price = from_book(order.book_side, order.yes_price, side)
     return OrderLine(

@@ -51,7 +51,8 @@ class StateRow(Protocol):
 
 
 class RiskLedger(Protocol):
-    """The subset of `kalshi_cli.store.Store` the risk layer reads and writes."""
+    """What the risk layer reads and writes: the state file's `store.trading`, or the trade
+    loop's cache over it (`runner/ledger.py`)."""
 
     def trading_state(self) -> StateRow: ...
 

@@ -21,17 +21,19 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertStateStore
 
-LedgerFactory = Callable[[], "AlertStateStore"]
+# the ledger the thread uses while it runs, closed when it ends
+LedgerFactory = Callable[[], AbstractContextManager["AlertStateStore"]]
 
 
 class Reported(Protocol):
@@ -120,11 +122,12 @@ class TradeAlerts:
 
     @classmethod
     def from_config(cls, section: Mapping[str, object], state_path: Path) -> TradeAlerts:
-        def ledger() -> AlertStateStore:
+        @contextmanager
+        def ledger() -> Iterator[AlertStateStore]:
             from kalshi_cli.store import Store
 
-            # the store's record_alert returns the row written; the router ignores it
-            return cast("AlertStateStore", Store.open(state_path))
+            with Store.open(state_path) as store:
+                yield store.alerts
 
         return cls(AlertRouter.from_config(section), ledger)
 
@@ -164,7 +167,10 @@ class TradeAlerts:
         self._thread = None
 
     def _run(self) -> None:
-        ledger = self._ledger_factory()
+        with self._ledger_factory() as ledger:
+            self._drain(ledger)
+
+    def _drain(self, ledger: AlertStateStore) -> None:
         while True:
             alert = self._queue.get()
             if alert is None:
@@ -179,6 +185,3 @@ class TradeAlerts:
                 self._waiting.discard(alert.fingerprint)
             report = self.router.notify(alert, ledger)
             self.problems.extend(report.problems)
-        close = getattr(ledger, "close", None)
-        if close is not None:
-            close()

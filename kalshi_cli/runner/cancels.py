@@ -87,7 +87,7 @@ class Cancels:
             # fewer cancelled than the view had resting: the rest filled, unseen so far
             self.shortfalls += 1
             self._fills_due.set()
-        self._store.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
+        self._store.orders.update_order(order_id=order_id, status="canceled", remaining_count=ZERO)
         self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
         self._log.emit(
             "order_cancelled",
@@ -121,7 +121,7 @@ class Cancels:
             self._portfolio.update_order(order_id, remaining=ZERO, status="canceled")
             self._fills_due.set()
             return
-        self._store.update_order(
+        self._store.orders.update_order(
             order_id=order_id,
             status=order.status,
             fill_count=order.fill_count,

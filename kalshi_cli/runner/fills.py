@@ -159,7 +159,7 @@ class FillSync:
         return (
             fill.order_id not in self._sent
             and self._unknown.holds(fill.ticker)
-            and self._store.intent_by_order_id(fill.order_id) is None
+            and self._store.orders.intent_by_order_id(fill.order_id) is None
         )
 
     def fill_is_news(self, data: Any) -> bool:
@@ -210,7 +210,7 @@ class FillSync:
     def apply(self, fill: Fill) -> None:
         """One fill read: into the view, the state file (with its order's row) and the log."""
         sent = self._sent.get(fill.order_id)
-        intent = self._store.intent_by_order_id(fill.order_id)
+        intent = self._store.orders.intent_by_order_id(fill.order_id)
         strategy = sent.strategy if sent else (intent.strategy if intent else None)
         coid = sent.client_order_id if sent else (intent.client_order_id if intent else None)
         # a fill that names no subaccount (sent to direct members only) is of the one the
@@ -229,7 +229,7 @@ class FillSync:
             own=sent is not None,
         )
         with self._store.transaction():  # one commit for the fill and its order's row
-            new = self._store.record_fill(replace(record, realized_pnl=event.net))
+            new = self._store.fills.record_fill(replace(record, realized_pnl=event.net))
             if intent is not None:
                 self._order_filled(intent, fill.count)
         if new:
@@ -263,7 +263,7 @@ class FillSync:
         if row.remaining is not None:
             remaining = min(remaining, row.remaining)
         status = EXECUTED if remaining == 0 else RESTING
-        self._store.update_order(
+        self._store.orders.update_order(
             order_id=order_id, status=status, fill_count=filled, remaining_count=remaining
         )
         self._portfolio.update_order(order_id, remaining=remaining, status=status)
@@ -279,7 +279,7 @@ class FillSync:
         bring back an order whose cancel was answered."""
         order_id = str(data.get("order_id", ""))
         status = str(data.get("status", ""))
-        row = self._store.intent_by_order_id(order_id) if order_id else None
+        row = self._store.orders.intent_by_order_id(order_id) if order_id else None
         if row is None:
             return True  # placed elsewhere: the loop still counts it, the state file does not
         filled = parse_count(data["fill_count_fp"])  # read whole by the caller (loop_watch.py)
@@ -288,7 +288,7 @@ class FillSync:
                 self._portfolio.update_order(order_id, remaining=ZERO, status=row.status)
             return False
         if status in SENT_STATUSES and row.status == RESTING:
-            self._store.update_order(
+            self._store.orders.update_order(
                 order_id=order_id,
                 status=status,
                 fill_count=filled,

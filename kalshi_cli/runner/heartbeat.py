@@ -88,7 +88,7 @@ class Heartbeat:
             self._log.emit("status", self.summary().to_json())
         day = utc_day(self._clock.wall())
         if day != self._day:
-            text = f"{self._day}: realized P&L {self._store.daily_realized_pnl(self._day)}"
+            text = f"{self._day}: realized P&L {self._store.trading.daily_realized_pnl(self._day)}"
             self._alert("daily_summary", self._day, text, {"day": self._day})
             self._day = day
 
@@ -127,9 +127,9 @@ class Heartbeat:
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
         # the ledger does not answer from, so they leave its answers in place
         with self._ledger.writing_heartbeat(), self._store.transaction():
-            self._store.heartbeat(source="trade", detail=detail)
+            self._store.events.heartbeat(source="trade", detail=detail)
             if age != math.inf:
-                self._store.set_kv("feed.last_message_at", f"{now - age:.3f}")
+                self._store.events.set_kv("feed.last_message_at", f"{now - age:.3f}")
         self._log.emit("heartbeat", detail)
 
     def _lag_report(self) -> LagReport:
@@ -166,9 +166,9 @@ class Heartbeat:
             open_positions={m.ticker: m.position for m in portfolio.open_positions()},
             resting_orders=len(portfolio.orders),
             realized_pnl=portfolio.pnl.realized - self._realized_at_start,
-            daily_pnl=self._store.daily_realized_pnl(utc_day(self._clock.wall())),
+            daily_pnl=self._store.trading.daily_realized_pnl(utc_day(self._clock.wall())),
             unrealized_pnl=portfolio.unrealized(books),
-            trading_state=self._store.trading_state().state,
+            trading_state=self._store.trading.trading_state().state,
             subaccount=self._client.subaccount or 0,
             lag_p99_s=None if lag is None else lag.lag_p99_s,
             revisit_max_s=None if lag is None else lag.revisit_max_s,

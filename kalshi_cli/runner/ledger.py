@@ -116,13 +116,13 @@ class LoopLedger:
         else:
             self._compare()
         if self.store.in_transaction:
-            return self.store.trading_state()
+            return self.store.trading.trading_state()
         if self._state is None:
-            self._state = self.store.trading_state()
+            self._state = self.store.trading.trading_state()
         return self._state
 
     def set_trading_state(self, state: str, *, reason: str, source: str) -> object:
-        return self.store.set_trading_state(state, reason=reason, source=source)
+        return self.store.trading.set_trading_state(state, reason=reason, source=source)
 
     def record_risk_trip(
         self,
@@ -134,23 +134,23 @@ class LoopLedger:
         day: str | None = None,
     ) -> object:
         self._trips.clear()
-        return self.store.record_risk_trip(
+        return self.store.trading.record_risk_trip(
             rule=rule, code=code, detail=detail, ticker=ticker, day=day
         )
 
     def risk_trips(self, *, rule: str | None = None, day: str | None = None) -> Sequence[object]:
         if self.store.in_transaction:  # what it reads may be rolled back: not kept
-            return self.store.risk_trips(rule=rule, day=day)
+            return self.store.trading.risk_trips(rule=rule, day=day)
         key = (rule, day)
         trips = self._trips.get(key)
         if trips is None:
-            trips = self._trips[key] = self.store.risk_trips(rule=rule, day=day)
+            trips = self._trips[key] = self.store.trading.risk_trips(rule=rule, day=day)
         return trips
 
     def daily_realized_pnl(self, day: str) -> Decimal:
         if self.store.in_transaction:  # what it reads may be rolled back: not kept
-            return self.store.daily_realized_pnl(day)
+            return self.store.trading.daily_realized_pnl(day)
         pnl = self._pnl.get(day)
         if pnl is None:
-            pnl = self._pnl[day] = self.store.daily_realized_pnl(day)
+            pnl = self._pnl[day] = self.store.trading.daily_realized_pnl(day)
         return pnl

@@ -188,7 +188,7 @@ class Outbox:
         except (ApiError, TransportError) as exc:
             # the request as a whole was refused, or never left: none of its orders exists
             for intent, create in recorded:
-                self._store.mark_rejected(create.client_order_id, reason=exc.message)
+                self._store.orders.mark_rejected(create.client_order_id, reason=exc.message)
                 self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             if (
                 self._sender.order_group_id
@@ -229,7 +229,7 @@ class Outbox:
                         continue  # lost, above
                     if item.result is None:
                         reason = item.error or "refused"
-                        self._store.mark_rejected(create.client_order_id, reason=reason)
+                        self._store.orders.mark_rejected(create.client_order_id, reason=reason)
                         self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
                         if reason.split(":")[0] == GROUP_TRIGGERED and self._sender.order_group_id:
                             triggered = triggered or (intent, reason)

@@ -286,7 +286,7 @@ def refuse_leftovers(store: Store, path: Path) -> None:
     from kalshi_cli.pnl import summarize_store
     from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 
-    resting = [i for i in store.intents() if i.status in (PENDING, RESTING, UNKNOWN)]
+    resting = [i for i in store.orders.intents() if i.status in (PENDING, RESTING, UNKNOWN)]
     # each subaccount's book on its own: a long on one and a short on another are two
     # positions, not a flat market
     books = summarize_store(store).books.values()

@@ -183,9 +183,9 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     from kalshi_cli.pnl import book_settlements, merge_settlements
     from kalshi_cli.store import SettlementRecord
 
-    fills = list(store.iter_fills(subaccount=subaccount))
+    fills = list(store.fills.iter_fills(subaccount=subaccount))
     missing: list[tuple[str, Decimal]] = []
-    settlements = book_settlements(store.settlements(), subaccount)
+    settlements = book_settlements(store.settlements.settlements(), subaccount)
     for event in merge_settlements(fills, settlements):
         if isinstance(event, SettlementRecord):
             portfolio.apply_settlement(
@@ -209,8 +209,8 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
             missing.append((event.fill_id, applied.net))
     with store.transaction():
         for fill_id, net in missing:
-            store.set_fill_realized_pnl(fill_id, net)
-    for intent in store.open_orders(subaccount=subaccount):
+            store.fills.set_fill_realized_pnl(fill_id, net)
+    for intent in store.orders.open_orders(subaccount=subaccount):
         if intent.status == "resting" and intent.order_id and intent.ticker in portfolio.markets:
             portfolio.add_order(
                 open_order(

@@ -137,7 +137,7 @@ class UnknownOrders:
                     f"{NOT_ON_EXCHANGE} {LANDING_WINDOW_S:g}s after its answer was lost, past "
                     "the signature window; never placed"
                 )
-                self._store.mark_rejected(client_order_id, reason=reason)
+                self._store.orders.mark_rejected(client_order_id, reason=reason)
                 status = "rejected"
             else:
                 self._adopt(client_order_id, order)
@@ -177,17 +177,17 @@ class UnknownOrders:
         return left
 
     def _adopt(self, client_order_id: str, order: Order) -> None:
-        self._store.mark_sent(
+        self._store.orders.mark_sent(
             client_order_id,
             order_id=order.order_id,
             status=order.status,
             fill_count=order.fill_count,
             remaining_count=order.remaining_count,
         )
-        intent = self._store.get_intent(client_order_id)
+        intent = self._store.orders.get_intent(client_order_id)
         if intent is not None:
             # fills read while the order was still unknown here carry no intent yet
-            self._store.attribute_fills(
+            self._store.fills.attribute_fills(
                 order.order_id, client_order_id=client_order_id, strategy=intent.strategy
             )
         if order.status == "resting" and intent is not None:

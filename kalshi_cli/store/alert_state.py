@@ -6,15 +6,18 @@ is stored as the alert's words, never with anything appended."""
 
 from __future__ import annotations
 
-from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import AlertLogRecord, AlertStateRecord
 
 
-class AlertStateMixin(StoreBase):
+class AlertStateRepository:
     """Per-fingerprint alert state, and a log of every send attempt."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
     def alert_state(self, fingerprint: str) -> AlertStateRecord | None:
-        rows = self._rows(
+        rows = self._db.rows(
             "SELECT fingerprint, status, severity, summary, last_sent_at, first_seen_at, "
             "updated_at, error, scope FROM alerts WHERE fingerprint = ?",
             (fingerprint,),
@@ -34,8 +37,8 @@ class AlertStateMixin(StoreBase):
     ) -> AlertStateRecord:
         """Remember what was (or failed to be) sent for a fingerprint, and log the attempt.
         `scope` is recorded as given (None: no scope)."""
-        now = self.clock.wall()
-        with self.transaction():
+        now = self._db.clock.wall()
+        with self._db.transaction():
             previous = self.alert_state(fingerprint)
             same_status = previous is not None and previous.status == status
             record = AlertStateRecord(
@@ -49,7 +52,7 @@ class AlertStateMixin(StoreBase):
                 error=error,
                 scope=scope,
             )
-            self._conn.execute(
+            self._db.conn.execute(
                 "INSERT OR REPLACE INTO alerts (fingerprint, status, severity, summary, "
                 "last_sent_at, first_seen_at, updated_at, error, scope) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -65,7 +68,7 @@ class AlertStateMixin(StoreBase):
                     scope,
                 ),
             )
-            self._conn.execute(
+            self._db.conn.execute(
                 "INSERT INTO alert_log (fingerprint, status, severity, summary, sent, error, at, "
                 "scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (fingerprint, status, severity, summary, int(sent), error, now, scope),
@@ -78,7 +81,7 @@ class AlertStateMixin(StoreBase):
         where, params = (
             ("", []) if fingerprint is None else (" WHERE fingerprint = ?", [fingerprint])
         )
-        rows = self._newest(
+        rows = self._db.newest(
             f"SELECT fingerprint, status, severity, summary, sent, error, at, scope "  # noqa: S608
             f"FROM alert_log{where}",
             params,

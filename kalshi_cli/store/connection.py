@@ -1,5 +1,5 @@
 """The state file on disk: creating, opening and configuring it, and the connection primitives
-every table group builds on (`StoreBase`).
+every repository of the store is given (`Database`).
 
 Durability. The file runs in WAL mode with `synchronous=FULL`. WAL lets a cron check read while
 the trade loop writes, and a process killed with SIGKILL loses nothing that was committed (the
@@ -21,13 +21,16 @@ Transactions. The connection is in autocommit mode (`isolation_level=None`), so 
 statement commits on its own and nothing is ever left pending by accident. Writes that belong
 together use `transaction()`, which takes the write lock up front (`BEGIN IMMEDIATE`, so two
 writers never deadlock upgrading a read lock) and nests as SAVEPOINTs: an inner block that fails
-is undone without undoing the outer one. `busy_timeout` makes a second process wait for the lock
-instead of failing at once.
+is undone without undoing the outer one. Every repository of the store writes through the one
+`Database`, so writes of several record families are one transaction when a block holds them
+(`with store.transaction(): store.orders.update_order(...); store.fills.record_fills(...)`), and a
+repository's own transaction inside it becomes a savepoint of it. `busy_timeout` makes a second
+process wait for the lock instead of failing at once.
 
 Threads. A Store holds one connection and is used from the thread that opened it (sqlite3
 enforces this). A thread that needs the state file opens its own Store on the same path.
 
-Lists are returned oldest first; a `limit` keeps the newest N of them (`_newest`).
+Lists are returned oldest first; a `limit` keeps the newest N of them (`Database.newest`).
 """
 
 from __future__ import annotations
@@ -60,61 +63,58 @@ APPLIED_SQL = "SELECT name, applied_at FROM schema_migrations ORDER BY rowid"
 INTENT_DURABILITIES = ("full", "normal")
 
 
-class StoreBase:
-    """One open connection to the state file and the primitives over it. Every table group of
-    `Store` is a subclass; only `Store` itself is instantiated."""
+class Database:
+    """One open connection to the state file and the primitives over it: the `Store` owns
+    it, and every repository of the store is handed the same one, so a transaction opened
+    through any of them spans them all (one connection, one depth of nesting)."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, path: Path, clock: Clock, *, readonly: bool
-    ) -> None:
-        self._conn = conn
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock) -> None:
+        self.conn = conn
         self.path = path
         self.clock = clock
-        self.readonly = readonly
-        self._depth = 0
+        self.depth = 0  # transactions open: 0 outside, 1 in BEGIN, more in savepoints
         self.intent_durability = "full"  # see the module docstring
 
     @contextmanager
-    def _intent_sync(self) -> Iterator[None]:
+    def intent_sync(self) -> Iterator[None]:
         """The synchronous mode for a pending intent's own commit: NORMAL inside the block
         when `intent_durability` is "normal" and the block is not inside a transaction (whose
         commit is the outer one's), FULL again after it."""
-        if self.intent_durability == "full" or self._depth:
+        if self.intent_durability == "full" or self.depth:
             yield
             return
         if self.intent_durability not in INTENT_DURABILITIES:
             raise ValueError(f"intent durability is one of {INTENT_DURABILITIES}")
-        self._rows("PRAGMA synchronous = NORMAL")
+        self.rows("PRAGMA synchronous = NORMAL")
         try:
             yield
         finally:
-            self._rows("PRAGMA synchronous = FULL")
+            self.rows("PRAGMA synchronous = FULL")
 
     @contextmanager
     def busy_timeout(self, seconds: float) -> Iterator[None]:
         """Inside the block, wait at most `seconds` for another writer's lock (instead of the
-        usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than
-        wait, like the kill switch, whose cancels must not queue behind a stuck writer."""
-        self._rows(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+        usual BUSY_TIMEOUT_SECONDS)."""
+        self.rows(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
         try:
             yield
         finally:
-            self._rows(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            self.rows(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Related writes, all or nothing. Nested blocks become savepoints."""
-        conn = self._conn
-        savepoint = f"sp{self._depth}" if self._depth else None
+        conn = self.conn
+        savepoint = f"sp{self.depth}" if self.depth else None
         try:
             conn.execute(f"SAVEPOINT {savepoint}" if savepoint else "BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise wrap_error(exc, self.path) from exc
-        self._depth += 1
+        self.depth += 1
         try:
             yield
         except BaseException as exc:
-            self._depth -= 1
+            self.depth -= 1
             if savepoint and conn.in_transaction:
                 conn.execute(f"ROLLBACK TO {savepoint}")
                 conn.execute(f"RELEASE {savepoint}")
@@ -125,7 +125,7 @@ class StoreBase:
             if isinstance(exc, sqlite3.Error):
                 raise wrap_error(exc, self.path) from exc
             raise
-        self._depth -= 1
+        self.depth -= 1
         try:
             conn.execute(f"RELEASE {savepoint}" if savepoint else "COMMIT")
         except sqlite3.Error as exc:
@@ -133,50 +133,36 @@ class StoreBase:
                 conn.execute("ROLLBACK")
             raise wrap_error(exc, self.path) from exc
 
-    def data_version(self) -> int:
-        """`PRAGMA data_version`: a number that changes when another connection (another
-        process, or another Store in this one) commits to the file, and never for this
-        connection's own writes (those move `total_changes`). Compared only with an earlier
-        value from this same connection. Read from the file, so it fails as any read does."""
+    def write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
         try:
-            return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            return self.conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise wrap_error(exc, self.path) from exc
 
-    @property
-    def total_changes(self) -> int:
-        """Rows this connection has inserted, updated or deleted since it was opened (rolled
-        back or not): it moves with every write of this connection."""
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         try:
-            return self._conn.total_changes
-        except sqlite3.Error as exc:  # a closed connection
-            raise wrap_error(exc, self.path) from exc
-
-    @property
-    def in_transaction(self) -> bool:
-        """A transaction of this connection is open: what it reads may yet be rolled back."""
-        return self._conn.in_transaction
-
-    def _write(self, sql: str, params: Sequence[object]) -> sqlite3.Cursor:
-        try:
-            return self._conn.execute(sql, params)
+            return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise wrap_error(exc, self.path) from exc
 
-    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+    def stream(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """A cursor over `sql` fetching a thousand rows at a time: for a reader that streams
+        (a million fills) at flat memory."""
         try:
-            return self._conn.execute(sql, params).fetchall()
+            cursor = self.conn.execute(sql, params)
         except sqlite3.Error as exc:
             raise wrap_error(exc, self.path) from exc
+        cursor.arraysize = 1000
+        return cursor
 
-    def _newest(
+    def newest(
         self, sql: str, params: Sequence[object], order: str, limit: int | None
     ) -> list[Any]:
         """Rows of `sql` oldest first by `order`; with a limit, only the newest `limit`."""
         if limit is None:
-            return self._rows(f"{sql} ORDER BY {order}", params)
+            return self.rows(f"{sql} ORDER BY {order}", params)
         descending = ", ".join(f"{c.strip()} DESC" for c in order.split(","))
-        return list(reversed(self._rows(f"{sql} ORDER BY {descending} LIMIT ?", [*params, limit])))
+        return list(reversed(self.rows(f"{sql} ORDER BY {descending} LIMIT ?", [*params, limit])))
 
 
 def create_state_file(path: Path, clock: Clock) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import EventRecord, ExchangeBinding, HeartbeatRecord
 from kalshi_cli.store.values import json_text, where_clause
 
@@ -17,33 +17,38 @@ def _key_subaccount_name(endpoint: str, key_id: str) -> str:
     return f"api_key_subaccount {endpoint} {key_id}"
 
 
-class EventsMixin(StoreBase):
+class EventRepository:
     """Heartbeats per source, key-value settings, and the append-only event log."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def heartbeat(self, *, source: str, detail: dict[str, Any] | None = None) -> None:
         """Replace `source`'s heartbeat row: one cheap autocommitted statement per loop."""
-        self._write(
+        self._db.write(
             "INSERT OR REPLACE INTO heartbeats (source, at, detail) VALUES (?, ?, ?)",
-            (source, self.clock.wall(), json_text(detail or {})),
+            (source, self._db.clock.wall(), json_text(detail or {})),
         )
 
     def last_heartbeat(self, source: str | None = None) -> HeartbeatRecord | None:
         if source is None:
-            rows = self._rows("SELECT source, at, detail FROM heartbeats ORDER BY at DESC LIMIT 1")
+            rows = self._db.rows(
+                "SELECT source, at, detail FROM heartbeats ORDER BY at DESC LIMIT 1"
+            )
         else:
-            rows = self._rows(
+            rows = self._db.rows(
                 "SELECT source, at, detail FROM heartbeats WHERE source = ?", (source,)
             )
         return HeartbeatRecord(rows[0][0], rows[0][1], json.loads(rows[0][2])) if rows else None
 
     def set_kv(self, key: str, value: str) -> None:
-        self._write(
+        self._db.write(
             "INSERT OR REPLACE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-            (key, value, self.clock.wall()),
+            (key, value, self._db.clock.wall()),
         )
 
     def get_kv(self, key: str) -> str | None:
-        rows = self._rows("SELECT value FROM kv WHERE key = ?", (key,))
+        rows = self._db.rows("SELECT value FROM kv WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
     def api_key_subaccount(self, endpoint: str, key_id: str) -> int | None:
@@ -72,11 +77,11 @@ class EventsMixin(StoreBase):
     def bind_exchange(self, endpoint: str, account: str) -> ExchangeBinding:
         """Bind the file to `endpoint` and `account` unless it is bound already; the binding
         in force is returned (the first one wins: a binding never changes)."""
-        with self.transaction():
+        with self._db.transaction():
             existing = self.exchange_binding()
             if existing is not None:
                 return existing
-            binding = ExchangeBinding(endpoint, account, self.clock.wall())
+            binding = ExchangeBinding(endpoint, account, self._db.clock.wall())
             self.set_kv(
                 _BINDING,
                 json.dumps(
@@ -89,9 +94,9 @@ class EventsMixin(StoreBase):
         """Bind the file to `endpoint` and `account` whatever it was bound to (`kalshi state
         bind`: a new key of the same account); the previous binding is returned and kept in
         the event log."""
-        with self.transaction():
+        with self._db.transaction():
             previous = self.exchange_binding()
-            now = self.clock.wall()
+            now = self._db.clock.wall()
             self.set_kv(
                 _BINDING, json.dumps({"endpoint": endpoint, "account": account, "bound_at": now})
             )
@@ -107,9 +112,9 @@ class EventsMixin(StoreBase):
 
     def log_event(self, kind: str, data: dict[str, Any]) -> None:
         """Append to the event log: one autocommitted insert. Decimals are written as strings."""
-        self._write(
+        self._db.write(
             "INSERT INTO events (kind, at, data) VALUES (?, ?, ?)",
-            (kind, self.clock.wall(), json_text(data)),
+            (kind, self._db.clock.wall(), json_text(data)),
         )
 
     def events(
@@ -124,9 +129,9 @@ class EventsMixin(StoreBase):
             where.append("at >= ?")
             params.append(since)
         sql = f"SELECT id, kind, at, data FROM events{where_clause(where)}"  # noqa: S608
-        rows = self._newest(sql, params, "id", limit)
+        rows = self._db.newest(sql, params, "id", limit)
         return [EventRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def prune_events(self, *, before: float) -> int:
         """Delete events older than `before`; returns how many went."""
-        return max(self._write("DELETE FROM events WHERE at < ?", (before,)).rowcount, 0)
+        return max(self._db.write("DELETE FROM events WHERE at < ?", (before,)).rowcount, 0)

@@ -6,12 +6,11 @@ migration 0002 added were dropped by 0006): `kalshi pnl` parses each distinct te
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.store.connection import StoreBase, wrap_error
+from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.store.values import (
     BOOK_SIDES,
@@ -33,24 +32,27 @@ _INSERT_FILL_SQL = (
 _BOOK_SIDE_TEXT: dict[object, str] = {side.value: side.value for side in BookSide}
 
 
-class FillsMixin(StoreBase):
+class FillRepository:
     """Fills, each stored once; `realized_pnl` set on the fills that close a position."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record_fill(self, fill: FillRecord) -> bool:
         """Store a fill once; True if it was new (a fill_id seen before is ignored)."""
-        cur = self._write(_INSERT_FILL_SQL, _fill_row(fill))
+        cur = self._db.write(_INSERT_FILL_SQL, _fill_row(fill))
         return cur.rowcount == 1
 
     def record_fills(self, fills: Iterable[FillRecord]) -> int:
         """Store many fills in one transaction (all or none); returns how many were new."""
-        with self.transaction():
-            cur = self._conn.executemany(_INSERT_FILL_SQL, (_fill_row(f) for f in fills))
+        with self._db.transaction():
+            cur = self._db.conn.executemany(_INSERT_FILL_SQL, (_fill_row(f) for f in fills))
         return max(cur.rowcount, 0)
 
     def attribute_fills(self, order_id: str, *, client_order_id: str, strategy: str | None) -> int:
         """Give the fills of `order_id` recorded without an intent (copied before the order's
         lost answer was resolved) their intent and strategy; returns how many changed."""
-        cur = self._write(
+        cur = self._db.write(
             "UPDATE fills SET client_order_id = ?, strategy = ? "
             "WHERE order_id = ? AND client_order_id IS NULL",
             (client_order_id, strategy, order_id),
@@ -58,7 +60,7 @@ class FillsMixin(StoreBase):
         return max(cur.rowcount, 0)
 
     def set_fill_realized_pnl(self, fill_id: str, realized_pnl: Decimal | None) -> bool:
-        cur = self._write(
+        cur = self._db.write(
             "UPDATE fills SET realized_pnl = ? WHERE fill_id = ?",
             (opt_dec_text(realized_pnl), fill_id),
         )
@@ -73,7 +75,7 @@ class FillsMixin(StoreBase):
         subaccount: int | None = None,
     ) -> list[FillRecord]:
         sql, params = _fills_query(since=since, until=None, ticker=ticker, subaccount=subaccount)
-        return list(_fill_records(self._newest(sql, params, "ts, rowid", limit)))
+        return list(_fill_records(self._db.newest(sql, params, "ts, rowid", limit)))
 
     def iter_fills(
         self,
@@ -87,12 +89,7 @@ class FillsMixin(StoreBase):
         them all: memory stays flat whatever the number of fills. `subaccount` keeps that
         subaccount's only (every subaccount's when None), here and in the readers below."""
         sql, params = _fills_query(since=since, until=until, ticker=ticker, subaccount=subaccount)
-        try:
-            cursor = self._conn.execute(f"{sql} ORDER BY ts, rowid", params)
-        except sqlite3.Error as exc:
-            raise wrap_error(exc, self.path) from exc
-        cursor.arraysize = 1000
-        return _fill_records(cursor)
+        return _fill_records(self._db.stream(f"{sql} ORDER BY ts, rowid", params))
 
     def iter_fill_rows(
         self,
@@ -106,47 +103,42 @@ class FillsMixin(StoreBase):
         building a FillRecord per row costs more than the P&L arithmetic over a million fills."""
         where, params = time_range("ts", since, until)
         where = _and_subaccount(where, params, subaccount)
-        try:
-            cursor = self._conn.execute(
-                "SELECT ticker, book_side, yes_price, count, fee, ts, strategy "  # noqa: S608
-                f"FROM fills{where} ORDER BY ts, rowid",
-                params,
-            )
-        except sqlite3.Error as exc:
-            raise wrap_error(exc, self.path) from exc
-        cursor.arraysize = 1000
-        return cursor
+        return self._db.stream(
+            "SELECT ticker, book_side, yes_price, count, fee, ts, strategy "  # noqa: S608
+            f"FROM fills{where} ORDER BY ts, rowid",
+            params,
+        )
 
     def next_fill_ts(self, at: float | None, *, subaccount: int | None = None) -> float | None:
         """The time of the first fill at or after `at` (of all, if None): one seek in the
         `ts` index."""
         where, params = time_range("ts", at, None)
         where = _and_subaccount(where, params, subaccount)
-        found = self._rows(f"SELECT min(ts) FROM fills{where}", params)[0][0]  # noqa: S608
+        found = self._db.rows(f"SELECT min(ts) FROM fills{where}", params)[0][0]  # noqa: S608
         return None if found is None else float(found)  # unix seconds
 
     def last_fill_ts(self, ticker: str, *, subaccount: int | None = None) -> float | None:
         """The time of the market's last fill (one seek in the `(ticker, ts)` index)."""
         params: list[object] = [ticker]
         where = _and_subaccount(" WHERE ticker = ?", params, subaccount)
-        found = self._rows(f"SELECT max(ts) FROM fills{where}", params)[0][0]  # noqa: S608
+        found = self._db.rows(f"SELECT max(ts) FROM fills{where}", params)[0][0]  # noqa: S608
         return None if found is None else float(found)  # unix seconds
 
     def fill_subaccounts(self) -> list[int]:
         """The subaccounts the state file has fills of, in order: the numbered ones from the
         partial index `fills_subaccount` (empty for an account trading on the primary only),
         the primary by its first fill."""
-        numbered = self._rows(
+        numbered = self._db.rows(
             "SELECT DISTINCT subaccount FROM fills WHERE subaccount != 0 ORDER BY 1"
         )
-        primary = self._rows("SELECT 1 FROM fills WHERE subaccount = 0 LIMIT 1")
+        primary = self._db.rows("SELECT 1 FROM fills WHERE subaccount = 0 LIMIT 1")
         return [0] * len(primary) + [int(n) for (n,) in numbered]
 
     def fill_tickers(self, *, subaccount: int | None = None) -> set[str]:
         """The markets the state file has fills in (of `subaccount` only, when given)."""
         params: list[object] = []
         where = _and_subaccount("", params, subaccount)
-        rows = self._rows(f"SELECT DISTINCT ticker FROM fills{where}", params)  # noqa: S608
+        rows = self._db.rows(f"SELECT DISTINCT ticker FROM fills{where}", params)  # noqa: S608
         return {str(t) for (t,) in rows}
 
     def correct_subaccounts(self, subaccounts: dict[str, int]) -> int:
@@ -155,16 +147,16 @@ class FillsMixin(StoreBase):
         the state file kept subaccounts were recorded as the primary's. Returns how many fills
         changed; a fill already right is not written."""
         changed = 0
-        with self.transaction():
+        with self._db.transaction():
             for fill_id, named in subaccounts.items():
                 number = _subaccount_number(named)
-                cur = self._conn.execute(
+                cur = self._db.conn.execute(
                     "UPDATE fills SET subaccount = ? WHERE fill_id = ? AND subaccount != ?",
                     (number, fill_id, number),
                 )
                 if cur.rowcount == 1:
                     changed += 1
-                    self._conn.execute(
+                    self._db.conn.execute(
                         "UPDATE orders SET subaccount = ? WHERE order_id = "
                         "(SELECT order_id FROM fills WHERE fill_id = ?)",
                         (number, fill_id),
@@ -195,32 +187,27 @@ class FillsMixin(StoreBase):
         if usual is not None:
             strategy = "CASE WHEN strategy = ? THEN NULL ELSE ifnull(strategy, '') END"
             params.insert(0, usual)
-        try:
-            cursor = self._conn.execute(
-                f"SELECT ticker, {strategy}, "  # noqa: S608
-                "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
-                "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
-                f"fee FROM fills{where} ORDER BY ts, rowid",
-                params,
-            )
-        except sqlite3.Error as exc:
-            raise wrap_error(exc, self.path) from exc
-        cursor.arraysize = 1000
-        return cursor
+        return self._db.stream(
+            f"SELECT ticker, {strategy}, "  # noqa: S608
+            "CASE WHEN book_side = 'bid' THEN count ELSE '-' || count END, "
+            "CASE WHEN book_side = 'bid' THEN yes_price ELSE '1-' || yes_price END, "
+            f"fee FROM fills{where} ORDER BY ts, rowid",
+            params,
+        )
 
     def last_fill_strategy(self, *, subaccount: int | None = None) -> str | None:
         """The strategy of the last fill (None: no strategy, or no fill): one seek in the `ts`
         index."""
         params: list[object] = []
         where = _and_subaccount("", params, subaccount)
-        found = self._rows(
+        found = self._db.rows(
             f"SELECT strategy FROM fills{where} ORDER BY ts DESC, rowid DESC LIMIT 1",  # noqa: S608
             params,
         )
         return None if not found or found[0][0] is None else str(found[0][0])
 
     def count_fills(self) -> int:
-        return int(self._rows("SELECT count(*) FROM fills")[0][0])
+        return int(self._db.rows("SELECT count(*) FROM fills")[0][0])
 
 
 def _fill_row(f: FillRecord) -> tuple[object, ...]:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.store.connection import StoreBase, wrap_error
+from kalshi_cli.store.connection import Database
 from kalshi_cli.store.errors import DuplicateIntentError, InvalidTransition, OrderNotFound
 from kalshi_cli.store.records import (
     ORDER_STATUSES,
@@ -43,8 +43,11 @@ _SIDES = {side.value: side for side in Side}
 _ACTIONS = {action.value: action for action in Action}
 
 
-class OrdersMixin(StoreBase):
+class OrderRepository:
     """Intents: recorded before sending, answered once, then kept equal to the exchange."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record_intent(self, intent: IntentRecord) -> IntentRecord:
         """Write an intent before its request is sent; returns it as stored (timestamps set).
@@ -62,7 +65,7 @@ class OrdersMixin(StoreBase):
             raise ValueError(f"YES price {intent.price} is outside (0, 1)")
         if intent.count <= 0:
             raise ValueError(f"count {intent.count} must be positive")
-        now = self.clock.wall()
+        now = self._db.clock.wall()
         stored = replace(
             intent,
             created_at=intent.created_at or now,
@@ -91,9 +94,9 @@ class OrdersMixin(StoreBase):
             int(stored.reduce_only),
             _subaccount_number(stored.subaccount),
         )
-        with self._intent_sync(), self.transaction():
+        with self._db.intent_sync(), self._db.transaction():
             try:
-                self._conn.execute(_INSERT_ORDER_SQL, row)
+                self._db.conn.execute(_INSERT_ORDER_SQL, row)
             except sqlite3.IntegrityError as exc:
                 raise DuplicateIntentError(
                     f"order {stored.client_order_id} ({stored.order_id or 'no order id'}) "
@@ -180,8 +183,8 @@ class OrdersMixin(StoreBase):
             if client_order_id is not None
             else ("order_id", order_id)
         )
-        with self.transaction():
-            row = self._conn.execute(
+        with self._db.transaction():
+            row = self._db.conn.execute(
                 f"SELECT client_order_id{', ' + columns if columns else ''} "  # noqa: S608
                 f"FROM orders WHERE {key_column} = ?",
                 (key,),
@@ -192,9 +195,9 @@ class OrdersMixin(StoreBase):
             changed = {c: v for c, v in zip(wanted, row[1:], strict=True) if wanted[c] != v}
             if not changed:
                 return False
-            now = self.clock.wall()
+            now = self._db.clock.wall()
             sets = ", ".join(f"{c} = ?" for c in changed)
-            self._conn.execute(
+            self._db.conn.execute(
                 f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
                 (*(wanted[c] for c in changed), now, coid),
             )
@@ -202,11 +205,11 @@ class OrdersMixin(StoreBase):
         return True
 
     def get_intent(self, client_order_id: str) -> IntentRecord | None:
-        rows = self._rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
+        rows = self._db.rows(f"{_SELECT_ORDERS} WHERE client_order_id = ?", (client_order_id,))
         return _intent(rows[0]) if rows else None
 
     def intent_by_order_id(self, order_id: str) -> IntentRecord | None:
-        rows = self._rows(f"{_SELECT_ORDERS} WHERE order_id = ?", (order_id,))
+        rows = self._db.rows(f"{_SELECT_ORDERS} WHERE order_id = ?", (order_id,))
         return _intent(rows[0]) if rows else None
 
     def intents(
@@ -238,18 +241,13 @@ class OrdersMixin(StoreBase):
             where.append("subaccount = ?")
             params.append(subaccount)
         sql = _SELECT_ORDERS + where_clause(where)
-        rows = self._newest(sql, params, "created_at, rowid", limit)
+        rows = self._db.newest(sql, params, "created_at, rowid", limit)
         return [_intent(r) for r in rows]
 
     def iter_intents(self) -> Iterator[IntentRecord]:
         """Every intent, oldest first, streamed without loading them all: a backtest's report
         reads each of a run's orders once, and memory stays flat whatever their number."""
-        try:
-            cursor = self._conn.execute(f"{_SELECT_ORDERS} ORDER BY created_at, rowid")
-        except sqlite3.Error as exc:
-            raise wrap_error(exc, self.path) from exc
-        cursor.arraysize = 1000
-        return map(_intent, cursor)
+        return map(_intent, self._db.stream(f"{_SELECT_ORDERS} ORDER BY created_at, rowid"))
 
     def unknown_intents(self) -> list[IntentRecord]:
         return self.intents(status=UNKNOWN)
@@ -264,7 +262,7 @@ class OrdersMixin(StoreBase):
         )
 
     def order_history(self, client_order_id: str) -> list[OrderHistoryRecord]:
-        rows = self._rows(
+        rows = self._db.rows(
             "SELECT client_order_id, status, order_id, filled, remaining, note, at "
             "FROM order_history WHERE client_order_id = ? ORDER BY id",
             (client_order_id,),
@@ -284,8 +282,8 @@ class OrdersMixin(StoreBase):
         note: str | None,
     ) -> None:
         """Record the answer to a sent intent; only while its outcome is not yet known."""
-        with self.transaction():
-            row = self._conn.execute(
+        with self._db.transaction():
+            row = self._db.conn.execute(
                 "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
             ).fetchone()
             if row is None:
@@ -295,15 +293,15 @@ class OrdersMixin(StoreBase):
                     f"cannot mark intent {client_order_id} {what}: it is already {row[0]}",
                     hint="use update_order to copy the exchange's state",
                 )
-            now = self.clock.wall()
-            self._conn.execute(
+            now = self._db.clock.wall()
+            self._db.conn.execute(
                 f"UPDATE orders SET {sets}, updated_at = ? WHERE client_order_id = ?",  # noqa: S608
                 (*values, now, client_order_id),
             )
             self._history(client_order_id, note if note is not None else what, now)
 
     def _history(self, client_order_id: str, note: str, at: float) -> None:
-        self._conn.execute(
+        self._db.conn.execute(
             "INSERT INTO order_history (client_order_id, status, order_id, filled, remaining, "
             "note, at) SELECT client_order_id, status, order_id, filled, remaining, ?, ? "
             "FROM orders WHERE client_order_id = ?",

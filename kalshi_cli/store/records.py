@@ -121,7 +121,7 @@ class SettlementRecord:
     @property
     def realized_pnl(self) -> Decimal:
         """What the settlement realized: the payout less what the settled contracts cost and the
-        settlement fee. This is the figure `Store.daily_realized_pnl` adds for the day."""
+        settlement fee. This is the figure `store.trading.daily_realized_pnl` adds for the day."""
         return self.revenue - self.yes_total_cost - self.no_total_cost - self.fee
 
     @property

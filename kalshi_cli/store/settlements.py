@@ -1,13 +1,12 @@
-"""Settlements (table `settlements`) and the day's realized P&L, which adds them to the fills'."""
+"""Settlements (table `settlements`): what each settled market paid, once per subaccount."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.store.connection import StoreBase
+from kalshi_cli.store.connection import Database
 from kalshi_cli.store.records import SettlementRecord
-from kalshi_cli.store.values import DAY_SECONDS, day_start, dec_text, time_range
-from kalshi_cli.units import ZERO
+from kalshi_cli.store.values import dec_text, time_range
 
 _SELECT_SETTLEMENTS = (
     "SELECT ticker, event_ticker, result, yes_count, no_count, yes_total_cost, no_total_cost, "
@@ -15,9 +14,11 @@ _SELECT_SETTLEMENTS = (
 )
 
 
-class SettlementsMixin(StoreBase):
-    """Settled markets, each stored once per subaccount that held it, and the realized P&L of a
-    UTC day (every subaccount's settlements, each once)."""
+class SettlementRepository:
+    """Settled markets, each stored once per subaccount that held it."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record_settlement(self, s: SettlementRecord) -> bool:
         """Store a market's settlement for its subaccount once; True if it was new."""
@@ -29,14 +30,14 @@ class SettlementsMixin(StoreBase):
         before subaccounts were kept (NULL), which is one of these listed again: give every
         subaccount's settlements of a market in one call, so none is missing in between."""
         added = 0
-        with self.transaction():
+        with self._db.transaction():
             for s in records:
                 if s.subaccount is not None:
-                    self._write(
+                    self._db.write(
                         "DELETE FROM settlements WHERE ticker = ? AND subaccount IS NULL",
                         (s.ticker,),
                     )
-                cur = self._write(
+                cur = self._db.write(
                     "INSERT OR IGNORE INTO settlements (ticker, subaccount, event_ticker, result, "
                     "yes_count, no_count, yes_total_cost, no_total_cost, revenue, fee, "
                     "settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -61,7 +62,7 @@ class SettlementsMixin(StoreBase):
         self, *, since: float | None = None, until: float | None = None
     ) -> list[SettlementRecord]:
         where, params = time_range("settled_at", since, until)
-        rows = self._rows(
+        rows = self._db.rows(
             f"{_SELECT_SETTLEMENTS}{where} ORDER BY settled_at, rowid",
             params,
         )
@@ -81,18 +82,3 @@ class SettlementsMixin(StoreBase):
             )
             for r in rows
         ]
-
-    def daily_realized_pnl(self, day: str) -> Decimal:
-        """Realized P&L of one UTC day ("YYYY-MM-DD"): the `realized_pnl` of that day's fills
-        (those that carry one) plus each settlement of that day's `realized_pnl`
-        (revenue - yes_total_cost - no_total_cost - fee)."""
-        start = day_start(day)
-        total = ZERO
-        for (value,) in self._rows(
-            "SELECT realized_pnl FROM fills WHERE ts >= ? AND ts < ? AND realized_pnl IS NOT NULL",
-            (start, start + DAY_SECONDS),
-        ):
-            total += Decimal(value)
-        for s in self.settlements(since=start, until=start + DAY_SECONDS):
-            total += s.realized_pnl
-        return total

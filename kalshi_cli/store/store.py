@@ -1,37 +1,49 @@
 """The state file: one SQLite database per environment, the only place sqlite3 is used.
 
-`Store` is a facade: one class whose methods are grouped by the tables they serve, each group a
-module of this package (a mixin over `connection.StoreBase`):
+`Store` owns the one connection (opening, migrating, transactions, closing, and the errors
+SQLite's failures become) and has one repository per family of records, each a plain class
+handed the store's `Database`:
 
-    connection.py   creating, opening, configuring; transactions, busy timeout (its docstring
-                    holds the durability, transaction and thread rules)
-    orders.py       intents and their history            (orders, order_history)
-    fills.py        fills                                (fills)
-    settlements.py  settlements and the day's P&L        (settlements)
-    trading.py      trading state and risk trips         (trading_state*, risk_trips)
-    alert_state.py  alert de-duplication state and log   (alerts, alert_log)
-    events.py       heartbeats, key-value, event log     (heartbeats, kv, events)
-    values.py       how Decimals, times and JSON are written and read back
-    migrations.py   the named schema migrations
+    store.orders       intents and their history            (orders, order_history)
+    store.fills        fills                                (fills)
+    store.settlements  settlements                          (settlements)
+    store.trading      trading state, risk trips and the    (trading_state*, risk_trips;
+                       day's realized P&L: the risk layer's  reads fills, settlements)
+    store.alerts       alert de-duplication state and log   (alerts, alert_log)
+    store.events       heartbeats, key-value, event log     (heartbeats, kv, events)
 
-This module keeps what concerns the file as a whole: opening it, its migrations and its
-integrity. A new table group is a new mixin module added to the bases of `Store`; a new method
-goes to the module of the tables it touches.
+The other modules of the package: `connection.py` (creating, opening, configuring; the
+`Database` every repository writes through; its docstring holds the durability, transaction
+and thread rules), `values.py` (how Decimals, times and JSON are written and read back) and
+`migrations.py` (the named schema migrations).
+
+Every repository shares the store's one connection, so writes of several families are one
+transaction when a `store.transaction()` block holds them:
+
+    with store.transaction():
+        store.orders.update_order(order_id=oid, status="executed")
+        store.fills.record_fills(fills)
+
+This module keeps what concerns the file as a whole: opening it, its migrations, its integrity,
+and the one write that reads across families by design (`record_intent_if_allowed`). A new
+table group is a new repository module and an attribute of `Store`; a new method goes to the
+repository of the tables it touches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.store import migrations
-from kalshi_cli.store.alert_state import AlertStateMixin
+from kalshi_cli.store.alert_state import AlertStateRepository
 from kalshi_cli.store.connection import (
     APPLIED_SQL,
     BUSY_TIMEOUT_SECONDS,
-    StoreBase,
+    Database,
     check_is_state_file,
     check_schema,
     configure,
@@ -48,12 +60,12 @@ from kalshi_cli.store.errors import (
     StateFileMissing,
     StoreError,
 )
-from kalshi_cli.store.events import EventsMixin
-from kalshi_cli.store.fills import FillsMixin
-from kalshi_cli.store.orders import OrdersMixin
+from kalshi_cli.store.events import EventRepository
+from kalshi_cli.store.fills import FillRepository
+from kalshi_cli.store.orders import OrderRepository
 from kalshi_cli.store.records import IntentRecord, MigrationReport, TradingStateRecord
-from kalshi_cli.store.settlements import SettlementsMixin
-from kalshi_cli.store.trading import TradingStateMixin
+from kalshi_cli.store.settlements import SettlementRepository
+from kalshi_cli.store.trading import TradingStateRepository
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -67,19 +79,27 @@ __all__ = [
 ]
 
 
-class Store(
-    OrdersMixin,
-    FillsMixin,
-    SettlementsMixin,
-    TradingStateMixin,
-    AlertStateMixin,
-    EventsMixin,
-    StoreBase,
-):
-    """Domain methods over one state file. Use `Store.open` or `Store.open_readonly`."""
+class Store:
+    """One state file: its connection and a repository per family of records. Use
+    `Store.open` or `Store.open_readonly`."""
 
     # the migrations this process applied when it opened the file (all of them for a new file)
     migrated_on_open: tuple[str, ...] = ()
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, clock: Clock, *, readonly: bool
+    ) -> None:
+        self._conn = conn
+        self._db = db = Database(conn, path, clock)
+        self.path = path
+        self.clock = clock
+        self.readonly = readonly
+        self.orders = OrderRepository(db)
+        self.fills = FillRepository(db)
+        self.settlements = SettlementRepository(db)
+        self.trading = TradingStateRepository(db, self.settlements)
+        self.alerts = AlertStateRepository(db)
+        self.events = EventRepository(db)
 
     # ------------------------------------------------------------------------------ opening
 
@@ -177,10 +197,54 @@ class Store(
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------------- the connection
+
+    @property
+    def intent_durability(self) -> str:
+        """ "full" (the default) or "normal": whether a pending intent's own commit is fsynced
+        (see `connection.py`)."""
+        return self._db.intent_durability
+
+    @intent_durability.setter
+    def intent_durability(self, value: str) -> None:
+        self._db.intent_durability = value
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Related writes, all or nothing, whichever repositories make them. Nested blocks
+        (a repository's own transaction inside one) become savepoints."""
+        return self._db.transaction()
+
+    def busy_timeout(self, seconds: float) -> contextlib.AbstractContextManager[None]:
+        """Inside the block, wait at most `seconds` for another writer's lock (instead of the
+        usual BUSY_TIMEOUT_SECONDS): for a caller that has something more urgent to do than
+        wait, like the kill switch, whose cancels must not queue behind a stuck writer."""
+        return self._db.busy_timeout(seconds)
+
+    def data_version(self) -> int:
+        """`PRAGMA data_version`: a number that changes when another connection (another
+        process, or another Store in this one) commits to the file, and never for this
+        connection's own writes (those move `total_changes`). Compared only with an earlier
+        value from this same connection. Read from the file, so it fails as any read does."""
+        return int(self._db.rows("PRAGMA data_version")[0][0])
+
+    @property
+    def total_changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it was opened (rolled
+        back or not): it moves with every write of this connection."""
+        try:
+            return self._conn.total_changes
+        except sqlite3.Error as exc:  # a closed connection
+            raise wrap_error(exc, self.path) from exc
+
+    @property
+    def in_transaction(self) -> bool:
+        """A transaction of this connection is open: what it reads may yet be rolled back."""
+        return self._conn.in_transaction
+
     # ------------------------------------------------------------------------------ schema
 
     def applied_migrations(self) -> list[tuple[str, float]]:
-        return [(str(n), float(at)) for n, at in self._rows(APPLIED_SQL)]
+        return [(str(n), float(at)) for n, at in self._db.rows(APPLIED_SQL)]
 
     @staticmethod
     def known_migrations() -> list[str]:
@@ -194,7 +258,7 @@ class Store(
 
     def integrity_check(self) -> str:
         """`PRAGMA integrity_check`: "ok", or the problems it found, one per line."""
-        return "\n".join(str(row[0]) for row in self._rows("PRAGMA integrity_check"))
+        return "\n".join(str(row[0]) for row in self._db.rows("PRAGMA integrity_check"))
 
     # ------------------------------------------------------------- across two table groups
 
@@ -206,6 +270,6 @@ class Store(
         the state file's write lock from the read to the commit, so no HALTED (the kill switch,
         another connection) can be written in between: an intent, and so an order, exists only
         if it was recorded while the state allowed it."""
-        with self._intent_sync(), self.transaction():
-            allowed(self.trading_state())
-            return self.record_intent(intent)
+        with self._db.intent_sync(), self._db.transaction():
+            allowed(self.trading.trading_state())
+            return self.orders.record_intent(intent)

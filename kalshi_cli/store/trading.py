@@ -1,26 +1,36 @@
 """The trading state and the risk trips (tables `trading_state`, `trading_state_history` and
-`risk_trips`): rows, so no restart clears a HALTED state or the day's circuit breaker."""
+`risk_trips`): rows, so no restart clears a HALTED state or the day's circuit breaker. With
+them, the day's realized P&L the circuit breaker compares with its limit: this repository is
+what the risk layer reads and writes (`kalshi_cli.risk.state.RiskLedger`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import Enum
 
 from kalshi_cli.clock import utc_datetime
-from kalshi_cli.store.connection import APPLIED_SQL, StoreBase
+from kalshi_cli.store.connection import APPLIED_SQL, Database
 from kalshi_cli.store.records import TRADING_STATES, RiskTripRecord, TradingStateRecord
-from kalshi_cli.store.values import day_start, where_clause
+from kalshi_cli.store.settlements import SettlementRepository
+from kalshi_cli.store.values import DAY_SECONDS, day_start, where_clause
+from kalshi_cli.units import ZERO
 
 
-class TradingStateMixin(StoreBase):
-    """ACTIVE / REDUCING / HALTED / SAFE_MODE with its history, and every risk trip."""
+class TradingStateRepository:
+    """ACTIVE / REDUCING / HALTED / SAFE_MODE with its history, every risk trip, and the
+    realized P&L of a UTC day (from the fills, and the settlements through `settlements`)."""
+
+    def __init__(self, db: Database, settlements: SettlementRepository) -> None:
+        self._db = db
+        self._settlements = settlements
 
     def trading_state(self) -> TradingStateRecord:
         """The current state; ACTIVE (source "default") when never set, as of the file's
         creation."""
-        rows = self._rows("SELECT state, reason, source, at FROM trading_state WHERE id = 1")
+        rows = self._db.rows("SELECT state, reason, source, at FROM trading_state WHERE id = 1")
         if rows:
             return TradingStateRecord(*rows[0])
-        first = self._rows(APPLIED_SQL + " LIMIT 1")
+        first = self._db.rows(APPLIED_SQL + " LIMIT 1")
         return TradingStateRecord(
             "ACTIVE",
             "never set",
@@ -32,23 +42,23 @@ class TradingStateMixin(StoreBase):
         state = str(state.value if isinstance(state, Enum) else state)
         if state not in TRADING_STATES:
             raise ValueError(f"trading state must be one of {TRADING_STATES}, not {state!r}")
-        record = TradingStateRecord(state, reason, source, self.clock.wall())
+        record = TradingStateRecord(state, reason, source, self._db.clock.wall())
         values = (record.state, record.reason, record.source, record.at)
-        with self.transaction():
-            self._conn.execute(
+        with self._db.transaction():
+            self._db.conn.execute(
                 "INSERT INTO trading_state (id, state, reason, source, at) VALUES (1, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
                 "source = excluded.source, at = excluded.at",
                 values,
             )
-            self._conn.execute(
+            self._db.conn.execute(
                 "INSERT INTO trading_state_history (state, reason, source, at) VALUES (?, ?, ?, ?)",
                 values,
             )
         return record
 
     def trading_state_history(self, limit: int = 20) -> list[TradingStateRecord]:
-        rows = self._newest(
+        rows = self._db.newest(
             "SELECT state, reason, source, at FROM trading_state_history", [], "id", limit
         )
         return [TradingStateRecord(*r) for r in rows]
@@ -63,13 +73,13 @@ class TradingStateMixin(StoreBase):
         day: str | None = None,
     ) -> RiskTripRecord:
         """A risk rule tripped. `day` defaults to today (UTC) by the store's clock."""
-        now = self.clock.wall()
+        now = self._db.clock.wall()
         if day is None:
             day = utc_datetime(now).strftime("%Y-%m-%d")
         else:
             day_start(day)
         record = RiskTripRecord(rule, code, detail, ticker, day, now)
-        self._write(
+        self._db.write(
             "INSERT INTO risk_trips (rule, code, detail, ticker, day, at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (rule, code, detail, ticker, day, now),
@@ -87,9 +97,24 @@ class TradingStateMixin(StoreBase):
         if day is not None:
             where.append("day = ?")
             params.append(day)
-        rows = self._rows(
+        rows = self._db.rows(
             f"SELECT rule, code, detail, ticker, day, at FROM risk_trips{where_clause(where)} "  # noqa: S608
             "ORDER BY id",
             params,
         )
         return [RiskTripRecord(*r) for r in rows]
+
+    def daily_realized_pnl(self, day: str) -> Decimal:
+        """Realized P&L of one UTC day ("YYYY-MM-DD"): the `realized_pnl` of that day's fills
+        (those that carry one) plus each settlement of that day's `realized_pnl`
+        (revenue - yes_total_cost - no_total_cost - fee; every subaccount's, each once)."""
+        start = day_start(day)
+        total = ZERO
+        for (value,) in self._db.rows(
+            "SELECT realized_pnl FROM fills WHERE ts >= ? AND ts < ? AND realized_pnl IS NOT NULL",
+            (start, start + DAY_SECONDS),
+        ):
+            total += Decimal(value)
+        for s in self._settlements.settlements(since=start, until=start + DAY_SECONDS):
+            total += s.realized_pnl
+        return total

@@ -54,7 +54,7 @@ def test_a_changed_scope_is_sent_at_once_and_an_unchanged_one_is_not(
 ) -> None:
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
     router = router_for(receiver, clock)
     try:
         assert router.notify(over("KXA on subaccount 1"), ledger).outcome is Outcome.SENT
@@ -155,7 +155,7 @@ def test_a_summary_with_breach_text_of_its_own_is_kept_whole_and_is_not_a_scope(
     ` [breach: ...]` marker is neither cut short nor read as the scope last delivered."""
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
     router = router_for(receiver, clock)
     own = "1 market over limit [breach: KXZ]"
     try:
@@ -209,21 +209,21 @@ def test_alerts_open_across_the_scope_migration_keep_their_scope_and_their_resol
     router = router_for(receiver, clock)
     clock.advance(60)
     with Store.open(path, clock=clock) as store:
-        assert router.notify(over("KXA"), store).outcome is Outcome.SUPPRESSED
+        assert router.notify(over("KXA"), store.alerts).outcome is Outcome.SUPPRESSED
         exposure = Alert(
             "check:exposure", Severity.CRITICAL, "KALSHI EXPOSURE CRITICAL",
             "subaccount 1 $61.00 (12%)", Runbook.POSITION_LIMIT, scope="subaccount 1",
         )  # fmt: skip
-        assert router.notify(exposure, store).outcome is Outcome.SUPPRESSED
+        assert router.notify(exposure, store.alerts).outcome is Outcome.SUPPRESSED
         assert receiver.posts == []
-        kept = store.alert_state("check:positions")
+        kept = store.alerts.alert_state("check:positions")
         assert kept is not None
         assert (kept.summary, kept.scope) == ("1 market over limit [breach: KXA]", "KXA")
         clock.advance(60)
-        assert router.notify(over("KXA, KXB"), store).outcome is Outcome.CHANGED
+        assert router.notify(over("KXA, KXB"), store.alerts).outcome is Outcome.CHANGED
         clock.advance(60)
-        router.resolve("check:positions", store, summary="all within limits")
-        router.resolve("check:exposure", store, summary="all within limits")
+        router.resolve("check:positions", store.alerts, summary="all within limits")
+        router.resolve("check:exposure", store.alerts, summary="all within limits")
     assert receiver.posts[0]["details"]["previously"] == "KXA"
     assert [p["summary"] for p in receiver.posts[1:]] == [
         "all within limits (was: 1 market over limit)",
@@ -257,7 +257,7 @@ def test_a_scope_that_only_shrinks_is_not_news_and_a_return_to_it_neither(
     quiet too; growth or a move past it is still sent at once, naming it."""
     clock = ManualClock()
     store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store if store is not None else FakeAlertLedger(clock)
+    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
     router = router_for(receiver, clock)
     try:
         assert router.notify(over("KXA, KXB"), ledger).outcome is Outcome.SENT

@@ -82,10 +82,10 @@ def test_spike_profits_after_fees_and_the_report_equals_a_hand_computation(
     assert hand > 0, "spike fades a 36% spike that reverts: it must profit after fees"
     # realized P&L is the state file's: the production bookkeeping wrote every fill there
     with Store.open(artifacts.state_path, create=False) as store:
-        recorded = list(store.iter_fills())
+        recorded = list(store.fills.iter_fills())
         assert {f.fill_id for f in recorded} == {f.fill_id for f in fills}
         assert all(f.strategy == "spike" for f in recorded)
-        assert len(store.intents()) == totals["orders"]
+        assert len(store.orders.intents()) == totals["orders"]
 
 
 def test_a_quiet_market_gives_no_trades(tmp_path: Path) -> None:
@@ -122,8 +122,8 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     settled_at = settlement.settled_time
     assert all(f.created_time <= settled_at for f in fills)
     with Store.open(artifacts.state_path, create=False) as store:
-        assert [s.ticker for s in store.settlements()] == [LAL]
-        assert all(i.created_at <= artifacts.started + 150.5 for i in store.intents())
+        assert [s.ticker for s in store.settlements.settlements()] == [LAL]
+        assert all(i.created_at <= artifacts.started + 150.5 for i in store.orders.intents())
     assert report["exit_reasons"] == {"settlement": 1}
 
 
@@ -175,11 +175,11 @@ def test_a_sequence_gap_leaves_the_market_stale_and_untraded_until_a_snapshot(
     artifacts, report = run(spec, tmp_path / "run")
     assert report["data"]["skipped"].get("seq_gap") == 1  # type: ignore[index]
     with Store.open(artifacts.state_path, create=False) as store:
-        assert all(i.created_at < cut_at for i in store.intents())
+        assert all(i.created_at < cut_at for i in store.orders.intents())
     full, _ = run(BacktestSpec(data=str(spike_data), strategy="spike", params=PROFITABLE),
                   tmp_path / "full")  # fmt: skip
     with Store.open(full.state_path, create=False) as store:
-        assert any(i.created_at > cut_at for i in store.intents())
+        assert any(i.created_at > cut_at for i in store.orders.intents())
 
 
 def test_from_and_to_bound_the_replay(spike_data: Path, tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def orders(out: Path) -> list[tuple[Any, ...]]:
     with Store.open(out / "backtest.db") as store:
         return [
             (i.created_at, i.ticker, i.side.value, i.action.value, i.price, i.count)
-            for i in store.intents()
+            for i in store.orders.intents()
         ]
 
 
@@ -158,7 +158,7 @@ def test_a_failing_model_trades_nothing_and_puts_the_loop_into_safe_mode(
     assert all(re.search(message, e["error"]) for e in failed), failed[:3]
     assert events(log, "order_placed") == []
     with Store.open(tmp_path / "out" / "backtest.db") as store:
-        state = store.trading_state()
+        state = store.trading.trading_state()
     assert (state.state, state.source) == ("SAFE_MODE", "strategy_guard")
 
 

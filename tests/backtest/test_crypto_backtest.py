@@ -110,7 +110,7 @@ def test_the_calibration_table_is_the_models_forecasts_against_the_outcomes(
     artifacts, report = run
     results = {t: i.result for t, i in artifacts.infos.items() if i.result}
     with Store.open(artifacts.state_path, create=False) as store:
-        intents = store.intents()
+        intents = store.orders.intents()
     # the model's orders, and the risk engine's stop-loss closing some of them
     assert intents and {i.strategy for i in intents} <= {"crypto", "stop-loss"}
     mine = [i for i in intents if i.strategy == "crypto"]

@@ -142,14 +142,14 @@ def orders_of(store: Store) -> list[OrderKey]:
             i.count,
             i.time_in_force,
         )
-        for i in store.intents()
+        for i in store.orders.intents()
     ]
 
 
 def fills_of(store: Store) -> list[FillKey]:
     return [
         (f.ts, f.ticker, f.book_side.value, f.yes_price, f.count, f.fee, f.is_taker)
-        for f in store.iter_fills()
+        for f in store.fills.iter_fills()
     ]
 
 
@@ -277,7 +277,7 @@ from kalshi_cli.store import Store
 with tempfile.TemporaryDirectory() as work:
     artifacts = execute(BacktestSpec(data=sys.argv[1], strategy="market-maker"), Path(work))
     with Store.open(artifacts.state_path) as store:
-        for i in store.intents():
+        for i in store.orders.intents():
             print(i.created_at, i.ticker, i.side.value, i.action.value, i.price, i.count)
     artifacts.venue.exchange.close()
 """

@@ -48,12 +48,12 @@ for label, clock_free in (("quiet", base.clock_free), ("always", None)):
             orders = [
                 [i.created_at, i.ticker, i.side, i.action, str(i.price), str(i.count),
                  i.time_in_force]
-                for i in store.intents()
+                for i in store.orders.intents()
             ]
             fills = [
                 [f.ts, f.ticker, f.book_side, str(f.yes_price), str(f.count), str(f.fee),
                  f.is_taker]
-                for f in store.iter_fills()
+                for f in store.fills.iter_fills()
             ]
         artifacts.venue.exchange.close()
     out[label] = [orders, fills, calls[0]]

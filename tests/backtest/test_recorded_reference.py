@@ -82,7 +82,7 @@ def test_a_recording_keeps_its_fees_and_a_backtest_charges_them(
     assert report["assumptions"]["defaults_used"] == {}
     assert not any(line.startswith("assumed") for line in render_text(report))
     with Store.open(run / "backtest.db", create=False) as store:
-        fills = list(store.iter_fills())
+        fills = list(store.fills.iter_fills())
     assert fills, "the recorded trade must meet the market maker's quote"
     for f in fills:
         assert not f.is_taker

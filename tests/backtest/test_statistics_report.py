@@ -63,7 +63,7 @@ def test_calibration_of_stated_fair_values_against_the_settled_result(
     assert done.returncode == 0, done.stderr
     cal = json.loads(done.stdout)["statistics"]["calibration"]
     with Store.open(out / "backtest.db", create=False) as store:
-        stated = [(i.side.value, i.model_fair) for i in store.intents() if i.model_fair]
+        stated = [(i.side.value, i.model_fair) for i in store.orders.intents() if i.model_fair]
     assert stated, "the market maker states a fair value with every quote"
     # the market settled NO: a NO quote's fair is the chance of what happened
     outcomes = [(float(fair), 1.0 if side == "no" else 0.0) for side, fair in stated]

@@ -186,7 +186,7 @@ def test_an_alert_open_before_the_upgrade_stays_one_message_and_is_resolved(
     assert check(tmp_path, "positions", environ=env).exit_code == OK  # creates the state file
     [state] = tmp_path.rglob("state.db")
     with Store.open(state) as store:  # the row 0.1.0 left for a breach it posted
-        store.record_alert(
+        store.alerts.record_alert(
             "check:positions",
             status="firing",
             severity="critical",

@@ -41,7 +41,7 @@ def test_a_whole_account_row_left_by_a_narrowed_check_is_resolved_by_the_whole_c
     [state] = tmp_path.rglob("state.db")
     with Store.open(state) as store:
         # what a development build's `--subaccount 1` line left: the breach under check:positions
-        store.record_alert(
+        store.alerts.record_alert(
             "check:positions",
             status="firing",
             severity="critical",
@@ -57,7 +57,7 @@ def test_a_whole_account_row_left_by_a_narrowed_check_is_resolved_by_the_whole_c
         ("resolved", "check:positions:subaccount:1"),
     ]
     with Store.open(state) as store:
-        left = store.alert_state("check:positions")
+        left = store.alerts.alert_state("check:positions")
     assert left is not None and left.status == "firing"
     # the check of the whole account, OK: the one "resolved" message for that row
     assert check(tmp_path, "positions", environ=env).exit_code == OK
@@ -67,5 +67,5 @@ def test_a_whole_account_row_left_by_a_narrowed_check_is_resolved_by_the_whole_c
         "(was: 1 market over limit: KXNUP-1 101/100 on subaccount 1)"
     )
     with Store.open(state) as store:
-        done = store.alert_state("check:positions")
+        done = store.alerts.alert_state("check:positions")
     assert done is not None and done.status == "resolved"

@@ -60,7 +60,7 @@ def test_heartbeat_with_no_state_file_is_critical(clock: ManualClock) -> None:
 
 
 def test_heartbeat_never_written_is_critical(store: Store, clock: ManualClock) -> None:
-    store.heartbeat(source="something-else")
+    store.events.heartbeat(source="something-else")
     result = check_heartbeat(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
     assert "never written" in result.summary
@@ -78,7 +78,7 @@ def test_heartbeat_never_written_is_critical(store: Store, clock: ManualClock) -
 def test_heartbeat_age_against_thresholds(
     store: Store, clock: ManualClock, age: float, status: CheckStatus
 ) -> None:
-    store.heartbeat(source="trade", detail={"state": "ACTIVE"})
+    store.events.heartbeat(source="trade", detail={"state": "ACTIVE"})
     clock.advance(age)
     result = check_heartbeat(view(store, clock), DEFAULTS)
     assert result.status is status
@@ -87,7 +87,7 @@ def test_heartbeat_age_against_thresholds(
 
 
 def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock) -> None:
-    store.heartbeat(source="trade")
+    store.events.heartbeat(source="trade")
     clock.advance(20)
     th = resolve({"heartbeat": {"warn": 50}}, check="heartbeat", crit="15", warn="10")
     assert check_heartbeat(view(store, clock), th).status is CheckStatus.CRITICAL
@@ -98,7 +98,7 @@ def test_heartbeat_flags_override_the_defaults(store: Store, clock: ManualClock)
 def _lagging_beat(store: Store, lag_p99_s: float, revisit_max_s: float) -> None:
     # the lag figures as the trade loop writes them (kalshi_cli/runner/loop.py, _heartbeat)
     detail = {"state": "ACTIVE", "lag_p99_s": lag_p99_s, "revisit_max_s": revisit_max_s}
-    store.heartbeat(source="trade", detail=detail)
+    store.events.heartbeat(source="trade", detail=detail)
 
 
 def test_a_loop_alive_but_behind_is_a_warning_that_says_so(
@@ -151,7 +151,7 @@ def test_feed_unknown_without_state_or_loop(store: Store, clock: ManualClock) ->
 
 
 def test_feed_critical_when_the_loop_runs_but_saw_no_data(store: Store, clock: ManualClock) -> None:
-    store.heartbeat(source="trade")
+    store.events.heartbeat(source="trade")
     result = check_feed(view(store, clock), DEFAULTS)
     assert result.status is CheckStatus.CRITICAL
 
@@ -167,12 +167,12 @@ def test_feed_critical_when_the_loop_runs_but_saw_no_data(store: Store, clock: M
 )
 def test_feed_age(store: Store, clock: ManualClock, age: float, status: CheckStatus) -> None:
     # what the trade loop writes (kalshi_cli/runner/loop.py, _heartbeat)
-    store.set_kv("feed.last_message_at", f"{clock.wall() - age:.3f}")
+    store.events.set_kv("feed.last_message_at", f"{clock.wall() - age:.3f}")
     assert check_feed(view(store, clock), DEFAULTS).status is status
 
 
 def test_feed_garbage_value_is_unknown(store: Store, clock: ManualClock) -> None:
-    store.set_kv("feed.last_message_at", "yesterday")
+    store.events.set_kv("feed.last_message_at", "yesterday")
     assert check_feed(view(store, clock), DEFAULTS).status is CheckStatus.UNKNOWN
 
 
@@ -195,14 +195,14 @@ def intent(n: int, **kw: Any) -> IntentRecord:
 
 
 def place(store: Store, n: int, outcome: str) -> None:
-    store.record_intent(intent(n))
+    store.orders.record_intent(intent(n))
     coid = f"coid-{n}"
     if outcome == "rejected":
-        store.mark_rejected(coid, reason="insufficient balance")
+        store.orders.mark_rejected(coid, reason="insufficient balance")
     elif outcome == "unknown":
-        store.mark_unknown(coid, reason="timeout")
+        store.orders.mark_unknown(coid, reason="timeout")
     else:
-        store.mark_sent(
+        store.orders.mark_sent(
             coid,
             order_id=f"ord-{n}",
             status=outcome,
@@ -277,8 +277,8 @@ def fill(n: int, side: BookSide, price: str, ts: float, coid: str | None = None)
 
 
 def round_trip(store: Store, clock: ManualClock, buy: str, sell: str) -> None:
-    store.record_fill(fill(1, BookSide.BID, buy, clock.wall() - 10))
-    store.record_fill(fill(2, BookSide.ASK, sell, clock.wall() - 5))
+    store.fills.record_fill(fill(1, BookSide.BID, buy, clock.wall() - 10))
+    store.fills.record_fill(fill(2, BookSide.ASK, sell, clock.wall() - 5))
 
 
 @pytest.mark.parametrize(
@@ -316,11 +316,11 @@ def test_pnl_yesterday_does_not_count_today(store: Store, clock: ManualClock) ->
 
 def test_pnl_edge_captured_against_expected(store: Store, clock: ManualClock) -> None:
     # the strategy expected 0.70 for what it bought at 0.50: $20 of edge on 100 contracts
-    store.record_intent(
+    store.orders.record_intent(
         intent(1, model_fair=Decimal("0.70"), count=Decimal(100), price=Decimal("0.50"))
     )
-    store.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
-    store.record_fill(fill(2, BookSide.ASK, "0.52", clock.wall() - 5))  # captured $2 = 10%
+    store.fills.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
+    store.fills.record_fill(fill(2, BookSide.ASK, "0.52", clock.wall() - 5))  # captured $2 = 10%
     result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
     assert result.status is CheckStatus.WARNING
     assert perf(result, "expected_edge") == Decimal(20)
@@ -389,7 +389,7 @@ def test_pnl_check_shows_money_at_a_fixed_precision_in_its_line_and_perfdata(
 ) -> None:
     # a model's fair value carries every digit its arithmetic gave; a person reads dollars
     # to at most $0.0001 (Kalshi's fee unit) and perfdata is a plain number of as many places
-    store.record_intent(
+    store.orders.record_intent(
         intent(
             1,
             model_fair=Decimal("0.5847333333333333333333333333"),
@@ -397,7 +397,7 @@ def test_pnl_check_shows_money_at_a_fixed_precision_in_its_line_and_perfdata(
             price=Decimal("0.50"),
         )
     )
-    store.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
+    store.fills.record_fill(fill(1, BookSide.BID, "0.50", clock.wall() - 10, coid="coid-1"))
     result = check_pnl(view(store, clock), DEFAULTS, LIMIT)
     # 100 contracts at 0.50 against a fair of 0.58473...: $8.47333... of edge
     assert "of the $8.4733 edge expected today" in result.summary

@@ -104,9 +104,9 @@ def test_status_shows_local_dates_not_epochs(tmp_path: Path) -> None:
     state.parent.mkdir(parents=True)
     clock = ManualClock(1_767_225_600.0)  # 2026-01-01T00:00:00Z
     with Store.open(state, clock=clock) as store:
-        store.set_trading_state("HALTED", reason="a test", source="kalshi halt")
+        store.trading.set_trading_state("HALTED", reason="a test", source="kalshi halt")
         clock.advance(90)
-        store.heartbeat(source="trade")
+        store.events.heartbeat(source="trade")
     done = run(tmp_path, "status", TZ="America/New_York")
     assert done.returncode == 0, done.stderr
     assert "set by: kalshi halt at 2025-12-31 19:00:00 EST" in done.stdout

@@ -84,7 +84,7 @@ def test_positions_brings_in_a_fill_made_elsewhere_quietly(sim: SimHarness, tmp_
     assert again.exit_code == 0 and again.stderr == ""
     path = Path(json.loads(kalshi(tmp_path, sim.account, "state", "path", "--json").stdout)["path"])
     with Store.open(path) as store:
-        assert store.count_fills() == 1  # brought in once, not again
+        assert store.fills.count_fills() == 1  # brought in once, not again
 
 
 def test_pnl_brings_in_a_fill_made_elsewhere_and_marks_it(sim: SimHarness, tmp_path: Path) -> None:
@@ -139,4 +139,4 @@ def test_a_state_file_that_cannot_be_written_is_read_as_it_is_and_says_why(
     assert "could not be brought up to date" in result.stderr and "locked" in result.stderr
     assert "reconcile" not in result.stderr
     with Store.open(path) as store:
-        assert store.count_fills() == 0  # nothing was written while it was locked
+        assert store.fills.count_fills() == 0  # nothing was written while it was locked

@@ -76,7 +76,7 @@ def test_the_embedded_and_a_separate_simulator_keep_separate_state_files(
         store = Store.open_readonly(path)
         assert store is not None
         with store:
-            assert [i.ticker for i in store.intents()] == [ticker]
+            assert [i.ticker for i in store.orders.intents()] == [ticker]
     listed = kalshi(tmp_path, "state", "path", "--json", **remote(sim.account))
     bound = json.loads(listed.stdout)["bound_to"]
     assert bound["endpoint"] == sim.account.api_base
@@ -120,7 +120,7 @@ def test_cancel_all_cancels_with_another_accounts_state_file_and_records_nothing
     store = Store.open_readonly(theirs)
     assert store is not None
     with store:
-        assert store.trading_state().state == "ACTIVE"  # the other account was not halted
+        assert store.trading.trading_state().state == "ACTIVE"  # the other account was not halted
 
 
 def test_the_state_file_of_an_older_version_is_adopted_with_its_halt(
@@ -129,7 +129,7 @@ def test_the_state_file_of_an_older_version_is_adopted_with_its_halt(
     legacy = tmp_path / "home" / "state" / "sim" / "state.db"
     legacy.parent.mkdir(parents=True)
     with Store.open(legacy) as store:
-        store.set_trading_state("HALTED", reason="kept across the upgrade", source="test")
+        store.trading.set_trading_state("HALTED", reason="kept across the upgrade", source="test")
     assert state_path(tmp_path) == legacy
     status = kalshi(tmp_path, "status")
     assert status.exit_code == 0 and "HALTED" in status.stdout

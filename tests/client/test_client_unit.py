@@ -737,7 +737,7 @@ def test_a_2xx_without_an_order_is_resolved_by_lookup_never_resent(
         service = OrderService(client, store, clock=fake.clock)
         with pytest.raises(OrderOutcomeUnknown):
             service.submit(_new_order(), side=Side.NO, action=Action.BUY)
-        intent = store.get_intent("coid-7")
+        intent = store.orders.get_intent("coid-7")
         assert intent is not None and intent.status == "unknown"
     assert len(fake.sent("POST", ORDERS)) == 1
     assert len(fake.sent("GET", "/portfolio/orders")) == 1  # looked up by client order id
@@ -752,7 +752,7 @@ def test_a_403_to_a_create_is_a_refusal_with_its_own_exit_code(
         service = OrderService(client, store, clock=fake.clock)
         with pytest.raises(ForbiddenError) as info:
             service.submit(_new_order(), side=Side.NO, action=Action.BUY)
-        intent = store.get_intent("coid-7")
+        intent = store.orders.get_intent("coid-7")
         assert intent is not None and intent.status == "rejected"
     assert info.value.exit_code is ExitCode.FORBIDDEN
     assert "write::trade" in info.value.message

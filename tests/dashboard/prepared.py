@@ -34,38 +34,40 @@ def prepare(state: Path, log: Path) -> ManualClock:
     """Returns the clock the state was written with, moved to NOW + 5 s."""
     clock = ManualClock(NOW - 600)
     with Store.open(state, clock=clock) as store:
-        store.record_intent(
+        store.orders.record_intent(
             IntentRecord(
                 "coid-1", TICKER, BookSide.BID, D("0.40"), D(10), Side.YES, Action.BUY,
                 strategy="spike", model_fair=D("0.47"),
             )
         )  # fmt: skip
-        store.mark_sent(
+        store.orders.mark_sent(
             "coid-1", order_id="ord-1", status="executed", fill_count=D(10), remaining_count=D(0)
         )
-        store.record_fill(
+        store.fills.record_fill(
             FillRecord(
                 "fill-1", "ord-1", "coid-1", TICKER, BookSide.BID, D("0.38"), D(10), D("0.0168"),
                 True, NOW - 300, strategy="spike", realized_pnl=D("-0.0168"),
             )
         )  # fmt: skip
-        store.record_fill(
+        store.fills.record_fill(
             FillRecord(
                 "fill-2", "ord-9", None, TICKER, BookSide.ASK, D("0.45"), D(4), D("0.0087"),
                 True, NOW - 120, realized_pnl=D("0.2713"),
             )
         )  # fmt: skip
-        store.record_risk_trip(
+        store.trading.record_risk_trip(
             rule="circuit_breaker", code="CIRCUIT_BREAKER", detail="lost $50.00 today"
         )
-        store.set_trading_state("REDUCING", reason="daily loss limit reached", source="risk")
-        store.record_alert(
+        store.trading.set_trading_state(
+            "REDUCING", reason="daily loss limit reached", source="risk"
+        )
+        store.alerts.record_alert(
             "check:feed", status="CRITICAL", severity="critical",
             summary="FEED CRITICAL - last market-data message 3.0min ago", sent=True,
         )  # fmt: skip
         clock.advance(600)
-        store.heartbeat(source="trade", detail={"ticks": 4242, "state": "REDUCING"})
-        store.set_kv("feed.last_message_at", f"{NOW - 2:.3f}")
+        store.events.heartbeat(source="trade", detail={"ticks": 4242, "state": "REDUCING"})
+        store.events.set_kv("feed.last_message_at", f"{NOW - 2:.3f}")
     lines = [
         {"ts": "2023-11-14T22:10:00Z", "event": "signal", "ticker": TICKER},
         {"ts": "2023-11-14T22:11:00Z", "event": "risk_denied", "code": "POSITION_LIMIT",

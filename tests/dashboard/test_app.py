@@ -129,7 +129,7 @@ def test_pause_halt_filter_and_help_keys(tmp_path: Path) -> None:
     assert "kill switch needs the exchange" in no_kill
     assert "HALTED" in halted
     with Store.open(sources.state_path) as store:
-        assert store.trading_state().source == "kalshi dashboard"
+        assert store.trading.trading_state().source == "kalshi dashboard"
 
 
 def _account_client(sim: SimHarness) -> KalshiClient:
@@ -393,7 +393,7 @@ def test_the_trading_panel_names_the_loops_subaccount_from_its_heartbeat(tmp_pat
     app = DashboardApp(Wiring(sources=sources, clock=clock))
     drive(app, look)
     with Store.open(sources.state_path, clock=clock) as store:
-        store.heartbeat(
+        store.events.heartbeat(
             source="trade", detail={"ticks": 4243, "state": "REDUCING", "subaccount": 1}
         )
     app = DashboardApp(Wiring(sources=sources, clock=clock))
@@ -415,7 +415,7 @@ def test_the_trading_panel_names_the_strategy_file_a_loop_runs(tmp_path: Path) -
 
     for name, spec in (("fair-value", "/srv/strategies/fair_value.py"), ("spike", "spike")):
         with Store.open(sources.state_path, clock=clock) as store:
-            store.heartbeat(
+            store.events.heartbeat(
                 source="trade",
                 detail={"ticks": 7, "state": "ACTIVE", "subaccount": 0, "strategy": name,
                         "strategy_spec": spec},

@@ -68,13 +68,13 @@ def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
     state = tmp_path / "state.paper-sim.db"
     clock = prepare(state, tmp_path / "trade.log")
     with Store.open(state, clock=clock) as store:  # an order the gone paper session left open
-        store.record_intent(
+        store.orders.record_intent(
             IntentRecord(
                 "coid-2", TICKER, BookSide.BID, D("0.30"), D(5), Side.YES, Action.BUY,
                 strategy="spike", model_fair=D("0.35"),
             )
         )  # fmt: skip
-        store.mark_sent(
+        store.orders.mark_sent(
             "coid-2", order_id="paper-ord-2", status=RESTING, fill_count=D(0), remaining_count=D(5)
         )
     sim.create_market(TICKER)
@@ -112,7 +112,7 @@ def test_p_h_and_k_on_a_paper_screen_with_no_paper_loop_running_send_nothing(
     assert "1 order record(s) of the gone session left open" in seen["kill"]
     assert seen["kill title"] == "Kill switch - PAPER loop"
     with Store.open(state) as store:
-        row = store.trading_state()
+        row = store.trading.trading_state()
     assert row.state == "HALTED" and row.source == "kalshi dashboard"
     # nothing was written to the exchange, and the account's real order is still there
     assert after == before
@@ -152,7 +152,7 @@ def test_k_on_a_paper_screen_has_the_running_paper_loop_cancel_its_venues_orders
         drive(app, kill)
         assert rig.venue.resting_order_ids() == []
         assert rig.exchange.orders(rig.real.account_id) == []
-        assert rig.store.trading_state().state == "HALTED"
+        assert rig.store.trading.trading_state().state == "HALTED"
     assert "kill switch not run (the word was not typed)" in " ".join(seen["refused"].split())
     assert "PROVEN: no paper order left" in seen["kill"] and "NOT PROVEN" not in seen["kill"]
     assert f"cancelled: {len(quoted)} paper order(s)" in seen["kill"]

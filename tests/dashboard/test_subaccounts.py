@@ -273,7 +273,7 @@ def test_the_kill_key_cancels_on_every_subaccount(prime: SimHarness, tmp_path: P
         client.subaccount = None
         left = list(client.iter_orders(status="resting"))
         with Store.open(src.state_path) as store:
-            halted = store.trading_state().state
+            halted = store.trading.trading_state().state
     assert left_on_one == [] and left == []
     assert resting["one"] not in [o.order_id for o in left]
     assert "PROVEN: no resting order left (every market" in proof[0], proof

@@ -32,8 +32,12 @@ COMMANDS = [
 
 def halted_with_a_breaker_trip_then_emptied(path: Path) -> None:
     with Store.open(path) as store:
-        store.set_trading_state("HALTED", reason="kill switch (all markets)", source="cancel-all")
-        store.record_risk_trip(rule="daily_loss", code="daily_loss_limit", detail="-$250.00")
+        store.trading.set_trading_state(
+            "HALTED", reason="kill switch (all markets)", source="cancel-all"
+        )
+        store.trading.record_risk_trip(
+            rule="daily_loss", code="daily_loss_limit", detail="-$250.00"
+        )
     path.write_bytes(b"")  # a lost write, an editor, a bad copy: the file is there, empty
 
 

@@ -35,12 +35,12 @@ def test_an_order_prepared_before_halted_is_neither_recorded_nor_sent(
     prepared = service.prepare(_bid())
     # the kill switch (another process, another connection) halts between prepare and submit
     with Store.open(tmp_path / "state.db") as other:
-        other.set_trading_state(state, reason="kill switch", source="cancel-all")
+        other.trading.set_trading_state(state, reason="kill switch", source="cancel-all")
 
     with pytest.raises(TradingHaltedError):
         service.place(prepared)
 
-    assert store.intents() == []
+    assert store.orders.intents() == []
     assert resting_count(client) == 0
     assert prime.stats()["accounts"][prime.account.key_id]["order_create_requests"] == 0
 
@@ -83,13 +83,13 @@ def test_reducing_allows_a_reduce_only_order_and_refuses_another(
         )
     )
     with Store.open(tmp_path / "state.db") as second:
-        second.set_trading_state("REDUCING", reason="circuit breaker", source="risk")
+        second.trading.set_trading_state("REDUCING", reason="circuit breaker", source="risk")
 
     with pytest.raises(TradingHaltedError):
         service.place(opening)
     outcome = service.place(reducing)
 
     assert outcome.status == "executed"
-    recorded = [i.client_order_id for i in store.intents()]
+    recorded = [i.client_order_id for i in store.orders.intents()]
     assert opening.create.client_order_id not in recorded
     assert reducing.create.client_order_id in recorded

@@ -30,7 +30,7 @@ def rest_and_get_filled(
     service = OrderService(client, store)
     request = OrderRequest(ticker, Side.YES, Action.BUY, D(2), D("0.40"), strategy="s")
     placed = service.place(service.prepare(request))
-    assert store.get_intent(placed.client_order_id).status == RESTING  # type: ignore[union-attr]
+    assert store.orders.get_intent(placed.client_order_id).status == RESTING  # type: ignore[union-attr]
     with connect(prime.new_account()) as other:
         other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
     return service, placed.client_order_id
@@ -42,7 +42,7 @@ def test_a_row_resting_here_whose_order_was_archived_takes_the_archived_state(
     service, client_order_id = rest_and_get_filled(prime, client, store)
     archive_everything(prime)
     service.reconcile()
-    intent = store.get_intent(client_order_id)
+    intent = store.orders.get_intent(client_order_id)
     assert intent is not None and intent.status == EXECUTED and intent.filled == 2
 
 
@@ -53,7 +53,7 @@ def test_an_unknown_outcome_is_resolved_from_the_archived_orders(
     before the next reconcile."""
     (ticker,) = make_markets(prime, 1)
     create = CreateOrder(ticker, BookSide.BID, D("0.40"), D(2))
-    store.record_intent(
+    store.orders.record_intent(
         IntentRecord(
             client_order_id=create.client_order_id,
             ticker=ticker,
@@ -78,11 +78,11 @@ def test_an_unknown_outcome_is_resolved_from_the_archived_orders(
         )
     )
     client.create_order(create)
-    store.mark_unknown(create.client_order_id, reason="the answer was lost (test)")
+    store.orders.mark_unknown(create.client_order_id, reason="the answer was lost (test)")
     with connect(prime.new_account()) as other:
         other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.40"), D(2)))
     archive_everything(prime)
     report = OrderService(client, store).reconcile()
     assert create.client_order_id in report.resolved_unknown
-    intent = store.get_intent(create.client_order_id)
+    intent = store.orders.get_intent(create.client_order_id)
     assert intent is not None and intent.status == EXECUTED and intent.filled == 2

@@ -55,7 +55,7 @@ def test_a_second_order_place_sends_no_key_listing(
         assert placed.exit_code == 0, placed.stdout + str(placed.stderr)
     assert _key_listings(sim, sim.account.key_id) == 1
     with Store.open(load_settings(environ=env).state) as store:
-        assert {i.subaccount for i in store.intents(ticker="KXKC-1")} == {0}
+        assert {i.subaccount for i in store.orders.intents(ticker="KXKC-1")} == {0}
 
 
 def test_a_restricted_keys_kept_restriction_still_counts_its_subaccount(
@@ -81,7 +81,7 @@ def test_a_restricted_keys_kept_restriction_still_counts_its_subaccount(
     assert accepted.exit_code == 0, accepted.stdout + str(accepted.stderr)
     assert _key_listings(sim, env["KALSHI_API_KEY_ID"]) == 1
     with Store.open(load_settings(environ=env).state) as store:
-        assert {i.subaccount for i in store.intents(ticker="KXKC-2")} == {1}
+        assert {i.subaccount for i in store.orders.intents(ticker="KXKC-2")} == {1}
 
 
 def test_a_kept_restriction_is_never_another_keys(
@@ -103,7 +103,7 @@ def test_a_kept_restriction_is_never_another_keys(
     assert placed.exit_code == 0, placed.stdout + str(placed.stderr)
     assert _key_listings(sim, restricted["KALSHI_API_KEY_ID"]) == 1
     with Store.open(load_settings(environ=primary).state) as store:
-        booked = sorted((i.count, i.subaccount) for i in store.intents(ticker="KXKC-3"))
+        booked = sorted((i.count, i.subaccount) for i in store.orders.intents(ticker="KXKC-3"))
     assert booked == [(D(1), 0), (D(2), 1)]
 
 

@@ -43,7 +43,7 @@ def test_a_thousand_orders_under_5xx_and_429_all_cancelled_exit_0(
     prime.clear_faults()
     assert resting_count(client) == 0
     with Store.open(state_path(tmp_path)) as store:
-        assert store.trading_state().state == "HALTED"
+        assert store.trading.trading_state().state == "HALTED"
 
 
 def test_event_scope_cancels_in_batches_under_faults_and_leaves_other_events(
@@ -93,7 +93,7 @@ def test_exchange_unreachable_exits_not_proven_and_says_so(
     # HALTED was still written first, on a machine that had no state file
     unreachable = state_path(tmp_path, KALSHI_API_BASE="http://127.0.0.1:9/trade-api/v2")
     with Store.open(unreachable) as store:
-        assert store.trading_state().state == "HALTED"
+        assert store.trading.trading_state().state == "HALTED"
 
 
 def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
@@ -146,7 +146,7 @@ def test_a_running_trade_loop_sees_halted_and_places_nothing_more(
     assert resting_count(client) == 0
     assert len(placed) == count_at_proof
     with Store.open(db) as store:
-        assert store.trading_state().state == "HALTED"
+        assert store.trading.trading_state().state == "HALTED"
 
 
 def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_see(
@@ -162,13 +162,13 @@ def test_reconcile_corrects_rows_the_kill_switch_marked_after_fills_it_did_not_s
 
     report = KillSwitch(client, store, SystemClock(), deadline_s=20).run()
     assert report.proven and report.cancelled == [mine.order_id]
-    row = store.get_intent(mine.client_order_id)
+    row = store.orders.get_intent(mine.client_order_id)
     assert row is not None
     assert (row.status, row.filled) == ("canceled", 0)  # the fills are not known here yet
 
     first = service.reconcile()
     assert first.orders_updated == [mine.order_id] and first.fills_added == 1
-    row = store.get_intent(mine.client_order_id)
+    row = store.orders.get_intent(mine.client_order_id)
     assert row is not None
     assert (row.status, row.filled, row.remaining) == ("canceled", 4, 0)
     assert not service.reconcile().changed

@@ -150,11 +150,11 @@ def test_the_command_records_its_source_and_closes_the_state_file(tmp_path: Path
 
     assert report.proven and report.halted and report.state_error is None
     with Store.open(tmp_path / "state.db") as store:
-        state = store.trading_state()
+        state = store.trading.trading_state()
         assert (state.state, state.source) == ("HALTED", "cancel-all")
         assert state.reason == f"kill switch ({TICKER})"
     with pytest.raises(StoreError):
-        opened[0].trading_state()  # closed by run_kill_switch
+        opened[0].trading.trading_state()  # closed by run_kill_switch
 
 
 def test_the_read_lag_given_is_the_one_the_proof_waits(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_the_read_lag_given_is_the_one_the_proof_waits(tmp_path: Path) -> None:
     # an empty first listing requested within the read lag of HALTED is taken again after it
     assert clock.sleeps == pytest.approx([2.5])
     with Store.open(tmp_path / "state.db") as store:
-        assert store.trading_state().source == "dashboard"
+        assert store.trading.trading_state().source == "dashboard"
 
 
 class RecordingJitter(random.Random):
@@ -228,8 +228,8 @@ def test_a_locked_state_file_keeps_the_first_reason_and_the_cancels_go_out(
         first = report.state_error
         lock.close()
         # the state file says nothing of the run: no HALTED, no rows marked
-        assert store.trading_state().state == "ACTIVE"
-        assert store.events(kind="kill_switch") == []
+        assert store.trading.trading_state().state == "ACTIVE"
+        assert store.events.events(kind="kill_switch") == []
         assert report.state_error == first
 
 
@@ -434,7 +434,7 @@ class Listings(UnexpectedCalls):
 
 
 def intent(store: Store, coid: str, ticker: str = TICKER) -> str:
-    store.record_intent(
+    store.orders.record_intent(
         IntentRecord(coid, ticker, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY)
     )
     return coid
@@ -490,7 +490,7 @@ def test_an_order_acknowledged_within_the_read_lag_holds_the_proof_until_it_can_
 
         def acknowledged_as_listing_two_is_asked(n: int) -> None:
             if n == 2:
-                store.mark_sent(
+                store.orders.mark_sent(
                     coid,
                     order_id="o-1",
                     status="resting",
@@ -517,7 +517,7 @@ def test_an_intent_answered_within_the_read_lag_but_not_resting_does_not_hold_it
 
         def rejected_as_listing_two_is_asked(n: int) -> None:
             if n == 2:
-                store.mark_rejected(coid, reason="insufficient balance")
+                store.orders.mark_rejected(coid, reason="insufficient balance")
 
         exchange = Listings(rejected_as_listing_two_is_asked)
 
@@ -600,7 +600,7 @@ def test_a_group_that_cannot_be_triggered_is_named_and_the_next_one_still_is(
 def test_the_state_files_group_list_is_read_strictly(
     store: Store, stored: str, groups: list[str]
 ) -> None:
-    store.set_kv(ORDER_GROUPS_KEY, stored)
+    store.events.set_kv(ORDER_GROUPS_KEY, stored)
 
     assert session_order_groups(store) == groups
 
@@ -614,7 +614,7 @@ def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(tmp_path
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         for order in orders:
             coid = intent(store, f"c-{order.order_id}")
-            store.mark_sent(
+            store.orders.mark_sent(
                 coid,
                 order_id=order.order_id,
                 status="resting",
@@ -630,7 +630,7 @@ def test_batches_of_twenty_and_the_rows_recorded_with_nothing_remaining(tmp_path
         assert [len(pairs) for pairs, _ in exchange.calls] == [20, 5]
         assert report.contracts_cancelled == Decimal(50)
         for order in orders:
-            row = store.intent_by_order_id(order.order_id)
+            row = store.orders.intent_by_order_id(order.order_id)
             assert row is not None and (row.status, row.remaining) == ("canceled", Decimal(0))
 
 

@@ -141,7 +141,7 @@ def test_a_read_only_state_file_does_not_stop_the_cancels(
     assert cancel_all_requests(prime) == 1
     assert resting_count(client) == 0
     with Store.open(path) as store:  # nothing was written, and the file is intact
-        assert store.trading_state().state == "ACTIVE"
+        assert store.trading.trading_state().state == "ACTIVE"
         assert store.integrity_check() == "ok"
 
 
@@ -184,9 +184,9 @@ def test_a_state_file_locked_by_another_process_cancels_first_and_records_when_r
     assert document["state_recorded"] is True
     assert "locked" in document["state_error"]
     with Store.open(path) as store:
-        assert store.trading_state().state == "HALTED"
-        assert store.trading_state().source == "cancel-all"
-        (result,) = store.events(kind="kill_switch_result")
+        assert store.trading.trading_state().state == "HALTED"
+        assert store.trading.trading_state().source == "cancel-all"
+        (result,) = store.events.events(kind="kill_switch_result")
         assert result.data["proven"] is True
         assert result.data["cancelled_count"] == seeded
 
@@ -371,7 +371,7 @@ def test_halted_is_recorded_between_rounds_as_soon_as_a_lock_is_released(tmp_pat
             reader = Store.open_readonly(path)
             assert reader is not None
             with reader:
-                seen[n] = reader.trading_state().state
+                seen[n] = reader.trading.trading_state().state
 
         exchange = StuckUntilRound(4, on_listing)
         switch = KillSwitch(exchange, store, ManualClock(), deadline_s=30, halt_wait_s=0.05)

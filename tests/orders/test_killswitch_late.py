@@ -53,7 +53,7 @@ def _place_held(
     )
     assert placed.exit_code == ExitCode.OUTCOME_UNKNOWN, placed.output
     with Store.open(state_path(tmp_path)) as store:
-        (intent,) = store.intents(status=["unknown"], ticker=ticker)
+        (intent,) = store.orders.intents(status=["unknown"], ticker=ticker)
     return intent.client_order_id
 
 
@@ -72,7 +72,7 @@ def test_cancel_all_does_not_prove_while_an_unknown_order_can_still_land(
     (ticker,) = make_markets(prime, 1, event="KXLATE")
     coid = _place_held(prime, kalshi, tmp_path, ticker, 4.0)
     with Store.open(state_path(tmp_path)) as store:
-        intent = store.get_intent(coid)
+        intent = store.orders.get_intent(coid)
         assert intent is not None and intent.status == "unknown"
 
     result = kalshi("cancel-all", "--yes", "--json")
@@ -93,10 +93,10 @@ WAITING = "order(s) whose answer was lost may still land"
 
 
 def _lost(store: Store, coid: str, ticker: str = TICKER) -> None:
-    store.record_intent(
+    store.orders.record_intent(
         IntentRecord(coid, ticker, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY)
     )
-    store.mark_unknown(coid, reason="no answer within 10s")
+    store.orders.mark_unknown(coid, reason="no answer within 10s")
 
 
 def _lands(coid: str) -> Order:
@@ -182,7 +182,7 @@ def test_a_pending_row_of_a_process_killed_mid_request_holds_the_proof_until_it_
     it can land until LANDING_WINDOW_S after the row, not only the 30 s the old code gave it."""
     clock = ManualClock()
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        store.record_intent(
+        store.orders.record_intent(
             IntentRecord(
                 "killed-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY
             )

@@ -56,7 +56,7 @@ def test_readable_intents_without_halted_recorded_are_no_proof(tmp_path: Path) -
             )
             report = switch.run(ticker=TICKER)
         assert not report.halted
-        assert store.trading_state().state == "ACTIVE"  # what a loop reads next: it places
+        assert store.trading.trading_state().state == "ACTIVE"  # what a loop reads next: it places
         assert not report.proven, "nothing stops a running loop placing after this listing"
 
 
@@ -119,7 +119,7 @@ def test_a_lock_released_before_the_end_records_halted_late_and_proves(tmp_path:
             report = switch.run(ticker=TICKER)
 
         assert report.proven and report.halted and report.errors == []
-        assert store.trading_state().state == "HALTED"
+        assert store.trading.trading_state().state == "HALTED"
 
 
 class RfqsThenHook(_Comms):
@@ -177,12 +177,12 @@ def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
                     ),
                 )  # fmt: skip
                 if answer == "resting":
-                    loop.mark_sent(
+                    loop.orders.mark_sent(
                         "loop-1", order_id="o-1", status="resting", fill_count=Decimal(0),
                         remaining_count=Decimal(2),
                     )  # fmt: skip
                 elif answer == "lost":
-                    loop.mark_unknown("loop-1", reason="read timeout")
+                    loop.orders.mark_unknown("loop-1", reason="read timeout")
                 elif answer == "intents unreadable":
                     holder.execute("ALTER TABLE orders RENAME TO orders_gone")
 
@@ -197,7 +197,7 @@ def test_a_loop_that_gets_the_lock_before_the_late_halted_leaves_no_proof(
             )
             report = switch.run(ticker=TICKER)
 
-        assert report.halted and store.trading_state().state == "HALTED"
+        assert report.halted and store.trading.trading_state().state == "HALTED"
         assert report.proven is False  # `"proven": false` in --json
         assert report.errors[-1].startswith(
             f"HALTED was recorded only after the last listing, and {why}"
@@ -217,7 +217,7 @@ def test_a_loop_placing_in_another_market_leaves_a_scoped_proof_standing(tmp_pat
 
             def loop_wins_the_lock() -> None:
                 holder.execute("ROLLBACK")
-                loop.record_intent(
+                loop.orders.record_intent(
                     IntentRecord(
                         "loop-1", "KXOTHER-M", BookSide.BID, Decimal("0.20"), Decimal(2),
                         Side.YES, Action.BUY,
@@ -288,7 +288,7 @@ def test_a_loop_placing_before_the_late_halted_is_named_when_the_rfq_side_took_t
 
             def loop_wins_the_lock() -> None:
                 holder.execute("ROLLBACK")
-                loop.record_intent(
+                loop.orders.record_intent(
                     IntentRecord(
                         "loop-1", TICKER, BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES,
                         Action.BUY,

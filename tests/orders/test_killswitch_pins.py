@@ -78,13 +78,13 @@ def test_every_market_is_one_exchange_cancel_all_with_exact_contracts_and_record
     assert sent.get(CANCEL_ALL) == 1
     assert BATCH_CANCEL not in sent
     assert resting_count(client) == 0
-    (started,) = store.events(kind="kill_switch")
+    (started,) = store.events.events(kind="kill_switch")
     assert started.data == {"ticker": None, "event_ticker": None}
-    (result,) = store.events(kind="kill_switch_result")
+    (result,) = store.events.events(kind="kill_switch_result")
     assert result.data == report.to_json()
     assert result.data["contracts_cancelled"] == "9.00"
     assert result.data["cancelled_count"] == 2 and result.data["proven"] is True
-    assert store.trading_state().state == "HALTED"
+    assert store.trading.trading_state().state == "HALTED"
 
 
 def test_one_market_is_batched_cancels_counting_what_each_reduced(
@@ -102,9 +102,9 @@ def test_one_market_is_batched_cancels_counting_what_each_reduced(
     assert sent.get(BATCH_CANCEL) == 1
     assert CANCEL_ALL not in sent
     assert resting_count(client) == 1  # the other market's order is left alone
-    (started,) = store.events(kind="kill_switch")
+    (started,) = store.events.events(kind="kill_switch")
     assert started.data == {"ticker": ticker, "event_ticker": None}
-    (result,) = store.events(kind="kill_switch_result")
+    (result,) = store.events.events(kind="kill_switch_result")
     assert result.data == report.to_json()
 
 
@@ -201,7 +201,7 @@ def test_a_4xx_stops_at_once_and_the_exchange_counts_as_reached(store: Store) ->
     assert exchange.listings == 1 and exchange.batches == 0  # nothing after the 4xx
     assert report.rounds == 0
     assert clock.sleeps == pytest.approx([0.1])
-    (result,) = store.events(kind="kill_switch_result")
+    (result,) = store.events.events(kind="kill_switch_result")
     assert result.data["unreachable"] is False and result.data["proven"] is False
 
 
@@ -256,7 +256,7 @@ class LandsLate(UnexpectedCalls):
     def iter_orders(self, **filters: object) -> Iterator[Order]:
         self.listings += 1
         if self.listings == 2:  # the answer comes back to the loop, which records it
-            self.store.mark_sent(
+            self.store.orders.mark_sent(
                 self.client_order_id,
                 order_id="late-1",
                 status="resting",
@@ -277,7 +277,7 @@ def pending_intent(store: Store) -> str:
     intent = IntentRecord(
         "loop-1", "KXT-EV-M00", BookSide.BID, Decimal("0.20"), Decimal(2), Side.YES, Action.BUY
     )
-    store.record_intent(intent)
+    store.orders.record_intent(intent)
     return intent.client_order_id
 
 

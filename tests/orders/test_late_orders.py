@@ -48,7 +48,7 @@ def _place_held(prime: SimHarness, store: Store, ticker: str, coid: str) -> None
         )
         with pytest.raises(OrderOutcomeUnknown):
             service.place(service.prepare(request))
-    intent = store.get_intent(coid)
+    intent = store.orders.get_intent(coid)
     assert intent is not None and intent.status == "unknown"
 
 
@@ -79,7 +79,7 @@ def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
     with Store.open(db) as store:
         _place_held(prime, store, ticker, "late-1")
         # what a state file written by the old loop says: rejected 10 s after the lost answer
-        store.mark_rejected("late-1", reason=OLD_LOOP_REASON)
+        store.orders.mark_rejected("late-1", reason=OLD_LOOP_REASON)
     _wait_listed(client, ticker, "late-1")
     _take(prime, ticker, "3")  # it filled, and the order is executed: no longer resting
 
@@ -91,10 +91,10 @@ def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
 
     (order,) = [o for o in client.iter_orders(ticker=ticker)]
     with Store.open(db) as store:
-        intent = store.get_intent("late-1")
+        intent = store.orders.get_intent("late-1")
         assert intent is not None
         assert (intent.status, intent.order_id, intent.filled) == ("executed", order.order_id, 3)
-        fills = store.fills(ticker=ticker)
+        fills = store.fills.fills(ticker=ticker)
         assert sum((f.count for f in fills), D(0)) == 3
         assert {(f.client_order_id, f.strategy) for f in fills} == {("late-1", "spike")}
     again = json.loads(kalshi("reconcile", "--json").stdout)
@@ -112,12 +112,12 @@ def test_fills_recorded_before_the_order_was_found_are_attributed_afterwards(
     # the fills are copied while the intent still has no order id (as the old reconcile did,
     # or a loop whose lookup failed): recorded without an intent
     assert service.sync_fills() == 1
-    assert [f.client_order_id for f in store.fills(ticker=ticker)] == [None]
+    assert [f.client_order_id for f in store.fills.fills(ticker=ticker)] == [None]
     report = service.reconcile()
     assert report.resolved_unknown == ["late-2"]
-    intent = store.get_intent("late-2")
+    intent = store.orders.get_intent("late-2")
     assert intent is not None and (intent.status, intent.filled) == ("resting", 2)
-    (fill,) = store.fills(ticker=ticker)
+    (fill,) = store.fills.fills(ticker=ticker)
     assert (fill.client_order_id, fill.strategy) == ("late-2", "spike")
 
 
@@ -132,7 +132,7 @@ def test_a_cancelled_late_order_is_found_among_every_status(
     client.cancel_order(order.order_id, ticker=ticker)
     report = OrderService(client, store).reconcile()
     assert report.resolved_unknown == ["late-3"]
-    intent = store.get_intent("late-3")
+    intent = store.orders.get_intent("late-3")
     assert intent is not None and (intent.status, intent.order_id) == ("canceled", order.order_id)
 
 
@@ -159,7 +159,7 @@ def test_an_intent_not_listed_stays_unknown_until_it_can_no_longer_land(
         clock.advance(2)
         report = service.reconcile()
         assert report.not_on_exchange == ["x"]
-        intent = store.get_intent("x")
+        intent = store.orders.get_intent("x")
         assert intent is not None and intent.status == "rejected"
         assert intent.error is not None and intent.error.startswith("not on the exchange")
 
@@ -190,6 +190,6 @@ def test_an_amend_answered_503_is_looked_up_never_resent(
         assert "0.3000" in info.value.message  # what the exchange shows now
     prime.clear_faults()
     assert _amends(prime) == 1
-    intent = store.get_intent(placed.client_order_id)
+    intent = store.orders.get_intent(placed.client_order_id)
     assert intent is not None
     assert intent.price == (D("0.32") if applied else D("0.30"))

@@ -95,7 +95,7 @@ def test_an_order_answer_without_its_counts_is_looked_up_and_recorded_resting(
     assert json.loads(placed.stdout)["order"]["status"] == "resting"
     assert "found on the exchange" in placed.stderr
     with Store.open(state_path(tmp_path)) as store:
-        intent = store.get_intent("half-1")
+        intent = store.orders.get_intent("half-1")
         assert intent is not None and intent.status == "resting"
         assert intent.remaining == D(2)
     assert prime.stats()["order_create_requests"] == 1  # looked up, never sent again

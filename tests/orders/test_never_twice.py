@@ -53,7 +53,7 @@ def test_dropped_answers_never_duplicate_or_lose_an_order(
     service.reconcile()
 
     on_exchange = list(client.iter_orders())
-    intents = store.intents()
+    intents = store.orders.intents()
     assert lost_answers > 20  # the faults really happened
     assert prime.stats()["order_create_requests"] == 200  # sent once each, never again
     assert len(on_exchange) == 200
@@ -110,7 +110,7 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
     watcher = Store.open_readonly(db)
     assert watcher is not None
     with watcher:
-        while len(watcher.intents(limit=40)) < 40 and clock.monotonic() < deadline:
+        while len(watcher.orders.intents(limit=40)) < 40 and clock.monotonic() < deadline:
             try:
                 proc.wait(timeout=0.01)
             except subprocess.TimeoutExpired:
@@ -133,7 +133,7 @@ def test_sigkill_mid_placement_then_reconcile_matches_the_exchange(
 
     exchange = {o.client_order_id: o for o in client.iter_orders()}
     with Store.open(db) as store:
-        intents = store.intents()
+        intents = store.orders.intents()
         assert store.integrity_check() == "ok"
     assert len(intents) >= 40
     for intent in intents:

@@ -35,7 +35,7 @@ def intents(tmp_path: Path) -> list[str]:
     if not db.exists():
         return []
     with Store.open(db) as store:
-        return [i.status for i in store.intents()]
+        return [i.status for i in store.orders.intents()]
 
 
 def ladder(tickers: list[str], rows: int) -> str:

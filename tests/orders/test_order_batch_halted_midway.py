@@ -36,7 +36,9 @@ class HaltAfterFirstBatch(httpx.BaseTransport):
         response = self._inner.handle_request(request)
         if not self.halted and request.method == "POST" and request.url.path.endswith(BATCH_PATH):
             with Store.open(self._state) as other:
-                other.set_trading_state(TradingState.HALTED, reason="test", source="cancel-all")
+                other.trading.set_trading_state(
+                    TradingState.HALTED, reason="test", source="cancel-all"
+                )
             self.halted = True
         return response
 

@@ -24,7 +24,7 @@ from .test_order_batch import batch_requests, creates, intents, ladder
 
 def _unknown_ids(tmp_path: Path) -> list[str]:
     with Store.open(state_path(tmp_path)) as store:
-        return [i.client_order_id for i in store.intents(status=["unknown"])]
+        return [i.client_order_id for i in store.orders.intents(status=["unknown"])]
 
 
 def test_a_rerun_finds_the_orders_whose_answer_was_lost_and_records_them(

@@ -76,7 +76,7 @@ def test_bad_order_flags_are_refused_before_anything_is_sent(
     db = state_path(tmp_path)
     if db.exists():
         with Store.open(db) as store:
-            assert store.intents() == []
+            assert store.orders.intents() == []
 
 
 def test_market_problems_are_rejections_with_nothing_sent(
@@ -175,7 +175,7 @@ def test_place_list_show_amend_decrease_cancel_round_trip(
     assert json.loads(cancelled.stdout)["reduced_by"] == "6.00"
     assert [o.status for o in client.iter_orders()] == ["canceled"]
     with Store.open(state_path(tmp_path)) as store:
-        (intent,) = store.intents()
+        (intent,) = store.orders.intents()
         assert (intent.status, intent.remaining) == ("canceled", 0)
 
     bad = kalshi("order", "decrease", oid, "--by", "1", "--to", "2")
@@ -267,7 +267,7 @@ def test_an_unanswered_order_exits_10_and_reconcile_settles_it(
     assert settled["resolved_unknown"] == ["lost-2"] and settled["still_unknown"] == []
     assert creates(prime) == 2
     with Store.open(state_path(tmp_path)) as store:
-        lost = [store.get_intent(f"lost-{n}") for n in (1, 2)]
+        lost = [store.orders.get_intent(f"lost-{n}") for n in (1, 2)]
         assert [i.status if i else None for i in lost] == ["resting", "resting"]
     assert sorted(o.client_order_id for o in client.iter_orders()) == ["lost-1", "lost-2"]
 

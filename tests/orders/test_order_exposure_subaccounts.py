@@ -88,7 +88,7 @@ def test_an_order_on_subaccount_0_is_held_to_0s_own_exposure(
     assert _resting(client, held, 0) == [D(3), D(3)]
     assert _resting(client, held, 1) == [D(9)]
     with Store.open(state_path(tmp_path)) as store:
-        assert {i.subaccount for i in store.intents()} == {0}
+        assert {i.subaccount for i in store.orders.intents()} == {0}
 
 
 def test_an_order_on_subaccount_1_is_held_to_1s_own_exposure(

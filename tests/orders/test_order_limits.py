@@ -103,7 +103,7 @@ def test_reduce_only_is_sent_only_as_immediate_or_cancel(
             CreateOrder(ticker, BookSide.ASK, D("0.40"), D(1), tif, reduce_only=True)
         assert built.value.code == REDUCE_ONLY_NEEDS_IOC
     assert prime.stats()["total_requests"] == before  # not even the market was read
-    assert store.intents() == []
+    assert store.orders.intents() == []
 
     body = {
         "ticker": ticker,

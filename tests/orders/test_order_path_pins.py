@@ -50,7 +50,7 @@ def refusal(
     with pytest.raises((ValidationError, TradingHaltedError)) as refused:
         service.place(service.prepare(request))
     assert creates(prime) == before
-    assert service.store.intents() == []
+    assert service.store.orders.intents() == []
     assert isinstance(refused.value, (ValidationError, TradingHaltedError))
     return refused.value
 
@@ -104,7 +104,7 @@ def test_a_client_order_id_already_in_the_state_file_is_refused_and_not_sent_aga
         "every order needs a fresh one; leave --client-order-id out for a UUID"
     )
     assert creates(prime) == sent
-    (only,) = store.intents()
+    (only,) = store.orders.intents()
     assert only.count == D(2)
 
 
@@ -113,7 +113,7 @@ def test_a_blocking_trading_state_refuses_a_new_order_with_its_reason(
     prime: SimHarness, client: KalshiClient, store: Store, state: str
 ) -> None:
     (ticker,) = make_markets(prime, 1)
-    store.set_trading_state(state, reason="loss limit hit", source="test")
+    store.trading.set_trading_state(state, reason="loss limit hit", source="test")
     refused = refusal(prime, OrderService(client, store), buy_yes(ticker))
     assert isinstance(refused, TradingHaltedError)
     assert refused.message == f"trading is {state} (loss limit hit); no new orders"
@@ -128,7 +128,7 @@ def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
         seller.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(2)))
     service = OrderService(client, store)
     service.place(service.prepare(buy_yes(ticker)))  # 2 YES held
-    store.set_trading_state("REDUCING", reason="loss limit hit", source="test")
+    store.trading.set_trading_state("REDUCING", reason="loss limit hit", source="test")
     with connect(prime.new_account()) as buyer:
         buyer.create_order(CreateOrder(ticker, BookSide.BID, D("0.25"), D(2)))
 
@@ -144,7 +144,7 @@ def test_reducing_lets_a_reduce_only_order_through_prepare_and_submit(
     outcome = service.place(service.prepare(closing))
 
     assert (outcome.status, outcome.fill_count) == ("executed", D(2))
-    intent = store.get_intent(outcome.client_order_id)
+    intent = store.orders.get_intent(outcome.client_order_id)
     assert intent is not None and (intent.reduce_only, intent.status) == (True, "executed")
 
 
@@ -154,13 +154,13 @@ def test_an_order_prepared_before_a_halt_is_refused_at_submit_saying_not_sent(
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
     prepared = service.prepare(buy_yes(ticker))
-    store.set_trading_state("HALTED", reason="kill switch", source="test")
+    store.trading.set_trading_state("HALTED", reason="kill switch", source="test")
 
     with pytest.raises(TradingHaltedError) as refused:
         service.place(prepared)
 
     assert refused.value.message == "trading is HALTED (kill switch); not sent"
-    assert store.intents() == [] and creates(prime) == 0
+    assert store.orders.intents() == [] and creates(prime) == 0
 
 
 def test_the_order_cost_limit_says_the_cost_the_limit_and_what_to_do(
@@ -251,7 +251,7 @@ class Watching(KalshiClient):
     seen: list[IntentRecord | None]
 
     def create_order(self, order: CreateOrder) -> CreateOrderResult:
-        self.seen.append(self.store.get_intent(order.client_order_id))
+        self.seen.append(self.store.orders.get_intent(order.client_order_id))
         return super().create_order(order)
 
 
@@ -317,7 +317,7 @@ def test_the_intent_is_recorded_pending_as_the_trader_wrote_it_before_the_order_
         assert (order.client_order_id, order.ticker, order.book_side) == ("c-7", ticker, "ask")
         assert (order.yes_price, order.remaining_count) == (D("0.35"), D(3))
         assert order.expiration_time == "2027-01-15T09:00:00.000Z"  # NOW + 3600
-        recorded = store.get_intent("c-7")
+        recorded = store.orders.get_intent("c-7")
         assert recorded is not None
         assert (recorded.status, recorded.order_id, recorded.filled, recorded.remaining) == (
             "resting",
@@ -343,7 +343,7 @@ def test_a_post_only_order_that_would_cross_is_refused_by_the_exchange_not_fille
     with pytest.raises(ApiError):
         service.place(service.prepare(buy_yes(ticker, post_only=True, client_order_id="c-8")))
 
-    intent = store.get_intent("c-8")
+    intent = store.orders.get_intent("c-8")
     assert intent is not None and (intent.status, intent.post_only) == ("rejected", True)
     assert list(client.get_positions(ticker=ticker)) == []
 
@@ -364,7 +364,7 @@ def test_a_refusal_by_the_exchange_is_recorded_rejected_with_its_reason(
             service.place(service.prepare(request))
 
     assert refused.value.status == 400
-    intent = store.get_intent("c-2")
+    intent = store.orders.get_intent("c-2")
     assert intent is not None
     assert (intent.status, intent.error) == ("rejected", refused.value.message)
 
@@ -389,7 +389,7 @@ def test_an_order_that_could_not_be_sent_is_recorded_rejected_with_the_reason(
         with pytest.raises(TransportError) as failed:
             service.submit(create, side=Side.YES, action=Action.BUY)
 
-    intent = store.get_intent("c-3")
+    intent = store.orders.get_intent("c-3")
     assert intent is not None
     assert (intent.status, intent.error) == ("rejected", failed.value.message)
 
@@ -406,7 +406,7 @@ def test_a_lost_answer_is_recorded_unknown_with_the_failure_before_it_is_looked_
         service.place(prepared)
 
     prime.clear_faults()
-    intent = store.get_intent("c-4")
+    intent = store.orders.get_intent("c-4")
     assert intent is not None and intent.status == "unknown" and intent.error
     assert unknown.value.message.startswith(intent.error + "; the answer was lost")
 
@@ -441,7 +441,7 @@ def test_the_status_recorded_after_the_answer_is_what_happened_to_the_order(
         remaining,
     )
     assert outcome.average_fill_price == D("0.30")
-    intent = store.get_intent("c-5")
+    intent = store.orders.get_intent("c-5")
     assert intent is not None
     assert (intent.status, intent.filled, intent.remaining, intent.order_id) == (
         status,
@@ -481,7 +481,7 @@ def test_an_order_accepted_after_a_reconcile_marked_it_rejected_is_recorded_as_i
         request = buy_yes(ticker, count=5, price="0.20", client_order_id="c-6")
         outcome = service.place(service.prepare(request))
 
-        intent = store.get_intent("c-6")
+        intent = store.orders.get_intent("c-6")
     assert outcome.status == "resting" and outcome.order_id is not None
     assert intent is not None
     assert (intent.status, intent.order_id, intent.filled, intent.remaining) == (
@@ -544,7 +544,7 @@ def test_an_unknown_ticker_and_a_closed_market_are_refused_before_anything_is_se
         "MARKET_NOT_OPEN",
         f"{ticker} is closed, not open for trading",
     )
-    assert store.intents() == [] and creates(prime) == 0
+    assert store.orders.intents() == [] and creates(prime) == 0
 
 
 def test_the_ends_of_the_price_range_are_prices_an_order_can_take(

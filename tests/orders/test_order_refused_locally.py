@@ -45,7 +45,7 @@ def intents(tmp_path: Path) -> list[str]:
     if not db.exists():
         return []
     with Store.open(db) as store:
-        return [i.status for i in store.intents()]
+        return [i.status for i in store.orders.intents()]
 
 
 def one_error_line(stderr: str) -> str:
@@ -178,7 +178,7 @@ def test_a_buy_that_closes_a_position_is_not_held_to_the_balance(
     assert opening.exit_code == ExitCode.REJECTED, opening.output
     assert "short by $0.2470" in one_error_line(opening.stderr)
     with Store.open(state_path(tmp_path, **as_small)) as store:
-        assert [i.status for i in store.intents()] == ["resting"]
+        assert [i.status for i in store.orders.intents()] == ["resting"]
 
 
 def test_a_batch_spends_one_balance_read_down_row_by_row(

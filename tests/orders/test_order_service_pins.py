@@ -108,7 +108,7 @@ def test_decrease_to_and_by_reach_the_exchange_and_are_recorded(
 
     assert service.decrease(order_id, to=D(4)).remaining_count == D(4)
     assert service.decrease(order_id, by=D(1)).remaining_count == D(3)
-    local = store.intent_by_order_id(order_id)
+    local = store.orders.intent_by_order_id(order_id)
     assert local is not None and local.remaining == D(3)
     # to 0: the order is off the book
     gone = service.decrease(order_id, to=D(0))
@@ -167,7 +167,7 @@ def test_an_amend_is_refused_while_trading_is_reducing(
     (ticker,) = make_markets(prime, 1)
     service = OrderService(client, store)
     order_id = placed_bid(service, ticker, 5)
-    store.set_trading_state("REDUCING", reason="loss limit", source="test")
+    store.trading.set_trading_state("REDUCING", reason="loss limit", source="test")
 
     with pytest.raises(TradingHaltedError) as refused:
         service.amend(order_id, count=D(9))
@@ -282,7 +282,7 @@ def test_a_cancel_of_an_order_that_executed_says_so_with_what_filled(
         "reached it"
     )
     assert refused.value.status in (400, 404) and refused.value.code is not None
-    local = store.intent_by_order_id(order_id)
+    local = store.orders.intent_by_order_id(order_id)
     assert local is not None and (local.status, local.filled) == ("executed", D(5))
 
 
@@ -305,7 +305,7 @@ def test_a_batch_records_each_orders_exchange_id_and_an_executed_row_as_executed
     assert (executed.status, rested.status) == ("executed", "resting")
     for row in report.rows:
         assert row.order_id is not None
-        recorded = store.get_intent(row.client_order_id)
+        recorded = store.orders.get_intent(row.client_order_id)
         assert recorded is not None
         assert (recorded.order_id, recorded.status) == (row.order_id, row.status)
         assert client.get_order(row.order_id).client_order_id == row.client_order_id
@@ -345,7 +345,7 @@ def test_a_lost_create_answer_for_an_order_not_found_stays_unknown_and_says_why(
         "; the answer was lost and the order is not on the exchange yet; `kalshi reconcile` "
         "will settle it"
     )
-    intent = store.get_intent("c-1")
+    intent = store.orders.get_intent("c-1")
     assert intent is not None and intent.status == "unknown"
 
 
@@ -377,7 +377,7 @@ def test_a_refused_cancel_of_an_order_still_shown_resting_says_so_with_the_excha
         "look again with `kalshi order show`; `kalshi reconcile` settles it"
     )
     assert clock.wall() == 1_800_000_000.25  # waited the read lag once, from the refusal
-    local = store.intent_by_order_id(order_id)
+    local = store.orders.intent_by_order_id(order_id)
     assert local is not None and (local.status, local.remaining) == ("canceled", D(0))
 
 
@@ -398,7 +398,7 @@ def test_a_lost_create_answer_whose_lookup_fails_too_stays_unknown_and_says_so(
     assert unknown.value.message.endswith(
         "; the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
     )
-    intent = store.get_intent(cid)
+    intent = store.orders.get_intent(cid)
     assert intent is not None and intent.status == "unknown"
     assert unknown.value.message == f"{intent.error}; " + (
         "the answer was lost and the exchange could not be asked; run `kalshi reconcile`"
@@ -423,7 +423,7 @@ def test_a_lost_create_answer_found_filled_reports_and_records_the_fill(
         D(2),
         D(3),
     )
-    intent = store.get_intent(prepared.create.client_order_id)
+    intent = store.orders.get_intent(prepared.create.client_order_id)
     assert intent is not None
     assert (intent.status, intent.order_id, intent.filled, intent.remaining) == (
         "resting",
@@ -463,7 +463,7 @@ def test_an_amended_price_of_a_no_order_is_the_no_price_the_trader_placed_it_at(
     amended = service.amend(outcome.order_id, price=D("0.60"))
 
     assert (amended.book_side, amended.yes_price) == ("ask", D("0.40"))
-    local = store.get_intent(outcome.client_order_id)
+    local = store.orders.get_intent(outcome.client_order_id)
     assert local is not None and local.price == D("0.40")
 
 
@@ -516,5 +516,5 @@ def test_an_amend_done_but_answered_503_is_read_back_and_returned_as_done(
         D(4),
         D(8),
     )
-    local = store.intent_by_order_id(order_id)
+    local = store.orders.intent_by_order_id(order_id)
     assert local is not None and (local.price, local.remaining) == (D("0.22"), D(8))

@@ -85,7 +85,7 @@ def exchange_positions(prime: SimHarness) -> dict[str, dict[str, str]]:
 def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
     prime: SimHarness, client: KalshiClient, scripted: Store
 ) -> None:
-    summary = summarize(scripted.iter_fills(), scripted.settlements())
+    summary = summarize(scripted.fills.iter_fills(), scripted.settlements.settlements())
     theirs = exchange_positions(prime)
     assert set(theirs) == set(summary.engine.markets)
     for ticker, market in summary.engine.markets.items():
@@ -104,7 +104,7 @@ def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
 
     # reconcile gave every fill its realized P&L: the day's total the circuit breaker reads
     ((day, bucket),) = summary.groups["day"].items()
-    assert scripted.daily_realized_pnl(day) == bucket.net == summary.realized
+    assert scripted.trading.daily_realized_pnl(day) == bucket.net == summary.realized
 
     # cash exactly (fees are charged to $0.0001): what the account gained is realized net less
     # what the open position cost
@@ -160,8 +160,12 @@ def test_a_missing_fill_shows_as_a_difference(
     view = mark_to_market(client, scripted, limit=D(1), engine=None)
     assert view.rows[0].over_limit
     sparse = summarize(
-        (f for f in scripted.iter_fills() if not (f.ticker == o and f.book_side is BookSide.ASK)),
-        scripted.settlements(),
+        (
+            f
+            for f in scripted.fills.iter_fills()
+            if not (f.ticker == o and f.book_side is BookSide.ASK)
+        ),
+        scripted.settlements.settlements(),
     )
     view = mark_to_market(client, scripted, engine=sparse.engine)
     assert {d.what for d in view.differences} >= {"position", "realized_gross", "fees"}
@@ -190,8 +194,12 @@ def test_settled_markets_are_cross_checked_too(
     its realized P&L and fees with the exchange's, so a lost fill there is not hidden."""
     won = sorted(exchange_positions(prime))[0]
     sparse = summarize(
-        (f for f in scripted.iter_fills() if not (f.ticker == won and f.book_side is BookSide.ASK)),
-        scripted.settlements(),
+        (
+            f
+            for f in scripted.fills.iter_fills()
+            if not (f.ticker == won and f.book_side is BookSide.ASK)
+        ),
+        scripted.settlements.settlements(),
     )
     only_open = mark_to_market(client, scripted, engine=sparse.engine)
     assert all(d.ticker != won for d in only_open.differences)
@@ -229,7 +237,7 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
 
     # YES: 10 x $0.25 back for $4.00 paid; NO won, but pays $0.75 a contract, not $1.00
     assert client.get_balance().balance - before == D("2.50") + D("3.00")
-    summary = summarize(store.iter_fills(), store.settlements())
+    summary = summarize(store.fills.iter_fills(), store.settlements.settlements())
     theirs = exchange_positions(prime)
     yes, no = summary.engine.markets["KXF-EV-Y"], summary.engine.markets["KXF-EV-N"]
     assert yes.realized_gross == D("2.50") - D("4.00")
@@ -238,7 +246,7 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
         assert market.position == 0
         assert market.realized_gross == parse_decimal(theirs[ticker]["realized_pnl_dollars"])
         assert market.fees == parse_decimal(theirs[ticker]["fees_paid_dollars"])
-    day_total = sum((s.realized_pnl for s in store.settlements()), D(0))
+    day_total = sum((s.realized_pnl for s in store.settlements.settlements()), D(0))
     assert day_total == yes.realized_gross + no.realized_gross
     store.close()
 

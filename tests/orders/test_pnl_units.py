@@ -50,9 +50,9 @@ def stored_summary(
         tempfile.TemporaryDirectory() as tmp,
         Store.open(Path(tmp) / "state.db", clock=ManualClock(START)) as store,
     ):
-        store.record_fills(fills)
+        store.fills.record_fills(fills)
         for s in settlements:
-            store.record_settlement(s)
+            store.settlements.record_settlement(s)
         return summarize_store(store, since=since)
 
 

@@ -46,7 +46,7 @@ def test_a_market_traded_only_on_another_subaccount_is_not_listed(
     assert rows() == []
     # a market the state file holds and no subaccount does is still a flagged row
     with Store.open(state_path(tmp_path)) as store:
-        store.record_fill(
+        store.fills.record_fill(
             FillRecord(
                 "f-x", "o-x", None, other_market, BookSide.BID, D("0.30"), D(2), D(0), True, 1.0
             )

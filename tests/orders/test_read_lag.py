@@ -111,7 +111,7 @@ def test_kill_switch_does_not_count_an_order_filled_within_the_lag_as_cancelled(
     assert report.proven
     assert report.cancelled == [kept]
     assert report.contracts_cancelled == Decimal(3)
-    intent = store.intent_by_order_id(filled)
+    intent = store.orders.intent_by_order_id(filled)
     assert intent is not None and intent.status != "canceled"
     prime.clear_faults()
     assert resting_count(client) == 0
@@ -129,7 +129,7 @@ def test_order_cancel_repeated_within_the_lag_reports_the_cancel_it_already_made
     # again at once (as a retry after a lost answer would): answered 404, read still `resting`
     assert service.cancel(order_id) == Decimal(0)
 
-    intent = store.intent_by_order_id(order_id)
+    intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and intent.status == "canceled"
 
 
@@ -146,7 +146,7 @@ def test_order_cancel_of_an_order_filled_within_the_lag_says_it_executed(
     with pytest.raises((BadRequestError, NotFoundError), match="not cancelled: it executed"):
         service.cancel(order_id)
 
-    intent = store.intent_by_order_id(order_id)
+    intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and (intent.status, intent.filled) == ("executed", Decimal(2))
 
 
@@ -158,16 +158,18 @@ def test_reconcile_does_not_flip_a_cancelled_order_back_to_resting(
     order_id = _buy(service, "0.10", "2")
     prime.set_faults(read_lag_ms=LAG_MS)
     service.cancel(order_id)
-    history = len(store.order_history(store.intent_by_order_id(order_id).client_order_id))  # type: ignore[union-attr]
+    intent = store.orders.intent_by_order_id(order_id)
+    assert intent is not None
+    history = len(store.orders.order_history(intent.client_order_id))
 
     # at once: the listing still shows the order resting
     first = service.reconcile()
     second = service.reconcile()
 
     assert order_id not in first.orders_updated and not second.changed
-    intent = store.intent_by_order_id(order_id)
+    intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and intent.status == "canceled"
-    assert len(store.order_history(intent.client_order_id)) == history, "the row never moved"
+    assert len(store.orders.order_history(intent.client_order_id)) == history, "the row never moved"
 
 
 def test_reconcile_records_a_fill_made_within_the_lag_once(
@@ -184,10 +186,10 @@ def test_reconcile_records_a_fill_made_within_the_lag_once(
     again = service.reconcile()
 
     assert report.fills_added == 1 and again.fills_added == 0
-    assert sum(f.count for f in store.iter_fills()) == Decimal(2)
-    intent = store.intent_by_order_id(order_id)
+    assert sum(f.count for f in store.fills.iter_fills()) == Decimal(2)
+    intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and intent.status in ("resting", "executed")
     prime.clear_faults()
     service.reconcile()
-    intent = store.intent_by_order_id(order_id)
+    intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and (intent.status, intent.filled) == ("executed", Decimal(2))

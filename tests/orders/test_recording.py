@@ -49,7 +49,7 @@ def test_an_intent_answered_by_a_concurrent_reconcile_is_corrected_not_lost(
         request = OrderRequest(ticker, Side.YES, Action.BUY, D(3), D("0.20"))
         outcome = service.place(service.prepare(request))
         assert outcome.status == "resting"
-        intent = store.get_intent(outcome.client_order_id)
+        intent = store.orders.get_intent(outcome.client_order_id)
         assert intent is not None
         assert (intent.status, intent.order_id) == ("resting", outcome.order_id)
 
@@ -63,10 +63,10 @@ def test_a_row_marked_rejected_but_resting_on_the_exchange_is_brought_back_by_re
         service.prepare(OrderRequest(ticker, Side.NO, Action.BUY, D(2), D("0.30")))
     )
     # the kill switch marks the rows it believes cancelled; this one was not
-    store.update_order(order_id=outcome.order_id, status="canceled")
+    store.orders.update_order(order_id=outcome.order_id, status="canceled")
     report = service.reconcile()
     assert report.orders_updated == [outcome.order_id]
-    intent = store.get_intent(outcome.client_order_id)
+    intent = store.orders.get_intent(outcome.client_order_id)
     assert intent is not None and intent.status == "resting"
     assert not service.reconcile().changed
 
@@ -106,7 +106,7 @@ def test_a_placed_order_the_state_file_cannot_record_is_reported_as_placed(
     # the intent was written before sending, so reconcile records the order
     with Store.open(db) as reopened:
         OrderService(client, reopened).reconcile()
-        intent = reopened.get_intent("c-1")
+        intent = reopened.orders.get_intent("c-1")
         assert intent is not None
         assert (intent.status, intent.order_id) == ("resting", order.order_id)
 
@@ -135,7 +135,7 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
     with lossy_client:
         lossy = OrderService(lossy_client, store)
         lossy.cancel(placed.order_id)
-        intent = store.get_intent(placed.client_order_id)
+        intent = store.orders.get_intent(placed.client_order_id)
         assert intent is not None and intent.status == "canceled"
         # an order that filled cannot be cancelled, and says so
         with connect(prime.new_account(balance_cents=100_000)) as other:
@@ -146,7 +146,7 @@ def test_a_cancel_whose_retry_finds_it_already_cancelled_succeeds_and_is_recorde
             other.create_order(CreateOrder(ticker, BookSide.ASK, D("0.30"), D(1)))
         with pytest.raises((BadRequestError, NotFoundError)):
             lossy.cancel(filled.order_id)
-    intent = store.get_intent(filled.client_order_id)
+    intent = store.orders.get_intent(filled.client_order_id)
     assert intent is not None and intent.status == "executed"
 
 
@@ -188,7 +188,7 @@ def test_an_order_of_unknown_outcome_the_state_file_cannot_mark_is_reported_as_m
     (order,) = client.iter_orders(ticker=ticker)
     with Store.open(db) as reopened:
         OrderService(client, reopened).reconcile()
-        intent = reopened.get_intent("c-2")
+        intent = reopened.orders.get_intent("c-2")
         assert intent is not None
         assert (intent.status, intent.order_id) == ("resting", order.order_id)
 

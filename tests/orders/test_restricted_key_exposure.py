@@ -166,7 +166,7 @@ def test_a_restricted_keys_order_is_recorded_on_its_subaccount(
     result = _buy(env, "KXRK-5", 2)
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     with Store.open(load_settings(environ=env).state) as store:
-        (intent,) = [i for i in store.intents() if i.ticker == "KXRK-5"]
+        (intent,) = [i for i in store.orders.intents() if i.ticker == "KXRK-5"]
     assert intent.subaccount == 1
 
 

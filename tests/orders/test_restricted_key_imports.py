@@ -46,8 +46,8 @@ def test_a_restricted_keys_order_placed_elsewhere_is_imported_on_its_subaccount(
     result = _run(env, "order", "decrease", placed.order_id, "--by", "1", "--json")
     assert result.exit_code == 0, result.stdout + str(result.stderr)
     with Store.open(load_settings(environ=env).state) as store:
-        intent = store.intent_by_order_id(placed.order_id)
-        on_1 = [i.order_id for i in store.open_orders(subaccount=1)]
+        intent = store.orders.intent_by_order_id(placed.order_id)
+        on_1 = [i.order_id for i in store.orders.open_orders(subaccount=1)]
     assert intent is not None and intent.strategy == "external"
     assert (intent.subaccount, intent.remaining) == (1, D(4))
     assert on_1 == [placed.order_id]
@@ -103,7 +103,7 @@ def _placed_elsewhere(
 
 
 def _imported(store: Store, order_id: str) -> tuple[Any, ...]:
-    intent = store.intent_by_order_id(order_id)
+    intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None
     return intent.strategy, intent.subaccount
 
@@ -119,7 +119,7 @@ def test_an_order_naming_no_subaccount_is_imported_on_the_keys_own(
         decreased = OrderService(client, store).decrease(order_id, by=D(1))
         assert decreased.subaccount is None  # the wire named none
         assert _imported(store, order_id) == ("external", 1)
-        assert [i.order_id for i in store.open_orders(subaccount=1)] == [order_id]
+        assert [i.order_id for i in store.orders.open_orders(subaccount=1)] == [order_id]
         reads = client.stats.snapshot()
     assert sum(reads["GET api_keys"].outcomes.values()) == 1
 
@@ -137,7 +137,7 @@ def test_a_known_order_is_applied_without_asking_the_keys_restriction(
         with _unnamed_client(env) as second:
             OrderService(second, store).decrease(order_id, by=D(1))
             reads = second.stats.snapshot()
-        intent = store.intent_by_order_id(order_id)
+        intent = store.orders.intent_by_order_id(order_id)
     assert intent is not None and (intent.subaccount, intent.remaining) == (1, D(3))
     assert "GET api_keys" not in reads
 
@@ -153,7 +153,7 @@ def test_reconcile_books_a_restricted_keys_unnamed_orders_and_fills_on_its_subac
     with _unnamed_client(env) as client, Store.open(tmp_path / "state.db") as store:
         OrderService(client, store).reconcile()
         imported = _imported(store, order_id)
-        fills = [(f.subaccount, f.count) for f in store.iter_fills(ticker="KXRKI-4")]
+        fills = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker="KXRKI-4")]
         reads = client.stats.snapshot()
     assert imported == ("external", 1)
     assert fills == [(1, D(1))]

@@ -96,7 +96,7 @@ def test_an_rfq_from_request_to_fill_between_two_accounts(
     # the execution's fills reach the state file as any fill does: through reconcile
     assert requester("reconcile").exit_code == 0
     with Store.open(state_path(tmp_path)) as store:
-        kept = list(store.iter_fills(ticker=T))
+        kept = list(store.fills.iter_fills(ticker=T))
     assert sum(f.signed_count for f in kept) == 10 and {f.yes_price for f in kept} == {
         Decimal("0.40")
     }

@@ -58,29 +58,29 @@ def busy_state_file(path: Path) -> None:
     clock = ManualClock(START)
     with Store.open(path, clock=clock) as store:
         for n, state in enumerate(["HALTED", "ACTIVE"] * 3 + ["REDUCING"]):
-            store.set_trading_state(state, reason=f"change {n}", source=f"source {n}")
+            store.trading.set_trading_state(state, reason=f"change {n}", source=f"source {n}")
             clock.advance(1)
         for cid in ("pending-1", "unknown-1", "unknown-2", "resting-1", "done-1", "refused-1"):
-            store.record_intent(intent(cid))
-        store.mark_unknown("unknown-1", reason="timeout")
-        store.mark_unknown("unknown-2", reason="timeout")
-        store.mark_sent(
+            store.orders.record_intent(intent(cid))
+        store.orders.mark_unknown("unknown-1", reason="timeout")
+        store.orders.mark_unknown("unknown-2", reason="timeout")
+        store.orders.mark_sent(
             "resting-1",
             order_id="o-r",
             status="resting",
             fill_count=Decimal(0),
             remaining_count=Decimal(2),
         )
-        store.mark_sent(
+        store.orders.mark_sent(
             "done-1",
             order_id="o-d",
             status="executed",
             fill_count=Decimal(2),
             remaining_count=Decimal(0),
         )
-        store.mark_rejected("refused-1", reason="no")
+        store.orders.mark_rejected("refused-1", reason="no")
         clock.advance(83.4)
-        store.heartbeat(source="trade")
+        store.events.heartbeat(source="trade")
 
 
 def test_status_json_counts_open_and_unknown_orders_and_shows_the_last_five_changes(
@@ -239,7 +239,7 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
     prime: SimHarness, client: KalshiClient, store: Store, on_subaccount: bool
 ) -> None:
     """The trade loop on a subaccount starts from that subaccount's resting orders
-    (`store.open_orders(subaccount=N)`, runner/session.py): an order it placed is its own
+    (`store.orders.open_orders(subaccount=N)`, runner/session.py): an order it placed is its own
     from the moment it is recorded, not the primary's."""
     (ticker,) = make_markets(prime, 1)
     number = 0
@@ -254,10 +254,10 @@ def test_an_order_is_recorded_on_the_subaccount_it_was_placed_from(
         service.prepare(OrderRequest(ticker, Side.YES, Action.BUY, Decimal(3), Decimal("0.20")))
     )
     assert placed.status == "resting"
-    mine = store.open_orders(subaccount=number)
+    mine = store.orders.open_orders(subaccount=number)
     assert [(i.client_order_id, i.subaccount) for i in mine] == [(placed.client_order_id, number)]
     for other in {0, 1, number + 1} - {number}:
-        assert store.open_orders(subaccount=other) == []
+        assert store.orders.open_orders(subaccount=other) == []
 
 
 # ------------------------------------------------------------------------------ batches
@@ -280,7 +280,9 @@ def test_a_batch_whose_answer_was_lost_records_the_orders_found_as_resting(
 
     assert [row.status for row in report.rows] == ["resting", "resting"]
     on_exchange = {o.client_order_id: o.order_id for o in client.iter_orders(ticker=ticker)}
-    recorded = {i.client_order_id: (i.order_id, i.status, i.remaining) for i in store.intents()}
+    recorded = {
+        i.client_order_id: (i.order_id, i.status, i.remaining) for i in store.orders.intents()
+    }
     assert recorded == {
         row.client_order_id: (on_exchange[row.client_order_id], "resting", count)
         for row, count in zip(report.rows, [Decimal(2), Decimal(3)], strict=True)
@@ -322,11 +324,11 @@ def test_fills_are_copied_from_the_time_asked_only(
     between = _two_fills_ten_seconds_apart(manual_sim, manual_clock, ticker)
     with connect(manual_sim.account) as client, Store.open(tmp_path / "a.db") as store:
         assert OrderService(client, store).sync_fills(since_ts=int(between)) == 1
-        assert [f.count for f in store.fills(ticker=ticker)] == [Decimal(2)]
+        assert [f.count for f in store.fills.fills(ticker=ticker)] == [Decimal(2)]
     with connect(manual_sim.account) as client, Store.open(tmp_path / "b.db") as store:
         report = OrderService(client, store).reconcile(since_ts=int(between))
         assert report.fills_added == 1
-        assert [f.count for f in store.fills(ticker=ticker)] == [Decimal(2)]
+        assert [f.count for f in store.fills.fills(ticker=ticker)] == [Decimal(2)]
 
 
 # ------------------------------------------------------------------------------ reconcile
@@ -348,7 +350,7 @@ def test_reconcile_waits_for_the_services_read_lag_and_a_longer_grace_before_nev
         with pytest.raises(OrderOutcomeUnknown):
             service.place(service.prepare(request))
         prime.clear_faults()
-        (sent,) = store.intents()
+        (sent,) = store.orders.intents()
         # past the window and the default read lag (1 s), not the service's 40 s
         clock.advance(LANDING_WINDOW_S + 2)
         assert service.reconcile().still_unknown == [sent.client_order_id]
@@ -359,7 +361,7 @@ def test_reconcile_waits_for_the_services_read_lag_and_a_longer_grace_before_nev
         clock.advance(60)
         report = service.reconcile(grace_s=grace)
         assert report.not_on_exchange == [sent.client_order_id]
-        intent = store.get_intent(sent.client_order_id)
+        intent = store.orders.get_intent(sent.client_order_id)
         assert intent is not None and intent.status == "rejected"
         assert intent.error is not None
         assert intent.error.startswith(f"not on the exchange {grace + 40:g}s after")

@@ -189,7 +189,7 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
     assert one["differences"] == []
     with Store.open(path) as store:
         assert "0003_order_fill_subaccount" in [n for n, _ in store.applied_migrations()]
-        by_id = {r.fill_id: r for r in store.iter_fills()}
+        by_id = {r.fill_id: r for r in store.fills.iter_fills()}
         assert {i: r.subaccount for i, r in by_id.items()} == {
             f.fill_id: f.raw["subaccount_number"] for f in fills
         }
@@ -197,15 +197,15 @@ def test_a_state_file_from_before_subaccounts_learns_them_from_the_exchange(
         realized = sum((r.realized_pnl or D(0) for r in by_id.values()), D(0))
         assert realized == D("0.60") - _fees(fills)
         # a filled order takes its fills' subaccount
-        assert {i.order_id: i.subaccount for i in store.intents(status="executed")} == {
+        assert {i.order_id: i.subaccount for i in store.orders.intents(status="executed")} == {
             f.order_id: f.raw["subaccount_number"] for f in fills
         }
     # a resting order, with no fill to say, takes the subaccount the exchange lists it under
     assert kalshi("reconcile").exit_code == 0
     with Store.open(path) as store:
-        (row,) = store.open_orders()
+        (row,) = store.orders.open_orders()
         assert (row.order_id, row.subaccount) == (resting.order_id, 1)
-        assert store.open_orders(subaccount=0) == []
+        assert store.orders.open_orders(subaccount=0) == []
 
 
 def test_the_running_loop_applies_only_its_subaccounts_fills(
@@ -239,7 +239,7 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
             client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
         assert loop.executor.sync_fills(since_ts=0) == 1
         assert loop.portfolio.position(ticker) == 3
-        assert [(f.count, f.subaccount) for f in store.iter_fills()] == [(D(3), 0)]
+        assert [(f.count, f.subaccount) for f in store.fills.iter_fills()] == [(D(3), 0)]
 
 
 def test_check_pnl_counts_the_account_as_the_sum_of_its_books(
@@ -280,12 +280,13 @@ def test_a_market_held_on_two_subaccounts_settles_in_each_book_once(
     assert [len(listed[n]) for n in (0, 1)] == [1, 1]
     assert kalshi("reconcile").exit_code == 0
     with Store.open(state_path(tmp_path)) as store:
-        stored = store.settlements()
+        stored = store.settlements.settlements()
         day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
         assert {
-            datetime.fromtimestamp(f.ts, tz=UTC).strftime("%Y-%m-%d") for f in store.iter_fills()
+            datetime.fromtimestamp(f.ts, tz=UTC).strftime("%Y-%m-%d")
+            for f in store.fills.iter_fills()
         } == {day}
-        daily = store.daily_realized_pnl(day)
+        daily = store.trading.daily_realized_pnl(day)
     per = {n: _json(kalshi, "pnl", "--local", "--subaccount", str(n)) for n in (0, 1)}
     # 0: 0.60 on the sale, then 6 YES at 0.40 paid $1: 3.60; 1: 5 NO at 0.50 paid nothing
     assert D(per[0]["realized_gross"]) == D("4.20")
@@ -325,11 +326,11 @@ def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None
         ),
     }
     with Store.open(tmp_path / "fees.db") as store:
-        store.record_fills(fills)
-        assert store.record_settlements(list(settled.values())) == 2
+        store.fills.record_fills(fills)
+        assert store.settlements.record_settlements(list(settled.values())) == 2
         books = {n: summarize_store(store, subaccount=n) for n in (0, 1)}
         whole = summarize_store(store)
-        daily = store.daily_realized_pnl("2026-09-21")
+        daily = store.trading.daily_realized_pnl("2026-09-21")
     assert (books[0].fees, books[1].fees, whole.fees) == (D("0.05"), D("0.03"), D("0.08"))
     assert (books[0].realized, books[1].realized) == (D("5.95"), D("-2.53"))
     assert whole.realized == daily == D("3.42")
@@ -378,13 +379,15 @@ def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(
     finally:
         conn.close()
     with Store.open(path) as store:
-        assert [(s.ticker, s.subaccount) for s in store.settlements()] == [(ticker, None)]
+        assert [(s.ticker, s.subaccount) for s in store.settlements.settlements()] == [
+            (ticker, None)
+        ]
     assert kalshi("reconcile").exit_code == 0
     with Store.open(path) as store:
-        stored = store.settlements()
+        stored = store.settlements.settlements()
         assert sorted((s.ticker, s.subaccount) for s in stored) == [(ticker, 0), (ticker, 1)]
         day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
-        daily = store.daily_realized_pnl(day)
+        daily = store.trading.daily_realized_pnl(day)
     assert daily == D("1.70") - _fees(fills)
 
 

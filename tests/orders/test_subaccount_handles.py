@@ -89,7 +89,7 @@ def test_catch_up_reads_every_subaccount_without_rescoping_the_callers_client(
         scopes, paths = _scopes_during(
             client, transport, scope, lambda: catch_up(client, store, now=SystemClock().wall())
         )
-        books = {f.subaccount for f in store.fills()}
+        books = {f.subaccount for f in store.fills.fills()}
     assert "/trade-api/v2/portfolio/fills" in paths
     assert books == {0, 1}  # every subaccount's fills read, each booked on its own
     assert scopes == {scope}
@@ -165,7 +165,7 @@ def test_resolve_unknown_looks_up_another_subaccounts_intent_without_rescoping_t
     # subaccount 0's resting bid of 3 at 0.20, recorded as if its answer had been lost
     (lost,) = client.on_subaccount(0).iter_orders(status="resting")
     with Store.open(tmp_path / "state.db") as store:
-        store.record_intent(
+        store.orders.record_intent(
             IntentRecord(
                 client_order_id=lost.client_order_id,
                 ticker=lost.ticker,
@@ -184,7 +184,7 @@ def test_resolve_unknown_looks_up_another_subaccounts_intent_without_rescoping_t
             scope,
             lambda: resolve_unknown(client, store, report, now=SystemClock().wall()),
         )
-        (found,) = store.intents()
+        (found,) = store.orders.intents()
     assert report.resolved_unknown == [lost.client_order_id]
     assert (found.order_id, found.status, found.remaining) == (lost.order_id, "resting", D(3))
     assert "/trade-api/v2/portfolio/orders" in paths

@@ -72,7 +72,7 @@ def test_a_fractional_count_on_a_whole_contract_market_is_refused_before_anythin
     path = state_path(tmp_path)
     if path.exists():
         with Store.open(path) as store:
-            assert list(store.intents()) == []  # nothing written
+            assert list(store.orders.intents()) == []  # nothing written
     # a whole count on the same market goes out
     whole = kalshi(*PLACE, "--count", "2", client=lambda: _client(prime, fractional=False))
     assert whole.exit_code == 0, whole.output

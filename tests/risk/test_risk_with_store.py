@@ -33,13 +33,13 @@ def test_circuit_breaker_trip_survives_reopening_the_state_file(tmp_path):
     clock = ManualClock(START)
     limits = RiskLimits(daily_loss_limit=D(50))
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        store.record_fill(losing_fill("-50"))
-        engine = RiskEngine(store, limits, clock=clock, sink=lambda kind, data: None)
+        store.fills.record_fill(losing_fill("-50"))
+        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
         assert engine.check_circuit_breaker()
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        assert store.trading_state().state == TradingState.REDUCING
-        resume(store)
-        engine = RiskEngine(store, limits, clock=clock, sink=lambda kind, data: None)
+        assert store.trading.trading_state().state == TradingState.REDUCING
+        resume(store.trading)
+        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
         assert codes(engine) == [Code.CIRCUIT_BREAKER]
 
 
@@ -47,12 +47,12 @@ def test_safe_mode_survives_reopening_until_resumed(tmp_path):
     clock = ManualClock(START)
     limits = RiskLimits(max_consecutive_errors=2)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        engine = RiskEngine(store, limits, clock=clock, sink=lambda kind, data: None)
+        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
         for _ in range(2):
             engine.api_guard.record_error(ServerError("boom", status=502))
     with Store.open(tmp_path / "state.db", clock=clock) as store:
-        engine = RiskEngine(store, limits, clock=clock, sink=lambda kind, data: None)
+        engine = RiskEngine(store.trading, limits, clock=clock, sink=lambda kind, data: None)
         assert codes(engine) == [Code.SAFE_MODE]
-        assert [t.code for t in store.risk_trips(rule="api_error_guard")] == ["SAFE_MODE"]
-        resume(store)
+        assert [t.code for t in store.trading.risk_trips(rule="api_error_guard")] == ["SAFE_MODE"]
+        resume(store.trading)
         assert codes(engine) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ class _BrokenRouter:
 
 def test_delivery_problems_are_kept_bounded_over_a_long_run() -> None:
     router = _BrokenRouter()
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
     for n in range(MAX_PROBLEMS * 3):
         alerts.post("stop_loss", f"T{n}", "stop-loss fired", {})
     alerts.close()
@@ -63,7 +64,7 @@ class _StuckRouter:
 
 def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -> None:
     router = _StuckRouter()
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
     alerts.post("stop_loss", "A", "stop-loss fired", {})
     assert router.started.wait(5)
     for _ in range(1000):

@@ -32,7 +32,7 @@ TICKER = "KXOUTAGE-SIM-A"
 
 def _state(state: Path) -> str:
     with Store.open(state) as store:
-        return store.trading_state().state
+        return store.trading.trading_state().state
 
 
 @pytest.mark.slow

@@ -69,7 +69,7 @@ def _run_pair(
         maker.close()
     assert proc.returncode == 0, err[-2000:]
     with Store.open(state) as store:
-        assert all(i.strategy == "arbitrage" for i in store.intents())
+        assert all(i.strategy == "arbitrage" for i in store.orders.intents())
     return [e for e in log_events(log) if e["event"] == "order_placed"]
 
 

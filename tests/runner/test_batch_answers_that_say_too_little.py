@@ -62,7 +62,7 @@ def _bid(ticker: str, side: Side = Side.YES) -> Intent:
 
 
 def _status(rig: Rig, coid: str) -> str:
-    return str(next(i for i in rig.store.intents() if i.client_order_id == coid).status)
+    return str(next(i for i in rig.store.orders.intents() if i.client_order_id == coid).status)
 
 
 def _resting(rig: Rig, coid: str) -> bool:
@@ -149,7 +149,7 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
         executor.outbox.queue(intent)
     executor.flush()
     assert executor.holds_unknown(a)
-    recorded = [i.ticker for i in rig.store.intents()]
+    recorded = [i.ticker for i in rig.store.orders.intents()]
     # a held: no new adding order beside an order of unknown outcome; b's second goes out
     assert recorded.count(a) == 1 and recorded.count(b) == 2
 
@@ -184,7 +184,7 @@ def test_a_batch_answered_with_the_exchanges_trouble_counts_as_an_api_error(
         assert all(coid in executor.unknown for coid in sent[-1])
         assert executor.guard.backing_off, f"batch {n}: no backoff after the exchange's trouble"
     assert executor.guard.safe_mode_tripped
-    assert rig.store.trading_state().state == "SAFE_MODE"
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
 
 
 def test_items_that_only_leave_out_their_ids_do_not_count_as_api_errors(tmp_path: Path) -> None:

@@ -125,11 +125,11 @@ def test_a_loss_that_trips_the_circuit_breaker_stops_the_orders_waiting_in_the_b
         _quote(r, {j: ("0.43", "0.45"), h: ("0.05", "0.95")})
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.loop.portfolio.position(h) == 0, log_events(r.log)
-        assert r.store.daily_realized_pnl(utc_day(time.time())) <= Decimal("-0.30")
+        assert r.store.trading.daily_realized_pnl(utc_day(time.time())) <= Decimal("-0.30")
         assert r.loop.portfolio.position(j) == 1, log_events(r.log)
-        buys = [i for i in r.store.intents() if i.ticker == j]
+        buys = [i for i in r.store.orders.intents() if i.ticker == j]
         assert len(buys) == 1, buys
-        assert r.store.trading_state().state == "REDUCING"
+        assert r.store.trading.trading_state().state == "REDUCING"
 
 
 class _CloseFirstMarketOnSecondDecision:
@@ -162,10 +162,10 @@ def test_a_batch_whose_items_for_a_closed_market_are_refused_places_the_others(
         )
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
-        intents = r.store.intents()
+        intents = r.store.orders.intents()
         by_market = {t: sorted(i.status for i in intents if i.ticker == t) for t in (a, b)}
         assert by_market == {a: ["rejected", "rejected"], b: ["resting", "resting"]}, by_market
         resting = {o.client_order_id for o in r.client.iter_orders(status="resting")}
-        assert resting == {i.client_order_id for i in r.store.intents() if i.ticker == b}
+        assert resting == {i.client_order_id for i in r.store.orders.intents() if i.ticker == b}
         assert r.loop.executor.unknown == {}
         assert not r.loop.executor.backing_off

@@ -31,7 +31,7 @@ def test_a_blocking_state_is_one_line_then_one_count_per_interval(
 ) -> None:
     log_path = tmp_path / "trade.log"
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)
-    rig.store.set_trading_state(state, reason="test", source="test")
+    rig.store.trading.set_trading_state(state, reason="test", source="test")
     for _ in range(300):  # 150 s
         rig.feed.last_at = rig.clock.monotonic()
         rig.step(0.5)

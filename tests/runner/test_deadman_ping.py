@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) 
     router = AlertRouter.from_config(
         {"channels": {"dm": {"type": "deadman", "url": hc.url(PING)}}}, clock=rig.clock
     )
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(rig.clock))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(rig.clock)))
     rig.loop.alerts = alerts
     ticks = 0
     real_drain = rig.feed.drain_events
@@ -75,7 +76,7 @@ def test_no_deadman_channel_means_no_beats_are_queued(tmp_path: Path, hc: Receiv
     router = AlertRouter.from_config(
         {"channels": {"s": {"type": "slack", "url": hc.url("/s")}}, "routes": {"info": "s"}}
     )
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
     alerts.beat("start")
     alerts.beat("")
     assert alerts._queue.qsize() == 0
@@ -94,7 +95,7 @@ def test_a_hanging_ping_url_holds_one_beat_of_each_kind(hc: Receiver) -> None:
     router = AlertRouter.from_config(
         {"channels": {"dm": {"type": "deadman", "url": hc.url(PING), "deadline_s": 30}}}
     )
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
     alerts.beat("start")
     hc.wait_for(1)
     for n in range(1000):

@@ -33,13 +33,13 @@ def test_an_intent_passed_by_risk_before_halted_is_not_sent_after_it(tmp_path: P
     )
     # the risk engine has passed it (ACTIVE); the kill switch writes HALTED before it is sent
     with Store.open(tmp_path / "s.db") as kill_switch:
-        kill_switch.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        kill_switch.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
 
     assert rig.loop.executor.sender.submit(intent) is None
     rig.loop.log.close()
 
     assert len(rig.client.requests) == before
-    assert [i for i in rig.store.intents() if i.reason == intent.reason] == []
+    assert [i for i in rig.store.orders.intents() if i.reason == intent.reason] == []
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(e["event"] == "intent_dropped" and "HALTED" in e["reason"] for e in events), events[
         -3:

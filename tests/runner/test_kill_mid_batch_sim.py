@@ -30,7 +30,7 @@ def _pending(state: Path) -> set[str]:
         return set()
     try:
         with Store.open(state) as store:
-            return {i.client_order_id for i in store.intents(status=["pending"])}
+            return {i.client_order_id for i in store.orders.intents(status=["pending"])}
     except KalshiError:  # the loop is still creating the file
         return set()
 
@@ -79,7 +79,7 @@ def test_a_loop_killed_with_its_batch_in_the_network_finds_every_order_at_restar
         resting = list(trader.iter_orders(ticker=TICKER, status="resting"))
         assert {o.client_order_id for o in resting} == batch, resting  # none placed twice
         with Store.open(state) as store:
-            rows = {i.client_order_id: i.status for i in store.intents()}
+            rows = {i.client_order_id: i.status for i in store.orders.intents()}
         assert rows == dict.fromkeys(batch, "resting"), rows
     finally:
         other.close()

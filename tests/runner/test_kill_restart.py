@@ -134,12 +134,12 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
             assert OrderService(trader, store, clock=later).reconcile().still_unknown == []
         exchange_orders = list(trader.iter_orders(ticker=TICKER))
         for order in exchange_orders:
-            intent = store.get_intent(order.client_order_id)
+            intent = store.orders.get_intent(order.client_order_id)
             assert intent is not None, f"order {order.order_id} unknown to the state file"
             assert intent.strategy == "market-maker", intent
             assert intent.order_id == order.order_id
             assert intent.status == order.status, (intent, order.status)
-        assert store.intents(status=["pending", "unknown"]) == []
+        assert store.orders.intents(status=["pending", "unknown"]) == []
         market = trader.get_market(TICKER)
         portfolio = Portfolio([market])
         rebuild(store, portfolio)
@@ -147,7 +147,7 @@ def _check_against_exchange(state: Path, trader: KalshiClient) -> dict[str, int]
         theirs = {p.ticker: p.position for p in trader.get_positions()}
         assert ours == theirs, f"state file positions {ours} != exchange {theirs}"
         assert store.integrity_check() == "ok"
-        return {"orders": len(exchange_orders), "fills": len(list(store.iter_fills()))}
+        return {"orders": len(exchange_orders), "fills": len(list(store.fills.iter_fills()))}
 
 
 @pytest.mark.slow

@@ -64,10 +64,10 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
     landed: list[float] = []
     held = Held(25.0, then=lambda: landed.append(rig.clock.monotonic()))
     coid = _hold_next_create(rig, held)
-    ticker = rig.store.get_intent(coid).ticker
+    ticker = rig.store.orders.get_intent(coid).ticker
     sent = before_landing = len(rig.client.requests)
     while not landed:
-        assert rig.store.get_intent(coid).status == "unknown", "it could still land"
+        assert rig.store.orders.get_intent(coid).status == "unknown", "it could still land"
         before_landing = len(rig.client.requests)
         rig.step(0.5)
     # no new adding order in its market while it was in the network (the step in which it
@@ -76,7 +76,7 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
     for _ in range(4):
         rig.step(0.5)
     assert coid not in rig.loop.executor.unknown
-    intent = rig.store.get_intent(coid)
+    intent = rig.store.orders.get_intent(coid)
     (on_exchange,) = [
         o for o in rig.exchange.orders(rig.client.account_id) if o.client_order_id == coid
     ]
@@ -104,10 +104,10 @@ def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path
         rig.client.deliver_held()
     # the fill is read before the next lookup by client order id would have run
     assert rig.loop.executor.sync_fills() >= 1
-    fills = [f for f in rig.store.fills() if f.client_order_id == coid]
+    fills = [f for f in rig.store.fills.fills() if f.client_order_id == coid]
     assert fills, "the late fill is attributed to its intent"
     assert {f.strategy for f in fills} == {"market-maker"}
-    intent = rig.store.get_intent(coid)
+    intent = rig.store.orders.get_intent(coid)
     assert intent.status == "executed" and intent.filled == sum(
         (f.count for f in fills), Decimal(0)
     )
@@ -118,15 +118,15 @@ def test_an_order_that_never_lands_is_rejected_only_after_the_window(tmp_path: P
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK, params=PARAMS)
     coid = _hold_next_create(rig, Held(10_000.0))  # lost for good
     failed_at = rig.clock.monotonic()
-    ticker = rig.store.get_intent(coid).ticker
+    ticker = rig.store.orders.get_intent(coid).ticker
     sent = len(rig.client.requests)
     while rig.clock.monotonic() - failed_at < LANDING_WINDOW_S - 1:
         rig.step(0.5)
-        assert rig.store.get_intent(coid).status == "unknown"
+        assert rig.store.orders.get_intent(coid).status == "unknown"
     assert [r for r in rig.client.requests[sent:] if r.ticker == ticker] == []
     for _ in range(6):
         rig.step(0.5)
-    assert rig.store.get_intent(coid).status == "rejected"
+    assert rig.store.orders.get_intent(coid).status == "rejected"
     assert coid not in rig.loop.executor.unknown
     for _ in range(10):
         rig.step(0.5)

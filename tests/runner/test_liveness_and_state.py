@@ -30,9 +30,9 @@ def _block(state_path: Path, how: str, rig: Rig) -> None:
         return
     with Store.open(state_path, clock=rig.clock) as other:
         if how == "halted":
-            halt(other, reason="a person looks", source="kalshi halt")
+            halt(other.trading, reason="a person looks", source="kalshi halt")
         else:
-            other.set_trading_state(TradingState.SAFE_MODE, reason="errors", source="test")
+            other.trading.set_trading_state(TradingState.SAFE_MODE, reason="errors", source="test")
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_a_blocked_loop_keeps_beating_and_the_check_names_its_state(
     # five minutes blocked: past the check's WARNING (60 s) and CRITICAL (300 s) ages
     for _ in range(620):
         rig.step(0.5)
-    beat = rig.store.last_heartbeat("trade")
+    beat = rig.store.events.last_heartbeat("trade")
     assert beat is not None
     assert rig.clock.wall() - beat.at <= 1.0
     reader = Store.open_readonly(state)
@@ -69,7 +69,9 @@ def _kalshi(args: list[str], home: Path, state: Path) -> tuple[int, str]:
 
 def _beat(state: Path, ago_s: float = 0.0, **detail: object) -> None:
     with Store.open(state, clock=ManualClock(time.time() - ago_s)) as store:
-        store.heartbeat(source="trade", detail={"state": "ACTIVE", "paused": False, **detail})
+        store.events.heartbeat(
+            source="trade", detail={"state": "ACTIVE", "paused": False, **detail}
+        )
 
 
 def test_the_heartbeat_check_reads_the_trading_state_from_the_state_file(tmp_path: Path) -> None:
@@ -77,7 +79,7 @@ def test_the_heartbeat_check_reads_the_trading_state_from_the_state_file(tmp_pat
     state = tmp_path / "state.db"
     _beat(state)
     with Store.open(state) as store:
-        halt(store, reason="a person looks", source="kalshi halt")
+        halt(store.trading, reason="a person looks", source="kalshi halt")
     code, out = _kalshi(["check", "heartbeat"], tmp_path, state)
     assert code == 0, out
     assert "trading state HALTED" in out
@@ -118,7 +120,7 @@ def test_the_heartbeat_goes_on_while_slow_withdrawals_fail(tmp_path: Path) -> No
 
     def slow_failing_cancel(order_id: str, **_: object) -> object:
         rig.clock.advance(5.0)
-        beat = rig.store.last_heartbeat("trade")
+        beat = rig.store.events.last_heartbeat("trade")
         assert beat is not None
         ages.append(rig.clock.wall() - beat.at)
         raise ServerError("DELETE /portfolio/events/orders: 503", status=503)

@@ -33,7 +33,7 @@ def _lines(path: Path) -> list[dict[str, object]]:
 def test_a_halted_loop_logs_a_bounded_number_of_lines(tmp_path: Path) -> None:
     log_path = tmp_path / "trade.log"
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", log_path=log_path)
-    rig.store.set_trading_state("HALTED", reason="test", source="cancel-all")
+    rig.store.trading.set_trading_state("HALTED", reason="test", source="cancel-all")
     ticks, seconds = 3000, 0.05  # 150 s of a feed that ticks 20 times a second
     for _ in range(ticks):
         rig.feed.last_at = rig.clock.monotonic()  # a live feed: only HALTED denies

@@ -37,7 +37,7 @@ def test_fill_reads_wait_out_the_backoff_instead_of_tripping_safe_mode(tmp_path:
         rig.clock.advance(0.01)
         rig.loop.tick([], full=True)
     assert len(calls) == 1, "one failed read, then nothing until the backoff has passed"
-    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "ACTIVE"
     rig.clock.advance(1.0)
     rig.loop.tick([], full=True)
     assert len(calls) == 2, "the read is retried once the backoff is over"
@@ -187,7 +187,7 @@ def test_quotes_that_would_add_to_a_position_are_withdrawn_outside_active(
     rig.step(0.1)
     me = rig.client.account_id
     assert [o for o in rig.exchange.orders(me) if o.status == "resting"]
-    rig.store.set_trading_state(state, reason="test", source="test")
+    rig.store.trading.set_trading_state(state, reason="test", source="test")
     rig.step(0.1)
     # flat everywhere: every resting quote would open a position if it filled
     assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
@@ -231,9 +231,9 @@ def test_failed_book_polls_count_toward_the_api_error_guard(tmp_path: Path) -> N
         ]
         rig.loop.tick(polls, full=True)
         if n < 2:
-            assert rig.store.trading_state().state == "ACTIVE"
-    assert rig.store.trading_state().state == "SAFE_MODE"
-    trips = rig.store.risk_trips(rule="api_error_guard")
+            assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
+    trips = rig.store.trading.risk_trips(rule="api_error_guard")
     assert trips and "3 consecutive API errors" in trips[-1].detail
 
 
@@ -247,4 +247,4 @@ def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
         rig.clock.advance(2.0)
         gone = NotFoundError("not found", status=404)
         rig.loop.tick([FeedEvent(EventKind.ERROR, "KXM-1", source="rest", error=gone)], full=True)
-    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "ACTIVE"

@@ -138,7 +138,7 @@ def test_quotes_decided_in_one_pass_go_out_in_one_batch_request(
         assert sent.get(SINGLE, 0) == 0, sent
         resting = list(r.client.iter_orders(status="resting"))
         assert len(resting) == 8
-        rows = {i.order_id: i for i in r.store.intents()}
+        rows = {i.order_id: i for i in r.store.orders.intents()}
         assert {o.order_id for o in resting} <= set(rows)
         assert all(rows[o.order_id].status == "resting" for o in resting)
         assert len(r.events("order_placed")) == 8
@@ -195,7 +195,7 @@ def test_the_order_rate_cap_counts_the_orders_waiting_in_the_batch(
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         assert len(list(r.client.iter_orders(status="resting"))) == 5
-        assert len(r.store.intents()) == 5
+        assert len(r.store.orders.intents()) == 5
         assert any(e["code"] == "ORDER_RATE" for e in r.events("risk_denied"))
 
 
@@ -215,7 +215,7 @@ def test_a_halt_written_before_the_batch_leaves_stops_all_of_it(
         sent = r.requests(sim)
         assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 0, sent
         assert list(r.client.iter_orders(status="resting")) == []
-        assert [i for i in r.store.intents() if i.status == "pending"] == []
+        assert [i for i in r.store.orders.intents() if i.status == "pending"] == []
 
 
 class _HaltOnSecondMarket:
@@ -232,7 +232,9 @@ class _HaltOnSecondMarket:
         self.calls += 1
         if self.calls == 2:
             with Store.open(self.state) as other:
-                other.set_trading_state(TradingState.HALTED, reason="test", source="cancel-all")
+                other.trading.set_trading_state(
+                    TradingState.HALTED, reason="test", source="cancel-all"
+                )
             self.halted = True
         return self.decide(snapshot, position, params)
 
@@ -251,7 +253,7 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
         assert r.events("order_group_triggered")
-        assert r.store.trading_state().state == "HALTED"
+        assert r.store.trading.trading_state().state == "HALTED"
         assert list(r.client.iter_orders(status="resting")) == []
 
 
@@ -266,11 +268,11 @@ def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_rese
         r.loop.tick(r.feed.drain_events(), full=True)
         sim.clear_faults()
         assert len(r.loop.executor.unknown) == 4
-        assert {i.status for i in r.store.intents()} == {"unknown"}
+        assert {i.status for i in r.store.orders.intents()} == {"unknown"}
         r.loop.executor.guard.backoff_until = 0.0
         r.loop.executor.resolve_unknown()
         assert r.loop.executor.unknown == {}
-        assert {i.status for i in r.store.intents()} == {"resting"}
+        assert {i.status for i in r.store.orders.intents()} == {"resting"}
         sent = r.requests(sim)
         assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 1, sent
         assert len(list(r.client.iter_orders(status="resting"))) == 4
@@ -353,4 +355,4 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
         r.loop.tick(kept, full=False)
         assert r.requests(sim).get(FILLS, 0) == reads
         assert r.loop.portfolio.position(ticker) == 1
-        assert len(r.store.fills()) == 1
+        assert len(r.store.fills.fills()) == 1

@@ -60,9 +60,9 @@ def test_ten_thousand_random_ticks_keep_the_invariants(
     for _ in range(ticks):
         roll = rng.random()
         if roll < 0.01:
-            rig.store.set_trading_state("HALTED", reason="test", source="cancel-all")
+            rig.store.trading.set_trading_state("HALTED", reason="test", source="cancel-all")
         elif roll < 0.03:
-            rig.store.set_trading_state("ACTIVE", reason="test", source="kalshi resume")
+            rig.store.trading.set_trading_state("ACTIVE", reason="test", source="kalshi resume")
         elif roll < 0.04:
             rig.feed.silent = not rig.feed.silent
         elif roll < 0.05:
@@ -70,7 +70,7 @@ def test_ten_thousand_random_ticks_keep_the_invariants(
         elif roll < 0.06:
             outcomes: list[BaseException | str] = [RateLimitedError("429", status=429), "unknown"]
             rig.client.create_errors.append(rng.choice(outcomes))
-        state = rig.store.trading_state().state
+        state = rig.store.trading.trading_state().state
         silent = rig.feed.silent
         before = len(rig.client.requests)
         rig.step(rng.uniform(0.1, 1.0))
@@ -84,7 +84,7 @@ def test_ten_thousand_random_ticks_keep_the_invariants(
     # every order went out once, under a fresh id written to the state file before it was sent
     ids = [r.client_order_id for r in rig.client.requests]
     assert len(set(ids)) == len(ids)
-    assert all(rig.store.get_intent(i) is not None for i in ids)
+    assert all(rig.store.orders.get_intent(i) is not None for i in ids)
     # the loop's own view of its positions is the exchange's, once the last fills are read
     rig.loop.executor.sync_fills()
     ours = {m.ticker: m.position for m in rig.loop.portfolio.open_positions()}

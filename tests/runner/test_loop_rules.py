@@ -82,7 +82,7 @@ def test_circuit_breaker_trips_at_threshold_and_holds_after_restart(tmp_path: Pa
     state = tmp_path / "s.db"
     rig = make_rig(state, risk={"daily_loss_limit": 5})
     rig.step()
-    rig.store.record_fill(
+    rig.store.fills.record_fill(
         FillRecord(
             "f-loss",
             "o-1",
@@ -99,8 +99,8 @@ def test_circuit_breaker_trips_at_threshold_and_holds_after_restart(tmp_path: Pa
         )
     )
     rig.step()
-    assert rig.store.trading_state().state == "REDUCING"
-    assert rig.store.risk_trips(rule="circuit_breaker")
+    assert rig.store.trading.trading_state().state == "REDUCING"
+    assert rig.store.trading.risk_trips(rule="circuit_breaker")
     rig.store.close()
     again = make_rig(state, risk={"daily_loss_limit": 5}, clock=ManualClock(START + 10))
     assert again.loop.risk.check_circuit_breaker()
@@ -121,14 +121,14 @@ def test_an_order_whose_answer_is_lost_is_looked_up_never_sent_twice(tmp_path: P
     while len(rig.client.requests) == sent:
         rig.step(0.5)
     lost = rig.client.requests[sent]
-    assert rig.store.get_intent(lost.client_order_id).status == "unknown"
+    assert rig.store.orders.get_intent(lost.client_order_id).status == "unknown"
     assert lost.client_order_id in rig.loop.executor.unknown
     after = len(rig.client.requests)
     for _ in range(6):
         rig.step(0.5)
     # resolved by the lookup, the order counts as the loop's own; nothing was re-sent
     assert rig.loop.executor.unknown == {}
-    intent = rig.store.get_intent(lost.client_order_id)
+    intent = rig.store.orders.get_intent(lost.client_order_id)
     (on_exchange,) = [
         o
         for o in rig.exchange.orders(rig.client.account_id)
@@ -158,7 +158,7 @@ def test_a_market_with_an_unresolved_order_takes_no_new_order(tmp_path: Path) ->
     for _ in range(6):
         rig.step(0.5)
     assert rig.loop.executor.unknown == {}
-    assert rig.store.get_intent(coid).order_id is not None
+    assert rig.store.orders.get_intent(coid).order_id is not None
     assert [r for r in rig.client.requests if r.client_order_id == coid] == [
         r for r in rig.client.requests[:sent] if r.client_order_id == coid
     ], "sent once"

@@ -51,7 +51,7 @@ def _trip_safe_mode(rig: Rig) -> None:
     rig.clock.advance(0.01)
     rig.loop.tick([], full=False)
     rig.client.fills_error = None
-    assert rig.store.trading_state().state == "SAFE_MODE"
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
     assert rig.loop.executor.backing_off
 
 
@@ -75,7 +75,7 @@ def test_safe_mode_tripped_by_an_order_withdraws_the_other_quotes_in_that_tick(
     before = len(rig.client.requests)
     rig.step(0.01)
     assert len(rig.client.requests) == before + 1
-    assert rig.store.trading_state().state == "SAFE_MODE"
+    assert rig.store.trading.trading_state().state == "SAFE_MODE"
     assert _resting(rig) == [], "withdrawn in the same tick, not after the backoff"
 
 
@@ -96,9 +96,9 @@ def test_resume_takes_effect_on_the_next_tick_during_the_backoff(tmp_path: Path)
     before = len(rig.client.requests)
     rig.step(1.0)
     assert len(rig.client.requests) == before, "nothing is placed in SAFE_MODE"
-    resume(rig.store)  # what `kalshi resume` does, from another process
+    resume(rig.store.trading)  # what `kalshi resume` does, from another process
     rig.step(0.01)
-    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "ACTIVE"
     assert len(rig.client.requests) > before, "quoting again on the next tick"
     assert _resting(rig)
 

@@ -172,7 +172,7 @@ def test_a_group_the_exchange_triggered_halts_the_loop(tmp_path: Path) -> None:
     rig.exchange.trigger_order_group(me, group)
     assert all(rig.exchange.order(me, o.order_id).status == "canceled" for o in quotes)
     rig.step(0.1)
-    assert rig.store.trading_state().state == "HALTED"
+    assert rig.store.trading.trading_state().state == "HALTED"
     assert rig.loop.log.counts.get("order_group_triggered") == 1
     before = len(rig.client.requests)
     rig.step(0.1)

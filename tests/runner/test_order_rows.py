@@ -32,7 +32,7 @@ def _exchange_resting(rig: Rig) -> dict[str, Decimal]:
 def _state_file_resting(rig: Rig) -> dict[str, Decimal | None]:
     return {
         i.order_id: i.remaining
-        for i in rig.store.open_orders()
+        for i in rig.store.orders.open_orders()
         if i.status == "resting" and i.order_id is not None
     }
 
@@ -83,7 +83,7 @@ def test_a_filled_quote_is_executed_in_the_state_file(tmp_path: Path) -> None:
     rig = _quotes(tmp_path)
     order_id = _fill_best_bid_quote(rig)
     rig.step(0.01)
-    row = rig.store.intent_by_order_id(order_id)
+    row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
     assert row.status == "executed"
     assert row.remaining == 0
@@ -99,7 +99,7 @@ def test_a_partly_filled_quote_rests_with_what_is_left(tmp_path: Path, user_orde
     dropped = {EventKind.BOOK} if user_orders else {EventKind.BOOK, EventKind.USER_ORDER}
     rig.clock.advance(0.01)
     rig.loop.tick([e for e in rig.feed.drain_events() if e.kind not in dropped], full=False)
-    row = rig.store.intent_by_order_id(order_id)
+    row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
     left = rig.exchange.order(rig.client.account_id, order_id).remaining_count
     assert left == row.count * Decimal("0.6")
@@ -118,7 +118,7 @@ def test_fills_alone_update_the_rows_when_user_orders_messages_are_lost(tmp_path
     events = [e for e in rig.feed.drain_events() if e.kind not in lost]
     assert any(e.kind is EventKind.FILL for e in events)
     rig.loop.tick(events, full=False)
-    row = rig.store.intent_by_order_id(order_id)
+    row = rig.store.orders.intent_by_order_id(order_id)
     assert row is not None
     assert (row.status, row.remaining, row.filled) == ("executed", 0, row.count)
 
@@ -142,7 +142,7 @@ def test_a_late_resting_message_does_not_bring_a_cancelled_order_back(tmp_path: 
     # the message of its placement, arriving after the cancel's answer
     rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, placed)], full=False)
     assert order.order_id not in rig.loop.portfolio.orders
-    row = rig.store.intent_by_order_id(order.order_id)
+    row = rig.store.orders.intent_by_order_id(order.order_id)
     assert row is not None and row.status == "canceled"
 
 
@@ -160,6 +160,6 @@ def test_a_user_orders_message_without_its_counts_changes_nothing_it_cannot_say(
     rig.loop.tick([FeedEvent(EventKind.USER_ORDER, order.ticker, message)], full=False)
     kept = rig.loop.portfolio.orders.get(order.order_id)
     assert kept is not None and kept.remaining == order.remaining
-    row = rig.store.intent_by_order_id(order.order_id)
+    row = rig.store.orders.intent_by_order_id(order.order_id)
     assert row is not None and (row.status, row.remaining) == ("resting", order.remaining)
     assert _state_file_resting(rig) == _exchange_resting(rig)

@@ -83,7 +83,7 @@ def test_a_paper_loop_on_the_live_feed_fills_locally_and_sends_no_write(
     paper_state = paper_state_path(state, "sim")
     assert paper_state.exists() and not state.exists()
     with Store.open(paper_state) as store:
-        fills = list(store.iter_fills())
+        fills = list(store.fills.iter_fills())
         assert fills, "the paper quotes should have filled against the live trades"
         assert {f.ticker for f in fills} == {TICKER}
     started = [e for e in log_events(log) if e["event"] == "started"]
@@ -237,7 +237,7 @@ def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path:
     assert path.name == "state.paper-demo.db"
     with Store.open(path) as store:
         refuse_leftovers(store, path)  # empty: fine
-        store.record_intent(
+        store.orders.record_intent(
             IntentRecord(
                 "paper-1", TICKER, BookSide.BID, Decimal("0.40"), Decimal(1), Side.YES, Action.BUY
             )
@@ -332,7 +332,7 @@ def test_positions_on_two_subaccounts_that_would_net_to_zero_are_still_refused(
     path = paper_state_path(tmp_path / "state.db", "demo")
     with Store.open(path) as store:
         for n, (subaccount, side) in enumerate(((0, BookSide.BID), (1, BookSide.ASK))):
-            store.record_fill(
+            store.fills.record_fill(
                 FillRecord(
                     f"f{n}", f"o{n}", None, TICKER, side, Decimal("0.40"), Decimal(10),
                     Decimal(0), True, 1.0 + n, subaccount=subaccount,

@@ -37,7 +37,7 @@ def test_a_paper_loop_on_a_subaccount_books_the_fills_of_its_orders(tmp_path: Pa
                 break
         bought = loop.portfolio.position(bid.ticker)
         assert bought > 0, "the loop counts the position its quote bought"
-        fills = [f for f in rig.store.iter_fills() if f.ticker == bid.ticker]
+        fills = [f for f in rig.store.fills.iter_fills() if f.ticker == bid.ticker]
         assert sum(f.count for f in fills) == bought
         assert {f.subaccount for f in fills} == {1}
         # on the venue, where the exchange would hold it: subaccount 1, and nothing on 0
@@ -66,7 +66,7 @@ def test_the_kill_switch_of_a_paper_loop_on_a_subaccount_cancels_only_its_orders
         with Store.open(state, clock=rig.clock) as asker:
             request(asker, rig.clock, source="kalshi dashboard")
         rig.step(1.0)
-        answer = json.loads(rig.store.get_kv(ANSWER_KEY) or "{}")
+        answer = json.loads(rig.store.events.get_kv(ANSWER_KEY) or "{}")
         assert answer["proven"] is True
         assert set(answer["cancelled"]) == quoted
         assert rig.venue.resting_order_ids() == [other.order_id]

@@ -45,7 +45,7 @@ risk:
 
 def _state(state: Path) -> str:
     with Store.open(state) as store:
-        return store.trading_state().state
+        return store.trading.trading_state().state
 
 
 def only_reducing(orders: list[Order], position: Decimal) -> bool:
@@ -145,8 +145,10 @@ def test_safe_mode_withdraws_at_once_and_resume_brings_the_quotes_back(
         other.close()
     assert proc.returncode == 0, err[-2000:]
     with Store.open(state) as store:
-        rows = {i.order_id for i in store.open_orders(ticker=TICKER) if i.status == "resting"}
-        executed = [i for i in store.intents(ticker=TICKER) if i.order_id == bid.order_id]
+        rows = {
+            i.order_id for i in store.orders.open_orders(ticker=TICKER) if i.status == "resting"
+        }
+        executed = [i for i in store.orders.intents(ticker=TICKER) if i.order_id == bid.order_id]
     assert rows == exchange
     assert [(i.status, i.remaining) for i in executed] == [("executed", Decimal(0))]
     assert stat.S_IMODE(log.stat().st_mode) == 0o600

@@ -96,7 +96,7 @@ def test_sigterm_while_an_order_is_in_the_network_leaves_nothing_resting_when_it
         resting = [o for o in trader.iter_orders(ticker=TICKER, status="resting")]
         assert resting == [], f"left resting after the loop stopped: {resting}"
         with Store.open(state) as store:
-            intents = [store.get_intent(coid) for coid in lost]
+            intents = [store.orders.get_intent(coid) for coid in lost]
         assert all(i is not None and i.status == "canceled" for i in intents), intents
     finally:
         other.close()
@@ -131,7 +131,7 @@ def test_an_order_found_only_at_shutdown_is_cancelled(tmp_path: Path) -> None:
     assert [o.order_id for o in rig.exchange.orders(me) if o.status == "resting"] == []
     (order,) = [o for o in rig.exchange.orders(me) if o.client_order_id == coid]
     assert order.status == "canceled"
-    assert rig.store.get_intent(coid).status == "canceled"
+    assert rig.store.orders.get_intent(coid).status == "canceled"
     assert rig.loop.log.counts.get("shutdown_waits_unknown") == 1
 
 
@@ -141,7 +141,7 @@ def test_an_order_that_never_lands_is_waited_for_only_until_it_cannot(tmp_path: 
     failed_at = rig.loop.executor.unknown[coid].since
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() - failed_at >= LANDING_WINDOW_S
-    assert rig.store.get_intent(coid).status == "rejected"
+    assert rig.store.orders.get_intent(coid).status == "rejected"
     assert rig.loop.executor.unknown == {}
 
 
@@ -160,7 +160,7 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
     before = rig.clock.monotonic()
     rig.loop.shutdown(cancel_resting=True, abandon=abandon)
     assert rig.clock.monotonic() - before <= 1.0, "the wait ends at the next look"
-    assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_abandoned") == 1
     assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == [], (
         "the known quotes were cancelled before the wait"
@@ -175,7 +175,7 @@ def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: 
     rig.loop.shutdown(cancel_resting=True)
     waited = rig.clock.monotonic() - failed_at
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5, "no longer than the window"
-    assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1
 
 
@@ -201,7 +201,7 @@ def test_the_known_quotes_are_cancelled_before_the_wait(tmp_path: Path) -> None:
     rig.client.find_order_by_client_id = watched  # type: ignore[method-assign]
     rig.loop.shutdown(cancel_resting=True)
     assert resting_at_first_lookup == [[]], "the quotes were cancelled before the wait began"
-    assert rig.store.get_intent(coid).status == "rejected"
+    assert rig.store.orders.get_intent(coid).status == "rejected"
 
 
 def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
@@ -215,7 +215,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     before = rig.clock.monotonic()
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"
-    assert rig.store.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
+    assert rig.store.orders.get_intent(coid).status == "unknown", "kalshi reconcile settles it"
     assert rig.loop.log.counts.get("shutdown_unknown_left") == 1, "what the look left is said"
 
 

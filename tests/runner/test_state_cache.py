@@ -119,7 +119,7 @@ def test_a_state_written_by_another_connection_is_seen_on_the_next_tick(
 ) -> None:
     rig, log = _warm(new_rig, tmp_path)
     with Store.open(tmp_path / "s.db") as other:
-        other.set_trading_state(state, reason="by another process", source="cancel-all")
+        other.trading.set_trading_state(state, reason="by another process", source="cancel-all")
 
     _feed_tick(rig)
 
@@ -132,11 +132,11 @@ def test_a_resume_by_another_connection_is_seen_on_the_next_tick(
 ) -> None:
     rig, log = _warm(new_rig, tmp_path)
     with Store.open(tmp_path / "s.db") as other:
-        other.set_trading_state("HALTED", reason="by hand", source="kalshi halt")
+        other.trading.set_trading_state("HALTED", reason="by hand", source="kalshi halt")
     _feed_tick(rig)
     _feed_tick(rig)
     with Store.open(tmp_path / "s.db") as other:
-        other.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
+        other.trading.set_trading_state("ACTIVE", reason="resumed", source="kalshi resume")
 
     _feed_tick(rig)
 
@@ -150,7 +150,7 @@ def test_a_circuit_breaker_tripped_by_another_connection_is_seen_on_the_next_tic
     rig, _ = _warm(new_rig, tmp_path)
     today = utc_day(rig.clock.wall())
     with Store.open(tmp_path / "s.db") as other:
-        other.record_risk_trip(
+        other.trading.record_risk_trip(
             rule="circuit_breaker",
             code="CIRCUIT_BREAKER",
             detail="tripped by another process",
@@ -202,7 +202,7 @@ def test_the_loops_own_circuit_breaker_is_seen_by_its_own_next_read(
     ticker = _resting(rig)[0].ticker
     # the loop's own connection records a fill that loses the day's limit; the next full pass
     # trips the breaker, which writes REDUCING through that same connection
-    rig.store.record_fill(
+    rig.store.fills.record_fill(
         FillRecord(
             "f-loss",
             "o-1",
@@ -219,7 +219,7 @@ def test_the_loops_own_circuit_breaker_is_seen_by_its_own_next_read(
         )
     )
     rig.step(0.1)
-    assert rig.store.trading_state().state == "REDUCING"
+    assert rig.store.trading.trading_state().state == "REDUCING"
 
     _feed_tick(rig)
 
@@ -249,26 +249,26 @@ def test_data_version_moves_for_another_connections_commit_and_total_changes_for
     connection's own writes; this connection's own writes move `total_changes`."""
     with Store.open(tmp_path / "s.db") as ours, Store.open(tmp_path / "s.db") as theirs:
         version, changes = ours.data_version(), ours.total_changes
-        ours.set_trading_state("HALTED", reason="ours", source="test")
+        ours.trading.set_trading_state("HALTED", reason="ours", source="test")
         assert ours.data_version() == version
         assert ours.total_changes > changes
 
         changes = ours.total_changes
-        theirs.set_trading_state("ACTIVE", reason="theirs", source="test")
+        theirs.trading.set_trading_state("ACTIVE", reason="theirs", source="test")
         assert ours.data_version() != version
         assert ours.total_changes == changes
-        assert ours.trading_state().state == "ACTIVE"
+        assert ours.trading.trading_state().state == "ACTIVE"
 
 
 def test_a_state_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: Path) -> None:
     """A rollback leaves `total_changes` where the undone writes took it, so an answer read
     inside the transaction would look current afterwards: none is kept there."""
     with Store.open(tmp_path / "s.db") as store:
-        store.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
         ledger = LoopLedger(store)
         assert ledger.trading_state().state == "HALTED"
         with pytest.raises(RuntimeError), store.transaction():
-            store.set_trading_state("ACTIVE", reason="undone", source="test")
+            store.trading.set_trading_state("ACTIVE", reason="undone", source="test")
             assert ledger.trading_state().state == "ACTIVE"
             raise RuntimeError("rolled back")
 
@@ -285,7 +285,7 @@ def test_inside_a_tick_the_loops_own_write_is_seen_by_its_next_read(tmp_path: Pa
             assert ledger.trading_state().state == "ACTIVE"
             ledger.set_trading_state("REDUCING", reason="loss", source="circuit_breaker")
             assert ledger.trading_state().state == "REDUCING"
-            store.set_trading_state("SAFE_MODE", reason="errors", source="api_error_guard")
+            store.trading.set_trading_state("SAFE_MODE", reason="errors", source="api_error_guard")
             assert ledger.trading_state().state == "SAFE_MODE"
 
 
@@ -297,7 +297,7 @@ def test_outside_the_ticks_own_questions_another_connections_write_is_seen_at_on
         ledger = LoopLedger(store)
         with ledger.tick(full=False):
             assert ledger.trading_state().state == "ACTIVE"
-        other.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        other.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
         assert ledger.trading_state().state == "HALTED"
 
 
@@ -313,12 +313,12 @@ def test_a_pnl_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: P
             True, now, "s", Decimal(50),
         )  # fmt: skip
         with pytest.raises(RuntimeError), store.transaction():
-            store.record_fill(gain)
+            store.fills.record_fill(gain)
             assert ledger.daily_realized_pnl(day) == Decimal(50)
             assert ledger.risk_trips(day=day) == []
             raise RuntimeError("rolled back")
         # the circuit breaker is told what the file holds, not what a rolled-back write read
-        assert ledger.daily_realized_pnl(day) == store.daily_realized_pnl(day) == 0
+        assert ledger.daily_realized_pnl(day) == store.trading.daily_realized_pnl(day) == 0
 
 
 def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_pnl(
@@ -345,13 +345,13 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
         rig.loop.tick([], full=True)
         sell = fill("f2", BookSide.ASK, "0.60")  # sells them at 0.60: +2.00
         with Store.open(tmp_path / "s.db") as other:  # `kalshi reconcile` copies it first
-            other.record_fill(fill_record_from_api(sell))
+            other.fills.record_fill(fill_record_from_api(sell))
             backfill_realized(other)
         day = utc_day(rig.clock.wall())
         rig.loop.risk.state()  # an order's risk context: the other commit is seen
         assert rig.loop.ledger.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
         rig.loop.executor.fills.apply(sell)  # then the loop's own fill listing brings it
-        assert rig.store.daily_realized_pnl(day) == Decimal(2)
+        assert rig.store.trading.daily_realized_pnl(day) == Decimal(2)
         for _ in range(3):
             rig.clock.advance(1.0)
             rig.loop.tick([], full=True)

@@ -22,7 +22,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -146,7 +146,7 @@ def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) ->
     store = Store.open(state, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
     router = RecordingRouter()
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
     loop = build_loop(
         Parts(client, store, feed, clock, log, alerts),
         TradeOptions(strategy="market-maker"),
@@ -217,8 +217,8 @@ def _assert_reconcile_recovers(s: Session) -> None:
     account has its row with the exchange's status, and every fill is recorded."""
     with Store.open(s.state) as store:
         OrderService(s.client, store, read_lag_s=0.0).reconcile()
-        rows = {i.order_id: i.status for i in store.intents(ticker=TICKER) if i.order_id}
-        fills = {f.fill_id for f in store.iter_fills()}
+        rows = {i.order_id: i.status for i in store.orders.intents(ticker=TICKER) if i.order_id}
+        fills = {f.fill_id for f in store.fills.iter_fills()}
     exchange = {o.order_id: o.status for o in s.orders()}
     assert rows == exchange
     assert fills == {f.fill_id for f in s.client.iter_fills(ticker=TICKER)}
@@ -336,7 +336,7 @@ def test_a_disk_that_fills_up_mid_session_stops_the_loop_with_nothing_unrecorded
         mover.join()
     assert s.resting() == [], "no quote left on the exchange"
     with Store.open_readonly(s.state) as store:  # type: ignore[union-attr]
-        recorded = {i.client_order_id for i in store.intents(ticker=TICKER)}
+        recorded = {i.client_order_id for i in store.orders.intents(ticker=TICKER)}
     placed = s.orders()
     assert len(placed) > 2, "the loop requoted before the disk filled"
     assert {o.client_order_id for o in placed} <= recorded, "an order left without its intent"
@@ -599,7 +599,7 @@ def test_a_state_failure_stop_without_a_group_waits_only_until_the_lost_order_ca
     waited = rig.clock.monotonic() - failed_at
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5
     assert done.left == [] and done.group_triggered is None
-    assert rig.store.get_intent(coid).status == "unknown", "nothing written"
+    assert rig.store.orders.get_intent(coid).status == "unknown", "nothing written"
     assert rig.loop.log.counts.get("shutdown_waits_unknown") == 1
 
 

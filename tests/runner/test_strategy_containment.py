@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -108,7 +109,7 @@ def events(rig: Rig, log: Path, kind: str) -> list[dict[str, Any]]:
 
 def with_alerts(rig: Rig) -> tuple[RecordingRouter, TradeAlerts]:
     router = RecordingRouter()
-    alerts = TradeAlerts(router, lambda: FakeAlertLedger(ManualClock()))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
     rig.loop.alerts = alerts
     return router, alerts
 
@@ -122,12 +123,12 @@ def test_a_crashing_model_is_counted_alerted_then_puts_trading_into_safe_mode(
     markets = sorted(rig.loop.portfolio.markets)
     for _ in range(STRATEGY_ERRORS_ALERT):
         rig.step(1.0)
-    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "ACTIVE"
     for _ in range(STRATEGY_ERRORS_SAFE_MODE - STRATEGY_ERRORS_ALERT):
         rig.step(1.0)
-    state = rig.store.trading_state()
+    state = rig.store.trading.trading_state()
     assert state.state == "SAFE_MODE" and state.source == "strategy_guard"
-    assert [t.rule for t in rig.store.risk_trips(rule="strategy_guard")]
+    assert [t.rule for t in rig.store.trading.risk_trips(rule="strategy_guard")]
     failed = events(rig, log, "strategy_error")
     assert {e["ticker"] for e in failed} == set(markets)
     assert all("the model's data feed is gone" in e["error"] for e in failed)
@@ -155,7 +156,7 @@ def test_a_failing_decision_withdraws_the_loops_quotes_in_that_market(tmp_path: 
     finally:
         FLAKY["fail"] = False
     assert [o for o in rig.exchange.orders(me) if o.status == "resting"] == []
-    assert rig.store.trading_state().state == "ACTIVE"  # one failure: withdrawn, not halted
+    assert rig.store.trading.trading_state().state == "ACTIVE"  # one failure: withdrawn, not halted
 
 
 def test_a_good_decision_resets_the_count(tmp_path: Path) -> None:
@@ -187,7 +188,7 @@ def test_garbage_from_a_strategy_is_refused_before_the_risk_engine(
     rig.step(1.0)
     failed = events(rig, log, "strategy_error")
     assert failed and all(e["kind"] == "ValueError" for e in failed)
-    assert rig.store.intents() == []
+    assert rig.store.orders.intents() == []
     assert rig.exchange.orders(rig.client.account_id) == []
 
 
@@ -200,8 +201,8 @@ def test_a_dry_run_logs_the_safe_mode_it_would_enter_and_leaves_the_state_file_a
     )
     for _ in range(STRATEGY_ERRORS_SAFE_MODE):
         rig.step(1.0)
-    assert rig.store.trading_state().state == "ACTIVE"
-    assert rig.store.risk_trips(rule="strategy_guard") == []
+    assert rig.store.trading.trading_state().state == "ACTIVE"
+    assert rig.store.trading.risk_trips(rule="strategy_guard") == []
     (first, *_) = events(rig, log, "safe_mode")
     assert first["dry_run"] is True
 
@@ -237,12 +238,12 @@ def test_a_model_still_failing_after_kalshi_resume_puts_trading_into_safe_mode_a
     rig = make_rig(tmp_path / "s.db", strategy="model", params={"source": CRASHES})
     for _ in range(STRATEGY_ERRORS_SAFE_MODE * 3):
         rig.step(1.0)
-    assert len(rig.store.risk_trips(rule="strategy_guard")) == 1
-    resume(rig.store)
+    assert len(rig.store.trading.risk_trips(rule="strategy_guard")) == 1
+    resume(rig.store.trading)
     rig.step(1.0)
-    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "ACTIVE"
     for _ in range(STRATEGY_ERRORS_SAFE_MODE - 1):
         rig.step(1.0)
-    state = rig.store.trading_state()
+    state = rig.store.trading.trading_state()
     assert (state.state, state.source) == ("SAFE_MODE", "strategy_guard")
-    assert len(rig.store.risk_trips(rule="strategy_guard")) == 2
+    assert len(rig.store.trading.risk_trips(rule="strategy_guard")) == 2

@@ -164,7 +164,7 @@ def test_strategy_on_a_scenario_built_for_it(
 ) -> None:
     rig, mover = _rig(tmp_path, strategy)
     script(rig, mover)
-    intents = [i for i in rig.store.intents() if i.ticker == TICKER]
+    intents = [i for i in rig.store.orders.intents() if i.ticker == TICKER]
     if not triggers:
         assert rig.client.requests == []
         assert intents == []
@@ -195,7 +195,7 @@ def test_a_quote_filled_while_its_order_update_was_lost_is_requoted(tmp_path: Pa
     for _ in range(3):
         rig.step(1.0)
     assert quote.order_id not in rig.loop.portfolio.orders
-    intent = rig.store.intent_by_order_id(quote.order_id)
+    intent = rig.store.orders.intent_by_order_id(quote.order_id)
     assert intent is not None and intent.status == "executed"
     new_bids = [r for r in rig.client.requests[sent:] if r.book_side is BookSide.BID]
     assert new_bids, "the YES side must be quoted again"

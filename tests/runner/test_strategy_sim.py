@@ -107,6 +107,6 @@ def test_strategy_places_its_order_on_the_simulator(
     assert placed[0]["strategy"] == strategy
     assert str(placed[0]["reason"]).startswith(strategy)
     with Store.open(state) as store:
-        intents = [i for i in store.intents() if i.ticker == TICKER]
+        intents = [i for i in store.orders.intents() if i.ticker == TICKER]
     assert intents and all(i.strategy == strategy for i in intents)
     assert all(i.order_id for i in intents if i.status != "rejected")

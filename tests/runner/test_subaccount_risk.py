@@ -23,7 +23,7 @@ LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 
 def _loss(store: Store, fill_id: str, amount: str, subaccount: int) -> None:
     """A fill of the day that closed a position at a loss, booked on `subaccount`."""
-    store.record_fill(
+    store.fills.record_fill(
         FillRecord(
             fill_id,
             f"o-{fill_id}",
@@ -54,11 +54,11 @@ def test_the_breaker_trips_on_the_accounts_day_whatever_the_subaccount(
 ) -> None:
     rig = _on(make_rig(tmp_path / "s.db", risk={"daily_loss_limit": 5}), loop_on)
     rig.step()
-    assert rig.store.trading_state().state == "ACTIVE"
+    assert rig.store.trading.trading_state().state == "ACTIVE"
     _loss(rig.store, "f-loss", "-5", loss_on)
     rig.step()
-    assert rig.store.trading_state().state == "REDUCING"
-    trips = rig.store.risk_trips(rule="circuit_breaker")
+    assert rig.store.trading.trading_state().state == "REDUCING"
+    trips = rig.store.trading.risk_trips(rule="circuit_breaker")
     assert trips and "realized P&L -5" in trips[0].detail
     sent = len(rig.client.requests)
     for _ in range(120):  # a minute: the spike scenario places an order within one otherwise
@@ -72,11 +72,11 @@ def test_the_breaker_adds_the_losses_of_every_subaccount(tmp_path: Path) -> None
     rig.step()
     _loss(rig.store, "f-0", "-3", 0)
     rig.step()
-    assert rig.store.trading_state().state == "ACTIVE", "-3 alone is above the limit"
+    assert rig.store.trading.trading_state().state == "ACTIVE", "-3 alone is above the limit"
     assert not rig.loop.risk.check_circuit_breaker()
     _loss(rig.store, "f-1", "-2", 1)
     rig.step()
-    assert rig.store.trading_state().state == "REDUCING"
+    assert rig.store.trading.trading_state().state == "REDUCING"
     assert rig.loop.risk.check_circuit_breaker()
 
 
@@ -88,7 +88,7 @@ def test_a_loop_on_1_started_after_a_days_loss_on_0_places_no_new_order(tmp_path
     first.step()
     _loss(first.store, "f-loss", "-6", 0)
     first.step()
-    assert first.store.trading_state().state == "REDUCING"
+    assert first.store.trading.trading_state().state == "REDUCING"
     first.store.close()
     later = _on(make_rig(state, risk={"daily_loss_limit": 5}, clock=ManualClock(START + 10)), 1)
     assert later.loop.risk.check_circuit_breaker()
@@ -154,7 +154,7 @@ def test_a_loss_on_0_booked_by_another_process_stops_a_running_loop_on_1(tmp_pat
     with Store.open(state, clock=rig.clock) as other:
         _loss(other, "f-by-hand", "-5", 0)
     rig.step()
-    assert rig.store.trading_state().state == "REDUCING"
+    assert rig.store.trading.trading_state().state == "REDUCING"
     sent = len(rig.client.requests)
     for _ in range(120):
         rig.step(0.5)

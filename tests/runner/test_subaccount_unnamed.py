@@ -51,7 +51,7 @@ def test_the_loops_fill_sync_books_an_unnamed_fill_on_its_subaccount(tmp_path: P
     fill = _unnamed_fill(quote.order_id, quote.ticker, book.book_side.value, str(book.yes_price))
     rig.client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     assert rig.loop.executor.sync_fills(since_ts=0) == 1
-    assert {f.fill_id: f.subaccount for f in rig.store.iter_fills()} == {fill.fill_id: 1}
+    assert {f.fill_id: f.subaccount for f in rig.store.fills.iter_fills()} == {fill.fill_id: 1}
     # what the next start on 1 compares with the exchange's position: the loop's own fill
     live = rig.loop.portfolio.position(quote.ticker)
     assert live != 0
@@ -70,7 +70,7 @@ def test_the_start_reconcile_on_a_subaccount_books_an_unnamed_fill_there(tmp_pat
     client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
-        assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 1}
+        assert {f.fill_id: f.subaccount for f in store.fills.iter_fills()} == {fill.fill_id: 1}
 
 
 def test_the_start_reconcile_on_a_subaccount_imports_an_unnamed_order_there(
@@ -89,7 +89,7 @@ def test_the_start_reconcile_on_a_subaccount_imports_an_unnamed_order_there(
     client.iter_orders = lambda **_: iter([decode_answer(Order, shape)])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
-        row = store.intent_by_order_id(placed.order_id)
+        row = store.orders.intent_by_order_id(placed.order_id)
     assert row is not None and row.subaccount == 1, row
 
 
@@ -105,7 +105,7 @@ def test_a_client_on_no_subaccount_still_books_unnamed_fills_on_the_primary(
     client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         reconcile(client, store, clock=clock, read_lag_s=0.0)
-        assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 0}
+        assert {f.fill_id: f.subaccount for f in store.fills.iter_fills()} == {fill.fill_id: 0}
 
 
 def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
@@ -133,7 +133,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         service = OrderService(client, store, clock=clock, read_lag_s=0.0)
         service.decrease(placed.order_id, by=Decimal(1))
-        row = store.intent_by_order_id(placed.order_id)
+        row = store.orders.intent_by_order_id(placed.order_id)
     assert row is not None and row.subaccount == 1, row
 
 
@@ -160,4 +160,4 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
     with Store.open(tmp_path / "s.db", clock=clock) as store:
         catch_up(client, store, now=clock.wall())
         reconcile(client, store, clock=clock, read_lag_s=0.0)  # the loop's start on 1
-        assert {f.fill_id: f.subaccount for f in store.iter_fills()} == {fill.fill_id: 1}
+        assert {f.fill_id: f.subaccount for f in store.fills.iter_fills()} == {fill.fill_id: 1}

@@ -56,5 +56,5 @@ def test_sigterm_cancels_the_loops_resting_orders_and_exits_0(tmp_path: Path) ->
     assert '"event":"order_cancelled"' in log.read_text()
     state = next((tmp_path / "home" / "state").rglob("state.db"))
     with Store.open(state) as store:
-        assert [o for o in store.open_orders() if o.strategy == "market-maker"] == []
-        assert store.last_heartbeat("trade") is not None
+        assert [o for o in store.orders.open_orders() if o.strategy == "market-maker"] == []
+        assert store.events.last_heartbeat("trade") is not None

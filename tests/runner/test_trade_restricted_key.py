@@ -127,8 +127,8 @@ def test_a_restricted_keys_loop_trades_its_subaccounts_book(
     assert started["subaccount"] == 1
     assert [e["subaccount"] for e in events if e["event"] == "key_subaccount"] == [1]
     with Store.open(tmp_path / "state.db") as store:
-        fills = list(store.iter_fills(ticker=TICKER))
-        placed = [i for i in store.intents(ticker=TICKER) if i.order_id]
+        fills = list(store.fills.iter_fills(ticker=TICKER))
+        placed = [i for i in store.orders.intents(ticker=TICKER) if i.order_id]
     assert [(f.subaccount, f.count) for f in fills] == [(1, Decimal(5))]
     assert placed and {i.subaccount for i in placed} == {1}
     # the heartbeat names the loop's subaccount: `kalshi status` reads it
@@ -271,5 +271,5 @@ def test_a_running_loop_on_a_restricted_key_books_and_counts_its_own_fill(
     assert logged("fill_received")
     assert f"open positions  {TICKER} +1" in out
     with Store.open(state) as store:
-        fills = [(f.subaccount, f.count) for f in store.iter_fills(ticker=TICKER)]
+        fills = [(f.subaccount, f.count) for f in store.fills.iter_fills(ticker=TICKER)]
     assert fills == [(1, Decimal(1))]

@@ -237,7 +237,7 @@ def test_a_loop_on_subaccount_1_never_touches_an_order_of_subaccount_0(
     statuses = [e for e in log_events(log) if e["event"] == "status"]
     assert statuses and all(e["subaccount"] == 1 for e in statuses)
     with Store.open(state) as store:
-        placed = [i for i in store.intents(ticker=TICKER) if i.order_id]
+        placed = [i for i in store.orders.intents(ticker=TICKER) if i.order_id]
     assert placed and {i.subaccount for i in placed} == {1}
     assert hand not in {i.order_id for i in placed}
 
@@ -284,7 +284,7 @@ def test_a_loop_books_only_the_fills_of_its_own_subaccount(sim: SimHarness, tmp_
     assert "subaccount      1" in out
     assert f"open positions  {TICKER} +5" in out
     with Store.open(state) as store:
-        fills = list(store.iter_fills(ticker=TICKER))
+        fills = list(store.fills.iter_fills(ticker=TICKER))
     assert [(f.subaccount, f.count) for f in fills] == [(1, Decimal(5))]
 
 
@@ -333,8 +333,8 @@ def test_a_paper_session_on_a_subaccount_trades_and_books_there(
     started = _started(log)
     assert started["paper"] is True and started["subaccount"] == 2
     with Store.open(paper_state_path(state, "sim")) as store:
-        fills = list(store.iter_fills())
-        placed = [i for i in store.intents() if i.order_id]
+        fills = list(store.fills.iter_fills())
+        placed = [i for i in store.orders.intents() if i.order_id]
     assert fills, "the paper quotes should have filled against the live trades"
     assert {f.subaccount for f in fills} == {2}
     assert placed and {i.subaccount for i in placed} == {2}
@@ -379,7 +379,7 @@ def test_a_loop_on_1_never_calls_an_order_of_0_whose_answer_was_lost_never_place
         clock.advance(LANDING_WINDOW_S + 60)  # long past the window in which it could land
         mine.subaccount = 1  # as `kalshi trade --subaccount 1` sets it before the reconcile
         report = reconcile(mine, store, clock)
-        row = store.get_intent(create.client_order_id)
+        row = store.orders.get_intent(create.client_order_id)
         assert row is not None
         assert (row.subaccount, row.status, row.order_id) == (0, "resting", placed), row
         assert create.client_order_id not in report.not_on_exchange
@@ -438,7 +438,7 @@ def test_a_subaccount_the_account_does_not_have_is_refused_before_any_order(
     assert "kalshi subaccount create" in done.stderr
     assert not any(e["event"] == "order_placed" for e in log_events(log))
     with Store.open(tmp_path / "state.db") as store:
-        assert store.intents() == []
+        assert store.orders.intents() == []
 
 
 def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
@@ -485,7 +485,7 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     booked = kalshi(env, "pnl")
     assert booked.returncode == 0, booked.stderr[-2000:]
     with Store.open(state) as store:
-        fills = [f for f in store.iter_fills(ticker=TICKER) if f.subaccount == 0]
+        fills = [f for f in store.fills.iter_fills(ticker=TICKER) if f.subaccount == 0]
         assert len(fills) == 2
         assert sum(f.realized_pnl or Decimal(0) for f in fills) <= Decimal(-2)
 
@@ -494,4 +494,4 @@ def test_a_loop_on_1_places_nothing_after_a_days_loss_booked_on_0(
     assert trips and Decimal(str(trips[0]["realized_pnl"])) <= Decimal(-2)
     assert [e for e in after if e["event"] == "order_placed"] == []
     with Store.open(state) as store:
-        assert store.trading_state().state == "REDUCING"
+        assert store.trading.trading_state().state == "REDUCING"

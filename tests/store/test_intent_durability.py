@@ -38,7 +38,7 @@ def test_the_default_is_full_for_every_write(tmp_path: Path) -> None:
     assert TradeConfig().settings.state_durability == "full"
     with Store.open(tmp_path / "state.db") as store:
         assert store.intent_durability == "full"
-        seen = statements_of(store, lambda: store.record_intent(intent("a")))
+        seen = statements_of(store, lambda: store.orders.record_intent(intent("a")))
         assert not [s for s in seen if "synchronous" in s]
         assert store._conn.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
@@ -60,7 +60,7 @@ def test_normal_relaxes_only_the_pending_intents_commit(tmp_path: Path) -> None:
         # the order's answer, the trading state, fills: FULL as ever
         seen = statements_of(
             store,
-            lambda: store.mark_sent(
+            lambda: store.orders.mark_sent(
                 "a",
                 order_id="o1",
                 status="resting",
@@ -81,7 +81,7 @@ def test_a_refused_intent_leaves_the_connection_full(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError):
             store.record_intent_if_allowed(intent("a"), refuse)
         assert store._conn.execute("PRAGMA synchronous").fetchone() == (2,)
-        assert store.get_intent("a") is None
+        assert store.orders.get_intent("a") is None
 
 
 CHILD = textwrap.dedent(
@@ -97,7 +97,7 @@ CHILD = textwrap.dedent(
     n = 0
     while True:
         coid = f"c{n:06d}"
-        store.record_intent(IntentRecord(coid, "T", BookSide.BID, Decimal("0.42"),
+        store.orders.record_intent(IntentRecord(coid, "T", BookSide.BID, Decimal("0.42"),
                                          Decimal("1"), Side.YES, Action.BUY))
         print(coid, flush=True)
         n += 1

@@ -24,7 +24,7 @@ def test_scope_is_its_own_column_and_the_summary_is_kept_whole(tmp_path: Path) -
     clock = ManualClock(1_700_000_000.0)
     with Store.open(tmp_path / "state.db", clock=clock) as store:
         summary = "2 markets over limit [breach: not a scope]"
-        store.record_alert(
+        store.alerts.record_alert(
             "check:positions",
             status="firing",
             severity="critical",
@@ -32,16 +32,16 @@ def test_scope_is_its_own_column_and_the_summary_is_kept_whole(tmp_path: Path) -
             scope="KXA on subaccount 1",
             sent=True,
         )
-        state = store.alert_state("check:positions")
+        state = store.alerts.alert_state("check:positions")
         assert state is not None
         assert (state.summary, state.scope) == (summary, "KXA on subaccount 1")
         clock.advance(60)
-        store.record_alert(
+        store.alerts.record_alert(
             "check:positions", status="resolved", severity="critical", summary="ok", sent=True
         )
-        state = store.alert_state("check:positions")
+        state = store.alerts.alert_state("check:positions")
         assert state is not None and (state.summary, state.scope) == ("ok", None)
-        log = store.alert_log(fingerprint="check:positions")
+        log = store.alerts.alert_log(fingerprint="check:positions")
         assert [(e.summary, e.scope) for e in log] == [
             (summary, "KXA on subaccount 1"),
             ("ok", None),
@@ -73,7 +73,7 @@ def migrated(path: Path) -> tuple[dict[str, tuple[str, str | None]], list[tuple[
     with Store.open(path, clock=ManualClock(10.0)) as store:
         assert "0005_alert_scope" in [n for n, _ in store.applied_migrations()]
         rows = store._conn.execute("SELECT fingerprint, summary, scope FROM alerts").fetchall()
-        log = [(e.summary, e.scope) for e in store.alert_log(limit=1000)]
+        log = [(e.summary, e.scope) for e in store.alerts.alert_log(limit=1000)]
     return {fp: (summary, scope) for fp, summary, scope in rows}, log
 
 
@@ -115,6 +115,6 @@ def test_a_released_firing_rows_summary_is_kept_whole(tmp_path: Path) -> None:
     summary = "HTTP 400 bad_request: field [breach: x]"
     file_before_0005(path, [("check:positions", "firing", summary)])
     with Store.open(path) as store:
-        state = store.alert_state("check:positions")
+        state = store.alerts.alert_state("check:positions")
     assert state is not None
     assert (state.summary, state.scope) == (summary, None)

@@ -28,16 +28,16 @@ CHILD = textwrap.dedent(
     n = 0
     while True:
         coid = f"c{n:06d}"
-        store.record_intent(IntentRecord(coid, "T", BookSide.BID, Decimal("0.42"),
+        store.orders.record_intent(IntentRecord(coid, "T", BookSide.BID, Decimal("0.42"),
                                          Decimal("1"), Side.YES, Action.BUY))
-        store.mark_sent(coid, order_id=f"o{n}", status="resting", fill_count=Decimal(0),
+        store.orders.mark_sent(coid, order_id=f"o{n}", status="resting", fill_count=Decimal(0),
                         remaining_count=Decimal(1))
-        store.record_fills(
+        store.fills.record_fills(
             FillRecord(f"f{n}-{k}", f"o{n}", coid, "T", BookSide.BID, Decimal("0.42"),
                        Decimal("0.01"), Decimal(0), False, float(n))
             for k in range(100)
         )
-        store.log_event("order_placed", {"n": n})
+        store.events.log_event("order_placed", {"n": n})
         print(coid, flush=True)
         n += 1
     """
@@ -64,11 +64,11 @@ def test_sigkill_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
 
     with Store.open(path) as store:
         assert store.integrity_check() == "ok"
-        intents = {i.client_order_id: i for i in store.intents()}
+        intents = {i.client_order_id: i for i in store.orders.intents()}
         for coid in reported:  # everything the writer saw committed is there
             assert intents[coid].status == "resting"
         # whatever was in flight was either all written or not at all
-        fills = store.count_fills()
+        fills = store.fills.count_fills()
         assert fills % 100 == 0
         assert fills >= 100 * len(reported)
         assert all(i.status in ("pending", "resting") for i in intents.values())
@@ -77,12 +77,12 @@ def test_sigkill_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
 def test_a_reader_is_not_blocked_by_an_open_write_transaction(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as writer, writer.transaction():
-        writer.set_kv("k", "uncommitted")
+        writer.events.set_kv("k", "uncommitted")
         reader = Store.open_readonly(path)
         assert reader is not None
         with reader:
-            assert reader.get_kv("k") is None  # WAL: sees the last commit, no waiting
-            assert reader.trading_state().state == "ACTIVE"
+            assert reader.events.get_kv("k") is None  # WAL: sees the last commit, no waiting
+            assert reader.trading.trading_state().state == "ACTIVE"
 
 
 def test_a_second_writer_waits_for_the_lock(tmp_path: Path) -> None:
@@ -94,11 +94,11 @@ def test_a_second_writer_waits_for_the_lock(tmp_path: Path) -> None:
     def second_writer() -> None:
         with Store.open(path) as second:
             inside.set()
-            second.set_kv("k", "second")  # blocks until the first commits
-            result.append(second.get_kv("k"))
+            second.events.set_kv("k", "second")  # blocks until the first commits
+            result.append(second.events.get_kv("k"))
 
     with first.transaction():
-        first.set_kv("k", "first")
+        first.events.set_kv("k", "first")
         thread = threading.Thread(target=second_writer)
         thread.start()
         assert inside.wait(5)
@@ -113,7 +113,7 @@ def test_a_store_belongs_to_its_thread(tmp_path: Path) -> None:
 
     def use() -> None:
         try:
-            store.get_kv("k")
+            store.events.get_kv("k")
         except BaseException as exc:
             errors.append(exc)
 
@@ -134,15 +134,15 @@ def test_a_killed_writer_leaves_no_lock_behind(tmp_path: Path) -> None:
         from kalshi_cli.store import Store
         store = Store.open(Path(sys.argv[1]))
         with store.transaction():
-            store.set_kv("k", "never committed")
+            store.events.set_kv("k", "never committed")
             os.kill(os.getpid(), signal.SIGKILL)
         """
     )
     proc = subprocess.run([sys.executable, "-c", child, str(path)], check=False, timeout=30)
     assert proc.returncode == -signal.SIGKILL
     with Store.open(path) as store:
-        assert store.get_kv("k") is None
-        store.record_intent(
+        assert store.events.get_kv("k") is None
+        store.orders.record_intent(
             IntentRecord("c", "T", BookSide.BID, Decimal("0.5"), Decimal(1), Side.YES, Action.BUY)
         )
         assert store.integrity_check() == "ok"
@@ -152,12 +152,12 @@ def test_a_killed_writer_leaves_no_lock_behind(tmp_path: Path) -> None:
 def test_checks_see_what_the_trade_loop_commits(tmp_path: Path, how: str) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as loop:
-        loop.heartbeat(source="trade", detail={"loop": 1})
+        loop.events.heartbeat(source="trade", detail={"loop": 1})
         check = Store.open(path, create=False) if how == "open" else Store.open_readonly(path)
         assert check is not None
         with check:
-            beat = check.last_heartbeat("trade")
+            beat = check.events.last_heartbeat("trade")
             assert beat is not None and beat.detail == {"loop": 1}
-            loop.heartbeat(source="trade", detail={"loop": 2})
-            beat = check.last_heartbeat("trade")
+            loop.events.heartbeat(source="trade", detail={"loop": 2})
+            beat = check.events.last_heartbeat("trade")
             assert beat is not None and beat.detail == {"loop": 2}

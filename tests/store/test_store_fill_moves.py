@@ -24,21 +24,29 @@ def test_fill_moves_fold_the_side_into_count_and_cost_within_a_time_range(tmp_pa
         FillRecord("f4", "o", None, "A", BookSide.BID, D("0.5"), D(1), D(0), True, 30.0),
     ]
     with Store.open(tmp_path / "state.db", clock=ManualClock(2.0)) as store:
-        assert store.next_fill_ts(None) is None
-        store.record_fills(fills)
-        assert list(store.iter_fill_moves(10.0, 30.0)) == [
+        assert store.fills.next_fill_ts(None) is None
+        store.fills.record_fills(fills)
+        assert list(store.fills.iter_fill_moves(10.0, 30.0)) == [
             ("A", None, "3", "0.42", "0.02"),
             ("B", "s", "-1.5", "1-0.3", "0"),
             ("A", None, "-1", "1-0.9999", "0"),
         ]
-        assert list(store.iter_fill_moves(10.5, 20.0)) == []
-        assert (store.next_fill_ts(None), store.next_fill_ts(10.5), store.next_fill_ts(30.0)) == (
+        assert list(store.fills.iter_fill_moves(10.5, 20.0)) == []
+        assert (
+            store.fills.next_fill_ts(None),
+            store.fills.next_fill_ts(10.5),
+            store.fills.next_fill_ts(30.0),
+        ) == (
             10.0,
             20.0,
             30.0,
         )
-        assert store.next_fill_ts(30.5) is None
-        assert (store.last_fill_ts("A"), store.last_fill_ts("B"), store.last_fill_ts("Z")) == (
+        assert store.fills.next_fill_ts(30.5) is None
+        assert (
+            store.fills.last_fill_ts("A"),
+            store.fills.last_fill_ts("B"),
+            store.fills.last_fill_ts("Z"),
+        ) == (
             30.0,
             10.0,
             None,

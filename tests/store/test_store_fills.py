@@ -50,49 +50,49 @@ def fill(n: int, **kw: Any) -> FillRecord:
 
 def test_a_fill_is_stored_once_and_exactly(store: Store) -> None:
     f = fill(1, realized_pnl=D("-0.004"), client_order_id="c1")
-    assert store.record_fill(f) is True
-    assert store.record_fill(f) is False
-    assert store.fills() == [f]
-    assert store.count_fills() == 1
-    got = store.fills()[0]
+    assert store.fills.record_fill(f) is True
+    assert store.fills.record_fill(f) is False
+    assert store.fills.fills() == [f]
+    assert store.fills.count_fills() == 1
+    got = store.fills.fills()[0]
     assert (got.yes_price, got.count, got.fee) == (D("0.0125"), D("3.75"), D("0.0001"))
     assert got.book_side is BookSide.BID and got.is_taker is True
     assert got.signed_count == D("3.75")
 
 
 def test_a_batch_counts_only_new_fills(store: Store) -> None:
-    assert store.record_fills([fill(n) for n in range(10)]) == 10
-    assert store.record_fills([fill(n) for n in range(5, 15)]) == 5
-    assert store.record_fills([]) == 0
-    assert store.count_fills() == 15
+    assert store.fills.record_fills([fill(n) for n in range(10)]) == 10
+    assert store.fills.record_fills([fill(n) for n in range(5, 15)]) == 5
+    assert store.fills.record_fills([]) == 0
+    assert store.fills.count_fills() == 15
 
 
 def test_a_batch_is_all_or_nothing(store: Store) -> None:
     batch = [fill(0), fill(1), fill(2, fee=0.01), fill(3)]
     with pytest.raises(TypeError):
-        store.record_fills(batch)
-    assert store.count_fills() == 0
+        store.fills.record_fills(batch)
+    assert store.fills.count_fills() == 0
 
 
 def test_iter_fills_streams_in_time_order_with_filters(store: Store) -> None:
-    store.record_fills([fill(n, ts=DAY + (n * 7) % 10) for n in range(10)])
-    assert [f.ts - DAY for f in store.iter_fills()] == list(range(10))
-    assert [f.ts - DAY for f in store.iter_fills(since=DAY + 3, until=DAY + 6)] == [3, 4, 5]
-    assert {f.ticker for f in store.iter_fills(ticker="T-A")} == {"T-A"}
-    assert [f.ts - DAY for f in store.fills(limit=3)] == [7, 8, 9]
-    assert [f.ts - DAY for f in store.fills(since=DAY + 8)] == [8, 9]
-    assert list(store.iter_fills()) == store.fills()
+    store.fills.record_fills([fill(n, ts=DAY + (n * 7) % 10) for n in range(10)])
+    assert [f.ts - DAY for f in store.fills.iter_fills()] == list(range(10))
+    assert [f.ts - DAY for f in store.fills.iter_fills(since=DAY + 3, until=DAY + 6)] == [3, 4, 5]
+    assert {f.ticker for f in store.fills.iter_fills(ticker="T-A")} == {"T-A"}
+    assert [f.ts - DAY for f in store.fills.fills(limit=3)] == [7, 8, 9]
+    assert [f.ts - DAY for f in store.fills.fills(since=DAY + 8)] == [8, 9]
+    assert list(store.fills.iter_fills()) == store.fills.fills()
 
 
 def test_iter_fills_does_not_load_everything(store: Store) -> None:
-    store.record_fills(fill(n, fill_id=f"fill-{n:06d}-{'x' * 40}") for n in range(10_000))
+    store.fills.record_fills(fill(n, fill_id=f"fill-{n:06d}-{'x' * 40}") for n in range(10_000))
     tracemalloc.start()
     try:
-        for _ in store.iter_fills():
+        for _ in store.fills.iter_fills():
             pass
         _, streamed_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        everything = store.fills()
+        everything = store.fills.fills()
         _, listed_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -152,15 +152,15 @@ def settlement(ticker: str, at: float, **kw: Any) -> SettlementRecord:
 
 def test_settlements_are_stored_once(store: Store) -> None:
     s = settlement("T-A", DAY + 10)
-    assert store.record_settlement(s) is True
-    assert store.record_settlement(s) is False
-    assert store.settlements() == [s]
-    assert store.settlements(since=DAY + 11) == []
+    assert store.settlements.record_settlement(s) is True
+    assert store.settlements.record_settlement(s) is False
+    assert store.settlements.settlements() == [s]
+    assert store.settlements.settlements(since=DAY + 11) == []
     assert s.realized_pnl == D("6.279")
 
 
 def test_daily_realized_pnl_sums_that_utc_day_only(store: Store) -> None:
-    store.record_fills(
+    store.fills.record_fills(
         [
             fill(1, ts=DAY - 0.001, realized_pnl=D("100")),  # the day before
             fill(2, ts=DAY, realized_pnl=D("-0.125")),
@@ -169,17 +169,17 @@ def test_daily_realized_pnl_sums_that_utc_day_only(store: Store) -> None:
             fill(5, ts=DAY + 86_400, realized_pnl=D("100")),  # the next day
         ]
     )
-    store.record_settlement(settlement("T-A", DAY + 50))  # realized 6.279
-    store.record_settlement(settlement("T-B", DAY + 86_400))  # the next day
-    assert store.daily_realized_pnl("2024-03-10") == D("6.1545")
-    assert store.daily_realized_pnl("2024-03-11") == D("106.279")
-    assert store.daily_realized_pnl("2024-03-12") == D(0)
+    store.settlements.record_settlement(settlement("T-A", DAY + 50))  # realized 6.279
+    store.settlements.record_settlement(settlement("T-B", DAY + 86_400))  # the next day
+    assert store.trading.daily_realized_pnl("2024-03-10") == D("6.1545")
+    assert store.trading.daily_realized_pnl("2024-03-11") == D("106.279")
+    assert store.trading.daily_realized_pnl("2024-03-12") == D(0)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        store.daily_realized_pnl("10/03/2024")
+        store.trading.daily_realized_pnl("10/03/2024")
 
 
 def test_realized_pnl_can_be_filled_in_later(store: Store) -> None:
-    store.record_fill(fill(1, ts=DAY + 1))
-    assert store.set_fill_realized_pnl("f1", D("0.33")) is True
-    assert store.set_fill_realized_pnl("missing", D("1")) is False
-    assert store.daily_realized_pnl("2024-03-10") == D("0.33")
+    store.fills.record_fill(fill(1, ts=DAY + 1))
+    assert store.fills.set_fill_realized_pnl("f1", D("0.33")) is True
+    assert store.fills.set_fill_realized_pnl("missing", D("1")) is False
+    assert store.trading.daily_realized_pnl("2024-03-10") == D("0.33")

@@ -92,13 +92,13 @@ def test_the_migration_drops_the_integer_copies_and_keeps_every_fill(tmp_path: P
         assert {"fills_ts", "fills_ticker_ts", "fills_subaccount"} <= indexes
         assert all_fill_rows(store._conn) == before  # same rowids: same order within a moment
         # the table keeps its constraints: one row per fill_id, a side and a subaccount checked
-        again = store.fills(ticker="A")[0]
-        assert store.record_fill(again) is False
+        again = store.fills.fills(ticker="A")[0]
+        assert store.fills.record_fill(again) is False
         for bad in ("book_side = 'buy'", "subaccount = 64"):
             with pytest.raises(sqlite3.IntegrityError):
                 store._conn.execute(f"UPDATE fills SET {bad} WHERE fill_id = 'f1'")
-        fills = list(store.iter_fills())
-        settlements = store.settlements()
+        fills = list(store.fills.iter_fills())
+        settlements = store.settlements.settlements()
         assert [f.fill_id for f in fills] == ["f1", "f2", "f3", "f4", "f5"]
         migrated = summarize_store(store)
         books = {n: summarize_store(store, subaccount=n) for n in (0, 2)}
@@ -128,15 +128,18 @@ def test_a_migrated_file_has_the_schema_of_a_new_one(tmp_path: Path) -> None:
 def test_a_new_fill_is_written_and_read_back_as_its_text(tmp_path: Path) -> None:
     fill = FillRecord("f9", "o", None, "A", BookSide.ASK, D("0.1234567"), D("0.005"), D(0), True, 5)
     with Store.open(tmp_path / "state.db", clock=ManualClock(10.0)) as store:
-        assert store.record_fill(fill)
+        assert store.fills.record_fill(fill)
         assert store._conn.execute("SELECT yes_price, count FROM fills").fetchall() == [
             ("0.1234567", "0.005")
         ]
-        assert store.fills() == [fill]
-        store.record_settlement(
+        assert store.fills.fills() == [fill]
+        store.settlements.record_settlement(
             SettlementRecord("A", "E", "no", D(0), D(0), D(0), D(0), D(0), D(0), 9.0)
         )
-        assert summarize_store(store).to_json() == summarize([fill], store.settlements()).to_json()
+        assert (
+            summarize_store(store).to_json()
+            == summarize([fill], store.settlements.settlements()).to_json()
+        )
 
 
 def kalshi(home: Path, *args: str) -> Result:
@@ -180,7 +183,7 @@ def test_a_file_from_before_the_integer_copies_migrates_through_both(tmp_path: P
         assert [n for n, _ in store.applied_migrations()][-1] == "0006_fill_money_text_only"
         columns, _ = fills_schema(store._conn)
         assert not UNIT_COLUMNS & {str(c[1]) for c in columns}
-        fills = list(store.iter_fills())
+        fills = list(store.fills.iter_fills())
         assert [(f.fill_id, f.subaccount) for f in fills] == [("f1", 0), ("f2", 0)]
         summary = summarize_store(store)
     assert summary.realized_gross == D("0.40")  # 4 sold at 0.50 that cost 0.40

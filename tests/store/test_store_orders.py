@@ -53,9 +53,9 @@ def intent(coid: str = "c1", **kw: Any) -> IntentRecord:
 
 
 def test_an_intent_round_trips_exactly(store: Store, tmp_path: Path) -> None:
-    stored = store.record_intent(intent())
+    stored = store.orders.record_intent(intent())
     assert stored.created_at == 1_700_000_000.0
-    got = store.get_intent("c1")
+    got = store.orders.get_intent("c1")
     assert got == stored  # Decimal equality: "0.6050" == "0.605"
     assert got is not None
     assert got.price == D("0.605") and got.count == D("2.5")
@@ -70,15 +70,15 @@ def test_an_intent_round_trips_exactly(store: Store, tmp_path: Path) -> None:
 
 
 def test_explicit_timestamps_are_kept(store: Store) -> None:
-    stored = store.record_intent(intent(created_at=5.0, updated_at=6.0))
+    stored = store.orders.record_intent(intent(created_at=5.0, updated_at=6.0))
     assert (stored.created_at, stored.updated_at) == (5.0, 6.0)
 
 
 def test_a_duplicate_client_order_id_is_refused(store: Store) -> None:
-    store.record_intent(intent())
+    store.orders.record_intent(intent())
     with pytest.raises(DuplicateIntentError):
-        store.record_intent(intent())
-    assert len(store.intents()) == 1
+        store.orders.record_intent(intent())
+    assert len(store.orders.intents()) == 1
 
 
 @pytest.mark.parametrize(
@@ -92,84 +92,90 @@ def test_a_duplicate_client_order_id_is_refused(store: Store) -> None:
 )
 def test_bad_intents_are_refused(store: Store, changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        store.record_intent(intent(**changes))
-    assert store.intents() == []
+        store.orders.record_intent(intent(**changes))
+    assert store.orders.intents() == []
 
 
 def test_a_float_never_reaches_the_file(store: Store) -> None:
     with pytest.raises(TypeError, match="Decimal"):
-        store.record_intent(intent(model_fair=0.61))
-    assert store.intents() == []
+        store.orders.record_intent(intent(model_fair=0.61))
+    assert store.orders.intents() == []
 
 
 def test_answer_paths(store: Store, clock: ManualClock) -> None:
-    store.record_intent(intent("a"))
-    store.record_intent(intent("b"))
-    store.record_intent(intent("c"))
+    store.orders.record_intent(intent("a"))
+    store.orders.record_intent(intent("b"))
+    store.orders.record_intent(intent("c"))
     clock.advance(1)
-    store.mark_sent(
+    store.orders.mark_sent(
         "a", order_id="o-a", status="resting", fill_count=D("0.5"), remaining_count=D(2)
     )
-    store.mark_rejected("b", reason="insufficient balance")
-    store.mark_unknown("c", reason="read timeout")
-    a, b, c = (store.get_intent(x) for x in "abc")
+    store.orders.mark_rejected("b", reason="insufficient balance")
+    store.orders.mark_unknown("c", reason="read timeout")
+    a, b, c = (store.orders.get_intent(x) for x in "abc")
     assert a is not None and b is not None and c is not None
     assert (a.status, a.order_id, a.filled, a.remaining) == ("resting", "o-a", D("0.5"), D(2))
     assert a.updated_at == 1_700_000_001.0
     assert (b.status, b.error) == ("rejected", "insufficient balance")
     assert (c.status, c.error) == ("unknown", "read timeout")
-    assert [i.client_order_id for i in store.unknown_intents()] == ["c"]
-    assert {i.client_order_id for i in store.open_orders()} == {"a", "c"}
+    assert [i.client_order_id for i in store.orders.unknown_intents()] == ["c"]
+    assert {i.client_order_id for i in store.orders.open_orders()} == {"a", "c"}
     # reconciliation: the unknown order turns out to exist
-    store.mark_sent("c", order_id="o-c", status="executed", fill_count=D(2), remaining_count=D(0))
-    c = store.get_intent("c")
+    store.orders.mark_sent(
+        "c", order_id="o-c", status="executed", fill_count=D(2), remaining_count=D(0)
+    )
+    c = store.orders.get_intent("c")
     assert c is not None and (c.status, c.error) == ("executed", None)
-    assert [h.note for h in store.order_history("c")] == ["recorded", "read timeout", "sent"]
+    assert [h.note for h in store.orders.order_history("c")] == ["recorded", "read timeout", "sent"]
 
 
 @pytest.mark.parametrize("status", ["resting", "rejected"])
 def test_marking_an_order_whose_outcome_is_known_is_refused(store: Store, status: str) -> None:
-    store.record_intent(intent())
+    store.orders.record_intent(intent())
     if status == "resting":
-        store.mark_sent("c1", order_id="o", status="resting", fill_count=D(0), remaining_count=D(1))
+        store.orders.mark_sent(
+            "c1", order_id="o", status="resting", fill_count=D(0), remaining_count=D(1)
+        )
     else:
-        store.mark_rejected("c1", reason="no")
+        store.orders.mark_rejected("c1", reason="no")
     with pytest.raises(InvalidTransition):
-        store.mark_unknown("c1", reason="late")
+        store.orders.mark_unknown("c1", reason="late")
     with pytest.raises(InvalidTransition):
-        store.mark_sent(
+        store.orders.mark_sent(
             "c1", order_id="o", status="executed", fill_count=D(1), remaining_count=D(0)
         )
-    got = store.get_intent("c1")
+    got = store.orders.get_intent("c1")
     assert got is not None and got.status == status
 
 
 def test_marks_need_a_known_intent_and_a_sent_status(store: Store) -> None:
     with pytest.raises(OrderNotFound):
-        store.mark_rejected("nope", reason="x")
-    store.record_intent(intent())
+        store.orders.mark_rejected("nope", reason="x")
+    store.orders.record_intent(intent())
     with pytest.raises(ValueError, match="mark_sent"):
-        store.mark_sent("c1", order_id="o", status="unknown", fill_count=D(0), remaining_count=D(1))
+        store.orders.mark_sent(
+            "c1", order_id="o", status="unknown", fill_count=D(0), remaining_count=D(1)
+        )
 
 
 def test_update_order_copies_the_exchange(store: Store, clock: ManualClock) -> None:
-    store.record_intent(intent())
-    store.mark_sent(
+    store.orders.record_intent(intent())
+    store.orders.mark_sent(
         "c1", order_id="o1", status="resting", fill_count=D(0), remaining_count=D("2.5")
     )
     clock.advance(5)
-    assert store.update_order(order_id="o1", fill_count=D("1.25"), remaining_count=D("1.25"))
-    assert not store.update_order(order_id="o1", fill_count=D("1.2500"))  # nothing changed
-    assert store.update_order(order_id="o1", status="canceled", remaining_count=D(0))
+    assert store.orders.update_order(order_id="o1", fill_count=D("1.25"), remaining_count=D("1.25"))
+    assert not store.orders.update_order(order_id="o1", fill_count=D("1.2500"))  # nothing changed
+    assert store.orders.update_order(order_id="o1", status="canceled", remaining_count=D(0))
     # the exchange is the truth, even after a status we thought final
-    assert store.update_order(
+    assert store.orders.update_order(
         client_order_id="c1", order_id="o1", status="executed", price=D("0.5999"), count=D(3)
     )
-    got = store.get_intent("c1")
+    got = store.orders.get_intent("c1")
     assert got is not None
     assert (got.status, got.filled, got.remaining) == ("executed", D("1.25"), D(0))
     assert (got.price, got.count, got.updated_at) == (D("0.5999"), D(3), 1_700_000_005.0)
-    assert [h.status for h in store.order_history("c1")] == [
+    assert [h.status for h in store.orders.order_history("c1")] == [
         "pending",
         "resting",
         "resting",
@@ -179,53 +185,59 @@ def test_update_order_copies_the_exchange(store: Store, clock: ManualClock) -> N
 
 
 def test_update_order_on_an_order_it_does_not_know_is_a_no_op(store: Store) -> None:
-    assert store.update_order(order_id="placed-elsewhere", status="canceled") is False
+    assert store.orders.update_order(order_id="placed-elsewhere", status="canceled") is False
     with pytest.raises(ValueError, match="needs"):
-        store.update_order(status="canceled")
+        store.orders.update_order(status="canceled")
     with pytest.raises(ValueError, match="pending"):
-        store.update_order(order_id="x", status="pending")
+        store.orders.update_order(order_id="x", status="pending")
 
 
 def test_intent_queries(store: Store, clock: ManualClock) -> None:
     for n in range(5):
-        store.record_intent(intent(f"c{n}", ticker="A" if n % 2 else "B", strategy=f"s{n % 2}"))
+        store.orders.record_intent(
+            intent(f"c{n}", ticker="A" if n % 2 else "B", strategy=f"s{n % 2}")
+        )
         clock.advance(1)
-    store.mark_sent("c1", order_id="o1", status="resting", fill_count=D(0), remaining_count=D(1))
-    store.mark_sent("c2", order_id="o2", status="executed", fill_count=D(1), remaining_count=D(0))
+    store.orders.mark_sent(
+        "c1", order_id="o1", status="resting", fill_count=D(0), remaining_count=D(1)
+    )
+    store.orders.mark_sent(
+        "c2", order_id="o2", status="executed", fill_count=D(1), remaining_count=D(0)
+    )
 
     def ids(records: list[IntentRecord]) -> list[str]:
         return [r.client_order_id for r in records]
 
-    assert ids(store.intents()) == ["c0", "c1", "c2", "c3", "c4"]
-    assert ids(store.intents(limit=2)) == ["c3", "c4"]  # the newest two, oldest first
-    assert ids(store.intents(status="resting")) == ["c1"]
-    assert ids(store.intents(status=["resting", "executed"])) == ["c1", "c2"]
-    assert ids(store.intents(ticker="A")) == ["c1", "c3"]
-    assert ids(store.intents(strategy="s0", ticker="B")) == ["c0", "c2", "c4"]
-    assert ids(store.open_orders(ticker="A")) == ["c1", "c3"]
-    found = store.intent_by_order_id("o2")
+    assert ids(store.orders.intents()) == ["c0", "c1", "c2", "c3", "c4"]
+    assert ids(store.orders.intents(limit=2)) == ["c3", "c4"]  # the newest two, oldest first
+    assert ids(store.orders.intents(status="resting")) == ["c1"]
+    assert ids(store.orders.intents(status=["resting", "executed"])) == ["c1", "c2"]
+    assert ids(store.orders.intents(ticker="A")) == ["c1", "c3"]
+    assert ids(store.orders.intents(strategy="s0", ticker="B")) == ["c0", "c2", "c4"]
+    assert ids(store.orders.open_orders(ticker="A")) == ["c1", "c3"]
+    found = store.orders.intent_by_order_id("o2")
     assert found is not None and found.client_order_id == "c2"
     with pytest.raises(ValueError, match="status"):
-        store.intents(status="filled")
+        store.orders.intents(status="filled")
 
 
 def test_related_writes_are_one_transaction(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
-        store.record_intent(intent("a"))
-        store.set_trading_state("HALTED", reason="x", source="test")
+        store.orders.record_intent(intent("a"))
+        store.trading.set_trading_state("HALTED", reason="x", source="test")
         raise RuntimeError("boom")
-    assert store.intents() == []
-    assert store.trading_state().state == "ACTIVE"
+    assert store.orders.intents() == []
+    assert store.trading.trading_state().state == "ACTIVE"
     assert not store._conn.in_transaction
 
 
 def test_a_failed_inner_block_is_undone_alone(store: Store) -> None:
     with store.transaction():
-        store.record_intent(intent("a"))
+        store.orders.record_intent(intent("a"))
         with pytest.raises(DuplicateIntentError):
-            store.record_intent(intent("a"))  # its own savepoint rolls back
-        store.record_intent(intent("b"))
-    assert [i.client_order_id for i in store.intents()] == ["a", "b"]
+            store.orders.record_intent(intent("a"))  # its own savepoint rolls back
+        store.orders.record_intent(intent("b"))
+    assert [i.client_order_id for i in store.orders.intents()] == ["a", "b"]
 
 
 def test_sql_errors_inside_a_transaction_become_store_errors(store: Store) -> None:
@@ -236,11 +248,13 @@ def test_sql_errors_inside_a_transaction_become_store_errors(store: Store) -> No
 
 def test_each_change_of_an_order_is_named_in_its_history(store: Store) -> None:
     # an amend, a fill, a decrease and the cancel read as what they were, not 'update'
-    store.record_intent(intent("h1"))
-    store.mark_sent("h1", order_id="o-h1", status="resting", fill_count=D(0), remaining_count=D(3))
-    store.update_order(client_order_id="h1", price=D("0.6100"), count=D(3))
-    store.update_order(client_order_id="h1", fill_count=D(1), remaining_count=D(2))
-    store.update_order(client_order_id="h1", remaining_count=D(1))
-    store.update_order(client_order_id="h1", status="canceled", remaining_count=D(0))
-    notes = [h.note for h in store.order_history("h1")]
+    store.orders.record_intent(intent("h1"))
+    store.orders.mark_sent(
+        "h1", order_id="o-h1", status="resting", fill_count=D(0), remaining_count=D(3)
+    )
+    store.orders.update_order(client_order_id="h1", price=D("0.6100"), count=D(3))
+    store.orders.update_order(client_order_id="h1", fill_count=D(1), remaining_count=D(2))
+    store.orders.update_order(client_order_id="h1", remaining_count=D(1))
+    store.orders.update_order(client_order_id="h1", status="canceled", remaining_count=D(0))
+    notes = [h.note for h in store.orders.order_history("h1")]
     assert notes[-4:] == ["amend", "fill", "decrease", "canceled"]

@@ -89,10 +89,10 @@ def test_a_damaged_database_is_a_store_error_not_a_new_file(tmp_path: Path) -> N
 def test_only_a_missing_file_gets_a_new_state_file(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(path) as store:
-        store.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
+        store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]  # no draft left behind
     with Store.open(path) as store:
-        assert store.trading_state().state == "HALTED"
+        assert store.trading.trading_state().state == "HALTED"
 
 
 CREATOR = textwrap.dedent(
@@ -102,7 +102,7 @@ CREATOR = textwrap.dedent(
     from kalshi_cli.store import Store
     sys.stdin.readline()  # start together
     with Store.open(Path(sys.argv[1])) as store:
-        store.log_event("opened", {"by": sys.argv[2]})
+        store.events.log_event("opened", {"by": sys.argv[2]})
     print("ok", flush=True)
     """
 )
@@ -129,7 +129,7 @@ def test_processes_creating_the_state_file_at_once_all_open_the_same_one(tmp_pat
     assert [p.returncode for p in procs] == [0] * 6, results
     with Store.open(path) as store:
         assert [n for n, _ in store.applied_migrations()] == [x.name for x in MIGRATIONS]
-        assert sorted(e.data["by"] for e in store.events(kind="opened")) == [
+        assert sorted(e.data["by"] for e in store.events.events(kind="opened")) == [
             str(i) for i in range(6)
         ]
     names = {p.name for p in path.parent.iterdir()} - {"state.db-wal", "state.db-shm"}
