@@ -32,13 +32,13 @@ import httpx
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.keys import load_private_key, signed_headers
-from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.sim.server.ratelimit import tier_named
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 
 ORDERS, MARKETS, EVENT = 1000, 20, "KXBENCH-EV"
 CANCEL_TOKENS = 2  # per cancelled order (the simulator's and Kalshi's cost)

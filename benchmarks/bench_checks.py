@@ -24,10 +24,10 @@ from pathlib import Path
 from coldstart import BASELINES, clean_env, kalshi, medians, report, timed
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 
 BUDGET_S = 0.5  # docs/benchmarks.md: heartbeat cold start, median wall
 

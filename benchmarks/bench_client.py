@@ -58,8 +58,13 @@ import httpx
 
 from kalshi_cli.client import BucketLimit, KalshiClient, TierLimits
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.keys import generate_private_key, load_private_key, sign_message, signed_headers
 from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.vocabulary.keys import (
+    generate_private_key,
+    load_private_key,
+    sign_message,
+    signed_headers,
+)
 
 TICKER = "KXBENCH-1"
 MARKET = {"ticker": TICKER, "event_ticker": "KXBENCH", "series_ticker": "KXB", "title": "bench"}

@@ -40,11 +40,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.data.replay import loads_stdlib, parse_line, replay
 from kalshi_cli.data.segments import SegmentWriter, frame_line, iter_lines
 from kalshi_cli.feed.book import BookSet
 from kalshi_cli.feed.ws import FeedSession
+from kalshi_cli.vocabulary.clock import ManualClock
 
 MARKETS = [f"KXBENCH-26JAN01-T{i:03d}" for i in range(100)]
 MARKET_ID = "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1"

@@ -25,12 +25,12 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Action, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 
 TICKER = "KXBENCH-PLACE-M00"
 

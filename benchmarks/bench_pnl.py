@@ -119,7 +119,7 @@ def mixed_fills(n: int) -> Iterator[FillRecord]:
     flip and reopen, as in a real session."""
     from bench_store import synthetic_fills
 
-    from kalshi_cli.models import BookSide
+    from kalshi_cli.vocabulary.models import BookSide
 
     sides = (BookSide.BID, BookSide.ASK)
     for i, f in enumerate(synthetic_fills(n)):
@@ -129,9 +129,9 @@ def mixed_fills(n: int) -> Iterator[FillRecord]:
 def write(path: Path, n: int) -> None:
     from bench_store import START
 
-    from kalshi_cli.clock import ManualClock
-    from kalshi_cli.models import ZERO
     from kalshi_cli.store import SettlementRecord, Store
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.models import ZERO
 
     started = time.perf_counter()
     with Store.open(path, clock=ManualClock(START)) as store:

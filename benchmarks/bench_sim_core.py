@@ -34,8 +34,13 @@ import tracemalloc
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+)
 
 try:
     from kalshi_cli.sim.core.exchange import Exchange, SimMarket

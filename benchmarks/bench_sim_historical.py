@@ -32,8 +32,8 @@ sys.path.insert(0, sys.argv[1])
 from decimal import Decimal
 from pathlib import Path
 from starlette.requests import Request
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.server.app import create_app
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.server.faults import Faults

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.keys import load_private_key
+from kalshi_cli.vocabulary.keys import load_private_key
 
 TICKER = "KXBENCH-26-A"
 ACCOUNTS = 4

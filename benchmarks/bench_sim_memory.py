@@ -36,7 +36,7 @@ import gc, json, sys, time, tracemalloc
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 import kalshi_cli
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.sim.server.app import create_app
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
 from kalshi_cli.sim.server.faults import Faults
@@ -56,7 +56,7 @@ state = SimState(
 )
 create_app(state)  # attaches what the server attaches to the exchange
 from decimal import Decimal
-from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 me = exchange.create_account(key_id="bench", public_key_pem="pem", cash_cents=10**12).account_id
 tickers = sorted(exchange.markets)
 tiers = getattr(exchange, "trade_tiers", None)

@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
 from kalshi_cli.store import FillRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 
 START = 1_700_000_000.0
 
@@ -133,7 +133,7 @@ def read_phase(path: Path) -> None:
             day = store.trading.daily_realized_pnl("2023-11-14")
         print(f"daily_realized_pnl over a full day    {daily}  = {day}")
 
-        from kalshi_cli.pnl import summarize
+        from kalshi_cli.services.pnl import summarize
 
         with Timer() as pnl:
             summary = summarize(store.fills.iter_fills(), store.settlements.settlements())

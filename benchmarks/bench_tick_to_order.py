@@ -38,14 +38,14 @@ from sim_process import admin, client_for, start_simulator, stop_simulator
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.clock import SystemClock
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.ws import Connection, websocket_connect
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 
 TICKER = "KXBENCH-SIM-T2O"
 TARGET_P99_MS = 5.0

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.keys import load_private_key
+from kalshi_cli.vocabulary.keys import load_private_key
 
 
 def start_simulator(

@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.clock import Clock, ManualClock
-from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.server.embed import (
     AccountInfo,
     RunningSimulator,
     start_simulator,
     stop_simulator,
 )
+from kalshi_cli.vocabulary.clock import Clock, ManualClock
+from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 from tests.openapi_check import RECORDER
 
 

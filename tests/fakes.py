@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.models import MAKER_FEE_RATE, TAKER_FEE_RATE, BookSide, trading_fee
-from kalshi_cli.pnl import PnlEngine
+from kalshi_cli.services.pnl import PnlEngine
 from kalshi_cli.store import FillRecord, SettlementRecord
+from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE, BookSide, trading_fee
 
 DATA = Path(__file__).parent / "data" / "pnl_golden"
 FILLS_CSV = DATA / "fills.csv"

@@ -33,8 +33,8 @@ from kalshi_cli.alerts import (
 )
 from kalshi_cli.alerts.channels.mail import EmailChannel
 from kalshi_cli.alerts.channels.telegram import TelegramBot
-from kalshi_cli.clock import Clock, ManualClock, SystemClock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertLedger, FakeAlertState
 
 ROOT = Path(__file__).resolve().parents[1]

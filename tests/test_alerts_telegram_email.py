@@ -19,8 +19,8 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from kalshi_cli.alerts import AlertRouter, Outcome, Severity
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertLedger
 from tests.test_alerts import Receiver, _Handler, breach, reply
 

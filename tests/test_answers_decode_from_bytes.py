@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.models import (
     Balance,
     BookSide,
     ExchangeStatus,

@@ -16,23 +16,40 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "kalshi_cli"
 
-# Bottom first. The group of `kalshi_cli.X.Y` is `X`; `kalshi_cli` itself is "__init__".
+# Bottom first. The group of `kalshi_cli.X.Y` is `X`, except in the two tier folders whose
+# modules are each a group of their own (`vocabulary.models`, `services.orders`): their order
+# inside the tier is a rule too. `kalshi_cli` itself is "__init__".
+TIER_FOLDERS = ("vocabulary", "services")
 LAYERS: list[tuple[str, set[str]]] = [
-    ("constants", {"__init__", "exit_codes", "clock"}),
-    ("errors and units", {"errors", "units", "reference_index"}),
-    ("the config decoder", {"decode"}),
-    ("vocabulary", {"models", "keys"}),
-    ("decisions and order terms", {"decisions", "order_terms"}),
+    (
+        "constants",
+        {"__init__", "vocabulary", "services", "vocabulary.exit_codes", "vocabulary.clock"},
+    ),
+    ("errors and units", {"vocabulary.errors", "vocabulary.units", "vocabulary.reference_index"}),
+    ("the config decoder", {"vocabulary.decode"}),
+    ("the exchange's shapes and keys", {"vocabulary.models", "vocabulary.keys"}),
+    ("decisions and order terms", {"vocabulary.decisions", "vocabulary.order_terms"}),
     ("the strategy API", {"strategy_api"}),
     (
         "adapters and rules",
         {"client", "store", "strategies", "risk", "feed", "alerts", "config", "sim"},
     ),
-    ("accounting", {"pnl"}),
-    ("reconciliation", {"reconcile"}),
-    ("services", {"orders", "killswitch", "metrics", "checks", "connection", "data", "venue"}),
-    ("views", {"positions", "order_batch", "paper_kill"}),
-    ("reports", {"pnl_report"}),
+    ("accounting", {"services.pnl"}),
+    ("reconciliation", {"services.reconcile"}),
+    (
+        "services",
+        {
+            "services.orders",
+            "services.killswitch",
+            "services.metrics",
+            "services.connection",
+            "checks",
+            "data",
+            "venue",
+        },
+    ),
+    ("views", {"services.positions", "services.order_batch", "services.paper_kill"}),
+    ("reports", {"services.pnl_report"}),
     ("the trade loop and the dashboard", {"runner", "dashboard"}),
     ("backtests", {"backtest"}),
     ("commands", {"cli"}),
@@ -50,6 +67,8 @@ def _module_name(path: Path) -> str:
 
 def _group(module: str) -> str:
     parts = module.split(".")
+    if len(parts) > 2 and parts[1] in TIER_FOLDERS:
+        return f"{parts[1]}.{parts[2]}"
     return parts[1] if len(parts) > 1 else "__init__"
 
 
@@ -198,13 +217,16 @@ def test_the_cycle_finder_itself(graph: dict[str, set[str]], expected: list[set[
 
 def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
     """The walker resolves names the way the checks above rely on."""
-    modules = {"kalshi_cli.models": tmp_path / "m.py", "kalshi_cli.runner.loop": tmp_path / "r.py"}
-    modules["kalshi_cli.models"].write_text("from kalshi_cli.runner.loop import Loop\n")
-    modules["kalshi_cli.runner.loop"].write_text("from kalshi_cli import models\n")
+    modules = {
+        "kalshi_cli.vocabulary.models": tmp_path / "m.py",
+        "kalshi_cli.runner.loop": tmp_path / "r.py",
+    }
+    modules["kalshi_cli.vocabulary.models"].write_text("from kalshi_cli.runner.loop import Loop\n")
+    modules["kalshi_cli.runner.loop"].write_text("from kalshi_cli.vocabulary import models\n")
     found = _imports(modules)
-    assert found["kalshi_cli.models"] == {("kalshi_cli.runner.loop", 1)}
-    assert found["kalshi_cli.runner.loop"] == {("kalshi_cli.models", 1)}
-    assert RANK[_group("kalshi_cli.runner.loop")] > RANK[_group("kalshi_cli.models")]
+    assert found["kalshi_cli.vocabulary.models"] == {("kalshi_cli.runner.loop", 1)}
+    assert found["kalshi_cli.runner.loop"] == {("kalshi_cli.vocabulary.models", 1)}
+    assert RANK[_group("kalshi_cli.runner.loop")] > RANK[_group("kalshi_cli.vocabulary.models")]
 
 
 def _classes_built_on_ours(package: str) -> list[str]:

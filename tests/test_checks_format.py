@@ -30,8 +30,8 @@ from kalshi_cli.checks import (
     guarded,
     to_json,
 )
-from kalshi_cli.clock import Clock, ManualClock
-from kalshi_cli.errors import TransportError
+from kalshi_cli.vocabulary.clock import Clock, ManualClock
+from kalshi_cli.vocabulary.errors import TransportError
 from tests.fakes import FakeAlertLedger
 
 OVER = CheckResult(

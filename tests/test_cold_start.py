@@ -169,9 +169,11 @@ def test_heartbeat_check_without_a_risk_section_imports_no_risk_code(tmp_path: P
     (tmp_path / "config.yaml").write_text("checks:\n  heartbeat:\n    warn: 120\n")
     modules, code = modules_after(["check", "heartbeat"], tmp_path)
     assert code == 0  # OK: the heartbeat was just written, and the config was read
-    loaded = sorted(m for m in modules if m.startswith(("kalshi_cli.risk", "kalshi_cli.decisions")))
+    loaded = sorted(
+        m for m in modules if m.startswith(("kalshi_cli.risk", "kalshi_cli.vocabulary.decisions"))
+    )
     assert loaded == []
-    assert "kalshi_cli.units" in modules
+    assert "kalshi_cli.vocabulary.units" in modules
     # reading the state file needs no temporary file (only creating one does), and so
     # neither tempfile nor the random and hashlib modules it loads
     assert not [m for m in modules if m in ("tempfile", "random", "hashlib")]
@@ -219,7 +221,7 @@ def test_a_network_command_joining_a_simulator_imports_no_server_stack(
     # the key loads through cryptography's PEM loader alone, not its serialization package
     # (whose SSH support imports ciphers, bcrypt and elliptic curves)
     assert not [m for m in modules if m.startswith("cryptography.hazmat.primitives.serialization")]
-    assert "kalshi_cli.keys" in modules
+    assert "kalshi_cli.vocabulary.keys" in modules
     # with no config file, no YAML parser either; JSON output needs no table renderer
     assert not [m for m in modules if m.startswith(("yaml", "_yaml", "tabulate"))]
 

@@ -13,7 +13,7 @@ from kalshi_cli.config import (
     load_settings,
     parse_config_text,
 )
-from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from kalshi_cli.config import Settings, load_settings
-from kalshi_cli.connection import no_credentials, resolve_connection
-from kalshi_cli.errors import CredentialsError
-from kalshi_cli.keys import generate_private_key, private_key_pem
+from kalshi_cli.services.connection import no_credentials, resolve_connection
+from kalshi_cli.vocabulary.errors import CredentialsError
+from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness

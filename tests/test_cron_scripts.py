@@ -244,7 +244,7 @@ def test_unit_runs_kalshi_trade_as_a_dedicated_user_restarting_into_the_journal(
     assert service["NoNewPrivileges"] == "yes"
     # the exit codes a restart cannot fix: config, credentials, auth, halted, another loop running,
     # a key without the scope, a state file that is not one
-    from kalshi_cli.exit_codes import ExitCode
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
 
     assert service["RestartPreventExitStatus"].split() == [
         str(int(c))

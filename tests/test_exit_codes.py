@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli import errors
 from kalshi_cli.backtest.executors import ExecutorError
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.runner.state_fault import StateFileFailed
 from kalshi_cli.store import NotAStateFile, StateFileMismatch
+from kalshi_cli.vocabulary import errors
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
 

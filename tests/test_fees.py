@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.models import (
     COMBO_MAKER_FEE_RATE,
     FEE_QUANTUM,
     MAKER_FEE_RATE,

@@ -15,11 +15,18 @@ from typer.testing import CliRunner
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.metrics import Collector, Family, Sample, render, serve_metrics, write_textfile
-from kalshi_cli.models import Action, BookSide, Side
+from kalshi_cli.services.metrics import (
+    Collector,
+    Family,
+    Sample,
+    render,
+    serve_metrics,
+    write_textfile,
+)
 from kalshi_cli.store import FillRecord, IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -210,8 +217,8 @@ def test_serve_metrics_on_loopback(state: Path) -> None:
 def test_counters_of_events_not_yet_seen_read_zero_so_a_panel_shows_0_not_no_data(
     state: Path,
 ) -> None:
-    from kalshi_cli.metrics import LoopTelemetry
     from kalshi_cli.risk.rules import Code
+    from kalshi_cli.services.metrics import LoopTelemetry
 
     # the state file has no risk trip: every rule that can trip is there at 0
     values = parse(Collector(state, clock=ManualClock(1_700_000_060.0)).collect())

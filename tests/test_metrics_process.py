@@ -13,14 +13,14 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.stats import endpoint_family, outcome_of
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import RateLimitedError, TransportError
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.metrics import Collector, LoopTelemetry, api_families, render
-from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.risk import Code, RiskEngine, RiskLimits
+from kalshi_cli.services.metrics import Collector, LoopTelemetry, api_families, render
 from kalshi_cli.store import FillRecord, IntentRecord, Store
 from kalshi_cli.strategies import Intent, PositionView
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import RateLimitedError, TransportError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.test_metrics import parse
 
 if TYPE_CHECKING:

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Fill, Settlement, decode_answer
-from kalshi_cli.pnl import (
+from kalshi_cli.services.pnl import (
     PnlSummary,
     fill_record_from_api,
     settlement_record_from_api,
     summarize_store,
 )
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, Fill, Settlement, decode_answer
 
 BID, ASK = BookSide.BID, BookSide.ASK
 START = 1_700_000_000.0

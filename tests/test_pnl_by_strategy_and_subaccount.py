@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
-from kalshi_cli.pnl import summarize, summarize_store
+from kalshi_cli.services.pnl import summarize, summarize_store
 from kalshi_cli.store import FillRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 
 START = 1_700_000_000.0
 
@@ -83,9 +83,16 @@ def test_pnl_local_leaves_out_the_exchange_side_modules(tmp_path: Path) -> None:
         "0.0300",
         "0.5700",
     )
-    assert "kalshi_cli.pnl" in modules
-    assert not {"kalshi_cli.positions", "kalshi_cli.orders", "kalshi_cli.reconcile"} & modules
-    assert "kalshi_cli.models" not in modules
+    assert "kalshi_cli.services.pnl" in modules
+    assert (
+        not {
+            "kalshi_cli.services.positions",
+            "kalshi_cli.services.orders",
+            "kalshi_cli.services.reconcile",
+        }
+        & modules
+    )
+    assert "kalshi_cli.vocabulary.models" not in modules
 
 
 def _fill(i: int, side: BookSide, trade: str, fee: str, strategy: str | None) -> FillRecord:

@@ -5,9 +5,9 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.models import BookSide, decode_orderbook
-from kalshi_cli.pnl import PnlEngine, replay_into, summarize
+from kalshi_cli.services.pnl import PnlEngine, replay_into, summarize
 from kalshi_cli.store import FillRecord, SettlementRecord
+from kalshi_cli.vocabulary.models import BookSide, decode_orderbook
 
 BID, ASK = BookSide.BID, BookSide.ASK
 

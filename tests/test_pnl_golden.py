@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.models import Orderbook, decode_orderbook
-from kalshi_cli.pnl import PnlEngine, realized_per_fill, replay_into, summarize
+from kalshi_cli.services.pnl import PnlEngine, realized_per_fill, replay_into, summarize
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.models import Orderbook, decode_orderbook
 from tests.pnl_golden_session import DATA, load_fills, load_settlements
 
 GOLDEN = DATA / "golden.json"

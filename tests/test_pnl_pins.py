@@ -14,8 +14,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.models import BookSide, Fill, Orderbook, Settlement, decode_answer, decode_orderbook
-from kalshi_cli.pnl import (
+from kalshi_cli.services.pnl import (
     PnlEngine,
     fill_record_from_api,
     realized_per_fill,
@@ -24,6 +23,14 @@ from kalshi_cli.pnl import (
     summarize,
 )
 from kalshi_cli.store import FillRecord, SettlementRecord
+from kalshi_cli.vocabulary.models import (
+    BookSide,
+    Fill,
+    Orderbook,
+    Settlement,
+    decode_answer,
+    decode_orderbook,
+)
 
 BID, ASK = BookSide.BID, BookSide.ASK
 

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.reference_index import (
+from kalshi_cli.vocabulary.reference_index import (
     StrikeError,
     settlement_value,
     settles_yes,

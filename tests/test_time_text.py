@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from kalshi_cli.backtest.command import parse_time as backtest_time
-from kalshi_cli.clock import parse_iso, parse_time
+from kalshi_cli.vocabulary.clock import parse_iso, parse_time
 
 NEW_YORK = "America/New_York"
 JAN_2_UTC = 1_767_312_000  # 2026-01-02T00:00:00Z

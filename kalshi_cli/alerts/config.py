@@ -1,6 +1,6 @@
 """The `alerts:` section of the config file: named channels and routes from each tier to them.
 
-The section is frozen msgspec Structs decoded by the one config decoder (`kalshi_cli.decode`),
+The section is frozen msgspec Structs decoded by the one config decoder (`vocabulary.decode`),
 so every refusal names the file and line of its key: `channels.base.ChannelConfig` holds what
 every channel takes (`type`, `timeout_s`, `max_attempts`, `deadline_s`) and each channel
 module declares its own keys as a subclass tagged with its `kind` (the `type:` a config names),
@@ -22,7 +22,7 @@ import msgspec
 
 from kalshi_cli.alerts.channels.base import Seconds
 from kalshi_cli.alerts.model import Severity
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.errors import ConfigError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts.channels.base import Channel
@@ -90,7 +90,7 @@ def parse_alerts_section(
 ) -> RouterSettings:
     """The `alerts:` section decoded (refusals at file and line) and its channels built."""
     from kalshi_cli.alerts.channels import channel_types
-    from kalshi_cli.decode import decode_config
+    from kalshi_cli.vocabulary.decode import decode_config
 
     decoded = decode_config(section_type(), section, where="alerts")
     by_config = {c.config_type: c for c in channel_types().values()}

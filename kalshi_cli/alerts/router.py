@@ -65,8 +65,8 @@ from kalshi_cli.alerts.model import (
     SendReport,
     Severity,
 )
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.errors import ConfigError
 
 # How long past a channel's own deadline the caller still waits for its thread: the thread clips
 # every timeout to the deadline, so it normally returns well inside this.

@@ -29,10 +29,10 @@ from kalshi_cli.backtest.research import (
 from kalshi_cli.backtest.search import is_range, space
 from kalshi_cli.backtest.split import OVERFIT_GAP, data_span
 from kalshi_cli.backtest.sweep import METRICS, default_cache_dir, grid, parse_params
-from kalshi_cli.clock import parse_time as clock_parse_time
-from kalshi_cli.errors import DataWriteError, UsageError
 from kalshi_cli.strategies import get_strategy, strategy_source
 from kalshi_cli.strategy_api import params_dict
+from kalshi_cli.vocabulary.clock import parse_time as clock_parse_time
+from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.config import TradeConfig

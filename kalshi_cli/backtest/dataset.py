@@ -42,7 +42,7 @@ from typing import Any
 
 from kalshi_cli.data.replay import Record, iter_records
 from kalshi_cli.data.segments import iter_gzip_lines, segment_paths
-from kalshi_cli.errors import ConfigError, NoDataError
+from kalshi_cli.vocabulary.errors import ConfigError, NoDataError
 
 CACHE_ENV = "KALSHI_DATA_CACHE_MB"
 DEFAULT_CACHE_MB = 1024

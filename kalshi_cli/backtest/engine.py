@@ -44,14 +44,14 @@ from typing import TYPE_CHECKING, Any, cast
 from kalshi_cli.backtest.dataset import DataSet
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay
-from kalshi_cli.errors import KalshiError, NoDataError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import VALUE_TYPES, IndexBoard, IndexMessageError, decode_tick
-from kalshi_cli.models import ZERO, Market, Orderbook, Side, parse_count
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.strategy_api import IndexView
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, default_info, load_reference
 from kalshi_cli.venue.reference import REFERENCE_FILE, with_lifecycle
+from kalshi_cli.vocabulary.errors import KalshiError, NoDataError
+from kalshi_cli.vocabulary.models import ZERO, Market, Orderbook, Side, parse_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -343,9 +343,9 @@ def execute(
     `log_path` (none by default: formatting every event costs a busy replay a third of its
     time). `source` is the data set as a sweep's worker holds it (dataset.py); by default
     the records are read from `spec.data`'s files."""
-    from kalshi_cli.reconcile import sync_settlements
     from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
     from kalshi_cli.runner.session import Parts, build_loop
+    from kalshi_cli.services.reconcile import sync_settlements
     from kalshi_cli.store import Store
 
     root = Path(spec.data)

@@ -49,8 +49,8 @@ from typing import IO, Any, Protocol, Self
 from kalshi_cli.backtest.dataset import dataset_stats
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.runs import run_backtest
-from kalshi_cli.errors import KalshiError, UsageError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 EXECUTORS = ("local", "dask")
 

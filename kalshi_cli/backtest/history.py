@@ -36,8 +36,8 @@ from typing import Any
 
 from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec
-from kalshi_cli.errors import KalshiError, UsageError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 FORMAT = "kalshi-backtest-run/1"
 

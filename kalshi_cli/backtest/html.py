@@ -15,7 +15,7 @@ from typing import Any
 
 from kalshi_cli.backtest.report import statistics_lines
 from kalshi_cli.backtest.stats import MIN_DAYS
-from kalshi_cli.models import fmt_money
+from kalshi_cli.vocabulary.models import fmt_money
 
 W, H, PAD = 760, 220, 40
 

@@ -28,8 +28,8 @@ from typing import Any
 from kalshi_cli.backtest.engine import BacktestSpec, execute
 from kalshi_cli.data.manifest import read_manifest, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, iter_lines
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 
 class LookAheadFound(KalshiError):

@@ -36,9 +36,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.stats import analyse
-from kalshi_cli.models import ZERO, fmt_count, fmt_money
-from kalshi_cli.pnl import PnlEngine, merge_settlements, summarize
+from kalshi_cli.services.pnl import PnlEngine, merge_settlements, summarize
 from kalshi_cli.store.records import FillRecord, SettlementRecord
+from kalshi_cli.vocabulary.models import ZERO, fmt_count, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.backtest.engine import EquityPoint, RunArtifacts

@@ -20,12 +20,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.data.manifest import FORMAT, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
 from kalshi_cli.feed.index import CFB, CFB_5HZ, channels_for
-from kalshi_cli.models import fmt_count, fmt_dollars
-from kalshi_cli.reference_index import index_for_market
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
@@ -36,6 +33,9 @@ from kalshi_cli.sim.core.exchange import (
     TradeHappened,
 )
 from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.reference_index import index_for_market
 
 _SIDS = {
     "orderbook_delta": 1,

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.sweep import METRICS, metric_value, run_sweep
-from kalshi_cli.errors import ConfigError, UsageError
 from kalshi_cli.strategy_api import search_ranges
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     import optuna

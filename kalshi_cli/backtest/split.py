@@ -24,7 +24,7 @@ from typing import Any
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import iter_records
-from kalshi_cli.errors import NoDataError, UsageError
+from kalshi_cli.vocabulary.errors import NoDataError, UsageError
 
 NS_PER_HOUR = 3_600_000_000_000
 

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import ZERO
+from kalshi_cli.vocabulary.models import ZERO
 
 MIN_DAYS = 3  # a run shorter than this has per-trade returns
 MIN_RETURNS = 20  # fewer returns give no Sharpe: its error would be as large as itself

@@ -31,7 +31,7 @@ from typing import Any
 from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.engine import BacktestSpec
 from kalshi_cli.backtest.executors import Executor, Progress, open_executor
-from kalshi_cli.errors import UsageError
+from kalshi_cli.vocabulary.errors import UsageError
 
 # metric -> (path in the report's totals, higher is better)
 METRICS: dict[str, tuple[str, bool]] = {

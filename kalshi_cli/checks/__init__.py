@@ -44,8 +44,8 @@ from enum import IntEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.units import MONEY_SHOWN
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.units import MONEY_SHOWN
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import Alert, AlertRouter, AlertStateStore, Runbook, SendReport

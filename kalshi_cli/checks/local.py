@@ -19,9 +19,9 @@ from pathlib import Path
 
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.errors import ConfigError
 from kalshi_cli.store import Store
-from kalshi_cli.units import ZERO, BookSide, fmt_money
+from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
 
 HEARTBEAT_SOURCE = "trade"
 FEED_KEY = "feed.last_message_at"
@@ -231,7 +231,7 @@ def check_pnl(view: LocalView, th: Thresholds, daily_loss_limit: Decimal) -> Che
     """Today's (UTC) and total realized P&L, net of fees, replayed from the fills by the same
     engine as `kalshi pnl`; and today's realized P&L against the edge the strategies expected
     when their orders filled (`model_fair` against the fill price)."""
-    from kalshi_cli.pnl import summarize_store
+    from kalshi_cli.services.pnl import summarize_store
 
     day_warn = th.get("pnl", "warn")
     day_crit = th.get("pnl", "crit")

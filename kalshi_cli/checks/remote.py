@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.local import grade_ceiling, pct, plain, worst
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.errors import AuthError, CredentialsError, KalshiError
-from kalshi_cli.models import ZERO, fmt_money
+from kalshi_cli.vocabulary.errors import AuthError, CredentialsError, KalshiError
+from kalshi_cli.vocabulary.models import ZERO, fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.models import Position
+    from kalshi_cli.vocabulary.models import Position
 
 _CENT = Decimal("0.01")
 _MS = Decimal("0.001")

@@ -42,8 +42,8 @@ from kalshi_cli.checks.local import (
     worst,
 )
 from kalshi_cli.checks.thresholds import Thresholds
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import ConfigError, CredentialsError, KalshiError
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.errors import ConfigError, CredentialsError, KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter, AlertStateLike, AlertStateStore, SendReport

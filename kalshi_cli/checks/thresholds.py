@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
-from kalshi_cli.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
@@ -215,14 +215,14 @@ def check_section(document: Located) -> None:
 
 def file_thresholds(section: Mapping[str, Any] | None) -> dict[tuple[str, str], Decimal]:
     """The thresholds the `checks:` section sets, decoded by the one config decoder
-    (`kalshi_cli.decode`) into `section_type()`: an unknown check or threshold, a value that is
+    (`vocabulary.decode`) into `section_type()`: an unknown check or threshold, a value that is
     not a finite number (or is negative, but for the P&L floors), and a pair the wrong way round
     once the defaults fill in, refused at their file and line."""
     if not section:
         return {}  # no section, no decoder: a cron check without one never loads msgspec
     import msgspec
 
-    from kalshi_cli.decode import decode_config
+    from kalshi_cli.vocabulary.decode import decode_config
 
     decoded = decode_config(section_type(), section, where="checks")
     found: dict[tuple[str, str], Decimal] = {}
@@ -241,7 +241,7 @@ def section_type() -> type[Any]:
     P&L floors, its warn/crit pairs judged in `__post_init__` with the defaults filled in."""
     import msgspec
 
-    from kalshi_cli.decode import Range
+    from kalshi_cli.vocabulary.decode import Range
 
     non_negative = Annotated[Decimal, Range(ge=0)]
     per_check: dict[str, type[Any]] = {}

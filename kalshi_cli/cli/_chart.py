@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.models import fmt_dollars
+from kalshi_cli.vocabulary.models import fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import Candle

@@ -3,7 +3,7 @@
 `AppContext` lives in Click's `ctx.obj`. Everything in it is lazy: `kalshi config show` resolves
 settings and never builds a client; a market command builds the one `KalshiClient` of the process
 on first use. How the endpoint and key are decided from the settings (the embedded simulator
-with `env: sim` and no `api_base` included) is `kalshi_cli.connection`, imported only
+with `env: sim` and no `api_base` included) is `kalshi_cli.services.connection`, imported only
 when a connection is needed, so every command works with no account anywhere.
 
 Tests construct an `AppContext(client_factory=...)` and pass it as `obj=` to Typer's runner; the
@@ -26,8 +26,8 @@ from kalshi_cli.cli._output import Output, TableFormat
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.config import Settings
-    from kalshi_cli.connection import Connection
-    from kalshi_cli.errors import KalshiError
+    from kalshi_cli.services.connection import Connection
+    from kalshi_cli.vocabulary.errors import KalshiError
 
 # (context, settings, anonymous) -> client; `anonymous` skips loading the key (health-check's
 # fallback when the key itself is what is broken).
@@ -65,7 +65,7 @@ class AppContext:
             from kalshi_cli.config import load_settings
 
             flags: dict[str, object | None] = {"env": env or self.root_env, "state": self.state}
-            from kalshi_cli.connection import choose_state_file
+            from kalshi_cli.services.connection import choose_state_file
 
             self._settings = choose_state_file(
                 load_settings(flags=flags, config_path=self.config_path, environ=self.environ)
@@ -84,13 +84,13 @@ class AppContext:
         """The endpoint and (unless `anonymous`) the loaded key. With `auth`, missing
         credentials are an error; without it, a command may run unauthenticated."""
         if self._connection is None:
-            from kalshi_cli.connection import resolve_connection
+            from kalshi_cli.services.connection import resolve_connection
 
             self._connection = resolve_connection(
                 self.settings(), anonymous=anonymous, warn=self.warn
             )
         if auth and not self._connection.authenticated:
-            from kalshi_cli.connection import no_credentials
+            from kalshi_cli.services.connection import no_credentials
 
             raise no_credentials(self.settings())
         if auth:
@@ -108,7 +108,7 @@ class AppContext:
         if self._state_checked or self._connection is None:
             return
         self._state_checked = True
-        from kalshi_cli.connection import check_state_binding
+        from kalshi_cli.services.connection import check_state_binding
 
         tolerate = self.tolerate_state_mismatch
         error = check_state_binding(self.settings(), self._connection, bind=not tolerate)
@@ -130,7 +130,7 @@ class AppContext:
         elif retry_budget_s is not None and retry_budget_s != self.retry_budget_s:
             raise RuntimeError("the client was already built with another retry budget")
         if auth and not self._client.authenticated:
-            from kalshi_cli.connection import no_credentials
+            from kalshi_cli.services.connection import no_credentials
 
             raise no_credentials(settings)
         if auth:

@@ -275,7 +275,7 @@ def _money_cells(columns: Sequence[Column], row: dict[str, str]) -> dict[str, st
     """Money columns as people read them; a cell that is not a number ("-", "") as it is."""
     from decimal import Decimal, InvalidOperation
 
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     shown = dict(row)
     for column in columns:

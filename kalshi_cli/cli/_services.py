@@ -11,14 +11,14 @@ import typer
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
-    from kalshi_cli.orders import OrderLimits, OrderService
+    from kalshi_cli.services.orders import OrderLimits, OrderService
     from kalshi_cli.store import Store
 
 
 def open_store(app: AppContext) -> Store:
     """The state file of this environment, created on first use and bound to the exchange
     endpoint and account once a connection is known (`connection.bind_state`)."""
-    from kalshi_cli.connection import bind_state
+    from kalshi_cli.services.connection import bind_state
     from kalshi_cli.store import Store
 
     if app.state_mismatch is not None:
@@ -35,13 +35,13 @@ def open_store(app: AppContext) -> Store:
 
 
 def order_limits(app: AppContext) -> OrderLimits:
-    from kalshi_cli.orders import load_limits
+    from kalshi_cli.services.orders import load_limits
 
     return load_limits(app.settings().config_path)
 
 
 def order_service(app: AppContext, store: Store) -> OrderService:
-    from kalshi_cli.orders import OrderService
+    from kalshi_cli.services.orders import OrderService
 
     client = app.client(auth=True)
     # the key's subaccount restriction, asked of the exchange once per key and kept in the

@@ -8,7 +8,7 @@ nothing else). Adding a command group is one line in `COMMANDS`; a test keeps ea
 to the command's own help.
 
 Every failure reaches a person as one line on stderr with a distinct exit code
-(`kalshi_cli.exit_codes`): a `KalshiError` prints its own message, a bad flag prints Click's
+(`vocabulary.exit_codes`): a `KalshiError` prints its own message, a bad flag prints Click's
 message, anything else is reported as an unexpected error. `KALSHI_DEBUG=1` adds the traceback,
 printed by the standard library without local variables (they can hold the private key), and
 Typer's pretty tracebacks keep `show_locals` off for the same reason.
@@ -33,8 +33,8 @@ from typer.core import TyperGroup
 from kalshi_cli import __version__
 from kalshi_cli.cli._context import AppContext, activate
 from kalshi_cli.cli._options import ConfigOpt, EnvOpt, StateOpt
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 
 class LazyCommand(NamedTuple):
@@ -307,7 +307,7 @@ _TIER_NEEDED = r"\b(advanced|premier|paragon|prime)\b[^.;]*\btier\b"
 def _with_tier_hint(exc: KalshiError) -> KalshiError:
     """A refusal for the account's API tier says how to lift it, since on the simulator (the
     default environment, on the basic tier) it is a setting, not a letter to Kalshi."""
-    from kalshi_cli.errors import ApiError
+    from kalshi_cli.vocabulary.errors import ApiError
 
     found = re.search(_TIER_NEEDED, exc.message, re.IGNORECASE)
     if isinstance(exc, ApiError) and found is not None:
@@ -394,7 +394,7 @@ def _refuse_a_missing_state_dir(flag: Path | None, environ: Mapping[str, str]) -
     silently, a typo became a new, empty state file (without the HALTED of the real one) and
     `kalshi halt` reported success on it. Only the default state directory is made on first use.
     """
-    from kalshi_cli.errors import ConfigError, UsageError
+    from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
     raw = str(flag) if flag is not None else environ.get("KALSHI_STATE")
     if not raw:

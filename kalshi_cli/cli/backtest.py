@@ -261,8 +261,8 @@ def backtest_command(
         return
     from kalshi_cli.backtest.command import backtest, build_request
     from kalshi_cli.config import dirs_from
-    from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import load_trade_config
+    from kalshi_cli.vocabulary.errors import UsageError
 
     if strategy is None or data is None:
         raise UsageError(

@@ -22,7 +22,7 @@ from kalshi_cli.cli._output import Column, Output
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import Candle, Ohlc
-    from kalshi_cli.models import Trade
+    from kalshi_cli.vocabulary.models import Trade
 
 
 class EventStatus(StrEnum):
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
 def parse_when(text: str, hint: str) -> int:
     """Unix seconds, a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it
     says otherwise) -> Unix seconds."""
-    from kalshi_cli.clock import parse_time
+    from kalshi_cli.vocabulary.clock import parse_time
 
     try:
         return int(parse_time(text))
@@ -64,7 +64,7 @@ def parse_when(text: str, hint: str) -> int:
 
 
 def _iso(ts: int) -> str:
-    from kalshi_cli.clock import iso_utc
+    from kalshi_cli.vocabulary.clock import iso_utc
 
     return iso_utc(ts)
 
@@ -127,7 +127,7 @@ EVENT_COLUMNS = (
 
 def event_json(event: dict[str, Any]) -> dict[str, Any]:
     from kalshi_cli.cli.markets import market_summary_json
-    from kalshi_cli.models import Market, decode_answer
+    from kalshi_cli.vocabulary.models import Market, decode_answer
 
     document = {
         "event_ticker": event.get("event_ticker"),
@@ -181,7 +181,7 @@ def event_command(
 
 def render_event(out: Output, body: dict[str, Any]) -> None:
     from kalshi_cli.cli.markets import render_markets
-    from kalshi_cli.models import Market, decode_answer
+    from kalshi_cli.vocabulary.models import Market, decode_answer
 
     event = dict(body.get("event") or {})
     event["markets"] = body.get("markets") or []
@@ -311,7 +311,7 @@ TRADE_COLUMNS = (
 
 
 def trade_json(t: Trade) -> dict[str, Any]:
-    from kalshi_cli.models import ONE, fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.models import ONE, fmt_count, fmt_dollars
 
     return {
         "trade_id": t.trade_id,
@@ -333,7 +333,7 @@ def _taker(t: Trade) -> str:
 
 
 def render_trades(out: Output, tape: list[Trade]) -> None:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     rows = [
         {
@@ -417,7 +417,7 @@ CANDLE_COLUMNS = (
 
 
 def _ohlc_json(o: Ohlc) -> dict[str, str | None]:
-    from kalshi_cli.models import fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_dollars
 
     return {
         name: None if value is None else fmt_dollars(value)
@@ -426,7 +426,7 @@ def _ohlc_json(o: Ohlc) -> dict[str, str | None]:
 
 
 def candle_json(c: Candle) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     return {
         "end_ts": c.end_ts,

@@ -20,7 +20,7 @@ from typer.core import TyperCommand
 from kalshi_cli.checks import CheckResult, CheckStatus, format_nagios
 from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import Environment, EnvOpt, JsonOpt
-from kalshi_cli.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertRouter

@@ -13,7 +13,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.errors import DataWriteError, UsageError
+from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings

@@ -72,8 +72,8 @@ def dashboard_command(
 
     if backtest is not None:
         from kalshi_cli.cli.dashboard_backtest import BacktestApp
-        from kalshi_cli.clock import SystemClock
         from kalshi_cli.dashboard.backtest import load_backtest
+        from kalshi_cli.vocabulary.clock import SystemClock
 
         BacktestApp(load_backtest(backtest, SystemClock())).run()
         return
@@ -101,8 +101,8 @@ def build_wiring(
     credentials, and the dashboard's own WebSocket feed (not started: the caller starts and
     stops it) whose markets follow the positions and orders the exchange reports."""
     from kalshi_cli.cli.dashboard_app import Wiring
-    from kalshi_cli.clock import SystemClock
-    from kalshi_cli.errors import CredentialsError
+    from kalshi_cli.vocabulary.clock import SystemClock
+    from kalshi_cli.vocabulary.errors import CredentialsError
 
     settings = app.settings(env)
     sources = load_sources(app, settings.state, settings.env)

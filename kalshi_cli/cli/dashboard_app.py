@@ -29,7 +29,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Sparkline, Static
 
 from kalshi_cli.cli._panels import PanelApp
-from kalshi_cli.clock import utc_datetime
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import (
     LocalSnapshot,
@@ -38,13 +37,14 @@ from kalshi_cli.dashboard.snapshot import (
     local_snapshot,
     remote_snapshot,
 )
-from kalshi_cli.models import fmt_money
+from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.vocabulary.models import fmt_money
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.clock import Clock
     from kalshi_cli.dashboard.snapshot import FeedAges, FillLine
-    from kalshi_cli.killswitch import KillReport
+    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.vocabulary.clock import Clock
 
 KILL_WORD = "KILL"
 STATE_STYLE = {

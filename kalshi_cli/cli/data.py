@@ -22,7 +22,7 @@ from kalshi_cli.cli._output import Column, is_tty, no_color
 if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.data.download import MarketDone, PageDone
-    from kalshi_cli.models import Market
+    from kalshi_cli.vocabulary.models import Market
 
 
 class ExportFormat(StrEnum):
@@ -112,7 +112,7 @@ def record_command(
     Example: kalshi record --tickers KXBTCD-SIM-T97000 --out recordings/kx --duration 5
     """
     from kalshi_cli.data.recorder import make_directory
-    from kalshi_cli.errors import UsageError
+    from kalshi_cli.vocabulary.errors import UsageError
 
     if sum(1 for given in (tickers, series, all_open) if given) != 1:
         raise UsageError("give exactly one of --tickers, --series and --all-open")
@@ -142,9 +142,9 @@ def _record(
     from kalshi_cli.data.recorder import Recorder
     from kalshi_cli.data.reference import refresh_markets, save_reference
     from kalshi_cli.data.watch import ws_url_for
-    from kalshi_cli.errors import KalshiError
     from kalshi_cli.feed.index import channels_for
-    from kalshi_cli.reference_index import index_for_market
+    from kalshi_cli.vocabulary.errors import KalshiError
+    from kalshi_cli.vocabulary.reference_index import index_for_market
 
     connection = app.connection(auth=True)
     assert connection.key_id is not None and connection.private_key is not None
@@ -185,7 +185,7 @@ def _record(
 
 
 def _record_markets(app: AppContext, tickers: str | None, series: str | None) -> list[Market]:
-    from kalshi_cli.errors import UsageError
+    from kalshi_cli.vocabulary.errors import UsageError
 
     if tickers:
         from kalshi_cli.data.watch import check_tickers
@@ -530,6 +530,6 @@ def _counts(counts: dict[str, Any]) -> str:
 def _iso(ns: Any) -> str:
     if not isinstance(ns, int) or ns <= 0:
         return "-"
-    from kalshi_cli.clock import iso_utc
+    from kalshi_cli.vocabulary.clock import iso_utc
 
     return iso_utc(ns / 1e9)  # a display time

@@ -19,7 +19,7 @@ from kalshi_cli.cli._output import Column, Output
 
 if TYPE_CHECKING:
     from kalshi_cli.client.exchange import ExchangeSchedule
-    from kalshi_cli.models import ExchangeStatus
+    from kalshi_cli.vocabulary.models import ExchangeStatus
 
 exchange_app = typer.Typer(
     name="exchange",

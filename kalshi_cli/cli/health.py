@@ -26,8 +26,8 @@ import typer
 from kalshi_cli.cli._context import AppContext, current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt
 from kalshi_cli.cli._output import Column
-from kalshi_cli.errors import CredentialsError, KalshiError, TransportError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import CredentialsError, KalshiError, TransportError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -157,7 +157,7 @@ def check_credentials(target: HealthTarget) -> CheckResult:
             "KALSHI_PRIVATE_KEY_PATH)",
         )
     from kalshi_cli.config import mask
-    from kalshi_cli.keys import key_type
+    from kalshi_cli.vocabulary.keys import key_type
 
     client.get_balance()
     connection = target.app.connection(auth=True)

@@ -22,7 +22,7 @@ import typer
 from kalshi_cli.cli._context import current
 from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, YesOpt
 from kalshi_cli.cli._output import Column, Output
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError
 
 key_app = typer.Typer(
     name="key",
@@ -187,7 +187,7 @@ def key_material(
     public_key: Path | None, out_path: Path | None, kind: KeyKind
 ) -> tuple[str, str, bytes | None]:
     """(public key PEM, key type, private key PEM of a pair made here or None)."""
-    from kalshi_cli.keys import (
+    from kalshi_cli.vocabulary.keys import (
         generate_private_key,
         key_type,
         load_public_key,

@@ -20,8 +20,8 @@ from kalshi_cli.cli._options import EnvOpt, FiniteFloat, FormatOpt, JsonOpt, Tic
 from kalshi_cli.cli._output import Column, Output, TableFormat
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Level, Market, Orderbook
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Level, Market, Orderbook
 
 
 PAGE_MAX = 1000  # the exchange's largest page of /markets
@@ -200,7 +200,7 @@ MARKET_COLUMNS = (
 
 
 def market_summary_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.units import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     return {
         "ticker": m.ticker,
@@ -222,7 +222,7 @@ def market_summary_json(m: Market) -> dict[str, Any]:
 
 
 def render_markets(out: Output, markets: list[Market]) -> None:
-    from kalshi_cli.units import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     rows = [
         {
@@ -268,14 +268,14 @@ def market_command(
 
 def _tick(m: Market) -> str:
     """The market's finest tick: its prices are shown to that many digits."""
-    from kalshi_cli.models import min_tick
+    from kalshi_cli.vocabulary.models import min_tick
 
     return f"{min_tick(m.price_ranges)}" if m.price_ranges else ""
 
 
 def market_json(m: Market) -> dict[str, Any]:
-    from kalshi_cli.models import min_tick
-    from kalshi_cli.units import fmt_dollars
+    from kalshi_cli.vocabulary.models import min_tick
+    from kalshi_cli.vocabulary.units import fmt_dollars
 
     document = market_summary_json(m)
     document.update(
@@ -293,7 +293,7 @@ def market_json(m: Market) -> dict[str, Any]:
 
 
 def render_market(out: Output, m: Market) -> None:
-    from kalshi_cli.units import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     ranges = ", ".join(
         f"{fmt_dollars(r.start)}-{fmt_dollars(r.end)} step {fmt_dollars(r.step)}"
@@ -391,7 +391,7 @@ def orderbook_command(
         out.clear()
         render_orderbook(out, book, compact=True)
 
-    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     try:
         watch_loop(refresh, interval=interval, count=count, clock=SystemClock())
@@ -414,13 +414,13 @@ def watch_loop(
 
 
 def _level(level: Level | None) -> dict[str, str] | None:
-    from kalshi_cli.units import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     return None if level is None else {"price": fmt_dollars(level[0]), "size": fmt_count(level[1])}
 
 
 def orderbook_json(book: Orderbook) -> dict[str, Any]:
-    from kalshi_cli.units import fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_dollars
 
     return {
         "ticker": book.ticker,
@@ -446,7 +446,7 @@ BOOK_COLUMNS = (
 
 
 def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> None:
-    from kalshi_cli.units import ONE, fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import ONE, fmt_count, fmt_dollars
 
     document = orderbook_json(book)
     if out.as_json:
@@ -472,7 +472,7 @@ def render_orderbook(out: Output, book: Orderbook, *, compact: bool = False) -> 
 
 
 def book_summary(book: Orderbook) -> str:
-    from kalshi_cli.units import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.units import fmt_count, fmt_dollars
 
     def show(level: Level | None) -> str:
         return "none" if level is None else f"{fmt_dollars(level[0])} x {fmt_count(level[1])}"

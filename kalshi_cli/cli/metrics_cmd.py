@@ -1,5 +1,5 @@
 """`kalshi metrics`: Prometheus metrics, printed or written for node_exporter's textfile
-collector (kalshi_cli.metrics)."""
+collector (kalshi_cli.services.metrics)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def metrics_command(
 
     Example: kalshi metrics --textfile /var/lib/node_exporter/textfile/kalshi.prom
     """
-    from kalshi_cli.metrics import Collector, write_textfile
+    from kalshi_cli.services.metrics import Collector, write_textfile
 
     app = current()
     settings = app.settings(env.value if env else None)

@@ -61,7 +61,7 @@ def _group_id(text: str) -> str:
 def _session_groups(app: AppContext, env: str | None) -> set[str]:
     """The groups `kalshi trade` sessions created and still list in the state file (read
     only: a missing state file is created by no read)."""
-    from kalshi_cli.killswitch import session_order_groups
+    from kalshi_cli.services.killswitch import session_order_groups
     from kalshi_cli.store import Store, StoreError
 
     try:
@@ -77,7 +77,7 @@ def _session_groups(app: AppContext, env: str | None) -> set[str]:
 def _last_action(app: AppContext, env: str | None, group_id: str) -> dict[str, Any] | None:
     """What the state file saw done to the group last (killswitch.note_order_group_action),
     read only; None when it saw nothing or there is no state file."""
-    from kalshi_cli.killswitch import order_group_action
+    from kalshi_cli.services.killswitch import order_group_action
     from kalshi_cli.store import Store, StoreError
 
     try:
@@ -95,7 +95,7 @@ def _triggered(
 ) -> tuple[bool | None, str | None, str]:
     """Whether the group is triggered, as far as the state file saw (the exchange's answer does
     not say): the flag (None: unknown), which command and when, and the words for a person."""
-    from kalshi_cli.clock import iso_utc
+    from kalshi_cli.vocabulary.clock import iso_utc
 
     last = _last_action(app, env, group_id)
     if last is None:
@@ -110,8 +110,8 @@ def _note_action(app: AppContext, group_id: str, action: str) -> str | None:
     """Record a trigger or reset the exchange took in the state file; the exchange acted
     either way, so a state file that cannot take it is a warning (returned), not a failure."""
     from kalshi_cli.cli._services import open_store
-    from kalshi_cli.errors import KalshiError
-    from kalshi_cli.killswitch import note_order_group_action
+    from kalshi_cli.services.killswitch import note_order_group_action
+    from kalshi_cli.vocabulary.errors import KalshiError
 
     verb = "trigger" if action == "triggered" else "reset"
     try:

@@ -2,7 +2,7 @@
 
 The trader says `--side no --action buy --price 0.40`; the exchange's V2 book hears `ask` at a
 YES price of 0.60. Both are shown. Every command is parse -> one `OrderService` call -> render;
-the never-twice, never-lost sequence lives in `kalshi_cli.orders`.
+the never-twice, never-lost sequence lives in `kalshi_cli.services.orders`.
 
 Bad input is refused in two places, each with its own exit code, and nothing is sent either way:
 a value that cannot be right for any market (not a number, a count that is not positive, a price
@@ -25,17 +25,17 @@ from kalshi_cli.cli._options import EnvOpt, FormatOpt, JsonOpt, SubaccountOpt, Y
 from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import confirm_on_prod, open_store, order_service, use_subaccount
 from kalshi_cli.cli.trading import cancel_all_command
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import Action, Side, fmt_count, fmt_dollars
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Action, Side, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.models import Order
-    from kalshi_cli.order_batch import BatchReport
-    from kalshi_cli.order_terms import OrderRequest, TermsError
-    from kalshi_cli.orders import PlaceOutcome, PreparedOrder
+    from kalshi_cli.services.order_batch import BatchReport
+    from kalshi_cli.services.orders import PlaceOutcome, PreparedOrder
     from kalshi_cli.store import IntentRecord
+    from kalshi_cli.vocabulary.models import Order
+    from kalshi_cli.vocabulary.order_terms import OrderRequest, TermsError
 
 order_app = typer.Typer(
     name="order",
@@ -62,7 +62,7 @@ class ListStatus(StrEnum):
 
 
 # ------------------------------------------------------------------------------------ parsing
-# The rules are `kalshi_cli.order_terms`' (the batch file's and the order service's too); here a
+# The rules are `vocabulary.order_terms`' (the batch file's and the order service's too); here a
 # broken one becomes a usage error naming the flag.
 
 
@@ -74,7 +74,7 @@ def usage_error(exc: TermsError) -> typer.BadParameter:
 
 def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
     """A count or a price as Decimal, refusing floats' disguises (nan, inf, 1e3)."""
-    from kalshi_cli import order_terms
+    from kalshi_cli.vocabulary import order_terms
 
     try:
         return order_terms.parse_amount(text, flag.lstrip("-"), allow_zero=allow_zero)
@@ -83,7 +83,7 @@ def parse_amount(text: str, flag: str, *, allow_zero: bool = False) -> Decimal:
 
 
 def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -> Decimal:
-    from kalshi_cli import order_terms
+    from kalshi_cli.vocabulary import order_terms
 
     try:
         return order_terms.parse_count(text, flag.lstrip("-"), allow_zero=allow_zero)
@@ -92,7 +92,7 @@ def parse_count(text: str, flag: str = "--count", *, allow_zero: bool = False) -
 
 
 def parse_price(text: str, flag: str = "--price") -> Decimal:
-    from kalshi_cli import order_terms
+    from kalshi_cli.vocabulary import order_terms
 
     try:
         return order_terms.parse_price(text, flag.lstrip("-"))
@@ -102,7 +102,7 @@ def parse_price(text: str, flag: str = "--price") -> Decimal:
 
 def parse_expires(text: str, now: float) -> int:
     """`30m`, `2h`, `1d` from now, unix seconds, or an ISO 8601 time (UTC unless it says)."""
-    from kalshi_cli import order_terms
+    from kalshi_cli.vocabulary import order_terms
 
     try:
         return order_terms.parse_expires(text, now)
@@ -214,8 +214,8 @@ def order_request(
 ) -> OrderRequest:
     """`order place`'s flags as an order, or a usage error before anything is read or sent:
     the same reading as a row of a batch file (`order_terms.read_terms`)."""
-    from kalshi_cli.clock import SystemClock
-    from kalshi_cli.order_terms import TermsError, read_terms
+    from kalshi_cli.vocabulary.clock import SystemClock
+    from kalshi_cli.vocabulary.order_terms import TermsError, read_terms
 
     cells = {
         "ticker": ticker,
@@ -244,7 +244,7 @@ def render_placed(out: Output, prepared: PreparedOrder, outcome: PlaceOutcome) -
 def outcome_json(outcome: PlaceOutcome, side: Side) -> dict[str, Any]:
     """The exchange reports `average_fill_price` as a YES price: shown in `side`'s terms (a NO
     buy at 0.67 filled at 0.67), with the YES price alongside."""
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     yes_price = outcome.average_fill_price
     return {
@@ -263,7 +263,7 @@ def _of(side: Side, yes_price: Decimal) -> Decimal:
 
 
 def place_fields(prepared: PreparedOrder, outcome: PlaceOutcome) -> list[tuple[str, str]]:
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     req = prepared.request
     book = prepared.create
@@ -286,8 +286,8 @@ def render_dry_run(app: AppContext, prepared: PreparedOrder, *, as_json: bool, f
     """The exact request `place` would send; the signature and most of the key id masked."""
     import json
 
-    from kalshi_cli.clock import SystemClock
     from kalshi_cli.config import MASK, mask
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     client = app.client(auth=True)
     connection = app.connection(auth=True)
@@ -387,7 +387,7 @@ def amend_command(
 
     Example: kalshi order amend 5c3e0b9e-... --price 0.57
     """
-    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     if price is None and count is None and expires is None:
         raise typer.BadParameter(
@@ -468,7 +468,7 @@ ORDER_COLUMNS = (
 def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
     """An exchange order in both vocabularies; the trader's side comes from the state file
     when the order was placed here, else YES."""
-    from kalshi_cli.models import fmt_count, fmt_dollars, from_book
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, from_book
 
     side = intent.side if intent is not None else Side.YES
     action, price = from_book(order.book_side, order.yes_price, side)
@@ -495,7 +495,7 @@ def order_json(order: Order, intent: IntentRecord | None) -> dict[str, Any]:
 
 
 def _money(text: str) -> str:
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     return fmt_money(Decimal(text))
 
@@ -599,7 +599,7 @@ def add_queue_positions(
     ahead of it at its price; null for an order that does not rest) and an "ahead" column.
     The exchange answers one subaccount's at a time (0 unless named), and the listing covers
     every subaccount unless the client acts on one: each subaccount an order rests on is asked."""
-    from kalshi_cli.models import fmt_count
+    from kalshi_cli.vocabulary.models import fmt_count
 
     ahead = client.queue_positions_of(orders, market_tickers=[ticker] if ticker else None)
     for doc, row in zip(docs, rows, strict=True):
@@ -644,7 +644,7 @@ def show_command(
 
 
 def _history_json(history: list[Any]) -> list[dict[str, Any]]:
-    from kalshi_cli.clock import iso_utc
+    from kalshi_cli.vocabulary.clock import iso_utc
 
     return [
         {
@@ -662,7 +662,7 @@ def _render_history(out: Any, history: list[Any]) -> None:
     """What the state file saw happen to the order, oldest first (an amend, a fill, a
     decrease...), under its record; not in CSV or markdown, whose shape is the record's."""
     from kalshi_cli.cli._output import TableFormat
-    from kalshi_cli.clock import iso_utc
+    from kalshi_cli.vocabulary.clock import iso_utc
 
     if not history or out.format not in (TableFormat.TABLE, TableFormat.PLAIN):
         return
@@ -732,7 +732,7 @@ def batch_command(
 
     Example: kalshi order batch --file orders.csv
     """
-    from kalshi_cli.order_batch import place_batch
+    from kalshi_cli.services.order_batch import place_batch
 
     app = current()
     app.settings(env.value if env else None)

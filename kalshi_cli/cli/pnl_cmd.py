@@ -1,6 +1,6 @@
 """`kalshi pnl`: realized P&L from the state file's fills and settlements (average cost, fees
 expensed when paid), unrealized P&L marked at the book, totals, and a cross-check against the
-exchange's own per-market figures. The report is `kalshi_cli.pnl_report.pnl_report()`; this
+exchange's own per-market figures. The report is `kalshi_cli.services.pnl_report.pnl_report()`; this
 module parses and renders. How it is computed: docs/pnl.md.
 
 The state file is opened read-only (never created). `--local` skips the exchange: no
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.cli._output import Output
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.pnl import Bucket
-    from kalshi_cli.pnl_report import PnlReport
+    from kalshi_cli.services.pnl import Bucket
+    from kalshi_cli.services.pnl_report import PnlReport
 
 
 class By(StrEnum):
@@ -78,7 +78,7 @@ def pnl_command(
     """
     from kalshi_cli.cli._services import use_subaccount
     from kalshi_cli.cli.portfolio import parse_since
-    from kalshi_cli.pnl_report import pnl_report
+    from kalshi_cli.services.pnl_report import pnl_report
 
     since_ts = None if since is None else parse_since(since)
     app = current()
@@ -108,7 +108,7 @@ def exchange_access(app: AppContext) -> tuple[KalshiClient, Decimal | None]:
 
 
 def render_totals(out: Output, report: PnlReport) -> None:
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     summary, view, unrealized = report.summary, report.view, report.unrealized
     out.line("")
@@ -150,7 +150,7 @@ COLUMNS = {by: _columns(by) for by in By}
 
 def draw_chart(out: Output, days: dict[str, Bucket]) -> None:
     """One bar per day, scaled to the largest day; gains right of the axis, losses left."""
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     if not days:
         out.line("(no realized P&L to chart)")

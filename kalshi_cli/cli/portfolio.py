@@ -1,7 +1,7 @@
 """Portfolio commands: `balance`, `positions`, `fills`, `settlements`.
 
 `balance`, `fills` and `settlements` show the exchange's view; `positions` combines it with the
-state file's costs and the order book's marks (`kalshi_cli.positions`).
+state file's costs and the order book's marks (`kalshi_cli.services.positions`).
 
 All need credentials; without them they stop with a one-line credentials error before any
 request. Money is shown and emitted in dollars (balances with 2 decimals, prices with 4), counts
@@ -22,8 +22,8 @@ from kalshi_cli.cli._output import Column
 from kalshi_cli.cli._services import use_subaccount
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Action, Balance, Fill, Settlement, Side
-    from kalshi_cli.positions import PositionRow as MarkedPosition
+    from kalshi_cli.services.positions import PositionRow as MarkedPosition
+    from kalshi_cli.vocabulary.models import Action, Balance, Fill, Settlement, Side
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +56,7 @@ def balance_command(
 
     Example: kalshi balance --json
     """
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     app = current()
     app.settings(env.value if env else None)
@@ -114,10 +114,10 @@ def positions_command(
 
     Example: kalshi positions --format csv > positions.csv
     """
-    from kalshi_cli.clock import SystemClock
-    from kalshi_cli.orders import load_limits
-    from kalshi_cli.positions import mark_to_market, open_caught_up
     from kalshi_cli.runner.config import load_risk_limits
+    from kalshi_cli.services.orders import load_limits
+    from kalshi_cli.services.positions import mark_to_market, open_caught_up
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     app = current()
     settings = app.settings(env.value if env else None)
@@ -177,7 +177,7 @@ POSITION_COLUMNS = (
 
 
 def position_row(row: MarkedPosition) -> dict[str, str]:
-    from kalshi_cli.models import fmt_count, fmt_dollars, fmt_money
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars, fmt_money
 
     def dollars_or_dash(value: Decimal | None) -> str:
         return "-" if value is None else fmt_money(value)
@@ -217,7 +217,7 @@ def position_row(row: MarkedPosition) -> dict[str, str]:
 def parse_since(text: str) -> int:
     """A date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time (UTC unless it says otherwise)
     -> unix seconds."""
-    from kalshi_cli.clock import parse_time
+    from kalshi_cli.vocabulary.clock import parse_time
 
     try:
         return int(parse_time(text))
@@ -277,7 +277,7 @@ def _traded(f: Fill, store: Any) -> tuple[Action, Side]:
     """The action and side the trader used: the state file's intent when the order was placed
     here; else the exchange's own `action`/`side` (deprecated but still sent); else the side
     the fill added, bought."""
-    from kalshi_cli.models import Action, Side, outcome_side_of
+    from kalshi_cli.vocabulary.models import Action, Side, outcome_side_of
 
     intent = (
         store.orders.intent_by_order_id(f.order_id) if store is not None and f.order_id else None
@@ -321,7 +321,13 @@ def fill_row(doc: dict[str, Any]) -> dict[str, str]:
 
 
 def fill_json(f: Fill, traded: tuple[Action, Side] | None = None) -> dict[str, Any]:
-    from kalshi_cli.models import Action, fmt_count, fmt_dollars, from_book, outcome_side_of
+    from kalshi_cli.vocabulary.models import (
+        Action,
+        fmt_count,
+        fmt_dollars,
+        from_book,
+        outcome_side_of,
+    )
 
     action, side = traded or (Action.BUY, outcome_side_of(f.book_side))
     _, price = from_book(f.book_side, f.yes_price, side)
@@ -362,7 +368,7 @@ def settlements_command(
 
     Example: kalshi settlements --limit 20 --format markdown
     """
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     app = current()
     app.settings(env.value if env else None)
@@ -400,7 +406,7 @@ SETTLEMENT_COLUMNS = (
 
 
 def settlement_json(s: Settlement) -> dict[str, Any]:
-    from kalshi_cli.models import fmt_count, fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
     return {
         "ticker": s.ticker,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.cli._context import AppContext
     from kalshi_cli.client import KalshiClient
     from kalshi_cli.client.communications import Quote, Rfq
-    from kalshi_cli.models import Market
+    from kalshi_cli.vocabulary.models import Market
 
 rfq_app = typer.Typer(
     name="rfq",
@@ -139,7 +139,7 @@ def _trading_allowed(app: AppContext, what: str) -> None:
     """The state file's trading state, as `kalshi order place` reads it: HALTED and SAFE_MODE
     refuse (exit 13), REDUCING too (an RFQ or a quote is never reduce-only)."""
     from kalshi_cli.cli._services import open_store
-    from kalshi_cli.orders import check_trading_state
+    from kalshi_cli.services.orders import check_trading_state
 
     with open_store(app) as store:
         state = store.trading.trading_state()
@@ -147,7 +147,7 @@ def _trading_allowed(app: AppContext, what: str) -> None:
 
 
 def _open_market(client: KalshiClient, ticker: str) -> Market:
-    from kalshi_cli.orders import open_market
+    from kalshi_cli.services.orders import open_market
 
     return open_market(client, ticker)
 
@@ -157,7 +157,7 @@ def _quotable(
 ) -> str:
     """The gates of a quote before it is sent: trading allowed, the RFQ's market open, each
     price that does not decline its side on the market's tick grid. Returns the market."""
-    from kalshi_cli.order_terms import check_price
+    from kalshi_cli.vocabulary.order_terms import check_price
 
     _trading_allowed(app, "no quote sent")
     market = _open_market(client, client.get_rfq(rfq_id).market_ticker)

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 def parse_balance(text: str) -> int:
     """Dollars (e.g. 1000 or 250.50) -> whole cents; anything else is a usage error."""
-    from kalshi_cli.models import dollars_to_cents
+    from kalshi_cli.vocabulary.models import dollars_to_cents
 
     try:
         dollars = Decimal(text)
@@ -86,7 +86,7 @@ def serve_command(
     Example: kalshi sim serve --port 8765 --scenario quiet --speed 10
     """
     from kalshi_cli.config import TIERS
-    from kalshi_cli.connection import serve_simulator
+    from kalshi_cli.services.connection import serve_simulator
 
     if tier not in TIERS:
         raise typer.BadParameter(f"must be one of {', '.join(TIERS)}", param_hint="--tier")
@@ -135,7 +135,7 @@ def stop_command(*, data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> No
 
     Example: kalshi sim stop
     """
-    from kalshi_cli.connection import stop_simulator
+    from kalshi_cli.services.connection import stop_simulator
 
     app = current()
     stopped = stop_simulator(app.settings("sim"), data_dir)
@@ -159,7 +159,7 @@ def env_command(*, data_dir: DataDirOpt = None) -> None:
 
     Example: kalshi sim env
     """
-    from kalshi_cli.connection import simulator_exports
+    from kalshi_cli.services.connection import simulator_exports
 
     app = current()
     app.output(as_json=False).line(simulator_exports(app.settings("sim"), data_dir))

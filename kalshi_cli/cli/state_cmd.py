@@ -112,7 +112,7 @@ def migrate_command(
 
 
 def _rows(status: list[tuple[str, float | None]]) -> list[dict[str, str]]:
-    from kalshi_cli.clock import utc_datetime
+    from kalshi_cli.vocabulary.clock import utc_datetime
 
     return [
         {
@@ -147,7 +147,7 @@ def bind_command(yes: YesOpt = False, env: EnvOpt = None) -> None:
     """
     from kalshi_cli.cli._services import confirm_on_prod
     from kalshi_cli.config import mask
-    from kalshi_cli.connection import rebind_state
+    from kalshi_cli.services.connection import rebind_state
 
     app = current()
     settings = app.settings(env.value if env else None)

@@ -44,7 +44,7 @@ def list_command(as_json: JsonOpt = False, fmt: FormatOpt = None, env: EnvOpt = 
 
     Example: kalshi subaccount list --json
     """
-    from kalshi_cli.models import fmt_dollars
+    from kalshi_cli.vocabulary.models import fmt_dollars
 
     app = current()
     app.settings(env.value if env else None)

@@ -225,7 +225,7 @@ def _checked_config(settings: Settings, options: TradeOptions) -> tuple[TradeOpt
 
 def _binder(app: AppContext, settings: Settings) -> Callable[[Store], None]:
     """Binds the state file the loop opens to this exchange endpoint and account."""
-    from kalshi_cli.connection import bind_state
+    from kalshi_cli.services.connection import bind_state
 
     return lambda store: bind_state(settings, store, app.connection(auth=True))
 
@@ -247,10 +247,10 @@ def _options(
     `--subaccount`)."""
     from decimal import Decimal, InvalidOperation
 
-    from kalshi_cli.errors import UsageError
     from kalshi_cli.runner import Selection, TradeOptions
     from kalshi_cli.strategies import get_strategy, strategy_names
     from kalshi_cli.strategies.loader import is_path_spec
+    from kalshi_cli.vocabulary.errors import UsageError
 
     # a file that does not load is refused before any config, client or lock, and is named by
     # its absolute path from here on; a name may be the config's (`strategies.NAME.source`),

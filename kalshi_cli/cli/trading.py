@@ -25,13 +25,13 @@ from kalshi_cli.cli._options import (
     SubaccountOpt,
     YesOpt,
 )
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from kalshi_cli.cli._output import Output
-    from kalshi_cli.killswitch import KillReport
-    from kalshi_cli.reconcile import ReconcileReport
+    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.reconcile import ReconcileReport
 
 
 def register(app: typer.Typer) -> None:
@@ -86,8 +86,8 @@ def cancel_all_command(
     Example: kalshi cancel-all --event KXBTCD-SIM-H17 --yes
     """
     from kalshi_cli.cli._services import confirm_on_prod, open_store, use_subaccount
-    from kalshi_cli.clock import SystemClock
-    from kalshi_cli.killswitch import run_kill_switch
+    from kalshi_cli.services.killswitch import run_kill_switch
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     scope = _kill_scope(ticker, event, subaccount)
     app = current()
@@ -232,7 +232,7 @@ def render_state(
     previous: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    from kalshi_cli.clock import utc_datetime
+    from kalshi_cli.vocabulary.clock import utc_datetime
 
     when = None if not at else utc_datetime(at).strftime("%Y-%m-%dT%H:%M:%SZ")
     document: dict[str, Any] = {"state": state, "reason": reason, "source": source, "since": when}
@@ -274,7 +274,7 @@ def status_command(as_json: JsonOpt = False, env: EnvOpt = None) -> None:
 
     Example: kalshi status --json
     """
-    from kalshi_cli.orders import trading_status
+    from kalshi_cli.services.orders import trading_status
 
     app = current()
     settings = app.settings(env.value if env else None)

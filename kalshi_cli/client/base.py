@@ -10,7 +10,7 @@ Each request goes through the same four steps:
    from the moment it is sent, or sooner the `clock.Deadline` the caller runs under (the kill
    switch's, the retry policy's). The transport cuts connect, write and the whole answer off
    when it is spent (client/deadline.py), so an answer trickled a byte at a time ends there.
-3. The answer is turned into a value or a typed error from `kalshi_cli.errors`: an error status
+3. The answer is turned into a value or a typed error from `vocabulary.errors`: an error status
    becomes the `ApiError` subclass for it, a failure to get any answer becomes a one-line
    `TransportError` naming the host.
 4. The retry policy (retry.py) decides from the error and the request's `Resend` mode whether to
@@ -23,7 +23,7 @@ Each request goes through the same four steps:
    `LANDING_WINDOW_S` below.
 
 Lists follow cursors through pagination.py. Answers are decoded from their bytes by msgspec into
-the tolerant Structs of `kalshi_cli.models` (`decode_answer`): unknown fields are ignored, prices
+the tolerant Structs of `vocabulary.models` (`decode_answer`): unknown fields are ignored, prices
 and counts are `Decimal`. A page is split into its items' bytes (`msgspec.Raw`) first, so each
 item is decoded straight into its Struct and kept as bytes for its `raw`.
 """
@@ -50,8 +50,8 @@ from kalshi_cli.client.retry import Resend, RetryPolicy
 from kalshi_cli.client.signing import KalshiAuth
 from kalshi_cli.client.stats import ApiStats
 from kalshi_cli.client.subaccount_scope import scope_request
-from kalshi_cli.clock import Clock, Deadline, SystemClock
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.clock import Clock, Deadline, SystemClock
+from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
     CredentialsError,
@@ -59,8 +59,8 @@ from kalshi_cli.errors import (
     NotFoundError,
     TransportError,
 )
-from kalshi_cli.keys import PrivateKey
-from kalshi_cli.models import decode_answer
+from kalshi_cli.vocabulary.keys import PrivateKey
+from kalshi_cli.vocabulary.models import decode_answer
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)

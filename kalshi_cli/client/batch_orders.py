@@ -18,8 +18,13 @@ import msgspec
 from kalshi_cli.client.base import ClientBase
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.errors import KalshiError, OrderOutcomeUnknown, ServerError, TransportError
-from kalshi_cli.models import decode_answer
+from kalshi_cli.vocabulary.errors import (
+    KalshiError,
+    OrderOutcomeUnknown,
+    ServerError,
+    TransportError,
+)
+from kalshi_cli.vocabulary.models import decode_answer
 
 __all__ = [
     "BATCH_CREATE_ITEM_COST",

@@ -29,15 +29,15 @@ import msgspec
 from kalshi_cli.client.base import ClientBase, Params, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend, nothing_sent
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.errors import (
     KalshiError,
     OrderOutcomeUnknown,
     ServerError,
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import Answer
-from kalshi_cli.units import (
+from kalshi_cli.vocabulary.models import Answer
+from kalshi_cli.vocabulary.units import (
     ONE,
     ZERO,
     fmt_count,

@@ -31,7 +31,7 @@ import typing
 import httpcore
 import httpx
 
-from kalshi_cli.clock import Deadline
+from kalshi_cli.vocabulary.clock import Deadline
 
 
 def _capped(timeout: float | None, exhausted: type[Exception], what: str) -> float | None:

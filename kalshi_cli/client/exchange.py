@@ -22,12 +22,12 @@ from kalshi_cli.client.base import (
     not_found_with_hint,
     path_segment,
 )
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import ZERO, Answer, decode_answer
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.models import ZERO, Answer, decode_answer
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Orderbook
+    from kalshi_cli.vocabulary.models import Orderbook
 
 __all__ = [
     "BATCH_MAX",
@@ -299,7 +299,7 @@ class ExchangeDataApi(ClientBase):
 
     def get_orderbooks(self, tickers: list[str]) -> dict[str, Orderbook]:
         """`GET /markets/orderbooks`: ticker -> its whole book, up to 100 tickers a request."""
-        from kalshi_cli.models import decode_orderbook
+        from kalshi_cli.vocabulary.models import decode_orderbook
 
         out: dict[str, Orderbook] = {}
         for i in range(0, len(tickers), BATCH_MAX):

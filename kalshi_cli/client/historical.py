@@ -27,8 +27,8 @@ from kalshi_cli.client.base import (
     path_segment,
 )
 from kalshi_cli.client.listing import Listings, time_window
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Fill, Market, Order, Position, Trade
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.models import Fill, Market, Order, Position, Trade
 
 __all__ = [
     "FillSource",

@@ -16,10 +16,10 @@ from kalshi_cli.client.base import (
     path_segment,
 )
 from kalshi_cli.client.pagination import paginate
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.errors import (
     NotFoundError,
 )
-from kalshi_cli.models import ExchangeStatus, Market, Orderbook, Trade, decode_orderbook
+from kalshi_cli.vocabulary.models import ExchangeStatus, Market, Orderbook, Trade, decode_orderbook
 
 
 class MarketDataApi(ClientBase):

@@ -26,9 +26,9 @@ import msgspec
 from kalshi_cli.client.base import ClientBase, Params, listed_items, path_segment
 from kalshi_cli.client.requests import check_count
 from kalshi_cli.client.retry import Resend
-from kalshi_cli.errors import KalshiError, ValidationError
-from kalshi_cli.models import Answer, decode_answer
-from kalshi_cli.units import fmt_count
+from kalshi_cli.vocabulary.errors import KalshiError, ValidationError
+from kalshi_cli.vocabulary.models import Answer, decode_answer
+from kalshi_cli.vocabulary.units import fmt_count
 
 __all__ = [
     "GROUPS",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from kalshi_cli.errors import KalshiError
+from kalshi_cli.vocabulary.errors import KalshiError
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from kalshi_cli.client.base import Params, not_found_with_hint, path_segment
 from kalshi_cli.client.listing import Listings
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.errors import (
     NotFoundError,
 )
-from kalshi_cli.models import ZERO, Balance, Fill, Order, Position, Settlement
+from kalshi_cli.vocabulary.models import ZERO, Balance, Fill, Order, Position, Settlement
 
 
 class PortfolioApi(Listings):

@@ -8,8 +8,8 @@ from decimal import Decimal
 import msgspec
 
 from kalshi_cli.client.base import ClientBase, Params, not_found_with_hint, path_segment
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import Order
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.models import Order
 
 
 class _QueuePosition(msgspec.Struct, frozen=True):

@@ -26,8 +26,8 @@ from __future__ import annotations
 import threading
 from typing import NamedTuple
 
-from kalshi_cli.clock import Clock, Deadline
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.clock import Clock, Deadline
+from kalshi_cli.vocabulary.errors import ConfigError
 
 DEFAULT_COST = 10
 SAFETY_CAPACITY = 0.90

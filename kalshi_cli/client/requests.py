@@ -24,10 +24,10 @@ from uuid import uuid4
 
 import msgspec
 
-from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import Answer
-from kalshi_cli.order_terms import TermsError, combination_problems
-from kalshi_cli.units import (
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.models import Answer
+from kalshi_cli.vocabulary.order_terms import TermsError, combination_problems
+from kalshi_cli.vocabulary.units import (
     COUNT_QUANTUM,
     DOLLARS_QUANTUM,
     ONE,

@@ -28,8 +28,8 @@ from typing import TypeVar
 
 import httpx
 
-from kalshi_cli.clock import Backoff, Clock, Deadline
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.clock import Backoff, Clock, Deadline
+from kalshi_cli.vocabulary.errors import (
     KalshiError,
     OrderOutcomeUnknown,
     RateLimitedError,

@@ -1,6 +1,6 @@
 """Kalshi request signing as an `httpx.Auth`: the three KALSHI-ACCESS headers on every request.
 
-What is signed and how lives in `kalshi_cli.keys` (shared with the simulator's verifier). The
+What is signed and how lives in `vocabulary.keys` (shared with the simulator's verifier). The
 signature is computed from the request's own URL as it goes out: its path exactly as sent,
 percent-escapes and all, without the query (`URL.raw_path`, not the decoded `URL.path`). That is
 what Kalshi's SDK signs (`urlparse(url).path`) and what the server verifies against
@@ -15,8 +15,8 @@ from collections.abc import Generator
 
 import httpx
 
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.keys import KeyType, PrivateKey, key_type, signed_headers
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.keys import KeyType, PrivateKey, key_type, signed_headers
 
 
 class KalshiAuth(httpx.Auth):

@@ -91,7 +91,12 @@ class SubaccountsApi(ClientBase):
         return restriction
 
     def _listed_restriction(self, own_key: str, strict: bool) -> int | None:
-        from kalshi_cli.errors import KalshiError, RateLimitedError, ServerError, TransportError
+        from kalshi_cli.vocabulary.errors import (
+            KalshiError,
+            RateLimitedError,
+            ServerError,
+            TransportError,
+        )
 
         try:
             listed = self._get("/api_keys", auth=True)

@@ -20,7 +20,7 @@ from kalshi_cli.client.requests import (
     decode_cancel_result,
 )
 from kalshi_cli.client.retry import Resend, nothing_sent
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     KalshiError,
     OrderOutcomeUnknown,
@@ -29,8 +29,8 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import decode_answer
-from kalshi_cli.units import (
+from kalshi_cli.vocabulary.models import decode_answer
+from kalshi_cli.vocabulary.units import (
     BookSide,
     fmt_count,
     fmt_dollars,

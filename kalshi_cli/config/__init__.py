@@ -45,7 +45,7 @@ from kalshi_cli.config.sections import read_sections as read_sections
 from kalshi_cli.config.sections import refuse_unknown as refuse_unknown
 from kalshi_cli.config.sections import section as section
 from kalshi_cli.config.sections import yaml_error_text
-from kalshi_cli.errors import ConfigError, KalshiError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, KalshiError, UsageError
 
 ENVIRONMENTS = ("sim", "demo", "prod")
 TIERS = ("basic", "advanced", "expert", "premier", "paragon", "prime", "prestige")

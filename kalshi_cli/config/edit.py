@@ -30,7 +30,7 @@ from typing import Any
 
 from kalshi_cli.config.secrets import shown
 from kalshi_cli.config.sections import NESTED_SECTIONS, Located, load_yaml, read_sections
-from kalshi_cli.errors import ConfigError, DataWriteError, KalshiError, UsageError
+from kalshi_cli.vocabulary.errors import ConfigError, DataWriteError, KalshiError, UsageError
 
 
 @dataclass(frozen=True)

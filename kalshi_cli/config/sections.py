@@ -6,7 +6,7 @@ without a word: a key set twice in one mapping (YAML would keep the last), a NaN
 anywhere, a section that is not a mapping, a key that is not a plain name, all refused with file
 and line. Every mapping it returns is a `Located` dict that remembers the line of each key, so
 the layers that own a section decode it into their frozen msgspec Structs through the one
-config decoder (`kalshi_cli.decode.decode_config`: `OrderLimits`, `RiskLimits`, `TradeSection`,
+config decoder (`vocabulary.decode.decode_config`: `OrderLimits`, `RiskLimits`, `TradeSection`,
 the checks' and the alerts' sections), which walks msgspec's error path through these lines to
 the line of the mistake. `refuse_unknown` is for a mapping whose names are not a Struct's (the
 strategies, found by name at run time).
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.errors import ConfigError
 
 CONFIG_FILENAME = "config.yaml"
 T = TypeVar("T")

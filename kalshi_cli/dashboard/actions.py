@@ -9,7 +9,7 @@
   that was proven. As there, the state file is created if missing, and a state file that cannot
   be opened does not stop the cancels (the report says why HALTED was not recorded).
 - `k` on a PAPER screen: `paper_kill` halts the paper loop and has it cancel the orders of its
-  own venue, through its state file (`kalshi_cli.paper_kill`); it holds no client, so nothing
+  own venue, through its state file (`services.paper_kill`); it holds no client, so nothing
   reaches the exchange, where the account's real orders may be a live loop's.
 """
 
@@ -19,15 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
+from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
 
 if TYPE_CHECKING:
     import threading
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.killswitch import KillReport
-    from kalshi_cli.paper_kill import PaperKillReport
+    from kalshi_cli.services.killswitch import KillReport
+    from kalshi_cli.services.paper_kill import PaperKillReport
+    from kalshi_cli.vocabulary.clock import Clock
 
 SOURCE = "kalshi dashboard"
 
@@ -59,7 +59,7 @@ def kill(
     on_progress: Callable[[str], None] | None = None,
 ) -> KillReport:
     """`kalshi cancel-all` over every market: halt, cancel, prove."""
-    from kalshi_cli.killswitch import run_kill_switch
+    from kalshi_cli.services.killswitch import run_kill_switch
     from kalshi_cli.store import Store
 
     return run_kill_switch(
@@ -83,7 +83,7 @@ def paper_kill(
 ) -> PaperKillReport:
     """The kill switch of the paper loop of `state_path`: HALTED, its venue's orders cancelled
     by the loop itself, the proof; no request to any exchange."""
-    from kalshi_cli.paper_kill import kill_paper_loop
+    from kalshi_cli.services.paper_kill import kill_paper_loop
 
     return kill_paper_loop(
         state_path,

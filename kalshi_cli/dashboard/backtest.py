@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
     from kalshi_cli.dashboard.snapshot import FillLine
+    from kalshi_cli.vocabulary.clock import Clock
 
 # the report's format (backtest/report.py FORMAT; a test pins that the two agree): the dashboard
 # sits below the backtests and does not import them

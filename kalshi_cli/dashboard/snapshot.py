@@ -54,17 +54,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kalshi_cli.errors import KalshiError, TransportError
-from kalshi_cli.models import ZERO, Side, from_book
+from kalshi_cli.vocabulary.errors import KalshiError, TransportError
+from kalshi_cli.vocabulary.models import ZERO, Side, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.checks import CheckResult
     from kalshi_cli.checks.thresholds import Thresholds
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Level, Order, Orderbook
-    from kalshi_cli.positions import PositionRow
+    from kalshi_cli.services.positions import PositionRow
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Level, Order, Orderbook
 
 LOG_TAIL_BYTES = 256 * 1024
 RECENT_FILLS = 12
@@ -412,7 +412,7 @@ def _day_start(day: str) -> float:
 
 
 def _fills(store: Store) -> Iterable[FillLine]:
-    from kalshi_cli.metrics import fill_slippage
+    from kalshi_cli.services.metrics import fill_slippage
 
     for fill in reversed(store.fills.fills(limit=RECENT_FILLS)):  # newest first
         intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
@@ -525,7 +525,7 @@ def _checks(
 ) -> Iterable[CheckLine]:
     from kalshi_cli.checks.run import CheckInputs, run_check
     from kalshi_cli.checks.thresholds import resolve
-    from kalshi_cli.clock import SystemClock
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     inputs = CheckInputs(
         state_path=sources.state_path,
@@ -637,7 +637,7 @@ def _positions(
     Each is read through a handle on its subaccount (`on_subaccount`), never by re-scoping
     `client`: the kill switch may be using it on another thread at this moment, and a client
     scoped to one subaccount cancels and proves on that one only."""
-    from kalshi_cli.positions import PositionsView, mark_to_market
+    from kalshi_cli.services.positions import PositionsView, mark_to_market
 
     every = PositionsView()
     rows: list[tuple[int, PositionRow]] = []

@@ -16,7 +16,7 @@ from kalshi_cli.data.lock import is_locked
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.data.segments import FRAMES_DIR, segment_paths
-from kalshi_cli.errors import NoDataError
+from kalshi_cli.vocabulary.errors import NoDataError
 
 
 @dataclass

@@ -57,11 +57,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.manifest import FORMAT, read_manifest, write_manifest
 from kalshi_cli.data.reference import save_reference
 from kalshi_cli.data.segments import FRAMES_DIR, SegmentWriter, segment_paths
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.errors import (
     DataWriteError,
     KalshiError,
     NoDataError,
@@ -71,7 +71,7 @@ from kalshi_cli.errors import (
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.models import Market
+    from kalshi_cli.vocabulary.models import Market
 
 KINDS = ("trades", "candles", "markets", "settlements")
 PERIODS = {"1m": 1, "1h": 60, "1d": 1440}

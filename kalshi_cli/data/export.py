@@ -28,7 +28,7 @@ from typing import Any
 
 from kalshi_cli.data.catalog import open_data_set
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.errors import DataWriteError, UsageError
+from kalshi_cli.vocabulary.errors import DataWriteError, UsageError
 
 TABLES = {
     "book": ("recv_ns", "market_ticker", "kind", "sid", "seq", "side", "price", "size"),

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.manifest import FORMAT, Coverage, write_manifest
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.data.segments import SegmentWriter, frame_line, segment_paths
-from kalshi_cli.errors import DataWriteError, NoDataError, UsageError
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
 
 _FRAME_KEYS = ("frame", "message", "msg", "data")
 _TIME_KEYS = (

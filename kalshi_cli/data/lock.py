@@ -7,7 +7,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from kalshi_cli.errors import UsageError
+from kalshi_cli.vocabulary.errors import UsageError
 
 
 def lock_directory(root: Path) -> int:

@@ -32,7 +32,6 @@ from typing import Any
 from kalshi_cli.data.lock import lock_directory
 from kalshi_cli.data.manifest import FORMAT, Coverage, read_manifest, write_manifest
 from kalshi_cli.data.segments import SegmentWriter, frame_line
-from kalshi_cli.errors import DataWriteError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.ws import (
     LIFECYCLE,
@@ -44,6 +43,7 @@ from kalshi_cli.feed.ws import (
     WsFeed,
     websocket_connect,
 )
+from kalshi_cli.vocabulary.errors import DataWriteError
 
 RECORD_CHANNELS = (ORDERBOOK, TRADE, "ticker", LIFECYCLE)
 _LOCAL_EVENTS = {

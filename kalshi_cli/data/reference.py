@@ -28,11 +28,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from kalshi_cli.errors import DataWriteError, KalshiError, NotFoundError
+from kalshi_cli.vocabulary.errors import DataWriteError, KalshiError, NotFoundError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.models import Market
+    from kalshi_cli.vocabulary.models import Market
 
 # the file the venue reads (venue/reference.py REFERENCE_FILE; a test pins that they agree: the
 # data and venue services are peers and do not import each other)

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.errors import ConfigError, NotFoundError, UsageError
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.index import CFB, CFB_5HZ, INDEX_CHANNELS, PYTH
 from kalshi_cli.feed.ws import Backoff, HeaderSigner, WsFeed
+from kalshi_cli.vocabulary.errors import ConfigError, NotFoundError, UsageError
 
 # name on the command line -> (WebSocket channel, message types printed)
 CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
@@ -42,7 +42,7 @@ CHANNELS: dict[str, tuple[str, frozenset[str]]] = {
     "pyth": (PYTH, frozenset({PYTH, "pyth_value_underlying_list"})),
 }
 if TYPE_CHECKING:
-    from kalshi_cli.models import Market
+    from kalshi_cli.vocabulary.models import Market
 
 _decode = json.JSONDecoder().raw_decode
 # tickers named in one `GET /markets?tickers=...` (a URL of a hundred tickers stays short)

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from kalshi_cli.models import ONE, ZERO, Level, Orderbook
+from kalshi_cli.vocabulary.models import ONE, ZERO, Level, Orderbook
 
 
 class EventKind(StrEnum):

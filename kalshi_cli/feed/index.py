@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kalshi_cli.reference_index import FIVE_HZ_INDEX_IDS
 from kalshi_cli.strategy_api.index import IndexView
+from kalshi_cli.vocabulary.reference_index import FIVE_HZ_INDEX_IDS
 
 CFB = "cfbenchmarks_value"
 CFB_5HZ = "cfbenchmarks_value_5hz"

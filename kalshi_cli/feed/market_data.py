@@ -29,7 +29,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from types import TracebackType
 
-from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.feed.book import EventKind, FeedEvent
 from kalshi_cli.feed.poller import OrderbookSource, RestPoller
 from kalshi_cli.feed.ws import (
@@ -43,8 +42,9 @@ from kalshi_cli.feed.ws import (
     WsFeed,
     websocket_connect,
 )
-from kalshi_cli.models import Orderbook
 from kalshi_cli.strategy_api.index import IndexView
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.models import Orderbook
 
 
 class MarketData:

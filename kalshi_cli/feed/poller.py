@@ -19,11 +19,11 @@ import threading
 from collections.abc import Iterable
 from typing import Protocol
 
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent
-from kalshi_cli.models import Orderbook
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Orderbook
 
 log = logging.getLogger(__name__)
 

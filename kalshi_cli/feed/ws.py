@@ -68,7 +68,6 @@ from urllib.parse import urlparse
 
 import websocket
 
-from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.feed.background import BackgroundThread
 from kalshi_cli.feed.book import BookSet, EventKind, EventSink, FeedEvent, SeqTracker
 from kalshi_cli.feed.index import (
@@ -82,7 +81,8 @@ from kalshi_cli.feed.index import (
     decode_tick,
     listed_ids,
 )
-from kalshi_cli.models import Orderbook
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.models import Orderbook
 
 log = logging.getLogger(__name__)
 

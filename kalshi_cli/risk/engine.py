@@ -24,11 +24,6 @@ from typing import Annotated
 
 import msgspec
 
-from kalshi_cli.clock import Clock
-from kalshi_cli.decisions import Intent, PositionView, best_bid, require
-from kalshi_cli.decode import Range, decode_config
-from kalshi_cli.errors import RateLimitedError, ServerError, TransportError
-from kalshi_cli.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
     Code,
@@ -45,6 +40,11 @@ from kalshi_cli.risk.rules import (
     Verdict,
 )
 from kalshi_cli.risk.state import RiskLedger, TradingState, current_state, utc_day
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, require
+from kalshi_cli.vocabulary.decode import Range, decode_config
+from kalshi_cli.vocabulary.errors import RateLimitedError, ServerError, TransportError
+from kalshi_cli.vocabulary.models import ZERO, Action, BookSide, Orderbook, Side, TimeInForce
 
 EventSink = Callable[[str, Mapping[str, str]], None]
 

@@ -19,10 +19,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from kalshi_cli.clock import utc_datetime
-from kalshi_cli.decisions import Intent, PositionView
-from kalshi_cli.models import ZERO, BookSide
 from kalshi_cli.risk.state import TradingState, utc_day
+from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.vocabulary.decisions import Intent, PositionView
+from kalshi_cli.vocabulary.models import ZERO, BookSide
 
 
 class Code(StrEnum):

@@ -19,7 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from kalshi_cli.clock import utc_datetime
+from kalshi_cli.vocabulary.clock import utc_datetime
 
 
 class TradingState(StrEnum):

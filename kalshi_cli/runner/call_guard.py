@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.vocabulary.clock import Clock
 
 
 @dataclass

@@ -11,15 +11,15 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from kalshi_cli.errors import BadRequestError, KalshiError, NotFoundError
-from kalshi_cli.models import ZERO
 from kalshi_cli.strategies import Cancel
+from kalshi_cli.vocabulary.errors import BadRequestError, KalshiError, NotFoundError
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.orders import OrderClient
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import Store
 
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
-from kalshi_cli.errors import ConfigError, UsageError
 from kalshi_cli.runner import eventlog
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Located
@@ -57,7 +57,7 @@ Whole = Annotated[int, msgspec.Meta(ge=1)]  # a size in bytes, a count of files 
 
 class TradeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The config's `trade:` section (see the module docstring), decoded by the one config
-    decoder (`kalshi_cli.decode`): every number is checked when the file is read, with its
+    decoder (`vocabulary.decode`): every number is checked when the file is read, with its
     line, before a client is built, never first by the code that reads it once the session is
     under way."""
 
@@ -192,7 +192,7 @@ class TradeConfig:
     def settings(self) -> TradeSection:
         """The `trade:` section, decoded (refusals name its file and line when it came from
         the config file; `load_trade_config` decodes it before anything else runs)."""
-        from kalshi_cli.decode import decode_config
+        from kalshi_cli.vocabulary.decode import decode_config
 
         return decode_config(TradeSection, self.trade, where="trade")
 
@@ -248,7 +248,7 @@ def load_trade_config(path: Path | None) -> TradeConfig:
     )
     # read by `kalshi order` and `kalshi check`, not by the loop: a mistake there is still one
     from kalshi_cli.checks.thresholds import check_section
-    from kalshi_cli.orders import limits_from
+    from kalshi_cli.services.orders import limits_from
 
     limits_from(document)
     check_section(document)

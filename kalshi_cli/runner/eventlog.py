@@ -38,7 +38,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any, TextIO
 
-from kalshi_cli.clock import Clock, iso_utc, utc_datetime
+from kalshi_cli.vocabulary.clock import Clock, iso_utc, utc_datetime
 
 QUIET_ON_STDERR = frozenset({"heartbeat"})
 # event -> the fields that make two of them "the same": repeats are counted, not written

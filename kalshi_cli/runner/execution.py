@@ -43,13 +43,13 @@ from kalshi_cli.runner.unknown_orders import Unknown, UnknownOrders
 from kalshi_cli.strategies import Cancel, Intent
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.orders import OrderClient, OrderService
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.services.orders import OrderClient, OrderService
     from kalshi_cli.store import FillRecord, Store
+    from kalshi_cli.vocabulary.clock import Clock
 
 
 class Executor:

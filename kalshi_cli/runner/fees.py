@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.models import FeeModel, FeeModelError, Market
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.models import FeeModel, FeeModelError, Market
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -27,21 +27,21 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.models import ZERO, Action, Side, from_book, parse_count
-from kalshi_cli.pnl import fill_record_from_api, fill_subaccount
+from kalshi_cli.services.pnl import fill_record_from_api, fill_subaccount
 from kalshi_cli.store.records import CANCELED, EXECUTED, RESTING, SENT_STATUSES
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book, parse_count
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Fill
-    from kalshi_cli.orders import OrderClient
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.unknown_orders import UnknownOrders
+    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import FillRecord, IntentRecord, Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Fill
 
 
 MAX_REMEMBERED = 10_000

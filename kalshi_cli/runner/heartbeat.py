@@ -19,7 +19,6 @@ from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.summary import Summary
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
     from kalshi_cli.runner.alerting import TradeAlerts
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.schedule import LagReport, MarketSchedule
     from kalshi_cli.store import Store
     from kalshi_cli.strategies import Strategy
+    from kalshi_cli.vocabulary.clock import Clock
 
 
 class Heartbeat:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.connection import Connection
-    from kalshi_cli.metrics import Family, LoopTelemetry
     from kalshi_cli.runner.config import TradeConfig, TradeOptions
+    from kalshi_cli.services.connection import Connection
+    from kalshi_cli.services.metrics import Family, LoopTelemetry
     from kalshi_cli.store import Store
 
 
@@ -57,7 +57,7 @@ def run_trade(
         telemetry: LoopTelemetry | None = None
         stop_metrics: Callable[[], None] | None = None
         if metrics_port:
-            from kalshi_cli.metrics import LoopTelemetry
+            from kalshi_cli.services.metrics import LoopTelemetry
 
             telemetry = LoopTelemetry()
             stop_metrics = _serve_metrics(metrics_port, state_path, client, telemetry, announce)
@@ -93,7 +93,7 @@ def _serve_metrics(
     telemetry: LoopTelemetry,
     announce: Callable[[str], None],
 ) -> Callable[[], None]:
-    from kalshi_cli.metrics import Collector, api_families, serve_metrics
+    from kalshi_cli.services.metrics import Collector, api_families, serve_metrics
 
     def process() -> list[Family]:
         return [*api_families(client.stats.snapshot()), *telemetry.families()]

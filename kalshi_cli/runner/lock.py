@@ -42,10 +42,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.runner.state_fault import StateFileFailed
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 
 class LoopAlreadyRunning(KalshiError):

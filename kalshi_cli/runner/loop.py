@@ -64,9 +64,9 @@ from kalshi_cli.strategies import PositionView, Strategy
 from kalshi_cli.strategy_api import MarketTerms
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.orders import OrderService
+    from kalshi_cli.services.orders import OrderService
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
 
 
 class TradeLoop:
@@ -386,8 +386,8 @@ class TradeLoop:
         from dataclasses import replace
 
         from kalshi_cli.config import read_params_file
-        from kalshi_cli.errors import KalshiError
         from kalshi_cli.strategy_api import params_dict, reload_params
+        from kalshi_cli.vocabulary.errors import KalshiError
 
         self.reload_requested.clear()
         name = self.settings.strategy_name

@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, Order, Side, decode_answer
 from kalshi_cli.runner.portfolio import open_order
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import BookSide, Order, Side, decode_answer
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
     from kalshi_cli.strategies import Strategy
+    from kalshi_cli.vocabulary.clock import Clock
 
 CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.models import Level, Orderbook, PriceRange
 from kalshi_cli.risk import Code, TradingState, current_state
 from kalshi_cli.runner.portfolio import MidHistory
 from kalshi_cli.runner.ports import IndexFeed
@@ -37,9 +35,10 @@ from kalshi_cli.strategies import (
 )
 from kalshi_cli.strategy_api import Complement, IndexView, MarketTerms, best_bid
 from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.own_orders import OwnOrders
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
+    from kalshi_cli.vocabulary.clock import Clock
 
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
 

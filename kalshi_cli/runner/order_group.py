@@ -27,12 +27,12 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.killswitch import (
+from kalshi_cli.services.killswitch import (
     forget_order_group,
     remember_order_group,
     session_order_group_places,
 )
+from kalshi_cli.vocabulary.errors import KalshiError
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient

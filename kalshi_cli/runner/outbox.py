@@ -40,19 +40,21 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
-from kalshi_cli.models import ZERO
-from kalshi_cli.order_batch import SendsBatches
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.sender import added_exposure, intent_fields
+from kalshi_cli.services.order_batch import SendsBatches
 from kalshi_cli.store.errors import OrderNotRecorded, StoreError
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    OrderOutcomeUnknown,
+    TradingHaltedError,
+    TransportError,
+)
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.decisions import PositionView
-    from kalshi_cli.orders import OrderClient, OrderService
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.call_guard import CallGuard
     from kalshi_cli.runner.eventlog import EventLog
@@ -60,8 +62,11 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.sender import Sender
     from kalshi_cli.runner.unknown_orders import UnknownOrders
+    from kalshi_cli.services.orders import OrderClient, OrderService
     from kalshi_cli.store import Store
     from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import PositionView
 
 
 class Outbox:

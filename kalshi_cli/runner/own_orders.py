@@ -15,7 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from kalshi_cli.models import BookSide
+from kalshi_cli.vocabulary.models import BookSide
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.execution import Executor

@@ -44,18 +44,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from kalshi_cli.errors import KalshiError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import Market, Orderbook, Side, parse_count
 from kalshi_cli.runner.ports import IndexFeed, MarketFeed
 from kalshi_cli.strategy_api import IndexView
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import Market, Orderbook, Side, parse_count
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.clock import Clock
     from kalshi_cli.runner.loop import TradeLoop
     from kalshi_cli.store import Store
     from kalshi_cli.venue import LocalVenue
+    from kalshi_cli.vocabulary.clock import Clock
 
 PAPER = "PAPER"
 DEFAULT_BALANCE = Decimal("1000")
@@ -283,7 +283,7 @@ def _inner(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 def refuse_leftovers(store: Store, path: Path) -> None:
     """A paper venue starts empty: a paper state file with open positions or resting orders
     from an earlier session cannot be continued."""
-    from kalshi_cli.pnl import summarize_store
+    from kalshi_cli.services.pnl import summarize_store
     from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
 
     resting = [i for i in store.orders.intents() if i.status in (PENDING, RESTING, UNKNOWN)]
@@ -311,8 +311,8 @@ def answer_kill(loop: TradeLoop, client: PaperClient) -> None:
     """A kill request of the paper state file not yet answered: cancel every order of the
     venue through the kill switch (paper_kill.answer) on the loop's paper `client`, then forget
     them in the portfolio."""
-    from kalshi_cli.models import ZERO
-    from kalshi_cli.paper_kill import answer
+    from kalshi_cli.services.paper_kill import answer
+    from kalshi_cli.vocabulary.models import ZERO
 
     try:
         report = answer(loop.store, client, loop.clock)

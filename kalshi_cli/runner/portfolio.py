@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.models import (
+from kalshi_cli.runner.fees import FeeChange
+from kalshi_cli.services.pnl import MarketPnl, PnlEngine, RealizedEvent
+from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
+from kalshi_cli.strategy_api.window import MidSeries, MidWindow
+from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
     TAKER_FEE_RATE,
     ZERO,
@@ -26,10 +30,6 @@ from kalshi_cli.models import (
     Side,
     from_book,
 )
-from kalshi_cli.pnl import MarketPnl, PnlEngine, RealizedEvent
-from kalshi_cli.runner.fees import FeeChange
-from kalshi_cli.strategy_api import FLAT, Holding, PositionView, RestingOrder
-from kalshi_cli.strategy_api.window import MidSeries, MidWindow
 
 
 @dataclass

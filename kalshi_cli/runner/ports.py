@@ -9,9 +9,9 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from kalshi_cli.feed.book import FeedEvent
-from kalshi_cli.models import Orderbook
-from kalshi_cli.orders import OrderClient
+from kalshi_cli.services.orders import OrderClient
 from kalshi_cli.strategy_api import IndexView
+from kalshi_cli.vocabulary.models import Orderbook
 
 
 class MarketFeed(Protocol):

@@ -17,19 +17,21 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import ApiError, OrderOutcomeUnknown, TradingHaltedError, TransportError
-from kalshi_cli.models import to_book
 from kalshi_cli.risk.state import halt
 from kalshi_cli.runner.fills import Sent
 from kalshi_cli.runner.order_group import GROUP_TRIGGERED
 from kalshi_cli.runner.portfolio import OpenOrder, open_order
 from kalshi_cli.store.errors import OrderNotRecorded
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    OrderOutcomeUnknown,
+    TradingHaltedError,
+    TransportError,
+)
+from kalshi_cli.vocabulary.models import to_book
 
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.decisions import PositionView
-    from kalshi_cli.orders import OrderService
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
@@ -37,7 +39,10 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.unknown_orders import UnknownOrders
+    from kalshi_cli.services.orders import OrderService
     from kalshi_cli.strategies import Intent
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.decisions import PositionView
 
 
 class Sender:

@@ -25,10 +25,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
-from kalshi_cli.errors import KalshiError, UsageError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import FeeModelError, Market
-from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.risk import RiskEngine
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
@@ -50,14 +46,18 @@ from kalshi_cli.runner.state_fault import (
     stop_on_state_failure,
 )
 from kalshi_cli.runner.summary import Summary, params_text, risk_lines
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.strategies import get_strategy
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import FeeModelError, Market
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.metrics import LoopTelemetry
-    from kalshi_cli.orders import OrderClient
+    from kalshi_cli.services.metrics import LoopTelemetry
+    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
 
 
 STARTUP_ATTEMPTS = 3
@@ -148,7 +148,7 @@ def reconcile(
     clock: Clock,
     read_lag_s: float = DEFAULT_READ_LAG_S,
 ) -> Any:
-    from kalshi_cli.orders import OrderService
+    from kalshi_cli.services.orders import OrderService
 
     service = OrderService(client, store, clock=clock, read_lag_s=read_lag_s)
     try:
@@ -180,7 +180,7 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
     another subaccount's fills are another book), oldest first; fills that lack a realized P&L
     (imported by reconcile) get theirs written, so the daily circuit breaker counts them.
     Returns the fill records."""
-    from kalshi_cli.pnl import book_settlements, merge_settlements
+    from kalshi_cli.services.pnl import book_settlements, merge_settlements
     from kalshi_cli.store import SettlementRecord
 
     fills = list(store.fills.iter_fills(subaccount=subaccount))
@@ -258,7 +258,7 @@ def key_subaccount(client: KalshiClient, options: TradeOptions) -> tuple[int | N
     key's orders go to its subaccount and its reads are that one's, whatever the loop assumes,
     so the loop must book what it trades there. A paper session is not asked: its orders and
     reads are its local venue's, whose subaccounts are its own."""
-    from kalshi_cli.orders import order_subaccount
+    from kalshi_cli.services.orders import order_subaccount
 
     if options.subaccount is not None or options.paper:
         return None
@@ -331,7 +331,7 @@ def build_loop(
     pause_file: Path | None = None,
 ) -> TradeLoop:
     """Reconciled state in, a loop ready to tick out (no network beyond `parts.client`)."""
-    from kalshi_cli.orders import OrderService
+    from kalshi_cli.services.orders import OrderService
 
     strategy = get_strategy(options.strategy)
     params = config.params_for(strategy, options.params_file)
@@ -682,12 +682,12 @@ def trade(
     """`kalshi trade`: every start-up check, then the loop, then the final summary.
     `telemetry` (the `--metrics-port` figures) is shown the risk events and the feed;
     `read_lag_s` (the `read_lag` setting) is passed to every order service the loop builds."""
-    from kalshi_cli.clock import SystemClock
     from kalshi_cli.feed import MarketData
     from kalshi_cli.feed.index import channels_for
     from kalshi_cli.feed.ws import DEFAULT_CHANNELS
     from kalshi_cli.store import Store
     from kalshi_cli.strategy_api import MarketTerms
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     clock = clock or SystemClock()
     selection = check_start(env, options, config)

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeGuard, cast
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.errors import KalshiError, NotFoundError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import ZERO
 from kalshi_cli.runner.order_group import GroupTrigger, trigger_session_group
 from kalshi_cli.runner.unknown_orders import wait_out_unknown
 from kalshi_cli.store.errors import InvalidTransition, StateFileUnwritable, StoreError
+from kalshi_cli.vocabulary.errors import KalshiError, NotFoundError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.loop import TradeLoop

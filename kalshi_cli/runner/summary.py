@@ -113,6 +113,6 @@ class Summary:
 
 
 def _money(value: Decimal) -> str:
-    from kalshi_cli.models import fmt_money
+    from kalshi_cli.vocabulary.models import fmt_money
 
     return fmt_money(value)

@@ -26,19 +26,19 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.models import ZERO
-from kalshi_cli.reconcile import NOT_ON_EXCHANGE
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.portfolio import open_order
+from kalshi_cli.services.reconcile import NOT_ON_EXCHANGE
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Order
-    from kalshi_cli.orders import OrderClient
     from kalshi_cli.runner.call_guard import CallGuard
     from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Order
 
 
 # why an order of unknown outcome is left after a stop under the session's order group

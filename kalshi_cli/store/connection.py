@@ -42,7 +42,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import Clock
 from kalshi_cli.store import migrations
 from kalshi_cli.store.errors import (
     NotAStateFile,
@@ -51,6 +50,7 @@ from kalshi_cli.store.errors import (
     StateFileUnwritable,
     StoreError,
 )
+from kalshi_cli.vocabulary.clock import Clock
 
 BUSY_TIMEOUT_SECONDS = 10.0
 # A big import leaves a big WAL; after the next checkpoint SQLite truncates it back to this.

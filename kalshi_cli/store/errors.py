@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 
 class StoreError(KalshiError):

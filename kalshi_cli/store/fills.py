@@ -19,7 +19,7 @@ from kalshi_cli.store.values import (
     opt_dec_text,
     time_range,
 )
-from kalshi_cli.units import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 _FILL_COLUMNS = (
     "fill_id, order_id, client_order_id, ticker, book_side, yes_price, count, fee, is_taker, ts, "

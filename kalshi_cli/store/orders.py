@@ -29,7 +29,7 @@ from kalshi_cli.store.records import (
     OrderHistoryRecord,
 )
 from kalshi_cli.store.values import BOOK_SIDES, dec_text, opt_dec_text, opt_decimal, where_clause
-from kalshi_cli.units import ONE, ZERO, Action, BookSide, Side, to_book
+from kalshi_cli.vocabulary.units import ONE, ZERO, Action, BookSide, Side, to_book
 
 _AWAITING_ANSWER = (PENDING, UNKNOWN)
 _ORDER_COLUMNS = (

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.units import ZERO, Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce
 
 # An intent is written as `pending` before the request leaves; the exchange's answer (or its
 # absence) moves it on. `unknown` means the request may have reached the exchange and no answer

@@ -37,7 +37,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from kalshi_cli.clock import Clock, SystemClock
 from kalshi_cli.store import migrations
 from kalshi_cli.store.alert_state import AlertStateRepository
 from kalshi_cli.store.connection import (
@@ -66,6 +65,7 @@ from kalshi_cli.store.orders import OrderRepository
 from kalshi_cli.store.records import IntentRecord, MigrationReport, TradingStateRecord
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.trading import TradingStateRepository
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",

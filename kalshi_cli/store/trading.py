@@ -8,12 +8,12 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import Enum
 
-from kalshi_cli.clock import utc_datetime
 from kalshi_cli.store.connection import APPLIED_SQL, Database
 from kalshi_cli.store.records import TRADING_STATES, RiskTripRecord, TradingStateRecord
 from kalshi_cli.store.settlements import SettlementRepository
 from kalshi_cli.store.values import DAY_SECONDS, day_start, where_clause
-from kalshi_cli.units import ZERO
+from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.vocabulary.units import ZERO
 
 
 class TradingStateRepository:

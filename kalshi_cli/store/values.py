@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.units import BookSide
+from kalshi_cli.vocabulary.units import BookSide
 
 DAY_SECONDS = 86_400.0
 BOOK_SIDES = {side.value: side for side in BookSide}

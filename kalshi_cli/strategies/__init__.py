@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from kalshi_cli.errors import UsageError
 from kalshi_cli.strategies import arbitrage, crypto, market_maker, mean_reversion, model, spike
 from kalshi_cli.strategy_api import (
     Cancel,
@@ -23,6 +22,7 @@ from kalshi_cli.strategy_api import (
     RestingOrder,
     Strategy,
 )
+from kalshi_cli.vocabulary.errors import UsageError
 
 BUILT_IN: tuple[Strategy[Any], ...] = (
     spike.STRATEGY,

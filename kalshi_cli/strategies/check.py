@@ -19,7 +19,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.errors import UsageError
 from kalshi_cli.strategy_api import (
     FLAT,
     ZERO,
@@ -38,6 +37,7 @@ from kalshi_cli.strategy_api import (
     TimeInForce,
     params_dict,
 )
+from kalshi_cli.vocabulary.errors import UsageError
 
 TICKER = "KXCHECK-SYNTHETIC"
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z

@@ -1,5 +1,5 @@
 """The fair value of a crypto market from the reference index it settles on: the probability that
-the settlement value (kalshi_cli.reference_index: the trimmed mean of the 60 one-second values
+the settlement value (vocabulary.reference_index: the trimmed mean of the 60 one-second values
 before the close) lands where the market pays YES, from the index level now, the time to the
 close and a volatility estimated from the index's recent returns.
 
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 # the model itself lives beside the settlement rule, where the simulator's market makers price
 # with it too (the simulator may not import strategies); its names stay importable from here
-from kalshi_cli.reference_index import (
+from kalshi_cli.vocabulary.reference_index import (
     ewma_volatility,
     probability_yes,
     settlement_distribution,

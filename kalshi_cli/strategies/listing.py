@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-from kalshi_cli.errors import KalshiError
 from kalshi_cli.strategies import get_strategy, strategy_names
 from kalshi_cli.strategies.loader import ENTRY_POINT_GROUP
 from kalshi_cli.strategy_api import Strategy, param_fields
+from kalshi_cli.vocabulary.errors import KalshiError
 
 
 def list_strategies(configured: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -28,8 +28,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from kalshi_cli.errors import UsageError
 from kalshi_cli.strategy_api import Params, Strategy
+from kalshi_cli.vocabulary.errors import UsageError
 
 ENTRY_POINT_GROUP = "kalshi_cli.strategies"
 

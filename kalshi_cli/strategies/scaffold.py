@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kalshi_cli.errors import UsageError
+from kalshi_cli.vocabulary.errors import UsageError
 
 _STRATEGY = '''\
 """{name}: buy the side offered below the fair value by at least `edge`; take the profit when

@@ -15,31 +15,6 @@ break; adding a field with a default does not change it.
 
 from __future__ import annotations
 
-from kalshi_cli.decisions import (
-    FLAT,
-    Cancel,
-    Decision,
-    Holding,
-    Intent,
-    PositionView,
-    RestingOrder,
-    best_ask,
-    best_bid,
-    require,
-)
-from kalshi_cli.decode import Range
-from kalshi_cli.models import (
-    ONE,
-    ZERO,
-    Action,
-    Level,
-    Orderbook,
-    PriceRange,
-    Side,
-    TimeInForce,
-    min_tick,
-    trading_fee,
-)
 from kalshi_cli.strategy_api.index import IndexView, MarketTerms
 from kalshi_cli.strategy_api.params import (
     ParamField,
@@ -64,6 +39,31 @@ from kalshi_cli.strategy_api.snapshot import (
 )
 from kalshi_cli.strategy_api.strategy import Strategy
 from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.decisions import (
+    FLAT,
+    Cancel,
+    Decision,
+    Holding,
+    Intent,
+    PositionView,
+    RestingOrder,
+    best_ask,
+    best_bid,
+    require,
+)
+from kalshi_cli.vocabulary.decode import Range
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    ZERO,
+    Action,
+    Level,
+    Orderbook,
+    PriceRange,
+    Side,
+    TimeInForce,
+    min_tick,
+    trading_fee,
+)
 
 STRATEGY_API_VERSION = 1
 

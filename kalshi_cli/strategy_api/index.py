@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.reference_index import index_for_market
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.reference_index import index_for_market
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ marks a field that `kill -HUP` may change while a loop runs, and `Search(low, hi
 range `kalshi backtest --search` tries for a field (validation bounds say what is allowed; a
 search range says what is worth trying, so it is declared apart).
 
-`validate_params` is the one config decoder (`kalshi_cli.decode`) under its name here: the
+`validate_params` is the one config decoder (`vocabulary.decode`) under its name here: the
 config's `strategies.NAME` section, a `--params FILE.yaml`, a sweep's `--param k=v` strings and
 the default of each field all go through it, and every refusal names the file and line of the
 key (a mapping read by the config's line-aware loader carries them) with a "did you mean" for a
@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from kalshi_cli.decode import decode_config
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.decode import decode_config
+from kalshi_cli.vocabulary.errors import ConfigError
 
 
 class Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -144,7 +144,7 @@ def _at(raw: Mapping[str, Any] | None, key: str | None) -> str:
 
 def validate_params(cls: type[P], raw: Mapping[str, Any] | None, *, where: str) -> P:
     """The params of `cls` from `raw` (None: every default), checked as a whole by the one
-    config decoder (`kalshi_cli.decode`); a ConfigError naming `file:line` (or `where` alone
+    config decoder (`vocabulary.decode`); a ConfigError naming `file:line` (or `where` alone
     for a mapping without lines) and the key otherwise."""
     return decode_config(cls, raw, where=where, what="parameter")
 

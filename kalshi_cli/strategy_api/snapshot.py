@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from kalshi_cli.decisions import Holding, Intent, PositionView, best_ask, best_bid
-from kalshi_cli.models import (
+from kalshi_cli.strategy_api.index import IndexView, MarketTerms
+from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.decisions import Holding, Intent, PositionView, best_ask, best_bid
+from kalshi_cli.vocabulary.models import (
     MAKER_FEE_RATE,
     PRICE_STRUCTURES,
     TAKER_FEE_RATE,
@@ -19,8 +21,6 @@ from kalshi_cli.models import (
     Side,
     TimeInForce,
 )
-from kalshi_cli.strategy_api.index import IndexView, MarketTerms
-from kalshi_cli.strategy_api.window import MidWindow
 
 LINEAR_CENT = PRICE_STRUCTURES["linear_cent"]
 

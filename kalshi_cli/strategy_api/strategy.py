@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from kalshi_cli.decisions import Decision, PositionView
 from kalshi_cli.strategy_api.params import P, validate_params
 from kalshi_cli.strategy_api.snapshot import MarketSnapshot
+from kalshi_cli.vocabulary.decisions import Decision, PositionView
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
     PriceRange,
     parse_optional_dollars,

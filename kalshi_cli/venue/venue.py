@@ -65,9 +65,15 @@ from typing import Any, Self, TypeVar
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
-from kalshi_cli.clock import Clock
-from kalshi_cli.errors import ApiError, NotFoundError
-from kalshi_cli.models import (
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
+from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
+from kalshi_cli.sim.core.records import ledger_id, not_found, owner
+from kalshi_cli.venue.queue import FillModel, QueueSpot
+from kalshi_cli.venue.reference import MarketInfo
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.errors import ApiError, NotFoundError
+from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
     Balance,
@@ -86,12 +92,6 @@ from kalshi_cli.models import (
     decode_answer,
     fmt_count,
 )
-from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
-from kalshi_cli.sim.core.historical import COMPACT_AFTER_S, COMPACT_EVERY_S
-from kalshi_cli.sim.core.records import ledger_id, not_found, owner
-from kalshi_cli.venue.queue import FillModel, QueueSpot
-from kalshi_cli.venue.reference import MarketInfo
 
 MARKET_CASH_CENTS = 10**15  # the recorded market's account: never short of collateral
 Levels = Mapping[Decimal, Decimal]

@@ -17,8 +17,8 @@ from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.engine import RunArtifacts
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.models import ZERO, BookSide
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.models import ZERO, BookSide
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 PROFITABLE = (("take_profit", "0.06"), ("order_count", "20"))

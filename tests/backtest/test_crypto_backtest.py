@@ -21,10 +21,10 @@ from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.data.replay import iter_records
 from kalshi_cli.feed.index import decode_tick
-from kalshi_cli.models import ZERO, BookSide
-from kalshi_cli.reference_index import settlement_value, settles_yes, window
 from kalshi_cli.store import Store
 from kalshi_cli.strategy_api import MarketTerms
+from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes, window
 
 SERIES = ["KXBTC15M", "KXETH15M"]
 QUARTER = 900.0

@@ -22,8 +22,8 @@ from kalshi_cli.backtest.dataset import (
 from kalshi_cli.backtest.engine import execute
 from kalshi_cli.backtest.report import build_report
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.errors import ConfigError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

@@ -14,9 +14,9 @@ import pytest
 from kalshi_cli.backtest import BacktestSpec, execute
 from kalshi_cli.backtest.report import build_report, render_text
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.clock import parse_iso
 from kalshi_cli.data.replay import BookReplay, iter_records
-from kalshi_cli.models import ZERO, BookSide
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.models import ZERO, BookSide
 from tests.backtest.test_cli_backtest import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
@@ -54,8 +54,8 @@ def test_quotes_that_never_fill_leave_the_curve_flat_and_no_drawdown(
     assert "<th>max drawdown</th><td class=n>$0.00 (-)</td>" in page
     # and `kalshi dashboard --backtest` of the run: a flat chart, no drawdown
     from kalshi_cli.cli.dashboard_backtest import BacktestApp
-    from kalshi_cli.clock import SystemClock
     from kalshi_cli.dashboard.backtest import load_backtest
+    from kalshi_cli.vocabulary.clock import SystemClock
     from tests.dashboard.test_backtest_view import _screen
 
     seen = _screen(BacktestApp(load_backtest(tmp_path / "run", SystemClock())))

@@ -30,8 +30,8 @@ from kalshi_cli.backtest.command import BacktestRequest, backtest
 from kalshi_cli.backtest.executors import DaskExecutor, ExecutorError, RunFailed, open_executor
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.backtest.sweep import grid, parse_params, run_sweep
-from kalshi_cli.errors import UsageError
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 UNRULY = str(Path(__file__).with_name("unruly_strategy.py"))

@@ -123,9 +123,9 @@ def test_the_recorder_and_the_venue_name_the_same_file() -> None:
 def test_the_venue_schedules_the_recorded_fee_changes() -> None:
     from dataclasses import replace
 
-    from kalshi_cli.clock import ManualClock
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.venue.reference import default_info
+    from kalshi_cli.vocabulary.clock import ManualClock
 
     info = replace(
         default_info("FEEX-EV-A"),
@@ -151,9 +151,9 @@ def test_the_venue_schedules_the_recorded_fee_changes() -> None:
 def test_an_event_override_outlasts_a_series_fee_change() -> None:
     """EventData: the override "takes precedence over the series-level fee for this event's
     markets", before and after the series' own fees change."""
-    from kalshi_cli.clock import ManualClock
     from kalshi_cli.venue import LocalVenue
     from kalshi_cli.venue.reference import from_rest, with_fee_changes
+    from kalshi_cli.vocabulary.clock import ManualClock
 
     t0 = 1_767_225_600.0
     infos = from_rest(

@@ -17,7 +17,7 @@ from kalshi_cli.backtest.split import (
     parse_share,
     walk_forward,
 )
-from kalshi_cli.errors import UsageError
+from kalshi_cli.vocabulary.errors import UsageError
 
 
 def test_the_holdout_is_the_last_share_of_the_span() -> None:

@@ -15,8 +15,8 @@ import pytest
 from kalshi_cli import __version__
 from kalshi_cli.backtest.dataset import fingerprint
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.strategies import spike
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.backtest.test_cli_backtest import kalshi
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

@@ -10,7 +10,7 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec
 from kalshi_cli.backtest.sweep import grid, parse_params, rank, run_sweep
-from kalshi_cli.errors import UsageError
+from kalshi_cli.vocabulary.errors import UsageError
 
 
 def test_the_grid_is_every_combination_over_the_base_parameters() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from kalshi_cli.backtest import BacktestSpec, run_backtest
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 HOUR_NS = 3_600_000_000_000

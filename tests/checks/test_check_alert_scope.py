@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.checks.test_check_alerts_e2e import Receiver
 from tests.checks.test_check_cli import account_env, check, client_for, line
 from tests.conftest import SimHarness

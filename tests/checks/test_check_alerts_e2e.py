@@ -100,7 +100,7 @@ def test_a_returning_breach_whose_post_failed_is_posted_on_the_next_run(
 ) -> None:
     """breach (posted), clearing (posted), breach again while the receiver fails: the next cron
     run posts it, although the clearing was sent well inside the repeat interval."""
-    from kalshi_cli.clock import ManualClock
+    from kalshi_cli.vocabulary.clock import ManualClock
 
     (tmp_path / "config.yaml").write_text(
         "alerts:\n"

@@ -17,9 +17,9 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.server.embed import AccountInfo

@@ -18,10 +18,10 @@ from kalshi_cli.checks.local import (
     check_pnl,
 )
 from kalshi_cli.checks.thresholds import THRESHOLDS, resolve
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ConfigError, UsageError
-from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.store import FillRecord, IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 DEFAULTS = resolve(None)
 LIMIT = Decimal(100)  # risk.daily_loss_limit

@@ -19,8 +19,8 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.subaccounts import SubaccountBalance
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.models import (
     Balance,
     ExchangeStatus,
     Fill,

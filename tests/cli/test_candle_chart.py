@@ -7,7 +7,7 @@ from typing import Any
 
 from kalshi_cli.cli._chart import DOWN, UP, candle_chart
 from kalshi_cli.client.exchange import Candle
-from kalshi_cli.models import decode_answer
+from kalshi_cli.vocabulary.models import decode_answer
 
 
 def candle(end: int, open_: str, close: str, low: str, high: str) -> Candle:

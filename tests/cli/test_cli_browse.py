@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.checks.test_check_cli import account_env
 from tests.conftest import SimHarness
 from tests.sim.test_market_data_ops import EVENT, T, U, _session, clocked

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.replay import replay
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.feed.helpers import SimBooks, wait_until
 
 if TYPE_CHECKING:

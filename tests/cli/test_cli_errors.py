@@ -10,14 +10,14 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
     NotFoundError,
     RateLimitedError,
     TransportError,
 )
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .fakes import FakeClient, run
 
@@ -83,7 +83,7 @@ def test_key_file_not_pem(tmp_path: Path) -> None:
 def encrypted_key(tmp_path: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
 
-    from kalshi_cli.keys import generate_private_key
+    from kalshi_cli.vocabulary.keys import generate_private_key
 
     pem = generate_private_key().private_bytes(
         serialization.Encoding.PEM,
@@ -110,7 +110,7 @@ def test_key_id_without_key(tmp_path: Path) -> None:
 
 
 def test_loose_key_file_is_refused_on_prod(tmp_path: Path) -> None:
-    from kalshi_cli.keys import generate_private_key, private_key_pem
+    from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 
     path = tmp_path / "key.pem"
     path.write_bytes(private_key_pem(generate_private_key()))

@@ -8,7 +8,7 @@ from typing import Any
 
 from typer.testing import Result
 
-from kalshi_cli.errors import AuthError, TransportError
+from kalshi_cli.vocabulary.errors import AuthError, TransportError
 
 from .fakes import FakeClient
 from .fakes import run as run_cli
@@ -28,7 +28,7 @@ def checks(stdout: str) -> dict[str, dict[str, str]]:
 
 
 def key_file(tmp_path: Path, mode: int) -> Path:
-    from kalshi_cli.keys import generate_private_key, private_key_pem
+    from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 
     path = tmp_path / "key.pem"
     path.write_bytes(private_key_pem(generate_private_key()))

@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.cli.markets import MarketSort, select_markets, watch_loop
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Market, decode_answer
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Market, decode_answer
 
 from .fakes import FakeClient, market, run
 

@@ -24,8 +24,8 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness
@@ -97,7 +97,7 @@ def test_unknown_ticker(sim: SimHarness, tmp_path: Path) -> None:
 
 
 def test_wrong_key_is_a_401(sim: SimHarness, tmp_path: Path) -> None:
-    from kalshi_cli.keys import generate_private_key, private_key_pem
+    from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
 
     other = tmp_path / "other.pem"
     other.write_bytes(private_key_pem(generate_private_key()))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.strategies import get_strategy, strategy_names
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .fakes import run
 

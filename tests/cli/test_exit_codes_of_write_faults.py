@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 # drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, then runs the command
 WITHOUT_ROOT_OVERRIDE = textwrap.dedent(

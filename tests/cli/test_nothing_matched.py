@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kalshi_cli.data.manifest import read_manifest
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .test_cli_data import environ, run
 

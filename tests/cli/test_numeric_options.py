@@ -18,7 +18,7 @@ import typer
 
 from kalshi_cli.cli._options import FiniteFloat
 from kalshi_cli.cli.app import COMMANDS, load_command
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 from .fakes import run
 

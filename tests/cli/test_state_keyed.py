@@ -16,9 +16,9 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 TICKER = "KXKEY-26JAN01-T1"

@@ -21,8 +21,8 @@ from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.exchange import Candle
 from kalshi_cli.client.order_groups import OrderGroup
 from kalshi_cli.client.subaccounts import SubaccountBalance, SubaccountTransfer
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.models import decode_answer
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import decode_answer
 
 LATER = {"a_field_of_a_later_spec": [1, {"x": None}]}
 

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown, ValidationError
+from kalshi_cli.vocabulary.errors import (
+    ApiError,
+    NotFoundError,
+    OrderOutcomeUnknown,
+    ValidationError,
+)
 from tests.client.test_client_sim import _client, _stats
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.keys import load_private_key
 from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.sim.test_market_data_ops import EVENT, T, U, _session, clocked, public
 

@@ -15,8 +15,8 @@ from kalshi_cli.client.ratelimit import (
     request_cost,
     tier_limits,
 )
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError
 
 
 @pytest.mark.parametrize(

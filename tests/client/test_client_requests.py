@@ -9,8 +9,8 @@ import pytest
 
 from kalshi_cli.client import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.requests import decode_cancel_result
-from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce, decode_answer
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce, decode_answer
 
 
 def _order(**overrides: Any) -> CreateOrder:

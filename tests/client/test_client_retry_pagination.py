@@ -10,8 +10,8 @@ import pytest
 
 from kalshi_cli.client.pagination import paginate
 from kalshi_cli.client.retry import Resend, RetryPolicy
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import (
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import (
     KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,

@@ -18,18 +18,18 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import (
+from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import (
     AuthError,
     NotFoundError,
     OrderOutcomeUnknown,
     RateLimitedError,
     ServerError,
 )
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.keys import generate_private_key, load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.openapi_check import RECORDER
 
 if TYPE_CHECKING:

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.errors import KalshiError, TransportError
-from kalshi_cli.keys import HEADER_SIGNATURE, generate_private_key
+from kalshi_cli.vocabulary.errors import KalshiError, TransportError
+from kalshi_cli.vocabulary.keys import HEADER_SIGNATURE, generate_private_key
 
 BASE = "http://exchange.test/trade-api/v2"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")

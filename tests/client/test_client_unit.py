@@ -16,8 +16,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import (
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     AuthError,
     BadRequestError,
@@ -32,17 +34,15 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.keys import (
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import (
     HEADER_KEY,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     generate_private_key,
     verify_signature,
 )
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.orders import OrderService
-from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 BASE = "https://exchange.test/trade-api/v2"
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]

@@ -31,12 +31,12 @@ import pytest
 
 from kalshi_cli.client import BucketLimit, CreateOrder, KalshiClient, TierLimits
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.clock import Deadline, ManualClock, SystemClock
-from kalshi_cli.errors import OrderOutcomeUnknown, TransportError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.keys import generate_private_key, private_key_pem
-from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.models import BookSide
+from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.vocabulary.clock import Deadline, ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import generate_private_key, private_key_pem
+from kalshi_cli.vocabulary.models import BookSide
 
 TRICKLE_FOR_S = 20.0  # how long the server keeps trickling before it hangs up
 BYTE_EVERY_S = 1.0  # one byte a second

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import CredentialsError
-from kalshi_cli.keys import (
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import CredentialsError
+from kalshi_cli.vocabulary.keys import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
     generate_private_key,

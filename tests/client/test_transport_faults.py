@@ -21,9 +21,9 @@ import pytest
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.deadline import DeadlineBackend
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.errors import OrderOutcomeUnknown, TransportError
-from kalshi_cli.keys import generate_private_key
-from kalshi_cli.models import BookSide
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError
+from kalshi_cli.vocabulary.keys import generate_private_key
+from kalshi_cli.vocabulary.models import BookSide
 
 DEADLINE_S = 10.0
 Handler = Callable[[socket.socket, int], None]

@@ -31,10 +31,10 @@ from cryptography.x509.oid import NameOID
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.retry import nothing_sent
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import AmendOutcomeUnknown, OrderOutcomeUnknown, TransportError
-from kalshi_cli.keys import generate_private_key
-from kalshi_cli.models import BookSide
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown, TransportError
+from kalshi_cli.vocabulary.keys import generate_private_key
+from kalshi_cli.vocabulary.models import BookSide
 
 DEADLINE_S = 10.0
 WRITE_TIMEOUT_S = 0.2  # the write timeout the never-reading server runs into

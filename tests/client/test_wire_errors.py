@@ -12,16 +12,16 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import decode_cancel_result
-from kalshi_cli.errors import (
+from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
     BadRequestError,
     ConflictError,
     NotFoundError,
 )
-from kalshi_cli.keys import generate_private_key, load_private_key
-from kalshi_cli.models import BookSide
-from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key
+from kalshi_cli.vocabulary.models import BookSide
 from tests.client.test_client_sim import SkewedClock
 from tests.conftest import SimHarness
 

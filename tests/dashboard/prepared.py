@@ -9,9 +9,9 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.store import FillRecord, IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot

@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.cli.dashboard_app import ConfirmKill, DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.dashboard.snapshot import OrderLine, PositionLine, RemoteSnapshot, Sources
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.dashboard.prepared import NOW, TICKER, prepare, until
 from tests.runner.simproc import Book, client_for
 

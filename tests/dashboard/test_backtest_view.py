@@ -18,12 +18,12 @@ from kalshi_cli.backtest.command import BacktestRequest, backtest
 from kalshi_cli.backtest.report import FORMAT
 from kalshi_cli.backtest.scenario import record_scenario
 from kalshi_cli.cli.dashboard_backtest import BacktestApp
-from kalshi_cli.clock import SystemClock
 from kalshi_cli.dashboard.backtest import REPORT_FORMAT, load_backtest
 from kalshi_cli.dashboard.snapshot import RECENT_FILLS
-from kalshi_cli.errors import UsageError
-from kalshi_cli.models import fmt_money
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.models import fmt_money
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"
 SIZE = (120, 40)  # the size docs/dashboard.md pictures
@@ -145,7 +145,7 @@ def test_the_command_refuses_what_is_not_a_result_with_the_usage_code(tmp_path: 
     import subprocess
     import sys
 
-    from kalshi_cli.exit_codes import ExitCode
+    from kalshi_cli.vocabulary.exit_codes import ExitCode
 
     script = shutil.which("kalshi", path=str(Path(sys.executable).parent))
     assert script is not None

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.dashboard.snapshot import Sources
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Action, BookSide, Side, TimeInForce
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import RESTING
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
 from tests.dashboard.prepared import TICKER, prepare, until
 from tests.runner.paper_rig import paper_rig
 from tests.runner.simproc import Book

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import ManualClock, SystemClock
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, local_snapshot, remote_snapshot
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, Orderbook, TimeInForce
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, Orderbook, TimeInForce
 from tests.dashboard.prepared import NOW, TICKER, prepare
 from tests.runner.simproc import Book, client_for
 
@@ -130,7 +130,7 @@ def test_positions_and_resting_orders_from_the_exchange(sim: SimHarness, tmp_pat
         Book(maker, TICKER).order(BookSide.BID, "0.41", "5", TimeInForce.GTC)  # the mark
         src = sources(tmp_path, limit=D(20))
         Store.open(src.state_path).close()
-        from kalshi_cli.orders import OrderService
+        from kalshi_cli.services.orders import OrderService
 
         with Store.open(src.state_path) as store:
             OrderService(client, store, clock=SystemClock()).reconcile()

@@ -19,15 +19,15 @@ import pytest
 
 from kalshi_cli.cli.dashboard_app import DashboardApp, Wiring
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import SystemClock
 from kalshi_cli.dashboard import actions
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
-from kalshi_cli.errors import ForbiddenError, KalshiError, NotFoundError
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, Position, TimeInForce
-from kalshi_cli.reconcile import catch_up
+from kalshi_cli.services.reconcile import catch_up
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ForbiddenError, KalshiError, NotFoundError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, Position, TimeInForce
 from tests.conftest import SimHarness
 from tests.dashboard.prepared import TICKER, until
 from tests.openapi_check import RECORDER
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
     from kalshi_cli.client.subaccounts import SubaccountBalance
-    from kalshi_cli.killswitch import KillReport
+    from kalshi_cli.services.killswitch import KillReport
 
 SIZE = (120, 40)
 

@@ -21,14 +21,14 @@ from typer.testing import CliRunner, Result
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.data.download import DownloadRequest, download
 from kalshi_cli.data.replay import iter_records
-from kalshi_cli.errors import TransportError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce, Trade
 from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import TransportError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce, Trade
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.orders.conftest import TIER, cli_env, connect

@@ -12,7 +12,7 @@ from kalshi_cli.data.manifest import read_manifest
 from kalshi_cli.data.recorder import Recorder
 from kalshi_cli.data.replay import BookReplay, iter_records
 from kalshi_cli.feed.ws import Backoff
-from kalshi_cli.models import Orderbook
+from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed.helpers import SimBooks, wait_until
 
 

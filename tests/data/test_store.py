@@ -27,7 +27,7 @@ from kalshi_cli.data.segments import (
     iter_segment_lines,
     segment_paths,
 )
-from kalshi_cli.errors import DataWriteError, NoDataError, UsageError
+from kalshi_cli.vocabulary.errors import DataWriteError, NoDataError, UsageError
 from tests.feed import wire
 
 D = Decimal

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.errors import NotFoundError
 from kalshi_cli.feed.book import EventSink, FeedEvent
 from kalshi_cli.feed.ws import Backoff, WsFeed
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Orderbook, decode_orderbook
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Orderbook, decode_orderbook
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:

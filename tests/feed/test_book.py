@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent, LocalBook, SeqTracker
-from kalshi_cli.models import Orderbook
+from kalshi_cli.vocabulary.models import Orderbook
 
 D = Decimal
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.index import (
     CFB,
@@ -26,6 +25,7 @@ from kalshi_cli.feed.index import (
 )
 from kalshi_cli.feed.market_data import MarketData
 from kalshi_cli.feed.ws import FeedSession, WsFeed
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.feed import wire
 
 ASYNCAPI = Path(__file__).resolve().parents[2] / "docs" / "kalshi-api" / "asyncapi.yaml"

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.errors import TransportError
 from kalshi_cli.feed import EventKind, FeedEvent, MarketData
 from kalshi_cli.feed.ws import Backoff, websocket_connect
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Orderbook
+from kalshi_cli.vocabulary.errors import TransportError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks, wait_until
 

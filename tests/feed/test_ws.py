@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import BookSet, EventKind, FeedEvent
 from kalshi_cli.feed.ws import (
     DEFAULT_CHANNELS,
@@ -23,7 +22,8 @@ from kalshi_cli.feed.ws import (
     WsFeed,
     websocket_connect,
 )
-from kalshi_cli.models import Orderbook
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Orderbook
 from tests.feed import wire
 from tests.feed.helpers import SimBooks, wait_until
 

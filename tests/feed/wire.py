@@ -10,7 +10,7 @@ from typing import Any
 
 import websocket
 
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock
 
 MARKET_ID = "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1"
 

@@ -15,10 +15,10 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.keys import load_private_key
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 

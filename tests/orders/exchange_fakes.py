@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from kalshi_cli.client import CancelResult
-from kalshi_cli.models import Fill, Order
+from kalshi_cli.vocabulary.models import Fill, Order
 
 
 class UnexpectedCalls:

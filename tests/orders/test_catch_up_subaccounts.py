@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.models import BookSide
 from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 

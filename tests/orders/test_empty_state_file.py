@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets, state_path

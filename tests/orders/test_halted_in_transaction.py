@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.errors import TradingHaltedError
-from kalshi_cli.models import Action, Side, TimeInForce
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import TradingHaltedError
+from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.orders.conftest import resting_count
 

@@ -22,14 +22,14 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.historical import fills_with_history
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
-from kalshi_cli.pnl import summarize
-from kalshi_cli.positions import mark_to_market
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.pnl import summarize
+from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 

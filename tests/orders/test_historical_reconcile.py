@@ -9,11 +9,11 @@ import time
 from decimal import Decimal as D
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.records import EXECUTED, RESTING
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import connect, make_markets

@@ -12,14 +12,14 @@ from pathlib import Path
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import TradingHaltedError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.models import Action, BookSide, Order, Side, decode_answer
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import TradingHaltedError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
 

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock, parse_iso
-from kalshi_cli.errors import ApiError
-from kalshi_cli.killswitch import (
+from kalshi_cli.services.killswitch import (
     IN_FLIGHT_S,
     LOCK_HELD,
     ORDER_GROUPS_KEY,
@@ -25,8 +23,10 @@ from kalshi_cli.killswitch import (
     run_kill_switch,
     session_order_groups,
 )
-from kalshi_cli.models import Action, BookSide, Fill, Order, Side, decode_answer
 from kalshi_cli.store import IntentRecord, Store, StoreError
+from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
+from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.models import Action, BookSide, Fill, Order, Side, decode_answer
 from tests.orders.exchange_fakes import UnexpectedCalls
 from tests.orders.test_killswitch_pins import MaxJitter, RecordingClock
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import LOCK_HELD, KillSwitch
-from kalshi_cli.models import Order, decode_answer
+from kalshi_cli.services.killswitch import LOCK_HELD, KillSwitch
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Order, decode_answer
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
 

@@ -9,20 +9,20 @@ from typing import cast
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.errors import ApiError
-from kalshi_cli.killswitch import (
+from kalshi_cli.runner.config import TradeConfig
+from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.runner.order_group import open_session_group
+from kalshi_cli.services.killswitch import (
     CancelsOrders,
     KillSwitch,
     remember_order_group,
     session_order_group_places,
     session_order_groups,
 )
-from kalshi_cli.models import BookSide
-from kalshi_cli.runner.config import TradeConfig
-from kalshi_cli.runner.eventlog import EventLog
-from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path

@@ -20,11 +20,11 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch
-from kalshi_cli.models import Action, BookSide, Order, Side, decode_answer
+from kalshi_cli.services.killswitch import IN_FLIGHT_S, KillSwitch
 from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
 from tests.conftest import SimHarness
 from tests.orders.test_killswitch_details import TICKER, Cancels, Listings
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.communications import Rfq
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import TransportError
-from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
-from kalshi_cli.models import Action, BookSide, Order, Side
-from kalshi_cli.orders import check_trading_state
+from kalshi_cli.services.killswitch import IN_FLIGHT_S, KillSwitch, run_kill_switch
+from kalshi_cli.services.orders import check_trading_state
 from kalshi_cli.store import IntentRecord, Store
 from kalshi_cli.store.connection import wrap_error
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import TransportError
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
 from tests.orders.test_killswitch_details import TICKER, Listings
 from tests.orders.test_killswitch_rfqs import _Comms, _rfq
 

@@ -15,17 +15,17 @@ import pytest
 
 from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ApiError, KalshiError
-from kalshi_cli.killswitch import (
+from kalshi_cli.services.killswitch import (
     ORDER_GROUPS_KEY,
     KillReport,
     KillSwitch,
     remember_order_group,
     session_order_group_places,
 )
-from kalshi_cli.models import Fill, Order
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, KalshiError
+from kalshi_cli.vocabulary.models import Fill, Order
 from tests.orders.exchange_fakes import UnexpectedCalls
 from tests.orders.test_killswitch_details import (
     TICKER,

@@ -14,12 +14,12 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ApiError, KalshiError, TransportError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.killswitch import IN_FLIGHT_S, KillSwitch
-from kalshi_cli.models import Action, BookSide, Order, Side, decode_answer
+from kalshi_cli.services.killswitch import IN_FLIGHT_S, KillSwitch
 from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, KalshiError, TransportError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, decode_answer
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
 
@@ -318,7 +318,7 @@ def test_one_deadline_default_of_60_seconds_for_the_switch_the_command_and_the_d
 
     from kalshi_cli.cli import trading
     from kalshi_cli.dashboard import actions
-    from kalshi_cli.killswitch import DEFAULT_DEADLINE_S
+    from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S
 
     clock = ManualClock()
     started = clock.monotonic()

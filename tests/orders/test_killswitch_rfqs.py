@@ -11,10 +11,10 @@ from pathlib import Path
 
 from kalshi_cli.client.communications import Quote, Rfq
 from kalshi_cli.client.requests import CancelResult
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ServerError
-from kalshi_cli.killswitch import RFQ_STEP_SHARE, KillReport, KillSwitch
-from kalshi_cli.models import BookSide, Order
+from kalshi_cli.services.killswitch import RFQ_STEP_SHARE, KillReport, KillSwitch
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import BookSide, Order
 from tests.conftest import SimHarness
 from tests.orders.exchange_fakes import UnexpectedCalls
 

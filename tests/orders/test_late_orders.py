@@ -16,12 +16,12 @@ import pytest
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
-from kalshi_cli.models import Action, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path

@@ -21,10 +21,10 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, CreateOrderResult, KalshiClient
 from kalshi_cli.client.requests import decode_cancel_result
-from kalshi_cli.errors import AmendOutcomeUnknown, KalshiError
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, Order, Position, decode_answer
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import AmendOutcomeUnknown, KalshiError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, Order, Position, decode_answer
 from tests.conftest import SimHarness
 
 from .conftest import TIER, Kalshi, connect, make_markets, state_path

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import OrderOutcomeUnknown
-from kalshi_cli.models import Action, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
-from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets, state_path
@@ -68,10 +68,10 @@ PLACER = """
 import sys
 from decimal import Decimal
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Action, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
 
 api_base, key_id, key_path, db, ticker = sys.argv[1:]

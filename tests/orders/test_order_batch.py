@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 from kalshi_cli.client.ratelimit import RateLimiter, tier_limits
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets, state_path

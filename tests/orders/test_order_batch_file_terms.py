@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.keys import load_private_key
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets, state_path

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.errors import OrderOutcomeUnknown, TransportError, ValidationError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import BookSide
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, TransportError, ValidationError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.orders import Exposure, OrderService
+from kalshi_cli.services.orders import Exposure, OrderService
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, MarketInfo
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path

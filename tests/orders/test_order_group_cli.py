@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.errors import ApiError
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import BookSide
+from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets

@@ -8,11 +8,11 @@ from decimal import Decimal as D
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import Action, BookSide, Side, TimeInForce
-from kalshi_cli.order_terms import REDUCE_ONLY_NEEDS_IOC, OrderRequest
-from kalshi_cli.orders import OrderLimits, OrderService, committed_price
+from kalshi_cli.services.orders import OrderLimits, OrderService, committed_price
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.order_terms import REDUCE_ONLY_NEEDS_IOC, OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import connect, make_markets

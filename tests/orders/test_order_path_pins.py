@@ -15,8 +15,10 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CreateOrderResult
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import (
+from kalshi_cli.services.orders import OrderLimits, OrderService
+from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import (
     ApiError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -24,11 +26,9 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.keys import generate_private_key
-from kalshi_cli.models import Action, BookSide, Side, TimeInForce
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderLimits, OrderService
-from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.keys import generate_private_key
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import connect, connect_as, make_markets

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.models import BookSide
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path

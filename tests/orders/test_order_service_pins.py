@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import (
+from kalshi_cli.services.order_batch import place_batch
+from kalshi_cli.services.orders import Exposure, OrderLimits, OrderService
+from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     BadRequestError,
     NotFoundError,
@@ -19,11 +22,8 @@ from kalshi_cli.errors import (
     TradingHaltedError,
     ValidationError,
 )
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.order_batch import place_batch
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import Exposure, OrderLimits, OrderService
-from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import connect, make_markets

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import Action, BookSide, Side, TimeInForce, parse_decimal
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderLimits, OrderService
-from kalshi_cli.pnl import summarize
-from kalshi_cli.positions import mark_to_market
+from kalshi_cli.services.orders import OrderLimits, OrderService
+from kalshi_cli.services.pnl import summarize
+from kalshi_cli.services.positions import mark_to_market
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.models import Action, BookSide, Side, TimeInForce, parse_decimal
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path
@@ -302,7 +302,7 @@ def test_many_small_fills_sum_to_the_simulator_s_balance_change_exactly(
 def test_pnl_report_is_the_document_the_command_prints(scripted: Store, kalshi: Kalshi) -> None:
     """`kalshi pnl` is one library call: the report's document is what `--json` prints, and
     without exchange access it neither connects nor cross-checks."""
-    from kalshi_cli.pnl_report import pnl_report
+    from kalshi_cli.services.pnl_report import pnl_report
 
     path = scripted.path
     scripted.close()

@@ -13,10 +13,17 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
-from kalshi_cli.pnl import PnlEngine, PnlSummary, day_of, replay_into, summarize, summarize_store
+from kalshi_cli.services.pnl import (
+    PnlEngine,
+    PnlSummary,
+    day_of,
+    replay_into,
+    summarize,
+    summarize_store,
+)
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 
 TICKERS = ["A", "B", "C"]
 PRICES = [D(c) / 100 for c in range(1, 100)] + [D("0.005"), D("0.995"), D("0.1234")]

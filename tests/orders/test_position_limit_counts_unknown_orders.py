@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, make_markets

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.models import BookSide
 from kalshi_cli.store import FillRecord, Store
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path

@@ -12,9 +12,9 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import SystemClock
 from kalshi_cli.dashboard.snapshot import Sources, remote_snapshot
-from kalshi_cli.models import BookSide
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.errors import BadRequestError, NotFoundError
-from kalshi_cli.killswitch import KillSwitch
-from kalshi_cli.models import Action, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.killswitch import KillSwitch
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
+from kalshi_cli.vocabulary.models import Action, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.orders.conftest import resting_count
 

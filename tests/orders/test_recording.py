@@ -12,12 +12,12 @@ import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.requests import CancelResult, CreateOrderResult
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
-from kalshi_cli.models import Action, BookSide, Order, Side
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import OrderNotRecorded, Store, StoreError
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import connect, connect_as, make_markets

@@ -19,10 +19,10 @@ import httpx
 
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.config import load_settings
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide
-from kalshi_cli.orders import OrderService
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide
 from tests.checks.test_subaccount_checks import buy_on, sim  # noqa: F401  (fixture)
 from tests.conftest import SimHarness
 from tests.orders.test_restricted_key_exposure import (

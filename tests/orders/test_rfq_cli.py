@@ -14,9 +14,9 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.sim.server.embed import AccountInfo
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, cli_env, state_path

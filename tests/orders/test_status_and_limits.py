@@ -18,13 +18,13 @@ from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import CreateOrder, KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import ConfigError, OrderOutcomeUnknown
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.order_batch import place_batch
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderLimits, OrderService, load_limits
+from kalshi_cli.services.order_batch import place_batch
+from kalshi_cli.services.orders import OrderLimits, OrderService, load_limits
 from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import ConfigError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 
 from .conftest import connect, make_markets

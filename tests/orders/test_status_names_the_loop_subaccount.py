@@ -16,8 +16,8 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

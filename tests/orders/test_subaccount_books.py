@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.models import BookSide, Fill
-from kalshi_cli.pnl import fill_record_from_api, realized_per_fill
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import check_positions, rebuild
+from kalshi_cli.services.pnl import fill_record_from_api, realized_per_fill
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.store.values import dec_text
+from kalshi_cli.vocabulary.models import BookSide, Fill
 from tests.conftest import SimHarness
 
 from .conftest import Kalshi, connect, make_markets, state_path
@@ -213,10 +213,10 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
 ) -> None:
     """The fill listing covers every subaccount unless one is named (openapi.yaml 3.31.0): a
     loop on subaccount 0 takes a fill of subaccount 1 in its market for none of its own."""
-    from kalshi_cli.clock import SystemClock
     from kalshi_cli.feed import MarketData
     from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
     from kalshi_cli.runner.eventlog import EventLog
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     (ticker,) = make_markets(prime, 1)
     client.create_subaccount()
@@ -304,7 +304,7 @@ def test_a_settlement_fee_is_counted_once_in_its_own_book(tmp_path: Any) -> None
     """Each subaccount's settlement carries its own fee (the simulator charges none, so the
     records are written as the import writes them): a fee is counted in its own book only,
     once in the account's sum and once in the day's realized P&L."""
-    from kalshi_cli.pnl import summarize_store
+    from kalshi_cli.services.pnl import summarize_store
     from kalshi_cli.store import FillRecord, SettlementRecord
 
     ts = 1_790_000_000.0

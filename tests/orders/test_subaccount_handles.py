@@ -1,6 +1,6 @@
 """A read that goes over every subaccount never re-scopes the client it is given.
 
-`kalshi_cli.reconcile.catch_up`, `pnl_report` (`kalshi pnl` marking each subaccount's
+`kalshi_cli.services.reconcile.catch_up`, `pnl_report` (`kalshi pnl` marking each subaccount's
 positions) and the `positions` and `exposure` checks read subaccount by subaccount. Each reads
 through a second handle on the same connection (`client.on_subaccount(N)`), so the caller's
 client stays on the subaccount it was on throughout, not only after: a client shared with
@@ -22,11 +22,11 @@ import pytest
 from kalshi_cli.checks.remote import check_exposure, check_positions
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.models import Action, BookSide, Side
-from kalshi_cli.pnl_report import pnl_report
-from kalshi_cli.reconcile import ReconcileReport, catch_up, resolve_unknown
+from kalshi_cli.services.pnl_report import pnl_report
+from kalshi_cli.services.reconcile import ReconcileReport, catch_up, resolve_unknown
 from kalshi_cli.store import IntentRecord, Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 from tests.conftest import SimHarness
 
 from .conftest import connect, make_markets

@@ -4,9 +4,9 @@ that fails every request."""
 
 from __future__ import annotations
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ApiError, ServerError
 from kalshi_cli.risk import RiskLimits, TradingState
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, ServerError
 from tests.risk.test_risk_engine import START, make
 
 

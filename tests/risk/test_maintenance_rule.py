@@ -7,10 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.errors import ConfigError
-from kalshi_cli.models import Action, Side, TimeInForce
 from kalshi_cli.risk import Code, RiskLimits
 from kalshi_cli.strategies import Intent, PositionView
+from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
 from tests.risk.test_risk_engine import START, buy, make
 
 START_W, END_W = START + 600, START + 900

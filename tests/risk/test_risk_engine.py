@@ -5,16 +5,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import (
-    BadRequestError,
-    ConfigError,
-    OrderOutcomeUnknown,
-    RateLimitedError,
-    ServerError,
-    TransportError,
-)
-from kalshi_cli.models import Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk import Code, RiskEngine, RiskLimits, TradingState, halt, resume, utc_day
 from kalshi_cli.strategies import (
     Intent,
@@ -23,6 +13,16 @@ from kalshi_cli.strategies import (
     RestingOrder,
     get_strategy,
 )
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import (
+    BadRequestError,
+    ConfigError,
+    OrderOutcomeUnknown,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 

@@ -8,8 +8,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.errors import ConfigError
 from kalshi_cli.risk import RiskLimits
+from kalshi_cli.vocabulary.errors import ConfigError
 
 # (key, the last value refused, the first value accepted, what the refusal says)
 BOUNDS: list[tuple[str, object, object, str]] = [

@@ -13,9 +13,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import BadRequestError, ServerError
-from kalshi_cli.models import Action, BookSide, Orderbook, Side, TimeInForce
 from kalshi_cli.risk import (
     Code,
     OrderRateCap,
@@ -38,6 +35,9 @@ from kalshi_cli.risk.rules import (
     TradingStateRule,
 )
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
+from kalshi_cli.vocabulary.models import Action, BookSide, Orderbook, Side, TimeInForce
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 TODAY = "2023-11-14"

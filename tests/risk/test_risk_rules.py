@@ -2,8 +2,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, Side, TimeInForce
 from kalshi_cli.risk import Code, OrderRateCap, RiskContext, TradingState
 from kalshi_cli.risk.rules import (
     CircuitBreakerRule,
@@ -16,6 +14,8 @@ from kalshi_cli.risk.rules import (
     TradingStateRule,
 )
 from kalshi_cli.strategies import Intent, PositionView, RestingOrder
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
 
 NOW = 1_700_000_000.0
 

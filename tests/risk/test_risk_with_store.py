@@ -2,13 +2,13 @@
 
 from decimal import Decimal as D
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ServerError
-from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.risk import Code, RiskEngine, RiskLimits, TradingState, resume
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import FillRecord
 from kalshi_cli.strategies import Intent, PositionView
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 START = 1_700_000_000.0
 

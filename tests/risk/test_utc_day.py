@@ -3,8 +3,8 @@ less than half a microsecond before it up into the next day, it answers as `date
 
 from __future__ import annotations
 
-from kalshi_cli.clock import utc_datetime
 from kalshi_cli.risk.state import utc_day
+from kalshi_cli.vocabulary.clock import utc_datetime
 
 MIDNIGHT = 1_767_312_000.0  # 2026-01-02T00:00:00Z
 

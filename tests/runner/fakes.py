@@ -14,10 +14,20 @@ from typing import Any
 from kalshi_cli.client.historical import HistoricalCutoff
 from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
 from kalshi_cli.client.subaccounts import SubaccountBalance
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ApiError, NotFoundError, OrderOutcomeUnknown
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import (
+from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.sim.core.exchange import (
+    BookChanged,
+    Exchange,
+    ExchangeError,
+    FillHappened,
+    OrderChanged,
+    SimMarket,
+)
+from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ApiError, NotFoundError, OrderOutcomeUnknown
+from kalshi_cli.vocabulary.models import (
     Balance,
     BookSide,
     Fill,
@@ -30,16 +40,6 @@ from kalshi_cli.models import (
     decode_answer,
     decode_orderbook,
 )
-from kalshi_cli.sim.core import serialize as ser
-from kalshi_cli.sim.core.exchange import (
-    BookChanged,
-    Exchange,
-    ExchangeError,
-    FillHappened,
-    OrderChanged,
-    SimMarket,
-)
-from kalshi_cli.sim.core.scenarios import build_exchange
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

@@ -12,11 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop, paper
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.lock import acquire
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.runner.fakes import START, FakeClient, FakeFeed, new_exchange, trader
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.sim.server.announce import AccountInfo
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 
 # Key ids of the accounts a test reads at the tier's whole budget (`client_for`) and of those a
 # `kalshi trade` process trades (`trade_env`). One account may not be both: the simulator, as

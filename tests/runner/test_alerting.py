@@ -7,8 +7,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.runner.alerting import MAX_PROBLEMS, TradeAlerts
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.fakes import FakeAlertLedger
 
 

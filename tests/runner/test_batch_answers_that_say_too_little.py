@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from kalshi_cli.client.batch_orders import _items
-from kalshi_cli.decisions import Intent
-from kalshi_cli.models import Action, Side
+from kalshi_cli.vocabulary.decisions import Intent
+from kalshi_cli.vocabulary.models import Action, Side
 from tests.runner.fakes import Rig, make_rig
 
 D = Decimal

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.models import BookSide
 from kalshi_cli.risk import utc_day
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.runner.simproc import log_events, pause, wait_for
 from tests.runner.test_loop_order_batches_sim import BATCH, Rig, _yes_ask, _yes_bid, rig

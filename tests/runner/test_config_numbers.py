@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from kalshi_cli.checks.thresholds import THRESHOLDS
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.orders import LIMIT_KEYS
 from kalshi_cli.risk import RiskLimits
+from kalshi_cli.services.orders import LIMIT_KEYS
 from kalshi_cli.strategies import get_strategy, strategy_names
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.cli.fakes import run
 
 NUMBER_KINDS = (int, float, Decimal, "int", "float", "Decimal")

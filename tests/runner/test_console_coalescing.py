@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.runner.fakes import START, make_rig
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.alerts import AlertRouter
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import FeedEvent
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.session import run
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.fakes import FakeAlertLedger
 from tests.runner.fakes import make_rig
 from tests.test_alerts import Receiver, _Handler, reply

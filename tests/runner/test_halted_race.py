@@ -8,9 +8,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.models import Action, Side, TimeInForce
 from kalshi_cli.store import Store
 from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.models import Action, Side, TimeInForce
 from tests.runner.fakes import make_rig
 
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kalshi_cli.errors import KalshiError
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import KalshiError
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, observer_for, trade_command, trade_env
 

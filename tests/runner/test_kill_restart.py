@@ -28,16 +28,16 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
-from kalshi_cli.orders import OrderService
-from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import rebuild
+from kalshi_cli.services.orders import OrderService
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.server.announce import AccountInfo
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import client_for, log_events, trade_command, trade_env
 

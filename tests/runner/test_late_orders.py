@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client.client import LANDING_WINDOW_S, SIGNATURE_WINDOW_S
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Held, Rig, make_rig
 
 # the default cap of orders a minute is no part of these tests

@@ -17,10 +17,10 @@ from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ServerError
 from kalshi_cli.risk import TradingState, halt
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
 from tests.runner.fakes import Rig, make_rig
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ConfigError
 from kalshi_cli.runner.config import TradeConfig
 from kalshi_cli.runner.eventlog import EventLog
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ConfigError
 from tests.runner.fakes import START, make_rig
 
 

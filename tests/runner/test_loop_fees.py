@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import MAKER_FEE_RATE, TAKER_FEE_RATE
 from kalshi_cli.runner.session import StartupRefused
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import MAKER_FEE_RATE, TAKER_FEE_RATE
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange
 
 SCENARIO = """

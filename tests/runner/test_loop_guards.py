@@ -11,9 +11,16 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.errors import BadRequestError, ServerError
-from kalshi_cli.models import Action, BookSide, Fill, SelfTradePrevention, Side, TimeInForce
 from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.errors import BadRequestError, ServerError
+from kalshi_cli.vocabulary.models import (
+    Action,
+    BookSide,
+    Fill,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
 from tests.runner.fakes import make_rig
 
 
@@ -238,8 +245,8 @@ def test_failed_book_polls_count_toward_the_api_error_guard(tmp_path: Path) -> N
 
 
 def test_a_failed_poll_of_a_refused_market_is_no_outage(tmp_path: Path) -> None:
-    from kalshi_cli.errors import NotFoundError
     from kalshi_cli.feed.book import EventKind, FeedEvent
+    from kalshi_cli.vocabulary.errors import NotFoundError
 
     rig = make_rig(tmp_path / "s.db", risk={"max_consecutive_errors": 2})
     rig.step(0.1)

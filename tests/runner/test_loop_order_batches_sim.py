@@ -21,15 +21,15 @@ from typing import Any
 
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.clock import SystemClock
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.keys import load_private_key
 from kalshi_cli.risk import TradingState
 from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, log_events, pause, wait_for
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.errors import RateLimitedError
+from kalshi_cli.vocabulary.errors import RateLimitedError
 from tests.runner.fakes import make_rig
 
 LIMIT = Decimal("20")

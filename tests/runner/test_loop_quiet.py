@@ -13,8 +13,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Orderbook
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, Orderbook
 from tests.runner.fakes import START, make_rig, new_exchange, trader
 
 FED = "KXFEDDECISION-SIM-DEC-H0"  # quiet scenario

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import TransportError, UsageError
-from kalshi_cli.models import BookSide, Position, SelfTradePrevention, Side, TimeInForce
-from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.risk import RiskLimits
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.session import check_live, reconcile, start_loop
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import FillRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import TransportError, UsageError
+from kalshi_cli.vocabulary.models import BookSide, Position, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import START, FakeClient, FakeFeed, make_rig, new_exchange, trader
 
 LAL = "KXNBAGAME-SIM-LALGSW-LAL"

@@ -25,10 +25,10 @@ from kalshi_cli.checks.local import LocalView, check_heartbeat
 from kalshi_cli.checks.thresholds import resolve
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, trader
 
 MARKETS = 500

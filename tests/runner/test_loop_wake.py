@@ -9,12 +9,12 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Orderbook
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Orderbook
 from tests.runner.fakes import (
     START,
     FakeClient,

@@ -14,10 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.errors import ServerError
-from kalshi_cli.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from kalshi_cli.risk.state import resume
 from kalshi_cli.strategies import Intent
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import Action, BookSide, SelfTradePrevention, Side, TimeInForce
 from tests.runner.fakes import Rig, make_rig
 
 # one error trips SAFE_MODE, whose backoff then outlasts every test here by far

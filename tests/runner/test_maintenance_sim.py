@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.models import Order
+from kalshi_cli.vocabulary.models import Order
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,

@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import ServerError
-from kalshi_cli.models import BookSide
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import BookSide
 from tests.runner.fakes import START, Rig, make_rig, new_exchange
 from tests.runner.test_strategy_scenarios import SCENARIO, Mover
 

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.errors import ApiError
-from kalshi_cli.killswitch import session_order_groups
-from kalshi_cli.models import BookSide
 from kalshi_cli.runner import TradeConfig
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import end_session_group, open_session_group
+from kalshi_cli.services.killswitch import session_order_groups
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import SystemClock
+from kalshi_cli.vocabulary.errors import ApiError
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.runner.fakes import make_rig
 from tests.runner.simproc import (

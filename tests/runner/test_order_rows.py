@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core import serialize as ser
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import Rig, make_rig
 
 

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import UsageError
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.models import BookSide, Side, TimeInForce
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.paper import (
     EXCHANGE_READS,
@@ -28,6 +25,9 @@ from kalshi_cli.runner.paper import (
 )
 from kalshi_cli.store import Store
 from kalshi_cli.venue import LocalVenue, default_info
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import UsageError
+from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.simproc import Book, client_for, log_events, trade_command, trade_env
 
@@ -230,8 +230,8 @@ def test_private_events_never_reach_a_paper_loop_and_public_ones_feed_the_venue(
 
 
 def test_a_paper_state_file_with_an_earlier_sessions_orders_is_refused(tmp_path: Path) -> None:
-    from kalshi_cli.models import Action
     from kalshi_cli.store.records import IntentRecord
+    from kalshi_cli.vocabulary.models import Action
 
     path = paper_state_path(tmp_path / "state.db", "demo")
     assert path.name == "state.paper-demo.db"

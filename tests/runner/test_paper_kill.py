@@ -1,4 +1,4 @@
-"""The kill switch of a paper loop (kalshi_cli/paper_kill.py, runner/paper.py `answer_kill`):
+"""The kill switch of a paper loop (services/paper_kill.py, runner/paper.py `answer_kill`):
 asked through the paper state file, the running paper loop cancels every order of its venue
 with the kill switch's own code, and nothing reaches the exchange."""
 
@@ -8,8 +8,8 @@ import json
 import threading
 from pathlib import Path
 
-from kalshi_cli.clock import SystemClock
-from kalshi_cli.paper_kill import (
+from kalshi_cli.runner.lock import state_lock_path
+from kalshi_cli.services.paper_kill import (
     ANSWER_KEY,
     REQUEST_KEY,
     PaperKillReport,
@@ -17,9 +17,9 @@ from kalshi_cli.paper_kill import (
     request,
     trade_lock_path,
 )
-from kalshi_cli.runner.lock import state_lock_path
 from kalshi_cli.store import Store
 from kalshi_cli.store.records import RESTING
+from kalshi_cli.vocabulary.clock import SystemClock
 from tests.runner.paper_rig import paper_rig
 
 

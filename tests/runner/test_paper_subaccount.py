@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.models import BookSide, Side, TimeInForce
-from kalshi_cli.paper_kill import ANSWER_KEY, request
+from kalshi_cli.services.paper_kill import ANSWER_KEY, request
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 from tests.runner.paper_rig import paper_rig
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.risk import RiskLimits
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange, trader
 
 TICKER = "KXSPLIT-SIM-A-X"
@@ -144,10 +144,10 @@ def test_a_chunk_that_does_not_fill_in_full_ends_the_split(tmp_path: Path) -> No
 
 
 def test_the_stop_loss_and_strategies_split_by_the_same_rule() -> None:
-    from kalshi_cli.clock import ManualClock as Clock
-    from kalshi_cli.decisions import Intent
-    from kalshi_cli.models import Action, Side
     from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.vocabulary.clock import ManualClock as Clock
+    from kalshi_cli.vocabulary.decisions import Intent
+    from kalshi_cli.vocabulary.models import Action, Side
 
     class NoLedger:
         pass

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.client.client import LANDING_WINDOW_S
-from kalshi_cli.errors import ServerError
-from kalshi_cli.models import BookSide, Order, TimeInForce
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
 from tests.conftest import SimHarness
 from tests.runner.fakes import Held, Rig, make_rig
 from tests.runner.simproc import (

@@ -21,15 +21,15 @@ import pytest
 import websocket
 
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.feed import MarketData
 from kalshi_cli.feed.book import EventKind
 from kalshi_cli.feed.ws import Connection, websocket_connect
-from kalshi_cli.keys import load_private_key
 from kalshi_cli.runner import Parts, TradeConfig, TradeOptions, build_loop
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.keys import load_private_key
 from tests.conftest import SimHarness
 from tests.feed.helpers import wait_until
 from tests.openapi_check import RECORDER

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.errors import ServerError
-from kalshi_cli.models import BookSide
 from kalshi_cli.risk import utc_day
 from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.store import FillRecord, Store, StoreError
+from kalshi_cli.vocabulary.errors import ServerError
+from kalshi_cli.vocabulary.models import BookSide
 from tests.runner.fakes import Rig, make_rig
 
 RigMaker = Callable[..., Rig]
@@ -324,9 +324,9 @@ def test_a_pnl_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: P
 def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_pnl(
     tmp_path: Path,
 ) -> None:
-    from kalshi_cli.models import Fill
-    from kalshi_cli.pnl import fill_record_from_api
-    from kalshi_cli.reconcile import backfill_realized
+    from kalshi_cli.services.pnl import fill_record_from_api
+    from kalshi_cli.services.reconcile import backfill_realized
+    from kalshi_cli.vocabulary.models import Fill
 
     rig = make_rig(tmp_path / "s.db", strategy="market-maker")
     try:

@@ -32,20 +32,20 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.clock import ManualClock, SystemClock
-from kalshi_cli.errors import KalshiError, ServerError
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.feed import MarketData
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, Order, TimeInForce
-from kalshi_cli.orders import OrderService
 from kalshi_cli.runner import Parts, TradeConfig, TradeLoop, TradeOptions, build_loop
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.order_group import open_session_group
 from kalshi_cli.runner.session import StartupRefused, reconcile, run
 from kalshi_cli.runner.state_fault import withdraw_unrecorded
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock, SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError, ServerError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
 from tests.conftest import SimHarness
 from tests.fakes import FakeAlertLedger
 from tests.feed.helpers import wait_until

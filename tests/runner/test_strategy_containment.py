@@ -20,8 +20,6 @@ from typing import Any
 import pytest
 
 from kalshi_cli import strategies
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, Side
 from kalshi_cli.risk.state import resume
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import STRATEGY_ERRORS_ALERT, STRATEGY_ERRORS_SAFE_MODE
@@ -34,6 +32,8 @@ from kalshi_cli.strategies import (
     register_strategy,
 )
 from kalshi_cli.strategies.model.sources import CommandSource
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, Side
 from tests.fakes import FakeAlertLedger
 from tests.runner.fakes import Rig, make_rig
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, Orderbook, SelfTradePrevention, TimeInForce
 from tests.runner.fakes import START, Rig, make_rig, new_exchange
 
 TICKER = "KXSTRAT-SIM-A"

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client.requests import CreateOrder
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, Fill, Order, TimeInForce, decode_answer, to_book
-from kalshi_cli.reconcile import reconcile
 from kalshi_cli.runner.portfolio import Portfolio
 from kalshi_cli.runner.session import rebuild
+from kalshi_cli.services.reconcile import reconcile
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, Fill, Order, TimeInForce, decode_answer, to_book
 from tests.runner.fakes import START, FakeClient, make_rig, new_exchange, trader
 
 
@@ -113,7 +113,7 @@ def test_the_orders_service_books_an_unknown_unnamed_order_on_its_subaccount(
 ) -> None:
     """`kalshi order decrease|amend ID --subaccount 1` on an order placed elsewhere imports it
     through `apply_order`: as subaccount 1's, the one the client acts on."""
-    from kalshi_cli.orders import OrderService
+    from kalshi_cli.services.orders import OrderService
 
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)
@@ -142,7 +142,7 @@ def test_catch_up_books_an_unnamed_fill_on_the_subaccount_that_lists_it(tmp_path
     all, a fill naming no subaccount was booked on 0 for good (the start's reconcile on 1 finds
     it recorded and moves only fills that name theirs). Listed per subaccount, it is 1's."""
     from kalshi_cli.client.subaccounts import SubaccountBalance
-    from kalshi_cli.reconcile import catch_up
+    from kalshi_cli.services.reconcile import catch_up
 
     clock = ManualClock(START)
     exchange = new_exchange(clock=clock)

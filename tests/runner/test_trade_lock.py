@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire, state_lock_path
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 from tests.runner.simproc import (
     Book,

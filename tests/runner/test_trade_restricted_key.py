@@ -26,14 +26,14 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.requests import CreateOrder
 from kalshi_cli.client.signing import KalshiAuth
-from kalshi_cli.exit_codes import ExitCode
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import BookSide, TimeInForce
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.config import Selection, load_trade_config
 from kalshi_cli.runner.session import StartupRefused, trade
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import BookSide, TimeInForce
 from tests.conftest import SimHarness
 from tests.key_listing import RefusingKeyListing
 from tests.openapi_check import RECORDER

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import CredentialsError, ServerError
 from kalshi_cli.runner import CLIENT_RETRY_BUDGET_S
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import CredentialsError, ServerError
 
 BASE = "http://127.0.0.1:9/trade-api/v2"
 

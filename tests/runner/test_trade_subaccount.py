@@ -27,21 +27,21 @@ import pytest
 from kalshi_cli.client import KalshiClient
 from kalshi_cli.client.client import LANDING_WINDOW_S
 from kalshi_cli.client.requests import CreateOrder, CreateOrderResult
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import OrderOutcomeUnknown, UsageError
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.feed.book import EventKind, FeedEvent
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import Action, BookSide, Order, Side, TimeInForce
-from kalshi_cli.order_terms import OrderRequest
-from kalshi_cli.orders import OrderService
 from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.lock import LoopAlreadyRunning, acquire
 from kalshi_cli.runner.paper import paper_state_path
 from kalshi_cli.runner.session import reconcile
+from kalshi_cli.services.orders import OrderService
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import OrderOutcomeUnknown, UsageError
+from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import Action, BookSide, Order, Side, TimeInForce
+from kalshi_cli.vocabulary.order_terms import OrderRequest
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.runner.fakes import make_rig

@@ -17,11 +17,16 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core import record_views, trade_archive
 from kalshi_cli.sim.core.exchange import Exchange, SimMarket
 from kalshi_cli.sim.core.historical import COMPACT_EVERY_S, HistoryPolicy, attach_retention
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+)
 from tests.conftest import SimHarness
 
 # ---------------------------------------------------------------------------------- F1

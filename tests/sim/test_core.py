@@ -8,17 +8,6 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    FeeModel,
-    FeeType,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-    trading_fee,
-)
 from kalshi_cli.sim.core.exchange import (
     BookChanged,
     Exchange,
@@ -34,6 +23,17 @@ from kalshi_cli.sim.core.exchange import (
     SimOrder,
     SimSeries,
     TradeHappened,
+)
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    FeeModel,
+    FeeType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    trading_fee,
 )
 
 BID, ASK = BookSide.BID, BookSide.ASK

@@ -11,9 +11,9 @@ from decimal import ROUND_FLOOR, Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kalshi_cli.models import PRICE_STRUCTURES, PriceRange
 from kalshi_cli.sim.core.accounts import floor_cents
 from kalshi_cli.sim.core.reference import _market_ticks, _ticks
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES, PriceRange
 
 
 def reference_floor_cents(dollars: Decimal) -> int:

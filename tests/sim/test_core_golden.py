@@ -23,15 +23,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    FeeModel,
-    FeeType,
-    SelfTradePrevention,
-    TimeInForce,
-)
 from kalshi_cli.sim.core.exchange import (
     BookChanged,
     Exchange,
@@ -52,7 +43,16 @@ from kalshi_cli.sim.core.serialize import (
     settlement_json,
     trade_json,
 )
-from kalshi_cli.units import fmt_dollars
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    FeeModel,
+    FeeType,
+    SelfTradePrevention,
+    TimeInForce,
+)
+from kalshi_cli.vocabulary.units import fmt_dollars
 
 GOLDEN = Path(__file__).parent / "data" / "core_golden.json"
 STEPS = 1_200

@@ -19,8 +19,9 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import (
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimMarket, SimOrder
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
     FEE_QUANTUM,
     PRICE_STRUCTURES,
     BookSide,
@@ -30,7 +31,6 @@ from kalshi_cli.models import (
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimMarket, SimOrder
 
 TICKERS = {"FRA": "deci_cent", "LIN": "linear_cent", "TAP": "tapered_deci_cent"}
 PRICES = {

@@ -8,15 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-    charge_fill,
-    trading_fee,
-)
 from kalshi_cli.sim.core.exchange import (
     Exchange,
     ExchangeError,
@@ -24,6 +15,15 @@ from kalshi_cli.sim.core.exchange import (
     SimEvent,
     SimMarket,
     SimSeries,
+)
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    charge_fill,
+    trading_fee,
 )
 
 

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.reference_index import settlement_value, settles_yes
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core.scenarios import build_exchange
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.reference_index import settlement_value, settles_yes
 from tests.conftest import SimHarness, _start
 
 C = 1_800_000_000  # 2027-01-15 03:00 EST: an hourly close

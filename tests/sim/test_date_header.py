@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from email.utils import formatdate, parsedate_to_datetime
 
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from kalshi_cli.client import KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.keys import load_private_key
-from kalshi_cli.models import FeeModel, FeeType, Market, decode_answer
 from kalshi_cli.runner.fees import load_fee_models
 from kalshi_cli.sim.core.exchange import EventFeeUpdated, Exchange, SimEvent, SimEventT, SimSeries
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.keys import load_private_key
+from kalshi_cli.vocabulary.models import FeeModel, FeeType, Market, decode_answer
 from tests.conftest import SimHarness
 from tests.sim.test_core import ASK, BID, Env, market, refused
 from tests.sim.test_spec_audit import ws_problems

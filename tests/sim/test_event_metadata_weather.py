@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.clock import SystemClock
+from kalshi_cli.vocabulary.clock import SystemClock
 from tests.conftest import SimHarness
 from tests.wire import nested_code
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_historical import set_lag
 

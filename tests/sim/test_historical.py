@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.clock import parse_iso
 from kalshi_cli.sim.core.historical import DEFAULT_LAG_S
 from kalshi_cli.sim.core.scenarios import ScenarioError, scenario_history
 from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.vocabulary.clock import parse_iso
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
 from tests.wire import nested_code

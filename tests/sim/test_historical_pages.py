@@ -19,13 +19,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.record_views import NewestFirst
 from kalshi_cli.sim.core.records import SimOrder, SimTrade
 from kalshi_cli.sim.core.trade_archive import TradeArchive
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 from tests.sim.test_order_retention import _orders_as_a_client

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import MutableSequence
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import ONE, ZERO
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.records import (
     BookChanged,
@@ -22,6 +20,8 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, _Track, candlesticks
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import ONE, ZERO
 
 MINUTES = 6
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.core.journal import JournalError
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 
 Journaled = Callable[..., Exchange]
 
@@ -154,8 +154,8 @@ import sys
 from collections.abc import Callable, Iterator
 from decimal import Decimal as D
 from pathlib import Path
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.scenarios import build_exchange
 
 ex = build_exchange("quiet", clock=ManualClock(), journal=Path(sys.argv[1]))

@@ -11,9 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import PRICE_STRUCTURES, BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.exchange import Exchange, SimMarket
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+)
 
 
 class TickingClock(ManualClock):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.server.lag import ReadReplica
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 from tests.sim.test_order_retention import _orders_as_a_client
 
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.clock import ManualClock, parse_iso
 from kalshi_cli.sim.server.embed import start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 

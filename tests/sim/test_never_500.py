@@ -20,9 +20,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.server.embed import start_simulator
 from kalshi_cli.sim.server.server import ENDPOINTS
+from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER, SPEC_PATH, check_response
 

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
 from kalshi_cli.sim.core.exchange import (
     Exchange,
     ExchangeError,
@@ -19,6 +17,8 @@ from kalshi_cli.sim.core.exchange import (
     SimEventT,
     SimSeries,
 )
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 from tests.sim.test_core import ASK, BID, GTC, IOC, TAC, Env, market, refused
 
 

@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock, parse_iso
-from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.core.historical import (
     DEFAULT_LAG_S,
@@ -36,6 +34,8 @@ from kalshi_cli.sim.core.historical import (
 from kalshi_cli.sim.core.records import SimOrder
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.history import MarketHistory, candle_trades, candlesticks, period_ends
+from kalshi_cli.vocabulary.clock import ManualClock, parse_iso
+from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, order, place, set_lag
 

@@ -12,11 +12,11 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.keys import generate_private_key, public_key_pem
-from kalshi_cli.models import BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.participants import FINISHED_KEPT
 from kalshi_cli.sim.core.scenarios import LP_KEY, build_exchange
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.keys import generate_private_key, public_key_pem
+from kalshi_cli.vocabulary.models import BookSide, SelfTradePrevention, TimeInForce
 
 from .test_core import Env
 

@@ -6,8 +6,8 @@ seconds of budget"; Basic's write bucket, like every read bucket, holds one seco
 
 from __future__ import annotations
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
+from kalshi_cli.vocabulary.clock import ManualClock
 
 
 def _writes_before_refusal(tier: str, cost: int) -> int:

@@ -11,9 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws

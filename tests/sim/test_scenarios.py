@@ -7,16 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import (
-    ONE,
-    BookSide,
-    FeeModel,
-    FeeType,
-    SelfTradePrevention,
-    TimeInForce,
-    trading_fee,
-)
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.participants import SpikePath
 from kalshi_cli.sim.core.scenarios import (
@@ -24,6 +14,16 @@ from kalshi_cli.sim.core.scenarios import (
     build_exchange,
     list_scenarios,
     scenario_path,
+)
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    BookSide,
+    FeeModel,
+    FeeType,
+    SelfTradePrevention,
+    TimeInForce,
+    trading_fee,
 )
 
 SPIKE = "KXNBAGAME-SIM-LALGSW-LAL"

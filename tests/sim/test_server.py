@@ -13,8 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.keys import generate_private_key, key_type, load_private_key, signed_headers
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.keys import (
+    generate_private_key,
+    key_type,
+    load_private_key,
+    signed_headers,
+)
 from tests.conftest import SimHarness
 from tests.openapi_check import check_response
 from tests.wire import flat_code, nested_code
@@ -198,7 +203,7 @@ def test_bad_orders_are_refused_without_a_change(
 
 
 def _key(sim: SimHarness) -> Any:
-    from kalshi_cli.keys import load_private_key
+    from kalshi_cli.vocabulary.keys import load_private_key
 
     return load_private_key(path=sim.account.private_key_path)[0]
 

@@ -18,8 +18,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.journal import (
     SNAPSHOT_MAGIC,
@@ -29,6 +27,8 @@ from kalshi_cli.sim.core.journal import (
 )
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 from tests.conftest import SimHarness
 
 T = "KXSNAP-26JAN01-A"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimSeries
 from kalshi_cli.sim.core.records import ledger_id, owner
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.sim.test_core import ASK, BID, IOC, MAKER, Env, market
 
 TRANSFER = "0b9f1c52-6c0e-4f4e-9d55-0d9f4c9a1e01"

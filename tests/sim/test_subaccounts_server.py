@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.keys import generate_private_key, public_key_pem
 from kalshi_cli.sim.server.admin import write_private_key
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
+from kalshi_cli.vocabulary.keys import generate_private_key, public_key_pem
 from tests.conftest import SimHarness
 from tests.openapi_check import RECORDER
 from tests.wire import flat_code, nested_code
@@ -338,7 +338,7 @@ def test_create_a_key_from_a_public_key_needs_premier(sim: SimHarness, tmp_path:
         )
         assert made.status_code == 201, made.text
         path = tmp_path / "mine.pem"
-        from kalshi_cli.keys import private_key_pem
+        from kalshi_cli.vocabulary.keys import private_key_pem
 
         write_private_key(path, private_key_pem(private))
         mine = AccountInfo(

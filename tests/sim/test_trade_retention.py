@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from kalshi_cli.sim.core.exchange import Exchange
 from kalshi_cli.sim.core.historical import DEFAULT_LAG_S, HistoryPolicy, attach_retention
 from kalshi_cli.sim.core.records import FillHappened, SimEventT, SimFill, SimTrade, TradeHappened
 from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.core.trade_archive import TradeArchive
 from kalshi_cli.sim.server.history import MarketHistory
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import ONE, BookSide, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
 from tests.sim.test_historical import OTHER, A, B, listing, set_lag, trade_both_markets
 

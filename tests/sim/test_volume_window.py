@@ -18,7 +18,7 @@ from kalshi_cli.sim.core.exchange import Exchange, SimEventT, TradeHappened
 from kalshi_cli.sim.core.matching import DAY
 from kalshi_cli.sim.core.serialize import market_json
 from kalshi_cli.sim.core.volume_window import VolumeWindow
-from kalshi_cli.units import fmt_count
+from kalshi_cli.vocabulary.units import fmt_count
 from tests.sim.test_core import ASK, BID, GTC, IOC, Env
 
 T0 = 1_700_000_000.0

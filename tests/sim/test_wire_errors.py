@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from kalshi_cli.keys import generate_private_key, load_private_key, signed_headers
+from kalshi_cli.vocabulary.keys import generate_private_key, load_private_key, signed_headers
 from tests.conftest import SimHarness
 from tests.wire import nested
 

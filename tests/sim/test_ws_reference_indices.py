@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 import websocket
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.sim.core.indices import RETAINED_S, IndexFeed, IndexTick, RandomWalk, Replay
+from kalshi_cli.vocabulary.clock import ManualClock
 from tests.conftest import SimHarness, _start
 from tests.sim.test_spec_audit import ws_problems
 from tests.sim.wsutil import Ws

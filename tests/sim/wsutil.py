@@ -8,8 +8,8 @@ from typing import Any
 
 import websocket
 
-from kalshi_cli.keys import load_private_key, signed_headers
 from kalshi_cli.sim.server.embed import AccountInfo
+from kalshi_cli.vocabulary.keys import load_private_key, signed_headers
 
 
 class Ws:

@@ -12,9 +12,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.store import Store
 from kalshi_cli.store import migrations as m
+from kalshi_cli.vocabulary.clock import ManualClock
 
 BEFORE = [m.INITIAL, m.FILL_INTEGER_UNITS, m.ORDER_FILL_SUBACCOUNT, m.SETTLEMENT_SUBACCOUNT]
 MARK = " [breach: "

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import kalshi_cli.store as store_package
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.store import FillRecord, IntentRecord, Store
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 D = Decimal
 REPOSITORIES = ("orders", "fills", "settlements", "trading", "alerts", "events")

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.store.values import dec_text as _dec
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 
 D = Decimal
 DAY = datetime(2024, 3, 10, tzinfo=UTC).timestamp()

@@ -15,11 +15,11 @@ from typer.testing import CliRunner, Result
 
 from kalshi_cli.cli._context import AppContext
 from kalshi_cli.cli.app import app
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import BookSide
-from kalshi_cli.pnl import summarize, summarize_store
+from kalshi_cli.services.pnl import summarize, summarize_store
 from kalshi_cli.store import FillRecord, SettlementRecord, Store
 from kalshi_cli.store import migrations as m
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import BookSide
 
 BEFORE = [n for n in m.MIGRATIONS if n.name < "0006"]
 UNIT_COLUMNS = {"yes_price_e6", "count_e2", "fee_e8"}

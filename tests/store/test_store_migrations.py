@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.store import StateFileMissing, Store, StoreError
 from kalshi_cli.store import migrations as m
+from kalshi_cli.vocabulary.clock import ManualClock
 
 ALL = [migration.name for migration in m.MIGRATIONS]
 

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.models import Action, BookSide, Side
 from kalshi_cli.store import (
     DuplicateIntentError,
     IntentRecord,
@@ -19,6 +17,8 @@ from kalshi_cli.store import (
     Store,
     StoreError,
 )
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.models import Action, BookSide, Side
 
 D = Decimal
 

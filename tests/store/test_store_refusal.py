@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.exit_codes import ExitCode
 from kalshi_cli.store import NotAStateFile, Store, StoreError
 from kalshi_cli.store.migrations import MIGRATIONS
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 OPENERS: dict[str, Callable[[Path], object]] = {
     "open": Store.open,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.clock import ManualClock
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import ManualClock
 
 START = datetime(2024, 3, 10, 23, 59, tzinfo=UTC).timestamp()
 

@@ -1,8 +1,8 @@
 from decimal import Decimal as D
 
-from kalshi_cli.models import ONE, Action, Orderbook, Side, TimeInForce, trading_fee
 from kalshi_cli.strategies import Intent, MarketSnapshot, PositionView
 from kalshi_cli.strategies.arbitrage import ArbitrageParams, decide, pair_edge
+from kalshi_cli.vocabulary.models import ONE, Action, Orderbook, Side, TimeInForce, trading_fee
 
 FLAT = PositionView("T")
 

@@ -11,7 +11,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.models import Action, Orderbook, Side, TimeInForce
 from kalshi_cli.strategies import get_strategy
 from kalshi_cli.strategies.model import ModelError
 from kalshi_cli.strategies.model.crypto import CryptoConfig, StaleIndex, crypto_fair
@@ -23,6 +22,7 @@ from kalshi_cli.strategy_api import (
     MarketTerms,
     PositionView,
 )
+from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
 
 SPOT = 68_000.0
 R = 0.0001  # the size of every log return of the test paths, per second

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.errors import UsageError
 from kalshi_cli.strategies import get_strategy
+from kalshi_cli.vocabulary.errors import UsageError
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "strategies" / "fair_value.py"
 

@@ -14,11 +14,11 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kalshi_cli.models import Orderbook
 from kalshi_cli.runner.portfolio import MidHistory
 from kalshi_cli.strategies import MarketSnapshot
 from kalshi_cli.strategies.mean_reversion import zscore
 from kalshi_cli.strategy_api.window import MidWindow
+from kalshi_cli.vocabulary.models import Orderbook
 
 ZERO = D(0)
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from kalshi_cli.errors import ConfigError
-from kalshi_cli.models import Action, Orderbook, Side, TimeInForce
 from kalshi_cli.strategies import (
     Cancel,
     Decision,
@@ -29,6 +27,8 @@ from kalshi_cli.strategies import (
 )
 from kalshi_cli.strategies.model import ModelDown, ModelError, ModelParams, decide, kelly_share
 from kalshi_cli.strategies.model.sources import CommandSource, FileSource
+from kalshi_cli.vocabulary.errors import ConfigError
+from kalshi_cli.vocabulary.models import Action, Orderbook, Side, TimeInForce
 
 UNDER_TEST = Path(__file__).with_name("models_under_test.py")
 FLAT = PositionView("T")

@@ -12,7 +12,6 @@ import msgspec
 import pytest
 
 from kalshi_cli.config import Located, load_yaml
-from kalshi_cli.errors import ConfigError
 from kalshi_cli.strategy_api import (
     Params,
     Range,
@@ -22,6 +21,7 @@ from kalshi_cli.strategy_api import (
     updatable_fields,
     validate_params,
 )
+from kalshi_cli.vocabulary.errors import ConfigError
 
 
 class Knobs(Params, frozen=True):

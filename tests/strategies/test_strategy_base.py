@@ -2,9 +2,12 @@ from decimal import Decimal as D
 
 import pytest
 
-from kalshi_cli.decisions import Intent, PositionView, RestingOrder
-from kalshi_cli.errors import ConfigError, UsageError
-from kalshi_cli.models import (
+from kalshi_cli.strategies import get_strategy, strategy_names
+from kalshi_cli.strategies.spike import SpikeParams
+from kalshi_cli.strategy_api import snap_to_grid
+from kalshi_cli.vocabulary.decisions import Intent, PositionView, RestingOrder
+from kalshi_cli.vocabulary.errors import ConfigError, UsageError
+from kalshi_cli.vocabulary.models import (
     PRICE_STRUCTURES,
     Action,
     BookSide,
@@ -12,9 +15,6 @@ from kalshi_cli.models import (
     TimeInForce,
     trading_fee,
 )
-from kalshi_cli.strategies import get_strategy, strategy_names
-from kalshi_cli.strategies.spike import SpikeParams
-from kalshi_cli.strategy_api import snap_to_grid
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_cli.backtest.scenario import record_scenario
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "strategies" / "fair_value.py"

@@ -109,9 +109,9 @@ def test_through_the_venue_pessimistic_never_fills_more_either(
     """The same order against the same recorded stream, through the whole venue (the exchange
     core fills it): the pessimistic model's fills never exceed the optimistic one's."""
     from kalshi_cli.client import CreateOrder
-    from kalshi_cli.clock import ManualClock
-    from kalshi_cli.models import BookSide, Side, TimeInForce
     from kalshi_cli.venue import LocalVenue, MarketInfo
+    from kalshi_cli.vocabulary.clock import ManualClock
+    from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 
     t = "KXQ-26JAN01-A"
     filled = {}

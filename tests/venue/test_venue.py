@@ -9,10 +9,10 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 
 from kalshi_cli.client import CreateOrder, KalshiClient
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import BadRequestError
-from kalshi_cli.models import BookSide, Side, TimeInForce
 from kalshi_cli.venue import FillModel, LocalVenue, MarketInfo, VenueClient
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import BadRequestError
+from kalshi_cli.vocabulary.models import BookSide, Side, TimeInForce
 
 D = Decimal
 T = "KXTEST-26JAN01-A"

@@ -14,11 +14,11 @@ from decimal import ROUND_CEILING, Decimal
 import pytest
 
 from kalshi_cli.client import CreateOrder
-from kalshi_cli.clock import ManualClock
-from kalshi_cli.errors import BadRequestError, NotFoundError
-from kalshi_cli.models import BookSide, Order, Side, TimeInForce
 from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.venue import LocalVenue, MarketInfo, VenueClient
+from kalshi_cli.vocabulary.clock import ManualClock
+from kalshi_cli.vocabulary.errors import BadRequestError, NotFoundError
+from kalshi_cli.vocabulary.models import BookSide, Order, Side, TimeInForce
 
 D = Decimal
 T = "KXTEST-26JAN01-A"

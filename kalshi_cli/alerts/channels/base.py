@@ -25,8 +25,8 @@ import msgspec
 from kalshi_cli import __version__
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
-from kalshi_cli.clock import Clock, iso_utc
-from kalshi_cli.decode import SECRET
+from kalshi_cli.vocabulary.clock import Clock, iso_utc
+from kalshi_cli.vocabulary.decode import SECRET
 
 if TYPE_CHECKING:
     import ssl

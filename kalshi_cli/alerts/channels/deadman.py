@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kalshi_cli.alerts.channels.base import HttpChannel, HttpConfig, headline
 from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
-from kalshi_cli.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock
 
 # healthchecks.io's signals: a run starts, the process is alive (the base URL), it failed
 BEATS = ("start", "", "fail")

@@ -6,7 +6,7 @@ from typing import Any
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
 from kalshi_cli.alerts.model import Alert, AlertStatus, Severity
-from kalshi_cli.clock import iso_utc
+from kalshi_cli.vocabulary.clock import iso_utc
 
 DISCORD_CONTENT_MAX = 2000
 DISCORD_TITLE_MAX = 256

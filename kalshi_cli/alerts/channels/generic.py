@@ -8,8 +8,8 @@ import msgspec
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook
 from kalshi_cli.alerts.model import Alert
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.decode import SECRET
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.decode import SECRET
 
 GENERIC_SCHEMA_VERSION = 1
 

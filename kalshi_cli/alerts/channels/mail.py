@@ -31,8 +31,8 @@ from kalshi_cli.alerts.channels.base import (
 )
 from kalshi_cli.alerts.masking import scrub
 from kalshi_cli.alerts.model import Alert, Delivery
-from kalshi_cli.clock import Clock
-from kalshi_cli.decode import SECRET
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.decode import SECRET
 
 TLS_MODES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}

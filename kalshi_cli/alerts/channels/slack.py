@@ -6,7 +6,7 @@ from typing import Any
 
 from kalshi_cli.alerts.channels.base import HttpConfig, JsonWebhook, clip, headline
 from kalshi_cli.alerts.model import Alert, AlertStatus, Severity
-from kalshi_cli.clock import iso_utc
+from kalshi_cli.vocabulary.clock import iso_utc
 
 SLACK_HEADER_MAX = 150
 SLACK_TEXT_MAX = 3000

@@ -24,8 +24,8 @@ from kalshi_cli.alerts.channels.base import (
     secret,
 )
 from kalshi_cli.alerts.model import Alert, Delivery
-from kalshi_cli.clock import Clock
-from kalshi_cli.decode import SECRET
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.decode import SECRET
 
 TELEGRAM_API_URL = "https://api.telegram.org"
 TELEGRAM_TEXT_MAX = 4096

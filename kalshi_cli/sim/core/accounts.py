@@ -43,14 +43,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from kalshi_cli.models import (
-    COUNT_QUANTUM,
-    FEE_QUANTUM,
-    ONE,
-    ZERO,
-    BookSide,
-    trading_fee,
-)
 from kalshi_cli.sim.core.client_ids import UsedClientIds
 from kalshi_cli.sim.core.records import (
     Account,
@@ -62,6 +54,14 @@ from kalshi_cli.sim.core.records import (
     own_price,
 )
 from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.vocabulary.models import (
+    COUNT_QUANTUM,
+    FEE_QUANTUM,
+    ONE,
+    ZERO,
+    BookSide,
+    trading_fee,
+)
 
 EMPTY_AGG = (ZERO, ZERO, ZERO, ZERO, ZERO)
 BID = BookSide.BID

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from kalshi_cli.models import ONE
+from kalshi_cli.vocabulary.models import ONE
 
 T = TypeVar("T")
 

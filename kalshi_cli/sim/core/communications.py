@@ -58,16 +58,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal, Protocol
 
-from kalshi_cli.models import (
-    ONE,
-    TAKER_FEE_RATE,
-    ZERO,
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-    price_on_grid,
-    trading_fee,
-)
 from kalshi_cli.sim.core.records import (
     Account,
     ExchangeError,
@@ -76,6 +66,16 @@ from kalshi_cli.sim.core.records import (
     SimOrder,
     ledger_id,
     not_found,
+)
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    TAKER_FEE_RATE,
+    ZERO,
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    price_on_grid,
+    trading_fee,
 )
 
 MAX_OPEN_RFQS = 100

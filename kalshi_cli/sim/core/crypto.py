@@ -18,7 +18,7 @@ current period and the next, one event whose markets close at the period's end:
 - a market opens at its period's start (the next period's is listed `unopened` and the
   exchange's tick opens it) and closes at the period's end.
 
-Settlement is Kalshi's crypto rule (kalshi_cli.reference_index): the trimmed mean of the index's
+Settlement is Kalshi's crypto rule (vocabulary.reference_index): the trimmed mean of the index's
 one-second values in `[close - 60 s, close)`, the value at `close - 60 s` counted and the one at
 the close left out, the highest and lowest 20% dropped. The simulator settles a market when the
 index's tick of its close second arrives (so the window is complete), on that index's listener,
@@ -42,17 +42,17 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from kalshi_cli.models import PRICE_STRUCTURES
-from kalshi_cli.reference_index import (
+from kalshi_cli.sim.core import indices
+from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, Quote
+from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
+from kalshi_cli.vocabulary.reference_index import (
     WINDOW_S,
     ewma_volatility,
     probability_yes,
     settlement_value,
     settles_yes,
 )
-from kalshi_cli.sim.core import indices
-from kalshi_cli.sim.core.participants import LiquidityProvider, PricePath, Quote
-from kalshi_cli.sim.core.records import SimEvent, SimMarket, SimSeries
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange

@@ -78,18 +78,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from kalshi_cli.clock import Clock
-from kalshi_cli.models import (
-    ONE,
-    ZERO,
-    BookSide,
-    FeeCharge,
-    FeeModel,
-    FeeType,
-    PriceRange,
-    SelfTradePrevention,
-    TimeInForce,
-)
 from kalshi_cli.sim.core.accounts import AccountState, Ledger
 from kalshi_cli.sim.core.book import Book, BookSideLevels
 from kalshi_cli.sim.core.client_ids import IdColumn, UsedClientIds
@@ -153,7 +141,19 @@ from kalshi_cli.sim.core.trade_archive import (
     merge_by_counter,
 )
 from kalshi_cli.sim.core.volume_window import VolumeWindow
-from kalshi_cli.units import Action, OrderStatus, Side
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.models import (
+    ONE,
+    ZERO,
+    BookSide,
+    FeeCharge,
+    FeeModel,
+    FeeType,
+    PriceRange,
+    SelfTradePrevention,
+    TimeInForce,
+)
+from kalshi_cli.vocabulary.units import Action, OrderStatus, Side
 
 __all__ = [
     "Account",

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import ZERO
 from kalshi_cli.sim.core.exchange import (
     Exchange,
     SimFill,
@@ -53,6 +52,7 @@ from kalshi_cli.sim.core.exchange import (
     SimTrade,
 )
 from kalshi_cli.sim.core.record_views import TradeTimeline
+from kalshi_cli.vocabulary.models import ZERO
 
 DAY_S = 24 * 3600
 DEFAULT_LAG_S = 90 * DAY_S

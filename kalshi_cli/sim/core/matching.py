@@ -17,19 +17,6 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal, Protocol
 
-from kalshi_cli.models import (
-    CENT,
-    FEE_QUANTUM,
-    ONE,
-    ZERO,
-    BookSide,
-    FeeCharge,
-    SelfTradePrevention,
-    Side,
-    TimeInForce,
-    charge_fill,
-    trading_fee,
-)
 from kalshi_cli.sim.core.accounts import (
     EMPTY_AGG,
     AccountState,
@@ -58,6 +45,19 @@ from kalshi_cli.sim.core.records import (
 )
 from kalshi_cli.sim.core.reference import Reference
 from kalshi_cli.sim.core.volume_window import VolumeWindow
+from kalshi_cli.vocabulary.models import (
+    CENT,
+    FEE_QUANTUM,
+    ONE,
+    ZERO,
+    BookSide,
+    FeeCharge,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+    charge_fill,
+    trading_fee,
+)
 
 DAY = 86_400.0
 # Fills whose fee charges print the same share one (frozen) `FeeCharge`: one object fewer kept

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import ZERO
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.records import (
@@ -54,6 +53,7 @@ from kalshi_cli.sim.core.records import (
     same_user,
 )
 from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.vocabulary.models import ZERO
 
 WINDOW_S = 15.0
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol
 
-from kalshi_cli.models import (
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
+from kalshi_cli.vocabulary.models import (
     ONE,
     BookSide,
     PriceRange,
@@ -33,7 +34,6 @@ from kalshi_cli.models import (
     TimeInForce,
     price_bounds,
 )
-from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 
 
 def _ratio(x: float) -> Decimal:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
     BookSide,

@@ -13,15 +13,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.clock import Clock
-from kalshi_cli.models import (
-    COUNT_QUANTUM,
-    FeeModel,
-    FeeModelError,
-    PriceRange,
-    price_bounds,
-    price_on_grid,
-)
 from kalshi_cli.sim.core.journal import Journal
 from kalshi_cli.sim.core.records import (
     EventCreated,
@@ -35,6 +26,15 @@ from kalshi_cli.sim.core.records import (
     SimFeeChange,
     SimMarket,
     SimSeries,
+)
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.models import (
+    COUNT_QUANTUM,
+    FeeModel,
+    FeeModelError,
+    PriceRange,
+    price_bounds,
+    price_on_grid,
 )
 
 _SEQ_BITS = 48  # `new_id`'s counter: 12 hex digits

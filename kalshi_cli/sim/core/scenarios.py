@@ -58,16 +58,6 @@ from typing import Any
 
 import yaml
 
-from kalshi_cli.clock import Clock
-from kalshi_cli.models import (
-    PRICE_STRUCTURES,
-    BookSide,
-    FeeModel,
-    FeeModelError,
-    SelfTradePrevention,
-    TimeInForce,
-    parse_decimal,
-)
 from kalshi_cli.sim.core import crypto, indices
 from kalshi_cli.sim.core.exchange import (
     Exchange,
@@ -86,6 +76,16 @@ from kalshi_cli.sim.core.participants import (
     PricePath,
     Quote,
     SpikePath,
+)
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.models import (
+    PRICE_STRUCTURES,
+    BookSide,
+    FeeModel,
+    FeeModelError,
+    SelfTradePrevention,
+    TimeInForce,
+    parse_decimal,
 )
 
 LP_KEY = "sim-liquidity-provider"

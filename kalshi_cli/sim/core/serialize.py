@@ -18,8 +18,6 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core.exchange import (
     Exchange,
@@ -38,6 +36,8 @@ from kalshi_cli.sim.core.exchange import (
     SimTrade,
 )
 from kalshi_cli.sim.core.records import owner
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.models import ONE, ZERO, BookSide, FeeModel, fmt_count, fmt_dollars
 
 EXCHANGE_INDEX = 0
 

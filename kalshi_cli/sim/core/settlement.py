@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from kalshi_cli.models import ONE, ZERO
 from kalshi_cli.sim.core.accounts import Ledger
 from kalshi_cli.sim.core.matching import MatchingEngine
 from kalshi_cli.sim.core.records import (
@@ -22,6 +21,7 @@ from kalshi_cli.sim.core.records import (
     SimSettlement,
 )
 from kalshi_cli.sim.core.reference import Reference
+from kalshi_cli.vocabulary.models import ONE, ZERO
 
 _LIFECYCLE_EVENT = {
     "open": "activated",

@@ -27,16 +27,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from kalshi_cli.keys import (
-    KEY_TYPES,
-    KeyType,
-    generate_private_key,
-    key_type,
-    load_public_key,
-    private_key_pem,
-    public_key_pem,
-)
-from kalshi_cli.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
     Account,
@@ -58,6 +48,16 @@ from kalshi_cli.sim.server.routing import (
 )
 from kalshi_cli.sim.server.scenario_data import handle_get_data, handle_put_data
 from kalshi_cli.sim.server.server import is_loopback
+from kalshi_cli.vocabulary.keys import (
+    KEY_TYPES,
+    KeyType,
+    generate_private_key,
+    key_type,
+    load_public_key,
+    private_key_pem,
+    public_key_pem,
+)
+from kalshi_cli.vocabulary.models import ONE, PRICE_STRUCTURES, ZERO, parse_dollars
 
 Json = dict[str, Any]
 DEFAULT_MARKET_LIFETIME_S = 30 * 24 * 3600

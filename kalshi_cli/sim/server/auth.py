@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kalshi_cli.clock import Clock
-from kalshi_cli.keys import (
+from kalshi_cli.sim.core.exchange import Account
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.keys import (
     HEADER_KEY,
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
@@ -26,7 +27,6 @@ from kalshi_cli.keys import (
     load_public_key,
     verify_signature,
 )
-from kalshi_cli.sim.core.exchange import Account
 
 DEFAULT_WINDOW_S = 30.0
 

@@ -42,8 +42,8 @@ from kalshi_cli.sim.server.announce import AccountInfo
 if TYPE_CHECKING:
     from typing import TypedDict, Unpack
 
-    from kalshi_cli.clock import Clock
     from kalshi_cli.sim.server.routing import ResponseHook, SimState
+    from kalshi_cli.vocabulary.clock import Clock
 
     class SimulatorOptions(TypedDict, total=False):
         """What `start_simulator` passes on to `prepare`, whose signature holds the defaults.
@@ -116,8 +116,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _ensure_default_account(state: SimState, balance_cents: int) -> AccountInfo:
     """Reuse the account of `account.json` when its key is still there, else make one."""
-    from kalshi_cli.keys import load_private_key, public_key_pem
     from kalshi_cli.sim.server.admin import account_info, key_path, new_account, write_account_json
+    from kalshi_cli.vocabulary.keys import load_private_key, public_key_pem
 
     path = state.data_dir / "account.json"
     if path.exists():
@@ -174,13 +174,13 @@ def prepare(
     try:
         import uvicorn
 
-        from kalshi_cli.clock import SystemClock
         from kalshi_cli.sim.core.scenarios import build_exchange, scenario_history
         from kalshi_cli.sim.server.app import create_app
         from kalshi_cli.sim.server.auth import DEFAULT_WINDOW_S, Authenticator
         from kalshi_cli.sim.server.faults import Faults
         from kalshi_cli.sim.server.ratelimit import RateLimiter, tier_named
         from kalshi_cli.sim.server.routing import SimState
+        from kalshi_cli.vocabulary.clock import SystemClock
 
         the_tier = tier_named(tier)
         clock = clock or SystemClock()

@@ -34,7 +34,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from kalshi_cli.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock
 
 _RATES = (
     "http_5xx_rate",

@@ -35,8 +35,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.clock import Clock
-from kalshi_cli.models import ONE, ZERO, fmt_count, fmt_dollars
 from kalshi_cli.sim.core.records import (
     BookChanged,
     MarketLifecycle,
@@ -45,6 +43,8 @@ from kalshi_cli.sim.core.records import (
     SimTrade,
     TradeHappened,
 )
+from kalshi_cli.vocabulary.clock import Clock
+from kalshi_cli.vocabulary.models import ONE, ZERO, fmt_count, fmt_dollars
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kalshi_cli.clock import Clock
+from kalshi_cli.vocabulary.clock import Clock
 
 DEFAULT_COST = 10
 WRITE_BURST_SECONDS = 2

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kalshi_cli.clock import Clock
 from kalshi_cli.sim.core.exchange import (
     Account,
     Exchange,
@@ -43,6 +42,7 @@ from kalshi_cli.sim.server.ratelimit import (
 )
 from kalshi_cli.sim.server.request_bodies import GO_BATCHES, GO_STRUCTS
 from kalshi_cli.sim.server.schedule import ExchangeSchedule
+from kalshi_cli.vocabulary.clock import Clock
 
 log = logging.getLogger("kalshi_cli.sim")
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kalshi_cli.clock import iso_utc
 from kalshi_cli.sim.core.records import ExchangeError
+from kalshi_cli.vocabulary.clock import iso_utc
 
 if TYPE_CHECKING:
     from kalshi_cli.sim.core.exchange import Exchange

@@ -33,7 +33,6 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim.core import indices
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.communications import CommsEvent
@@ -55,6 +54,7 @@ from kalshi_cli.sim.server.auth import AuthFailure
 from kalshi_cli.sim.server.routes import communications as rfqs
 from kalshi_cli.sim.server.routes import multivariate
 from kalshi_cli.sim.server.routing import WS_PATH, SimState, nested_error_body
+from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
 log = logging.getLogger("kalshi_cli.sim.server.ws")
 

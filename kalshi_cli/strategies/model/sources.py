@@ -52,8 +52,6 @@ from typing import Any, Protocol
 
 import msgspec
 
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.models import ONE, ZERO, Side
 from kalshi_cli.strategies.model.crypto import (
     VERSION,
     CryptoConfig,
@@ -62,6 +60,8 @@ from kalshi_cli.strategies.model.crypto import (
     crypto_fair,
 )
 from kalshi_cli.strategy_api import MarketSnapshot, best_ask, best_bid
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.models import ONE, ZERO, Side
 
 KINDS = ("python", "command", "file", "builtin")
 BUILTIN = ("crypto",)

@@ -32,7 +32,6 @@ from typing import Annotated
 
 import msgspec
 
-from kalshi_cli.models import ONE, ZERO, Action, Side, TimeInForce
 from kalshi_cli.strategies.model.sources import (
     Answer,
     ModelError,
@@ -53,6 +52,7 @@ from kalshi_cli.strategy_api import (
     best_ask,
     snap_to_grid,
 )
+from kalshi_cli.vocabulary.models import ONE, ZERO, Action, Side, TimeInForce
 
 NAME = "model"
 

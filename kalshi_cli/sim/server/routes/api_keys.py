@@ -22,13 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.keys import (
-    KEY_TYPES,
-    generate_private_key,
-    load_public_key,
-    private_key_pem,
-    public_key_pem,
-)
 from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.core.subaccounts import DEFAULT_SCOPES, SimApiKey
 from kalshi_cli.sim.server.routes.subaccounts import MAX_SUBACCOUNT, forbidden
@@ -41,6 +34,13 @@ from kalshi_cli.sim.server.routing import (
     field_req,
     field_str,
     query_str,
+)
+from kalshi_cli.vocabulary.keys import (
+    KEY_TYPES,
+    generate_private_key,
+    load_public_key,
+    private_key_pem,
+    public_key_pem,
 )
 
 TRADE_OPERATIONS = frozenset(

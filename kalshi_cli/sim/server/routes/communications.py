@@ -14,8 +14,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim.core.communications import CommsEvent, Communications, SimQuote, SimRfq
 from kalshi_cli.sim.core.exchange import not_found
 from kalshi_cli.sim.core.records import owner
@@ -36,6 +34,8 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
 
 def comms(state: SimState) -> Communications:

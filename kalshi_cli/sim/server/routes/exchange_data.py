@@ -9,7 +9,6 @@ event fee changes, books, trades and the market history the server records
 
 from __future__ import annotations
 
-from kalshi_cli.clock import iso_utc
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.server.routes.market_data import candle_range, market_candles
@@ -24,6 +23,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.clock import iso_utc
 
 # BatchGetMarketCandlesticks: "Accepts up to 100 market tickers per request" and "Returns up to
 # 10,000 candlesticks total across all markets"; GetMarketOrderbooks: 1-100 tickers. Event

@@ -24,7 +24,6 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalshi_cli.models import ZERO, fmt_count
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routes.subaccounts import forbidden
@@ -38,6 +37,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.models import ZERO, fmt_count
 
 DAYS_30 = 30 * 86_400
 RESERVATIONS = ("none", "max", "sum")

@@ -9,8 +9,6 @@ no `security`); fills, orders and positions need the account's signature.
 
 from __future__ import annotations
 
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.models import fmt_count, fmt_dollars
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, SimMarket
 from kalshi_cli.sim.core.historical import Archive, Candle, candle_window, candles
@@ -34,6 +32,8 @@ from kalshi_cli.sim.server.routing import (
     view_page,
     within,
 )
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.models import fmt_count, fmt_dollars
 
 
 def archive(state: SimState, now: float | None = None) -> Archive:

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import fmt_dollars
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError
 from kalshi_cli.sim.core.subaccounts import MAX_SUBACCOUNT, SimTransfer
 from kalshi_cli.sim.server.routing import (
@@ -43,6 +42,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.models import fmt_dollars
 
 INSTANCES = ("event_contract", "margined")
 MAX_SHARD = 100

@@ -6,10 +6,6 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from kalshi_cli.clock import iso_utc
-from kalshi_cli.models import (
-    fmt_count,
-)
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
     ExchangeError,
@@ -38,6 +34,10 @@ from kalshi_cli.sim.server.routing import (
     ts_filter,
     view_page,
     within,
+)
+from kalshi_cli.vocabulary.clock import iso_utc
+from kalshi_cli.vocabulary.models import (
+    fmt_count,
 )
 
 INT32_MAX = 2**31 - 1

@@ -25,8 +25,6 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.models import PRICE_STRUCTURES
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimMarket, SimSeries
 from kalshi_cli.sim.server import scenario_data
@@ -43,6 +41,8 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.models import PRICE_STRUCTURES
 
 KIND = "multivariate_event_collections"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from kalshi_cli.models import fmt_count
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import SimOrderGroup, not_found
 from kalshi_cli.sim.core.records import owner
@@ -30,6 +29,7 @@ from kalshi_cli.sim.server.routing import (
     other_shard,
     parse_count,
 )
+from kalshi_cli.vocabulary.models import fmt_count
 
 
 def parse_limit(body: Json) -> Decimal:

@@ -6,14 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from kalshi_cli.models import (
-    BookSide,
-    SelfTradePrevention,
-    TimeInForce,
-    fmt_count,
-    price_bounds,
-    price_on_grid,
-)
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import (
     ExchangeError,
@@ -40,6 +32,14 @@ from kalshi_cli.sim.server.routing import (
     field_str,
     other_shard,
     parse_count,
+)
+from kalshi_cli.vocabulary.models import (
+    BookSide,
+    SelfTradePrevention,
+    TimeInForce,
+    fmt_count,
+    price_bounds,
+    price_on_grid,
 )
 
 

@@ -7,9 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from kalshi_cli.models import (
-    fmt_dollars,
-)
 from kalshi_cli.sim.core import serialize as ser
 from kalshi_cli.sim.core.exchange import ExchangeError, not_found
 from kalshi_cli.sim.core.historical import Archive
@@ -31,6 +28,9 @@ from kalshi_cli.sim.server.routing import (
     ts_filter,
     view_page,
     within,
+)
+from kalshi_cli.vocabulary.models import (
+    fmt_dollars,
 )
 
 

@@ -7,7 +7,6 @@ increase sends the order to the back. Computed from the live book (not the lagge
 
 from __future__ import annotations
 
-from kalshi_cli.models import fmt_count
 from kalshi_cli.sim.server.routes.subaccounts import read_ledgers
 from kalshi_cli.sim.server.routing import (
     Endpoint,
@@ -18,6 +17,7 @@ from kalshi_cli.sim.server.routing import (
     query_list,
     query_str,
 )
+from kalshi_cli.vocabulary.models import fmt_count
 
 
 def handle_queue_positions(state: SimState, ctx: RequestContext) -> tuple[int, Json | None]:

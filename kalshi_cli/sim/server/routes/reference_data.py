@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.clock import parse_iso
 from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.server import scenario_data
 from kalshi_cli.sim.server.routing import (
@@ -25,6 +24,7 @@ from kalshi_cli.sim.server.routing import (
     query_list,
     query_str,
 )
+from kalshi_cli.vocabulary.clock import parse_iso
 
 
 def _data(state: SimState) -> scenario_data.ScenarioData:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kalshi_cli.models import fmt_dollars
 from kalshi_cli.sim.core.exchange import ExchangeError
 from kalshi_cli.sim.core.records import ledger_id
 from kalshi_cli.sim.server.routing import (
@@ -30,6 +29,7 @@ from kalshi_cli.sim.server.routing import (
     query_int,
     query_str,
 )
+from kalshi_cli.vocabulary.models import fmt_dollars
 
 MAX_SUBACCOUNT = 63
 

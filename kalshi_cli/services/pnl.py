@@ -55,12 +55,12 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from kalshi_cli.clock import parse_iso
-from kalshi_cli.units import ONE, ZERO, BookSide, fmt_exact_dollars
+from kalshi_cli.vocabulary.clock import parse_iso
+from kalshi_cli.vocabulary.units import ONE, ZERO, BookSide, fmt_exact_dollars
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Fill, Orderbook, Settlement
     from kalshi_cli.store import FillRecord, SettlementRecord, Store
+    from kalshi_cli.vocabulary.models import Fill, Orderbook, Settlement
 
 _MICRO = Decimal("0.000001")
 

@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from kalshi_cli.errors import ConfigError
+from kalshi_cli.vocabulary.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -42,17 +42,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import KalshiError
-from kalshi_cli.killswitch import DEFAULT_DEADLINE_S, KillSwitch
-from kalshi_cli.models import ZERO
+from kalshi_cli.services.killswitch import DEFAULT_DEADLINE_S, KillSwitch
 from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
+from kalshi_cli.vocabulary.errors import KalshiError
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.killswitch import CancelsOrders
+    from kalshi_cli.services.killswitch import CancelsOrders
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
 
 REQUEST_KEY = "paper_kill.request"
 ANSWER_KEY = "paper_kill.answer"

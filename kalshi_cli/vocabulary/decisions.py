@@ -13,7 +13,7 @@ the orders it replaces (`Intent.replaces`): the loop cancels them first and plac
 only if the cancels succeeded, and the risk engine counts the position as if they were gone.
 
 `require` states a rule of a params `__post_init__` (a strategy's params, the risk limits): its
-ValueError becomes a refusal naming the key (`kalshi_cli.decode`).
+ValueError becomes a refusal naming the key (`kalshi_cli.vocabulary.decode`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.models import (
     ONE,
     TAKER_FEE_RATE,
     ZERO,

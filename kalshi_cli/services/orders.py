@@ -16,15 +16,15 @@ The sequence for every new order is fixed:
    left `unknown` for `kalshi reconcile`.
 
 `reconcile()` brings the exchange's truth into the state file, in the four steps of
-`kalshi_cli.reconcile`: unknown intents resolved, local resting orders brought up to date,
+`kalshi_cli.services.reconcile`: unknown intents resolved, local resting orders brought up to date,
 orders placed elsewhere imported, fills (and settlements) copied and corrected. It is
 idempotent: a second run changes nothing.
 
 Why one module of this length: every path that writes an order (place, amend, decrease,
 cancel, a batch) goes through the same steps (validate, record the intent, send once, record
 the answer) on the same `OrderService`, so "never twice, never lost" can be checked in one read.
-What could leave has left: the reconciliation steps are `kalshi_cli.reconcile`, the batch file
-handling `kalshi_cli.order_batch`.
+What could leave has left: the reconciliation steps are `services.reconcile`, the batch file
+handling `kalshi_cli.services.order_batch`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 
 import msgspec
 
-from kalshi_cli.decode import Range, decode_config
-from kalshi_cli.errors import (
+from kalshi_cli.services.reconcile import (
+    DEFAULT_READ_LAG_S,
+    ReconcileClient,
+    ReconcileReport,
+    apply_order,
+    reconcile,
+    sync_fills,
+)
+from kalshi_cli.store.records import EXECUTED, PENDING, UNKNOWN
+from kalshi_cli.vocabulary.decode import Range, decode_config
+from kalshi_cli.vocabulary.errors import (
     AmendOutcomeUnknown,
     ApiError,
     BadRequestError,
@@ -47,7 +56,7 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import (
+from kalshi_cli.vocabulary.models import (
     ONE,
     ZERO,
     Action,
@@ -61,32 +70,23 @@ from kalshi_cli.models import (
     to_book,
     trading_fee,
 )
-from kalshi_cli.order_terms import (
+from kalshi_cli.vocabulary.order_terms import (
     OrderRequest,
     check_count,
     check_market_count,
     check_price,
     check_terms,
 )
-from kalshi_cli.reconcile import (
-    DEFAULT_READ_LAG_S,
-    ReconcileClient,
-    ReconcileReport,
-    apply_order,
-    reconcile,
-    sync_fills,
-)
-from kalshi_cli.store.records import EXECUTED, PENDING, UNKNOWN
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from kalshi_cli.client.requests import CancelResult, CreateOrder, CreateOrderResult
     from kalshi_cli.client.subaccounts import SubaccountBalance
-    from kalshi_cli.clock import Clock
     from kalshi_cli.config import Located
-    from kalshi_cli.models import Balance, Position
     from kalshi_cli.store import HeartbeatRecord, IntentRecord, Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Balance, Position
 
 _T = TypeVar("_T")
 
@@ -136,7 +136,7 @@ class OrderClient(ReconcileClient, Protocol):
 
 class OrderLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Local limits checked before any order is sent (the config's `limits:`); None means no
-    limit. Decoded by `kalshi_cli.decode`, which refuses an unknown key, a value that is not a
+    limit. Decoded by `vocabulary.decode`, which refuses an unknown key, a value that is not a
     finite number, and one that is not positive, at its file and line."""
 
     max_position_per_market: Annotated[Decimal, Range(gt=0)] | None = None
@@ -255,7 +255,7 @@ class OrderService:
         read_lag_s: float = DEFAULT_READ_LAG_S,
     ) -> None:
         """`read_lag_s`: how long a read of orders may lag a write (`read_lag`,
-        kalshi_cli/reconcile.py)."""
+        kalshi_cli/services/reconcile.py)."""
         self.client = client
         self.store = store
         self.limits = limits or OrderLimits()
@@ -616,7 +616,7 @@ class OrderService:
 
     def _read_after_refusal(self, order_id: str, *, refused_at: float) -> Order:
         """The order once a read can reflect the write that made it stop resting."""
-        from kalshi_cli.clock import SystemClock
+        from kalshi_cli.vocabulary.clock import SystemClock
 
         order = self.client.get_order(order_id)
         if order.status != "resting":
@@ -730,7 +730,7 @@ class OrderService:
 
     def reconcile(self, *, since_ts: int | None = None, grace_s: float = 0.0) -> ReconcileReport:
         """Bring orders, fills and settlements from the exchange into the state file: the four
-        steps of `kalshi_cli.reconcile`."""
+        steps of `kalshi_cli.services.reconcile`."""
         return reconcile(
             self.client,
             self.store,
@@ -897,7 +897,7 @@ class OrderService:
         return time.time()
 
     # ---------------------------------------------------------------------------- batches
-    # `kalshi order batch` (kalshi_cli/order_batch.py) records its rows' intents, sends them in
+    # `kalshi order batch` (services/order_batch.py) records its rows' intents, sends them in
     # one request, and records each answer through these, in the order `submit` keeps for one.
 
     def now(self) -> float:
@@ -1039,8 +1039,8 @@ def trading_status(state_path: Path, now: float | None = None) -> TradingStatus:
     """The state file's trading state, its open orders and the last heartbeat, read-only; the
     state is PAUSED while a live trade loop (its heartbeat younger than `LIVE_BEAT_S` at `now`,
     unix seconds) is paused."""
-    from kalshi_cli.clock import SystemClock
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import SystemClock
 
     store = Store.open_readonly(state_path)
     if store is None:

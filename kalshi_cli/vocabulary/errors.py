@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalshi_cli.exit_codes import ExitCode
+from kalshi_cli.vocabulary.exit_codes import ExitCode
 
 
 class KalshiError(Exception):

@@ -99,8 +99,11 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from kalshi_cli.clock import Backoff, Deadline, parse_iso
-from kalshi_cli.errors import (
+from kalshi_cli.services.reconcile import DEFAULT_READ_LAG_S
+from kalshi_cli.store import StoreError
+from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
+from kalshi_cli.vocabulary.clock import Backoff, Deadline, parse_iso
+from kalshi_cli.vocabulary.errors import (
     ApiError,
     AuthError,
     ForbiddenError,
@@ -110,19 +113,16 @@ from kalshi_cli.errors import (
     ServerError,
     TransportError,
 )
-from kalshi_cli.models import ZERO
-from kalshi_cli.reconcile import DEFAULT_READ_LAG_S
-from kalshi_cli.store import StoreError
-from kalshi_cli.store.records import PENDING, RESTING, UNKNOWN
+from kalshi_cli.vocabulary.models import ZERO
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from kalshi_cli.client.communications import Quote, Rfq
     from kalshi_cli.client.requests import CancelResult
-    from kalshi_cli.clock import Clock
-    from kalshi_cli.models import Fill, Order
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.clock import Clock
+    from kalshi_cli.vocabulary.models import Fill, Order
 
 T = TypeVar("T")
 

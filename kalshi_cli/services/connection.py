@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kalshi_cli.errors import CredentialsError
+from kalshi_cli.vocabulary.errors import CredentialsError
 
 if TYPE_CHECKING:
     from kalshi_cli.config import Settings
-    from kalshi_cli.keys import PrivateKey
     from kalshi_cli.store import ExchangeBinding, Store, StoreError
+    from kalshi_cli.vocabulary.keys import PrivateKey
 
 Warn = Callable[[str], None]
 
@@ -116,8 +116,8 @@ def no_credentials(settings: Settings) -> CredentialsError:
 
 
 def _embedded(settings: Settings, *, anonymous: bool, warn: Warn) -> Connection:
-    from kalshi_cli.errors import TransportError
     from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+    from kalshi_cli.vocabulary.errors import TransportError
 
     try:
         account = ensure_simulator(
@@ -163,7 +163,7 @@ def _load_key(
     warn: Warn,
     generated_here: bool = False,
 ) -> PrivateKey:
-    from kalshi_cli.keys import load_private_key
+    from kalshi_cli.vocabulary.keys import load_private_key
 
     key, warnings = load_private_key(
         path=path,
@@ -194,11 +194,11 @@ def serve_simulator(
     (exit 2), never a crash."""
     import errno
 
-    from kalshi_cli.errors import KalshiError, UsageError
     from kalshi_cli.sim.core.journal import JournalError
     from kalshi_cli.sim.core.scenarios import ScenarioError
     from kalshi_cli.sim.server.embed import SimulatorBusy
     from kalshi_cli.sim.server.serve import serve
+    from kalshi_cli.vocabulary.errors import KalshiError, UsageError
 
     try:
         serve(
@@ -233,9 +233,9 @@ def serve_simulator(
 
 def stop_simulator(settings: Settings, data_dir: Path | None) -> dict[str, object] | None:
     """`kalshi sim stop`: the status the stopped simulator had, or None when none ran."""
-    from kalshi_cli.errors import KalshiError
     from kalshi_cli.sim.server.embed import SimulatorBusy
     from kalshi_cli.sim.server.embed import stop_simulator as stop
+    from kalshi_cli.vocabulary.errors import KalshiError
 
     try:
         return stop(data_dir or settings.data_dir)
@@ -248,8 +248,8 @@ def stop_simulator(settings: Settings, data_dir: Path | None) -> dict[str, objec
 def simulator_exports(settings: Settings, data_dir: Path | None) -> str:
     """`kalshi sim env`: the export lines of the simulator serving the data directory, started
     in the background (as any `env: sim` command starts it) when none does."""
-    from kalshi_cli.errors import TransportError
     from kalshi_cli.sim.server.embed import SimulatorBusy, SimulatorFailed, ensure_simulator
+    from kalshi_cli.vocabulary.errors import TransportError
 
     where = data_dir or settings.data_dir
     try:

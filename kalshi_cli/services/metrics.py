@@ -34,9 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import KalshiError, UsageError
-from kalshi_cli.models import Action, from_book
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.errors import KalshiError, UsageError
+from kalshi_cli.vocabulary.models import Action, from_book
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
@@ -235,7 +235,7 @@ class Collector:
 
 
 def _from_store(store: Store, now: float) -> list[Family]:
-    from kalshi_cli.pnl import summarize_store
+    from kalshi_cli.services.pnl import summarize_store
 
     day = datetime.fromtimestamp(now, tz=UTC).strftime("%Y-%m-%d")
     pnl = summarize_store(store)  # each subaccount's book on its own, added

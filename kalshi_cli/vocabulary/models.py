@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 import msgspec
 from msgspec import field
 
-from kalshi_cli.units import (
+from kalshi_cli.vocabulary.units import (
     CENT,
     COUNT_QUANTUM,
     DOLLARS_QUANTUM,
@@ -629,7 +629,7 @@ class FeeModel:
                 multiplier = override_multiplier
         waiver = None
         if waiver_expiration_time:
-            from kalshi_cli.clock import parse_iso
+            from kalshi_cli.vocabulary.clock import parse_iso
 
             try:
                 waiver = parse_iso(waiver_expiration_time).timestamp()

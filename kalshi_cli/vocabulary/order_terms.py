@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import ValidationError
-from kalshi_cli.models import price_bounds, price_on_grid
-from kalshi_cli.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
+from kalshi_cli.vocabulary.errors import ValidationError
+from kalshi_cli.vocabulary.models import price_bounds, price_on_grid
+from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
 
 if TYPE_CHECKING:
-    from kalshi_cli.models import Market
+    from kalshi_cli.vocabulary.models import Market
 
 REDUCE_ONLY_NEEDS_IOC = "REDUCE_ONLY_NEEDS_IOC"
 FIELDS = (

@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import (
+from kalshi_cli.services.orders import Exposure, order_subaccount
+from kalshi_cli.services.pnl import MarketPnl, PnlEngine, summarize_store
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.models import (
     ZERO,
     BookSide,
     Orderbook,
@@ -44,15 +46,13 @@ from kalshi_cli.models import (
     fmt_dollars,
     side_held,
 )
-from kalshi_cli.orders import Exposure, order_subaccount
-from kalshi_cli.pnl import MarketPnl, PnlEngine, summarize_store
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.models import Order
     from kalshi_cli.store import Store
+    from kalshi_cli.vocabulary.models import Order
 
 _USE = Decimal("0.0001")
 # how long a read command's catch-up waits for another process's write lock
@@ -362,7 +362,7 @@ def open_caught_up(path: Path, client: KalshiClient, *, now: float) -> CaughtUp:
     that cannot be written (a read-only copy, a read-only directory) is read as it is, and
     `stale_because` says why. An exchange error propagates: the command needs the exchange
     anyway."""
-    from kalshi_cli.reconcile import catch_up
+    from kalshi_cli.services.reconcile import catch_up
     from kalshi_cli.store import Store, StoreError
 
     if not path.exists():

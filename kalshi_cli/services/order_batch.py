@@ -47,7 +47,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from kalshi_cli.errors import (
+from kalshi_cli.services.orders import MarketReads, check_trading_state
+from kalshi_cli.vocabulary.errors import (
     ApiError,
     NotFoundError,
     OrderOutcomeUnknown,
@@ -55,14 +56,13 @@ from kalshi_cli.errors import (
     TransportError,
     ValidationError,
 )
-from kalshi_cli.models import ZERO, BookSide
-from kalshi_cli.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
-from kalshi_cli.orders import MarketReads, check_trading_state
+from kalshi_cli.vocabulary.models import ZERO, BookSide
+from kalshi_cli.vocabulary.order_terms import FIELDS, REQUIRED, OrderRequest, TermsError, read_terms
 
 if TYPE_CHECKING:
     from kalshi_cli.client.batch_orders import BatchItem
     from kalshi_cli.client.requests import CreateOrder
-    from kalshi_cli.orders import Exposure, OrderService, PreparedOrder
+    from kalshi_cli.services.orders import Exposure, OrderService, PreparedOrder
 
 _NAMESPACE = uuid.UUID("6f1c9a52-3b7e-4d0a-9c61-2f5e8b0d4a17")
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kalshi_cli.client import KalshiClient
-    from kalshi_cli.pnl import Bucket, PnlSummary
-    from kalshi_cli.positions import CaughtUp, PositionsView
+    from kalshi_cli.services.pnl import Bucket, PnlSummary
+    from kalshi_cli.services.positions import CaughtUp, PositionsView
     from kalshi_cli.store import Store
 
 GROUPINGS = ("market", "day", "strategy")
@@ -55,7 +55,7 @@ def pnl_report(
     With `subaccount`, that subaccount's book only, marked and compared on the exchange's
     positions of that subaccount; without, the account's: every subaccount's book added, and
     each subaccount's positions marked and compared with its own book."""
-    from kalshi_cli.pnl import plain_text, summarize_rows, summarize_store
+    from kalshi_cli.services.pnl import plain_text, summarize_rows, summarize_store
     from kalshi_cli.store import Store
 
     if by not in GROUPINGS:
@@ -67,8 +67,8 @@ def pnl_report(
     if client is None:
         store = Store.open_readonly(state)
     else:
-        from kalshi_cli.clock import SystemClock
-        from kalshi_cli.positions import open_caught_up
+        from kalshi_cli.services.positions import open_caught_up
+        from kalshi_cli.vocabulary.clock import SystemClock
 
         caught_up = open_caught_up(state, client, now=SystemClock().wall())
         store = caught_up.store
@@ -109,7 +109,7 @@ def _marked(
     else of every subaccount the account has, each against its own book, in one view. Each
     is read through a handle on its subaccount (`client.on_subaccount`), never by re-scoping
     `client`, which stays on its subaccount throughout."""
-    from kalshi_cli.positions import PositionsView, mark_to_market
+    from kalshi_cli.services.positions import PositionsView, mark_to_market
 
     number = subaccount if subaccount is not None else client.subaccount
     if number is not None:
@@ -134,7 +134,7 @@ def _marked(
 
 def bucket_rows(buckets: dict[str, Bucket], by: str) -> list[dict[str, Any]]:
     """One row per group in key order; by day, with the running total."""
-    from kalshi_cli.pnl import plain_text
+    from kalshi_cli.services.pnl import plain_text
 
     rows = []
     cumulative = Decimal(0)

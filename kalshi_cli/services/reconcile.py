@@ -41,18 +41,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kalshi_cli.clock import Clock, SystemClock
-from kalshi_cli.errors import NotFoundError
-from kalshi_cli.models import ZERO, Order, Side, from_book
 from kalshi_cli.store.records import CANCELED, EXECUTED, PENDING, REJECTED, RESTING, UNKNOWN
+from kalshi_cli.vocabulary.clock import Clock, SystemClock
+from kalshi_cli.vocabulary.errors import NotFoundError
+from kalshi_cli.vocabulary.models import ZERO, Order, Side, from_book
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from kalshi_cli.client.historical import HistoricalCutoff
     from kalshi_cli.client.subaccounts import SubaccountBalance
-    from kalshi_cli.models import Fill, Settlement
     from kalshi_cli.store import IntentRecord, Store
+    from kalshi_cli.vocabulary.models import Fill, Settlement
 
 # How the reason of an intent marked rejected because the exchange did not list it begins (the
 # trade loop's and reconcile's): a conclusion drawn from an absence, which `reconcile` checks
@@ -400,7 +400,7 @@ def sync_fills(
     than the exchange's fills show). A fill naming no subaccount and of no known order is of
     the one the client lists (`client.subaccount`; else `unnamed`, asked only then)."""
     from kalshi_cli.client.historical import fills_with_history
-    from kalshi_cli.pnl import fill_record_from_api
+    from kalshi_cli.services.pnl import fill_record_from_api
 
     known_orders = {i.order_id: i for i in store.orders.intents() if i.order_id}
     records = []
@@ -443,7 +443,7 @@ def backfill_realized(store: Store) -> int:
     history of its subaccount (each is its own book): the daily circuit breaker and `kalshi
     check pnl` add these up per day, and a fill copied from the exchange arrives without one.
     Returns how many were written."""
-    from kalshi_cli.pnl import book_settlements, realized_per_fill
+    from kalshi_cli.services.pnl import book_settlements, realized_per_fill
 
     settlements = store.settlements.settlements()
     missing = [
@@ -480,7 +480,7 @@ def sync_settlements(
     subaccount that held the market, and the Settlement names none, so each is recorded with
     the subaccount its listing was made for. All are written at once (Store.record_settlements).
     `subaccounts`: the account's, when the caller has just listed them."""
-    from kalshi_cli.pnl import settlement_record_from_api
+    from kalshi_cli.services.pnl import settlement_record_from_api
 
     if client.subaccount is not None:
         numbers = [client.subaccount]

@@ -1,10 +1,9 @@
-"""Money, counts and directions: the part of `models` that defines no dataclass.
+"""Money, counts and directions: parsing and formatting them, with no exchange shapes.
 
-`models` re-exports every name here, so `from kalshi_cli.models import Side` keeps working;
-the modules a cron check loads (the state file's, the local checks) import from here instead,
-because generating `models`' response dataclasses costs more at import than everything else a
-`kalshi check heartbeat` runs. See `models` for the conventions: Decimal at the boundary,
-never a float, and the two vocabularies of direction that `to_book`/`from_book` convert between.
+`models` re-exports every name here (`from kalshi_cli.vocabulary.models import Side` works
+too); the state file and the local checks import from here, the part of the vocabulary they
+need. See `models` for the conventions: Decimal at the boundary, never a float, and the two
+vocabularies of direction that `to_book`/`from_book` convert between.
 """
 
 from __future__ import annotations
