@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from kalshi_cli.sim.core.exchange import Exchange
+from kalshi_cli.sim.core.exchange import Exchange, ExchangeError, SimEvent, SimSeries
 from kalshi_cli.sim.core.journal import (
     SNAPSHOT_MAGIC,
     SNAPSHOT_VERSION,
@@ -29,7 +29,9 @@ from kalshi_cli.sim.core.scenarios import build_exchange
 from kalshi_cli.sim.server.embed import AccountInfo, start_simulator
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.exit_codes import ExitCode
+from kalshi_cli.vocabulary.models import BookSide, PriceRange, SelfTradePrevention, TimeInForce
 from tests.conftest import SimHarness
+from tests.sim.test_core import market
 
 T = "KXSNAP-26JAN01-A"
 # a journal and its snapshot pickled by an older version (compacted once, one record after)
@@ -213,3 +215,50 @@ def test_a_snapshot_of_a_newer_format_is_refused_saying_what_to_do(tmp_path: Pat
     why = _refused(journal)
     assert f"format {SNAPSHOT_VERSION + 1}, newer than this kalshi-cli reads" in why
     assert "upgrade kalshi-cli" in why
+
+
+def test_markets_price_grids_come_back_through_a_snapshot(tmp_path: Path) -> None:
+    """A market's price ranges are frozen msgspec Structs, which cannot be made empty and
+    filled in as the snapshot's other objects are: a snapshot holding one must still read,
+    each market keeping its own grid (two markets share the same ranges, written once)."""
+    journal = tmp_path / "exchange.journal"
+    first = Exchange(ManualClock(), journal=journal)
+    first.add_series(SimSeries("SER", "series"))
+    first.add_event(SimEvent("EV", "SER", "event"))
+    for ticker, structure in (("CENT", "linear_cent"), ("TAPER", "tapered_deci_cent")):
+        first.add_market(market(ticker, structure))
+    first.add_market(market("TAPER2", "tapered_deci_cent"))
+    who = first.create_account(key_id="a", public_key_pem="", cash_cents=100_00).account_id
+    first.compact()
+    grids = {t: m.price_ranges for t, m in first.markets.items()}
+    first.close()
+
+    second = Exchange(ManualClock(), journal=journal)
+    try:
+        assert second.restored
+        assert {t: m.price_ranges for t, m in second.markets.items()} == grids
+        assert all(type(r) is PriceRange for g in grids.values() for r in g)
+        # the grids still judge prices: a tenth of a cent is a tick only on the tapered one
+        placed = second.place_order(
+            who,
+            ticker="TAPER",
+            book_side=BookSide.BID,
+            price=Decimal("0.005"),
+            count=Decimal(1),
+            time_in_force=TimeInForce.GTC,
+            self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+        )
+        assert placed.order.status == "resting"
+        with pytest.raises(ExchangeError) as refused:
+            second.place_order(
+                who,
+                ticker="CENT",
+                book_side=BookSide.BID,
+                price=Decimal("0.005"),
+                count=Decimal(1),
+                time_in_force=TimeInForce.GTC,
+                self_trade_prevention=SelfTradePrevention.TAKER_AT_CROSS,
+            )
+        assert refused.value.code == "invalid_price"
+    finally:
+        second.close()

@@ -26,10 +26,11 @@ msgspec alone does not: which values are one object, and of what class. Every co
 object is a list whose first item is a tag (`_Tag`); a value seen before is a reference to its
 first appearance; an object of a class seen before names only its attributes' values (the
 first one of each class names the attributes), and one whose class defines `__setstate__`
-holds what its `__getstate__` gives (an index made again from its values, say). Reading
-creates no class the exchange did not name and runs no code of the file's choosing, unlike
-pickle, which the snapshot was before (such a file, or one of a newer format, or a damaged one,
-is refused with what to do).
+holds what its `__getstate__` gives (an index made again from its values, say); a frozen
+msgspec Struct (a market's `PriceRange`) is built from its values, as it cannot be filled
+in. Reading creates no class the exchange did not name and runs no code of the file's choosing,
+unlike pickle, which the snapshot was before (such a file, or one of a newer format, or a
+damaged one, is refused with what to do).
 """
 
 from __future__ import annotations
@@ -452,6 +453,14 @@ class _Reader:
         cls, names = schema
         if len(values) != len(names):
             raise _Damaged(f"a {cls.__qualname__} of {len(values)} values for {len(names)}")
+        if issubclass(cls, msgspec.Struct):
+            # a Struct (a market's `PriceRange`) cannot be made empty and then filled in: it is
+            # built from its values, numbered first as the writer numbered it
+            number = len(self.refs)
+            self.refs.append(None)
+            fields = {name: self.value(value) for name, value in zip(names, values, strict=True)}
+            made = self.refs[number] = cls(**fields)
+            return made
         made = self._made(object.__new__(cls))
         if not _slots(cls):  # every attribute in its `__dict__`, frozen or not
             made.__dict__.update(zip(names, map(self.value, values), strict=True))
