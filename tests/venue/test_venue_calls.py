@@ -16,8 +16,8 @@ from kalshi_cli.venue import VenueClient
 ROOT = Path(__file__).resolve().parents[2] / "kalshi_cli"
 LOOP_CODE = [
     *sorted((ROOT / "runner").glob("*.py")),
-    ROOT / "orders.py",
-    ROOT / "reconcile.py",
+    ROOT / "services" / "orders.py",
+    ROOT / "services" / "reconcile.py",
 ]
 NOT_ON_A_VENUE = {ROOT / "runner" / "order_group.py", ROOT / "runner" / "launch.py"}
 CALL = re.compile(r"\bclient\.([a-z_]+)\(")
