@@ -82,6 +82,10 @@ SIGNATURE_WINDOW_S = 30.0
 # after its intent was written (the rate limiter's wait). Until then it is never called "never
 # placed".
 LANDING_MARGIN_S = 10.0
+# an idle pooled connection is dropped after this long: a clear second before a server's idle
+# timeout (the simulator's is 5 s, `sim.server.embed.IDLE_TIMEOUT_S`), since a request written
+# on a connection the server is closing gets no answer, and a POST's outcome is then unknown
+KEEPALIVE_EXPIRY_S = 3.0
 LANDING_WINDOW_S = SIGNATURE_WINDOW_S + LANDING_MARGIN_S
 URL_CACHE_MAX = 1024  # parsed request URLs kept per client (`ClientBase._url`)
 
@@ -156,6 +160,11 @@ class ClientBase:
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             follow_redirects=False,
             verify=_tls_for(base),
+            limits=httpx.Limits(
+                max_connections=100,
+                max_keepalive_connections=20,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            ),
         )
         # httpx's transports (its default one or the one given, and one per proxy from the
         # environment) hold each request to its overall deadline; a fake a test gives has no

@@ -82,6 +82,9 @@ DEFAULT_HEARTBEAT_S = 10.0
 DEFAULT_IDLE_STOP_S = 900.0  # 15 minutes with no request and no WebSocket open
 STARTUP_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
+# an idle HTTP connection is closed after this long (uvicorn's default, made explicit: the
+# client lets its idle connections go before it, `client.base.KEEPALIVE_EXPIRY_S`)
+IDLE_TIMEOUT_S = 5
 BUSY_EXIT = 3  # background.py's exit status when another simulator holds the directory
 
 
@@ -219,6 +222,7 @@ def prepare(
             ws_ping_interval=heartbeat_s,
             ws_ping_timeout=max(heartbeat_s * 2, 20.0),
             timeout_graceful_shutdown=1,
+            timeout_keep_alive=IDLE_TIMEOUT_S,
             # the app dates each answer by the exchange's clock (sim/server/app.py)
             date_header=False,
         )
