@@ -1,55 +1,13 @@
 """The WebSocket feed: one authenticated connection, local books, and recovery from every fault.
 
-Two layers. `FeedSession` is the protocol with no I/O: it is handed each text frame, keeps the
-subscriptions (`sid` per channel), the per-`sid` sequence numbers and the books, and writes
-commands through a `send` function. `WsFeed` owns the socket: a background thread connects with
-the three signed headers on the handshake (`GET /trade-api/ws/v2`), starts a fresh session on
-every connection (so every reconnect resubscribes everything) and runs the watchdog.
-
-Recovery rules:
-- Sequence gap on `orderbook_delta` (seq is per subscription, not per market): every market of the
-  subscription is marked stale and an `update_subscription` `get_snapshot` is sent for them, the
-  action asyncapi.yaml provides for exactly this ("returns an orderbook_snapshot ... without
-  modifying the subscription"). If the server refuses it, or a snapshot does not come within
-  `resnapshot_timeout`, the request is repeated; a refusal resubscribes the channel instead.
-  Deltas for a stale book are ignored until its snapshot arrives.
-- A delta that cannot be right (a level below zero, a price off (0, 1)) is treated like a gap
-  for that market.
-- Stale means no market data, not no frames. Kalshi pings every 10 s whether or not data flows,
-  and data has been seen to stall behind live pings, so neither pings, pongs nor command
-  replies (`subscribed`, `ok`, `unsubscribed`, `error`) count. A book's age is the time since
-  the last `orderbook_snapshot`/`orderbook_delta` of its subscription: sequence numbers are per
-  subscription, so an unbroken sequence up to a message proves every market of the
-  subscription current up to that message, a quiet market included. A subscription quiet for
-  `probe_after` (half of `stale_after`, or of `idle_timeout` when that is shorter) is asked for
-  one market's snapshot (`get_snapshot`, rotating through the markets): a live subscription
-  answers with data, a stalled one does not. At `stale_after` without data every book of the
-  subscription is marked stale (`no_data`) and resnapshotted.
-- Idle watchdog: after `idle_timeout` without a channel message (data of any channel; pings and
-  replies do not count), every book is marked stale and the connection is dropped and re-made.
-- Reconnect: exponential backoff with full jitter (a uniform delay in [0, min(cap, base * 2^n)]),
-  the attempt count reset only by a connection that stayed up `stable_after` seconds, so a
-  server that accepts each handshake and drops the connection at once (or after a message)
-  sees the delay grow instead of a reconnect storm. A close frame is not a delivered message.
-- Terminal channel errors (10, 25) resubscribe the channel.
-- A sequence gap on `trade` (like lifecycle) has no snapshot to resync from: it is reported as a
-  `GAP` event for the consumer to mark.
-
-Reference indices (`feed/index.py`): the channels `cfbenchmarks_value`, `cfbenchmarks_value_5hz`
-and `pyth_value` are subscribed with the ids wanted (`index_ids`, `underlying_tickers`), never
-with markets, and grow with `subscribe_indices` / `subscribe_underlyings`; a channel with no id
-wanted is not subscribed (nothing would flow). Each value message goes to the `IndexBoard` and
-is reported as an `INDEX` event; the answer to a list action (`indexlist`, `underlying_list`) as
-an `INDEX_LIST` event with the ids. An error answering an update without ids (24, 28) is an
-`ERROR` event like any refused command. Index data is market data for the idle watchdog, but a
-book's freshness is its own subscription's alone.
-
-Raw frames: a `frame_sink` given to `WsFeed` is called on the feed thread with every text frame
-exactly as received and its local receive time in Unix nanoseconds, before the session handles
-it (so a recorder writes a frame before any event it causes). `kalshi record` and `kalshi watch`
-keep or print frames through it instead of running a second WebSocket client.
-
-Pong replies to the server's pings are sent by websocket-client inside `recv`.
+`FeedSession` is the protocol with no I/O: handed each text frame, it keeps the subscriptions,
+their sequence numbers and the books, and writes commands through a `send` function. `WsFeed`
+owns the socket: a background thread connects with the signed handshake, starts a fresh
+session on every connection (so a reconnect resubscribes everything), runs the watchdog and
+hands every raw frame to an optional `frame_sink` before the session sees it (`kalshi record`,
+`kalshi watch`). The recovery rules (sequence gaps, impossible deltas, staleness measured by
+market data only, the idle watchdog, reconnect backoff with full jitter, terminal channel
+errors) and the reference-index channels are docs/feed.md's; pongs are websocket-client's.
 """
 
 from __future__ import annotations

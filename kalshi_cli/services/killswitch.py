@@ -1,92 +1,13 @@
 """The kill switch: halt, cancel everything, then prove nothing is left.
 
-Order of operations, each step for a reason:
-
-1. Set the trading state to HALTED in the state file first, so a running trade loop (which reads
-   the state before every order) stops placing while we cancel. This works on a fresh machine:
-   the state file is created if it does not exist.
-2. Trigger the order groups the state file lists (each `kalshi trade` session runs its orders
-   inside one, `runner/session.py`), when the switch covers every market, each on the
-   subaccount the state file records for it (a trigger that names none acts on subaccount 0);
-   when the client acts on one subaccount, only that subaccount's groups: the exchange cancels
-   the group's orders and refuses new ones in it until the group is reset, a stop that holds on
-   the exchange's side even if the loop that owns the group is still running, hung or killed
-   without a chance to read HALTED. A group the exchange no longer knows (404) is dropped from
-   the list after the cancels (bookkeeping waits for no lock before them); any other failure
-   is retried until the deadline and reported, and never holds the cancels back.
-2b. Close the RFQ side (when the switch is given the account's communications, as `kalshi
-   cancel-all` and the dashboard's kill key do): an RFQ of ours whose quote we accepted
-   executes the moment its maker confirms, with no further word from us, so the account's open
-   RFQs are deleted (the exchange cancels their quotes, accepted ones included) and so are its
-   own open and accepted quotes on others' RFQs. With `--ticker`, only that market's; with
-   `--event`, only that event's RFQs (a quote names its market, not its event, and cannot
-   execute without our own confirmation, which HALTED refuses). A listing after the read lag
-   proves it: anything of ours still open (one whose delete was refused or never answered
-   included) is reported (`communications_left`) and the run is not proven. This goes out
-   right after the exchange's cancel-all (or first, with a filter), so the bulk of the orders
-   is never held back by it.
-3. Cancel. With no filter, the resting orders are listed once (so the report can say what was
-   cancelled) and the exchange's own cancel-all does the work in one request. With `--ticker` or
-   `--event`, the resting orders are listed and cancelled in batches.
-4. Prove it: list resting orders again (with the same filter); cancel whatever is still there;
-   repeat until a listing comes back empty or the deadline passes, backing off between rounds
-   after the second (an order that cannot be cancelled is retried, not hammered). An empty
-   listing counts only once no order intent of the state file is still `pending` (in flight:
-   recorded just before HALTED, and none can be recorded after it), so that order cannot land
-   after the proof; nor while an order whose answer was lost (`unknown`) can still land (until
-   LANDING_WINDOW_S after it was marked, unless a listing of this run has shown it). When
-   the intents cannot be read, no row can say any of this: an empty listing counts only once
-   its read lag reaches IN_FLIGHT_S past the moment HALTED was recorded (every order of the
-   state file was recorded before it, and can no longer land then), and never while HALTED is
-   not recorded (a running loop may still place).
-
-Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order still listed
-`resting` ~360 ms after its cancel was acknowledged). A listing answers the state as it stood up
-to `read_lag_s` before it was requested, so it proves nothing about what changed within that
-time: a listing is requested only once `read_lag_s` has passed since HALTED and since the
-answer to the last cancel this run sent (so it reflects them, and does not show cancelled
-orders as resting, to be cancelled again for a 404), and an empty one counts only when no order
-of the state file was acknowledged within `read_lag_s` before it was requested (the listing may
-not show it yet). A 404 on a cancel proves nothing (Kalshi answers it alike for an order
-cancelled, filled or unknown): it is an error of that round, and the next listing decides.
-
-The cancels go out whatever the state file does. HALTED is best effort: if the file cannot be
-written (read-only, garbled, or locked by another writer for longer than `halt_wait_s`), the
-cancels go out anyway, HALTED is tried again between rounds without waiting and once more at the
-end (waiting up to `record_wait_s` for a lock, within the deadline), and the report says whether
-it was recorded (`halted`, `result_recorded`) and why not or why late (`state_error`). The
-state file changes the proof only where it must: when its order intents cannot be read (step
-4), the proof waits out the window after HALTED, and without HALTED recorded it is not given.
-Nor is it when another writer's lock kept HALTED out to the end (or kept the file from
-opening): a writer exists, and a trade loop waiting for that lock records its next intent and
-places the moment it gets it. A file that refuses every writer (read-only, garbled) still
-allows the proof: a loop cannot record an intent in it either, and it sends no order whose
-intent it could not record (OrderService.submit writes the intent before the request). A
-HALTED recorded only after the proof's listing (the lock released late) keeps the proof only
-when the intents, read again as of that listing, show no order it could have missed (a loop
-that got the lock first).
-
-Every request is retried through 429, 5xx and transport errors with backoff until the deadline.
-The whole run is one `clock.Deadline` the client runs under: its own retries inside each
-attempt wait through the same `clock.Backoff` rule and start no wait past it, and each request
-is cut off by the transport when it is spent (client/deadline.py), so an exchange that answers
-slowly, or one byte at a time, cannot carry the run past it. Only an empty listing counts as
-proof: `proven` is False in every other case, including when the exchange could not be reached
-at all (`unreachable`; a 4xx answer means it was reached).
-
-What the state file learns: every order the exchange confirms cancelled is marked `canceled` in
-one transaction (a thousand single commits would each pay an fsync). After the exchange's
-cancel-all, whose answer names no order, fills decide: an order of the first listing that no
-later listing shows resting was cancelled with what its listed count leaves once its fills are
-taken off (one fills listing from the oldest such order's creation); an order whose fills
-cover it executed and is not counted, nor marked. When the fills cannot be read, none is
-marked and `kalshi reconcile` settles them (fills and P&L come from fills, never from these
-rows).
-
-Why one module of this length: the steps above are one procedure under one deadline, one
-report and one trail of the state file, and each step's rule depends on what the steps before
-it did (when the last cancel was answered, which listings showed which order, what is still in
-flight in the state file); split, each part would see only some of what its proof rests on.
+`KillSwitch.run` takes the steps of docs/kill-switch.md in the order they go out: record HALTED
+in the state file, trigger the trade loop's order groups, the exchange's cancel-all (or batched
+cancels under a filter), close the RFQ side, then list and cancel again until a listing taken
+after the read lag comes back empty while no order of the state file can still land, or the one
+`clock.Deadline` of the run is spent. Only such a listing is proof; the cancels go out whatever
+the state file does. docs/kill-switch.md gives each step's reason (reads lag writes, the state
+file failing, what the state file learns); the steps stay in one module because each step's
+rule rests on what the steps before it saw under that one deadline and report.
 """
 
 from __future__ import annotations

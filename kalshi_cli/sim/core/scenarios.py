@@ -1,50 +1,11 @@
 """Scenario files: the markets a simulator starts with and what moves them.
 
-A scenario is a YAML file (the builtin ones live in `sim/core/scenarios/`):
-
-    description: one line
-    base: default              # optional: start from another scenario, override top-level keys
-    fees: {fee_type: quadratic, fee_multiplier: "1"}   # the default of every series
-    liquidity_provider: {cash_cents: 100000000, refresh_seconds: 1.0}
-    noise_traders: {count: 2, cash_cents: 10000000, mean_interval_seconds: 8, max_size: 5,
-                    seed: 7}
-    historical: {lag_seconds: 7776000, position_buffer_seconds: 0}   # the cutoff's lag
-    series:
-      - ticker: KXNBAGAME
-        title: ...
-        category: Sports
-        frequency: custom
-        fee_type: quadratic_with_maker_fees   # optional, with fee_multiplier: this series' fees
-        fee_changes:                          # optional: scheduled changes of the series' fees
-          - {fee_type: quadratic, fee_multiplier: "2", after_seconds: 600}   # from install
-        events:
-          - event_ticker: ...
-            title: ...
-            mutually_exclusive: true
-            fee_type_override: quadratic          # optional, with fee_multiplier_override
-            fee_changes:                          # optional: scheduled changes of the override
-              - {fee_type_override: null, after_seconds: 600}   # null clears it
-            markets:
-              - ticker: ...
-                title: ...
-                yes_sub_title: ...
-                price_level_structure: linear_cent     # or deci_cent, tapered_deci_cent
-                close_after_seconds: 2592000
-                fee_waiver_seconds: 3600               # optional: no fees for the first hour
-                path: {kind: spike, base: "0.50", peak: "0.68", period: 45, start: 12,
-                       rise: 2, hold: 6, revert: 15}
-                quote: {half_spread: "0.01", size: "150", levels: 3, step: "0.01"}
-                book: {yes_bids: [["0.45", "100"]], no_bids: [["0.50", "100"]]}  # static
-
-Path kinds: `flat` (price), `drift` (low, high, period), `spike` (as above), `complement`
-(of: another ticker of the scenario, optional dip/period/start/duration: for that window the
-path sits `dip` lower, so the two YES asks of a two-outcome event add up to less than $1.00).
-A market with a `path` and a `quote` is quoted by the liquidity provider; `book` orders are
-placed once, at install, by a book-maker account and never refreshed.
-
-`build_exchange` installs a scenario only into a fresh exchange: with a journal that already
-holds state, the exchange replays it instead, so a restart keeps everything and duplicates
-nothing. Participants are attached every time (they find their accounts by key).
+A scenario is a YAML file of series, events and markets, each market with an optional price
+path, a liquidity provider's quote or a static book (the format: docs/simulator.md "Scenario
+files"; the builtin ones live in `sim/core/scenarios/`). `build_exchange` installs a scenario
+only into a fresh exchange: with a journal that already holds state, the exchange replays it
+instead, so a restart keeps everything and duplicates nothing. Participants are attached every
+time (they find their accounts by key).
 """
 
 from __future__ import annotations
