@@ -1,42 +1,14 @@
 """Routing alerts by tier to channels, de-duplicated through the alert state kept between runs.
 
-De-duplication lives in the state file (its `alert_state` / `record_alert`, reached through the
-narrow `AlertStateStore` protocol), so it holds across separate cron invocations:
-
-    notify(alert)      nothing recorded, or resolved           -> send ("sent")
-                       firing, this episode never delivered    -> send again ("retried")
-                       firing, a different severity            -> send ("changed")
-                       firing, a scope that grew or moved       -> send ("changed")
-                       firing, last sent >= repeat_interval ago -> send ("repeated")
-                       firing, last sent recently              -> nothing ("suppressed")
-    resolve(fp)        firing and this episode delivered       -> one "resolved" message
-                       firing, this episode never delivered    -> recorded, nothing sent
-                       anything else                           -> nothing ("not_firing")
-
-An episode is one stretch of a status: it begins when the fingerprint goes from nothing or
-resolved to firing (the alert state's `first_seen_at`). Whether it was delivered is decided
-against that start, never against the last send of an earlier episode: a breach that returns
-after a resolved one and whose first post fails is retried by the next run, even though the
-resolution was posted minutes ago. A retry is bounded like any send; an undelivered episode is
-retried on every run until it is delivered or resolved.
-
-An alert's `scope` says what the breach covers (for a check: which markets, which subaccounts,
-items joined by ", "), so a breach that moves or widens under the same fingerprint is news. A
-scope that only shrinks (every item of it was in the scope last delivered) is not: it waits for
-the repeat interval like an unchanged one, and the scope last delivered stays recorded, so a
-return to it is not news either. The scope last delivered is kept in the ledger row's own
-`scope`, apart from its summary (which stays the alert's words); it never reaches a message,
-where a changed scope shows as the detail `previously`. A change
-(of severity or scope) that no channel took keeps the severity and scope delivered before, so
-the next run sends the change again. A firing row without a scope (NULL: written before scopes,
-or by an alert without one) takes the first scope quietly: the breach it was posted for is not
-posted again, and a later change is.
-
-Channels are sent to concurrently, each in its own daemon thread that the caller stops waiting
-for at the channel's deadline, so a receiver that accepts the connection and never answers (or
-trickles bytes) cannot hold a check, and a notify lasts at most the longest channel deadline.
-Nothing here raises into the caller: the outcome is a `SendReport` whose `problems` (one line
-each, URLs masked) the caller prints to stderr, and the alert state records the error.
+`AlertRouter.notify` and `resolve` decide from the fingerprint's last state in the state file
+(through the narrow `AlertStateStore` protocol, so the rules hold across separate cron runs)
+whether to send: a new breach, a change of tier or a scope that grew or moved is sent at once,
+an unchanged one again only after `repeat_interval_s`, an episode never delivered is retried on
+every run, and a resolution is sent only for an episode that was delivered (the table and the
+reasons: docs/alerts.md "De-duplication"). Channels are sent to concurrently, each in a daemon
+thread the caller stops waiting for at the channel's deadline, so a receiver that never answers
+cannot hold a check. Nothing here raises into the caller: the outcome is a `SendReport` whose
+`problems` (one line each, URLs masked) the caller prints, and the alert state records errors.
 """
 
 from __future__ import annotations

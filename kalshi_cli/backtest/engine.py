@@ -1,32 +1,14 @@
 """One backtest: recorded data through the production trade loop, on a local venue and a
 simulated clock.
 
-What runs is `kalshi trade`'s own code: `runner.session.build_loop` builds the `TradeLoop` (the
-strategy, the risk engine with its ledger, the executor, the `OrderService` writing intents,
-orders and fills to a state file of the backtest's own, the portfolio and its P&L) from the same
-parts a live run gets. Three parts differ:
-
-- the **client** is the local venue's `VenueClient` (kalshi_cli/venue/): no network;
-- the **feed** is `ReplayFeed`: the recorded frames applied to `feed.book.LocalBook`s by the
-  data layer's `BookReplay`, reporting book changes, freshness and lifecycle events as the live
-  feed does, and the recorded reference index values to an `IndexBoard` (an `INDEX` event
-  each), so a strategy reading the index sees the value the recording held at its time;
-- the **clock** is `ReplayClock`: it reads the receive time of the data, and only the driver
-  moves it.
-
-The driver reads the records in time order. It ticks the loop the way the live loop ticks:
-when the feed has news (the loop polls every `poll_s`, 1 ms: news that arrives within one poll
-is seen together, one poll after the first of it) and on a full pass every `tick_interval_s`.
-A tick happens before any record at or after its time is applied, so every decision sees only
-data received strictly before it (`audit` counts the decisions and the latest data each saw,
-and a run in which a decision saw data from its own time or later raises `LookAheadError`).
-Orders take `latency_ms` to arrive: the venue asks the driver to apply the records of that
-interval first (the loop is waiting for the answer, so it sees them only afterwards).
-
-`run_backtest(spec)` (runs.py) is a pure top-level function of a `BacktestSpec` (picklable: the data
-set's path, the strategy, its parameters, the fill model...) returning a `BacktestResult`
-(plain data): what a sweep's executor (executors.py: local worker processes or a Dask
-cluster) maps over a grid of parameters.
+`runner.session.build_loop` builds the same `TradeLoop` a live run gets; three parts differ:
+the client is the local venue's `VenueClient` (no network), the feed is `ReplayFeed` (the
+recorded frames through the data layer's `BookReplay`, and the recorded index values), and the
+clock is `ReplayClock`, which only the driver moves. The driver ticks the loop as the live loop
+ticks, always before applying any record at or after the tick's time, so no decision sees data
+from its own time or later (`audit`; `LookAheadError` otherwise); an order's `latency_ms` is
+spent applying the records of that interval first. `run_backtest(spec)` (runs.py) is the pure
+function a sweep's executor maps (docs/backtesting.md "What runs").
 """
 
 from __future__ import annotations

@@ -1,33 +1,15 @@
 """Where a sweep's runs go: a local pool of worker processes, or a Dask cluster.
 
-Both map the one pure `run_backtest(spec)` (runs.py) over the specs and give back the reports
-in the order of the specs; only where it runs differs. A spec carries the data set's path and
-fingerprint, not the data: each worker opens the data set by its path once and keeps it for
-the runs it is given (dataset.py).
+Both map the one pure `run_backtest(spec)` (runs.py) over the specs and give back the reports in
+the order of the specs; a spec carries the data set's path, not the data, and each worker opens
+it once (dataset.py). `local` runs `jobs` fresh `python -m kalshi_cli.backtest.worker` processes
+(worker.py says why not `multiprocessing`) and fails the sweep at once, naming the run, when one
+dies. `dask` maps on the scheduler given (or `DASK_SCHEDULER_ADDRESS`), else on a `LocalCluster`
+started here; a lost worker's runs are rerun elsewhere, since a run is pure. Dask is the one
+cluster engine (docs/backtesting.md "On a cluster" says why not Ray):
 
     with open_executor("dask", scheduler="tcp://10.0.0.5:8786") as executor:
         reports = executor.map(specs)
-
-`map(specs, progress)` calls `progress(done, total)` as runs finish; `worker_stats()` is each
-worker's `dataset_stats()` (what it read, what it served).
-
-- **local** (the default): `jobs` processes, each a fresh `python -m kalshi_cli.backtest.worker`
-  serving runs one after another (JSON lines on its stdin and stdout), started as needed and
-  kept until the executor closes. Fresh interpreters rather than `multiprocessing`: worker.py
-  says why. `jobs=1` runs in this process. A worker that dies (killed, out of memory) fails
-  the sweep at once, naming the run: on one machine the cause is that run or the machine, and
-  running it again would meet the same end.
-- **dask**: `client.map(run_backtest, specs)` on the scheduler at `scheduler` (else Dask's own
-  `DASK_SCHEDULER_ADDRESS`), or, with neither, on a `LocalCluster` of `jobs` worker processes
-  started here and closed with the executor. A worker lost mid-run (a node gone, a machine
-  reclaimed) has its runs rerun elsewhere by the scheduler: a run is pure, so a second
-  attempt is the same run. A run whose workers keep dying fails the sweep once the
-  scheduler gives up on it (`distributed.scheduler.allowed-failures`, 3 by default), naming it.
-
-Dask is the one cluster engine: `dask` and `distributed` are pure Python wheels (the `cluster`
-extra), a `LocalCluster` starts on this machine in about two seconds, so CI runs a real cluster,
-and `dask scheduler` / `dask worker` are all a real cluster needs. Ray would bring a large
-native wheel and its own daemons to every machine for the same map.
 """
 
 from __future__ import annotations

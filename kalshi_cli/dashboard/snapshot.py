@@ -1,47 +1,15 @@
 """What `kalshi dashboard` shows, as plain values: the state file's side and the exchange's.
 
-Two functions, because the two sources fail and cost differently:
-
-- `local_snapshot` reads the state file (opened read-only, never created), the pause file and
-  the tail of the trade log. It is cheap and needs no network, so the dashboard calls it every
-  second, and it keeps working when the exchange is down. What it cannot read it says, in
-  `LocalSnapshot.error`, rather than raising.
-- `remote_snapshot` asks the exchange: positions marked to market (`positions.mark_to_market`),
-  resting orders and the place of each in its queue, the checks that need the exchange, and the
-  data age and best bid and ask of each market in the dashboard's own feed when it has one. It
-  runs off the UI thread at a slower pace. When there is no client (no credentials) or the
-  exchange does not answer, every remote panel carries the reason instead of rows
-  (`RemoteSnapshot.error`), so the screen says why it is empty.
-
-Positions are the account's, every subaccount's. `/portfolio/positions` answers for one
-subaccount (0 unless named; openapi.yaml 3.31.0), so the subaccounts are listed first
-(`GET /portfolio/subaccounts/balances`: those the key may read) and each one's positions are
-marked against that subaccount's own book in the state file (each fill is booked on its
-subaccount): an average entry is never netted across subaccounts. The order listing already
-covers every subaccount, and each order names its own. Rows carry their subaccount, and the
-screen names it when any but 0 is in sight (`RemoteSnapshot.names_subaccounts`), so an account
-on subaccount 0 alone reads as it always did. An exchange that will not list the subaccounts
-(an older API, a refusal, an answer not understood) leaves the positions of subaccount 0, the
-read's default, with a note saying why (`RemoteSnapshot.subaccounts_note`), never a crash.
-Nothing in a refresh sets the client to one subaccount, even for a moment: the positions and
-the checks (which go subaccount by subaccount too) read each subaccount through a handle of its
-own (`client.on_subaccount`), because the dashboard's kill switch uses the same client on another
-thread, and a client set to one subaccount cancels and proves on that one only.
-
-Every figure comes from the library that owns it: the trading state and its trips from the state
-file, P&L from `pnl` (and the realized P&L the loop wrote on each fill), positions from
-`positions`, the checks from `monitor` (their own thresholds and verdicts), slippage as
-`metrics.fill_slippage` defines it for Prometheus. The renderer (the Textual app in
-`kalshi_cli.cli.dashboard_app`) only formats these values.
-
-Risk denials are only in the trade log (the state file keeps trips, not per-order refusals), so
-the panel reads the last `LOG_TAIL_BYTES` of it: `risk_denied` lines count one each and
-`risk_denied_summary` lines (repeats the log coalesced) count their `count`.
-
-A paper loop (`kalshi trade --paper`) is told apart by its state file, named
-`<state>.paper-<env>.db` (`PAPER_MARK` in the name), or by the last `started` event in the log's
-tail carrying `"paper": true`; `LocalSnapshot.paper` says so, so the screen can never be taken for
-a live loop's.
+Two functions, because the two sources fail and cost differently. `local_snapshot` reads the
+state file (read-only, never created), the pause file and the trade log's tail; it needs no
+network, runs every second and keeps working when the exchange is down. `remote_snapshot` asks
+the exchange (positions marked to market subaccount by subaccount, resting orders and their
+queue places, the remote checks, the feed's data ages) off the UI thread at a slower pace.
+Neither raises: what it cannot read it says in the snapshot's `error`, so the screen says why a
+panel is empty. Each subaccount is read through a handle of its own (`client.on_subaccount`),
+never by setting the shared client, which the dashboard's kill switch uses on another thread.
+Every figure comes from the module that owns it; the Textual app only formats them
+(docs/dashboard.md).
 """
 
 from __future__ import annotations

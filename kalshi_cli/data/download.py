@@ -1,48 +1,13 @@
 """`kalshi data download`: Kalshi's REST history (markets, public trades, candlesticks, the
 account's settlements) into a data set, from the live and the historical tier.
 
-Kalshi serves what is older than its historical cutoff (`GET /historical/cutoff`) only under
-`/historical/*`: a market settled before `market_settled_ts` and its candlesticks, trades made
-before `trades_created_ts`. Each market is read where its data is: trades from both tiers, each
-once (`client/historical.py::trades_with_history`), candlesticks and the market itself from the
-tier that holds the market (live first; a 404 there means archived).
-
-Resumable, never duplicating: each market's rows are staged in `DIR/.download/KIND/TICKER.ndjson`
-(written beside and renamed when the market is complete, so a staged file is whole or absent).
-An interrupted run started again with the same request skips the markets already staged and
-fetches the rest; the data set's files are then built from the staged rows alone, all at once
-and deterministically, so a resumed run gives the same files as an uninterrupted one. The
-client's token buckets pace the requests by the account's tier.
-
-Inside a market, trades and candlesticks resume from the last page written: each page's rows
-are appended to `TICKER.partial.ndjson` and fsynced, then the checkpoint
-`TICKER.checkpoint.json` (written beside and renamed) records where the next page starts (the
-tier being read and the API's cursor; for candlesticks the next window) and the partial file's
-length after the page. A resumed run cuts the partial file back to that length (a page written
-but not checkpointed is dropped and asked for again) and continues from the checkpoint; the
-rows are de-duplicated by trade id (a cursor the exchange no longer knows is answered as the
-first page, which would repeat rows) and sorted when the market is complete, so the staged file
-is the one an uninterrupted run writes. The checkpoint keeps the historical cutoff read when the
-market started, so every row is labelled with the same tier however late the resume.
-Markets and settlements are one request per market: a market cut off is read again whole.
-
-What is built (docs/data.md "Downloads"):
-
-- `trades`: the data set's own segments (`frames/*.ndjson.gz`), one `trade` frame per public
-  trade in the shape of the WebSocket `trade` channel, in time order across markets, at the
-  trade's time (`recv_ns`), with the REST row it came from kept beside it (`"rest"`), so `data
-  info`, `data export --table trades` and the replay read a download like a recording.
-- `candles`: `rest/candles.ndjson.gz`, one line per candlestick: `{"market_ticker",
-  "period_interval", "tier", "candle"}` (the candle as that tier sent it).
-- `markets`: `rest/markets.ndjson.gz`, one line per market: `{"tier", "market"}`.
-- `settlements`: `rest/settlements.ndjson.gz`, one line per settlement of the account in the
-  markets: `{"tier", "settlement"}` (settlements are not partitioned: always the live tier).
-- every kind: `reference.json`, the markets (as resolved, from their tier), their events and
-  series and the fee changes of both (data/reference.py), so a backtest of a download charges
-  Kalshi's fees and knows each market's result.
-
-The manifest says `"source": "download"`, the request, per market the rows and the range asked
-for, the rows per tier, and `status` (`downloading` until complete; `failed` with the error).
+Each market is read where its data is: trades from both tiers, each once
+(`client/historical.py::trades_with_history`), candlesticks and the market itself from the tier
+that holds the market (live first; a 404 there means archived). A market's rows are staged in
+`DIR/.download/KIND/TICKER.ndjson` (renamed into place when complete), and trades and candles
+resume inside a market from a checkpoint written after each fsynced page; the data set's files
+are built from the staged rows alone, so a resumed run writes the bytes an uninterrupted one
+would. What is built, and the resume rules in full: docs/data.md "Downloads".
 """
 
 from __future__ import annotations

@@ -1,50 +1,14 @@
 """Reading a data set back: records in time order, and the books they rebuild.
 
-`iter_records` yields `(recv_ns, object, is_local)` for every record of every segment, in file
-order (which is time order). Nothing in the data is fatal: each line it cannot use is skipped
-and counted in `skipped` under its reason:
-
-    malformed        not JSON, not an object, no integer `recv_ns`, no frame, nested too deep
-                     to parse
-    out_of_order     a receive time earlier than the record before it (or one record ahead of
-                     the records on both sides of it: that one is skipped, not those after it)
-    future_time      a receive time more than a day past the reading's clock: a clock set to
-                     another century; read, it would end every time window there
-    truncated_tail   a segment cut off mid-line (a crash); the lines before it are read
-    corrupt_block    a segment whose compressed data is damaged; the lines before it are read
-
-`BookReplay` applies frames to local books exactly as the live feed does (`feed.book.LocalBook`:
-Decimal levels, snapshot then deltas) and checks sequence numbers per subscription, counting:
-
-    unknown_type     a frame type this reader does not know (still kept in the data)
-    seq_gap          an orderbook sequence number skipped: every market of the subscription is
-                     stale until its next snapshot
-    stale_delta      a delta for a book not known exact (before its first snapshot, after a gap)
-    duplicate        an orderbook sequence number already seen on that subscription
-    bad_delta        a delta that cannot be right (a level below zero, a price off (0, 1))
-    bad_snapshot     a snapshot with an impossible level
-    bad_frame        a book frame missing a field it needs
-
-A recorder's `connected` record starts a new connection: sequence tracking restarts and every
-book waits for its new snapshot. Data imported from elsewhere has no such record; a snapshot
-then restarts its subscription's sequence.
-
-Speed (docs/benchmarks.md "Data"): a line is parsed (`parse_line`) by msgspec's JSON decoder
-into plain dicts, lists, strings and numbers, which is what `json.loads` gives for the lines it
-accepts (strings stay strings: prices and sizes are texts such as "0.96" and stay exact; an
-integer of any size stays an exact int; a float is the same correctly rounded float). A line
-msgspec refuses goes to the standard library (`loads_stdlib`): the lines only `json.loads`
-takes (`NaN`, `Infinity`, a lone surrogate escape, a byte-order mark, a number beyond a
-float's range) parse to what they always did, and anything else raises the `ValueError`
-counted as malformed. `loads_stdlib` runs the standard library's C scanner straight on the
-line's UTF-8 text, which is what `json.loads` runs after its encoding sniffing and whitespace
-handling, and sends what the scanner refuses to `json.loads` itself. msgspec was chosen by
-benchmark (docs/benchmarks.md) over orjson (the same speed
-here, but it turns an integer beyond 64 bits into a float without a word) and over a decoded
-side-car cache (a second copy of every recording to keep in step with the raw file, for a
-decode that is no longer the wall). A line nested deeper than msgspec allows also goes to the
-standard library. msgspec is imported by the data and backtest commands only
-(tests/test_cold_start.py).
+`iter_records` yields `(recv_ns, object, is_local)` for every record of every segment in file
+order (time order); `BookReplay` applies the frames to local books exactly as the live feed
+does (`feed.book.LocalBook`) and checks sequence numbers per subscription. Nothing in the data
+is fatal: a line or frame it cannot use is skipped and counted under its reason (the table in
+docs/data.md "Reading: what is skipped and why"). A recorder's `connected` record starts a new
+connection, so sequence tracking restarts; in imported data without one, a snapshot restarts
+its subscription's sequence. A line is parsed by msgspec's JSON decoder, and one msgspec refuses
+by the standard library's, so each line gives exactly what `json.loads` gives (docs/data.md
+"How lines are decoded").
 """
 
 from __future__ import annotations

@@ -1,32 +1,13 @@
 """The kill switch of a paper loop: halt it and cancel its paper orders, with nothing sent to
 the exchange.
 
-A paper loop (`kalshi trade --paper`, runner/paper.py) has no order on the exchange: its orders
-rest in its venue, in the memory of the `kalshi trade --paper` process, and in the records of its
-own state file (`<state>.paper-<env>.db`). Another process (the dashboard's `k`) cannot reach
-that venue, and must not touch the exchange, where the account's real orders may be a live
-loop's. So it asks the loop, through the paper state file both of them open:
-
-1. `request(store, source)` writes a kill request (key `paper_kill.request`: an id, the time,
-   who asked), then HALTED, so the loop stops placing at once whatever happens next.
-2. The loop, on each full pass while HALTED, calls `answer(store, client, clock)`: a request not
-   yet answered runs `killswitch.KillSwitch`, the code of `kalshi cancel-all`, on the loop's own
-   client, which for a paper loop reaches only its venue (`PaperClient`): every resting paper
-   order cancelled, listings until none is left (the venue has no read lag), the cancelled
-   orders marked in the state file. Its report goes under `paper_kill.answer` with the
-   request's id.
-3. The requester (`kill_paper_loop`) waits for that answer up to its deadline. PROVEN: the loop
-   listed its venue empty, or it ended before answering (its lock is free: the venue went with
-   it). No answer in time: NOT PROVEN, and the loop's heartbeat age says why it may not have
-   answered (HALTED still holds: it places nothing new).
-
-When no process holds the paper state file's trade lock (`<state>.trade.lock`, which every
-`kalshi trade` takes for its whole life, runner/lock.py), no paper loop runs on it: the venue
-that held its orders is gone with its process, so no paper order rests anywhere. That is
-proven without asking; the order records the gone session left open in the state file are
-counted in the report (a new paper session refuses such a file: runner/paper.py).
-
-The requester holds no client at all: nothing here has a path to an exchange.
+A paper loop's orders rest in its venue, in the memory of its process, so another process (the
+dashboard's `k`) asks the loop through the paper state file both of them open: `request` writes
+a kill request and HALTED; the loop, on each full pass while HALTED, `answer`s by running
+`killswitch.KillSwitch` on its own client, which reaches only its venue, and writes the report
+back; `kill_paper_loop` waits for it up to its deadline. When no process holds the paper state
+file's trade lock, no paper loop runs and no paper order can rest anywhere: that is proven
+without asking. The requester holds no client at all (docs/dashboard.md "A paper loop").
 """
 
 from __future__ import annotations

@@ -1,36 +1,14 @@
 """The state file on disk: creating, opening and configuring it, and the connection primitives
 every repository of the store is given (`Database`).
 
-Durability. The file runs in WAL mode with `synchronous=FULL`. WAL lets a cron check read while
-the trade loop writes, and a process killed with SIGKILL loses nothing that was committed (the
-WAL is already in the OS). FULL adds an fsync of the WAL at every commit, so a committed write
-also survives a power cut or a kernel crash; NORMAL would leave the last commits exposed to that
-until the next checkpoint. For the state file, whose first rule is "the intent is on disk before
-the order leaves", that fsync (a fraction of a millisecond on an SSD) is the right trade, and the
-hot paths stay cheap anyway: a heartbeat or an event is one autocommitted statement, and a batch
-of fills is one `executemany` in one transaction.
-
-`intent_durability` ("full", the default, or "normal": the `trade.state_durability` setting
-of `kalshi trade`) relaxes one write only: the pending intent recorded just before its order is
-sent, the one commit on the tick-to-order path. Under "normal" that commit skips its fsync (it
-is in the WAL, in the OS, so it survives the process being killed, but not an OS crash or a
-power cut until the next commit that does fsync, which is the order's answer a few
-milliseconds later); every other write keeps FULL. docs/safety.md says what each setting risks.
-
-Transactions. The connection is in autocommit mode (`isolation_level=None`), so every single
-statement commits on its own and nothing is ever left pending by accident. Writes that belong
-together use `transaction()`, which takes the write lock up front (`BEGIN IMMEDIATE`, so two
-writers never deadlock upgrading a read lock) and nests as SAVEPOINTs: an inner block that fails
-is undone without undoing the outer one. Every repository of the store writes through the one
-`Database`, so writes of several record families are one transaction when a block holds them
-(`with store.transaction(): store.orders.update_order(...); store.fills.record_fills(...)`), and a
-repository's own transaction inside it becomes a savepoint of it. `busy_timeout` makes a second
-process wait for the lock instead of failing at once.
-
-Threads. A Store holds one connection and is used from the thread that opened it (sqlite3
-enforces this). A thread that needs the state file opens its own Store on the same path.
-
-Lists are returned oldest first; a `limit` keeps the newest N of them (`Database.newest`).
+The file runs in WAL mode with `synchronous=FULL`, so a committed write survives SIGKILL, a
+kernel crash and a power cut; `intent_durability` "normal" (`trade.state_durability`) relaxes
+only the pending intent's own commit (docs/safety.md "State durability"). The connection is in
+autocommit mode: writes that belong together use `transaction()`, which takes the write lock
+up front (`BEGIN IMMEDIATE`) and nests as savepoints, and every repository writes through the
+one `Database`, so a block over several of them is one commit. A Store is used from the thread
+that opened it. Lists are returned oldest first; a `limit` keeps the newest N
+(docs/state-file.md).
 """
 
 from __future__ import annotations

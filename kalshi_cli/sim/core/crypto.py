@@ -1,35 +1,14 @@
 """Crypto markets shaped like Kalshi's: hourly and 15-minute events on a reference index, listed
 ahead and opened, closed and settled on schedule, quoted by a market maker around the fair value.
 
-A scenario's `crypto:` section names the series (sim/core/scenarios.py). Each series lists, for its
-current period and the next, one event whose markets close at the period's end:
-
-- the event ticker names the close in New York time, as Kalshi's do (`KXBTCD-26NOV2317`, the
-  hour closing at 5 pm; a 15-minute series adds the minute, `KXBTC15M-26NOV231715`);
-- its strikes are centred on the index's value when the event is listed (rounded to the
-  series' `step`), and read from the fields openapi `Market` defines for them (REFERENCE.md
-  "Strikes"): an `above` market is `greater` than `floor_strike` = strike - 0.01 (Kalshi's
-  `T114999.99` pays at $115,000 or above); a `below` market is `less` than `cap_strike` = the
-  strike; a `range` event has `between` buckets from `floor_strike` to `cap_strike` = the next
-  floor - 0.01, both included, and two tails, `less` than the lowest floor and `greater` than
-  the highest cap. A settlement value between a bucket's cap and the next floor (an average can
-  have more places than a strike) is in no bucket: every market of the event settles NO, as the
-  fields say;
-- a market opens at its period's start (the next period's is listed `unopened` and the
-  exchange's tick opens it) and closes at the period's end.
-
-Settlement is Kalshi's crypto rule (vocabulary.reference_index): the trimmed mean of the index's
-one-second values in `[close - 60 s, close)`, the value at `close - 60 s` counted and the one at
-the close left out, the highest and lowest 20% dropped. The simulator settles a market when the
-index's tick of its close second arrives (so the window is complete), on that index's listener,
-with `expiration_value` the settlement value to 8 places (the outcome is decided on the value
-at full precision). An index that printed nothing in the window leaves the market closed and
-unsettled.
-
-The market maker is the scenario's `LiquidityProvider` (sim/core/participants.py), composed with a
-fair value per market: `reference_index.probability_yes` from the index now, its volatility
-(an exponentially weighted estimate over the feed's retained seconds) and the window's values
-already printed.
+A scenario's `crypto:` section names the series. Each lists, for its current period and the
+next, one event whose markets close at the period's end, with Kalshi's tickers (the close in New
+York time) and strikes centred on the index, read from the fields openapi `Market` defines for
+them (REFERENCE.md "Strikes"). A market settles by Kalshi's crypto rule
+(`vocabulary.reference_index`: the trimmed mean of the last minute's one-second values) when its
+index's tick of the close second arrives. The market maker is the scenario's
+`LiquidityProvider` composed with a fair value from `reference_index.probability_yes`. Each rule
+and its source: docs/simulator.md "Crypto markets".
 """
 
 from __future__ import annotations

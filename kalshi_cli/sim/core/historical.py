@@ -1,38 +1,14 @@
 """The historical tier: which of the exchange's records are archived, as of the cutoff.
 
-Kalshi partitions its data into a live and a historical tier (openapi.yaml 3.31.0,
-`GET /historical/cutoff`; REFERENCE.md section 4: "markets settled, fills, and orders finalized
-before the cutoff are only served under `/historical/{markets,fills,orders,trades}`"). Four
-cutoff timestamps draw the line, and a record older than its cutoff leaves the live endpoints and
-is served only by the historical ones:
-
-- `market_settled_ts`: a market that settled before it (and its candlesticks) is archived:
-  `GET /markets`, `/markets/{ticker}` and its live candlesticks no longer know it;
-  `/historical/markets` and `/historical/markets/{ticker}/candlesticks` do.
-- `trades_created_ts`: a trade (and each fill of it) made before it is archived: `/markets/trades`
-  and `/portfolio/fills` drop it, `/historical/trades` and `/historical/fills` list it.
-- `orders_updated_ts`: an order canceled or fully executed before it is archived (resting orders
-  never are): `/portfolio/orders` drops it, `/historical/orders` lists it.
-- `market_positions_last_updated_ts`: settled positions hand over *by whole event* ("a settled
-  event's positions move here together and are never split between this endpoint and
-  `GET /portfolio/positions`", GetHistoricalPositions), after a buffer (REFERENCE.md, 3.32-3.34
-  docs: "a buffered, whole-event handoff"): an event's positions are archived once every market
-  of the event settled before this cutoff. Unsettled positions are always live.
-
-Events, series and settlements are not partitioned (docs.kalshi.com, "Historical data": "Old
-Events and Series will always still be available through their original endpoints").
-
-The cutoff moves with the exchange's clock: every cutoff is `now - lag_seconds`, the
-positions' `now - lag_seconds - position_buffer_seconds`. Kalshi's target window for live data
-is "approximately 3 months" (docs.kalshi.com, "Historical data"), the default lag here; a
-scenario (`historical:`) or the admin API (`PUT /sim/v1/historical`) sets another, so a test
-can archive what it just made. Nothing is copied: the archive is a view over the exchange core's
-own records, so a record is in exactly one tier at any instant, and moving the cutoff moves it.
-What a served exchange does store apart is the trades, keyed accounts' fills and their finished
-orders more than a minute old (`attach_retention`): they move from its lists of objects into
-compact archives (sim/core/trade_archive.py) that `Exchange.trades()`, `fills()`, `orders()` and
-`order()` read back, and that the listings of both tiers read by index, so the split above and
-every answer stay the same.
+Kalshi partitions its data into a live and a historical tier (`GET /historical/cutoff`;
+REFERENCE.md section 4): four cutoff timestamps draw the line for settled markets, trades and
+fills, finished orders, and settled events' positions (handed over by whole event after a
+buffer), and a record older than its cutoff leaves the live endpoints for the historical ones.
+Every cutoff is `now - lag_seconds` on the exchange's clock. Nothing is copied: the archive is a
+view over the core's own records, so a record is in exactly one tier at any instant; a served
+exchange keeps old trades, fills and finished orders in compact archives (`attach_retention`,
+sim/core/trade_archive.py) that every listing reads by index. The table: docs/simulator.md
+"The historical tier".
 """
 
 from __future__ import annotations

@@ -1,32 +1,15 @@
 """The reference indices a scenario streams: the CF Benchmarks real-time indices Kalshi settles
-its crypto markets on, and Pyth prices of other underlyings (asyncapi.yaml, channels
+its crypto markets on, and Pyth prices of other underlyings (asyncapi.yaml channels
 `cfbenchmarks_value`, `cfbenchmarks_value_5hz`, `pyth_value`; REFERENCE.md "Crypto settlement
 and the reference index").
 
-An index moves along a path the scenario names: a seeded random walk (a per-second volatility of
-log returns and occasional jumps) or a series replayed from a CSV file. The feed steps every
-index on a 200 ms grid from its origin (when the scenario is built, floored to the second), in
-order, on the exchange's tick (so a clock that jumps, as a test's does, catches up second by
-second, up to the retained 15 minutes):
-
-- a CF Benchmarks index of the 5 Hz set (BTC `BRTI`, `ETHUSD_RTI`, `SOLUSD_RTI`, `XRPUSD_RTI`,
-  `DOGEUSD_RTI`) ticks at every grid point, five times a second; its whole-second values are
-  its 1 Hz ticks. Any other index (and every Pyth underlying) ticks once a second.
-- a 1 Hz CF Benchmarks tick carries `avg_60s_data`: the mean of the index's ticks in
-  `[t - 60 s, t)` (prior ticks only; the tick's own value when there is none) and, in the last
-  minute before a quarter-hour close `Q` (:00, :15, :30, :45), `last_60s_windowed_average_15min`:
-  the mean of its ticks in `(Q - 60 s, t]`, the start boundary left out and the tick itself
-  counted, so `:01` counts 1 and the close tick 60. Both are rounded half-even to 8 places.
-  asyncapi's example gives both averages a `window_end_ts_exclusive` equal to the tick's own
-  time, and the simulator sends that, although the quarter-hour window includes the tick.
-- a replayed series holds each row's value until the next row and says nothing before its first
-  row or after its last: an index that does not tick, as a real feed that stops.
-- a clock that jumps more than the retained 15 minutes skips the older part: each path takes one
-  step across it (a walk's Brownian increment over the whole gap), and nothing is emitted for
-  it, so a crypto market closing in it finds no values and stays closed, unsettled.
-
-Index state lives in memory beside the exchange (`of(exchange)`), not in its journal: a restarted
-simulator starts its walks again from their start values and its replays from their first row.
+An index moves along the scenario's path (a seeded random walk, or a series replayed from CSV),
+stepped on a 200 ms grid on the exchange's tick: the 5 Hz set five times a second, every other
+index once a second, with the averages asyncapi defines on the 1 Hz CF Benchmarks ticks. A clock
+that jumps past the retained 15 minutes skips the older part, and a crypto market closing in it
+stays unsettled. The rules and their sources: docs/simulator.md "Reference indices". Index state
+lives in memory beside the exchange (`of(exchange)`), not in its journal: a restarted simulator
+starts its paths again.
 """
 
 from __future__ import annotations
