@@ -744,7 +744,7 @@ def example_config() -> str:
     lines.append("# Sections read by the parts that use them, each documented there:")
     from importlib.resources import files
 
-    # the other layers' sections, hand-written with comments; tests/test_config_sections.py
+    # the other layers' sections, hand-written with comments; tests/config/test_config_sections.py
     # keeps every value there equal to the default in the code that reads it
     sections = files("kalshi_cli").joinpath("sections.example.yaml").read_text(encoding="utf-8")
     return "\n".join(lines) + "\n" + sections

@@ -15,7 +15,7 @@ from kalshi_cli.config import (
 )
 from kalshi_cli.vocabulary.errors import ConfigError, UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, text: str) -> Path:

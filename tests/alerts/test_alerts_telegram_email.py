@@ -22,7 +22,7 @@ from kalshi_cli.alerts import AlertRouter, Outcome, Severity
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertLedger
-from tests.test_alerts import Receiver, _Handler, breach, reply
+from tests.alerts.test_alerts import Receiver, _Handler, breach, reply
 
 BOT_TOKEN = "123456789:AAHsecretBotTokenXYZ987654"
 SMTP_PASSWORD = "pa55wordSMTPsecret"

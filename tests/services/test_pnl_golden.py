@@ -1,8 +1,8 @@
-"""Golden figures of the P&L core over a recorded session (`tests/pnl_golden_session.py`).
+"""Golden figures of the P&L core over a recorded session (`tests/services/pnl_golden_session.py`).
 
 Every figure the P&L code produces from the session is compared, as text, with
 `tests/data/pnl_golden/golden.json`, recorded from the P&L code as it was before its rebuild
-(`python -m tests.test_pnl_golden` records it again, on purpose only): the `kalshi pnl --local
+(`python -m tests.services.test_pnl_golden` records it again, on purpose only): the `kalshi pnl --local
 --json` document for each `--by` with and without `--since` (every bucket of every grouping,
 totals), each market's end state (position, basis, realized gross, fees, contracts traded,
 fills, settled, average entry, the marks and unrealized P&L at a fixed book), the realized P&L
@@ -24,7 +24,7 @@ from kalshi_cli.cli.app import app
 from kalshi_cli.services.pnl import PnlEngine, realized_per_fill, replay_into, summarize
 from kalshi_cli.store import Store
 from kalshi_cli.vocabulary.models import Orderbook, decode_orderbook
-from tests.pnl_golden_session import DATA, load_fills, load_settlements
+from tests.services.pnl_golden_session import DATA, load_fills, load_settlements
 
 GOLDEN = DATA / "golden.json"
 SINCES = (None, "2026-01-03", "2026-01-05T00:16:40Z")  # the last: the second D and E settle

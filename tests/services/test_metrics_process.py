@@ -21,7 +21,7 @@ from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import RateLimitedError, TransportError
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import Action, BookSide, Side
-from tests.test_metrics import parse
+from tests.services.test_metrics import parse
 
 if TYPE_CHECKING:
     from tests.conftest import SimHarness

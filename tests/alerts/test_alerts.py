@@ -37,7 +37,7 @@ from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.fakes import FakeAlertLedger, FakeAlertState
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "XyZsecretTOKEN123456"
 SLACK_PATH = f"/services/T0001/B0002/{TOKEN}"
 DISCORD_PATH = f"/api/webhooks/1234567890/{TOKEN}"

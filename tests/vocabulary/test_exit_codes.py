@@ -13,7 +13,7 @@ from kalshi_cli.store import NotAStateFile, StateFileMismatch
 from kalshi_cli.vocabulary import errors
 from kalshi_cli.vocabulary.exit_codes import ExitCode
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "exit-codes.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "exit-codes.md"
 
 PINNED = {
     "OK": 0,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CRON_DIR = ROOT / "scripts" / "cron"
 WRAPPER = CRON_DIR / "kalshi-check"
 CRONTAB = CRON_DIR / "crontab.example"
