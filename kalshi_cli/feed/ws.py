@@ -39,6 +39,7 @@ from kalshi_cli.feed.index import (
     decode_tick,
     listed_ids,
 )
+from kalshi_cli.vocabulary.clock import Backoff as JitterRule
 from kalshi_cli.vocabulary.clock import Clock, SystemClock
 from kalshi_cli.vocabulary.models import Orderbook
 
@@ -114,14 +115,15 @@ def websocket_connect(url: str, headers: Mapping[str, str], timeout: float) -> C
 
 @dataclass
 class Backoff:
-    """Exponential backoff with full jitter, bounded by `cap` seconds."""
+    """The reconnect waits: `clock.Backoff`'s rule (full jitter, capped at `cap` seconds), counted
+    from attempt 0, with the feed's own random source."""
 
     base: float = 0.5
     cap: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
 
     def delay(self, attempt: int) -> float:
-        return self.rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(attempt, 30)))
+        return JitterRule(self.base, self.cap).delay(attempt + 1, self.rng)
 
 
 class Watchdog:

@@ -144,7 +144,8 @@ class Backoff:
 
     def delay(self, retry_number: int, rng: random.Random) -> float:
         """The wait before retry `retry_number` (1 for the first retry)."""
-        return rng.uniform(0.0, min(self.cap, self.base * 2 ** (retry_number - 1)))
+        # past 2**64 every base in use is at the cap; a larger power would not fit in a float
+        return rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(retry_number - 1, 64)))
 
     def next_delay(
         self, retry_number: int, deadline: Deadline | None, rng: random.Random
