@@ -761,3 +761,19 @@ def test_channel_types_are_found_from_the_channel_modules() -> None:
     with pytest.raises(ConfigError) as info:
         AlertRouter.from_config({"channels": {"x": {"type": "pager", "url": "https://h/p"}}})
     assert info.value.hint == "use one of: slack, discord, telegram, email, generic, deadman"
+
+
+def test_retries_after_a_5xx_wait_a_jittered_backoff_under_its_cap(receiver: Receiver) -> None:
+    # three attempts wait before the 2nd (up to 0.5 s) and the 3rd (up to 1 s): drawn, not fixed,
+    # so checks of several cron runs retrying one receiver do not come back in step
+    waited = []
+    for _ in range(12):
+        receiver.respond_with(reply(500, b"down"), reply(500, b"down"), reply(200))
+        clock = ManualClock()
+        report = AlertRouter.from_config(config(receiver), clock=clock).notify(
+            breach(), FakeAlertLedger(clock)
+        )
+        assert report.delivered and report.deliveries[0].attempts == 3
+        waited.append(clock.monotonic())
+    assert all(0 <= w <= 1.5 for w in waited)
+    assert len(set(waited)) > 1

@@ -21,8 +21,8 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from kalshi_cli.alerts import AlertRouter, Outcome, Severity
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
-from tests.fakes import FakeAlertLedger
 from tests.alerts.test_alerts import Receiver, _Handler, breach, reply
+from tests.fakes import FakeAlertLedger
 
 BOT_TOKEN = "123456789:AAHsecretBotTokenXYZ987654"
 SMTP_PASSWORD = "pa55wordSMTPsecret"

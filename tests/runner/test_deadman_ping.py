@@ -20,9 +20,9 @@ from kalshi_cli.runner import TradeOptions
 from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.session import run
 from kalshi_cli.vocabulary.clock import ManualClock
+from tests.alerts.test_alerts import Receiver, _Handler, reply
 from tests.fakes import FakeAlertLedger
 from tests.runner.fakes import make_rig
-from tests.alerts.test_alerts import Receiver, _Handler, reply
 
 PING = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
 

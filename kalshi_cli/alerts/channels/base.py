@@ -13,6 +13,7 @@ httpx is imported inside the functions that send, so importing a channel stays c
 from __future__ import annotations
 
 import json
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import msgspec
 from kalshi_cli import __version__
 from kalshi_cli.alerts.masking import mask_url, scrub, url_secrets
 from kalshi_cli.alerts.model import Alert, AlertStatus, Delivery
-from kalshi_cli.vocabulary.clock import Clock, iso_utc
+from kalshi_cli.vocabulary.clock import Backoff, Clock, iso_utc
 from kalshi_cli.vocabulary.decode import SECRET
 
 if TYPE_CHECKING:
@@ -252,8 +253,14 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+_BACKOFF = Backoff(BACKOFF_BASE_S, BACKOFF_MAX_S)
+_JITTER = random.Random()
+
+
 def _backoff(attempt: int) -> float:
-    return float(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+    """The wait before retry `attempt`: the house's one rule (`clock.Backoff`, full jitter), so
+    the checks of several cron runs retrying one receiver spread out."""
+    return _BACKOFF.delay(attempt, _JITTER)
 
 
 def _retry_after(resp: httpx.Response, clock: Clock) -> float | None:
