@@ -2,10 +2,10 @@
 
 Every value has a dotted key: a setting by its name (`timeout`; `demo.tier` for one of an
 environment's), a nested section's value by its path (`risk.max_orders_per_minute`,
-`strategies.market-maker.spread`, `checks.heartbeat.warn`). `section_entries` lists every value
-of the nested sections, each from the file (with its line) or its default, which is what
-`sections.example.yaml` documents (tests/config/test_config_sections.py keeps those equal to the code's
-defaults). Secrets are masked by what they are (`config/secrets.py`): webhook URLs, header
+`strategies.market-maker.spread`, `checks.heartbeat.warn`). `section_entries` lists every value of
+the nested sections, each from the file (with its line) or its default, which is what
+`sections.example.yaml` documents (tests/config/test_config_sections.py keeps those equal to the
+code's defaults). Secrets are masked by what they are (`config/secrets.py`): webhook URLs, header
 values, bot tokens, passwords, URLs carrying credentials.
 
 `set_value` edits the file as text, so comments, order and blank lines are kept: a value that is
