@@ -20,6 +20,7 @@ from pathlib import Path
 from kalshi_cli.checks import CheckResult, CheckStatus, PerfDatum
 from kalshi_cli.checks.thresholds import Thresholds
 from kalshi_cli.store import Store
+from kalshi_cli.vocabulary.clock import day_start
 from kalshi_cli.vocabulary.errors import ConfigError
 from kalshi_cli.vocabulary.units import ZERO, BookSide, fmt_money
 
@@ -302,7 +303,7 @@ def _grade_floor(value: Decimal, warn: Decimal | None, crit: Decimal | None) -> 
 def _expected_edge(store: Store, day: str) -> Decimal:
     """Sum over today's fills of orders that carried a fair value: (fair - price) x count when
     buying YES, (price - fair) x count when selling it."""
-    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    start = day_start(day)
     total = ZERO
     fair: dict[str, Decimal | None] = {}
     for fill in store.fills.fills(since=start):

@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kalshi_cli.vocabulary.clock import day_start
 from kalshi_cli.vocabulary.errors import KalshiError, TransportError
 from kalshi_cli.vocabulary.models import ZERO, Side, from_book
 
@@ -365,18 +366,12 @@ def _pnl(store: Store, day: str) -> Pnl:
     series: list[tuple[float, Decimal]] = []
     total = ZERO
     # the fills of today, oldest first, with the realized P&L the loop wrote on each
-    for fill in sorted(store.fills.fills(since=_day_start(day)), key=lambda f: f.ts):
+    for fill in sorted(store.fills.fills(since=day_start(day)), key=lambda f: f.ts):
         if utc_day(fill.ts) != day:
             continue
         total += fill.realized_pnl or ZERO
         series.append((fill.ts, total))
     return Pnl(day, realized, tuple(series))
-
-
-def _day_start(day: str) -> float:
-    from datetime import UTC, datetime
-
-    return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
 
 
 def _fills(store: Store) -> Iterable[FillLine]:

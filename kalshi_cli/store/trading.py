@@ -11,8 +11,8 @@ from enum import Enum
 from kalshi_cli.store.connection import APPLIED_SQL, Database
 from kalshi_cli.store.records import TRADING_STATES, RiskTripRecord, TradingStateRecord
 from kalshi_cli.store.settlements import SettlementRepository
-from kalshi_cli.store.values import DAY_SECONDS, day_start, where_clause
-from kalshi_cli.vocabulary.clock import utc_datetime
+from kalshi_cli.store.values import DAY_SECONDS, where_clause
+from kalshi_cli.vocabulary.clock import day_start, utc_datetime
 from kalshi_cli.vocabulary.units import ZERO
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -79,14 +79,6 @@ def _json_default(value: object) -> object:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write a {type(value).__name__} to the event log")
-
-
-def day_start(day: str) -> float:
-    try:
-        parsed = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}") from exc
-    return parsed.timestamp()
 
 
 def where_clause(conditions: Sequence[str]) -> str:

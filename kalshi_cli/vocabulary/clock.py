@@ -175,6 +175,15 @@ def parse_iso(value: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def day_start(day: str) -> float:
+    """The first second of a UTC day named `YYYY-MM-DD` (the trading state's day keys)."""
+    try:
+        parsed = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}") from exc
+    return parsed.timestamp()
+
+
 def parse_time(text: str) -> float:
     """A moment written by a person or a file: unix seconds, a date (midnight UTC) or an ISO 8601
     time (UTC unless it names an offset) -> unix seconds. The one reader of time text, so every

@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from kalshi_cli.vocabulary.clock import parse_iso
 from kalshi_cli.vocabulary.errors import ValidationError
 from kalshi_cli.vocabulary.models import price_bounds, price_on_grid
 from kalshi_cli.vocabulary.units import ZERO, Action, BookSide, Side, TimeInForce, to_book
@@ -147,15 +147,13 @@ def parse_expires(text: str, now: float, field: str = "expires") -> int:
         moment = int(raw)
     else:
         try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            parsed = parse_iso(raw)
         except ValueError:
             raise _refuse(
                 field,
                 f"{text!r} is not a time: use 30m, 2h, 1d, unix seconds or ISO 8601",
                 "BAD_EXPIRY",
             ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
         moment = parsed.timestamp()
     if moment <= now:
         raise _refuse(field, f"{raw} is not in the future", "EXPIRY_IN_THE_PAST")
