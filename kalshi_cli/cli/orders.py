@@ -797,5 +797,7 @@ def render_batch(out: Output, report: BatchReport, *, dry_run: bool) -> None:
         raise typer.Exit(int(ExitCode.OUTCOME_UNKNOWN))
     if report.halted is not None:
         raise typer.Exit(int(ExitCode.HALTED))
+    if report.refused is not None:
+        raise typer.Exit(int(report.refused.exit_code))
     if report.count("rejected", "not_sent") and not dry_run:
         raise typer.Exit(int(ExitCode.REJECTED))

@@ -30,7 +30,8 @@ The sequence, each step finished for every row before the next begins:
    placed before it), then the batch is sent once. An item refused by the exchange is marked
    rejected; an accepted one sent. A batch whose answer is lost marks its rows unknown, looks
    each up once by its id, and stops: the rows after it were never recorded, and a rerun sends
-   them (and skips the rest).
+   them (and skips the rest). A request refused whole before the exchange acted (a 4xx to the
+   request itself) withdraws its intents and stops: a rerun sends its rows and those after.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from kalshi_cli.client.retry import nothing_sent
 from kalshi_cli.services.orders import MarketReads, check_trading_state
 from kalshi_cli.vocabulary.errors import (
     ApiError,
+    KalshiError,
     NotFoundError,
     OrderOutcomeUnknown,
     TradingHaltedError,
@@ -107,6 +110,7 @@ class BatchReport:
     batch_size: int
     rows: list[RowOutcome] = field(default_factory=list)
     halted: str | None = None  # why trading stopped the rows after a batch sent (the kill switch)
+    refused: KalshiError | None = None  # a request the exchange refused whole, before acting
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rows if r.status in statuses)
@@ -389,9 +393,9 @@ def send_batch(
     *,
     batch_size: int,
     subaccount: int | None = None,
-) -> tuple[list[RowOutcome], str | None]:
-    """Step 5 (see the module docstring): each row's outcome, and why trading stopped the rows
-    not sent (None: it did not)."""
+) -> tuple[list[RowOutcome], str | None, KalshiError | None]:
+    """Step 5 (see the module docstring): each row's outcome, why trading stopped the rows not
+    sent (None: it did not), and the refusal of a whole request that ended the sending."""
     sender = _batches(service)
     outcomes: list[RowOutcome] = []
     for start in range(0, len(prepared), batch_size):
@@ -408,7 +412,7 @@ def send_batch(
                 RowOutcome(row.line, row.request, _coid(row), "not_sent", note=exc.message)
                 for row, _ in prepared[start:]
             ]
-            return outcomes, exc.message
+            return outcomes, exc.message, None
         creates = [order.create for _, order in chunk]
         try:
             items = sender.batch_create_orders(creates, subaccount=subaccount)
@@ -419,8 +423,21 @@ def send_batch(
                 RowOutcome(row.line, row.request, _coid(row), "not_sent", note=after)
                 for row, _ in prepared[start + batch_size :]
             ]
-            return outcomes, None
+            return outcomes, None, None
         except (ApiError, TransportError) as exc:
+            if _refused_before_acting(exc):
+                # nothing of the request exists on the exchange: its intents go, and the file
+                # run again sends these rows (the ones after it were never recorded)
+                service.store.orders.withdraw([_coid(row) for row, _ in chunk])
+                why = (
+                    f"the exchange refused the whole request before acting ({exc.one_line()}): "
+                    "not placed; run the file again to send it"
+                )
+                outcomes += [
+                    RowOutcome(row.line, row.request, _coid(row), "not_sent", note=why)
+                    for row, _ in prepared[start:]
+                ]
+                return outcomes, None, exc
             for row, _ in chunk:
                 service.store.orders.mark_rejected(_coid(row), reason=exc.message)
                 outcomes.append(
@@ -430,11 +447,21 @@ def send_batch(
                 RowOutcome(row.line, row.request, _coid(row), "not_sent", note="after a refusal")
                 for row, _ in prepared[start + batch_size :]
             ]
-            return outcomes, None
+            return outcomes, None, None
         answered = {item.client_order_id: item for item in items}
         for row, order in chunk:
             outcomes.append(_record_answer(service, row, order.create, answered.get(_coid(row))))
-    return outcomes, None
+    return outcomes, None, None
+
+
+def _refused_before_acting(exc: ApiError | TransportError) -> bool:
+    """A 4xx answer to the whole request (a batch too large for the tier, a 429, a refused
+    key), or a connection that failed before the request went out: the exchange acted on none
+    of it. Per-item refusals come inside a 201 answer, and a 5xx or a lost answer is an
+    unknown outcome (`OrderOutcomeUnknown`), never this."""
+    if isinstance(exc, ApiError):
+        return 400 <= exc.status < 500
+    return nothing_sent(exc)
 
 
 def _coid(row: BatchRow) -> str:
@@ -589,7 +616,9 @@ def place_batch(
         ]
     else:
         skipped = [_look_up_unsettled(service, outcome) for outcome in skipped]
-        sent, report.halted = send_batch(service, prepared, batch_size=size, subaccount=subaccount)
+        sent, report.halted, report.refused = send_batch(
+            service, prepared, batch_size=size, subaccount=subaccount
+        )
         report.rows = skipped + sent
     report.rows.sort(key=lambda r: r.line)
     return report

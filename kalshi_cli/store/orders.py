@@ -132,6 +132,27 @@ class OrderRepository:
             client_order_id, "rejected", "status = ?, error = ?", (REJECTED, reason), note=reason
         )
 
+    def withdraw(self, client_order_ids: list[str]) -> None:
+        """Forget intents whose request the exchange refused whole before acting on any of it
+        (a 4xx answer to the whole request): nothing of them exists anywhere, so they leave no
+        record a rerun would take for an order sent. Only pending intents are withdrawn."""
+        with self._db.transaction():
+            for client_order_id in client_order_ids:
+                row = self._db.conn.execute(
+                    "SELECT status FROM orders WHERE client_order_id = ?", (client_order_id,)
+                ).fetchone()
+                if row is None or row[0] != PENDING:
+                    raise InvalidTransition(
+                        f"cannot withdraw intent {client_order_id}: it is "
+                        f"{'not recorded' if row is None else row[0]}"
+                    )
+                self._db.conn.execute(
+                    "DELETE FROM order_history WHERE client_order_id = ?", (client_order_id,)
+                )
+                self._db.conn.execute(
+                    "DELETE FROM orders WHERE client_order_id = ?", (client_order_id,)
+                )
+
     def mark_unknown(self, client_order_id: str, *, reason: str) -> None:
         """Sent, and no answer came back: to be reconciled, never re-sent."""
         self._answer(

@@ -258,3 +258,18 @@ def test_each_change_of_an_order_is_named_in_its_history(store: Store) -> None:
     store.orders.update_order(client_order_id="h1", status="canceled", remaining_count=D(0))
     notes = [h.note for h in store.orders.order_history("h1")]
     assert notes[-4:] == ["amend", "fill", "decrease", "canceled"]
+
+
+def test_only_pending_intents_are_withdrawn_and_all_or_none(store: Store) -> None:
+    store.orders.record_intent(intent("a"))
+    store.orders.record_intent(intent("b"))
+    store.orders.mark_unknown("b", reason="lost answer")  # may exist on the exchange
+    with pytest.raises(InvalidTransition, match="b: it is unknown"):
+        store.orders.withdraw(["a", "b"])
+    assert [i.client_order_id for i in store.orders.intents()] == ["a", "b"]  # neither went
+    with pytest.raises(InvalidTransition, match="not recorded"):
+        store.orders.withdraw(["nope"])
+    store.orders.withdraw(["a"])
+    assert store.orders.get_intent("a") is None and store.orders.order_history("a") == []
+    store.orders.record_intent(intent("a"))  # the same id may be recorded, and sent, again
+    assert store.orders.get_intent("a") is not None
