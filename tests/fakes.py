@@ -19,8 +19,8 @@ class FakeAlertState:
     scope: str | None = None
 
 
-class FakeAlertLedger:
-    """The alert de-duplication ledger (kalshi_cli.alerts.AlertStateStore) in memory, keeping
+class FakeAlertStateStore:
+    """The alert de-duplication state (kalshi_cli.alerts.AlertStateStore) in memory, keeping
     `last_sent_at` unchanged when nothing was sent and `first_seen_at` at the start of the
     current status, as the state file does."""
 

@@ -237,7 +237,7 @@ def alert_for(result: CheckResult) -> Alert | None:
     )
 
 
-def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertStateStore) -> SendReport:
+def dispatch(result: CheckResult, router: AlertRouter, state_store: AlertStateStore) -> SendReport:
     """Alert on a non-OK result, or announce the clearing of an earlier one. Never raises.
 
     The check's verdict does not depend on what this returns: print `report.problems` to stderr
@@ -245,10 +245,10 @@ def dispatch(result: CheckResult, router: AlertRouter, ledger: AlertStateStore) 
     """
     alert = alert_for(result)
     if alert is not None:
-        return router.notify(alert, ledger)
+        return router.notify(alert, state_store)
     return router.resolve(
         fingerprint_for(result.name, result.narrowed_to),
-        ledger,
+        state_store,
         title=f"{result.service} OK",
         summary=result.summary,
         runbook=str(runbook_for(result.name)),

@@ -6,13 +6,14 @@ httpx or cryptography). `run_check` turns any failure to look into UNKNOWN throu
 `checks.guarded`. `run_all` runs every check; `combine` folds their results into the one line
 `kalshi check all` prints first.
 
-`deliver` hands each result to `checks.dispatch`. The alert ledger lives in the state file, so a
-breach that persists across cron runs is one message and its clearing is one more. That is the
-only time a check writes the state file, and it happens only when an alert channel is configured:
+`deliver` hands each result to `checks.dispatch`. The alert state lives in the state file, so a
+breach that persists across cron runs is one message and its clearing is one more. That is the only
+time a check writes the state file, and it happens only when an alert channel is configured:
 without one, every check stays strictly read-only. With one, the file is opened for writing after
 the check has looked (and created if it is missing, because "no heartbeat, no state file" is
-exactly the breach whose repeats must be de-duplicated). If the ledger cannot be opened the alert
-is still sent, and the reason is reported, since an unreadable ledger must not silence an alert.
+exactly the breach whose repeats must be de-duplicated). If the alert state cannot be opened the
+alert is still sent, and the reason is reported, since an unreadable alert state must not silence
+an alert.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ def combine(results: Sequence[CheckResult]) -> CheckResult:
 # Alerts
 
 
-class _UnavailableLedger:
+class _UnavailableStateStore:
     """Stands in for a state file that could not be opened: every use fails with the reason,
     which the router reports while still sending."""
 
@@ -245,15 +246,15 @@ def deliver(
 
     problems: list[str] = []
     store: Store | None = None
-    ledger: AlertStateStore
+    state_store: AlertStateStore
     try:
         store = Store.open(state_path, clock=clock)
-        ledger = store.alerts
+        state_store = store.alerts
     except KalshiError as exc:
-        ledger = _UnavailableLedger(f"alert ledger unavailable: {exc.one_line()}")
+        state_store = _UnavailableStateStore(f"alert state unavailable: {exc.one_line()}")
     try:
         for result in results:
-            report: SendReport = dispatch(result, router, ledger)
+            report: SendReport = dispatch(result, router, state_store)
             problems.extend(report.problems)
     finally:
         if store is not None:

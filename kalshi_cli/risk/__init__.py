@@ -17,7 +17,7 @@ from kalshi_cli.risk.engine import (
     log_event,
 )
 from kalshi_cli.risk.rules import Code, RiskContext, Rule, Verdict
-from kalshi_cli.risk.state import RiskLedger, TradingState, current_state, halt, resume, utc_day
+from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, halt, resume, utc_day
 
 __all__ = [
     "ApiErrorGuard",
@@ -29,9 +29,9 @@ __all__ = [
     "OrderRateCap",
     "RiskContext",
     "RiskEngine",
-    "RiskLedger",
     "RiskLimits",
     "Rule",
+    "TradingRecords",
     "TradingState",
     "Verdict",
     "current_state",

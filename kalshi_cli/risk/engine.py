@@ -6,9 +6,9 @@ Each tick it also calls `check_circuit_breaker()` and, for every open position, 
 whose closing intents go through `evaluate` like any other. After each exchange call it tells
 the `api_guard` how it went, and after each order sent it calls `record_sent`.
 
-State that must survive a restart lives in the ledger (the state file), never only here: the
-circuit breaker reads today's trip row before anything else, and SAFE_MODE is a trading state
-row, so a new engine over the same ledger picks both up.
+State that must survive a restart lives in the trading records (the state file), never only here:
+the circuit breaker reads today's trip row before anything else, and SAFE_MODE is a trading state
+row, so a new engine over the same records picks both up.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from kalshi_cli.risk.rules import (
     TradingStateRule,
     Verdict,
 )
-from kalshi_cli.risk.state import RiskLedger, TradingState, current_state, utc_day
+from kalshi_cli.risk.state import TradingRecords, TradingState, current_state, utc_day
 from kalshi_cli.vocabulary.clock import Clock
 from kalshi_cli.vocabulary.decisions import Intent, PositionView, best_bid, require
 from kalshi_cli.vocabulary.decode import Range, decode_config
@@ -156,8 +156,8 @@ class CircuitBreaker:
 
     RULE = "circuit_breaker"
 
-    def __init__(self, ledger: RiskLedger, daily_loss_limit: Decimal, sink: EventSink) -> None:
-        self._ledger = ledger
+    def __init__(self, records: TradingRecords, daily_loss_limit: Decimal, sink: EventSink) -> None:
+        self._records = records
         self._limit = daily_loss_limit
         self._sink = sink
         self._tripped_days: set[str] = set()
@@ -165,10 +165,10 @@ class CircuitBreaker:
     def tripped(self, day: str) -> bool:
         if day in self._tripped_days:
             return True
-        if self._ledger.risk_trips(rule=self.RULE, day=day):
+        if self._records.risk_trips(rule=self.RULE, day=day):
             self._tripped_days.add(day)
             return True
-        pnl = self._ledger.daily_realized_pnl(day)
+        pnl = self._records.daily_realized_pnl(day)
         if pnl <= -self._limit:
             self._trip(day, pnl)
             return True
@@ -177,19 +177,19 @@ class CircuitBreaker:
 
     def _trip(self, day: str, pnl: Decimal) -> None:
         detail = f"realized P&L {pnl} on {day} reached the daily loss limit -{self._limit}"
-        self._ledger.record_risk_trip(
+        self._records.record_risk_trip(
             rule=self.RULE, code=Code.CIRCUIT_BREAKER, detail=detail, day=day
         )
         # a person's HALTED or the guard's SAFE_MODE is stricter; leave it in place
-        if current_state(self._ledger) is TradingState.ACTIVE:
-            self._ledger.set_trading_state(TradingState.REDUCING, reason=detail, source=self.RULE)
+        if current_state(self._records) is TradingState.ACTIVE:
+            self._records.set_trading_state(TradingState.REDUCING, reason=detail, source=self.RULE)
         self._tripped_days.add(day)
         self._sink("circuit_breaker", {"day": day, "realized_pnl": str(pnl), "detail": detail})
 
     def _lift_previous_day(self) -> None:
-        row = self._ledger.trading_state()
+        row = self._records.trading_state()
         if row.state == TradingState.REDUCING and row.source == self.RULE:
-            self._ledger.set_trading_state(
+            self._records.set_trading_state(
                 TradingState.ACTIVE, reason="new UTC day", source=self.RULE
             )
 
@@ -213,9 +213,9 @@ class ApiErrorGuard:
     RULE = "api_error_guard"
 
     def __init__(
-        self, ledger: RiskLedger, limits: RiskLimits, sink: EventSink, clock: Clock
+        self, records: TradingRecords, limits: RiskLimits, sink: EventSink, clock: Clock
     ) -> None:
-        self._ledger = ledger
+        self._records = records
         self._limits = limits
         self._sink = sink
         self._clock = clock
@@ -248,9 +248,9 @@ class ApiErrorGuard:
             )
         else:
             detail = f"{self.consecutive} consecutive API errors, last: {error}"
-        self._ledger.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
-        if not current_state(self._ledger).needs_person:
-            self._ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=self.RULE)
+        self._records.record_risk_trip(rule=self.RULE, code=Code.SAFE_MODE, detail=detail)
+        if not current_state(self._records).needs_person:
+            self._records.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=self.RULE)
         self._sink("safe_mode", {"detail": detail})
         # the persisted state now holds trading; a fresh count awaits `kalshi resume`
         self.consecutive = 0
@@ -264,19 +264,19 @@ class ApiErrorGuard:
 class RiskEngine:
     def __init__(
         self,
-        ledger: RiskLedger,
+        records: TradingRecords,
         limits: RiskLimits | None = None,
         *,
         clock: Clock,
         sink: EventSink = log_event,
     ) -> None:
         self.limits = limits or RiskLimits()
-        self.ledger = ledger
+        self.records = records
         self.clock = clock
         self._sink = sink
         self.rate_cap = OrderRateCap(self.limits.max_orders_per_minute, clock=clock)
-        self.breaker = CircuitBreaker(ledger, self.limits.daily_loss_limit, sink)
-        self.api_guard = ApiErrorGuard(ledger, self.limits, sink, clock)
+        self.breaker = CircuitBreaker(records, self.limits.daily_loss_limit, sink)
+        self.api_guard = ApiErrorGuard(records, self.limits, sink, clock)
         # markets whose stop-loss is due but has no bid to sell into: reported once per episode,
         # not on every tick (a busy feed ticks many times a second, for days)
         self._no_bid: set[str] = set()
@@ -294,7 +294,7 @@ class RiskEngine:
         )
 
     def state(self) -> TradingState:
-        return current_state(self.ledger)
+        return current_state(self.records)
 
     def context(
         self,
@@ -304,7 +304,7 @@ class RiskEngine:
         last_data_at: float | None,
         in_sync: bool = True,
     ) -> RiskContext:
-        """A context for now, with the trading state read fresh from the ledger.
+        """A context for now, with the trading state read fresh from the trading records.
         `total_exposure` is `sum(p.exposure() for p in every market's PositionView)`;
         `last_data_at` is the last book update for this market (None: none yet, so stale)."""
         return RiskContext(

@@ -8,7 +8,7 @@
 
 HALTED and SAFE_MODE are lifted only by a person (`kalshi resume`, i.e. `resume()` below);
 REDUCING set by the circuit breaker lifts itself on the next UTC day. The state is a row in the
-state file, so no restart clears it. `RiskLedger` names exactly the Store methods the risk layer
+state file, so no restart clears it. `TradingRecords` names exactly the Store methods the risk layer
 uses, so tests pass a small fake and the store needs no import here.
 """
 
@@ -50,9 +50,9 @@ class StateRow(Protocol):
     def source(self) -> str: ...
 
 
-class RiskLedger(Protocol):
+class TradingRecords(Protocol):
     """What the risk layer reads and writes: the state file's `store.trading`, or the trade
-    loop's cache over it (`runner/ledger.py`)."""
+    loop's cache over it (`runner/records.py`)."""
 
     def trading_state(self) -> StateRow: ...
 
@@ -76,12 +76,12 @@ class RiskLedger(Protocol):
     def daily_realized_pnl(self, day: str) -> Decimal: ...
 
 
-def current_state(ledger: RiskLedger) -> TradingState:
-    return TradingState(ledger.trading_state().state)
+def current_state(records: TradingRecords) -> TradingState:
+    return TradingState(records.trading_state().state)
 
 
 def utc_day(ts: float) -> str:
-    """The UTC calendar day of a unix time, as the ledger keys daily P&L and trips. The loop
+    """The UTC calendar day of a unix time, as the trading records key daily P&L and trips. The loop
     asks several times a tick: the last day's bounds are kept, and a time within a microsecond
     of either bound (where `datetime` rounds) is worked out afresh."""
     lo, hi, name = _last_day[0]
@@ -98,14 +98,14 @@ def utc_day(ts: float) -> str:
 _last_day: list[tuple[float, float, str]] = [(0.0, 0.0, "")]
 
 
-def halt(ledger: RiskLedger, *, reason: str, source: str) -> None:
+def halt(records: TradingRecords, *, reason: str, source: str) -> None:
     """Stop all order placement until a person resumes (the kill switch's first step)."""
-    ledger.set_trading_state(TradingState.HALTED, reason=reason, source=source)
+    records.set_trading_state(TradingState.HALTED, reason=reason, source=source)
 
 
-def resume(ledger: RiskLedger, *, source: str = "kalshi resume") -> TradingState:
+def resume(records: TradingRecords, *, source: str = "kalshi resume") -> TradingState:
     """Back to ACTIVE; returns the state that was lifted. A circuit breaker tripped today keeps
     denying new orders anyway, because it reads today's trip, not the state."""
-    before = current_state(ledger)
-    ledger.set_trading_state(TradingState.ACTIVE, reason=f"resumed from {before}", source=source)
+    before = current_state(records)
+    records.set_trading_state(TradingState.ACTIVE, reason=f"resumed from {before}", source=source)
     return before

@@ -2,7 +2,7 @@
 
 A notify can take as long as a channel's deadline, so alerts go on a queue that one daemon
 thread drains. That thread opens its own connection to the state file (a SQLite connection
-belongs to the thread that made it) for the router's de-duplication ledger. With no channel
+belongs to the thread that made it) for the router's de-duplication state. With no channel
 configured nothing is started and `post` only logs.
 
 The loop may post the same alert on every tick (a stop-loss that keeps firing, a breach that
@@ -32,8 +32,8 @@ from kalshi_cli.alerts import Alert, AlertRouter, Runbook, Severity
 if TYPE_CHECKING:
     from kalshi_cli.alerts import AlertStateStore
 
-# the ledger the thread uses while it runs, closed when it ends
-LedgerFactory = Callable[[], AbstractContextManager["AlertStateStore"]]
+# the alert state store the thread uses while it runs, closed when it ends
+StateStoreFactory = Callable[[], AbstractContextManager["AlertStateStore"]]
 
 
 class Reported(Protocol):
@@ -96,9 +96,9 @@ class Beat:
 
 
 class TradeAlerts:
-    def __init__(self, router: Notifier, ledger_factory: LedgerFactory) -> None:
+    def __init__(self, router: Notifier, state_store_factory: StateStoreFactory) -> None:
         self.router = router
-        self._ledger_factory = ledger_factory
+        self._state_store_factory = state_store_factory
         self._queue: queue.Queue[Alert | Beat | None] = queue.Queue()
         # fingerprints (and "beat:SIGNAL") queued and not yet taken by the thread
         self._waiting: set[str] = set()
@@ -123,13 +123,13 @@ class TradeAlerts:
     @classmethod
     def from_config(cls, section: Mapping[str, object], state_path: Path) -> TradeAlerts:
         @contextmanager
-        def ledger() -> Iterator[AlertStateStore]:
+        def state_store() -> Iterator[AlertStateStore]:
             from kalshi_cli.store import Store
 
             with Store.open(state_path) as store:
                 yield store.alerts
 
-        return cls(AlertRouter.from_config(section), ledger)
+        return cls(AlertRouter.from_config(section), state_store)
 
     @property
     def enabled(self) -> bool:
@@ -167,10 +167,10 @@ class TradeAlerts:
         self._thread = None
 
     def _run(self) -> None:
-        with self._ledger_factory() as ledger:
-            self._drain(ledger)
+        with self._state_store_factory() as state_store:
+            self._drain(state_store)
 
-    def _drain(self, ledger: AlertStateStore) -> None:
+    def _drain(self, state_store: AlertStateStore) -> None:
         while True:
             alert = self._queue.get()
             if alert is None:
@@ -183,5 +183,5 @@ class TradeAlerts:
                 continue
             with self._lock:
                 self._waiting.discard(alert.fingerprint)
-            report = self.router.notify(alert, ledger)
+            report = self.router.notify(alert, state_store)
             self.problems.extend(report.problems)

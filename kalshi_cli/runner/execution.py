@@ -45,8 +45,8 @@ from kalshi_cli.strategies import Cancel, Intent
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
-    from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.services.orders import OrderClient, OrderService
     from kalshi_cli.store import FillRecord, Store
     from kalshi_cli.vocabulary.clock import Clock
@@ -60,7 +60,7 @@ class Executor:
         store: Store,
         orders: OrderService,
         risk: RiskEngine,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         portfolio: Portfolio,
         log: EventLog,
         clock: Clock,
@@ -87,7 +87,7 @@ class Executor:
         self.fills = FillSync(
             client=client,
             store=store,
-            ledger=ledger,
+            records=records,
             portfolio=portfolio,
             log=log,
             clock=clock,
@@ -110,7 +110,7 @@ class Executor:
         self.sender = Sender(
             orders=orders,
             risk=risk,
-            ledger=ledger,
+            records=records,
             portfolio=portfolio,
             log=log,
             clock=clock,

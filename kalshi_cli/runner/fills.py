@@ -35,8 +35,8 @@ from kalshi_cli.vocabulary.models import ZERO, Action, Side, from_book, parse_co
 if TYPE_CHECKING:
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
-    from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.runner.unknown_orders import UnknownOrders
     from kalshi_cli.services.orders import OrderClient
     from kalshi_cli.store import FillRecord, IntentRecord, Store
@@ -89,7 +89,7 @@ class FillSync:
         *,
         client: OrderClient,
         store: Store,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         portfolio: Portfolio,
         log: EventLog,
         clock: Clock,
@@ -101,7 +101,7 @@ class FillSync:
     ) -> None:
         self._client = client
         self._store = store
-        self._ledger = ledger
+        self._records = records
         self._portfolio = portfolio
         self._log = log
         self._clock = clock
@@ -233,9 +233,9 @@ class FillSync:
             if intent is not None:
                 self._order_filled(intent, fill.count)
         if new:
-            self._ledger.add_realized(record.ts, event.net)
+            self._records.add_realized(record.ts, event.net)
         else:  # another process (a reconcile) copied it first: the file has its P&L
-            self._ledger.forget_realized(record.ts)
+            self._records.forget_realized(record.ts)
         self._seen[fill.fill_id] = record.ts
         self._note_applied(fill)
         self._last_fill_ts = max(self._last_fill_ts, record.ts)

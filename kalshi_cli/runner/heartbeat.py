@@ -22,12 +22,12 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.alerting import TradeAlerts
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
-    from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.loop_watch import LoopWatch
     from kalshi_cli.runner.market_pass import Alert
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
+    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.runner.schedule import LagReport, MarketSchedule
     from kalshi_cli.store import Store
     from kalshi_cli.strategies import Strategy
@@ -40,7 +40,7 @@ class Heartbeat:
         *,
         client: LoopClient,
         store: Store,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         feed: MarketFeed,
         clock: Clock,
         portfolio: Portfolio,
@@ -57,7 +57,7 @@ class Heartbeat:
     ) -> None:
         self._client = client
         self._store = store
-        self._ledger = ledger
+        self._records = records
         self._feed = feed
         self._clock = clock
         self._portfolio = portfolio
@@ -125,8 +125,8 @@ class Heartbeat:
             "strategy_spec": self.strategy.spec or self.strategy.name,
         }
         # one transaction, so one fsync of the state file per heartbeat rather than two; rows
-        # the ledger does not answer from, so they leave its answers in place
-        with self._ledger.writing_heartbeat(), self._store.transaction():
+        # the trading records do not answer from, so they leave its answers in place
+        with self._records.writing_heartbeat(), self._store.transaction():
             self._store.events.heartbeat(source="trade", detail=detail)
             if age != math.inf:
                 self._store.events.set_kv("feed.last_message_at", f"{now - age:.3f}")

@@ -51,13 +51,13 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.heartbeat import Heartbeat
-from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.loop_watch import LoopWatch
 from kalshi_cli.runner.market_pass import MarketPass
 from kalshi_cli.runner.own_orders import OwnOrders
 from kalshi_cli.runner.portfolio import OpenOrder, Portfolio
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
+from kalshi_cli.runner.records import LoopTradingRecords
 from kalshi_cli.runner.schedule import LagReport, MarketSchedule
 from kalshi_cli.runner.summary import Summary
 from kalshi_cli.strategies import PositionView, Strategy
@@ -80,7 +80,7 @@ class TradeLoop:
         clock: Clock,
         strategy: Strategy[Any],
         risk: RiskEngine,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         portfolio: Portfolio,
         log: EventLog,
         settings: LoopSettings,
@@ -92,7 +92,7 @@ class TradeLoop:
         self.feed = feed
         self.clock = clock
         self.risk = risk
-        self.ledger = ledger
+        self.records = records
         self.portfolio = portfolio
         self.log = log
         self._alerts = alerts
@@ -103,7 +103,7 @@ class TradeLoop:
             store=store,
             orders=orders,
             risk=risk,
-            ledger=ledger,
+            records=records,
             portfolio=portfolio,
             log=log,
             clock=clock,
@@ -130,7 +130,7 @@ class TradeLoop:
             clock=clock,
             strategy=strategy,
             risk=risk,
-            ledger=ledger,
+            records=records,
             portfolio=portfolio,
             executor=self.executor,
             own=self.own,
@@ -147,7 +147,7 @@ class TradeLoop:
             clock=clock,
             strategy=strategy,
             risk=risk,
-            ledger=ledger,
+            records=records,
             portfolio=portfolio,
             executor=self.executor,
             own=self.own,
@@ -172,7 +172,7 @@ class TradeLoop:
         self.heartbeat = Heartbeat(
             client=client,
             store=store,
-            ledger=ledger,
+            records=records,
             feed=feed,
             clock=clock,
             portfolio=portfolio,
@@ -311,7 +311,7 @@ class TradeLoop:
             self.executor.sync_fills()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         # one look at the state file for the tick's own questions (docs/trade-loop.md)
-        with self.ledger.tick(full=full):
+        with self.records.tick(full=full):
             self.watch.watch_state()
             if full and self.on_halted is not None and self.watch.state == "HALTED":
                 self.on_halted()

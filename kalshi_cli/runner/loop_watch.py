@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
-    from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.market_pass import Alert
     from kalshi_cli.runner.own_orders import OwnOrders
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
+    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.strategies import Strategy
     from kalshi_cli.vocabulary.clock import Clock
 
@@ -48,7 +48,7 @@ class LoopWatch:
         clock: Clock,
         strategy: Strategy[Any],
         risk: RiskEngine,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         portfolio: Portfolio,
         executor: Executor,
         own: OwnOrders,
@@ -64,7 +64,7 @@ class LoopWatch:
         self._clock = clock
         self.strategy = strategy
         self._risk = risk
-        self._ledger = ledger
+        self._records = records
         self._portfolio = portfolio
         self._executor = executor
         self._own = own
@@ -208,7 +208,7 @@ class LoopWatch:
         self.paused_by_signal = not self.paused_by_signal
 
     def watch_state(self) -> None:
-        row = self._ledger.trading_state()
+        row = self._records.trading_state()
         if row.state == self.state:
             return
         first = not self.state

@@ -42,11 +42,11 @@ if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.execution import Executor
-    from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.own_orders import OwnOrders
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.ports import LoopClient, MarketFeed
+    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.vocabulary.clock import Clock
 
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
@@ -95,7 +95,7 @@ class MarketPass:
         clock: Clock,
         strategy: Strategy[Any],
         risk: RiskEngine,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         portfolio: Portfolio,
         executor: Executor,
         own: OwnOrders,
@@ -111,7 +111,7 @@ class MarketPass:
         self._clock = clock
         self.strategy = strategy
         self._risk = risk
-        self._ledger = ledger
+        self._records = records
         self._portfolio = portfolio
         self._executor = executor
         self._own = own
@@ -265,13 +265,15 @@ class MarketPass:
             self._strategy_errors.clear()
             self._log.emit("safe_mode", {"detail": detail, "dry_run": True})
             return
-        if current_state(self._ledger).needs_person:
+        if current_state(self._records).needs_person:
             return  # trading already waits for a person; `kalshi resume` starts a fresh count
         self._strategy_errors.clear()
-        self._ledger.record_risk_trip(
+        self._records.record_risk_trip(
             rule=STRATEGY_GUARD, code=Code.SAFE_MODE, detail=detail, ticker=ticker
         )
-        self._ledger.set_trading_state(TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD)
+        self._records.set_trading_state(
+            TradingState.SAFE_MODE, reason=detail, source=STRATEGY_GUARD
+        )
         self._log.emit("safe_mode", {"detail": detail})
         self._alert("safe_mode", "", detail, {"ticker": ticker})
         # the tick withdraws every quote at the end of this pass (runner/loop.py)

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.fills import FillSync, SentOrders
-    from kalshi_cli.runner.ledger import LoopLedger
     from kalshi_cli.runner.portfolio import Portfolio
+    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.runner.unknown_orders import UnknownOrders
     from kalshi_cli.services.orders import OrderService
     from kalshi_cli.strategies import Intent
@@ -51,7 +51,7 @@ class Sender:
         *,
         orders: OrderService,
         risk: RiskEngine,
-        ledger: LoopLedger,
+        records: LoopTradingRecords,
         portfolio: Portfolio,
         log: EventLog,
         clock: Clock,
@@ -64,7 +64,7 @@ class Sender:
     ) -> None:
         self.orders = orders
         self._risk = risk
-        self._ledger = ledger
+        self._records = records
         self._portfolio = portfolio
         self._log = log
         self._clock = clock
@@ -146,7 +146,7 @@ class Sender:
             "order_group_triggered",
             {**intent_fields(intent), "order_group_id": self.order_group_id, "error": error},
         )
-        halt(self._ledger, reason=reason, source="order group")
+        halt(self._records, reason=reason, source="order group")
 
     def create(self, intent: Intent) -> CreateOrder:
         """The request for an intent, with its fresh client order id."""

@@ -30,7 +30,6 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.config import Selection, TradeConfig, TradeOptions
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.fees import FeeReads, load_fees
-from kalshi_cli.runner.ledger import LoopLedger
 from kalshi_cli.runner.loop import TradeLoop
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.order_group import (
@@ -40,6 +39,7 @@ from kalshi_cli.runner.order_group import (
 )
 from kalshi_cli.runner.portfolio import Portfolio, open_order
 from kalshi_cli.runner.ports import LoopClient, MarketFeed
+from kalshi_cli.runner.records import LoopTradingRecords
 from kalshi_cli.runner.state_fault import (
     MAKE_WRITABLE,
     is_state_failure,
@@ -337,8 +337,8 @@ def build_loop(
     params = config.params_for(strategy, options.params_file)
     limits = config.limits
     sink = _Sink(parts.log, parts.alerts, parts.on_event)
-    ledger = LoopLedger(parts.store)
-    risk = RiskEngine(ledger, limits, clock=parts.clock, sink=sink)
+    records = LoopTradingRecords(parts.store)
+    risk = RiskEngine(records, limits, clock=parts.clock, sink=sink)
     portfolio = Portfolio(markets)
     try:
         portfolio.fees, portfolio.fee_changes = load_fees(
@@ -377,7 +377,7 @@ def build_loop(
         clock=parts.clock,
         strategy=strategy,
         risk=risk,
-        ledger=ledger,
+        records=records,
         portfolio=portfolio,
         log=parts.log,
         settings=settings,

@@ -296,7 +296,7 @@ SETTLEMENT_SUBACCOUNT = Migration(
 
 # -- 0005_alert_scope: what an alert's breach covers, a column of its own ----------------------
 # The alert router sends a breach again when what it covers (its scope: markets, subaccounts)
-# grows or moves, so the ledger keeps the scope last delivered in `scope` (NULL: none recorded,
+# grows or moves, so the alert state keeps the scope last delivered in `scope` (NULL: none recorded,
 # which the router treats as "take the next scope quietly"), a column of `alerts` and of
 # `alert_log`, apart from the summary. Only the columns are added: no summary is read or cut.
 # (Unreleased builds kept the scope at the end of a firing summary, ` [breach: ...]`; no released

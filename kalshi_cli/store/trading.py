@@ -1,7 +1,7 @@
 """The trading state and the risk trips (tables `trading_state`, `trading_state_history` and
 `risk_trips`): rows, so no restart clears a HALTED state or the day's circuit breaker. With
 them, the day's realized P&L the circuit breaker compares with its limit: this repository is
-what the risk layer reads and writes (`kalshi_cli.risk.state.RiskLedger`)."""
+what the risk layer reads and writes (`kalshi_cli.risk.state.TradingRecords`)."""
 
 from __future__ import annotations
 

@@ -8,13 +8,13 @@ the recorded book; this module puts the two together:
 
 - **Taking.** When our order arrives, the recorded levels it crosses (less what our earlier
   orders already took from them, `consumed`) are placed in the core for that instant by a
-  "market" account, best price first; our order walks them in price-time priority (and meets
-  our own resting orders under the exchange's self-trade prevention); what the market account
-  has left is taken off again, and what we took is remembered against the recorded level
-  until the recording shows that level shrink by as much.
+  "crowd" account (everyone else in the recorded book), best price first; our order walks them
+  in price-time priority (and meets our own resting orders under the exchange's self-trade
+  prevention); what the crowd account has left is taken off again, and what we took is
+  remembered against the recorded level until the recording shows that level shrink by as much.
 - **Resting.** The rest of our order rests in the core; its place in the recorded queue is a
   `QueueSpot` (venue/queue.py: the fill model). When the recorded trades and level changes say
-  it fills, the market account sends the core an immediate-or-cancel order at our price for that
+  it fills, the crowd account sends the core an immediate-or-cancel order at our price for that
   count, so the fill is a real maker fill of the core, with its fee.
 - **Trade-through.** A recorded book whose other side crosses our resting price (it could not
   have, had our order been there) fills our order against that liquidity at our price.
@@ -26,7 +26,7 @@ the recorded book; this module puts the two together:
   so what it keeps must not grow with every order: every `COMPACT_EVERY_S` of the data's time
   it stores as the served simulator does (`sim.historical.attach_retention`) the trades, our
   fills and our finished orders a minute old in the core's compact archives (every answer the
-  client reads stays the same), and drops the market account's finished orders and fills,
+  client reads stays the same), and drops the crowd account's finished orders and fills,
   which nothing reads (`Exchange.forget_finished_orders`).
 - **Expiry.** An order sent with an `expiration_time` expires as the simulator expires it on its
   clock (`Exchange.tick`): the first time the venue is touched (a feed call, a request, a read)
@@ -93,7 +93,7 @@ from kalshi_cli.vocabulary.models import (
     fmt_count,
 )
 
-MARKET_CASH_CENTS = 10**15  # the recorded market's account: never short of collateral
+CROWD_CASH_CENTS = 10**15  # the crowd account: never short of collateral
 Levels = Mapping[Decimal, Decimal]
 R = TypeVar("R")
 
@@ -148,8 +148,8 @@ class LocalVenue:
         self.account = self.exchange.create_account(
             key_id="backtest", public_key_pem="", cash_cents=int(balance * 100)
         ).account_id
-        self._market_acct = self.exchange.create_account(
-            key_id="recorded-market", public_key_pem="", cash_cents=MARKET_CASH_CENTS
+        self._crowd = self.exchange.create_account(
+            key_id="recorded-crowd", public_key_pem="", cash_cents=CROWD_CASH_CENTS
         ).account_id
         self._books: dict[str, tuple[Levels, Levels]] = {}
         # (ticker, yes side?, own price) -> contracts our orders took from that recorded level
@@ -242,7 +242,7 @@ class LocalVenue:
         self._trade_through(ticker, yes, no)
 
     def compact(self) -> None:
-        """Store the records a minute old compactly and drop the market account's finished
+        """Store the records a minute old compactly and drop the crowd account's finished
         ones (module docstring, "Memory"); nothing a client reads changes."""
         now = self.clock.wall()
         self._compact_at = now + COMPACT_EVERY_S
@@ -252,7 +252,7 @@ class LocalVenue:
         ex.archive_trades(before)
         ex.archive_fills(before, read_in_process=(self.account,))
         ex.archive_orders(before, read_in_process=(self.account,))
-        ex.forget_finished_orders(self._market_acct, keep=0)
+        ex.forget_finished_orders(self._crowd, keep=0)
 
     def trade(self, ticker: str, yes_price: Decimal, count: Decimal, taker_side: Side) -> None:
         """A recorded public trade. A YES taker bought at `yes_price`, meeting NO bids at
@@ -334,7 +334,7 @@ class LocalVenue:
 
     def _take(self, ticker: str, buy_yes: bool, own: Decimal) -> list[str]:
         """Place, for this instant, the recorded liquidity an incoming bid for YES
-        (`buy_yes`) or NO at `own` would meet; returns the market account's order ids."""
+        (`buy_yes`) or NO at `own` would meet; returns the crowd account's order ids."""
         levels = self._books.get(ticker)
         if levels is None:
             return []
@@ -347,7 +347,7 @@ class LocalVenue:
                 continue
             try:
                 result = self.exchange.place_order(
-                    self._market_acct,
+                    self._crowd,
                     ticker=ticker,
                     # a NO bid at q is an ask (sells YES) at 1 - q
                     book_side=BookSide.ASK if buy_yes else BookSide.BID,
@@ -364,10 +364,10 @@ class LocalVenue:
 
     def _untake(self, ticker: str, placed: list[str]) -> None:
         for order_id in placed:
-            order = self.exchange.order(self._market_acct, order_id)
+            order = self.exchange.order(self._crowd, order_id)
             took = order.fill_count
             if order.status == "resting":
-                self.exchange.cancel_order(self._market_acct, order_id)
+                self.exchange.cancel_order(self._crowd, order_id)
             if took > 0:
                 yes_side = order.book_side is BookSide.BID
                 own = order.price if yes_side else ONE - order.price
@@ -399,14 +399,14 @@ class LocalVenue:
                     self._fill_resting(r, got)
 
     def _fill_resting(self, r: _Resting, count: Decimal) -> None:
-        """The market account meets our resting order for `count` at its price."""
+        """The crowd account meets our resting order for `count` at its price."""
         order = self.exchange.order(r.ledger, r.order_id)
         count = min(count, order.remaining_count)
         if count <= 0 or order.status != "resting":
             self._forget(r.order_id)
             return
         self.exchange.place_order(
-            self._market_acct,
+            self._crowd,
             ticker=r.ticker,
             book_side=BookSide.ASK if r.yes else BookSide.BID,
             price=order.price,

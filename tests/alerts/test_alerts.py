@@ -1,4 +1,4 @@
-"""Alerts against a real HTTP receiver on loopback, with an in-memory alert ledger."""
+"""Alerts against a real HTTP receiver on loopback, with an in-memory alert state."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from kalshi_cli.alerts.channels.mail import EmailChannel
 from kalshi_cli.alerts.channels.telegram import TelegramBot
 from kalshi_cli.vocabulary.clock import Clock, ManualClock, SystemClock
 from kalshi_cli.vocabulary.errors import ConfigError
-from tests.fakes import FakeAlertLedger, FakeAlertState
+from tests.fakes import FakeAlertState, FakeAlertStateStore
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "XyZsecretTOKEN123456"
@@ -152,10 +152,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 # --------------------------------------------------------------------------------------------
-# An in-memory ledger with the state file's semantics
+# An in-memory alert state with the state file's semantics
 
 
-class BrokenLedger:
+class BrokenStateStore:
     def alert_state(self, fingerprint: str) -> FakeAlertState | None:
         raise OSError("database is locked")
 
@@ -207,7 +207,9 @@ def single_channel(receiver: Receiver, kind: str, path: str, **settings: Any) ->
 def test_slack_receives_text_and_blocks(receiver: Receiver) -> None:
     clock = ManualClock()
     router = AlertRouter.from_config(config(receiver), clock=clock)
-    report = router.notify(breach(summary="1 market <over> limit & more"), FakeAlertLedger(clock))
+    report = router.notify(
+        breach(summary="1 market <over> limit & more"), FakeAlertStateStore(clock)
+    )
     assert report.outcome is Outcome.SENT and report.delivered and report.ok
     [seen] = receiver.seen
     assert seen.method == "POST" and seen.path == SLACK_PATH
@@ -233,7 +235,7 @@ def test_discord_receives_content_and_an_embed_within_its_limits(receiver: Recei
     clock = ManualClock()
     router = AlertRouter.from_config(config(receiver), clock=clock)
     huge = breach(Severity.WARNING, summary="@everyone " + "x" * 9000)
-    report = router.notify(huge, FakeAlertLedger(clock))
+    report = router.notify(huge, FakeAlertStateStore(clock))
     assert report.delivered and report.deliveries[0].status_code == 204
     [seen] = receiver.seen
     assert seen.path == DISCORD_PATH
@@ -261,7 +263,7 @@ def test_generic_webhook_follows_the_documented_schema(receiver: Receiver) -> No
     cfg = config(receiver)
     cfg["channels"]["pager"]["headers"] = {"Authorization": "Bearer hunter2hunter2"}
     router = AlertRouter.from_config(cfg, clock=clock)
-    router.notify(breach(Severity.INFO), FakeAlertLedger(clock))
+    router.notify(breach(Severity.INFO), FakeAlertStateStore(clock))
     [seen] = receiver.seen
     assert seen.path == GENERIC_PATH
     assert seen.headers["Authorization"] == "Bearer hunter2hunter2"
@@ -284,11 +286,11 @@ def test_dead_man_ping_uses_healthchecks_urls(receiver: Receiver) -> None:
     clock = ManualClock()
     cfg = config(receiver, routes={"critical": ["deadman"]})
     router = AlertRouter.from_config(cfg, clock=clock)
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     assert router.ping(0).delivered
     assert router.ping(2, body="KALSHI HEARTBEAT CRITICAL").delivered
-    router.notify(breach(), ledger)
-    router.resolve("check:positions", ledger, summary="all within limits")
+    router.notify(breach(), state_store)
+    router.resolve("check:positions", state_store, summary="all within limits")
     paths = [s.path for s in receiver.seen]
     assert paths == [f"{PING_PATH}/0", f"{PING_PATH}/2", f"{PING_PATH}/fail", PING_PATH]
     assert receiver.seen[1].body == b"KALSHI HEARTBEAT CRITICAL"
@@ -299,7 +301,7 @@ def test_runbook_base_url_turns_the_runbook_into_a_link(receiver: Receiver) -> N
     clock = ManualClock()
     base = "https://github.com/example/kalshi-cli/blob/main/"
     router = AlertRouter.from_config(config(receiver, runbook_base_url=base), clock=clock)
-    router.notify(breach(Severity.INFO), FakeAlertLedger(clock))
+    router.notify(breach(Severity.INFO), FakeAlertStateStore(clock))
     assert receiver.seen[0].json()["runbook"] == base + "runbooks/02-position-limit-breach.md"
 
 
@@ -309,13 +311,13 @@ def test_runbook_base_url_turns_the_runbook_into_a_link(receiver: Receiver) -> N
 
 def test_two_cron_runs_of_a_failing_check_post_once_then_one_resolved(receiver: Receiver) -> None:
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)  # stands in for the state file both runs open
+    state_store = FakeAlertStateStore(clock)  # stands in for the state file both runs open
 
     def cron_run(still_failing: bool) -> Outcome:
         router = AlertRouter.from_config(config(receiver), clock=clock)  # a fresh process
         if still_failing:
-            return router.notify(breach(), ledger).outcome
-        return router.resolve("check:positions", ledger, summary="all within limits").outcome
+            return router.notify(breach(), state_store).outcome
+        return router.resolve("check:positions", state_store, summary="all within limits").outcome
 
     assert cron_run(still_failing=True) is Outcome.SENT
     clock.advance(300)
@@ -329,7 +331,7 @@ def test_two_cron_runs_of_a_failing_check_post_once_then_one_resolved(receiver: 
     resolved = receiver.seen[1].json()
     assert resolved["text"].startswith(":white_check_mark: [RESOLVED]")
     assert "all within limits (was: 1 market over limit)" in json.dumps(resolved)
-    assert ledger.rows["check:positions"].status == "resolved"
+    assert state_store.rows["check:positions"].status == "resolved"
 
 
 def test_the_state_file_keeps_de_duplication_across_processes(
@@ -358,15 +360,15 @@ def test_the_state_file_keeps_de_duplication_across_processes(
 
 def test_a_persisting_breach_is_resent_after_the_repeat_interval(receiver: Receiver) -> None:
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = AlertRouter.from_config(config(receiver, repeat_interval_s=900), clock=clock)
-    assert router.notify(breach(), ledger).outcome is Outcome.SENT
+    assert router.notify(breach(), state_store).outcome is Outcome.SENT
     clock.advance(899)
-    assert router.notify(breach(), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(breach(), state_store).outcome is Outcome.SUPPRESSED
     clock.advance(1)
-    assert router.notify(breach(), ledger).outcome is Outcome.REPEATED
+    assert router.notify(breach(), state_store).outcome is Outcome.REPEATED
     clock.advance(60)
-    assert router.notify(breach(), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(breach(), state_store).outcome is Outcome.SUPPRESSED
     assert len(receiver.seen) == 2
 
 
@@ -374,29 +376,29 @@ def test_a_severity_change_is_sent_at_once_and_a_new_breach_after_resolution(
     receiver: Receiver,
 ) -> None:
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
-    router.notify(breach(Severity.WARNING), ledger)
+    router.notify(breach(Severity.WARNING), state_store)
     clock.advance(60)
-    assert router.notify(breach(Severity.CRITICAL), ledger).outcome is Outcome.CHANGED
+    assert router.notify(breach(Severity.CRITICAL), state_store).outcome is Outcome.CHANGED
     clock.advance(60)
-    router.resolve("check:positions", ledger)
+    router.resolve("check:positions", state_store)
     clock.advance(60)
-    assert router.notify(breach(Severity.CRITICAL), ledger).outcome is Outcome.SENT
+    assert router.notify(breach(Severity.CRITICAL), state_store).outcome is Outcome.SENT
     assert [s.path for s in receiver.seen] == [DISCORD_PATH, SLACK_PATH, SLACK_PATH, SLACK_PATH]
 
 
 def test_a_failed_delivery_is_reported_recorded_and_retried_next_run(receiver: Receiver) -> None:
     receiver.respond_with(reply(500, b"internal error"))
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
-    report = router.notify(breach(), ledger)
+    report = router.notify(breach(), state_store)
     assert not report.delivered and len(receiver.seen) == 3  # max_attempts, no more
     [problem] = report.problems
     assert "failed after 3 attempts: HTTP 500: internal error" in problem
     assert "/***" in problem and TOKEN not in problem
-    state = ledger.rows["check:positions"]
+    state = state_store.rows["check:positions"]
     assert (
         state.status == "firing"
         and state.last_sent_at is None
@@ -405,49 +407,49 @@ def test_a_failed_delivery_is_reported_recorded_and_retried_next_run(receiver: R
 
     receiver.respond_with(reply(200))
     clock.advance(60)
-    assert router.notify(breach(), ledger).outcome is Outcome.RETRIED
-    assert ledger.rows["check:positions"].last_sent_at == clock.wall()
+    assert router.notify(breach(), state_store).outcome is Outcome.RETRIED
+    assert state_store.rows["check:positions"].last_sent_at == clock.wall()
 
 
 def test_a_clearing_that_was_not_delivered_is_announced_on_the_next_run(
     receiver: Receiver,
 ) -> None:
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
-    router.notify(breach(), ledger)
+    router.notify(breach(), state_store)
     receiver.respond_with(reply(503))
-    assert not router.resolve("check:positions", ledger).delivered
-    assert ledger.rows["check:positions"].status == "firing"
+    assert not router.resolve("check:positions", state_store).delivered
+    assert state_store.rows["check:positions"].status == "firing"
     receiver.respond_with(reply(200))
-    assert router.resolve("check:positions", ledger).delivered
-    assert ledger.rows["check:positions"].status == "resolved"
-    assert router.resolve("check:positions", ledger).outcome is Outcome.NOT_FIRING
+    assert router.resolve("check:positions", state_store).delivered
+    assert state_store.rows["check:positions"].status == "resolved"
+    assert router.resolve("check:positions", state_store).outcome is Outcome.NOT_FIRING
 
 
-@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+@pytest.mark.parametrize("store_kind", ["memory", "state_file"])
 def test_a_returning_breach_whose_delivery_failed_is_retried_next_run(
-    receiver: Receiver, tmp_path: Path, ledger_kind: str
+    receiver: Receiver, tmp_path: Path, store_kind: str
 ) -> None:
     """A breach that fires again after a resolved one is a new episode: a failed delivery of it
     is retried on the next run, whenever an earlier episode was last sent."""
     from kalshi_cli.store import Store
 
     clock = ManualClock()
-    memory = FakeAlertLedger(clock)
+    memory = FakeAlertStateStore(clock)
 
     def cron_run(firing: bool) -> Outcome:
         router = AlertRouter.from_config(config(receiver), clock=clock)  # a fresh process
-        if ledger_kind == "memory":
-            ledger: Any = memory
-            return _run(router, ledger, firing)
+        if store_kind == "memory":
+            state_store: Any = memory
+            return _run(router, state_store, firing)
         with Store.open(tmp_path / "state.sqlite", clock=clock) as store:
             return _run(router, store.alerts, firing)
 
-    def _run(router: AlertRouter, ledger: Any, firing: bool) -> Outcome:
+    def _run(router: AlertRouter, state_store: Any, firing: bool) -> Outcome:
         if firing:
-            return router.notify(breach(), ledger).outcome
-        return router.resolve("check:positions", ledger).outcome
+            return router.notify(breach(), state_store).outcome
+        return router.resolve("check:positions", state_store).outcome
 
     assert cron_run(firing=True) is Outcome.SENT
     clock.advance(60)
@@ -469,16 +471,16 @@ def test_a_returning_breach_whose_delivery_failed_is_retried_next_run(
 def test_an_undelivered_returning_breach_clears_quietly(receiver: Receiver) -> None:
     """Nobody was told the second episode fired, so nobody is told it cleared."""
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = AlertRouter.from_config(config(receiver), clock=clock)
-    router.notify(breach(), ledger)
+    router.notify(breach(), state_store)
     clock.advance(60)
-    router.resolve("check:positions", ledger)
+    router.resolve("check:positions", state_store)
     clock.advance(60)
     receiver.respond_with(reply(500))
-    assert not router.notify(breach(), ledger).delivered
+    assert not router.notify(breach(), state_store).delivered
     clock.advance(60)
-    assert router.resolve("check:positions", ledger).outcome is Outcome.RESOLVED_QUIETLY
+    assert router.resolve("check:positions", state_store).outcome is Outcome.RESOLVED_QUIETLY
     assert [s.json()["text"].split("]")[0] for s in receiver.seen if s.json()] == [
         ":red_circle: [CRITICAL",
         ":white_check_mark: [RESOLVED",
@@ -490,18 +492,18 @@ def test_an_undelivered_returning_breach_clears_quietly(receiver: Receiver) -> N
 
 def test_a_breach_nobody_was_told_about_clears_quietly(receiver: Receiver) -> None:
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = AlertRouter.from_config(config(receiver, routes={}), clock=clock)
-    assert router.notify(breach(), ledger).outcome is Outcome.UNROUTED
-    assert ledger.rows["check:positions"].status == "firing"
-    assert router.resolve("check:positions", ledger).outcome is Outcome.RESOLVED_QUIETLY
-    assert ledger.rows["check:positions"].status == "resolved"
+    assert router.notify(breach(), state_store).outcome is Outcome.UNROUTED
+    assert state_store.rows["check:positions"].status == "firing"
+    assert router.resolve("check:positions", state_store).outcome is Outcome.RESOLVED_QUIETLY
+    assert state_store.rows["check:positions"].status == "resolved"
     assert receiver.seen == []
 
 
-def test_a_broken_ledger_does_not_silence_the_alert_or_raise(receiver: Receiver) -> None:
+def test_a_broken_alert_state_does_not_silence_the_alert_or_raise(receiver: Receiver) -> None:
     router = AlertRouter.from_config(config(receiver), clock=ManualClock())
-    report = router.notify(breach(), BrokenLedger())
+    report = router.notify(breach(), BrokenStateStore())
     assert report.delivered and len(receiver.seen) == 1
     assert len(report.problems) == 2 and all("database is locked" in p for p in report.problems)
 
@@ -521,7 +523,7 @@ def test_a_channel_that_raises_is_reported_masked_not_raised() -> None:
     clock = ManualClock()
     channel = ExplodingChannel("x", f"https://example.com/hook/{TOKEN}")
     router = AlertRouter({"x": channel}, {Severity.CRITICAL: ["x"]}, clock=clock)
-    report = router.notify(breach(), FakeAlertLedger(clock))
+    report = router.notify(breach(), FakeAlertStateStore(clock))
     assert not report.delivered
     assert "RuntimeError: boom posting to ***" in report.problems[0]
     assert TOKEN not in report.problems[0]
@@ -535,7 +537,7 @@ def test_429_retry_after_is_honoured(receiver: Receiver) -> None:
     receiver.respond_with(reply(429, b"rate_limited", {"Retry-After": "2"}), reply(200))
     clock = ManualClock()
     cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
     assert report.delivered and report.deliveries[0].attempts == 2
     assert clock.monotonic() == 2.0  # waited exactly what the server asked
 
@@ -545,7 +547,7 @@ def test_discord_retry_after_in_the_body_is_honoured(receiver: Receiver) -> None
     receiver.respond_with(reply(429, limited.encode()), reply(204, b""))
     clock = ManualClock()
     cfg = single_channel(receiver, "discord", DISCORD_PATH)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
     assert report.delivered and clock.monotonic() == 1.5
 
 
@@ -553,7 +555,7 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_for(receiver: Receiver)
     receiver.respond_with(reply(429, b"slow down", {"Retry-After": "600"}))
     clock = ManualClock()
     cfg = single_channel(receiver, "slack", SLACK_PATH, timeout_s=2, max_attempts=3)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
     assert not report.delivered and len(receiver.seen) == 1
     assert clock.monotonic() == 0.0
     assert "would pass the 6s deadline" in report.problems[0]
@@ -563,7 +565,7 @@ def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
     receiver.respond_with(reply(404, b"no_service"))
     clock = ManualClock()
     cfg = single_channel(receiver, "slack", SLACK_PATH, max_attempts=5)
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
     assert len(receiver.seen) == 1 and report.deliveries[0].status_code == 404
     assert "failed after 1 attempt: HTTP 404: no_service" in report.problems[0]
 
@@ -572,7 +574,7 @@ def test_an_unreachable_receiver_is_reported_masked() -> None:
     clock = ManualClock()
     url = f"http://127.0.0.1:9{SLACK_PATH}"  # port 9 (discard) is closed on loopback
     cfg = {"channels": {"s": {"type": "slack", "url": url}}, "routes": {"critical": "s"}}
-    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertLedger(clock))
+    report = AlertRouter.from_config(cfg, clock=clock).notify(breach(), FakeAlertStateStore(clock))
     assert not report.delivered and report.deliveries[0].attempts == 3
     assert "ConnectError" in report.problems[0]
     assert "http://127.0.0.1:9/***" in report.problems[0] and TOKEN not in report.problems[0]
@@ -584,7 +586,7 @@ def test_a_receiver_that_never_answers_does_not_hold_the_check(receiver: Receive
     clock = SystemClock()
     router = AlertRouter.from_config(cfg, clock=clock)
     started = time.monotonic()
-    report = router.notify(breach(), FakeAlertLedger(ManualClock()))
+    report = router.notify(breach(), FakeAlertStateStore(ManualClock()))
     elapsed = time.monotonic() - started
     assert elapsed < 0.6 + JOIN_GRACE_S + 0.5
     assert not report.delivered and "Timeout" in report.problems[0]
@@ -597,7 +599,7 @@ def test_two_hanging_channels_are_waited_for_together_not_in_turn(receiver: Rece
         cfg["channels"][name].update(timeout_s=1.0, max_attempts=1)
     router = AlertRouter.from_config(cfg, clock=SystemClock())
     started = time.monotonic()
-    report = router.notify(breach(), FakeAlertLedger(ManualClock()))
+    report = router.notify(breach(), FakeAlertStateStore(ManualClock()))
     elapsed = time.monotonic() - started
     assert len(report.problems) == 2
     assert elapsed < 1.0 + JOIN_GRACE_S + 0.5  # one deadline, not the sum of two
@@ -608,7 +610,7 @@ def test_a_receiver_that_trickles_is_cut_off_at_the_hard_deadline(receiver: Rece
     cfg = single_channel(receiver, "discord", DISCORD_PATH, timeout_s=0.4, deadline_s=0.5)
     router = AlertRouter.from_config(cfg, clock=SystemClock())
     started = time.monotonic()
-    report = router.notify(breach(), FakeAlertLedger(ManualClock()))
+    report = router.notify(breach(), FakeAlertStateStore(ManualClock()))
     elapsed = time.monotonic() - started
     assert elapsed < 0.5 + JOIN_GRACE_S + 0.5
     assert "no answer within the 0.5s deadline" in report.problems[0]
@@ -632,7 +634,7 @@ def test_url_env_reads_the_url_from_the_environment(receiver: Receiver) -> None:
     router = AlertRouter.from_config(cfg, environ={"SLACK_URL": receiver.url(SLACK_PATH)})
     clock = ManualClock()
     router.clock = clock
-    router.notify(breach(Severity.INFO), FakeAlertLedger(clock))
+    router.notify(breach(Severity.INFO), FakeAlertStateStore(clock))
     assert receiver.seen[0].path == SLACK_PATH
 
 
@@ -667,7 +669,7 @@ def test_bad_config_is_one_clear_config_error(cfg: dict[str, Any], message: str)
 def test_no_alerts_section_means_no_channels_and_nothing_sent() -> None:
     clock = ManualClock()
     router = AlertRouter.from_config(None, clock=clock)
-    assert router.notify(breach(), FakeAlertLedger(clock)).outcome is Outcome.UNROUTED
+    assert router.notify(breach(), FakeAlertStateStore(clock)).outcome is Outcome.UNROUTED
     assert router.ping(0).deliveries == ()
 
 
@@ -771,7 +773,7 @@ def test_retries_after_a_5xx_wait_a_jittered_backoff_under_its_cap(receiver: Rec
         receiver.respond_with(reply(500, b"down"), reply(500, b"down"), reply(200))
         clock = ManualClock()
         report = AlertRouter.from_config(config(receiver), clock=clock).notify(
-            breach(), FakeAlertLedger(clock)
+            breach(), FakeAlertStateStore(clock)
         )
         assert report.delivered and report.deliveries[0].attempts == 3
         waited.append(clock.monotonic())

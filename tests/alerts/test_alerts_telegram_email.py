@@ -22,7 +22,7 @@ from kalshi_cli.alerts import AlertRouter, Outcome, Severity
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.errors import ConfigError
 from tests.alerts.test_alerts import Receiver, _Handler, breach, reply
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 
 BOT_TOKEN = "123456789:AAHsecretBotTokenXYZ987654"
 SMTP_PASSWORD = "pa55wordSMTPsecret"
@@ -69,8 +69,8 @@ def test_telegram_posts_send_message_with_chat_id_and_plain_text(bot_api: Receiv
         telegram_cfg(bot_api), clock=clock, environ={"TG_TOKEN": BOT_TOKEN}
     )
     router.runbook_base_url = "https://github.com/you/kalshi-cli/blob/main"
-    ledger = FakeAlertLedger(clock)
-    report = router.notify(breach(), ledger)
+    state_store = FakeAlertStateStore(clock)
+    report = router.notify(breach(), state_store)
     assert report.outcome is Outcome.SENT and report.delivered
     [seen] = bot_api.seen
     assert seen.method == "POST" and seen.path == f"/bot{BOT_TOKEN}/sendMessage"
@@ -84,9 +84,9 @@ def test_telegram_posts_send_message_with_chat_id_and_plain_text(bot_api: Receiv
     link = "https://github.com/you/kalshi-cli/blob/main/runbooks/02-position-limit-breach.md"
     assert f"Runbook: {link}" in text
     # de-duplicated like every channel: the same breach again sends nothing
-    assert router.notify(breach(), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(breach(), state_store).outcome is Outcome.SUPPRESSED
     assert len(bot_api.seen) == 1
-    router.resolve("check:positions", ledger, summary="all within limits")
+    router.resolve("check:positions", state_store, summary="all within limits")
     assert bot_api.seen[1].json()["text"].startswith("[RESOLVED] ")
 
 
@@ -98,7 +98,7 @@ def test_telegram_token_is_masked_in_errors_describe_and_repr(bot_api: Receiver)
     router = AlertRouter.from_config(
         telegram_cfg(bot_api), clock=clock, environ={"TG_TOKEN": BOT_TOKEN}
     )
-    report = router.notify(breach(), FakeAlertLedger(clock))
+    report = router.notify(breach(), FakeAlertStateStore(clock))
     assert not report.delivered and len(bot_api.seen) == 1  # a 401 is not retried
     shown = "\n".join([*report.problems, *router.describe(), repr(router)])
     assert "HTTP 401" in shown and "/***" in shown
@@ -115,7 +115,7 @@ def test_telegram_429_waits_its_retry_after_parameter(bot_api: Receiver) -> None
         telegram_cfg(bot_api, deadline_s=30), clock=clock, environ={"TG_TOKEN": BOT_TOKEN}
     )
     started = clock.monotonic()
-    report = router.notify(breach(), FakeAlertLedger(clock))
+    report = router.notify(breach(), FakeAlertStateStore(clock))
     assert report.delivered and report.deliveries[0].attempts == 2
     assert clock.monotonic() - started == 3
 
@@ -126,7 +126,7 @@ def test_telegram_retries_are_bounded_by_max_attempts(bot_api: Receiver) -> None
     router = AlertRouter.from_config(
         telegram_cfg(bot_api, max_attempts=2), clock=clock, environ={"TG_TOKEN": BOT_TOKEN}
     )
-    report = router.notify(breach(), FakeAlertLedger(clock))
+    report = router.notify(breach(), FakeAlertStateStore(clock))
     assert not report.delivered and report.deliveries[0].attempts == 2
     assert len(bot_api.seen) == 2
 
@@ -213,8 +213,8 @@ def email_cfg(box: Mailbox, **extra: Any) -> dict[str, Any]:
 def test_email_reaches_every_address_with_subject_and_runbook(mailbox: Mailbox) -> None:
     clock = ManualClock()
     router = AlertRouter.from_config(email_cfg(mailbox), clock=clock)
-    ledger = FakeAlertLedger(clock)
-    report = router.notify(breach(), ledger)
+    state_store = FakeAlertStateStore(clock)
+    report = router.notify(breach(), state_store)
     assert report.outcome is Outcome.SENT and report.delivered, report.problems
     [(sender, rcpts, msg)] = mailbox.received
     assert sender == "kalshi@example.com"
@@ -227,8 +227,8 @@ def test_email_reaches_every_address_with_subject_and_runbook(mailbox: Mailbox) 
     assert "1 market over limit" in text
     assert "Runbook: runbooks/02-position-limit-breach.md" in text
     # de-duplicated like every channel
-    assert router.notify(breach(), ledger).outcome is Outcome.SUPPRESSED
-    router.resolve("check:positions", ledger, summary="all within limits")
+    assert router.notify(breach(), state_store).outcome is Outcome.SUPPRESSED
+    router.resolve("check:positions", state_store, summary="all within limits")
     assert [m["Subject"] for _, _, m in mailbox.received] == [
         "[CRITICAL] KALSHI POSITIONS CRITICAL",
         "[RESOLVED] check:positions",
@@ -239,12 +239,12 @@ def test_email_retries_a_temporary_refusal_but_not_a_permanent_one(mailbox: Mail
     clock = ManualClock()
     mailbox.answers = ["451 4.3.0 try again later", "250 OK"]
     router = AlertRouter.from_config(email_cfg(mailbox), clock=clock)
-    report = router.notify(breach(), FakeAlertLedger(clock))
+    report = router.notify(breach(), FakeAlertStateStore(clock))
     assert report.delivered and report.deliveries[0].attempts == 2
     assert len(mailbox.received) == 1
 
     mailbox.answers = ["554 5.7.1 rejected"]
-    report = router.notify(breach(Severity.WARNING), FakeAlertLedger(clock))
+    report = router.notify(breach(Severity.WARNING), FakeAlertStateStore(clock))
     assert not report.delivered and report.deliveries[0].attempts == 1
     assert "SMTP 554" in report.problems[0]
 
@@ -253,7 +253,7 @@ def test_email_to_a_closed_port_gives_up_within_max_attempts() -> None:
     clock = ManualClock()
     box = Mailbox(_free_port())  # nothing listens there
     router = AlertRouter.from_config(email_cfg(box, max_attempts=3), clock=clock)
-    report = router.notify(breach(), FakeAlertLedger(clock))
+    report = router.notify(breach(), FakeAlertStateStore(clock))
     assert not report.delivered and report.deliveries[0].attempts == 3
     assert "ConnectionRefusedError" in report.problems[0]
 
@@ -375,14 +375,14 @@ def test_email_over_starttls_logs_in_and_delivers(tmp_path: Path) -> None:
         )
         clock = ManualClock()
         router = AlertRouter.from_config(cfg, clock=clock, environ={"SMTP_PASSWORD": SMTP_PASSWORD})
-        report = router.notify(breach(), FakeAlertLedger(clock))
+        report = router.notify(breach(), FakeAlertStateStore(clock))
         # without the relay's CA the certificate is not trusted: refused, not retried, and the
         # password never sent
         del cfg["channels"]["mail"]["ca_file"]
         untrusted = AlertRouter.from_config(
             cfg, clock=clock, environ={"SMTP_PASSWORD": SMTP_PASSWORD}
         )
-        refused = untrusted.notify(breach(), FakeAlertLedger(clock))
+        refused = untrusted.notify(breach(), FakeAlertStateStore(clock))
     finally:
         controller.stop()
     assert not refused.delivered and refused.deliveries[0].attempts == 1

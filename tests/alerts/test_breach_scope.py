@@ -1,6 +1,6 @@
 """The router's de-duplication with an alert's `scope` (what the breach covers: which
 subaccounts, which markets): a firing alert whose scope differs from the one last delivered is
-sent at once, with what it covered before; the same scope stays de-duplicated. In-memory ledger
+sent at once, with what it covered before; the same scope stays de-duplicated. In-memory alert state
 with the state file's semantics, and the state file itself; a real receiver on loopback."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kalshi_cli.alerts import Alert, AlertRouter, Outcome, Runbook, Severity
 from kalshi_cli.store import Store, migrations
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.checks.test_check_alerts_e2e import Receiver
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 
 
 @pytest.fixture
@@ -48,27 +48,27 @@ def over(scope: str | None, summary: str = "1 market over limit") -> Alert:
     )
 
 
-@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+@pytest.mark.parametrize("store_kind", ["memory", "state_file"])
 def test_a_changed_scope_is_sent_at_once_and_an_unchanged_one_is_not(
-    receiver: Receiver, tmp_path: Path, ledger_kind: str
+    receiver: Receiver, tmp_path: Path, store_kind: str
 ) -> None:
     clock = ManualClock()
-    store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
+    store = Store.open(tmp_path / "state.db", clock=clock) if store_kind == "state_file" else None
+    state_store: Any = store.alerts if store is not None else FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     try:
-        assert router.notify(over("KXA on subaccount 1"), ledger).outcome is Outcome.SENT
+        assert router.notify(over("KXA on subaccount 1"), state_store).outcome is Outcome.SENT
         clock.advance(60)
         # the numbers moved, the breach did not: one message
         again = over("KXA on subaccount 1", summary="1 market over limit, a bigger one")
-        assert router.notify(again, ledger).outcome is Outcome.SUPPRESSED
+        assert router.notify(again, state_store).outcome is Outcome.SUPPRESSED
         clock.advance(60)
         wider = over("KXA on subaccount 1, KXB on subaccount 2", "2 markets over limit")
-        assert router.notify(wider, ledger).outcome is Outcome.CHANGED
+        assert router.notify(wider, state_store).outcome is Outcome.CHANGED
         clock.advance(60)
-        assert router.notify(wider, ledger).outcome is Outcome.SUPPRESSED
+        assert router.notify(wider, state_store).outcome is Outcome.SUPPRESSED
         clock.advance(60)
-        resolved = router.resolve("check:positions", ledger, summary="all within limits")
+        resolved = router.resolve("check:positions", state_store, summary="all within limits")
         assert resolved.outcome is Outcome.RESOLVED
     finally:
         if store is not None:
@@ -88,19 +88,19 @@ def test_a_scope_change_whose_delivery_failed_is_sent_on_the_next_run(
     receiver: Receiver,
 ) -> None:
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
-    router.notify(over("KXA"), ledger)
+    router.notify(over("KXA"), state_store)
     receiver.failing = True
     clock.advance(60)
-    failed = router.notify(over("KXB"), ledger)
+    failed = router.notify(over("KXB"), state_store)
     assert failed.outcome is Outcome.CHANGED and not failed.delivered
     receiver.failing = False
     clock.advance(60)
-    retried = router.notify(over("KXB"), ledger)
+    retried = router.notify(over("KXB"), state_store)
     assert retried.outcome is Outcome.CHANGED and retried.delivered
     clock.advance(60)
-    assert router.notify(over("KXB"), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(over("KXB"), state_store).outcome is Outcome.SUPPRESSED
     assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
 
 
@@ -110,19 +110,19 @@ def test_a_row_written_without_a_scope_takes_the_first_one_quietly_then_sees_a_c
     """A row from before scopes (0.1.0's state file): the breach it was posted for is not posted
     again on upgrade, and a later change of scope is."""
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     began = clock.wall()
-    assert router.notify(over(None), ledger).outcome is Outcome.SENT
+    assert router.notify(over(None), state_store).outcome is Outcome.SENT
     clock.advance(60)
-    assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(over("KXA"), state_store).outcome is Outcome.SUPPRESSED
     clock.advance(60)
-    assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(over("KXA"), state_store).outcome is Outcome.SUPPRESSED
     clock.advance(60)
-    assert router.notify(over("KXB"), ledger).outcome is Outcome.CHANGED
+    assert router.notify(over("KXB"), state_store).outcome is Outcome.CHANGED
     assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
     # taking the scope quietly did not start a new episode
-    assert ledger.rows["check:positions"].first_seen_at == began
+    assert state_store.rows["check:positions"].first_seen_at == began
 
 
 def test_a_severity_change_whose_delivery_failed_is_sent_on_the_next_run(
@@ -131,46 +131,46 @@ def test_a_severity_change_whose_delivery_failed_is_sent_on_the_next_run(
     """warning delivered, critical failed: the person still knows of a warning only, so the
     next run sends the critical (before, the failed attempt's tier was recorded as told)."""
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     near = Alert("check:positions", Severity.WARNING, "KALSHI POSITIONS WARNING", "near", "r")
-    assert router.notify(near, ledger).outcome is Outcome.SENT
+    assert router.notify(near, state_store).outcome is Outcome.SENT
     receiver.failing = True
     clock.advance(60)
-    assert not router.notify(over("KXA"), ledger).delivered
+    assert not router.notify(over("KXA"), state_store).delivered
     receiver.failing = False
     clock.advance(60)
-    retried = router.notify(over("KXA"), ledger)
+    retried = router.notify(over("KXA"), state_store)
     assert retried.outcome is Outcome.CHANGED and retried.delivered
     clock.advance(60)
-    assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+    assert router.notify(over("KXA"), state_store).outcome is Outcome.SUPPRESSED
     assert [p["severity"] for p in receiver.posts] == ["warning", "critical"]
 
 
-@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+@pytest.mark.parametrize("store_kind", ["memory", "state_file"])
 def test_a_summary_with_breach_text_of_its_own_is_kept_whole_and_is_not_a_scope(
-    receiver: Receiver, tmp_path: Path, ledger_kind: str
+    receiver: Receiver, tmp_path: Path, store_kind: str
 ) -> None:
     """The scope is kept apart from the summary: a summary that itself ends like the old
     ` [breach: ...]` marker is neither cut short nor read as the scope last delivered."""
     clock = ManualClock()
-    store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
+    store = Store.open(tmp_path / "state.db", clock=clock) if store_kind == "state_file" else None
+    state_store: Any = store.alerts if store is not None else FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     own = "1 market over limit [breach: KXZ]"
     try:
-        assert router.notify(over(None, summary=own), ledger).outcome is Outcome.SENT
-        state = ledger.alert_state("check:positions")
+        assert router.notify(over(None, summary=own), state_store).outcome is Outcome.SENT
+        state = state_store.alert_state("check:positions")
         assert (state.summary, state.scope) == (own, None)
         clock.advance(60)
         # no scope was recorded: the first one is taken quietly, not compared with "KXZ"
-        assert router.notify(over("KXA", summary=own), ledger).outcome is Outcome.SUPPRESSED
-        state = ledger.alert_state("check:positions")
+        assert router.notify(over("KXA", summary=own), state_store).outcome is Outcome.SUPPRESSED
+        state = state_store.alert_state("check:positions")
         assert (state.summary, state.scope) == (own, "KXA")
         clock.advance(60)
-        assert router.notify(over("KXB", summary=own), ledger).outcome is Outcome.CHANGED
+        assert router.notify(over("KXB", summary=own), state_store).outcome is Outcome.CHANGED
         clock.advance(60)
-        router.resolve("check:positions", ledger, summary="all within limits")
+        router.resolve("check:positions", state_store, summary="all within limits")
     finally:
         if store is not None:
             store.close()
@@ -235,53 +235,55 @@ def test_a_resolution_that_failed_keeps_the_scope_last_delivered(receiver: Recei
     """A clearing no channel took leaves the alert firing as far as anyone was told, scope
     included: a breach elsewhere next run is a change that names the old one."""
     clock = ManualClock()
-    ledger = FakeAlertLedger(clock)
+    state_store = FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
-    router.notify(over("KXA"), ledger)
+    router.notify(over("KXA"), state_store)
     receiver.failing = True
     clock.advance(60)
-    assert not router.resolve("check:positions", ledger, summary="all within limits").delivered
+    assert not router.resolve("check:positions", state_store, summary="all within limits").delivered
     receiver.failing = False
     clock.advance(60)
-    assert router.notify(over("KXB"), ledger).outcome is Outcome.CHANGED
+    assert router.notify(over("KXB"), state_store).outcome is Outcome.CHANGED
     assert [p["details"].get("previously") for p in receiver.posts] == [None, "KXA"]
 
 
-@pytest.mark.parametrize("ledger_kind", ["memory", "state_file"])
+@pytest.mark.parametrize("store_kind", ["memory", "state_file"])
 def test_a_scope_that_only_shrinks_is_not_news_and_a_return_to_it_neither(
-    receiver: Receiver, tmp_path: Path, ledger_kind: str
+    receiver: Receiver, tmp_path: Path, store_kind: str
 ) -> None:
     """A breach that shrinks (KXA, KXB -> KXA) and comes back (-> KXA, KXB) is not one
     message per run. The person was already told of everything a shrunk scope covers: it waits
     for the repeat interval, and the scope last delivered stays recorded, so the return is
     quiet too; growth or a move past it is still sent at once, naming it."""
     clock = ManualClock()
-    store = Store.open(tmp_path / "state.db", clock=clock) if ledger_kind == "state_file" else None
-    ledger: Any = store.alerts if store is not None else FakeAlertLedger(clock)
+    store = Store.open(tmp_path / "state.db", clock=clock) if store_kind == "state_file" else None
+    state_store: Any = store.alerts if store is not None else FakeAlertStateStore(clock)
     router = router_for(receiver, clock)
     try:
-        assert router.notify(over("KXA, KXB"), ledger).outcome is Outcome.SENT
+        assert router.notify(over("KXA, KXB"), state_store).outcome is Outcome.SENT
         for _ in range(3):
             clock.advance(60)
-            assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+            assert router.notify(over("KXA"), state_store).outcome is Outcome.SUPPRESSED
             clock.advance(60)
-            assert router.notify(over("KXA, KXB"), ledger).outcome is Outcome.SUPPRESSED
-        state = ledger.alert_state("check:positions")
+            assert router.notify(over("KXA, KXB"), state_store).outcome is Outcome.SUPPRESSED
+        state = state_store.alert_state("check:positions")
         assert state is not None and state.scope == "KXA, KXB"
         clock.advance(60)
-        assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+        assert router.notify(over("KXA"), state_store).outcome is Outcome.SUPPRESSED
         clock.advance(60)
         # moved: KXC was never told
-        assert router.notify(over("KXA, KXC"), ledger).outcome is Outcome.CHANGED
+        assert router.notify(over("KXA, KXC"), state_store).outcome is Outcome.CHANGED
         clock.advance(60)
-        assert router.notify(over("KXA"), ledger).outcome is Outcome.SUPPRESSED
+        assert router.notify(over("KXA"), state_store).outcome is Outcome.SUPPRESSED
         clock.advance(router.repeat_interval_s)
         # the repeat says what it covers now, and a growth past that is news again
-        assert router.notify(over("KXA"), ledger).outcome is Outcome.REPEATED
+        assert router.notify(over("KXA"), state_store).outcome is Outcome.REPEATED
         clock.advance(60)
-        assert router.notify(over("KXA, KXC"), ledger).outcome is Outcome.CHANGED
+        assert router.notify(over("KXA, KXC"), state_store).outcome is Outcome.CHANGED
         clock.advance(60)
-        assert router.resolve("check:positions", ledger, summary="ok").outcome is Outcome.RESOLVED
+        assert (
+            router.resolve("check:positions", state_store, summary="ok").outcome is Outcome.RESOLVED
+        )
     finally:
         if store is not None:
             store.close()

@@ -32,7 +32,7 @@ from kalshi_cli.checks import (
 )
 from kalshi_cli.vocabulary.clock import Clock, ManualClock
 from kalshi_cli.vocabulary.errors import TransportError
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 
 OVER = CheckResult(
     "positions",
@@ -178,7 +178,7 @@ def test_warning_and_unknown_alert_at_the_warning_tier() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# dispatch: a breach alerts, its clearing resolves, through the same ledger
+# dispatch: a breach alerts, its clearing resolves, through the same alert state
 
 
 class RecordingChannel(HttpChannel):
@@ -199,13 +199,13 @@ def test_dispatch_alerts_on_a_breach_and_resolves_when_it_clears() -> None:
     clock = ManualClock()
     channel = RecordingChannel()
     router = AlertRouter({"rec": channel}, {sev: ["rec"] for sev in Severity}, clock=clock)
-    ledger = FakeAlertLedger(clock)
-    assert dispatch(OVER, router, ledger).outcome is Outcome.SENT
+    state_store = FakeAlertStateStore(clock)
+    assert dispatch(OVER, router, state_store).outcome is Outcome.SENT
     clock.advance(300)
-    assert dispatch(OVER, router, ledger).outcome is Outcome.SUPPRESSED
+    assert dispatch(OVER, router, state_store).outcome is Outcome.SUPPRESSED
     ok = CheckResult("positions", CheckStatus.OK, "all within limits", [PerfDatum("over_limit", 0)])
-    assert dispatch(ok, router, ledger).outcome is Outcome.RESOLVED
-    assert dispatch(ok, router, ledger).outcome is Outcome.NOT_FIRING
+    assert dispatch(ok, router, state_store).outcome is Outcome.RESOLVED
+    assert dispatch(ok, router, state_store).outcome is Outcome.NOT_FIRING
     firing, resolved = channel.sent
     assert firing.status is AlertStatus.FIRING and firing.title == "KALSHI POSITIONS CRITICAL"
     assert resolved.status is AlertStatus.RESOLVED

@@ -15,7 +15,7 @@ def _error() -> ServerError:
 
 
 def test_an_outage_of_api_outage_s_trips_safe_mode_with_few_errors() -> None:
-    engine, ledger, clock, events = make(
+    engine, records, clock, events = make(
         RiskLimits(max_consecutive_errors=50, api_outage_s=20.0), clock=ManualClock(START)
     )
     guard = engine.api_guard
@@ -30,13 +30,13 @@ def test_an_outage_of_api_outage_s_trips_safe_mode_with_few_errors() -> None:
         verdict = guard.record_error(_error())
     assert waited == 20.0
     assert guard.consecutive == 0  # a fresh count awaits `kalshi resume`
-    assert ledger.trading_state().state == TradingState.SAFE_MODE
+    assert records.trading_state().state == TradingState.SAFE_MODE
     detail = next(data["detail"] for kind, data in events.seen if kind == "safe_mode")
     assert "API outage" in detail and "20.0s" in detail
 
 
 def test_a_success_inside_the_window_starts_the_outage_clock_again() -> None:
-    engine, ledger, clock, _ = make(RiskLimits(max_consecutive_errors=50, api_outage_s=10.0))
+    engine, records, clock, _ = make(RiskLimits(max_consecutive_errors=50, api_outage_s=10.0))
     guard = engine.api_guard
     guard.record_error(_error())
     clock.advance(8)
@@ -44,13 +44,13 @@ def test_a_success_inside_the_window_starts_the_outage_clock_again() -> None:
     guard.record_error(_error())
     clock.advance(8)
     assert not guard.record_error(_error()).safe_mode
-    assert ledger.trading_state().state == TradingState.ACTIVE
+    assert records.trading_state().state == TradingState.ACTIVE
 
 
 def test_an_error_that_says_nothing_of_the_exchange_does_not_start_the_clock() -> None:
-    engine, ledger, clock, _ = make(RiskLimits(max_consecutive_errors=50, api_outage_s=5.0))
+    engine, records, clock, _ = make(RiskLimits(max_consecutive_errors=50, api_outage_s=5.0))
     guard = engine.api_guard
     guard.record_error(ApiError("400 invalid_parameters", status=400))
     clock.advance(30)
     assert not guard.record_error(_error()).safe_mode
-    assert ledger.trading_state().state == TradingState.ACTIVE
+    assert records.trading_state().state == TradingState.ACTIVE

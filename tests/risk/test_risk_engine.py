@@ -34,8 +34,8 @@ class StateRow:
     source: str
 
 
-class FakeLedger:
-    """The RiskLedger part of the Store, in memory; outlives any engine built over it."""
+class FakeTradingRecords:
+    """The TradingRecords part of the Store, in memory; outlives any engine built over it."""
 
     def __init__(self) -> None:
         self.state = StateRow("ACTIVE", "", "default")
@@ -71,11 +71,11 @@ class Events:
         return [k for k, _ in self.seen]
 
 
-def make(limits: RiskLimits | None = None, ledger: FakeLedger | None = None, clock=None):
-    ledger = ledger or FakeLedger()
+def make(limits: RiskLimits | None = None, records: FakeTradingRecords | None = None, clock=None):
+    records = records or FakeTradingRecords()
     clock = clock or ManualClock(START)
     events = Events()
-    return RiskEngine(ledger, limits, clock=clock, sink=events), ledger, clock, events
+    return RiskEngine(records, limits, clock=clock, sink=events), records, clock, events
 
 
 def buy(count="10", price="0.40", fair="0.50", side=Side.YES, **kw) -> Intent:
@@ -93,8 +93,8 @@ def fresh(engine: RiskEngine, position: PositionView | None = None, **kw):
 
 
 def test_evaluate_returns_every_denial_and_logs_each_with_its_code():
-    engine, ledger, _, events = make(RiskLimits(max_order_count=D(5), min_edge=D("0.2")))
-    halt(ledger, reason="kill switch", source="cancel-all")
+    engine, records, _, events = make(RiskLimits(max_order_count=D(5), min_edge=D("0.2")))
+    halt(records, reason="kill switch", source="cancel-all")
     denials = engine.evaluate(buy(count="6"), fresh(engine))
     assert {d.code for d in denials} == {Code.HALTED, Code.MAX_ORDER_SIZE, Code.MIN_EDGE}
     logged = [data["code"] for kind, data in events.seen if kind == "risk_denied"]
@@ -108,17 +108,17 @@ def test_a_clean_intent_passes_and_nothing_is_logged():
     assert events.seen == []
 
 
-def test_context_reads_the_state_fresh_from_the_ledger():
-    engine, ledger, _, _ = make()
+def test_context_reads_the_state_fresh_from_the_trading_records():
+    engine, records, _, _ = make()
     assert fresh(engine).state is TradingState.ACTIVE
-    ledger.set_trading_state("SAFE_MODE", reason="x", source="y")
+    records.set_trading_state("SAFE_MODE", reason="x", source="y")
     assert fresh(engine).state is TradingState.SAFE_MODE
 
 
 @pytest.mark.parametrize("state", ["HALTED", "SAFE_MODE"])
 def test_nothing_passes_while_halted_or_in_safe_mode_until_resumed(state):
-    engine, ledger, _, _ = make()
-    ledger.set_trading_state(state, reason="test", source="test")
+    engine, records, _, _ = make()
+    records.set_trading_state(state, reason="test", source="test")
     long_yes = PositionView("T", D(10), D("0.50"), D("5.00"))
     closing = Intent(
         "T",
@@ -133,7 +133,7 @@ def test_nothing_passes_while_halted_or_in_safe_mode_until_resumed(state):
     )
     assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [state]
     assert [d.code for d in engine.evaluate(closing, fresh(engine, long_yes))] == [state]
-    assert resume(ledger) is TradingState(state)
+    assert resume(records) is TradingState(state)
     assert engine.evaluate(buy(), fresh(engine)) == []
 
 
@@ -195,12 +195,12 @@ def test_stop_loss_fires_on_the_first_tick_below_the_floor_and_not_before():
 
 
 def test_stop_loss_closes_a_no_position_at_the_no_bid_and_passes_the_rules():
-    engine, ledger, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D("0.05")))
+    engine, records, _, _ = make(RiskLimits(stop_loss_share=D("0.5"), min_edge=D("0.05")))
     short = PositionView("T", D(-10), D("0.60"), D("6.00"))
     (close,) = engine.stop_loss(short, book("0.60", no_bid="0.29"))
     assert (close.side, close.action, close.price) == (Side.NO, Action.SELL, D("0.29"))
     # the daily breaker puts trading into REDUCING; a stop-loss close still goes out
-    ledger.set_trading_state("REDUCING", reason="breaker", source="circuit_breaker")
+    records.set_trading_state("REDUCING", reason="breaker", source="circuit_breaker")
     assert engine.evaluate(close, fresh(engine, short, total_exposure=D(10_000))) == []
 
 
@@ -246,15 +246,15 @@ def test_no_bid_is_reported_once_per_episode_not_every_tick():
 
 
 def test_breaker_trips_exactly_at_the_threshold_and_persists_the_trip():
-    engine, ledger, clock, events = make(RiskLimits(daily_loss_limit=D(50)))
+    engine, records, clock, events = make(RiskLimits(daily_loss_limit=D(50)))
     today = utc_day(clock.wall())
-    ledger.pnl[today] = D("-49.99")
+    records.pnl[today] = D("-49.99")
     assert engine.check_circuit_breaker() is False
     assert engine.evaluate(buy(), fresh(engine)) == []
-    ledger.pnl[today] = D("-50.00")
+    records.pnl[today] = D("-50.00")
     assert engine.check_circuit_breaker() is True
-    assert ledger.risk_trips(rule="circuit_breaker", day=today)
-    assert ledger.state.state == "REDUCING" and ledger.state.source == "circuit_breaker"
+    assert records.risk_trips(rule="circuit_breaker", day=today)
+    assert records.state.state == "REDUCING" and records.state.source == "circuit_breaker"
     assert "circuit_breaker" in events.kinds()
     assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [
         Code.REDUCING,
@@ -263,20 +263,20 @@ def test_breaker_trips_exactly_at_the_threshold_and_persists_the_trip():
 
 
 def test_breaker_holds_after_a_restart_and_after_resume_until_the_next_utc_day():
-    ledger = FakeLedger()
+    records = FakeTradingRecords()
     clock = ManualClock(START)
-    first, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), ledger, clock)
-    ledger.pnl[utc_day(START)] = D("-80")
+    first, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
+    records.pnl[utc_day(START)] = D("-80")
     assert first.check_circuit_breaker()
 
-    # a restart: a new engine over the same ledger; a later win does not lift the day
-    ledger.pnl[utc_day(START)] = D("10")
-    restarted, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), ledger, clock)
+    # a restart: a new engine over the same records; a later win does not lift the day
+    records.pnl[utc_day(START)] = D("10")
+    restarted, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
     assert restarted.check_circuit_breaker()
-    resume(ledger)  # a person lifts the state; the day's trip still holds new orders
+    resume(records)  # a person lifts the state; the day's trip still holds new orders
     codes = [d.code for d in restarted.evaluate(buy(), fresh(restarted))]
     assert codes == [Code.CIRCUIT_BREAKER]
-    assert len(ledger.risk_trips(rule="circuit_breaker")) == 1
+    assert len(records.risk_trips(rule="circuit_breaker")) == 1
 
     clock.advance(2 * 3600)  # past midnight UTC
     assert utc_day(clock.wall()) != utc_day(START)
@@ -284,19 +284,19 @@ def test_breaker_holds_after_a_restart_and_after_resume_until_the_next_utc_day()
 
 
 def test_breaker_lifts_its_own_reducing_state_on_the_next_day_but_not_a_halt():
-    ledger = FakeLedger()
+    records = FakeTradingRecords()
     clock = ManualClock(START)
-    engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), ledger, clock)
-    ledger.pnl[utc_day(START)] = D("-50")
+    engine, _, _, _ = make(RiskLimits(daily_loss_limit=D(50)), records, clock)
+    records.pnl[utc_day(START)] = D("-50")
     engine.check_circuit_breaker()
     clock.advance(2 * 3600)
     assert engine.check_circuit_breaker() is False
-    assert ledger.state.state == "ACTIVE"
+    assert records.state.state == "ACTIVE"
 
-    ledger.pnl[utc_day(clock.wall())] = D("-60")
-    halt(ledger, reason="person", source="halt")
+    records.pnl[utc_day(clock.wall())] = D("-60")
+    halt(records, reason="person", source="halt")
     assert engine.check_circuit_breaker() is True
-    assert ledger.state.state == "HALTED"  # not weakened to REDUCING
+    assert records.state.state == "HALTED"  # not weakened to REDUCING
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def server_error() -> ServerError:
 
 def test_guard_backs_off_exponentially_then_enters_safe_mode_at_the_max():
     limits = RiskLimits(max_consecutive_errors=5, backoff_base_s=1.0, backoff_max_s=6.0)
-    engine, ledger, _, events = make(limits)
+    engine, records, _, events = make(limits)
     guard = engine.api_guard
     errors = [
         server_error(),
@@ -320,29 +320,29 @@ def test_guard_backs_off_exponentially_then_enters_safe_mode_at_the_max():
     delays = [guard.record_error(e) for e in errors]
     assert [v.delay_s for v in delays] == [1.0, 2.0, 4.0, 6.0]
     assert not any(v.safe_mode for v in delays)
-    assert ledger.state.state == "ACTIVE"
+    assert records.state.state == "ACTIVE"
     last = guard.record_error(server_error())
     assert last.safe_mode and last.delay_s == 6.0
-    assert ledger.state.state == "SAFE_MODE" and ledger.state.source == "api_error_guard"
-    assert ledger.risk_trips(rule="api_error_guard")[0]["code"] == "SAFE_MODE"
+    assert records.state.state == "SAFE_MODE" and records.state.source == "api_error_guard"
+    assert records.risk_trips(rule="api_error_guard")[0]["code"] == "SAFE_MODE"
     assert "safe_mode" in events.kinds()
 
 
 def test_safe_mode_stays_through_successes_and_restarts_until_resumed():
-    ledger = FakeLedger()
-    engine, _, _, _ = make(RiskLimits(max_consecutive_errors=2), ledger)
+    records = FakeTradingRecords()
+    engine, _, _, _ = make(RiskLimits(max_consecutive_errors=2), records)
     engine.api_guard.record_error(server_error())
     engine.api_guard.record_error(server_error())
     engine.api_guard.record_success()
     assert [d.code for d in engine.evaluate(buy(), fresh(engine))] == [Code.SAFE_MODE]
-    restarted, _, _, _ = make(RiskLimits(max_consecutive_errors=2), ledger)
+    restarted, _, _, _ = make(RiskLimits(max_consecutive_errors=2), records)
     assert [d.code for d in restarted.evaluate(buy(), fresh(restarted))] == [Code.SAFE_MODE]
-    resume(ledger)
+    resume(records)
     assert restarted.evaluate(buy(), fresh(restarted)) == []
 
 
 def test_a_success_resets_the_count_and_rejections_do_not_count():
-    engine, ledger, _, _ = make(RiskLimits(max_consecutive_errors=3))
+    engine, records, _, _ = make(RiskLimits(max_consecutive_errors=3))
     guard = engine.api_guard
     for _ in range(2):
         guard.record_error(server_error())
@@ -350,14 +350,14 @@ def test_a_success_resets_the_count_and_rejections_do_not_count():
     assert guard.record_error(BadRequestError("no", status=400)).delay_s == 0.0
     for _ in range(2):
         assert not guard.record_error(server_error()).safe_mode
-    assert ledger.state.state == "ACTIVE"
+    assert records.state.state == "ACTIVE"
 
 
 def test_guard_does_not_replace_a_halt():
-    engine, ledger, _, _ = make(RiskLimits(max_consecutive_errors=1))
-    halt(ledger, reason="person", source="halt")
+    engine, records, _, _ = make(RiskLimits(max_consecutive_errors=1))
+    halt(records, reason="person", source="halt")
     assert engine.api_guard.record_error(server_error()).safe_mode
-    assert ledger.state.state == "HALTED"
+    assert records.state.state == "HALTED"
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,8 +50,8 @@ class Row:
     source: str
 
 
-class Ledger:
-    """The RiskLedger part of the Store in memory, keeping every row written as the store does
+class MemoryRecords:
+    """The TradingRecords part of the Store in memory, keeping every row written as the store does
     (the state file keeps a trading-state history a person reads)."""
 
     def __init__(self) -> None:
@@ -85,11 +85,11 @@ class Events:
         self.seen.append((kind, dict(data)))
 
 
-def make(limits: RiskLimits | None = None, ledger: Ledger | None = None, clock=None):
-    ledger = ledger or Ledger()
+def make(limits: RiskLimits | None = None, records: MemoryRecords | None = None, clock=None):
+    records = records or MemoryRecords()
     clock = clock or ManualClock(START)
     events = Events()
-    return RiskEngine(ledger, limits, clock=clock, sink=events), ledger, clock, events
+    return RiskEngine(records, limits, clock=clock, sink=events), records, clock, events
 
 
 def intent(side=Side.YES, action=Action.BUY, price="0.40", count="10", fair="0.50", **kw):
@@ -141,8 +141,8 @@ def test_each_denial_is_logged_with_every_field_of_the_intent():
 
 
 def test_denials_come_in_rule_order_each_with_its_own_detail():
-    engine, ledger, _, events = make(RiskLimits(max_order_count=D(5), min_edge=D("0.5")))
-    halt(ledger, reason="person", source="halt")
+    engine, records, _, events = make(RiskLimits(max_order_count=D(5), min_edge=D("0.5")))
+    halt(records, reason="person", source="halt")
     denials = engine.evaluate(intent(count="6"), fresh(engine))
     assert [(d.code, d.detail) for d in denials] == [
         (Code.HALTED, "trading state is HALTED"),
@@ -155,7 +155,7 @@ def test_denials_come_in_rule_order_each_with_its_own_detail():
 
 
 def test_the_default_sink_writes_each_event_to_the_risk_log_as_sorted_json(caplog):
-    engine = RiskEngine(Ledger(), RiskLimits(max_order_count=D(5)), clock=ManualClock(START))
+    engine = RiskEngine(MemoryRecords(), RiskLimits(max_order_count=D(5)), clock=ManualClock(START))
     with caplog.at_level(logging.WARNING, logger="kalshi_cli.risk"):
         engine.evaluate(intent(count="6"), fresh(engine))
     (record,) = [r for r in caplog.records if r.name == "kalshi_cli.risk"]
@@ -314,11 +314,11 @@ def test_the_min_edge_denial_gives_the_edge_to_four_places():
 
 
 def test_a_trip_writes_one_row_sets_reducing_and_emits_the_event_with_its_fields():
-    engine, ledger, _, events = make(RiskLimits(daily_loss_limit=D(50)))
-    ledger.pnl[TODAY] = D("-50.00")
+    engine, records, _, events = make(RiskLimits(daily_loss_limit=D(50)))
+    records.pnl[TODAY] = D("-50.00")
     detail = f"realized P&L -50.00 on {TODAY} reached the daily loss limit -50"
     assert engine.check_circuit_breaker() is True
-    assert ledger.trips == [
+    assert records.trips == [
         {
             "rule": "circuit_breaker",
             "code": "CIRCUIT_BREAKER",
@@ -327,50 +327,50 @@ def test_a_trip_writes_one_row_sets_reducing_and_emits_the_event_with_its_fields
             "day": TODAY,
         }
     ]
-    assert ledger.history[1:] == [Row("REDUCING", detail, "circuit_breaker")]
+    assert records.history[1:] == [Row("REDUCING", detail, "circuit_breaker")]
     assert events.seen == [
         ("circuit_breaker", {"day": TODAY, "realized_pnl": "-50.00", "detail": detail})
     ]
     # asked again every tick of the day: no second row, no second event
     for _ in range(3):
         assert engine.check_circuit_breaker() is True
-    assert len(ledger.trips) == 1 and len(events.seen) == 1 and len(ledger.history) == 2
+    assert len(records.trips) == 1 and len(events.seen) == 1 and len(records.history) == 2
 
 
 @pytest.mark.parametrize("state", ["HALTED", "SAFE_MODE"])
 def test_a_trip_does_not_weaken_a_stricter_state(state):
-    engine, ledger, _, events = make(RiskLimits(daily_loss_limit=D(50)))
-    ledger.set_trading_state(state, reason="before", source="person")
-    ledger.pnl[TODAY] = D("-60")
+    engine, records, _, events = make(RiskLimits(daily_loss_limit=D(50)))
+    records.set_trading_state(state, reason="before", source="person")
+    records.pnl[TODAY] = D("-60")
     assert engine.check_circuit_breaker() is True
-    assert ledger.trading_state() == Row(state, "before", "person")
-    assert [k for k, _ in events.seen] == ["circuit_breaker"] and len(ledger.trips) == 1
+    assert records.trading_state() == Row(state, "before", "person")
+    assert [k for k, _ in events.seen] == ["circuit_breaker"] and len(records.trips) == 1
 
 
 def test_the_next_day_lifts_the_breakers_own_reducing_once_and_says_why():
-    engine, ledger, clock, _ = make(RiskLimits(daily_loss_limit=D(50)))
-    ledger.pnl[TODAY] = D("-50")
+    engine, records, clock, _ = make(RiskLimits(daily_loss_limit=D(50)))
+    records.pnl[TODAY] = D("-50")
     engine.check_circuit_breaker()
     clock.advance(2 * 3600)  # past midnight UTC
     for _ in range(3):  # every tick of the new day
         assert engine.check_circuit_breaker() is False
-    assert ledger.history[2:] == [Row("ACTIVE", "new UTC day", "circuit_breaker")]
+    assert records.history[2:] == [Row("ACTIVE", "new UTC day", "circuit_breaker")]
     assert engine.evaluate(intent(), fresh(engine)) == []
 
 
 def test_the_next_day_leaves_a_reducing_state_it_did_not_set():
-    engine, ledger, clock, _ = make(RiskLimits(daily_loss_limit=D(50)))
-    ledger.set_trading_state("REDUCING", reason="by hand", source="operator")
+    engine, records, clock, _ = make(RiskLimits(daily_loss_limit=D(50)))
+    records.set_trading_state("REDUCING", reason="by hand", source="operator")
     clock.advance(2 * 3600)
     assert engine.check_circuit_breaker() is False
-    assert ledger.trading_state() == Row("REDUCING", "by hand", "operator")
+    assert records.trading_state() == Row("REDUCING", "by hand", "operator")
 
 
 def test_a_day_above_the_limit_is_not_tripped_and_writes_nothing():
-    engine, ledger, _, events = make(RiskLimits(daily_loss_limit=D(50)))
-    ledger.pnl[TODAY] = D("-49.99")
+    engine, records, _, events = make(RiskLimits(daily_loss_limit=D(50)))
+    records.pnl[TODAY] = D("-49.99")
     assert engine.check_circuit_breaker() is False
-    assert ledger.trips == [] and events.seen == [] and len(ledger.history) == 1
+    assert records.trips == [] and events.seen == [] and len(records.history) == 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,49 +379,49 @@ def test_a_day_above_the_limit_is_not_tripped_and_writes_nothing():
 
 def test_safe_mode_entry_writes_the_trip_the_state_and_the_event_with_the_last_error():
     limits = RiskLimits(max_consecutive_errors=2, backoff_base_s=1.0, backoff_max_s=8.0)
-    engine, ledger, _, events = make(limits)
+    engine, records, _, events = make(limits)
     guard = engine.api_guard
     assert guard.record_error(ServerError("first", status=502)).delay_s == 1.0
     verdict = guard.record_error(ServerError("gateway down", status=503))
     assert (verdict.delay_s, verdict.safe_mode) == (8.0, True)
     detail = "2 consecutive API errors, last: gateway down"
-    assert ledger.trips == [
+    assert records.trips == [
         {"rule": "api_error_guard", "code": "SAFE_MODE", "detail": detail, "ticker": None,
          "day": None}
     ]  # fmt: skip
-    assert ledger.history[1:] == [Row("SAFE_MODE", detail, "api_error_guard")]
+    assert records.history[1:] == [Row("SAFE_MODE", detail, "api_error_guard")]
     assert events.seen == [("safe_mode", {"detail": detail})]
 
 
 def test_after_safe_mode_the_count_starts_again_and_the_first_reason_stays():
     limits = RiskLimits(max_consecutive_errors=2, backoff_base_s=1.0, backoff_max_s=8.0)
-    engine, ledger, _, events = make(limits)
+    engine, records, _, events = make(limits)
     guard = engine.api_guard
     for _ in range(2):
         guard.record_error(ServerError("boom", status=503))
-    first = ledger.trading_state()
+    first = records.trading_state()
     # the next error is the first of a new count: the base backoff, not SAFE_MODE again
     again = guard.record_error(ServerError("boom", status=503))
     assert (again.delay_s, again.safe_mode) == (1.0, False)
     assert len(events.seen) == 1
     # a second trip while already in SAFE_MODE records itself but keeps the state row
     assert guard.record_error(ServerError("later", status=503)).safe_mode
-    assert ledger.trading_state() == first and len(ledger.history) == 2
-    assert [t["detail"] for t in ledger.trips] == [
+    assert records.trading_state() == first and len(records.history) == 2
+    assert [t["detail"] for t in records.trips] == [
         "2 consecutive API errors, last: boom",
         "2 consecutive API errors, last: later",
     ]
 
 
 def test_a_rejection_neither_counts_nor_resets_the_count():
-    engine, ledger, _, _ = make(RiskLimits(max_consecutive_errors=3))
+    engine, records, _, _ = make(RiskLimits(max_consecutive_errors=3))
     guard = engine.api_guard
     for _ in range(2):
         guard.record_error(ServerError("boom", status=503))
     rejected = guard.record_error(BadRequestError("no", status=400))
     assert (rejected.delay_s, rejected.safe_mode) == (0.0, False)
     assert guard.record_error(ServerError("boom", status=503)).safe_mode
-    assert ledger.trading_state().state == "SAFE_MODE"
+    assert records.trading_state().state == "SAFE_MODE"
 
 
 # --------------------------------------------------------------------------------------------
@@ -500,10 +500,10 @@ def test_a_position_back_above_the_floor_ends_the_no_bid_episode():
 
 
 def test_halt_and_resume_write_the_rows_a_person_reads():
-    ledger = Ledger()
-    halt(ledger, reason="kill switch", source="cancel-all")
-    assert resume(ledger) is TradingState.HALTED
-    assert ledger.history[1:] == [
+    records = MemoryRecords()
+    halt(records, reason="kill switch", source="cancel-all")
+    assert resume(records) is TradingState.HALTED
+    assert records.history[1:] == [
         Row("HALTED", "kill switch", "cancel-all"),
         Row("ACTIVE", "resumed from HALTED", "kalshi resume"),
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from kalshi_cli.runner.alerting import MAX_PROBLEMS, TradeAlerts
 from kalshi_cli.vocabulary.clock import ManualClock
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 
 
 @dataclass
@@ -23,7 +23,7 @@ class _BrokenRouter:
     def __init__(self) -> None:
         self.sent = 0
 
-    def notify(self, alert: Any, ledger: Any) -> _Report:
+    def notify(self, alert: Any, state_store: Any) -> _Report:
         self.sent += 1
         return _Report((f"webhook: HTTP 500 ({self.sent})",))
 
@@ -33,7 +33,7 @@ class _BrokenRouter:
 
 def test_delivery_problems_are_kept_bounded_over_a_long_run() -> None:
     router = _BrokenRouter()
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     for n in range(MAX_PROBLEMS * 3):
         alerts.post("stop_loss", f"T{n}", "stop-loss fired", {})
     alerts.close()
@@ -52,7 +52,7 @@ class _StuckRouter:
         self.started = threading.Event()
         self.fingerprints: list[str] = []
 
-    def notify(self, alert: Any, ledger: Any) -> _Report:
+    def notify(self, alert: Any, state_store: Any) -> _Report:
         self.fingerprints.append(alert.fingerprint)
         self.started.set()
         self.release.wait(10)
@@ -64,7 +64,7 @@ class _StuckRouter:
 
 def test_an_alert_repeated_every_tick_is_queued_once_while_the_webhook_hangs() -> None:
     router = _StuckRouter()
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     alerts.post("stop_loss", "A", "stop-loss fired", {})
     assert router.started.wait(5)
     for _ in range(1000):

@@ -21,7 +21,7 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.session import run
 from kalshi_cli.vocabulary.clock import ManualClock
 from tests.alerts.test_alerts import Receiver, _Handler, reply
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 from tests.runner.fakes import make_rig
 
 PING = "/ping/0f8e4c1a-5b7d-4e2a-9c3b-abcdef012345"
@@ -47,7 +47,7 @@ def test_a_crash_pings_start_then_alive_then_fail(tmp_path: Path, hc: Receiver) 
     router = AlertRouter.from_config(
         {"channels": {"dm": {"type": "deadman", "url": hc.url(PING)}}}, clock=rig.clock
     )
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(rig.clock)))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(rig.clock)))
     rig.loop.alerts = alerts
     ticks = 0
     real_drain = rig.feed.drain_events
@@ -76,7 +76,7 @@ def test_no_deadman_channel_means_no_beats_are_queued(tmp_path: Path, hc: Receiv
     router = AlertRouter.from_config(
         {"channels": {"s": {"type": "slack", "url": hc.url("/s")}}, "routes": {"info": "s"}}
     )
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     alerts.beat("start")
     alerts.beat("")
     assert alerts._queue.qsize() == 0
@@ -95,7 +95,7 @@ def test_a_hanging_ping_url_holds_one_beat_of_each_kind(hc: Receiver) -> None:
     router = AlertRouter.from_config(
         {"channels": {"dm": {"type": "deadman", "url": hc.url(PING), "deadline_s": 30}}}
     )
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     alerts.beat("start")
     hc.wait_for(1)
     for n in range(1000):

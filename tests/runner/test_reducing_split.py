@@ -149,10 +149,10 @@ def test_the_stop_loss_and_strategies_split_by_the_same_rule() -> None:
     from kalshi_cli.vocabulary.decisions import Intent
     from kalshi_cli.vocabulary.models import Action, Side
 
-    class NoLedger:
+    class NoRecords:
         pass
 
-    engine = RiskEngine(NoLedger(), RiskLimits(max_order_count=D(4)), clock=Clock(START))  # type: ignore[arg-type]
+    engine = RiskEngine(NoRecords(), RiskLimits(max_order_count=D(4)), clock=Clock(START))  # type: ignore[arg-type]
     whole = Intent(
         ticker=TICKER,
         side=Side.YES,

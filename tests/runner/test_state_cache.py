@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from kalshi_cli.risk import utc_day
-from kalshi_cli.runner.ledger import LoopLedger
+from kalshi_cli.runner.records import LoopTradingRecords
 from kalshi_cli.store import FillRecord, Store, StoreError
 from kalshi_cli.vocabulary.errors import ServerError
 from kalshi_cli.vocabulary.models import BookSide
@@ -265,14 +265,14 @@ def test_a_state_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path:
     inside the transaction would look current afterwards: none is kept there."""
     with Store.open(tmp_path / "s.db") as store:
         store.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
-        ledger = LoopLedger(store)
-        assert ledger.trading_state().state == "HALTED"
+        records = LoopTradingRecords(store)
+        assert records.trading_state().state == "HALTED"
         with pytest.raises(RuntimeError), store.transaction():
             store.trading.set_trading_state("ACTIVE", reason="undone", source="test")
-            assert ledger.trading_state().state == "ACTIVE"
+            assert records.trading_state().state == "ACTIVE"
             raise RuntimeError("rolled back")
 
-        assert ledger.trading_state().state == "HALTED"
+        assert records.trading_state().state == "HALTED"
 
 
 def test_inside_a_tick_the_loops_own_write_is_seen_by_its_next_read(tmp_path: Path) -> None:
@@ -280,13 +280,13 @@ def test_inside_a_tick_the_loops_own_write_is_seen_by_its_next_read(tmp_path: Pa
     connection writes in between (the circuit breaker's REDUCING, the API guard's SAFE_MODE)
     is still what the next question reads."""
     with Store.open(tmp_path / "s.db") as store:
-        ledger = LoopLedger(store)
-        with ledger.tick(full=True):
-            assert ledger.trading_state().state == "ACTIVE"
-            ledger.set_trading_state("REDUCING", reason="loss", source="circuit_breaker")
-            assert ledger.trading_state().state == "REDUCING"
+        records = LoopTradingRecords(store)
+        with records.tick(full=True):
+            assert records.trading_state().state == "ACTIVE"
+            records.set_trading_state("REDUCING", reason="loss", source="circuit_breaker")
+            assert records.trading_state().state == "REDUCING"
             store.trading.set_trading_state("SAFE_MODE", reason="errors", source="api_error_guard")
-            assert ledger.trading_state().state == "SAFE_MODE"
+            assert records.trading_state().state == "SAFE_MODE"
 
 
 def test_outside_the_ticks_own_questions_another_connections_write_is_seen_at_once(
@@ -294,19 +294,19 @@ def test_outside_the_ticks_own_questions_another_connections_write_is_seen_at_on
 ) -> None:
     """An order's risk context asks between ticks' own questions: it compares afresh."""
     with Store.open(tmp_path / "s.db") as store, Store.open(tmp_path / "s.db") as other:
-        ledger = LoopLedger(store)
-        with ledger.tick(full=False):
-            assert ledger.trading_state().state == "ACTIVE"
+        records = LoopTradingRecords(store)
+        with records.tick(full=False):
+            assert records.trading_state().state == "ACTIVE"
         other.trading.set_trading_state("HALTED", reason="kill switch", source="cancel-all")
-        assert ledger.trading_state().state == "HALTED"
+        assert records.trading_state().state == "HALTED"
 
 
 def test_a_pnl_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.db") as store:
         now = store.clock.wall()
         day = utc_day(now)
-        ledger = LoopLedger(store)
-        with ledger.tick(full=True):
+        records = LoopTradingRecords(store)
+        with records.tick(full=True):
             pass
         gain = FillRecord(
             "f-gain", "o-1", None, "T", BookSide.BID, Decimal("0.5"), Decimal(1), Decimal(0),
@@ -314,11 +314,11 @@ def test_a_pnl_read_inside_a_transaction_that_rolls_back_is_not_kept(tmp_path: P
         )  # fmt: skip
         with pytest.raises(RuntimeError), store.transaction():
             store.fills.record_fill(gain)
-            assert ledger.daily_realized_pnl(day) == Decimal(50)
-            assert ledger.risk_trips(day=day) == []
+            assert records.daily_realized_pnl(day) == Decimal(50)
+            assert records.risk_trips(day=day) == []
             raise RuntimeError("rolled back")
         # the circuit breaker is told what the file holds, not what a rolled-back write read
-        assert ledger.daily_realized_pnl(day) == store.trading.daily_realized_pnl(day) == 0
+        assert records.daily_realized_pnl(day) == store.trading.daily_realized_pnl(day) == 0
 
 
 def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_pnl(
@@ -349,12 +349,12 @@ def test_a_fill_another_process_recorded_first_is_not_counted_twice_in_the_kept_
             backfill_realized(other)
         day = utc_day(rig.clock.wall())
         rig.loop.risk.state()  # an order's risk context: the other commit is seen
-        assert rig.loop.ledger.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
+        assert rig.loop.records.daily_realized_pnl(day) == Decimal(2)  # and its P&L kept
         rig.loop.executor.fills.apply(sell)  # then the loop's own fill listing brings it
         assert rig.store.trading.daily_realized_pnl(day) == Decimal(2)
         for _ in range(3):
             rig.clock.advance(1.0)
             rig.loop.tick([], full=True)
-            assert rig.loop.ledger.daily_realized_pnl(day) == Decimal(2), "counted twice"
+            assert rig.loop.records.daily_realized_pnl(day) == Decimal(2), "counted twice"
     finally:
         rig.loop.log.close()

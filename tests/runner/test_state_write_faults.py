@@ -47,7 +47,7 @@ from kalshi_cli.vocabulary.exit_codes import ExitCode
 from kalshi_cli.vocabulary.keys import load_private_key
 from kalshi_cli.vocabulary.models import BookSide, Order, TimeInForce
 from tests.conftest import SimHarness
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 from tests.feed.helpers import wait_until
 from tests.runner.fakes import Held, make_rig
 from tests.runner.simproc import (
@@ -92,7 +92,7 @@ class RecordingRouter:
     channels: tuple[str, ...] = ("webhook",)
     alerts: list[Any] = field(default_factory=list)
 
-    def notify(self, alert: Any, ledger: Any) -> _Report:
+    def notify(self, alert: Any, state_store: Any) -> _Report:
         self.alerts.append(alert)
         return _Report()
 
@@ -146,7 +146,7 @@ def open_session(sim: SimHarness, tmp_path: Path, *, timeout_s: float = 10.0) ->
     store = Store.open(state, clock=clock)
     log = EventLog(clock, path=log_path, stderr=None)
     router = RecordingRouter()
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     loop = build_loop(
         Parts(client, store, feed, clock, log, alerts),
         TradeOptions(strategy="market-maker"),

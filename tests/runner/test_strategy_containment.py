@@ -34,7 +34,7 @@ from kalshi_cli.strategies import (
 from kalshi_cli.strategies.model.sources import CommandSource
 from kalshi_cli.vocabulary.clock import ManualClock
 from kalshi_cli.vocabulary.models import Action, Side
-from tests.fakes import FakeAlertLedger
+from tests.fakes import FakeAlertStateStore
 from tests.runner.fakes import Rig, make_rig
 
 UNDER_TEST = Path(__file__).parents[1] / "strategies" / "models_under_test.py"
@@ -52,7 +52,7 @@ class RecordingRouter:
     def __init__(self) -> None:
         self.sent: list[Any] = []
 
-    def notify(self, alert: Any, ledger: Any) -> _Report:
+    def notify(self, alert: Any, state_store: Any) -> _Report:
         self.sent.append(alert)
         return _Report()
 
@@ -109,7 +109,7 @@ def events(rig: Rig, log: Path, kind: str) -> list[dict[str, Any]]:
 
 def with_alerts(rig: Rig) -> tuple[RecordingRouter, TradeAlerts]:
     router = RecordingRouter()
-    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertLedger(ManualClock())))
+    alerts = TradeAlerts(router, lambda: nullcontext(FakeAlertStateStore(ManualClock())))
     rig.loop.alerts = alerts
     return router, alerts
 

@@ -1,4 +1,4 @@
-"""The scope of an alert (what its breach covers) is a column of the alert ledger, `scope`, beside
+"""The scope of an alert (what its breach covers) is a column of the alert state, `scope`, beside
 the summary; migration 0005 only adds that column: every summary a released state file holds is
 kept whole (` [breach: ` text included: no released version wrote such a marker, so it is the
 alert's own words) and gets no scope."""

@@ -33,14 +33,14 @@ def test_old_orders_and_fills_are_kept_compactly_and_read_back_the_same() -> Non
     assert len(orders) == 60 and len(fills) == 30
     ex = v.exchange
     assert ex.order_tiers(v.account) == (60, 0)
-    market_orders_before = ex.order_tiers(v._market_acct)[0]
+    market_orders_before = ex.order_tiers(v._crowd)[0]
     assert market_orders_before >= 30  # the recorded liquidity placed for each taking order
     clock.advance(120)
     v.book_changed(T, yes, no)  # the data moves on: the venue compacts
     live, archived = ex.order_tiers(v.account)
     assert (live, archived) == (0, 60)
     assert ex.fill_tiers(v.account) == (0, 30)
-    assert ex.order_tiers(v._market_acct)[0] == 0  # nothing reads the market's own orders
+    assert ex.order_tiers(v._crowd)[0] == 0  # nothing reads the crowd's own orders
     # the client reads the same orders and fills, and each order by its id
     assert list(v.client.iter_orders()) == orders
     assert list(v.client.iter_fills()) == fills

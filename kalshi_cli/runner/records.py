@@ -1,4 +1,4 @@
-"""The risk engine's ledger during the loop: the state file, read again only when it changed.
+"""The risk engine's trading records during the loop: the state file, read again on a change.
 
 The loop asks for the trading state every tick (its own watch, the circuit breaker's check of
 a previous day's REDUCING, each order's risk context) and the circuit breaker asks for today's
@@ -23,7 +23,7 @@ kept, keyed on two counters of the loop's connection:
 
 Inside an open transaction of this connection nothing is kept (what it reads may be rolled
 back). The last gate before an order, the trading state read inside the intent's own write
-transaction (`Store.record_intent_if_allowed`), never goes through this ledger.
+transaction (`Store.record_intent_if_allowed`), never goes through this cache.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from kalshi_cli.store import Store
 
 
-class LoopLedger:
+class LoopTradingRecords:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._pnl: dict[str, Decimal] = {}
@@ -90,7 +90,7 @@ class LoopLedger:
 
     @contextmanager
     def writing_heartbeat(self) -> Iterator[None]:
-        """The loop's heartbeat and feed-age rows: they touch no table this ledger answers
+        """The loop's heartbeat and feed-age rows: they touch no table these records answer
         from, so what they write does not count as a change. Nothing else may be written in
         the block."""
         before = self.store.total_changes
@@ -108,7 +108,7 @@ class LoopLedger:
         already be in the kept total): the day's P&L is read from the file again."""
         self._pnl.pop(utc_day(ts), None)
 
-    # ---------------------------------------------------------------- RiskLedger
+    # ---------------------------------------------------------------- TradingRecords
 
     def trading_state(self) -> StateRow:
         if self._in_tick:
