@@ -20,55 +20,36 @@ from kalshi_cli.runner.summary import Summary
 
 if TYPE_CHECKING:
     from kalshi_cli.runner.alerting import TradeAlerts
-    from kalshi_cli.runner.eventlog import EventLog
-    from kalshi_cli.runner.execution import Executor
+    from kalshi_cli.runner.loop_context import LoopContext
     from kalshi_cli.runner.loop_settings import LoopSettings
     from kalshi_cli.runner.loop_watch import LoopWatch
-    from kalshi_cli.runner.market_pass import Alert
-    from kalshi_cli.runner.portfolio import Portfolio
-    from kalshi_cli.runner.ports import LoopClient, MarketFeed
-    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.runner.schedule import LagReport, MarketSchedule
-    from kalshi_cli.store import Store
     from kalshi_cli.strategies import Strategy
-    from kalshi_cli.vocabulary.clock import Clock
 
 
 class Heartbeat:
     def __init__(
         self,
+        context: LoopContext,
         *,
-        client: LoopClient,
-        store: Store,
-        records: LoopTradingRecords,
-        feed: MarketFeed,
-        clock: Clock,
-        portfolio: Portfolio,
-        executor: Executor,
         watch: LoopWatch,
         schedule: MarketSchedule,
-        log: EventLog,
-        alerts: TradeAlerts | None,
-        alert: Alert,
-        settings: LoopSettings,
-        strategy: Strategy[Any],
         ticks: Callable[[], int],
         started: float,  # monotonic
     ) -> None:
-        self._client = client
-        self._store = store
-        self._records = records
-        self._feed = feed
-        self._clock = clock
-        self._portfolio = portfolio
-        self._executor = executor
+        self._context = context
+        self._client = context.client
+        self._store = context.store
+        self._records = context.records
+        self._feed = context.feed
+        self._clock = context.clock
+        self._portfolio = context.portfolio
+        self._executor = context.executor
         self._watch = watch
         self._schedule = schedule
-        self._log = log
-        self.alerts = alerts  # the loop hands on new ones
-        self._alert = alert
-        self.settings = settings
-        self.strategy = strategy
+        self._log = context.log
+        self._alert = context.alert
+        settings, portfolio, clock = context.settings, context.portfolio, context.clock
         self._ticks = ticks
         self._started = started
         self._realized_at_start = portfolio.pnl.realized
@@ -78,6 +59,18 @@ class Heartbeat:
         self._next_status = started + settings.status_interval_s
         self.lag: LagReport | None = None  # the last heartbeat's figures
         self._behind = False
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._context.settings
+
+    @property
+    def strategy(self) -> Strategy[Any]:
+        return self._context.strategy
+
+    @property
+    def alerts(self) -> TradeAlerts | None:
+        return self._context.alerts
 
     def end_of_tick(self, now_m: float) -> None:  # monotonic seconds
         """The heartbeat when due, the status line when due, and the day's P&L alerted when

@@ -51,6 +51,7 @@ from kalshi_cli.runner.alerting import TradeAlerts
 from kalshi_cli.runner.eventlog import EventLog
 from kalshi_cli.runner.execution import Executor
 from kalshi_cli.runner.heartbeat import Heartbeat
+from kalshi_cli.runner.loop_context import LoopContext
 from kalshi_cli.runner.loop_settings import LoopSettings
 from kalshi_cli.runner.loop_watch import LoopWatch
 from kalshi_cli.runner.market_pass import MarketPass
@@ -95,9 +96,6 @@ class TradeLoop:
         self.records = records
         self.portfolio = portfolio
         self.log = log
-        self._alerts = alerts
-        self._settings = settings
-        self._strategy = strategy
         self.executor = Executor(
             client=client,
             store=store,
@@ -124,36 +122,28 @@ class TradeLoop:
                 index_markets.setdefault(market_terms.index_id, []).append(ticker)
         # markets closed, determined or settled: the watch adds them, the pass skips them
         self.closed: set[str] = set()
-        self.market_pass = MarketPass(
+        # what the parts share, settings, strategy and alerts included (runner/loop_context.py)
+        self.context = LoopContext(
             client=client,
+            store=store,
             feed=feed,
             clock=clock,
-            strategy=strategy,
             risk=risk,
             records=records,
             portfolio=portfolio,
             executor=self.executor,
             own=self.own,
             log=log,
-            settings=settings,
             alert=self._alert,
-            terms=terms,
-            complements=complements or {},
-            closed=self.closed,
+            settings=settings,
+            strategy=strategy,
+            alerts=alerts,
+        )
+        self.market_pass = MarketPass(
+            self.context, terms=terms, complements=complements or {}, closed=self.closed
         )
         self.watch = LoopWatch(
-            client=client,
-            feed=feed,
-            clock=clock,
-            strategy=strategy,
-            risk=risk,
-            records=records,
-            portfolio=portfolio,
-            executor=self.executor,
-            own=self.own,
-            log=log,
-            settings=settings,
-            alert=self._alert,
+            self.context,
             index_markets=index_markets,
             closed=self.closed,
             on_resume=self.market_pass.forget_errors,
@@ -170,20 +160,9 @@ class TradeLoop:
         # order) is news for its risk exits
         self._seen_views: dict[str, PositionView] = {}
         self.heartbeat = Heartbeat(
-            client=client,
-            store=store,
-            records=records,
-            feed=feed,
-            clock=clock,
-            portfolio=portfolio,
-            executor=self.executor,
+            self.context,
             watch=self.watch,
             schedule=self.schedule,
-            log=log,
-            alerts=alerts,
-            alert=self._alert,
-            settings=settings,
-            strategy=strategy,
             ticks=lambda: self.ticks,
             started=self._started,
         )
@@ -203,31 +182,28 @@ class TradeLoop:
 
     @property
     def settings(self) -> LoopSettings:
-        return self._settings
+        return self.context.settings
 
     @settings.setter
     def settings(self, settings: LoopSettings) -> None:
-        """New settings (a params reload, a backtest's heartbeat) reach every part that reads
-        them."""
-        self._settings = settings
-        self.market_pass.settings = self.watch.settings = self.heartbeat.settings = settings
+        """New settings (a params reload, a backtest's heartbeat): every part reads them."""
+        self.context.settings = settings
 
     @property
     def strategy(self) -> Strategy[Any]:
-        return self._strategy
+        return self.context.strategy
 
     @strategy.setter
     def strategy(self, strategy: Strategy[Any]) -> None:
-        self._strategy = strategy
-        self.market_pass.strategy = self.watch.strategy = self.heartbeat.strategy = strategy
+        self.context.strategy = strategy
 
     @property
     def alerts(self) -> TradeAlerts | None:
-        return self._alerts
+        return self.context.alerts
 
     @alerts.setter
     def alerts(self, alerts: TradeAlerts | None) -> None:
-        self._alerts = self.heartbeat.alerts = alerts
+        self.context.alerts = alerts
 
     @property
     def strategy_error_count(self) -> int:
@@ -243,8 +219,8 @@ class TradeLoop:
         self.watch.toggle_pause()
 
     def _alert(self, kind: str, key: str, summary: str, details: dict[str, str]) -> None:
-        if self._alerts is not None:
-            self._alerts.post(kind, key, summary, details)
+        if self.context.alerts is not None:
+            self.context.alerts.post(kind, key, summary, details)
 
     # ---------------------------------------------------------------- running
 

@@ -24,17 +24,9 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import BookSide, Order, Side, decode_answer
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
-    from kalshi_cli.runner.eventlog import EventLog
-    from kalshi_cli.runner.execution import Executor
+    from kalshi_cli.runner.loop_context import LoopContext
     from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.market_pass import Alert
-    from kalshi_cli.runner.own_orders import OwnOrders
-    from kalshi_cli.runner.portfolio import Portfolio
-    from kalshi_cli.runner.ports import LoopClient, MarketFeed
-    from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.strategies import Strategy
-    from kalshi_cli.vocabulary.clock import Clock
 
 CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
 
@@ -42,35 +34,24 @@ CLOSED_EVENTS = frozenset({"closed", "determined", "settled", "deactivated"})
 class LoopWatch:
     def __init__(
         self,
+        context: LoopContext,
         *,
-        client: LoopClient,
-        feed: MarketFeed,
-        clock: Clock,
-        strategy: Strategy[Any],
-        risk: RiskEngine,
-        records: LoopTradingRecords,
-        portfolio: Portfolio,
-        executor: Executor,
-        own: OwnOrders,
-        log: EventLog,
-        settings: LoopSettings,
-        alert: Alert,
         index_markets: Mapping[str, Sequence[str]],
         closed: set[str],
         on_resume: Callable[[], None],
     ) -> None:
-        self._client = client
-        self._feed = feed
-        self._clock = clock
-        self.strategy = strategy
-        self._risk = risk
-        self._records = records
-        self._portfolio = portfolio
-        self._executor = executor
-        self._own = own
-        self._log = log
-        self.settings = settings
-        self._alert = alert
+        self._context = context
+        self._client = context.client
+        self._feed = context.feed
+        self._clock = context.clock
+        self._risk = context.risk
+        self._records = context.records
+        self._portfolio = context.portfolio
+        self._executor = context.executor
+        self._own = context.own
+        self._log = context.log
+        self._alert = context.alert
+        clock = context.clock
         self._index_markets = index_markets  # an index -> the markets that settle on it
         self._closed = closed  # written here as markets close; the market pass reads it
         self._on_resume = on_resume
@@ -81,6 +62,14 @@ class LoopWatch:
         self._breached: set[str] = set()
         self._next_schedule = clock.monotonic()  # when the maintenance windows are read again
         self._maintenance: tuple[float, float] | None = None  # the window holding now, if any
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._context.settings
+
+    @property
+    def strategy(self) -> Strategy[Any]:
+        return self._context.strategy
 
     # ---------------------------------------------------------------- events from the feed
 

@@ -17,7 +17,7 @@ the loop's own orders, the alert to post); the loop sets `paused` once a tick.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,20 +39,10 @@ from kalshi_cli.vocabulary.errors import KalshiError
 from kalshi_cli.vocabulary.models import Level, Orderbook, PriceRange
 
 if TYPE_CHECKING:
-    from kalshi_cli.risk import RiskEngine
-    from kalshi_cli.runner.eventlog import EventLog
-    from kalshi_cli.runner.execution import Executor
+    from kalshi_cli.runner.loop_context import LoopContext
     from kalshi_cli.runner.loop_settings import LoopSettings
-    from kalshi_cli.runner.own_orders import OwnOrders
-    from kalshi_cli.runner.portfolio import Portfolio
-    from kalshi_cli.runner.ports import LoopClient, MarketFeed
-    from kalshi_cli.runner.records import LoopTradingRecords
-    from kalshi_cli.vocabulary.clock import Clock
 
 STRATEGY_GUARD = "strategy_guard"  # the rule name of the trips and states it writes
-
-# kind, key, summary, details: the loop's alert (runner/alerting.py), or nothing without one
-Alert = Callable[[str, str, str, dict[str, str]], None]
 
 
 @dataclass(frozen=True)
@@ -89,35 +79,24 @@ def checked(
 class MarketPass:
     def __init__(
         self,
+        context: LoopContext,
         *,
-        client: LoopClient,
-        feed: MarketFeed,
-        clock: Clock,
-        strategy: Strategy[Any],
-        risk: RiskEngine,
-        records: LoopTradingRecords,
-        portfolio: Portfolio,
-        executor: Executor,
-        own: OwnOrders,
-        log: EventLog,
-        settings: LoopSettings,
-        alert: Alert,
         terms: Mapping[str, MarketTerms],
         complements: Mapping[str, str],
         closed: set[str],
     ) -> None:
-        self._client = client
-        self._feed = feed
-        self._clock = clock
-        self.strategy = strategy
-        self._risk = risk
-        self._records = records
-        self._portfolio = portfolio
-        self._executor = executor
-        self._own = own
-        self._log = log
-        self.settings = settings
-        self._alert = alert
+        self._context = context
+        self._client = context.client
+        self._feed = context.feed
+        self._clock = context.clock
+        self._risk = context.risk
+        self._records = context.records
+        self._portfolio = context.portfolio
+        self._executor = context.executor
+        self._own = context.own
+        self._log = context.log
+        self._alert = context.alert
+        settings = context.settings
         # how each market settles (its strike fields, close, the index its rules name)
         self._terms = terms
         # ticker -> the other market of its two-outcome, mutually exclusive event
@@ -137,6 +116,14 @@ class MarketPass:
         # window over unchanged mids is unchanged (docs: `history_s` is set to `window_s`)
         window_s = getattr(settings.params, "window_s", None)
         self._window_is_horizon = window_s is None or settings.history_s <= window_s
+
+    @property
+    def settings(self) -> LoopSettings:
+        return self._context.settings
+
+    @property
+    def strategy(self) -> Strategy[Any]:
+        return self._context.strategy
 
     def stop_waiting(self, ticker: str) -> bool:
         """A stop-loss fired in this market whose close did not fill: its retry is due by
