@@ -136,7 +136,7 @@ def read_phase(path: Path) -> None:
         from kalshi_cli.services.pnl import summarize
 
         with Timer() as pnl:
-            summary = summarize(store.fills.iter_fills(), store.settlements.settlements())
+            summary = summarize(store.fills.iter_fills(), store.settlements.read())
         print(f"pnl.summarize over iter_fills         {pnl}  realized {summary.engine.realized}")
         print(f"  peak RSS                            {peak_mb():6.1f} MB")
         print(f"ratio: summarize / iter_fills         {pnl.cpu / stream.cpu:6.1f}x (cpu)")

@@ -67,7 +67,7 @@ def build_report(run: RunArtifacts) -> dict[str, Any]:
     forecasts: Counter[tuple[str, Decimal, bool]] = Counter()
     reasons: dict[str, str] = {}
     with Store.open(run.state_path, create=False) as store:
-        settlements = store.settlements.settlements()
+        settlements = store.settlements.read()
         filled_orders = {f.order_id for f in store.fills.iter_fills()}
         for i in store.orders.iter_intents():
             if i.order_id is not None and i.order_id in filled_orders:

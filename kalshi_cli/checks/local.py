@@ -306,7 +306,7 @@ def _expected_edge(store: Store, day: str) -> Decimal:
     start = day_start(day)
     total = ZERO
     fair: dict[str, Decimal | None] = {}
-    for fill in store.fills.fills(since=start):
+    for fill in store.fills.read(since=start):
         coid = fill.client_order_id
         if coid is None:
             continue

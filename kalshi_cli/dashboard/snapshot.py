@@ -366,7 +366,7 @@ def _pnl(store: Store, day: str) -> Pnl:
     series: list[tuple[float, Decimal]] = []
     total = ZERO
     # the fills of today, oldest first, with the realized P&L the loop wrote on each
-    for fill in sorted(store.fills.fills(since=day_start(day)), key=lambda f: f.ts):
+    for fill in sorted(store.fills.read(since=day_start(day)), key=lambda f: f.ts):
         if utc_day(fill.ts) != day:
             continue
         total += fill.realized_pnl or ZERO
@@ -377,7 +377,7 @@ def _pnl(store: Store, day: str) -> Pnl:
 def _fills(store: Store) -> Iterable[FillLine]:
     from kalshi_cli.services.metrics import fill_slippage
 
-    for fill in reversed(store.fills.fills(limit=RECENT_FILLS)):  # newest first
+    for fill in reversed(store.fills.read(limit=RECENT_FILLS)):  # newest first
         intent = store.orders.get_intent(fill.client_order_id) if fill.client_order_id else None
         side = intent.side if intent is not None else Side.YES
         action, price = from_book(fill.book_side, fill.yes_price, side)

@@ -185,7 +185,7 @@ def rebuild(store: Store, portfolio: Portfolio, subaccount: int = 0) -> list[Any
 
     fills = list(store.fills.iter_fills(subaccount=subaccount))
     missing: list[tuple[str, Decimal]] = []
-    settlements = book_settlements(store.settlements.settlements(), subaccount)
+    settlements = book_settlements(store.settlements.read(), subaccount)
     for event in merge_settlements(fills, settlements):
         if isinstance(event, SettlementRecord):
             portfolio.apply_settlement(

@@ -908,16 +908,16 @@ def summarize_store(
     if subaccount is None:
         numbers = sorted(
             set(store.fills.fill_subaccounts())
-            | {s.subaccount for s in store.settlements.settlements() if s.subaccount is not None}
+            | {s.subaccount for s in store.settlements.read() if s.subaccount is not None}
         )
         if len(numbers) > 1:
             return add_books(
                 {n: summarize_store(store, since=since, subaccount=n) for n in numbers}, since
             )
-        whole = _summarize_book(store, since, None, store.settlements.settlements())
+        whole = _summarize_book(store, since, None, store.settlements.read())
         whole.books = {numbers[0]: whole.engine} if numbers else {}
         return whole
-    everyone = store.settlements.settlements()
+    everyone = store.settlements.read()
     traded = store.fills.fill_tickers(subaccount=subaccount)
     if subaccount == 0:
         traded |= {s.ticker for s in everyone} - store.fills.fill_tickers()

@@ -445,7 +445,7 @@ def backfill_realized(store: Store) -> int:
     Returns how many were written."""
     from kalshi_cli.services.pnl import book_settlements, realized_per_fill
 
-    settlements = store.settlements.settlements()
+    settlements = store.settlements.read()
     missing = [
         (fill.fill_id, event.net)
         for number in store.fills.fill_subaccounts()

@@ -66,7 +66,7 @@ class FillRepository:
         )
         return cur.rowcount == 1
 
-    def fills(
+    def read(
         self,
         *,
         ticker: str | None = None,

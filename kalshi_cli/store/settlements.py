@@ -58,7 +58,7 @@ class SettlementRepository:
                 added += cur.rowcount == 1
         return added
 
-    def settlements(
+    def read(
         self, *, since: float | None = None, until: float | None = None
     ) -> list[SettlementRecord]:
         where, params = time_range("settled_at", since, until)

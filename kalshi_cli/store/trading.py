@@ -115,6 +115,6 @@ class TradingStateRepository:
             (start, start + DAY_SECONDS),
         ):
             total += Decimal(value)
-        for s in self._settlements.settlements(since=start, until=start + DAY_SECONDS):
+        for s in self._settlements.read(since=start, until=start + DAY_SECONDS):
             total += s.realized_pnl
         return total

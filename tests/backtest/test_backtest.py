@@ -122,7 +122,7 @@ def test_a_market_that_settles_mid_run_pays_its_result_and_takes_no_more_orders(
     settled_at = settlement.settled_time
     assert all(f.created_time <= settled_at for f in fills)
     with Store.open(artifacts.state_path, create=False) as store:
-        assert [s.ticker for s in store.settlements.settlements()] == [LAL]
+        assert [s.ticker for s in store.settlements.read()] == [LAL]
         assert all(i.created_at <= artifacts.started + 150.5 for i in store.orders.intents())
     assert report["exit_reasons"] == {"settlement": 1}
 

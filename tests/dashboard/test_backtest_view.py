@@ -104,7 +104,7 @@ def test_every_panel_shows_the_reports_numbers(result: Path) -> None:
         assert "no position left open" in seen["left"]
     # the last fills: the run's state file's, newest first
     with Store.open(result / "backtest.db") as store:
-        fills = list(reversed(store.fills.fills(limit=RECENT_FILLS)))
+        fills = list(reversed(store.fills.read(limit=RECENT_FILLS)))
     assert fills
     assert seen["fills"].count(LAL) == len(fills)
     for day in report["by_day"]:

@@ -226,7 +226,7 @@ def test_settled_markets_handed_over_to_the_historical_tier_are_still_cross_chec
                 for f in store.fills.iter_fills()
                 if not (f.ticker == A and f.book_side is BookSide.ASK)
             ),
-            store.settlements.settlements(),
+            store.settlements.read(),
         )
         with connect(history.account) as client:
             assert {p.ticker for p in client.get_positions(include_flat=True)} == {C}

@@ -94,7 +94,7 @@ def test_a_late_fill_wrongly_marked_rejected_is_put_right_by_kalshi_reconcile(
         intent = store.orders.get_intent("late-1")
         assert intent is not None
         assert (intent.status, intent.order_id, intent.filled) == ("executed", order.order_id, 3)
-        fills = store.fills.fills(ticker=ticker)
+        fills = store.fills.read(ticker=ticker)
         assert sum((f.count for f in fills), D(0)) == 3
         assert {(f.client_order_id, f.strategy) for f in fills} == {("late-1", "spike")}
     again = json.loads(kalshi("reconcile", "--json").stdout)
@@ -112,12 +112,12 @@ def test_fills_recorded_before_the_order_was_found_are_attributed_afterwards(
     # the fills are copied while the intent still has no order id (as the old reconcile did,
     # or a loop whose lookup failed): recorded without an intent
     assert service.sync_fills() == 1
-    assert [f.client_order_id for f in store.fills.fills(ticker=ticker)] == [None]
+    assert [f.client_order_id for f in store.fills.read(ticker=ticker)] == [None]
     report = service.reconcile()
     assert report.resolved_unknown == ["late-2"]
     intent = store.orders.get_intent("late-2")
     assert intent is not None and (intent.status, intent.filled) == ("resting", 2)
-    (fill,) = store.fills.fills(ticker=ticker)
+    (fill,) = store.fills.read(ticker=ticker)
     assert (fill.client_order_id, fill.strategy) == ("late-2", "spike")
 
 

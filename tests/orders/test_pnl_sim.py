@@ -85,7 +85,7 @@ def exchange_positions(prime: SimHarness) -> dict[str, dict[str, str]]:
 def test_realized_pnl_and_fees_match_the_simulator_to_the_cent(
     prime: SimHarness, client: KalshiClient, scripted: Store
 ) -> None:
-    summary = summarize(scripted.fills.iter_fills(), scripted.settlements.settlements())
+    summary = summarize(scripted.fills.iter_fills(), scripted.settlements.read())
     theirs = exchange_positions(prime)
     assert set(theirs) == set(summary.engine.markets)
     for ticker, market in summary.engine.markets.items():
@@ -165,7 +165,7 @@ def test_a_missing_fill_shows_as_a_difference(
             for f in scripted.fills.iter_fills()
             if not (f.ticker == o and f.book_side is BookSide.ASK)
         ),
-        scripted.settlements.settlements(),
+        scripted.settlements.read(),
     )
     view = mark_to_market(client, scripted, engine=sparse.engine)
     assert {d.what for d in view.differences} >= {"position", "realized_gross", "fees"}
@@ -199,7 +199,7 @@ def test_settled_markets_are_cross_checked_too(
             for f in scripted.fills.iter_fills()
             if not (f.ticker == won and f.book_side is BookSide.ASK)
         ),
-        scripted.settlements.settlements(),
+        scripted.settlements.read(),
     )
     only_open = mark_to_market(client, scripted, engine=sparse.engine)
     assert all(d.ticker != won for d in only_open.differences)
@@ -237,7 +237,7 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
 
     # YES: 10 x $0.25 back for $4.00 paid; NO won, but pays $0.75 a contract, not $1.00
     assert client.get_balance().balance - before == D("2.50") + D("3.00")
-    summary = summarize(store.fills.iter_fills(), store.settlements.settlements())
+    summary = summarize(store.fills.iter_fills(), store.settlements.read())
     theirs = exchange_positions(prime)
     yes, no = summary.engine.markets["KXF-EV-Y"], summary.engine.markets["KXF-EV-N"]
     assert yes.realized_gross == D("2.50") - D("4.00")
@@ -246,7 +246,7 @@ def test_a_floored_market_settling_below_its_floor_pays_the_floor(
         assert market.position == 0
         assert market.realized_gross == parse_decimal(theirs[ticker]["realized_pnl_dollars"])
         assert market.fees == parse_decimal(theirs[ticker]["fees_paid_dollars"])
-    day_total = sum((s.realized_pnl for s in store.settlements.settlements()), D(0))
+    day_total = sum((s.realized_pnl for s in store.settlements.read()), D(0))
     assert day_total == yes.realized_gross + no.realized_gross
     store.close()
 

@@ -324,11 +324,11 @@ def test_fills_are_copied_from_the_time_asked_only(
     between = _two_fills_ten_seconds_apart(manual_sim, manual_clock, ticker)
     with connect(manual_sim.account) as client, Store.open(tmp_path / "a.db") as store:
         assert OrderService(client, store).sync_fills(since_ts=int(between)) == 1
-        assert [f.count for f in store.fills.fills(ticker=ticker)] == [Decimal(2)]
+        assert [f.count for f in store.fills.read(ticker=ticker)] == [Decimal(2)]
     with connect(manual_sim.account) as client, Store.open(tmp_path / "b.db") as store:
         report = OrderService(client, store).reconcile(since_ts=int(between))
         assert report.fills_added == 1
-        assert [f.count for f in store.fills.fills(ticker=ticker)] == [Decimal(2)]
+        assert [f.count for f in store.fills.read(ticker=ticker)] == [Decimal(2)]
 
 
 # ------------------------------------------------------------------------------ reconcile

@@ -280,7 +280,7 @@ def test_a_market_held_on_two_subaccounts_settles_in_each_book_once(
     assert [len(listed[n]) for n in (0, 1)] == [1, 1]
     assert kalshi("reconcile").exit_code == 0
     with Store.open(state_path(tmp_path)) as store:
-        stored = store.settlements.settlements()
+        stored = store.settlements.read()
         day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
         assert {
             datetime.fromtimestamp(f.ts, tz=UTC).strftime("%Y-%m-%d")
@@ -379,12 +379,10 @@ def test_a_settlement_copied_before_0004_is_replaced_by_each_subaccounts(
     finally:
         conn.close()
     with Store.open(path) as store:
-        assert [(s.ticker, s.subaccount) for s in store.settlements.settlements()] == [
-            (ticker, None)
-        ]
+        assert [(s.ticker, s.subaccount) for s in store.settlements.read()] == [(ticker, None)]
     assert kalshi("reconcile").exit_code == 0
     with Store.open(path) as store:
-        stored = store.settlements.settlements()
+        stored = store.settlements.read()
         assert sorted((s.ticker, s.subaccount) for s in stored) == [(ticker, 0), (ticker, 1)]
         day = datetime.fromtimestamp(stored[0].settled_at, tz=UTC).strftime("%Y-%m-%d")
         daily = store.trading.daily_realized_pnl(day)

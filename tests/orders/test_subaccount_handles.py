@@ -89,7 +89,7 @@ def test_catch_up_reads_every_subaccount_without_rescoping_the_callers_client(
         scopes, paths = _scopes_during(
             client, transport, scope, lambda: catch_up(client, store, now=SystemClock().wall())
         )
-        books = {f.subaccount for f in store.fills.fills()}
+        books = {f.subaccount for f in store.fills.read()}
     assert "/trade-api/v2/portfolio/fills" in paths
     assert books == {0, 1}  # every subaccount's fills read, each booked on its own
     assert scopes == {scope}

@@ -104,7 +104,7 @@ def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path
         rig.client.deliver_held()
     # the fill is read before the next lookup by client order id would have run
     assert rig.loop.executor.sync_fills() >= 1
-    fills = [f for f in rig.store.fills.fills() if f.client_order_id == coid]
+    fills = [f for f in rig.store.fills.read() if f.client_order_id == coid]
     assert fills, "the late fill is attributed to its intent"
     assert {f.strategy for f in fills} == {"market-maker"}
     intent = rig.store.orders.get_intent(coid)

@@ -355,4 +355,4 @@ def test_a_fill_already_read_is_not_read_again_when_its_messages_arrive(
         r.loop.tick(kept, full=False)
         assert r.requests(sim).get(FILLS, 0) == reads
         assert r.loop.portfolio.position(ticker) == 1
-        assert len(r.store.fills.fills()) == 1
+        assert len(r.store.fills.read()) == 1

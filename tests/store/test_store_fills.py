@@ -52,9 +52,9 @@ def test_a_fill_is_stored_once_and_exactly(store: Store) -> None:
     f = fill(1, realized_pnl=D("-0.004"), client_order_id="c1")
     assert store.fills.record_fill(f) is True
     assert store.fills.record_fill(f) is False
-    assert store.fills.fills() == [f]
+    assert store.fills.read() == [f]
     assert store.fills.count_fills() == 1
-    got = store.fills.fills()[0]
+    got = store.fills.read()[0]
     assert (got.yes_price, got.count, got.fee) == (D("0.0125"), D("3.75"), D("0.0001"))
     assert got.book_side is BookSide.BID and got.is_taker is True
     assert got.signed_count == D("3.75")
@@ -79,9 +79,9 @@ def test_iter_fills_streams_in_time_order_with_filters(store: Store) -> None:
     assert [f.ts - DAY for f in store.fills.iter_fills()] == list(range(10))
     assert [f.ts - DAY for f in store.fills.iter_fills(since=DAY + 3, until=DAY + 6)] == [3, 4, 5]
     assert {f.ticker for f in store.fills.iter_fills(ticker="T-A")} == {"T-A"}
-    assert [f.ts - DAY for f in store.fills.fills(limit=3)] == [7, 8, 9]
-    assert [f.ts - DAY for f in store.fills.fills(since=DAY + 8)] == [8, 9]
-    assert list(store.fills.iter_fills()) == store.fills.fills()
+    assert [f.ts - DAY for f in store.fills.read(limit=3)] == [7, 8, 9]
+    assert [f.ts - DAY for f in store.fills.read(since=DAY + 8)] == [8, 9]
+    assert list(store.fills.iter_fills()) == store.fills.read()
 
 
 def test_iter_fills_does_not_load_everything(store: Store) -> None:
@@ -92,7 +92,7 @@ def test_iter_fills_does_not_load_everything(store: Store) -> None:
             pass
         _, streamed_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        everything = store.fills.fills()
+        everything = store.fills.read()
         _, listed_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -154,8 +154,8 @@ def test_settlements_are_stored_once(store: Store) -> None:
     s = settlement("T-A", DAY + 10)
     assert store.settlements.record_settlement(s) is True
     assert store.settlements.record_settlement(s) is False
-    assert store.settlements.settlements() == [s]
-    assert store.settlements.settlements(since=DAY + 11) == []
+    assert store.settlements.read() == [s]
+    assert store.settlements.read(since=DAY + 11) == []
     assert s.realized_pnl == D("6.279")
 
 

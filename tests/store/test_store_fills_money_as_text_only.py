@@ -92,13 +92,13 @@ def test_the_migration_drops_the_integer_copies_and_keeps_every_fill(tmp_path: P
         assert {"fills_ts", "fills_ticker_ts", "fills_subaccount"} <= indexes
         assert all_fill_rows(store._conn) == before  # same rowids: same order within a moment
         # the table keeps its constraints: one row per fill_id, a side and a subaccount checked
-        again = store.fills.fills(ticker="A")[0]
+        again = store.fills.read(ticker="A")[0]
         assert store.fills.record_fill(again) is False
         for bad in ("book_side = 'buy'", "subaccount = 64"):
             with pytest.raises(sqlite3.IntegrityError):
                 store._conn.execute(f"UPDATE fills SET {bad} WHERE fill_id = 'f1'")
         fills = list(store.fills.iter_fills())
-        settlements = store.settlements.settlements()
+        settlements = store.settlements.read()
         assert [f.fill_id for f in fills] == ["f1", "f2", "f3", "f4", "f5"]
         migrated = summarize_store(store)
         books = {n: summarize_store(store, subaccount=n) for n in (0, 2)}
@@ -132,13 +132,13 @@ def test_a_new_fill_is_written_and_read_back_as_its_text(tmp_path: Path) -> None
         assert store._conn.execute("SELECT yes_price, count FROM fills").fetchall() == [
             ("0.1234567", "0.005")
         ]
-        assert store.fills.fills() == [fill]
+        assert store.fills.read() == [fill]
         store.settlements.record_settlement(
             SettlementRecord("A", "E", "no", D(0), D(0), D(0), D(0), D(0), D(0), 9.0)
         )
         assert (
             summarize_store(store).to_json()
-            == summarize([fill], store.settlements.settlements()).to_json()
+            == summarize([fill], store.settlements.read()).to_json()
         )
 
 
