@@ -381,7 +381,7 @@ def execute(
             if info.result and ticker not in loop.closed:
                 venue.settle(ticker, info.result)
         sync_settlements(client, store)
-        loop.executor.sync_fills()
+        loop.executor.fills.sync()
         equity.append(_equity_point(venue, feed, clock.wall()))
         books = {t: _last_book(feed, t) for t in tickers}
     finally:

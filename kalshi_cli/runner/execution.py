@@ -30,17 +30,16 @@ face to the loop and its session, so they need not know its parts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kalshi_cli.runner.call_guard import CallGuard, Counters
 from kalshi_cli.runner.cancels import Cancels
 from kalshi_cli.runner.fills import FillSync, SentOrders
 from kalshi_cli.runner.outbox import Outbox
 from kalshi_cli.runner.sender import Sender, intent_fields
-from kalshi_cli.runner.unknown_orders import Unknown, UnknownOrders
-from kalshi_cli.strategies import Cancel, Intent
+from kalshi_cli.runner.unknown_orders import UnknownOrders
+from kalshi_cli.strategies import Intent
 
 if TYPE_CHECKING:
     from kalshi_cli.risk import RiskEngine
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
     from kalshi_cli.runner.portfolio import Portfolio
     from kalshi_cli.runner.records import LoopTradingRecords
     from kalshi_cli.services.orders import OrderClient, OrderService
-    from kalshi_cli.store import FillRecord, Store
+    from kalshi_cli.store import Store
     from kalshi_cli.vocabulary.clock import Clock
 
 
@@ -272,27 +271,7 @@ class Executor:
         self._log.emit("group_dropped", {"ticker": intent.ticker, "reason": reason})
         return False
 
-    # ---------------------------------------------------------------- the parts, handed on
-
-    def flush(self) -> None:
-        """Send what waits in the tick's batch (runner/outbox.py)."""
-        self.outbox.flush()
-
-    @property
-    def queued(self) -> list[Intent]:
-        return self.outbox.queued
-
-    @property
-    def queued_since(self) -> float:  # monotonic
-        return self.outbox.queued_since
-
-    def cancel(self, decision: Cancel) -> bool:
-        return self.cancels.cancel(decision)
-
-    def cancel_order(
-        self, ticker: str, order_id: str, reason: str, *, withdraw: bool = False
-    ) -> bool:
-        return self.cancels.cancel_order(ticker, order_id, reason, withdraw=withdraw)
+    # ---------------------------------------------------------------- the executor's own state
 
     @property
     def fills_due(self) -> bool:
@@ -304,65 +283,3 @@ class Executor:
             self._fills_due.set()
         else:
             self._fills_due.clear()
-
-    def sync_fills(self, *, since_ts: int | None = None) -> int:
-        return self.fills.sync(since_ts=since_ts)
-
-    def load_seen(self, records: Iterable[FillRecord]) -> None:
-        self.fills.load_seen(records)
-
-    def fill_is_news(self, data: Any) -> bool:
-        return self.fills.fill_is_news(data)
-
-    def order_fills_are_news(self, order_id: str, filled: Decimal) -> bool:
-        return self.fills.order_fills_are_news(order_id, filled)
-
-    def order_message(self, data: Any) -> bool:
-        return self.fills.order_message(data)
-
-    @property
-    def unknown(self) -> dict[str, Unknown]:
-        return self.unknown_orders.unknown
-
-    def holds_unknown(self, ticker: str) -> bool:
-        return self.unknown_orders.holds(ticker)
-
-    def resolve_unknown(self, *, guarded: bool = True) -> None:
-        self.unknown_orders.resolve(guarded=guarded)
-
-    def see_unknown_through(
-        self, abandon: threading.Event | None = None, *, wait: bool = True
-    ) -> list[str]:
-        return self.unknown_orders.see_through(abandon, wait=wait)
-
-    @property
-    def order_group_id(self) -> str | None:
-        return self.sender.order_group_id
-
-    @order_group_id.setter
-    def order_group_id(self, group: str | None) -> None:
-        self.sender.order_group_id = group
-
-    @property
-    def backing_off(self) -> bool:
-        return self.guard.backing_off
-
-    @property
-    def safe_mode_tripped(self) -> bool:
-        return self.guard.safe_mode_tripped
-
-    @safe_mode_tripped.setter
-    def safe_mode_tripped(self, tripped: bool) -> None:
-        self.guard.safe_mode_tripped = tripped
-
-    def note_read_ok(self) -> None:
-        """A read the loop makes besides orders, fills and lookups (the exchange schedule)
-        answered: the guard hears it as any call."""
-        self.guard.ok()
-
-    def note_read_failed(self, error: BaseException) -> None:
-        self.guard.failed(error)
-
-    def lift_backoff(self) -> None:
-        """`kalshi resume`: new orders and fill reads may go out again at once."""
-        self.guard.lift()

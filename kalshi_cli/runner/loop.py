@@ -276,15 +276,15 @@ class TradeLoop:
                 self.log.emit("fee_change", change.to_json())
         # while trading is blocked an order of unknown outcome may rest: it is looked up through
         # the backoff, as the withdrawing cancels go, so it is withdrawn once found
-        may_look = self.watch.blocked_by is not None or not self.executor.backing_off
-        if self.executor.unknown and now_m >= self._next_resolve and may_look:
-            self.executor.resolve_unknown(guarded=not self.executor.backing_off)
+        may_look = self.watch.blocked_by is not None or not self.executor.guard.backing_off
+        if self.executor.unknown_orders.unknown and now_m >= self._next_resolve and may_look:
+            self.executor.unknown_orders.resolve(guarded=not self.executor.guard.backing_off)
             self._next_resolve = now_m + self.settings.resolve_s
         due = self.executor.fills_due or now_m >= self._next_fill_poll
         # a failed read leaves fills_due set; retrying it every tick would ignore the backoff
         # and turn a short 429 burst into SAFE_MODE within milliseconds
-        if due and not self.executor.backing_off:
-            self.executor.sync_fills()
+        if due and not self.executor.guard.backing_off:
+            self.executor.fills.sync()
             self._next_fill_poll = now_m + self.settings.fill_poll_s
         # one look at the state file for the tick's own questions (docs/trade-loop.md)
         with self.records.tick(full=full):
@@ -301,11 +301,11 @@ class TradeLoop:
         self.market_pass.paused = self.watch.paused
         self._serve(now_m + budget_s)
         # the orders the visits decided go out together, before anything else of the tick
-        self.executor.flush()
-        if self.executor.safe_mode_tripped:
+        self.executor.outbox.flush()
+        if self.executor.guard.safe_mode_tripped:
             # an order or a fill read of this pass tripped SAFE_MODE: its quotes go now, not
             # on the next pass
-            self.executor.safe_mode_tripped = False
+            self.executor.guard.safe_mode_tripped = False
             self.watch.watch_state()
             self.watch.withdraw(tripped, full=False, went_stale=set())
         self.heartbeat.end_of_tick(now_m)
@@ -339,8 +339,11 @@ class TradeLoop:
             self._visit(turn)
             now = self.clock.monotonic()
             executor = self.executor
-            if executor.queued and now - executor.queued_since >= self.settings.batch_wait_s:
-                executor.flush()  # the first order of the batch has waited long enough
+            if (
+                executor.outbox.queued
+                and now - executor.outbox.queued_since >= self.settings.batch_wait_s
+            ):
+                executor.outbox.flush()  # the first order of the batch has waited long enough
             if self.clock.monotonic() >= until:
                 return
 
@@ -433,7 +436,7 @@ class TradeLoop:
                     {"left_resting": len(own) - n, "reason": "interrupted again"},
                 )
                 return True
-            self.executor.cancel_order(order.ticker, order.order_id, "shutdown")
+            self.executor.cancels.cancel_order(order.ticker, order.order_id, "shutdown")
         return False
 
     def shutdown(self, *, cancel_resting: bool, abandon: threading.Event | None = None) -> Summary:
@@ -444,15 +447,15 @@ class TradeLoop:
         abandoned = False
         if cancel_resting and not self.settings.dry_run:
             abandoned = self._cancel_own(abandon)
-            if not abandoned and self.executor.unknown:
+            if not abandoned and self.executor.unknown_orders.unknown:
                 # one whose answer was lost may still land; with the session's order group it is
                 # looked up once (the group, deleted or triggered, refuses it later), else until
                 # it cannot
-                wait = self.executor.order_group_id is None
-                self.executor.see_unknown_through(abandon, wait=wait)  # logs what it leaves
+                wait = self.executor.sender.order_group_id is None
+                self.executor.unknown_orders.see_through(abandon, wait=wait)  # logs what it leaves
                 abandoned = self._cancel_own(abandon) or bool(abandon and abandon.is_set())
         if not abandoned:
-            self.executor.sync_fills()
+            self.executor.fills.sync()
         self.heartbeat.beat()
         summary = self.summary()
         self.log.emit("stopped", summary.to_json())

@@ -88,7 +88,7 @@ class LoopWatch:
                 changed.setdefault(ticker, event.at)
             elif kind is EventKind.FILL:
                 # a fill already read (an order that filled at once) is no news
-                if event.data is None or self._executor.fill_is_news(event.data):
+                if event.data is None or self._executor.fills.fill_is_news(event.data):
                     self._executor.fills_due = True
             elif kind is EventKind.USER_ORDER and event.data is not None:
                 self._order_update(event.data)
@@ -109,7 +109,7 @@ class LoopWatch:
                 self._log.emit(f"feed_{kind}", {"reason": event.reason, "source": event.source})
                 if event.error is not None:
                     # a failed book poll is a failed call: the API error guard counts it
-                    self._executor.note_read_failed(event.error)
+                    self._executor.guard.failed(event.error)
         return changed, went_stale
 
     def _order_update(self, data: Any) -> None:
@@ -128,9 +128,9 @@ class LoopWatch:
             self._log.emit("user_order_unreadable", {"order_id": order_id, "error": repr(exc)})
             return
         status, remaining, filled = update.status, update.remaining_count, update.fill_count
-        if filled > 0 and self._executor.order_fills_are_news(order_id, filled):
+        if filled > 0 and self._executor.fills.order_fills_are_news(order_id, filled):
             self._executor.fills_due = True
-        if not self._executor.order_message(data):
+        if not self._executor.fills.order_message(data):
             return
         known = self._portfolio.orders.get(order_id)
         if known is not None and status == "resting" and remaining > 0:
@@ -205,7 +205,7 @@ class LoopWatch:
             # `kalshi resume`: a person has looked; the backoff of the errors that led to
             # SAFE_MODE must not keep the loop idle for another minute, and a strategy still
             # failing is counted afresh toward SAFE_MODE (runner/market_pass.py `forget_errors`)
-            self._executor.lift_backoff()
+            self._executor.guard.lift()
             self._on_resume()
         self.state = row.state
         self._log.emit(
@@ -237,15 +237,19 @@ class LoopWatch:
         `risk.maintenance_withdraw` names (docs/trade-loop.md "Maintenance windows")."""
         read = getattr(self._client, "get_exchange_schedule", None)
         now_m = self._clock.monotonic()
-        if read is not None and now_m >= self._next_schedule and not self._executor.backing_off:
+        if (
+            read is not None
+            and now_m >= self._next_schedule
+            and not self._executor.guard.backing_off
+        ):
             self._next_schedule = now_m + self.settings.schedule_poll_s
             try:
                 schedule = read()
             except KalshiError as exc:
-                self._executor.note_read_failed(exc)
+                self._executor.guard.failed(exc)
                 self._log.emit("schedule_unavailable", {"error": exc.one_line()})
             else:
-                self._executor.note_read_ok()
+                self._executor.guard.ok()
                 windows = [
                     (w.start.timestamp(), w.end.timestamp()) for w in schedule.maintenance_windows
                 ]

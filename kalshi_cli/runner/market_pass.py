@@ -154,7 +154,7 @@ class MarketPass:
             view = self._own_view(ticker)
         if self._stopped(ticker, now, book, view):
             return
-        if self._executor.backing_off or self.paused:
+        if self._executor.guard.backing_off or self.paused:
             return
         price_ranges = self._portfolio.markets[ticker].price_ranges
         taker_rate, maker_rate = self._portfolio.fee_rates(ticker, now)
@@ -202,7 +202,7 @@ class MarketPass:
         intents = [d for d in decisions if not isinstance(d, Cancel)]
         for decision in decisions:
             if isinstance(decision, Cancel):
-                self._executor.cancel(decision)
+                self._executor.cancels.cancel(decision)
         if len(intents) > 1 and (
             len({i.ticker for i in intents}) > 1 or self.strategy.uses_complements
         ):
@@ -264,7 +264,7 @@ class MarketPass:
         self._log.emit("safe_mode", {"detail": detail})
         self._alert("safe_mode", "", detail, {"ticker": ticker})
         # the tick withdraws every quote at the end of this pass (runner/loop.py)
-        self._executor.safe_mode_tripped = True
+        self._executor.guard.safe_mode_tripped = True
 
     def exit(self, ticker: str) -> None:
         """A held market's stop-loss alone: for a tick that brings it no book change but a new
@@ -423,7 +423,7 @@ class MarketPass:
         if (
             not self.strategy.uses_queue_positions
             or self.settings.dry_run
-            or self._executor.backing_off
+            or self._executor.guard.backing_off
         ):
             return
         tickers = {o.ticker for o in self._portfolio.orders.values() if self._own.placed_by_us(o)}
@@ -464,7 +464,7 @@ class MarketPass:
             and now < last.at + self.settings.stop_loss_retry_s
         ):
             # closes held by the backoff go out as soon as it is over, without a new signal
-            if last.tried or self._executor.backing_off:
+            if last.tried or self._executor.guard.backing_off:
                 return
         else:
             first = stops[0]
@@ -472,7 +472,7 @@ class MarketPass:
                 "stop_loss", {"ticker": ticker, "reason": first.reason, "orders": len(stops)}
             )
             self._alert("stop_loss", ticker, first.reason, {"ticker": ticker})
-        tried = not self._executor.backing_off
+        tried = not self._executor.guard.backing_off
         self._stops[ticker] = StopAttempt(now, against, tried)
         if tried:
             for intent in stops:

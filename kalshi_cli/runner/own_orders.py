@@ -70,5 +70,5 @@ class OwnOrders:
         """One withdraw cancel, then `after_each`: during an outage each cancel fails only
         after the client's retries (seconds), and a dozen of them in one tick made a halted
         loop look dead (no heartbeat for 71 s) while it was doing its job."""
-        self._executor.cancel_order(order.ticker, order.order_id, why, withdraw=True)
+        self._executor.cancels.cancel_order(order.ticker, order.order_id, why, withdraw=True)
         self._after_each()

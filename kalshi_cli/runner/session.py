@@ -384,7 +384,7 @@ def build_loop(
         alerts=parts.alerts,
         complements=find_complements(parts.client, markets) if strategy.uses_complements else {},
     )
-    loop.executor.load_seen(fills)
+    loop.executor.fills.load_seen(fills)
     loop.params_file = options.params_file
     if options.paper:
         from kalshi_cli.runner.paper import PaperClient, answer_kill
@@ -782,7 +782,7 @@ def trade(
         if reload is not None:  # a SIGHUP while starting is answered at the first tick
             loop.reload_requested = reload
         group = _open_group(client, store, config, log) if _wants_group(options) else None
-        loop.executor.order_group_id = group
+        loop.executor.sender.order_group_id = group
         log.emit(
             "started",
             {
@@ -803,7 +803,7 @@ def trade(
                 group,
                 log,
                 own_resting=len(loop.own_resting()),
-                unknown=sorted(loop.executor.unknown),
+                unknown=sorted(loop.executor.unknown_orders.unknown),
             )
     finally:
         alerts.close()

@@ -144,7 +144,7 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
         done.cancelled.append(order.order_id)
         loop.portfolio.update_order(order.order_id, remaining=ZERO, status="canceled")
     # a copy: the executor's stays the record of what the state file missed
-    unknown = dict(loop.executor.unknown)
+    unknown = dict(loop.executor.unknown_orders.unknown)
 
     def look() -> None:
         for client_order_id, lost in list(unknown.items()):
@@ -161,13 +161,13 @@ def withdraw_unrecorded(loop: TradeLoop, abandon: threading.Event | None = None)
             if found is not None or loop.clock.monotonic() - lost.since >= LANDING_WINDOW_S:
                 del unknown[client_order_id]  # settled, or it can no longer land
 
-    if loop.executor.order_group_id or (abandon is not None and abandon.is_set()):
+    if loop.executor.sender.order_group_id or (abandon is not None and abandon.is_set()):
         look()  # once: what may still land, the group's trigger below refuses
     else:
         # no group to refuse it: wait, as a shutdown does, until it shows or cannot land
         wait_out_unknown(unknown, look, loop.clock, loop.log, abandon)
     done.left.extend(sorted(unknown))
-    group = loop.executor.order_group_id
+    group = loop.executor.sender.order_group_id
     # only a live session has a group, and its client is the one that made it
     if (
         done.left

@@ -197,7 +197,7 @@ def paper_run(spec: BacktestSpec, workdir: Path) -> Run:
         _drive(loop, driver, spec)
         # as the backtest ends: the loop stops and withdraws its quotes, the last fills are read
         loop.shutdown(cancel_resting=True)
-        loop.executor.sync_fills()
+        loop.executor.fills.sync()
         return orders_of(store), fills_of(store)
     finally:
         log.close()

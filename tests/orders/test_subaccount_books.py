@@ -234,10 +234,10 @@ def test_the_running_loop_applies_only_its_subaccounts_fills(
             client.subaccount = 1
             client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(5)))
             client.subaccount = None
-            assert loop.executor.sync_fills(since_ts=0) == 0
+            assert loop.executor.fills.sync(since_ts=0) == 0
             assert loop.portfolio.position(ticker) == 0
             client.create_order(CreateOrder(ticker, BookSide.BID, D("0.40"), D(3)))
-        assert loop.executor.sync_fills(since_ts=0) == 1
+        assert loop.executor.fills.sync(since_ts=0) == 1
         assert loop.portfolio.position(ticker) == 3
         assert [(f.count, f.subaccount) for f in store.fills.iter_fills()] == [(D(3), 0)]
 

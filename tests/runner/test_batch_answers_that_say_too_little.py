@@ -107,12 +107,14 @@ def test_an_item_that_does_not_say_plainly_leaves_its_order_unknown(
     tickers = list(rig.exchange.markets)[:2]
     for ticker in tickers:
         executor.outbox.queue(_bid(ticker))
-    executor.flush()
+    executor.outbox.flush()
     (first, second) = sent[0]
     assert _resting(rig, first)  # the exchange placed it
     assert _status(rig, first) == "unknown"  # never `rejected`
-    assert first in executor.unknown  # looked up, and its market holds new adding orders
-    assert executor.holds_unknown(tickers[0])
+    assert (
+        first in executor.unknown_orders.unknown
+    )  # looked up, and its market holds new adding orders
+    assert executor.unknown_orders.holds(tickers[0])
     assert _status(rig, second) == "resting"
 
 
@@ -128,9 +130,9 @@ def test_an_item_refused_in_plain_words_is_rejected(tmp_path: Path) -> None:
     executor = rig.loop.executor
     for ticker in list(rig.exchange.markets)[:2]:
         executor.outbox.queue(_bid(ticker))
-    executor.flush()
+    executor.outbox.flush()
     assert _status(rig, sent[0][0]) == "rejected"
-    assert sent[0][0] not in executor.unknown
+    assert sent[0][0] not in executor.unknown_orders.unknown
 
 
 def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
@@ -147,8 +149,8 @@ def test_the_next_batch_holds_a_market_the_last_one_left_an_order_unknown_in(
     a, b = list(rig.exchange.markets)[:2]
     for intent in (_bid(a), _bid(b), _bid(a, Side.NO), _bid(b, Side.NO)):
         executor.outbox.queue(intent)
-    executor.flush()
-    assert executor.holds_unknown(a)
+    executor.outbox.flush()
+    assert executor.unknown_orders.holds(a)
     recorded = [i.ticker for i in rig.store.orders.intents()]
     # a held: no new adding order beside an order of unknown outcome; b's second goes out
     assert recorded.count(a) == 1 and recorded.count(b) == 2
@@ -179,9 +181,9 @@ def test_a_batch_answered_with_the_exchanges_trouble_counts_as_an_api_error(
         executor.guard.backoff_until = 0.0  # each batch as the first after a backoff
         executor.outbox.queue(_bid(ticker))
         executor.outbox.queue(_bid(ticker, Side.NO))
-        executor.flush()
+        executor.outbox.flush()
         assert len(sent) == n
-        assert all(coid in executor.unknown for coid in sent[-1])
+        assert all(coid in executor.unknown_orders.unknown for coid in sent[-1])
         assert executor.guard.backing_off, f"batch {n}: no backoff after the exchange's trouble"
     assert executor.guard.safe_mode_tripped
     assert rig.store.trading.trading_state().state == "SAFE_MODE"
@@ -200,7 +202,7 @@ def test_items_that_only_leave_out_their_ids_do_not_count_as_api_errors(tmp_path
     ticker = next(iter(rig.exchange.markets))
     executor.outbox.queue(_bid(ticker))
     executor.outbox.queue(_bid(ticker, Side.NO))
-    executor.flush()
-    assert all(coid in executor.unknown for coid in sent[0])
+    executor.outbox.flush()
+    assert all(coid in executor.unknown_orders.unknown for coid in sent[0])
     assert not executor.guard.backing_off
     assert rig.loop.risk.api_guard.consecutive == 0

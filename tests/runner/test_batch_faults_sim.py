@@ -45,12 +45,12 @@ def test_orders_of_a_batch_still_in_the_network_count_in_the_total_exposure(
         sim.set_faults(hold_request_s=8.0)
         r.loop.tick(r.feed.drain_events(), full=True)
         executor = r.loop.executor
-        held = set(executor.unknown)
+        held = set(executor.unknown_orders.unknown)
         assert len(held) >= 3, held  # the exposure limit's worth
-        assert wait_for(lambda: not executor.backing_off, 10, pause)
+        assert wait_for(lambda: not executor.guard.backing_off, 10, pause)
         r.loop.tick(r.feed.drain_events(), full=True)
         # the lookups ran and the batch is still in the network: the orders are unknown yet
-        assert set(executor.unknown) == held, executor.unknown
+        assert set(executor.unknown_orders.unknown) == held, executor.unknown_orders.unknown
 
         def landed() -> bool:
             coids = {o.client_order_id for o in r.client.iter_orders(status="resting")}
@@ -167,5 +167,5 @@ def test_a_batch_whose_items_for_a_closed_market_are_refused_places_the_others(
         assert by_market == {a: ["rejected", "rejected"], b: ["resting", "resting"]}, by_market
         resting = {o.client_order_id for o in r.client.iter_orders(status="resting")}
         assert resting == {i.client_order_id for i in r.store.orders.intents() if i.ticker == b}
-        assert r.loop.executor.unknown == {}
-        assert not r.loop.executor.backing_off
+        assert r.loop.executor.unknown_orders.unknown == {}
+        assert not r.loop.executor.guard.backing_off

@@ -26,7 +26,7 @@ def _hold_next_create(rig: Rig, held: Held) -> str:
     while len(rig.client.requests) == sent:
         rig.step(0.5)
     coid = rig.client.requests[sent].client_order_id
-    assert coid in rig.loop.executor.unknown
+    assert coid in rig.loop.executor.unknown_orders.unknown
     return coid
 
 
@@ -75,7 +75,7 @@ def test_an_order_held_past_the_old_grace_lands_late_adopted_and_never_doubled(
     assert [r for r in rig.client.requests[sent:before_landing] if r.ticker == ticker] == []
     for _ in range(4):
         rig.step(0.5)
-    assert coid not in rig.loop.executor.unknown
+    assert coid not in rig.loop.executor.unknown_orders.unknown
     intent = rig.store.orders.get_intent(coid)
     (on_exchange,) = [
         o for o in rig.exchange.orders(rig.client.account_id) if o.client_order_id == coid
@@ -103,7 +103,7 @@ def test_a_late_order_filled_before_the_loop_looked_is_attributed(tmp_path: Path
         rig.clock.advance(0.5)
         rig.client.deliver_held()
     # the fill is read before the next lookup by client order id would have run
-    assert rig.loop.executor.sync_fills() >= 1
+    assert rig.loop.executor.fills.sync() >= 1
     fills = [f for f in rig.store.fills.read() if f.client_order_id == coid]
     assert fills, "the late fill is attributed to its intent"
     assert {f.strategy for f in fills} == {"market-maker"}
@@ -127,7 +127,7 @@ def test_an_order_that_never_lands_is_rejected_only_after_the_window(tmp_path: P
     for _ in range(6):
         rig.step(0.5)
     assert rig.store.orders.get_intent(coid).status == "rejected"
-    assert coid not in rig.loop.executor.unknown
+    assert coid not in rig.loop.executor.unknown_orders.unknown
     for _ in range(10):
         rig.step(0.5)
     assert [r for r in rig.client.requests[sent:] if r.ticker == ticker], "trading resumes"

@@ -55,7 +55,7 @@ def test_no_order_goes_out_while_backing_off_even_in_the_same_pass(tmp_path: Pat
     rig.client.create_errors.append(_server_error())
     rig.step(0.1)  # the first pass would quote both sides of every market
     assert len(rig.client.requests) == 1, "after a 503 the rest of the pass must wait"
-    assert rig.loop.executor.backing_off
+    assert rig.loop.executor.guard.backing_off
     rig.step(1.5)
     assert len(rig.client.requests) > 1, "quoting resumes once the backoff is over"
 

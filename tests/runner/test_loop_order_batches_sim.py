@@ -248,7 +248,7 @@ def test_a_batch_refused_for_the_triggered_order_group_halts_the_loop(
     tickers = [f"KXBATCH-SIM-{c}" for c in "AB"]
     with rig(sim, tmp_path, tickers, strategy="market-maker", params={}) as r:
         group = open_session_group(r.client, r.store, TradeConfig(), r.loop.log)
-        r.loop.executor.order_group_id = group
+        r.loop.executor.sender.order_group_id = group
         r.client.trigger_order_group(group)
         r.loop.tick(r.feed.drain_events(), full=True)
         assert r.requests(sim).get(BATCH) == 1
@@ -267,11 +267,11 @@ def test_a_lost_batch_answer_leaves_every_order_unknown_and_looked_up_never_rese
         sim.set_faults(drop_response_after_commit_rate=1.0)
         r.loop.tick(r.feed.drain_events(), full=True)
         sim.clear_faults()
-        assert len(r.loop.executor.unknown) == 4
+        assert len(r.loop.executor.unknown_orders.unknown) == 4
         assert {i.status for i in r.store.orders.intents()} == {"unknown"}
         r.loop.executor.guard.backoff_until = 0.0
-        r.loop.executor.resolve_unknown()
-        assert r.loop.executor.unknown == {}
+        r.loop.executor.unknown_orders.resolve()
+        assert r.loop.executor.unknown_orders.unknown == {}
         assert {i.status for i in r.store.orders.intents()} == {"resting"}
         sent = r.requests(sim)
         assert sent.get(BATCH, 0) + sent.get(SINGLE, 0) == 1, sent

@@ -86,7 +86,7 @@ def test_ten_thousand_random_ticks_keep_the_invariants(
     assert len(set(ids)) == len(ids)
     assert all(rig.store.orders.get_intent(i) is not None for i in ids)
     # the loop's own view of its positions is the exchange's, once the last fills are read
-    rig.loop.executor.sync_fills()
+    rig.loop.executor.fills.sync()
     ours = {m.ticker: m.position for m in rig.loop.portfolio.open_positions()}
     assert ours == {p.ticker: p.position for p in rig.client.get_positions()}
     assert rig.loop.executor.counters.orders > 20, "the run must actually trade"

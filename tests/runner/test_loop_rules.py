@@ -122,12 +122,12 @@ def test_an_order_whose_answer_is_lost_is_looked_up_never_sent_twice(tmp_path: P
         rig.step(0.5)
     lost = rig.client.requests[sent]
     assert rig.store.orders.get_intent(lost.client_order_id).status == "unknown"
-    assert lost.client_order_id in rig.loop.executor.unknown
+    assert lost.client_order_id in rig.loop.executor.unknown_orders.unknown
     after = len(rig.client.requests)
     for _ in range(6):
         rig.step(0.5)
     # resolved by the lookup, the order counts as the loop's own; nothing was re-sent
-    assert rig.loop.executor.unknown == {}
+    assert rig.loop.executor.unknown_orders.unknown == {}
     intent = rig.store.orders.get_intent(lost.client_order_id)
     (on_exchange,) = [
         o
@@ -148,16 +148,18 @@ def test_a_market_with_an_unresolved_order_takes_no_new_order(tmp_path: Path) ->
     rig.client.lookup_errors.extend("missing" for _ in range(6))
     rig.step(0.1)
     rig.feed.drain_events()  # and its user_orders message is lost too
-    ((coid, lost),) = rig.loop.executor.unknown.items()
+    ((coid, lost),) = rig.loop.executor.unknown_orders.unknown.items()
     sent = len(rig.client.requests)
     for _ in range(8):
         rig.step(0.5)
-    assert coid in rig.loop.executor.unknown, "not listed yet, within the grace period"
+    assert coid in rig.loop.executor.unknown_orders.unknown, (
+        "not listed yet, within the grace period"
+    )
     assert [r for r in rig.client.requests[sent:] if r.ticker == lost.ticker] == []
     assert [r for r in rig.client.requests[sent:] if r.ticker != lost.ticker], "others go on"
     for _ in range(6):
         rig.step(0.5)
-    assert rig.loop.executor.unknown == {}
+    assert rig.loop.executor.unknown_orders.unknown == {}
     assert rig.store.orders.get_intent(coid).order_id is not None
     assert [r for r in rig.client.requests if r.client_order_id == coid] == [
         r for r in rig.client.requests[:sent] if r.client_order_id == coid

@@ -52,7 +52,7 @@ def _trip_safe_mode(rig: Rig) -> None:
     rig.loop.tick([], full=False)
     rig.client.fills_error = None
     assert rig.store.trading.trading_state().state == "SAFE_MODE"
-    assert rig.loop.executor.backing_off
+    assert rig.loop.executor.guard.backing_off
 
 
 def test_safe_mode_cancels_the_quotes_in_the_tick_that_trips_it(tmp_path: Path) -> None:

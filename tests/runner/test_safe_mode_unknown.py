@@ -29,9 +29,9 @@ def test_an_order_found_resting_after_its_lost_answer_tripped_safe_mode_is_withd
     while len(rig.client.requests) == sent:
         rig.step(0.5)
     coid = rig.client.requests[sent].client_order_id
-    assert coid in rig.loop.executor.unknown
+    assert coid in rig.loop.executor.unknown_orders.unknown
     assert rig.store.trading.trading_state().state == "SAFE_MODE"
-    assert rig.loop.executor.backing_off
+    assert rig.loop.executor.guard.backing_off
     me = rig.client.account_id
     for _ in range(10):  # 5 s: well within the 60 s backoff of SAFE_MODE
         rig.step(0.5)

@@ -117,7 +117,7 @@ def _lose_next_create(rig: Rig, error: str | Held, *, lookups_missing: int = 0) 
     while len(rig.client.requests) == sent:
         rig.step(0.5)
     coid = rig.client.requests[sent].client_order_id
-    assert coid in rig.loop.executor.unknown
+    assert coid in rig.loop.executor.unknown_orders.unknown
     return coid
 
 
@@ -138,11 +138,11 @@ def test_an_order_found_only_at_shutdown_is_cancelled(tmp_path: Path) -> None:
 def test_an_order_that_never_lands_is_waited_for_only_until_it_cannot(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
-    failed_at = rig.loop.executor.unknown[coid].since
+    failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() - failed_at >= LANDING_WINDOW_S
     assert rig.store.orders.get_intent(coid).status == "rejected"
-    assert rig.loop.executor.unknown == {}
+    assert rig.loop.executor.unknown_orders.unknown == {}
 
 
 def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_a_second_interrupt_stops_the_wait_and_leaves_the_order_unknown(tmp_path
 def test_an_exchange_that_does_not_answer_the_lookups_bounds_the_wait(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
-    failed_at = rig.loop.executor.unknown[coid].since
+    failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
     rig.loop.shutdown(cancel_resting=True)
     waited = rig.clock.monotonic() - failed_at
@@ -211,7 +211,7 @@ def test_with_the_sessions_order_group_the_stop_looks_once_and_does_not_wait(
     a deleted group (tests/runner/test_order_group_session.py), so the stop stays quick."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
-    rig.loop.executor.order_group_id = "the-session-group"
+    rig.loop.executor.sender.order_group_id = "the-session-group"
     before = rig.clock.monotonic()
     rig.loop.shutdown(cancel_resting=True)
     assert rig.clock.monotonic() == before, "no wait"

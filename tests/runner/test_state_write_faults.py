@@ -415,7 +415,7 @@ def test_an_order_of_unknown_outcome_at_the_failure_is_stopped_by_the_order_grou
         assert holder.stdin is not None and holder.stdout is not None
         pipe_in, pipe_out = holder.stdin, holder.stdout
         group = open_session_group(s.client, s.store, TradeConfig(), s.loop.log)
-        s.loop.executor.order_group_id = group
+        s.loop.executor.sender.order_group_id = group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)
@@ -561,7 +561,7 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
     ):
         assert holder.stdin is not None and holder.stdout is not None
         pipe_in, pipe_out = holder.stdin, holder.stdout
-        assert s.loop.executor.order_group_id is None  # --no-order-group
+        assert s.loop.executor.sender.order_group_id is None  # --no-order-group
         _idle_pass(s)
         creates = sim.stats()["order_create_requests"]
         sim.set_faults(hold_request_s=4)
@@ -579,7 +579,7 @@ def test_an_order_of_unknown_outcome_at_a_state_failure_without_a_group_does_not
         assert wait_for(lambda: sim.stats()["order_create_requests"] == creates + 1, 30, pause), (
             "the held order request reached the exchange"
         )
-        lost = set(s.loop.executor.unknown)
+        lost = set(s.loop.executor.unknown_orders.unknown)
         assert lost, "the loop knew of an order of unknown outcome at the stop"
         resting = [o.client_order_id for o in s.resting()]
         assert not lost & set(resting), f"the lost order {lost} landed after the stop and rests"
@@ -594,7 +594,7 @@ def test_a_state_failure_stop_without_a_group_waits_only_until_the_lost_order_ca
     LANDING_WINDOW_S, writing nothing; an order that never landed is not reported left."""
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))  # lost for good
-    failed_at = rig.loop.executor.unknown[coid].since
+    failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     done = withdraw_unrecorded(rig.loop)
     waited = rig.clock.monotonic() - failed_at
     assert LANDING_WINDOW_S <= waited < LANDING_WINDOW_S + 5
@@ -626,7 +626,7 @@ def test_an_exchange_that_does_not_answer_bounds_the_wait_of_a_state_failure_sto
 ) -> None:
     rig = make_rig(tmp_path / "s.db", strategy="market-maker", risk=RISK)
     coid = _lose_next_create(rig, Held(10_000.0))
-    failed_at = rig.loop.executor.unknown[coid].since
+    failed_at = rig.loop.executor.unknown_orders.unknown[coid].since
     rig.client.lookup_errors.extend([ServerError("down", status=503)] * 1000)
     done = withdraw_unrecorded(rig.loop)
     waited = rig.clock.monotonic() - failed_at

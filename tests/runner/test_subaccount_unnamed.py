@@ -50,7 +50,7 @@ def test_the_loops_fill_sync_books_an_unnamed_fill_on_its_subaccount(tmp_path: P
     book = to_book(quote.side, quote.action, quote.price)
     fill = _unnamed_fill(quote.order_id, quote.ticker, book.book_side.value, str(book.yes_price))
     rig.client.iter_fills = lambda **_: iter([fill])  # type: ignore[method-assign]
-    assert rig.loop.executor.sync_fills(since_ts=0) == 1
+    assert rig.loop.executor.fills.sync(since_ts=0) == 1
     assert {f.fill_id: f.subaccount for f in rig.store.fills.iter_fills()} == {fill.fill_id: 1}
     # what the next start on 1 compares with the exchange's position: the loop's own fill
     live = rig.loop.portfolio.position(quote.ticker)
