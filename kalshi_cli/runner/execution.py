@@ -33,6 +33,7 @@ import threading
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kalshi_cli.runner.balance_hold import BalanceHold
 from kalshi_cli.runner.call_guard import CallGuard, Counters
 from kalshi_cli.runner.cancels import Cancels
 from kalshi_cli.runner.fills import FillSync, SentOrders
@@ -73,6 +74,7 @@ class Executor:
         self.counters = Counters()
         self.guard = CallGuard(risk=risk, clock=clock, log=log, counters=self.counters)
         self._fills_due = threading.Event()
+        self.balance_hold = BalanceHold(clock=clock, counters=self.counters, log=log)
         self.unknown_orders = UnknownOrders(
             client=client,
             store=store,
@@ -119,6 +121,7 @@ class Executor:
             fills=self.fills,
             fills_due=self._fills_due,
             sent=self.sent,
+            balance_hold=self.balance_hold,
         )
         self.outbox = Outbox(
             client=client,
@@ -177,6 +180,12 @@ class Executor:
             self._log.emit(
                 "intent_held",
                 {"ticker": intent.ticker, "reason": "an order of unknown outcome in this market"},
+            )
+            return None
+        if not intent.reduce_only and self.balance_hold.holds():
+            self._log.emit(
+                "intent_held",
+                {"ticker": intent.ticker, "reason": "the exchange refused a buy for balance"},
             )
             return None
         if self._denied(intent, last_data_at=last_data_at, in_sync=in_sync):

@@ -203,6 +203,7 @@ class Outbox:
                 self._sender.group_triggered(recorded[0][0], exc.message)
             else:
                 self._guard.failed(exc)
+            self._sender.balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
             return
         # an item that does not say plainly is no answer: its order is looked up, as one the
         # answer left out (client/batch_orders.py `_item`)
@@ -236,6 +237,7 @@ class Outbox:
                         reason = item.error or "refused"
                         self._store.orders.mark_rejected(create.client_order_id, reason=reason)
                         self._log.emit("order_rejected", {**intent_fields(intent), "error": reason})
+                        self._sender.balance_hold.refused(reason.split(":")[0])
                         if reason.split(":")[0] == GROUP_TRIGGERED and self._sender.order_group_id:
                             triggered = triggered or (intent, reason)
                     else:

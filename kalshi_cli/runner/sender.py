@@ -33,6 +33,7 @@ from kalshi_cli.vocabulary.models import to_book
 if TYPE_CHECKING:
     from kalshi_cli.client.requests import CreateOrder
     from kalshi_cli.risk import RiskEngine
+    from kalshi_cli.runner.balance_hold import BalanceHold
     from kalshi_cli.runner.call_guard import CallGuard, Counters
     from kalshi_cli.runner.eventlog import EventLog
     from kalshi_cli.runner.fills import FillSync, SentOrders
@@ -61,6 +62,7 @@ class Sender:
         fills: FillSync,
         fills_due: threading.Event,
         sent: SentOrders,
+        balance_hold: BalanceHold,
     ) -> None:
         self.orders = orders
         self._risk = risk
@@ -74,6 +76,7 @@ class Sender:
         self._fills = fills
         self._fills_due = fills_due
         self._sent = sent
+        self.balance_hold = balance_hold
         # the session's order group (runner/order_group.py): every order goes into it
         self.order_group_id: str | None = None
 
@@ -118,6 +121,7 @@ class Sender:
                 self.group_triggered(intent, exc.message)
                 return None
             self._guard.failed(exc)
+            self.balance_hold.refused(exc.code if isinstance(exc, ApiError) else None)
             self._log.emit("order_rejected", {**intent_fields(intent), "error": exc.message})
             return None
         finally:
