@@ -3,6 +3,7 @@ order at all inside it; nothing held once it is over."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -60,3 +61,27 @@ def test_the_window_and_its_lead_time(at: float, adding_held: bool, reducing_hel
 def test_the_maintenance_settings_are_checked(raw: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         RiskLimits.from_config(raw)
+
+
+def test_a_maintenance_denial_says_when_and_why() -> None:
+    engine, _, clock, events = make(RiskLimits(maintenance_lead_s=60.0))
+    engine.maintenance.set([(START_W, END_W)])
+    clock.advance(START_W - START)
+    ctx = engine.context(PositionView("T"), total_exposure=D(0), last_data_at=clock.wall())
+    (denial,) = engine.evaluate(buy(), ctx)
+    assert denial.code is Code.MAINTENANCE
+    start = datetime.fromtimestamp(START_W, tz=UTC)
+    end = datetime.fromtimestamp(END_W, tz=UTC)
+    assert denial.detail == (
+        f"exchange maintenance from {start:%Y-%m-%d %H:%M:%S} to {end:%H:%M:%S} UTC: "
+        "no new orders from 60s before it until it ends"
+    )
+    assert [d["detail"] for k, d in events.seen if k == "risk_denied"] == [denial.detail]
+
+
+def test_the_windows_say_whether_the_schedule_changed() -> None:
+    engine, _, _, _ = make()
+    assert engine.maintenance.set([(START_W, END_W)]) is True  # the loop logs it
+    assert engine.maintenance.set([(START_W, END_W)]) is False  # the same schedule read again
+    assert engine.maintenance.set([(START_W, END_W + 60)]) is True
+    assert engine.maintenance.set([]) is True
