@@ -1,71 +1,15 @@
 """The simulated exchange: markets, books, matching, accounts, fees and settlement. No I/O
 except the optional journal (sim/core/journal.py); time comes from the injected clock.
 
-`Exchange` *has* its parts, each an object of its own with its own state, built once here and
-handed only the parts it needs: `Reference` (reference.py: series, events, markets and their
-fees, validation, and the clock, ids, listeners and journal every part shares), `Ledger`
-(accounts.py: cash, positions, collateral; its docstring has the money, fee and collateral
-rules), `MatchingEngine` (matching.py: the books, planning and applying orders, the trades; it
-reaches the accounts only through `EngineAccounts`, the narrow interface `Ledger` implements),
-`Settlement` (settlement.py: market status and settlement), `OrderGroups` (order_groups.py:
-contracts limits over a rolling 15 s, trigger, reset; its refusals are listed there) and
-`Subaccounts` (subaccounts.py: subaccounts, transfers, netting settings, API keys). `Exchange`
-here is the request-level API the server calls (place, amend, decrease, cancel, the reads), time,
-the archives of old records, and the journal with its snapshot and replay; a method of a part
-the callers use is forwarded at its facade. The data types are in records.py and re-exported
-here.
-
-The public names and signatures below are the contract with the routes (`sim/server/routes/`) and
-the WebSocket.
-
-Conventions:
-- Every price is a YES price as `Decimal` (dollars), every count a `Decimal`.
-- One book per market in V2 terms: `BookSide.BID` buys YES at `price`, `BookSide.ASK` sells YES
-  at `price` (buys NO at 1 - price). Internally the book keeps YES bids and NO bids; a YES bid at
-  p crosses a NO bid at 1 - p. Price-time priority; the resting order's price is the fill price.
-- Positions are netted: positive = YES contracts, negative = NO contracts. Buying YES while
-  holding NO first closes NO: the YES+NO pair is redeemed for $1.00 at once, so the account gets
-  1 - p back per contract instead of paying p.
-- Errors raise `ExchangeError(status, code, message)`; the server turns them into Kalshi's
-  error body with that HTTP status. Every check runs before anything changes: an order is first
-  planned against the book without touching it (fills, self-trade cancels, the final position
-  and collateral), and only a plan that passes every check is journaled and applied. A raising
-  call changes no state.
-- The core is not thread-safe: the server calls it from its one event loop.
-- Every state change is reported to listeners as a `SimEvent` (for the WebSocket channels), in
-  the order it happens; no event objects are built while nobody listens.
-
-Conservation (checked by the property tests): the sum over accounts of exact cash (available
-plus held) + fees collected + $1.00 per outstanding YES/NO pair (the open interest) stays equal
-to the cash that was deposited, through any sequence of orders, amends, cancels and
-settlements.
-
-Refusals (status, code): 400 `invalid_parameters` (bad field combination), 400
-`invalid_price` (off the tick grid or outside the range), 400 `invalid_count` (zero or below, not
-a multiple of 0.01, not whole on a market without fractional trading), 400 `invalid_order` with
-details "post only cross" (as seen on Kalshi's wire), 400 `invalid_reduce_only` (the order would
-not only reduce the position; reduce-only orders are refused, not capped, at placement; they are
-immediate_or_cancel only, as API 3.31.0 says, any other time in force being a 400
-`invalid_parameters`; a resting one in a snapshot from before that, which would grow the
-position when it is hit, is cut to what still reduces it), 400 `insufficient_balance`, 400
-`order_not_resting` (amend or decrease of a canceled or executed order), 404
-`market_not_found`, 404 `not_found` "not found" (an order that does not exist, is another
-account's, or, for a cancel, no longer rests: one identical answer, as on Kalshi's wire), 404
-`account_not_found`, 409 `market_closed` / `market_not_open` / `trading_paused` (orders are taken
-on open markets only), 409 `market_already_settled`, 409 `order_already_exists`
-(`client_order_id` is unique among all of an account's orders, cancelled ones included: Kalshi
-never frees one), 409 `fill_or_kill_insufficient_resting_volume` (an FOK order that cannot fill
-entirely changes nothing); and for reference data, 409 `series_exists` / `event_exists` /
-`market_exists` / `account_exists`.
-
-Lifecycle: an order is `resting` while any of it can still fill, `executed` when it filled
-entirely, `canceled` when the rest was taken off (cancel, decrease to zero, IOC remainder,
-self-trade prevention, expiry, settlement, a reduce-only cut).
-
-Why one module of this length: this is the exchange's request-level API, one method per
-operation, each checking, journaling and then changing, in that order, and each a few calls
-into the parts above; split further, the journal-before-change order of an operation would be
-spread over modules that each see only part of it.
+`Exchange` *has* its parts, each with its own state and handed only the parts it needs:
+`Reference` (series, events, markets, fees, and the clock, ids, listeners and journal they
+share), `Ledger` (accounts.py: cash, positions, collateral), `MatchingEngine` (matching.py: the
+books, planning and applying orders, reaching the accounts only through `EngineAccounts`),
+`Settlement`, `OrderGroups` and `Subaccounts`. `Exchange` itself is the request-level API the
+routes and the local venue call, one method per operation, each checking, journaling and then
+changing, in that order; a raising call changes no state. Its conventions (YES prices, one book
+of bids and asks, netted positions), refusals, lifecycle and the conservation the property tests
+check are in docs/simulator.md "Conventions of the core".
 """
 
 from __future__ import annotations
