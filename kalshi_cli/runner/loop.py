@@ -1,40 +1,15 @@
 """The trade loop: one `tick` at a time, with the clock, the feed and the client injected.
 
-A tick: take the feed's events (book changes, fills, order updates, freshness), look up orders
-whose answer was lost (once a second while there are any), read new fills when one is due (not
-while the API error guard asks for a backoff), note trading-state changes made by other
-processes (`kalshi halt`, `cancel-all`, `resume`, which also lifts the API backoff), check the
-daily circuit breaker, withdraw this loop's resting orders that would add to a position while
-trading is blocked (outside ACTIVE, the breaker tripped, paused, or the market stale: at once
-when the block begins, backoff or not, then on each full pass), then visit markets: each held
-position whose book or position changed first (its stop-loss, then the strategy, whose
-take-profit is an exit), outside any budget, then markets from the schedule
-(runner/schedule.py: those whose book changed, oldest change first, then the sweep over every
-market that a full tick starts, a market unvisited for `max_revisit_s` ahead of the news) until
-the tick's budget is spent; each visit runs the stop-loss and the strategy and sends what the
-risk engine allows. It ends with the heartbeat row (with the lag figures) and the feed age in
-the state file, and every `status_interval_s` a status line.
-
-`run` repeats ticks: one as soon as the feed has something or the schedule has work left, and a
-full tick at least every `tick_interval_s` (the timer work, heartbeats, fill polls, lookups of
-unknown orders, rides on it), each with `tick_budget_s` of market visits, so news never waits
-for a pass over every market. A feed that offers `wait_for_events` (MarketData) wakes the loop
-the moment it queues an event; the wait never outlasts the next full pass, the run's deadline or
-`idle_wait_s` (how soon a stop is seen), so it neither spins nor delays the timer work. A feed
-without it (a recorded one on a simulated clock) is polled every `poll_s` of its clock. Nothing
-in a tick sleeps or reads the wall clock directly, so tests drive it with a `ManualClock`, a
-fake feed and a fake client, thousands of ticks a second.
-
-`TradeLoop` has its parts, each a plain object with its own state, built here and handed
-what it needs: the `Executor` (runner/execution.py: intents to the exchange, fills back), the
-loop's own orders and their withdrawal (`OwnOrders`, runner/own_orders.py), one market's turn
-(`MarketPass`, runner/market_pass.py), what it watches besides the books (`LoopWatch`,
-runner/loop_watch.py: the feed's events, the trading state, the pause, withdrawals, breaches),
-which market is visited next (`MarketSchedule`, runner/schedule.py) and what it says of itself
-(`Heartbeat`, runner/heartbeat.py: the heartbeat row, the dead-man ping, status, the summary).
-The loop itself keeps the tick count, the timers of its reads (fills, lookups of unknown
-orders), which markets' position views it has seen, and the settings and strategy, which it
-hands on again when they are replaced (a params reload; a test swapping the strategy).
+A tick takes the feed's events, does the timer work that is due (lookups of orders whose answer
+was lost, fill reads, the trading state other processes wrote, the daily circuit breaker, the
+withdrawal of adding orders while trading is blocked), then visits markets: held positions whose
+book or position changed first, then the schedule's news and sweep until the tick's budget is
+spent, each visit running the stop-loss and the strategy and sending what the risk engine
+allows; the heartbeat ends it. `run` repeats ticks as news arrives and at least every
+`tick_interval_s`, waking on the feed's `wait_for_events` when it has one; nothing in a tick
+sleeps or reads the wall clock, so tests drive it with a `ManualClock`. `TradeLoop` builds its
+parts (the executor, own orders, market pass, watch, schedule, heartbeat) and the `LoopContext`
+they share. docs/trade-loop.md "Each tick", "How the loop waits" and "Where the code lives".
 """
 
 from __future__ import annotations

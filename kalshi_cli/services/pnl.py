@@ -1,48 +1,14 @@
 """Profit and loss from fills and settlements, by average cost, exact to the last digit.
 
-Positions are netted as Kalshi nets them: positive = YES contracts, negative = NO contracts. A
-fill that buys YES (`bid`) while NO is held first closes NO contracts (selling NO at 1 - p), then
-opens YES with the rest, and the reverse for `ask`.
-
-Method: **average cost**. A position's cost basis is what was paid for its open contracts; closing
-`k` of `n` contracts releases `basis x k / n` (rounded to 1e-6 dollars, and the basis keeps the
-exact remainder, so no rounding drift accumulates). Realized P&L of a close is the proceeds minus
-the released basis. Settlement closes the whole position at what a contract paid: $1.00 to the
-winning side and $0.00 to the other, a floored market's floor to YES, the cost back on a void.
-
-Fees are expensed when paid: `realized_net = realized_gross - fees`. Both are reported, so the
-gross figure can be compared with the exchange's per-market `realized_pnl` and our fees with its
-`fees_paid`.
-
-Unrealized P&L marks the open contracts at the best bid of the held side (what they could be
-sold for now) and, for reference, at the mid.
-
-How the code is laid out (docs/pnl.md, "The engine"):
-
-- one arithmetic: `move`, the running cost basis of one market (close the opposite side
-  first, releasing basis by average cost; open the rest), and `settle_holding`, written once
-  over a number type and its `Units`: Decimal dollars (`DECIMAL`) or integers of a fixed unit
-  (`FIXED`: prices in 1e-6 dollars, counts in 1e-2 contracts, amounts in 1e-8 dollars, exact
-  for every value Kalshi sends). Every realized figure in the package comes from it;
-- one settlement merge, `SettlementQueue`: a settlement is applied before the first fill at or
-  after its time; `merge_settlements` is the same order as one stream of events;
-- `PnlEngine` feeds events one at a time in Decimal (the trade loop, `replay_into`,
-  `realized_per_fill`, the backtest report); `summarize_rows` streams a whole history in
-  `FIXED` units, one pass, into per-(day, strategy, market) cells rolled up at the end into
-  the three groupings. A value finer than the fixed unit switches the pass to `DECIMAL` where
-  it stands (the state so far converts exactly), so no input is ever refused or rounded;
-- `summarize_store` (what `kalshi pnl` runs) reads the state file through `_StretchPass`: one
-  query per stretch of fills (a UTC day between settlements and the `since` cutoff,
-  `Store.iter_fill_moves`), SQLite folding the side into a signed count and the cost of the
-  side bought, each distinct text parsed once to `FIXED` units (`_Parsed`), the
-  path-independent sums (fees, fills, volume) folded per (market, strategy) once a stretch, and
-  only `move` run per fill. A history with a value finer than the units goes through
-  `summarize_rows` over the text.
-
-Memory grows with the number of markets and days, not of fills. Decimal all the way would be
-simpler, but the same stretch pass in Decimal takes about 1.4 times the CPU of the fixed units
-over a million fills, past `kalshi pnl`'s budget (docs/benchmarks.md); the fixed units are
-exact, and go back to Decimal once, at the edge (`Units.dollars`, `Units.contracts`).
+Positions are netted as Kalshi nets them (a YES buy first closes NO held). A close releases the
+cost basis by average cost and keeps the exact remainder; settlement closes a position at what a
+contract paid; fees are expensed when paid (`realized_net = realized_gross - fees`); unrealized
+P&L marks open contracts at the best bid of the held side. One arithmetic serves every figure:
+`move` and `settle_holding`, written once over a number type and its `Units` (Decimal dollars,
+or exact integers of fixed units for the million-fill pass of `kalshi pnl`, which switches to
+Decimal where a value is finer). `PnlEngine` feeds events one at a time; `summarize_store`
+streams a state file a stretch of fills at a time. The method and the engine in full:
+docs/pnl.md "Method: average cost" and "The engine".
 """
 
 from __future__ import annotations

@@ -1,57 +1,14 @@
 """A local venue: our orders matched against a book someone else recorded (or is streaming).
 
-The simulator's exchange core (`sim.core.exchange.Exchange`, in-process, no HTTP) is the matching
-engine and the ledger: it checks, places, fills, charges fees (taker and maker, per series, the
-waiver), prevents self-trades, holds collateral, nets YES against NO and settles, exactly as it
-does for every test of this project. What it cannot know is the rest of the market, which is
-the recorded book; this module puts the two together:
-
-- **Taking.** When our order arrives, the recorded levels it crosses (less what our earlier
-  orders already took from them, `consumed`) are placed in the core for that instant by a
-  "crowd" account (everyone else in the recorded book), best price first; our order walks them
-  in price-time priority (and meets our own resting orders under the exchange's self-trade
-  prevention); what the crowd account has left is taken off again, and what we took is
-  remembered against the recorded level until the recording shows that level shrink by as much.
-- **Resting.** The rest of our order rests in the core; its place in the recorded queue is a
-  `QueueSpot` (venue/queue.py: the fill model). When the recorded trades and level changes say
-  it fills, the crowd account sends the core an immediate-or-cancel order at our price for that
-  count, so the fill is a real maker fill of the core, with its fee.
-- **Trade-through.** A recorded book whose other side crosses our resting price (it could not
-  have, had our order been there) fills our order against that liquidity at our price.
-- **Latency.** A request (place, cancel, amend, decrease) arrives `latency_s` after it is made:
-  the venue first asks its feeder to `advance` to that time (a replay applies the frames in
-  between, which the strategy will only see afterwards), then acts.
-- **Settlement** at the result the data gives (`settle`), through the core's own settlement.
-- **Memory.** A venue runs as long as its data (a backtest of months, paper trading for weeks),
-  so what it keeps must not grow with every order: every `COMPACT_EVERY_S` of the data's time
-  it stores as the served simulator does (`sim.historical.attach_retention`) the trades, our
-  fills and our finished orders a minute old in the core's compact archives (every answer the
-  client reads stays the same), and drops the crowd account's finished orders and fills,
-  which nothing reads (`Exchange.forget_finished_orders`).
-- **Expiry.** An order sent with an `expiration_time` expires as the simulator expires it on its
-  clock (`Exchange.tick`): the first time the venue is touched (a feed call, a request, a read)
-  with the simulated clock at or past that time, before anything else happens, so data stamped
-  after the expiry never fills it.
-
-The trade loop reaches all of this through `client`, a `VenueClient`: the methods of
-`KalshiClient` the loop and the order service call, answering with the same models parsed from
-the same wire shapes (the simulator's serializers), so YES/NO prices are converted exactly as
-against the exchange. It has no network code at all: nothing here can reach an order endpoint.
-
-Subaccounts are the core's (`Exchange.create_subaccount` on `account`, 0 being `account`
-itself); the client acting on one (`VenueClient.subaccount`) reads and writes as the exchange
-does for a client acting on it (docs/backtesting.md "Subaccounts"), and each resting order
-remembers the core's account it rests on, so the fill model fills it there.
-
-Interface for whoever feeds it (a replay, or a live feed for paper trading):
-    `book_changed(ticker, yes, no)` after each change of a market's book (the bid levels by
-    price, as `feed.book.LocalBook` keeps them); `trade(ticker, yes_price, count, taker_side)`
-    for each public trade; `settle(ticker, result)`; `close(ticker)`.
-
-Why one module of this length: `LocalVenue` builds its `VenueClient`, and the client reads
-the venue's state (expiries, queue spots, the core) on every call; in two modules they would
-import each other, a cycle the layer test refuses. The client's length is `KalshiClient`'s
-surface, call for call (tests/venue/test_venue_calls.py).
+The simulator's exchange core (`sim.core.exchange.Exchange`, in-process, no HTTP) is the
+matching engine and the accounts; what it cannot know, the rest of the market, is the recorded
+book, put in for each request by a "crowd" account (everyone else in the recorded book) and
+taken off again. `LocalVenue` holds the core, the recorded books, each resting order's place in
+its queue (`QueueSpot`, venue/queue.py: the fill model), latency, expiry, settlement and the
+compaction that keeps a months-long run's memory flat; `VenueClient` is what the trade loop
+calls instead of `KalshiClient`, answering with the same models from the same wire shapes, and
+has no network code at all. The fill model's assumptions, the feeder's interface and the memory
+rule: docs/backtesting.md "The venue and the fill model" and "For paper trading".
 """
 
 from __future__ import annotations
