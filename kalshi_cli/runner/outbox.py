@@ -1,37 +1,14 @@
 """The orders a tick of the trade loop decided, sent together: the outbox, a part of its
 `Executor` (runner/execution.py).
 
-Sent one by one as the strategy decides them, each order cost the loop's thread a state-file
-commit, a round trip and the commit of its answer before the next market could be looked at,
-and each fill one more round trip to read it: at 500 markets that held a book change up to 12 s
-behind its decision (docs/benchmarks.md). Now the orders a tick's markets want, once the risk
-engine allows them, wait in the outbox until the tick's visits end, the first of them has
-waited `batch_wait_s` (20 ms: a tick-to-order cost nobody notices, the orders of some twenty
-visits), or they fill a batch, then go out at once:
-
-1. their intents are written in one transaction, the trading state read inside it for each, so
-   an intent exists only if the state allowed it when it was recorded, and every intent is on
-   disk before the request leaves (a halt written while the tick was deciding stops them all);
-2. one `POST /portfolio/events/orders/batched` carries them (`KalshiClient.batch_create_orders`);
-   an answer lost for it leaves every order of it unknown, looked up by client order id and
-   never sent again (runner/unknown_orders.py); a refusal of the whole request (4xx, 429, a
-   connection that never sent) leaves none placed;
-3. each item's answer is recorded as `submit` records one; an item refused (insufficient
-   balance) is marked rejected; one the answer does not name is unknown;
-4. fills that any of them made are read once, for the batch, not once an order.
-
-While they wait, the risk engine counts them: each takes its order-rate slot when it is
-queued, and the position limit and the total exposure see the market's view and the account's
-exposure as if every order queued before it rested (`PositionView.after`, as the legs of a
-group are counted); before they leave, the daily circuit breaker is checked again (a loss a
-stop-loss realized meanwhile stops them all). Orders that reduce a position (a stop-loss, a
-take-profit) never wait here: they go out at once, ahead of the batch. A client without batches
-(the paper venue, a test's fake) sends each order on its own, as before.
-
-`Outbox` keeps the queue (`queued`, the exposure it adds, since when its oldest waits) and sends
-it (`flush`); what a batch shares with a single order (the request, an accepted order's
-bookkeeping, a triggered order group) is the `Sender`'s (runner/sender.py), which also sends a
-lone order.
+Orders that add to a position, once the risk engine allows them, wait here until the tick's
+visits end, the first has waited `batch_wait_s`, or they fill a batch; then their intents are
+written in one transaction (the trading state read inside it for each), one
+`POST /portfolio/events/orders/batched` carries them, each item's answer is recorded as a single
+order's is (an answer lost leaves every order of it unknown, never resent), and their fills are
+read once. While they wait the risk engine counts them as resting, and the circuit breaker is
+checked again before they leave. Reducing orders never wait. What a batch shares with a single
+order is the `Sender`'s (runner/sender.py). docs/trade-loop.md "Orders sent together".
 """
 
 from __future__ import annotations

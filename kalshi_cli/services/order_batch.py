@@ -1,37 +1,14 @@
 """`kalshi order batch --file orders.csv|json`: many orders from one file, never one twice.
 
-A batch file holds one order per row, in the trader's terms (the columns of `order place`):
-`ticker, side (yes|no), action (buy|sell), count, price` and, optionally, `tif (gtc|ioc|fok),
-post_only, reduce_only, expires (30m, 2h, 1d, unix seconds or ISO 8601), client_order_id`, read
-and checked by `order_terms.read_terms`, the rules `order place` and the order service use. A
-CSV file has a header naming its columns (a byte-order mark is no part of the first); a JSON
-file is an array of objects with those keys (numbers are read as decimals, never through a
-float). A column or a key written twice is refused: read, only its last copy would count.
-
-The sequence, each step finished for every row before the next begins:
-
-1. Read and check every row locally (`read_batch`): every problem of every row is reported as
-   `file:line: what`, and if there is one, nothing is read from or sent to the exchange.
-2. Give each row its `client_order_id`: the one the row names, or a UUID derived from the
-   batch's id (by default the file's absolute path), the row's order terms as written and how
-   many identical rows came before it. Running the same file again gives every row the same id.
-3. Skip every row whose id is already in the state file: it was recorded by an earlier run (and
-   sent, or about to be), so it is never sent again; its recorded status is reported. One
-   whose outcome that run never learned (`unknown`, `pending`) is looked up by its id: found,
-   it is recorded and reported as the exchange has it; not found, it is reported `unknown`.
-4. Check the other rows against the exchange as `order place` does (`OrderService.prepare`:
-   market open, tick grid, limits, trading state; each market read once for the whole file,
-   `MarketReads`), and the position limit against the rows of the batch taken together. Any
-   refusal: every one is reported with its line, nothing is sent.
-5. Send the rows in batches of the largest size the tier's write budget allows. Before each
-   batch is sent, its rows are written to the state file as intents in one transaction (the
-   trading state checked in it, so nothing is sent after the kill switch, and a halt refuses
-   the batch's rows all or none: the rows of a halted run are reported `not_sent`, after those
-   placed before it), then the batch is sent once. An item refused by the exchange is marked
-   rejected; an accepted one sent. A batch whose answer is lost marks its rows unknown, looks
-   each up once by its id, and stops: the rows after it were never recorded, and a rerun sends
-   them (and skips the rest). A request refused whole before the exchange acted (a 4xx to the
-   request itself) withdraws its intents and stops: a rerun sends its rows and those after.
+Every row is read and checked locally (`read_batch`, with the rules `order place` uses) and
+every problem named as `file:line` before anything is sent; each row gets a `client_order_id`
+derived from the batch id and its terms, so a rerun gives the same ids and skips rows already
+recorded (looking up those whose outcome was never learned); the other rows are checked against
+the exchange, the position limit over the rows together; then they go out in batches the
+tier's write budget allows, each batch's intents written in one transaction before it is sent.
+A lost answer is looked up, never resent; a request refused whole before the exchange acted
+withdraws its intents so a rerun sends them. The steps in full: docs/orders.md "Many orders
+from a file".
 """
 
 from __future__ import annotations

@@ -1,38 +1,13 @@
 """Reconciliation: the exchange's truth brought into the state file, in four named steps.
 
-1. `resolve_unknown`: every intent whose fate the state file cannot be sure of is looked up by
-   its client_order_id among the exchange's orders of its market, whatever their status
-   (resting, executed, canceled) and tier (live, or archived by the historical cutoff): one
-   still awaiting its answer (`pending`: the process died before sending or before recording
-   the answer; `unknown`: the answer was lost), and one
-   marked rejected only because the exchange did not list it (its reason begins with
-   NOT_ON_EXCHANGE; written by an older version after 10 s, or by a clock further off than the
-   margin). Found, it takes the exchange's state, and its fills recorded without an intent
-   become its own. Not found, an awaiting intent is marked rejected only once no request sent
-   for it can land any more and a listing would show it: LANDING_WINDOW_S (the exchange's
-   signature window plus a margin, client/base.py) plus the read lag after it was last written, or
-   `grace_s` if longer. Until then it stays unknown.
-2. `refresh_resting`: local resting orders brought up to date from the exchange's resting
-   orders; one no longer listed is read once to learn whether it filled or was cancelled (from
-   the historical orders when it finished before the cutoff).
-3. `import_foreign_orders`: resting orders the state file does not know (placed elsewhere) are
-   recorded as `external`; one the state file has as rejected (by a reconcile that ran while
-   its request was in flight) takes the exchange's state.
-4. `correct_fills`: the exchange's fills (both tiers: live, and historical for those older than
-   the cutoff, each once) and settlements copied (oldest first), rows marked cancelled whose
-   fills say they filled first corrected, realized P&L given to new fills.
-
-Reads lag writes on Kalshi (REFERENCE.md, "Observed on the real wire": an order answered
-`resting` ~360 ms after its cancel was acknowledged). A read that moves a row backwards (an
-order the state file has as cancelled or executed, both final on the exchange, shown resting;
-or fewer contracts filled than the row says) is not applied if it was requested less than the
-read lag after the row was last written: it may predate the write the row learned from (a
-cancel's answer), and applying it would flip the row back and forth until the lag passed. Such
-an order is read once more when the lag has passed (the run waits for it), and that read
-decides: the row was right, or it was wrong (a kill switch that took a fill for a cancel) and
-is corrected.
-
-It is idempotent: a second run changes nothing.
+`resolve_unknown` looks up every intent whose fate the state file cannot be sure of (marked
+rejected only once no request sent for it can still land), `refresh_resting` brings resting
+orders up to date, `import_foreign_orders` records orders placed elsewhere, and `correct_fills`
+copies fills (both tiers) and settlements and corrects rows their fills contradict. A read
+that would move a row backwards is not applied within the read lag of the row's last write:
+the order is read again once the lag has passed, and that read decides. Idempotent: a second
+run changes nothing. Each step in full: docs/orders.md "What `kalshi reconcile` does" and
+"Reads lag writes".
 """
 
 from __future__ import annotations
