@@ -24,6 +24,9 @@ BOUNDS: list[tuple[str, object, object, str]] = [
     ("backoff_base_s", 60.001, 60, "need 0 < backoff_base_s <= max"),
     ("max_orders_per_minute", 0, 1, "max_orders_per_minute must be at least 1"),
     ("stale_after_s", 0, 0.001, "stale_after_s must be positive"),
+    ("min_edge", 1, "0.99", "min_edge must be below 1 dollar per contract"),
+    ("api_outage_s", 0, 0.001, "api_outage_s must be positive"),
+    ("maintenance_lead_s", -0.001, 0, "maintenance_lead_s must be at least 0"),
 ]
 
 
