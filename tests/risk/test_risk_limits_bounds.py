@@ -27,6 +27,12 @@ BOUNDS: list[tuple[str, object, object, str]] = [
     ("min_edge", 1, "0.99", "min_edge must be below 1 dollar per contract"),
     ("api_outage_s", 0, 0.001, "api_outage_s must be positive"),
     ("maintenance_lead_s", -0.001, 0, "maintenance_lead_s must be at least 0"),
+    (
+        "maintenance_withdraw",
+        "some",
+        "none",
+        "maintenance_withdraw must be one of quotes, all, none",
+    ),
 ]
 
 
