@@ -1,37 +1,15 @@
 """`kalshi check NAME`: the checks, and the framework they share (a result, its Nagios line, its
 JSON, its alert).
 
-The checks come in two kinds, kept in separate modules so a cron check pays only for what it
-reads:
-
-- `local`: heartbeat, feed, orders and pnl read only the state file, opened read-only. They
-  never import httpx or cryptography, so `kalshi check heartbeat` starts about as fast as Python
-  with Typer does.
-- `remote`: positions, exposure and api ask the exchange, because there the exchange is the
-  truth. They are a second guard beside the trade loop's own bookkeeping, so they deliberately do
-  not trust the state file.
-
-`run` wires a check to its inputs (settings, thresholds, the state file, the client) and to the
-alert router; `thresholds` holds every number a check compares against, with its default. This
-module is the framework, imported by every check and kept light for that reason.
-
-A check is a function that looks once and returns a `CheckResult`. The CLI prints
-`format_nagios(result)`, exits with `result.status` (the Nagios plugin codes 0 OK, 1 WARNING,
-2 CRITICAL, 3 UNKNOWN, which cron wrappers and monitoring systems already understand), and hands
-the result to `dispatch()`, which turns a non-OK result into an alert (fingerprint `check:NAME`,
-so a breach that persists across cron runs is one alert) and an OK one into the clearing of that
-alert. Positions and exposure also give their breach a `scope` (which markets, which
-subaccounts, no numbers): when it changes while the check stays non-OK (a breach that moves to
-another market or subaccount, or widens), the alert is sent again at once. A check that cannot
-look (the state file is missing, the exchange did not answer) is UNKNOWN, never OK: `guarded()`
-makes an exception into that.
-
-The line follows the Nagios plugin guidelines:
-
-    KALSHI POSITIONS CRITICAL - 1 market over limit | 'over_limit'=1;0;0
-
-Perfdata is `'label'=value[uom];[warn];[crit];[min];[max]`, trailing empty fields dropped; the
-summary may not contain `|` (it would start the perfdata) or a newline, so both are replaced.
+A check is a function that looks once and returns a `CheckResult`: `local` checks read only the
+state file (they never import httpx or cryptography, so a cron check starts fast), `remote`
+ones ask the exchange, a second guard that does not trust the state file. The CLI prints
+`format_nagios(result)` (the plugin guidelines' line and perfdata), exits with the Nagios code
+and hands the result to `dispatch()`, which turns a non-OK result into an alert (fingerprint
+`check:NAME`, with the breach's `scope`) and an OK one into its clearing. A check that cannot
+look is UNKNOWN, never OK (`guarded()`). This module is imported by every check and kept light
+for that reason; `run` wires checks to their inputs, `thresholds` holds every number they
+compare against (docs/checks.md).
 """
 
 from __future__ import annotations

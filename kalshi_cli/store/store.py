@@ -2,32 +2,12 @@
 
 `Store` owns the one connection (opening, migrating, transactions, closing, and the errors
 SQLite's failures become) and has one repository per family of records, each a plain class
-handed the store's `Database`:
-
-    store.orders       intents and their history            (orders, order_history)
-    store.fills        fills                                (fills)
-    store.settlements  settlements                          (settlements)
-    store.trading      trading state, risk trips and the    (trading_state*, risk_trips;
-                       day's realized P&L: the risk layer's  reads fills, settlements)
-    store.alerts       alert de-duplication state and log   (alerts, alert_log)
-    store.events       heartbeats, key-value, event log     (heartbeats, kv, events)
-
-The other modules of the package: `connection.py` (creating, opening, configuring; the
-`Database` every repository writes through; its docstring holds the durability, transaction
-and thread rules), `values.py` (how Decimals, times and JSON are written and read back) and
-`migrations.py` (the named schema migrations).
-
-Every repository shares the store's one connection, so writes of several families are one
-transaction when a `store.transaction()` block holds them:
-
-    with store.transaction():
-        store.orders.update_order(order_id=oid, status="executed")
-        store.fills.record_fills(fills)
-
-This module keeps what concerns the file as a whole: opening it, its migrations, its integrity,
-and the one write that reads across families by design (`record_intent_if_allowed`). A new
-table group is a new repository module and an attribute of `Store`; a new method goes to the
-repository of the tables it touches.
+handed the store's `Database`: `store.orders`, `store.fills`, `store.settlements`,
+`store.trading`, `store.alerts`, `store.events`. They share the connection, so a
+`store.transaction()` block over several of them is one commit. This module keeps what
+concerns the file as a whole: opening it, its migrations, its integrity, and the one write that
+reads across families by design (`record_intent_if_allowed`); a new table group is a new
+repository. docs/state-file.md has the tables, the rules and an example.
 """
 
 from __future__ import annotations
