@@ -6,6 +6,7 @@ counts is what Python allocates for the run, not the test process's history."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,11 +51,16 @@ def quoted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def peak_and_orders(data: Path, seconds: int) -> tuple[int, int]:
     start_ns = int((read_manifest(data) or {})["started_ns"])
     end_ns = start_ns + seconds * 10**9
+    # the run alone: no coverage tracer inherited from the test session (its arcs would count as
+    # the run's memory) and one hash seed, so two runs of the same data allocate alike
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE", "COVERAGE"))}
+    env["PYTHONHASHSEED"] = "0"
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(data), str(start_ns), str(end_ns)],
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     ).stdout
     got = json.loads(out.splitlines()[-1])
     return int(got["peak"]), int(got["orders"])
