@@ -51,10 +51,10 @@ def quoted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def peak_and_orders(data: Path, seconds: int) -> tuple[int, int]:
     start_ns = int((read_manifest(data) or {})["started_ns"])
     end_ns = start_ns + seconds * 10**9
-    # the run alone: no coverage tracer inherited from the test session (its arcs would count as
-    # the run's memory) and one hash seed, so two runs of the same data allocate alike
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COV_CORE", "COVERAGE"))}
-    env["PYTHONHASHSEED"] = "0"
+    # the run alone, in an environment of its own: nothing inherited from the test session (a
+    # coverage tracer's arcs would count as the run's memory, and so would whatever an earlier
+    # test left in os.environ) and one hash seed, so two runs of the same data allocate alike
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(data.parent), "PYTHONHASHSEED": "0"}
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(data), str(start_ns), str(end_ns)],
         capture_output=True,
